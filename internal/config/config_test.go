@@ -1,0 +1,172 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigsLoad(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("example configs: %v %v", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := Load(f); err != nil {
+				t.Fatalf("%v", err)
+			}
+		})
+	}
+}
+
+func TestEmbeddedDefault(t *testing.T) {
+	c, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ReceiveConnectors[0].Bindings[0]; got != "127.0.0.1:2525" {
+		t.Errorf("binding = %q", got)
+	}
+	if len(c.SendConnectors) != 0 {
+		t.Errorf("the default must relay nothing, has %d send connectors", len(c.SendConnectors))
+	}
+	if !strings.HasSuffix(c.Mailbox.Maildir, filepath.Join("umbra-data", "maildir")) {
+		t.Errorf("maildir = %q", c.Mailbox.Maildir)
+	}
+	// SPEC §8 defaults.
+	tr := c.Transport
+	if tr.ShadowHeartbeatTimeout.D() != 300*time.Second || tr.ShadowHeartbeatRetryCount != 3 ||
+		tr.MessageExpiration.D() != 48*time.Hour || tr.DelayNotification.D() != 4*time.Hour ||
+		!tr.ShadowRedundancyEnabled || c.ReceiveConnectors[0].MaxAcknowledgementDelay.D() != 30*time.Second {
+		t.Errorf("defaults differ from SPEC §8: %+v, ack delay %v", tr, c.ReceiveConnectors[0].MaxAcknowledgementDelay)
+	}
+}
+
+func TestExplicitZeroSurvivesDefaults(t *testing.T) {
+	c, err := Parse([]byte(`
+server: {name: a.example.test}
+transport:
+  shadow_redundancy_enabled: false
+  delay_notification: 0
+receive_connectors:
+  - name: x
+    bindings: ["127.0.0.1:25"]
+    max_acknowledgement_delay: 0s
+`), "z.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Transport.ShadowRedundancyEnabled || c.Transport.DelayNotification != 0 ||
+		c.ReceiveConnectors[0].MaxAcknowledgementDelay != 0 {
+		t.Errorf("explicit zero values were overwritten: %+v", c.Transport)
+	}
+}
+
+// Each bad file must fail with the given error, file and line included.
+func TestBadConfigs(t *testing.T) {
+	want := map[string]string{
+		"unknown-key.yaml":       `unknown-key.yaml:3: unknown key "colour" in server`,
+		"bad-duration.yaml":      `bad-duration.yaml:4: invalid duration "2 weeks"`,
+		"open-relay-typo.yaml":   `open-relay-typo.yaml:7: unknown right "relays"`,
+		"no-mailbox.yaml":        `no-mailbox.yaml:3: authoritative domains need mailbox.maildir or mailbox.lmtp`,
+		"dup-connector.yaml":     `dup-connector.yaml:6: receive connector "x" is defined twice`,
+		"ambiguous-binding.yaml": `ambiguous-binding.yaml:9: connectors "a" and "b" both serve 127.0.0.1:25`,
+		"insecure-auth.yaml":     `insecure-auth.yaml:6: auth without TLS needs auth.allow_insecure`,
+		"syntax.yaml":            `syntax.yaml:2: did not find expected key`,
+		"bad-size.yaml":          `bad-size.yaml:7: invalid size "lots"`,
+		"wrong-type.yaml":        `wrong-type.yaml:4: cannot unmarshal`,
+		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
+	}
+	files, _ := filepath.Glob("testdata/bad/*.yaml")
+	if len(files) != len(want) {
+		t.Errorf("%d bad files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if !strings.Contains(err.Error(), want[name]) || want[name] == "" {
+				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want[name])
+			}
+		})
+	}
+	// bad-send.yaml has two problems; both are reported, in line order.
+	_, err := Load("testdata/bad/bad-send.yaml")
+	if es, ok := err.(Errors); !ok || len(es) != 2 || es[0].Line > es[1].Line {
+		t.Errorf("want two errors in line order, got %v", err)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"30s": 30 * time.Second, "2d": 48 * time.Hour, "1d12h": 36 * time.Hour, "0": 0, "300s": 5 * time.Minute,
+	} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-5s", "2", "d", "xd", "1d-1h", "2 weeks"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", in)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"36MiB": 36 << 20, "1048576": 1 << 20, "10MB": 10e6, "512 KiB": 512 << 10} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "lots", "99999999999GiB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, g := range []string{"../../configs/*.yaml", "testdata/bad/*.yaml"} {
+		files, _ := filepath.Glob(g)
+		for _, file := range files {
+			b, _ := os.ReadFile(file)
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, "fuzz.yaml")
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+			t.Fatalf("error without file name: %v", err)
+		}
+	})
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"30s", "2d", "1d12h", "0", "4h", "-1s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if d < 0 {
+			t.Fatalf("negative %v from %q", d, s)
+		}
+		back, err := ParseDuration(FormatDuration(d))
+		if err != nil || back != d {
+			t.Fatalf("round trip of %q: %v -> %q -> %v, %v", s, d, FormatDuration(d), back, err)
+		}
+	})
+}

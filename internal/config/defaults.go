@@ -1,0 +1,144 @@
+package config
+
+import (
+	_ "embed"
+	"time"
+)
+
+// Default values. They live here and nowhere else; SPEC §8 gives the shadow,
+// acknowledgement, expiration and delay values.
+const (
+	DefaultMessageExpiration         = 48 * time.Hour
+	DefaultDelayNotification         = 4 * time.Hour
+	DefaultRetryJitter               = 0.2
+	DefaultMaxActive                 = 1000
+	DefaultPoisonThreshold           = 2
+	DefaultMaxConnectionsPerDest     = 10
+	DefaultConnectTimeout            = 30 * time.Second
+	DefaultCommandTimeout            = 5 * time.Minute
+	DefaultDataTimeout               = 10 * time.Minute
+	DefaultShadowHeartbeatTimeout    = 300 * time.Second
+	DefaultShadowHeartbeatRetryCount = 3
+	DefaultMaxAcknowledgementDelay   = 30 * time.Second
+	DefaultMaxMessageSize            = 36 << 20
+	DefaultMaxRecipients             = 200
+	DefaultMaxConnections            = 5000
+	DefaultMaxConnectionsPerSource   = 20
+	DefaultMaxLineLength             = 2000
+	DefaultIdleTimeout               = 5 * time.Minute
+	DefaultMaxAuthFailures           = 3
+	DefaultSMTPPort                  = 25
+)
+
+// DefaultRetrySchedule is the wait after each failed attempt; the last
+// entry repeats until the message expires.
+var DefaultRetrySchedule = []time.Duration{
+	1 * time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour,
+}
+
+//go:embed default.yaml
+var embeddedDefault []byte
+
+// EmbeddedDefault returns the YAML of the configuration `umbra serve` runs
+// without --config: a hub on 127.0.0.1:2525 that accepts mail for
+// example.test into a Maildir under ./umbra-data and relays nothing else.
+func EmbeddedDefault() []byte { return embeddedDefault }
+
+// applyDefaults fills every unset field. The organisation-wide shadow
+// switch is the one boolean whose default is true, so decoding starts from
+// a Config that has it set (see Parse).
+func applyDefaults(c *Config) {
+	s := &c.Server
+	if s.Role == "" {
+		s.Role = "hub"
+	}
+	if s.DataDir == "" {
+		s.DataDir = "/var/lib/umbra"
+	}
+	if s.AdminSocket == "" {
+		s.AdminSocket = "admin.sock"
+	}
+	if s.LogFormat == "" {
+		s.LogFormat = "text"
+	}
+	if s.LogLevel == "" {
+		s.LogLevel = "info"
+	}
+
+	t := &c.Transport
+	if len(t.RetrySchedule) == 0 {
+		for _, d := range DefaultRetrySchedule {
+			t.RetrySchedule = append(t.RetrySchedule, Duration(d))
+		}
+	}
+	if t.RetryJitter == 0 {
+		t.RetryJitter = DefaultRetryJitter
+	}
+	setDur(&t.MessageExpiration, DefaultMessageExpiration)
+	setDur(&t.ConnectTimeout, DefaultConnectTimeout)
+	setDur(&t.CommandTimeout, DefaultCommandTimeout)
+	setDur(&t.DataTimeout, DefaultDataTimeout)
+	setDur(&t.ShadowHeartbeatTimeout, DefaultShadowHeartbeatTimeout)
+	setInt(&t.MaxActive, DefaultMaxActive)
+	setInt(&t.PoisonThreshold, DefaultPoisonThreshold)
+	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
+	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
+
+	for i := range c.AcceptedDomains {
+		if c.AcceptedDomains[i].Type == "" {
+			c.AcceptedDomains[i].Type = DomainAuthoritative
+		}
+	}
+	for i := range c.ReceiveConnectors {
+		rc := &c.ReceiveConnectors[i]
+		if len(rc.RemoteRanges) == 0 {
+			rc.RemoteRanges = []string{"0.0.0.0/0", "::/0"}
+		}
+		l := &rc.Limits
+		if l.MaxMessageSize == 0 {
+			l.MaxMessageSize = DefaultMaxMessageSize
+		}
+		setInt(&l.MaxRecipients, DefaultMaxRecipients)
+		setInt(&l.MaxConnections, DefaultMaxConnections)
+		setInt(&l.MaxConnectionsPerSource, DefaultMaxConnectionsPerSource)
+		setInt(&l.MaxLineLength, DefaultMaxLineLength)
+		setInt(&l.MaxAuthFailures, DefaultMaxAuthFailures)
+		setDur(&l.IdleTimeout, DefaultIdleTimeout)
+	}
+	for i := range c.SendConnectors {
+		sc := &c.SendConnectors[i]
+		setInt(&sc.Port, DefaultSMTPPort)
+		if sc.TLS == "" {
+			sc.TLS = TLSOpportunistic
+		}
+		setInt(&sc.MaxConnections, t.MaxConnectionsPerDestination)
+	}
+}
+
+// newWithPresets returns the Config decoding starts from: the fields whose
+// zero value is a meaningful setting get their default before decoding, so
+// that an explicit "0" or "false" in the file survives.
+func newWithPresets() *Config {
+	return &Config{Transport: Transport{
+		ShadowRedundancyEnabled: true,
+		DelayNotification:       Duration(DefaultDelayNotification),
+	}}
+}
+
+// connectorPresets is applied to each receive connector before its YAML is
+// decoded, for the same reason.
+func connectorPresets() ReceiveConnector {
+	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay)}
+}
+
+func setDur(d *Duration, v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}

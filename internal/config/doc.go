@@ -1,0 +1,18 @@
+// Package config reads umbra's YAML configuration.
+//
+// Invariants:
+//   - Decoding is strict: a key that names no field is an error, reported
+//     with file and line, as is every type mismatch and every validation
+//     failure. Parse collects all errors of a file, not just the first.
+//   - Every default lives in defaults.go. A field whose zero value is a
+//     meaningful setting (shadow_redundancy_enabled: false,
+//     delay_notification: 0, max_acknowledgement_delay: 0) is preset
+//     before decoding so that an explicit zero survives.
+//   - Relative paths are resolved once, at load: files against the
+//     configuration file's directory, the admin socket and the Maildir
+//     against the data directory.
+//   - A *Config is immutable after Load returns; reloading builds a new one
+//     and swaps it in whole.
+//
+// The package imports no other umbra package.
+package config

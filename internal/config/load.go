@@ -1,0 +1,280 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a configuration file, with its position.
+type Error struct {
+	File string
+	Line int // 0 when the problem has no single line (e.g. a missing section)
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	file := e.File
+	if file == "" {
+		file = "<embedded>"
+	}
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", file, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", file, e.Msg)
+}
+
+// Errors is every problem found in one file, in line order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads, decodes, defaults and validates a configuration file.
+// Relative paths in it are resolved against the file's directory.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// LoadDefault returns the embedded default configuration, with relative
+// paths resolved against the working directory.
+func LoadDefault() (*Config, error) { return Parse(embeddedDefault, "") }
+
+// Parse decodes data strictly (unknown keys are errors), applies the
+// defaults and validates the result. Every error names file and line.
+func Parse(data []byte, file string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{yamlError(file, err)}
+	}
+	if root.Kind == 0 {
+		return nil, Errors{{File: file, Msg: "empty configuration"}}
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+
+	var errs Errors
+	checkKnownFields(doc, reflect.TypeOf(Config{}), file, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	cfg := newWithPresets()
+	if err := doc.Decode(cfg); err != nil {
+		return nil, decodeErrors(file, err)
+	}
+	cfg.File = file
+	applyDefaults(cfg)
+	base := "."
+	if file != "" {
+		base = filepath.Dir(file)
+	}
+	resolvePaths(cfg, base)
+
+	for _, v := range validate(cfg) {
+		errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: v.msg})
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// UnmarshalYAML decodes a receive connector on top of its presets.
+func (rc *ReceiveConnector) UnmarshalYAML(n *yaml.Node) error {
+	type plain ReceiveConnector
+	p := plain(connectorPresets())
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*rc = ReceiveConnector(p)
+	return nil
+}
+
+func resolvePaths(c *Config, base string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) && !strings.HasPrefix(*p, "unix:") {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	abs(&c.Server.DataDir)
+	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
+		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
+	}
+	if c.Mailbox.Maildir != "" && !filepath.IsAbs(c.Mailbox.Maildir) {
+		c.Mailbox.Maildir = filepath.Join(c.Server.DataDir, c.Mailbox.Maildir)
+	}
+	for i := range c.ReceiveConnectors {
+		rc := &c.ReceiveConnectors[i]
+		abs(&rc.TLS.CertFile)
+		abs(&rc.TLS.KeyFile)
+		abs(&rc.Auth.CredentialsFile)
+	}
+	for i := range c.SendConnectors {
+		abs(&c.SendConnectors[i].Auth.PasswordFile)
+	}
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns a yaml.v3 syntax error into an Error with its line.
+func yamlError(file string, err error) *Error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: n, Msg: m[2]}
+	}
+	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// decodeErrors splits yaml.v3's decoding errors (type mismatches, and
+// the posErrors of our own scalar types) into Errors.
+func decodeErrors(file string, err error) Errors {
+	var pe *posError
+	if errors.As(err, &pe) {
+		return Errors{{File: file, Line: pe.line, Msg: pe.msg}}
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var errs Errors
+		for _, s := range te.Errors {
+			errs = append(errs, yamlError(file, errors.New(s)))
+		}
+		return errs
+	}
+	return Errors{yamlError(file, err)}
+}
+
+// checkKnownFields reports every mapping key that names no field of the
+// struct type it decodes into. yaml.v3's own KnownFields is not carried
+// into custom unmarshalers, so the check walks the node tree itself.
+func checkKnownFields(n *yaml.Node, t reflect.Type, file string, errs *Errors) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type mismatch with its line
+		}
+		fields := yamlFields(t)
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if prev, dup := seen[k.Value]; dup {
+				*errs = append(*errs, &Error{File: file, Line: k.Line,
+					Msg: fmt.Sprintf("key %q repeats the one on line %d", k.Value, prev)})
+				continue
+			}
+			seen[k.Value] = k.Line
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, &Error{File: file, Line: k.Line,
+					Msg: fmt.Sprintf("unknown key %q in %s", k.Value, sectionName(t))})
+				continue
+			}
+			checkKnownFields(v, ft, file, errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for _, c := range n.Content {
+			checkKnownFields(c, t.Elem(), file, errs)
+		}
+	}
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(f.Name)
+		}
+		// Scalars with their own unmarshalers (Duration, Size) need no walk.
+		if f.Type.Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) ||
+			reflect.PointerTo(f.Type).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
+			if f.Type.Kind() != reflect.Struct {
+				fields[tag] = reflect.TypeOf("")
+				continue
+			}
+		}
+		fields[tag] = f.Type
+	}
+	return fields
+}
+
+func sectionName(t reflect.Type) string {
+	name := t.Name()
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToLower(b.String())
+}
+
+// lineOf finds the line of the node at path (map keys and list indexes)
+// below n, falling back to the deepest node that exists.
+func lineOf(n *yaml.Node, path []any) int {
+	line := 0
+	for _, p := range path {
+		if n == nil {
+			break
+		}
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		line = n.Line
+		var next *yaml.Node
+		switch key := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == key {
+						line = n.Content[i].Line
+						next = n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && key < len(n.Content) {
+				next = n.Content[key]
+				line = next.Line
+			}
+		}
+		n = next
+	}
+	return line
+}

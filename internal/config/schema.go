@@ -1,0 +1,208 @@
+package config
+
+// Config is a whole server configuration. After Load returns it is never
+// modified; a reload builds a new one.
+type Config struct {
+	Server            Server             `yaml:"server"`
+	Transport         Transport          `yaml:"transport"`
+	AcceptedDomains   []AcceptedDomain   `yaml:"accepted_domains"`
+	ReceiveConnectors []ReceiveConnector `yaml:"receive_connectors"`
+	SendConnectors    []SendConnector    `yaml:"send_connectors"`
+	Mailbox           Mailbox            `yaml:"mailbox"`
+
+	// File is the path the configuration was read from ("" for the
+	// embedded default). Relative paths inside the file are resolved
+	// against its directory by Load.
+	File string `yaml:"-"`
+}
+
+// Server identifies this transport server and where it keeps its state.
+type Server struct {
+	// Name is the server's fully qualified name: used in the SMTP banner,
+	// EHLO, Received headers, DSNs and (later) as its shadow server id.
+	Name string `yaml:"name"`
+	// Role is "hub" or "edge".
+	Role string `yaml:"role"`
+	// DataDir holds the transport database and the default Maildir.
+	DataDir string `yaml:"data_dir"`
+	// AdminSocket is the Unix socket of the admin API.
+	AdminSocket string `yaml:"admin_socket"`
+	// MetricsListen is the host:port of the Prometheus /metrics endpoint;
+	// empty turns it off.
+	MetricsListen string `yaml:"metrics_listen"`
+	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
+	LogFormat string `yaml:"log_format"`
+	LogLevel  string `yaml:"log_level"`
+}
+
+// Transport holds queue, retry and shadow redundancy settings.
+type Transport struct {
+	// RetrySchedule is the wait after the 1st, 2nd, … failed attempt; the
+	// last entry repeats. Each wait gets ±RetryJitter of random spread.
+	RetrySchedule []Duration `yaml:"retry_schedule"`
+	RetryJitter   float64    `yaml:"retry_jitter"`
+	// MessageExpiration bounds how long a message may stay queued before it
+	// is returned to its sender with a DSN.
+	MessageExpiration Duration `yaml:"message_expiration"`
+	// DelayNotification is the age at which the sender gets one "delayed"
+	// DSN; 0 turns delay notifications off.
+	DelayNotification Duration `yaml:"delay_notification"`
+	// MaxActive bounds the messages in delivery at once (the active set).
+	MaxActive int `yaml:"max_active"`
+	// PoisonThreshold is how many crashes a message may be in flight for
+	// before it is moved to the poison queue.
+	PoisonThreshold int `yaml:"poison_threshold"`
+	// MaxConnectionsPerDestination bounds concurrent outbound connections
+	// to one next hop, unless a send connector says otherwise.
+	MaxConnectionsPerDestination int `yaml:"max_connections_per_destination"`
+	// ConnectTimeout and CommandTimeout bound outbound SMTP steps;
+	// DataTimeout bounds the wait for the reply to the final dot.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	CommandTimeout Duration `yaml:"command_timeout"`
+	DataTimeout    Duration `yaml:"data_timeout"`
+
+	// Shadow redundancy (SPEC §2, §8).
+	ShadowRedundancyEnabled   bool     `yaml:"shadow_redundancy_enabled"`
+	ShadowHeartbeatTimeout    Duration `yaml:"shadow_heartbeat_timeout"`
+	ShadowHeartbeatRetryCount int      `yaml:"shadow_heartbeat_retry_count"`
+}
+
+// Accepted domain types.
+const (
+	DomainAuthoritative = "authoritative"
+	DomainInternalRelay = "internal_relay"
+	DomainExternalRelay = "external_relay"
+)
+
+// AcceptedDomain is a domain this organisation accepts mail for.
+// Authoritative domains are delivered locally (Maildir or LMTP); relay
+// domains are accepted from anyone and sent on through send connectors.
+type AcceptedDomain struct {
+	Domain string `yaml:"domain"`
+	Type   string `yaml:"type"`
+}
+
+// Receive connector rights.
+const (
+	RightSubmit        = "submit"         // may send mail to accepted domains
+	RightRelay         = "relay"          // may send mail to any domain
+	RightAcceptXShadow = "accept-xshadow" // may open a shadow session
+)
+
+// ReceiveConnector says how mail comes in: where it listens, whom it
+// serves, what they may do and within which limits.
+type ReceiveConnector struct {
+	Name string `yaml:"name"`
+	// Bindings are host:port addresses to listen on. Several connectors
+	// may share a binding; a connection goes to the connector whose
+	// RemoteRanges match the client most specifically.
+	Bindings     []string    `yaml:"bindings"`
+	RemoteRanges []string    `yaml:"remote_ranges"`
+	Banner       string      `yaml:"banner"`
+	TLS          TLS         `yaml:"tls"`
+	Auth         Auth        `yaml:"auth"`
+	Permissions  Permissions `yaml:"permissions"`
+	// ExternallySecured marks a connector whose network path is protected
+	// outside umbra (e.g. IPsec): its sessions count as transport servers.
+	ExternallySecured bool   `yaml:"externally_secured"`
+	Limits            Limits `yaml:"limits"`
+	// MaxAcknowledgementDelay bounds how long the final reply to a
+	// non-shadow sender is withheld (SR-9); 0 turns delaying off.
+	MaxAcknowledgementDelay Duration `yaml:"max_acknowledgement_delay"`
+}
+
+// TLS configures STARTTLS on a receive connector.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Required makes MAIL fail with 530 5.7.0 until STARTTLS succeeded.
+	Required bool `yaml:"required"`
+}
+
+// Auth configures SMTP AUTH on a receive connector.
+type Auth struct {
+	// Mechanisms offered: PLAIN and/or LOGIN. Empty turns AUTH off.
+	Mechanisms []string `yaml:"mechanisms"`
+	// CredentialsFile holds "name:bcrypt-hash[:server]" lines; the server
+	// flag marks transport server accounts.
+	CredentialsFile string `yaml:"credentials_file"`
+	// Required makes MAIL fail with 530 5.7.0 before a successful AUTH.
+	Required bool `yaml:"required"`
+	// AllowInsecure offers AUTH before STARTTLS. Only for loopback or
+	// otherwise protected networks.
+	AllowInsecure bool `yaml:"allow_insecure"`
+}
+
+// Permissions grant rights to the three kinds of session a connector
+// can have (Exchange's permission groups).
+type Permissions struct {
+	Anonymous     []string `yaml:"anonymous"`
+	Authenticated []string `yaml:"authenticated"`
+	Servers       []string `yaml:"servers"`
+}
+
+// Limits bound what one connector accepts.
+type Limits struct {
+	MaxMessageSize          Size     `yaml:"max_message_size"`
+	MaxRecipients           int      `yaml:"max_recipients"`
+	MaxConnections          int      `yaml:"max_connections"`
+	MaxConnectionsPerSource int      `yaml:"max_connections_per_source"`
+	MaxLineLength           int      `yaml:"max_line_length"`
+	IdleTimeout             Duration `yaml:"idle_timeout"`
+	MaxAuthFailures         int      `yaml:"max_auth_failures"`
+}
+
+// TLS policies of a send connector.
+const (
+	TLSNone          = "none"
+	TLSOpportunistic = "opportunistic"
+	TLSRequired      = "required"
+	TLSVerify        = "verify"
+)
+
+// SendConnector says how mail leaves for the domains of its address spaces.
+type SendConnector struct {
+	Name          string         `yaml:"name"`
+	AddressSpaces []AddressSpace `yaml:"address_spaces"`
+	// SmartHosts are host or host:port; empty means MX resolution.
+	SmartHosts []string `yaml:"smart_hosts"`
+	// Port is used for MX hosts and smart hosts without a port.
+	Port int `yaml:"port"`
+	// TLS is none, opportunistic, required (encrypted, unverified) or
+	// verify (encrypted, certificate checked against the host name).
+	TLS  string   `yaml:"tls"`
+	Auth SendAuth `yaml:"auth"`
+	// MaxMessageSize bounces bigger messages instead of trying them.
+	MaxMessageSize Size `yaml:"max_message_size"`
+	// MaxConnections bounds concurrent connections per destination.
+	MaxConnections int `yaml:"max_connections"`
+	// Enabled defaults to true; a disabled connector is skipped.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// IsEnabled reports whether the connector takes part in routing.
+func (s *SendConnector) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// AddressSpace is a domain pattern ("example.org", "*.example.org", "*")
+// with the cost of using the connector for it.
+type AddressSpace struct {
+	Domain string `yaml:"domain"`
+	Cost   int    `yaml:"cost"`
+}
+
+// SendAuth authenticates umbra to a smart host.
+type SendAuth struct {
+	Username string `yaml:"username"`
+	// PasswordFile holds the password on its first line, so that the
+	// configuration itself never contains a secret.
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Mailbox configures final delivery for authoritative domains: into a
+// Maildir tree, or over LMTP to a mailbox server.
+type Mailbox struct {
+	// Maildir is the root of <root>/<domain>/<local-part>/{tmp,new,cur}.
+	Maildir string `yaml:"maildir"`
+	// LMTP is host:port or unix:/path of an LMTP server.
+	LMTP string `yaml:"lmtp"`
+}

@@ -1,0 +1,290 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+type violation struct {
+	path []any
+	msg  string
+}
+
+type validator struct{ out []violation }
+
+func (v *validator) add(msg string, path ...any) {
+	v.out = append(v.out, violation{path: path, msg: msg})
+}
+
+// validate checks everything the decoder cannot: values, references and
+// combinations. Paths point into the YAML tree so errors get their line.
+func validate(c *Config) []violation {
+	v := &validator{}
+	s := c.Server
+	if s.Name == "" {
+		v.add("server.name is required (the server's fully qualified name)", "server")
+	} else if !IsDomain(s.Name) {
+		v.add(fmt.Sprintf("server.name %q is not a host name", s.Name), "server", "name")
+	}
+	if s.Role != "hub" && s.Role != "edge" {
+		v.add(fmt.Sprintf("server.role must be hub or edge, not %q", s.Role), "server", "role")
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		v.add(fmt.Sprintf("server.log_format must be text or json, not %q", s.LogFormat), "server", "log_format")
+	}
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add(fmt.Sprintf("server.log_level must be debug, info, warn or error, not %q", s.LogLevel), "server", "log_level")
+	}
+	if s.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
+			v.add(fmt.Sprintf("server.metrics_listen: %v", err), "server", "metrics_listen")
+		}
+	}
+
+	t := c.Transport
+	for i, d := range t.RetrySchedule {
+		if d <= 0 {
+			v.add("retry_schedule entries must be positive", "transport", "retry_schedule", i)
+		}
+	}
+	if t.RetryJitter < 0 || t.RetryJitter >= 1 {
+		v.add("transport.retry_jitter must be in [0, 1)", "transport", "retry_jitter")
+	}
+	if t.DelayNotification.D() >= t.MessageExpiration.D() && t.DelayNotification != 0 {
+		v.add("transport.delay_notification must be shorter than message_expiration", "transport", "delay_notification")
+	}
+	if t.MaxActive < 0 {
+		v.add("transport.max_active must be positive", "transport", "max_active")
+	}
+	if t.PoisonThreshold < 0 {
+		v.add("transport.poison_threshold must be positive", "transport", "poison_threshold")
+	}
+	if t.ShadowHeartbeatRetryCount < 0 {
+		v.add("transport.shadow_heartbeat_retry_count must be positive", "transport", "shadow_heartbeat_retry_count")
+	}
+
+	authoritative := false
+	domains := map[string]bool{}
+	for i, d := range c.AcceptedDomains {
+		name := strings.ToLower(d.Domain)
+		if !IsDomain(strings.TrimPrefix(name, "*.")) {
+			v.add(fmt.Sprintf("accepted domain %q is not a domain name", d.Domain), "accepted_domains", i, "domain")
+		}
+		if domains[name] {
+			v.add(fmt.Sprintf("accepted domain %q is listed twice", d.Domain), "accepted_domains", i, "domain")
+		}
+		domains[name] = true
+		switch d.Type {
+		case DomainAuthoritative:
+			authoritative = true
+		case DomainInternalRelay, DomainExternalRelay:
+		default:
+			v.add(fmt.Sprintf("accepted domain type must be authoritative, internal_relay or external_relay, not %q", d.Type),
+				"accepted_domains", i, "type")
+		}
+	}
+
+	if len(c.ReceiveConnectors) == 0 {
+		v.add("at least one receive connector is required", "receive_connectors")
+	}
+	names := map[string]bool{}
+	type bindRange struct{ bind, rng string }
+	seenBind := map[bindRange]string{}
+	for i, rc := range c.ReceiveConnectors {
+		at := func(p ...any) []any { return append([]any{"receive_connectors", i}, p...) }
+		if rc.Name == "" {
+			v.add("receive connector needs a name", at()...)
+		} else if names["r:"+rc.Name] {
+			v.add(fmt.Sprintf("receive connector %q is defined twice", rc.Name), at("name")...)
+		}
+		names["r:"+rc.Name] = true
+		if len(rc.Bindings) == 0 {
+			v.add(fmt.Sprintf("receive connector %q needs at least one binding", rc.Name), at()...)
+		}
+		for j, b := range rc.Bindings {
+			if err := checkHostPort(b); err != nil {
+				v.add(fmt.Sprintf("binding %q: %v", b, err), at("bindings", j)...)
+			}
+		}
+		for j, r := range rc.RemoteRanges {
+			p, err := netip.ParsePrefix(r)
+			if err != nil {
+				v.add(fmt.Sprintf("remote range %q is not a CIDR prefix", r), at("remote_ranges", j)...)
+				continue
+			}
+			for _, b := range rc.Bindings {
+				key := bindRange{b, p.Masked().String()}
+				if other, dup := seenBind[key]; dup && other != rc.Name {
+					v.add(fmt.Sprintf("connectors %q and %q both serve %s from %s: a connection could go to either",
+						other, rc.Name, b, r), at("remote_ranges", j)...)
+				}
+				seenBind[key] = rc.Name
+			}
+		}
+		if (rc.TLS.CertFile == "") != (rc.TLS.KeyFile == "") {
+			v.add("tls needs both cert_file and key_file", at("tls")...)
+		}
+		if rc.TLS.Required && rc.TLS.CertFile == "" {
+			v.add("tls.required needs cert_file and key_file", at("tls", "required")...)
+		}
+		for j, m := range rc.Auth.Mechanisms {
+			if m != "PLAIN" && m != "LOGIN" {
+				v.add(fmt.Sprintf("auth mechanism %q is not supported (PLAIN, LOGIN)", m), at("auth", "mechanisms", j)...)
+			}
+		}
+		if len(rc.Auth.Mechanisms) > 0 && rc.Auth.CredentialsFile == "" {
+			v.add("auth.mechanisms need auth.credentials_file", at("auth")...)
+		}
+		if rc.Auth.Required && len(rc.Auth.Mechanisms) == 0 {
+			v.add("auth.required needs auth.mechanisms", at("auth", "required")...)
+		}
+		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
+			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
+		}
+		checkRights(v, rc.Permissions.Anonymous, at("permissions", "anonymous"))
+		checkRights(v, rc.Permissions.Authenticated, at("permissions", "authenticated"))
+		checkRights(v, rc.Permissions.Servers, at("permissions", "servers"))
+		l := rc.Limits
+		for _, f := range []struct {
+			name string
+			val  int64
+		}{
+			{"max_message_size", int64(l.MaxMessageSize)}, {"max_recipients", int64(l.MaxRecipients)},
+			{"max_connections", int64(l.MaxConnections)}, {"max_connections_per_source", int64(l.MaxConnectionsPerSource)},
+			{"max_line_length", int64(l.MaxLineLength)}, {"idle_timeout", int64(l.IdleTimeout)},
+			{"max_auth_failures", int64(l.MaxAuthFailures)},
+		} {
+			if f.val < 0 {
+				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)
+			}
+		}
+		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
+			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
+		}
+		if rc.MaxAcknowledgementDelay < 0 {
+			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
+		}
+	}
+
+	for i, sc := range c.SendConnectors {
+		at := func(p ...any) []any { return append([]any{"send_connectors", i}, p...) }
+		if sc.Name == "" {
+			v.add("send connector needs a name", at()...)
+		} else if names["s:"+sc.Name] {
+			v.add(fmt.Sprintf("send connector %q is defined twice", sc.Name), at("name")...)
+		}
+		names["s:"+sc.Name] = true
+		if len(sc.AddressSpaces) == 0 {
+			v.add(fmt.Sprintf("send connector %q needs at least one address space", sc.Name), at()...)
+		}
+		for j, as := range sc.AddressSpaces {
+			if !IsAddressSpace(as.Domain) {
+				v.add(fmt.Sprintf("address space %q is not a domain, *.domain or *", as.Domain), at("address_spaces", j, "domain")...)
+			}
+			if as.Cost < 0 || as.Cost > 100 {
+				v.add("address space cost must be between 0 and 100", at("address_spaces", j, "cost")...)
+			}
+		}
+		for j, h := range sc.SmartHosts {
+			host := h
+			if hh, port, err := net.SplitHostPort(h); err == nil {
+				host = hh
+				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+					v.add(fmt.Sprintf("smart host %q has a bad port", h), at("smart_hosts", j)...)
+				}
+			}
+			if _, err := netip.ParseAddr(host); err != nil && !IsDomain(host) {
+				v.add(fmt.Sprintf("smart host %q is not a host name or address", h), at("smart_hosts", j)...)
+			}
+		}
+		if sc.Port < 1 || sc.Port > 65535 {
+			v.add("port must be between 1 and 65535", at("port")...)
+		}
+		switch sc.TLS {
+		case TLSNone, TLSOpportunistic, TLSRequired, TLSVerify:
+		default:
+			v.add(fmt.Sprintf("tls must be none, opportunistic, required or verify, not %q", sc.TLS), at("tls")...)
+		}
+		if (sc.Auth.Username == "") != (sc.Auth.PasswordFile == "") {
+			v.add("auth needs both username and password_file", at("auth")...)
+		}
+		if sc.Auth.Username != "" && sc.TLS != TLSRequired && sc.TLS != TLSVerify {
+			v.add("auth to a smart host needs tls: required or verify", at("auth")...)
+		}
+		if sc.MaxMessageSize < 0 || sc.MaxConnections < 0 {
+			v.add("limits must be positive", at()...)
+		}
+	}
+
+	m := c.Mailbox
+	if m.Maildir != "" && m.LMTP != "" {
+		v.add("mailbox: set maildir or lmtp, not both", "mailbox")
+	}
+	if authoritative && m.Maildir == "" && m.LMTP == "" {
+		v.add("authoritative domains need mailbox.maildir or mailbox.lmtp", "accepted_domains")
+	}
+	if m.LMTP != "" && !strings.HasPrefix(m.LMTP, "unix:") {
+		if err := checkHostPort(m.LMTP); err != nil {
+			v.add(fmt.Sprintf("mailbox.lmtp %q: %v (use host:port or unix:/path)", m.LMTP, err), "mailbox", "lmtp")
+		}
+	}
+	return v.out
+}
+
+func checkRights(v *validator, rights []string, path []any) {
+	for j, r := range rights {
+		switch r {
+		case RightSubmit, RightRelay, RightAcceptXShadow:
+		default:
+			v.add(fmt.Sprintf("unknown right %q (submit, relay, accept-xshadow)", r), append(path, j)...)
+		}
+	}
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("bad port %q", port)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil && !IsDomain(host) {
+			return fmt.Errorf("bad host %q", host)
+		}
+	}
+	return nil
+}
+
+// IsDomain reports whether s is a syntactically valid DNS name (letters,
+// digits, hyphens; labels of 1–63 octets; at most 253 octets; a trailing
+// dot allowed).
+func IsDomain(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// IsAddressSpace reports whether s is "*", "*.domain" or a domain.
+func IsAddressSpace(s string) bool {
+	return s == "*" || IsDomain(strings.TrimPrefix(s, "*."))
+}
