@@ -1,0 +1,63 @@
+// Package queue is umbra's transport database and queue manager.
+//
+// Store is the only code that opens bbolt and owns transaction boundaries;
+// Manager is the only scheduler. Delivery code (package delivery) only
+// reports per-recipient results; it never touches the store.
+//
+// # On-disk schema
+//
+// One bbolt file, queue.db, in the data directory. The buckets and key
+// layouts are listed in schema.go; records are encoded in record.go (a
+// version byte, then varints and length-prefixed strings; the decoder
+// rejects every malformed input and is fuzzed). Message ids are
+// microsecond timestamps made unique by NewID, big-endian, so cursor order
+// is arrival order. The database id (meta/db_id) is random and made with
+// the file: a server with a new id has lost its queue.
+//
+// # States
+//
+//	Submit ──▶ Active (room in the active set) ─┐
+//	       └─▶ Ready (schedule entry) ──claim──▶ Active ──results──▶ deleted (all recipients done)
+//	                       ▲                      │                └▶ Ready at now+backoff (some pending)
+//	                       └──────────────────────┘ requeue (shutdown)
+//	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
+//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry)
+//
+// Index invariants, kept by Tx.Put/Tx.Delete in the same transaction as
+// the record: a message has a schedule entry iff it is Ready (keyed by its
+// NextAttempt) and an active entry iff it is Active. The scheduler reads
+// only the schedule's due prefix and the active index, so memory and work
+// are bounded by the active set (MaxActive), never by the queue size; no
+// goroutine exists per queued message, only per active one.
+//
+// # Durability and the crash argument
+//
+// Every write goes through Store.Update, whose commit loop folds the
+// writers that are waiting into one bbolt transaction and returns to each
+// only after Commit (write + fdatasync of data and meta pages) returned.
+//
+//  1. A message is acknowledged (250) only after Submit returned nil, i.e.
+//     after the transaction holding its record, body and index entry is on
+//     disk. A crash before that loses only a message the client still owns:
+//     it saw no 250 and retries.
+//  2. bbolt commits are atomic: after a crash the file holds either the old
+//     or the new tree, never a mix, so record, body and index entries always
+//     agree.
+//  3. A claimed message is Active in the database before delivery starts.
+//     A crash during delivery leaves it Active; Recover makes it Ready again
+//     (at-least-once: a next hop that had already accepted it may get it
+//     twice) and counts the crash. Only PoisonThreshold crashes in a row
+//     while in flight move it to the poison queue, where it stays for the
+//     operator; it is never dropped.
+//  4. Results, the message's removal and the DSNs they cause are one
+//     transaction. A crash before it commits repeats the attempt (a
+//     duplicate, never a loss); after it, the DSNs are as durable as the
+//     message they replace.
+//  5. If that transaction fails (disk full), the message stays Active and
+//     is retried after restart, by point 3.
+//
+// Group commit: a writer's function may run twice (once in a shared
+// transaction that another writer's error aborted, once alone), so it must
+// have no effect outside the transaction. UnsafeNoSync exists for tests
+// that measure something other than durability.
+package queue

@@ -1,0 +1,531 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// Outcome is what one delivery attempt did for one recipient.
+type Outcome uint8
+
+const (
+	// Deferred: a temporary failure; try again later.
+	Deferred Outcome = iota
+	// DeliveredOK: final delivery into a mailbox.
+	DeliveredOK
+	// RelayedOK: a next hop accepted responsibility.
+	RelayedOK
+	// FailedPerm: a permanent failure; the sender gets a DSN.
+	FailedPerm
+)
+
+// Result is the outcome of an attempt for the recipient m.Rcpts[Rcpt].
+type Result struct {
+	Rcpt    int
+	Outcome Outcome
+	NextHop string // e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
+	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
+}
+
+// Deliverer makes one delivery attempt of m to the recipients at the
+// given indexes and reports one Result for each. It never touches the
+// store; when ctx ends it returns promptly with Deferred results.
+type Deliverer interface {
+	Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result
+}
+
+// Events receives the message events the manager causes (tracking log,
+// metrics). Implementations must be fast and must not block.
+type Events interface {
+	Event(name string, m *Message, rcpt *Recipient, reply string)
+}
+
+// ManagerConfig configures a Manager. Zero fields take the defaults of
+// package config.
+type ManagerConfig struct {
+	Hostname          string // reporting MTA in DSNs
+	RetrySchedule     []time.Duration
+	RetryJitter       float64
+	MessageExpiration time.Duration
+	DelayNotification time.Duration
+	MaxActive         int
+	PoisonThreshold   int
+	Clock             clock.Clock
+	Log               *slog.Logger
+	Events            Events
+}
+
+// Manager is the queue manager: the only scheduler. It claims due
+// messages from the time index into a bounded active set, hands each to
+// the Deliverer, and commits each attempt's results in one transaction
+// together with the DSNs they cause.
+type Manager struct {
+	store *Store
+	del   Deliverer
+	cfg   ManagerConfig
+	clk   clock.Clock
+	log   *slog.Logger
+	ev    Events
+
+	kick chan struct{}
+
+	mu     sync.Mutex
+	active int
+	wg     sync.WaitGroup
+}
+
+// NewManager returns a manager over store. Call Start to run it.
+func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.RetrySchedule) == 0 {
+		cfg.RetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
+	}
+	if cfg.MaxActive <= 0 {
+		cfg.MaxActive = 1000
+	}
+	if cfg.PoisonThreshold <= 0 {
+		cfg.PoisonThreshold = 2
+	}
+	if cfg.MessageExpiration <= 0 {
+		cfg.MessageExpiration = 48 * time.Hour
+	}
+	if cfg.Events == nil {
+		cfg.Events = nopEvents{}
+	}
+	return &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
+		kick: make(chan struct{}, 1)}
+}
+
+type nopEvents struct{}
+
+func (nopEvents) Event(string, *Message, *Recipient, string) {}
+
+// Recover runs once before Start: every message still marked Active was
+// in flight when the server stopped without finishing it. Each such
+// message counts one crash; at PoisonThreshold crashes it goes to the
+// poison queue, otherwise it is due at once.
+func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err error) {
+	now := q.clk.Now()
+	err = q.store.Update(ctx, func(tx *Tx) error {
+		recovered, poisoned = 0, 0
+		for _, id := range tx.ActiveIDs() {
+			m, err := tx.Get(id)
+			if err != nil {
+				return fmt.Errorf("recover %s: %w", id, err)
+			}
+			m.CrashCount++
+			if m.CrashCount >= q.cfg.PoisonThreshold {
+				m.State = Poison
+				m.LastError = fmt.Sprintf("in flight during %d crashes", m.CrashCount)
+				poisoned++
+			} else {
+				m.State, m.NextAttempt = Ready, now
+				recovered++
+			}
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if poisoned > 0 {
+		q.log.Warn("messages moved to the poison queue", "count", poisoned)
+	}
+	return recovered, poisoned, err
+}
+
+// Start runs the scheduler until ctx ends. Wait returns when every
+// attempt it started has committed its results.
+func (q *Manager) Start(ctx context.Context) {
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		q.run(ctx)
+	}()
+}
+
+// Wait blocks until the scheduler and every attempt have finished.
+func (q *Manager) Wait() { q.wg.Wait() }
+
+// Kick makes the scheduler look at the time index now.
+func (q *Manager) Kick() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Submit makes a new message durable and schedules it; it returns once
+// the commit holding the message is fsync'd. m.ID must come from
+// Store.NewID. When the active set has room the message is committed
+// already Active and handed to delivery without a second commit.
+func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
+	now := q.clk.Now()
+	if m.Arrived.IsZero() {
+		m.Arrived = now
+	}
+	m.Size = int64(len(body))
+	active := q.reserve()
+	if active {
+		m.State = Active
+	} else {
+		m.State, m.NextAttempt = Ready, now
+	}
+	err := q.store.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, body) })
+	if err != nil {
+		if active {
+			q.release()
+		}
+		return err
+	}
+	q.ev.Event("receive", m, nil, "")
+	if active {
+		q.dispatch(ctx, m, body)
+	} else {
+		q.Kick()
+	}
+	return nil
+}
+
+func (q *Manager) reserve() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.active >= q.cfg.MaxActive {
+		return false
+	}
+	q.active++
+	return true
+}
+
+func (q *Manager) release() {
+	q.mu.Lock()
+	q.active--
+	q.mu.Unlock()
+	q.Kick()
+}
+
+func (q *Manager) room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cfg.MaxActive - q.active
+}
+
+func (q *Manager) run(ctx context.Context) {
+	for {
+		q.claimDue(ctx)
+		wait := time.Hour
+		_ = q.store.View(func(tx *Tx) error {
+			if due, ok := tx.NextDue(); ok {
+				wait = due.Sub(q.clk.Now())
+			}
+			return nil
+		})
+		if wait < 0 || q.room() <= 0 {
+			// Due work but no room: the next release kicks us.
+			wait = time.Hour
+		}
+		t := q.clk.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-q.kick:
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// claimDue moves due messages into the active set, as many as it has
+// room for, in one transaction, and dispatches them.
+func (q *Manager) claimDue(ctx context.Context) {
+	for ctx.Err() == nil {
+		room := q.room()
+		if room <= 0 {
+			return
+		}
+		now := q.clk.Now()
+		var claimed []*Message
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			claimed = claimed[:0]
+			for _, id := range tx.Due(now, room) {
+				m, err := tx.Get(id)
+				if err != nil {
+					return fmt.Errorf("claim %s: %w", id, err)
+				}
+				m.State = Active
+				if err := tx.Put(m); err != nil {
+					return err
+				}
+				claimed = append(claimed, m)
+			}
+			return nil
+		})
+		if err != nil {
+			q.log.Error("claiming due messages failed", "err", err)
+			return
+		}
+		if len(claimed) == 0 {
+			return
+		}
+		for _, m := range claimed {
+			if !q.reserve() {
+				// Submit took the room meanwhile; the message stays
+				// Active and is attempted once a slot frees.
+				q.wg.Add(1)
+				go func() {
+					defer q.wg.Done()
+					q.waitSlot(ctx)
+					q.dispatch(ctx, m, nil)
+				}()
+				continue
+			}
+			q.dispatch(ctx, m, nil)
+		}
+	}
+}
+
+func (q *Manager) waitSlot(ctx context.Context) {
+	for !q.reserve() {
+		t := q.clk.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			q.mu.Lock()
+			q.active++ // dispatch will release it
+			q.mu.Unlock()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// dispatch runs one attempt of m in its own goroutine; the number of such
+// goroutines is bounded by the active set. body may be nil: it is then
+// read from the store.
+func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		defer q.release()
+		if ctx.Err() != nil {
+			// Shutting down: back to due-now, no attempt counted.
+			q.requeue(m)
+			return
+		}
+		if body == nil {
+			err := q.store.View(func(tx *Tx) error {
+				var err error
+				body, err = tx.Body(m.ID)
+				return err
+			})
+			if err != nil {
+				q.poison(m, fmt.Sprintf("body unreadable: %v", err))
+				return
+			}
+		}
+		results, panicked := q.deliver(ctx, m, body)
+		if panicked != "" {
+			q.poison(m, panicked)
+			return
+		}
+		if ctx.Err() != nil {
+			q.requeue(m)
+			return
+		}
+		q.finish(m, body, results)
+	}()
+}
+
+func (q *Manager) deliver(ctx context.Context, m *Message, body []byte) (res []Result, panicked string) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			panicked = fmt.Sprintf("delivery panicked: %v", r)
+		}
+	}()
+	return q.del.Deliver(ctx, m, body, m.Pending()), ""
+}
+
+// requeue puts an interrupted message back as due now, without counting an
+// attempt.
+func (q *Manager) requeue(m *Message) {
+	m.State, m.NextAttempt = Ready, q.clk.Now()
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil &&
+		!errors.Is(err, ErrClosed) {
+		q.log.Error("requeue failed; the message is retried after restart", "msg_id", m.ID.String(), "err", err)
+	}
+}
+
+func (q *Manager) poison(m *Message, why string) {
+	m.State, m.LastError = Poison, why
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil {
+		q.log.Error("moving message to the poison queue failed", "msg_id", m.ID.String(), "err", err)
+		return
+	}
+	q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", why)
+	q.ev.Event("poison", m, nil, why)
+}
+
+// finish applies an attempt's results in one transaction: recipient
+// states, the retry time or the message's removal, and any DSNs.
+func (q *Manager) finish(m *Message, body []byte, results []Result) {
+	now := q.clk.Now()
+	got := map[int]bool{}
+	var failed, delivered []int
+	for _, r := range results {
+		if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || got[r.Rcpt] || m.Rcpts[r.Rcpt].Status.Done() {
+			continue
+		}
+		got[r.Rcpt] = true
+		rc := &m.Rcpts[r.Rcpt]
+		rc.NextHop, rc.LastReply = r.NextHop, r.Reply
+		switch r.Outcome {
+		case DeliveredOK:
+			rc.Status = Delivered
+			delivered = append(delivered, r.Rcpt)
+			q.ev.Event("deliver", m, rc, r.Reply)
+		case RelayedOK:
+			rc.Status = Relayed
+			delivered = append(delivered, r.Rcpt)
+			q.ev.Event("send", m, rc, r.Reply)
+		case FailedPerm:
+			rc.Status = Failed
+			failed = append(failed, r.Rcpt)
+			q.ev.Event("fail", m, rc, r.Reply)
+		default:
+			m.LastError = r.Reply
+			q.ev.Event("defer", m, rc, r.Reply)
+		}
+	}
+	for _, i := range m.Pending() {
+		if !got[i] {
+			m.Rcpts[i].LastReply = "451 4.3.0 no result from delivery"
+		}
+	}
+	m.CrashCount = 0
+
+	var delayed []int
+	pending := m.Pending()
+	if len(pending) > 0 {
+		m.Attempts++
+		age := now.Sub(m.Arrived)
+		if age >= q.cfg.MessageExpiration {
+			for _, i := range pending {
+				rc := &m.Rcpts[i]
+				rc.Status = Failed
+				rc.LastReply = "500 4.4.7 message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
+				failed = append(failed, i)
+				q.ev.Event("fail", m, rc, rc.LastReply)
+			}
+		} else {
+			if q.cfg.DelayNotification > 0 && age >= q.cfg.DelayNotification && !m.DelayNotified {
+				m.DelayNotified = true
+				delayed = pending
+			}
+			m.State = Ready
+			m.NextAttempt = now.Add(q.backoff(m.Attempts))
+		}
+	}
+
+	var dsns []*Message
+	var dsnBodies [][]byte
+	for _, d := range []struct {
+		kind  Notify
+		rcpts []int
+	}{{NotifyFailure, failed}, {NotifyDelay, delayed}, {NotifySuccess, delivered}} {
+		var want []int
+		for _, i := range d.rcpts {
+			if m.Rcpts[i].Notify.Wants(d.kind) {
+				want = append(want, i)
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
+		if m.From == "" {
+			q.log.Info("no DSN for a message from the null sender", "msg_id", m.ID.String(), "kind", dsnKindName(d.kind))
+			continue
+		}
+		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
+			Connector: "dsn", Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(q.cfg.MessageExpiration), dm.ID)
+		dm.Size = int64(len(db))
+		dm.UTF8 = m.UTF8
+		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)
+	}
+
+	done := len(m.Pending()) == 0
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		if done {
+			if err := tx.Delete(m.ID); err != nil {
+				return err
+			}
+		} else if err := tx.Put(m); err != nil {
+			return err
+		}
+		for i, dm := range dsns {
+			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The message stays Active in the database; Recover retries it at
+		// the next start. Delivered recipients may then see a duplicate,
+		// never a loss.
+		q.log.Error("committing delivery results failed", "msg_id", m.ID.String(), "err", err)
+		return
+	}
+	for _, dm := range dsns {
+		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
+	}
+	if len(dsns) > 0 {
+		q.Kick()
+	}
+}
+
+// backoff is the wait after the n-th failed attempt, with jitter so that
+// messages deferred together do not retry in lockstep.
+func (q *Manager) backoff(n int) time.Duration {
+	s := q.cfg.RetrySchedule
+	d := s[min(n, len(s))-1]
+	if j := q.cfg.RetryJitter; j > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+	}
+	return d
+}
+
+func dsnKindName(k Notify) string {
+	switch k {
+	case NotifyFailure:
+		return "failed"
+	case NotifyDelay:
+		return "delayed"
+	case NotifySuccess:
+		return "delivered"
+	}
+	return "unknown"
+}
+
+// DelivererFunc adapts a function to the Deliverer interface.
+type DelivererFunc func(ctx context.Context, m *Message, body []byte, rcpts []int) []Result
+
+// Deliver calls f.
+func (f DelivererFunc) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
+	return f(ctx, m, body, rcpts)
+}

@@ -1,0 +1,312 @@
+package queue
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ID names a message in the transport database. IDs grow with time, so the
+// big-endian key order of the messages bucket is arrival order.
+type ID uint64
+
+func (id ID) String() string { return fmt.Sprintf("%016X", uint64(id)) }
+
+// Key is the 8-byte big-endian bucket key of id.
+func (id ID) Key() []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(id))
+	return b[:]
+}
+
+// ParseID reads the 16-hex-digit form String writes.
+func ParseID(s string) (ID, error) {
+	if len(s) != 16 {
+		return 0, fmt.Errorf("message id %q: want 16 hex digits", s)
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return 0, fmt.Errorf("message id %q: %v", s, err)
+	}
+	return ID(binary.BigEndian.Uint64(b)), nil
+}
+
+// State is where a message stands in the queue.
+type State uint8
+
+const (
+	// Ready: waiting in the time index for its next attempt.
+	Ready State = iota + 1
+	// Active: claimed by the scheduler, in delivery. A message found
+	// Active at start-up was in flight during a crash.
+	Active
+	// Suspended: held by the operator; not in the time index.
+	Suspended
+	// Poison: in flight during PoisonThreshold crashes, or its delivery
+	// panicked; held until the operator acts.
+	Poison
+)
+
+func (s State) String() string {
+	switch s {
+	case Ready:
+		return "ready"
+	case Active:
+		return "active"
+	case Suspended:
+		return "suspended"
+	case Poison:
+		return "poison"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// RcptStatus is one recipient's delivery state.
+type RcptStatus uint8
+
+const (
+	Pending   RcptStatus = iota // still to be delivered
+	Delivered                   // final delivery to a mailbox
+	Relayed                     // accepted by a next hop that took responsibility
+	Failed                      // permanently failed; a DSN was generated (or suppressed)
+)
+
+func (s RcptStatus) String() string {
+	return [...]string{"pending", "delivered", "relayed", "failed"}[s]
+}
+
+// Done reports whether the recipient needs no more delivery attempts.
+func (s RcptStatus) Done() bool { return s != Pending }
+
+// Notify is the RFC 3461 NOTIFY set of a recipient; zero means "not given".
+type Notify uint8
+
+const (
+	NotifyNever Notify = 1 << iota
+	NotifySuccess
+	NotifyFailure
+	NotifyDelay
+)
+
+// Wants reports whether a DSN of the given kind goes to the sender: when
+// NOTIFY was not given, failures and delays are reported (RFC 3461 §4.1).
+func (n Notify) Wants(kind Notify) bool {
+	if n == 0 {
+		return kind == NotifyFailure || kind == NotifyDelay
+	}
+	return n&NotifyNever == 0 && n&kind != 0
+}
+
+// Recipient is one envelope recipient with its own delivery state.
+type Recipient struct {
+	Addr   string
+	ORcpt  string // RFC 3461 ORCPT, "rfc822;addr", if given
+	Notify Notify
+	Status RcptStatus
+	// NextHop is the next hop of the latest attempt; LastReply that
+	// hop's reply (or umbra's own diagnostic), never message content.
+	NextHop   string
+	LastReply string
+}
+
+// Message is one queued message: envelope, state, per-recipient progress.
+// The body is stored apart, under the same id.
+type Message struct {
+	ID      ID
+	State   State
+	From    string // reverse path; "" is the null sender
+	Arrived time.Time
+	Size    int64
+
+	// Where it came from, for Received headers, DSNs and the operator.
+	Connector string
+	ClientIP  string
+	Helo      string
+
+	EnvID    string // RFC 3461 ENVID
+	RetFull  bool   // RFC 3461 RET=FULL
+	UTF8     bool   // SMTPUTF8 given
+	EightBit bool   // BODY=8BITMIME given
+
+	Attempts      int
+	NextAttempt   time.Time
+	CrashCount    int
+	DelayNotified bool
+	LastError     string
+
+	Rcpts []Recipient
+}
+
+// Pending returns the indexes of the recipients still to be delivered.
+func (m *Message) Pending() []int {
+	var out []int
+	for i, r := range m.Rcpts {
+		if !r.Status.Done() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+const recordVersion = 1
+
+// encode writes m in umbra's record format: a version byte, then every
+// field in order, integers as varints and strings length-prefixed.
+func (m *Message) encode() []byte {
+	e := encoder{buf: make([]byte, 0, 128+64*len(m.Rcpts))}
+	e.buf = append(e.buf, recordVersion)
+	e.uint(uint64(m.ID))
+	e.uint(uint64(m.State))
+	e.str(m.From)
+	e.time(m.Arrived)
+	e.uint(uint64(m.Size))
+	e.str(m.Connector)
+	e.str(m.ClientIP)
+	e.str(m.Helo)
+	e.str(m.EnvID)
+	var flags uint64
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified} {
+		if b {
+			flags |= 1 << i
+		}
+	}
+	e.uint(flags)
+	e.uint(uint64(m.Attempts))
+	e.time(m.NextAttempt)
+	e.uint(uint64(m.CrashCount))
+	e.str(m.LastError)
+	e.uint(uint64(len(m.Rcpts)))
+	for _, r := range m.Rcpts {
+		e.str(r.Addr)
+		e.str(r.ORcpt)
+		e.uint(uint64(r.Notify))
+		e.uint(uint64(r.Status))
+		e.str(r.NextHop)
+		e.str(r.LastReply)
+	}
+	return e.buf
+}
+
+// errCorrupt marks a record that cannot be decoded.
+var errCorrupt = errors.New("corrupt message record")
+
+// decodeMessage reads a record written by encode. It never panics: any
+// malformed input gives an error wrapping errCorrupt.
+func decodeMessage(b []byte) (*Message, error) {
+	if len(b) == 0 || b[0] != recordVersion {
+		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
+	}
+	d := decoder{buf: b[1:]}
+	m := &Message{}
+	m.ID = ID(d.uint())
+	m.State = State(d.uint())
+	m.From = d.str()
+	m.Arrived = d.time()
+	m.Size = int64(d.uint())
+	m.Connector = d.str()
+	m.ClientIP = d.str()
+	m.Helo = d.str()
+	m.EnvID = d.str()
+	flags := d.uint()
+	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
+	m.Attempts = int(d.small())
+	m.NextAttempt = d.time()
+	m.CrashCount = int(d.small())
+	m.LastError = d.str()
+	n := d.uint()
+	if n > uint64(len(d.buf)) { // every recipient takes at least one byte
+		return nil, fmt.Errorf("%w: %d recipients in %d bytes", errCorrupt, n, len(d.buf))
+	}
+	m.Rcpts = make([]Recipient, n)
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		r.Addr = d.str()
+		r.ORcpt = d.str()
+		r.Notify = Notify(d.small())
+		r.Status = RcptStatus(d.small())
+		r.NextHop = d.str()
+		r.LastReply = d.str()
+		if r.Status > Failed {
+			d.err = fmt.Errorf("recipient status %d", r.Status)
+		}
+	}
+	if d.err == nil && len(d.buf) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.buf))
+	}
+	if d.err == nil && (m.State < Ready || m.State > Poison) {
+		d.err = fmt.Errorf("state %d", m.State)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %v", errCorrupt, d.err)
+	}
+	return m, nil
+}
+
+type encoder struct{ buf []byte }
+
+func (e *encoder) uint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) time(t time.Time) {
+	if t.IsZero() {
+		e.uint(0)
+		return
+	}
+	e.uint(uint64(t.UnixNano()))
+}
+
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) uint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.err = errors.New("bad varint")
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+// small reads a varint that must fit comfortably in an int.
+func (d *decoder) small() uint64 {
+	v := d.uint()
+	if v > 1<<31 {
+		d.err = fmt.Errorf("value %d out of range", v)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.uint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.buf)) {
+		d.err = fmt.Errorf("string of %d bytes in %d", n, len(d.buf))
+		return ""
+	}
+	s := strings.Clone(string(d.buf[:n]))
+	d.buf = d.buf[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	v := d.uint()
+	if v == 0 || d.err != nil {
+		return time.Time{}
+	}
+	if v > 1<<63-1 {
+		d.err = errors.New("time out of range")
+		return time.Time{}
+	}
+	return time.Unix(0, int64(v))
+}

@@ -1,0 +1,243 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// ErrClosed is returned for work handed to a closed Store.
+var ErrClosed = errors.New("transport database is closed")
+
+// ErrNotFound is returned for a message id the database does not hold.
+var ErrNotFound = errors.New("no such message")
+
+// Store is the transport database: the only code that opens bbolt and
+// owns transaction boundaries. Every write goes through one commit loop
+// that folds concurrent writers into one fsync'd transaction.
+type Store struct {
+	db   *bolt.DB
+	dbID string
+
+	mu     sync.RWMutex // guards closed against sends on ops
+	closed bool
+	ops    chan *op
+	loop   chan struct{} // closed when the commit loop has exited
+
+	idMu   sync.Mutex
+	lastID ID
+
+	obs Observer
+}
+
+// Observer receives commit statistics (the metrics package implements it).
+type Observer interface {
+	Commit(d time.Duration, batch int, err error)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Commit(time.Duration, int, error) {}
+
+// Options tune Open.
+type Options struct {
+	// UnsafeNoSync skips fsync. Only tests that do not test durability
+	// may set it: a crash then loses acknowledged mail.
+	UnsafeNoSync bool
+	// MaxBatch bounds how many writers share one commit (default 256).
+	MaxBatch int
+	Observer Observer
+}
+
+type op struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Open opens or creates the transport database at path. A new database
+// gets a new random id; an existing one keeps its own.
+func Open(path string, o Options) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        2 * time.Second,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		NoSync:         o.UnsafeNoSync,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("transport database %s is in use by another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open transport database %s: %w (if the file is damaged, move it aside: umbra starts with a new database id and shadow servers resubmit what they hold)", path, err)
+	}
+	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open transport database %s: %w", path, err)
+	}
+	maxBatch := o.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 256
+	}
+	go s.commitLoop(maxBatch)
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchemaVersion); v != nil && (len(v) != 1 || v[0] != schemaVersion) {
+			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
+		}
+		if id := meta.Get(keyDBID); id != nil {
+			s.dbID = string(id)
+		} else {
+			var b [16]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return err
+			}
+			s.dbID = hex.EncodeToString(b[:])
+			for k, v := range map[string][]byte{
+				string(keyDBID):          []byte(s.dbID),
+				string(keySchemaVersion): {schemaVersion},
+				string(keyCreated):       []byte(time.Now().UTC().Format(time.RFC3339)),
+			} {
+				if err := meta.Put([]byte(k), v); err != nil {
+					return err
+				}
+			}
+		}
+		if k, _ := tx.Bucket(bucketMessages).Cursor().Last(); len(k) == 8 {
+			s.lastID = ID(binary.BigEndian.Uint64(k))
+		}
+		return nil
+	})
+}
+
+// DatabaseID is the random id made with this database. A server that
+// comes back with another id has lost its queue (SPEC SR-7).
+func (s *Store) DatabaseID() string { return s.dbID }
+
+// NewID returns a fresh message id: microseconds since the epoch, bumped
+// past the last id handed out or found in the database, so ids never
+// repeat even if the clock steps back.
+func (s *Store) NewID(now time.Time) ID {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	id := ID(now.UnixMicro())
+	if id <= s.lastID {
+		id = s.lastID + 1
+	}
+	s.lastID = id
+	return id
+}
+
+// Update runs fn in a write transaction shared with other concurrent
+// writers and returns once that transaction is committed and fsync'd, or
+// failed. fn may run twice (once in a shared transaction that another
+// writer made fail, once alone), so it must not have side effects outside
+// the transaction; prepare ids and encodings before calling Update.
+//
+// Update waits for the outcome even when ctx ends after fn was queued:
+// the caller must know whether its change is durable.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	o := &op{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	return <-o.done
+}
+
+// View runs fn in a read transaction. Values read must be copied before
+// fn returns (the Tx helpers do).
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(wrapTx(btx)) })
+}
+
+// commitLoop is the group commit: it takes the first waiting writer, adds
+// every writer already waiting (up to maxBatch) without sleeping, and
+// commits them in one transaction. While that commit's fsync runs, new
+// writers queue up for the next one, so throughput grows with concurrency
+// and a lone writer pays one fsync, never a batching delay.
+func (s *Store) commitLoop(maxBatch int) {
+	defer close(s.loop)
+	batch := make([]*op, 0, maxBatch)
+	for first := range s.ops {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		start := time.Now()
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			tx := wrapTx(btx)
+			for _, o := range batch {
+				if err := o.fn(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		s.obs.Commit(time.Since(start), len(batch), err)
+		if err == nil || len(batch) == 1 {
+			for _, o := range batch {
+				o.done <- err
+			}
+			continue
+		}
+		// One writer's failure must not fail the others: retry each alone.
+		for _, o := range batch {
+			start := time.Now()
+			err := s.db.Update(func(btx *bolt.Tx) error { return o.fn(wrapTx(btx)) })
+			s.obs.Commit(time.Since(start), 1, err)
+			o.done <- err
+		}
+	}
+}
+
+// Close stops the commit loop after the writers already queued and closes
+// the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.loop
+	return s.db.Close()
+}

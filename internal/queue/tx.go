@@ -1,0 +1,161 @@
+package queue
+
+import (
+	"bytes"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is a transaction on the transport database. Its helpers keep the
+// indexes (schedule, active) consistent with the message records: a
+// caller changes a Message and Puts it, and the indexes follow.
+type Tx struct {
+	tx                                  *bolt.Tx
+	messages, bodies, schedule, active *bolt.Bucket
+}
+
+func wrapTx(btx *bolt.Tx) *Tx {
+	return &Tx{
+		tx:       btx,
+		messages: btx.Bucket(bucketMessages),
+		bodies:   btx.Bucket(bucketBodies),
+		schedule: btx.Bucket(bucketSchedule),
+		active:   btx.Bucket(bucketActive),
+	}
+}
+
+// Get returns a copy of the message record, or ErrNotFound.
+func (t *Tx) Get(id ID) (*Message, error) {
+	v := t.messages.Get(id.Key())
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return decodeMessage(v)
+}
+
+// Body returns a copy of the message's bytes.
+func (t *Tx) Body(id ID) ([]byte, error) {
+	v := t.bodies.Get(id.Key())
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+// Put writes m and moves its index entries to match its state: a Ready
+// message is in the schedule at NextAttempt, an Active one in the active
+// index, others in neither.
+func (t *Tx) Put(m *Message) error {
+	if old, err := t.Get(m.ID); err == nil {
+		if err := t.unindex(old); err != nil {
+			return err
+		}
+	} else if err != ErrNotFound {
+		return err
+	}
+	if err := t.messages.Put(m.ID.Key(), m.encode()); err != nil {
+		return err
+	}
+	switch m.State {
+	case Ready:
+		return t.schedule.Put(scheduleKey(m.NextAttempt, m.ID), nil)
+	case Active:
+		return t.active.Put(m.ID.Key(), nil)
+	}
+	return nil
+}
+
+// PutNew writes a message that is not yet in the database, with its body.
+func (t *Tx) PutNew(m *Message, body []byte) error {
+	if err := t.bodies.Put(m.ID.Key(), body); err != nil {
+		return err
+	}
+	return t.Put(m)
+}
+
+// Delete removes a message, its body and its index entries.
+func (t *Tx) Delete(id ID) error {
+	old, err := t.Get(id)
+	if err == ErrNotFound {
+		return nil
+	}
+	if err != nil {
+		// A record that cannot be decoded is still removed whole.
+		_ = t.active.Delete(id.Key())
+	} else if err := t.unindex(old); err != nil {
+		return err
+	}
+	if err := t.bodies.Delete(id.Key()); err != nil {
+		return err
+	}
+	return t.messages.Delete(id.Key())
+}
+
+func (t *Tx) unindex(m *Message) error {
+	switch m.State {
+	case Ready:
+		return t.schedule.Delete(scheduleKey(m.NextAttempt, m.ID))
+	case Active:
+		return t.active.Delete(m.ID.Key())
+	}
+	return nil
+}
+
+// Due returns up to limit ids whose scheduled time is not after now, in
+// time order.
+func (t *Tx) Due(now time.Time, limit int) []ID {
+	var ids []ID
+	c := t.schedule.Cursor()
+	for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
+		due, id, ok := parseScheduleKey(k)
+		if !ok || due.After(now) {
+			break
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// NextDue returns the earliest scheduled time, or false when the
+// schedule is empty.
+func (t *Tx) NextDue() (time.Time, bool) {
+	k, _ := t.schedule.Cursor().First()
+	due, _, ok := parseScheduleKey(k)
+	return due, ok
+}
+
+// ActiveIDs lists the messages in the active index.
+func (t *Tx) ActiveIDs() []ID {
+	var ids []ID
+	_ = t.active.ForEach(func(k, _ []byte) error {
+		if len(k) == 8 {
+			ids = append(ids, ID(beUint64(k)))
+		}
+		return nil
+	})
+	return ids
+}
+
+// ForEach calls fn for every message in id (arrival) order until fn
+// returns false. Undecodable records are passed as errors.
+func (t *Tx) ForEach(fn func(m *Message, err error) bool) {
+	c := t.messages.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		m, err := decodeMessage(v)
+		if err == nil && len(k) == 8 && m.ID != ID(beUint64(k)) {
+			err = errCorrupt
+		}
+		if !fn(m, err) {
+			return
+		}
+	}
+}
+
+// Count returns the number of messages in the database.
+func (t *Tx) Count() int { return t.messages.Stats().KeyN }
+
+func beUint64(b []byte) uint64 {
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
