@@ -529,3 +529,6 @@ type DelivererFunc func(ctx context.Context, m *Message, body []byte, rcpts []in
 func (f DelivererFunc) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
 	return f(ctx, m, body, rcpts)
 }
+
+// NewID returns a fresh message id (see Store.NewID).
+func (q *Manager) NewID() ID { return q.store.NewID(q.clk.Now()) }

@@ -11,7 +11,7 @@ import (
 // indexes (schedule, active) consistent with the message records: a
 // caller changes a Message and Puts it, and the indexes follow.
 type Tx struct {
-	tx                                  *bolt.Tx
+	tx                                 *bolt.Tx
 	messages, bodies, schedule, active *bolt.Bucket
 }
 

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"umbra/internal/config"
+)
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
+	check := &cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a configuration file and the files it names; errors give file:line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0])
+			if err != nil {
+				if _, ok := err.(config.Errors); ok {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					return &exitError{code: exitConfig, err: fmt.Errorf("%s is not valid", args[0])}
+				}
+				return &exitError{code: exitConfig, err: err}
+			}
+			var missing []string
+			for _, f := range referencedFiles(cfg) {
+				if _, err := os.Stat(f); err != nil {
+					missing = append(missing, err.Error())
+				}
+			}
+			if len(missing) > 0 {
+				for _, m := range missing {
+					fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": "+m)
+				}
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
+				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
+			return nil
+		},
+	}
+	cmd.AddCommand(check)
+	return cmd
+}
+
+// referencedFiles lists the files a configuration needs at start.
+func referencedFiles(c *config.Config) []string {
+	var out []string
+	for _, rc := range c.ReceiveConnectors {
+		for _, f := range []string{rc.TLS.CertFile, rc.TLS.KeyFile, rc.Auth.CredentialsFile} {
+			if f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	for _, sc := range c.SendConnectors {
+		if sc.Auth.PasswordFile != "" {
+			out = append(out, sc.Auth.PasswordFile)
+		}
+	}
+	return out
+}

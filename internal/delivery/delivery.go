@@ -1,0 +1,617 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/mailbox"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// Resolver is the DNS the deliverer needs; *net.Resolver implements it,
+// tests use a fake.
+type Resolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// Config configures a Deliverer.
+type Config struct {
+	Hostname       string
+	Routing        *routing.Table
+	SendConnectors []config.SendConnector
+	Mailbox        config.Mailbox
+	Resolver       Resolver
+	ConnectTimeout time.Duration
+	CommandTimeout time.Duration
+	DataTimeout    time.Duration
+	// MaxConnectionsPerDestination applies where a connector sets none.
+	MaxConnectionsPerDestination int
+	// TLSConfig is the base for outbound TLS (tests add their CA).
+	TLSConfig *tls.Config
+	Log       *slog.Logger
+}
+
+// Deliverer implements queue.Deliverer: it groups a message's recipients
+// by next hop and delivers each group over one connection.
+type Deliverer struct {
+	cfg     Config
+	conns   map[string]*sendConnector
+	maildir *mailbox.Maildir
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	slots map[string]chan struct{} // per-destination connection limits
+	idle  map[string][]*pooled     // reusable connections per destination
+}
+
+type sendConnector struct {
+	cfg      config.SendConnector
+	password string
+}
+
+type pooled struct {
+	c    *smtp.Client
+	used time.Time
+}
+
+// idleReuse is how long a finished connection waits for the next message
+// to the same destination.
+const idleReuse = 5 * time.Second
+
+// New prepares a Deliverer, reading smart-host passwords now so that a
+// missing file fails the start.
+func New(cfg Config) (*Deliverer, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.MaxConnectionsPerDestination <= 0 {
+		cfg.MaxConnectionsPerDestination = 10
+	}
+	d := &Deliverer{cfg: cfg, conns: map[string]*sendConnector{}, log: cfg.Log,
+		slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
+	for _, sc := range cfg.SendConnectors {
+		c := &sendConnector{cfg: sc}
+		if sc.Auth.PasswordFile != "" {
+			b, err := os.ReadFile(sc.Auth.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("send connector %s: %w", sc.Name, err)
+			}
+			c.password, _, _ = strings.Cut(string(b), "\n")
+		}
+		d.conns[sc.Name] = c
+	}
+	if cfg.Mailbox.Maildir != "" {
+		d.maildir = &mailbox.Maildir{Root: cfg.Mailbox.Maildir, Hostname: cfg.Hostname}
+	}
+	return d, nil
+}
+
+// group is the recipients of one message that share a next hop.
+type group struct {
+	key   string // destination: "local", "connector:NAME" or "connector:NAME/domain"
+	conn  *sendConnector
+	dom   string
+	rcpts []int
+}
+
+// Deliver implements queue.Deliverer.
+func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
+	var results []queue.Result
+	groups := map[string]*group{}
+	var order []string
+	for _, i := range rcpts {
+		addr := m.Rcpts[i].Addr
+		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+		var g *group
+		if d.cfg.Routing.Accepted(domain) == routing.Authoritative {
+			g = groups["local"]
+			if g == nil {
+				g = &group{key: "local"}
+			}
+		} else {
+			dec, err := d.cfg.Routing.Route(domain)
+			if err != nil {
+				// A configuration gap, not the recipient's fault: the
+				// message waits in retry (the unreachable queue) until a
+				// connector appears or it expires.
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: "unreachable",
+					Reply: "451 4.4.4 " + err.Error()})
+				continue
+			}
+			sc := d.conns[dec.Connector]
+			if max := int64(sc.cfg.MaxMessageSize); max > 0 && m.Size > max {
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: dec.Connector,
+					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", m.Size, max, dec.Connector)})
+				continue
+			}
+			key := "connector:" + sc.cfg.Name
+			if len(sc.cfg.SmartHosts) == 0 {
+				key += "/" + domain
+			}
+			g = groups[key]
+			if g == nil {
+				g = &group{key: key, conn: sc, dom: domain}
+			}
+		}
+		if len(g.rcpts) == 0 {
+			groups[g.key] = g
+			order = append(order, g.key)
+		}
+		g.rcpts = append(g.rcpts, i)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, k := range order {
+		g := groups[k]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var res []queue.Result
+			if g.key == "local" {
+				res = d.deliverLocal(ctx, m, body, g.rcpts)
+			} else {
+				res = d.deliverRemote(ctx, m, body, g)
+			}
+			mu.Lock()
+			results = append(results, res...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func (d *Deliverer) deliverLocal(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
+	if d.maildir != nil {
+		var out []queue.Result
+		for _, i := range rcpts {
+			addr := m.Rcpts[i].Addr
+			at := strings.LastIndexByte(addr, '@')
+			err := d.maildir.Deliver(addr[:at], addr[at+1:], m.From, m.ID.String(), body)
+			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
+			if err != nil {
+				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
+				r.Outcome, r.Reply = queue.Deferred, "451 4.3.0 maildir write failed"
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	if d.cfg.Mailbox.LMTP == "" {
+		return deferAll(rcpts, "local", "451 4.3.5 no mailbox delivery configured")
+	}
+	network, addr := "tcp", d.cfg.Mailbox.LMTP
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", p
+	}
+	dialer := net.Dialer{Timeout: d.cfg.ConnectTimeout}
+	nc, err := dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
+	}
+	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: d.cfg.Hostname, LMTP: true,
+		CommandTimeout: d.cfg.CommandTimeout, DataTimeout: d.cfg.DataTimeout})
+	if err != nil {
+		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
+	}
+	defer c.Close()
+	return d.transaction(ctx, c, "lmtp", m, body, rcpts, true)
+}
+
+// deliverRemote sends a group through its send connector: to a smart
+// host, or to the domain's MX hosts in preference order.
+func (d *Deliverer) deliverRemote(ctx context.Context, m *queue.Message, body []byte, g *group) []queue.Result {
+	release, ok := d.acquire(ctx, g)
+	if !ok {
+		return deferAll(g.rcpts, g.key, "451 4.3.2 shutting down")
+	}
+	defer release()
+
+	if pc := d.takeIdle(g.key); pc != nil {
+		if err := pc.c.Reset(); err == nil {
+			res := d.transaction(ctx, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
+			d.finishConn(g.key, pc.c, res)
+			return res
+		}
+		pc.c.Close()
+	}
+
+	hosts, res := d.destinations(ctx, g)
+	if res != nil {
+		return res
+	}
+	lastErr := "451 4.4.1 no host reachable"
+	for _, h := range hosts {
+		c, err := d.connect(ctx, g.conn, h)
+		if err != nil {
+			lastErr = err.Error()
+			if errors.Is(err, errPermanent) {
+				return failAll(g.rcpts, h.String(), err.Error())
+			}
+			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
+			continue
+		}
+		res := d.transaction(ctx, c, h.String(), m, body, g.rcpts, false)
+		d.finishConn(g.key, c, res)
+		return res
+	}
+	return deferAll(g.rcpts, g.key, lastErr)
+}
+
+// finishConn keeps a healthy connection for the next message to the same
+// destination, or closes it.
+func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
+	for _, r := range res {
+		if r.Outcome == queue.Deferred && strings.HasPrefix(r.Reply, "451 4.4.2") {
+			c.Close() // the connection broke
+			return
+		}
+	}
+	d.mu.Lock()
+	d.idle[key] = append(d.idle[key], &pooled{c: c, used: time.Now()})
+	d.mu.Unlock()
+	time.AfterFunc(idleReuse, func() { d.expireIdle(key) })
+}
+
+func (d *Deliverer) takeIdle(key string) *pooled {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.idle[key]
+	for len(l) > 0 {
+		pc := l[len(l)-1]
+		l = l[:len(l)-1]
+		d.idle[key] = l
+		if time.Since(pc.used) < idleReuse {
+			return pc
+		}
+		go pc.c.Quit()
+	}
+	return nil
+}
+
+func (d *Deliverer) expireIdle(key string) {
+	d.mu.Lock()
+	var keep []*pooled
+	var stale []*pooled
+	for _, pc := range d.idle[key] {
+		if time.Since(pc.used) >= idleReuse {
+			stale = append(stale, pc)
+		} else {
+			keep = append(keep, pc)
+		}
+	}
+	d.idle[key] = keep
+	d.mu.Unlock()
+	for _, pc := range stale {
+		pc.c.Quit()
+	}
+}
+
+// Close ends every pooled connection.
+func (d *Deliverer) Close() {
+	d.mu.Lock()
+	idle := d.idle
+	d.idle = map[string][]*pooled{}
+	d.mu.Unlock()
+	for _, l := range idle {
+		for _, pc := range l {
+			pc.c.Quit()
+		}
+	}
+}
+
+func (d *Deliverer) acquire(ctx context.Context, g *group) (func(), bool) {
+	limit := g.conn.cfg.MaxConnections
+	if limit <= 0 {
+		limit = d.cfg.MaxConnectionsPerDestination
+	}
+	d.mu.Lock()
+	ch := d.slots[g.key]
+	if ch == nil {
+		ch = make(chan struct{}, limit)
+		d.slots[g.key] = ch
+	}
+	d.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// host is one address to try, with the name it was found under.
+type host struct {
+	name string
+	addr string // ip:port
+}
+
+func (h host) String() string {
+	ip, port, _ := net.SplitHostPort(h.addr)
+	return fmt.Sprintf("%s[%s]:%s", h.name, ip, port)
+}
+
+var errPermanent = errors.New("permanent")
+
+// destinations lists the addresses to try for a group, in order: smart
+// hosts in random order (spreading load), or MX hosts by preference
+// (random among equals), falling back to the domain's own address when it
+// has no MX (RFC 5321 §5.1).
+func (d *Deliverer) destinations(ctx context.Context, g *group) ([]host, []queue.Result) {
+	port := strconv.Itoa(g.conn.cfg.Port)
+	var names []string
+	if len(g.conn.cfg.SmartHosts) > 0 {
+		names = append(names, g.conn.cfg.SmartHosts...)
+		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	} else {
+		mxs, err := d.cfg.Resolver.LookupMX(ctx, g.dom)
+		var dnsErr *net.DNSError
+		switch {
+		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+			return nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
+		case err == nil && len(mxs) > 0:
+			sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+			for i := 0; i < len(mxs); {
+				j := i
+				for j < len(mxs) && mxs[j].Pref == mxs[i].Pref {
+					j++
+				}
+				same := mxs[i:j]
+				rand.Shuffle(len(same), func(a, b int) { same[a], same[b] = same[b], same[a] })
+				i = j
+			}
+			for _, mx := range mxs {
+				names = append(names, strings.TrimSuffix(mx.Host, "."))
+			}
+		case errors.As(err, &dnsErr) && dnsErr.IsNotFound || err == nil:
+			names = []string{g.dom} // no MX: the domain itself
+		default:
+			return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
+		}
+	}
+	var hosts []host
+	var lastErr error
+	for _, n := range names {
+		name, p := n, port
+		if h, pp, err := net.SplitHostPort(n); err == nil {
+			name, p = h, pp
+		}
+		if ip := net.ParseIP(name); ip != nil {
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p)})
+			continue
+		}
+		addrs, err := d.cfg.Resolver.LookupHost(ctx, name)
+		if err != nil {
+			lastErr = err
+			var de *net.DNSError
+			if errors.As(err, &de) && de.IsNotFound && len(names) == 1 && len(g.conn.cfg.SmartHosts) == 0 {
+				return nil, failAll(g.rcpts, g.dom, "550 5.1.2 domain "+g.dom+" not found")
+			}
+			continue
+		}
+		for _, a := range addrs {
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p)})
+		}
+	}
+	if len(hosts) == 0 {
+		msg := "451 4.4.4 no address for any host of " + g.key
+		if lastErr != nil {
+			msg += ": " + lastErr.Error()
+		}
+		return nil, deferAll(g.rcpts, g.key, msg)
+	}
+	return hosts, nil
+}
+
+func (d *Deliverer) connect(ctx context.Context, sc *sendConnector, h host) (*smtp.Client, error) {
+	dialer := net.Dialer{Timeout: d.cfg.ConnectTimeout}
+	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
+		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
+	for attempt := 0; attempt < 2; attempt++ {
+		nc, err := dialer.DialContext(ctx, "tcp", h.addr)
+		if err != nil {
+			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
+		}
+		c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: d.cfg.Hostname, ServerName: h.name, TLS: policy,
+			RootCAs: d.cfg.TLSConfig, CommandTimeout: d.cfg.CommandTimeout, DataTimeout: d.cfg.DataTimeout})
+		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
+			policy = smtp.TLSNone // the handshake failed: plaintext, as opportunistic TLS allows
+			continue
+		}
+		if errors.Is(err, smtp.ErrTLSUnavailable) {
+			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))
+		}
+		c.SetHop(h.String())
+		if sc.cfg.Auth.Username != "" {
+			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err))
+			}
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)
+}
+
+// transaction runs MAIL, RCPT… and DATA and maps every reply to a
+// per-recipient result: 2xx done, 4xx deferred, 5xx failed.
+func (d *Deliverer) transaction(ctx context.Context, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	okOutcome := queue.RelayedOK
+	if lmtp {
+		okOutcome = queue.DeliveredOK
+	}
+	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID}
+	if m.RetFull {
+		opts.Return = gosmtp.DSNReturnFull
+	}
+	if utf8, _ := c.Extension("SMTPUTF8"); m.UTF8 && utf8 {
+		opts.UTF8 = true
+	} else if m.UTF8 && !envelopeASCII(m, rcpts) {
+		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
+	}
+	if err := c.Mail(m.From, opts); err != nil {
+		return classifyAll(rcpts, hop, err)
+	}
+	var out, accepted []queue.Result
+	var acceptedAddrs []string
+	for _, i := range rcpts {
+		r := m.Rcpts[i]
+		ro := &gosmtp.RcptOptions{}
+		for bit, n := range map[queue.Notify]gosmtp.DSNNotify{queue.NotifyNever: gosmtp.DSNNotifyNever,
+			queue.NotifySuccess: gosmtp.DSNNotifySuccess, queue.NotifyFailure: gosmtp.DSNNotifyFailure,
+			queue.NotifyDelay: gosmtp.DSNNotifyDelayed} {
+			if r.Notify&bit != 0 {
+				ro.Notify = append(ro.Notify, n)
+			}
+		}
+		sortNotify(ro.Notify)
+		if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
+			ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
+		}
+		if err := c.Rcpt(r.Addr, ro); err != nil {
+			res := classify(i, hop, err)
+			out = append(out, res)
+			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
+				// Connection lost: the rest cannot be tried now.
+				return append(out, deferAll(remaining(rcpts, i), hop, res.Reply)...)
+			}
+			continue
+		}
+		accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
+		acceptedAddrs = append(acceptedAddrs, r.Addr)
+	}
+	if len(accepted) == 0 {
+		c.Reset()
+		return out
+	}
+	w, err := c.Data()
+	if err != nil {
+		return append(out, classifyAll(indexes(accepted), hop, err)...)
+	}
+	if _, err := w.Write(body); err != nil {
+		w.Close()
+		return append(out, deferAll(indexes(accepted), hop, "451 4.4.2 connection lost during DATA: "+err.Error())...)
+	}
+	if lmtp {
+		resp, err := w.CloseWithLMTPResponse()
+		var lerr gosmtp.LMTPDataError
+		errors.As(err, &lerr)
+		for k, a := range accepted {
+			addr := acceptedAddrs[k]
+			switch {
+			case lerr[addr] != nil:
+				a = classify(a.Rcpt, hop, lerr[addr])
+			case resp[addr] != nil:
+				a.Outcome, a.Reply = okOutcome, "250 "+resp[addr].StatusText
+			case err != nil:
+				a = classify(a.Rcpt, hop, err)
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return append(out, classifyAll(indexes(accepted), hop, err)...)
+	}
+	for _, a := range accepted {
+		a.Outcome, a.Reply = okOutcome, "250 "+resp.StatusText
+		out = append(out, a)
+	}
+	return out
+}
+
+func classify(i int, hop string, err error) queue.Result {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		o := queue.Deferred
+		if smtp.Permanent(err) {
+			o = queue.FailedPerm
+		}
+		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
+	}
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": " + err.Error()}
+}
+
+func classifyAll(rcpts []int, hop string, err error) []queue.Result {
+	out := make([]queue.Result, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = classify(i, hop, err)
+	}
+	return out
+}
+
+func deferAll(rcpts []int, hop, reply string) []queue.Result {
+	out := make([]queue.Result, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: reply}
+	}
+	return out
+}
+
+func failAll(rcpts []int, hop, reply string) []queue.Result {
+	out := deferAll(rcpts, hop, reply)
+	for k := range out {
+		out[k].Outcome = queue.FailedPerm
+	}
+	return out
+}
+
+func remaining(rcpts []int, after int) []int {
+	for k, i := range rcpts {
+		if i == after {
+			return rcpts[k+1:]
+		}
+	}
+	return nil
+}
+
+func indexes(rs []queue.Result) []int {
+	out := make([]int, len(rs))
+	for k, r := range rs {
+		out[k] = r.Rcpt
+	}
+	return out
+}
+
+func envelopeASCII(m *queue.Message, rcpts []int) bool {
+	s := []byte(m.From)
+	for _, i := range rcpts {
+		s = append(s, m.Rcpts[i].Addr...)
+	}
+	return !bytes.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
+}
+
+func sortNotify(n []gosmtp.DSNNotify) {
+	sort.Slice(n, func(i, j int) bool { return n[i] < n[j] })
+}

@@ -1,0 +1,23 @@
+// Package delivery makes delivery attempts for the queue manager. It
+// implements queue.Deliverer and never touches the transport database: it
+// reports one result per recipient and the queue commits them.
+//
+// A message's pending recipients are grouped by destination: "local"
+// (authoritative domains: Maildir or LMTP), one group per smart-host send
+// connector, or one group per (MX connector, domain). Groups of one
+// message go out in parallel; each group is one SMTP transaction.
+//
+// Invariants and failure semantics:
+//   - 2xx for a recipient means the next hop took it (Relayed) or the
+//     mailbox has it (Delivered: Maildir fsync'd, or LMTP's per-recipient
+//     250). Only then may the queue forget the recipient.
+//   - 4xx, network errors, DNS failures, TLS policy failures and a missing
+//     send connector are Deferred; 5xx, a null MX, a domain that does not
+//     exist and a message larger than the connector allows are Failed (the
+//     queue returns a DSN).
+//   - Per-destination concurrency is bounded (max_connections of the send
+//     connector); finished connections are kept for idleReuse and reused,
+//     after RSET, by the next message to the same destination.
+//   - When ctx ends, open transactions are cut and their recipients
+//     Deferred; the queue requeues the message.
+package delivery

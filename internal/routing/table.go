@@ -1,0 +1,175 @@
+package routing
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// DomainType says how the organisation treats an accepted domain.
+type DomainType int
+
+const (
+	NotAccepted DomainType = iota
+	Authoritative
+	InternalRelay
+	ExternalRelay
+)
+
+func (t DomainType) String() string {
+	return [...]string{"not accepted", "authoritative", "internal relay", "external relay"}[t]
+}
+
+// AcceptedDomain is one accepted domain pattern.
+type AcceptedDomain struct {
+	Domain string // "example.org" or "*.example.org"
+	Type   DomainType
+}
+
+// AddressSpace is a domain pattern with its cost.
+type AddressSpace struct {
+	Domain string // "example.org", "*.example.org" or "*"
+	Cost   int
+}
+
+// Connector is a send connector as routing sees it.
+type Connector struct {
+	Name          string
+	AddressSpaces []AddressSpace
+	Enabled       bool
+}
+
+// Table is an immutable routing snapshot.
+type Table struct {
+	exact     map[string]DomainType
+	wildcards []AcceptedDomain // "*.x" patterns, most specific first
+	conns     []Connector
+}
+
+// NewTable builds a Table. Inputs are copied.
+func NewTable(domains []AcceptedDomain, conns []Connector) *Table {
+	t := &Table{exact: map[string]DomainType{}}
+	for _, d := range domains {
+		name := strings.ToLower(strings.TrimSuffix(d.Domain, "."))
+		if strings.HasPrefix(name, "*.") {
+			t.wildcards = append(t.wildcards, AcceptedDomain{Domain: name[1:], Type: d.Type}) // ".x"
+		} else {
+			t.exact[name] = d.Type
+		}
+	}
+	sort.SliceStable(t.wildcards, func(i, j int) bool { return len(t.wildcards[i].Domain) > len(t.wildcards[j].Domain) })
+	for _, c := range conns {
+		c.AddressSpaces = append([]AddressSpace(nil), c.AddressSpaces...)
+		t.conns = append(t.conns, c)
+	}
+	return t
+}
+
+// Accepted returns how the organisation treats domain.
+func (t *Table) Accepted(domain string) DomainType {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if typ, ok := t.exact[domain]; ok {
+		return typ
+	}
+	for _, w := range t.wildcards {
+		if strings.HasSuffix(domain, w.Domain) {
+			return w.Type
+		}
+	}
+	return NotAccepted
+}
+
+// FirstAuthoritative returns an authoritative domain (the alphabetically
+// first exact one), for addressing bare "postmaster".
+func (t *Table) FirstAuthoritative() string {
+	var names []string
+	for d, typ := range t.exact {
+		if typ == Authoritative {
+			names = append(names, d)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}
+
+// Decision is the connector chosen for a domain and why.
+type Decision struct {
+	Connector string
+	Match     string // the address space that matched
+	Cost      int
+	Reason    string
+}
+
+// ErrNoRoute is returned when no enabled connector's address space
+// matches the domain.
+type ErrNoRoute struct{ Domain string }
+
+func (e *ErrNoRoute) Error() string { return fmt.Sprintf("no send connector for domain %s", e.Domain) }
+
+// Route picks the send connector for a recipient domain (RT-9).
+func (t *Table) Route(domain string) (Decision, error) {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	type cand struct {
+		Decision
+		spec int
+	}
+	var cands []cand
+	for _, c := range t.conns {
+		if !c.Enabled {
+			continue
+		}
+		best := -1
+		var as AddressSpace
+		for _, a := range c.AddressSpaces {
+			if s := specificity(strings.ToLower(a.Domain), domain); s > best || (s == best && s >= 0 && a.Cost < as.Cost) {
+				best, as = s, a
+			}
+		}
+		if best >= 0 {
+			cands = append(cands, cand{Decision{Connector: c.Name, Match: as.Domain, Cost: as.Cost}, best})
+		}
+	}
+	if len(cands) == 0 {
+		return Decision{}, &ErrNoRoute{Domain: domain}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.spec != b.spec {
+			return a.spec > b.spec
+		}
+		if a.Cost != b.Cost {
+			return a.Cost < b.Cost
+		}
+		return a.Connector < b.Connector
+	})
+	d := cands[0].Decision
+	switch {
+	case len(cands) == 1:
+		d.Reason = fmt.Sprintf("only connector whose address space matches (%s)", d.Match)
+	case cands[1].spec < cands[0].spec:
+		d.Reason = fmt.Sprintf("most specific address space %s (next: %s of %s)", d.Match, cands[1].Match, cands[1].Connector)
+	case cands[1].Cost > cands[0].Cost:
+		d.Reason = fmt.Sprintf("lowest cost %d for %s (next: %d on %s)", d.Cost, d.Match, cands[1].Cost, cands[1].Connector)
+	default:
+		d.Reason = fmt.Sprintf("equal match and cost; name %s sorts before %s", d.Connector, cands[1].Connector)
+	}
+	return d, nil
+}
+
+// specificity is -1 when pattern does not match domain, otherwise larger
+// for more specific patterns: an exact match beats every wildcard, and a
+// longer wildcard suffix beats a shorter one.
+func specificity(pattern, domain string) int {
+	switch {
+	case pattern == domain:
+		return 1 << 20
+	case pattern == "*":
+		return 0
+	case strings.HasPrefix(pattern, "*.") && strings.HasSuffix(domain, pattern[1:]):
+		return len(pattern)
+	}
+	return -1
+}

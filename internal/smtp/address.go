@@ -1,0 +1,121 @@
+package smtp
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// Address is a checked mailbox address.
+type Address struct {
+	Local  string
+	Domain string // lower-cased; an address literal keeps its brackets
+}
+
+func (a Address) String() string { return a.Local + "@" + a.Domain }
+
+// ASCII reports whether the address needs no SMTPUTF8.
+func (a Address) ASCII() bool { return isASCII(a.Local) && isASCII(a.Domain) }
+
+var (
+	errAddrSyntax = errors.New("bad address syntax")
+	errAddrLength = errors.New("address too long")
+)
+
+// ParseAddress checks a mailbox address as go-smtp hands it over (angle
+// brackets removed, quoted local parts kept): a local part of at most 64
+// octets, a domain or an address literal, at most 254 octets in all, valid
+// UTF-8, no control characters, no unquoted spaces.
+func ParseAddress(s string) (Address, error) {
+	if len(s) > 254 {
+		return Address{}, errAddrLength
+	}
+	if !utf8.ValidString(s) {
+		return Address{}, errAddrSyntax
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return Address{}, errAddrSyntax
+	}
+	local, domain := s[:at], s[at+1:]
+	if len(local) > 64 || !validLocal(local) {
+		return Address{}, errAddrSyntax
+	}
+	if strings.HasPrefix(domain, "[") {
+		if !strings.HasSuffix(domain, "]") {
+			return Address{}, errAddrSyntax
+		}
+		lit := strings.TrimSuffix(strings.TrimPrefix(domain, "["), "]")
+		lit = strings.TrimPrefix(lit, "IPv6:")
+		if _, err := netip.ParseAddr(lit); err != nil {
+			return Address{}, errAddrSyntax
+		}
+		return Address{Local: local, Domain: domain}, nil
+	}
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if !validDomain(domain) {
+		return Address{}, errAddrSyntax
+	}
+	return Address{Local: local, Domain: domain}, nil
+}
+
+func validLocal(l string) bool {
+	if strings.HasPrefix(l, `"`) {
+		if len(l) < 2 || !strings.HasSuffix(l, `"`) {
+			return false
+		}
+		inner := l[1 : len(l)-1]
+		for i := 0; i < len(inner); i++ {
+			c := inner[i]
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			if c == '\\' {
+				i++
+				if i == len(inner) {
+					return false
+				}
+			} else if c == '"' {
+				return false
+			}
+		}
+		return true
+	}
+	if strings.HasPrefix(l, ".") || strings.HasSuffix(l, ".") || strings.Contains(l, "..") {
+		return false
+	}
+	for _, r := range l {
+		if r < 0x80 && !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// validDomain accepts DNS names, including U-labels (SMTPUTF8).
+func validDomain(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if r < 0x80 && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

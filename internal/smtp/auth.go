@@ -1,0 +1,110 @@
+package smtp
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Credentials are the accounts of a credentials file: one
+// "name:bcrypt-hash[:server]" per line, '#' comments and blank lines
+// ignored. The server flag marks transport server accounts (SPEC SR-1).
+type Credentials struct {
+	users map[string]account
+}
+
+type account struct {
+	hash   []byte
+	server bool
+}
+
+// dummyHash is compared against when the user is unknown, so that a
+// failed login takes as long whether or not the name exists.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("umbra-timing-equaliser"), bcrypt.DefaultCost)
+
+// LoadCredentials reads a credentials file. Errors name file and line and
+// never include a hash.
+func LoadCredentials(path string) (*Credentials, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c := &Credentials{users: map[string]account{}}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		parts := strings.Split(line, ":")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+			return nil, fmt.Errorf("%s:%d: want name:bcrypt-hash[:server]", path, n)
+		}
+		if _, err := bcrypt.Cost([]byte(parts[1])); err != nil {
+			return nil, fmt.Errorf("%s:%d: the password of %q is not a bcrypt hash", path, n, parts[0])
+		}
+		if len(parts) == 3 && parts[2] != "server" {
+			return nil, fmt.Errorf("%s:%d: unknown flag %q (server)", path, n, parts[2])
+		}
+		if _, dup := c.users[parts[0]]; dup {
+			return nil, fmt.Errorf("%s:%d: %q is listed twice", path, n, parts[0])
+		}
+		c.users[parts[0]] = account{hash: []byte(parts[1]), server: len(parts) == 3}
+	}
+	return c, sc.Err()
+}
+
+var errBadCredentials = errors.New("invalid credentials")
+
+// Check verifies a name and password and reports whether the account is a
+// transport server's.
+func (c *Credentials) Check(name, password string) (server bool, err error) {
+	a, ok := c.users[name]
+	hash := a.hash
+	if !ok {
+		hash = dummyHash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
+		return false, errBadCredentials
+	}
+	return a.server, nil
+}
+
+// loginServer is the server side of the LOGIN mechanism
+// (draft-murchison-sasl-login), which go-sasl offers only as a client.
+type loginServer struct {
+	step     int
+	username string
+	auth     func(username, password string) error
+}
+
+func newLoginServer(auth func(username, password string) error) sasl.Server {
+	return &loginServer{auth: auth}
+}
+
+func (s *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	switch s.step {
+	case 0:
+		s.step = 1
+		if response != nil { // initial response carries the user name
+			s.username = string(response)
+			s.step = 2
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 1:
+		s.username = string(response)
+		s.step = 2
+		return []byte("Password:"), false, nil
+	case 2:
+		s.step = 3
+		return nil, true, s.auth(s.username, string(response))
+	}
+	return nil, true, sasl.ErrUnexpectedClientResponse
+}

@@ -1,0 +1,199 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// TLSPolicy is a send connector's STARTTLS policy.
+type TLSPolicy int
+
+const (
+	TLSNone          TLSPolicy = iota // never STARTTLS
+	TLSOpportunistic                  // STARTTLS when offered, certificate unchecked
+	TLSRequired                       // STARTTLS or fail, certificate unchecked
+	TLSVerify                         // STARTTLS or fail, certificate checked against the host name
+)
+
+// ClientOptions configure an outbound session.
+type ClientOptions struct {
+	LocalName      string // EHLO name
+	ServerName     string // for TLSVerify
+	TLS            TLSPolicy
+	RootCAs        *tls.Config // optional base TLS configuration (tests add their CA)
+	CommandTimeout time.Duration
+	DataTimeout    time.Duration
+	LMTP           bool
+}
+
+// ErrTLSUnavailable is returned when policy demands STARTTLS and the
+// server does not offer it, or the handshake fails.
+var ErrTLSUnavailable = errors.New("STARTTLS unavailable")
+
+// Client is an outbound SMTP or LMTP session: go-smtp's client after
+// umbra's own prelude (greeting, EHLO, STARTTLS), which sets the EHLO
+// name go-smtp's STARTTLS path cannot.
+type Client struct {
+	*gosmtp.Client
+	conn net.Conn
+	TLS  bool
+	hop  string
+}
+
+// SetHop records the name of the next hop this client talks to.
+func (c *Client) SetHop(h string) { c.hop = h }
+
+// Hop is the name given to SetHop.
+func (c *Client) Hop() string { return c.hop }
+
+// NewClient runs the prelude on conn and returns a client that has
+// greeted the server with opts.LocalName (over TLS when negotiated).
+// On error conn is closed.
+func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, error) {
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if o.CommandTimeout == 0 {
+		o.CommandTimeout = 5 * time.Minute
+	}
+	conn.SetDeadline(time.Now().Add(o.CommandTimeout))
+	c, useTLS, err := prelude(conn, o)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	var gc *gosmtp.Client
+	if o.LMTP {
+		gc = gosmtp.NewClientLMTP(c)
+	} else {
+		gc = gosmtp.NewClient(c)
+	}
+	gc.CommandTimeout = o.CommandTimeout
+	if o.DataTimeout > 0 {
+		gc.SubmissionTimeout = o.DataTimeout
+	}
+	if err := gc.Hello(o.LocalName); err != nil {
+		gc.Close()
+		return nil, err
+	}
+	return &Client{Client: gc, conn: c, TLS: useTLS}, nil
+}
+
+// prelude reads the greeting and, when policy asks for it, negotiates
+// STARTTLS. It returns the connection go-smtp should use, with a
+// greeting to replay in front of it.
+func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
+	tp := textproto.NewConn(conn)
+	code, msg, err := tp.ReadResponse(220)
+	if err != nil {
+		return nil, false, replyError(code, msg, err)
+	}
+	greeting := fmt.Sprintf("220 %s\r\n", firstLine(msg))
+	if o.TLS == TLSNone || o.LMTP {
+		return &replayConn{Conn: conn, prefix: []byte(greeting)}, false, nil
+	}
+	if err := tp.PrintfLine("EHLO %s", o.LocalName); err != nil {
+		return nil, false, err
+	}
+	code, msg, err = tp.ReadResponse(250)
+	if err != nil {
+		return nil, false, replyError(code, msg, err)
+	}
+	offered := false
+	for _, l := range strings.Split(msg, "\n")[1:] {
+		if strings.EqualFold(strings.TrimSpace(l), "STARTTLS") {
+			offered = true
+		}
+	}
+	if !offered {
+		if o.TLS == TLSOpportunistic {
+			return &replayConn{Conn: conn, prefix: []byte(greeting)}, false, nil
+		}
+		return nil, false, fmt.Errorf("%w: not offered by the server", ErrTLSUnavailable)
+	}
+	if err := tp.PrintfLine("STARTTLS"); err != nil {
+		return nil, false, err
+	}
+	if code, msg, err = tp.ReadResponse(220); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", ErrTLSUnavailable, replyError(code, msg, err))
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.RootCAs != nil {
+		cfg = o.RootCAs.Clone()
+	}
+	if o.TLS == TLSVerify {
+		cfg.ServerName = o.ServerName
+	} else {
+		cfg.InsecureSkipVerify = true // encryption without authentication, by policy
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", ErrTLSUnavailable, err)
+	}
+	// After STARTTLS the server sends no new greeting; go-smtp expects one.
+	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n")}, true, nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// replyError turns a textproto error into a *gosmtp.SMTPError where the
+// server replied, so callers can tell 4xx from 5xx.
+func replyError(code int, msg string, err error) error {
+	var pe *textproto.Error
+	if errors.As(err, &pe) {
+		return &gosmtp.SMTPError{Code: pe.Code, Message: pe.Msg}
+	}
+	if code != 0 {
+		return &gosmtp.SMTPError{Code: code, Message: msg}
+	}
+	return err
+}
+
+// replayConn serves prefix before reading from the connection.
+type replayConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (r *replayConn) Read(b []byte) (int, error) {
+	if len(r.prefix) > 0 {
+		n := copy(b, r.prefix)
+		r.prefix = r.prefix[n:]
+		return n, nil
+	}
+	return r.Conn.Read(b)
+}
+
+// Reply formats a server reply or error as "code x.y.z text" for logs,
+// DSNs and the queue.
+func Reply(err error) string {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "%d", se.Code)
+		if se.EnhancedCode != (gosmtp.EnhancedCode{}) && se.EnhancedCode != gosmtp.NoEnhancedCode {
+			fmt.Fprintf(&b, " %d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		}
+		b.WriteString(" " + strings.ReplaceAll(se.Message, "\n", " "))
+		return b.String()
+	}
+	return err.Error()
+}
+
+// Permanent reports whether err is a 5xx reply.
+func Permanent(err error) bool {
+	var se *gosmtp.SMTPError
+	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
+}

@@ -1,0 +1,205 @@
+package smtp
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// binding is one listening address shared by the connectors bound to it.
+// A connection goes to the connector whose remote ranges contain the
+// client most specifically; connection limits are enforced here, before
+// go-smtp sees the connection.
+type binding struct {
+	addr  string
+	ln    net.Listener
+	conns []*connector
+}
+
+func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) {
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// EMFILE and friends: back off instead of spinning.
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		ip := remoteIP(nc)
+		c := b.pick(ip)
+		if c == nil {
+			refuse(nc, "554 5.7.1 This server does not accept connections from your address")
+			onReject(nil, ip, "no connector for remote address")
+			continue
+		}
+		if why := c.limits.acquire(ip); why != "" {
+			refuse(nc, "421 4.3.2 Too many connections, try again later")
+			onReject(c, ip, why)
+			continue
+		}
+		tc := &trackedConn{Conn: nc}
+		tc.release = func() { c.limits.release(ip, tc) }
+		c.limits.track(tc)
+		if !c.vln.push(tc) {
+			tc.Close()
+		}
+	}
+}
+
+// pick returns the connector with the longest remote range containing ip.
+func (b *binding) pick(ip netip.Addr) *connector {
+	var best *connector
+	bestBits := -1
+	for _, c := range b.conns {
+		for _, p := range c.ranges {
+			if p.Contains(ip) && p.Bits() > bestBits {
+				best, bestBits = c, p.Bits()
+			}
+		}
+	}
+	return best
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+func refuse(c net.Conn, reply string) {
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte(reply + "\r\n"))
+	c.Close()
+}
+
+// connLimits counts a connector's connections, in all and per source IP.
+type connLimits struct {
+	mu        sync.Mutex
+	max, per  int
+	total     int
+	perSource map[netip.Addr]int
+	live      map[*trackedConn]struct{}
+}
+
+func (l *connLimits) track(tc *trackedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.live == nil {
+		l.live = map[*trackedConn]struct{}{}
+	}
+	l.live[tc] = struct{}{}
+}
+
+// closeIdle closes every connection that is not inside a mail transaction
+// (all of them when force is set), telling the client why. It returns how
+// many connections remain open.
+func (l *connLimits) closeIdle(force bool) int {
+	l.mu.Lock()
+	var victims []*trackedConn
+	for tc := range l.live {
+		if s := tc.sess.Load(); force || s == nil || !s.busy.Load() {
+			victims = append(victims, tc)
+		}
+	}
+	n := len(l.live) - len(victims)
+	l.mu.Unlock()
+	for _, tc := range victims {
+		tc.SetWriteDeadline(time.Now().Add(time.Second))
+		tc.Write([]byte("421 4.3.2 Service shutting down, try again later\r\n"))
+		tc.Close()
+	}
+	return n
+}
+
+func (l *connLimits) acquire(ip netip.Addr) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && l.total >= l.max {
+		return "max_connections reached"
+	}
+	if l.per > 0 && l.perSource[ip] >= l.per {
+		return "max_connections_per_source reached"
+	}
+	l.total++
+	l.perSource[ip]++
+	return ""
+}
+
+func (l *connLimits) release(ip netip.Addr, tc *trackedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.live, tc)
+	l.total--
+	if l.perSource[ip]--; l.perSource[ip] <= 0 {
+		delete(l.perSource, ip)
+	}
+}
+
+// trackedConn releases its connector's connection slot once, on Close.
+type trackedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+	sess    atomic.Pointer[session] // the session on it, once EHLO made one
+}
+
+func (t *trackedConn) Close() error {
+	t.once.Do(t.release)
+	return t.Conn.Close()
+}
+
+// chanListener is the net.Listener a connector's go-smtp server serves:
+// it yields the connections its binding routed to the connector.
+type chanListener struct {
+	addr   net.Addr
+	ch     chan net.Conn
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) push(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.closed = true
+		close(l.done)
+	}
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }

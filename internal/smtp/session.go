@@ -1,0 +1,312 @@
+package smtp
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// Replies umbra gives itself. One place, so that every path answers with
+// a precise code and enhanced status code.
+var (
+	replyTLSRequired  = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+	replyAuthRequired = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	replyNoSubmit     = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Not permitted to submit mail on this connector"}
+	replyBadSender    = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	replyBadRcpt      = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	replyNeedUTF8     = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires SMTPUTF8"}
+	replyRelayDenied  = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	replyBareLF       = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare LF; lines must end with CRLF"}
+	replyNUL          = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
+	replyNoStorage    = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+	replyShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	replyAuthLimit    = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
+)
+
+func replyLocalError(id queue.ID) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
+		Message: "Temporary local problem, try again later (ref " + id.String() + ")"}
+}
+
+// session is one SMTP session on a connector. go-smtp keeps it for the
+// connection's life and calls it from the connection's goroutine only;
+// its context is the server's (go-smtp gives none per command).
+type session struct {
+	srv  *Server
+	c    *connector
+	conn *gosmtp.Conn
+	raw  net.Conn // the accepted connection, below any TLS
+	ip   netip.Addr
+	log  *slog.Logger
+
+	user         string // authenticated name, "" if none
+	server       bool   // authenticated as a transport server
+	authFailures int
+
+	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
+	from string
+	opts gosmtp.MailOptions
+	rcpt []queue.Recipient
+}
+
+func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
+	raw := conn.Conn()
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw)}
+	ss.server = c.cfg.ExternallySecured
+	ss.log = s.log.With("connector", c.cfg.Name, "client_ip", ss.ip.String())
+	if tc, ok := raw.(*trackedConn); ok {
+		tc.sess.Store(ss)
+	}
+	s.obs.Session(c.cfg.Name)
+	return ss
+}
+
+func (s *session) tlsActive() bool {
+	_, ok := s.conn.TLSConnectionState()
+	return ok
+}
+
+// rights are cumulative: every session has the anonymous rights; an
+// authenticated one adds the authenticated rights; a transport server
+// (SASL server account or externally secured connector) adds the servers'.
+func (s *session) has(right string) bool {
+	p := s.c.cfg.Permissions
+	if slices.Contains(p.Anonymous, right) {
+		return true
+	}
+	if s.user != "" && slices.Contains(p.Authenticated, right) {
+		return true
+	}
+	return s.server && slices.Contains(p.Servers, right)
+}
+
+func (s *session) AuthMechanisms() []string { return s.c.cfg.Auth.Mechanisms }
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if s.c.creds == nil || !slices.Contains(s.c.cfg.Auth.Mechanisms, mech) {
+		return nil, gosmtp.ErrAuthUnknownMechanism
+	}
+	check := func(identity, name, password string) error {
+		if identity != "" && identity != name {
+			return s.authFailed(name, "authorization identity differs")
+		}
+		server, err := s.c.creds.Check(name, password)
+		if err != nil {
+			return s.authFailed(name, "bad credentials")
+		}
+		s.user, s.server = name, server || s.c.cfg.ExternallySecured
+		s.log = s.log.With("user", name)
+		s.log.Info("authenticated", "transport_server", s.server)
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(check), nil
+	case sasl.Login:
+		return newLoginServer(func(name, password string) error { return check("", name, password) }), nil
+	}
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// authFailed counts a failure; past the connector's limit it ends the
+// session (the reply is written, then the next read fails at once).
+func (s *session) authFailed(name, why string) error {
+	s.authFailures++
+	s.log.Info("authentication failed", "user", name, "reason", why)
+	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
+		s.raw.SetReadDeadline(time.Now())
+		return replyAuthLimit
+	}
+	return gosmtp.ErrAuthFailed
+}
+
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	s.Reset()
+	switch {
+	case s.c.cfg.TLS.Required && !s.tlsActive():
+		return replyTLSRequired
+	case s.c.cfg.Auth.Required && s.user == "":
+		return replyAuthRequired
+	case !s.has(config.RightSubmit) && !s.has(config.RightRelay):
+		return replyNoSubmit
+	case s.srv.ctx.Err() != nil:
+		return replyShuttingDown
+	}
+	if from != "" {
+		a, err := ParseAddress(from)
+		if err != nil {
+			return replyBadSender
+		}
+		if !a.ASCII() && (opts == nil || !opts.UTF8) {
+			return replyNeedUTF8
+		}
+		from = a.String()
+	}
+	s.from = from
+	if opts != nil {
+		s.opts = *opts
+	}
+	s.busy.Store(true)
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if strings.EqualFold(to, "postmaster") {
+		if d := s.srv.cfg.Routing.FirstAuthoritative(); d != "" {
+			to = "postmaster@" + d
+		}
+	}
+	a, err := ParseAddress(to)
+	if err != nil {
+		return replyBadRcpt
+	}
+	if !a.ASCII() && !s.opts.UTF8 {
+		return replyNeedUTF8
+	}
+	accepted := s.srv.cfg.Routing.Accepted(a.Domain) != routing.NotAccepted
+	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) {
+		s.log.Info("relay denied", "rcpt", a.String(), "authenticated", s.user != "")
+		return replyRelayDenied
+	}
+	r := queue.Recipient{Addr: a.String()}
+	if opts != nil {
+		for _, n := range opts.Notify {
+			switch n {
+			case gosmtp.DSNNotifyNever:
+				r.Notify |= queue.NotifyNever
+			case gosmtp.DSNNotifySuccess:
+				r.Notify |= queue.NotifySuccess
+			case gosmtp.DSNNotifyFailure:
+				r.Notify |= queue.NotifyFailure
+			case gosmtp.DSNNotifyDelayed:
+				r.Notify |= queue.NotifyDelay
+			}
+		}
+		if opts.OriginalRecipient != "" {
+			r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		}
+	}
+	s.rcpt = append(s.rcpt, r)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	defer s.Reset()
+	id := s.srv.cfg.Queue.NewID()
+	trace := s.receivedHeader(id)
+	buf := bytes.NewBuffer(make([]byte, 0, len(trace)+16<<10))
+	buf.WriteString(trace)
+	if _, err := io.Copy(buf, r); err != nil {
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return se // size limit
+		}
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message data"}
+	}
+	body := buf.Bytes()
+	if err := checkBody(body[len(trace):]); err != nil {
+		s.log.Info("message rejected", "reason", err.Message)
+		return err
+	}
+	m := &queue.Message{
+		ID: id, From: s.from, Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
+		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
+		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
+	}
+	if err := s.srv.cfg.Queue.Submit(s.srv.ctx, m, body); err != nil {
+		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
+		if errors.Is(err, syscall.ENOSPC) {
+			return replyNoStorage
+		}
+		return replyLocalError(id)
+	}
+	s.srv.obs.Received(s.c.cfg.Name, len(body))
+	s.log.Info("message queued", "msg_id", id.String(), "from", s.from, "rcpts", len(s.rcpt), "size", len(body))
+	// go-smtp writes an error's code and text as given: this is how the
+	// 250 carries the queue id.
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
+}
+
+// checkBody rejects bare LF (SMTP smuggling needs it) and NUL bytes.
+func checkBody(b []byte) *gosmtp.SMTPError {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return replyNUL
+	}
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return replyBareLF
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return nil
+}
+
+// receivedHeader is the RFC 5321 §4.4 trace header, with the RFC 3848
+// protocol type.
+func (s *session) receivedHeader(id queue.ID) string {
+	proto := "ESMTP"
+	if s.opts.UTF8 {
+		proto = "UTF8SMTP"
+	}
+	if s.tlsActive() {
+		proto += "S"
+	}
+	if s.user != "" {
+		proto += "A"
+	}
+	helo := sanitizeHeaderValue(s.conn.Hostname())
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (umbra) with %s id %s", helo, s.ip, s.srv.cfg.Hostname, proto, id)
+	if len(s.rcpt) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpt[0].Addr)
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", time.Now().Format(time.RFC1123Z))
+	return b.String()
+}
+
+func sanitizeHeaderValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x21 || r == 0x7f || r == '(' || r == ')' || r == ';' {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	if s == "" {
+		s = "unknown"
+	}
+	return s
+}
+
+func (s *session) Reset() {
+	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
+	s.busy.Store(false)
+}
+
+func (s *session) Logout() error { return nil }
