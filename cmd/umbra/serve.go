@@ -207,4 +207,3 @@ func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply
 	e.log.Info("message", attrs...)
 	e.next.Event(name, m, r, reply)
 }
-
