@@ -79,22 +79,6 @@ func (t *Table) Accepted(domain string) DomainType {
 	return NotAccepted
 }
 
-// FirstAuthoritative returns an authoritative domain (the alphabetically
-// first exact one), for addressing bare "postmaster".
-func (t *Table) FirstAuthoritative() string {
-	var names []string
-	for d, typ := range t.exact {
-		if typ == Authoritative {
-			names = append(names, d)
-		}
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return ""
-	}
-	return names[0]
-}
-
 // Decision is the connector chosen for a domain and why.
 type Decision struct {
 	Connector string

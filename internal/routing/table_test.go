@@ -16,9 +16,6 @@ func TestAccepted(t *testing.T) {
 			t.Errorf("Accepted(%q) = %v, want %v", d, got, want)
 		}
 	}
-	if tb.FirstAuthoritative() != "example.org" {
-		t.Error("FirstAuthoritative")
-	}
 }
 
 func TestRouteConnectorSelection(t *testing.T) {

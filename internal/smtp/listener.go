@@ -153,6 +153,18 @@ type trackedConn struct {
 	once    sync.Once
 	release func()
 	sess    atomic.Pointer[session] // the session on it, once EHLO made one
+
+	// hangUp makes the next write (the reply that ends the session) the
+	// last: go-smtp has no way for a session to close its connection.
+	hangUp atomic.Bool
+}
+
+func (t *trackedConn) Write(b []byte) (int, error) {
+	n, err := t.Conn.Write(b)
+	if t.hangUp.Load() {
+		t.Close()
+	}
+	return n, err
 }
 
 func (t *trackedConn) Close() error {

@@ -134,7 +134,9 @@ func (s *session) authFailed(name, why string) error {
 	s.authFailures++
 	s.log.Info("authentication failed", "user", name, "reason", why)
 	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
-		s.raw.SetReadDeadline(time.Now())
+		if tc, ok := s.raw.(*trackedConn); ok {
+			tc.hangUp.Store(true)
+		}
 		return replyAuthLimit
 	}
 	return gosmtp.ErrAuthFailed
@@ -171,11 +173,6 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	if strings.EqualFold(to, "postmaster") {
-		if d := s.srv.cfg.Routing.FirstAuthoritative(); d != "" {
-			to = "postmaster@" + d
-		}
-	}
 	a, err := ParseAddress(to)
 	if err != nil {
 		return replyBadRcpt

@@ -1,0 +1,48 @@
+package smtp
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestParseAddress(t *testing.T) {
+	good := map[string]string{
+		"a@example.org": "a@example.org", "A.B+c@Example.ORG.": "A.B+c@example.org",
+		`"john doe"@example.org`: `"john doe"@example.org`, "x@[192.0.2.1]": "x@[192.0.2.1]",
+		"x@[IPv6:2001:db8::1]": "x@[IPv6:2001:db8::1]", "jörg@bücher.example": "jörg@bücher.example",
+	}
+	for in, want := range good {
+		a, err := ParseAddress(in)
+		if err != nil || a.String() != want {
+			t.Errorf("ParseAddress(%q) = %v, %v; want %s", in, a, err, want)
+		}
+	}
+	for _, in := range []string{"", "a", "a@", "@b", "a b@example.org", "a..b@example.org", ".a@example.org",
+		"a@-x.org", "a@x..org", "a@[1.2.3]", `"unterminated@example.org`, "a\x00@example.org",
+		strings.Repeat("l", 65) + "@example.org", "a@" + strings.Repeat("d.", 130) + "org", "\xff@example.org"} {
+		if a, err := ParseAddress(in); err == nil {
+			t.Errorf("ParseAddress(%q) = %v, want an error", in, a)
+		}
+	}
+}
+
+func FuzzParseAddress(f *testing.F) {
+	for _, s := range []string{"a@example.org", `"q\"x"@e.org`, "x@[IPv6:::1]", "jörg@bücher.example", "a@b@c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseAddress(s)
+		if err != nil {
+			return
+		}
+		out := a.String()
+		if len(out) > 254 || !utf8.ValidString(out) || strings.ContainsAny(out, "\r\n\x00") {
+			t.Fatalf("accepted %q as %q", s, out)
+		}
+		again, err := ParseAddress(out)
+		if err != nil || again != a {
+			t.Fatalf("not idempotent: %q -> %q -> %v %v", s, out, again, err)
+		}
+	})
+}

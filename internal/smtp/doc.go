@@ -1,0 +1,34 @@
+// Package smtp speaks SMTP for umbra: receive connectors (server) and
+// outbound sessions (client), on go-smtp. It knows the protocol, not the
+// queue's internals: a session hands a complete, checked message to
+// Queue.Submit and answers 250 only when Submit returned (the message is
+// fsync'd).
+//
+// Receive side, per connection:
+//
+//	binding listener ── pick connector (longest remote range) ── limits ── go-smtp server ── session
+//
+//   - Connection limits (total and per source IP) and remote ranges are
+//     enforced by umbra's binding listener before go-smtp sees the
+//     connection: 421 4.3.2 over a limit, 554 5.7.1 outside every range.
+//   - Rights are cumulative: the connector's anonymous rights, plus its
+//     authenticated rights after AUTH, plus its servers' rights for a
+//     transport server (server account or externally secured connector).
+//     A recipient outside the accepted domains needs the relay right, so
+//     an anonymous session can never relay (550 5.7.1).
+//   - Every refusal has a precise code and enhanced status code (replies
+//     are listed at the top of session.go); internal errors never reach
+//     the client: it gets 451 4.3.0 with the queue id as reference, or
+//     452 4.3.1 when the disk is full, and the log gets the detail.
+//   - DATA is byte-exact after dot-unstuffing; bare LF and NUL are refused
+//     (554 5.6.0), so "\n.\n" can never end a message (no smuggling).
+//   - Shutdown closes sessions outside a transaction at once (421) and
+//     lets transactions finish until its context ends.
+//
+// go-smtp cannot close a connection from a session, add EHLO keywords or
+// verbs, or say a custom EHLO name on its STARTTLS client path; umbra's
+// wrappers (trackedConn, the client prelude in client.go) fill those gaps.
+//
+// go-smtp keeps session state per connection and gives no per-command
+// context, so sessions use the server's context, cancelled at shutdown.
+package smtp
