@@ -6,24 +6,24 @@
 //
 // Receive side, per connection:
 //
-//	binding listener ── pick connector (longest remote range) ── limits ── go-smtp server ── session
+//		binding listener ── pick connector (longest remote range) ── limits ── go-smtp server ── session
 //
-//   - Connection limits (total and per source IP) and remote ranges are
-//     enforced by umbra's binding listener before go-smtp sees the
-//     connection: 421 4.3.2 over a limit, 554 5.7.1 outside every range.
-//   - Rights are cumulative: the connector's anonymous rights, plus its
-//     authenticated rights after AUTH, plus its servers' rights for a
-//     transport server (server account or externally secured connector).
-//     A recipient outside the accepted domains needs the relay right, so
-//     an anonymous session can never relay (550 5.7.1).
-//   - Every refusal has a precise code and enhanced status code (replies
-//     are listed at the top of session.go); internal errors never reach
-//     the client: it gets 451 4.3.0 with the queue id as reference, or
-//     452 4.3.1 when the disk is full, and the log gets the detail.
-//   - DATA is byte-exact after dot-unstuffing; bare LF and NUL are refused
-//     (554 5.6.0), so "\n.\n" can never end a message (no smuggling).
-//   - Shutdown closes sessions outside a transaction at once (421) and
-//     lets transactions finish until its context ends.
+//	  - Connection limits (total and per source IP) and remote ranges are
+//	    enforced by umbra's binding listener before go-smtp sees the
+//	    connection: 421 4.3.2 over a limit, 554 5.7.1 outside every range.
+//	  - Rights are cumulative: the connector's anonymous rights, plus its
+//	    authenticated rights after AUTH, plus its servers' rights for a
+//	    transport server (server account or externally secured connector).
+//	    A recipient outside the accepted domains needs the relay right, so
+//	    an anonymous session can never relay (550 5.7.1).
+//	  - Every refusal has a precise code and enhanced status code (replies
+//	    are listed at the top of session.go); internal errors never reach
+//	    the client: it gets 451 4.3.0 with the queue id as reference, or
+//	    452 4.3.1 when the disk is full, and the log gets the detail.
+//	  - DATA is byte-exact after dot-unstuffing; bare LF and NUL are refused
+//	    (554 5.6.0), so "\n.\n" can never end a message (no smuggling).
+//	  - Shutdown closes sessions outside a transaction at once (421) and
+//	    lets transactions finish until its context ends.
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
 // verbs, or say a custom EHLO name on its STARTTLS client path; umbra's

@@ -283,7 +283,7 @@ func TestAuth(t *testing.T) {
 	d = dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO c", "250")
-	d.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", "535 5.7.8")  // wrong password
+	d.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", "535 5.7.8")     // wrong password
 	d.cmd("AUTH PLAIN AG5vYm9keQB3cm9uZw==", "421 4.7.0") // unknown user, second failure: limit
 	if got := d.reply(); !strings.HasPrefix(got, "EOF") {
 		t.Fatalf("session not ended after the auth failure limit: %q", got)
