@@ -1,0 +1,407 @@
+package delivery
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// sink is a real SMTP (or LMTP) server on loopback that records what it
+// receives and answers recipients from a script.
+type sink struct {
+	t       *testing.T
+	srv     *gosmtp.Server
+	addr    string
+	mu      sync.Mutex
+	answers map[string]error // recipient → RCPT error
+	dataErr map[string]error // LMTP: recipient → post-DATA error
+	got     []sunk
+	conns   int
+	helos   []string
+	user    string // required AUTH user, if set
+}
+
+type sunk struct {
+	from  string
+	rcpts []string
+	body  string
+	tls   bool
+	user  string
+}
+
+type sinkSession struct {
+	s     *sink
+	c     *gosmtp.Conn
+	from  string
+	rcpts []string
+	user  string
+}
+
+func (ss *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, user, pass string) error {
+		if user != "umbra" || pass != "pw" {
+			return errors.New("bad")
+		}
+		ss.user = user
+		return nil
+	}), nil
+}
+func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	if ss.s.user != "" && ss.user == "" {
+		return &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "auth first"}
+	}
+	ss.from = from
+	return nil
+}
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	err := ss.s.answers[to]
+	ss.s.mu.Unlock()
+	if err == nil {
+		ss.rcpts = append(ss.rcpts, to)
+	}
+	return err
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	_, tlsOn := ss.c.TLSConnectionState()
+	ss.s.mu.Lock()
+	ss.s.got = append(ss.s.got, sunk{from: ss.from, rcpts: ss.rcpts, body: string(b), tls: tlsOn, user: ss.user})
+	ss.s.mu.Unlock()
+	return nil
+}
+func (ss *sinkSession) LMTPData(r io.Reader, status gosmtp.StatusCollector) error {
+	if err := ss.Data(r); err != nil {
+		return err
+	}
+	for _, rc := range ss.rcpts {
+		ss.s.mu.Lock()
+		status.SetStatus(rc, ss.s.dataErr[rc])
+		ss.s.mu.Unlock()
+	}
+	return nil
+}
+func (ss *sinkSession) Reset()        { ss.from, ss.rcpts = "", nil }
+func (ss *sinkSession) Logout() error { return nil }
+
+func startSink(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config) *sink {
+	t.Helper()
+	s := &sink{t: t, answers: map[string]error{}, dataErr: map[string]error{}}
+	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		s.mu.Lock()
+		s.conns++
+		s.helos = append(s.helos, c.Hostname())
+		s.mu.Unlock()
+		return &sinkSession{s: s, c: c}, nil
+	}))
+	s.srv.Domain, s.srv.LMTP, s.srv.TLSConfig, s.srv.AllowInsecureAuth = "sink.test", lmtp, tlsCfg, true
+	s.srv.EnableDSN = true
+	s.srv.ErrorLog = nopLog{}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	go s.srv.Serve(ln)
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+type nopLog struct{}
+
+func (nopLog) Printf(string, ...any) {}
+func (nopLog) Println(...any)        {}
+
+func (s *sink) received() []sunk {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sunk(nil), s.got...)
+}
+
+// fakeDNS maps names to MX records and addresses.
+type fakeDNS struct {
+	mx    map[string][]*net.MX
+	hosts map[string][]string
+	fail  map[string]error
+}
+
+func (f *fakeDNS) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	if err := f.fail[name]; err != nil {
+		return nil, err
+	}
+	if mx, ok := f.mx[name]; ok {
+		return mx, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+func (f *fakeDNS) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if a, ok := f.hosts[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func newDeliverer(t *testing.T, dns Resolver, mbox config.Mailbox, conns ...config.SendConnector) *Deliverer {
+	t.Helper()
+	var rc []routing.Connector
+	for i := range conns {
+		if conns[i].Port == 0 {
+			conns[i].Port = 25
+		}
+		if conns[i].TLS == "" {
+			conns[i].TLS = config.TLSOpportunistic
+		}
+		c := routing.Connector{Name: conns[i].Name, Enabled: conns[i].IsEnabled()}
+		for _, as := range conns[i].AddressSpaces {
+			c.AddressSpaces = append(c.AddressSpaces, routing.AddressSpace{Domain: as.Domain, Cost: as.Cost})
+		}
+		rc = append(rc, c)
+	}
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, rc)
+	d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: conns, Mailbox: mbox, Resolver: dns,
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+func message(rcpts ...string) *queue.Message {
+	m := &queue.Message{ID: 0xBEEF, From: "sender@example.org", Size: 40}
+	for _, r := range rcpts {
+		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: r})
+	}
+	return m
+}
+
+var body = []byte("Subject: test\r\n\r\nhello\r\n")
+
+func all(m *queue.Message) []int {
+	var out []int
+	for i := range m.Rcpts {
+		out = append(out, i)
+	}
+	return out
+}
+
+func byRcpt(m *queue.Message, res []queue.Result) map[string]queue.Result {
+	out := map[string]queue.Result{}
+	for _, r := range res {
+		out[m.Rcpts[r.Rcpt].Addr] = r
+	}
+	return out
+}
+
+func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+
+func mxConnector(port string) config.SendConnector {
+	var p int
+	for _, c := range port {
+		p = p*10 + int(c-'0')
+	}
+	return config.SendConnector{Name: "internet", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}}, Port: p}
+}
+
+func TestMXDeliveryPerRecipientResults(t *testing.T) {
+	s := startSink(t, "127.0.0.2:0", false, nil)
+	s.answers["bad@example.net"] = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	s.answers["busy@example.net"] = &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	m := message("ok@example.net", "bad@example.net", "busy@example.net")
+	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
+	if got["ok@example.net"].Outcome != queue.RelayedOK || got["bad@example.net"].Outcome != queue.FailedPerm ||
+		got["busy@example.net"].Outcome != queue.Deferred {
+		t.Fatalf("results: %+v", got)
+	}
+	if got["bad@example.net"].Reply != "550 5.1.1 no such user" {
+		t.Errorf("reply %q", got["bad@example.net"].Reply)
+	}
+	if hop := got["ok@example.net"].NextHop; hop != "mx.example.net[127.0.0.2]:"+portOf(s.addr) {
+		t.Errorf("next hop %q", hop)
+	}
+	r := s.received()
+	if len(r) != 1 || len(r[0].rcpts) != 1 || r[0].body != string(body) || r[0].from != "sender@example.org" {
+		t.Fatalf("sink got %+v", r)
+	}
+	if s.helos[0] != "umbra.test" {
+		t.Errorf("EHLO name %q", s.helos[0])
+	}
+}
+
+func TestMXFallbackAndDNSOutcomes(t *testing.T) {
+	s := startSink(t, "127.0.0.2:0", false, nil)
+	port := portOf(s.addr)
+	dns := &fakeDNS{
+		mx: map[string][]*net.MX{
+			"two.example":  {{Host: "down.example", Pref: 5}, {Host: "up.example", Pref: 10}},
+			"null.example": {{Host: ".", Pref: 0}},
+		},
+		hosts: map[string][]string{"down.example": {"127.0.0.3"}, "up.example": {"127.0.0.2"}, "nomx.example": {"127.0.0.2"}},
+		fail:  map[string]error{"flaky.example": &net.DNSError{Err: "server misbehaving", Name: "flaky.example", IsTemporary: true}},
+	}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(port))
+	for rcpt, want := range map[string]struct {
+		o     queue.Outcome
+		reply string
+	}{
+		"a@two.example":     {queue.RelayedOK, "250"},   // 127.0.0.3 refuses; the next MX takes it
+		"a@nomx.example":    {queue.RelayedOK, "250"},   // no MX: the domain's own address
+		"a@null.example":    {queue.FailedPerm, "556 5.1.10"},
+		"a@missing.example": {queue.FailedPerm, "550 5.1.2"},
+		"a@flaky.example":   {queue.Deferred, "451 4.4.3"},
+	} {
+		m := message(rcpt)
+		res := d.Deliver(context.Background(), m, body, all(m))
+		if len(res) != 1 || res[0].Outcome != want.o || !strings.HasPrefix(res[0].Reply, want.reply) {
+			t.Errorf("%s: %+v, want %v %s", rcpt, res, want.o, want.reply)
+		}
+	}
+}
+
+func TestConnectionReuse(t *testing.T) {
+	s := startSink(t, "127.0.0.2:0", false, nil)
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 1}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	for i := 0; i < 5; i++ {
+		m := message("r@example.net")
+		if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
+			t.Fatalf("message %d: %+v", i, res)
+		}
+	}
+	if s.conns != 1 || len(s.received()) != 5 {
+		t.Errorf("5 messages over %d connections (%d received), want 1", s.conns, len(s.received()))
+	}
+}
+
+func TestSmartHostTLSAndAuth(t *testing.T) {
+	certPEM, keyPEM, pool := selfSigned(t)
+	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
+	s := startSink(t, "127.0.0.1:0", false, &tls.Config{Certificates: []tls.Certificate{cert}})
+	s.user = "umbra"
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pwFile, []byte("pw\n"), 0o600)
+	sc := config.SendConnector{Name: "smarthost", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
+		SmartHosts: []string{"mx.test:" + portOf(s.addr)}, TLS: config.TLSVerify,
+		Auth: config.SendAuth{Username: "umbra", PasswordFile: pwFile}}
+	dns := &fakeDNS{hosts: map[string][]string{"mx.test": {"127.0.0.1"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, sc)
+	d.cfg.TLSConfig = &tls.Config{RootCAs: pool}
+	m := message("x@anywhere.example")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("%+v", res)
+	}
+	got := s.received()[0]
+	if !got.tls || got.user != "umbra" {
+		t.Errorf("delivered without TLS (%v) or auth (%q)", got.tls, got.user)
+	}
+	for _, h := range s.helos {
+		if h != "umbra.test" {
+			t.Errorf("EHLO name %q (go-smtp's STARTTLS path would say localhost)", h)
+		}
+	}
+
+	// A server without STARTTLS under a required policy: deferred, never plaintext.
+	plain := startSink(t, "127.0.0.1:0", false, nil)
+	sc.SmartHosts, sc.TLS, sc.Auth = []string{"127.0.0.1:" + portOf(plain.addr)}, config.TLSRequired, config.SendAuth{}
+	d = newDeliverer(t, dns, config.Mailbox{}, sc)
+	res = d.Deliver(context.Background(), m, body, all(m))
+	if res[0].Outcome != queue.Deferred || !strings.HasPrefix(res[0].Reply, "451 4.7.5") || len(plain.received()) != 0 {
+		t.Fatalf("TLS required but not offered: %+v", res)
+	}
+}
+
+func TestConnectorSizeLimitAndNoRoute(t *testing.T) {
+	sc := config.SendConnector{Name: "small", AddressSpaces: []config.AddressSpace{{Domain: "small.example", Cost: 1}},
+		SmartHosts: []string{"127.0.0.1:1"}, MaxMessageSize: 10}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, sc)
+	m := message("a@small.example", "b@nowhere.example")
+	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
+	if r := got["a@small.example"]; r.Outcome != queue.FailedPerm || !strings.HasPrefix(r.Reply, "552 5.3.4") {
+		t.Errorf("size limit: %+v", r)
+	}
+	if r := got["b@nowhere.example"]; r.Outcome != queue.Deferred || r.NextHop != "unreachable" {
+		t.Errorf("no route: %+v", r)
+	}
+}
+
+func TestMaildirDelivery(t *testing.T) {
+	root := t.TempDir()
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
+	m := message("Alice@example.test", "bob@example.test")
+	for _, r := range d.Deliver(context.Background(), m, body, all(m)) {
+		if r.Outcome != queue.DeliveredOK {
+			t.Fatalf("%+v", r)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "example.test", "alice", "new", "*"))
+	tmp, _ := filepath.Glob(filepath.Join(root, "example.test", "alice", "tmp", "*"))
+	if len(files) != 1 || len(tmp) != 0 {
+		t.Fatalf("new: %v tmp: %v", files, tmp)
+	}
+	b, _ := os.ReadFile(files[0])
+	if string(b) != "Return-Path: <sender@example.org>\r\nDelivered-To: Alice@example.test\r\n"+string(body) {
+		t.Errorf("maildir file:\n%q", b)
+	}
+}
+
+func TestLMTPPerRecipient(t *testing.T) {
+	s := startSink(t, "127.0.0.1:0", true, nil)
+	s.dataErr["full@example.test"] = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+	s.dataErr["gone@example.test"] = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: s.addr})
+	m := message("ok@example.test", "full@example.test", "gone@example.test")
+	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
+	if got["ok@example.test"].Outcome != queue.DeliveredOK || got["full@example.test"].Outcome != queue.Deferred ||
+		got["gone@example.test"].Outcome != queue.FailedPerm {
+		t.Fatalf("LMTP results: %+v", got)
+	}
+}
+
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "mx.test"}, DNSNames: []string{"mx.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	c, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(c)
+	return pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", kb), pool
+}
+
+func pemBlock(typ string, b []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})
+}
