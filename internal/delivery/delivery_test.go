@@ -271,8 +271,8 @@ func TestMXFallbackAndDNSOutcomes(t *testing.T) {
 		o     queue.Outcome
 		reply string
 	}{
-		"a@two.example":     {queue.RelayedOK, "250"},   // 127.0.0.3 refuses; the next MX takes it
-		"a@nomx.example":    {queue.RelayedOK, "250"},   // no MX: the domain's own address
+		"a@two.example":     {queue.RelayedOK, "250"}, // 127.0.0.3 refuses; the next MX takes it
+		"a@nomx.example":    {queue.RelayedOK, "250"}, // no MX: the domain's own address
 		"a@null.example":    {queue.FailedPerm, "556 5.1.10"},
 		"a@missing.example": {queue.FailedPerm, "550 5.1.2"},
 		"a@flaky.example":   {queue.Deferred, "451 4.4.3"},
