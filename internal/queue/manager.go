@@ -226,17 +226,10 @@ func (q *Manager) room() int {
 func (q *Manager) run(ctx context.Context) {
 	for {
 		q.claimDue(ctx)
-		wait := time.Hour
-		_ = q.store.View(func(tx *Tx) error {
-			if due, ok := tx.NextDue(); ok {
-				wait = due.Sub(q.clk.Now())
-			}
-			return nil
-		})
-		if wait < 0 || q.room() <= 0 {
-			// Due work but no room: the next release kicks us.
-			wait = time.Hour
-		}
+		var due time.Time
+		var ok bool
+		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
+		wait := nextWake(due, ok, q.clk.Now(), q.room())
 		t := q.clk.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -247,6 +240,20 @@ func (q *Manager) run(ctx context.Context) {
 		}
 		t.Stop()
 	}
+}
+
+// nextWake is how long the scheduler sleeps: until the next due time, at
+// once if that passed since claimDue looked, and until a kick (an hour at
+// most) when nothing is scheduled or the active set is full, since a
+// release or a Submit kicks it.
+func nextWake(due time.Time, ok bool, now time.Time, room int) time.Duration {
+	switch {
+	case !ok || room <= 0:
+		return time.Hour
+	case due.Before(now):
+		return 0
+	}
+	return due.Sub(now)
 }
 
 // claimDue moves due messages into the active set, as many as it has

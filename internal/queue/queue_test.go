@@ -457,3 +457,25 @@ func BenchmarkEnqueue(b *testing.B) {
 		})
 	}
 }
+
+// The scheduler's sleep: until the next due time; at once when that has
+// passed meanwhile (it once slept an hour in that window); an hour (until
+// a kick) when the active set is full or nothing is scheduled.
+func TestNextWake(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		due  time.Time
+		ok   bool
+		room int
+		want time.Duration
+	}{
+		{now.Add(5 * time.Second), true, 10, 5 * time.Second},
+		{now.Add(-time.Millisecond), true, 10, 0},
+		{now.Add(-time.Millisecond), true, 0, time.Hour},
+		{time.Time{}, false, 10, time.Hour},
+	} {
+		if got := nextWake(tc.due, tc.ok, now, tc.room); got != tc.want {
+			t.Errorf("nextWake(%v, %v, room %d) = %v, want %v", tc.due.Sub(now), tc.ok, tc.room, got, tc.want)
+		}
+	}
+}
