@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 // freeAddr returns an unused TCP address on ip.
-func freeAddr(t *testing.T, ip string) string {
+func freeAddr(t testing.TB, ip string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
@@ -53,7 +53,7 @@ func freeAddr(t *testing.T, ip string) string {
 
 // daemon is a running umbra process.
 type daemon struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	cfg  string
 	smtp string
@@ -61,7 +61,7 @@ type daemon struct {
 	done chan error
 }
 
-func startUmbra(t *testing.T, cfgPath, smtpAddr string) *daemon {
+func startUmbra(t testing.TB, cfgPath, smtpAddr string) *daemon {
 	t.Helper()
 	logPath := cfgPath + ".log"
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -123,7 +123,7 @@ type recorder struct {
 	srv  *gosmtp.Server
 }
 
-func startRecorder(t *testing.T, addr string) *recorder {
+func startRecorder(t testing.TB, addr string) *recorder {
 	t.Helper()
 	r := &recorder{seen: map[string]int{}}
 	r.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &recSession{r: r}, nil }))
@@ -175,7 +175,7 @@ func (nopLog) Println(...any)        {}
 
 // relayConfig is a hub that relays everything from loopback to one
 // smart host, retrying every second.
-func relayConfig(t *testing.T, dir, listen, smartHost string) string {
+func relayConfig(t testing.TB, dir, listen, smartHost string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`server:
   name: hub.e2e.test
@@ -391,3 +391,5 @@ func TestConfigCheckCommand(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
