@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -393,3 +394,41 @@ func TestConfigCheckCommand(t *testing.T) {
 }
 
 func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
+
+// The counters on /metrics match a known workload.
+func TestMetricsAfterWorkload(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	r := startRecorder(t, sinkAddr)
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	acked := sendMany(listen, "m", 3, 1, nil)
+	waitArrived(t, r, acked, d)
+	want := map[string]bool{
+		`umbra_smtp_messages_received_total{connector="loopback"} 3`: false,
+		`umbra_queue_events_total{event="send"} 3`:                   false,
+		`umbra_smtp_sessions_total{connector="loopback"} 3`:           false,
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			all := true
+			for k := range want {
+				want[k] = strings.Contains(string(body), k+"\n")
+				all = all && want[k]
+			}
+			if all && strings.Contains(string(body), "umbra_queue_commit_duration_seconds_count") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics after 3 relayed messages: %v (%v)", want, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

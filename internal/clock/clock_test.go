@@ -1,0 +1,41 @@
+package clock
+
+import (
+	"testing"
+	"time"
+)
+
+func TestFakeFiresInOrderAndStops(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	a, b, c := f.NewTimer(3*time.Second), f.NewTimer(time.Second), f.NewTimer(2*time.Second)
+	if !c.Stop() || c.Stop() {
+		t.Fatal("Stop reports whether it stopped a pending timer")
+	}
+	f.Advance(1500 * time.Millisecond)
+	select {
+	case at := <-b.C():
+		if at != time.Unix(1, 0) {
+			t.Errorf("fired with %v", at)
+		}
+	default:
+		t.Fatal("a due timer did not fire")
+	}
+	select {
+	case <-a.C():
+		t.Fatal("a timer fired early")
+	default:
+	}
+	f.Advance(2 * time.Second)
+	<-a.C()
+	select {
+	case <-c.C():
+		t.Fatal("a stopped timer fired")
+	default:
+	}
+	if f.Pending() != 0 || !f.Now().Equal(time.Unix(3, 500e6)) {
+		t.Errorf("pending %d, now %v", f.Pending(), f.Now())
+	}
+	if z := f.NewTimer(0); len(z.C()) != 1 {
+		t.Error("a zero timer fires at once")
+	}
+}
