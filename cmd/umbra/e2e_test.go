@@ -409,7 +409,7 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	want := map[string]bool{
 		`umbra_smtp_messages_received_total{connector="loopback"} 3`: false,
 		`umbra_queue_events_total{event="send"} 3`:                   false,
-		`umbra_smtp_sessions_total{connector="loopback"} 3`:           false,
+		`umbra_smtp_sessions_total{connector="loopback"} 3`:          false,
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
