@@ -152,6 +152,17 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("sd_notify failed", "err", err)
 	}
 
+	// Reloading the configuration in place is not implemented yet: SIGHUP
+	// must not end the daemon (Go's default), so it is caught and refused.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Warn("SIGHUP ignored: configuration reload is not supported yet; restart umbra to apply changes")
+		}
+	}()
+
 	<-ctx.Done()
 	// A second signal during the drain ends the process at once.
 	stopSignals()
@@ -199,7 +210,10 @@ func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply
 	if r != nil {
 		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop)
 	} else {
-		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts), "size", m.Size)
+		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts), "size", m.Size, "connector", m.Connector)
+		if m.ClientIP != "" {
+			attrs = append(attrs, "client_ip", m.ClientIP)
+		}
 	}
 	if reply != "" {
 		attrs = append(attrs, "reply", reply)

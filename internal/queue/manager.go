@@ -217,6 +217,28 @@ func (q *Manager) release() {
 	q.Kick()
 }
 
+// reserveUpTo takes up to n free slots of the active set.
+func (q *Manager) reserveUpTo(n int) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(n, q.cfg.MaxActive-q.active)
+	if k < 0 {
+		k = 0
+	}
+	q.active += k
+	return k
+}
+
+// unreserve gives back slots that were reserved but not used.
+func (q *Manager) unreserve(n int) {
+	if n == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.active -= n
+	q.mu.Unlock()
+}
+
 func (q *Manager) room() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -257,18 +279,19 @@ func nextWake(due time.Time, ok bool, now time.Time, room int) time.Duration {
 }
 
 // claimDue moves due messages into the active set, as many as it has
-// room for, in one transaction, and dispatches them.
+// room for, in one transaction, and dispatches them. Slots are reserved
+// before the claim, so a concurrent Submit cannot overfill the set.
 func (q *Manager) claimDue(ctx context.Context) {
 	for ctx.Err() == nil {
-		room := q.room()
-		if room <= 0 {
+		slots := q.reserveUpTo(q.cfg.MaxActive)
+		if slots == 0 {
 			return
 		}
 		now := q.clk.Now()
 		var claimed []*Message
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
 			claimed = claimed[:0]
-			for _, id := range tx.Due(now, room) {
+			for _, id := range tx.Due(now, slots) {
 				m, err := tx.Get(id)
 				if err != nil {
 					return fmt.Errorf("claim %s: %w", id, err)
@@ -282,40 +305,15 @@ func (q *Manager) claimDue(ctx context.Context) {
 			return nil
 		})
 		if err != nil {
+			claimed = nil
 			q.log.Error("claiming due messages failed", "err", err)
-			return
 		}
-		if len(claimed) == 0 {
-			return
-		}
+		q.unreserve(slots - len(claimed))
 		for _, m := range claimed {
-			if !q.reserve() {
-				// Submit took the room meanwhile; the message stays
-				// Active and is attempted once a slot frees.
-				q.wg.Add(1)
-				go func() {
-					defer q.wg.Done()
-					q.waitSlot(ctx)
-					q.dispatch(ctx, m, nil)
-				}()
-				continue
-			}
 			q.dispatch(ctx, m, nil)
 		}
-	}
-}
-
-func (q *Manager) waitSlot(ctx context.Context) {
-	for !q.reserve() {
-		t := q.clk.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			q.mu.Lock()
-			q.active++ // dispatch will release it
-			q.mu.Unlock()
+		if len(claimed) < slots {
 			return
-		case <-t.C():
 		}
 	}
 }
@@ -434,7 +432,7 @@ func (q *Manager) finish(m *Message, body []byte, results []Result) {
 			for _, i := range pending {
 				rc := &m.Rcpts[i]
 				rc.Status = Failed
-				rc.LastReply = "500 4.4.7 message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
+				rc.LastReply = "550 4.4.7 message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
 				failed = append(failed, i)
 				q.ev.Event("fail", m, rc, rc.LastReply)
 			}

@@ -152,9 +152,6 @@ func (t *Tx) ForEach(fn func(m *Message, err error) bool) {
 	}
 }
 
-// Count returns the number of messages in the database.
-func (t *Tx) Count() int { return t.messages.Stats().KeyN }
-
 func beUint64(b []byte) uint64 {
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])

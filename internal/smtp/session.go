@@ -238,7 +238,6 @@ func (s *session) Data(r io.Reader) error {
 		return replyLocalError(id)
 	}
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
-	s.log.Info("message queued", "msg_id", id.String(), "from", s.from, "rcpts", len(s.rcpt), "size", len(body))
 	// go-smtp writes an error's code and text as given: this is how the
 	// 250 carries the queue id.
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
