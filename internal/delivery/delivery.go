@@ -114,6 +114,7 @@ func New(cfg Config) (*Deliverer, error) {
 // group is the recipients of one message that share a next hop.
 type group struct {
 	key   string // destination: "local", "connector:NAME" or "connector:NAME/domain"
+	queue string // the queue it is shown in: "mailbox:maildir", "smarthost:NAME", "mx:domain"
 	conn  *sendConnector
 	dom   string
 	rcpts []int
@@ -131,7 +132,10 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		if d.cfg.Routing.Accepted(domain) == routing.Authoritative {
 			g = groups["local"]
 			if g == nil {
-				g = &group{key: "local"}
+				g = &group{key: "local", queue: "mailbox:lmtp"}
+				if d.maildir != nil {
+					g.queue = "mailbox:maildir"
+				}
 			}
 		} else {
 			dec, err := d.cfg.Routing.Route(domain)
@@ -139,8 +143,8 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 				// A configuration gap, not the recipient's fault: the
 				// message waits in retry (the unreachable queue) until a
 				// connector appears or it expires.
-				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: "unreachable",
-					Reply: "451 4.4.4 " + err.Error()})
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable",
+					NextHop: "unreachable", Reply: "451 4.4.4 " + err.Error()})
 				continue
 			}
 			sc := d.conns[dec.Connector]
@@ -149,13 +153,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", m.Size, max, dec.Connector)})
 				continue
 			}
-			key := "connector:" + sc.cfg.Name
+			key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name
 			if len(sc.cfg.SmartHosts) == 0 {
-				key += "/" + domain
+				key, qname = key+"/"+domain, "mx:"+domain
 			}
 			g = groups[key]
 			if g == nil {
-				g = &group{key: key, conn: sc, dom: domain}
+				g = &group{key: key, queue: qname, conn: sc, dom: domain}
 			}
 		}
 		if len(g.rcpts) == 0 {
@@ -176,6 +180,9 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 				res = d.deliverLocal(ctx, m, body, g.rcpts)
 			} else {
 				res = d.deliverRemote(ctx, m, body, g)
+			}
+			for k := range res {
+				res[k].Queue = g.queue
 			}
 			mu.Lock()
 			results = append(results, res...)

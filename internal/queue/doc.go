@@ -25,7 +25,12 @@
 //
 // Index invariants, kept by Tx.Put/Tx.Delete in the same transaction as
 // the record: a message has a schedule entry iff it is Ready (keyed by its
-// NextAttempt) and an active entry iff it is Active. The scheduler reads
+// NextAttempt), an active entry iff it is Active, and one queues entry per
+// queue of QueuesOf(m) — the per-next-hop queues: "submission" before the
+// first attempt, then the queue delivery reported for each pending
+// recipient ("mx:example.org", "smarthost:to-edge", "mailbox:lmtp",
+// "unreachable"), or "poison". Queue statistics are read from the index
+// keys alone. The scheduler reads
 // only the schedule's due prefix and the active index, so memory and work
 // are bounded by the active set (MaxActive), never by the queue size; no
 // goroutine exists per queued message, only per active one.

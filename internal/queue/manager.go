@@ -31,7 +31,8 @@ const (
 type Result struct {
 	Rcpt    int
 	Outcome Outcome
-	NextHop string // e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
+	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:lmtp"
+	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
 }
 
@@ -397,7 +398,7 @@ func (q *Manager) finish(m *Message, body []byte, results []Result) {
 		}
 		got[r.Rcpt] = true
 		rc := &m.Rcpts[r.Rcpt]
-		rc.NextHop, rc.LastReply = r.NextHop, r.Reply
+		rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
 		switch r.Outcome {
 		case DeliveredOK:
 			rc.Status = Delivered

@@ -479,3 +479,101 @@ func TestNextWake(t *testing.T) {
 		}
 	}
 }
+
+// The queue index follows every state change: submission before the first
+// attempt, the next hop's queue while deferred, poison, and nothing once
+// delivered.
+func TestQueueIndex(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(addr string, _ int) (Outcome, string) {
+		if strings.HasPrefix(addr, "slow") {
+			return Deferred, "451 4.4.1 later"
+		}
+		return RelayedOK, "250 ok"
+	})
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		res := d.Deliver(ctx, m, b, rcpts)
+		for k := range res {
+			res[k].Queue = "mx:" + m.Rcpts[res[k].Rcpt].Addr[strings.IndexByte(m.Rcpts[res[k].Rcpt].Addr, '@')+1:]
+		}
+		return res
+	}), ManagerConfig{Clock: clk, MaxActive: 1})
+	stats := func() map[string]int {
+		out := map[string]int{}
+		s.View(func(tx *Tx) error {
+			for _, qs := range tx.Queues() {
+				out[qs.Name] = qs.Count
+			}
+			return nil
+		})
+		return out
+	}
+	// Before the manager runs, a submitted message sits in submission.
+	m1 := msg(s, "a@example.org", "slow@one.example", "fast@two.example")
+	m1.State, m1.NextAttempt, m1.Arrived = Ready, clk.Now(), clk.Now()
+	s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m1, []byte(body)) })
+	if got := stats(); got[QueueSubmission] != 1 || len(got) != 1 {
+		t.Fatalf("before the first attempt: %v", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	d.wait(t)
+	waitFor(t, "the deferred queue", func() bool { g := stats(); return g["mx:one.example"] == 1 && len(g) == 1 })
+	var oldest ID
+	s.View(func(tx *Tx) error {
+		oldest = tx.Queues()[0].Oldest
+		if ids := tx.InQueue("mx:one.example", 10); len(ids) != 1 || ids[0] != m1.ID {
+			t.Errorf("InQueue: %v", ids)
+		}
+		return nil
+	})
+	if oldest != m1.ID {
+		t.Errorf("oldest %v, want %v", oldest, m1.ID)
+	}
+	// Poison moves it to the poison queue only.
+	s.Update(context.Background(), func(tx *Tx) error {
+		m, _ := tx.Get(m1.ID)
+		m.State = Poison
+		return tx.Put(m)
+	})
+	if got := stats(); got[QueuePoison] != 1 || len(got) != 1 {
+		t.Fatalf("poisoned: %v", got)
+	}
+	s.Update(context.Background(), func(tx *Tx) error { return tx.Delete(m1.ID) })
+	if got := stats(); len(got) != 0 {
+		t.Fatalf("after removal: %v", got)
+	}
+}
+
+// BenchmarkQueueStats reads the per-queue summary of 100,000 queued
+// messages spread over 100 queues from the index alone.
+func BenchmarkQueueStats(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "queue.db"), Options{UnsafeNoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for batch := 0; batch < 100; batch++ {
+		s.Update(context.Background(), func(tx *Tx) error {
+			for i := 0; i < 1000; i++ {
+				m := &Message{ID: s.NewID(time.Now()), State: Ready, NextAttempt: time.Now().Add(time.Hour),
+					Rcpts: []Recipient{{Addr: "x@example.net", Queue: fmt.Sprintf("mx:d%d.example", i%100)}}}
+				if err := tx.PutNew(m, []byte(body)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.View(func(tx *Tx) error {
+			if qs := tx.Queues(); len(qs) != 100 || qs[0].Count != 1000 {
+				b.Fatalf("%d queues", len(qs))
+			}
+			return nil
+		})
+	}
+}

@@ -106,8 +106,10 @@ type Recipient struct {
 	ORcpt  string // RFC 3461 ORCPT, "rfc822;addr", if given
 	Notify Notify
 	Status RcptStatus
-	// NextHop is the next hop of the latest attempt; LastReply that
-	// hop's reply (or umbra's own diagnostic), never message content.
+	// Queue is the delivery queue the recipient waits in (see QueueOf);
+	// NextHop the host of the latest attempt; LastReply that host's reply
+	// (or umbra's own diagnostic), never message content.
+	Queue     string
 	NextHop   string
 	LastReply string
 }
@@ -184,6 +186,7 @@ func (m *Message) encode() []byte {
 		e.str(r.ORcpt)
 		e.uint(uint64(r.Notify))
 		e.uint(uint64(r.Status))
+		e.str(r.Queue)
 		e.str(r.NextHop)
 		e.str(r.LastReply)
 	}
@@ -227,6 +230,7 @@ func decodeMessage(b []byte) (*Message, error) {
 		r.ORcpt = d.str()
 		r.Notify = Notify(d.small())
 		r.Status = RcptStatus(d.small())
+		r.Queue = d.str()
 		r.NextHop = d.str()
 		r.LastReply = d.str()
 		if r.Status > Failed {

@@ -17,14 +17,19 @@ import (
 //	          one entry per Ready message: the time index of retries
 //	active    ID (8, BE)       → empty
 //	          one entry per Active message: what was in flight at a crash
+//	queues    queue name ‖ 0x00 ‖ ID (8, BE) → state (1 byte)
+//	          one entry per (message, queue of its pending recipients):
+//	          the per-next-hop queues. Key order within a queue is
+//	          arrival order, so the first key is the oldest message.
 var (
 	bucketMeta     = []byte("meta")
 	bucketMessages = []byte("messages")
 	bucketBodies   = []byte("bodies")
 	bucketSchedule = []byte("schedule")
 	bucketActive   = []byte("active")
+	bucketQueues   = []byte("queues")
 
-	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive}
+	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
@@ -50,4 +55,53 @@ func parseScheduleKey(k []byte) (time.Time, ID, bool) {
 		return time.Time{}, 0, false
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(k))), ID(binary.BigEndian.Uint64(k[8:])), true
+}
+
+// Queue names of messages that are not waiting for a next hop.
+const (
+	// QueueSubmission holds recipients not yet attempted.
+	QueueSubmission = "submission"
+	// QueuePoison holds poison messages.
+	QueuePoison = "poison"
+)
+
+func queueKey(queue string, id ID) []byte {
+	k := make([]byte, 0, len(queue)+9)
+	k = append(k, queue...)
+	k = append(k, 0)
+	return append(k, id.Key()...)
+}
+
+func parseQueueKey(k []byte) (string, ID, bool) {
+	if len(k) < 9 || k[len(k)-9] != 0 {
+		return "", 0, false
+	}
+	return string(k[:len(k)-9]), ID(beUint64(k[len(k)-8:])), true
+}
+
+// QueuesOf lists the distinct queues a message is in: poison for a
+// poison message, otherwise the queue of each pending recipient
+// (submission when it has not been attempted yet).
+func QueuesOf(m *Message) []string {
+	if m.State == Poison {
+		return []string{QueuePoison}
+	}
+	var out []string
+	for _, r := range m.Rcpts {
+		if r.Status.Done() {
+			continue
+		}
+		q := r.Queue
+		if q == "" {
+			q = QueueSubmission
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || o == q
+		}
+		if !dup {
+			out = append(out, q)
+		}
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 type Tx struct {
 	tx                                 *bolt.Tx
 	messages, bodies, schedule, active *bolt.Bucket
+	qidx                               *bolt.Bucket // the queues bucket
 }
 
 func wrapTx(btx *bolt.Tx) *Tx {
@@ -22,6 +23,7 @@ func wrapTx(btx *bolt.Tx) *Tx {
 		bodies:   btx.Bucket(bucketBodies),
 		schedule: btx.Bucket(bucketSchedule),
 		active:   btx.Bucket(bucketActive),
+		qidx:     btx.Bucket(bucketQueues),
 	}
 }
 
@@ -56,6 +58,11 @@ func (t *Tx) Put(m *Message) error {
 	}
 	if err := t.messages.Put(m.ID.Key(), m.encode()); err != nil {
 		return err
+	}
+	for _, q := range QueuesOf(m) {
+		if err := t.qidx.Put(queueKey(q, m.ID), []byte{byte(m.State)}); err != nil {
+			return err
+		}
 	}
 	switch m.State {
 	case Ready:
@@ -93,6 +100,11 @@ func (t *Tx) Delete(id ID) error {
 }
 
 func (t *Tx) unindex(m *Message) error {
+	for _, q := range QueuesOf(m) {
+		if err := t.qidx.Delete(queueKey(q, m.ID)); err != nil {
+			return err
+		}
+	}
 	switch m.State {
 	case Ready:
 		return t.schedule.Delete(scheduleKey(m.NextAttempt, m.ID))
@@ -150,6 +162,48 @@ func (t *Tx) ForEach(fn func(m *Message, err error) bool) {
 			return
 		}
 	}
+}
+
+// QueueStats describes one per-next-hop queue.
+type QueueStats struct {
+	Name    string
+	Count   int
+	ByState map[State]int
+	Oldest  ID // the first message to arrive that is still in the queue
+}
+
+// Queues summarises every queue from the queue index alone, without
+// reading a message record: its cost grows with the number of index
+// keys, not with message sizes.
+func (t *Tx) Queues() []QueueStats {
+	var out []QueueStats
+	c := t.qidx.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		name, id, ok := parseQueueKey(k)
+		if !ok || len(v) != 1 {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].Name != name {
+			out = append(out, QueueStats{Name: name, ByState: map[State]int{}, Oldest: id})
+		}
+		q := &out[len(out)-1]
+		q.Count++
+		q.ByState[State(v[0])]++
+	}
+	return out
+}
+
+// InQueue lists the ids of the messages in a queue, oldest first.
+func (t *Tx) InQueue(name string, limit int) []ID {
+	var ids []ID
+	prefix := append([]byte(name), 0)
+	c := t.qidx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < limit; k, _ = c.Next() {
+		if n, id, ok := parseQueueKey(k); ok && n == name {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func beUint64(b []byte) uint64 {
