@@ -72,8 +72,9 @@ func validLocal(l string) bool {
 				return false
 			}
 			if c == '\\' {
+				// quoted-pairSMTP: a backslash and one printable ASCII character
 				i++
-				if i == len(inner) {
+				if i == len(inner) || inner[i] < 0x20 || inner[i] > 0x7e {
 					return false
 				}
 			} else if c == '"' {

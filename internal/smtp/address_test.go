@@ -20,6 +20,7 @@ func TestParseAddress(t *testing.T) {
 	}
 	for _, in := range []string{"", "a", "a@", "@b", "a b@example.org", "a..b@example.org", ".a@example.org",
 		"a@-x.org", "a@x..org", "a@[1.2.3]", `"unterminated@example.org`, "a\x00@example.org",
+		"\"\\\x00\"@x.org", "\"\\\r\"@x.org", "\"a\r\nb\"@x.org",
 		strings.Repeat("l", 65) + "@example.org", "a@" + strings.Repeat("d.", 130) + "org", "\xff@example.org"} {
 		if a, err := ParseAddress(in); err == nil {
 			t.Errorf("ParseAddress(%q) = %v, want an error", in, a)
