@@ -81,6 +81,10 @@ type Manager struct {
 	mu     sync.Mutex
 	active int
 	wg     sync.WaitGroup
+
+	qmu       sync.Mutex
+	suspended map[string]bool          // queues the operator suspended (persisted)
+	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)
 }
 
 // NewManager returns a manager over store. Call Start to run it.
@@ -106,8 +110,15 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	if cfg.Events == nil {
 		cfg.Events = nopEvents{}
 	}
-	return &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
-		kick: make(chan struct{}, 1)}
+	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
+		kick: make(chan struct{}, 1), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{}}
+	_ = store.View(func(tx *Tx) error {
+		for _, name := range tx.Suspended() {
+			q.suspended[name] = true
+		}
+		return nil
+	})
+	return q
 }
 
 type nopEvents struct{}
@@ -193,6 +204,7 @@ func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
 		return err
 	}
 	q.ev.Event("receive", m, nil, "")
+	q.noteSubmitted(now)
 	if active {
 		q.dispatch(ctx, m, body)
 	} else {
@@ -343,7 +355,12 @@ func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
 				return
 			}
 		}
-		results, panicked := q.deliver(ctx, m, body)
+		rcpts := q.attemptable(m)
+		if len(rcpts) == 0 {
+			q.hold(m)
+			return
+		}
+		results, panicked := q.deliver(ctx, m, body, rcpts)
 		if panicked != "" {
 			q.poison(m, panicked)
 			return
@@ -352,18 +369,18 @@ func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
 			q.requeue(m)
 			return
 		}
-		q.finish(m, body, results)
+		q.finish(m, body, rcpts, results)
 	}()
 }
 
-func (q *Manager) deliver(ctx context.Context, m *Message, body []byte) (res []Result, panicked string) {
+func (q *Manager) deliver(ctx context.Context, m *Message, body []byte, rcpts []int) (res []Result, panicked string) {
 	defer func() {
 		if r := recover(); r != nil {
 			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			panicked = fmt.Sprintf("delivery panicked: %v", r)
 		}
 	}()
-	return q.del.Deliver(ctx, m, body, m.Pending()), ""
+	return q.del.Deliver(ctx, m, body, rcpts), ""
 }
 
 // requeue puts an interrupted message back as due now, without counting an
@@ -388,9 +405,10 @@ func (q *Manager) poison(m *Message, why string) {
 
 // finish applies an attempt's results in one transaction: recipient
 // states, the retry time or the message's removal, and any DSNs.
-func (q *Manager) finish(m *Message, body []byte, results []Result) {
+func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Result) {
 	now := q.clk.Now()
 	got := map[int]bool{}
+	q.noteResults(m, results, now)
 	var failed, delivered []int
 	for _, r := range results {
 		if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || got[r.Rcpt] || m.Rcpts[r.Rcpt].Status.Done() {
@@ -417,8 +435,8 @@ func (q *Manager) finish(m *Message, body []byte, results []Result) {
 			q.ev.Event("defer", m, rc, r.Reply)
 		}
 	}
-	for _, i := range m.Pending() {
-		if !got[i] {
+	for _, i := range attempted {
+		if !got[i] && !m.Rcpts[i].Status.Done() {
 			m.Rcpts[i].LastReply = "451 4.3.0 no result from delivery"
 		}
 	}

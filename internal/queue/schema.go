@@ -21,15 +21,17 @@ import (
 //	          one entry per (message, queue of its pending recipients):
 //	          the per-next-hop queues. Key order within a queue is
 //	          arrival order, so the first key is the oldest message.
+//	suspended queue name → empty: queues the operator suspended
 var (
-	bucketMeta     = []byte("meta")
-	bucketMessages = []byte("messages")
-	bucketBodies   = []byte("bodies")
-	bucketSchedule = []byte("schedule")
-	bucketActive   = []byte("active")
-	bucketQueues   = []byte("queues")
+	bucketMeta      = []byte("meta")
+	bucketMessages  = []byte("messages")
+	bucketBodies    = []byte("bodies")
+	bucketSchedule  = []byte("schedule")
+	bucketActive    = []byte("active")
+	bucketQueues    = []byte("queues")
+	bucketSuspended = []byte("suspended")
 
-	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues}
+	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

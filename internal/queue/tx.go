@@ -206,6 +206,25 @@ func (t *Tx) InQueue(name string, limit int) []ID {
 	return ids
 }
 
+// SetSuspended records whether the operator suspended a queue.
+func (t *Tx) SetSuspended(queue string, on bool) error {
+	b := t.tx.Bucket(bucketSuspended)
+	if on {
+		return b.Put([]byte(queue), nil)
+	}
+	return b.Delete([]byte(queue))
+}
+
+// Suspended lists the suspended queues.
+func (t *Tx) Suspended() []string {
+	var out []string
+	_ = t.tx.Bucket(bucketSuspended).ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out
+}
+
 func beUint64(b []byte) uint64 {
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])

@@ -1,0 +1,413 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Management operations for the operator (admin API). Each is one
+// transaction; none touches a message that is being delivered.
+
+// ErrBusy is returned for a change to a message that is in delivery.
+var ErrBusy = errors.New("message is being delivered; try again in a moment")
+
+// holdRecheck is how long a message whose every pending recipient waits in
+// a suspended queue stays parked; resuming the queue makes it due at once.
+const holdRecheck = time.Hour
+
+// queueOf is the queue a pending recipient waits in.
+func queueOf(r *Recipient) string {
+	if r.Queue == "" {
+		return QueueSubmission
+	}
+	return r.Queue
+}
+
+// attemptable lists the pending recipients whose queue is not suspended.
+func (q *Manager) attemptable(m *Message) []int {
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	var out []int
+	for _, i := range m.Pending() {
+		if !q.suspended[queueOf(&m.Rcpts[i])] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// hold parks a message whose recipients all wait in suspended queues.
+func (q *Manager) hold(m *Message) {
+	m.State, m.NextAttempt = Ready, q.clk.Now().Add(holdRecheck)
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil {
+		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
+	}
+}
+
+// queueRuntime is what the manager remembers of a queue between attempts.
+type queueRuntime struct {
+	lastError   string
+	lastAttempt time.Time
+	minute      int64 // the minute the counters below count
+	in, out     int
+	prevIn      int // counts of the last full minute
+	prevOut     int
+}
+
+func (r *queueRuntime) roll(now time.Time) {
+	m := now.Unix() / 60
+	switch {
+	case m == r.minute:
+	case m == r.minute+1:
+		r.prevIn, r.prevOut, r.in, r.out, r.minute = r.in, r.out, 0, 0, m
+	default:
+		r.prevIn, r.prevOut, r.in, r.out, r.minute = 0, 0, 0, 0, m
+	}
+}
+
+func (q *Manager) rt(name string, now time.Time) *queueRuntime {
+	r := q.runtime[name]
+	if r == nil {
+		r = &queueRuntime{minute: now.Unix() / 60}
+		q.runtime[name] = r
+	}
+	r.roll(now)
+	return r
+}
+
+// noteResults updates the per-queue runtime from an attempt's results: a
+// recipient that is done leaves its queue (outgoing); a deferred one that
+// was routed to another queue moves there (outgoing here, incoming there).
+func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	for _, res := range results {
+		if res.Rcpt < 0 || res.Rcpt >= len(m.Rcpts) {
+			continue
+		}
+		prev := queueOf(&m.Rcpts[res.Rcpt])
+		name := res.Queue
+		if name == "" {
+			name = prev
+		}
+		r := q.rt(name, now)
+		r.lastAttempt = now
+		if res.Outcome != Deferred {
+			r.lastError = ""
+			q.rt(prev, now).out++
+			continue
+		}
+		r.lastError = res.Reply
+		if name != prev {
+			q.rt(prev, now).out++
+			r.in++
+		}
+	}
+}
+
+func (q *Manager) noteSubmitted(now time.Time) {
+	q.qmu.Lock()
+	q.rt(QueueSubmission, now).in++
+	q.qmu.Unlock()
+}
+
+// QueueInfo describes one queue for the operator.
+type QueueInfo struct {
+	Name         string         `json:"name"`
+	DeliveryType string         `json:"delivery_type"`
+	Status       string         `json:"status"` // suspended, active, retry, ready
+	Count        int            `json:"message_count"`
+	ByState      map[string]int `json:"by_state"`
+	OldestAge    time.Duration  `json:"oldest_age_ns"`
+	LastError    string         `json:"last_error,omitempty"`
+	NextRetry    time.Time      `json:"next_retry,omitempty"`
+	IncomingRate int            `json:"incoming_per_minute"`
+	OutgoingRate int            `json:"outgoing_per_minute"`
+}
+
+// DeliveryType names the kind of a queue from its name.
+func DeliveryType(queue string) string {
+	kind, _, _ := strings.Cut(queue, ":")
+	switch kind {
+	case "mx":
+		return "smtp-mx"
+	case "smarthost":
+		return "smtp-smart-host"
+	case "mailbox":
+		return "mailbox"
+	case QueueSubmission, QueuePoison, "unreachable":
+		return kind
+	}
+	return "other"
+}
+
+// nextRetryScan bounds how many records of one queue are read to find its
+// next retry time.
+const nextRetryScan = 10000
+
+// Queues lists every queue with its counts, status and runtime.
+func (q *Manager) Queues() ([]QueueInfo, error) {
+	now := q.clk.Now()
+	var out []QueueInfo
+	err := q.store.View(func(tx *Tx) error {
+		seen := map[string]bool{}
+		for _, st := range tx.Queues() {
+			seen[st.Name] = true
+			qi := QueueInfo{Name: st.Name, DeliveryType: DeliveryType(st.Name), Count: st.Count,
+				ByState: map[string]int{}, OldestAge: now.Sub(time.UnixMicro(int64(st.Oldest)))}
+			for s, n := range st.ByState {
+				qi.ByState[s.String()] = n
+			}
+			for _, id := range tx.InQueue(st.Name, nextRetryScan) {
+				if m, err := tx.Get(id); err == nil && m.State == Ready && (qi.NextRetry.IsZero() || m.NextAttempt.Before(qi.NextRetry)) {
+					qi.NextRetry = m.NextAttempt
+				}
+			}
+			out = append(out, qi)
+		}
+		q.qmu.Lock()
+		for name := range q.suspended {
+			if !seen[name] {
+				out = append(out, QueueInfo{Name: name, DeliveryType: DeliveryType(name), ByState: map[string]int{}})
+			}
+		}
+		q.qmu.Unlock()
+		return nil
+	})
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	for i := range out {
+		qi := &out[i]
+		if r := q.runtime[qi.Name]; r != nil {
+			r.roll(now)
+			qi.LastError, qi.IncomingRate, qi.OutgoingRate = r.lastError, r.prevIn, r.prevOut
+		}
+		switch {
+		case q.suspended[qi.Name]:
+			qi.Status = "suspended"
+		case qi.ByState["active"] > 0:
+			qi.Status = "active"
+		case qi.LastError != "":
+			qi.Status = "retry"
+		default:
+			qi.Status = "ready"
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// SuspendQueue stops delivery of the recipients waiting in a queue; it
+// survives restarts.
+func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
+	if err := q.store.Update(ctx, func(tx *Tx) error { return tx.SetSuspended(name, true) }); err != nil {
+		return err
+	}
+	q.qmu.Lock()
+	q.suspended[name] = true
+	q.qmu.Unlock()
+	q.log.Info("queue suspended", "queue", name)
+	return nil
+}
+
+// ResumeQueue lifts a suspension and makes the queue's messages due now.
+func (q *Manager) ResumeQueue(ctx context.Context, name string) error {
+	if err := q.store.Update(ctx, func(tx *Tx) error { return tx.SetSuspended(name, false) }); err != nil {
+		return err
+	}
+	q.qmu.Lock()
+	delete(q.suspended, name)
+	q.qmu.Unlock()
+	q.log.Info("queue resumed", "queue", name)
+	_, err := q.RetryQueue(ctx, name)
+	return err
+}
+
+// RetryQueue makes every waiting (Ready) message of a queue due now. It
+// returns how many it rescheduled.
+func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
+	now := q.clk.Now()
+	n := 0
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		n = 0
+		for _, id := range tx.InQueue(name, 1<<31-1) {
+			m, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			if m.State != Ready || !m.NextAttempt.After(now) {
+				continue
+			}
+			m.NextAttempt = now
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	q.Kick()
+	return n, err
+}
+
+// MessageFilter selects messages; empty fields match everything. From and
+// To match substrings, case-insensitively.
+type MessageFilter struct {
+	Queue string
+	From  string
+	To    string
+	State string
+	Limit int
+}
+
+func (f MessageFilter) match(m *Message) bool {
+	if f.State != "" && m.State.String() != f.State {
+		return false
+	}
+	if f.From != "" && !strings.Contains(strings.ToLower(m.From), strings.ToLower(f.From)) {
+		return false
+	}
+	if f.To != "" {
+		ok := false
+		for _, r := range m.Rcpts {
+			ok = ok || strings.Contains(strings.ToLower(r.Addr), strings.ToLower(f.To))
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Messages lists messages matching f, oldest first.
+func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	var out []*Message
+	err := q.store.View(func(tx *Tx) error {
+		if f.Queue != "" {
+			for _, id := range tx.InQueue(f.Queue, 1<<31-1) {
+				if m, err := tx.Get(id); err == nil && f.match(m) {
+					if out = append(out, m); len(out) >= f.Limit {
+						break
+					}
+				}
+			}
+			return nil
+		}
+		tx.ForEach(func(m *Message, err error) bool {
+			if err == nil && f.match(m) {
+				out = append(out, m)
+			}
+			return len(out) < f.Limit
+		})
+		return nil
+	})
+	return out, err
+}
+
+// Message returns one message record.
+func (q *Manager) Message(id ID) (*Message, error) {
+	var m *Message
+	err := q.store.View(func(tx *Tx) error {
+		var err error
+		m, err = tx.Get(id)
+		return err
+	})
+	return m, err
+}
+
+// Body returns a message's stored bytes (trace header first), for export.
+func (q *Manager) Body(id ID) ([]byte, error) {
+	var b []byte
+	err := q.store.View(func(tx *Tx) error {
+		var err error
+		b, err = tx.Body(id)
+		return err
+	})
+	return b, err
+}
+
+// change applies fn to a message that is not in delivery.
+func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message) error) error {
+	return q.store.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		if m.State == Active {
+			return ErrBusy
+		}
+		return fn(tx, m)
+	})
+}
+
+// SuspendMessage holds a message until it is resumed.
+func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
+	return q.change(ctx, id, func(tx *Tx, m *Message) error {
+		if m.State == Poison {
+			return fmt.Errorf("message %s is in the poison queue: resume or remove it", id)
+		}
+		m.State = Suspended
+		return tx.Put(m)
+	})
+}
+
+// ResumeMessage makes a suspended or poison message due now. A poison
+// message starts again with no crashes counted.
+func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
+	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
+		return tx.Put(m)
+	})
+	q.Kick()
+	return err
+}
+
+// RemoveMessage deletes a message. With ndr, the sender gets a failure DSN
+// for every recipient not yet delivered (unless NOTIFY=NEVER or the null
+// sender), in the same transaction.
+func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
+	now := q.clk.Now()
+	var dsn *Message
+	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		dsn = nil
+		var failed []int
+		for _, i := range m.Pending() {
+			m.Rcpts[i].Status = Failed
+			m.Rcpts[i].LastReply = "550 5.3.0 message removed by the administrator"
+			if m.Rcpts[i].Notify.Wants(NotifyFailure) {
+				failed = append(failed, i)
+			}
+		}
+		body, err := tx.Body(id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err := tx.Delete(id); err != nil {
+			return err
+		}
+		if !ndr || len(failed) == 0 || m.From == "" {
+			return nil
+		}
+		dsn = &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn",
+			UTF8: m.UTF8, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+		db := BuildDSN(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID)
+		dsn.Size = int64(len(db))
+		return tx.PutNew(dsn, db)
+	})
+	if err != nil {
+		return err
+	}
+	q.log.Info("message removed by the administrator", "msg_id", id.String(), "ndr", dsn != nil)
+	if dsn != nil {
+		q.ev.Event("dsn", dsn, &dsn.Rcpts[0], "")
+		q.Kick()
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// queuedDeliverer defers everything into "mx:<domain>" until told to
+// accept, and records attempts.
+func queuedDeliverer(accept *bool) (*scripted, Deliverer) {
+	d := newScripted(func(string, int) (Outcome, string) {
+		if *accept {
+			return RelayedOK, "250 ok"
+		}
+		return Deferred, "451 4.4.1 try later"
+	})
+	return d, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		res := d.Deliver(ctx, m, b, rcpts)
+		for k := range res {
+			a := m.Rcpts[res[k].Rcpt].Addr
+			res[k].Queue = "mx:" + a[strings.IndexByte(a, '@')+1:]
+		}
+		return res
+	})
+}
+
+func TestSuspendResumeRetryQueue(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	accept := false
+	d, del := queuedDeliverer(&accept)
+	q := NewManager(s, del, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@slow.example")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	info := func() QueueInfo {
+		qs, err := q.Queues()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, qi := range qs {
+			if qi.Name == "mx:slow.example" {
+				return qi
+			}
+		}
+		return QueueInfo{}
+	}
+	waitFor(t, "retry status", func() bool { return info().Status == "retry" })
+	qi := info()
+	if qi.Count != 1 || qi.LastError != "451 4.4.1 try later" || qi.DeliveryType != "smtp-mx" || qi.NextRetry.IsZero() {
+		t.Fatalf("queue info: %+v", qi)
+	}
+
+	if err := q.SuspendQueue(ctx, "mx:slow.example"); err != nil {
+		t.Fatal(err)
+	}
+	if info().Status != "suspended" {
+		t.Fatalf("after suspend: %+v", info())
+	}
+	clk.Advance(2 * time.Minute) // the retry falls due, but the queue is suspended
+	waitFor(t, "the message to be held", func() bool {
+		m, _ := q.Message(m.ID)
+		return m.State == Ready && m.NextAttempt.After(clk.Now().Add(30*time.Minute))
+	})
+	select {
+	case <-d.calls:
+		t.Fatal("a suspended queue was delivered")
+	case <-time.After(50 * time.Millisecond):
+	}
+	// A suspension survives a restart of the manager.
+	if !NewManager(s, del, ManagerConfig{}).suspended["mx:slow.example"] {
+		t.Fatal("suspension not persisted")
+	}
+	accept = true
+	if err := q.ResumeQueue(ctx, "mx:slow.example"); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	waitFor(t, "delivery after resume", func() bool { return len(messages(t, s)) == 0 })
+}
+
+func TestSuspendResumeRemoveMessage(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	accept := false
+	d, del := queuedDeliverer(&accept)
+	q := NewManager(s, del, ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+
+	m := msg(s, "a@example.org", "x@slow.example", "y@slow.example")
+	m.Rcpts[1].Notify = NotifyNever
+	q.Submit(ctx, m, []byte(body))
+	d.wait(t)
+	waitFor(t, "deferral", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Ready })
+
+	if err := q.SuspendMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	select {
+	case <-d.calls:
+		t.Fatal("a suspended message was attempted")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if got, _ := q.Messages(MessageFilter{State: "suspended", To: "X@SLOW"}); len(got) != 1 {
+		t.Fatalf("filtered list: %d", len(got))
+	}
+	if err := q.ResumeMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	waitFor(t, "deferral again", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Ready })
+
+	if err := q.RemoveMessage(ctx, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(m.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removed message still there: %v", err)
+	}
+	// The NDR goes to the sender, for x only (y asked NOTIFY=NEVER).
+	d.wait(t)
+	d.mu.Lock()
+	ndr := d.seen[len(d.seen)-1]
+	d.mu.Unlock()
+	if ndr.From != "" || ndr.Rcpts[0].Addr != "a@example.org" || !strings.Contains(ndr.Helo, "Final-Recipient: rfc822; x@slow.example") ||
+		strings.Contains(ndr.Helo, "y@slow.example") || !strings.Contains(ndr.Helo, "Status: 5.3.0") {
+		t.Fatalf("NDR:\n%s", ndr.Helo)
+	}
+}
+
+func TestChangesRefuseActiveMessages(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	m := msg(s, "a@example.org", "b@example.net")
+	m.State = Active
+	s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) })
+	for name, err := range map[string]error{
+		"suspend": q.SuspendMessage(context.Background(), m.ID),
+		"resume":  q.ResumeMessage(context.Background(), m.ID),
+		"remove":  q.RemoveMessage(context.Background(), m.ID, false),
+	} {
+		if !errors.Is(err, ErrBusy) {
+			t.Errorf("%s of an active message: %v", name, err)
+		}
+	}
+	if err := q.SuspendMessage(context.Background(), 12345); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown id: %v", err)
+	}
+}
