@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/delivery"
 	"umbra/internal/metrics"
@@ -31,19 +32,12 @@ import (
 const drainTimeout = 30 * time.Second
 
 func newServeCmd() *cobra.Command {
-	var file string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the umbra daemon (the embedded default configuration without --config)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg *config.Config
-			var err error
-			if file == "" {
-				cfg, err = config.LoadDefault()
-			} else {
-				cfg, err = config.Load(file)
-			}
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return &exitError{code: exitConfig, err: err}
 			}
@@ -55,7 +49,6 @@ func newServeCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration file (default: the embedded default)")
 	return cmd
 }
 
@@ -89,8 +82,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 	table := routingTable(cfg)
 	t := cfg.Transport
+	var mgr *queue.Manager
 	del, err := delivery.New(delivery.Config{
-		Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors, Mailbox: cfg.Mailbox,
+		Suspended: func(name string) bool { return mgr.IsSuspended(name) },
+		Hostname:  cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors, Mailbox: cfg.Mailbox,
 		ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(), DataTimeout: t.DataTimeout.D(),
 		MaxConnectionsPerDestination: t.MaxConnectionsPerDestination, Log: log.With("component", "delivery"),
 	})
@@ -103,7 +98,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	for _, d := range t.RetrySchedule {
 		schedule = append(schedule, d.D())
 	}
-	mgr := queue.NewManager(store, del, queue.ManagerConfig{
+	mgr = queue.NewManager(store, del, queue.ManagerConfig{
 		Hostname: cfg.Server.Name, RetrySchedule: schedule, RetryJitter: t.RetryJitter,
 		MessageExpiration: t.MessageExpiration.D(), DelayNotification: t.DelayNotification.D(),
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
@@ -116,6 +111,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if recovered+poisoned > 0 {
 		log.Warn("recovered messages that were in flight at the last stop", "recovered", recovered, "poisoned", poisoned)
 	}
+
+	adm, err := admin.Listen(cfg.Server.AdminSocket, mgr, admin.Status{Server: cfg.Server.Name, Role: cfg.Server.Role,
+		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now()}, log.With("component", "admin"))
+	if err != nil {
+		return err
+	}
+	go adm.Serve()
+	defer adm.Shutdown(context.Background())
 
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met})

@@ -47,6 +47,9 @@ type Config struct {
 	MaxConnectionsPerDestination int
 	// TLSConfig is the base for outbound TLS (tests add their CA).
 	TLSConfig *tls.Config
+	// Suspended reports whether the operator suspended a queue; its
+	// recipients are returned Held without a connection.
+	Suspended func(queue string) bool
 	Log       *slog.Logger
 }
 
@@ -172,6 +175,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	var wg sync.WaitGroup
 	for _, k := range order {
 		g := groups[k]
+		if d.cfg.Suspended != nil && d.cfg.Suspended(g.queue) {
+			for _, i := range g.rcpts {
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Held, Queue: g.queue,
+					Reply: "452 4.3.2 queue " + g.queue + " suspended by the administrator"})
+			}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -252,11 +262,11 @@ func (d *Deliverer) deliverRemote(ctx context.Context, m *queue.Message, body []
 	if res != nil {
 		return res
 	}
-	lastErr := "451 4.4.1 no host reachable"
+	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
 		c, err := d.connect(ctx, g.conn, h)
 		if err != nil {
-			lastErr = err.Error()
+			lastErr, lastHost = err.Error(), h.String()
 			if errors.Is(err, errPermanent) {
 				return failAll(g.rcpts, h.String(), err.Error())
 			}
@@ -267,7 +277,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, m *queue.Message, body []
 		d.finishConn(g.key, c, res)
 		return res
 	}
-	return deferAll(g.rcpts, g.key, lastErr)
+	return deferAll(g.rcpts, lastHost, lastErr)
 }
 
 // finishConn keeps a healthy connection for the next message to the same

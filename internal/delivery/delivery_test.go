@@ -405,3 +405,18 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 func pemBlock(typ string, b []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})
 }
+
+// Recipients routed to a suspended queue come back Held, with their queue,
+// and no connection is made.
+func TestSuspendedQueueIsHeld(t *testing.T) {
+	s := startSink(t, "127.0.0.2:0", false, nil)
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 1}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	d.cfg.Suspended = func(q string) bool { return q == "mx:example.net" }
+	m := message("a@example.net")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if len(res) != 1 || res[0].Outcome != queue.Held || res[0].Queue != "mx:example.net" || s.conns != 0 {
+		t.Fatalf("%+v, %d connections", res, s.conns)
+	}
+}

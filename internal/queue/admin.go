@@ -94,6 +94,13 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		if name == "" {
 			name = prev
 		}
+		if res.Outcome == Held {
+			if name != prev {
+				q.rt(prev, now).out++
+				q.rt(name, now).in++
+			}
+			continue
+		}
 		r := q.rt(name, now)
 		r.lastAttempt = now
 		if res.Outcome != Deferred {

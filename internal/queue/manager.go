@@ -25,6 +25,8 @@ const (
 	RelayedOK
 	// FailedPerm: a permanent failure; the sender gets a DSN.
 	FailedPerm
+	// Held: routed to a queue the operator suspended; not attempted.
+	Held
 )
 
 // Result is the outcome of an attempt for the recipient m.Rcpts[Rcpt].
@@ -408,6 +410,7 @@ func (q *Manager) poison(m *Message, why string) {
 func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Result) {
 	now := q.clk.Now()
 	got := map[int]bool{}
+	attemptedAny := false
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	for _, r := range results {
@@ -416,7 +419,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 		got[r.Rcpt] = true
 		rc := &m.Rcpts[r.Rcpt]
-		rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
+		if r.Outcome != Held {
+			attemptedAny = true
+			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
+		}
 		switch r.Outcome {
 		case DeliveredOK:
 			rc.Status = Delivered
@@ -430,6 +436,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			rc.Status = Failed
 			failed = append(failed, r.Rcpt)
 			q.ev.Event("fail", m, rc, r.Reply)
+		case Held:
+			rc.Queue = r.Queue
+			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
 		default:
 			m.LastError = r.Reply
 			q.ev.Event("defer", m, rc, r.Reply)
@@ -437,6 +446,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 	for _, i := range attempted {
 		if !got[i] && !m.Rcpts[i].Status.Done() {
+			attemptedAny = true
 			m.Rcpts[i].LastReply = "451 4.3.0 no result from delivery"
 		}
 	}
@@ -445,7 +455,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	var delayed []int
 	pending := m.Pending()
 	if len(pending) > 0 {
-		m.Attempts++
+		if attemptedAny {
+			m.Attempts++
+		}
 		age := now.Sub(m.Arrived)
 		if age >= q.cfg.MessageExpiration {
 			for _, i := range pending {
@@ -461,7 +473,11 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				delayed = pending
 			}
 			m.State = Ready
-			m.NextAttempt = now.Add(q.backoff(m.Attempts))
+			if attemptedAny {
+				m.NextAttempt = now.Add(q.backoff(m.Attempts))
+			} else {
+				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
+			}
 		}
 	}
 
@@ -552,6 +568,15 @@ type DelivererFunc func(ctx context.Context, m *Message, body []byte, rcpts []in
 // Deliver calls f.
 func (f DelivererFunc) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
 	return f(ctx, m, body, rcpts)
+}
+
+// IsSuspended reports whether the operator suspended a queue; the
+// deliverer asks it once a recipient is routed, so that new mail for a
+// suspended queue waits in it too.
+func (q *Manager) IsSuspended(queue string) bool {
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	return q.suspended[queue]
 }
 
 // NewID returns a fresh message id (see Store.NewID).

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newQueueCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "queue", Short: "List and steer the delivery queues of the running daemon"}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List queues: delivery type, status, message count, last error, next retry, rates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			qs, err := c.Queues()
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), qs)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "QUEUE\tTYPE\tSTATUS\tMESSAGES\tOLDEST\tIN/MIN\tOUT/MIN\tNEXT RETRY\tLAST ERROR")
+			for _, q := range qs {
+				next := "-"
+				if !q.NextRetry.IsZero() {
+					next = time.Until(q.NextRetry).Round(time.Second).String()
+				}
+				oldest := "-"
+				if q.Count > 0 {
+					oldest = q.OldestAge.Round(time.Second).String()
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", q.Name, q.DeliveryType, q.Status, q.Count, oldest,
+					q.IncomingRate, q.OutgoingRate, next, trunc(orDash(q.LastError), 60))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.AddCommand(list)
+	for _, a := range []struct{ use, short string }{
+		{"suspend", "Stop delivering the recipients waiting in QUEUE (survives restarts)"},
+		{"resume", "Lift a suspension; the queue's messages are attempted at once"},
+		{"retry", "Attempt every waiting message of QUEUE now"},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   a.use + " QUEUE",
+			Short: a.short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := adminClient(cmd)
+				if err != nil {
+					return err
+				}
+				n, err := c.QueueAction(args[0], a.use)
+				if err != nil {
+					return apiErr(err)
+				}
+				if wantJSON(cmd) {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"queue": args[0], "action": a.use, "rescheduled": n})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
+				if a.use != "suspend" {
+					fmt.Fprintf(cmd.OutOrStdout(), " (%d messages due now)", n)
+				}
+				fmt.Fprintln(cmd.OutOrStdout())
+				return nil
+			},
+		})
+	}
+	return cmd
+}

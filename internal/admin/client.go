@@ -1,0 +1,120 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// Client talks to a daemon's admin socket.
+type Client struct {
+	http *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	return &Client{http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}}
+}
+
+// APIError is an error the daemon answered with.
+type APIError struct {
+	Status int
+	Msg    string
+}
+
+func (e *APIError) Error() string { return e.Msg }
+
+// ErrUnavailable means no daemon answers on the socket.
+var ErrUnavailable = errors.New("umbra is not running (no answer on the admin socket)")
+
+func (c *Client) do(method, path string, q url.Values, out any) error {
+	u := "http://umbra" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return &APIError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	if w, ok := out.(io.Writer); ok {
+		_, err = io.Copy(w, resp.Body)
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *Client) Status() (Status, error) {
+	var s Status
+	return s, c.do("GET", "/v1/status", nil, &s)
+}
+
+func (c *Client) Queues() ([]queue.QueueInfo, error) {
+	var qs []queue.QueueInfo
+	return qs, c.do("GET", "/v1/queues", nil, &qs)
+}
+
+// QueueAction is suspend, resume or retry.
+func (c *Client) QueueAction(name, action string) (rescheduled int, err error) {
+	var out struct{ Rescheduled int }
+	err = c.do("POST", "/v1/queues/"+url.PathEscape(name)+"/"+action, nil, &out)
+	return out.Rescheduled, err
+}
+
+func (c *Client) Messages(f queue.MessageFilter) ([]MessageView, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"queue": f.Queue, "from": f.From, "to": f.To, "state": f.State} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit > 0 {
+		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	var ms []MessageView
+	return ms, c.do("GET", "/v1/messages", q, &ms)
+}
+
+func (c *Client) Message(id string) (MessageView, error) {
+	var m MessageView
+	return m, c.do("GET", "/v1/messages/"+url.PathEscape(id), nil, &m)
+}
+
+// Export writes the message's bytes to w.
+func (c *Client) Export(id string, w io.Writer) error {
+	return c.do("GET", "/v1/messages/"+url.PathEscape(id)+"/eml", nil, w)
+}
+
+// MessageAction is suspend, resume or remove.
+func (c *Client) MessageAction(id, action string, ndr bool) error {
+	q := url.Values{}
+	if ndr {
+		q.Set("ndr", "true")
+	}
+	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
+}

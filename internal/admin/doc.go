@@ -1,0 +1,26 @@
+// Package admin is umbra's admin API: JSON over HTTP on a local Unix
+// socket, served by the running daemon. The CLI talks to it; it never
+// opens the transport database itself (bbolt allows one writer process,
+// and the daemon holds it).
+//
+// Invariants:
+//   - The socket is created with mode 0660 (owner and the service group);
+//     a stale socket file is replaced, a live one (another daemon) is an
+//     error.
+//   - Every state change goes through the queue manager's operations, one
+//     transaction each; the API adds no state of its own.
+//   - Errors are JSON {"error": "..."} with a status scripts can rely on:
+//     400 bad request, 404 no such message or queue, 409 message in
+//     delivery (try again), 500 anything else.
+//
+// Endpoints (v1):
+//
+//	GET  /v1/status
+//	GET  /v1/queues
+//	POST /v1/queues/{name}/suspend | resume | retry
+//	GET  /v1/messages?queue=&from=&to=&state=&limit=
+//	GET  /v1/messages/{id}
+//	GET  /v1/messages/{id}/eml
+//	POST /v1/messages/{id}/suspend | resume
+//	POST /v1/messages/{id}/remove[?ndr=true]
+package admin

@@ -1,0 +1,198 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// Queue is what the API needs of the queue manager.
+type Queue interface {
+	Queues() ([]queue.QueueInfo, error)
+	SuspendQueue(ctx context.Context, name string) error
+	ResumeQueue(ctx context.Context, name string) error
+	RetryQueue(ctx context.Context, name string) (int, error)
+	Messages(f queue.MessageFilter) ([]*queue.Message, error)
+	Message(id queue.ID) (*queue.Message, error)
+	Body(id queue.ID) ([]byte, error)
+	SuspendMessage(ctx context.Context, id queue.ID) error
+	ResumeMessage(ctx context.Context, id queue.ID) error
+	RemoveMessage(ctx context.Context, id queue.ID, ndr bool) error
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	Server     string    `json:"server"`
+	Role       string    `json:"role"`
+	Version    string    `json:"version"`
+	DatabaseID string    `json:"database_id"`
+	Started    time.Time `json:"started"`
+}
+
+// Server serves the API on a Unix socket.
+type Server struct {
+	q      Queue
+	status Status
+	log    *slog.Logger
+	http   *http.Server
+	ln     net.Listener
+}
+
+// Listen creates the socket at path (mode 0660).
+func Listen(path string, q Queue, status Status, log *slog.Logger) (*Server, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s is in use by another process", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	os.Remove(path) // stale socket of a process that is gone
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{q: q, status: status, log: log, ln: ln}
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Serve answers requests until Shutdown.
+func (s *Server) Serve() {
+	if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("admin API stopped", "err", err)
+	}
+}
+
+// Shutdown stops the API and removes the socket.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.http.Shutdown(ctx)
+	os.Remove(s.ln.Addr().String())
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
+	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
+		qs, err := s.q.Queues()
+		reply(w, qs, err)
+	})
+	mux.HandleFunc("POST /v1/queues/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		var err error
+		n := 0
+		switch r.PathValue("action") {
+		case "suspend":
+			err = s.q.SuspendQueue(r.Context(), name)
+		case "resume":
+			err = s.q.ResumeQueue(r.Context(), name)
+		case "retry":
+			n, err = s.q.RetryQueue(r.Context(), name)
+		default:
+			fail(w, http.StatusNotFound, "unknown queue action")
+			return
+		}
+		s.log.Info("admin", "action", "queue "+r.PathValue("action"), "queue", name)
+		reply(w, map[string]any{"queue": name, "rescheduled": n}, err)
+	})
+	mux.HandleFunc("GET /v1/messages", func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query()
+		limit, _ := strconv.Atoi(v.Get("limit"))
+		ms, err := s.q.Messages(queue.MessageFilter{Queue: v.Get("queue"), From: v.Get("from"), To: v.Get("to"),
+			State: v.Get("state"), Limit: limit})
+		out := make([]MessageView, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, view(m))
+		}
+		reply(w, out, err)
+	})
+	mux.HandleFunc("GET /v1/messages/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := parseID(w, r)
+		if !ok {
+			return
+		}
+		m, err := s.q.Message(id)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		reply(w, view(m), nil)
+	})
+	mux.HandleFunc("GET /v1/messages/{id}/eml", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := parseID(w, r)
+		if !ok {
+			return
+		}
+		b, err := s.q.Body(id)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		w.Header().Set("Content-Type", "message/rfc822")
+		w.Write(b)
+	})
+	mux.HandleFunc("POST /v1/messages/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := parseID(w, r)
+		if !ok {
+			return
+		}
+		var err error
+		switch r.PathValue("action") {
+		case "suspend":
+			err = s.q.SuspendMessage(r.Context(), id)
+		case "resume":
+			err = s.q.ResumeMessage(r.Context(), id)
+		case "remove":
+			err = s.q.RemoveMessage(r.Context(), id, r.URL.Query().Get("ndr") == "true")
+		default:
+			fail(w, http.StatusNotFound, "unknown message action")
+			return
+		}
+		s.log.Info("admin", "action", "message "+r.PathValue("action"), "msg_id", id.String())
+		reply(w, map[string]string{"id": id.String()}, err)
+	})
+	return mux
+}
+
+func parseID(w http.ResponseWriter, r *http.Request) (queue.ID, bool) {
+	id, err := queue.ParseID(r.PathValue("id"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return 0, false
+	}
+	return id, true
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		fail(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, queue.ErrBusy):
+		fail(w, http.StatusConflict, err.Error())
+	case err != nil:
+		fail(w, http.StatusInternalServerError, err.Error())
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+func fail(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

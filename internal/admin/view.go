@@ -1,0 +1,47 @@
+package admin
+
+import (
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// MessageView is a message as the API shows it: envelope and state, never
+// the body (that is /eml).
+type MessageView struct {
+	ID          string          `json:"id"`
+	State       string          `json:"state"`
+	From        string          `json:"from"`
+	Size        int64           `json:"size"`
+	Arrived     time.Time       `json:"arrived"`
+	Connector   string          `json:"connector"`
+	ClientIP    string          `json:"client_ip,omitempty"`
+	Attempts    int             `json:"attempts"`
+	NextAttempt time.Time       `json:"next_attempt,omitempty"`
+	LastError   string          `json:"last_error,omitempty"`
+	Queues      []string        `json:"queues"`
+	Recipients  []RecipientView `json:"recipients"`
+}
+
+// RecipientView is one recipient's progress.
+type RecipientView struct {
+	Address   string `json:"address"`
+	Status    string `json:"status"`
+	Queue     string `json:"queue,omitempty"`
+	NextHop   string `json:"next_hop,omitempty"`
+	LastReply string `json:"last_reply,omitempty"`
+}
+
+func view(m *queue.Message) MessageView {
+	v := MessageView{ID: m.ID.String(), State: m.State.String(), From: m.From, Size: m.Size, Arrived: m.Arrived,
+		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: m.LastError,
+		Queues: queue.QueuesOf(m)}
+	if m.State == queue.Ready {
+		v.NextAttempt = m.NextAttempt
+	}
+	for _, r := range m.Rcpts {
+		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: r.Status.String(), Queue: r.Queue,
+			NextHop: r.NextHop, LastReply: r.LastReply})
+	}
+	return v
+}
