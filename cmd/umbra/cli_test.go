@@ -9,6 +9,7 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/queue"
+	"umbra/internal/tracking"
 )
 
 // cli runs the umbra binary against a daemon's configuration and returns
@@ -99,6 +100,32 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 	waitArrived(t, r, []string{"cli-2", "Undelivered Mail Returned to Sender"}, d)
 	if got := r.counts(); got["cli-0"]+got["cli-1"] != 0 {
 		t.Fatalf("a removed message arrived: %v", got)
+	}
+
+	// The tracking log tells the whole story of cli-2, by umbra id.
+	var es []tracking.Entry
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		out, code := cli(t, cfg, "track", "--json", "--message-id", bySubject["cli-2"])
+		json.Unmarshal([]byte(out), &es)
+		var events []string
+		for _, e := range es {
+			events = append(events, e.Event)
+		}
+		got := strings.Join(events, ",")
+		if code == 0 && strings.HasPrefix(got, "receive,defer") && strings.HasSuffix(got, ",send") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("track: exit %d, events %s", code, got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, _ := cli(t, cfg, "track", "--json", "--message-id", bySubject["cli-0"]); !strings.Contains(out, `"event": "remove"`) {
+		t.Errorf("the removal is not tracked:\n%s", out)
+	}
+	if _, code := cli(t, cfg, "track"); code != exitUsage {
+		t.Errorf("track without a filter: exit %d", code)
 	}
 
 	d.kill()

@@ -25,6 +25,7 @@ import (
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
 	"umbra/internal/systemd"
+	"umbra/internal/tracking"
 )
 
 // drainTimeout bounds how long SIGTERM waits for sessions in a mail
@@ -80,6 +81,17 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer store.Close()
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 
+	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}
+	var tracker admin.Tracker
+	if cfg.Tracking.Enabled {
+		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
+		if err != nil {
+			return fmt.Errorf("tracking log: %w", err)
+		}
+		defer tl.Close()
+		events, tracker = fanout{events, tl}, tl
+	}
+
 	table := routingTable(cfg)
 	t := cfg.Transport
 	var mgr *queue.Manager
@@ -102,7 +114,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Hostname: cfg.Server.Name, RetrySchedule: schedule, RetryJitter: t.RetryJitter,
 		MessageExpiration: t.MessageExpiration.D(), DelayNotification: t.DelayNotification.D(),
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
-		Log: log.With("component", "queue"), Events: eventLog{log: log.With("component", "queue"), next: met},
+		Log: log.With("component", "queue"), Events: events,
 	})
 	recovered, poisoned, err := mgr.Recover(ctx)
 	if err != nil {
@@ -112,7 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("recovered messages that were in flight at the last stop", "recovered", recovered, "poisoned", poisoned)
 	}
 
-	adm, err := admin.Listen(cfg.Server.AdminSocket, mgr, admin.Status{Server: cfg.Server.Name, Role: cfg.Server.Role,
+	adm, err := admin.Listen(cfg.Server.AdminSocket, mgr, tracker, admin.Status{Server: cfg.Server.Name, Role: cfg.Server.Role,
 		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now()}, log.With("component", "admin"))
 	if err != nil {
 		return err
@@ -223,4 +235,13 @@ func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply
 	}
 	e.log.Info("message", attrs...)
 	e.next.Event(name, m, r, reply)
+}
+
+// fanout passes every event to each of its receivers in order.
+type fanout []queue.Events
+
+func (f fanout) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
+	for _, e := range f {
+		e.Event(name, m, r, reply)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/tracking"
 )
 
 // Client talks to a daemon's admin socket.
@@ -117,4 +118,19 @@ func (c *Client) MessageAction(id, action string, ndr bool) error {
 		q.Set("ndr", "true")
 	}
 	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
+}
+
+// Track searches the tracking log.
+func (c *Client) Track(q tracking.Query) ([]tracking.Entry, error) {
+	v := url.Values{}
+	for k, val := range map[string]string{"id": q.ID, "sender": q.Sender, "recipient": q.Recipient} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
+	var es []tracking.Entry
+	return es, c.do("GET", "/v1/track", v, &es)
 }

@@ -23,4 +23,5 @@
 //	GET  /v1/messages/{id}/eml
 //	POST /v1/messages/{id}/suspend | resume
 //	POST /v1/messages/{id}/remove[?ndr=true]
+//	GET  /v1/track?id=&sender=&recipient=&limit=
 package admin

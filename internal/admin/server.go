@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/tracking"
 )
 
 // Queue is what the API needs of the queue manager.
@@ -30,6 +31,11 @@ type Queue interface {
 	RemoveMessage(ctx context.Context, id queue.ID, ndr bool) error
 }
 
+// Tracker searches the message tracking log.
+type Tracker interface {
+	Search(q tracking.Query) ([]tracking.Entry, error)
+}
+
 // Status is GET /v1/status.
 type Status struct {
 	Server     string    `json:"server"`
@@ -42,6 +48,7 @@ type Status struct {
 // Server serves the API on a Unix socket.
 type Server struct {
 	q      Queue
+	track  Tracker // nil when tracking is off
 	status Status
 	log    *slog.Logger
 	http   *http.Server
@@ -49,7 +56,7 @@ type Server struct {
 }
 
 // Listen creates the socket at path (mode 0660).
-func Listen(path string, q Queue, status Status, log *slog.Logger) (*Server, error) {
+func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger) (*Server, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("admin socket %s is in use by another process", path)
@@ -66,7 +73,7 @@ func Listen(path string, q Queue, status Status, log *slog.Logger) (*Server, err
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{q: q, status: status, log: log, ln: ln}
+	s := &Server{q: q, track: track, status: status, log: log, ln: ln}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
@@ -108,6 +115,19 @@ func (s *Server) routes() http.Handler {
 		}
 		s.log.Info("admin", "action", "queue "+r.PathValue("action"), "queue", name)
 		reply(w, map[string]any{"queue": name, "rescheduled": n}, err)
+	})
+	mux.HandleFunc("GET /v1/track", func(w http.ResponseWriter, r *http.Request) {
+		if s.track == nil {
+			fail(w, http.StatusNotFound, "the message tracking log is disabled")
+			return
+		}
+		v := r.URL.Query()
+		limit, _ := strconv.Atoi(v.Get("limit"))
+		es, err := s.track.Search(tracking.Query{ID: v.Get("id"), Sender: v.Get("sender"), Recipient: v.Get("recipient"), Limit: limit})
+		if es == nil {
+			es = []tracking.Entry{}
+		}
+		reply(w, es, err)
 	})
 	mux.HandleFunc("GET /v1/messages", func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()

@@ -28,6 +28,8 @@ const (
 	DefaultIdleTimeout               = 5 * time.Minute
 	DefaultMaxAuthFailures           = 3
 	DefaultSMTPPort                  = 25
+	DefaultTrackingMaxSize           = 100 << 20
+	DefaultTrackingMaxFiles          = 10
 )
 
 // DefaultRetrySchedule is the wait after each failed attempt; the last
@@ -84,6 +86,14 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
 
+	if c.Tracking.Path == "" {
+		c.Tracking.Path = "tracking.log"
+	}
+	if c.Tracking.MaxSize == 0 {
+		c.Tracking.MaxSize = DefaultTrackingMaxSize
+	}
+	setInt(&c.Tracking.MaxFiles, DefaultTrackingMaxFiles)
+
 	for i := range c.AcceptedDomains {
 		if c.AcceptedDomains[i].Type == "" {
 			c.AcceptedDomains[i].Type = DomainAuthoritative
@@ -119,10 +129,13 @@ func applyDefaults(c *Config) {
 // zero value is a meaningful setting get their default before decoding, so
 // that an explicit "0" or "false" in the file survives.
 func newWithPresets() *Config {
-	return &Config{Transport: Transport{
-		ShadowRedundancyEnabled: true,
-		DelayNotification:       Duration(DefaultDelayNotification),
-	}}
+	return &Config{
+		Transport: Transport{
+			ShadowRedundancyEnabled: true,
+			DelayNotification:       Duration(DefaultDelayNotification),
+		},
+		Tracking: Tracking{Enabled: true},
+	}
 }
 
 // connectorPresets is applied to each receive connector before its YAML is

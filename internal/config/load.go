@@ -121,6 +121,9 @@ func resolvePaths(c *Config, base string) {
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}
+	if !filepath.IsAbs(c.Tracking.Path) {
+		c.Tracking.Path = filepath.Join(c.Server.DataDir, c.Tracking.Path)
+	}
 	if c.Mailbox.Maildir != "" && !filepath.IsAbs(c.Mailbox.Maildir) {
 		c.Mailbox.Maildir = filepath.Join(c.Server.DataDir, c.Mailbox.Maildir)
 	}

@@ -9,6 +9,7 @@ type Config struct {
 	ReceiveConnectors []ReceiveConnector `yaml:"receive_connectors"`
 	SendConnectors    []SendConnector    `yaml:"send_connectors"`
 	Mailbox           Mailbox            `yaml:"mailbox"`
+	Tracking          Tracking           `yaml:"tracking"`
 
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
@@ -205,4 +206,15 @@ type Mailbox struct {
 	Maildir string `yaml:"maildir"`
 	// LMTP is host:port or unix:/path of an LMTP server.
 	LMTP string `yaml:"lmtp"`
+}
+
+// Tracking configures the message tracking log.
+type Tracking struct {
+	// Enabled defaults to true.
+	Enabled bool `yaml:"enabled"`
+	// Path of the log; relative paths are under the data directory.
+	Path string `yaml:"path"`
+	// MaxSize rotates the file; MaxFiles rotated files are kept.
+	MaxSize  Size `yaml:"max_size"`
+	MaxFiles int  `yaml:"max_files"`
 }

@@ -221,6 +221,10 @@ func validate(c *Config) []violation {
 		}
 	}
 
+	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
+		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
+	}
+
 	m := c.Mailbox
 	if m.Maildir != "" && m.LMTP != "" {
 		v.add("mailbox: set maildir or lmtp, not both", "mailbox")

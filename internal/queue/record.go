@@ -128,10 +128,11 @@ type Message struct {
 	ClientIP  string
 	Helo      string
 
-	EnvID    string // RFC 3461 ENVID
-	RetFull  bool   // RFC 3461 RET=FULL
-	UTF8     bool   // SMTPUTF8 given
-	EightBit bool   // BODY=8BITMIME given
+	MessageID string // the Message-ID header, for tracking ("" if none)
+	EnvID     string // RFC 3461 ENVID
+	RetFull   bool   // RFC 3461 RET=FULL
+	UTF8      bool   // SMTPUTF8 given
+	EightBit  bool   // BODY=8BITMIME given
 
 	Attempts      int
 	NextAttempt   time.Time
@@ -169,6 +170,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ClientIP)
 	e.str(m.Helo)
 	e.str(m.EnvID)
+	e.str(m.MessageID)
 	var flags uint64
 	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified} {
 		if b {
@@ -213,6 +215,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.ClientIP = d.str()
 	m.Helo = d.str()
 	m.EnvID = d.str()
+	m.MessageID = d.str()
 	flags := d.uint()
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	m.Attempts = int(d.small())

@@ -47,3 +47,13 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+func TestHeaderValue(t *testing.T) {
+	msg := []byte("Subject: x\r\nmessage-id:\r\n <abc@example.org>\r\nX-Other: y\r\n\r\nMessage-ID: <body@not.header>\r\n")
+	if got := headerValue(msg, "Message-ID"); got != "<abc@example.org>" {
+		t.Errorf("folded Message-ID: %q", got)
+	}
+	if got := headerValue([]byte("Subject: x\r\n\r\nMessage-ID: <b@x>\r\n"), "Message-ID"); got != "" {
+		t.Errorf("a body line was taken for a header: %q", got)
+	}
+}

@@ -226,7 +226,7 @@ func (s *session) Data(r io.Reader) error {
 		return err
 	}
 	m := &queue.Message{
-		ID: id, From: s.from, Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
+		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
 	}
@@ -259,6 +259,41 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 		i += 1 + j
 	}
 	return nil
+}
+
+// headerValue returns the unfolded value of the first header field name
+// in a message's header section, trimmed and cut to 998 octets.
+func headerValue(msg []byte, name string) string {
+	var val []byte
+	found := false
+	for len(msg) > 0 {
+		line := msg
+		if i := bytes.Index(msg, []byte("\r\n")); i >= 0 {
+			line, msg = msg[:i], msg[i+2:]
+		} else {
+			msg = nil
+		}
+		if len(line) == 0 {
+			break // end of the header section
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if found {
+				val = append(val, line...)
+			}
+			continue
+		}
+		if found {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) {
+			found, val = true, append([]byte(nil), v...)
+		}
+	}
+	out := strings.TrimSpace(string(val))
+	if len(out) > 998 {
+		out = out[:998]
+	}
+	return out
 }
 
 // receivedHeader is the RFC 5321 §4.4 trace header, with the RFC 3848

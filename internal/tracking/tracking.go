@@ -1,0 +1,208 @@
+// Package tracking writes umbra's message tracking log: one JSON line per
+// message event (receive, send, deliver, defer, fail, dsn, poison,
+// remove, and the shadow and dumpster events as they come), searchable
+// by umbra id, Message-ID, sender or recipient.
+//
+// Invariants:
+//   - A line holds envelope data, next hop and reply only: never a message
+//     body or a credential.
+//   - Each event is one write(2) of one line, so a crash loses at most the
+//     line being written and never interleaves two lines.
+//   - The file rotates by size: tracking.log becomes tracking.log.1, .1
+//     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
+//     the rotated files oldest first, then the current one.
+package tracking
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// Entry is one line of the tracking log.
+type Entry struct {
+	Time       time.Time `json:"time"`
+	Event      string    `json:"event"`
+	ID         string    `json:"msg_id"`
+	MessageID  string    `json:"message_id,omitempty"`
+	Sender     string    `json:"sender"`
+	Recipients []string  `json:"recipients,omitempty"`
+	Size       int64     `json:"size,omitempty"`
+	Connector  string    `json:"connector,omitempty"`
+	ClientIP   string    `json:"client_ip,omitempty"`
+	Queue      string    `json:"queue,omitempty"`
+	NextHop    string    `json:"next_hop,omitempty"`
+	Reply      string    `json:"reply,omitempty"`
+}
+
+// Log is an open tracking log. It implements queue.Events.
+type Log struct {
+	path     string
+	maxSize  int64
+	maxFiles int
+
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+	err  error // the last write error, reported once
+	now  func() time.Time
+}
+
+// Open opens (or creates) the log at path.
+func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
+	l := &Log{path: path, maxSize: maxSize, maxFiles: maxFiles, now: time.Now}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Log) open() error {
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.f, l.size = f, fi.Size()
+	return nil
+}
+
+// Event implements queue.Events.
+func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
+	e := Entry{Time: l.now().UTC(), Event: name, ID: m.ID.String(), MessageID: m.MessageID, Sender: m.From,
+		Size: m.Size, Reply: reply}
+	if r != nil {
+		e.Recipients, e.Queue, e.NextHop = []string{r.Addr}, r.Queue, r.NextHop
+	} else {
+		e.Connector, e.ClientIP = m.Connector, m.ClientIP
+		for _, rc := range m.Rcpts {
+			e.Recipients = append(e.Recipients, rc.Addr)
+		}
+	}
+	l.Write(e)
+}
+
+// Write appends one entry, rotating first when the file is full.
+func (l *Log) Write(e Entry) {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	line = append(line, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return
+	}
+	if l.maxSize > 0 && l.size+int64(len(line)) > l.maxSize && l.size > 0 {
+		l.rotate()
+	}
+	n, err := l.f.Write(line)
+	l.size += int64(n)
+	if err != nil && l.err == nil {
+		l.err = err
+		fmt.Fprintf(os.Stderr, "umbra: tracking log %s: %v\n", l.path, err)
+	}
+}
+
+func (l *Log) rotate() {
+	l.f.Close()
+	os.Remove(fmt.Sprintf("%s.%d", l.path, l.maxFiles))
+	for i := l.maxFiles - 1; i >= 1; i-- {
+		os.Rename(fmt.Sprintf("%s.%d", l.path, i), fmt.Sprintf("%s.%d", l.path, i+1))
+	}
+	if l.maxFiles > 0 {
+		os.Rename(l.path, l.path+".1")
+	} else {
+		os.Remove(l.path)
+	}
+	if err := l.open(); err != nil {
+		l.f = nil
+		fmt.Fprintf(os.Stderr, "umbra: tracking log %s: %v\n", l.path, err)
+	}
+}
+
+// Close closes the file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// Query selects entries; empty fields match everything. ID matches the
+// umbra id or the Message-ID; Sender and Recipient match substrings,
+// case-insensitively.
+type Query struct {
+	ID        string
+	Sender    string
+	Recipient string
+	Limit     int
+}
+
+func (q Query) match(e *Entry) bool {
+	if q.ID != "" && !strings.EqualFold(e.ID, q.ID) && e.MessageID != q.ID && strings.Trim(e.MessageID, "<>") != strings.Trim(q.ID, "<>") {
+		return false
+	}
+	if q.Sender != "" && !strings.Contains(strings.ToLower(e.Sender), strings.ToLower(q.Sender)) {
+		return false
+	}
+	if q.Recipient != "" {
+		ok := false
+		for _, r := range e.Recipients {
+			ok = ok || strings.Contains(strings.ToLower(r), strings.ToLower(q.Recipient))
+		}
+		return ok
+	}
+	return true
+}
+
+// Search reads the rotated files and the current one, oldest first, and
+// returns the matching entries (the newest Limit of them).
+func (l *Log) Search(q Query) ([]Entry, error) {
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	var files []string
+	for i := l.maxFiles; i >= 1; i-- {
+		files = append(files, fmt.Sprintf("%s.%d", l.path, i))
+	}
+	files = append(files, l.path)
+	var out []Entry
+	for _, name := range files {
+		f, err := os.Open(name)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var e Entry
+			if json.Unmarshal(sc.Bytes(), &e) == nil && q.match(&e) {
+				out = append(out, e)
+				if len(out) > q.Limit {
+					out = out[1:]
+				}
+			}
+		}
+		f.Close()
+	}
+	return out, nil
+}
