@@ -7,7 +7,10 @@ FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
 RACE_PKGS := ./internal/queue/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/
 
-.PHONY: all build run test vet race fuzz bench clean
+.PHONY: all build run test vet race fuzz bench install clean
+
+PREFIX    ?= /usr
+UNITDIR   ?= /lib/systemd/system
 
 all: build
 
@@ -46,6 +49,20 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench 'Enqueue' -benchtime 3s ./internal/queue/
 	$(GO) test -run '^$$' -bench 'Relay' -benchtime 1x -timeout 900s ./cmd/umbra/
+
+# Binary, systemd units, sysusers entry, example configurations (never
+# overwriting an existing one), monitoring files and the README.
+install: build
+	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/umbra
+	for role in hub edge; do \
+	  sed 's|/usr/bin/umbra|$(PREFIX)/bin/umbra|g' deploy/umbra-$$role.service > umbra-$$role.service.tmp && \
+	  install -Dm644 umbra-$$role.service.tmp $(DESTDIR)$(UNITDIR)/umbra-$$role.service && rm umbra-$$role.service.tmp; \
+	  [ -e $(DESTDIR)/etc/umbra/$$role.yaml ] || install -Dm640 configs/$$role.yaml $(DESTDIR)/etc/umbra/$$role.yaml; \
+	done
+	install -Dm644 deploy/umbra.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/umbra.conf
+	install -Dm644 deploy/prometheus-rules.yaml $(DESTDIR)$(PREFIX)/share/umbra/prometheus-rules.yaml
+	install -Dm644 deploy/grafana-dashboard.json $(DESTDIR)$(PREFIX)/share/umbra/grafana-dashboard.json
+	install -Dm644 README.md $(DESTDIR)$(PREFIX)/share/doc/umbra/README.md
 
 clean:
 	rm -rf bin umbra-data

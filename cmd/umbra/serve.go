@@ -79,6 +79,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return err
 	}
 	defer store.Close()
+	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
+		err = store.View(func(tx *queue.Tx) error { qs = tx.Queues(); return nil })
+		return qs, err
+	})
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}

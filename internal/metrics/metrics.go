@@ -10,6 +10,7 @@
 package metrics
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ type Metrics struct {
 	received      *prometheus.CounterVec
 	receivedBytes *prometheus.CounterVec
 	events        *prometheus.CounterVec
+	commands      *prometheus.CounterVec
 	commitSeconds prometheus.Histogram
 	commitBatch   prometheus.Histogram
 	commitErrors  prometheus.Counter
@@ -41,8 +43,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		receivedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_received_bytes_total",
 			Help: "Bytes of accepted messages, by receive connector."}, []string{"connector"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_queue_events_total",
-			Help: "Message events: receive, send, deliver, defer, fail, dsn, poison (per recipient where one is involved)."},
-			[]string{"event"}),
+			Help: "Message events (receive, send, deliver, defer, fail, dsn, poison, remove), per recipient where one is involved, by queue type."},
+			[]string{"event", "queue_type"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_commands_total",
+			Help: "MAIL, RCPT, DATA and AUTH commands answered by umbra's session, by connector and reply class."},
+			[]string{"connector", "command", "class"}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "umbra_queue_commit_duration_seconds",
 			Help:    "Latency of transport database commits (write and fsync).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
@@ -51,7 +56,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_queue_commit_errors_total",
 			Help: "Failed transport database commits."}),
 	}
-	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events,
+	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors)
 	return m
 }
@@ -66,8 +71,76 @@ func (m *Metrics) Commit(d time.Duration, batch int, err error) {
 }
 
 // Event implements queue.Events.
-func (m *Metrics) Event(name string, _ *queue.Message, _ *queue.Recipient, _ string) {
-	m.events.WithLabelValues(name).Inc()
+func (m *Metrics) Event(name string, _ *queue.Message, r *queue.Recipient, _ string) {
+	typ := ""
+	if r != nil {
+		typ = queue.DeliveryType(r.Queue)
+		if r.Queue == "" {
+			typ = queue.QueueSubmission
+		}
+	}
+	m.events.WithLabelValues(name, typ).Inc()
+}
+
+// Command implements smtp.Observer.
+func (m *Metrics) Command(connector, command string, code int) {
+	m.commands.WithLabelValues(connector, command, strconv.Itoa(code/100)+"xx").Inc()
+}
+
+// QueueSource reads the per-queue summary (queue.Store.View and
+// Tx.Queues, which read the index only).
+type QueueSource func() ([]queue.QueueStats, error)
+
+// queueCollector reports queue lengths and the oldest message's age per
+// queue type and state at scrape time.
+type queueCollector struct {
+	src    QueueSource
+	length *prometheus.Desc
+	oldest *prometheus.Desc
+}
+
+// RegisterQueues adds the queue gauges, computed at each scrape.
+func RegisterQueues(reg prometheus.Registerer, src QueueSource) {
+	reg.MustRegister(&queueCollector{src: src,
+		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (a message waiting in two queues counts in both).",
+			[]string{"queue_type", "state"}, nil),
+		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
+			[]string{"queue_type"}, nil),
+	})
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.length; ch <- c.oldest }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	qs, err := c.src()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.length, err)
+		return
+	}
+	type key struct{ typ, state string }
+	counts := map[key]int{}
+	oldest := map[string]queue.ID{}
+	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", queue.QueueSubmission, queue.QueuePoison, "unreachable"} {
+		for _, st := range []queue.State{queue.Ready, queue.Active, queue.Suspended, queue.Poison} {
+			counts[key{typ, st.String()}] = 0
+		}
+	}
+	for _, q := range qs {
+		typ := queue.DeliveryType(q.Name)
+		for st, n := range q.ByState {
+			counts[key{typ, st.String()}] += n
+		}
+		if o, ok := oldest[typ]; !ok || q.Oldest < o {
+			oldest[typ] = q.Oldest
+		}
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.length, prometheus.GaugeValue, float64(n), k.typ, k.state)
+	}
+	now := time.Now()
+	for typ, id := range oldest {
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, now.Sub(time.UnixMicro(int64(id))).Seconds(), typ)
+	}
 }
 
 // Session implements smtp.Observer.

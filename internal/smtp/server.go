@@ -30,14 +30,16 @@ type Observer interface {
 	Session(connector string)
 	Rejected(connector, why string)
 	Received(connector string, size int)
+	Command(connector, command string, code int)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Session(string)            {}
-func (nopObserver) Rejected(string, string)   {}
-func (nopObserver) Received(string, int)      {}
-func (nopObserver) Reply(string, string, int) {}
+func (nopObserver) Session(string)              {}
+func (nopObserver) Rejected(string, string)     {}
+func (nopObserver) Received(string, int)        {}
+func (nopObserver) Command(string, string, int) {}
+func (nopObserver) Reply(string, string, int)   {}
 
 // ServerConfig configures the receive side.
 type ServerConfig struct {

@@ -108,12 +108,13 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	check := func(identity, name, password string) error {
 		if identity != "" && identity != name {
-			return s.authFailed(name, "authorization identity differs")
+			return s.count("AUTH", s.authFailed(name, "authorization identity differs"))
 		}
 		server, err := s.c.creds.Check(name, password)
 		if err != nil {
-			return s.authFailed(name, "bad credentials")
+			return s.count("AUTH", s.authFailed(name, "bad credentials"))
 		}
+		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
 		s.user, s.server = name, server || s.c.cfg.ExternallySecured
 		s.log = s.log.With("user", name)
 		s.log.Info("authenticated", "transport_server", s.server)
@@ -143,6 +144,10 @@ func (s *session) authFailed(name, why string) error {
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	return s.count("MAIL", s.mail(from, opts))
+}
+
+func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	s.Reset()
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
@@ -173,6 +178,10 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	return s.count("RCPT", s.rcptTo(to, opts))
+}
+
+func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	a, err := ParseAddress(to)
 	if err != nil {
 		return replyBadRcpt
@@ -208,6 +217,10 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	return s.count("DATA", s.data(r))
+}
+
+func (s *session) data(r io.Reader) error {
 	defer s.Reset()
 	id := s.srv.cfg.Queue.NewID()
 	trace := s.receivedHeader(id)
@@ -333,6 +346,19 @@ func sanitizeHeaderValue(s string) string {
 		s = "unknown"
 	}
 	return s
+}
+
+// count reports a command's reply to the observer and passes it on.
+func (s *session) count(command string, err error) error {
+	code := 250
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		code = se.Code
+	} else if err != nil {
+		code = 451
+	}
+	s.srv.obs.Command(s.c.cfg.Name, command, code)
+	return err
 }
 
 func (s *session) Reset() {

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
+
+	"umbra/internal/metrics"
+	"umbra/internal/queue"
+)
+
+// The systemd units pass systemd-analyze verify and keep an exposure
+// score that systemd calls OK (the threshold is in tenths: 20 is 2.0).
+func TestSystemdUnits(t *testing.T) {
+	analyze := needTool(t, "systemd-analyze")
+	for _, role := range []string{"hub", "edge"} {
+		b, err := os.ReadFile("../../deploy/umbra-" + role + ".service")
+		if err != nil {
+			t.Fatal(err)
+		}
+		unit := filepath.Join(t.TempDir(), "umbra-"+role+".service")
+		os.WriteFile(unit, []byte(strings.ReplaceAll(string(b), "/usr/bin/umbra", umbraBin)), 0o644)
+		if out, err := exec.Command(analyze, "verify", unit).CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", role, err, out)
+		}
+		out, err := exec.Command(analyze, "security", "--offline=yes", "--threshold=20", unit).CombinedOutput()
+		if err != nil {
+			t.Errorf("exposure of the %s unit above 2.0: %v\n%s", role, err, out)
+		}
+		for _, d := range []string{"Type=notify", "User=umbra", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "StateDirectory=umbra",
+			"RuntimeDirectory=umbra", "ExecReload=/bin/kill -HUP $MAINPID", "KillSignal=SIGTERM"} {
+			if !strings.Contains(string(b), d+"\n") {
+				t.Errorf("%s unit lacks %s", role, d)
+			}
+		}
+	}
+}
+
+func TestMakeInstallDESTDIR(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	dest := t.TempDir()
+	cmd := exec.Command("make", "-C", "../..", "install", "DESTDIR="+dest, "BIN="+umbraBin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, f := range []string{"usr/bin/umbra", "lib/systemd/system/umbra-hub.service", "lib/systemd/system/umbra-edge.service",
+		"etc/umbra/hub.yaml", "etc/umbra/edge.yaml", "usr/lib/sysusers.d/umbra.conf", "usr/share/umbra/prometheus-rules.yaml",
+		"usr/share/umbra/grafana-dashboard.json", "usr/share/doc/umbra/README.md"} {
+		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
+			t.Errorf("not installed: %s", f)
+		}
+	}
+	// An existing configuration is never overwritten.
+	os.WriteFile(filepath.Join(dest, "etc/umbra/hub.yaml"), []byte("# mine\n"), 0o640)
+	exec.Command("make", "-C", "../..", "install", "DESTDIR="+dest, "BIN="+umbraBin).Run()
+	if b, _ := os.ReadFile(filepath.Join(dest, "etc/umbra/hub.yaml")); string(b) != "# mine\n" {
+		t.Error("make install overwrote /etc/umbra/hub.yaml")
+	}
+}
+
+// Every umbra metric the alert rules, the dashboard and the README name
+// exists, so none of them silently watches nothing.
+func TestMonitoringNamesExistingMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics.New(reg)
+	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
+	known := map[string]bool{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		known[mf.GetName()] = true
+	}
+	// Vectors without observations are not gathered: list them by description.
+	ch := make(chan *prometheus.Desc, 100)
+	go func() { prometheus.Collector(reg).Describe(ch); close(ch) }()
+	descName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range ch {
+		if m := descName.FindStringSubmatch(d.String()); m != nil {
+			known[m[1]] = true
+		}
+	}
+	ref := regexp.MustCompile(`umbra_[a-z_]+`)
+	for _, f := range []string{"../../deploy/prometheus-rules.yaml", "../../deploy/grafana-dashboard.json", "../../README.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch filepath.Ext(f) {
+		case ".yaml":
+			var v any
+			if err := yaml.Unmarshal(b, &v); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+		case ".json":
+			var v any
+			if err := json.Unmarshal(b, &v); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+		}
+		for _, name := range ref.FindAllString(string(b), -1) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+			if !known[base] && !known[name] {
+				t.Errorf("%s names %s, which umbra does not export", filepath.Base(f), name)
+			}
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"umbra/internal/queue"
+)
+
+// Every metric passes Prometheus' own lint (the checks of promtool check
+// metrics) and reports what it was fed.
+func TestMetricsLintAndValues(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	old := queue.ID(time.Now().Add(-90 * time.Second).UnixMicro())
+	RegisterQueues(reg, func() ([]queue.QueueStats, error) {
+		return []queue.QueueStats{
+			{Name: "mx:example.net", Count: 2, ByState: map[queue.State]int{queue.Ready: 2}, Oldest: old},
+			{Name: "mx:example.org", Count: 1, ByState: map[queue.State]int{queue.Active: 1}, Oldest: old + 5},
+			{Name: "poison", Count: 1, ByState: map[queue.State]int{queue.Poison: 1}, Oldest: old + 9},
+		}, nil
+	})
+	m.Session("default")
+	m.Received("default", 100)
+	m.Command("default", "RCPT", 550)
+	m.Commit(3*time.Millisecond, 4, nil)
+	msg := &queue.Message{ID: 1}
+	m.Event("send", msg, &queue.Recipient{Queue: "smarthost:edge"}, "250 ok")
+	m.Event("receive", msg, nil, "")
+
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+
+	want := `
+# HELP umbra_queue_messages Messages in the queues, by queue type and state (a message waiting in two queues counts in both).
+# TYPE umbra_queue_messages gauge
+umbra_queue_messages{queue_type="smtp-mx",state="active"} 1
+umbra_queue_messages{queue_type="smtp-mx",state="ready"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want+zeroLines()), "umbra_queue_messages"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.ToFloat64(m.commands.WithLabelValues("default", "RCPT", "5xx")); n != 1 {
+		t.Errorf("commands 5xx = %v", n)
+	}
+	if n := testutil.ToFloat64(m.events.WithLabelValues("send", "smtp-smart-host")); n != 1 {
+		t.Errorf("send events = %v", n)
+	}
+}
+
+// zeroLines lists the queue gauges that must be present at zero.
+func zeroLines() string {
+	var b strings.Builder
+	for _, typ := range []string{"mailbox", "poison", "smtp-mx", "smtp-smart-host", "submission", "unreachable"} {
+		for _, st := range []string{"active", "poison", "ready", "suspended"} {
+			if typ == "smtp-mx" && (st == "active" || st == "ready") {
+				continue
+			}
+			n := "0"
+			if typ == "poison" && st == "poison" {
+				n = "1"
+			}
+			b.WriteString(`umbra_queue_messages{queue_type="` + typ + `",state="` + st + `"} ` + n + "\n")
+		}
+	}
+	return b.String()
+}
