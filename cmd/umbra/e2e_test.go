@@ -407,11 +407,11 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	acked := sendMany(listen, "m", 3, 1, nil)
 	waitArrived(t, r, acked, d)
 	want := map[string]bool{
-		`umbra_smtp_messages_received_total{connector="loopback"} 3`: false,
-		`umbra_queue_events_total{event="send",queue_type="smtp-smart-host"} 3`: false,
+		`umbra_smtp_messages_received_total{connector="loopback"} 3`:                   false,
+		`umbra_queue_events_total{event="send",queue_type="smtp-smart-host"} 3`:        false,
 		`umbra_smtp_commands_total{class="2xx",command="DATA",connector="loopback"} 3`: false,
-		`umbra_queue_messages{queue_type="smtp-smart-host",state="ready"} 0`:          false,
-		`umbra_smtp_sessions_total{connector="loopback"} 3`:          false,
+		`umbra_queue_messages{queue_type="smtp-smart-host",state="ready"} 0`:           false,
+		`umbra_smtp_sessions_total{connector="loopback"} 3`:                            false,
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
