@@ -434,3 +434,80 @@ func TestMetricsAfterWorkload(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// SIGHUP changes a connector's limit in place: a session opened before
+// keeps going, new sessions get the new limit, and a broken file leaves
+// the running configuration alone.
+func TestSIGHUPReload(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	orig, _ := os.ReadFile(cfg)
+	withLimit := func(n int) []byte {
+		return []byte(strings.Replace(string(orig), "limits: {max_connections_per_source: 200}",
+			fmt.Sprintf("limits: {max_connections_per_source: 200, max_recipients: %d}", n), 1))
+	}
+	os.WriteFile(cfg, withLimit(2), 0o600)
+	d := startUmbra(t, cfg, listen)
+
+	before, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+	if err := before.Mail("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, true, false} {
+		if err := before.Rcpt(fmt.Sprintf("r%d@example.test", i), nil); (err == nil) != want {
+			t.Fatalf("rcpt %d before the reload: %v", i, err)
+		}
+	}
+
+	waitLog := func(substr string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, _ := os.ReadFile(d.log)
+			if strings.Count(string(b), substr) >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				d.dumpLog()
+				t.Fatalf("no %q in the log", substr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	os.WriteFile(cfg, withLimit(4), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("configuration reloaded", 1)
+
+	w, err := before.Data()
+	if err != nil {
+		t.Fatalf("the session opened before the reload was dropped: %v", err)
+	}
+	w.Write([]byte("Subject: before reload\r\n\r\nstill here\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatalf("DATA after the reload: %v", err)
+	}
+
+	after, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	after.Mail("a@example.org", nil)
+	for i, want := range []bool{true, true, true, true, false} {
+		if err := after.Rcpt(fmt.Sprintf("r%d@example.test", i), nil); (err == nil) != want {
+			t.Fatalf("rcpt %d after the reload: %v", i, err)
+		}
+	}
+
+	os.WriteFile(cfg, []byte("server: {name: [broken\n"), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("reload failed", 1)
+	if ok, err := send(listen, "after a failed reload"); !ok {
+		t.Fatalf("not serving after a failed reload: %v", err)
+	}
+}

@@ -99,24 +99,17 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	table := routingTable(cfg)
 	t := cfg.Transport
 	var mgr *queue.Manager
-	del, err := delivery.New(delivery.Config{
-		Suspended: func(name string) bool { return mgr.IsSuspended(name) },
-		Hostname:  cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors, Mailbox: cfg.Mailbox,
-		ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(), DataTimeout: t.DataTimeout.D(),
-		MaxConnectionsPerDestination: t.MaxConnectionsPerDestination, Log: log.With("component", "delivery"),
-	})
+	suspended := func(name string) bool { return mgr.IsSuspended(name) }
+	del, err := delivery.New(deliveryConfig(cfg, table, suspended, log))
 	if err != nil {
 		return err
 	}
 	defer del.Close()
 
-	var schedule []time.Duration
-	for _, d := range t.RetrySchedule {
-		schedule = append(schedule, d.D())
-	}
+	pol := policy(cfg)
 	mgr = queue.NewManager(store, del, queue.ManagerConfig{
-		Hostname: cfg.Server.Name, RetrySchedule: schedule, RetryJitter: t.RetryJitter,
-		MessageExpiration: t.MessageExpiration.D(), DelayNotification: t.DelayNotification.D(),
+		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
+		MessageExpiration: pol.MessageExpiration, DelayNotification: pol.DelayNotification,
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
 		Log: log.With("component", "queue"), Events: events,
 	})
@@ -171,14 +164,20 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("sd_notify failed", "err", err)
 	}
 
-	// Reloading the configuration in place is not implemented yet: SIGHUP
-	// must not end the daemon (Go's default), so it is caught and refused.
+	// SIGHUP reloads the configuration file in place.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			log.Warn("SIGHUP ignored: configuration reload is not supported yet; restart umbra to apply changes")
+			systemd.Notify("RELOADING=1")
+			next, err := reload(cfg, srv, del, mgr, suspended, log)
+			if err != nil {
+				log.Error("reload failed; the running configuration stays in force", "err", err)
+			} else {
+				cfg = next
+			}
+			systemd.Notify("READY=1")
 		}
 	}()
 
@@ -197,6 +196,74 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func deliveryConfig(cfg *config.Config, table *routing.Table, suspended func(string) bool, log *slog.Logger) delivery.Config {
+	t := cfg.Transport
+	return delivery.Config{
+		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
+		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
+		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
+		Log: log.With("component", "delivery"),
+	}
+}
+
+func policy(cfg *config.Config) queue.Policy {
+	t := cfg.Transport
+	p := queue.Policy{RetryJitter: t.RetryJitter, MessageExpiration: t.MessageExpiration.D(), DelayNotification: t.DelayNotification.D()}
+	for _, d := range t.RetrySchedule {
+		p.RetrySchedule = append(p.RetrySchedule, d.D())
+	}
+	return p
+}
+
+// reload reads the configuration file again and applies what can change
+// in place: receive connectors (with their certificates and credentials),
+// accepted domains, send connectors, mailbox delivery, retry and expiry.
+// What needs a restart is named in a warning and left as it was.
+func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
+	suspended func(string) bool, log *slog.Logger) (*config.Config, error) {
+	var next *config.Config
+	var err error
+	if cur.File == "" {
+		next, err = config.LoadDefault()
+	} else {
+		next, err = config.Load(cur.File)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var restart []string
+	if next.Server != cur.Server {
+		restart = append(restart, "server")
+	}
+	if next.Tracking != cur.Tracking {
+		restart = append(restart, "tracking")
+	}
+	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold {
+		restart = append(restart, "transport.max_active/poison_threshold")
+	}
+	table := routingTable(next)
+	if err := del.Reload(deliveryConfig(next, table, suspended, log)); err != nil {
+		return nil, err
+	}
+	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
+		if rerr := del.Reload(deliveryConfig(cur, routingTable(cur), suspended, log)); rerr != nil {
+			log.Error("restoring the delivery configuration failed", "err", rerr)
+		}
+		return nil, err
+	}
+	mgr.SetPolicy(policy(next))
+	if len(restart) > 0 {
+		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)
+	} else {
+		log.Info("configuration reloaded", "file", cur.File)
+	}
+	// Keep the settings that did not apply, so the next reload compares
+	// against what is really running.
+	next.Server, next.Tracking = cur.Server, cur.Tracking
+	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
+	return next, nil
 }
 
 func routingTable(cfg *config.Config) *routing.Table {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -56,14 +57,20 @@ type Config struct {
 // Deliverer implements queue.Deliverer: it groups a message's recipients
 // by next hop and delivers each group over one connection.
 type Deliverer struct {
-	cfg     Config
-	conns   map[string]*sendConnector
-	maildir *mailbox.Maildir
-	log     *slog.Logger
+	st  atomic.Pointer[state] // swapped whole by Reload
+	log *slog.Logger
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per-destination connection limits
 	idle  map[string][]*pooled     // reusable connections per destination
+}
+
+// state is what a configuration determines; an attempt uses the state
+// it started with.
+type state struct {
+	cfg     Config
+	conns   map[string]*sendConnector
+	maildir *mailbox.Maildir
 }
 
 type sendConnector struct {
@@ -83,6 +90,16 @@ const idleReuse = 5 * time.Second
 // New prepares a Deliverer, reading smart-host passwords now so that a
 // missing file fails the start.
 func New(cfg Config) (*Deliverer, error) {
+	st, err := newState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Deliverer{log: st.cfg.Log, slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
+	d.st.Store(st)
+	return d, nil
+}
+
+func newState(cfg Config) (*state, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -95,8 +112,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if cfg.MaxConnectionsPerDestination <= 0 {
 		cfg.MaxConnectionsPerDestination = 10
 	}
-	d := &Deliverer{cfg: cfg, conns: map[string]*sendConnector{}, log: cfg.Log,
-		slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
+	st := &state{cfg: cfg, conns: map[string]*sendConnector{}}
 	for _, sc := range cfg.SendConnectors {
 		c := &sendConnector{cfg: sc}
 		if sc.Auth.PasswordFile != "" {
@@ -106,12 +122,33 @@ func New(cfg Config) (*Deliverer, error) {
 			}
 			c.password, _, _ = strings.Cut(string(b), "\n")
 		}
-		d.conns[sc.Name] = c
+		st.conns[sc.Name] = c
 	}
 	if cfg.Mailbox.Maildir != "" {
-		d.maildir = &mailbox.Maildir{Root: cfg.Mailbox.Maildir, Hostname: cfg.Hostname}
+		st.maildir = &mailbox.Maildir{Root: cfg.Mailbox.Maildir, Hostname: cfg.Hostname}
 	}
-	return d, nil
+	return st, nil
+}
+
+// Reload swaps in a new configuration (passwords are read again). Attempts
+// under way finish with the old one; pooled connections are closed, since
+// a connector's hosts or credentials may have changed.
+func (d *Deliverer) Reload(cfg Config) error {
+	st, err := newState(cfg)
+	if err != nil {
+		return err
+	}
+	d.st.Store(st)
+	d.mu.Lock()
+	idle := d.idle
+	d.idle, d.slots = map[string][]*pooled{}, map[string]chan struct{}{}
+	d.mu.Unlock()
+	for _, l := range idle {
+		for _, pc := range l {
+			go pc.c.Quit()
+		}
+	}
+	return nil
 }
 
 // group is the recipients of one message that share a next hop.
@@ -125,6 +162,7 @@ type group struct {
 
 // Deliver implements queue.Deliverer.
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
+	st := d.st.Load()
 	var results []queue.Result
 	groups := map[string]*group{}
 	var order []string
@@ -132,16 +170,16 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		addr := m.Rcpts[i].Addr
 		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
 		var g *group
-		if d.cfg.Routing.Accepted(domain) == routing.Authoritative {
+		if st.cfg.Routing.Accepted(domain) == routing.Authoritative {
 			g = groups["local"]
 			if g == nil {
 				g = &group{key: "local", queue: "mailbox:lmtp"}
-				if d.maildir != nil {
+				if st.maildir != nil {
 					g.queue = "mailbox:maildir"
 				}
 			}
 		} else {
-			dec, err := d.cfg.Routing.Route(domain)
+			dec, err := st.cfg.Routing.Route(domain)
 			if err != nil {
 				// A configuration gap, not the recipient's fault: the
 				// message waits in retry (the unreachable queue) until a
@@ -150,7 +188,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 					NextHop: "unreachable", Reply: "451 4.4.4 " + err.Error()})
 				continue
 			}
-			sc := d.conns[dec.Connector]
+			sc := st.conns[dec.Connector]
 			if max := int64(sc.cfg.MaxMessageSize); max > 0 && m.Size > max {
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: dec.Connector,
 					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", m.Size, max, dec.Connector)})
@@ -175,7 +213,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	var wg sync.WaitGroup
 	for _, k := range order {
 		g := groups[k]
-		if d.cfg.Suspended != nil && d.cfg.Suspended(g.queue) {
+		if st.cfg.Suspended != nil && st.cfg.Suspended(g.queue) {
 			for _, i := range g.rcpts {
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Held, Queue: g.queue,
 					Reply: "452 4.3.2 queue " + g.queue + " suspended by the administrator"})
@@ -187,9 +225,9 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			defer wg.Done()
 			var res []queue.Result
 			if g.key == "local" {
-				res = d.deliverLocal(ctx, m, body, g.rcpts)
+				res = d.deliverLocal(ctx, st, m, body, g.rcpts)
 			} else {
-				res = d.deliverRemote(ctx, m, body, g)
+				res = d.deliverRemote(ctx, st, m, body, g)
 			}
 			for k := range res {
 				res[k].Queue = g.queue
@@ -203,13 +241,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	return results
 }
 
-func (d *Deliverer) deliverLocal(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
-	if d.maildir != nil {
+func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Message, body []byte, rcpts []int) []queue.Result {
+	if st.maildir != nil {
 		var out []queue.Result
 		for _, i := range rcpts {
 			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
-			err := d.maildir.Deliver(addr[:at], addr[at+1:], m.From, m.ID.String(), body)
+			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, m.ID.String(), body)
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
@@ -219,20 +257,20 @@ func (d *Deliverer) deliverLocal(ctx context.Context, m *queue.Message, body []b
 		}
 		return out
 	}
-	if d.cfg.Mailbox.LMTP == "" {
+	if st.cfg.Mailbox.LMTP == "" {
 		return deferAll(rcpts, "local", "451 4.3.5 no mailbox delivery configured")
 	}
-	network, addr := "tcp", d.cfg.Mailbox.LMTP
+	network, addr := "tcp", st.cfg.Mailbox.LMTP
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
 	}
-	dialer := net.Dialer{Timeout: d.cfg.ConnectTimeout}
+	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
 	nc, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
 	}
-	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: d.cfg.Hostname, LMTP: true,
-		CommandTimeout: d.cfg.CommandTimeout, DataTimeout: d.cfg.DataTimeout})
+	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, LMTP: true,
+		CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
 	}
@@ -242,8 +280,8 @@ func (d *Deliverer) deliverLocal(ctx context.Context, m *queue.Message, body []b
 
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
-func (d *Deliverer) deliverRemote(ctx context.Context, m *queue.Message, body []byte, g *group) []queue.Result {
-	release, ok := d.acquire(ctx, g)
+func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	release, ok := d.acquire(ctx, st, g)
 	if !ok {
 		return deferAll(g.rcpts, g.key, "451 4.3.2 shutting down")
 	}
@@ -258,13 +296,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, m *queue.Message, body []
 		pc.c.Close()
 	}
 
-	hosts, res := d.destinations(ctx, g)
+	hosts, res := d.destinations(ctx, st, g)
 	if res != nil {
 		return res
 	}
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
-		c, err := d.connect(ctx, g.conn, h)
+		c, err := d.connect(ctx, st, g.conn, h)
 		if err != nil {
 			lastErr, lastHost = err.Error(), h.String()
 			if errors.Is(err, errPermanent) {
@@ -342,10 +380,10 @@ func (d *Deliverer) Close() {
 	}
 }
 
-func (d *Deliverer) acquire(ctx context.Context, g *group) (func(), bool) {
+func (d *Deliverer) acquire(ctx context.Context, st *state, g *group) (func(), bool) {
 	limit := g.conn.cfg.MaxConnections
 	if limit <= 0 {
-		limit = d.cfg.MaxConnectionsPerDestination
+		limit = st.cfg.MaxConnectionsPerDestination
 	}
 	d.mu.Lock()
 	ch := d.slots[g.key]
@@ -379,14 +417,14 @@ var errPermanent = errors.New("permanent")
 // hosts in random order (spreading load), or MX hosts by preference
 // (random among equals), falling back to the domain's own address when it
 // has no MX (RFC 5321 §5.1).
-func (d *Deliverer) destinations(ctx context.Context, g *group) ([]host, []queue.Result) {
+func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []queue.Result) {
 	port := strconv.Itoa(g.conn.cfg.Port)
 	var names []string
 	if len(g.conn.cfg.SmartHosts) > 0 {
 		names = append(names, g.conn.cfg.SmartHosts...)
 		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 	} else {
-		mxs, err := d.cfg.Resolver.LookupMX(ctx, g.dom)
+		mxs, err := st.cfg.Resolver.LookupMX(ctx, g.dom)
 		var dnsErr *net.DNSError
 		switch {
 		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
@@ -422,7 +460,7 @@ func (d *Deliverer) destinations(ctx context.Context, g *group) ([]host, []queue
 			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p)})
 			continue
 		}
-		addrs, err := d.cfg.Resolver.LookupHost(ctx, name)
+		addrs, err := st.cfg.Resolver.LookupHost(ctx, name)
 		if err != nil {
 			lastErr = err
 			var de *net.DNSError
@@ -445,8 +483,8 @@ func (d *Deliverer) destinations(ctx context.Context, g *group) ([]host, []queue
 	return hosts, nil
 }
 
-func (d *Deliverer) connect(ctx context.Context, sc *sendConnector, h host) (*smtp.Client, error) {
-	dialer := net.Dialer{Timeout: d.cfg.ConnectTimeout}
+func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
+	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
 	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
 	for attempt := 0; attempt < 2; attempt++ {
@@ -454,8 +492,8 @@ func (d *Deliverer) connect(ctx context.Context, sc *sendConnector, h host) (*sm
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
 		}
-		c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: d.cfg.Hostname, ServerName: h.name, TLS: policy,
-			RootCAs: d.cfg.TLSConfig, CommandTimeout: d.cfg.CommandTimeout, DataTimeout: d.cfg.DataTimeout})
+		c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: h.name, TLS: policy,
+			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
 		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
 			policy = smtp.TLSNone // the handshake failed: plaintext, as opportunistic TLS allows
 			continue

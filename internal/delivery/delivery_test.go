@@ -313,7 +313,7 @@ func TestSmartHostTLSAndAuth(t *testing.T) {
 		Auth: config.SendAuth{Username: "umbra", PasswordFile: pwFile}}
 	dns := &fakeDNS{hosts: map[string][]string{"mx.test": {"127.0.0.1"}}}
 	d := newDeliverer(t, dns, config.Mailbox{}, sc)
-	d.cfg.TLSConfig = &tls.Config{RootCAs: pool}
+	d.st.Load().cfg.TLSConfig = &tls.Config{RootCAs: pool}
 	m := message("x@anywhere.example")
 	res := d.Deliver(context.Background(), m, body, all(m))
 	if res[0].Outcome != queue.RelayedOK {
@@ -413,7 +413,7 @@ func TestSuspendedQueueIsHeld(t *testing.T) {
 	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 1}}},
 		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
 	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
-	d.cfg.Suspended = func(q string) bool { return q == "mx:example.net" }
+	d.st.Load().cfg.Suspended = func(q string) bool { return q == "mx:example.net" }
 	m := message("a@example.net")
 	res := d.Deliver(context.Background(), m, body, all(m))
 	if len(res) != 1 || res[0].Outcome != queue.Held || res[0].Queue != "mx:example.net" || s.conns != 0 {

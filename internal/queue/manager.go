@@ -84,6 +84,7 @@ type Manager struct {
 	active int
 	wg     sync.WaitGroup
 
+	pmu       sync.Mutex // guards the policy fields of cfg (SetPolicy)
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)
 	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)
@@ -409,6 +410,7 @@ func (q *Manager) poison(m *Message, why string) {
 // states, the retry time or the message's removal, and any DSNs.
 func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Result) {
 	now := q.clk.Now()
+	pol := q.policy()
 	got := map[int]bool{}
 	attemptedAny := false
 	q.noteResults(m, results, now)
@@ -459,7 +461,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			m.Attempts++
 		}
 		age := now.Sub(m.Arrived)
-		if age >= q.cfg.MessageExpiration {
+		if age >= pol.MessageExpiration {
 			for _, i := range pending {
 				rc := &m.Rcpts[i]
 				rc.Status = Failed
@@ -468,13 +470,13 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				q.ev.Event("fail", m, rc, rc.LastReply)
 			}
 		} else {
-			if q.cfg.DelayNotification > 0 && age >= q.cfg.DelayNotification && !m.DelayNotified {
+			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
 				m.DelayNotified = true
 				delayed = pending
 			}
 			m.State = Ready
 			if attemptedAny {
-				m.NextAttempt = now.Add(q.backoff(m.Attempts))
+				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
 			}
@@ -502,7 +504,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
 			Connector: "dsn", Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(q.cfg.MessageExpiration), dm.ID)
+		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID)
 		dm.Size = int64(len(db))
 		dm.UTF8 = m.UTF8
 		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)
@@ -539,12 +541,40 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 }
 
+// Policy is the part of the configuration a reload may change.
+type Policy struct {
+	RetrySchedule     []time.Duration
+	RetryJitter       float64
+	MessageExpiration time.Duration
+	DelayNotification time.Duration
+}
+
+func (q *Manager) policy() Policy {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	return Policy{q.cfg.RetrySchedule, q.cfg.RetryJitter, q.cfg.MessageExpiration, q.cfg.DelayNotification}
+}
+
+// SetPolicy changes retry and expiry settings; they apply from the next
+// attempt on (waits already scheduled stay as they are).
+func (q *Manager) SetPolicy(p Policy) {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	if len(p.RetrySchedule) > 0 {
+		q.cfg.RetrySchedule = p.RetrySchedule
+	}
+	q.cfg.RetryJitter = p.RetryJitter
+	if p.MessageExpiration > 0 {
+		q.cfg.MessageExpiration = p.MessageExpiration
+	}
+	q.cfg.DelayNotification = p.DelayNotification
+}
+
 // backoff is the wait after the n-th failed attempt, with jitter so that
 // messages deferred together do not retry in lockstep.
-func (q *Manager) backoff(n int) time.Duration {
-	s := q.cfg.RetrySchedule
-	d := s[min(n, len(s))-1]
-	if j := q.cfg.RetryJitter; j > 0 {
+func (p Policy) backoff(n int) time.Duration {
+	d := p.RetrySchedule[min(n, len(p.RetrySchedule))-1]
+	if j := p.RetryJitter; j > 0 {
 		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
 	}
 	return d

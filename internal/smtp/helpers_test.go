@@ -110,9 +110,7 @@ func connectors(t *testing.T, yaml string) []config.ReceiveConnector {
 // startServer runs a Server with the given connectors on loopback.
 func startServer(t *testing.T, q Queue, conns ...config.ReceiveConnector) *Server {
 	t.Helper()
-	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative},
-		{Domain: "relay.test", Type: routing.InternalRelay}}, nil)
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: table, Queue: q})
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +124,11 @@ func startServer(t *testing.T, q Queue, conns ...config.ReceiveConnector) *Serve
 		s.Shutdown(ctx)
 	})
 	return s
+}
+
+func testTable() *routing.Table {
+	return routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative},
+		{Domain: "relay.test", Type: routing.InternalRelay}}, nil)
 }
 
 // dialog is a client that sends lines and reads replies.

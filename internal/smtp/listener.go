@@ -14,9 +14,10 @@ import (
 // client most specifically; connection limits are enforced here, before
 // go-smtp sees the connection.
 type binding struct {
-	addr  string
-	ln    net.Listener
-	conns []*connector
+	addr    string
+	ln      net.Listener
+	conns   atomic.Pointer[[]*connector] // swapped whole by Reload
+	serving bool                         // guarded by Server.mu
 }
 
 func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) {
@@ -59,7 +60,11 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 func (b *binding) pick(ip netip.Addr) *connector {
 	var best *connector
 	bestBits := -1
-	for _, c := range b.conns {
+	cs := b.conns.Load()
+	if cs == nil {
+		return nil
+	}
+	for _, c := range *cs {
 		for _, p := range c.ranges {
 			if p.Contains(ip) && p.Bits() > bestBits {
 				best, bestBits = c, p.Bits()
@@ -91,6 +96,12 @@ type connLimits struct {
 	total     int
 	perSource map[netip.Addr]int
 	live      map[*trackedConn]struct{}
+}
+
+func (l *connLimits) setMax(max, perSource int) {
+	l.mu.Lock()
+	l.max, l.per = max, perSource
+	l.mu.Unlock()
 }
 
 func (l *connLimits) track(tc *trackedConn) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -51,16 +52,25 @@ type ServerConfig struct {
 	Observer   Observer
 }
 
-// Server is every receive connector of one umbra server.
+// Server is every receive connector of one umbra server. Reload swaps
+// the connector set in place; sessions keep the connector they started
+// with until they end.
 type Server struct {
-	cfg      ServerConfig
+	hostname string
+	queue    Queue
 	log      *slog.Logger
 	obs      Observer
-	bindings []*binding
-	conns    []*connector
+	routing  atomic.Pointer[routing.Table]
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	mu       sync.Mutex // guards the fields below (Listen, Reload, Shutdown)
+	bindings map[string]*binding
+	conns    []*connector // the current set
+	retired  []*connector // replaced by a reload, still serving sessions
+	serving  bool
+	closed   bool
 }
 
 // connector is one receive connector: its settings, its go-smtp server
@@ -84,11 +94,32 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, obs: cfg.Observer}
+	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{}}
+	s.routing.Store(cfg.Routing)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	for _, rc := range cfg.Connectors {
-		c := &connector{cfg: rc, limits: &connLimits{max: rc.Limits.MaxConnections,
-			per: rc.Limits.MaxConnectionsPerSource, perSource: map[netip.Addr]int{}}}
+	conns, err := s.buildConnectors(cfg.Connectors, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.conns = conns
+	return s, nil
+}
+
+// buildConnectors makes connectors from configuration. A connector whose
+// name exists in old keeps its connection accounting (with the new
+// limits), so a reload neither forgets nor double-counts open sessions.
+func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
+	var out []*connector
+	for _, rc := range cfgs {
+		c := &connector{cfg: rc}
+		for _, o := range old {
+			if o.cfg.Name == rc.Name {
+				c.limits = o.limits
+			}
+		}
+		if c.limits == nil {
+			c.limits = &connLimits{perSource: map[netip.Addr]int{}}
+		}
 		for _, r := range rc.RemoteRanges {
 			p, err := netip.ParsePrefix(r)
 			if err != nil {
@@ -111,9 +142,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			c.creds = creds
 		}
 		c.gs = s.newGoSMTP(c)
-		s.conns = append(s.conns, c)
+		out = append(out, c)
 	}
-	return s, nil
+	return out, nil
 }
 
 func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
@@ -122,7 +153,7 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	}))
 	banner := c.cfg.Banner
 	if banner == "" {
-		banner = s.cfg.Hostname
+		banner = s.hostname
 	}
 	gs.Domain = banner
 	gs.MaxMessageBytes = int64(c.cfg.Limits.MaxMessageSize)
@@ -140,77 +171,163 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 
 // Listen opens every binding. Call Serve afterwards.
 func (s *Server) Listen() error {
-	byAddr := map[string]*binding{}
-	for _, c := range s.conns {
-		for _, addr := range c.cfg.Bindings {
-			b := byAddr[addr]
-			if b == nil {
-				ln, err := net.Listen("tcp", addr)
-				if err != nil {
-					s.closeListeners()
-					return fmt.Errorf("connector %s: %w", c.cfg.Name, err)
-				}
-				b = &binding{addr: addr, ln: ln}
-				byAddr[addr] = b
-				s.bindings = append(s.bindings, b)
-			}
-			b.conns = append(b.conns, c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opened, err := s.assign(s.conns)
+	if err != nil {
+		for _, b := range opened {
+			b.ln.Close()
+			delete(s.bindings, b.addr)
 		}
 	}
-	for _, c := range s.conns {
-		var addr net.Addr
-		for _, b := range s.bindings {
-			for _, bc := range b.conns {
-				if bc == c && addr == nil {
-					addr = b.ln.Addr()
-				}
+	return err
+}
+
+// assign points the bindings at conns: existing bindings switch
+// atomically, new addresses are opened (and returned), and bindings no
+// connector names any more are closed. On error nothing changed except
+// the returned, newly opened bindings, which the caller closes.
+func (s *Server) assign(conns []*connector) (opened []*binding, err error) {
+	want := map[string][]*connector{}
+	var order []string
+	for _, c := range conns {
+		for _, addr := range c.cfg.Bindings {
+			if _, ok := want[addr]; !ok {
+				order = append(order, addr)
 			}
+			want[addr] = append(want[addr], c)
+		}
+	}
+	for _, addr := range order {
+		if s.bindings[addr] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return opened, fmt.Errorf("binding %s: %w", addr, err)
+		}
+		b := &binding{addr: addr, ln: ln}
+		opened = append(opened, b)
+		s.bindings[addr] = b
+	}
+	for _, c := range conns {
+		c.limits.setMax(c.cfg.Limits.MaxConnections, c.cfg.Limits.MaxConnectionsPerSource)
+		var addr net.Addr
+		if len(c.cfg.Bindings) > 0 {
+			addr = s.bindings[c.cfg.Bindings[0]].ln.Addr()
 		}
 		c.vln = newChanListener(addr)
 	}
-	return nil
+	for addr, b := range s.bindings {
+		if cs, ok := want[addr]; ok {
+			b.conns.Store(&cs)
+		} else {
+			b.ln.Close()
+			delete(s.bindings, addr)
+		}
+	}
+	return opened, nil
 }
 
 // Addrs returns the bound addresses (useful with port 0 in tests).
 func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []net.Addr
-	for _, b := range s.bindings {
-		out = append(out, b.ln.Addr())
+	for _, c := range s.conns {
+		for _, a := range c.cfg.Bindings {
+			if b := s.bindings[a]; b != nil {
+				out = append(out, b.ln.Addr())
+			}
+		}
 	}
 	return out
 }
 
 // Serve accepts connections until Shutdown.
 func (s *Server) Serve() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serving = true
 	for _, c := range s.conns {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := c.gs.Serve(c.vln); err != nil && !errors.Is(err, net.ErrClosed) {
-				s.log.Error("connector stopped", "connector", c.cfg.Name, "err", err)
-			}
-		}()
+		s.serveConnector(c)
 	}
 	for _, b := range s.bindings {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			b.serve(func(c *connector, ip netip.Addr, why string) {
-				name := ""
-				if c != nil {
-					name = c.cfg.Name
-				}
-				s.obs.Rejected(name, why)
-				s.log.Info("connection refused", "connector", name, "client_ip", ip.String(), "reason", why)
-			})
-		}()
+		s.serveBinding(b)
 	}
 }
 
-func (s *Server) closeListeners() {
-	for _, b := range s.bindings {
-		b.ln.Close()
+func (s *Server) serveConnector(c *connector) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := c.gs.Serve(c.vln); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("connector stopped", "connector", c.cfg.Name, "err", err)
+		}
+	}()
+}
+
+func (s *Server) serveBinding(b *binding) {
+	if b.serving {
+		return
 	}
+	b.serving = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		b.serve(func(c *connector, ip netip.Addr, why string) {
+			name := ""
+			if c != nil {
+				name = c.cfg.Name
+			}
+			s.obs.Rejected(name, why)
+			s.log.Info("connection refused", "connector", name, "client_ip", ip.String(), "reason", why)
+		})
+	}()
+}
+
+// Reload replaces the connectors (certificates and credentials are read
+// again) and the routing table. New connections get the new connectors;
+// sessions in progress finish on the connector they started with. If any
+// part fails (a bad certificate, a binding that cannot be opened), the
+// old set stays in force and the error is returned.
+func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("server is shut down")
+	}
+	next, err := s.buildConnectors(conns, s.conns)
+	if err != nil {
+		return err
+	}
+	prev := s.conns
+	opened, err := s.assign(next)
+	if err != nil {
+		for _, b := range opened {
+			b.ln.Close()
+			delete(s.bindings, b.addr)
+		}
+		return err
+	}
+	s.conns = next
+	s.routing.Store(table)
+	if s.serving {
+		for _, c := range next {
+			s.serveConnector(c)
+		}
+		for _, b := range s.bindings {
+			s.serveBinding(b)
+		}
+	}
+	// The replaced connectors take no new connections; their go-smtp
+	// servers keep running the sessions they have.
+	for _, c := range prev {
+		c.vln.Close()
+	}
+	s.retired = append(s.retired, prev...)
+	s.log.Info("receive connectors reloaded", "connectors", len(next), "bindings", len(s.bindings))
+	return nil
 }
 
 // Shutdown drains: it stops accepting, closes sessions as soon as they are
@@ -218,8 +335,14 @@ func (s *Server) closeListeners() {
 // finish until ctx ends, then closes whatever is left. A session cut off
 // mid-DATA never got its 250, so its client still owns the message.
 func (s *Server) Shutdown(ctx context.Context) {
-	s.closeListeners()
-	for _, c := range s.conns {
+	s.mu.Lock()
+	s.closed = true
+	for _, b := range s.bindings {
+		b.ln.Close()
+	}
+	all := append(append([]*connector(nil), s.conns...), s.retired...)
+	s.mu.Unlock()
+	for _, c := range all {
 		if c.vln != nil {
 			c.vln.Close()
 		}
@@ -228,7 +351,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		open := 0
-		for _, c := range s.conns {
+		for _, c := range all {
 			open += c.limits.closeIdle(false)
 		}
 		if open == 0 {
@@ -236,7 +359,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			for _, c := range s.conns {
+			for _, c := range all {
 				c.limits.closeIdle(true)
 			}
 			open = 0
@@ -246,7 +369,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 			break
 		}
 	}
-	for _, c := range s.conns {
+	for _, c := range all {
 		c.gs.Close()
 	}
 	s.cancel()

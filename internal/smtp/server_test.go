@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -327,7 +328,7 @@ func TestSTARTTLSRequired(t *testing.T) {
 // DATA finish.
 func TestShutdownDrains(t *testing.T) {
 	q := &fakeQueue{}
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, anon), Routing: startServer(t, q, connectors(t, anon)...).cfg.Routing, Queue: q})
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, anon), Routing: testTable(), Queue: q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,5 +359,81 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", s.Addrs()[0].String(), time.Second); err == nil {
 		t.Fatal("still accepting after Shutdown")
+	}
+}
+
+func TestReloadInPlace(t *testing.T) {
+	free := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	main, extra := free(), free()
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, strings.Replace(anon, "127.0.0.1:0", main, 1))...) // max_recipients 3
+
+	before := dial(t, s, "")
+	before.expect("220")
+	before.cmd("EHLO c", "250")
+	before.cmd("MAIL FROM:<a@example.org>", "250")
+	for _, r := range []string{"a", "b", "c"} {
+		before.cmd("RCPT TO:<"+r+"@example.test>", "250")
+	}
+
+	err := s.Reload(connectors(t, fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    permissions: {anonymous: [submit]}
+    limits: {max_recipients: 5}
+  - name: extra
+    bindings: [%q]
+    banner: extra.mx.test
+    permissions: {anonymous: [submit]}
+`, main, extra)), testTable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The session opened before the reload is not dropped and keeps its
+	// connector's settings.
+	before.cmd("RCPT TO:<d@example.test>", "452 4.5.3")
+	before.cmd("DATA", "354")
+	before.cmd("Subject: x\r\n\r\nhi\r\n.", "250 2.0.0")
+
+	after := dial(t, s, "")
+	after.expect("220")
+	after.cmd("EHLO c", "250")
+	after.cmd("MAIL FROM:<a@example.org>", "250")
+	for _, r := range []string{"a", "b", "c", "d", "e"} {
+		after.cmd("RCPT TO:<"+r+"@example.test>", "250")
+	}
+	after.cmd("RCPT TO:<f@example.test>", "452 4.5.3")
+	c, err := net.Dial("tcp", extra)
+	if err != nil {
+		t.Fatalf("the new binding is not open: %v", err)
+	}
+	(&dialog{t: t, conn: c, r: bufio.NewReader(c)}).expect("220 extra.mx.test")
+	c.Close()
+
+	// A broken reload leaves the running set alone.
+	if err := s.Reload(connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: /nonexistent.crt, key_file: /nonexistent.key}
+`), testTable()); err == nil {
+		t.Fatal("a reload with a missing certificate succeeded")
+	}
+	if c, err := net.Dial("tcp", extra); err != nil {
+		t.Fatalf("a failed reload closed a binding: %v", err)
+	} else {
+		c.Close()
+	}
+
+	// Removing a connector closes its binding.
+	if err := s.Reload(connectors(t, fmt.Sprintf("  - name: default\n    bindings: [%q]\n    permissions: {anonymous: [submit]}\n", main)), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", extra, time.Second); err == nil {
+		c.Close()
+		t.Fatal("a removed binding still accepts")
 	}
 }

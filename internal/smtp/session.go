@@ -189,7 +189,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if !a.ASCII() && !s.opts.UTF8 {
 		return replyNeedUTF8
 	}
-	accepted := s.srv.cfg.Routing.Accepted(a.Domain) != routing.NotAccepted
+	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
 	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) {
 		s.log.Info("relay denied", "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
@@ -222,7 +222,7 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) data(r io.Reader) error {
 	defer s.Reset()
-	id := s.srv.cfg.Queue.NewID()
+	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
 	buf := bytes.NewBuffer(make([]byte, 0, len(trace)+16<<10))
 	buf.WriteString(trace)
@@ -243,7 +243,7 @@ func (s *session) data(r io.Reader) error {
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
 	}
-	if err := s.srv.cfg.Queue.Submit(s.srv.ctx, m, body); err != nil {
+	if err := s.srv.queue.Submit(s.srv.ctx, m, body); err != nil {
 		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
 		if errors.Is(err, syscall.ENOSPC) {
 			return replyNoStorage
@@ -324,7 +324,7 @@ func (s *session) receivedHeader(id queue.ID) string {
 	}
 	helo := sanitizeHeaderValue(s.conn.Hostname())
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (umbra) with %s id %s", helo, s.ip, s.srv.cfg.Hostname, proto, id)
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (umbra) with %s id %s", helo, s.ip, s.srv.hostname, proto, id)
 	if len(s.rcpt) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpt[0].Addr)
 	}
