@@ -133,3 +133,33 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 		t.Fatalf("queue list without a daemon: exit %d, want %d", code, exitUnavailable)
 	}
 }
+
+// queue redirect sends what waits for a dead next hop to another server.
+func TestCLIRedirectQueue(t *testing.T) {
+	dir := t.TempDir()
+	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, deadAddr)
+	d := startUmbra(t, cfg, listen)
+	acked := sendMany(listen, "redirect", 4, 2, nil)
+	other := startRecorder(t, otherAddr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", otherAddr, "--json")
+		var res struct{ Messages int }
+		json.Unmarshal([]byte(out), &res)
+		if code != 0 {
+			t.Fatalf("redirect: exit %d %s", code, out)
+		}
+		if res.Messages == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redirected %d of 4", res.Messages)
+		}
+		time.Sleep(100 * time.Millisecond) // until all four were deferred once
+	}
+	waitArrived(t, other, acked, d)
+	if _, code := cli(t, cfg, "queue", "redirect", "smarthost:sink"); code != exitUsage {
+		t.Errorf("redirect without --to: exit %d", code)
+	}
+}

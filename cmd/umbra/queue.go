@@ -58,7 +58,7 @@ func newQueueCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				n, err := c.QueueAction(args[0], a.use)
+				n, err := c.QueueAction(args[0], a.use, "")
 				if err != nil {
 					return apiErr(err)
 				}
@@ -74,5 +74,31 @@ func newQueueCmd() *cobra.Command {
 			},
 		})
 	}
+	var to string
+	redirect := &cobra.Command{
+		Use:   "redirect QUEUE --to HOST[:PORT]",
+		Short: "Send every recipient waiting in QUEUE to another server (mail arriving later is routed normally)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("redirect needs --to HOST[:PORT]")}
+			}
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			n, err := c.QueueAction(args[0], "redirect", to)
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d messages redirected to %s\n", args[0], n, to)
+			return nil
+		},
+	}
+	redirect.Flags().StringVar(&to, "to", "", "the server to send the queue's messages to")
+	cmd.AddCommand(redirect)
 	return cmd
 }

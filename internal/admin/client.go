@@ -80,10 +80,15 @@ func (c *Client) Queues() ([]queue.QueueInfo, error) {
 	return qs, c.do("GET", "/v1/queues", nil, &qs)
 }
 
-// QueueAction is suspend, resume or retry.
-func (c *Client) QueueAction(name, action string) (rescheduled int, err error) {
+// QueueAction is suspend, resume, retry or redirect (to is the target
+// of a redirect).
+func (c *Client) QueueAction(name, action, to string) (rescheduled int, err error) {
 	var out struct{ Rescheduled int }
-	err = c.do("POST", "/v1/queues/"+url.PathEscape(name)+"/"+action, nil, &out)
+	q := url.Values{}
+	if to != "" {
+		q.Set("to", to)
+	}
+	err = c.do("POST", "/v1/queues/"+url.PathEscape(name)+"/"+action, q, &out)
 	return out.Rescheduled, err
 }
 

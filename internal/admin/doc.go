@@ -17,7 +17,7 @@
 //
 //	GET  /v1/status
 //	GET  /v1/queues
-//	POST /v1/queues/{name}/suspend | resume | retry
+//	POST /v1/queues/{name}/suspend | resume | retry | redirect?to=host[:port]
 //	GET  /v1/messages?queue=&from=&to=&state=&limit=
 //	GET  /v1/messages/{id}
 //	GET  /v1/messages/{id}/eml

@@ -23,6 +23,7 @@ type Queue interface {
 	SuspendQueue(ctx context.Context, name string) error
 	ResumeQueue(ctx context.Context, name string) error
 	RetryQueue(ctx context.Context, name string) (int, error)
+	RedirectQueue(ctx context.Context, name, target string) (int, error)
 	Messages(f queue.MessageFilter) ([]*queue.Message, error)
 	Message(id queue.ID) (*queue.Message, error)
 	Body(id queue.ID) ([]byte, error)
@@ -109,6 +110,13 @@ func (s *Server) routes() http.Handler {
 			err = s.q.ResumeQueue(r.Context(), name)
 		case "retry":
 			n, err = s.q.RetryQueue(r.Context(), name)
+		case "redirect":
+			to := r.URL.Query().Get("to")
+			if to == "" {
+				fail(w, http.StatusBadRequest, "redirect needs ?to=host[:port]")
+				return
+			}
+			n, err = s.q.RedirectQueue(r.Context(), name, to)
 		default:
 			fail(w, http.StatusNotFound, "unknown queue action")
 			return

@@ -130,6 +130,22 @@ func newState(cfg Config) (*state, error) {
 	return st, nil
 }
 
+// redirectConnector is the connector for an operator's redirect: the
+// settings (TLS, auth, port) of the connector that routes domain, if any,
+// with the target as its only smart host.
+func (st *state) redirectConnector(domain, target string) *sendConnector {
+	c := &sendConnector{cfg: config.SendConnector{Name: "redirect", Port: config.DefaultSMTPPort, TLS: config.TLSOpportunistic}}
+	if dec, err := st.cfg.Routing.Route(domain); err == nil {
+		if sc := st.conns[dec.Connector]; sc != nil {
+			cp := *sc
+			c = &cp
+		}
+	}
+	c.cfg.SmartHosts = []string{target}
+	c.cfg.MaxMessageSize = 0
+	return c
+}
+
 // Reload swaps in a new configuration (passwords are read again). Attempts
 // under way finish with the old one; pooled connections are closed, since
 // a connector's hosts or credentials may have changed.
@@ -170,7 +186,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		addr := m.Rcpts[i].Addr
 		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
 		var g *group
-		if st.cfg.Routing.Accepted(domain) == routing.Authoritative {
+		if target := m.Rcpts[i].Redirect; target != "" {
+			key := "redirect:" + target
+			g = groups[key]
+			if g == nil {
+				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, target), dom: domain}
+			}
+		} else if st.cfg.Routing.Accepted(domain) == routing.Authoritative {
 			g = groups["local"]
 			if g == nil {
 				g = &group{key: "local", queue: "mailbox:lmtp"}

@@ -146,6 +146,8 @@ func DeliveryType(queue string) string {
 		return "smtp-smart-host"
 	case "mailbox":
 		return "mailbox"
+	case "redirect":
+		return "smtp-redirect"
 	case QueueSubmission, QueuePoison, "unreachable":
 		return kind
 	}
@@ -257,6 +259,48 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 		}
 		return nil
 	})
+	q.Kick()
+	return n, err
+}
+
+// RedirectQueue sends every recipient waiting in a queue to target
+// (host or host:port) instead of its normal route, and makes those
+// messages due now. Mail that reaches the queue later is not redirected.
+// It returns how many messages it changed.
+func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, error) {
+	now := q.clk.Now()
+	n := 0
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		n = 0
+		for _, id := range tx.InQueue(name, 1<<31-1) {
+			m, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			if m.State != Ready && m.State != Suspended {
+				continue // in delivery or poison: left alone
+			}
+			changed := false
+			for i := range m.Rcpts {
+				r := &m.Rcpts[i]
+				if !r.Status.Done() && queueOf(r) == name {
+					r.Redirect, changed = target, true
+				}
+			}
+			if !changed {
+				continue
+			}
+			if m.State == Ready {
+				m.NextAttempt = now
+			}
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n)
 	q.Kick()
 	return n, err
 }

@@ -112,6 +112,9 @@ type Recipient struct {
 	Queue     string
 	NextHop   string
 	LastReply string
+	// Redirect is host[:port] an operator redirected the recipient to;
+	// it replaces the normal route.
+	Redirect string
 }
 
 // Message is one queued message: envelope, state, per-recipient progress.
@@ -191,6 +194,7 @@ func (m *Message) encode() []byte {
 		e.str(r.Queue)
 		e.str(r.NextHop)
 		e.str(r.LastReply)
+		e.str(r.Redirect)
 	}
 	return e.buf
 }
@@ -236,6 +240,7 @@ func decodeMessage(b []byte) (*Message, error) {
 		r.Queue = d.str()
 		r.NextHop = d.str()
 		r.LastReply = d.str()
+		r.Redirect = d.str()
 		if r.Status > Failed {
 			d.err = fmt.Errorf("recipient status %d", r.Status)
 		}
