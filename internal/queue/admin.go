@@ -236,10 +236,9 @@ func (q *Manager) ResumeQueue(ctx context.Context, name string) error {
 	return err
 }
 
-// RetryQueue makes every waiting (Ready) message of a queue due now. It
-// returns how many it rescheduled.
-func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
-	now := q.clk.Now()
+// eachInQueue applies change to every message of a queue in one
+// transaction, writes back those it changed and returns their number.
+func (q *Manager) eachInQueue(ctx context.Context, name string, change func(m *Message) bool) (int, error) {
 	n := 0
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		n = 0
@@ -248,10 +247,9 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 			if err != nil {
 				return err
 			}
-			if m.State != Ready || !m.NextAttempt.After(now) {
+			if !change(m) {
 				continue
 			}
-			m.NextAttempt = now
 			if err := tx.Put(m); err != nil {
 				return err
 			}
@@ -263,45 +261,42 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 	return n, err
 }
 
+// RetryQueue makes every waiting (Ready) message of a queue due now. It
+// returns how many it rescheduled.
+func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
+	now := q.clk.Now()
+	return q.eachInQueue(ctx, name, func(m *Message) bool {
+		if m.State != Ready || !m.NextAttempt.After(now) {
+			return false
+		}
+		m.NextAttempt = now
+		return true
+	})
+}
+
 // RedirectQueue sends every recipient waiting in a queue to target
 // (host or host:port) instead of its normal route, and makes those
 // messages due now. Mail that reaches the queue later is not redirected.
 // It returns how many messages it changed.
 func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, error) {
 	now := q.clk.Now()
-	n := 0
-	err := q.store.Update(ctx, func(tx *Tx) error {
-		n = 0
-		for _, id := range tx.InQueue(name, 1<<31-1) {
-			m, err := tx.Get(id)
-			if err != nil {
-				return err
-			}
-			if m.State != Ready && m.State != Suspended {
-				continue // in delivery or poison: left alone
-			}
-			changed := false
-			for i := range m.Rcpts {
-				r := &m.Rcpts[i]
-				if !r.Status.Done() && queueOf(r) == name {
-					r.Redirect, changed = target, true
-				}
-			}
-			if !changed {
-				continue
-			}
-			if m.State == Ready {
-				m.NextAttempt = now
-			}
-			if err := tx.Put(m); err != nil {
-				return err
-			}
-			n++
+	n, err := q.eachInQueue(ctx, name, func(m *Message) bool {
+		if m.State != Ready && m.State != Suspended {
+			return false // in delivery or poison: left alone
 		}
-		return nil
+		changed := false
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if !r.Status.Done() && queueOf(r) == name {
+				r.Redirect, changed = target, true
+			}
+		}
+		if changed && m.State == Ready {
+			m.NextAttempt = now
+		}
+		return changed
 	})
 	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n)
-	q.Kick()
 	return n, err
 }
 
