@@ -1,0 +1,503 @@
+package routing
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Next hop kinds.
+const (
+	HopMailbox   = "mailbox"   // deliver to a mailbox server
+	HopRelay     = "relay"     // relay to a hub of a site
+	HopConnector = "connector" // deliver through a send connector from here
+	HopLegacy    = "legacy"    // hand to a legacy routing group's server
+)
+
+// NextHop is one place a recipient can be handed to.
+type NextHop struct {
+	Kind      string   `json:"kind"`
+	Site      string   `json:"site,omitempty"`
+	Servers   []string `json:"servers,omitempty"` // candidate servers, in name order
+	Addresses []string `json:"addresses,omitempty"`
+	Connector string   `json:"connector,omitempty"`
+}
+
+// Key names the next hop; recipients with equal keys travel together.
+func (h NextHop) Key() string {
+	switch h.Kind {
+	case HopConnector:
+		return "connector:" + h.Connector
+	case HopMailbox:
+		return "mailbox:" + strings.Join(h.Servers, ",")
+	case HopLegacy:
+		return "legacy:" + strings.Join(h.Servers, ",")
+	}
+	return "site:" + h.Site + "/" + strings.Join(h.Servers, ",")
+}
+
+// Route is where a recipient goes from a server, and why.
+type Route struct {
+	Recipient   string     `json:"recipient"`
+	Destination string     `json:"destination"` // e.g. "database DB1 on mbx1 (site dublin)"
+	DestSite    string     `json:"destination_site,omitempty"`
+	Path        []PathStep `json:"path,omitempty"`
+	// NextHops are tried in order: the first is the next hop; the rest
+	// are the sites nearer the source where the message queues when the
+	// destination does not answer (queue at point of failure, RT-5).
+	NextHops []NextHop `json:"next_hops,omitempty"`
+	// NDR, when set, is the permanent failure routing decided (RT-7).
+	NDR     string   `json:"ndr,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
+
+	explain bool
+}
+
+// GroupKey is what recipients of one message must share to travel as one
+// copy: their paths fork only where their next hops differ (delayed
+// fan-out, RT-6).
+func (r *Route) GroupKey() string {
+	if r.NDR != "" || len(r.NextHops) == 0 {
+		return ""
+	}
+	var k []string
+	for _, h := range r.NextHops {
+		k = append(k, h.Key())
+	}
+	return strings.Join(k, "|")
+}
+
+func (r *Route) why(format string, args ...any) {
+	r.Reasons = append(r.Reasons, fmt.Sprintf(format, args...))
+}
+
+// Route computes the route of rcpt for a message of size bytes at the
+// server named local. accepted tells whether the recipient's domain is
+// one of the organisation's (from the accepted domains).
+func (t *Topology) Route(local, rcpt string, size int64, accepted DomainType) Route {
+	return t.route(local, rcpt, size, accepted, false)
+}
+
+// Explain is Route with the reason for every choice (RT-11).
+func (t *Topology) Explain(local, rcpt string, size int64, accepted DomainType) Route {
+	return t.route(local, rcpt, size, accepted, true)
+}
+
+func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, explain bool) Route {
+	r := Route{Recipient: rcpt, explain: explain}
+	me, ok := t.servers[local]
+	if !ok {
+		r.NDR = "550 5.4.4 server " + local + " is not in the topology"
+		r.why("the local server is not in the topology")
+		return r
+	}
+	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+
+	if me.Role == RoleEdge {
+		if accepted != NotAccepted {
+			hubs := t.Hubs(me.Site)
+			r.Destination, r.DestSite = "the hubs of site "+me.Site, me.Site
+			r.why("edge server: mail for accepted domain %s goes to the hubs of its own site %s", domain, me.Site)
+			r.NextHops = []NextHop{{Kind: HopRelay, Site: me.Site, Servers: names(hubs), Addresses: addrs(hubs)}}
+			return r
+		}
+		t.routeConnector(&r, me, domain, size, true)
+		return r
+	}
+	if db := t.database(rcpt, domain); db != nil {
+		t.routeMailbox(&r, me, db, size)
+		return r
+	}
+	t.routeConnector(&r, me, domain, size, false)
+	return r
+}
+
+// database finds the mailbox database of a recipient: the exact address
+// first, then the domain, then the longest "*.domain" pattern.
+func (t *Topology) database(rcpt, domain string) *Database {
+	if db, ok := t.rcptExact[strings.ToLower(rcpt)]; ok {
+		return t.databases[db]
+	}
+	if db, ok := t.rcptExact[domain]; ok {
+		return t.databases[db]
+	}
+	for _, w := range t.rcptWild { // longest suffix first
+		if strings.HasSuffix(domain, w.Match) {
+			return t.databases[w.Database]
+		}
+	}
+	return nil
+}
+
+// routeMailbox is RT-8.
+func (t *Topology) routeMailbox(r *Route, me *Server, db *Database, size int64) {
+	mbx := t.servers[db.Server]
+	r.Destination = fmt.Sprintf("database %s on %s (site %s, version %d)", db.Name, mbx.Name, mbx.Site, mbx.Version)
+	r.DestSite = mbx.Site
+	switch {
+	case mbx.Site == me.Site && mbx.Version == me.Version:
+		r.why("mailbox server %s is in this site (%s) with this version (%d): deliver directly", mbx.Name, me.Site, me.Version)
+		r.NextHops = []NextHop{{Kind: HopMailbox, Site: mbx.Site, Servers: []string{mbx.Name}, Addresses: []string{mbx.Address}}}
+	case mbx.Site == me.Site:
+		var hubs []*Server
+		for _, h := range t.Hubs(me.Site) {
+			if h.Version == mbx.Version {
+				hubs = append(hubs, h)
+			}
+		}
+		r.why("mailbox server %s runs version %d, this server %d: relay to a hub of that version in site %s", mbx.Name, mbx.Version, me.Version, me.Site)
+		if len(hubs) == 0 {
+			r.why("no hub of version %d in site %s: the message waits until one exists", mbx.Version, me.Site)
+		}
+		r.NextHops = []NextHop{{Kind: HopRelay, Site: me.Site, Servers: names(hubs), Addresses: addrs(hubs)}}
+	default:
+		r.why("mailbox server %s is in site %s: relay towards a hub of that site", mbx.Name, mbx.Site)
+		t.routeSite(r, me, mbx.Site, t.Hubs(mbx.Site), size)
+	}
+}
+
+// routeSite routes towards servers of a destination site (RT-2 … RT-7).
+func (t *Topology) routeSite(r *Route, me *Server, dest string, targets []*Server, size int64) {
+	r.DestSite = dest
+	path, ok := t.Path(me.Site, dest)
+	if !ok {
+		r.why("no path from site %s to site %s", me.Site, dest)
+		return
+	}
+	r.Path = path
+	for _, st := range path[1:] {
+		if st.MaxSize > 0 && size > st.MaxSize {
+			r.NDR = fmt.Sprintf("552 5.3.4 message of %d bytes exceeds the limit of %d bytes of site link %s on the least-cost path", size, st.MaxSize, st.Link)
+			r.why("site link %s limits messages to %d bytes; no other path is tried (RT-7)", st.Link, st.MaxSize)
+			return
+		}
+	}
+	if r.explain {
+		r.why("least-cost path %s, cost %d, %d hops", describePath(path), path[len(path)-1].Cost, len(path)-1)
+	}
+
+	if dest == me.Site {
+		r.why("the destination is in this site")
+		r.NextHops = []NextHop{{Kind: HopRelay, Site: dest, Servers: names(targets), Addresses: addrs(targets)}}
+		return
+	}
+	target := len(path) - 1
+	for i := 1; i < len(path)-1; i++ {
+		if path[i].HubSite && len(t.Hubs(path[i].Site)) > 0 {
+			target = i
+			r.why("site %s on the path is a hub site: relay through it (RT-4)", path[i].Site)
+			break
+		}
+	}
+	if target == len(path)-1 {
+		r.why("no hub site on the path: relay directly to site %s (RT-3)", dest)
+		r.NextHops = append(r.NextHops, NextHop{Kind: HopRelay, Site: dest, Servers: names(targets), Addresses: addrs(targets)})
+	} else {
+		hubs := t.Hubs(path[target].Site)
+		r.NextHops = append(r.NextHops, NextHop{Kind: HopRelay, Site: path[target].Site, Servers: names(hubs), Addresses: addrs(hubs)})
+	}
+	for i := target - 1; i >= 1; i-- {
+		if hubs := t.Hubs(path[i].Site); len(hubs) > 0 {
+			r.NextHops = append(r.NextHops, NextHop{Kind: HopRelay, Site: path[i].Site, Servers: names(hubs), Addresses: addrs(hubs)})
+		}
+	}
+	if len(r.NextHops) > 1 && r.explain {
+		var sites []string
+		for _, h := range r.NextHops[1:] {
+			sites = append(sites, h.Site)
+		}
+		r.why("if %s does not answer, the message queues at the nearest reachable site back along the path: %s (RT-5)",
+			r.NextHops[0].Site, strings.Join(sites, ", "))
+	}
+}
+
+// candidate is a send connector in the running for a domain.
+type candidate struct {
+	c         *SendConnector
+	spec      int
+	asCost    int
+	siteCost  int // cost to reach the nearest source server's site
+	proximity int // 0 local server, 1 local site, 2 remote site
+	legacy    bool
+	srcSite   string
+	srcs      []*Server
+}
+
+func (c candidate) total() int { return c.asCost + c.siteCost }
+
+// routeConnector is RT-9 and RT-10.
+func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int64, edgeOnly bool) {
+	var cands []candidate
+	for i := range t.in.Connectors {
+		c := &t.in.Connectors[i]
+		if !c.Enabled {
+			continue
+		}
+		spec, asCost := -1, 0
+		for _, a := range c.AddressSpaces {
+			if s := specificity(strings.ToLower(a.Domain), domain); s > spec || s == spec && s >= 0 && a.Cost < asCost {
+				spec, asCost = s, a.Cost
+			}
+		}
+		if spec < 0 {
+			continue
+		}
+		cand := candidate{c: c, spec: spec, asCost: asCost, siteCost: -1, proximity: 2}
+		for _, name := range c.SourceServers {
+			s := t.servers[name]
+			cand.srcs = append(cand.srcs, s)
+			if s.Role == RoleLegacy {
+				cand.legacy = true
+				continue
+			}
+			if c.SiteScoped && s.Site != me.Site {
+				continue
+			}
+			cost := t.siteCost(me.Site, s.Site)
+			prox := 2
+			switch {
+			case s.Name == me.Name:
+				prox = 0
+			case s.Site == me.Site:
+				prox = 1
+			}
+			if cost >= 0 && (cand.siteCost < 0 || cost < cand.siteCost || cost == cand.siteCost && prox < cand.proximity) {
+				cand.siteCost, cand.proximity, cand.srcSite = cost, prox, s.Site
+			}
+		}
+		if c.SiteScoped && cand.siteCost < 0 && !cand.legacy {
+			continue // scoped to a site this server is not in
+		}
+		if edgeOnly && cand.proximity != 0 {
+			continue
+		}
+		if cand.legacy {
+			t.legacyCost(me, &cand)
+		}
+		if cand.siteCost < 0 {
+			continue
+		}
+		cands = append(cands, cand)
+	}
+	if len(cands) == 0 {
+		r.Destination = "no send connector"
+		r.why("no enabled send connector in reach has an address space matching %s", domain)
+		return
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		switch {
+		case a.spec != b.spec:
+			return a.spec > b.spec
+		case a.legacy != b.legacy:
+			return !a.legacy
+		case a.total() != b.total():
+			return a.total() < b.total()
+		case a.proximity != b.proximity:
+			return a.proximity < b.proximity
+		}
+		return a.c.Name < b.c.Name
+	})
+	win := cands[0]
+	r.Destination = "send connector " + win.c.Name
+	if r.explain {
+		r.why("address space match for %s: %s", domain, describe(win))
+		for _, o := range cands[1:] {
+			r.why("%s lost: %s", o.c.Name, lostBecause(win, o))
+		}
+	}
+	if win.c.MaxSize > 0 && size > win.c.MaxSize {
+		r.NDR = fmt.Sprintf("552 5.3.4 message of %d bytes exceeds the limit of %d bytes of send connector %s", size, win.c.MaxSize, win.c.Name)
+		return
+	}
+	if win.legacy {
+		t.routeLegacy(r, me, win, size)
+		return
+	}
+	if win.proximity == 0 {
+		r.why("this server is a source server of %s: deliver through it", win.c.Name)
+		r.NextHops = []NextHop{{Kind: HopConnector, Site: me.Site, Connector: win.c.Name}}
+		return
+	}
+	var targets []*Server
+	for _, s := range win.srcs {
+		if s.Site == win.srcSite {
+			targets = append(targets, s)
+		}
+	}
+	r.why("relay to a source server of %s in site %s", win.c.Name, win.srcSite)
+	t.routeSite(r, me, win.srcSite, targets, size)
+}
+
+func describe(c candidate) string {
+	kind := "modern"
+	if c.legacy {
+		kind = "legacy"
+	}
+	return fmt.Sprintf("%s connector, specificity %d, cost %d (address space %d + path %d), proximity %s",
+		kind, c.spec, c.total(), c.asCost, c.siteCost, []string{"local server", "local site", "remote site"}[c.proximity])
+}
+
+func lostBecause(win, o candidate) string {
+	switch {
+	case o.spec != win.spec:
+		return "less specific address space"
+	case o.legacy != win.legacy:
+		return "legacy connector; a modern one wins"
+	case o.total() != win.total():
+		return fmt.Sprintf("higher cost %d > %d", o.total(), win.total())
+	case o.proximity != win.proximity:
+		return "farther from this server"
+	}
+	return "name sorts after " + win.c.Name
+}
+
+// siteCost is the least path cost between two sites, -1 if unreachable.
+func (t *Topology) siteCost(from, to string) int {
+	if from == to {
+		return 0
+	}
+	p, ok := t.Path(from, to)
+	if !ok {
+		return -1
+	}
+	return p[len(p)-1].Cost
+}
+
+// legacyCost prices a legacy connector (RT-10): the least summed
+// routing-group-connector cost from the modern group to the connector's
+// routing group; site-link cost to the first connector's bridgehead
+// breaks ties only, so it is kept in proximity, not in the cost.
+func (t *Topology) legacyCost(me *Server, c *candidate) {
+	best := -1
+	for _, s := range c.srcs {
+		if s.Role != RoleLegacy {
+			continue
+		}
+		rgc, cost, ok := t.rgPath(s.RoutingGroup)
+		if !ok {
+			continue
+		}
+		if best < 0 || cost < best {
+			best = cost
+			c.srcSite = ""
+			bestSite := -1
+			for _, b := range rgc.SourceServers {
+				if bs := t.servers[b]; bs != nil {
+					if sc := t.siteCost(me.Site, bs.Site); sc >= 0 && (bestSite < 0 || sc < bestSite) {
+						bestSite, c.srcSite = sc, bs.Site
+					}
+				}
+			}
+		}
+	}
+	if best >= 0 {
+		c.siteCost = best
+		c.proximity = 2
+	}
+}
+
+// rgPath finds the least-cost chain of routing-group connectors from the
+// modern group to group, returning the first connector of the chain.
+func (t *Topology) rgPath(group string) (*RoutingGroupConnector, int, bool) {
+	type state struct {
+		cost  int
+		first *RoutingGroupConnector
+	}
+	best := map[string]state{ModernGroup: {}}
+	changed := true
+	for changed { // Bellman-Ford: routing groups are few
+		changed = false
+		for i := range t.in.RGConnectors {
+			c := &t.in.RGConnectors[i]
+			for _, dir := range [][2]string{{c.Groups[0], c.Groups[1]}, {c.Groups[1], c.Groups[0]}} {
+				from, ok := best[dir[0]]
+				if !ok {
+					continue
+				}
+				first := from.first
+				if first == nil {
+					first = c
+				}
+				nc := from.cost + c.Cost
+				if cur, ok := best[dir[1]]; !ok || nc < cur.cost || nc == cur.cost && first.Name < cur.first.Name {
+					best[dir[1]] = state{nc, first}
+					changed = true
+				}
+			}
+		}
+	}
+	s, ok := best[group]
+	return s.first, s.cost, ok && s.first != nil
+}
+
+// routeLegacy hands the recipient to the legacy side: from a bridgehead
+// of the first routing-group connector, or by relaying to one.
+func (t *Topology) routeLegacy(r *Route, me *Server, win candidate, size int64) {
+	var group string
+	for _, s := range win.srcs {
+		if s.Role == RoleLegacy {
+			group = s.RoutingGroup
+			break
+		}
+	}
+	rgc, cost, _ := t.rgPath(group)
+	if rgc.MaxSize > 0 && size > rgc.MaxSize {
+		r.NDR = fmt.Sprintf("552 5.3.4 message of %d bytes exceeds the limit of %d bytes of routing group connector %s", size, rgc.MaxSize, rgc.Name)
+		return
+	}
+	r.why("legacy routing group %s is reached over routing-group connector %s (summed cost %d)", group, rgc.Name, cost)
+	for _, b := range rgc.SourceServers {
+		if b == me.Name {
+			other := rgc.Groups[0]
+			if other == ModernGroup {
+				other = rgc.Groups[1]
+			}
+			var legacy []*Server
+			for _, s := range t.servers {
+				if s.Role == RoleLegacy && s.RoutingGroup == other {
+					legacy = append(legacy, s)
+				}
+			}
+			sort.Slice(legacy, func(i, j int) bool { return legacy[i].Name < legacy[j].Name })
+			r.why("this server is a bridgehead of %s: hand to routing group %s", rgc.Name, other)
+			r.NextHops = []NextHop{{Kind: HopLegacy, Servers: names(legacy), Addresses: addrs(legacy)}}
+			return
+		}
+	}
+	var targets []*Server
+	for _, b := range rgc.SourceServers {
+		if s := t.servers[b]; s != nil && s.Site == win.srcSite {
+			targets = append(targets, s)
+		}
+	}
+	t.routeSite(r, me, win.srcSite, targets, size)
+}
+
+func names(ss []*Server) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func addrs(ss []*Server) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.Address
+	}
+	return out
+}
+
+// describePath renders a path for an explanation.
+func describePath(path []PathStep) string {
+	var b strings.Builder
+	for i, st := range path {
+		if i > 0 {
+			fmt.Fprintf(&b, " -(%s)-> ", st.Link)
+		}
+		b.WriteString(st.Site)
+	}
+	return b.String()
+}

@@ -1,0 +1,350 @@
+package routing
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// reference is the five-site organisation of the reference examples.
+func reference(hubSites bool) TopologyInput {
+	site := func(name, subnet string, hub bool) Site {
+		return Site{Name: name, Subnets: []netip.Prefix{netip.MustParsePrefix(subnet)}, HubSite: hub && hubSites}
+	}
+	in := TopologyInput{
+		Sites: []Site{site("chicago", "10.1.0.0/16", false), site("atlanta", "10.2.0.0/16", false),
+			site("newyork", "10.3.0.0/16", true), site("london", "10.4.0.0/16", true), site("dublin", "10.5.0.0/16", false)},
+		Links: []SiteLink{
+			{Name: "chi-ny", Sites: []string{"chicago", "newyork"}, Cost: 10},
+			{Name: "atl-ny", Sites: []string{"atlanta", "newyork"}, Cost: 10},
+			{Name: "chi-atl", Sites: []string{"chicago", "atlanta"}, Cost: 15},
+			{Name: "ny-lon", Sites: []string{"newyork", "london"}, Cost: 20},
+			{Name: "lon-dub", Sites: []string{"london", "dublin"}, Cost: 10},
+		},
+	}
+	for _, s := range []string{"chicago", "atlanta", "newyork", "london", "dublin"} {
+		in.Servers = append(in.Servers, Server{Name: "hub1." + s, Role: RoleHub, Site: s, Version: 2, Address: "hub1." + s + ":25"},
+			Server{Name: "mbx1." + s, Role: RoleMailbox, Site: s, Version: 2, Address: "mbx1." + s + ":24"})
+		in.Databases = append(in.Databases, Database{Name: "db-" + s, Server: "mbx1." + s})
+		in.Recipients = append(in.Recipients, RecipientMap{Match: s + ".example", Database: "db-" + s})
+	}
+	return in
+}
+
+func topo(t *testing.T, in TopologyInput) *Topology {
+	t.Helper()
+	tp, err := NewTopology(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+func hopSites(r Route) string {
+	var s []string
+	for _, h := range r.NextHops {
+		s = append(s, h.Kind+":"+h.Site)
+	}
+	return strings.Join(s, ",")
+}
+
+func pathSites(r Route) string {
+	var s []string
+	for _, p := range r.Path {
+		s = append(s, p.Site)
+	}
+	return strings.Join(s, ">")
+}
+
+func TestReferenceHubSites(t *testing.T) {
+	with, without := topo(t, reference(true)), topo(t, reference(false))
+	for _, tc := range []struct {
+		tp         *Topology
+		from, rcpt string
+		path, hops string
+	}{
+		// Chicago -> Dublin travels Chicago -> New York -> London -> Dublin,
+		// relayed at each hub site.
+		{with, "hub1.chicago", "a@dublin.example", "chicago>newyork>london>dublin", "relay:newyork"},
+		{with, "hub1.newyork", "a@dublin.example", "newyork>london>dublin", "relay:london"},
+		{with, "hub1.london", "a@dublin.example", "london>dublin", "relay:dublin"},
+		{with, "hub1.atlanta", "a@dublin.example", "atlanta>newyork>london>dublin", "relay:newyork"},
+		// Without hub sites: directly to Dublin; London, then New York,
+		// are where it queues when Dublin does not answer.
+		{without, "hub1.chicago", "a@dublin.example", "chicago>newyork>london>dublin", "relay:dublin,relay:london,relay:newyork"},
+		{without, "hub1.atlanta", "a@dublin.example", "atlanta>newyork>london>dublin", "relay:dublin,relay:london,relay:newyork"},
+		// Same site, same version: straight to the mailbox server.
+		{with, "hub1.dublin", "a@dublin.example", "", "mailbox:dublin"},
+	} {
+		r := tc.tp.Explain(tc.from, tc.rcpt, 1000, Authoritative)
+		if pathSites(r) != tc.path || hopSites(r) != tc.hops {
+			t.Errorf("%s -> %s: path %s hops %s; want %s and %s\n%s", tc.from, tc.rcpt, pathSites(r), hopSites(r),
+				tc.path, tc.hops, strings.Join(r.Reasons, "\n"))
+		}
+	}
+}
+
+func TestTiesAndOverrides(t *testing.T) {
+	in := reference(false)
+	// A second way from Chicago to New York of equal cost but two hops
+	// (via Atlanta, 5 + 5): the one-hop link wins.
+	in.Links[2].Cost, in.Links[1].Cost = 5, 5
+	r := topo(t, in).Route("hub1.chicago", "a@newyork.example", 1, Authoritative)
+	if pathSites(r) != "chicago>newyork" {
+		t.Errorf("equal cost: fewer hops wins, got %s", pathSites(r))
+	}
+	// The umbra cost replaces the cost: make the direct link expensive.
+	in.Links[0].UmbraCost = 50
+	r = topo(t, in).Route("hub1.chicago", "a@newyork.example", 1, Authoritative)
+	if pathSites(r) != "chicago>atlanta>newyork" {
+		t.Errorf("umbra cost override: got %s", pathSites(r))
+	}
+	// Equal cost and hops: the predecessor whose name sorts first.
+	tie := TopologyInput{
+		Sites: []Site{{Name: "a"}, {Name: "m"}, {Name: "b"}, {Name: "z"}},
+		Links: []SiteLink{{Name: "a-m", Sites: []string{"a", "m"}, Cost: 1}, {Name: "m-z", Sites: []string{"m", "z"}, Cost: 1},
+			{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}, {Name: "b-z", Sites: []string{"b", "z"}, Cost: 1}},
+		Servers: []Server{{Name: "h", Role: RoleHub, Site: "a"}, {Name: "hz", Role: RoleHub, Site: "z"},
+			{Name: "mz", Role: RoleMailbox, Site: "z"}},
+		Databases:  []Database{{Name: "d", Server: "mz"}},
+		Recipients: []RecipientMap{{Match: "z.example", Database: "d"}},
+	}
+	for i := 0; i < 5; i++ { // deterministic, whatever the map order
+		if p := pathSites(topo(t, tie).Route("h", "x@z.example", 1, Authoritative)); p != "a>b>z" {
+			t.Fatalf("tie-break: %s", p)
+		}
+	}
+}
+
+func TestSizeLimitOnPath(t *testing.T) {
+	in := reference(true)
+	in.Links[3].MaxMessageSize = 10 << 20 // ny-lon
+	tp := topo(t, in)
+	r := tp.Route("hub1.chicago", "a@dublin.example", 20<<20, Authoritative)
+	if !strings.HasPrefix(r.NDR, "552 5.3.4") || !strings.Contains(r.NDR, "ny-lon") || len(r.NextHops) != 0 {
+		t.Fatalf("NDR %q hops %v", r.NDR, r.NextHops)
+	}
+	if r := tp.Route("hub1.chicago", "a@dublin.example", 1<<20, Authoritative); r.NDR != "" {
+		t.Fatalf("a small message: %q", r.NDR)
+	}
+	if r := tp.Route("hub1.chicago", "a@atlanta.example", 20<<20, Authoritative); r.NDR != "" {
+		t.Fatalf("a path without the limited link: %q", r.NDR)
+	}
+}
+
+// Recipients in three sites sharing part of a path travel together as far
+// as the paths go together.
+func TestDelayedFanOut(t *testing.T) {
+	tp := topo(t, reference(true))
+	keys := map[string]string{}
+	for _, rc := range []string{"a@london.example", "b@dublin.example", "c@atlanta.example", "d@newyork.example"} {
+		r := tp.Route("hub1.chicago", rc, 1, Authoritative)
+		keys[rc] = r.GroupKey()
+	}
+	if keys["a@london.example"] != keys["b@dublin.example"] {
+		t.Errorf("London and Dublin share the way to New York: %q vs %q", keys["a@london.example"], keys["b@dublin.example"])
+	}
+	if keys["a@london.example"] == keys["c@atlanta.example"] {
+		t.Error("Atlanta forks at Chicago")
+	}
+	// From New York both still go to London, a hub site; they split at
+	// London, where the paths fork.
+	a, b := tp.Route("hub1.newyork", "a@london.example", 1, Authoritative), tp.Route("hub1.newyork", "b@dublin.example", 1, Authoritative)
+	if a.GroupKey() != b.GroupKey() {
+		t.Error("split at New York, before the paths fork")
+	}
+	a, b = tp.Route("hub1.london", "a@london.example", 1, Authoritative), tp.Route("hub1.london", "b@dublin.example", 1, Authoritative)
+	if a.GroupKey() == b.GroupKey() {
+		t.Error("no split at London, where the paths fork")
+	}
+}
+
+func TestMailboxVersions(t *testing.T) {
+	in := reference(false)
+	in.Servers = append(in.Servers, Server{Name: "hub2.dublin", Role: RoleHub, Site: "dublin", Version: 3, Address: "hub2.dublin:25"},
+		Server{Name: "mbx3.dublin", Role: RoleMailbox, Site: "dublin", Version: 3, Address: "mbx3.dublin:24"})
+	in.Databases = append(in.Databases, Database{Name: "db3", Server: "mbx3.dublin"})
+	in.Recipients = append(in.Recipients, RecipientMap{Match: "new@dublin.example", Database: "db3"})
+	tp := topo(t, in)
+	r := tp.Route("hub1.dublin", "new@dublin.example", 1, Authoritative)
+	if len(r.NextHops) != 1 || r.NextHops[0].Kind != HopRelay || strings.Join(r.NextHops[0].Servers, ",") != "hub2.dublin" {
+		t.Errorf("other version: %+v", r.NextHops)
+	}
+	if r := tp.Route("hub1.dublin", "old@dublin.example", 1, Authoritative); hopSites(r) != "mailbox:dublin" {
+		t.Errorf("an exact address beats the domain only when it matches: %s", hopSites(r))
+	}
+}
+
+func TestConnectorSelectionRules(t *testing.T) {
+	base := func() TopologyInput {
+		in := reference(false)
+		in.Servers = append(in.Servers, Server{Name: "hub2.chicago", Role: RoleHub, Site: "chicago", Version: 2, Address: "hub2.chicago:25"},
+			Server{Name: "edge1.chicago", Role: RoleEdge, Site: "chicago", Version: 2, Address: "edge1.chicago:25"})
+		return in
+	}
+	conn := func(name string, cost int, space string, srcs ...string) SendConnector {
+		return SendConnector{Name: name, AddressSpaces: []AddressSpace{{Domain: space, Cost: cost}}, SourceServers: srcs, Enabled: true}
+	}
+	for _, tc := range []struct {
+		name  string
+		conns []SendConnector
+		want  string
+	}{
+		{"most specific address space", []SendConnector{conn("all", 1, "*", "hub1.chicago"), conn("partner", 50, "*.partner.example", "hub1.dublin")}, "partner"},
+		{"lowest cost including the path to the source server",
+			[]SendConnector{conn("via-dublin", 1, "*", "hub1.dublin"), conn("via-atlanta", 10, "*", "hub1.atlanta")}, "via-atlanta"},
+		{"proximity: the local server", []SendConnector{conn("b-local", 5, "*", "hub1.chicago"), conn("a-site", 5, "*", "hub2.chicago")}, "b-local"},
+		{"name when all else ties", []SendConnector{conn("zeta", 5, "*", "hub2.chicago"), conn("alpha", 5, "*", "hub2.chicago")}, "alpha"},
+		{"disabled connectors are skipped", []SendConnector{func() SendConnector { c := conn("off", 1, "*", "hub1.chicago"); c.Enabled = false; return c }(),
+			conn("on", 90, "*", "hub1.dublin")}, "on"},
+		{"site-scoped connectors are invisible elsewhere", []SendConnector{func() SendConnector { c := conn("dublin-only", 1, "*", "hub1.dublin"); c.SiteScoped = true; return c }(),
+			conn("org", 90, "*", "hub1.london")}, "org"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			in.Connectors = tc.conns
+			r := topo(t, in).Explain("hub1.chicago", "x@mail.partner.example", 1, NotAccepted)
+			if r.Destination != "send connector "+tc.want {
+				t.Errorf("got %s\n%s", r.Destination, strings.Join(r.Reasons, "\n"))
+			}
+		})
+	}
+	// The chosen connector's source server is remote: relay to its site.
+	in := base()
+	in.Connectors = []SendConnector{conn("internet", 1, "*", "hub1.dublin")}
+	r := topo(t, in).Route("hub1.chicago", "x@example.com", 1, NotAccepted)
+	if hopSites(r) != "relay:dublin,relay:london,relay:newyork" {
+		t.Errorf("relay to the source server's site: %s", hopSites(r))
+	}
+	if r := topo(t, in).Route("hub1.dublin", "x@example.com", 1, NotAccepted); hopSites(r) != "connector:dublin" {
+		t.Errorf("at the source server: %s", hopSites(r))
+	}
+	// An edge sends accepted mail to the hubs of its site, other mail only
+	// through connectors it is a source server of.
+	in.Connectors = append(in.Connectors, conn("edge-out", 1, "*", "edge1.chicago"))
+	tp := topo(t, in)
+	if r := tp.Route("edge1.chicago", "a@dublin.example", 1, InternalRelay); hopSites(r) != "relay:chicago" {
+		t.Errorf("edge inbound: %s", hopSites(r))
+	}
+	if r := tp.Route("edge1.chicago", "x@example.com", 1, NotAccepted); r.Destination != "send connector edge-out" || hopSites(r) != "connector:chicago" {
+		t.Errorf("edge outbound: %s %s", r.Destination, hopSites(r))
+	}
+}
+
+func TestCoexistence(t *testing.T) {
+	in := reference(false)
+	in.Servers = append(in.Servers, Server{Name: "legacy1", Role: RoleLegacy, RoutingGroup: "rg-old", Address: "legacy1:25"},
+		Server{Name: "legacy2", Role: RoleLegacy, RoutingGroup: "rg-mid", Address: "legacy2:25"})
+	in.RGConnectors = []RoutingGroupConnector{
+		{Name: "rgc-direct", Groups: [2]string{ModernGroup, "rg-old"}, Cost: 10, SourceServers: []string{"hub1.chicago"}},
+		{Name: "rgc-mid", Groups: [2]string{ModernGroup, "rg-mid"}, Cost: 3, SourceServers: []string{"hub1.dublin"}},
+		{Name: "rgc-mid-old", Groups: [2]string{"rg-mid", "rg-old"}, Cost: 3},
+	}
+	in.Connectors = []SendConnector{
+		{Name: "legacy-smtp", AddressSpaces: []AddressSpace{{Domain: "legacy.example", Cost: 1}}, SourceServers: []string{"legacy1"}, Enabled: true},
+	}
+	tp := topo(t, in)
+	// rgc-mid + rgc-mid-old (6) beats rgc-direct (10), although Dublin is
+	// farther from Chicago than Chicago itself: site-link cost only breaks ties.
+	r := tp.Explain("hub1.chicago", "x@legacy.example", 1, NotAccepted)
+	if !strings.Contains(strings.Join(r.Reasons, "\n"), "rgc-mid") || hopSites(r) != "relay:dublin,relay:london,relay:newyork" {
+		t.Fatalf("least routing-group-connector cost: %s\n%s", hopSites(r), strings.Join(r.Reasons, "\n"))
+	}
+	if r := tp.Route("hub1.dublin", "x@legacy.example", 1, NotAccepted); len(r.NextHops) != 1 || r.NextHops[0].Kind != HopLegacy {
+		t.Fatalf("at the bridgehead: %+v", r.NextHops)
+	}
+	// A modern connector for the same address space wins over the legacy one.
+	in.Connectors = append(in.Connectors, SendConnector{Name: "modern", AddressSpaces: []AddressSpace{{Domain: "legacy.example", Cost: 100}},
+		SourceServers: []string{"hub1.london"}, Enabled: true})
+	if r := topo(t, in).Route("hub1.chicago", "x@legacy.example", 1, NotAccepted); r.Destination != "send connector modern" {
+		t.Fatalf("modern beats legacy: %s", r.Destination)
+	}
+}
+
+func TestValidationAndSiteMembership(t *testing.T) {
+	in := reference(false)
+	in.Servers = append(in.Servers, Server{Name: "hub9", Role: RoleHub, Address: "10.4.1.7:25"})
+	tp := topo(t, in)
+	if s, _ := tp.Server("hub9"); s.Site != "london" {
+		t.Errorf("site by longest prefix: %q", s.Site)
+	}
+	for name, mod := range map[string]func(*TopologyInput){
+		"unknown site in link": func(in *TopologyInput) { in.Links[0].Sites[1] = "paris" },
+		"duplicate site":       func(in *TopologyInput) { in.Sites = append(in.Sites, in.Sites[0]) },
+		"duplicate server":     func(in *TopologyInput) { in.Servers = append(in.Servers, in.Servers[0]) },
+		"disconnected":         func(in *TopologyInput) { in.Links = in.Links[:4] },
+		"no site for address": func(in *TopologyInput) {
+			in.Servers = append(in.Servers, Server{Name: "x", Role: RoleHub, Address: "192.0.2.1:25"})
+		},
+		"database on a hub": func(in *TopologyInput) { in.Databases[0].Server = "hub1.chicago" },
+		"unknown source server": func(in *TopologyInput) {
+			in.Connectors = []SendConnector{{Name: "c", SourceServers: []string{"ghost"}}}
+		},
+	} {
+		in := reference(false)
+		mod(&in)
+		if _, err := NewTopology(in); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// BenchmarkPathTable computes the least-cost paths from one site of a
+// 1,000-site, 5,000-link topology (done once per topology version).
+func BenchmarkPathTable(b *testing.B) {
+	in := bigTopology(1000, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tp, err := NewTopology(in) // includes the connectivity check from site 0
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = tp
+	}
+}
+
+// BenchmarkRoute100Recipients routes one 100-recipient message across 20
+// sites with the path tables already built: no graph search per message.
+func BenchmarkRoute100Recipients(b *testing.B) {
+	in := bigTopology(20, 60)
+	tp, err := NewTopology(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rcpts := make([]string, 100)
+	for i := range rcpts {
+		rcpts[i] = fmt.Sprintf("u%d@s%d.example", i, i%20)
+	}
+	tp.Route("hub-s0", rcpts[0], 1, Authoritative)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, r := range rcpts {
+			tp.Route("hub-s0", r, 4096, Authoritative)
+		}
+	}
+}
+
+func bigTopology(sites, links int) TopologyInput {
+	var in TopologyInput
+	for i := 0; i < sites; i++ {
+		s := fmt.Sprintf("s%d", i)
+		in.Sites = append(in.Sites, Site{Name: s, HubSite: i%50 == 0})
+		in.Servers = append(in.Servers, Server{Name: "hub-" + s, Role: RoleHub, Site: s, Address: s + ":25"},
+			Server{Name: "mbx-" + s, Role: RoleMailbox, Site: s, Address: s + ":24"})
+		in.Databases = append(in.Databases, Database{Name: "db-" + s, Server: "mbx-" + s})
+		in.Recipients = append(in.Recipients, RecipientMap{Match: s + ".example", Database: "db-" + s})
+	}
+	for i := 0; i < links; i++ {
+		a, b := i%sites, (i*7919+1)%sites
+		if i < sites-1 {
+			a, b = i, i+1 // a spanning chain keeps the graph connected
+		}
+		if a == b {
+			b = (b + 1) % sites
+		}
+		in.Links = append(in.Links, SiteLink{Name: fmt.Sprintf("l%d", i), Sites: []string{fmt.Sprintf("s%d", a), fmt.Sprintf("s%d", b)}, Cost: 1 + i%17})
+	}
+	return in
+}
