@@ -172,3 +172,44 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+func TestTopologyFiles(t *testing.T) {
+	if _, err := LoadTopology("../../configs/topology/example.yaml"); err != nil {
+		t.Fatalf("example topology: %v", err)
+	}
+	want := map[string]string{
+		"unknown-site.yaml":     `unknown-site.yaml:5: site link "a-b" names unknown site "b"`,
+		"duplicate-server.yaml": `duplicate-server.yaml:4: server "hub1" is defined twice`,
+		"bad-role.yaml":         `bad-role.yaml:3: server role must be hub, edge, mailbox or legacy, not "router"`,
+		"unknown-key.yaml":      `unknown-key.yaml:3: unknown key "hubsite" in topo site`,
+		"unknown-database.yaml": `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
+	}
+	files, _ := filepath.Glob("testdata/bad-topology/*.yaml")
+	if len(files) != len(want) {
+		t.Errorf("%d files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		_, err := LoadTopology(f)
+		if err == nil || !strings.Contains(err.Error(), want[filepath.Base(f)]) {
+			t.Errorf("%s: %v\nwant %s", f, err, want[filepath.Base(f)])
+		}
+	}
+}
+
+func FuzzParseTopology(f *testing.F) {
+	files, _ := filepath.Glob("testdata/bad-topology/*.yaml")
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		f.Add(b)
+	}
+	f.Add([]byte("sites: [{name: a}, {name: b}]\nsite_links: [{name: l, sites: [a, b], cost: 1}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tp, err := ParseTopology(data, "fuzz.yaml")
+		if err == nil && tp == nil {
+			t.Fatal("nil topology without error")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+			t.Fatalf("error without file name: %v", err)
+		}
+	})
+}

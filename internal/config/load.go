@@ -60,27 +60,10 @@ func LoadDefault() (*Config, error) { return Parse(embeddedDefault, "") }
 // Parse decodes data strictly (unknown keys are errors), applies the
 // defaults and validates the result. Every error names file and line.
 func Parse(data []byte, file string) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{yamlError(file, err)}
-	}
-	if root.Kind == 0 {
-		return nil, Errors{{File: file, Msg: "empty configuration"}}
-	}
-	doc := &root
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
-		doc = doc.Content[0]
-	}
-
-	var errs Errors
-	checkKnownFields(doc, reflect.TypeOf(Config{}), file, &errs)
-	if len(errs) > 0 {
-		return nil, errs
-	}
-
 	cfg := newWithPresets()
-	if err := doc.Decode(cfg); err != nil {
-		return nil, decodeErrors(file, err)
+	doc, err := decodeStrict(data, file, cfg)
+	if err != nil {
+		return nil, err
 	}
 	cfg.File = file
 	applyDefaults(cfg)
@@ -89,15 +72,48 @@ func Parse(data []byte, file string) (*Config, error) {
 		base = filepath.Dir(file)
 	}
 	resolvePaths(cfg, base)
-
-	for _, v := range validate(cfg) {
-		errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: v.msg})
-	}
-	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		return nil, errs
+	if err := violations(file, doc, validate(cfg)); err != nil {
+		return nil, err
 	}
 	return cfg, nil
+}
+
+// decodeStrict decodes data into v (a pointer to a struct), refusing
+// unknown keys; it returns the document node for line lookups.
+func decodeStrict(data []byte, file string, v any) (*yaml.Node, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{yamlError(file, err)}
+	}
+	if root.Kind == 0 {
+		return nil, Errors{{File: file, Msg: "empty file"}}
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	var errs Errors
+	checkKnownFields(doc, reflect.TypeOf(v).Elem(), file, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := doc.Decode(v); err != nil {
+		return nil, decodeErrors(file, err)
+	}
+	return doc, nil
+}
+
+// violations turns validation results into Errors with lines, or nil.
+func violations(file string, doc *yaml.Node, vs []violation) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	var errs Errors
+	for _, v := range vs {
+		errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: v.msg})
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return errs
 }
 
 // UnmarshalYAML decodes a receive connector on top of its presets.
@@ -118,6 +134,7 @@ func resolvePaths(c *Config, base string) {
 		}
 	}
 	abs(&c.Server.DataDir)
+	abs(&c.Topology)
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}

@@ -10,6 +10,10 @@ type Config struct {
 	SendConnectors    []SendConnector    `yaml:"send_connectors"`
 	Mailbox           Mailbox            `yaml:"mailbox"`
 	Tracking          Tracking           `yaml:"tracking"`
+	// Topology is the path of the organisation's topology file (sites,
+	// links, servers, databases, connectors); empty: no site routing.
+	// Relative paths are resolved against the configuration's directory.
+	Topology string `yaml:"topology"`
 
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved

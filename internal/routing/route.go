@@ -215,6 +215,7 @@ func (t *Topology) routeSite(r *Route, me *Server, dest string, targets []*Serve
 type candidate struct {
 	c         *SendConnector
 	spec      int
+	match     string // the address space that matched
 	asCost    int
 	siteCost  int // cost to reach the nearest source server's site
 	proximity int // 0 local server, 1 local site, 2 remote site
@@ -233,16 +234,16 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 		if !c.Enabled {
 			continue
 		}
-		spec, asCost := -1, 0
+		spec, asCost, match := -1, 0, ""
 		for _, a := range c.AddressSpaces {
 			if s := specificity(strings.ToLower(a.Domain), domain); s > spec || s == spec && s >= 0 && a.Cost < asCost {
-				spec, asCost = s, a.Cost
+				spec, asCost, match = s, a.Cost, a.Domain
 			}
 		}
 		if spec < 0 {
 			continue
 		}
-		cand := candidate{c: c, spec: spec, asCost: asCost, siteCost: -1, proximity: 2}
+		cand := candidate{c: c, spec: spec, match: match, asCost: asCost, siteCost: -1, proximity: 2}
 		for _, name := range c.SourceServers {
 			s := t.servers[name]
 			cand.srcs = append(cand.srcs, s)
@@ -330,18 +331,18 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 }
 
 func describe(c candidate) string {
-	kind := "modern"
 	if c.legacy {
-		kind = "legacy"
+		return fmt.Sprintf("legacy connector %s, address space %s, cost %d (address space %d + routing-group connectors %d)",
+			c.c.Name, c.match, c.total(), c.asCost, c.siteCost)
 	}
-	return fmt.Sprintf("%s connector, specificity %d, cost %d (address space %d + path %d), proximity %s",
-		kind, c.spec, c.total(), c.asCost, c.siteCost, []string{"local server", "local site", "remote site"}[c.proximity])
+	return fmt.Sprintf("connector %s, address space %s, cost %d (address space %d + path to its source server %d), proximity: %s",
+		c.c.Name, c.match, c.total(), c.asCost, c.siteCost, []string{"local server", "local site", "remote site"}[c.proximity])
 }
 
 func lostBecause(win, o candidate) string {
 	switch {
 	case o.spec != win.spec:
-		return "less specific address space"
+		return "less specific address space " + o.match
 	case o.legacy != win.legacy:
 		return "legacy connector; a modern one wins"
 	case o.total() != win.total():

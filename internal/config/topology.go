@@ -1,0 +1,220 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// Topology is the organisation's topology file: the role a directory plays
+// for Exchange. Every umbra server of the organisation reads the same one.
+type Topology struct {
+	Sites                  []TopoSite          `yaml:"sites"`
+	SiteLinks              []TopoSiteLink      `yaml:"site_links"`
+	Servers                []TopoServer        `yaml:"servers"`
+	MailboxDatabases       []TopoDatabase      `yaml:"mailbox_databases"`
+	Recipients             []TopoRecipients    `yaml:"recipients"`
+	SendConnectors         []TopoSendConnector `yaml:"send_connectors"`
+	RoutingGroupConnectors []TopoRGConnector   `yaml:"routing_group_connectors"`
+
+	File string `yaml:"-"`
+}
+
+// TopoSite is a well-connected network location.
+type TopoSite struct {
+	Name    string   `yaml:"name"`
+	Subnets []string `yaml:"subnets"`
+	HubSite bool     `yaml:"hub_site"`
+}
+
+// TopoSiteLink joins sites at a cost.
+type TopoSiteLink struct {
+	Name           string   `yaml:"name"`
+	Sites          []string `yaml:"sites"`
+	Cost           int      `yaml:"cost"`
+	UmbraCost      int      `yaml:"umbra_cost"`
+	MaxMessageSize Size     `yaml:"max_message_size"`
+}
+
+// TopoServer is a server of the organisation.
+type TopoServer struct {
+	Name         string `yaml:"name"`
+	Role         string `yaml:"role"` // hub, edge, mailbox, legacy
+	Site         string `yaml:"site"` // empty: by address and subnets
+	Version      int    `yaml:"version"`
+	Address      string `yaml:"address"` // host:port (SMTP; LMTP for mailbox servers)
+	RoutingGroup string `yaml:"routing_group"`
+}
+
+// TopoDatabase is a mailbox database.
+type TopoDatabase struct {
+	Name   string `yaml:"name"`
+	Server string `yaml:"server"`
+}
+
+// TopoRecipients maps an address, a domain or "*.domain" to a database.
+type TopoRecipients struct {
+	Match    string `yaml:"match"`
+	Database string `yaml:"database"`
+}
+
+// TopoSendConnector is an organisation send connector.
+type TopoSendConnector struct {
+	Name           string         `yaml:"name"`
+	AddressSpaces  []AddressSpace `yaml:"address_spaces"`
+	SourceServers  []string       `yaml:"source_servers"`
+	Scope          string         `yaml:"scope"` // organisation (default) or site
+	SmartHosts     []string       `yaml:"smart_hosts"`
+	MaxMessageSize Size           `yaml:"max_message_size"`
+	Enabled        *bool          `yaml:"enabled"`
+}
+
+// TopoRGConnector joins two routing groups ("modern" is the group of every
+// non-legacy server).
+type TopoRGConnector struct {
+	Name           string   `yaml:"name"`
+	Groups         []string `yaml:"groups"`
+	Cost           int      `yaml:"cost"`
+	MaxMessageSize Size     `yaml:"max_message_size"`
+	SourceServers  []string `yaml:"source_servers"`
+}
+
+// LoadTopology reads and checks a topology file; errors give file:line.
+// Graph-wide problems (a disconnected site graph) are found when routing
+// builds its tables from it.
+func LoadTopology(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTopology(data, path)
+}
+
+// ParseTopology is LoadTopology on bytes.
+func ParseTopology(data []byte, file string) (*Topology, error) {
+	t := &Topology{}
+	doc, err := decodeStrict(data, file, t)
+	if err != nil {
+		return nil, err
+	}
+	t.File = file
+	if err := violations(file, doc, validateTopology(t)); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func validateTopology(t *Topology) []violation {
+	v := &validator{}
+	unique := func(kind, name string, seen map[string]bool, path ...any) {
+		switch {
+		case name == "":
+			v.add(kind+" needs a name", path...)
+		case seen[name]:
+			v.add(fmt.Sprintf("%s %q is defined twice", kind, name), append(path, "name")...)
+		}
+		seen[name] = true
+	}
+	sites, servers, dbs, groups := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{"modern": true}
+	if len(t.Sites) == 0 {
+		v.add("a topology needs at least one site", "sites")
+	}
+	for i, s := range t.Sites {
+		unique("site", s.Name, sites, "sites", i)
+		for j, p := range s.Subnets {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				v.add(fmt.Sprintf("subnet %q is not a CIDR prefix", p), "sites", i, "subnets", j)
+			}
+		}
+	}
+	links := map[string]bool{}
+	for i, l := range t.SiteLinks {
+		unique("site link", l.Name, links, "site_links", i)
+		if len(l.Sites) < 2 {
+			v.add(fmt.Sprintf("site link %q must join at least two sites", l.Name), "site_links", i, "sites")
+		}
+		for j, s := range l.Sites {
+			if !sites[s] {
+				v.add(fmt.Sprintf("site link %q names unknown site %q", l.Name, s), "site_links", i, "sites", j)
+			}
+		}
+		if l.Cost < 1 || l.UmbraCost < 0 {
+			v.add("site link cost must be at least 1 (umbra_cost, when set, too)", "site_links", i, "cost")
+		}
+	}
+	for i, s := range t.Servers {
+		unique("server", s.Name, servers, "servers", i)
+		switch s.Role {
+		case "hub", "edge", "mailbox":
+			if s.Site != "" && !sites[s.Site] {
+				v.add(fmt.Sprintf("server %q is in unknown site %q", s.Name, s.Site), "servers", i, "site")
+			}
+			if err := checkHostPort(s.Address); err != nil {
+				v.add(fmt.Sprintf("server %q: address %q: %v", s.Name, s.Address, err), "servers", i, "address")
+			}
+		case "legacy":
+			if s.RoutingGroup == "" || s.RoutingGroup == "modern" {
+				v.add(fmt.Sprintf("legacy server %q needs a routing_group other than modern", s.Name), "servers", i, "routing_group")
+			}
+			groups[s.RoutingGroup] = true
+		default:
+			v.add(fmt.Sprintf("server role must be hub, edge, mailbox or legacy, not %q", s.Role), "servers", i, "role")
+		}
+	}
+	for i, d := range t.MailboxDatabases {
+		unique("mailbox database", d.Name, dbs, "mailbox_databases", i)
+		if !servers[d.Server] {
+			v.add(fmt.Sprintf("database %q is on unknown server %q", d.Name, d.Server), "mailbox_databases", i, "server")
+		}
+	}
+	for i, r := range t.Recipients {
+		if r.Match == "" || !strings.Contains(r.Match, "@") && !IsDomain(strings.TrimPrefix(r.Match, "*.")) {
+			v.add(fmt.Sprintf("recipients match %q is not an address, a domain or *.domain", r.Match), "recipients", i, "match")
+		}
+		if !dbs[r.Database] {
+			v.add(fmt.Sprintf("recipients %q map to unknown database %q", r.Match, r.Database), "recipients", i, "database")
+		}
+	}
+	conns := map[string]bool{}
+	for i, c := range t.SendConnectors {
+		unique("send connector", c.Name, conns, "send_connectors", i)
+		if len(c.AddressSpaces) == 0 {
+			v.add(fmt.Sprintf("send connector %q needs address spaces", c.Name), "send_connectors", i)
+		}
+		for j, a := range c.AddressSpaces {
+			if !IsAddressSpace(a.Domain) {
+				v.add(fmt.Sprintf("address space %q is not a domain, *.domain or *", a.Domain), "send_connectors", i, "address_spaces", j, "domain")
+			}
+		}
+		if len(c.SourceServers) == 0 {
+			v.add(fmt.Sprintf("send connector %q needs source servers", c.Name), "send_connectors", i)
+		}
+		for j, s := range c.SourceServers {
+			if !servers[s] {
+				v.add(fmt.Sprintf("send connector %q names unknown source server %q", c.Name, s), "send_connectors", i, "source_servers", j)
+			}
+		}
+		if c.Scope != "" && c.Scope != "organisation" && c.Scope != "site" {
+			v.add(fmt.Sprintf("scope must be organisation or site, not %q", c.Scope), "send_connectors", i, "scope")
+		}
+	}
+	rgcs := map[string]bool{}
+	for i, c := range t.RoutingGroupConnectors {
+		unique("routing group connector", c.Name, rgcs, "routing_group_connectors", i)
+		if len(c.Groups) != 2 {
+			v.add(fmt.Sprintf("routing group connector %q must join exactly two routing groups", c.Name), "routing_group_connectors", i, "groups")
+		}
+		for j, g := range c.Groups {
+			if !groups[g] {
+				v.add(fmt.Sprintf("routing group connector %q names unknown routing group %q", c.Name, g), "routing_group_connectors", i, "groups", j)
+			}
+		}
+		for j, s := range c.SourceServers {
+			if !servers[s] {
+				v.add(fmt.Sprintf("routing group connector %q names unknown source server %q", c.Name, s), "routing_group_connectors", i, "source_servers", j)
+			}
+		}
+	}
+	return v.out
+}
