@@ -18,7 +18,7 @@ func TestRouteExplain(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	out, code := run("--json", "--server", "hub1.chicago.corp.example.com", "a@ie.corp.example.com", "b@example.org")
+	out, code := run("--json", "--server", "hub1.chicago.corp.example.com", "a@dub.ie.corp.example.com", "b@example.org")
 	var rs []routing.Route
 	if err := json.Unmarshal([]byte(out), &rs); err != nil || code != 0 || len(rs) != 2 {
 		t.Fatalf("explain --json: %d %v\n%s", code, err, out)
@@ -33,7 +33,7 @@ func TestRouteExplain(t *testing.T) {
 	if rs[1].Destination != "send connector internet" {
 		t.Errorf("internet mail: %s", rs[1].Destination)
 	}
-	out, code = run("--server", "hub1.chicago.corp.example.com", "--size", "60000000", "a@ie.corp.example.com")
+	out, code = run("--server", "hub1.chicago.corp.example.com", "--size", "60000000", "a@dub.ie.corp.example.com")
 	if code != 0 || !strings.Contains(out, "bounce: 552 5.3.4") || !strings.Contains(out, "ny-lon") {
 		t.Errorf("size limit: %d\n%s", code, out)
 	}
