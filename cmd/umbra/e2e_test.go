@@ -118,15 +118,16 @@ func (d *daemon) dumpLog() {
 
 // recorder is a real SMTP server that counts what arrives by Subject.
 type recorder struct {
-	mu   sync.Mutex
-	seen map[string]int
+	mu     sync.Mutex
+	seen   map[string]int
+	bodies map[string]string // the last copy of each subject
 	ln   net.Listener
 	srv  *gosmtp.Server
 }
 
 func startRecorder(t testing.TB, addr string) *recorder {
 	t.Helper()
-	r := &recorder{seen: map[string]int{}}
+	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
 	r.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &recSession{r: r}, nil }))
 	r.srv.Domain = "sink.test"
 	r.srv.ErrorLog = nopLog{}
@@ -162,6 +163,7 @@ func (s *recSession) Data(rd io.Reader) error {
 		if subj, ok := strings.CutPrefix(line, "Subject: "); ok {
 			s.r.mu.Lock()
 			s.r.seen[subj]++
+			s.r.bodies[subj] = string(b)
 			s.r.mu.Unlock()
 			break
 		}

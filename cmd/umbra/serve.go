@@ -98,9 +98,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 	table := routingTable(cfg)
 	t := cfg.Transport
+	topo, err := serverTopology(cfg)
+	if err != nil {
+		return err
+	}
 	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
-	del, err := delivery.New(deliveryConfig(cfg, table, suspended, log))
+	del, err := delivery.New(deliveryConfig(cfg, table, topo, suspended, log))
 	if err != nil {
 		return err
 	}
@@ -198,9 +202,26 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	return nil
 }
 
-func deliveryConfig(cfg *config.Config, table *routing.Table, suspended func(string) bool, log *slog.Logger) delivery.Config {
+// serverTopology loads the configured topology, if any, and checks that
+// this server is in it.
+func serverTopology(cfg *config.Config) (*routing.Topology, error) {
+	if cfg.Topology == "" {
+		return nil, nil
+	}
+	t, err := loadTopology(cfg.Topology)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := t.Server(cfg.Server.Name); !ok {
+		return nil, fmt.Errorf("server %s is not in the topology %s", cfg.Server.Name, cfg.Topology)
+	}
+	return t, nil
+}
+
+func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topology, suspended func(string) bool, log *slog.Logger) delivery.Config {
 	t := cfg.Transport
 	return delivery.Config{
+		Topology: topo, LocalServer: cfg.Server.Name,
 		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
 		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
 		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
@@ -244,11 +265,16 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		restart = append(restart, "transport.max_active/poison_threshold")
 	}
 	table := routingTable(next)
-	if err := del.Reload(deliveryConfig(next, table, suspended, log)); err != nil {
+	topo, err := serverTopology(next)
+	if err != nil {
+		return nil, err
+	}
+	if err := del.Reload(deliveryConfig(next, table, topo, suspended, log)); err != nil {
 		return nil, err
 	}
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
-		if rerr := del.Reload(deliveryConfig(cur, routingTable(cur), suspended, log)); rerr != nil {
+		oldTopo, _ := serverTopology(cur)
+		if rerr := del.Reload(deliveryConfig(cur, routingTable(cur), oldTopo, suspended, log)); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, err

@@ -51,7 +51,11 @@ type Config struct {
 	// Suspended reports whether the operator suspended a queue; its
 	// recipients are returned Held without a connection.
 	Suspended func(queue string) bool
-	Log       *slog.Logger
+	// Topology, when set, routes every recipient that is not delivered
+	// into the local mailbox store, as the server named LocalServer.
+	Topology    *routing.Topology
+	LocalServer string
+	Log         *slog.Logger
 }
 
 // Deliverer implements queue.Deliverer: it groups a message's recipients
@@ -59,6 +63,7 @@ type Config struct {
 type Deliverer struct {
 	st  atomic.Pointer[state] // swapped whole by Reload
 	log *slog.Logger
+	bal *balancer
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per-destination connection limits
@@ -94,7 +99,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deliverer{log: st.cfg.Log, slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
+	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
 	d.st.Store(st)
 	return d, nil
 }
@@ -173,6 +178,7 @@ type group struct {
 	queue string // the queue it is shown in: "mailbox:maildir", "smarthost:NAME", "mx:domain"
 	conn  *sendConnector
 	dom   string
+	hops  []routing.NextHop // an organisation route (relay, mailbox, legacy)
 	rcpts []int
 }
 
@@ -192,7 +198,33 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			if g == nil {
 				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, target), dom: domain}
 			}
-		} else if st.cfg.Routing.Accepted(domain) == routing.Authoritative {
+		} else if typ := st.cfg.Routing.Accepted(domain); st.cfg.Topology != nil &&
+			(typ != routing.Authoritative || st.cfg.Topology.HasMailbox(addr)) {
+			r := st.cfg.Topology.Route(st.cfg.LocalServer, addr, m.Size, typ)
+			switch {
+			case r.NDR != "":
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
+				continue
+			case len(r.NextHops) == 0:
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable", NextHop: "unreachable",
+					Reply: "451 4.4.4 no route to " + r.Destination})
+				continue
+			case r.NextHops[0].Kind == routing.HopConnector:
+				sc := st.topoConnector(r.NextHops[0].Connector)
+				key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name
+				if len(sc.cfg.SmartHosts) == 0 {
+					key, qname = key+"/"+domain, "mx:"+domain
+				}
+				if g = groups[key]; g == nil {
+					g = &group{key: key, queue: qname, conn: sc, dom: domain}
+				}
+			default:
+				key := "org:" + r.GroupKey()
+				if g = groups[key]; g == nil {
+					g = &group{key: key, queue: orgQueue(r.NextHops[0]), hops: r.NextHops, dom: domain}
+				}
+			}
+		} else if typ == routing.Authoritative {
 			g = groups["local"]
 			if g == nil {
 				g = &group{key: "local", queue: "mailbox:lmtp"}
@@ -248,6 +280,8 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			var res []queue.Result
 			if g.key == "local" {
 				res = d.deliverLocal(ctx, st, m, body, g.rcpts)
+			} else if g.hops != nil {
+				res = d.deliverOrg(ctx, st, m, body, g)
 			} else {
 				res = d.deliverRemote(ctx, st, m, body, g)
 			}

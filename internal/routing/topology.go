@@ -367,3 +367,19 @@ func (t *Topology) Path(from, to string) ([]PathStep, bool) {
 
 // Hubs returns the hub servers of a site, by name.
 func (t *Topology) Hubs(site string) []*Server { return t.bySite[site] }
+
+// HasMailbox reports whether the topology maps rcpt to a mailbox database.
+func (t *Topology) HasMailbox(rcpt string) bool {
+	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	return t.database(rcpt, domain) != nil
+}
+
+// Connector returns an organisation send connector by name.
+func (t *Topology) Connector(name string) (SendConnector, bool) {
+	for _, c := range t.in.Connectors {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return SendConnector{}, false
+}

@@ -1,0 +1,130 @@
+package delivery
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// failedSkip is how long a server that did not answer is tried last
+// among its site's servers.
+const failedSkip = time.Minute
+
+// balancer spreads relays over the servers of a site and remembers
+// which ones failed recently.
+type balancer struct {
+	mu     sync.Mutex
+	next   map[string]int       // per site: the server to start with
+	failed map[string]time.Time // per address: failed until
+}
+
+func newBalancer() *balancer {
+	return &balancer{next: map[string]int{}, failed: map[string]time.Time{}}
+}
+
+// order returns a hop's servers starting at the site's round-robin
+// position, servers that failed recently last.
+func (b *balancer) order(h routing.NextHop) (names, addrs []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(h.Addresses)
+	if n == 0 {
+		return nil, nil
+	}
+	start := b.next[h.Site] % n
+	b.next[h.Site]++
+	var lateN, lateA []string
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		k := (start + i) % n
+		if now.Before(b.failed[h.Addresses[k]]) {
+			lateN, lateA = append(lateN, h.Servers[k]), append(lateA, h.Addresses[k])
+			continue
+		}
+		names, addrs = append(names, h.Servers[k]), append(addrs, h.Addresses[k])
+	}
+	return append(names, lateN...), append(addrs, lateA...)
+}
+
+func (b *balancer) fail(addr string) {
+	b.mu.Lock()
+	b.failed[addr] = time.Now().Add(failedSkip)
+	b.mu.Unlock()
+}
+
+func (b *balancer) ok(addr string) {
+	b.mu.Lock()
+	delete(b.failed, addr)
+	b.mu.Unlock()
+}
+
+// orgQueue names the queue of a route inside the organisation.
+func orgQueue(h routing.NextHop) string {
+	switch h.Kind {
+	case routing.HopMailbox:
+		return "mailbox:" + strings.Join(h.Servers, ",")
+	case routing.HopLegacy:
+		return "legacy:" + strings.Join(h.Servers, ",")
+	}
+	return "site:" + h.Site
+}
+
+// topoConnector is the send connector a topology route names: the server
+// configuration's connector of that name (TLS, auth, port), or one made
+// from the topology's smart hosts with opportunistic TLS.
+func (st *state) topoConnector(name string) *sendConnector {
+	if sc := st.conns[name]; sc != nil {
+		return sc
+	}
+	c := &sendConnector{cfg: config.SendConnector{Name: name, Port: config.DefaultSMTPPort, TLS: config.TLSOpportunistic}}
+	if tc, ok := st.cfg.Topology.Connector(name); ok {
+		c.cfg.SmartHosts, c.cfg.MaxMessageSize = tc.SmartHosts, config.Size(tc.MaxSize)
+	}
+	return c
+}
+
+// deliverOrg relays a group along its route: each next hop in order
+// (queue at point of failure), each hop's servers in balanced order.
+func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
+	for _, h := range g.hops {
+		names, addrs := d.bal.order(h)
+		if len(addrs) == 0 {
+			lastErr = "451 4.4.4 no server in site " + h.Site
+			continue
+		}
+		for k, addr := range addrs {
+			dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+			nc, err := dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				d.bal.fail(addr)
+				lastErr, lastHop = "451 4.4.1 connect to "+names[k]+": "+err.Error(), names[k]
+				continue
+			}
+			lmtp := h.Kind == routing.HopMailbox
+			policy := smtp.TLSOpportunistic
+			if lmtp {
+				policy = smtp.TLSNone
+			}
+			c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
+				RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
+			if err != nil {
+				d.bal.fail(addr)
+				lastErr, lastHop = "451 4.4.2 greeting from "+names[k]+": "+smtp.Reply(err), names[k]
+				continue
+			}
+			d.bal.ok(addr)
+			res := d.transaction(ctx, c, names[k]+"["+addr+"]", m, body, g.rcpts, lmtp)
+			c.Quit()
+			return res
+		}
+	}
+	return deferAll(g.rcpts, lastHop, lastErr)
+}
