@@ -121,8 +121,8 @@ type recorder struct {
 	mu     sync.Mutex
 	seen   map[string]int
 	bodies map[string]string // the last copy of each subject
-	ln   net.Listener
-	srv  *gosmtp.Server
+	ln     net.Listener
+	srv    *gosmtp.Server
 }
 
 func startRecorder(t testing.TB, addr string) *recorder {
