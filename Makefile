@@ -36,7 +36,8 @@ vet:
 # Every fuzz target for FUZZTIME each (go test runs one target at a time).
 fuzz:
 	@set -e; for spec in \
-	  ./internal/config/:FuzzParse ./internal/config/:FuzzParseDuration \
+	  ./internal/config/:FuzzParse ./internal/config/:FuzzParseDuration ./internal/config/:FuzzParseTopology \
+	  ./internal/routing/:FuzzRoute \
 	  ./internal/queue/:FuzzDecodeMessage ./internal/smtp/:FuzzParseAddress; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "== $$fn ($$pkg, $(FUZZTIME))"; \

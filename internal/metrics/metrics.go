@@ -120,7 +120,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	type key struct{ typ, state string }
 	counts := map[key]int{}
 	oldest := map[string]queue.ID{}
-	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", queue.QueueSubmission, queue.QueuePoison, "unreachable"} {
+	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", queue.QueueSubmission, queue.QueuePoison, "unreachable"} {
 		for _, st := range []queue.State{queue.Ready, queue.Active, queue.Suspended, queue.Poison} {
 			counts[key{typ, st.String()}] = 0
 		}

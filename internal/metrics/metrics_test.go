@@ -60,7 +60,7 @@ umbra_queue_messages{queue_type="smtp-mx",state="ready"} 2
 // zeroLines lists the queue gauges that must be present at zero.
 func zeroLines() string {
 	var b strings.Builder
-	for _, typ := range []string{"mailbox", "poison", "smtp-mx", "smtp-smart-host", "submission", "unreachable"} {
+	for _, typ := range []string{"mailbox", "poison", "site", "smtp-mx", "smtp-smart-host", "submission", "unreachable"} {
 		for _, st := range []string{"active", "poison", "ready", "suspended"} {
 			if typ == "smtp-mx" && (st == "active" || st == "ready") {
 				continue

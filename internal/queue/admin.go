@@ -148,6 +148,10 @@ func DeliveryType(queue string) string {
 		return "mailbox"
 	case "redirect":
 		return "smtp-redirect"
+	case "site":
+		return "site"
+	case "legacy":
+		return "legacy"
 	case QueueSubmission, QueuePoison, "unreachable":
 		return kind
 	}

@@ -348,3 +348,75 @@ func bigTopology(sites, links int) TopologyInput {
 	}
 	return in
 }
+
+// FuzzRoute builds small topologies from bytes (sites, links, costs, hub
+// flags, limits) and checks what every route must satisfy: no panic; a
+// path runs from the local site to the destination with non-decreasing
+// cost along links that exist; next hops are sites of the path.
+func FuzzRoute(f *testing.F) {
+	f.Add([]byte{5, 0, 1, 10, 1, 2, 20, 2, 3, 5, 3, 4, 1, 0, 4}, int64(100))
+	f.Add([]byte{3, 0, 1, 1, 1, 2, 1, 0, 2, 1}, int64(1<<30))
+	f.Fuzz(func(t *testing.T, b []byte, size int64) {
+		if len(b) < 2 {
+			return
+		}
+		n := int(b[0])%8 + 2
+		in := TopologyInput{}
+		for i := 0; i < n; i++ {
+			s := fmt.Sprintf("s%d", i)
+			in.Sites = append(in.Sites, Site{Name: s, HubSite: i < len(b) && b[i]%3 == 0})
+			in.Servers = append(in.Servers, Server{Name: "h" + s, Role: RoleHub, Site: s, Address: s + ":25"},
+				Server{Name: "m" + s, Role: RoleMailbox, Site: s, Address: s + ":24"})
+			in.Databases = append(in.Databases, Database{Name: "d" + s, Server: "m" + s})
+			in.Recipients = append(in.Recipients, RecipientMap{Match: s + ".example", Database: "d" + s})
+		}
+		for i := 0; i+1 < n; i++ { // keep it connected
+			in.Links = append(in.Links, SiteLink{Name: fmt.Sprintf("c%d", i), Sites: []string{fmt.Sprintf("s%d", i), fmt.Sprintf("s%d", i+1)}, Cost: 50})
+		}
+		for i := 1; i+2 < len(b); i += 3 {
+			a, c := int(b[i])%n, int(b[i+1])%n
+			if a == c {
+				continue
+			}
+			in.Links = append(in.Links, SiteLink{Name: fmt.Sprintf("l%d", i), Sites: []string{fmt.Sprintf("s%d", a), fmt.Sprintf("s%d", c)},
+				Cost: int(b[i+2])%40 + 1, MaxMessageSize: int64(b[i+2]) * 1000})
+		}
+		in.Connectors = []SendConnector{{Name: "out", AddressSpaces: []AddressSpace{{Domain: "*", Cost: 1}},
+			SourceServers: []string{fmt.Sprintf("hs%d", n-1)}, Enabled: true}}
+		tp, err := NewTopology(in)
+		if err != nil {
+			t.Fatalf("a connected topology was refused: %v", err)
+		}
+		links := map[string]bool{}
+		for _, l := range in.Links {
+			links[l.Name] = true
+		}
+		for from := 0; from < n; from++ {
+			for _, rc := range []string{fmt.Sprintf("x@s%d.example", int(b[1])%n), "y@internet.example"} {
+				r := tp.Explain(fmt.Sprintf("hs%d", from), rc, size, Authoritative)
+				if len(r.Path) > 0 {
+					if r.Path[0].Site != fmt.Sprintf("s%d", from) || r.Path[len(r.Path)-1].Site != r.DestSite {
+						t.Fatalf("path %v from s%d to %s", r.Path, from, r.DestSite)
+					}
+					for i := 1; i < len(r.Path); i++ {
+						if !links[r.Path[i].Link] || r.Path[i].Cost < r.Path[i-1].Cost {
+							t.Fatalf("bad step %d of %v", i, r.Path)
+						}
+					}
+				}
+				onPath := map[string]bool{}
+				for _, p := range r.Path {
+					onPath[p.Site] = true
+				}
+				for _, h := range r.NextHops {
+					if h.Kind == HopRelay && len(r.Path) > 0 && !onPath[h.Site] {
+						t.Fatalf("next hop %s is not on the path %v", h.Site, r.Path)
+					}
+				}
+				if r.NDR == "" && len(r.NextHops) == 0 {
+					t.Fatalf("no next hop and no NDR: %+v", r)
+				}
+			}
+		}
+	})
+}
