@@ -87,7 +87,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 			known[m[1]] = true
 		}
 	}
-	ref := regexp.MustCompile(`umbra_[a-z_]+`)
+	ref := regexp.MustCompile(`umbra_[a-z]+_[a-z_]+`) // umbra_<subsystem>_<name>
 	for _, f := range []string{"../../deploy/prometheus-rules.yaml", "../../deploy/grafana-dashboard.json", "../../README.md"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
