@@ -1,12 +1,3 @@
-// Package metrics defines umbra's Prometheus metrics and implements the
-// observer interfaces of the other packages (queue.Observer, queue.Events,
-// smtp.Observer), so those packages stay free of Prometheus.
-//
-// Invariants: every metric is registered on the registry passed to New
-// (no global registration, no init); names follow
-// umbra_<subsystem>_<name>_<unit> with _total on counters; labels are
-// bounded (connector names, event names, reply classes, outcomes), never
-// message ids, addresses or hosts.
 package metrics
 
 import (

@@ -1,16 +1,3 @@
-// Package tracking writes umbra's message tracking log: one JSON line per
-// message event (receive, send, deliver, defer, fail, dsn, poison,
-// remove, and the shadow and dumpster events as they come), searchable
-// by umbra id, Message-ID, sender or recipient.
-//
-// Invariants:
-//   - A line holds envelope data, next hop and reply only: never a message
-//     body or a credential.
-//   - Each event is one write(2) of one line, so a crash loses at most the
-//     line being written and never interleaves two lines.
-//   - The file rotates by size: tracking.log becomes tracking.log.1, .1
-//     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
-//     the rotated files oldest first, then the current one.
 package tracking
 
 import (

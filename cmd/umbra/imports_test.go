@@ -1,0 +1,42 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The import rules of the architecture: config and routing import no
+// other umbra package; delivery, smtp and queue never import admin,
+// metrics, tracking or cmd; only cmd/umbra wires everything; no package
+// but queue imports bbolt.
+func TestImportGraph(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "umbra/...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden := map[string][]string{
+		"umbra/internal/config":   {"umbra/"},
+		"umbra/internal/routing":  {"umbra/"},
+		"umbra/internal/clock":    {"umbra/"},
+		"umbra/internal/mailbox":  {"umbra/"},
+		"umbra/internal/systemd":  {"umbra/"},
+		"umbra/internal/queue":    {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config"},
+		"umbra/internal/smtp":     {"umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
+		"umbra/internal/delivery": {"umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg, imports := f[0], f[1:]
+		for _, imp := range imports {
+			for _, bad := range forbidden[pkg] {
+				if strings.HasPrefix(imp, bad) && imp != pkg {
+					t.Errorf("%s imports %s", pkg, imp)
+				}
+			}
+			if imp == "go.etcd.io/bbolt" && pkg != "umbra/internal/queue" {
+				t.Errorf("%s opens bbolt; only the queue owns the transport database", pkg)
+			}
+		}
+	}
+}
