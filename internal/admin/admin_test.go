@@ -1,0 +1,116 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"umbra/internal/queue"
+	"umbra/internal/tracking"
+)
+
+// fakeQueue answers from fixed data and records actions.
+type fakeQueue struct {
+	actions []string
+}
+
+func (f *fakeQueue) Queues() ([]queue.QueueInfo, error) {
+	return []queue.QueueInfo{{Name: "mx:example.net", Count: 2}}, nil
+}
+func (f *fakeQueue) SuspendQueue(ctx context.Context, n string) error {
+	f.actions = append(f.actions, "suspend "+n)
+	return nil
+}
+func (f *fakeQueue) ResumeQueue(ctx context.Context, n string) error { return nil }
+func (f *fakeQueue) RetryQueue(ctx context.Context, n string) (int, error) {
+	return 2, nil
+}
+func (f *fakeQueue) RedirectQueue(ctx context.Context, n, to string) (int, error) {
+	f.actions = append(f.actions, "redirect "+n+" "+to)
+	return 1, nil
+}
+func (f *fakeQueue) Messages(queue.MessageFilter) ([]*queue.Message, error) { return nil, nil }
+func (f *fakeQueue) Message(id queue.ID) (*queue.Message, error) {
+	if id == 1 {
+		return &queue.Message{ID: 1, State: queue.Ready, Rcpts: []queue.Recipient{{Addr: "a@example.net"}}}, nil
+	}
+	return nil, queue.ErrNotFound
+}
+func (f *fakeQueue) Body(id queue.ID) ([]byte, error)                      { return []byte("Subject: x\r\n\r\nhi\r\n"), nil }
+func (f *fakeQueue) SuspendMessage(ctx context.Context, id queue.ID) error { return queue.ErrBusy }
+func (f *fakeQueue) ResumeMessage(ctx context.Context, id queue.ID) error {
+	return errors.New("disk on fire")
+}
+func (f *fakeQueue) RemoveMessage(ctx context.Context, id queue.ID, ndr bool) error {
+	return nil
+}
+
+func TestAPIStatusCodesAndSocket(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run", "admin.sock")
+	os.MkdirAll(filepath.Dir(path), 0o750)
+	// A stale socket file (no process behind it) is replaced.
+	os.WriteFile(path, nil, 0o600)
+	q := &fakeQueue{}
+	s, err := Listen(path, q, nil, Status{Server: "mx.test"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Shutdown(context.Background())
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
+	}
+	// A live socket is another daemon's: refused.
+	if _, err := Listen(path, q, nil, Status{}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a second API took over a live socket")
+	}
+
+	c := NewClient(path)
+	if st, err := c.Status(); err != nil || st.Server != "mx.test" {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	if qs, err := c.Queues(); err != nil || len(qs) != 1 || qs[0].Count != 2 {
+		t.Fatalf("queues: %+v %v", qs, err)
+	}
+	if n, err := c.QueueAction("mx:example.net", "redirect", "10.0.0.9:25"); err != nil || n != 1 ||
+		q.actions[0] != "redirect mx:example.net 10.0.0.9:25" {
+		t.Fatalf("redirect: %d %v %v", n, err, q.actions)
+	}
+	var buf bytes.Buffer
+	if err := c.Export("0000000000000001", &buf); err != nil || buf.String() != "Subject: x\r\n\r\nhi\r\n" {
+		t.Fatalf("export: %q %v", buf.String(), err)
+	}
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{c.MessageAction("0000000000000001", "suspend", false), http.StatusConflict},
+		{c.MessageAction("0000000000000001", "resume", false), http.StatusInternalServerError},
+		{c.MessageAction("xyz", "remove", false), http.StatusBadRequest},
+		{func() error { _, err := c.Message("0000000000000002"); return err }(), http.StatusNotFound},
+		{func() error { _, err := c.QueueAction("q", "explode", ""); return err }(), http.StatusNotFound},
+		{func() error { _, err := c.QueueAction("q", "redirect", ""); return err }(), http.StatusBadRequest},
+		{func() error { _, err := c.Track(trackingQuery()); return err }(), http.StatusNotFound}, // tracking off
+	} {
+		var ae *APIError
+		if !errors.As(tc.err, &ae) || ae.Status != tc.want {
+			t.Errorf("got %v, want status %d", tc.err, tc.want)
+		}
+	}
+
+	s.Shutdown(context.Background())
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Error("the socket outlives the API")
+	}
+	if _, err := NewClient(path).Status(); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("no daemon: %v", err)
+	}
+}
+
+func trackingQuery() tracking.Query { return tracking.Query{ID: "x"} }
