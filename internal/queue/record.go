@@ -132,10 +132,14 @@ type Message struct {
 	Helo      string
 
 	MessageID string // the Message-ID header, for tracking ("" if none)
-	EnvID     string // RFC 3461 ENVID
-	RetFull   bool   // RFC 3461 RET=FULL
-	UTF8      bool   // SMTPUTF8 given
-	EightBit  bool   // BODY=8BITMIME given
+	// ShadowServer and ShadowID: the server that keeps a shadow copy of
+	// this message and its id there (XSHADOW=), for discard notifications.
+	ShadowServer string
+	ShadowID     string
+	EnvID        string // RFC 3461 ENVID
+	RetFull      bool   // RFC 3461 RET=FULL
+	UTF8         bool   // SMTPUTF8 given
+	EightBit     bool   // BODY=8BITMIME given
 
 	Attempts      int
 	NextAttempt   time.Time
@@ -174,6 +178,8 @@ func (m *Message) encode() []byte {
 	e.str(m.Helo)
 	e.str(m.EnvID)
 	e.str(m.MessageID)
+	e.str(m.ShadowServer)
+	e.str(m.ShadowID)
 	var flags uint64
 	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified} {
 		if b {
@@ -220,6 +226,8 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.Helo = d.str()
 	m.EnvID = d.str()
 	m.MessageID = d.str()
+	m.ShadowServer = d.str()
+	m.ShadowID = d.str()
 	flags := d.uint()
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	m.Attempts = int(d.small())

@@ -50,7 +50,8 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		tc := &trackedConn{Conn: nc}
 		tc.release = func() { c.limits.release(ip, tc) }
 		c.limits.track(tc)
-		if !c.vln.push(tc) {
+		vc := newVerbConn(tc, c.tls, c.cfg.Auth.AllowInsecure, c.cfg.Limits.MaxLineLength)
+		if !c.vln.push(vc) {
 			tc.Close()
 		}
 	}
@@ -128,7 +129,9 @@ func (l *connLimits) closeIdle(force bool) int {
 	l.mu.Unlock()
 	for _, tc := range victims {
 		tc.SetWriteDeadline(time.Now().Add(time.Second))
-		tc.Write([]byte("421 4.3.2 Service shutting down, try again later\r\n"))
+		if tc.vc != nil {
+			tc.vc.reply("421 4.3.2 Service shutting down, try again later")
+		}
 		tc.Close()
 	}
 	return n
@@ -168,6 +171,7 @@ type trackedConn struct {
 	// hangUp makes the next write (the reply that ends the session) the
 	// last: go-smtp has no way for a session to close its connection.
 	hangUp atomic.Bool
+	vc     *verbConn // the verb layer above it (writes through TLS)
 }
 
 func (t *trackedConn) Write(b []byte) (int, error) {

@@ -50,6 +50,10 @@ type ServerConfig struct {
 	Queue      Queue
 	Log        *slog.Logger
 	Observer   Observer
+	// Shadow answers the shadow verbs; nil or ShadowEnabled false (the
+	// organisation-wide switch) means XSHADOW is never offered.
+	Shadow        ShadowVerbs
+	ShadowEnabled bool
 }
 
 // Server is every receive connector of one umbra server. Reload swaps
@@ -58,6 +62,7 @@ type ServerConfig struct {
 type Server struct {
 	hostname string
 	queue    Queue
+	shadow   ShadowVerbs // nil when shadow redundancy is off
 	log      *slog.Logger
 	obs      Observer
 	routing  atomic.Pointer[routing.Table]
@@ -95,6 +100,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Observer = nopObserver{}
 	}
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{}}
+	if cfg.ShadowEnabled {
+		s.shadow = cfg.Shadow
+	}
 	s.routing.Store(cfg.Routing)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	conns, err := s.buildConnectors(cfg.Connectors, nil)
@@ -161,8 +169,10 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	gs.MaxLineLength = c.cfg.Limits.MaxLineLength
 	gs.ReadTimeout = c.cfg.Limits.IdleTimeout.D()
 	gs.WriteTimeout = c.cfg.Limits.IdleTimeout.D()
-	gs.TLSConfig = c.tls
-	gs.AllowInsecureAuth = c.cfg.Auth.AllowInsecure
+	// TLS is terminated by the verb layer below go-smtp, which also
+	// refuses AUTH before it where the connector demands TLS.
+	gs.TLSConfig = nil
+	gs.AllowInsecureAuth = true
 	gs.EnableSMTPUTF8 = true
 	gs.EnableDSN = true
 	gs.ErrorLog = slogPrinter{s.log.With("connector", c.cfg.Name)}

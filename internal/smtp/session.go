@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +59,14 @@ type session struct {
 	server       bool   // authenticated as a transport server
 	authFailures int
 
+	vc *verbConn // the verb layer of the connection
+
+	// shadowServer is the server id of a successful XSHADOW; the
+	// session is then a shadow session (W-2). pendingShadowID is the
+	// XSHADOW= parameter of the current MAIL (W-3).
+	shadowServer    string
+	pendingShadowID string
+
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
 	from string
 	opts gosmtp.MailOptions
@@ -67,14 +74,15 @@ type session struct {
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
-	raw := conn.Conn()
-	if tc, ok := raw.(*tls.Conn); ok {
-		raw = tc.NetConn()
+	var raw net.Conn = conn.Conn()
+	if vc, ok := raw.(*verbConn); ok {
+		raw = vc.tc
 	}
 	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw)}
 	ss.server = c.cfg.ExternallySecured
 	ss.log = s.log.With("connector", c.cfg.Name, "client_ip", ss.ip.String())
 	if tc, ok := raw.(*trackedConn); ok {
+		ss.vc = tc.vc
 		tc.sess.Store(ss)
 	}
 	s.obs.Session(c.cfg.Name)
@@ -82,8 +90,46 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 }
 
 func (s *session) tlsActive() bool {
+	if s.vc != nil {
+		return s.vc.tlsOn.Load()
+	}
 	_, ok := s.conn.TLSConnectionState()
 	return ok
+}
+
+// advertiseXShadow: XSHADOW is offered in EHLO when shadow redundancy is
+// on organisation-wide and the connector grants accept-xshadow to some
+// kind of session; whether this session may use it is decided at
+// XSHADOW time, after AUTH (SR-1, W-1).
+func (s *session) advertiseXShadow() bool {
+	p := s.c.cfg.Permissions
+	return s.srv.shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||
+		slices.Contains(p.Authenticated, config.RightAcceptXShadow) || slices.Contains(p.Anonymous, config.RightAcceptXShadow))
+}
+
+// startShadow opens a shadow session for serverID (W-2). Only a transport
+// server may, and a server that logged in may only speak for itself:
+// its account name is its server id, so it can never collect another
+// server's discard notifications.
+func (s *session) startShadow(serverID string) string {
+	switch {
+	case !s.server || !s.has(config.RightAcceptXShadow):
+		s.log.Info("shadow session refused", "server_id", serverID, "reason", "not a transport server with accept-xshadow")
+		return "550 5.7.1 Not permitted to open a shadow session"
+	case s.user != "" && !strings.EqualFold(serverID, s.user):
+		s.log.Warn("shadow session refused", "server_id", serverID, "user", s.user, "reason", "server id is not the authenticated account")
+		return "550 5.7.1 Server id does not match the authenticated account"
+	}
+	s.shadowServer = serverID
+	s.log.Info("shadow session", "shadow_server", serverID)
+	return "250 " + s.srv.shadow.DatabaseID()
+}
+
+// forgetAfterTLS drops what the session learnt before STARTTLS
+// (RFC 3207 §4.2).
+func (s *session) forgetAfterTLS() {
+	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
+	s.Reset()
 }
 
 // rights are cumulative: every session has the anonymous rights; an
@@ -239,6 +285,7 @@ func (s *session) data(r io.Reader) error {
 		return err
 	}
 	m := &queue.Message{
+		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
@@ -359,6 +406,15 @@ func (s *session) count(command string, err error) error {
 	}
 	s.srv.obs.Command(s.c.cfg.Name, command, code)
 	return err
+}
+
+// shadowIfAny is the shadow server of the current message: set only
+// when its MAIL carried XSHADOW= in a shadow session.
+func (s *session) shadowIfAny() string {
+	if s.pendingShadowID == "" {
+		return ""
+	}
+	return s.shadowServer
 }
 
 func (s *session) Reset() {

@@ -1,0 +1,262 @@
+package smtp
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/config"
+)
+
+// fakeShadow holds discard notifications per shadow server.
+type fakeShadow struct {
+	mu    sync.Mutex
+	notes map[string][]string
+}
+
+func (f *fakeShadow) DatabaseID() string { return "db-0123456789abcdef" }
+
+func (f *fakeShadow) Discards(server string, max int) ([]string, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := f.notes[server]
+	if len(ids) > max {
+		ids = ids[:max]
+	}
+	ids = append([]string(nil), ids...)
+	return ids, func() {
+		f.mu.Lock()
+		f.notes[server] = f.notes[server][len(ids):]
+		f.mu.Unlock()
+	}
+}
+
+func startShadowServer(t *testing.T, q Queue, sh ShadowVerbs, enabled bool, conns []config.ReceiveConnector) *Server {
+	t.Helper()
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q, Shadow: sh, ShadowEnabled: enabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	return s
+}
+
+func transportConnector(t *testing.T, extra string) []config.ReceiveConnector {
+	return connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: ["127.0.0.1:0"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
+%s`, credsFile(t), extra))
+}
+
+// AUTH PLAIN for hub2 (a server account) and alice (a user).
+const (
+	authHub2  = "AUTH PLAIN AGh1YjIAaHVicGFzcw=="
+	authAlice = "AUTH PLAIN AGFsaWNlAHNlY3JldA=="
+)
+
+func TestShadowVerbReplies(t *testing.T) {
+	sh := &fakeShadow{notes: map[string][]string{"hub2": {"s1", "s2", "s3"}, "hub3": {"c1"}}}
+	q := &fakeQueue{}
+	s := startShadowServer(t, q, sh, true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("XSHADOW hub2", "503 5.5.1")    // before EHLO
+	d.cmd("XQUERYDISCARD 5", "503 5.5.1") // before XSHADOW
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "\n250-XSHADOW\n") && !strings.Contains(ehlo, "XSHADOW") {
+		t.Fatalf("XSHADOW not advertised:\n%s", ehlo)
+	}
+	d.cmd("XSHADOW", "501 5.5.4")
+	d.cmd("XSHADOW "+strings.Repeat("h", 256), "501 5.5.4")
+	d.cmd("XSHADOW hub2", "550 5.7.1") // not authenticated: not a transport server
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub3", "550 5.7.1") // hub2 may not speak for hub3
+	d.cmd("XQUERYDISCARD 5", "503 5.5.1")
+	d.cmd("XSHADOW hub2", "250 db-0123456789abcdef")
+	d.cmd("XQUERYDISCARD 0", "501 5.5.4")
+	d.cmd("XQUERYDISCARD many", "501 5.5.4")
+	if got := d.cmd("XQUERYDISCARD 2", "250 s2"); got != "250-2.0.0 2 discard notifications\n250-s1\n250 s2" {
+		t.Fatalf("XQUERYDISCARD reply:\n%s", got)
+	}
+	d.cmd("XQDISCARD 2", "250 s3") // the alias; s1 and s2 were forgotten once sent
+	d.cmd("XQUERYDISCARD 2", "250 2.0.0 0 discard notifications")
+	if len(sh.notes["hub3"]) != 1 {
+		t.Fatal("another server's notifications were touched")
+	}
+
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=bad/id", "501 5.5.4")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-42 SIZE=100", "250")
+	d.cmd("XSHADOW hub2", "503 5.5.1") // not inside a transaction
+	d.cmd("RCPT TO:<x@elsewhere.org>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: shadowed\r\n\r\nXSHADOW hub9\r\nXQUERYDISCARD 1\r\n.", "250")
+	m := q.msgs[0]
+	if m.ShadowServer != "hub2" || m.ShadowID != "hub2.msg-42" {
+		t.Errorf("shadow fields: %q %q", m.ShadowServer, m.ShadowID)
+	}
+	if !strings.HasSuffix(string(q.bodies[0]), "\r\nXSHADOW hub9\r\nXQUERYDISCARD 1\r\n") {
+		t.Errorf("DATA lines that look like verbs were not passed through:\n%q", q.bodies[0])
+	}
+}
+
+func TestShadowVerbsRefused(t *testing.T) {
+	// Organisation-wide switch off: never offered, whatever the rights.
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{}, false, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	if ehlo := d.cmd("EHLO c", "250"); strings.Contains(ehlo, "XSHADOW") {
+		t.Fatalf("XSHADOW offered with the switch off:\n%s", ehlo)
+	}
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "503 5.5.1")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=x1", "503 5.5.1")
+
+	// A user account is not a transport server.
+	s = startShadowServer(t, &fakeQueue{}, &fakeShadow{}, true, transportConnector(t, ""))
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(authAlice, "235")
+	d.cmd("XSHADOW alice", "550 5.7.1")
+
+	// An externally secured connector makes every session a transport
+	// server, without AUTH.
+	s = startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, transportConnector(t, "    externally_secured: true\n"))
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("XSHADOW edge7", "250 db-")
+}
+
+func TestBDATPassesThrough(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, anon)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	chunk := "Subject: b\r\n\r\nXSHADOW x\r\nSTARTTLS\r\nDATA\r\n"
+	d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+	d.expect("250 2.0.0 Ok: queued")
+	d.cmd("NOOP", "250")
+	if q.count() != 1 || !strings.HasSuffix(string(q.bodies[0]), chunk) {
+		t.Fatalf("BDAT body: %q", q.bodies)
+	}
+}
+
+func TestSTARTTLSThenXSHADOW(t *testing.T) {
+	cert, key, pool := testCert(t)
+	sh := &fakeShadow{notes: map[string][]string{"hub2": {"t1"}}}
+	conns := connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: %q, key_file: %q, required: true}
+    auth: {mechanisms: [PLAIN], credentials_file: %q}
+    permissions: {servers: [submit, relay, accept-xshadow]}
+`, cert, key, credsFile(t)))
+	s := startShadowServer(t, &fakeQueue{}, sh, true, conns)
+	d := dial(t, s, "")
+	d.expect("220")
+	ehlo := d.cmd("EHLO hub2.test", "250")
+	if !strings.Contains(ehlo, "STARTTLS") || strings.Contains(ehlo, "AUTH") {
+		t.Fatalf("before TLS: STARTTLS yes, AUTH no:\n%s", ehlo)
+	}
+	d.cmd(authHub2, "538 5.7.11")
+	d.send("STARTTLS\r\nNOOP\r\n") // pipelined after STARTTLS: refused
+	d.expect("503 5.5.1")
+	d.expect("250")
+	d.startTLS(pool)
+	ehlo = d.cmd("EHLO hub2.test", "250")
+	if strings.Contains(ehlo, "STARTTLS") || !strings.Contains(ehlo, "AUTH PLAIN") || !strings.Contains(ehlo, "XSHADOW") {
+		t.Fatalf("after TLS:\n%s", ehlo)
+	}
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250 db-")
+	d.cmd("XQUERYDISCARD 10", "250 t1")
+}
+
+// FuzzSession feeds arbitrary bytes to a live session: the server must
+// never crash or hang, and must still greet the next client.
+func FuzzSession(f *testing.F) {
+	for _, seed := range []string{
+		"EHLO x\r\nMAIL FROM:<a@b.c> XSHADOW=q\r\nRCPT TO:<b@example.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+		"EHLO x\r\nXSHADOW y\r\nXQUERYDISCARD 3\r\nXQDISCARD -1\r\n",
+		"EHLO x\r\nBDAT 5 LAST\r\nhello",
+		"EHLO x\r\nSTARTTLS\r\n\x16\x03\x01\x00\x05hello",
+		"EHLO x\r\nAUTH LOGIN\r\nYWxpY2U=\r\n*\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	var once sync.Once
+	var srv *Server
+	f.Fuzz(func(t *testing.T, data []byte) {
+		once.Do(func() {
+			conns := transportConnector(t, "    externally_secured: true\n")
+			s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{},
+				Shadow: &fakeShadow{notes: map[string][]string{"y": {"1", "2"}}}, ShadowEnabled: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			s.Serve()
+			srv = s
+		})
+		c, err := net.Dial("tcp", srv.Addrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+		}
+		c.Close()
+		next, err := net.DialTimeout("tcp", srv.Addrs()[0].String(), time.Second)
+		if err != nil {
+			t.Fatalf("server gone after %q: %v", data, err)
+		}
+		next.SetDeadline(time.Now().Add(3 * time.Second))
+		n, _ := next.Read(buf)
+		next.Close()
+		if !strings.HasPrefix(string(buf[:n]), "220") {
+			t.Fatalf("no greeting after %q: %q", data, buf[:n])
+		}
+	})
+}
+
+// A "." line after a bare LF is data for go-smtp, so it must be data for
+// the verb layer too: what follows is never taken for a command.
+func TestDataEndAgreesWithGoSMTP(t *testing.T) {
+	sh := &fakeShadow{notes: map[string][]string{"edge7": {"n1"}}}
+	q := &fakeQueue{}
+	s := startShadowServer(t, q, sh, true, transportConnector(t, "    externally_secured: true\n"))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("XSHADOW edge7", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	// The bare LF makes the message invalid (554), but only at the real end.
+	d.send("Subject: x\r\n\r\nline\n.\r\nXQUERYDISCARD 5\r\n.\r\n")
+	d.expect("554 5.6.0")
+	d.cmd("NOOP", "250")
+	if len(sh.notes["edge7"]) != 1 {
+		t.Fatal("a line inside DATA was executed as XQUERYDISCARD")
+	}
+}
