@@ -134,7 +134,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer adm.Shutdown(context.Background())
 
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
-		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met})
+		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
+		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled})
 	if err != nil {
 		return err
 	}
@@ -261,8 +262,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.Tracking != cur.Tracking {
 		restart = append(restart, "tracking")
 	}
-	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold {
-		restart = append(restart, "transport.max_active/poison_threshold")
+	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
+		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
+		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
 	}
 	table := routingTable(next)
 	topo, err := serverTopology(next)
@@ -289,6 +291,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// against what is really running.
 	next.Server, next.Tracking = cur.Server, cur.Tracking
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
+	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
 	return next, nil
 }
 

@@ -442,6 +442,12 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 		if err := tx.Delete(id); err != nil {
 			return err
 		}
+		// The operator ended the message: its shadow must not resurrect it.
+		if m.ShadowServer != "" && m.ShadowID != "" {
+			if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+				return err
+			}
+		}
 		if !ndr || len(failed) == 0 || m.From == "" {
 			return nil
 		}

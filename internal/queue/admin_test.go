@@ -159,3 +159,76 @@ func TestChangesRefuseActiveMessages(t *testing.T) {
 		t.Errorf("unknown id: %v", err)
 	}
 }
+
+// A message received in a shadow session leaves a discard notification
+// for its shadow server when every recipient is done (SR-4), in the same
+// commit; notifications survive a restart and are forgotten only on ack.
+func TestDiscardNotifications(t *testing.T) {
+	path := t.TempDir() + "/queue.db"
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcome := map[string]Outcome{"ok@x.example": RelayedOK, "bad@x.example": FailedPerm, "later@x.example": Deferred}
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: outcome[m.Rcpts[i].Addr], Reply: "x"})
+		}
+		return out
+	})
+	q := NewManager(s, d, ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	submit := func(shadowID string, rcpts ...string) ID {
+		m := msg(s, "a@example.org", rcpts...)
+		m.ShadowServer, m.ShadowID = "hub-x", shadowID
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	submit("s-relayed", "ok@x.example")
+	submit("s-failed", "bad@x.example") // finally failed with a DSN: done too
+	pending := submit("s-pending", "ok@x.example", "later@x.example")
+	waitFor(t, "two notifications", func() bool { ids, _ := q.Discards("hub-x", 10); return len(ids) == 2 })
+	if ids, _ := q.Discards("hub-y", 10); len(ids) != 0 {
+		t.Fatalf("notifications for another server: %v", ids)
+	}
+	waitFor(t, "the pending message to be deferred", func() bool {
+		m, _ := q.Message(pending)
+		return m != nil && m.State == Ready && m.Attempts == 1
+	})
+	if err := q.RemoveMessage(ctx, pending, false); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	q.Wait()
+	s.Close()
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, d, ManagerConfig{})
+	ids, ack := q.Discards("hub-x", 2)
+	if len(ids) != 2 {
+		t.Fatalf("after a restart: %v", ids)
+	}
+	ack()
+	rest, ack2 := q.Discards("hub-x", 10)
+	if len(rest) != 1 || rest[0] == ids[0] || rest[0] == ids[1] {
+		t.Fatalf("after an ack of two: %v (acked %v)", rest, ids)
+	}
+	ack2()
+	if left, _ := q.Discards("hub-x", 10); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+	// Stale notifications are pruned after the message expiration.
+	s.Update(context.Background(), func(tx *Tx) error { return tx.AddDiscard("gone", "old", time.Now().Add(-72*time.Hour)) })
+	q.pruneDiscards(time.Now())
+	if left, _ := q.Discards("gone", 10); len(left) != 0 {
+		t.Fatalf("stale notification kept: %v", left)
+	}
+}

@@ -262,7 +262,12 @@ func (q *Manager) room() int {
 }
 
 func (q *Manager) run(ctx context.Context) {
+	var lastPrune time.Time
 	for {
+		if now := q.clk.Now(); now.Sub(lastPrune) >= time.Hour {
+			lastPrune = now
+			q.pruneDiscards(now)
+		}
 		q.claimDue(ctx)
 		var due time.Time
 		var ok bool
@@ -299,11 +304,15 @@ func nextWake(due time.Time, ok bool, now time.Time, room int) time.Duration {
 // before the claim, so a concurrent Submit cannot overfill the set.
 func (q *Manager) claimDue(ctx context.Context) {
 	for ctx.Err() == nil {
-		slots := q.reserveUpTo(q.cfg.MaxActive)
+		now := q.clk.Now()
+		// Reserve only what is due, so that a Submit meanwhile still
+		// finds room and goes straight to delivery.
+		due := 0
+		_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.room())); return nil })
+		slots := q.reserveUpTo(due)
 		if slots == 0 {
 			return
 		}
-		now := q.clk.Now()
 		var claimed []*Message
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
 			claimed = claimed[:0]
@@ -511,10 +520,18 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 
 	done := len(m.Pending()) == 0
+	discard := done && m.ShadowServer != "" && m.ShadowID != ""
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		if done {
 			if err := tx.Delete(m.ID); err != nil {
 				return err
+			}
+			// Every recipient is done (SR-4): the shadow server may now
+			// drop its copy. The notification is part of this commit.
+			if discard {
+				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+					return err
+				}
 			}
 		} else if err := tx.Put(m); err != nil {
 			return err
@@ -535,6 +552,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 	for _, dm := range dsns {
 		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
+	}
+	if discard {
+		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
 	}
 	if len(dsns) > 0 {
 		q.Kick()
@@ -607,6 +627,43 @@ func (q *Manager) IsSuspended(queue string) bool {
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
 	return q.suspended[queue]
+}
+
+// DatabaseID is this server's transport database id (shadow verbs, W-2).
+func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
+
+// Discards returns up to max discard notifications owed to a shadow
+// server; ack forgets them, and is called only once the reply carrying
+// them was written (W-4). A notification that was sent but whose ack
+// failed is sent again: a shadow server ignores ids it does not know.
+func (q *Manager) Discards(server string, max int) ([]string, func()) {
+	var ids []string
+	_ = q.store.View(func(tx *Tx) error { ids = tx.Discards(server, max); return nil })
+	return ids, func() {
+		if len(ids) == 0 {
+			return
+		}
+		if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.DeleteDiscards(server, ids) }); err != nil {
+			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
+		}
+	}
+}
+
+// pruneDiscards drops notifications no shadow server fetched within the
+// message expiration: a shadow copy that old has expired on its server too.
+func (q *Manager) pruneDiscards(now time.Time) {
+	cutoff := now.Add(-q.policy().MessageExpiration)
+	var n int
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		n, err = tx.PruneDiscards(cutoff, 10000)
+		return err
+	})
+	if err != nil {
+		q.log.Error("pruning stale discard notifications failed", "err", err)
+	} else if n > 0 {
+		q.log.Info("stale discard notifications dropped", "count", n)
+	}
 }
 
 // NewID returns a fresh message id (see Store.NewID).

@@ -22,6 +22,9 @@ import (
 //	          the per-next-hop queues. Key order within a queue is
 //	          arrival order, so the first key is the oldest message.
 //	suspended queue name → empty: queues the operator suspended
+//	discards  shadow server ‖ 0x00 ‖ shadow message id → prepared-at (8, BE unix nanoseconds)
+//	          discard notifications owed to shadow servers (SR-3), kept
+//	          until the reply carrying them was written
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -30,8 +33,9 @@ var (
 	bucketActive    = []byte("active")
 	bucketQueues    = []byte("queues")
 	bucketSuspended = []byte("suspended")
+	bucketDiscards  = []byte("discards")
 
-	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended}
+	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended, bucketDiscards}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -223,6 +224,58 @@ func (t *Tx) Suspended() []string {
 		return nil
 	})
 	return out
+}
+
+func discardKey(server, id string) []byte {
+	return append(append([]byte(server), 0), id...)
+}
+
+// AddDiscard records that the shadow server may discard its copy id.
+func (t *Tx) AddDiscard(server, id string, now time.Time) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	return t.tx.Bucket(bucketDiscards).Put(discardKey(server, id), v[:])
+}
+
+// Discards lists up to max notifications owed to server.
+func (t *Tx) Discards(server string, max int) []string {
+	var out []string
+	prefix := append([]byte(server), 0)
+	c := t.tx.Bucket(bucketDiscards).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
+		out = append(out, string(k[len(prefix):]))
+	}
+	return out
+}
+
+// DeleteDiscards forgets notifications that were delivered.
+func (t *Tx) DeleteDiscards(server string, ids []string) error {
+	b := t.tx.Bucket(bucketDiscards)
+	for _, id := range ids {
+		if err := b.Delete(discardKey(server, id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PruneDiscards deletes up to limit notifications prepared before cutoff
+// (their shadow server never came to fetch them) and returns how many.
+func (t *Tx) PruneDiscards(cutoff time.Time, limit int) (int, error) {
+	b := t.tx.Bucket(bucketDiscards)
+	var stale [][]byte
+	_ = b.ForEach(func(k, v []byte) error {
+		if len(stale) < limit && len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.UnixNano() {
+			stale = append(stale, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(stale), nil
 }
 
 func beUint64(b []byte) uint64 {
