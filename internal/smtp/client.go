@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ var ErrTLSUnavailable = errors.New("STARTTLS unavailable")
 type Client struct {
 	*gosmtp.Client
 	conn net.Conn
+	sc   *shadowConn
 	TLS  bool
 	hop  string
 }
@@ -71,11 +73,12 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
+	sc := &shadowConn{Conn: c}
 	var gc *gosmtp.Client
 	if o.LMTP {
-		gc = gosmtp.NewClientLMTP(c)
+		gc = gosmtp.NewClientLMTP(sc)
 	} else {
-		gc = gosmtp.NewClient(c)
+		gc = gosmtp.NewClient(sc)
 	}
 	gc.CommandTimeout = o.CommandTimeout
 	if o.DataTimeout > 0 {
@@ -85,7 +88,103 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		gc.Close()
 		return nil, err
 	}
-	return &Client{Client: gc, conn: c, TLS: useTLS}, nil
+	return &Client{Client: gc, conn: c, sc: sc, TLS: useTLS}, nil
+}
+
+// ErrNoShadow is returned by Shadow when the peer offers no XSHADOW.
+var ErrNoShadow = errors.New("peer does not offer XSHADOW")
+
+// Shadow opens a shadow session as serverID (W-2) and returns the peer's
+// transport database id. Call it after EHLO and AUTH, before MAIL.
+func (c *Client) Shadow(serverID string) (string, error) {
+	if ok, _ := c.Extension("XSHADOW"); !ok {
+		return "", ErrNoShadow
+	}
+	lines, err := c.sc.command("XSHADOW " + serverID)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(lines[0]), nil
+}
+
+// SetShadowID makes the next MAIL command carry XSHADOW=id (W-3).
+func (c *Client) SetShadowID(id string) { c.sc.mailParam = id }
+
+// QueryDiscard asks for up to max discard notifications (W-4).
+func (c *Client) QueryDiscard(max int) ([]string, error) {
+	lines, err := c.sc.command(fmt.Sprintf("XQUERYDISCARD %d", max))
+	if err != nil {
+		return nil, err
+	}
+	return lines[1:], nil // the first line counts them
+}
+
+// shadowConn lies under go-smtp's client. go-smtp has no raw command, so
+// the shadow verbs are written and their replies read here while go-smtp
+// is idle (the server sends nothing unasked, so go-smtp's reader holds no
+// bytes then), and the XSHADOW= parameter is added to go-smtp's MAIL line.
+type shadowConn struct {
+	net.Conn
+	mailParam string
+}
+
+func (s *shadowConn) Write(b []byte) (int, error) {
+	if s.mailParam != "" && bytes.HasPrefix(b, []byte("MAIL FROM:")) && bytes.HasSuffix(b, []byte("\r\n")) {
+		line := append(append(bytes.Clone(b[:len(b)-2]), " XSHADOW="+s.mailParam...), "\r\n"...)
+		s.mailParam = ""
+		if _, err := s.Conn.Write(line); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return s.Conn.Write(b)
+}
+
+// command writes one command and reads its whole reply; a non-2xx reply
+// is returned as a *gosmtp.SMTPError. It returns the reply's texts.
+func (s *shadowConn) command(line string) ([]string, error) {
+	s.Conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	defer s.Conn.SetDeadline(time.Time{})
+	if _, err := s.Conn.Write([]byte(line + "\r\n")); err != nil {
+		return nil, err
+	}
+	// Read byte-wise up to the last line: nothing beyond the reply may be
+	// taken from the stream go-smtp reads next.
+	var texts []string
+	var cur []byte
+	one := make([]byte, 1)
+	for {
+		if _, err := s.Conn.Read(one); err != nil {
+			return nil, err
+		}
+		cur = append(cur, one[0])
+		if one[0] != '\n' {
+			if len(cur) > 4096 {
+				return nil, errors.New("reply line too long")
+			}
+			continue
+		}
+		l := strings.TrimRight(string(cur), "\r\n")
+		cur = cur[:0]
+		if len(l) < 3 {
+			return nil, fmt.Errorf("malformed reply %q", l)
+		}
+		code, err := strconv.Atoi(l[:3])
+		if err != nil {
+			return nil, fmt.Errorf("malformed reply %q", l)
+		}
+		text := ""
+		if len(l) > 4 {
+			text = l[4:]
+		}
+		texts = append(texts, text)
+		if len(l) == 3 || l[3] == ' ' {
+			if code/100 != 2 {
+				return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
+			}
+			return texts, nil
+		}
+	}
 }
 
 // prelude reads the greeting and, when policy asks for it, negotiates

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
@@ -206,3 +207,7 @@ func (d *dialog) startTLS(pool *x509.CertPool) {
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+func contextBackground() context.Context { return context.Background() }
+
+func saslPlain(user, pass string) sasl.Client { return sasl.NewPlainClient("", user, pass) }

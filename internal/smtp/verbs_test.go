@@ -260,3 +260,48 @@ func TestDataEndAgreesWithGoSMTP(t *testing.T) {
 		t.Fatal("a line inside DATA was executed as XQUERYDISCARD")
 	}
 }
+
+// umbra's client speaks the shadow verbs to umbra's server: XSHADOW after
+// AUTH, XSHADOW= on MAIL, XQUERYDISCARD, and go-smtp's own commands keep
+// working around them.
+func TestClientShadowVerbs(t *testing.T) {
+	sh := &fakeShadow{notes: map[string][]string{"hub2": {"a1", "a2", "a3"}}}
+	q := &fakeQueue{}
+	s := startShadowServer(t, q, sh, true, transportConnector(t, ""))
+	nc, err := net.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(contextBackground(), nc, ClientOptions{LocalName: "hub2.test", TLS: TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Shadow("hub2"); err == nil {
+		t.Fatal("XSHADOW accepted before AUTH")
+	}
+	if err := c.Auth(saslPlain("hub2", "hubpass")); err != nil {
+		t.Fatal(err)
+	}
+	db, err := c.Shadow("hub2")
+	if err != nil || db != "db-0123456789abcdef" {
+		t.Fatalf("Shadow: %q %v", db, err)
+	}
+	ids, err := c.QueryDiscard(2)
+	if err != nil || strings.Join(ids, ",") != "a1,a2" {
+		t.Fatalf("QueryDiscard: %v %v", ids, err)
+	}
+	c.SetShadowID("hub2-m1")
+	if err := c.SendMail("a@example.org", []string{"b@elsewhere.org"}, strings.NewReader("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := c.QueryDiscard(5); err != nil || strings.Join(ids, ",") != "a3" {
+		t.Fatalf("QueryDiscard after a transaction: %v %v", ids, err)
+	}
+	if err := c.Noop(); err != nil {
+		t.Fatalf("go-smtp lost its place after the raw verbs: %v", err)
+	}
+	if q.count() != 1 || q.msgs[0].ShadowID != "hub2-m1" || q.msgs[0].ShadowServer != "hub2" {
+		t.Fatalf("shadow fields on the primary: %+v", q.msgs)
+	}
+}
