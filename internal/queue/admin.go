@@ -150,6 +150,8 @@ func DeliveryType(queue string) string {
 		return "smtp-redirect"
 	case "site":
 		return "site"
+	case "shadow":
+		return "shadow"
 	case "legacy":
 		return "legacy"
 	case QueueSubmission, QueuePoison, "unreachable":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,5 +231,68 @@ func TestDiscardNotifications(t *testing.T) {
 	q.pruneDiscards(time.Now())
 	if left, _ := q.Discards("gone", 10); len(left) != 0 {
 		t.Fatalf("stale notification kept: %v", left)
+	}
+}
+
+// A recipient a primary took in a shadow session keeps the message as a
+// shadow copy in shadow:PRIMARY; the primary's discards release it, and a
+// takeover puts its recipients back into routing.
+func TestShadowCopies(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	shadowing := true
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []Result
+		for _, i := range rcpts {
+			if shadowing {
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Reply: "250 ok",
+					Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: m.ID.String() + "-b"})
+			} else {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "site:c", Reply: "250 ok"})
+			}
+		}
+		return out
+	})
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m1, m2 := msg(s, "a@example.org", "x@c.example"), msg(s, "a@example.org", "y@c.example")
+	m1.Arrived, m2.Arrived = clk.Now(), clk.Now()
+	q.Submit(ctx, m1, []byte(body))
+	q.Submit(ctx, m2, []byte(body))
+	waitFor(t, "two shadow copies", func() bool {
+		qs, _ := q.Queues()
+		return len(qs) == 1 && qs[0].Name == "shadow:hub-b" && qs[0].Count == 2 && qs[0].DeliveryType == "shadow"
+	})
+	if p, _ := q.ShadowPrimaries(); p["hub-b"] != "127.0.0.2:25" {
+		t.Fatalf("primaries: %v", p)
+	}
+	// Unknown and foreign ids change nothing.
+	if n, _ := q.ApplyDiscards("hub-b", []string{"nonsense", "000000000000FFFF-b", m1.ID.String() + "-other"}); n != 0 {
+		t.Fatalf("unknown ids discarded %d copies", n)
+	}
+	if n, _ := q.ApplyDiscards("hub-z", []string{m1.ID.String() + "-b"}); n != 0 {
+		t.Fatal("another primary's discard was applied")
+	}
+	if n, _ := q.ApplyDiscards("hub-b", []string{m1.ID.String() + "-b"}); n != 1 {
+		t.Fatal("discard not applied")
+	}
+	if _, err := q.Message(m1.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatal("a discarded copy is still there")
+	}
+	// hub-b fails: m2 goes back to routing and is delivered another way.
+	mu.Lock()
+	shadowing = false
+	mu.Unlock()
+	if n, err := q.Takeover("hub-b", "3 heartbeats failed"); n != 1 || err != nil {
+		t.Fatalf("takeover: %d %v", n, err)
+	}
+	waitFor(t, "the taken-over message to be delivered", func() bool { _, err := q.Message(m2.ID); return errors.Is(err, ErrNotFound) })
+	if p, _ := q.ShadowPrimaries(); len(p) != 0 {
+		t.Fatalf("primaries after takeover: %v", p)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,9 @@ const (
 	FailedPerm
 	// Held: routed to a queue the operator suspended; not attempted.
 	Held
+	// ShadowedOK: a primary took the recipient in a shadow session; the
+	// copy stays here until the primary's discard notification.
+	ShadowedOK
 )
 
 // Result is the outcome of an attempt for the recipient m.Rcpts[Rcpt].
@@ -36,6 +40,8 @@ type Result struct {
 	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:lmtp"
 	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
+	// For ShadowedOK: the primary, its address and the shadow message id.
+	Primary, PrimaryAddr, ShadowID string
 }
 
 // Deliverer makes one delivery attempt of m to the recipients at the
@@ -443,6 +449,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			rc.Status = Relayed
 			delivered = append(delivered, r.Rcpt)
 			q.ev.Event("send", m, rc, r.Reply)
+		case ShadowedOK:
+			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID
+			delivered = append(delivered, r.Rcpt)
+			q.ev.Event("shadow", m, rc, r.Reply)
 		case FailedPerm:
 			rc.Status = Failed
 			failed = append(failed, r.Rcpt)
@@ -521,9 +531,19 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 
 	done := len(m.Pending()) == 0
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
+	keep := done && hasShadowed(m) // a shadow copy stays for its primaries
+	if keep {
+		m.State = Shadow
+	}
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		if done {
-			if err := tx.Delete(m.ID); err != nil {
+			var err error
+			if keep {
+				err = tx.Put(m)
+			} else {
+				err = tx.Delete(m.ID)
+			}
+			if err != nil {
 				return err
 			}
 			// Every recipient is done (SR-4): the shadow server may now
@@ -664,6 +684,117 @@ func (q *Manager) pruneDiscards(now time.Time) {
 	} else if n > 0 {
 		q.log.Info("stale discard notifications dropped", "count", n)
 	}
+}
+
+func hasShadowed(m *Message) bool {
+	for _, r := range m.Rcpts {
+		if r.Status == Shadowed {
+			return true
+		}
+	}
+	return false
+}
+
+// ShadowPrimaries lists the primaries this server holds shadow copies
+// for, with the address of each (for heartbeats).
+func (q *Manager) ShadowPrimaries() (map[string]string, error) {
+	out := map[string]string{}
+	err := q.store.View(func(tx *Tx) error {
+		for _, st := range tx.Queues() {
+			primary, ok := strings.CutPrefix(st.Name, "shadow:")
+			if !ok {
+				continue
+			}
+			for _, id := range tx.InQueue(st.Name, 1) {
+				if m, err := tx.Get(id); err == nil {
+					for _, r := range m.Rcpts {
+						if r.Status == Shadowed && r.Primary == primary {
+							out[primary] = r.PrimaryAddr
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ApplyDiscards releases the shadow copies a primary says it has finished
+// with (SR-3). Ids this server does not know are ignored, never taken as
+// "discard everything" (W-4). A message goes once no recipient is left
+// shadowed or pending.
+func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
+	n := 0
+	var gone []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		n, gone = 0, gone[:0]
+		for _, sid := range ids {
+			hexID, _, ok := strings.Cut(sid, "-")
+			id, err := ParseID(hexID)
+			if !ok || err != nil {
+				continue
+			}
+			m, err := tx.Get(id)
+			if err != nil {
+				continue
+			}
+			changed := false
+			for i := range m.Rcpts {
+				r := &m.Rcpts[i]
+				if r.Status == Shadowed && r.Primary == primary && r.ShadowID == sid {
+					r.Status, changed = Relayed, true
+				}
+			}
+			if !changed {
+				continue
+			}
+			n++
+			if m.State == Shadow && !hasShadowed(m) && len(m.Pending()) == 0 {
+				if err := tx.Delete(m.ID); err != nil {
+					return err
+				}
+				gone = append(gone, m)
+			} else if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, m := range gone {
+		q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
+	}
+	return n, err
+}
+
+// Takeover makes this server primary for every copy it shadows for
+// primary (SR-6, SR-7): the recipients go back to routing at once.
+func (q *Manager) Takeover(primary, reason string) (int, error) {
+	now := q.clk.Now()
+	taken := map[ID]*Message{} // keyed: the change may run twice (group commit)
+	n, err := q.eachInQueue(context.Background(), "shadow:"+primary, func(m *Message) bool {
+		changed := false
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if r.Status == Shadowed && r.Primary == primary {
+				r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID = Pending, "", "", "", ""
+				r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
+				changed = true
+			}
+		}
+		if changed && m.State != Active {
+			m.State, m.NextAttempt = Ready, now
+			taken[m.ID] = m
+		}
+		return changed
+	})
+	for _, m := range taken {
+		q.ev.Event("takeover", m, nil, primary+": "+reason)
+	}
+	if n > 0 {
+		q.log.Warn("shadow copies taken over", "primary", primary, "messages", n, "reason", reason)
+	}
+	return n, err
 }
 
 // NewID returns a fresh message id (see Store.NewID).

@@ -48,6 +48,10 @@ const (
 	// Poison: in flight during PoisonThreshold crashes, or its delivery
 	// panicked; held until the operator acts.
 	Poison
+	// Shadow: nothing left to deliver, but copies are kept for the
+	// primaries that took recipients in shadow sessions, until they send
+	// the discard notification (or fail and are taken over).
+	Shadow
 )
 
 func (s State) String() string {
@@ -60,6 +64,8 @@ func (s State) String() string {
 		return "suspended"
 	case Poison:
 		return "poison"
+	case Shadow:
+		return "shadow"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
@@ -72,10 +78,11 @@ const (
 	Delivered                   // final delivery to a mailbox
 	Relayed                     // accepted by a next hop that took responsibility
 	Failed                      // permanently failed; a DSN was generated (or suppressed)
+	Shadowed                    // accepted by a primary in a shadow session; copy kept until it discards
 )
 
 func (s RcptStatus) String() string {
-	return [...]string{"pending", "delivered", "relayed", "failed"}[s]
+	return [...]string{"pending", "delivered", "relayed", "failed", "shadowed"}[s]
 }
 
 // Done reports whether the recipient needs no more delivery attempts.
@@ -115,6 +122,12 @@ type Recipient struct {
 	// Redirect is host[:port] an operator redirected the recipient to;
 	// it replaces the normal route.
 	Redirect string
+	// Primary, PrimaryAddr and ShadowID describe a Shadowed recipient:
+	// the server that took it, where to reach it for heartbeats, and the
+	// id it will name in its discard notification.
+	Primary     string
+	PrimaryAddr string
+	ShadowID    string
 }
 
 // Message is one queued message: envelope, state, per-recipient progress.
@@ -201,6 +214,9 @@ func (m *Message) encode() []byte {
 		e.str(r.NextHop)
 		e.str(r.LastReply)
 		e.str(r.Redirect)
+		e.str(r.Primary)
+		e.str(r.PrimaryAddr)
+		e.str(r.ShadowID)
 	}
 	return e.buf
 }
@@ -249,14 +265,17 @@ func decodeMessage(b []byte) (*Message, error) {
 		r.NextHop = d.str()
 		r.LastReply = d.str()
 		r.Redirect = d.str()
-		if r.Status > Failed {
+		r.Primary = d.str()
+		r.PrimaryAddr = d.str()
+		r.ShadowID = d.str()
+		if r.Status > Shadowed {
 			d.err = fmt.Errorf("recipient status %d", r.Status)
 		}
 	}
 	if d.err == nil && len(d.buf) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.buf))
 	}
-	if d.err == nil && (m.State < Ready || m.State > Poison) {
+	if d.err == nil && (m.State < Ready || m.State > Shadow) {
 		d.err = fmt.Errorf("state %d", m.State)
 	}
 	if d.err != nil {

@@ -87,19 +87,24 @@ func parseQueueKey(k []byte) (string, ID, bool) {
 
 // QueuesOf lists the distinct queues a message is in: poison for a
 // poison message, otherwise the queue of each pending recipient
-// (submission when it has not been attempted yet).
+// (submission when it has not been attempted yet) and the shadow queue
+// (shadow:PRIMARY) of each shadowed one.
 func QueuesOf(m *Message) []string {
 	if m.State == Poison {
 		return []string{QueuePoison}
 	}
 	var out []string
 	for _, r := range m.Rcpts {
-		if r.Status.Done() {
+		var q string
+		switch {
+		case r.Status == Shadowed:
+			q = "shadow:" + r.Primary
+		case r.Status.Done():
 			continue
-		}
-		q := r.Queue
-		if q == "" {
+		case r.Queue == "":
 			q = QueueSubmission
+		default:
+			q = r.Queue
 		}
 		dup := false
 		for _, o := range out {
