@@ -23,6 +23,7 @@ import (
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/shadow"
 	"umbra/internal/smtp"
 	"umbra/internal/systemd"
 	"umbra/internal/tracking"
@@ -104,11 +105,22 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
-	del, err := delivery.New(deliveryConfig(cfg, table, topo, suspended, log))
+	// The shadow manager watches the primaries this server keeps copies
+	// for; its store is the queue manager, its heartbeats the deliverer.
+	var shadows *shadow.Manager
+	if cfg.Transport.ShadowRedundancyEnabled {
+		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
+			Retries: cfg.Transport.ShadowHeartbeatRetryCount, Log: log.With("component", "shadow"),
+			Store: shadowStore{&mgr}})
+	}
+	del, err := delivery.New(deliveryConfig(cfg, table, topo, suspended, shadows, log))
 	if err != nil {
 		return err
 	}
 	defer del.Close()
+	if shadows != nil {
+		shadows.SetHeartbeater(del)
+	}
 
 	pol := policy(cfg)
 	mgr = queue.NewManager(store, del, queue.ManagerConfig{
@@ -159,6 +171,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	mgr.Start(runCtx)
+	if shadows != nil {
+		go shadows.Run(runCtx)
+	}
 	srv.Serve()
 	var addrs []string
 	for _, a := range srv.Addrs() {
@@ -176,7 +191,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go func() {
 		for range hup {
 			systemd.Notify("RELOADING=1")
-			next, err := reload(cfg, srv, del, mgr, suspended, log)
+			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
@@ -219,16 +234,31 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	return t, nil
 }
 
-func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topology, suspended func(string) bool, log *slog.Logger) delivery.Config {
+func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topology, suspended func(string) bool,
+	shadows *shadow.Manager, log *slog.Logger) delivery.Config {
 	t := cfg.Transport
-	return delivery.Config{
+	dc := delivery.Config{
 		Topology: topo, LocalServer: cfg.Server.Name,
 		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
 		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
 		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
 		Log: log.With("component", "delivery"),
 	}
+	if shadows != nil {
+		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
+	}
+	return dc
 }
+
+// shadowStore gives the shadow manager the queue manager, which is built
+// after it.
+type shadowStore struct{ m **queue.Manager }
+
+func (s shadowStore) ShadowPrimaries() (map[string]string, error) { return (*s.m).ShadowPrimaries() }
+func (s shadowStore) ApplyDiscards(p string, ids []string) (int, error) {
+	return (*s.m).ApplyDiscards(p, ids)
+}
+func (s shadowStore) Takeover(p, reason string) (int, error) { return (*s.m).Takeover(p, reason) }
 
 func policy(cfg *config.Config) queue.Policy {
 	t := cfg.Transport
@@ -244,7 +274,7 @@ func policy(cfg *config.Config) queue.Policy {
 // accepted domains, send connectors, mailbox delivery, retry and expiry.
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
-	suspended func(string) bool, log *slog.Logger) (*config.Config, error) {
+	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger) (*config.Config, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -271,12 +301,12 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err != nil {
 		return nil, err
 	}
-	if err := del.Reload(deliveryConfig(next, table, topo, suspended, log)); err != nil {
+	if err := del.Reload(deliveryConfig(next, table, topo, suspended, shadows, log)); err != nil {
 		return nil, err
 	}
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
 		oldTopo, _ := serverTopology(cur)
-		if rerr := del.Reload(deliveryConfig(cur, routingTable(cur), oldTopo, suspended, log)); rerr != nil {
+		if rerr := del.Reload(deliveryConfig(cur, routingTable(cur), oldTopo, suspended, shadows, log)); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, err

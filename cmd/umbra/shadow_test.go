@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -150,3 +151,140 @@ func plain(user, pass string) string {
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// shadowPair is hub-a (site a) relaying to hub-b (site b), which sends
+// through connector "out" to a sink; both shadow each other's relays.
+type shadowPair struct {
+	dir               string
+	a, b, sink        string // listen addresses
+	cfgA, cfgB, dataB string
+}
+
+func newShadowPair(t *testing.T) *shadowPair {
+	p := &shadowPair{dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: freeAddr(t, "127.0.0.1")}
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q}
+  - {name: hub-b, role: hub, site: b, address: %q}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
+`, p.a, p.b, p.sink)
+	os.WriteFile(filepath.Join(p.dir, "topology.yaml"), []byte(topo), 0o600)
+	for _, h := range []struct{ name, addr string }{{"hub-a", p.a}, {"hub-b", p.b}} {
+		d := filepath.Join(p.dir, h.name)
+		os.MkdirAll(d, 0o700)
+		cfg := fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""}
+topology: %s
+transport:
+  retry_schedule: [1s]
+  retry_jitter: 0.1
+  shadow_heartbeat_timeout: 1s
+  shadow_heartbeat_retry_count: 3
+receive_connectors:
+  - name: org
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
+`, h.name, filepath.Join(d, "data"), filepath.Join(p.dir, "topology.yaml"), h.addr)
+		path := filepath.Join(d, "umbra.yaml")
+		os.WriteFile(path, []byte(cfg), 0o600)
+		if h.name == "hub-a" {
+			p.cfgA = path
+		} else {
+			p.cfgB, p.dataB = path, filepath.Join(d, "data")
+		}
+	}
+	return p
+}
+
+func (p *shadowPair) queued(t *testing.T, cfg string) map[string]int {
+	out, _ := cli(t, cfg, "queue", "list", "--json")
+	var qs []struct {
+		Name  string
+		Count int `json:"message_count"`
+	}
+	json.Unmarshal([]byte(out), &qs)
+	m := map[string]int{}
+	for _, q := range qs {
+		m[q.Name] = q.Count
+	}
+	return m
+}
+
+func waitCond(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// SR-2 … SR-5: A keeps a shadow copy of what it relayed to B until B,
+// having delivered it, hands A the discard notification.
+func TestShadowDiscardFlow(t *testing.T) {
+	p := newShadowPair(t)
+	sink := startRecorder(t, p.sink)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	acked := sendMany(p.a, "sr", 3, 1, nil)
+	waitArrived(t, sink, acked, b)
+	waitCond(t, "hub-a's shadow copies to be discarded", 15*time.Second, func() bool { return len(p.queued(t, p.cfgA)) == 0 })
+	out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
+	for _, ev := range []string{`"event": "shadow"`, `"event": "discard"`} {
+		if !strings.Contains(out, ev) {
+			a.dumpLog()
+			t.Fatalf("hub-a's tracking log lacks %s:\n%s", ev, out)
+		}
+	}
+}
+
+// SR-6: B dies for good (kill -9, database gone) while holding mail it
+// could not deliver yet. A takes its shadow copies over after three failed
+// heartbeats and delivers them once a hub of site b answers again.
+func TestShadowTakeoverPrimaryGone(t *testing.T) {
+	p := newShadowPair(t)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	acked := sendMany(p.a, "gone", 3, 1, nil) // the sink is down: B keeps them
+	waitCond(t, "hub-a to hold shadow copies for hub-b", 15*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 3 })
+	b.kill()
+	os.RemoveAll(p.dataB)
+	waitCond(t, "the takeover", 20*time.Second, func() bool {
+		q := p.queued(t, p.cfgA)
+		return q["shadow:hub-b"] == 0 && q["site:b"]+q["submission"] == 3
+	})
+	sink := startRecorder(t, p.sink)
+	startUmbra(t, p.cfgB, p.b) // a new hub-b, with a new database
+	waitArrived(t, sink, acked, a)
+	if out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org"); !strings.Contains(out, `"event": "takeover"`) {
+		t.Errorf("no takeover in hub-a's tracking log")
+	}
+}
+
+// SR-7: B comes back at once, but with a new database: A resubmits its
+// copies on the first contact instead of waiting for three heartbeats.
+func TestShadowPrimaryNewDatabase(t *testing.T) {
+	p := newShadowPair(t)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	acked := sendMany(p.a, "newdb", 2, 1, nil)
+	waitCond(t, "hub-a to hold shadow copies for hub-b", 15*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 2 })
+	b.kill()
+	os.RemoveAll(p.dataB)
+	sink := startRecorder(t, p.sink)
+	startUmbra(t, p.cfgB, p.b)
+	waitArrived(t, sink, acked, a)
+	log, _ := os.ReadFile(a.log)
+	if !strings.Contains(string(log), "new transport database") {
+		a.dumpLog()
+		t.Fatal("hub-a did not resubmit for the new database")
+	}
+}

@@ -181,6 +181,9 @@ type SendConnector struct {
 	MaxMessageSize Size `yaml:"max_message_size"`
 	// MaxConnections bounds concurrent connections per destination.
 	MaxConnections int `yaml:"max_connections"`
+	// SendXShadow grants the send-xshadow right: open a shadow session
+	// when the next hop offers XSHADOW (SR-1).
+	SendXShadow bool `yaml:"send_xshadow"`
 	// Enabled defaults to true; a disabled connector is skipped.
 	Enabled *bool `yaml:"enabled"`
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -55,7 +56,18 @@ type Config struct {
 	// into the local mailbox store, as the server named LocalServer.
 	Topology    *routing.Topology
 	LocalServer string
-	Log         *slog.Logger
+	// ShadowServerID, when set, is this server's id in shadow sessions:
+	// relays inside the organisation and send connectors with
+	// send_xshadow open one when the next hop offers XSHADOW. Shadows
+	// hears of every session with a primary (contact and discards).
+	ShadowServerID string
+	Shadows        Shadows
+	Log            *slog.Logger
+}
+
+// Shadows is told of every session with a primary (shadow.Manager).
+type Shadows interface {
+	Contact(primary, dbID string, discards []string)
 }
 
 // Deliverer implements queue.Deliverer: it groups a message's recipients
@@ -331,7 +343,7 @@ func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Messag
 		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
 	}
 	defer c.Close()
-	return d.transaction(ctx, c, "lmtp", m, body, rcpts, true)
+	return d.transaction(ctx, st, c, "lmtp", m, body, rcpts, true)
 }
 
 // deliverRemote sends a group through its send connector: to a smart
@@ -345,7 +357,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 
 	if pc := d.takeIdle(g.key); pc != nil {
 		if err := pc.c.Reset(); err == nil {
-			res := d.transaction(ctx, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
+			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
 			d.finishConn(g.key, pc.c, res)
 			return res
 		}
@@ -367,7 +379,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
 			continue
 		}
-		res := d.transaction(ctx, c, h.String(), m, body, g.rcpts, false)
+		if g.conn.cfg.SendXShadow {
+			d.openShadow(st, c, h.name)
+		}
+		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
 		d.finishConn(g.key, c, res)
 		return res
 	}
@@ -574,12 +589,19 @@ func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h
 
 // transaction runs MAIL, RCPT… and DATA and maps every reply to a
 // per-recipient result: 2xx done, 4xx deferred, 5xx failed.
-func (d *Deliverer) transaction(ctx context.Context, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
+func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	okOutcome := queue.RelayedOK
 	if lmtp {
 		okOutcome = queue.DeliveredOK
+	}
+	primary, shadowID := "", ""
+	if c.ShadowDB != "" && !lmtp {
+		primary = c.Hop()
+		shadowID = m.ID.String() + "-" + shortHash(primary)
+		c.SetShadowID(shadowID)
+		defer d.queryDiscards(st, c, primary)
 	}
 	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID}
 	if m.RetFull {
@@ -657,9 +679,99 @@ func (d *Deliverer) transaction(ctx context.Context, c *smtp.Client, hop string,
 	}
 	for _, a := range accepted {
 		a.Outcome, a.Reply = okOutcome, "250 "+resp.StatusText
+		if shadowID != "" {
+			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID
+		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// openShadow makes the session a shadow session when this server shadows
+// and the peer offers XSHADOW; the peer is then the primary, named by hop.
+func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
+	if st.cfg.ShadowServerID == "" || c.ShadowDB != "" {
+		return
+	}
+	db, err := c.Shadow(st.cfg.ShadowServerID)
+	if errors.Is(err, smtp.ErrNoShadow) {
+		return // a non-shadow next hop (SR-10): deliver and forget
+	}
+	if err != nil {
+		d.log.Info("shadow session refused; relaying without it", "primary", primary, "err", err)
+		return
+	}
+	c.SetHop(primary)
+	if st.cfg.Shadows != nil {
+		st.cfg.Shadows.Contact(primary, db, nil)
+	}
+}
+
+// queryDiscardsEvery bounds how often a busy shadow session asks for
+// discards (SR-3: during and at the end of sessions with a primary).
+const queryDiscardsEvery = time.Second
+
+func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
+	if st.cfg.Shadows == nil || time.Since(c.LastQuery) < queryDiscardsEvery {
+		return
+	}
+	c.LastQuery = time.Now()
+	var all []string
+	for i := 0; i < 100; i++ {
+		ids, err := c.QueryDiscard(1000)
+		if err != nil {
+			d.log.Info("XQUERYDISCARD failed", "primary", primary, "err", err)
+			return
+		}
+		all = append(all, ids...)
+		if len(ids) < 1000 {
+			break
+		}
+	}
+	st.cfg.Shadows.Contact(primary, c.ShadowDB, all)
+}
+
+// Heartbeat opens a session to a primary only to ask for its discard
+// notifications (SR-5, W-5): EHLO, XSHADOW, XQUERYDISCARD…, QUIT, each
+// step bounded by ctx and the command timeout.
+func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string, []string, error) {
+	st := d.st.Load()
+	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
+		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
+	if err != nil {
+		return "", nil, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	db, err := c.Shadow(st.cfg.ShadowServerID)
+	if err != nil {
+		return "", nil, err
+	}
+	var all []string
+	for i := 0; i < 100; i++ {
+		ids, err := c.QueryDiscard(1000)
+		if err != nil {
+			return "", nil, err
+		}
+		all = append(all, ids...)
+		if len(ids) < 1000 {
+			break
+		}
+	}
+	c.Quit()
+	return db, all, nil
+}
+
+func shortHash(s string) string {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return fmt.Sprintf("%08x", h.Sum32())
 }
 
 func classify(i int, hop string, err error) queue.Result {

@@ -121,7 +121,11 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				continue
 			}
 			d.bal.ok(addr)
-			res := d.transaction(ctx, c, names[k]+"["+addr+"]", m, body, g.rcpts, lmtp)
+			c.SetHop(names[k] + "[" + addr + "]")
+			if !lmtp && h.Kind == routing.HopRelay {
+				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on
+			}
+			res := d.transaction(ctx, st, c, c.Hop(), m, body, g.rcpts, lmtp)
 			c.Quit()
 			return res
 		}

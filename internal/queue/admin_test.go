@@ -296,3 +296,30 @@ func TestShadowCopies(t *testing.T) {
 		t.Fatalf("primaries after takeover: %v", p)
 	}
 }
+
+// A primary can hand over the discard before this server has committed
+// the result that made the copy a shadow copy; the discard is kept aside
+// and consumed by that commit, so the copy does not linger.
+func TestEarlyDiscard(t *testing.T) {
+	s := openTest(t)
+	var q *Manager
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		if n, err := q.ApplyDiscards("hub-b", []string{sid}); n != 1 || err != nil {
+			t.Errorf("early discard: %d %v", n, err)
+		}
+		return []Result{{Rcpt: 0, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid}}
+	})
+	q = NewManager(s, d, ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@c.example")
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the message to go", func() bool { _, err := q.Message(m.ID); return errors.Is(err, ErrNotFound) })
+	var early int
+	s.View(func(tx *Tx) error { early = tx.tx.Bucket(bucketEarly).Stats().KeyN; return nil })
+	if early != 0 {
+		t.Fatalf("%d early discards left over", early)
+	}
+}

@@ -428,6 +428,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	pol := q.policy()
 	got := map[int]bool{}
 	attemptedAny := false
+	var shadowed []int
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	for _, r := range results {
@@ -452,6 +453,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID
 			delivered = append(delivered, r.Rcpt)
+			shadowed = append(shadowed, r.Rcpt)
 			q.ev.Event("shadow", m, rc, r.Reply)
 		case FailedPerm:
 			rc.Status = Failed
@@ -531,11 +533,25 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 
 	done := len(m.Pending()) == 0
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
-	keep := done && hasShadowed(m) // a shadow copy stays for its primaries
-	if keep {
-		m.State = Shadow
-	}
+	shadowState := m.State
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		// A primary may have sent its discard before these results were
+		// committed (ApplyDiscards kept it aside): apply it now.
+		for _, i := range shadowed {
+			rc := &m.Rcpts[i]
+			early, err := tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID)
+			if err != nil {
+				return err
+			}
+			if early {
+				rc.Status = Relayed
+			}
+		}
+		keep := done && hasShadowed(m) // a shadow copy stays for its primaries
+		m.State = shadowState
+		if keep {
+			m.State = Shadow
+		}
 		if done {
 			var err error
 			if keep {
@@ -737,6 +753,15 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 			}
 			m, err := tx.Get(id)
 			if err != nil {
+				continue
+			}
+			if m.State == Active {
+				// Still in delivery here: its ShadowedOK results are not
+				// committed yet. Keep the discard for that commit.
+				if err := tx.AddEarlyDiscard(primary, sid, q.clk.Now()); err != nil {
+					return err
+				}
+				n++
 				continue
 			}
 			changed := false

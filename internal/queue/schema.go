@@ -25,6 +25,9 @@ import (
 //	discards  shadow server ‖ 0x00 ‖ shadow message id → prepared-at (8, BE unix nanoseconds)
 //	          discard notifications owed to shadow servers (SR-3), kept
 //	          until the reply carrying them was written
+//	early     primary ‖ 0x00 ‖ shadow message id → received-at (8, BE)
+//	          discards that arrived while their message was still in
+//	          delivery here; the commit of its results consumes them
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -34,8 +37,10 @@ var (
 	bucketQueues    = []byte("queues")
 	bucketSuspended = []byte("suspended")
 	bucketDiscards  = []byte("discards")
+	bucketEarly     = []byte("early")
 
-	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended, bucketDiscards}
+	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
+		bucketDiscards, bucketEarly}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -260,9 +260,19 @@ func (t *Tx) DeleteDiscards(server string, ids []string) error {
 }
 
 // PruneDiscards deletes up to limit notifications prepared before cutoff
-// (their shadow server never came to fetch them) and returns how many.
+// (their shadow server never came to fetch them), and early discards as
+// old, and returns how many.
 func (t *Tx) PruneDiscards(cutoff time.Time, limit int) (int, error) {
-	b := t.tx.Bucket(bucketDiscards)
+	n, err := t.prune(bucketEarly, cutoff, limit)
+	if err != nil {
+		return 0, err
+	}
+	m, err := t.prune(bucketDiscards, cutoff, limit)
+	return n + m, err
+}
+
+func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
+	b := t.tx.Bucket(bucket)
 	var stale [][]byte
 	_ = b.ForEach(func(k, v []byte) error {
 		if len(stale) < limit && len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.UnixNano() {
@@ -276,6 +286,23 @@ func (t *Tx) PruneDiscards(cutoff time.Time, limit int) (int, error) {
 		}
 	}
 	return len(stale), nil
+}
+
+// AddEarlyDiscard records a discard for a message still in delivery.
+func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	return t.tx.Bucket(bucketEarly).Put(discardKey(primary, id), v[:])
+}
+
+// TakeEarlyDiscard reports and forgets an early discard.
+func (t *Tx) TakeEarlyDiscard(primary, id string) (bool, error) {
+	b := t.tx.Bucket(bucketEarly)
+	k := discardKey(primary, id)
+	if b.Get(k) == nil {
+		return false, nil
+	}
+	return true, b.Delete(k)
 }
 
 func beUint64(b []byte) uint64 {

@@ -49,6 +49,12 @@ type Client struct {
 	sc   *shadowConn
 	TLS  bool
 	hop  string
+
+	// ShadowDB is the peer's database id once Shadow succeeded: the
+	// session is then a shadow session. LastQuery is when discards
+	// were last asked for on it.
+	ShadowDB  string
+	LastQuery time.Time
 }
 
 // SetHop records the name of the next hop this client talks to.
@@ -104,7 +110,8 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(lines[0]), nil
+	c.ShadowDB = strings.TrimSpace(lines[0])
+	return c.ShadowDB, nil
 }
 
 // SetShadowID makes the next MAIL command carry XSHADOW=id (W-3).
@@ -296,3 +303,6 @@ func Permanent(err error) bool {
 	var se *gosmtp.SMTPError
 	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
 }
+
+// RemoteAddr is the peer's address (host:port).
+func (c *Client) RemoteAddr() string { return c.conn.RemoteAddr().String() }
