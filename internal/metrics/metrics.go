@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,7 @@ type queueCollector struct {
 	src    QueueSource
 	length *prometheus.Desc
 	oldest *prometheus.Desc
+	shadow *prometheus.Desc
 }
 
 // RegisterQueues adds the queue gauges, computed at each scrape.
@@ -97,10 +99,17 @@ func RegisterQueues(reg prometheus.Registerer, src QueueSource) {
 			[]string{"queue_type", "state"}, nil),
 		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
 			[]string{"queue_type"}, nil),
+		// Primaries are servers of the organisation: a bounded label.
+		shadow: prometheus.NewDesc("umbra_shadow_queue_messages", "Shadow copies held for each primary.",
+			[]string{"primary"}, nil),
 	})
 }
 
-func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.length; ch <- c.oldest }
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.length
+	ch <- c.oldest
+	ch <- c.shadow
+}
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	qs, err := c.src()
@@ -111,8 +120,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	type key struct{ typ, state string }
 	counts := map[key]int{}
 	oldest := map[string]queue.ID{}
-	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", queue.QueueSubmission, queue.QueuePoison, "unreachable"} {
-		for _, st := range []queue.State{queue.Ready, queue.Active, queue.Suspended, queue.Poison} {
+	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", "shadow", queue.QueueSubmission, queue.QueuePoison, "unreachable"} {
+		for _, st := range []queue.State{queue.Ready, queue.Active, queue.Suspended, queue.Poison, queue.Shadow} {
 			counts[key{typ, st.String()}] = 0
 		}
 	}
@@ -123,6 +132,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if o, ok := oldest[typ]; !ok || q.Oldest < o {
 			oldest[typ] = q.Oldest
+		}
+		if p, ok := strings.CutPrefix(q.Name, "shadow:"); ok {
+			ch <- prometheus.MustNewConstMetric(c.shadow, prometheus.GaugeValue, float64(q.Count), p)
 		}
 	}
 	for k, n := range counts {

@@ -22,6 +22,7 @@ func TestMetricsLintAndValues(t *testing.T) {
 			{Name: "mx:example.net", Count: 2, ByState: map[queue.State]int{queue.Ready: 2}, Oldest: old},
 			{Name: "mx:example.org", Count: 1, ByState: map[queue.State]int{queue.Active: 1}, Oldest: old + 5},
 			{Name: "poison", Count: 1, ByState: map[queue.State]int{queue.Poison: 1}, Oldest: old + 9},
+			{Name: "shadow:hub-b", Count: 4, ByState: map[queue.State]int{queue.Shadow: 4}, Oldest: old + 11},
 		}, nil
 	})
 	m.Session("default")
@@ -49,6 +50,13 @@ umbra_queue_messages{queue_type="smtp-mx",state="ready"} 2
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want+zeroLines()), "umbra_queue_messages"); err != nil {
 		t.Error(err)
 	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP umbra_shadow_queue_messages Shadow copies held for each primary.
+# TYPE umbra_shadow_queue_messages gauge
+umbra_shadow_queue_messages{primary="hub-b"} 4
+`), "umbra_shadow_queue_messages"); err != nil {
+		t.Error(err)
+	}
 	if n := testutil.ToFloat64(m.commands.WithLabelValues("default", "RCPT", "5xx")); n != 1 {
 		t.Errorf("commands 5xx = %v", n)
 	}
@@ -60,14 +68,17 @@ umbra_queue_messages{queue_type="smtp-mx",state="ready"} 2
 // zeroLines lists the queue gauges that must be present at zero.
 func zeroLines() string {
 	var b strings.Builder
-	for _, typ := range []string{"mailbox", "poison", "site", "smtp-mx", "smtp-smart-host", "submission", "unreachable"} {
-		for _, st := range []string{"active", "poison", "ready", "suspended"} {
+	for _, typ := range []string{"mailbox", "poison", "shadow", "site", "smtp-mx", "smtp-smart-host", "submission", "unreachable"} {
+		for _, st := range []string{"active", "poison", "ready", "shadow", "suspended"} {
 			if typ == "smtp-mx" && (st == "active" || st == "ready") {
 				continue
 			}
 			n := "0"
 			if typ == "poison" && st == "poison" {
 				n = "1"
+			}
+			if typ == "shadow" && st == "shadow" {
+				n = "4"
 			}
 			b.WriteString(`umbra_queue_messages{queue_type="` + typ + `",state="` + st + `"} ` + n + "\n")
 		}

@@ -22,6 +22,9 @@
 //	                       └──────────────────────┘ requeue (shutdown)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry)
+//	results with shadowed recipients and nothing pending ──▶ Shadow
+//	Shadow ──discards from every primary──▶ deleted
+//	Shadow ──Takeover (primary failed or has a new database)──▶ Ready (recipients pending again)
 //
 // Index invariants, kept by Tx.Put/Tx.Delete in the same transaction as
 // the record: a message has a schedule entry iff it is Ready (keyed by its
@@ -34,6 +37,27 @@
 // only the schedule's due prefix and the active index, so memory and work
 // are bounded by the active set (MaxActive), never by the queue size; no
 // goroutine exists per queued message, only per active one.
+//
+// # Shadow redundancy in the store
+//
+// As primary: a message received in a shadow session carries its shadow
+// server and shadow id; the commit that makes it done (removal, or the
+// Shadow state when it was itself relayed in a shadow session) also
+// writes the discard notification for that server (bucket discards). The
+// notification is deleted only after the reply carrying it was written,
+// so a crash in between sends it twice — harmless, a shadow server
+// ignores ids it no longer has — never zero times.
+//
+// As shadow server: recipients a primary accepted in a shadow session
+// are Shadowed (with primary, address and shadow id) and the message
+// keeps its record and body until every primary discarded its part.
+// A discard arriving while the message is still Active (its results not
+// yet committed) is stored in bucket early and consumed by the commit of
+// those results. Takeover turns the shadowed recipients back to Pending
+// in one transaction. A crash at any point leaves either the copy (and a
+// later discard or takeover) or its deletion: never a lost message,
+// at worst a duplicate, which final delivery is to suppress (SR-11).
+// Stale discards and early discards are pruned after message_expiration.
 //
 // # Durability and the crash argument
 //
