@@ -24,10 +24,12 @@ run: build
 
 # The whole suite: vet, formatting, unit, loopback, multi-process and
 # interop tests (Postfix smtp-source/smtp-sink and swaks when installed),
-# and the race detector on the concurrent packages.
+# and the race detector on the concurrent packages. Packages run one at a
+# time (-p 1): the multi-process tests pick free loopback ports for their
+# daemons, and another package's listeners must not take them meanwhile.
 test: vet
 	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) test -count=1 -timeout 600s ./...
+	$(GO) test -count=1 -p 1 -timeout 600s ./...
 	$(GO) test -count=1 -race -timeout 600s $(RACE_PKGS)
 
 vet:
