@@ -111,7 +111,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if cfg.Transport.ShadowRedundancyEnabled {
 		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
 			Retries: cfg.Transport.ShadowHeartbeatRetryCount, Log: log.With("component", "shadow"),
-			Store: shadowStore{&mgr}})
+			Store: shadowStore{&mgr}, Observer: met})
 	}
 	del, err := delivery.New(deliveryConfig(cfg, table, topo, suspended, shadows, log))
 	if err != nil {
@@ -141,6 +141,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now()}, log.With("component", "admin"))
 	if err != nil {
 		return err
+	}
+	if shadows != nil {
+		adm.SetShadows(shadows.Status)
 	}
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())

@@ -255,6 +255,15 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 	a := startUmbra(t, p.cfgA, p.a)
 	acked := sendMany(p.a, "gone", 3, 1, nil) // the sink is down: B keeps them
 	waitCond(t, "hub-a to hold shadow copies for hub-b", 15*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 3 })
+	out, code := cli(t, p.cfgA, "shadow", "list", "--json")
+	var vs []struct {
+		Primary    string
+		Copies     int
+		DatabaseID string `json:"database_id"`
+	}
+	if json.Unmarshal([]byte(out), &vs); code != 0 || len(vs) != 1 || vs[0].Primary != "hub-b" || vs[0].Copies != 3 || len(vs[0].DatabaseID) != 32 {
+		t.Fatalf("shadow list: %d %s", code, out)
+	}
 	b.kill()
 	os.RemoveAll(p.dataB)
 	waitCond(t, "the takeover", 20*time.Second, func() bool {

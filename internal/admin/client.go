@@ -139,3 +139,9 @@ func (c *Client) Track(q tracking.Query) ([]tracking.Entry, error) {
 	var es []tracking.Entry
 	return es, c.do("GET", "/v1/track", v, &es)
 }
+
+// Shadows lists the primaries this server holds shadow copies for.
+func (c *Client) Shadows() ([]ShadowView, error) {
+	var vs []ShadowView
+	return vs, c.do("GET", "/v1/shadows", nil, &vs)
+}

@@ -24,4 +24,5 @@
 //	POST /v1/messages/{id}/suspend | resume
 //	POST /v1/messages/{id}/remove[?ndr=true]
 //	GET  /v1/track?id=&sender=&recipient=&limit=
+//	GET  /v1/shadows
 package admin

@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/shadow"
 	"umbra/internal/tracking"
 )
 
@@ -48,12 +50,13 @@ type Status struct {
 
 // Server serves the API on a Unix socket.
 type Server struct {
-	q      Queue
-	track  Tracker // nil when tracking is off
-	status Status
-	log    *slog.Logger
-	http   *http.Server
-	ln     net.Listener
+	q       Queue
+	track   Tracker                       // nil when tracking is off
+	shadows func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	status  Status
+	log     *slog.Logger
+	http    *http.Server
+	ln      net.Listener
 }
 
 // Listen creates the socket at path (mode 0660).
@@ -77,6 +80,44 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 	s := &Server{q: q, track: track, status: status, log: log, ln: ln}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
+}
+
+// SetShadows gives the API the shadow manager's view of its primaries.
+func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = status }
+
+// ShadowView is one primary this server holds shadow copies for.
+type ShadowView struct {
+	Primary          string        `json:"primary"`
+	Copies           int           `json:"copies"`
+	OldestAge        time.Duration `json:"oldest_age_ns"`
+	LastContact      time.Time     `json:"last_contact,omitempty"`
+	FailedHeartbeats int           `json:"failed_heartbeats"`
+	DatabaseID       string        `json:"database_id,omitempty"`
+}
+
+func (s *Server) shadowViews() ([]ShadowView, error) {
+	qs, err := s.q.Queues()
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*ShadowView{}
+	var out []ShadowView
+	for _, q := range qs {
+		if p, ok := strings.CutPrefix(q.Name, "shadow:"); ok {
+			out = append(out, ShadowView{Primary: p, Copies: q.Count, OldestAge: q.OldestAge})
+		}
+	}
+	for i := range out {
+		byName[out[i].Primary] = &out[i]
+	}
+	if s.shadows != nil {
+		for _, st := range s.shadows() {
+			if v := byName[st.Name]; v != nil {
+				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
+			}
+		}
+	}
+	return out, nil
 }
 
 // Serve answers requests until Shutdown.
@@ -123,6 +164,13 @@ func (s *Server) routes() http.Handler {
 		}
 		s.log.Info("admin", "action", "queue "+r.PathValue("action"), "queue", name)
 		reply(w, map[string]any{"queue": name, "rescheduled": n}, err)
+	})
+	mux.HandleFunc("GET /v1/shadows", func(w http.ResponseWriter, r *http.Request) {
+		vs, err := s.shadowViews()
+		if vs == nil {
+			vs = []ShadowView{}
+		}
+		reply(w, vs, err)
 	})
 	mux.HandleFunc("GET /v1/track", func(w http.ResponseWriter, r *http.Request) {
 		if s.track == nil {

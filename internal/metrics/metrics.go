@@ -21,6 +21,11 @@ type Metrics struct {
 	commitSeconds prometheus.Histogram
 	commitBatch   prometheus.Histogram
 	commitErrors  prometheus.Counter
+	heartbeats    *prometheus.CounterVec
+	takeovers     prometheus.Counter
+	resubmitted   prometheus.Counter
+	discardsIn    prometheus.Counter
+	discardsOut   prometheus.Counter
 }
 
 // New creates the collectors and registers them on reg.
@@ -47,9 +52,21 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Writers folded into one transport database commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_queue_commit_errors_total",
 			Help: "Failed transport database commits."}),
+		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_heartbeats_total",
+			Help: "Heartbeat sessions to primaries, by result (ok, failed)."}, []string{"result"}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_takeovers_total",
+			Help: "Primaries whose shadow copies were taken over (failed heartbeats or a new database)."}),
+		resubmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_resubmitted_messages_total",
+			Help: "Shadow copies resubmitted to routing by takeovers."}),
+		discardsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_received_total",
+			Help: "Discard notifications received from primaries."}),
+		discardsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_sent_total",
+			Help: "Discard notifications sent to shadow servers."}),
 	}
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
-		m.commitSeconds, m.commitBatch, m.commitErrors)
+		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut)
+	m.heartbeats.WithLabelValues("ok")
+	m.heartbeats.WithLabelValues("failed")
 	return m
 }
 
@@ -73,6 +90,27 @@ func (m *Metrics) Event(name string, _ *queue.Message, r *queue.Recipient, _ str
 	}
 	m.events.WithLabelValues(name, typ).Inc()
 }
+
+// Heartbeat implements shadow.Observer.
+func (m *Metrics) Heartbeat(ok bool) {
+	if ok {
+		m.heartbeats.WithLabelValues("ok").Inc()
+	} else {
+		m.heartbeats.WithLabelValues("failed").Inc()
+	}
+}
+
+// DiscardsReceived implements shadow.Observer.
+func (m *Metrics) DiscardsReceived(n int) { m.discardsIn.Add(float64(n)) }
+
+// Takeover implements shadow.Observer.
+func (m *Metrics) Takeover(messages int) {
+	m.takeovers.Inc()
+	m.resubmitted.Add(float64(messages))
+}
+
+// DiscardsSent implements smtp.Observer.
+func (m *Metrics) DiscardsSent(n int) { m.discardsOut.Add(float64(n)) }
 
 // Command implements smtp.Observer.
 func (m *Metrics) Command(connector, command string, code int) {

@@ -32,6 +32,11 @@ func TestMetricsLintAndValues(t *testing.T) {
 	msg := &queue.Message{ID: 1}
 	m.Event("send", msg, &queue.Recipient{Queue: "smarthost:edge"}, "250 ok")
 	m.Event("receive", msg, nil, "")
+	m.Heartbeat(true)
+	m.Heartbeat(false)
+	m.Takeover(7)
+	m.DiscardsReceived(3)
+	m.DiscardsSent(2)
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -59,6 +64,15 @@ umbra_shadow_queue_messages{primary="hub-b"} 4
 	}
 	if n := testutil.ToFloat64(m.commands.WithLabelValues("default", "RCPT", "5xx")); n != 1 {
 		t.Errorf("commands 5xx = %v", n)
+	}
+	for name, want := range map[string]float64{"failed": 1, "ok": 1} {
+		if n := testutil.ToFloat64(m.heartbeats.WithLabelValues(name)); n != want {
+			t.Errorf("heartbeats %s = %v", name, n)
+		}
+	}
+	if testutil.ToFloat64(m.resubmitted) != 7 || testutil.ToFloat64(m.takeovers) != 1 || testutil.ToFloat64(m.discardsIn) != 3 ||
+		testutil.ToFloat64(m.discardsOut) != 2 {
+		t.Error("shadow counters")
 	}
 	if n := testutil.ToFloat64(m.events.WithLabelValues("send", "smtp-smart-host")); n != 1 {
 		t.Errorf("send events = %v", n)

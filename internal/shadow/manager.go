@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -24,6 +25,19 @@ type Heartbeater interface {
 	Heartbeat(ctx context.Context, primary, addr string) (dbID string, discards []string, err error)
 }
 
+// Observer counts what the manager does (metrics).
+type Observer interface {
+	Heartbeat(ok bool)
+	DiscardsReceived(n int)
+	Takeover(messages int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Heartbeat(bool)       {}
+func (nopObserver) DiscardsReceived(int) {}
+func (nopObserver) Takeover(int)         {}
+
 // Config configures a Manager.
 type Config struct {
 	Timeout time.Duration // shadow_heartbeat_timeout
@@ -33,6 +47,7 @@ type Config struct {
 	Store   Store
 	// Heartbeater may be set after New, before Run.
 	Heartbeater Heartbeater
+	Observer    Observer
 }
 
 // Manager tracks the primaries this server shadows for.
@@ -59,6 +74,9 @@ func New(cfg Config) *Manager {
 	if cfg.Retries < 1 {
 		cfg.Retries = 1
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	return &Manager{cfg: cfg, ps: map[string]*primary{}}
 }
 
@@ -71,6 +89,7 @@ func (m *Manager) SetHeartbeater(h Heartbeater) { m.cfg.Heartbeater = h }
 // takes over at once when the primary's database id changed (SR-7).
 func (m *Manager) Contact(name, dbID string, discards []string) {
 	if len(discards) > 0 {
+		m.cfg.Observer.DiscardsReceived(len(discards))
 		if n, err := m.cfg.Store.ApplyDiscards(name, discards); err != nil {
 			m.cfg.Log.Error("applying discard notifications failed", "primary", name, "err", err)
 		} else {
@@ -134,6 +153,7 @@ func (m *Manager) heartbeat(ctx context.Context, name, addr string) {
 	if ctx.Err() != nil {
 		return // shutting down: not the primary's fault
 	}
+	m.cfg.Observer.Heartbeat(err == nil)
 	if err == nil {
 		m.Contact(name, dbID, discards)
 		return
@@ -160,6 +180,7 @@ func (m *Manager) takeover(name, reason string) {
 		m.cfg.Log.Error("takeover failed", "primary", name, "err", err)
 		return
 	}
+	m.cfg.Observer.Takeover(n)
 	m.mu.Lock()
 	delete(m.ps, name)
 	m.mu.Unlock()
@@ -185,4 +206,24 @@ func (m *Manager) Run(ctx context.Context) {
 		}
 		m.Step(ctx)
 	}
+}
+
+// PrimaryStatus is what the manager knows of one primary.
+type PrimaryStatus struct {
+	Name        string    `json:"primary"`
+	LastContact time.Time `json:"last_contact"`
+	Failures    int       `json:"failed_heartbeats"`
+	DatabaseID  string    `json:"database_id,omitempty"`
+}
+
+// Status lists the primaries being watched, by name.
+func (m *Manager) Status() []PrimaryStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []PrimaryStatus
+	for name, p := range m.ps {
+		out = append(out, PrimaryStatus{Name: name, LastContact: p.lastContact, Failures: p.failures, DatabaseID: p.dbID})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

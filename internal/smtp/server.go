@@ -32,6 +32,7 @@ type Observer interface {
 	Rejected(connector, why string)
 	Received(connector string, size int)
 	Command(connector, command string, code int)
+	DiscardsSent(n int)
 }
 
 type nopObserver struct{}
@@ -40,6 +41,7 @@ func (nopObserver) Session(string)              {}
 func (nopObserver) Rejected(string, string)     {}
 func (nopObserver) Received(string, int)        {}
 func (nopObserver) Command(string, string, int) {}
+func (nopObserver) DiscardsSent(int)            {}
 func (nopObserver) Reply(string, string, int)   {}
 
 // ServerConfig configures the receive side.

@@ -384,6 +384,7 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if ack != nil {
 		ack()
 	}
+	s.srv.obs.DiscardsSent(len(ids))
 	s.log.Info("discard notifications sent", "shadow_server", s.shadowServer, "count", len(ids))
 	return ""
 }
