@@ -297,3 +297,77 @@ func TestShadowPrimaryNewDatabase(t *testing.T) {
 		t.Fatal("hub-a did not resubmit for the new database")
 	}
 }
+
+// Multi-hop: Chicago -> New York -> London -> Dublin (hub sites New York
+// and London). Each hop keeps its shadow copy only until the next hop has
+// handed the message on: Chicago's copy goes once New York relayed it to
+// London, although London cannot reach Dublin yet.
+func TestShadowMultiHop(t *testing.T) {
+	dir := t.TempDir()
+	sites := []string{"chicago", "newyork", "london", "dublin"}
+	addrs := map[string]string{}
+	for i, s := range sites {
+		addrs[s] = freeAddr(t, fmt.Sprintf("127.0.0.%d", i+1))
+	}
+	sinkAddr := freeAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites:
+  - {name: chicago}
+  - {name: newyork, hub_site: true}
+  - {name: london, hub_site: true}
+  - {name: dublin}
+site_links:
+  - {name: chi-ny, sites: [chicago, newyork], cost: 10}
+  - {name: ny-lon, sites: [newyork, london], cost: 10}
+  - {name: lon-dub, sites: [london, dublin], cost: 10}
+servers:
+  - {name: hub-chicago, role: hub, site: chicago, address: %q}
+  - {name: hub-newyork, role: hub, site: newyork, address: %q}
+  - {name: hub-london, role: hub, site: london, address: %q}
+  - {name: hub-dublin, role: hub, site: dublin, address: %q}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-dublin], smart_hosts: [%q]}
+`, addrs["chicago"], addrs["newyork"], addrs["london"], addrs["dublin"], sinkAddr)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topoPath, []byte(topo), 0o600)
+	cfgs, procs := map[string]string{}, map[string]*daemon{}
+	for _, s := range sites {
+		d := filepath.Join(dir, s)
+		os.MkdirAll(d, 0o700)
+		cfgs[s] = filepath.Join(d, "umbra.yaml")
+		os.WriteFile(cfgs[s], []byte(fmt.Sprintf(`server: {name: hub-%s, data_dir: %s, metrics_listen: ""}
+topology: %s
+transport: {retry_schedule: [1s], retry_jitter: 0.1, shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3}
+receive_connectors:
+  - name: org
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
+`, s, filepath.Join(d, "data"), topoPath, addrs[s])), 0o600)
+		if s != "dublin" {
+			procs[s] = startUmbra(t, cfgs[s], addrs[s]) // Dublin is down for now
+		}
+	}
+	p := &shadowPair{}
+	acked := sendMany(addrs["chicago"], "multihop", 2, 1, nil)
+	// London holds the messages (Dublin is down) with shadow copies in New
+	// York; Chicago's copies are gone, since New York handed them on.
+	waitCond(t, "London to hold the mail, New York the shadows, Chicago nothing", 20*time.Second, func() bool {
+		chi, ny, lon := p.queued(t, cfgs["chicago"]), p.queued(t, cfgs["newyork"]), p.queued(t, cfgs["london"])
+		return len(chi) == 0 && ny["shadow:hub-london"] == 2 && lon["site:dublin"] == 2
+	})
+	sink := startRecorder(t, sinkAddr)
+	procs["dublin"] = startUmbra(t, cfgs["dublin"], addrs["dublin"])
+	waitArrived(t, sink, acked, procs["dublin"])
+	waitCond(t, "every shadow copy on the path to be discarded", 20*time.Second, func() bool {
+		for _, s := range sites {
+			if len(p.queued(t, cfgs[s])) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if trail := sink.bodies["multihop-0"]; !strings.Contains(trail, "by hub-newyork") || !strings.Contains(trail, "by hub-london") {
+		t.Errorf("the message did not pass the hub sites:\n%s", trail)
+	}
+}
