@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
 RACE_PKGS := ./internal/queue/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/
 
-.PHONY: all build run test vet race fuzz bench install clean
+.PHONY: all build run test vet race fuzz bench install demo clean
 
 PREFIX    ?= /usr
 UNITDIR   ?= /lib/systemd/system
@@ -52,6 +52,11 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench 'Enqueue' -benchtime 3s ./internal/queue/
 	$(GO) test -run '^$$' -bench 'Relay' -benchtime 1x -timeout 900s ./cmd/umbra/
+
+# Shadow redundancy in a minute: an edge and two hubs on loopback; hub 1
+# dies for good and the edge's shadow copies reach the mailbox via hub 2.
+demo: build
+	bash deploy/demo/run.sh
 
 # Binary, systemd units, sysusers entry, example configurations (never
 # overwriting an existing one), monitoring files and the README.
