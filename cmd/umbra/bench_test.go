@@ -2,9 +2,13 @@ package main
 
 import (
 	"os/exec"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // BenchmarkRelay measures end-to-end relay throughput: Postfix's
@@ -46,4 +50,37 @@ func BenchmarkRelay(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDelayedAck measures how long a non-shadow sender waits for its
+// confirmed 250 through edge -> hub -> sink: relay in a shadow session,
+// delivery at the hub, discard notification back, then the reply.
+func BenchmarkDelayedAck(b *testing.B) {
+	p := newShadowPairAck(b, "30s")
+	startRecorder(b, p.sink)
+	startUmbra(b, p.cfgB, p.b)
+	startUmbra(b, p.cfgA, p.a)
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := gosmtp.Dial(p.a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Mail("a@example.org", nil)
+		c.Rcpt("b@remote.example", nil)
+		w, _ := c.Data()
+		w.Write([]byte("Subject: ack\r\n\r\nlatency\r\n"))
+		start := time.Now()
+		resp, err := w.CloseWithResponse()
+		lat = append(lat, time.Since(start))
+		if err != nil || !strings.Contains(resp.StatusText, "confirmed") {
+			b.Fatalf("%v %+v", err, resp)
+		}
+		c.Quit()
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }

@@ -197,6 +197,7 @@ receive_connectors:
     permissions:
       anonymous: [submit, relay]
     limits: {max_connections_per_source: 200}
+    max_acknowledgement_delay: 0s
 send_connectors:
   - name: sink
     address_spaces: [{domain: "*", cost: 1}]

@@ -129,6 +129,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
 		Log: log.With("component", "queue"), Events: events,
 	})
+	if shadows != nil {
+		mgr.OnShadowed = shadows.Expedite
+	}
 	recovered, poisoned, err := mgr.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recovering the queue: %w", err)

@@ -155,13 +155,16 @@ func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byt
 // shadowPair is hub-a (site a) relaying to hub-b (site b), which sends
 // through connector "out" to a sink; both shadow each other's relays.
 type shadowPair struct {
+	ackDelay          string // max_acknowledgement_delay of the receive connectors
 	dir               string
 	a, b, sink        string // listen addresses
 	cfgA, cfgB, dataB string
 }
 
-func newShadowPair(t *testing.T) *shadowPair {
-	p := &shadowPair{dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: freeAddr(t, "127.0.0.1")}
+func newShadowPair(t testing.TB) *shadowPair { return newShadowPairAck(t, "0s") }
+
+func newShadowPairAck(t testing.TB, ackDelay string) *shadowPair {
+	p := &shadowPair{ackDelay: ackDelay, dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: freeAddr(t, "127.0.0.1")}
 	topo := fmt.Sprintf(`sites:
   - {name: a}
   - {name: b}
@@ -190,7 +193,8 @@ receive_connectors:
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
-`, h.name, filepath.Join(d, "data"), filepath.Join(p.dir, "topology.yaml"), h.addr)
+    max_acknowledgement_delay: %s
+`, h.name, filepath.Join(d, "data"), filepath.Join(p.dir, "topology.yaml"), h.addr, p.ackDelay)
 		path := filepath.Join(d, "umbra.yaml")
 		os.WriteFile(path, []byte(cfg), 0o600)
 		if h.name == "hub-a" {
@@ -343,6 +347,7 @@ receive_connectors:
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
+    max_acknowledgement_delay: 0s
 `, s, filepath.Join(d, "data"), topoPath, addrs[s])), 0o600)
 		if s != "dublin" {
 			procs[s] = startUmbra(t, cfgs[s], addrs[s]) // Dublin is down for now
@@ -369,5 +374,37 @@ receive_connectors:
 	})
 	if trail := sink.bodies["multihop-0"]; !strings.Contains(trail, "by hub-newyork") || !strings.Contains(trail, "by hub-london") {
 		t.Errorf("the message did not pass the hub sites:\n%s", trail)
+	}
+}
+
+// SR-9: a sender that cannot shadow gets its 250 only once the next hop
+// confirmed the message (B delivered it and sent A the discard), or after
+// max_acknowledgement_delay when the confirmation does not come.
+func TestDelayedAcknowledgement(t *testing.T) {
+	p := newShadowPairAck(t, "3s")
+	sink := startRecorder(t, p.sink)
+	startUmbra(t, p.cfgB, p.b)
+	startUmbra(t, p.cfgA, p.a)
+
+	reply := func(subject string) string {
+		s := rawDial(t, p.a)
+		s.cmd("EHLO client.example", "250")
+		s.cmd("MAIL FROM:<a@example.org>", "250")
+		s.cmd("RCPT TO:<b@remote.example>", "250")
+		s.cmd("DATA", "354")
+		return s.cmd("Subject: "+subject+"\r\n\r\nwait for me\r\n.", "250")[0]
+	}
+	if r := reply("confirmed"); !strings.HasSuffix(r, ", confirmed by the next hop") {
+		t.Fatalf("confirmed path: %q", r)
+	}
+	// The confirmation means the message was already delivered when the
+	// sender heard 250.
+	if sink.counts()["confirmed"] != 1 {
+		t.Fatal("250 before the next hop had the message delivered")
+	}
+
+	sink.srv.Close() // the next hop can no longer deliver: no confirmation
+	if r := reply("unconfirmed"); strings.Contains(r, "confirmed") || !strings.HasPrefix(r, "250 2.0.0 Ok: queued as ") {
+		t.Fatalf("timeout path: %q", r)
 	}
 }

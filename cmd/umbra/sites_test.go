@@ -57,6 +57,7 @@ receive_connectors:
     bindings: [%q]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [submit, relay]}
+    max_acknowledgement_delay: 0s
 `, name, filepath.Join(d, "data"), topoPath, addr)
 		cfgs[name] = filepath.Join(d, "umbra.yaml")
 		os.WriteFile(cfgs[name], []byte(cfg), 0o600)

@@ -39,6 +39,7 @@ receive_connectors:
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+    max_acknowledgement_delay: 0s   # the demo's client need not wait for hub 1
 $mailbox
 CFG
 done

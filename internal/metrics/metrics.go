@@ -26,6 +26,8 @@ type Metrics struct {
 	resubmitted   prometheus.Counter
 	discardsIn    prometheus.Counter
 	discardsOut   prometheus.Counter
+	ackDelay      *prometheus.HistogramVec
+	ackTimeouts   *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg.
@@ -62,9 +64,15 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Discard notifications received from primaries."}),
 		discardsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_sent_total",
 			Help: "Discard notifications sent to shadow servers."}),
+		ackDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_shadow_delayed_ack_seconds",
+			Help:    "How long a non-shadow sender waited for its final reply (delayed acknowledgement), by connector.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"connector"}),
+		ackTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_delayed_ack_timeouts_total",
+			Help: "Final replies given after max_acknowledgement_delay without the next hops' confirmation, by connector."},
+			[]string{"connector"}),
 	}
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
-		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut)
+		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
 	m.heartbeats.WithLabelValues("ok")
 	m.heartbeats.WithLabelValues("failed")
 	return m
@@ -111,6 +119,14 @@ func (m *Metrics) Takeover(messages int) {
 
 // DiscardsSent implements smtp.Observer.
 func (m *Metrics) DiscardsSent(n int) { m.discardsOut.Add(float64(n)) }
+
+// DelayedAck implements smtp.Observer.
+func (m *Metrics) DelayedAck(connector string, wait time.Duration, confirmed bool) {
+	m.ackDelay.WithLabelValues(connector).Observe(wait.Seconds())
+	if !confirmed {
+		m.ackTimeouts.WithLabelValues(connector).Inc()
+	}
+}
 
 // Command implements smtp.Observer.
 func (m *Metrics) Command(connector, command string, code int) {

@@ -464,6 +464,7 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 	}
 	q.log.Info("message removed by the administrator", "msg_id", id.String(), "ndr", dsn != nil)
 	q.ev.Event("remove", &Message{ID: id}, nil, "removed by the administrator")
+	q.notifyGone(id)
 	if dsn != nil {
 		q.ev.Event("dsn", dsn, &dsn.Rcpts[0], "")
 		q.Kick()

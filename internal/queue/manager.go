@@ -90,7 +90,13 @@ type Manager struct {
 	active int
 	wg     sync.WaitGroup
 
-	pmu       sync.Mutex // guards the policy fields of cfg (SetPolicy)
+	pmu     sync.Mutex // guards the policy fields of cfg (SetPolicy)
+	wmu     sync.Mutex
+	waiters map[ID][]chan struct{} // WaitGone: senders waiting for confirmation (SR-9)
+	// OnShadowed, when set, hears that a message with waiters became a
+	// shadow copy at primary, so that its discard can be asked for at once.
+	OnShadowed func(primary string)
+
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)
 	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)
@@ -120,7 +126,8 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 		cfg.Events = nopEvents{}
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
-		kick: make(chan struct{}, 1), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{}}
+		kick: make(chan struct{}, 1), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
+		waiters: map[ID][]chan struct{}{}}
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
 			q.suspended[name] = true
@@ -592,6 +599,15 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	if discard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
 	}
+	if done && m.State != Shadow {
+		q.notifyGone(m.ID)
+	} else if m.State == Shadow && q.OnShadowed != nil && q.hasWaiters(m.ID) {
+		for _, r := range m.Rcpts {
+			if r.Status == Shadowed {
+				q.OnShadowed(r.Primary)
+			}
+		}
+	}
 	if len(dsns) > 0 {
 		q.Kick()
 	}
@@ -663,6 +679,51 @@ func (q *Manager) IsSuspended(queue string) bool {
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
 	return q.suspended[queue]
+}
+
+// WaitGone returns a channel closed once message id has left the queue:
+// every recipient delivered, relayed to a non-shadow hop, failed with its
+// DSN, or discarded by the primaries that shadowed it — what delayed
+// acknowledgement waits for (SR-9). cancel stops waiting.
+func (q *Manager) WaitGone(id ID) (gone <-chan struct{}, cancel func()) {
+	ch := make(chan struct{})
+	q.wmu.Lock()
+	q.waiters[id] = append(q.waiters[id], ch)
+	q.wmu.Unlock()
+	// Registered first, then checked: a removal before the registration
+	// is seen here, one after it closes the channel.
+	if _, err := q.Message(id); errors.Is(err, ErrNotFound) {
+		q.notifyGone(id)
+	}
+	return ch, func() {
+		q.wmu.Lock()
+		defer q.wmu.Unlock()
+		for i, c := range q.waiters[id] {
+			if c == ch {
+				q.waiters[id] = append(q.waiters[id][:i], q.waiters[id][i+1:]...)
+				break
+			}
+		}
+		if len(q.waiters[id]) == 0 {
+			delete(q.waiters, id)
+		}
+	}
+}
+
+func (q *Manager) notifyGone(id ID) {
+	q.wmu.Lock()
+	chs := q.waiters[id]
+	delete(q.waiters, id)
+	q.wmu.Unlock()
+	for _, ch := range chs {
+		close(ch)
+	}
+}
+
+func (q *Manager) hasWaiters(id ID) bool {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	return len(q.waiters[id]) > 0
 }
 
 // DatabaseID is this server's transport database id (shadow verbs, W-2).
@@ -788,6 +849,7 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 	})
 	for _, m := range gone {
 		q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
+		q.notifyGone(m.ID)
 	}
 	return n, err
 }

@@ -27,6 +27,7 @@ type Heartbeater interface {
 
 // Observer counts what the manager does (metrics).
 type Observer interface {
+	// Heartbeat counts regular heartbeats, not the quick polls of Expedite.
 	Heartbeat(ok bool)
 	DiscardsReceived(n int)
 	Takeover(messages int)
@@ -52,10 +53,19 @@ type Config struct {
 
 // Manager tracks the primaries this server shadows for.
 type Manager struct {
-	cfg Config
-	mu  sync.Mutex
-	ps  map[string]*primary
+	cfg    Config
+	mu     sync.Mutex
+	ps     map[string]*primary
+	urgent map[string]time.Time // primaries to poll quickly, until when
+	kick   chan struct{}
 }
+
+// expediteFor bounds quick polling after a single request; expediteEvery
+// is the pace of quick polls.
+const (
+	expediteFor   = time.Minute
+	expediteEvery = 10 * time.Millisecond
+)
 
 type primary struct {
 	lastContact time.Time
@@ -77,7 +87,21 @@ func New(cfg Config) *Manager {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	return &Manager{cfg: cfg, ps: map[string]*primary{}}
+	return &Manager{cfg: cfg, ps: map[string]*primary{}, urgent: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+}
+
+// Expedite asks for quick discard queries to a primary: a sender is
+// waiting for its confirmation (delayed acknowledgement, SR-9). Quick
+// polls run every few milliseconds until the primary has no copies left
+// or a minute passed; their failures never count towards a takeover.
+func (m *Manager) Expedite(primary string) {
+	m.mu.Lock()
+	m.urgent[primary] = m.cfg.Clock.Now().Add(expediteFor)
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 // SetHeartbeater wires the SMTP side (it is built after the manager).
@@ -128,21 +152,43 @@ func (m *Manager) Step(ctx context.Context) {
 			delete(m.ps, name) // no copies left: nothing to watch
 		}
 	}
-	var due []string
+	for name, until := range m.urgent {
+		if _, ok := primaries[name]; !ok || now.After(until) {
+			delete(m.urgent, name)
+		}
+	}
+	var due, quick []string
 	for name := range primaries {
 		p := m.ps[name]
 		if p == nil {
 			// First seen: the copy was just made in a session with it.
-			m.ps[name] = &primary{lastContact: now}
-			continue
+			p = &primary{lastContact: now}
+			m.ps[name] = p
 		}
-		if now.Sub(p.lastContact) >= m.cfg.Timeout {
+		switch {
+		case now.Sub(p.lastContact) >= m.cfg.Timeout:
 			due = append(due, name)
+		case !m.urgent[name].IsZero():
+			quick = append(quick, name)
 		}
 	}
 	m.mu.Unlock()
 	for _, name := range due {
 		m.heartbeat(ctx, name, primaries[name])
+	}
+	for _, name := range quick {
+		m.poll(ctx, name, primaries[name])
+	}
+}
+
+// poll is a quick discard query for a waiting sender; a failure is left
+// to the regular heartbeats to judge.
+func (m *Manager) poll(ctx context.Context, name, addr string) {
+	pctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+	dbID, discards, err := m.cfg.Heartbeater.Heartbeat(pctx, name, addr)
+	cancel()
+	if err == nil {
+		m.Contact(name, dbID, discards)
 	}
 }
 
@@ -197,13 +243,21 @@ func (m *Manager) Run(ctx context.Context) {
 		every = time.Second
 	}
 	for {
-		t := m.cfg.Clock.NewTimer(every)
+		wait := every
+		m.mu.Lock()
+		if len(m.urgent) > 0 {
+			wait = expediteEvery
+		}
+		m.mu.Unlock()
+		t := m.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-m.kick:
 		case <-t.C():
 		}
+		t.Stop()
 		m.Step(ctx)
 	}
 }

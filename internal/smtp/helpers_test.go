@@ -55,6 +55,13 @@ func (q *fakeQueue) Submit(ctx context.Context, m *queue.Message, body []byte) e
 	return nil
 }
 
+// WaitGone confirms at once: the fake queue delivers instantly.
+func (q *fakeQueue) WaitGone(queue.ID) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	close(ch)
+	return ch, func() {}
+}
+
 func (q *fakeQueue) count() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -24,6 +24,9 @@ import (
 type Queue interface {
 	NewID() queue.ID
 	Submit(ctx context.Context, m *queue.Message, body []byte) error
+	// WaitGone is closed once the message left the queue, confirmed by
+	// its next hops (delayed acknowledgement, SR-9).
+	WaitGone(id queue.ID) (<-chan struct{}, func())
 }
 
 // Observer is told about sessions and their outcome (metrics).
@@ -33,16 +36,18 @@ type Observer interface {
 	Received(connector string, size int)
 	Command(connector, command string, code int)
 	DiscardsSent(n int)
+	DelayedAck(connector string, wait time.Duration, confirmed bool)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Session(string)              {}
-func (nopObserver) Rejected(string, string)     {}
-func (nopObserver) Received(string, int)        {}
-func (nopObserver) Command(string, string, int) {}
-func (nopObserver) DiscardsSent(int)            {}
-func (nopObserver) Reply(string, string, int)   {}
+func (nopObserver) Session(string)                         {}
+func (nopObserver) Rejected(string, string)                {}
+func (nopObserver) Received(string, int)                   {}
+func (nopObserver) Command(string, string, int)            {}
+func (nopObserver) DiscardsSent(int)                       {}
+func (nopObserver) DelayedAck(string, time.Duration, bool) {}
+func (nopObserver) Reply(string, string, int)              {}
 
 // ServerConfig configures the receive side.
 type ServerConfig struct {
@@ -71,6 +76,7 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	draining chan struct{} // closed when Shutdown begins
 
 	mu       sync.Mutex // guards the fields below (Listen, Reload, Shutdown)
 	bindings map[string]*binding
@@ -101,7 +107,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{}}
+	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
+		draining: make(chan struct{})}
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
@@ -348,6 +355,9 @@ func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) e
 // mid-DATA never got its 250, so its client still owns the message.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.draining) // senders waiting for confirmation get their 250 now
+	}
 	s.closed = true
 	for _, b := range s.bindings {
 		b.ln.Close()

@@ -298,9 +298,41 @@ func (s *session) data(r io.Reader) error {
 		return replyLocalError(id)
 	}
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
+	msg := "Ok: queued as " + id.String()
+	if s.delaysAck() {
+		msg += s.awaitConfirmation(id)
+	}
 	// go-smtp writes an error's code and text as given: this is how the
 	// 250 carries the queue id.
-	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// delaysAck: a sender that did not open a shadow session gets its final
+// reply only once the next hops confirmed the message, or after the
+// connector's max_acknowledgement_delay (SR-9). Client submission is not
+// redundant (SR-12) and is answered at once.
+func (s *session) delaysAck() bool {
+	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server)
+}
+
+// awaitConfirmation waits for the message to leave the queue. The message
+// is durable already; the wait only tells the sender more.
+func (s *session) awaitConfirmation(id queue.ID) string {
+	start := time.Now()
+	gone, cancel := s.srv.queue.WaitGone(id)
+	defer cancel()
+	t := time.NewTimer(s.c.cfg.MaxAcknowledgementDelay.D())
+	defer t.Stop()
+	select {
+	case <-gone:
+		s.srv.obs.DelayedAck(s.c.cfg.Name, time.Since(start), true)
+		return ", confirmed by the next hop"
+	case <-t.C:
+		s.srv.obs.DelayedAck(s.c.cfg.Name, time.Since(start), false)
+		s.log.Info("acknowledged without confirmation", "msg_id", id.String(), "waited", time.Since(start).Round(time.Millisecond))
+	case <-s.srv.draining:
+	}
+	return ""
 }
 
 // checkBody rejects bare LF (SMTP smuggling needs it) and NUL bytes.
