@@ -53,6 +53,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Enqueue' -benchtime 3s ./internal/queue/
 	$(GO) test -run '^$$' -bench 'Relay' -benchtime 1x -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'DelayedAck' -benchtime 500x -timeout 300s ./cmd/umbra/
+	$(GO) test -run '^$$' -bench 'ShadowTwoHops' -benchtime 1x -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/routing/
 
 # Shadow redundancy in a minute: an edge and two hubs on loopback; hub 1

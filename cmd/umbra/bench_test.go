@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -83,4 +85,44 @@ func BenchmarkDelayedAck(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkShadowTwoHops relays smtp-source -> edge -> hub -> smtp-sink
+// (5000 × 4 KiB, 20 sessions) with shadow redundancy on and off: the cost
+// of keeping a copy at the edge until the hub has delivered.
+func BenchmarkShadowTwoHops(b *testing.B) {
+	source := needTool(b, "smtp-source")
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("shadow=%v", on), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				p := newShadowPairAck(b, "0s")
+				if !on {
+					for _, cfg := range []string{p.cfgA, p.cfgB} {
+						c, _ := os.ReadFile(cfg)
+						os.WriteFile(cfg, []byte(strings.Replace(string(c), "transport:\n", "transport:\n  shadow_redundancy_enabled: false\n", 1)), 0o600)
+					}
+				}
+				dump := startSmtpSink(b, p.sink)
+				hub := startUmbra(b, p.cfgB, p.b)
+				edge := startUmbra(b, p.cfgA, p.a)
+				b.StartTimer()
+				start := time.Now()
+				out, err := exec.Command(source, "-s", "20", "-m", "5000", "-l", "4096", "-f", "a@example.org",
+					"-t", "b@remote.example", p.a).CombinedOutput()
+				if err != nil {
+					b.Fatalf("smtp-source: %v\n%s", err, out)
+				}
+				for deadline := time.Now().Add(5 * time.Minute); countDump(dump) < 5000; time.Sleep(5 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						b.Fatalf("sink got %d of 5000", countDump(dump))
+					}
+				}
+				b.ReportMetric(5000/time.Since(start).Seconds(), "msgs/s")
+				b.StopTimer()
+				edge.kill()
+				hub.kill()
+			}
+		})
+	}
 }

@@ -194,6 +194,7 @@ receive_connectors:
     externally_secured: true
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
     max_acknowledgement_delay: %s
+    limits: {max_connections_per_source: 500}
 `, h.name, filepath.Join(d, "data"), filepath.Join(p.dir, "topology.yaml"), h.addr, p.ackDelay)
 		path := filepath.Join(d, "umbra.yaml")
 		os.WriteFile(path, []byte(cfg), 0o600)

@@ -101,6 +101,15 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			continue
 		}
 		for k, addr := range addrs {
+			key := "org:" + addr
+			if pc := d.takeIdle(key); pc != nil {
+				if err := pc.c.Reset(); err == nil {
+					res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, h.Kind == routing.HopMailbox)
+					d.finishConn(key, pc.c, res)
+					return res
+				}
+				pc.c.Close()
+			}
 			dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
 			nc, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
@@ -126,7 +135,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on
 			}
 			res := d.transaction(ctx, st, c, c.Hop(), m, body, g.rcpts, lmtp)
-			c.Quit()
+			d.finishConn(key, c, res) // kept for the next message to this server
 			return res
 		}
 	}
