@@ -5,7 +5,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/umbra
 FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
-RACE_PKGS := ./internal/queue/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/
+RACE_PKGS := ./internal/queue/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/
 
 .PHONY: all build run test vet race fuzz bench install demo clean
 
@@ -39,7 +39,7 @@ vet:
 fuzz:
 	@set -e; for spec in \
 	  ./internal/config/:FuzzParse ./internal/config/:FuzzParseDuration ./internal/config/:FuzzParseTopology \
-	  ./internal/routing/:FuzzRoute \
+	  ./internal/routing/:FuzzRoute ./internal/pickup/:FuzzParse ./internal/smtp/:FuzzSession \
 	  ./internal/queue/:FuzzDecodeMessage ./internal/smtp/:FuzzParseAddress; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "== $$fn ($$pkg, $(FUZZTIME))"; \

@@ -514,3 +514,31 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Fatalf("not serving after a failed reload: %v", err)
 	}
 }
+
+// SR-12: a file dropped in the pickup directory is deleted only once the
+// next hop has taken the message.
+func TestPickupDirectory(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, []byte("pickup: {directory: pickup, interval: 100ms}\n")...), 0o600)
+	d := startUmbra(t, cfg, listen)
+	pick := filepath.Join(dir, "data", "pickup")
+	os.WriteFile(filepath.Join(pick, ".report.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: picked\n\nnightly report\n"), 0o600)
+	os.Rename(filepath.Join(pick, ".report.tmp"), filepath.Join(pick, "report.eml"))
+	waitCond(t, "the file to be marked queued", 10*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(pick, "report.*.queued"))
+		return len(m) == 1
+	})
+	time.Sleep(1500 * time.Millisecond) // retries while the next hop is down: the file must stay
+	if m, _ := filepath.Glob(filepath.Join(pick, "report.*.queued")); len(m) != 1 {
+		t.Fatal("the pickup file went before the next hop had the message")
+	}
+	r := startRecorder(t, sinkAddr)
+	waitArrived(t, r, []string{"picked"}, d)
+	waitCond(t, "the file to be deleted", 10*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(pick, "*"))
+		return len(m) == 0
+	})
+}

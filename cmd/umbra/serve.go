@@ -21,6 +21,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/delivery"
 	"umbra/internal/metrics"
+	"umbra/internal/pickup"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/shadow"
@@ -180,6 +181,17 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if shadows != nil {
 		go shadows.Run(runCtx)
 	}
+	pickupDone := make(chan struct{})
+	if dir := cfg.Pickup.Directory; dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("pickup directory: %w", err)
+		}
+		w := pickup.New(pickup.Config{Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
+			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup")})
+		go func() { w.Run(runCtx); close(pickupDone) }()
+	} else {
+		close(pickupDone)
+	}
 	srv.Serve()
 	var addrs []string
 	for _, a := range srv.Addrs() {
@@ -216,6 +228,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer cancel()
 	srv.Shutdown(drainCtx)
 	cancelRun()
+	<-pickupDone
 	mgr.Wait()
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)

@@ -86,6 +86,10 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
 
+	setDur(&c.Pickup.Interval, 5*time.Second)
+	if c.Pickup.MaxMessageSize == 0 {
+		c.Pickup.MaxMessageSize = DefaultMaxMessageSize
+	}
 	if c.Tracking.Path == "" {
 		c.Tracking.Path = "tracking.log"
 	}

@@ -138,6 +138,9 @@ func resolvePaths(c *Config, base string) {
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}
+	if c.Pickup.Directory != "" && !filepath.IsAbs(c.Pickup.Directory) {
+		c.Pickup.Directory = filepath.Join(c.Server.DataDir, c.Pickup.Directory)
+	}
 	if !filepath.IsAbs(c.Tracking.Path) {
 		c.Tracking.Path = filepath.Join(c.Server.DataDir, c.Tracking.Path)
 	}

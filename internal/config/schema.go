@@ -10,6 +10,8 @@ type Config struct {
 	SendConnectors    []SendConnector    `yaml:"send_connectors"`
 	Mailbox           Mailbox            `yaml:"mailbox"`
 	Tracking          Tracking           `yaml:"tracking"`
+	// Pickup is a directory whose *.eml files are submitted (SR-12).
+	Pickup Pickup `yaml:"pickup"`
 	// Topology is the path of the organisation's topology file (sites,
 	// links, servers, databases, connectors); empty: no site routing.
 	// Relative paths are resolved against the configuration's directory.
@@ -224,4 +226,13 @@ type Tracking struct {
 	// MaxSize rotates the file; MaxFiles rotated files are kept.
 	MaxSize  Size `yaml:"max_size"`
 	MaxFiles int  `yaml:"max_files"`
+}
+
+// Pickup configures the pickup directory.
+type Pickup struct {
+	// Directory is scanned for *.eml files; empty turns pickup off.
+	// Relative paths are under the data directory.
+	Directory      string   `yaml:"directory"`
+	Interval       Duration `yaml:"interval"`
+	MaxMessageSize Size     `yaml:"max_message_size"`
 }

@@ -93,6 +93,7 @@ type Manager struct {
 	pmu     sync.Mutex // guards the policy fields of cfg (SetPolicy)
 	wmu     sync.Mutex
 	waiters map[ID][]chan struct{} // WaitGone: senders waiting for confirmation (SR-9)
+	handed  map[ID][]chan struct{} // WaitHandedOn: pickup files waiting for ownership to pass (SR-12)
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)
@@ -127,7 +128,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
 		kick: make(chan struct{}, 1), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
-		waiters: map[ID][]chan struct{}{}}
+		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{}}
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
 			q.suspended[name] = true
@@ -599,6 +600,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	if discard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
 	}
+	if done {
+		q.notifyHanded(m.ID)
+	}
 	if done && m.State != Shadow {
 		q.notifyGone(m.ID)
 	} else if m.State == Shadow && q.OnShadowed != nil && q.hasWaiters(m.ID) {
@@ -712,8 +716,34 @@ func (q *Manager) WaitGone(id ID) (gone <-chan struct{}, cancel func()) {
 
 func (q *Manager) notifyGone(id ID) {
 	q.wmu.Lock()
-	chs := q.waiters[id]
+	chs := append(q.waiters[id], q.handed[id]...)
 	delete(q.waiters, id)
+	delete(q.handed, id)
+	q.wmu.Unlock()
+	for _, ch := range chs {
+		close(ch)
+	}
+}
+
+// WaitHandedOn returns a channel closed once no recipient of message id
+// is pending any more: each was delivered, relayed (a next hop took
+// ownership, shadowed or not) or failed with its DSN — or the message
+// left the queue. The pickup directory deletes a file then (SR-12).
+func (q *Manager) WaitHandedOn(id ID) <-chan struct{} {
+	ch := make(chan struct{})
+	q.wmu.Lock()
+	q.handed[id] = append(q.handed[id], ch)
+	q.wmu.Unlock()
+	if m, err := q.Message(id); errors.Is(err, ErrNotFound) || err == nil && len(m.Pending()) == 0 {
+		q.notifyHanded(id)
+	}
+	return ch
+}
+
+func (q *Manager) notifyHanded(id ID) {
+	q.wmu.Lock()
+	chs := q.handed[id]
+	delete(q.handed, id)
 	q.wmu.Unlock()
 	for _, ch := range chs {
 		close(ch)

@@ -1,0 +1,151 @@
+package pickup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+)
+
+// Envelope is what a pickup file says about sender and recipients.
+type Envelope struct {
+	From  string
+	Rcpts []string
+}
+
+// Parse reads a pickup file: it returns the envelope and the message as it
+// is to be sent (CRLF line ends, envelope headers and Bcc removed).
+func Parse(data []byte) (Envelope, []byte, error) {
+	msg := crlf(data)
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if end < 0 {
+		return Envelope{}, nil, errors.New("no empty line after the header section")
+	}
+	head, body := msg[:end+2], msg[end+2:]
+	var env Envelope
+	var kept bytes.Buffer
+	var xsender string
+	drop := false
+	for _, line := range splitLines(head) {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if !drop {
+				kept.WriteString(line + "\r\n")
+			}
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return Envelope{}, nil, fmt.Errorf("malformed header line %q", trunc(line))
+		}
+		value = strings.TrimSpace(value)
+		drop = false
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "x-sender":
+			if xsender == "" {
+				xsender = value
+			}
+			drop = true
+		case "x-receiver":
+			env.Rcpts = append(env.Rcpts, strings.Trim(value, "<> "))
+			drop = true
+		case "bcc":
+			drop = true
+		}
+		if !drop {
+			kept.WriteString(line + "\r\n")
+		}
+	}
+	// Continuation lines were appended to the header they follow; parse
+	// address headers from the unfolded section.
+	unfolded := unfold(head)
+	if xsender != "" {
+		env.From = strings.Trim(xsender, "<> ")
+	} else if f := headerOf(unfolded, "from"); f != "" {
+		a, err := mail.ParseAddress(f)
+		if err != nil {
+			return Envelope{}, nil, fmt.Errorf("From: %v", err)
+		}
+		env.From = a.Address
+	}
+	if len(env.Rcpts) == 0 {
+		for _, h := range []string{"to", "cc", "bcc"} {
+			for _, v := range headersOf(unfolded, h) {
+				list, err := mail.ParseAddressList(v)
+				if err != nil {
+					return Envelope{}, nil, fmt.Errorf("%s: %v", h, err)
+				}
+				for _, a := range list {
+					env.Rcpts = append(env.Rcpts, a.Address)
+				}
+			}
+		}
+	}
+	if len(env.Rcpts) == 0 {
+		return Envelope{}, nil, errors.New("no recipients (X-Receiver, To, Cc or Bcc)")
+	}
+	for _, r := range append([]string{env.From}, env.Rcpts...) {
+		if r != "" && (!strings.Contains(r, "@") || strings.ContainsAny(r, " \t\r\n<>")) {
+			return Envelope{}, nil, fmt.Errorf("bad address %q", trunc(r))
+		}
+	}
+	return env, append(kept.Bytes(), body...), nil
+}
+
+// crlf turns bare LF into CRLF.
+func crlf(b []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(b) + len(b)/40)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out.WriteByte('\r')
+		}
+		out.WriteByte(c)
+	}
+	return out.Bytes()
+}
+
+func splitLines(head []byte) []string {
+	s := strings.TrimSuffix(string(head), "\r\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\r\n")
+}
+
+// unfold joins continuation lines to the header they belong to.
+func unfold(head []byte) []string {
+	var out []string
+	for _, l := range splitLines(head) {
+		if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') && len(out) > 0 {
+			out[len(out)-1] += " " + strings.TrimSpace(l)
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func headersOf(lines []string, name string) []string {
+	var out []string
+	for _, l := range lines {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	return out
+}
+
+func headerOf(lines []string, name string) string {
+	if v := headersOf(lines, name); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

@@ -1,0 +1,136 @@
+package pickup
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+func TestParse(t *testing.T) {
+	env, body, err := Parse([]byte("X-Sender: app@example.org\nX-Receiver: <a@example.test>\nX-Receiver: b@example.test\n" +
+		"From: App <noreply@example.org>\nTo: someone@else.example\nBcc: hidden@example.test\nSubject: hi\n\nbody line\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.From != "app@example.org" || strings.Join(env.Rcpts, ",") != "a@example.test,b@example.test" {
+		t.Errorf("envelope from X- headers: %+v", env)
+	}
+	if strings.Contains(string(body), "X-Receiver") || strings.Contains(string(body), "Bcc") || strings.Contains(string(body), "hidden") ||
+		!strings.Contains(string(body), "Subject: hi\r\n\r\nbody line\r\n") {
+		t.Errorf("body:\n%q", body)
+	}
+
+	env, _, err = Parse([]byte("From: A <a@example.org>\r\nTo: B <b@example.test>, c@example.test\r\nCc: d@example.test\r\n" +
+		"Bcc: e@example.test\r\nSubject: x\r\n\r\nhi\r\n"))
+	if err != nil || env.From != "a@example.org" || strings.Join(env.Rcpts, ",") != "b@example.test,c@example.test,d@example.test,e@example.test" {
+		t.Errorf("envelope from address headers: %+v %v", env, err)
+	}
+	for _, bad := range []string{"no header end", "From: a@b\r\nSubject: x\r\n\r\nno rcpt\r\n", "To: not an address\r\n\r\nx\r\n",
+		"X-Receiver: bad\r\n\r\nx\r\n", "broken header\r\n\r\n"} {
+		if _, _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("X-Sender: a@b.c\nX-Receiver: d@e.f\nSubject: x\n\nhi\n"))
+	f.Add([]byte("From: a@b.c\r\nTo: d@e.f, \"x y\" <g@h.i>\r\n\r\nhi\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, body, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if len(env.Rcpts) == 0 || countSep(body, "\n") != countSep(body, "\r\n") {
+			t.Fatalf("accepted with %v rcpts or bare LF in %q", env.Rcpts, body)
+		}
+	})
+}
+
+func countSep(b []byte, sep string) int { return strings.Count(string(b), sep) }
+
+type fakeQueue struct {
+	mu      sync.Mutex
+	next    queue.ID
+	msgs    []*queue.Message
+	handed  map[queue.ID]chan struct{}
+	failing bool
+}
+
+func (q *fakeQueue) NewID() queue.ID { q.mu.Lock(); defer q.mu.Unlock(); q.next++; return q.next }
+func (q *fakeQueue) Submit(ctx context.Context, m *queue.Message, b []byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.failing {
+		return os.ErrDeadlineExceeded
+	}
+	q.msgs = append(q.msgs, m)
+	return nil
+}
+func (q *fakeQueue) WaitHandedOn(id queue.ID) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.handed[id] == nil {
+		q.handed[id] = make(chan struct{})
+	}
+	return q.handed[id]
+}
+
+func TestWatcherLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	q := &fakeQueue{handed: map[queue.ID]chan struct{}{}}
+	w := New(Config{Dir: dir, Interval: 10 * time.Millisecond, Hostname: "hub.test", Queue: q})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	os.WriteFile(filepath.Join(dir, "one.eml"), []byte("X-Receiver: a@example.test\nSubject: x\n\nhi\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "broken.eml"), []byte("no headers"), 0o600)
+	os.WriteFile(filepath.Join(dir, ".partial.eml"), []byte("X-Receiver: a@example.test\n\nhi\n"), 0o600)
+	queued := filepath.Join(dir, "one.0000000000000001.queued")
+	waitFile := func(path string, exists bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			_, err := os.Stat(path)
+			if (err == nil) == exists {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s exists=%v expected", path, exists)
+			}
+		}
+	}
+	waitFile(queued, true)
+	waitFile(filepath.Join(dir, "broken.bad"), true)
+	time.Sleep(50 * time.Millisecond)
+	q.mu.Lock()
+	if len(q.msgs) != 1 || q.msgs[0].Rcpts[0].Addr != "a@example.test" {
+		t.Fatalf("submitted: %+v", q.msgs)
+	}
+	q.mu.Unlock()
+	if _, err := os.Stat(filepath.Join(dir, ".partial.eml")); err != nil {
+		t.Error("a dot file was taken")
+	}
+	// Not handed on yet: the file stays. Restart the watcher: it re-attaches.
+	cancel()
+	<-done
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go New(Config{Dir: dir, Interval: 10 * time.Millisecond, Queue: q}).Run(ctx)
+	time.Sleep(50 * time.Millisecond)
+	q.mu.Lock()
+	n := len(q.msgs)
+	q.mu.Unlock()
+	if _, err := os.Stat(queued); err != nil || n != 1 {
+		t.Fatalf("after a restart: %v, %d submissions", err, n)
+	}
+	q.mu.Lock()
+	close(q.handed[1])
+	q.mu.Unlock()
+	waitFile(queued, false)
+}
