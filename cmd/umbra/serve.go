@@ -133,6 +133,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 	}
+	del.SetDedup(mgr)
 	recovered, poisoned, err := mgr.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recovering the queue: %w", err)

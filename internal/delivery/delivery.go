@@ -62,7 +62,12 @@ type Config struct {
 	// hears of every session with a primary (contact and discards).
 	ShadowServerID string
 	Shadows        Shadows
-	Log            *slog.Logger
+	// Dedup, when set, suppresses final deliveries of a Message-ID that
+	// already reached the recipient's mailbox here (SR-11).
+	Dedup interface {
+		WasDelivered(messageID, rcpt string) bool
+	}
+	Log *slog.Logger
 }
 
 // Shadows is told of every session with a primary (shadow.Manager).
@@ -73,9 +78,10 @@ type Shadows interface {
 // Deliverer implements queue.Deliverer: it groups a message's recipients
 // by next hop and delivers each group over one connection.
 type Deliverer struct {
-	st  atomic.Pointer[state] // swapped whole by Reload
-	log *slog.Logger
-	bal *balancer
+	st    atomic.Pointer[state] // swapped whole by Reload
+	log   *slog.Logger
+	bal   *balancer
+	dedup atomic.Pointer[dedupHolder]
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per-destination connection limits
@@ -163,10 +169,26 @@ func (st *state) redirectConnector(domain, target string) *sendConnector {
 	return c
 }
 
+// SetDedup wires the record of final deliveries (the queue manager, built
+// after the deliverer); it survives reloads.
+func (d *Deliverer) SetDedup(dd interface{ WasDelivered(string, string) bool }) {
+	d.dedup.Store(&dedupHolder{dd})
+	st := *d.st.Load()
+	st.cfg.Dedup = dd
+	d.st.Store(&st)
+}
+
+type dedupHolder struct {
+	dd interface{ WasDelivered(string, string) bool }
+}
+
 // Reload swaps in a new configuration (passwords are read again). Attempts
 // under way finish with the old one; pooled connections are closed, since
 // a connector's hosts or credentials may have changed.
 func (d *Deliverer) Reload(cfg Config) error {
+	if h := d.dedup.Load(); h != nil && cfg.Dedup == nil {
+		cfg.Dedup = h.dd
+	}
 	st, err := newState(cfg)
 	if err != nil {
 		return err
@@ -309,7 +331,34 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	return results
 }
 
+// suppressDuplicates answers the recipients whose copy of this message is
+// already in their mailbox, and returns the others.
+func suppressDuplicates(st *state, m *queue.Message, rcpts []int, hop string) ([]queue.Result, []int) {
+	if st.cfg.Dedup == nil || m.MessageID == "" {
+		return nil, rcpts
+	}
+	var dup []queue.Result
+	var rest []int
+	for _, i := range rcpts {
+		if st.cfg.Dedup.WasDelivered(m.MessageID, m.Rcpts[i].Addr) {
+			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: hop, Duplicate: true,
+				Reply: "250 2.0.0 duplicate suppressed: " + m.MessageID + " was delivered before"})
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	return dup, rest
+}
+
 func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Message, body []byte, rcpts []int) []queue.Result {
+	dup, rcpts := suppressDuplicates(st, m, rcpts, "mailbox")
+	if len(rcpts) == 0 {
+		return dup
+	}
+	return append(dup, d.deliverLocalNew(ctx, st, m, body, rcpts)...)
+}
+
+func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	if st.maildir != nil {
 		var out []queue.Result
 		for _, i := range rcpts {

@@ -420,3 +420,30 @@ func TestSuspendedQueueIsHeld(t *testing.T) {
 		t.Fatalf("%+v, %d connections", res, s.conns)
 	}
 }
+
+type seenSet map[string]bool
+
+func (s seenSet) WasDelivered(mid, rcpt string) bool { return s[mid+"|"+rcpt] }
+
+// A message already delivered into a recipient's mailbox is not written
+// there again (SR-11); the others are.
+func TestDuplicateSuppressed(t *testing.T) {
+	root := t.TempDir()
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
+	d.SetDedup(seenSet{"<m1@example.org>|old@example.test": true})
+	m := message("old@example.test", "new@example.test")
+	m.MessageID = "<m1@example.org>"
+	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
+	if r := got["old@example.test"]; r.Outcome != queue.DeliveredOK || !r.Duplicate {
+		t.Errorf("duplicate: %+v", r)
+	}
+	if r := got["new@example.test"]; r.Outcome != queue.DeliveredOK || r.Duplicate {
+		t.Errorf("first delivery: %+v", r)
+	}
+	if files, _ := filepath.Glob(filepath.Join(root, "example.test", "old", "new", "*")); len(files) != 0 {
+		t.Error("the duplicate was written into the mailbox")
+	}
+	if files, _ := filepath.Glob(filepath.Join(root, "example.test", "new", "new", "*")); len(files) != 1 {
+		t.Error("the first delivery is missing")
+	}
+}

@@ -93,6 +93,17 @@ func (st *state) topoConnector(name string) *sendConnector {
 // deliverOrg relays a group along its route: each next hop in order
 // (queue at point of failure), each hop's servers in balanced order.
 func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox {
+		dup, rest := suppressDuplicates(st, m, g.rcpts, g.queue)
+		if len(rest) == 0 {
+			return dup
+		}
+		if len(dup) > 0 {
+			cp := *g
+			cp.rcpts = rest
+			return append(dup, d.deliverOrg(ctx, st, m, body, &cp)...)
+		}
+	}
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	for _, h := range g.hops {
 		names, addrs := d.bal.order(h)

@@ -323,3 +323,23 @@ func TestEarlyDiscard(t *testing.T) {
 		t.Fatalf("%d early discards left over", early)
 	}
 }
+
+// Final deliveries are recorded by Message-ID and recipient in the commit
+// of their results.
+func TestDeliveredRecord(t *testing.T) {
+	s := openTest(t)
+	dup := false
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		return []Result{{Rcpt: 0, Outcome: DeliveredOK, Reply: "250", Duplicate: dup}}
+	}), ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "bob@example.test")
+	m.MessageID = "<abc@example.org>"
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "delivery", func() bool { return q.WasDelivered("abc@example.org", "BOB@example.test") })
+	if q.WasDelivered("<abc@example.org>", "alice@example.test") || q.WasDelivered("", "bob@example.test") {
+		t.Fatal("records match too much")
+	}
+}

@@ -42,6 +42,9 @@ type Result struct {
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
 	// For ShadowedOK: the primary, its address and the shadow message id.
 	Primary, PrimaryAddr, ShadowID string
+	// Duplicate marks a DeliveredOK that was not written into the mailbox
+	// because the same message had been delivered there before (SR-11).
+	Duplicate bool
 }
 
 // Deliverer makes one delivery attempt of m to the recipients at the
@@ -436,7 +439,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	pol := q.policy()
 	got := map[int]bool{}
 	attemptedAny := false
-	var shadowed []int
+	var shadowed, final []int
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	for _, r := range results {
@@ -453,7 +456,13 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		case DeliveredOK:
 			rc.Status = Delivered
 			delivered = append(delivered, r.Rcpt)
-			q.ev.Event("deliver", m, rc, r.Reply)
+			if r.Duplicate {
+				q.ev.Event("duplicate-suppressed", m, rc, r.Reply)
+				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "message_id", m.MessageID, "rcpt", rc.Addr)
+			} else {
+				final = append(final, r.Rcpt)
+				q.ev.Event("deliver", m, rc, r.Reply)
+			}
 		case RelayedOK:
 			rc.Status = Relayed
 			delivered = append(delivered, r.Rcpt)
@@ -543,6 +552,11 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
 	shadowState := m.State
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		for _, i := range final {
+			if err := tx.RecordDelivered(m.MessageID, m.Rcpts[i].Addr, now); err != nil {
+				return err
+			}
+		}
 		// A primary may have sent its discard before these results were
 		// committed (ApplyDiscards kept it aside): apply it now.
 		for _, i := range shadowed {
@@ -723,6 +737,16 @@ func (q *Manager) notifyGone(id ID) {
 	for _, ch := range chs {
 		close(ch)
 	}
+}
+
+// WasDelivered reports whether final delivery of this Message-ID to rcpt
+// already happened here: a resubmitted copy (takeover, a primary back with
+// its old database) must not reach the mailbox twice (SR-11). The
+// deliverer asks before writing into a mailbox.
+func (q *Manager) WasDelivered(messageID, rcpt string) bool {
+	seen := false
+	_ = q.store.View(func(tx *Tx) error { seen = tx.WasDelivered(messageID, rcpt); return nil })
+	return seen
 }
 
 // WaitHandedOn returns a channel closed once no recipient of message id

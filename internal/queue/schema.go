@@ -28,6 +28,8 @@ import (
 //	early     primary ‖ 0x00 ‖ shadow message id → received-at (8, BE)
 //	          discards that arrived while their message was still in
 //	          delivery here; the commit of its results consumes them
+//	delivered sha256(Message-ID ‖ 0x00 ‖ recipient)[:16] → delivered-at (8, BE)
+//	          final deliveries into mailboxes, to suppress duplicates (SR-11)
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -38,9 +40,10 @@ var (
 	bucketSuspended = []byte("suspended")
 	bucketDiscards  = []byte("discards")
 	bucketEarly     = []byte("early")
+	bucketDelivered = []byte("delivered")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly}
+		bucketDiscards, bucketEarly, bucketDelivered}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
