@@ -89,8 +89,14 @@ func TestWatcherLifecycle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	os.WriteFile(filepath.Join(dir, "one.eml"), []byte("X-Receiver: a@example.test\nSubject: x\n\nhi\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "broken.eml"), []byte("no headers"), 0o600)
+	// Files are written elsewhere and renamed in, as the contract says.
+	drop := func(name, content string) {
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		os.WriteFile(tmp, []byte(content), 0o600)
+		os.Rename(tmp, filepath.Join(dir, name))
+	}
+	drop("one.eml", "X-Receiver: a@example.test\nSubject: x\n\nhi\n")
+	drop("broken.eml", "no headers")
 	os.WriteFile(filepath.Join(dir, ".partial.eml"), []byte("X-Receiver: a@example.test\n\nhi\n"), 0o600)
 	queued := filepath.Join(dir, "one.0000000000000001.queued")
 	waitFile := func(path string, exists bool) {
