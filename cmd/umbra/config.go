@@ -49,7 +49,7 @@ func newConfigCmd() *cobra.Command {
 func referencedFiles(c *config.Config) []string {
 	var out []string
 	for _, rc := range c.ReceiveConnectors {
-		for _, f := range []string{rc.TLS.CertFile, rc.TLS.KeyFile, rc.Auth.CredentialsFile} {
+		for _, f := range []string{rc.TLS.CertFile, rc.TLS.KeyFile, rc.TLS.ClientCAFile, rc.Auth.CredentialsFile} {
 			if f != "" {
 				out = append(out, f)
 			}
@@ -58,6 +58,11 @@ func referencedFiles(c *config.Config) []string {
 	for _, sc := range c.SendConnectors {
 		if sc.Auth.PasswordFile != "" {
 			out = append(out, sc.Auth.PasswordFile)
+		}
+	}
+	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology} {
+		if f != "" {
+			out = append(out, f)
 		}
 	}
 	return out

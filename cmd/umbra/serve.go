@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -114,7 +115,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			Retries: cfg.Transport.ShadowHeartbeatRetryCount, Log: log.With("component", "shadow"),
 			Store: shadowStore{&mgr}, Observer: met})
 	}
-	del, err := delivery.New(deliveryConfig(cfg, table, topo, suspended, shadows, log))
+	dc, err := deliveryConfig(cfg, table, topo, suspended, shadows, log)
+	if err != nil {
+		return err
+	}
+	del, err := delivery.New(dc)
 	if err != nil {
 		return err
 	}
@@ -255,10 +260,19 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 }
 
 func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topology, suspended func(string) bool,
-	shadows *shadow.Manager, log *slog.Logger) delivery.Config {
+	shadows *shadow.Manager, log *slog.Logger) (delivery.Config, error) {
 	t := cfg.Transport
+	var clientTLS *tls.Config
+	if t.ClientCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile)
+		if err != nil {
+			return delivery.Config{}, fmt.Errorf("transport client certificate: %w", err)
+		}
+		clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	dc := delivery.Config{
-		Topology: topo, LocalServer: cfg.Server.Name,
+		TLSConfig: clientTLS,
+		Topology:  topo, LocalServer: cfg.Server.Name,
 		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
 		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
 		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
@@ -267,7 +281,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
 	}
-	return dc
+	return dc, nil
 }
 
 // shadowStore gives the shadow manager the queue manager, which is built
@@ -321,12 +335,17 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err != nil {
 		return nil, err
 	}
-	if err := del.Reload(deliveryConfig(next, table, topo, suspended, shadows, log)); err != nil {
+	dc, err := deliveryConfig(next, table, topo, suspended, shadows, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := del.Reload(dc); err != nil {
 		return nil, err
 	}
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
 		oldTopo, _ := serverTopology(cur)
-		if rerr := del.Reload(deliveryConfig(cur, routingTable(cur), oldTopo, suspended, shadows, log)); rerr != nil {
+		old, _ := deliveryConfig(cur, routingTable(cur), oldTopo, suspended, shadows, log)
+		if rerr := del.Reload(old); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, err

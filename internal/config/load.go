@@ -135,6 +135,8 @@ func resolvePaths(c *Config, base string) {
 	}
 	abs(&c.Server.DataDir)
 	abs(&c.Topology)
+	abs(&c.Transport.ClientCertFile)
+	abs(&c.Transport.ClientKeyFile)
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}
@@ -151,6 +153,7 @@ func resolvePaths(c *Config, base string) {
 		rc := &c.ReceiveConnectors[i]
 		abs(&rc.TLS.CertFile)
 		abs(&rc.TLS.KeyFile)
+		abs(&rc.TLS.ClientCAFile)
 		abs(&rc.Auth.CredentialsFile)
 	}
 	for i := range c.SendConnectors {

@@ -65,6 +65,11 @@ type Transport struct {
 	// ConnectTimeout and CommandTimeout bound outbound SMTP steps;
 	// DataTimeout bounds the wait for the reply to the final dot.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// ClientCertFile and ClientKeyFile: the certificate this server
+	// presents on outbound STARTTLS, naming it to transport servers that
+	// authenticate servers by certificate.
+	ClientCertFile string   `yaml:"client_cert_file"`
+	ClientKeyFile  string   `yaml:"client_key_file"`
 	CommandTimeout Duration `yaml:"command_timeout"`
 	DataTimeout    Duration `yaml:"data_timeout"`
 
@@ -124,6 +129,10 @@ type TLS struct {
 	KeyFile  string `yaml:"key_file"`
 	// Required makes MAIL fail with 530 5.7.0 until STARTTLS succeeded.
 	Required bool `yaml:"required"`
+	// ClientCAFile holds the organisation's CA certificates: a client
+	// presenting a certificate they verify is a transport server, named
+	// by the certificate's DNS names and common name (SR-1).
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // Auth configures SMTP AUTH on a receive connector.

@@ -52,6 +52,9 @@ func validate(c *Config) []violation {
 			v.add("retry_schedule entries must be positive", "transport", "retry_schedule", i)
 		}
 	}
+	if (t.ClientCertFile == "") != (t.ClientKeyFile == "") {
+		v.add("transport needs both client_cert_file and client_key_file", "transport")
+	}
 	if t.RetryJitter < 0 || t.RetryJitter >= 1 {
 		v.add("transport.retry_jitter must be in [0, 1)", "transport", "retry_jitter")
 	}
@@ -128,6 +131,9 @@ func validate(c *Config) []violation {
 		}
 		if (rc.TLS.CertFile == "") != (rc.TLS.KeyFile == "") {
 			v.add("tls needs both cert_file and key_file", at("tls")...)
+		}
+		if rc.TLS.ClientCAFile != "" && rc.TLS.CertFile == "" {
+			v.add("tls.client_ca_file needs cert_file and key_file", at("tls", "client_ca_file")...)
 		}
 		if rc.TLS.Required && rc.TLS.CertFile == "" {
 			v.add("tls.required needs cert_file and key_file", at("tls", "required")...)

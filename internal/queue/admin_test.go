@@ -343,3 +343,29 @@ func TestDeliveredRecord(t *testing.T) {
 		t.Fatal("records match too much")
 	}
 }
+
+// A shadow copy older than the message expiration is dropped: its primary
+// has delivered or bounced the message long since.
+func TestStaleShadowCopiesExpire(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{MessageExpiration: time.Hour})
+	old := msg(s, "a@example.org", "x@example.net")
+	old.State, old.Arrived = Shadow, time.Now().Add(-2*time.Hour)
+	old.Rcpts[0].Status, old.Rcpts[0].Primary, old.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
+	fresh := msg(s, "a@example.org", "y@example.net")
+	fresh.State, fresh.Arrived = Shadow, time.Now()
+	fresh.Rcpts[0].Status, fresh.Rcpts[0].Primary, fresh.Rcpts[0].ShadowID = Shadowed, "hub-b", "y-b"
+	s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.PutNew(old, []byte(body)); err != nil {
+			return err
+		}
+		return tx.PutNew(fresh, []byte(body))
+	})
+	q.pruneDiscards(time.Now())
+	if _, err := q.Message(old.ID); !errors.Is(err, ErrNotFound) {
+		t.Error("a stale shadow copy was kept")
+	}
+	if _, err := q.Message(fresh.ID); err != nil {
+		t.Error("a fresh shadow copy was dropped")
+	}
+}

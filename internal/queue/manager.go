@@ -801,15 +801,43 @@ func (q *Manager) Discards(server string, max int) ([]string, func()) {
 }
 
 // pruneDiscards drops notifications no shadow server fetched within the
-// message expiration: a shadow copy that old has expired on its server too.
+// message expiration, and shadow copies older than that: by then their
+// primary has delivered or bounced the message, so a copy whose discard
+// was lost must not stay for ever.
 func (q *Manager) pruneDiscards(now time.Time) {
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
+	var stale []*Message
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
-		n, err = tx.PruneDiscards(cutoff, 10000)
-		return err
+		if n, err = tx.PruneDiscards(cutoff, 10000); err != nil {
+			return err
+		}
+		stale = stale[:0]
+		for _, st := range tx.Queues() {
+			if !strings.HasPrefix(st.Name, "shadow:") {
+				continue
+			}
+			for _, id := range tx.InQueue(st.Name, 10000) {
+				m, err := tx.Get(id)
+				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff) {
+					continue
+				}
+				if err := tx.Delete(id); err != nil {
+					return err
+				}
+				stale = append(stale, m)
+			}
+		}
+		return nil
 	})
+	for _, m := range stale {
+		q.ev.Event("discard", m, nil, "shadow copy expired")
+		q.notifyGone(m.ID)
+	}
+	if len(stale) > 0 {
+		q.log.Warn("expired shadow copies dropped", "count", len(stale))
+	}
 	if err != nil {
 		q.log.Error("pruning stale discard notifications failed", "err", err)
 	} else if n > 0 {

@@ -30,7 +30,7 @@ type ClientOptions struct {
 	LocalName      string // EHLO name
 	ServerName     string // for TLSVerify
 	TLS            TLSPolicy
-	RootCAs        *tls.Config // optional base TLS configuration (tests add their CA)
+	RootCAs        *tls.Config // optional base TLS configuration (tests add their CA; the client certificate)
 	CommandTimeout time.Duration
 	DataTimeout    time.Duration
 	LMTP           bool

@@ -3,11 +3,13 @@ package smtp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,6 +152,17 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 				return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
 			}
 			c.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			if rc.TLS.ClientCAFile != "" {
+				pem, err := os.ReadFile(rc.TLS.ClientCAFile)
+				if err != nil {
+					return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("connector %s: no certificate in %s", rc.Name, rc.TLS.ClientCAFile)
+				}
+				c.tls.ClientCAs, c.tls.ClientAuth = pool, tls.VerifyClientCertIfGiven
+			}
 		}
 		if rc.Auth.CredentialsFile != "" {
 			creds, err := LoadCredentials(rc.Auth.CredentialsFile)

@@ -119,6 +119,9 @@ func (s *session) startShadow(serverID string) string {
 	case s.user != "" && !strings.EqualFold(serverID, s.user):
 		s.log.Warn("shadow session refused", "server_id", serverID, "user", s.user, "reason", "server id is not the authenticated account")
 		return "550 5.7.1 Server id does not match the authenticated account"
+	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return strings.EqualFold(n, serverID) }):
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not named in the client certificate")
+		return "550 5.7.1 Server id is not named in the client certificate"
 	}
 	s.shadowServer = serverID
 	s.log.Info("shadow session", "shadow_server", serverID)
@@ -129,6 +132,10 @@ func (s *session) startShadow(serverID string) string {
 // (RFC 3207 §4.2).
 func (s *session) forgetAfterTLS() {
 	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
+	if s.vc != nil && len(s.vc.certNames) > 0 {
+		s.server = true // a certificate of the organisation names a server
+		s.log = s.log.With("certificate", s.vc.certNames[0])
+	}
 	s.Reset()
 }
 

@@ -54,14 +54,17 @@ type verbConn struct {
 	insecureAuth bool
 	maxLine      int
 
-	tlsOn   atomic.Bool
-	pending []byte // vetted input waiting for go-smtp's Read
-	mode    int
-	bdatN   int64
-	dstate  int    // where DATA's end-of-data scan stands (modeData)
-	last    string // verb of the last command handed to go-smtp
-	ehlo    bool   // go-smtp is writing an EHLO reply
-	sess    func() *session
+	tlsOn atomic.Bool
+	// certNames are the names in a client certificate the connector's
+	// organisation CA verified: the client is then that transport server.
+	certNames []string
+	pending   []byte // vetted input waiting for go-smtp's Read
+	mode      int
+	bdatN     int64
+	dstate    int    // where DATA's end-of-data scan stands (modeData)
+	last      string // verb of the last command handed to go-smtp
+	ehlo      bool   // go-smtp is writing an EHLO reply
+	sess      func() *session
 }
 
 const (
@@ -335,6 +338,12 @@ func (v *verbConn) startTLS(arg string) {
 	v.conn, v.r = tc, bufio.NewReaderSize(tc, 4096)
 	v.tlsOn.Store(true)
 	v.mu.Unlock()
+	var names []string
+	if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {
+		cert := st.PeerCertificates[0]
+		names = append(append(names, cert.DNSNames...), cert.Subject.CommonName)
+	}
+	v.certNames = names
 	if s := v.sess(); s != nil {
 		s.forgetAfterTLS()
 	}

@@ -1,8 +1,19 @@
 package smtp
 
 import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -303,5 +314,100 @@ func TestClientShadowVerbs(t *testing.T) {
 	}
 	if q.count() != 1 || q.msgs[0].ShadowID != "hub2-m1" || q.msgs[0].ShadowServer != "hub2" {
 		t.Fatalf("shadow fields on the primary: %+v", q.msgs)
+	}
+}
+
+// orgPKI makes an organisation CA and certificates it signs.
+func orgPKI(t *testing.T) (caPEM []byte, leaf func(name string) tls.Certificate, pool *x509.CertPool) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(100), Subject: pkix.Name{CommonName: "org CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	pool = x509.NewCertPool()
+	pool.AddCert(ca)
+	serial := int64(200)
+	leaf = func(name string) tls.Certificate {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		serial++
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+			KeyUsage:    x509.KeyUsageDigitalSignature, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), leaf, pool
+}
+
+// SR-1: a TLS client certificate of the organisation makes the session a
+// transport server, which may then speak only for the names it carries.
+func TestClientCertificateTransportServer(t *testing.T) {
+	caPEM, leaf, _ := orgPKI(t)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "org-ca.pem")
+	os.WriteFile(caFile, caPEM, 0o600)
+	cert, key, serverPool := testCert(t)
+	conns := connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: %q, key_file: %q, client_ca_file: %q, required: true}
+    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+`, cert, key, caFile))
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, conns)
+
+	session := func(clientCert *tls.Certificate) *dialog {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO hub7.test", "250")
+		d.cmd("STARTTLS", "220")
+		cfg := &tls.Config{RootCAs: serverPool, ServerName: "mx.test"}
+		if clientCert != nil {
+			cfg.Certificates = []tls.Certificate{*clientCert}
+		}
+		tc := tls.Client(d.conn, cfg)
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		d.conn, d.r = tc, bufio.NewReader(tc)
+		d.cmd("EHLO hub7.test", "250")
+		return d
+	}
+	c := leaf("hub7.test")
+	d := session(&c)
+	d.cmd("XSHADOW hub8.test", "550 5.7.1") // not its name
+	d.cmd("XSHADOW hub7.test", "250 db-")
+
+	d = session(nil) // TLS without a client certificate: not a transport server
+	d.cmd("XSHADOW hub7.test", "550 5.7.1")
+}
+
+// Scenario A: client submission is not redundant — an authenticated user
+// is answered at once, an anonymous sender only with confirmation.
+func TestClientSubmissionNotDelayed(t *testing.T) {
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, transportConnector(t, ""))
+	submit := func(auth string) string {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		if auth != "" {
+			d.cmd(auth, "235")
+		}
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<b@example.test>", "250")
+		d.cmd("DATA", "354")
+		return d.cmd("Subject: x\r\n\r\nhi\r\n.", "250")
+	}
+	if r := submit(authAlice); strings.Contains(r, "confirmed") {
+		t.Errorf("client submission waited for confirmation: %q", r)
+	}
+	if r := submit(""); !strings.Contains(r, "confirmed by the next hop") {
+		t.Errorf("an anonymous sender was not given delayed acknowledgement: %q", r)
 	}
 }
