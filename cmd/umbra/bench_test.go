@@ -58,10 +58,27 @@ func BenchmarkRelay(b *testing.B) {
 // confirmed 250 through edge -> hub -> sink: relay in a shadow session,
 // delivery at the hub, discard notification back, then the reply.
 func BenchmarkDelayedAck(b *testing.B) {
+	for _, load := range []bool{false, true} {
+		b.Run(fmt.Sprintf("load=%v", load), func(b *testing.B) { benchDelayedAck(b, load) })
+	}
+}
+
+// benchDelayedAck measures at idle, or while smtp-source keeps 20
+// sessions of other mail flowing through the same edge and hub.
+func benchDelayedAck(b *testing.B, load bool) {
 	p := newShadowPairAck(b, "30s")
 	startRecorder(b, p.sink)
 	startUmbra(b, p.cfgB, p.b)
 	startUmbra(b, p.cfgA, p.a)
+	if load {
+		source := needTool(b, "smtp-source")
+		cmd := exec.Command(source, "-s", "20", "-m", "1000000", "-l", "4096", "-f", "load@example.org", "-t", "x@remote.example", p.a)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		time.Sleep(time.Second) // let the load settle
+	}
 	var lat []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
