@@ -178,15 +178,28 @@ send_connectors:
 `, p.a, p.b, p.sink)
 	os.WriteFile(filepath.Join(p.dir, "topology.yaml"), []byte(topo), 0o600)
 	for _, h := range []struct{ name, addr string }{{"hub-a", p.a}, {"hub-b", p.b}} {
-		d := filepath.Join(p.dir, h.name)
-		os.MkdirAll(d, 0o700)
-		cfg := fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""}
+		path, data := orgHub(t, p.dir, h.name, h.addr, filepath.Join(p.dir, "topology.yaml"), p.ackDelay, "")
+		if h.name == "hub-a" {
+			p.cfgA = path
+		} else {
+			p.cfgB, p.dataB = path, data
+		}
+	}
+	return p
+}
+
+// orgHub writes the configuration of a hub of a test organisation: named
+// as in the topology, a loopback connector on which the other hubs are
+// transport servers, one-second retries and heartbeats; extra (accepted
+// domains, mailbox, …) is appended. It returns the file and data dir.
+func orgHub(t testing.TB, dir, name, addr, topoPath, ackDelay, extra string) (string, string) {
+	t.Helper()
+	d := filepath.Join(dir, name)
+	os.MkdirAll(d, 0o700)
+	path, data := filepath.Join(d, "umbra.yaml"), filepath.Join(d, "data")
+	cfg := fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""}
 topology: %s
-transport:
-  retry_schedule: [1s]
-  retry_jitter: 0.1
-  shadow_heartbeat_timeout: 1s
-  shadow_heartbeat_retry_count: 3
+transport: {retry_schedule: [1s], retry_jitter: 0.1, shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3}
 receive_connectors:
   - name: org
     bindings: [%q]
@@ -195,16 +208,11 @@ receive_connectors:
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
     max_acknowledgement_delay: %s
     limits: {max_connections_per_source: 500}
-`, h.name, filepath.Join(d, "data"), filepath.Join(p.dir, "topology.yaml"), h.addr, p.ackDelay)
-		path := filepath.Join(d, "umbra.yaml")
-		os.WriteFile(path, []byte(cfg), 0o600)
-		if h.name == "hub-a" {
-			p.cfgA = path
-		} else {
-			p.cfgB, p.dataB = path, filepath.Join(d, "data")
-		}
+%s`, name, data, topoPath, addr, ackDelay, extra)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return p
+	return path, data
 }
 
 func (p *shadowPair) queued(t *testing.T, cfg string) map[string]int {
@@ -336,20 +344,7 @@ send_connectors:
 	os.WriteFile(topoPath, []byte(topo), 0o600)
 	cfgs, procs := map[string]string{}, map[string]*daemon{}
 	for _, s := range sites {
-		d := filepath.Join(dir, s)
-		os.MkdirAll(d, 0o700)
-		cfgs[s] = filepath.Join(d, "umbra.yaml")
-		os.WriteFile(cfgs[s], []byte(fmt.Sprintf(`server: {name: hub-%s, data_dir: %s, metrics_listen: ""}
-topology: %s
-transport: {retry_schedule: [1s], retry_jitter: 0.1, shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3}
-receive_connectors:
-  - name: org
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    externally_secured: true
-    permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
-    max_acknowledgement_delay: 0s
-`, s, filepath.Join(d, "data"), topoPath, addrs[s])), 0o600)
+		cfgs[s], _ = orgHub(t, dir, "hub-"+s, addrs[s], topoPath, "0s", "")
 		if s != "dublin" {
 			procs[s] = startUmbra(t, cfgs[s], addrs[s]) // Dublin is down for now
 		}
@@ -427,21 +422,8 @@ send_connectors:
 `, a, b)
 	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
 	cfg := func(name, addr, domainType, mailbox string) string {
-		d := filepath.Join(dir, name)
-		os.MkdirAll(d, 0o700)
-		path := filepath.Join(d, "umbra.yaml")
-		os.WriteFile(path, []byte(fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""}
-topology: %s
-transport: {retry_schedule: [1s], retry_jitter: 0.1, shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3}
-accepted_domains: [{domain: example.test, type: %s}]
-receive_connectors:
-  - name: org
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    externally_secured: true
-    permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
-    max_acknowledgement_delay: 0s
-%s`, name, filepath.Join(d, "data"), filepath.Join(dir, "topology.yaml"), domainType, addr, mailbox)), 0o600)
+		path, _ := orgHub(t, dir, name, addr, filepath.Join(dir, "topology.yaml"), "0s",
+			fmt.Sprintf("accepted_domains: [{domain: example.test, type: %s}]\n%s", domainType, mailbox))
 		return path
 	}
 	cfgA := cfg("hub-a", a, "internal_relay", "")
