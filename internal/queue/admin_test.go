@@ -369,3 +369,40 @@ func TestStaleShadowCopiesExpire(t *testing.T) {
 		t.Error("a fresh shadow copy was dropped")
 	}
 }
+
+// A discard for a recipient shadowed by an earlier attempt, arriving while
+// another recipient of the same message is being retried, is applied when
+// that retry's results are committed.
+func TestEarlyDiscardForEarlierAttempt(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var q *Manager
+	attempt := 0
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		attempt++
+		var out []Result
+		for _, i := range rcpts {
+			switch {
+			case m.Rcpts[i].Addr == "x@b.example":
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: m.ID.String() + "-b"})
+			case attempt == 1:
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 later"})
+			default:
+				// While y is retried, hub-b discards x's copy.
+				q.ApplyDiscards("hub-b", []string{m.ID.String() + "-b"})
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250"})
+			}
+		}
+		return out
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example", "y@c.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the first attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.Attempts == 1 })
+	clk.Advance(2 * time.Minute)
+	waitFor(t, "the message to go", func() bool { _, err := q.Message(m.ID); return errors.Is(err, ErrNotFound) })
+}

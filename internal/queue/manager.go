@@ -439,7 +439,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	pol := q.policy()
 	got := map[int]bool{}
 	attemptedAny := false
-	var shadowed, final []int
+	var final []int
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	for _, r := range results {
@@ -470,7 +470,6 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID
 			delivered = append(delivered, r.Rcpt)
-			shadowed = append(shadowed, r.Rcpt)
 			q.ev.Event("shadow", m, rc, r.Reply)
 		case FailedPerm:
 			rc.Status = Failed
@@ -557,10 +556,14 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				return err
 			}
 		}
-		// A primary may have sent its discard before these results were
-		// committed (ApplyDiscards kept it aside): apply it now.
-		for _, i := range shadowed {
+		// A primary may have sent a discard while this message was in
+		// delivery (ApplyDiscards kept it aside) — for a recipient
+		// shadowed now or by an earlier attempt: apply it now.
+		for i := range m.Rcpts {
 			rc := &m.Rcpts[i]
+			if rc.Status != Shadowed {
+				continue
+			}
 			early, err := tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID)
 			if err != nil {
 				return err
