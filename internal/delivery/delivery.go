@@ -430,6 +430,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 		if g.conn.cfg.SendXShadow {
 			d.openShadow(st, c, h.name)
+			c.Via = g.conn.cfg.Name
 		}
 		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
 		d.finishConn(g.key, c, res)
@@ -729,7 +730,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	for _, a := range accepted {
 		a.Outcome, a.Reply = okOutcome, "250 "+resp.StatusText
 		if shadowID != "" {
-			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID
+			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID, a.PrimaryVia = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID, c.Via
 		}
 		out = append(out, a)
 	}
@@ -781,10 +782,25 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 }
 
 // Heartbeat opens a session to a primary only to ask for its discard
-// notifications (SR-5, W-5): EHLO, XSHADOW, XQUERYDISCARD…, QUIT, each
-// step bounded by ctx and the command timeout.
+// notifications (SR-5, W-5): EHLO, STARTTLS and AUTH as the send
+// connector the copies went through does (addr is "host:port" or
+// "host:port via CONNECTOR"), XSHADOW, XQUERYDISCARD…, QUIT, each step
+// bounded by ctx and the command timeout.
 func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string, []string, error) {
 	st := d.st.Load()
+	addr, via, _ := strings.Cut(addr, " via ")
+	var sc *sendConnector
+	if via != "" {
+		if sc = st.conns[via]; sc == nil {
+			return "", nil, fmt.Errorf("send connector %s is gone", via)
+		}
+		c, err := d.connect(ctx, st, sc, host{name: primary, addr: addr})
+		if err != nil {
+			return "", nil, err
+		}
+		defer c.Close()
+		return d.queryAll(ctx, st, c)
+	}
 	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
 	nc, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -796,6 +812,11 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string
 		return "", nil, err
 	}
 	defer c.Close()
+	return d.queryAll(ctx, st, c)
+}
+
+// queryAll is the heartbeat's XSHADOW and XQUERYDISCARD loop.
+func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client) (string, []string, error) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	db, err := c.Shadow(st.cfg.ShadowServerID)

@@ -40,8 +40,9 @@ type Result struct {
 	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:lmtp"
 	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
-	// For ShadowedOK: the primary, its address and the shadow message id.
-	Primary, PrimaryAddr, ShadowID string
+	// For ShadowedOK: the primary, its address, the shadow message id and
+	// the send connector used ("" inside the organisation).
+	Primary, PrimaryAddr, ShadowID, PrimaryVia string
 	// Duplicate marks a DeliveredOK that was not written into the mailbox
 	// because the same message had been delivered there before (SR-11).
 	Duplicate bool
@@ -468,7 +469,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			delivered = append(delivered, r.Rcpt)
 			q.ev.Event("send", m, rc, r.Reply)
 		case ShadowedOK:
-			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID
+			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
 			delivered = append(delivered, r.Rcpt)
 			q.ev.Event("shadow", m, rc, r.Reply)
 		case FailedPerm:
@@ -858,7 +859,8 @@ func hasShadowed(m *Message) bool {
 }
 
 // ShadowPrimaries lists the primaries this server holds shadow copies
-// for, with the address of each (for heartbeats).
+// for, with the address of each and the send connector to log in as
+// ("" inside the organisation), for heartbeats.
 func (q *Manager) ShadowPrimaries() (map[string]string, error) {
 	out := map[string]string{}
 	err := q.store.View(func(tx *Tx) error {
@@ -872,6 +874,9 @@ func (q *Manager) ShadowPrimaries() (map[string]string, error) {
 					for _, r := range m.Rcpts {
 						if r.Status == Shadowed && r.Primary == primary {
 							out[primary] = r.PrimaryAddr
+							if r.PrimaryVia != "" {
+								out[primary] += " via " + r.PrimaryVia
+							}
 						}
 					}
 				}
@@ -949,7 +954,7 @@ func (q *Manager) Takeover(primary, reason string) (int, error) {
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if r.Status == Shadowed && r.Primary == primary {
-				r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID = Pending, "", "", "", ""
+				r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "", "", "", "", ""
 				r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
 				changed = true
 			}

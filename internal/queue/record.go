@@ -128,6 +128,9 @@ type Recipient struct {
 	Primary     string
 	PrimaryAddr string
 	ShadowID    string
+	// PrimaryVia is the send connector the copy went through ("" for a
+	// relay inside the organisation): heartbeats log in the same way.
+	PrimaryVia string
 }
 
 // Message is one queued message: envelope, state, per-recipient progress.
@@ -217,6 +220,7 @@ func (m *Message) encode() []byte {
 		e.str(r.Primary)
 		e.str(r.PrimaryAddr)
 		e.str(r.ShadowID)
+		e.str(r.PrimaryVia)
 	}
 	return e.buf
 }
@@ -268,6 +272,7 @@ func decodeMessage(b []byte) (*Message, error) {
 		r.Primary = d.str()
 		r.PrimaryAddr = d.str()
 		r.ShadowID = d.str()
+		r.PrimaryVia = d.str()
 		if r.Status > Shadowed {
 			d.err = fmt.Errorf("recipient status %d", r.Status)
 		}

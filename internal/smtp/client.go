@@ -55,6 +55,9 @@ type Client struct {
 	// were last asked for on it.
 	ShadowDB  string
 	LastQuery time.Time
+	// Via is the send connector the session belongs to ("" inside the
+	// organisation).
+	Via string
 }
 
 // SetHop records the name of the next hop this client talks to.
