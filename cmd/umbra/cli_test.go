@@ -55,6 +55,15 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if out, code := cli(t, cfg, "queue", "list", "--json", "--filter", "status=ready"); code != 0 || strings.TrimSpace(out) != "null" {
+		t.Fatalf("filter status=ready matched a retrying queue: %d %s", code, out)
+	}
+	if out, code := cli(t, cfg, "queue", "list", "--filter", "type=smtp-smart-host", "--filter", "sink"); code != 0 || !strings.Contains(out, "smarthost:sink") {
+		t.Fatalf("filters: %d %s", code, out)
+	}
+	if _, code := cli(t, cfg, "queue", "list", "--filter", "colour=red"); code != exitUsage {
+		t.Fatalf("unknown filter: exit %d", code)
+	}
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 || !strings.Contains(out, "suspend") {
 		t.Fatalf("suspend: %d %s", code, out)
 	}

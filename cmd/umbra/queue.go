@@ -2,14 +2,18 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"umbra/internal/queue"
 )
 
 func newQueueCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "queue", Short: "List and steer the delivery queues of the running daemon"}
+	var filters []string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List queues: delivery type, status, message count, last error, next retry, rates",
@@ -19,9 +23,13 @@ func newQueueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			qs, err := c.Queues()
+			all, err := c.Queues()
 			if err != nil {
 				return apiErr(err)
+			}
+			qs, err := filterQueues(all, filters)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), qs)
@@ -43,6 +51,7 @@ func newQueueCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
+	list.Flags().StringArrayVar(&filters, "filter", nil, "status=S, type=T, or text the queue name contains (repeatable: all must match)")
 	cmd.AddCommand(list)
 	for _, a := range []struct{ use, short string }{
 		{"suspend", "Stop delivering the recipients waiting in QUEUE (survives restarts)"},
@@ -101,4 +110,30 @@ func newQueueCmd() *cobra.Command {
 	redirect.Flags().StringVar(&to, "to", "", "the server to send the queue's messages to")
 	cmd.AddCommand(redirect)
 	return cmd
+}
+
+// filterQueues keeps the queues matching every filter: status=S, type=T,
+// or a substring of the name.
+func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, error) {
+	var out []queue.QueueInfo
+	for _, q := range qs {
+		ok := true
+		for _, f := range filters {
+			k, v, isKV := strings.Cut(f, "=")
+			switch {
+			case isKV && k == "status":
+				ok = ok && q.Status == v
+			case isKV && k == "type":
+				ok = ok && q.DeliveryType == v
+			case isKV:
+				return nil, fmt.Errorf("unknown filter %q (status=, type= or text)", f)
+			default:
+				ok = ok && strings.Contains(q.Name, f)
+			}
+		}
+		if ok {
+			out = append(out, q)
+		}
+	}
+	return out, nil
 }
