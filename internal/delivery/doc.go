@@ -4,8 +4,19 @@
 //
 // A message's pending recipients are grouped by destination: "local"
 // (authoritative domains: Maildir or LMTP), one group per smart-host send
-// connector, or one group per (MX connector, domain). Groups of one
-// message go out in parallel; each group is one SMTP transaction.
+// connector, one group per (MX connector, domain), or — with a topology —
+// one group per route (the routing GroupKey: delayed fan-out), relayed to
+// the route's next hops in order (queue at point of failure) with the
+// servers of a site taken round-robin. Groups of one message go out in
+// parallel; each group is one SMTP transaction.
+//
+// Shadow redundancy: relays inside the organisation, and send connectors
+// with send_xshadow, open a shadow session when the next hop offers
+// XSHADOW; its accepted recipients come back ShadowedOK (the queue keeps
+// the copy). After a transaction, at most once a second per connection,
+// and in Heartbeat, the discard notifications are fetched and handed to
+// the shadow manager. Final deliveries into mailboxes skip a Message-ID
+// the recipient already got here (SR-11).
 //
 // Invariants and failure semantics:
 //   - 2xx for a recipient means the next hop took it (Relayed) or the

@@ -25,9 +25,20 @@
 //	  - Shutdown closes sessions outside a transaction at once (421) and
 //	    lets transactions finish until its context ends.
 //
+//   - The verb layer (verbs.go) sits under go-smtp on every connection:
+//     it terminates STARTTLS itself, answers the shadow verbs XSHADOW and
+//     XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL parameter, edits
+//     go-smtp's EHLO reply, and passes DATA and BDAT bytes through,
+//     ending DATA exactly where go-smtp's reader does.
+//   - A sender that did not open a shadow session (and is not an
+//     authenticated client) gets its 250 once its message left the queue
+//     confirmed, or after max_acknowledgement_delay (SR-9).
+//
 // go-smtp cannot close a connection from a session, add EHLO keywords or
-// verbs, or say a custom EHLO name on its STARTTLS client path; umbra's
-// wrappers (trackedConn, the client prelude in client.go) fill those gaps.
+// verbs, terminate TLS below its own reader, issue raw client commands, or
+// say a custom EHLO name on its STARTTLS client path; umbra's wrappers
+// (trackedConn, the verb layer, the client prelude and shadowConn in
+// client.go) fill those gaps.
 //
 // go-smtp keeps session state per connection and gives no per-command
 // context, so sessions use the server's context, cancelled at shutdown.
