@@ -26,9 +26,11 @@
 //     send connector are Deferred; 5xx, a null MX, a domain that does not
 //     exist and a message larger than the connector allows are Failed (the
 //     queue returns a DSN).
-//   - Per-destination concurrency is bounded (max_connections of the send
-//     connector); finished connections are kept for idleReuse and reused,
-//     after RSET, by the next message to the same destination.
+//   - Concurrency per send-connector destination is bounded by the
+//     connector's max_connections; relays inside the organisation are
+//     bounded by the queue's active set only. Finished connections are
+//     kept for idleReuse and reused, after RSET, by the next message to the
+//     same destination (or server).
 //   - When ctx ends, open transactions are cut and their recipients
 //     Deferred; the queue requeues the message.
 package delivery

@@ -6,33 +6,40 @@
 //
 // Receive side, per connection:
 //
-//			binding listener ── pick connector (longest remote range) ── limits ── go-smtp server ── session
+//	binding listener ── pick connector ── limits ── verb layer ── go-smtp server ── session
 //
-//		  - Connection limits (total and per source IP) and remote ranges are
-//		    enforced by umbra's binding listener before go-smtp sees the
-//		    connection: 421 4.3.2 over a limit, 554 5.7.1 outside every range.
-//		  - Rights are cumulative: the connector's anonymous rights, plus its
-//		    authenticated rights after AUTH, plus its servers' rights for a
-//		    transport server (server account or externally secured connector).
-//		    A recipient outside the accepted domains needs the relay right, so
-//		    an anonymous session can never relay (550 5.7.1).
-//		  - Every refusal has a precise code and enhanced status code (replies
-//		    are listed at the top of session.go); internal errors never reach
-//		    the client: it gets 451 4.3.0 with the queue id as reference, or
-//		    452 4.3.1 when the disk is full, and the log gets the detail.
-//		  - DATA is byte-exact after dot-unstuffing; bare LF and NUL are refused
-//		    (554 5.6.0), so "\n.\n" can never end a message (no smuggling).
-//		  - Shutdown closes sessions outside a transaction at once (421) and
-//		    lets transactions finish until its context ends.
-//
-//	  - The verb layer (verbs.go) sits under go-smtp on every connection:
-//	    it terminates STARTTLS itself, answers the shadow verbs XSHADOW and
-//	    XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL parameter, edits
-//	    go-smtp's EHLO reply, and passes DATA and BDAT bytes through,
-//	    ending DATA exactly where go-smtp's reader does.
-//	  - A sender that did not open a shadow session (and is not an
-//	    authenticated client) gets its 250 once its message left the queue
-//	    confirmed, or after max_acknowledgement_delay (SR-9).
+// Invariants:
+//   - Connection limits (total and per source IP) and remote ranges are
+//     enforced by umbra's binding listener before go-smtp sees the
+//     connection: 421 4.3.2 over a limit, 554 5.7.1 outside every range.
+//     The connector whose remote range contains the client most
+//     specifically takes the connection.
+//   - Rights are cumulative: the connector's anonymous rights, plus its
+//     authenticated rights after AUTH, plus its servers' rights for a
+//     transport server (a server account, a client certificate the
+//     connector's organisation CA verified, or an externally secured
+//     connector). A recipient outside the accepted domains needs the relay
+//     right, so an anonymous session can never relay (550 5.7.1).
+//   - Every refusal has a precise code and enhanced status code (replies
+//     are listed at the top of session.go); internal errors never reach
+//     the client: it gets 451 4.3.0 with the queue id as reference, or
+//     452 4.3.1 when the disk is full, and the log gets the detail.
+//   - DATA is byte-exact after dot-unstuffing; bare LF and NUL are refused
+//     (554 5.6.0), so "\n.\n" can never end a message (no smuggling).
+//   - The verb layer (verbs.go) sits under go-smtp on every connection: it
+//     terminates STARTTLS itself, answers the shadow verbs XSHADOW and
+//     XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL parameter, edits
+//     go-smtp's EHLO reply, and passes DATA and BDAT bytes through, ending
+//     DATA exactly where go-smtp's own reader does.
+//   - A server id in XSHADOW must be the authenticated account or a name in
+//     the client certificate, so a server can never collect another
+//     server's discard notifications.
+//   - A sender that did not open a shadow session (and is not an
+//     authenticated client) gets its 250 once its message has left the
+//     queue confirmed, or after max_acknowledgement_delay (SR-9).
+//   - Shutdown closes sessions outside a transaction at once (421), gives
+//     senders waiting for confirmation their 250, and lets transactions
+//     finish until its context ends.
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
 // verbs, terminate TLS below its own reader, issue raw client commands, or
