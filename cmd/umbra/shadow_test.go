@@ -249,7 +249,7 @@ func TestShadowDiscardFlow(t *testing.T) {
 	a := startUmbra(t, p.cfgA, p.a)
 	acked := sendMany(p.a, "sr", 3, 1, nil)
 	waitArrived(t, sink, acked, b)
-	waitCond(t, "hub-a's shadow copies to be discarded", 15*time.Second, func() bool { return len(p.queued(t, p.cfgA)) == 0 })
+	waitCond(t, "hub-a's shadow copies to be discarded", 45*time.Second, func() bool { return len(p.queued(t, p.cfgA)) == 0 })
 	out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
 	for _, ev := range []string{`"event": "shadow"`, `"event": "discard"`} {
 		if !strings.Contains(out, ev) {
@@ -267,7 +267,7 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 	b := startUmbra(t, p.cfgB, p.b)
 	a := startUmbra(t, p.cfgA, p.a)
 	acked := sendMany(p.a, "gone", 3, 1, nil) // the sink is down: B keeps them
-	waitCond(t, "hub-a to hold shadow copies for hub-b", 15*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 3 })
+	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 3 })
 	out, code := cli(t, p.cfgA, "shadow", "list", "--json")
 	var vs []struct {
 		Primary    string
@@ -279,7 +279,7 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 	}
 	b.kill()
 	os.RemoveAll(p.dataB)
-	waitCond(t, "the takeover", 20*time.Second, func() bool {
+	waitCond(t, "the takeover", 60*time.Second, func() bool {
 		q := p.queued(t, p.cfgA)
 		return q["shadow:hub-b"] == 0 && q["site:b"]+q["submission"] == 3
 	})
@@ -298,7 +298,7 @@ func TestShadowPrimaryNewDatabase(t *testing.T) {
 	b := startUmbra(t, p.cfgB, p.b)
 	a := startUmbra(t, p.cfgA, p.a)
 	acked := sendMany(p.a, "newdb", 2, 1, nil)
-	waitCond(t, "hub-a to hold shadow copies for hub-b", 15*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 2 })
+	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 2 })
 	b.kill()
 	os.RemoveAll(p.dataB)
 	sink := startRecorder(t, p.sink)
@@ -353,14 +353,14 @@ send_connectors:
 	acked := sendMany(addrs["chicago"], "multihop", 2, 1, nil)
 	// London holds the messages (Dublin is down) with shadow copies in New
 	// York; Chicago's copies are gone, since New York handed them on.
-	waitCond(t, "London to hold the mail, New York the shadows, Chicago nothing", 20*time.Second, func() bool {
+	waitCond(t, "London to hold the mail, New York the shadows, Chicago nothing", 60*time.Second, func() bool {
 		chi, ny, lon := p.queued(t, cfgs["chicago"]), p.queued(t, cfgs["newyork"]), p.queued(t, cfgs["london"])
 		return len(chi) == 0 && ny["shadow:hub-london"] == 2 && lon["site:dublin"] == 2
 	})
 	sink := startRecorder(t, sinkAddr)
 	procs["dublin"] = startUmbra(t, cfgs["dublin"], addrs["dublin"])
 	waitArrived(t, sink, acked, procs["dublin"])
-	waitCond(t, "every shadow copy on the path to be discarded", 20*time.Second, func() bool {
+	waitCond(t, "every shadow copy on the path to be discarded", 60*time.Second, func() bool {
 		for _, s := range sites {
 			if len(p.queued(t, cfgs[s])) != 0 {
 				return false
@@ -443,16 +443,27 @@ send_connectors:
 		c.cmd(fmt.Sprintf("Message-ID: <dup-%d@example.org>\r\nSubject: twice %d\r\n\r\nonce only\r\n.", i, i), "250")
 	}
 	p := &shadowPair{}
-	waitCond(t, "A to shadow all for B", 15*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == n })
+	waitCond(t, "A to shadow all for B", 45*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == n })
 	hb.kill() // B dies, but keeps its database
-	waitCond(t, "A to take over", 20*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == 0 })
+	waitCond(t, "A to take over", 60*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == 0 })
 	hb = startUmbra(t, cfgB, b) // back with the same database
 	cli(t, cfgB, "queue", "resume", "mailbox:maildir")
 	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
-	waitCond(t, "every message in the mailbox and both queues empty", 30*time.Second, func() bool {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
 		files, _ := filepath.Glob(filepath.Join(maildir, "*"))
-		return len(files) >= n && len(p.queued(t, cfgA)) == 0 && len(p.queued(t, cfgB)) == 0
-	})
+		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
+		if len(files) >= n && len(qa) == 0 && len(qb) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			outA, _ := cli(t, cfgA, "message", "list")
+			outB, _ := cli(t, cfgB, "message", "list")
+			hb.dumpLog()
+			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	time.Sleep(time.Second) // anything still on its way would land now
 	files, _ := filepath.Glob(filepath.Join(maildir, "*"))
 	if len(files) != n {
