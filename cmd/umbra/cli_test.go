@@ -40,7 +40,7 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 	}
 
 	var qs []queue.QueueInfo
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, code := cli(t, cfg, "queue", "list", "--json")
 		if code != 0 {
@@ -113,7 +113,7 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 
 	// The tracking log tells the whole story of cli-2, by umbra id.
 	var es []tracking.Entry
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		out, code := cli(t, cfg, "track", "--json", "--message-id", bySubject["cli-2"])
 		json.Unmarshal([]byte(out), &es)
@@ -151,7 +151,7 @@ func TestCLIRedirectQueue(t *testing.T) {
 	d := startUmbra(t, cfg, listen)
 	acked := sendMany(listen, "redirect", 4, 2, nil)
 	other := startRecorder(t, otherAddr)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", otherAddr, "--json")
 		var res struct{ Messages int }

@@ -78,7 +78,7 @@ func startUmbra(t testing.TB, cfgPath, smtpAddr string) *daemon {
 	d := &daemon{t: t, cmd: cmd, cfg: cfgPath, smtp: smtpAddr, log: logPath, done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait() }()
 	t.Cleanup(func() { d.kill() })
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", smtpAddr, time.Second)
 		if err == nil {
@@ -416,7 +416,7 @@ func TestMetricsAfterWorkload(t *testing.T) {
 		`umbra_queue_messages{queue_type="smtp-smart-host",state="ready"} 0`:           false,
 		`umbra_smtp_sessions_total{connector="loopback"} 3`:                            false,
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + metricsAddr + "/metrics")
 		if err == nil {
@@ -469,7 +469,7 @@ func TestSIGHUPReload(t *testing.T) {
 
 	waitLog := func(substr string, n int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			b, _ := os.ReadFile(d.log)
 			if strings.Count(string(b), substr) >= n {
@@ -527,7 +527,7 @@ func TestPickupDirectory(t *testing.T) {
 	pick := filepath.Join(dir, "data", "pickup")
 	os.WriteFile(filepath.Join(pick, ".report.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: picked\n\nnightly report\n"), 0o600)
 	os.Rename(filepath.Join(pick, ".report.tmp"), filepath.Join(pick, "report.eml"))
-	waitCond(t, "the file to be marked queued", 10*time.Second, func() bool {
+	waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
 		m, _ := filepath.Glob(filepath.Join(pick, "report.*.queued"))
 		return len(m) == 1
 	})
@@ -537,7 +537,7 @@ func TestPickupDirectory(t *testing.T) {
 	}
 	r := startRecorder(t, sinkAddr)
 	waitArrived(t, r, []string{"picked"}, d)
-	waitCond(t, "the file to be deleted", 10*time.Second, func() bool {
+	waitCond(t, "the file to be deleted", 30*time.Second, func() bool {
 		m, _ := filepath.Glob(filepath.Join(pick, "*"))
 		return len(m) == 0
 	})

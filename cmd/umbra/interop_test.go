@@ -59,7 +59,7 @@ func startSmtpSink(t testing.TB, addr string) (dump string) {
 
 func waitListening(t testing.TB, addr string, stderr *bytes.Buffer) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := dialTCP(addr); err == nil {
 			c.Close()
@@ -116,7 +116,7 @@ func TestInteropSwaks(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("swaks: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		files, _ := filepath.Glob(filepath.Join(dir, "data", "maildir", "example.test", "alice", "new", "*"))
 		if len(files) == 1 {

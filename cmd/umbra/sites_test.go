@@ -89,7 +89,7 @@ receive_connectors:
 		}
 		return n
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for queued("hub-b1")+queued("hub-b2") != 4 || queued("hub-a") != 0 {
 		if time.Now().After(deadline) {
 			procs["hub-a"].dumpLog()
