@@ -201,6 +201,16 @@ func (d *dialog) expect(want string) string {
 	return got
 }
 
+// openData greets and opens a transaction from a@example.org to
+// b@example.test up to the 354 of DATA.
+func (d *dialog) openData() {
+	d.t.Helper()
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+}
+
 func (d *dialog) startTLS(pool *x509.CertPool) {
 	d.t.Helper()
 	d.cmd("STARTTLS", "220")

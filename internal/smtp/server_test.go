@@ -89,10 +89,7 @@ func TestMessageSizeLimit(t *testing.T) {
 	s := startServer(t, q, connectors(t, anon)...)
 	d := dial(t, s, "")
 	d.expect("220")
-	d.cmd("EHLO c", "250")
-	d.cmd("MAIL FROM:<a@example.org>", "250")
-	d.cmd("RCPT TO:<b@example.test>", "250")
-	d.cmd("DATA", "354")
+	d.openData()
 	d.cmd(strings.Repeat("x", 900)+"\r\n"+strings.Repeat("y", 900)+"\r\n"+strings.Repeat("z", 900)+"\r\n.", "552 5.3.4")
 	d.cmd("NOOP", "250") // the session goes on
 	if q.count() != 0 {
@@ -110,10 +107,7 @@ func TestBareLFAndNULRejected(t *testing.T) {
 			s := startServer(t, q, connectors(t, anon)...)
 			d := dial(t, s, "")
 			d.expect("220")
-			d.cmd("EHLO c", "250")
-			d.cmd("MAIL FROM:<a@example.org>", "250")
-			d.cmd("RCPT TO:<b@example.test>", "250")
-			d.cmd("DATA", "354")
+			d.openData()
 			d.cmd(data, "554 5.6.0")
 			if q.count() != 0 {
 				t.Fatal("queued anyway")
@@ -128,10 +122,7 @@ func TestNoSmuggling(t *testing.T) {
 	s := startServer(t, q, connectors(t, anon)...)
 	d := dial(t, s, "")
 	d.expect("220")
-	d.cmd("EHLO c", "250")
-	d.cmd("MAIL FROM:<a@example.org>", "250")
-	d.cmd("RCPT TO:<b@example.test>", "250")
-	d.cmd("DATA", "354")
+	d.openData()
 	d.cmd("Subject: x\r\n\r\nhi\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.test>\r\n.", "554 5.6.0")
 	if q.count() != 0 {
 		t.Fatal("smuggled message queued")
@@ -191,10 +182,7 @@ func TestQueueFailureReplies(t *testing.T) {
 		s := startServer(t, q, connectors(t, anon)...)
 		d := dial(t, s, "")
 		d.expect("220")
-		d.cmd("EHLO c", "250")
-		d.cmd("MAIL FROM:<a@example.org>", "250")
-		d.cmd("RCPT TO:<b@example.test>", "250")
-		d.cmd("DATA", "354")
+		d.openData()
 		got := d.cmd("Subject: x\r\n\r\nhi\r\n.", tc.want)
 		if strings.Contains(got, "bolt") {
 			t.Errorf("internal error text leaked to the client: %q", got)
