@@ -30,6 +30,9 @@ const (
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
 	DefaultTrackingMaxFiles          = 10
+	DefaultMaxDumpsterSize           = 18 << 20
+	DefaultMaxDumpsterTime           = 7 * 24 * time.Hour
+	DefaultMailboxDatabase           = "local"
 )
 
 // DefaultRetrySchedule is the wait after each failed attempt; the last
@@ -85,6 +88,10 @@ func applyDefaults(c *Config) {
 	setInt(&t.PoisonThreshold, DefaultPoisonThreshold)
 	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
+	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
+	if c.Mailbox.Database == "" {
+		c.Mailbox.Database = DefaultMailboxDatabase
+	}
 
 	setDur(&c.Pickup.Interval, 5*time.Second)
 	if c.Pickup.MaxMessageSize == 0 {
@@ -137,6 +144,8 @@ func newWithPresets() *Config {
 		Transport: Transport{
 			ShadowRedundancyEnabled: true,
 			DelayNotification:       Duration(DefaultDelayNotification),
+			// 0 is meaningful: no dumpster.
+			MaxDumpsterSizePerDatabase: Size(DefaultMaxDumpsterSize),
 		},
 		Tracking: Tracking{Enabled: true},
 	}

@@ -77,6 +77,13 @@ type Transport struct {
 	ShadowRedundancyEnabled   bool     `yaml:"shadow_redundancy_enabled"`
 	ShadowHeartbeatTimeout    Duration `yaml:"shadow_heartbeat_timeout"`
 	ShadowHeartbeatRetryCount int      `yaml:"shadow_heartbeat_retry_count"`
+
+	// Transport dumpster (SPEC §4): after final delivery a copy stays per
+	// mailbox database, at most MaxDumpsterSizePerDatabase bytes and
+	// MaxDumpsterTime old (the oldest goes first), for redelivery after
+	// a mailbox failover. A size of 0 turns the dumpster off.
+	MaxDumpsterSizePerDatabase Size     `yaml:"max_dumpster_size_per_database"`
+	MaxDumpsterTime            Duration `yaml:"max_dumpster_time"`
 }
 
 // Accepted domain types.
@@ -224,6 +231,10 @@ type Mailbox struct {
 	Maildir string `yaml:"maildir"`
 	// LMTP is host:port or unix:/path of an LMTP server.
 	LMTP string `yaml:"lmtp"`
+	// Database names the mailbox database behind Maildir or LMTP: its
+	// delivery queue is mailbox:DATABASE, and its dumpster and duplicate
+	// record carry the name. Default "local".
+	Database string `yaml:"database"`
 }
 
 // Tracking configures the message tracking log.

@@ -164,6 +164,9 @@ func validateTopology(t *Topology) []violation {
 	}
 	for i, d := range t.MailboxDatabases {
 		unique("mailbox database", d.Name, dbs, "mailbox_databases", i)
+		if !validDatabaseName(d.Name) {
+			v.add(fmt.Sprintf("database name %q: use letters, digits and ._- (at most 64)", d.Name), "mailbox_databases", i, "name")
+		}
 		if !servers[d.Server] {
 			v.add(fmt.Sprintf("database %q is on unknown server %q", d.Name, d.Server), "mailbox_databases", i, "server")
 		}

@@ -231,7 +231,13 @@ func validate(c *Config) []violation {
 		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
 	}
 
+	if c.Transport.MaxDumpsterSizePerDatabase < 0 || c.Transport.MaxDumpsterTime < 0 {
+		v.add("dumpster limits must not be negative", "transport")
+	}
 	m := c.Mailbox
+	if !validDatabaseName(m.Database) {
+		v.add(fmt.Sprintf("mailbox.database %q: use letters, digits and ._- (at most 64)", m.Database), "mailbox", "database")
+	}
 	if m.Maildir != "" && m.LMTP != "" {
 		v.add("mailbox: set maildir or lmtp, not both", "mailbox")
 	}
@@ -297,4 +303,18 @@ func IsDomain(s string) bool {
 // IsAddressSpace reports whether s is "*", "*.domain" or a domain.
 func IsAddressSpace(s string) bool {
 	return s == "*" || IsDomain(strings.TrimPrefix(s, "*."))
+}
+
+// validDatabaseName keeps database names usable in queue names, metric
+// labels and command lines.
+func validDatabaseName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -21,6 +21,9 @@ type NextHop struct {
 	Servers   []string `json:"servers,omitempty"` // candidate servers, in name order
 	Addresses []string `json:"addresses,omitempty"`
 	Connector string   `json:"connector,omitempty"`
+	// Database is the mailbox database of a mailbox hop: one delivery
+	// queue, one dumpster and one duplicate record per database.
+	Database string `json:"database,omitempty"`
 }
 
 // Key names the next hop; recipients with equal keys travel together.
@@ -29,7 +32,7 @@ func (h NextHop) Key() string {
 	case HopConnector:
 		return "connector:" + h.Connector
 	case HopMailbox:
-		return "mailbox:" + strings.Join(h.Servers, ",")
+		return "mailbox:" + h.Database
 	case HopLegacy:
 		return "legacy:" + strings.Join(h.Servers, ",")
 	}
@@ -137,7 +140,7 @@ func (t *Topology) routeMailbox(r *Route, me *Server, db *Database, size int64) 
 	switch {
 	case mbx.Site == me.Site && mbx.Version == me.Version:
 		r.why("mailbox server %s is in this site (%s) with this version (%d): deliver directly", mbx.Name, me.Site, me.Version)
-		r.NextHops = []NextHop{{Kind: HopMailbox, Site: mbx.Site, Servers: []string{mbx.Name}, Addresses: []string{mbx.Address}}}
+		r.NextHops = []NextHop{{Kind: HopMailbox, Site: mbx.Site, Servers: []string{mbx.Name}, Addresses: []string{mbx.Address}, Database: db.Name}}
 	case mbx.Site == me.Site:
 		var hubs []*Server
 		for _, h := range t.Hubs(me.Site) {
