@@ -62,12 +62,17 @@ type Config struct {
 	// hears of every session with a primary (contact and discards).
 	ShadowServerID string
 	Shadows        Shadows
-	// Dedup, when set, suppresses final deliveries of a Message-ID that
-	// already reached the recipient's mailbox here (SR-11).
-	Dedup interface {
-		WasDelivered(messageID, rcpt string) bool
-	}
+	// Dedup, when set, is asked before every final delivery: it
+	// suppresses a Message-ID that already reached the recipient's mailbox
+	// database, and holds back a copy while another is being delivered
+	// (SR-11; queue.Manager.ClaimFinal).
+	Dedup Dedup
 	Log *slog.Logger
+}
+
+// Dedup is the record of final deliveries.
+type Dedup interface {
+	ClaimFinal(id queue.ID, database, messageID, rcpt string) queue.Claim
 }
 
 // Shadows is told of every session with a primary (shadow.Manager).
@@ -135,6 +140,9 @@ func newState(cfg Config) (*state, error) {
 	if cfg.MaxConnectionsPerDestination <= 0 {
 		cfg.MaxConnectionsPerDestination = 10
 	}
+	if cfg.Mailbox.Database == "" {
+		cfg.Mailbox.Database = config.DefaultMailboxDatabase
+	}
 	st := &state{cfg: cfg, conns: map[string]*sendConnector{}}
 	for _, sc := range cfg.SendConnectors {
 		c := &sendConnector{cfg: sc}
@@ -171,7 +179,7 @@ func (st *state) redirectConnector(domain, target string) *sendConnector {
 
 // SetDedup wires the record of final deliveries (the queue manager, built
 // after the deliverer); it survives reloads.
-func (d *Deliverer) SetDedup(dd interface{ WasDelivered(string, string) bool }) {
+func (d *Deliverer) SetDedup(dd Dedup) {
 	d.dedup.Store(&dedupHolder{dd})
 	st := *d.st.Load()
 	st.cfg.Dedup = dd
@@ -179,7 +187,7 @@ func (d *Deliverer) SetDedup(dd interface{ WasDelivered(string, string) bool }) 
 }
 
 type dedupHolder struct {
-	dd interface{ WasDelivered(string, string) bool }
+	dd Dedup
 }
 
 // Reload swaps in a new configuration (passwords are read again). Attempts
@@ -209,10 +217,11 @@ func (d *Deliverer) Reload(cfg Config) error {
 // group is the recipients of one message that share a next hop.
 type group struct {
 	key   string // destination: "local", "connector:NAME" or "connector:NAME/domain"
-	queue string // the queue it is shown in: "mailbox:maildir", "smarthost:NAME", "mx:domain"
+	queue string // the queue it is shown in: "mailbox:DATABASE", "smarthost:NAME", "mx:domain"
 	conn  *sendConnector
 	dom   string
 	hops  []routing.NextHop // an organisation route (relay, mailbox, legacy)
+	db    string            // the mailbox database of a final delivery
 	rcpts []int
 }
 
@@ -256,15 +265,15 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 				key := "org:" + r.GroupKey()
 				if g = groups[key]; g == nil {
 					g = &group{key: key, queue: orgQueue(r.NextHops[0]), hops: r.NextHops, dom: domain}
+					if r.NextHops[0].Kind == routing.HopMailbox {
+						g.db = r.NextHops[0].Database
+					}
 				}
 			}
 		} else if typ == routing.Authoritative {
 			g = groups["local"]
 			if g == nil {
-				g = &group{key: "local", queue: "mailbox:lmtp"}
-				if st.maildir != nil {
-					g.queue = "mailbox:maildir"
-				}
+				g = &group{key: "local", queue: "mailbox:" + st.cfg.Mailbox.Database, db: st.cfg.Mailbox.Database}
 			}
 		} else {
 			dec, err := st.cfg.Routing.Route(domain)
@@ -313,7 +322,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			defer wg.Done()
 			var res []queue.Result
 			if g.key == "local" {
-				res = d.deliverLocal(ctx, st, m, body, g.rcpts)
+				res = d.deliverLocal(ctx, st, m, body, g)
 			} else if g.hops != nil {
 				res = d.deliverOrg(ctx, st, m, body, g)
 			} else {
@@ -321,6 +330,9 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			}
 			for k := range res {
 				res[k].Queue = g.queue
+				if res[k].Outcome == queue.DeliveredOK {
+					res[k].Database = g.db
+				}
 			}
 			mu.Lock()
 			results = append(results, res...)
@@ -331,40 +343,46 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	return results
 }
 
-// suppressDuplicates answers the recipients whose copy of this message is
-// already in their mailbox, and returns the others.
-func suppressDuplicates(st *state, m *queue.Message, rcpts []int, hop string) ([]queue.Result, []int) {
+// suppressDuplicates answers the recipients whose copy of this message
+// is already in their mailbox database (and holds back those whose copy
+// is being delivered by another attempt right now), and returns the
+// others, each now claimed by this attempt.
+func suppressDuplicates(st *state, m *queue.Message, db string, rcpts []int, hop string) ([]queue.Result, []int) {
 	if st.cfg.Dedup == nil || m.MessageID == "" {
 		return nil, rcpts
 	}
 	var dup []queue.Result
 	var rest []int
 	for _, i := range rcpts {
-		if st.cfg.Dedup.WasDelivered(m.MessageID, m.Rcpts[i].Addr) {
+		switch st.cfg.Dedup.ClaimFinal(m.ID, db, m.MessageID, m.Rcpts[i].Addr) {
+		case queue.Duplicate:
 			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: hop, Duplicate: true,
-				Reply: "250 2.0.0 duplicate suppressed: " + m.MessageID + " was delivered before"})
-		} else {
+				Reply: "250 2.0.0 duplicate suppressed: " + m.MessageID + " was delivered to database " + db + " before"})
+		case queue.Busy:
+			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop,
+				Reply: "451 4.3.0 another copy of " + m.MessageID + " is being delivered to database " + db})
+		default:
 			rest = append(rest, i)
 		}
 	}
 	return dup, rest
 }
 
-func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Message, body []byte, rcpts []int) []queue.Result {
-	dup, rcpts := suppressDuplicates(st, m, rcpts, "mailbox")
+func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	dup, rcpts := suppressDuplicates(st, m, g.db, g.rcpts, "mailbox")
 	if len(rcpts) == 0 {
 		return dup
 	}
-	return append(dup, d.deliverLocalNew(ctx, st, m, body, rcpts)...)
+	return append(dup, d.deliverLocalNew(ctx, st, m, body, g.db, rcpts)...)
 }
 
-func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Message, body []byte, rcpts []int) []queue.Result {
+func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Message, body []byte, db string, rcpts []int) []queue.Result {
 	if st.maildir != nil {
 		var out []queue.Result
 		for _, i := range rcpts {
 			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
-			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, m.ID.String(), body)
+			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.MessageID, addr, m.ID.String(), i), body)
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)

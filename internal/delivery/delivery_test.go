@@ -421,24 +421,39 @@ func TestSuspendedQueueIsHeld(t *testing.T) {
 	}
 }
 
+// seenSet answers claims from a fixed set of "database|Message-ID|rcpt"
+// records; "busy|..." marks a copy in flight elsewhere.
 type seenSet map[string]bool
 
-func (s seenSet) WasDelivered(mid, rcpt string) bool { return s[mid+"|"+rcpt] }
+func (s seenSet) ClaimFinal(_ queue.ID, db, mid, rcpt string) queue.Claim {
+	switch {
+	case s[db+"|"+mid+"|"+rcpt]:
+		return queue.Duplicate
+	case s["busy|"+mid+"|"+rcpt]:
+		return queue.Busy
+	}
+	return queue.Fresh
+}
 
-// A message already delivered into a recipient's mailbox is not written
-// there again (SR-11); the others are.
+// A message already delivered into a recipient's mailbox database is not
+// written there again (SR-11); one being delivered by another attempt
+// waits; the others are delivered, and their results name the database.
 func TestDuplicateSuppressed(t *testing.T) {
 	root := t.TempDir()
-	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
-	d.SetDedup(seenSet{"<m1@example.org>|old@example.test": true})
-	m := message("old@example.test", "new@example.test")
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root, Database: "DB1"})
+	d.SetDedup(seenSet{"DB1|<m1@example.org>|old@example.test": true, "DB2|<m1@example.org>|new@example.test": true,
+		"busy|<m1@example.org>|wait@example.test": true})
+	m := message("old@example.test", "new@example.test", "wait@example.test")
 	m.MessageID = "<m1@example.org>"
 	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
-	if r := got["old@example.test"]; r.Outcome != queue.DeliveredOK || !r.Duplicate {
+	if r := got["old@example.test"]; r.Outcome != queue.DeliveredOK || !r.Duplicate || r.Queue != "mailbox:DB1" {
 		t.Errorf("duplicate: %+v", r)
 	}
-	if r := got["new@example.test"]; r.Outcome != queue.DeliveredOK || r.Duplicate {
+	if r := got["new@example.test"]; r.Outcome != queue.DeliveredOK || r.Duplicate || r.Database != "DB1" {
 		t.Errorf("first delivery: %+v", r)
+	}
+	if r := got["wait@example.test"]; r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.3.0") {
+		t.Errorf("copy in flight elsewhere: %+v", r)
 	}
 	if files, _ := filepath.Glob(filepath.Join(root, "example.test", "old", "new", "*")); len(files) != 0 {
 		t.Error("the duplicate was written into the mailbox")

@@ -69,7 +69,7 @@ func (b *balancer) ok(addr string) {
 func orgQueue(h routing.NextHop) string {
 	switch h.Kind {
 	case routing.HopMailbox:
-		return "mailbox:" + strings.Join(h.Servers, ",")
+		return "mailbox:" + h.Database
 	case routing.HopLegacy:
 		return "legacy:" + strings.Join(h.Servers, ",")
 	}
@@ -94,7 +94,7 @@ func (st *state) topoConnector(name string) *sendConnector {
 // (queue at point of failure), each hop's servers in balanced order.
 func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox {
-		dup, rest := suppressDuplicates(st, m, g.rcpts, g.queue)
+		dup, rest := suppressDuplicates(st, m, g.db, g.rcpts, g.queue)
 		if len(rest) == 0 {
 			return dup
 		}

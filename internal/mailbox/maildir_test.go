@@ -48,3 +48,45 @@ func TestDeliverIsAtomic(t *testing.T) {
 		}
 	}
 }
+
+// Every copy of a message for one mailbox has one name, so a repeated
+// delivery (after a crash, or a resubmitted copy) writes nothing new,
+// also once a reader moved the file to cur/ with flags. A wiped store
+// (a failed-over database) gets it again.
+func TestDeliverOnceByName(t *testing.T) {
+	d := &Maildir{Root: t.TempDir(), Hostname: "mx.test"}
+	body := []byte("Subject: x\r\n\r\nhi\r\n")
+	name := Name("DB1", "<a@b>", "Bob@example.test", "00AA", 0)
+	if name != Name("DB1", "a@b", "bob@example.test", "00BB", 3) {
+		t.Error("the name depends on the queue copy")
+	}
+	if name == Name("DB2", "<a@b>", "bob@example.test", "00AA", 0) || name == Name("DB1", "<a@c>", "bob@example.test", "00AA", 0) {
+		t.Error("different deliveries share a name")
+	}
+	if Name("DB1", "", "bob@example.test", "00AA", 0) == Name("DB1", "", "bob@example.test", "00AA", 1) {
+		t.Error("without Message-ID, recipients of one message share a name")
+	}
+	dir := d.Path("bob", "example.test")
+	count := func() int {
+		n, _ := os.ReadDir(filepath.Join(dir, "new"))
+		c, _ := os.ReadDir(filepath.Join(dir, "cur"))
+		return len(n) + len(c)
+	}
+	for i := 0; i < 2; i++ {
+		if err := d.Deliver("bob", "example.test", "a@b", name, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if count() != 1 {
+		t.Fatalf("%d files after two deliveries of one name", count())
+	}
+	news, _ := os.ReadDir(filepath.Join(dir, "new"))
+	os.Rename(filepath.Join(dir, "new", news[0].Name()), filepath.Join(dir, "cur", news[0].Name()+":2,S"))
+	if err := d.Deliver("bob", "example.test", "a@b", name, body); err != nil || count() != 1 {
+		t.Fatalf("after a reader moved it: err %v, %d files", err, count())
+	}
+	os.RemoveAll(dir)
+	if err := d.Deliver("bob", "example.test", "a@b", name, body); err != nil || count() != 1 {
+		t.Fatalf("after the store was wiped: err %v, %d files", err, count())
+	}
+}

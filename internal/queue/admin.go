@@ -154,6 +154,8 @@ func DeliveryType(queue string) string {
 		return "shadow"
 	case "legacy":
 		return "legacy"
+	case "dumpster":
+		return "dumpster"
 	case QueueSubmission, QueuePoison, "unreachable":
 		return kind
 	}
@@ -184,6 +186,13 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 			out = append(out, qi)
 		}
+		// The dumpster of each mailbox database is listed as a queue too
+		// copies kept, never delivered from there.
+		for db, st := range tx.DumpsterStats() {
+			qi := QueueInfo{Name: "dumpster:" + db, DeliveryType: "dumpster", Count: int(st.Messages), ByState: map[string]int{"kept": int(st.Messages)}}
+			tx.DumpsterScan(db, time.Time{}, func(e DumpsterEntry) bool { qi.OldestAge = now.Sub(e.Key.KeptAt); return false })
+			out = append(out, qi)
+		}
 		q.qmu.Lock()
 		for name := range q.suspended {
 			if !seen[name] {
@@ -202,6 +211,8 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			qi.LastError, qi.IncomingRate, qi.OutgoingRate = r.lastError, r.prevIn, r.prevOut
 		}
 		switch {
+		case qi.DeliveryType == "dumpster":
+			qi.Status = "kept"
 		case q.suspended[qi.Name]:
 			qi.Status = "suspended"
 		case qi.ByState["active"] > 0:

@@ -324,13 +324,19 @@ func TestEarlyDiscard(t *testing.T) {
 	}
 }
 
-// Final deliveries are recorded by Message-ID and recipient in the commit
-// of their results.
+// Final deliveries are recorded by database, Message-ID and recipient in
+// the commit of their results; a claim keeps a second copy from being
+// delivered while the first is in flight.
 func TestDeliveredRecord(t *testing.T) {
 	s := openTest(t)
-	dup := false
-	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		return []Result{{Rcpt: 0, Outcome: DeliveredOK, Reply: "250", Duplicate: dup}}
+	var q *Manager
+	inFlight := make(chan Claim, 1)
+	q = NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if q.ClaimFinal(m.ID, "DB1", m.MessageID, m.Rcpts[0].Addr) != Fresh {
+			t.Error("first claim refused")
+		}
+		inFlight <- q.ClaimFinal(m.ID+1, "DB1", m.MessageID, m.Rcpts[0].Addr)
+		return []Result{{Rcpt: 0, Outcome: DeliveredOK, Reply: "250", Database: "DB1"}}
 	}), ManagerConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
@@ -338,9 +344,16 @@ func TestDeliveredRecord(t *testing.T) {
 	m := msg(s, "a@example.org", "bob@example.test")
 	m.MessageID = "<abc@example.org>"
 	q.Submit(ctx, m, []byte(body))
-	waitFor(t, "delivery", func() bool { return q.WasDelivered("abc@example.org", "BOB@example.test") })
-	if q.WasDelivered("<abc@example.org>", "alice@example.test") || q.WasDelivered("", "bob@example.test") {
-		t.Fatal("records match too much")
+	if c := <-inFlight; c != Busy {
+		t.Fatalf("second copy in flight: claim %d, want Busy", c)
+	}
+	waitFor(t, "delivery", func() bool { return q.ClaimFinal(m.ID+1, "DB1", "abc@example.org", "BOB@example.test") == Duplicate })
+	for _, c := range []struct{ db, mid, rcpt string }{
+		{"DB1", "<abc@example.org>", "alice@example.test"}, {"DB1", "", "bob@example.test"}, {"DB2", "<abc@example.org>", "bob@example.test"},
+	} {
+		if q.ClaimFinal(m.ID+2, c.db, c.mid, c.rcpt) != Fresh {
+			t.Errorf("%v: records match too much", c)
+		}
 	}
 }
 

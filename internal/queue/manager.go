@@ -46,6 +46,19 @@ type Result struct {
 	// Duplicate marks a DeliveredOK that was not written into the mailbox
 	// because the same message had been delivered there before (SR-11).
 	Duplicate bool
+	// Database is the mailbox database of a DeliveredOK: the duplicate
+	// record and the dumpster copy are kept under it.
+	Database string
+}
+
+// Keeper keeps a copy of each final delivery (the transport dumpster,
+// package dumpster). Keep runs inside the transaction that commits the
+// delivery, so the copy is as durable as the delivery's record; like
+// every function given to Store.Update it may run twice, so its effects
+// outside the transaction go into after, which runs once the commit
+// succeeded.
+type Keeper interface {
+	Keep(tx *Tx, m *Message, body []byte, database string, rcpts []int, now time.Time) (after func(), err error)
 }
 
 // Deliverer makes one delivery attempt of m to the recipients at the
@@ -74,6 +87,11 @@ type ManagerConfig struct {
 	Clock             clock.Clock
 	Log               *slog.Logger
 	Events            Events
+	// Dumpster, when set, keeps copies of final deliveries.
+	Dumpster Keeper
+	// DuplicateWindow is how long a final delivery is remembered to
+	// suppress a resubmitted copy (SR-11); default MessageExpiration.
+	DuplicateWindow time.Duration
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -101,6 +119,10 @@ type Manager struct {
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)
+
+	cmu    sync.Mutex
+	claims map[string]ID   // final deliveries in flight: database ‖ record key → message
+	owned  map[ID][]string // the claims of each message in flight
 
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)
@@ -132,7 +154,8 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
 		kick: make(chan struct{}, 1), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
-		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{}}
+		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{},
+		claims: map[string]ID{}, owned: map[ID][]string{}}
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
 			q.suspended[name] = true
@@ -369,6 +392,7 @@ func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
 	go func() {
 		defer q.wg.Done()
 		defer q.release()
+		defer q.releaseClaims(m.ID)
 		if ctx.Err() != nil {
 			// Shutting down: back to due-now, no attempt counted.
 			q.requeue(m)
@@ -395,11 +419,9 @@ func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
 			q.poison(m, panicked)
 			return
 		}
-		if ctx.Err() != nil {
-			q.requeue(m)
-			return
-		}
-		q.finish(m, body, rcpts, results)
+		// Results are committed even when shutdown cut the attempt short:
+		// what the next hops accepted must not be sent again.
+		q.finish(m, body, rcpts, results, ctx.Err() != nil)
 	}()
 }
 
@@ -435,12 +457,15 @@ func (q *Manager) poison(m *Message, why string) {
 
 // finish applies an attempt's results in one transaction: recipient
 // states, the retry time or the message's removal, and any DSNs.
-func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Result) {
+// interrupted (shutdown) makes the pending recipients due at once, without
+// counting the attempt.
+func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Result, interrupted bool) {
 	now := q.clk.Now()
 	pol := q.policy()
 	got := map[int]bool{}
 	attemptedAny := false
 	var final []int
+	finalDB := map[int]string{}
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	for _, r := range results {
@@ -462,6 +487,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "message_id", m.MessageID, "rcpt", rc.Addr)
 			} else {
 				final = append(final, r.Rcpt)
+				finalDB[r.Rcpt] = r.Database
 				q.ev.Event("deliver", m, rc, r.Reply)
 			}
 		case RelayedOK:
@@ -495,7 +521,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	var delayed []int
 	pending := m.Pending()
 	if len(pending) > 0 {
-		if attemptedAny {
+		if attemptedAny && !interrupted {
 			m.Attempts++
 		}
 		age := now.Sub(m.Arrived)
@@ -513,7 +539,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				delayed = pending
 			}
 			m.State = Ready
-			if attemptedAny {
+			if interrupted {
+				m.NextAttempt = now
+			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
@@ -551,10 +579,33 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	done := len(m.Pending()) == 0
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
 	shadowState := m.State
+	// Final deliveries per database, in recipient order.
+	var dbs []string
+	perDB := map[string][]int{}
+	for _, i := range final {
+		db := finalDB[i]
+		if perDB[db] == nil {
+			dbs = append(dbs, db)
+		}
+		perDB[db] = append(perDB[db], i)
+	}
+	var afters []func()
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		for _, i := range final {
-			if err := tx.RecordDelivered(m.MessageID, m.Rcpts[i].Addr, now); err != nil {
-				return err
+		afters = afters[:0]
+		for _, db := range dbs {
+			for _, i := range perDB[db] {
+				if err := tx.RecordDelivered(db, m.MessageID, m.Rcpts[i].Addr, now); err != nil {
+					return err
+				}
+			}
+			if q.cfg.Dumpster != nil {
+				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, perDB[db], now)
+				if err != nil {
+					return fmt.Errorf("dumpster: %w", err)
+				}
+				if after != nil {
+					afters = append(afters, after)
+				}
 			}
 		}
 		// A primary may have sent a discard while this message was in
@@ -611,6 +662,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		// never a loss.
 		q.log.Error("committing delivery results failed", "msg_id", m.ID.String(), "err", err)
 		return
+	}
+	for _, f := range afters {
+		f()
 	}
 	for _, dm := range dsns {
 		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
@@ -743,14 +797,51 @@ func (q *Manager) notifyGone(id ID) {
 	}
 }
 
-// WasDelivered reports whether final delivery of this Message-ID to rcpt
-// already happened here: a resubmitted copy (takeover, a primary back with
-// its old database) must not reach the mailbox twice (SR-11). The
-// deliverer asks before writing into a mailbox.
-func (q *Manager) WasDelivered(messageID, rcpt string) bool {
+// ClaimFinal is asked by the deliverer before it writes message id into
+// rcpt's mailbox in database db. It answers Fresh when the delivery may
+// go ahead, and then holds the claim until the attempt's results are
+// committed; Duplicate when this Message-ID already reached that mailbox
+// (a copy resubmitted by a takeover, or by a primary back with its old
+// database, SR-11); Busy when another copy is being delivered there at
+// this moment, so this one must wait and will then be found a duplicate.
+func (q *Manager) ClaimFinal(id ID, db, messageID, rcpt string) Claim {
+	if messageID == "" {
+		return Fresh
+	}
 	seen := false
-	_ = q.store.View(func(tx *Tx) error { seen = tx.WasDelivered(messageID, rcpt); return nil })
-	return seen
+	_ = q.store.View(func(tx *Tx) error { seen = tx.WasDelivered(db, messageID, rcpt); return nil })
+	if seen {
+		return Duplicate
+	}
+	key := db + "\x00" + string(deliveredHash(messageID, rcpt))
+	q.cmu.Lock()
+	defer q.cmu.Unlock()
+	if owner, ok := q.claims[key]; ok && owner != id {
+		return Busy
+	} else if !ok {
+		q.claims[key] = id
+		q.owned[id] = append(q.owned[id], key)
+	}
+	return Fresh
+}
+
+// Claim is ClaimFinal's answer.
+type Claim uint8
+
+// Claims.
+const (
+	Fresh Claim = iota
+	Duplicate
+	Busy
+)
+
+func (q *Manager) releaseClaims(id ID) {
+	q.cmu.Lock()
+	defer q.cmu.Unlock()
+	for _, k := range q.owned[id] {
+		delete(q.claims, k)
+	}
+	delete(q.owned, id)
 }
 
 // WaitHandedOn returns a channel closed once no recipient of message id
@@ -817,6 +908,9 @@ func (q *Manager) pruneDiscards(now time.Time) {
 		if n, err = tx.PruneDiscards(cutoff, 10000); err != nil {
 			return err
 		}
+		if _, err = tx.PruneDelivered(now.Add(-q.duplicateWindow()), 10000); err != nil {
+			return err
+		}
 		stale = stale[:0]
 		for _, st := range tx.Queues() {
 			if !strings.HasPrefix(st.Name, "shadow:") {
@@ -847,6 +941,14 @@ func (q *Manager) pruneDiscards(now time.Time) {
 	} else if n > 0 {
 		q.log.Info("stale discard notifications dropped", "count", n)
 	}
+}
+
+// duplicateWindow is how long final deliveries are remembered.
+func (q *Manager) duplicateWindow() time.Duration {
+	if q.cfg.DuplicateWindow > 0 {
+		return q.cfg.DuplicateWindow
+	}
+	return q.policy().MessageExpiration
 }
 
 func hasShadowed(m *Message) bool {

@@ -28,8 +28,19 @@ import (
 //	early     primary ‖ 0x00 ‖ shadow message id → received-at (8, BE)
 //	          discards that arrived while their message was still in
 //	          delivery here; the commit of its results consumes them
-//	delivered sha256(Message-ID ‖ 0x00 ‖ recipient)[:16] → delivered-at (8, BE)
-//	          final deliveries into mailboxes, to suppress duplicates (SR-11)
+//	delivered database ‖ 0x00 ‖ sha256(Message-ID ‖ 0x00 ‖ recipient)[:16] → delivered-at (8, BE)
+//	          final deliveries into mailbox databases, to suppress
+//	          duplicates (SR-11)
+//	deliveredat database ‖ 0x00 ‖ delivered-at (8, BE) ‖ hash (16) → empty
+//	          the same records by time: pruning by age, and clearing a
+//	          database's records since a time (redelivery request)
+//	dumpster  database ‖ 0x00 ‖ kept-at (8, BE unix nanoseconds) ‖ ID (8, BE) → message record
+//	          copies of delivered messages per mailbox database (TD-1),
+//	          oldest first; the record holds that database's recipients
+//	dumpbodies the same key → message bytes
+//	dumpstats database → messages (8, BE) ‖ bytes (8, BE): running totals
+//	requests  request id → request record (dumpster.go): redelivery
+//	          requests, so that a retried request is not carried out twice
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -41,16 +52,24 @@ var (
 	bucketDiscards  = []byte("discards")
 	bucketEarly     = []byte("early")
 	bucketDelivered = []byte("delivered")
+	bucketDelivAt   = []byte("deliveredat")
+	bucketDumpster  = []byte("dumpster")
+	bucketDumpBody  = []byte("dumpbodies")
+	bucketDumpStats = []byte("dumpstats")
+	bucketRequests  = []byte("requests")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered}
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
 	keyCreated       = []byte("created")
 )
 
-const schemaVersion = 1
+// schemaVersion 2 keys the delivered records by mailbox database; a
+// version 1 file is upgraded at open by dropping its delivered records
+// (they only suppress duplicates, and held no database).
+const schemaVersion = 2
 
 // scheduleKey orders by due time, then by id.
 func scheduleKey(due time.Time, id ID) []byte {

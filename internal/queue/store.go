@@ -101,7 +101,17 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchemaVersion); v != nil && (len(v) != 1 || v[0] != schemaVersion) {
+		if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] == 1 {
+			if err := tx.DeleteBucket(bucketDelivered); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(bucketDelivered); err != nil {
+				return err
+			}
+			if err := meta.Put(keySchemaVersion, []byte{schemaVersion}); err != nil {
+				return err
+			}
+		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
 		}
 		if id := meta.Get(keyDBID); id != nil {

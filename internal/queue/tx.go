@@ -2,9 +2,7 @@ package queue
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -269,12 +267,8 @@ func (t *Tx) PruneDiscards(cutoff time.Time, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	m, err := t.prune(bucketDelivered, cutoff, limit)
-	if err != nil {
-		return 0, err
-	}
 	k, err := t.prune(bucketDiscards, cutoff, limit)
-	return n + m + k, err
+	return n + k, err
 }
 
 func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
@@ -309,27 +303,6 @@ func (t *Tx) TakeEarlyDiscard(primary, id string) (bool, error) {
 		return false, nil
 	}
 	return true, b.Delete(k)
-}
-
-func deliveredKey(messageID, rcpt string) []byte {
-	h := sha256.Sum256([]byte(strings.ToLower(strings.Trim(messageID, "<> ")) + "\x00" + strings.ToLower(rcpt)))
-	return h[:16]
-}
-
-// WasDelivered reports whether a message with this Message-ID was
-// delivered into rcpt's mailbox here before.
-func (t *Tx) WasDelivered(messageID, rcpt string) bool {
-	return messageID != "" && t.tx.Bucket(bucketDelivered).Get(deliveredKey(messageID, rcpt)) != nil
-}
-
-// RecordDelivered remembers a final delivery.
-func (t *Tx) RecordDelivered(messageID, rcpt string, now time.Time) error {
-	if messageID == "" {
-		return nil
-	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
-	return t.tx.Bucket(bucketDelivered).Put(deliveredKey(messageID, rcpt), v[:])
 }
 
 func beUint64(b []byte) uint64 {

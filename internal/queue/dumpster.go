@@ -1,0 +1,348 @@
+package queue
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The store side of final delivery: the duplicate record (SR-11) and the
+// transport dumpster (TD-1, TD-2). Retention policy and redelivery
+// requests are package dumpster's; these helpers only keep the buckets
+// and their running totals consistent within one transaction.
+
+// dbPrefix is the key prefix of one database in the per-database buckets.
+func dbPrefix(db string) []byte {
+	return append([]byte(db), 0)
+}
+
+func deliveredHash(messageID, rcpt string) []byte {
+	h := sha256.Sum256([]byte(strings.ToLower(strings.Trim(messageID, "<> ")) + "\x00" + strings.ToLower(rcpt)))
+	return h[:16]
+}
+
+func putTime(t time.Time) []byte {
+	var v [8]byte
+	n := t.UnixNano()
+	if n < 0 {
+		n = 0
+	}
+	binary.BigEndian.PutUint64(v[:], uint64(n))
+	return v[:]
+}
+
+func getTime(b []byte) time.Time { return time.Unix(0, int64(beUint64(b))) }
+
+// WasDelivered reports whether a message with this Message-ID was
+// delivered into rcpt's mailbox in database db before.
+func (t *Tx) WasDelivered(db, messageID, rcpt string) bool {
+	if messageID == "" {
+		return false
+	}
+	k := append(dbPrefix(db), deliveredHash(messageID, rcpt)...)
+	return t.tx.Bucket(bucketDelivered).Get(k) != nil
+}
+
+// RecordDelivered remembers a final delivery into database db.
+func (t *Tx) RecordDelivered(db, messageID, rcpt string, now time.Time) error {
+	if messageID == "" {
+		return nil
+	}
+	h := deliveredHash(messageID, rcpt)
+	k := append(dbPrefix(db), h...)
+	b, idx := t.tx.Bucket(bucketDelivered), t.tx.Bucket(bucketDelivAt)
+	if old := b.Get(k); len(old) == 8 {
+		if err := idx.Delete(deliveredAtKey(db, getTime(old), h)); err != nil {
+			return err
+		}
+	}
+	if err := b.Put(k, putTime(now)); err != nil {
+		return err
+	}
+	return idx.Put(deliveredAtKey(db, now, h), nil)
+}
+
+func deliveredAtKey(db string, at time.Time, hash []byte) []byte {
+	k := append(dbPrefix(db), putTime(at)...)
+	return append(k, hash...)
+}
+
+// ClearDelivered forgets up to limit records of database db made in
+// [from, to], oldest first, and reports how many and whether more remain.
+func (t *Tx) ClearDelivered(db string, from, to time.Time, limit int) (n int, more bool, err error) {
+	b, idx := t.tx.Bucket(bucketDelivered), t.tx.Bucket(bucketDelivAt)
+	pre := dbPrefix(db)
+	var keys [][]byte
+	c := idx.Cursor()
+	for k, _ := c.Seek(append(bytes.Clone(pre), putTime(from)...)); k != nil && bytes.HasPrefix(k, pre); k, _ = c.Next() {
+		if len(k) != len(pre)+24 || getTime(k[len(pre):]).After(to) {
+			break
+		}
+		if len(keys) == limit {
+			more = true
+			break
+		}
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := idx.Delete(k); err != nil {
+			return 0, false, err
+		}
+		if err := b.Delete(append(bytes.Clone(pre), k[len(pre)+8:]...)); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(keys), more, nil
+}
+
+// PruneDelivered forgets up to limit records, over all databases, made
+// before cutoff.
+func (t *Tx) PruneDelivered(cutoff time.Time, limit int) (int, error) {
+	n := 0
+	for _, db := range t.prefixes(bucketDelivAt) {
+		k, _, err := t.ClearDelivered(db, time.Unix(0, 0), cutoff.Add(-1), limit-n)
+		if err != nil {
+			return n, err
+		}
+		if n += k; n >= limit {
+			break
+		}
+	}
+	return n, nil
+}
+
+// prefixes lists the databases a per-database bucket holds keys of,
+// jumping from one database's range to the next.
+func (t *Tx) prefixes(bucket []byte) []string {
+	var out []string
+	c := t.tx.Bucket(bucket).Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		out = append(out, string(k[:i]))
+		k, _ = c.Seek(append(bytes.Clone(k[:i]), 1))
+	}
+	return out
+}
+
+// DumpsterKey names one dumpster entry.
+type DumpsterKey struct {
+	Database string
+	KeptAt   time.Time
+	ID       ID // the message's queue id when it was delivered
+}
+
+func (k DumpsterKey) bytes() []byte {
+	b := append(dbPrefix(k.Database), putTime(k.KeptAt)...)
+	return append(b, k.ID.Key()...)
+}
+
+func parseDumpsterKey(k []byte) (DumpsterKey, bool) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) != i+17 {
+		return DumpsterKey{}, false
+	}
+	return DumpsterKey{Database: string(k[:i]), KeptAt: getTime(k[i+1:]), ID: ID(beUint64(k[i+9:]))}, true
+}
+
+// DumpsterStat is the running total of one database's dumpster.
+type DumpsterStat struct {
+	Messages int64
+	Bytes    int64
+}
+
+// DumpsterStat returns database db's totals.
+func (t *Tx) DumpsterStat(db string) DumpsterStat {
+	v := t.tx.Bucket(bucketDumpStats).Get([]byte(db))
+	if len(v) != 16 {
+		return DumpsterStat{}
+	}
+	return DumpsterStat{Messages: int64(beUint64(v)), Bytes: int64(beUint64(v[8:]))}
+}
+
+// DumpsterStats returns every database's totals.
+func (t *Tx) DumpsterStats() map[string]DumpsterStat {
+	out := map[string]DumpsterStat{}
+	_ = t.tx.Bucket(bucketDumpStats).ForEach(func(k, v []byte) error {
+		if len(v) == 16 {
+			out[string(k)] = DumpsterStat{Messages: int64(beUint64(v)), Bytes: int64(beUint64(v[8:]))}
+		}
+		return nil
+	})
+	return out
+}
+
+func (t *Tx) addDumpsterStat(db string, messages, size int64) error {
+	st := t.DumpsterStat(db)
+	st.Messages += messages
+	st.Bytes += size
+	b := t.tx.Bucket(bucketDumpStats)
+	if st.Messages <= 0 {
+		return b.Delete([]byte(db))
+	}
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v, uint64(st.Messages))
+	binary.BigEndian.PutUint64(v[8:], uint64(max(st.Bytes, 0)))
+	return b.Put([]byte(db), v)
+}
+
+// DumpsterPut keeps a copy: m holds the recipients delivered into the
+// database, body the message bytes.
+func (t *Tx) DumpsterPut(k DumpsterKey, m *Message, body []byte) error {
+	kb := k.bytes()
+	if t.tx.Bucket(bucketDumpster).Get(kb) != nil {
+		return fmt.Errorf("dumpster entry %s/%s exists", k.Database, k.ID)
+	}
+	if err := t.tx.Bucket(bucketDumpster).Put(kb, m.encode()); err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bucketDumpBody).Put(kb, body); err != nil {
+		return err
+	}
+	return t.addDumpsterStat(k.Database, 1, int64(len(body)))
+}
+
+// DumpsterDelete drops an entry and returns the bytes it held.
+func (t *Tx) DumpsterDelete(k DumpsterKey) (int64, error) {
+	kb := k.bytes()
+	body := t.tx.Bucket(bucketDumpBody).Get(kb)
+	if t.tx.Bucket(bucketDumpster).Get(kb) == nil {
+		return 0, nil
+	}
+	size := int64(len(body))
+	if err := t.tx.Bucket(bucketDumpster).Delete(kb); err != nil {
+		return 0, err
+	}
+	if err := t.tx.Bucket(bucketDumpBody).Delete(kb); err != nil {
+		return 0, err
+	}
+	return size, t.addDumpsterStat(k.Database, -1, -size)
+}
+
+// DumpsterEntry is one kept copy as listed; Message is nil when its
+// record cannot be decoded (Err says why), so it can still be evicted.
+type DumpsterEntry struct {
+	Key     DumpsterKey
+	Size    int64
+	Message *Message
+	Err     error
+}
+
+// DumpsterScan calls fn for database db's entries kept at or after from,
+// oldest first, until fn returns false.
+func (t *Tx) DumpsterScan(db string, from time.Time, fn func(e DumpsterEntry) bool) {
+	pre := dbPrefix(db)
+	bodies := t.tx.Bucket(bucketDumpBody)
+	c := t.tx.Bucket(bucketDumpster).Cursor()
+	for k, v := c.Seek(append(bytes.Clone(pre), putTime(from)...)); k != nil && bytes.HasPrefix(k, pre); k, v = c.Next() {
+		key, ok := parseDumpsterKey(k)
+		if !ok {
+			continue
+		}
+		m, err := decodeMessage(v)
+		if !fn(DumpsterEntry{Key: key, Size: int64(len(bodies.Get(k))), Message: m, Err: err}) {
+			return
+		}
+	}
+}
+
+// DumpsterDatabases lists the databases with a dumpster entry.
+func (t *Tx) DumpsterDatabases() []string { return t.prefixes(bucketDumpster) }
+
+// DumpsterBody returns a copy of an entry's bytes.
+func (t *Tx) DumpsterBody(k DumpsterKey) ([]byte, error) {
+	v := t.tx.Bucket(bucketDumpBody).Get(k.bytes())
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+// Request is a redelivery request for a database's dumpster (TD-2), kept
+// so that a retried request with the same id is not carried out twice.
+// The window is [Since, Started]: copies kept after the request began
+// (among them the ones it resubmitted, delivered again) are not in it.
+type Request struct {
+	ID          string
+	Database    string
+	Since       time.Time
+	Started     time.Time
+	Done        bool
+	Cleared     int // duplicate records forgotten
+	Resubmitted int // dumpster copies put back in the queue
+}
+
+const requestVersion = 1
+
+func (r *Request) encode() []byte {
+	e := encoder{buf: []byte{requestVersion}}
+	e.str(r.Database)
+	e.time(r.Since)
+	e.time(r.Started)
+	var done uint64
+	if r.Done {
+		done = 1
+	}
+	e.uint(done)
+	e.uint(uint64(r.Cleared))
+	e.uint(uint64(r.Resubmitted))
+	return e.buf
+}
+
+func decodeRequest(id string, b []byte) (*Request, error) {
+	if len(b) == 0 || b[0] != requestVersion {
+		return nil, fmt.Errorf("%w: request %q: unknown version", errCorrupt, id)
+	}
+	d := decoder{buf: b[1:]}
+	r := &Request{ID: id}
+	r.Database = d.str()
+	r.Since = d.time()
+	r.Started = d.time()
+	r.Done = d.small() == 1
+	r.Cleared = int(d.small())
+	r.Resubmitted = int(d.small())
+	if d.err == nil && len(d.buf) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.buf))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: request %q: %v", errCorrupt, id, d.err)
+	}
+	return r, nil
+}
+
+// Request returns the stored request id, or ErrNotFound.
+func (t *Tx) Request(id string) (*Request, error) {
+	v := t.tx.Bucket(bucketRequests).Get([]byte(id))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return decodeRequest(id, v)
+}
+
+// PutRequest stores r.
+func (t *Tx) PutRequest(r *Request) error {
+	return t.tx.Bucket(bucketRequests).Put([]byte(r.ID), r.encode())
+}
+
+// Requests lists the stored requests (there are few: one per failover).
+func (t *Tx) Requests() []*Request {
+	var out []*Request
+	_ = t.tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
+		if r, err := decodeRequest(string(k), v); err == nil {
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out
+}
+
+// DeleteRequest forgets a request.
+func (t *Tx) DeleteRequest(id string) error {
+	return t.tx.Bucket(bucketRequests).Delete([]byte(id))
+}
