@@ -24,6 +24,8 @@ func TestImportGraph(t *testing.T) {
 		"umbra/internal/queue":    {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config"},
 		"umbra/internal/smtp":     {"umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
 		"umbra/internal/delivery": {"umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
+		// dumpster is policy over the queue's store: no protocol, no config.
+		"umbra/internal/dumpster": {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config", "net"},
 		// shadow is logic over interfaces: no store, no protocol, no network.
 		"umbra/internal/shadow": {"umbra/internal/queue", "umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/config", "net"},
 	}

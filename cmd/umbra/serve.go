@@ -21,6 +21,7 @@ import (
 	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/delivery"
+	"umbra/internal/dumpster"
 	"umbra/internal/metrics"
 	"umbra/internal/pickup"
 	"umbra/internal/queue"
@@ -128,13 +129,21 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		shadows.SetHeartbeater(del)
 	}
 
+	dump := dumpster.New(store, dumpsterConfig(cfg), dumpster.Options{Log: log.With("component", "dumpster"),
+		Observer: met, Events: events})
+	metrics.RegisterDumpster(reg, func() (st map[string]queue.DumpsterStat, err error) {
+		err = store.View(func(tx *queue.Tx) error { st = tx.DumpsterStats(); return nil })
+		return st, err
+	})
 	pol := policy(cfg)
 	mgr = queue.NewManager(store, del, queue.ManagerConfig{
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
 		MessageExpiration: pol.MessageExpiration, DelayNotification: pol.DelayNotification,
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
 		Log: log.With("component", "queue"), Events: events,
+		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 	})
+	dump.SetManager(mgr)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 	}
@@ -155,6 +164,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if shadows != nil {
 		adm.SetShadows(shadows.Status)
 	}
+	adm.SetDumpster(dump)
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
 
@@ -184,6 +194,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	mgr.Start(runCtx)
+	dumpDone := make(chan struct{})
+	go func() { dump.Run(runCtx); close(dumpDone) }()
 	if shadows != nil {
 		go shadows.Run(runCtx)
 	}
@@ -216,6 +228,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		for range hup {
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log)
+			if err == nil {
+				dump.SetConfig(dumpsterConfig(next))
+			}
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
@@ -235,6 +250,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	srv.Shutdown(drainCtx)
 	cancelRun()
 	<-pickupDone
+	<-dumpDone
 	mgr.Wait()
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)
@@ -301,6 +317,18 @@ func policy(cfg *config.Config) queue.Policy {
 		p.RetrySchedule = append(p.RetrySchedule, d.D())
 	}
 	return p
+}
+
+func dumpsterConfig(cfg *config.Config) dumpster.Config {
+	return dumpster.Config{MaxSizePerDatabase: int64(cfg.Transport.MaxDumpsterSizePerDatabase),
+		MaxTime: cfg.Transport.MaxDumpsterTime.D()}
+}
+
+// duplicateWindow is how long final deliveries are remembered (SR-11):
+// as long as a resubmitted copy can arrive — a shadow copy lives up to
+// message_expiration, a dumpster copy up to max_dumpster_time.
+func duplicateWindow(cfg *config.Config) time.Duration {
+	return max(cfg.Transport.MessageExpiration.D(), cfg.Transport.MaxDumpsterTime.D())
 }
 
 // reload reads the configuration file again and applies what can change

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"umbra/internal/dumpster"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -123,6 +124,32 @@ func (c *Client) MessageAction(id, action string, ndr bool) error {
 		q.Set("ndr", "true")
 	}
 	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
+}
+
+// DumpsterSummaries lists every database's dumpster.
+func (c *Client) DumpsterSummaries() ([]dumpster.Summary, error) {
+	var out []dumpster.Summary
+	return out, c.do("GET", "/v1/dumpster", nil, &out)
+}
+
+// DumpsterList lists database db's copies kept since since (zero: all).
+func (c *Client) DumpsterList(db string, since time.Time, limit int) ([]dumpster.Entry, error) {
+	q := url.Values{}
+	if !since.IsZero() {
+		q.Set("since", since.Format(time.RFC3339Nano))
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	var out []dumpster.Entry
+	return out, c.do("GET", "/v1/dumpster/"+url.PathEscape(db), q, &out)
+}
+
+// Redeliver asks for the redelivery of database db's copies since since.
+func (c *Client) Redeliver(requestID, db string, since time.Time) (Redelivery, error) {
+	q := url.Values{"since": {since.Format(time.RFC3339Nano)}, "request_id": {requestID}}
+	var out Redelivery
+	return out, c.do("POST", "/v1/dumpster/"+url.PathEscape(db)+"/redeliver", q, &out)
 }
 
 // Track searches the tracking log.

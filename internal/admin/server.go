@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"umbra/internal/dumpster"
 	"umbra/internal/queue"
 	"umbra/internal/shadow"
 	"umbra/internal/tracking"
@@ -39,6 +40,26 @@ type Tracker interface {
 	Search(q tracking.Query) ([]tracking.Entry, error)
 }
 
+// Dumpster is what the API needs of the transport dumpster.
+type Dumpster interface {
+	Summaries() ([]dumpster.Summary, error)
+	List(db string, since time.Time, limit int) ([]dumpster.Entry, error)
+	Redeliver(ctx context.Context, id, db string, since time.Time) (*queue.Request, bool, error)
+}
+
+// Redelivery is the answer to a redelivery request.
+type Redelivery struct {
+	RequestID   string    `json:"request_id"`
+	Database    string    `json:"database"`
+	Since       time.Time `json:"since"`
+	Started     time.Time `json:"started"`
+	Resubmitted int       `json:"resubmitted"`
+	Cleared     int       `json:"duplicate_records_cleared"`
+	// Repeated: the request id was carried out before; nothing was done
+	// now, and the figures are the first run's.
+	Repeated bool `json:"repeated"`
+}
+
 // Status is GET /v1/status.
 type Status struct {
 	Server     string    `json:"server"`
@@ -53,6 +74,7 @@ type Server struct {
 	q       Queue
 	track   Tracker                       // nil when tracking is off
 	shadows func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	dump    Dumpster
 	status  Status
 	log     *slog.Logger
 	http    *http.Server
@@ -84,6 +106,9 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 
 // SetShadows gives the API the shadow manager's view of its primaries.
 func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = status }
+
+// SetDumpster gives the API the transport dumpster.
+func (s *Server) SetDumpster(d Dumpster) { s.dump = d }
 
 // ShadowView is one primary this server holds shadow copies for.
 type ShadowView struct {
@@ -171,6 +196,72 @@ func (s *Server) routes() http.Handler {
 			vs = []ShadowView{}
 		}
 		reply(w, vs, err)
+	})
+	mux.HandleFunc("GET /v1/dumpster", func(w http.ResponseWriter, r *http.Request) {
+		if s.dump == nil {
+			fail(w, http.StatusNotFound, "no dumpster")
+			return
+		}
+		out, err := s.dump.Summaries()
+		if out == nil {
+			out = []dumpster.Summary{}
+		}
+		reply(w, out, err)
+	})
+	mux.HandleFunc("GET /v1/dumpster/{database}", func(w http.ResponseWriter, r *http.Request) {
+		if s.dump == nil {
+			fail(w, http.StatusNotFound, "no dumpster")
+			return
+		}
+		v := r.URL.Query()
+		var since time.Time
+		if v.Get("since") != "" {
+			var err error
+			if since, err = time.Parse(time.RFC3339Nano, v.Get("since")); err != nil {
+				fail(w, http.StatusBadRequest, "since: "+err.Error())
+				return
+			}
+		}
+		limit, _ := strconv.Atoi(v.Get("limit"))
+		out, err := s.dump.List(r.PathValue("database"), since, limit)
+		if out == nil {
+			out = []dumpster.Entry{}
+		}
+		reply(w, out, err)
+	})
+	// A redelivery request, as a mailbox cluster manager makes it after a
+	// failover: POST /v1/dumpster/DB/redeliver?since=RFC3339&request_id=ID.
+	// Repeating it with the same request_id does nothing more.
+	mux.HandleFunc("POST /v1/dumpster/{database}/redeliver", func(w http.ResponseWriter, r *http.Request) {
+		if s.dump == nil {
+			fail(w, http.StatusNotFound, "no dumpster")
+			return
+		}
+		v := r.URL.Query()
+		since, err := time.Parse(time.RFC3339Nano, v.Get("since"))
+		if err != nil {
+			fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
+			return
+		}
+		id := v.Get("request_id")
+		if id == "" || len(id) > 128 {
+			fail(w, http.StatusBadRequest, "request_id is required (at most 128 characters), so that a retried request is recognised")
+			return
+		}
+		db := r.PathValue("database")
+		req, repeated, err := s.dump.Redeliver(r.Context(), id, db, since)
+		s.log.Info("admin", "action", "dumpster redeliver", "database", db, "since", since.Format(time.RFC3339Nano),
+			"request_id", id, "repeated", repeated)
+		if errors.Is(err, dumpster.ErrRequestConflict) {
+			fail(w, http.StatusConflict, err.Error())
+			return
+		}
+		var out Redelivery
+		if req != nil {
+			out = Redelivery{RequestID: req.ID, Database: req.Database, Since: req.Since, Started: req.Started,
+				Resubmitted: req.Resubmitted, Cleared: req.Cleared, Repeated: repeated}
+		}
+		reply(w, out, err)
 	})
 	mux.HandleFunc("GET /v1/track", func(w http.ResponseWriter, r *http.Request) {
 		if s.track == nil {

@@ -28,6 +28,11 @@ type Metrics struct {
 	discardsOut   prometheus.Counter
 	ackDelay      *prometheus.HistogramVec
 	ackTimeouts   *prometheus.CounterVec
+
+	dumpKept        *prometheus.CounterVec
+	dumpEvicted     *prometheus.CounterVec
+	dumpResubmitted *prometheus.CounterVec
+	duplicates      *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg.
@@ -70,7 +75,18 @@ func New(reg prometheus.Registerer) *Metrics {
 		ackTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_delayed_ack_timeouts_total",
 			Help: "Final replies given after max_acknowledgement_delay without the next hops' confirmation, by connector."},
 			[]string{"connector"}),
+		dumpKept: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_kept_total",
+			Help: "Copies of final deliveries put into the transport dumpster, by mailbox database."}, []string{"database"}),
+		dumpEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_evictions_total",
+			Help: "Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept)."},
+			[]string{"database", "reason"}),
+		dumpResubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_resubmitted_total",
+			Help: "Dumpster copies put back in the queue by redelivery requests, by mailbox database."}, []string{"database"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_delivery_duplicates_suppressed_total",
+			Help: "Final deliveries not made because the message had reached that mailbox database before (SR-11)."},
+			[]string{"database"}),
 	}
+	reg.MustRegister(m.dumpKept, m.dumpEvicted, m.dumpResubmitted, m.duplicates)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
 	m.heartbeats.WithLabelValues("ok")
@@ -97,6 +113,9 @@ func (m *Metrics) Event(name string, _ *queue.Message, r *queue.Recipient, _ str
 		}
 	}
 	m.events.WithLabelValues(name, typ).Inc()
+	if name == "duplicate-suppressed" && r != nil {
+		m.duplicates.WithLabelValues(strings.TrimPrefix(r.Queue, "mailbox:")).Inc()
+	}
 }
 
 // Heartbeat implements shadow.Observer.
@@ -131,6 +150,56 @@ func (m *Metrics) DelayedAck(connector string, wait time.Duration, confirmed boo
 // Command implements smtp.Observer.
 func (m *Metrics) Command(connector, command string, code int) {
 	m.commands.WithLabelValues(connector, command, strconv.Itoa(code/100)+"xx").Inc()
+}
+
+// DumpsterKept implements dumpster.Observer.
+func (m *Metrics) DumpsterKept(db string, bytes int64) { m.dumpKept.WithLabelValues(db).Inc() }
+
+// DumpsterEvicted implements dumpster.Observer.
+func (m *Metrics) DumpsterEvicted(db, reason string, n int) {
+	m.dumpEvicted.WithLabelValues(db, reason).Add(float64(n))
+}
+
+// DumpsterResubmitted implements dumpster.Observer.
+func (m *Metrics) DumpsterResubmitted(db string, n int) {
+	m.dumpResubmitted.WithLabelValues(db).Add(float64(n))
+}
+
+// DumpsterSource reads every database's dumpster totals.
+type DumpsterSource func() (map[string]queue.DumpsterStat, error)
+
+type dumpsterCollector struct {
+	src             DumpsterSource
+	messages, bytes *prometheus.Desc
+}
+
+// RegisterDumpster adds the per-database dumpster gauges, read from the
+// running totals at each scrape. Databases are the organisation's: a
+// bounded label.
+func RegisterDumpster(reg prometheus.Registerer, src DumpsterSource) {
+	reg.MustRegister(&dumpsterCollector{src: src,
+		messages: prometheus.NewDesc("umbra_dumpster_messages", "Copies kept in the transport dumpster, by mailbox database.",
+			[]string{"database"}, nil),
+		bytes: prometheus.NewDesc("umbra_dumpster_bytes", "Bytes kept in the transport dumpster, by mailbox database.",
+			[]string{"database"}, nil),
+	})
+}
+
+func (c *dumpsterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.messages
+	ch <- c.bytes
+}
+
+func (c *dumpsterCollector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.src()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.messages, err)
+		return
+	}
+	for db, s := range st {
+		ch <- prometheus.MustNewConstMetric(c.messages, prometheus.GaugeValue, float64(s.Messages), db)
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(s.Bytes), db)
+	}
 }
 
 // QueueSource reads the per-queue summary (queue.Store.View and

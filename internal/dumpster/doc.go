@@ -1,0 +1,36 @@
+// Package dumpster is the transport dumpster (SPEC §4): after a message
+// is delivered into a mailbox database, a copy stays here so that a
+// mailbox database that fails over to a copy lagging behind can get back
+// what it lost.
+//
+// The copies live in the transport database (package queue owns the
+// buckets, schema.go lists them); this package owns the policy.
+//
+// Invariants:
+//
+//   - A copy is written by Keep inside the transaction that commits the
+//     final delivery, so a delivery the queue counts as done always has
+//     its copy (unless the dumpster is off, or the message alone is bigger
+//     than the database's bound, which is logged and counted as too_big).
+//   - Each database holds at most max_dumpster_size_per_database bytes of
+//     copies: Keep evicts the oldest in the same commit (up to 64; Prune
+//     finishes a larger backlog), and nothing is kept past
+//     max_dumpster_time once Prune ran (every minute). Eviction order is
+//     key order, which is keep time: oldest first.
+//   - No transaction touches more than a few hundred entries (pruneBatch,
+//     resubmitBatch, clearBatch), so the commit loop never stalls behind
+//     the dumpster.
+//   - Redelivery (Redeliver) of database DB since T covers copies kept in
+//     [T, start of the request]. It first forgets DB's duplicate records
+//     of that window (SR-11) — the mailbox lost those messages, so each
+//     must be delivered once more — then moves each copy back to the queue
+//     in one commit with its removal from the dumpster: a crash leaves the
+//     copy either in the dumpster or in the queue, never in both or
+//     neither. The request is stored under its id before any step; a
+//     repeated id returns the stored result without acting again, and an
+//     interrupted request is finished at start (Run).
+//   - The resubmitted message is delivered like any other: final delivery
+//     claims (database, Message-ID, recipient) and checks the record, so
+//     a copy that reached the mailbox again by another path (a shadow
+//     takeover) is suppressed, not delivered twice.
+package dumpster

@@ -1,0 +1,518 @@
+package dumpster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/queue"
+)
+
+// Bounded steps: no transaction holds more than this many entries, so a
+// large prune or redelivery never blocks the commit loop for long.
+const (
+	pruneBatch    = 500
+	resubmitBatch = 200
+	clearBatch    = 2000
+	// keepEvictMax bounds the evictions done inside a delivery's commit;
+	// the prune loop finishes the rest.
+	keepEvictMax = 64
+)
+
+// Config is the retention policy; a reload may change it.
+type Config struct {
+	// MaxSizePerDatabase bounds each database's copies in bytes; 0 keeps
+	// none (the dumpster is off).
+	MaxSizePerDatabase int64
+	// MaxTime bounds their age.
+	MaxTime time.Duration
+	// PruneInterval is how often age and size are enforced outside
+	// deliveries; default one minute.
+	PruneInterval time.Duration
+}
+
+// Observer hears what the dumpster did (metrics). Calls happen after the
+// commit that did it.
+type Observer interface {
+	DumpsterKept(database string, bytes int64)
+	DumpsterEvicted(database, reason string, n int)
+	DumpsterResubmitted(database string, n int)
+}
+
+// Eviction reasons.
+const (
+	ReasonAge    = "age"     // older than MaxTime
+	ReasonSize   = "size"    // the oldest, to make room
+	ReasonTooBig = "too_big" // bigger than MaxSizePerDatabase: never kept
+)
+
+type nopObserver struct{}
+
+func (nopObserver) DumpsterKept(string, int64)                           {}
+func (nopObserver) DumpsterEvicted(string, string, int)                  {}
+func (nopObserver) DumpsterResubmitted(string, int)                      {}
+func (nopEvents) Event(string, *queue.Message, *queue.Recipient, string) {}
+
+type nopEvents struct{}
+
+// Dumpster keeps copies of final deliveries per mailbox database, prunes
+// them, and carries out redelivery requests.
+type Dumpster struct {
+	store *queue.Store
+	mgr   *queue.Manager
+	clk   clock.Clock
+	log   *slog.Logger
+	obs   Observer
+	ev    queue.Events
+	cfg   atomic.Pointer[Config]
+	reqMu sync.Mutex // one redelivery request at a time
+}
+
+// Options are the optional parts of a Dumpster.
+type Options struct {
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Observer Observer
+	Events   queue.Events // tracking log: "resubmit" per message
+}
+
+// New returns a dumpster over the manager's store. Give it to the
+// manager as ManagerConfig.Dumpster, or call SetManager after.
+func New(store *queue.Store, cfg Config, o Options) *Dumpster {
+	d := &Dumpster{store: store, clk: o.Clock, log: o.Log, obs: o.Observer, ev: o.Events}
+	if d.clk == nil {
+		d.clk = clock.Real{}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.obs == nil {
+		d.obs = nopObserver{}
+	}
+	if d.ev == nil {
+		d.ev = nopEvents{}
+	}
+	d.SetConfig(cfg)
+	return d
+}
+
+// SetManager names the queue manager that resubmitted messages go to.
+func (d *Dumpster) SetManager(m *queue.Manager) { d.mgr = m }
+
+// SetConfig changes the retention policy (reload).
+func (d *Dumpster) SetConfig(c Config) {
+	if c.PruneInterval <= 0 {
+		c.PruneInterval = time.Minute
+	}
+	d.cfg.Store(&c)
+}
+
+func (d *Dumpster) config() Config { return *d.cfg.Load() }
+
+// Keep implements queue.Keeper: inside the commit of a final delivery
+// it adds a copy holding the recipients delivered into database, then
+// evicts that database's oldest copies while it is over its size, at
+// most keepEvictMax of them (Run does the rest).
+func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body []byte, database string, rcpts []int, now time.Time) (func(), error) {
+	cfg := d.config()
+	if cfg.MaxSizePerDatabase <= 0 || len(rcpts) == 0 {
+		return nil, nil
+	}
+	size := int64(len(body))
+	if size > cfg.MaxSizePerDatabase {
+		return func() {
+			d.obs.DumpsterEvicted(database, ReasonTooBig, 1)
+			d.log.Info("message bigger than the dumpster of its database: not kept", "msg_id", m.ID.String(),
+				"database", database, "size", size, "max_dumpster_size_per_database", cfg.MaxSizePerDatabase)
+		}, nil
+	}
+	cp := Copy(m, rcpts)
+	key := queue.DumpsterKey{Database: database, KeptAt: now, ID: m.ID}
+	// A later attempt for more recipients of the same database at the
+	// same instant (a fake clock) keeps its own entry.
+	for {
+		if _, err := tx.DumpsterBody(key); errors.Is(err, queue.ErrNotFound) {
+			break
+		}
+		key.KeptAt = key.KeptAt.Add(time.Nanosecond)
+	}
+	if err := tx.DumpsterPut(key, cp, body); err != nil {
+		return nil, err
+	}
+	evicted, err := evictOver(tx, database, cfg.MaxSizePerDatabase, keepEvictMax)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		d.obs.DumpsterKept(database, size)
+		if evicted > 0 {
+			d.obs.DumpsterEvicted(database, ReasonSize, evicted)
+		}
+	}, nil
+}
+
+// Copy is the dumpster's copy of m for the recipients rcpts: envelope and
+// origin only, every recipient pending again. A redelivery must not
+// announce success to the sender a second time, so NOTIFY=SUCCESS is
+// dropped; failure and delay notices stay as the sender asked.
+func Copy(m *queue.Message, rcpts []int) *queue.Message {
+	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: m.From, Arrived: m.Arrived, Size: m.Size,
+		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID,
+		EnvID: m.EnvID, RetFull: m.RetFull, UTF8: m.UTF8, EightBit: m.EightBit}
+	for _, i := range rcpts {
+		r := m.Rcpts[i]
+		n := r.Notify &^ queue.NotifySuccess
+		if r.Notify != 0 && n == 0 {
+			n = queue.NotifyNever
+		}
+		cp.Rcpts = append(cp.Rcpts, queue.Recipient{Addr: r.Addr, ORcpt: r.ORcpt, Notify: n})
+	}
+	return cp
+}
+
+// evictOver drops database's oldest copies while its total is over max,
+// at most limit of them.
+func evictOver(tx *queue.Tx, database string, max int64, limit int) (int, error) {
+	st := tx.DumpsterStat(database)
+	if st.Bytes <= max {
+		return 0, nil
+	}
+	var victims []queue.DumpsterKey
+	over := st.Bytes - max
+	tx.DumpsterScan(database, time.Time{}, func(e queue.DumpsterEntry) bool {
+		if over <= 0 || len(victims) == limit {
+			return false
+		}
+		victims = append(victims, e.Key)
+		over -= e.Size
+		return true
+	})
+	for _, k := range victims {
+		if _, err := tx.DumpsterDelete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(victims), nil
+}
+
+// Run prunes every PruneInterval until ctx ends, after finishing any
+// redelivery request a crash interrupted.
+func (d *Dumpster) Run(ctx context.Context) {
+	d.resumeRequests(ctx)
+	for {
+		if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("pruning the dumpster failed", "err", err)
+		}
+		t := d.clk.NewTimer(d.config().PruneInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// Prune evicts copies older than MaxTime and, oldest first, copies over
+// each database's size, in transactions of at most pruneBatch entries.
+// It also forgets redelivery requests older than the dumpster keeps
+// copies (at least a day). It returns how many copies it evicted.
+func (d *Dumpster) Prune(ctx context.Context) (int, error) {
+	cfg := d.config()
+	now := d.clk.Now()
+	var dbs []string
+	if err := d.store.View(func(tx *queue.Tx) error { dbs = tx.DumpsterDatabases(); return nil }); err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, db := range dbs {
+		for ctx.Err() == nil {
+			var aged, sized int
+			err := d.store.Update(ctx, func(tx *queue.Tx) error {
+				aged, sized = 0, 0
+				var old []queue.DumpsterKey
+				if cfg.MaxTime > 0 {
+					cutoff := now.Add(-cfg.MaxTime)
+					tx.DumpsterScan(db, time.Time{}, func(e queue.DumpsterEntry) bool {
+						if !e.Key.KeptAt.Before(cutoff) || len(old) == pruneBatch {
+							return false
+						}
+						old = append(old, e.Key)
+						return true
+					})
+				}
+				for _, k := range old {
+					if _, err := tx.DumpsterDelete(k); err != nil {
+						return err
+					}
+				}
+				aged = len(old)
+				max := cfg.MaxSizePerDatabase
+				if max <= 0 {
+					max = 0 // the dumpster was turned off: empty it
+				}
+				var err error
+				sized, err = evictOver(tx, db, max, pruneBatch-aged)
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			if aged > 0 {
+				d.obs.DumpsterEvicted(db, ReasonAge, aged)
+			}
+			if sized > 0 {
+				d.obs.DumpsterEvicted(db, ReasonSize, sized)
+			}
+			total += aged + sized
+			if aged+sized < pruneBatch {
+				break
+			}
+		}
+	}
+	keep := max(cfg.MaxTime, 24*time.Hour)
+	err := d.store.Update(ctx, func(tx *queue.Tx) error {
+		for _, r := range tx.Requests() {
+			if r.Done && r.Started.Before(now.Add(-keep)) {
+				if err := tx.DeleteRequest(r.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return total, err
+}
+
+// Entry is one kept copy, as listed.
+type Entry struct {
+	Database   string    `json:"database"`
+	QueueID    string    `json:"queue_id"` // the message's id when it was delivered
+	KeptAt     time.Time `json:"kept_at"`
+	Size       int64     `json:"size"`
+	From       string    `json:"from"`
+	Recipients []string  `json:"recipients"`
+	MessageID  string    `json:"message_id,omitempty"`
+}
+
+// Summary is one database's dumpster.
+type Summary struct {
+	Database string    `json:"database"`
+	Messages int64     `json:"messages"`
+	Bytes    int64     `json:"bytes"`
+	Oldest   time.Time `json:"oldest,omitzero"`
+}
+
+// Summaries lists every database's totals and oldest copy.
+func (d *Dumpster) Summaries() ([]Summary, error) {
+	var out []Summary
+	err := d.store.View(func(tx *queue.Tx) error {
+		out = out[:0]
+		for _, db := range tx.DumpsterDatabases() {
+			st := tx.DumpsterStat(db)
+			s := Summary{Database: db, Messages: st.Messages, Bytes: st.Bytes}
+			tx.DumpsterScan(db, time.Time{}, func(e queue.DumpsterEntry) bool { s.Oldest = e.Key.KeptAt; return false })
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// List returns up to limit copies of database db kept at or after since,
+// oldest first.
+func (d *Dumpster) List(db string, since time.Time, limit int) ([]Entry, error) {
+	var out []Entry
+	err := d.store.View(func(tx *queue.Tx) error {
+		out = out[:0]
+		tx.DumpsterScan(db, since, func(e queue.DumpsterEntry) bool {
+			if limit > 0 && len(out) == limit {
+				return false
+			}
+			en := Entry{Database: db, QueueID: e.Key.ID.String(), KeptAt: e.Key.KeptAt, Size: e.Size}
+			if e.Message != nil {
+				en.From, en.MessageID = e.Message.From, e.Message.MessageID
+				for _, r := range e.Message.Rcpts {
+					en.Recipients = append(en.Recipients, r.Addr)
+				}
+			}
+			out = append(out, en)
+			return true
+		})
+		return nil
+	})
+	return out, err
+}
+
+// Errors of Redeliver.
+var (
+	// ErrRequestConflict: the request id was used for another database
+	// or time.
+	ErrRequestConflict = errors.New("request id already used for another redelivery")
+	// ErrNoManager: the dumpster was not given a queue manager.
+	ErrNoManager = errors.New("dumpster has no queue manager")
+)
+
+// Redeliver carries out a redelivery request (TD-2): database db lost
+// what it got since since. First the duplicate records of db made since
+// then are forgotten, so that every message it lost may be delivered
+// again; then every copy kept for db since then goes back to the queue,
+// and leaves the dumpster in the same commit (after delivery it returns
+// with a new time). The request is stored under id: repeating a finished
+// request returns its result without doing anything; a request a crash
+// interrupted is finished by Run at start or by its repetition. The
+// window ends when the request began, so copies delivered again meanwhile
+// are never taken twice. Each step is a transaction of bounded size.
+func (d *Dumpster) Redeliver(ctx context.Context, id, db string, since time.Time) (*queue.Request, bool, error) {
+	if d.mgr == nil {
+		return nil, false, ErrNoManager
+	}
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
+	now := d.clk.Now()
+	var req *queue.Request
+	repeated := false
+	err := d.store.Update(ctx, func(tx *queue.Tx) error {
+		repeated = false
+		r, err := tx.Request(id)
+		switch {
+		case errors.Is(err, queue.ErrNotFound):
+			req = &queue.Request{ID: id, Database: db, Since: since, Started: now}
+			return tx.PutRequest(req)
+		case err != nil:
+			return err
+		case r.Database != db || !r.Since.Equal(since):
+			return fmt.Errorf("%w: %s was for database %s since %s", ErrRequestConflict, id, r.Database, r.Since.Format(time.RFC3339))
+		}
+		req, repeated = r, r.Done
+		return nil
+	})
+	if err != nil || repeated {
+		return req, repeated, err
+	}
+	d.log.Info("redelivery request", "request_id", id, "database", db, "since", since.Format(time.RFC3339Nano))
+	return req, false, d.carryOut(ctx, req)
+}
+
+// carryOut runs the two phases of a stored request to its end.
+func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
+	for {
+		var n int
+		var more bool
+		err := d.store.Update(ctx, func(tx *queue.Tx) error {
+			r, err := tx.Request(req.ID)
+			if err != nil {
+				return err
+			}
+			if n, more, err = tx.ClearDelivered(r.Database, r.Since, r.Started, clearBatch); err != nil {
+				return err
+			}
+			r.Cleared += n
+			*req = *r
+			return tx.PutRequest(r)
+		})
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	for {
+		var moved []*queue.Message
+		var more bool
+		err := d.store.Update(ctx, func(tx *queue.Tx) error {
+			moved, more = moved[:0], false
+			r, err := tx.Request(req.ID)
+			if err != nil {
+				return err
+			}
+			var keys []queue.DumpsterKey
+			var copies []*queue.Message
+			tx.DumpsterScan(r.Database, r.Since, func(e queue.DumpsterEntry) bool {
+				if e.Key.KeptAt.After(r.Started) {
+					return false
+				}
+				if len(keys) == resubmitBatch {
+					more = true
+					return false
+				}
+				keys, copies = append(keys, e.Key), append(copies, e.Message)
+				return true
+			})
+			now := d.clk.Now()
+			for i, k := range keys {
+				cp := copies[i]
+				if cp == nil { // undecodable: nothing to resubmit
+					if _, err := tx.DumpsterDelete(k); err != nil {
+						return err
+					}
+					continue
+				}
+				body, err := tx.DumpsterBody(k)
+				if err != nil {
+					return err
+				}
+				cp.ID = d.mgr.NewID()
+				// A new message for the queue: its age (expiry, delay
+				// notices) counts from now.
+				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, int64(len(body))
+				if err := tx.PutNew(cp, body); err != nil {
+					return err
+				}
+				if _, err := tx.DumpsterDelete(k); err != nil {
+					return err
+				}
+				moved = append(moved, cp)
+			}
+			r.Resubmitted += len(moved)
+			r.Done = !more
+			*req = *r
+			return tx.PutRequest(r)
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range moved {
+			d.ev.Event("resubmit", m, nil, "dumpster redelivery for database "+req.Database+", request "+req.ID)
+		}
+		if len(moved) > 0 {
+			d.obs.DumpsterResubmitted(req.Database, len(moved))
+			d.mgr.Kick()
+		}
+		if !more {
+			d.log.Info("redelivery request done", "request_id", req.ID, "database", req.Database,
+				"resubmitted", req.Resubmitted, "records_cleared", req.Cleared)
+			return nil
+		}
+	}
+}
+
+// resumeRequests finishes requests a crash interrupted.
+func (d *Dumpster) resumeRequests(ctx context.Context) {
+	if d.mgr == nil {
+		return
+	}
+	var open []*queue.Request
+	_ = d.store.View(func(tx *queue.Tx) error {
+		for _, r := range tx.Requests() {
+			if !r.Done {
+				open = append(open, r)
+			}
+		}
+		return nil
+	})
+	for _, r := range open {
+		d.reqMu.Lock()
+		err := d.carryOut(ctx, r)
+		d.reqMu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("finishing an interrupted redelivery request failed", "request_id", r.ID, "err", err)
+		}
+	}
+}
