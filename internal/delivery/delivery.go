@@ -67,7 +67,7 @@ type Config struct {
 	// database, and holds back a copy while another is being delivered
 	// (SR-11; queue.Manager.ClaimFinal).
 	Dedup Dedup
-	Log *slog.Logger
+	Log   *slog.Logger
 }
 
 // Dedup is the record of final deliveries.
