@@ -71,7 +71,8 @@ func newDumpsterCmd() *cobra.Command {
 		Long: "Redeliver every copy kept for mailbox database DB since TIME: the database lost what it got since\n" +
 			"then. Its duplicate records of that window are forgotten first, so each message is delivered once\n" +
 			"more. TIME is RFC 3339 (2026-11-22T10:00:00Z) or a duration ago (90m, 2h, 1d). Give --request-id\n" +
-			"to make a retry safe: a request id that was carried out before is not carried out again.",
+			"to make a retry safe: a request id that was carried out before is not carried out again. A retry\n" +
+			"must name the same window, so give --since as an RFC 3339 time then (a duration moves with the clock).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rdb == "" || rsince == "" {

@@ -407,10 +407,12 @@ func TestDelayedAcknowledgement(t *testing.T) {
 	}
 }
 
-// SR-8 with SR-11: B holds mail for its mailboxes and dies, A takes its
-// shadow copies over and resubmits them, then B returns with its old
-// database and delivers its own copies too. Every message reaches the
-// mailbox exactly once: B suppresses the resubmitted duplicates.
+// SR-8 with SR-11 and TD-2: B holds mail for its mailboxes and dies, A
+// takes its shadow copies over and resubmits them, then B returns with
+// its old database and delivers its own copies too. Every message reaches
+// the mailbox exactly once: B suppresses the resubmitted duplicates.
+// Then the mailbox database fails over and B's dumpster redelivers: once
+// more exactly one copy each, also when the request is repeated.
 func TestShadowPrimaryBackSameDatabase(t *testing.T) {
 	dir := t.TempDir()
 	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
@@ -477,5 +479,37 @@ send_connectors:
 	// those was a duplicate, counted and logged.
 	if got := strings.Count(out, `"event": "duplicate-suppressed"`); got != n {
 		t.Errorf("%d duplicates suppressed, want %d", got, n)
+	}
+
+	// Now the mailbox database fails over to a copy that lost everything:
+	// the dumpster puts each message back on the path once more, and the
+	// mailbox again ends with exactly one copy of each.
+	os.RemoveAll(filepath.Dir(maildir))
+	out, code := cli(t, cfgB, "dumpster", "list", "--database", "local", "--json")
+	if code != 0 || strings.Count(out, `"queue_id"`) != n {
+		t.Fatalf("dumpster list (exit %d):\n%s", code, out)
+	}
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	out, code = cli(t, cfgB, "dumpster", "resubmit", "--database", "local", "--since", since, "--request-id", "failover-1")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("resubmitted %d messages", n)) {
+		t.Fatalf("resubmit (exit %d): %s", code, out)
+	}
+	waitCond(t, "the redelivered copies", 30*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(maildir, "*"))
+		return len(files) >= n && len(p.queued(t, cfgB)) == 0
+	})
+	// The cluster manager retries its request: nothing more happens.
+	out, code = cli(t, cfgB, "dumpster", "resubmit", "--database", "local", "--since", since, "--request-id", "failover-1")
+	if code != 0 || !strings.Contains(out, "already carried out") {
+		t.Fatalf("repeated request (exit %d): %s", code, out)
+	}
+	// The same id for another window is refused, not carried out.
+	if _, code := cli(t, cfgB, "dumpster", "resubmit", "--database", "local", "--since", "2h", "--request-id", "failover-1"); code != exitBusy {
+		t.Errorf("request id reused for another window: exit %d, want %d", code, exitBusy)
+	}
+	time.Sleep(time.Second)
+	if files, _ := filepath.Glob(filepath.Join(maildir, "*")); len(files) != n {
+		hb.dumpLog()
+		t.Fatalf("%d copies in the mailbox after the redelivery, want exactly %d", len(files), n)
 	}
 }

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDovecot runs Dovecot's LMTP server on addr with a throwaway
+// configuration under dir: the users listed exist, mail goes to
+// dir/mail/DOMAIN/USER/Maildir. It returns the mail root.
+func startDovecot(t *testing.T, dir, addr string, users ...string) string {
+	t.Helper()
+	bin := needTool(t, "dovecot")
+	if _, err := os.Stat("/usr/lib/dovecot/lmtp"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dovecot-lmtpd is missing; .ci/run must install it")
+		}
+		t.Skip("dovecot-lmtpd not installed")
+	}
+	// Dovecot runs its helpers as an unprivileged user and refuses to
+	// store mail as root: as root, mail belongs to "mail".
+	me, _ := user.Current()
+	internal, uid, gid := me.Username, os.Getuid(), os.Getgid()
+	if uid == 0 {
+		mu, err := user.Lookup("mail")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ = strconv.Atoi(mu.Uid)
+		gid, _ = strconv.Atoi(mu.Gid)
+	}
+	mail := filepath.Join(dir, "mail")
+	for _, d := range []string{"run", "state", "mail"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	os.Chown(mail, uid, gid)
+	if os.Getuid() == 0 {
+		// The test's temporary directories are 0700: let "mail" through.
+		for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+			os.Chmod(d, 0o755)
+		}
+	}
+	var passwd strings.Builder
+	for _, u := range users {
+		local, domain, _ := strings.Cut(u, "@")
+		fmt.Fprintf(&passwd, "%s::%d:%d::%s::\n", u, uid, gid, filepath.Join(mail, domain, local))
+	}
+	os.WriteFile(filepath.Join(dir, "users"), []byte(passwd.String()), 0o644)
+	host, port, _ := strings.Cut(addr, ":")
+	conf := fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/dovecot.log
+instance_name = umbra-test-%[4]s
+protocols = lmtp
+ssl = no
+listen = %[2]s
+default_internal_user = %[5]s
+default_internal_group = %[6]s
+default_login_user = %[5]s
+first_valid_uid = 0
+first_valid_gid = 0
+mail_location = maildir:~/Maildir
+passdb {
+  driver = passwd-file
+  args = username_format=%%u %[1]s/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%%u %[1]s/users
+}
+service lmtp {
+  inet_listener lmtp {
+    address = %[2]s
+    port = %[3]s
+  }
+  unix_listener lmtp {
+    mode = 0600
+  }
+}
+service anvil {
+  chroot =
+}
+service stats {
+  chroot =
+}
+`, dir, host, port, port, internal, groupName(t))
+	cfg := filepath.Join(dir, "dovecot.conf")
+	os.WriteFile(cfg, []byte(conf), 0o644)
+	cmd := exec.Command(bin, "-F", "-c", cfg)
+	out, _ := os.Create(filepath.Join(dir, "dovecot.out"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if c, err := dialTCP(addr); err == nil {
+			c.Close()
+			return mail
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+			o, _ := os.ReadFile(filepath.Join(dir, "dovecot.out"))
+			t.Fatalf("dovecot did not listen on %s\n%s\n%s", addr, o, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func groupName(t *testing.T) string {
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Name
+}
+
+// dovecotCount counts the messages in a Dovecot user's Maildir.
+func dovecotCount(mail, addr string) int {
+	local, domain, _ := strings.Cut(addr, "@")
+	n := 0
+	for _, sub := range []string{"new", "cur"} {
+		files, _ := os.ReadDir(filepath.Join(mail, domain, local, "Maildir", sub))
+		n += len(files)
+	}
+	return n
+}
+
+// Interop with a real mailbox server: umbra delivers to Dovecot over
+// LMTP, honouring its per-recipient replies; the "mailbox database" then
+// fails over to an empty store, and a redelivery request brings every
+// message back, once.
+func TestInteropDovecotLMTPRedelivery(t *testing.T) {
+	dir := t.TempDir()
+	lmtpAddr, listen := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	mail := startDovecot(t, filepath.Join(dir, "dovecot"), lmtpAddr, "bob@example.test", "carol@example.test")
+	cfg := filepath.Join(dir, "umbra.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1s], retry_jitter: 0.1}
+accepted_domains: [{domain: example.test}]
+receive_connectors:
+  - name: in
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+mailbox: {lmtp: %q, database: MDB01}
+`, filepath.Join(dir, "data"), listen, lmtpAddr)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	t.Cleanup(func() {
+		if t.Failed() {
+			d.dumpLog()
+		}
+	})
+
+	const n = 5
+	for i := 0; i < n; i++ {
+		c := rawDial(t, listen)
+		c.cmd("EHLO client.example", "250")
+		c.cmd("MAIL FROM:<s@example.test>", "250")
+		c.cmd("RCPT TO:<bob@example.test>", "250")
+		c.cmd("RCPT TO:<carol@example.test>", "250")
+		if i == 0 {
+			c.cmd("RCPT TO:<nobody@example.test>", "250") // Dovecot has no such user
+		}
+		c.cmd("DATA", "354")
+		if r := c.cmd(fmt.Sprintf("Message-ID: <lmtp-%d@example.test>\r\nSubject: lmtp %d\r\n\r\nhello\r\n.", i, i), ""); !strings.HasPrefix(r[len(r)-1], "250") {
+			d.dumpLog()
+			t.Fatalf("message %d: %q", i, r)
+		}
+		c.cmd("QUIT", "221")
+	}
+	waitCond(t, "delivery to Dovecot", 30*time.Second, func() bool {
+		return dovecotCount(mail, "bob@example.test") == n && dovecotCount(mail, "carol@example.test") == n
+	})
+	// The unknown user got Dovecot's own 550 5.1.1, per recipient, and a
+	// bounce; the others of that message were delivered.
+	waitCond(t, "the bounce for the unknown user", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "track", "--json", "--recipient", "nobody@example.test")
+		return strings.Contains(out, `"event": "fail"`) && strings.Contains(out, "550 5.1.1")
+	})
+	out, code := cli(t, cfg, "queue", "list")
+	if code != 0 || !strings.Contains(out, "dumpster:MDB01") {
+		t.Errorf("queue list does not show the database's dumpster:\n%s", out)
+	}
+
+	// Failover to a copy that lags behind: the store is gone.
+	os.RemoveAll(filepath.Join(mail, "example.test"))
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	out, code = cli(t, cfg, "dumpster", "resubmit", "--database", "MDB01", "--since", since, "--request-id", "dag-failover-7")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("resubmitted %d messages", n)) {
+		d.dumpLog()
+		t.Fatalf("resubmit (exit %d): %s", code, out)
+	}
+	waitCond(t, "redelivery to Dovecot", 30*time.Second, func() bool {
+		return dovecotCount(mail, "bob@example.test") == n && dovecotCount(mail, "carol@example.test") == n
+	})
+	if out, code := cli(t, cfg, "dumpster", "resubmit", "--database", "MDB01", "--since", since, "--request-id", "dag-failover-7"); code != 0 || !strings.Contains(out, "already carried out") {
+		t.Fatalf("repeated request (exit %d): %s", code, out)
+	}
+	time.Sleep(time.Second)
+	if b, c := dovecotCount(mail, "bob@example.test"), dovecotCount(mail, "carol@example.test"); b != n || c != n {
+		t.Fatalf("after the repeated request: bob %d, carol %d messages, want %d each", b, c, n)
+	}
+	out, _ = cli(t, cfg, "dumpster", "list")
+	if !strings.Contains(out, "MDB01") {
+		t.Errorf("dumpster list:\n%s", out)
+	}
+}
