@@ -15,8 +15,16 @@
 // XSHADOW; its accepted recipients come back ShadowedOK (the queue keeps
 // the copy). After a transaction, at most once a second per connection,
 // and in Heartbeat, the discard notifications are fetched and handed to
-// the shadow manager. Final deliveries into mailboxes skip a Message-ID
-// the recipient already got here (SR-11).
+// the shadow manager.
+//
+// Final delivery (SR-11): every group bound for a mailbox belongs to one
+// mailbox database (mailbox.database for the local store, the topology's
+// database for a mailbox server) and waits in queue mailbox:DATABASE.
+// Before writing, each recipient is claimed through Dedup (the queue
+// manager): a Message-ID the database already got for that recipient is
+// answered DeliveredOK with Duplicate set and not written; one another
+// attempt is delivering right now is Deferred; results name the database
+// so the queue records the delivery and keeps the dumpster copy.
 //
 // Invariants and failure semantics:
 //   - 2xx for a recipient means the next hop took it (Relayed) or the
@@ -32,5 +40,5 @@
 //     kept for idleReuse and reused, after RSET, by the next message to the
 //     same destination (or server).
 //   - When ctx ends, open transactions are cut and their recipients
-//     Deferred; the queue requeues the message.
+//     Deferred; the queue commits what was done and makes the rest due.
 package delivery

@@ -31,7 +31,7 @@
 // NextAttempt), an active entry iff it is Active, and one queues entry per
 // queue of QueuesOf(m) — the per-next-hop queues: "submission" before the
 // first attempt, then the queue delivery reported for each pending
-// recipient ("mx:example.org", "smarthost:to-edge", "mailbox:lmtp",
+// recipient ("mx:example.org", "smarthost:to-edge", "mailbox:DB01",
 // "unreachable"), or "poison". Queue statistics are read from the index
 // keys alone. The scheduler reads
 // only the schedule's due prefix and the active index, so memory and work
@@ -58,6 +58,24 @@
 // later discard or takeover) or its deletion: never a lost message,
 // at worst a duplicate, which final delivery is to suppress (SR-11).
 // Stale discards and early discards are pruned after message_expiration.
+//
+// # Final delivery: duplicate record and dumpster
+//
+// Before writing into a mailbox database the deliverer claims (database,
+// Message-ID, recipient) with ClaimFinal: a record in bucket delivered
+// makes it a Duplicate (reported DeliveredOK with Duplicate set, not
+// written again); a claim held by another message in flight makes it
+// Busy (deferred). The commit of an attempt's results writes the record
+// of each fresh final delivery and, through ManagerConfig.Dumpster
+// (package dumpster), the database's dumpster copy — one transaction with
+// the recipient's Delivered state. Claims are released only after that
+// commit, so two copies of one message can never both pass the check. A
+// crash between a mailbox write and this commit repeats the delivery
+// (at-least-once); the Maildir store absorbs the repeat by its
+// deterministic file name. A redelivery request (package dumpster) first
+// clears a database's records of its window, then moves each dumpster
+// copy to the messages bucket in the commit that deletes it from the
+// dumpster: the copy is in exactly one of the two at any time.
 //
 // # Durability and the crash argument
 //

@@ -37,7 +37,7 @@ const (
 type Result struct {
 	Rcpt    int
 	Outcome Outcome
-	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:lmtp"
+	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:DB01"
 	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
 	// For ShadowedOK: the primary, its address, the shadow message id and
