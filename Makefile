@@ -48,13 +48,16 @@ fuzz:
 
 # Benchmarks: enqueue throughput at 1, 16 and 128 writers; the relay
 # benchmark smtp-source (5000 × 4 KiB, 20 sessions) → umbra → smtp-sink on
-# loopback; delayed-acknowledgement latency through two hubs; routing.
+# loopback; delayed-acknowledgement latency through two hubs; routing;
+# dumpster insert, prune and redelivery of 10,000 copies.
 bench:
 	$(GO) test -run '^$$' -bench 'Enqueue' -benchtime 3s ./internal/queue/
 	$(GO) test -run '^$$' -bench 'Relay' -benchtime 1x -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'DelayedAck' -benchtime 500x -timeout 300s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'ShadowTwoHops' -benchtime 1x -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/routing/
+	$(GO) test -run '^$$' -bench 'DumpsterKeep' -benchtime 2000x -benchmem ./internal/dumpster/
+	$(GO) test -run '^$$' -bench 'DumpsterPrune|Redeliver' -benchtime 3x -benchmem ./internal/dumpster/
 
 # Shadow redundancy in a minute: an edge and two hubs on loopback; hub 1
 # dies for good and the edge's shadow copies reach the mailbox via hub 2.

@@ -278,7 +278,7 @@ func (d *Dumpster) Prune(ctx context.Context) (int, error) {
 	keep := max(cfg.MaxTime, 24*time.Hour)
 	err := d.store.Update(ctx, func(tx *queue.Tx) error {
 		for _, r := range tx.Requests() {
-			if r.Done && r.Started.Before(now.Add(-keep)) {
+			if r.Phase == queue.Done && r.Started.Before(now.Add(-keep)) {
 				if err := tx.DeleteRequest(r.ID); err != nil {
 					return err
 				}
@@ -382,14 +382,14 @@ func (d *Dumpster) Redeliver(ctx context.Context, id, db string, since time.Time
 		r, err := tx.Request(id)
 		switch {
 		case errors.Is(err, queue.ErrNotFound):
-			req = &queue.Request{ID: id, Database: db, Since: since, Started: now}
+			req = &queue.Request{ID: id, Database: db, Since: since, Started: now, FirstID: d.mgr.NewID()}
 			return tx.PutRequest(req)
 		case err != nil:
 			return err
 		case r.Database != db || !r.Since.Equal(since):
 			return fmt.Errorf("%w: %s was for database %s since %s", ErrRequestConflict, id, r.Database, r.Since.Format(time.RFC3339))
 		}
-		req, repeated = r, r.Done
+		req, repeated = r, r.Phase == queue.Done
 		return nil
 	})
 	if err != nil || repeated {
@@ -399,9 +399,10 @@ func (d *Dumpster) Redeliver(ctx context.Context, id, db string, since time.Time
 	return req, false, d.carryOut(ctx, req)
 }
 
-// carryOut runs the two phases of a stored request to its end.
+// carryOut runs the phases of a stored request to its end, from where it
+// got.
 func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
-	for {
+	for req.Phase == queue.Clearing {
 		var n int
 		var more bool
 		err := d.store.Update(ctx, func(tx *queue.Tx) error {
@@ -413,14 +414,14 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				return err
 			}
 			r.Cleared += n
+			if !more {
+				r.Phase = queue.Resubmitting
+			}
 			*req = *r
 			return tx.PutRequest(r)
 		})
 		if err != nil {
 			return err
-		}
-		if !more {
-			break
 		}
 	}
 	for {
@@ -437,6 +438,9 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 			tx.DumpsterScan(r.Database, r.Since, func(e queue.DumpsterEntry) bool {
 				if e.Key.KeptAt.After(r.Started) {
 					return false
+				}
+				if e.Key.ID >= r.FirstID {
+					return true // delivered after the request began
 				}
 				if len(keys) == resubmitBatch {
 					more = true
@@ -471,7 +475,9 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				moved = append(moved, cp)
 			}
 			r.Resubmitted += len(moved)
-			r.Done = !more
+			if !more {
+				r.Phase = queue.Done
+			}
 			*req = *r
 			return tx.PutRequest(r)
 		})
@@ -501,7 +507,7 @@ func (d *Dumpster) resumeRequests(ctx context.Context) {
 	var open []*queue.Request
 	_ = d.store.View(func(tx *queue.Tx) error {
 		for _, r := range tx.Requests() {
-			if !r.Done {
+			if r.Phase != queue.Done {
 				open = append(open, r)
 			}
 		}

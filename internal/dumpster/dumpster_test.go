@@ -249,7 +249,7 @@ func TestRedeliveryWindowAndIdempotence(t *testing.T) {
 	since := t0.Add(2 * time.Minute) // messages 3, 4, 5
 	r.clk.Advance(time.Minute)
 	req, repeated, err := r.d.Redeliver(context.Background(), "fo-1", "DB1", since)
-	if err != nil || repeated || req.Resubmitted != 3 || req.Cleared != 3 || !req.Done {
+	if err != nil || repeated || req.Resubmitted != 3 || req.Cleared != 3 || req.Phase != queue.Done {
 		t.Fatalf("redeliver: %+v repeated %v err %v", req, repeated, err)
 	}
 	r.waitEmpty()
@@ -294,7 +294,7 @@ func TestInterruptedRequestResumes(t *testing.T) {
 		r.clk.Advance(time.Minute)
 	}
 	err := r.store.Update(context.Background(), func(tx *queue.Tx) error {
-		return tx.PutRequest(&queue.Request{ID: "crashed", Database: "DB1", Since: t0, Started: r.clk.Now()})
+		return tx.PutRequest(&queue.Request{ID: "crashed", Database: "DB1", Since: t0, Started: r.clk.Now(), FirstID: r.mgr.NewID()})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestInterruptedRequestResumes(t *testing.T) {
 	}
 	var req *queue.Request
 	r.store.View(func(tx *queue.Tx) error { req, _ = tx.Request("crashed"); return nil })
-	if req == nil || !req.Done || req.Resubmitted != 3 {
+	if req == nil || req.Phase != queue.Done || req.Resubmitted != 3 {
 		t.Errorf("request after resuming: %+v", req)
 	}
 }

@@ -266,17 +266,30 @@ func (t *Tx) DumpsterBody(k DumpsterKey) ([]byte, error) {
 
 // Request is a redelivery request for a database's dumpster (TD-2), kept
 // so that a retried request with the same id is not carried out twice.
-// The window is [Since, Started]: copies kept after the request began
-// (among them the ones it resubmitted, delivered again) are not in it.
+// The window is copies kept in [Since, Started] by messages older than
+// the request (queue id below FirstID): copies kept after the request
+// began — among them the ones it resubmitted, delivered again — are not
+// in it, even where the clock did not move.
 type Request struct {
 	ID          string
 	Database    string
 	Since       time.Time
 	Started     time.Time
-	Done        bool
+	FirstID     ID
+	Phase       RequestPhase
 	Cleared     int // duplicate records forgotten
 	Resubmitted int // dumpster copies put back in the queue
 }
+
+// RequestPhase is how far a request got.
+type RequestPhase uint8
+
+// Request phases, in order.
+const (
+	Clearing     RequestPhase = iota // forgetting the window's duplicate records
+	Resubmitting                     // moving the window's copies to the queue
+	Done
+)
 
 const requestVersion = 1
 
@@ -285,11 +298,8 @@ func (r *Request) encode() []byte {
 	e.str(r.Database)
 	e.time(r.Since)
 	e.time(r.Started)
-	var done uint64
-	if r.Done {
-		done = 1
-	}
-	e.uint(done)
+	e.uint(uint64(r.FirstID))
+	e.uint(uint64(r.Phase))
 	e.uint(uint64(r.Cleared))
 	e.uint(uint64(r.Resubmitted))
 	return e.buf
@@ -304,7 +314,11 @@ func decodeRequest(id string, b []byte) (*Request, error) {
 	r.Database = d.str()
 	r.Since = d.time()
 	r.Started = d.time()
-	r.Done = d.small() == 1
+	r.FirstID = ID(d.uint())
+	r.Phase = RequestPhase(d.small())
+	if r.Phase > Done {
+		d.err = fmt.Errorf("phase %d", r.Phase)
+	}
 	r.Cleared = int(d.small())
 	r.Resubmitted = int(d.small())
 	if d.err == nil && len(d.buf) != 0 {
