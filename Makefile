@@ -40,7 +40,7 @@ fuzz:
 	@set -e; for spec in \
 	  ./internal/config/:FuzzParse ./internal/config/:FuzzParseDuration ./internal/config/:FuzzParseTopology \
 	  ./internal/routing/:FuzzRoute ./internal/pickup/:FuzzParse ./internal/smtp/:FuzzSession \
-	  ./internal/queue/:FuzzDecodeMessage ./internal/smtp/:FuzzParseAddress; do \
+	  ./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "== $$fn ($$pkg, $(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
