@@ -73,6 +73,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	metrics.New(reg)
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
+	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	known := map[string]bool{}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
