@@ -37,6 +37,13 @@ func TestMetricsLintAndValues(t *testing.T) {
 	m.Takeover(7)
 	m.DiscardsReceived(3)
 	m.DiscardsSent(2)
+	RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) {
+		return map[string]queue.DumpsterStat{"DB01": {Messages: 3, Bytes: 12000}}, nil
+	})
+	m.DumpsterKept("DB01", 4000)
+	m.DumpsterEvicted("DB01", "size", 2)
+	m.DumpsterResubmitted("DB01", 5)
+	m.Event("duplicate-suppressed", msg, &queue.Recipient{Queue: "mailbox:DB01"}, "250 duplicate")
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -44,6 +51,20 @@ func TestMetricsLintAndValues(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP umbra_dumpster_bytes Bytes kept in the transport dumpster, by mailbox database.
+# TYPE umbra_dumpster_bytes gauge
+umbra_dumpster_bytes{database="DB01"} 12000
+# HELP umbra_dumpster_evictions_total Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept).
+# TYPE umbra_dumpster_evictions_total counter
+umbra_dumpster_evictions_total{database="DB01",reason="size"} 2
+# HELP umbra_delivery_duplicates_suppressed_total Final deliveries not made because the message had reached that mailbox database before (SR-11).
+# TYPE umbra_delivery_duplicates_suppressed_total counter
+umbra_delivery_duplicates_suppressed_total{database="DB01"} 1
+`), "umbra_dumpster_bytes", "umbra_dumpster_evictions_total", "umbra_delivery_duplicates_suppressed_total"); err != nil {
+		t.Error(err)
 	}
 
 	want := `
