@@ -60,7 +60,7 @@ send() { # a minimal SMTP client on bash's /dev/tcp
 
 say "Starting the edge and hub 1 (hub 2 comes later); hub 1 holds its mail"
 start edge; start hub1
-"$BIN" -c "$DIR/hub1.yaml" queue suspend mailbox:maildir >/dev/null
+"$BIN" -c "$DIR/hub1.yaml" queue suspend mailbox:local >/dev/null
 
 say "Sending five messages to the edge"
 for i in 1 2 3 4 5; do send $i; done
