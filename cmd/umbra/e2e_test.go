@@ -64,12 +64,19 @@ type daemon struct {
 
 func startUmbra(t testing.TB, cfgPath, smtpAddr string) *daemon {
 	t.Helper()
+	return startUmbraWith(t, cfgPath, smtpAddr, nil)
+}
+
+// startUmbraWith runs umbra under a wrapper command (prlimit …).
+func startUmbraWith(t testing.TB, cfgPath, smtpAddr string, wrapper []string) *daemon {
+	t.Helper()
 	logPath := cfgPath + ".log"
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(umbraBin, "serve", "--config", cfgPath)
+	argv := append(append([]string{}, wrapper...), umbraBin, "serve", "--config", cfgPath)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -19,6 +21,14 @@ var ErrClosed = errors.New("transport database is closed")
 
 // ErrNotFound is returned for a message id the database does not hold.
 var ErrNotFound = errors.New("no such message")
+
+// ErrDamaged is returned by Open for a file that is not a sound
+// transport database: truncated, overwritten, or not a database at all.
+var ErrDamaged = errors.New("transport database is damaged")
+
+// recoverPath is what an operator does with a damaged file.
+const recoverPath = "move it aside (mv queue.db queue.db.damaged) and start again: umbra starts with a new, empty " +
+	"database and a new database id, so the shadow servers of the messages it held resubmit them"
 
 // Store is the transport database: the only code that opens bbolt and
 // owns transaction boundaries. Every write goes through one commit loop
@@ -64,18 +74,19 @@ type op struct {
 
 // Open opens or creates the transport database at path. A new database
 // gets a new random id; an existing one keeps its own.
+//
+// Opening walks every page of the file (bbolt rebuilds its free list so),
+// and then the index buckets, so a truncated or overwritten file is found
+// here — as ErrDamaged, with the recovery path in the message — and not
+// by a crash in the middle of delivery. A read beyond a truncated file's
+// end faults inside the mapping; that fault becomes an error too.
 func Open(path string, o Options) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        2 * time.Second,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-		NoSync:         o.UnsafeNoSync,
-	})
+	db, err := openChecked(path, o)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("transport database %s is in use by another process", path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open transport database %s: %w (if the file is damaged, move it aside: umbra starts with a new database id and shadow servers resubmit what they hold)", path, err)
+		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer}
 	if s.obs == nil {
@@ -91,6 +102,44 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	go s.commitLoop(maxBatch)
 	return s, nil
+}
+
+// openChecked opens the file and reads every index key, with faults and
+// bbolt's panics on bad pages turned into errors.
+func openChecked(path string, o Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// The file stays locked by this process; the caller exits.
+			db, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
+		return nil, fmt.Errorf("file of %d bytes is shorter than an empty database", fi.Size())
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        2 * time.Second,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		NoSync:         o.UnsafeNoSync,
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if string(name) == string(bucketMessages) || string(name) == string(bucketBodies) ||
+				string(name) == string(bucketDumpster) || string(name) == string(bucketDumpBody) {
+				return nil // values read on use; their pages were walked above
+			}
+			return b.ForEach(func(k, v []byte) error { return nil })
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func (s *Store) init() error {

@@ -299,8 +299,8 @@ func (s *session) data(r io.Reader) error {
 	}
 	if err := s.srv.queue.Submit(s.srv.ctx, m, body); err != nil {
 		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
-		if errors.Is(err, syscall.ENOSPC) {
-			return replyNoStorage
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+			return replyNoStorage // the disk, a quota or a file size limit is full
 		}
 		return replyLocalError(id)
 	}
