@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
 RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/
 
-.PHONY: all build run test vet race fuzz bench install demo clean
+.PHONY: all build run test vet race fuzz bench chaos install demo clean
 
 PREFIX    ?= /usr
 UNITDIR   ?= /lib/systemd/system
@@ -36,14 +36,22 @@ vet:
 	$(GO) vet ./...
 
 # Every fuzz target for FUZZTIME each (go test runs one target at a time).
+# The inputs a run found interesting (new coverage) are copied into the
+# package's testdata/fuzz/TARGET, where every `go test` replays them:
+# commit them.
+FUZZ_TARGETS := \
+	./internal/config/:FuzzParse ./internal/config/:FuzzParseDuration ./internal/config/:FuzzParseTopology \
+	./internal/routing/:FuzzRoute ./internal/pickup/:FuzzParse ./internal/smtp/:FuzzSession \
+	./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress \
+	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince
 fuzz:
-	@set -e; for spec in \
-	  ./internal/config/:FuzzParse ./internal/config/:FuzzParseDuration ./internal/config/:FuzzParseTopology \
-	  ./internal/routing/:FuzzRoute ./internal/pickup/:FuzzParse ./internal/smtp/:FuzzSession \
-	  ./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress; do \
+	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "== $$fn ($$pkg, $(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  src=$$cache/umbra/$${pkg#./}$$fn; dst=$${pkg}testdata/fuzz/$$fn; \
+	  if [ -d "$$src" ]; then mkdir -p "$$dst"; cp -n "$$src"/* "$$dst"/ 2>/dev/null || true; fi; \
+	  echo "   corpus: $$(ls "$$dst" 2>/dev/null | wc -l) inputs in $$dst"; \
 	done
 
 # Benchmarks: enqueue throughput at 1, 16 and 128 writers; the relay
@@ -58,6 +66,17 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/routing/
 	$(GO) test -run '^$$' -bench 'DumpsterKeep' -benchtime 2000x -benchmem ./internal/dumpster/
 	$(GO) test -run '^$$' -bench 'DumpsterPrune|Redeliver' -benchtime 3x -benchmem ./internal/dumpster/
+
+# The chaos soak: five servers in three sites, steady load, kill -9 of a
+# random server at random moments (restart with the same database, a
+# wiped one, or never) for CHAOS_DURATION; then drain and report
+# acknowledged, delivered, lost, duplicates and latency. CHAOS_SEED
+# repeats a run. make test runs a 40 s version with a fixed seed.
+CHAOS_DURATION ?= 5m
+chaos:
+	UMBRA_CHAOS_DURATION=$(CHAOS_DURATION) UMBRA_CHAOS_SEED=$(CHAOS_SEED) UMBRA_CHAOS_REPORT=$(CURDIR)/chaos-report.txt \
+	  $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 0 ./cmd/umbra/
+	@cat chaos-report.txt
 
 # Shadow redundancy in a minute: an edge and two hubs on loopback; hub 1
 # dies for good and the edge's shadow copies reach the mailbox via hub 2.
@@ -79,4 +98,4 @@ install: build
 	install -Dm644 README.md $(DESTDIR)$(PREFIX)/share/doc/umbra/README.md
 
 clean:
-	rm -rf bin umbra-data
+	rm -rf bin umbra-data chaos-report.txt

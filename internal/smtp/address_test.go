@@ -57,3 +57,26 @@ func TestHeaderValue(t *testing.T) {
 		t.Errorf("a body line was taken for a header: %q", got)
 	}
 }
+
+// A credentials file is read without a panic, errors name the line and
+// never repeat a password hash.
+func FuzzParseCredentials(f *testing.F) {
+	f.Add("alice:$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy\nhub-b:$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy:server\n")
+	f.Add("# comment\n\nbob:notahash\n")
+	f.Add("a:b:c:d\n:x\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := parseCredentials(strings.NewReader(s), "creds")
+		if err == nil {
+			return
+		}
+		if !strings.HasPrefix(err.Error(), "creds:") && !strings.Contains(err.Error(), "token too long") {
+			t.Fatalf("error without file and line: %v", err)
+		}
+		for _, line := range strings.Split(s, "\n") {
+			parts := strings.Split(strings.TrimSpace(line), ":")
+			if len(parts) >= 2 && len(parts[1]) >= 8 && strings.Contains(err.Error(), parts[1]) && !strings.Contains(parts[0], parts[1]) {
+				t.Fatalf("error repeats a hash: %v", err)
+			}
+		}
+	})
+}

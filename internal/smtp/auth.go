@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -35,8 +36,13 @@ func LoadCredentials(path string) (*Credentials, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseCredentials(f, path)
+}
+
+// parseCredentials reads the lines of a credentials file named path.
+func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 	c := &Credentials{users: map[string]account{}}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"strconv"
@@ -113,8 +114,12 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.ShadowDB = strings.TrimSpace(lines[0])
-	return c.ShadowDB, nil
+	id, err := shadowDatabaseID(lines)
+	if err != nil {
+		return "", err
+	}
+	c.ShadowDB = id
+	return id, nil
 }
 
 // SetShadowID makes the next MAIL command carry XSHADOW=id (W-3).
@@ -126,7 +131,7 @@ func (c *Client) QueryDiscard(max int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lines[1:], nil // the first line counts them
+	return discardIDs(lines), nil
 }
 
 // shadowConn lies under go-smtp's client. go-smtp has no raw command, so
@@ -158,13 +163,23 @@ func (s *shadowConn) command(line string) ([]string, error) {
 	if _, err := s.Conn.Write([]byte(line + "\r\n")); err != nil {
 		return nil, err
 	}
-	// Read byte-wise up to the last line: nothing beyond the reply may be
-	// taken from the stream go-smtp reads next.
+	return readReply(s.Conn)
+}
+
+// maxReplyLines bounds a shadow verb's reply: XQUERYDISCARD asks for at
+// most a few thousand ids.
+const maxReplyLines = 10000
+
+// readReply reads one reply byte-wise up to its last line — nothing
+// beyond the reply may be taken from the stream go-smtp reads next — and
+// returns the text of each line. A reply other than 2xx is an
+// *smtp.SMTPError; a malformed one an error.
+func readReply(r io.Reader) ([]string, error) {
 	var texts []string
 	var cur []byte
 	one := make([]byte, 1)
 	for {
-		if _, err := s.Conn.Read(one); err != nil {
+		if _, err := r.Read(one); err != nil {
 			return nil, err
 		}
 		cur = append(cur, one[0])
@@ -180,7 +195,7 @@ func (s *shadowConn) command(line string) ([]string, error) {
 			return nil, fmt.Errorf("malformed reply %q", l)
 		}
 		code, err := strconv.Atoi(l[:3])
-		if err != nil {
+		if err != nil || code < 200 || code > 599 || len(l) > 3 && l[3] != ' ' && l[3] != '-' {
 			return nil, fmt.Errorf("malformed reply %q", l)
 		}
 		text := ""
@@ -188,6 +203,9 @@ func (s *shadowConn) command(line string) ([]string, error) {
 			text = l[4:]
 		}
 		texts = append(texts, text)
+		if len(texts) > maxReplyLines {
+			return nil, errors.New("reply too long")
+		}
 		if len(l) == 3 || l[3] == ' ' {
 			if code/100 != 2 {
 				return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
@@ -195,6 +213,35 @@ func (s *shadowConn) command(line string) ([]string, error) {
 			return texts, nil
 		}
 	}
+}
+
+// shadowDatabaseID checks the id in a XSHADOW reply (W-2): one token of
+// printable ASCII. A malformed one is an error (a failed heartbeat), never
+// a "new database" that would trigger a takeover.
+func shadowDatabaseID(lines []string) (string, error) {
+	id := strings.TrimSpace(lines[0])
+	if id == "" || len(id) > 128 {
+		return "", fmt.Errorf("malformed XSHADOW reply %q", id)
+	}
+	for _, c := range id {
+		if c <= ' ' || c > '~' {
+			return "", fmt.Errorf("malformed XSHADOW reply %q", id)
+		}
+	}
+	return id, nil
+}
+
+// discardIDs reads an XQUERYDISCARD reply (W-4): the first line counts
+// the ids, one per following line. Ids that are not valid shadow message
+// ids are dropped: they can match no copy.
+func discardIDs(lines []string) []string {
+	var ids []string
+	for _, l := range lines[1:] {
+		if id := strings.TrimSpace(l); validShadowID(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // prelude reads the greeting and, when policy asks for it, negotiates

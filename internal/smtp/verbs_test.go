@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -410,4 +411,37 @@ func TestClientSubmissionNotDelayed(t *testing.T) {
 	if r := submit(""); !strings.Contains(r, "confirmed by the next hop") {
 		t.Errorf("an anonymous sender was not given delayed acknowledgement: %q", r)
 	}
+}
+
+// The client side of the shadow verbs reads replies from a peer: any
+// bytes give lines or an error, never a panic, never more than the reply
+// (the rest belongs to go-smtp), never an id that is not one.
+func FuzzShadowReplies(f *testing.F) {
+	for _, s := range []string{
+		"250 0123456789abcdef0123456789abcdef\r\n",
+		"250-2.0.0 2 discard notifications\r\n250-a.1\r\n250 b_2\r\nNEXT",
+		"250 2.0.0 0 discard notifications\r\n",
+		"550 5.7.1 not permitted\r\n",
+		"250-\r\n250 \r\n", "25", "2500 x\r\n", "250 x\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		lines, err := readReply(r)
+		if err != nil {
+			return
+		}
+		if consumed := len(b) - r.Len(); consumed > 0 && b[consumed-1] != '\n' {
+			t.Fatalf("reply ended inside a line: %q", b[:consumed])
+		}
+		if id, err := shadowDatabaseID(lines); err == nil && (id == "" || strings.ContainsAny(id, " \r\n\x00")) {
+			t.Fatalf("database id %q", id)
+		}
+		for _, id := range discardIDs(lines) {
+			if !validShadowID(id) {
+				t.Fatalf("discard id %q", id)
+			}
+		}
+	})
 }
