@@ -14,7 +14,7 @@ import (
 
 // cli runs the umbra binary against a daemon's configuration and returns
 // standard output and the exit code.
-func cli(t *testing.T, cfg string, args ...string) (string, int) {
+func cli(t testing.TB, cfg string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(umbraBin, append([]string{"--config", cfg}, args...)...)
 	out, err := cmd.Output()
