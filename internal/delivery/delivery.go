@@ -423,7 +423,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	defer release()
 
 	if pc := d.takeIdle(g.key); pc != nil {
-		if err := pc.c.Reset(); err == nil {
+		if err := pc.c.Noop(); err == nil { // alive; no RSET: go-smtp would send EHLO again after it
 			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
 			d.finishConn(g.key, pc.c, res)
 			return res
@@ -715,44 +715,44 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		c.Reset()
 		return out
 	}
-	w, err := c.Data()
-	if err != nil {
-		return append(out, classifyAll(indexes(accepted), hop, err)...)
-	}
-	if _, err := w.Write(body); err != nil {
-		w.Close()
-		return append(out, deferAll(indexes(accepted), hop, "451 4.4.2 connection lost during DATA: "+err.Error())...)
-	}
+	n := 1
 	if lmtp {
-		resp, err := w.CloseWithLMTPResponse()
-		var lerr gosmtp.LMTPDataError
-		errors.As(err, &lerr)
-		for k, a := range accepted {
-			addr := acceptedAddrs[k]
-			switch {
-			case lerr[addr] != nil:
-				a = classify(a.Rcpt, hop, lerr[addr])
-			case resp[addr] != nil:
-				a.Outcome, a.Reply = okOutcome, "250 "+resp[addr].StatusText
-			case err != nil:
-				a = classify(a.Rcpt, hop, err)
-			}
-			out = append(out, a)
+		n = len(accepted) // LMTP: one reply per accepted recipient
+	}
+	replies, err := c.SendData(body, n)
+	var se *gosmtp.SMTPError
+	if len(replies) == 0 && errors.As(err, &se) {
+		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused
+	}
+	for k, a := range accepted {
+		r := 0 // SMTP: one reply for all
+		if lmtp {
+			r = k
 		}
-		return out
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		return append(out, classifyAll(indexes(accepted), hop, err)...)
-	}
-	for _, a := range accepted {
-		a.Outcome, a.Reply = okOutcome, "250 "+resp.StatusText
-		if shadowID != "" {
+		switch {
+		case r >= len(replies):
+			// The connection broke before this reply: the message may or
+			// may not have arrived; it is sent again (at least once).
+			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
+				Reply: "451 4.4.2 connection lost during DATA: " + errText(err)}
+		case replies[r].Err != nil:
+			a = classify(a.Rcpt, hop, replies[r].Err)
+		default:
+			a.Outcome, a.Reply = okOutcome, "250 "+replies[r].Text
+		}
+		if a.Outcome == okOutcome && shadowID != "" {
 			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID, a.PrimaryVia = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID, c.Via
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no reply"
+	}
+	return err.Error()
 }
 
 // openShadow makes the session a shadow session when this server shadows

@@ -175,28 +175,41 @@ const maxReplyLines = 10000
 // returns the text of each line. A reply other than 2xx is an
 // *smtp.SMTPError; a malformed one an error.
 func readReply(r io.Reader) ([]string, error) {
+	code, texts, err := readReplyCode(r)
+	if err != nil {
+		return nil, err
+	}
+	if code/100 != 2 {
+		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
+	}
+	return texts, nil
+}
+
+// readReplyCode reads one reply as readReply does and returns its code
+// and the text of each line, whatever the code.
+func readReplyCode(r io.Reader) (int, []string, error) {
 	var texts []string
 	var cur []byte
 	one := make([]byte, 1)
 	for {
 		if _, err := r.Read(one); err != nil {
-			return nil, err
+			return 0, nil, err
 		}
 		cur = append(cur, one[0])
 		if one[0] != '\n' {
 			if len(cur) > 4096 {
-				return nil, errors.New("reply line too long")
+				return 0, nil, errors.New("reply line too long")
 			}
 			continue
 		}
 		l := strings.TrimRight(string(cur), "\r\n")
 		cur = cur[:0]
 		if len(l) < 3 {
-			return nil, fmt.Errorf("malformed reply %q", l)
+			return 0, nil, fmt.Errorf("malformed reply %q", l)
 		}
 		code, err := strconv.Atoi(l[:3])
 		if err != nil || code < 200 || code > 599 || len(l) > 3 && l[3] != ' ' && l[3] != '-' {
-			return nil, fmt.Errorf("malformed reply %q", l)
+			return 0, nil, fmt.Errorf("malformed reply %q", l)
 		}
 		text := ""
 		if len(l) > 4 {
@@ -204,15 +217,116 @@ func readReply(r io.Reader) ([]string, error) {
 		}
 		texts = append(texts, text)
 		if len(texts) > maxReplyLines {
-			return nil, errors.New("reply too long")
+			return 0, nil, errors.New("reply too long")
 		}
 		if len(l) == 3 || l[3] == ' ' {
-			if code/100 != 2 {
-				return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
-			}
-			return texts, nil
+			return code, texts, nil
 		}
 	}
+}
+
+// DataReply is one reply to the end of the message: for LMTP there is
+// one per accepted recipient, in RCPT order.
+type DataReply struct {
+	Text string // the text after a 2xx code
+	Err  error  // a *gosmtp.SMTPError for 4xx and 5xx
+}
+
+// SendData sends DATA and then the whole message in one write,
+// dot-stuffed with CRLF line ends exactly as go-smtp's DATA writer would
+// send it (which goes byte by byte), and reads n final replies: 1 for
+// SMTP, one per accepted recipient for LMTP. An error means the
+// connection can no longer be trusted.
+func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
+	conn := c.sc.Conn
+	conn.SetDeadline(time.Now().Add(c.CommandTimeout))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := conn.Write([]byte("DATA\r\n")); err != nil {
+		return nil, err
+	}
+	code, texts, err := readReplyCode(conn)
+	if err != nil {
+		return nil, err
+	}
+	if code != 354 {
+		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
+	}
+	wire := AppendDotStuffed(make([]byte, 0, len(body)+len(body)/64+8), body)
+	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
+	if _, err := conn.Write(wire); err != nil {
+		return nil, err
+	}
+	out := make([]DataReply, 0, n)
+	for len(out) < n {
+		code, texts, err := readReplyCode(conn)
+		if err != nil {
+			return out, err
+		}
+		r := DataReply{Text: strings.Join(texts, " ")}
+		if code/100 != 2 {
+			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// AppendDotStuffed appends body as the DATA payload of RFC 5321: lines
+// starting with a dot get another, bare LF becomes CRLF, and the end is
+// marked by CRLF.CRLF — byte for byte what net/textproto's DotWriter
+// writes, but copying runs of bytes instead of one byte at a time.
+func AppendDotStuffed(dst, b []byte) []byte {
+	const (
+		begin = iota
+		beginLine
+		data
+		cr
+	)
+	state := begin
+	for len(b) > 0 {
+		switch state {
+		case begin, beginLine:
+			state = data
+			if b[0] == '.' {
+				dst = append(dst, '.')
+			}
+		case cr:
+			state = data
+			if b[0] == '\n' {
+				state = beginLine
+			}
+			dst, b = append(dst, b[0]), b[1:]
+			continue
+		}
+		run := b
+		if i := bytes.IndexByte(run, '\n'); i >= 0 {
+			run = run[:i]
+		}
+		if i := bytes.IndexByte(run, '\r'); i >= 0 {
+			run = run[:i]
+		}
+		dst, b = append(dst, run...), b[len(run):]
+		if len(b) == 0 {
+			break
+		}
+		if b[0] == '\r' {
+			state, dst = cr, append(dst, '\r')
+		} else {
+			state, dst = beginLine, append(dst, '\r', '\n')
+		}
+		b = b[1:]
+	}
+	switch state {
+	default:
+		dst = append(dst, '\r')
+		fallthrough
+	case cr:
+		dst = append(dst, '\n')
+		fallthrough
+	case beginLine:
+		dst = append(dst, ".\r\n"...)
+	}
+	return dst
 }
 
 // shadowDatabaseID checks the id in a XSHADOW reply (W-2): one token of

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -442,6 +443,24 @@ func FuzzShadowReplies(f *testing.F) {
 			if !validShadowID(id) {
 				t.Fatalf("discard id %q", id)
 			}
+		}
+	})
+}
+
+// AppendDotStuffed writes exactly what net/textproto's DotWriter (go-smtp's
+// DATA writer) writes, for any bytes.
+func FuzzDotStuffing(f *testing.F) {
+	for _, s := range []string{"", ".", "a\r\n.b\r\n", "..\n.\r\n", "a\r\r\n", "x\r", "\n\n.", "a\rb\nc", ".\r.\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want bytes.Buffer
+		w := textproto.NewWriter(bufio.NewWriter(&want))
+		dw := w.DotWriter()
+		dw.Write(b)
+		dw.Close()
+		if got := AppendDotStuffed(nil, b); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("%q: got %q, want %q", b, got, want.Bytes())
 		}
 	})
 }
