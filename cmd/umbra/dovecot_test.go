@@ -214,3 +214,79 @@ mailbox: {lmtp: %q, database: MDB01}
 		t.Errorf("dumpster list:\n%s", out)
 	}
 }
+
+// Mailbox databases of the topology: a hub delivers each recipient to the
+// mailbox server of its database over LMTP, one queue per database
+// (a message for two databases splits); each database has its own
+// dumpster, and a redelivery request brings back only its database's
+// mail.
+func TestTopologyMailboxDatabasesOverLMTP(t *testing.T) {
+	dir := t.TempDir()
+	lmtpAddr, listen := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	mail := startDovecot(t, filepath.Join(dir, "dovecot"), lmtpAddr, "bob@example.test", "carol@example.test")
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(fmt.Sprintf(`sites: [{name: s1}]
+servers:
+  - {name: hub1.example.test, role: hub, site: s1, address: %q}
+  - {name: mbx1.example.test, role: mailbox, site: s1, address: %q}
+mailbox_databases:
+  - {name: DB-A, server: mbx1.example.test}
+  - {name: DB-B, server: mbx1.example.test}
+recipients:
+  - {match: bob@example.test, database: DB-A}
+  - {match: carol@example.test, database: DB-B}
+`, listen, lmtpAddr)), 0o600)
+	cfg := filepath.Join(dir, "umbra.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
+topology: %s
+transport: {retry_schedule: [1s], retry_jitter: 0.1}
+accepted_domains: [{domain: example.test, type: internal_relay}]
+receive_connectors:
+  - name: in
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: 0s
+`, filepath.Join(dir, "data"), topo, listen)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	t.Cleanup(func() {
+		if t.Failed() {
+			d.dumpLog()
+		}
+	})
+	if _, code := cli(t, cfg, "queue", "suspend", "mailbox:DB-B"); code != 0 {
+		t.Fatal("suspend mailbox:DB-B")
+	}
+	for i := 0; i < 2; i++ {
+		c := rawDial(t, listen)
+		c.cmd("EHLO client.example", "250")
+		c.cmd("MAIL FROM:<s@example.test>", "250")
+		c.cmd("RCPT TO:<bob@example.test>", "250")
+		c.cmd("RCPT TO:<carol@example.test>", "250")
+		c.cmd("DATA", "354")
+		c.cmd(fmt.Sprintf("Message-ID: <db-%d@example.test>\r\nSubject: two databases %d\r\n\r\nhello\r\n.", i, i), "250")
+		c.cmd("QUIT", "221")
+	}
+	waitCond(t, "DB-A's mail", 30*time.Second, func() bool { return dovecotCount(mail, "bob@example.test") == 2 })
+	out, _ := cli(t, cfg, "queue", "list", "--json")
+	if !strings.Contains(out, `"name": "mailbox:DB-B"`) || !strings.Contains(out, `"status": "suspended"`) || dovecotCount(mail, "carol@example.test") != 0 {
+		t.Fatalf("DB-B's queue while suspended:\n%s", out)
+	}
+	cli(t, cfg, "queue", "resume", "mailbox:DB-B")
+	waitCond(t, "DB-B's mail", 30*time.Second, func() bool { return dovecotCount(mail, "carol@example.test") == 2 })
+	out, _ = cli(t, cfg, "dumpster", "list")
+	if !strings.Contains(out, "DB-A") || !strings.Contains(out, "DB-B") {
+		t.Fatalf("dumpster list:\n%s", out)
+	}
+
+	os.RemoveAll(filepath.Join(mail, "example.test", "carol"))
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	if out, code := cli(t, cfg, "dumpster", "resubmit", "--database", "DB-B", "--since", since, "--request-id", "db-b-1"); code != 0 || !strings.Contains(out, "resubmitted 2 messages") {
+		t.Fatalf("resubmit DB-B (exit %d): %s", code, out)
+	}
+	waitCond(t, "DB-B's mail again", 30*time.Second, func() bool { return dovecotCount(mail, "carol@example.test") == 2 })
+	time.Sleep(time.Second)
+	if n := dovecotCount(mail, "bob@example.test"); n != 2 {
+		t.Fatalf("bob (DB-A) has %d messages after DB-B's redelivery, want 2", n)
+	}
+}
