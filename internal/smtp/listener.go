@@ -50,7 +50,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		tc := &trackedConn{Conn: nc}
 		tc.release = func() { c.limits.release(ip, tc) }
 		// Build the connection whole before Shutdown can see it.
-		vc := newVerbConn(tc, c.tls, c.cfg.Auth.AllowInsecure, c.cfg.Limits.MaxLineLength)
+		vc := newVerbConn(tc, c.tls, c.cfg.Auth.AllowInsecure, c.cfg.Limits.MaxLineLength, int64(c.cfg.Limits.MaxMessageSize))
 		c.limits.track(tc)
 		if !c.vln.push(vc) {
 			tc.Close()

@@ -97,6 +97,39 @@ func TestMessageSizeLimit(t *testing.T) {
 	}
 }
 
+// The limit is go-smtp's: a body of max_message_size bytes or more is
+// refused, one byte less is taken — on the verb layer's fast path and
+// when a body too big to hold goes to go-smtp byte for byte.
+func TestMessageSizeBoundary(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, anon)...)
+	body := func(n int) string { // n bytes once unstuffed, in lines of 80
+		var b strings.Builder
+		for n > 0 {
+			k := min(80, n-2)
+			if n-(k+2) == 1 { // never leave a 1-byte rest
+				k--
+			}
+			b.WriteString(strings.Repeat("x", k) + "\r\n")
+			n -= k + 2
+		}
+		return b.String()
+	}
+	d := dial(t, s, "")
+	d.expect("220")
+	for _, tc := range []struct {
+		size int
+		want string
+	}{{1999, "250"}, {2000, "552 5.3.4"}, {9000, "552 5.3.4"}} {
+		d.openData()
+		d.cmd(body(tc.size)+".", tc.want)
+		d.cmd("NOOP", "250")
+	}
+	if q.count() != 1 {
+		t.Fatalf("%d messages queued, want 1", q.count())
+	}
+}
+
 func TestBareLFAndNULRejected(t *testing.T) {
 	for name, data := range map[string]string{
 		"bare LF": "Subject: x\r\n\r\nline one\nline two\r\n.",

@@ -286,6 +286,15 @@ func (s *session) data(r io.Reader) error {
 		}
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message data"}
 	}
+	if s.vc != nil {
+		if fast, ok := s.vc.takeBody(); ok {
+			// go-smtp's reader refuses a body that reaches the limit.
+			if limit := int64(s.c.cfg.Limits.MaxMessageSize); limit > 0 && int64(len(fast)) >= limit {
+				return gosmtp.ErrDataTooLarge
+			}
+			buf.Write(fast)
+		}
+	}
 	body := buf.Bytes()
 	if err := checkBody(body[len(trace):]); err != nil {
 		s.log.Info("message rejected", "reason", err.Message)

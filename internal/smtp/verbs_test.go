@@ -464,3 +464,71 @@ func FuzzDotStuffing(f *testing.F) {
 		}
 	})
 }
+
+// goSMTPData is go-smtp's data reader (data.go, dataReader.Read) reduced
+// to its state machine, byte by byte: the reference unstuffData must
+// equal.
+func goSMTPData(raw []byte) []byte {
+	const (
+		stateBeginLine = iota
+		stateDot
+		stateDotCR
+		stateCR
+		stateData
+		stateEOF
+	)
+	var out []byte
+	state := stateBeginLine
+	for _, c := range raw {
+		if state == stateEOF {
+			break
+		}
+		switch state {
+		case stateBeginLine:
+			if c == '.' {
+				state = stateDot
+				continue
+			}
+			if c == '\r' {
+				state = stateCR
+				break
+			}
+			state = stateData
+		case stateDot:
+			if c == '\r' {
+				state = stateDotCR
+				continue
+			}
+			state = stateData
+		case stateDotCR:
+			if c == '\n' {
+				state = stateEOF
+				continue
+			}
+			state = stateData
+		case stateCR:
+			if c == '\n' {
+				state = stateBeginLine
+				break
+			}
+			state = stateData
+		case stateData:
+			if c == '\r' {
+				state = stateCR
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func FuzzUnstuffData(f *testing.F) {
+	for _, s := range []string{"hi\r\n.\r\n", "..x\r\n.\r\n", ".\rX\r\n.\r\n", "a\r\r\n.\r\n", "a\nb\r\n.\r\n", "", ".", "x\r\n..\r\n.\r\nafter"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if got, want := unstuffData(raw), goSMTPData(raw); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %q, want %q", raw, got, want)
+		}
+	})
+}
