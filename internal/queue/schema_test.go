@@ -1,11 +1,8 @@
 package queue
 
 import (
-	"context"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -46,57 +43,4 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 	if s.DatabaseID() != id {
 		t.Error("the upgrade changed the database id")
 	}
-}
-
-type batchLog struct {
-	mu      sync.Mutex
-	batches []int
-}
-
-func (b *batchLog) Commit(_ time.Duration, n int, _ error) {
-	b.mu.Lock()
-	b.batches = append(b.batches, n)
-	b.mu.Unlock()
-}
-
-// A lazy write alone still commits (after lazyWait); a lazy write and a
-// plain one that comes while it waits share one commit; and a lazy write
-// returns only once its commit is on disk, like any other.
-func TestLazyWritesShareCommits(t *testing.T) {
-	defer func(w time.Duration) { lazyWait = w }(lazyWait)
-	lazyWait = 300 * time.Millisecond // room for a slow scheduler
-	log := &batchLog{}
-	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{Observer: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	put := func(k string) func(*Tx) error {
-		return func(tx *Tx) error { return tx.tx.Bucket(bucketMeta).Put([]byte(k), []byte("v")) }
-	}
-	if err := s.UpdateLazy(context.Background(), put("alone")); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.UpdateLazy(context.Background(), put("lazy")) }()
-	time.Sleep(50 * time.Millisecond)
-	if err := s.Update(context.Background(), put("plain")); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if len(log.batches) != 2 || log.batches[0] != 1 || log.batches[1] != 2 {
-		t.Errorf("commit batches %v, want [1 2]", log.batches)
-	}
-	s.View(func(tx *Tx) error {
-		for _, k := range []string{"alone", "lazy", "plain"} {
-			if tx.tx.Bucket(bucketMeta).Get([]byte(k)) == nil {
-				t.Errorf("%s not written", k)
-			}
-		}
-		return nil
-	})
 }

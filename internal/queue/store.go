@@ -77,7 +77,7 @@ type op struct {
 // are lazy: committing them a moment later costs a duplicate at worst
 // (after a crash in that moment), and riding on the next message's
 // commit halves the fsyncs of a lone sender.
-var lazyWait = 2 * time.Millisecond // a variable for tests only
+const lazyWait = 2 * time.Millisecond
 
 // Open opens or creates the transport database at path. A new database
 // gets a new random id; an existing one keeps its own.
