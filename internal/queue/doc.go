@@ -99,17 +99,12 @@
 //  4. Results, the message's removal and the DSNs they cause are one
 //     transaction. A crash before it commits repeats the attempt (a
 //     duplicate, never a loss); after it, the DSNs are as durable as the
-//     message they replace. This commit is lazy (Store.UpdateLazy): it
-//     may wait up to lazyWait (2 ms) to share the next writer's fsync,
-//     which only widens the window for such a duplicate; nothing is
-//     acknowledged or forgotten before it is on disk.
+//     message they replace.
 //  5. If that transaction fails (disk full), the message stays Active and
 //     is retried after restart, by point 3.
 //
-// Group commit: writers that wait are folded into one transaction; lazy
-// ones (delivery results) wait a moment for company. A writer's function
-// may run twice (once in a shared transaction that another writer's error
-// aborted, once alone), so it must have no effect outside the
-// transaction. UnsafeNoSync exists for tests
+// Group commit: a writer's function may run twice (once in a shared
+// transaction that another writer's error aborted, once alone), so it must
+// have no effect outside the transaction. UnsafeNoSync exists for tests
 // that measure something other than durability.
 package queue

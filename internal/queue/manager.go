@@ -590,10 +590,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		perDB[db] = append(perDB[db], i)
 	}
 	var afters []func()
-	// Lazy: the results may share the next message's commit (see lazyWait);
-	// a crash before it repeats the attempt, as point 4 of the crash
-	// argument says.
-	err := q.store.UpdateLazy(context.Background(), func(tx *Tx) error {
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		afters = afters[:0]
 		for _, db := range dbs {
 			for _, i := range perDB[db] {

@@ -70,14 +70,7 @@ type Options struct {
 type op struct {
 	fn   func(*Tx) error
 	done chan error
-	lazy bool // may wait lazyWait for another writer to share its commit
 }
-
-// lazyWait is how long a lazy write waits for company. Delivery results
-// are lazy: committing them a moment later costs a duplicate at worst
-// (after a crash in that moment), and riding on the next message's
-// commit halves the fsyncs of a lone sender.
-const lazyWait = 2 * time.Millisecond
 
 // Open opens or creates the transport database at path. A new database
 // gets a new random id; an existing one keeps its own.
@@ -222,17 +215,7 @@ func (s *Store) NewID(now time.Time) ID {
 // Update waits for the outcome even when ctx ends after fn was queued:
 // the caller must know whether its change is durable.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
-	return s.update(ctx, &op{fn: fn, done: make(chan error, 1)})
-}
-
-// UpdateLazy is Update for writes whose durability may wait a moment: the
-// commit waits up to lazyWait for another writer to share it. It returns,
-// like Update, only after the commit is on disk.
-func (s *Store) UpdateLazy(ctx context.Context, fn func(*Tx) error) error {
-	return s.update(ctx, &op{fn: fn, done: make(chan error, 1), lazy: true})
-}
-
-func (s *Store) update(ctx context.Context, o *op) error {
+	o := &op{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -258,9 +241,7 @@ func (s *Store) View(fn func(*Tx) error) error {
 // every writer already waiting (up to maxBatch) without sleeping, and
 // commits them in one transaction. While that commit's fsync runs, new
 // writers queue up for the next one, so throughput grows with concurrency
-// and a lone writer pays one fsync, never a batching delay — unless every
-// writer in the batch is lazy: then it waits up to lazyWait, or until a
-// writer that is not lazy comes.
+// and a lone writer pays one fsync, never a batching delay.
 func (s *Store) commitLoop(maxBatch int) {
 	defer close(s.loop)
 	batch := make([]*op, 0, maxBatch)
@@ -277,25 +258,6 @@ func (s *Store) commitLoop(maxBatch int) {
 			default:
 				break gather
 			}
-		}
-		if allLazy(batch) && len(batch) < maxBatch {
-			timer := time.NewTimer(lazyWait)
-		wait:
-			for len(batch) < maxBatch {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						break wait
-					}
-					batch = append(batch, o)
-					if !o.lazy {
-						break wait
-					}
-				case <-timer.C:
-					break wait
-				}
-			}
-			timer.Stop()
 		}
 		start := time.Now()
 		err := s.db.Update(func(btx *bolt.Tx) error {
@@ -322,15 +284,6 @@ func (s *Store) commitLoop(maxBatch int) {
 			o.done <- err
 		}
 	}
-}
-
-func allLazy(batch []*op) bool {
-	for _, o := range batch {
-		if !o.lazy {
-			return false
-		}
-	}
-	return true
 }
 
 // Close stops the commit loop after the writers already queued and closes
