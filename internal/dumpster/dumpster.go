@@ -135,10 +135,7 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body []byte, database st
 	key := queue.DumpsterKey{Database: database, KeptAt: now, ID: m.ID}
 	// A later attempt for more recipients of the same database at the
 	// same instant (a fake clock) keeps its own entry.
-	for {
-		if _, err := tx.DumpsterBody(key); errors.Is(err, queue.ErrNotFound) {
-			break
-		}
+	for tx.DumpsterHas(key) {
 		key.KeptAt = key.KeptAt.Add(time.Nanosecond)
 	}
 	if err := tx.DumpsterPut(key, cp, body); err != nil {

@@ -255,6 +255,11 @@ func (t *Tx) DumpsterScan(db string, from time.Time, fn func(e DumpsterEntry) bo
 // DumpsterDatabases lists the databases with a dumpster entry.
 func (t *Tx) DumpsterDatabases() []string { return t.prefixes(bucketDumpster) }
 
+// DumpsterHas reports whether an entry exists.
+func (t *Tx) DumpsterHas(k DumpsterKey) bool {
+	return t.tx.Bucket(bucketDumpster).Get(k.bytes()) != nil
+}
+
 // DumpsterBody returns a copy of an entry's bytes.
 func (t *Tx) DumpsterBody(k DumpsterKey) ([]byte, error) {
 	v := t.tx.Bucket(bucketDumpBody).Get(k.bytes())

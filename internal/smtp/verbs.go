@@ -267,7 +267,10 @@ scan:
 		return nil
 	}
 	if v.mode == modeCommand { // the end of the body is in raw
-		v.body, v.hasBody = unstuffData(v.raw), true
+		// Unstuffed in place: the body only ever shrinks. The session
+		// copies it out before go-smtp reads the next command, so the
+		// next DATA may reuse the buffer.
+		v.body, v.hasBody = unstuffData(v.raw[:0], v.raw), true
 		if cap(v.raw) > 1<<20 {
 			v.raw = nil // do not hold a large buffer for the next message
 		} else {
@@ -286,12 +289,13 @@ func (v *verbConn) takeBody() ([]byte, bool) {
 	return b, ok
 }
 
-// unstuffData turns a DATA body as received, up to and including its
-// end marker, into the message: exactly what go-smtp's data reader
+// unstuffData appends to dst the message in a DATA body as received, up
+// to and including its end marker: exactly what go-smtp's data reader
 // yields (FuzzUnstuffData holds the two equal), but copying runs of
 // bytes. Like go-smtp it keeps CRLF line ends and drops a line's leading
-// dot, and ".\r" followed by anything but LF loses both.
-func unstuffData(raw []byte) []byte {
+// dot, and ".\r" followed by anything but LF loses both. dst may be
+// raw[:0]: the output never overtakes the input.
+func unstuffData(dst, raw []byte) []byte {
 	const (
 		beginLine = iota
 		dot
@@ -300,7 +304,7 @@ func unstuffData(raw []byte) []byte {
 		data
 		eof
 	)
-	out := make([]byte, 0, len(raw))
+	out := dst
 	st := beginLine
 	for i := 0; i < len(raw) && st != eof; {
 		c := raw[i]

@@ -527,8 +527,13 @@ func FuzzUnstuffData(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		if got, want := unstuffData(raw), goSMTPData(raw); !bytes.Equal(got, want) {
+		want := goSMTPData(raw)
+		if got := unstuffData(nil, raw); !bytes.Equal(got, want) {
 			t.Fatalf("%q: got %q, want %q", raw, got, want)
+		}
+		inPlace := bytes.Clone(raw)
+		if got := unstuffData(inPlace[:0], inPlace); !bytes.Equal(got, want) {
+			t.Fatalf("in place, %q: got %q, want %q", raw, got, want)
 		}
 	})
 }
