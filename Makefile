@@ -43,7 +43,8 @@ FUZZ_TARGETS := \
 	./internal/config/:FuzzParse ./internal/config/:FuzzParseDuration ./internal/config/:FuzzParseTopology \
 	./internal/routing/:FuzzRoute ./internal/pickup/:FuzzParse ./internal/smtp/:FuzzSession \
 	./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress \
-	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince
+	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince \
+	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
