@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -210,7 +211,8 @@ func TestQueueFailureReplies(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		want string
-	}{{errDiskFull, "452 4.3.1"}, {errors.New("bolt: something"), "451 4.3.0"}} {
+	}{{errDiskFull, "452 4.3.1"}, {errors.New("bolt: something"), "451 4.3.0"},
+		{fmt.Errorf("mmap allocate error: file resize error: %s", syscall.EFBIG), "452 4.3.1"}} { // bbolt drops the errno
 		q := &fakeQueue{failWith: tc.err}
 		s := startServer(t, q, connectors(t, anon)...)
 		d := dial(t, s, "")

@@ -308,7 +308,7 @@ func (s *session) data(r io.Reader) error {
 	}
 	if err := s.srv.queue.Submit(s.srv.ctx, m, body); err != nil {
 		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+		if noStorage(err) {
 			return replyNoStorage // the disk, a quota or a file size limit is full
 		}
 		return replyLocalError(id)
@@ -321,6 +321,22 @@ func (s *session) data(r io.Reader) error {
 	// go-smtp writes an error's code and text as given: this is how the
 	// 250 carries the queue id.
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// noStorage reports a write that failed for want of room. bbolt formats
+// some errors with %s (growing the file: "file resize error: …"), which
+// loses the errno, so its text is looked at too.
+func noStorage(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+		return true
+	}
+	msg := err.Error()
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG} {
+		if strings.Contains(msg, e.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 // delaysAck: a sender that did not open a shadow session gets its final
