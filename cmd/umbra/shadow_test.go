@@ -231,6 +231,23 @@ func (p *shadowPair) queued(t *testing.T, cfg string) map[string]int {
 	return m
 }
 
+// held counts the copies still held as shadow copies for primary (state
+// shadow); after a takeover they stay in the shadow queue, pending (SR-6).
+func (p *shadowPair) held(t *testing.T, cfg, primary string) (shadow, pending int) {
+	out, _ := cli(t, cfg, "queue", "list", "--json")
+	var qs []struct {
+		Name    string
+		ByState map[string]int `json:"by_state"`
+	}
+	json.Unmarshal([]byte(out), &qs)
+	for _, q := range qs {
+		if q.Name == "shadow:"+primary {
+			return q.ByState["shadow"], q.ByState["ready"] + q.ByState["active"]
+		}
+	}
+	return 0, 0
+}
+
 func waitCond(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -281,9 +298,10 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 	}
 	b.kill()
 	os.RemoveAll(p.dataB)
+	// Taken over, with no route yet: pending, still in the shadow queue.
 	waitCond(t, "the takeover", 60*time.Second, func() bool {
-		q := p.queued(t, p.cfgA)
-		return q["shadow:hub-b"] == 0 && q["site:b"]+q["submission"] == 3
+		shadow, pending := p.held(t, p.cfgA, "hub-b")
+		return shadow == 0 && pending == 3
 	})
 	sink := startRecorder(t, p.sink)
 	startUmbra(t, p.cfgB, p.b) // a new hub-b, with a new database
@@ -449,7 +467,7 @@ send_connectors:
 	p := &shadowPair{}
 	waitCond(t, "A to shadow all for B", 45*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == n })
 	hb.kill() // B dies, but keeps its database
-	waitCond(t, "A to take over", 60*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == 0 })
+	waitCond(t, "A to take over", 60*time.Second, func() bool { shadow, _ := p.held(t, cfgA, "hub-b"); return shadow == 0 })
 	hb = startUmbra(t, cfgB, b) // back with the same database
 	cli(t, cfgB, "queue", "resume", "mailbox:local")
 	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")

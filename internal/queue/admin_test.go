@@ -241,13 +241,15 @@ func TestShadowCopies(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var mu sync.Mutex
-	shadowing := true
+	shadowing, noRoute := true, false
 	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		mu.Lock()
 		defer mu.Unlock()
 		var out []Result
 		for _, i := range rcpts {
-			if shadowing {
+			if noRoute {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", NextHop: "hub-b", Reply: "451 4.4.1 connection refused"})
+			} else if shadowing {
 				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Reply: "250 ok",
 					Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: m.ID.String() + "-b"})
 			} else {
@@ -284,13 +286,27 @@ func TestShadowCopies(t *testing.T) {
 	if _, err := q.Message(m1.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatal("a discarded copy is still there")
 	}
-	// hub-b fails: m2 goes back to routing and is delivered another way.
+	// hub-b fails while no other route answers: m2 is pending again but
+	// stays in the shadow queue (SR-6)...
 	mu.Lock()
-	shadowing = false
+	shadowing, noRoute = false, true
 	mu.Unlock()
 	if n, err := q.Takeover("hub-b", "3 heartbeats failed"); n != 1 || err != nil {
 		t.Fatalf("takeover: %d %v", n, err)
 	}
+	waitFor(t, "an attempt without a route", func() bool {
+		m, err := q.Message(m2.ID)
+		return err == nil && m.Attempts > 0 && m.State == Ready
+	})
+	if qs, _ := q.Queues(); len(qs) != 1 || qs[0].Name != "shadow:hub-b" || qs[0].ByState["ready"] != 1 {
+		t.Fatalf("queues after a takeover without a route: %+v", qs)
+	}
+	// ...until a route appears, and it is delivered another way.
+	mu.Lock()
+	noRoute = false
+	mu.Unlock()
+	clk.Advance(time.Hour)
+	q.Kick()
 	waitFor(t, "the taken-over message to be delivered", func() bool { _, err := q.Message(m2.ID); return errors.Is(err, ErrNotFound) })
 	if p, _ := q.ShadowPrimaries(); len(p) != 0 {
 		t.Fatalf("primaries after takeover: %v", p)

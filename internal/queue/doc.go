@@ -54,9 +54,11 @@
 // A discard arriving while the message is still Active (its results not
 // yet committed) is stored in bucket early and consumed by the commit of
 // those results. Takeover turns the shadowed recipients back to Pending
-// in one transaction. A crash at any point leaves either the copy (and a
-// later discard or takeover) or its deletion: never a lost message,
-// at worst a duplicate, which final delivery is to suppress (SR-11).
+// in one transaction; they stay listed in the primary's shadow queue
+// (shadow:PRIMARY, now pending) until an attempt hands them on (SR-6).
+// A crash at any point leaves either the copy (and a later discard or
+// takeover) or its deletion: never a lost message, at worst a
+// duplicate, which final delivery suppresses (SR-11).
 // Stale discards and early discards are pruned after message_expiration.
 //
 // # Final delivery: duplicate record and dumpster

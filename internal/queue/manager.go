@@ -474,6 +474,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 		got[r.Rcpt] = true
 		rc := &m.Rcpts[r.Rcpt]
+		// A recipient taken over from a failed primary stays in that
+		// primary's shadow queue until a route takes it (SR-6).
+		prevQueue := rc.Queue
+		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == Held)
 		if r.Outcome != Held {
 			attemptedAny = true
 			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
@@ -503,11 +507,16 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			failed = append(failed, r.Rcpt)
 			q.ev.Event("fail", m, rc, r.Reply)
 		case Held:
-			rc.Queue = r.Queue
+			if !taken {
+				rc.Queue = r.Queue
+			}
 			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
 		default:
 			m.LastError = r.Reply
 			q.ev.Event("defer", m, rc, r.Reply)
+		}
+		if taken {
+			rc.Queue = prevQueue
 		}
 	}
 	for _, i := range attempted {
@@ -1056,7 +1065,9 @@ func (q *Manager) Takeover(primary, reason string) (int, error) {
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if r.Status == Shadowed && r.Primary == primary {
-				r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "", "", "", "", ""
+				// Pending again, still shown in the shadow queue: it stays
+				// there until a route takes it (SR-6).
+				r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "shadow:"+primary, "", "", "", ""
 				r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
 				changed = true
 			}
