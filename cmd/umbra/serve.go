@@ -228,12 +228,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		for range hup {
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log)
-			if err == nil {
-				dump.SetConfig(dumpsterConfig(next))
-			}
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
+				dump.SetConfig(dumpsterConfig(next))
 				cfg = next
 			}
 			systemd.Notify("READY=1")
