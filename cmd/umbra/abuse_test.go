@@ -156,13 +156,7 @@ func TestDiskFullDuringCommit(t *testing.T) {
 	refused := ""
 	for i := 0; i < 200 && refused == ""; i++ {
 		subj := fmt.Sprintf("full-%d", i)
-		c := rawDial(t, listen)
-		c.cmd("EHLO client.example", "250")
-		c.cmd("MAIL FROM:<a@example.org>", "250")
-		c.cmd("RCPT TO:<b@remote.example>", "250")
-		c.cmd("DATA", "354")
-		r := c.cmd("Subject: "+subj+"\r\n\r\n"+big+"\r\n.", "")
-		last := r[len(r)-1]
+		last := rawSend(t, listen, "a@example.org", []string{"b@remote.example"}, "Subject: "+subj+"\r\n\r\n"+big)
 		switch {
 		case strings.HasPrefix(last, "250"):
 			acked = append(acked, subj)
@@ -171,7 +165,6 @@ func TestDiskFullDuringCommit(t *testing.T) {
 		default:
 			t.Fatalf("message %d: %q", i, last)
 		}
-		c.cmd("QUIT", "221")
 	}
 	if refused == "" || len(acked) == 0 {
 		t.Fatalf("the disk never filled: %d acknowledged", len(acked))

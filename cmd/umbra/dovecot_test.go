@@ -162,20 +162,14 @@ mailbox: {lmtp: %q, database: MDB01}
 
 	const n = 5
 	for i := 0; i < n; i++ {
-		c := rawDial(t, listen)
-		c.cmd("EHLO client.example", "250")
-		c.cmd("MAIL FROM:<s@example.test>", "250")
-		c.cmd("RCPT TO:<bob@example.test>", "250")
-		c.cmd("RCPT TO:<carol@example.test>", "250")
+		rcpts := []string{"bob@example.test", "carol@example.test"}
 		if i == 0 {
-			c.cmd("RCPT TO:<nobody@example.test>", "250") // Dovecot has no such user
+			rcpts = append(rcpts, "nobody@example.test") // Dovecot has no such user
 		}
-		c.cmd("DATA", "354")
-		if r := c.cmd(fmt.Sprintf("Message-ID: <lmtp-%d@example.test>\r\nSubject: lmtp %d\r\n\r\nhello\r\n.", i, i), ""); !strings.HasPrefix(r[len(r)-1], "250") {
-			d.dumpLog()
+		msg := fmt.Sprintf("Message-ID: <lmtp-%d@example.test>\r\nSubject: lmtp %d\r\n\r\nhello", i, i)
+		if r := rawSend(t, listen, "s@example.test", rcpts, msg); !strings.HasPrefix(r, "250") {
 			t.Fatalf("message %d: %q", i, r)
 		}
-		c.cmd("QUIT", "221")
 	}
 	waitCond(t, "delivery to Dovecot", 30*time.Second, func() bool {
 		return dovecotCount(mail, "bob@example.test") == n && dovecotCount(mail, "carol@example.test") == n
@@ -258,14 +252,10 @@ receive_connectors:
 		t.Fatal("suspend mailbox:DB-B")
 	}
 	for i := 0; i < 2; i++ {
-		c := rawDial(t, listen)
-		c.cmd("EHLO client.example", "250")
-		c.cmd("MAIL FROM:<s@example.test>", "250")
-		c.cmd("RCPT TO:<bob@example.test>", "250")
-		c.cmd("RCPT TO:<carol@example.test>", "250")
-		c.cmd("DATA", "354")
-		c.cmd(fmt.Sprintf("Message-ID: <db-%d@example.test>\r\nSubject: two databases %d\r\n\r\nhello\r\n.", i, i), "250")
-		c.cmd("QUIT", "221")
+		msg := fmt.Sprintf("Message-ID: <db-%d@example.test>\r\nSubject: two databases %d\r\n\r\nhello", i, i)
+		if r := rawSend(t, listen, "s@example.test", []string{"bob@example.test", "carol@example.test"}, msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("message %d: %q", i, r)
+		}
 	}
 	waitCond(t, "DB-A's mail", 30*time.Second, func() bool { return dovecotCount(mail, "bob@example.test") == 2 })
 	out, _ := cli(t, cfg, "queue", "list", "--json")

@@ -35,6 +35,22 @@ func rawDial(t *testing.T, addr string) *rawSession {
 	return s
 }
 
+// rawSend submits one message in a new session and returns the final
+// reply to DATA (its last line), whatever it is.
+func rawSend(t *testing.T, addr, from string, rcpts []string, msg string) string {
+	t.Helper()
+	c := rawDial(t, addr)
+	c.cmd("EHLO client.example", "250")
+	c.cmd("MAIL FROM:<"+from+">", "250")
+	for _, r := range rcpts {
+		c.cmd("RCPT TO:<"+r+">", "250")
+	}
+	c.cmd("DATA", "354")
+	r := c.cmd(msg+"\r\n.", "")
+	c.cmd("QUIT", "221")
+	return r[len(r)-1]
+}
+
 // cmd sends a line and returns the reply's lines after checking the
 // last one starts with want.
 func (s *rawSession) cmd(line, want string) []string {
@@ -457,12 +473,10 @@ send_connectors:
 	}
 	const n = 3
 	for i := 0; i < n; i++ {
-		c := rawDial(t, a)
-		c.cmd("EHLO client.example", "250")
-		c.cmd("MAIL FROM:<s@example.org>", "250")
-		c.cmd("RCPT TO:<bob@example.test>", "250")
-		c.cmd("DATA", "354")
-		c.cmd(fmt.Sprintf("Message-ID: <dup-%d@example.org>\r\nSubject: twice %d\r\n\r\nonce only\r\n.", i, i), "250")
+		msg := fmt.Sprintf("Message-ID: <dup-%d@example.org>\r\nSubject: twice %d\r\n\r\nonce only", i, i)
+		if r := rawSend(t, a, "s@example.org", []string{"bob@example.test"}, msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("message %d: %q", i, r)
+		}
 	}
 	p := &shadowPair{}
 	waitCond(t, "A to shadow all for B", 45*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == n })

@@ -197,28 +197,20 @@ func (s *Server) routes() http.Handler {
 		}
 		reply(w, vs, err)
 	})
-	mux.HandleFunc("GET /v1/dumpster", func(w http.ResponseWriter, r *http.Request) {
-		if s.dump == nil {
-			fail(w, http.StatusNotFound, "no dumpster")
-			return
-		}
+	mux.HandleFunc("GET /v1/dumpster", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		out, err := s.dump.Summaries()
 		if out == nil {
 			out = []dumpster.Summary{}
 		}
 		reply(w, out, err)
-	})
-	mux.HandleFunc("GET /v1/dumpster/{database}", func(w http.ResponseWriter, r *http.Request) {
-		if s.dump == nil {
-			fail(w, http.StatusNotFound, "no dumpster")
-			return
-		}
+	}))
+	mux.HandleFunc("GET /v1/dumpster/{database}", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
 		var since time.Time
 		if v.Get("since") != "" {
 			var err error
 			if since, err = time.Parse(time.RFC3339Nano, v.Get("since")); err != nil {
-				fail(w, http.StatusBadRequest, "since: "+err.Error())
+				fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
 				return
 			}
 		}
@@ -228,15 +220,11 @@ func (s *Server) routes() http.Handler {
 			out = []dumpster.Entry{}
 		}
 		reply(w, out, err)
-	})
+	}))
 	// A redelivery request, as a mailbox cluster manager makes it after a
 	// failover: POST /v1/dumpster/DB/redeliver?since=RFC3339&request_id=ID.
 	// Repeating it with the same request_id does nothing more.
-	mux.HandleFunc("POST /v1/dumpster/{database}/redeliver", func(w http.ResponseWriter, r *http.Request) {
-		if s.dump == nil {
-			fail(w, http.StatusNotFound, "no dumpster")
-			return
-		}
+	mux.HandleFunc("POST /v1/dumpster/{database}/redeliver", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
 		since, err := time.Parse(time.RFC3339Nano, v.Get("since"))
 		if err != nil {
@@ -262,7 +250,7 @@ func (s *Server) routes() http.Handler {
 				Resubmitted: req.Resubmitted, Cleared: req.Cleared, Repeated: repeated}
 		}
 		reply(w, out, err)
-	})
+	}))
 	mux.HandleFunc("GET /v1/track", func(w http.ResponseWriter, r *http.Request) {
 		if s.track == nil {
 			fail(w, http.StatusNotFound, "the message tracking log is disabled")
@@ -333,6 +321,17 @@ func (s *Server) routes() http.Handler {
 		reply(w, map[string]string{"id": id.String()}, err)
 	})
 	return mux
+}
+
+// withDumpster answers 404 where the server runs without a dumpster.
+func (s *Server) withDumpster(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.dump == nil {
+			fail(w, http.StatusNotFound, "no dumpster")
+			return
+		}
+		h(w, r)
+	}
 }
 
 func parseID(w http.ResponseWriter, r *http.Request) (queue.ID, bool) {
