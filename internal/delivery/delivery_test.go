@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,34 @@ type sink struct {
 	got     []sunk
 	conns   int
 	helos   []string
-	user    string // required AUTH user, if set
+	ehlos   atomic.Int32 // EHLO commands seen on the wire
+	user    string       // required AUTH user, if set
+}
+
+// ehloCounter counts the EHLO commands a client sends.
+type ehloCounter struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l ehloCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return &ehloConn{Conn: c, n: l.n}, err
+}
+
+type ehloConn struct {
+	net.Conn
+	n *atomic.Int32
+}
+
+func (c *ehloConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	for _, line := range strings.Split(string(b[:n]), "\n") {
+		if strings.HasPrefix(strings.ToUpper(line), "EHLO ") {
+			c.n.Add(1)
+		}
+	}
+	return n, err
 }
 
 type sunk struct {
@@ -125,7 +153,7 @@ func startSink(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config) *sink {
 		t.Fatal(err)
 	}
 	s.addr = ln.Addr().String()
-	go s.srv.Serve(ln)
+	go s.srv.Serve(ehloCounter{Listener: ln, n: &s.ehlos})
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }
@@ -290,14 +318,23 @@ func TestConnectionReuse(t *testing.T) {
 	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 1}}},
 		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
 	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	var greeting int32
 	for i := 0; i < 5; i++ {
 		m := message("r@example.net")
 		if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
 			t.Fatalf("message %d: %+v", i, res)
 		}
+		if i == 0 {
+			greeting = s.ehlos.Load()
+		}
 	}
 	if s.conns != 1 || len(s.received()) != 5 {
 		t.Errorf("5 messages over %d connections (%d received), want 1", s.conns, len(s.received()))
+	}
+	// A reused connection is checked with NOOP: RSET would make go-smtp
+	// greet again before the next MAIL.
+	if n := s.ehlos.Load(); n != greeting {
+		t.Errorf("%d EHLO commands after reusing the connection, %d at its start", n, greeting)
 	}
 }
 

@@ -37,7 +37,7 @@
 //   - Concurrency per send-connector destination is bounded by the
 //     connector's max_connections; relays inside the organisation are
 //     bounded by the queue's active set only. Finished connections are
-//     kept for idleReuse and reused, after RSET, by the next message to the
+//     kept for idleReuse and reused, after a NOOP, by the next message to the
 //     same destination (or server).
 //   - When ctx ends, open transactions are cut and their recipients
 //     Deferred; the queue commits what was done and makes the rest due.

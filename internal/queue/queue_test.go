@@ -595,3 +595,35 @@ func BenchmarkQueueStats(b *testing.B) {
 		})
 	}
 }
+
+// An attempt that shutdown cuts short commits what it achieved: a
+// recipient the next hop took is not sent again after the restart; the
+// rest is due at once, without an attempt counted.
+func TestInterruptedAttemptKeepsItsResults(t *testing.T) {
+	s := openTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	q := NewManager(s, DelivererFunc(func(dctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		close(started)
+		<-dctx.Done() // shutdown arrives mid-transaction
+		return []Result{{Rcpt: 0, Outcome: RelayedOK, Queue: "smarthost:x", Reply: "250 ok"},
+			{Rcpt: 1, Outcome: Deferred, Queue: "smarthost:x", Reply: "451 4.4.2 shutting down"}}
+	}), ManagerConfig{})
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "done@example.net", "later@example.net")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel()
+	q.Wait()
+	got, err := q.Message(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rcpts[0].Status != Relayed || got.Rcpts[1].Status != Pending || got.State != Ready || got.Attempts != 0 ||
+		got.NextAttempt.After(time.Now()) {
+		t.Fatalf("after an interrupted attempt: state %v attempts %d next %v, rcpts %v %v",
+			got.State, got.Attempts, got.NextAttempt, got.Rcpts[0].Status, got.Rcpts[1].Status)
+	}
+}
