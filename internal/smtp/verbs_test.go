@@ -537,3 +537,21 @@ func FuzzUnstuffData(f *testing.F) {
 		}
 	})
 }
+
+// A garbled XSHADOW reply is an error, never a "new database" (which
+// would make the shadow server take over a healthy primary), and ids
+// that cannot be shadow message ids are dropped from discard replies.
+func TestShadowReplyChecks(t *testing.T) {
+	for _, lines := range [][]string{{""}, {"  "}, {"two words"}, {"ctl\x01"}, {strings.Repeat("x", 129)}} {
+		if id, err := shadowDatabaseID(lines); err == nil {
+			t.Errorf("%q accepted as database id %q", lines, id)
+		}
+	}
+	if id, err := shadowDatabaseID([]string{" 0123456789abcdef0123456789abcdef "}); err != nil || id != "0123456789abcdef0123456789abcdef" {
+		t.Errorf("a good id: %q %v", id, err)
+	}
+	got := discardIDs([]string{"2.0.0 4 discard notifications", "a.1", "", "bad id", "b_2"})
+	if strings.Join(got, ",") != "a.1,b_2" {
+		t.Errorf("discard ids %v", got)
+	}
+}
