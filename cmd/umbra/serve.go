@@ -170,7 +170,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
-		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled})
+		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
+		AuthThrottle: cfg.AuthThrottle})
 	if err != nil {
 		return err
 	}

@@ -156,17 +156,21 @@ func (s *session) has(right string) bool {
 func (s *session) AuthMechanisms() []string { return s.c.cfg.Auth.Mechanisms }
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	if s.c.creds == nil || !slices.Contains(s.c.cfg.Auth.Mechanisms, mech) {
-		return nil, gosmtp.ErrAuthUnknownMechanism
+	if err := s.authAllowed(mech); err != nil {
+		return nil, s.count("AUTH", err)
 	}
 	check := func(identity, name, password string) error {
+		if s.srv.guard.lockedOut(s.ip) { // locked out by another connection meanwhile
+			return s.count("AUTH", s.authLockedOut())
+		}
 		if identity != "" && identity != name {
-			return s.count("AUTH", s.authFailed(name, "authorization identity differs"))
+			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
 		server, err := s.c.creds.Check(name, password)
 		if err != nil {
-			return s.count("AUTH", s.authFailed(name, "bad credentials"))
+			return s.count("AUTH", s.authFailed(name, "bad_credentials"))
 		}
+		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
 		s.user, s.server = name, server || s.c.cfg.ExternallySecured
 		s.log = s.log.With("user", name)
@@ -179,21 +183,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	case sasl.Login:
 		return newLoginServer(func(name, password string) error { return check("", name, password) }), nil
 	}
-	return nil, gosmtp.ErrAuthUnknownMechanism
-}
-
-// authFailed counts a failure; past the connector's limit it ends the
-// session (the reply is written, then the next read fails at once).
-func (s *session) authFailed(name, why string) error {
-	s.authFailures++
-	s.log.Info("authentication failed", "user", name, "reason", why)
-	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
-		if tc, ok := s.raw.(*trackedConn); ok {
-			tc.hangUp.Store(true)
-		}
-		return replyAuthLimit
-	}
-	return gosmtp.ErrAuthFailed
+	return nil, replyAuthUnknownMech
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
