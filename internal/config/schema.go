@@ -11,8 +11,8 @@ type Config struct {
 	// AuthThrottle slows and locks out password guessing across
 	// connections (every receive connector of the server).
 	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
-	Mailbox           Mailbox            `yaml:"mailbox"`
-	Tracking          Tracking           `yaml:"tracking"`
+	Mailbox      Mailbox      `yaml:"mailbox"`
+	Tracking     Tracking     `yaml:"tracking"`
 	// Pickup is a directory whose *.eml files are submitted (SR-12).
 	Pickup Pickup `yaml:"pickup"`
 	// Topology is the path of the organisation's topology file (sites,

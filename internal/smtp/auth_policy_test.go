@@ -97,13 +97,13 @@ func (d *dialog) failAfter(clk *clock.Fake, line string, delay time.Duration, wa
 }
 
 const (
-	plainAlice    = "AUTH PLAIN AGFsaWNlAHNlY3JldA=="     // \0alice\0secret
-	plainAliceBad = "AUTH PLAIN AGFsaWNlAHdyb25n"         // \0alice\0wrong
-	plainHub      = "AUTH PLAIN AGh1YjIAaHVicGFzcw=="     // \0hub2\0hubpass
-	plainHubBad   = "AUTH PLAIN AGh1YjIAZ3Vlc3M="         // \0hub2\0guess
-	plainNobody   = "AUTH PLAIN AG5vYm9keQB3cm9uZw=="     // \0nobody\0wrong
-	loginUserB64  = "YWxpY2U="                            // alice
-	loginPassB64  = "c2VjcmV0"                            // secret
+	plainAlice    = "AUTH PLAIN AGFsaWNlAHNlY3JldA==" // \0alice\0secret
+	plainAliceBad = "AUTH PLAIN AGFsaWNlAHdyb25n"     // \0alice\0wrong
+	plainHub      = "AUTH PLAIN AGh1YjIAaHVicGFzcw==" // \0hub2\0hubpass
+	plainHubBad   = "AUTH PLAIN AGh1YjIAZ3Vlc3M="     // \0hub2\0guess
+	plainNobody   = "AUTH PLAIN AG5vYm9keQB3cm9uZw==" // \0nobody\0wrong
+	loginUserB64  = "YWxpY2U="                        // alice
+	loginPassB64  = "c2VjcmV0"                        // secret
 	throttleCfg   = "{delay: 1s, max_delay: 4s, lockout_after: 4, lockout: 10m, window: 1h}"
 	authConnector = `
   - name: submission
