@@ -8,17 +8,18 @@ type Config struct {
 	AcceptedDomains   []AcceptedDomain   `yaml:"accepted_domains"`
 	ReceiveConnectors []ReceiveConnector `yaml:"receive_connectors"`
 	SendConnectors    []SendConnector    `yaml:"send_connectors"`
-	// AuthThrottle slows and locks out password guessing across
-	// connections (every receive connector of the server).
-	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
-	Mailbox      Mailbox      `yaml:"mailbox"`
-	Tracking     Tracking     `yaml:"tracking"`
+	Mailbox           Mailbox            `yaml:"mailbox"`
+	Tracking          Tracking           `yaml:"tracking"`
 	// Pickup is a directory whose *.eml files are submitted (SR-12).
 	Pickup Pickup `yaml:"pickup"`
 	// Topology is the path of the organisation's topology file (sites,
 	// links, servers, databases, connectors); empty: no site routing.
 	// Relative paths are resolved against the configuration's directory.
 	Topology string `yaml:"topology"`
+
+	// AuthThrottle slows and locks out password guessing across
+	// connections (every receive connector of the server).
+	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
 
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
