@@ -171,7 +171,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
-		AuthThrottle: cfg.AuthThrottle})
+		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount})
 	if err != nil {
 		return err
 	}

@@ -48,15 +48,19 @@ func newRefusalLog(clk clock.Clock, burst int, interval time.Duration) *refusalL
 	return &refusalLog{clk: clk, burst: float64(burst), interval: interval, keys: map[refusalKey]*logBucket{}, lastSweep: clk.Now()}
 }
 
-// log writes msg at info level with the reason and client address, unless
-// the key's bucket is empty. Callers must never pass credentials.
+// log writes msg at info level with the reason, unless the bucket of
+// reason and ip is empty. l must carry the client's address (a session's
+// logger does). Callers must never pass credentials.
 func (r *refusalLog) log(l *slog.Logger, msg, reason string, ip netip.Addr, attrs ...any) {
 	now := r.clk.Now()
 	key := refusalKey{reason, sourceKey(ip)}
 	r.mu.Lock()
-	if now.Sub(r.lastSweep) >= r.interval {
-		r.sweepLocked(l, now, false)
-	}
+	defer func() {
+		if now.Sub(r.lastSweep) >= r.interval {
+			r.sweepLocked(l, now, false)
+		}
+		r.mu.Unlock()
+	}()
 	b := r.keys[key]
 	if b == nil {
 		if len(r.keys) >= maxLogKeys {
@@ -72,17 +76,14 @@ func (r *refusalLog) log(l *slog.Logger, msg, reason string, ip netip.Addr, attr
 	b.last = now
 	if b.tokens < 1 {
 		b.suppressed++
-		r.mu.Unlock()
 		return
 	}
 	b.tokens--
-	suppressed := b.suppressed
-	b.suppressed = 0
-	r.mu.Unlock()
-	if suppressed > 0 {
-		attrs = append(attrs, "suppressed", suppressed)
+	if b.suppressed > 0 {
+		attrs = append(attrs, "suppressed", b.suppressed)
+		b.suppressed = 0
 	}
-	l.Info(msg, append([]any{"reason", reason, "client_ip", ip.String()}, attrs...)...)
+	l.Info(msg, append([]any{"reason", reason}, attrs...)...)
 }
 
 // flush writes the summaries of every key with suppressed lines.

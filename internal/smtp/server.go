@@ -346,7 +346,7 @@ func (s *Server) serveBinding(b *binding) {
 				name = c.cfg.Name
 			}
 			s.obs.Rejected(name, why)
-			s.refusals.log(s.log, "connection refused", why, ip, "connector", name)
+			s.refusals.log(s.log.With("client_ip", ip.String()), "connection refused", why, ip, "connector", name)
 		})
 	}()
 }

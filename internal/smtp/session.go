@@ -225,6 +225,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
+	to, postmaster := s.postmasterAlias(to)
 	a, err := ParseAddress(to)
 	if err != nil {
 		return replyBadRcpt
@@ -233,8 +234,8 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		return replyNeedUTF8
 	}
 	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
-	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) {
-		s.log.Info("relay denied", "rcpt", a.String(), "authenticated", s.user != "")
+	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) && !postmaster {
+		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
 	r := queue.Recipient{Addr: a.String()}
@@ -254,6 +255,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		if opts.OriginalRecipient != "" {
 			r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 		}
+	}
+	if postmaster && r.ORcpt == "" {
+		r.ORcpt = "rfc822;postmaster"
 	}
 	s.rcpt = append(s.rcpt, r)
 	return nil
@@ -287,8 +291,12 @@ func (s *session) data(r io.Reader) error {
 	}
 	body := buf.Bytes()
 	if err := checkBody(body[len(trace):]); err != nil {
-		s.log.Info("message rejected", "reason", err.Message)
+		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
 		return err
+	}
+	body, perr := s.receivePolicy(body)
+	if perr != nil {
+		return perr
 	}
 	m := &queue.Message{
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,

@@ -176,6 +176,8 @@ func (v *verbConn) fill() error {
 		}
 	case "EHLO":
 		v.ehlo = true
+	case "RCPT":
+		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
 	}
 	v.last = verb
 	v.pending = line
