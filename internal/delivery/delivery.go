@@ -22,6 +22,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 	"umbra/internal/mailbox"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -68,6 +69,9 @@ type Config struct {
 	// (SR-11; queue.Manager.ClaimFinal).
 	Dedup Dedup
 	Log   *slog.Logger
+	// MaxHopCount: a message with more Received: headers is not relayed
+	// but fails with 5.4.6 (a mail loop); 0 means no bound.
+	MaxHopCount int
 }
 
 // Dedup is the record of final deliveries.
@@ -317,6 +321,10 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			}
 			continue
 		}
+		if res := hopLimit(st, body, g); res != nil {
+			results = append(results, res...)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -380,6 +388,10 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if st.maildir != nil {
 		var out []queue.Result
 		for _, i := range rcpts {
+			if r, loop := deliveredBefore(m, body, i, "maildir"); loop {
+				out = append(out, r)
+				continue
+			}
 			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
 			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.MessageID, addr, m.ID.String(), i), body)
@@ -658,6 +670,15 @@ func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h
 // transaction runs MAIL, RCPT… and DATA and maps every reply to a
 // per-recipient result: 2xx done, 4xx deferred, 5xx failed.
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
+	if lmtp && len(rcpts) > 1 {
+		return d.lmtpEach(ctx, st, c, hop, m, body, rcpts) // Delivered-To names one recipient
+	}
+	if lmtp && len(rcpts) == 1 {
+		if r, loop := deliveredBefore(m, body, rcpts[0], hop); loop {
+			return []queue.Result{r}
+		}
+		body = header.FinalDelivery(m.From, m.Rcpts[rcpts[0]].Addr, body)
+	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	okOutcome := queue.RelayedOK
