@@ -142,6 +142,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
 		Log: log.With("component", "queue"), Events: events,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
+		BounceSizeLimit: int64(t.BounceSizeLimit),
 	})
 	dump.SetManager(mgr)
 	if shadows != nil {
