@@ -394,7 +394,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			}
 			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
-			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.MessageID, addr, m.ID.String(), i), body)
+			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.MessageID, addr, m.ID.String(), i), withoutTrace(body))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)

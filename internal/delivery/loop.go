@@ -52,3 +52,8 @@ func (d *Deliverer) lmtpEach(ctx context.Context, st *state, c *smtp.Client, hop
 	}
 	return out
 }
+
+// withoutTrace is body without arriving Return-Path and Delivered-To
+// fields: at final delivery they are umbra's own, and the Maildir store
+// puts them in front.
+func withoutTrace(body []byte) []byte { return header.Remove(body, "Return-Path", "Delivered-To") }

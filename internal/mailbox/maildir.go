@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-
-	"umbra/internal/header"
 )
 
 // Maildir is a tree <root>/<domain>/<local-part>/{tmp,new,cur}.
@@ -52,9 +50,10 @@ func Name(database, messageID, rcpt, queueID string, rcptIndex int) string {
 	return fmt.Sprintf("Q%s_%d", queueID, rcptIndex)
 }
 
-// Deliver writes one message for one recipient, with umbra's Return-Path
-// and Delivered-To headers in front of it (any arriving ones removed:
-// they are umbra's own at final delivery), as new/NAME.HOST. A file of that
+// Deliver writes one message for one recipient, with Return-Path and
+// Delivered-To headers in front of it, as new/NAME.HOST. Those headers
+// are umbra's own at final delivery: the caller removes arriving ones
+// from body first (package delivery does). A file of that
 // name already in new/, or in cur/ (a reader moved it there, maybe with
 // flags), means this delivery happened: Deliver returns nil without
 // writing it again.
@@ -80,7 +79,11 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(header.FinalDelivery(from, local+"@"+domain, body))
+	head := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s@%s\r\n", from, local, domain)
+	_, err = f.WriteString(head)
+	if err == nil {
+		_, err = f.Write(body)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
