@@ -114,13 +114,13 @@ func (s *session) advertiseXShadow() bool {
 func (s *session) startShadow(serverID string) string {
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
-		s.log.Info("shadow session refused", "server_id", serverID, "reason", "not a transport server with accept-xshadow")
+		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
 	case s.user != "" && !strings.EqualFold(serverID, s.user):
-		s.log.Warn("shadow session refused", "server_id", serverID, "user", s.user, "reason", "server id is not the authenticated account")
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return strings.EqualFold(n, serverID) }):
-		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not named in the client certificate")
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
 	}
 	s.shadowServer = serverID
