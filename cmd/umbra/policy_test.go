@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,50 @@ func TestReceiveSidePolicyEndToEnd(t *testing.T) {
 	if len(dsn) > 60<<10 || strings.Contains(dsn, "attacker chosen text") || !strings.Contains(dsn, "5.4.6") ||
 		!strings.Contains(dsn, "text/rfc822-headers") {
 		t.Errorf("DSN of %d bytes:\n%.1500s", len(dsn), dsn)
+	}
+}
+
+// Over LMTP to Dovecot: the mailbox gets one Return-Path and one
+// Delivered-To, both from umbra's envelope (Dovecot writes them), none of
+// the forged ones; a recipient an arriving Delivered-To names is a loop.
+func TestLMTPTraceFieldsWithDovecot(t *testing.T) {
+	dir := t.TempDir()
+	lmtpAddr, listen := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	mail := startDovecot(t, filepath.Join(dir, "dovecot"), lmtpAddr, "bob@example.test", "carol@example.test")
+	cfg := filepath.Join(dir, "umbra.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1s], retry_jitter: 0.1}
+accepted_domains: [{domain: example.test}]
+receive_connectors:
+  - name: in
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+mailbox: {lmtp: %q}
+`, filepath.Join(dir, "data"), listen, lmtpAddr)), 0o600)
+	startUmbra(t, cfg, listen)
+	msg := "Return-Path: <evil@forged.example>\r\nDelivered-To: carol@example.test\r\nSubject: trace\r\n\r\nhello"
+	if r := rawSend(t, listen, "s@example.test", []string{"bob@example.test", "carol@example.test"}, msg); !strings.HasPrefix(r, "250") {
+		t.Fatal(r)
+	}
+	waitCond(t, "delivery to bob", 20*time.Second, func() bool { return dovecotCount(mail, "bob@example.test") == 1 })
+	waitCond(t, "the loop failure for carol", 20*time.Second, func() bool {
+		out, _ := cli(t, cfg, "track", "--json", "--recipient", "carol@example.test")
+		return strings.Contains(out, `"event": "fail"`) && strings.Contains(out, "5.4.6")
+	})
+	if n := dovecotCount(mail, "carol@example.test"); n != 0 {
+		t.Errorf("carol got %d copies of a looping message", n)
+	}
+	files, _ := filepath.Glob(filepath.Join(mail, "example.test", "bob", "Maildir", "new", "*"))
+	if len(files) != 1 {
+		t.Fatalf("bob's files: %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	text := strings.ReplaceAll(string(b), "\r\n", "\n") // Dovecot stores LF
+	head, _, _ := strings.Cut(text, "\n\n")
+	if strings.Count(head, "Return-Path:") != 1 || !strings.Contains(head, "Return-Path: <s@example.test>") ||
+		strings.Count(head, "Delivered-To:") != 1 || !strings.Contains(head, "Delivered-To: bob@example.test") ||
+		strings.Contains(head, "forged") {
+		t.Errorf("bob's copy:\n%s", head)
 	}
 }

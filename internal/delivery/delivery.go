@@ -22,7 +22,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
-	"umbra/internal/header"
 	"umbra/internal/mailbox"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -670,14 +669,14 @@ func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h
 // transaction runs MAIL, RCPT… and DATA and maps every reply to a
 // per-recipient result: 2xx done, 4xx deferred, 5xx failed.
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
-	if lmtp && len(rcpts) > 1 {
-		return d.lmtpEach(ctx, st, c, hop, m, body, rcpts) // Delivered-To names one recipient
-	}
-	if lmtp && len(rcpts) == 1 {
-		if r, loop := deliveredBefore(m, body, rcpts[0], hop); loop {
-			return []queue.Result{r}
+	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
+		if loops, rest := loopsAmong(m, body, rcpts, hop); len(loops) > 0 {
+			if len(rest) == 0 {
+				return loops
+			}
+			return append(loops, d.transaction(ctx, st, c, hop, m, body, rest, true)...)
 		}
-		body = header.FinalDelivery(m.From, m.Rcpts[rcpts[0]].Addr, body)
+		body = withoutTrace(body)
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()

@@ -27,10 +27,10 @@
 // so the queue records the delivery and keeps the dumpster copy.
 //
 // Trace fields and loops (loop.go): at final delivery Return-Path (the
-// envelope sender) and Delivered-To (the recipient) are umbra's own:
-// arriving ones are removed and umbra's put in front (Maildir writes them;
-// LMTP sends them, one transaction per recipient so that each copy names
-// its own). A message that arrived with a Delivered-To naming the
+// envelope sender) and Delivered-To (the recipient) come from umbra's
+// envelope: arriving ones are removed; the Maildir store writes umbra's
+// own, and an LMTP server writes them from MAIL FROM and RCPT TO (Dovecot
+// does, per recipient; umbra adding them too would double them). A message that arrived with a Delivered-To naming the
 // recipient was delivered there before: that recipient fails with 5.4.6
 // (checked on the arriving fields, before umbra adds its own). A group
 // that would relay a message with more Received: headers than

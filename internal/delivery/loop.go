@@ -1,13 +1,10 @@
 package delivery
 
 import (
-	"context"
 	"fmt"
-	"strings"
 
 	"umbra/internal/header"
 	"umbra/internal/queue"
-	"umbra/internal/smtp"
 )
 
 // hopLimit fails a relay group's recipients with 5.4.6 when the message
@@ -38,22 +35,22 @@ func deliveredBefore(m *queue.Message, body []byte, i int, hop string) (queue.Re
 		Reply: "554 5.4.6 mail loop: the message was delivered to " + addr + " before (Delivered-To)"}, true
 }
 
-// lmtpEach runs one LMTP transaction per recipient on c, so that each
-// copy carries a Delivered-To naming its own recipient. A lost
-// connection defers the recipients not yet tried.
-func (d *Deliverer) lmtpEach(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int) []queue.Result {
-	var out []queue.Result
-	for k, i := range rcpts {
-		res := d.transaction(ctx, st, c, hop, m, body, []int{i}, true)
-		out = append(out, res...)
-		if len(res) == 1 && res[0].Outcome == queue.Deferred && strings.HasPrefix(res[0].Reply, "451 4.4.2") {
-			return append(out, deferAll(rcpts[k+1:], hop, res[0].Reply)...)
+// loopsAmong splits rcpts into those that loop (their results) and the
+// rest.
+func loopsAmong(m *queue.Message, body []byte, rcpts []int, hop string) (loops []queue.Result, rest []int) {
+	for _, i := range rcpts {
+		if r, loop := deliveredBefore(m, body, i, hop); loop {
+			loops = append(loops, r)
+		} else {
+			rest = append(rest, i)
 		}
 	}
-	return out
+	return loops, rest
 }
 
 // withoutTrace is body without arriving Return-Path and Delivered-To
-// fields: at final delivery they are umbra's own, and the Maildir store
-// puts them in front.
+// fields: at final delivery they are written from umbra's envelope, by
+// the Maildir store or by the LMTP server (which adds both, per
+// recipient, from MAIL FROM and RCPT TO, as Dovecot does; adding them
+// here too would give the mailbox two of each).
 func withoutTrace(body []byte) []byte { return header.Remove(body, "Return-Path", "Delivered-To") }

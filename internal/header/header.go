@@ -113,15 +113,3 @@ func HasAddress(msg []byte, name, addr string) bool {
 	}
 	return false
 }
-
-// FinalDelivery returns msg as a mailbox gets it: any arriving
-// Return-Path and Delivered-To removed, then umbra's own in front:
-// Return-Path with the envelope sender (RFC 5321 §4.4) and Delivered-To
-// naming the recipient. CR and LF in either value are dropped.
-func FinalDelivery(sender, rcpt string, msg []byte) []byte {
-	clean := strings.NewReplacer("\r", "", "\n", "")
-	head := "Return-Path: <" + clean.Replace(sender) + ">\r\nDelivered-To: " + clean.Replace(rcpt) + "\r\n"
-	rest := Remove(msg, "Return-Path", "Delivered-To")
-	out := make([]byte, 0, len(head)+len(rest))
-	return append(append(out, head...), rest...)
-}
