@@ -45,7 +45,7 @@ FUZZ_TARGETS := \
 	./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress \
 	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince \
 	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData \
-	./internal/header/:FuzzRemove
+	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

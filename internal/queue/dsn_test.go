@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -86,4 +87,26 @@ func TestManagerDSNIsCapped(t *testing.T) {
 	if len(dsn) > 16<<10 || strings.Contains(dsn, "reflected attacker text") || !strings.Contains(dsn, "text/rfc822-headers") {
 		t.Errorf("DSN of %d bytes returns the body", len(dsn))
 	}
+}
+
+// Whatever the message, the returned content is within the limit (or the
+// whole message when it fits and was asked for), and a cut header
+// section ends at a line end.
+func FuzzReturnedContent(f *testing.F) {
+	f.Add([]byte(body), true, int64(50))
+	f.Add([]byte("A: b\r\n c\r\nD: e\r\n\r\nbody"), false, int64(9))
+	f.Add([]byte("no header end"), true, int64(3))
+	f.Fuzz(func(t *testing.T, msg []byte, full bool, limit int64) {
+		out, isFull, _ := returnedContent(msg, full, limit)
+		switch {
+		case isFull:
+			if !full || (limit > 0 && int64(len(msg)) > limit) || !bytes.Equal(out, msg) {
+				t.Fatalf("full content returned wrongly (limit %d, len %d)", limit, len(msg))
+			}
+		case limit > 0 && int64(len(out)) > limit:
+			t.Fatalf("%d bytes returned over a limit of %d", len(out), limit)
+		case !bytes.HasPrefix(msg, out):
+			t.Fatal("returned content is not the message's start")
+		}
+	})
 }

@@ -181,3 +181,32 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 		t.Error("a neighbour in the same /64 is not locked out")
 	}
 }
+
+// rcptPostmaster rewrites exactly the postmaster path and nothing else:
+// the rest of the line is kept byte for byte.
+func FuzzRcptPostmaster(f *testing.F) {
+	for _, s := range []string{"RCPT TO:<postmaster>\r\n", "rcpt to: <PostMaster> NOTIFY=NEVER\r\n", "RCPT TO:<postmaster@x.test>\r\n",
+		"RCPT TO:<postmaster>x\r\n", "RCPT TO:<postmaster", "MAIL FROM:<postmaster>\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		in := append([]byte(nil), line...)
+		out := rcptPostmaster(line, true)
+		if !bytes.Equal(line, in) {
+			t.Fatal("input modified")
+		}
+		if bytes.Equal(out, in) {
+			return
+		}
+		const pre = "RCPT TO:<" + postmasterPath + ">"
+		if !bytes.HasPrefix(out, []byte(pre)) || !bytes.HasSuffix(in, out[len(pre):]) {
+			t.Fatalf("%q -> %q", in, out)
+		}
+		if !strings.EqualFold(strings.TrimLeft(string(in[8:len(in)-len(out)+len(pre)]), " "), "<postmaster>") {
+			t.Fatalf("%q rewritten as the postmaster path", in)
+		}
+		if !bytes.Equal(rcptPostmaster(line, false), in) {
+			t.Fatal("rewritten without a postmaster")
+		}
+	})
+}
