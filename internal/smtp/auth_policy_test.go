@@ -176,6 +176,9 @@ func TestAuthRFC4954Replies(t *testing.T) {
 		{"no mechanism", [][2]string{{"AUTH", "501 5.5.4"}}},
 		{"response that looks like a verb", [][2]string{{"AUTH LOGIN", "334 VXNlcm5hbWU6"}, {"STARTTLS", "334 UGFzc3dvcmQ6"},
 			{loginPassB64, "535 5.7.8"}}},
+		{"PLAIN without initial response", [][2]string{{"AUTH PLAIN", "334"}, {"AGFsaWNlAHNlY3JldA==", "235 2.0.0"}}},
+		{"empty initial response", [][2]string{{"AUTH PLAIN =", "501 5.5.2"}, {plainAlice, "235 2.0.0"}}},
+		{"malformed PLAIN response", [][2]string{{"AUTH PLAIN AGFsaWNl", "501 5.5.2"}, {plainAlice, "235 2.0.0"}}},
 		{"login", [][2]string{{"AUTH LOGIN", "334 VXNlcm5hbWU6"}, {loginUserB64, "334 UGFzc3dvcmQ6"}, {loginPassB64, "235 2.0.0"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,9 +2,11 @@ package smtp
 
 import (
 	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -13,7 +15,23 @@ var (
 	replyAuthUnknownMech   = &gosmtp.SMTPError{Code: 504, EnhancedCode: gosmtp.EnhancedCode{5, 5, 4}, Message: "Unrecognized authentication type"}
 	replyAuthInTransaction = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "AUTH not permitted during a mail transaction"}
 	replyAuthLockedOut     = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures from your address, try again later"}
+	replyAuthMalformed     = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2}, Message: "Malformed authentication response"}
 )
+
+// saslReplies gives a mechanism's own errors (a PLAIN response without
+// its two NULs, a LOGIN step too many) a permanent syntax reply; go-smtp
+// would answer them 454, "try again later". Errors of umbra's own checks
+// (535, 454 lock-out, 421) pass unchanged.
+type saslReplies struct{ sasl.Server }
+
+func (s saslReplies) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := s.Server.Next(response)
+	var se *gosmtp.SMTPError
+	if err != nil && !errors.As(err, &se) {
+		err = replyAuthMalformed
+	}
+	return challenge, done, err
+}
 
 // Replies the verb layer gives to AUTH lines it refuses before go-smtp
 // sees them (go-smtp would answer 502 and 454).

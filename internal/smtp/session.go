@@ -179,9 +179,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch mech {
 	case sasl.Plain:
-		return sasl.NewPlainServer(check), nil
+		return saslReplies{sasl.NewPlainServer(check)}, nil
 	case sasl.Login:
-		return newLoginServer(func(name, password string) error { return check("", name, password) }), nil
+		return saslReplies{newLoginServer(func(name, password string) error { return check("", name, password) })}, nil
 	}
 	return nil, replyAuthUnknownMech
 }
