@@ -358,6 +358,15 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
 		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
 	}
+	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
+		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
+	}
+	if next.AuthThrottle != cur.AuthThrottle {
+		restart = append(restart, "auth_throttle")
+	}
+	// Receive-side policy is read at start: keep what is running.
+	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
+	next.AuthThrottle = cur.AuthThrottle
 	table := routingTable(next)
 	topo, err := serverTopology(next)
 	if err != nil {
