@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The receive-side policy through the daemon with its default settings:
@@ -108,5 +112,52 @@ mailbox: {lmtp: %q}
 		strings.Count(head, "Delivered-To:") != 1 || !strings.Contains(head, "Delivered-To: bob@example.test") ||
 		strings.Contains(head, "forged") {
 		t.Errorf("bob's copy:\n%s", head)
+	}
+}
+
+// The daemon applies auth_throttle across connections and counts the
+// failures in its metrics: after lockout_after failures from one address
+// even the right password gets 454 4.7.0 there.
+func TestAuthLockoutThroughDaemon(t *testing.T) {
+	dir := t.TempDir()
+	listen, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	creds := filepath.Join(dir, "credentials")
+	os.WriteFile(creds, []byte("alice:"+string(hash)+"\n"), 0o600)
+	cfg := filepath.Join(dir, "umbra.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: %q}
+accepted_domains: [{domain: example.test}]
+auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 3, lockout: 1h}
+receive_connectors:
+  - name: in
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {authenticated: [submit]}
+mailbox: {maildir: maildir}
+`, filepath.Join(dir, "data"), metricsAddr, listen, creds)), 0o600)
+	startUmbra(t, cfg, listen)
+	for i := 0; i < 2; i++ { // two connections: the throttle spans them
+		c := rawDial(t, listen)
+		c.cmd("EHLO client.example", "250")
+		c.cmd("AUTH PLAIN "+plain("alice", "guess"), "535 5.7.8")
+		if i == 1 {
+			c.cmd("AUTH PLAIN "+plain("alice", "guess2"), "454 4.7.0") // the third failure locks the address out
+		}
+	}
+	c := rawDial(t, listen)
+	c.cmd("EHLO client.example", "250")
+	c.cmd("AUTH PLAIN "+plain("alice", "pw"), "454 4.7.0")
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`umbra_smtp_auth_failures_total{connector="in",reason="bad_credentials"} 3`,
+		`umbra_smtp_auth_failures_total{connector="in",reason="locked_out"} 1`} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
