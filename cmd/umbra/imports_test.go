@@ -20,6 +20,7 @@ func TestImportGraph(t *testing.T) {
 		"umbra/internal/routing":  {"umbra/"},
 		"umbra/internal/clock":    {"umbra/"},
 		"umbra/internal/mailbox":  {"umbra/"},
+		"umbra/internal/header":   {"umbra/"},
 		"umbra/internal/systemd":  {"umbra/"},
 		"umbra/internal/queue":    {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config"},
 		"umbra/internal/smtp":     {"umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},

@@ -142,6 +142,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
 		Log: log.With("component", "queue"), Events: events,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
+		BounceSizeLimit: int64(t.BounceSizeLimit),
 	})
 	dump.SetManager(mgr)
 	if shadows != nil {
@@ -170,7 +171,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
-		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled})
+		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
+		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount})
 	if err != nil {
 		return err
 	}
@@ -290,7 +292,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
 		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
 		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
-		Log: log.With("component", "delivery"),
+		Log: log.With("component", "delivery"), MaxHopCount: t.MaxHopCount,
 	}
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
@@ -356,6 +358,15 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
 		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
 	}
+	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
+		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
+	}
+	if next.AuthThrottle != cur.AuthThrottle {
+		restart = append(restart, "auth_throttle")
+	}
+	// Receive-side policy is read at start: keep what is running.
+	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
+	next.AuthThrottle = cur.AuthThrottle
 	table := routingTable(next)
 	topo, err := serverTopology(next)
 	if err != nil {

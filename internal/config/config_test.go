@@ -79,6 +79,8 @@ func TestBadConfigs(t *testing.T) {
 		"bad-size.yaml":          `bad-size.yaml:7: invalid size "lots"`,
 		"wrong-type.yaml":        `wrong-type.yaml:4: cannot unmarshal`,
 		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
+		"bad-postmaster.yaml":    `bad-postmaster.yaml:3: server.postmaster "root at example.test" is not a mailbox address`,
+		"bad-auth-throttle.yaml": `bad-auth-throttle.yaml:8: auth_throttle.max_delay must be at least delay`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
@@ -212,4 +214,26 @@ func FuzzParseTopology(f *testing.F) {
 			t.Fatalf("error without file name: %v", err)
 		}
 	})
+}
+
+// The postmaster defaults to the first authoritative domain, else the
+// domain of the server's name; the receive-side limits have defaults.
+func TestPostmasterAndLimitDefaults(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"server: {name: mx.a.test}\naccepted_domains: [{domain: r.test, type: internal_relay}, {domain: Org.Test}]\nmailbox: {maildir: m}\n", "postmaster@org.test"},
+		{"server: {name: mx.a.test}\n", "postmaster@a.test"},
+		{"server: {name: mx.a.test, postmaster: hostmaster@a.test}\n", "hostmaster@a.test"},
+	} {
+		c, err := Parse([]byte(tc.yaml+"receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"), "t.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Server.Postmaster != tc.want {
+			t.Errorf("postmaster = %q, want %q", c.Server.Postmaster, tc.want)
+		}
+		if c.Transport.MaxHopCount != DefaultMaxHopCount || c.Transport.BounceSizeLimit != DefaultBounceSizeLimit ||
+			c.AuthThrottle.LockoutAfter != DefaultAuthLockoutAfter || c.AuthThrottle.Delay.D() != DefaultAuthDelay {
+			t.Errorf("defaults not applied: %+v %+v", c.Transport, c.AuthThrottle)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	_ "embed"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,18 @@ const (
 	DefaultMaxDumpsterSize           = 18 << 20
 	DefaultMaxDumpsterTime           = 7 * 24 * time.Hour
 	DefaultMailboxDatabase           = "local"
+	DefaultMaxHopCount               = 60
+	DefaultBounceSizeLimit           = 50 << 10
+	DefaultAuthDelay                 = 1 * time.Second
+	DefaultAuthMaxDelay              = 30 * time.Second
+	DefaultAuthLockoutAfter          = 10
+	DefaultAuthLockout               = 15 * time.Minute
+	DefaultAuthWindow                = 1 * time.Hour
+	// Refusal log lines (refused connections, relay attempts, AUTH
+	// failures) per reason and source: a burst, then one per interval;
+	// the rest are counted and reported as "suppressed".
+	DefaultRefusalLogBurst    = 10
+	DefaultRefusalLogInterval = 1 * time.Minute
 )
 
 // DefaultRetrySchedule is the wait after each failed attempt; the last
@@ -89,6 +102,16 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
 	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
+	setInt(&t.MaxHopCount, DefaultMaxHopCount)
+	if t.BounceSizeLimit == 0 {
+		t.BounceSizeLimit = DefaultBounceSizeLimit
+	}
+	at := &c.AuthThrottle
+	setDur(&at.Delay, DefaultAuthDelay)
+	setDur(&at.MaxDelay, DefaultAuthMaxDelay)
+	setInt(&at.LockoutAfter, DefaultAuthLockoutAfter)
+	setDur(&at.Lockout, DefaultAuthLockout)
+	setDur(&at.Window, DefaultAuthWindow)
 	if c.Mailbox.Database == "" {
 		c.Mailbox.Database = DefaultMailboxDatabase
 	}
@@ -134,6 +157,28 @@ func applyDefaults(c *Config) {
 		}
 		setInt(&sc.MaxConnections, t.MaxConnectionsPerDestination)
 	}
+	if s.Postmaster == "" {
+		s.Postmaster = defaultPostmaster(c) // after the domain types
+	}
+}
+
+// defaultPostmaster is postmaster@ the first authoritative domain, else
+// postmaster@ the domain of the server's name (its name without the
+// first label, or the name itself if it has one label).
+func defaultPostmaster(c *Config) string {
+	for _, d := range c.AcceptedDomains {
+		if d.Type == DomainAuthoritative && !strings.HasPrefix(d.Domain, "*.") {
+			return "postmaster@" + strings.ToLower(d.Domain)
+		}
+	}
+	name := strings.ToLower(c.Server.Name)
+	if _, dom, ok := strings.Cut(name, "."); ok && strings.Contains(dom, ".") {
+		name = dom
+	}
+	if name == "" {
+		return ""
+	}
+	return "postmaster@" + name
 }
 
 // newWithPresets returns the Config decoding starts from: the fields whose

@@ -17,6 +17,10 @@ type Config struct {
 	// Relative paths are resolved against the configuration's directory.
 	Topology string `yaml:"topology"`
 
+	// AuthThrottle slows and locks out password guessing across
+	// connections (every receive connector of the server).
+	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
+
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.
@@ -40,6 +44,11 @@ type Server struct {
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
+	// Postmaster is the mailbox that "RCPT TO:<postmaster>" (no domain,
+	// any case; RFC 5321 §4.5.1) is delivered to. Default
+	// postmaster@<first authoritative domain>, else postmaster@<the
+	// domain of name>.
+	Postmaster string `yaml:"postmaster"`
 }
 
 // Transport holds queue, retry and shadow redundancy settings.
@@ -84,6 +93,15 @@ type Transport struct {
 	// a mailbox failover. A size of 0 turns the dumpster off.
 	MaxDumpsterSizePerDatabase Size     `yaml:"max_dumpster_size_per_database"`
 	MaxDumpsterTime            Duration `yaml:"max_dumpster_time"`
+
+	// MaxHopCount bounds the Received: headers a message may carry: more
+	// is a mail loop (554 5.4.6 at receipt; a DSN, no relay, on the way
+	// out, where umbra's own header would be one more).
+	MaxHopCount int `yaml:"max_hop_count"`
+	// BounceSizeLimit caps the original content a DSN returns: a message
+	// bigger than this comes back as its header section only
+	// (text/rfc822-headers), as Postfix's bounce_size_limit.
+	BounceSizeLimit Size `yaml:"bounce_size_limit"`
 }
 
 // Accepted domain types.
@@ -173,6 +191,21 @@ type Limits struct {
 	MaxLineLength           int      `yaml:"max_line_length"`
 	IdleTimeout             Duration `yaml:"idle_timeout"`
 	MaxAuthFailures         int      `yaml:"max_auth_failures"`
+}
+
+// AuthThrottle: every failed AUTH is answered after a delay that doubles
+// with each failure of the same source address (IPv6: its /64) or the
+// same account name within Window, from Delay up to MaxDelay. A source
+// with LockoutAfter failures within Window is locked out for Lockout:
+// its AUTH commands get 454 4.7.0 without a password check. An account
+// is never locked out (only delayed), so that nobody can lock a
+// transport server out of its hub by guessing its password.
+type AuthThrottle struct {
+	Delay        Duration `yaml:"delay"`
+	MaxDelay     Duration `yaml:"max_delay"`
+	LockoutAfter int      `yaml:"lockout_after"`
+	Lockout      Duration `yaml:"lockout"`
+	Window       Duration `yaml:"window"`
 }
 
 // TLS policies of a send connector.

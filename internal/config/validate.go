@@ -40,6 +40,9 @@ func validate(c *Config) []violation {
 	default:
 		v.add(fmt.Sprintf("server.log_level must be debug, info, warn or error, not %q", s.LogLevel), "server", "log_level")
 	}
+	if s.Postmaster != "" && !validMailbox(s.Postmaster) {
+		v.add(fmt.Sprintf("server.postmaster %q is not a mailbox address (local-part@domain)", s.Postmaster), "server", "postmaster")
+	}
 	if s.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
 			v.add(fmt.Sprintf("server.metrics_listen: %v", err), "server", "metrics_listen")
@@ -66,6 +69,18 @@ func validate(c *Config) []violation {
 	}
 	if t.PoisonThreshold < 0 {
 		v.add("transport.poison_threshold must be positive", "transport", "poison_threshold")
+	}
+	if t.MaxHopCount < 0 {
+		v.add("transport.max_hop_count must be positive", "transport", "max_hop_count")
+	}
+	if t.BounceSizeLimit < 0 {
+		v.add("transport.bounce_size_limit must not be negative", "transport", "bounce_size_limit")
+	}
+	at := c.AuthThrottle
+	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 || at.LockoutAfter < 0 {
+		v.add("auth_throttle values must not be negative", "auth_throttle")
+	} else if at.MaxDelay < at.Delay {
+		v.add("auth_throttle.max_delay must be at least delay", "auth_throttle", "max_delay")
 	}
 	if t.ShadowHeartbeatRetryCount < 0 {
 		v.add("transport.shadow_heartbeat_retry_count must be positive", "transport", "shadow_heartbeat_retry_count")
@@ -250,6 +265,21 @@ func validate(c *Config) []violation {
 		}
 	}
 	return v.out
+}
+
+// validMailbox accepts local-part@domain with a dot-atom local part (no
+// quoting, no spaces) and a domain name.
+func validMailbox(s string) bool {
+	local, dom, ok := strings.Cut(s, "@")
+	if !ok || local == "" || len(local) > 64 || !IsDomain(dom) {
+		return false
+	}
+	for _, r := range local {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>[]\\,;:@\"", r) {
+			return false
+		}
+	}
+	return !strings.HasPrefix(local, ".") && !strings.HasSuffix(local, ".") && !strings.Contains(local, "..")
 }
 
 func checkRights(v *validator, rights []string, path []any) {

@@ -68,6 +68,9 @@ type Config struct {
 	// (SR-11; queue.Manager.ClaimFinal).
 	Dedup Dedup
 	Log   *slog.Logger
+	// MaxHopCount: a message with more Received: headers is not relayed
+	// but fails with 5.4.6 (a mail loop); 0 means no bound.
+	MaxHopCount int
 }
 
 // Dedup is the record of final deliveries.
@@ -317,6 +320,10 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			}
 			continue
 		}
+		if res := hopLimit(st, body, g); res != nil {
+			results = append(results, res...)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -380,9 +387,13 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if st.maildir != nil {
 		var out []queue.Result
 		for _, i := range rcpts {
+			if r, loop := deliveredBefore(m, body, i, "maildir"); loop {
+				out = append(out, r)
+				continue
+			}
 			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
-			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.MessageID, addr, m.ID.String(), i), body)
+			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.MessageID, addr, m.ID.String(), i), withoutTrace(body))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
@@ -658,6 +669,15 @@ func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h
 // transaction runs MAIL, RCPT… and DATA and maps every reply to a
 // per-recipient result: 2xx done, 4xx deferred, 5xx failed.
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
+	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
+		if loops, rest := loopsAmong(m, body, rcpts, hop); len(loops) > 0 {
+			if len(rest) == 0 {
+				return loops
+			}
+			return append(loops, d.transaction(ctx, st, c, hop, m, body, rest, true)...)
+		}
+		body = withoutTrace(body)
+	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	okOutcome := queue.RelayedOK

@@ -26,6 +26,16 @@
 // attempt is delivering right now is Deferred; results name the database
 // so the queue records the delivery and keeps the dumpster copy.
 //
+// Trace fields and loops (loop.go): at final delivery Return-Path (the
+// envelope sender) and Delivered-To (the recipient) come from umbra's
+// envelope: arriving ones are removed; the Maildir store writes umbra's
+// own, and an LMTP server writes them from MAIL FROM and RCPT TO (Dovecot
+// does, per recipient; umbra adding them too would double them). A message that arrived with a Delivered-To naming the
+// recipient was delivered there before: that recipient fails with 5.4.6
+// (checked on the arriving fields, before umbra adds its own). A group
+// that would relay a message with more Received: headers than
+// max_hop_count fails with 5.4.6 and is not sent.
+//
 // Invariants and failure semantics:
 //   - 2xx for a recipient means the next hop took it (Relayed) or the
 //     mailbox has it (Delivered: Maildir fsync'd, or LMTP's per-recipient

@@ -51,7 +51,9 @@ func Name(database, messageID, rcpt, queueID string, rcptIndex int) string {
 }
 
 // Deliver writes one message for one recipient, with Return-Path and
-// Delivered-To headers in front of it, as new/NAME.HOST. A file of that
+// Delivered-To headers in front of it, as new/NAME.HOST. Those headers
+// are umbra's own at final delivery: the caller removes arriving ones
+// from body first (package delivery does). A file of that
 // name already in new/, or in cur/ (a reader moved it there, maybe with
 // flags), means this delivery happened: Deliver returns nil without
 // writing it again.

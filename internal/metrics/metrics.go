@@ -33,6 +33,8 @@ type Metrics struct {
 	dumpEvicted     *prometheus.CounterVec
 	dumpResubmitted *prometheus.CounterVec
 	duplicates      *prometheus.CounterVec
+
+	authFailures *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg.
@@ -87,6 +89,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			[]string{"database"}),
 	}
 	reg.MustRegister(m.dumpKept, m.dumpEvicted, m.dumpResubmitted, m.duplicates)
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_auth_failures_total",
+		Help: "Refused AUTH attempts, by connector and reason (bad_credentials, identity_mismatch, locked_out)."},
+		[]string{"connector", "reason"})
+	reg.MustRegister(m.authFailures)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
 	m.heartbeats.WithLabelValues("ok")
@@ -274,6 +280,12 @@ func (m *Metrics) Session(connector string) { m.sessions.WithLabelValues(connect
 
 // Rejected implements smtp.Observer.
 func (m *Metrics) Rejected(connector, why string) { m.rejected.WithLabelValues(connector, why).Inc() }
+
+// AuthFailure implements smtp.PolicyObserver. reason is one of a fixed
+// set chosen by the smtp package, never client input.
+func (m *Metrics) AuthFailure(connector, reason string) {
+	m.authFailures.WithLabelValues(connector, reason).Inc()
+}
 
 // Received implements smtp.Observer.
 func (m *Metrics) Received(connector string, size int) {

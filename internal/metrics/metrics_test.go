@@ -44,6 +44,9 @@ func TestMetricsLintAndValues(t *testing.T) {
 	m.DumpsterEvicted("DB01", "size", 2)
 	m.DumpsterResubmitted("DB01", 5)
 	m.Event("duplicate-suppressed", msg, &queue.Recipient{Queue: "mailbox:DB01"}, "250 duplicate")
+	m.AuthFailure("default", "bad_credentials")
+	m.AuthFailure("default", "bad_credentials")
+	m.AuthFailure("default", "locked_out")
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -63,7 +66,11 @@ umbra_dumpster_evictions_total{database="DB01",reason="size"} 2
 # HELP umbra_delivery_duplicates_suppressed_total Final deliveries not made because the message had reached that mailbox database before (SR-11).
 # TYPE umbra_delivery_duplicates_suppressed_total counter
 umbra_delivery_duplicates_suppressed_total{database="DB01"} 1
-`), "umbra_dumpster_bytes", "umbra_dumpster_evictions_total", "umbra_delivery_duplicates_suppressed_total"); err != nil {
+# HELP umbra_smtp_auth_failures_total Refused AUTH attempts, by connector and reason (bad_credentials, identity_mismatch, locked_out).
+# TYPE umbra_smtp_auth_failures_total counter
+umbra_smtp_auth_failures_total{connector="default",reason="bad_credentials"} 2
+umbra_smtp_auth_failures_total{connector="default",reason="locked_out"} 1
+`), "umbra_dumpster_bytes", "umbra_dumpster_evictions_total", "umbra_delivery_duplicates_suppressed_total", "umbra_smtp_auth_failures_total"); err != nil {
 		t.Error(err)
 	}
 

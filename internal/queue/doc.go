@@ -105,6 +105,12 @@
 //  5. If that transaction fails (disk full), the message stays Active and
 //     is retried after restart, by point 3.
 //
+// DSNs (dsn.go) are RFC 3464 reports. The original content they return
+// is bounded by ManagerConfig.BounceSizeLimit (bounce_size_limit): a
+// RET=FULL message over it comes back as its headers only, and a header
+// section over it is cut at a field boundary, so no sender can make umbra
+// reflect more than that of its own text to a (forged) address.
+//
 // Group commit: a writer's function may run twice (once in a shared
 // transaction that another writer's error aborted, once alone), so it must
 // have no effect outside the transaction. UnsafeNoSync exists for tests

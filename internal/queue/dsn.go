@@ -12,7 +12,13 @@ import (
 // carries the original headers (RFC 3462 text/rfc822-headers), or the
 // whole message when the sender asked RET=FULL. For SMTPUTF8 messages it
 // uses the RFC 6533 global types.
-func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID) []byte {
+//
+// returnLimit (bytes; 0 or less: none) caps the returned content, as
+// Postfix's bounce_size_limit: a RET=FULL message bigger than it comes
+// back as its headers only, and a header section bigger than it is cut
+// at a field boundary. Otherwise anyone could make umbra reflect
+// megabytes of their text to a forged sender address.
+func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64) []byte {
 	boundary := fmt.Sprintf("%s.%d/%s", id, now.Unix(), reportingMTA)
 	subject, action, intro := "Undelivered Mail Returned to Sender", "failed",
 		"Your message could not be delivered to one or more recipients.\r\nIt is attached below; the reasons follow.\r\n"
@@ -30,9 +36,10 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	if m.UTF8 {
 		statusType, headersType = "message/global-delivery-status", "message/global-headers"
 	}
-	original := headersOf(body)
-	if m.RetFull && kind == NotifyFailure {
-		original, headersType = body, "message/rfc822"
+	original, full, capped := returnedContent(body, m.RetFull && kind == NotifyFailure, returnLimit)
+	description := "Undelivered message headers"
+	if full {
+		original, headersType, description = body, "message/rfc822", "Undelivered message"
 		if m.UTF8 {
 			headersType = "message/global"
 		}
@@ -56,6 +63,9 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("Content-Description: Notification")
 	w("")
 	b.WriteString("This is the mail system at " + reportingMTA + ".\r\n\r\n" + intro + "\r\n")
+	if capped != "" {
+		b.WriteString(capped + "\r\n\r\n")
+	}
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
 		w("<%s>: %s", r.Addr, oneLine(r.LastReply))
@@ -93,7 +103,7 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("")
 	w("--%s", boundary)
 	w("Content-Type: %s", headersType)
-	w("Content-Description: Undelivered message headers")
+	w("Content-Description: %s", description)
 	w("")
 	b.Write(original)
 	if !bytes.HasSuffix(original, []byte("\r\n")) {
@@ -102,6 +112,29 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("")
 	w("--%s--", boundary)
 	return b.Bytes()
+}
+
+// returnedContent picks what a DSN returns: the whole body when full is
+// asked and it fits in limit, else the header section, cut at the last
+// field boundary within limit. note tells the reader what was left out.
+func returnedContent(body []byte, full bool, limit int64) (content []byte, isFull bool, note string) {
+	if full && (limit <= 0 || int64(len(body)) <= limit) {
+		return body, true, ""
+	}
+	if full {
+		note = fmt.Sprintf("The message was larger than %d bytes; only its headers are returned.", limit)
+	}
+	h := headersOf(body)
+	if limit <= 0 || int64(len(h)) <= limit {
+		return h, false, note
+	}
+	cut := 0
+	for i := 0; i+2 < len(h) && int64(i+2) <= limit; i++ {
+		if h[i] == '\r' && h[i+1] == '\n' && h[i+2] != ' ' && h[i+2] != '\t' {
+			cut = i + 2 // a new field starts at i+2
+		}
+	}
+	return h[:cut], false, fmt.Sprintf("The message's header section was larger than %d bytes; it is cut.", limit)
 }
 
 // headersOf returns the header section of a message, through its

@@ -92,6 +92,9 @@ type ManagerConfig struct {
 	// DuplicateWindow is how long a final delivery is remembered to
 	// suppress a resubmitted copy (SR-11); default MessageExpiration.
 	DuplicateWindow time.Duration
+	// BounceSizeLimit caps the original content a DSN returns (bytes;
+	// default 50 KiB): see BuildDSN.
+	BounceSizeLimit int64
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -151,6 +154,9 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	}
 	if cfg.Events == nil {
 		cfg.Events = nopEvents{}
+	}
+	if cfg.BounceSizeLimit <= 0 {
+		cfg.BounceSizeLimit = 50 << 10 // config.DefaultBounceSizeLimit
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
 		kick: make(chan struct{}, 1), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
@@ -579,7 +585,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
 			Connector: "dsn", Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID)
+		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
 		dm.Size = int64(len(db))
 		dm.UTF8 = m.UTF8
 		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)

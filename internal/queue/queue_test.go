@@ -376,7 +376,7 @@ func TestDSNFormat(t *testing.T) {
 	m := &Message{ID: 0xABC, From: "s@example.org", Arrived: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), EnvID: "env1",
 		Rcpts: []Recipient{{Addr: "x@example.net", ORcpt: "rfc822;x@example.net", NextHop: "mx.example.net[192.0.2.1]:25",
 			LastReply: "550 5.1.1 <x@example.net>: no such user"}}}
-	out := string(BuildDSN("mx.test", m, []byte(body), NotifyFailure, []int{0}, m.Arrived, m.Arrived.Add(48*time.Hour), 0xDEF))
+	out := string(BuildDSN("mx.test", m, []byte(body), NotifyFailure, []int{0}, m.Arrived, m.Arrived.Add(48*time.Hour), 0xDEF, 50<<10))
 	for _, want := range []string{
 		"Content-Type: multipart/report; report-type=delivery-status;",
 		"Content-Type: message/delivery-status",

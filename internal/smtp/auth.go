@@ -17,16 +17,17 @@ import (
 // ignored. The server flag marks transport server accounts (SPEC SR-1).
 type Credentials struct {
 	users map[string]account
+	// dummy is compared against when the user is unknown. It has the
+	// cost of the most expensive configured hash, so that a refusal takes
+	// as long whether or not the name exists (the slowest real account
+	// sets the pace; a cheaper dummy would tell unknown names apart).
+	dummy []byte
 }
 
 type account struct {
 	hash   []byte
 	server bool
 }
-
-// dummyHash is compared against when the user is unknown, so that a
-// failed login takes as long whether or not the name exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("umbra-timing-equaliser"), bcrypt.DefaultCost)
 
 // LoadCredentials reads a credentials file. Errors name file and line and
 // never include a hash.
@@ -42,6 +43,7 @@ func LoadCredentials(path string) (*Credentials, error) {
 // parseCredentials reads the lines of a credentials file named path.
 func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 	c := &Credentials{users: map[string]account{}}
+	maxCost := 0
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -52,9 +54,11 @@ func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
 			return nil, fmt.Errorf("%s:%d: want name:bcrypt-hash[:server]", path, n)
 		}
-		if _, err := bcrypt.Cost([]byte(parts[1])); err != nil {
+		cost, err := bcrypt.Cost([]byte(parts[1]))
+		if err != nil {
 			return nil, fmt.Errorf("%s:%d: the password of %q is not a bcrypt hash", path, n, parts[0])
 		}
+		maxCost = max(maxCost, cost)
 		if len(parts) == 3 && parts[2] != "server" {
 			return nil, fmt.Errorf("%s:%d: unknown flag %q (server)", path, n, parts[2])
 		}
@@ -63,7 +67,29 @@ func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 		}
 		c.users[parts[0]] = account{hash: []byte(parts[1]), server: len(parts) == 3}
 	}
-	return c, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if maxCost == 0 {
+		maxCost = bcrypt.DefaultCost // no account: nothing to match
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("umbra-timing-equaliser"), maxCost)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.dummy = dummy
+	return c, nil
+}
+
+// unknownUserHash is the hash a password for an unknown name is
+// compared against.
+func (c *Credentials) unknownUserHash() []byte { return c.dummy }
+
+// exists reports whether name is an account (for logs: a name that is
+// not one may be a password typed in the wrong field, and is not logged).
+func (c *Credentials) exists(name string) bool {
+	_, ok := c.users[name]
+	return ok
 }
 
 var errBadCredentials = errors.New("invalid credentials")
@@ -74,7 +100,7 @@ func (c *Credentials) Check(name, password string) (server bool, err error) {
 	a, ok := c.users[name]
 	hash := a.hash
 	if !ok {
-		hash = dummyHash
+		hash = c.dummy
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
 		return false, errBadCredentials

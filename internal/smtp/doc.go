@@ -31,6 +31,28 @@
 //     XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL parameter, edits
 //     go-smtp's EHLO reply, and passes DATA and BDAT bytes through, ending
 //     DATA exactly where go-smtp's own reader does.
+//   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name is
+//     checked against a dummy hash with the cost of the most expensive
+//     configured hash, so refusals take as long whether or not the name
+//     exists. Failures count per source (IPv6: /64) and per account name
+//     across every connection (authGuard, on the injected clock): each is
+//     answered after a doubling delay, a success never is; a source past
+//     lockout_after gets 454 4.7.0 without a password check until its
+//     lock-out ends. An account is never locked out (that would let
+//     anyone keep a transport server out of its hub). RFC 4954 codes:
+//     503 5.5.1 inside a transaction, 504 5.5.4, 501 5.5.4, 501 5.5.2 for
+//     bad base64. After a 334 the verb layer treats the next line as a
+//     SASL response, never as a command.
+//   - RCPT TO:<postmaster> (RFC 5321 §4.5.1) is accepted from anyone and
+//     goes to the configured postmaster; the verb layer hands go-smtp
+//     a path in .invalid for it, which its parser accepts.
+//   - An arriving message whose Received: headers, umbra's own included,
+//     exceed max_hop_count is refused with 554 5.4.6; an arriving
+//     Return-Path is removed (only final delivery adds one).
+//   - Refusals (connections, relay attempts, AUTH failures, shadow
+//     sessions, rejected messages) are logged through refusalLog: a token
+//     bucket per reason and source, so a flood cannot fill the disk; the
+//     lines it drops are counted and reported. No credentials are logged.
 //   - A server id in XSHADOW must be the authenticated account or a name in
 //     the client certificate, so a server can never collect another
 //     server's discard notifications.

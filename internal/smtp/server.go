@@ -16,6 +16,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -41,6 +42,13 @@ type Observer interface {
 	DelayedAck(connector string, wait time.Duration, confirmed bool)
 }
 
+// PolicyObserver is told about AUTH failures by reason (bad_credentials,
+// identity_mismatch, locked_out: a bounded set). An Observer that also
+// implements it gets the calls.
+type PolicyObserver interface {
+	AuthFailure(connector, reason string)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Session(string)                         {}
@@ -63,6 +71,19 @@ type ServerConfig struct {
 	// organisation-wide switch) means XSHADOW is never offered.
 	Shadow        ShadowVerbs
 	ShadowEnabled bool
+
+	// Clock times the AUTH throttle and the refusal log's rate limit;
+	// nil means the system clock.
+	Clock clock.Clock
+	// AuthThrottle slows and locks out password guessing across
+	// connections; its zero value turns it off.
+	AuthThrottle config.AuthThrottle
+	// Postmaster receives RCPT TO:<postmaster> (RFC 5321 §4.5.1); empty
+	// refuses it as an address without a domain.
+	Postmaster string
+	// MaxHopCount bounds the Received: headers of an arriving message
+	// (554 5.4.6 beyond); 0 means no bound.
+	MaxHopCount int
 }
 
 // Server is every receive connector of one umbra server. Reload swaps
@@ -79,6 +100,12 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	draining chan struct{} // closed when Shutdown begins
+
+	clock      clock.Clock
+	guard      *authGuard  // AUTH throttle, shared by every connector
+	refusals   *refusalLog // rate-limited refusal log lines
+	postmaster string
+	maxHops    int
 
 	mu       sync.Mutex // guards the fields below (Listen, Reload, Shutdown)
 	bindings map[string]*binding
@@ -109,8 +136,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
 		draining: make(chan struct{})}
+	s.clock, s.postmaster, s.maxHops = cfg.Clock, cfg.Postmaster, cfg.MaxHopCount
+	s.guard = newAuthGuard(cfg.Clock, cfg.AuthThrottle)
+	s.refusals = newRefusalLog(cfg.Clock, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
@@ -313,7 +346,7 @@ func (s *Server) serveBinding(b *binding) {
 				name = c.cfg.Name
 			}
 			s.obs.Rejected(name, why)
-			s.log.Info("connection refused", "connector", name, "client_ip", ip.String(), "reason", why)
+			s.refusals.log(s.log.With("client_ip", ip.String()), "connection refused", why, ip, "connector", name)
 		})
 	}()
 }
@@ -409,6 +442,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	s.cancel()
 	s.wg.Wait()
+	s.refusals.flush(s.log)
 }
 
 // slogPrinter adapts go-smtp's Printf logger to slog.

@@ -71,7 +71,7 @@ func TestReplies(t *testing.T) {
 		{"DATA before RCPT", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org>", "250"}, {"DATA", "502 5.5.1"}}},
 		{"MAIL before EHLO", [][2]string{{"MAIL FROM:<a@example.org>", "502 5.5.1"}}},
 		{"unknown command", [][2]string{{"EHLO c", "250"}, {"FOOO bar", "500 5.5.2"}, {"FOO bar", "501 5.5.2"}}},
-		{"AUTH not offered", [][2]string{{"EHLO c", "250"}, {"AUTH PLAIN AGFsaWNlAHNlY3JldA==", "504 5.7.4"}}},
+		{"AUTH not offered", [][2]string{{"EHLO c", "250"}, {"AUTH PLAIN AGFsaWNlAHNlY3JldA==", "504 5.5.4"}}}, // RFC 4954 §4
 		{"STARTTLS not offered", [][2]string{{"EHLO c", "250"}, {"STARTTLS", "502 5.5.1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

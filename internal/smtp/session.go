@@ -114,13 +114,13 @@ func (s *session) advertiseXShadow() bool {
 func (s *session) startShadow(serverID string) string {
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
-		s.log.Info("shadow session refused", "server_id", serverID, "reason", "not a transport server with accept-xshadow")
+		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
 	case s.user != "" && !strings.EqualFold(serverID, s.user):
-		s.log.Warn("shadow session refused", "server_id", serverID, "user", s.user, "reason", "server id is not the authenticated account")
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return strings.EqualFold(n, serverID) }):
-		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not named in the client certificate")
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
 	}
 	s.shadowServer = serverID
@@ -156,17 +156,21 @@ func (s *session) has(right string) bool {
 func (s *session) AuthMechanisms() []string { return s.c.cfg.Auth.Mechanisms }
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	if s.c.creds == nil || !slices.Contains(s.c.cfg.Auth.Mechanisms, mech) {
-		return nil, gosmtp.ErrAuthUnknownMechanism
+	if err := s.authAllowed(mech); err != nil {
+		return nil, s.count("AUTH", err)
 	}
 	check := func(identity, name, password string) error {
+		if s.srv.guard.lockedOut(s.ip) { // locked out by another connection meanwhile
+			return s.count("AUTH", s.authLockedOut())
+		}
 		if identity != "" && identity != name {
-			return s.count("AUTH", s.authFailed(name, "authorization identity differs"))
+			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
 		server, err := s.c.creds.Check(name, password)
 		if err != nil {
-			return s.count("AUTH", s.authFailed(name, "bad credentials"))
+			return s.count("AUTH", s.authFailed(name, "bad_credentials"))
 		}
+		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
 		s.user, s.server = name, server || s.c.cfg.ExternallySecured
 		s.log = s.log.With("user", name)
@@ -175,25 +179,11 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch mech {
 	case sasl.Plain:
-		return sasl.NewPlainServer(check), nil
+		return saslReplies{sasl.NewPlainServer(check)}, nil
 	case sasl.Login:
-		return newLoginServer(func(name, password string) error { return check("", name, password) }), nil
+		return saslReplies{newLoginServer(func(name, password string) error { return check("", name, password) })}, nil
 	}
-	return nil, gosmtp.ErrAuthUnknownMechanism
-}
-
-// authFailed counts a failure; past the connector's limit it ends the
-// session (the reply is written, then the next read fails at once).
-func (s *session) authFailed(name, why string) error {
-	s.authFailures++
-	s.log.Info("authentication failed", "user", name, "reason", why)
-	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
-		if tc, ok := s.raw.(*trackedConn); ok {
-			tc.hangUp.Store(true)
-		}
-		return replyAuthLimit
-	}
-	return gosmtp.ErrAuthFailed
+	return nil, replyAuthUnknownMech
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
@@ -235,6 +225,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
+	to, postmaster := s.postmasterAlias(to)
 	a, err := ParseAddress(to)
 	if err != nil {
 		return replyBadRcpt
@@ -243,8 +234,8 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		return replyNeedUTF8
 	}
 	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
-	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) {
-		s.log.Info("relay denied", "rcpt", a.String(), "authenticated", s.user != "")
+	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) && !postmaster {
+		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
 	r := queue.Recipient{Addr: a.String()}
@@ -264,6 +255,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		if opts.OriginalRecipient != "" {
 			r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 		}
+	}
+	if postmaster && r.ORcpt == "" {
+		r.ORcpt = "rfc822;postmaster"
 	}
 	s.rcpt = append(s.rcpt, r)
 	return nil
@@ -297,8 +291,12 @@ func (s *session) data(r io.Reader) error {
 	}
 	body := buf.Bytes()
 	if err := checkBody(body[len(trace):]); err != nil {
-		s.log.Info("message rejected", "reason", err.Message)
+		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
 		return err
+	}
+	body, perr := s.receivePolicy(body)
+	if perr != nil {
+		return perr
 	}
 	m := &queue.Message{
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,

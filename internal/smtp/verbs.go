@@ -75,6 +75,8 @@ type verbConn struct {
 	hasBody   bool
 	last      string // verb of the last command handed to go-smtp
 	ehlo      bool   // go-smtp is writing an EHLO reply
+	sasl      bool   // the next line is a SASL response (authpolicy.go)
+	saslBad   bool   // a bad SASL response was replaced by "*"
 	sess      func() *session
 }
 
@@ -127,6 +129,10 @@ func (v *verbConn) fill() error {
 	if len(line) == 0 {
 		return err
 	}
+	if v.sasl {
+		v.pending = v.saslResponse(line)
+		return nil
+	}
 	if len(line) > v.maxLine || !bytes.HasSuffix(line, []byte("\n")) {
 		v.pending = line // go-smtp answers over-long lines itself
 		return nil
@@ -141,6 +147,10 @@ func (v *verbConn) fill() error {
 	case "AUTH":
 		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
 			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
+			return nil
+		}
+		if r := authCommand(arg); r != "" {
+			v.reply(r)
 			return nil
 		}
 	case "XSHADOW":
@@ -166,6 +176,8 @@ func (v *verbConn) fill() error {
 		}
 	case "EHLO":
 		v.ehlo = true
+	case "RCPT":
+		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
 	}
 	v.last = verb
 	v.pending = line
@@ -380,6 +392,9 @@ func splitCommand(line []byte) (verb, arg string) {
 // Write passes go-smtp's replies on, editing its EHLO reply and noticing
 // the 354 that starts a DATA body.
 func (v *verbConn) Write(b []byte) (int, error) {
+	if done, err := v.saslReply(b); done {
+		return len(b), err
+	}
 	if v.ehlo && bytes.HasPrefix(b, []byte("250")) {
 		return v.writeEHLO(b)
 	}

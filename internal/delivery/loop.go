@@ -1,0 +1,56 @@
+package delivery
+
+import (
+	"fmt"
+
+	"umbra/internal/header"
+	"umbra/internal/queue"
+)
+
+// hopLimit fails a relay group's recipients with 5.4.6 when the message
+// carries more Received: headers than max_hop_count: it would loop on.
+// Final delivery (the local store, an organisation mailbox server) is
+// not relaying and is not limited here. The failure is permanent, so the
+// sender gets a DSN (if it asked for failures).
+func hopLimit(st *state, body []byte, g *group) []queue.Result {
+	if st.cfg.MaxHopCount <= 0 || g.key == "local" || g.db != "" {
+		return nil
+	}
+	n := header.Count(body, "Received")
+	if n <= st.cfg.MaxHopCount {
+		return nil
+	}
+	return failAll(g.rcpts, g.queue, fmt.Sprintf("554 5.4.6 too many hops: %d Received: headers, max_hop_count %d (mail loop)", n, st.cfg.MaxHopCount))
+}
+
+// deliveredBefore reports a mail loop at final delivery: the message
+// arrived carrying a Delivered-To that names this recipient, so it was
+// delivered to this mailbox before and came back.
+func deliveredBefore(m *queue.Message, body []byte, i int, hop string) (queue.Result, bool) {
+	addr := m.Rcpts[i].Addr
+	if !header.HasAddress(body, "Delivered-To", addr) {
+		return queue.Result{}, false
+	}
+	return queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: hop,
+		Reply: "554 5.4.6 mail loop: the message was delivered to " + addr + " before (Delivered-To)"}, true
+}
+
+// loopsAmong splits rcpts into those that loop (their results) and the
+// rest.
+func loopsAmong(m *queue.Message, body []byte, rcpts []int, hop string) (loops []queue.Result, rest []int) {
+	for _, i := range rcpts {
+		if r, loop := deliveredBefore(m, body, i, hop); loop {
+			loops = append(loops, r)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	return loops, rest
+}
+
+// withoutTrace is body without arriving Return-Path and Delivered-To
+// fields: at final delivery they are written from umbra's envelope, by
+// the Maildir store or by the LMTP server (which adds both, per
+// recipient, from MAIL FROM and RCPT TO, as Dovecot does; adding them
+// here too would give the mailbox two of each).
+func withoutTrace(body []byte) []byte { return header.Remove(body, "Return-Path", "Delivered-To") }

@@ -1,0 +1,17 @@
+// Package header reads and edits the header section of a stored message
+// (RFC 5322 §2.2): what the hop limit counts (Received:), what final
+// delivery replaces (Return-Path:, Delivered-To:) and what loop detection
+// looks for. It imports nothing of umbra's.
+//
+// Invariants:
+//   - Only the header section is read or changed: it ends at the first
+//     empty line (or at the end of the message). The body is never looked
+//     at and comes out of Remove byte for byte.
+//   - A field is a line starting with a name and a colon plus its
+//     continuation lines (starting with space or tab). Names compare
+//     case-insensitively, and white space before the colon (obsolete
+//     syntax, RFC 5322 §4.5) is ignored, so "Return-Path :" cannot slip
+//     past a removal that "Return-Path:" would not.
+//   - Lines end in CRLF or, leniently, in a bare LF; neither is changed.
+//   - Every function is total: any byte string is a valid input.
+package header

@@ -1,0 +1,115 @@
+package header
+
+import (
+	"bytes"
+	"strings"
+)
+
+// field is one header field: its position in the message (start of its
+// first line to the end of its last line, line endings included).
+type field struct {
+	name       string
+	start, end int
+}
+
+// fields lists the header section's fields and returns where the section
+// ends (the offset of the empty line, or len(msg)).
+func fields(msg []byte) ([]field, int) {
+	var out []field
+	pos := 0
+	for pos < len(msg) {
+		end := lineEnd(msg, pos)
+		line := trimEOL(msg[pos:end])
+		if len(line) == 0 {
+			return out, pos
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 && out[len(out)-1].end == pos {
+			out[len(out)-1].end = end // continuation of the previous field
+		} else if i := bytes.IndexByte(line, ':'); i > 0 {
+			out = append(out, field{name: strings.TrimRight(string(line[:i]), " \t"), start: pos, end: end})
+		}
+		pos = end
+	}
+	return out, pos
+}
+
+func lineEnd(msg []byte, pos int) int {
+	if i := bytes.IndexByte(msg[pos:], '\n'); i >= 0 {
+		return pos + i + 1
+	}
+	return len(msg)
+}
+
+func trimEOL(line []byte) []byte {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r"))
+}
+
+// Count returns how many fields called name the header section has.
+func Count(msg []byte, name string) int {
+	fs, _ := fields(msg)
+	n := 0
+	for _, f := range fs {
+		if strings.EqualFold(f.name, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// Values returns the unfolded, trimmed values of the fields called name.
+func Values(msg []byte, name string) []string {
+	fs, _ := fields(msg)
+	var out []string
+	for _, f := range fs {
+		if !strings.EqualFold(f.name, name) {
+			continue
+		}
+		raw := msg[f.start:f.end]
+		v := raw[bytes.IndexByte(raw, ':')+1:]
+		v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
+		v = bytes.ReplaceAll(v, []byte("\n"), nil)
+		out = append(out, strings.TrimSpace(string(v)))
+	}
+	return out
+}
+
+// Remove returns msg without the fields of the given names. When there
+// is none, msg itself is returned (no copy).
+func Remove(msg []byte, names ...string) []byte {
+	fs, _ := fields(msg)
+	var out []byte
+	last := 0
+	for _, f := range fs {
+		drop := false
+		for _, n := range names {
+			if strings.EqualFold(f.name, n) {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(msg))
+		}
+		out = append(out, msg[last:f.start]...)
+		last = f.end
+	}
+	if out == nil {
+		return msg
+	}
+	return append(out, msg[last:]...)
+}
+
+// HasAddress reports whether a field called name holds addr, compared
+// case-insensitively, with or without angle brackets.
+func HasAddress(msg []byte, name, addr string) bool {
+	for _, v := range Values(msg, name) {
+		if strings.EqualFold(strings.TrimSpace(strings.Trim(v, "<>")), addr) {
+			return true
+		}
+	}
+	return false
+}

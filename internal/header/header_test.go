@@ -1,0 +1,59 @@
+package header
+
+import (
+	"bytes"
+	"testing"
+)
+
+const msg = "Received: from a\r\n\tby b; now\r\n" +
+	"Return-Path: <forged@evil.test>\r\n" +
+	"received : from c\r\n" +
+	"Delivered-To: Bob@Example.test\r\n" +
+	"Subject: hi\r\n" +
+	"Return-Path :\r\n <again@evil.test>\r\n" +
+	"\r\n" +
+	"Received: in the body\r\nReturn-Path: in the body\r\n"
+
+func TestCountValuesRemove(t *testing.T) {
+	m := []byte(msg)
+	if n := Count(m, "Received"); n != 2 {
+		t.Errorf("Count(Received) = %d, want 2 (the body's does not count)", n)
+	}
+	if v := Values(m, "return-path"); len(v) != 2 || v[0] != "<forged@evil.test>" || v[1] != "<again@evil.test>" {
+		t.Errorf("Values = %q", v)
+	}
+	if !HasAddress(m, "Delivered-To", "bob@example.TEST") || HasAddress(m, "Delivered-To", "carol@example.test") {
+		t.Error("HasAddress")
+	}
+	got := string(Remove(m, "Return-Path", "delivered-to"))
+	want := "Received: from a\r\n\tby b; now\r\nreceived : from c\r\nSubject: hi\r\n\r\nReceived: in the body\r\nReturn-Path: in the body\r\n"
+	if got != want {
+		t.Errorf("Remove:\n%q\nwant\n%q", got, want)
+	}
+	if r := Remove(m, "X-None"); &r[0] != &m[0] {
+		t.Error("Remove copied a message it did not change")
+	}
+}
+
+// Remove leaves no field of the name in the header section, never
+// touches the body, and only removes.
+func FuzzRemove(f *testing.F) {
+	f.Add([]byte(msg), "Return-Path")
+	f.Add([]byte("A: b\nc: d\n\nbody"), "c")
+	f.Add([]byte(" continuation first\r\nX: y\r\n"), "x")
+	f.Add([]byte(""), "")
+	f.Fuzz(func(t *testing.T, m []byte, name string) {
+		out := Remove(m, name)
+		if name != "" && Count(out, name) != 0 {
+			t.Fatalf("%q still has %s", out, name)
+		}
+		_, end := fields(m)
+		_, outEnd := fields(out)
+		if !bytes.Equal(m[end:], out[outEnd:]) {
+			t.Fatalf("body changed: %q -> %q", m[end:], out[outEnd:])
+		}
+		if len(out) > len(m) || Count(out, "x-other") > Count(m, "x-other") {
+			t.Fatalf("Remove added bytes")
+		}
+	})
+}

@@ -1,0 +1,143 @@
+package smtp
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
+)
+
+// authGuard throttles password guessing across the connections of every
+// receive connector of a server.
+//
+// Model: each failed AUTH is counted against its source (the client's
+// address; for IPv6 its /64, which one host can fill) and against the
+// account name tried, known or not (so the throttle itself tells no names
+// apart). Counts decay: a key whose last failure is older than Window
+// starts again from zero. A failure is answered after
+// Delay·2^(n-1), capped at MaxDelay, where n is the larger of the two
+// counts; a success is never delayed. A source reaching LockoutAfter
+// failures is locked out for Lockout: its AUTH commands are refused with
+// 454 4.7.0 without any password check, on every connection. An account
+// is never locked out: anyone who can reach a hub could otherwise keep a
+// transport server out of it and make its shadow servers take over a
+// live primary.
+//
+// Memory is bounded: at most maxGuardKeys keys per kind; when full, keys
+// past their window go first, then the one with the oldest failure.
+type authGuard struct {
+	clk clock.Clock
+	cfg config.AuthThrottle
+
+	mu       sync.Mutex
+	sources  map[string]*failures
+	accounts map[string]*failures
+}
+
+type failures struct {
+	n           int
+	last        time.Time
+	lockedUntil time.Time
+}
+
+const maxGuardKeys = 10000
+
+func newAuthGuard(clk clock.Clock, cfg config.AuthThrottle) *authGuard {
+	return &authGuard{clk: clk, cfg: cfg, sources: map[string]*failures{}, accounts: map[string]*failures{}}
+}
+
+// sourceKey is the address a throttle counts against: an IPv4 address,
+// or the /64 of an IPv6 address.
+func sourceKey(ip netip.Addr) string {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// lockedOut reports whether the source is locked out now.
+func (g *authGuard) lockedOut(ip netip.Addr) bool {
+	if g.cfg.LockoutAfter <= 0 {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.sources[sourceKey(ip)]
+	return f != nil && g.clk.Now().Before(f.lockedUntil)
+}
+
+// failed counts a failure of account from ip. It returns the delay
+// before the failure may be answered and whether this failure locked the
+// source out.
+func (g *authGuard) failed(ip netip.Addr, account string) (delay time.Duration, lockedNow bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.clk.Now()
+	src := g.count(g.sources, sourceKey(ip), now)
+	acct := g.count(g.accounts, account, now)
+	if g.cfg.LockoutAfter > 0 && src.n >= g.cfg.LockoutAfter && !now.Before(src.lockedUntil) {
+		src.lockedUntil = now.Add(g.cfg.Lockout.D())
+		lockedNow = true
+	}
+	return g.delay(max(src.n, acct.n)), lockedNow
+}
+
+// succeeded forgets an account's failures: its owner knows the password.
+// The source's count stays (a valid account must not reset a guesser's).
+func (g *authGuard) succeeded(account string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.accounts, account)
+}
+
+func (g *authGuard) delay(n int) time.Duration {
+	d, maxD := g.cfg.Delay.D(), g.cfg.MaxDelay.D()
+	if d <= 0 || n <= 0 {
+		return 0
+	}
+	for i := 1; i < n && d < maxD; i++ {
+		d *= 2
+	}
+	return min(d, maxD)
+}
+
+// count adds one failure to key in m, caller holding g.mu.
+func (g *authGuard) count(m map[string]*failures, key string, now time.Time) *failures {
+	f := m[key]
+	if f == nil {
+		if len(m) >= maxGuardKeys {
+			g.evict(m, now)
+		}
+		f = &failures{}
+		m[key] = f
+	}
+	if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) {
+		f.n = 0
+	}
+	f.n++
+	f.last = now
+	return f
+}
+
+// evict makes room in m: keys past their window and lock-out go; if none
+// did, the key with the oldest failure goes.
+func (g *authGuard) evict(m map[string]*failures, now time.Time) {
+	var oldest string
+	var oldestAt time.Time
+	for k, f := range m {
+		if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) {
+			delete(m, k)
+			continue
+		}
+		if oldest == "" || f.last.Before(oldestAt) {
+			oldest, oldestAt = k, f.last
+		}
+	}
+	if len(m) >= maxGuardKeys {
+		delete(m, oldest)
+	}
+}

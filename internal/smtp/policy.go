@@ -1,0 +1,62 @@
+package smtp
+
+import (
+	"bytes"
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/header"
+)
+
+// postmasterPath is what the verb layer hands go-smtp for the path
+// <postmaster>, which go-smtp's parser refuses (it wants a domain). The
+// .invalid top-level domain (RFC 2606) can name no real mailbox, so a
+// client that sends it itself gets exactly what <postmaster> gets.
+const postmasterPath = "postmaster@postmaster.invalid"
+
+// rcptPostmaster rewrites "RCPT TO:<postmaster>" (any case, RFC 5321
+// §4.5.1) for go-smtp when the server has a postmaster address. Any
+// other line is returned unchanged.
+func rcptPostmaster(line []byte, configured bool) []byte {
+	if !configured || len(line) < 8 || !strings.EqualFold(string(line[:8]), "RCPT TO:") {
+		return line
+	}
+	rest := bytes.TrimLeft(line[8:], " ")
+	const path = "<postmaster>"
+	if len(rest) < len(path) || !strings.EqualFold(string(rest[:len(path)]), path) {
+		return line
+	}
+	if tail := rest[len(path):]; len(tail) > 0 && tail[0] != ' ' && tail[0] != '\r' && tail[0] != '\n' {
+		return line
+	}
+	return append([]byte("RCPT TO:<"+postmasterPath+">"), rest[len(path):]...)
+}
+
+// postmasterAlias maps the postmaster path to the configured postmaster
+// address; isPostmaster says the recipient is the postmaster, whom
+// anyone may write to whatever the connector's rights.
+func (s *session) postmasterAlias(to string) (addr string, isPostmaster bool) {
+	if s.srv.postmaster != "" && strings.EqualFold(to, postmasterPath) {
+		return s.srv.postmaster, true
+	}
+	return to, false
+}
+
+var replyTooManyHops = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 4, 6}, Message: "Too many hops (Received: headers): mail loop"}
+
+// receivePolicy checks and edits an arriving message (trace header
+// included) before it is queued: more than max_hop_count Received:
+// headers is a mail loop (554 5.4.6; umbra's own header counts, as the
+// message would leave with it), and a Return-Path is removed: only
+// final delivery adds one (RFC 5321 §4.4).
+func (s *session) receivePolicy(body []byte) ([]byte, *gosmtp.SMTPError) {
+	if s.srv.maxHops > 0 {
+		if n := header.Count(body, "Received"); n > s.srv.maxHops {
+			s.srv.refusals.log(s.log, "message rejected", "too_many_hops", s.ip,
+				"received_headers", n, "max_hop_count", s.srv.maxHops)
+			return nil, replyTooManyHops
+		}
+	}
+	return header.Remove(body, "Return-Path"), nil
+}

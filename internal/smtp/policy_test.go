@@ -1,0 +1,212 @@
+package smtp
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// RFC 5321 §4.5.1: "postmaster" without a domain, in any case, is
+// accepted from anyone and goes to the configured postmaster address.
+func TestPostmasterAccepted(t *testing.T) {
+	for _, pm := range []string{"postmaster@example.test", "abuse@elsewhere.org"} {
+		q := &fakeQueue{}
+		s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon), Postmaster: pm})
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<postmaster>", "250")
+		d.cmd("RCPT TO:<PostMaster>", "250")
+		d.cmd("RCPT TO:<postmaster@elsewhere.test>", "550 5.7.1") // with a domain it is an ordinary address
+		d.cmd("DATA", "354")
+		d.cmd("Subject: help\r\n\r\nhi\r\n.", "250")
+		if q.count() != 1 {
+			t.Fatalf("%d messages", q.count())
+		}
+		for _, r := range q.msgs[0].Rcpts {
+			if r.Addr != pm || r.ORcpt != "rfc822;postmaster" {
+				t.Errorf("recipient %+v, want %s with ORCPT rfc822;postmaster", r, pm)
+			}
+		}
+	}
+}
+
+// More Received: headers than max_hop_count (umbra's own counted) is a
+// loop: 554 5.4.6 at the end of DATA and of BDAT.
+func TestHopLimit(t *testing.T) {
+	q := &fakeQueue{}
+	s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon), MaxHopCount: 5})
+	received := func(n int) string {
+		return strings.Repeat("Received: from x by y; Mon, 30 Nov 2026 12:00:00 +0000\r\n", n)
+	}
+	d := dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.cmd(received(4)+"Subject: ok\r\n\r\nbody\r\n.", "250") // 4 + umbra's = 5
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd(received(5)+"Subject: loop\r\n\r\nbody\r\n.", "554 5.4.6")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	chunk := received(3) + "received :\r\n\tfrom folded\r\n" + "Received: z\r\n" + "\r\nbody\r\n"
+	d.send(fmt.Sprintf("BDAT %d LAST\r\n", len(chunk)) + chunk)
+	d.expect("554 5.4.6")
+	if q.count() != 1 {
+		t.Fatalf("%d messages queued, want 1", q.count())
+	}
+}
+
+// A Return-Path is added only at final delivery (RFC 5321 §4.4): an
+// arriving one is removed at receipt. Delivered-To stays: final delivery
+// looks at it for loops.
+func TestReturnPathRemovedAtReceipt(t *testing.T) {
+	q := &fakeQueue{}
+	s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon)})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.cmd("Return-Path: <forged@evil.test>\r\nSubject: x\r\nreturn-path :\r\n <again@evil.test>\r\nDelivered-To: b@example.test\r\n\r\nReturn-Path: body text\r\n.", "250")
+	body := string(q.bodies[0])
+	if strings.Contains(body, "evil.test") || !strings.Contains(body, "Delivered-To: b@example.test\r\n") ||
+		!strings.HasSuffix(body, "Subject: x\r\nDelivered-To: b@example.test\r\n\r\nReturn-Path: body text\r\n") {
+		t.Errorf("stored message:\n%s", body)
+	}
+}
+
+// syncBuffer is a log sink tests can read while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines(substr string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(s.b.String(), "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// A flood of refusals from one source writes a bounded number of lines;
+// the rest are counted and reported. Credentials never reach the log.
+func TestRefusalLogRateLimited(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	logs := &syncBuffer{}
+	s := startWith(t, ServerConfig{Connectors: connectors(t, fmt.Sprintf(authConnector, credsFile(t))), Clock: clk,
+		Log: slog.New(slog.NewTextHandler(logs, nil))})
+	d := dial(t, s, "127.0.0.5")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	for i := 0; i < 50; i++ {
+		d.cmd(fmt.Sprintf("RCPT TO:<x%d@elsewhere.org>", i), "550 5.7.1")
+	}
+	if n := len(logs.lines("relay denied")); n != 10 {
+		t.Fatalf("%d relay-denied lines for 50 refusals, want the burst of 10", n)
+	}
+	clk.Advance(time.Minute)
+	d.cmd("RCPT TO:<late@elsewhere.org>", "550 5.7.1")
+	got := logs.lines("relay denied")
+	if len(got) != 11 || !strings.Contains(got[10], "suppressed=40") || !strings.Contains(got[10], "client_ip=127.0.0.5") {
+		t.Fatalf("after a minute: %q", got[len(got)-1])
+	}
+	d.cmd("RSET", "250")
+	d.cmd(plainAliceBad, "535")
+	d.cmd(plainNobody, "535")
+	fails := logs.lines("authentication failed")
+	if len(fails) != 2 || !strings.Contains(fails[0], "user=alice") || strings.Contains(fails[1], "nobody") {
+		t.Errorf("auth failure lines: %q", fails)
+	}
+	if all := strings.Join(logs.lines(""), "\n"); strings.Contains(all, "wrong") || strings.Contains(all, "AGFsaWNl") {
+		t.Error("a password reached the log")
+	}
+}
+
+// A key that falls quiet gets its summary at the next sweep; keys and
+// throttle entries stay bounded whatever the number of sources.
+func TestRefusalLogSummaryAndBounds(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	logs := &syncBuffer{}
+	l := slog.New(slog.NewTextHandler(logs, nil))
+	r := newRefusalLog(clk, 2, time.Minute)
+	for i := 0; i < 5; i++ {
+		r.log(l, "relay denied", "relay_denied", netip.MustParseAddr("192.0.2.1"))
+	}
+	clk.Advance(2 * time.Minute)
+	r.log(l, "connection refused", "range", netip.MustParseAddr("192.0.2.9")) // another key triggers the sweep
+	if got := logs.lines("log lines suppressed"); len(got) != 1 || !strings.Contains(got[0], "suppressed=3") ||
+		!strings.Contains(got[0], "source=192.0.2.1") {
+		t.Fatalf("summary: %q", got)
+	}
+	for i := 0; i < maxLogKeys+100; i++ {
+		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i), 1})
+		r.log(l, "relay denied", "relay_denied", a)
+	}
+	if len(r.keys) > maxLogKeys+1 {
+		t.Errorf("%d log keys kept", len(r.keys))
+	}
+
+	g := newAuthGuard(clk, throttle(t))
+	for i := 0; i < maxGuardKeys+50; i++ {
+		g.failed(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), fmt.Sprintf("u%d", i))
+	}
+	if len(g.sources) > maxGuardKeys || len(g.accounts) > maxGuardKeys {
+		t.Errorf("throttle keeps %d sources, %d accounts", len(g.sources), len(g.accounts))
+	}
+	// One IPv6 host cannot escape its throttle by changing addresses in its /64.
+	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
+	for i := 0; i < 4; i++ {
+		g.failed(a, "x")
+	}
+	if !g.lockedOut(b) {
+		t.Error("a neighbour in the same /64 is not locked out")
+	}
+}
+
+// rcptPostmaster rewrites exactly the postmaster path and nothing else:
+// the rest of the line is kept byte for byte.
+func FuzzRcptPostmaster(f *testing.F) {
+	for _, s := range []string{"RCPT TO:<postmaster>\r\n", "rcpt to: <PostMaster> NOTIFY=NEVER\r\n", "RCPT TO:<postmaster@x.test>\r\n",
+		"RCPT TO:<postmaster>x\r\n", "RCPT TO:<postmaster", "MAIL FROM:<postmaster>\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		in := append([]byte(nil), line...)
+		out := rcptPostmaster(line, true)
+		if !bytes.Equal(line, in) {
+			t.Fatal("input modified")
+		}
+		if bytes.Equal(out, in) {
+			return
+		}
+		const pre = "RCPT TO:<" + postmasterPath + ">"
+		if !bytes.HasPrefix(out, []byte(pre)) || !bytes.HasSuffix(in, out[len(pre):]) {
+			t.Fatalf("%q -> %q", in, out)
+		}
+		if !strings.EqualFold(strings.TrimLeft(string(in[8:len(in)-len(out)+len(pre)]), " "), "<postmaster>") {
+			t.Fatalf("%q rewritten as the postmaster path", in)
+		}
+		if !bytes.Equal(rcptPostmaster(line, false), in) {
+			t.Fatal("rewritten without a postmaster")
+		}
+	})
+}

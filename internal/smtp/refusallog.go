@@ -1,0 +1,111 @@
+package smtp
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// refusalLog writes the log lines of refusals (refused connections,
+// relay attempts, AUTH failures, rejected messages) so that a flood
+// cannot fill the disk: each reason and source (IPv6: its /64) has a
+// token bucket of burst lines refilled at burst per interval. Lines over
+// it are counted; the next line written for that key carries
+// suppressed=N, and a key that stays quiet gets a "log lines suppressed"
+// summary at the next sweep (or at shutdown). At most maxLogKeys keys are
+// kept; beyond, sources share one bucket per reason.
+type refusalLog struct {
+	clk      clock.Clock
+	burst    float64
+	interval time.Duration
+
+	mu        sync.Mutex
+	keys      map[refusalKey]*logBucket
+	lastSweep time.Time
+}
+
+type refusalKey struct{ reason, source string }
+
+type logBucket struct {
+	tokens     float64
+	last       time.Time
+	suppressed int
+}
+
+const maxLogKeys = 4096
+
+func newRefusalLog(clk clock.Clock, burst int, interval time.Duration) *refusalLog {
+	if burst <= 0 {
+		burst = 1
+	}
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	return &refusalLog{clk: clk, burst: float64(burst), interval: interval, keys: map[refusalKey]*logBucket{}, lastSweep: clk.Now()}
+}
+
+// log writes msg at info level with the reason, unless the bucket of
+// reason and ip is empty. l must carry the client's address (a session's
+// logger does). Callers must never pass credentials.
+func (r *refusalLog) log(l *slog.Logger, msg, reason string, ip netip.Addr, attrs ...any) {
+	now := r.clk.Now()
+	key := refusalKey{reason, sourceKey(ip)}
+	r.mu.Lock()
+	defer func() {
+		if now.Sub(r.lastSweep) >= r.interval {
+			r.sweepLocked(l, now, false)
+		}
+		r.mu.Unlock()
+	}()
+	b := r.keys[key]
+	if b == nil {
+		if len(r.keys) >= maxLogKeys {
+			key.source = "*"
+			b = r.keys[key]
+		}
+		if b == nil {
+			b = &logBucket{tokens: r.burst, last: now}
+			r.keys[key] = b
+		}
+	}
+	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.burst/r.interval.Seconds())
+	b.last = now
+	if b.tokens < 1 {
+		b.suppressed++
+		return
+	}
+	b.tokens--
+	if b.suppressed > 0 {
+		attrs = append(attrs, "suppressed", b.suppressed)
+		b.suppressed = 0
+	}
+	l.Info(msg, append([]any{"reason", reason}, attrs...)...)
+}
+
+// flush writes the summaries of every key with suppressed lines.
+func (r *refusalLog) flush(l *slog.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sweepLocked(l, r.clk.Now(), true)
+}
+
+// sweepLocked reports the suppressed lines of keys quiet for an interval
+// (every key if all) and forgets keys whose bucket is full again.
+func (r *refusalLog) sweepLocked(l *slog.Logger, now time.Time, all bool) {
+	r.lastSweep = now
+	for k, b := range r.keys {
+		quiet := now.Sub(b.last) >= r.interval
+		if b.suppressed > 0 && (quiet || all) {
+			l.LogAttrs(context.Background(), slog.LevelInfo, "log lines suppressed",
+				slog.String("reason", k.reason), slog.String("source", k.source), slog.Int("suppressed", b.suppressed))
+			b.suppressed = 0
+		}
+		if quiet && b.suppressed == 0 {
+			delete(r.keys, k)
+		}
+	}
+}
