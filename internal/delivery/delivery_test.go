@@ -458,7 +458,7 @@ func TestSuspendedQueueIsHeld(t *testing.T) {
 	}
 }
 
-// seenSet answers claims from a fixed set of "database|Message-ID|rcpt"
+// seenSet answers claims from a fixed set of "database|org id|rcpt"
 // records; "busy|..." marks a copy in flight elsewhere.
 type seenSet map[string]bool
 
@@ -478,10 +478,11 @@ func (s seenSet) ClaimFinal(_ queue.ID, db, mid, rcpt string) queue.Claim {
 func TestDuplicateSuppressed(t *testing.T) {
 	root := t.TempDir()
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root, Database: "DB1"})
-	d.SetDedup(seenSet{"DB1|<m1@example.org>|old@example.test": true, "DB2|<m1@example.org>|new@example.test": true,
-		"busy|<m1@example.org>|wait@example.test": true})
+	org := "0123456789abcdef0123456789abcdef"
+	d.SetDedup(seenSet{"DB1|" + org + "|old@example.test": true, "DB2|" + org + "|new@example.test": true,
+		"busy|" + org + "|wait@example.test": true})
 	m := message("old@example.test", "new@example.test", "wait@example.test")
-	m.MessageID = "<m1@example.org>"
+	m.OrgID = org
 	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
 	if r := got["old@example.test"]; r.Outcome != queue.DeliveredOK || !r.Duplicate || r.Queue != "mailbox:DB1" {
 		t.Errorf("duplicate: %+v", r)

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -340,18 +342,18 @@ func TestEarlyDiscard(t *testing.T) {
 	}
 }
 
-// Final deliveries are recorded by database, Message-ID and recipient in
-// the commit of their results; a claim keeps a second copy from being
-// delivered while the first is in flight.
+// Final deliveries are recorded by database, organisation message id and
+// recipient in the commit of their results; a claim keeps a second copy
+// from being delivered while the first is in flight.
 func TestDeliveredRecord(t *testing.T) {
 	s := openTest(t)
 	var q *Manager
 	inFlight := make(chan Claim, 1)
 	q = NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		if q.ClaimFinal(m.ID, "DB1", m.MessageID, m.Rcpts[0].Addr) != Fresh {
+		if q.ClaimFinal(m.ID, "DB1", m.OrgID, m.Rcpts[0].Addr) != Fresh {
 			t.Error("first claim refused")
 		}
-		inFlight <- q.ClaimFinal(m.ID+1, "DB1", m.MessageID, m.Rcpts[0].Addr)
+		inFlight <- q.ClaimFinal(m.ID+1, "DB1", m.OrgID, m.Rcpts[0].Addr)
 		return []Result{{Rcpt: 0, Outcome: DeliveredOK, Reply: "250", Database: "DB1"}}
 	}), ManagerConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -363,12 +365,121 @@ func TestDeliveredRecord(t *testing.T) {
 	if c := <-inFlight; c != Busy {
 		t.Fatalf("second copy in flight: claim %d, want Busy", c)
 	}
-	waitFor(t, "delivery", func() bool { return q.ClaimFinal(m.ID+1, "DB1", "abc@example.org", "BOB@example.test") == Duplicate })
-	for _, c := range []struct{ db, mid, rcpt string }{
-		{"DB1", "<abc@example.org>", "alice@example.test"}, {"DB1", "", "bob@example.test"}, {"DB2", "<abc@example.org>", "bob@example.test"},
+	if m.OrgID == "" {
+		t.Fatal("Submit gave the message no org id")
+	}
+	waitFor(t, "delivery", func() bool { return q.ClaimFinal(m.ID+1, "DB1", m.OrgID, "BOB@example.test") == Duplicate })
+	for _, c := range []struct{ db, org, rcpt string }{
+		{"DB1", m.OrgID, "alice@example.test"}, {"DB2", m.OrgID, "bob@example.test"},
+		{"DB1", "<abc@example.org>", "bob@example.test"}, {"DB1", "ffffffffffffffffffffffffffffffff", "bob@example.test"},
 	} {
-		if q.ClaimFinal(m.ID+2, c.db, c.mid, c.rcpt) != Fresh {
+		if q.ClaimFinal(m.ID+2, c.db, c.org, c.rcpt) != Fresh {
 			t.Errorf("%v: records match too much", c)
+		}
+	}
+}
+
+// Issue 19 defect 6: duplicate suppression identifies copies of one
+// transport message, not messages sharing a sender-controlled header.
+// Two different messages with the same Message-ID to one recipient are
+// both delivered; two copies of one message without any Message-ID are
+// delivered once.
+func TestDuplicateKeyIsTheOrgID(t *testing.T) {
+	s := openTest(t)
+	var q *Manager
+	var mu sync.Mutex
+	written := map[ID]int{}
+	dups := 0
+	q = NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			r := Result{Rcpt: i, Outcome: DeliveredOK, Reply: "250", Database: "DB1"}
+			switch q.ClaimFinal(m.ID, "DB1", m.OrgID, m.Rcpts[i].Addr) {
+			case Duplicate:
+				r.Duplicate = true
+				mu.Lock()
+				dups++
+				mu.Unlock()
+			case Busy:
+				r.Outcome = Deferred
+			default:
+				mu.Lock()
+				written[m.ID]++
+				mu.Unlock()
+			}
+			out = append(out, r)
+		}
+		return out
+	}), ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	gone := func(id ID) func() bool {
+		return func() bool { _, err := q.Message(id); return errors.Is(err, ErrNotFound) }
+	}
+	// A list copy and the direct copy: same Message-ID, two messages.
+	a, b := msg(s, "a@example.org", "bob@example.test"), msg(s, "list@example.org", "bob@example.test")
+	a.MessageID, b.MessageID = "<same@example.org>", "<same@example.org>"
+	q.Submit(ctx, a, []byte(body))
+	waitFor(t, "first delivery", gone(a.ID))
+	q.Submit(ctx, b, []byte(body))
+	waitFor(t, "second delivery", gone(b.ID))
+	// One message without Message-ID, and a copy of it resubmitted (a
+	// takeover): one org id, delivered once.
+	c := msg(s, "a@example.org", "carol@example.test")
+	q.Submit(ctx, c, []byte(body))
+	waitFor(t, "third delivery", gone(c.ID))
+	cp := msg(s, "a@example.org", "carol@example.test")
+	cp.OrgID = c.OrgID
+	q.Submit(ctx, cp, []byte(body))
+	waitFor(t, "the copy", gone(cp.ID))
+	mu.Lock()
+	defer mu.Unlock()
+	if written[a.ID] != 1 || written[b.ID] != 1 {
+		t.Errorf("same Message-ID, different messages: written %d and %d times, want 1 and 1", written[a.ID], written[b.ID])
+	}
+	if written[c.ID] != 1 || written[cp.ID] != 0 || dups != 1 {
+		t.Errorf("copy without Message-ID: written %d and %d times, %d suppressed; want 1, 0, 1", written[c.ID], written[cp.ID], dups)
+	}
+}
+
+// The claim and the record are checked under one lock: a copy that asks
+// while another copy's commit and release happen sees either the claim
+// (Busy) or the record (Duplicate), never neither (issue 19 defect 6:
+// ClaimFinal read the record before taking the claim lock).
+func TestClaimFinalCheckThenClaimRace(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	org := "0123456789abcdef0123456789abcdef"
+	for round := 0; round < 300; round++ {
+		db := fmt.Sprintf("DB%d", round)
+		first := ID(2 * round)
+		if q.ClaimFinal(first+1, db, org, "bob@example.test") != Fresh {
+			t.Fatal("first claim refused")
+		}
+		var second Claim
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				if second = q.ClaimFinal(first+2, db, org, "bob@example.test"); second != Busy || i > 1e6 {
+					return
+				}
+				runtime.Gosched()
+			}
+		}()
+		// The first copy commits its delivery, then releases its claim,
+		// as finish and dispatch do.
+		runtime.Gosched()
+		if err := s.Update(context.Background(), func(tx *Tx) error {
+			return tx.RecordDelivered(db, org, "bob@example.test", time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		q.releaseClaims(first + 1)
+		<-done
+		if second != Duplicate {
+			t.Fatalf("round %d: second copy got claim %d after the first was recorded, want Duplicate", round, second)
 		}
 	}
 }
