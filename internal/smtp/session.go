@@ -18,6 +18,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
@@ -300,7 +301,9 @@ func (s *session) data(r io.Reader) error {
 		s.log.Info("message rejected", "reason", err.Message)
 		return err
 	}
-	m := &queue.Message{
+	var orgID string
+	body, orgID = s.headerFirewall(body, len(trace))
+	m := &queue.Message{OrgID: orgID,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
@@ -321,6 +324,28 @@ func (s *session) data(r io.Reader) error {
 	// go-smtp writes an error's code and text as given: this is how the
 	// 250 carries the queue id.
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// headerFirewall removes every header umbra trusts (package orgid) from
+// the message after the trace header at body[:traceLen], and returns the
+// organisation message id to keep: the one the sender gave when it is an
+// authenticated transport server of the organisation and the id is well
+// formed, else "" (the queue gives a new one). Mail from anyone else can
+// thus never name, and so never suppress or merge into, another message
+// (SR-14). The stored body holds no such header: delivery writes it from
+// the record.
+func (s *session) headerFirewall(body []byte, traceLen int) ([]byte, string) {
+	content, found := orgid.Strip(body[traceLen:])
+	if len(content) != len(body)-traceLen {
+		body = append(body[:traceLen:traceLen], content...)
+		if !s.server {
+			s.log.Info("umbra headers removed from a message of an untrusted sender")
+		}
+	}
+	if s.server && orgid.Valid(found) {
+		return body, found
+	}
+	return body, ""
 }
 
 // noStorage reports a write that failed for want of room. bbolt formats
