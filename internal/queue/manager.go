@@ -229,6 +229,22 @@ func (q *Manager) Kick() {
 // Store.NewID. When the active set has room the message is committed
 // already Active and handed to delivery without a second commit.
 func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
+	_, _, err := q.submit(ctx, m, body, "")
+	return err
+}
+
+// SubmitKeyed is Submit for a source that may offer one submission
+// twice, such as a pickup file whose marking a crash interrupted: key
+// names the submission, and is stored with the message in the same
+// commit (bucket submitkeys, kept for message_expiration). When key was
+// submitted before, nothing is queued and the earlier message's id is
+// returned with again set; the earlier message may have left the queue
+// by then. A different key is a different message, whatever its content.
+func (q *Manager) SubmitKeyed(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
+	return q.submit(ctx, m, body, key)
+}
+
+func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
 	now := q.clk.Now()
 	if m.Arrived.IsZero() {
 		m.Arrived = now
@@ -243,8 +259,17 @@ func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
 	all := m.Rcpts
 	var merged []mergedRcpt
 	stored := true
-	err := q.store.Update(ctx, func(tx *Tx) error {
-		m.Rcpts, merged, stored = all, nil, true
+	err = q.store.Update(ctx, func(tx *Tx) error {
+		m.Rcpts, merged, stored, again = all, nil, true, false
+		if key != "" {
+			if id, ok := tx.SubmitKey(key); ok {
+				prev, again, stored = id, true, false
+				return nil
+			}
+			if err := tx.PutSubmitKey(key, m.ID, now); err != nil {
+				return err
+			}
+		}
 		keep, mr, discardNow := mergeHeld(tx, m)
 		if len(mr) > 0 {
 			m.Rcpts, merged = keep, mr
@@ -263,7 +288,14 @@ func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
 		if active {
 			q.release()
 		}
-		return err
+		return 0, false, err
+	}
+	if again {
+		if active {
+			q.release()
+		}
+		q.log.Info("submission seen before; not queued again", "msg_id", prev.String())
+		return prev, true, nil
 	}
 	q.ev.Event("receive", m, nil, "")
 	q.noteSubmitted(now)
@@ -279,14 +311,14 @@ func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
 			q.release()
 		}
 		q.notifyGone(m.ID)
-		return nil
+		return m.ID, false, nil
 	}
 	if active {
 		q.dispatch(ctx, m, body)
 	} else {
 		q.Kick()
 	}
-	return nil
+	return m.ID, false, nil
 }
 
 func (q *Manager) reserve() bool {
@@ -956,6 +988,9 @@ func (q *Manager) pruneDiscards(now time.Time) {
 			return err
 		}
 		if _, err = tx.PruneDelivered(now.Add(-q.duplicateWindow()), 10000); err != nil {
+			return err
+		}
+		if _, err = tx.PruneSubmitKeys(cutoff, 10000); err != nil {
 			return err
 		}
 		stale = stale[:0]

@@ -46,6 +46,10 @@ import (
 //	          one entry per queued message with an org id, kept by
 //	          Tx.Put/Tx.Delete: a resubmitted copy of a message still
 //	          queued here is found and merged into it (Manager.Submit)
+//	submitkeys submission key → ID (8, BE) ‖ submitted-at (8, BE)
+//	          written in the commit that queues a keyed submission (a
+//	          pickup file), so that offering it again queues nothing
+//	          (Manager.SubmitKeyed); pruned after message_expiration
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -63,9 +67,10 @@ var (
 	bucketDumpStats = []byte("dumpstats")
 	bucketRequests  = []byte("requests")
 	bucketOrgIDs    = []byte("orgids")
+	bucketSubmitKey = []byte("submitkeys")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs}
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -343,3 +343,37 @@ func (t *Tx) ByOrgID(orgID string) []ID {
 	}
 	return ids
 }
+
+// SubmitKey returns the message a keyed submission made, if key was
+// submitted before (Manager.SubmitKeyed).
+func (t *Tx) SubmitKey(key string) (ID, bool) {
+	v := t.tx.Bucket(bucketSubmitKey).Get([]byte(key))
+	if len(v) != 16 {
+		return 0, false
+	}
+	return ID(beUint64(v)), true
+}
+
+// PutSubmitKey records that key was submitted as message id at now.
+func (t *Tx) PutSubmitKey(key string, id ID, now time.Time) error {
+	return t.tx.Bucket(bucketSubmitKey).Put([]byte(key), append(id.Key(), putTime(now)...))
+}
+
+// PruneSubmitKeys forgets up to limit submission keys recorded before
+// cutoff.
+func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
+	b := t.tx.Bucket(bucketSubmitKey)
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
+		if len(v) != 16 || getTime(v[8:]).Before(cutoff) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}
