@@ -46,8 +46,8 @@ type Watcher struct {
 	// rename marks a submitted file (os.Rename; tests put a crash there).
 	rename func(oldpath, newpath string) error
 	mu     sync.Mutex
-	busy map[string]bool // files being handled
-	wg   sync.WaitGroup
+	busy   map[string]bool // files being handled
+	wg     sync.WaitGroup
 }
 
 // New returns a watcher; Run drives it.
