@@ -546,3 +546,129 @@ func TestEarlyDiscardForEarlierAttempt(t *testing.T) {
 	clk.Advance(2 * time.Minute)
 	waitFor(t, "the message to go", func() bool { _, err := q.Message(m.ID); return errors.Is(err, ErrNotFound) })
 }
+
+// Issue 20 item 4: a primary back with its old database still holds the
+// original when the shadow server, which took it over meanwhile,
+// resubmits its copy (same organisation message id). The copy's
+// recipients that the original holds are merged into it — accepted and
+// dropped, never relayed a second time — and counted; a recipient the
+// original lacks stays. The sender's shadow copy is discarded by the
+// original's own discard when it names the same shadow id, else at once.
+func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
+	s := openTest(t)
+	var mu sync.Mutex
+	sent := map[string]int{} // org id|rcpt → relayed
+	accept := false
+	var events []string
+	ev := eventsFunc(func(name string, m *Message, r *Recipient, reply string) {
+		if name == "duplicate-suppressed" {
+			mu.Lock()
+			events = append(events, r.Addr+" "+r.Queue)
+			mu.Unlock()
+		}
+	})
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []Result
+		for _, i := range rcpts {
+			if !accept {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "mx:example.net", Reply: "451 4.4.1 later"})
+				continue
+			}
+			sent[m.OrgID+"|"+m.Rcpts[i].Addr]++
+			out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "mx:example.net", Reply: "250 ok"})
+		}
+		return out
+	}), ManagerConfig{Events: ev, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+
+	org := "0123456789abcdef0123456789abcdef"
+	orig := msg(s, "a@example.org", "ext@example.net")
+	orig.OrgID, orig.ShadowServer, orig.ShadowID = org, "edge", "0001-aa"
+	if err := q.Submit(ctx, orig, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt", func() bool { m, err := q.Message(orig.ID); return err == nil && m.State == Ready && m.Attempts > 0 })
+	discards := func(server string) []string {
+		var ids []string
+		s.View(func(tx *Tx) error { ids = tx.Discards(server, 100); return nil })
+		return ids
+	}
+
+	// The same copy again, same shadow id: merged, nothing queued, and
+	// the original's discard will cover the sender's copy.
+	cp := msg(s, "a@example.org", "EXT@example.net")
+	cp.OrgID, cp.ShadowServer, cp.ShadowID = org, "edge", "0001-aa"
+	if err := q.Submit(ctx, cp, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(cp.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the resubmitted copy was queued: %v", err)
+	}
+	if d := discards("edge"); len(d) != 0 {
+		t.Fatalf("discard owed before the original is done: %v", d)
+	}
+	// Under another shadow id: merged, and that copy is discarded now.
+	cp2 := msg(s, "a@example.org", "ext@example.net")
+	cp2.OrgID, cp2.ShadowServer, cp2.ShadowID = org, "edge", "0002-bb"
+	q.Submit(ctx, cp2, []byte(body))
+	if d := discards("edge"); len(d) != 1 || d[0] != "0002-bb" {
+		t.Fatalf("discards for a merged copy of another shadow id: %v", d)
+	}
+	// A copy with one recipient more: only that one is queued.
+	cp3 := msg(s, "a@example.org", "ext@example.net", "other@example.net")
+	cp3.OrgID = org
+	q.Submit(ctx, cp3, []byte(body))
+	m3, err := q.Message(cp3.ID)
+	if err != nil || len(m3.Rcpts) != 1 || m3.Rcpts[0].Addr != "other@example.net" {
+		t.Fatalf("partly merged copy: %+v %v", m3, err)
+	}
+	// A message of another org id is never merged.
+	other := msg(s, "a@example.org", "ext@example.net")
+	q.Submit(ctx, other, []byte(body))
+	if _, err := q.Message(other.ID); err != nil {
+		t.Fatalf("another message was merged: %v", err)
+	}
+
+	waitFor(t, "first attempts", func() bool {
+		for _, id := range []ID{cp3.ID, other.ID} {
+			if m, err := q.Message(id); err != nil || m.State != Ready || m.Attempts == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	accept = true
+	mu.Unlock()
+	if n, err := q.RetryQueue(ctx, "mx:example.net"); n != 3 || err != nil {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	q.Kick()
+	waitFor(t, "every message to go", func() bool {
+		for _, id := range []ID{orig.ID, cp3.ID, other.ID} {
+			if _, err := q.Message(id); err == nil {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if sent[org+"|ext@example.net"] != 1 || sent[org+"|other@example.net"] != 1 || sent[other.OrgID+"|ext@example.net"] != 1 {
+		t.Errorf("relayed: %v; want each recipient of each message once", sent)
+	}
+	if len(events) != 3 {
+		t.Errorf("merges counted: %v, want 3", events)
+	}
+	if d := discards("edge"); len(d) != 2 {
+		t.Errorf("discards after the original finished: %v, want 0002-bb and 0001-aa", d)
+	}
+}
+
+type eventsFunc func(name string, m *Message, r *Recipient, reply string)
+
+func (f eventsFunc) Event(name string, m *Message, r *Recipient, reply string) { f(name, m, r, reply) }
