@@ -123,10 +123,37 @@ func (s *session) startShadow(serverID string) string {
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return strings.EqualFold(n, serverID) }):
 		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not named in the client certificate")
 		return "550 5.7.1 Server id is not named in the client certificate"
+	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):
+		if reply := s.bindServerID(serverID); reply != "" {
+			return reply
+		}
 	}
 	s.shadowServer = serverID
 	s.log.Info("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
+}
+
+// bindServerID checks a server id that no credential names (an
+// externally secured connector trusts the network, not the peer's word)
+// against the topology: the id must be a server of the organisation and
+// the connection must come from one of its addresses (issue 19 defect
+// 10), so that no peer can collect another server's discard
+// notifications. Without a topology there is no organisation to bind
+// to, and the connector's trust is all there is.
+func (s *session) bindServerID(serverID string) string {
+	d := s.srv.servers.Load()
+	if d == nil {
+		return ""
+	}
+	switch known, ok := d.d.ServerAt(serverID, s.ip); {
+	case !known:
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the topology")
+		return "550 5.7.1 Server id is not a server of the organisation"
+	case !ok:
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology")
+		return "550 5.7.1 Server id does not match the connection's address"
+	}
+	return ""
 }
 
 // forgetAfterTLS drops what the session learnt before STARTTLS
