@@ -295,6 +295,7 @@ type Entry struct {
 	From       string    `json:"from"`
 	Recipients []string  `json:"recipients"`
 	MessageID  string    `json:"message_id,omitempty"`
+	OrgID      string    `json:"org_id,omitempty"` // organisation message id (SR-14)
 }
 
 // Summary is one database's dumpster.
@@ -333,7 +334,7 @@ func (d *Dumpster) List(db string, since time.Time, limit int) ([]Entry, error) 
 			}
 			en := Entry{Database: db, QueueID: e.Key.ID.String(), KeptAt: e.Key.KeptAt, Size: e.Size}
 			if e.Message != nil {
-				en.From, en.MessageID = e.Message.From, e.Message.MessageID
+				en.From, en.MessageID, en.OrgID = e.Message.From, e.Message.MessageID, e.Message.OrgID
 				for _, r := range e.Message.Rcpts {
 					en.Recipients = append(en.Recipients, r.Addr)
 				}
