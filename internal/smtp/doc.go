@@ -32,8 +32,18 @@
 //     go-smtp's EHLO reply, and passes DATA and BDAT bytes through, ending
 //     DATA exactly where go-smtp's own reader does.
 //   - A server id in XSHADOW must be the authenticated account or a name in
-//     the client certificate, so a server can never collect another
-//     server's discard notifications.
+//     the client certificate; with neither (an externally secured
+//     connector) and a topology, it must be a server of the topology and
+//     the connection must come from that server's address or one of its
+//     source_addresses (550 5.7.1 otherwise). So a peer can never collect
+//     another server's discard notifications.
+//   - Header firewall (SR-14, package orgid): every X-Umbra- header is
+//     removed from a received message; the organisation message id it
+//     carried is kept (Message.OrgID) only from an authenticated
+//     transport server of the organisation and only when well formed.
+//     Anyone else's message gets a new id from the queue, so no outside
+//     sender can make umbra take its message for another (duplicate
+//     suppression, merge).
 //   - A sender that did not open a shadow session (and is not an
 //     authenticated client) gets its 250 once its message has left the
 //     queue confirmed, or after max_acknowledgement_delay (SR-9).
