@@ -672,3 +672,40 @@ func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
 type eventsFunc func(name string, m *Message, r *Recipient, reply string)
 
 func (f eventsFunc) Event(name string, m *Message, r *Recipient, reply string) { f(name, m, r, reply) }
+
+// A copy of a message this server still holds is not merged when it
+// comes back from the primary of a recipient this server shadows, nor
+// for a recipient the original already relayed: a copy routed back here
+// must be delivered (a loss is worse than a duplicate).
+func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	org := "0123456789abcdef0123456789abcdef"
+	orig := msg(s, "a@example.org", "shadowed@example.net", "relayed@example.net")
+	orig.OrgID, orig.State = org, Shadow
+	orig.Rcpts[0].Status, orig.Rcpts[0].Primary, orig.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
+	orig.Rcpts[1].Status = Relayed
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(orig, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	back := msg(s, "a@example.org", "shadowed@example.net", "relayed@example.net")
+	back.OrgID, back.ShadowServer, back.ShadowID = org, "hub-b", "y-b"
+	// Not started: the copy stays queued where the test can look at it.
+	q.cfg.MaxActive = 1
+	q.reserve()
+	if err := q.Submit(context.Background(), back, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(back.ID)
+	if err != nil || len(got.Rcpts) != 2 {
+		t.Fatalf("copy from its own primary: %+v %v", got, err)
+	}
+	// From another server (a shadow server resubmitting), the shadowed
+	// recipient is merged: this server handed it on already.
+	other := msg(s, "a@example.org", "shadowed@example.net")
+	other.OrgID, other.ShadowServer, other.ShadowID = org, "edge", "z-e"
+	q.Submit(context.Background(), other, []byte(body))
+	if _, err := q.Message(other.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a resubmitted copy of a recipient handed on was queued: %v", err)
+	}
+}

@@ -92,10 +92,13 @@
 //
 // Submit looks the new message's org id up in the orgids index within the
 // commit that would queue it: recipients that a message queued here with
-// the same org id holds (a primary back with its old database receiving
-// the copy its shadow server took over) are accepted and dropped —
-// merged into the original, which delivers them — and counted as
-// suppressed duplicates. When every recipient merged, nothing is queued;
+// the same org id still owes (a primary back with its old database
+// receiving the copy its shadow server took over) — pending here, or
+// shadowed at a primary other than the copy's sender — are accepted and
+// dropped, merged into the original, which delivers them, and counted as
+// suppressed duplicates. A recipient the original relayed, delivered or
+// failed, or a copy coming back from the primary it was handed to, is
+// queued: a route that sends mail back must not lose it. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
 // has work, else a discard is written in that same commit. SubmitKeyed

@@ -1173,16 +1173,23 @@ type mergedRcpt struct {
 }
 
 // mergeHeld finds the recipients of a new message m that a message
-// already queued here with the same organisation message id holds — in
-// any state: still to deliver, relayed, shadowed, failed (SR-14, issue
-// "returning primary"): a copy resubmitted by a shadow server that took
-// over while this server, back with its old database, still has the
-// original. Those recipients are the original's to deliver; relaying
-// them again would send the message twice. It returns the recipients to
-// keep and the merged ones; discardNow says that every recipient merged
-// and the sender's shadow copy (m.ShadowServer, m.ShadowID) is not one
-// the original will discard when it finishes (another shadow id, or the
-// original has finished already), so the discard is owed at once.
+// already queued here with the same organisation message id still owes
+// (SR-14; issue 20 item 4): a copy resubmitted by a shadow server that
+// took over while this server, back with its old database, still has
+// the original. Such a recipient is the original's to deliver; relaying
+// the copy too would send the message twice. A recipient of the original
+// merges when it is still pending here, or shadowed at a primary that is
+// not the copy's sender (this server already handed it on, and holds
+// its shadow copy). Never merged: a recipient the original relayed,
+// delivered or failed, and a shadowed one coming back from its own
+// primary — a copy routed back here (a route that changed under way)
+// must be delivered, and a loss is worse than a duplicate.
+//
+// It returns the recipients to keep and the merged ones; discardNow says
+// that every recipient merged and the sender's shadow copy
+// (m.ShadowServer, m.ShadowID) is not one the original will discard when
+// it finishes (another shadow id, or the original has nothing pending),
+// so the discard is owed at once.
 func mergeHeld(tx *Tx, m *Message) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
 	if m.OrgID == "" {
 		return m.Rcpts, nil, false
@@ -1204,7 +1211,11 @@ func mergeHeld(tx *Tx, m *Message) (keep []Recipient, merged []mergedRcpt, disca
 		var into *Message
 		for _, o := range held {
 			for _, orc := range o.Rcpts {
-				if strings.EqualFold(orc.Addr, r.Addr) {
+				if !strings.EqualFold(orc.Addr, r.Addr) {
+					continue
+				}
+				if orc.Status == Pending ||
+					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) {
 					into = o
 				}
 			}
