@@ -500,3 +500,46 @@ func TestDuplicateSuppressed(t *testing.T) {
 		t.Error("the first delivery is missing")
 	}
 }
+
+// Every copy carries the organisation message id (SR-14), written from
+// the record after this server's Received field: relayed over SMTP,
+// over LMTP and into a Maildir.
+func TestCopiesCarryTheOrgID(t *testing.T) {
+	org := "0123456789abcdef0123456789abcdef"
+	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
+	want := "Received: from c\r\n\tby umbra.test; now\r\nX-Umbra-Org-Id: " + org + "\r\nSubject: test\r\n\r\nhello\r\n"
+
+	s := startSink(t, "127.0.0.2:0", false, nil)
+	d := newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "127.0.0.2", Pref: 10}}}}, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	m := message("a@example.net")
+	m.OrgID = org
+	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
+		t.Fatalf("relay: %+v", r)
+	}
+	if got := s.received(); len(got) != 1 || got[0].body != want {
+		t.Errorf("relayed copy:\n%+v\nwant\n%q", got, want)
+	}
+
+	l := startSink(t, "127.0.0.1:0", true, nil)
+	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: l.addr})
+	m = message("ok@example.test")
+	m.OrgID = org
+	d.Deliver(context.Background(), m, stored, all(m))
+	if got := l.received(); len(got) != 1 || got[0].body != want {
+		t.Errorf("LMTP copy:\n%+v", got)
+	}
+
+	root := t.TempDir()
+	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
+	d.Deliver(context.Background(), m, stored, all(m))
+	files, _ := filepath.Glob(filepath.Join(root, "example.test", "ok", "new", "*"))
+	if len(files) != 1 {
+		t.Fatalf("maildir: %v", files)
+	}
+	if b, _ := os.ReadFile(files[0]); !strings.HasSuffix(string(b), want) {
+		t.Errorf("maildir copy:\n%q", b)
+	}
+	if string(stored) != "Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n" {
+		t.Error("delivery changed the stored body")
+	}
+}

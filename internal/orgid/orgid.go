@@ -41,15 +41,35 @@ func Valid(s string) bool {
 // Line is the header line that carries id, CRLF-terminated.
 func Line(id string) string { return Header + ": " + id + "\r\n" }
 
-// Prepend returns the message with the header line of id in front (a
-// new slice; body is not changed). An empty id leaves body as it is.
+// Prepend returns the message with the header line of id added (a new
+// slice; body is not changed): after the first header field when that is
+// a Received trace field — the trace field of this server, which stays
+// first, with the id as an optional field of its trace block (RFC 5322
+// §3.6: trace *optional-field) — else at the top. An empty id leaves
+// body as it is.
 func Prepend(id string, body []byte) []byte {
 	if id == "" {
 		return body
 	}
 	l := Line(id)
+	at := 0
+	if len(body) >= 9 && strings.EqualFold(string(body[:9]), "Received:") {
+		for {
+			i := bytes.Index(body[at:], []byte("\r\n"))
+			if i < 0 {
+				at = 0 // not a header section umbra wrote: at the top
+				break
+			}
+			at += i + 2
+			if at >= len(body) || body[at] != ' ' && body[at] != '\t' {
+				break
+			}
+		}
+	}
 	out := make([]byte, 0, len(l)+len(body))
-	return append(append(out, l...), body...)
+	out = append(out, body[:at]...)
+	out = append(out, l...)
+	return append(out, body[at:]...)
 }
 
 // Strip removes every header field whose name starts with Prefix

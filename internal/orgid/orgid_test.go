@@ -81,3 +81,24 @@ func FuzzStrip(f *testing.F) {
 		_ = Valid(found)
 	})
 }
+
+// The id goes after this server's Received field (trace block, then its
+// optional fields), else at the top, and Strip takes it out again.
+func TestPrependPlacement(t *testing.T) {
+	id := New()
+	cases := []struct{ in, want string }{
+		{"Received: from a\r\n\tby b; now\r\nReceived: from c\r\nSubject: x\r\n\r\nhi\r\n",
+			"Received: from a\r\n\tby b; now\r\n" + Line(id) + "Received: from c\r\nSubject: x\r\n\r\nhi\r\n"},
+		{"Subject: x\r\n\r\nhi\r\n", Line(id) + "Subject: x\r\n\r\nhi\r\n"},
+		{"Received: unterminated", Line(id) + "Received: unterminated"},
+	}
+	for _, c := range cases {
+		got := Prepend(id, []byte(c.in))
+		if string(got) != c.want {
+			t.Errorf("Prepend(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if back, found := Strip(got); found != id || string(back) != c.in {
+			t.Errorf("Strip(Prepend(%q)) = %q, %q", c.in, back, found)
+		}
+	}
+}
