@@ -114,6 +114,25 @@ func TestDovecotSieveDropsSecondCopyFromAnotherHub(t *testing.T) {
 	if subjects["the message"] != 1 || subjects["another"] != 1 || subjects["forged"] != 1 {
 		t.Fatalf("subjects in the mailbox: %v", subjects)
 	}
+	// One hub that lost its duplicate record (kill -9, database gone)
+	// delivers the copy once more: the mailbox still keeps one.
+	h1.kill()
+	os.RemoveAll(filepath.Join(dir, "hub1", "data"))
+	h1 = startUmbra(t, filepath.Join(dir, "hub1", "umbra.yaml"), org1)
+	const x = "5e1f0c0ffee0ddba11deadbeef012345"
+	if r := rawSend(t, org1, "s@example.org", []string{"bob@example.test"},
+		"X-Umbra-Org-Id: "+x+"\r\nMessage-ID: <same@example.org>\r\nSubject: the message\r\n\r\nhello"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("copy after the wipe: %q", r)
+	}
+	waitCond(t, "hub1 to deliver the copy", 30*time.Second, func() bool {
+		out, _ := cli(t, filepath.Join(dir, "hub1", "umbra.yaml"), "track", "--json", "--message-id", x)
+		return strings.Contains(out, `"event": "deliver"`)
+	})
+	time.Sleep(time.Second)
+	if s := maildirSubjects(t, filepath.Join(mail, "example.test", "bob", "Maildir")); s["the message"] != 1 {
+		h1.dumpLog()
+		t.Fatalf("after a hub lost its record: %v", s)
+	}
 }
 
 // Issue 19 defect 5 with a shared Maildir store: two hubs deliver the
