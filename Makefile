@@ -45,7 +45,8 @@ FUZZ_TARGETS := \
 	./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress \
 	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince \
 	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData \
-	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent
+	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent \
+	./internal/orgid/:FuzzStrip
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
@@ -100,6 +101,8 @@ install: build
 	install -Dm644 deploy/umbra.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/umbra.conf
 	install -Dm644 deploy/prometheus-rules.yaml $(DESTDIR)$(PREFIX)/share/umbra/prometheus-rules.yaml
 	install -Dm644 deploy/grafana-dashboard.json $(DESTDIR)$(PREFIX)/share/umbra/grafana-dashboard.json
+	install -Dm644 deploy/dovecot/90-umbra-duplicate.conf $(DESTDIR)$(PREFIX)/share/umbra/dovecot/90-umbra-duplicate.conf
+	install -Dm644 deploy/dovecot/umbra-duplicate.sieve $(DESTDIR)$(PREFIX)/share/umbra/dovecot/umbra-duplicate.sieve
 	install -Dm644 README.md $(DESTDIR)$(PREFIX)/share/doc/umbra/README.md
 
 clean:

@@ -109,11 +109,11 @@ site_links:
   - {name: s1-s2, sites: [s1, s2], cost: 10}
   - {name: s2-s3, sites: [s2, s3], cost: 10}
 servers:
-  - {name: edge1, role: edge, site: s1, address: %q}
-  - {name: hub1, role: hub, site: s1, address: %q}
-  - {name: hub2, role: hub, site: s2, address: %q}
-  - {name: hub3, role: hub, site: s2, address: %q}
-  - {name: mbx1, role: hub, site: s3, address: %q}
+  - {name: edge1, role: edge, site: s1, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub1, role: hub, site: s1, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub2, role: hub, site: s2, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub3, role: hub, site: s2, address: %q, source_addresses: [127.0.0.1]}
+  - {name: mbx1, role: hub, site: s3, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
   - {name: to-mailboxes, address_spaces: [{domain: example.test, cost: 1}], source_servers: [mbx1]}
 `, servers[0].addr, servers[1].addr, servers[2].addr, servers[3].addr, servers[4].addr)), 0o600)

@@ -17,6 +17,12 @@ import (
 // dir/mail/DOMAIN/USER/Maildir. It returns the mail root.
 func startDovecot(t *testing.T, dir, addr string, users ...string) string {
 	t.Helper()
+	return startDovecotWith(t, dir, addr, "", users...)
+}
+
+// startDovecotWith is startDovecot with extra configuration appended.
+func startDovecotWith(t *testing.T, dir, addr, extra string, users ...string) string {
+	t.Helper()
 	bin := needTool(t, "dovecot")
 	if _, err := os.Stat("/usr/lib/dovecot/lmtp"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -90,7 +96,7 @@ service anvil {
 service stats {
   chroot =
 }
-`, dir, host, port, port, internal, groupName(t))
+`, dir, host, port, port, internal, groupName(t)) + extra
 	cfg := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(cfg, []byte(conf), 0o644)
 	cmd := exec.Command(bin, "-F", "-c", cfg)

@@ -532,7 +532,7 @@ func TestPickupDirectory(t *testing.T) {
 	os.WriteFile(cfg, append(b, []byte("pickup: {directory: pickup, interval: 100ms}\n")...), 0o600)
 	d := startUmbra(t, cfg, listen)
 	pick := filepath.Join(dir, "data", "pickup")
-	os.WriteFile(filepath.Join(pick, ".report.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: picked\n\nnightly report\n"), 0o600)
+	os.WriteFile(filepath.Join(pick, ".report.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nMessage-ID: <nightly-1@app.example>\nSubject: picked\n\nnightly report\n"), 0o600)
 	os.Rename(filepath.Join(pick, ".report.tmp"), filepath.Join(pick, "report.eml"))
 	waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
 		m, _ := filepath.Glob(filepath.Join(pick, "report.*.queued"))
@@ -541,6 +541,12 @@ func TestPickupDirectory(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // retries while the next hop is down: the file must stay
 	if m, _ := filepath.Glob(filepath.Join(pick, "report.*.queued")); len(m) != 1 {
 		t.Fatal("the pickup file went before the next hop had the message")
+	}
+	// A pickup message has an identity (issue 20 item 5): tracking finds
+	// it by its Message-ID.
+	if out, _ := cli(t, cfg, "track", "--json", "--message-id", "<nightly-1@app.example>"); !strings.Contains(out, `"event": "receive"`) ||
+		!strings.Contains(out, `"org_id": "`) {
+		t.Errorf("track --message-id finds no pickup message:\n%s", out)
 	}
 	r := startRecorder(t, sinkAddr)
 	waitArrived(t, r, []string{"picked"}, d)

@@ -72,6 +72,7 @@ func newMessageCmd() *cobra.Command {
 			if !m.NextAttempt.IsZero() {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
 			}
+			fmt.Fprintf(out, "message-id: %s\norg id:     %s\n", orDash(m.MessageID), orDash(m.OrgID))
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "\nRECIPIENT\tSTATUS\tQUEUE\tNEXT HOP\tLAST REPLY")
 			for _, r := range m.Recipients {

@@ -176,6 +176,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	if topo != nil {
+		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
+	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -386,6 +389,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, err
+	}
+	if topo != nil {
+		srv.SetServers(topo)
+	} else {
+		srv.SetServers(nil)
 	}
 	mgr.SetPolicy(policy(next))
 	if len(restart) > 0 {

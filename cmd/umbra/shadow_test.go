@@ -187,8 +187,8 @@ func newShadowPairAck(t testing.TB, ackDelay string) *shadowPair {
 site_links:
   - {name: a-b, sites: [a, b], cost: 10}
 servers:
-  - {name: hub-a, role: hub, site: a, address: %q}
-  - {name: hub-b, role: hub, site: b, address: %q}
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
   - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
 `, p.a, p.b, p.sink)
@@ -369,10 +369,10 @@ site_links:
   - {name: ny-lon, sites: [newyork, london], cost: 10}
   - {name: lon-dub, sites: [london, dublin], cost: 10}
 servers:
-  - {name: hub-chicago, role: hub, site: chicago, address: %q}
-  - {name: hub-newyork, role: hub, site: newyork, address: %q}
-  - {name: hub-london, role: hub, site: london, address: %q}
-  - {name: hub-dublin, role: hub, site: dublin, address: %q}
+  - {name: hub-chicago, role: hub, site: chicago, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-newyork, role: hub, site: newyork, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-london, role: hub, site: london, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-dublin, role: hub, site: dublin, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
   - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-dublin], smart_hosts: [%q]}
 `, addrs["chicago"], addrs["newyork"], addrs["london"], addrs["dublin"], sinkAddr)
@@ -453,8 +453,8 @@ func TestShadowPrimaryBackSameDatabase(t *testing.T) {
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
 site_links: [{name: a-b, sites: [a, b], cost: 10}]
 servers:
-  - {name: hub-a, role: hub, site: a, address: %q}
-  - {name: hub-b, role: hub, site: b, address: %q}
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
   - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
 `, a, b)

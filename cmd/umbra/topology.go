@@ -36,8 +36,14 @@ func topologyInput(ct *config.Topology) routing.TopologyInput {
 			MaxMessageSize: int64(l.MaxMessageSize)})
 	}
 	for _, s := range ct.Servers {
-		in.Servers = append(in.Servers, routing.Server{Name: s.Name, Role: s.Role, Site: s.Site, Version: s.Version,
-			Address: s.Address, RoutingGroup: s.RoutingGroup})
+		srv := routing.Server{Name: s.Name, Role: s.Role, Site: s.Site, Version: s.Version,
+			Address: s.Address, RoutingGroup: s.RoutingGroup}
+		for _, a := range s.SourceAddresses {
+			if p, err := config.ParseSourceAddress(a); err == nil { // validated when loaded
+				srv.Sources = append(srv.Sources, p)
+			}
+		}
+		in.Servers = append(in.Servers, srv)
 	}
 	for _, d := range ct.MailboxDatabases {
 		in.Databases = append(in.Databases, routing.Database{Name: d.Name, Server: d.Server})

@@ -15,7 +15,7 @@ func newTrackCmd() *cobra.Command {
 	var q tracking.Query
 	cmd := &cobra.Command{
 		Use:   "track",
-		Short: "Search the message tracking log (by umbra id or Message-ID, sender, recipient)",
+		Short: "Search the message tracking log (by umbra id, Message-ID or organisation message id, sender, recipient)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.ID == "" && q.Sender == "" && q.Recipient == "" {
@@ -41,7 +41,7 @@ func newTrackCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&q.ID, "message-id", "", "umbra id or Message-ID header")
+	cmd.Flags().StringVar(&q.ID, "message-id", "", "umbra id, Message-ID header or organisation message id (X-Umbra-Org-Id)")
 	cmd.Flags().StringVar(&q.Sender, "sender", "", "sender contains")
 	cmd.Flags().StringVar(&q.Recipient, "recipient", "", "a recipient contains")
 	cmd.Flags().IntVar(&q.Limit, "limit", 1000, "the newest this many events")

@@ -16,6 +16,8 @@ type MessageView struct {
 	Arrived     time.Time       `json:"arrived"`
 	Connector   string          `json:"connector"`
 	ClientIP    string          `json:"client_ip,omitempty"`
+	MessageID   string          `json:"message_id,omitempty"`
+	OrgID       string          `json:"org_id,omitempty"` // organisation message id (SR-14)
 	Attempts    int             `json:"attempts"`
 	NextAttempt time.Time       `json:"next_attempt,omitempty"`
 	LastError   string          `json:"last_error,omitempty"`
@@ -35,7 +37,7 @@ type RecipientView struct {
 func view(m *queue.Message) MessageView {
 	v := MessageView{ID: m.ID.String(), State: m.State.String(), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: m.LastError,
-		Queues: queue.QueuesOf(m)}
+		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID}
 	if m.State == queue.Ready {
 		v.NextAttempt = m.NextAttempt
 	}

@@ -45,6 +45,11 @@ type TopoServer struct {
 	Version      int    `yaml:"version"`
 	Address      string `yaml:"address"` // host:port (SMTP; LMTP for mailbox servers)
 	RoutingGroup string `yaml:"routing_group"`
+	// SourceAddresses are the addresses (IP or CIDR prefix) the server's
+	// outgoing connections come from, besides the host of Address: a
+	// shadow session on an externally secured connector may claim this
+	// server's id only from one of them (issue 19 defect 10).
+	SourceAddresses []string `yaml:"source_addresses"`
 }
 
 // TopoDatabase is a mailbox database.
@@ -153,6 +158,11 @@ func validateTopology(t *Topology) []violation {
 			if err := checkHostPort(s.Address); err != nil {
 				v.add(fmt.Sprintf("server %q: address %q: %v", s.Name, s.Address, err), "servers", i, "address")
 			}
+			for j, a := range s.SourceAddresses {
+				if _, err := ParseSourceAddress(a); err != nil {
+					v.add(fmt.Sprintf("server %q: source address %q is not an IP address or CIDR prefix", s.Name, a), "servers", i, "source_addresses", j)
+				}
+			}
 		case "legacy":
 			if s.RoutingGroup == "" || s.RoutingGroup == "modern" {
 				v.add(fmt.Sprintf("legacy server %q needs a routing_group other than modern", s.Name), "servers", i, "routing_group")
@@ -220,4 +230,17 @@ func validateTopology(t *Topology) []violation {
 		}
 	}
 	return v.out
+}
+
+// ParseSourceAddress reads a topology server's source address: an IP
+// address (a one-address prefix) or a CIDR prefix.
+func ParseSourceAddress(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return p.Masked(), nil
 }

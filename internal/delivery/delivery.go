@@ -23,6 +23,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/mailbox"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -63,9 +64,9 @@ type Config struct {
 	ShadowServerID string
 	Shadows        Shadows
 	// Dedup, when set, is asked before every final delivery: it
-	// suppresses a Message-ID that already reached the recipient's mailbox
-	// database, and holds back a copy while another is being delivered
-	// (SR-11; queue.Manager.ClaimFinal).
+	// suppresses a message (by organisation message id) that already
+	// reached the recipient's mailbox database, and holds back a copy
+	// while another is being delivered (SR-11; queue.Manager.ClaimFinal).
 	Dedup Dedup
 	Log   *slog.Logger
 	// MaxHopCount: a message with more Received: headers is not relayed
@@ -75,7 +76,7 @@ type Config struct {
 
 // Dedup is the record of final deliveries.
 type Dedup interface {
-	ClaimFinal(id queue.ID, database, messageID, rcpt string) queue.Claim
+	ClaimFinal(id queue.ID, database, orgID, rcpt string) queue.Claim
 }
 
 // Shadows is told of every session with a primary (shadow.Manager).
@@ -228,9 +229,13 @@ type group struct {
 	rcpts []int
 }
 
-// Deliver implements queue.Deliverer.
+// Deliver implements queue.Deliverer. Every copy it sends or writes
+// carries the organisation message id in front (package orgid): the
+// next hop, a shadow server's takeover, LMTP's Sieve and a Maildir
+// reader all see the same identity.
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	st := d.st.Load()
+	body = orgid.Prepend(m.OrgID, body)
 	var results []queue.Result
 	groups := map[string]*group{}
 	var order []string
@@ -355,19 +360,19 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 // is being delivered by another attempt right now), and returns the
 // others, each now claimed by this attempt.
 func suppressDuplicates(st *state, m *queue.Message, db string, rcpts []int, hop string) ([]queue.Result, []int) {
-	if st.cfg.Dedup == nil || m.MessageID == "" {
+	if st.cfg.Dedup == nil || m.OrgID == "" {
 		return nil, rcpts
 	}
 	var dup []queue.Result
 	var rest []int
 	for _, i := range rcpts {
-		switch st.cfg.Dedup.ClaimFinal(m.ID, db, m.MessageID, m.Rcpts[i].Addr) {
+		switch st.cfg.Dedup.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr) {
 		case queue.Duplicate:
 			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: hop, Duplicate: true,
-				Reply: "250 2.0.0 duplicate suppressed: " + m.MessageID + " was delivered to database " + db + " before"})
+				Reply: "250 2.0.0 duplicate suppressed: org id " + m.OrgID + " was delivered to database " + db + " before"})
 		case queue.Busy:
 			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop,
-				Reply: "451 4.3.0 another copy of " + m.MessageID + " is being delivered to database " + db})
+				Reply: "451 4.3.0 another copy of org id " + m.OrgID + " is being delivered to database " + db})
 		default:
 			rest = append(rest, i)
 		}
@@ -393,7 +398,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			}
 			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
-			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.MessageID, addr, m.ID.String(), i), withoutTrace(body))
+			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)

@@ -458,7 +458,7 @@ func TestSuspendedQueueIsHeld(t *testing.T) {
 	}
 }
 
-// seenSet answers claims from a fixed set of "database|Message-ID|rcpt"
+// seenSet answers claims from a fixed set of "database|org id|rcpt"
 // records; "busy|..." marks a copy in flight elsewhere.
 type seenSet map[string]bool
 
@@ -478,10 +478,11 @@ func (s seenSet) ClaimFinal(_ queue.ID, db, mid, rcpt string) queue.Claim {
 func TestDuplicateSuppressed(t *testing.T) {
 	root := t.TempDir()
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root, Database: "DB1"})
-	d.SetDedup(seenSet{"DB1|<m1@example.org>|old@example.test": true, "DB2|<m1@example.org>|new@example.test": true,
-		"busy|<m1@example.org>|wait@example.test": true})
+	org := "0123456789abcdef0123456789abcdef"
+	d.SetDedup(seenSet{"DB1|" + org + "|old@example.test": true, "DB2|" + org + "|new@example.test": true,
+		"busy|" + org + "|wait@example.test": true})
 	m := message("old@example.test", "new@example.test", "wait@example.test")
-	m.MessageID = "<m1@example.org>"
+	m.OrgID = org
 	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
 	if r := got["old@example.test"]; r.Outcome != queue.DeliveredOK || !r.Duplicate || r.Queue != "mailbox:DB1" {
 		t.Errorf("duplicate: %+v", r)
@@ -497,5 +498,48 @@ func TestDuplicateSuppressed(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(root, "example.test", "new", "new", "*")); len(files) != 1 {
 		t.Error("the first delivery is missing")
+	}
+}
+
+// Every copy carries the organisation message id (SR-14), written from
+// the record after this server's Received field: relayed over SMTP,
+// over LMTP and into a Maildir.
+func TestCopiesCarryTheOrgID(t *testing.T) {
+	org := "0123456789abcdef0123456789abcdef"
+	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
+	want := "Received: from c\r\n\tby umbra.test; now\r\nX-Umbra-Org-Id: " + org + "\r\nSubject: test\r\n\r\nhello\r\n"
+
+	s := startSink(t, "127.0.0.2:0", false, nil)
+	d := newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "127.0.0.2", Pref: 10}}}}, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	m := message("a@example.net")
+	m.OrgID = org
+	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
+		t.Fatalf("relay: %+v", r)
+	}
+	if got := s.received(); len(got) != 1 || got[0].body != want {
+		t.Errorf("relayed copy:\n%+v\nwant\n%q", got, want)
+	}
+
+	l := startSink(t, "127.0.0.1:0", true, nil)
+	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: l.addr})
+	m = message("ok@example.test")
+	m.OrgID = org
+	d.Deliver(context.Background(), m, stored, all(m))
+	if got := l.received(); len(got) != 1 || got[0].body != want {
+		t.Errorf("LMTP copy:\n%+v", got)
+	}
+
+	root := t.TempDir()
+	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
+	d.Deliver(context.Background(), m, stored, all(m))
+	files, _ := filepath.Glob(filepath.Join(root, "example.test", "ok", "new", "*"))
+	if len(files) != 1 {
+		t.Fatalf("maildir: %v", files)
+	}
+	if b, _ := os.ReadFile(files[0]); !strings.HasSuffix(string(b), want) {
+		t.Errorf("maildir copy:\n%q", b)
+	}
+	if string(stored) != "Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n" {
+		t.Error("delivery changed the stored body")
 	}
 }

@@ -21,10 +21,18 @@
 // mailbox database (mailbox.database for the local store, the topology's
 // database for a mailbox server) and waits in queue mailbox:DATABASE.
 // Before writing, each recipient is claimed through Dedup (the queue
-// manager): a Message-ID the database already got for that recipient is
-// answered DeliveredOK with Duplicate set and not written; one another
-// attempt is delivering right now is Deferred; results name the database
-// so the queue records the delivery and keeps the dumpster copy.
+// manager): a message (by organisation message id, never the sender's
+// Message-ID) the database already got for that recipient is answered
+// DeliveredOK with Duplicate set and not written; one another attempt is
+// delivering right now is Deferred; results name the database so the
+// queue records the delivery and keeps the dumpster copy. Maildir file
+// names come from (database, org id, recipient) (package mailbox).
+//
+// Identity (SR-14): every copy Deliver sends or writes — relay, shadow
+// session, send connector, LMTP, Maildir — starts with the X-Umbra-Org-Id
+// header written from the record (package orgid); the stored body holds
+// none. A mailbox server that another hub also delivers to drops a copy
+// it already has by that header (deploy/dovecot: a Sieve duplicate test).
 //
 // Trace fields and loops (loop.go): at final delivery Return-Path (the
 // envelope sender) and Delivered-To (the recipient) come from umbra's

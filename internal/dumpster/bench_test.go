@@ -113,7 +113,7 @@ func BenchmarkRedeliver10k(b *testing.B) {
 					var out []queue.Result
 					for _, r := range rcpts {
 						res := queue.Result{Rcpt: r, Outcome: queue.DeliveredOK, Queue: "mailbox:DB1", Database: "DB1", Reply: "250"}
-						res.Duplicate = mgr.ClaimFinal(m.ID, "DB1", m.MessageID, m.Rcpts[r].Addr) == queue.Duplicate
+						res.Duplicate = mgr.ClaimFinal(m.ID, "DB1", m.OrgID, m.Rcpts[r].Addr) == queue.Duplicate
 						out = append(out, res)
 					}
 					return out

@@ -159,7 +159,7 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body []byte, database st
 // dropped; failure and delay notices stay as the sender asked.
 func Copy(m *queue.Message, rcpts []int) *queue.Message {
 	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: m.From, Arrived: m.Arrived, Size: m.Size,
-		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID,
+		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID, OrgID: m.OrgID,
 		EnvID: m.EnvID, RetFull: m.RetFull, UTF8: m.UTF8, EightBit: m.EightBit}
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
@@ -295,6 +295,7 @@ type Entry struct {
 	From       string    `json:"from"`
 	Recipients []string  `json:"recipients"`
 	MessageID  string    `json:"message_id,omitempty"`
+	OrgID      string    `json:"org_id,omitempty"` // organisation message id (SR-14)
 }
 
 // Summary is one database's dumpster.
@@ -333,7 +334,7 @@ func (d *Dumpster) List(db string, since time.Time, limit int) ([]Entry, error) 
 			}
 			en := Entry{Database: db, QueueID: e.Key.ID.String(), KeptAt: e.Key.KeptAt, Size: e.Size}
 			if e.Message != nil {
-				en.From, en.MessageID = e.Message.From, e.Message.MessageID
+				en.From, en.MessageID, en.OrgID = e.Message.From, e.Message.MessageID, e.Message.OrgID
 				for _, r := range e.Message.Rcpts {
 					en.Recipients = append(en.Recipients, r.Addr)
 				}

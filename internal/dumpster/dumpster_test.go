@@ -78,7 +78,7 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 			db = "DB2"
 		}
 		res := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, Queue: "mailbox:" + db, Reply: "250 ok", Database: db}
-		switch r.mgr.ClaimFinal(m.ID, db, m.MessageID, m.Rcpts[i].Addr) {
+		switch r.mgr.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr) {
 		case queue.Duplicate:
 			res.Duplicate = true
 			r.mu.Lock()
@@ -96,14 +96,14 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 	return out
 }
 
-// send submits a message with Message-ID <n@test> of size bytes and
-// waits until it left the queue.
+// send submits a copy of transport message n (organisation message id
+// and Message-ID from n) of size bytes and waits until it left the queue.
 func (r *rig) send(n int, size int, rcpts ...string) {
 	r.t.Helper()
 	if len(rcpts) == 0 {
 		rcpts = []string{"bob@example.test"}
 	}
-	m := &queue.Message{ID: r.mgr.NewID(), From: "a@example.org", MessageID: fmt.Sprintf("<%d@test>", n)}
+	m := &queue.Message{ID: r.mgr.NewID(), From: "a@example.org", MessageID: fmt.Sprintf("<%d@test>", n), OrgID: fmt.Sprintf("%032x", n)}
 	for _, a := range rcpts {
 		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: a})
 	}
@@ -324,14 +324,14 @@ func TestInterruptedRequestResumes(t *testing.T) {
 // A resubmitted copy does not announce success again, and keeps what
 // it needs for delivery.
 func TestCopy(t *testing.T) {
-	m := &queue.Message{ID: 7, From: "a@x", MessageID: "<m@x>", UTF8: true, Rcpts: []queue.Recipient{
+	m := &queue.Message{ID: 7, From: "a@x", MessageID: "<m@x>", OrgID: "0123456789abcdef0123456789abcdef", UTF8: true, Rcpts: []queue.Recipient{
 		{Addr: "b@y", Notify: queue.NotifySuccess, Status: queue.Delivered, Queue: "mailbox:DB1", LastReply: "250"},
 		{Addr: "c@y", Notify: queue.NotifySuccess | queue.NotifyFailure, Status: queue.Delivered},
 		{Addr: "d@z", Status: queue.Relayed},
 	}}
 	cp := Copy(m, []int{0, 1})
 	if len(cp.Rcpts) != 2 || cp.Rcpts[0].Notify != queue.NotifyNever || cp.Rcpts[1].Notify != queue.NotifyFailure ||
-		cp.Rcpts[0].Status != queue.Pending || cp.Rcpts[0].Queue != "" || !cp.UTF8 || cp.MessageID != "<m@x>" {
-		t.Errorf("copy %+v", cp)
+		cp.Rcpts[0].Status != queue.Pending || cp.Rcpts[0].Queue != "" || !cp.UTF8 || cp.MessageID != "<m@x>" || cp.OrgID != m.OrgID {
+		t.Errorf("copy %+v (the organisation message id must stay: SR-14)", cp)
 	}
 }

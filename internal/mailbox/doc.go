@@ -5,4 +5,13 @@
 // Deliver returns nil; only then does the queue count the recipient as
 // delivered. A crash in between leaves at most a stray file in tmp/ and a
 // redelivery (at-least-once), never a partial message in new/.
+//
+// Once per copy: the file name comes from (database, organisation message
+// id, recipient) and holds no host name, and the file enters new/ by
+// link(2), which never replaces a name. A retry, a copy resubmitted by a
+// shadow takeover, or the same message delivered by another hub into a
+// shared store finds the name (in new/, or in cur/ with or without flags)
+// and writes nothing. A reader that renames the file to another name in
+// the moment between another writer's check and its link can still let a
+// second copy in (the README lists this window).
 package mailbox

@@ -3,7 +3,9 @@ package mailbox
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,27 +38,30 @@ func (d *Maildir) Path(local, domain string) string {
 	return filepath.Join(d.Root, clean(domain), clean(local))
 }
 
-// Name is the file name stem of one delivery. With a Message-ID it is
-// derived from (database, Message-ID, recipient) alone, so every copy of
-// the message for that mailbox — a retry after a crash, a copy resubmitted
-// by a shadow takeover — lands on the same name and Deliver writes it
-// once. Without one it is the queue id and recipient index, which a retry
-// of the same queued message repeats.
-func Name(database, messageID, rcpt, queueID string, rcptIndex int) string {
-	if id := strings.ToLower(strings.Trim(messageID, "<> ")); id != "" {
-		h := sha256.Sum256([]byte(database + "\x00" + id + "\x00" + strings.ToLower(rcpt)))
-		return "M" + hex.EncodeToString(h[:16])
-	}
-	return fmt.Sprintf("Q%s_%d", queueID, rcptIndex)
+// Name is the file name of one delivery, derived from (database,
+// organisation message id, recipient) alone: every copy of the transport
+// message for that mailbox — a retry after a crash, a copy resubmitted by
+// a shadow takeover, the same message delivered by another hub into a
+// shared store — lands on the same name, and Deliver writes it once. The
+// name holds no host: two servers writing into one store must agree on
+// it. The org id is never empty (every queued message has one); should it
+// be, the name is still stable per (database, recipient) — and Deliver
+// would then keep the first copy only, so callers never pass "".
+func Name(database, orgID, rcpt string) string {
+	h := sha256.Sum256([]byte(database + "\x00" + orgID + "\x00" + strings.ToLower(rcpt)))
+	return "O" + hex.EncodeToString(h[:16])
 }
 
 // Deliver writes one message for one recipient, with Return-Path and
-// Delivered-To headers in front of it, as new/NAME.HOST. Those headers
-// are umbra's own at final delivery: the caller removes arriving ones
-// from body first (package delivery does). A file of that
-// name already in new/, or in cur/ (a reader moved it there, maybe with
-// flags), means this delivery happened: Deliver returns nil without
-// writing it again.
+// Delivered-To headers in front of it, as new/NAME. A file of that name
+// already in new/ or cur/ (a reader moved it there, maybe with flags
+// after a ':') means this
+// delivery happened: Deliver returns nil without writing it again. The
+// file goes from tmp/ into new/ by link(2), which never replaces an
+// existing name: of two servers delivering the same copy into a shared
+// store at once, one writes it and the other finds it there.
+// Return-Path and Delivered-To are umbra's own at final delivery: the
+// caller removes arriving ones from body first (package delivery does).
 func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 	dir := d.Path(local, domain)
 	for _, sub := range []string{"tmp", "new", "cur"} {
@@ -64,21 +69,17 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 			return err
 		}
 	}
-	name = name + "." + strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
-	if _, err := os.Stat(filepath.Join(dir, "new", name)); err == nil {
+	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
+	if d.has(dir, name) {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "cur", name)); err == nil {
-		return nil
-	}
-	if m, _ := filepath.Glob(filepath.Join(dir, "cur", name+":*")); len(m) > 0 {
-		return nil
-	}
-	tmp := filepath.Join(dir, "tmp", fmt.Sprintf("%s.%d", name, d.seq.Add(1)))
+	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
+	tmp := filepath.Join(dir, "tmp", fmt.Sprintf("%s.%s.%d.%d", name, host, os.Getpid(), d.seq.Add(1)))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	defer os.Remove(tmp) // after the link, new/NAME keeps the data
 	head := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s@%s\r\n", from, local, domain)
 	_, err = f.WriteString(head)
 	if err == nil {
@@ -91,14 +92,31 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, "new", name)); err != nil {
-		os.Remove(tmp)
+	if err := os.Link(tmp, filepath.Join(dir, "new", name)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // another writer delivered this copy first
+		}
 		return err
 	}
-	return syncDir(filepath.Join(dir, "new"))
+	if err := syncDir(filepath.Join(dir, "new")); err != nil {
+		return err
+	}
+	return nil
+}
+
+// has reports whether the delivery named name is in the Maildir already.
+func (d *Maildir) has(dir, name string) bool {
+	for _, sub := range []string{"new", "cur"} {
+		if _, err := os.Stat(filepath.Join(dir, sub, name)); err == nil {
+			return true
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, sub, name+":*")); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func syncDir(path string) error {

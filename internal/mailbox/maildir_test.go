@@ -56,15 +56,14 @@ func TestDeliverIsAtomic(t *testing.T) {
 func TestDeliverOnceByName(t *testing.T) {
 	d := &Maildir{Root: t.TempDir(), Hostname: "mx.test"}
 	body := []byte("Subject: x\r\n\r\nhi\r\n")
-	name := Name("DB1", "<a@b>", "Bob@example.test", "00AA", 0)
-	if name != Name("DB1", "a@b", "bob@example.test", "00BB", 3) {
-		t.Error("the name depends on the queue copy")
+	org := "0123456789abcdef0123456789abcdef"
+	name := Name("DB1", org, "Bob@example.test")
+	if name != Name("DB1", org, "bob@example.test") {
+		t.Error("the name depends on the case of the recipient")
 	}
-	if name == Name("DB2", "<a@b>", "bob@example.test", "00AA", 0) || name == Name("DB1", "<a@c>", "bob@example.test", "00AA", 0) {
+	if name == Name("DB2", org, "bob@example.test") || name == Name("DB1", "0123456789abcdef0123456789abcdee", "bob@example.test") ||
+		name == Name("DB1", org, "carol@example.test") {
 		t.Error("different deliveries share a name")
-	}
-	if Name("DB1", "", "bob@example.test", "00AA", 0) == Name("DB1", "", "bob@example.test", "00AA", 1) {
-		t.Error("without Message-ID, recipients of one message share a name")
 	}
 	dir := d.Path("bob", "example.test")
 	count := func() int {
@@ -88,5 +87,33 @@ func TestDeliverOnceByName(t *testing.T) {
 	os.RemoveAll(dir)
 	if err := d.Deliver("bob", "example.test", "a@b", name, body); err != nil || count() != 1 {
 		t.Fatalf("after the store was wiped: err %v, %d files", err, count())
+	}
+}
+
+// Two servers (two hosts) delivering the same copy into one shared store
+// write one file, also when they race: the name holds no host, and the
+// link into new/ never replaces a file (issue 19 defect 5).
+func TestSharedStoreTwoServersOneFile(t *testing.T) {
+	root := t.TempDir()
+	a, b := &Maildir{Root: root, Hostname: "hub1.test"}, &Maildir{Root: root, Hostname: "hub2.test"}
+	name := Name("DB1", "0123456789abcdef0123456789abcdef", "bob@example.test")
+	body := []byte("Subject: x\r\n\r\nhi\r\n")
+	for round := 0; round < 50; round++ {
+		os.RemoveAll(filepath.Join(root, "example.test"))
+		errs := make(chan error, 2)
+		for _, d := range []*Maildir{a, b} {
+			go func() { errs <- d.Deliver("bob", "example.test", "a@b", name, body) }()
+		}
+		for i := 0; i < 2; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		dir := a.Path("bob", "example.test")
+		news, _ := os.ReadDir(filepath.Join(dir, "new"))
+		tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+		if len(news) != 1 || len(tmps) != 0 {
+			t.Fatalf("round %d: %d files in new/, %d in tmp/", round, len(news), len(tmps))
+		}
 	}
 }

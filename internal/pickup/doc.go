@@ -14,9 +14,21 @@
 //     ownership has passed on: no recipient is pending any more (delivered,
 //     relayed to a next hop that took it — shadowed or not — or failed with
 //     its DSN). Until then the file is this server's shadow of the message.
-//   - A crash before the rename leaves NAME.eml: it is submitted again
-//     (at least once, never lost). A crash after it leaves the .queued
-//     file, which the next start re-attaches to its message by id.
+//   - A file is one submission. Its key (path, inode, size, modification
+//     and change times: one drop of one file) is stored with the message
+//     in the commit that queues it (queue.Manager.SubmitKeyed). A crash
+//     before that commit leaves NAME.eml and nothing queued: it is
+//     submitted at the next scan (never lost). A crash after the commit
+//     and before the rename leaves the same file with the same key: the
+//     next scan finds the key, queues nothing and marks the file with
+//     the message it already made (never twice). A crash after the
+//     rename leaves the .queued file, which the next start re-attaches
+//     to its message by id. Two drops of the same content are two files
+//     (new inode or change time): two messages, as two SMTP submissions.
+//   - Identity: the Message-ID is recorded (tracking finds the message by
+//     it), and the message gets a fresh organisation message id. A file
+//     is not a transport server of the organisation, so every X-Umbra-
+//     header in it is removed first (the header firewall, package orgid).
 //   - A file that cannot be parsed or is too large is renamed NAME.bad and
 //     left for the operator.
 package pickup

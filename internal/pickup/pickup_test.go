@@ -64,14 +64,14 @@ type fakeQueue struct {
 }
 
 func (q *fakeQueue) NewID() queue.ID { q.mu.Lock(); defer q.mu.Unlock(); q.next++; return q.next }
-func (q *fakeQueue) Submit(ctx context.Context, m *queue.Message, b []byte) error {
+func (q *fakeQueue) SubmitKeyed(ctx context.Context, m *queue.Message, b []byte, key string) (queue.ID, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.failing {
-		return os.ErrDeadlineExceeded
+		return 0, false, os.ErrDeadlineExceeded
 	}
 	q.msgs = append(q.msgs, m)
-	return nil
+	return m.ID, false, nil
 }
 func (q *fakeQueue) WaitHandedOn(id queue.ID) <-chan struct{} {
 	q.mu.Lock()

@@ -1,24 +1,32 @@
 package pickup
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 )
 
 // Queue is what the watcher needs of the queue manager.
 type Queue interface {
 	NewID() queue.ID
-	Submit(ctx context.Context, m *queue.Message, body []byte) error
+	// SubmitKeyed queues a message unless key was submitted before; then
+	// it returns that message's id with again set (queue.Manager).
+	SubmitKeyed(ctx context.Context, m *queue.Message, body []byte, key string) (prev queue.ID, again bool, err error)
 	WaitHandedOn(id queue.ID) <-chan struct{}
 }
 
@@ -34,10 +42,12 @@ type Config struct {
 
 // Watcher scans the pickup directory.
 type Watcher struct {
-	cfg  Config
-	mu   sync.Mutex
-	busy map[string]bool // files being handled
-	wg   sync.WaitGroup
+	cfg Config
+	// rename marks a submitted file (os.Rename; tests put a crash there).
+	rename func(oldpath, newpath string) error
+	mu     sync.Mutex
+	busy   map[string]bool // files being handled
+	wg     sync.WaitGroup
 }
 
 // New returns a watcher; Run drives it.
@@ -48,7 +58,7 @@ func New(cfg Config) *Watcher {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
 	}
-	return &Watcher{cfg: cfg, busy: map[string]bool{}}
+	return &Watcher{cfg: cfg, busy: map[string]bool{}, rename: os.Rename}
 }
 
 // Run scans until ctx ends, then waits for its goroutines.
@@ -106,12 +116,12 @@ func (w *Watcher) Scan(ctx context.Context) {
 }
 
 func (w *Watcher) handle(ctx context.Context, path string) {
-	data, err := readLimited(path, w.cfg.MaxSize)
+	data, fi, err := readLimited(path, w.cfg.MaxSize)
 	if err == nil {
 		var env Envelope
 		var body []byte
 		if env, body, err = Parse(data); err == nil {
-			err = w.submit(ctx, path, env, body)
+			err = w.submit(ctx, path, fileKey(path, fi), env, body)
 			if err != nil {
 				w.cfg.Log.Error("pickup file not submitted; trying again later", "file", filepath.Base(path), "err", err)
 				return
@@ -126,26 +136,65 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 	os.Rename(path, strings.TrimSuffix(path, ".eml")+".bad")
 }
 
-func (w *Watcher) submit(ctx context.Context, path string, env Envelope, body []byte) error {
+// fileKey names one drop of a file: its path, inode and times. A crash
+// after the submission leaves the very same file (same key), so it is
+// not queued twice; a new drop of the same content is a new file (new
+// inode or change time), so it is a new message.
+func fileKey(path string, fi os.FileInfo) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		fmt.Fprintf(h, "\x00%d\x00%d\x00%d.%d", st.Dev, st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return "pickup:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, body []byte) error {
 	id := w.cfg.Queue.NewID()
 	trace := fmt.Sprintf("Received: from pickup directory\r\n\tby %s (umbra) with local id %s;\r\n\t%s\r\n",
 		w.cfg.Hostname, id, time.Now().Format(time.RFC1123Z))
-	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Helo: filepath.Base(path)}
+	// A file is not a transport server of the organisation: its umbra
+	// headers are removed, and the queue gives it an org id (SR-14).
+	body, _ = orgid.Strip(body)
+	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Helo: filepath.Base(path), MessageID: messageID(body)}
 	for _, r := range env.Rcpts {
 		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: r})
 	}
-	if err := w.cfg.Queue.Submit(ctx, m, append([]byte(trace), body...)); err != nil {
+	prev, again, err := w.cfg.Queue.SubmitKeyed(ctx, m, append([]byte(trace), body...), key)
+	if err != nil {
 		return err
 	}
+	if again {
+		// Submitted before a crash that came before the file was marked.
+		w.cfg.Log.Warn("pickup file was submitted before; not submitting it again", "file", filepath.Base(path), "msg_id", prev.String())
+		id = prev
+	}
 	queued := strings.TrimSuffix(path, ".eml") + "." + id.String() + ".queued"
-	if err := os.Rename(path, queued); err != nil {
-		// The message is durable: do not submit the file again.
-		w.cfg.Log.Error("marking a submitted pickup file failed; it may be submitted twice", "file", path, "err", err)
+	if err := w.rename(path, queued); err != nil {
+		// The message is durable and its key stored with it: a later
+		// scan finds the key and does not submit the file again.
+		w.cfg.Log.Error("marking a submitted pickup file failed", "file", path, "err", err)
 		queued = path
 	}
-	w.cfg.Log.Info("pickup file submitted", "file", filepath.Base(path), "msg_id", id.String(), "rcpts", len(m.Rcpts))
+	if !again {
+		w.cfg.Log.Info("pickup file submitted", "file", filepath.Base(path), "msg_id", id.String(), "org_id", m.OrgID,
+			"message_id", m.MessageID, "rcpts", len(m.Rcpts))
+	}
 	w.await(ctx, id, queued)
 	return nil
+}
+
+// messageID is the Message-ID of a message ("" if none or unreadable).
+func messageID(msg []byte) string {
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(m.Header.Get("Message-ID"))
+	if len(v) > 998 {
+		v = v[:998]
+	}
+	return v
 }
 
 // await deletes the file once ownership of its message has passed on.
@@ -170,21 +219,25 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 	}()
 }
 
-func readLimited(path string, max int64) ([]byte, error) {
+func readLimited(path string, max int64) ([]byte, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
 	if max <= 0 {
 		max = 36 << 20
 	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("larger than %d bytes", max)
+		return nil, nil, fmt.Errorf("larger than %d bytes", max)
 	}
-	return data, nil
+	return data, fi, nil
 }

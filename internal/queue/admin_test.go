@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -340,18 +342,18 @@ func TestEarlyDiscard(t *testing.T) {
 	}
 }
 
-// Final deliveries are recorded by database, Message-ID and recipient in
-// the commit of their results; a claim keeps a second copy from being
-// delivered while the first is in flight.
+// Final deliveries are recorded by database, organisation message id and
+// recipient in the commit of their results; a claim keeps a second copy
+// from being delivered while the first is in flight.
 func TestDeliveredRecord(t *testing.T) {
 	s := openTest(t)
 	var q *Manager
 	inFlight := make(chan Claim, 1)
 	q = NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		if q.ClaimFinal(m.ID, "DB1", m.MessageID, m.Rcpts[0].Addr) != Fresh {
+		if q.ClaimFinal(m.ID, "DB1", m.OrgID, m.Rcpts[0].Addr) != Fresh {
 			t.Error("first claim refused")
 		}
-		inFlight <- q.ClaimFinal(m.ID+1, "DB1", m.MessageID, m.Rcpts[0].Addr)
+		inFlight <- q.ClaimFinal(m.ID+1, "DB1", m.OrgID, m.Rcpts[0].Addr)
 		return []Result{{Rcpt: 0, Outcome: DeliveredOK, Reply: "250", Database: "DB1"}}
 	}), ManagerConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -363,12 +365,121 @@ func TestDeliveredRecord(t *testing.T) {
 	if c := <-inFlight; c != Busy {
 		t.Fatalf("second copy in flight: claim %d, want Busy", c)
 	}
-	waitFor(t, "delivery", func() bool { return q.ClaimFinal(m.ID+1, "DB1", "abc@example.org", "BOB@example.test") == Duplicate })
-	for _, c := range []struct{ db, mid, rcpt string }{
-		{"DB1", "<abc@example.org>", "alice@example.test"}, {"DB1", "", "bob@example.test"}, {"DB2", "<abc@example.org>", "bob@example.test"},
+	if m.OrgID == "" {
+		t.Fatal("Submit gave the message no org id")
+	}
+	waitFor(t, "delivery", func() bool { return q.ClaimFinal(m.ID+1, "DB1", m.OrgID, "BOB@example.test") == Duplicate })
+	for _, c := range []struct{ db, org, rcpt string }{
+		{"DB1", m.OrgID, "alice@example.test"}, {"DB2", m.OrgID, "bob@example.test"},
+		{"DB1", "<abc@example.org>", "bob@example.test"}, {"DB1", "ffffffffffffffffffffffffffffffff", "bob@example.test"},
 	} {
-		if q.ClaimFinal(m.ID+2, c.db, c.mid, c.rcpt) != Fresh {
+		if q.ClaimFinal(m.ID+2, c.db, c.org, c.rcpt) != Fresh {
 			t.Errorf("%v: records match too much", c)
+		}
+	}
+}
+
+// Issue 19 defect 6: duplicate suppression identifies copies of one
+// transport message, not messages sharing a sender-controlled header.
+// Two different messages with the same Message-ID to one recipient are
+// both delivered; two copies of one message without any Message-ID are
+// delivered once.
+func TestDuplicateKeyIsTheOrgID(t *testing.T) {
+	s := openTest(t)
+	var q *Manager
+	var mu sync.Mutex
+	written := map[ID]int{}
+	dups := 0
+	q = NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			r := Result{Rcpt: i, Outcome: DeliveredOK, Reply: "250", Database: "DB1"}
+			switch q.ClaimFinal(m.ID, "DB1", m.OrgID, m.Rcpts[i].Addr) {
+			case Duplicate:
+				r.Duplicate = true
+				mu.Lock()
+				dups++
+				mu.Unlock()
+			case Busy:
+				r.Outcome = Deferred
+			default:
+				mu.Lock()
+				written[m.ID]++
+				mu.Unlock()
+			}
+			out = append(out, r)
+		}
+		return out
+	}), ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	gone := func(id ID) func() bool {
+		return func() bool { _, err := q.Message(id); return errors.Is(err, ErrNotFound) }
+	}
+	// A list copy and the direct copy: same Message-ID, two messages.
+	a, b := msg(s, "a@example.org", "bob@example.test"), msg(s, "list@example.org", "bob@example.test")
+	a.MessageID, b.MessageID = "<same@example.org>", "<same@example.org>"
+	q.Submit(ctx, a, []byte(body))
+	waitFor(t, "first delivery", gone(a.ID))
+	q.Submit(ctx, b, []byte(body))
+	waitFor(t, "second delivery", gone(b.ID))
+	// One message without Message-ID, and a copy of it resubmitted (a
+	// takeover): one org id, delivered once.
+	c := msg(s, "a@example.org", "carol@example.test")
+	q.Submit(ctx, c, []byte(body))
+	waitFor(t, "third delivery", gone(c.ID))
+	cp := msg(s, "a@example.org", "carol@example.test")
+	cp.OrgID = c.OrgID
+	q.Submit(ctx, cp, []byte(body))
+	waitFor(t, "the copy", gone(cp.ID))
+	mu.Lock()
+	defer mu.Unlock()
+	if written[a.ID] != 1 || written[b.ID] != 1 {
+		t.Errorf("same Message-ID, different messages: written %d and %d times, want 1 and 1", written[a.ID], written[b.ID])
+	}
+	if written[c.ID] != 1 || written[cp.ID] != 0 || dups != 1 {
+		t.Errorf("copy without Message-ID: written %d and %d times, %d suppressed; want 1, 0, 1", written[c.ID], written[cp.ID], dups)
+	}
+}
+
+// The claim and the record are checked under one lock: a copy that asks
+// while another copy's commit and release happen sees either the claim
+// (Busy) or the record (Duplicate), never neither (issue 19 defect 6:
+// ClaimFinal read the record before taking the claim lock).
+func TestClaimFinalCheckThenClaimRace(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	org := "0123456789abcdef0123456789abcdef"
+	for round := 0; round < 300; round++ {
+		db := fmt.Sprintf("DB%d", round)
+		first := ID(2 * round)
+		if q.ClaimFinal(first+1, db, org, "bob@example.test") != Fresh {
+			t.Fatal("first claim refused")
+		}
+		var second Claim
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				if second = q.ClaimFinal(first+2, db, org, "bob@example.test"); second != Busy || i > 1e6 {
+					return
+				}
+				runtime.Gosched()
+			}
+		}()
+		// The first copy commits its delivery, then releases its claim,
+		// as finish and dispatch do.
+		runtime.Gosched()
+		if err := s.Update(context.Background(), func(tx *Tx) error {
+			return tx.RecordDelivered(db, org, "bob@example.test", time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		q.releaseClaims(first + 1)
+		<-done
+		if second != Duplicate {
+			t.Fatalf("round %d: second copy got claim %d after the first was recorded, want Duplicate", round, second)
 		}
 	}
 }
@@ -434,4 +545,167 @@ func TestEarlyDiscardForEarlierAttempt(t *testing.T) {
 	waitFor(t, "the first attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.Attempts == 1 })
 	clk.Advance(2 * time.Minute)
 	waitFor(t, "the message to go", func() bool { _, err := q.Message(m.ID); return errors.Is(err, ErrNotFound) })
+}
+
+// Issue 20 item 4: a primary back with its old database still holds the
+// original when the shadow server, which took it over meanwhile,
+// resubmits its copy (same organisation message id). The copy's
+// recipients that the original holds are merged into it — accepted and
+// dropped, never relayed a second time — and counted; a recipient the
+// original lacks stays. The sender's shadow copy is discarded by the
+// original's own discard when it names the same shadow id, else at once.
+func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
+	s := openTest(t)
+	var mu sync.Mutex
+	sent := map[string]int{} // org id|rcpt → relayed
+	accept := false
+	var events []string
+	ev := eventsFunc(func(name string, m *Message, r *Recipient, reply string) {
+		if name == "duplicate-suppressed" {
+			mu.Lock()
+			events = append(events, r.Addr+" "+r.Queue)
+			mu.Unlock()
+		}
+	})
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []Result
+		for _, i := range rcpts {
+			if !accept {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "mx:example.net", Reply: "451 4.4.1 later"})
+				continue
+			}
+			sent[m.OrgID+"|"+m.Rcpts[i].Addr]++
+			out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "mx:example.net", Reply: "250 ok"})
+		}
+		return out
+	}), ManagerConfig{Events: ev, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+
+	org := "0123456789abcdef0123456789abcdef"
+	orig := msg(s, "a@example.org", "ext@example.net")
+	orig.OrgID, orig.ShadowServer, orig.ShadowID = org, "edge", "0001-aa"
+	if err := q.Submit(ctx, orig, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt", func() bool { m, err := q.Message(orig.ID); return err == nil && m.State == Ready && m.Attempts > 0 })
+	discards := func(server string) []string {
+		var ids []string
+		s.View(func(tx *Tx) error { ids = tx.Discards(server, 100); return nil })
+		return ids
+	}
+
+	// The same copy again, same shadow id: merged, nothing queued, and
+	// the original's discard will cover the sender's copy.
+	cp := msg(s, "a@example.org", "EXT@example.net")
+	cp.OrgID, cp.ShadowServer, cp.ShadowID = org, "edge", "0001-aa"
+	if err := q.Submit(ctx, cp, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(cp.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the resubmitted copy was queued: %v", err)
+	}
+	if d := discards("edge"); len(d) != 0 {
+		t.Fatalf("discard owed before the original is done: %v", d)
+	}
+	// Under another shadow id: merged, and that copy is discarded now.
+	cp2 := msg(s, "a@example.org", "ext@example.net")
+	cp2.OrgID, cp2.ShadowServer, cp2.ShadowID = org, "edge", "0002-bb"
+	q.Submit(ctx, cp2, []byte(body))
+	if d := discards("edge"); len(d) != 1 || d[0] != "0002-bb" {
+		t.Fatalf("discards for a merged copy of another shadow id: %v", d)
+	}
+	// A copy with one recipient more: only that one is queued.
+	cp3 := msg(s, "a@example.org", "ext@example.net", "other@example.net")
+	cp3.OrgID = org
+	q.Submit(ctx, cp3, []byte(body))
+	m3, err := q.Message(cp3.ID)
+	if err != nil || len(m3.Rcpts) != 1 || m3.Rcpts[0].Addr != "other@example.net" {
+		t.Fatalf("partly merged copy: %+v %v", m3, err)
+	}
+	// A message of another org id is never merged.
+	other := msg(s, "a@example.org", "ext@example.net")
+	q.Submit(ctx, other, []byte(body))
+	if _, err := q.Message(other.ID); err != nil {
+		t.Fatalf("another message was merged: %v", err)
+	}
+
+	waitFor(t, "first attempts", func() bool {
+		for _, id := range []ID{cp3.ID, other.ID} {
+			if m, err := q.Message(id); err != nil || m.State != Ready || m.Attempts == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	accept = true
+	mu.Unlock()
+	if n, err := q.RetryQueue(ctx, "mx:example.net"); n != 3 || err != nil {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	q.Kick()
+	waitFor(t, "every message to go", func() bool {
+		for _, id := range []ID{orig.ID, cp3.ID, other.ID} {
+			if _, err := q.Message(id); err == nil {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if sent[org+"|ext@example.net"] != 1 || sent[org+"|other@example.net"] != 1 || sent[other.OrgID+"|ext@example.net"] != 1 {
+		t.Errorf("relayed: %v; want each recipient of each message once", sent)
+	}
+	if len(events) != 3 {
+		t.Errorf("merges counted: %v, want 3", events)
+	}
+	if d := discards("edge"); len(d) != 2 {
+		t.Errorf("discards after the original finished: %v, want 0002-bb and 0001-aa", d)
+	}
+}
+
+type eventsFunc func(name string, m *Message, r *Recipient, reply string)
+
+func (f eventsFunc) Event(name string, m *Message, r *Recipient, reply string) { f(name, m, r, reply) }
+
+// A copy of a message this server still holds is not merged when it
+// comes back from the primary of a recipient this server shadows, nor
+// for a recipient the original already relayed: a copy routed back here
+// must be delivered (a loss is worse than a duplicate).
+func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	org := "0123456789abcdef0123456789abcdef"
+	orig := msg(s, "a@example.org", "shadowed@example.net", "relayed@example.net")
+	orig.OrgID, orig.State = org, Shadow
+	orig.Rcpts[0].Status, orig.Rcpts[0].Primary, orig.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
+	orig.Rcpts[1].Status = Relayed
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(orig, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	back := msg(s, "a@example.org", "shadowed@example.net", "relayed@example.net")
+	back.OrgID, back.ShadowServer, back.ShadowID = org, "hub-b", "y-b"
+	// Not started: the copy stays queued where the test can look at it.
+	q.cfg.MaxActive = 1
+	q.reserve()
+	if err := q.Submit(context.Background(), back, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(back.ID)
+	if err != nil || len(got.Rcpts) != 2 {
+		t.Fatalf("copy from its own primary: %+v %v", got, err)
+	}
+	// From another server (a shadow server resubmitting), the shadowed
+	// recipient is merged: this server handed it on already.
+	other := msg(s, "a@example.org", "shadowed@example.net")
+	other.OrgID, other.ShadowServer, other.ShadowID = org, "edge", "z-e"
+	q.Submit(context.Background(), other, []byte(body))
+	if _, err := q.Message(other.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a resubmitted copy of a recipient handed on was queued: %v", err)
+	}
 }

@@ -63,21 +63,48 @@
 //
 // # Final delivery: duplicate record and dumpster
 //
+// Identity: every message has an organisation message id (OrgID,
+// package orgid), given by the first umbra server that accepted it and
+// carried by every copy; PutNew gives one to a message new to the
+// organisation. Duplicate suppression keys on it, never on the sender's
+// Message-ID: two different messages that share a Message-ID are both
+// delivered, and copies of one message without any are recognised.
+//
 // Before writing into a mailbox database the deliverer claims (database,
-// Message-ID, recipient) with ClaimFinal: a record in bucket delivered
+// org id, recipient) with ClaimFinal: a record in bucket delivered
 // makes it a Duplicate (reported DeliveredOK with Duplicate set, not
 // written again); a claim held by another message in flight makes it
 // Busy (deferred). The commit of an attempt's results writes the record
 // of each fresh final delivery and, through ManagerConfig.Dumpster
 // (package dumpster), the database's dumpster copy — one transaction with
 // the recipient's Delivered state. Claims are released only after that
-// commit, so two copies of one message can never both pass the check. A
+// commit, and ClaimFinal reads the record only while holding the claim
+// lock, so a copy sees either the claim or the record: two copies of one
+// message can never both pass the check. A
 // crash between a mailbox write and this commit repeats the delivery
 // (at-least-once); the Maildir store absorbs the repeat by its
 // deterministic file name. A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster
 // copy to the messages bucket in the commit that deletes it from the
 // dumpster: the copy is in exactly one of the two at any time.
+//
+// # Resubmitted copies and keyed submissions
+//
+// Submit looks the new message's org id up in the orgids index within the
+// commit that would queue it: recipients that a message queued here with
+// the same org id still owes (a primary back with its old database
+// receiving the copy its shadow server took over) — pending here, or
+// shadowed at a primary other than the copy's sender — are accepted and
+// dropped, merged into the original, which delivers them, and counted as
+// suppressed duplicates. A recipient the original relayed, delivered or
+// failed, or a copy coming back from the primary it was handed to, is
+// queued: a route that sends mail back must not lose it. When every recipient merged, nothing is queued;
+// the sender's shadow copy is released by the original's own discard
+// notification when it names the same shadow id and the original still
+// has work, else a discard is written in that same commit. SubmitKeyed
+// stores a submission key (a pickup file) with the message in the same
+// commit, so a source that offers one submission twice after a crash
+// queues it once.
 //
 // # Durability and the crash argument
 //

@@ -19,8 +19,10 @@ func dbPrefix(db string) []byte {
 	return append([]byte(db), 0)
 }
 
-func deliveredHash(messageID, rcpt string) []byte {
-	h := sha256.Sum256([]byte(strings.ToLower(strings.Trim(messageID, "<> ")) + "\x00" + strings.ToLower(rcpt)))
+// deliveredHash keys a final delivery on the organisation message id
+// and the recipient (SR-14).
+func deliveredHash(orgID, rcpt string) []byte {
+	h := sha256.Sum256([]byte(orgID + "\x00" + strings.ToLower(rcpt)))
 	return h[:16]
 }
 
@@ -36,22 +38,23 @@ func putTime(t time.Time) []byte {
 
 func getTime(b []byte) time.Time { return time.Unix(0, int64(beUint64(b))) }
 
-// WasDelivered reports whether a message with this Message-ID was
-// delivered into rcpt's mailbox in database db before.
-func (t *Tx) WasDelivered(db, messageID, rcpt string) bool {
-	if messageID == "" {
+// WasDelivered reports whether the message with this organisation
+// message id was delivered into rcpt's mailbox in database db before.
+func (t *Tx) WasDelivered(db, orgID, rcpt string) bool {
+	if orgID == "" {
 		return false
 	}
-	k := append(dbPrefix(db), deliveredHash(messageID, rcpt)...)
+	k := append(dbPrefix(db), deliveredHash(orgID, rcpt)...)
 	return t.tx.Bucket(bucketDelivered).Get(k) != nil
 }
 
-// RecordDelivered remembers a final delivery into database db.
-func (t *Tx) RecordDelivered(db, messageID, rcpt string, now time.Time) error {
-	if messageID == "" {
+// RecordDelivered remembers a final delivery of the message with this
+// organisation message id into database db.
+func (t *Tx) RecordDelivered(db, orgID, rcpt string, now time.Time) error {
+	if orgID == "" {
 		return nil
 	}
-	h := deliveredHash(messageID, rcpt)
+	h := deliveredHash(orgID, rcpt)
 	k := append(dbPrefix(db), h...)
 	b, idx := t.tx.Bucket(bucketDelivered), t.tx.Bucket(bucketDelivAt)
 	if old := b.Get(k); len(old) == 8 {

@@ -235,6 +235,22 @@ func (q *Manager) Kick() {
 // Store.NewID. When the active set has room the message is committed
 // already Active and handed to delivery without a second commit.
 func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
+	_, _, err := q.submit(ctx, m, body, "")
+	return err
+}
+
+// SubmitKeyed is Submit for a source that may offer one submission
+// twice, such as a pickup file whose marking a crash interrupted: key
+// names the submission, and is stored with the message in the same
+// commit (bucket submitkeys, kept for message_expiration). When key was
+// submitted before, nothing is queued and the earlier message's id is
+// returned with again set; the earlier message may have left the queue
+// by then. A different key is a different message, whatever its content.
+func (q *Manager) SubmitKeyed(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
+	return q.submit(ctx, m, body, key)
+}
+
+func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
 	now := q.clk.Now()
 	if m.Arrived.IsZero() {
 		m.Arrived = now
@@ -246,21 +262,69 @@ func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
 	} else {
 		m.State, m.NextAttempt = Ready, now
 	}
-	err := q.store.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, body) })
+	all := m.Rcpts
+	var merged []mergedRcpt
+	stored := true
+	err = q.store.Update(ctx, func(tx *Tx) error {
+		m.Rcpts, merged, stored, again = all, nil, true, false
+		if key != "" {
+			if id, ok := tx.SubmitKey(key); ok {
+				prev, again, stored = id, true, false
+				return nil
+			}
+			if err := tx.PutSubmitKey(key, m.ID, now); err != nil {
+				return err
+			}
+		}
+		keep, mr, discardNow := mergeHeld(tx, m)
+		if len(mr) > 0 {
+			m.Rcpts, merged = keep, mr
+		}
+		if len(m.Rcpts) == 0 {
+			stored = false
+			if discardNow {
+				return tx.AddDiscard(m.ShadowServer, m.ShadowID, now)
+			}
+			return nil
+		}
+		return tx.PutNew(m, body)
+	})
 	if err != nil {
+		m.Rcpts = all
 		if active {
 			q.release()
 		}
-		return err
+		return 0, false, err
+	}
+	if again {
+		if active {
+			q.release()
+		}
+		q.log.Info("submission seen before; not queued again", "msg_id", prev.String())
+		return prev, true, nil
 	}
 	q.ev.Event("receive", m, nil, "")
 	q.noteSubmitted(now)
+	for _, mr := range merged {
+		rc := mr.rcpt
+		rc.Queue = QueueMerged
+		q.ev.Event("duplicate-suppressed", m, &rc, "merged into queued message "+mr.into.String()+" of the same org id")
+		q.log.Warn("resubmitted copy merged into the queued original", "msg_id", m.ID.String(), "org_id", m.OrgID,
+			"into", mr.into.String(), "rcpt", rc.Addr)
+	}
+	if !stored {
+		if active {
+			q.release()
+		}
+		q.notifyGone(m.ID)
+		return m.ID, false, nil
+	}
 	if active {
 		q.dispatch(ctx, m, body)
 	} else {
 		q.Kick()
 	}
-	return nil
+	return m.ID, false, nil
 }
 
 func (q *Manager) reserve() bool {
@@ -494,7 +558,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			delivered = append(delivered, r.Rcpt)
 			if r.Duplicate {
 				q.ev.Event("duplicate-suppressed", m, rc, r.Reply)
-				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "message_id", m.MessageID, "rcpt", rc.Addr)
+				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
 			} else {
 				final = append(final, r.Rcpt)
 				finalDB[r.Rcpt] = r.Database
@@ -609,7 +673,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		afters = afters[:0]
 		for _, db := range dbs {
 			for _, i := range perDB[db] {
-				if err := tx.RecordDelivered(db, m.MessageID, m.Rcpts[i].Addr, now); err != nil {
+				if err := tx.RecordDelivered(db, m.OrgID, m.Rcpts[i].Addr, now); err != nil {
 					return err
 				}
 			}
@@ -815,28 +879,34 @@ func (q *Manager) notifyGone(id ID) {
 // ClaimFinal is asked by the deliverer before it writes message id into
 // rcpt's mailbox in database db. It answers Fresh when the delivery may
 // go ahead, and then holds the claim until the attempt's results are
-// committed; Duplicate when this Message-ID already reached that mailbox
-// (a copy resubmitted by a takeover, or by a primary back with its old
-// database, SR-11); Busy when another copy is being delivered there at
-// this moment, so this one must wait and will then be found a duplicate.
-func (q *Manager) ClaimFinal(id ID, db, messageID, rcpt string) Claim {
-	if messageID == "" {
+// committed; Duplicate when this transport message (its organisation
+// message id, SR-14 — never the sender's Message-ID) already reached that
+// mailbox (a copy resubmitted by a takeover, or by a primary back with
+// its old database, SR-11); Busy when another copy is being delivered
+// there at this moment, so this one must wait and will then be found a
+// duplicate. The claim lock is taken before the record is read: a claim
+// is released only after the commit that writes the record, so under
+// the lock either the claim or the record is seen, never neither.
+func (q *Manager) ClaimFinal(id ID, db, orgID, rcpt string) Claim {
+	if orgID == "" {
+		return Fresh // not reached: PutNew gives every message an org id
+	}
+	key := db + "\x00" + string(deliveredHash(orgID, rcpt))
+	q.cmu.Lock()
+	defer q.cmu.Unlock()
+	if owner, ok := q.claims[key]; ok {
+		if owner != id {
+			return Busy
+		}
 		return Fresh
 	}
 	seen := false
-	_ = q.store.View(func(tx *Tx) error { seen = tx.WasDelivered(db, messageID, rcpt); return nil })
+	_ = q.store.View(func(tx *Tx) error { seen = tx.WasDelivered(db, orgID, rcpt); return nil })
 	if seen {
 		return Duplicate
 	}
-	key := db + "\x00" + string(deliveredHash(messageID, rcpt))
-	q.cmu.Lock()
-	defer q.cmu.Unlock()
-	if owner, ok := q.claims[key]; ok && owner != id {
-		return Busy
-	} else if !ok {
-		q.claims[key] = id
-		q.owned[id] = append(q.owned[id], key)
-	}
+	q.claims[key] = id
+	q.owned[id] = append(q.owned[id], key)
 	return Fresh
 }
 
@@ -924,6 +994,9 @@ func (q *Manager) pruneDiscards(now time.Time) {
 			return err
 		}
 		if _, err = tx.PruneDelivered(now.Add(-q.duplicateWindow()), 10000); err != nil {
+			return err
+		}
+		if _, err = tx.PruneSubmitKeys(cutoff, 10000); err != nil {
 			return err
 		}
 		stale = stale[:0]
@@ -1095,3 +1168,73 @@ func (q *Manager) Takeover(primary, reason string) (int, error) {
 
 // NewID returns a fresh message id (see Store.NewID).
 func (q *Manager) NewID() ID { return q.store.NewID(q.clk.Now()) }
+
+// QueueMerged is the queue named in the event of a recipient merged into
+// a queued copy of the same message (Submit).
+const QueueMerged = "merged"
+
+type mergedRcpt struct {
+	rcpt Recipient
+	into ID
+}
+
+// mergeHeld finds the recipients of a new message m that a message
+// already queued here with the same organisation message id still owes
+// (SR-14; issue 20 item 4): a copy resubmitted by a shadow server that
+// took over while this server, back with its old database, still has
+// the original. Such a recipient is the original's to deliver; relaying
+// the copy too would send the message twice. A recipient of the original
+// merges when it is still pending here, or shadowed at a primary that is
+// not the copy's sender (this server already handed it on, and holds
+// its shadow copy). Never merged: a recipient the original relayed,
+// delivered or failed, and a shadowed one coming back from its own
+// primary — a copy routed back here (a route that changed under way)
+// must be delivered, and a loss is worse than a duplicate.
+//
+// It returns the recipients to keep and the merged ones; discardNow says
+// that every recipient merged and the sender's shadow copy
+// (m.ShadowServer, m.ShadowID) is not one the original will discard when
+// it finishes (another shadow id, or the original has nothing pending),
+// so the discard is owed at once.
+func mergeHeld(tx *Tx, m *Message) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
+	if m.OrgID == "" {
+		return m.Rcpts, nil, false
+	}
+	var held []*Message
+	for _, id := range tx.ByOrgID(m.OrgID) {
+		if id == m.ID {
+			continue
+		}
+		if o, err := tx.Get(id); err == nil {
+			held = append(held, o)
+		}
+	}
+	if len(held) == 0 {
+		return m.Rcpts, nil, false
+	}
+	covered := true // the original's own discard covers the sender's copy
+	for _, r := range m.Rcpts {
+		var into *Message
+		for _, o := range held {
+			for _, orc := range o.Rcpts {
+				if !strings.EqualFold(orc.Addr, r.Addr) {
+					continue
+				}
+				if orc.Status == Pending ||
+					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) {
+					into = o
+				}
+			}
+		}
+		if into == nil {
+			keep = append(keep, r)
+			continue
+		}
+		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID})
+		if into.ShadowServer != m.ShadowServer || into.ShadowID != m.ShadowID || len(into.Pending()) == 0 {
+			covered = false
+		}
+	}
+	discardNow = len(keep) == 0 && m.ShadowServer != "" && m.ShadowID != "" && !covered
+	return keep, merged, discardNow
+}

@@ -423,6 +423,9 @@ func TestRecordRoundTrip(t *testing.T) {
 func FuzzDecodeMessage(f *testing.F) {
 	m := &Message{ID: 42, State: Ready, From: "a@example.org", Rcpts: []Recipient{{Addr: "b@example.net"}}}
 	f.Add(m.encode())
+	f.Add(legacyRecord(m)) // version 1, before org ids
+	m.OrgID = "0123456789abcdef0123456789abcdef"
+	f.Add(m.encode())
 	f.Add([]byte{1})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {

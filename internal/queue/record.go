@@ -148,6 +148,11 @@ type Message struct {
 	Helo      string
 
 	MessageID string // the Message-ID header, for tracking ("" if none)
+	// OrgID is the organisation message id (package orgid, SR-14): the
+	// identity of this transport message on every server of the
+	// organisation. Duplicate suppression, Maildir names and tracking
+	// key on it; delivery writes it in front of every copy it sends.
+	OrgID string
 	// ShadowServer and ShadowID: the server that keeps a shadow copy of
 	// this message and its id there (XSHADOW=), for discard notifications.
 	ShadowServer string
@@ -177,7 +182,9 @@ func (m *Message) Pending() []int {
 	return out
 }
 
-const recordVersion = 1
+// recordVersion 2 added OrgID after MessageID; version 1 records are
+// still read (with no OrgID), and the store's upgrade gives each one.
+const recordVersion = 2
 
 // encode writes m in umbra's record format: a version byte, then every
 // field in order, integers as varints and strings length-prefixed.
@@ -194,6 +201,7 @@ func (m *Message) encode() []byte {
 	e.str(m.Helo)
 	e.str(m.EnvID)
 	e.str(m.MessageID)
+	e.str(m.OrgID)
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
@@ -231,9 +239,10 @@ var errCorrupt = errors.New("corrupt message record")
 // decodeMessage reads a record written by encode. It never panics: any
 // malformed input gives an error wrapping errCorrupt.
 func decodeMessage(b []byte) (*Message, error) {
-	if len(b) == 0 || b[0] != recordVersion {
+	if len(b) == 0 || b[0] != recordVersion && b[0] != 1 {
 		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
+	version := b[0]
 	d := decoder{buf: b[1:]}
 	m := &Message{}
 	m.ID = ID(d.uint())
@@ -246,6 +255,9 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.Helo = d.str()
 	m.EnvID = d.str()
 	m.MessageID = d.str()
+	if version >= 2 {
+		m.OrgID = d.str()
+	}
 	m.ShadowServer = d.str()
 	m.ShadowID = d.str()
 	flags := d.uint()

@@ -28,9 +28,10 @@ import (
 //	early     primary ‖ 0x00 ‖ shadow message id → received-at (8, BE)
 //	          discards that arrived while their message was still in
 //	          delivery here; the commit of its results consumes them
-//	delivered database ‖ 0x00 ‖ sha256(Message-ID ‖ 0x00 ‖ recipient)[:16] → delivered-at (8, BE)
+//	delivered database ‖ 0x00 ‖ sha256(org id ‖ 0x00 ‖ recipient)[:16] → delivered-at (8, BE)
 //	          final deliveries into mailbox databases, to suppress
-//	          duplicates (SR-11)
+//	          duplicates (SR-11), keyed on the organisation message id
+//	          (SR-14), never on the sender's Message-ID
 //	deliveredat database ‖ 0x00 ‖ delivered-at (8, BE) ‖ hash (16) → empty
 //	          the same records by time: pruning by age, and clearing a
 //	          database's records since a time (redelivery request)
@@ -41,6 +42,14 @@ import (
 //	dumpstats database → messages (8, BE) ‖ bytes (8, BE): running totals
 //	requests  request id → request record (dumpster.go): redelivery
 //	          requests, so that a retried request is not carried out twice
+//	orgids    org id ‖ 0x00 ‖ ID (8, BE) → empty
+//	          one entry per queued message with an org id, kept by
+//	          Tx.Put/Tx.Delete: a resubmitted copy of a message still
+//	          queued here is found and merged into it (Manager.Submit)
+//	submitkeys submission key → ID (8, BE) ‖ submitted-at (8, BE)
+//	          written in the commit that queues a keyed submission (a
+//	          pickup file), so that offering it again queues nothing
+//	          (Manager.SubmitKeyed); pruned after message_expiration
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -57,19 +66,25 @@ var (
 	bucketDumpBody  = []byte("dumpbodies")
 	bucketDumpStats = []byte("dumpstats")
 	bucketRequests  = []byte("requests")
+	bucketOrgIDs    = []byte("orgids")
+	bucketSubmitKey = []byte("submitkeys")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests}
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
 	keyCreated       = []byte("created")
 )
 
-// schemaVersion 2 keys the delivered records by mailbox database; a
-// version 1 file is upgraded at open by dropping its delivered records
-// (they only suppress duplicates, and held no database).
-const schemaVersion = 2
+// schemaVersion 2 keyed the delivered records by mailbox database;
+// version 3 keys them on the organisation message id instead of the
+// Message-ID, gives every record an org id and indexes it (orgids). A
+// version 1 or 2 file is upgraded at open (Store.upgrade): its delivered
+// records are dropped (they only suppress duplicates, and name the wrong
+// identity), each message and dumpster record without an org id gets a
+// fresh one, and the orgids index is built.
+const schemaVersion = 3
 
 // scheduleKey orders by due time, then by id.
 func scheduleKey(due time.Time, id ID) []byte {
@@ -142,4 +157,11 @@ func QueuesOf(m *Message) []string {
 		}
 	}
 	return out
+}
+
+func orgKey(orgID string, id ID) []byte {
+	k := make([]byte, 0, len(orgID)+9)
+	k = append(k, orgID...)
+	k = append(k, 0)
+	return append(k, id.Key()...)
 }

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -14,6 +15,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"umbra/internal/orgid"
 )
 
 // ErrClosed is returned for work handed to a closed Store.
@@ -150,15 +153,9 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] == 1 {
-			if err := tx.DeleteBucket(bucketDelivered); err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucket(bucketDelivered); err != nil {
-				return err
-			}
-			if err := meta.Put(keySchemaVersion, []byte{schemaVersion}); err != nil {
-				return err
+		if v := meta.Get(keySchemaVersion); len(v) == 1 && (v[0] == 1 || v[0] == 2) {
+			if err := upgrade(tx); err != nil {
+				return fmt.Errorf("upgrading schema version %d to %d: %w", v[0], schemaVersion, err)
 			}
 		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
@@ -299,4 +296,49 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.loop
 	return s.db.Close()
+}
+
+// upgrade brings a schema version 1 or 2 file to version 3 in the
+// transaction that opens it (see schemaVersion): the delivered records,
+// keyed on the Message-ID, are dropped; every message and dumpster
+// record without an organisation message id gets a fresh one (its copies
+// elsewhere carry none either, so nothing can match it anyway); the
+// orgids index is built.
+func upgrade(btx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketDelivered, bucketDelivAt} {
+		if err := btx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		if _, err := btx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	idx := btx.Bucket(bucketOrgIDs)
+	for _, name := range [][]byte{bucketMessages, bucketDumpster} {
+		b := btx.Bucket(name)
+		type rec struct{ k, v []byte }
+		var redo []rec
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			m, err := decodeMessage(v)
+			if err != nil {
+				continue // left as it is: the operator's tools report it
+			}
+			if m.OrgID == "" {
+				m.OrgID = orgid.New()
+			}
+			redo = append(redo, rec{bytes.Clone(k), m.encode()})
+			if string(name) == string(bucketMessages) {
+				if err := idx.Put(orgKey(m.OrgID, m.ID), nil); err != nil {
+					return err
+				}
+			}
+		}
+		for _, r := range redo {
+			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+	}
+	return btx.Bucket(bucketMeta).Put(keySchemaVersion, []byte{schemaVersion})
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"umbra/internal/orgid"
 )
 
 // Tx is a transaction on the transport database. Its helpers keep the
@@ -60,6 +62,11 @@ func (t *Tx) Put(m *Message) error {
 	if err := t.messages.Put(m.ID.Key(), m.encode()); err != nil {
 		return err
 	}
+	if m.OrgID != "" {
+		if err := t.tx.Bucket(bucketOrgIDs).Put(orgKey(m.OrgID, m.ID), nil); err != nil {
+			return err
+		}
+	}
 	for _, q := range QueuesOf(m) {
 		if err := t.qidx.Put(queueKey(q, m.ID), []byte{byte(m.State)}); err != nil {
 			return err
@@ -75,7 +82,12 @@ func (t *Tx) Put(m *Message) error {
 }
 
 // PutNew writes a message that is not yet in the database, with its body.
+// A message without an organisation message id is new to the
+// organisation (a DSN, a pickup file, a submission): it gets one here.
 func (t *Tx) PutNew(m *Message, body []byte) error {
+	if m.OrgID == "" {
+		m.OrgID = orgid.New()
+	}
 	if err := t.bodies.Put(m.ID.Key(), body); err != nil {
 		return err
 	}
@@ -101,6 +113,11 @@ func (t *Tx) Delete(id ID) error {
 }
 
 func (t *Tx) unindex(m *Message) error {
+	if m.OrgID != "" {
+		if err := t.tx.Bucket(bucketOrgIDs).Delete(orgKey(m.OrgID, m.ID)); err != nil {
+			return err
+		}
+	}
 	for _, q := range QueuesOf(m) {
 		if err := t.qidx.Delete(queueKey(q, m.ID)); err != nil {
 			return err
@@ -308,4 +325,55 @@ func (t *Tx) TakeEarlyDiscard(primary, id string) (bool, error) {
 func beUint64(b []byte) uint64 {
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// ByOrgID returns the ids of the queued messages that carry the
+// organisation message id orgID (normally one).
+func (t *Tx) ByOrgID(orgID string) []ID {
+	if orgID == "" {
+		return nil
+	}
+	var ids []ID
+	pre := append([]byte(orgID), 0)
+	c := t.tx.Bucket(bucketOrgIDs).Cursor()
+	for k, _ := c.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, _ = c.Next() {
+		if len(k) == len(pre)+8 {
+			ids = append(ids, ID(beUint64(k[len(pre):])))
+		}
+	}
+	return ids
+}
+
+// SubmitKey returns the message a keyed submission made, if key was
+// submitted before (Manager.SubmitKeyed).
+func (t *Tx) SubmitKey(key string) (ID, bool) {
+	v := t.tx.Bucket(bucketSubmitKey).Get([]byte(key))
+	if len(v) != 16 {
+		return 0, false
+	}
+	return ID(beUint64(v)), true
+}
+
+// PutSubmitKey records that key was submitted as message id at now.
+func (t *Tx) PutSubmitKey(key string, id ID, now time.Time) error {
+	return t.tx.Bucket(bucketSubmitKey).Put([]byte(key), append(id.Key(), putTime(now)...))
+}
+
+// PruneSubmitKeys forgets up to limit submission keys recorded before
+// cutoff.
+func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
+	b := t.tx.Bucket(bucketSubmitKey)
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
+		if len(v) != 16 || getTime(v[8:]).Before(cutoff) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"container/heap"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -49,6 +50,9 @@ type Server struct {
 	Version      int
 	Address      string // SMTP (or LMTP for mailbox servers) host:port
 	RoutingGroup string // legacy servers only
+	// Sources are the addresses its connections may come from besides
+	// the host of Address (see ServerAt).
+	Sources []netip.Prefix
 }
 
 // Database is a mailbox database on a mailbox server.
@@ -382,4 +386,28 @@ func (t *Topology) Connector(name string) (SendConnector, bool) {
 		}
 	}
 	return SendConnector{}, false
+}
+
+// ServerAt reports whether name is a server of the topology (known) and
+// whether a connection from ip may speak for it (ok): ip is the host of
+// its Address (when that is an IP address) or within one of its Sources.
+// A host name in Address is never resolved here: such a server lists
+// its addresses in Sources.
+func (t *Topology) ServerAt(name string, ip netip.Addr) (known, ok bool) {
+	s, found := t.servers[name]
+	if !found {
+		return false, false
+	}
+	ip = ip.Unmap()
+	if host, _, err := net.SplitHostPort(s.Address); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && a.Unmap() == ip {
+			return true, true
+		}
+	}
+	for _, p := range s.Sources {
+		if p.Contains(ip) {
+			return true, true
+		}
+	}
+	return true, false
 }

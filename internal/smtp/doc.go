@@ -54,8 +54,18 @@
 //     bucket per reason and source, so a flood cannot fill the disk; the
 //     lines it drops are counted and reported. No credentials are logged.
 //   - A server id in XSHADOW must be the authenticated account or a name in
-//     the client certificate, so a server can never collect another
-//     server's discard notifications.
+//     the client certificate; with neither (an externally secured
+//     connector) and a topology, it must be a server of the topology and
+//     the connection must come from that server's address or one of its
+//     source_addresses (550 5.7.1 otherwise). So a peer can never collect
+//     another server's discard notifications.
+//   - Header firewall (SR-14, package orgid): every X-Umbra- header is
+//     removed from a received message; the organisation message id it
+//     carried is kept (Message.OrgID) only from an authenticated
+//     transport server of the organisation and only when well formed.
+//     Anyone else's message gets a new id from the queue, so no outside
+//     sender can make umbra take its message for another (duplicate
+//     suppression, merge).
 //   - A sender that did not open a shadow session (and is not an
 //     authenticated client) gets its 250 once its message has left the
 //     queue confirmed, or after max_acknowledgement_delay (SR-9).

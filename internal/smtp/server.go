@@ -84,6 +84,28 @@ type ServerConfig struct {
 	// MaxHopCount bounds the Received: headers of an arriving message
 	// (554 5.4.6 beyond); 0 means no bound.
 	MaxHopCount int
+	// Servers, when set (the organisation's topology), binds the server
+	// id of a shadow session that no credential names to the addresses
+	// the topology gives that server (SetServers replaces it on reload).
+	Servers ServerDirectory
+}
+
+// ServerDirectory knows the organisation's servers and where their
+// connections come from (routing.Topology.ServerAt).
+type ServerDirectory interface {
+	ServerAt(name string, ip netip.Addr) (known, ok bool)
+}
+
+type serverDirectory struct{ d ServerDirectory }
+
+// SetServers replaces the directory of the organisation's servers (a
+// reloaded topology); nil removes it.
+func (s *Server) SetServers(d ServerDirectory) {
+	if d == nil {
+		s.servers.Store(nil)
+		return
+	}
+	s.servers.Store(&serverDirectory{d})
 }
 
 // Server is every receive connector of one umbra server. Reload swaps
@@ -96,6 +118,7 @@ type Server struct {
 	log      *slog.Logger
 	obs      Observer
 	routing  atomic.Pointer[routing.Table]
+	servers  atomic.Pointer[serverDirectory]
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -148,6 +171,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.shadow = cfg.Shadow
 	}
 	s.routing.Store(cfg.Routing)
+	s.SetServers(cfg.Servers)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	conns, err := s.buildConnectors(cfg.Connectors, nil)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
@@ -122,10 +123,37 @@ func (s *session) startShadow(serverID string) string {
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return strings.EqualFold(n, serverID) }):
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
+	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):
+		if reply := s.bindServerID(serverID); reply != "" {
+			return reply
+		}
 	}
 	s.shadowServer = serverID
 	s.log.Info("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
+}
+
+// bindServerID checks a server id that no credential names (an
+// externally secured connector trusts the network, not the peer's word)
+// against the topology: the id must be a server of the organisation and
+// the connection must come from one of its addresses (issue 19 defect
+// 10), so that no peer can collect another server's discard
+// notifications. Without a topology there is no organisation to bind
+// to, and the connector's trust is all there is.
+func (s *session) bindServerID(serverID string) string {
+	d := s.srv.servers.Load()
+	if d == nil {
+		return ""
+	}
+	switch known, ok := d.d.ServerAt(serverID, s.ip); {
+	case !known:
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the topology")
+		return "550 5.7.1 Server id is not a server of the organisation"
+	case !ok:
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology")
+		return "550 5.7.1 Server id does not match the connection's address"
+	}
+	return ""
 }
 
 // forgetAfterTLS drops what the session learnt before STARTTLS
@@ -298,7 +326,9 @@ func (s *session) data(r io.Reader) error {
 	if perr != nil {
 		return perr
 	}
-	m := &queue.Message{
+	var orgID string
+	body, orgID = s.headerFirewall(body, len(trace))
+	m := &queue.Message{OrgID: orgID,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
@@ -319,6 +349,28 @@ func (s *session) data(r io.Reader) error {
 	// go-smtp writes an error's code and text as given: this is how the
 	// 250 carries the queue id.
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// headerFirewall removes every header umbra trusts (package orgid) from
+// the message after the trace header at body[:traceLen], and returns the
+// organisation message id to keep: the one the sender gave when it is an
+// authenticated transport server of the organisation and the id is well
+// formed, else "" (the queue gives a new one). Mail from anyone else can
+// thus never name, and so never suppress or merge into, another message
+// (SR-14). The stored body holds no such header: delivery writes it from
+// the record.
+func (s *session) headerFirewall(body []byte, traceLen int) ([]byte, string) {
+	content, found := orgid.Strip(body[traceLen:])
+	if len(content) != len(body)-traceLen {
+		body = append(body[:traceLen:traceLen], content...)
+		if !s.server {
+			s.log.Info("umbra headers removed from a message of an untrusted sender")
+		}
+	}
+	if s.server && orgid.Valid(found) {
+		return body, found
+	}
+	return body, ""
 }
 
 // noStorage reports a write that failed for want of room. bbolt formats

@@ -18,6 +18,7 @@ type Entry struct {
 	Event      string    `json:"event"`
 	ID         string    `json:"msg_id"`
 	MessageID  string    `json:"message_id,omitempty"`
+	OrgID      string    `json:"org_id,omitempty"` // organisation message id (SR-14)
 	Sender     string    `json:"sender"`
 	Recipients []string  `json:"recipients,omitempty"`
 	Size       int64     `json:"size,omitempty"`
@@ -66,7 +67,7 @@ func (l *Log) open() error {
 
 // Event implements queue.Events.
 func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
-	e := Entry{Time: l.now().UTC(), Event: name, ID: m.ID.String(), MessageID: m.MessageID, Sender: m.From,
+	e := Entry{Time: l.now().UTC(), Event: name, ID: m.ID.String(), MessageID: m.MessageID, OrgID: m.OrgID, Sender: m.From,
 		Size: m.Size, Reply: reply}
 	if r != nil {
 		e.Recipients, e.Queue, e.NextHop = []string{r.Addr}, r.Queue, r.NextHop
@@ -132,8 +133,9 @@ func (l *Log) Close() error {
 }
 
 // Query selects entries; empty fields match everything. ID matches the
-// umbra id or the Message-ID; Sender and Recipient match substrings,
-// case-insensitively.
+// umbra id, the Message-ID or the organisation message id (which follows
+// the message from server to server); Sender and Recipient match
+// substrings, case-insensitively.
 type Query struct {
 	ID        string
 	Sender    string
@@ -142,7 +144,8 @@ type Query struct {
 }
 
 func (q Query) match(e *Entry) bool {
-	if q.ID != "" && !strings.EqualFold(e.ID, q.ID) && e.MessageID != q.ID && strings.Trim(e.MessageID, "<>") != strings.Trim(q.ID, "<>") {
+	if q.ID != "" && !strings.EqualFold(e.ID, q.ID) && e.MessageID != q.ID && strings.Trim(e.MessageID, "<>") != strings.Trim(q.ID, "<>") &&
+		!(e.OrgID != "" && strings.EqualFold(e.OrgID, q.ID)) {
 		return false
 	}
 	if q.Sender != "" && !strings.Contains(strings.ToLower(e.Sender), strings.ToLower(q.Sender)) {

@@ -52,3 +52,25 @@ func TestWriteSearchRotate(t *testing.T) {
 		t.Errorf("log content: %s", b)
 	}
 }
+
+// Every line carries the organisation message id, and a search by it
+// finds the message's events (SR-14) — also those of another queue id
+// (a resubmitted copy) with the same org id.
+func TestSearchByOrgID(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "tracking.log"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	org := "0123456789abcdef0123456789abcdef"
+	a := &queue.Message{ID: 1, OrgID: org, Rcpts: []queue.Recipient{{Addr: "b@x.test"}}}
+	b := &queue.Message{ID: 2, OrgID: org, Rcpts: []queue.Recipient{{Addr: "b@x.test"}}}
+	c := &queue.Message{ID: 3, OrgID: "ffffffffffffffffffffffffffffffff", Rcpts: []queue.Recipient{{Addr: "b@x.test"}}}
+	l.Event("receive", a, nil, "")
+	l.Event("takeover", b, nil, "")
+	l.Event("receive", c, nil, "")
+	got, err := l.Search(Query{ID: strings.ToUpper(org)})
+	if err != nil || len(got) != 2 || got[0].OrgID != org || got[1].ID != b.ID.String() {
+		t.Fatalf("search by org id: %+v %v", got, err)
+	}
+}

@@ -1,0 +1,22 @@
+// Package orgid is the organisation message id (SPEC SR-14): the identity
+// of one transport message across every umbra server of the organisation.
+//
+// The first umbra server that accepts a message gives it a fresh id: 128
+// random bits, written as 32 lower-case hex digits. Random rather than
+// composed of server id, database id and queue id: it needs no
+// coordination between servers, stays unique when a server comes back
+// with a new database or its clock steps back, has a fixed size, and
+// tells nothing about the organisation's servers when the message leaves
+// it. The id travels in the header Header, which umbra writes in front of
+// every copy it sends (relay, shadow copy, takeover, dumpster
+// resubmission, LMTP, Maildir) from the queue record's OrgID: the record
+// is the one source of truth, and the stored body never holds the header.
+//
+// The header firewall: every header whose name starts with Prefix is
+// umbra's own and trusted. On receipt Strip removes all of them; the
+// receiving code keeps the org id it found only when the sender is an
+// authenticated transport server of the organisation, and stamps a new
+// id otherwise, so a header from outside can never name another message.
+//
+// Parse, Strip and Valid never panic on any input (fuzzed).
+package orgid

@@ -1,0 +1,123 @@
+package orgid
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+)
+
+// Header is the name of the header carrying the organisation message id.
+const Header = "X-Umbra-Org-Id"
+
+// Prefix starts the name of every header umbra trusts; the header
+// firewall removes them all from mail that did not come from an
+// authenticated transport server of the organisation.
+const Prefix = "X-Umbra-"
+
+// New returns a fresh organisation message id: 128 random bits in hex.
+func New() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("orgid: no randomness: " + err.Error()) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Valid reports whether s has the form New writes.
+func Valid(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Line is the header line that carries id, CRLF-terminated.
+func Line(id string) string { return Header + ": " + id + "\r\n" }
+
+// Prepend returns the message with the header line of id added (a new
+// slice; body is not changed): after the first header field when that is
+// a Received trace field — the trace field of this server, which stays
+// first, with the id as an optional field of its trace block (RFC 5322
+// §3.6: trace *optional-field) — else at the top. An empty id leaves
+// body as it is.
+func Prepend(id string, body []byte) []byte {
+	if id == "" {
+		return body
+	}
+	l := Line(id)
+	at := 0
+	if len(body) >= 9 && strings.EqualFold(string(body[:9]), "Received:") {
+		for {
+			i := bytes.Index(body[at:], []byte("\r\n"))
+			if i < 0 {
+				at = 0 // not a header section umbra wrote: at the top
+				break
+			}
+			at += i + 2
+			if at >= len(body) || body[at] != ' ' && body[at] != '\t' {
+				break
+			}
+		}
+	}
+	out := make([]byte, 0, len(l)+len(body))
+	out = append(out, body[:at]...)
+	out = append(out, l...)
+	return append(out, body[at:]...)
+}
+
+// Strip removes every header field whose name starts with Prefix
+// (case-insensitively, continuation lines included) from the header
+// section of msg, and returns the message and the value of the first
+// Header field it removed, trimmed ("" if none; a folded value keeps its
+// first line only, which Valid then refuses). Only the header section
+// is looked at: it ends at the first empty line (or, malformed, at the
+// end of msg). msg is not changed when there is nothing to remove.
+func Strip(msg []byte) (out []byte, found string) {
+	pos, drop, removed := 0, false, false
+	var keep []byte
+	seen := false
+	for pos < len(msg) {
+		end := bytes.Index(msg[pos:], []byte("\r\n"))
+		next := len(msg)
+		line := msg[pos:]
+		if end >= 0 {
+			line, next = msg[pos:pos+end], pos+end+2
+		}
+		if len(line) == 0 {
+			break // end of the header section
+		}
+		if line[0] != ' ' && line[0] != '\t' { // not a continuation line
+			drop = false
+			if name, value, ok := bytes.Cut(line, []byte(":")); ok && hasPrefixFold(bytes.TrimSpace(name), Prefix) {
+				drop = true
+				if !seen && strings.EqualFold(string(bytes.TrimSpace(name)), Header) {
+					seen, found = true, strings.TrimSpace(string(value))
+				}
+			}
+		}
+		if drop {
+			if !removed {
+				keep = append(make([]byte, 0, len(msg)), msg[:pos]...)
+				removed = true
+			}
+		} else if removed {
+			keep = append(keep, msg[pos:next]...)
+		}
+		pos = next
+	}
+	if !removed {
+		return msg, found
+	}
+	return append(keep, msg[pos:]...), found
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
+}

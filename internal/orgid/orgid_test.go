@@ -1,0 +1,104 @@
+package orgid
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestNewIsValidAndUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := New()
+		if !Valid(id) {
+			t.Fatalf("New() = %q, not Valid", id)
+		}
+		if seen[id] {
+			t.Fatalf("New() repeated %q", id)
+		}
+		seen[id] = true
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("A", 32), strings.Repeat("g", 32), strings.Repeat("a", 33), "0123456789abcdef0123456789abcde "} {
+		if Valid(bad) {
+			t.Errorf("Valid(%q) = true", bad)
+		}
+	}
+}
+
+func TestStrip(t *testing.T) {
+	id := "0123456789abcdef0123456789abcdef"
+	cases := []struct {
+		name, in, out, found string
+	}{
+		{"none", "Subject: a\r\n\r\nX-Umbra-Org-Id: in body\r\n", "Subject: a\r\n\r\nX-Umbra-Org-Id: in body\r\n", ""},
+		{"first", "X-Umbra-Org-Id: " + id + "\r\nSubject: a\r\n\r\nb\r\n", "Subject: a\r\n\r\nb\r\n", id},
+		{"case and folded", "Subject: a\r\nx-umbra-ORG-id:\r\n " + id + "\r\nFrom: b\r\n\r\n", "Subject: a\r\nFrom: b\r\n\r\n", ""},
+		{"every umbra header, first org id wins", "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Queue-ID: 1\r\n\tmore\r\nX-Umbra-Org-Id: ffffffffffffffffffffffffffffffff\r\nTo: c\r\n\r\n", "To: c\r\n\r\n", id},
+		{"no body", "X-Umbra-Org-Id: " + id, "", id},
+		{"similar name kept", "X-Umbra: 1\r\nX-UmbraOrg-Id: 2\r\n\r\n", "X-Umbra: 1\r\nX-UmbraOrg-Id: 2\r\n\r\n", ""},
+	}
+	for _, c := range cases {
+		out, found := Strip([]byte(c.in))
+		if string(out) != c.out || found != c.found {
+			t.Errorf("%s: Strip = %q, %q; want %q, %q", c.name, out, found, c.out, c.found)
+		}
+	}
+}
+
+func TestPrependThenStripRoundTrips(t *testing.T) {
+	body := []byte("Subject: x\r\n\r\nhello\r\n")
+	id := New()
+	out, found := Strip(Prepend(id, body))
+	if found != id || !bytes.Equal(out, body) {
+		t.Fatalf("round trip: %q %q", out, found)
+	}
+	if got := Prepend("", body); !bytes.Equal(got, body) {
+		t.Fatalf("Prepend of no id changed the body")
+	}
+}
+
+func FuzzStrip(f *testing.F) {
+	f.Add([]byte("X-Umbra-Org-Id: 0123456789abcdef0123456789abcdef\r\nSubject: a\r\n\r\nbody\r\n"))
+	f.Add([]byte("Subject: a\r\n x\r\nX-UMBRA-x: y\r\n\tz\r\n\r\n"))
+	f.Add([]byte("\r\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		orig := bytes.Clone(msg)
+		out, found := Strip(msg)
+		if !bytes.Equal(msg, orig) {
+			t.Fatal("Strip changed its input")
+		}
+		if len(out) > len(msg) {
+			t.Fatal("Strip made the message longer")
+		}
+		// Stripping is idempotent and leaves no umbra header behind.
+		again, f2 := Strip(out)
+		if !bytes.Equal(again, out) || f2 != "" {
+			t.Fatalf("second Strip removed more: %q → %q (%q)", out, again, f2)
+		}
+		if found != "" && !bytes.Contains(bytes.ToLower(msg), []byte("x-umbra-org-id")) {
+			t.Fatal("found an id without a header")
+		}
+		_ = Valid(found)
+	})
+}
+
+// The id goes after this server's Received field (trace block, then its
+// optional fields), else at the top, and Strip takes it out again.
+func TestPrependPlacement(t *testing.T) {
+	id := New()
+	cases := []struct{ in, want string }{
+		{"Received: from a\r\n\tby b; now\r\nReceived: from c\r\nSubject: x\r\n\r\nhi\r\n",
+			"Received: from a\r\n\tby b; now\r\n" + Line(id) + "Received: from c\r\nSubject: x\r\n\r\nhi\r\n"},
+		{"Subject: x\r\n\r\nhi\r\n", Line(id) + "Subject: x\r\n\r\nhi\r\n"},
+		{"Received: unterminated", Line(id) + "Received: unterminated"},
+	}
+	for _, c := range cases {
+		got := Prepend(id, []byte(c.in))
+		if string(got) != c.want {
+			t.Errorf("Prepend(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if back, found := Strip(got); found != id || string(back) != c.in {
+			t.Errorf("Strip(Prepend(%q)) = %q, %q", c.in, back, found)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package smtp
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"umbra/internal/orgid"
+)
+
+// The header firewall (SR-14): the organisation message id and every
+// other umbra header are kept only from an authenticated transport
+// server of the organisation (a server account, or an externally secured
+// connector); from anyone else they are removed before the message is
+// queued, so an outside sender cannot name another message. Both
+// directions, over real SMTP on loopback.
+func TestHeaderFirewall(t *testing.T) {
+	id := "0123456789abcdef0123456789abcdef"
+	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Other: forged\r\n\tfolded\r\nSubject: hi\r\nMessage-ID: <m@x>\r\n\r\nX-Umbra-Org-Id: body text stays\r\n.\r\n"
+	cases := []struct {
+		name    string
+		extra   string // connector settings
+		auth    string // AUTH line, "" for none
+		wantOrg string
+	}{
+		{"anonymous sender", "", "", ""},
+		{"authenticated user, not a server", "", authAlice, ""},
+		{"server account", "", authHub2, id},
+		{"externally secured connector", "    externally_secured: true\n", "", id},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := &fakeQueue{}
+			s := startServer(t, q, transportConnector(t, c.extra)...)
+			d := dial(t, s, "")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			if c.auth != "" {
+				d.cmd(c.auth, "235")
+			}
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<b@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.send(msg)
+			d.expect("250")
+			if q.count() != 1 {
+				t.Fatalf("%d messages queued", q.count())
+			}
+			m, body := q.msgs[0], q.bodies[0]
+			if m.OrgID != c.wantOrg {
+				t.Errorf("org id %q, want %q", m.OrgID, c.wantOrg)
+			}
+			head, rest, _ := bytes.Cut(body, []byte("\r\n\r\n"))
+			if bytes.Contains(bytes.ToLower(head), []byte("x-umbra-")) || bytes.Contains(head, []byte("folded")) {
+				t.Errorf("umbra headers left in the stored header section:\n%s", head)
+			}
+			if !bytes.Contains(rest, []byte("X-Umbra-Org-Id: body text stays")) || !bytes.Contains(head, []byte("Subject: hi")) {
+				t.Errorf("the firewall changed more than umbra's headers:\n%s", body)
+			}
+			if m.MessageID != "<m@x>" {
+				t.Errorf("Message-ID %q", m.MessageID)
+			}
+		})
+	}
+}
+
+// A malformed id from a trusted server is not kept (the queue gives a
+// new one): an id is 32 lower-case hex digits.
+func TestHeaderFirewallMalformedID(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, transportConnector(t, "    externally_secured: true\n")...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.send("X-Umbra-Org-Id: " + strings.Repeat("Z", 32) + "\r\nSubject: x\r\n\r\nhi\r\n.\r\n")
+	d.expect("250")
+	if q.count() != 1 || q.msgs[0].OrgID != "" || bytes.Contains(q.bodies[0], []byte(orgid.Header)) {
+		t.Fatalf("malformed id kept: %q", q.msgs[0].OrgID)
+	}
+}
