@@ -33,6 +33,10 @@ const (
 	DefaultMaxDumpsterSize           = 18 << 20
 	DefaultMaxDumpsterTime           = 7 * 24 * time.Hour
 	DefaultMailboxDatabase           = "local"
+	DefaultCalloutPositiveTTL        = 7 * 24 * time.Hour
+	DefaultCalloutNegativeTTL        = 3 * time.Hour
+	DefaultCalloutTimeout            = 30 * time.Second
+	DefaultCalloutMaxConcurrent      = 10
 )
 
 // DefaultRetrySchedule is the wait after each failed attempt; the last
@@ -109,7 +113,16 @@ func applyDefaults(c *Config) {
 		if c.AcceptedDomains[i].Type == "" {
 			c.AcceptedDomains[i].Type = DomainAuthoritative
 		}
+		if d := &c.AcceptedDomains[i]; d.RecipientValidation == "" {
+			d.RecipientValidation = map[string]string{DomainAuthoritative: ValidationDirectory,
+				DomainInternalRelay: ValidationCallout, DomainExternalRelay: ValidationOff}[d.Type]
+		}
 	}
+	co := &c.Recipients.Callout
+	setDur(&co.PositiveTTL, DefaultCalloutPositiveTTL)
+	setDur(&co.NegativeTTL, DefaultCalloutNegativeTTL)
+	setDur(&co.Timeout, DefaultCalloutTimeout)
+	setInt(&co.MaxConcurrent, DefaultCalloutMaxConcurrent)
 	for i := range c.ReceiveConnectors {
 		rc := &c.ReceiveConnectors[i]
 		if len(rc.RemoteRanges) == 0 {

@@ -90,7 +90,9 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("accepted domain type must be authoritative, internal_relay or external_relay, not %q", d.Type),
 				"accepted_domains", i, "type")
 		}
+		validateRecipientValidation(v, c, i, d)
 	}
+	validateRecipients(v, c.Recipients)
 
 	if len(c.ReceiveConnectors) == 0 {
 		v.add("at least one receive connector is required", "receive_connectors")
@@ -317,4 +319,46 @@ func validDatabaseName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateRecipientValidation checks a domain's recipient_validation. A
+// domain validated by directory needs a directory: without one every
+// address would be refused, so the configuration says so at start
+// (recipient_validation: off is the explicit way to accept every local
+// part).
+func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomain) {
+	switch d.RecipientValidation {
+	case ValidationDirectory:
+		r := c.Recipients
+		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" {
+			v.add(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
+				"(recipients.file, recipients.addresses or a topology); set recipient_validation: off to accept every local part",
+				d.Domain), "accepted_domains", i, "domain")
+		}
+	case ValidationCallout, ValidationOff:
+	default:
+		v.add(fmt.Sprintf("recipient_validation must be directory, callout or off, not %q", d.RecipientValidation),
+			"accepted_domains", i, "recipient_validation")
+	}
+}
+
+func validateRecipients(v *validator, r Recipients) {
+	for j, a := range r.Addresses {
+		if !ValidRecipientEntry(a) {
+			v.add(fmt.Sprintf("recipients.addresses: %q is not user@domain or @domain", a), "recipients", "addresses", j)
+		}
+	}
+	co := r.Callout
+	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 {
+		v.add("recipients.callout: TTLs, timeout and max_concurrent must be positive", "recipients", "callout")
+	}
+}
+
+// ValidRecipientEntry reports whether s is "user@domain" or "@domain".
+// The recipients package parses these strictly; config checks the shape
+// so that a bad inline entry is reported with its line.
+func ValidRecipientEntry(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && IsDomain(domain) && !strings.ContainsAny(local, " \t\r\n@\"<>()[],;:\\") && len(local) <= 64 &&
+		!strings.HasPrefix(local, ".") && !strings.HasSuffix(local, ".") && !strings.Contains(local, "..")
 }

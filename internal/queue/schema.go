@@ -41,6 +41,10 @@ import (
 //	dumpstats database → messages (8, BE) ‖ bytes (8, BE): running totals
 //	requests  request id → request record (dumpster.go): redelivery
 //	          requests, so that a retried request is not carried out twice
+//	rcptcache lower-cased address → known (1 byte: 1 known, 0 unknown) ‖
+//	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
+//	          the recipient callout's answers (SMTP-6, rcptcache.go), kept
+//	          so that an edge decides RCPT while its hubs are down
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -57,9 +61,10 @@ var (
 	bucketDumpBody  = []byte("dumpbodies")
 	bucketDumpStats = []byte("dumpstats")
 	bucketRequests  = []byte("requests")
+	bucketRcptCache = []byte("rcptcache")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests}
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRcptCache}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -18,6 +18,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/recipients"
 	"umbra/internal/routing"
 )
 
@@ -63,6 +64,9 @@ type ServerConfig struct {
 	// organisation-wide switch) means XSHADOW is never offered.
 	Shadow        ShadowVerbs
 	ShadowEnabled bool
+	// Recipients validates RCPT at accepted domains (SMTP-6); see
+	// SetRecipients.
+	Recipients *recipients.Validator
 }
 
 // Server is every receive connector of one umbra server. Reload swaps
@@ -75,6 +79,7 @@ type Server struct {
 	log      *slog.Logger
 	obs      Observer
 	routing  atomic.Pointer[routing.Table]
+	rcptv    atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -115,6 +120,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.shadow = cfg.Shadow
 	}
 	s.routing.Store(cfg.Routing)
+	s.rcptv.Store(cfg.Recipients)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	conns, err := s.buildConnectors(cfg.Connectors, nil)
 	if err != nil {

@@ -247,6 +247,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		s.log.Info("relay denied", "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
+	if err := s.validateRcpt(a); err != nil {
+		return err
+	}
 	r := queue.Recipient{Addr: a.String()}
 	if opts != nil {
 		for _, n := range opts.Notify {

@@ -1,0 +1,44 @@
+package smtp
+
+import (
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/recipients"
+	"umbra/internal/routing"
+)
+
+// Replies of recipient validation at RCPT (SMTP-6).
+var (
+	replyUnknownRcpt   = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "Recipient address rejected: user unknown"}
+	replyRcptUndecided = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Recipient address cannot be verified now, try again later"}
+)
+
+// SetRecipients replaces the recipient validator (on reload). Sessions
+// use the one in force when they ask.
+func (s *Server) SetRecipients(v *recipients.Validator) { s.rcptv.Store(v) }
+
+// validateRcpt decides a recipient at an accepted domain before it is
+// taken: unknown → 550 5.1.1, undecidable → 451 4.3.0. The postmaster
+// mailbox of every accepted domain is always accepted (RFC 5321 §4.5.1).
+// Addresses outside the accepted domains are relaying, decided by the
+// rights alone. A server built without a validator (only the package's
+// own tests) validates nothing.
+func (s *session) validateRcpt(a Address) error {
+	v := s.srv.rcptv.Load()
+	if v == nil || strings.EqualFold(a.Local, "postmaster") ||
+		s.srv.routing.Load().Accepted(a.Domain) == routing.NotAccepted {
+		return nil
+	}
+	verdict, err := v.Check(s.srv.ctx, a.String())
+	switch verdict {
+	case recipients.Known:
+		return nil
+	case recipients.Unknown:
+		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "unknown")
+		return replyUnknownRcpt
+	}
+	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
+	return replyRcptUndecided
+}
