@@ -5,6 +5,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/queue"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
 )
@@ -41,4 +42,31 @@ func (s *session) validateRcpt(a Address) error {
 	}
 	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
 	return replyRcptUndecided
+}
+
+// refusalHolder is implemented by a queue that can hand a waiting
+// sender the refusal of all its recipients (queue.Manager.HoldRefusal).
+type refusalHolder interface {
+	HoldRefusal(id queue.ID) func() *queue.Refusal
+}
+
+func noRefusal() *gosmtp.SMTPError { return nil }
+
+// holdRefusal offers to take a refusal while the sender waits for
+// delayed acknowledgement; release returns the reply to give instead of
+// the 250, or nil.
+func (s *session) holdRefusal(id queue.ID) (release func() *gosmtp.SMTPError) {
+	rh, ok := s.srv.queue.(refusalHolder)
+	if !ok {
+		return func() *gosmtp.SMTPError { return nil }
+	}
+	rel := rh.HoldRefusal(id)
+	return func() *gosmtp.SMTPError {
+		r := rel()
+		if r == nil {
+			return nil
+		}
+		s.log.Info("message refused by the next hop while the sender waited", "msg_id", id.String(), "code", r.Code)
+		return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: r.Text}
+	}
 }

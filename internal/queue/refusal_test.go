@@ -1,0 +1,81 @@
+package queue
+
+import (
+	"context"
+	"testing"
+)
+
+// TestWaitingSenderGetsRefusalNotDSN (SMTP-7): a sender still waiting
+// for delayed acknowledgement whose every recipient was refused gets the
+// refusal, and no DSN is queued; with one recipient accepted it gets
+// nothing (its 250) and the DSN names the refused one; a sender that
+// stopped waiting gets the DSN as before.
+func TestWaitingSenderGetsRefusalNotDSN(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rcpts    []string
+		waiting  bool
+		want     *Refusal
+		wantDSNs int
+	}{
+		{"one refused", []string{"nobody@corp.test"}, true, &Refusal{550, [3]int{5, 1, 1}, "<nobody@corp.test>: user unknown"}, 0},
+		{"all refused alike", []string{"nobody@corp.test", "ghost@corp.test"}, true,
+			&Refusal{550, [3]int{5, 1, 1}, "all recipients refused by the next hop: <nobody@corp.test>: user unknown"}, 0},
+		{"all refused, mixed codes", []string{"nobody@corp.test", "big@corp.test"}, true,
+			&Refusal{554, [3]int{5, 0, 0}, "all recipients refused by the next hop"}, 0},
+		{"some refused", []string{"nobody@corp.test", "alice@corp.test"}, true, nil, 1},
+		{"sender no longer waiting", []string{"nobody@corp.test"}, false, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			d := newScripted(func(addr string, _ int) (Outcome, string) {
+				switch addr {
+				case "alice@corp.test", "sender@example.org":
+					return RelayedOK, "250 2.0.0 ok"
+				case "big@corp.test":
+					return FailedPerm, "552 5.3.4 message too big"
+				}
+				return FailedPerm, "550 5.1.1 <" + addr + ">: user unknown"
+			})
+			q := NewManager(s, d, ManagerConfig{Hostname: "mx.test"})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer func() { cancel(); q.Wait() }()
+			m := msg(s, "sender@example.org", tc.rcpts...)
+			release := q.HoldRefusal(m.ID)
+			if !tc.waiting {
+				if r := release(); r != nil {
+					t.Fatalf("refusal before any attempt: %+v", r)
+				}
+			}
+			gone, stop := q.WaitGone(m.ID)
+			defer stop()
+			q.Start(ctx)
+			if err := q.Submit(ctx, m, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			d.wait(t)
+			<-gone
+			if tc.waiting {
+				got := release()
+				if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+					t.Fatalf("refusal %+v, want %+v", got, tc.want)
+				}
+			}
+			for range tc.wantDSNs {
+				d.wait(t) // the DSN's own delivery attempt
+			}
+			waitFor(t, "an empty queue", func() bool { return len(messages(t, s)) == 0 })
+			dsns := 0
+			d.mu.Lock()
+			for _, sm := range d.seen {
+				if sm.Connector == "dsn" {
+					dsns++
+				}
+			}
+			d.mu.Unlock()
+			if dsns != tc.wantDSNs {
+				t.Fatalf("%d DSNs, want %d", dsns, tc.wantDSNs)
+			}
+		})
+	}
+}
