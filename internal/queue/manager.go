@@ -116,8 +116,10 @@ type Manager struct {
 	wmu     sync.Mutex
 	waiters map[ID][]chan struct{} // WaitGone: senders waiting for confirmation (SR-9)
 	handed  map[ID][]chan struct{} // WaitHandedOn: pickup files waiting for ownership to pass (SR-12)
+
 	rfmu     sync.Mutex
 	refusals map[ID]*refusalHold // HoldRefusal: waiting senders that take a refusal (SMTP-7)
+
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)
