@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,17 +69,20 @@ receive_connectors:
 // Each bad file must fail with the given error, file and line included.
 func TestBadConfigs(t *testing.T) {
 	want := map[string]string{
-		"unknown-key.yaml":       `unknown-key.yaml:3: unknown key "colour" in server`,
-		"bad-duration.yaml":      `bad-duration.yaml:4: invalid duration "2 weeks"`,
-		"open-relay-typo.yaml":   `open-relay-typo.yaml:7: unknown right "relays"`,
-		"no-mailbox.yaml":        `no-mailbox.yaml:3: authoritative domains need mailbox.maildir or mailbox.lmtp`,
-		"dup-connector.yaml":     `dup-connector.yaml:6: receive connector "x" is defined twice`,
-		"ambiguous-binding.yaml": `ambiguous-binding.yaml:9: connectors "a" and "b" both serve 127.0.0.1:25`,
-		"insecure-auth.yaml":     `insecure-auth.yaml:6: auth without TLS needs auth.allow_insecure`,
-		"syntax.yaml":            `syntax.yaml:2: did not find expected key`,
-		"bad-size.yaml":          `bad-size.yaml:7: invalid size "lots"`,
-		"wrong-type.yaml":        `wrong-type.yaml:4: cannot unmarshal`,
-		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
+		"unknown-key.yaml":         `unknown-key.yaml:3: unknown key "colour" in server`,
+		"bad-duration.yaml":        `bad-duration.yaml:4: invalid duration "2 weeks"`,
+		"open-relay-typo.yaml":     `open-relay-typo.yaml:7: unknown right "relays"`,
+		"no-mailbox.yaml":          `no-mailbox.yaml:3: authoritative domains need mailbox.maildir or mailbox.lmtp`,
+		"dup-connector.yaml":       `dup-connector.yaml:6: receive connector "x" is defined twice`,
+		"ambiguous-binding.yaml":   `ambiguous-binding.yaml:9: connectors "a" and "b" both serve 127.0.0.1:25`,
+		"insecure-auth.yaml":       `insecure-auth.yaml:6: auth without TLS needs auth.allow_insecure`,
+		"syntax.yaml":              `syntax.yaml:2: did not find expected key`,
+		"bad-size.yaml":            `bad-size.yaml:7: invalid size "lots"`,
+		"wrong-type.yaml":          `wrong-type.yaml:4: cannot unmarshal`,
+		"bad-send.yaml":            `bad-send.yaml:9: address space "foo..bar" is not a domain`,
+		"no-directory.yaml":        `no-directory.yaml:4: accepted domain "example.test" is validated by directory but no directory is configured`,
+		"bad-validation.yaml":      `bad-validation.yaml:5: recipient_validation must be directory, callout or off, not "maybe"`,
+		"bad-recipient-entry.yaml": `bad-recipient-entry.yaml:13: recipients.addresses: "bob" is not user@domain or @domain`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
@@ -178,11 +182,12 @@ func TestTopologyFiles(t *testing.T) {
 		t.Fatalf("example topology: %v", err)
 	}
 	want := map[string]string{
-		"unknown-site.yaml":     `unknown-site.yaml:5: site link "a-b" names unknown site "b"`,
-		"duplicate-server.yaml": `duplicate-server.yaml:4: server "hub1" is defined twice`,
-		"bad-role.yaml":         `bad-role.yaml:3: server role must be hub, edge, mailbox or legacy, not "router"`,
-		"unknown-key.yaml":      `unknown-key.yaml:3: unknown key "hubsite" in topo site`,
-		"unknown-database.yaml": `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
+		"unknown-site.yaml":          `unknown-site.yaml:5: site link "a-b" names unknown site "b"`,
+		"duplicate-server.yaml":      `duplicate-server.yaml:4: server "hub1" is defined twice`,
+		"bad-role.yaml":              `bad-role.yaml:3: server role must be hub, edge, mailbox or legacy, not "router"`,
+		"unknown-key.yaml":           `unknown-key.yaml:3: unknown key "hubsite" in topo site`,
+		"unknown-database.yaml":      `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
+		"bad-recipient-address.yaml": `bad-recipient-address.yaml:9: recipients "example.com": address "bob@other.test" is not user@domain under example.com`,
 	}
 	files, _ := filepath.Glob("testdata/bad-topology/*.yaml")
 	if len(files) != len(want) {
@@ -212,4 +217,38 @@ func FuzzParseTopology(f *testing.F) {
 			t.Fatalf("error without file name: %v", err)
 		}
 	})
+}
+
+// Recipient validation defaults by domain type; the embedded default has
+// a directory, so `make run` refuses unknown local parts but delivers to
+// alice@example.test.
+func TestRecipientValidationDefaults(t *testing.T) {
+	c, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AcceptedDomains[0].RecipientValidation != ValidationDirectory || !slices.Contains(c.Recipients.Addresses, "alice@example.test") {
+		t.Errorf("embedded default: %+v %+v", c.AcceptedDomains, c.Recipients)
+	}
+	c, err = Parse([]byte(`
+server: {name: a.example.test}
+accepted_domains:
+  - {domain: a.test, type: internal_relay}
+  - {domain: b.test, type: external_relay}
+  - {domain: c.test, type: authoritative, recipient_validation: "off"}
+receive_connectors: [{name: x, bindings: ["127.0.0.1:25"]}]
+mailbox: {maildir: /tmp/m}
+`), "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{ValidationCallout, ValidationOff, ValidationOff} {
+		if got := c.AcceptedDomains[i].RecipientValidation; got != want {
+			t.Errorf("%s: %s, want %s", c.AcceptedDomains[i].Domain, got, want)
+		}
+	}
+	co := c.Recipients.Callout
+	if co.PositiveTTL.D() != 7*24*time.Hour || co.NegativeTTL.D() != 3*time.Hour || co.Timeout.D() != 30*time.Second || co.MaxConcurrent != 10 {
+		t.Errorf("callout defaults: %+v", co)
+	}
 }
