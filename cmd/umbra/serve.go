@@ -176,6 +176,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	del.SetRecipients(rcptv)
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled, Recipients: rcptv})
@@ -394,6 +395,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, err
 	}
 	srv.SetRecipients(rcptv)
+	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)

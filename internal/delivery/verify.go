@@ -116,3 +116,29 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	}
 	return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("RCPT TO answered %s", smtp.Reply(err))
 }
+
+// RecipientChecker is the recipient validator (recipients.Validator).
+type RecipientChecker interface {
+	Check(ctx context.Context, address string) (recipients.Verdict, error)
+}
+
+type rcptHolder struct{ rc RecipientChecker }
+
+// SetRecipients sets (or, on reload, replaces) the recipient validator
+// asked before every Maildir delivery: an address it knows to be unknown
+// fails with 550 5.1.1 instead of getting a mailbox of its own, whatever
+// path the message came by (pickup, mail queued before validation was
+// configured) (SMTP-6).
+func (d *Deliverer) SetRecipients(rc RecipientChecker) { d.rcpts.Store(&rcptHolder{rc}) }
+
+// unknownLocal reports whether the validator knows addr does not exist.
+// Postmaster always exists (RFC 5321 §4.5.1); an address the validator
+// cannot decide now is delivered, as it was accepted.
+func (d *Deliverer) unknownLocal(ctx context.Context, addr string) bool {
+	h := d.rcpts.Load()
+	if h == nil || h.rc == nil || strings.EqualFold(addr[:strings.LastIndexByte(addr, '@')], "postmaster") {
+		return false
+	}
+	v, _ := h.rc.Check(ctx, addr)
+	return v == recipients.Unknown
+}
