@@ -235,7 +235,7 @@ server: {name: a.example.test}
 accepted_domains:
   - {domain: a.test, type: internal_relay}
   - {domain: b.test, type: external_relay}
-  - {domain: c.test, type: authoritative, recipient_validation: "off"}
+  - {domain: c.test, type: authoritative, recipient_validation: off}
 receive_connectors: [{name: x, bindings: ["127.0.0.1:25"]}]
 mailbox: {maildir: /tmp/m}
 `), "d.yaml")
