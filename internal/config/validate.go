@@ -335,7 +335,12 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 				"(recipients.file, recipients.addresses or a topology); set recipient_validation: off to accept every local part",
 				d.Domain), "accepted_domains", i, "domain")
 		}
-	case ValidationCallout, ValidationOff:
+	case ValidationCallout:
+		if d.Type == DomainAuthoritative && c.Topology == "" {
+			v.add(fmt.Sprintf("accepted domain %q is delivered here: a callout has no next hop to ask without a topology "+
+				"(use recipient_validation: directory)", d.Domain), "accepted_domains", i, "recipient_validation")
+		}
+	case ValidationOff:
 	default:
 		v.add(fmt.Sprintf("recipient_validation must be directory, callout or off, not %q", d.RecipientValidation),
 			"accepted_domains", i, "recipient_validation")

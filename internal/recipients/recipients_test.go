@@ -225,3 +225,38 @@ func TestCalloutCacheAndTTL(t *testing.T) {
 		t.Fatal("refreshed answer wrong")
 	}
 }
+
+// TestCalloutConcurrencyBounded: with MaxConcurrent callouts in flight,
+// another address is not asked (no flood of sessions to the hubs): it
+// cannot be decided within its timeout.
+func TestCalloutConcurrencyBounded(t *testing.T) {
+	inside, release := make(chan struct{}), make(chan struct{})
+	v := verifierFunc(func(ctx context.Context, a string) (Verdict, string, error) {
+		if a == "slow@corp.test" {
+			close(inside)
+			<-release
+		}
+		return Known, "250", nil
+	})
+	c := NewCallout(CalloutConfig{Verifier: v, Cache: &memCache{m: map[string]Entry{}}, MaxConcurrent: 1, Timeout: 50 * time.Millisecond})
+	done := make(chan Verdict)
+	go func() {
+		v, _ := c.Lookup(context.Background(), "slow@corp.test")
+		done <- v
+	}()
+	<-inside
+	if v, err := c.Lookup(context.Background(), "other@corp.test"); v != CannotDecide || err == nil {
+		t.Fatalf("a callout past the bound: %v %v", v, err)
+	}
+	close(release)
+	if v := <-done; v != Known {
+		t.Fatalf("slow lookup: %v", v)
+	}
+	if v, _ := c.Lookup(context.Background(), "other@corp.test"); v != Known {
+		t.Fatal("the bound is not freed")
+	}
+}
+
+type verifierFunc func(ctx context.Context, a string) (Verdict, string, error)
+
+func (f verifierFunc) Verify(ctx context.Context, a string) (Verdict, string, error) { return f(ctx, a) }
