@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -187,4 +188,20 @@ func TestWaitingSenderGetsNextHopRefusal(t *testing.T) {
 		out, _ := cli(t, edgeCfg, "track", "--json", "--recipient", "sender@example.org")
 		return strings.Contains(out, `"event": "dsn"`)
 	})
+}
+
+// `umbra config check` parses the recipients file as the start would,
+// and names the bad line.
+func TestConfigCheckRecipientsFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg, rcptFile, _ := rcptHub(t, dir, "127.0.0.1:2525")
+	out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("good file: %v\n%s", err, out)
+	}
+	os.WriteFile(rcptFile, []byte("alice@example.test\nalice example.test\n"), 0o600)
+	out, err = exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), rcptFile+":2:") {
+		t.Fatalf("bad recipients file: %v\n%s", err, out)
+	}
 }
