@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -78,4 +79,28 @@ func TestWaitingSenderGetsRefusalNotDSN(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRefusalReply: whatever a next hop answered, the refusal given to
+// the sender is a 5xx with a matching enhanced code and a short,
+// printable text (it is written on the wire as the final reply).
+func FuzzRefusalReply(f *testing.F) {
+	for _, s := range []string{"550 5.1.1 <a@b>: user unknown", "552 5.3.4 too big", "550 4.4.7 expired", "554", "5x0 1.2.3", "550 5.1.1\r\nX", ""} {
+		f.Add(s, "550 5.1.1 other")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		for _, rcpts := range [][]string{{a}, {a, b}} {
+			m := &Message{}
+			for _, r := range rcpts {
+				m.Rcpts = append(m.Rcpts, Recipient{Addr: "x@y", LastReply: r})
+			}
+			r := refusalOf(m)
+			if r.Code < 500 || r.Code > 599 || r.Enhanced[0] != 5 || r.Enhanced[1] > 999 || r.Enhanced[2] > 999 {
+				t.Fatalf("%q: %+v", rcpts, r)
+			}
+			if r.Text == "" || len(r.Text) > 250 || strings.ContainsFunc(r.Text, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+				t.Fatalf("%q: text %q", rcpts, r.Text)
+			}
+		}
+	})
 }
