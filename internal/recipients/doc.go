@@ -23,9 +23,13 @@
 //     decided answer in a persistent Cache (a bucket of the transport
 //     database): a positive answer for PositiveTTL (default 7 days), a
 //     negative one for NegativeTTL (default 3 hours). While the next hop is
-//     unreachable, the cached answer decides, even past its TTL: the edge
-//     keeps its local copy of the directory, as Exchange's edge does. Only
-//     an address with no cached answer gets CannotDecide.
+//     unreachable, the cached answer decides, even past its TTL (up to
+//     StaleFactor TTLs, after which Prune deletes it): the edge keeps its
+//     local copy of the directory, as Exchange's edge does. Only an
+//     address with no usable cached answer gets CannotDecide. Concurrent
+//     lookups of one address share one callout, and at most MaxConcurrent
+//     callouts run at once, each bounded by Timeout: random recipients
+//     cannot turn into a flood of sessions to the hubs.
 //
 // A Validator applies a Mode per accepted domain:
 //
@@ -39,7 +43,18 @@
 // "451 4.3.0"; no mode ever turns "cannot decide" into acceptance, and a
 // next hop that is down never turns a cached positive answer into a
 // refusal. The postmaster address (RFC 5321 §4.5.1) is the session's to
-// let through before it asks.
+// let through before it asks. Final delivery into Maildir asks the same
+// Validator, so that mail which reached it by a path without RCPT (the
+// pickup directory, a queue from before validation was configured) gets
+// no mailbox for an unknown local part.
+//
+// Configuration (package config): accepted_domains[].recipient_validation
+// (directory, callout, off; by default directory for authoritative,
+// callout for internal_relay, off for external_relay domains), and the
+// recipients section (file, addresses, callout TTLs, timeout,
+// max_concurrent). A directory domain without any directory source, and a
+// callout for an authoritative domain without a topology (no next hop),
+// are refused at start.
 //
 // The package imports no other package of umbra: the SMTP client of the
 // callout (package delivery) and the cache (package queue) are given to it
