@@ -259,4 +259,6 @@ func TestCalloutConcurrencyBounded(t *testing.T) {
 
 type verifierFunc func(ctx context.Context, a string) (Verdict, string, error)
 
-func (f verifierFunc) Verify(ctx context.Context, a string) (Verdict, string, error) { return f(ctx, a) }
+func (f verifierFunc) Verify(ctx context.Context, a string) (Verdict, string, error) {
+	return f(ctx, a)
+}
