@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 type violation struct {
@@ -359,11 +360,28 @@ func validateRecipients(v *validator, r Recipients) {
 	}
 }
 
-// ValidRecipientEntry reports whether s is "user@domain" or "@domain".
-// The recipients package parses these strictly; config checks the shape
-// so that a bad inline entry is reported with its line.
+// ValidRecipientEntry reports whether s is "user@domain" or "@domain",
+// with the rules package recipients applies (a dot-atom local part of at
+// most 64 octets), so that a bad inline or topology entry is reported
+// here with its line rather than at start without one.
 func ValidRecipientEntry(s string) bool {
 	local, domain, ok := strings.Cut(s, "@")
-	return ok && IsDomain(domain) && !strings.ContainsAny(local, " \t\r\n@\"<>()[],;:\\") && len(local) <= 64 &&
-		!strings.HasPrefix(local, ".") && !strings.HasSuffix(local, ".") && !strings.Contains(local, "..")
+	if !ok || !IsDomain(domain) || strings.HasSuffix(domain, ".") || strings.Contains(domain, "_") {
+		return false
+	}
+	if local == "" {
+		return true
+	}
+	if len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") || !utf8.ValidString(local) {
+		return false
+	}
+	for _, r := range local {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
+		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
+		default:
+			return false
+		}
+	}
+	return true
 }

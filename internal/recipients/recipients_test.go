@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 )
 
 func TestParseFile(t *testing.T) {
@@ -261,4 +262,17 @@ type verifierFunc func(ctx context.Context, a string) (Verdict, string, error)
 
 func (f verifierFunc) Verify(ctx context.Context, a string) (Verdict, string, error) {
 	return f(ctx, a)
+}
+
+// The configuration checks inline and topology entries with these rules
+// (config.ValidRecipientEntry); both must agree, or an entry config
+// accepted would fail the start without a line number.
+func TestEntryRulesAgreeWithConfig(t *testing.T) {
+	for _, e := range []string{"alice@example.test", "@example.test", "a.b+c@x.y", "ünï@example.test", ".a@x.y", "a..b@x.y",
+		"a b@x.y", "a\x01@x.y", "a@x_y.z", "a@x.y.", "a@", "@", "a\"b@x.y", strings.Repeat("a", 65) + "@x.y", "a@b@c.d", "a@-x.y"} {
+		_, err := NewList([]string{e})
+		if got, want := config.ValidRecipientEntry(e), err == nil; got != want {
+			t.Errorf("%q: config says %v, recipients says %v (%v)", e, got, want, err)
+		}
+	}
 }
