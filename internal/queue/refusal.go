@@ -3,6 +3,7 @@ package queue
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Refusal is the reply a sender still waiting for delayed
@@ -47,9 +48,21 @@ func (q *Manager) HoldRefusal(id ID) (release func() *Refusal) {
 		if !claimed {
 			return nil
 		}
-		return <-h.ch // sent by finish right after its commit
+		// finish sends right after its commit; the bound only guards the
+		// session against a finish that never returns.
+		t := time.NewTimer(refusalWait)
+		defer t.Stop()
+		select {
+		case r := <-h.ch:
+			return r
+		case <-t.C:
+			return nil
+		}
 	}
 }
+
+// refusalWait bounds a sender's wait for the commit of a claimed refusal.
+const refusalWait = time.Minute
 
 // claimRefusal takes on a waiting sender's offer when every recipient
 // of m failed in this attempt (failed lists them). The caller must then
