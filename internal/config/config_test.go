@@ -243,7 +243,7 @@ mailbox: {maildir: /tmp/m}
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []string{ValidationCallout, ValidationOff, ValidationOff} {
+	for i, want := range []string{ValidationCallout, ValidationCallout, ValidationOff} {
 		if got := c.AcceptedDomains[i].RecipientValidation; got != want {
 			t.Errorf("%s: %s, want %s", c.AcceptedDomains[i].Domain, got, want)
 		}

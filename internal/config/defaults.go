@@ -115,7 +115,7 @@ func applyDefaults(c *Config) {
 		}
 		if d := &c.AcceptedDomains[i]; d.RecipientValidation == "" {
 			d.RecipientValidation = map[string]string{DomainAuthoritative: ValidationDirectory,
-				DomainInternalRelay: ValidationCallout, DomainExternalRelay: ValidationOff}[d.Type]
+				DomainInternalRelay: ValidationCallout, DomainExternalRelay: ValidationCallout}[d.Type]
 		}
 	}
 	co := &c.Recipients.Callout

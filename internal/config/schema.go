@@ -107,8 +107,8 @@ type AcceptedDomain struct {
 	// recipients.addresses decide), callout (listed addresses are
 	// known; others are asked of the next hop, with a persistent cache)
 	// or off (every local part accepted). Default: directory for
-	// authoritative domains, callout for internal_relay, off for
-	// external_relay.
+	// authoritative domains, callout for internal_relay and
+	// external_relay ones.
 	RecipientValidation string `yaml:"recipient_validation"`
 }
 

@@ -50,7 +50,7 @@
 //
 // Configuration (package config): accepted_domains[].recipient_validation
 // (directory, callout, off; by default directory for authoritative,
-// callout for internal_relay, off for external_relay domains), and the
+// callout for relay domains), and the
 // recipients section (file, addresses, callout TTLs, timeout,
 // max_concurrent). A directory domain without any directory source, and a
 // callout for an authoritative domain without a topology (no next hop),
