@@ -69,17 +69,19 @@ receive_connectors:
 // Each bad file must fail with the given error, file and line included.
 func TestBadConfigs(t *testing.T) {
 	want := map[string]string{
-		"unknown-key.yaml":           `unknown-key.yaml:3: unknown key "colour" in server`,
-		"bad-duration.yaml":          `bad-duration.yaml:4: invalid duration "2 weeks"`,
-		"open-relay-typo.yaml":       `open-relay-typo.yaml:7: unknown right "relays"`,
-		"no-mailbox.yaml":            `no-mailbox.yaml:3: authoritative domains need mailbox.maildir or mailbox.lmtp`,
-		"dup-connector.yaml":         `dup-connector.yaml:6: receive connector "x" is defined twice`,
-		"ambiguous-binding.yaml":     `ambiguous-binding.yaml:9: connectors "a" and "b" both serve 127.0.0.1:25`,
-		"insecure-auth.yaml":         `insecure-auth.yaml:6: auth without TLS needs auth.allow_insecure`,
-		"syntax.yaml":                `syntax.yaml:2: did not find expected key`,
-		"bad-size.yaml":              `bad-size.yaml:7: invalid size "lots"`,
-		"wrong-type.yaml":            `wrong-type.yaml:4: cannot unmarshal`,
-		"bad-send.yaml":              `bad-send.yaml:9: address space "foo..bar" is not a domain`,
+		"unknown-key.yaml":       `unknown-key.yaml:3: unknown key "colour" in server`,
+		"bad-duration.yaml":      `bad-duration.yaml:4: invalid duration "2 weeks"`,
+		"open-relay-typo.yaml":   `open-relay-typo.yaml:7: unknown right "relays"`,
+		"no-mailbox.yaml":        `no-mailbox.yaml:3: authoritative domains need mailbox.maildir or mailbox.lmtp`,
+		"dup-connector.yaml":     `dup-connector.yaml:6: receive connector "x" is defined twice`,
+		"ambiguous-binding.yaml": `ambiguous-binding.yaml:9: connectors "a" and "b" both serve 127.0.0.1:25`,
+		"insecure-auth.yaml":     `insecure-auth.yaml:6: auth without TLS needs auth.allow_insecure`,
+		"syntax.yaml":            `syntax.yaml:2: did not find expected key`,
+		"bad-size.yaml":          `bad-size.yaml:7: invalid size "lots"`,
+		"wrong-type.yaml":        `wrong-type.yaml:4: cannot unmarshal`,
+		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
+
+		// Recipient validation (SMTP-6).
 		"no-directory.yaml":          `no-directory.yaml:4: accepted domain "example.test" is validated by directory but no directory is configured`,
 		"callout-authoritative.yaml": `callout-authoritative.yaml:5: accepted domain "example.test" is delivered here: a callout has no next hop`,
 		"bad-validation.yaml":        `bad-validation.yaml:5: recipient_validation must be directory, callout or off, not "maybe"`,
@@ -183,11 +185,13 @@ func TestTopologyFiles(t *testing.T) {
 		t.Fatalf("example topology: %v", err)
 	}
 	want := map[string]string{
-		"unknown-site.yaml":          `unknown-site.yaml:5: site link "a-b" names unknown site "b"`,
-		"duplicate-server.yaml":      `duplicate-server.yaml:4: server "hub1" is defined twice`,
-		"bad-role.yaml":              `bad-role.yaml:3: server role must be hub, edge, mailbox or legacy, not "router"`,
-		"unknown-key.yaml":           `unknown-key.yaml:3: unknown key "hubsite" in topo site`,
-		"unknown-database.yaml":      `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
+		"unknown-site.yaml":     `unknown-site.yaml:5: site link "a-b" names unknown site "b"`,
+		"duplicate-server.yaml": `duplicate-server.yaml:4: server "hub1" is defined twice`,
+		"bad-role.yaml":         `bad-role.yaml:3: server role must be hub, edge, mailbox or legacy, not "router"`,
+		"unknown-key.yaml":      `unknown-key.yaml:3: unknown key "hubsite" in topo site`,
+		"unknown-database.yaml": `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
+
+		// Recipient validation (SMTP-6).
 		"bad-recipient-address.yaml": `bad-recipient-address.yaml:9: recipients "example.com": address "bob@other.test" is not user@domain under example.com`,
 	}
 	files, _ := filepath.Glob("testdata/bad-topology/*.yaml")
