@@ -46,7 +46,8 @@ FUZZ_TARGETS := \
 	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince \
 	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData \
 	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent \
-	./internal/orgid/:FuzzStrip
+	./internal/orgid/:FuzzStrip \
+	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

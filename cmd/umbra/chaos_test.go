@@ -58,7 +58,7 @@ func chaosConfig(t *testing.T, dir string, s *chaosServer, topo string) {
 	cfg := fmt.Sprintf(`server: {name: %s, role: %s, data_dir: %s, metrics_listen: "", log_level: warn}
 topology: %s
 transport: {retry_schedule: [1s], retry_jitter: 0.2, shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3}
-accepted_domains: [{domain: example.test, type: %s}]
+accepted_domains: [{domain: example.test, type: %s, recipient_validation: off}]
 receive_connectors:
   - name: org
     bindings: [%q]

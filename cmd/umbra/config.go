@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,11 @@ func newConfigCmd() *cobra.Command {
 				}
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
 			}
+			// The recipient directory sources parse as at start (file:line).
+			if _, err := recipientValidator(cfg, nil, slog.New(slog.DiscardHandler)); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s: the recipient directory is not valid", args[0])}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
 			return nil
@@ -60,7 +66,7 @@ func referencedFiles(c *config.Config) []string {
 			out = append(out, sc.Auth.PasswordFile)
 		}
 	}
-	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology} {
+	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File} {
 		if f != "" {
 			out = append(out, f)
 		}

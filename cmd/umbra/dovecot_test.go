@@ -151,7 +151,7 @@ func TestInteropDovecotLMTPRedelivery(t *testing.T) {
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
 transport: {retry_schedule: [1s], retry_jitter: 0.1}
-accepted_domains: [{domain: example.test}]
+accepted_domains: [{domain: example.test, recipient_validation: off}] # Dovecot refuses unknown users at LMTP
 receive_connectors:
   - name: in
     bindings: [%q]

@@ -29,6 +29,9 @@ func TestImportGraph(t *testing.T) {
 		"umbra/internal/dumpster": {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config", "net"},
 		// shadow is logic over interfaces: no store, no protocol, no network.
 		"umbra/internal/shadow": {"umbra/internal/queue", "umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/config", "net"},
+		// recipients is the directory interface and its sources: the
+		// callout's client and cache are given to it as interfaces.
+		"umbra/internal/recipients": {"umbra/", "net"},
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)

@@ -25,6 +25,7 @@ import (
 	"umbra/internal/metrics"
 	"umbra/internal/pickup"
 	"umbra/internal/queue"
+	"umbra/internal/recipients"
 	"umbra/internal/routing"
 	"umbra/internal/shadow"
 	"umbra/internal/smtp"
@@ -169,10 +170,19 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
 
+	// Recipient validation at RCPT (SMTP-6): the directory lists and the
+	// callout, whose answers the transport database keeps.
+	callout := newCallout(cfg, del, store)
+	rcptv, err := recipientValidator(cfg, callout, log.With("component", "recipients"))
+	if err != nil {
+		return err
+	}
+	del.SetRecipients(rcptv)
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
-		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount})
+		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
+		Recipients: rcptv})
 	if err != nil {
 		return err
 	}
@@ -199,6 +209,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	mgr.Start(runCtx)
+	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})
 	go func() { dump.Run(runCtx); close(dumpDone) }()
 	if shadows != nil {
@@ -232,7 +243,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go func() {
 		for range hup {
 			systemd.Notify("RELOADING=1")
-			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log)
+			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
@@ -339,7 +350,7 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // accepted domains, send connectors, mailbox delivery, retry and expiry.
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
-	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger) (*config.Config, error) {
+	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout) (*config.Config, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -370,6 +381,14 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
 	next.AuthThrottle = cur.AuthThrottle
+	if next.Recipients.Callout != cur.Recipients.Callout {
+		restart = append(restart, "recipients.callout")
+	}
+	// The recipients file is read again; a broken one fails the reload.
+	rcptv, err := recipientValidator(next, callout, log.With("component", "recipients"))
+	if err != nil {
+		return nil, err
+	}
 	table := routingTable(next)
 	topo, err := serverTopology(next)
 	if err != nil {
@@ -395,6 +414,8 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	} else {
 		srv.SetServers(nil)
 	}
+	srv.SetRecipients(rcptv)
+	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)
@@ -406,6 +427,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	next.Server, next.Tracking = cur.Server, cur.Tracking
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
+	next.Recipients.Callout = cur.Recipients.Callout
 	return next, nil
 }
 

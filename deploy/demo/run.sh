@@ -26,7 +26,7 @@ servers:
 TOPO
 for n in edge hub1 hub2; do
   eval addr=\$$(echo $n | tr a-z A-Z)
-  type=authoritative; mailbox="mailbox: {maildir: maildir}"
+  type=authoritative; mailbox=$'mailbox: {maildir: maildir}\nrecipients: {addresses: [bob@example.test]}   # validated at RCPT; the edge asks the hubs'
   if [ $n = edge ]; then type=internal_relay; mailbox=""; fi
   cat > "$DIR/$n.yaml" <<CFG
 server: {name: $n, role: $( [ $n = edge ] && echo edge || echo hub ), data_dir: $DIR/$n, metrics_listen: "", log_level: warn}

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,12 @@ func TestBadConfigs(t *testing.T) {
 		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
 		"bad-postmaster.yaml":    `bad-postmaster.yaml:3: server.postmaster "root at example.test" is not a mailbox address`,
 		"bad-auth-throttle.yaml": `bad-auth-throttle.yaml:8: auth_throttle.max_delay must be at least delay`,
+
+		// Recipient validation (SMTP-6).
+		"no-directory.yaml":          `no-directory.yaml:4: accepted domain "example.test" is validated by directory but no directory is configured`,
+		"callout-authoritative.yaml": `callout-authoritative.yaml:5: accepted domain "example.test" is delivered here: a callout has no next hop`,
+		"bad-validation.yaml":        `bad-validation.yaml:5: recipient_validation must be directory, callout or off, not "maybe"`,
+		"bad-recipient-entry.yaml":   `bad-recipient-entry.yaml:13: recipients.addresses: "bob" is not user@domain or @domain`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
@@ -186,6 +193,9 @@ func TestTopologyFiles(t *testing.T) {
 		"unknown-key.yaml":        `unknown-key.yaml:3: unknown key "hubsite" in topo site`,
 		"unknown-database.yaml":   `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
 		"bad-source-address.yaml": `bad-source-address.yaml:7: server "hub1": source address "not-an-ip" is not an IP address or CIDR prefix`,
+
+		// Recipient validation (SMTP-6).
+		"bad-recipient-address.yaml": `bad-recipient-address.yaml:9: recipients "example.com": address "bob@other.test" is not user@domain under example.com`,
 	}
 	files, _ := filepath.Glob("testdata/bad-topology/*.yaml")
 	if len(files) != len(want) {
@@ -236,5 +246,39 @@ func TestPostmasterAndLimitDefaults(t *testing.T) {
 			c.AuthThrottle.LockoutAfter != DefaultAuthLockoutAfter || c.AuthThrottle.Delay.D() != DefaultAuthDelay {
 			t.Errorf("defaults not applied: %+v %+v", c.Transport, c.AuthThrottle)
 		}
+	}
+}
+
+// Recipient validation defaults by domain type; the embedded default has
+// a directory, so `make run` refuses unknown local parts but delivers to
+// alice@example.test.
+func TestRecipientValidationDefaults(t *testing.T) {
+	c, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AcceptedDomains[0].RecipientValidation != ValidationDirectory || !slices.Contains(c.Recipients.Addresses, "alice@example.test") {
+		t.Errorf("embedded default: %+v %+v", c.AcceptedDomains, c.Recipients)
+	}
+	c, err = Parse([]byte(`
+server: {name: a.example.test}
+accepted_domains:
+  - {domain: a.test, type: internal_relay}
+  - {domain: b.test, type: external_relay}
+  - {domain: c.test, type: authoritative, recipient_validation: off}
+receive_connectors: [{name: x, bindings: ["127.0.0.1:25"]}]
+mailbox: {maildir: /tmp/m}
+`), "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{ValidationCallout, ValidationCallout, ValidationOff} {
+		if got := c.AcceptedDomains[i].RecipientValidation; got != want {
+			t.Errorf("%s: %s, want %s", c.AcceptedDomains[i].Domain, got, want)
+		}
+	}
+	co := c.Recipients.Callout
+	if co.PositiveTTL.D() != 7*24*time.Hour || co.NegativeTTL.D() != 3*time.Hour || co.Timeout.D() != 30*time.Second || co.MaxConcurrent != 10 {
+		t.Errorf("callout defaults: %+v", co)
 	}
 }

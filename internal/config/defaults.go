@@ -44,8 +44,12 @@ const (
 	// Refusal log lines (refused connections, relay attempts, AUTH
 	// failures) per reason and source: a burst, then one per interval;
 	// the rest are counted and reported as "suppressed".
-	DefaultRefusalLogBurst    = 10
-	DefaultRefusalLogInterval = 1 * time.Minute
+	DefaultRefusalLogBurst      = 10
+	DefaultRefusalLogInterval   = 1 * time.Minute
+	DefaultCalloutPositiveTTL   = 7 * 24 * time.Hour
+	DefaultCalloutNegativeTTL   = 3 * time.Hour
+	DefaultCalloutTimeout       = 30 * time.Second
+	DefaultCalloutMaxConcurrent = 10
 )
 
 // DefaultRetrySchedule is the wait after each failed attempt; the last
@@ -132,7 +136,16 @@ func applyDefaults(c *Config) {
 		if c.AcceptedDomains[i].Type == "" {
 			c.AcceptedDomains[i].Type = DomainAuthoritative
 		}
+		if d := &c.AcceptedDomains[i]; d.RecipientValidation == "" {
+			d.RecipientValidation = map[string]string{DomainAuthoritative: ValidationDirectory,
+				DomainInternalRelay: ValidationCallout, DomainExternalRelay: ValidationCallout}[d.Type]
+		}
 	}
+	co := &c.Recipients.Callout
+	setDur(&co.PositiveTTL, DefaultCalloutPositiveTTL)
+	setDur(&co.NegativeTTL, DefaultCalloutNegativeTTL)
+	setDur(&co.Timeout, DefaultCalloutTimeout)
+	setInt(&co.MaxConcurrent, DefaultCalloutMaxConcurrent)
 	for i := range c.ReceiveConnectors {
 		rc := &c.ReceiveConnectors[i]
 		if len(rc.RemoteRanges) == 0 {

@@ -135,6 +135,7 @@ func resolvePaths(c *Config, base string) {
 	}
 	abs(&c.Server.DataDir)
 	abs(&c.Topology)
+	abs(&c.Recipients.File)
 	abs(&c.Transport.ClientCertFile)
 	abs(&c.Transport.ClientKeyFile)
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {

@@ -16,6 +16,9 @@ type Config struct {
 	// links, servers, databases, connectors); empty: no site routing.
 	// Relative paths are resolved against the configuration's directory.
 	Topology string `yaml:"topology"`
+	// Recipients are the directory sources and the callout settings of
+	// recipient validation at RCPT (SMTP-6, package recipients).
+	Recipients Recipients `yaml:"recipients"`
 
 	// AuthThrottle slows and locks out password guessing across
 	// connections (every receive connector of the server).
@@ -117,6 +120,46 @@ const (
 type AcceptedDomain struct {
 	Domain string `yaml:"domain"`
 	Type   string `yaml:"type"`
+	// RecipientValidation is how RCPT is checked for the domain:
+	// directory (the topology's addresses, recipients.file and
+	// recipients.addresses decide), callout (listed addresses are
+	// known; others are asked of the next hop, with a persistent cache)
+	// or off (every local part accepted). Default: directory for
+	// authoritative domains, callout for internal_relay and
+	// external_relay ones.
+	RecipientValidation string `yaml:"recipient_validation"`
+}
+
+// Recipient validation modes.
+const (
+	ValidationDirectory = "directory"
+	ValidationCallout   = "callout"
+	ValidationOff       = "off"
+)
+
+// Recipients configures the sources of recipient validation.
+type Recipients struct {
+	// File holds "user@domain" and "@domain" (catch-all) lines, with "#"
+	// comments; reloaded on SIGHUP. Relative to the configuration's
+	// directory.
+	File string `yaml:"file"`
+	// Addresses are entries of the same form, in the configuration.
+	Addresses []string `yaml:"addresses"`
+	// Callout configures the address verification of callout domains.
+	Callout Callout `yaml:"callout"`
+}
+
+// Callout configures recipient verification at the next hop.
+type Callout struct {
+	// PositiveTTL and NegativeTTL: how long an accepted / refused answer
+	// is used without asking again. Past its TTL an answer still decides
+	// while the next hop cannot answer, until it is four TTLs old.
+	PositiveTTL Duration `yaml:"positive_ttl"`
+	NegativeTTL Duration `yaml:"negative_ttl"`
+	// Timeout bounds one callout session.
+	Timeout Duration `yaml:"timeout"`
+	// MaxConcurrent bounds callouts in flight.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // Receive connector rights.

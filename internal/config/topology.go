@@ -62,6 +62,10 @@ type TopoDatabase struct {
 type TopoRecipients struct {
 	Match    string `yaml:"match"`
 	Database string `yaml:"database"`
+	// Addresses are the mailboxes of a domain or *.domain entry: they
+	// are known recipients for recipient validation (an entry whose match
+	// is an address is one itself). Optional; they do not change routing.
+	Addresses []string `yaml:"addresses"`
 }
 
 // TopoSendConnector is an organisation send connector.
@@ -188,6 +192,11 @@ func validateTopology(t *Topology) []violation {
 		if !dbs[r.Database] {
 			v.add(fmt.Sprintf("recipients %q map to unknown database %q", r.Match, r.Database), "recipients", i, "database")
 		}
+		for j, a := range r.Addresses {
+			if !topoAddressUnder(a, r.Match) {
+				v.add(fmt.Sprintf("recipients %q: address %q is not user@domain under %s", r.Match, a, r.Match), "recipients", i, "addresses", j)
+			}
+		}
 	}
 	conns := map[string]bool{}
 	for i, c := range t.SendConnectors {
@@ -243,4 +252,18 @@ func ParseSourceAddress(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return p.Masked(), nil
+}
+
+// topoAddressUnder reports whether a is user@domain with its domain
+// matched by a domain or *.domain entry.
+func topoAddressUnder(a, match string) bool {
+	local, domain, ok := strings.Cut(a, "@")
+	if !ok || local == "" || !ValidRecipientEntry(a) || strings.Contains(match, "@") {
+		return false
+	}
+	domain, match = strings.ToLower(domain), strings.ToLower(match)
+	if suffix, wild := strings.CutPrefix(match, "*"); wild {
+		return strings.HasSuffix(domain, suffix)
+	}
+	return domain == match
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 type violation struct {
@@ -105,7 +106,9 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("accepted domain type must be authoritative, internal_relay or external_relay, not %q", d.Type),
 				"accepted_domains", i, "type")
 		}
+		validateRecipientValidation(v, c, i, d)
 	}
+	validateRecipients(v, c.Recipients)
 
 	if len(c.ReceiveConnectors) == 0 {
 		v.add("at least one receive connector is required", "receive_connectors")
@@ -343,6 +346,70 @@ func validDatabaseName(s string) bool {
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validateRecipientValidation checks a domain's recipient_validation. A
+// domain validated by directory needs a directory: without one every
+// address would be refused, so the configuration says so at start
+// (recipient_validation: off is the explicit way to accept every local
+// part).
+func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomain) {
+	switch d.RecipientValidation {
+	case ValidationDirectory:
+		r := c.Recipients
+		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" {
+			v.add(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
+				"(recipients.file, recipients.addresses or a topology); set recipient_validation: off to accept every local part",
+				d.Domain), "accepted_domains", i, "domain")
+		}
+	case ValidationCallout:
+		if d.Type == DomainAuthoritative && c.Topology == "" {
+			v.add(fmt.Sprintf("accepted domain %q is delivered here: a callout has no next hop to ask without a topology "+
+				"(use recipient_validation: directory)", d.Domain), "accepted_domains", i, "recipient_validation")
+		}
+	case ValidationOff:
+	default:
+		v.add(fmt.Sprintf("recipient_validation must be directory, callout or off, not %q", d.RecipientValidation),
+			"accepted_domains", i, "recipient_validation")
+	}
+}
+
+func validateRecipients(v *validator, r Recipients) {
+	for j, a := range r.Addresses {
+		if !ValidRecipientEntry(a) {
+			v.add(fmt.Sprintf("recipients.addresses: %q is not user@domain or @domain", a), "recipients", "addresses", j)
+		}
+	}
+	co := r.Callout
+	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 {
+		v.add("recipients.callout: TTLs, timeout and max_concurrent must be positive", "recipients", "callout")
+	}
+}
+
+// ValidRecipientEntry reports whether s is "user@domain" or "@domain",
+// with the rules package recipients applies (a dot-atom local part of at
+// most 64 octets), so that a bad inline or topology entry is reported
+// here with its line rather than at start without one.
+func ValidRecipientEntry(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || !IsDomain(domain) || strings.HasSuffix(domain, ".") || strings.Contains(domain, "_") {
+		return false
+	}
+	if local == "" {
+		return true
+	}
+	if len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") || !utf8.ValidString(local) {
+		return false
+	}
+	for _, r := range local {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
+		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
+		default:
 			return false
 		}
 	}

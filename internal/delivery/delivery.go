@@ -91,6 +91,7 @@ type Deliverer struct {
 	log   *slog.Logger
 	bal   *balancer
 	dedup atomic.Pointer[dedupHolder]
+	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per-destination connection limits
@@ -398,6 +399,10 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			}
 			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
+			if d.unknownLocal(ctx, addr) {
+				out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: "maildir", Reply: "550 5.1.1 <" + addr + ">: no such mailbox"})
+				continue
+			}
 			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if err != nil {

@@ -106,6 +106,24 @@
 // commit, so a source that offers one submission twice after a crash
 // queues it once.
 //
+// # Waiting senders and callout answers
+//
+// A sender still waiting for delayed acknowledgement registers with
+// HoldRefusal before its message is submitted. When one attempt's results
+// leave every recipient Failed, finish claims that registration, makes no
+// failure DSN, commits, and then hands the sender the refusal (the next
+// hop's code and enhanced code; 554 5.0.0 when they differ). Claim and
+// withdrawal (the sender's timer) are serialised under one mutex, so
+// exactly one of "the sender gets the 5xx" and "the sender gets its 250
+// and the DSN is made" happens. If the commit fails, the sender gets its
+// 250: the message is still Active on disk and retried after restart
+// (point 5 below), and its failure is then reported by DSN.
+//
+// The rcptcache bucket holds the recipient callout's answers (package
+// recipients): one durable write per answer, pruned by age. They are a
+// cache of the next hop's directory; losing them costs only 451 replies
+// for addresses not asked again yet.
+//
 // # Durability and the crash argument
 //
 // Every write goes through Store.Update, whose commit loop folds the

@@ -119,6 +119,10 @@ type Manager struct {
 	wmu     sync.Mutex
 	waiters map[ID][]chan struct{} // WaitGone: senders waiting for confirmation (SR-9)
 	handed  map[ID][]chan struct{} // WaitHandedOn: pickup files waiting for ownership to pass (SR-12)
+
+	rfmu     sync.Mutex
+	refusals map[ID]*refusalHold // HoldRefusal: waiting senders that take a refusal (SMTP-7)
+
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)
@@ -628,6 +632,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 	}
 
+	// A sender still waiting for its reply (SR-9) whose every recipient
+	// was refused now gets the refusal instead of a DSN (SMTP-7).
+	refusal := q.claimRefusal(m, failed)
 	var dsns []*Message
 	var dsnBodies [][]byte
 	for _, d := range []struct {
@@ -641,6 +648,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			}
 		}
 		if len(want) == 0 {
+			continue
+		}
+		if d.kind == NotifyFailure && refusal != nil {
+			q.log.Info("no DSN: the waiting sender gets the refusal", "msg_id", m.ID.String())
 			continue
 		}
 		if m.From == "" {
@@ -735,6 +746,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 		return nil
 	})
+	refusal.answer(m, err == nil)
 	if err != nil {
 		// The message stays Active in the database; Recover retries it at
 		// the next start. Delivered recipients may then see a duplicate,

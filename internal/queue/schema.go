@@ -50,6 +50,10 @@ import (
 //	          written in the commit that queues a keyed submission (a
 //	          pickup file), so that offering it again queues nothing
 //	          (Manager.SubmitKeyed); pruned after message_expiration
+//	rcptcache lower-cased address → known (1 byte: 1 known, 0 unknown) ‖
+//	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
+//	          the recipient callout's answers (SMTP-6, rcptcache.go), kept
+//	          so that an edge decides RCPT while its hubs are down
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -68,9 +72,10 @@ var (
 	bucketRequests  = []byte("requests")
 	bucketOrgIDs    = []byte("orgids")
 	bucketSubmitKey = []byte("submitkeys")
+	bucketRcptCache = []byte("rcptcache")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey}
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey, bucketRcptCache}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -68,7 +68,15 @@
 //     suppression, merge).
 //   - A sender that did not open a shadow session (and is not an
 //     authenticated client) gets its 250 once its message has left the
-//     queue confirmed, or after max_acknowledgement_delay (SR-9).
+//     queue confirmed, or after max_acknowledgement_delay (SR-9). If the
+//     next hop refused every recipient permanently meanwhile, it gets that
+//     refusal instead and no DSN is made (SMTP-7): the offer to take it is
+//     registered with the queue before Submit (queue.Manager.HoldRefusal),
+//     so a first attempt that ends before Submit returns cannot miss it.
+//   - RCPT at an accepted domain is validated (SMTP-6, rcptcheck.go,
+//     package recipients): unknown 550 5.1.1, cannot decide 451 4.3.0;
+//     postmaster@ an accepted domain is always taken; addresses outside the
+//     accepted domains are decided by relay rights alone.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
 //     senders waiting for confirmation their 250, and lets transactions
 //     finish until its context ends.

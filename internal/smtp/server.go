@@ -19,6 +19,7 @@ import (
 	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/recipients"
 	"umbra/internal/routing"
 )
 
@@ -88,6 +89,9 @@ type ServerConfig struct {
 	// id of a shadow session that no credential names to the addresses
 	// the topology gives that server (SetServers replaces it on reload).
 	Servers ServerDirectory
+	// Recipients validates RCPT at accepted domains (SMTP-6); see
+	// SetRecipients.
+	Recipients *recipients.Validator
 }
 
 // ServerDirectory knows the organisation's servers and where their
@@ -119,6 +123,7 @@ type Server struct {
 	obs      Observer
 	routing  atomic.Pointer[routing.Table]
 	servers  atomic.Pointer[serverDirectory]
+	rcptv    atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -172,6 +177,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.routing.Store(cfg.Routing)
 	s.SetServers(cfg.Servers)
+	s.rcptv.Store(cfg.Recipients)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	conns, err := s.buildConnectors(cfg.Connectors, nil)
 	if err != nil {

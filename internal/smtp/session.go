@@ -266,6 +266,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
+	if err := s.validateRcpt(a); err != nil {
+		return err
+	}
 	r := queue.Recipient{Addr: a.String()}
 	if opts != nil {
 		for _, n := range opts.Notify {
@@ -334,7 +337,12 @@ func (s *session) data(r io.Reader) error {
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
 	}
+	release := noRefusal
+	if s.delaysAck() {
+		release = s.holdRefusal(id) // before Submit: the first attempt may end before Submit returns
+	}
 	if err := s.srv.queue.Submit(s.srv.ctx, m, body); err != nil {
+		release()
 		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
 		if noStorage(err) {
 			return replyNoStorage // the disk, a quota or a file size limit is full
@@ -345,6 +353,9 @@ func (s *session) data(r io.Reader) error {
 	msg := "Ok: queued as " + id.String()
 	if s.delaysAck() {
 		msg += s.awaitConfirmation(id)
+		if r := release(); r != nil {
+			return r // every recipient refused while the sender waited: no bounce (SMTP-7)
+		}
 	}
 	// go-smtp writes an error's code and text as given: this is how the
 	// 250 carries the queue id.

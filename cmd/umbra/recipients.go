@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/recipients"
+)
+
+// recipientValidator builds the RCPT validator of a configuration: the
+// directory lists (the topology's addresses, the recipients file, the
+// inline addresses) and, for callout domains, the callout. A recipients
+// file that cannot be read or parsed fails the start or the reload.
+func recipientValidator(cfg *config.Config, callout *recipients.Callout, log *slog.Logger) (*recipients.Validator, error) {
+	var lists recipients.Chain
+	var topoEntries []string
+	if cfg.Topology != "" {
+		t, err := config.LoadTopology(cfg.Topology)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range t.Recipients {
+			if strings.Contains(r.Match, "@") {
+				topoEntries = append(topoEntries, r.Match)
+			}
+			topoEntries = append(topoEntries, r.Addresses...)
+		}
+	}
+	var all []*recipients.List
+	for _, src := range []struct {
+		name    string
+		entries []string
+	}{{"topology " + cfg.Topology, topoEntries}, {"recipients.addresses", cfg.Recipients.Addresses}} {
+		l, err := recipients.NewList(src.entries)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name, err)
+		}
+		all = append(all, l)
+	}
+	if f := cfg.Recipients.File; f != "" {
+		l, err := recipients.LoadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("recipients file: %w", err)
+		}
+		all = append(all, l)
+	}
+	var modes []recipients.DomainMode
+	for _, d := range cfg.AcceptedDomains {
+		m := map[string]recipients.Mode{config.ValidationDirectory: recipients.ModeDirectory,
+			config.ValidationCallout: recipients.ModeCallout, config.ValidationOff: recipients.Off}[d.RecipientValidation]
+		modes = append(modes, recipients.DomainMode{Pattern: d.Domain, Mode: m})
+		if m != recipients.ModeDirectory {
+			continue
+		}
+		covered := false
+		for _, l := range all {
+			covered = covered || l.Covers(strings.TrimPrefix(d.Domain, "*."))
+		}
+		if !covered && !strings.HasPrefix(d.Domain, "*.") {
+			log.Warn("no recipient of this domain is in any directory: every address there is refused", "domain", d.Domain)
+		}
+	}
+	for _, l := range all {
+		lists = append(lists, l)
+	}
+	return recipients.NewValidator(modes, lists, callout), nil
+}
+
+// newCallout is the recipient callout of a server: its verifier is the
+// deliverer (it routes like mail), its cache the transport database.
+func newCallout(cfg *config.Config, v recipients.Verifier, store *queue.Store) *recipients.Callout {
+	co := cfg.Recipients.Callout
+	return recipients.NewCallout(recipients.CalloutConfig{Verifier: v, Cache: rcptCache{store},
+		PositiveTTL: co.PositiveTTL.D(), NegativeTTL: co.NegativeTTL.D(), Timeout: co.Timeout.D(), MaxConcurrent: co.MaxConcurrent})
+}
+
+// pruneCallout drops callout answers too old to use, hourly.
+func pruneCallout(ctx context.Context, c *recipients.Callout, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := c.Prune(ctx); err != nil {
+			log.Warn("pruning the recipient cache failed", "err", err)
+		} else if n > 0 {
+			log.Info("recipient cache pruned", "entries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// rcptCache adapts the transport database to recipients.Cache.
+type rcptCache struct{ s *queue.Store }
+
+func (c rcptCache) GetRecipient(a string) (recipients.Entry, bool, error) {
+	r, ok, err := c.s.GetRecipient(a)
+	return recipients.Entry{Known: r.Known, Checked: r.Checked, Reply: r.Reply}, ok, err
+}
+
+func (c rcptCache) PutRecipient(ctx context.Context, a string, e recipients.Entry) error {
+	return c.s.PutRecipient(ctx, a, queue.RecipientAnswer{Known: e.Known, Checked: e.Checked, Reply: e.Reply})
+}
+
+func (c rcptCache) PruneRecipients(ctx context.Context, pos, neg time.Time) (int, error) {
+	return c.s.PruneRecipients(ctx, pos, neg)
+}

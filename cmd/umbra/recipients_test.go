@@ -1,0 +1,207 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rcptHub is a hub authoritative for example.test whose recipients file
+// lists alice; it answers at once (no delayed acknowledgement).
+func rcptHub(t *testing.T, dir, listen string) (cfg, rcptFile, maildir string) {
+	t.Helper()
+	rcptFile = filepath.Join(dir, "recipients")
+	if err := os.WriteFile(rcptFile, []byte("# hub mailboxes\nalice@example.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.rcpt.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1s]}
+accepted_domains: [{domain: example.test, type: authoritative}]
+receive_connectors:
+  - name: in
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: 0s
+mailbox: {maildir: maildir}
+recipients: {file: %s}
+`, filepath.Join(dir, "hub-data"), listen, rcptFile)), 0o600)
+	return cfg, rcptFile, filepath.Join(dir, "hub-data", "maildir", "example.test")
+}
+
+// rcptEdge is an edge for which example.test is an internal relay
+// domain sent to the hub; validation is its default (callout) unless
+// validation says otherwise.
+func rcptEdge(t *testing.T, dir, listen, hub, validation, ackDelay string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "edge.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: edge.rcpt.test, role: edge, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1s]}
+accepted_domains: [{domain: example.test, type: internal_relay%s}]
+receive_connectors:
+  - name: internet
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: %s
+send_connectors:
+  - {name: to-hub, address_spaces: [{domain: example.test, cost: 1}], smart_hosts: [%q], tls: none}
+recipients:
+  callout: {positive_ttl: 7d, negative_ttl: 3h, timeout: 5s}
+`, filepath.Join(dir, "edge-data"), validation, listen, ackDelay, hub)), 0o600)
+	return cfg
+}
+
+// rcptReplies opens one session and returns the reply to RCPT for each
+// address.
+func rcptReplies(t *testing.T, addr string, rcpts ...string) map[string]string {
+	t.Helper()
+	c := rawDial(t, addr)
+	c.cmd("EHLO client.example", "250")
+	c.cmd("MAIL FROM:<someone@example.org>", "250")
+	out := map[string]string{}
+	for _, r := range rcpts {
+		l := c.cmd("RCPT TO:<"+r+">", "")
+		out[r] = l[len(l)-1]
+	}
+	c.cmd("QUIT", "221")
+	return out
+}
+
+func wantReplies(t *testing.T, what string, got map[string]string, want map[string]string) {
+	t.Helper()
+	for a, w := range want {
+		if !strings.HasPrefix(got[a], w) {
+			t.Errorf("%s: RCPT TO:<%s> got %q, want %s", what, a, got[a], w)
+		}
+	}
+}
+
+// SMTP-6, issue 14 defect 6: the hub refuses unknown local parts at RCPT
+// (no Maildir appears for them) and rereads its recipients file on
+// SIGHUP, keeping the old list when the new file is broken; the edge
+// validates its internal relay domain by a callout to the hub, and when
+// the hub is down (even after the edge restarted) its cached answers
+// still decide while an address never asked gets 451 4.3.0.
+func TestRecipientValidationHubFileAndEdgeCallout(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
+	hubCfg, rcptFile, maildir := rcptHub(t, dir, hubAddr)
+	hub := startUmbra(t, hubCfg, hubAddr)
+
+	var random []string
+	for i := range 20 {
+		random = append(random, fmt.Sprintf("rnd%02dx@example.test", i))
+	}
+	got := rcptReplies(t, hubAddr, append(random, "alice@example.test", "postmaster@example.test")...)
+	want := map[string]string{"alice@example.test": "250", "postmaster@example.test": "250"}
+	for _, r := range random {
+		want[r] = "550 5.1.1"
+	}
+	wantReplies(t, "hub", got, want)
+	if r := rawSend(t, hubAddr, "s@example.org", []string{"alice@example.test"}, "Subject: hi\r\n\r\nhello"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("hub DATA: %s", r)
+	}
+	waitCond(t, "alice's delivery", 20*time.Second, func() bool {
+		es, _ := os.ReadDir(filepath.Join(maildir, "alice", "new"))
+		return len(es) == 1
+	})
+	if es, _ := os.ReadDir(maildir); len(es) != 1 {
+		t.Fatalf("maildir has %d mailboxes, want alice's only", len(es))
+	}
+
+	// SIGHUP rereads the file; a broken file leaves the running list.
+	os.WriteFile(rcptFile, []byte("alice@example.test\nbob@example.test\n"), 0o600)
+	hub.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "bob to be known after SIGHUP", 10*time.Second, func() bool {
+		return strings.HasPrefix(rcptReplies(t, hubAddr, "bob@example.test")["bob@example.test"], "250")
+	})
+	os.WriteFile(rcptFile, []byte("alice@example.test\nnot an address\n"), 0o600)
+	hub.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(hub.log)
+		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "recipients:2")
+	})
+	wantReplies(t, "hub after a broken file", rcptReplies(t, hubAddr, "alice@example.test", "bob@example.test", "carol@example.test"),
+		map[string]string{"alice@example.test": "250", "bob@example.test": "250", "carol@example.test": "550 5.1.1"})
+
+	// The edge asks the hub.
+	edgeCfg := rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s")
+	edge := startUmbra(t, edgeCfg, edgeAddr)
+	wantReplies(t, "edge, hub up", rcptReplies(t, edgeAddr, "alice@example.test", "mallory@example.test", "postmaster@example.test"),
+		map[string]string{"alice@example.test": "250", "mallory@example.test": "550 5.1.1", "postmaster@example.test": "250"})
+
+	// The hub goes down: cached answers decide, a new address cannot be.
+	hub.kill()
+	downWant := map[string]string{"alice@example.test": "250", "mallory@example.test": "550 5.1.1", "new@example.test": "451 4.3.0"}
+	wantReplies(t, "edge, hub down", rcptReplies(t, edgeAddr, "alice@example.test", "mallory@example.test", "new@example.test"), downWant)
+	// … also after the edge restarted: the answers are in its database.
+	edge.kill()
+	edge = startUmbra(t, edgeCfg, edgeAddr)
+	wantReplies(t, "restarted edge, hub down", rcptReplies(t, edgeAddr, "alice@example.test", "mallory@example.test", "new@example.test"), downWant)
+	if r := rawSend(t, edgeAddr, "s@example.org", []string{"alice@example.test"}, "Subject: queued\r\n\r\nwhile the hub is down"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("edge DATA for a cached recipient: %s", r)
+	}
+	if t.Failed() {
+		edge.dumpLog()
+	}
+}
+
+// SMTP-7: a sender still waiting for delayed acknowledgement whose every
+// recipient the next hop refuses gets that refusal, and no DSN is made;
+// with one recipient accepted it gets its 250 and a DSN for the other.
+// (The edge here validates nothing, as an edge with a stale cache would
+// accept an address the hub no longer has.)
+func TestWaitingSenderGetsNextHopRefusal(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
+	hubCfg, _, _ := rcptHub(t, dir, hubAddr)
+	startUmbra(t, hubCfg, hubAddr)
+	edgeCfg := rcptEdge(t, dir, edgeAddr, hubAddr, ", recipient_validation: off", "20s")
+	edge := startUmbra(t, edgeCfg, edgeAddr)
+
+	r := rawSend(t, edgeAddr, "victim@example.org", []string{"nobody@example.test"}, "Subject: one\r\n\r\nforged sender")
+	if !strings.HasPrefix(r, "550 5.1.1") {
+		edge.dumpLog()
+		t.Fatalf("all refused: final reply %q, want the hub's 550 5.1.1", r)
+	}
+	r = rawSend(t, edgeAddr, "victim@example.org", []string{"nobody@example.test", "ghost@example.test"}, "Subject: two\r\n\r\nforged sender")
+	if !strings.HasPrefix(r, "550 5.1.1") {
+		t.Fatalf("two refused: final reply %q", r)
+	}
+	// A DSN is tracked with the original sender as its recipient.
+	out, _ := cli(t, edgeCfg, "track", "--json", "--recipient", "victim@example.org")
+	if strings.Contains(out, `"event": "dsn"`) {
+		t.Fatalf("a DSN was made for a refused waiting sender:\n%s", out)
+	}
+	r = rawSend(t, edgeAddr, "sender@example.org", []string{"nobody@example.test", "alice@example.test"}, "Subject: mixed\r\n\r\nhalf")
+	if !strings.HasPrefix(r, "250") {
+		t.Fatalf("one accepted: final reply %q, want 250", r)
+	}
+	waitCond(t, "the DSN for the refused recipient", 20*time.Second, func() bool {
+		out, _ := cli(t, edgeCfg, "track", "--json", "--recipient", "sender@example.org")
+		return strings.Contains(out, `"event": "dsn"`)
+	})
+}
+
+// `umbra config check` parses the recipients file as the start would,
+// and names the bad line.
+func TestConfigCheckRecipientsFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg, rcptFile, _ := rcptHub(t, dir, "127.0.0.1:2525")
+	out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("good file: %v\n%s", err, out)
+	}
+	os.WriteFile(rcptFile, []byte("alice@example.test\nalice example.test\n"), 0o600)
+	out, err = exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), rcptFile+":2:") {
+		t.Fatalf("bad recipients file: %v\n%s", err, out)
+	}
+}

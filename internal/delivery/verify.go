@@ -1,0 +1,144 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"umbra/internal/recipients"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// Verify asks the next hop of rcpt whether it would accept it: the
+// recipient callout of recipient validation (SMTP-6). It routes rcpt as
+// a message to it would be routed (send connector with its TLS policy
+// and authentication, or the organisation route), and runs EHLO, MAIL
+// FROM:<>, RCPT TO, RSET, QUIT on the first host that answers. A 2xx to
+// RCPT is Known, a 5xx Unknown; a 4xx, a refused MAIL, or no host
+// answering is CannotDecide with the reason. Every step is bounded by
+// ctx and the connect and command timeouts; no connection is pooled.
+func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict, string, error) {
+	st := d.st.Load()
+	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	typ := st.cfg.Routing.Accepted(domain)
+	if st.cfg.Topology != nil && (typ != routing.Authoritative || st.cfg.Topology.HasMailbox(rcpt)) {
+		r := st.cfg.Topology.Route(st.cfg.LocalServer, rcpt, 0, typ)
+		switch {
+		case r.NDR != "":
+			return recipients.Unknown, r.NDR, nil
+		case len(r.NextHops) == 0:
+			return recipients.CannotDecide, "", fmt.Errorf("no route to %s", r.Destination)
+		case r.NextHops[0].Kind == routing.HopConnector:
+			return d.verifyConnector(ctx, st, st.topoConnector(r.NextHops[0].Connector), domain, rcpt)
+		}
+		return d.verifyOrg(ctx, st, r.NextHops, rcpt)
+	}
+	if typ == routing.Authoritative {
+		return recipients.CannotDecide, "", errors.New("the domain is delivered here: no next hop to ask")
+	}
+	dec, err := st.cfg.Routing.Route(domain)
+	if err != nil {
+		return recipients.CannotDecide, "", err
+	}
+	sc := st.conns[dec.Connector]
+	if sc == nil {
+		return recipients.CannotDecide, "", fmt.Errorf("send connector %s is not configured", dec.Connector)
+	}
+	return d.verifyConnector(ctx, st, sc, domain, rcpt)
+}
+
+func (d *Deliverer) verifyConnector(ctx context.Context, st *state, sc *sendConnector, domain, rcpt string) (recipients.Verdict, string, error) {
+	g := &group{key: "verify:" + sc.cfg.Name, conn: sc, dom: domain, rcpts: []int{0}}
+	hosts, res := d.destinations(ctx, st, g)
+	if res != nil {
+		return recipients.CannotDecide, res[0].Reply, errors.New(res[0].Reply)
+	}
+	lastErr := errors.New("no host answered")
+	for _, h := range hosts {
+		c, err := d.connect(ctx, st, sc, h)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		return probe(ctx, c, rcpt)
+	}
+	return recipients.CannotDecide, "", lastErr
+}
+
+func (d *Deliverer) verifyOrg(ctx context.Context, st *state, hops []routing.NextHop, rcpt string) (recipients.Verdict, string, error) {
+	lastErr := errors.New("no server of the route answered")
+	for _, h := range hops {
+		names, addrs := d.bal.order(h)
+		for k, addr := range addrs {
+			dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+			nc, err := dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				lastErr = fmt.Errorf("connect to %s: %w", names[k], err)
+				continue
+			}
+			lmtp := h.Kind == routing.HopMailbox
+			policy := smtp.TLSOpportunistic
+			if lmtp {
+				policy = smtp.TLSNone
+			}
+			c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
+				RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, LMTP: lmtp})
+			if err != nil {
+				lastErr = fmt.Errorf("greeting from %s: %s", names[k], smtp.Reply(err))
+				continue
+			}
+			return probe(ctx, c, rcpt)
+		}
+	}
+	return recipients.CannotDecide, "", lastErr
+}
+
+// probe runs MAIL FROM:<>, RCPT TO:<rcpt>, RSET and QUIT on c, and
+// closes it.
+func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict, string, error) {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	defer c.Close()
+	if err := c.Mail("", nil); err != nil {
+		return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("MAIL FROM:<> refused: %s", smtp.Reply(err))
+	}
+	err := c.Rcpt(rcpt, nil)
+	c.Reset()
+	c.Quit()
+	switch {
+	case err == nil:
+		return recipients.Known, "250", nil
+	case smtp.Permanent(err):
+		return recipients.Unknown, smtp.Reply(err), nil
+	}
+	return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("RCPT TO answered %s", smtp.Reply(err))
+}
+
+// RecipientChecker is the recipient validator (recipients.Validator).
+type RecipientChecker interface {
+	Check(ctx context.Context, address string) (recipients.Verdict, error)
+}
+
+type rcptHolder struct{ rc RecipientChecker }
+
+// SetRecipients sets (or, on reload, replaces) the recipient validator
+// asked before every Maildir delivery: an address it knows to be unknown
+// fails with 550 5.1.1 instead of getting a mailbox of its own, whatever
+// path the message came by (pickup, mail queued before validation was
+// configured) (SMTP-6).
+func (d *Deliverer) SetRecipients(rc RecipientChecker) { d.rcpts.Store(&rcptHolder{rc}) }
+
+// unknownLocal reports whether the validator knows addr does not exist.
+// Postmaster always exists (RFC 5321 §4.5.1); an address the validator
+// cannot decide now is delivered, as it was accepted.
+func (d *Deliverer) unknownLocal(ctx context.Context, addr string) bool {
+	h := d.rcpts.Load()
+	if h == nil || h.rc == nil || strings.EqualFold(addr[:strings.LastIndexByte(addr, '@')], "postmaster") {
+		return false
+	}
+	v, _ := h.rc.Check(ctx, addr)
+	return v == recipients.Unknown
+}

@@ -1,0 +1,193 @@
+package recipients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Verifier asks the next hop of an address whether it would accept it
+// (package delivery's Deliverer: EHLO, MAIL FROM:<>, RCPT TO, RSET,
+// QUIT). A 2xx is Known, a 5xx Unknown; anything else (4xx, no answer,
+// no route) is CannotDecide with an error. reply is the next hop's reply.
+type Verifier interface {
+	Verify(ctx context.Context, address string) (v Verdict, reply string, err error)
+}
+
+// Entry is a remembered callout answer.
+type Entry struct {
+	Known   bool
+	Checked time.Time
+	Reply   string // the next hop's reply, for the refusal text and logs
+}
+
+// Cache keeps callout answers across restarts (the transport database's
+// rcptcache bucket, package queue). Keys are lower-cased addresses.
+type Cache interface {
+	GetRecipient(address string) (Entry, bool, error)
+	PutRecipient(ctx context.Context, address string, e Entry) error
+	// PruneRecipients deletes positive entries checked before pos and
+	// negative ones checked before neg.
+	PruneRecipients(ctx context.Context, pos, neg time.Time) (int, error)
+}
+
+// CalloutConfig configures a Callout. Zero durations take the defaults.
+type CalloutConfig struct {
+	Verifier Verifier
+	Cache    Cache
+	// PositiveTTL and NegativeTTL: how long an answer is used without
+	// asking again (default 7 days and 3 hours).
+	PositiveTTL, NegativeTTL time.Duration
+	// Timeout bounds one callout session (default 30 s).
+	Timeout time.Duration
+	// MaxConcurrent bounds callouts in flight (default 10): a flood of
+	// random recipients cannot become a flood of sessions to the hubs.
+	MaxConcurrent int
+	// Now is the clock (tests fake it); default time.Now.
+	Now func() time.Time
+}
+
+// Defaults of CalloutConfig.
+const (
+	DefaultPositiveTTL   = 7 * 24 * time.Hour
+	DefaultNegativeTTL   = 3 * time.Hour
+	DefaultTimeout       = 30 * time.Second
+	DefaultMaxConcurrent = 10
+	// StaleFactor: an answer past its TTL still decides while the next
+	// hop cannot answer, until it is StaleFactor TTLs old; then it is
+	// pruned.
+	StaleFactor = 4
+)
+
+// Callout is the address-verification source (Postfix's
+// reject_unverified_recipient, Exchange's edge with its copy of the
+// directory): a fresh cached answer decides; otherwise the next hop is
+// asked and its answer cached; when the next hop cannot answer, a stale
+// cached answer still decides, and only an address never answered gets
+// CannotDecide.
+type Callout struct {
+	cfg  CalloutConfig
+	sem  chan struct{}
+	mu   sync.Mutex
+	busy map[string]*call // one callout per address at a time
+}
+
+type call struct {
+	done chan struct{}
+	v    Verdict
+	err  error
+}
+
+// NewCallout returns a Callout.
+func NewCallout(cfg CalloutConfig) *Callout {
+	if cfg.PositiveTTL <= 0 {
+		cfg.PositiveTTL = DefaultPositiveTTL
+	}
+	if cfg.NegativeTTL <= 0 {
+		cfg.NegativeTTL = DefaultNegativeTTL
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Callout{cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent), busy: map[string]*call{}}
+}
+
+func (c *Callout) ttl(known bool) time.Duration {
+	if known {
+		return c.cfg.PositiveTTL
+	}
+	return c.cfg.NegativeTTL
+}
+
+func verdictOf(known bool) Verdict {
+	if known {
+		return Known
+	}
+	return Unknown
+}
+
+// Lookup implements Directory.
+func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
+	key := strings.ToLower(address)
+	now := c.cfg.Now()
+	e, cached, err := c.cfg.Cache.GetRecipient(key)
+	if err != nil {
+		cached = false // a cache that cannot be read: ask the next hop
+	}
+	age := now.Sub(e.Checked)
+	if cached && age >= 0 && age < c.ttl(e.Known) {
+		return verdictOf(e.Known), nil
+	}
+	v, err := c.ask(ctx, address, key)
+	if v != CannotDecide {
+		return v, nil
+	}
+	if cached && age < StaleFactor*c.ttl(e.Known) {
+		return verdictOf(e.Known), nil // the next hop cannot answer: the last answer decides
+	}
+	return CannotDecide, err
+}
+
+// ask runs one callout for key, sharing it with concurrent askers.
+func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error) {
+	c.mu.Lock()
+	if cl := c.busy[key]; cl != nil {
+		c.mu.Unlock()
+		select {
+		case <-cl.done:
+			return cl.v, cl.err
+		case <-ctx.Done():
+			return CannotDecide, ctx.Err()
+		}
+	}
+	cl := &call{done: make(chan struct{})}
+	c.busy[key] = cl
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.busy, key)
+		c.mu.Unlock()
+		close(cl.done)
+	}()
+
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		cl.v, cl.err = CannotDecide, errors.New("too many recipient callouts in flight")
+		return cl.v, cl.err
+	}
+	v, reply, err := c.cfg.Verifier.Verify(ctx, address)
+	switch v {
+	case Known, Unknown:
+		// A failed write loses only the memory of the answer; the answer
+		// stands.
+		_ = c.cfg.Cache.PutRecipient(context.WithoutCancel(ctx), key, Entry{Known: v == Known, Checked: c.cfg.Now(), Reply: reply})
+		cl.v, cl.err = v, nil
+	default:
+		if err == nil {
+			err = fmt.Errorf("callout: %s", reply)
+		}
+		cl.v, cl.err = CannotDecide, err
+	}
+	return cl.v, cl.err
+}
+
+// Prune deletes answers too old to decide even while the next hop is
+// down (StaleFactor TTLs), so that a flood of random addresses does not
+// grow the cache without bound.
+func (c *Callout) Prune(ctx context.Context) (int, error) {
+	now := c.cfg.Now()
+	return c.cfg.Cache.PruneRecipients(ctx, now.Add(-StaleFactor*c.cfg.PositiveTTL), now.Add(-StaleFactor*c.cfg.NegativeTTL))
+}

@@ -1,0 +1,220 @@
+package recipients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"unicode/utf8"
+)
+
+// Verdict is a directory's answer for one address.
+type Verdict uint8
+
+// Verdicts.
+const (
+	CannotDecide Verdict = iota
+	Known
+	Unknown
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Known:
+		return "known"
+	case Unknown:
+		return "unknown"
+	}
+	return "cannot-decide"
+}
+
+// Directory answers whether an address exists. A later LDAP source
+// implements it too. Lookup must honour ctx and must not block past it.
+// A CannotDecide verdict comes with an error saying why.
+type Directory interface {
+	Lookup(ctx context.Context, address string) (Verdict, error)
+}
+
+// List is a fixed set of addresses and "@domain" catch-alls; it is
+// complete for what it lists: an address not in it is Unknown. Safe for
+// concurrent use (it is never modified after it is built).
+type List struct {
+	addrs    map[string]bool // lower-cased "local@domain"
+	catchAll map[string]bool // lower-cased domain
+}
+
+// NewList builds a List from "user@domain" and "@domain" entries.
+func NewList(entries []string) (*List, error) {
+	l := &List{addrs: map[string]bool{}, catchAll: map[string]bool{}}
+	for _, e := range entries {
+		if err := l.add(e); err != nil {
+			return nil, fmt.Errorf("%q: %w", e, err)
+		}
+	}
+	return l, nil
+}
+
+// Len is the number of entries (addresses and catch-alls).
+func (l *List) Len() int { return len(l.addrs) + len(l.catchAll) }
+
+// Covers reports whether the list names domain at all (an address or a
+// catch-all there).
+func (l *List) Covers(domain string) bool {
+	domain = strings.ToLower(domain)
+	if l.catchAll[domain] {
+		return true
+	}
+	for a := range l.addrs {
+		if a[strings.LastIndexByte(a, '@')+1:] == domain {
+			return true
+		}
+	}
+	return false
+}
+
+// Lookup implements Directory.
+func (l *List) Lookup(_ context.Context, address string) (Verdict, error) {
+	a := strings.ToLower(address)
+	if l.addrs[a] {
+		return Known, nil
+	}
+	if i := strings.LastIndexByte(a, '@'); i >= 0 && l.catchAll[a[i+1:]] {
+		return Known, nil
+	}
+	return Unknown, nil
+}
+
+func (l *List) add(entry string) error {
+	local, domain, ok := strings.Cut(entry, "@")
+	switch {
+	case !ok || strings.Contains(domain, "@"):
+		return errors.New("not user@domain or @domain")
+	case !validDomain(domain):
+		return errors.New("bad domain")
+	case local == "":
+		l.catchAll[strings.ToLower(domain)] = true
+	case !validLocal(local):
+		return errors.New("bad local part")
+	default:
+		l.addrs[strings.ToLower(local+"@"+domain)] = true
+	}
+	return nil
+}
+
+// validLocal accepts a dot-atom local part (RFC 5322 atext, UTF-8
+// letters for SMTPUTF8), at most 64 octets.
+func validLocal(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
+		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validDomain accepts an ASCII host name: dot-separated labels of
+// letters, digits and inner hyphens, at most 253 octets.
+func validDomain(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// LoadFile reads and parses a recipients file.
+func LoadFile(path string) (*List, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFile(data, path)
+}
+
+// maxFileErrors bounds the errors one parse reports.
+const maxFileErrors = 10
+
+// ParseFile parses a recipients file: one entry per line, "user@domain"
+// or "@domain" (a catch-all for the domain); blank lines and everything
+// from a "#" that starts a line or follows white space are ignored. Every
+// bad line is an error naming file:line; the whole file is refused then.
+func ParseFile(data []byte, file string) (*List, error) {
+	l := &List{addrs: map[string]bool{}, catchAll: map[string]bool{}}
+	var errs []error
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%s: not UTF-8 text", file)
+	}
+	for n, line := range strings.Split(string(data), "\n") {
+		if i := commentStart(line); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimRight(strings.TrimSpace(line), "\r")
+		if line == "" {
+			continue
+		}
+		if strings.ContainsAny(line, " \t\r\x00") || strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			errs = append(errs, fmt.Errorf("%s:%d: one address per line, no spaces or control characters", file, n+1))
+		} else if err := l.add(line); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %q: %w", file, n+1, line, err))
+		}
+		if len(errs) == maxFileErrors {
+			errs = append(errs, fmt.Errorf("%s: too many errors", file))
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return l, nil
+}
+
+func commentStart(line string) int {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			return i
+		}
+	}
+	return -1
+}
+
+// Chain asks every directory: Known if any knows the address; else
+// CannotDecide if any could not decide (with its error); else Unknown.
+type Chain []Directory
+
+// Lookup implements Directory.
+func (c Chain) Lookup(ctx context.Context, address string) (Verdict, error) {
+	var undecided error
+	for _, d := range c {
+		v, err := d.Lookup(ctx, address)
+		switch v {
+		case Known:
+			return Known, nil
+		case CannotDecide:
+			if err == nil {
+				err = errors.New("directory cannot decide")
+			}
+			undecided = err
+		}
+	}
+	if undecided != nil {
+		return CannotDecide, undecided
+	}
+	return Unknown, nil
+}

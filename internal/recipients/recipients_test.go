@@ -1,0 +1,278 @@
+package recipients
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
+)
+
+func TestParseFile(t *testing.T) {
+	l, err := ParseFile([]byte("# recipients\n\nalice@example.test\n  Bob@Example.TEST   # the boss\r\n@catch.test\nx#y@example.test\n"), "r.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]Verdict{
+		"alice@example.test": Known, "bob@example.test": Known, "BOB@example.test": Known,
+		"anyone@catch.test": Known, "x#y@example.test": Known,
+		"carol@example.test": Unknown, "alice@other.test": Unknown,
+	} {
+		if got, _ := l.Lookup(context.Background(), addr); got != want {
+			t.Errorf("%s: %v, want %v", addr, got, want)
+		}
+	}
+	if l.Len() != 4 || !l.Covers("example.test") || !l.Covers("catch.test") || l.Covers("other.test") {
+		t.Errorf("len %d, covers wrong", l.Len())
+	}
+}
+
+func TestParseFileErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"alice@example.test\nbob\n", "r.txt:2: \"bob\": not user@domain or @domain"},
+		{"a@b@example.test\n", "r.txt:1:"},
+		{"alice@exa mple.test\n", "r.txt:1: one address per line"},
+		{"ok@example.test\n.alice@example.test\n", "r.txt:2: \".alice@example.test\": bad local part"},
+		{"alice@-bad.test", "r.txt:1: \"alice@-bad.test\": bad domain"},
+		{"alice@example.test\x00\n", "r.txt:1: one address per line"},
+		{"\xff@example.test\n", "r.txt: not UTF-8"},
+		{"@\n", "r.txt:1:"},
+	} {
+		_, err := ParseFile([]byte(tc.in), "r.txt")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	many := strings.Repeat("bad\n", 100)
+	if _, err := ParseFile([]byte(many), "r.txt"); err == nil || strings.Count(err.Error(), "\n") > maxFileErrors+1 {
+		t.Errorf("errors not bounded: %v", err)
+	}
+}
+
+func FuzzParseFile(f *testing.F) {
+	f.Add([]byte("alice@example.test\n@catch.test\n# c\n"))
+	f.Add([]byte("a@b@c\n\r\n \t#x"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := ParseFile(data, "fuzz")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz") {
+				t.Fatalf("error without file name: %v", err)
+			}
+			return
+		}
+		// Every entry parsed is found again, and the list is stable.
+		for a := range l.addrs {
+			if v, _ := l.Lookup(context.Background(), a); v != Known {
+				t.Fatalf("%q not known", a)
+			}
+			if strings.ContainsAny(a, " \t\r\n") || strings.Count(a, "@") != 1 {
+				t.Fatalf("bad entry %q", a)
+			}
+		}
+	})
+}
+
+type fakeDir Verdict
+
+func (f fakeDir) Lookup(context.Context, string) (Verdict, error) {
+	if Verdict(f) == CannotDecide {
+		return CannotDecide, errors.New("down")
+	}
+	return Verdict(f), nil
+}
+
+func TestChainAndValidator(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		c    Chain
+		want Verdict
+	}{
+		{Chain{fakeDir(Unknown), fakeDir(Known)}, Known},
+		{Chain{fakeDir(CannotDecide), fakeDir(Known)}, Known},
+		{Chain{fakeDir(Unknown), fakeDir(CannotDecide)}, CannotDecide},
+		{Chain{fakeDir(Unknown)}, Unknown},
+		{Chain{}, Unknown},
+	} {
+		if got, _ := tc.c.Lookup(ctx, "a@b.test"); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.c, got, tc.want)
+		}
+	}
+	list, _ := NewList([]string{"alice@dir.test", "alice@relay.test"})
+	v := NewValidator([]DomainMode{{"dir.test", ModeDirectory}, {"*.relay.test", ModeCallout}, {"relay.test", ModeCallout},
+		{"open.test", Off}}, Chain{list}, fakeDir(CannotDecide))
+	for addr, want := range map[string]Verdict{
+		"alice@dir.test": Known, "bob@dir.test": Unknown,
+		"alice@relay.test": Known, "bob@relay.test": CannotDecide, "bob@sub.relay.test": CannotDecide,
+		"anyone@open.test": Known, "x@not-accepted.test": Known,
+	} {
+		if got, _ := v.Check(ctx, addr); got != want {
+			t.Errorf("%s: %v, want %v", addr, got, want)
+		}
+	}
+	// A callout domain without a callout cannot decide; never accepts.
+	v = NewValidator([]DomainMode{{"relay.test", ModeCallout}}, nil, nil)
+	if got, err := v.Check(ctx, "x@relay.test"); got != CannotDecide || err == nil {
+		t.Errorf("no callout: %v %v", got, err)
+	}
+}
+
+// memCache is a Cache in memory (the transport database's is tested in
+// package queue and end to end).
+type memCache struct {
+	mu sync.Mutex
+	m  map[string]Entry
+}
+
+func (c *memCache) GetRecipient(a string) (Entry, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[a]
+	return e, ok, nil
+}
+
+func (c *memCache) PutRecipient(_ context.Context, a string, e Entry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[a] = e
+	return nil
+}
+
+func (c *memCache) PruneRecipients(_ context.Context, pos, neg time.Time) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, e := range c.m {
+		if e.Known && e.Checked.Before(pos) || !e.Known && e.Checked.Before(neg) {
+			delete(c.m, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// hub answers like a next hop: known addresses 250, others 550, or
+// nothing at all while down.
+type hub struct {
+	mu    sync.Mutex
+	known map[string]bool
+	down  bool
+	calls int
+}
+
+func (h *hub) Verify(_ context.Context, a string) (Verdict, string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls++
+	switch {
+	case h.down:
+		return CannotDecide, "", errors.New("connection refused")
+	case h.known[a]:
+		return Known, "250 2.1.5 ok", nil
+	}
+	return Unknown, "550 5.1.1 unknown", nil
+}
+
+func TestCalloutCacheAndTTL(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	h := &hub{known: map[string]bool{"alice@corp.test": true}}
+	cache := &memCache{m: map[string]Entry{}}
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Now: clk.Now, PositiveTTL: 7 * 24 * time.Hour, NegativeTTL: 3 * time.Hour})
+	look := func(a string) Verdict {
+		t.Helper()
+		v, _ := c.Lookup(ctx, a)
+		return v
+	}
+	if look("alice@corp.test") != Known || look("ALICE@corp.test") != Known || look("mallory@corp.test") != Unknown {
+		t.Fatal("first answers wrong")
+	}
+	if h.calls != 2 {
+		t.Fatalf("%d callouts, want 2 (the second alice was cached)", h.calls)
+	}
+	// The hub goes down: fresh answers decide, an unasked address
+	// cannot be decided.
+	h.down = true
+	if look("alice@corp.test") != Known || look("mallory@corp.test") != Unknown {
+		t.Fatal("cached answers do not decide while the hub is down")
+	}
+	if v, err := c.Lookup(ctx, "new@corp.test"); v != CannotDecide || err == nil {
+		t.Fatalf("never asked address: %v %v", v, err)
+	}
+	// Past its TTL an answer is asked again; the hub being down, the
+	// stale answer still decides, until StaleFactor TTLs.
+	clk.Advance(4 * time.Hour)
+	calls := h.calls
+	if look("mallory@corp.test") != Unknown || h.calls != calls+1 {
+		t.Fatal("stale negative answer: not asked again or not used")
+	}
+	clk.Advance(9 * time.Hour) // 13 h > 4 × 3 h
+	if look("mallory@corp.test") != CannotDecide {
+		t.Fatal("a negative answer older than four TTLs still decides")
+	}
+	if look("alice@corp.test") != Known {
+		t.Fatal("positive answer lost")
+	}
+	if n, _ := c.Prune(ctx); n != 1 {
+		t.Fatalf("pruned %d, want the old negative answer", n)
+	}
+	// The hub is back: the answer is refreshed.
+	h.down = false
+	h.known["new@corp.test"] = true
+	if look("new@corp.test") != Known {
+		t.Fatal("refreshed answer wrong")
+	}
+}
+
+// TestCalloutConcurrencyBounded: with MaxConcurrent callouts in flight,
+// another address is not asked (no flood of sessions to the hubs): it
+// cannot be decided within its timeout.
+func TestCalloutConcurrencyBounded(t *testing.T) {
+	inside, release := make(chan struct{}), make(chan struct{})
+	v := verifierFunc(func(ctx context.Context, a string) (Verdict, string, error) {
+		if a == "slow@corp.test" {
+			close(inside)
+			<-release
+		}
+		return Known, "250", nil
+	})
+	c := NewCallout(CalloutConfig{Verifier: v, Cache: &memCache{m: map[string]Entry{}}, MaxConcurrent: 1, Timeout: 50 * time.Millisecond})
+	done := make(chan Verdict)
+	go func() {
+		v, _ := c.Lookup(context.Background(), "slow@corp.test")
+		done <- v
+	}()
+	<-inside
+	if v, err := c.Lookup(context.Background(), "other@corp.test"); v != CannotDecide || err == nil {
+		t.Fatalf("a callout past the bound: %v %v", v, err)
+	}
+	close(release)
+	if v := <-done; v != Known {
+		t.Fatalf("slow lookup: %v", v)
+	}
+	if v, _ := c.Lookup(context.Background(), "other@corp.test"); v != Known {
+		t.Fatal("the bound is not freed")
+	}
+}
+
+type verifierFunc func(ctx context.Context, a string) (Verdict, string, error)
+
+func (f verifierFunc) Verify(ctx context.Context, a string) (Verdict, string, error) {
+	return f(ctx, a)
+}
+
+// The configuration checks inline and topology entries with these rules
+// (config.ValidRecipientEntry); both must agree, or an entry config
+// accepted would fail the start without a line number.
+func TestEntryRulesAgreeWithConfig(t *testing.T) {
+	for _, e := range []string{"alice@example.test", "@example.test", "a.b+c@x.y", "ünï@example.test", ".a@x.y", "a..b@x.y",
+		"a b@x.y", "a\x01@x.y", "a@x_y.z", "a@x.y.", "a@", "@", "a\"b@x.y", strings.Repeat("a", 65) + "@x.y", "a@b@c.d", "a@-x.y"} {
+		_, err := NewList([]string{e})
+		if got, want := config.ValidRecipientEntry(e), err == nil; got != want {
+			t.Errorf("%q: config says %v, recipients says %v (%v)", e, got, want, err)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package smtp
+
+import (
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/queue"
+	"umbra/internal/recipients"
+	"umbra/internal/routing"
+)
+
+// Replies of recipient validation at RCPT (SMTP-6).
+var (
+	replyUnknownRcpt   = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "Recipient address rejected: user unknown"}
+	replyRcptUndecided = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Recipient address cannot be verified now, try again later"}
+)
+
+// SetRecipients replaces the recipient validator (on reload). Sessions
+// use the one in force when they ask.
+func (s *Server) SetRecipients(v *recipients.Validator) { s.rcptv.Store(v) }
+
+// validateRcpt decides a recipient at an accepted domain before it is
+// taken: unknown → 550 5.1.1, undecidable → 451 4.3.0. The postmaster
+// mailbox of every accepted domain is always accepted (RFC 5321 §4.5.1).
+// Addresses outside the accepted domains are relaying, decided by the
+// rights alone. A server built without a validator (only the package's
+// own tests) validates nothing.
+func (s *session) validateRcpt(a Address) error {
+	v := s.srv.rcptv.Load()
+	if v == nil || strings.EqualFold(a.Local, "postmaster") ||
+		s.srv.routing.Load().Accepted(a.Domain) == routing.NotAccepted {
+		return nil
+	}
+	verdict, err := v.Check(s.srv.ctx, a.String())
+	switch verdict {
+	case recipients.Known:
+		return nil
+	case recipients.Unknown:
+		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "unknown")
+		return replyUnknownRcpt
+	}
+	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
+	return replyRcptUndecided
+}
+
+// refusalHolder is implemented by a queue that can hand a waiting
+// sender the refusal of all its recipients (queue.Manager.HoldRefusal).
+type refusalHolder interface {
+	HoldRefusal(id queue.ID) func() *queue.Refusal
+}
+
+func noRefusal() *gosmtp.SMTPError { return nil }
+
+// holdRefusal offers to take a refusal while the sender waits for
+// delayed acknowledgement; release returns the reply to give instead of
+// the 250, or nil.
+func (s *session) holdRefusal(id queue.ID) (release func() *gosmtp.SMTPError) {
+	rh, ok := s.srv.queue.(refusalHolder)
+	if !ok {
+		return func() *gosmtp.SMTPError { return nil }
+	}
+	rel := rh.HoldRefusal(id)
+	return func() *gosmtp.SMTPError {
+		r := rel()
+		if r == nil {
+			return nil
+		}
+		s.log.Info("message refused by the next hop while the sender waited", "msg_id", id.String(), "code", r.Code)
+		return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: r.Text}
+	}
+}
