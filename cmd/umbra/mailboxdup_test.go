@@ -21,7 +21,7 @@ func dupHub(t *testing.T, dir, name, org, internet, mailbox string) string {
 	cfg := filepath.Join(d, "umbra.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""}
 transport: {retry_schedule: [1s], retry_jitter: 0.1}
-accepted_domains: [{domain: example.test}]
+accepted_domains: [{domain: example.test, recipient_validation: off}]
 receive_connectors:
   - name: org
     bindings: [%q]

@@ -80,7 +80,7 @@ func TestLMTPTraceFieldsWithDovecot(t *testing.T) {
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
 transport: {retry_schedule: [1s], retry_jitter: 0.1}
-accepted_domains: [{domain: example.test}]
+accepted_domains: [{domain: example.test, recipient_validation: off}]
 receive_connectors:
   - name: in
     bindings: [%q]
@@ -126,7 +126,7 @@ func TestAuthLockoutThroughDaemon(t *testing.T) {
 	os.WriteFile(creds, []byte("alice:"+string(hash)+"\n"), 0o600)
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: %q}
-accepted_domains: [{domain: example.test}]
+accepted_domains: [{domain: example.test, recipient_validation: off}]
 auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 3, lockout: 1h}
 receive_connectors:
   - name: in
