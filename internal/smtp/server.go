@@ -16,6 +16,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -63,6 +64,8 @@ type ServerConfig struct {
 	// organisation-wide switch) means XSHADOW is never offered.
 	Shadow        ShadowVerbs
 	ShadowEnabled bool
+	// Clock times delayed acknowledgement (tests move it by hand).
+	Clock clock.Clock
 }
 
 // Server is every receive connector of one umbra server. Reload swaps
@@ -79,6 +82,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	draining chan struct{} // closed when Shutdown begins
+	clk      clock.Clock
 
 	mu       sync.Mutex // guards the fields below (Listen, Reload, Shutdown)
 	bindings map[string]*binding
@@ -110,7 +114,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Observer = nopObserver{}
 	}
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
-		draining: make(chan struct{})}
+		draining: make(chan struct{}), clk: cfg.Clock}
+	if s.clk == nil {
+		s.clk = clock.Real{}
+	}
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}

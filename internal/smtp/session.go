@@ -350,18 +350,19 @@ func (s *session) delaysAck() bool {
 // awaitConfirmation waits for the message to leave the queue. The message
 // is durable already; the wait only tells the sender more.
 func (s *session) awaitConfirmation(id queue.ID) string {
-	start := time.Now()
+	clk := s.srv.clk
+	start := clk.Now()
 	gone, cancel := s.srv.queue.WaitGone(id)
 	defer cancel()
-	t := time.NewTimer(s.c.cfg.MaxAcknowledgementDelay.D())
+	t := clk.NewTimer(s.c.cfg.MaxAcknowledgementDelay.D())
 	defer t.Stop()
 	select {
 	case <-gone:
-		s.srv.obs.DelayedAck(s.c.cfg.Name, time.Since(start), true)
+		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
 		return ", confirmed by the next hop"
-	case <-t.C:
-		s.srv.obs.DelayedAck(s.c.cfg.Name, time.Since(start), false)
-		s.log.Info("acknowledged without confirmation", "msg_id", id.String(), "waited", time.Since(start).Round(time.Millisecond))
+	case <-t.C():
+		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
+		s.log.Info("acknowledged without confirmation", "msg_id", id.String(), "waited", clk.Now().Sub(start).Round(time.Millisecond))
 	case <-s.srv.draining:
 	}
 	return ""
