@@ -208,7 +208,7 @@ func (d *Deliverer) Reload(cfg Config) error {
 	d.mu.Unlock()
 	for _, l := range idle {
 		for _, pc := range l {
-			go pc.c.Quit()
+			go d.endSession(pc.c)
 		}
 	}
 	return nil
@@ -483,7 +483,7 @@ func (d *Deliverer) takeIdle(key string) *pooled {
 		if time.Since(pc.used) < idleReuse {
 			return pc
 		}
-		go pc.c.Quit()
+		go d.endSession(pc.c)
 	}
 	return nil
 }
@@ -502,7 +502,7 @@ func (d *Deliverer) expireIdle(key string) {
 	d.idle[key] = keep
 	d.mu.Unlock()
 	for _, pc := range stale {
-		pc.c.Quit()
+		d.endSession(pc.c)
 	}
 }
 
@@ -514,7 +514,7 @@ func (d *Deliverer) Close() {
 	d.mu.Unlock()
 	for _, l := range idle {
 		for _, pc := range l {
-			pc.c.Quit()
+			d.endSession(pc.c)
 		}
 	}
 }
@@ -797,6 +797,18 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 		}
 	}
 	st.cfg.Shadows.Contact(primary, c.ShadowDB, all)
+}
+
+// endSession closes a pooled connection. On a shadow session it first
+// asks the primary for its discard notifications: at the end of every
+// session with a primary (SR-3), not only at most once a second during
+// it, so that copies do not wait for the next heartbeat.
+func (d *Deliverer) endSession(c *smtp.Client) {
+	if c.ShadowDB != "" {
+		c.LastQuery = time.Time{}
+		d.queryDiscards(d.st.Load(), c, c.Hop())
+	}
+	c.Quit()
 }
 
 // Heartbeat opens a session to a primary only to ask for its discard

@@ -119,6 +119,7 @@ type Manager struct {
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)
+	dsig       discardSignals // shadow sessions waiting for a discard notification
 
 	cmu    sync.Mutex
 	claims map[string]ID   // final deliveries in flight: database ‖ record key → message
@@ -680,6 +681,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 	if discard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
+		q.dsig.signal(m.ShadowServer)
 	}
 	if done {
 		q.notifyHanded(m.ID)

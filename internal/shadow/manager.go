@@ -58,6 +58,10 @@ type Manager struct {
 	ps     map[string]*primary
 	urgent map[string]time.Time // primaries to poll quickly, until when
 	kick   chan struct{}
+	// watching lists the primaries with a watch session (watch.go);
+	// runCtx is Run's context, which those sessions live in.
+	watching map[string]bool
+	runCtx   context.Context
 }
 
 // expediteFor bounds quick polling after a single request; expediteEvery
@@ -87,7 +91,7 @@ func New(cfg Config) *Manager {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	return &Manager{cfg: cfg, ps: map[string]*primary{}, urgent: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	return &Manager{cfg: cfg, ps: map[string]*primary{}, urgent: map[string]time.Time{}, kick: make(chan struct{}, 1), watching: map[string]bool{}}
 }
 
 // Expedite asks for quick discard queries to a primary: a sender is
@@ -98,6 +102,9 @@ func (m *Manager) Expedite(primary string) {
 	m.mu.Lock()
 	m.urgent[primary] = m.cfg.Clock.Now().Add(expediteFor)
 	m.mu.Unlock()
+	if m.startWatch(primary) {
+		return // confirmation comes on the watch session, pushed
+	}
 	select {
 	case m.kick <- struct{}{}:
 	default:
@@ -173,11 +180,14 @@ func (m *Manager) Step(ctx context.Context) {
 		}
 	}
 	m.mu.Unlock()
+	for _, name := range quick {
+		if m.startWatch(name) {
+			continue
+		}
+		m.poll(ctx, name, primaries[name])
+	}
 	for _, name := range due {
 		m.heartbeat(ctx, name, primaries[name])
-	}
-	for _, name := range quick {
-		m.poll(ctx, name, primaries[name])
 	}
 }
 
@@ -242,10 +252,14 @@ func (m *Manager) Run(ctx context.Context) {
 	if every <= 0 {
 		every = time.Second
 	}
+	m.mu.Lock()
+	m.runCtx = ctx
+	m.mu.Unlock()
+	_, watches := m.cfg.Heartbeater.(Watcher)
 	for {
 		wait := every
 		m.mu.Lock()
-		if len(m.urgent) > 0 {
+		if len(m.urgent) > 0 && !watches {
 			wait = expediteEvery
 		}
 		m.mu.Unlock()

@@ -124,7 +124,7 @@ func (s *session) startShadow(serverID string) string {
 		return "550 5.7.1 Server id is not named in the client certificate"
 	}
 	s.shadowServer = serverID
-	s.log.Info("shadow session", "shadow_server", serverID)
+	s.log.Debug("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
 }
 
