@@ -97,10 +97,11 @@ func (s *session) tlsActive() bool {
 	return ok
 }
 
-// advertiseXShadow: XSHADOW is offered in EHLO when shadow redundancy is
-// on organisation-wide and the connector grants accept-xshadow to some
-// kind of session; whether this session may use it is decided at
-// XSHADOW time, after AUTH (SR-1, W-1).
+// advertiseXShadow: the XSHADOW verb exists on this connector (else 503)
+// when shadow redundancy is on organisation-wide and the connector grants
+// accept-xshadow to some kind of session; whether this session may use it
+// is decided at XSHADOW time, after AUTH (SR-1, W-1). Whether an EHLO
+// offers the keyword is advertiseNow's rule (advertise.go).
 func (s *session) advertiseXShadow() bool {
 	p := s.c.cfg.Permissions
 	return s.srv.shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||

@@ -38,8 +38,12 @@ func (s *session) shadowVersion() int {
 	return 1
 }
 
-// xshadowKeyword is the EHLO keyword with its version (W-1).
+// xshadowKeyword is the EHLO keyword with its version (W-1), or "" when
+// this EHLO must not offer it (advertise.go).
 func (s *session) xshadowKeyword() string {
+	if !s.advertiseNow() {
+		return ""
+	}
 	if v := s.shadowVersion(); v > 1 {
 		return fmt.Sprintf("XSHADOW %d", v)
 	}

@@ -405,7 +405,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if v.tlsCfg != nil && !v.tlsOn.Load() {
 			out.WriteString("250-STARTTLS\r\n")
 		}
-		if s := v.sess(); s != nil && s.advertiseXShadow() {
+		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
 		}
 		out.Write(b)
