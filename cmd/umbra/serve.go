@@ -290,7 +290,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
 		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
 		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
-		Log: log.With("component", "delivery"),
+		Log: log.With("component", "delivery"), SourceAddress: cfg.Server.SourceAddress,
 	}
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows

@@ -62,6 +62,9 @@ type Config struct {
 	// hears of every session with a primary (contact and discards).
 	ShadowServerID string
 	Shadows        Shadows
+	// SourceAddress is the local IP address outbound connections bind
+	// to, unless their send connector names its own (source.go).
+	SourceAddress string
 	// Dedup, when set, is asked before every final delivery: it
 	// suppresses a Message-ID that already reached the recipient's mailbox
 	// database, and holds back a copy while another is being delivered
@@ -157,6 +160,9 @@ func newState(cfg Config) (*state, error) {
 	}
 	if cfg.Mailbox.Maildir != "" {
 		st.maildir = &mailbox.Maildir{Root: cfg.Mailbox.Maildir, Hostname: cfg.Hostname}
+	}
+	if err := st.checkSourceAddresses(); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -399,7 +405,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
 	}
-	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	dialer := st.dialer(nil, network)
 	nc, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
@@ -623,7 +629,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 }
 
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
-	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	dialer := st.dialer(sc, "tcp")
 	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
 	for attempt := 0; attempt < 2; attempt++ {
@@ -831,7 +837,7 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string
 		defer c.Close()
 		return d.queryAll(ctx, st, c)
 	}
-	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	dialer := st.dialer(nil, "tcp")
 	nc, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return "", nil, err

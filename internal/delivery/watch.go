@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -81,7 +80,7 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 		}
 		return d.connect(ctx, st, sc, host{name: primary, addr: addr})
 	}
-	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	dialer := st.dialer(nil, "tcp")
 	nc, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
