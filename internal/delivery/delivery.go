@@ -746,6 +746,11 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		default:
 			a.Outcome, a.Reply = okOutcome, "250 "+replies[r].Text
 		}
+		if a.Outcome == okOutcome && !lmtp {
+			// go-smtp passed NOTIFY, ORCPT, RET and ENVID on when the
+			// next hop advertised DSN: success is then its to report.
+			a.DSNPassed, _ = c.Extension("DSN")
+		}
 		if a.Outcome == okOutcome && shadowID != "" {
 			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID, a.PrimaryVia = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID, c.Via
 		}

@@ -49,6 +49,10 @@ type Result struct {
 	// Database is the mailbox database of a DeliveredOK: the duplicate
 	// record and the dumpster copy are kept under it.
 	Database string
+	// DSNPassed marks a RelayedOK or ShadowedOK whose next hop advertised
+	// DSN and so took NOTIFY, ORCPT, RET and ENVID: reporting success is
+	// then its job, and this server sends no success DSN (RFC 3461 §6.2).
+	DSNPassed bool
 }
 
 // Keeper keeps a copy of each final delivery (the transport dumpster,
@@ -497,11 +501,15 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			}
 		case RelayedOK:
 			rc.Status = Relayed
-			delivered = append(delivered, r.Rcpt)
+			if !r.DSNPassed { // else the next hop reports success (RFC 3461)
+				delivered = append(delivered, r.Rcpt)
+			}
 			q.ev.Event("send", m, rc, r.Reply)
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
-			delivered = append(delivered, r.Rcpt)
+			if !r.DSNPassed {
+				delivered = append(delivered, r.Rcpt)
+			}
 			q.ev.Event("shadow", m, rc, r.Reply)
 		case FailedPerm:
 			rc.Status = Failed
