@@ -75,18 +75,20 @@ func TestShadowQueryAtSessionEnd(t *testing.T) {
 	b := startUmbra(t, p.cfgB, p.b)
 	a := startUmbra(t, p.cfgA, p.a)
 	var acked []string
+	var lastAck time.Time
 	for i := 0; i < 3; i++ {
 		subj := fmt.Sprintf("session-end-%d", i)
 		if ok, err := send(p.a, subj); !ok {
 			t.Fatalf("%s: %v", subj, err)
 		}
-		acked = append(acked, subj)
+		acked, lastAck = append(acked, subj), time.Now()
 		time.Sleep(300 * time.Millisecond)
 	}
 	waitArrived(t, sink, acked, b)
 	waitCond(t, "hub-a's shadow copies to be discarded at the end of the session", 45*time.Second, func() bool {
 		return len(p.queued(t, p.cfgA)) == 0
 	})
+	t.Logf("copies gone %v after the last message was acknowledged (a figure, not a check)", time.Since(lastAck).Round(100*time.Millisecond))
 	if n := metricValue(t, metricsB, `umbra_smtp_sessions_total{connector="org"}`); n != 1 {
 		a.dumpLog()
 		t.Errorf("hub-b saw %v sessions, want the one reused relay session", n)
