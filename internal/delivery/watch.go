@@ -35,6 +35,18 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 		return err
 	}
 	found(db, nil)
+	// Discards are applied (a commit here) while the next WAIT= is
+	// already out: the primary's next batch is not held up by this
+	// server's fsync. One applier keeps them in order.
+	batches := make(chan []string, 16)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for ids := range batches {
+			found(db, ids)
+		}
+	}()
+	defer func() { close(batches); <-applied }()
 	lastContact := time.Now()
 	for more() {
 		var ids []string
@@ -47,7 +59,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 			return err
 		}
 		if len(ids) > 0 || time.Since(lastContact) >= time.Second {
-			found(db, ids)
+			batches <- ids
 			lastContact = time.Now()
 		}
 		if len(ids) == 0 && c.ShadowVersion < 2 {
@@ -63,7 +75,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 	if err != nil {
 		return err
 	}
-	found(db, ids)
+	batches <- ids
 	c.Quit()
 	return nil
 }
