@@ -45,6 +45,7 @@ FUZZ_TARGETS := \
 	./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress \
 	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince \
 	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData
+FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

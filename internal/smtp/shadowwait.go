@@ -103,6 +103,11 @@ func (s *session) waitDiscards(wait time.Duration) {
 // version than ours is spoken as ours.
 func peerShadowVersion(c *Client) int {
 	_, param := c.Extension("XSHADOW")
+	return parseShadowVersion(param)
+}
+
+// parseShadowVersion reads the parameter of an XSHADOW EHLO keyword.
+func parseShadowVersion(param string) int {
 	v, err := strconv.Atoi(strings.TrimSpace(param))
 	switch {
 	case err != nil || v < 1:
