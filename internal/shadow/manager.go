@@ -117,7 +117,7 @@ func (m *Manager) Contact(name, dbID string, discards []string) {
 		if n, err := m.cfg.Store.ApplyDiscards(name, discards); err != nil {
 			m.cfg.Log.Error("applying discard notifications failed", "primary", name, "err", err)
 		} else {
-			m.cfg.Log.Info("discard notifications received", "primary", name, "ids", len(discards), "discarded", n)
+			m.cfg.Log.Debug("discard notifications received", "primary", name, "ids", len(discards), "discarded", n)
 		}
 	}
 	m.mu.Lock()
