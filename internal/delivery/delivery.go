@@ -512,18 +512,33 @@ func (d *Deliverer) expireIdle(key string) {
 	}
 }
 
-// Close ends every pooled connection.
+// Close ends every pooled connection, in parallel (each asks for its
+// discards first), waiting at most closeWait: a hung primary must not
+// hold up a shutdown.
 func (d *Deliverer) Close() {
 	d.mu.Lock()
 	idle := d.idle
 	d.idle = map[string][]*pooled{}
 	d.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, l := range idle {
 		for _, pc := range l {
-			d.endSession(pc.c)
+			wg.Add(1)
+			go func() { defer wg.Done(); d.endSession(pc.c) }()
 		}
 	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
+
+// closeWait bounds Close.
+const closeWait = 10 * time.Second
 
 func (d *Deliverer) acquire(ctx context.Context, st *state, g *group) (func(), bool) {
 	limit := g.conn.cfg.MaxConnections

@@ -81,6 +81,9 @@ func (s *session) waitDiscards(wait time.Duration) {
 	if !ok || wait <= 0 {
 		return
 	}
+	if idle := s.c.cfg.Limits.IdleTimeout.D(); idle > 0 && wait > idle/2 {
+		wait = idle / 2 // the next command must still arrive within the idle timeout
+	}
 	t := s.srv.clk.NewTimer(wait)
 	defer t.Stop()
 	for {
