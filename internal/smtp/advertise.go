@@ -1,10 +1,6 @@
 package smtp
 
-import (
-	"slices"
-
-	"umbra/internal/config"
-)
+import "umbra/internal/config"
 
 // The XSHADOW advertisement rule (SR-1, W-1), per way of authenticating:
 //
@@ -21,19 +17,20 @@ import (
 //     has logged in (550 5.7.1 otherwise). An EHLO after AUTH offers it
 //     only to a server account.
 //
-// In every case the connector must grant accept-xshadow to servers and
-// shadow redundancy must be on organisation-wide.
+// In every case shadow redundancy must be on organisation-wide and the
+// session (as the transport server it is or can become) must hold the
+// accept-xshadow right: exactly what XSHADOW itself then checks.
 func (s *session) advertiseNow() bool {
-	if s.srv.shadow == nil || !slices.Contains(s.c.cfg.Permissions.Servers, config.RightAcceptXShadow) {
-		return false
-	}
 	switch {
+	case s.srv.shadow == nil:
+		return false
 	case s.server:
-		return true
+		return s.has(config.RightAcceptXShadow)
 	case s.user != "":
 		return false // logged in with an account that is not a server's
 	}
-	return s.saslServerPossible()
+	// A server account logging in gets every list's rights.
+	return s.advertiseXShadow() && s.saslServerPossible()
 }
 
 // saslServerPossible: AUTH is offered in the session's present state and
