@@ -48,6 +48,7 @@ FUZZ_TARGETS := \
 	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent \
 	./internal/orgid/:FuzzStrip \
 	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply
+FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

@@ -25,6 +25,7 @@ func BenchmarkDelayedAck(b *testing.B) {
 // sessions of other mail flowing through the same edge and hub.
 func benchDelayedAck(b *testing.B, load bool) {
 	p := newShadowPairAck(b, "30s")
+	metricsB := withMetrics(b, p.cfgB) // hub-b counts the sessions hub-a opens to it
 	startRecorder(b, p.sink)
 	startUmbra(b, p.cfgB, p.b)
 	startUmbra(b, p.cfgA, p.a)
@@ -38,6 +39,7 @@ func benchDelayedAck(b *testing.B, load bool) {
 		time.Sleep(time.Second) // let the load settle
 	}
 	var lat []time.Duration
+	sessions0, start0 := metricValue(b, metricsB, `umbra_smtp_sessions_total{connector="org"}`), time.Now()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c, err := gosmtp.Dial(p.a)
@@ -57,6 +59,8 @@ func benchDelayedAck(b *testing.B, load bool) {
 		c.Quit()
 	}
 	b.StopTimer()
+	sessions := metricValue(b, metricsB, `umbra_smtp_sessions_total{connector="org"}`) - sessions0
+	b.ReportMetric(sessions/time.Since(start0).Seconds(), "hub-conns/s")
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")

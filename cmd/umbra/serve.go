@@ -307,6 +307,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
 		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
 		Log: log.With("component", "delivery"), MaxHopCount: t.MaxHopCount,
+		SourceAddress: cfg.Server.SourceAddress,
 	}
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows

@@ -416,7 +416,7 @@ func TestDelayedAcknowledgement(t *testing.T) {
 	p := newShadowPairAck(t, "3s")
 	sink := startRecorder(t, p.sink)
 	startUmbra(t, p.cfgB, p.b)
-	startUmbra(t, p.cfgA, p.a)
+	a := startUmbra(t, p.cfgA, p.a)
 
 	reply := func(subject string) string {
 		s := rawDial(t, p.a)
@@ -438,6 +438,13 @@ func TestDelayedAcknowledgement(t *testing.T) {
 	sink.srv.Close() // the next hop can no longer deliver: no confirmation
 	if r := reply("unconfirmed"); strings.Contains(r, "confirmed") || !strings.HasPrefix(r, "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("timeout path: %q", r)
+	}
+	// The 250 came from the timeout path, not from an answer that did not
+	// wait; that it waited exactly max_acknowledgement_delay is checked on
+	// the fake clock (internal/smtp TestDelayedAckWaitsForMaxDelay).
+	if log, _ := os.ReadFile(a.log); !strings.Contains(string(log), "acknowledged without confirmation") {
+		a.dumpLog()
+		t.Fatal("the unconfirmed 250 did not come from max_acknowledgement_delay")
 	}
 }
 

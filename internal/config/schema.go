@@ -44,6 +44,10 @@ type Server struct {
 	// MetricsListen is the host:port of the Prometheus /metrics endpoint;
 	// empty turns it off.
 	MetricsListen string `yaml:"metrics_listen"`
+	// SourceAddress is the local IP address outbound connections bind to
+	// (net.Dialer.LocalAddr); empty: the system's choice. A send
+	// connector's source_address overrides it for that connector.
+	SourceAddress string `yaml:"source_address"`
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
@@ -278,6 +282,9 @@ type SendConnector struct {
 	// SendXShadow grants the send-xshadow right: open a shadow session
 	// when the next hop offers XSHADOW (SR-1).
 	SendXShadow bool `yaml:"send_xshadow"`
+	// SourceAddress is the local IP address this connector's connections
+	// bind to; empty: server.source_address.
+	SourceAddress string `yaml:"source_address"`
 	// Enabled defaults to true; a disabled connector is skipped.
 	Enabled *bool `yaml:"enabled"`
 }

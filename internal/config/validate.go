@@ -49,6 +49,9 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("server.metrics_listen: %v", err), "server", "metrics_listen")
 		}
 	}
+	if msg := checkSourceAddress(s.SourceAddress); msg != "" {
+		v.add("server.source_address "+msg, "server", "source_address")
+	}
 
 	t := c.Transport
 	for i, d := range t.RetrySchedule {
@@ -228,6 +231,9 @@ func validate(c *Config) []violation {
 		}
 		if sc.Port < 1 || sc.Port > 65535 {
 			v.add("port must be between 1 and 65535", at("port")...)
+		}
+		if msg := checkSourceAddress(sc.SourceAddress); msg != "" {
+			v.add("source_address "+msg, at("source_address")...)
 		}
 		switch sc.TLS {
 		case TLSNone, TLSOpportunistic, TLSRequired, TLSVerify:
@@ -414,4 +420,22 @@ func ValidRecipientEntry(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkSourceAddress checks an outbound source address: empty, or one
+// unicast IP address without port or zone. It returns what is wrong.
+func checkSourceAddress(a string) string {
+	if a == "" {
+		return ""
+	}
+	ip, err := netip.ParseAddr(a)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%q is not an IP address (no port, no host name)", a)
+	case ip.Zone() != "":
+		return fmt.Sprintf("%q: no zone", a)
+	case ip.IsUnspecified() || ip.IsMulticast():
+		return fmt.Sprintf("%q is not a unicast address", a)
+	}
+	return ""
 }

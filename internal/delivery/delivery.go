@@ -63,6 +63,9 @@ type Config struct {
 	// hears of every session with a primary (contact and discards).
 	ShadowServerID string
 	Shadows        Shadows
+	// SourceAddress is the local IP address outbound connections bind
+	// to, unless their send connector names its own (source.go).
+	SourceAddress string
 	// Dedup, when set, is asked before every final delivery: it
 	// suppresses a message (by organisation message id) that already
 	// reached the recipient's mailbox database, and holds back a copy
@@ -163,6 +166,9 @@ func newState(cfg Config) (*state, error) {
 	if cfg.Mailbox.Maildir != "" {
 		st.maildir = &mailbox.Maildir{Root: cfg.Mailbox.Maildir, Hostname: cfg.Hostname}
 	}
+	if err := st.checkSourceAddresses(); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -213,7 +219,7 @@ func (d *Deliverer) Reload(cfg Config) error {
 	d.mu.Unlock()
 	for _, l := range idle {
 		for _, pc := range l {
-			go pc.c.Quit()
+			go d.endSession(pc.c)
 		}
 	}
 	return nil
@@ -420,7 +426,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
 	}
-	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	dialer := st.dialer(nil, network)
 	nc, err := dialer.DialContext(ctx, network, addr)
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
@@ -504,7 +510,7 @@ func (d *Deliverer) takeIdle(key string) *pooled {
 		if time.Since(pc.used) < idleReuse {
 			return pc
 		}
-		go pc.c.Quit()
+		go d.endSession(pc.c)
 	}
 	return nil
 }
@@ -523,22 +529,37 @@ func (d *Deliverer) expireIdle(key string) {
 	d.idle[key] = keep
 	d.mu.Unlock()
 	for _, pc := range stale {
-		pc.c.Quit()
+		d.endSession(pc.c)
 	}
 }
 
-// Close ends every pooled connection.
+// Close ends every pooled connection, in parallel (each asks for its
+// discards first), waiting at most closeWait: a hung primary must not
+// hold up a shutdown.
 func (d *Deliverer) Close() {
 	d.mu.Lock()
 	idle := d.idle
 	d.idle = map[string][]*pooled{}
 	d.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, l := range idle {
 		for _, pc := range l {
-			pc.c.Quit()
+			wg.Add(1)
+			go func() { defer wg.Done(); d.endSession(pc.c) }()
 		}
 	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
+
+// closeWait bounds Close.
+const closeWait = 10 * time.Second
 
 func (d *Deliverer) acquire(ctx context.Context, st *state, g *group) (func(), bool) {
 	limit := g.conn.cfg.MaxConnections
@@ -644,7 +665,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 }
 
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
-	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	dialer := st.dialer(sc, "tcp")
 	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
 	for attempt := 0; attempt < 2; attempt++ {
@@ -770,6 +791,11 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		default:
 			a.Outcome, a.Reply = okOutcome, "250 "+replies[r].Text
 		}
+		if a.Outcome == okOutcome && !lmtp {
+			// go-smtp passed NOTIFY, ORCPT, RET and ENVID on when the
+			// next hop advertised DSN: success is then its to report.
+			a.DSNPassed, _ = c.Extension("DSN")
+		}
 		if a.Outcome == okOutcome && shadowID != "" {
 			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID, a.PrimaryVia = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID, c.Via
 		}
@@ -829,6 +855,18 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 	st.cfg.Shadows.Contact(primary, c.ShadowDB, all)
 }
 
+// endSession closes a pooled connection. On a shadow session it first
+// asks the primary for its discard notifications: at the end of every
+// session with a primary (SR-3), not only at most once a second during
+// it, so that copies do not wait for the next heartbeat.
+func (d *Deliverer) endSession(c *smtp.Client) {
+	if c.ShadowDB != "" {
+		c.LastQuery = time.Time{}
+		d.queryDiscards(d.st.Load(), c, c.Hop())
+	}
+	c.Quit()
+}
+
 // Heartbeat opens a session to a primary only to ask for its discard
 // notifications (SR-5, W-5): EHLO, STARTTLS and AUTH as the send
 // connector the copies went through does (addr is "host:port" or
@@ -849,7 +887,7 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string
 		defer c.Close()
 		return d.queryAll(ctx, st, c)
 	}
-	dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	dialer := st.dialer(nil, "tcp")
 	nc, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return "", nil, err

@@ -14,8 +14,22 @@
 // with send_xshadow, open a shadow session when the next hop offers
 // XSHADOW; its accepted recipients come back ShadowedOK (the queue keeps
 // the copy). After a transaction, at most once a second per connection,
-// and in Heartbeat, the discard notifications are fetched and handed to
-// the shadow manager.
+// at the end of every shadow session (before the QUIT of a pooled
+// connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
+// discard notifications are fetched and handed to the shadow manager.
+// Watch (shadow.Watcher) keeps one shadow session to a primary open while
+// senders wait for delayed acknowledgement: with a version-2 primary
+// (EHLO "XSHADOW 2") it long-polls XQUERYDISCARD WAIT= so the primary
+// pushes each discard as it commits; with a version-1 primary it queries
+// on the same session every watchPollEvery. Never a connection per query.
+//
+// Outbound connections bind to the send connector's source_address, else
+// server.source_address (source.go); New binds each once, so an address
+// the host lacks fails the start.
+//
+// DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT, RET and ENVID on when the
+// next hop advertises DSN; a relayed result then carries DSNPassed and the
+// queue sends no success DSN for it.
 //
 // Final delivery (SR-11): every group bound for a mailbox belongs to one
 // mailbox database (mailbox.database for the local store, the topology's

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -121,7 +120,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 				pc.c.Close()
 			}
-			dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+			dialer := st.dialer(nil, "tcp")
 			nc, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
 				d.bal.fail(addr)

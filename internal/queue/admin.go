@@ -438,8 +438,9 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 	now := q.clk.Now()
 	var dsn *Message
+	discardFor := ""
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
-		dsn = nil
+		dsn, discardFor = nil, ""
 		var failed []int
 		for _, i := range m.Pending() {
 			m.Rcpts[i].Status = Failed
@@ -460,6 +461,7 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 			if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
 				return err
 			}
+			discardFor = m.ShadowServer
 		}
 		if !ndr || len(failed) == 0 || m.From == "" {
 			return nil
@@ -476,6 +478,9 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 	q.log.Info("message removed by the administrator", "msg_id", id.String(), "ndr", dsn != nil)
 	q.ev.Event("remove", &Message{ID: id}, nil, "removed by the administrator")
 	q.notifyGone(id)
+	if discardFor != "" {
+		q.dsig.signal(discardFor)
+	}
 	if dsn != nil {
 		q.ev.Event("dsn", dsn, &dsn.Rcpts[0], "")
 		q.Kick()

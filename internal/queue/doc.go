@@ -46,7 +46,14 @@
 // writes the discard notification for that server (bucket discards). The
 // notification is deleted only after the reply carrying it was written,
 // so a crash in between sends it twice — harmless, a shadow server
-// ignores ids it no longer has — never zero times.
+// ignores ids it no longer has — never zero times. After that commit
+// returned, DiscardSignal wakes the shadow server's sessions waiting in
+// XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
+// still finds the notification when it looks).
+//
+// Success DSNs follow RFC 3461 relay semantics: a recipient relayed to a
+// next hop that took the DSN parameters (Result.DSNPassed) gets none
+// here; one relayed without them gets "Action: relayed" (dsnrelay.go).
 //
 // As shadow server: recipients a primary accepted in a shadow session
 // are Shadowed (with primary, address and shadow id) and the message

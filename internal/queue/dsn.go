@@ -30,7 +30,7 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 			retryUntil.Format(time.RFC1123Z))
 	case NotifySuccess:
 		subject, action = "Successful Mail Delivery Report", "delivered"
-		intro = "Your message was delivered to the recipients below.\r\n"
+		intro = successIntro(m, rcpts)
 	}
 	statusType, headersType := "message/delivery-status", "text/rfc822-headers"
 	if m.UTF8 {
@@ -88,9 +88,9 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		if r.ORcpt != "" {
 			w("Original-Recipient: %s", oneLine(r.ORcpt))
 		}
-		w("Action: %s", action)
+		w("Action: %s", dsnAction(kind, r, action))
 		w("Status: %s", statusOf(r.LastReply, kind))
-		if host := remoteMTA(r.NextHop); host != "" {
+		if host := dsnRemoteMTA(r); host != "" {
 			w("Remote-MTA: dns; %s", host)
 		}
 		if r.LastReply != "" {

@@ -49,6 +49,10 @@ type Result struct {
 	// Database is the mailbox database of a DeliveredOK: the duplicate
 	// record and the dumpster copy are kept under it.
 	Database string
+	// DSNPassed marks a RelayedOK or ShadowedOK whose next hop advertised
+	// DSN and so took NOTIFY, ORCPT, RET and ENVID: reporting success is
+	// then its job, and this server sends no success DSN (RFC 3461 §6.2).
+	DSNPassed bool
 }
 
 // Keeper keeps a copy of each final delivery (the transport dumpster,
@@ -126,6 +130,7 @@ type Manager struct {
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)
+	dsig       discardSignals // shadow sessions waiting for a discard notification
 
 	cmu    sync.Mutex
 	claims map[string]ID   // final deliveries in flight: database ‖ record key → message
@@ -570,11 +575,15 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			}
 		case RelayedOK:
 			rc.Status = Relayed
-			delivered = append(delivered, r.Rcpt)
+			if !r.DSNPassed { // else the next hop reports success (RFC 3461)
+				delivered = append(delivered, r.Rcpt)
+			}
 			q.ev.Event("send", m, rc, r.Reply)
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
-			delivered = append(delivered, r.Rcpt)
+			if !r.DSNPassed {
+				delivered = append(delivered, r.Rcpt)
+			}
 			q.ev.Event("shadow", m, rc, r.Reply)
 		case FailedPerm:
 			rc.Status = Failed
@@ -762,6 +771,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 	if discard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
+		q.dsig.signal(m.ShadowServer)
 	}
 	if done {
 		q.notifyHanded(m.ID)

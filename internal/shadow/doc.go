@@ -22,6 +22,13 @@
 //	Contact with a database id other than the one known ─▶ Takeover at once
 //	(the primary lost its queue: SR-7)
 //
+// Delayed acknowledgement (SR-9, SR-15): Expedite marks a primary urgent
+// for a minute; while it is, one watch session (Watcher, watch.go) stays
+// open to it and brings each discard as the primary commits it — no
+// connection per query, and a failed watch session is reopened at most
+// once per watchRetry. Watch sessions count as contacts; their failures
+// are left to the heartbeats to judge.
+//
 // Invariants: a heartbeat is one bounded SMTP session (every step has a
 // timeout, W-7), so a hung primary counts as a failed heartbeat; takeover
 // happens about timeout × retry count after the last contact; a primary

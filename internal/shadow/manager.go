@@ -56,16 +56,17 @@ type Manager struct {
 	cfg    Config
 	mu     sync.Mutex
 	ps     map[string]*primary
-	urgent map[string]time.Time // primaries to poll quickly, until when
+	urgent map[string]time.Time // primaries senders wait on (Expedite), until when
 	kick   chan struct{}
+	// watching lists the primaries with a watch session (watch.go);
+	// runCtx is Run's context, which those sessions live in.
+	watching map[string]bool
+	runCtx   context.Context
 }
 
-// expediteFor bounds quick polling after a single request; expediteEvery
-// is the pace of quick polls.
-const (
-	expediteFor   = time.Minute
-	expediteEvery = 10 * time.Millisecond
-)
+// expediteFor is how long a primary stays urgent after a request: its
+// watch session stays open that long after the last waiting sender.
+const expediteFor = time.Minute
 
 type primary struct {
 	lastContact time.Time
@@ -87,21 +88,20 @@ func New(cfg Config) *Manager {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	return &Manager{cfg: cfg, ps: map[string]*primary{}, urgent: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	return &Manager{cfg: cfg, ps: map[string]*primary{}, urgent: map[string]time.Time{}, kick: make(chan struct{}, 1), watching: map[string]bool{}}
 }
 
-// Expedite asks for quick discard queries to a primary: a sender is
-// waiting for its confirmation (delayed acknowledgement, SR-9). Quick
-// polls run every few milliseconds until the primary has no copies left
-// or a minute passed; their failures never count towards a takeover.
+// Expedite asks for the primary's discards as soon as they commit: a
+// sender is waiting for its confirmation (delayed acknowledgement, SR-9).
+// A watch session (watch.go) runs until the primary has no copies left
+// or a minute passed; its failures never count towards a takeover. A
+// heartbeater that cannot watch leaves confirmation to the sessions and
+// heartbeats: never a connection per query (SR-15).
 func (m *Manager) Expedite(primary string) {
 	m.mu.Lock()
 	m.urgent[primary] = m.cfg.Clock.Now().Add(expediteFor)
 	m.mu.Unlock()
-	select {
-	case m.kick <- struct{}{}:
-	default:
-	}
+	m.startWatch(primary)
 }
 
 // SetHeartbeater wires the SMTP side (it is built after the manager).
@@ -117,7 +117,7 @@ func (m *Manager) Contact(name, dbID string, discards []string) {
 		if n, err := m.cfg.Store.ApplyDiscards(name, discards); err != nil {
 			m.cfg.Log.Error("applying discard notifications failed", "primary", name, "err", err)
 		} else {
-			m.cfg.Log.Info("discard notifications received", "primary", name, "ids", len(discards), "discarded", n)
+			m.cfg.Log.Debug("discard notifications received", "primary", name, "ids", len(discards), "discarded", n)
 		}
 	}
 	m.mu.Lock()
@@ -173,22 +173,11 @@ func (m *Manager) Step(ctx context.Context) {
 		}
 	}
 	m.mu.Unlock()
+	for _, name := range quick {
+		m.startWatch(name) // started before Run, or ended early: (re)start it
+	}
 	for _, name := range due {
 		m.heartbeat(ctx, name, primaries[name])
-	}
-	for _, name := range quick {
-		m.poll(ctx, name, primaries[name])
-	}
-}
-
-// poll is a quick discard query for a waiting sender; a failure is left
-// to the regular heartbeats to judge.
-func (m *Manager) poll(ctx context.Context, name, addr string) {
-	pctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
-	dbID, discards, err := m.cfg.Heartbeater.Heartbeat(pctx, name, addr)
-	cancel()
-	if err == nil {
-		m.Contact(name, dbID, discards)
 	}
 }
 
@@ -242,13 +231,11 @@ func (m *Manager) Run(ctx context.Context) {
 	if every <= 0 {
 		every = time.Second
 	}
+	m.mu.Lock()
+	m.runCtx = ctx
+	m.mu.Unlock()
 	for {
 		wait := every
-		m.mu.Lock()
-		if len(m.urgent) > 0 {
-			wait = expediteEvery
-		}
-		m.mu.Unlock()
 		t := m.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -112,7 +112,7 @@ func (s *session) authDelay(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	t := s.srv.clock.NewTimer(d)
+	t := s.srv.clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C():

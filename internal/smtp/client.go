@@ -56,6 +56,9 @@ type Client struct {
 	// were last asked for on it.
 	ShadowDB  string
 	LastQuery time.Time
+	// ShadowVersion is the shadow verb version both sides speak (1 for a
+	// peer that advertises a bare XSHADOW), set by Shadow.
+	ShadowVersion int
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
@@ -119,6 +122,7 @@ func (c *Client) Shadow(serverID string) (string, error) {
 		return "", err
 	}
 	c.ShadowDB = id
+	c.ShadowVersion = peerShadowVersion(c)
 	return id, nil
 }
 
@@ -158,7 +162,12 @@ func (s *shadowConn) Write(b []byte) (int, error) {
 // command writes one command and reads its whole reply; a non-2xx reply
 // is returned as a *gosmtp.SMTPError. It returns the reply's texts.
 func (s *shadowConn) command(line string) ([]string, error) {
-	s.Conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	return s.commandWithin(line, 2*time.Minute)
+}
+
+// commandWithin is command with the whole exchange bounded by d.
+func (s *shadowConn) commandWithin(line string, d time.Duration) ([]string, error) {
+	s.Conn.SetDeadline(time.Now().Add(d))
 	defer s.Conn.SetDeadline(time.Time{})
 	if _, err := s.Conn.Write([]byte(line + "\r\n")); err != nil {
 		return nil, err

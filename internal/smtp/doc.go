@@ -66,6 +66,15 @@
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
 //     suppression, merge).
+//   - The XSHADOW keyword goes only to sessions that are, or by SASL can
+//     still become, transport servers (advertise.go states the rule per
+//     way of authenticating). It carries the verb version ("XSHADOW 2",
+//     shadowwait.go); the client speaks the lower of both versions, so
+//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=.
+//   - XQUERYDISCARD WAIT= blocks only the session's own reader (go-smtp is
+//     idle between commands), at most 60 s, and ends at once when the
+//     server drains; it wakes on the queue's discard signal, taken before
+//     looking so that no commit is missed.
 //   - A sender that did not open a shadow session (and is not an
 //     authenticated client) gets its 250 once its message has left the
 //     queue confirmed, or after max_acknowledgement_delay (SR-9). If the

@@ -73,9 +73,6 @@ type ServerConfig struct {
 	Shadow        ShadowVerbs
 	ShadowEnabled bool
 
-	// Clock times the AUTH throttle and the refusal log's rate limit;
-	// nil means the system clock.
-	Clock clock.Clock
 	// AuthThrottle slows and locks out password guessing across
 	// connections; its zero value turns it off.
 	AuthThrottle config.AuthThrottle
@@ -89,6 +86,10 @@ type ServerConfig struct {
 	// id of a shadow session that no credential names to the addresses
 	// the topology gives that server (SetServers replaces it on reload).
 	Servers ServerDirectory
+	// Clock times delayed acknowledgement, the AUTH throttle and the
+	// refusal log's rate limit (tests move it by hand); nil means the
+	// system clock.
+	Clock clock.Clock
 	// Recipients validates RCPT at accepted domains (SMTP-6); see
 	// SetRecipients.
 	Recipients *recipients.Validator
@@ -128,8 +129,8 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	draining chan struct{} // closed when Shutdown begins
+	clk      clock.Clock
 
-	clock      clock.Clock
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
 	postmaster string
@@ -168,10 +169,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Clock = clock.Real{}
 	}
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
-		draining: make(chan struct{})}
-	s.clock, s.postmaster, s.maxHops = cfg.Clock, cfg.Postmaster, cfg.MaxHopCount
-	s.guard = newAuthGuard(cfg.Clock, cfg.AuthThrottle)
-	s.refusals = newRefusalLog(cfg.Clock, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
+		draining: make(chan struct{}), clk: cfg.Clock}
+	s.postmaster, s.maxHops = cfg.Postmaster, cfg.MaxHopCount
+	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
+	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}

@@ -98,10 +98,11 @@ func (s *session) tlsActive() bool {
 	return ok
 }
 
-// advertiseXShadow: XSHADOW is offered in EHLO when shadow redundancy is
-// on organisation-wide and the connector grants accept-xshadow to some
-// kind of session; whether this session may use it is decided at
-// XSHADOW time, after AUTH (SR-1, W-1).
+// advertiseXShadow: the XSHADOW verb exists on this connector (else 503)
+// when shadow redundancy is on organisation-wide and the connector grants
+// accept-xshadow to some kind of session; whether this session may use it
+// is decided at XSHADOW time, after AUTH (SR-1, W-1). Whether an EHLO
+// offers the keyword is advertiseNow's rule (advertise.go).
 func (s *session) advertiseXShadow() bool {
 	p := s.c.cfg.Permissions
 	return s.srv.shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||
@@ -129,7 +130,7 @@ func (s *session) startShadow(serverID string) string {
 		}
 	}
 	s.shadowServer = serverID
-	s.log.Info("shadow session", "shadow_server", serverID)
+	s.log.Debug("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
 }
 
@@ -411,18 +412,19 @@ func (s *session) delaysAck() bool {
 // awaitConfirmation waits for the message to leave the queue. The message
 // is durable already; the wait only tells the sender more.
 func (s *session) awaitConfirmation(id queue.ID) string {
-	start := time.Now()
+	clk := s.srv.clk
+	start := clk.Now()
 	gone, cancel := s.srv.queue.WaitGone(id)
 	defer cancel()
-	t := time.NewTimer(s.c.cfg.MaxAcknowledgementDelay.D())
+	t := clk.NewTimer(s.c.cfg.MaxAcknowledgementDelay.D())
 	defer t.Stop()
 	select {
 	case <-gone:
-		s.srv.obs.DelayedAck(s.c.cfg.Name, time.Since(start), true)
+		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
 		return ", confirmed by the next hop"
-	case <-t.C:
-		s.srv.obs.DelayedAck(s.c.cfg.Name, time.Since(start), false)
-		s.log.Info("acknowledged without confirmation", "msg_id", id.String(), "waited", time.Since(start).Round(time.Millisecond))
+	case <-t.C():
+		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
+		s.log.Info("acknowledged without confirmation", "msg_id", id.String(), "waited", clk.Now().Sub(start).Round(time.Millisecond))
 	case <-s.srv.draining:
 	}
 	return ""

@@ -420,8 +420,8 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if v.tlsCfg != nil && !v.tlsOn.Load() {
 			out.WriteString("250-STARTTLS\r\n")
 		}
-		if s := v.sess(); s != nil && s.advertiseXShadow() {
-			out.WriteString("250-XSHADOW\r\n")
+		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
+			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
 		}
 		out.Write(b)
 	default:
@@ -513,10 +513,11 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if s == nil || s.shadowServer == "" {
 		return "503 5.5.1 XSHADOW first"
 	}
-	max, err := strconv.Atoi(arg)
-	if err != nil || max < 1 {
-		return "501 5.5.4 Syntax: XQUERYDISCARD <max>, max a positive integer"
+	max, wait, ok := s.parseDiscardArgs(arg)
+	if !ok {
+		return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>], max a positive integer"
 	}
+	s.waitDiscards(wait)
 	ids, ack := s.srv.shadow.Discards(s.shadowServer, max)
 	if len(ids) == 0 {
 		return "250 2.0.0 0 discard notifications"
@@ -534,7 +535,7 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		ack()
 	}
 	s.srv.obs.DiscardsSent(len(ids))
-	s.log.Info("discard notifications sent", "shadow_server", s.shadowServer, "count", len(ids))
+	s.log.Debug("discard notifications sent", "shadow_server", s.shadowServer, "count", len(ids))
 	return ""
 }
 

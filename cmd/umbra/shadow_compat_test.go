@@ -1,0 +1,111 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// previousRelease is the last released main: the shadow verbs of version 1
+// (a bare XSHADOW keyword, no XQUERYDISCARD WAIT=).
+const previousRelease = "7b6d294"
+
+// buildPreviousRelease builds the previous release's binary from git
+// history. Without the history (an exported tarball) the test is skipped,
+// except under CI, where it must run.
+func buildPreviousRelease(t *testing.T) string {
+	t.Helper()
+	unavailable := func(why string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") != "" {
+			t.Fatalf("previous release %s: "+why, append([]any{previousRelease}, args...)...)
+		}
+		t.Skipf("previous release %s not available (git history needed; set CI to make this fatal): "+why, append([]any{previousRelease}, args...)...)
+	}
+	root, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		unavailable("no git repository: %v", err)
+	}
+	if err := exec.Command("git", "-C", strings.TrimSpace(string(root)), "cat-file", "-e", previousRelease+"^{commit}").Run(); err != nil {
+		unavailable("commit not in the history: %v", err)
+	}
+	src := t.TempDir()
+	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", strings.TrimSpace(string(root)), previousRelease, src)
+	if out, err := archive.CombinedOutput(); err != nil {
+		t.Fatalf("git archive %s: %v\n%s", previousRelease, err, out)
+	}
+	bin := filepath.Join(t.TempDir(), "umbra-"+previousRelease)
+	build := exec.Command("go", "build", "-o", bin, "./cmd/umbra")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", previousRelease, err, out)
+	}
+	return bin
+}
+
+// withBinary runs f with the test helpers (startUmbra, cli) using bin.
+func withBinary(bin string, f func()) {
+	saved := umbraBin
+	umbraBin = bin
+	defer func() { umbraBin = saved }()
+	f()
+}
+
+// Compatible on the wire: an organisation upgrades one server at a time,
+// so shadow redundancy works between this version and the previous
+// release in both directions, and copies are discarded.
+func TestShadowCompatiblePreviousRelease(t *testing.T) {
+	old := buildPreviousRelease(t)
+
+	t.Run("previous-shadow-server-new-primary", func(t *testing.T) {
+		p := newShadowPair(t)
+		sink := startRecorder(t, p.sink)
+		b := startUmbra(t, p.cfgB, p.b)
+		var a *daemon
+		withBinary(old, func() { a = startUmbra(t, p.cfgA, p.a) })
+		acked := sendMany(p.a, "compat-old-new", 3, 1, nil)
+		if len(acked) != 3 {
+			t.Fatalf("acknowledged %d of 3", len(acked))
+		}
+		waitArrived(t, sink, acked, b)
+		withBinary(old, func() {
+			waitCond(t, "the previous release's shadow copies to be discarded by the new primary", 45*time.Second,
+				func() bool { return len(p.queued(t, p.cfgA)) == 0 })
+			out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
+			if !strings.Contains(out, `"event": "shadow"`) || !strings.Contains(out, `"event": "discard"`) {
+				a.dumpLog()
+				t.Fatalf("no shadow session between the previous release and this one:\n%s", out)
+			}
+		})
+	})
+
+	t.Run("new-shadow-server-previous-primary", func(t *testing.T) {
+		p := newShadowPairAck(t, "30s")
+		slowHeartbeats(t, p.cfgA)
+		metricsB := withMetrics(t, p.cfgB)
+		startRecorder(t, p.sink)
+		var b *daemon
+		withBinary(old, func() { b = startUmbra(t, p.cfgB, p.b) })
+		a := startUmbra(t, p.cfgA, p.a)
+		// Delayed acknowledgement against a version-1 primary: the
+		// confirmation comes on one kept-open session, queried there.
+		for _, subj := range []string{"compat-new-old-0", "compat-new-old-1"} {
+			if r := rawSend(t, p.a, "a@example.org", []string{"b@remote.example"}, "Subject: "+subj+"\r\n\r\nx"); !strings.HasSuffix(r, ", confirmed by the next hop") {
+				a.dumpLog()
+				b.dumpLog()
+				t.Fatalf("%s: %q", subj, r)
+			}
+		}
+		waitCond(t, "the shadow copies held for the previous release to be discarded", 45*time.Second,
+			func() bool { return len(p.queued(t, p.cfgA)) == 0 })
+		if n := metricValue(t, metricsB, `umbra_smtp_sessions_total{connector="org"}`); n > 3 {
+			t.Fatalf("the previous release saw %v sessions for two messages: the watch session was not kept open", n)
+		}
+		if out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org"); !strings.Contains(out, `"event": "shadow"`) {
+			t.Fatalf("no shadow session with the previous release:\n%s", out)
+		}
+	})
+}

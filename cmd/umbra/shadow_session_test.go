@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// editConfig replaces old by new in a configuration file, once.
+func editConfig(t testing.TB, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), old) {
+		t.Fatalf("%s: %q not found (%v)", path, old, err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withMetrics makes a daemon serve /metrics and returns the address.
+func withMetrics(t testing.TB, cfg string) string {
+	t.Helper()
+	addr := freeAddr(t, "127.0.0.1")
+	editConfig(t, cfg, `metrics_listen: ""`, "metrics_listen: "+addr)
+	return addr
+}
+
+// metricValue reads one series (name with labels, as printed) from a
+// daemon's /metrics; a series not printed yet is 0.
+func metricValue(t testing.TB, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", series, v)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// slowHeartbeats sets a shadow server's heartbeat timeout to the default
+// 300 s, so that in a test nothing but the sessions themselves can bring
+// discard notifications.
+func slowHeartbeats(t testing.TB, cfg string) {
+	editConfig(t, cfg, "shadow_heartbeat_timeout: 1s", "shadow_heartbeat_timeout: 300s")
+}
+
+// SR-3 (Exchange: "the shadow server queries the discard status at the
+// end of every session with the primary"): hub-a relays three messages
+// 0.3 s apart over one reused connection to hub-b; once hub-b delivered
+// them, every shadow copy at hub-a goes at the end of that session — not
+// at the next heartbeat, 300 s later.
+func TestShadowQueryAtSessionEnd(t *testing.T) {
+	p := newShadowPair(t)
+	slowHeartbeats(t, p.cfgA)
+	metricsB := withMetrics(t, p.cfgB)
+	sink := startRecorder(t, p.sink)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	var acked []string
+	var lastAck time.Time
+	for i := 0; i < 3; i++ {
+		subj := fmt.Sprintf("session-end-%d", i)
+		if ok, err := send(p.a, subj); !ok {
+			t.Fatalf("%s: %v", subj, err)
+		}
+		acked, lastAck = append(acked, subj), time.Now()
+		time.Sleep(300 * time.Millisecond)
+	}
+	waitArrived(t, sink, acked, b)
+	waitCond(t, "hub-a's shadow copies to be discarded at the end of the session", 45*time.Second, func() bool {
+		return len(p.queued(t, p.cfgA)) == 0
+	})
+	t.Logf("copies gone %v after the last message was acknowledged (a figure, not a check)", time.Since(lastAck).Round(100*time.Millisecond))
+	if n := metricValue(t, metricsB, `umbra_smtp_sessions_total{connector="org"}`); n != 1 {
+		a.dumpLog()
+		t.Errorf("hub-b saw %v sessions, want the one reused relay session", n)
+	}
+}
+
+// SR-9 with SR-15 (issue: polling storm): while a sender waits for
+// delayed acknowledgement and the primary cannot deliver, the shadow
+// server must not open a session per query. hub-b's session counter
+// shows every connection hub-a made: the relay session and one watch
+// session, on which the confirmation comes once hub-b can deliver.
+func TestDelayedAckPushNotPoll(t *testing.T) {
+	p := newShadowPairAck(t, "3s")
+	slowHeartbeats(t, p.cfgA)
+	metricsB := withMetrics(t, p.cfgB)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	sessions := func() float64 { return metricValue(t, metricsB, `umbra_smtp_sessions_total{connector="org"}`) }
+
+	// The sink is down: no confirmation within the 3 s.
+	if r := rawSend(t, p.a, "a@example.org", []string{"b@remote.example"}, "Subject: waits\r\n\r\nwait"); strings.Contains(r, "confirmed") || !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("unconfirmed path: %q", r)
+	}
+	if n := sessions(); n > 2 {
+		a.dumpLog()
+		t.Fatalf("hub-a opened %v sessions to hub-b during a 3 s wait; want the relay session and one watch session", n)
+	}
+	// hub-b can deliver now: the discard reaches hub-a on the open session.
+	sink := startRecorder(t, p.sink)
+	waitArrived(t, sink, []string{"waits"}, b)
+	waitCond(t, "hub-a's shadow copy to be discarded", 45*time.Second, func() bool { return len(p.queued(t, p.cfgA)) == 0 })
+	if r := rawSend(t, p.a, "a@example.org", []string{"b@remote.example"}, "Subject: quick\r\n\r\nconfirm me"); !strings.HasSuffix(r, ", confirmed by the next hop") {
+		t.Fatalf("confirmed path: %q", r)
+	}
+	if n := sessions(); n > 3 {
+		a.dumpLog()
+		t.Fatalf("hub-b saw %v sessions; want at most the relay sessions and one watch session", n)
+	}
+	if log, _ := os.ReadFile(b.log); strings.Contains(string(log), `"shadow session"`) || strings.Contains(string(log), "msg=\"shadow session\"") {
+		t.Errorf("hub-b logs shadow sessions above DEBUG")
+	}
+}

@@ -1,0 +1,103 @@
+package delivery
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// dsnSink records the DSN parameters it is given; dsn decides whether it
+// advertises DSN at all.
+type dsnSink struct {
+	mu    sync.Mutex
+	mail  []gosmtp.MailOptions
+	rcpt  []gosmtp.RcptOptions
+	addr  string
+	inner *gosmtp.Server
+}
+
+type dsnSession struct{ s *dsnSink }
+
+func (ss dsnSession) Mail(_ string, o *gosmtp.MailOptions) error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if o != nil {
+		ss.s.mail = append(ss.s.mail, *o)
+	}
+	return nil
+}
+
+func (ss dsnSession) Rcpt(_ string, o *gosmtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if o != nil {
+		ss.s.rcpt = append(ss.s.rcpt, *o)
+	}
+	return nil
+}
+
+func (ss dsnSession) Data(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }
+func (ss dsnSession) Reset()                 {}
+func (ss dsnSession) Logout() error          { return nil }
+
+func startDSNSink(t *testing.T, dsn bool) *dsnSink {
+	t.Helper()
+	s := &dsnSink{}
+	s.inner = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return dsnSession{s}, nil }))
+	s.inner.Domain, s.inner.EnableDSN, s.inner.ErrorLog = "next.test", dsn, nopLog{}
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	go s.inner.Serve(ln)
+	t.Cleanup(func() { s.inner.Close() })
+	return s
+}
+
+// RFC 3461 relay semantics: NOTIFY, ORCPT, RET and ENVID go on to a next
+// hop that advertises DSN, and the result says so (the queue then sends
+// no success DSN); to one that does not, nothing is passed and the
+// result says so too (the queue reports "relayed").
+func TestDSNParametersPassedOn(t *testing.T) {
+	for _, dsn := range []bool{true, false} {
+		s := startDSNSink(t, dsn)
+		sc := config.SendConnector{Name: "out", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
+			SmartHosts: []string{s.addr}, TLS: config.TLSNone, Port: 25}
+		table := routing.NewTable(nil, []routing.Connector{{Name: "out", Enabled: true, AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}}}})
+		d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: []config.SendConnector{sc},
+			ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &queue.Message{ID: 0xD5, From: "s@example.org", Size: 40, EnvID: "env-42", RetFull: true,
+			Rcpts: []queue.Recipient{{Addr: "x@remote.example", Notify: queue.NotifySuccess | queue.NotifyFailure, ORcpt: "rfc822;orig@example.org"}}}
+		res := d.Deliver(context.Background(), m, body, all(m))
+		d.Close()
+		if len(res) != 1 || res[0].Outcome != queue.RelayedOK || res[0].DSNPassed != dsn {
+			t.Fatalf("DSN advertised %v: %+v", dsn, res)
+		}
+		s.mu.Lock()
+		mail, rcpt := s.mail, s.rcpt
+		s.mu.Unlock()
+		if !dsn {
+			continue
+		}
+		if len(mail) != 1 || mail[0].EnvelopeID != "env-42" || mail[0].Return != gosmtp.DSNReturnFull {
+			t.Errorf("MAIL parameters not passed on: %+v", mail)
+		}
+		if len(rcpt) != 1 || len(rcpt[0].Notify) != 2 || rcpt[0].OriginalRecipient != "orig@example.org" ||
+			rcpt[0].OriginalRecipientType != gosmtp.DSNAddressTypeRFC822 {
+			t.Errorf("RCPT parameters not passed on: %+v", rcpt)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package delivery
+
+import (
+	"fmt"
+	"net"
+)
+
+// dialer is the dialer of an outbound connection on network: bound to
+// the send connector's source_address (sc may be nil: a relay inside the
+// organisation, a heartbeat, LMTP), else to the server's, else unbound.
+// A Unix socket (LMTP) binds to nothing.
+func (st *state) dialer(sc *sendConnector, network string) net.Dialer {
+	d := net.Dialer{Timeout: st.cfg.ConnectTimeout}
+	addr := st.cfg.SourceAddress
+	if sc != nil && sc.cfg.SourceAddress != "" {
+		addr = sc.cfg.SourceAddress
+	}
+	if addr != "" && network == "tcp" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(addr)}
+	}
+	return d
+}
+
+// checkSourceAddresses binds each configured source address once, so
+// that an address this host does not have fails the start (or the
+// reload), not every delivery.
+func (st *state) checkSourceAddresses() error {
+	addrs := map[string]string{}
+	if a := st.cfg.SourceAddress; a != "" {
+		addrs[a] = "server.source_address"
+	}
+	for _, sc := range st.conns {
+		if a := sc.cfg.SourceAddress; a != "" {
+			addrs[a] = "send connector " + sc.cfg.Name + " source_address"
+		}
+	}
+	for a, what := range addrs {
+		if net.ParseIP(a) == nil {
+			return fmt.Errorf("%s %q is not an IP address", what, a)
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(a, "0"))
+		if err != nil {
+			return fmt.Errorf("%s %s cannot be bound on this host: %w", what, a, err)
+		}
+		ln.Close()
+	}
+	return nil
+}

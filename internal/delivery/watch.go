@@ -1,0 +1,102 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"umbra/internal/smtp"
+)
+
+// watchWait is how long one XQUERYDISCARD WAIT= may be held by the
+// primary; watchPollEvery the pace of queries on a watch session to a
+// primary of the previous release (no WAIT=): queries, not connections.
+const (
+	watchWait      = 5 * time.Second
+	watchPollEvery = 10 * time.Millisecond
+)
+
+// Watch implements shadow.Watcher: one shadow session to a primary,
+// kept open while more() holds, on which the primary pushes discard
+// notifications as they commit (version 2) or is asked every few
+// milliseconds (version 1). The session ends with a last query and QUIT.
+func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(string, []string), more func() bool) error {
+	st := d.st.Load()
+	c, err := d.dialPrimary(ctx, st, primary, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	db, err := c.Shadow(st.cfg.ShadowServerID)
+	if err != nil {
+		return err
+	}
+	found(db, nil)
+	// Discards are applied (a commit here) while the next WAIT= is
+	// already out: the primary's next batch is not held up by this
+	// server's fsync. One applier keeps them in order.
+	batches := make(chan []string, 16)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for ids := range batches {
+			found(db, ids)
+		}
+	}()
+	defer func() { close(batches); <-applied }()
+	lastContact := time.Now()
+	for more() {
+		var ids []string
+		if c.ShadowVersion >= 2 {
+			ids, err = c.WaitDiscard(1000, watchWait)
+		} else {
+			ids, err = c.QueryDiscard(1000)
+		}
+		if err != nil {
+			return err
+		}
+		if len(ids) > 0 || time.Since(lastContact) >= time.Second {
+			batches <- ids
+			lastContact = time.Now()
+		}
+		if len(ids) == 0 && c.ShadowVersion < 2 {
+			t := time.NewTimer(watchPollEvery)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	ids, err := c.QueryDiscard(1000) // the end of the session (SR-3)
+	if err != nil {
+		return err
+	}
+	batches <- ids
+	c.Quit()
+	return nil
+}
+
+// dialPrimary opens a session to a primary as heartbeats do: through
+// the send connector the copies went by ("host:port via CONNECTOR"), or
+// inside the organisation with opportunistic TLS.
+func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr string) (*smtp.Client, error) {
+	addr, via, _ := strings.Cut(addr, " via ")
+	if via != "" {
+		sc := st.conns[via]
+		if sc == nil {
+			return nil, fmt.Errorf("send connector %s is gone", via)
+		}
+		return d.connect(ctx, st, sc, host{name: primary, addr: addr})
+	}
+	dialer := st.dialer(nil, "tcp")
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
+		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
+}

@@ -1,0 +1,43 @@
+package queue
+
+import "sync"
+
+// discardSignals wakes shadow sessions waiting for a discard
+// notification (XQUERYDISCARD WAIT=, shadow verbs version 2): one
+// channel per shadow server, closed at the next commit of a notification
+// for it. The zero value is ready.
+type discardSignals struct {
+	mu  sync.Mutex
+	chs map[string]chan struct{}
+}
+
+func (d *discardSignals) wait(server string) <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.chs == nil {
+		d.chs = map[string]chan struct{}{}
+	}
+	ch := d.chs[server]
+	if ch == nil {
+		ch = make(chan struct{})
+		d.chs[server] = ch
+	}
+	return ch
+}
+
+// signal is called after a commit that added notifications for server.
+func (d *discardSignals) signal(server string) {
+	d.mu.Lock()
+	ch := d.chs[server]
+	delete(d.chs, server)
+	d.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
+
+// DiscardSignal returns a channel closed when the next discard
+// notification for a shadow server has committed (smtp.DiscardSignaller):
+// a primary answers a waiting shadow server at once instead of being
+// polled.
+func (q *Manager) DiscardSignal(server string) <-chan struct{} { return q.dsig.wait(server) }

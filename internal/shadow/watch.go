@@ -1,0 +1,77 @@
+package shadow
+
+import (
+	"context"
+	"time"
+)
+
+// Watcher keeps one shadow session open to a primary while senders wait
+// for its confirmation (delayed acknowledgement, SR-9, SR-15): the
+// primary pushes each discard notification on that session as it
+// commits (XQUERYDISCARD WAIT=, shadow verbs version 2), or, with a
+// primary of the previous release, is asked on that same session at a
+// short pace. No connection is opened per query.
+//
+// Watch returns when more reports false (after one last query, the
+// end-of-session query of SR-3, and QUIT), when ctx ends, or on an error
+// of the session. found is called with the database id on XSHADOW and
+// with every batch of notifications.
+type Watcher interface {
+	Watch(ctx context.Context, primary, addr string, found func(dbID string, discards []string), more func() bool) error
+}
+
+// watchRetry is the pause before a failed watch session is opened again:
+// at most one new connection per second per primary, at any load.
+const watchRetry = time.Second
+
+// startWatch runs a watch session to primary unless one runs already;
+// it reports whether the heartbeater can watch at all.
+func (m *Manager) startWatch(name string) bool {
+	w, ok := m.cfg.Heartbeater.(Watcher)
+	if !ok {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.runCtx == nil || m.watching[name] {
+		return true // Run starts it, or it runs
+	}
+	m.watching[name] = true
+	go m.watch(m.runCtx, w, name)
+	return true
+}
+
+// stillUrgent: a sender still waits for primary's confirmation.
+func (m *Manager) stillUrgent(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	until, ok := m.urgent[name]
+	return ok && m.cfg.Clock.Now().Before(until)
+}
+
+func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
+	defer func() {
+		m.mu.Lock()
+		delete(m.watching, name)
+		m.mu.Unlock()
+	}()
+	for ctx.Err() == nil && m.stillUrgent(name) {
+		primaries, err := m.cfg.Store.ShadowPrimaries()
+		addr, ok := primaries[name]
+		if err != nil || !ok {
+			return // no copies left for it
+		}
+		err = w.Watch(ctx, name, addr, func(dbID string, ids []string) { m.Contact(name, dbID, ids) }, func() bool { return m.stillUrgent(name) })
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		// Failures are the heartbeats' to judge; this only waits.
+		m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
+		t := m.cfg.Clock.NewTimer(watchRetry)
+		select {
+		case <-ctx.Done():
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}

@@ -1,0 +1,115 @@
+package shadow
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// fakeWatcher is a heartbeater that can watch: each Watch call is one
+// connection to the primary. It pushes the ids given to push, and fails
+// while failing is set.
+type fakeWatcher struct {
+	fakeHB
+	mu      sync.Mutex
+	conns   int
+	failing bool
+	push    chan []string
+	ended   chan struct{}
+}
+
+func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, found func(string, []string), more func() bool) error {
+	w.mu.Lock()
+	w.conns++
+	failing := w.failing
+	w.mu.Unlock()
+	if failing {
+		return errors.New("connection refused")
+	}
+	found("db1", nil)
+	defer func() { w.ended <- struct{}{} }()
+	for more() {
+		select {
+		case ids := <-w.push:
+			found("db1", ids)
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Millisecond): // a WAIT= that came back empty
+		}
+	}
+	return nil
+}
+
+func (w *fakeWatcher) connections() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conns
+}
+
+// SR-9 with SR-15: senders waiting on a primary get one watch session to
+// it, which brings every discard as it is pushed — not a connection per
+// query — and ends once nobody waits; a failing one is retried at most
+// once per watchRetry of the clock.
+func TestExpediteWatchesOneSession(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := &fakeStore{primaries: map[string]string{"hub-b": "127.0.0.2:25"}, discarded: map[string][]string{}}
+	w := &fakeWatcher{fakeHB: fakeHB{db: "db1"}, push: make(chan []string), ended: make(chan struct{}, 10)}
+	m := New(Config{Timeout: 300 * time.Second, Retries: 3, Clock: clk, Store: st, Heartbeater: w})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+	waitUntil(t, "Run to start", func() bool { return clk.Pending() > 0 })
+
+	for i := 0; i < 50; i++ {
+		m.Expedite("hub-b") // fifty waiting senders
+	}
+	w.push <- []string{"m1"}
+	w.push <- []string{"m2", "m3"}
+	waitUntil(t, "the pushed discards", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.discarded["hub-b"]) == 3
+	})
+	if n := w.connections(); n != 1 {
+		t.Fatalf("%d connections for 50 waiting senders, want 1", n)
+	}
+	if w.calls != 0 {
+		t.Fatalf("%d heartbeat sessions opened for waiting senders", w.calls)
+	}
+	// Nobody waits any more: the session ends.
+	clk.Advance(expediteFor)
+	select {
+	case <-w.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch session outlived the waiting senders")
+	}
+
+	// A primary that refuses: one connection per watchRetry, not more.
+	w.mu.Lock()
+	w.failing, w.conns = true, 0
+	w.mu.Unlock()
+	m.Expedite("hub-b")
+	waitUntil(t, "the first try", func() bool { return w.connections() == 1 })
+	for i := 2; i <= 4; i++ {
+		waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 2 })
+		if n := w.connections(); n != i-1 {
+			t.Fatalf("%d connections before the clock moved, want %d", n, i-1)
+		}
+		clk.Advance(watchRetry)
+		waitUntil(t, "the retry", func() bool { return w.connections() == i })
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i == 2000 {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,56 @@
+package smtp
+
+import "umbra/internal/config"
+
+// The XSHADOW advertisement rule (SR-1, W-1), per way of authenticating:
+//
+//   - externally secured connector: every session is a transport server,
+//     so every EHLO offers XSHADOW;
+//   - TLS client certificate: the EHLO after STARTTLS is already
+//     authenticated, so it offers XSHADOW when the organisation CA
+//     verified a certificate, and never before STARTTLS or without one;
+//   - SASL: a client's only EHLO comes before AUTH (RFC 4954 asks for no
+//     second one), so XSHADOW is offered before AUTH where a server
+//     account can still log in on this connector in this state: AUTH is
+//     offered now and the credentials file holds at least one server
+//     account. XSHADOW itself is then accepted only once such an account
+//     has logged in (550 5.7.1 otherwise). An EHLO after AUTH offers it
+//     only to a server account.
+//
+// In every case shadow redundancy must be on organisation-wide and the
+// session (as the transport server it is or can become) must hold the
+// accept-xshadow right: exactly what XSHADOW itself then checks.
+func (s *session) advertiseNow() bool {
+	switch {
+	case s.srv.shadow == nil:
+		return false
+	case s.server:
+		return s.has(config.RightAcceptXShadow)
+	case s.user != "":
+		return false // logged in with an account that is not a server's
+	}
+	// A server account logging in gets every list's rights.
+	return s.advertiseXShadow() && s.saslServerPossible()
+}
+
+// saslServerPossible: AUTH is offered in the session's present state and
+// a server account exists to log in with.
+func (s *session) saslServerPossible() bool {
+	if s.c.creds == nil || len(s.c.cfg.Auth.Mechanisms) == 0 || !s.c.creds.HasServer() {
+		return false
+	}
+	if s.vc != nil && s.vc.tlsCfg != nil && !s.vc.tlsOn.Load() && !s.vc.insecureAuth {
+		return false // AUTH only after STARTTLS; the EHLO after it offers XSHADOW
+	}
+	return true
+}
+
+// HasServer reports whether any account is a transport server's.
+func (c *Credentials) HasServer() bool {
+	for _, a := range c.users {
+		if a.server {
+			return true
+		}
+	}
+	return false
+}

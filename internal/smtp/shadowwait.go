@@ -1,0 +1,139 @@
+package smtp
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ShadowVersion is the version of the shadow verbs this server speaks,
+// advertised as "XSHADOW 2" in EHLO (a bare XSHADOW is version 1, the
+// previous release). Version 2 adds one thing: XQUERYDISCARD <max>
+// WAIT=<seconds>, a long poll that the primary answers as soon as a
+// discard notification for the session's server commits, or with 0
+// notifications when the wait ends. Peers negotiate the lower version:
+// a version-1 client never sends WAIT=, and a version-2 client sends it
+// only to a server that advertised version 2.
+const ShadowVersion = 2
+
+// maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
+const maxDiscardWait = 60
+
+// DiscardSignaller is implemented by a ShadowVerbs that can tell when a
+// discard notification for a shadow server commits (queue.Manager). Only
+// then is version 2 offered.
+type DiscardSignaller interface {
+	// DiscardSignal returns a channel closed at the next commit of a
+	// discard notification for serverID.
+	DiscardSignal(serverID string) <-chan struct{}
+}
+
+// shadowVersion is the version this server advertises, 0 when XSHADOW
+// is not offered at all.
+func (s *session) shadowVersion() int {
+	if _, ok := s.srv.shadow.(DiscardSignaller); ok {
+		return ShadowVersion
+	}
+	return 1
+}
+
+// xshadowKeyword is the EHLO keyword with its version (W-1), or "" when
+// this EHLO must not offer it (advertise.go).
+func (s *session) xshadowKeyword() string {
+	if !s.advertiseNow() {
+		return ""
+	}
+	if v := s.shadowVersion(); v > 1 {
+		return fmt.Sprintf("XSHADOW %d", v)
+	}
+	return "XSHADOW"
+}
+
+// parseDiscardArgs reads XQUERYDISCARD's "<max> [WAIT=<seconds>]" (W-4);
+// WAIT= exists from version 2 on.
+func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, ok bool) {
+	f := strings.Fields(arg)
+	if len(f) == 0 || len(f) > 2 {
+		return 0, 0, false
+	}
+	max, err := strconv.Atoi(f[0])
+	if err != nil || max < 1 {
+		return 0, 0, false
+	}
+	if len(f) == 2 {
+		k, v, found := strings.Cut(f[1], "=")
+		n, err := strconv.Atoi(v)
+		if !found || !strings.EqualFold(k, "WAIT") || err != nil || n < 0 || n > maxDiscardWait || s.shadowVersion() < 2 {
+			return 0, 0, false
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	return max, wait, true
+}
+
+// waitDiscards blocks the session (go-smtp is idle between commands)
+// until a discard notification for its shadow server is waiting, wait
+// passed, or the server drains. The signal is taken before looking, so
+// that a commit between the look and the wait is not missed.
+func (s *session) waitDiscards(wait time.Duration) {
+	ds, ok := s.srv.shadow.(DiscardSignaller)
+	if !ok || wait <= 0 {
+		return
+	}
+	if idle := s.c.cfg.Limits.IdleTimeout.D(); idle > 0 && wait > idle/2 {
+		wait = idle / 2 // the next command must still arrive within the idle timeout
+	}
+	t := s.srv.clk.NewTimer(wait)
+	defer t.Stop()
+	for {
+		sig := ds.DiscardSignal(s.shadowServer)
+		if ids, _ := s.srv.shadow.Discards(s.shadowServer, 1); len(ids) > 0 {
+			return
+		}
+		select {
+		case <-sig:
+		case <-t.C():
+			return
+		case <-s.srv.draining:
+			return
+		}
+	}
+}
+
+// peerShadowVersion reads the version in the peer's XSHADOW keyword: a
+// bare keyword (or one this client cannot read) is version 1; a newer
+// version than ours is spoken as ours.
+func peerShadowVersion(c *Client) int {
+	_, param := c.Extension("XSHADOW")
+	return parseShadowVersion(param)
+}
+
+// parseShadowVersion reads the parameter of an XSHADOW EHLO keyword.
+func parseShadowVersion(param string) int {
+	v, err := strconv.Atoi(strings.TrimSpace(param))
+	switch {
+	case err != nil || v < 1:
+		return 1
+	case v > ShadowVersion:
+		return ShadowVersion
+	}
+	return v
+}
+
+// WaitDiscard asks for up to max discard notifications and lets the
+// primary hold the reply for up to wait until one commits (version 2;
+// with a version-1 peer it is QueryDiscard). wait is cut to whole
+// seconds, at most a minute.
+func (c *Client) WaitDiscard(max int, wait time.Duration) ([]string, error) {
+	secs := int(wait / time.Second)
+	if c.ShadowVersion < 2 || secs < 1 {
+		return c.QueryDiscard(max)
+	}
+	secs = min(secs, maxDiscardWait)
+	lines, err := c.sc.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d", max, secs), time.Duration(secs)*time.Second+c.CommandTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return discardIDs(lines), nil
+}
