@@ -41,6 +41,14 @@ import (
 //	dumpstats database → messages (8, BE) ‖ bytes (8, BE): running totals
 //	requests  request id → request record (dumpster.go): redelivery
 //	          requests, so that a retried request is not carried out twice
+//	shadowpeers primary → shadow peer record (shadowstate.go): what this
+//	          server, as shadow server, knows of each primary it holds
+//	          copies for — address, database id, last contact, start of
+//	          the last failed heartbeat, consecutive failures, taken over
+//	          (SR-13); written in the commits that change the copies
+//	earlytakeover ID (8, BE) ‖ 0x00 ‖ primary → taken-at (8, BE)
+//	          takeovers of a message that was in delivery here; the
+//	          commit that ends its attempt applies them (one writer)
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -57,9 +65,12 @@ var (
 	bucketDumpBody  = []byte("dumpbodies")
 	bucketDumpStats = []byte("dumpstats")
 	bucketRequests  = []byte("requests")
+	bucketPeers     = []byte("shadowpeers")
+	bucketTaken     = []byte("earlytakeover")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests}
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests,
+		bucketPeers, bucketTaken}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
