@@ -113,8 +113,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	var shadows *shadow.Manager
 	if cfg.Transport.ShadowRedundancyEnabled {
 		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
-			Retries: cfg.Transport.ShadowHeartbeatRetryCount, Log: log.With("component", "shadow"),
-			Store: shadowStore{&mgr}, Observer: met})
+			Retries: cfg.Transport.ShadowHeartbeatRetryCount, CommandTimeout: cfg.Transport.CommandTimeout.D(),
+			Log: log.With("component", "shadow"), Store: shadowStore{&mgr}, Observer: met})
 	}
 	dc, err := deliveryConfig(cfg, table, topo, suspended, shadows, log)
 	if err != nil {
@@ -302,11 +302,31 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 // after it.
 type shadowStore struct{ m **queue.Manager }
 
-func (s shadowStore) ShadowPrimaries() (map[string]string, error) { return (*s.m).ShadowPrimaries() }
-func (s shadowStore) ApplyDiscards(p string, ids []string) (int, error) {
-	return (*s.m).ApplyDiscards(p, ids)
+func (s shadowStore) Primaries() ([]shadow.Primary, error) {
+	peers, err := (*s.m).ShadowPeers()
+	out := make([]shadow.Primary, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
+			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver})
+	}
+	return out, err
 }
-func (s shadowStore) Takeover(p, reason string) (int, error) { return (*s.m).Takeover(p, reason) }
+
+func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.m).ShadowContact(p, dbID, discards)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
+		Retried: r.Retried}, err
+}
+
+func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
+	return (*s.m).ShadowHeartbeatFailed(p, started, retries, reason)
+}
+
+// shadowTiming is the heartbeat settings of a configuration.
+func shadowTiming(cfg *config.Config) shadow.Timing {
+	return shadow.Timing{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(), Retries: cfg.Transport.ShadowHeartbeatRetryCount,
+		CommandTimeout: cfg.Transport.CommandTimeout.D()}
+}
 
 func policy(cfg *config.Config) queue.Policy {
 	t := cfg.Transport
@@ -377,6 +397,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, err
 	}
 	mgr.SetPolicy(policy(next))
+	if shadows != nil {
+		shadows.SetTiming(shadowTiming(next)) // shadow_heartbeat_timeout, _retry_count, command_timeout
+	}
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)
 	} else {
