@@ -86,9 +86,10 @@ type Deliverer struct {
 	st    atomic.Pointer[state] // swapped whole by Reload
 	log   *slog.Logger
 	bal   *balancer
+	dedup atomic.Pointer[dedupHolder]
+
 	// health deprioritises servers that failed a heartbeat (SR-16).
 	health *destHealth
-	dedup atomic.Pointer[dedupHolder]
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per-destination connection limits
