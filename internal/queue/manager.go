@@ -912,8 +912,8 @@ func (q *Manager) hasWaiters(id ID) bool {
 func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
 
 // Discards returns up to max discard notifications owed to a shadow
-// server; ack forgets them, and is called only once the reply carrying
-// them was written (W-4). A notification that was sent but whose ack
+// server; ack forgets them, and is called only once the peer provably has
+// them: the reply was written and the peer spoke again (W-4, SR-15). A notification that was sent but whose ack
 // failed is sent again: a shadow server ignores ids it does not know.
 func (q *Manager) Discards(server string, max int) ([]string, func()) {
 	var ids []string
