@@ -351,7 +351,8 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 
 // reload reads the configuration file again and applies what can change
 // in place: receive connectors (with their certificates and credentials),
-// accepted domains, send connectors, mailbox delivery, retry and expiry.
+// accepted domains, send connectors, mailbox delivery, retry and expiry,
+// and the shadow heartbeat settings.
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
 	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger) (*config.Config, error) {
@@ -398,7 +399,14 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	mgr.SetPolicy(policy(next))
 	if shadows != nil {
-		shadows.SetTiming(shadowTiming(next)) // shadow_heartbeat_timeout, _retry_count, command_timeout
+		// shadow_heartbeat_timeout, shadow_heartbeat_retry_count and
+		// command_timeout apply to the running heartbeats at once.
+		was := shadows.Timing()
+		shadows.SetTiming(shadowTiming(next))
+		if now := shadows.Timing(); now != was {
+			log.Info("shadow heartbeat settings applied", "shadow_heartbeat_timeout", now.Timeout.String(),
+				"shadow_heartbeat_retry_count", now.Retries, "heartbeat_bound", now.CommandTimeout.String())
+		}
 	}
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Issue 20 item 6: SIGHUP applies the shadow heartbeat settings to the
+// running shadow manager instead of ignoring them silently.
+func TestSIGHUPAppliesShadowSettings(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	orig, _ := os.ReadFile(cfg)
+	d := startUmbra(t, cfg, listen)
+	changed := strings.Replace(string(orig), "  retry_jitter: 0.1\n",
+		"  retry_jitter: 0.1\n  shadow_heartbeat_timeout: 7s\n  shadow_heartbeat_retry_count: 5\n", 1)
+	if err := os.WriteFile(cfg, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(d.log)
+		log := string(b)
+		if i := strings.Index(log, "shadow heartbeat settings applied"); i >= 0 {
+			line := log[i:]
+			line = line[:strings.IndexByte(line, '\n')+1]
+			if !strings.Contains(line, "shadow_heartbeat_timeout=7s") || !strings.Contains(line, "shadow_heartbeat_retry_count=5") {
+				t.Fatalf("applied settings: %s", line)
+			}
+			if strings.Contains(log, "apply only after a restart") {
+				t.Fatalf("shadow settings reported as restart-only:\n%s", log)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			d.dumpLog()
+			t.Fatal("the reload did not apply the shadow heartbeat settings")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
