@@ -44,3 +44,28 @@ func TestSIGHUPAppliesShadowSettings(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// SR-7 across the shadow server's own restart (issue 19 defect 1): hub-a
+// holds copies for hub-b and is killed -9 and restarted; then hub-b is
+// killed -9 and comes back with a new database. hub-a knows hub-b's old
+// database id from its transport database, not from memory, so its first
+// contact with the new hub-b resubmits the copies: all delivered.
+func TestShadowServerRestartThenPrimaryNewDatabase(t *testing.T) {
+	p := newShadowPair(t)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	acked := sendMany(p.a, "restart", 3, 1, nil) // the sink is down: hub-b keeps them
+	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 3 })
+	a.kill()
+	a = startUmbra(t, p.cfgA, p.a)
+	b.kill()
+	os.RemoveAll(p.dataB)
+	sink := startRecorder(t, p.sink)
+	startUmbra(t, p.cfgB, p.b)
+	waitArrived(t, sink, acked, a)
+	log, _ := os.ReadFile(a.log)
+	if !strings.Contains(string(log), "new transport database") {
+		a.dumpLog()
+		t.Fatal("hub-a did not resubmit for the new database after its own restart")
+	}
+}
