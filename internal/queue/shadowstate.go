@@ -350,6 +350,9 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 // once when the primary answers again.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
 	now := q.clk.Now()
+	if len(discards) == 0 && q.contactUnchanged(primary, dbID, now) {
+		return ContactResult{}, nil
+	}
 	var res ContactResult
 	var taken, gone []*Message
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
@@ -398,6 +401,25 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 		q.Kick()
 	}
 	return res, nil
+}
+
+// contactEvery bounds how often a contact that changes nothing but the
+// last contact time is written: sessions with a busy primary (and quick
+// polls) would otherwise cost a commit each. A last contact older by up
+// to this much after a crash only brings the next heartbeat forward.
+const contactEvery = time.Second
+
+// contactUnchanged reports whether a contact would change nothing but a
+// last contact time that is less than contactEvery old.
+func (q *Manager) contactUnchanged(primary, dbID string, now time.Time) bool {
+	same := false
+	_ = q.store.View(func(tx *Tx) error {
+		p, err := tx.Peer(primary)
+		same = err == nil && p != nil && (dbID == "" || dbID == p.DatabaseID) && p.Failures == 0 && !p.TakenOver &&
+			p.LastTry.IsZero() && now.Sub(p.LastContact) < contactEvery && !now.Before(p.LastContact)
+		return nil
+	})
+	return same
 }
 
 // ContactResult is what ShadowContact changed.
