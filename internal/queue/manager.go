@@ -196,7 +196,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				m.State, m.NextAttempt = Ready, now
 				recovered++
 			}
-			if err := tx.Put(m); err != nil {
+			if err := putLeaving(tx, m); err != nil { // with takeovers kept aside while it was in flight
 				return err
 			}
 		}

@@ -246,12 +246,17 @@ func (t *Tx) retakeDue(primary string, now time.Time) (int, error) {
 	return n, nil
 }
 
+// peerGrace is how long the record of a primary without copies is kept.
+const peerGrace = 10 * time.Minute
+
 // ShadowPeers lists every primary this server holds copies for — taken
 // over or not, so that a primary whose copies wait for a route is still
-// heartbeated (SR-16) — with its stored state. Primaries without copies
-// are forgotten here. A shadow queue without a stored primary (a database
+// heartbeated (SR-16) — with its stored state. A primary without copies
+// is not listed; its record is dropped here peerGrace after its last
+// contact. A shadow queue without a stored primary (a database
 // written before the state was persisted) gets one from its copies.
 func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
+	now := q.clk.Now()
 	var out []ShadowPeer
 	var stale []string
 	var found []*ShadowPeer
@@ -264,7 +269,12 @@ func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
 		for _, p := range peers {
 			known[p.Primary] = true
 			if !tx.hasShadowCopies(p.Primary) {
-				stale = append(stale, p.Primary)
+				// Not watched. The record is kept a while: a contact made
+				// before the commit of a first copy holds the database id
+				// that copy is compared against.
+				if now.Sub(p.LastContact) > peerGrace && now.Sub(p.LastTry) > peerGrace {
+					stale = append(stale, p.Primary)
+				}
 				continue
 			}
 			out = append(out, *p)
@@ -350,7 +360,7 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 // once when the primary answers again.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
 	now := q.clk.Now()
-	if len(discards) == 0 && q.contactUnchanged(primary, dbID, now) {
+	if len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
 		return ContactResult{}, nil
 	}
 	var res ContactResult
@@ -409,9 +419,9 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // to this much after a crash only brings the next heartbeat forward.
 const contactEvery = time.Second
 
-// contactUnchanged reports whether a contact would change nothing but a
-// last contact time that is less than contactEvery old.
-func (q *Manager) contactUnchanged(primary, dbID string, now time.Time) bool {
+// contactNeedsNoWrite reports whether a contact without discards would
+// change nothing but a last contact time less than contactEvery old.
+func (q *Manager) contactNeedsNoWrite(primary, dbID string, now time.Time) bool {
 	same := false
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)

@@ -41,7 +41,8 @@
 // counts as a failed heartbeat; heartbeats and polls run concurrently, one
 // per primary at a time, so one hung primary delays no other; takeover
 // happens timeout × retries (+ one command timeout) after the last
-// contact; a primary without shadow copies has no state. The heartbeat
+// contact; a primary without shadow copies is not watched (the store drops
+// its record ten minutes after the last contact). The heartbeat
 // settings can change on a running manager (SetTiming, configuration
 // reload).
 package shadow
