@@ -234,7 +234,11 @@ func (t *Tx) retakeDue(primary string, now time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if m.State != Ready || !m.NextAttempt.After(now) {
+		waiting := false // a taken-over recipient waits in the shadow queue
+		for _, r := range m.Rcpts {
+			waiting = waiting || r.Status == Pending && r.Queue == "shadow:"+primary
+		}
+		if !waiting || m.State != Ready || !m.NextAttempt.After(now) {
 			continue
 		}
 		m.NextAttempt = now
