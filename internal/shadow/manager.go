@@ -308,10 +308,8 @@ func (m *Manager) session(ctx context.Context, p Primary, quick bool, started ti
 		m.cfg.Log.Error("recording a failed heartbeat failed", "primary", p.Name, "err", serr)
 		return
 	}
-	if failures >= retries {
-		if taken > 0 {
-			m.cfg.Observer.Takeover(taken)
-		}
+	if failures >= retries && taken > 0 {
+		m.cfg.Observer.Takeover(taken)
 		m.cfg.Log.Warn("took over shadow copies", "primary", p.Name, "messages", taken,
 			"reason", "heartbeats failed", "failures", failures, "err", err)
 		return
