@@ -146,6 +146,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	dump.SetManager(mgr)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
+		// Delivery's health record is memory: rebuild it from the stored
+		// shadow state, so a primary that was failing before the restart
+		// is not tried first until its next heartbeat (SR-16).
+		if peers, err := mgr.ShadowPeers(); err == nil {
+			for _, p := range peers {
+				if p.Failures > 0 || p.TakenOver {
+					del.MarkUnresponsive(p.Primary, p.Addr, p.LastTry)
+				}
+			}
+		}
 	}
 	del.SetDedup(mgr)
 	recovered, poisoned, err := mgr.Recover(ctx)

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -89,4 +90,13 @@ func (h *destHealth) orderHosts(hosts []host) []host {
 		ok = append(ok, x)
 	}
 	return append(ok, late...)
+}
+
+// MarkUnresponsive records that server (at addr: "host:port", or
+// "host:port via CONNECTOR") failed a heartbeat at since, as Heartbeat
+// does; serve calls it at start for the primaries whose stored state says
+// so, since this record lives in memory.
+func (d *Deliverer) MarkUnresponsive(server, addr string, since time.Time) {
+	hostAddr, _, _ := strings.Cut(addr, " via ")
+	d.health.unresponsive(since, "failed heartbeats before the restart", server, hostAddr)
 }
