@@ -382,11 +382,11 @@ func TestUnconfirmedShadowCopyExpiresWithDSN(t *testing.T) {
 	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 no route" })
 	q := NewManager(s, d, ManagerConfig{MessageExpiration: time.Hour, Clock: clk, Hostname: "edge.test"})
 	old := msg(s, "a@example.org", "x@example.net")
-	old.State, old.Arrived = Shadow, clk.Now().Add(-2*time.Hour)
+	old.State, old.Arrived = Shadow, clk.Now().Add(-3*time.Hour) // expiration and grace passed
 	old.Rcpts[0].Status, old.Rcpts[0].Primary, old.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
 	old.Rcpts[0].Notify = NotifyFailure
 	fresh := msg(s, "a@example.org", "y@example.net")
-	fresh.State, fresh.Arrived = Shadow, clk.Now()
+	fresh.State, fresh.Arrived = Shadow, clk.Now().Add(-90*time.Minute) // expired, within the grace
 	fresh.Rcpts[0].Status, fresh.Rcpts[0].Primary, fresh.Rcpts[0].ShadowID = Shadowed, "hub-b", "y-b"
 	s.Update(context.Background(), func(tx *Tx) error {
 		if err := tx.PutNew(old, []byte(body)); err != nil {

@@ -913,8 +913,9 @@ func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
 
 // Discards returns up to max discard notifications owed to a shadow
 // server; ack forgets them, and is called only once the peer provably has
-// them: the reply was written and the peer spoke again (W-4, SR-15). A notification that was sent but whose ack
-// failed is sent again: a shadow server ignores ids it does not know.
+// them: the reply was written and the peer spoke again (W-4, SR-15). A
+// notification whose ack failed is sent again: a shadow server ignores
+// ids it does not know.
 func (q *Manager) Discards(server string, max int) ([]string, func()) {
 	var ids []string
 	_ = q.store.View(func(tx *Tx) error { ids = tx.Discards(server, max); return nil })
@@ -929,10 +930,11 @@ func (q *Manager) Discards(server string, max int) ([]string, func()) {
 }
 
 // pruneDiscards drops notifications no shadow server fetched within the
-// message expiration. A shadow copy older than that was never confirmed
-// by its primary: it is taken over and routed now, and bounced with a DSN
-// by that attempt's commit when no route takes it — never dropped
-// without a trace (SR-13).
+// message expiration. A shadow copy older than that (and shadowExpiryGrace,
+// time for the primary's own expiry and its discard to arrive) was never
+// confirmed by its primary: it is taken over and routed now, and bounced
+// with a DSN by that attempt's commit when no route takes it — never
+// dropped without a trace (SR-13).
 func (q *Manager) pruneDiscards(now time.Time) {
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
@@ -952,7 +954,7 @@ func (q *Manager) pruneDiscards(now time.Time) {
 			}
 			for _, id := range tx.InQueue(st.Name, 10000) {
 				m, err := tx.Get(id)
-				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff) {
+				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff.Add(-shadowExpiryGrace)) {
 					continue
 				}
 				if taken, err := expireShadowCopy(tx, m, now); err != nil {

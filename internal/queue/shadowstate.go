@@ -495,6 +495,11 @@ func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 	}
 }
 
+// shadowExpiryGrace is how long after message_expiration an unconfirmed
+// shadow copy waits before it is taken over: the primary expires its own
+// copy at about the same age and sends the discard for it.
+const shadowExpiryGrace = time.Hour
+
 // expireShadowCopy handles a shadow copy whose primary never confirmed
 // it within message_expiration: the recipients still shadowed are taken
 // over and routed now; the attempt's commit bounces them with a DSN when
