@@ -69,3 +69,35 @@ func TestShadowServerRestartThenPrimaryNewDatabase(t *testing.T) {
 		t.Fatal("hub-a did not resubmit for the new database after its own restart")
 	}
 }
+
+// SR-16 (issue 20 item 3, issue 19 defect 2): after a takeover with no
+// route, the copies wait in shadow:hub-b and hub-b is still heartbeated;
+// when a replacement hub-b comes up (new database) the copies are routed
+// at the next heartbeat, not at the next retry an hour later.
+func TestTakenOverCopiesFollowReturningPrimary(t *testing.T) {
+	p := newShadowPair(t)
+	cfg, _ := os.ReadFile(p.cfgA)
+	slow := strings.Replace(string(cfg), "retry_schedule: [1s]", "retry_schedule: [1h]", 1)
+	if slow == string(cfg) {
+		t.Fatal("no retry schedule to change in hub-a's configuration")
+	}
+	os.WriteFile(p.cfgA, []byte(slow), 0o600)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	acked := sendMany(p.a, "returning", 3, 1, nil) // the sink is down: hub-b keeps them
+	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 3 })
+	b.kill()
+	os.RemoveAll(p.dataB)
+	waitCond(t, "the takeover and a failed attempt without a route", 60*time.Second, func() bool {
+		shadow, pending := p.held(t, p.cfgA, "hub-b")
+		log, _ := os.ReadFile(a.log)
+		return shadow == 0 && pending == 3 && strings.Count(string(log), `event=defer`) >= 3
+	})
+	out, _ := cli(t, p.cfgA, "shadow", "list", "--json")
+	if !strings.Contains(out, `"taken_over": true`) || !strings.Contains(out, `"last_contact"`) {
+		t.Fatalf("a primary whose copies were all taken over is not watched:\n%s", out)
+	}
+	sink := startRecorder(t, p.sink)
+	startUmbra(t, p.cfgB, p.b) // a new hub-b, with a new database
+	waitArrived(t, sink, acked, a)
+}
