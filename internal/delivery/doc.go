@@ -15,7 +15,15 @@
 // XSHADOW; its accepted recipients come back ShadowedOK (the queue keeps
 // the copy). After a transaction, at most once a second per connection,
 // and in Heartbeat, the discard notifications are fetched and handed to
-// the shadow manager.
+// the shadow manager. A ShadowedOK result names the primary's database id
+// in that session (PrimaryDB), which the queue stores with the copy.
+//
+// Destination health (health.go, SR-16): a server that failed a heartbeat
+// is tried after every other server of its route (a site's servers, a
+// send connector's hosts) from that moment, until a session with it
+// succeeds; so a hung primary costs no command timeout per message once
+// its heartbeat failed. The record is memory, rebuilt at start from the
+// stored shadow state (MarkUnresponsive).
 //
 // Final delivery (SR-11): every group bound for a mailbox belongs to one
 // mailbox database (mailbox.database for the local store, the topology's
