@@ -97,7 +97,7 @@ type Manager struct {
 	mu     sync.Mutex
 	timing Timing
 	known  []Primary            // as last read from the store
-	flight map[string]time.Time // heartbeats and polls in flight: primary → deadline
+	flight map[string]time.Time // sessions in flight: flightKey → deadline
 	urgent map[string]time.Time // primaries to poll quickly, until when
 	kick   chan struct{}
 	wg     sync.WaitGroup
@@ -236,22 +236,20 @@ func (m *Manager) Step(ctx context.Context) {
 	}
 	var starts []start
 	for _, p := range primaries {
-		if _, busy := m.flight[p.Name]; busy {
-			continue
-		}
+		var s start
 		switch {
-		case due(p, now, t.Timeout):
-			starts = append(starts, start{p: p})
-		case !m.urgent[p.Name].IsZero():
-			starts = append(starts, start{p: p, quick: true})
+		case due(p, now, t.Timeout) && !m.busy(p.Name, false):
+			s = start{p: p}
+		case !m.urgent[p.Name].IsZero() && !m.busy(p.Name, true) && !m.busy(p.Name, false):
+			s = start{p: p, quick: true}
 		default:
 			continue
 		}
-		s := &starts[len(starts)-1]
 		// The bound is armed here, before the goroutine runs, so that a
 		// test's fake clock sees it at once.
 		s.timer = m.cfg.Clock.NewTimer(t.CommandTimeout)
-		m.flight[p.Name] = now.Add(t.CommandTimeout)
+		m.flight[flightKey(p.Name, s.quick)] = now.Add(t.CommandTimeout)
+		starts = append(starts, s)
 	}
 	m.mu.Unlock()
 	for _, s := range starts {
@@ -263,12 +261,28 @@ func (m *Manager) Step(ctx context.Context) {
 	}
 }
 
+// flightKey names a session in flight: a primary has at most one
+// heartbeat and one quick poll at a time, and a hanging poll does not
+// hold back the heartbeat that judges the primary.
+func flightKey(primary string, quick bool) string {
+	if quick {
+		return "poll\x00" + primary
+	}
+	return primary
+}
+
+// busy reports whether such a session to primary is in flight; m.mu held.
+func (m *Manager) busy(primary string, quick bool) bool {
+	_, ok := m.flight[flightKey(primary, quick)]
+	return ok
+}
+
 // session runs one heartbeat (or quick poll) to p, cut off when timer
 // fires.
 func (m *Manager) session(ctx context.Context, p Primary, quick bool, started time.Time, timer clock.Timer, retries int) {
 	defer func() {
 		m.mu.Lock()
-		delete(m.flight, p.Name)
+		delete(m.flight, flightKey(p.Name, quick))
 		m.mu.Unlock()
 	}()
 	hctx, cancel := context.WithCancel(ctx)

@@ -315,3 +315,20 @@ func TestSetTimingApplies(t *testing.T) {
 		t.Fatalf("heartbeats with the reloaded timeout: %d", hb.n("hub-b"))
 	}
 }
+
+// A quick poll for a waiting sender that hangs does not hold back the
+// heartbeat that judges the primary (SR-16: takeover on time).
+func TestHangingPollDoesNotHoldHeartbeat(t *testing.T) {
+	m, _, hb, clk := setup()
+	hb.hang["hub-b"] = true
+	step(t, m, hb, clk, 250*time.Second)
+	m.Expedite("hub-b")
+	step(t, m, hb, clk, 49*time.Second)
+	if n := hb.n("hub-b"); n != 1 {
+		t.Fatalf("%d sessions by 299 s, want the one hanging poll", n)
+	}
+	step(t, m, hb, clk, time.Second)
+	if n := hb.n("hub-b"); n != 2 {
+		t.Fatalf("the heartbeat due at 300 s waited for a hanging poll (%d sessions)", n)
+	}
+}
