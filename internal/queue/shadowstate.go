@@ -177,14 +177,18 @@ func (t *Tx) notePeer(primary, addr, dbID string, now time.Time) error {
 func takeoverRcpts(m *Message, primary, reason string) bool {
 	changed := false
 	for i := range m.Rcpts {
-		r := &m.Rcpts[i]
-		if r.Status == Shadowed && r.Primary == primary {
-			r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "shadow:"+primary, "", "", "", ""
-			r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
+		if r := &m.Rcpts[i]; r.Status == Shadowed && r.Primary == primary {
+			takeoverRcpt(r, reason)
 			changed = true
 		}
 	}
 	return changed
+}
+
+func takeoverRcpt(r *Recipient, reason string) {
+	primary := r.Primary
+	r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "shadow:"+primary, "", "", "", ""
+	r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
 }
 
 // takeoverTx makes this server primary for every copy it shadows for
@@ -526,6 +530,7 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // It reports whether any recipient was taken over.
 func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, error) {
 	took := false
+	fresh := map[int]bool{} // copies made by this attempt: judged by their database id
 	for _, r := range results {
 		if r.Outcome != ShadowedOK || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
 			continue
@@ -534,6 +539,7 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 		if rc.Status != Shadowed || rc.Primary != r.Primary {
 			continue
 		}
+		fresh[r.Rcpt] = true
 		p, err := tx.Peer(r.Primary)
 		if err != nil {
 			return false, err
@@ -551,21 +557,30 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 			return false, err
 		}
 	}
-	t, err := applyEarlyTakeovers(tx, m)
+	t, err := applyEarlyTakeovers(tx, m, fresh)
 	return took || t, err
 }
 
 // applyEarlyTakeovers applies to m the takeovers recorded while it was in
-// delivery. Every commit that writes a message leaving delivery calls it
-// (results, requeue, hold, poison).
-func applyEarlyTakeovers(tx *Tx, m *Message) (bool, error) {
+// delivery, to the copies made before (not to those of fresh, made by the
+// attempt that ends now in a session with a primary that answered). Every
+// commit that writes a message leaving delivery calls it (results,
+// requeue, hold, poison, Recover).
+func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
 	prims, err := tx.TakeEarlyTakeovers(m.ID)
 	if err != nil {
 		return false, err
 	}
 	took := false
 	for _, p := range prims {
-		took = takeoverRcpts(m, p, "taken over while in delivery here") || took
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if fresh[i] || r.Status != Shadowed || r.Primary != p {
+				continue
+			}
+			takeoverRcpt(r, "taken over while in delivery here")
+			took = true
+		}
 	}
 	return took, nil
 }
@@ -618,7 +633,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 // putLeaving writes a message leaving delivery without results
 // (requeue, hold, poison) with the takeovers kept aside meanwhile.
 func putLeaving(tx *Tx, m *Message) error {
-	if _, err := applyEarlyTakeovers(tx, m); err != nil {
+	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
 		return err
 	}
 	return tx.Put(m)
