@@ -265,3 +265,48 @@ func FuzzDecodePeer(f *testing.F) {
 		}
 	})
 }
+
+// A takeover kept aside for a message in delivery applies to the copies
+// made before that attempt; a copy the primary accepted in the attempt
+// itself (it answered just now) stays a shadow copy.
+func TestEarlyTakeoverSparesFreshCopies(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var q *Manager
+	attempt := 0
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		attempt++
+		if attempt == 2 {
+			q.Takeover("hub-b", "3 heartbeats failed")
+		}
+		var out []Result
+		for _, i := range rcpts {
+			shadow := attempt == 1 && m.Rcpts[i].Addr == "x@b.example" || attempt == 2
+			if !shadow {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 later"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: m.ID.String() + "-b", PrimaryDB: "db1", Reply: "250 queued"})
+		}
+		return out
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example", "z@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the first attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.Attempts == 1 })
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	waitFor(t, "the second attempt's commit", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State != Active && got.Rcpts[1].Status != Pending
+	})
+	got, _ := q.Message(m.ID)
+	if x, z := got.Rcpts[0], got.Rcpts[1]; x.Status != Pending || x.Queue != "shadow:hub-b" || z.Status != Shadowed {
+		t.Fatalf("after a takeover during the attempt: x %v %q, z %v", x.Status, x.Queue, z.Status)
+	}
+}
