@@ -47,7 +47,8 @@ FUZZ_TARGETS := \
 	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData \
 	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent \
 	./internal/orgid/:FuzzStrip \
-	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply
+	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply \
+	./internal/queue/:FuzzDecodePeer
 FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \

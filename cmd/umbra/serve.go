@@ -114,8 +114,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	var shadows *shadow.Manager
 	if cfg.Transport.ShadowRedundancyEnabled {
 		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
-			Retries: cfg.Transport.ShadowHeartbeatRetryCount, Log: log.With("component", "shadow"),
-			Store: shadowStore{&mgr}, Observer: met})
+			Retries: cfg.Transport.ShadowHeartbeatRetryCount, CommandTimeout: cfg.Transport.CommandTimeout.D(),
+			Log: log.With("component", "shadow"), Store: shadowStore{&mgr}, Observer: met})
 	}
 	dc, err := deliveryConfig(cfg, table, topo, suspended, shadows, log)
 	if err != nil {
@@ -148,6 +148,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	dump.SetManager(mgr)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
+		// Delivery's health record is memory: rebuild it from the stored
+		// shadow state, so a primary that was failing before the restart
+		// is not tried first until its next heartbeat (SR-16).
+		if peers, err := mgr.ShadowPeers(); err == nil {
+			for _, p := range peers {
+				if p.Failures > 0 || p.TakenOver {
+					del.MarkUnresponsive(p.Primary, p.Addr, p.LastTry)
+				}
+			}
+		}
 	}
 	del.SetDedup(mgr)
 	recovered, poisoned, err := mgr.Recover(ctx)
@@ -319,11 +329,31 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 // after it.
 type shadowStore struct{ m **queue.Manager }
 
-func (s shadowStore) ShadowPrimaries() (map[string]string, error) { return (*s.m).ShadowPrimaries() }
-func (s shadowStore) ApplyDiscards(p string, ids []string) (int, error) {
-	return (*s.m).ApplyDiscards(p, ids)
+func (s shadowStore) Primaries() ([]shadow.Primary, error) {
+	peers, err := (*s.m).ShadowPeers()
+	out := make([]shadow.Primary, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
+			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver})
+	}
+	return out, err
 }
-func (s shadowStore) Takeover(p, reason string) (int, error) { return (*s.m).Takeover(p, reason) }
+
+func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.m).ShadowContact(p, dbID, discards)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
+		Retried: r.Retried}, err
+}
+
+func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
+	return (*s.m).ShadowHeartbeatFailed(p, started, retries, reason)
+}
+
+// shadowTiming is the heartbeat settings of a configuration.
+func shadowTiming(cfg *config.Config) shadow.Timing {
+	return shadow.Timing{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(), Retries: cfg.Transport.ShadowHeartbeatRetryCount,
+		CommandTimeout: cfg.Transport.CommandTimeout.D()}
+}
 
 func policy(cfg *config.Config) queue.Policy {
 	t := cfg.Transport
@@ -348,7 +378,8 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 
 // reload reads the configuration file again and applies what can change
 // in place: receive connectors (with their certificates and credentials),
-// accepted domains, send connectors, mailbox delivery, retry and expiry.
+// accepted domains, send connectors, mailbox delivery, retry and expiry,
+// and the shadow heartbeat settings.
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
 	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout) (*config.Config, error) {
@@ -418,6 +449,16 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	srv.SetRecipients(rcptv)
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
+	if shadows != nil {
+		// shadow_heartbeat_timeout, shadow_heartbeat_retry_count and
+		// command_timeout apply to the running heartbeats at once.
+		was := shadows.Timing()
+		shadows.SetTiming(shadowTiming(next))
+		if now := shadows.Timing(); now != was {
+			log.Info("shadow heartbeat settings applied", "shadow_heartbeat_timeout", now.Timeout.String(),
+				"shadow_heartbeat_retry_count", now.Retries, "heartbeat_bound", now.CommandTimeout.String())
+		}
+	}
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)
 	} else {

@@ -319,6 +319,16 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 		shadow, pending := p.held(t, p.cfgA, "hub-b")
 		return shadow == 0 && pending == 3
 	})
+	// SR-6: taken over after exactly shadow_heartbeat_retry_count failed
+	// heartbeats (the timing itself is asserted on the fake clock in
+	// internal/shadow).
+	log, _ := os.ReadFile(a.log)
+	before, after, found := strings.Cut(string(log), `msg="took over shadow copies"`)
+	if line, _, _ := strings.Cut(after, "\n"); !found || !strings.Contains(line, "failures=3") ||
+		strings.Count(before, `msg="heartbeat failed"`) != 2 {
+		a.dumpLog()
+		t.Fatal("the takeover did not follow exactly three failed heartbeats")
+	}
 	sink := startRecorder(t, p.sink)
 	startUmbra(t, p.cfgB, p.b) // a new hub-b, with a new database
 	waitArrived(t, sink, acked, a)

@@ -118,6 +118,9 @@ type ShadowView struct {
 	LastContact      time.Time     `json:"last_contact,omitempty"`
 	FailedHeartbeats int           `json:"failed_heartbeats"`
 	DatabaseID       string        `json:"database_id,omitempty"`
+	// TakenOver: the copies were taken over and wait for a route; the
+	// primary is still heartbeated (SR-16).
+	TakenOver bool `json:"taken_over,omitempty"`
 }
 
 func (s *Server) shadowViews() ([]ShadowView, error) {
@@ -139,6 +142,7 @@ func (s *Server) shadowViews() ([]ShadowView, error) {
 		for _, st := range s.shadows() {
 			if v := byName[st.Name]; v != nil {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
+				v.TakenOver = st.TakenOver
 			}
 		}
 	}

@@ -96,6 +96,9 @@ type Deliverer struct {
 	dedup atomic.Pointer[dedupHolder]
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
+	// health deprioritises servers that failed a heartbeat (SR-16).
+	health *destHealth
+
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per-destination connection limits
 	idle  map[string][]*pooled     // reusable connections per destination
@@ -130,7 +133,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
+	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), health: newDestHealth(), slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
 	d.st.Store(st)
 	return d, nil
 }
@@ -462,6 +465,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	if res != nil {
 		return res
 	}
+	hosts = d.health.orderHosts(hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
 		c, err := d.connect(ctx, st, g.conn, h)
@@ -473,6 +477,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
 			continue
 		}
+		d.health.responsive(h.name, h.addr)
 		if g.conn.cfg.SendXShadow {
 			d.openShadow(st, c, h.name)
 			c.Via = g.conn.cfg.Name
@@ -798,6 +803,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		}
 		if a.Outcome == okOutcome && shadowID != "" {
 			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID, a.PrimaryVia = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID, c.Via
+			a.PrimaryDB = c.ShadowDB // the database the copy is made against (SR-13)
 		}
 		out = append(out, a)
 	}
@@ -873,6 +879,18 @@ func (d *Deliverer) endSession(c *smtp.Client) {
 // "host:port via CONNECTOR"), XSHADOW, XQUERYDISCARD…, QUIT, each step
 // bounded by ctx and the command timeout.
 func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string, []string, error) {
+	hostAddr, _, _ := strings.Cut(addr, " via ")
+	db, ids, err := d.heartbeat(ctx, primary, addr)
+	if err != nil {
+		// Deliveries try other servers first from now on (SR-16).
+		d.health.unresponsive(time.Now(), err.Error(), primary, hostAddr)
+	} else {
+		d.health.responsive(primary, hostAddr)
+	}
+	return db, ids, err
+}
+
+func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string) (string, []string, error) {
 	st := d.st.Load()
 	addr, via, _ := strings.Cut(addr, " via ")
 	var sc *sendConnector

@@ -16,7 +16,10 @@
 // the copy). After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
-// discard notifications are fetched and handed to the shadow manager.
+// discard notifications are fetched and handed to the shadow manager. A
+// ShadowedOK result names the primary's database id in that session
+// (PrimaryDB), which the queue stores with the copy.
+//
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary
 // (EHLO "XSHADOW 2") it long-polls XQUERYDISCARD WAIT= so the primary
@@ -30,6 +33,13 @@
 // DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT, RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
 // queue sends no success DSN for it.
+//
+// Destination health (health.go, SR-16): a server that failed a heartbeat
+// is tried after every other server of its route (a site's servers, a
+// send connector's hosts) from that moment, until a session with it
+// succeeds; so a hung primary costs no command timeout per message once
+// its heartbeat failed. The record is memory, rebuilt at start from the
+// stored shadow state (MarkUnresponsive).
 //
 // Final delivery (SR-11): every group bound for a mailbox belongs to one
 // mailbox database (mailbox.database for the local store, the topology's

@@ -43,7 +43,7 @@ func (q *Manager) attemptable(m *Message) []int {
 // hold parks a message whose recipients all wait in suspended queues.
 func (q *Manager) hold(m *Message) {
 	m.State, m.NextAttempt = Ready, q.clk.Now().Add(holdRecheck)
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil {
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil {
 		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
 	}
 }

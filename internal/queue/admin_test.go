@@ -484,16 +484,20 @@ func TestClaimFinalCheckThenClaimRace(t *testing.T) {
 	}
 }
 
-// A shadow copy older than the message expiration is dropped: its primary
-// has delivered or bounced the message long since.
-func TestStaleShadowCopiesExpire(t *testing.T) {
+// SR-13 (issue 19 defect 9): a shadow copy whose primary never confirmed
+// it within message_expiration is taken over and routed, and bounced with
+// a DSN when no route takes it — never deleted without a trace.
+func TestUnconfirmedShadowCopyExpiresWithDSN(t *testing.T) {
 	s := openTest(t)
-	q := NewManager(s, nil, ManagerConfig{MessageExpiration: time.Hour})
+	clk := clock.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 no route" })
+	q := NewManager(s, d, ManagerConfig{MessageExpiration: time.Hour, Clock: clk, Hostname: "edge.test"})
 	old := msg(s, "a@example.org", "x@example.net")
-	old.State, old.Arrived = Shadow, time.Now().Add(-2*time.Hour)
+	old.State, old.Arrived = Shadow, clk.Now().Add(-3*time.Hour) // expiration and grace passed
 	old.Rcpts[0].Status, old.Rcpts[0].Primary, old.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
+	old.Rcpts[0].Notify = NotifyFailure
 	fresh := msg(s, "a@example.org", "y@example.net")
-	fresh.State, fresh.Arrived = Shadow, time.Now()
+	fresh.State, fresh.Arrived = Shadow, clk.Now().Add(-90*time.Minute) // expired, within the grace
 	fresh.Rcpts[0].Status, fresh.Rcpts[0].Primary, fresh.Rcpts[0].ShadowID = Shadowed, "hub-b", "y-b"
 	s.Update(context.Background(), func(tx *Tx) error {
 		if err := tx.PutNew(old, []byte(body)); err != nil {
@@ -501,12 +505,29 @@ func TestStaleShadowCopiesExpire(t *testing.T) {
 		}
 		return tx.PutNew(fresh, []byte(body))
 	})
-	q.pruneDiscards(time.Now())
-	if _, err := q.Message(old.ID); !errors.Is(err, ErrNotFound) {
-		t.Error("a stale shadow copy was kept")
+	q.pruneDiscards(clk.Now())
+	m, err := q.Message(old.ID)
+	if err != nil || m.State != Ready || m.Rcpts[0].Status != Pending || m.Rcpts[0].Queue != "shadow:hub-b" {
+		t.Fatalf("an unconfirmed expired copy was not taken over: %+v %v", m, err)
 	}
-	if _, err := q.Message(fresh.ID); err != nil {
-		t.Error("a fresh shadow copy was dropped")
+	if m, err := q.Message(fresh.ID); err != nil || m.State != Shadow {
+		t.Fatalf("a fresh shadow copy was changed: %+v %v", m, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	waitFor(t, "the expired copy to bounce", func() bool {
+		_, err := q.Message(old.ID)
+		return errors.Is(err, ErrNotFound)
+	})
+	var dsn *Message
+	for _, m := range messages(t, s) {
+		if m.Connector == "dsn" {
+			dsn = m
+		}
+	}
+	if dsn == nil || dsn.Rcpts[0].Addr != "a@example.org" {
+		t.Fatalf("no DSN to the sender of the expired copy: %+v", dsn)
 	}
 }
 

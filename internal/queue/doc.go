@@ -58,15 +58,42 @@
 // As shadow server: recipients a primary accepted in a shadow session
 // are Shadowed (with primary, address and shadow id) and the message
 // keeps its record and body until every primary discarded its part.
-// A discard arriving while the message is still Active (its results not
-// yet committed) is stored in bucket early and consumed by the commit of
-// those results. Takeover turns the shadowed recipients back to Pending
-// in one transaction; they stay listed in the primary's shadow queue
-// (shadow:PRIMARY, now pending) until an attempt hands them on (SR-6).
+// What this server knows of each primary — address, database id, last
+// contact, start of the last failed heartbeat, consecutive failures,
+// taken over — is a record in bucket shadowpeers (SR-13, shadowstate.go),
+// written in the same commits as the copies: the commit that makes a copy
+// Shadowed records the database id it was made against; a contact
+// (ShadowContact) compares the presented id with the stored one and, in
+// the same commit, takes every copy over when it differs (SR-7, whichever
+// side restarted) or applies the discards; a failed heartbeat
+// (ShadowHeartbeatFailed) is counted and, at the retry count, takes the
+// copies over in the same commit. A copy committed against an id other
+// than the stored one (the primary was replaced while the attempt ran) is
+// taken back by that commit. A primary is listed for heartbeats while its
+// shadow queue holds any message, taken over or not (SR-16).
+// Takeover turns the shadowed recipients back to Pending; they stay
+// listed in the primary's shadow queue (shadow:PRIMARY, now pending)
+// until an attempt hands them on (SR-6), and are made due at once when
+// the primary answers again. A shadow copy the primary never confirmed
+// within message_expiration is taken over and routed; the attempt's commit
+// bounces it with a DSN when no route takes it — never a silent deletion.
 // A crash at any point leaves either the copy (and a later discard or
 // takeover) or its deletion: never a lost message, at worst a
 // duplicate, which final delivery suppresses (SR-11).
 // Stale discards and early discards are pruned after message_expiration.
+//
+// # One writer per message
+//
+// A message in delivery (Active) is written only by the commit that ends
+// its attempt (finish, or requeue, hold, poison): that commit writes the
+// attempt's in-memory copy, so any other writer's change to the stored
+// record would be lost. The other transitions of a message therefore do
+// not rewrite an Active record: a discard is kept in bucket early, a
+// takeover in bucket earlytakeover, and the commit that ends the attempt
+// applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
+// the record. Expiry of shadow copies touches only Shadow-state records,
+// which are never Active, and the operator's commands (admin.go) refuse
+// (ErrBusy) or skip Active messages.
 //
 // # Final delivery: duplicate record and dumpster
 //
@@ -156,6 +183,13 @@
 //     message they replace.
 //  5. If that transaction fails (disk full), the message stays Active and
 //     is retried after restart, by point 3.
+//  6. Shadow state changes with the copies it is about: a primary's
+//     record (database id, failures, taken over) and the recipients a
+//     takeover or a discard changes are one transaction, so after a crash
+//     the stored id is the one the stored copies were compared against;
+//     a takeover recorded for a message in delivery survives a crash in
+//     bucket earlytakeover and is applied by the attempt's commit after
+//     Recover.
 //
 // DSNs (dsn.go) are RFC 3464 reports. The original content they return
 // is bounded by ManagerConfig.BounceSizeLimit (bounce_size_limit): a

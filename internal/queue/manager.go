@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/clock"
@@ -43,6 +44,8 @@ type Result struct {
 	// For ShadowedOK: the primary, its address, the shadow message id and
 	// the send connector used ("" inside the organisation).
 	Primary, PrimaryAddr, ShadowID, PrimaryVia string
+	// PrimaryDB is the primary's transport database id in that session.
+	PrimaryDB string
 	// Duplicate marks a DeliveredOK that was not written into the mailbox
 	// because the same message had been delivered there before (SR-11).
 	Duplicate bool
@@ -136,6 +139,8 @@ type Manager struct {
 	claims map[string]ID   // final deliveries in flight: database ‖ record key → message
 	owned  map[ID][]string // the claims of each message in flight
 
+	peersFound atomic.Bool // shadow queues of an older database got their peer records
+
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)
 	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)
@@ -206,7 +211,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				m.State, m.NextAttempt = Ready, now
 				recovered++
 			}
-			if err := tx.Put(m); err != nil {
+			if err := putLeaving(tx, m); err != nil { // with takeovers kept aside while it was in flight
 				return err
 			}
 		}
@@ -518,7 +523,7 @@ func (q *Manager) deliver(ctx context.Context, m *Message, body []byte, rcpts []
 // attempt.
 func (q *Manager) requeue(m *Message) {
 	m.State, m.NextAttempt = Ready, q.clk.Now()
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil &&
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil &&
 		!errors.Is(err, ErrClosed) {
 		q.log.Error("requeue failed; the message is retried after restart", "msg_id", m.ID.String(), "err", err)
 	}
@@ -526,7 +531,7 @@ func (q *Manager) requeue(m *Message) {
 
 func (q *Manager) poison(m *Message, why string) {
 	m.State, m.LastError = Poison, why
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil {
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil {
 		q.log.Error("moving message to the poison queue failed", "msg_id", m.ID.String(), "err", err)
 		return
 	}
@@ -689,6 +694,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		perDB[db] = append(perDB[db], i)
 	}
 	var afters []func()
+	tookOver := false // sticky: a rerun of the function sees m already changed
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		afters = afters[:0]
 		for _, db := range dbs {
@@ -723,10 +729,23 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				rc.Status = Relayed
 			}
 		}
+		// A takeover while this message was in delivery, or a primary
+		// that presented another database since the copy was made: the
+		// recipients are this server's again (one writer, see doc.go).
+		if t, err := q.shadowTransitions(tx, m, results, now); err != nil {
+			return err
+		} else if t {
+			tookOver = true
+		}
+		done := done && !tookOver
+		discard := discard && !tookOver
 		keep := done && hasShadowed(m) // a shadow copy stays for its primaries
 		m.State = shadowState
 		if keep {
 			m.State = Shadow
+		}
+		if tookOver {
+			m.State, m.NextAttempt = Ready, now
 		}
 		if done {
 			var err error
@@ -765,6 +784,11 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 	for _, f := range afters {
 		f()
+	}
+	if tookOver {
+		done, discard = false, false
+		q.ev.Event("takeover", m, nil, "taken over while in delivery")
+		q.Kick()
 	}
 	for _, dm := range dsns {
 		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
@@ -986,9 +1010,10 @@ func (q *Manager) hasWaiters(id ID) bool {
 func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
 
 // Discards returns up to max discard notifications owed to a shadow
-// server; ack forgets them, and is called only once the reply carrying
-// them was written (W-4). A notification that was sent but whose ack
-// failed is sent again: a shadow server ignores ids it does not know.
+// server; ack forgets them, and is called only once the peer provably has
+// them: the reply was written and the peer spoke again (W-4, SR-15). A
+// notification whose ack failed is sent again: a shadow server ignores
+// ids it does not know.
 func (q *Manager) Discards(server string, max int) ([]string, func()) {
 	var ids []string
 	_ = q.store.View(func(tx *Tx) error { ids = tx.Discards(server, max); return nil })
@@ -1003,9 +1028,11 @@ func (q *Manager) Discards(server string, max int) ([]string, func()) {
 }
 
 // pruneDiscards drops notifications no shadow server fetched within the
-// message expiration, and shadow copies older than that: by then their
-// primary has delivered or bounced the message, so a copy whose discard
-// was lost must not stay for ever.
+// message expiration. A shadow copy older than that (and shadowExpiryGrace,
+// time for the primary's own expiry and its discard to arrive) was never
+// confirmed by its primary: it is taken over and routed now, and bounced
+// with a DSN by that attempt's commit when no route takes it — never
+// dropped without a trace (SR-13).
 func (q *Manager) pruneDiscards(now time.Time) {
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
@@ -1028,23 +1055,24 @@ func (q *Manager) pruneDiscards(now time.Time) {
 			}
 			for _, id := range tx.InQueue(st.Name, 10000) {
 				m, err := tx.Get(id)
-				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff) {
+				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff.Add(-shadowExpiryGrace)) {
 					continue
 				}
-				if err := tx.Delete(id); err != nil {
+				if taken, err := expireShadowCopy(tx, m, now); err != nil {
 					return err
+				} else if taken {
+					stale = append(stale, m)
 				}
-				stale = append(stale, m)
 			}
 		}
 		return nil
 	})
 	for _, m := range stale {
-		q.ev.Event("discard", m, nil, "shadow copy expired")
-		q.notifyGone(m.ID)
+		q.ev.Event("takeover", m, nil, "shadow copy expired unconfirmed")
 	}
 	if len(stale) > 0 {
-		q.log.Warn("expired shadow copies dropped", "count", len(stale))
+		q.log.Warn("unconfirmed shadow copies expired: taken over", "count", len(stale))
+		q.Kick()
 	}
 	if err != nil {
 		q.log.Error("pruning stale discard notifications failed", "err", err)
@@ -1071,31 +1099,14 @@ func hasShadowed(m *Message) bool {
 }
 
 // ShadowPrimaries lists the primaries this server holds shadow copies
-// for, with the address of each and the send connector to log in as
-// ("" inside the organisation), for heartbeats.
+// for (taken over or not), with the address of each and the send
+// connector to log in as ("" inside the organisation), for heartbeats.
 func (q *Manager) ShadowPrimaries() (map[string]string, error) {
+	peers, err := q.ShadowPeers()
 	out := map[string]string{}
-	err := q.store.View(func(tx *Tx) error {
-		for _, st := range tx.Queues() {
-			primary, ok := strings.CutPrefix(st.Name, "shadow:")
-			if !ok {
-				continue
-			}
-			for _, id := range tx.InQueue(st.Name, 1) {
-				if m, err := tx.Get(id); err == nil {
-					for _, r := range m.Rcpts {
-						if r.Status == Shadowed && r.Primary == primary {
-							out[primary] = r.PrimaryAddr
-							if r.PrimaryVia != "" {
-								out[primary] += " via " + r.PrimaryVia
-							}
-						}
-					}
-				}
-			}
-		}
-		return nil
-	})
+	for _, p := range peers {
+		out[p.Primary] = p.Addr
+	}
 	return out, err
 }
 
@@ -1107,47 +1118,9 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 	n := 0
 	var gone []*Message
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		n, gone = 0, gone[:0]
-		for _, sid := range ids {
-			hexID, _, ok := strings.Cut(sid, "-")
-			id, err := ParseID(hexID)
-			if !ok || err != nil {
-				continue
-			}
-			m, err := tx.Get(id)
-			if err != nil {
-				continue
-			}
-			if m.State == Active {
-				// Still in delivery here: its ShadowedOK results are not
-				// committed yet. Keep the discard for that commit.
-				if err := tx.AddEarlyDiscard(primary, sid, q.clk.Now()); err != nil {
-					return err
-				}
-				n++
-				continue
-			}
-			changed := false
-			for i := range m.Rcpts {
-				r := &m.Rcpts[i]
-				if r.Status == Shadowed && r.Primary == primary && r.ShadowID == sid {
-					r.Status, changed = Relayed, true
-				}
-			}
-			if !changed {
-				continue
-			}
-			n++
-			if m.State == Shadow && !hasShadowed(m) && len(m.Pending()) == 0 {
-				if err := tx.Delete(m.ID); err != nil {
-					return err
-				}
-				gone = append(gone, m)
-			} else if err := tx.Put(m); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		n, gone, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now())
+		return err
 	})
 	for _, m := range gone {
 		q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
@@ -1160,32 +1133,32 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 // primary (SR-6, SR-7): the recipients go back to routing at once.
 func (q *Manager) Takeover(primary, reason string) (int, error) {
 	now := q.clk.Now()
-	taken := map[ID]*Message{} // keyed: the change may run twice (group commit)
-	n, err := q.eachInQueue(context.Background(), "shadow:"+primary, func(m *Message) bool {
-		changed := false
-		for i := range m.Rcpts {
-			r := &m.Rcpts[i]
-			if r.Status == Shadowed && r.Primary == primary {
-				// Pending again, still shown in the shadow queue: it stays
-				// there until a route takes it (SR-6).
-				r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "shadow:"+primary, "", "", "", ""
-				r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
-				changed = true
-			}
+	var taken []*Message
+	var marked int
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
+			return err
 		}
-		if changed && m.State != Active {
-			m.State, m.NextAttempt = Ready, now
-			taken[m.ID] = m
+		p, err := tx.Peer(primary)
+		if err != nil || p == nil {
+			return err
 		}
-		return changed
+		p.Failures, p.TakenOver = 0, true
+		return tx.PutPeer(p)
 	})
+	if err != nil {
+		return 0, err
+	}
 	for _, m := range taken {
 		q.ev.Event("takeover", m, nil, primary+": "+reason)
 	}
+	n := len(taken) + marked
 	if n > 0 {
+		q.Kick()
 		q.log.Warn("shadow copies taken over", "primary", primary, "messages", n, "reason", reason)
 	}
-	return n, err
+	return n, nil
 }
 
 // NewID returns a fresh message id (see Store.NewID).

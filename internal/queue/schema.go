@@ -54,6 +54,14 @@ import (
 //	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
 //	          the recipient callout's answers (SMTP-6, rcptcache.go), kept
 //	          so that an edge decides RCPT while its hubs are down
+//	shadowpeers primary → shadow peer record (shadowstate.go): what this
+//	          server, as shadow server, knows of each primary it holds
+//	          copies for — address, database id, last contact, start of
+//	          the last failed heartbeat, consecutive failures, taken over
+//	          (SR-13); written in the commits that change the copies
+//	earlytakeover ID (8, BE) ‖ 0x00 ‖ primary → taken-at (8, BE)
+//	          takeovers of a message that was in delivery here; the
+//	          commit that ends its attempt applies them (one writer)
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -73,9 +81,12 @@ var (
 	bucketOrgIDs    = []byte("orgids")
 	bucketSubmitKey = []byte("submitkeys")
 	bucketRcptCache = []byte("rcptcache")
+	bucketPeers     = []byte("shadowpeers")
+	bucketTaken     = []byte("earlytakeover")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey, bucketRcptCache}
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
+		bucketPeers, bucketTaken}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

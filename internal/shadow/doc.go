@@ -1,26 +1,33 @@
 // Package shadow is the shadow-server half of shadow redundancy (SPEC SR-3,
-// SR-5, SR-6, SR-7): for every primary this server holds shadow copies for,
-// it tracks the last contact, the primary's transport database id and the
-// failed heartbeats, and decides when to query, when to take over and when
-// to resubmit. It is logic over interfaces — the queue (Store) keeps the
-// copies and the delivery code (Heartbeater) speaks SMTP — with time from
-// an injected clock, so 3 × 300 s is tested in microseconds.
+// SR-5, SR-6, SR-7, SR-13, SR-16): for every primary this server holds
+// shadow copies for, it decides when to heartbeat, when to take over and
+// when to resubmit. It is logic over interfaces — the queue (Store) keeps
+// the copies and each primary's state, the delivery code (Heartbeater)
+// speaks SMTP — with time from an injected clock, so 3 × 300 s is tested
+// in microseconds.
 //
-// State of one primary:
+// State of one primary, as the store keeps it (last contact, start of the
+// last failed heartbeat, failures, database id, taken over):
 //
-//	            Contact (delivery session or heartbeat: discards applied)
-//	   ┌──────────────────────────────────────────────┐
-//	   ▼                                              │
-//	[healthy] ──timeout without contact──▶ heartbeat ─┤ ok
-//	   ▲                                      │ fails │
-//	   │                                      ▼       │
-//	   └──────────── failures < retries ── [failing] ─┘
+//	            Contact (delivery session, heartbeat or poll; discards applied)
+//	   ┌──────────────────────────────────────────────────┐
+//	   ▼                                                  │
+//	[healthy] ──timeout since last contact──▶ heartbeat ──┤ ok
+//	   ▲                                      │ fails     │
+//	   │                                      ▼           │
+//	   └────────── failures < retries ─── [failing] ──────┘
+//	                                          │ the next heartbeat is due one
+//	                                          │ timeout after the failed one
+//	                                          │ STARTED (a hung one costs no more)
 //	                                          │ failures == retries
 //	                                          ▼
-//	                                      Takeover (copies back to routing), state dropped
+//	                          Takeover (copies back to routing) ─▶ [taken over]
+//	[taken over] ──heartbeat every timeout──▶ still watched while any copy
+//	             (taken over or not) is here; a contact makes its waiting
+//	             copies due at once
 //
-//	Contact with a database id other than the one known ─▶ Takeover at once
-//	(the primary lost its queue: SR-7)
+//	Contact with a database id other than the stored one ─▶ Takeover at once
+//	(the primary lost its queue: SR-7), whichever side restarted since.
 //
 // Delayed acknowledgement (SR-9, SR-15): Expedite marks a primary urgent
 // for a minute; while it is, one watch session (Watcher, watch.go) stays
@@ -29,8 +36,20 @@
 // once per watchRetry. Watch sessions count as contacts; their failures
 // are left to the heartbeats to judge.
 //
-// Invariants: a heartbeat is one bounded SMTP session (every step has a
-// timeout, W-7), so a hung primary counts as a failed heartbeat; takeover
-// happens about timeout × retry count after the last contact; a primary
-// without shadow copies has no state.
+// Persistence (SR-13): the manager keeps nothing a decision depends on in
+// memory. Each contact is one store commit (compare the stored database
+// id, take over or apply discards, reset the timer); each failed heartbeat
+// is one commit (count it, take over at the retry count). The commit that
+// makes a copy also stores the primary's address and the database id the
+// copy was made against. The manager's memory is a cache for Status.
+//
+// Invariants: a heartbeat is one SMTP session bounded as a whole by one
+// command timeout (every step also has its own, W-7), so a hung primary
+// counts as a failed heartbeat; heartbeats and polls run concurrently, one
+// per primary at a time, so one hung primary delays no other; takeover
+// happens timeout × retries (+ one command timeout) after the last
+// contact; a primary without shadow copies is not watched (the store drops
+// its record ten minutes after the last contact). The heartbeat
+// settings can change on a running manager (SetTiming, configuration
+// reload).
 package shadow

@@ -3,6 +3,7 @@ package shadow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -11,56 +12,160 @@ import (
 	"umbra/internal/clock"
 )
 
+// fakeStore keeps the primaries' state as the queue does: a takeover
+// keeps the primary listed (its copies wait for a route), a contact with
+// another database id takes over.
 type fakeStore struct {
 	mu        sync.Mutex
-	primaries map[string]string
+	clk       clock.Clock
+	ps        map[string]*Primary
 	discarded map[string][]string
 	takeovers []string
+	copies    map[string]bool // primaries with copies
 }
 
-func (f *fakeStore) ShadowPrimaries() (map[string]string, error) {
+func (f *fakeStore) Primaries() ([]Primary, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range f.primaries {
-		out[k] = v
+	var out []Primary
+	for name, p := range f.ps {
+		if f.copies[name] {
+			out = append(out, *p)
+		}
 	}
 	return out, nil
 }
 
-func (f *fakeStore) ApplyDiscards(p string, ids []string) (int, error) {
+func (f *fakeStore) Contact(name, dbID string, ids []string) (ContactResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.discarded[p] = append(f.discarded[p], ids...)
-	return len(ids), nil
+	var res ContactResult
+	p := f.ps[name]
+	if p == nil {
+		p = &Primary{Name: name}
+		f.ps[name] = p
+	}
+	if p.DatabaseID != "" && dbID != "" && dbID != p.DatabaseID {
+		res.OldDatabaseID, res.TakenOver = p.DatabaseID, 1
+		f.takeovers = append(f.takeovers, name+": new transport database")
+	}
+	if dbID != "" {
+		p.DatabaseID = dbID
+	}
+	f.discarded[name] = append(f.discarded[name], ids...)
+	res.Discarded = len(ids)
+	p.LastContact, p.LastTry, p.Failures, p.TakenOver = f.clk.Now(), time.Time{}, 0, false
+	return res, nil
 }
 
-func (f *fakeStore) Takeover(p, reason string) (int, error) {
+func (f *fakeStore) HeartbeatFailed(name string, started time.Time, retries int, reason string) (int, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.takeovers = append(f.takeovers, p+": "+reason)
-	delete(f.primaries, p)
-	return 1, nil
+	p := f.ps[name]
+	p.Failures++
+	p.LastTry = started
+	failures, taken := p.Failures, 0
+	if p.Failures >= retries {
+		f.takeovers = append(f.takeovers, fmt.Sprintf("%s: %d heartbeats failed at %s: %s", name, failures,
+			f.clk.Now().Format("15:04:05"), reason))
+		p.Failures, p.TakenOver, taken = 0, true, 1
+	}
+	return failures, taken, nil
 }
 
+func (f *fakeStore) taken() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.takeovers...)
+}
+
+// fakeHB answers heartbeats; with hang set it accepts the connection and
+// never answers (a SIGSTOPped primary): it returns only when ctx ends.
 type fakeHB struct {
-	calls int
-	db    string
-	err   error
-	ids   []string
+	mu      sync.Mutex
+	calls   map[string]int
+	db      string
+	err     error
+	ids     []string
+	hang    map[string]bool
+	blocked int
 }
 
 func (h *fakeHB) Heartbeat(ctx context.Context, p, addr string) (string, []string, error) {
-	h.calls++
-	return h.db, h.ids, h.err
+	h.mu.Lock()
+	h.calls[p]++
+	hang := h.hang[p]
+	if hang {
+		h.blocked++
+	}
+	db, ids, err := h.db, h.ids, h.err
+	h.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		h.mu.Lock()
+		h.blocked--
+		h.mu.Unlock()
+		return "", nil, ctx.Err()
+	}
+	return db, ids, err
 }
 
+func (h *fakeHB) n(p string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[p]
+}
+
+func (h *fakeHB) set(f func(h *fakeHB)) {
+	h.mu.Lock()
+	f(h)
+	h.mu.Unlock()
+}
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 func setup() (*Manager, *fakeStore, *fakeHB, *clock.Fake) {
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	st := &fakeStore{primaries: map[string]string{"hub-b": "127.0.0.2:25"}, discarded: map[string][]string{}}
-	hb := &fakeHB{db: "db1"}
-	m := New(Config{Timeout: 300 * time.Second, Retries: 3, Clock: clk, Store: st, Heartbeater: hb})
+	clk := clock.NewFake(t0)
+	st := &fakeStore{clk: clk, ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: t0}},
+		copies: map[string]bool{"hub-b": true}, discarded: map[string][]string{}}
+	hb := &fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}
+	m := New(Config{Timeout: 300 * time.Second, Retries: 3, CommandTimeout: 60 * time.Second, Clock: clk, Store: st, Heartbeater: hb})
 	return m, st, hb, clk
+}
+
+// settle waits until every session the manager started has either
+// finished or is hung inside the heartbeater with its bound still ahead,
+// so that what a step started has had its effect before the clock moves.
+func settle(t *testing.T, m *Manager, hb *fakeHB, clk *clock.Fake) {
+	t.Helper()
+	for i := 0; i < 5000; i++ {
+		m.mu.Lock()
+		inFlight, expired := len(m.flight), false
+		for _, deadline := range m.flight {
+			expired = expired || !deadline.After(clk.Now())
+		}
+		m.mu.Unlock()
+		hb.mu.Lock()
+		blocked := hb.blocked
+		hb.mu.Unlock()
+		if !expired && inFlight == blocked {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("heartbeat sessions did not settle")
+}
+
+// step advances the fake clock by d, one second at a time, stepping the
+// manager after each second.
+func step(t *testing.T, m *Manager, hb *fakeHB, clk *clock.Fake, d time.Duration) {
+	t.Helper()
+	for i := time.Duration(0); i < d; i += time.Second {
+		clk.Advance(time.Second)
+		settle(t, m, hb, clk)
+		m.Step(context.Background())
+		settle(t, m, hb, clk)
+	}
 }
 
 // Every (state, event) pair of one primary.
@@ -69,106 +174,184 @@ func TestPrimaryStates(t *testing.T) {
 
 	t.Run("healthy, no timeout: no heartbeat", func(t *testing.T) {
 		m, _, hb, clk := setup()
-		m.Step(ctx) // first seen
-		clk.Advance(299 * time.Second)
-		m.Step(ctx)
-		if hb.calls != 0 {
-			t.Fatalf("%d heartbeats before the timeout", hb.calls)
+		step(t, m, hb, clk, 299*time.Second)
+		if hb.n("hub-b") != 0 {
+			t.Fatalf("%d heartbeats before the timeout", hb.n("hub-b"))
 		}
 	})
 	t.Run("healthy, timeout: heartbeat ok, discards applied, timer reset", func(t *testing.T) {
 		m, st, hb, clk := setup()
 		hb.ids = []string{"x1"}
-		m.Step(ctx)
-		clk.Advance(300 * time.Second)
-		m.Step(ctx)
-		clk.Advance(299 * time.Second)
-		m.Step(ctx)
-		if hb.calls != 1 || strings.Join(st.discarded["hub-b"], ",") != "x1" || len(st.takeovers) != 0 {
-			t.Fatalf("calls %d discarded %v takeovers %v", hb.calls, st.discarded, st.takeovers)
+		step(t, m, hb, clk, 300*time.Second)
+		step(t, m, hb, clk, 299*time.Second)
+		if hb.n("hub-b") != 1 || strings.Join(st.discarded["hub-b"], ",") != "x1" || len(st.taken()) != 0 {
+			t.Fatalf("calls %d discarded %v takeovers %v", hb.n("hub-b"), st.discarded, st.taken())
 		}
 	})
 	t.Run("contact resets the timer (SR-5)", func(t *testing.T) {
 		m, _, hb, clk := setup()
-		m.Step(ctx)
-		clk.Advance(200 * time.Second)
+		step(t, m, hb, clk, 200*time.Second)
 		m.Contact("hub-b", "db1", nil)
-		clk.Advance(200 * time.Second)
-		m.Step(ctx)
-		if hb.calls != 0 {
+		step(t, m, hb, clk, 200*time.Second)
+		if hb.n("hub-b") != 0 {
 			t.Fatal("heartbeat although a session happened 200 s ago")
 		}
 	})
-	t.Run("failing: takeover after timeout × retries (SR-6)", func(t *testing.T) {
+	t.Run("refused: takeover after exactly timeout × retries (SR-6)", func(t *testing.T) {
 		m, st, hb, clk := setup()
 		hb.err = errors.New("connection refused")
-		m.Step(ctx)
-		var at time.Duration
-		for i := 1; i <= 20 && len(st.takeovers) == 0; i++ {
-			clk.Advance(60 * time.Second)
-			m.Step(ctx)
-			at = time.Duration(i) * 60 * time.Second
+		step(t, m, hb, clk, 899*time.Second)
+		if len(st.taken()) != 0 {
+			t.Fatalf("takeover before timeout × retries: %v", st.taken())
 		}
-		if len(st.takeovers) != 1 || hb.calls != 3 || at != 900*time.Second || !strings.Contains(st.takeovers[0], "3 heartbeats failed") {
-			t.Fatalf("takeover at %v after %d heartbeats: %v", at, hb.calls, st.takeovers)
+		step(t, m, hb, clk, time.Second)
+		if tk := st.taken(); len(tk) != 1 || hb.n("hub-b") != 3 || !strings.Contains(tk[0], "3 heartbeats failed at 00:15:00") {
+			t.Fatalf("takeover after %d heartbeats: %v", hb.n("hub-b"), tk)
 		}
 	})
 	t.Run("failing then ok: failures reset", func(t *testing.T) {
 		m, st, hb, clk := setup()
-		m.Step(ctx)
-		hb.err = errors.New("timeout")
-		clk.Advance(300 * time.Second)
-		m.Step(ctx)
-		clk.Advance(300 * time.Second)
-		m.Step(ctx)
-		hb.err = nil
-		clk.Advance(300 * time.Second)
-		m.Step(ctx)
-		hb.err = errors.New("timeout")
-		clk.Advance(300 * time.Second)
-		m.Step(ctx)
-		clk.Advance(300 * time.Second)
-		m.Step(ctx)
-		if len(st.takeovers) != 0 {
-			t.Fatalf("takeover after non-consecutive failures: %v", st.takeovers)
+		hb.set(func(h *fakeHB) { h.err = errors.New("timeout") })
+		step(t, m, hb, clk, 600*time.Second)
+		hb.set(func(h *fakeHB) { h.err = nil })
+		step(t, m, hb, clk, 300*time.Second)
+		hb.set(func(h *fakeHB) { h.err = errors.New("timeout") })
+		step(t, m, hb, clk, 600*time.Second)
+		if len(st.taken()) != 0 {
+			t.Fatalf("takeover after non-consecutive failures: %v", st.taken())
 		}
 	})
 	t.Run("new database id: takeover at once (SR-7)", func(t *testing.T) {
 		m, st, _, _ := setup()
 		m.Contact("hub-b", "db1", nil)
 		m.Contact("hub-b", "db1", nil)
-		if len(st.takeovers) != 0 {
+		if len(st.taken()) != 0 {
 			t.Fatal("takeover without a change")
 		}
 		m.Contact("hub-b", "db2", nil)
-		if len(st.takeovers) != 1 || !strings.Contains(st.takeovers[0], "new transport database") {
-			t.Fatalf("takeovers %v", st.takeovers)
+		if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
+			t.Fatalf("takeovers %v", tk)
 		}
 	})
-	t.Run("no copies left: state dropped, no heartbeat", func(t *testing.T) {
+	t.Run("no copies left: no heartbeat", func(t *testing.T) {
 		m, st, hb, clk := setup()
-		m.Step(ctx)
 		st.mu.Lock()
-		delete(st.primaries, "hub-b")
+		delete(st.copies, "hub-b")
 		st.mu.Unlock()
-		clk.Advance(time.Hour)
-		m.Step(ctx)
-		if hb.calls != 0 || len(m.ps) != 0 {
-			t.Fatalf("calls %d state %v", hb.calls, m.ps)
+		step(t, m, hb, clk, time.Hour)
+		if hb.n("hub-b") != 0 || len(m.Status()) != 0 {
+			t.Fatalf("calls %d state %v", hb.n("hub-b"), m.Status())
 		}
 	})
 	t.Run("shutdown during a heartbeat is no failure", func(t *testing.T) {
 		m, st, hb, clk := setup()
-		hb.err = context.Canceled
-		m.Step(ctx)
+		hb.hang["hub-b"] = true
+		clk.Advance(300 * time.Second)
 		cctx, cancel := context.WithCancel(ctx)
+		m.Step(cctx)
+		settle(t, m, hb, clk)
 		cancel()
-		for i := 0; i < 5; i++ {
-			clk.Advance(300 * time.Second)
-			m.Step(cctx)
-		}
-		if len(st.takeovers) != 0 {
-			t.Fatal("takeover caused by our own shutdown")
+		m.Wait()
+		if len(st.taken()) != 0 || st.ps["hub-b"].Failures != 0 {
+			t.Fatal("a failure counted for our own shutdown")
 		}
 	})
+}
+
+// SR-16 (issue 20 items 2 and 7): a hung primary — it accepts the
+// connection and never answers — is taken over after timeout × retries
+// plus one command timeout, not twice as late: a failed heartbeat does
+// not push the next one back by the time it hung.
+func TestHungPrimaryTakenOverOnTime(t *testing.T) {
+	m, st, hb, clk := setup()
+	hb.hang["hub-b"] = true
+	// Heartbeats start at 300, 600 and 900 s; the last gives up at 960 s.
+	step(t, m, hb, clk, 959*time.Second)
+	if tk := st.taken(); len(tk) != 0 {
+		t.Fatalf("takeover before timeout × retries + command timeout: %v", tk)
+	}
+	if hb.n("hub-b") != 3 {
+		t.Fatalf("%d heartbeats started by 959 s, want 3 (at 300, 600, 900 s)", hb.n("hub-b"))
+	}
+	step(t, m, hb, clk, time.Second)
+	tk := st.taken()
+	if len(tk) != 1 || !strings.Contains(tk[0], "3 heartbeats failed at 00:16:00") {
+		t.Fatalf("takeover of a hung primary: %v", tk)
+	}
+	// Taken over, it is still heartbeated (its copies wait for a route).
+	step(t, m, hb, clk, 300*time.Second)
+	if hb.n("hub-b") != 4 {
+		t.Fatalf("heartbeats after the takeover: %d", hb.n("hub-b")-3)
+	}
+}
+
+// Heartbeats run concurrently: one hung primary does not delay another
+// primary's heartbeat (issue 20 item 2).
+func TestHungPrimaryDelaysNoOther(t *testing.T) {
+	m, st, hb, clk := setup()
+	st.ps["hub-c"] = &Primary{Name: "hub-c", Addr: "127.0.0.3:25", LastContact: t0}
+	st.copies["hub-c"] = true
+	hb.hang["hub-b"] = true
+	m.SetTiming(Timing{Timeout: 300 * time.Second, Retries: 3, CommandTimeout: 250 * time.Second})
+	step(t, m, hb, clk, 301*time.Second)
+	st.mu.Lock()
+	c := *st.ps["hub-c"]
+	st.mu.Unlock()
+	if hb.n("hub-c") != 1 || !c.LastContact.Equal(t0.Add(300*time.Second)) {
+		t.Fatalf("hub-c's heartbeat waited for hung hub-b: calls %d, last contact %v", hb.n("hub-c"), c.LastContact)
+	}
+	if hb.n("hub-b") != 1 {
+		t.Fatalf("a second heartbeat to hub-b while the first is in flight: %d", hb.n("hub-b"))
+	}
+}
+
+// SIGHUP (issue 20 item 6): new heartbeat settings apply to the running
+// manager.
+func TestSetTimingApplies(t *testing.T) {
+	m, _, hb, clk := setup()
+	m.SetTiming(Timing{Timeout: 30 * time.Second, Retries: 3, CommandTimeout: 10 * time.Second})
+	step(t, m, hb, clk, 30*time.Second)
+	if hb.n("hub-b") != 1 {
+		t.Fatalf("heartbeats with the reloaded timeout: %d", hb.n("hub-b"))
+	}
+}
+
+// A watch session for a waiting sender that hangs does not hold back the
+// heartbeat that judges the primary (SR-16: takeover on time).
+func TestHangingWatchDoesNotHoldHeartbeat(t *testing.T) {
+	m, _, hb, clk := setup()
+	w := &hangingWatcher{fakeHB: hb, started: make(chan struct{}, 1)}
+	m.cfg.Heartbeater = w
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.mu.Lock()
+	m.runCtx = ctx // as Run sets it; the test steps by hand
+	m.mu.Unlock()
+	step(t, m, hb, clk, 250*time.Second)
+	m.Expedite("hub-b")
+	select {
+	case <-w.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watch session for a waiting sender")
+	}
+	step(t, m, hb, clk, 49*time.Second)
+	if n := hb.n("hub-b"); n != 0 {
+		t.Fatalf("%d heartbeats by 299 s, want none", n)
+	}
+	step(t, m, hb, clk, time.Second)
+	if n := hb.n("hub-b"); n != 1 {
+		t.Fatalf("the heartbeat due at 300 s waited for a hanging watch session (%d heartbeats)", n)
+	}
+}
+
+// hangingWatcher watches by hanging until its context ends.
+type hangingWatcher struct {
+	*fakeHB
+	started chan struct{}
+}
+
+func (w *hangingWatcher) Watch(ctx context.Context, primary, addr string, found func(string, []string), more func() bool) error {
+	w.started <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
 }

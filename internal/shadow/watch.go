@@ -56,12 +56,11 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		m.mu.Unlock()
 	}()
 	for ctx.Err() == nil && m.stillUrgent(name) {
-		primaries, err := m.cfg.Store.ShadowPrimaries()
-		addr, ok := primaries[name]
-		if err != nil || !ok {
+		addr, ok := m.primaryAddr(name)
+		if !ok {
 			return // no copies left for it
 		}
-		err = w.Watch(ctx, name, addr, func(dbID string, ids []string) { m.Contact(name, dbID, ids) }, func() bool { return m.stillUrgent(name) })
+		err := w.Watch(ctx, name, addr, func(dbID string, ids []string) { m.Contact(name, dbID, ids) }, func() bool { return m.stillUrgent(name) })
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
@@ -74,4 +73,19 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		}
 		t.Stop()
 	}
+}
+
+// primaryAddr is where sessions to primary go, as the store holds it;
+// false when no copies are held for it.
+func (m *Manager) primaryAddr(name string) (string, bool) {
+	primaries, err := m.cfg.Store.Primaries()
+	if err != nil {
+		return "", false
+	}
+	for _, p := range primaries {
+		if p.Name == name {
+			return p.Addr, true
+		}
+	}
+	return "", false
 }

@@ -20,8 +20,9 @@ type ShadowVerbs interface {
 	// DatabaseID is this server's transport database id (W-2).
 	DatabaseID() string
 	// Discards returns up to max discard notifications held for
-	// serverID. ack is called once the reply carrying them was written;
-	// only then may they be forgotten (W-4).
+	// serverID. ack is called once the peer provably has them — the reply
+	// carrying them was written and the peer's next command arrived
+	// (discardack.go); only then may they be forgotten (W-4, SR-15).
 	Discards(serverID string, max int) (ids []string, ack func())
 }
 
@@ -78,6 +79,7 @@ type verbConn struct {
 	sasl      bool   // the next line is a SASL response (authpolicy.go)
 	saslBad   bool   // a bad SASL response was replaced by "*"
 	sess      func() *session
+	acks      []discardAck // discard notifications waiting for the peer's next command (SR-15)
 }
 
 const (
@@ -128,6 +130,9 @@ func (v *verbConn) fill() error {
 	line, err := v.readLine()
 	if len(line) == 0 {
 		return err
+	}
+	if len(v.acks) > 0 {
+		v.peerSpoke(len(line))
 	}
 	if v.sasl {
 		v.pending = v.saslResponse(line)
@@ -530,10 +535,11 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		}
 		lines = append(lines, "250"+sep+id)
 	}
-	v.reply(lines...)
-	if ack != nil {
-		ack()
+	if err := v.writeReply(lines...); err != nil {
+		s.log.Info("discard notifications not delivered; they will be sent again", "shadow_server", s.shadowServer, "err", err)
+		return ""
 	}
+	v.deferAck(ack) // forgotten once the peer speaks again
 	s.srv.obs.DiscardsSent(len(ids))
 	s.log.Debug("discard notifications sent", "shadow_server", s.shadowServer, "count", len(ids))
 	return ""

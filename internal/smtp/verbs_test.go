@@ -99,7 +99,7 @@ func TestShadowVerbReplies(t *testing.T) {
 	if got := d.cmd("XQUERYDISCARD 2", "250 s2"); got != "250-2.0.0 2 discard notifications\n250-s1\n250 s2" {
 		t.Fatalf("XQUERYDISCARD reply:\n%s", got)
 	}
-	d.cmd("XQDISCARD 2", "250 s3") // the alias; s1 and s2 were forgotten once sent
+	d.cmd("XQDISCARD 2", "250 s3") // the alias; s1 and s2 were forgotten once the peer spoke again
 	d.cmd("XQUERYDISCARD 2", "250 2.0.0 0 discard notifications")
 	if len(sh.notes["hub3"]) != 1 {
 		t.Fatal("another server's notifications were touched")
@@ -117,6 +117,47 @@ func TestShadowVerbReplies(t *testing.T) {
 	}
 	if !strings.HasSuffix(string(q.bodies[0]), "\r\nXSHADOW hub9\r\nXQUERYDISCARD 1\r\n") {
 		t.Errorf("DATA lines that look like verbs were not passed through:\n%q", q.bodies[0])
+	}
+}
+
+// SR-15 (issue 19 defect 4): discard notifications are forgotten only
+// once the peer provably has them — the reply was written and the peer's
+// next command arrived. A session that ends right after the reply (the
+// peer may never have read it) leaves them to be sent again.
+func TestDiscardsForgottenOnlyWhenPeerSpeaksAgain(t *testing.T) {
+	sh := &fakeShadow{notes: map[string][]string{"hub2": {"s1", "s2", "s3"}}}
+	s := startShadowServer(t, &fakeQueue{}, sh, true, transportConnector(t, ""))
+	open := func() *dialog {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd(authHub2, "235")
+		d.cmd("XSHADOW hub2", "250")
+		return d
+	}
+	d := open()
+	if got := d.cmd("XQUERYDISCARD 2", "250 s2"); !strings.Contains(got, "250-s1") {
+		t.Fatalf("first query: %q", got)
+	}
+	d.conn.Close() // no further command: the peer may not have the reply
+	d = open()
+	if got := d.cmd("XQUERYDISCARD 2", "250 s2"); !strings.Contains(got, "250-s1") {
+		t.Fatalf("notifications of a session that ended after the reply were forgotten: %q", got)
+	}
+	d.cmd("NOOP", "250") // now it has them
+	d.cmd("XQUERYDISCARD 2", "250 s3")
+	d.cmd("QUIT", "221") // QUIT proves the last reply arrived too
+	sh.mu.Lock()
+	left := len(sh.notes["hub2"])
+	sh.mu.Unlock()
+	for i := 0; i < 2000 && left != 0; i++ { // QUIT's acknowledgement runs as the server reads it
+		time.Sleep(time.Millisecond)
+		sh.mu.Lock()
+		left = len(sh.notes["hub2"])
+		sh.mu.Unlock()
+	}
+	if left != 0 {
+		t.Fatalf("%d notifications left after QUIT", left)
 	}
 }
 

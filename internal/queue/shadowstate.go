@@ -1,0 +1,640 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ShadowPeer is what this server, as shadow server, knows of one primary
+// (SPEC SR-13). It lives in bucket shadowpeers and is changed in the same
+// commits as the copies it concerns, so a restart of either side keeps
+// SR-7: the database id a copy was made against is never forgotten.
+type ShadowPeer struct {
+	Primary string
+	// Addr is where heartbeats go: "host:port", or "host:port via
+	// CONNECTOR" when the copies went through a send connector.
+	Addr string
+	// DatabaseID is the primary's transport database id as last seen.
+	DatabaseID string
+	// LastContact is the last successful session (or the first copy).
+	LastContact time.Time
+	// LastTry is when the last failed heartbeat started; the next one is
+	// due a heartbeat timeout after it, not after its failure (SR-16).
+	LastTry time.Time
+	// Failures counts consecutive failed heartbeats.
+	Failures int
+	// TakenOver is set by a takeover and cleared by the next contact: the
+	// primary's taken-over copies are made due again when it answers.
+	TakenOver bool
+}
+
+const peerVersion = 1
+
+func (p *ShadowPeer) encode() []byte {
+	e := &encoder{buf: []byte{peerVersion}}
+	e.str(p.Addr)
+	e.str(p.DatabaseID)
+	e.time(p.LastContact)
+	e.time(p.LastTry)
+	e.uint(uint64(p.Failures))
+	taken := uint64(0)
+	if p.TakenOver {
+		taken = 1
+	}
+	e.uint(taken)
+	return e.buf
+}
+
+func decodePeer(name string, b []byte) (*ShadowPeer, error) {
+	if len(b) == 0 || b[0] != peerVersion {
+		return nil, fmt.Errorf("%w: shadow peer record version", errCorrupt)
+	}
+	d := &decoder{buf: b[1:]}
+	p := &ShadowPeer{Primary: name}
+	p.Addr = d.str()
+	p.DatabaseID = d.str()
+	p.LastContact = d.time()
+	p.LastTry = d.time()
+	p.Failures = int(d.small())
+	switch d.small() {
+	case 0:
+	case 1:
+		p.TakenOver = true
+	default:
+		if d.err == nil {
+			d.err = errors.New("taken-over flag")
+		}
+	}
+	if d.err == nil && len(d.buf) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.buf))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: shadow peer %s: %v", errCorrupt, name, d.err)
+	}
+	return p, nil
+}
+
+// Peer returns the stored state of a primary, or nil.
+func (t *Tx) Peer(primary string) (*ShadowPeer, error) {
+	v := t.tx.Bucket(bucketPeers).Get([]byte(primary))
+	if v == nil {
+		return nil, nil
+	}
+	return decodePeer(primary, v)
+}
+
+// PutPeer writes a primary's state.
+func (t *Tx) PutPeer(p *ShadowPeer) error {
+	return t.tx.Bucket(bucketPeers).Put([]byte(p.Primary), p.encode())
+}
+
+// DeletePeer forgets a primary.
+func (t *Tx) DeletePeer(primary string) error {
+	return t.tx.Bucket(bucketPeers).Delete([]byte(primary))
+}
+
+// Peers lists the stored primaries, by name.
+func (t *Tx) Peers() ([]*ShadowPeer, error) {
+	var out []*ShadowPeer
+	err := t.tx.Bucket(bucketPeers).ForEach(func(k, v []byte) error {
+		p, err := decodePeer(string(k), v)
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+func takenKey(id ID, primary string) []byte {
+	return append(append(id.Key(), 0), primary...)
+}
+
+// AddEarlyTakeover records a takeover from primary of a message that is
+// still in delivery here; the commit of its results applies it.
+func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	return t.tx.Bucket(bucketTaken).Put(takenKey(id, primary), v[:])
+}
+
+// TakeEarlyTakeovers returns and forgets the primaries whose takeover of
+// message id waits for the commit of its results.
+func (t *Tx) TakeEarlyTakeovers(id ID) ([]string, error) {
+	b := t.tx.Bucket(bucketTaken)
+	prefix := append(id.Key(), 0)
+	var keys [][]byte
+	var out []string
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+		out = append(out, string(k[len(prefix):]))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// hasShadowCopies reports whether the shadow queue of primary holds any
+// message, taken over or not.
+func (t *Tx) hasShadowCopies(primary string) bool {
+	return len(t.InQueue("shadow:"+primary, 1)) > 0
+}
+
+// notePeer records, in the commit that makes a copy Shadowed, the primary
+// it is shadowed for: its address, and the database id the copy was made
+// against when none is known yet. A primary first seen now counts as
+// contacted now (the copy was just made in a session with it).
+func (t *Tx) notePeer(primary, addr, dbID string, now time.Time) error {
+	p, err := t.Peer(primary)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		p = &ShadowPeer{Primary: primary, LastContact: now}
+	}
+	if addr != "" {
+		p.Addr = addr
+	}
+	if p.DatabaseID == "" {
+		p.DatabaseID = dbID
+	}
+	return t.PutPeer(p)
+}
+
+// takeoverRcpts turns m's recipients shadowed for primary back to
+// pending; they stay listed in the primary's shadow queue until an
+// attempt hands them on (SR-6). It reports whether any changed.
+func takeoverRcpts(m *Message, primary, reason string) bool {
+	changed := false
+	for i := range m.Rcpts {
+		if r := &m.Rcpts[i]; r.Status == Shadowed && r.Primary == primary {
+			takeoverRcpt(r, reason)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func takeoverRcpt(r *Recipient, reason string) {
+	primary := r.Primary
+	r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "shadow:"+primary, "", "", "", ""
+	r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
+}
+
+// takeoverTx makes this server primary for every copy it shadows for
+// primary, in tx. A message in delivery here is not rewritten — the
+// commit of its results would save its older copy over the change —
+// but marked; that commit applies the takeover (one writer per message,
+// see doc.go). It returns the messages changed now and the number marked.
+func (t *Tx) takeoverTx(primary, reason string, now time.Time) (taken []*Message, marked int, err error) {
+	for _, id := range t.InQueue("shadow:"+primary, 1<<31-1) {
+		m, err := t.Get(id)
+		if err != nil {
+			return nil, 0, err
+		}
+		if m.State == Active {
+			shadowed := false
+			for _, r := range m.Rcpts {
+				shadowed = shadowed || r.Status == Shadowed && r.Primary == primary
+			}
+			if shadowed {
+				if err := t.AddEarlyTakeover(m.ID, primary, now); err != nil {
+					return nil, 0, err
+				}
+				marked++
+			}
+			continue
+		}
+		if !takeoverRcpts(m, primary, reason) {
+			continue
+		}
+		if m.State != Poison && m.State != Suspended {
+			m.State, m.NextAttempt = Ready, now
+		}
+		if err := t.Put(m); err != nil {
+			return nil, 0, err
+		}
+		taken = append(taken, m)
+	}
+	return taken, marked, nil
+}
+
+// retakeDue makes the taken-over copies of primary that wait for a route
+// due now: the primary answers again, so its route may be back (SR-16).
+func (t *Tx) retakeDue(primary string, now time.Time) (int, error) {
+	n := 0
+	for _, id := range t.InQueue("shadow:"+primary, 1<<31-1) {
+		m, err := t.Get(id)
+		if err != nil {
+			return 0, err
+		}
+		waiting := false // a taken-over recipient waits in the shadow queue
+		for _, r := range m.Rcpts {
+			waiting = waiting || r.Status == Pending && r.Queue == "shadow:"+primary
+		}
+		if !waiting || m.State != Ready || !m.NextAttempt.After(now) {
+			continue
+		}
+		m.NextAttempt = now
+		if err := t.Put(m); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// peerGrace is how long the record of a primary without copies is kept.
+const peerGrace = 10 * time.Minute
+
+// ShadowPeers lists every primary this server holds copies for — taken
+// over or not, so that a primary whose copies wait for a route is still
+// heartbeated (SR-16) — with its stored state. A primary without copies
+// is not listed; its record is dropped here peerGrace after its last
+// contact. A shadow queue without a stored primary (a database
+// written before the state was persisted) gets one from its copies.
+func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
+	now := q.clk.Now()
+	var out []ShadowPeer
+	var stale []string
+	var found []*ShadowPeer
+	err := q.store.View(func(tx *Tx) error {
+		peers, err := tx.Peers()
+		if err != nil {
+			return err
+		}
+		known := map[string]bool{}
+		for _, p := range peers {
+			known[p.Primary] = true
+			if !tx.hasShadowCopies(p.Primary) {
+				// Not watched. The record is kept a while: a contact made
+				// before the commit of a first copy holds the database id
+				// that copy is compared against.
+				if now.Sub(p.LastContact) > peerGrace && now.Sub(p.LastTry) > peerGrace {
+					stale = append(stale, p.Primary)
+				}
+				continue
+			}
+			out = append(out, *p)
+		}
+		if !q.peersFound.Load() {
+			found = tx.unrecordedPeers(known)
+		}
+		return nil
+	})
+	if err != nil || len(stale) == 0 && len(found) == 0 {
+		if err == nil {
+			q.peersFound.Store(true)
+		}
+		return out, err
+	}
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		for _, name := range stale {
+			if !tx.hasShadowCopies(name) { // still none: a copy may have come meanwhile
+				if err := tx.DeletePeer(name); err != nil {
+					return err
+				}
+			}
+		}
+		for _, p := range found {
+			if old, err := tx.Peer(p.Primary); err != nil || old != nil {
+				continue
+			}
+			if err := tx.PutPeer(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		q.peersFound.Store(true)
+		for _, p := range found {
+			out = append(out, *p)
+		}
+	}
+	return out, err
+}
+
+// unrecordedPeers makes peer records for shadow queues without one (a
+// database written before the state was persisted), from their copies.
+// Never contacted as far as this database knows (zero last contact),
+// such a primary is heartbeated at once, which learns its database id.
+func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
+	var out []*ShadowPeer
+	for _, st := range t.Queues() {
+		primary, ok := strings.CutPrefix(st.Name, "shadow:")
+		if !ok || known[primary] {
+			continue
+		}
+		p := &ShadowPeer{Primary: primary}
+		for _, id := range t.InQueue(st.Name, 1<<31-1) {
+			m, err := t.Get(id)
+			if err != nil {
+				continue
+			}
+			for _, r := range m.Rcpts {
+				if r.Status == Shadowed && r.Primary == primary && p.Addr == "" {
+					p.Addr = r.PrimaryAddr
+					if r.PrimaryVia != "" {
+						p.Addr += " via " + r.PrimaryVia
+					}
+				}
+			}
+			if p.Addr != "" {
+				break
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// ShadowContact records a successful session with a primary (a delivery
+// session, a heartbeat or a poll) in one commit: when the primary
+// presents a database id other than the stored one it lost its queue, and
+// every copy held for it is taken over (SR-7) — whichever side restarted
+// since; otherwise the discards are applied (SR-3). The heartbeat timer
+// and failures are reset, and copies taken over earlier are made due at
+// once when the primary answers again.
+func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	now := q.clk.Now()
+	if len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
+		return ContactResult{}, nil
+	}
+	var res ContactResult
+	var taken, gone []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		res, taken, gone = ContactResult{}, taken[:0], gone[:0]
+		p, err := tx.Peer(primary)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			p = &ShadowPeer{Primary: primary}
+		}
+		if p.DatabaseID != "" && dbID != "" && dbID != p.DatabaseID {
+			res.OldDatabaseID = p.DatabaseID
+			reason := fmt.Sprintf("it returned with a new transport database (%s, was %s)", dbID, p.DatabaseID)
+			var marked int
+			if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
+				return err
+			}
+			res.TakenOver = len(taken) + marked
+		}
+		if len(discards) > 0 {
+			if res.Discarded, gone, err = q.applyDiscardsTx(tx, primary, discards, now); err != nil {
+				return err
+			}
+		}
+		if p.TakenOver || p.Failures > 0 {
+			if res.Retried, err = tx.retakeDue(primary, now); err != nil {
+				return err
+			}
+		}
+		if dbID != "" {
+			p.DatabaseID = dbID
+		}
+		p.LastContact, p.LastTry, p.Failures, p.TakenOver = now, time.Time{}, 0, false
+		return tx.PutPeer(p)
+	})
+	if err != nil {
+		return ContactResult{}, err
+	}
+	q.afterTakeover(primary, res.OldDatabaseID, taken)
+	for _, m := range gone {
+		q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
+		q.notifyGone(m.ID)
+	}
+	if res.Retried > 0 || len(taken) > 0 {
+		q.Kick()
+	}
+	return res, nil
+}
+
+// contactEvery bounds how often a contact that changes nothing but the
+// last contact time is written: sessions with a busy primary (and quick
+// polls) would otherwise cost a commit each. A last contact older by up
+// to this much after a crash only brings the next heartbeat forward.
+const contactEvery = time.Second
+
+// contactNeedsNoWrite reports whether a contact without discards would
+// change nothing but a last contact time less than contactEvery old.
+func (q *Manager) contactNeedsNoWrite(primary, dbID string, now time.Time) bool {
+	same := false
+	_ = q.store.View(func(tx *Tx) error {
+		p, err := tx.Peer(primary)
+		same = err == nil && p != nil && (dbID == "" || dbID == p.DatabaseID) && p.Failures == 0 && !p.TakenOver &&
+			p.LastTry.IsZero() && now.Sub(p.LastContact) < contactEvery && !now.Before(p.LastContact)
+		return nil
+	})
+	return same
+}
+
+// ContactResult is what ShadowContact changed.
+type ContactResult struct {
+	// OldDatabaseID is set when the primary presented a new database id.
+	OldDatabaseID string
+	TakenOver     int // copies taken over because of it
+	Discarded     int // discard notifications applied
+	Retried       int // taken-over copies made due again
+}
+
+// ShadowHeartbeatFailed records a failed heartbeat that started at
+// started, in one commit with its consequence: at retries consecutive
+// failures every copy held for the primary is taken over (SR-6). The
+// primary stays watched while copies of it are here.
+func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, takenN int, err error) {
+	now := q.clk.Now()
+	var taken []*Message
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		taken, takenN = taken[:0], 0
+		p, err := tx.Peer(primary)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			p = &ShadowPeer{Primary: primary}
+		}
+		p.Failures++
+		p.LastTry = started
+		failures = p.Failures
+		if p.Failures >= retries {
+			var marked int
+			why := fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, reason)
+			if taken, marked, err = tx.takeoverTx(primary, why, now); err != nil {
+				return err
+			}
+			takenN = len(taken) + marked
+			p.Failures, p.TakenOver = 0, true
+		}
+		return tx.PutPeer(p)
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	q.afterTakeover(primary, "", taken)
+	return failures, takenN, nil
+}
+
+func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
+	for _, m := range taken {
+		why := primary + ": heartbeats failed"
+		if oldDB != "" {
+			why = primary + ": new transport database"
+		}
+		q.ev.Event("takeover", m, nil, why)
+	}
+	if len(taken) > 0 {
+		q.Kick()
+	}
+}
+
+// shadowExpiryGrace is how long after message_expiration an unconfirmed
+// shadow copy waits before it is taken over: the primary expires its own
+// copy at about the same age and sends the discard for it.
+const shadowExpiryGrace = time.Hour
+
+// expireShadowCopy handles a shadow copy whose primary never confirmed
+// it within message_expiration: the recipients still shadowed are taken
+// over and routed now; the attempt's commit bounces them with a DSN when
+// no route takes them (the message expired). Never a silent deletion.
+func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
+	changed := false
+	for _, r := range m.Rcpts {
+		if r.Status == Shadowed {
+			changed = takeoverRcpts(m, r.Primary, "the primary never confirmed the copy before it expired") || changed
+		}
+	}
+	if !changed {
+		return false, nil
+	}
+	m.State, m.NextAttempt = Ready, now
+	return true, tx.Put(m)
+}
+
+// shadowTransitions runs in the commit of an attempt's results: it
+// records the primary of each copy made now (notePeer), takes a copy
+// back at once when the primary's stored database id differs from the
+// one it was made against (the primary was replaced while the attempt
+// ran), and applies the takeovers kept aside while m was in delivery.
+// It reports whether any recipient was taken over.
+func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, error) {
+	took := false
+	fresh := map[int]bool{} // copies made by this attempt: judged by their database id
+	for _, r := range results {
+		if r.Outcome != ShadowedOK || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
+			continue
+		}
+		rc := &m.Rcpts[r.Rcpt]
+		if rc.Status != Shadowed || rc.Primary != r.Primary {
+			continue
+		}
+		fresh[r.Rcpt] = true
+		p, err := tx.Peer(r.Primary)
+		if err != nil {
+			return false, err
+		}
+		if p != nil && p.DatabaseID != "" && r.PrimaryDB != "" && p.DatabaseID != r.PrimaryDB {
+			took = takeoverRcpts(m, r.Primary, fmt.Sprintf("it has another transport database (%s) than the copy was made with (%s)",
+				p.DatabaseID, r.PrimaryDB)) || took
+			continue
+		}
+		addr := r.PrimaryAddr
+		if r.PrimaryVia != "" {
+			addr += " via " + r.PrimaryVia
+		}
+		if err := tx.notePeer(r.Primary, addr, r.PrimaryDB, now); err != nil {
+			return false, err
+		}
+	}
+	t, err := applyEarlyTakeovers(tx, m, fresh)
+	return took || t, err
+}
+
+// applyEarlyTakeovers applies to m the takeovers recorded while it was in
+// delivery, to the copies made before (not to those of fresh, made by the
+// attempt that ends now in a session with a primary that answered). Every
+// commit that writes a message leaving delivery calls it (results,
+// requeue, hold, poison, Recover).
+func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
+	prims, err := tx.TakeEarlyTakeovers(m.ID)
+	if err != nil {
+		return false, err
+	}
+	took := false
+	for _, p := range prims {
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if fresh[i] || r.Status != Shadowed || r.Primary != p {
+				continue
+			}
+			takeoverRcpt(r, "taken over while in delivery here")
+			took = true
+		}
+	}
+	return took, nil
+}
+
+// applyDiscardsTx is ApplyDiscards in a transaction; it returns the
+// messages that left the queue.
+func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time) (n int, gone []*Message, err error) {
+	for _, sid := range ids {
+		hexID, _, ok := strings.Cut(sid, "-")
+		id, err := ParseID(hexID)
+		if !ok || err != nil {
+			continue
+		}
+		m, err := tx.Get(id)
+		if err != nil {
+			continue
+		}
+		if m.State == Active {
+			// Still in delivery here: its ShadowedOK results are not
+			// committed yet. Keep the discard for that commit.
+			if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
+				return 0, nil, err
+			}
+			n++
+			continue
+		}
+		changed := false
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if r.Status == Shadowed && r.Primary == primary && r.ShadowID == sid {
+				r.Status, changed = Relayed, true
+			}
+		}
+		if !changed {
+			continue
+		}
+		n++
+		if m.State == Shadow && !hasShadowed(m) && len(m.Pending()) == 0 {
+			if err := tx.Delete(m.ID); err != nil {
+				return 0, nil, err
+			}
+			gone = append(gone, m)
+		} else if err := tx.Put(m); err != nil {
+			return 0, nil, err
+		}
+	}
+	return n, gone, nil
+}
+
+// putLeaving writes a message leaving delivery without results
+// (requeue, hold, poison) with the takeovers kept aside meanwhile.
+func putLeaving(tx *Tx, m *Message) error {
+	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
+		return err
+	}
+	return tx.Put(m)
+}

@@ -1,0 +1,312 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// primaryDB is the database id the fake primary presents ("": no shadow
+// session, no route through it).
+type primaryDB struct {
+	mu sync.Mutex
+	v  string
+}
+
+func (p *primaryDB) get() string  { p.mu.Lock(); defer p.mu.Unlock(); return p.v }
+func (p *primaryDB) set(v string) { p.mu.Lock(); p.v = v; p.mu.Unlock() }
+
+// shadowing answers ShadowedOK for x@b.example (primary hub-b, database
+// db; while db is not empty) and the answer of rest for everyone else; hook runs inside the
+// attempt, before it returns.
+func shadowing(db *primaryDB, rest func(attempt int) Outcome, hook func(m *Message, attempt int)) Deliverer {
+	attempt := 0
+	return DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		attempt++
+		if hook != nil {
+			hook(m, attempt)
+		}
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "x@b.example" && db.get() != "" {
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+					ShadowID: m.ID.String() + "-b", PrimaryDB: db.get(), Reply: "250 queued"})
+				continue
+			}
+			o := rest(attempt)
+			reply := "250 ok"
+			if o == Deferred {
+				reply = "451 4.4.1 later"
+			}
+			out = append(out, Result{Rcpt: i, Outcome: o, Reply: reply})
+		}
+		return out
+	})
+}
+
+// SR-13 (issue 19 defect 3): a takeover that happens while the message is
+// in delivery is not undone by the commit of that attempt's results: the
+// taken-over recipient is pending again afterwards, the message Ready.
+func TestTakeoverDuringAttemptIsKept(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	var q *Manager
+	took := make(chan int, 1)
+	d := shadowing(db, func(int) Outcome { return Deferred }, func(m *Message, attempt int) {
+		if attempt == 2 {
+			// hub-b is declared failed while y is being retried.
+			n, err := q.Takeover("hub-b", "3 heartbeats failed")
+			if err != nil {
+				t.Error(err)
+			}
+			took <- n
+			db.set("") // and no route is left for x
+		}
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example", "y@c.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the first attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.Attempts == 1 })
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	if n := <-took; n != 1 {
+		t.Fatalf("takeover counted %d messages", n)
+	}
+	var got *Message // as the second attempt's commit left it (a third may follow at once)
+	waitFor(t, "the second attempt's commit", func() bool {
+		got, _ = q.Message(m.ID)
+		return got != nil && got.State != Active && got.Attempts >= 2
+	})
+	x := got.Rcpts[0]
+	if x.Status != Pending || x.Queue != "shadow:hub-b" || got.State != Ready {
+		t.Fatalf("the takeover was undone by the attempt's commit: state %v, x %+v", got.State, x)
+	}
+	var marks []string
+	s.View(func(tx *Tx) error {
+		return tx.tx.Bucket(bucketTaken).ForEach(func(k, _ []byte) error { marks = append(marks, string(k)); return nil })
+	})
+	if len(marks) != 0 {
+		t.Fatalf("takeover marks left: %q", marks)
+	}
+}
+
+// SR-7 across a restart of the shadow server (issue 19 defect 1): the
+// database id a copy was made against is stored with the copy's commit,
+// so after a restart a contact with a new id still takes the copies over.
+func TestNewDatabaseAfterOwnRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil), ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	cancel()
+	q.Wait()
+	s.Close()
+
+	// Restarted: nothing in memory.
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil), ManagerConfig{Clock: clk})
+	peers, err := q.ShadowPeers()
+	if err != nil || len(peers) != 1 || peers[0].DatabaseID != "db1" || peers[0].Addr != "127.0.0.2:25" || !peers[0].LastContact.Equal(clk.Now()) {
+		t.Fatalf("stored primary after a restart: %+v %v", peers, err)
+	}
+	res, err := q.ShadowContact("hub-b", "db2", nil)
+	if err != nil || res.OldDatabaseID != "db1" || res.TakenOver != 1 {
+		t.Fatalf("contact with a new database after a restart: %+v %v", res, err)
+	}
+	got, _ := q.Message(m.ID)
+	if got.State != Ready || got.Rcpts[0].Status != Pending {
+		t.Fatalf("copy not taken over: %+v", got)
+	}
+	// The new id is stored: the next contact with it changes nothing.
+	if res, _ := q.ShadowContact("hub-b", "db2", nil); res.TakenOver != 0 || res.OldDatabaseID != "" {
+		t.Fatalf("second contact: %+v", res)
+	}
+}
+
+// A primary replaced while an attempt made a copy with it: the copy was
+// made against the old database, the stored id is already the new one;
+// the commit takes the copy back at once instead of waiting for a discard
+// that will never come.
+func TestCopyMadeAgainstReplacedDatabase(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	var q *Manager
+	d := shadowing(db, func(int) Outcome { return RelayedOK }, func(m *Message, attempt int) {
+		// hub-b was contacted (XSHADOW: db1) before this copy; during the
+		// attempt a heartbeat meets its replacement.
+		q.ShadowContact("hub-b", "db1", nil)
+		q.ShadowContact("hub-b", "db2", nil)
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the commit", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State != Active })
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].Status != Pending || got.State != Ready {
+		t.Fatalf("a copy made against a replaced database was kept as a shadow copy: %v %+v", got.State, got.Rcpts[0])
+	}
+}
+
+// SR-16 (issue 20 item 3, issue 19 defect 2): a primary whose copies were
+// all taken over and wait for a route is still listed for heartbeats, and
+// when it answers again its copies are due at once.
+func TestTakenOverPrimaryStaysWatched(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m1, m2 := msg(s, "a@example.org", "x@b.example"), msg(s, "a@example.org", "x@b.example")
+	m1.Arrived, m2.Arrived = clk.Now(), clk.Now()
+	q.Submit(ctx, m1, []byte(body))
+	q.Submit(ctx, m2, []byte(body))
+	waitFor(t, "two shadow copies", func() bool {
+		a, _ := q.Message(m1.ID)
+		b, _ := q.Message(m2.ID)
+		return a != nil && b != nil && a.State == Shadow && b.State == Shadow
+	})
+	// The oldest copy is taken over by hand (as a failed heartbeat
+	// would); it waits for a route, first in the queue.
+	if err := s.Update(ctx, func(tx *Tx) error {
+		m, _ := tx.Get(m1.ID)
+		takeoverRcpts(m, "hub-b", "test")
+		m.State, m.NextAttempt = Ready, clk.Now().Add(time.Hour)
+		return tx.Put(m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := q.ShadowPrimaries(); p["hub-b"] != "127.0.0.2:25" {
+		t.Fatalf("a primary whose first copy is taken over is not watched: %v", p)
+	}
+	// All copies taken over after failed heartbeats, and no route: still
+	// watched.
+	db.set("")
+	q.SetPolicy(Policy{RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 48 * time.Hour})
+	for i := 0; i < 3; i++ {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].Addr != "127.0.0.2:25" || !peers[0].TakenOver {
+		t.Fatalf("primary with only taken-over copies: %+v", peers)
+	}
+	// It answers again: the waiting copies are due now, not in an hour.
+	res, err := q.ShadowContact("hub-b", "db1", nil)
+	if err != nil || res.Retried < 1 {
+		t.Fatalf("contact after takeover: %+v %v", res, err)
+	}
+	waitFor(t, "both copies to be routed", func() bool {
+		_, e1 := q.Message(m1.ID)
+		_, e2 := q.Message(m2.ID)
+		return errors.Is(e1, ErrNotFound) && errors.Is(e2, ErrNotFound)
+	})
+}
+
+func TestPeerRecordRoundTrip(t *testing.T) {
+	p := &ShadowPeer{Primary: "hub-b", Addr: "127.0.0.2:25 via to-hub", DatabaseID: "0123456789abcdef0123456789abcdef",
+		LastContact: time.Unix(1700000000, 5), LastTry: time.Unix(1700000300, 0), Failures: 2, TakenOver: true}
+	got, err := decodePeer("hub-b", p.encode())
+	if err != nil || *got != *p {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {0}, {2}, p.encode()[:5], append(p.encode(), 0)} {
+		if _, err := decodePeer("x", bad); !errors.Is(err, errCorrupt) {
+			t.Errorf("%q decoded: %v", bad, err)
+		}
+	}
+}
+
+// The shadow peer record decoder rejects every malformed input without
+// panicking, and what it accepts survives re-encoding unchanged.
+func FuzzDecodePeer(f *testing.F) {
+	f.Add((&ShadowPeer{Addr: "127.0.0.2:25", DatabaseID: "db1", LastContact: time.Unix(1, 0), Failures: 1}).encode())
+	f.Add((&ShadowPeer{TakenOver: true}).encode())
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := decodePeer("p", b)
+		if err != nil {
+			return
+		}
+		if again, err := decodePeer("p", p.encode()); err != nil || *again != *p {
+			t.Fatalf("re-encoding %+v: %+v %v", p, again, err)
+		}
+	})
+}
+
+// A takeover kept aside for a message in delivery applies to the copies
+// made before that attempt; a copy the primary accepted in the attempt
+// itself (it answered just now) stays a shadow copy.
+func TestEarlyTakeoverSparesFreshCopies(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var q *Manager
+	attempt := 0
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		attempt++
+		if attempt == 2 {
+			q.Takeover("hub-b", "3 heartbeats failed")
+		}
+		var out []Result
+		for _, i := range rcpts {
+			shadow := attempt == 1 && m.Rcpts[i].Addr == "x@b.example" || attempt == 2
+			if !shadow {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 later"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: m.ID.String() + "-b", PrimaryDB: "db1", Reply: "250 queued"})
+		}
+		return out
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example", "z@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the first attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.Attempts == 1 })
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	var got *Message
+	waitFor(t, "the second attempt's commit", func() bool {
+		got, _ = q.Message(m.ID)
+		return got != nil && got.State != Active && got.Rcpts[1].Status != Pending
+	})
+	if x, z := got.Rcpts[0], got.Rcpts[1]; x.Status != Pending || x.Queue != "shadow:hub-b" || z.Status != Shadowed {
+		t.Fatalf("after a takeover during the attempt: x %v %q, z %v", x.Status, x.Queue, z.Status)
+	}
+}
