@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -230,4 +232,142 @@ func dialFrom(from, to string) error {
 	c.SetDeadline(time.Now().Add(500 * time.Millisecond))
 	_, err = bufio.NewReader(c).ReadString('\n')
 	return err
+}
+
+// The promise for a partition that outlasts the takeover delay between a
+// shadow server and a live primary (README, "What survives which
+// failure"): the shadow server takes its copy over and delivers it
+// through the other hub; the primary, which still holds the message,
+// delivers it as well once it can. The mailbox gets it once (the final
+// delivery's duplicate record suppresses the second copy); the
+// destination outside the organisation gets it twice — the one duplicate
+// the promise allows — and never a third time.
+//
+//	hubA (s1) ─▶ hubB | hubC (s2) ─▶ mbx (s3) ─▶ Maildir
+//	                  └──────┴─▶ sink (outside)
+//
+// Both s2 hubs hold their outbound queues suspended while the message
+// arrives, so that the one it went to (the primary) still has it; the
+// link between hubA and the primary is then dropped until hubA's
+// takeover has been delivered, and the primary's queues are resumed.
+func TestPartitionOutlastingTakeover(t *testing.T) {
+	cut, why := newChaosNet(t)
+	if cut == nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("partitions unavailable in CI: %s", why)
+		}
+		t.Skipf("partitions unavailable (%s): run as root with nftables installed", why)
+	}
+	dir := t.TempDir()
+	servers := []*chaosServer{{name: "hubA", role: "hub"}, {name: "hubB", role: "hub"}, {name: "hubC", role: "hub"}, {name: "mbx1", role: "hub"}}
+	by := map[string]*chaosServer{}
+	for i, s := range servers {
+		s.addr = freeAddr(t, fmt.Sprintf("127.0.66.%d", 31+i))
+		s.cfg = filepath.Join(dir, s.name+".yaml")
+		s.data = filepath.Join(dir, s.name)
+		by[s.name] = s
+	}
+	sink := startChaosSink(t, "127.0.66.51")
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(fmt.Sprintf(`sites:
+  - {name: s1}
+  - {name: s2, hub_site: true}
+  - {name: s3}
+site_links:
+  - {name: s1-s2, sites: [s1, s2], cost: 10}
+  - {name: s2-s3, sites: [s2, s3], cost: 10}
+servers:
+  - {name: hubA, role: hub, site: s1, address: %q}
+  - {name: hubB, role: hub, site: s2, address: %q}
+  - {name: hubC, role: hub, site: s2, address: %q}
+  - {name: mbx1, role: hub, site: s3, address: %q}
+send_connectors:
+  - {name: to-mailboxes, address_spaces: [{domain: example.test, cost: 1}], source_servers: [mbx1]}
+  - {name: to-outside, address_spaces: [{domain: external.test, cost: 1}], source_servers: [hubB, hubC], smart_hosts: [%q]}
+`, servers[0].addr, servers[1].addr, servers[2].addr, servers[3].addr, sink.addr)), 0o600)
+	for _, s := range servers {
+		chaosConfig(t, dir, s, topo)
+		s.d = startUmbra(t, s.cfg, s.addr)
+	}
+	queues := func(s *chaosServer) map[string]int {
+		out, _ := cli(t, s.cfg, "queue", "list", "--json")
+		var qs []struct {
+			Name  string
+			Count int `json:"message_count"`
+		}
+		json.Unmarshal([]byte(out), &qs)
+		m := map[string]int{}
+		for _, q := range qs {
+			if !strings.HasPrefix(q.Name, "dumpster:") {
+				m[q.Name] = q.Count
+			}
+		}
+		return m
+	}
+	outbound := []string{"site:s3", "smarthost:to-outside"}
+	for _, h := range []string{"hubB", "hubC"} {
+		for _, q := range outbound {
+			if out, code := cli(t, by[h].cfg, "queue", "suspend", q); code != 0 {
+				t.Fatalf("%s: suspend %s: %s", h, q, out)
+			}
+		}
+	}
+	m := &chaosMsg{seq: 1, rcpts: []string{"bob@example.test", "dave@external.test"}, sent: time.Now()}
+	acked := make(chan bool, 1)
+	go func() { ok, _, _ := chaosSend(by["hubA"].addr, m); acked <- ok }()
+
+	var primary, other *chaosServer
+	waitCond(t, "a hub of s2 to hold the message, hubA its shadow copy", 30*time.Second, func() bool {
+		for _, p := range []string{"hubB", "hubC"} {
+			if queues(by["hubA"])["shadow:"+p] == 1 && queues(by[p])["site:s3"] == 1 {
+				primary, other = by[p], by[map[string]string{"hubB": "hubC", "hubC": "hubB"}[p]]
+				return true
+			}
+		}
+		return false
+	})
+	for _, q := range outbound {
+		cli(t, other.cfg, "queue", "resume", q)
+	}
+	ha, _, _ := net.SplitHostPort(by["hubA"].addr)
+	hp, _, _ := net.SplitHostPort(primary.addr)
+	if err := cut.partition(ha, hp, false); err != nil {
+		t.Fatal(err)
+	}
+	cutAt := time.Now()
+	mail := filepath.Join(by["mbx1"].data, "maildir", "example.test")
+	waitCond(t, "hubA's takeover delivered through "+other.name, 60*time.Second, func() bool {
+		return len(chaosMailbox(mail)["1|bob@example.test"]) == 1 && len(sink.copies()["1|dave@external.test"]) == 1
+	})
+	// The primary's queues are suspended: what arrived is hubA's takeover.
+	t.Logf("taken over and delivered %v after the cut", time.Since(cutAt).Round(time.Millisecond))
+	for _, q := range outbound {
+		cli(t, primary.cfg, "queue", "resume", q)
+	}
+	waitCond(t, primary.name+" to finish the message it held", 60*time.Second, func() bool {
+		n := 0
+		for _, c := range queues(primary) {
+			n += c
+		}
+		return n == 0 && len(sink.copies()["1|dave@external.test"]) == 2
+	})
+	if err := cut.heal(); err != nil {
+		t.Fatal(err)
+	}
+	waitCond(t, "hubA to drop its copies", 60*time.Second, func() bool { return len(queues(by["hubA"])) == 0 })
+	time.Sleep(2 * time.Second) // anything still on its way lands now
+
+	if n := len(chaosMailbox(mail)["1|bob@example.test"]); n != 1 {
+		t.Errorf("the mailbox has %d copies, want 1", n)
+	}
+	if got := sink.copies()["1|dave@external.test"]; len(got) != 2 || got[0].from == got[1].from {
+		t.Errorf("the outside destination got %v, want one copy from each hub of s2", got)
+	}
+	b, _ := os.ReadFile(filepath.Join(by["mbx1"].data, "tracking.log"))
+	if !strings.Contains(string(b), `"duplicate-suppressed"`) {
+		t.Errorf("mbx1 suppressed no duplicate: the second copy never reached the mailbox server")
+	}
+	if !<-acked {
+		t.Error("the message was not acknowledged")
+	}
 }
