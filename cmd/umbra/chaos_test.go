@@ -194,6 +194,17 @@ send_connectors:
 	for _, s := range servers {
 		start(s)
 	}
+	if cut != nil {
+		cut.atSignal(func() {
+			smu.Lock()
+			defer smu.Unlock()
+			for _, s := range servers {
+				if s.d != nil {
+					s.d.cmd.Process.Kill()
+				}
+			}
+		})
+	}
 	defer func() {
 		if t.Failed() {
 			for _, s := range servers {

@@ -31,9 +31,18 @@ import (
 // process that died without either (kill -9, a test timeout's panic) —
 // the next soak deletes every umbra_chaos_ table whose process is gone.
 type chaosNet struct {
-	table string
-	mu    sync.Mutex
-	cut   bool
+	table    string
+	mu       sync.Mutex
+	cut      bool
+	onSignal []func() // run before the table goes on a signal
+}
+
+// atSignal adds f to what a signal runs first (the test's processes,
+// which no t.Cleanup will stop then).
+func (n *chaosNet) atSignal(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onSignal = append(n.onSignal, f)
 }
 
 var chaosTableRE = regexp.MustCompile(`table inet (umbra_chaos_(\d+))`)
@@ -68,6 +77,12 @@ func newChaosNet(t *testing.T) (*chaosNet, string) {
 	go func() {
 		select {
 		case sig := <-sigs:
+			n.mu.Lock()
+			fs := n.onSignal
+			n.mu.Unlock()
+			for _, f := range fs {
+				f()
+			}
 			n.remove()
 			signal.Stop(sigs)
 			syscall.Kill(os.Getpid(), sig.(syscall.Signal))
@@ -287,7 +302,9 @@ send_connectors:
 `, servers[0].addr, servers[1].addr, servers[2].addr, servers[3].addr, sink.addr)), 0o600)
 	for _, s := range servers {
 		chaosConfig(t, dir, s, topo)
-		s.d = startUmbra(t, s.cfg, s.addr)
+		d := startUmbra(t, s.cfg, s.addr)
+		s.d = d
+		cut.atSignal(func() { d.cmd.Process.Kill() })
 	}
 	queues := func(s *chaosServer) map[string]int {
 		out, _ := cli(t, s.cfg, "queue", "list", "--json")
