@@ -417,21 +417,33 @@ send_connectors:
 	extByPartition, extByKill, unexplained := 0, 0, 0
 	var lat []time.Duration
 	external := func(k string) bool { return strings.HasSuffix(k, "@external.test") }
-	// explain finds the fault that lets the sink have a second copy: one
-	// that can have caused a takeover, and that began before the later
-	// copy arrived and ended at most 10 s (retries, the heartbeat
-	// schedule) before the earlier one.
-	explain := func(first, later time.Time) *chaosEvent {
+	// explain finds the fault that lets the sink have a second copy. The
+	// shadow server of mail leaving the organisation is hub1 (the
+	// generator submits it there; hub2 and hub3 take it only while hub1
+	// is down, and then relay it themselves), its primaries are the hubs
+	// of s2 that relay it. A fault explains two copies from those
+	// primaries when it could cause a takeover, involved one of the two
+	// (killed, or cut from hub1), was still going on when the first copy
+	// left (less a second of slack) and began at most 5 s after it (the
+	// time for its discard notification to reach hub1), and before the
+	// second copy.
+	explain := func(first, later chaosCopy) *chaosEvent {
+		pa, pb := byHost[first.from], byHost[later.from]
 		var kill *chaosEvent
 		for i := range events {
 			e := &events[i]
-			if !e.takeover() || e.start.After(later) || e.end.Add(10*time.Second).Before(first) {
+			if !e.takeover() || e.end.Before(first.at.Add(-time.Second)) || e.start.After(later.at) || e.start.After(first.at.Add(5*time.Second)) {
 				continue
 			}
 			if e.partition() {
-				return e
+				if e.server == "hub1<->"+pa || e.server == "hub1<->"+pb {
+					return e
+				}
+				continue
 			}
-			kill = e
+			if e.server == pa || e.server == pb {
+				kill = e
+			}
 		}
 		return kill
 	}
@@ -446,10 +458,14 @@ send_connectors:
 		}
 		sort.Slice(cs, func(i, j int) bool { return cs[i].at.Before(cs[j].at) })
 		for _, c := range cs[1:] {
-			e := explain(cs[0].at, c.at)
+			e := explain(cs[0], c)
 			switch {
 			case e == nil:
 				unexplained++
+				if unexplained <= 3 {
+					seq, _ := strconv.Atoi(k[:strings.IndexByte(k, '|')])
+					chaosTrace(t, servers, seq)
+				}
 				t.Errorf("unexplained duplicate at the outside destination: %s, first from %s at %.1fs, again from %s at %.1fs",
 					k, byHost[cs[0].from], cs[0].at.Sub(began).Seconds(), byHost[c.from], c.at.Sub(began).Seconds())
 			case e.partition():
