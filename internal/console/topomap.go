@@ -173,15 +173,23 @@ func layout(t *Topology, hs []serverHealth) mapView {
 	boxH := headH + rowH*float64(maxRows) + 8
 	radius := 0.0
 	if n > 1 {
-		// Far enough apart that neighbouring boxes do not overlap.
-		radius = math.Max(170, (boxW+60)/(2*math.Sin(math.Pi/float64(n))))
+		// Neighbouring boxes a link label's width apart at least.
+		radius = math.Max(170, (boxW+200)/(2*math.Sin(math.Pi/float64(n))))
 	}
-	v := mapView{Width: int(2*radius + boxW + 2*margin), Height: int(2*radius + boxH + 2*margin)}
-	cx, cy := float64(v.Width)/2, float64(v.Height)/2
+	// Place the boxes on a circle, then fit the canvas to them.
+	pos := make([][2]float64, n)
+	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for i := range sites {
+		a := -math.Pi/2 + 2*math.Pi*float64(i)/float64(n)
+		pos[i] = [2]float64{radius * math.Cos(a), radius * math.Sin(a)}
+		minX, maxX = math.Min(minX, pos[i][0]), math.Max(maxX, pos[i][0])
+		minY, maxY = math.Min(minY, pos[i][1]), math.Max(maxY, pos[i][1])
+	}
+	offX, offY := margin+boxW/2-minX, margin+boxH/2-minY
+	v := mapView{Width: int(maxX - minX + boxW + 2*margin), Height: int(maxY - minY + boxH + 2*margin)}
 	centre := map[string][2]float64{}
 	for i, st := range sites {
-		a := -math.Pi/2 + 2*math.Pi*float64(i)/float64(n)
-		x, y := cx+radius*math.Cos(a), cy+radius*math.Sin(a)
+		x, y := pos[i][0]+offX, pos[i][1]+offY
 		centre[st.Name] = [2]float64{x, y}
 		ms := mapSite{Name: st.Name, Hub: st.Hub, X: x - boxW/2, Y: y - boxH/2, W: boxW, H: boxH, TitleY: y - boxH/2 + 22}
 		list := inSite[st.Name]
