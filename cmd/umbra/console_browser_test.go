@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"umbra/internal/config"
 )
 
 // writeSelfSigned writes a certificate for 127.0.0.1 and its key.
@@ -263,4 +265,19 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Without console.listen (the default) no console listener is opened.
+func TestConsoleOffByDefault(t *testing.T) {
+	cfg, err := config.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Console.Listen != "" {
+		t.Fatalf("the default configuration serves a console on %s", cfg.Console.Listen)
+	}
+	s, err2 := startConsole(cfg, nil, nil, nil, nil)
+	if s != nil || err2 != nil {
+		t.Fatalf("startConsole without console.listen: %v, %v", s, err2)
+	}
 }
