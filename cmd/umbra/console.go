@@ -27,7 +27,8 @@ func startConsole(cfg *config.Config, adm *admin.Server, shadows *shadow.Manager
 	if err != nil {
 		return nil, fmt.Errorf("console certificate: %w", err)
 	}
-	creds, err := smtp.LoadCredentials(config.ConsoleCredentials(cfg))
+	credFile := config.ConsoleCredentials(cfg)
+	creds, err := smtp.LoadCredentials(credFile)
 	if err != nil {
 		return nil, fmt.Errorf("console credentials: %w", err)
 	}
@@ -35,7 +36,7 @@ func startConsole(cfg *config.Config, adm *admin.Server, shadows *shadow.Manager
 	if err != nil {
 		return nil, fmt.Errorf("console listener: %w", err)
 	}
-	c := console.Config{Listener: ln, Certificate: cert, Hosts: cfg.Console.Hosts, Credentials: creds,
+	c := console.Config{Listener: ln, Certificate: cert, Hosts: cfg.Console.Hosts, Credentials: creds, CredentialsFile: credFile,
 		API: adm.Handler(), Health: health, Self: cfg.Server.Name, SessionIdle: cfg.Console.SessionIdle.D(), Log: log}
 	if shadows != nil {
 		c.Shadows = shadows.Status

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,11 @@ type Config struct {
 	Hosts []string
 	// Credentials are the accounts that may log in (non-server ones).
 	Credentials *smtp.Credentials
+	// CredentialsFile, when set, is read again when it changes (checked
+	// at each login), so that an account added or removed takes effect
+	// without a restart; a file that no longer parses leaves the last
+	// good accounts in force.
+	CredentialsFile string
 	// API is the admin API's handler (admin.Server.Handler).
 	API http.Handler
 	// Topology gives the organisation's topology as the map draws it; nil
@@ -54,6 +60,9 @@ type Server struct {
 	hosts map[string]bool
 
 	mu       sync.Mutex
+	creds    *smtp.Credentials
+	credsMod time.Time
+	credsLen int64
 	sessions map[string]*session
 	failures map[string][]time.Time // failed logins per client IP
 }
@@ -90,7 +99,12 @@ func New(cfg Config) *Server {
 	if cfg.Health == nil {
 		cfg.Health = NewHealth(cfg.Clock)
 	}
-	s := &Server{cfg: cfg, sessions: map[string]*session{}, failures: map[string][]time.Time{}, hosts: map[string]bool{}}
+	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{}, hosts: map[string]bool{}}
+	if cfg.CredentialsFile != "" {
+		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
+			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
+		}
+	}
 	addr := cfg.Listener.Addr().String()
 	s.hosts[strings.ToLower(addr)] = true
 	if host, port, err := net.SplitHostPort(addr); err == nil {
@@ -273,7 +287,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := r.PostFormValue("user")
-	server, err := s.cfg.Credentials.Check(user, r.PostFormValue("password"))
+	server, err := s.credentials().Check(user, r.PostFormValue("password"))
 	if err != nil || server {
 		s.failed(ip, now)
 		// The name is logged only if it is an account: a password typed
@@ -298,6 +312,28 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1, Secure: true, HttpOnly: true})
 	s.cfg.Log.Info("console login", "user", user, "client", ip)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// credentials are the accounts, read again if the file changed.
+func (s *Server) credentials() *smtp.Credentials {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.CredentialsFile == "" {
+		return s.creds
+	}
+	fi, err := os.Stat(s.cfg.CredentialsFile)
+	if err != nil || (fi.ModTime().Equal(s.credsMod) && fi.Size() == s.credsLen) {
+		return s.creds
+	}
+	c, err := smtp.LoadCredentials(s.cfg.CredentialsFile)
+	if err != nil {
+		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
+	} else {
+		s.creds = c
+		s.cfg.Log.Info("console credentials file reloaded", "path", s.cfg.CredentialsFile)
+	}
+	s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
+	return s.creds
 }
 
 // pruneLocked drops expired sessions, then the oldest if still full.

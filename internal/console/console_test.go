@@ -103,6 +103,8 @@ type harness struct {
 	base   string // https://127.0.0.1:port
 	client *http.Client
 	logs   *strings.Builder
+	// credFile is the credentials file the console reads.
+	credFile string
 }
 
 func selfSigned(t *testing.T) tls.Certificate {
@@ -155,8 +157,11 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Listener: ln, Certificate: selfSigned(t), Credentials: creds, API: adm.Handler(),
+	s := New(Config{Listener: ln, Certificate: selfSigned(t), Credentials: creds, CredentialsFile: credFile, API: adm.Handler(),
 		Self: "hub1.example.org", Log: log,
+		Shadows: func() []shadow.PrimaryStatus {
+			return []shadow.PrimaryStatus{{Name: "hub2.example.org", Failures: 2, LastContact: time.Now().Add(-time.Minute), DatabaseID: "db-2"}}
+		},
 		Topology: func() (*Topology, error) {
 			return &Topology{Sites: []TopoSite{{Name: "east", Hub: true}, {Name: "west"}, {Name: "north"}},
 				Links: []TopoLink{{Name: "east-west", Sites: []string{"east", "west"}, Cost: 10},
@@ -171,7 +176,7 @@ func newHarness(t *testing.T) *harness {
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &harness{t: t, q: q, s: s, base: "https://" + ln.Addr().String(), client: c, logs: &logs.Builder}
+	return &harness{t: t, q: q, s: s, credFile: credFile, base: "https://" + ln.Addr().String(), client: c, logs: &logs.Builder}
 }
 
 func (h *harness) do(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
@@ -402,7 +407,7 @@ func TestConsolePagesEscapeAndKeepBodies(t *testing.T) {
 	_, page = h.do("GET", "/map", nil, nil)
 	for _, want := range []string{`data-site="east" data-hub="true"`, `data-site="west"`, `data-site="north"`, `data-site="(no site)"`,
 		`data-link="east-west"`, `data-link="triangle"`, "east-west: 10", "triangle: 5 (Exchange 20)",
-		`data-server="hub1.example.org" data-health="self"`, `data-server="hub2.example.org" data-health="unknown"`,
+		`data-server="hub1.example.org" data-health="self"`, `data-server="hub2.example.org" data-health="failing"`, "2 failed", "db-2",
 		`data-server="&lt;b&gt;edge&lt;/b&gt;"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("map lacks %s", want)
@@ -424,5 +429,25 @@ func TestHealthRecordsLastResult(t *testing.T) {
 	}
 	if _, ok := h.Last("hub3.example.org"); ok {
 		t.Fatal("a server never tried has a result")
+	}
+}
+
+// An account added to the credentials file can log in without a restart;
+// a file broken meanwhile leaves the accounts in force.
+func TestConsoleCredentialsReread(t *testing.T) {
+	h := newHarness(t)
+	if code, _ := h.login("ops2", "other-pass"); code != http.StatusUnauthorized {
+		t.Fatalf("unknown account: %d", code)
+	}
+	old, _ := os.ReadFile(h.credFile)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("other-pass"), bcrypt.MinCost)
+	os.WriteFile(h.credFile, append(old, []byte("ops2:"+string(hash)+"\n")...), 0o600)
+	if code, _ := h.login("ops2", "other-pass"); code != http.StatusSeeOther {
+		t.Fatalf("account added to the file: %d, want a login", code)
+	}
+	os.WriteFile(h.credFile, append(old, []byte("broken line\n")...), 0o600)
+	h.client.Jar, _ = cookiejar.New(nil) // logged out
+	if code, _ := h.login("ops2", "other-pass"); code != http.StatusSeeOther {
+		t.Fatalf("after the file broke: %d, want the previous accounts in force", code)
 	}
 }
