@@ -184,6 +184,9 @@ send_connectors:
 	var queues []string
 	br.eval(`[...document.querySelectorAll("#queues tr[data-queue]")].map(r => r.dataset.queue)`, &queues)
 	sort.Strings(queues)
+	if d := os.Getenv("UMBRA_ARTIFACTS"); d != "" {
+		br.screenshot("body", filepath.Join(d, "console-queues.png"))
+	}
 	if !contains(queues, farQueue) || !contains(queues, "shadow:hub-b") {
 		t.Errorf("queues page lists %v, want %s and shadow:hub-b", queues, farQueue)
 	}
@@ -206,6 +209,9 @@ send_connectors:
 		t.Fatalf("messages of %s: %v, want 2", farQueue, ids)
 	}
 	id := ids[0]
+	if d := os.Getenv("UMBRA_ARTIFACTS"); d != "" {
+		br.screenshot("body", filepath.Join(d, "console-messages.png"))
+	}
 	br.submit(`document.querySelector('#messages tr[data-id="` + id + `"] button[data-op="suspend"]').click()`)
 	var flash, state string
 	br.eval(`(document.getElementById("flash") || {}).textContent || ""`, &flash)
