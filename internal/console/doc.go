@@ -9,7 +9,10 @@
 //     console.allow_remote is set (package config checks it).
 //   - Every page but /login and /assets/ needs a login, checked against
 //     the credentials file with package smtp's parser and bcrypt check;
-//     transport server accounts cannot log in. Sessions live in memory
+//     transport server accounts cannot log in; the file is read again
+//     when it changes (a broken file leaves the last good accounts).
+//     Five failed logins from an address in five minutes lock it out for
+//     the rest of the window. Sessions live in memory
 //     (a restart logs everyone out), in a Secure, HttpOnly,
 //     SameSite=Strict cookie.
 //   - A request whose Host header is not one of the console's names is
