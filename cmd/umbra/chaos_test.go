@@ -207,6 +207,19 @@ send_connectors:
 	}
 	defer func() {
 		if t.Failed() {
+			// UMBRA_CHAOS_KEEP names a directory for every server's whole
+			// log and tracking log of a failed soak.
+			if keep := os.Getenv("UMBRA_CHAOS_KEEP"); keep != "" && os.MkdirAll(keep, 0o755) == nil {
+				for _, s := range servers {
+					if s.d != nil {
+						b, _ := os.ReadFile(s.d.log)
+						os.WriteFile(filepath.Join(keep, s.name+".log"), b, 0o644)
+					}
+					b, _ := os.ReadFile(filepath.Join(s.data, "tracking.log"))
+					os.WriteFile(filepath.Join(keep, s.name+".tracking.log"), b, 0o644)
+				}
+				t.Logf("chaos: logs kept in %s", keep)
+			}
 			for _, s := range servers {
 				if s.d != nil {
 					b, _ := os.ReadFile(s.d.log)
