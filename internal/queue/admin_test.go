@@ -300,7 +300,7 @@ func TestShadowCopies(t *testing.T) {
 		m, err := q.Message(m2.ID)
 		return err == nil && m.Attempts > 0 && m.State == Ready
 	})
-	if qs, _ := q.Queues(); len(qs) != 1 || qs[0].Name != "shadow:hub-b" || qs[0].ByState["ready"] != 1 {
+	if qs, _ := q.Queues(); len(qs) != 1 || qs[0].Name != "shadow:hub-b" || qs[0].ByState["retry"] != 1 || qs[0].Status != "retry" {
 		t.Fatalf("queues after a takeover without a route: %+v", qs)
 	}
 	// ...until a route appears, and it is delivered another way.

@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -27,6 +28,10 @@ type Entry struct {
 	Queue      string    `json:"queue,omitempty"`
 	NextHop    string    `json:"next_hop,omitempty"`
 	Reply      string    `json:"reply,omitempty"`
+	// Operator actions (event "admin"): what was done and by whom, as
+	// the admin socket saw the peer ("uid=0(root)").
+	Action string `json:"action,omitempty"`
+	Actor  string `json:"actor,omitempty"`
 }
 
 // Log is an open tracking log. It implements queue.Events.
@@ -82,11 +87,15 @@ func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply str
 
 // Write appends one entry, rotating first when the file is full.
 func (l *Log) Write(e Entry) {
-	line, err := json.Marshal(e)
-	if err != nil {
+	// Addresses and Message-IDs are written as they are (<id@host>),
+	// not HTML-escaped, so that grep finds them.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(e) != nil {
 		return
 	}
-	line = append(line, '\n')
+	line := buf.Bytes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -140,10 +149,27 @@ type Query struct {
 	ID        string
 	Sender    string
 	Recipient string
-	Limit     int
+	// Since and Until bound the entries' time (zero: unbounded; Until is
+	// exclusive).
+	Since, Until time.Time
+	// Events: only these events (receive, deliver, remove, admin, …).
+	Events []string
+	Limit  int
 }
 
 func (q Query) match(e *Entry) bool {
+	if !q.Since.IsZero() && e.Time.Before(q.Since) || !q.Until.IsZero() && !e.Time.Before(q.Until) {
+		return false
+	}
+	if len(q.Events) > 0 {
+		ok := false
+		for _, ev := range q.Events {
+			ok = ok || strings.EqualFold(ev, e.Event)
+		}
+		if !ok {
+			return false
+		}
+	}
 	if q.ID != "" && !strings.EqualFold(e.ID, q.ID) && e.MessageID != q.ID && strings.Trim(e.MessageID, "<>") != strings.Trim(q.ID, "<>") &&
 		!(e.OrgID != "" && strings.EqualFold(e.OrgID, q.ID)) {
 		return false
@@ -164,14 +190,21 @@ func (q Query) match(e *Entry) bool {
 // Search reads the rotated files and the current one, oldest first, and
 // returns the matching entries (the newest Limit of them).
 func (l *Log) Search(q Query) ([]Entry, error) {
+	return Search(l.path, l.maxFiles, q)
+}
+
+// Search reads the log at path and its rotated files (path.1 … path.N,
+// N = maxFiles) as Log.Search does, without a running daemon: the files
+// are only read.
+func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
 	var files []string
-	for i := l.maxFiles; i >= 1; i-- {
-		files = append(files, fmt.Sprintf("%s.%d", l.path, i))
+	for i := maxFiles; i >= 1; i-- {
+		files = append(files, fmt.Sprintf("%s.%d", path, i))
 	}
-	files = append(files, l.path)
+	files = append(files, path)
 	var out []Entry
 	for _, name := range files {
 		f, err := os.Open(name)
