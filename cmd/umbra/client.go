@@ -51,14 +51,33 @@ func adminSocket(cmd *cobra.Command) (string, error) {
 	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
 		return path, nil
 	}
+	if configNamed(cmd) == "" {
+		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return installedSocket, nil
+		}
+	}
+	cfg, err := discoverConfig(cmd)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Server.AdminSocket, nil
+}
+
+// configNamed is --config, else $UMBRA_CONFIG.
+func configNamed(cmd *cobra.Command) string {
 	file, _ := cmd.Flags().GetString("config")
 	if file == "" {
 		file = os.Getenv("UMBRA_CONFIG")
 	}
+	return file
+}
+
+// discoverConfig loads the configuration of the daemon the management
+// commands talk to: --config, else $UMBRA_CONFIG, else an installed
+// configuration (/etc/umbra), else the embedded default.
+func discoverConfig(cmd *cobra.Command) (*config.Config, error) {
+	file := configNamed(cmd)
 	if file == "" {
-		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return installedSocket, nil
-		}
 		for _, f := range installedConfigs {
 			if _, err := os.Stat(f); err == nil {
 				file = f
@@ -74,9 +93,9 @@ func adminSocket(cmd *cobra.Command) (string, error) {
 		cfg, err = config.Load(file)
 	}
 	if err != nil {
-		return "", &exitError{code: exitConfig, err: err}
+		return nil, &exitError{code: exitConfig, err: err}
 	}
-	return cfg.Server.AdminSocket, nil
+	return cfg, nil
 }
 
 // adminClient connects to the running daemon's admin socket (adminSocket).

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"umbra/internal/queue"
@@ -114,3 +116,46 @@ func TestAPIStatusCodesAndSocket(t *testing.T) {
 }
 
 func trackingQuery() tracking.Query { return tracking.Query{ID: "x"} }
+
+// Operator actions are tracked with who (the socket peer's uid from
+// SO_PEERCRED), when and what, with the message's envelope.
+func TestActionsAreAudited(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "admin.sock")
+	logPath := filepath.Join(dir, "tracking.log")
+	tl, err := tracking.Open(logPath, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	q := &fakeQueue{}
+	s, err := Listen(path, q, tl, Status{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Shutdown(context.Background())
+	c := NewClient(path)
+	if _, err := c.QueueAction("mx:example.net", "suspend", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MessageAction("0000000000000001", "remove", true); err != nil {
+		t.Fatal(err)
+	}
+	es, err := tl.Search(tracking.Query{Events: []string{"admin"}})
+	if err != nil || len(es) != 2 {
+		t.Fatalf("audit entries: %+v %v", es, err)
+	}
+	who := fmt.Sprintf("uid=%d", os.Getuid())
+	if e := es[0]; e.Action != "queue suspend" || e.Queue != "mx:example.net" || !strings.HasPrefix(e.Actor, who) || e.Reply != "ok" {
+		t.Errorf("queue suspend: %+v", e)
+	}
+	if e := es[1]; e.Action != "message remove --ndr" || e.ID != "0000000000000001" || len(e.Recipients) != 1 ||
+		e.Recipients[0] != "a@example.net" || !strings.HasPrefix(e.Actor, who) || e.Time.IsZero() {
+		t.Errorf("message remove: %+v", e)
+	}
+	// A bulk action needs a filter: an empty one never selects everything.
+	if _, err := c.BulkAction("remove", queue.MessageFilter{}, false, false, false); err == nil {
+		t.Error("a bulk remove without a filter was accepted")
+	}
+}

@@ -54,8 +54,10 @@ func CheckState(s string) error {
 
 // CheckQueue returns an UnknownNameError for a queue the operator names
 // that does not exist now (no message waits in it and it is not
-// suspended).
-func (q *Manager) CheckQueue(name string) error {
+// suspended). With mayBeNew (a suspension ahead of maintenance), a
+// well-formed name of a queue that can exist is accepted too:
+// KIND:DESTINATION of a known kind (mx:, smarthost:, mailbox:, site:, …).
+func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 	qs, err := q.Queues()
 	if err != nil {
 		return err
@@ -67,7 +69,16 @@ func (q *Manager) CheckQueue(name string) error {
 		}
 		names = append(names, qi.Name)
 	}
+	if mayBeNew {
+		kind, dest, ok := strings.Cut(name, ":")
+		if ok && dest != "" && !strings.ContainsAny(name, " \t\r\n") && DeliveryType(name) != "other" && kind != "dumpster" {
+			return nil
+		}
+	}
 	sort.Strings(names)
+	if mayBeNew {
+		names = append(names, "or a new KIND:NAME of kind mx, smarthost, mailbox, redirect, site, shadow, legacy")
+	}
 	return &UnknownNameError{Kind: "queue", Name: name, Valid: names}
 }
 
