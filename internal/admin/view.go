@@ -23,7 +23,7 @@ type MessageView struct {
 	ClientIP    string          `json:"client_ip,omitempty"`
 	MessageID   string          `json:"message_id,omitempty"`
 	Subject     string          `json:"subject,omitempty"` // decoded (RFC 2047); only for a single message
-	OrgID       string          `json:"org_id,omitempty"` // organisation message id (SR-14)
+	OrgID       string          `json:"org_id,omitempty"`  // organisation message id (SR-14)
 	Attempts    int             `json:"attempts"`
 	NextAttempt time.Time       `json:"next_attempt,omitempty"`
 	LastError   string          `json:"last_error,omitempty"`
