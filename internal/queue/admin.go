@@ -491,7 +491,11 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 		var failed []int
 		for _, i := range m.Pending() {
 			m.Rcpts[i].Status = Failed
-			m.Rcpts[i].LastReply = "550 5.3.0 message removed by the administrator"
+			// This server ends the recipient: no remote server answered
+			// this, so the DSN names no Remote-MTA (RFC 3464 §2.3.5) and
+			// the diagnostic is this server's own.
+			m.Rcpts[i].NextHop = ""
+			m.Rcpts[i].LastReply = "550 5.3.0 message removed by the administrator of " + q.cfg.Hostname
 			if m.Rcpts[i].Notify.Wants(NotifyFailure) {
 				failed = append(failed, i)
 			}

@@ -141,6 +141,12 @@ func TestSuspendResumeRemoveMessage(t *testing.T) {
 		strings.Contains(ndr.Helo, "y@slow.example") || !strings.Contains(ndr.Helo, "Status: 5.3.0") {
 		t.Fatalf("NDR:\n%s", ndr.Helo)
 	}
+	// The removal was this server's: the NDR names no Remote-MTA that
+	// never answered, and no reply of the last next hop.
+	if strings.Contains(ndr.Helo, "Remote-MTA") || strings.Contains(ndr.Helo, "mx.example.org") ||
+		!strings.Contains(ndr.Helo, "removed by the administrator of mx.test") {
+		t.Errorf("the administrator's NDR misattributes the failure:\n%s", ndr.Helo)
+	}
 }
 
 func TestChangesRefuseActiveMessages(t *testing.T) {

@@ -421,6 +421,15 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	select {
 	case <-gone:
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
+		// Say what happened: a mailbox delivery here has no next hop.
+		if d, ok := s.srv.queue.(interface{ Departure(queue.ID) string }); ok {
+			switch d.Departure(id) {
+			case queue.DepartedDelivered:
+				return ", delivered to the mailbox"
+			case queue.DepartedFailed:
+				return ""
+			}
+		}
 		return ", confirmed by the next hop"
 	case <-t.C():
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
