@@ -63,6 +63,7 @@ func newLogger(cfg config.Server) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
+		opts.ReplaceAttr = durationSeconds
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
@@ -204,6 +205,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 
 	var metricsSrv *http.Server
+	metricsAddr := "off" // named in the ready line
 	if cfg.Server.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.Server.MetricsListen)
 		if err != nil {
@@ -214,6 +216,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(ln)
+		metricsAddr = "http://" + ln.Addr().String() + "/metrics"
 	}
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -241,7 +244,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	log.Info("umbra ready", "server", cfg.Server.Name, "role", cfg.Server.Role, "listen", addrs, "version", version)
+	log.Info("umbra ready", "server", cfg.Server.Name, "role", cfg.Server.Role, "listen", addrs, "version", version,
+		"metrics", metricsAddr, "admin_socket", cfg.Server.AdminSocket)
 	if _, err := systemd.Notify("READY=1"); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
