@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -25,9 +26,13 @@ type Entry struct {
 	Size       int64     `json:"size,omitempty"`
 	Connector  string    `json:"connector,omitempty"`
 	ClientIP   string    `json:"client_ip,omitempty"`
+	Helo       string    `json:"helo,omitempty"` // the client's EHLO/HELO name (receive)
 	Queue      string    `json:"queue,omitempty"`
 	NextHop    string    `json:"next_hop,omitempty"`
 	Reply      string    `json:"reply,omitempty"`
+	// Delay is the time from arrival to this event, in seconds, on a
+	// recipient's event (Postfix's delay=).
+	Delay float64 `json:"delay,omitempty"`
 	// Operator actions (event "admin"): what was done and by whom, as
 	// the admin socket saw the peer ("uid=0(root)").
 	Action string `json:"action,omitempty"`
@@ -76,8 +81,11 @@ func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply str
 		Size: m.Size, Reply: reply}
 	if r != nil {
 		e.Recipients, e.Queue, e.NextHop = []string{r.Addr}, r.Queue, r.NextHop
+		if !m.Arrived.IsZero() {
+			e.Delay = math.Round(e.Time.Sub(m.Arrived).Seconds()*1000) / 1000
+		}
 	} else {
-		e.Connector, e.ClientIP = m.Connector, m.ClientIP
+		e.Connector, e.ClientIP, e.Helo = m.Connector, m.ClientIP, m.Helo
 		for _, rc := range m.Rcpts {
 			e.Recipients = append(e.Recipients, rc.Addr)
 		}

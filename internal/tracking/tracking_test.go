@@ -123,3 +123,23 @@ func TestSearchFilesByTimeAndEvent(t *testing.T) {
 		t.Errorf("the newest two receives: %+v", got)
 	}
 }
+
+// A receive line names the client's HELO; a recipient's line carries
+// delay=, the seconds since arrival.
+func TestHeloAndDelay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return arrived.Add(90*time.Second + 250*time.Millisecond) }
+	m := &queue.Message{ID: 1, From: "s@example.org", Helo: "client.example", Arrived: arrived, Rcpts: []queue.Recipient{{Addr: "r@example.net"}}}
+	l.Event("receive", m, nil, "")
+	l.Event("send", m, &m.Rcpts[0], "250 ok")
+	l.Close()
+	es, _ := Search(path, 0, Query{})
+	if len(es) != 2 || es[0].Helo != "client.example" || es[1].Delay != 90.25 {
+		t.Fatalf("%+v", es)
+	}
+}
