@@ -71,7 +71,8 @@ func TestMakeInstallDESTDIR(t *testing.T) {
 // exists, so none of them silently watches nothing.
 func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	metrics.New(reg)
+	metrics.New(reg).RegisterOps(reg, "test")
+	metrics.RegisterSuspended(reg, func() []string { return nil })
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	known := map[string]bool{}

@@ -79,6 +79,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	met := metrics.New(reg)
+	ops := met.RegisterOps(reg, version)
+	knownConnectors, knownDatabases := metricsNames(cfg)
+	met.Known(knownConnectors, knownDatabases)
 
 	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met})
 	if err != nil {
@@ -136,7 +139,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	metrics.RegisterDumpster(reg, func() (st map[string]queue.DumpsterStat, err error) {
 		err = store.View(func(tx *queue.Tx) error { st = tx.DumpsterStats(); return nil })
 		return st, err
-	})
+	}, knownDatabases...)
 	pol := policy(cfg)
 	mgr = queue.NewManager(store, del, queue.ManagerConfig{
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
@@ -204,6 +207,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return err
 	}
 
+	metrics.RegisterSuspended(reg, mgr.SuspendedQueues)
 	var metricsSrv *http.Server
 	metricsAddr := "off" // named in the ready line
 	if cfg.Server.MetricsListen != "" {
@@ -258,6 +262,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		for range hup {
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout)
+			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {

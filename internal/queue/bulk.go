@@ -140,3 +140,15 @@ func (q *Manager) Flush(ctx context.Context) (int, error) {
 	q.log.Info("queues flushed", "messages", n)
 	return n, err
 }
+
+// SuspendedQueues lists the suspended queues, sorted.
+func (q *Manager) SuspendedQueues() []string {
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	out := make([]string, 0, len(q.suspended))
+	for name := range q.suspended {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
