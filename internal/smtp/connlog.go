@@ -56,7 +56,9 @@ func (s *session) tlsState() (version, cipher string) {
 func (s *session) logTLS() {
 	if v, c := s.tlsState(); v != "" {
 		s.log.Info("tls established", "tls_version", v, "tls_cipher", c)
-		if o, ok := s.srv.obs.(interface{ TLS(connector, version string) }); ok {
+		if o, ok := s.srv.obs.(interface {
+			TLS(connector, version string)
+		}); ok {
 			o.TLS(s.c.cfg.Name, v)
 		}
 	}
