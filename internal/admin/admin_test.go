@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,6 +155,23 @@ func TestActionsAreAudited(t *testing.T) {
 	if e := es[1]; e.Action != "message remove --ndr" || e.ID != "0000000000000001" || len(e.Recipients) != 1 ||
 		e.Recipients[0] != "a@example.net" || !strings.HasPrefix(e.Actor, who) || e.Time.IsZero() {
 		t.Errorf("message remove: %+v", e)
+	}
+	// In-process (the web console through Handler) the operator is the
+	// header's; on the socket a forged header is not believed.
+	req, _ := http.NewRequest("POST", "/v1/queues/mx:example.net/resume", nil)
+	req.Header.Set("X-Umbra-Operator", "console:alice")
+	s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	forged, _ := http.NewRequest("POST", "http://umbra/v1/queues/mx:example.net/retry", nil)
+	forged.Header.Set("X-Umbra-Operator", "console:mallory")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}}
+	if resp, err := hc.Do(forged); err == nil {
+		resp.Body.Close()
+	}
+	es, _ = tl.Search(tracking.Query{Events: []string{"admin"}})
+	if len(es) != 4 || es[2].Actor != "console:alice" || !strings.HasPrefix(es[3].Actor, who) {
+		t.Errorf("actors in-process and on the socket: %+v", es)
 	}
 	// A bulk action needs a filter: an empty one never selects everything.
 	if _, err := c.BulkAction("remove", queue.MessageFilter{}, false, false, false); err == nil {

@@ -35,10 +35,16 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, peerKey{}, peerOf(c))
 }
 
-// actor is the peer of the request's connection (SO_PEERCRED).
+// actor is the peer of the request's socket connection (SO_PEERCRED).
+// A request without one was made in-process through Handler (the web
+// console): its X-Umbra-Operator header names the operator. The header is
+// never believed on the socket, where the kernel names the peer.
 func actor(r *http.Request) string {
 	if p, ok := r.Context().Value(peerKey{}).(string); ok {
 		return p
+	}
+	if op := r.Header.Get("X-Umbra-Operator"); op != "" && len(op) <= 200 {
+		return op
 	}
 	return "unknown"
 }
