@@ -209,7 +209,7 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 	for _, args := range [][]string{
 		{"queue", "suspend", "nosuch:queue"}, {"queue", "retry", "all"}, {"queue", "resume", "smarthost:typo"},
 		{"message", "list", "--state", "bogus"}, {"message", "list", "--queue", "nosuch"},
-		{"message", "suspend", "--queue", "nosuch"},
+		{"message", "suspend", "--queue", "nosuch"}, {"track", "--event", "bogus"}, {"dumpster", "list", "--database", "nosuch"},
 	} {
 		cmd := exec.Command(umbraBin, append([]string{"--config", cfg}, args...)...)
 		var stderr strings.Builder
@@ -263,6 +263,14 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 	if out, code := cli(t, cfg, "message", "show", victim.ID); code != 0 || !strings.Contains(out, "subject:    bulk-") {
 		t.Errorf("show names no subject: %s", out)
 	}
+	out, code = cli(t, cfg, "message", "export", "--json", victim.ID)
+	var exp struct {
+		ID  string
+		EML string
+	}
+	if json.Unmarshal([]byte(out), &exp); code != 0 || exp.ID != victim.ID || !strings.HasPrefix(exp.EML, "Received: from ") {
+		t.Errorf("export --json: exit %d\n%s", code, out)
+	}
 	if _, code := cli(t, cfg, "message", "remove", victim.ID); code != 0 {
 		t.Fatalf("remove: exit %d", code)
 	}
@@ -271,6 +279,18 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 		t.Fatal("resume by state")
 	}
 	r := startRecorder(t, sinkAddr)
+	// One message retried by hand, then the rest by flush.
+	out, _ = cli(t, cfg, "message", "list", "--json", "--state", "retry", "--limit", "1")
+	if json.Unmarshal([]byte(out), &ms); len(ms) != 1 {
+		t.Fatalf("waiting for a retry: %s", out)
+	}
+	if out, code := cli(t, cfg, "message", "retry", ms[0].ID); code != 0 || !strings.Contains(out, ms[0].ID+": retry") {
+		t.Fatalf("retry: exit %d %s", code, out)
+	}
+	waitCond(t, "the retried message delivered", 30*time.Second, func() bool {
+		_, code := cli(t, cfg, "message", "show", ms[0].ID)
+		return code == exitNotFound
+	})
 	if out, code := cli(t, cfg, "queue", "flush"); code != 0 || !strings.Contains(out, "flush:") {
 		t.Fatalf("flush: %d %s", code, out)
 	}
@@ -310,7 +330,7 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 	for _, e := range es {
 		actions[e.Action]++
 	}
-	if actions["message suspend"] != 6 || actions["message resume"] != 5 || actions["queue flush"] != 1 {
+	if actions["message suspend"] != 6 || actions["message resume"] != 5 || actions["message retry"] != 1 || actions["queue flush"] != 1 {
 		t.Errorf("audited actions: %v", actions)
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, "data", "tracking.log"))

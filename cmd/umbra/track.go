@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,11 @@ umbra group).`,
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %v", t.flag, err)}
 				}
 				*t.to = v
+			}
+			for _, ev := range q.Events {
+				if !slices.Contains(tracking.Events, ev) {
+					return &exitError{code: exitNotFound, err: fmt.Errorf("no event %q; valid: %s", ev, strings.Join(tracking.Events, ", "))}
+				}
 			}
 			if q.ID == "" && q.Sender == "" && q.Recipient == "" && q.Since.IsZero() && len(q.Events) == 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("give --message-id, --sender, --recipient, --since or --event")}

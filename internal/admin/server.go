@@ -243,6 +243,19 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		limit, _ := strconv.Atoi(v.Get("limit"))
+		// A typo in the database name must not look like an empty dumpster.
+		if sums, err := s.dump.Summaries(); err == nil {
+			var names []string
+			found := false
+			for _, sum := range sums {
+				names = append(names, sum.Database)
+				found = found || sum.Database == r.PathValue("database")
+			}
+			if !found {
+				fail(w, http.StatusNotFound, (&queue.UnknownNameError{Kind: "dumpster database", Name: r.PathValue("database"), Valid: names}).Error())
+				return
+			}
+		}
 		out, err := s.dump.List(r.PathValue("database"), since, limit)
 		if out == nil {
 			out = []dumpster.Entry{}

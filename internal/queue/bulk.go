@@ -20,7 +20,7 @@ type UnknownNameError struct {
 
 func (e *UnknownNameError) Error() string {
 	if len(e.Valid) == 0 {
-		return fmt.Sprintf("no %s %q (there are none now)", e.Kind, e.Name)
+		return fmt.Sprintf("no %s %q; valid: none now", e.Kind, e.Name)
 	}
 	return fmt.Sprintf("no %s %q; valid: %s", e.Kind, e.Name, strings.Join(e.Valid, ", "))
 }

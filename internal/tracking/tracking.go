@@ -149,6 +149,11 @@ func (l *Log) Close() error {
 	return err
 }
 
+// Events are the event names the log holds: `umbra track --event` takes
+// only these.
+var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "poison", "remove", "shadow", "discard",
+	"takeover", "resubmit", "duplicate-suppressed", "admin"}
+
 // Query selects entries; empty fields match everything. ID matches the
 // umbra id, the Message-ID or the organisation message id (which follows
 // the message from server to server); Sender and Recipient match
