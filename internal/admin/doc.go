@@ -12,7 +12,7 @@
 //   - The web console (package console) serves the same handler
 //     in-process (Handler): its reads and actions are the CLI's.
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
-//     400 bad request, 404 no such message, queue or state (the error
+//     400 bad request, 404 no such message, queue, state or dumpster database (the error
 //     lists the valid names: a typo never acts on a phantom queue), 409
 //     message in delivery (try again), 500 anything else.
 //   - Every state change is audited: a log line and an "admin" line in
