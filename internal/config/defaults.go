@@ -27,6 +27,9 @@ const (
 	DefaultMaxLineLength             = 2000
 	DefaultIdleTimeout               = 5 * time.Minute
 	DefaultMaxAuthFailures           = 3
+	DefaultMaxJunkCommands           = 100
+	DefaultMaxErrors                 = 20
+	DefaultBareNewlines              = BareNewlinesReject
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
 	DefaultTrackingMaxFiles          = 10
@@ -125,6 +128,11 @@ func applyDefaults(c *Config) {
 		setInt(&l.MaxLineLength, DefaultMaxLineLength)
 		setInt(&l.MaxAuthFailures, DefaultMaxAuthFailures)
 		setDur(&l.IdleTimeout, DefaultIdleTimeout)
+		setInt(&l.MaxJunkCommands, DefaultMaxJunkCommands)
+		setInt(&l.MaxErrors, DefaultMaxErrors)
+		if rc.BareNewlines == "" {
+			rc.BareNewlines = DefaultBareNewlines
+		}
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]

@@ -465,59 +465,26 @@ func FuzzDotStuffing(f *testing.F) {
 	})
 }
 
-// goSMTPData is go-smtp's data reader (data.go, dataReader.Read) reduced
-// to its state machine, byte by byte: the reference unstuffData must
-// equal.
-func goSMTPData(raw []byte) []byte {
-	const (
-		stateBeginLine = iota
-		stateDot
-		stateDotCR
-		stateCR
-		stateData
-		stateEOF
-	)
+// rfcData is RFC 5321's DATA payload rule, plainly: the body ends at the
+// first CRLF "." CRLF (the body starting as if after a CRLF), and a dot
+// starting a line is dropped. unstuffData and the verb layer's end scan
+// must equal it. (go-smtp's own reader differs for ".\r" and "\r\r\n.";
+// it never reads a body in umbra.)
+func rfcData(raw []byte) []byte {
+	content := raw
+	if i := bytes.Index(append([]byte("\r\n"), raw...), []byte("\r\n.\r\n")); i >= 0 {
+		content = raw[:i] // up to and including the CRLF before the dot
+	}
 	var out []byte
-	state := stateBeginLine
-	for _, c := range raw {
-		if state == stateEOF {
-			break
+	for len(content) > 0 {
+		if content[0] == '.' {
+			content = content[1:]
 		}
-		switch state {
-		case stateBeginLine:
-			if c == '.' {
-				state = stateDot
-				continue
-			}
-			if c == '\r' {
-				state = stateCR
-				break
-			}
-			state = stateData
-		case stateDot:
-			if c == '\r' {
-				state = stateDotCR
-				continue
-			}
-			state = stateData
-		case stateDotCR:
-			if c == '\n' {
-				state = stateEOF
-				continue
-			}
-			state = stateData
-		case stateCR:
-			if c == '\n' {
-				state = stateBeginLine
-				break
-			}
-			state = stateData
-		case stateData:
-			if c == '\r' {
-				state = stateCR
-			}
+		j := bytes.Index(content, []byte("\r\n"))
+		if j < 0 {
+			return append(out, content...)
 		}
-		out = append(out, c)
+		out, content = append(out, content[:j+2]...), content[j+2:]
 	}
 	return out
 }
@@ -527,7 +494,7 @@ func FuzzUnstuffData(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		want := goSMTPData(raw)
+		want := rfcData(raw)
 		if got := unstuffData(nil, raw); !bytes.Equal(got, want) {
 			t.Fatalf("%q: got %q, want %q", raw, got, want)
 		}
