@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -74,8 +75,16 @@ func (t *Tx) Put(m *Message) error {
 	return nil
 }
 
+// ErrNoRecipients refuses a new message without recipients: it could
+// never be delivered, only expire.
+var ErrNoRecipients = errors.New("message has no recipients")
+
 // PutNew writes a message that is not yet in the database, with its body.
+// Every new message (received, picked up, a DSN) comes through here.
 func (t *Tx) PutNew(m *Message, body []byte) error {
+	if len(m.Rcpts) == 0 {
+		return ErrNoRecipients
+	}
 	if err := t.bodies.Put(m.ID.Key(), body); err != nil {
 		return err
 	}

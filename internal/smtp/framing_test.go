@@ -1,9 +1,14 @@
 package smtp
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -312,4 +317,195 @@ func TestErrorLimit(t *testing.T) {
 	}
 }
 
-var _ = time.Second
+// bdatRef is RFC 3030's BDAT command line, as a regular expression.
+var bdatRef = regexp.MustCompile(`(?i)^BDAT ([0-9]+)( LAST)?\r\n$`)
+
+// referenceFrame is a small, independent framer of a client's byte
+// stream: lines end at CRLF (a line with a bare CR or LF is refused, a
+// line over maxLine ends the session, a partial line is nothing); a
+// well-formed BDAT is followed by its chunk; a DATA answered with 354 by
+// its body up to CRLF "." CRLF; a line answered with 334 by a SASL
+// response line. answer(k) says how the server answered the k-th line
+// ('S' for 354, 'A' for 334): that is the server's decision, not framing.
+func referenceFrame(in []byte, maxLine int, answer func(k int) byte) []string {
+	var ev []string
+	k, sasl := 0, false
+	for {
+		i := bytes.IndexByte(in, '\n')
+		if i < 0 || i+1 > maxLine {
+			if i+1 > maxLine || len(in) > maxLine {
+				ev = append(ev, "T")
+			}
+			return ev
+		}
+		line := in[:i+1]
+		in = in[i+1:]
+		if i == 0 || line[i-1] != '\r' || bytes.ContainsAny(line[:i-1], "\r\n") {
+			ev = append(ev, "X"+string(line))
+			continue
+		}
+		ev = append(ev, "L"+string(line))
+		a := answer(k)
+		k++
+		if sasl {
+			sasl = a == 'A'
+			continue
+		}
+		if m := bdatRef.FindSubmatch(line); m != nil {
+			if size, err := strconv.ParseUint(string(m[1]), 10, 32); err == nil {
+				if uint64(len(in)) < size {
+					return ev
+				}
+				ev = append(ev, "B"+string(in[:size]))
+				in = in[size:]
+				continue
+			}
+		}
+		switch a {
+		case 'A':
+			sasl = true
+		case 'S':
+			j := bytes.Index(append([]byte("\r\n"), in...), []byte("\r\n.\r\n"))
+			if j < 0 {
+				return ev
+			}
+			ev = append(ev, "D"+string(in[:j+3]))
+			in = in[j+3:]
+		}
+	}
+}
+
+// frameRecorder collects what a connection's verb layer framed.
+type frameRecorder struct {
+	mu     sync.Mutex
+	units  []string // L, X, D, B units and T (line too long)
+	answer map[int]byte
+	lines  int    // L units so far
+	body   []byte // the DATA body being read
+	last   string // the last L line
+	eof    bool   // the layer read the client's stream to its end
+	bad    string // a violation of "go-smtp gets only framed lines"
+}
+
+func (r *frameRecorder) record(kind byte, b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch kind {
+	case traceLine:
+		r.units = append(r.units, "L"+string(b))
+		r.last = string(b)
+		r.lines++
+	case traceRefused:
+		r.units = append(r.units, "X"+string(b))
+	case traceChunk:
+		r.units = append(r.units, "B"+string(b))
+	case traceBody:
+		if b == nil {
+			r.units = append(r.units, "D"+string(r.body))
+			r.body = nil
+		} else {
+			r.body = append(r.body, b...)
+		}
+	case trace354, trace334:
+		if r.answer == nil {
+			r.answer = map[int]byte{}
+		}
+		r.answer[r.lines-1] = kind
+	case traceGoSMTP:
+		switch s := string(b); {
+		case r.bad != "":
+		case !crlfOnly(b):
+			r.bad = fmt.Sprintf("go-smtp was given %q", s)
+		case s != r.last && s != "DATA\r\n" && s != "RSET\r\n" && s != ".\r\n":
+			r.bad = fmt.Sprintf("go-smtp was given %q, not the framed line %q", s, r.last)
+		}
+	case traceEOF:
+		r.eof = true
+	case traceClosed:
+		if string(b) == replyLineTooLong {
+			r.units = append(r.units, "T")
+		}
+	}
+}
+
+const framingConnector = `
+  - name: fuzz
+    bindings: ["127.0.0.1:0"]
+    auth: {mechanisms: [PLAIN, LOGIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+    limits: {max_line_length: 1000, max_message_size: 3000}
+`
+
+// FuzzFraming: any client byte stream, through the whole receive stack
+// (verb layer and go-smtp), is framed exactly as the reference framer
+// frames it, and go-smtp is only ever given complete CRLF lines the
+// layer framed (or the layer's own DATA, RSET and end of body).
+func FuzzFraming(f *testing.F) {
+	for _, seed := range []string{
+		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nhi\r\n..x\r\n.\r\nQUIT\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nBDAT +33\r\n" + authAlice + "\r\nNOOP\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nBDAT 5\r\nNOOP\r\nBDAT 3 LAST\r\nabcRSET\r\n",
+		"EHLO x\r\nBDAT 4294967296\r\nBDAT 41 LAST X\r\nBDAT 6\r\nNOOP\r\n",
+		"EHLO x\r\nAUTH LOGIN\r\nBDAT 5\r\nc2VjcmV0\r\nNOOP\r\n",
+		"EHLO x\r\nNOOP\nRSET\r\rNOOP\r\nMAIL FROM:<a@b.c>",
+		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nx\r\r\n.\r\nNOOP\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n.\r.\r\n\n.\n\r\n.\r\nNOOP\r\n",
+		"STARTTLSX\r\nDATAX\r\nBDAT\r\nbdat 2 last\r\nhiEHLO " + strings.Repeat("y", 1200) + "\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	var once sync.Once
+	var srv *Server
+	recs := make(chan *frameRecorder, 1)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		once.Do(func() {
+			s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, fmt.Sprintf(framingConnector, credsFile(t))),
+				Routing: testTable(), Queue: &fakeQueue{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range s.bindings {
+				b.trace = func() func(byte, []byte) {
+					r := &frameRecorder{}
+					recs <- r
+					return r.record
+				}
+			}
+			s.Serve()
+			srv = s
+		})
+		c, err := net.Dial("tcp", srv.Addrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetLinger(0) // no TIME_WAIT: a fuzz run opens many connections
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		rec := <-recs
+		go func() {
+			c.Write(data)
+			c.(*net.TCPConn).CloseWrite()
+		}()
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("session did not end: %v", err)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if rec.bad != "" {
+			t.Fatal(rec.bad)
+		}
+		want := referenceFrame(data, 1000, func(k int) byte { return rec.answer[k] })
+		got := rec.units
+		if rec.eof && len(got) != len(want) || len(got) > len(want) {
+			t.Fatalf("input %q\nframed    %q\nreference %q", data, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("input %q\nunit %d: framed %q, reference %q\nframed    %q\nreference %q", data, i, got[i], want[i], got, want)
+			}
+		}
+	})
+}

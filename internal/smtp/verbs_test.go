@@ -448,7 +448,8 @@ func FuzzShadowReplies(f *testing.F) {
 }
 
 // AppendDotStuffed writes exactly what net/textproto's DotWriter (go-smtp's
-// DATA writer) writes, for any bytes.
+// DATA writer) writes for the body with bare CR and LF made CRLF, for any
+// bytes, and never a bare CR or LF.
 func FuzzDotStuffing(f *testing.F) {
 	for _, s := range []string{"", ".", "a\r\n.b\r\n", "..\n.\r\n", "a\r\r\n", "x\r", "\n\n.", "a\rb\nc", ".\r.\n"} {
 		f.Add([]byte(s))
@@ -457,10 +458,14 @@ func FuzzDotStuffing(f *testing.F) {
 		var want bytes.Buffer
 		w := textproto.NewWriter(bufio.NewWriter(&want))
 		dw := w.DotWriter()
-		dw.Write(b)
+		dw.Write(normalizeNewlines(nil, b))
 		dw.Close()
-		if got := AppendDotStuffed(nil, b); !bytes.Equal(got, want.Bytes()) {
+		got := AppendDotStuffed(nil, b)
+		if !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("%q: got %q, want %q", b, got, want.Bytes())
+		}
+		if bareNewline(got) != 0 {
+			t.Fatalf("%q: bare CR or LF sent: %q", b, got)
 		}
 	})
 }
