@@ -29,6 +29,7 @@ const (
 	DefaultMaxAuthFailures           = 3
 	DefaultMaxJunkCommands           = 100
 	DefaultMaxErrors                 = 20
+	DefaultMinDataRate               = 500 // bytes per second
 	DefaultBareNewlines              = BareNewlinesReject
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
@@ -130,6 +131,9 @@ func applyDefaults(c *Config) {
 		setDur(&l.IdleTimeout, DefaultIdleTimeout)
 		setInt(&l.MaxJunkCommands, DefaultMaxJunkCommands)
 		setInt(&l.MaxErrors, DefaultMaxErrors)
+		if l.MinDataRate == 0 {
+			l.MinDataRate = DefaultMinDataRate
+		}
 		if rc.BareNewlines == "" {
 			rc.BareNewlines = DefaultBareNewlines
 		}

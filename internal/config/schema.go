@@ -184,6 +184,10 @@ type Limits struct {
 	// MaxErrors bounds the error replies of one session (Postfix's
 	// smtpd_hard_error_limit).
 	MaxErrors int `yaml:"max_errors"`
+	// MinDataRate is the slowest a DATA body or BDAT chunk may arrive,
+	// in bytes per second, after an idle_timeout of grace (Postfix's
+	// smtpd_min_data_rate): a trickle cannot hold a session.
+	MinDataRate Size `yaml:"min_data_rate"`
 }
 
 // What a receive connector does with bare CR and bare LF in a message.

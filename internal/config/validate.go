@@ -164,7 +164,7 @@ func validate(c *Config) []violation {
 			{"max_connections", int64(l.MaxConnections)}, {"max_connections_per_source", int64(l.MaxConnectionsPerSource)},
 			{"max_line_length", int64(l.MaxLineLength)}, {"idle_timeout", int64(l.IdleTimeout)},
 			{"max_auth_failures", int64(l.MaxAuthFailures)},
-			{"max_junk_commands", int64(l.MaxJunkCommands)}, {"max_errors", int64(l.MaxErrors)},
+			{"max_junk_commands", int64(l.MaxJunkCommands)}, {"max_errors", int64(l.MaxErrors)}, {"min_data_rate", int64(l.MinDataRate)},
 		} {
 			if f.val < 0 {
 				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)

@@ -65,7 +65,8 @@
 //     the last accepted message (transport servers, such as kept-open
 //     shadow sessions, are exempt), and max_errors error replies per
 //     session; past either the session ends with 421 4.7.0. Every line
-//     and every body piece must arrive within idle_timeout.
+//     must arrive within idle_timeout, and a body or chunk at
+//     min_data_rate on average after idle_timeout of grace (421 4.4.2).
 //   - FuzzFraming holds all this: any byte stream through the whole stack
 //     is framed exactly as a small reference framer frames it, and go-smtp
 //     only ever gets complete lines the layer framed.

@@ -314,8 +314,9 @@ func (v *verbConn) synth(cmd string) {
 // The read deadline moves on with each piece that arrives.
 func (v *verbConn) readChunk(size int64, keep bool) error {
 	var seen []byte // for the trace only
+	v.bodyStart, v.bodyBytes = time.Now(), 0
 	for got := int64(0); got < size; {
-		v.refreshDeadline()
+		v.bodyDeadline()
 		piece := int(min(size-got, 64<<10))
 		var dst []byte
 		if keep {
@@ -335,6 +336,7 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 			seen = append(seen, dst[:n]...)
 		}
 		got += int64(n)
+		v.bodyBytes += int64(n)
 		if err != nil {
 			return v.readError(err)
 		}
@@ -361,6 +363,20 @@ func (v *verbConn) refreshDeadline() {
 	if v.idle > 0 {
 		v.conn.SetReadDeadline(time.Now().Add(v.idle))
 	}
+}
+
+// bodyDeadline: a body (or chunk) must arrive at min_data_rate on
+// average, after idle_timeout of grace, so a trickle cannot hold the
+// session for ever and a large body on a slow link is not cut off.
+func (v *verbConn) bodyDeadline() {
+	if v.idle <= 0 {
+		return
+	}
+	d := v.idle
+	if v.minRate > 0 {
+		d += time.Duration(float64(v.bodyBytes) / float64(v.minRate) * float64(time.Second))
+	}
+	v.conn.SetReadDeadline(v.bodyStart.Add(d))
 }
 
 // readError ends the session on a failed read: a timeout gets 421 4.4.2,

@@ -607,3 +607,47 @@ receive_connectors:
 type discardQueue struct{ fakeQueue }
 
 func (q *discardQueue) Submit(context.Context, *queue.Message, []byte) error { return nil }
+
+// A body must keep up min_data_rate after idle_timeout of grace: a
+// trickle is cut off (421 4.4.2), a slow but steady sender is not, even
+// past the idle timeout.
+func TestMinDataRate(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {idle_timeout: 1s, min_data_rate: 4000}
+`)...)
+	// 400 bytes every 100 ms (4000 B/s) for 1.5 s: kept.
+	d := dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.send("Subject: steady\r\n\r\n")
+	for i := 0; i < 15; i++ {
+		d.send(strings.Repeat("s", 398) + "\r\n")
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.cmd(".", "250")
+
+	// 10 bytes every 100 ms: cut off once the grace is spent.
+	d = dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; i < 100; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			d.send("trickle..")
+		}
+	}()
+	d.expect("421 4.4.2")
+	if q.count() != 1 {
+		t.Fatalf("%d queued", q.count())
+	}
+}

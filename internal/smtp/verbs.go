@@ -71,6 +71,9 @@ type verbConn struct {
 	idle         time.Duration // read deadline of each line and body piece
 	maxJunk      int           // commands outside a transaction (0: no limit)
 	maxErrors    int           // error replies per session (0: no limit)
+	minRate      int64         // bytes per second a body must keep up, after idle
+	bodyStart    time.Time     // when the body (or BDAT chunk) being read began
+	bodyBytes    int64         // its bytes so far
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
@@ -111,7 +114,7 @@ const (
 func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnector) *verbConn {
 	l := rc.Limits
 	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
-		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors}
+		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate)}
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
@@ -158,7 +161,7 @@ const (
 // fillData reads the DATA body up to and including its end marker, in
 // as large pieces as are at hand; at the end go-smtp gets ".\r\n".
 func (v *verbConn) fillData() error {
-	v.refreshDeadline()
+	v.bodyDeadline()
 	if v.r.Buffered() == 0 {
 		if _, err := v.r.Peek(1); err != nil {
 			return v.readError(err)
@@ -241,6 +244,7 @@ scan:
 	if _, err := v.r.Discard(n); err != nil {
 		return v.readError(err)
 	}
+	v.bodyBytes += int64(n)
 	if ended {
 		v.traceUnit(traceBody, nil) // the end of this body
 		v.mode = modeCommand
@@ -343,6 +347,7 @@ func (v *verbConn) Write(b []byte) (int, error) {
 	if v.last == "DATA" && bytes.HasPrefix(b, []byte("354")) {
 		v.mode, v.dstate = modeData, dBegin
 		v.raw, v.lineLen, v.body, v.bodyErr, v.hasBody = v.raw[:0], 0, nil, nil, false
+		v.bodyStart, v.bodyBytes = time.Now(), 0
 		v.result = true
 		v.traceUnit(trace354, nil)
 	}
