@@ -144,6 +144,9 @@ type shadowConn struct {
 }
 
 func (s *shadowConn) Write(b []byte) (int, error) {
+	if s.mailParam != "" && !validShadowID(s.mailParam) {
+		s.mailParam = "" // cannot be an id; never sent (it could hold CR or LF)
+	}
 	if s.mailParam != "" && bytes.HasPrefix(b, []byte("MAIL FROM:")) && bytes.HasSuffix(b, []byte("\r\n")) {
 		line := append(append(bytes.Clone(b[:len(b)-2]), " XSHADOW="+s.mailParam...), "\r\n"...)
 		s.mailParam = ""
@@ -158,6 +161,9 @@ func (s *shadowConn) Write(b []byte) (int, error) {
 // command writes one command and reads its whole reply; a non-2xx reply
 // is returned as a *gosmtp.SMTPError. It returns the reply's texts.
 func (s *shadowConn) command(line string) ([]string, error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return nil, fmt.Errorf("command %q holds a CR or LF", line) // never a second command
+	}
 	s.Conn.SetDeadline(time.Now().Add(2 * time.Minute))
 	defer s.Conn.SetDeadline(time.Time{})
 	if _, err := s.Conn.Write([]byte(line + "\r\n")); err != nil {

@@ -651,3 +651,60 @@ func TestMinDataRate(t *testing.T) {
 		t.Fatalf("%d queued", q.count())
 	}
 }
+
+// go-smtp cannot forget a completed AUTH, so STARTTLS after AUTH is
+// refused rather than leaving a session that can never authenticate
+// again; the authentication stands.
+func TestSTARTTLSAfterAUTHRefused(t *testing.T) {
+	cert, key, _ := testCert(t)
+	s := startServer(t, &fakeQueue{}, connectors(t, fmt.Sprintf(`
+  - name: tls
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: %q, key_file: %q}
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {authenticated: [submit, relay]}
+`, cert, key, credsFile(t)))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(authAlice, "235")
+	d.cmd("STARTTLS", "503 5.5.1")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<x@elsewhere.org>", "250")
+}
+
+// The client's own verbs never put a CR or LF on the wire: a server id or
+// shadow id that holds one cannot smuggle a second command.
+func TestClientVerbsNeverSplitLines(t *testing.T) {
+	sh := &fakeShadow{notes: map[string][]string{}}
+	q := &fakeQueue{}
+	s := startShadowServer(t, q, sh, true, transportConnector(t, ""))
+	nc, err := net.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(contextBackground(), nc, ClientOptions{LocalName: "hub2.test", TLS: TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(saslPlain("hub2", "hubpass")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Shadow("hub2\r\nRSET"); err == nil {
+		t.Fatal("a server id with CRLF was sent")
+	}
+	if _, err := c.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetShadowID("m1\r\nRCPT TO:<evil@elsewhere.org>")
+	if err := c.SendMail("a@example.org", []string{"b@elsewhere.org"}, strings.NewReader("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Noop(); err != nil {
+		t.Fatalf("out of step: %v", err)
+	}
+	if q.count() != 1 || q.msgs[0].ShadowID != "" || len(q.msgs[0].Rcpts) != 1 {
+		t.Fatalf("queued: %+v", q.msgs)
+	}
+}

@@ -136,7 +136,7 @@ func (l *connLimits) closeIdle(force bool) int {
 	for _, tc := range victims {
 		tc.SetWriteDeadline(time.Now().Add(time.Second))
 		if tc.vc != nil {
-			tc.vc.reply("421 4.3.2 Service shutting down, try again later")
+			tc.vc.say("421 4.3.2 Service shutting down, try again later")
 		}
 		tc.Close()
 	}

@@ -386,14 +386,20 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// reply writes one of the layer's own replies.
+// reply writes one of the layer's own replies (from the connection's
+// goroutine: it counts errors).
 func (v *verbConn) reply(lines ...string) {
+	if len(lines) > 0 {
+		v.noteReply([]byte(lines[len(lines)-1]))
+	}
+	v.say(lines...)
+}
+
+// say writes reply lines; any goroutine may (Shutdown does).
+func (v *verbConn) say(lines ...string) {
 	var out bytes.Buffer
 	for _, l := range lines {
 		out.WriteString(l + "\r\n")
-	}
-	if len(lines) > 0 {
-		v.noteReply([]byte(lines[len(lines)-1]))
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
