@@ -150,6 +150,7 @@ func TestBareLFCommandRefused(t *testing.T) {
 	d.send("NOOP\r\rRSET\r\n")
 	d.expect("500 5.5.2") // a bare CR inside a command line
 	d.cmd("NOOP", "250")
+
 	if q.count() != 0 {
 		t.Fatalf("%d messages queued", q.count())
 	}
@@ -169,6 +170,10 @@ func TestSTARTTLSDiscardsState(t *testing.T) {
 `, cert, key))...)
 	d := dial(t, s, "")
 	d.expect("220")
+	d.cmd("EHLO", "501")
+	if got := d.cmd("NOOP", "250"); strings.Contains(got, "STARTTLS") {
+		t.Fatalf("a refused EHLO's keywords went to the next reply: %q", got)
+	}
 	d.cmd("EHLO c", "250")
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<b@example.test>", "250")

@@ -341,6 +341,9 @@ func (v *verbConn) Write(b []byte) (int, error) {
 			v.traceUnit(trace334, nil)
 		}
 	}
+	if v.ehlo && !bytes.HasPrefix(b, []byte("250")) {
+		v.ehlo = false // EHLO refused: the next 250 is not its reply
+	}
 	if v.ehlo && bytes.HasPrefix(b, []byte("250")) {
 		return v.writeEHLO(b)
 	}
