@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -467,6 +468,7 @@ func FuzzFraming(f *testing.F) {
 	var once sync.Once
 	var srv *Server
 	recs := make(chan *frameRecorder, 1)
+	var next atomic.Uint32
 	f.Fuzz(func(t *testing.T, data []byte) {
 		once.Do(func() {
 			s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, fmt.Sprintf(framingConnector, credsFile(t))),
@@ -487,12 +489,15 @@ func FuzzFraming(f *testing.F) {
 			s.Serve()
 			srv = s
 		})
-		c, err := net.Dial("tcp", srv.Addrs()[0].String())
+		// A fuzz run opens many connections: spread them over source
+		// addresses, so that TIME_WAIT never runs out of ports.
+		n := next.Add(1)
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, byte(3+n/250%200), byte(1+n%250))}}
+		c, err := d.Dial("tcp", srv.Addrs()[0].String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.(*net.TCPConn).SetLinger(0) // no TIME_WAIT: a fuzz run opens many connections
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		rec := <-recs
 		go func() {
