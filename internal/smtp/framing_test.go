@@ -718,3 +718,41 @@ func TestClientVerbsNeverSplitLines(t *testing.T) {
 		t.Fatalf("queued: %+v", q.msgs)
 	}
 }
+
+// BDAT keeps DATA's size rule (max_message_size or more is refused); a
+// refused chunk is read and dropped, and the transaction is over. A DATA
+// body line over the line length limit is refused and the session goes on.
+func TestBDATSizeAndLongDataLine(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, anon)...) // max_message_size: 2000
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for _, tc := range []struct {
+		sizes []int
+		want  []string
+	}{
+		{[]int{1000, 999}, []string{"250 2.0.0 1000", "250 2.0.0 Ok: queued"}},
+		{[]int{1000, 1000}, []string{"250 2.0.0 1000", "552 5.3.4"}},
+		{[]int{5000}, []string{"552 5.3.4"}},
+	} {
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<b@example.test>", "250")
+		for i, n := range tc.sizes {
+			last := ""
+			if i == len(tc.sizes)-1 {
+				last = " LAST"
+			}
+			d.send(fmt.Sprintf("BDAT %d%s\r\n%s", n, last, strings.Repeat("b", n)))
+			d.expect(tc.want[i])
+		}
+		d.send("BDAT 3 LAST\r\nabc") // the transaction is over either way
+		d.expect("503 5.5.1")
+	}
+	d.openData()
+	d.cmd("Subject: long\r\n\r\n"+strings.Repeat("l", 2100)+"\r\n.", "554 5.6.0")
+	d.cmd("NOOP", "250")
+	if q.count() != 1 {
+		t.Fatalf("%d queued", q.count())
+	}
+}
