@@ -107,6 +107,7 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 // answered the line itself (Read then frames the next one).
 func (v *verbConn) fillCommand() error {
 	if v.maxErrors > 0 && v.errors >= v.maxErrors {
+		v.limitHit("error limit")
 		return v.hangUp(replyErrorLimit)
 	}
 	v.refreshDeadline()
@@ -138,6 +139,7 @@ func (v *verbConn) fillCommand() error {
 	}
 	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load()) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
+			v.limitHit("junk command limit")
 			return v.hangUp(replyJunkLimit)
 		}
 	}
@@ -393,6 +395,15 @@ func (v *verbConn) readError(err error) error {
 		err = io.EOF
 	}
 	return err
+}
+
+// limitHit logs and counts a session ended by a limit (why is one of a
+// few fixed strings: a bounded metric label).
+func (v *verbConn) limitHit(why string) {
+	if s := v.sess(); s != nil {
+		s.srv.obs.Rejected(s.c.cfg.Name, why)
+		s.log.Info("session ended", "reason", why, "commands_without_transaction", v.junk, "errors", v.errors)
+	}
 }
 
 // hangUp writes the session's last reply and closes the connection;
