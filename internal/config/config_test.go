@@ -79,6 +79,7 @@ func TestBadConfigs(t *testing.T) {
 		"bad-size.yaml":          `bad-size.yaml:7: invalid size "lots"`,
 		"wrong-type.yaml":        `wrong-type.yaml:4: cannot unmarshal`,
 		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
+		"bare-newlines.yaml":     `bare-newlines.yaml:6: bare_newlines "allow": want reject or normalize`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
