@@ -181,8 +181,8 @@ type Limits struct {
 	// mail transaction since its last accepted message (Postfix's
 	// smtpd_junk_command_limit); transport servers are exempt.
 	MaxJunkCommands int `yaml:"max_junk_commands"`
-	// MaxErrors bounds the error replies of one session (Postfix's
-	// smtpd_hard_error_limit).
+	// MaxErrors bounds the error replies of a session since its last
+	// accepted message (Postfix's smtpd_hard_error_limit).
 	MaxErrors int `yaml:"max_errors"`
 	// MinDataRate is the slowest a DATA body or BDAT chunk may arrive,
 	// in bytes per second, after an idle_timeout of grace (Postfix's

@@ -63,8 +63,9 @@
 //     AUTH is refused (go-smtp cannot forget an AUTH).
 //   - Limits: max_junk_commands commands outside a mail transaction since
 //     the last accepted message (transport servers, such as kept-open
-//     shadow sessions, are exempt), and max_errors error replies per
-//     session; past either the session ends with 421 4.7.0. Every line
+//     shadow sessions, are exempt), and max_errors error replies since
+//     the last accepted message; past either the session ends with
+//     421 4.7.0. Every line
 //     must arrive within idle_timeout, and a body or chunk at
 //     min_data_rate on average after idle_timeout of grace (421 4.4.2).
 //   - FuzzFraming holds all this: any byte stream through the whole stack

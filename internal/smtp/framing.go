@@ -418,8 +418,9 @@ func (v *verbConn) hangUp(reply string) error {
 }
 
 // noteReply watches the final line of every reply the client gets: it
-// counts errors, and a 250 to the end of a message resets the junk
-// count.
+// counts errors, and a 250 to the end of a message resets the junk and
+// error counts (the limits bound a client that delivers nothing, as
+// Postfix's smtpd_junk_command_limit and smtpd_hard_error_limit do).
 func (v *verbConn) noteReply(line []byte) {
 	if len(line) < 4 || line[3] != ' ' && line[3] != '\r' {
 		return
@@ -431,7 +432,7 @@ func (v *verbConn) noteReply(line []byte) {
 	if v.result && code != 354 {
 		v.result = false
 		if code/100 == 2 {
-			v.junk = 0
+			v.junk, v.errors = 0, 0 // a client that delivers mail starts afresh
 		}
 	}
 	switch {

@@ -304,8 +304,8 @@ func TestJunkLimitExemptsTransportServers(t *testing.T) {
 	}
 }
 
-// Errors per session are bounded: past max_errors the session ends with
-// 421 4.7.0.
+// Errors are bounded: past max_errors since the last accepted message
+// the session ends with 421 4.7.0.
 func TestErrorLimit(t *testing.T) {
 	s := startServer(t, &fakeQueue{}, connectors(t, `
   - name: default
@@ -316,6 +316,14 @@ func TestErrorLimit(t *testing.T) {
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO c", "250")
+	// A delivered message starts the count afresh.
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	for i := 0; i < 4; i++ {
+		d.cmd(fmt.Sprintf("RCPT TO:<x%d@elsewhere.org>", i), "550 5.7.1")
+	}
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: e\r\n\r\nhi\r\n.", "250")
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	for i := 0; i < 4; i++ {
 		d.cmd(fmt.Sprintf("RCPT TO:<x%d@elsewhere.org>", i), "550 5.7.1")
