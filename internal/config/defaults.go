@@ -29,6 +29,8 @@ const (
 	DefaultMaxAuthFailures           = 3
 	DefaultMaxJunkCommands           = 100
 	DefaultMaxErrors                 = 20
+	DefaultSoftErrorLimit            = 10
+	DefaultErrorDelay                = time.Second
 	DefaultMinDataRate               = 500 // bytes per second
 	DefaultBareNewlines              = BareNewlinesReject
 	DefaultSMTPPort                  = 25
@@ -131,6 +133,8 @@ func applyDefaults(c *Config) {
 		setDur(&l.IdleTimeout, DefaultIdleTimeout)
 		setInt(&l.MaxJunkCommands, DefaultMaxJunkCommands)
 		setInt(&l.MaxErrors, DefaultMaxErrors)
+		setInt(&l.SoftErrorLimit, DefaultSoftErrorLimit)
+		setDur(&l.ErrorDelay, DefaultErrorDelay)
 		if l.MinDataRate == 0 {
 			l.MinDataRate = DefaultMinDataRate
 		}

@@ -184,6 +184,10 @@ type Limits struct {
 	// MaxErrors bounds the error replies of a session since its last
 	// accepted message (Postfix's smtpd_hard_error_limit).
 	MaxErrors int `yaml:"max_errors"`
+	// SoftErrorLimit: past this many errors each further reply waits
+	// ErrorDelay (Postfix's smtpd_soft_error_limit, smtpd_error_sleep_time).
+	SoftErrorLimit int      `yaml:"soft_error_limit"`
+	ErrorDelay     Duration `yaml:"error_delay"`
 	// MinDataRate is the slowest a DATA body or BDAT chunk may arrive,
 	// in bytes per second, after an idle_timeout of grace (Postfix's
 	// smtpd_min_data_rate): a trickle cannot hold a session.

@@ -165,6 +165,7 @@ func validate(c *Config) []violation {
 			{"max_line_length", int64(l.MaxLineLength)}, {"idle_timeout", int64(l.IdleTimeout)},
 			{"max_auth_failures", int64(l.MaxAuthFailures)},
 			{"max_junk_commands", int64(l.MaxJunkCommands)}, {"max_errors", int64(l.MaxErrors)}, {"min_data_rate", int64(l.MinDataRate)},
+			{"soft_error_limit", int64(l.SoftErrorLimit)}, {"error_delay", int64(l.ErrorDelay)},
 		} {
 			if f.val < 0 {
 				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)

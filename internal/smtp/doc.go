@@ -65,7 +65,9 @@
 //     the last accepted message (transport servers, such as kept-open
 //     shadow sessions, are exempt), and max_errors error replies since
 //     the last accepted message; past either the session ends with
-//     421 4.7.0. Every line
+//     421 4.7.0. Past soft_error_limit errors each new error costs the
+//     client error_delay (on the server's clock) before its next command
+//     is read. Every line
 //     must arrive within idle_timeout, and a body or chunk at
 //     min_data_rate on average after idle_timeout of grace (421 4.4.2).
 //   - FuzzFraming holds all this: any byte stream through the whole stack

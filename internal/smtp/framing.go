@@ -110,6 +110,13 @@ func (v *verbConn) fillCommand() error {
 		v.limitHit("error limit")
 		return v.hangUp(replyErrorLimit)
 	}
+	if v.softErrors > 0 && v.errors > v.softErrors && v.errorDelay > 0 && v.errors != v.delayed {
+		// A client past the soft limit waits before each next command
+		// is read (once per error), so guessing and junk get slow.
+		v.delayed = v.errors
+		t := v.clk.NewTimer(v.errorDelay)
+		<-t.C()
+	}
 	v.refreshDeadline()
 	line, tooLong, err := v.readLine()
 	if tooLong {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
 )
@@ -763,4 +764,43 @@ func TestBDATSizeAndLongDataLine(t *testing.T) {
 	if q.count() != 1 {
 		t.Fatalf("%d queued", q.count())
 	}
+}
+
+// Past soft_error_limit errors, the next command is read only after
+// error_delay (on the server's clock), once per error.
+func TestSoftErrorLimitDelays(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	conns := connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {soft_error_limit: 2, error_delay: 5s, max_errors: 10}
+`)
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<x1@elsewhere.org>", "550")
+	d.cmd("RCPT TO:<x2@elsewhere.org>", "550") // the soft limit: no delay yet
+	d.cmd("NOOP", "250")
+	d.cmd("RCPT TO:<x3@elsewhere.org>", "550") // past it
+	d.send("NOOP\r\n")
+	for i := 0; clk.Pending() == 0; i++ {
+		if i > 500 {
+			t.Fatal("the server does not wait after an error past the soft limit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	clk.Advance(5 * time.Second)
+	d.expect("250")
+	d.cmd("NOOP", "250") // no new error: no new wait
 }

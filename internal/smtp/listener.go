@@ -52,7 +52,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		tc := &trackedConn{Conn: nc}
 		tc.release = func() { c.limits.release(ip, tc) }
 		// Build the connection whole before Shutdown can see it.
-		vc := newVerbConn(tc, c.tls, &c.cfg)
+		vc := newVerbConn(tc, c.tls, &c.cfg, c.clk)
 		if b.trace != nil {
 			vc.trace = b.trace()
 		}

@@ -16,6 +16,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -63,6 +64,8 @@ type ServerConfig struct {
 	// organisation-wide switch) means XSHADOW is never offered.
 	Shadow        ShadowVerbs
 	ShadowEnabled bool
+	// Clock times the error delay of the verb layer (nil: the real one).
+	Clock clock.Clock
 }
 
 // Server is every receive connector of one umbra server. Reload swaps
@@ -72,6 +75,7 @@ type Server struct {
 	hostname string
 	queue    Queue
 	shadow   ShadowVerbs // nil when shadow redundancy is off
+	clk      clock.Clock
 	log      *slog.Logger
 	obs      Observer
 	routing  atomic.Pointer[routing.Table]
@@ -98,6 +102,7 @@ type connector struct {
 	limits *connLimits
 	vln    *chanListener
 	gs     *gosmtp.Server
+	clk    clock.Clock
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -116,6 +121,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.routing.Store(cfg.Routing)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.clk = cfg.Clock
+	if s.clk == nil {
+		s.clk = clock.Real{}
+	}
 	conns, err := s.buildConnectors(cfg.Connectors, nil)
 	if err != nil {
 		return nil, err
@@ -130,7 +139,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
 	for _, rc := range cfgs {
-		c := &connector{cfg: rc}
+		c := &connector{cfg: rc, clk: s.clk}
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
 				c.limits = o.limits

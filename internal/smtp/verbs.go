@@ -15,6 +15,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/clock"
 	"umbra/internal/config"
 )
 
@@ -72,8 +73,11 @@ type verbConn struct {
 	maxJunk      int           // commands outside a transaction (0: no limit)
 	maxErrors    int           // error replies per session (0: no limit)
 	minRate      int64         // bytes per second a body must keep up, after idle
-	bodyStart    time.Time     // when the body (or BDAT chunk) being read began
-	bodyBytes    int64         // its bytes so far
+	softErrors   int           // past this many errors, each reply waits errorDelay
+	errorDelay   time.Duration
+	clk          clock.Clock
+	bodyStart    time.Time // when the body (or BDAT chunk) being read began
+	bodyBytes    int64     // its bytes so far
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
@@ -101,6 +105,7 @@ type verbConn struct {
 	result    bool   // the next final reply ends a message
 	junk      int    // commands outside a transaction since the last message
 	errors    int    // error replies so far
+	delayed   int    // the error count the last error delay was for
 	closed    bool   // the layer ended the session
 
 	trace func(kind byte, b []byte) // tests: every unit framed, in order
@@ -111,10 +116,11 @@ const (
 	modeData
 )
 
-func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnector) *verbConn {
+func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnector, clk clock.Clock) *verbConn {
 	l := rc.Limits
 	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
-		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate)}
+		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
+		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk}
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
