@@ -453,7 +453,7 @@ const framingConnector = `
     bindings: ["127.0.0.1:0"]
     auth: {mechanisms: [PLAIN, LOGIN], credentials_file: %q, allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit, relay]}
-    limits: {max_line_length: 1000, max_message_size: 3000}
+    limits: {max_line_length: 1000, max_message_size: 3000, soft_error_limit: 1000}
 `
 
 // FuzzFraming: any client byte stream, through the whole receive stack
