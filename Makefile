@@ -44,7 +44,7 @@ FUZZ_TARGETS := \
 	./internal/routing/:FuzzRoute ./internal/pickup/:FuzzParse ./internal/smtp/:FuzzSession \
 	./internal/queue/:FuzzDecodeMessage ./internal/queue/:FuzzDecodeRequest ./internal/smtp/:FuzzParseAddress \
 	./internal/smtp/:FuzzShadowReplies ./internal/smtp/:FuzzParseCredentials ./cmd/umbra/:FuzzParseSince \
-	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData ./internal/smtp/:FuzzFraming
+	./internal/smtp/:FuzzDotStuffing ./internal/smtp/:FuzzUnstuffData ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

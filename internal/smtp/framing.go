@@ -44,21 +44,25 @@ var (
 )
 
 // bareNewline returns '\r' or '\n' for the first CR not followed by LF
-// or LF not preceded by CR in b, 0 when every line ends in CRLF.
+// or LF not preceded by CR in b, 0 when every line ends in CRLF. It goes
+// line by line with IndexByte (vectorised): bodies are large.
 func bareNewline(b []byte) byte {
-	for i := 0; i < len(b); {
-		j := bytes.IndexAny(b[i:], "\r\n")
-		if j < 0 {
-			return 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b
+		if i >= 0 {
+			line = b[:i]
 		}
-		i += j
-		if b[i] == '\n' {
-			return '\n'
-		}
-		if i+1 >= len(b) || b[i+1] != '\n' {
+		if j := bytes.IndexByte(line, '\r'); j >= 0 && j != i-1 {
 			return '\r'
 		}
-		i += 2
+		if i < 0 {
+			return 0
+		}
+		if i == 0 || b[i-1] != '\r' {
+			return '\n'
+		}
+		b = b[i+1:]
 	}
 	return 0
 }

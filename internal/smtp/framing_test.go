@@ -807,3 +807,25 @@ func TestSoftErrorLimitDelays(t *testing.T) {
 	d.expect("250")
 	d.cmd("NOOP", "250") // no new error: no new wait
 }
+
+// bareNewline finds exactly the bytes a plain scan finds.
+func FuzzBareNewline(f *testing.F) {
+	for _, s := range []string{"", "a\r\n", "a\rb\r\n", "a\nb", "\r", "\n", "\r\r\n", "x\r\n\n", "ab\r\ncd\re"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want byte
+		for i, c := range b {
+			if c == '\r' && (i+1 == len(b) || b[i+1] != '\n') || c == '\n' && (i == 0 || b[i-1] != '\r') {
+				want = c
+				break
+			}
+		}
+		if got := bareNewline(b); got != want {
+			t.Fatalf("%q: got %q, want %q", b, got, want)
+		}
+		if n := normalizeNewlines(nil, b); bareNewline(n) != 0 || want == 0 && !bytes.Equal(n, b) {
+			t.Fatalf("%q normalised to %q", b, n)
+		}
+	})
+}
