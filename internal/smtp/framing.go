@@ -443,7 +443,7 @@ func (v *verbConn) noteReply(line []byte) {
 	if v.result && code != 354 {
 		v.result = false
 		if code/100 == 2 {
-			v.junk, v.errors = 0, 0 // a client that delivers mail starts afresh
+			v.junk, v.errors, v.delayed = 0, 0, 0 // a client that delivers mail starts afresh
 		}
 	}
 	switch {
