@@ -213,7 +213,7 @@ func FuzzSession(f *testing.F) {
 	var srv *Server
 	f.Fuzz(func(t *testing.T, data []byte) {
 		once.Do(func() {
-			conns := transportConnector(t, "    externally_secured: true\n")
+			conns := transportConnector(t, "    externally_secured: true\n    limits: {soft_error_limit: 1000}\n") // no error delay: speed
 			s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{},
 				Shadow: &fakeShadow{notes: map[string][]string{"y": {"1", "2"}}}, ShadowEnabled: true})
 			if err != nil {
