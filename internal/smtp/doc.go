@@ -33,6 +33,15 @@
 //     connection: it terminates STARTTLS itself, answers the shadow verbs
 //     XSHADOW and XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
+//   - A server id in XSHADOW must be the authenticated account or a name in
+//     the client certificate, so a server can never collect another
+//     server's discard notifications.
+//   - A sender that did not open a shadow session (and is not an
+//     authenticated client) gets its 250 once its message has left the
+//     queue confirmed, or after max_acknowledgement_delay (SR-9).
+//   - Shutdown closes sessions outside a transaction at once (421), gives
+//     senders waiting for confirmation their 250, and lets transactions
+//     finish until its context ends.
 //
 // One framing authority. Two parsers reading one byte stream disagree
 // somewhere, and an attacker lives there (a malformed BDAT once made the
@@ -67,23 +76,14 @@
 //     the last accepted message; past either the session ends with
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command
-//     is read. Every line
-//     must arrive within idle_timeout, and a body or chunk at
-//     min_data_rate on average after idle_timeout of grace (421 4.4.2).
+//     is read. Every line must arrive within idle_timeout, and a body or
+//     chunk at min_data_rate on average after idle_timeout of grace
+//     (421 4.4.2).
 //   - FuzzFraming holds all this: any byte stream through the whole stack
 //     is framed exactly as a small reference framer frames it, and go-smtp
 //     only ever gets complete lines the layer framed.
 //   - A message without recipients is never queued (554 5.5.1 here, and
 //     the queue refuses one).
-//   - A server id in XSHADOW must be the authenticated account or a name in
-//     the client certificate, so a server can never collect another
-//     server's discard notifications.
-//   - A sender that did not open a shadow session (and is not an
-//     authenticated client) gets its 250 once its message has left the
-//     queue confirmed, or after max_acknowledgement_delay (SR-9).
-//   - Shutdown closes sessions outside a transaction at once (421), gives
-//     senders waiting for confirmation their 250, and lets transactions
-//     finish until its context ends.
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
 // verbs, forget an AUTH, terminate TLS below its own reader, issue raw client commands, or
