@@ -86,10 +86,10 @@
 //     the queue refuses one).
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
-// verbs, forget an AUTH, terminate TLS below its own reader, issue raw client commands, or
-// say a custom EHLO name on its STARTTLS client path; umbra's wrappers
-// (trackedConn, the verb layer, the client prelude and shadowConn in
-// client.go) fill those gaps.
+// verbs, forget an AUTH, terminate TLS below its own reader, issue raw
+// client commands, or say a custom EHLO name on its STARTTLS client path;
+// umbra's wrappers (trackedConn, the verb layer, the client prelude and
+// shadowConn in client.go) fill those gaps.
 //
 // go-smtp keeps session state per connection and gives no per-command
 // context, so sessions use the server's context, cancelled at shutdown.
