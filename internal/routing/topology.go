@@ -82,8 +82,9 @@ type SendConnector struct {
 // RoutingGroupConnector joins two legacy routing groups (or a legacy group
 // and "modern", the routing group every non-legacy server is in).
 type RoutingGroupConnector struct {
-	Name    string
-	Groups  [2]string
+	Name   string
+	Groups [2]string
+	// Cost is at least 1; 0 (not written) means DefaultRGCCost.
 	Cost    int
 	MaxSize int64
 	// SourceServers are the bridgeheads on the modern side.
@@ -92,6 +93,19 @@ type RoutingGroupConnector struct {
 
 // ModernGroup is the routing group name of every non-legacy server.
 const ModernGroup = "modern"
+
+// DefaultRGCCost is the cost of a routing-group connector written without
+// one (Exchange's default).
+const DefaultRGCCost = 1
+
+// Ranges of the numeric fields (NewTopology refuses values outside them).
+const (
+	MaxLinkCost    = 99999 // site link cost and umbra cost (Active Directory's range)
+	MaxRGCCost     = 100   // routing-group connector cost (Exchange 2003's range)
+	MaxASCost      = 100   // address-space cost
+	MaxVersion     = 1000
+	maxMessageSize = 1 << 50
+)
 
 // TopologyInput is everything a topology file says.
 type TopologyInput struct {
@@ -114,8 +128,10 @@ type Topology struct {
 	servers   map[string]*Server
 	bySite    map[string][]*Server // hubs per site, by name
 	databases map[string]*Database
-	rcptExact map[string]string // lower-cased address or domain → database
-	rcptWild  []RecipientMap    // ".domain" suffixes, longest first
+	rcptExact map[string]string       // lower-cased address or domain → database
+	rcptWild  []RecipientMap          // ".domain" suffixes, longest first
+	rgcs      []RoutingGroupConnector // costs defaulted
+	rgGroups  map[string]bool         // routing groups that exist
 
 	mu    sync.Mutex
 	paths map[int]*pathTable // per source site, computed once
@@ -129,11 +145,18 @@ type edge struct {
 }
 
 // NewTopology validates and indexes a topology. Site membership of
-// servers without a site is derived from their addresses.
+// servers without a site is derived from their addresses. It is total:
+// every numeric field is ranged and every reference resolved here, so
+// that routing any recipient of a topology it accepts terminates with a
+// route, an NDR or a documented wait, and never panics (FuzzRoute).
 func NewTopology(in TopologyInput) (*Topology, error) {
 	t := &Topology{in: in, siteIdx: map[string]int{}, servers: map[string]*Server{}, bySite: map[string][]*Server{},
-		databases: map[string]*Database{}, paths: map[int]*pathTable{}, rcptExact: map[string]string{}}
+		databases: map[string]*Database{}, paths: map[int]*pathTable{}, rcptExact: map[string]string{},
+		rgGroups: map[string]bool{ModernGroup: true}}
 	for _, s := range in.Sites {
+		if s.Name == "" {
+			return nil, fmt.Errorf("a site has no name")
+		}
 		if _, dup := t.siteIdx[s.Name]; dup {
 			return nil, fmt.Errorf("site %q is defined twice", s.Name)
 		}
@@ -145,6 +168,12 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 		if len(l.Sites) < 2 {
 			return nil, fmt.Errorf("site link %q joins fewer than two sites", l.Name)
 		}
+		if l.Cost < 1 || l.Cost > MaxLinkCost || l.UmbraCost < 0 || l.UmbraCost > MaxLinkCost {
+			return nil, fmt.Errorf("site link %q: cost must be 1 to %d (umbra cost, when set, too)", l.Name, MaxLinkCost)
+		}
+		if l.MaxMessageSize < 0 || l.MaxMessageSize > maxMessageSize {
+			return nil, fmt.Errorf("site link %q: max message size out of range", l.Name)
+		}
 		for _, a := range l.Sites {
 			if _, ok := t.siteIdx[a]; !ok {
 				return nil, fmt.Errorf("site link %q names unknown site %q", l.Name, a)
@@ -153,6 +182,9 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 		for i, a := range l.Sites {
 			for _, b := range l.Sites[i+1:] {
 				ia, ib := t.siteIdx[a], t.siteIdx[b]
+				if ia == ib {
+					continue
+				}
 				t.adj[ia] = append(t.adj[ia], edge{ib, l.cost(), l.Name, l.MaxMessageSize})
 				t.adj[ib] = append(t.adj[ib], edge{ia, l.cost(), l.Name, l.MaxMessageSize})
 			}
@@ -160,8 +192,24 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 	}
 	for i := range in.Servers {
 		s := in.Servers[i]
+		if s.Name == "" {
+			return nil, fmt.Errorf("a server has no name")
+		}
 		if _, dup := t.servers[s.Name]; dup {
 			return nil, fmt.Errorf("server %q is defined twice", s.Name)
+		}
+		switch s.Role {
+		case RoleHub, RoleEdge, RoleMailbox:
+		case RoleLegacy:
+			if s.RoutingGroup == "" || s.RoutingGroup == ModernGroup {
+				return nil, fmt.Errorf("legacy server %q needs a routing group other than %s", s.Name, ModernGroup)
+			}
+			t.rgGroups[s.RoutingGroup] = true
+		default:
+			return nil, fmt.Errorf("server %q has unknown role %q", s.Name, s.Role)
+		}
+		if s.Version < 0 || s.Version > MaxVersion {
+			return nil, fmt.Errorf("server %q: version must be 0 to %d", s.Name, MaxVersion)
 		}
 		if s.Site == "" && s.Role != RoleLegacy {
 			site, err := t.SiteOf(s.Address)
@@ -188,16 +236,20 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 	}
 	for i := range in.Databases {
 		d := in.Databases[i]
-		if srv := t.servers[d.Server]; srv == nil || srv.Role != RoleMailbox {
-			return nil, fmt.Errorf("database %q is on %q, which is not a mailbox server of the topology", d.Name, d.Server)
+		if srv := t.servers[d.Server]; srv == nil || srv.Role != RoleMailbox && srv.Role != RoleLegacy {
+			return nil, fmt.Errorf("database %q is on %q, which is not a mailbox or legacy server of the topology", d.Name, d.Server)
+		}
+		if _, dup := t.databases[d.Name]; dup {
+			return nil, fmt.Errorf("database %q is defined twice", d.Name)
 		}
 		t.databases[d.Name] = &d
 	}
-	for _, r := range in.Recipients {
+	for i := range in.Recipients {
+		r := in.Recipients[i]
+		m := strings.ToLower(r.Match)
 		if t.databases[r.Database] == nil {
 			return nil, fmt.Errorf("recipients %q map to unknown database %q", r.Match, r.Database)
 		}
-		m := strings.ToLower(r.Match)
 		if strings.HasPrefix(m, "*.") {
 			t.rcptWild = append(t.rcptWild, RecipientMap{Match: m[1:], Database: r.Database})
 		} else if _, dup := t.rcptExact[m]; dup {
@@ -213,6 +265,17 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 				return nil, fmt.Errorf("send connector %q names unknown source server %q", c.Name, s)
 			}
 		}
+		for _, a := range c.AddressSpaces {
+			if a.Cost < 0 || a.Cost > MaxASCost {
+				return nil, fmt.Errorf("send connector %q: address space cost must be 0 to %d", c.Name, MaxASCost)
+			}
+		}
+		if c.MaxSize < 0 || c.MaxSize > maxMessageSize {
+			return nil, fmt.Errorf("send connector %q: max message size out of range", c.Name)
+		}
+	}
+	if err := t.indexRGCs(); err != nil {
+		return nil, err
 	}
 	if len(t.sites) > 0 {
 		if unreachable := t.unreachableFrom(0); len(unreachable) > 0 {
@@ -221,6 +284,80 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 		}
 	}
 	return t, nil
+}
+
+// indexRGCs checks the routing-group connectors (RT-10): known groups,
+// costs in range (0 means DefaultRGCCost), a hub bridgehead on the modern
+// side, and every legacy routing group reachable from the modern group.
+func (t *Topology) indexRGCs() error {
+	for _, c := range t.in.RGConnectors {
+		if c.Cost < 0 || c.Cost > MaxRGCCost {
+			return fmt.Errorf("routing group connector %q: cost must be 1 to %d (0: %d)", c.Name, MaxRGCCost, DefaultRGCCost)
+		}
+		if c.Cost == 0 {
+			c.Cost = DefaultRGCCost
+		}
+		if c.MaxSize < 0 || c.MaxSize > maxMessageSize {
+			return fmt.Errorf("routing group connector %q: max message size out of range", c.Name)
+		}
+		if c.Groups[0] == c.Groups[1] {
+			return fmt.Errorf("routing group connector %q joins routing group %q to itself", c.Name, c.Groups[0])
+		}
+		for _, g := range c.Groups {
+			if !t.rgGroups[g] {
+				return fmt.Errorf("routing group connector %q names unknown routing group %q", c.Name, g)
+			}
+		}
+		bridgeheads := 0
+		for _, b := range c.SourceServers {
+			s := t.servers[b]
+			if s == nil || s.Role != RoleHub {
+				return fmt.Errorf("routing group connector %q: source server %q is not a hub of the topology", c.Name, b)
+			}
+			bridgeheads++
+		}
+		if (c.Groups[0] == ModernGroup || c.Groups[1] == ModernGroup) && bridgeheads == 0 {
+			return fmt.Errorf("routing group connector %q joins the modern group but names no bridgehead (source_servers)", c.Name)
+		}
+		c.SourceServers = append([]string(nil), c.SourceServers...)
+		sort.Strings(c.SourceServers)
+		t.rgcs = append(t.rgcs, c)
+	}
+	sort.SliceStable(t.rgcs, func(i, j int) bool { return t.rgcs[i].Name < t.rgcs[j].Name })
+	hasModern := false
+	for _, s := range t.servers {
+		hasModern = hasModern || s.Role != RoleLegacy
+	}
+	if !hasModern {
+		return nil
+	}
+	reach := t.rgReachable()
+	var lost []string
+	for g := range t.rgGroups {
+		if !reach[g] {
+			lost = append(lost, g)
+		}
+	}
+	if len(lost) > 0 {
+		sort.Strings(lost)
+		return fmt.Errorf("routing group %s cannot be reached from the modern group over routing group connectors", strings.Join(lost, ", "))
+	}
+	return nil
+}
+
+// rgReachable is the set of routing groups joined to the modern group.
+func (t *Topology) rgReachable() map[string]bool {
+	reach := map[string]bool{ModernGroup: true}
+	for changed := true; changed; { // at most one pass per group
+		changed = false
+		for _, c := range t.rgcs {
+			if reach[c.Groups[0]] != reach[c.Groups[1]] {
+				reach[c.Groups[0]], reach[c.Groups[1]] = true, true
+				changed = true
+			}
+		}
+	}
+	return reach
 }
 
 // SiteOf derives a site from an address (host:port or host) by the
