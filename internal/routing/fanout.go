@@ -227,8 +227,9 @@ func describeHopSite(h NextHop) string {
 }
 
 // ServerFrom names the server of the organisation a connection from ip
-// speaks for: the one whose Address host is ip, else one whose Sources
-// contain ip (the first by name); "" when none.
+// speaks for: the one whose Address host is ip, else the one whose
+// Sources contain ip; "" when none, or when several servers share it
+// (test set-ups on one loopback address): then nobody is avoided.
 func (t *Topology) ServerFrom(ip netip.Addr) string {
 	ip = ip.Unmap()
 	var byAddr, bySource []string
@@ -247,10 +248,13 @@ func (t *Topology) ServerFrom(ip netip.Addr) string {
 		}
 	}
 	for _, l := range [][]string{byAddr, bySource} {
-		if len(l) > 0 {
-			sort.Strings(l)
+		switch len(l) {
+		case 0:
+			continue
+		case 1:
 			return l[0]
 		}
+		return "" // several servers share the address: unknown
 	}
 	return ""
 }
