@@ -67,6 +67,12 @@ type TopoRecipients struct {
 	// are known recipients for recipient validation (an entry whose match
 	// is an address is one itself). Optional; they do not change routing.
 	Addresses []string `yaml:"addresses"`
+	// Members make the entry (an address) an expansion group instead of a
+	// mailbox: a hub of ExpansionSite replaces it by its members, which
+	// are then routed in their turn. Groups may contain groups, not
+	// themselves.
+	Members       []string `yaml:"members"`
+	ExpansionSite string   `yaml:"expansion_site"`
 }
 
 // TopoSendConnector is an organisation send connector.
@@ -210,7 +216,9 @@ func validateTopology(t *Topology) []violation {
 		if r.Match == "" || !strings.Contains(r.Match, "@") && !IsDomain(strings.TrimPrefix(r.Match, "*.")) {
 			v.add(fmt.Sprintf("recipients match %q is not an address, a domain or *.domain", r.Match), "recipients", i, "match")
 		}
-		if !dbs[r.Database] {
+		if r.Members != nil || r.ExpansionSite != "" {
+			validateGroup(v, t, i, sites)
+		} else if !dbs[r.Database] {
 			v.add(fmt.Sprintf("recipients %q map to unknown database %q", r.Match, r.Database), "recipients", i, "database")
 		}
 		for j, a := range r.Addresses {
@@ -284,6 +292,85 @@ func validateTopology(t *Topology) []violation {
 	}
 	v.out = append(v.out, topologyGraph(t)...)
 	return v.out
+}
+
+// validateGroup checks the expansion group t.Recipients[i].
+func validateGroup(v *validator, t *Topology, i int, sites map[string]bool) {
+	r := t.Recipients[i]
+	if !strings.Contains(r.Match, "@") {
+		v.add(fmt.Sprintf("group %q: a group is an address", r.Match), "recipients", i, "match")
+	}
+	if r.Database != "" {
+		v.add(fmt.Sprintf("group %q has members and a database: it is one or the other", r.Match), "recipients", i, "database")
+	}
+	if len(r.Members) == 0 {
+		v.add(fmt.Sprintf("group %q has no members", r.Match), "recipients", i)
+	}
+	for j, m := range r.Members {
+		if !validMailbox(m) {
+			v.add(fmt.Sprintf("group %q: member %q is not an address", r.Match, m), "recipients", i, "members", j)
+		}
+	}
+	switch {
+	case !sites[r.ExpansionSite]:
+		v.add(fmt.Sprintf("group %q: expansion_site %q is not a site of the topology", r.Match, r.ExpansionSite), "recipients", i, "expansion_site")
+	case !siteHasHub(t, r.ExpansionSite):
+		v.add(fmt.Sprintf("group %q: expansion site %q has no hub to expand it", r.Match, r.ExpansionSite), "recipients", i, "expansion_site")
+	}
+	// A group that contains itself, directly or through others.
+	groups := map[string][]string{}
+	for _, g := range t.Recipients {
+		if g.Members != nil {
+			groups[strings.ToLower(g.Match)] = g.Members
+		}
+	}
+	start := strings.ToLower(r.Match)
+	seen := map[string]bool{}
+	for todo := append([]string(nil), r.Members...); len(todo) > 0; todo = todo[1:] {
+		m := strings.ToLower(todo[0])
+		if m == start {
+			v.add(fmt.Sprintf("group %q contains itself (a cycle of groups)", r.Match), "recipients", i, "members")
+			return
+		}
+		if !seen[m] {
+			seen[m] = true
+			todo = append(todo, groups[m]...)
+		}
+	}
+}
+
+// siteHasHub reports whether a hub is in site: by its site, or, without
+// one, by the longest subnet match of its address (RT-1).
+func siteHasHub(t *Topology, site string) bool {
+	for _, s := range t.Servers {
+		if s.Role != "hub" {
+			continue
+		}
+		if s.Site == site || s.Site == "" && siteByAddress(t, s.Address) == site {
+			return true
+		}
+	}
+	return false
+}
+
+func siteByAddress(t *Topology, address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return ""
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	best, bits := "", -1
+	for _, s := range t.Sites {
+		for _, p := range s.Subnets {
+			if pr, err := netip.ParsePrefix(p); err == nil && pr.Contains(ip.Unmap()) && pr.Bits() > bits {
+				best, bits = s.Name, pr.Bits()
+			}
+		}
+	}
+	return best
 }
 
 // Ranges of the topology's numeric fields (routing.NewTopology holds

@@ -264,6 +264,10 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			(typ != routing.Authoritative || st.cfg.Topology.HasMailbox(addr)) {
 			r := planned[i]
 			switch {
+			case len(r.Expand) > 0: // a group expanded here: its members join the message
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Expanded, Queue: "expansion", NextHop: "expansion",
+					Expand: r.Expand, Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})
+				continue
 			case r.NDR != "":
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
 				continue

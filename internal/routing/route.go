@@ -50,7 +50,11 @@ type Route struct {
 	// destination does not answer (queue at point of failure, RT-5).
 	NextHops []NextHop `json:"next_hops,omitempty"`
 	// NDR, when set, is the permanent failure routing decided (RT-7).
-	NDR     string   `json:"ndr,omitempty"`
+	NDR string `json:"ndr,omitempty"`
+	// Expand, when set, is the members of a group expanded here (on a
+	// hub of its expansion site): the group recipient is replaced by
+	// them, and they are routed (and fanned out) in their turn.
+	Expand  []string `json:"expand,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
 
 	explain bool
@@ -97,6 +101,10 @@ func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, ex
 	}
 	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 
+	if g := t.groups[strings.ToLower(rcpt)]; g != nil && me.Role != RoleEdge {
+		t.routeGroup(&r, me, g, size)
+		return r
+	}
 	if me.Role == RoleEdge {
 		if accepted != NotAccepted {
 			hubs := t.Hubs(me.Site)
@@ -114,6 +122,22 @@ func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, ex
 	}
 	t.routeConnector(&r, me, domain, size, false)
 	return r
+}
+
+// routeGroup expands a group on a hub of its expansion site, and routes
+// it there from anywhere else (Exchange's expansion server, by site).
+func (t *Topology) routeGroup(r *Route, me *Server, g *RecipientMap, size int64) {
+	r.DestSite = g.ExpansionSite
+	if me.Role == RoleHub && me.Site == g.ExpansionSite {
+		r.Destination = fmt.Sprintf("group %s, expanded here into %d members", g.Match, len(g.Members))
+		r.why("%s is a group whose expansion site is this one (%s): this hub expands it, then routes each member (delayed fan-out applies to them)",
+			g.Match, g.ExpansionSite)
+		r.Expand = append([]string(nil), g.Members...)
+		return
+	}
+	r.Destination = fmt.Sprintf("group %s, expanded in site %s", g.Match, g.ExpansionSite)
+	r.why("%s is a group expanded by the hubs of site %s: relay it there", g.Match, g.ExpansionSite)
+	t.routeSite(r, me, g.ExpansionSite, t.Hubs(g.ExpansionSite), size)
 }
 
 // database finds the mailbox database of a recipient: the exact address

@@ -360,3 +360,56 @@ func TestRuleTopologyValidationTotal(t *testing.T) {
 		})
 	}
 }
+
+// Issue 11, expansion groups: "a group address in the recipient map
+// expands on the hub of the group's expansion site, and fan-out then
+// applies to its members."
+func TestRuleGroupExpansion(t *testing.T) {
+	in := reference(false)
+	in.Recipients = append(in.Recipients,
+		RecipientMap{Match: "all@corp.example", Members: []string{"a@london.example", "b@dublin.example", "team@corp.example"}, ExpansionSite: "newyork"},
+		RecipientMap{Match: "team@corp.example", Members: []string{"c@atlanta.example"}, ExpansionSite: "atlanta"})
+	tp := topo(t, in)
+	for _, tc := range []struct {
+		name, from, rcpt, hops, expand string
+	}{
+		{"away from the expansion site: relayed towards it", "hub1.chicago", "all@corp.example", "relay:newyork", ""},
+		{"at a hub of the expansion site: expanded", "hub1.newyork", "all@corp.example", "", "a@london.example,b@dublin.example,team@corp.example"},
+		{"a nested group goes on to its own expansion site", "hub1.newyork", "team@corp.example", "relay:atlanta", ""},
+		{"a mailbox server does not expand", "mbx1.newyork", "all@corp.example", "relay:newyork", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tp.Explain(tc.from, tc.rcpt, 1, Authoritative)
+			if hopSites(r) != tc.hops || strings.Join(r.Expand, ",") != tc.expand {
+				t.Errorf("hops %q expand %v\n%s", hopSites(r), r.Expand, strings.Join(r.Reasons, "\n"))
+			}
+		})
+	}
+	// The members, routed at the expansion hub, fan out: London and
+	// Dublin share the path to London, where it forks.
+	var routes []Route
+	for _, m := range []string{"a@london.example", "b@dublin.example"} {
+		routes = append(routes, tp.Route("hub1.newyork", m, 1, Authoritative))
+	}
+	if got := copiesOf(tp.FanOut("hub1.newyork", routes)); got != "a@london.example+b@dublin.example>relay:london[fork london]" {
+		t.Errorf("members' copies: %s", got)
+	}
+	for name, mod := range map[string]func(*TopologyInput){
+		"a cycle of groups": func(in *TopologyInput) {
+			in.Recipients = append(in.Recipients, RecipientMap{Match: "x@corp.example", Members: []string{"y@corp.example"}, ExpansionSite: "chicago"},
+				RecipientMap{Match: "y@corp.example", Members: []string{"x@corp.example"}, ExpansionSite: "chicago"})
+		},
+		"an unknown expansion site": func(in *TopologyInput) {
+			in.Recipients = append(in.Recipients, RecipientMap{Match: "x@corp.example", Members: []string{"a@b.example"}, ExpansionSite: "paris"})
+		},
+		"no members": func(in *TopologyInput) {
+			in.Recipients = append(in.Recipients, RecipientMap{Match: "x@corp.example", Members: []string{}, ExpansionSite: "chicago"})
+		},
+	} {
+		in := reference(false)
+		mod(&in)
+		if _, err := NewTopology(in); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

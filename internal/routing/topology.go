@@ -62,10 +62,17 @@ type Database struct {
 }
 
 // RecipientMap maps an address ("a@x"), a domain ("x") or a subdomain
-// pattern ("*.x") to a mailbox database.
+// pattern ("*.x") to a mailbox database; or an address to an expansion
+// (distribution) group, with Members and an ExpansionSite instead of a
+// Database.
 type RecipientMap struct {
 	Match    string
 	Database string
+	// Members of a group: addresses (mailboxes, other groups, or
+	// addresses outside the organisation).
+	Members []string
+	// ExpansionSite is the site whose hubs expand the group.
+	ExpansionSite string
 }
 
 // SendConnector is how mail leaves the organisation.
@@ -128,10 +135,11 @@ type Topology struct {
 	servers   map[string]*Server
 	bySite    map[string][]*Server // hubs per site, by name
 	databases map[string]*Database
-	rcptExact map[string]string       // lower-cased address or domain → database
-	rcptWild  []RecipientMap          // ".domain" suffixes, longest first
-	rgcs      []RoutingGroupConnector // costs defaulted
-	rgGroups  map[string]bool         // routing groups that exist
+	rcptExact map[string]string        // lower-cased address or domain → database
+	rcptWild  []RecipientMap           // ".domain" suffixes, longest first
+	groups    map[string]*RecipientMap // lower-cased group address → group
+	rgcs      []RoutingGroupConnector  // costs defaulted
+	rgGroups  map[string]bool          // routing groups that exist
 
 	mu    sync.Mutex
 	paths map[int]*pathTable // per source site, computed once
@@ -152,7 +160,7 @@ type edge struct {
 func NewTopology(in TopologyInput) (*Topology, error) {
 	t := &Topology{in: in, siteIdx: map[string]int{}, servers: map[string]*Server{}, bySite: map[string][]*Server{},
 		databases: map[string]*Database{}, paths: map[int]*pathTable{}, rcptExact: map[string]string{},
-		rgGroups: map[string]bool{ModernGroup: true}}
+		groups: map[string]*RecipientMap{}, rgGroups: map[string]bool{ModernGroup: true}}
 	for _, s := range in.Sites {
 		if s.Name == "" {
 			return nil, fmt.Errorf("a site has no name")
@@ -247,6 +255,12 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 	for i := range in.Recipients {
 		r := in.Recipients[i]
 		m := strings.ToLower(r.Match)
+		if r.Members != nil || r.ExpansionSite != "" {
+			if err := t.addGroup(&r); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if t.databases[r.Database] == nil {
 			return nil, fmt.Errorf("recipients %q map to unknown database %q", r.Match, r.Database)
 		}
@@ -257,6 +271,14 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 		} else {
 			t.rcptExact[m] = r.Database
 		}
+	}
+	for m := range t.groups {
+		if _, dup := t.rcptExact[m]; dup {
+			return nil, fmt.Errorf("recipients %q are mapped twice (a group and a mailbox)", m)
+		}
+	}
+	if cycle := t.groupCycle(); cycle != "" {
+		return nil, fmt.Errorf("expansion groups contain each other: %s", cycle)
 	}
 	sort.SliceStable(t.rcptWild, func(i, j int) bool { return len(t.rcptWild[i].Match) > len(t.rcptWild[j].Match) })
 	for _, c := range in.Connectors {
@@ -358,6 +380,77 @@ func (t *Topology) rgReachable() map[string]bool {
 		}
 	}
 	return reach
+}
+
+// addGroup indexes an expansion group: an address with members, expanded
+// by a hub of its expansion site.
+func (t *Topology) addGroup(r *RecipientMap) error {
+	m := strings.ToLower(r.Match)
+	if !strings.Contains(m, "@") {
+		return fmt.Errorf("group %q: a group is an address", r.Match)
+	}
+	if r.Database != "" {
+		return fmt.Errorf("group %q: a group has members, not a database", r.Match)
+	}
+	if len(r.Members) == 0 {
+		return fmt.Errorf("group %q has no members", r.Match)
+	}
+	if _, ok := t.siteIdx[r.ExpansionSite]; !ok {
+		return fmt.Errorf("group %q: expansion site %q is not a site of the topology", r.Match, r.ExpansionSite)
+	}
+	if len(t.bySite[r.ExpansionSite]) == 0 {
+		return fmt.Errorf("group %q: expansion site %q has no hub to expand it", r.Match, r.ExpansionSite)
+	}
+	for _, a := range r.Members {
+		if at := strings.LastIndexByte(a, '@'); at <= 0 || at == len(a)-1 {
+			return fmt.Errorf("group %q: member %q is not an address", r.Match, a)
+		}
+	}
+	if _, dup := t.groups[m]; dup {
+		return fmt.Errorf("recipients %q are mapped twice", r.Match)
+	}
+	g := *r
+	g.Members = append([]string(nil), r.Members...)
+	t.groups[m] = &g
+	return nil
+}
+
+// groupCycle names a chain of groups that contains itself, or "".
+func (t *Topology) groupCycle() string {
+	state := map[string]int{} // 1 on the stack, 2 done
+	var names []string
+	for m := range t.groups {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	var stack []string
+	var visit func(string) bool
+	visit = func(g string) bool {
+		state[g] = 1
+		stack = append(stack, g)
+		for _, m := range t.groups[g].Members {
+			m = strings.ToLower(m)
+			if t.groups[m] == nil {
+				continue
+			}
+			if state[m] == 1 {
+				stack = append(stack, m)
+				return true
+			}
+			if state[m] == 0 && visit(m) {
+				return true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[g] = 2
+		return false
+	}
+	for _, g := range names {
+		if state[g] == 0 && visit(g) {
+			return strings.Join(stack, " -> ")
+		}
+	}
+	return ""
 }
 
 // SiteOf derives a site from an address (host:port or host) by the
@@ -512,7 +605,7 @@ func (t *Topology) Hubs(site string) []*Server { return t.bySite[site] }
 // HasMailbox reports whether the topology maps rcpt to a mailbox database.
 func (t *Topology) HasMailbox(rcpt string) bool {
 	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
-	return t.database(rcpt, domain) != nil
+	return t.database(rcpt, domain) != nil || t.groups[strings.ToLower(rcpt)] != nil
 }
 
 // Connector returns an organisation send connector by name.

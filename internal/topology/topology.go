@@ -65,7 +65,8 @@ func Input(ct *config.Topology) routing.TopologyInput {
 		in.Databases = append(in.Databases, routing.Database{Name: d.Name, Server: d.Server})
 	}
 	for _, r := range ct.Recipients {
-		in.Recipients = append(in.Recipients, routing.RecipientMap{Match: r.Match, Database: r.Database})
+		in.Recipients = append(in.Recipients, routing.RecipientMap{Match: r.Match, Database: r.Database,
+			Members: r.Members, ExpansionSite: r.ExpansionSite})
 	}
 	for _, c := range ct.SendConnectors {
 		sc := routing.SendConnector{Name: c.Name, SourceServers: c.SourceServers, SiteScoped: c.Scope == "site",
