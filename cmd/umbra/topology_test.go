@@ -98,3 +98,41 @@ topology: %s
 		waitArrived(t, rec, []string{subj}, hub)
 	}
 }
+
+// Issue 11, expansion groups through the daemon: the hub of the group's
+// expansion site accepts the group address at RCPT, replaces it by its
+// members, and they leave as one copy over the routing-group connector.
+func TestDaemonExpandsGroup(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, legacyAddr := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.4")
+	rec := startRecorder(t, legacyAddr)
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(strings.Replace(legacyTopology(hubAddr, legacyAddr, "", "alice@old.test", "bob@old.test"),
+		"routing_group_connectors:", "  - {match: all@old.test, members: [alice@old.test, bob@old.test], expansion_site: a}\nrouting_group_connectors:", 1)), 0o600)
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.topo.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1h]}
+accepted_domains: [{domain: old.test, type: authoritative}]
+receive_connectors:
+  - name: in
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: 0s
+mailbox: {maildir: maildir}
+topology: %s
+`, filepath.Join(dir, "data"), hubAddr, topo)), 0o600)
+	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	hub := startUmbra(t, cfg, hubAddr)
+	if r := rawSend(t, hubAddr, "s@example.org", []string{"all@old.test"}, "Subject: to-group\r\n\r\nhello all"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("DATA: %s", r)
+	}
+	// The members are due at once: with a one-hour retry schedule only
+	// an immediate attempt arrives within the wait.
+	waitArrived(t, rec, []string{"to-group"}, hub)
+	if out, _ := exec.Command(umbraBin, "route", "explain", "--topology", topo, "--server", "hub.topo.test", "all@old.test").Output(); !strings.Contains(string(out), "expanded here into 2 members") {
+		t.Errorf("route explain of the group:\n%s", out)
+	}
+}
