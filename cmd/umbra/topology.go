@@ -1,6 +1,7 @@
 package main
 
 import (
+	"umbra/internal/config"
 	"umbra/internal/routing"
 	"umbra/internal/topology"
 )
@@ -10,3 +11,6 @@ import (
 func loadTopology(path string) (*routing.Topology, error) {
 	return topology.Load(path)
 }
+
+// topologyInput converts the validated file into routing's input.
+func topologyInput(ct *config.Topology) routing.TopologyInput { return topology.Input(ct) }
