@@ -203,6 +203,7 @@ func TestTopologyFiles(t *testing.T) {
 		"link-cost-range.yaml":           `link-cost-range.yaml:5: site link cost must be 1 to 99999`,
 		"database-on-hub.yaml":           `database-on-hub.yaml:4: database "DB1" is on "hub1", a hub server: databases are on mailbox or legacy servers`,
 		"no-site-for-address.yaml":       `no-site-for-address.yaml:4: server "hub2" has no site, and its address "192.0.2.1:25" is not an IP address in the subnets of a site`,
+		"group-cycle.yaml":               `group-cycle.yaml:4: group "all@example.com" contains itself (a cycle of groups)`,
 
 		// Recipient validation (SMTP-6).
 		"bad-recipient-address.yaml": `bad-recipient-address.yaml:9: recipients "example.com": address "bob@other.test" is not user@domain under example.com`,
