@@ -106,6 +106,9 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 		if r.NDR != "" {
 			fmt.Fprintf(out, "  result:      bounce: %s\n", r.NDR)
 		}
+		if len(r.Expand) > 0 {
+			fmt.Fprintf(out, "  expands to:  %s\n", strings.Join(r.Expand, ", "))
+		}
 		for j, h := range r.NextHops {
 			label := "next hop:   "
 			if j > 0 {
