@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/recipients"
 	"umbra/internal/routing"
 )
 
@@ -71,5 +72,27 @@ func TestDelayedFanOutRelaysOneCopyToTheForkSite(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A callout for a group the asking hub expands is answered from the
+// topology (the group is known there), not with "no route".
+func TestVerifyGroupExpandedHere(t *testing.T) {
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites:      []routing.Site{{Name: "a"}},
+		Servers:    []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"}},
+		Recipients: []routing.RecipientMap{{Match: "all@c.test", Members: []string{"x@d.test"}, ExpansionSite: "a"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := New(Config{Hostname: "hub-a", Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "c.test", Type: routing.Authoritative}}, nil),
+		Topology: topo, LocalServer: "hub-a", ConnectTimeout: time.Second, CommandTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	if v, _, err := dl.Verify(context.Background(), "all@c.test"); v != recipients.Known || err != nil {
+		t.Errorf("verdict %v, %v", v, err)
 	}
 }
