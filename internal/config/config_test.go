@@ -88,6 +88,7 @@ func TestBadConfigs(t *testing.T) {
 		"callout-authoritative.yaml": `callout-authoritative.yaml:5: accepted domain "example.test" is delivered here: a callout has no next hop`,
 		"bad-validation.yaml":        `bad-validation.yaml:5: recipient_validation must be directory, callout or off, not "maybe"`,
 		"bad-recipient-entry.yaml":   `bad-recipient-entry.yaml:13: recipients.addresses: "bob" is not user@domain or @domain`,
+		"bare-newlines.yaml":         `bare-newlines.yaml:6: bare_newlines "allow": want reject or normalize`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

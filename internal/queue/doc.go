@@ -26,6 +26,10 @@
 //	Shadow ──discards from every primary──▶ deleted
 //	Shadow ──Takeover (primary failed or has a new database)──▶ Ready (recipients pending again)
 //
+// Every new message (Submit, DSNs, resubmissions) is written by
+// Tx.PutNew, which refuses one without recipients (ErrNoRecipients): it
+// could never be delivered, only wait for expiry.
+//
 // Index invariants, kept by Tx.Put/Tx.Delete in the same transaction as
 // the record: a message has a schedule entry iff it is Ready (keyed by its
 // NextAttempt), an active entry iff it is Active, and one queues entry per

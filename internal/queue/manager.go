@@ -271,6 +271,9 @@ func (q *Manager) SubmitKeyed(ctx context.Context, m *Message, body []byte, key 
 }
 
 func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
+	if len(m.Rcpts) == 0 {
+		return 0, false, ErrNoRecipients // before the merge, which would take it for one fully merged
+	}
 	now := q.clk.Now()
 	if m.Arrived.IsZero() {
 		m.Arrived = now
