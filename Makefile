@@ -50,6 +50,7 @@ FUZZ_TARGETS := \
 	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply \
 	./internal/queue/:FuzzDecodePeer
 FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
+FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 fuzz:
@@ -94,14 +95,19 @@ chaos:
 demo: build
 	bash deploy/demo/run.sh
 
-# Binary, systemd units, sysusers entry, example configurations (never
-# overwriting an existing one), monitoring files and the README.
+# Binary, systemd units, sysusers entry, configurations that start as they
+# are (a loopback hub or edge without TLS or secrets; never overwriting an
+# existing one) with the full examples beside them as .example files,
+# monitoring files and the README. The configurations hold no secrets and
+# are world-readable (0644), so that the unit's start-up check, which runs
+# as the umbra user, can read them; secrets go in the files they name.
 install: build
 	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/umbra
 	for role in hub edge; do \
 	  sed 's|/usr/bin/umbra|$(PREFIX)/bin/umbra|g' deploy/umbra-$$role.service > umbra-$$role.service.tmp && \
 	  install -Dm644 umbra-$$role.service.tmp $(DESTDIR)$(UNITDIR)/umbra-$$role.service && rm umbra-$$role.service.tmp; \
-	  [ -e $(DESTDIR)/etc/umbra/$$role.yaml ] || install -Dm640 configs/$$role.yaml $(DESTDIR)/etc/umbra/$$role.yaml; \
+	  [ -e $(DESTDIR)/etc/umbra/$$role.yaml ] || install -Dm644 deploy/install/$$role.yaml $(DESTDIR)/etc/umbra/$$role.yaml; \
+	  install -Dm644 configs/$$role.yaml $(DESTDIR)/etc/umbra/$$role.yaml.example; \
 	done
 	install -Dm644 deploy/umbra.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/umbra.conf
 	install -Dm644 deploy/prometheus-rules.yaml $(DESTDIR)$(PREFIX)/share/umbra/prometheus-rules.yaml

@@ -141,6 +141,12 @@ func TestSuspendResumeRemoveMessage(t *testing.T) {
 		strings.Contains(ndr.Helo, "y@slow.example") || !strings.Contains(ndr.Helo, "Status: 5.3.0") {
 		t.Fatalf("NDR:\n%s", ndr.Helo)
 	}
+	// The removal was this server's: the NDR names no Remote-MTA that
+	// never answered, and no reply of the last next hop.
+	if strings.Contains(ndr.Helo, "Remote-MTA") || strings.Contains(ndr.Helo, "mx.example.org") ||
+		!strings.Contains(ndr.Helo, "removed by the administrator of mx.test") {
+		t.Errorf("the administrator's NDR misattributes the failure:\n%s", ndr.Helo)
+	}
 }
 
 func TestChangesRefuseActiveMessages(t *testing.T) {
@@ -300,7 +306,7 @@ func TestShadowCopies(t *testing.T) {
 		m, err := q.Message(m2.ID)
 		return err == nil && m.Attempts > 0 && m.State == Ready
 	})
-	if qs, _ := q.Queues(); len(qs) != 1 || qs[0].Name != "shadow:hub-b" || qs[0].ByState["ready"] != 1 {
+	if qs, _ := q.Queues(); len(qs) != 1 || qs[0].Name != "shadow:hub-b" || qs[0].ByState["retry"] != 1 || qs[0].Status != "retry" {
 		t.Fatalf("queues after a takeover without a route: %+v", qs)
 	}
 	// ...until a route appears, and it is delivered another way.

@@ -106,6 +106,13 @@
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.
 //
+// The operator sees a Ready message that waits for its next attempt after
+// a deferral as "retry" (DisplayState), and its queue counts it so: message
+// state and queue status agree. An operator's retry or flush (bulk.go)
+// only moves NextAttempt; it never counts as an attempt. A removal or any
+// other action by the operator names its actor in the tracking log (the
+// admin API audits it); a removal's own event keeps the envelope.
+//
 // # Final delivery: duplicate record and dumpster
 //
 // Identity: every message has an organisation message id (OrgID,

@@ -136,6 +136,8 @@ type Manager struct {
 	rfmu     sync.Mutex
 	refusals map[ID]*refusalHold // HoldRefusal: waiting senders that take a refusal (SMTP-7)
 
+	dep departures // Departure: how a waited-on message left
+
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)
@@ -815,6 +817,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		q.notifyHanded(m.ID)
 	}
 	if done && m.State != Shadow {
+		q.noteDeparture(m)
 		q.notifyGone(m.ID)
 	} else if m.State == Shadow && q.OnShadowed != nil && q.hasWaiters(m.ID) {
 		for _, r := range m.Rcpts {
