@@ -1,0 +1,79 @@
+package sim
+
+import (
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"testing/synctest"
+)
+
+// seeds is how many seeds TestSim runs: SIM_SEEDS, else a few hundred
+// (make test); make sim SEEDS=N sets it.
+func seeds(t *testing.T, def int) int {
+	if v := os.Getenv("SIM_SEEDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("SIM_SEEDS=%q", v)
+		}
+		return n
+	}
+	if testing.Short() {
+		return 20
+	}
+	return def
+}
+
+func simLog() *slog.Logger {
+	if os.Getenv("SIM_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func runSeed(t *testing.T, seed uint64, nfaults int) Outcome {
+	t.Helper()
+	var out Outcome
+	synctest.Test(t, func(t *testing.T) {
+		var err error
+		out, err = Run(t.TempDir(), NewScenario(seed, nfaults), simLog())
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	})
+	return out
+}
+
+// TestSim runs seeds with one fault each and fails on any loss, any
+// duplicate at a mailbox, any bounce without a reason.
+func TestSim(t *testing.T) {
+	first := uint64(1)
+	if v := os.Getenv("SIM_SEED"); v != "" { // reproduce one seed
+		s, _ := strconv.ParseUint(v, 10, 64)
+		first = s
+	}
+	n := seeds(t, 200)
+	if os.Getenv("SIM_SEED") != "" {
+		n = 1
+	}
+	var tot Outcome
+	faults := 0
+	for i := range n {
+		seed := first + uint64(i)
+		out := runSeed(t, seed, 1)
+		faults += len(out.Faults)
+		tot.Acked += out.Acked
+		tot.Delivered += out.Delivered
+		tot.Bounced += out.Bounced
+		tot.Lost += out.Lost
+		tot.DupMailbox += out.DupMailbox
+		tot.DupExternal += out.DupExternal
+		tot.Unexplained += out.Unexplained
+		tot.Messages += out.Messages
+		if out.Failed() {
+			t.Errorf("seed %d (SIM_SEED=%d) faults %v: %v", seed, seed, out.Faults, out.Problems)
+		}
+	}
+	t.Logf("sim: seeds %d, messages %d, faults %d, acknowledged recipients %d: delivered %d, bounced (explained) %d, lost %d, duplicated at a mailbox %d, external duplicates %d, unexplained %d",
+		n, tot.Messages, faults, tot.Acked, tot.Delivered, tot.Bounced, tot.Lost, tot.DupMailbox, tot.DupExternal, tot.Unexplained)
+}

@@ -1,0 +1,121 @@
+package sim
+
+import (
+	"bufio"
+	"io"
+	stdlog "log"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// Sink is a mail store outside umbra: a mailbox server's LMTP (one
+// delivery per recipient and message is what it holds) or a destination
+// outside the organisation over SMTP. It records what arrived; it refuses
+// recipients whose local part starts with "refuse".
+type Sink struct {
+	Name string
+	mu   sync.Mutex
+	// Got counts deliveries by "simid rcpt".
+	Got map[string]int
+	// DSNs are the delivery status notifications that arrived.
+	DSNs []DSN
+	gs   *gosmtp.Server
+}
+
+// DSN is a non-delivery report as the checker reads it.
+type DSN struct {
+	SimID  string
+	Rcpts  []string // Final-Recipient of failed recipients
+	Status []string
+	Body   string
+}
+
+var (
+	reSimID  = regexp.MustCompile(`(?mi)^X-Sim-Id:\s*(\S+)`)
+	reFinal  = regexp.MustCompile(`(?mi)^Final-Recipient:\s*rfc822;\s*(\S+)`)
+	reAction = regexp.MustCompile(`(?mi)^Action:\s*(\S+)`)
+	reStatus = regexp.MustCompile(`(?mi)^Status:\s*(\S+)`)
+)
+
+// NewSink serves on ln until Close.
+func NewSink(name string, ln net.Listener, lmtp bool) *Sink {
+	s := &Sink{Name: name, Got: map[string]int{}}
+	gs := gosmtp.NewServer(backend{s})
+	gs.Domain, gs.LMTP = name, lmtp
+	gs.AllowInsecureAuth = true
+	gs.ErrorLog = stdlog.New(io.Discard, "", 0)
+	s.gs = gs
+	go gs.Serve(ln)
+	return s
+}
+
+func (s *Sink) Close() { s.gs.Close() }
+
+func (s *Sink) count(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Got[key]
+}
+
+type backend struct{ s *Sink }
+
+func (b backend) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: b.s}, nil }
+
+type sinkSession struct {
+	s     *Sink
+	from  string
+	rcpts []string
+}
+
+func (ss *sinkSession) Reset()        { ss.from, ss.rcpts = "", nil }
+func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	local, _, _ := strings.Cut(to, "@")
+	if strings.HasPrefix(local, "refuse") {
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	}
+	ss.rcpts = append(ss.rcpts, strings.ToLower(to))
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	body, err := io.ReadAll(bufio.NewReader(r))
+	if err != nil {
+		return err
+	}
+	text := string(body)
+	id := ""
+	if m := reSimID.FindStringSubmatch(text); m != nil {
+		id = m[1]
+	}
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.from == "" && strings.Contains(text, "message/delivery-status") {
+		d := DSN{SimID: id, Body: text}
+		finals, actions, status := reFinal.FindAllStringSubmatch(text, -1), reAction.FindAllStringSubmatch(text, -1),
+			reStatus.FindAllStringSubmatch(text, -1)
+		for i, f := range finals {
+			if i < len(actions) && strings.EqualFold(actions[i][1], "failed") {
+				d.Rcpts = append(d.Rcpts, strings.ToLower(f[1]))
+				if i < len(status) {
+					d.Status = append(d.Status, status[i][1])
+				} else {
+					d.Status = append(d.Status, "")
+				}
+			}
+		}
+		ss.s.DSNs = append(ss.s.DSNs, d)
+		return nil
+	}
+	for _, r := range ss.rcpts {
+		ss.s.Got[id+" "+r]++
+	}
+	return nil
+}
