@@ -35,6 +35,7 @@ type Node struct {
 	del     *delivery.Deliverer
 	srv     *smtp.Server
 	shadows *shadow.Manager
+	dump    *dumpster.Dumpster
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -124,6 +125,7 @@ func (n *Node) Start() error {
 	}()
 	srv.Serve()
 	n.store, n.mgr, n.del, n.srv, n.shadows, n.cancel, n.done, n.up = store, mgr, del, srv, shadows, cancel, done, true
+	n.dump = dump
 	return nil
 }
 
@@ -195,4 +197,15 @@ func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactR
 
 func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
 	return (*s.m).ShadowHeartbeatFailed(p, started, retries, reason)
+}
+
+// Redeliver asks the server's transport dumpster for the copies it
+// delivered into database since t (the operator's step after a mailbox
+// database failed over to a lagging copy).
+func (n *Node) Redeliver(id, database string, since time.Time) error {
+	if !n.up {
+		return fmt.Errorf("%s is down", n.Name)
+	}
+	_, _, err := n.dump.Redeliver(context.Background(), id, database, since)
+	return err
 }

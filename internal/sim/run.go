@@ -66,8 +66,10 @@ func NewScenario(seed uint64, nfaults int) Scenario {
 				b = ends[r.IntN(len(ends))]
 			}
 			f.Kind, f.Target = "partition", a+"|"+b
-		default:
+		case k < 9:
 			f.Kind, f.Target = "refuse", ends[r.IntN(len(ends))]
+		default:
+			f.Kind, f.Target = "mailbox-failover", []string{"db-a", "db-b"}[r.IntN(2)]
 		}
 		s.Faults = append(s.Faults, f)
 	}
@@ -154,6 +156,18 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 			heals = append(heals, heal{f.At + f.For, func() { org.Net.Partition(ipOf[a], ipOf[b], false) }})
 		case "refuse":
 			org.Net.Refuse(ipOf[f.Target], 1+r.IntN(5))
+		case "mailbox-failover":
+			// The database comes back from a copy f.For behind; the
+			// operator has every server redeliver from its dumpster.
+			since := time.Now().Add(-f.For)
+			org.Mbx[f.Target].FailOver(since)
+			for _, n := range org.Nodes {
+				if n.up {
+					if err := n.Redeliver(fmt.Sprintf("failover-%d", f.At), f.Target, since); err != nil {
+						return out, err
+					}
+				}
+			}
 		}
 		// Heal whatever is due before the next fault.
 		sort.Slice(heals, func(i, j int) bool { return heals[i].at < heals[j].at })

@@ -61,6 +61,9 @@ func TestSim(t *testing.T) {
 	for i := range n {
 		seed := first + uint64(i)
 		out := runSeed(t, seed, 1)
+		if os.Getenv("SIM_VERBOSE") != "" {
+			t.Logf("seed %d: faults %v: acked %d delivered %d bounced %d", seed, out.Faults, out.Acked, out.Delivered, out.Bounced)
+		}
 		faults += len(out.Faults)
 		tot.Acked += out.Acked
 		tot.Delivered += out.Delivered

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -21,6 +22,14 @@ type Sink struct {
 	mu   sync.Mutex
 	// Got counts deliveries by "simid rcpt".
 	Got map[string]int
+	log []delivered // in arrival order
+	// dupes is the mailbox side's duplicate database (Dovecot's Sieve
+	// "duplicate" rule on X-Umbra-Org-Id, as deploy/dovecot ships it):
+	// "orgid rcpt" already stored. Suppressed counts the copies it
+	// dropped.
+	dupes      map[string]bool
+	Suppressed int
+	lmtp       bool
 	// DSNs are the delivery status notifications that arrived.
 	DSNs []DSN
 	gs   *gosmtp.Server
@@ -36,6 +45,7 @@ type DSN struct {
 
 var (
 	reSimID  = regexp.MustCompile(`(?mi)^X-Sim-Id:\s*(\S+)`)
+	reOrgID  = regexp.MustCompile(`(?mi)^X-Umbra-Org-Id:\s*(\S+)`)
 	reFinal  = regexp.MustCompile(`(?mi)^Final-Recipient:\s*rfc822;\s*(\S+)`)
 	reAction = regexp.MustCompile(`(?mi)^Action:\s*(\S+)`)
 	reStatus = regexp.MustCompile(`(?mi)^Status:\s*(\S+)`)
@@ -43,7 +53,7 @@ var (
 
 // NewSink serves on ln until Close.
 func NewSink(name string, ln net.Listener, lmtp bool) *Sink {
-	s := &Sink{Name: name, Got: map[string]int{}}
+	s := &Sink{Name: name, Got: map[string]int{}, dupes: map[string]bool{}, lmtp: lmtp}
 	gs := gosmtp.NewServer(backend{s})
 	gs.Domain, gs.LMTP = name, lmtp
 	gs.AllowInsecureAuth = true
@@ -59,6 +69,31 @@ func (s *Sink) count(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.Got[key]
+}
+
+type delivered struct {
+	key, dupe string
+	at        time.Time
+}
+
+// FailOver makes the store lose every delivery since t, as a mailbox
+// database that fails over to a copy lagging behind; it returns how many
+// it lost.
+func (s *Sink) FailOver(since time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep, lost := s.log[:0], 0
+	for _, d := range s.log {
+		if d.at.Before(since) {
+			keep = append(keep, d)
+			continue
+		}
+		s.Got[d.key]--
+		delete(s.dupes, d.dupe)
+		lost++
+	}
+	s.log = keep
+	return lost
 }
 
 type backend struct{ s *Sink }
@@ -114,8 +149,19 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		ss.s.DSNs = append(ss.s.DSNs, d)
 		return nil
 	}
+	org := ""
+	if m := reOrgID.FindStringSubmatch(text); m != nil {
+		org = m[1]
+	}
 	for _, r := range ss.rcpts {
+		dupe := org + " " + r
+		if ss.s.lmtp && org != "" && ss.s.dupes[dupe] {
+			ss.s.Suppressed++
+			continue
+		}
+		ss.s.dupes[dupe] = true
 		ss.s.Got[id+" "+r]++
+		ss.s.log = append(ss.s.log, delivered{id + " " + r, dupe, time.Now()})
 	}
 	return nil
 }
