@@ -55,14 +55,18 @@ func (n *Node) Start() error {
 	var mgr *queue.Manager
 	shadows := shadow.New(shadow.Config{Timeout: t.ShadowHeartbeatTimeout.D(), Retries: t.ShadowHeartbeatRetryCount,
 		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowStore{&mgr}})
-	del, err := delivery.New(delivery.Config{
+	dc := delivery.Config{
 		Topology: n.topo, LocalServer: cfg.Server.Name,
 		Suspended: func(q string) bool { return mgr.IsSuspended(q) }, Hostname: cfg.Server.Name, Routing: table,
 		SendConnectors: cfg.SendConnectors, Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(),
 		CommandTimeout: t.CommandTimeout.D(), DataTimeout: t.DataTimeout.D(),
 		MaxConnectionsPerDestination: t.MaxConnectionsPerDestination, Log: n.log, MaxHopCount: t.MaxHopCount,
 		ShadowServerID: cfg.Server.Name, Shadows: shadows, Dial: n.net.Dialer(n.IP),
-	})
+	}
+	if !t.ShadowRedundancyEnabled {
+		dc.ShadowServerID, dc.Shadows = "", nil
+	}
+	del, err := delivery.New(dc)
 	if err != nil {
 		store.Close()
 		return err
@@ -98,7 +102,7 @@ func (n *Node) Start() error {
 		return fmt.Errorf("%s: recover: %w", n.Name, err)
 	}
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
-		Routing: table, Queue: mgr, Log: n.log, Shadow: mgr, ShadowEnabled: true,
+		Routing: table, Queue: mgr, Log: n.log, Shadow: mgr, ShadowEnabled: t.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: t.MaxHopCount,
 		Listen: n.net.Listen})
 	if err != nil {

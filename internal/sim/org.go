@@ -63,6 +63,7 @@ transport:
   command_timeout: 10s
   data_timeout: 10s
   max_dumpster_time: 10m
+  shadow_redundancy_enabled: %t
 accepted_domains:
   - {domain: a.test, type: internal_relay}
   - {domain: b.test, type: internal_relay}
@@ -86,7 +87,7 @@ type Org struct {
 }
 
 // NewOrg builds the organisation in dir; every server is started.
-func NewOrg(dir string, rnd *rand.Rand, log *slog.Logger) (*Org, error) {
+func NewOrg(dir string, rnd *rand.Rand, log *slog.Logger, shadow bool) (*Org, error) {
 	o := &Org{rnd: rnd, Mbx: map[string]*Sink{}}
 	o.Net = NewNetwork(func() time.Duration { return time.Duration(rnd.IntN(50)) * time.Millisecond })
 	topoPath := filepath.Join(dir, "topology.yaml")
@@ -110,7 +111,7 @@ func NewOrg(dir string, rnd *rand.Rand, log *slog.Logger) (*Org, error) {
 	for _, h := range hubs {
 		d := filepath.Join(dir, h.name)
 		os.MkdirAll(d, 0o700)
-		y := fmt.Sprintf(hubYAML, h.name, d, filepath.Join(d, "admin.sock"), topoPath, h.ip)
+		y := fmt.Sprintf(hubYAML, h.name, d, filepath.Join(d, "admin.sock"), topoPath, shadow, h.ip)
 		cfg, err := config.Parse([]byte(y), filepath.Join(d, "umbra.yaml"))
 		if err != nil {
 			o.Close()
@@ -141,7 +142,7 @@ func (o *Org) Close() {
 // whether the client waits for a delayed acknowledgement (else it gives
 // up after a second). It returns whether the message was acknowledged
 // (250 after DATA) and for which recipients.
-func (o *Org) Send(hub *Node, from, simID string, rcpts []string, wait bool) (acked []string) {
+func (o *Org) Send(hub *Node, from, simID, msgID string, rcpts []string, wait bool) (acked []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nc, err := o.Net.Dial(ctx, clientIP, hub.IP+":25")
@@ -172,6 +173,9 @@ func (o *Org) Send(hub *Node, from, simID string, rcpts []string, wait bool) (ac
 	w, err := c.Data()
 	if err != nil {
 		return nil
+	}
+	if msgID != "" {
+		fmt.Fprintf(w, "Message-ID: %s\r\n", msgID)
 	}
 	fmt.Fprintf(w, "From: <%s>\r\nTo: <%s>\r\nSubject: sim %s\r\nX-Sim-Id: %s\r\n\r\nbody of %s\r\n", from, strings.Join(ok, ">, <"), simID, simID, simID)
 	if err := w.Close(); err != nil {

@@ -22,11 +22,25 @@ func (f Fault) String() string {
 	return fmt.Sprintf("%s %s at %v for %v", f.Kind, f.Target, f.At, f.For)
 }
 
-// Scenario is what a seed chooses.
+// Msg is one message an outside client submits.
+type Msg struct {
+	At        time.Duration
+	Hub       string
+	Rcpts     []string
+	Wait      bool   // waits for a delayed acknowledgement (else gives up after 1 s)
+	MessageID string // Message-ID header; empty: none
+}
+
+// Scenario is what a seed chooses, or a named regression spells out.
 type Scenario struct {
+	Name     string
 	Seed     uint64
 	Messages int
+	Traffic  []Msg // nil: Messages random messages
 	Faults   []Fault
+	// NoShadow turns shadow redundancy off (the checker's own test: a
+	// loss must be seen).
+	NoShadow bool
 }
 
 // Outcome is the checker's verdict for one run.
@@ -34,7 +48,10 @@ type Outcome struct {
 	Scenario
 	Acked, Delivered, Bounced, Lost, DupMailbox, DupExternal int
 	Unexplained                                              int
-	Problems                                                 []string
+	// SuppressedAtMailbox counts copies the mailbox side's duplicate
+	// rule dropped (a second hub delivered the same org id).
+	SuppressedAtMailbox int
+	Problems            []string
 }
 
 // Failed reports whether the run broke the promise: a loss, a duplicate
@@ -87,7 +104,7 @@ type ack struct{ id, rcpt string }
 func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 	r := rand.New(rand.NewPCG(sc.Seed, 0x7aff1c))
 	out := Outcome{Scenario: sc}
-	org, err := NewOrg(dir, rand.New(rand.NewPCG(sc.Seed, 0x1a7e)), log)
+	org, err := NewOrg(dir, rand.New(rand.NewPCG(sc.Seed, 0x1a7e)), log, !sc.NoShadow)
 	if err != nil {
 		return out, err
 	}
@@ -95,26 +112,34 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 	var acked []ack
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i := range sc.Messages {
-		at := time.Duration(r.IntN(60000)) * time.Millisecond
-		hub := org.Nodes[r.IntN(len(org.Nodes))]
-		n := 1 + r.IntN(3)
-		var rcpts []string
-		seen := map[string]bool{}
-		for range n {
-			x := rcptPool[r.IntN(len(rcptPool))]
-			if !seen[x] {
-				seen[x] = true
-				rcpts = append(rcpts, x)
+	msgs := sc.Traffic
+	if msgs == nil {
+		for range sc.Messages {
+			m := Msg{At: time.Duration(r.IntN(60000)) * time.Millisecond, Hub: hubs[r.IntN(len(hubs))].name,
+				Wait: r.IntN(2) == 0}
+			seen := map[string]bool{}
+			for range 1 + r.IntN(3) {
+				x := rcptPool[r.IntN(len(rcptPool))]
+				if !seen[x] {
+					seen[x] = true
+					m.Rcpts = append(m.Rcpts, x)
+				}
 			}
+			msgs = append(msgs, m)
 		}
-		wait := r.IntN(2) == 0
+	}
+	out.Messages = len(msgs)
+	byName := map[string]*Node{}
+	for _, n := range org.Nodes {
+		byName[n.Name] = n
+	}
+	for i, m := range msgs {
 		id := fmt.Sprintf("%d-%d", sc.Seed, i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(at)
-			ok := org.Send(hub, "sender@ext.test", id, rcpts, wait)
+			time.Sleep(m.At)
+			ok := org.Send(byName[m.Hub], "sender@ext.test", id, m.MessageID, m.Rcpts, m.Wait)
 			mu.Lock()
 			for _, x := range ok {
 				acked = append(acked, ack{id, x})
@@ -123,16 +148,26 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 		}()
 	}
 	// Faults, one after another, each healed after its duration.
-	node := map[string]*Node{}
-	for _, n := range org.Nodes {
-		node[n.Name] = n
-	}
+	node := byName
 	type heal struct {
 		at time.Duration
 		fn func()
 	}
 	var heals []heal
+	healDue := func(before time.Duration) {
+		for {
+			sort.Slice(heals, func(i, j int) bool { return heals[i].at < heals[j].at })
+			if len(heals) == 0 || heals[0].at > before {
+				return
+			}
+			h := heals[0]
+			heals = heals[1:]
+			sleepUntil(start, h.at)
+			h.fn()
+		}
+	}
 	for _, f := range sc.Faults {
+		healDue(f.At)
 		sleepUntil(start, f.At)
 		switch f.Kind {
 		case "crash", "disk-loss":
@@ -174,14 +209,8 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 				}
 			}})
 		}
-		// Heal whatever is due before the next fault.
-		sort.Slice(heals, func(i, j int) bool { return heals[i].at < heals[j].at })
 	}
-	sort.Slice(heals, func(i, j int) bool { return heals[i].at < heals[j].at })
-	for _, h := range heals {
-		sleepUntil(start, h.at)
-		h.fn()
-	}
+	healDue(1 << 62)
 	wg.Wait()
 	// Let the organisation settle: retries, takeovers, expiry.
 	for range 60 {
@@ -250,6 +279,17 @@ func check(org *Org, acked []ack, out *Outcome) {
 		if strings.Contains(f.Target, "b1") {
 			relayFault = true
 		}
+	}
+	org.Ext.mu.Lock()
+	for _, d := range org.Ext.DSNs {
+		if len(d.Other) > 0 {
+			out.Unexplained++
+			out.Problems = append(out.Problems, fmt.Sprintf("%s: a DSN nobody asked for: %v", d.SimID, d.Other))
+		}
+	}
+	org.Ext.mu.Unlock()
+	for _, s := range org.Mbx {
+		out.SuppressedAtMailbox += s.Suppressed
 	}
 	for _, a := range acked {
 		out.Acked++

@@ -40,7 +40,10 @@ type DSN struct {
 	SimID  string
 	Rcpts  []string // Final-Recipient of failed recipients
 	Status []string
-	Body   string
+	// Other are the actions other than failed and delayed: nothing the
+	// senders (no NOTIFY) asked for.
+	Other []string
+	Body  string
 }
 
 var (
@@ -137,6 +140,9 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		finals, actions, status := reFinal.FindAllStringSubmatch(text, -1), reAction.FindAllStringSubmatch(text, -1),
 			reStatus.FindAllStringSubmatch(text, -1)
 		for i, f := range finals {
+			if i < len(actions) && !strings.EqualFold(actions[i][1], "failed") && !strings.EqualFold(actions[i][1], "delayed") {
+				d.Other = append(d.Other, actions[i][1]+" "+f[1])
+			}
 			if i < len(actions) && strings.EqualFold(actions[i][1], "failed") {
 				d.Rcpts = append(d.Rcpts, strings.ToLower(f[1]))
 				if i < len(status) {
