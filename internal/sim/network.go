@@ -33,6 +33,7 @@ type Network struct {
 	latency   func() time.Duration
 	healed    chan struct{} // closed and replaced when a partition heals
 	Dials     int
+	pairDials map[[2]string]int // from, to ip
 	portSeq   int
 }
 
@@ -40,7 +41,7 @@ type Network struct {
 // connection's one-way delay.
 func NewNetwork(latency func() time.Duration) *Network {
 	return &Network{listeners: map[string]*listener{}, down: map[string]bool{}, cut: map[[2]string]bool{},
-		refuse: map[string]int{}, conns: map[*conn]struct{}{}, latency: latency, healed: make(chan struct{})}
+		refuse: map[string]int{}, pairDials: map[[2]string]int{}, conns: map[*conn]struct{}{}, latency: latency, healed: make(chan struct{})}
 }
 
 func pair(a, b string) [2]string {
@@ -137,6 +138,7 @@ func (n *Network) Dial(ctx context.Context, from, addr string) (net.Conn, error)
 	}
 	n.mu.Lock()
 	n.Dials++
+	n.pairDials[[2]string{from, to}]++
 	l := n.listeners[addr]
 	if n.down[from] || n.down[to] || l == nil {
 		n.mu.Unlock()
@@ -396,3 +398,11 @@ func (c *conn) setDeadlines(r, w time.Time, setR, setW bool) {
 }
 
 var _ = errors.New
+
+// DialsBetween is how many connections host from opened (or tried) to
+// host to.
+func (n *Network) DialsBetween(from, to string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pairDials[[2]string{from, to}]
+}

@@ -1,6 +1,10 @@
 package sim
 
 import (
+	"context"
+	"math/rand/v2"
+	"net/textproto"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -109,6 +113,68 @@ func TestSimSeesLoss(t *testing.T) {
 		}
 		if out.Lost != 4 || !out.Failed() {
 			t.Fatalf("want 4 lost, got %+v", out)
+		}
+	})
+}
+
+// TestSimNoPollingStorm is defect 7: senders wait for delayed
+// acknowledgement at a1 while the primary b1 cannot deliver for a
+// minute. Confirmation must not be polled with a new session every few
+// milliseconds: a1 opens at most a few connections a second to b1.
+func TestSimNoPollingStorm(t *testing.T) {
+	sc := Scenario{Name: "d7-polling-storm", Seed: 107,
+		Traffic: burst("a1", sec(1), 20, true, "u1@b.test"),
+		Faults:  []Fault{{Kind: "partition", Target: "b1|mbx-b", At: 0, For: sec(60)}}}
+	synctest.Test(t, func(t *testing.T) {
+		out, err := Run(t.TempDir(), sc, simLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Failed() || out.Delivered != 20 {
+			t.Fatalf("%+v", out)
+		}
+		// The run lasts the minute of the fault and the settling after it
+		// (at least 20 s + 30 s); 60 dials is one a second.
+		if d := out.Dials["a1>b1"]; d > 60 {
+			t.Errorf("a1 opened %d connections to b1 (a polling storm)", d)
+		}
+		t.Logf("dials: %v", out.Dials)
+	})
+}
+
+// TestSimSpoofedServerID is defect 10: a client outside the organisation
+// on the externally secured connector claims to be a1 in XSHADOW to
+// collect a1's discard notifications; the server id is bound to the
+// topology's address of a1, so it is refused — while a1 itself, from its
+// own address, is taken.
+func TestSimSpoofedServerID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		org, err := NewOrg(t.TempDir(), rand.New(rand.NewPCG(110, 1)), simLog(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer org.Close()
+		for _, c := range []struct{ from, want string }{{clientIP, "550"}, {"10.1.0.2", "550"}, {"10.1.0.1", "250"}} {
+			nc, err := org.Net.Dial(context.Background(), c.from, "10.2.0.1:25")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp := textproto.NewConn(nc)
+			if _, _, err := tp.ReadResponse(220); err != nil {
+				t.Fatal(err)
+			}
+			tp.PrintfLine("EHLO x")
+			if _, _, err := tp.ReadResponse(250); err != nil {
+				t.Fatal(err)
+			}
+			tp.PrintfLine("XSHADOW a1")
+			code, msg, _ := tp.ReadResponse(0)
+			if got := strconv.Itoa(code); got != c.want {
+				t.Errorf("XSHADOW a1 from %s: %d %s, want %s", c.from, code, msg, c.want)
+			}
+			tp.PrintfLine("QUIT")
+			tp.ReadResponse(221)
+			tp.Close()
 		}
 	})
 }

@@ -51,7 +51,9 @@ type Outcome struct {
 	// SuppressedAtMailbox counts copies the mailbox side's duplicate
 	// rule dropped (a second hub delivered the same org id).
 	SuppressedAtMailbox int
-	Problems            []string
+	// Dials counts connections per "from>to" server name pair.
+	Dials    map[string]int
+	Problems []string
 }
 
 // Failed reports whether the run broke the promise: a loss, a duplicate
@@ -221,6 +223,14 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 	}
 	time.Sleep(30 * time.Second) // late duplicates show up too
 	org.Close()
+	out.Dials = map[string]int{}
+	for a, ia := range ipOf {
+		for b, ib := range ipOf {
+			if k := org.Net.DialsBetween(ia, ib); k > 0 {
+				out.Dials[a+">"+b] = k
+			}
+		}
+	}
 	check(org, acked, &out)
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
@@ -44,6 +45,48 @@ func runSeed(t *testing.T, seed uint64, nfaults int) Outcome {
 	return out
 }
 
+// total adds a run's figures to tot.
+func total(tot *Outcome, out Outcome) {
+	tot.Acked += out.Acked
+	tot.Delivered += out.Delivered
+	tot.Bounced += out.Bounced
+	tot.Lost += out.Lost
+	tot.DupMailbox += out.DupMailbox
+	tot.DupExternal += out.DupExternal
+	tot.Unexplained += out.Unexplained
+	tot.Messages += out.Messages
+	tot.SuppressedAtMailbox += out.SuppressedAtMailbox
+	tot.Faults = append(tot.Faults, out.Faults...)
+}
+
+func summary(n int, tot Outcome) string {
+	kinds := map[string]int{}
+	for _, f := range tot.Faults {
+		kinds[f.Kind]++
+	}
+	return fmt.Sprintf("seeds %d, messages %d, faults %d %v, acknowledged recipients %d: delivered %d, bounced (explained) %d, lost %d, duplicated at a mailbox %d, suppressed by the mailbox duplicate rule %d, external duplicates %d, unexplained %d",
+		n, tot.Messages, len(tot.Faults), kinds, tot.Acked, tot.Delivered, tot.Bounced, tot.Lost, tot.DupMailbox,
+		tot.SuppressedAtMailbox, tot.DupExternal, tot.Unexplained)
+}
+
+// TestSimDoubleFaults runs seeds with two faults each. Two failures at
+// once are not promised: the figures are reported, never a failure.
+func TestSimDoubleFaults(t *testing.T) {
+	n := seeds(t, 100) / 2
+	var tot Outcome
+	bad := 0
+	for i := range n {
+		seed := uint64(1_000_000 + i)
+		out := runSeed(t, seed, 2)
+		total(&tot, out)
+		if out.Failed() {
+			bad++
+			t.Logf("double fault, seed %d (SIM_DOUBLE_SEED=%d) faults %v: %v", seed, seed, out.Faults, out.Problems)
+		}
+	}
+	t.Logf("sim (double faults, reported): %s; runs with a loss or duplicate %d", summary(n, tot), bad)
+}
+
 // TestSim runs seeds with one fault each and fails on any loss, any
 // duplicate at a mailbox, any bounce without a reason.
 func TestSim(t *testing.T) {
@@ -57,26 +100,16 @@ func TestSim(t *testing.T) {
 		n = 1
 	}
 	var tot Outcome
-	faults := 0
 	for i := range n {
 		seed := first + uint64(i)
 		out := runSeed(t, seed, 1)
 		if os.Getenv("SIM_VERBOSE") != "" {
 			t.Logf("seed %d: faults %v: acked %d delivered %d bounced %d", seed, out.Faults, out.Acked, out.Delivered, out.Bounced)
 		}
-		faults += len(out.Faults)
-		tot.Acked += out.Acked
-		tot.Delivered += out.Delivered
-		tot.Bounced += out.Bounced
-		tot.Lost += out.Lost
-		tot.DupMailbox += out.DupMailbox
-		tot.DupExternal += out.DupExternal
-		tot.Unexplained += out.Unexplained
-		tot.Messages += out.Messages
+		total(&tot, out)
 		if out.Failed() {
 			t.Errorf("seed %d (SIM_SEED=%d) faults %v: %v", seed, seed, out.Faults, out.Problems)
 		}
 	}
-	t.Logf("sim: seeds %d, messages %d, faults %d, acknowledged recipients %d: delivered %d, bounced (explained) %d, lost %d, duplicated at a mailbox %d, external duplicates %d, unexplained %d",
-		n, tot.Messages, faults, tot.Acked, tot.Delivered, tot.Bounced, tot.Lost, tot.DupMailbox, tot.DupExternal, tot.Unexplained)
+	t.Logf("sim: %s", summary(n, tot))
 }
