@@ -31,6 +31,7 @@ test: vet
 	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 -p 1 -timeout 600s ./...
 	$(GO) test -count=1 -race -timeout 600s $(RACE_PKGS)
+	SIM_SEEDS=20 $(GO) test -count=1 -race -timeout 600s ./internal/sim/
 
 vet:
 	$(GO) vet ./...
@@ -40,7 +41,7 @@ vet:
 # (reported, not promised). SIM_SEED=N in the environment reruns one seed.
 SEEDS ?= 1000
 sim:
-	SIM_SEEDS=$(SEEDS) $(GO) test -count=1 -timeout 0 -v -run '^TestSim' ./internal/sim/ 2>&1 | grep -v '^=== RUN'
+	SIM_SEEDS=$(SEEDS) $(GO) test -count=1 -timeout 0 -v -run '^TestSim' ./internal/sim/
 
 # Every fuzz target for FUZZTIME each (go test runs one target at a time).
 # The inputs a run found interesting (new coverage) are copied into the
