@@ -83,7 +83,7 @@ func (n *Node) Start() error {
 		MessageExpiration: t.MessageExpiration.D(), DelayNotification: t.DelayNotification.D(),
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold, Log: n.log,
 		Dumpster: dump, DuplicateWindow: max(t.MessageExpiration.D(), t.MaxDumpsterTime.D()),
-		BounceSizeLimit: int64(t.BounceSizeLimit),
+		BounceSizeLimit: int64(t.BounceSizeLimit), Events: eventLog{n.log},
 	})
 	dump.SetManager(mgr)
 	mgr.OnShadowed = shadows.Expedite
@@ -212,4 +212,20 @@ func (n *Node) Redeliver(id, database string, since time.Time) error {
 	}
 	_, _, err := n.dump.Redeliver(context.Background(), id, database, since)
 	return err
+}
+
+// eventLog logs every message event at DEBUG (SIM_LOG=1 shows them).
+type eventLog struct{ log *slog.Logger }
+
+func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
+	attrs := []any{"event", name, "msg_id", m.ID.String(), "org_id", m.OrgID}
+	if r != nil {
+		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop)
+	} else {
+		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts))
+	}
+	if reply != "" {
+		attrs = append(attrs, "reply", reply)
+	}
+	e.log.Debug("message", attrs...)
 }

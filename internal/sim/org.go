@@ -220,3 +220,6 @@ func topologyInput(ct *config.Topology) routing.TopologyInput {
 	}
 	return in
 }
+
+// sinks are the mail stores: the mailbox servers and the outside.
+func (o *Org) sinks() []*Sink { return []*Sink{o.Mbx["db-a"], o.Mbx["db-b"], o.Ext} }

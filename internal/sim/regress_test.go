@@ -69,6 +69,16 @@ var regressions = []Scenario{
 			{At: sec(2), Hub: "a2", Rcpts: []string{"u1@b.test"}, MessageID: "<same@ext.test>"},
 			{At: sec(3), Hub: "b1", Rcpts: []string{"u1@b.test"}, MessageID: "<same@ext.test>"},
 			{At: sec(4), Hub: "a1", Rcpts: []string{"u1@b.test"}}, {At: sec(5), Hub: "a1", Rcpts: []string{"u1@b.test"}}}},
+	// Found by the simulation: a primary that failed a recipient made the
+	// DSN and sent the shadow server its discard in the same breath; the
+	// DSN, waiting here for its own route, was then the only trace of the
+	// failure, and the primary's disk loss lost it. The DSN now carries
+	// the discard and owes it once it has left.
+	{Name: "dsn-lost-with-primary-disk", Seed: 120,
+		Traffic: []Msg{{At: sec(1), Hub: "a1", From: "sender@b.test", Rcpts: []string{"refuse1@ext.test"}, Wait: true},
+			{At: sec(2), Hub: "a2", From: "sender@b.test", Rcpts: []string{"refuse2@ext.test", "u1@a.test"}, Wait: true}},
+		Faults: []Fault{{Kind: "partition", Target: "b1|mbx-b", At: 0, For: sec(60)},
+			{Kind: "disk-loss", Target: "b1", At: sec(10), For: sec(5)}}},
 	// 8: relayed recipients get no success DSN (the checker flags any
 	// DSN action other than failed or delayed).
 	{Name: "d8-no-success-dsn-for-relayed", Seed: 108,

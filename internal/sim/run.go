@@ -28,6 +28,7 @@ type Msg struct {
 	Hub       string
 	Rcpts     []string
 	Wait      bool   // waits for a delayed acknowledgement (else gives up after 1 s)
+	From      string // envelope sender; empty: sender@ext.test
 	MessageID string // Message-ID header; empty: none
 }
 
@@ -141,7 +142,11 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(m.At)
-			ok := org.Send(byName[m.Hub], "sender@ext.test", id, m.MessageID, m.Rcpts, m.Wait)
+			from := m.From
+			if from == "" {
+				from = "sender@ext.test"
+			}
+			ok := org.Send(byName[m.Hub], from, id, m.MessageID, m.Rcpts, m.Wait)
 			mu.Lock()
 			for _, x := range ok {
 				acked = append(acked, ack{id, x})
@@ -252,9 +257,18 @@ func sinkFor(org *Org, rcpt string) *Sink {
 }
 
 func bounced(org *Org, a ack) (bool, string) {
-	org.Ext.mu.Lock()
-	defer org.Ext.mu.Unlock()
-	for _, d := range org.Ext.DSNs {
+	for _, s := range org.sinks() {
+		if ok, st := s.bounced(a); ok {
+			return true, st
+		}
+	}
+	return false, ""
+}
+
+func (s *Sink) bounced(a ack) (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.DSNs {
 		if d.SimID != a.id {
 			continue
 		}
@@ -290,14 +304,16 @@ func check(org *Org, acked []ack, out *Outcome) {
 			relayFault = true
 		}
 	}
-	org.Ext.mu.Lock()
-	for _, d := range org.Ext.DSNs {
-		if len(d.Other) > 0 {
-			out.Unexplained++
-			out.Problems = append(out.Problems, fmt.Sprintf("%s: a DSN nobody asked for: %v", d.SimID, d.Other))
+	for _, s := range org.sinks() {
+		s.mu.Lock()
+		for _, d := range s.DSNs {
+			if len(d.Other) > 0 {
+				out.Unexplained++
+				out.Problems = append(out.Problems, fmt.Sprintf("%s: a DSN nobody asked for: %v", d.SimID, d.Other))
+			}
 		}
+		s.mu.Unlock()
 	}
-	org.Ext.mu.Unlock()
 	for _, s := range org.Mbx {
 		out.SuppressedAtMailbox += s.Suppressed
 	}
