@@ -38,6 +38,9 @@ type Node struct {
 	dump    *dumpster.Dumpster
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// afterStart are the operator's requests made while the server was
+	// down, run when it is back.
+	afterStart []func()
 }
 
 func (n *Node) dbPath() string { return filepath.Join(n.dir, "queue.db") }
@@ -130,6 +133,11 @@ func (n *Node) Start() error {
 	srv.Serve()
 	n.store, n.mgr, n.del, n.srv, n.shadows, n.cancel, n.done, n.up = store, mgr, del, srv, shadows, cancel, done, true
 	n.dump = dump
+	todo := n.afterStart
+	n.afterStart = nil
+	for _, f := range todo {
+		f()
+	}
 	return nil
 }
 

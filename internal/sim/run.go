@@ -208,10 +208,15 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 			db, reqID := f.Target, fmt.Sprintf("failover-%d", f.At)
 			heals = append(heals, heal{f.At + time.Minute, func() {
 				for _, n := range org.Nodes {
-					if n.up {
+					redeliver := func() {
 						if err := n.Redeliver(reqID, db, since); err != nil {
 							panic(err)
 						}
+					}
+					if n.up {
+						redeliver()
+					} else { // the operator asks again when it is back
+						n.afterStart = append(n.afterStart, redeliver)
 					}
 				}
 			}})
