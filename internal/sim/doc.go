@@ -25,7 +25,10 @@
 //     reply is written after it), nothing drains, and the transport
 //     database keeps exactly what was committed; the dead instance's
 //     goroutines are run down and the file is opened again by a new
-//     instance. Disk loss: the same, and the file is removed (a new
+//     instance. Until its database is closed the dead instance may still
+//     commit what work in flight decides, but it can no longer reach
+//     anyone (its host is off the network): the same as a crash a moment
+//     later. Disk loss: the same, and the file is removed (a new
 //     database id). The store runs with UnsafeNoSync: a commit is in the
 //     file, which the process crash modelled here cannot lose (a power
 //     failure is not modelled).
