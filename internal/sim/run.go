@@ -305,7 +305,7 @@ func check(org *Org, acked []ack, out *Outcome) {
 	// shadow server for longer than the takeover delay.
 	relayFault := false
 	for _, f := range out.Faults {
-		if strings.Contains(f.Target, "b1") {
+		if f.Kind != "refuse" && strings.Contains(f.Target, "b1") {
 			relayFault = true
 		}
 	}
