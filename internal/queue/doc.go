@@ -52,7 +52,8 @@
 // still finds the notification when it looks).
 //
 // DSNs and shadow copies: when the commit that makes a message done also
-// creates its failure DSN, the discard is not written then: the DSN is a
+// creates a DSN (the failure DSN, else a success DSN), the discard is not
+// written then: the DSN is a
 // new message that exists only on this server, and until it has left, the
 // shadow copy is the only other trace of the failure. The DSN carries the
 // original's shadow server and shadow id instead, and the commit that

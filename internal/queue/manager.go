@@ -649,7 +649,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	// A sender still waiting for its reply (SR-9) whose every recipient
 	// was refused now gets the refusal instead of a DSN (SMTP-7).
 	refusal := q.claimRefusal(m, failed)
-	failDSN := -1 // index in dsns of the failure DSN, if any
+	failDSN := -1 // index in dsns of the DSN that carries the discard
 	var dsns []*Message
 	var dsnBodies [][]byte
 	for _, d := range []struct {
@@ -686,6 +686,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 
 	done := len(m.Pending()) == 0
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
+	if failDSN < 0 && len(dsns) > 0 {
+		failDSN = 0 // a success DSN carries the discard when there is no failure DSN
+	}
 	shadowState := m.State
 	// Final deliveries per database, in recipient order.
 	var dbs []string
