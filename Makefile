@@ -5,7 +5,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/umbra
 FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
-RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/
+RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/ ./internal/console/
 
 .PHONY: all build run test vet race fuzz bench chaos sim install demo clean
 

@@ -20,6 +20,7 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/config"
+	"umbra/internal/console"
 	"umbra/internal/delivery"
 	"umbra/internal/dumpster"
 	"umbra/internal/metrics"
@@ -100,6 +101,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		defer tl.Close()
 		events, tracker = fanout{events, tl}, tl
 	}
+	// The console's map shows each server's last delivery result.
+	var consoleHealth *console.Health
+	if cfg.Console.Listen != "" {
+		consoleHealth = console.NewHealth(nil)
+		events = fanout{events, consoleHealth}
+	}
 
 	table := routingTable(cfg)
 	t := cfg.Transport
@@ -179,6 +186,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	adm.SetDumpster(dump)
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
+	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"))
+	if err != nil {
+		return err
+	}
+	if con != nil {
+		defer con.Shutdown(context.Background())
+		log.Info("web console listening", "addr", "https://"+con.Addr().String()+"/")
+	}
 
 	// Recipient validation at RCPT (SMTP-6): the directory lists and the
 	// callout, whose answers the transport database keeps.

@@ -64,6 +64,7 @@ func TestShadowCompatiblePreviousRelease(t *testing.T) {
 		p := newShadowPair(t)
 		sink := startRecorder(t, p.sink)
 		b := startUmbra(t, p.cfgB, p.b)
+		previousTopology(t, p.cfgA)
 		var a *daemon
 		withBinary(old, func() { a = startUmbra(t, p.cfgA, p.a) })
 		acked := sendMany(p.a, "compat-old-new", 3, 1, nil)
@@ -87,6 +88,7 @@ func TestShadowCompatiblePreviousRelease(t *testing.T) {
 		slowHeartbeats(t, p.cfgA)
 		metricsB := withMetrics(t, p.cfgB)
 		startRecorder(t, p.sink)
+		previousTopology(t, p.cfgB)
 		var b *daemon
 		withBinary(old, func() { b = startUmbra(t, p.cfgB, p.b) })
 		a := startUmbra(t, p.cfgA, p.a)
@@ -108,4 +110,32 @@ func TestShadowCompatiblePreviousRelease(t *testing.T) {
 			t.Fatalf("no shadow session with the previous release:\n%s", out)
 		}
 	})
+}
+
+// previousTopology points the configuration cfg at a copy of its topology
+// without the keys the previous release does not know (source_addresses),
+// which it would refuse as unknown.
+func previousTopology(t *testing.T, cfg string) {
+	t.Helper()
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topo string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "topology: "); ok {
+			topo = v
+		}
+	}
+	tb, err := os.ReadFile(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(filepath.Dir(cfg), "topology-previous.yaml")
+	if err := os.WriteFile(old, []byte(strings.ReplaceAll(string(tb), ", source_addresses: [127.0.0.1]", "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "topology: "+topo, "topology: "+old, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -9,6 +9,8 @@
 //     error.
 //   - Every state change goes through the queue manager's operations, one
 //     transaction each; the API adds no state of its own.
+//   - The web console (package console) serves the same handler
+//     in-process (Handler): its reads and actions are the CLI's.
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
 //     400 bad request, 404 no such message or queue, 409 message in
 //     delivery (try again), 500 anything else.

@@ -31,6 +31,7 @@ const (
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
 	DefaultTrackingMaxFiles          = 10
+	DefaultConsoleSessionIdle        = 30 * time.Minute
 	DefaultMaxDumpsterSize           = 18 << 20
 	DefaultMaxDumpsterTime           = 7 * 24 * time.Hour
 	DefaultMailboxDatabase           = "local"
@@ -120,6 +121,7 @@ func applyDefaults(c *Config) {
 		c.Mailbox.Database = DefaultMailboxDatabase
 	}
 
+	setDur(&c.Console.SessionIdle, DefaultConsoleSessionIdle)
 	setDur(&c.Pickup.Interval, 5*time.Second)
 	if c.Pickup.MaxMessageSize == 0 {
 		c.Pickup.MaxMessageSize = DefaultMaxMessageSize

@@ -138,6 +138,9 @@ func resolvePaths(c *Config, base string) {
 	abs(&c.Recipients.File)
 	abs(&c.Transport.ClientCertFile)
 	abs(&c.Transport.ClientKeyFile)
+	abs(&c.Console.CertFile)
+	abs(&c.Console.KeyFile)
+	abs(&c.Console.CredentialsFile)
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}

@@ -24,6 +24,10 @@ type Config struct {
 	// connections (every receive connector of the server).
 	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
 
+	// Console is the operator's web console (package console); off
+	// unless Console.Listen is set.
+	Console Console `yaml:"console"`
+
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.
@@ -338,4 +342,26 @@ type Pickup struct {
 	Directory      string   `yaml:"directory"`
 	Interval       Duration `yaml:"interval"`
 	MaxMessageSize Size     `yaml:"max_message_size"`
+}
+
+// Console configures the web console: its own HTTPS listener with a login
+// against a credentials file.
+type Console struct {
+	// Listen is host:port; empty (the default) turns the console off. It
+	// must be a loopback address unless AllowRemote is set.
+	Listen      string `yaml:"listen"`
+	AllowRemote bool   `yaml:"allow_remote"`
+	// CertFile and KeyFile are the console's certificate; empty: the
+	// first receive connector's TLS certificate.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CredentialsFile holds "name:bcrypt-hash" lines (the receive
+	// connectors' format; server accounts cannot log in); empty: the
+	// first receive connector's AUTH credentials file.
+	CredentialsFile string `yaml:"credentials_file"`
+	// Hosts are further host[:port] names the browser may use in the Host
+	// header besides the listen address (and localhost on loopback).
+	Hosts []string `yaml:"hosts"`
+	// SessionIdle ends a login after this long without a request.
+	SessionIdle Duration `yaml:"session_idle"`
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"umbra/internal/admin"
+	"umbra/internal/config"
+	"umbra/internal/console"
+	"umbra/internal/routing"
+	"umbra/internal/shadow"
+	"umbra/internal/smtp"
+)
+
+// startConsole opens the web console's listener when console.listen is
+// set (nil, nil otherwise). It serves the admin API's handler, so the
+// console's reads and actions are the CLI's.
+func startConsole(cfg *config.Config, adm *admin.Server, shadows *shadow.Manager, health *console.Health,
+	log *slog.Logger) (*console.Server, error) {
+	if cfg.Console.Listen == "" {
+		return nil, nil
+	}
+	certFile, keyFile := config.ConsoleCertificate(cfg)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("console certificate: %w", err)
+	}
+	credFile := config.ConsoleCredentials(cfg)
+	creds, err := smtp.LoadCredentials(credFile)
+	if err != nil {
+		return nil, fmt.Errorf("console credentials: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Console.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("console listener: %w", err)
+	}
+	c := console.Config{Listener: ln, Certificate: cert, Hosts: cfg.Console.Hosts, Credentials: creds, CredentialsFile: credFile,
+		API: adm.Handler(), Health: health, Self: cfg.Server.Name, SessionIdle: cfg.Console.SessionIdle.D(), Log: log}
+	if shadows != nil {
+		c.Shadows = shadows.Status
+	}
+	if path := cfg.Topology; path != "" {
+		// Read at each request: the map shows the file as it is now.
+		c.Topology = func() (*console.Topology, error) { return consoleTopology(path) }
+	}
+	s := console.New(c)
+	go s.Serve()
+	return s, nil
+}
+
+// consoleTopology reads the topology file and resolves each server's site
+// as routing does (its site, else its address in a site's subnets).
+func consoleTopology(path string) (*console.Topology, error) {
+	ct, err := config.LoadTopology(path)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := routing.NewTopology(topologyInput(ct))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t := &console.Topology{}
+	for _, s := range ct.Sites {
+		t.Sites = append(t.Sites, console.TopoSite{Name: s.Name, Hub: s.HubSite})
+	}
+	for _, l := range ct.SiteLinks {
+		t.Links = append(t.Links, console.TopoLink{Name: l.Name, Sites: l.Sites, Cost: l.Cost, UmbraCost: l.UmbraCost})
+	}
+	for _, s := range ct.Servers {
+		site := s.Site
+		if rs, ok := rt.Server(s.Name); ok {
+			site = rs.Site
+		}
+		t.Servers = append(t.Servers, console.TopoServer{Name: s.Name, Role: s.Role, Site: site, Address: s.Address})
+	}
+	return t, nil
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// validateConsole checks the web console's settings: a listener that is
+// loopback unless allow_remote says otherwise, and a certificate and a
+// credentials file it can use (its own or the first receive connector's).
+func validateConsole(v *validator, c *Config) {
+	k := c.Console
+	if k.Listen == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(k.Listen)
+	if err != nil {
+		v.add(fmt.Sprintf("console.listen: %v", err), "console", "listen")
+	} else if !k.AllowRemote && !loopbackHost(host) {
+		v.add(fmt.Sprintf("console.listen %q is not a loopback address; set console.allow_remote: true to serve the console beyond this host", k.Listen),
+			"console", "listen")
+	}
+	if (k.CertFile == "") != (k.KeyFile == "") {
+		v.add("console needs both cert_file and key_file, or neither (then the first receive connector's TLS certificate)", "console")
+	}
+	if cert, _ := ConsoleCertificate(c); cert == "" {
+		v.add("console.listen is set but there is no certificate: set console.cert_file/key_file or a receive connector's tls", "console", "listen")
+	}
+	if ConsoleCredentials(c) == "" {
+		v.add("console.listen is set but there is no credentials file: set console.credentials_file or a receive connector's auth.credentials_file", "console", "listen")
+	}
+	if k.SessionIdle < 0 {
+		v.add("console.session_idle must be positive", "console", "session_idle")
+	}
+}
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// ConsoleCertificate is the certificate and key files the console serves
+// HTTPS with: its own, else the first receive connector's.
+func ConsoleCertificate(c *Config) (cert, key string) {
+	if c.Console.CertFile != "" {
+		return c.Console.CertFile, c.Console.KeyFile
+	}
+	for _, rc := range c.ReceiveConnectors {
+		if rc.TLS.CertFile != "" && rc.TLS.KeyFile != "" {
+			return rc.TLS.CertFile, rc.TLS.KeyFile
+		}
+	}
+	return "", ""
+}
+
+// ConsoleCredentials is the credentials file the console checks logins
+// against: its own, else the first receive connector's.
+func ConsoleCredentials(c *Config) string {
+	if c.Console.CredentialsFile != "" {
+		return c.Console.CredentialsFile
+	}
+	for _, rc := range c.ReceiveConnectors {
+		if rc.Auth.CredentialsFile != "" {
+			return rc.Auth.CredentialsFile
+		}
+	}
+	return ""
+}

@@ -1,0 +1,374 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/shadow"
+	"umbra/internal/smtp"
+)
+
+// Config is what the console needs; the daemon builds it.
+type Config struct {
+	// Listener is the bound TCP listener (console.listen); the console
+	// wraps it in TLS with Certificate.
+	Listener    net.Listener
+	Certificate tls.Certificate
+	// Hosts are further names the browser may use (console.hosts).
+	Hosts []string
+	// Credentials are the accounts that may log in (non-server ones).
+	Credentials *smtp.Credentials
+	// CredentialsFile, when set, is read again when it changes (checked
+	// at each login), so that an account added or removed takes effect
+	// without a restart; a file that no longer parses leaves the last
+	// good accounts in force.
+	CredentialsFile string
+	// API is the admin API's handler (admin.Server.Handler).
+	API http.Handler
+	// Topology gives the organisation's topology as the map draws it; nil
+	// or a nil result: no topology configured.
+	Topology func() (*Topology, error)
+	// Shadows is the shadow manager's view of the primaries it watches
+	// (nil when shadow redundancy is off).
+	Shadows func() []shadow.PrimaryStatus
+	// Health is the record of last delivery results per next hop.
+	Health *Health
+	// Self is this server's name.
+	Self        string
+	SessionIdle time.Duration
+	Clock       clock.Clock
+	Log         *slog.Logger
+}
+
+// Server is the running console.
+type Server struct {
+	cfg   Config
+	http  *http.Server
+	hosts map[string]bool
+
+	mu       sync.Mutex
+	creds    *smtp.Credentials
+	credsMod time.Time
+	credsLen int64
+	sessions map[string]*session
+	failures map[string][]time.Time // failed logins per client IP
+}
+
+type session struct {
+	user    string
+	csrf    string
+	created time.Time
+	seen    time.Time
+	flash   string
+}
+
+const (
+	sessionCookie = "umbra_console"
+	loginCookie   = "umbra_console_login"
+	// sessionMax bounds a login's life however active it is.
+	sessionMax = 12 * time.Hour
+	// maxSessions bounds the memory logins may take.
+	maxSessions = 1024
+	// Failed logins: after loginFailures in loginWindow from one address,
+	// further attempts are refused until the window passes.
+	loginFailures = 5
+	loginWindow   = 5 * time.Minute
+)
+
+// New builds the console on its listener; Serve starts it.
+func New(cfg Config) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 30 * time.Minute
+	}
+	if cfg.Health == nil {
+		cfg.Health = NewHealth(cfg.Clock)
+	}
+	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{}, hosts: map[string]bool{}}
+	if cfg.CredentialsFile != "" {
+		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
+			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
+		}
+	}
+	addr := cfg.Listener.Addr().String()
+	s.hosts[strings.ToLower(addr)] = true
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			s.hosts["localhost:"+port] = true
+		}
+	}
+	for _, h := range cfg.Hosts {
+		s.hosts[strings.ToLower(h)] = true
+	}
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
+	return s
+}
+
+// Addr is the console's listening address.
+func (s *Server) Addr() net.Addr { return s.cfg.Listener.Addr() }
+
+// Serve answers requests until Shutdown.
+func (s *Server) Serve() {
+	ln := tls.NewListener(s.cfg.Listener, &tls.Config{Certificates: []tls.Certificate{s.cfg.Certificate},
+		MinVersion: tls.VersionTLS12})
+	if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.cfg.Log.Error("console stopped", "err", err)
+	}
+}
+
+// Shutdown stops the console.
+func (s *Server) Shutdown(ctx context.Context) { s.http.Shutdown(ctx) }
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// guard applies to every request: the Host must be one of the console's
+// names, security headers are set, and a POST must come from the console's
+// own pages.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hosts[strings.ToLower(r.Host)] {
+			http.Error(w, "unknown host name for the console", http.StatusMisdirectedRequest)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if !sameOrigin(r) {
+				s.cfg.Log.Warn("console request refused: cross-origin", "method", r.Method, "path", r.URL.Path,
+					"origin", r.Header.Get("Origin"), "client", clientIP(r))
+				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sameOrigin reports whether a state-changing request names the console
+// itself as its origin (Origin, else Referer); one that names none is
+// refused.
+func sameOrigin(r *http.Request) bool {
+	want := "https://" + strings.ToLower(r.Host)
+	if o := r.Header.Get("Origin"); o != "" {
+		return strings.ToLower(o) == want
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		u, err := url.Parse(ref)
+		return err == nil && strings.ToLower(u.Scheme+"://"+u.Host) == want
+	}
+	return false
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// current is the request's live session, or nil.
+func (s *Server) current(r *http.Request) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se := s.sessions[c.Value]
+	if se == nil {
+		return nil
+	}
+	if now.Sub(se.seen) > s.cfg.SessionIdle || now.Sub(se.created) > sessionMax {
+		delete(s.sessions, c.Value)
+		return nil
+	}
+	se.seen = now
+	return se
+}
+
+// authed wraps a page that needs a login; a POST also needs the session's
+// CSRF token.
+func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		se := s.current(r)
+		if se == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "not logged in", http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPost {
+			tok := r.PostFormValue("csrf")
+			if subtle.ConstantTimeCompare([]byte(tok), []byte(se.csrf)) != 1 {
+				s.cfg.Log.Warn("console request refused: missing or wrong CSRF token", "user", se.user, "path", r.URL.Path,
+					"client", clientIP(r))
+				http.Error(w, "missing or wrong CSRF token (reload the page)", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, se)
+	}
+}
+
+// throttled reports whether an address has failed too many logins of late.
+func (s *Server) throttled(ip string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keep []time.Time
+	for _, t := range s.failures[ip] {
+		if now.Sub(t) < loginWindow {
+			keep = append(keep, t)
+		}
+	}
+	if keep == nil {
+		delete(s.failures, ip)
+	} else {
+		s.failures[ip] = keep
+	}
+	return len(keep) >= loginFailures
+}
+
+func (s *Server) failed(ip string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.failures[ip]; !ok && len(s.failures) >= maxSessions {
+		for k := range s.failures { // bounded: forget one address
+			delete(s.failures, k)
+			break
+		}
+	}
+	s.failures[ip] = append(s.failures[ip], now)
+}
+
+// login checks the form, creates a session and sets its cookie.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("login_token"))) != 1 {
+		http.Error(w, "missing or wrong login form token (reload the login page)", http.StatusForbidden)
+		return
+	}
+	now := s.cfg.Clock.Now()
+	ip := clientIP(r)
+	next := safeNext(r.PostFormValue("next"))
+	if s.throttled(ip, now) {
+		s.cfg.Log.Warn("console login refused: too many failures", "client", ip)
+		s.renderLogin(w, r, next, "Too many failed logins from your address; try again in a few minutes.", http.StatusTooManyRequests)
+		return
+	}
+	user := r.PostFormValue("user")
+	server, err := s.credentials().Check(user, r.PostFormValue("password"))
+	if err != nil || server {
+		s.failed(ip, now)
+		// The name is logged only if it is an account: a password typed
+		// into the name field must not reach the log.
+		if err == nil {
+			s.cfg.Log.Warn("console login refused: transport server account", "user", user, "client", ip)
+		} else {
+			s.cfg.Log.Warn("console login failed", "client", ip)
+		}
+		s.renderLogin(w, r, next, "Wrong name or password.", http.StatusUnauthorized)
+		return
+	}
+	id := randomToken()
+	s.mu.Lock()
+	if len(s.sessions) >= maxSessions {
+		s.pruneLocked(now)
+	}
+	s.sessions[id] = &session{user: user, csrf: randomToken(), created: now, seen: now}
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1, Secure: true, HttpOnly: true})
+	s.cfg.Log.Info("console login", "user", user, "client", ip)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// credentials are the accounts, read again if the file changed.
+func (s *Server) credentials() *smtp.Credentials {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.CredentialsFile == "" {
+		return s.creds
+	}
+	fi, err := os.Stat(s.cfg.CredentialsFile)
+	if err != nil || (fi.ModTime().Equal(s.credsMod) && fi.Size() == s.credsLen) {
+		return s.creds
+	}
+	c, err := smtp.LoadCredentials(s.cfg.CredentialsFile)
+	if err != nil {
+		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
+	} else {
+		s.creds = c
+		s.cfg.Log.Info("console credentials file reloaded", "path", s.cfg.CredentialsFile)
+	}
+	s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
+	return s.creds
+}
+
+// pruneLocked drops expired sessions, then the oldest if still full.
+func (s *Server) pruneLocked(now time.Time) {
+	var oldest string
+	for id, se := range s.sessions {
+		if now.Sub(se.seen) > s.cfg.SessionIdle || now.Sub(se.created) > sessionMax {
+			delete(s.sessions, id)
+			continue
+		}
+		if oldest == "" || se.seen.Before(s.sessions[oldest].seen) {
+			oldest = id
+		}
+	}
+	if len(s.sessions) >= maxSessions && oldest != "" {
+		delete(s.sessions, oldest)
+	}
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, se *session) {
+	c, _ := r.Cookie(sessionCookie)
+	s.mu.Lock()
+	delete(s.sessions, c.Value)
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode})
+	s.cfg.Log.Info("console logout", "user", se.user)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// safeNext keeps a redirect target on the console: a local path only.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}

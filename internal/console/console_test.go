@@ -1,0 +1,453 @@
+package console
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"umbra/internal/admin"
+	"umbra/internal/queue"
+	"umbra/internal/shadow"
+	"umbra/internal/smtp"
+)
+
+// fakeQueue stands behind the real admin API handler and records the
+// actions that reach it.
+type fakeQueue struct {
+	mu      sync.Mutex
+	actions []string
+}
+
+func (f *fakeQueue) did(a string) {
+	f.mu.Lock()
+	f.actions = append(f.actions, a)
+	f.mu.Unlock()
+}
+
+func (f *fakeQueue) done() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.actions...)
+}
+
+func (f *fakeQueue) Queues() ([]queue.QueueInfo, error) {
+	return []queue.QueueInfo{{Name: "mx:example.net", Status: "retry", Count: 2},
+		{Name: "mx:<script>alert(1)</script>.example", Status: "ready", Count: 1}}, nil
+}
+func (f *fakeQueue) SuspendQueue(ctx context.Context, n string) error {
+	f.did("suspend " + n)
+	return nil
+}
+func (f *fakeQueue) ResumeQueue(ctx context.Context, n string) error {
+	f.did("resume " + n)
+	return nil
+}
+func (f *fakeQueue) RetryQueue(ctx context.Context, n string) (int, error) {
+	f.did("retry " + n)
+	return 2, nil
+}
+func (f *fakeQueue) RedirectQueue(ctx context.Context, n, to string) (int, error) {
+	f.did("redirect " + n + " " + to)
+	return 1, nil
+}
+func (f *fakeQueue) Messages(queue.MessageFilter) ([]*queue.Message, error) {
+	return []*queue.Message{{ID: 7, State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}}, nil
+}
+func (f *fakeQueue) Message(id queue.ID) (*queue.Message, error) {
+	if id == 7 {
+		return &queue.Message{ID: 7, State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}, nil
+	}
+	return nil, queue.ErrNotFound
+}
+func (f *fakeQueue) Body(id queue.ID) ([]byte, error) {
+	return []byte("Subject: secret\r\n\r\nthe body\r\n"), nil
+}
+func (f *fakeQueue) SuspendMessage(ctx context.Context, id queue.ID) error {
+	f.did("suspend message " + id.String())
+	return nil
+}
+func (f *fakeQueue) ResumeMessage(ctx context.Context, id queue.ID) error { return nil }
+func (f *fakeQueue) RemoveMessage(ctx context.Context, id queue.ID, ndr bool) error {
+	if ndr {
+		f.did("remove+ndr " + id.String())
+	} else {
+		f.did("remove " + id.String())
+	}
+	return nil
+}
+
+type harness struct {
+	t      *testing.T
+	q      *fakeQueue
+	s      *Server
+	base   string // https://127.0.0.1:port
+	client *http.Client
+	logs   *strings.Builder
+	// credFile is the credentials file the console reads.
+	credFile string
+}
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "console.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+type syncBuilder struct {
+	mu sync.Mutex
+	strings.Builder
+}
+
+func (b *syncBuilder) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Builder.Write(p)
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret-pass"), bcrypt.MinCost)
+	srvHash, _ := bcrypt.GenerateFromPassword([]byte("relay-pass"), bcrypt.MinCost)
+	credFile := filepath.Join(dir, "credentials")
+	os.WriteFile(credFile, []byte("ops:"+string(hash)+"\nhub2:"+string(srvHash)+":server\n"), 0o600)
+	creds, err := smtp.LoadCredentials(credFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &fakeQueue{}
+	logs := &syncBuilder{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	adm, err := admin.Listen(filepath.Join(dir, "admin.sock"), q, nil, admin.Status{Server: "hub1.example.org"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.SetShadows(func() []shadow.PrimaryStatus { return nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Listener: ln, Certificate: selfSigned(t), Credentials: creds, CredentialsFile: credFile, API: adm.Handler(),
+		Self: "hub1.example.org", Log: log,
+		Shadows: func() []shadow.PrimaryStatus {
+			return []shadow.PrimaryStatus{{Name: "hub2.example.org", Failures: 2, LastContact: time.Now().Add(-time.Minute), DatabaseID: "db-2"}}
+		},
+		Topology: func() (*Topology, error) {
+			return &Topology{Sites: []TopoSite{{Name: "east", Hub: true}, {Name: "west"}, {Name: "north"}},
+				Links: []TopoLink{{Name: "east-west", Sites: []string{"east", "west"}, Cost: 10},
+					{Name: "triangle", Sites: []string{"east", "west", "north"}, Cost: 20, UmbraCost: 5}},
+				Servers: []TopoServer{{Name: "hub1.example.org", Role: "hub", Site: "east", Address: "127.0.0.1:25"},
+					{Name: "hub2.example.org", Role: "hub", Site: "west", Address: "127.0.0.2:25"},
+					{Name: "<b>edge</b>", Role: "edge", Site: "", Address: "127.0.0.3:25"}}}, nil
+		}})
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &harness{t: t, q: q, s: s, credFile: credFile, base: "https://" + ln.Addr().String(), client: c, logs: &logs.Builder}
+}
+
+func (h *harness) do(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
+	h.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, h.base+path, body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	res, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+var hiddenRE = regexp.MustCompile(`name="(login_token|csrf)" value="([^"]+)"`)
+
+func hidden(page, name string) string {
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		if m[1] == name {
+			return m[2]
+		}
+	}
+	return ""
+}
+
+func (h *harness) origin() map[string]string { return map[string]string{"Origin": h.base} }
+
+// login logs in and returns the CSRF token of the first page.
+func (h *harness) login(user, pass string) (int, string) {
+	h.t.Helper()
+	_, page := h.do("GET", "/login", nil, nil)
+	tok := hidden(page, "login_token")
+	if tok == "" {
+		h.t.Fatalf("no login token in the login page:\n%s", page)
+	}
+	res, _ := h.do("POST", "/login", url.Values{"login_token": {tok}, "user": {user}, "password": {pass}, "next": {"/"}}, h.origin())
+	if res.StatusCode != http.StatusSeeOther {
+		return res.StatusCode, ""
+	}
+	_, page = h.do("GET", "/", nil, nil)
+	return res.StatusCode, hidden(page, "csrf")
+}
+
+func TestConsoleRequiresLogin(t *testing.T) {
+	h := newHarness(t)
+	for _, p := range []string{"/", "/messages", "/messages/7", "/messages/7/export", "/shadows", "/dumpster", "/track", "/map"} {
+		res, body := h.do("GET", p, nil, nil)
+		if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+			t.Errorf("GET %s without a login: %d %s, want a redirect to /login", p, res.StatusCode, res.Header.Get("Location"))
+		}
+		if strings.Contains(body, "the body") {
+			t.Errorf("GET %s without a login shows the message body", p)
+		}
+	}
+	res, _ := h.do("POST", "/action", url.Values{"kind": {"queue"}, "op": {"suspend"}, "target": {"mx:example.net"}}, h.origin())
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST /action without a login: %d, want 401", res.StatusCode)
+	}
+	if code, _ := h.login("ops", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", code)
+	}
+	if code, _ := h.login("hub2", "relay-pass"); code != http.StatusUnauthorized {
+		t.Errorf("transport server account: %d, want 401 (server accounts cannot log in)", code)
+	}
+	if strings.Contains(h.logs.String(), "wrong") || strings.Contains(h.logs.String(), "relay-pass") {
+		t.Errorf("a password reached the log:\n%s", h.logs.String())
+	}
+	if len(h.q.done()) != 0 {
+		t.Fatalf("actions reached the queue without a login: %v", h.q.done())
+	}
+	// The login form's own token is required (no login CSRF).
+	res, _ = h.do("POST", "/login", url.Values{"user": {"ops"}, "password": {"s3cret-pass"}}, h.origin())
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("login without the form token: %d, want 403", res.StatusCode)
+	}
+	if code, csrf := h.login("ops", "s3cret-pass"); code != http.StatusSeeOther || csrf == "" {
+		t.Fatalf("login: %d, csrf %q", code, csrf)
+	}
+	res, body := h.do("GET", "/", nil, nil)
+	if res.StatusCode != 200 || !strings.Contains(body, "mx:example.net") {
+		t.Fatalf("queues page after login: %d\n%s", res.StatusCode, body)
+	}
+	if strings.Contains(h.logs.String(), "s3cret-pass") {
+		t.Errorf("the password reached the log")
+	}
+}
+
+func TestConsoleLoginThrottled(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < loginFailures; i++ {
+		if code, _ := h.login("ops", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	if code, _ := h.login("ops", "s3cret-pass"); code != http.StatusTooManyRequests {
+		t.Fatalf("login after %d failures: %d, want 429 even with the right password", loginFailures, code)
+	}
+}
+
+func TestConsoleCSRF(t *testing.T) {
+	h := newHarness(t)
+	_, csrf := h.login("ops", "s3cret-pass")
+	act := func(tok string) url.Values {
+		return url.Values{"csrf": {tok}, "kind": {"queue"}, "op": {"suspend"}, "target": {"mx:example.net"}, "back": {"/"}}
+	}
+	for _, tok := range []string{"", "forged", csrf + "x"} {
+		res, _ := h.do("POST", "/action", act(tok), h.origin())
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("action with CSRF token %q: %d, want 403", tok, res.StatusCode)
+		}
+	}
+	if len(h.q.done()) != 0 {
+		t.Fatalf("an action without the right token reached the queue: %v", h.q.done())
+	}
+	res, _ := h.do("POST", "/action", act(csrf), h.origin())
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("action with the token: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if got := h.q.done(); len(got) != 1 || got[0] != "suspend mx:example.net" {
+		t.Fatalf("queue actions: %v", got)
+	}
+	_, page := h.do("GET", "/", nil, nil)
+	if !strings.Contains(page, "queue suspend mx:example.net: done") {
+		t.Errorf("no outcome shown after the action:\n%s", page)
+	}
+	// Message actions go through the same API: remove with an NDR.
+	res, _ = h.do("POST", "/action", url.Values{"csrf": {csrf}, "kind": {"message"}, "op": {"remove-ndr"}, "target": {queue.ID(7).String()},
+		"back": {"//evil.example/"}}, h.origin())
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("remove: %d %s (an off-site back must become /)", res.StatusCode, res.Header.Get("Location"))
+	}
+	if got := h.q.done(); got[len(got)-1] != "remove+ndr "+queue.ID(7).String() {
+		t.Fatalf("queue actions: %v", got)
+	}
+	if !strings.Contains(h.logs.String(), "user=ops") {
+		t.Errorf("the action's log line does not name the user:\n%s", h.logs.String())
+	}
+	// After logout the token is worthless.
+	h.do("POST", "/logout", url.Values{"csrf": {csrf}}, h.origin())
+	res, _ = h.do("POST", "/action", act(csrf), h.origin())
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("action after logout: %d, want 401", res.StatusCode)
+	}
+}
+
+func TestConsoleHostAndOrigin(t *testing.T) {
+	h := newHarness(t)
+	_, csrf := h.login("ops", "s3cret-pass")
+	// DNS rebinding: a foreign name in Host is refused, logged in or not.
+	for _, host := range []string{"evil.example", "evil.example:" + strings.Split(h.base, ":")[2]} {
+		res, _ := h.do("GET", "/", nil, map[string]string{"Host": host})
+		if res.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("Host %s: %d, want 421", host, res.StatusCode)
+		}
+	}
+	port := strings.Split(h.base, ":")[2]
+	// (The cookie is the 127.0.0.1 name's: under localhost the login page.)
+	if res, _ := h.do("GET", "/login", nil, map[string]string{"Host": "localhost:" + port}); res.StatusCode != 200 {
+		t.Errorf("Host localhost:%s on a loopback console: %d, want 200", port, res.StatusCode)
+	}
+	form := url.Values{"csrf": {csrf}, "kind": {"queue"}, "op": {"retry"}, "target": {"mx:example.net"}, "back": {"/"}}
+	for name, hdr := range map[string]map[string]string{
+		"foreign origin":       {"Origin": "https://evil.example"},
+		"http origin":          {"Origin": "http://" + strings.TrimPrefix(h.base, "https://")},
+		"null origin":          {"Origin": "null"},
+		"no origin or referer": {},
+		"foreign referer":      {"Referer": "https://evil.example/x"},
+	} {
+		res, _ := h.do("POST", "/action", form, hdr)
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, res.StatusCode)
+		}
+	}
+	if len(h.q.done()) != 0 {
+		t.Fatalf("a cross-origin action reached the queue: %v", h.q.done())
+	}
+	res, _ := h.do("POST", "/action", form, map[string]string{"Referer": h.base + "/"})
+	if res.StatusCode != http.StatusSeeOther || len(h.q.done()) != 1 {
+		t.Fatalf("same-origin Referer: %d, actions %v", res.StatusCode, h.q.done())
+	}
+	res, _ = h.do("GET", "/", nil, nil)
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy: %q", csp)
+	}
+}
+
+func TestConsolePagesEscapeAndKeepBodies(t *testing.T) {
+	h := newHarness(t)
+	h.login("ops", "s3cret-pass")
+	_, page := h.do("GET", "/", nil, nil)
+	if strings.Contains(page, "<script>alert(1)") || !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("a queue name is not escaped")
+	}
+	for _, p := range []string{"/", "/messages", "/messages/" + queue.ID(7).String(), "/shadows", "/map", "/track?sender=a"} {
+		res, body := h.do("GET", p, nil, nil)
+		if p == "/track?sender=a" {
+			if res.StatusCode != 200 || !strings.Contains(body, "tracking log is disabled") {
+				t.Errorf("track without a tracking log: %d", res.StatusCode)
+			}
+		} else if res.StatusCode != 200 {
+			t.Errorf("GET %s: %d", p, res.StatusCode)
+		}
+		if strings.Contains(body, "the body") || strings.Contains(body, "Subject: secret") {
+			t.Errorf("GET %s shows the message body", p)
+		}
+	}
+	res, body := h.do("GET", "/messages/"+queue.ID(7).String()+"/export", nil, nil)
+	if res.StatusCode != 200 || !strings.Contains(body, "the body") || !strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment") {
+		t.Errorf("export: %d %q %q", res.StatusCode, res.Header.Get("Content-Disposition"), body)
+	}
+	_, page = h.do("GET", "/map", nil, nil)
+	for _, want := range []string{`data-site="east" data-hub="true"`, `data-site="west"`, `data-site="north"`, `data-site="(no site)"`,
+		`data-link="east-west"`, `data-link="triangle"`, "east-west: 10", "triangle: 5 (Exchange 20)",
+		`data-server="hub1.example.org" data-health="self"`, `data-server="hub2.example.org" data-health="failing"`, "2 failed", "db-2",
+		`data-server="&lt;b&gt;edge&lt;/b&gt;"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("map lacks %s", want)
+		}
+	}
+}
+
+func TestHealthRecordsLastResult(t *testing.T) {
+	h := NewHealth(nil)
+	m := &queue.Message{ID: 1}
+	h.Event("defer", m, &queue.Recipient{NextHop: "hub2.example.org[127.0.0.2]:25"}, "451 4.4.1 timeout")
+	h.Event("receive", m, nil, "")
+	if r, ok := h.Last("HUB2.example.org"); !ok || r.Event != "defer" {
+		t.Fatalf("by name: %+v %v", r, ok)
+	}
+	h.Event("send", m, &queue.Recipient{NextHop: "hub2.example.org[127.0.0.2]:25"}, "250 ok")
+	if r, ok := h.Last("nosuch", "127.0.0.2:25"); !ok || r.Event != "send" {
+		t.Fatalf("by address: %+v %v", r, ok)
+	}
+	if _, ok := h.Last("hub3.example.org"); ok {
+		t.Fatal("a server never tried has a result")
+	}
+}
+
+// An account added to the credentials file can log in without a restart;
+// a file broken meanwhile leaves the accounts in force.
+func TestConsoleCredentialsReread(t *testing.T) {
+	h := newHarness(t)
+	if code, _ := h.login("ops2", "other-pass"); code != http.StatusUnauthorized {
+		t.Fatalf("unknown account: %d", code)
+	}
+	old, _ := os.ReadFile(h.credFile)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("other-pass"), bcrypt.MinCost)
+	os.WriteFile(h.credFile, append(old, []byte("ops2:"+string(hash)+"\n")...), 0o600)
+	if code, _ := h.login("ops2", "other-pass"); code != http.StatusSeeOther {
+		t.Fatalf("account added to the file: %d, want a login", code)
+	}
+	os.WriteFile(h.credFile, append(old, []byte("broken line\n")...), 0o600)
+	h.client.Jar, _ = cookiejar.New(nil) // logged out
+	if code, _ := h.login("ops2", "other-pass"); code != http.StatusSeeOther {
+		t.Fatalf("after the file broke: %d, want the previous accounts in force", code)
+	}
+}

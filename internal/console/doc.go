@@ -1,0 +1,31 @@
+// Package console is umbra's web console: server-rendered HTML pages for
+// the operator (queues, messages and their actions, shadow state, the
+// dumpster, tracking search, and a map of the topology with each server's
+// health as this server sees it), served by the daemon on a TCP listener
+// of its own.
+//
+// Invariants:
+//   - Off unless configured (console.listen); HTTPS only; loopback unless
+//     console.allow_remote is set (package config checks it).
+//   - Every page but /login and /assets/ needs a login, checked against
+//     the credentials file with package smtp's parser and bcrypt check;
+//     transport server accounts cannot log in; the file is read again
+//     when it changes (a broken file leaves the last good accounts).
+//     Five failed logins from an address in five minutes lock it out for
+//     the rest of the window. Sessions live in memory
+//     (a restart logs everyone out), in a Secure, HttpOnly,
+//     SameSite=Strict cookie.
+//   - A request whose Host header is not one of the console's names is
+//     refused (421): DNS rebinding cannot reach it.
+//   - Every POST needs an Origin (or Referer) of the console itself, and,
+//     once logged in, the session's CSRF token in the form; the login form
+//     carries a token bound to a cookie (no login CSRF).
+//   - The console holds no queue logic: reads and actions go through the
+//     admin API's handler in-process (package admin), so they are the
+//     CLI's, with its checks and errors.
+//   - Pages never show a message body; only the explicit export
+//     (GET /messages/{id}/export, an attachment) returns one.
+//   - Output is escaped by html/template; the Content-Security-Policy
+//     allows only the embedded script and style sheet.
+//   - Logs name the user and the action, never a password or a cookie.
+package console

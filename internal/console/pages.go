@@ -1,0 +1,309 @@
+package console
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"umbra/internal/admin"
+	"umbra/internal/dumpster"
+	"umbra/internal/queue"
+	"umbra/internal/tracking"
+)
+
+//go:embed assets
+var assets embed.FS
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"age":   age,
+	"when":  when,
+	"join":  strings.Join,
+	"bytes": func(n int64) string { return strconv.FormatInt(n, 10) },
+	"fmt1":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"dict":  act,
+}).ParseFS(templateFS, "templates/*.html"))
+
+// age prints a duration rounded for reading.
+func age(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return d.Round(time.Minute).String()
+	}
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// actArgs is one action button's form.
+type actArgs struct {
+	Page                             page
+	CSRF, Back                       string
+	Kind, Target, Op, Label, Confirm string
+}
+
+func act(p page, kind, target, op, label, confirm string) actArgs {
+	return actArgs{Page: p, CSRF: p.CSRF, Back: p.Back, Kind: kind, Target: target, Op: op, Label: label, Confirm: confirm}
+}
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	Nav    string
+	User   string
+	CSRF   string
+	Flash  string
+	Error  string
+	Self   string
+	Now    time.Time
+	Status admin.Status
+	Data   any
+	Back   string
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /assets/", http.FileServerFS(assets))
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		if s.current(r) != nil {
+			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+			return
+		}
+		s.renderLogin(w, r, safeNext(r.URL.Query().Get("next")), "", http.StatusOK)
+	})
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.authed(s.logout))
+	mux.HandleFunc("GET /{$}", s.authed(s.overview))
+	mux.HandleFunc("GET /queues", s.authed(s.overview))
+	mux.HandleFunc("GET /messages", s.authed(s.messages))
+	mux.HandleFunc("GET /messages/{id}", s.authed(s.message))
+	mux.HandleFunc("GET /messages/{id}/export", s.authed(s.export))
+	mux.HandleFunc("GET /shadows", s.authed(s.shadowsPage))
+	mux.HandleFunc("GET /dumpster", s.authed(s.dumpsterPage))
+	mux.HandleFunc("GET /track", s.authed(s.trackPage))
+	mux.HandleFunc("GET /map", s.authed(s.mapPage))
+	mux.HandleFunc("POST /action", s.authed(s.action))
+	return s.guard(mux)
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, next, msg string, code int) {
+	tok := randomToken()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	pages.ExecuteTemplate(w, "login.html", map[string]string{"Token": tok, "Next": next, "Error": msg, "Self": s.cfg.Self})
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, se *session, name, title string, data any, err error) {
+	p := page{Title: title, Nav: name, User: se.user, CSRF: se.csrf, Self: s.cfg.Self, Now: s.cfg.Clock.Now(), Data: data,
+		Back: r.URL.RequestURI()}
+	s.mu.Lock()
+	p.Flash, se.flash = se.flash, ""
+	s.mu.Unlock()
+	s.call(r.Context(), "GET", "/v1/status", nil, "", &p.Status)
+	if err != nil {
+		p.Error = err.Error()
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pages.ExecuteTemplate(w, name+".html", p); err != nil {
+		s.cfg.Log.Error("console page", "page", name, "err", err)
+	}
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request, se *session) {
+	var qs []queue.QueueInfo
+	_, err := s.call(r.Context(), "GET", "/v1/queues", nil, "", &qs)
+	s.render(w, r, se, "queues", "Queues", qs, err)
+}
+
+type messagesData struct {
+	Filter   map[string]string
+	Messages []admin.MessageView
+	Limit    int
+	States   []string
+}
+
+const messageLimit = 500
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request, se *session) {
+	v := r.URL.Query()
+	q := url.Values{}
+	f := map[string]string{}
+	for _, k := range []string{"queue", "from", "to", "state"} {
+		if x := strings.TrimSpace(v.Get(k)); x != "" {
+			q.Set(k, x)
+			f[k] = x
+		}
+	}
+	q.Set("limit", strconv.Itoa(messageLimit))
+	d := messagesData{Filter: f, Limit: messageLimit, States: []string{"ready", "active", "suspended", "poison", "shadow"}}
+	_, err := s.call(r.Context(), "GET", "/v1/messages", q, "", &d.Messages)
+	s.render(w, r, se, "messages", "Messages", d, err)
+}
+
+func (s *Server) message(w http.ResponseWriter, r *http.Request, se *session) {
+	var m admin.MessageView
+	_, err := s.call(r.Context(), "GET", "/v1/messages/"+url.PathEscape(r.PathValue("id")), nil, "", &m)
+	var data *admin.MessageView
+	if err == nil {
+		data = &m
+	}
+	s.render(w, r, se, "message", "Message "+r.PathValue("id"), data, err)
+}
+
+// export is the one place a message's content leaves the console: as an
+// attachment the operator asked for.
+func (s *Server) export(w http.ResponseWriter, r *http.Request, se *session) {
+	id := r.PathValue("id")
+	body, err := s.call(r.Context(), "GET", "/v1/messages/"+url.PathEscape(id)+"/eml", nil, se.user, nil)
+	if err != nil {
+		code := http.StatusInternalServerError
+		var ae *apiError
+		if errors.As(err, &ae) {
+			code = ae.Code
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	s.cfg.Log.Info("console", "user", se.user, "action", "message export", "msg_id", id)
+	w.Header().Set("Content-Type", "message/rfc822")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+url.PathEscape(id)+`.eml"`)
+	w.Write(body)
+}
+
+func (s *Server) shadowsPage(w http.ResponseWriter, r *http.Request, se *session) {
+	var vs []admin.ShadowView
+	_, err := s.call(r.Context(), "GET", "/v1/shadows", nil, "", &vs)
+	s.render(w, r, se, "shadows", "Shadow copies", vs, err)
+}
+
+type dumpsterData struct {
+	Summaries []dumpster.Summary
+	Database  string
+	Entries   []dumpster.Entry
+}
+
+func (s *Server) dumpsterPage(w http.ResponseWriter, r *http.Request, se *session) {
+	var d dumpsterData
+	_, err := s.call(r.Context(), "GET", "/v1/dumpster", nil, "", &d.Summaries)
+	if db := r.URL.Query().Get("db"); db != "" && err == nil {
+		d.Database = db
+		_, err = s.call(r.Context(), "GET", "/v1/dumpster/"+url.PathEscape(db), url.Values{"limit": {"200"}}, "", &d.Entries)
+	}
+	s.render(w, r, se, "dumpster", "Dumpster", d, err)
+}
+
+type trackData struct {
+	Query   map[string]string
+	Entries []tracking.Entry
+	Asked   bool
+}
+
+func (s *Server) trackPage(w http.ResponseWriter, r *http.Request, se *session) {
+	v := r.URL.Query()
+	d := trackData{Query: map[string]string{}}
+	q := url.Values{}
+	for _, k := range []string{"id", "sender", "recipient"} {
+		if x := strings.TrimSpace(v.Get(k)); x != "" {
+			q.Set(k, x)
+			d.Query[k] = x
+		}
+	}
+	var err error
+	if len(q) > 0 {
+		d.Asked = true
+		q.Set("limit", "500")
+		_, err = s.call(r.Context(), "GET", "/v1/track", q, "", &d.Entries)
+	}
+	s.render(w, r, se, "track", "Message tracking", d, err)
+}
+
+type mapData struct {
+	Topology *Topology
+	Map      mapView
+	Servers  []serverHealth
+}
+
+func (s *Server) mapPage(w http.ResponseWriter, r *http.Request, se *session) {
+	var d mapData
+	var err error
+	if s.cfg.Topology != nil {
+		d.Topology, err = s.cfg.Topology()
+	}
+	if d.Topology != nil {
+		d.Servers = s.health(d.Topology)
+		d.Map = layout(d.Topology, d.Servers)
+	}
+	s.render(w, r, se, "map", "Topology", d, err)
+}
+
+// action carries out one operator action through the admin API, then
+// sends the browser back to the page it came from with the outcome.
+func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
+	kind, op, target := r.PostFormValue("kind"), r.PostFormValue("op"), r.PostFormValue("target")
+	back := safeNext(r.PostFormValue("back"))
+	var path string
+	q := url.Values{}
+	switch kind {
+	case "queue":
+		switch op {
+		case "suspend", "resume", "retry":
+		case "redirect":
+			q.Set("to", strings.TrimSpace(r.PostFormValue("to")))
+		default:
+			http.Error(w, "unknown queue action", http.StatusBadRequest)
+			return
+		}
+		path = "/v1/queues/" + url.PathEscape(target) + "/" + op
+	case "message":
+		switch op {
+		case "suspend", "resume", "retry", "remove":
+		case "remove-ndr":
+			op = "remove"
+			q.Set("ndr", "true")
+		default:
+			http.Error(w, "unknown message action", http.StatusBadRequest)
+			return
+		}
+		path = "/v1/messages/" + url.PathEscape(target) + "/" + op
+		if op == "remove" && strings.HasPrefix(back, "/messages/") {
+			back = "/messages"
+		}
+	default:
+		http.Error(w, "unknown action", http.StatusBadRequest)
+		return
+	}
+	label := kind + " " + r.PostFormValue("op")
+	var out map[string]any
+	_, err := s.call(r.Context(), "POST", path, q, se.user, &out)
+	flash := label + " " + target + ": done"
+	if n, ok := out["rescheduled"].(float64); ok && (op == "retry" || op == "redirect") {
+		flash += " (" + strconv.Itoa(int(n)) + " messages rescheduled)"
+	}
+	if err != nil {
+		flash = label + " " + target + " failed: " + err.Error()
+	}
+	s.cfg.Log.Info("console", "user", se.user, "action", label, "target", target, "ok", err == nil)
+	s.mu.Lock()
+	se.flash = flash
+	s.mu.Unlock()
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
