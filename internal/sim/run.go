@@ -52,6 +52,9 @@ type Outcome struct {
 	// SuppressedAtMailbox counts copies the mailbox side's duplicate
 	// rule dropped (a second hub delivered the same org id).
 	SuppressedAtMailbox int
+	// SuppressedNoFailover is the part of SuppressedAtMailbox in runs
+	// without a mailbox failover (totals only).
+	SuppressedNoFailover int
 	// Dials counts connections per "from>to" server name pair.
 	Dials    map[string]int
 	Problems []string

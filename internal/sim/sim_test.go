@@ -56,6 +56,13 @@ func total(tot *Outcome, out Outcome) {
 	tot.Unexplained += out.Unexplained
 	tot.Messages += out.Messages
 	tot.SuppressedAtMailbox += out.SuppressedAtMailbox
+	failover := false
+	for _, f := range out.Faults {
+		failover = failover || f.Kind == "mailbox-failover"
+	}
+	if !failover {
+		tot.SuppressedNoFailover += out.SuppressedAtMailbox
+	}
 	tot.Faults = append(tot.Faults, out.Faults...)
 }
 
@@ -64,9 +71,9 @@ func summary(n int, tot Outcome) string {
 	for _, f := range tot.Faults {
 		kinds[f.Kind]++
 	}
-	return fmt.Sprintf("seeds %d, messages %d, faults %d %v, acknowledged recipients %d: delivered %d, bounced (explained) %d, lost %d, duplicated at a mailbox %d, suppressed by the mailbox duplicate rule %d, external duplicates %d, unexplained %d",
+	return fmt.Sprintf("seeds %d, messages %d, faults %d %v, acknowledged recipients %d: delivered %d, bounced (explained) %d, lost %d, duplicated at a mailbox %d, suppressed by the mailbox duplicate rule %d (%d in runs without a mailbox failover), external duplicates %d, unexplained %d",
 		n, tot.Messages, len(tot.Faults), kinds, tot.Acked, tot.Delivered, tot.Bounced, tot.Lost, tot.DupMailbox,
-		tot.SuppressedAtMailbox, tot.DupExternal, tot.Unexplained)
+		tot.SuppressedAtMailbox, tot.SuppressedNoFailover, tot.DupExternal, tot.Unexplained)
 }
 
 // TestSimDoubleFaults runs seeds with two faults each. Two failures at
