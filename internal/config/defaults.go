@@ -28,6 +28,12 @@ const (
 	DefaultMaxLineLength             = 2000
 	DefaultIdleTimeout               = 5 * time.Minute
 	DefaultMaxAuthFailures           = 3
+	DefaultMaxJunkCommands           = 100
+	DefaultMaxErrors                 = 20
+	DefaultSoftErrorLimit            = 10
+	DefaultErrorDelay                = time.Second
+	DefaultMinDataRate               = 500 // bytes per second
+	DefaultBareNewlines              = BareNewlinesReject
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
 	DefaultTrackingMaxFiles          = 10
@@ -163,6 +169,16 @@ func applyDefaults(c *Config) {
 		setInt(&l.MaxLineLength, DefaultMaxLineLength)
 		setInt(&l.MaxAuthFailures, DefaultMaxAuthFailures)
 		setDur(&l.IdleTimeout, DefaultIdleTimeout)
+		setInt(&l.MaxJunkCommands, DefaultMaxJunkCommands)
+		setInt(&l.MaxErrors, DefaultMaxErrors)
+		setInt(&l.SoftErrorLimit, DefaultSoftErrorLimit)
+		setDur(&l.ErrorDelay, DefaultErrorDelay)
+		if l.MinDataRate == 0 {
+			l.MinDataRate = DefaultMinDataRate
+		}
+		if rc.BareNewlines == "" {
+			rc.BareNewlines = DefaultBareNewlines
+		}
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]

@@ -253,6 +253,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	var results []queue.Result
 	groups := map[string]*group{}
 	var order []string
+	planned := orgRoutes(st, m, rcpts) // delayed fan-out over the whole message (fanout.go)
 	for _, i := range rcpts {
 		addr := m.Rcpts[i].Addr
 		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
@@ -265,8 +266,12 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			}
 		} else if typ := st.cfg.Routing.Accepted(domain); st.cfg.Topology != nil &&
 			(typ != routing.Authoritative || st.cfg.Topology.HasMailbox(addr)) {
-			r := st.cfg.Topology.Route(st.cfg.LocalServer, addr, m.Size, typ)
+			r := planned[i]
 			switch {
+			case len(r.Expand) > 0: // a group expanded here: its members join the message
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Expanded, Queue: "expansion", NextHop: "expansion",
+					Expand: r.Expand, Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})
+				continue
 			case r.NDR != "":
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
 				continue

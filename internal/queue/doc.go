@@ -26,6 +26,10 @@
 //	Shadow ──discards from every primary──▶ deleted
 //	Shadow ──Takeover (primary failed or has a new database)──▶ Ready (recipients pending again)
 //
+// Every new message (Submit, DSNs, resubmissions) is written by
+// Tx.PutNew, which refuses one without recipients (ErrNoRecipients): it
+// could never be delivered, only wait for expiry.
+//
 // Index invariants, kept by Tx.Put/Tx.Delete in the same transaction as
 // the record: a message has a schedule entry iff it is Ready (keyed by its
 // NextAttempt), an active entry iff it is Active, and one queues entry per
@@ -68,6 +72,13 @@
 // Success DSNs follow RFC 3461 relay semantics: a recipient relayed to a
 // next hop that took the DSN parameters (Result.DSNPassed) gets none
 // here; one relayed without them gets "Action: relayed" (dsnrelay.go).
+//
+// Group expansion (expand.go): an Expanded result marks the group
+// recipient done (Relayed, no DSN of its own) and appends its members as
+// Pending recipients in the same commit (ORCPT naming the group, its
+// NOTIFY, no address twice, at most maxRecipients), and the message is
+// due at once; a crash before the commit leaves the group pending, so it
+// is expanded again, never lost.
 //
 // As shadow server: recipients a primary accepted in a shadow session
 // are Shadowed (with primary, address and shadow id) and the message

@@ -86,9 +86,9 @@ type ServerConfig struct {
 	// id of a shadow session that no credential names to the addresses
 	// the topology gives that server (SetServers replaces it on reload).
 	Servers ServerDirectory
-	// Clock times delayed acknowledgement, the AUTH throttle and the
-	// refusal log's rate limit (tests move it by hand); nil means the
-	// system clock.
+	// Clock times delayed acknowledgement, the AUTH throttle, the
+	// refusal log's rate limit and the verb layer's error delay (tests
+	// move it by hand); nil means the system clock.
 	Clock clock.Clock
 	// Recipients validates RCPT at accepted domains (SMTP-6); see
 	// SetRecipients.
@@ -158,6 +158,7 @@ type connector struct {
 	limits *connLimits
 	vln    *chanListener
 	gs     *gosmtp.Server
+	clk    clock.Clock
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -199,7 +200,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
 	for _, rc := range cfgs {
-		c := &connector{cfg: rc}
+		c := &connector{cfg: rc, clk: s.clk}
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
 				c.limits = o.limits

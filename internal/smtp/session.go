@@ -301,6 +301,9 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) data(r io.Reader) error {
 	defer s.Reset()
+	if len(s.rcpt) == 0 {
+		return replyNoRecipients // never queue a message without recipients
+	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
 	buf := bytes.NewBuffer(make([]byte, 0, len(trace)+16<<10))
@@ -313,15 +316,21 @@ func (s *session) data(r io.Reader) error {
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message data"}
 	}
 	if s.vc != nil {
-		if fast, ok := s.vc.takeBody(); ok {
-			// go-smtp's reader refuses a body that reaches the limit.
-			if limit := int64(s.c.cfg.Limits.MaxMessageSize); limit > 0 && int64(len(fast)) >= limit {
-				return gosmtp.ErrDataTooLarge
-			}
+		// The verb layer read the body (DATA or BDAT) and applied the
+		// size and line length limits.
+		fast, ferr, ok := s.vc.takeBody()
+		if ferr != nil {
+			s.log.Info("message rejected", "reason", ferr.Message)
+			return ferr
+		}
+		if ok {
 			buf.Write(fast)
 		}
 	}
 	body := buf.Bytes()
+	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
+		body = normalizeNewlines([]byte(trace), body[len(trace):])
+	}
 	if err := checkBody(body[len(trace):]); err != nil {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
 		return err
@@ -430,20 +439,17 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	return ""
 }
 
-// checkBody rejects bare LF (SMTP smuggling needs it) and NUL bytes.
+// checkBody rejects bare LF and bare CR (SMTP smuggling needs them) and
+// NUL bytes.
 func checkBody(b []byte) *gosmtp.SMTPError {
 	if bytes.IndexByte(b, 0) >= 0 {
 		return replyNUL
 	}
-	for i := bytes.IndexByte(b, '\n'); i >= 0; {
-		if i == 0 || b[i-1] != '\r' {
-			return replyBareLF
-		}
-		j := bytes.IndexByte(b[i+1:], '\n')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
+	switch bareNewline(b) {
+	case '\n':
+		return replyBareLF
+	case '\r':
+		return replyBareCR
 	}
 	return nil
 }
