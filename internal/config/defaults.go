@@ -24,10 +24,16 @@ const (
 	DefaultMaxMessageSize            = 36 << 20
 	DefaultMaxRecipients             = 200
 	DefaultMaxConnections            = 5000
-	DefaultMaxConnectionsPerSource   = 20
+	DefaultMaxConnectionsPerSource   = 50 // as Postfix's smtpd_client_connection_count_limit; 20 refused a third of one client's burst
 	DefaultMaxLineLength             = 2000
 	DefaultIdleTimeout               = 5 * time.Minute
 	DefaultMaxAuthFailures           = 3
+	DefaultMaxJunkCommands           = 100
+	DefaultMaxErrors                 = 20
+	DefaultSoftErrorLimit            = 10
+	DefaultErrorDelay                = time.Second
+	DefaultMinDataRate               = 500 // bytes per second
+	DefaultBareNewlines              = BareNewlinesReject
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
 	DefaultTrackingMaxFiles          = 10
@@ -163,6 +169,16 @@ func applyDefaults(c *Config) {
 		setInt(&l.MaxLineLength, DefaultMaxLineLength)
 		setInt(&l.MaxAuthFailures, DefaultMaxAuthFailures)
 		setDur(&l.IdleTimeout, DefaultIdleTimeout)
+		setInt(&l.MaxJunkCommands, DefaultMaxJunkCommands)
+		setInt(&l.MaxErrors, DefaultMaxErrors)
+		setInt(&l.SoftErrorLimit, DefaultSoftErrorLimit)
+		setDur(&l.ErrorDelay, DefaultErrorDelay)
+		if l.MinDataRate == 0 {
+			l.MinDataRate = DefaultMinDataRate
+		}
+		if rc.BareNewlines == "" {
+			rc.BareNewlines = DefaultBareNewlines
+		}
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]

@@ -192,8 +192,12 @@ type ReceiveConnector struct {
 	Permissions  Permissions `yaml:"permissions"`
 	// ExternallySecured marks a connector whose network path is protected
 	// outside umbra (e.g. IPsec): its sessions count as transport servers.
-	ExternallySecured bool   `yaml:"externally_secured"`
-	Limits            Limits `yaml:"limits"`
+	ExternallySecured bool `yaml:"externally_secured"`
+	// BareNewlines says what a message with a bare CR or bare LF gets:
+	// "reject" (554 5.6.0, the default) or "normalize" (each becomes
+	// CRLF), like Postfix's smtpd_forbid_bare_newline.
+	BareNewlines string `yaml:"bare_newlines"`
+	Limits       Limits `yaml:"limits"`
 	// MaxAcknowledgementDelay bounds how long the final reply to a
 	// non-shadow sender is withheld (SR-9); 0 turns delaying off.
 	MaxAcknowledgementDelay Duration `yaml:"max_acknowledgement_delay"`
@@ -242,6 +246,21 @@ type Limits struct {
 	MaxLineLength           int      `yaml:"max_line_length"`
 	IdleTimeout             Duration `yaml:"idle_timeout"`
 	MaxAuthFailures         int      `yaml:"max_auth_failures"`
+	// MaxJunkCommands bounds the commands a session may send outside a
+	// mail transaction since its last accepted message (Postfix's
+	// smtpd_junk_command_limit); transport servers are exempt.
+	MaxJunkCommands int `yaml:"max_junk_commands"`
+	// MaxErrors bounds the error replies of a session since its last
+	// accepted message (Postfix's smtpd_hard_error_limit).
+	MaxErrors int `yaml:"max_errors"`
+	// SoftErrorLimit: past this many errors each further reply waits
+	// ErrorDelay (Postfix's smtpd_soft_error_limit, smtpd_error_sleep_time).
+	SoftErrorLimit int      `yaml:"soft_error_limit"`
+	ErrorDelay     Duration `yaml:"error_delay"`
+	// MinDataRate is the slowest a DATA body or BDAT chunk may arrive,
+	// in bytes per second, after an idle_timeout of grace (Postfix's
+	// smtpd_min_data_rate): a trickle cannot hold a session.
+	MinDataRate Size `yaml:"min_data_rate"`
 }
 
 // AuthThrottle: every failed AUTH is answered after a delay that doubles
@@ -258,6 +277,12 @@ type AuthThrottle struct {
 	Lockout      Duration `yaml:"lockout"`
 	Window       Duration `yaml:"window"`
 }
+
+// What a receive connector does with bare CR and bare LF in a message.
+const (
+	BareNewlinesReject    = "reject"
+	BareNewlinesNormalize = "normalize"
+)
 
 // TLS policies of a send connector.
 const (

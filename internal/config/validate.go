@@ -185,6 +185,8 @@ func validate(c *Config) []violation {
 			{"max_connections", int64(l.MaxConnections)}, {"max_connections_per_source", int64(l.MaxConnectionsPerSource)},
 			{"max_line_length", int64(l.MaxLineLength)}, {"idle_timeout", int64(l.IdleTimeout)},
 			{"max_auth_failures", int64(l.MaxAuthFailures)},
+			{"max_junk_commands", int64(l.MaxJunkCommands)}, {"max_errors", int64(l.MaxErrors)}, {"min_data_rate", int64(l.MinDataRate)},
+			{"soft_error_limit", int64(l.SoftErrorLimit)}, {"error_delay", int64(l.ErrorDelay)},
 		} {
 			if f.val < 0 {
 				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)
@@ -192,6 +194,9 @@ func validate(c *Config) []violation {
 		}
 		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
 			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
+		}
+		if rc.BareNewlines != BareNewlinesReject && rc.BareNewlines != BareNewlinesNormalize {
+			v.add(fmt.Sprintf("bare_newlines %q: want %s or %s", rc.BareNewlines, BareNewlinesReject, BareNewlinesNormalize), at("bare_newlines")...)
 		}
 		if rc.MaxAcknowledgementDelay < 0 {
 			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)

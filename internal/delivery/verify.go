@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"umbra/internal/recipients"
@@ -27,6 +26,8 @@ func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict
 	if st.cfg.Topology != nil && (typ != routing.Authoritative || st.cfg.Topology.HasMailbox(rcpt)) {
 		r := st.cfg.Topology.Route(st.cfg.LocalServer, rcpt, 0, typ)
 		switch {
+		case len(r.Expand) > 0: // a group this hub expands: the topology knows it
+			return recipients.Known, "250 2.1.5 group expanded here", nil
 		case r.NDR != "":
 			return recipients.Unknown, r.NDR, nil
 		case len(r.NextHops) == 0:
@@ -73,8 +74,7 @@ func (d *Deliverer) verifyOrg(ctx context.Context, st *state, hops []routing.Nex
 	for _, h := range hops {
 		names, addrs := d.bal.order(h)
 		for k, addr := range addrs {
-			dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
-			nc, err := dialer.DialContext(ctx, "tcp", addr)
+			nc, err := st.dial(ctx, nil, "tcp", addr)
 			if err != nil {
 				lastErr = fmt.Errorf("connect to %s: %w", names[k], err)
 				continue

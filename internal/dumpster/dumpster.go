@@ -450,7 +450,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 			now := d.clk.Now()
 			for i, k := range keys {
 				cp := copies[i]
-				if cp == nil { // undecodable: nothing to resubmit
+				if cp == nil || len(cp.Rcpts) == 0 { // undecodable or no recipient: nothing to resubmit (PutNew refuses it)
 					if _, err := tx.DumpsterDelete(k); err != nil {
 						return err
 					}

@@ -92,13 +92,18 @@ func Parse(data []byte) (Envelope, []byte, error) {
 	return env, append(kept.Bytes(), body...), nil
 }
 
-// crlf turns bare LF into CRLF.
+// crlf turns bare LF and bare CR into CRLF: umbra queues no bare line
+// ends (a next hop might end DATA at one).
 func crlf(b []byte) []byte {
 	var out bytes.Buffer
 	out.Grow(len(b) + len(b)/40)
 	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+		switch {
+		case c == '\n' && (i == 0 || b[i-1] != '\r'):
 			out.WriteByte('\r')
+		case c == '\r' && (i+1 == len(b) || b[i+1] != '\n'):
+			out.WriteString("\r\n")
+			continue
 		}
 		out.WriteByte(c)
 	}

@@ -42,13 +42,14 @@ func TestParse(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("X-Sender: a@b.c\nX-Receiver: d@e.f\nSubject: x\n\nhi\n"))
 	f.Add([]byte("From: a@b.c\r\nTo: d@e.f, \"x y\" <g@h.i>\r\n\r\nhi\r\n"))
+	f.Add([]byte("From: a@b.c\r\nTo: d@e.f\r\n\r\nhi\r.\rMAIL FROM:<x@y.z>\r\n\r"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, body, err := Parse(data)
 		if err != nil {
 			return
 		}
-		if len(env.Rcpts) == 0 || countSep(body, "\n") != countSep(body, "\r\n") {
-			t.Fatalf("accepted with %v rcpts or bare LF in %q", env.Rcpts, body)
+		if len(env.Rcpts) == 0 || countSep(body, "\n") != countSep(body, "\r\n") || countSep(body, "\r") != countSep(body, "\r\n") {
+			t.Fatalf("accepted with %v rcpts or bare LF or CR in %q", env.Rcpts, body)
 		}
 	})
 }

@@ -630,3 +630,16 @@ func TestInterruptedAttemptKeepsItsResults(t *testing.T) {
 			got.State, got.Attempts, got.NextAttempt, got.Rcpts[0].Status, got.Rcpts[1].Status)
 	}
 }
+
+// A message without recipients is never queued, whoever submits it.
+func TestSubmitWithoutRecipientsRefused(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	m := &Message{ID: s.NewID(time.Now()), From: "a@example.org"}
+	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\n")); err != ErrNoRecipients {
+		t.Fatalf("Submit without recipients: %v", err)
+	}
+	if _, err := q.Message(m.ID); err != ErrNotFound {
+		t.Fatalf("stored anyway: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -81,10 +82,18 @@ func (t *Tx) Put(m *Message) error {
 	return nil
 }
 
+// ErrNoRecipients refuses a new message without recipients: it could
+// never be delivered, only expire.
+var ErrNoRecipients = errors.New("message has no recipients")
+
 // PutNew writes a message that is not yet in the database, with its body.
-// A message without an organisation message id is new to the
-// organisation (a DSN, a pickup file, a submission): it gets one here.
+// Every new message (received, picked up, a DSN) comes through here. A
+// message without an organisation message id is new to the organisation
+// (a DSN, a pickup file, a submission): it gets one here.
 func (t *Tx) PutNew(m *Message, body []byte) error {
+	if len(m.Rcpts) == 0 {
+		return ErrNoRecipients
+	}
 	if m.OrgID == "" {
 		m.OrgID = orgid.New()
 	}

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -160,19 +161,13 @@ func (v *verbConn) saslResponse(line []byte) []byte {
 	return []byte("*\r\n")
 }
 
-// saslReply follows go-smtp's replies during AUTH: a 334 means the next
-// line is a SASL response; the 501 of a cancel the layer made up for an
-// invalid response becomes 501 5.5.2. It reports whether it wrote b.
-func (v *verbConn) saslReply(b []byte) (bool, error) {
-	switch {
-	case strings.HasPrefix(string(b[:min(4, len(b))]), "334 "):
-		v.sasl = true
-	case v.saslBad && strings.HasPrefix(string(b[:min(9, len(b))]), "501 5.0.0"):
+// saslReply edits go-smtp's replies during AUTH: the 501 5.0.0 of the
+// cancel the layer made up for an invalid response becomes 501 5.5.2
+// (RFC 4954). Every other reply passes unchanged.
+func (v *verbConn) saslReply(b []byte) []byte {
+	if v.saslBad && bytes.HasPrefix(b, []byte("501 5.0.0")) {
 		v.saslBad = false
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		_, err := v.conn.Write([]byte(replyAuthBadBase64 + "\r\n"))
-		return true, err
+		return []byte(replyAuthBadBase64 + "\r\n")
 	}
-	return false, nil
+	return b
 }

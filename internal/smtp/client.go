@@ -148,6 +148,9 @@ type shadowConn struct {
 }
 
 func (s *shadowConn) Write(b []byte) (int, error) {
+	if s.mailParam != "" && !validShadowID(s.mailParam) {
+		s.mailParam = "" // cannot be an id; never sent (it could hold CR or LF)
+	}
 	if s.mailParam != "" && bytes.HasPrefix(b, []byte("MAIL FROM:")) && bytes.HasSuffix(b, []byte("\r\n")) {
 		line := append(append(bytes.Clone(b[:len(b)-2]), " XSHADOW="+s.mailParam...), "\r\n"...)
 		s.mailParam = ""
@@ -167,6 +170,9 @@ func (s *shadowConn) command(line string) ([]string, error) {
 
 // commandWithin is command with the whole exchange bounded by d.
 func (s *shadowConn) commandWithin(line string, d time.Duration) ([]string, error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return nil, fmt.Errorf("command %q holds a CR or LF", line) // never a second command
+	}
 	s.Conn.SetDeadline(time.Now().Add(d))
 	defer s.Conn.SetDeadline(time.Time{})
 	if _, err := s.Conn.Write([]byte(line + "\r\n")); err != nil {
@@ -281,61 +287,43 @@ func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
 }
 
 // AppendDotStuffed appends body as the DATA payload of RFC 5321: lines
-// starting with a dot get another, bare LF becomes CRLF, and the end is
-// marked by CRLF.CRLF — byte for byte what net/textproto's DotWriter
-// writes, but copying runs of bytes instead of one byte at a time.
+// starting with a dot get another, every bare LF and bare CR becomes CRLF
+// (umbra never sends a bare CR or LF: a next hop that ends DATA at
+// "<CR>.<CR>" or "<LF>.<LF>" must not split a message), and the end is
+// marked by CRLF.CRLF. For bodies without bare CR this is byte for byte
+// what net/textproto's DotWriter writes, but copying runs of bytes
+// instead of one byte at a time.
 func AppendDotStuffed(dst, b []byte) []byte {
-	const (
-		begin = iota
-		beginLine
-		data
-		cr
-	)
-	state := begin
+	if len(b) == 0 {
+		return append(dst, "\r\n.\r\n"...)
+	}
+	lineStart := true
 	for len(b) > 0 {
-		switch state {
-		case begin, beginLine:
-			state = data
-			if b[0] == '.' {
-				dst = append(dst, '.')
-			}
-		case cr:
-			state = data
-			if b[0] == '\n' {
-				state = beginLine
-			}
-			dst, b = append(dst, b[0]), b[1:]
+		if lineStart && b[0] == '.' {
+			dst = append(dst, '.')
+		}
+		lineStart = false
+		j := bytes.IndexByte(b, '\n')
+		run := b
+		if j >= 0 {
+			run = b[:j]
+		}
+		if k := bytes.IndexByte(run, '\r'); k >= 0 && k != j-1 {
+			// A bare CR ends its line.
+			dst, b, lineStart = append(append(dst, b[:k]...), '\r', '\n'), b[k+1:], true
 			continue
 		}
-		run := b
-		if i := bytes.IndexByte(run, '\n'); i >= 0 {
-			run = run[:i]
-		}
-		if i := bytes.IndexByte(run, '\r'); i >= 0 {
-			run = run[:i]
-		}
-		dst, b = append(dst, run...), b[len(run):]
-		if len(b) == 0 {
+		if j < 0 {
+			dst, b = append(dst, b...), nil
 			break
 		}
-		if b[0] == '\r' {
-			state, dst = cr, append(dst, '\r')
-		} else {
-			state, dst = beginLine, append(dst, '\r', '\n')
-		}
-		b = b[1:]
+		dst = append(dst, bytes.TrimSuffix(run, []byte("\r"))...)
+		dst, b, lineStart = append(dst, '\r', '\n'), b[j+1:], true
 	}
-	switch state {
-	default:
-		dst = append(dst, '\r')
-		fallthrough
-	case cr:
-		dst = append(dst, '\n')
-		fallthrough
-	case beginLine:
-		dst = append(dst, ".\r\n"...)
+	if !lineStart {
+		dst = append(dst, '\r', '\n')
 	}
-	return dst
+	return append(dst, ".\r\n"...)
 }
 
 // shadowDatabaseID checks the id in a XSHADOW reply (W-2): one token of

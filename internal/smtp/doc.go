@@ -24,13 +24,15 @@
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
 //     452 4.3.1 when the disk is full, and the log gets the detail.
-//   - DATA is byte-exact after dot-unstuffing; bare LF and NUL are refused
-//     (554 5.6.0), so "\n.\n" can never end a message (no smuggling).
-//   - The verb layer (verbs.go) sits under go-smtp on every connection: it
-//     terminates STARTTLS itself, answers the shadow verbs XSHADOW and
-//     XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL parameter, edits
-//     go-smtp's EHLO reply, and passes DATA and BDAT bytes through, ending
-//     DATA exactly where go-smtp's own reader does.
+//   - DATA and BDAT bodies are byte-exact after dot-unstuffing; bare LF,
+//     bare CR and NUL are refused (554 5.6.0), or with bare_newlines:
+//     normalize bare CR and LF become CRLF, so "\n.\n" and "\r.\r" can
+//     never end a message here or at a next hop (no smuggling). Nothing
+//     umbra sends has a bare CR or LF: AppendDotStuffed makes them CRLF.
+//   - The verb layer (verbs.go, framing.go) sits under go-smtp on every
+//     connection: it terminates STARTTLS itself, answers the shadow verbs
+//     XSHADOW and XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL
+//     parameter, edits go-smtp's EHLO reply, and reads every body.
 //   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name is
 //     checked against a dummy hash with the cost of the most expensive
 //     configured hash, so refusals take as long whether or not the name
@@ -53,6 +55,14 @@
 //     sessions, rejected messages) are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the
 //     lines it drops are counted and reported. No credentials are logged.
+//   - Every session logs connect, TLS established (version, cipher), a
+//     line per message accepted (HELO, TLS, SASL user; never the body)
+//     and disconnect (connlog.go); shadow sessions end at DEBUG. The
+//     disconnect line reads only connStats: go-smtp may end a session from
+//     another goroutine.
+//   - A delayed acknowledgement says how the message left (queue
+//     Departure): "confirmed by the next hop" only when a next hop took
+//     it, "delivered to the mailbox" for a local delivery.
 //   - A server id in XSHADOW must be the authenticated account or a name in
 //     the client certificate; with neither (an externally secured
 //     connector) and a topology, it must be a server of the topology and
@@ -90,11 +100,53 @@
 //     senders waiting for confirmation their 250, and lets transactions
 //     finish until its context ends.
 //
+// One framing authority. Two parsers reading one byte stream disagree
+// somewhere, and an attacker lives there (a malformed BDAT once made the
+// verb layer take a chunk that go-smtp then ran as a cleartext AUTH). So
+// the verb layer alone decides where every command line and every body
+// ends, and go-smtp never reads a byte the layer did not frame:
+//   - A command line ends at CRLF and nowhere else. go-smtp is handed one
+//     complete CRLF line at a time. A line with a bare CR or LF gets
+//     500 5.5.2 and is dropped; a line over max_line_length gets 500 and
+//     the session ends; a partial line (at the idle timeout, 421 4.4.2,
+//     or at the end of the stream) is dropped, never executed. After a
+//     334 the next line is a SASL response, not a command.
+//   - The layer classifies a line by go-smtp's own parser (goSMTPVerb), so
+//     both always agree which command a line is.
+//   - DATA: after go-smtp's 354 the layer reads the body up to the first
+//     CRLF "." CRLF (RFC 5321 §4.1.1.4) and hands go-smtp ".\r\n"; the
+//     session takes the body, or why it is refused (size, line length),
+//     from takeBody.
+//   - BDAT is the layer's alone: "BDAT" SP 1*DIGIT [SP "LAST"] CRLF with a
+//     size below 2^32, anything else is 501 5.5.4 and no byte after it is
+//     chunk data. A well-formed BDAT's chunk is always read (RFC 3030),
+//     kept when a transaction is open and the size allows, else dropped
+//     (503 5.5.1, 552 5.3.4). At LAST the layer hands go-smtp a DATA of
+//     its own, drops go-smtp's 354, and the session receives the body by
+//     the DATA path: one set of checks for both.
+//   - STARTTLS forgets everything (RFC 3207 §4.2): until a new EHLO or
+//     HELO only NOOP, RSET and QUIT are taken (503 5.5.1). STARTTLS after
+//     AUTH is refused (go-smtp cannot forget an AUTH).
+//   - Limits: max_junk_commands commands outside a mail transaction since
+//     the last accepted message (transport servers, such as kept-open
+//     shadow sessions, are exempt), and max_errors error replies since
+//     the last accepted message; past either the session ends with
+//     421 4.7.0. Past soft_error_limit errors each new error costs the
+//     client error_delay (on the server's clock) before its next command
+//     is read. Every line must arrive within idle_timeout, and a body or
+//     chunk at min_data_rate on average after idle_timeout of grace
+//     (421 4.4.2).
+//   - FuzzFraming holds all this: any byte stream through the whole stack
+//     is framed exactly as a small reference framer frames it, and go-smtp
+//     only ever gets complete lines the layer framed.
+//   - A message without recipients is never queued (554 5.5.1 here, and
+//     the queue refuses one).
+//
 // go-smtp cannot close a connection from a session, add EHLO keywords or
-// verbs, terminate TLS below its own reader, issue raw client commands, or
-// say a custom EHLO name on its STARTTLS client path; umbra's wrappers
-// (trackedConn, the verb layer, the client prelude and shadowConn in
-// client.go) fill those gaps.
+// verbs, forget an AUTH, terminate TLS below its own reader, issue raw
+// client commands, or say a custom EHLO name on its STARTTLS client path;
+// umbra's wrappers (trackedConn, the verb layer, the client prelude and
+// shadowConn in client.go) fill those gaps.
 //
 // go-smtp keeps session state per connection and gives no per-command
 // context, so sessions use the server's context, cancelled at shutdown.

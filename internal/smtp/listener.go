@@ -18,6 +18,8 @@ type binding struct {
 	ln      net.Listener
 	conns   atomic.Pointer[[]*connector] // swapped whole by Reload
 	serving bool                         // guarded by Server.mu
+	// trace, in tests, gives each connection's verb layer a recorder.
+	trace func() func(kind byte, b []byte)
 }
 
 func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) {
@@ -50,7 +52,10 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		tc := &trackedConn{Conn: nc}
 		tc.release = func() { c.limits.release(ip, tc) }
 		// Build the connection whole before Shutdown can see it.
-		vc := newVerbConn(tc, c.tls, c.cfg.Auth.AllowInsecure, c.cfg.Limits.MaxLineLength, int64(c.cfg.Limits.MaxMessageSize))
+		vc := newVerbConn(tc, c.tls, &c.cfg, c.clk)
+		if b.trace != nil {
+			vc.trace = b.trace()
+		}
 		c.limits.track(tc)
 		if !c.vln.push(vc) {
 			tc.Close()
@@ -131,7 +136,7 @@ func (l *connLimits) closeIdle(force bool) int {
 	for _, tc := range victims {
 		tc.SetWriteDeadline(time.Now().Add(time.Second))
 		if tc.vc != nil {
-			tc.vc.reply("421 4.3.2 Service shutting down, try again later")
+			tc.vc.say("421 4.3.2 Service shutting down, try again later")
 		}
 		tc.Close()
 	}

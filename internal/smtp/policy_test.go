@@ -113,17 +113,26 @@ func TestRefusalLogRateLimited(t *testing.T) {
 	logs := &syncBuffer{}
 	s := startWith(t, ServerConfig{Connectors: connectors(t, fmt.Sprintf(authConnector, credsFile(t))), Clock: clk,
 		Log: slog.New(slog.NewTextHandler(logs, nil))})
-	d := dial(t, s, "127.0.0.5")
-	d.expect("220")
-	d.cmd("EHLO c", "250")
-	d.cmd("MAIL FROM:<a@example.org>", "250")
-	for i := 0; i < 50; i++ {
-		d.cmd(fmt.Sprintf("RCPT TO:<x%d@elsewhere.org>", i), "550 5.7.1")
+	// Five sessions of ten refusals each from one source: below the
+	// session's soft error limit, so no error delay.
+	for n := 0; n < 5; n++ {
+		d := dial(t, s, "127.0.0.5")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		for i := 0; i < 10; i++ {
+			d.cmd(fmt.Sprintf("RCPT TO:<x%d@elsewhere.org>", 10*n+i), "550 5.7.1")
+		}
+		d.cmd("QUIT", "221")
 	}
 	if n := len(logs.lines("relay denied")); n != 10 {
 		t.Fatalf("%d relay-denied lines for 50 refusals, want the burst of 10", n)
 	}
 	clk.Advance(time.Minute)
+	d := dial(t, s, "127.0.0.5")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<late@elsewhere.org>", "550 5.7.1")
 	got := logs.lines("relay denied")
 	if len(got) != 11 || !strings.Contains(got[10], "suppressed=40") || !strings.Contains(got[10], "client_ip=127.0.0.5") {

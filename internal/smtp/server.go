@@ -86,13 +86,16 @@ type ServerConfig struct {
 	// id of a shadow session that no credential names to the addresses
 	// the topology gives that server (SetServers replaces it on reload).
 	Servers ServerDirectory
-	// Clock times delayed acknowledgement, the AUTH throttle and the
-	// refusal log's rate limit (tests move it by hand); nil means the
-	// system clock.
+	// Clock times delayed acknowledgement, the AUTH throttle, the
+	// refusal log's rate limit and the verb layer's error delay (tests
+	// move it by hand); nil means the system clock.
 	Clock clock.Clock
 	// Recipients validates RCPT at accepted domains (SMTP-6); see
 	// SetRecipients.
 	Recipients *recipients.Validator
+	// Listen, when set, opens the bindings instead of net.Listen: the
+	// in-process simulation's network (internal/sim).
+	Listen func(network, addr string) (net.Listener, error)
 }
 
 // ServerDirectory knows the organisation's servers and where their
@@ -130,6 +133,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	draining chan struct{} // closed when Shutdown begins
 	clk      clock.Clock
+	listen   func(network, addr string) (net.Listener, error)
 
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
@@ -154,6 +158,7 @@ type connector struct {
 	limits *connLimits
 	vln    *chanListener
 	gs     *gosmtp.Server
+	clk    clock.Clock
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -171,6 +176,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
 		draining: make(chan struct{}), clk: cfg.Clock}
 	s.postmaster, s.maxHops = cfg.Postmaster, cfg.MaxHopCount
+	s.listen = cfg.Listen
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
 	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {
@@ -194,7 +200,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
 	for _, rc := range cfgs {
-		c := &connector{cfg: rc}
+		c := &connector{cfg: rc, clk: s.clk}
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
 				c.limits = o.limits
@@ -298,7 +304,11 @@ func (s *Server) assign(conns []*connector) (opened []*binding, err error) {
 		if s.bindings[addr] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", addr)
+		listen := net.Listen
+		if s.listen != nil {
+			listen = s.listen
+		}
+		ln, err := listen("tcp", addr)
 		if err != nil {
 			return opened, fmt.Errorf("binding %s: %w", addr, err)
 		}

@@ -98,9 +98,9 @@ func TestMessageSizeLimit(t *testing.T) {
 	}
 }
 
-// The limit is go-smtp's: a body of max_message_size bytes or more is
-// refused, one byte less is taken — on the verb layer's fast path and
-// when a body too big to hold goes to go-smtp byte for byte.
+// A body of max_message_size bytes or more is refused, one byte less is
+// taken — whether the verb layer holds the body or, far too big, reads
+// on to its end keeping nothing.
 func TestMessageSizeBoundary(t *testing.T) {
 	q := &fakeQueue{}
 	s := startServer(t, q, connectors(t, anon)...)

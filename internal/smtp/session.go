@@ -72,6 +72,8 @@ type session struct {
 	from string
 	opts gosmtp.MailOptions
 	rcpt []queue.Recipient
+
+	stats connStats // connect and disconnect log lines (connlog.go)
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -87,6 +89,7 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 		tc.sess.Store(ss)
 	}
 	s.obs.Session(c.cfg.Name)
+	ss.logConnect()
 	return ss
 }
 
@@ -130,6 +133,7 @@ func (s *session) startShadow(serverID string) string {
 		}
 	}
 	s.shadowServer = serverID
+	s.stats.shadow.Store(true)
 	s.log.Debug("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
 }
@@ -160,6 +164,7 @@ func (s *session) bindServerID(serverID string) string {
 // forgetAfterTLS drops what the session learnt before STARTTLS
 // (RFC 3207 §4.2).
 func (s *session) forgetAfterTLS() {
+	s.logTLS()
 	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
 	if s.vc != nil && len(s.vc.certNames) > 0 {
 		s.server = true // a certificate of the organisation names a server
@@ -301,6 +306,9 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) data(r io.Reader) error {
 	defer s.Reset()
+	if len(s.rcpt) == 0 {
+		return replyNoRecipients // never queue a message without recipients
+	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
 	buf := bytes.NewBuffer(make([]byte, 0, len(trace)+16<<10))
@@ -313,15 +321,21 @@ func (s *session) data(r io.Reader) error {
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message data"}
 	}
 	if s.vc != nil {
-		if fast, ok := s.vc.takeBody(); ok {
-			// go-smtp's reader refuses a body that reaches the limit.
-			if limit := int64(s.c.cfg.Limits.MaxMessageSize); limit > 0 && int64(len(fast)) >= limit {
-				return gosmtp.ErrDataTooLarge
-			}
+		// The verb layer read the body (DATA or BDAT) and applied the
+		// size and line length limits.
+		fast, ferr, ok := s.vc.takeBody()
+		if ferr != nil {
+			s.log.Info("message rejected", "reason", ferr.Message)
+			return ferr
+		}
+		if ok {
 			buf.Write(fast)
 		}
 	}
 	body := buf.Bytes()
+	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
+		body = normalizeNewlines([]byte(trace), body[len(trace):])
+	}
 	if err := checkBody(body[len(trace):]); err != nil {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
 		return err
@@ -351,6 +365,7 @@ func (s *session) data(r io.Reader) error {
 		return replyLocalError(id)
 	}
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
+	s.logAccepted(m, len(body))
 	msg := "Ok: queued as " + id.String()
 	if s.delaysAck() {
 		msg += s.awaitConfirmation(id)
@@ -421,6 +436,15 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	select {
 	case <-gone:
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
+		// Say what happened: a mailbox delivery here has no next hop.
+		if d, ok := s.srv.queue.(interface{ Departure(queue.ID) string }); ok {
+			switch d.Departure(id) {
+			case queue.DepartedDelivered:
+				return ", delivered to the mailbox"
+			case queue.DepartedFailed:
+				return ""
+			}
+		}
 		return ", confirmed by the next hop"
 	case <-t.C():
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
@@ -430,20 +454,17 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	return ""
 }
 
-// checkBody rejects bare LF (SMTP smuggling needs it) and NUL bytes.
+// checkBody rejects bare LF and bare CR (SMTP smuggling needs them) and
+// NUL bytes.
 func checkBody(b []byte) *gosmtp.SMTPError {
 	if bytes.IndexByte(b, 0) >= 0 {
 		return replyNUL
 	}
-	for i := bytes.IndexByte(b, '\n'); i >= 0; {
-		if i == 0 || b[i-1] != '\r' {
-			return replyBareLF
-		}
-		j := bytes.IndexByte(b[i+1:], '\n')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
+	switch bareNewline(b) {
+	case '\n':
+		return replyBareLF
+	case '\r':
+		return replyBareCR
 	}
 	return nil
 }
@@ -549,4 +570,7 @@ func (s *session) Reset() {
 	s.busy.Store(false)
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.logDisconnect()
+	return nil
+}

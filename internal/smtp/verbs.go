@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
 )
 
 // ShadowVerbs answers umbra's shadow verbs (SPEC §2a) for the shadow
@@ -35,21 +39,26 @@ const (
 
 // verbConn sits between an accepted connection and go-smtp. go-smtp has
 // no hook for extra verbs or EHLO keywords, so this layer reads the
-// command stream line by line when go-smtp asks for input and:
+// command stream itself and hands go-smtp one vetted line at a time. It
+// is the one framing authority of the session (framing.go): it alone
+// decides where a command line, a DATA body or a BDAT chunk ends, and:
+//   - refuses command lines with a bare CR or LF, never executes a line
+//     without its CRLF, and ends sessions over the junk and error limits;
 //   - terminates STARTTLS itself (go-smtp would hide the plaintext below
-//     it), and refuses AUTH before TLS where the connector demands it;
+//     it), refuses AUTH before TLS where the connector demands it, and
+//     after STARTTLS takes nothing but a new greeting (RFC 3207 §4.2);
 //   - answers XSHADOW, XQUERYDISCARD and XQDISCARD itself — go-smtp is idle
 //     between commands, so replies never interleave;
 //   - strips the XSHADOW= MAIL parameter before go-smtp sees it;
 //   - adds STARTTLS and XSHADOW to go-smtp's EHLO reply (and removes AUTH
 //     where it may not be offered yet);
-//   - takes DATA bodies off go-smtp's hands: after a 354 to DATA it reads
-//     the body up to the lone dot itself, unstuffs it in runs (go-smtp's
-//     reader goes byte by byte, a third of the CPU of a large message) and
-//     gives go-smtp an empty body; the session takes the real one with
-//     takeBody. A body with a line over the line limit, or too big to
-//     hold, goes to go-smtp byte for byte instead, so that its own rules
-//     answer it. BDAT chunks pass through byte for byte.
+//   - reads DATA bodies: after a 354 to DATA it reads the body up to the
+//     lone dot, unstuffs it in runs (go-smtp's reader goes byte by byte,
+//     a third of the CPU of a large message) and gives go-smtp an empty
+//     body; the session takes the real one, or the reason it is refused
+//     (too big, a line too long), with takeBody;
+//   - answers BDAT wholly: it reads the chunks and hands the assembled
+//     body to the session through the same path as DATA.
 type verbConn struct {
 	tc     *trackedConn // the accepted connection, below TLS
 	mu     sync.Mutex   // guards writes to conn
@@ -59,37 +68,64 @@ type verbConn struct {
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
 	maxLine      int
+	maxSize      int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
+	idle         time.Duration // read deadline of each line and body piece
+	maxJunk      int           // commands outside a transaction (0: no limit)
+	maxErrors    int           // error replies per session (0: no limit)
+	minRate      int64         // bytes per second a body must keep up, after idle
+	softErrors   int           // past this many errors, each reply waits errorDelay
+	errorDelay   time.Duration
+	clk          clock.Clock
+	bodyStart    time.Time // when the body (or BDAT chunk) being read began
+	bodyBytes    int64     // its bytes so far
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
 	// organisation CA verified: the client is then that transport server.
 	certNames []string
-	pending   []byte // vetted input waiting for go-smtp's Read
+	pending   []byte // one vetted line waiting for go-smtp's Read
 	mode      int
-	bdatN     int64
 	dstate    int    // where DATA's end-of-data scan stands (modeData)
-	maxSize   int64  // the connector's max_message_size (go-smtp's MaxMessageBytes)
-	raw       []byte // the DATA body so far, as received (fast path)
+	raw       []byte // the DATA body so far, as received
 	lineLen   int    // bytes of raw since its last LF
-	through   bool   // this DATA body goes to go-smtp byte for byte
 	body      []byte // the unstuffed body of the DATA just ended, for takeBody
+	bodyErr   *gosmtp.SMTPError
 	hasBody   bool
 	last      string // verb of the last command handed to go-smtp
 	ehlo      bool   // go-smtp is writing an EHLO reply
-	sasl      bool   // the next line is a SASL response (authpolicy.go)
 	saslBad   bool   // a bad SASL response was replaced by "*"
 	sess      func() *session
 	acks      []discardAck // discard notifications waiting for the peer's next command (SR-15)
+
+	greeted   bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
+	sasl      bool   // go-smtp asked for a SASL response (334)
+	bdat      bool   // a BDAT transfer is open
+	bdatBuf   []byte // its chunks so far
+	scratch   []byte // for discarded chunks
+	synthData bool   // go-smtp's next 354 answers the DATA made for BDAT LAST
+	swallow   int    // go-smtp's replies to drop (commands the layer made up)
+	result    bool   // the next final reply ends a message
+	junk      int    // commands outside a transaction since the last message
+	errors    int    // error replies so far
+	delayed   int    // the error count the last error delay was for
+	closed    bool   // the layer ended the session
+
+	trace func(kind byte, b []byte) // tests: every unit framed, in order
 }
 
 const (
 	modeCommand = iota
 	modeData
-	modeBDAT
 )
 
-func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, insecureAuth bool, maxLine int, maxSize int64) *verbConn {
-	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: insecureAuth, maxLine: maxLine, maxSize: maxSize}
+func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnector, clk clock.Clock) *verbConn {
+	l := rc.Limits
+	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
+		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
+		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk}
+	if v.maxLine <= 0 {
+		v.maxLine = config.DefaultMaxLineLength
+	}
 	v.sess = func() *session { return tc.sess.Load() }
 	tc.vc = v
 	return v
@@ -98,100 +134,30 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, insecureAuth bool, maxLine
 // Read hands go-smtp the next vetted bytes.
 func (v *verbConn) Read(b []byte) (int, error) {
 	for len(v.pending) == 0 {
+		if v.closed {
+			return 0, io.EOF
+		}
 		if err := v.fill(); err != nil {
 			return 0, err
 		}
 	}
 	n := copy(b, v.pending)
+	v.traceUnit(traceGoSMTP, v.pending[:n])
 	v.pending = v.pending[n:]
 	return n, nil
 }
 
 func (v *verbConn) fill() error {
-	switch v.mode {
-	case modeBDAT:
-		chunk := v.bdatN
-		if chunk > 32<<10 {
-			chunk = 32 << 10
-		}
-		buf := make([]byte, chunk)
-		n, err := io.ReadFull(v.r, buf)
-		v.pending, v.bdatN = buf[:n], v.bdatN-int64(n)
-		if v.bdatN == 0 {
-			v.mode = modeCommand
-		}
-		if n > 0 {
-			return nil
-		}
-		return err
-	case modeData:
+	if v.mode == modeData {
 		return v.fillData()
 	}
-	line, err := v.readLine()
-	if len(line) == 0 {
-		return err
-	}
-	if len(v.acks) > 0 {
-		v.peerSpoke(len(line))
-	}
-	if v.sasl {
-		v.pending = v.saslResponse(line)
-		return nil
-	}
-	if len(line) > v.maxLine || !bytes.HasSuffix(line, []byte("\n")) {
-		v.pending = line // go-smtp answers over-long lines itself
-		return nil
-	}
-	verb, arg := splitCommand(line)
-	switch verb {
-	case "STARTTLS":
-		if v.tlsCfg != nil {
-			v.startTLS(arg)
-			return nil
-		}
-	case "AUTH":
-		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
-			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
-			return nil
-		}
-		if r := authCommand(arg); r != "" {
-			v.reply(r)
-			return nil
-		}
-	case "XSHADOW":
-		v.reply(v.xshadow(arg))
-		return nil
-	case "XQUERYDISCARD", "XQDISCARD":
-		if r := v.xqueryDiscard(arg); r != "" {
-			v.reply(r)
-		}
-		return nil
-	case "MAIL":
-		stripped, reply := v.mailShadowParam(line)
-		if reply != "" {
-			v.reply(reply)
-			return nil
-		}
-		line = stripped
-	case "BDAT":
-		if f := strings.Fields(arg); len(f) >= 1 {
-			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil && n > 0 {
-				v.mode, v.bdatN = modeBDAT, n
-			}
-		}
-	case "EHLO":
-		v.ehlo = true
-	case "RCPT":
-		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
-	}
-	v.last = verb
-	v.pending = line
-	return nil
+	return v.fillCommand()
 }
 
-// States of the end-of-data scan. They mirror go-smtp's own data reader
-// exactly, so that both agree, byte for byte, where a DATA body ends: only
-// CRLF "." CRLF ends it; a bare LF never starts a line.
+// States of the end-of-data scan: only CRLF "." CRLF ends a body; a bare
+// LF never starts a line, and a CR before the CRLF is a bare CR (data).
+// go-smtp's own reader (data.go) takes "\r\r\n.\r\n" for data; it never
+// reads a body here, so the layer follows RFC 5321 §4.1.1.4 instead.
 const (
 	dBegin = iota // at the start of a line (after CRLF)
 	dDot          // "." at the start of a line
@@ -200,16 +166,17 @@ const (
 	dData         // inside a line
 )
 
-// fillData hands go-smtp everything buffered up to and including the end
-// of the DATA body, in as large pieces as are at hand.
+// fillData reads the DATA body up to and including its end marker, in
+// as large pieces as are at hand; at the end go-smtp gets ".\r\n".
 func (v *verbConn) fillData() error {
+	v.bodyDeadline()
 	if v.r.Buffered() == 0 {
 		if _, err := v.r.Peek(1); err != nil {
-			return err
+			return v.readError(err)
 		}
 	}
 	buf, _ := v.r.Peek(v.r.Buffered())
-	n := len(buf)
+	n, ended := len(buf), false
 	st := v.dstate
 scan:
 	for i := 0; i < len(buf); i++ {
@@ -232,14 +199,17 @@ scan:
 			}
 		case dDotCR:
 			if c == '\n' {
-				n, v.mode = i+1, modeCommand
+				n, ended = i+1, true
 				break scan
 			}
 			st = dData
+			if c == '\r' {
+				st = dCR
+			}
 		case dCR:
 			if c == '\n' {
 				st = dBegin
-			} else {
+			} else if c != '\r' {
 				st = dData
 			}
 		case dData:
@@ -253,139 +223,90 @@ scan:
 		}
 	}
 	v.dstate = st
-	if v.through {
-		v.pending = append(v.pending[:0], buf[:n]...)
-		_, err := v.r.Discard(n)
-		return err
-	}
-	// The fast path: keep the body here until its end.
 	chunk := buf[:n]
-	for len(chunk) > 0 {
-		i := bytes.IndexByte(chunk, '\n')
-		if i < 0 {
-			v.lineLen += len(chunk)
-			break
+	v.traceUnit(traceBody, chunk)
+	if v.bodyErr == nil {
+		for c := chunk; len(c) > 0; {
+			i := bytes.IndexByte(c, '\n')
+			if i < 0 {
+				v.lineLen += len(c)
+				break
+			}
+			if v.lineLen+i+1 > v.maxLine {
+				v.lineLen = v.maxLine + 1
+				break
+			}
+			v.lineLen, c = 0, c[i+1:]
 		}
-		if v.maxLine > 0 && v.lineLen+i+1 > v.maxLine {
-			v.lineLen = v.maxLine + 1
-			break
+		if v.lineLen > v.maxLine {
+			v.bodyErr = replyDataLineTooLong
+		} else if v.maxSize > 0 && int64(len(v.raw)+n) > v.maxSize+v.maxSize/8+4096 {
+			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
 		}
-		v.lineLen, chunk = 0, chunk[i+1:]
+		if v.bodyErr != nil {
+			v.raw = nil // read on to the end, keeping nothing
+		} else {
+			v.raw = append(v.raw, chunk...)
+		}
 	}
-	v.raw = append(v.raw, buf[:n]...)
 	if _, err := v.r.Discard(n); err != nil {
-		return err
+		return v.readError(err)
 	}
-	if v.maxLine > 0 && v.lineLen > v.maxLine || v.maxSize > 0 && int64(len(v.raw)) > v.maxSize+v.maxSize/8+4096 {
-		// go-smtp's own rules answer this one: give it every byte.
-		v.through = true
-		v.pending = append(v.pending[:0], v.raw...)
-		v.raw = v.raw[:0]
-		return nil
-	}
-	if v.mode == modeCommand { // the end of the body is in raw
-		// Unstuffed in place: the body only ever shrinks. The session
-		// copies it out before go-smtp reads the next command, so the
-		// next DATA may reuse the buffer.
-		v.body, v.hasBody = unstuffData(v.raw[:0], v.raw), true
+	v.bodyBytes += int64(n)
+	if ended {
+		v.traceUnit(traceBody, nil) // the end of this body
+		v.mode = modeCommand
+		if v.bodyErr == nil {
+			// Unstuffed in place: the body only ever shrinks. The
+			// session copies it out before go-smtp reads the next
+			// command, so the next DATA may reuse the buffer.
+			v.body = unstuffData(v.raw[:0], v.raw)
+			if v.maxSize > 0 && int64(len(v.body)) >= v.maxSize {
+				v.body, v.bodyErr = nil, gosmtp.ErrDataTooLarge
+			}
+		}
+		v.hasBody = true
 		if cap(v.raw) > 1<<20 {
 			v.raw = nil // do not hold a large buffer for the next message
 		} else {
 			v.raw = v.raw[:0]
 		}
-		v.pending = append(v.pending[:0], ".\r\n"...)
+		v.hand([]byte(".\r\n"))
 	}
 	return nil
 }
 
-// takeBody returns the body of the DATA that just ended, when the fast
-// path read it (false: go-smtp's reader has it).
-func (v *verbConn) takeBody() ([]byte, bool) {
-	b, ok := v.body, v.hasBody
-	v.body, v.hasBody = nil, false
-	return b, ok
+// takeBody returns the body of the DATA (or BDAT) that just ended, or
+// why it is refused (false: no body was read by the layer).
+func (v *verbConn) takeBody() ([]byte, *gosmtp.SMTPError, bool) {
+	b, err, ok := v.body, v.bodyErr, v.hasBody
+	v.body, v.bodyErr, v.hasBody = nil, nil, false
+	return b, err, ok
 }
 
 // unstuffData appends to dst the message in a DATA body as received, up
-// to and including its end marker: exactly what go-smtp's data reader
-// yields (FuzzUnstuffData holds the two equal), but copying runs of
-// bytes. Like go-smtp it keeps CRLF line ends and drops a line's leading
-// dot, and ".\r" followed by anything but LF loses both. dst may be
-// raw[:0]: the output never overtakes the input.
+// to its end marker (RFC 5321 §4.5.2): the first CRLF "." CRLF, the body
+// starting as if after a CRLF, ends it; a dot starting a line (after
+// CRLF) is dropped; every other byte is kept, bare CR and LF included
+// (the session refuses or normalises them). Runs are copied whole. dst
+// may be raw[:0]: the output never overtakes the input.
 func unstuffData(dst, raw []byte) []byte {
-	const (
-		beginLine = iota
-		dot
-		dotCR
-		cr
-		data
-		eof
-	)
 	out := dst
-	st := beginLine
-	for i := 0; i < len(raw) && st != eof; {
-		c := raw[i]
-		switch st {
-		case beginLine:
-			if c == '.' {
-				st, i = dot, i+1
-				continue
+	for i := 0; i < len(raw); {
+		// At the start of a line.
+		if raw[i] == '.' {
+			if bytes.HasPrefix(raw[i+1:], []byte("\r\n")) {
+				return out // the end marker
 			}
-			if c == '\r' {
-				st = cr
-			} else {
-				st = data
-			}
-		case dot:
-			if c == '\r' {
-				st, i = dotCR, i+1
-				continue
-			}
-			st = data
-		case dotCR:
-			if c == '\n' {
-				st, i = eof, i+1
-				continue
-			}
-			st = data
-		case cr:
-			if c == '\n' {
-				st = beginLine
-			} else {
-				st = data
-			}
-		case data:
-			// Copy the run up to the next CR in one go.
-			j := bytes.IndexByte(raw[i:], '\r')
-			if j < 0 {
-				return append(out, raw[i:]...)
-			}
-			if j > 0 {
-				out, i = append(out, raw[i:i+j]...), i+j
-				continue
-			}
-			st = cr
+			i++
 		}
-		out, i = append(out, c), i+1
+		j := bytes.Index(raw[i:], []byte("\r\n"))
+		if j < 0 {
+			return append(out, raw[i:]...)
+		}
+		out, i = append(out, raw[i:i+j+2]...), i+j+2
 	}
 	return out
-}
-
-// readLine reads one line including its CRLF, at most maxLine+2 bytes
-// (a longer line is returned in pieces; go-smtp rejects it).
-func (v *verbConn) readLine() ([]byte, error) {
-	var out []byte
-	for {
-		frag, err := v.r.ReadSlice('\n')
-		out = append(out, frag...)
-		if err == bufio.ErrBufferFull && len(out) <= v.maxLine+2 {
-			continue
-		}
-		if err == bufio.ErrBufferFull {
-			return out, nil
-		}
-		return out, err
-	}
 }
 
 func splitCommand(line []byte) (verb, arg string) {
@@ -394,18 +315,61 @@ func splitCommand(line []byte) (verb, arg string) {
 	return strings.ToUpper(verb), strings.TrimSpace(arg)
 }
 
-// Write passes go-smtp's replies on, editing its EHLO reply and noticing
-// the 354 that starts a DATA body.
+// Write passes go-smtp's replies on (one line per call: go-smtp's
+// textproto writer flushes each line), editing its EHLO reply, noticing
+// the 354 that starts a DATA body and the 334 that asks for a SASL
+// response, and dropping the replies to commands the layer made up.
 func (v *verbConn) Write(b []byte) (int, error) {
-	if done, err := v.saslReply(b); done {
-		return len(b), err
+	// The reply written may differ from b (saslReply); go-smtp is told
+	// that all of b was written.
+	if _, err := v.write(v.saslReply(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (v *verbConn) write(b []byte) (int, error) {
+	final := len(b) >= 4 && (b[3] == ' ' || b[3] == '\r')
+	if v.swallow > 0 {
+		if final {
+			v.swallow--
+		}
+		return len(b), nil
+	}
+	if v.synthData {
+		// go-smtp's reply to the DATA of BDAT LAST: a 354 is the layer's
+		// business (go-smtp reads an empty body, the session the real
+		// one); anything else is the client's reply to BDAT LAST.
+		v.synthData = false
+		if bytes.HasPrefix(b, []byte("354")) {
+			v.hand([]byte(".\r\n"))
+			v.result = true
+			return len(b), nil
+		}
+		v.body, v.bodyErr, v.hasBody = nil, nil, false
+	}
+	if final {
+		v.noteReply(b)
+		switch {
+		case (v.last == "EHLO" || v.last == "HELO") && bytes.HasPrefix(b, []byte("250")):
+			v.greeted = true
+		case v.last == "AUTH" && bytes.HasPrefix(b, []byte("334")):
+			v.sasl = true
+			v.traceUnit(trace334, nil)
+		}
+	}
+	if v.ehlo && !bytes.HasPrefix(b, []byte("250")) {
+		v.ehlo = false // EHLO refused: the next 250 is not its reply
 	}
 	if v.ehlo && bytes.HasPrefix(b, []byte("250")) {
 		return v.writeEHLO(b)
 	}
 	if v.last == "DATA" && bytes.HasPrefix(b, []byte("354")) {
 		v.mode, v.dstate = modeData, dBegin
-		v.raw, v.lineLen, v.through, v.body, v.hasBody = v.raw[:0], 0, false, nil, false
+		v.raw, v.lineLen, v.body, v.bodyErr, v.hasBody = v.raw[:0], 0, nil, nil, false
+		v.bodyStart, v.bodyBytes = time.Now(), 0
+		v.result = true
+		v.traceUnit(trace354, nil)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -442,8 +406,17 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// reply writes one of the layer's own replies.
+// reply writes one of the layer's own replies (from the connection's
+// goroutine: it counts errors).
 func (v *verbConn) reply(lines ...string) {
+	if len(lines) > 0 {
+		v.noteReply([]byte(lines[len(lines)-1]))
+	}
+	v.say(lines...)
+}
+
+// say writes reply lines; any goroutine may (Shutdown does).
+func (v *verbConn) say(lines ...string) {
 	var out bytes.Buffer
 	for _, l := range lines {
 		out.WriteString(l + "\r\n")
@@ -464,6 +437,10 @@ func (v *verbConn) startTLS(arg string) {
 	case v.tlsOn.Load():
 		v.reply("503 5.5.1 TLS already active")
 		return
+	case v.sess() != nil && v.sess().user != "":
+		// go-smtp cannot forget a completed AUTH.
+		v.reply(replyTLSAfterAuth)
+		return
 	case v.r.Buffered() > 0:
 		// Commands pipelined after STARTTLS would cross the handshake.
 		v.reply("503 5.5.1 STARTTLS must be the last command of a group")
@@ -478,6 +455,7 @@ func (v *verbConn) startTLS(arg string) {
 	if err != nil {
 		v.mu.Unlock()
 		v.tc.Close() // the stream is in an unknown state: end it
+		v.closed = true
 		return
 	}
 	v.conn, v.r = tc, bufio.NewReaderSize(tc, 4096)
@@ -492,8 +470,10 @@ func (v *verbConn) startTLS(arg string) {
 	if s := v.sess(); s != nil {
 		s.forgetAfterTLS()
 	}
-	// go-smtp must forget the transaction and greeting too: the client
-	// sends EHLO again, which go-smtp treats as a reset.
+	// go-smtp must forget the transaction and greeting too: until the
+	// client greets again (which go-smtp treats as a reset) the layer
+	// takes nothing but EHLO, HELO, NOOP, RSET and QUIT.
+	v.greeted, v.sasl, v.bdat, v.bdatBuf = false, false, false, nil
 }
 
 // xshadow answers XSHADOW <server-id> (W-2).

@@ -1,0 +1,480 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// The verb layer is the one framing authority of a receive session (see
+// doc.go): it alone decides where a command line, a DATA body and a BDAT
+// chunk end. go-smtp reads only what the layer hands it: one complete,
+// CRLF-terminated command line at a time, and ".\r\n" for a body the layer
+// has read already.
+
+// Replies of the framing layer.
+const (
+	replyBareNewlineCmd = "500 5.5.2 Command lines must end with CRLF and contain no bare CR or LF"
+	replyLineTooLong    = "500 5.4.0 Too long line, closing connection"
+	replyIdleTimeout    = "421 4.4.2 Idle timeout, closing connection"
+	replyBDATSyntax     = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
+	replyBDATNoTxn      = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
+	replyBDATTooBig     = "552 5.3.4 Message size exceeds fixed maximum message size"
+	replyInTransfer     = "503 5.5.1 Not allowed during a BDAT transfer"
+	replyGreetAgain     = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
+	replyTLSAfterAuth   = "503 5.5.1 STARTTLS is not allowed after AUTH"
+	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
+	replyJunkLimit      = "421 4.7.0 Too many commands without a mail transaction, closing connection"
+	replyErrorLimit     = "421 4.7.0 Too many errors, closing connection"
+)
+
+// Replies of the session to bodies and transactions.
+var (
+	replyBareCR       = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare CR; lines must end with CRLF"}
+	replyNoRecipients = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+)
+
+// bareNewline returns '\r' or '\n' for the first CR not followed by LF
+// or LF not preceded by CR in b, 0 when every line ends in CRLF. It goes
+// line by line with IndexByte (vectorised): bodies are large.
+func bareNewline(b []byte) byte {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b
+		if i >= 0 {
+			line = b[:i]
+		}
+		if j := bytes.IndexByte(line, '\r'); j >= 0 && j != i-1 {
+			return '\r'
+		}
+		if i < 0 {
+			return 0
+		}
+		if i == 0 || b[i-1] != '\r' {
+			return '\n'
+		}
+		b = b[i+1:]
+	}
+	return 0
+}
+
+// normalizeNewlines appends b to dst with every bare CR and bare LF made
+// a CRLF (bare_newlines: normalize).
+func normalizeNewlines(dst, b []byte) []byte {
+	for i := 0; i < len(b); {
+		j := bytes.IndexAny(b[i:], "\r\n")
+		if j < 0 {
+			return append(dst, b[i:]...)
+		}
+		dst, i = append(dst, b[i:i+j]...), i+j
+		if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+			i++
+		}
+		dst, i = append(dst, '\r', '\n'), i+1
+	}
+	return dst
+}
+
+// Body refusals the layer hands the session through takeBody.
+var replyDataLineTooLong = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a line longer than the line length limit"}
+
+// Trace kinds (tests only): what the layer framed, in order.
+const (
+	traceLine    = 'L' // a command (or SASL response) line, CRLF-terminated
+	traceRefused = 'X' // a line refused for a bare CR or LF
+	traceBody    = 'D' // a DATA body as received, end marker included
+	traceChunk   = 'B' // a BDAT chunk (also one that was discarded)
+	traceGoSMTP  = 'G' // bytes handed to go-smtp
+	trace354     = 'S' // go-smtp answered the last line with 354
+	trace334     = 'A' // go-smtp answered the last line with 334
+	traceEOF     = 'E' // the client's stream ended (or broke)
+	traceClosed  = 'C' // the session was closed by the server
+)
+
+func (v *verbConn) traceUnit(kind byte, b []byte) {
+	if v.trace != nil {
+		v.trace(kind, b)
+	}
+}
+
+// fillCommand frames the next command line and either answers it here
+// or hands it to go-smtp. It returns with v.pending empty when it
+// answered the line itself (Read then frames the next one).
+func (v *verbConn) fillCommand() error {
+	if v.maxErrors > 0 && v.errors >= v.maxErrors {
+		v.limitHit("error limit")
+		return v.hangUp(replyErrorLimit)
+	}
+	if v.softErrors > 0 && v.errors > v.softErrors && v.errorDelay > 0 && v.errors != v.delayed {
+		// A client past the soft limit waits before each next command
+		// is read (once per error), so guessing and junk get slow.
+		v.delayed = v.errors
+		t := v.clk.NewTimer(v.errorDelay)
+		<-t.C()
+	}
+	v.refreshDeadline()
+	line, tooLong, err := v.readLine()
+	if tooLong {
+		return v.hangUp(replyLineTooLong)
+	}
+	if err != nil {
+		// A line without its CRLF is never a command: not at a
+		// timeout, not at the end of the stream.
+		return v.readError(err)
+	}
+	if len(v.acks) > 0 {
+		v.peerSpoke(len(line)) // the peer has the discards of the last reply (SR-15)
+	}
+	if !crlfOnly(line) {
+		v.traceUnit(traceRefused, line)
+		v.reply(replyBareNewlineCmd)
+		return nil
+	}
+	v.traceUnit(traceLine, line)
+	if v.sasl {
+		// A response in go-smtp's AUTH exchange, not a command.
+		v.hand(v.saslResponse(line))
+		return nil
+	}
+	verb, arg := splitCommand(line)
+	cmd := goSMTPVerb(line)
+	if cmd == "" {
+		cmd = verb
+	}
+	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load()) {
+		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
+			v.limitHit("junk command limit")
+			return v.hangUp(replyJunkLimit)
+		}
+	}
+	if cmd == "BDAT" {
+		return v.bdatCommand(line)
+	}
+	if cmd == "STARTTLS" && verb != "STARTTLS" {
+		// go-smtp takes any line starting "STARTTLS" for STARTTLS.
+		v.reply(replyUnrecognized)
+		return nil
+	}
+	if v.tlsOn.Load() && !v.greeted {
+		switch cmd {
+		case "EHLO", "HELO", "NOOP", "RSET", "QUIT":
+		default:
+			v.reply(replyGreetAgain)
+			return nil
+		}
+	}
+	if v.bdat {
+		switch cmd {
+		case "DATA", "MAIL", "RCPT", "STARTTLS":
+			v.reply(replyInTransfer)
+			return nil
+		case "RSET", "EHLO", "HELO", "QUIT":
+			v.bdat, v.bdatBuf = false, nil // the transfer is abandoned
+		}
+	}
+	switch cmd {
+	case "STARTTLS":
+		if v.tlsCfg != nil {
+			v.startTLS(arg)
+			return nil
+		}
+	case "AUTH":
+		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
+			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
+			return nil
+		}
+		if r := authCommand(arg); r != "" {
+			v.reply(r)
+			return nil
+		}
+	case "XSHADOW":
+		v.reply(v.xshadow(arg))
+		return nil
+	case "XQUERYDISCARD", "XQDISCARD":
+		if r := v.xqueryDiscard(arg); r != "" {
+			v.reply(r)
+		}
+		return nil
+	case "MAIL":
+		stripped, reply := v.mailShadowParam(line)
+		if reply != "" {
+			v.reply(reply)
+			return nil
+		}
+		line = stripped
+	case "EHLO":
+		v.ehlo = true
+	case "RCPT":
+		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
+	}
+	v.last = cmd
+	v.hand(line)
+	return nil
+}
+
+// hand gives go-smtp one complete line.
+func (v *verbConn) hand(line []byte) {
+	v.pending = append(v.pending[:0], line...)
+}
+
+// crlfOnly: line ends in CRLF and has no other CR or LF.
+func crlfOnly(line []byte) bool {
+	n := len(line)
+	return n >= 2 && line[n-2] == '\r' && line[n-1] == '\n' &&
+		bytes.IndexByte(line[:n-2], '\r') < 0 && bytes.IndexByte(line[:n-2], '\n') < 0
+}
+
+// goSMTPVerb is the command go-smtp's parseCmd (parse.go, v0.25.1) makes
+// of a line, "" where it refuses the line. The layer classifies lines
+// by it, so that it never disagrees with go-smtp about which command a
+// line is.
+func goSMTPVerb(line []byte) string {
+	s := strings.TrimRight(string(line), "\r\n")
+	switch {
+	case strings.HasPrefix(strings.ToUpper(s), "STARTTLS"):
+		return "STARTTLS"
+	case len(s) < 4 || len(s) == 5:
+		return ""
+	case len(s) > 5 && s[4] != ' ':
+		return ""
+	}
+	return strings.ToUpper(s[:4])
+}
+
+// parseBDAT parses "BDAT" SP chunk-size [SP "LAST"] CRLF (RFC 3030),
+// strictly: single spaces, digits only, a size that fits 32 bits.
+func parseBDAT(line []byte) (size int64, last, ok bool) {
+	s := strings.TrimSuffix(string(line), "\r\n")
+	if len(s) < 6 || s[4] != ' ' {
+		return 0, false, false
+	}
+	s = s[5:]
+	num, rest, hasRest := strings.Cut(s, " ")
+	if hasRest {
+		if !strings.EqualFold(rest, "LAST") {
+			return 0, false, false
+		}
+		last = true
+	}
+	if num == "" || strings.Trim(num, "0123456789") != "" {
+		return 0, false, false
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil {
+		return 0, false, false
+	}
+	return int64(n), last, true
+}
+
+// bdatCommand answers BDAT. The chunk of a well-formed BDAT is always
+// read (RFC 3030 §2), refused or not, and never goes to go-smtp; the
+// chunks of a message are collected here, and BDAT LAST hands the body
+// to the session exactly as DATA does: go-smtp is given "DATA", its 354
+// is dropped, and it reads an empty body while the session takes the
+// real one with takeBody. A malformed BDAT gets 501 and no chunk.
+func (v *verbConn) bdatCommand(line []byte) error {
+	size, last, ok := parseBDAT(line)
+	if !ok {
+		v.reply(replyBDATSyntax)
+		return nil
+	}
+	refuse := ""
+	switch {
+	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
+		refuse = replyBDATNoTxn
+	case v.maxSize > 0 && int64(len(v.bdatBuf))+size >= v.maxSize:
+		refuse = replyBDATTooBig
+	}
+	if refuse != "" {
+		if err := v.readChunk(size, false); err != nil {
+			return err
+		}
+		v.reply(refuse)
+		if v.bdat || refuse == replyBDATTooBig {
+			// The transaction failed: go-smtp forgets it too.
+			v.bdat, v.bdatBuf = false, nil
+			v.synth("RSET\r\n")
+		}
+		return nil
+	}
+	if err := v.readChunk(size, true); err != nil {
+		return err
+	}
+	v.bdat = true
+	if !last {
+		v.reply(fmt.Sprintf("250 2.0.0 %d octets received", size))
+		return nil
+	}
+	v.body, v.bodyErr, v.hasBody = v.bdatBuf, nil, true
+	v.bdat, v.bdatBuf = false, nil
+	v.synthData = true
+	v.last = "DATA"
+	v.synth("DATA\r\n")
+	return nil
+}
+
+// synth hands go-smtp a command of the layer's own; its reply is not the
+// client's (dropped in Write), except for the DATA of BDAT LAST.
+func (v *verbConn) synth(cmd string) {
+	if cmd != "DATA\r\n" {
+		v.swallow++
+	}
+	v.hand([]byte(cmd))
+}
+
+// readChunk reads a BDAT chunk of size bytes, onto bdatBuf when keep.
+// The read deadline moves on with each piece that arrives.
+func (v *verbConn) readChunk(size int64, keep bool) error {
+	var seen []byte // for the trace only
+	v.bodyStart, v.bodyBytes = time.Now(), 0
+	for got := int64(0); got < size; {
+		v.bodyDeadline()
+		piece := int(min(size-got, 64<<10))
+		var dst []byte
+		if keep {
+			v.bdatBuf = slices.Grow(v.bdatBuf, piece)
+			dst = v.bdatBuf[len(v.bdatBuf) : len(v.bdatBuf)+piece]
+		} else {
+			if cap(v.scratch) < piece {
+				v.scratch = make([]byte, 64<<10)
+			}
+			dst = v.scratch[:piece]
+		}
+		n, err := io.ReadFull(v.r, dst)
+		if keep {
+			v.bdatBuf = v.bdatBuf[:len(v.bdatBuf)+n]
+		}
+		if v.trace != nil {
+			seen = append(seen, dst[:n]...)
+		}
+		got += int64(n)
+		v.bodyBytes += int64(n)
+		if err != nil {
+			return v.readError(err)
+		}
+	}
+	v.traceUnit(traceChunk, seen)
+	return nil
+}
+
+// inTransaction: MAIL and at least one RCPT were accepted and the
+// transaction has not ended.
+func (v *verbConn) inTransaction() bool {
+	s := v.sess()
+	return s != nil && s.busy.Load() && (len(s.rcpt) > 0 || v.bdat)
+}
+
+// exempt: transport servers (kept-open shadow sessions) are not held to
+// the junk command limit.
+func (v *verbConn) exempt() bool {
+	s := v.sess()
+	return s != nil && s.server
+}
+
+func (v *verbConn) refreshDeadline() {
+	if v.idle > 0 {
+		v.conn.SetReadDeadline(time.Now().Add(v.idle))
+	}
+}
+
+// bodyDeadline: a body (or chunk) must arrive at min_data_rate on
+// average, after idle_timeout of grace, so a trickle cannot hold the
+// session for ever and a large body on a slow link is not cut off.
+func (v *verbConn) bodyDeadline() {
+	if v.idle <= 0 {
+		return
+	}
+	d := v.idle
+	if v.minRate > 0 {
+		d += time.Duration(float64(v.bodyBytes) / float64(v.minRate) * float64(time.Second))
+	}
+	v.conn.SetReadDeadline(v.bodyStart.Add(d))
+}
+
+// readError ends the session on a failed read: a timeout gets 421 4.4.2,
+// anything else (the client went away) just ends it. Whatever partial
+// line or chunk was read is dropped.
+func (v *verbConn) readError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return v.hangUp(replyIdleTimeout)
+	}
+	v.traceUnit(traceEOF, nil)
+	v.closed = true
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return err
+}
+
+// limitHit logs and counts a session ended by a limit (why is one of a
+// few fixed strings: a bounded metric label).
+func (v *verbConn) limitHit(why string) {
+	if s := v.sess(); s != nil {
+		s.srv.obs.Rejected(s.c.cfg.Name, why)
+		s.log.Info("session ended", "reason", why, "commands_without_transaction", v.junk, "errors", v.errors)
+	}
+}
+
+// hangUp writes the session's last reply and closes the connection;
+// go-smtp then sees the end of the stream.
+func (v *verbConn) hangUp(reply string) error {
+	v.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	v.reply(reply)
+	v.closed = true
+	v.traceUnit(traceClosed, []byte(reply))
+	v.conn.Close()
+	return io.EOF
+}
+
+// noteReply watches the final line of every reply the client gets: it
+// counts errors, and a 250 to the end of a message resets the junk and
+// error counts (the limits bound a client that delivers nothing, as
+// Postfix's smtpd_junk_command_limit and smtpd_hard_error_limit do).
+func (v *verbConn) noteReply(line []byte) {
+	if len(line) < 4 || line[3] != ' ' && line[3] != '\r' {
+		return
+	}
+	code, err := strconv.Atoi(string(line[:3]))
+	if err != nil {
+		return
+	}
+	if v.result && code != 354 {
+		v.result = false
+		if code/100 == 2 {
+			v.junk, v.errors, v.delayed = 0, 0, 0 // a client that delivers mail starts afresh
+		}
+	}
+	switch {
+	case code < 400, code == 421, code == 451, bytes.HasPrefix(line, []byte("452 4.3.1")):
+		// Not the client's error.
+	default:
+		v.errors++
+	}
+}
+
+// readLine reads one line up to and including its LF. tooLong reports a
+// line over maxLine (its rest unread); on error line is the partial line.
+func (v *verbConn) readLine() (line []byte, tooLong bool, err error) {
+	var out []byte
+	for {
+		frag, err := v.r.ReadSlice('\n')
+		out = append(out, frag...)
+		if v.maxLine > 0 && len(out) > v.maxLine {
+			return nil, true, nil
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return out, false, err
+	}
+}
