@@ -86,9 +86,12 @@ type Dedup interface {
 	ClaimFinal(id queue.ID, database, orgID, rcpt string) queue.Claim
 }
 
-// Shadows is told of every session with a primary (shadow.Manager).
+// Shadows is told of every session with a primary (shadow.Manager):
+// Presented of an XSHADOW reply, Contact of a completed discard query
+// (only that resets the heartbeat timer, SR-5).
 type Shadows interface {
 	Contact(primary, dbID string, discards []string)
+	Presented(primary, dbID string)
 }
 
 // Deliverer implements queue.Deliverer: it groups a message's recipients
@@ -840,7 +843,7 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
-		st.cfg.Shadows.Contact(primary, db, nil)
+		st.cfg.Shadows.Presented(primary, db)
 	}
 }
 

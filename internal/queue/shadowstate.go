@@ -366,9 +366,36 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 // since; otherwise the discards are applied (SR-3). The heartbeat timer
 // and failures are reset, and copies taken over earlier are made due at
 // once when the primary answers again.
+//
+// Only a session that completed a discard query is a contact: the
+// heartbeat timer it resets is the bound on how long a discard committed
+// at the primary waits to be fetched (SR-5). An XSHADOW reply alone is
+// ShadowPresented.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	return q.shadowContact(primary, dbID, discards, true)
+}
+
+// ShadowPresented records the database id a primary presented in an
+// XSHADOW reply (W-6) — a delivery session or a watch session before its
+// first discard query — in one commit with its consequence: another id
+// than the stored one takes every copy over (SR-7). It is not a contact:
+// the heartbeat timer, the failures and a takeover stay as they are, so
+// that sessions which never ask for discards (or end before their
+// end-of-session query) cannot keep the heartbeat from falling due while
+// a committed discard waits at the primary.
+func (q *Manager) ShadowPresented(primary, dbID string) (ContactResult, error) {
+	if dbID == "" {
+		return ContactResult{}, nil
+	}
+	return q.shadowContact(primary, dbID, nil, false)
+}
+
+func (q *Manager) shadowContact(primary, dbID string, discards []string, queried bool) (ContactResult, error) {
 	now := q.clk.Now()
-	if len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
+	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
+		return ContactResult{}, nil
+	}
+	if !queried && q.presentedNeedsNoWrite(primary, dbID) {
 		return ContactResult{}, nil
 	}
 	var res ContactResult
@@ -396,13 +423,16 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 				return err
 			}
 		}
+		if dbID != "" {
+			p.DatabaseID = dbID
+		}
+		if !queried {
+			return tx.PutPeer(p)
+		}
 		if p.TakenOver || p.Failures > 0 {
 			if res.Retried, err = tx.retakeDue(primary, now); err != nil {
 				return err
 			}
-		}
-		if dbID != "" {
-			p.DatabaseID = dbID
 		}
 		p.LastContact, p.LastTry, p.Failures, p.TakenOver = now, time.Time{}, 0, false
 		return tx.PutPeer(p)
@@ -435,6 +465,18 @@ func (q *Manager) contactNeedsNoWrite(primary, dbID string, now time.Time) bool 
 		p, err := tx.Peer(primary)
 		same = err == nil && p != nil && (dbID == "" || dbID == p.DatabaseID) && p.Failures == 0 && !p.TakenOver &&
 			p.LastTry.IsZero() && now.Sub(p.LastContact) < contactEvery && !now.Before(p.LastContact)
+		return nil
+	})
+	return same
+}
+
+// presentedNeedsNoWrite reports whether the database id presented is
+// the one stored (nothing to record).
+func (q *Manager) presentedNeedsNoWrite(primary, dbID string) bool {
+	same := false
+	_ = q.store.View(func(tx *Tx) error {
+		p, err := tx.Peer(primary)
+		same = err == nil && p != nil && dbID == p.DatabaseID
 		return nil
 	})
 	return same

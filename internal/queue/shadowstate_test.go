@@ -310,3 +310,49 @@ func TestEarlyTakeoverSparesFreshCopies(t *testing.T) {
 		t.Fatalf("after a takeover during the attempt: x %v %q, z %v", x.Status, x.Queue, z.Status)
 	}
 }
+
+// SR-5, W-6: an XSHADOW reply presents the primary's database id (a new
+// one takes the copies over, SR-7) but is not a contact: the stored last
+// contact — the heartbeat timer — moves only with a completed query.
+func TestPresentedIsNoContact(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	queried := clk.Now()
+	for i := 0; i < 10; i++ {
+		clk.Advance(time.Second)
+		if res, err := q.ShadowPresented("hub-b", "db1"); err != nil || res != (ContactResult{}) {
+			t.Fatalf("presented: %+v %v", res, err)
+		}
+	}
+	peers, err := q.ShadowPeers()
+	if err != nil || len(peers) != 1 || !peers[0].LastContact.Equal(queried) {
+		t.Fatalf("XSHADOW replies moved the heartbeat timer: %+v %v", peers, err)
+	}
+	if _, err := q.ShadowContact("hub-b", "db1", []string{}); err != nil {
+		t.Fatal(err)
+	}
+	if peers, _ := q.ShadowPeers(); !peers[0].LastContact.Equal(clk.Now()) {
+		t.Fatalf("a completed query did not reset the timer: %+v", peers)
+	}
+	clk.Advance(time.Second)
+	res, err := q.ShadowPresented("hub-b", "db2")
+	if err != nil || res.OldDatabaseID != "db1" || res.TakenOver != 1 {
+		t.Fatalf("XSHADOW with a new database id: %+v %v", res, err)
+	}
+	if peers, _ := q.ShadowPeers(); peers[0].DatabaseID != "db2" || peers[0].LastContact.Equal(clk.Now()) {
+		t.Fatalf("after a new database id on XSHADOW: %+v", peers)
+	}
+}

@@ -43,6 +43,10 @@ type Store interface {
 	// notifications: a database id other than the stored one takes every
 	// copy over (SR-7); otherwise the discards are applied (SR-3).
 	Contact(primary, dbID string, discards []string) (ContactResult, error)
+	// Presented records the database id of an XSHADOW reply: another id
+	// than the stored one takes every copy over (SR-7). It is not a
+	// contact: the heartbeat timer stays as it is (SR-5).
+	Presented(primary, dbID string) (ContactResult, error)
 	// HeartbeatFailed counts a failed heartbeat that started at started
 	// and takes the copies over at retries consecutive failures (SR-6).
 	HeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, taken int, err error)
@@ -169,11 +173,14 @@ func (m *Manager) Expedite(primary string) {
 // SetHeartbeater wires the SMTP side (it is built after the manager).
 func (m *Manager) SetHeartbeater(h Heartbeater) { m.cfg.Heartbeater = h }
 
-// Contact records a successful session with a primary — a delivery
-// session, a heartbeat or a poll — with the discard notifications it
-// returned. The store resets the heartbeat timer (SR-5), applies the
-// discards (SR-3), and takes over at once when the primary's database id
-// differs from the stored one (SR-7), in one commit.
+// Contact records a discard query completed with a primary — at the end
+// of (or during) a delivery session, a heartbeat, a watch session — with
+// the discard notifications it returned. The store resets the heartbeat
+// timer (SR-5), applies the discards (SR-3), and takes over at once when
+// the primary's database id differs from the stored one (SR-7), in one
+// commit. Only a completed query resets the timer: it bounds how long a
+// discard committed at the primary waits to be fetched, whatever other
+// sessions come and go (an XSHADOW reply alone is Presented).
 func (m *Manager) Contact(name, dbID string, discards []string) {
 	if len(discards) > 0 {
 		m.cfg.Observer.DiscardsReceived(len(discards))
@@ -183,6 +190,23 @@ func (m *Manager) Contact(name, dbID string, discards []string) {
 		m.cfg.Log.Error("recording a contact with a primary failed", "primary", name, "err", err)
 		return
 	}
+	m.contacted(name, dbID, discards, res)
+}
+
+// Presented records the database id a primary presented in an XSHADOW
+// reply (W-6): a new one takes its copies over at once (SR-7). The
+// heartbeat timer is not reset — no discard was asked for yet.
+func (m *Manager) Presented(name, dbID string) {
+	res, err := m.cfg.Store.Presented(name, dbID)
+	if err != nil {
+		m.cfg.Log.Error("recording a primary's database id failed", "primary", name, "err", err)
+		return
+	}
+	m.contacted(name, dbID, nil, res)
+}
+
+// contacted logs and counts what a contact changed.
+func (m *Manager) contacted(name, dbID string, discards []string, res ContactResult) {
 	if len(discards) > 0 {
 		m.cfg.Log.Debug("discard notifications received", "primary", name, "ids", len(discards), "discarded", res.Discarded)
 	}
