@@ -375,19 +375,20 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 	return q.shadowContact(primary, dbID, discards, true)
 }
 
-// ShadowPresented records the database id a primary presented in an
-// XSHADOW reply (W-6) — a delivery session or a watch session before its
-// first discard query — in one commit with its consequence: another id
-// than the stored one takes every copy over (SR-7). It is not a contact:
-// the heartbeat timer, the failures and a takeover stay as they are, so
-// that sessions which never ask for discards (or end before their
-// end-of-session query) cannot keep the heartbeat from falling due while
-// a committed discard waits at the primary.
-func (q *Manager) ShadowPresented(primary, dbID string) (ContactResult, error) {
-	if dbID == "" {
+// ShadowPresented records what a session with a primary learned without
+// completing a discard query, in one commit with its consequences: the
+// database id of its XSHADOW reply (W-6; another id than the stored one
+// takes every copy over, SR-7) and the notifications of the batches read
+// before it broke (applied, SR-3: the primary forgot them when asked for
+// the next batch). It is not a contact: the heartbeat timer, the failures
+// and a takeover stay as they are, so that sessions which never complete
+// a discard query cannot keep the heartbeat from falling due while a
+// committed discard waits at the primary (SR-5).
+func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
+	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
 	}
-	return q.shadowContact(primary, dbID, nil, false)
+	return q.shadowContact(primary, dbID, discards, false)
 }
 
 func (q *Manager) shadowContact(primary, dbID string, discards []string, queried bool) (ContactResult, error) {
@@ -395,7 +396,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
 		return ContactResult{}, nil
 	}
-	if !queried && q.presentedNeedsNoWrite(primary, dbID) {
+	if !queried && len(discards) == 0 && q.presentedNeedsNoWrite(primary, dbID) {
 		return ContactResult{}, nil
 	}
 	var res ContactResult

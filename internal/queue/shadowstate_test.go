@@ -333,7 +333,7 @@ func TestPresentedIsNoContact(t *testing.T) {
 	queried := clk.Now()
 	for i := 0; i < 10; i++ {
 		clk.Advance(time.Second)
-		if res, err := q.ShadowPresented("hub-b", "db1"); err != nil || res != (ContactResult{}) {
+		if res, err := q.ShadowPresented("hub-b", "db1", nil); err != nil || res != (ContactResult{}) {
 			t.Fatalf("presented: %+v %v", res, err)
 		}
 	}
@@ -348,7 +348,7 @@ func TestPresentedIsNoContact(t *testing.T) {
 		t.Fatalf("a completed query did not reset the timer: %+v", peers)
 	}
 	clk.Advance(time.Second)
-	res, err := q.ShadowPresented("hub-b", "db2")
+	res, err := q.ShadowPresented("hub-b", "db2", nil)
 	if err != nil || res.OldDatabaseID != "db1" || res.TakenOver != 1 {
 		t.Fatalf("XSHADOW with a new database id: %+v %v", res, err)
 	}

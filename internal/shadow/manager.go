@@ -43,17 +43,22 @@ type Store interface {
 	// notifications: a database id other than the stored one takes every
 	// copy over (SR-7); otherwise the discards are applied (SR-3).
 	Contact(primary, dbID string, discards []string) (ContactResult, error)
-	// Presented records the database id of an XSHADOW reply: another id
-	// than the stored one takes every copy over (SR-7). It is not a
-	// contact: the heartbeat timer stays as it is (SR-5).
-	Presented(primary, dbID string) (ContactResult, error)
+	// Presented records what a session learned without completing a
+	// discard query: the database id of its XSHADOW reply (another id
+	// than the stored one takes every copy over, SR-7) and the
+	// notifications of the batches it read before it broke (applied,
+	// SR-3). It is not a contact: the heartbeat timer stays as it is
+	// (SR-5).
+	Presented(primary, dbID string, discards []string) (ContactResult, error)
 	// HeartbeatFailed counts a failed heartbeat that started at started
 	// and takes the copies over at retries consecutive failures (SR-6).
 	HeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, taken int, err error)
 }
 
 // Heartbeater opens a session to a primary only to query discard
-// notifications (W-5) and returns its database id and the notifications.
+// notifications (W-5) and returns its database id and the notifications;
+// with an error, those of the batches read before it (the primary
+// forgets a batch when asked for the next one).
 type Heartbeater interface {
 	Heartbeat(ctx context.Context, primary, addr string) (dbID string, discards []string, err error)
 }
@@ -193,16 +198,22 @@ func (m *Manager) Contact(name, dbID string, discards []string) {
 	m.contacted(name, dbID, discards, res)
 }
 
-// Presented records the database id a primary presented in an XSHADOW
-// reply (W-6): a new one takes its copies over at once (SR-7). The
-// heartbeat timer is not reset — no discard was asked for yet.
-func (m *Manager) Presented(name, dbID string) {
-	res, err := m.cfg.Store.Presented(name, dbID)
+// Presented records what a session with a primary learned without
+// completing a discard query: the database id of an XSHADOW reply (W-6;
+// a new one takes its copies over at once, SR-7), and the notifications
+// of the batches read before the session broke — the primary forgot
+// those when this server asked for the next batch (SR-15), so they are
+// applied, never dropped. The heartbeat timer is not reset.
+func (m *Manager) Presented(name, dbID string, discards []string) {
+	if len(discards) > 0 {
+		m.cfg.Observer.DiscardsReceived(len(discards))
+	}
+	res, err := m.cfg.Store.Presented(name, dbID, discards)
 	if err != nil {
 		m.cfg.Log.Error("recording a primary's database id failed", "primary", name, "err", err)
 		return
 	}
-	m.contacted(name, dbID, nil, res)
+	m.contacted(name, dbID, discards, res)
 }
 
 // contacted logs and counts what a contact changed.
@@ -320,6 +331,9 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	if err == nil {
 		m.Contact(p.Name, dbID, discards)
 		return
+	}
+	if len(discards) > 0 {
+		m.Presented(p.Name, dbID, discards) // read before it broke: forgotten at the primary
 	}
 	if hctx.Err() != nil {
 		err = context.DeadlineExceeded // the bound, not an error of the primary's making

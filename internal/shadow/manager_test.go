@@ -58,7 +58,7 @@ func (f *fakeStore) Contact(name, dbID string, ids []string) (ContactResult, err
 	return res, nil
 }
 
-func (f *fakeStore) Presented(name, dbID string) (ContactResult, error) {
+func (f *fakeStore) Presented(name, dbID string, ids []string) (ContactResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var res ContactResult
@@ -74,6 +74,8 @@ func (f *fakeStore) Presented(name, dbID string) (ContactResult, error) {
 	if dbID != "" {
 		p.DatabaseID = dbID
 	}
+	f.discarded[name] = append(f.discarded[name], ids...)
+	res.Discarded = len(ids)
 	return res, nil
 }
 
@@ -387,7 +389,7 @@ func TestPresentedDoesNotPostponeHeartbeat(t *testing.T) {
 	hb.set(func(h *fakeHB) { h.ids = []string{"0001-x"} })
 	for i := 0; i < 299; i++ {
 		clk.Advance(time.Second)
-		m.Presented("hub-b", "db1")
+		m.Presented("hub-b", "db1", nil)
 		m.Step(context.Background())
 		settle(t, m, hb, clk)
 	}
@@ -415,5 +417,26 @@ func TestPresentedDoesNotPostponeHeartbeat(t *testing.T) {
 	m.found("hub-b")("db2", nil)
 	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
 		t.Fatalf("a new database id on XSHADOW: takeovers %v", tk)
+	}
+}
+
+// SR-15: a heartbeat that broke after reading a batch of notifications
+// (the primary forgot that batch when asked for the next) still applies
+// it; the heartbeat counts as failed and the timer is not reset.
+func TestBrokenHeartbeatAppliesBatchesRead(t *testing.T) {
+	m, st, hb, clk := setup()
+	hb.set(func(h *fakeHB) { h.ids, h.err = []string{"0001-x"}, errors.New("connection reset") })
+	step(t, m, hb, clk, 300*time.Second)
+	if hb.n("hub-b") != 1 {
+		t.Fatalf("%d heartbeats", hb.n("hub-b"))
+	}
+	st.mu.Lock()
+	got, p := st.discarded["hub-b"], *st.ps["hub-b"]
+	st.mu.Unlock()
+	if len(got) != 1 || got[0] != "0001-x" {
+		t.Fatalf("the batch read before the break was dropped: %v", got)
+	}
+	if p.Failures != 1 || !p.LastContact.Equal(t0) {
+		t.Fatalf("a broken heartbeat counted as a contact: %+v", p)
 	}
 }

@@ -81,7 +81,7 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 func (m *Manager) found(name string) func(dbID string, ids []string) {
 	return func(dbID string, ids []string) {
 		if ids == nil {
-			m.Presented(name, dbID)
+			m.Presented(name, dbID, nil)
 			return
 		}
 		m.Contact(name, dbID, ids)
