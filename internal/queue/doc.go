@@ -115,7 +115,7 @@
 // record would be lost. The other transitions of a message therefore do
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
-// applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
+// applies them (applyEarlyDiscards, applyEarlyTakeovers) before it writes
 // the record. Expiry of shadow copies touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.

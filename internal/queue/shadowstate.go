@@ -674,10 +674,38 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 }
 
 // putLeaving writes a message leaving delivery without results
-// (requeue, hold, poison) with the takeovers kept aside meanwhile.
+// (requeue, hold, poison, recovery after a crash) with the discards and
+// takeovers kept aside meanwhile — in that order, as the commit of an
+// attempt's results does.
 func putLeaving(tx *Tx, m *Message) error {
+	if err := applyEarlyDiscards(tx, m); err != nil {
+		return err
+	}
 	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
 		return err
 	}
 	return tx.Put(m)
+}
+
+// applyEarlyDiscards applies to m the discards its primaries sent while
+// it was in delivery (kept aside, see doc.go "One writer per message").
+// The primary forgot them once this server had them: one left aside
+// until a later attempt — or none, for a message that leaves delivery
+// without results — would keep a copy its primary finished with, to be
+// taken over and sent again if that primary fails.
+func applyEarlyDiscards(tx *Tx, m *Message) error {
+	for i := range m.Rcpts {
+		rc := &m.Rcpts[i]
+		if rc.Status != Shadowed {
+			continue
+		}
+		early, err := tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID)
+		if err != nil {
+			return err
+		}
+		if early {
+			rc.Status = Relayed
+		}
+	}
+	return nil
 }

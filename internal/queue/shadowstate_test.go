@@ -356,3 +356,56 @@ func TestPresentedIsNoContact(t *testing.T) {
 		t.Fatalf("after a new database id on XSHADOW: %+v", peers)
 	}
 }
+
+// A discard that arrives while the message is in delivery for its other
+// recipients is kept aside; an attempt that ends without results
+// (requeue, hold, poison, recovery after a crash) applies it too, so the
+// copy does not wait for a later attempt — or stay for good on a poisoned
+// message — while its primary has forgotten the notification.
+func TestEarlyDiscardAppliedWhenLeavingWithoutResults(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var q *Manager
+	var attempts int
+	var mu sync.Mutex
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		attempts++
+		n := attempts
+		mu.Unlock()
+		sid := m.ID.String() + "-b"
+		if n == 1 {
+			return []Result{{Rcpt: 0, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid},
+				{Rcpt: 1, Outcome: Deferred, Queue: "mx:c.example", Reply: "451 4.4.1 later"}}
+		}
+		// The second attempt (for the deferred recipient): hub-b's
+		// discard arrives meanwhile, then the attempt dies.
+		if k, err := q.ShadowContact("hub-b", "", []string{sid}); err != nil || k.Discarded != 1 {
+			t.Errorf("discard during the attempt: %+v %v", k, err)
+		}
+		panic("deliverer bug")
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example", "y@c.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the first attempt", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
+	})
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	waitFor(t, "the poisoned attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Poison })
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].Status != Relayed {
+		t.Fatalf("the discard sent during the attempt was not applied: %+v", got.Rcpts[0])
+	}
+	var early int
+	s.View(func(tx *Tx) error { early = tx.tx.Bucket(bucketEarly).Stats().KeyN; return nil })
+	if early != 0 {
+		t.Fatalf("%d early discards left over", early)
+	}
+}
