@@ -240,9 +240,10 @@ type group struct {
 }
 
 // Deliver implements queue.Deliverer. Every copy it sends or writes
-// carries the organisation message id in front (package orgid): the
-// next hop, a shadow server's takeover, LMTP's Sieve and a Maildir
-// reader all see the same identity.
+// inside the organisation carries the organisation message id in front
+// (package orgid): the next hop, a shadow server's takeover, LMTP's
+// Sieve and a Maildir reader all see the same identity. A copy that
+// leaves the organisation carries no umbra header (leavesOrganisation).
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	st := d.st.Load()
 	body = orgid.Prepend(m.OrgID, body)
@@ -451,6 +452,9 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	if leavesOrganisation(st, g) {
+		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
+	}
 	release, ok := d.acquire(ctx, st, g)
 	if !ok {
 		return deferAll(g.rcpts, g.key, "451 4.3.2 shutting down")

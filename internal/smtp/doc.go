@@ -64,7 +64,11 @@
 //   - Header firewall (SR-14, package orgid): every X-Umbra- header is
 //     removed from a received message; the organisation message id it
 //     carried is kept (Message.OrgID) only from an authenticated
-//     transport server of the organisation and only when well formed.
+//     transport server of the organisation (session.trustedServer: a
+//     server account, an organisation certificate, or an externally
+//     secured connector's client whose address the topology gives a
+//     server; without a topology, any client of that connector) and only
+//     when well formed.
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
 //     suppression, merge).
