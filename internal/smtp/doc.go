@@ -39,9 +39,12 @@
 //     exists. Failures count per source (IPv6: /64) and per account name
 //     across every connection (authGuard, on the injected clock): each is
 //     answered after a doubling delay, a success never is; a source past
-//     lockout_after gets 454 4.7.0 without a password check until its
-//     lock-out ends. An account is never locked out (that would let
-//     anyone keep a transport server out of its hub). RFC 4954 codes:
+//     lockout_after gets 454 4.7.0 until its lock-out ends, except for a
+//     server account's right password. An account is never locked out,
+//     nor a server account behind a locked-out address (that would let
+//     anyone keep a transport server out of its hub): in a lock-out the
+//     password is checked and a failure waits the name's delay only,
+//     the same for every name (authGuard.failedLockedOut). RFC 4954 codes:
 //     503 5.5.1 inside a transaction, 504 5.5.4, 501 5.5.4, 501 5.5.2 for
 //     bad base64. After a 334 the verb layer treats the next line as a
 //     SASL response, never as a command.

@@ -193,13 +193,20 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return nil, s.count("AUTH", err)
 	}
 	check := func(identity, name, password string) error {
-		if s.srv.guard.lockedOut(s.ip) { // locked out by another connection meanwhile
-			return s.count("AUTH", s.authLockedOut())
-		}
+		locked := s.srv.guard.lockedOut(s.ip)
 		if identity != "" && identity != name {
+			if locked {
+				return s.count("AUTH", s.authLockedOut(name))
+			}
 			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
 		server, err := s.c.creds.Check(name, password)
+		if locked && (err != nil || !server) {
+			// A lock-out of the address never keeps a transport server
+			// out (issue 14): only a server account's right password
+			// passes it.
+			return s.count("AUTH", s.authLockedOut(name))
+		}
 		if err != nil {
 			return s.count("AUTH", s.authFailed(name, "bad_credentials"))
 		}
