@@ -278,7 +278,7 @@ func TestAuthLockoutNeverKeepsServerAccountOut(t *testing.T) {
 	d.expect("220")
 	d.cmd("EHLO c", "250")
 	d.failAfter(clk, plainAlice, 2*time.Second, "454 4.7.0") // a user stays locked out, right password or not
-	d.cmd(plainHub, "235 2.0.0")                              // the server still at once
+	d.cmd(plainHub, "235 2.0.0")                             // the server still at once
 	// LOGIN too.
 	d = dial(t, s, "127.0.0.2")
 	d.expect("220")
