@@ -559,3 +559,34 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 		t.Error("delivery changed the stored body")
 	}
 }
+
+// Two hubs delivering into one shared Maildir store: the second finds
+// the file the first wrote. That is a suppressed duplicate (Duplicate
+// set: tracked as duplicate-suppressed, counted in
+// umbra_delivery_duplicates_suppressed_total, no dumpster copy of a file
+// it never wrote), not "delivered to maildir".
+func TestSharedMaildirFoundIsDuplicate(t *testing.T) {
+	root := t.TempDir()
+	org := "0123456789abcdef0123456789abcdef"
+	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
+	var res [2]queue.Result
+	for i := range res {
+		d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
+		m := message("ok@example.test")
+		m.OrgID = org
+		r := d.Deliver(context.Background(), m, stored, all(m))
+		if len(r) != 1 {
+			t.Fatalf("results: %+v", r)
+		}
+		res[i] = r[0]
+	}
+	if res[0].Outcome != queue.DeliveredOK || res[0].Duplicate || !strings.Contains(res[0].Reply, "delivered to maildir") {
+		t.Errorf("first hub: %+v", res[0])
+	}
+	if res[1].Outcome != queue.DeliveredOK || !res[1].Duplicate || !strings.Contains(res[1].Reply, "duplicate suppressed") {
+		t.Errorf("second hub found the file: %+v, want a suppressed duplicate", res[1])
+	}
+	if files, _ := filepath.Glob(filepath.Join(root, "example.test", "ok", "new", "*")); len(files) != 1 {
+		t.Errorf("%d files", len(files))
+	}
+}
