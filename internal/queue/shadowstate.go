@@ -26,7 +26,8 @@ type ShadowPeer struct {
 	// LastTry is when the last failed heartbeat started; the next one is
 	// due a heartbeat timeout after it, not after its failure (SR-16).
 	LastTry time.Time
-	// Failures counts consecutive failed heartbeats.
+	// Failures counts consecutive failed heartbeats, before and after
+	// a takeover, until the next contact.
 	Failures int
 	// TakenOver is set by a takeover and cleared by the next contact: the
 	// primary's taken-over copies are made due again when it answers.
@@ -518,7 +519,11 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retri
 				return err
 			}
 			takenN = len(taken) + marked
-			p.Failures, p.TakenOver = 0, true
+			// Failures keep counting past the takeover (shadow list shows
+			// how long the primary has been failing): a later failed
+			// heartbeat runs the takeover again, which changes only
+			// copies still shadowed. The next contact resets them.
+			p.TakenOver = true
 		}
 		return tx.PutPeer(p)
 	})
@@ -693,17 +698,25 @@ func putLeaving(tx *Tx, m *Message) error {
 // until a later attempt — or none, for a message that leaves delivery
 // without results — would keep a copy its primary finished with, to be
 // taken over and sent again if that primary fails.
+// One discard covers every recipient shadowed under its id: taken once,
+// applied to all of them (as the commit of results does).
 func applyEarlyDiscards(tx *Tx, m *Message) error {
+	early := map[[2]string]bool{}
 	for i := range m.Rcpts {
 		rc := &m.Rcpts[i]
 		if rc.Status != Shadowed {
 			continue
 		}
-		early, err := tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID)
-		if err != nil {
-			return err
+		k := [2]string{rc.Primary, rc.ShadowID}
+		e, seen := early[k]
+		if !seen {
+			var err error
+			if e, err = tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID); err != nil {
+				return err
+			}
+			early[k] = e
 		}
-		if early {
+		if e {
 			rc.Status = Relayed
 		}
 	}
