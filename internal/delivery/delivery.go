@@ -875,7 +875,9 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 			d.log.Info("XQUERYDISCARD failed", "primary", primary, "err", err)
 			// The batches read are forgotten at the primary (it had
 			// the next command): applied, but no contact.
-			st.cfg.Shadows.Presented(primary, c.ShadowDB, all)
+			if len(all) > 0 {
+				st.cfg.Shadows.Presented(primary, c.ShadowDB, all)
+			}
 			return
 		}
 		all = append(all, ids...)
