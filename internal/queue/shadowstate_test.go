@@ -416,7 +416,8 @@ func TestEarlyDiscardAppliedWhenLeavingWithoutResults(t *testing.T) {
 		sid := m.ID.String() + "-b"
 		if n == 1 {
 			return []Result{{Rcpt: 0, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid},
-				{Rcpt: 1, Outcome: Deferred, Queue: "mx:c.example", Reply: "451 4.4.1 later"}}
+				{Rcpt: 1, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid},
+				{Rcpt: 2, Outcome: Deferred, Queue: "mx:c.example", Reply: "451 4.4.1 later"}}
 		}
 		// The second attempt (for the deferred recipient): hub-b's
 		// discard arrives meanwhile, then the attempt dies.
@@ -429,7 +430,8 @@ func TestEarlyDiscardAppliedWhenLeavingWithoutResults(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
 	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@b.example", "y@c.example")
+	// Two recipients shadowed under one shadow id: one discard covers both.
+	m := msg(s, "a@example.org", "x@b.example", "w@b.example", "y@c.example")
 	m.Arrived = clk.Now()
 	q.Submit(ctx, m, []byte(body))
 	waitFor(t, "the first attempt", func() bool {
@@ -440,8 +442,8 @@ func TestEarlyDiscardAppliedWhenLeavingWithoutResults(t *testing.T) {
 	q.Kick()
 	waitFor(t, "the poisoned attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Poison })
 	got, _ := q.Message(m.ID)
-	if got.Rcpts[0].Status != Relayed {
-		t.Fatalf("the discard sent during the attempt was not applied: %+v", got.Rcpts[0])
+	if got.Rcpts[0].Status != Relayed || got.Rcpts[1].Status != Relayed {
+		t.Fatalf("the discard sent during the attempt was not applied to every recipient: %+v", got.Rcpts[:2])
 	}
 	var early int
 	s.View(func(tx *Tx) error { early = tx.tx.Bucket(bucketEarly).Stats().KeyN; return nil })
