@@ -649,7 +649,7 @@ func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
 	}
 	// A copy with one recipient more: only that one is queued.
 	cp3 := msg(s, "a@example.org", "ext@example.net", "other@example.net")
-	cp3.OrgID = org
+	cp3.OrgID, cp3.ShadowServer, cp3.ShadowID = org, "edge", "0003-cc"
 	q.Submit(ctx, cp3, []byte(body))
 	m3, err := q.Message(cp3.ID)
 	if err != nil || len(m3.Rcpts) != 1 || m3.Rcpts[0].Addr != "other@example.net" {
@@ -693,8 +693,8 @@ func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
 	if len(events) != 3 {
 		t.Errorf("merges counted: %v, want 3", events)
 	}
-	if d := discards("edge"); len(d) != 2 {
-		t.Errorf("discards after the original finished: %v, want 0002-bb and 0001-aa", d)
+	if d := discards("edge"); len(d) != 3 {
+		t.Errorf("discards after the original finished: %v, want 0002-bb, 0003-cc and 0001-aa", d)
 	}
 }
 
