@@ -291,6 +291,7 @@ func validateTopology(t *Topology) []violation {
 		}
 	}
 	v.out = append(v.out, topologyGraph(t)...)
+	v.out = append(v.out, topologyRules(t)...)
 	return v.out
 }
 
