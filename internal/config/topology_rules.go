@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 )
 
@@ -183,4 +184,30 @@ func topoVersion(v int) int {
 		return 1
 	}
 	return v
+}
+
+// CheckTopologyServer reports, at the line of the server in the topology
+// file at path, that the topology gives the server name (this server's
+// server.name) another role than role (its server.role): routing would
+// treat it as what it is not (a hub taken for an edge relays nowhere, an
+// edge taken for a hub receives the site's mail). serve, SIGHUP and
+// config check all refuse it. A name the topology lacks is not reported
+// here.
+func CheckTopologyServer(path, name, role string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	t := &Topology{}
+	doc, err := decodeStrict(data, path, t)
+	if err != nil {
+		return err
+	}
+	v := &validator{}
+	for i, s := range t.Servers {
+		if s.Name == name && s.Role != role {
+			v.add(fmt.Sprintf("server %q is a %s server in the topology but server.role is %s in its configuration", name, s.Role, role), "servers", i, "role")
+		}
+	}
+	return violations(path, doc, v.out)
 }

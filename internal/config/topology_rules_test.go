@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -83,4 +84,27 @@ func itoa(n int) string {
 		s = string(rune('0'+n%10)) + s
 	}
 	return s
+}
+
+// F9: a server whose topology role disagrees with its server.role is
+// refused at the server's line in the topology file (serve, SIGHUP and
+// config check go through serverTopology, which calls this).
+func TestCheckTopologyServerRole(t *testing.T) {
+	path := t.TempDir() + "/topo.yaml"
+	src := `sites:
+  - {name: A, subnets: ["127.0.1.0/24"]}
+servers:
+  - {name: hubA, role: hub, address: "127.0.1.1:25"}
+  - {name: edgeA, role: edge, address: "127.0.1.2:25"}
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTopologyServer(path, "hubA", "hub"); err != nil {
+		t.Fatalf("matching role refused: %v", err)
+	}
+	err := CheckTopologyServer(path, "edgeA", "hub")
+	if err == nil || !strings.Contains(err.Error(), path+":5:") || !strings.Contains(err.Error(), "edge server in the topology but server.role is hub") {
+		t.Fatalf("mismatched role: %v", err)
+	}
 }
