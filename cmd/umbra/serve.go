@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
