@@ -206,7 +206,7 @@ func CheckTopologyServer(path, name, role string) error {
 	v := &validator{}
 	for i, s := range t.Servers {
 		if s.Name == name && s.Role != role {
-			v.add(fmt.Sprintf("server %q is a %s server in the topology but server.role is %s in its configuration", name, s.Role, role), "servers", i, "role")
+			v.add(fmt.Sprintf("the topology gives server %q the role %s, but its server.role is %s", name, s.Role, role), "servers", i, "role")
 		}
 	}
 	return violations(path, doc, v.out)

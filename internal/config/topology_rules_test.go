@@ -104,7 +104,7 @@ servers:
 		t.Fatalf("matching role refused: %v", err)
 	}
 	err := CheckTopologyServer(path, "edgeA", "hub")
-	if err == nil || !strings.Contains(err.Error(), path+":5:") || !strings.Contains(err.Error(), "edge server in the topology but server.role is hub") {
+	if err == nil || !strings.Contains(err.Error(), path+":5:") || !strings.Contains(err.Error(), `the topology gives server "edgeA" the role edge, but its server.role is hub`) {
 		t.Fatalf("mismatched role: %v", err)
 	}
 }
