@@ -185,8 +185,17 @@ func (t *Topology) routeMailbox(r *Route, me *Server, db *Database, size int64) 
 		}
 		r.NextHops = []NextHop{{Kind: HopRelay, Site: me.Site, Servers: names(hubs), Addresses: addrs(hubs)}}
 	default:
-		r.why("mailbox server %s is in site %s: relay towards a hub of that site", mbx.Name, mbx.Site)
-		t.routeSite(r, me, mbx.Site, t.Hubs(mbx.Site), size)
+		var hubs []*Server
+		for _, h := range t.Hubs(mbx.Site) {
+			if h.Version == mbx.Version {
+				hubs = append(hubs, h)
+			}
+		}
+		r.why("mailbox server %s is in site %s: relay towards a hub of that site of its version (%d)", mbx.Name, mbx.Site, mbx.Version)
+		if len(hubs) == 0 {
+			r.why("no hub of version %d in site %s: the message waits until one exists", mbx.Version, mbx.Site)
+		}
+		t.routeSite(r, me, mbx.Site, hubs, size)
 	}
 }
 
