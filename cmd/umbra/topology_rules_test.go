@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,6 +61,40 @@ servers:
 		}
 		if strings.Contains(string(out), "recipient directory") || !strings.Contains(string(out), "the topology "+topo+" is not valid") {
 			t.Errorf("%s: labelled wrong:\n%s", c.name, out)
+		}
+	}
+}
+
+// route explain without a topology applies the chosen send connector's
+// max_message_size as delivery does (552 5.3.4); it refuses addresses no
+// client could give and negative sizes; its JSON always has copies.
+func TestRouteExplainAgreesWithDelivery(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "umbra.yaml")
+	os.WriteFile(cfg, []byte(`server: {name: mx.a.test}
+accepted_domains: [{domain: a.test, recipient_validation: off}]
+mailbox: {maildir: /tmp/nowhere}
+receive_connectors: [{name: in, bindings: ["127.0.0.1:2525"]}]
+send_connectors:
+  - {name: small, address_spaces: [{domain: "*", cost: 5}], smart_hosts: ["127.0.0.1:2600"], max_message_size: 1000}
+`), 0o600)
+	out, err := exec.Command(umbraBin, "route", "explain", "--config", cfg, "--json", "--size", "5000", "x@ext.test").Output()
+	var ex routeExplanation
+	if err != nil || json.Unmarshal(out, &ex) != nil || len(ex.Routes) != 1 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.HasPrefix(ex.Routes[0].NDR, "552 5.3.4 message size 5000 exceeds the limit 1000 of send connector small") {
+		t.Errorf("over the connector's limit: %+v", ex.Routes[0])
+	}
+	if !strings.Contains(string(out), `"copies":[]`) && !strings.Contains(string(out), `"copies": []`) {
+		t.Errorf("no copies list in the JSON:\n%s", out)
+	}
+	if out, err := exec.Command(umbraBin, "route", "explain", "--config", cfg, "--size", "500", "x@ext.test").Output(); err != nil || strings.Contains(string(out), "bounce") {
+		t.Errorf("under the limit: %v\n%s", err, out)
+	}
+	for _, bad := range [][]string{{"u@"}, {"@d.test"}, {"u@d.test."}, {"--size", "-1", "u@d.test"}} {
+		err := exec.Command(umbraBin, append([]string{"route", "explain", "--config", cfg}, bad...)...).Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitUsage {
+			t.Errorf("route explain %v: %v, want exit %d", bad, err, exitUsage)
 		}
 	}
 }
