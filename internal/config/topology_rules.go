@@ -25,6 +25,8 @@ import (
 //     for its databases goes through such a hub, from every other site
 //     and from servers of another version), and an edge server whose site
 //     has no hub to relay to;
+//   - a legacy send connector (source servers all legacy) with scope
+//     site: a legacy server is in no site, so no site could use it;
 //   - a send connector whose source server is a mailbox server (source
 //     servers are hubs, edges, or legacy servers for legacy connectors).
 func topologyRules(t *Topology) []violation {
@@ -159,6 +161,13 @@ func topologyRules(t *Topology) []violation {
 		}
 	}
 	for i, c := range t.SendConnectors {
+		legacy := len(c.SourceServers) > 0
+		for _, s := range c.SourceServers {
+			legacy = legacy && roles[s] == "legacy"
+		}
+		if legacy && c.Scope == "site" {
+			v.add(fmt.Sprintf("send connector %q: scope site on a legacy connector (its source servers are in no site) makes it unusable from every site", c.Name), "send_connectors", i, "scope")
+		}
 		for j, s := range c.SourceServers {
 			if r, ok := roles[s]; ok && r == "mailbox" {
 				v.add(fmt.Sprintf("send connector %q: source server %q is a %s server; source servers are hubs, edges or (for a legacy connector) legacy servers", c.Name, s, r), "send_connectors", i, "source_servers", j)

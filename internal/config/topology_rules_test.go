@@ -44,6 +44,8 @@ send_connectors:
 		{"edge without hub", `  - {name: mbxB,`, "  - {name: edgeX, role: edge, site: C, address: \"127.0.4.1:25\"}\n  - {name: mbxB,", `edge server "edgeX" is in site "C", which has no hub`, 9},
 		// F5: source servers are hubs or edges.
 		{"mailbox source server", `source_servers: [hubA]`, `source_servers: [mbxB]`, `source server "mbxB" is a mailbox server`, 17},
+		// A legacy connector scoped to its site is in no site's scope.
+		{"legacy connector with site scope", `send_connectors:`, "routing_group_connectors:\n  - {name: rgc, groups: [modern, rg1], source_servers: [hubA]}\nsend_connectors:\n  - {name: x400, address_spaces: [{domain: \"x.test\", cost: 1}], source_servers: [ex2003], scope: site}", "makes it unusable from every site", 18},
 		// F9: names, subnets and links that cannot be told apart.
 		{"sites differing in case", `{name: B, subnets`, `{name: a, subnets`, `site "a" differs from site "A" only in letter case`, 3},
 		{"servers differing in case", `{name: hubB, role: hub`, `{name: HUBA, role: hub`, `server "HUBA" differs from server "hubA" only in letter case`, 8},
@@ -60,6 +62,9 @@ send_connectors:
 				t.Fatalf("test edit %q not in base", c.old)
 			}
 			src := strings.Replace(base, c.old, c.new, 1)
+			if c.name == "legacy connector with site scope" {
+				src = strings.Replace(src, "mailbox_databases:", "  - {name: ex2003, role: legacy, routing_group: rg1}\nmailbox_databases:", 1)
+			}
 			if c.name == "edge without hub" {
 				src = strings.Replace(src, `  - {name: B, subnets: ["127.0.2.0/24"]}`, "  - {name: B, subnets: [\"127.0.2.0/24\"]}\n  - {name: C, subnets: [\"127.0.4.0/24\"]}", 1)
 				src = strings.Replace(src, `sites: [A, B], cost: 10}`, `sites: [A, B, C], cost: 10}`, 1)
