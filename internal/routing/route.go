@@ -226,14 +226,18 @@ func (t *Topology) routeSite(r *Route, me *Server, dest string, targets []*Serve
 	}
 	target := len(path) - 1
 	for i := 1; i < len(path)-1; i++ {
-		if path[i].HubSite && len(t.Hubs(path[i].Site)) > 0 {
+		if !path[i].HubSite {
+			continue
+		}
+		if len(t.Hubs(path[i].Site)) > 0 {
 			target = i
 			r.why("site %s on the path is a hub site: relay through it (RT-4)", path[i].Site)
 			break
 		}
+		r.why("site %s on the path is marked a hub site but has no hub: not relayed through (RT-4)", path[i].Site)
 	}
 	if target == len(path)-1 {
-		r.why("no hub site on the path: relay directly to site %s (RT-3)", dest)
+		r.why("no hub site with a hub between site %s and site %s: relay directly to site %s (RT-3)", me.Site, dest, dest)
 		r.NextHops = append(r.NextHops, NextHop{Kind: HopRelay, Site: dest, Servers: names(targets), Addresses: addrs(targets)})
 	} else {
 		hubs := t.Hubs(path[target].Site)

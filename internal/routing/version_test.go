@@ -24,3 +24,27 @@ func TestRuleOtherSiteMailboxHubOfItsVersion(t *testing.T) {
 		t.Errorf("version-2 mailbox in another site: next hops %+v, want hub1.dublin only", r.NextHops)
 	}
 }
+
+// RT-4: a site marked hub site is relayed through only when it has hubs.
+// One without was shown with the hub-site mark and then explained as "no
+// hub site on the path": the explanation now says why it is passed by.
+func TestExplainHubSiteWithoutHubs(t *testing.T) {
+	in := reference(true)
+	var servers []Server
+	for _, s := range in.Servers {
+		if s.Name != "hub1.newyork" {
+			servers = append(servers, s)
+		}
+	}
+	in.Servers = servers
+	tp := topo(t, in)
+	r := tp.Explain("hub1.chicago", "x@london.example", 1, Authoritative)
+	text := strings.Join(r.Reasons, "\n")
+	if !strings.Contains(text, "site newyork on the path is marked a hub site but has no hub: not relayed through") ||
+		strings.Contains(text, "no hub site on the path") {
+		t.Errorf("explanation:\n%s", text)
+	}
+	if hopSites(r) != "relay:london" {
+		t.Errorf("next hops %s, want relay:london", hopSites(r))
+	}
+}
