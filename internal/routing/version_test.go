@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -46,5 +47,37 @@ func TestExplainHubSiteWithoutHubs(t *testing.T) {
 	}
 	if hopSites(r) != "relay:london" {
 		t.Errorf("next hops %s, want relay:london", hopSites(r))
+	}
+}
+
+// RT-6 wording: when the site where the paths part has no hub, the copy
+// goes to the last site with hubs before it, and the explanation says so
+// instead of calling that site the one where the paths part.
+func TestExplainForkSiteWithoutHubs(t *testing.T) {
+	site := func(name, subnet string) Site {
+		return Site{Name: name, Subnets: []netip.Prefix{netip.MustParsePrefix(subnet)}}
+	}
+	in := TopologyInput{
+		Sites: []Site{site("a", "10.1.0.0/16"), site("x", "10.2.0.0/16"), site("b", "10.3.0.0/16"), site("c", "10.4.0.0/16"), site("d", "10.5.0.0/16")},
+		Links: []SiteLink{{Name: "ax", Sites: []string{"a", "x"}, Cost: 1}, {Name: "xb", Sites: []string{"x", "b"}, Cost: 1},
+			{Name: "bc", Sites: []string{"b", "c"}, Cost: 1}, {Name: "bd", Sites: []string{"b", "d"}, Cost: 1}},
+	}
+	for _, s := range []string{"a", "x", "c", "d"} {
+		in.Servers = append(in.Servers, Server{Name: "hub." + s, Role: RoleHub, Site: s, Version: 1, Address: "hub." + s + ":25"})
+	}
+	for _, s := range []string{"c", "d"} {
+		in.Servers = append(in.Servers, Server{Name: "mbx." + s, Role: RoleMailbox, Site: s, Version: 1, Address: "mbx." + s + ":24"})
+		in.Databases = append(in.Databases, Database{Name: "db-" + s, Server: "mbx." + s})
+		in.Recipients = append(in.Recipients, RecipientMap{Match: s + ".example", Database: "db-" + s})
+	}
+	tp := topo(t, in)
+	routes := []Route{tp.Explain("hub.a", "u@c.example", 1, Authoritative), tp.Explain("hub.a", "v@d.example", 1, Authoritative)}
+	copies := tp.FanOut("hub.a", routes)
+	if len(copies) != 1 || copies[0].NextHops[0].Site != "x" {
+		t.Fatalf("copies %+v, want one to site x", copies)
+	}
+	text := strings.Join(routes[0].Reasons, "\n")
+	if !strings.Contains(text, "where their paths part; b has no hub, so one copy goes to a hub of x, the last site with hubs before it") {
+		t.Errorf("explanation:\n%s", text)
 	}
 }
