@@ -283,9 +283,6 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 	var cands []candidate
 	for i := range t.in.Connectors {
 		c := &t.in.Connectors[i]
-		if !c.Enabled {
-			continue
-		}
 		spec, asCost, match := -1, 0, ""
 		for _, a := range c.AddressSpaces {
 			if s := specificity(strings.ToLower(a.Domain), domain); s > spec || s == spec && s >= 0 && a.Cost < asCost {
@@ -293,6 +290,17 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 			}
 		}
 		if spec < 0 {
+			continue
+		}
+		// RT-11: every connector whose address space matches and that
+		// is not in the running says why.
+		out := func(format string, args ...any) {
+			if r.explain {
+				r.why("%s is not in the running: %s", c.Name, fmt.Sprintf(format, args...))
+			}
+		}
+		if !c.Enabled {
+			out("disabled")
 			continue
 		}
 		cand := candidate{c: c, spec: spec, match: match, asCost: asCost, siteCost: -1, proximity: 2}
@@ -323,15 +331,22 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 			}
 		}
 		if c.SiteScoped && cand.siteCost < 0 {
+			out("scope site, and no source server is in this server's site %s", me.Site)
 			continue // scoped to a site this server is not in
 		}
 		if edgeOnly && cand.proximity != 0 {
+			out("an edge sends only through connectors it is a source server of")
 			continue
 		}
 		if cand.legacy {
 			t.legacyCost(me, &cand)
 		}
 		if cand.siteCost < 0 {
+			if cand.legacy {
+				out("no chain of routing-group connectors reaches its routing group")
+			} else {
+				out("no source server is reachable from site %s", me.Site)
+			}
 			continue
 		}
 		cands = append(cands, cand)

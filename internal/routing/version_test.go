@@ -81,3 +81,26 @@ func TestExplainForkSiteWithoutHubs(t *testing.T) {
 		t.Errorf("explanation:\n%s", text)
 	}
 }
+
+// RT-11: explain gives the reason for every alternative that lost,
+// including connectors whose address space matches but that are out of
+// the running (scoped to another site, disabled), which it once left out.
+func TestExplainConnectorsOutOfTheRunning(t *testing.T) {
+	in := reference(false)
+	in.Connectors = []SendConnector{
+		{Name: "all", AddressSpaces: []AddressSpace{{Domain: "*", Cost: 1}}, SourceServers: []string{"hub1.dublin"}, Enabled: true},
+		{Name: "london-only", AddressSpaces: []AddressSpace{{Domain: "*", Cost: 1}}, SourceServers: []string{"hub1.london"}, SiteScoped: true, Enabled: true},
+		{Name: "off", AddressSpaces: []AddressSpace{{Domain: "*", Cost: 1}}, SourceServers: []string{"hub1.chicago"}},
+	}
+	tp := topo(t, in)
+	r := tp.Explain("hub1.chicago", "x@ext.example", 1, NotAccepted)
+	text := strings.Join(r.Reasons, "\n")
+	for _, want := range []string{"london-only is not in the running: scope site", "off is not in the running: disabled"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if r.Destination != "send connector all" {
+		t.Errorf("destination %s", r.Destination)
+	}
+}
