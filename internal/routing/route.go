@@ -583,6 +583,9 @@ func (t *Topology) routeLegacy(r *Route, me *Server, group, server string, size 
 	rgc := ch.conns[0]
 	r.why("legacy routing group %s is reached over routing group connectors %s (summed cost %d; site cost %d to the bridgehead in site %s)",
 		group, strings.Join(chain, ", "), ch.cost, ch.siteCost, ch.site)
+	if r.explain {
+		t.explainLostChains(r, me, group, ch)
+	}
 	for _, b := range rgc.SourceServers {
 		if b != me.Name {
 			continue

@@ -104,3 +104,20 @@ func TestExplainConnectorsOutOfTheRunning(t *testing.T) {
 		t.Errorf("destination %s", r.Destination)
 	}
 }
+
+// RT-11 for legacy routing groups: the chain of routing-group connectors
+// that lost is listed with its reason (summed cost, then the site cost
+// to its first bridgehead).
+func TestExplainRGCChainsThatLost(t *testing.T) {
+	in := coexistence()
+	in.RGConnectors = []RoutingGroupConnector{
+		{Name: "a-far", Groups: [2]string{ModernGroup, "rg-a"}, Cost: 1, SourceServers: []string{"hub1.dublin"}},
+		{Name: "a-c", Groups: [2]string{"rg-a", "rg-c"}, Cost: 1},
+		{Name: "z-near", Groups: [2]string{ModernGroup, "rg-b"}, Cost: 1, SourceServers: []string{"hub1.atlanta"}},
+		{Name: "b-c", Groups: [2]string{"rg-b", "rg-c"}, Cost: 1}}
+	r := legacyRoute(t, in, "hub1.chicago", "x@x400.example", 1)
+	why := strings.Join(r.Reasons, "\n")
+	if !strings.Contains(why, "chain a-far, a-c lost: equal summed cost; its first bridgehead is farther") {
+		t.Errorf("explanation:\n%s", why)
+	}
+}
