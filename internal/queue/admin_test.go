@@ -712,6 +712,7 @@ func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
 	org := "0123456789abcdef0123456789abcdef"
 	orig := msg(s, "a@example.org", "shadowed@example.net", "relayed@example.net")
 	orig.OrgID, orig.State = org, Shadow
+	orig.ShadowServer, orig.ShadowID = "edge", "z-e" // received from edge in a shadow session
 	orig.Rcpts[0].Status, orig.Rcpts[0].Primary, orig.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
 	orig.Rcpts[1].Status = Relayed
 	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(orig, []byte(body)) }); err != nil {
@@ -729,8 +730,9 @@ func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
 	if err != nil || len(got.Rcpts) != 2 {
 		t.Fatalf("copy from its own primary: %+v %v", got, err)
 	}
-	// From another server (a shadow server resubmitting), the shadowed
-	// recipient is merged: this server handed it on already.
+	// From the server the original came from (its shadow server,
+	// resubmitting the copy it took over), the shadowed recipient is
+	// merged: this server handed it on already.
 	other := msg(s, "a@example.org", "shadowed@example.net")
 	other.OrgID, other.ShadowServer, other.ShadowID = org, "edge", "z-e"
 	q.Submit(context.Background(), other, []byte(body))
