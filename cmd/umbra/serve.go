@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
@@ -319,6 +320,9 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	}
 	if _, ok := t.Server(cfg.Server.Name); !ok {
 		return nil, fmt.Errorf("server %s is not in the topology %s", cfg.Server.Name, cfg.Topology)
+	}
+	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
