@@ -257,7 +257,7 @@ type Limits struct {
 	// ErrorDelay (Postfix's smtpd_soft_error_limit, smtpd_error_sleep_time).
 	SoftErrorLimit int      `yaml:"soft_error_limit"`
 	ErrorDelay     Duration `yaml:"error_delay"`
-	// MinDataRate is the slowest a DATA body or BDAT chunk may arrive,
+	// MinDataRate is the slowest a message (DATA body, or a BDAT transfer over all its chunks) may arrive,
 	// in bytes per second, after an idle_timeout of grace (Postfix's
 	// smtpd_min_data_rate): a trickle cannot hold a session.
 	MinDataRate Size `yaml:"min_data_rate"`

@@ -78,6 +78,8 @@ type verbConn struct {
 	clk          clock.Clock
 	bodyStart    time.Time // when the body (or BDAT chunk) being read began
 	bodyBytes    int64     // its bytes so far
+	xferStart    time.Time // session clock: when the open BDAT transfer's first chunk came
+	xferBytes    int64     // the open BDAT transfer's bytes so far
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's

@@ -1,0 +1,117 @@
+package smtp
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// startServerClock is startServer on a given clock.
+func startServerClock(t *testing.T, clk clock.Clock, q Queue, yaml string) *Server {
+	t.Helper()
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, yaml), Routing: testTable(), Queue: q, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+// min_data_rate is the whole message's, over all its BDAT chunks: one
+// byte every 10 s (each chunk arriving well within idle_timeout) is cut
+// off once the transfer falls behind, while a transfer that keeps up
+// the rate is taken whole.
+func TestBDATTrickleCutOff(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	q := &fakeQueue{}
+	s := startServerClock(t, clk, q, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {idle_timeout: 20s, min_data_rate: 500}
+`)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	cut := false
+	for i := 0; i < 10 && !cut; i++ {
+		d.send("BDAT 1\r\nA")
+		got := d.reply()
+		switch {
+		case strings.HasPrefix(got, "250"):
+		case strings.HasPrefix(got, "421 4.4.2"):
+			cut = true
+			if i < 2 {
+				t.Fatalf("cut off after %d chunks, within the grace", i)
+			}
+		default:
+			t.Fatalf("chunk %d: %q", i, got)
+		}
+		clk.Advance(10 * time.Second)
+	}
+	if !cut {
+		t.Fatal("a 1 byte / 10 s BDAT trickle was never cut off")
+	}
+
+	// 10 KB chunks every 10 s (1000 B/s) are taken.
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.send("BDAT 20\r\nSubject: r\r\n\r\nhi\r\n\r\n")
+	d.expect("250")
+	chunk := strings.Repeat("x", 9998) + "\r\n"
+	for i := 0; i < 6; i++ {
+		clk.Advance(10 * time.Second)
+		d.send("BDAT 10000\r\n" + chunk)
+		d.expect("250")
+	}
+	d.send("BDAT 0 LAST\r\n")
+	d.expect("250 2.0.0 Ok: queued")
+	if q.count() != 1 {
+		t.Fatalf("%d queued", q.count())
+	}
+}
+
+// NOOP (and the other commands that move no mail) count against
+// max_junk_commands inside a transaction too.
+func TestJunkLimitInsideTransaction(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_junk_commands: 10}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	for i := 0; ; i++ {
+		d.send("NOOP\r\n")
+		got := d.reply()
+		if strings.HasPrefix(got, "421 4.7.0") {
+			break
+		}
+		if !strings.HasPrefix(got, "250") || i > 20 {
+			t.Fatalf("NOOP %d in a transaction: %q", i, got)
+		}
+	}
+	if got := d.reply(); !strings.HasPrefix(got, "EOF") {
+		t.Fatalf("session goes on after the junk limit: %q", got)
+	}
+}
