@@ -2,6 +2,9 @@ package smtp
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +116,33 @@ func TestJunkLimitInsideTransaction(t *testing.T) {
 	}
 	if got := d.reply(); !strings.HasPrefix(got, "EOF") {
 		t.Fatalf("session goes on after the junk limit: %q", got)
+	}
+}
+
+// A client that says STARTTLS and then never starts the handshake is
+// held no longer than idle_timeout (1 s here), not the minute a handshake
+// may otherwise take: the connection is closed well before the
+// client's own 30 s limit.
+func TestStalledTLSHandshakeBoundedByIdle(t *testing.T) {
+	cert, key, _ := testCert(t)
+	s := startServer(t, &fakeQueue{}, connectors(t, fmt.Sprintf(`
+  - name: tls
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: %q, key_file: %q}
+    permissions: {anonymous: [submit]}
+    limits: {idle_timeout: 1s}
+`, cert, key))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("STARTTLS", "220")
+	d.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err := d.r.ReadByte()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("a stalled TLS handshake held the connection past 30 s with idle_timeout 1s")
+	}
+	if err == nil {
+		t.Fatal("the server wrote during a TLS handshake it never got")
 	}
 }

@@ -451,7 +451,7 @@ func (v *verbConn) startTLS(arg string) {
 	v.reply("220 2.0.0 Ready to start TLS")
 	v.mu.Lock()
 	tc := tls.Server(v.tc, v.tlsCfg)
-	tc.SetDeadline(time.Now().Add(time.Minute))
+	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()
 	tc.SetDeadline(time.Time{})
 	if err != nil {
@@ -476,6 +476,16 @@ func (v *verbConn) startTLS(arg string) {
 	// client greets again (which go-smtp treats as a reset) the layer
 	// takes nothing but EHLO, HELO, NOOP, RSET and QUIT.
 	v.greeted, v.sasl, v.bdat, v.bdatBuf = false, false, false, nil
+}
+
+// handshakeTimeout bounds a STARTTLS handshake: the connector's
+// idle_timeout (a stalled handshake holds a connection no longer than a
+// silent client does), at most a minute.
+func (v *verbConn) handshakeTimeout() time.Duration {
+	if v.idle > 0 && v.idle < time.Minute {
+		return v.idle
+	}
+	return time.Minute
 }
 
 // xshadow answers XSHADOW <server-id> (W-2).
