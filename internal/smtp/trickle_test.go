@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -144,5 +145,31 @@ func TestStalledTLSHandshakeBoundedByIdle(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("the server wrote during a TLS handshake it never got")
+	}
+}
+
+// A banner that says ESMTP is the greeting verbatim (it once read
+// "ESMTP ESMTP Service Ready"); a bare name gets go-smtp's text.
+func TestBannerNotDoubled(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, `
+  - name: a
+    bindings: ["127.0.0.1:0"]
+    banner: "edge1.example.test ESMTP"
+    permissions: {anonymous: [submit]}
+  - name: b
+    bindings: ["127.0.0.2:0"]
+    banner: name.example.test
+    permissions: {anonymous: [submit]}
+`)...)
+	for i, want := range []string{"220 edge1.example.test ESMTP", "220 name.example.test ESMTP Service Ready"} {
+		c, err := net.Dial("tcp", s.Addrs()[i].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &dialog{t: t, conn: c, r: bufio.NewReader(c)}
+		if got := d.reply(); got != want {
+			t.Errorf("greeting %q, want %q", got, want)
+		}
+		c.Close()
 	}
 }

@@ -80,6 +80,8 @@ type verbConn struct {
 	bodyBytes    int64     // its bytes so far
 	xferStart    time.Time // session clock: when the open BDAT transfer's first chunk came
 	xferBytes    int64     // the open BDAT transfer's bytes so far
+	banner       string    // the connector's greeting text after "220 " ("": go-smtp's)
+	greetSeen    bool      // the greeting was written
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
@@ -124,7 +126,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	l := rc.Limits
 	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
 		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
-		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk}
+		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner}
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
@@ -332,6 +334,17 @@ func (v *verbConn) Write(b []byte) (int, error) {
 
 func (v *verbConn) write(b []byte) (int, error) {
 	final := len(b) >= 4 && (b[3] == ' ' || b[3] == '\r')
+	if !v.greetSeen {
+		v.greetSeen = true
+		if v.banner != "" && bytes.HasPrefix(b, []byte("220 ")) {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if _, err := v.conn.Write([]byte("220 " + greeting(v.banner) + "\r\n")); err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		}
+	}
 	if v.swallow > 0 {
 		if final {
 			v.swallow--
@@ -476,6 +489,19 @@ func (v *verbConn) startTLS(arg string) {
 	// client greets again (which go-smtp treats as a reset) the layer
 	// takes nothing but EHLO, HELO, NOOP, RSET and QUIT.
 	v.greeted, v.sasl, v.bdat, v.bdatBuf = false, false, false, nil
+}
+
+// greeting is the text after "220 " of a connector with a banner: the
+// banner verbatim when it says ESMTP already (Postfix's smtpd_banner),
+// else the banner followed by " ESMTP Service Ready" as go-smtp writes it
+// (clients look for ESMTP before they try EHLO).
+func greeting(banner string) string {
+	for _, w := range strings.Fields(banner) {
+		if strings.EqualFold(w, "ESMTP") {
+			return banner
+		}
+	}
+	return banner + " ESMTP Service Ready"
 }
 
 // handshakeTimeout bounds a STARTTLS handshake: the connector's
