@@ -34,6 +34,7 @@ const (
 	replyTLSAfterAuth   = "503 5.5.1 STARTTLS is not allowed after AUTH"
 	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
 	replyJunkLimit      = "421 4.7.0 Too many commands without mail delivered, closing connection"
+	replyMailTooBig     = "552 5.3.4 Declared message size exceeds fixed maximum message size"
 	replyDataRate       = "421 4.4.2 Message transfer too slow, closing connection"
 	replyErrorLimit     = "421 4.7.0 Too many errors, closing connection"
 )
@@ -210,6 +211,10 @@ func (v *verbConn) fillCommand() error {
 		}
 		return nil
 	case "MAIL":
+		if v.declaredTooBig(line) {
+			v.reply(replyMailTooBig)
+			return nil
+		}
 		stripped, reply := v.mailShadowParam(line)
 		if reply != "" {
 			v.reply(reply)
@@ -383,6 +388,26 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 	}
 	v.traceUnit(traceChunk, seen)
 	return nil
+}
+
+// declaredTooBig: MAIL declares SIZE=<digits> over max_message_size
+// (RFC 1870 §6.1: 552 5.3.4), however many digits (go-smtp parses the
+// value as 32 bits and would answer a larger one with 501).
+func (v *verbConn) declaredTooBig(line []byte) bool {
+	if v.maxSize <= 0 {
+		return false
+	}
+	for _, f := range strings.Fields(strings.TrimRight(string(line), "\r\n")) {
+		k, val, ok := strings.Cut(f, "=")
+		if !ok || !strings.EqualFold(k, "SIZE") || val == "" || strings.Trim(val, "0123456789") != "" {
+			continue
+		}
+		n, err := strconv.ParseUint(val, 10, 64)
+		if err != nil || n > uint64(v.maxSize) {
+			return true // all digits, too large even for 64 bits, or over the limit
+		}
+	}
+	return false
 }
 
 // junkVerb: commands that move no mail forward. They count against

@@ -173,3 +173,22 @@ func TestBannerNotDoubled(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A declared SIZE over max_message_size gets 552 5.3.4 (RFC 1870),
+// however many digits it has; a malformed SIZE is still 501.
+func TestMailSizeOverLimit(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_message_size: 1MiB}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org> SIZE=99999999999", "552 5.3.4")
+	d.cmd("MAIL FROM:<a@example.org> SIZE=999999999999999999999999", "552 5.3.4")
+	d.cmd("MAIL FROM:<a@example.org> SIZE=2000000", "552 5.3.4")
+	d.cmd("MAIL FROM:<a@example.org> SIZE=12x", "501 5.5.4")
+	d.cmd("MAIL FROM:<a@example.org> SIZE=1000", "250")
+}
