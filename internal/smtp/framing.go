@@ -224,7 +224,13 @@ func (v *verbConn) fillCommand() error {
 	case "EHLO":
 		v.ehlo = true
 	case "RCPT":
+		orig := line
 		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
+		if len(line) != len(orig) || !bytes.Equal(line, orig) {
+			// The reply names the recipient as the client gave it, not
+			// the path go-smtp was handed.
+			v.rcptAsGiven = postmasterAsGiven(orig)
+		}
 	}
 	v.last = cmd
 	v.hand(line)

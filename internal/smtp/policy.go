@@ -33,6 +33,13 @@ func rcptPostmaster(line []byte, configured bool) []byte {
 	return append([]byte("RCPT TO:<"+postmasterPath+">"), rest[len(path):]...)
 }
 
+// postmasterAsGiven is the "<postmaster>" path of a line rcptPostmaster
+// rewrote, in the client's own case.
+func postmasterAsGiven(line []byte) string {
+	rest := bytes.TrimLeft(line[8:], " ")
+	return string(rest[:len("<postmaster>")])
+}
+
 // postmasterAlias maps the postmaster path to the configured postmaster
 // address; isPostmaster says the recipient is the postmaster, whom
 // anyone may write to whatever the connector's rights.

@@ -23,8 +23,13 @@ func TestPostmasterAccepted(t *testing.T) {
 		d.expect("220")
 		d.cmd("EHLO c", "250")
 		d.cmd("MAIL FROM:<a@example.org>", "250")
-		d.cmd("RCPT TO:<postmaster>", "250")
-		d.cmd("RCPT TO:<PostMaster>", "250")
+		// The reply names the recipient as given, never the internal path.
+		if got := d.cmd("RCPT TO:<postmaster>", "250"); !strings.Contains(got, "<postmaster>") || strings.Contains(got, ".invalid") {
+			t.Errorf("RCPT TO:<postmaster>: %q", got)
+		}
+		if got := d.cmd("RCPT TO:<PostMaster>", "250"); !strings.Contains(got, "<PostMaster>") || strings.Contains(got, ".invalid") {
+			t.Errorf("RCPT TO:<PostMaster>: %q", got)
+		}
 		d.cmd("RCPT TO:<postmaster@elsewhere.test>", "550 5.7.1") // with a domain it is an ordinary address
 		d.cmd("DATA", "354")
 		d.cmd("Subject: help\r\n\r\nhi\r\n.", "250")

@@ -82,6 +82,7 @@ type verbConn struct {
 	xferBytes    int64     // the open BDAT transfer's bytes so far
 	banner       string    // the connector's greeting text after "220 " ("": go-smtp's)
 	greetSeen    bool      // the greeting was written
+	rcptAsGiven  string    // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
@@ -362,6 +363,10 @@ func (v *verbConn) write(b []byte) (int, error) {
 			return len(b), nil
 		}
 		v.body, v.bodyErr, v.hasBody = nil, nil, false
+	}
+	if v.rcptAsGiven != "" && final {
+		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
+		v.rcptAsGiven = ""
 	}
 	if final {
 		v.noteReply(b)
