@@ -88,6 +88,9 @@
 //     package recipients): unknown 550 5.1.1, cannot decide 451 4.3.0;
 //     postmaster@ an accepted domain is always taken; addresses outside the
 //     accepted domains are decided by relay rights alone.
+//   - A message carrying a Delivered-To that names one of its recipients
+//     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a
+//     permanent failure decidable at receipt is never turned into a DSN.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
 //     senders waiting for confirmation their 250, and lets transactions
 //     finish until its context ends.

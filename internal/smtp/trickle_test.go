@@ -192,3 +192,34 @@ func TestMailSizeOverLimit(t *testing.T) {
 	d.cmd("MAIL FROM:<a@example.org> SIZE=12x", "501 5.5.4")
 	d.cmd("MAIL FROM:<a@example.org> SIZE=1000", "250")
 }
+
+// A Delivered-To naming any recipient of the transaction is a loop: the
+// whole message is refused at DATA (554 5.4.6) and nothing is queued, so
+// no DSN can go to a forged sender; one naming none of them is kept.
+func TestDeliveredToLoopRefusedAtData(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, anon)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<forged@victim.test>", "250")
+	d.cmd("RCPT TO:<alice@example.test>", "250")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Delivered-To: Alice@Example.TEST\r\nSubject: loop\r\n\r\nhi\r\n.", "554 5.4.6")
+	d.cmd("MAIL FROM:<forged@victim.test>", "250")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	msg := "Delivered-To: <bob@example.test>\r\nSubject: l\r\n\r\n"
+	d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg))
+	d.expect("554 5.4.6")
+	if q.count() != 0 {
+		t.Fatalf("%d queued", q.count())
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Delivered-To: alice@example.test\r\nSubject: fwd\r\n\r\nhi\r\n.", "250")
+	if q.count() != 1 {
+		t.Fatalf("%d queued", q.count())
+	}
+}
