@@ -223,3 +223,31 @@ func TestDeliveredToLoopRefusedAtData(t *testing.T) {
 		t.Fatalf("%d queued", q.count())
 	}
 }
+
+// An empty message (BDAT 0 LAST, DATA ended at once, blank lines only)
+// is refused with 554 5.6.0 and never queued.
+func TestEmptyMessageRefused(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, anon)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("BDAT 0 LAST", "554 5.6.0")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd(".", "554 5.6.0")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("\r\n\r\n.", "554 5.6.0")
+	if q.count() != 0 {
+		t.Fatalf("%d queued", q.count())
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("no header, but text\r\n.", "250")
+}
