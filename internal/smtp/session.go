@@ -59,6 +59,8 @@ type session struct {
 	user         string // authenticated name, "" if none
 	server       bool   // authenticated as a transport server
 	authFailures int
+	opened       time.Time // on the server's clock (DEBUG log)
+	messages     int       // messages queued in the session (DEBUG log)
 
 	vc *verbConn // the verb layer of the connection
 
@@ -87,6 +89,8 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 		tc.sess.Store(ss)
 	}
 	s.obs.Session(c.cfg.Name)
+	ss.opened = s.clk.Now()
+	ss.log.Debug("session opened")
 	return ss
 }
 
@@ -360,6 +364,8 @@ func (s *session) data(r io.Reader) error {
 		return replyLocalError(id)
 	}
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
+	s.messages++
+	s.log.Debug("message queued", "msg_id", id.String(), "rcpts", len(s.rcpt), "size", len(body))
 	msg := "Ok: queued as " + id.String()
 	if s.delaysAck() {
 		msg += s.awaitConfirmation(id)
@@ -569,4 +575,7 @@ func (s *session) Reset() {
 	s.busy.Store(false)
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.log.Debug("session closed", "duration", s.srv.clk.Now().Sub(s.opened), "messages", s.messages)
+	return nil
+}
