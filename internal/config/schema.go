@@ -261,6 +261,11 @@ type Limits struct {
 	// in bytes per second, after an idle_timeout of grace (Postfix's
 	// smtpd_min_data_rate): a trickle cannot hold a session.
 	MinDataRate Size `yaml:"min_data_rate"`
+	// MaxTransactionTime bounds a mail transaction's command phase, from
+	// MAIL to DATA or the first BDAT chunk (the transfer itself is
+	// bounded by MinDataRate): a client cannot hold a session with a
+	// transaction it never completes. Transport servers are exempt.
+	MaxTransactionTime Duration `yaml:"max_transaction_time"`
 }
 
 // AuthThrottle: every failed AUTH is answered after a delay that doubles

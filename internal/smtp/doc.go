@@ -135,7 +135,10 @@
 //     a DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them (checked on the
 //     server's clock at each chunk, and by the read deadline), so a
-//     trickle of small chunks cannot hold a session.
+//     trickle of small chunks cannot hold a session. A transaction's
+//     command phase (MAIL to DATA or the first BDAT chunk) must end within
+//     max_transaction_time (421 4.4.2; transport servers exempt), and a
+//     STARTTLS handshake within idle_timeout.
 //   - FuzzFraming holds all this: any byte stream through the whole stack
 //     is framed exactly as a small reference framer frames it, and go-smtp
 //     only ever gets complete lines the layer framed.

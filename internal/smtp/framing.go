@@ -35,6 +35,7 @@ const (
 	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
 	replyJunkLimit      = "421 4.7.0 Too many commands without mail delivered, closing connection"
 	replyMailTooBig     = "552 5.3.4 Declared message size exceeds fixed maximum message size"
+	replyTxnTooLong     = "421 4.4.2 Mail transaction took too long, closing connection"
 	replyDataRate       = "421 4.4.2 Message transfer too slow, closing connection"
 	replyErrorLimit     = "421 4.7.0 Too many errors, closing connection"
 )
@@ -161,6 +162,10 @@ func (v *verbConn) fillCommand() error {
 			v.limitHit("junk command limit")
 			return v.hangUp(replyJunkLimit)
 		}
+	}
+	if v.transactionTooLong() {
+		v.limitHit("transaction time")
+		return v.hangUp(replyTxnTooLong)
 	}
 	if cmd == "BDAT" {
 		return v.bdatCommand(line)
@@ -438,6 +443,25 @@ func (v *verbConn) transferTooSlow() bool {
 	}
 	allow := v.idle + time.Duration(float64(v.xferBytes)/float64(v.minRate)*float64(time.Second))
 	return v.clk.Now().Sub(v.xferStart) > allow
+}
+
+// transactionTooLong: the open mail transaction's command phase has
+// lasted longer than max_transaction_time on the session's clock. It is
+// timed from the first command read inside it (within idle_timeout of
+// MAIL) to DATA or the first BDAT chunk; the transfer is min_data_rate's.
+// Transport servers are exempt.
+func (v *verbConn) transactionTooLong() bool {
+	s := v.sess()
+	if s == nil || !s.busy.Load() {
+		v.txnStart = time.Time{}
+		return false
+	}
+	now := v.clk.Now()
+	if v.txnStart.IsZero() {
+		v.txnStart = now
+		return false
+	}
+	return v.maxTxn > 0 && !v.bdat && !v.exempt() && now.Sub(v.txnStart) > v.maxTxn
 }
 
 // inTransaction: MAIL and at least one RCPT were accepted and the

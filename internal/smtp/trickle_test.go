@@ -276,3 +276,42 @@ func TestSessionDebugLog(t *testing.T) {
 		}
 	}
 }
+
+// A transaction's command phase is bounded by max_transaction_time on the
+// server's clock: RCPTs and NOOPs each within idle_timeout cannot hold a
+// session past it; a completed message starts afresh.
+func TestMaxTransactionTime(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	q := &fakeQueue{}
+	s := startServerClock(t, clk, q, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_transaction_time: 10m, max_recipients: 100}
+`)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	clk.Advance(9 * time.Minute)
+	d.cmd("RCPT TO:<c@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: t\r\n\r\nhi\r\n.", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	for i := 0; i < 11; i++ {
+		clk.Advance(time.Minute)
+		got := d.cmd("RCPT TO:<b@example.test>", "")
+		if strings.HasPrefix(got, "421 4.4.2") {
+			if i < 9 {
+				t.Fatalf("cut off after %d minutes", i+1)
+			}
+			if got := d.reply(); !strings.HasPrefix(got, "EOF") {
+				t.Fatalf("session goes on: %q", got)
+			}
+			return
+		}
+	}
+	t.Fatal("a transaction held past max_transaction_time")
+}

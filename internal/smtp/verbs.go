@@ -76,13 +76,15 @@ type verbConn struct {
 	softErrors   int           // past this many errors, each reply waits errorDelay
 	errorDelay   time.Duration
 	clk          clock.Clock
-	bodyStart    time.Time // when the body (or BDAT chunk) being read began
-	bodyBytes    int64     // its bytes so far
-	xferStart    time.Time // session clock: when the open BDAT transfer's first chunk came
-	xferBytes    int64     // the open BDAT transfer's bytes so far
-	banner       string    // the connector's greeting text after "220 " ("": go-smtp's)
-	greetSeen    bool      // the greeting was written
-	rcptAsGiven  string    // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
+	bodyStart    time.Time     // when the body (or BDAT chunk) being read began
+	bodyBytes    int64         // its bytes so far
+	xferStart    time.Time     // session clock: when the open BDAT transfer's first chunk came
+	xferBytes    int64         // the open BDAT transfer's bytes so far
+	maxTxn       time.Duration // max_transaction_time (0: no limit)
+	txnStart     time.Time     // session clock: the first command seen inside the open transaction
+	banner       string        // the connector's greeting text after "220 " ("": go-smtp's)
+	greetSeen    bool          // the greeting was written
+	rcptAsGiven  string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
@@ -127,7 +129,8 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	l := rc.Limits
 	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
 		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
-		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner}
+		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner,
+		maxTxn: l.MaxTransactionTime.D()}
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
