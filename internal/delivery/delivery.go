@@ -75,6 +75,10 @@ type Config struct {
 	// MaxHopCount: a message with more Received: headers is not relayed
 	// but fails with 5.4.6 (a mail loop); 0 means no bound.
 	MaxHopCount int
+	// Dial, when set, opens every outbound connection instead of a
+	// net.Dialer (source addresses do not apply): the in-process
+	// simulation's network (internal/sim).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dedup is the record of final deliveries.
@@ -434,8 +438,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
 	}
-	dialer := st.dialer(nil, network)
-	nc, err := dialer.DialContext(ctx, network, addr)
+	nc, err := st.dial(ctx, nil, network, addr)
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
 	}
@@ -675,11 +678,10 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 }
 
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
-	dialer := st.dialer(sc, "tcp")
 	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
 	for attempt := 0; attempt < 2; attempt++ {
-		nc, err := dialer.DialContext(ctx, "tcp", h.addr)
+		nc, err := st.dial(ctx, sc, "tcp", h.addr)
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
 		}
@@ -910,8 +912,7 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string) (string
 		defer c.Close()
 		return d.queryAll(ctx, st, c)
 	}
-	dialer := st.dialer(nil, "tcp")
-	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	nc, err := st.dial(ctx, nil, "tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}

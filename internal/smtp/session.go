@@ -59,8 +59,6 @@ type session struct {
 	user         string // authenticated name, "" if none
 	server       bool   // authenticated as a transport server
 	authFailures int
-	opened       time.Time // on the server's clock (DEBUG log)
-	messages     int       // messages queued in the session (DEBUG log)
 
 	vc *verbConn // the verb layer of the connection
 
@@ -74,6 +72,8 @@ type session struct {
 	from string
 	opts gosmtp.MailOptions
 	rcpt []queue.Recipient
+
+	stats connStats // connect and disconnect log lines (connlog.go)
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -89,8 +89,7 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 		tc.sess.Store(ss)
 	}
 	s.obs.Session(c.cfg.Name)
-	ss.opened = s.clk.Now()
-	ss.log.Debug("session opened")
+	ss.logConnect()
 	return ss
 }
 
@@ -134,6 +133,7 @@ func (s *session) startShadow(serverID string) string {
 		}
 	}
 	s.shadowServer = serverID
+	s.stats.shadow.Store(true)
 	s.log.Debug("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
 }
@@ -164,6 +164,7 @@ func (s *session) bindServerID(serverID string) string {
 // forgetAfterTLS drops what the session learnt before STARTTLS
 // (RFC 3207 §4.2).
 func (s *session) forgetAfterTLS() {
+	s.logTLS()
 	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
 	if s.vc != nil && len(s.vc.certNames) > 0 {
 		s.server = true // a certificate of the organisation names a server
@@ -364,8 +365,7 @@ func (s *session) data(r io.Reader) error {
 		return replyLocalError(id)
 	}
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
-	s.messages++
-	s.log.Debug("message queued", "msg_id", id.String(), "rcpts", len(s.rcpt), "size", len(body))
+	s.logAccepted(m, len(body))
 	msg := "Ok: queued as " + id.String()
 	if s.delaysAck() {
 		msg += s.awaitConfirmation(id)
@@ -436,6 +436,15 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	select {
 	case <-gone:
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
+		// Say what happened: a mailbox delivery here has no next hop.
+		if d, ok := s.srv.queue.(interface{ Departure(queue.ID) string }); ok {
+			switch d.Departure(id) {
+			case queue.DepartedDelivered:
+				return ", delivered to the mailbox"
+			case queue.DepartedFailed:
+				return ""
+			}
+		}
 		return ", confirmed by the next hop"
 	case <-t.C():
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
@@ -576,6 +585,6 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error {
-	s.log.Debug("session closed", "duration", s.srv.clk.Now().Sub(s.opened), "messages", s.messages)
+	s.logDisconnect()
 	return nil
 }

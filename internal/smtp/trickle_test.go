@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -251,30 +250,6 @@ func TestEmptyMessageRefused(t *testing.T) {
 	d.cmd("RCPT TO:<b@example.test>", "250")
 	d.cmd("DATA", "354")
 	d.cmd("no header, but text\r\n.", "250")
-}
-
-// With a DEBUG logger, a session says when it opens, queues a message
-// and closes (log_level: debug once showed nothing more than info).
-func TestSessionDebugLog(t *testing.T) {
-	logs := &syncBuffer{}
-	s := startWith(t, ServerConfig{Queue: &fakeQueue{}, Connectors: connectors(t, anon),
-		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	d := dial(t, s, "")
-	d.expect("220")
-	d.openData()
-	d.cmd("Subject: d\r\n\r\nhi\r\n.", "250")
-	d.cmd("QUIT", "221")
-	d.reply() // EOF: the server closed
-	for _, want := range []string{"session opened", "message queued", "session closed"} {
-		deadline := time.Now().Add(5 * time.Second)
-		for len(logs.lines(want)) == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		l := logs.lines(want)
-		if len(l) != 1 || !strings.Contains(l[0], "level=DEBUG") {
-			t.Errorf("%q: %q", want, l)
-		}
-	}
 }
 
 // A transaction's command phase is bounded by max_transaction_time on the
