@@ -244,9 +244,10 @@ type group struct {
 }
 
 // Deliver implements queue.Deliverer. Every copy it sends or writes
-// carries the organisation message id in front (package orgid): the
-// next hop, a shadow server's takeover, LMTP's Sieve and a Maildir
-// reader all see the same identity.
+// inside the organisation carries the organisation message id in front
+// (package orgid): the next hop, a shadow server's takeover, LMTP's
+// Sieve and a Maildir reader all see the same identity. A copy that
+// leaves the organisation carries no umbra header (leavesOrganisation).
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	st := d.st.Load()
 	body = orgid.Prepend(m.OrgID, body)
@@ -423,6 +424,13 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			}
 			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
+			if errors.Is(err, mailbox.ErrAlreadyDelivered) {
+				// Another server of a shared store (or an earlier attempt)
+				// wrote this copy: not a delivery of this attempt, so no
+				// duplicate record and no dumpster copy.
+				r.Duplicate, r.Reply = true, "250 2.0.0 duplicate suppressed: org id "+m.OrgID+" already in the maildir"
+				err = nil
+			}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
 				r.Outcome, r.Reply = queue.Deferred, "451 4.3.0 maildir write failed"
@@ -454,6 +462,9 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	if leavesOrganisation(st, g) {
+		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
+	}
 	release, ok := d.acquire(ctx, st, g)
 	if !ok {
 		return deferAll(g.rcpts, g.key, "451 4.3.2 shutting down")
