@@ -96,6 +96,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}
+	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
+	events = fanout{events, learner}
 	var tracker admin.Tracker
 	if cfg.Tracking.Enabled {
 		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
@@ -243,6 +245,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer cancelRun()
 	mgr.Start(runCtx)
 	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
+	go learner.run(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})
 	go func() { dump.Run(runCtx); close(dumpDone) }()
 	if shadows != nil {
