@@ -86,9 +86,13 @@ type Dedup interface {
 	ClaimFinal(id queue.ID, database, orgID, rcpt string) queue.Claim
 }
 
-// Shadows is told of every session with a primary (shadow.Manager).
+// Shadows is told of every session with a primary (shadow.Manager):
+// Presented of an XSHADOW reply or of the batches a broken query read,
+// Contact of a completed discard query (only that resets the heartbeat
+// timer, SR-5).
 type Shadows interface {
 	Contact(primary, dbID string, discards []string)
+	Presented(primary, dbID string, discards []string)
 }
 
 // Deliverer implements queue.Deliverer: it groups a message's recipients
@@ -857,7 +861,7 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
-		st.cfg.Shadows.Contact(primary, db, nil)
+		st.cfg.Shadows.Presented(primary, db, nil)
 	}
 }
 
@@ -875,6 +879,11 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
 			d.log.Info("XQUERYDISCARD failed", "primary", primary, "err", err)
+			// The batches read are forgotten at the primary (it had
+			// the next command): applied, but no contact.
+			if len(all) > 0 {
+				st.cfg.Shadows.Presented(primary, c.ShadowDB, all)
+			}
 			return
 		}
 		all = append(all, ids...)
@@ -954,7 +963,7 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client) (st
 	for i := 0; i < 100; i++ {
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
-			return "", nil, err
+			return db, all, err // the batches read: forgotten at the primary
 		}
 		all = append(all, ids...)
 		if len(ids) < 1000 {

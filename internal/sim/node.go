@@ -208,6 +208,11 @@ func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactR
 		Retried: r.Retried}, err
 }
 
+func (s shadowStore) Presented(p, dbID string, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.m).ShadowPresented(p, dbID, discards)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
+}
+
 func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
 	return (*s.m).ShadowHeartbeatFailed(p, started, retries, reason)
 }
