@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -188,6 +189,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		adm.SetShadows(shadows.Status)
 	}
 	adm.SetDumpster(dump)
+	var cfgMu sync.Mutex // cfg changes on reload
+	adm.SetQueueNames(queueNameChecker(func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
 	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"))
@@ -282,7 +285,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
 				dump.SetConfig(dumpsterConfig(next))
+				cfgMu.Lock()
 				cfg = next
+				cfgMu.Unlock()
 			}
 			systemd.Notify("READY=1")
 		}

@@ -68,10 +68,20 @@ umbra group).`,
 			for _, e := range es {
 				reply := e.Reply
 				if e.Event == "admin" {
-					reply = e.Action + " by " + e.Actor + ": " + e.Reply
+					// The target: the message is in the ID column; a
+					// queue action names its queue.
+					action := e.Action
+					if e.Queue != "" {
+						// "queue redirect to H" → "queue redirect Q to H"
+						verb, rest, _ := strings.Cut(strings.TrimPrefix(action, "queue "), " ")
+						action = strings.TrimSpace("queue " + verb + " " + e.Queue + " " + rest)
+					}
+					reply = action + " by " + e.Actor + ": " + e.Reply
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Event, orDash(e.ID),
-					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 60))
+				// The time with its zone: the log is in UTC, the table
+				// in the local zone, and a reader must know which.
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05 MST"), e.Event, orDash(e.ID),
+					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 100))
 			}
 			return w.Flush()
 		},

@@ -30,6 +30,13 @@ func (e *UnknownNameError) Error() string {
 // its next attempt after a deferral (what its queue shows as "retry").
 var MessageStates = []string{"ready", "retry", "active", "suspended", "poison", "shadow"}
 
+// QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept"}
+
+// DeliveryTypes are the delivery types of queues (DeliveryType).
+var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
+	"dumpster", QueueSubmission, QueuePoison, "unreachable", "other"}
+
 // DisplayState is the state the operator sees for a message at now.
 func DisplayState(m *Message, now time.Time) string {
 	if m.State == Ready && m.Attempts > 0 && m.NextAttempt.After(now) {

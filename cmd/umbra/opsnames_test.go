@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"umbra/internal/queue"
+	"umbra/internal/tracking"
+)
+
+// cliErr runs the umbra binary and returns its exit code and standard error.
+func cliErr(t testing.TB, cfg string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(umbraBin, append([]string{"--config", cfg}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), stderr.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, stderr.String()
+}
+
+// A queue named ahead of time must be one the configuration can produce:
+// a typo of a send connector or database, or a malformed domain, exits 3
+// with the valid names and creates no suspended queue; a well-formed
+// domain may be held before its first message. Filters with unknown
+// values and unknown subcommands are refused too, and the track table
+// names the queue an action was on.
+func TestCLIQueueNamesThatCannotExist(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	// A second connector delivers by MX: mx: queues can exist.
+	raw, _ := os.ReadFile(cfg)
+	withMX := strings.Replace(string(raw), "mailbox:\n", `  - name: direct
+    address_spaces: [{domain: "mx.example", cost: 1}]
+    tls: none
+mailbox:
+`, 1)
+	if err := os.WriteFile(cfg, []byte(withMX), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, cfg, listen)
+
+	for _, tc := range []struct{ name, valid string }{
+		{"smarthost:deadd", "smarthost:sink"},
+		{"mailbox:nosuchdb", "mailbox:local"},
+		{"mx:typo..example", "mx:DOMAIN"},
+		{"mx:exa_mple.org", "mx:DOMAIN"},
+		{"redirect:host name:25", "redirect:HOST"},
+		{"site:nowhere", ""},
+		{"nosuch:queue", ""},
+	} {
+		code, stderr := cliErr(t, cfg, "queue", "suspend", tc.name)
+		if code != exitNotFound || !strings.Contains(stderr, "valid:") || !strings.Contains(stderr, tc.valid) {
+			t.Errorf("queue suspend %s: exit %d %q; want %d naming %s", tc.name, code, stderr, exitNotFound, tc.valid)
+		}
+	}
+	for _, name := range []string{"smarthost:sink", "mailbox:local", "mx:later.example.org", "redirect:127.0.0.9:2528"} {
+		if code, stderr := cliErr(t, cfg, "queue", "suspend", name); code != 0 {
+			t.Errorf("queue suspend %s: exit %d %s", name, code, stderr)
+		}
+	}
+	out, _ := cli(t, cfg, "queue", "list", "--json")
+	var qs []queue.QueueInfo
+	json.Unmarshal([]byte(out), &qs)
+	for _, q := range qs {
+		if strings.Contains(q.Name, "dead") || strings.Contains(q.Name, "nosuch") || strings.Contains(q.Name, "exa_mple") {
+			t.Errorf("phantom queue %s", q.Name)
+		}
+	}
+	if len(qs) != 4 {
+		t.Errorf("suspended queues: %+v", qs)
+	}
+	// Filters: unknown status or type exits 3 with the valid ones.
+	for _, f := range []string{"status=bogus", "type=bogus"} {
+		if code, stderr := cliErr(t, cfg, "queue", "list", "--filter", f); code != exitNotFound || !strings.Contains(stderr, "valid:") {
+			t.Errorf("queue list --filter %s: exit %d %q", f, code, stderr)
+		}
+	}
+	if out, code := cli(t, cfg, "queue", "list", "--filter", "status=suspended", "--filter", "type=smtp-mx"); code != 0 ||
+		!strings.Contains(out, "mx:later.example.org") || strings.Contains(out, "smarthost:sink") {
+		t.Errorf("queue list by status and type: exit %d\n%s", code, out)
+	}
+	// Unknown subcommands of every group: a usage error with a suggestion.
+	for _, args := range [][]string{{"queue", "frobnicate"}, {"queue", "suspnd", "x"}, {"message", "frob"},
+		{"route", "frob"}, {"shadow", "frob"}, {"dumpster", "frob"}, {"config", "chek"}} {
+		code, stderr := cliErr(t, cfg, args...)
+		if code != exitUsage || !strings.Contains(stderr, "unknown command") {
+			t.Errorf("%v: exit %d %q; want %d", args, code, stderr, exitUsage)
+		}
+	}
+	if _, stderr := cliErr(t, cfg, "queue", "suspnd", "x"); !strings.Contains(stderr, "did you mean suspend") {
+		t.Errorf("no suggestion: %q", stderr)
+	}
+	// The track table names the queue of a queue action.
+	d.kill()
+	out, code := cli(t, cfg, "track", "--event", "admin")
+	if code != 0 || !strings.Contains(out, "queue suspend mx:later.example.org by uid=") || !strings.Contains(out, "UTC") && !strings.Contains(out, "+") {
+		t.Errorf("track table:\n%s", out)
+	}
+	out, _ = cli(t, cfg, "track", "--json", "--event", "admin")
+	var es []tracking.Entry
+	json.Unmarshal([]byte(out), &es)
+	if len(es) != 4 {
+		t.Errorf("audited %d queue actions, want 4 (refused names are not actions):\n%s", len(es), out)
+	}
+}
+
+// A plain `go build` (no -ldflags) reports the commit the toolchain
+// stamped, not "dev".
+func TestBuildVersion(t *testing.T) {
+	stamped := func() (*debug.BuildInfo, bool) {
+		return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "5fabf98c0ffee0123456789abcdef0123456789a"}, {Key: "vcs.modified", Value: "true"}}}, true
+	}
+	for _, tc := range []struct {
+		set  string
+		info func() (*debug.BuildInfo, bool)
+		want string
+	}{
+		{"v1.2.3", stamped, "v1.2.3"},
+		{"dev", stamped, "5fabf98c0ffe-dirty"},
+		{"", stamped, "5fabf98c0ffe-dirty"},
+		{"dev", func() (*debug.BuildInfo, bool) { return &debug.BuildInfo{Main: debug.Module{Version: "v0.9.0"}}, true }, "v0.9.0"},
+		{"dev", func() (*debug.BuildInfo, bool) { return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, true }, "dev"},
+		{"dev", func() (*debug.BuildInfo, bool) { return nil, false }, "dev"},
+	} {
+		if got := buildVersion(tc.set, tc.info); got != tc.want {
+			t.Errorf("buildVersion(%q) = %q, want %q", tc.set, got, tc.want)
+		}
+	}
+}
