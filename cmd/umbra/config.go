@@ -73,6 +73,14 @@ func referencedFiles(c *config.Config) []string {
 			out = append(out, sc.Auth.PasswordFile)
 		}
 	}
+	if c.Console.Listen != "" {
+		cert, key := config.ConsoleCertificate(c)
+		for _, f := range []string{cert, key, config.ConsoleCredentials(c)} {
+			if f != "" {
+				out = append(out, f)
+			}
+		}
+	}
 	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File} {
 		if f != "" {
 			out = append(out, f)
@@ -85,9 +93,13 @@ func referencedFiles(c *config.Config) []string {
 // same functions, without opening the transport database or listening:
 // the topology (and this server's place in it), the receive connectors'
 // certificates and credentials, the transport client certificate and the
-// send connectors' passwords (issue 11 defect 8).
+// send connectors' passwords (issue 11 defect 8), and the web console's
+// certificate and credentials.
 func checkAsServe(cfg *config.Config) error {
 	log := slog.New(slog.DiscardHandler)
+	if _, _, _, err := consoleFiles(cfg); err != nil {
+		return err
+	}
 	table := routingTable(cfg)
 	topo, err := serverTopology(cfg)
 	if err != nil {

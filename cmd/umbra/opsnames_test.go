@@ -1,12 +1,24 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
@@ -136,5 +148,134 @@ func TestBuildVersion(t *testing.T) {
 		if got := buildVersion(tc.set, tc.info); got != tc.want {
 			t.Errorf("buildVersion(%q) = %q, want %q", tc.set, got, tc.want)
 		}
+	}
+}
+
+// config check loads every file the configuration names with serve's
+// code, the web console's included: a missing or malformed console
+// credentials file fails the check (exit 2, naming the file) as it fails
+// serve, instead of a check that passes and a daemon that dies at start.
+func TestConfigCheckLoadsConsoleFiles(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	cert, key := writeSelfSigned(t, dir)
+	creds := filepath.Join(dir, "console-users")
+	raw, _ := os.ReadFile(cfg)
+	withConsole := string(raw) + fmt.Sprintf("console:\n  listen: %q\n  cert_file: %s\n  key_file: %s\n  credentials_file: %s\n",
+		freeAddr(t, "127.0.0.1"), cert, key, creds)
+	if err := os.WriteFile(cfg, []byte(withConsole), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func() (int, string) {
+		cmd := exec.Command(umbraBin, "config", "check", cfg)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		return 0, string(out)
+	}
+	if code, out := check(); code != exitConfig || !strings.Contains(out, creds) {
+		t.Errorf("console credentials file missing: exit %d\n%s", code, out)
+	}
+	os.WriteFile(creds, []byte("this is not a credentials line\n"), 0o600)
+	if code, out := check(); code != exitConfig || !strings.Contains(out, "console credentials") {
+		t.Errorf("console credentials file malformed: exit %d\n%s", code, out)
+	}
+	// serve agrees with the check.
+	serve := exec.Command(umbraBin, "serve", "--config", cfg)
+	done := make(chan error, 1)
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- serve.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("serve started with a malformed console credentials file")
+		}
+	case <-time.After(20 * time.Second):
+		serve.Process.Kill()
+		<-done
+		t.Error("serve runs with a malformed console credentials file the check refused")
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("console-pass"), bcrypt.MinCost)
+	os.WriteFile(creds, []byte("ops:"+string(hash)+"\n"), 0o600)
+	if code, out := check(); code != 0 {
+		t.Errorf("valid console files: exit %d\n%s", code, out)
+	}
+}
+
+// The console's topology map shows the topology in force: one a SIGHUP
+// reload adds appears on the map, as routing applies it.
+func TestConsoleMapFollowsReload(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr, consoleAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	cert, key := writeSelfSigned(t, dir)
+	creds := filepath.Join(dir, "console-users")
+	hash, _ := bcrypt.GenerateFromPassword([]byte("console-pass"), bcrypt.MinCost)
+	os.WriteFile(creds, []byte("ops:"+string(hash)+"\n"), 0o600)
+	raw, _ := os.ReadFile(cfg)
+	base := string(raw) + fmt.Sprintf("console:\n  listen: %q\n  cert_file: %s\n  key_file: %s\n  credentials_file: %s\n",
+		consoleAddr, cert, key, creds)
+	os.WriteFile(cfg, []byte(base), 0o600)
+	d := startUmbra(t, cfg, listen)
+
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	baseURL := "https://" + consoleAddr
+	get := func(path string) string {
+		res, err := client.Get(baseURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	var page string
+	waitCond(t, "the console listening", 30*time.Second, func() bool {
+		res, err := client.Get(baseURL + "/login")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		page = string(b)
+		return true
+	})
+	tok := regexp.MustCompile(`name="login_token" value="([^"]+)"`).FindStringSubmatch(page)
+	if tok == nil {
+		t.Fatalf("login page:\n%s", page)
+	}
+	req, _ := http.NewRequest("POST", baseURL+"/login", strings.NewReader(url.Values{"login_token": {tok[1]},
+		"user": {"ops"}, "password": {"console-pass"}, "next": {"/"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", baseURL)
+	res, err := client.Do(req)
+	if err != nil || res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %v %v", err, res)
+	}
+	res.Body.Close()
+	if m := get("/map"); strings.Contains(m, "reloaded-site") {
+		t.Fatalf("map before the topology exists:\n%s", m)
+	}
+
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(fmt.Sprintf(`sites:
+  - {name: reloaded-site, subnets: [127.0.0.0/8], hub_site: true}
+servers:
+  - {name: hub.e2e.test, role: hub, site: reloaded-site, address: %q}
+`, listen)), 0o600)
+	os.WriteFile(cfg, []byte("topology: "+topo+"\n"+base), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the map showing the reloaded topology", 30*time.Second, func() bool {
+		return strings.Contains(get("/map"), "reloaded-site")
+	})
+	if b, _ := os.ReadFile(d.log); !strings.Contains(string(b), "configuration reloaded") && !strings.Contains(string(b), "reloaded;") {
+		t.Errorf("no reload in the log:\n%s", b)
 	}
 }

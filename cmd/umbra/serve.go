@@ -190,10 +190,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	adm.SetDumpster(dump)
 	var cfgMu sync.Mutex // cfg changes on reload
-	adm.SetQueueNames(queueNameChecker(func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }))
+	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
+	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
-	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"))
+	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"), current)
 	if err != nil {
 		return err
 	}
