@@ -279,3 +279,33 @@ servers:
 		t.Errorf("no reload in the log:\n%s", b)
 	}
 }
+
+// One vocabulary: messages waiting for a retry after a deferral are
+// "retry" in the metrics as in message list and queue list.
+func TestMetricsSayRetryAsTheCLIDoes(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	startUmbra(t, cfg, listen)
+	if acked := sendMany(listen, "vocab", 2, 1, nil); len(acked) != 2 {
+		t.Fatalf("acknowledged %d", len(acked))
+	}
+	waitCond(t, "two messages waiting for a retry", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "message", "list", "--json", "--state", "retry")
+		return strings.Count(out, `"id"`) == 2
+	})
+	var scraped string
+	waitCond(t, "the metrics saying retry", 10*time.Second, func() bool {
+		res, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		scraped = string(b)
+		return strings.Contains(scraped, `umbra_queue_messages{queue_type="smtp-smart-host",state="retry"} 2`) &&
+			strings.Contains(scraped, `umbra_queue_messages{queue_type="smtp-smart-host",state="ready"} 0`)
+	})
+}

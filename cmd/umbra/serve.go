@@ -91,7 +91,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	defer store.Close()
 	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
-		err = store.View(func(tx *queue.Tx) error { qs = tx.Queues(); return nil })
+		err = store.View(func(tx *queue.Tx) error {
+			qs = tx.Queues()
+			now := time.Now()
+			for i := range qs {
+				if qs[i].ByState[queue.Ready] > 0 {
+					qs[i].Retry = tx.WaitingRetry(qs[i].Name, now, queueRetryScan)
+				}
+			}
+			return nil
+		})
 		return qs, err
 	})
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
@@ -315,6 +324,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 // serverTopology loads the configured topology, if any, and checks that
 // this server is in it.
+// queueRetryScan bounds the records of one queue read at a scrape to
+// split its ready messages from those waiting for a retry.
+const queueRetryScan = 10000
+
 func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if cfg.Topology == "" {
 		return nil, nil

@@ -45,6 +45,20 @@ func DisplayState(m *Message, now time.Time) string {
 	return m.State.String()
 }
 
+// WaitingRetry counts the messages of queue name that wait for a retry
+// after a deferral at now (DisplayState "retry"), reading at most limit
+// records: the split of ready messages that the metrics, the CLI and the
+// console all show as "retry".
+func (t *Tx) WaitingRetry(name string, now time.Time, limit int) int {
+	n := 0
+	for _, id := range t.InQueue(name, limit) {
+		if m, err := t.Get(id); err == nil && DisplayState(m, now) == "retry" {
+			n++
+		}
+	}
+	return n
+}
+
 // CheckState returns an UnknownNameError for a state name that is none
 // of MessageStates ("" selects every state).
 func CheckState(s string) error {
