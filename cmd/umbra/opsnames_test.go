@@ -309,3 +309,34 @@ func TestMetricsSayRetryAsTheCLIDoes(t *testing.T) {
 			strings.Contains(scraped, `umbra_queue_messages{queue_type="smtp-smart-host",state="ready"} 0`)
 	})
 }
+
+// The daemon's log line of a recipient's event says, as Postfix's does,
+// how long the message took (delay), its size and its earlier attempts.
+func TestLogDeliveryDelay(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
+	d := startUmbra(t, cfg, listen)
+	if acked := sendMany(listen, "delay", 1, 1, nil); len(acked) != 1 {
+		t.Fatalf("acknowledged %d", len(acked))
+	}
+	line := func(event string) string {
+		b, _ := os.ReadFile(d.log)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "event="+event+" ") && strings.Contains(l, "rcpt=") {
+				return l
+			}
+		}
+		return ""
+	}
+	waitCond(t, "a defer line", 30*time.Second, func() bool { return line("defer") != "" })
+	startRecorder(t, sinkAddr)
+	waitCond(t, "a send line", 30*time.Second, func() bool { return line("send") != "" })
+	for ev, attempts := range map[string]string{"defer": "attempts=0", "send": "attempts=1"} {
+		l := line(ev)
+		if !regexp.MustCompile(` delay=[0-9.]+m?s `).MatchString(l) || !regexp.MustCompile(` size=[1-9][0-9]* `).MatchString(l) ||
+			!strings.Contains(l, " "+attempts) {
+			t.Errorf("%s line without delay, size or %s:\n%s", ev, attempts, l)
+		}
+	}
+}

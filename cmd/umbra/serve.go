@@ -544,7 +544,10 @@ type eventLog struct {
 func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
 	attrs := []any{"event", name, "msg_id", m.ID.String()}
 	if r != nil {
-		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop)
+		// Postfix's delay=: from arrival to this event; attempts are
+		// the message's earlier attempts that ended in a deferral.
+		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop, "delay", time.Since(m.Arrived).Round(time.Millisecond),
+			"size", m.Size, "attempts", m.Attempts)
 	} else {
 		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts), "size", m.Size, "connector", m.Connector)
 		if m.ClientIP != "" {
