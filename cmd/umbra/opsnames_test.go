@@ -112,6 +112,14 @@ mailbox:
 	if _, stderr := cliErr(t, cfg, "queue", "suspnd", "x"); !strings.Contains(stderr, "did you mean suspend") {
 		t.Errorf("no suggestion: %q", stderr)
 	}
+	// A bad time names the flag it was given to, not another.
+	for _, args := range [][]string{{"message", "list", "--older-than", "garbage"}, {"message", "suspend", "--older-than", "garbage"},
+		{"track", "--until", "garbage"}} {
+		code, stderr := cliErr(t, cfg, args...)
+		if code != exitUsage || !strings.Contains(stderr, args[len(args)-2]) || strings.Contains(stderr, "--since") {
+			t.Errorf("%v: exit %d %q", args, code, stderr)
+		}
+	}
 	// The track table names the queue of a queue action.
 	d.kill()
 	out, code := cli(t, cfg, "track", "--event", "admin")
@@ -338,5 +346,23 @@ func TestLogDeliveryDelay(t *testing.T) {
 			!strings.Contains(l, " "+attempts) {
 			t.Errorf("%s line without delay, size or %s:\n%s", ev, attempts, l)
 		}
+	}
+}
+
+// A reload that changes a setting needing a restart names the setting.
+func TestReloadNamesRestartSetting(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	d := startUmbra(t, cfg, listen)
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+freeAddr(t, "127.0.0.1"), 1)), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the reload naming server.metrics_listen", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		return strings.Contains(string(b), "apply only after a restart") && strings.Contains(string(b), "server.metrics_listen")
+	})
+	if b, _ := os.ReadFile(d.log); strings.Contains(string(b), "server.name") || strings.Contains(string(b), "server.data_dir") {
+		t.Errorf("unchanged settings named:\n%s", b)
 	}
 }

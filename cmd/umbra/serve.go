@@ -438,10 +438,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	var restart []string
 	if next.Server != cur.Server {
-		restart = append(restart, "server")
+		restart = append(restart, changedKeys("server", cur.Server, next.Server)...)
 	}
 	if next.Tracking != cur.Tracking {
-		restart = append(restart, "tracking")
+		restart = append(restart, changedKeys("tracking", cur.Tracking, next.Tracking)...)
 	}
 	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
 		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
@@ -503,7 +503,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		}
 	}
 	if len(restart) > 0 {
-		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)
+		log.Warn("reloaded; these settings changed but apply only after a restart", "settings", restart)
 	} else {
 		log.Info("configuration reloaded", "file", cur.File)
 	}
