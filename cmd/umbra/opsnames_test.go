@@ -366,3 +366,35 @@ func TestReloadNamesRestartSetting(t *testing.T) {
 		t.Errorf("unchanged settings named:\n%s", b)
 	}
 }
+
+// After a restart, queue list shows a queue's last error from the stored
+// messages, as message list does, until the queue is tried again.
+func TestQueueLastErrorSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "retry_schedule: [1s]", "retry_schedule: [1h]", 1)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	if acked := sendMany(listen, "lasterr", 1, 1, nil); len(acked) != 1 {
+		t.Fatalf("acknowledged %d", len(acked))
+	}
+	lastErr := func() string {
+		out, _ := cli(t, cfg, "queue", "list", "--json")
+		var qs []queue.QueueInfo
+		json.Unmarshal([]byte(out), &qs)
+		if len(qs) != 1 {
+			return ""
+		}
+		return qs[0].LastError
+	}
+	waitCond(t, "a last error", 30*time.Second, func() bool { return strings.Contains(lastErr(), "connect") })
+	d.kill()
+	startUmbra(t, cfg, listen)
+	if e := lastErr(); !strings.Contains(e, "451") || !strings.Contains(e, "connect") {
+		t.Errorf("last error after a restart: %q", e)
+	}
+	if out, _ := cli(t, cfg, "queue", "list"); !strings.Contains(out, "451") {
+		t.Errorf("queue list after a restart:\n%s", out)
+	}
+}

@@ -27,6 +27,17 @@ func queueOf(r *Recipient) string {
 	return r.Queue
 }
 
+// lastReplyIn is the last reply of m's first pending recipient waiting in
+// queue name that has one ("" if none).
+func lastReplyIn(m *Message, name string) string {
+	for i := range m.Rcpts {
+		if r := &m.Rcpts[i]; !r.Status.Done() && queueOf(r) == name && r.LastReply != "" {
+			return r.LastReply
+		}
+	}
+	return ""
+}
+
 // attemptable lists the pending recipients whose queue is not suspended.
 func (q *Manager) attemptable(m *Message) []int {
 	q.qmu.Lock()
@@ -171,6 +182,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	now := q.clk.Now()
 	var out []QueueInfo
 	waiting := map[string][2]int{} // due now, waiting for a retry
+	stored, storedAt := map[string]string{}, map[string]time.Time{}
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -188,6 +200,13 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				}
 				if qi.NextRetry.IsZero() || m.NextAttempt.Before(qi.NextRetry) {
 					qi.NextRetry = m.NextAttempt
+				}
+				// The stored error of the queue: the last reply of its
+				// recipient in the most recently deferred message (the
+				// latest next attempt), for a queue the running process
+				// has not tried yet (after a restart).
+				if e := lastReplyIn(m, st.Name); e != "" && (stored[st.Name] == "" || m.NextAttempt.After(storedAt[st.Name])) {
+					stored[st.Name], storedAt[st.Name] = e, m.NextAttempt
 				}
 				// The queue counts its messages in the states the
 				// operator sees them in (DisplayState).
@@ -232,6 +251,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 		if r := q.runtime[qi.Name]; r != nil {
 			r.roll(now)
 			qi.LastError, qi.IncomingRate, qi.OutgoingRate = r.lastError, r.prevIn, r.prevOut
+		}
+		if qi.LastError == "" && qi.Count > 0 {
+			qi.LastError = stored[qi.Name]
 		}
 		switch {
 		case qi.DeliveryType == "dumpster":
