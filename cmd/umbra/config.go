@@ -49,6 +49,9 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a file it names is not valid", args[0])}
 			}
+			for _, w := range unusedSendConnectors(cfg) {
+				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
 			return nil
@@ -56,6 +59,33 @@ func newConfigCmd() *cobra.Command {
 	}
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// unusedSendConnectors names the configured send connectors that routing
+// never uses: with a topology, routing chooses among the topology's send
+// connectors, and a send connector of the configuration file only gives
+// its settings (port, TLS, auth, source address) to the topology
+// connector of the same name.
+func unusedSendConnectors(cfg *config.Config) []string {
+	if cfg.Topology == "" || len(cfg.SendConnectors) == 0 {
+		return nil
+	}
+	topo, err := config.LoadTopology(cfg.Topology)
+	if err != nil {
+		return nil // reported by the checks before
+	}
+	names := map[string]bool{}
+	for _, sc := range topo.SendConnectors {
+		names[sc.Name] = true
+	}
+	var out []string
+	for _, sc := range cfg.SendConnectors {
+		if !names[sc.Name] {
+			out = append(out, fmt.Sprintf("send connector %q is not used: with a topology (%s) routing chooses among the topology's send connectors, "+
+				"and a configured one only gives its settings to the topology connector of the same name", sc.Name, cfg.Topology))
+		}
+	}
+	return out
 }
 
 // referencedFiles lists the files a configuration needs at start.

@@ -398,3 +398,29 @@ func TestQueueLastErrorSurvivesRestart(t *testing.T) {
 		t.Errorf("queue list after a restart:\n%s", out)
 	}
 }
+
+// With a topology, config check warns about a configured send connector
+// that matches no topology send connector: routing never uses it.
+func TestConfigCheckWarnsUnusedSendConnectors(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(fmt.Sprintf(`sites:
+  - {name: a, subnets: [127.0.0.0/8], hub_site: true}
+servers:
+  - {name: hub.e2e.test, role: hub, site: a, address: %q}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub.e2e.test], smart_hosts: [%q]}
+`, listen, sinkAddr)), 0o600)
+	raw, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte("topology: "+topo+"\n"+string(raw)), 0o600)
+	out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `warning: send connector "sink" is not used`) {
+		t.Errorf("config check: %v\n%s", err, out)
+	}
+	os.WriteFile(cfg, []byte("topology: "+topo+"\n"+strings.Replace(string(raw), "- name: sink", "- name: out", 1)), 0o600)
+	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil || strings.Contains(string(out), "warning") {
+		t.Errorf("a connector giving settings to the topology's: %v\n%s", err, out)
+	}
+}
