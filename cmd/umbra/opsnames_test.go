@@ -127,6 +127,14 @@ mailbox:
 		t.Errorf("track table:\n%s", out)
 	}
 	out, _ = cli(t, cfg, "track", "--json", "--event", "admin")
+	// Another configuration (here the embedded default) has no log: an
+	// error naming the path and the configuration, not an empty result.
+	tr := exec.Command(umbraBin, "track", "--event", "admin")
+	tr.Dir, tr.Env = t.TempDir(), append(os.Environ(), "UMBRA_CONFIG=")
+	if b, err := tr.CombinedOutput(); err == nil || !strings.Contains(string(b), "no message tracking log at") ||
+		!strings.Contains(string(b), "configuration") {
+		t.Errorf("track with a configuration without a log: %v\n%s", err, b)
+	}
 	var es []tracking.Entry
 	json.Unmarshal([]byte(out), &es)
 	if len(es) != 4 {

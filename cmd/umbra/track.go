@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -52,6 +53,18 @@ umbra group).`,
 			}
 			if !cfg.Tracking.Enabled {
 				return &exitError{code: exitNotFound, err: fmt.Errorf("the message tracking log is disabled (tracking.enabled)")}
+			}
+			// No log file at all: the wrong configuration (the daemon
+			// creates its file at start), not an empty search.
+			if _, err := os.Stat(cfg.Tracking.Path); os.IsNotExist(err) {
+				if _, err1 := os.Stat(cfg.Tracking.Path + ".1"); os.IsNotExist(err1) {
+					used := "the embedded default configuration"
+					if cfg.File != "" {
+						used = cfg.File
+					}
+					return &exitError{code: exitNotFound, err: fmt.Errorf("no message tracking log at %s (tracking.path of %s); "+
+						"name the daemon's configuration with --config or UMBRA_CONFIG", cfg.Tracking.Path, used)}
+				}
 			}
 			es, err := tracking.Search(cfg.Tracking.Path, cfg.Tracking.MaxFiles, q)
 			if err != nil {
