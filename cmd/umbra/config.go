@@ -39,6 +39,14 @@ func newConfigCmd() *cobra.Command {
 				}
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
 			}
+			// The topology first: its errors are the topology's, not the
+			// recipient directory's (which reads its addresses from it).
+			if cfg.Topology != "" {
+				if _, err := serverTopology(cfg); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					return &exitError{code: exitConfig, err: fmt.Errorf("%s: the topology %s is not valid", args[0], cfg.Topology)}
+				}
+			}
 			// The recipient directory sources parse as at start (file:line).
 			if _, err := recipientValidator(cfg, nil, slog.New(slog.DiscardHandler)); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)

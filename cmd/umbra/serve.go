@@ -106,6 +106,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}
+	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
+	events = fanout{events, learner}
 	var tracker admin.Tracker
 	if cfg.Tracking.Enabled {
 		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
@@ -146,6 +148,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
@@ -255,6 +258,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer cancelRun()
 	mgr.Start(runCtx)
 	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
+	go learner.run(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})
 	go func() { dump.Run(runCtx); close(dumpDone) }()
 	if shadows != nil {
@@ -338,6 +342,9 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	}
 	if _, ok := t.Server(cfg.Server.Name); !ok {
 		return nil, fmt.Errorf("server %s is not in the topology %s", cfg.Server.Name, cfg.Topology)
+	}
+	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

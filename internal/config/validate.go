@@ -187,6 +187,7 @@ func validate(c *Config) []violation {
 			{"max_auth_failures", int64(l.MaxAuthFailures)},
 			{"max_junk_commands", int64(l.MaxJunkCommands)}, {"max_errors", int64(l.MaxErrors)}, {"min_data_rate", int64(l.MinDataRate)},
 			{"soft_error_limit", int64(l.SoftErrorLimit)}, {"error_delay", int64(l.ErrorDelay)},
+			{"max_transaction_time", int64(l.MaxTransactionTime)},
 		} {
 			if f.val < 0 {
 				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)

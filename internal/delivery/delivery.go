@@ -100,6 +100,9 @@ type Deliverer struct {
 	dedup atomic.Pointer[dedupHolder]
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
+	// selfDB is this server's transport database id (self.go).
+	selfDB atomic.Pointer[string]
+
 	// health deprioritises servers that failed a heartbeat (SR-16).
 	health *destHealth
 
@@ -500,6 +503,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		if g.conn.cfg.SendXShadow {
 			d.openShadow(st, c, h.name)
 			c.Via = g.conn.cfg.Name
+			if res := d.selfRelay(c, h.String(), g.rcpts); res != nil {
+				return res
+			}
 		}
 		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
 		d.finishConn(g.key, c, res)

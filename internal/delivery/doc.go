@@ -23,7 +23,10 @@
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
 // discard notifications are fetched and handed to the shadow manager. A
 // ShadowedOK result names the primary's database id in that session
-// (PrimaryDB), which the queue stores with the copy.
+// (PrimaryDB), which the queue stores with the copy. A next hop whose
+// shadow session presents this server's own database id (SetDatabaseID)
+// is this server itself: nothing is relayed, the recipients are deferred
+// with 451 4.4.6 naming the hop (self.go).
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary

@@ -167,7 +167,12 @@
 // dropped, merged into the original, which delivers them, and counted as
 // suppressed duplicates. A recipient the original relayed, delivered or
 // failed, or a copy coming back from the primary it was handed to, is
-// queued: a route that sends mail back must not lose it. When every recipient merged, nothing is queued;
+// queued: a route that sends mail back must not lose it. Only a genuine
+// takeover resubmission merges at all: the copy arrives in a shadow
+// session from the original's own ShadowServer and carries no more
+// Received: fields than the original had; a copy that went round a relay
+// loop or that this server relayed to itself is queued, and the loop
+// ends at max_hop_count with 5.4.6 and a DSN. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
 // has work, else a discard is written in that same commit. SubmitKeyed

@@ -74,6 +74,7 @@ func (n *Node) Start() error {
 		store.Close()
 		return err
 	}
+	del.SetDatabaseID(store.DatabaseID()) // as serve: never relay to itself
 	shadows.SetHeartbeater(del)
 	dump := dumpster.New(store, dumpster.Config{MaxSizePerDatabase: int64(t.MaxDumpsterSizePerDatabase),
 		MaxTime: t.MaxDumpsterTime.D()}, dumpster.Options{Log: n.log})
