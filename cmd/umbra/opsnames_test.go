@@ -397,6 +397,13 @@ func TestQueueLastErrorSurvivesRestart(t *testing.T) {
 		return qs[0].LastError
 	}
 	waitCond(t, "a last error", 30*time.Second, func() bool { return strings.Contains(lastErr(), "connect") })
+	// IN/MIN counts the message that entered the queue in the last
+	// minute at once, not after the calendar minute ends.
+	out, _ := cli(t, cfg, "queue", "list", "--json")
+	var qs []queue.QueueInfo
+	if json.Unmarshal([]byte(out), &qs); len(qs) != 1 || qs[0].IncomingRate != 1 {
+		t.Errorf("IN/MIN of the message that just entered: %s", out)
+	}
 	d.kill()
 	startUmbra(t, cfg, listen)
 	if e := lastErr(); !strings.Contains(e, "451") || !strings.Contains(e, "connect") {
