@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -90,7 +91,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	defer store.Close()
 	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
-		err = store.View(func(tx *queue.Tx) error { qs = tx.Queues(); return nil })
+		err = store.View(func(tx *queue.Tx) error {
+			qs = tx.Queues()
+			now := time.Now()
+			for i := range qs {
+				if qs[i].ByState[queue.Ready] > 0 {
+					qs[i].Retry = tx.WaitingRetry(qs[i].Name, now, queueRetryScan)
+				}
+			}
+			return nil
+		})
 		return qs, err
 	})
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
@@ -191,9 +201,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		adm.SetShadows(shadows.Status)
 	}
 	adm.SetDumpster(dump)
+	var cfgMu sync.Mutex // cfg changes on reload
+	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
+	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
-	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"))
+	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"), current)
 	if err != nil {
 		return err
 	}
@@ -286,7 +299,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
 				dump.SetConfig(dumpsterConfig(next))
+				cfgMu.Lock()
 				cfg = next
+				cfgMu.Unlock()
 			}
 			systemd.Notify("READY=1")
 		}
@@ -313,6 +328,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 // serverTopology loads the configured topology, if any, and checks that
 // this server is in it.
+// queueRetryScan bounds the records of one queue read at a scrape to
+// split its ready messages from those waiting for a retry.
+const queueRetryScan = 10000
+
 func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if cfg.Topology == "" {
 		return nil, nil
@@ -431,10 +450,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	var restart []string
 	if next.Server != cur.Server {
-		restart = append(restart, "server")
+		restart = append(restart, changedKeys("server", cur.Server, next.Server)...)
 	}
 	if next.Tracking != cur.Tracking {
-		restart = append(restart, "tracking")
+		restart = append(restart, changedKeys("tracking", cur.Tracking, next.Tracking)...)
 	}
 	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
 		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
@@ -496,7 +515,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		}
 	}
 	if len(restart) > 0 {
-		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)
+		log.Warn("reloaded; these settings changed but apply only after a restart", "settings", restart)
 	} else {
 		log.Info("configuration reloaded", "file", cur.File)
 	}
@@ -537,7 +556,10 @@ type eventLog struct {
 func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
 	attrs := []any{"event", name, "msg_id", m.ID.String()}
 	if r != nil {
-		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop)
+		// Postfix's delay=: from arrival to this event; attempts are
+		// the message's earlier attempts that ended in a deferral.
+		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop, "delay", time.Since(m.Arrived).Round(time.Millisecond),
+			"size", m.Size, "attempts", m.Attempts)
 	} else {
 		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts), "size", m.Size, "connector", m.Connector)
 		if m.ClientIP != "" {

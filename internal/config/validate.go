@@ -66,7 +66,14 @@ func validate(c *Config) []violation {
 		v.add("transport.retry_jitter must be in [0, 1)", "transport", "retry_jitter")
 	}
 	if t.DelayNotification.D() >= t.MessageExpiration.D() && t.DelayNotification != 0 {
-		v.add("transport.delay_notification must be shorter than message_expiration", "transport", "delay_notification")
+		// Blame the setting the operator wrote: message_expiration when
+		// delay_notification is the default (4h) and not in the file.
+		key := "delay_notification"
+		if t.DelayNotification.D() == DefaultDelayNotification {
+			key = "message_expiration"
+		}
+		v.add(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
+			t.DelayNotification.D(), t.MessageExpiration.D()), "transport", key)
 	}
 	if t.MaxActive < 0 {
 		v.add("transport.max_active must be positive", "transport", "max_active")
