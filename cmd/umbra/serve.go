@@ -193,7 +193,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 
 	adm, err := admin.Listen(cfg.Server.AdminSocket, mgr, tracker, admin.Status{Server: cfg.Server.Name, Role: cfg.Server.Role,
-		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now()}, log.With("component", "admin"))
+		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now(),
+		ConfigFile: absPath(cfg.File), TrackingPath: trackingPathOf(cfg), TrackingMaxFiles: cfg.Tracking.MaxFiles}, log.With("component", "admin"))
 	if err != nil {
 		return err
 	}
