@@ -84,6 +84,38 @@ func TestAdminSocketDiscovery(t *testing.T) {
 	}
 }
 
+// Both configurations are installed (make install puts both in
+// /etc/umbra) but only one daemon may run, with its own socket: the CLI
+// finds the one that runs, not the first file.
+func TestAdminSocketDiscoveryFindsTheRunningRole(t *testing.T) {
+	dir := t.TempDir()
+	savedSock, savedCfgs := installedSocket, installedConfigs
+	t.Cleanup(func() { installedSocket, installedConfigs = savedSock, savedCfgs })
+	installedSocket = filepath.Join(dir, "run", "admin.sock")
+	installedConfigs = []string{filepath.Join(dir, "hub.yaml"), filepath.Join(dir, "edge.yaml")}
+	t.Setenv("UMBRA_SOCKET", "")
+	t.Setenv("UMBRA_CONFIG", "")
+	hubSock, edgeSock := filepath.Join(dir, "hub.sock"), filepath.Join(dir, "edge.sock")
+	os.WriteFile(installedConfigs[0], []byte(edgeConfig(hubSock)), 0o644)
+	os.WriteFile(installedConfigs[1], []byte(edgeConfig(edgeSock)), 0o644)
+	root := newRootCmd()
+	cmd, _, err := root.Find([]string{"queue", "list"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := adminSocket(cmd); got != hubSock {
+		t.Errorf("neither runs: %s, want the first file's %s", got, hubSock)
+	}
+	ln, err := net.Listen("unix", edgeSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if got, _ := adminSocket(cmd); got != edgeSock {
+		t.Errorf("the edge runs: %s, want %s", got, edgeSock)
+	}
+}
+
 func edgeConfig(sock string) string {
 	return `server:
   name: localhost
