@@ -1,6 +1,8 @@
 # umbra — build, run, test.
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# safe.directory: `sudo make install` in a clone the user owns must still
+# read its version (git refuses a repository of another owner otherwise).
+VERSION   ?= $(shell git -c safe.directory='$(CURDIR)' describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/umbra
 FUZZTIME  ?= 30s

@@ -300,3 +300,53 @@ func smtpCode(err error, code int) bool {
 	var se *gosmtp.SMTPError
 	return errors.As(err, &se) && se.Code == code
 }
+
+// `make build` stamps the version git describe gives (the version command,
+// the ready line and umbra_build_info report it), also when root builds a
+// clone another user owns, as `sudo make install` does.
+func TestMakeBuildReportsGitDescribe(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	versionOf := func(repo string) (got, want string) {
+		t.Helper()
+		bin := filepath.Join(t.TempDir(), "umbra")
+		if out, err := exec.Command("make", "-C", repo, "build", "BIN="+bin).CombinedOutput(); err != nil {
+			t.Fatalf("make build: %v\n%s", err, out)
+		}
+		out, err := exec.Command(bin, "version").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := exec.Command("git", "-C", repo, "-c", "safe.directory=*", "describe", "--tags", "--always", "--dirty").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), strings.TrimSpace(string(d))
+	}
+	if got, want := versionOf("../.."); !strings.HasPrefix(got, "umbra "+want+" ") {
+		t.Errorf("make build: %q, want umbra %s", got, want)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// A clone owned by someone else, built by root.
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", "../..", clone).CombinedOutput(); err != nil {
+		t.Skipf("git clone: %v\n%s", err, out)
+	}
+	mk, err := os.ReadFile("../../Makefile") // the Makefile under test, not the committed one
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(clone, "Makefile"), mk, 0o644)
+	if out, err := exec.Command("chown", "-R", "nobody", clone).CombinedOutput(); err != nil {
+		t.Skipf("chown nobody: %v\n%s", err, out)
+	}
+	if got, want := versionOf(clone); !strings.HasPrefix(got, "umbra "+want+" ") || strings.Contains(got, "dev") {
+		t.Errorf("root's make build of another user's clone: %q, want umbra %s", got, want)
+	}
+}
