@@ -150,6 +150,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
+	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
 	}

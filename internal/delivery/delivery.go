@@ -102,6 +102,10 @@ type Deliverer struct {
 	log   *slog.Logger
 	bal   *balancer
 	dedup atomic.Pointer[dedupHolder]
+
+	// outbound counts sessions by TLS outcome (SetOutbound, tlsobserve.go).
+	outbound OutboundObserver
+
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
 	// selfDB is this server's transport database id (self.go).
@@ -227,6 +231,7 @@ func (d *Deliverer) Reload(cfg Config) error {
 		return err
 	}
 	d.st.Store(st)
+	d.knownOutbound(st)
 	d.mu.Lock()
 	idle := d.idle
 	d.idle, d.slots = map[string][]*pooled{}, map[string]chan struct{}{}
@@ -713,12 +718,14 @@ func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h
 			continue
 		}
 		if errors.Is(err, smtp.ErrTLSUnavailable) {
+			d.observeTLSFailure(sc.cfg.Name, sc.cfg.TLS)
 			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))
 		}
 		c.SetHop(h.String())
+		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
 		if sc.cfg.Auth.Username != "" {
 			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
 				c.Close()
