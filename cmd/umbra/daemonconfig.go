@@ -14,8 +14,10 @@ import (
 // daemonConfig finds the configuration of the running daemon for the
 // commands that read it (track, route explain), in the admin commands'
 // order (adminSocket): --socket, else $UMBRA_SOCKET, else --config or
-// $UMBRA_CONFIG, else the installed daemon's socket when it exists: a
-// daemon found by its socket is asked which file it runs (GET /v1/status)
+// $UMBRA_CONFIG (read directly), else the installed daemon's socket when
+// it exists, else the socket of an installed configuration or of the
+// embedded default: a daemon found by its socket is asked which file it
+// runs (GET /v1/status)
 // and where its tracking log is, so that the command reads what the
 // daemon reads wherever it was started. Without an answering daemon it
 // falls back to an installed configuration (/etc/umbra), else the
@@ -31,18 +33,18 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 		return loadFile(named)
 	}
 	if sock == "" {
-		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			sock = installedSocket
+		// The installed daemon's socket, else the socket of an installed
+		// configuration or of the embedded default: adminSocket's order.
+		var err error
+		if sock, err = adminSocket(cmd); err != nil {
+			return nil, err
 		}
 	}
-	why := "no daemon found"
-	if sock != "" {
-		st, err := admin.NewClient(sock).Status()
-		if err == nil {
-			return configOfDaemon(st, sock)
-		}
-		why = fmt.Sprintf("no daemon answers on %s", sock)
+	st, err := admin.NewClient(sock).Status()
+	if err == nil {
+		return configOfDaemon(st, sock)
 	}
+	why := fmt.Sprintf("no daemon answers on %s", sock)
 	cfg, err := discoverConfig(cmd)
 	if err != nil {
 		return nil, err
