@@ -78,6 +78,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterSuspended(reg, func() []string { return nil })
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
+	metrics.RegisterOutbound(reg)
 	known := map[string]bool{}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
