@@ -32,8 +32,8 @@ func (d *Deliverer) SetOutbound(o OutboundObserver) {
 }
 
 // knownOutbound makes the observer export the destinations of a
-// configuration at zero: its send connectors, redirects, and the
-// topology's servers when there is a topology.
+// configuration at zero: its send connectors, redirects, and with a
+// topology its servers and send connectors.
 func (d *Deliverer) knownOutbound(st *state) {
 	o := d.outbound
 	if o == nil {
@@ -46,6 +46,9 @@ func (d *Deliverer) knownOutbound(st *state) {
 	if st.cfg.Topology != nil {
 		o.Known(outboundOrg)
 		o.Known(outboundMailbox)
+		for _, name := range st.cfg.Topology.ConnectorNames() {
+			o.Known(name) // topoConnector: the topology's own
+		}
 	}
 }
 

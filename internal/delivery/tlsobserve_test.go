@@ -6,8 +6,11 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 type outboundRecorder struct {
@@ -98,4 +101,42 @@ func mapsEqual(a, b map[[2]string]int) bool {
 		}
 	}
 	return true
+}
+
+// Inside the organisation: a relay to another site's hub counts as "org"
+// (opportunistic: "plain" against a server without STARTTLS), and the
+// topology's destinations and send connectors are exported at zero.
+func TestOutboundTLSOrg(t *testing.T) {
+	plain := startSink(t, "127.0.0.1:0", false, nil)
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: plain.addr}},
+		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
+			SourceServers: []string{"hub-b"}, Enabled: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	o := &outboundRecorder{sessions: map[[2]string]int{}, failures: map[[2]string]int{}}
+	d.SetOutbound(o)
+	for _, want := range []string{"org", "mailbox", "out", "redirect"} {
+		if !slices.Contains(o.known, want) {
+			t.Errorf("%s is not exported at zero: %v", want, o.known)
+		}
+	}
+	m := message("x@anywhere.example")
+	if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("relay: %+v", res)
+	}
+	if want := map[[2]string]int{{"org", "plain"}: 1}; !mapsEqual(o.sessions, want) {
+		t.Errorf("sessions %v, want %v", o.sessions, want)
+	}
 }
