@@ -17,9 +17,8 @@ import (
 // $UMBRA_CONFIG (read directly), else the installed daemon's socket when
 // it exists, else the socket of an installed configuration or of the
 // embedded default: a daemon found by its socket is asked which file it
-// runs (GET /v1/status)
-// and where its tracking log is, so that the command reads what the
-// daemon reads wherever it was started. Without an answering daemon it
+// runs and where its tracking log is (GET /v1/status), so that the
+// command reads what the daemon reads wherever it was started. Without an answering daemon it
 // falls back to an installed configuration (/etc/umbra), else the
 // embedded default, and says on stderr which configuration it used:
 // a search of the wrong tracking log must not pass for an empty result.
@@ -41,10 +40,16 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 		}
 	}
 	st, err := admin.NewClient(sock).Status()
-	if err == nil {
-		return configOfDaemon(st, sock)
-	}
 	why := fmt.Sprintf("no daemon answers on %s", sock)
+	switch {
+	case err == nil && (st.ConfigFile != "" || st.TrackingPath != ""):
+		return configOfDaemon(st, sock)
+	case err == nil:
+		// A daemon older than these fields (the binary was replaced,
+		// the daemon not restarted yet), or the embedded default
+		// without tracking: the files decide, as before.
+		why = fmt.Sprintf("the daemon on %s does not name its configuration", sock)
+	}
 	cfg, err := discoverConfig(cmd)
 	if err != nil {
 		return nil, err
