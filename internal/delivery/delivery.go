@@ -99,9 +99,8 @@ type Deliverer struct {
 	// health deprioritises servers that failed a heartbeat (SR-16).
 	health *destHealth
 
-	mu    sync.Mutex
-	slots map[string]chan struct{} // per-destination connection limits
-	idle  map[string][]*pooled     // reusable connections per destination
+	mu   sync.Mutex
+	idle map[string][]*pooled // reusable connections per destination
 }
 
 // state is what a configuration determines; an attempt uses the state
@@ -133,7 +132,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), health: newDestHealth(), slots: map[string]chan struct{}{}, idle: map[string][]*pooled{}}
+	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), health: newDestHealth(), idle: map[string][]*pooled{}}
 	d.st.Store(st)
 	return d, nil
 }
@@ -218,7 +217,7 @@ func (d *Deliverer) Reload(cfg Config) error {
 	d.st.Store(st)
 	d.mu.Lock()
 	idle := d.idle
-	d.idle, d.slots = map[string][]*pooled{}, map[string]chan struct{}{}
+	d.idle = map[string][]*pooled{}
 	d.mu.Unlock()
 	for _, l := range idle {
 		for _, pc := range l {
@@ -242,88 +241,13 @@ type group struct {
 // Deliver implements queue.Deliverer. Every copy it sends or writes
 // carries the organisation message id in front (package orgid): the
 // next hop, a shadow server's takeover, LMTP's Sieve and a Maildir
-// reader all see the same identity.
+// reader all see the same identity. It does not wait for connection
+// slots: the queue manager's scheduler starts a job only when its
+// destination's window has room (Plan names the destinations).
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	st := d.st.Load()
 	body = orgid.Prepend(m.OrgID, body)
-	var results []queue.Result
-	groups := map[string]*group{}
-	var order []string
-	for _, i := range rcpts {
-		addr := m.Rcpts[i].Addr
-		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
-		var g *group
-		if target := m.Rcpts[i].Redirect; target != "" {
-			key := "redirect:" + target
-			g = groups[key]
-			if g == nil {
-				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, target), dom: domain}
-			}
-		} else if typ := st.cfg.Routing.Accepted(domain); st.cfg.Topology != nil &&
-			(typ != routing.Authoritative || st.cfg.Topology.HasMailbox(addr)) {
-			r := st.cfg.Topology.Route(st.cfg.LocalServer, addr, m.Size, typ)
-			switch {
-			case r.NDR != "":
-				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
-				continue
-			case len(r.NextHops) == 0:
-				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable", NextHop: "unreachable",
-					Reply: "451 4.4.4 no route to " + r.Destination})
-				continue
-			case r.NextHops[0].Kind == routing.HopConnector:
-				sc := st.topoConnector(r.NextHops[0].Connector)
-				key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name
-				if len(sc.cfg.SmartHosts) == 0 {
-					key, qname = key+"/"+domain, "mx:"+domain
-				}
-				if g = groups[key]; g == nil {
-					g = &group{key: key, queue: qname, conn: sc, dom: domain}
-				}
-			default:
-				key := "org:" + r.GroupKey()
-				if g = groups[key]; g == nil {
-					g = &group{key: key, queue: orgQueue(r.NextHops[0]), hops: r.NextHops, dom: domain}
-					if r.NextHops[0].Kind == routing.HopMailbox {
-						g.db = r.NextHops[0].Database
-					}
-				}
-			}
-		} else if typ == routing.Authoritative {
-			g = groups["local"]
-			if g == nil {
-				g = &group{key: "local", queue: "mailbox:" + st.cfg.Mailbox.Database, db: st.cfg.Mailbox.Database}
-			}
-		} else {
-			dec, err := st.cfg.Routing.Route(domain)
-			if err != nil {
-				// A configuration gap, not the recipient's fault: the
-				// message waits in retry (the unreachable queue) until a
-				// connector appears or it expires.
-				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable",
-					NextHop: "unreachable", Reply: "451 4.4.4 " + err.Error()})
-				continue
-			}
-			sc := st.conns[dec.Connector]
-			if max := int64(sc.cfg.MaxMessageSize); max > 0 && m.Size > max {
-				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: dec.Connector,
-					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", m.Size, max, dec.Connector)})
-				continue
-			}
-			key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name
-			if len(sc.cfg.SmartHosts) == 0 {
-				key, qname = key+"/"+domain, "mx:"+domain
-			}
-			g = groups[key]
-			if g == nil {
-				g = &group{key: key, queue: qname, conn: sc, dom: domain}
-			}
-		}
-		if len(g.rcpts) == 0 {
-			groups[g.key] = g
-			order = append(order, g.key)
-		}
-		g.rcpts = append(g.rcpts, i)
-	}
+	groups, order, results := st.group(m, rcpts)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, k := range order {
@@ -339,9 +263,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			results = append(results, res...)
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		one := func() {
 			var res []queue.Result
 			if g.key == "local" {
 				res = d.deliverLocal(ctx, st, m, body, g)
@@ -359,7 +281,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			mu.Lock()
 			results = append(results, res...)
 			mu.Unlock()
-		}()
+		}
+		if len(order) == 1 { // the scheduler's jobs: one destination each
+			one()
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); one() }()
 	}
 	wg.Wait()
 	return results
@@ -446,12 +374,6 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
-	release, ok := d.acquire(ctx, st, g)
-	if !ok {
-		return deferAll(g.rcpts, g.key, "451 4.3.2 shutting down")
-	}
-	defer release()
-
 	if pc := d.takeIdle(g.key); pc != nil {
 		if err := pc.c.Noop(); err == nil { // alive; no RSET: go-smtp would send EHLO again after it
 			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
@@ -565,26 +487,6 @@ func (d *Deliverer) Close() {
 
 // closeWait bounds Close.
 const closeWait = 10 * time.Second
-
-func (d *Deliverer) acquire(ctx context.Context, st *state, g *group) (func(), bool) {
-	limit := g.conn.cfg.MaxConnections
-	if limit <= 0 {
-		limit = st.cfg.MaxConnectionsPerDestination
-	}
-	d.mu.Lock()
-	ch := d.slots[g.key]
-	if ch == nil {
-		ch = make(chan struct{}, limit)
-		d.slots[g.key] = ch
-	}
-	d.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, true
-	case <-ctx.Done():
-		return nil, false
-	}
-}
 
 // host is one address to try, with the name it was found under.
 type host struct {

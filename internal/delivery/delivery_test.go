@@ -543,3 +543,84 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 		t.Error("delivery changed the stored body")
 	}
 }
+
+// TestHungMXDoesNotDelayOtherDestinations: one MX accepts connections
+// and never answers (a hung or tarpitting server) while a burst for its
+// domain, larger than the active set, is due; mail for another domain
+// submitted after the burst is still delivered — all of it — while the
+// hung server holds its connections. The test counts deliveries, never
+// times them. (Before the scheduler the burst filled the active set,
+// each message waiting for a connection slot of the hung domain, and
+// nothing else was delivered until the command timeout.)
+func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
+	fast := startSink(t, "127.0.0.2:0", false, nil)
+	port := portOf(fast.addr)
+	hung, err := net.Listen("tcp", "127.0.0.3:"+port)
+	if err != nil {
+		t.Skipf("port %s taken on 127.0.0.3: %v", port, err)
+	}
+	var held sync.WaitGroup
+	var conns atomic.Int32
+	stop := make(chan struct{})
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			held.Add(1)
+			go func() { defer held.Done(); <-stop; c.Close() }() // no greeting, ever
+		}
+	}()
+	dns := &fakeDNS{mx: map[string][]*net.MX{
+		"fast.test": {{Host: "mx.fast.test", Pref: 10}}, "hung.test": {{Host: "mx.hung.test", Pref: 10}}},
+		hosts: map[string][]string{"mx.fast.test": {"127.0.0.2"}, "mx.hung.test": {"127.0.0.3"}}}
+	conn := mxConnector(port)
+	conn.TLS = config.TLSNone
+	table := routing.NewTable(nil, []routing.Connector{{Name: conn.Name, Enabled: true,
+		AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}}}})
+	d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: []config.SendConnector{conn}, Resolver: dns,
+		ConnectTimeout: 2 * time.Second, CommandTimeout: time.Hour, DataTimeout: time.Hour, MaxConnectionsPerDestination: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.NewManager(store, d, queue.ManagerConfig{MaxActive: 8})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() {
+		cancel()
+		close(stop)
+		q.Wait()
+		d.Close()
+		hung.Close()
+		held.Wait()
+		store.Close()
+	}()
+	q.Start(ctx)
+	submit := func(rcpt string) {
+		m := &queue.Message{ID: q.NewID(), From: "sender@example.org", Rcpts: []queue.Recipient{{Addr: rcpt}}}
+		if err := q.Submit(ctx, m, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 30 {
+		submit("x@hung.test")
+	}
+	for range 30 {
+		submit("y@fast.test")
+	}
+	deadline := time.Now().Add(30 * time.Second) // a bound on the test, not a timing assertion
+	for len(fast.received()) < 30 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 30 messages for fast.test delivered while mx.hung.test hangs", len(fast.received()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := conns.Load(); n > 2 {
+		t.Fatalf("%d connections to the hung server, want at most its limit of 2", n)
+	}
+}

@@ -94,7 +94,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		if name == "" {
 			name = prev
 		}
-		if res.Outcome == Held {
+		if res.Outcome == Held || res.Outcome == throttled {
 			if name != prev {
 				q.rt(prev, now).out++
 				q.rt(name, now).in++
@@ -286,7 +286,7 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false
 		}
-		m.NextAttempt = now
+		m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
 		return true
 	})
 }
@@ -309,7 +309,7 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 			}
 		}
 		if changed && m.State == Ready {
-			m.NextAttempt = now
+			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
 		}
 		return changed
 	})

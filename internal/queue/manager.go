@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +56,8 @@ type Result struct {
 	// DSN and so took NOTIFY, ORCPT, RET and ENVID: reporting success is
 	// then its job, and this server sends no success DSN (RFC 3461 §6.2).
 	DSNPassed bool
+	// wait is when a throttled recipient is looked at again.
+	wait time.Duration
 }
 
 // Keeper keeps a copy of each final delivery (the transport dumpster,
@@ -102,6 +104,8 @@ type ManagerConfig struct {
 	// BounceSizeLimit caps the original content a DSN returns (bytes;
 	// default 50 KiB): see BuildDSN.
 	BounceSizeLimit int64
+	// Scheduler sets the per-destination concurrency windows.
+	Scheduler SchedulerConfig
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -116,7 +120,8 @@ type Manager struct {
 	log   *slog.Logger
 	ev    Events
 
-	kick chan struct{}
+	kick  chan struct{}
+	sched *scheduler // per-destination queues and windows (scheduler.go)
 
 	mu     sync.Mutex
 	active int
@@ -173,7 +178,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 		cfg.BounceSizeLimit = 50 << 10 // config.DefaultBounceSizeLimit
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
-		kick: make(chan struct{}, 1), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
+		kick: make(chan struct{}, 1), sched: newScheduler(cfg.Scheduler), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
 		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{},
 		claims: map[string]ID{}, owned: map[ID][]string{}}
 	_ = store.View(func(tx *Tx) error {
@@ -395,6 +400,7 @@ func (q *Manager) run(ctx context.Context) {
 		if now := q.clk.Now(); now.Sub(lastPrune) >= time.Hour {
 			lastPrune = now
 			q.pruneDiscards(now)
+			q.pruneDests(now)
 		}
 		q.claimDue(ctx)
 		var due time.Time
@@ -405,6 +411,7 @@ func (q *Manager) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			q.pump(ctx) // jobs still waiting for a window go back, unattempted
 			return
 		case <-q.kick:
 		case <-t.C():
@@ -471,55 +478,11 @@ func (q *Manager) claimDue(ctx context.Context) {
 	}
 }
 
-// dispatch runs one attempt of m in its own goroutine; the number of such
-// goroutines is bounded by the active set. body may be nil: it is then
-// read from the store.
+// dispatch hands a claimed message to the scheduler (scheduler.go).
+// body may be nil: it is then read from the store when its first job
+// starts.
 func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
-	q.wg.Add(1)
-	go func() {
-		defer q.wg.Done()
-		defer q.release()
-		defer q.releaseClaims(m.ID)
-		if ctx.Err() != nil {
-			// Shutting down: back to due-now, no attempt counted.
-			q.requeue(m)
-			return
-		}
-		if body == nil {
-			err := q.store.View(func(tx *Tx) error {
-				var err error
-				body, err = tx.Body(m.ID)
-				return err
-			})
-			if err != nil {
-				q.poison(m, fmt.Sprintf("body unreadable: %v", err))
-				return
-			}
-		}
-		rcpts := q.attemptable(m)
-		if len(rcpts) == 0 {
-			q.hold(m)
-			return
-		}
-		results, panicked := q.deliver(ctx, m, body, rcpts)
-		if panicked != "" {
-			q.poison(m, panicked)
-			return
-		}
-		// Results are committed even when shutdown cut the attempt short:
-		// what the next hops accepted must not be sent again.
-		q.finish(m, body, rcpts, results, ctx.Err() != nil)
-	}()
-}
-
-func (q *Manager) deliver(ctx context.Context, m *Message, body []byte, rcpts []int) (res []Result, panicked string) {
-	defer func() {
-		if r := recover(); r != nil {
-			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			panicked = fmt.Sprintf("delivery panicked: %v", r)
-		}
-	}()
-	return q.del.Deliver(ctx, m, body, rcpts), ""
+	q.start(ctx, m, body)
 }
 
 // requeue puts an interrupted message back as due now, without counting an
@@ -550,7 +513,8 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	now := q.clk.Now()
 	pol := q.policy()
 	got := map[int]bool{}
-	attemptedAny := false
+	outcome := map[int]Outcome{}
+	attemptedAny, throttledAny := false, false
 	var final []int
 	finalDB := map[int]string{}
 	q.noteResults(m, results, now)
@@ -560,12 +524,13 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			continue
 		}
 		got[r.Rcpt] = true
+		outcome[r.Rcpt] = r.Outcome
 		rc := &m.Rcpts[r.Rcpt]
 		// A recipient taken over from a failed primary stays in that
 		// primary's shadow queue until a route takes it (SR-6).
 		prevQueue := rc.Queue
 		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == Held)
-		if r.Outcome != Held {
+		if r.Outcome != Held && r.Outcome != throttled {
 			attemptedAny = true
 			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
 		}
@@ -597,8 +562,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			rc.Status = Failed
 			failed = append(failed, r.Rcpt)
 			q.ev.Event("fail", m, rc, r.Reply)
-		case Held:
-			if !taken {
+		case Held, throttled:
+			if r.Outcome == throttled {
+				throttledAny = true
+			} else if !taken {
 				rc.Queue = r.Queue
 			}
 			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
@@ -620,8 +587,27 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 
 	var delayed []int
 	pending := m.Pending()
+	// A recipient that only waited for its destination's share of the
+	// active set was not attempted: a short recheck, no retry step.
+	onlyThrottled := throttledAny
+	var recheck time.Duration
+	for _, r := range results {
+		recheck = max(recheck, r.wait)
+	}
+	for _, i := range pending {
+		if got[i] && outcome[i] != throttled && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
+			onlyThrottled = false
+		}
+	}
+	// An operator's retry is not a scheduled attempt: it uses no step of
+	// the retry schedule (the wait after it is the step the message was
+	// on).
+	manual := m.ManualRetry
+	if attemptedAny {
+		m.ManualRetry = false
+	}
 	if len(pending) > 0 {
-		if attemptedAny && !interrupted {
+		if attemptedAny && !interrupted && !onlyThrottled && !manual {
 			m.Attempts++
 		}
 		age := now.Sub(m.Arrived)
@@ -641,6 +627,8 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			m.State = Ready
 			if interrupted {
 				m.NextAttempt = now
+			} else if onlyThrottled {
+				m.NextAttempt = now.Add(max(recheck, time.Second))
 			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 			} else {
@@ -849,7 +837,7 @@ func (q *Manager) SetPolicy(p Policy) {
 // backoff is the wait after the n-th failed attempt, with jitter so that
 // messages deferred together do not retry in lockstep.
 func (p Policy) backoff(n int) time.Duration {
-	d := p.RetrySchedule[min(n, len(p.RetrySchedule))-1]
+	d := p.RetrySchedule[max(min(n, len(p.RetrySchedule)), 1)-1]
 	if j := p.RetryJitter; j > 0 {
 		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
 	}

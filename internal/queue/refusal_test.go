@@ -48,12 +48,14 @@ func TestWaitingSenderGetsRefusalNotDSN(t *testing.T) {
 					t.Fatalf("refusal before any attempt: %+v", r)
 				}
 			}
-			gone, stop := q.WaitGone(m.ID)
-			defer stop()
 			q.Start(ctx)
 			if err := q.Submit(ctx, m, []byte(body)); err != nil {
 				t.Fatal(err)
 			}
+			// Asked after the commit, as a session does: before it, the
+			// message is not there and counts as gone.
+			gone, stop := q.WaitGone(m.ID)
+			defer stop()
 			d.wait(t)
 			<-gone
 			if tc.waiting {
