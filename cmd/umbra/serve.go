@@ -128,6 +128,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	// The scheduler's record of unanswering servers, shared with delivery.
+	health := queue.NewHealth()
+	dc.Health = health
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
@@ -151,8 +154,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Log: log.With("component", "queue"), Events: events,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 		BounceSizeLimit: int64(t.BounceSizeLimit),
+		Health:          health,
 	})
 	dump.SetManager(mgr)
+	metrics.RegisterScheduler(reg, mgr.Destinations)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 		// Delivery's health record is memory: rebuild it from the stored

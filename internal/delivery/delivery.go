@@ -72,6 +72,9 @@ type Config struct {
 	// while another is being delivered (SR-11; queue.Manager.ClaimFinal).
 	Dedup Dedup
 	Log   *slog.Logger
+	// Health is the scheduler's record of servers that did not answer
+	// (queue.Manager.Health); nil makes one of the deliverer's own.
+	Health *queue.Health
 	// MaxHopCount: a message with more Received: headers is not relayed
 	// but fails with 5.4.6 (a mail loop); 0 means no bound.
 	MaxHopCount int
@@ -96,8 +99,9 @@ type Deliverer struct {
 	dedup atomic.Pointer[dedupHolder]
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
-	// health deprioritises servers that failed a heartbeat (SR-16).
-	health *destHealth
+	// health deprioritises servers that failed a heartbeat (SR-16): the
+	// scheduler's record (Config.Health).
+	health *queue.Health
 
 	mu   sync.Mutex
 	idle map[string][]*pooled // reusable connections per destination
@@ -132,7 +136,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), health: newDestHealth(), idle: map[string][]*pooled{}}
+	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), health: st.cfg.Health, idle: map[string][]*pooled{}}
 	d.st.Store(st)
 	return d, nil
 }
@@ -149,6 +153,9 @@ func newState(cfg Config) (*state, error) {
 	}
 	if cfg.MaxConnectionsPerDestination <= 0 {
 		cfg.MaxConnectionsPerDestination = 10
+	}
+	if cfg.Health == nil {
+		cfg.Health = queue.NewHealth()
 	}
 	if cfg.Mailbox.Database == "" {
 		cfg.Mailbox.Database = config.DefaultMailboxDatabase
@@ -209,6 +216,9 @@ type dedupHolder struct {
 func (d *Deliverer) Reload(cfg Config) error {
 	if h := d.dedup.Load(); h != nil && cfg.Dedup == nil {
 		cfg.Dedup = h.dd
+	}
+	if cfg.Health == nil {
+		cfg.Health = d.health
 	}
 	st, err := newState(cfg)
 	if err != nil {
@@ -387,7 +397,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	if res != nil {
 		return res
 	}
-	hosts = d.health.orderHosts(hosts)
+	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
 		c, err := d.connect(ctx, st, g.conn, h)
@@ -399,7 +409,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
 			continue
 		}
-		d.health.responsive(h.name, h.addr)
+		d.health.Responsive(h.name, h.addr)
 		if g.conn.cfg.SendXShadow {
 			d.openShadow(st, c, h.name)
 			c.Via = g.conn.cfg.Name
@@ -785,9 +795,9 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string
 	db, ids, err := d.heartbeat(ctx, primary, addr)
 	if err != nil {
 		// Deliveries try other servers first from now on (SR-16).
-		d.health.unresponsive(time.Now(), err.Error(), primary, hostAddr)
+		d.health.Unresponsive(time.Now(), err.Error(), primary, hostAddr)
 	} else {
-		d.health.responsive(primary, hostAddr)
+		d.health.Responsive(primary, hostAddr)
 	}
 	return db, ids, err
 }

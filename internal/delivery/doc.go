@@ -7,8 +7,11 @@
 // connector, one group per (MX connector, domain), or — with a topology —
 // one group per route (the routing GroupKey: delayed fan-out), relayed to
 // the route's next hops in order (queue at point of failure) with the
-// servers of a site taken round-robin. Groups of one message go out in
-// parallel; each group is one SMTP transaction.
+// servers of a site taken round-robin. Plan (plan.go) makes the same
+// grouping for the queue manager's scheduler, which runs each group as a
+// job behind its destination's concurrency window: delivery itself never
+// waits for a connection slot, and holds a pooled connection only while
+// a job of that destination runs. Each group is one SMTP transaction.
 //
 // Shadow redundancy: relays inside the organisation, and send connectors
 // with send_xshadow, open a shadow session when the next hop offers
@@ -34,7 +37,7 @@
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
 // queue sends no success DSN for it.
 //
-// Destination health (health.go, SR-16): a server that failed a heartbeat
+// Destination health (queue.Health, owned by the scheduler; SR-16): a server that failed a heartbeat
 // is tried after every other server of its route (a site's servers, a
 // send connector's hosts) from that moment, until a session with it
 // succeeds; so a hung primary costs no command timeout per message once

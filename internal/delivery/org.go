@@ -105,7 +105,8 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 	}
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	for _, h := range g.hops {
-		names, addrs := d.health.orderOrg(d.bal.order(h))
+		names, addrs := d.bal.order(h)
+		names, addrs = orderOrg(d.health, names, addrs)
 		if len(addrs) == 0 {
 			lastErr = "451 4.4.4 no server in site " + h.Site
 			continue
@@ -140,7 +141,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				continue
 			}
 			d.bal.ok(addr)
-			d.health.responsive(names[k], addr)
+			d.health.Responsive(names[k], addr)
 			c.SetHop(names[k] + "[" + addr + "]")
 			if !lmtp && h.Kind == routing.HopRelay {
 				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on

@@ -106,6 +106,9 @@ type ManagerConfig struct {
 	BounceSizeLimit int64
 	// Scheduler sets the per-destination concurrency windows.
 	Scheduler SchedulerConfig
+	// Health is the record of servers that did not answer, shared with
+	// the deliverer; nil makes a new one.
+	Health *Health
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -173,6 +176,9 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	}
 	if cfg.Events == nil {
 		cfg.Events = nopEvents{}
+	}
+	if cfg.Health == nil {
+		cfg.Health = NewHealth()
 	}
 	if cfg.BounceSizeLimit <= 0 {
 		cfg.BounceSizeLimit = 50 << 10 // config.DefaultBounceSizeLimit

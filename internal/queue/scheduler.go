@@ -189,9 +189,20 @@ func (q *Manager) Destinations() []DestinationInfo {
 		}
 		out = append(out, di)
 	}
+	// Servers that did not answer a heartbeat or a session: tried last
+	// on every route until they answer again (SR-16).
+	keys, marks := q.cfg.Health.Marks()
+	for i, k := range keys {
+		out = append(out, DestinationInfo{Name: "server:" + k, State: "unresponsive", DeadUntil: time.Time{},
+			LastError: marks[i].Why})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// Health is the scheduler's record of servers that did not answer; the
+// deliverer is given the same (delivery.Config.Health).
+func (q *Manager) Health() *Health { return q.cfg.Health }
 
 // destFor returns the destination of a job, creating it on first sight.
 // Called with s.mu held.
