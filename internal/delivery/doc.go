@@ -2,6 +2,15 @@
 // implements queue.Deliverer and never touches the transport database: it
 // reports one result per recipient and the queue commits them.
 //
+// Files: delivery.go (the Deliverer, its configuration and reload),
+// plan.go (recipients grouped by destination, for Deliver and for the
+// scheduler), remote.go (MX and smart hosts: lookup, connect, TLS, AUTH),
+// org.go (routes inside the organisation), local.go (Maildir, LMTP),
+// transaction.go (MAIL, RCPT, DATA and the mapping of replies to
+// results), pool.go (reused connections), shadowsession.go (XSHADOW,
+// discard queries, heartbeats), watch.go, verify.go, loop.go, source.go,
+// health.go (ordering hosts by the scheduler's health record).
+//
 // A message's pending recipients are grouped by destination: "local"
 // (authoritative domains: Maildir or LMTP), one group per smart-host send
 // connector, one group per (MX connector, domain), or — with a topology —

@@ -4,6 +4,24 @@
 // Manager is the only scheduler. Delivery code (package delivery) only
 // reports per-recipient results; it never touches the store.
 //
+// Files, by what they decide or keep:
+//   - store.go, tx.go, schema.go, record.go: the transport database
+//     (state);
+//   - manager.go: the Manager, its configuration and lifecycle (Recover,
+//     Start, Wait);
+//   - submit.go: the funnel for new mail (Submit, SubmitKeyed);
+//   - activeset.go: when — the time index, claiming due messages into the
+//     bounded active set;
+//   - scheduler.go, health.go: how many — per-destination queues and
+//     windows, dead destinations, unanswering servers;
+//   - results.go: an attempt's results committed in one transaction, with
+//     the DSNs they cause; retry.go: the retry policy, requeue, poison;
+//   - waiters.go (delayed acknowledgement and pickup waiters),
+//     finalclaims.go (duplicate suppression at final delivery),
+//     shadowprimary.go and shadowstate.go (both halves of shadow
+//     redundancy in the store), admin.go (the operator's commands),
+//     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
+//
 // # On-disk schema
 //
 // One bbolt file, queue.db, in the data directory. The buckets and key
