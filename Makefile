@@ -50,6 +50,7 @@ FUZZ_TARGETS := \
 	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply \
 	./internal/queue/:FuzzDecodePeer
 FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
+FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/config"
+	"umbra/internal/delivery"
+	"umbra/internal/smtp"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -42,6 +44,11 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: the recipient directory is not valid", args[0])}
 			}
+			// Every other file is read by the code serve reads it with.
+			if err := checkAsServe(cfg); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a file it names is not valid", args[0])}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
 			return nil
@@ -72,4 +79,30 @@ func referencedFiles(c *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// checkAsServe loads what serve loads at start and on SIGHUP, with the
+// same functions, without opening the transport database or listening:
+// the topology (and this server's place in it), the receive connectors'
+// certificates and credentials, the transport client certificate and the
+// send connectors' passwords (issue 11 defect 8).
+func checkAsServe(cfg *config.Config) error {
+	log := slog.New(slog.DiscardHandler)
+	table := routingTable(cfg)
+	topo, err := serverTopology(cfg)
+	if err != nil {
+		return err
+	}
+	dc, err := deliveryConfig(cfg, table, topo, nil, nil, log)
+	if err != nil {
+		return err
+	}
+	d, err := delivery.New(dc)
+	if err != nil {
+		return err
+	}
+	d.Close()
+	_, err = smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors, Routing: table,
+		Log: log, AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount})
+	return err
 }

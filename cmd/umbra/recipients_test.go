@@ -60,17 +60,23 @@ recipients:
 
 // rcptReplies opens one session and returns the reply to RCPT for each
 // address.
+// Eight recipients a session: refusals count towards the session's error
+// limits (soft_error_limit 10, max_errors 20), which are not the subject.
 func rcptReplies(t *testing.T, addr string, rcpts ...string) map[string]string {
 	t.Helper()
-	c := rawDial(t, addr)
-	c.cmd("EHLO client.example", "250")
-	c.cmd("MAIL FROM:<someone@example.org>", "250")
 	out := map[string]string{}
-	for _, r := range rcpts {
-		l := c.cmd("RCPT TO:<"+r+">", "")
-		out[r] = l[len(l)-1]
+	for len(rcpts) > 0 {
+		n := min(8, len(rcpts))
+		c := rawDial(t, addr)
+		c.cmd("EHLO client.example", "250")
+		c.cmd("MAIL FROM:<someone@example.org>", "250")
+		for _, r := range rcpts[:n] {
+			l := c.cmd("RCPT TO:<"+r+">", "")
+			out[r] = l[len(l)-1]
+		}
+		c.cmd("QUIT", "221")
+		rcpts = rcpts[n:]
 	}
-	c.cmd("QUIT", "221")
 	return out
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,62 +26,42 @@ func newRouteCmd() *cobra.Command {
 			if topoFile == "" {
 				topoFile = cfg.Topology
 			}
-			if topoFile == "" {
-				return &exitError{code: exitUsage, err: fmt.Errorf("no topology: give --topology FILE or set topology: in the configuration")}
-			}
-			tp, err := loadTopology(topoFile)
-			if err != nil {
-				return &exitError{code: exitConfig, err: err}
-			}
-			if server == "" {
-				server = cfg.Server.Name
-			}
-			if _, ok := tp.Server(server); !ok {
-				return &exitError{code: exitNotFound, err: fmt.Errorf("server %q is not in %s", server, topoFile)}
-			}
-			table := routingTable(cfg)
-			var routes []routing.Route
 			for _, rcpt := range args {
 				if !strings.Contains(rcpt, "@") {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%q is not an address", rcpt)}
 				}
-				domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
-				routes = append(routes, tp.Explain(server, rcpt, size, table.Accepted(domain)))
+			}
+			table := routingTable(cfg)
+			if server == "" {
+				server = cfg.Server.Name
+			}
+			ex := routeExplanation{Server: server, Size: size}
+			if topoFile == "" {
+				// No topology: the send connector choice of the
+				// configuration (RT-9), as the daemon makes it.
+				for _, rcpt := range args {
+					ex.Routes = append(ex.Routes, table.Explain(rcpt))
+				}
+			} else {
+				tp, err := loadTopology(topoFile)
+				if err != nil {
+					return &exitError{code: exitConfig, err: err}
+				}
+				if _, ok := tp.Server(server); !ok {
+					return &exitError{code: exitNotFound, err: fmt.Errorf("server %q is not in %s", server, topoFile)}
+				}
+				ex.Topology = topoFile
+				for _, rcpt := range args {
+					domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
+					ex.Routes = append(ex.Routes, tp.Explain(server, rcpt, size, table.Accepted(domain)))
+				}
+				// How the recipients leave as copies (delayed fan-out, RT-6).
+				ex.Copies = tp.FanOut(server, ex.Routes)
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), routes)
+				return printJSON(cmd.OutOrStdout(), ex)
 			}
-			out := cmd.OutOrStdout()
-			for i, r := range routes {
-				if i > 0 {
-					fmt.Fprintln(out)
-				}
-				fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", r.Recipient, server, size, orDash(r.Destination))
-				if len(r.Path) > 0 {
-					var steps []string
-					for _, p := range r.Path {
-						st := fmt.Sprintf("%s[%d]", p.Site, p.Cost)
-						if p.HubSite {
-							st += "*"
-						}
-						steps = append(steps, st)
-					}
-					fmt.Fprintf(out, "  path:        %s   (summed cost; * hub site)\n", strings.Join(steps, " -> "))
-				}
-				if r.NDR != "" {
-					fmt.Fprintf(out, "  result:      bounce: %s\n", r.NDR)
-				}
-				for j, h := range r.NextHops {
-					label := "next hop:   "
-					if j > 0 {
-						label = "else:       "
-					}
-					fmt.Fprintf(out, "  %s %s\n", label, describeHop(h))
-				}
-				for _, why := range r.Reasons {
-					fmt.Fprintf(out, "  - %s\n", why)
-				}
-			}
+			printExplanation(cmd.OutOrStdout(), ex)
 			return nil
 		},
 	}
@@ -91,11 +72,78 @@ func newRouteCmd() *cobra.Command {
 	return cmd
 }
 
+// routeExplanation is what `route explain` prints (--json: this object).
+type routeExplanation struct {
+	Server   string          `json:"server"`
+	Size     int64           `json:"size"`
+	Topology string          `json:"topology,omitempty"` // "": none, send connector choice only
+	Routes   []routing.Route `json:"routes"`
+	// Copies: how the recipients are grouped into copies of the message
+	// and where each copy forks (with a topology).
+	Copies []routing.Copy `json:"copies,omitempty"`
+}
+
+func printExplanation(out io.Writer, ex routeExplanation) {
+	if ex.Topology == "" {
+		fmt.Fprintf(out, "(no topology: send connector choice of the configuration only)\n")
+	}
+	for i, r := range ex.Routes {
+		if i > 0 || ex.Topology == "" {
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", r.Recipient, ex.Server, ex.Size, orDash(r.Destination))
+		if len(r.Path) > 0 {
+			var steps []string
+			for _, p := range r.Path {
+				st := fmt.Sprintf("%s[%d]", p.Site, p.Cost)
+				if p.HubSite {
+					st += "*"
+				}
+				steps = append(steps, st)
+			}
+			fmt.Fprintf(out, "  path:        %s   (summed cost; * hub site)\n", strings.Join(steps, " -> "))
+		}
+		if r.NDR != "" {
+			fmt.Fprintf(out, "  result:      bounce: %s\n", r.NDR)
+		}
+		if len(r.Expand) > 0 {
+			fmt.Fprintf(out, "  expands to:  %s\n", strings.Join(r.Expand, ", "))
+		}
+		for j, h := range r.NextHops {
+			label := "next hop:   "
+			if j > 0 {
+				label = "else:       "
+			}
+			fmt.Fprintf(out, "  %s %s\n", label, describeHop(h))
+		}
+		for _, why := range r.Reasons {
+			fmt.Fprintf(out, "  - %s\n", why)
+		}
+	}
+	if len(ex.Copies) > 0 && len(ex.Routes) > 1 {
+		fmt.Fprintf(out, "\ncopies (delayed fan-out, RT-6): %d\n", len(ex.Copies))
+		for i, c := range ex.Copies {
+			fork := "not split again"
+			if c.ForkSite != "" {
+				fork = "forks at site " + c.ForkSite
+			}
+			how := ""
+			if c.Delayed {
+				how = " (to the fork site, not straight to the destinations)"
+			}
+			fmt.Fprintf(out, "  copy %d: %s\n    next hop: %s%s; %s\n", i+1, strings.Join(c.Recipients, ", "), describeHop(c.NextHops[0]), how, fork)
+		}
+	}
+}
+
 func describeHop(h routing.NextHop) string {
 	switch h.Kind {
 	case routing.HopConnector:
 		return "deliver through send connector " + h.Connector
 	case routing.HopMailbox:
+		if len(h.Servers) == 0 {
+			return "deliver into this server's mailbox store"
+		}
 		return "deliver to mailbox server " + strings.Join(h.Servers, ", ")
 	case routing.HopLegacy:
 		return "hand to legacy servers " + strings.Join(h.Servers, ", ")

@@ -2,11 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
-
-	"umbra/internal/routing"
 )
 
 // route explain works offline from the topology file.
@@ -19,10 +19,11 @@ func TestRouteExplain(t *testing.T) {
 		return string(out), 0
 	}
 	out, code := run("--json", "--server", "hub1.chicago.corp.example.com", "a@dub.ie.corp.example.com", "b@example.org")
-	var rs []routing.Route
-	if err := json.Unmarshal([]byte(out), &rs); err != nil || code != 0 || len(rs) != 2 {
+	var ex routeExplanation
+	if err := json.Unmarshal([]byte(out), &ex); err != nil || code != 0 || len(ex.Routes) != 2 {
 		t.Fatalf("explain --json: %d %v\n%s", code, err, out)
 	}
+	rs := ex.Routes
 	var path []string
 	for _, p := range rs[0].Path {
 		path = append(path, p.Site)
@@ -42,5 +43,59 @@ func TestRouteExplain(t *testing.T) {
 	}
 	if _, code := run("--server", "hub1.chicago.corp.example.com", "not-an-address"); code != exitUsage {
 		t.Errorf("bad address: exit %d", code)
+	}
+}
+
+// Issue 11, "Fan-out visible: route explain with several recipients
+// shows how they are grouped into copies and where each copy forks
+// (text and --json)"; RT-6: the copy goes to the fork site.
+func TestRouteExplainFanOut(t *testing.T) {
+	args := []string{"route", "explain", "--topology", "testdata/topology-fork.yaml", "--server", "hub.a", "u@c.example", "v@d.example"}
+	out, err := exec.Command(umbraBin, append(args, "--json")...).Output()
+	var ex routeExplanation
+	if err != nil || json.Unmarshal(out, &ex) != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(ex.Copies) != 1 || ex.Copies[0].ForkSite != "b" || !ex.Copies[0].Delayed || ex.Copies[0].NextHops[0].Site != "b" ||
+		strings.Join(ex.Copies[0].Recipients, ",") != "u@c.example,v@d.example" {
+		t.Errorf("copies %+v", ex.Copies)
+	}
+	out, err = exec.Command(umbraBin, args...).Output()
+	if err != nil || !strings.Contains(string(out), "copy 1: u@c.example, v@d.example") || !strings.Contains(string(out), "forks at site b") {
+		t.Errorf("text: %v\n%s", err, out)
+	}
+	// At the fork site: two copies, not split again.
+	out, _ = exec.Command(umbraBin, "route", "explain", "--topology", "testdata/topology-fork.yaml", "--server", "hub.b", "--json", "u@c.example", "v@d.example").Output()
+	ex = routeExplanation{}
+	if json.Unmarshal(out, &ex) != nil || len(ex.Copies) != 2 || ex.Copies[0].ForkSite != "" || ex.Copies[1].ForkSite != "" {
+		t.Errorf("at the fork site: %s", out)
+	}
+}
+
+// Issue 16: route explain "should still explain send connector choice"
+// without a topology (RT-9, RT-11).
+func TestRouteExplainWithoutTopology(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "umbra.yaml")
+	os.WriteFile(cfg, []byte(`server: {name: mx.a.test}
+accepted_domains: [{domain: a.test, recipient_validation: off}]
+mailbox: {maildir: /tmp/nowhere}
+receive_connectors: [{name: in, bindings: ["127.0.0.1:2525"]}]
+send_connectors:
+  - {name: wide, address_spaces: [{domain: "*", cost: 5}], smart_hosts: ["127.0.0.1:2600"]}
+  - {name: partner, address_spaces: [{domain: "*.partner.test", cost: 9}], smart_hosts: ["127.0.0.1:2601"]}
+`), 0o600)
+	out, err := exec.Command(umbraBin, "route", "explain", "--config", cfg, "--json", "x@mx.partner.test", "y@else.test", "z@a.test").Output()
+	var ex routeExplanation
+	if err != nil || json.Unmarshal(out, &ex) != nil || len(ex.Routes) != 3 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i, want := range []string{"send connector partner", "send connector wide", "the local mailbox store"} {
+		if ex.Routes[i].Destination != want || len(ex.Routes[i].Reasons) == 0 {
+			t.Errorf("%s: %+v, want %s", ex.Routes[i].Recipient, ex.Routes[i], want)
+		}
+	}
+	if out, err := exec.Command(umbraBin, "route", "explain", "--config", cfg, "x@mx.partner.test").Output(); err != nil ||
+		!strings.Contains(string(out), "most specific address space *.partner.test") {
+		t.Errorf("text: %v\n%s", err, out)
 	}
 }

@@ -195,6 +195,17 @@ func TestTopologyFiles(t *testing.T) {
 		"unknown-database.yaml":   `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
 		"bad-source-address.yaml": `bad-source-address.yaml:7: server "hub1": source address "not-an-ip" is not an IP address or CIDR prefix`,
 
+		// Topology validation is total (RT-12, issue 11): ranges,
+		// references and the graph, each at its line.
+		"rgc-negative-cost.yaml":         `rgc-negative-cost.yaml:8: routing group connector cost must be 1 to 100 (0 or absent: 1)`,
+		"rgc-no-bridgehead.yaml":         `rgc-no-bridgehead.yaml:6: routing group connector "to-rg1" joins the modern group and needs a bridgehead in source_servers`,
+		"unreachable-site.yaml":          `unreachable-site.yaml:4: site "c" cannot be reached from site "a" over site links`,
+		"unreachable-routing-group.yaml": `unreachable-routing-group.yaml:6: routing group "rg1" of legacy server "ex1" cannot be reached from the modern group`,
+		"link-cost-range.yaml":           `link-cost-range.yaml:5: site link cost must be 1 to 99999`,
+		"database-on-hub.yaml":           `database-on-hub.yaml:4: database "DB1" is on "hub1", a hub server: databases are on mailbox or legacy servers`,
+		"no-site-for-address.yaml":       `no-site-for-address.yaml:4: server "hub2" has no site, and its address "192.0.2.1:25" is not an IP address in the subnets of a site`,
+		"group-cycle.yaml":               `group-cycle.yaml:4: group "all@example.com" contains itself (a cycle of groups)`,
+
 		// Recipient validation (SMTP-6).
 		"bad-recipient-address.yaml": `bad-recipient-address.yaml:9: recipients "example.com": address "bob@other.test" is not user@domain under example.com`,
 	}

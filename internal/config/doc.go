@@ -13,6 +13,12 @@
 //     against the data directory.
 //   - A *Config is immutable after Load returns; reloading builds a new one
 //     and swaps it in whole.
+//   - The topology file (topology.go) is validated totally, each error at
+//     its line: every numeric field in its range, every name resolved,
+//     and the graph (a site no link reaches, a server no subnet places, a
+//     legacy routing group no connector reaches, a group that contains
+//     itself). A file LoadTopology accepts is one routing accepts
+//     (internal/topology's FuzzLoad holds this).
 //
 // The package imports no other umbra package.
 package config

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -66,6 +67,12 @@ type TopoRecipients struct {
 	// are known recipients for recipient validation (an entry whose match
 	// is an address is one itself). Optional; they do not change routing.
 	Addresses []string `yaml:"addresses"`
+	// Members make the entry (an address) an expansion group instead of a
+	// mailbox: a hub of ExpansionSite replaces it by its members, which
+	// are then routed in their turn. Groups may contain groups, not
+	// themselves.
+	Members       []string `yaml:"members"`
+	ExpansionSite string   `yaml:"expansion_site"`
 }
 
 // TopoSendConnector is an organisation send connector.
@@ -82,16 +89,17 @@ type TopoSendConnector struct {
 // TopoRGConnector joins two routing groups ("modern" is the group of every
 // non-legacy server).
 type TopoRGConnector struct {
-	Name           string   `yaml:"name"`
-	Groups         []string `yaml:"groups"`
+	Name   string   `yaml:"name"`
+	Groups []string `yaml:"groups"`
+	// Cost is 1 to 100; 0 or absent means DefaultRGCCost (1).
 	Cost           int      `yaml:"cost"`
 	MaxMessageSize Size     `yaml:"max_message_size"`
 	SourceServers  []string `yaml:"source_servers"`
 }
 
-// LoadTopology reads and checks a topology file; errors give file:line.
-// Graph-wide problems (a disconnected site graph) are found when routing
-// builds its tables from it.
+// LoadTopology reads and checks a topology file; errors give file:line,
+// graph-wide ones too (a site no link reaches, a legacy routing group no
+// connector joins). A file it accepts is one routing accepts.
 func LoadTopology(path string) (*Topology, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -148,12 +156,23 @@ func validateTopology(t *Topology) []violation {
 				v.add(fmt.Sprintf("site link %q names unknown site %q", l.Name, s), "site_links", i, "sites", j)
 			}
 		}
-		if l.Cost < 1 || l.UmbraCost < 0 {
-			v.add("site link cost must be at least 1 (umbra_cost, when set, too)", "site_links", i, "cost")
+		if l.Cost < 1 || l.Cost > MaxTopoLinkCost {
+			v.add(fmt.Sprintf("site link cost must be 1 to %d", MaxTopoLinkCost), "site_links", i, "cost")
+		}
+		if l.UmbraCost < 0 || l.UmbraCost > MaxTopoLinkCost {
+			v.add(fmt.Sprintf("site link umbra_cost must be 1 to %d (0 or absent: cost applies)", MaxTopoLinkCost), "site_links", i, "umbra_cost")
+		}
+		if l.MaxMessageSize < 0 || l.MaxMessageSize > maxTopoSize {
+			v.add("site link max_message_size is out of range", "site_links", i, "max_message_size")
 		}
 	}
+	roles := map[string]string{}
 	for i, s := range t.Servers {
 		unique("server", s.Name, servers, "servers", i)
+		roles[s.Name] = s.Role
+		if s.Version < 0 || s.Version > MaxTopoVersion {
+			v.add(fmt.Sprintf("server %q: version must be 0 to %d", s.Name, MaxTopoVersion), "servers", i, "version")
+		}
 		switch s.Role {
 		case "hub", "edge", "mailbox":
 			if s.Site != "" && !sites[s.Site] {
@@ -183,13 +202,23 @@ func validateTopology(t *Topology) []violation {
 		}
 		if !servers[d.Server] {
 			v.add(fmt.Sprintf("database %q is on unknown server %q", d.Name, d.Server), "mailbox_databases", i, "server")
+		} else if r := roles[d.Server]; r != "mailbox" && r != "legacy" {
+			v.add(fmt.Sprintf("database %q is on %q, a %s server: databases are on mailbox or legacy servers", d.Name, d.Server, r), "mailbox_databases", i, "server")
 		}
 	}
+	matches := map[string]bool{}
 	for i, r := range t.Recipients {
+		if m := strings.ToLower(r.Match); matches[m] && m != "" {
+			v.add(fmt.Sprintf("recipients %q are mapped twice", r.Match), "recipients", i, "match")
+		} else {
+			matches[m] = true
+		}
 		if r.Match == "" || !strings.Contains(r.Match, "@") && !IsDomain(strings.TrimPrefix(r.Match, "*.")) {
 			v.add(fmt.Sprintf("recipients match %q is not an address, a domain or *.domain", r.Match), "recipients", i, "match")
 		}
-		if !dbs[r.Database] {
+		if r.Members != nil || r.ExpansionSite != "" {
+			validateGroup(v, t, i, sites)
+		} else if !dbs[r.Database] {
 			v.add(fmt.Sprintf("recipients %q map to unknown database %q", r.Match, r.Database), "recipients", i, "database")
 		}
 		for j, a := range r.Addresses {
@@ -208,6 +237,12 @@ func validateTopology(t *Topology) []violation {
 			if !IsAddressSpace(a.Domain) {
 				v.add(fmt.Sprintf("address space %q is not a domain, *.domain or *", a.Domain), "send_connectors", i, "address_spaces", j, "domain")
 			}
+			if a.Cost < 0 || a.Cost > 100 {
+				v.add("address space cost must be between 0 and 100", "send_connectors", i, "address_spaces", j, "cost")
+			}
+		}
+		if c.MaxMessageSize < 0 || c.MaxMessageSize > maxTopoSize {
+			v.add("send connector max_message_size is out of range", "send_connectors", i, "max_message_size")
 		}
 		if len(c.SourceServers) == 0 {
 			v.add(fmt.Sprintf("send connector %q needs source servers", c.Name), "send_connectors", i)
@@ -232,13 +267,218 @@ func validateTopology(t *Topology) []violation {
 				v.add(fmt.Sprintf("routing group connector %q names unknown routing group %q", c.Name, g), "routing_group_connectors", i, "groups", j)
 			}
 		}
+		if len(c.Groups) == 2 && c.Groups[0] == c.Groups[1] {
+			v.add(fmt.Sprintf("routing group connector %q joins routing group %q to itself", c.Name, c.Groups[0]), "routing_group_connectors", i, "groups")
+		}
+		// Issue 11 defects 5 and 6: 0 (or absent) is the default 1; a
+		// negative cost once made routing loop.
+		if c.Cost < 0 || c.Cost > MaxTopoRGCCost {
+			v.add(fmt.Sprintf("routing group connector cost must be 1 to %d (0 or absent: %d)", MaxTopoRGCCost, DefaultRGCCost), "routing_group_connectors", i, "cost")
+		}
+		if c.MaxMessageSize < 0 || c.MaxMessageSize > maxTopoSize {
+			v.add("routing group connector max_message_size is out of range", "routing_group_connectors", i, "max_message_size")
+		}
 		for j, s := range c.SourceServers {
 			if !servers[s] {
 				v.add(fmt.Sprintf("routing group connector %q names unknown source server %q", c.Name, s), "routing_group_connectors", i, "source_servers", j)
+			} else if roles[s] != "hub" {
+				v.add(fmt.Sprintf("routing group connector %q: bridgehead %q is a %s server, not a hub", c.Name, s, roles[s]), "routing_group_connectors", i, "source_servers", j)
+			}
+		}
+		// Issue 11 defect 7: the modern side is left from a bridgehead.
+		if (len(c.Groups) > 0 && c.Groups[0] == "modern" || len(c.Groups) > 1 && c.Groups[1] == "modern") && len(c.SourceServers) == 0 {
+			v.add(fmt.Sprintf("routing group connector %q joins the modern group and needs a bridgehead in source_servers", c.Name), "routing_group_connectors", i)
+		}
+	}
+	v.out = append(v.out, topologyGraph(t)...)
+	return v.out
+}
+
+// validateGroup checks the expansion group t.Recipients[i].
+func validateGroup(v *validator, t *Topology, i int, sites map[string]bool) {
+	r := t.Recipients[i]
+	if !strings.Contains(r.Match, "@") {
+		v.add(fmt.Sprintf("group %q: a group is an address", r.Match), "recipients", i, "match")
+	}
+	if r.Database != "" {
+		v.add(fmt.Sprintf("group %q has members and a database: it is one or the other", r.Match), "recipients", i, "database")
+	}
+	if len(r.Members) == 0 {
+		v.add(fmt.Sprintf("group %q has no members", r.Match), "recipients", i)
+	}
+	for j, m := range r.Members {
+		if !validMailbox(m) {
+			v.add(fmt.Sprintf("group %q: member %q is not an address", r.Match, m), "recipients", i, "members", j)
+		}
+	}
+	switch {
+	case !sites[r.ExpansionSite]:
+		v.add(fmt.Sprintf("group %q: expansion_site %q is not a site of the topology", r.Match, r.ExpansionSite), "recipients", i, "expansion_site")
+	case !siteHasHub(t, r.ExpansionSite):
+		v.add(fmt.Sprintf("group %q: expansion site %q has no hub to expand it", r.Match, r.ExpansionSite), "recipients", i, "expansion_site")
+	}
+	// A group that contains itself, directly or through others.
+	groups := map[string][]string{}
+	for _, g := range t.Recipients {
+		if g.Members != nil {
+			groups[strings.ToLower(g.Match)] = g.Members
+		}
+	}
+	start := strings.ToLower(r.Match)
+	seen := map[string]bool{}
+	for todo := append([]string(nil), r.Members...); len(todo) > 0; todo = todo[1:] {
+		m := strings.ToLower(todo[0])
+		if m == start {
+			v.add(fmt.Sprintf("group %q contains itself (a cycle of groups)", r.Match), "recipients", i, "members")
+			return
+		}
+		if !seen[m] {
+			seen[m] = true
+			todo = append(todo, groups[m]...)
+		}
+	}
+}
+
+// siteHasHub reports whether a hub is in site: by its site, or, without
+// one, by the longest subnet match of its address (RT-1).
+func siteHasHub(t *Topology, site string) bool {
+	for _, s := range t.Servers {
+		if s.Role != "hub" {
+			continue
+		}
+		if s.Site == site || s.Site == "" && siteByAddress(t, s.Address) == site {
+			return true
+		}
+	}
+	return false
+}
+
+func siteByAddress(t *Topology, address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return ""
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	best, bits := "", -1
+	for _, s := range t.Sites {
+		for _, p := range s.Subnets {
+			if pr, err := netip.ParsePrefix(p); err == nil && pr.Contains(ip.Unmap()) && pr.Bits() > bits {
+				best, bits = s.Name, pr.Bits()
 			}
 		}
 	}
+	return best
+}
+
+// Ranges of the topology's numeric fields (routing.NewTopology holds
+// the same ones).
+const (
+	MaxTopoLinkCost = 99999 // Active Directory's site link cost range
+	MaxTopoRGCCost  = 100   // Exchange's routing group connector cost range
+	MaxTopoVersion  = 1000
+	maxTopoSize     = 1 << 50
+	// DefaultRGCCost is the cost of a routing group connector written
+	// without one.
+	DefaultRGCCost = 1
+)
+
+// topologyGraph reports, at the line of the element concerned, what
+// only the whole graph shows: sites the first site cannot reach, servers
+// whose site no subnet gives, and legacy routing groups no chain of
+// routing group connectors joins to the modern group. It runs on a file
+// whose references may be broken (those are reported elsewhere).
+func topologyGraph(t *Topology) []violation {
+	v := &validator{}
+	idx := map[string]int{}
+	for i, s := range t.Sites {
+		if _, dup := idx[s.Name]; !dup {
+			idx[s.Name] = i
+		}
+	}
+	if len(t.Sites) > 0 {
+		adj := make([][]int, len(t.Sites))
+		for _, l := range t.SiteLinks {
+			for _, a := range l.Sites {
+				for _, b := range l.Sites {
+					ia, ok1 := idx[a]
+					ib, ok2 := idx[b]
+					if ok1 && ok2 && ia != ib {
+						adj[ia] = append(adj[ia], ib)
+					}
+				}
+			}
+		}
+		seen := make([]bool, len(t.Sites))
+		seen[0] = true
+		for queue := []int{0}; len(queue) > 0; queue = queue[1:] {
+			for _, n := range adj[queue[0]] {
+				if !seen[n] {
+					seen[n] = true
+					queue = append(queue, n)
+				}
+			}
+		}
+		for i, s := range t.Sites {
+			if !seen[i] && idx[s.Name] == i {
+				v.add(fmt.Sprintf("site %q cannot be reached from site %q over site links", s.Name, t.Sites[0].Name), "sites", i, "name")
+			}
+		}
+	}
+	modern := false
+	for i, s := range t.Servers {
+		if s.Role == "legacy" {
+			continue
+		}
+		modern = true
+		if s.Site == "" && checkHostPort(s.Address) == nil && !inSomeSubnet(t, s.Address) {
+			v.add(fmt.Sprintf("server %q has no site, and its address %q is not an IP address in the subnets of a site", s.Name, s.Address), "servers", i, "address")
+		}
+	}
+	if !modern {
+		return v.out
+	}
+	reach := map[string]bool{"modern": true}
+	for changed := true; changed; {
+		changed = false
+		for _, c := range t.RoutingGroupConnectors {
+			if len(c.Groups) == 2 && reach[c.Groups[0]] != reach[c.Groups[1]] {
+				reach[c.Groups[0]], reach[c.Groups[1]] = true, true
+				changed = true
+			}
+		}
+	}
+	reported := map[string]bool{}
+	for i, s := range t.Servers {
+		if s.Role == "legacy" && s.RoutingGroup != "" && s.RoutingGroup != "modern" && !reach[s.RoutingGroup] && !reported[s.RoutingGroup] {
+			reported[s.RoutingGroup] = true
+			v.add(fmt.Sprintf("routing group %q of legacy server %q cannot be reached from the modern group over routing group connectors", s.RoutingGroup, s.Name), "servers", i, "routing_group")
+		}
+	}
 	return v.out
+}
+
+// inSomeSubnet reports whether the host of address (an IP address) is in
+// a subnet of some site: how a server without a site gets one (RT-1).
+func inSomeSubnet(t *Topology, address string) bool {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, s := range t.Sites {
+		for _, p := range s.Subnets {
+			if pr, err := netip.ParsePrefix(p); err == nil && pr.Contains(ip.Unmap()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ParseSourceAddress reads a topology server's source address: an IP

@@ -14,13 +14,17 @@
 // A message's pending recipients are grouped by destination: "local"
 // (authoritative domains: Maildir or LMTP), one group per smart-host send
 // connector, one group per (MX connector, domain), or — with a topology —
-// one group per route (the routing GroupKey: delayed fan-out), relayed to
-// the route's next hops in order (queue at point of failure) with the
-// servers of a site taken round-robin. Plan (plan.go) makes the same
-// grouping for the queue manager's scheduler, which runs each group as a
-// job behind its destination's concurrency window: delivery itself never
-// waits for a connection slot, and holds a pooled connection only while
-// a job of that destination runs. Each group is one SMTP transaction.
+// one group per route (the routing GroupKey), relayed to the route's
+// next hops in order (queue at point of failure) with the servers of a
+// site taken round-robin. The topology routes a message's recipients
+// together (fanout.go): recipients whose paths go on together past this
+// site share one copy to the hubs of the site where they part (delayed
+// fan-out, RT-6), and no route goes back to the organisation server the
+// message came from (its shadow server, else the server of its client
+// address) unless the path leads only there. Plan (plan.go) makes the
+// same grouping for the queue manager's scheduler, which runs each group
+// as a job behind its destination's concurrency window: delivery itself
+// never waits for a connection slot. Each group is one SMTP transaction.
 //
 // Shadow redundancy: relays inside the organisation, and send connectors
 // with send_xshadow, open a shadow session when the next hop offers

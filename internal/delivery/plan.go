@@ -48,6 +48,7 @@ func (st *state) limit(g *group) int {
 // no connection get their result at once.
 func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group, order []string, results []queue.Result) {
 	groups = map[string]*group{}
+	planned := orgRoutes(st, m, rcpts) // delayed fan-out over the whole message (fanout.go)
 	for _, i := range rcpts {
 		addr := m.Rcpts[i].Addr
 		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
@@ -60,8 +61,12 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 			}
 		} else if typ := st.cfg.Routing.Accepted(domain); st.cfg.Topology != nil &&
 			(typ != routing.Authoritative || st.cfg.Topology.HasMailbox(addr)) {
-			r := st.cfg.Topology.Route(st.cfg.LocalServer, addr, m.Size, typ)
+			r := planned[i]
 			switch {
+			case len(r.Expand) > 0: // a group expanded here: its members join the message
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Expanded, Queue: "expansion", NextHop: "expansion",
+					Expand: r.Expand, Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})
+				continue
 			case r.NDR != "":
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
 				continue

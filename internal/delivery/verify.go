@@ -27,6 +27,8 @@ func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict
 	if st.cfg.Topology != nil && (typ != routing.Authoritative || st.cfg.Topology.HasMailbox(rcpt)) {
 		r := st.cfg.Topology.Route(st.cfg.LocalServer, rcpt, 0, typ)
 		switch {
+		case len(r.Expand) > 0: // a group this hub expands: the topology knows it
+			return recipients.Known, "250 2.1.5 group expanded here", nil
 		case r.NDR != "":
 			return recipients.Unknown, r.NDR, nil
 		case len(r.NextHops) == 0:

@@ -124,6 +124,13 @@
 // next hop that took the DSN parameters (Result.DSNPassed) gets none
 // here; one relayed without them gets "Action: relayed" (dsnrelay.go).
 //
+// Group expansion (expand.go): an Expanded result marks the group
+// recipient done (Relayed, no DSN of its own) and appends its members as
+// Pending recipients in the same commit (ORCPT naming the group, its
+// NOTIFY, no address twice, at most maxRecipients), and the message is
+// due at once; a crash before the commit leaves the group pending, so it
+// is expanded again, never lost.
+//
 // As shadow server: recipients a primary accepted in a shadow session
 // are Shadowed (with primary, address and shadow id) and the message
 // keeps its record and body until every primary discarded its part.

@@ -25,6 +25,10 @@ const (
 	// ShadowedOK: a primary took the recipient in a shadow session; the
 	// copy stays here until the primary's discard notification.
 	ShadowedOK
+	// Expanded: the recipient is a group expanded here (Result.Expand):
+	// it is done, and its members join the message as new recipients,
+	// due at once, in the same commit.
+	Expanded
 )
 
 // Result is the outcome of an attempt for the recipient m.Rcpts[Rcpt].
@@ -49,6 +53,8 @@ type Result struct {
 	// DSN and so took NOTIFY, ORCPT, RET and ENVID: reporting success is
 	// then its job, and this server sends no success DSN (RFC 3461 §6.2).
 	DSNPassed bool
+	// Expand is the members of an Expanded group recipient.
+	Expand []string
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
 }
@@ -77,6 +83,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	finalDB := map[int]string{}
 	q.noteResults(m, results, now)
 	var failed, delivered []int
+	expanded := false
 	for _, r := range results {
 		if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || got[r.Rcpt] || m.Rcpts[r.Rcpt].Status.Done() {
 			continue
@@ -116,6 +123,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				delivered = append(delivered, r.Rcpt)
 			}
 			q.ev.Event("shadow", m, rc, r.Reply)
+		case Expanded:
+			rc.Status = Relayed
+			q.ev.Event("expand", m, rc, r.Reply)
+			expanded = expandInto(m, r.Rcpt, r.Expand) || expanded
 		case FailedPerm:
 			rc.Status = Failed
 			failed = append(failed, r.Rcpt)
@@ -183,8 +194,8 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				delayed = pending
 			}
 			m.State = Ready
-			if interrupted {
-				m.NextAttempt = now
+			if interrupted || expanded {
+				m.NextAttempt = now // a group's members are due at once
 			} else if onlyThrottled {
 				m.NextAttempt = now.Add(max(recheck, time.Second))
 			} else if attemptedAny {

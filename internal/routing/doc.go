@@ -27,8 +27,23 @@
 //     the destination first, follow as queue-at-point-of-failure
 //     fallbacks. A link with a max size smaller than the message on the
 //     path gives an NDR; no other path is tried.
-//   - Recipients sharing their next hops share a GroupKey and travel as
-//     one copy (delayed fan-out); they split where the keys differ.
+//   - Delayed fan-out (FanOut, RT-6): recipients of one message whose
+//     paths leave this site over the same link travel as one copy to the
+//     hubs of the site where their paths part (or the last site with
+//     hubs before it); that hub splits it. Paths from one site form a
+//     tree (one predecessor per site), and a subpath of a least-cost
+//     path is least-cost with costs >= 1, so the fork site never routes
+//     the copy back. Recipients sharing their next hops share a GroupKey
+//     and travel as one copy; they split where the keys differ.
+//   - AvoidOrigin: a route does not go back to the organisation server
+//     the message came from, unless that server is its only next hop.
+//   - NewTopology is total: every numeric field is ranged (link cost
+//     1..99999, routing-group connector cost 1..100 with 0 meaning 1,
+//     address-space cost 0..100, sizes >= 0), every reference resolves,
+//     routing-group connectors on the modern side have hub bridgeheads,
+//     and the site graph and every legacy routing group are reachable.
+//     Routing any recipient of an accepted topology gives a route, an
+//     NDR, or a documented wait; it never panics or loops (FuzzRoute).
 //   - Mailbox recipients: same site and version, directly to the mailbox
 //     server; same site, other version, to a hub of that version; other
 //     site, towards that site's hubs.
@@ -37,8 +52,13 @@
 //     the nearest source server, 0 in the local site); then proximity
 //     (local server, local site, remote site); then name. Site-scoped
 //     connectors are invisible outside their site; disabled ones are
-//     skipped. Legacy connectors are priced by the least summed
-//     routing-group-connector cost; the site cost to the bridgehead only
-//     breaks ties.
+//     skipped, legacy ones exactly as modern ones (a legacy server is in
+//     no site, so a site-scoped legacy connector is out of scope
+//     everywhere). Legacy connectors are priced by the least summed
+//     routing-group-connector cost; the site cost to the first
+//     connector's bridgehead only breaks ties, then the connector's
+//     name. A size limit on any connector of the chain gives an NDR. A
+//     mailbox database on a legacy server is reached over the same
+//     chain to that server's routing group.
 //   - Explain returns the same route with the reason for every choice.
 package routing

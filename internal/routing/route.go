@@ -50,10 +50,15 @@ type Route struct {
 	// destination does not answer (queue at point of failure, RT-5).
 	NextHops []NextHop `json:"next_hops,omitempty"`
 	// NDR, when set, is the permanent failure routing decided (RT-7).
-	NDR     string   `json:"ndr,omitempty"`
+	NDR string `json:"ndr,omitempty"`
+	// Expand, when set, is the members of a group expanded here (on a
+	// hub of its expansion site): the group recipient is replaced by
+	// them, and they are routed (and fanned out) in their turn.
+	Expand  []string `json:"expand,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
 
 	explain bool
+	delayed bool // FanOut sent it to a fork site (RT-6)
 }
 
 // GroupKey is what recipients of one message must share to travel as one
@@ -96,6 +101,10 @@ func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, ex
 	}
 	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 
+	if g := t.groups[strings.ToLower(rcpt)]; g != nil && me.Role != RoleEdge {
+		t.routeGroup(&r, me, g, size)
+		return r
+	}
 	if me.Role == RoleEdge {
 		if accepted != NotAccepted {
 			hubs := t.Hubs(me.Site)
@@ -113,6 +122,22 @@ func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, ex
 	}
 	t.routeConnector(&r, me, domain, size, false)
 	return r
+}
+
+// routeGroup expands a group on a hub of its expansion site, and routes
+// it there from anywhere else (Exchange's expansion server, by site).
+func (t *Topology) routeGroup(r *Route, me *Server, g *RecipientMap, size int64) {
+	r.DestSite = g.ExpansionSite
+	if me.Role == RoleHub && me.Site == g.ExpansionSite {
+		r.Destination = fmt.Sprintf("group %s, expanded here into %d members", g.Match, len(g.Members))
+		r.why("%s is a group whose expansion site is this one (%s): this hub expands it, then routes each member (delayed fan-out applies to them)",
+			g.Match, g.ExpansionSite)
+		r.Expand = append([]string(nil), g.Members...)
+		return
+	}
+	r.Destination = fmt.Sprintf("group %s, expanded in site %s", g.Match, g.ExpansionSite)
+	r.why("%s is a group expanded by the hubs of site %s: relay it there", g.Match, g.ExpansionSite)
+	t.routeSite(r, me, g.ExpansionSite, t.Hubs(g.ExpansionSite), size)
 }
 
 // database finds the mailbox database of a recipient: the exact address
@@ -135,6 +160,12 @@ func (t *Topology) database(rcpt, domain string) *Database {
 // routeMailbox is RT-8.
 func (t *Topology) routeMailbox(r *Route, me *Server, db *Database, size int64) {
 	mbx := t.servers[db.Server]
+	if mbx.Role == RoleLegacy {
+		r.Destination = fmt.Sprintf("database %s on legacy server %s (routing group %s)", db.Name, mbx.Name, mbx.RoutingGroup)
+		r.why("mailbox server %s is a legacy server: through the routing group connectors to its routing group %s (RT-10)", mbx.Name, mbx.RoutingGroup)
+		t.routeLegacy(r, me, mbx.RoutingGroup, mbx.Name, size)
+		return
+	}
 	r.Destination = fmt.Sprintf("database %s on %s (site %s, version %d)", db.Name, mbx.Name, mbx.Site, mbx.Version)
 	r.DestSite = mbx.Site
 	switch {
@@ -225,6 +256,11 @@ type candidate struct {
 	legacy    bool
 	srcSite   string
 	srcs      []*Server
+	// Legacy connectors: the chain of routing-group connectors to the
+	// connector's routing group and the site cost to the bridgehead of
+	// its first connector (the tie-break, RT-10).
+	chain      rgChain
+	bridgeCost int
 }
 
 func (c candidate) total() int { return c.asCost + c.siteCost }
@@ -251,7 +287,11 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 			s := t.servers[name]
 			cand.srcs = append(cand.srcs, s)
 			if s.Role == RoleLegacy {
-				cand.legacy = true
+				// A legacy server is in no site: a connector scoped to
+				// its site is out of scope from every site (RT-9, RT-12).
+				if !c.SiteScoped {
+					cand.legacy = true
+				}
 				continue
 			}
 			if c.SiteScoped && s.Site != me.Site {
@@ -269,7 +309,7 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 				cand.siteCost, cand.proximity, cand.srcSite = cost, prox, s.Site
 			}
 		}
-		if c.SiteScoped && cand.siteCost < 0 && !cand.legacy {
+		if c.SiteScoped && cand.siteCost < 0 {
 			continue // scoped to a site this server is not in
 		}
 		if edgeOnly && cand.proximity != 0 {
@@ -297,6 +337,8 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 			return !a.legacy
 		case a.total() != b.total():
 			return a.total() < b.total()
+		case a.legacy && a.bridgeCost != b.bridgeCost:
+			return a.bridgeCost < b.bridgeCost
 		case a.proximity != b.proximity:
 			return a.proximity < b.proximity
 		}
@@ -315,7 +357,7 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 		return
 	}
 	if win.legacy {
-		t.routeLegacy(r, me, win, size)
+		t.routeLegacy(r, me, win.chain.group, "", size)
 		return
 	}
 	if win.proximity == 0 {
@@ -350,6 +392,8 @@ func lostBecause(win, o candidate) string {
 		return "legacy connector; a modern one wins"
 	case o.total() != win.total():
 		return fmt.Sprintf("higher cost %d > %d", o.total(), win.total())
+	case o.legacy && o.bridgeCost != win.bridgeCost:
+		return fmt.Sprintf("equal routing-group-connector cost; its bridgehead is farther (site cost %d > %d)", o.bridgeCost, win.bridgeCost)
 	case o.proximity != win.proximity:
 		return "farther from this server"
 	}
@@ -370,112 +414,178 @@ func (t *Topology) siteCost(from, to string) int {
 
 // legacyCost prices a legacy connector (RT-10): the least summed
 // routing-group-connector cost from the modern group to the connector's
-// routing group; site-link cost to the first connector's bridgehead
-// breaks ties only, so it is kept in proximity, not in the cost.
+// routing group; the site cost to the first connector's bridgehead
+// breaks ties only, so it is kept apart from the cost.
 func (t *Topology) legacyCost(me *Server, c *candidate) {
-	best := -1
+	found := false
 	for _, s := range c.srcs {
 		if s.Role != RoleLegacy {
 			continue
 		}
-		rgc, cost, ok := t.rgPath(s.RoutingGroup)
+		ch, ok := t.rgPath(me, s.RoutingGroup)
 		if !ok {
 			continue
 		}
-		if best < 0 || cost < best {
-			best = cost
-			c.srcSite = ""
-			bestSite := -1
-			for _, b := range rgc.SourceServers {
-				if bs := t.servers[b]; bs != nil {
-					if sc := t.siteCost(me.Site, bs.Site); sc >= 0 && (bestSite < 0 || sc < bestSite) {
-						bestSite, c.srcSite = sc, bs.Site
-					}
-				}
-			}
+		if !found || ch.less(c.chain) {
+			c.chain, found = ch, true
 		}
 	}
-	if best >= 0 {
-		c.siteCost = best
-		c.proximity = 2
+	if found {
+		c.siteCost, c.bridgeCost, c.srcSite, c.proximity = c.chain.cost, c.chain.siteCost, c.chain.site, 2
 	}
+}
+
+// rgChain is a least-cost chain of routing-group connectors from the
+// modern group to a legacy routing group.
+type rgChain struct {
+	group    string
+	conns    []*RoutingGroupConnector // first is the one leaving the modern group
+	cost     int                      // summed connector cost
+	siteCost int                      // site cost to the first connector's nearest bridgehead
+	site     string                   // that bridgehead's site
+}
+
+// less orders chains: summed connector cost, then the site cost to the
+// first connector's bridgehead (RT-10: "site-link cost to the first
+// connector breaks ties only"), then the first connector's name.
+func (a rgChain) less(b rgChain) bool {
+	switch {
+	case a.cost != b.cost:
+		return a.cost < b.cost
+	case a.siteCost != b.siteCost:
+		return a.siteCost < b.siteCost
+	}
+	return a.conns[0].Name < b.conns[0].Name
+}
+
+// bridgehead returns the site cost from me to the nearest bridgehead of
+// c and its site; ok is false when c has none in reach.
+func (t *Topology) bridgehead(me *Server, c *RoutingGroupConnector) (cost int, site string, ok bool) {
+	cost = -1
+	for _, b := range c.SourceServers { // in name order
+		bs := t.servers[b]
+		if bs == nil || bs.Role == RoleLegacy {
+			continue
+		}
+		if sc := t.siteCost(me.Site, bs.Site); sc >= 0 && (cost < 0 || sc < cost) {
+			cost, site = sc, bs.Site
+		}
+	}
+	return cost, site, cost >= 0
 }
 
 // rgPath finds the least-cost chain of routing-group connectors from the
-// modern group to group, returning the first connector of the chain.
-func (t *Topology) rgPath(group string) (*RoutingGroupConnector, int, bool) {
-	type state struct {
-		cost  int
-		first *RoutingGroupConnector
-	}
-	best := map[string]state{ModernGroup: {}}
-	changed := true
-	for changed { // Bellman-Ford: routing groups are few
-		changed = false
-		for i := range t.in.RGConnectors {
-			c := &t.in.RGConnectors[i]
-			for _, dir := range [][2]string{{c.Groups[0], c.Groups[1]}, {c.Groups[1], c.Groups[0]}} {
-				from, ok := best[dir[0]]
-				if !ok {
-					continue
-				}
-				first := from.first
-				if first == nil {
-					first = c
-				}
-				nc := from.cost + c.Cost
-				if cur, ok := best[dir[1]]; !ok || nc < cur.cost || nc == cur.cost && first.Name < cur.first.Name {
-					best[dir[1]] = state{nc, first}
-					changed = true
-				}
+// modern group to group. Costs are at least 1 (NewTopology), so a
+// Dijkstra over the routing groups ends after one visit per group.
+func (t *Topology) rgPath(me *Server, group string) (rgChain, bool) {
+	best := map[string]rgChain{}
+	done := map[string]bool{ModernGroup: true}
+	for _, c := range t.rgcs { // first steps: connectors leaving the modern group
+		c := c
+		for k, g := range c.Groups {
+			if g != ModernGroup {
+				continue
+			}
+			sc, site, ok := t.bridgehead(me, &c)
+			if !ok {
+				continue
+			}
+			ch := rgChain{group: c.Groups[1-k], conns: []*RoutingGroupConnector{&c}, cost: c.Cost, siteCost: sc, site: site}
+			if cur, seen := best[ch.group]; !seen || ch.less(cur) {
+				best[ch.group] = ch
 			}
 		}
 	}
-	s, ok := best[group]
-	return s.first, s.cost, ok && s.first != nil
-}
-
-// routeLegacy hands the recipient to the legacy side: from a bridgehead
-// of the first routing-group connector, or by relaying to one.
-func (t *Topology) routeLegacy(r *Route, me *Server, win candidate, size int64) {
-	var group string
-	for _, s := range win.srcs {
-		if s.Role == RoleLegacy {
-			group = s.RoutingGroup
+	for len(done) <= len(t.rgGroups) {
+		var next string
+		for g, ch := range best { // the cheapest open group
+			if !done[g] && (next == "" || ch.less(best[next]) || !best[next].less(ch) && g < next) {
+				next = g
+			}
+		}
+		if next == "" {
 			break
 		}
+		done[next] = true
+		if next == group {
+			break
+		}
+		from := best[next]
+		for i := range t.rgcs {
+			c := &t.rgcs[i]
+			for k, g := range c.Groups {
+				to := c.Groups[1-k]
+				if g != next || done[to] {
+					continue
+				}
+				ch := rgChain{group: to, conns: append(append([]*RoutingGroupConnector(nil), from.conns...), c),
+					cost: from.cost + c.Cost, siteCost: from.siteCost, site: from.site}
+				if cur, seen := best[to]; !seen || ch.less(cur) {
+					best[to] = ch
+				}
+			}
+		}
 	}
-	rgc, cost, _ := t.rgPath(group)
-	if rgc.MaxSize > 0 && size > rgc.MaxSize {
-		r.NDR = fmt.Sprintf("552 5.3.4 message of %d bytes exceeds the limit of %d bytes of routing group connector %s", size, rgc.MaxSize, rgc.Name)
+	ch, ok := best[group]
+	return ch, ok && done[group]
+}
+
+// routeLegacy hands the recipient to a legacy routing group over the
+// least-cost chain of routing-group connectors: from a bridgehead of the
+// first connector, or by relaying to one. server, when set, is the
+// legacy server the recipient's database is on.
+func (t *Topology) routeLegacy(r *Route, me *Server, group, server string, size int64) {
+	ch, ok := t.rgPath(me, group)
+	if !ok {
+		r.why("no chain of routing group connectors with a bridgehead in reach leads to routing group %s", group)
 		return
 	}
-	r.why("legacy routing group %s is reached over routing-group connector %s (summed cost %d)", group, rgc.Name, cost)
+	var chain []string
+	for _, c := range ch.conns {
+		chain = append(chain, c.Name)
+	}
+	for _, c := range ch.conns { // RT-7 along the whole chain (RT-12)
+		if c.MaxSize > 0 && size > c.MaxSize {
+			r.NDR = fmt.Sprintf("552 5.3.4 message of %d bytes exceeds the limit of %d bytes of routing group connector %s", size, c.MaxSize, c.Name)
+			r.why("routing group connector %s on the least-cost chain %s limits messages to %d bytes; no other path is tried (RT-7)",
+				c.Name, strings.Join(chain, ", "), c.MaxSize)
+			return
+		}
+	}
+	rgc := ch.conns[0]
+	r.why("legacy routing group %s is reached over routing group connectors %s (summed cost %d; site cost %d to the bridgehead in site %s)",
+		group, strings.Join(chain, ", "), ch.cost, ch.siteCost, ch.site)
 	for _, b := range rgc.SourceServers {
-		if b == me.Name {
-			other := rgc.Groups[0]
-			if other == ModernGroup {
-				other = rgc.Groups[1]
-			}
-			var legacy []*Server
+		if b != me.Name {
+			continue
+		}
+		other := rgc.Groups[0]
+		if other == ModernGroup {
+			other = rgc.Groups[1]
+		}
+		var legacy []*Server
+		if s := t.servers[server]; s != nil && s.RoutingGroup == other {
+			legacy = []*Server{s}
+		} else {
 			for _, s := range t.servers {
 				if s.Role == RoleLegacy && s.RoutingGroup == other {
 					legacy = append(legacy, s)
 				}
 			}
 			sort.Slice(legacy, func(i, j int) bool { return legacy[i].Name < legacy[j].Name })
-			r.why("this server is a bridgehead of %s: hand to routing group %s", rgc.Name, other)
-			r.NextHops = []NextHop{{Kind: HopLegacy, Servers: names(legacy), Addresses: addrs(legacy)}}
-			return
 		}
+		r.why("this server is a bridgehead of %s: hand to routing group %s", rgc.Name, other)
+		r.NextHops = []NextHop{{Kind: HopLegacy, Servers: names(legacy), Addresses: addrs(legacy)}}
+		return
 	}
 	var targets []*Server
 	for _, b := range rgc.SourceServers {
-		if s := t.servers[b]; s != nil && s.Site == win.srcSite {
+		if s := t.servers[b]; s != nil && s.Site == ch.site {
 			targets = append(targets, s)
 		}
 	}
-	t.routeSite(r, me, win.srcSite, targets, size)
+	r.why("relay to a bridgehead of %s in site %s", rgc.Name, ch.site)
+	t.routeSite(r, me, ch.site, targets, size)
 }
 
 func names(ss []*Server) []string {

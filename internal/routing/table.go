@@ -157,3 +157,32 @@ func specificity(pattern, domain string) int {
 	}
 	return -1
 }
+
+// Explain is the route of rcpt from a server without a topology (RT-11):
+// an authoritative domain is delivered into the local mailbox store;
+// other mail leaves through the send connector Route picks, with its
+// reason; no connector means the message waits (unreachable queue).
+func (t *Table) Explain(rcpt string) Route {
+	r := Route{Recipient: rcpt, explain: true}
+	domain := strings.ToLower(strings.TrimSuffix(rcpt[strings.LastIndexByte(rcpt, '@')+1:], "."))
+	typ := t.Accepted(domain)
+	if typ == Authoritative {
+		r.Destination = "the local mailbox store"
+		r.why("%s is an authoritative domain and there is no topology: deliver into this server's mailbox store", domain)
+		r.NextHops = []NextHop{{Kind: HopMailbox}}
+		return r
+	}
+	if typ != NotAccepted {
+		r.why("%s is an accepted domain (%s): sent on through a send connector", domain, typ)
+	}
+	d, err := t.Route(domain)
+	if err != nil {
+		r.Destination = "no send connector"
+		r.why("no enabled send connector has an address space matching %s: the message waits in the unreachable queue", domain)
+		return r
+	}
+	r.Destination = "send connector " + d.Connector
+	r.why("send connector %s, address space %s, cost %d: %s (RT-9)", d.Connector, d.Match, d.Cost, d.Reason)
+	r.NextHops = []NextHop{{Kind: HopConnector, Connector: d.Connector}}
+	return r
+}

@@ -62,10 +62,17 @@ type Database struct {
 }
 
 // RecipientMap maps an address ("a@x"), a domain ("x") or a subdomain
-// pattern ("*.x") to a mailbox database.
+// pattern ("*.x") to a mailbox database; or an address to an expansion
+// (distribution) group, with Members and an ExpansionSite instead of a
+// Database.
 type RecipientMap struct {
 	Match    string
 	Database string
+	// Members of a group: addresses (mailboxes, other groups, or
+	// addresses outside the organisation).
+	Members []string
+	// ExpansionSite is the site whose hubs expand the group.
+	ExpansionSite string
 }
 
 // SendConnector is how mail leaves the organisation.
@@ -82,8 +89,9 @@ type SendConnector struct {
 // RoutingGroupConnector joins two legacy routing groups (or a legacy group
 // and "modern", the routing group every non-legacy server is in).
 type RoutingGroupConnector struct {
-	Name    string
-	Groups  [2]string
+	Name   string
+	Groups [2]string
+	// Cost is at least 1; 0 (not written) means DefaultRGCCost.
 	Cost    int
 	MaxSize int64
 	// SourceServers are the bridgeheads on the modern side.
@@ -92,6 +100,19 @@ type RoutingGroupConnector struct {
 
 // ModernGroup is the routing group name of every non-legacy server.
 const ModernGroup = "modern"
+
+// DefaultRGCCost is the cost of a routing-group connector written without
+// one (Exchange's default).
+const DefaultRGCCost = 1
+
+// Ranges of the numeric fields (NewTopology refuses values outside them).
+const (
+	MaxLinkCost    = 99999 // site link cost and umbra cost (Active Directory's range)
+	MaxRGCCost     = 100   // routing-group connector cost (Exchange 2003's range)
+	MaxASCost      = 100   // address-space cost
+	MaxVersion     = 1000
+	maxMessageSize = 1 << 50
+)
 
 // TopologyInput is everything a topology file says.
 type TopologyInput struct {
@@ -114,8 +135,11 @@ type Topology struct {
 	servers   map[string]*Server
 	bySite    map[string][]*Server // hubs per site, by name
 	databases map[string]*Database
-	rcptExact map[string]string // lower-cased address or domain → database
-	rcptWild  []RecipientMap    // ".domain" suffixes, longest first
+	rcptExact map[string]string        // lower-cased address or domain → database
+	rcptWild  []RecipientMap           // ".domain" suffixes, longest first
+	groups    map[string]*RecipientMap // lower-cased group address → group
+	rgcs      []RoutingGroupConnector  // costs defaulted
+	rgGroups  map[string]bool          // routing groups that exist
 
 	mu    sync.Mutex
 	paths map[int]*pathTable // per source site, computed once
@@ -129,11 +153,18 @@ type edge struct {
 }
 
 // NewTopology validates and indexes a topology. Site membership of
-// servers without a site is derived from their addresses.
+// servers without a site is derived from their addresses. It is total:
+// every numeric field is ranged and every reference resolved here, so
+// that routing any recipient of a topology it accepts terminates with a
+// route, an NDR or a documented wait, and never panics (FuzzRoute).
 func NewTopology(in TopologyInput) (*Topology, error) {
 	t := &Topology{in: in, siteIdx: map[string]int{}, servers: map[string]*Server{}, bySite: map[string][]*Server{},
-		databases: map[string]*Database{}, paths: map[int]*pathTable{}, rcptExact: map[string]string{}}
+		databases: map[string]*Database{}, paths: map[int]*pathTable{}, rcptExact: map[string]string{},
+		groups: map[string]*RecipientMap{}, rgGroups: map[string]bool{ModernGroup: true}}
 	for _, s := range in.Sites {
+		if s.Name == "" {
+			return nil, fmt.Errorf("a site has no name")
+		}
 		if _, dup := t.siteIdx[s.Name]; dup {
 			return nil, fmt.Errorf("site %q is defined twice", s.Name)
 		}
@@ -145,6 +176,12 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 		if len(l.Sites) < 2 {
 			return nil, fmt.Errorf("site link %q joins fewer than two sites", l.Name)
 		}
+		if l.Cost < 1 || l.Cost > MaxLinkCost || l.UmbraCost < 0 || l.UmbraCost > MaxLinkCost {
+			return nil, fmt.Errorf("site link %q: cost must be 1 to %d (umbra cost, when set, too)", l.Name, MaxLinkCost)
+		}
+		if l.MaxMessageSize < 0 || l.MaxMessageSize > maxMessageSize {
+			return nil, fmt.Errorf("site link %q: max message size out of range", l.Name)
+		}
 		for _, a := range l.Sites {
 			if _, ok := t.siteIdx[a]; !ok {
 				return nil, fmt.Errorf("site link %q names unknown site %q", l.Name, a)
@@ -153,6 +190,9 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 		for i, a := range l.Sites {
 			for _, b := range l.Sites[i+1:] {
 				ia, ib := t.siteIdx[a], t.siteIdx[b]
+				if ia == ib {
+					continue
+				}
 				t.adj[ia] = append(t.adj[ia], edge{ib, l.cost(), l.Name, l.MaxMessageSize})
 				t.adj[ib] = append(t.adj[ib], edge{ia, l.cost(), l.Name, l.MaxMessageSize})
 			}
@@ -160,8 +200,24 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 	}
 	for i := range in.Servers {
 		s := in.Servers[i]
+		if s.Name == "" {
+			return nil, fmt.Errorf("a server has no name")
+		}
 		if _, dup := t.servers[s.Name]; dup {
 			return nil, fmt.Errorf("server %q is defined twice", s.Name)
+		}
+		switch s.Role {
+		case RoleHub, RoleEdge, RoleMailbox:
+		case RoleLegacy:
+			if s.RoutingGroup == "" || s.RoutingGroup == ModernGroup {
+				return nil, fmt.Errorf("legacy server %q needs a routing group other than %s", s.Name, ModernGroup)
+			}
+			t.rgGroups[s.RoutingGroup] = true
+		default:
+			return nil, fmt.Errorf("server %q has unknown role %q", s.Name, s.Role)
+		}
+		if s.Version < 0 || s.Version > MaxVersion {
+			return nil, fmt.Errorf("server %q: version must be 0 to %d", s.Name, MaxVersion)
 		}
 		if s.Site == "" && s.Role != RoleLegacy {
 			site, err := t.SiteOf(s.Address)
@@ -188,16 +244,26 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 	}
 	for i := range in.Databases {
 		d := in.Databases[i]
-		if srv := t.servers[d.Server]; srv == nil || srv.Role != RoleMailbox {
-			return nil, fmt.Errorf("database %q is on %q, which is not a mailbox server of the topology", d.Name, d.Server)
+		if srv := t.servers[d.Server]; srv == nil || srv.Role != RoleMailbox && srv.Role != RoleLegacy {
+			return nil, fmt.Errorf("database %q is on %q, which is not a mailbox or legacy server of the topology", d.Name, d.Server)
+		}
+		if _, dup := t.databases[d.Name]; dup {
+			return nil, fmt.Errorf("database %q is defined twice", d.Name)
 		}
 		t.databases[d.Name] = &d
 	}
-	for _, r := range in.Recipients {
+	for i := range in.Recipients {
+		r := in.Recipients[i]
+		m := strings.ToLower(r.Match)
+		if r.Members != nil || r.ExpansionSite != "" {
+			if err := t.addGroup(&r); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if t.databases[r.Database] == nil {
 			return nil, fmt.Errorf("recipients %q map to unknown database %q", r.Match, r.Database)
 		}
-		m := strings.ToLower(r.Match)
 		if strings.HasPrefix(m, "*.") {
 			t.rcptWild = append(t.rcptWild, RecipientMap{Match: m[1:], Database: r.Database})
 		} else if _, dup := t.rcptExact[m]; dup {
@@ -206,6 +272,14 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 			t.rcptExact[m] = r.Database
 		}
 	}
+	for m := range t.groups {
+		if _, dup := t.rcptExact[m]; dup {
+			return nil, fmt.Errorf("recipients %q are mapped twice (a group and a mailbox)", m)
+		}
+	}
+	if cycle := t.groupCycle(); cycle != "" {
+		return nil, fmt.Errorf("expansion groups contain each other: %s", cycle)
+	}
 	sort.SliceStable(t.rcptWild, func(i, j int) bool { return len(t.rcptWild[i].Match) > len(t.rcptWild[j].Match) })
 	for _, c := range in.Connectors {
 		for _, s := range c.SourceServers {
@@ -213,6 +287,17 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 				return nil, fmt.Errorf("send connector %q names unknown source server %q", c.Name, s)
 			}
 		}
+		for _, a := range c.AddressSpaces {
+			if a.Cost < 0 || a.Cost > MaxASCost {
+				return nil, fmt.Errorf("send connector %q: address space cost must be 0 to %d", c.Name, MaxASCost)
+			}
+		}
+		if c.MaxSize < 0 || c.MaxSize > maxMessageSize {
+			return nil, fmt.Errorf("send connector %q: max message size out of range", c.Name)
+		}
+	}
+	if err := t.indexRGCs(); err != nil {
+		return nil, err
 	}
 	if len(t.sites) > 0 {
 		if unreachable := t.unreachableFrom(0); len(unreachable) > 0 {
@@ -221,6 +306,151 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 		}
 	}
 	return t, nil
+}
+
+// indexRGCs checks the routing-group connectors (RT-10): known groups,
+// costs in range (0 means DefaultRGCCost), a hub bridgehead on the modern
+// side, and every legacy routing group reachable from the modern group.
+func (t *Topology) indexRGCs() error {
+	for _, c := range t.in.RGConnectors {
+		if c.Cost < 0 || c.Cost > MaxRGCCost {
+			return fmt.Errorf("routing group connector %q: cost must be 1 to %d (0: %d)", c.Name, MaxRGCCost, DefaultRGCCost)
+		}
+		if c.Cost == 0 {
+			c.Cost = DefaultRGCCost
+		}
+		if c.MaxSize < 0 || c.MaxSize > maxMessageSize {
+			return fmt.Errorf("routing group connector %q: max message size out of range", c.Name)
+		}
+		if c.Groups[0] == c.Groups[1] {
+			return fmt.Errorf("routing group connector %q joins routing group %q to itself", c.Name, c.Groups[0])
+		}
+		for _, g := range c.Groups {
+			if !t.rgGroups[g] {
+				return fmt.Errorf("routing group connector %q names unknown routing group %q", c.Name, g)
+			}
+		}
+		bridgeheads := 0
+		for _, b := range c.SourceServers {
+			s := t.servers[b]
+			if s == nil || s.Role != RoleHub {
+				return fmt.Errorf("routing group connector %q: source server %q is not a hub of the topology", c.Name, b)
+			}
+			bridgeheads++
+		}
+		if (c.Groups[0] == ModernGroup || c.Groups[1] == ModernGroup) && bridgeheads == 0 {
+			return fmt.Errorf("routing group connector %q joins the modern group but names no bridgehead (source_servers)", c.Name)
+		}
+		c.SourceServers = append([]string(nil), c.SourceServers...)
+		sort.Strings(c.SourceServers)
+		t.rgcs = append(t.rgcs, c)
+	}
+	sort.SliceStable(t.rgcs, func(i, j int) bool { return t.rgcs[i].Name < t.rgcs[j].Name })
+	hasModern := false
+	for _, s := range t.servers {
+		hasModern = hasModern || s.Role != RoleLegacy
+	}
+	if !hasModern {
+		return nil
+	}
+	reach := t.rgReachable()
+	var lost []string
+	for g := range t.rgGroups {
+		if !reach[g] {
+			lost = append(lost, g)
+		}
+	}
+	if len(lost) > 0 {
+		sort.Strings(lost)
+		return fmt.Errorf("routing group %s cannot be reached from the modern group over routing group connectors", strings.Join(lost, ", "))
+	}
+	return nil
+}
+
+// rgReachable is the set of routing groups joined to the modern group.
+func (t *Topology) rgReachable() map[string]bool {
+	reach := map[string]bool{ModernGroup: true}
+	for changed := true; changed; { // at most one pass per group
+		changed = false
+		for _, c := range t.rgcs {
+			if reach[c.Groups[0]] != reach[c.Groups[1]] {
+				reach[c.Groups[0]], reach[c.Groups[1]] = true, true
+				changed = true
+			}
+		}
+	}
+	return reach
+}
+
+// addGroup indexes an expansion group: an address with members, expanded
+// by a hub of its expansion site.
+func (t *Topology) addGroup(r *RecipientMap) error {
+	m := strings.ToLower(r.Match)
+	if !strings.Contains(m, "@") {
+		return fmt.Errorf("group %q: a group is an address", r.Match)
+	}
+	if r.Database != "" {
+		return fmt.Errorf("group %q: a group has members, not a database", r.Match)
+	}
+	if len(r.Members) == 0 {
+		return fmt.Errorf("group %q has no members", r.Match)
+	}
+	if _, ok := t.siteIdx[r.ExpansionSite]; !ok {
+		return fmt.Errorf("group %q: expansion site %q is not a site of the topology", r.Match, r.ExpansionSite)
+	}
+	if len(t.bySite[r.ExpansionSite]) == 0 {
+		return fmt.Errorf("group %q: expansion site %q has no hub to expand it", r.Match, r.ExpansionSite)
+	}
+	for _, a := range r.Members {
+		if at := strings.LastIndexByte(a, '@'); at <= 0 || at == len(a)-1 {
+			return fmt.Errorf("group %q: member %q is not an address", r.Match, a)
+		}
+	}
+	if _, dup := t.groups[m]; dup {
+		return fmt.Errorf("recipients %q are mapped twice", r.Match)
+	}
+	g := *r
+	g.Members = append([]string(nil), r.Members...)
+	t.groups[m] = &g
+	return nil
+}
+
+// groupCycle names a chain of groups that contains itself, or "".
+func (t *Topology) groupCycle() string {
+	state := map[string]int{} // 1 on the stack, 2 done
+	var names []string
+	for m := range t.groups {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	var stack []string
+	var visit func(string) bool
+	visit = func(g string) bool {
+		state[g] = 1
+		stack = append(stack, g)
+		for _, m := range t.groups[g].Members {
+			m = strings.ToLower(m)
+			if t.groups[m] == nil {
+				continue
+			}
+			if state[m] == 1 {
+				stack = append(stack, m)
+				return true
+			}
+			if state[m] == 0 && visit(m) {
+				return true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[g] = 2
+		return false
+	}
+	for _, g := range names {
+		if state[g] == 0 && visit(g) {
+			return strings.Join(stack, " -> ")
+		}
+	}
+	return ""
 }
 
 // SiteOf derives a site from an address (host:port or host) by the
@@ -375,7 +605,7 @@ func (t *Topology) Hubs(site string) []*Server { return t.bySite[site] }
 // HasMailbox reports whether the topology maps rcpt to a mailbox database.
 func (t *Topology) HasMailbox(rcpt string) bool {
 	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
-	return t.database(rcpt, domain) != nil
+	return t.database(rcpt, domain) != nil || t.groups[strings.ToLower(rcpt)] != nil
 }
 
 // Connector returns an organisation send connector by name.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // reference is the five-site organisation of the reference examples.
@@ -383,9 +384,68 @@ func FuzzRoute(f *testing.F) {
 		}
 		in.Connectors = []SendConnector{{Name: "out", AddressSpaces: []AddressSpace{{Domain: "*", Cost: 1}},
 			SourceServers: []string{fmt.Sprintf("hs%d", n-1)}, Enabled: true}}
+		// Legacy routing groups g0..gk behind routing-group connectors
+		// with costs 0 (the default 1) to 100, limits, a chain and cycles;
+		// a legacy connector (scoped or not) and a database on a legacy
+		// server (issue 11 defects 2 to 9).
+		k := int(b[len(b)-1])%3 + 1
+		for g := 0; g < k; g++ {
+			in.Servers = append(in.Servers, Server{Name: fmt.Sprintf("ex%d", g), Role: RoleLegacy, RoutingGroup: fmt.Sprintf("g%d", g), Address: "ex:25"})
+			from := ModernGroup
+			if g > 0 && b[g%len(b)]%2 == 0 {
+				from = fmt.Sprintf("g%d", g-1)
+			}
+			rgc := RoutingGroupConnector{Name: fmt.Sprintf("rgc%d", g), Groups: [2]string{from, fmt.Sprintf("g%d", g)},
+				Cost: int(b[(g+1)%len(b)]) % (MaxRGCCost + 1), MaxSize: int64(b[(g+2)%len(b)]) * 500}
+			if from == ModernGroup {
+				rgc.SourceServers = []string{fmt.Sprintf("hs%d", int(b[(g+3)%len(b)])%n)}
+			}
+			in.RGConnectors = append(in.RGConnectors, rgc)
+		}
+		if k > 1 { // a cycle among the routing groups
+			in.RGConnectors = append(in.RGConnectors, RoutingGroupConnector{Name: "rgc-back", Groups: [2]string{"g0", fmt.Sprintf("g%d", k-1)}, Cost: 1})
+		}
+		in.Connectors = append(in.Connectors, SendConnector{Name: "x400", AddressSpaces: []AddressSpace{{Domain: "x400.example", Cost: 1}},
+			SourceServers: []string{fmt.Sprintf("ex%d", k-1)}, SiteScoped: b[0]%2 == 1, Enabled: true})
+		in.Databases = append(in.Databases, Database{Name: "dold", Server: fmt.Sprintf("ex%d", k-1)})
+		in.Recipients = append(in.Recipients, RecipientMap{Match: "old.example", Database: "dold"})
 		tp, err := NewTopology(in)
 		if err != nil {
 			t.Fatalf("a connected topology was refused: %v", err)
+		}
+		// Routing every recipient from every server ends, in bounded time.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var all []string
+			for i := 0; i < n; i++ {
+				all = append(all, fmt.Sprintf("u%d@s%d.example", i, i))
+			}
+			all = append(all, "a@x400.example", "b@old.example", "c@internet.example")
+			for from := 0; from < n; from++ {
+				local := fmt.Sprintf("hs%d", from)
+				var routes []Route
+				for _, rc := range all {
+					r := tp.Explain(local, rc, size, Authoritative)
+					if r.NDR == "" && len(r.NextHops) == 0 && len(r.Expand) == 0 && r.Destination != "no send connector" {
+						t.Errorf("%s -> %s: no next hop, no NDR: %+v", local, rc, r)
+					}
+					routes = append(routes, r)
+				}
+				for _, c := range tp.FanOut(local, routes) {
+					if len(c.Recipients) == 0 || len(c.NextHops) == 0 {
+						t.Errorf("empty copy %+v", c)
+					}
+				}
+				for i := range routes {
+					tp.AvoidOrigin(&routes[i], fmt.Sprintf("hs%d", (from+1)%n))
+				}
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("routing did not finish within 10 s")
 		}
 		links := map[string]bool{}
 		for _, l := range in.Links {

@@ -1,0 +1,55 @@
+package delivery
+
+import (
+	"net/netip"
+	"strings"
+
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// orgRoutes routes, as a whole, the recipients of m that the topology
+// routes (those Deliver sends to routing, see there), so that delayed
+// fan-out (RT-6) sees them together: recipients whose paths go together
+// past this site travel as one copy to the site where they part. Each
+// route also avoids the server of the organisation the message came from
+// unless its path requires it (origin).
+func orgRoutes(st *state, m *queue.Message, rcpts []int) map[int]routing.Route {
+	tp := st.cfg.Topology
+	if tp == nil {
+		return nil
+	}
+	var idx []int
+	var routes []routing.Route
+	for _, i := range rcpts {
+		addr := m.Rcpts[i].Addr
+		if m.Rcpts[i].Redirect != "" {
+			continue
+		}
+		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+		if typ := st.cfg.Routing.Accepted(domain); typ != routing.Authoritative || tp.HasMailbox(addr) {
+			idx = append(idx, i)
+			routes = append(routes, tp.Route(st.cfg.LocalServer, addr, m.Size, typ))
+		}
+	}
+	tp.FanOut(st.cfg.LocalServer, routes)
+	origin := messageOrigin(tp, m)
+	out := make(map[int]routing.Route, len(idx))
+	for k, i := range idx {
+		tp.AvoidOrigin(&routes[k], origin)
+		out[i] = routes[k]
+	}
+	return out
+}
+
+// messageOrigin is the server of the organisation m came from: the shadow
+// server it named, else the server its client address belongs to.
+func messageOrigin(tp *routing.Topology, m *queue.Message) string {
+	if _, ok := tp.Server(m.ShadowServer); ok {
+		return m.ShadowServer
+	}
+	if ip, err := netip.ParseAddr(m.ClientIP); err == nil {
+		return tp.ServerFrom(ip)
+	}
+	return ""
+}

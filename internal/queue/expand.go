@@ -1,0 +1,33 @@
+package queue
+
+import "strings"
+
+// maxRecipients bounds a message's recipients after group expansion.
+const maxRecipients = 10000
+
+// expandInto adds the members of the group recipient m.Rcpts[group] to m
+// as pending recipients (in the caller's commit), skipping addresses the
+// message already has; they inherit the group's NOTIFY, and their ORCPT
+// names the group (RFC 3461 §5.2.1: the original recipient). It reports
+// whether any was added.
+func expandInto(m *Message, group int, members []string) bool {
+	have := map[string]bool{}
+	for _, r := range m.Rcpts {
+		have[strings.ToLower(r.Addr)] = true
+	}
+	g := m.Rcpts[group]
+	orcpt := g.ORcpt
+	if orcpt == "" {
+		orcpt = "rfc822;" + g.Addr
+	}
+	added := false
+	for _, a := range members {
+		if have[strings.ToLower(a)] || len(m.Rcpts) >= maxRecipients {
+			continue
+		}
+		have[strings.ToLower(a)] = true
+		m.Rcpts = append(m.Rcpts, Recipient{Addr: a, ORcpt: orcpt, Notify: g.Notify})
+		added = true
+	}
+	return added
+}

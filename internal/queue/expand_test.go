@@ -1,0 +1,86 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// expander answers a group recipient Expanded with its members and
+// relays every other recipient, recording the recipients of each attempt.
+type expander struct {
+	mu       sync.Mutex
+	groups   map[string][]string
+	attempts [][]string
+	calls    chan struct{}
+}
+
+func (e *expander) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
+	defer func() { e.calls <- struct{}{} }()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var got []string
+	var out []Result
+	for _, i := range rcpts {
+		addr := m.Rcpts[i].Addr
+		got = append(got, addr)
+		if members, ok := e.groups[addr]; ok {
+			out = append(out, Result{Rcpt: i, Outcome: Expanded, Expand: members, Queue: "expansion", Reply: "250 2.1.5 expanded"})
+			continue
+		}
+		out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "site:b", Reply: "250 ok"})
+	}
+	e.attempts = append(e.attempts, got)
+	return out
+}
+
+// Issue 11, expansion groups: the group recipient is done once expanded,
+// its members join the message in the same commit and are attempted at
+// once (no retry wait), without duplicates of recipients it already has,
+// with the group as their original recipient (RFC 3461 ORCPT).
+func TestExpandedGroupMembersJoinTheMessage(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := &expander{groups: map[string][]string{"all@example.org": {"a@example.org", "B@example.org", "c@example.org"}},
+		calls: make(chan struct{}, 10)}
+	q := NewManager(s, e, ManagerConfig{Hostname: "mx.test", Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "sender@example.org", "all@example.org", "b@example.org")
+	m.Rcpts[0].Notify = NotifyFailure
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-e.calls:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("attempt %d did not happen (members must be due at once, not after the retry wait)", i+1)
+		}
+	}
+	waitFor(t, "removal", func() bool { return len(messages(t, s)) == 0 })
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.attempts) != 2 || strings.Join(e.attempts[0], ",") != "all@example.org,b@example.org" ||
+		strings.Join(e.attempts[1], ",") != "a@example.org,c@example.org" {
+		t.Fatalf("attempts %v", e.attempts)
+	}
+}
+
+func TestExpandIntoInheritsAndBounds(t *testing.T) {
+	m := &Message{Rcpts: []Recipient{{Addr: "g@x", Notify: NotifyFailure | NotifyDelay}, {Addr: "a@x"}}}
+	if !expandInto(m, 0, []string{"A@x", "b@x", "b@x"}) || len(m.Rcpts) != 3 {
+		t.Fatalf("rcpts %+v", m.Rcpts)
+	}
+	if r := m.Rcpts[2]; r.Addr != "b@x" || r.ORcpt != "rfc822;g@x" || r.Notify != NotifyFailure|NotifyDelay || r.Status != Pending {
+		t.Errorf("member %+v", r)
+	}
+	if expandInto(m, 0, []string{"a@x"}) {
+		t.Error("nothing new, yet added")
+	}
+}
