@@ -106,10 +106,14 @@ type dest struct {
 }
 
 // drain estimates how long d needs for what it holds: its jobs in
-// windows of d.window, each as long as the average job, or as long as
-// the oldest running one has been going when that is longer.
+// windows of d.window, each as long as the average job (a second before
+// any finished), or as long as the oldest running one has been going
+// when that is longer.
 func (d *dest) drain(now time.Time) time.Duration {
 	per := d.avg
+	if per == 0 {
+		per = time.Second // no job finished yet: assume slow until one does
+	}
 	for _, t := range d.starts {
 		per = max(per, now.Sub(t))
 	}
