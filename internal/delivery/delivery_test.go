@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -331,8 +332,12 @@ func TestConnectionReuse(t *testing.T) {
 	if s.conns != 1 || len(s.received()) != 5 {
 		t.Errorf("5 messages over %d connections (%d received), want 1", s.conns, len(s.received()))
 	}
-	// A reused connection is checked with NOOP: RSET would make go-smtp
-	// greet again before the next MAIL.
+	// A connection greets once (opportunistic TLS, no STARTTLS offered:
+	// the prelude's EHLO reply serves go-smtp's), and a reused one is
+	// checked without a command: RSET would make go-smtp greet again.
+	if greeting != 1 {
+		t.Errorf("%d EHLO commands on a new connection, want 1", greeting)
+	}
 	if n := s.ehlos.Load(); n != greeting {
 		t.Errorf("%d EHLO commands after reusing the connection, %d at its start", n, greeting)
 	}
@@ -622,5 +627,65 @@ func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
 	}
 	if n := conns.Load(); n > 2 {
 		t.Fatalf("%d connections to the hung server, want at most its limit of 2", n)
+	}
+}
+
+// TestPooledConnectionClosedByServer: a server that ends the session
+// after each message (421 and close) leaves a dead connection in the
+// pool; the next message sees that without a command and opens a new
+// one instead of failing on it.
+func TestPooledConnectionClosedByServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				io.WriteString(c, "220 once.test\r\n")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						io.WriteString(c, "250-once.test\r\n250 8BITMIME\r\n")
+					case cmd == "DATA":
+						io.WriteString(c, "354 go on\r\n")
+						for l != ".\r\n" {
+							if l, err = r.ReadString('\n'); err != nil {
+								return
+							}
+						}
+						io.WriteString(c, "250 2.0.0 ok\r\n421 4.4.2 once.test closing\r\n")
+						return
+					default:
+						io.WriteString(c, "250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 1}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(ln.Addr().String())))
+	for i := range 3 {
+		m := message("r@example.net")
+		if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
+			t.Fatalf("message %d: %+v", i, res)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("%d connections for 3 messages to a server that closes after each, want 3", n)
 	}
 }

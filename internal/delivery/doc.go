@@ -92,11 +92,14 @@
 //     send connector are Deferred; 5xx, a null MX, a domain that does not
 //     exist and a message larger than the connector allows are Failed (the
 //     queue returns a DSN).
-//   - Concurrency per send-connector destination is bounded by the
-//     connector's max_connections; relays inside the organisation are
-//     bounded by the queue's active set only. Finished connections are
-//     kept for idleReuse and reused, after a NOOP, by the next message to the
-//     same destination (or server).
+//   - Concurrency per destination is the queue scheduler's: a window up
+//     to the connector's max_connections (else
+//     max_connections_per_destination); delivery waits for no slot. Finished connections are
+//     kept for idleReuse and reused by the next message to the same
+//     destination (or server) when Client.Alive finds nothing pending on
+//     them (no NOOP round trip).
+//   - A connection greets once: when STARTTLS is not offered, the
+//     prelude's EHLO reply answers go-smtp's own EHLO (no second one).
 //   - When ctx ends, open transactions are cut and their recipients
 //     Deferred; the queue commits what was done and makes the rest due.
 package delivery

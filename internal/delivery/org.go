@@ -114,7 +114,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		for k, addr := range addrs {
 			key := "org:" + addr
 			if pc := d.takeIdle(key); pc != nil {
-				if err := pc.c.Noop(); err == nil { // alive; no RSET: go-smtp would send EHLO again after it
+				if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 					res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, h.Kind == routing.HopMailbox)
 					d.finishConn(key, pc.c, res)
 					return res

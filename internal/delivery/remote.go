@@ -20,7 +20,7 @@ import (
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
 	if pc := d.takeIdle(g.key); pc != nil {
-		if err := pc.c.Noop(); err == nil { // alive; no RSET: go-smtp would send EHLO again after it
+		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
 			d.finishConn(g.key, pc.c, res)
 			return res

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -383,7 +384,10 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	}
 	if !offered {
 		if o.TLS == TLSOpportunistic {
-			return &replayConn{Conn: conn, prefix: []byte(greeting)}, false, nil
+			// go-smtp greets again; its EHLO is answered with the reply
+			// just read instead of a second round trip.
+			return &replayConn{Conn: conn, prefix: []byte(greeting),
+				ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
 		}
 		return nil, false, fmt.Errorf("%w: not offered by the server", ErrTLSUnavailable)
 	}
@@ -428,10 +432,40 @@ func replyError(code int, msg string, err error) error {
 	return err
 }
 
-// replayConn serves prefix before reading from the connection.
+// replayConn serves prefix before reading from the connection. When
+// ehlo is set, the first write of exactly that command is not sent: its
+// reply, ehloReply, is served instead (the prelude's EHLO already has it).
 type replayConn struct {
 	net.Conn
-	prefix []byte
+	prefix    []byte
+	ehlo      string
+	ehloReply []byte
+}
+
+func (r *replayConn) Write(b []byte) (int, error) {
+	if r.ehlo != "" {
+		if string(b) == r.ehlo && len(r.prefix) == 0 {
+			r.ehlo, r.prefix = "", r.ehloReply
+			return len(b), nil
+		}
+		r.ehlo = "" // anything else: the connection speaks for itself
+	}
+	return r.Conn.Write(b)
+}
+
+// rawReply writes a reply read by textproto (lines joined by "\n") back
+// in wire form.
+func rawReply(code int, msg string) []byte {
+	lines := strings.Split(msg, "\n")
+	var b bytes.Buffer
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		fmt.Fprintf(&b, "%d%s%s\r\n", code, sep, l)
+	}
+	return b.Bytes()
 }
 
 func (r *replayConn) Read(b []byte) (int, error) {
@@ -463,6 +497,46 @@ func Reply(err error) string {
 func Permanent(err error) bool {
 	var se *gosmtp.SMTPError
 	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
+}
+
+// Alive reports, without a round trip, whether an idle connection can
+// carry the next transaction: the server has neither closed it nor sent
+// anything unasked (a 421 before closing, a TLS alert). It peeks at the
+// socket without blocking; a connection it cannot peek at is asked with
+// NOOP. A pooled connection is checked with it.
+func (c *Client) Alive() bool {
+	nc := c.conn
+	for {
+		switch x := nc.(type) {
+		case *replayConn:
+			nc = x.Conn
+			continue
+		case *tls.Conn:
+			nc = x.NetConn()
+			continue
+		}
+		break
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return c.Noop() == nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var n int
+	var perr error
+	var b [1]byte
+	if err := raw.Read(func(fd uintptr) bool {
+		n, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return false
+	}
+	// Nothing to read yet: alive. Bytes: the server spoke unasked. Zero
+	// bytes without an error: it closed.
+	return n <= 0 && (errors.Is(perr, syscall.EAGAIN) || errors.Is(perr, syscall.EWOULDBLOCK))
 }
 
 // RemoteAddr is the peer's address (host:port).
