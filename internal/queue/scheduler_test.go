@@ -228,3 +228,30 @@ func TestManualRetryUsesNoBackoffStep(t *testing.T) {
 		return got != nil && got.Attempts == 2 && got.State == Ready
 	})
 }
+
+// TestFeedback: the window's signal from an attempt's results. A next
+// hop that answered — even with 4xx or 5xx for every recipient — is a
+// success; one that could not be reached or broke the session is a
+// failure; an attempt that made no connection is neither.
+func TestFeedback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  []Result
+		want int
+	}{
+		{"relayed", []Result{{Outcome: RelayedOK, Reply: "250 2.0.0 ok"}}, +1},
+		{"refused recipients", []Result{{Outcome: FailedPerm, Reply: "550 5.1.1 no such user"}}, +1},
+		{"greylisted", []Result{{Outcome: Deferred, Reply: "451 4.7.1 greylisted"}}, +1},
+		{"connection refused", []Result{{Outcome: Deferred, Reply: "451 4.4.1 connect to mx: refused"}}, -1},
+		{"timeout", []Result{{Outcome: Deferred, Reply: "451 4.4.2 mx: i/o timeout"}, {Outcome: Deferred, Reply: "451 4.4.2 mx: i/o timeout"}}, -1},
+		{"TLS required, not offered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}}, -1},
+		{"one answered", []Result{{Outcome: Deferred, Reply: "451 4.4.2 lost"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},
+		{"held", []Result{{Outcome: Held, Reply: "452 4.3.2 queue suspended"}}, 0},
+		{"shutting down", []Result{{Outcome: Deferred, Reply: "451 4.3.2 shutting down"}}, 0},
+		{"nothing", nil, 0},
+	} {
+		if got := feedback(tc.res); got != tc.want {
+			t.Errorf("%s: feedback %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
