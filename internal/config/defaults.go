@@ -15,6 +15,8 @@ const (
 	DefaultMaxActive                 = 1000
 	DefaultPoisonThreshold           = 2
 	DefaultMaxConnectionsPerDest     = 10
+	DefaultInitialDestConcurrency    = 5 // Postfix's initial_destination_concurrency
+	DefaultDeadDestinationCoolDown   = 5 * time.Minute
 	DefaultConnectTimeout            = 30 * time.Second
 	DefaultCommandTimeout            = 5 * time.Minute
 	DefaultDataTimeout               = 10 * time.Minute
@@ -111,6 +113,8 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxActive, DefaultMaxActive)
 	setInt(&t.PoisonThreshold, DefaultPoisonThreshold)
 	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
+	setInt(&t.InitialDestinationConcurrency, DefaultInitialDestConcurrency)
+	setDur(&t.DeadDestinationCoolDown, DefaultDeadDestinationCoolDown)
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
 	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
 	setInt(&t.MaxHopCount, DefaultMaxHopCount)
