@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -19,25 +20,89 @@ const (
 	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE)
 )
 
-// loadConfig reads --config, or the embedded default without it.
+// Where the installed daemon lives (make install, the systemd units);
+// variables so that tests can point them elsewhere.
+var (
+	installedSocket  = "/run/umbra/admin.sock"
+	installedConfigs = []string{"/etc/umbra/hub.yaml", "/etc/umbra/edge.yaml"}
+)
+
+// loadConfig reads --config, else $UMBRA_CONFIG, or the embedded default
+// without either.
 func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	file, _ := cmd.Flags().GetString("config")
+	if file == "" {
+		file = os.Getenv("UMBRA_CONFIG")
+	}
 	if file == "" {
 		return config.LoadDefault()
 	}
 	return config.Load(file)
 }
 
-// adminClient connects to --socket, or to the admin socket named by the
-// configuration.
-func adminClient(cmd *cobra.Command) (*admin.Client, error) {
-	path, _ := cmd.Flags().GetString("socket")
-	if path == "" {
-		cfg, err := loadConfig(cmd)
-		if err != nil {
-			return nil, &exitError{code: exitConfig, err: err}
+// adminSocket finds the running daemon's admin socket: --socket, else
+// $UMBRA_SOCKET, else the configuration given (--config, $UMBRA_CONFIG),
+// else the installed daemon's socket when it exists, else the socket of an
+// installed configuration, else the embedded default's.
+func adminSocket(cmd *cobra.Command) (string, error) {
+	if path, _ := cmd.Flags().GetString("socket"); path != "" {
+		return path, nil
+	}
+	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
+		return path, nil
+	}
+	if configNamed(cmd) == "" {
+		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return installedSocket, nil
 		}
-		path = cfg.Server.AdminSocket
+	}
+	cfg, err := discoverConfig(cmd)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Server.AdminSocket, nil
+}
+
+// configNamed is --config, else $UMBRA_CONFIG.
+func configNamed(cmd *cobra.Command) string {
+	file, _ := cmd.Flags().GetString("config")
+	if file == "" {
+		file = os.Getenv("UMBRA_CONFIG")
+	}
+	return file
+}
+
+// discoverConfig loads the configuration of the daemon the management
+// commands talk to: --config, else $UMBRA_CONFIG, else an installed
+// configuration (/etc/umbra), else the embedded default.
+func discoverConfig(cmd *cobra.Command) (*config.Config, error) {
+	file := configNamed(cmd)
+	if file == "" {
+		for _, f := range installedConfigs {
+			if _, err := os.Stat(f); err == nil {
+				file = f
+				break
+			}
+		}
+	}
+	var cfg *config.Config
+	var err error
+	if file == "" {
+		cfg, err = config.LoadDefault()
+	} else {
+		cfg, err = config.Load(file)
+	}
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	return cfg, nil
+}
+
+// adminClient connects to the running daemon's admin socket (adminSocket).
+func adminClient(cmd *cobra.Command) (*admin.Client, error) {
+	path, err := adminSocket(cmd)
+	if err != nil {
+		return nil, err
 	}
 	return admin.NewClient(path), nil
 }

@@ -71,7 +71,8 @@ func TestMakeInstallDESTDIR(t *testing.T) {
 // exists, so none of them silently watches nothing.
 func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	metrics.New(reg)
+	metrics.New(reg).RegisterOps(reg, "test")
+	metrics.RegisterSuspended(reg, func() []string { return nil })
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	known := map[string]bool{}
@@ -111,6 +112,81 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 			if !known[base] && !known[name] {
 				t.Errorf("%s names %s, which umbra does not export", filepath.Base(f), name)
 			}
+		}
+	}
+}
+
+// The configurations `make install` writes start as they are: the unit's
+// own start-up check (its ExecStartPre), run as the umbra user on the
+// installed binary and files, passes, and the full examples lie beside
+// them. Needs root (to create the umbra user and change to it).
+func TestMakeInstallStartsAsUmbraUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates the umbra user and runs the check as it")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv not installed")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	if exec.Command("id", "-u", "umbra").Run() != nil {
+		if out, err := exec.Command("useradd", "--system", "--no-create-home", "--home-dir", "/var/lib/umbra",
+			"--shell", "/usr/sbin/nologin", "umbra").CombinedOutput(); err != nil {
+			t.Fatalf("useradd umbra: %v\n%s", err, out)
+		}
+	}
+	dest := t.TempDir()
+	// The umbra user must reach the installed tree, as it would under /.
+	for d := dest; d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
+			os.Chmod(d, fi.Mode().Perm()|0o055)
+		}
+		if d == os.TempDir() {
+			break
+		}
+	}
+	cmd := exec.Command("make", "-C", "../..", "install", "DESTDIR="+dest, "BIN="+umbraBin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, role := range []string{"hub", "edge"} {
+		for _, f := range []string{"etc/umbra/" + role + ".yaml", "etc/umbra/" + role + ".yaml.example"} {
+			if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
+				t.Errorf("not installed: %s", f)
+			}
+		}
+		unit, err := os.ReadFile(filepath.Join(dest, "lib/systemd/system/umbra-"+role+".service"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var check []string
+		for _, line := range strings.Split(string(unit), "\n") {
+			if v, ok := strings.CutPrefix(line, "ExecStartPre="); ok {
+				check = strings.Fields(v)
+			}
+		}
+		if len(check) < 2 {
+			t.Fatalf("%s unit has no ExecStartPre check", role)
+		}
+		// The unit's command, with the installed tree in place of /.
+		for i, a := range check {
+			if strings.HasPrefix(a, "/") {
+				check[i] = filepath.Join(dest, a)
+			}
+		}
+		args := append([]string{"--reuid=umbra", "--regid=umbra", "--init-groups", "--"}, check...)
+		out, err := exec.Command(setpriv, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s unit's start-up check as the umbra user: %v\n%s", role, err, out)
+		}
+		// The full example is only an example: the check lists the files
+		// it names that an operator must create first.
+		out, err = exec.Command(setpriv, "--reuid=umbra", "--regid=umbra", "--init-groups", "--", check[0], "config", "check",
+			filepath.Join(dest, "etc/umbra/"+role+".yaml.example")).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "/etc/umbra/tls/") {
+			t.Errorf("the check of the %s example should name its missing TLS files: %v\n%s", role, err, out)
 		}
 	}
 }

@@ -1,31 +1,59 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"umbra/internal/admin"
 	"umbra/internal/queue"
 )
 
 func newMessageCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "message", Short: "Inspect and steer single messages of the running daemon"}
 	var f queue.MessageFilter
+	var olderThan string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List messages (filters: --queue, --from, --to, --state)",
+		Short: "List messages (filters: --queue, --from, --to, --state, --domain, --older-than)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := queue.CheckState(f.State); err != nil {
+				return &exitError{code: exitNotFound, err: err}
+			}
+			if olderThan != "" {
+				now := time.Now()
+				t, err := parseSince(olderThan, now)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--older-than: %v", err)}
+				}
+				if f.OlderThan = now.Sub(t); f.OlderThan <= 0 {
+					f.OlderThan = time.Nanosecond
+				}
+			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
 			}
-			ms, err := c.Messages(f)
+			limit := f.Limit
+			if limit <= 0 {
+				limit = 1000
+			}
+			q := f
+			q.Limit = limit + 1 // one more tells whether the list stops at the limit
+			ms, err := c.Messages(q)
 			if err != nil {
 				return apiErr(err)
+			}
+			if len(ms) > limit {
+				ms = ms[:limit]
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: stopped at the limit of %d messages; more match (narrow the filter or raise --limit)\n", limit)
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ms)
@@ -47,7 +75,9 @@ func newMessageCmd() *cobra.Command {
 	list.Flags().StringVar(&f.Queue, "queue", "", "only messages in this queue")
 	list.Flags().StringVar(&f.From, "from", "", "sender contains")
 	list.Flags().StringVar(&f.To, "to", "", "a recipient contains")
-	list.Flags().StringVar(&f.State, "state", "", "ready, active, suspended or poison")
+	list.Flags().StringVar(&f.State, "state", "", "state: "+strings.Join(queue.MessageStates, ", "))
+	list.Flags().StringVar(&f.Domain, "domain", "", "a recipient's domain is")
+	list.Flags().StringVar(&olderThan, "older-than", "", "arrived at least this long ago (90m, 2h, 1d) or before an RFC 3339 time")
 	list.Flags().IntVar(&f.Limit, "limit", 1000, "at most this many messages")
 
 	show := &cobra.Command{
@@ -72,7 +102,7 @@ func newMessageCmd() *cobra.Command {
 			if !m.NextAttempt.IsZero() {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
 			}
-			fmt.Fprintf(out, "message-id: %s\norg id:     %s\n", orDash(m.MessageID), orDash(m.OrgID))
+			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "\nRECIPIENT\tSTATUS\tQUEUE\tNEXT HOP\tLAST REPLY")
 			for _, r := range m.Recipients {
@@ -83,46 +113,185 @@ func newMessageCmd() *cobra.Command {
 	}
 	export := &cobra.Command{
 		Use:   "export ID",
-		Short: "Write the message as received (RFC 5322, .eml) to standard output",
+		Short: "Write the message as received (RFC 5322, .eml) to standard output (--json: with its envelope)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
 			}
-			return apiErr(c.Export(args[0], cmd.OutOrStdout()))
+			if !wantJSON(cmd) {
+				return apiErr(c.Export(args[0], cmd.OutOrStdout()))
+			}
+			m, err := c.Message(args[0])
+			if err != nil {
+				return apiErr(err)
+			}
+			var eml bytes.Buffer
+			if err := c.Export(args[0], &eml); err != nil {
+				return apiErr(err)
+			}
+			return printJSON(cmd.OutOrStdout(), struct {
+				admin.MessageView
+				EML string `json:"eml"`
+			}{m, eml.String()})
 		},
 	}
 	cmd.AddCommand(list, show, export)
 	for _, a := range []struct{ use, short string }{
-		{"suspend", "Hold a message until it is resumed"},
-		{"resume", "Release a suspended or poison message for delivery now"},
-		{"remove", "Delete a message (with --ndr the sender gets a failure DSN)"},
+		{"suspend", "Hold messages until they are resumed (postsuper -h)"},
+		{"resume", "Release suspended or poison messages for delivery now (postsuper -H)"},
+		{"remove", "Delete messages (postsuper -d; with --ndr the sender gets a failure DSN)"},
+		{"retry", "Attempt waiting messages now; not counted as a scheduled attempt"},
 	} {
-		var ndr bool
-		c := &cobra.Command{
-			Use:   a.use + " ID",
-			Short: a.short,
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := adminClient(cmd)
-				if err != nil {
-					return err
-				}
-				if err := c.MessageAction(args[0], a.use, ndr); err != nil {
-					return apiErr(err)
-				}
-				if wantJSON(cmd) {
-					return printJSON(cmd.OutOrStdout(), map[string]any{"id": args[0], "action": a.use, "ndr": ndr})
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], a.use)
-				return nil
-			},
-		}
-		if a.use == "remove" {
-			c.Flags().BoolVar(&ndr, "ndr", false, "send the sender a non-delivery report")
-		}
-		cmd.AddCommand(c)
+		cmd.AddCommand(newMessageActionCmd(a.use, a.short))
 	}
 	return cmd
+}
+
+// newMessageActionCmd is `message ACTION`: on the ids given, on the ids
+// read from standard input ("-"), or on every message a filter selects.
+func newMessageActionCmd(action, short string) *cobra.Command {
+	var f queue.MessageFilter
+	var olderThan string
+	var ndr, all, dryRun bool
+	c := &cobra.Command{
+		Use:   action + " [ID... | - | --queue Q --from S --to R --state S --domain D --older-than AGE | --all]",
+		Short: short,
+		Long: short + `.
+
+Messages are named by id (several may be given), by ids on standard input
+("-": one per line, the first field of each line, so the output of
+"umbra message list" can be piped after filtering), or selected by filter
+(every filter given must match). --all selects every message. --dry-run
+lists what would be done and does nothing.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			filtered := f != (queue.MessageFilter{}) || olderThan != ""
+			switch {
+			case len(args) > 0 && (filtered || all):
+				return &exitError{code: exitUsage, err: fmt.Errorf("give ids or a filter, not both")}
+			case len(args) == 0 && !filtered && !all:
+				return &exitError{code: exitUsage, err: fmt.Errorf("give message ids, - (ids on standard input), a filter or --all")}
+			}
+			if olderThan != "" {
+				now := time.Now()
+				t, err := parseSince(olderThan, now)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--older-than: %v", err)}
+				}
+				if f.OlderThan = now.Sub(t); f.OlderThan <= 0 {
+					f.OlderThan = time.Nanosecond
+				}
+			}
+			if err := queue.CheckState(f.State); err != nil {
+				return &exitError{code: exitNotFound, err: err}
+			}
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(args) == 0 {
+				res, err := c.BulkAction(action, f, all, dryRun, ndr)
+				if err != nil {
+					return apiErr(err)
+				}
+				return reportBulk(cmd, res)
+			}
+			ids := args
+			if len(args) == 1 && args[0] == "-" {
+				if ids, err = readIDs(cmd.InOrStdin()); err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+			}
+			res := admin.BulkResult{Action: action, DryRun: dryRun, Matched: len(ids), Done: []string{}}
+			var firstErr error
+			for _, id := range ids {
+				if dryRun {
+					_, err = c.Message(id) // it must exist
+				} else {
+					err = c.MessageAction(id, action, ndr)
+				}
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					res.Failed = append(res.Failed, admin.BulkFailed{ID: id, Error: err.Error()})
+					continue
+				}
+				res.Done = append(res.Done, id)
+			}
+			if len(ids) == 1 && firstErr != nil {
+				return apiErr(firstErr)
+			}
+			if len(ids) == 1 && !dryRun && !wantJSON(cmd) {
+				fmt.Fprintf(out, "%s: %s\n", ids[0], action)
+				return nil
+			}
+			return reportBulk(cmd, res)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.Queue, "queue", "", "messages with a recipient in this queue")
+	fl.StringVar(&f.From, "from", "", "sender contains")
+	fl.StringVar(&f.To, "to", "", "a recipient contains")
+	fl.StringVar(&f.State, "state", "", "state: "+strings.Join(queue.MessageStates, ", "))
+	fl.StringVar(&f.Domain, "domain", "", "a recipient's domain is")
+	fl.StringVar(&olderThan, "older-than", "", "arrived at least this long ago (90m, 2h, 1d) or before an RFC 3339 time")
+	fl.BoolVar(&all, "all", false, "every message")
+	fl.BoolVar(&dryRun, "dry-run", false, "list the messages and do nothing")
+	if action == "remove" {
+		fl.BoolVar(&ndr, "ndr", false, "send the sender a non-delivery report")
+	}
+	return c
+}
+
+// readIDs reads message ids, the first field of each line; blank lines
+// and the header line of `message list` are skipped.
+func readIDs(r io.Reader) ([]string, error) {
+	var ids []string
+	sc := bufio.NewScanner(r)
+	for n := 0; sc.Scan(); n++ {
+		if n >= 10_000_000 {
+			return nil, fmt.Errorf("too many lines on standard input")
+		}
+		fs := strings.Fields(sc.Text())
+		if len(fs) == 0 || fs[0] == "ID" {
+			continue
+		}
+		ids = append(ids, fs[0])
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no message ids on standard input")
+	}
+	return ids, nil
+}
+
+// reportBulk prints what a bulk action did; any failure exits 1.
+func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
+	out := cmd.OutOrStdout()
+	if wantJSON(cmd) {
+		if err := printJSON(out, res); err != nil {
+			return err
+		}
+	} else {
+		verb := res.Action
+		if res.DryRun {
+			verb = "would " + res.Action
+		}
+		for _, id := range res.Done {
+			fmt.Fprintf(out, "%s: %s\n", id, verb)
+		}
+		for _, f := range res.Failed {
+			fmt.Fprintf(out, "%s: failed: %s\n", f.ID, f.Error)
+		}
+		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed\n", res.Matched, len(res.Done), verb, len(res.Failed))
+	}
+	if len(res.Failed) > 0 {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d messages", res.Action, len(res.Failed), res.Matched)}
+	}
+	return nil
 }

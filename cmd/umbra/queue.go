@@ -139,6 +139,26 @@ func newQueueCmd() *cobra.Command {
 	}
 	redirect.Flags().StringVar(&to, "to", "", "the server to send the queue's messages to")
 	cmd.AddCommand(redirect)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "flush",
+		Short: "Attempt every waiting message of every queue now, except suspended queues (postqueue -f)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			n, err := c.Flush()
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"action": "flush", "rescheduled": n})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "flush: %d messages due now\n", n)
+			return nil
+		},
+	})
 	return cmd
 }
 

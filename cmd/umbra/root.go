@@ -9,8 +9,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringP("config", "c", "", "configuration file (default: the embedded default)")
-	root.PersistentFlags().String("socket", "", "admin socket of the running daemon (default: server.admin_socket of the configuration)")
+	root.PersistentFlags().StringP("config", "c", "", "configuration file (default: $UMBRA_CONFIG, else the embedded default; the management commands also look for /etc/umbra/hub.yaml and edge.yaml)")
+	root.PersistentFlags().String("socket", "", "admin socket of the running daemon (default: $UMBRA_SOCKET, else server.admin_socket of --config, else /run/umbra/admin.sock when it exists)")
 	root.PersistentFlags().Bool("json", false, "print JSON instead of tables")
 	root.AddCommand(newServeCmd(), newConfigCmd(), newVersionCmd(), newQueueCmd(), newMessageCmd(), newTrackCmd(), newRouteCmd(), newShadowCmd(), newDumpsterCmd())
 	return root

@@ -64,6 +64,7 @@ func newLogger(cfg config.Server) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
+		opts.ReplaceAttr = durationSeconds
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
@@ -79,6 +80,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	met := metrics.New(reg)
+	ops := met.RegisterOps(reg, version)
+	knownConnectors, knownDatabases := metricsNames(cfg)
+	met.Known(knownConnectors, knownDatabases)
 
 	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met})
 	if err != nil {
@@ -145,7 +149,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	metrics.RegisterDumpster(reg, func() (st map[string]queue.DumpsterStat, err error) {
 		err = store.View(func(tx *queue.Tx) error { st = tx.DumpsterStats(); return nil })
 		return st, err
-	})
+	}, knownDatabases...)
 	pol := policy(cfg)
 	mgr = queue.NewManager(store, del, queue.ManagerConfig{
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
@@ -225,7 +229,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return err
 	}
 
+	metrics.RegisterSuspended(reg, mgr.SuspendedQueues)
 	var metricsSrv *http.Server
+	metricsAddr := "off" // named in the ready line
 	if cfg.Server.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.Server.MetricsListen)
 		if err != nil {
@@ -236,6 +242,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(ln)
+		metricsAddr = "http://" + ln.Addr().String() + "/metrics"
 	}
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -263,7 +270,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	log.Info("umbra ready", "server", cfg.Server.Name, "role", cfg.Server.Role, "listen", addrs, "version", version)
+	log.Info("umbra ready", "server", cfg.Server.Name, "role", cfg.Server.Role, "listen", addrs, "version", version,
+		"metrics", metricsAddr, "admin_socket", cfg.Server.AdminSocket)
 	if _, err := systemd.Notify("READY=1"); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
@@ -276,6 +284,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		for range hup {
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout)
+			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {

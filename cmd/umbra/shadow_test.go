@@ -258,7 +258,7 @@ func (p *shadowPair) held(t *testing.T, cfg, primary string) (shadow, pending in
 	json.Unmarshal([]byte(out), &qs)
 	for _, q := range qs {
 		if q.Name == "shadow:"+primary {
-			return q.ByState["shadow"], q.ByState["ready"] + q.ByState["active"]
+			return q.ByState["shadow"], q.ByState["ready"] + q.ByState["retry"] + q.ByState["active"] // retry: waiting after a failed attempt
 		}
 	}
 	return 0, 0

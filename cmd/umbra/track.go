@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,30 +14,64 @@ import (
 
 func newTrackCmd() *cobra.Command {
 	var q tracking.Query
+	var since, until string
 	cmd := &cobra.Command{
 		Use:   "track",
-		Short: "Search the message tracking log (by umbra id, Message-ID or organisation message id, sender, recipient)",
-		Args:  cobra.NoArgs,
+		Short: "Search the message tracking log files (by umbra id, Message-ID or organisation message id, sender, recipient, time, event); the daemon need not run",
+		Long: `Search the message tracking log. track reads the log files named by the
+configuration (tracking.path and its rotated files) itself: it works while
+the daemon is stopped, and needs read access to the files (root or the
+umbra group).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if q.ID == "" && q.Sender == "" && q.Recipient == "" {
-				return &exitError{code: exitUsage, err: fmt.Errorf("give --message-id, --sender or --recipient")}
+			now := time.Now()
+			for _, t := range []struct {
+				flag, val string
+				to        *time.Time
+			}{{"--since", since, &q.Since}, {"--until", until, &q.Until}} {
+				if t.val == "" {
+					continue
+				}
+				v, err := parseSince(t.val, now)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %v", t.flag, err)}
+				}
+				*t.to = v
 			}
-			c, err := adminClient(cmd)
+			for _, ev := range q.Events {
+				if !slices.Contains(tracking.Events, ev) {
+					return &exitError{code: exitNotFound, err: fmt.Errorf("no event %q; valid: %s", ev, strings.Join(tracking.Events, ", "))}
+				}
+			}
+			if q.ID == "" && q.Sender == "" && q.Recipient == "" && q.Since.IsZero() && len(q.Events) == 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("give --message-id, --sender, --recipient, --since or --event")}
+			}
+			cfg, err := discoverConfig(cmd)
 			if err != nil {
 				return err
 			}
-			es, err := c.Track(q)
+			if !cfg.Tracking.Enabled {
+				return &exitError{code: exitNotFound, err: fmt.Errorf("the message tracking log is disabled (tracking.enabled)")}
+			}
+			es, err := tracking.Search(cfg.Tracking.Path, cfg.Tracking.MaxFiles, q)
 			if err != nil {
-				return apiErr(err)
+				return &exitError{code: exitFailure, err: err}
 			}
 			if wantJSON(cmd) {
+				if es == nil {
+					es = []tracking.Entry{}
+				}
 				return printJSON(cmd.OutOrStdout(), es)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TIME\tEVENT\tID\tSENDER\tRECIPIENTS\tNEXT HOP\tREPLY")
 			for _, e := range es {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Event, e.ID,
-					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(e.Reply), 60))
+				reply := e.Reply
+				if e.Event == "admin" {
+					reply = e.Action + " by " + e.Actor + ": " + e.Reply
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Event, orDash(e.ID),
+					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 60))
 			}
 			return w.Flush()
 		},
@@ -44,6 +79,9 @@ func newTrackCmd() *cobra.Command {
 	cmd.Flags().StringVar(&q.ID, "message-id", "", "umbra id, Message-ID header or organisation message id (X-Umbra-Org-Id)")
 	cmd.Flags().StringVar(&q.Sender, "sender", "", "sender contains")
 	cmd.Flags().StringVar(&q.Recipient, "recipient", "", "a recipient contains")
+	cmd.Flags().StringVar(&since, "since", "", "events from this time on: RFC 3339 or a duration ago (90m, 2h, 1d)")
+	cmd.Flags().StringVar(&until, "until", "", "events before this time: RFC 3339 or a duration ago")
+	cmd.Flags().StringSliceVar(&q.Events, "event", nil, "only these events (receive, send, deliver, defer, fail, dsn, remove, admin, takeover, …; repeatable or comma-separated)")
 	cmd.Flags().IntVar(&q.Limit, "limit", 1000, "the newest this many events")
 	return cmd
 }

@@ -6,7 +6,9 @@
 # took it says it is done. Hub 1 takes five messages and holds them (its
 # mailbox queue is suspended), then dies for good: kill -9, database
 # wiped. The edge's heartbeats to hub 1 fail three times, the edge takes
-# its copies over, and hub 2 delivers them into its Maildir.
+# its copies over, and hub 2 delivers them into its Maildir. The script
+# explains each step, prints the edge's whole tracking log and leaves its
+# directory (logs, tracking logs, Maildir) in place, saying where.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin/umbra}
@@ -15,6 +17,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+explain() { printf '   %s\n' "$@"; }
 
 EDGE=127.0.0.1:2625 HUB1=127.0.0.2:2625 HUB2=127.0.0.3:2625
 cat > "$DIR/topology.yaml" <<TOPO
@@ -58,6 +61,15 @@ send() { # a minimal SMTP client on bash's /dev/tcp
   printf 'QUIT\r\n' >&3; exec 3>&-
 }
 
+say "Shadow redundancy in one minute (data and logs: $DIR)"
+explain "A message is not acknowledged to its sender by one server alone. The edge" \
+  "relays each message to a hub, the PRIMARY, which takes responsibility for it;" \
+  "the edge keeps a SHADOW COPY until the primary says the message left it (a" \
+  "discard notification). Meanwhile the edge sends the primary a HEARTBEAT every" \
+  "2 s (shadow_heartbeat_timeout); after 3 failed heartbeats" \
+  "(shadow_heartbeat_retry_count) it TAKES OVER: its copies are routed again, to" \
+  "another hub. Nothing the primary had acknowledged is lost with it."
+
 say "Starting the edge and hub 1 (hub 2 comes later); hub 1 holds its mail"
 start edge; start hub1
 "$BIN" -c "$DIR/hub1.yaml" queue suspend mailbox:local >/dev/null
@@ -69,6 +81,7 @@ say "The edge keeps a shadow copy of each until hub 1 says it is done:"
 "$BIN" -c "$DIR/edge.yaml" shadow list
 
 say "Starting hub 2, then killing hub 1 for good (kill -9, database wiped)"
+explain "The edge's heartbeats to hub 1 now fail; after the third it takes over."
 start hub2
 kill -9 "$PID_hub1"; wait "$PID_hub1" 2>/dev/null || true; rm -rf "$DIR/hub1"
 for i in $(seq 1 15); do
@@ -78,8 +91,16 @@ for i in $(seq 1 15); do
   [ "$n" -ge 5 ] && break
 done
 
-say "What the edge did (tracking log):"
-"$BIN" -c "$DIR/edge.yaml" track --sender alice@example.org | grep -E "EVENT|takeover|shadow" | head -12
+say "What the edge did (its tracking log, read from $DIR/edge/tracking.log):"
+explain "receive: the message arrived; shadow: hub 1 took it, the edge kept a copy;" \
+  "takeover: heartbeats to hub 1 failed, the copy was routed again; the second shadow:" \
+  "hub 2 took it, and the edge keeps a copy again until hub 2 has delivered it."
+"$BIN" -c "$DIR/edge.yaml" track --sender alice@example.org --event receive,shadow,takeover,send
 n=$(delivered)
 say "Result: $n of 5 messages delivered by hub 2 after hub 1 was lost"
+explain "The servers are stopped; their logs and data stay in $DIR:" \
+  "  $DIR/edge.log, hub1.log, hub2.log        the daemons' logs" \
+  "  $DIR/edge/tracking.log, hub2/tracking.log the tracking logs (umbra track -c $DIR/edge.yaml …)" \
+  "  $DIR/hub2/maildir/example.test/bob/new   the delivered messages" \
+  "Remove it with: rm -rf $DIR"
 [ "$n" -eq 5 ]

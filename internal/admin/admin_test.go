@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"umbra/internal/queue"
@@ -114,3 +118,63 @@ func TestAPIStatusCodesAndSocket(t *testing.T) {
 }
 
 func trackingQuery() tracking.Query { return tracking.Query{ID: "x"} }
+
+// Operator actions are tracked with who (the socket peer's uid from
+// SO_PEERCRED), when and what, with the message's envelope.
+func TestActionsAreAudited(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "admin.sock")
+	logPath := filepath.Join(dir, "tracking.log")
+	tl, err := tracking.Open(logPath, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	q := &fakeQueue{}
+	s, err := Listen(path, q, tl, Status{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Shutdown(context.Background())
+	c := NewClient(path)
+	if _, err := c.QueueAction("mx:example.net", "suspend", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MessageAction("0000000000000001", "remove", true); err != nil {
+		t.Fatal(err)
+	}
+	es, err := tl.Search(tracking.Query{Events: []string{"admin"}})
+	if err != nil || len(es) != 2 {
+		t.Fatalf("audit entries: %+v %v", es, err)
+	}
+	who := fmt.Sprintf("uid=%d", os.Getuid())
+	if e := es[0]; e.Action != "queue suspend" || e.Queue != "mx:example.net" || !strings.HasPrefix(e.Actor, who) || e.Reply != "ok" {
+		t.Errorf("queue suspend: %+v", e)
+	}
+	if e := es[1]; e.Action != "message remove --ndr" || e.ID != "0000000000000001" || len(e.Recipients) != 1 ||
+		e.Recipients[0] != "a@example.net" || !strings.HasPrefix(e.Actor, who) || e.Time.IsZero() {
+		t.Errorf("message remove: %+v", e)
+	}
+	// In-process (the web console through Handler) the operator is the
+	// header's; on the socket a forged header is not believed.
+	req, _ := http.NewRequest("POST", "/v1/queues/mx:example.net/resume", nil)
+	req.Header.Set("X-Umbra-Operator", "console:alice")
+	s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	forged, _ := http.NewRequest("POST", "http://umbra/v1/queues/mx:example.net/retry", nil)
+	forged.Header.Set("X-Umbra-Operator", "console:mallory")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}}
+	if resp, err := hc.Do(forged); err == nil {
+		resp.Body.Close()
+	}
+	es, _ = tl.Search(tracking.Query{Events: []string{"admin"}})
+	if len(es) != 4 || es[2].Actor != "console:alice" || !strings.HasPrefix(es[3].Actor, who) {
+		t.Errorf("actors in-process and on the socket: %+v", es)
+	}
+	// A bulk action needs a filter: an empty one never selects everything.
+	if _, err := c.BulkAction("remove", queue.MessageFilter{}, false, false, false); err == nil {
+		t.Error("a bulk remove without a filter was accepted")
+	}
+}

@@ -100,17 +100,44 @@ func (c *Client) QueueAction(name, action, to string) (rescheduled int, err erro
 }
 
 func (c *Client) Messages(f queue.MessageFilter) ([]MessageView, error) {
+	var ms []MessageView
+	return ms, c.do("GET", "/v1/messages", filterQuery(f), &ms)
+}
+
+func filterQuery(f queue.MessageFilter) url.Values {
 	q := url.Values{}
-	for k, v := range map[string]string{"queue": f.Queue, "from": f.From, "to": f.To, "state": f.State} {
+	for k, v := range map[string]string{"queue": f.Queue, "from": f.From, "to": f.To, "state": f.State, "domain": f.Domain} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
+	if f.OlderThan > 0 {
+		q.Set("older_than", f.OlderThan.String())
+	}
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))
 	}
-	var ms []MessageView
-	return ms, c.do("GET", "/v1/messages", q, &ms)
+	return q
+}
+
+// BulkAction carries out a message action (suspend, resume, remove,
+// retry) on every message f selects (all: every message, when f is
+// empty); dryRun only lists them.
+func (c *Client) BulkAction(action string, f queue.MessageFilter, all, dryRun, ndr bool) (BulkResult, error) {
+	q := filterQuery(f)
+	for k, on := range map[string]bool{"all": all, "dry_run": dryRun, "ndr": ndr} {
+		if on {
+			q.Set(k, "true")
+		}
+	}
+	var out BulkResult
+	return out, c.do("POST", "/v1/messages/"+url.PathEscape(action), q, &out)
+}
+
+// Flush makes every waiting message due now.
+func (c *Client) Flush() (int, error) {
+	var out struct{ Rescheduled int }
+	return out.Rescheduled, c.do("POST", "/v1/flush", nil, &out)
 }
 
 func (c *Client) Message(id string) (MessageView, error) {
@@ -123,7 +150,7 @@ func (c *Client) Export(id string, w io.Writer) error {
 	return c.do("GET", "/v1/messages/"+url.PathEscape(id)+"/eml", nil, w)
 }
 
-// MessageAction is suspend, resume or remove.
+// MessageAction is suspend, resume, remove or retry.
 func (c *Client) MessageAction(id, action string, ndr bool) error {
 	q := url.Values{}
 	if ndr {
@@ -169,6 +196,13 @@ func (c *Client) Track(q tracking.Query) ([]tracking.Entry, error) {
 	if q.Limit > 0 {
 		v.Set("limit", fmt.Sprint(q.Limit))
 	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339Nano))
+	}
+	v["event"] = q.Events
 	var es []tracking.Entry
 	return es, c.do("GET", "/v1/track", v, &es)
 }

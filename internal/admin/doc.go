@@ -12,19 +12,28 @@
 //   - The web console (package console) serves the same handler
 //     in-process (Handler): its reads and actions are the CLI's.
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
-//     400 bad request, 404 no such message or queue, 409 message in
-//     delivery (try again), 500 anything else.
+//     400 bad request, 404 no such message, queue, state or dumpster database (the error
+//     lists the valid names: a typo never acts on a phantom queue), 409
+//     message in delivery (try again), 500 anything else.
+//   - Every state change is audited: a log line and an "admin" line in
+//     the tracking log with the action, its target (the message's
+//     envelope, or the queue), the result and the actor, the socket
+//     peer's uid and pid from SO_PEERCRED.
+//   - A bulk action needs a filter (or all=true): an empty filter never
+//     selects every message by accident.
 //
 // Endpoints (v1):
 //
 //	GET  /v1/status
 //	GET  /v1/queues
 //	POST /v1/queues/{name}/suspend | resume | retry | redirect?to=host[:port]
-//	GET  /v1/messages?queue=&from=&to=&state=&limit=
+//	POST /v1/flush
+//	GET  /v1/messages?queue=&from=&to=&state=&domain=&older_than=&limit=
+//	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
 //	GET  /v1/messages/{id}
 //	GET  /v1/messages/{id}/eml
-//	POST /v1/messages/{id}/suspend | resume
+//	POST /v1/messages/{id}/suspend | resume | retry
 //	POST /v1/messages/{id}/remove[?ndr=true]
-//	GET  /v1/track?id=&sender=&recipient=&limit=
+//	GET  /v1/track?id=&sender=&recipient=&since=&until=&event=&limit=
 //	GET  /v1/shadows
 package admin

@@ -86,6 +86,7 @@ type Server struct {
 	log     *slog.Logger
 	http    *http.Server
 	ln      net.Listener
+	now     func() time.Time // audit times
 }
 
 // Listen creates the socket at path (mode 0660).
@@ -106,8 +107,8 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{q: q, track: track, status: status, log: log, ln: ln}
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s := &Server{q: q, track: track, status: status, log: log, ln: ln, now: time.Now}
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
 	return s, nil
 }
 
@@ -188,6 +189,14 @@ func (s *Server) routes() http.Handler {
 		var err error
 		n := 0
 		switch r.PathValue("action") {
+		case "suspend", "resume", "retry", "redirect":
+			// A typo must not suspend a phantom queue nor succeed; a
+			// queue that can exist may be suspended before its mail.
+			if !s.checkNames(w, name, "", r.PathValue("action") == "suspend") {
+				return
+			}
+		}
+		switch r.PathValue("action") {
 		case "suspend":
 			err = s.q.SuspendQueue(r.Context(), name)
 		case "resume":
@@ -205,8 +214,23 @@ func (s *Server) routes() http.Handler {
 			fail(w, http.StatusNotFound, "unknown queue action")
 			return
 		}
-		s.log.Info("admin", "action", "queue "+r.PathValue("action"), "queue", name)
+		action := "queue " + r.PathValue("action")
+		if to := r.URL.Query().Get("to"); to != "" {
+			action += " to " + to
+		}
+		s.audit(r, action, nil, name, err)
 		reply(w, map[string]any{"queue": name, "rescheduled": n}, err)
+	})
+	// Every waiting message due now (postqueue -f).
+	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, r *http.Request) {
+		op, ok := s.q.(Operator)
+		if !ok {
+			fail(w, http.StatusNotImplemented, "flush is not supported")
+			return
+		}
+		n, err := op.Flush(r.Context())
+		s.audit(r, "queue flush", nil, "", err)
+		reply(w, map[string]any{"rescheduled": n}, err)
 	})
 	mux.HandleFunc("GET /v1/shadows", func(w http.ResponseWriter, r *http.Request) {
 		vs, err := s.shadowViews()
@@ -233,6 +257,19 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		limit, _ := strconv.Atoi(v.Get("limit"))
+		// A typo in the database name must not look like an empty dumpster.
+		if sums, err := s.dump.Summaries(); err == nil {
+			var names []string
+			found := false
+			for _, sum := range sums {
+				names = append(names, sum.Database)
+				found = found || sum.Database == r.PathValue("database")
+			}
+			if !found {
+				fail(w, http.StatusNotFound, (&queue.UnknownNameError{Kind: "dumpster database", Name: r.PathValue("database"), Valid: names}).Error())
+				return
+			}
+		}
 		out, err := s.dump.List(r.PathValue("database"), since, limit)
 		if out == nil {
 			out = []dumpster.Entry{}
@@ -276,20 +313,40 @@ func (s *Server) routes() http.Handler {
 		}
 		v := r.URL.Query()
 		limit, _ := strconv.Atoi(v.Get("limit"))
-		es, err := s.track.Search(tracking.Query{ID: v.Get("id"), Sender: v.Get("sender"), Recipient: v.Get("recipient"), Limit: limit})
+		q := tracking.Query{ID: v.Get("id"), Sender: v.Get("sender"), Recipient: v.Get("recipient"), Events: v["event"], Limit: limit}
+		for _, t := range []struct {
+			key string
+			to  *time.Time
+		}{{"since", &q.Since}, {"until", &q.Until}} {
+			if v.Get(t.key) == "" {
+				continue
+			}
+			var err error
+			if *t.to, err = time.Parse(time.RFC3339Nano, v.Get(t.key)); err != nil {
+				fail(w, http.StatusBadRequest, t.key+" must be an RFC 3339 time: "+err.Error())
+				return
+			}
+		}
+		es, err := s.track.Search(q)
 		if es == nil {
 			es = []tracking.Entry{}
 		}
 		reply(w, es, err)
 	})
 	mux.HandleFunc("GET /v1/messages", func(w http.ResponseWriter, r *http.Request) {
-		v := r.URL.Query()
-		limit, _ := strconv.Atoi(v.Get("limit"))
-		ms, err := s.q.Messages(queue.MessageFilter{Queue: v.Get("queue"), From: v.Get("from"), To: v.Get("to"),
-			State: v.Get("state"), Limit: limit})
+		f, err := filterOf(r.URL.Query())
+		if err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if !s.checkNames(w, f.Queue, f.State, false) {
+			return
+		}
+		ms, err := s.q.Messages(f)
 		out := make([]MessageView, 0, len(ms))
+		now := s.now()
 		for _, m := range ms {
-			out = append(out, view(m))
+			out = append(out, view(m, now))
 		}
 		reply(w, out, err)
 	})
@@ -303,7 +360,11 @@ func (s *Server) routes() http.Handler {
 			reply(w, nil, err)
 			return
 		}
-		reply(w, view(m), nil)
+		v := view(m, s.now())
+		if b, err := s.q.Body(id); err == nil {
+			v.Subject = subjectOf(b)
+		}
+		reply(w, v, nil)
 	})
 	mux.HandleFunc("GET /v1/messages/{id}/eml", func(w http.ResponseWriter, r *http.Request) {
 		id, ok := parseID(w, r)
@@ -323,21 +384,14 @@ func (s *Server) routes() http.Handler {
 		if !ok {
 			return
 		}
-		var err error
-		switch r.PathValue("action") {
-		case "suspend":
-			err = s.q.SuspendMessage(r.Context(), id)
-		case "resume":
-			err = s.q.ResumeMessage(r.Context(), id)
-		case "remove":
-			err = s.q.RemoveMessage(r.Context(), id, r.URL.Query().Get("ndr") == "true")
-		default:
-			fail(w, http.StatusNotFound, "unknown message action")
+		err := s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
+		if errors.Is(err, errUnknownAction) {
+			fail(w, http.StatusNotFound, err.Error())
 			return
 		}
-		s.log.Info("admin", "action", "message "+r.PathValue("action"), "msg_id", id.String())
 		reply(w, map[string]string{"id": id.String()}, err)
 	})
+	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
 	return mux
 }
 

@@ -1,6 +1,11 @@
 package admin
 
 import (
+	"bufio"
+	"bytes"
+	"mime"
+	"net/textproto"
+	"strings"
 	"time"
 
 	"umbra/internal/queue"
@@ -17,7 +22,8 @@ type MessageView struct {
 	Connector   string          `json:"connector"`
 	ClientIP    string          `json:"client_ip,omitempty"`
 	MessageID   string          `json:"message_id,omitempty"`
-	OrgID       string          `json:"org_id,omitempty"` // organisation message id (SR-14)
+	Subject     string          `json:"subject,omitempty"` // decoded (RFC 2047); only for a single message
+	OrgID       string          `json:"org_id,omitempty"`  // organisation message id (SR-14)
 	Attempts    int             `json:"attempts"`
 	NextAttempt time.Time       `json:"next_attempt,omitempty"`
 	LastError   string          `json:"last_error,omitempty"`
@@ -34,8 +40,10 @@ type RecipientView struct {
 	LastReply string `json:"last_reply,omitempty"`
 }
 
-func view(m *queue.Message) MessageView {
-	v := MessageView{ID: m.ID.String(), State: m.State.String(), From: m.From, Size: m.Size, Arrived: m.Arrived,
+// view shows m at now, in the state its queue counts it in
+// (queue.DisplayState).
+func view(m *queue.Message, now time.Time) MessageView {
+	v := MessageView{ID: m.ID.String(), State: queue.DisplayState(m, now), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: m.LastError,
 		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID}
 	if m.State == queue.Ready {
@@ -46,4 +54,19 @@ func view(m *queue.Message) MessageView {
 			NextHop: r.NextHop, LastReply: r.LastReply})
 	}
 	return v
+}
+
+// subjectOf reads the Subject header of a stored message (its header
+// section only, at most 256 KiB), decoded from RFC 2047.
+func subjectOf(body []byte) string {
+	if len(body) > 256<<10 {
+		body = body[:256<<10]
+	}
+	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(body))).ReadMIMEHeader()
+	raw := h.Get("Subject")
+	dec := new(mime.WordDecoder)
+	if s, err := dec.DecodeHeader(raw); err == nil {
+		raw = s
+	}
+	return strings.TrimSpace(raw)
 }

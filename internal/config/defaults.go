@@ -26,7 +26,7 @@ const (
 	DefaultMaxMessageSize            = 36 << 20
 	DefaultMaxRecipients             = 200
 	DefaultMaxConnections            = 5000
-	DefaultMaxConnectionsPerSource   = 20
+	DefaultMaxConnectionsPerSource   = 50 // as Postfix's smtpd_client_connection_count_limit; 20 refused a third of one client's burst
 	DefaultMaxLineLength             = 2000
 	DefaultIdleTimeout               = 5 * time.Minute
 	DefaultMaxAuthFailures           = 3

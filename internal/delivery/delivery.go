@@ -67,6 +67,10 @@ type Config struct {
 	// MaxHopCount: a message with more Received: headers is not relayed
 	// but fails with 5.4.6 (a mail loop); 0 means no bound.
 	MaxHopCount int
+	// Dial, when set, opens every outbound connection instead of a
+	// net.Dialer (source addresses do not apply): the in-process
+	// simulation's network (internal/sim).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dedup is the record of final deliveries.

@@ -72,8 +72,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
 	}
-	dialer := st.dialer(nil, network)
-	nc, err := dialer.DialContext(ctx, network, addr)
+	nc, err := st.dial(ctx, nil, network, addr)
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
 	}

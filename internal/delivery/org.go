@@ -121,8 +121,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 				pc.c.Close()
 			}
-			dialer := st.dialer(nil, "tcp")
-			nc, err := dialer.DialContext(ctx, "tcp", addr)
+			nc, err := st.dial(ctx, nil, "tcp", addr)
 			if err != nil {
 				d.bal.fail(addr)
 				lastErr, lastHop = "451 4.4.1 connect to "+names[k]+": "+err.Error(), names[k]

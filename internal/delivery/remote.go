@@ -140,11 +140,10 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 }
 
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
-	dialer := st.dialer(sc, "tcp")
 	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
 	for attempt := 0; attempt < 2; attempt++ {
-		nc, err := dialer.DialContext(ctx, "tcp", h.addr)
+		nc, err := st.dial(ctx, sc, "tcp", h.addr)
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
 		}

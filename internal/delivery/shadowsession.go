@@ -98,8 +98,7 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string) (string
 		defer c.Close()
 		return d.queryAll(ctx, st, c)
 	}
-	dialer := st.dialer(nil, "tcp")
-	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	nc, err := st.dial(ctx, nil, "tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}

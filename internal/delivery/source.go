@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"fmt"
 	"net"
 )
@@ -19,6 +20,21 @@ func (st *state) dialer(sc *sendConnector, network string) net.Dialer {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(addr)}
 	}
 	return d
+}
+
+// dial opens an outbound connection: through Config.Dial when set,
+// else with the dialer of sc (source address, connect timeout).
+func (st *state) dial(ctx context.Context, sc *sendConnector, network, addr string) (net.Conn, error) {
+	if st.cfg.Dial != nil {
+		if st.cfg.ConnectTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, st.cfg.ConnectTimeout)
+			defer cancel()
+		}
+		return st.cfg.Dial(ctx, network, addr)
+	}
+	d := st.dialer(sc, network)
+	return d.DialContext(ctx, network, addr)
 }
 
 // checkSourceAddresses binds each configured source address once, so

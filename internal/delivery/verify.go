@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"umbra/internal/recipients"
@@ -75,8 +74,7 @@ func (d *Deliverer) verifyOrg(ctx context.Context, st *state, hops []routing.Nex
 	for _, h := range hops {
 		names, addrs := d.bal.order(h)
 		for k, addr := range addrs {
-			dialer := net.Dialer{Timeout: st.cfg.ConnectTimeout}
-			nc, err := dialer.DialContext(ctx, "tcp", addr)
+			nc, err := st.dial(ctx, nil, "tcp", addr)
 			if err != nil {
 				lastErr = fmt.Errorf("connect to %s: %w", names[k], err)
 				continue

@@ -92,8 +92,7 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 		}
 		return d.connect(ctx, st, sc, host{name: primary, addr: addr})
 	}
-	dialer := st.dialer(nil, "tcp")
-	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	nc, err := st.dial(ctx, nil, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

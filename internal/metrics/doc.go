@@ -6,5 +6,12 @@
 // (no global registration, no init); names follow
 // umbra_<subsystem>_<name>_<unit> with _total on counters; labels are
 // bounded (connector names, event names, reply classes, outcomes), never
-// message ids, addresses or hosts.
+// message ids, addresses or hosts. Destinations are configured names
+// (send connector, mailbox database, site); per-domain MX queues count as
+// "mx".
+//
+// A fresh server exports every series the dashboard and the alert rules
+// use (Known, zero-filled gauges): a panel or an alert never watches
+// nothing, and a dashboard's instance variable (umbra_build_info) has
+// values before the first message.
 package metrics

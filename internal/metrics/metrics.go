@@ -35,6 +35,9 @@ type Metrics struct {
 	duplicates      *prometheus.CounterVec
 
 	authFailures *prometheus.CounterVec
+
+	ops   *Ops     // RegisterOps (ops.go)
+	known []string // Known: the configured mailbox databases
 }
 
 // New creates the collectors and registers them on reg.
@@ -110,7 +113,7 @@ func (m *Metrics) Commit(d time.Duration, batch int, err error) {
 }
 
 // Event implements queue.Events.
-func (m *Metrics) Event(name string, _ *queue.Message, r *queue.Recipient, _ string) {
+func (m *Metrics) Event(name string, msg *queue.Message, r *queue.Recipient, _ string) {
 	typ := ""
 	if r != nil {
 		typ = queue.DeliveryType(r.Queue)
@@ -119,6 +122,7 @@ func (m *Metrics) Event(name string, _ *queue.Message, r *queue.Recipient, _ str
 		}
 	}
 	m.events.WithLabelValues(name, typ).Inc()
+	m.observeDelivery(name, msg, r)
 	if name == "duplicate-suppressed" && r != nil {
 		m.duplicates.WithLabelValues(strings.TrimPrefix(r.Queue, "mailbox:")).Inc()
 	}
@@ -177,13 +181,14 @@ type DumpsterSource func() (map[string]queue.DumpsterStat, error)
 type dumpsterCollector struct {
 	src             DumpsterSource
 	messages, bytes *prometheus.Desc
+	known           []string // databases shown at zero before their first copy
 }
 
 // RegisterDumpster adds the per-database dumpster gauges, read from the
 // running totals at each scrape. Databases are the organisation's: a
 // bounded label.
-func RegisterDumpster(reg prometheus.Registerer, src DumpsterSource) {
-	reg.MustRegister(&dumpsterCollector{src: src,
+func RegisterDumpster(reg prometheus.Registerer, src DumpsterSource, known ...string) {
+	reg.MustRegister(&dumpsterCollector{src: src, known: known,
 		messages: prometheus.NewDesc("umbra_dumpster_messages", "Copies kept in the transport dumpster, by mailbox database.",
 			[]string{"database"}, nil),
 		bytes: prometheus.NewDesc("umbra_dumpster_bytes", "Bytes kept in the transport dumpster, by mailbox database.",
@@ -201,6 +206,12 @@ func (c *dumpsterCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.messages, err)
 		return
+	}
+	for _, db := range c.known {
+		if _, ok := st[db]; !ok {
+			ch <- prometheus.MustNewConstMetric(c.messages, prometheus.GaugeValue, 0, db)
+			ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, 0, db)
+		}
 	}
 	for db, s := range st {
 		ch <- prometheus.MustNewConstMetric(c.messages, prometheus.GaugeValue, float64(s.Messages), db)
@@ -272,6 +283,13 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	for typ, id := range oldest {
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, now.Sub(time.UnixMicro(int64(id))).Seconds(), typ)
+	}
+	// An empty queue type's oldest message is 0 s old: the series stays
+	// when the queues are idle.
+	for _, typ := range queueTypes {
+		if _, ok := oldest[typ]; !ok {
+			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, 0, typ)
+		}
 	}
 }
 

@@ -170,6 +170,7 @@ const nextRetryScan = 10000
 func (q *Manager) Queues() ([]QueueInfo, error) {
 	now := q.clk.Now()
 	var out []QueueInfo
+	waiting := map[string][2]int{} // due now, waiting for a retry
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -179,11 +180,33 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			for s, n := range st.ByState {
 				qi.ByState[s.String()] = n
 			}
+			due, retry := 0, 0
 			for _, id := range tx.InQueue(st.Name, nextRetryScan) {
-				if m, err := tx.Get(id); err == nil && m.State == Ready && (qi.NextRetry.IsZero() || m.NextAttempt.Before(qi.NextRetry)) {
+				m, err := tx.Get(id)
+				if err != nil || m.State != Ready {
+					continue
+				}
+				if qi.NextRetry.IsZero() || m.NextAttempt.Before(qi.NextRetry) {
 					qi.NextRetry = m.NextAttempt
 				}
+				// The queue counts its messages in the states the
+				// operator sees them in (DisplayState).
+				switch DisplayState(m, now) {
+				case "retry":
+					retry++
+				case "ready":
+					if !m.NextAttempt.After(now) {
+						due++
+					}
+				}
 			}
+			if retry > 0 {
+				qi.ByState["retry"] = retry
+				if qi.ByState["ready"] -= retry; qi.ByState["ready"] <= 0 {
+					delete(qi.ByState, "ready")
+				}
+			}
+			waiting[st.Name] = [2]int{due, retry}
 			out = append(out, qi)
 		}
 		// The dumpster of each mailbox database is listed as a queue too
@@ -217,7 +240,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			qi.Status = "suspended"
 		case qi.ByState["active"] > 0:
 			qi.Status = "active"
-		case qi.LastError != "":
+		case waiting[qi.Name][1] > 0 && waiting[qi.Name][0] == 0:
+			// Every waiting message waits for a retry, as each shows.
+			qi.Status = "retry"
+		case qi.LastError != "" && qi.Count > 0 && waiting[qi.Name][0] == 0:
 			qi.Status = "retry"
 		default:
 			qi.Status = "ready"
@@ -323,13 +349,32 @@ type MessageFilter struct {
 	Queue string
 	From  string
 	To    string
-	State string
-	Limit int
+	State string // one of MessageStates
+	// Domain: a recipient's domain is this one (case-insensitive).
+	Domain string
+	// OlderThan: the message arrived at least this long ago.
+	OlderThan time.Duration
+	Limit     int
+
+	now time.Time // for State and OlderThan
 }
 
 func (f MessageFilter) match(m *Message) bool {
-	if f.State != "" && m.State.String() != f.State {
+	if f.State != "" && DisplayState(m, f.now) != f.State {
 		return false
+	}
+	if f.OlderThan > 0 && f.now.Sub(m.Arrived) < f.OlderThan {
+		return false
+	}
+	if f.Domain != "" {
+		ok := false
+		for _, r := range m.Rcpts {
+			d := r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]
+			ok = ok || strings.EqualFold(d, strings.TrimPrefix(f.Domain, "@"))
+		}
+		if !ok {
+			return false
+		}
 	}
 	if f.From != "" && !strings.Contains(strings.ToLower(m.From), strings.ToLower(f.From)) {
 		return false
@@ -351,6 +396,7 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
+	f.now = q.clk.Now()
 	var out []*Message
 	err := q.store.View(func(tx *Tx) error {
 		if f.Queue != "" {
@@ -426,6 +472,7 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
+		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})
 	q.Kick()
@@ -439,12 +486,17 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 	now := q.clk.Now()
 	var dsn *Message
 	discardFor := ""
+	var removed *Message
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
-		dsn, discardFor = nil, ""
+		dsn, discardFor, removed = nil, "", m
 		var failed []int
 		for _, i := range m.Pending() {
 			m.Rcpts[i].Status = Failed
-			m.Rcpts[i].LastReply = "550 5.3.0 message removed by the administrator"
+			// This server ends the recipient: no remote server answered
+			// this, so the DSN names no Remote-MTA (RFC 3464 §2.3.5) and
+			// the diagnostic is this server's own.
+			m.Rcpts[i].NextHop = ""
+			m.Rcpts[i].LastReply = "550 5.3.0 message removed by the administrator of " + q.cfg.Hostname
 			if m.Rcpts[i].Notify.Wants(NotifyFailure) {
 				failed = append(failed, i)
 			}
@@ -476,7 +528,7 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 		return err
 	}
 	q.log.Info("message removed by the administrator", "msg_id", id.String(), "ndr", dsn != nil)
-	q.ev.Event("remove", &Message{ID: id}, nil, "removed by the administrator")
+	q.ev.Event("remove", removed, nil, "removed by the administrator")
 	q.notifyGone(id)
 	if discardFor != "" {
 		q.dsig.signal(discardFor)

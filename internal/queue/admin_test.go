@@ -141,6 +141,12 @@ func TestSuspendResumeRemoveMessage(t *testing.T) {
 		strings.Contains(ndr.Helo, "y@slow.example") || !strings.Contains(ndr.Helo, "Status: 5.3.0") {
 		t.Fatalf("NDR:\n%s", ndr.Helo)
 	}
+	// The removal was this server's: the NDR names no Remote-MTA that
+	// never answered, and no reply of the last next hop.
+	if strings.Contains(ndr.Helo, "Remote-MTA") || strings.Contains(ndr.Helo, "mx.example.org") ||
+		!strings.Contains(ndr.Helo, "removed by the administrator of mx.test") {
+		t.Errorf("the administrator's NDR misattributes the failure:\n%s", ndr.Helo)
+	}
 }
 
 func TestChangesRefuseActiveMessages(t *testing.T) {
@@ -172,7 +178,9 @@ func TestDiscardNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	outcome := map[string]Outcome{"ok@x.example": RelayedOK, "bad@x.example": FailedPerm, "later@x.example": Deferred}
+	// a@example.org is the senders: their DSNs are relayed.
+	outcome := map[string]Outcome{"ok@x.example": RelayedOK, "bad@x.example": FailedPerm, "later@x.example": Deferred,
+		"a@example.org": RelayedOK}
 	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		var out []Result
 		for _, i := range rcpts {
@@ -192,7 +200,7 @@ func TestDiscardNotifications(t *testing.T) {
 		return m.ID
 	}
 	submit("s-relayed", "ok@x.example")
-	submit("s-failed", "bad@x.example") // finally failed with a DSN: done too
+	submit("s-failed", "bad@x.example") // finally failed: done once its DSN is relayed
 	pending := submit("s-pending", "ok@x.example", "later@x.example")
 	waitFor(t, "two notifications", func() bool { ids, _ := q.Discards("hub-x", 10); return len(ids) == 2 })
 	if ids, _ := q.Discards("hub-y", 10); len(ids) != 0 {
@@ -300,7 +308,7 @@ func TestShadowCopies(t *testing.T) {
 		m, err := q.Message(m2.ID)
 		return err == nil && m.Attempts > 0 && m.State == Ready
 	})
-	if qs, _ := q.Queues(); len(qs) != 1 || qs[0].Name != "shadow:hub-b" || qs[0].ByState["ready"] != 1 {
+	if qs, _ := q.Queues(); len(qs) != 1 || qs[0].Name != "shadow:hub-b" || qs[0].ByState["retry"] != 1 || qs[0].Status != "retry" {
 		t.Fatalf("queues after a takeover without a route: %+v", qs)
 	}
 	// ...until a route appears, and it is delivered another way.
@@ -729,4 +737,67 @@ func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
 	if _, err := q.Message(other.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a resubmitted copy of a recipient handed on was queued: %v", err)
 	}
+}
+
+// The commit that fails a shadowed message's last recipient makes the
+// DSN; the discard for the shadow server waits until that DSN has left
+// (it is the only trace of the failure on this server until then), so a
+// lost primary before then leaves the shadow copy to fail it again.
+func TestFailureDSNOwesTheDiscard(t *testing.T) {
+	s, err := Open(t.TempDir()+"/queue.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	senderOK := false
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []Result
+		for _, i := range rcpts {
+			switch {
+			case m.Rcpts[i].Addr == "bad@x.example":
+				out = append(out, Result{Rcpt: i, Outcome: FailedPerm, Reply: "550 5.1.1 no"})
+			case senderOK:
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250 ok"})
+			default:
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.1 later"})
+			}
+		}
+		return out
+	})
+	q := NewManager(s, d, ManagerConfig{RetrySchedule: []time.Duration{10 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "bad@x.example")
+	m.ShadowServer, m.ShadowID = "hub-x", "s-failed"
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the DSN to be deferred", func() bool {
+		var dsn *Message
+		s.View(func(tx *Tx) error {
+			tx.ForEach(func(x *Message, err error) bool {
+				if err == nil && x.Connector == "dsn" && x.Attempts > 0 {
+					dsn = x
+				}
+				return true
+			})
+			return nil
+		})
+		return dsn != nil
+	})
+	if ids, _ := q.Discards("hub-x", 10); len(ids) != 0 {
+		t.Fatalf("discard written while the DSN is still here: %v", ids)
+	}
+	mu.Lock()
+	senderOK = true
+	mu.Unlock()
+	q.Kick()
+	waitFor(t, "the discard once the DSN left", func() bool {
+		ids, _ := q.Discards("hub-x", 10)
+		return len(ids) == 1 && ids[0] == "s-failed"
+	})
 }

@@ -120,6 +120,20 @@
 // XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
 // still finds the notification when it looks).
 //
+// DSNs and shadow copies: when the commit that makes a message done also
+// creates a DSN (the failure DSN, else a success DSN), the discard is not
+// written then: the DSN is a
+// new message that exists only on this server, and until it has left, the
+// shadow copy is the only other trace of the failure. The DSN carries the
+// original's shadow server and shadow id instead, and the commit that
+// makes the DSN done writes the discard. If this server dies before, the
+// shadow server takes its copy over and the failure (and its DSN) happens
+// again there. Not covered: a failure DSN made by an earlier attempt while
+// other recipients were still pending (the discard follows the last
+// recipient, not that DSN), and an operator's removal with NDR (the
+// discard is written at once, so that the shadow cannot resurrect a
+// message the operator removed).
+//
 // Success DSNs follow RFC 3461 relay semantics: a recipient relayed to a
 // next hop that took the DSN parameters (Result.DSNPassed) gets none
 // here; one relayed without them gets "Action: relayed" (dsnrelay.go).
@@ -170,6 +184,13 @@
 // the record. Expiry of shadow copies touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.
+//
+// The operator sees a Ready message that waits for its next attempt after
+// a deferral as "retry" (DisplayState), and its queue counts it so: message
+// state and queue status agree. An operator's retry or flush (bulk.go)
+// only moves NextAttempt; it never counts as an attempt. A removal or any
+// other action by the operator names its actor in the tracking log (the
+// admin API audits it); a removal's own event keeps the envelope.
 //
 // # Final delivery: duplicate record and dumpster
 //

@@ -78,6 +78,8 @@ type Manager struct {
 	rfmu     sync.Mutex
 	refusals map[ID]*refusalHold // HoldRefusal: waiting senders that take a refusal (SMTP-7)
 
+	dep departures // Departure: how a waited-on message left
+
 	// OnShadowed, when set, hears that a message with waiters became a
 	// shadow copy at primary, so that its discard can be asked for at once.
 	OnShadowed func(primary string)

@@ -52,8 +52,8 @@ func TestWaitingSenderGetsRefusalNotDSN(t *testing.T) {
 			if err := q.Submit(ctx, m, []byte(body)); err != nil {
 				t.Fatal(err)
 			}
-			// Asked after the commit, as a session does: before it, the
-			// message is not there and counts as gone.
+			// After Submit: before it, the message is not found, which
+			// WaitGone takes for gone at once.
 			gone, stop := q.WaitGone(m.ID)
 			defer stop()
 			d.wait(t)

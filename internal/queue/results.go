@@ -209,6 +209,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	// A sender still waiting for its reply (SR-9) whose every recipient
 	// was refused now gets the refusal instead of a DSN (SMTP-7).
 	refusal := q.claimRefusal(m, failed)
+	failDSN := -1 // index in dsns of the DSN that carries the discard
 	var dsns []*Message
 	var dsnBodies [][]byte
 	for _, d := range []struct {
@@ -237,11 +238,17 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
 		dm.Size = int64(len(db))
 		dm.UTF8 = m.UTF8
+		if d.kind == NotifyFailure {
+			failDSN = len(dsns)
+		}
 		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)
 	}
 
 	done := len(m.Pending()) == 0
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
+	if failDSN < 0 && len(dsns) > 0 {
+		failDSN = 0 // a success DSN carries the discard when there is no failure DSN
+	}
 	shadowState := m.State
 	// Final deliveries per database, in recipient order.
 	var dbs []string
@@ -255,8 +262,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	}
 	var afters []func()
 	tookOver := false // sticky: a rerun of the function sees m already changed
+	dsnOwesDiscard := false
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		afters = afters[:0]
+		dsnOwesDiscard = false
 		for _, db := range dbs {
 			for _, i := range perDB[db] {
 				if err := tx.RecordDelivered(db, m.OrgID, m.Rcpts[i].Addr, now); err != nil {
@@ -318,8 +327,15 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 				return err
 			}
 			// Every recipient is done (SR-4): the shadow server may now
-			// drop its copy. The notification is part of this commit.
-			if discard {
+			// drop its copy. The notification is part of this commit —
+			// unless this commit also made the failure DSN: that DSN
+			// exists only here until it leaves, so it carries the
+			// discard and owes it when it is done (doc.go, "DSNs and
+			// shadow copies"); until then the shadow copy covers it.
+			if discard && failDSN >= 0 {
+				dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = m.ShadowServer, m.ShadowID
+				dsnOwesDiscard = true
+			} else if discard {
 				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
 					return err
 				}
@@ -353,7 +369,9 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	for _, dm := range dsns {
 		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
 	}
-	if discard {
+	if discard && dsnOwesDiscard {
+		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" owed by DSN "+dsns[failDSN].ID.String())
+	} else if discard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
 		q.dsig.signal(m.ShadowServer)
 	}
@@ -361,6 +379,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		q.notifyHanded(m.ID)
 	}
 	if done && m.State != Shadow {
+		q.noteDeparture(m)
 		q.notifyGone(m.ID)
 	} else if m.State == Shadow && q.OnShadowed != nil && q.hasWaiters(m.ID) {
 		for _, r := range m.Rcpts {

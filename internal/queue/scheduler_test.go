@@ -180,8 +180,8 @@ func TestDeadDestination(t *testing.T) {
 	waitFor(t, "the destination revived and its mail delivered", func() bool { return len(messages(t, s)) == 0 })
 }
 
-// TestManualRetryUsesNoBackoffStep: an operator's retry of a queue is
-// not a scheduled attempt: after it fails the message waits the step it
+// TestManualRetryUsesNoBackoffStep: an operator's retry (of a queue, of
+// a message, or a flush) is not a scheduled attempt: after it fails the message waits the step it
 // was on, not the next one.
 func TestManualRetryUsesNoBackoffStep(t *testing.T) {
 	s := openTest(t)
@@ -208,10 +208,14 @@ func TestManualRetryUsesNoBackoffStep(t *testing.T) {
 	if got := attempted(1); got.Attempts != 1 || got.NextAttempt.Sub(clk.Now()) != time.Minute {
 		t.Fatalf("after the first attempt: attempts %d, next in %s", got.Attempts, got.NextAttempt.Sub(clk.Now()))
 	}
-	for range 3 {
+	for _, retry := range []func() error{
+		func() error { _, err := q.RetryQueue(ctx, queueOf(&m.Rcpts[0])); return err },
+		func() error { return q.RetryMessage(ctx, m.ID) },
+		func() error { _, err := q.Flush(ctx); return err },
+	} {
 		clk.Advance(10 * time.Second)
-		if n, err := q.RetryQueue(ctx, queueOf(&m.Rcpts[0])); err != nil || n != 1 {
-			t.Fatalf("retry: %d, %v", n, err)
+		if err := retry(); err != nil {
+			t.Fatalf("retry: %v", err)
 		}
 		d.wait(t)
 		got := attempted(1)

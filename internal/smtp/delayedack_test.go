@@ -119,3 +119,34 @@ func TestDelayedAckWaitsForConfirmation(t *testing.T) {
 		t.Fatalf("confirmed path: %q", r)
 	}
 }
+
+// departedQueue confirms at once and tells how the message left.
+type departedQueue struct {
+	heldQueue
+	how string
+}
+
+func (q *departedQueue) Departure(queue.ID) string { return q.how }
+
+// A message delivered to a local mailbox is not "confirmed by the next
+// hop" (there is none): the acknowledgement says what happened.
+func TestDelayedAckSaysHowTheMessageLeft(t *testing.T) {
+	for how, want := range map[string]string{
+		queue.DepartedDelivered: ", delivered to the mailbox",
+		queue.DepartedRelayed:   ", confirmed by the next hop",
+		queue.DepartedFailed:    "",
+	} {
+		clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+		q := &departedQueue{heldQueue: heldQueue{gone: make(chan struct{})}, how: how}
+		q.confirm()
+		s := startClockedServer(t, q, clk)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.openData()
+		d.send("Subject: x\r\n\r\nwait\r\n.\r\n")
+		r := d.expect("250 2.0.0 Ok: queued as ")
+		if rest := r[strings.Index(r, "queued as ")+len("queued as "):]; strings.TrimLeft(rest, "0123456789abcdef") != want {
+			t.Errorf("%s: %q, want the suffix %q", how, r, want)
+		}
+	}
+}

@@ -55,6 +55,14 @@
 //     sessions, rejected messages) are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the
 //     lines it drops are counted and reported. No credentials are logged.
+//   - Every session logs connect, TLS established (version, cipher), a
+//     line per message accepted (HELO, TLS, SASL user; never the body)
+//     and disconnect (connlog.go); shadow sessions end at DEBUG. The
+//     disconnect line reads only connStats: go-smtp may end a session from
+//     another goroutine.
+//   - A delayed acknowledgement says how the message left (queue
+//     Departure): "confirmed by the next hop" only when a next hop took
+//     it, "delivered to the mailbox" for a local delivery.
 //   - A server id in XSHADOW must be the authenticated account or a name in
 //     the client certificate; with neither (an externally secured
 //     connector) and a topology, it must be a server of the topology and

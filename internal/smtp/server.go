@@ -93,6 +93,9 @@ type ServerConfig struct {
 	// Recipients validates RCPT at accepted domains (SMTP-6); see
 	// SetRecipients.
 	Recipients *recipients.Validator
+	// Listen, when set, opens the bindings instead of net.Listen: the
+	// in-process simulation's network (internal/sim).
+	Listen func(network, addr string) (net.Listener, error)
 }
 
 // ServerDirectory knows the organisation's servers and where their
@@ -130,6 +133,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	draining chan struct{} // closed when Shutdown begins
 	clk      clock.Clock
+	listen   func(network, addr string) (net.Listener, error)
 
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
@@ -172,6 +176,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
 		draining: make(chan struct{}), clk: cfg.Clock}
 	s.postmaster, s.maxHops = cfg.Postmaster, cfg.MaxHopCount
+	s.listen = cfg.Listen
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
 	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {
@@ -299,7 +304,11 @@ func (s *Server) assign(conns []*connector) (opened []*binding, err error) {
 		if s.bindings[addr] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", addr)
+		listen := net.Listen
+		if s.listen != nil {
+			listen = s.listen
+		}
+		ln, err := listen("tcp", addr)
 		if err != nil {
 			return opened, fmt.Errorf("binding %s: %w", addr, err)
 		}

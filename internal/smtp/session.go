@@ -72,6 +72,8 @@ type session struct {
 	from string
 	opts gosmtp.MailOptions
 	rcpt []queue.Recipient
+
+	stats connStats // connect and disconnect log lines (connlog.go)
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -87,6 +89,7 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 		tc.sess.Store(ss)
 	}
 	s.obs.Session(c.cfg.Name)
+	ss.logConnect()
 	return ss
 }
 
@@ -130,6 +133,7 @@ func (s *session) startShadow(serverID string) string {
 		}
 	}
 	s.shadowServer = serverID
+	s.stats.shadow.Store(true)
 	s.log.Debug("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
 }
@@ -160,6 +164,7 @@ func (s *session) bindServerID(serverID string) string {
 // forgetAfterTLS drops what the session learnt before STARTTLS
 // (RFC 3207 §4.2).
 func (s *session) forgetAfterTLS() {
+	s.logTLS()
 	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
 	if s.vc != nil && len(s.vc.certNames) > 0 {
 		s.server = true // a certificate of the organisation names a server
@@ -360,6 +365,7 @@ func (s *session) data(r io.Reader) error {
 		return replyLocalError(id)
 	}
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
+	s.logAccepted(m, len(body))
 	msg := "Ok: queued as " + id.String()
 	if s.delaysAck() {
 		msg += s.awaitConfirmation(id)
@@ -430,6 +436,15 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	select {
 	case <-gone:
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
+		// Say what happened: a mailbox delivery here has no next hop.
+		if d, ok := s.srv.queue.(interface{ Departure(queue.ID) string }); ok {
+			switch d.Departure(id) {
+			case queue.DepartedDelivered:
+				return ", delivered to the mailbox"
+			case queue.DepartedFailed:
+				return ""
+			}
+		}
 		return ", confirmed by the next hop"
 	case <-t.C():
 		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
@@ -555,4 +570,7 @@ func (s *session) Reset() {
 	s.busy.Store(false)
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.logDisconnect()
+	return nil
+}

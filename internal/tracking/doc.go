@@ -12,4 +12,11 @@
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.
+//   - Lines are JSON without HTML escaping: <id@host> is written as it is,
+//     so that grep finds it.
+//   - Search (the function) only reads the files: `umbra track` uses it
+//     without the daemon, bounded by time and event.
+//   - Operator actions are the event "admin", with the action and the
+//     actor (the admin socket peer's uid); a removal's own "remove" line
+//     keeps the envelope (sender, recipients, Message-ID, org id).
 package tracking

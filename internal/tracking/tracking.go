@@ -2,8 +2,10 @@ package tracking
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -24,9 +26,17 @@ type Entry struct {
 	Size       int64     `json:"size,omitempty"`
 	Connector  string    `json:"connector,omitempty"`
 	ClientIP   string    `json:"client_ip,omitempty"`
+	Helo       string    `json:"helo,omitempty"` // the client's EHLO/HELO name (receive)
 	Queue      string    `json:"queue,omitempty"`
 	NextHop    string    `json:"next_hop,omitempty"`
 	Reply      string    `json:"reply,omitempty"`
+	// Delay is the time from arrival to this event, in seconds, on a
+	// recipient's event (Postfix's delay=).
+	Delay float64 `json:"delay,omitempty"`
+	// Operator actions (event "admin"): what was done and by whom, as
+	// the admin socket saw the peer ("uid=0(root)").
+	Action string `json:"action,omitempty"`
+	Actor  string `json:"actor,omitempty"`
 }
 
 // Log is an open tracking log. It implements queue.Events.
@@ -71,8 +81,11 @@ func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply str
 		Size: m.Size, Reply: reply}
 	if r != nil {
 		e.Recipients, e.Queue, e.NextHop = []string{r.Addr}, r.Queue, r.NextHop
+		if !m.Arrived.IsZero() {
+			e.Delay = math.Round(e.Time.Sub(m.Arrived).Seconds()*1000) / 1000
+		}
 	} else {
-		e.Connector, e.ClientIP = m.Connector, m.ClientIP
+		e.Connector, e.ClientIP, e.Helo = m.Connector, m.ClientIP, m.Helo
 		for _, rc := range m.Rcpts {
 			e.Recipients = append(e.Recipients, rc.Addr)
 		}
@@ -82,11 +95,15 @@ func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply str
 
 // Write appends one entry, rotating first when the file is full.
 func (l *Log) Write(e Entry) {
-	line, err := json.Marshal(e)
-	if err != nil {
+	// Addresses and Message-IDs are written as they are (<id@host>),
+	// not HTML-escaped, so that grep finds them.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(e) != nil {
 		return
 	}
-	line = append(line, '\n')
+	line := buf.Bytes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -132,6 +149,11 @@ func (l *Log) Close() error {
 	return err
 }
 
+// Events are the event names the log holds: `umbra track --event` takes
+// only these.
+var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "poison", "remove", "shadow", "discard",
+	"takeover", "resubmit", "duplicate-suppressed", "admin"}
+
 // Query selects entries; empty fields match everything. ID matches the
 // umbra id, the Message-ID or the organisation message id (which follows
 // the message from server to server); Sender and Recipient match
@@ -140,10 +162,27 @@ type Query struct {
 	ID        string
 	Sender    string
 	Recipient string
-	Limit     int
+	// Since and Until bound the entries' time (zero: unbounded; Until is
+	// exclusive).
+	Since, Until time.Time
+	// Events: only these events (receive, deliver, remove, admin, …).
+	Events []string
+	Limit  int
 }
 
 func (q Query) match(e *Entry) bool {
+	if !q.Since.IsZero() && e.Time.Before(q.Since) || !q.Until.IsZero() && !e.Time.Before(q.Until) {
+		return false
+	}
+	if len(q.Events) > 0 {
+		ok := false
+		for _, ev := range q.Events {
+			ok = ok || strings.EqualFold(ev, e.Event)
+		}
+		if !ok {
+			return false
+		}
+	}
 	if q.ID != "" && !strings.EqualFold(e.ID, q.ID) && e.MessageID != q.ID && strings.Trim(e.MessageID, "<>") != strings.Trim(q.ID, "<>") &&
 		!(e.OrgID != "" && strings.EqualFold(e.OrgID, q.ID)) {
 		return false
@@ -164,14 +203,21 @@ func (q Query) match(e *Entry) bool {
 // Search reads the rotated files and the current one, oldest first, and
 // returns the matching entries (the newest Limit of them).
 func (l *Log) Search(q Query) ([]Entry, error) {
+	return Search(l.path, l.maxFiles, q)
+}
+
+// Search reads the log at path and its rotated files (path.1 … path.N,
+// N = maxFiles) as Log.Search does, without a running daemon: the files
+// are only read.
+func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
 	var files []string
-	for i := l.maxFiles; i >= 1; i-- {
-		files = append(files, fmt.Sprintf("%s.%d", l.path, i))
+	for i := maxFiles; i >= 1; i-- {
+		files = append(files, fmt.Sprintf("%s.%d", path, i))
 	}
-	files = append(files, l.path)
+	files = append(files, path)
 	var out []Entry
 	for _, name := range files {
 		f, err := os.Open(name)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/queue"
 )
@@ -72,5 +73,73 @@ func TestSearchByOrgID(t *testing.T) {
 	got, err := l.Search(Query{ID: strings.ToUpper(org)})
 	if err != nil || len(got) != 2 || got[0].OrgID != org || got[1].ID != b.ID.String() {
 		t.Fatalf("search by org id: %+v %v", got, err)
+	}
+}
+
+// The log is greppable: a Message-ID or address is written with its angle
+// brackets as they are, not as \u003c…\u003e.
+func TestLinesAreNotHTMLEscaped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &queue.Message{ID: 7, From: "a&b@example.org", MessageID: "<id.1@example.org>", Rcpts: []queue.Recipient{{Addr: "r@example.net"}}}
+	l.Event("receive", m, nil, "")
+	l.Close()
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"<id.1@example.org>"`) || !strings.Contains(string(b), `"a&b@example.org"`) {
+		t.Fatalf("escaped line: %s", b)
+	}
+}
+
+// Search reads the files without the daemon, bounded by time and event.
+func TestSearchFilesByTimeAndEvent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	l, err := Open(path, 1500, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var now time.Time
+	l.now = func() time.Time { return now }
+	for i := 0; i < 20; i++ {
+		now = base.Add(time.Duration(i) * time.Minute)
+		m := &queue.Message{ID: queue.ID(i + 1), From: "s@example.org", Rcpts: []queue.Recipient{{Addr: "r@example.net"}}}
+		l.Event("receive", m, nil, "")
+		l.Event("deliver", m, &m.Rcpts[0], "250 ok")
+	}
+	l.Close()
+	got, err := Search(path, 5, Query{Since: base.Add(5 * time.Minute), Until: base.Add(8 * time.Minute), Events: []string{"deliver"}})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("deliveries in [12:05, 12:08): %d %v", len(got), err)
+	}
+	for i, e := range got {
+		if e.Event != "deliver" || !e.Time.Equal(base.Add(time.Duration(5+i)*time.Minute)) {
+			t.Errorf("entry %d: %+v", i, e)
+		}
+	}
+	if got, _ := Search(path, 5, Query{Events: []string{"receive"}, Limit: 2}); len(got) != 2 || got[1].ID != queue.ID(20).String() {
+		t.Errorf("the newest two receives: %+v", got)
+	}
+}
+
+// A receive line names the client's HELO; a recipient's line carries
+// delay=, the seconds since arrival.
+func TestHeloAndDelay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return arrived.Add(90*time.Second + 250*time.Millisecond) }
+	m := &queue.Message{ID: 1, From: "s@example.org", Helo: "client.example", Arrived: arrived, Rcpts: []queue.Recipient{{Addr: "r@example.net"}}}
+	l.Event("receive", m, nil, "")
+	l.Event("send", m, &m.Rcpts[0], "250 ok")
+	l.Close()
+	es, _ := Search(path, 0, Query{})
+	if len(es) != 2 || es[0].Helo != "client.example" || es[1].Delay != 90.25 {
+		t.Fatalf("%+v", es)
 	}
 }

@@ -1,0 +1,217 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"umbra/internal/queue"
+	"umbra/internal/tracking"
+)
+
+// Operator is what the API needs of the queue manager beyond Queue: the
+// checks of the names an operator types, actions on one message more, and
+// flush. The queue manager implements it.
+type Operator interface {
+	CheckQueue(name string, mayBeNew bool) error
+	RetryMessage(ctx context.Context, id queue.ID) error
+	Flush(ctx context.Context) (int, error)
+}
+
+// Auditor records operator actions in the tracking log (tracking.Log).
+type Auditor interface {
+	Write(e tracking.Entry)
+}
+
+type peerKey struct{}
+
+// connContext remembers who is at the other end of the connection.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, peerKey{}, peerOf(c))
+}
+
+// actor is the peer of the request's socket connection (SO_PEERCRED).
+// A request without one was made in-process through Handler (the web
+// console): its X-Umbra-Operator header names the operator. The header is
+// never believed on the socket, where the kernel names the peer.
+func actor(r *http.Request) string {
+	if p, ok := r.Context().Value(peerKey{}).(string); ok {
+		return p
+	}
+	if op := r.Header.Get("X-Umbra-Operator"); op != "" && len(op) <= 200 {
+		return op
+	}
+	return "unknown"
+}
+
+// audit logs an operator action and writes it to the tracking log: what
+// (action), on what (the message's envelope, or the queue), who (the
+// socket peer), when (the entry's time), and how it ended.
+func (s *Server) audit(r *http.Request, action string, m *queue.Message, queueName string, err error) {
+	who := actor(r)
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	args := []any{"action", action, "actor", who, "result", result}
+	if m != nil {
+		args = append(args, "msg_id", m.ID.String())
+	}
+	if queueName != "" {
+		args = append(args, "queue", queueName)
+	}
+	s.log.Info("admin", args...)
+	a, ok := s.track.(Auditor)
+	if !ok {
+		return
+	}
+	e := tracking.Entry{Time: s.now().UTC(), Event: "admin", Action: action, Actor: who, Queue: queueName, Reply: result}
+	if m != nil {
+		e.ID, e.MessageID, e.OrgID, e.Sender, e.Size = m.ID.String(), m.MessageID, m.OrgID, m.From, m.Size
+		for _, rc := range m.Rcpts {
+			e.Recipients = append(e.Recipients, rc.Addr)
+		}
+	}
+	a.Write(e)
+}
+
+// checkNames answers 404 with the valid names for an unknown queue or
+// state; it reports whether the request may go on.
+func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayBeNew bool) bool {
+	err := queue.CheckState(state)
+	if err == nil && queueName != "" {
+		if op, ok := s.q.(Operator); ok {
+			err = op.CheckQueue(queueName, mayBeNew)
+		}
+	}
+	var ue *queue.UnknownNameError
+	switch {
+	case errors.As(err, &ue):
+		fail(w, http.StatusNotFound, ue.Error())
+		return false
+	case err != nil:
+		fail(w, http.StatusInternalServerError, err.Error())
+		return false
+	}
+	return true
+}
+
+// filterOf reads a message filter from query parameters: queue, from,
+// to, state, domain, older_than (a Go duration), limit.
+func filterOf(v url.Values) (queue.MessageFilter, error) {
+	f := queue.MessageFilter{Queue: v.Get("queue"), From: v.Get("from"), To: v.Get("to"), State: v.Get("state"),
+		Domain: v.Get("domain")}
+	f.Limit, _ = strconv.Atoi(v.Get("limit"))
+	if s := v.Get("older_than"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return f, fmt.Errorf("older_than must be a duration like 90m or 2h: %q", s)
+		}
+		f.OlderThan = d
+	}
+	return f, nil
+}
+
+// BulkResult is the answer to an action on the messages a filter selects.
+type BulkResult struct {
+	Action  string       `json:"action"`
+	DryRun  bool         `json:"dry_run"`
+	Matched int          `json:"matched"`
+	Done    []string     `json:"done"`
+	Failed  []BulkFailed `json:"failed,omitempty"`
+}
+
+// BulkFailed is one message the action could not be carried out on.
+type BulkFailed struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// bulkLimit bounds how many messages one bulk action selects.
+const bulkLimit = 1_000_000
+
+// messageAction carries out one message action; m is the message as it
+// was before, for the audit.
+func (s *Server) messageAction(r *http.Request, action string, id queue.ID, ndr bool) error {
+	m, _ := s.q.Message(id)
+	if m == nil {
+		m = &queue.Message{ID: id}
+	}
+	var err error
+	switch action {
+	case "suspend":
+		err = s.q.SuspendMessage(r.Context(), id)
+	case "resume":
+		err = s.q.ResumeMessage(r.Context(), id)
+	case "remove":
+		err = s.q.RemoveMessage(r.Context(), id, ndr)
+		if ndr {
+			action = "remove --ndr"
+		}
+	case "retry":
+		op, ok := s.q.(Operator)
+		if !ok {
+			return errors.New("retry is not supported")
+		}
+		err = op.RetryMessage(r.Context(), id)
+	default:
+		return errUnknownAction
+	}
+	s.audit(r, "message "+action, m, "", err)
+	return err
+}
+
+var errUnknownAction = errors.New("unknown message action (suspend, resume, remove, retry)")
+
+// bulk serves POST /v1/messages/{action}?FILTER[&dry_run=true][&ndr=true]:
+// the action on every message the filter selects. A filter is required;
+// all=true selects every message.
+func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	switch action {
+	case "suspend", "resume", "remove", "retry":
+	default:
+		fail(w, http.StatusNotFound, errUnknownAction.Error())
+		return
+	}
+	v := r.URL.Query()
+	f, err := filterOf(v)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if f == (queue.MessageFilter{Limit: f.Limit}) && v.Get("all") != "true" {
+		fail(w, http.StatusBadRequest, "select messages with a filter (queue, from, to, state, domain, older_than) or all=true")
+		return
+	}
+	if !s.checkNames(w, f.Queue, f.State, false) {
+		return
+	}
+	if f.Limit <= 0 || f.Limit > bulkLimit {
+		f.Limit = bulkLimit
+	}
+	ms, err := s.q.Messages(f)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Matched: len(ms), Done: []string{}}
+	ndr := v.Get("ndr") == "true"
+	for _, m := range ms {
+		if out.DryRun {
+			out.Done = append(out.Done, m.ID.String())
+			continue
+		}
+		if err := s.messageAction(r, action, m.ID, ndr); err != nil {
+			out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
+			continue
+		}
+		out.Done = append(out.Done, m.ID.String())
+	}
+	reply(w, out, nil)
+}

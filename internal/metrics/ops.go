@@ -1,0 +1,178 @@
+package metrics
+
+import (
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/queue"
+)
+
+// Operations metrics: build, delivery latency and per-destination
+// results, TLS, reloads, suspended queues; and the series a fresh server
+// shows before any traffic, so that dashboards and alerts never watch
+// nothing.
+
+// Ops holds the operations collectors.
+type Ops struct {
+	latency      *prometheus.HistogramVec
+	destinations *prometheus.CounterVec
+	tls          *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+	reloadOK     prometheus.Gauge
+	reloadTime   prometheus.Gauge
+}
+
+// eventNames are the message events a fresh server shows at zero.
+var eventNames = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "poison", "remove", "takeover", "discard"}
+
+// queueTypes are the delivery types the queue gauges always report.
+var queueTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", "shadow", "smtp-redirect", "legacy",
+	queue.QueueSubmission, queue.QueuePoison, "unreachable"}
+
+// RegisterOps adds the operations collectors: umbra_build_info with
+// version, the delivery-latency histogram, results per destination, TLS
+// sessions and reloads. Every label is bounded (see Destination).
+func (m *Metrics) RegisterOps(reg prometheus.Registerer, version string) *Ops {
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_build_info",
+		Help:        "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
+	build.Set(1)
+	o := &Ops{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_delivery_latency_seconds",
+			Help:    "Time from arrival to a recipient's final delivery or relay, by queue type.",
+			Buckets: []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}}, []string{"queue_type"}),
+		destinations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_delivery_results_total",
+			Help: "Delivery results per recipient, by destination (a send connector, mailbox database or site; MX destinations as one) and result (sent, delivered, deferred, failed)."},
+			[]string{"destination", "result"}),
+		tls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_tls_sessions_total",
+			Help: "Inbound sessions that negotiated TLS, by connector and protocol version."}, []string{"connector", "version"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_config_reloads_total",
+			Help: "Configuration reloads (SIGHUP), by result (ok, failed)."}, []string{"result"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_config_last_reload_successful",
+			Help: "1 if the last configuration reload succeeded (or none was tried), 0 if it failed."}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration was last loaded successfully (start or reload)."}),
+	}
+	reg.MustRegister(build, o.latency, o.destinations, o.tls, o.reloads, o.reloadOK, o.reloadTime)
+	o.reloadOK.Set(1)
+	o.reloadTime.Set(float64(time.Now().Unix()))
+	for _, r := range []string{"ok", "failed"} {
+		o.reloads.WithLabelValues(r)
+	}
+	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", "site"} {
+		o.latency.WithLabelValues(typ)
+	}
+	m.ops = o
+	return o
+}
+
+// Reload records a reload's result.
+func (o *Ops) Reload(err error) {
+	if err != nil {
+		o.reloads.WithLabelValues("failed").Inc()
+		o.reloadOK.Set(0)
+		return
+	}
+	o.reloads.WithLabelValues("ok").Inc()
+	o.reloadOK.Set(1)
+	o.reloadTime.Set(float64(time.Now().Unix()))
+}
+
+// TLS implements the smtp package's optional TLS observer. version is
+// one of crypto/tls's few version names.
+func (m *Metrics) TLS(connector, version string) {
+	if m.ops != nil {
+		m.ops.tls.WithLabelValues(connector, version).Inc()
+	}
+}
+
+// Destination is the bounded label of a recipient's queue: the send
+// connector, mailbox database, site or legacy connector it names (from
+// the configuration), and for per-domain MX and redirect queues only
+// their kind, since domains are unbounded.
+func Destination(queueName string) string {
+	kind, _, _ := strings.Cut(queueName, ":")
+	switch kind {
+	case "mx", "redirect":
+		return kind
+	case "smarthost", "mailbox", "site", "legacy":
+		return queueName
+	case "":
+		return queue.QueueSubmission
+	}
+	return "other"
+}
+
+// observeDelivery counts a recipient's event for its destination and, at
+// a final delivery or relay, the latency since arrival.
+func (m *Metrics) observeDelivery(name string, msg *queue.Message, r *queue.Recipient) {
+	if m.ops == nil || r == nil {
+		return
+	}
+	result := map[string]string{"send": "sent", "deliver": "delivered", "defer": "deferred", "fail": "failed"}[name]
+	if result == "" {
+		return
+	}
+	m.ops.destinations.WithLabelValues(Destination(r.Queue), result).Inc()
+	if (result == "sent" || result == "delivered") && msg != nil && !msg.Arrived.IsZero() {
+		typ := queue.DeliveryType(r.Queue)
+		if r.Queue == "" {
+			typ = queue.QueueSubmission
+		}
+		m.ops.latency.WithLabelValues(typ).Observe(time.Since(msg.Arrived).Seconds())
+	}
+}
+
+// Known creates the series of the configured names at zero, so that a
+// fresh server shows them: sessions, refusals, messages and delayed
+// acknowledgements per receive connector, and the dumpster and duplicate
+// series per mailbox database.
+func (m *Metrics) Known(connectors, databases []string) {
+	for _, c := range connectors {
+		m.sessions.WithLabelValues(c)
+		m.received.WithLabelValues(c)
+		m.receivedBytes.WithLabelValues(c)
+		m.ackDelay.WithLabelValues(c)
+		m.ackTimeouts.WithLabelValues(c)
+		m.rejected.WithLabelValues(c, "max_connections_per_source reached")
+		for _, cmd := range []string{"MAIL", "RCPT", "DATA", "AUTH"} {
+			for _, class := range []string{"2xx", "4xx", "5xx"} {
+				m.commands.WithLabelValues(c, cmd, class)
+			}
+		}
+		if m.ops != nil {
+			for _, v := range []string{"TLS 1.2", "TLS 1.3"} {
+				m.ops.tls.WithLabelValues(c, v)
+			}
+		}
+	}
+	for _, db := range databases {
+		m.dumpKept.WithLabelValues(db)
+		m.dumpResubmitted.WithLabelValues(db)
+		m.duplicates.WithLabelValues(db)
+		for _, r := range []string{"age", "size", "too_big"} {
+			m.dumpEvicted.WithLabelValues(db, r)
+		}
+		if m.ops != nil {
+			m.ops.destinations.WithLabelValues("mailbox:"+db, "delivered")
+		}
+	}
+	for _, ev := range eventNames {
+		m.events.WithLabelValues(ev, "")
+	}
+	m.known = databases
+}
+
+// SuspendedSource lists the suspended queues.
+type SuspendedSource func() []string
+
+// RegisterSuspended adds umbra_queues_suspended, the number of suspended
+// queues (their names are the operator's, so only the count).
+func RegisterSuspended(reg prometheus.Registerer, src SuspendedSource) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_queues_suspended",
+		Help: "Queues an operator suspended (umbra queue list --filter status=suspended)."},
+		func() float64 { return float64(len(src())) }))
+}

@@ -1,0 +1,77 @@
+package metrics
+
+import (
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"umbra/internal/queue"
+)
+
+// Delivery latency and results per destination with bounded labels (MX
+// domains collapse into "mx"), TLS sessions, reloads and build info; all
+// pass Prometheus' lint.
+func TestOpsMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	o := m.RegisterOps(reg, "1.2.3")
+	m.Known([]string{"default"}, []string{"DB01"})
+	msg := &queue.Message{ID: 1, Arrived: time.Now().Add(-2 * time.Second)}
+	for i := 0; i < 50; i++ {
+		m.Event("send", msg, &queue.Recipient{Queue: "mx:domain" + strings.Repeat("x", i) + ".example"}, "250 ok")
+	}
+	m.Event("defer", msg, &queue.Recipient{Queue: "smarthost:edge"}, "451 later")
+	m.Event("deliver", msg, &queue.Recipient{Queue: "mailbox:DB01"}, "250 ok")
+	m.TLS("default", "TLS 1.3")
+	o.Reload(errors.New("bad file"))
+
+	if n := testutil.ToFloat64(o.destinations.WithLabelValues("mx", "sent")); n != 50 {
+		t.Errorf("sent to mx: %v", n)
+	}
+	if n := testutil.CollectAndCount(o.destinations); n != 3 {
+		t.Errorf("%d destination series; MX domains must not be labels", n)
+	}
+	if n := testutil.ToFloat64(o.destinations.WithLabelValues("smarthost:edge", "deferred")); n != 1 {
+		t.Errorf("deferred at edge: %v", n)
+	}
+	if got := testutil.ToFloat64(o.reloadOK); got != 0 {
+		t.Errorf("last reload successful after a failure: %v", got)
+	}
+	if got := testutil.ToFloat64(o.tls.WithLabelValues("default", "TLS 1.3")); got != 1 {
+		t.Errorf("TLS sessions: %v", got)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP umbra_build_info Always 1; the labels name the running build.
+# TYPE umbra_build_info gauge
+`+`umbra_build_info{goversion="`+goVersion()+`",version="1.2.3"} 1
+`), "umbra_build_info"); err != nil {
+		t.Error(err)
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "umbra_delivery_latency_seconds" {
+			continue
+		}
+		var count uint64
+		for _, mm := range mf.GetMetric() {
+			count += mm.GetHistogram().GetSampleCount()
+		}
+		if count != 51 {
+			t.Errorf("latency observations: %d, want 51 (sends and the delivery, not the deferral)", count)
+		}
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func goVersion() string { return runtime.Version() }

@@ -1,0 +1,239 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/delivery"
+	"umbra/internal/dumpster"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/shadow"
+	"umbra/internal/smtp"
+)
+
+// Node is one umbra server of the organisation: the composition of
+// cmd/umbra's serve (queue, dumpster, shadow manager, deliverer, SMTP
+// server) on the simulated network, its transport database a real bbolt
+// file.
+type Node struct {
+	Name, IP string
+	dir      string
+	cfg      *config.Config
+	topo     *routing.Topology
+	net      *Network
+	log      *slog.Logger
+
+	up      bool
+	store   *queue.Store
+	mgr     *queue.Manager
+	del     *delivery.Deliverer
+	srv     *smtp.Server
+	shadows *shadow.Manager
+	dump    *dumpster.Dumpster
+	cancel  context.CancelFunc
+	done    chan struct{}
+	// afterStart are the operator's requests made while the server was
+	// down, run when it is back.
+	afterStart []func()
+}
+
+func (n *Node) dbPath() string { return filepath.Join(n.dir, "queue.db") }
+
+// Start opens the transport database (a new one if it is gone) and
+// starts every part, as serve does after a restart.
+func (n *Node) Start() error {
+	cfg := n.cfg
+	store, err := queue.Open(n.dbPath(), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		return err
+	}
+	t := cfg.Transport
+	table := routingTable(cfg)
+	var mgr *queue.Manager
+	shadows := shadow.New(shadow.Config{Timeout: t.ShadowHeartbeatTimeout.D(), Retries: t.ShadowHeartbeatRetryCount,
+		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowStore{&mgr}})
+	dc := delivery.Config{
+		Topology: n.topo, LocalServer: cfg.Server.Name,
+		Suspended: func(q string) bool { return mgr.IsSuspended(q) }, Hostname: cfg.Server.Name, Routing: table,
+		SendConnectors: cfg.SendConnectors, Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(),
+		CommandTimeout: t.CommandTimeout.D(), DataTimeout: t.DataTimeout.D(),
+		MaxConnectionsPerDestination: t.MaxConnectionsPerDestination, Log: n.log, MaxHopCount: t.MaxHopCount,
+		ShadowServerID: cfg.Server.Name, Shadows: shadows, Dial: n.net.Dialer(n.IP),
+	}
+	if !t.ShadowRedundancyEnabled {
+		dc.ShadowServerID, dc.Shadows = "", nil
+	}
+	del, err := delivery.New(dc)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	shadows.SetHeartbeater(del)
+	dump := dumpster.New(store, dumpster.Config{MaxSizePerDatabase: int64(t.MaxDumpsterSizePerDatabase),
+		MaxTime: t.MaxDumpsterTime.D()}, dumpster.Options{Log: n.log})
+	var sched []time.Duration
+	for _, d := range t.RetrySchedule {
+		sched = append(sched, d.D())
+	}
+	mgr = queue.NewManager(store, del, queue.ManagerConfig{
+		Hostname: cfg.Server.Name, RetrySchedule: sched, RetryJitter: t.RetryJitter,
+		MessageExpiration: t.MessageExpiration.D(), DelayNotification: t.DelayNotification.D(),
+		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold, Log: n.log,
+		Dumpster: dump, DuplicateWindow: max(t.MessageExpiration.D(), t.MaxDumpsterTime.D()),
+		BounceSizeLimit: int64(t.BounceSizeLimit), Events: eventLog{n.log},
+	})
+	dump.SetManager(mgr)
+	mgr.OnShadowed = shadows.Expedite
+	if peers, err := mgr.ShadowPeers(); err == nil {
+		for _, p := range peers {
+			if p.Failures > 0 || p.TakenOver {
+				del.MarkUnresponsive(p.Primary, p.Addr, p.LastTry)
+			}
+		}
+	}
+	del.SetDedup(mgr)
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, _, err := mgr.Recover(ctx); err != nil {
+		cancel()
+		store.Close()
+		return fmt.Errorf("%s: recover: %w", n.Name, err)
+	}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
+		Routing: table, Queue: mgr, Log: n.log, Shadow: mgr, ShadowEnabled: t.ShadowRedundancyEnabled,
+		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: t.MaxHopCount,
+		Listen: n.net.Listen})
+	if err != nil {
+		cancel()
+		store.Close()
+		return err
+	}
+	srv.SetServers(n.topo)
+	n.net.SetDown(n.IP, false)
+	if err := srv.Listen(); err != nil {
+		cancel()
+		store.Close()
+		return err
+	}
+	mgr.Start(ctx)
+	done := make(chan struct{})
+	go func() {
+		dump.Run(ctx)
+		done <- struct{}{}
+	}()
+	go func() {
+		shadows.Run(ctx)
+		done <- struct{}{}
+	}()
+	srv.Serve()
+	n.store, n.mgr, n.del, n.srv, n.shadows, n.cancel, n.done, n.up = store, mgr, del, srv, shadows, cancel, done, true
+	n.dump = dump
+	todo := n.afterStart
+	n.afterStart = nil
+	for _, f := range todo {
+		f()
+	}
+	return nil
+}
+
+// Crash stops the server as kill -9 would: its connections break at
+// once (no reply is written after this instant), nothing is drained, and
+// the transport database keeps exactly what was committed. The
+// goroutines of the dead instance are then run down (their network is
+// gone, their database closed) so that the file can be opened again.
+func (n *Node) Crash() {
+	if !n.up {
+		return
+	}
+	n.up = false
+	n.net.SetDown(n.IP, true)
+	n.cancel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.srv.Shutdown(ctx) // listeners and sessions: already cut off
+	<-n.done
+	<-n.done
+	n.mgr.Wait()
+	n.del.Close()
+	n.store.Close()
+}
+
+// LoseDisk crashes the server and removes its transport database: it
+// starts again with a new database id.
+func (n *Node) LoseDisk() {
+	n.Crash()
+	os.Remove(n.dbPath())
+}
+
+func routingTable(cfg *config.Config) *routing.Table {
+	var domains []routing.AcceptedDomain
+	for _, d := range cfg.AcceptedDomains {
+		typ := map[string]routing.DomainType{config.DomainAuthoritative: routing.Authoritative,
+			config.DomainInternalRelay: routing.InternalRelay, config.DomainExternalRelay: routing.ExternalRelay}[d.Type]
+		domains = append(domains, routing.AcceptedDomain{Domain: d.Domain, Type: typ})
+	}
+	var conns []routing.Connector
+	for _, sc := range cfg.SendConnectors {
+		c := routing.Connector{Name: sc.Name, Enabled: sc.IsEnabled()}
+		for _, as := range sc.AddressSpaces {
+			c.AddressSpaces = append(c.AddressSpaces, routing.AddressSpace{Domain: as.Domain, Cost: as.Cost})
+		}
+		conns = append(conns, c)
+	}
+	return routing.NewTable(domains, conns)
+}
+
+// shadowStore gives the shadow manager the queue manager (as serve does).
+type shadowStore struct{ m **queue.Manager }
+
+func (s shadowStore) Primaries() ([]shadow.Primary, error) {
+	peers, err := (*s.m).ShadowPeers()
+	out := make([]shadow.Primary, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
+			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver})
+	}
+	return out, err
+}
+
+func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.m).ShadowContact(p, dbID, discards)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
+		Retried: r.Retried}, err
+}
+
+func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
+	return (*s.m).ShadowHeartbeatFailed(p, started, retries, reason)
+}
+
+// Redeliver asks the server's transport dumpster for the copies it
+// delivered into database since t (the operator's step after a mailbox
+// database failed over to a lagging copy).
+func (n *Node) Redeliver(id, database string, since time.Time) error {
+	if !n.up {
+		return fmt.Errorf("%s is down", n.Name)
+	}
+	_, _, err := n.dump.Redeliver(context.Background(), id, database, since)
+	return err
+}
+
+// eventLog logs every message event at DEBUG (SIM_LOG=1 shows them).
+type eventLog struct{ log *slog.Logger }
+
+func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
+	attrs := []any{"event", name, "msg_id", m.ID.String(), "org_id", m.OrgID}
+	if r != nil {
+		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop)
+	} else {
+		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts))
+	}
+	if reply != "" {
+		attrs = append(attrs, "reply", reply)
+	}
+	e.log.Debug("message", attrs...)
+}
