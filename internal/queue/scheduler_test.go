@@ -121,6 +121,21 @@ func TestSlowDestinationDoesNotBlockOthers(t *testing.T) {
 	if slow == nil || slow.Running != 2 || slow.State != "active" {
 		t.Fatalf("slow destination %+v, want 2 running", slow)
 	}
+	// The slow mail that did not fit its share waits in the time index,
+	// unattempted: no retry step used, looked at again soon.
+	throttled := 0
+	for _, m := range messages(t, s) {
+		if m.State != Ready || domainOf(m.Rcpts[0].Addr) != "slow.test" {
+			continue
+		}
+		throttled++
+		if m.Attempts != 0 || !strings.HasPrefix(m.Rcpts[0].LastReply, "452 4.3.2") || time.Until(m.NextAttempt) > time.Minute {
+			t.Fatalf("throttled message: attempts %d, reply %q, next in %s", m.Attempts, m.Rcpts[0].LastReply, time.Until(m.NextAttempt))
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("no slow message was held back from the active set")
+	}
 }
 
 // TestDeadDestination: a destination whose every connection fails is
