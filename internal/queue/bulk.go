@@ -85,6 +85,7 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 // RetryMessage makes a waiting (ready) message due now. It does not count
 // as an attempt.
 func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
+	q.reviveDead()
 	now := q.clk.Now()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		if m.State != Ready {
@@ -104,6 +105,7 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 // pending recipient waits in a suspended queue (postqueue -f). It returns
 // how many it rescheduled.
 func (q *Manager) Flush(ctx context.Context) (int, error) {
+	q.reviveDead()
 	now := q.clk.Now()
 	q.qmu.Lock()
 	suspended := make(map[string]bool, len(q.suspended))

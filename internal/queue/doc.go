@@ -80,7 +80,10 @@
 // DeadCoolDown no connection is made, its jobs are deferred at once
 // ("451 4.4.1 destination … is dead", an attempt like any other deferral);
 // after that one probe (window 1) goes through and success regrows the
-// window. Destinations with waiting jobs are served round robin, one job
+// window; an operator's retry, redirect, resume or flush ends every
+// cool-down at once (as Postfix's flush does).
+// DeadCoolDown defaults to the first retry step (at most 5 min), as
+// Postfix's dead destinations wait minimal_backoff_time. Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
 // room, so delivery never waits for a slot and a slow, tarpitting or
 // dead destination holds its own window and nothing else. The active

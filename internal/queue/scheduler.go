@@ -552,6 +552,23 @@ func (q *Manager) deliver(ctx context.Context, m *Message, body []byte, rcpts []
 	return q.del.Deliver(ctx, m, body, rcpts), ""
 }
 
+// reviveDead ends every dead destination's cool-down now, as Postfix's
+// flush does: an operator who retries mail wants it tried, not deferred
+// by a dead mark made before the next hop came back. Each gets one probe
+// (window 1) and grows from there.
+func (q *Manager) reviveDead() {
+	now := q.clk.Now()
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.dests {
+		if d.dead(now) {
+			d.deadUntil, d.streak, d.cohort, d.window = time.Time{}, 0, 0, 1
+			q.log.Info("dead destination revived by the operator", "next_hop", d.key)
+		}
+	}
+}
+
 // pruneDests forgets idle destinations that are neither dead nor
 // recently used, so the map stays bounded by the destinations in use.
 func (q *Manager) pruneDests(now time.Time) {

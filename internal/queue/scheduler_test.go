@@ -274,3 +274,40 @@ func TestFeedback(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushRevivesDeadDestination: an operator's flush ends a dead
+// destination's cool-down at once (as Postfix's flush does): the mail is
+// tried, not deferred by a mark made before the next hop came back.
+func TestFlushRevivesDeadDestination(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	p := newPlanned()
+	p.refuse["down.test"] = true
+	q := NewManager(s, p, ManagerConfig{MaxActive: 100, Clock: clk,
+		Scheduler: SchedulerConfig{InitialWindow: 1, DeadCoolDown: time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	if err := q.Submit(ctx, msg(s, "a@example.org", "x@down.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	dead := func() bool {
+		for _, d := range q.Destinations() {
+			if d.Name == "mx/down.test" {
+				return d.State == "dead"
+			}
+		}
+		return false
+	}
+	waitFor(t, "the destination dead", dead)
+	p.mu.Lock()
+	p.refuse["down.test"] = false
+	p.mu.Unlock()
+	if _, err := q.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message delivered after the flush", func() bool { return len(messages(t, s)) == 0 })
+	if dead() {
+		t.Fatal("still dead after a delivery")
+	}
+}
