@@ -139,6 +139,7 @@ type attempt struct {
 	body      []byte
 	bodyErr   error
 	results   []Result
+	attempted []int // the recipients of the jobs that reached the deliverer
 	left      int
 	ran       bool   // at least one job reached the deliverer
 	panicked  string // a job's delivery panicked: the message goes to poison
@@ -367,11 +368,12 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			return
 		}
 		res, panicked := q.deliver(ctx, a.m, body, jb.rcpts)
+		a.mu.Lock()
+		a.attempted = append(a.attempted, jb.rcpts...)
 		if panicked != "" {
-			a.mu.Lock()
 			a.panicked = panicked
-			a.mu.Unlock()
 		}
+		a.mu.Unlock()
 		q.jobDone(ctx, jb, res)
 	}()
 }
@@ -511,10 +513,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		q.requeue(m)
 		return
 	}
-	rcpts := make([]int, 0, len(a.results))
-	for _, r := range a.results {
-		rcpts = append(rcpts, r.Rcpt)
-	}
+	// finish marks a recipient the deliverer was given but gave no
+	// result for ("no result from delivery").
+	rcpts := a.attempted
 	for _, i := range a.throttled {
 		a.results = append(a.results, Result{Rcpt: i, Outcome: throttled, Queue: queueOf(&m.Rcpts[i]),
 			Reply: "452 4.3.2 destination busy: waiting for a delivery slot", wait: a.recheck})
