@@ -267,9 +267,8 @@ func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
 	if code != 354 {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
-	wire := AppendDotStuffed(make([]byte, 0, len(body)+len(body)/64+8), body)
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if _, err := conn.Write(wire); err != nil {
+	if err := stuffChunks(body, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)
@@ -298,7 +297,16 @@ func AppendDotStuffed(dst, b []byte) []byte {
 	if len(b) == 0 {
 		return append(dst, "\r\n.\r\n"...)
 	}
-	lineStart := true
+	dst, lineStart := appendStuffed(dst, b, true)
+	if !lineStart {
+		dst = append(dst, '\r', '\n')
+	}
+	return append(dst, ".\r\n"...)
+}
+
+// appendStuffed dot-stuffs b, which starts a line when lineStart is set,
+// and says whether it ended at the start of a line.
+func appendStuffed(dst, b []byte, lineStart bool) ([]byte, bool) {
 	for len(b) > 0 {
 		if lineStart && b[0] == '.' {
 			dst = append(dst, '.')
@@ -321,10 +329,43 @@ func AppendDotStuffed(dst, b []byte) []byte {
 		dst = append(dst, bytes.TrimSuffix(run, []byte("\r"))...)
 		dst, b, lineStart = append(dst, '\r', '\n'), b[j+1:], true
 	}
-	if !lineStart {
-		dst = append(dst, '\r', '\n')
+	return dst, lineStart
+}
+
+// dataChunk is how much of a body SendData dot-stuffs and writes at a
+// time: its buffer is bounded by it (plus the longest line), not by the
+// message size.
+var dataChunk = 64 << 10
+
+// stuffChunks emits the DATA payload of body (as AppendDotStuffed makes
+// it) in pieces of about chunk bytes, cut after a line feed, reusing one
+// buffer: emit must not keep the slice.
+func stuffChunks(body []byte, chunk int, emit func([]byte) error) error {
+	if len(body) == 0 {
+		return emit([]byte("\r\n.\r\n"))
 	}
-	return append(dst, ".\r\n"...)
+	buf := make([]byte, 0, min(len(body), chunk)+min(len(body), chunk)/64+8)
+	lineStart := true
+	for rest := body; len(rest) > 0; {
+		seg := rest
+		if len(seg) > chunk {
+			if j := bytes.IndexByte(seg[chunk:], '\n'); j >= 0 {
+				seg = seg[:chunk+j+1]
+			}
+		}
+		rest = rest[len(seg):]
+		buf, lineStart = appendStuffed(buf[:0], seg, lineStart)
+		if len(rest) == 0 {
+			if !lineStart {
+				buf = append(buf, '\r', '\n')
+			}
+			buf = append(buf, ".\r\n"...)
+		}
+		if err := emit(buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shadowDatabaseID checks the id in a XSHADOW reply (W-2): one token of
