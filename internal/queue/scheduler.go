@@ -228,7 +228,9 @@ func (s *scheduler) destFor(key, queue string, max int) *dest {
 // plan splits an attempt into jobs.
 func (q *Manager) plan(m *Message, rcpts []int) []Job {
 	if p, ok := q.del.(Planner); ok {
-		return p.Plan(m, rcpts)
+		if jobs := p.Plan(m, rcpts); len(jobs) > 0 {
+			return jobs
+		}
 	}
 	return []Job{{Rcpts: rcpts}}
 }
