@@ -52,16 +52,15 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	var out, accepted []queue.Result
 	var acceptedAddrs []string
 	for _, i := range rcpts {
-		r := m.Rcpts[i]
+		r := &m.Rcpts[i]
 		ro := &gosmtp.RcptOptions{}
-		for bit, n := range map[queue.Notify]gosmtp.DSNNotify{queue.NotifyNever: gosmtp.DSNNotifyNever,
-			queue.NotifySuccess: gosmtp.DSNNotifySuccess, queue.NotifyFailure: gosmtp.DSNNotifyFailure,
-			queue.NotifyDelay: gosmtp.DSNNotifyDelayed} {
-			if r.Notify&bit != 0 {
-				ro.Notify = append(ro.Notify, n)
+		if r.Notify != 0 {
+			for _, n := range notifyOrder { // already in sortNotify's order: no map, no sort per recipient
+				if r.Notify&n.bit != 0 {
+					ro.Notify = append(ro.Notify, n.dsn)
+				}
 			}
 		}
-		sortNotify(ro.Notify)
 		if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
 			ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
 		}
@@ -190,4 +189,16 @@ func envelopeASCII(m *queue.Message, rcpts []int) bool {
 
 func sortNotify(n []gosmtp.DSNNotify) {
 	sort.Slice(n, func(i, j int) bool { return n[i] < n[j] })
+}
+
+// notifyOrder maps NOTIFY bits to go-smtp's values in the order
+// sortNotify gives them (DELAY, FAILURE, NEVER, SUCCESS).
+var notifyOrder = []struct {
+	bit queue.Notify
+	dsn gosmtp.DSNNotify
+}{
+	{queue.NotifyDelay, gosmtp.DSNNotifyDelayed},
+	{queue.NotifyFailure, gosmtp.DSNNotifyFailure},
+	{queue.NotifyNever, gosmtp.DSNNotifyNever},
+	{queue.NotifySuccess, gosmtp.DSNNotifySuccess},
 }
