@@ -90,11 +90,16 @@ bench:
 	$(GO) test -run '^$$' -bench 'DumpsterKeep' -benchtime 2000x -benchmem ./internal/dumpster/
 	$(GO) test -run '^$$' -bench 'DumpsterPrune|Redeliver' -benchtime 3x -benchmem ./internal/dumpster/
 
-# The chaos soak: five servers in three sites, steady load, kill -9 of a
-# random server at random moments (restart with the same database, a
-# wiped one, or never) for CHAOS_DURATION; then drain and report
-# acknowledged, delivered, lost, duplicates and latency. CHAOS_SEED
-# repeats a run. make test runs a 40 s version with a fixed seed.
+# The chaos soak: five servers in three sites and a destination outside
+# the organisation, steady load, one fault at a time at random moments for
+# CHAOS_DURATION: kill -9 of a random server (restart with the same
+# database, a wiped one, or never) or a partition of one link between two
+# servers (nftables rules on loopback, dropped or refused, shorter or
+# longer than the takeover delay; needs root and nft). Then drain and
+# report acknowledged, delivered, lost, duplicates at the mailbox (must be
+# 0), duplicates outside explained by the fault that allowed them, and
+# latency. CHAOS_SEED repeats a run. make test runs a 40 s version with a
+# fixed seed.
 CHAOS_DURATION ?= 5m
 chaos:
 	UMBRA_CHAOS_DURATION=$(CHAOS_DURATION) UMBRA_CHAOS_SEED=$(CHAOS_SEED) UMBRA_CHAOS_REPORT=$(CURDIR)/chaos-report.txt \

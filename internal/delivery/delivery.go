@@ -233,9 +233,10 @@ type group struct {
 }
 
 // Deliver implements queue.Deliverer. Every copy it sends or writes
-// carries the organisation message id in front (package orgid): the
-// next hop, a shadow server's takeover, LMTP's Sieve and a Maildir
-// reader all see the same identity. It does not wait for connection
+// inside the organisation carries the organisation message id in front
+// (package orgid): the next hop, a shadow server's takeover, LMTP's
+// Sieve and a Maildir reader all see the same identity. A copy that
+// leaves the organisation carries no umbra header (leavesOrganisation). It does not wait for connection
 // slots: the queue manager's scheduler starts a job only when its
 // destination's window has room (Plan names the destinations).
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {

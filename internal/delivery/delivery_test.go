@@ -506,9 +506,13 @@ func TestDuplicateSuppressed(t *testing.T) {
 	}
 }
 
-// Every copy carries the organisation message id (SR-14), written from
-// the record after this server's Received field: relayed over SMTP,
-// over LMTP and into a Maildir.
+// Every copy inside the organisation carries the organisation message
+// id (SR-14), written from the record after this server's Received
+// field: relayed over SMTP to a server of the organisation, over LMTP
+// and into a Maildir. A copy that leaves the organisation (a send
+// connector's MX or smart host) carries no umbra header at all: an
+// outsider could replay the id through a trusting connector and have a
+// legitimate message suppressed as a duplicate.
 func TestCopiesCarryTheOrgID(t *testing.T) {
 	org := "0123456789abcdef0123456789abcdef"
 	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
@@ -521,8 +525,20 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
 		t.Fatalf("relay: %+v", r)
 	}
+	if got := s.received(); len(got) != 1 || got[0].body != string(stored) {
+		t.Errorf("copy leaving the organisation:\n%+v\nwant\n%q", got, stored)
+	}
+	// Without a topology, a send connector that speaks shadow redundancy
+	// leads to a server of the organisation: the id goes along.
+	s = startSink(t, "127.0.0.2:0", false, nil)
+	orgConn := mxConnector(portOf(s.addr))
+	orgConn.SendXShadow = true
+	d = newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "127.0.0.2", Pref: 10}}}}, config.Mailbox{}, orgConn)
+	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
+		t.Fatalf("relay: %+v", r)
+	}
 	if got := s.received(); len(got) != 1 || got[0].body != want {
-		t.Errorf("relayed copy:\n%+v\nwant\n%q", got, want)
+		t.Errorf("relayed copy inside the organisation:\n%+v\nwant\n%q", got, want)
 	}
 
 	l := startSink(t, "127.0.0.1:0", true, nil)
@@ -687,5 +703,36 @@ func TestPooledConnectionClosedByServer(t *testing.T) {
 	}
 	if n := conns.Load(); n != 3 {
 		t.Fatalf("%d connections for 3 messages to a server that closes after each, want 3", n)
+	}
+}
+
+// Two hubs delivering into one shared Maildir store: the second finds
+// the file the first wrote. That is a suppressed duplicate (Duplicate
+// set: tracked as duplicate-suppressed, counted in
+// umbra_delivery_duplicates_suppressed_total, no dumpster copy of a file
+// it never wrote), not "delivered to maildir".
+func TestSharedMaildirFoundIsDuplicate(t *testing.T) {
+	root := t.TempDir()
+	org := "0123456789abcdef0123456789abcdef"
+	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
+	var res [2]queue.Result
+	for i := range res {
+		d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
+		m := message("ok@example.test")
+		m.OrgID = org
+		r := d.Deliver(context.Background(), m, stored, all(m))
+		if len(r) != 1 {
+			t.Fatalf("results: %+v", r)
+		}
+		res[i] = r[0]
+	}
+	if res[0].Outcome != queue.DeliveredOK || res[0].Duplicate || !strings.Contains(res[0].Reply, "delivered to maildir") {
+		t.Errorf("first hub: %+v", res[0])
+	}
+	if res[1].Outcome != queue.DeliveredOK || !res[1].Duplicate || !strings.Contains(res[1].Reply, "duplicate suppressed") {
+		t.Errorf("second hub found the file: %+v, want a suppressed duplicate", res[1])
+	}
+	if files, _ := filepath.Glob(filepath.Join(root, "example.test", "ok", "new", "*")); len(files) != 1 {
+		t.Errorf("%d files", len(files))
 	}
 }

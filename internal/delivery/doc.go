@@ -68,10 +68,15 @@
 // queue records the delivery and keeps the dumpster copy. Maildir file
 // names come from (database, org id, recipient) (package mailbox).
 //
-// Identity (SR-14): every copy Deliver sends or writes — relay, shadow
-// session, send connector, LMTP, Maildir — starts with the X-Umbra-Org-Id
-// header written from the record (package orgid); the stored body holds
-// none. A mailbox server that another hub also delivers to drops a copy
+// Identity (SR-14): every copy Deliver sends or writes inside the
+// organisation — relay, shadow session, LMTP, Maildir — starts with the
+// X-Umbra-Org-Id header written from the record (package orgid); the
+// stored body holds none. A copy leaving the organisation through a send
+// connector carries no X-Umbra- header (leave.go: leavesOrganisation),
+// so no outsider learns an id to replay; an administrator's redirect
+// and, without a topology, a send_xshadow connector count as inside. A
+// Maildir file already there (a shared store) is a suppressed duplicate
+// (mailbox.ErrAlreadyDelivered), not a delivery. A mailbox server that another hub also delivers to drops a copy
 // it already has by that header (deploy/dovecot: a Sieve duplicate test).
 //
 // Trace fields and loops (loop.go): at final delivery Return-Path (the

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"umbra/internal/mailbox"
 	"umbra/internal/queue"
@@ -57,6 +58,13 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			}
 			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
+			if errors.Is(err, mailbox.ErrAlreadyDelivered) {
+				// Another server of a shared store (or an earlier attempt)
+				// wrote this copy: not a delivery of this attempt, so no
+				// duplicate record and no dumpster copy.
+				r.Duplicate, r.Reply = true, "250 2.0.0 duplicate suppressed: org id "+m.OrgID+" already in the maildir"
+				err = nil
+			}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
 				r.Outcome, r.Reply = queue.Deferred, "451 4.3.0 maildir write failed"

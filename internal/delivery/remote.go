@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 
@@ -19,6 +20,9 @@ import (
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	if leavesOrganisation(st, g) {
+		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
+	}
 	if pc := d.takeIdle(g.key); pc != nil {
 		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)

@@ -350,6 +350,53 @@ func TestEarlyDiscard(t *testing.T) {
 	}
 }
 
+// The red-team's lingering copy (chaos run, edge killed between the
+// primary's 250 and its own commit): after the restart the message is
+// sent again to the same primary under the same shadow id (the id is
+// the message's and the primary's, not the recipient's), and the
+// discard of the first copy — which the primary delivered meanwhile —
+// arrives while the resend is in delivery. One discard covers every
+// recipient shadowed under that id; the commit consumed the early
+// discard at the first recipient and left the second shadowed with a
+// healthy primary until expiry, then took it over: a duplicate.
+func TestEarlyDiscardCoversEveryRecipient(t *testing.T) {
+	s := openTest(t)
+	var q *Manager
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		if n, err := q.ApplyDiscards("hub-b", []string{sid}); n != 1 || err != nil {
+			t.Errorf("early discard: %d %v", n, err)
+		}
+		var res []Result
+		for _, i := range rcpts {
+			res = append(res, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid})
+		}
+		return res
+	})
+	q = NewManager(s, d, ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "bob@c.example", "carol@c.example")
+	q.Submit(ctx, m, []byte(body))
+	var got *Message
+	waitFor(t, "the attempt's commit", func() bool {
+		var err error
+		got, err = q.Message(m.ID)
+		return errors.Is(err, ErrNotFound) || err == nil && got.State != Active && got.Rcpts[0].Status != Pending
+	})
+	if got != nil {
+		if _, err := q.Message(m.ID); err == nil {
+			t.Fatalf("the copy lingers after its primary's discard: state %v, rcpts %+v", got.State, got.Rcpts)
+		}
+	}
+	var early int
+	s.View(func(tx *Tx) error { early = tx.tx.Bucket(bucketEarly).Stats().KeyN; return nil })
+	if early != 0 {
+		t.Fatalf("%d early discards left over", early)
+	}
+}
+
 // Final deliveries are recorded by database, organisation message id and
 // recipient in the commit of their results; a claim keeps a second copy
 // from being delivered while the first is in flight.

@@ -184,7 +184,10 @@
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
-// the record. Expiry of shadow copies touches only Shadow-state records,
+// the record. A discard names a shadow id, which is the message's and
+// the primary's (every recipient shadowed there shares it), so the
+// commit takes an early discard once and applies it to every recipient
+// shadowed under that id. Expiry of shadow copies touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.
 //

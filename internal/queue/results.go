@@ -285,16 +285,25 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		// A primary may have sent a discard while this message was in
 		// delivery (ApplyDiscards kept it aside) — for a recipient
 		// shadowed now or by an earlier attempt: apply it now.
+		// One discard covers every recipient shadowed under its id (the
+		// id is the message's and the primary's): take it once, apply
+		// it to all of them.
+		early := map[[2]string]bool{}
 		for i := range m.Rcpts {
 			rc := &m.Rcpts[i]
 			if rc.Status != Shadowed {
 				continue
 			}
-			early, err := tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID)
-			if err != nil {
-				return err
+			k := [2]string{rc.Primary, rc.ShadowID}
+			e, seen := early[k]
+			if !seen {
+				var err error
+				if e, err = tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID); err != nil {
+					return err
+				}
+				early[k] = e
 			}
-			if early {
+			if e {
 				rc.Status = Relayed
 			}
 		}

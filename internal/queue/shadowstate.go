@@ -26,7 +26,8 @@ type ShadowPeer struct {
 	// LastTry is when the last failed heartbeat started; the next one is
 	// due a heartbeat timeout after it, not after its failure (SR-16).
 	LastTry time.Time
-	// Failures counts consecutive failed heartbeats.
+	// Failures counts consecutive failed heartbeats, before and after
+	// a takeover, until the next contact.
 	Failures int
 	// TakenOver is set by a takeover and cleared by the next contact: the
 	// primary's taken-over copies are made due again when it answers.
@@ -475,7 +476,11 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retri
 				return err
 			}
 			takenN = len(taken) + marked
-			p.Failures, p.TakenOver = 0, true
+			// Failures keep counting past the takeover (shadow list shows
+			// how long the primary has been failing): a later failed
+			// heartbeat runs the takeover again, which changes only
+			// copies still shadowed. The next contact resets them.
+			p.TakenOver = true
 		}
 		return tx.PutPeer(p)
 	})

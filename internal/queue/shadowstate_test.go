@@ -312,3 +312,43 @@ func TestEarlyTakeoverSparesFreshCopies(t *testing.T) {
 		t.Fatalf("after a takeover during the attempt: x %v %q, z %v", x.Status, x.Queue, z.Status)
 	}
 }
+
+// shadow list must say how long a primary has been failing: failed
+// heartbeats keep counting past the takeover (the operator saw 1 after 8
+// failures and a completed takeover), the peer says it was taken over,
+// and a contact resets both.
+func TestHeartbeatFailuresCountPastTakeover(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	db.set("") // no route once taken over: the copy stays, the primary watched
+	for i := 1; i <= 8; i++ {
+		failures, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout")
+		if err != nil || failures != i {
+			t.Fatalf("heartbeat %d: failures %d, %v", i, failures, err)
+		}
+		if want := map[bool]int{true: 1}[i == 3]; taken != want {
+			t.Fatalf("heartbeat %d took over %d copies, want %d", i, taken, want)
+		}
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].Failures != 8 || !peers[0].TakenOver {
+		t.Fatalf("after 8 failed heartbeats: %+v", peers)
+	}
+	if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	peers, _ = q.ShadowPeers()
+	if len(peers) == 1 && (peers[0].Failures != 0 || peers[0].TakenOver) {
+		t.Fatalf("after a contact: %+v", peers)
+	}
+}

@@ -618,6 +618,17 @@ func (t *Topology) Connector(name string) (SendConnector, bool) {
 	return SendConnector{}, false
 }
 
+// IsServerAddress reports whether connections from ip may come from
+// some server of the topology (as ServerAt decides it for that server).
+func (t *Topology) IsServerAddress(ip netip.Addr) bool {
+	for n := range t.servers {
+		if _, at := t.ServerAt(n, ip); at {
+			return true
+		}
+	}
+	return false
+}
+
 // ServerAt reports whether name is a server of the topology (known) and
 // whether a connection from ip may speak for it (ok): ip is the host of
 // its Address (when that is an IP address) or within one of its Sources.

@@ -39,9 +39,12 @@
 //     exists. Failures count per source (IPv6: /64) and per account name
 //     across every connection (authGuard, on the injected clock): each is
 //     answered after a doubling delay, a success never is; a source past
-//     lockout_after gets 454 4.7.0 without a password check until its
-//     lock-out ends. An account is never locked out (that would let
-//     anyone keep a transport server out of its hub). RFC 4954 codes:
+//     lockout_after gets 454 4.7.0 until its lock-out ends, except for a
+//     server account's right password. An account is never locked out,
+//     nor a server account behind a locked-out address (that would let
+//     anyone keep a transport server out of its hub): in a lock-out the
+//     password is checked and a failure waits the name's delay only,
+//     the same for every name (authGuard.failedLockedOut). RFC 4954 codes:
 //     503 5.5.1 inside a transaction, 504 5.5.4, 501 5.5.4, 501 5.5.2 for
 //     bad base64. After a 334 the verb layer treats the next line as a
 //     SASL response, never as a command.
@@ -72,7 +75,11 @@
 //   - Header firewall (SR-14, package orgid): every X-Umbra- header is
 //     removed from a received message; the organisation message id it
 //     carried is kept (Message.OrgID) only from an authenticated
-//     transport server of the organisation and only when well formed.
+//     transport server of the organisation (session.trustedServer: a
+//     server account, an organisation certificate, or an externally
+//     secured connector's client whose address the topology gives a
+//     server; without a topology, any client of that connector) and only
+//     when well formed.
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
 //     suppression, merge).

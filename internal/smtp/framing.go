@@ -374,10 +374,12 @@ func (v *verbConn) inTransaction() bool {
 }
 
 // exempt: transport servers (kept-open shadow sessions) are not held to
-// the junk command limit.
+// the junk command limit — authenticated ones (trustedServer): a client
+// of an externally secured connector that the topology does not know as
+// a server is held to it like anyone.
 func (v *verbConn) exempt() bool {
 	s := v.sess()
-	return s != nil && s.server
+	return s != nil && s.trustedServer()
 }
 
 func (v *verbConn) refreshDeadline() {

@@ -102,6 +102,8 @@ type ServerConfig struct {
 // connections come from (routing.Topology.ServerAt).
 type ServerDirectory interface {
 	ServerAt(name string, ip netip.Addr) (known, ok bool)
+	// IsServerAddress: connections from ip may come from some server.
+	IsServerAddress(ip netip.Addr) bool
 }
 
 type serverDirectory struct{ d ServerDirectory }

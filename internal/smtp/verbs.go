@@ -502,6 +502,13 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if !ok {
 		return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>], max a positive integer"
 	}
+	if v.r.Buffered() > 0 {
+		// More commands are pipelined behind this one: a long poll is
+		// the last command a client sends before it waits, so answer
+		// now, or a pipelined burst of WAIT= ties the connection for
+		// their sum (maxDiscardWait each).
+		wait = 0
+	}
 	s.waitDiscards(wait)
 	ids, ack := s.srv.shadow.Discards(s.shadowServer, max)
 	if len(ids) == 0 {
@@ -534,6 +541,9 @@ func (v *verbConn) mailShadowParam(line []byte) ([]byte, string) {
 	id, found := "", false
 	for _, f := range fields {
 		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOW") {
+			if found { // RFC 5321 §4.1.2: a parameter keyword appears once
+				return nil, "501 5.5.4 XSHADOW= given more than once"
+			}
 			id, found = val, true
 			continue
 		}
