@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,8 +30,11 @@ func newQueueCmd() *cobra.Command {
 				return apiErr(err)
 			}
 			qs, err := filterQueues(all, filters)
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+			var ue *queue.UnknownNameError
+			if errors.As(err, &ue) {
+				return &exitError{code: exitNotFound, err: err}
+			} else if err != nil {
+				return err
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), qs)
@@ -171,12 +176,16 @@ func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, er
 		for _, f := range filters {
 			k, v, isKV := strings.Cut(f, "=")
 			switch {
+			case isKV && k == "status" && !slices.Contains(queue.QueueStatuses, v):
+				return nil, &queue.UnknownNameError{Kind: "status", Name: v, Valid: queue.QueueStatuses}
+			case isKV && k == "type" && !slices.Contains(queue.DeliveryTypes, v):
+				return nil, &queue.UnknownNameError{Kind: "type", Name: v, Valid: queue.DeliveryTypes}
 			case isKV && k == "status":
 				ok = ok && q.Status == v
 			case isKV && k == "type":
 				ok = ok && q.DeliveryType == v
 			case isKV:
-				return nil, fmt.Errorf("unknown filter %q (status=, type= or text)", f)
+				return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %q (status=, type= or text)", f)}
 			default:
 				ok = ok && strings.Contains(q.Name, f)
 			}

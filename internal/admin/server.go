@@ -87,6 +87,9 @@ type Server struct {
 	http    *http.Server
 	ln      net.Listener
 	now     func() time.Time // audit times
+	// newQueue checks a queue name that holds no message now (nil:
+	// any well-formed KIND:NAME).
+	newQueue func(name string) error
 }
 
 // Listen creates the socket at path (mode 0660).

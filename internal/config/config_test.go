@@ -296,3 +296,19 @@ mailbox: {maildir: /tmp/m}
 		t.Errorf("callout defaults: %+v", co)
 	}
 }
+
+// delay_notification against message_expiration blames the line the
+// operator wrote: message_expiration's when delay_notification is the
+// default, delay_notification's when it is set.
+func TestDelayNotificationBlamesTheWrittenLine(t *testing.T) {
+	base := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntransport:\n  retry_schedule: [1m]\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{base + "  message_expiration: 1h\n", "t.yaml:5: transport.delay_notification (4h0m0s) must be shorter than message_expiration (1h0m0s)"},
+		{base + "  message_expiration: 1h\n  delay_notification: 2h\n", "t.yaml:6: transport.delay_notification (2h0m0s)"},
+	} {
+		_, err := Parse([]byte(tc.yaml), "t.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %s", tc.yaml, err, tc.want)
+		}
+	}
+}

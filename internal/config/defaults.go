@@ -34,6 +34,7 @@ const (
 	DefaultMaxErrors                 = 20
 	DefaultSoftErrorLimit            = 10
 	DefaultErrorDelay                = time.Second
+	DefaultMaxTransactionTime        = 10 * time.Minute
 	DefaultMinDataRate               = 500 // bytes per second
 	DefaultBareNewlines              = BareNewlinesReject
 	DefaultSMTPPort                  = 25
@@ -181,6 +182,7 @@ func applyDefaults(c *Config) {
 		setInt(&l.MaxErrors, DefaultMaxErrors)
 		setInt(&l.SoftErrorLimit, DefaultSoftErrorLimit)
 		setDur(&l.ErrorDelay, DefaultErrorDelay)
+		setDur(&l.MaxTransactionTime, DefaultMaxTransactionTime)
 		if l.MinDataRate == 0 {
 			l.MinDataRate = DefaultMinDataRate
 		}

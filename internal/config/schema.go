@@ -263,10 +263,15 @@ type Limits struct {
 	// ErrorDelay (Postfix's smtpd_soft_error_limit, smtpd_error_sleep_time).
 	SoftErrorLimit int      `yaml:"soft_error_limit"`
 	ErrorDelay     Duration `yaml:"error_delay"`
-	// MinDataRate is the slowest a DATA body or BDAT chunk may arrive,
+	// MinDataRate is the slowest a message (DATA body, or a BDAT transfer over all its chunks) may arrive,
 	// in bytes per second, after an idle_timeout of grace (Postfix's
 	// smtpd_min_data_rate): a trickle cannot hold a session.
 	MinDataRate Size `yaml:"min_data_rate"`
+	// MaxTransactionTime bounds a mail transaction's command phase, from
+	// MAIL to DATA or the first BDAT chunk (the transfer itself is
+	// bounded by MinDataRate): a client cannot hold a session with a
+	// transaction it never completes. Transport servers are exempt.
+	MaxTransactionTime Duration `yaml:"max_transaction_time"`
 }
 
 // AuthThrottle: every failed AUTH is answered after a delay that doubles

@@ -78,9 +78,13 @@ type Dedup interface {
 	ClaimFinal(id queue.ID, database, orgID, rcpt string) queue.Claim
 }
 
-// Shadows is told of every session with a primary (shadow.Manager).
+// Shadows is told of every session with a primary (shadow.Manager):
+// Presented of an XSHADOW reply or of the batches a broken query read,
+// Contact of a completed discard query (only that resets the heartbeat
+// timer, SR-5).
 type Shadows interface {
 	Contact(primary, dbID string, discards []string)
+	Presented(primary, dbID string, discards []string)
 }
 
 // Deliverer implements queue.Deliverer: it groups a message's recipients
@@ -91,6 +95,9 @@ type Deliverer struct {
 	bal   *balancer
 	dedup atomic.Pointer[dedupHolder]
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
+
+	// selfDB is this server's transport database id (self.go).
+	selfDB atomic.Pointer[string]
 
 	// health deprioritises servers that failed a heartbeat (SR-16): the
 	// scheduler's record (Config.Health).

@@ -32,9 +32,16 @@
 // the copy). After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
-// discard notifications are fetched and handed to the shadow manager. A
+// discard notifications are fetched and handed to the shadow manager
+// (Contact; the XSHADOW reply, and the batches read by a query that then
+// broke, are Presented: not a contact, SR-5). A shadow verb whose reply
+// was not read whole closes the connection (smtp.Client): a next command
+// would make the primary forget notifications this server never read. A
 // ShadowedOK result names the primary's database id in that session
-// (PrimaryDB), which the queue stores with the copy.
+// (PrimaryDB), which the queue stores with the copy. A next hop whose
+// shadow session presents this server's own database id (SetDatabaseID)
+// is this server itself: nothing is relayed, the recipients are deferred
+// with 451 4.4.6 naming the hop (self.go).
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary

@@ -144,6 +144,9 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			c.SetHop(names[k] + "[" + addr + "]")
 			if !lmtp && h.Kind == routing.HopRelay {
 				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on
+				if res := d.selfRelay(c, c.Hop(), g.rcpts); res != nil {
+					return res
+				}
 			}
 			res := d.transaction(ctx, st, c, c.Hop(), m, body, g.rcpts, lmtp)
 			d.finishConn(key, c, res) // kept for the next message to this server

@@ -52,6 +52,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		if g.conn.cfg.SendXShadow {
 			d.openShadow(st, c, h.name)
 			c.Via = g.conn.cfg.Name
+			if res := d.selfRelay(c, h.String(), g.rcpts); res != nil {
+				return res
+			}
 		}
 		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
 		d.finishConn(g.key, c, res)

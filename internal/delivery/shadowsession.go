@@ -26,7 +26,7 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
-		st.cfg.Shadows.Contact(primary, db, nil)
+		st.cfg.Shadows.Presented(primary, db, nil)
 	}
 }
 
@@ -44,6 +44,11 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
 			d.log.Info("XQUERYDISCARD failed", "primary", primary, "err", err)
+			// The batches read are forgotten at the primary (it had
+			// the next command): applied, but no contact.
+			if len(all) > 0 {
+				st.cfg.Shadows.Presented(primary, c.ShadowDB, all)
+			}
 			return
 		}
 		all = append(all, ids...)
@@ -123,7 +128,7 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client) (st
 	for i := 0; i < 100; i++ {
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
-			return "", nil, err
+			return db, all, err // the batches read: forgotten at the primary
 		}
 		all = append(all, ids...)
 		if len(ids) < 1000 {

@@ -235,7 +235,7 @@ type queueCollector struct {
 // RegisterQueues adds the queue gauges, computed at each scrape.
 func RegisterQueues(reg prometheus.Registerer, src QueueSource) {
 	reg.MustRegister(&queueCollector{src: src,
-		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (a message waiting in two queues counts in both).",
+		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, active, suspended, poison, shadow; a message waiting in two queues counts in both).",
 			[]string{"queue_type", "state"}, nil),
 		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
 			[]string{"queue_type"}, nil),
@@ -264,12 +264,17 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, st := range []queue.State{queue.Ready, queue.Active, queue.Suspended, queue.Poison, queue.Shadow} {
 			counts[key{typ, st.String()}] = 0
 		}
+		counts[key{typ, "retry"}] = 0
 	}
 	for _, q := range qs {
 		typ := queue.DeliveryType(q.Name)
 		for st, n := range q.ByState {
 			counts[key{typ, st.String()}] += n
 		}
+		// A ready message waiting for its retry is "retry", as the CLI
+		// and the console show it (queue.MessageStates).
+		counts[key{typ, "ready"}] -= q.Retry
+		counts[key{typ, "retry"}] += q.Retry
 		if o, ok := oldest[typ]; !ok || q.Oldest < o {
 			oldest[typ] = q.Oldest
 		}

@@ -696,7 +696,7 @@ func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
 	}
 	// A copy with one recipient more: only that one is queued.
 	cp3 := msg(s, "a@example.org", "ext@example.net", "other@example.net")
-	cp3.OrgID = org
+	cp3.OrgID, cp3.ShadowServer, cp3.ShadowID = org, "edge", "0003-cc"
 	q.Submit(ctx, cp3, []byte(body))
 	m3, err := q.Message(cp3.ID)
 	if err != nil || len(m3.Rcpts) != 1 || m3.Rcpts[0].Addr != "other@example.net" {
@@ -740,8 +740,8 @@ func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
 	if len(events) != 3 {
 		t.Errorf("merges counted: %v, want 3", events)
 	}
-	if d := discards("edge"); len(d) != 2 {
-		t.Errorf("discards after the original finished: %v, want 0002-bb and 0001-aa", d)
+	if d := discards("edge"); len(d) != 3 {
+		t.Errorf("discards after the original finished: %v, want 0002-bb, 0003-cc and 0001-aa", d)
 	}
 }
 
@@ -759,6 +759,7 @@ func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
 	org := "0123456789abcdef0123456789abcdef"
 	orig := msg(s, "a@example.org", "shadowed@example.net", "relayed@example.net")
 	orig.OrgID, orig.State = org, Shadow
+	orig.ShadowServer, orig.ShadowID = "edge", "z-e" // received from edge in a shadow session
 	orig.Rcpts[0].Status, orig.Rcpts[0].Primary, orig.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
 	orig.Rcpts[1].Status = Relayed
 	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(orig, []byte(body)) }); err != nil {
@@ -776,8 +777,9 @@ func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
 	if err != nil || len(got.Rcpts) != 2 {
 		t.Fatalf("copy from its own primary: %+v %v", got, err)
 	}
-	// From another server (a shadow server resubmitting), the shadowed
-	// recipient is merged: this server handed it on already.
+	// From the server the original came from (its shadow server,
+	// resubmitting the copy it took over), the shadowed recipient is
+	// merged: this server handed it on already.
 	other := msg(s, "a@example.org", "shadowed@example.net")
 	other.OrgID, other.ShadowServer, other.ShadowID = org, "edge", "z-e"
 	q.Submit(context.Background(), other, []byte(body))

@@ -30,12 +30,33 @@ func (e *UnknownNameError) Error() string {
 // its next attempt after a deferral (what its queue shows as "retry").
 var MessageStates = []string{"ready", "retry", "active", "suspended", "poison", "shadow"}
 
+// QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept"}
+
+// DeliveryTypes are the delivery types of queues (DeliveryType).
+var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
+	"dumpster", QueueSubmission, QueuePoison, "unreachable", "other"}
+
 // DisplayState is the state the operator sees for a message at now.
 func DisplayState(m *Message, now time.Time) string {
 	if m.State == Ready && m.Attempts > 0 && m.NextAttempt.After(now) {
 		return "retry"
 	}
 	return m.State.String()
+}
+
+// WaitingRetry counts the messages of queue name that wait for a retry
+// after a deferral at now (DisplayState "retry"), reading at most limit
+// records: the split of ready messages that the metrics, the CLI and the
+// console all show as "retry".
+func (t *Tx) WaitingRetry(name string, now time.Time, limit int) int {
+	n := 0
+	for _, id := range t.InQueue(name, limit) {
+		if m, err := t.Get(id); err == nil && DisplayState(m, now) == "retry" {
+			n++
+		}
+	}
+	return n
 }
 
 // CheckState returns an UnknownNameError for a state name that is none

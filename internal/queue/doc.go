@@ -184,10 +184,12 @@
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
-// the record. A discard names a shadow id, which is the message's and
-// the primary's (every recipient shadowed there shares it), so the
-// commit takes an early discard once and applies it to every recipient
-// shadowed under that id. Expiry of shadow copies touches only Shadow-state records,
+// the record — the commit of results and one that leaves without results
+// (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike. A discard names a shadow id,
+// which is the message's and the primary's (every recipient shadowed
+// there shares it), so the commit takes an early discard once and applies
+// it to every recipient shadowed under that id. Expiry of shadow copies
+// touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.
 //
@@ -235,7 +237,12 @@
 // dropped, merged into the original, which delivers them, and counted as
 // suppressed duplicates. A recipient the original relayed, delivered or
 // failed, or a copy coming back from the primary it was handed to, is
-// queued: a route that sends mail back must not lose it. When every recipient merged, nothing is queued;
+// queued: a route that sends mail back must not lose it. Only a genuine
+// takeover resubmission merges at all: the copy arrives in a shadow
+// session from the original's own ShadowServer and carries no more
+// Received: fields than the original had; a copy that went round a relay
+// loop or that this server relayed to itself is queued, and the loop
+// ends at max_hop_count with 5.4.6 and a DSN. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
 // has work, else a discard is written in that same commit. SubmitKeyed

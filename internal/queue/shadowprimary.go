@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"umbra/internal/header"
 )
 
 // DatabaseID is this server's transport database id (shadow verbs, W-2).
@@ -166,13 +168,22 @@ type mergedRcpt struct {
 // primary — a copy routed back here (a route that changed under way)
 // must be delivered, and a loss is worse than a duplicate.
 //
+// Only a genuine takeover resubmission merges (tookOver): the copy comes,
+// in a shadow session, from the server the original itself was received
+// from in one (the original's ShadowServer, which kept the shadow copy it
+// now resubmits), and carries no more Received: fields than the original
+// had when it arrived here. A copy that went round a relay loop (two
+// hubs whose topologies disagree; a server relaying to itself) has more,
+// or comes from another server: merging it would drop the very copy the
+// original was relayed as, and the message would vanish.
+//
 // It returns the recipients to keep and the merged ones; discardNow says
 // that every recipient merged and the sender's shadow copy
 // (m.ShadowServer, m.ShadowID) is not one the original will discard when
 // it finishes (another shadow id, or the original has nothing pending),
 // so the discard is owed at once.
-func mergeHeld(tx *Tx, m *Message) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
-	if m.OrgID == "" {
+func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
+	if m.OrgID == "" || m.ShadowServer == "" {
 		return m.Rcpts, nil, false
 	}
 	var held []*Message
@@ -180,7 +191,7 @@ func mergeHeld(tx *Tx, m *Message) (keep []Recipient, merged []mergedRcpt, disca
 		if id == m.ID {
 			continue
 		}
-		if o, err := tx.Get(id); err == nil {
+		if o, err := tx.Get(id); err == nil && tookOver(tx, o, m, body) {
 			held = append(held, o)
 		}
 	}
@@ -212,4 +223,19 @@ func mergeHeld(tx *Tx, m *Message) (keep []Recipient, merged []mergedRcpt, disca
 	}
 	discardNow = len(keep) == 0 && m.ShadowServer != "" && m.ShadowID != "" && !covered
 	return keep, merged, discardNow
+}
+
+// tookOver reports whether m (with body) is the copy of the queued
+// original o that o's shadow server took over and resubmits (see
+// mergeHeld): it comes from o's ShadowServer and has not travelled
+// further than o had when it arrived here.
+func tookOver(tx *Tx, o, m *Message, body []byte) bool {
+	if o.ShadowServer == "" || !strings.EqualFold(o.ShadowServer, m.ShadowServer) {
+		return false
+	}
+	ob, err := tx.Body(o.ID)
+	if err != nil {
+		return false
+	}
+	return header.Count(body, "Received") <= header.Count(ob, "Received")
 }

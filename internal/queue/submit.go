@@ -53,7 +53,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 				return err
 			}
 		}
-		keep, mr, discardNow := mergeHeld(tx, m)
+		keep, mr, discardNow := mergeHeld(tx, m, body)
 		if len(mr) > 0 {
 			m.Rcpts, merged = keep, mr
 		}

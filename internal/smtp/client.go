@@ -177,9 +177,21 @@ func (s *shadowConn) commandWithin(line string, d time.Duration) ([]string, erro
 	s.Conn.SetDeadline(time.Now().Add(d))
 	defer s.Conn.SetDeadline(time.Time{})
 	if _, err := s.Conn.Write([]byte(line + "\r\n")); err != nil {
+		s.Conn.Close()
 		return nil, err
 	}
-	return readReply(s.Conn)
+	texts, err := readReply(s.Conn)
+	var rerr *gosmtp.SMTPError
+	if err != nil && !errors.As(err, &rerr) {
+		// The reply was not read whole (a timeout, a break, a malformed
+		// line): the session is out of step and must never speak again.
+		// A next command (QUIT of the end of a session, MAIL on a pooled
+		// connection) would tell a primary that this server has the
+		// discard notifications of a reply it never read, and the primary
+		// would forget them (SR-15).
+		s.Conn.Close()
+	}
+	return texts, err
 }
 
 // maxReplyLines bounds a shadow verb's reply: XQUERYDISCARD asks for at

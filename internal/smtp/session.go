@@ -504,6 +504,9 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 	if bytes.IndexByte(b, 0) >= 0 {
 		return replyNUL
 	}
+	if emptyMessage(b) {
+		return replyEmptyMessage
+	}
 	switch bareNewline(b) {
 	case '\n':
 		return replyBareLF
@@ -511,6 +514,17 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 		return replyBareCR
 	}
 	return nil
+}
+
+// replyEmptyMessage refuses a message with nothing in it: no header
+// field and no body (BDAT 0 LAST, DATA ended at once, only blank lines).
+// A message with text but no header section is still taken, as Postfix
+// takes it: scripts send such mail, and refusing it helps no one.
+var replyEmptyMessage = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message is empty: no header section and no body"}
+
+// emptyMessage: b holds nothing but white space and line ends.
+func emptyMessage(b []byte) bool {
+	return len(bytes.TrimSpace(b)) == 0
 }
 
 // headerValue returns the unfolded value of the first header field name
