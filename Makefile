@@ -82,6 +82,9 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench 'Enqueue' -benchtime 3s ./internal/queue/
 	$(GO) test -run '^$$' -bench 'RelayVsPostfix' -benchtime 1x -timeout 3600s ./cmd/umbra/
+	$(GO) test -run '^$$' -bench 'RelayDefaults' -benchtime 1x -count 3 -timeout 900s ./cmd/umbra/
+	$(GO) test -run '^$$' -bench 'SlowDestination' -benchtime 1x -count 3 -timeout 900s ./cmd/umbra/
+	$(GO) test -run '^$$' -bench 'LargeMessagesMemory' -benchtime 1x -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'ShadowTwoHops' -benchtime 1x -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'DelayedAck' -benchtime 500x -timeout 300s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'QueuedMemory' -benchtime 1x -timeout 3600s ./cmd/umbra/

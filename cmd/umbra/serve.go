@@ -144,6 +144,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	// The scheduler's record of unanswering servers, shared with delivery.
+	health := queue.NewHealth()
+	dc.Health = health
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
@@ -169,8 +172,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Log: log.With("component", "queue"), Events: events,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 		BounceSizeLimit: int64(t.BounceSizeLimit),
+		Health:          health,
+		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
+			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 	})
 	dump.SetManager(mgr)
+	metrics.RegisterScheduler(reg, mgr.Destinations)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 		// Delivery's health record is memory: rebuild it from the stored
@@ -460,6 +467,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
 		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
 		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
+	}
+	if next.Transport.InitialDestinationConcurrency != cur.Transport.InitialDestinationConcurrency ||
+		next.Transport.DeadDestinationCoolDown != cur.Transport.DeadDestinationCoolDown {
+		restart = append(restart, "transport.initial_destination_concurrency/dead_destination_cool_down")
 	}
 	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
 		restart = append(restart, "transport.max_hop_count/bounce_size_limit")

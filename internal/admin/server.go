@@ -21,6 +21,13 @@ import (
 )
 
 // Queue is what the API needs of the queue manager.
+// destinationLister is the scheduler's view of its destinations
+// (queue.Manager.Destinations): windows, running and waiting attempts,
+// dead destinations and unanswering servers.
+type destinationLister interface {
+	Destinations() []queue.DestinationInfo
+}
+
 type Queue interface {
 	Queues() ([]queue.QueueInfo, error)
 	SuspendQueue(ctx context.Context, name string) error
@@ -181,6 +188,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
 		qs, err := s.q.Queues()
 		reply(w, qs, err)
+	})
+	mux.HandleFunc("GET /v1/destinations", func(w http.ResponseWriter, r *http.Request) {
+		ds := []queue.DestinationInfo{}
+		if dl, ok := s.q.(destinationLister); ok {
+			ds = dl.Destinations()
+		}
+		reply(w, ds, nil)
 	})
 	mux.HandleFunc("POST /v1/queues/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")

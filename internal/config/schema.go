@@ -82,6 +82,12 @@ type Transport struct {
 	// MaxConnectionsPerDestination bounds concurrent outbound connections
 	// to one next hop, unless a send connector says otherwise.
 	MaxConnectionsPerDestination int `yaml:"max_connections_per_destination"`
+	// InitialDestinationConcurrency is a destination's concurrency window
+	// when first seen (the scheduler grows it to the limit above on
+	// success); DeadDestinationCoolDown is how long a destination found
+	// dead (a failed cohort) gets no connection.
+	InitialDestinationConcurrency int      `yaml:"initial_destination_concurrency"`
+	DeadDestinationCoolDown       Duration `yaml:"dead_destination_cool_down"`
 	// ConnectTimeout and CommandTimeout bound outbound SMTP steps;
 	// DataTimeout bounds the wait for the reply to the final dot.
 	ConnectTimeout Duration `yaml:"connect_timeout"`

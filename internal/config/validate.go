@@ -81,6 +81,12 @@ func validate(c *Config) []violation {
 	if t.PoisonThreshold < 0 {
 		v.add("transport.poison_threshold must be positive", "transport", "poison_threshold")
 	}
+	if t.InitialDestinationConcurrency < 0 {
+		v.add("transport.initial_destination_concurrency must be positive", "transport", "initial_destination_concurrency")
+	}
+	if t.DeadDestinationCoolDown < 0 {
+		v.add("transport.dead_destination_cool_down must not be negative", "transport", "dead_destination_cool_down")
+	}
 	if t.MaxHopCount < 0 {
 		v.add("transport.max_hop_count must be positive", "transport", "max_hop_count")
 	}

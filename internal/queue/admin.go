@@ -120,7 +120,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		if name == "" {
 			name = prev
 		}
-		if res.Outcome == Held {
+		if res.Outcome == Held || res.Outcome == throttled {
 			if name != prev {
 				q.rt(prev, now).out.add(now)
 				q.rt(name, now).in.add(now)
@@ -345,12 +345,13 @@ func (q *Manager) eachInQueue(ctx context.Context, name string, change func(m *M
 // RetryQueue makes every waiting (Ready) message of a queue due now. It
 // returns how many it rescheduled.
 func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
+	q.reviveDead()
 	now := q.clk.Now()
 	return q.eachInQueue(ctx, name, func(m *Message) bool {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false
 		}
-		m.NextAttempt = now
+		m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
 		return true
 	})
 }
@@ -360,6 +361,7 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 // messages due now. Mail that reaches the queue later is not redirected.
 // It returns how many messages it changed.
 func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, error) {
+	q.reviveDead()
 	now := q.clk.Now()
 	n, err := q.eachInQueue(ctx, name, func(m *Message) bool {
 		if m.State != Ready && m.State != Suspended {
@@ -373,7 +375,7 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 			}
 		}
 		if changed && m.State == Ready {
-			m.NextAttempt = now
+			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
 		}
 		return changed
 	})
@@ -508,8 +510,10 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 // ResumeMessage makes a suspended or poison message due now. A poison
 // message starts again with no crashes counted.
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
+	q.reviveDead()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
+		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})
 	q.Kick()

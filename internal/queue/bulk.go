@@ -106,6 +106,7 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 // RetryMessage makes a waiting (ready) message due now. It does not count
 // as an attempt.
 func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
+	q.reviveDead()
 	now := q.clk.Now()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		if m.State != Ready {
@@ -114,7 +115,7 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 		if !m.NextAttempt.After(now) {
 			return nil
 		}
-		m.NextAttempt = now
+		m.NextAttempt, m.ManualRetry = now, m.Attempts > 0 // no step of the retry schedule (scheduler.go)
 		return tx.Put(m)
 	})
 	q.Kick()
@@ -125,6 +126,7 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 // pending recipient waits in a suspended queue (postqueue -f). It returns
 // how many it rescheduled.
 func (q *Manager) Flush(ctx context.Context) (int, error) {
+	q.reviveDead()
 	now := q.clk.Now()
 	q.qmu.Lock()
 	suspended := make(map[string]bool, len(q.suspended))
@@ -149,7 +151,7 @@ func (q *Manager) Flush(ctx context.Context) (int, error) {
 			return true
 		})
 		for _, m := range due {
-			m.NextAttempt = now
+			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0 // no step of the retry schedule
 			if err := tx.Put(m); err != nil {
 				return err
 			}
