@@ -1,6 +1,8 @@
 # umbra — build, run, test.
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# safe.directory: `sudo make install` in a clone the user owns must still
+# read its version (git refuses a repository of another owner otherwise).
+VERSION   ?= $(shell git -c safe.directory='$(CURDIR)' describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/umbra
 FUZZTIME  ?= 30s
@@ -112,8 +114,9 @@ demo: build
 	bash deploy/demo/run.sh
 
 # Binary, systemd units, sysusers entry, configurations that start as they
-# are (a loopback hub or edge without TLS or secrets; never overwriting an
-# existing one) with the full examples beside them as .example files,
+# are (a loopback hub and an edge that relays to it, side by side, without
+# TLS or secrets; never overwriting an existing one) with the full
+# examples beside them as .example files,
 # monitoring files and the README. The configurations hold no secrets and
 # are world-readable (0644), so that the unit's start-up check, which runs
 # as the umbra user, can read them; secrets go in the files they name.

@@ -21,9 +21,9 @@ func newRouteCmd() *cobra.Command {
 		Short: "Show destination, site path with costs, next hop, connector and the reason for every choice (offline)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, err := daemonConfig(cmd)
 			if err != nil {
-				return &exitError{code: exitConfig, err: err}
+				return err
 			}
 			if topoFile == "" {
 				topoFile = cfg.Topology

@@ -153,6 +153,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
+	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
 	}
@@ -200,7 +201,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 
 	adm, err := admin.Listen(cfg.Server.AdminSocket, mgr, tracker, admin.Status{Server: cfg.Server.Name, Role: cfg.Server.Role,
-		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now()}, log.With("component", "admin"))
+		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now(),
+		ConfigFile: absPath(cfg.File), TrackingPath: trackingPathOf(cfg), TrackingMaxFiles: cfg.Tracking.MaxFiles}, log.With("component", "admin"))
 	if err != nil {
 		return err
 	}

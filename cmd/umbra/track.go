@@ -47,7 +47,7 @@ umbra group).`,
 			if q.ID == "" && q.Sender == "" && q.Recipient == "" && q.Since.IsZero() && len(q.Events) == 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("give --message-id, --sender, --recipient, --since or --event")}
 			}
-			cfg, err := discoverConfig(cmd)
+			cfg, err := daemonConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -63,7 +63,7 @@ umbra group).`,
 						used = cfg.File
 					}
 					return &exitError{code: exitNotFound, err: fmt.Errorf("no message tracking log at %s (tracking.path of %s); "+
-						"name the daemon's configuration with --config or UMBRA_CONFIG", cfg.Tracking.Path, used)}
+						"name the daemon with --socket or UMBRA_SOCKET, or its configuration with --config or UMBRA_CONFIG", cfg.Tracking.Path, used)}
 				}
 			}
 			es, err := tracking.Search(cfg.Tracking.Path, cfg.Tracking.MaxFiles, q)

@@ -26,7 +26,8 @@
 //
 // Endpoints (v1):
 //
-//	GET  /v1/status
+//	GET  /v1/status (server, role, version, database id, start time, and the
+//	     absolute paths of the configuration file and the tracking log)
 //	GET  /v1/queues
 //	POST /v1/queues/{name}/suspend | resume | retry | redirect?to=host[:port]
 //	POST /v1/flush

@@ -74,6 +74,15 @@ type Status struct {
 	Version    string    `json:"version"`
 	DatabaseID string    `json:"database_id"`
 	Started    time.Time `json:"started"`
+	// ConfigFile is the absolute path of the configuration file the
+	// daemon runs (empty: the embedded default); TrackingPath the
+	// absolute path of its message tracking log (empty: tracking off)
+	// with TrackingMaxFiles rotated files. The CLI's configuration
+	// commands (track, route explain) ask for them, so that they read
+	// what the running daemon reads, wherever it was started.
+	ConfigFile       string `json:"config_file"`
+	TrackingPath     string `json:"tracking_path,omitempty"`
+	TrackingMaxFiles int    `json:"tracking_max_files,omitempty"`
 }
 
 // Server serves the API on a Unix socket.

@@ -94,6 +94,10 @@ type Deliverer struct {
 	log   *slog.Logger
 	bal   *balancer
 	dedup atomic.Pointer[dedupHolder]
+
+	// outbound counts sessions by TLS outcome (SetOutbound, tlsobserve.go).
+	outbound OutboundObserver
+
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
 	// selfDB is this server's transport database id (self.go).
@@ -216,6 +220,7 @@ func (d *Deliverer) Reload(cfg Config) error {
 		return err
 	}
 	d.st.Store(st)
+	d.knownOutbound(st)
 	d.mu.Lock()
 	idle := d.idle
 	d.idle = map[string][]*pooled{}

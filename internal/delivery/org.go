@@ -142,6 +142,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			d.bal.ok(addr)
 			d.health.Responsive(names[k], addr)
 			c.SetHop(names[k] + "[" + addr + "]")
+			d.orgSession(h.Kind, c)
 			if !lmtp && h.Kind == routing.HopRelay {
 				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on
 				if res := d.selfRelay(c, c.Hop(), g.rcpts); res != nil {

@@ -161,12 +161,14 @@ func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h
 			continue
 		}
 		if errors.Is(err, smtp.ErrTLSUnavailable) {
+			d.observeTLSFailure(sc.cfg.Name, sc.cfg.TLS)
 			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))
 		}
 		c.SetHop(h.String())
+		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
 		if sc.cfg.Auth.Username != "" {
 			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
 				c.Close()
