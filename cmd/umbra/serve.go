@@ -94,6 +94,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return qs, err
 	})
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
+	if from := store.RestoredFrom(); from != "" {
+		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",
+			"database_id", store.DatabaseID(), "backup_of", from)
+	}
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}
 	var tracker admin.Tracker
@@ -188,6 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		adm.SetShadows(shadows.Status)
 	}
 	adm.SetDumpster(dump)
+	adm.SetDatabase(store)
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
 	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"))

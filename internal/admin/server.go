@@ -75,6 +75,7 @@ type Server struct {
 	track   Tracker                       // nil when tracking is off
 	shadows func() []shadow.PrimaryStatus // nil when shadow redundancy is off
 	dump    Dumpster
+	db      Backuper // nil: no backups
 	status  Status
 	log     *slog.Logger
 	http    *http.Server
@@ -166,6 +167,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
+	mux.HandleFunc("GET /v1/db/backup", s.backup)
 	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
 		qs, err := s.q.Queues()
 		reply(w, qs, err)

@@ -209,3 +209,77 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// Restore puts the backup at backup in place of the database at path,
+// with the server stopped: it refuses a file that is not a backup made
+// by SaveBackup (its mark is what gives the restored database a new id)
+// and a database that is in use; the database it replaces is kept as
+// path.replaced-TIME, never deleted. The copy is fsync'd before it takes
+// path's name. It returns the name the old file was kept under ("" when
+// there was none).
+func Restore(backup, path string) (kept string, err error) {
+	opts := &bolt.Options{Timeout: time.Second, ReadOnly: true}
+	b, err := bolt.Open(backup, 0o600, opts)
+	if err != nil {
+		return "", fmt.Errorf("restore: %s: %w", backup, err)
+	}
+	err = b.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyBackupOf) == nil {
+			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
+		}
+		return nil
+	})
+	b.Close()
+	if err != nil {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		live, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return "", fmt.Errorf("restore: transport database %s is in use (stop umbra first)", path)
+		}
+		if err == nil {
+			// Held until the new file has the name: nothing opens
+			// the old one meanwhile.
+			defer live.Close()
+		}
+		kept = fmt.Sprintf("%s.replaced-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	tmp := path + ".restore"
+	if err := copyFile(backup, tmp); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	if kept != "" {
+		if err := os.Link(path, kept); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("restore: keeping the replaced database: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	return kept, syncDir(filepath.Dir(path))
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

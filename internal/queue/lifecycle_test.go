@@ -183,3 +183,48 @@ func TestSchemaDowngradeRefused(t *testing.T) {
 		return nil
 	})
 }
+
+// Restore refuses what is not a backup and a database in use, keeps the
+// database it replaces, and the restored file opens under a new id.
+func TestRestore(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "queue.db")
+	s, err := Open(live, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveID := s.DatabaseID()
+	m := msg(s, "a@x", "b@y")
+	putTest(t, s, m, []byte(body))
+	backup := filepath.Join(dir, "b.db")
+	if _, err := s.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(backup, live); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("restore over a running database: %v", err)
+	}
+	s.Close()
+	other := filepath.Join(t.TempDir(), "queue.db")
+	o, _ := Open(other, Options{})
+	o.Close()
+	if _, err := Restore(other, live); err == nil || !strings.Contains(err.Error(), "not a backup") {
+		t.Fatalf("restore of a plain database: %v", err)
+	}
+	kept, err := Restore(backup, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := Open(kept, Options{})
+	if err != nil || k.DatabaseID() != liveID {
+		t.Fatalf("replaced database not kept: %v", err)
+	}
+	k.Close()
+	s, err = Open(live, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.DatabaseID() == liveID || s.RestoredFrom() != liveID || !has(t, s, m.ID) {
+		t.Fatalf("restored: id %s, from %s, message %v", s.DatabaseID(), s.RestoredFrom(), has(t, s, m.ID))
+	}
+}
