@@ -34,8 +34,8 @@ receive_connectors:
 	}
 	for yaml, want := range map[string]string{
 		"back_pressure:\n  total_queue: {normal: 5, medium: 3, high: 9}\n": "x.yaml:5: back_pressure.total_queue: need 0 <= normal <= medium <= high",
-		"back_pressure:\n  disk_used_percent: {high: 101}\n":             "x.yaml:5: back_pressure.disk_used_percent: a percentage is at most 100",
-		"back_pressure:\n  check_interval: 0s\n":                          "back_pressure.check_interval must be positive",
+		"back_pressure:\n  disk_used_percent: {high: 101}\n":               "x.yaml:5: back_pressure.disk_used_percent: a percentage is at most 100",
+		"back_pressure:\n  check_interval: 0s\n":                           "back_pressure.check_interval must be positive",
 		"back_pressure:\n  sessions: {hgh: 3}\n":                           `unknown key "hgh"`,
 	} {
 		os.WriteFile(p, []byte(base+yaml), 0o600)
