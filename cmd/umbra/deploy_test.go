@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"umbra/internal/backpressure"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
 )
@@ -75,6 +77,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterSuspended(reg, func() []string { return nil })
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
+	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	known := map[string]bool{}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {

@@ -134,3 +134,44 @@ func TestDBCompactStopped(t *testing.T) {
 		t.Fatalf("db compact: exit %d %q", code, out)
 	}
 }
+
+// Back pressure with low watermarks (issue 18): two queued messages put
+// the total queue at medium; the next anonymous MAIL gets 452 4.3.1,
+// queue list and the log name the level and the resource; once the
+// queue drained, mail is accepted again.
+func TestBackPressureLowWatermarks(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("back_pressure:\n  check_interval: 100ms\n  total_queue: {normal: 1, medium: 2, high: 3}\n")
+	f.Close()
+	d := startUmbra(t, cfg, listen)
+	acked := sendMany(listen, "bp", 2, 1, nil)
+	if len(acked) != 2 {
+		t.Fatalf("acknowledged %d of 2", len(acked))
+	}
+	waitCond(t, "back pressure to reach medium", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "queue", "list")
+		return strings.Contains(out, "Back pressure: medium (total_queue at 2)")
+	})
+	c := rawDial(t, listen)
+	c.cmd("EHLO client.example", "250")
+	c.cmd("MAIL FROM:<s@example.org>", "452 4.3.1") // medium: anonymous senders are refused
+	c.cmd("QUIT", "221")
+	log, _ := os.ReadFile(d.log)
+	if !strings.Contains(string(log), `msg="back pressure" component=backpressure level=medium previous=normal resource=total_queue`) ||
+		!strings.Contains(string(log), `msg="mail refused: back pressure"`) {
+		d.dumpLog()
+		t.Fatal("the log lacks the level change or the refusal")
+	}
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, acked, d)
+	waitCond(t, "back pressure to return to normal", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "queue", "list")
+		return strings.Contains(out, "Back pressure: normal")
+	})
+	if r := rawSend(t, listen, "s@example.org", []string{"x@example.net"}, "Subject: accepted\r\n\r\nx"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("MAIL after the queue drained: %q", r)
+	}
+}

@@ -48,7 +48,11 @@ func newQueueCmd() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", q.Name, q.DeliveryType, q.Status, q.Count, oldest,
 					q.IncomingRate, q.OutgoingRate, next, trunc(orDash(q.LastError), 60))
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			printBackPressure(cmd, c)
+			return nil
 		},
 	}
 	list.Flags().StringArrayVar(&filters, "filter", nil, "status=S, type=T, or text the queue name contains (repeatable: all must match)")

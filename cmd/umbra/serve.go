@@ -226,6 +226,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	pressure := newBackPressure(cfg, store, srv, reg, log.With("component", "backpressure"))
+	if pressure != nil {
+		srv.SetBackPressure(pressure.State, cfg.BackPressure.SlowDelay.D())
+		adm.SetBackPressure(pressure.State)
+	}
 
 	metrics.RegisterSuspended(reg, mgr.SuspendedQueues)
 	var metricsSrv *http.Server
@@ -246,6 +251,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	mgr.Start(runCtx)
+	if pressure != nil {
+		go pressure.Run(runCtx, cfg.BackPressure.CheckInterval.D())
+	}
 	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})
 	go func() { dump.Run(runCtx); close(dumpDone) }()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"umbra/internal/backpressure"
 	"umbra/internal/queue"
 )
 
@@ -71,4 +72,22 @@ func apiError(resp *http.Response) error {
 	var e struct{ Error string }
 	json.NewDecoder(resp.Body).Decode(&e)
 	return &APIError{Status: resp.StatusCode, Msg: e.Error}
+}
+
+// SetBackPressure gives the API the back pressure monitor's state.
+func (s *Server) SetBackPressure(state func() backpressure.State) { s.pressure = state }
+
+// BackPressure asks for the back pressure level (GET /v1/backpressure).
+func (c *Client) BackPressure() (backpressure.State, error) {
+	var st backpressure.State
+	err := c.do("GET", "/v1/backpressure", nil, &st)
+	return st, err
+}
+
+func (s *Server) backPressure(w http.ResponseWriter, r *http.Request) {
+	if s.pressure == nil {
+		fail(w, http.StatusNotFound, "back pressure is off (back_pressure.enabled: false)")
+		return
+	}
+	reply(w, s.pressure(), nil)
 }

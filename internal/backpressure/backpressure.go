@@ -2,6 +2,7 @@ package backpressure
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime/metrics"
@@ -23,6 +24,24 @@ const (
 	Medium
 	High
 )
+
+// MarshalText writes the level's name (JSON, logs).
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText reads a level's name.
+func (l *Level) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "normal":
+		*l = Normal
+	case "medium":
+		*l = Medium
+	case "high":
+		*l = High
+	default:
+		return fmt.Errorf("unknown back pressure level %q", b)
+	}
+	return nil
+}
 
 func (l Level) String() string {
 	switch l {
@@ -70,7 +89,7 @@ type Resource struct {
 // ResourceState is one resource at the last check.
 type ResourceState struct {
 	Name  string    `json:"resource"`
-	Level Level     `json:"-"`
+	Level Level     `json:"level"`
 	Value float64   `json:"value"`
 	Mark  Watermark `json:"watermark"`
 	Err   string    `json:"error,omitempty"`
@@ -79,7 +98,7 @@ type ResourceState struct {
 // State is the outcome of a check: the highest level of any resource,
 // the first resource at that level, and every resource.
 type State struct {
-	Level     Level           `json:"-"`
+	Level     Level           `json:"level"`
 	Resource  string          `json:"resource,omitempty"`
 	Value     float64         `json:"value,omitempty"`
 	Checked   time.Time       `json:"checked"`
