@@ -190,6 +190,23 @@
 // cache of the next hop's directory; losing them costs only 451 replies
 // for addresses not asked again yet.
 //
+// # Life cycle: backup, restore, compaction, schema versions
+//
+// Store.Backup copies the pages of one read transaction (bbolt's
+// WriteTo): a backup holds every commit before it wholly and none after.
+// SaveBackup writes the copy to a new file, fsyncs it, marks it (meta
+// backup_of: the id it was taken of) and links it to its name, so a
+// backup is never half a file and never replaces one. The Open that
+// finds the mark gives the database a new id and deletes the mark in
+// the same commit: the shadow servers hold copies of what the original
+// acknowledged after the backup, and only a new id makes them resubmit
+// (SR-7); a crash before that commit leaves the mark, so the next Open
+// does it. Restore (server stopped, file lock held) keeps the replaced
+// file; Compact (same lock) replaces the file only with a complete,
+// fsync'd copy. A file whose schema version is newer than schemaVersion
+// is refused (ErrNewerSchema) and left unchanged; older versions are
+// upgraded in the transaction that opens them.
+//
 // # Durability and the crash argument
 //
 // Every write goes through Store.Update, whose commit loop folds the
