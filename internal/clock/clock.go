@@ -79,6 +79,19 @@ func (f *Fake) Advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
+// Jump steps the wall clock by d (negative: back), as an operator or a
+// bad NTP server does, without moving the monotonic clock: timers keep
+// their remaining durations and none fires. Now jumps; only Advance lets
+// time pass.
+func (f *Fake) Jump(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for _, t := range f.timers {
+		t.at = t.at.Add(d)
+	}
+}
+
 // Pending returns how many timers wait to fire; tests use it to know that
 // a goroutine has gone to sleep before they advance the clock.
 func (f *Fake) Pending() int {

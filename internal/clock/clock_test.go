@@ -39,3 +39,33 @@ func TestFakeFiresInOrderAndStops(t *testing.T) {
 		t.Error("a zero timer fires at once")
 	}
 }
+
+// Jump steps the wall clock, not the timers: a timer armed before keeps
+// its remaining duration, forward or back.
+func TestFakeJumpKeepsTimers(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := NewFake(start)
+	tm := f.NewTimer(10 * time.Second)
+	f.Jump(time.Hour)
+	if !f.Now().Equal(start.Add(time.Hour)) {
+		t.Fatalf("now %v", f.Now())
+	}
+	select {
+	case <-tm.C():
+		t.Fatal("a wall clock step fired a timer")
+	default:
+	}
+	f.Jump(-2 * time.Hour)
+	f.Advance(9 * time.Second)
+	select {
+	case <-tm.C():
+		t.Fatal("fired early")
+	default:
+	}
+	f.Advance(time.Second)
+	select {
+	case <-tm.C():
+	default:
+		t.Fatal("a step back delayed the timer")
+	}
+}
