@@ -16,6 +16,7 @@ import (
 	"umbra/internal/backpressure"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
+	"umbra/internal/tracking"
 )
 
 // The systemd units pass systemd-analyze verify and keep an exposure
@@ -78,6 +79,12 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
+	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	tl.Register(reg)
 	known := map[string]bool{}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {

@@ -107,6 +107,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return fmt.Errorf("tracking log: %w", err)
 		}
 		defer tl.Close()
+		tl.Register(reg)
+		tl.SetMaxAge(cfg.Tracking.MaxAge.D())
 		events, tracker = fanout{events, tl}, tl
 	}
 	// The console's map shows each server's last delivery result.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Back pressure is on by default with Exchange's submission queue marks;
@@ -42,5 +43,16 @@ receive_connectors:
 		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %s", yaml, err, want)
 		}
+	}
+}
+
+// The tracking log's age bound defaults to 30 days, as Exchange's.
+func TestTrackingMaxAgeDefault(t *testing.T) {
+	c, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tracking.MaxAge.D() != DefaultTrackingMaxAge || DefaultTrackingMaxAge != 30*24*time.Hour {
+		t.Fatalf("tracking.max_age %v", c.Tracking.MaxAge)
 	}
 }

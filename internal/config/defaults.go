@@ -37,6 +37,7 @@ const (
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
 	DefaultTrackingMaxFiles          = 10
+	DefaultTrackingMaxAge            = 30 * 24 * time.Hour // Exchange's MessageTrackingLogMaxAge
 	DefaultConsoleSessionIdle        = 30 * time.Minute
 	DefaultMaxDumpsterSize           = 18 << 20
 	DefaultMaxDumpsterTime           = 7 * 24 * time.Hour
@@ -139,6 +140,7 @@ func applyDefaults(c *Config) {
 		c.Tracking.MaxSize = DefaultTrackingMaxSize
 	}
 	setInt(&c.Tracking.MaxFiles, DefaultTrackingMaxFiles)
+	setDur(&c.Tracking.MaxAge, DefaultTrackingMaxAge)
 
 	for i := range c.AcceptedDomains {
 		if c.AcceptedDomains[i].Type == "" {

@@ -362,6 +362,9 @@ type Tracking struct {
 	// MaxSize rotates the file; MaxFiles rotated files are kept.
 	MaxSize  Size `yaml:"max_size"`
 	MaxFiles int  `yaml:"max_files"`
+	// MaxAge deletes rotated files whose last line is older (the current
+	// file rotates daily then).
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Pickup configures the pickup directory.
