@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"umbra/internal/queue"
@@ -91,4 +92,12 @@ func databasePath(cmd *cobra.Command) (string, error) {
 		return "", err
 	}
 	return filepath.Join(cfg.Server.DataDir, "queue.db"), nil
+}
+
+// registerRetention exports the count of duplicate records (their age
+// bound is the duplicate window; see the README's retention table).
+func registerRetention(reg prometheus.Registerer, duplicateRecords func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_delivery_duplicate_records",
+		Help: "Final deliveries remembered to suppress duplicates (pruned after the duplicate window)."},
+		func() float64 { return float64(duplicateRecords()) }))
 }

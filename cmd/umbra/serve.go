@@ -93,6 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		err = store.View(func(tx *queue.Tx) error { qs = tx.Queues(); return nil })
 		return qs, err
 	})
+	registerRetention(reg, store.DuplicateRecords)
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 	if from := store.RestoredFrom(); from != "" {
 		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",

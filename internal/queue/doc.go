@@ -105,7 +105,11 @@
 // A crash at any point leaves either the copy (and a later discard or
 // takeover) or its deletion: never a lost message, at worst a
 // duplicate, which final delivery suppresses (SR-11).
-// Stale discards and early discards are pruned after message_expiration.
+// Stale discards and early discards are pruned after message_expiration;
+// the hourly pruning of discards, duplicate records and submission keys
+// runs batch after batch (one transaction each) until none expired is
+// left (retention.go), so their number is bounded by what an expiry
+// window makes, whatever the rate.
 //
 // # One writer per message
 //
