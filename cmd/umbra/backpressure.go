@@ -71,3 +71,12 @@ func printBackPressure(cmd *cobra.Command, c *admin.Client) {
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), line)
 }
+
+// pickupPaused holds the pickup directory at high back pressure (nil:
+// back pressure is off).
+func pickupPaused(m *backpressure.Monitor) func() bool {
+	if m == nil {
+		return nil
+	}
+	return func() bool { return m.State().Level == backpressure.High }
+}

@@ -16,7 +16,8 @@
 //     every MAIL without locking; only Check writes it.
 //   - What a level does is decided by its users: MAIL (package smtp)
 //     refuses anonymous senders at medium and everyone at high with
-//     452 4.3.1, and slows the rest at medium; delivery, shadow discard
+//     452 4.3.1, and slows the rest at medium; the pickup directory
+//     holds its files at high; delivery, shadow discard
 //     traffic and the operator's commands never stop.
 //   - Every change of the server's level is logged with the resource and
 //     its value; the level of the server and of each resource, and each
