@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -23,18 +25,33 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 	if !b.Enabled {
 		return nil
 	}
+	// Both queue lengths come from one walk of the queue index per check.
+	var qmu sync.Mutex
+	var qAt time.Time
+	var qSub, qTotal int
 	queues := func(submission bool) func() (float64, error) {
 		return func() (float64, error) {
-			n := 0
-			err := store.View(func(tx *queue.Tx) error {
-				for _, q := range tx.Queues() {
-					if !submission || q.Name == queue.QueueSubmission {
-						n += q.Count
+			qmu.Lock()
+			defer qmu.Unlock()
+			if time.Since(qAt) > b.CheckInterval.D()/2 {
+				sub, total := 0, 0
+				if err := store.View(func(tx *queue.Tx) error {
+					for _, q := range tx.Queues() {
+						total += q.Count
+						if q.Name == queue.QueueSubmission {
+							sub += q.Count
+						}
 					}
+					return nil
+				}); err != nil {
+					return 0, err
 				}
-				return nil
-			})
-			return float64(n), err
+				qAt, qSub, qTotal = time.Now(), sub, total
+			}
+			if submission {
+				return float64(qSub), nil
+			}
+			return float64(qTotal), nil
 		}
 	}
 	m := backpressure.New([]backpressure.Resource{
