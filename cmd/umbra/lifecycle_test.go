@@ -175,3 +175,59 @@ func TestBackPressureLowWatermarks(t *testing.T) {
 		t.Fatalf("MAIL after the queue drained: %q", r)
 	}
 }
+
+// Back pressure on a small filesystem (issue 18): the data directory is
+// a 16 MiB tmpfs. Filling it past the high watermark refuses every new
+// message with 452 4.3.1 while the queued one is still delivered; freeing
+// the space brings the level back to normal and mail is accepted again.
+func TestBackPressureSmallFilesystem(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o700)
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("this test mounts a tmpfs and must run as root in CI")
+		}
+		t.Skip("not root: cannot mount a tmpfs for the small-filesystem test (run as root to include it)")
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", data).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mount tmpfs: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("back_pressure:\n  check_interval: 100ms\n  disk_used_percent: {normal: 60, medium: 70, high: 80}\n")
+	f.Close()
+	d := startUmbra(t, cfg, listen)
+	t.Cleanup(func() { d.kill(); exec.Command("umount", data).Run() }) // before TempDir's removal
+	acked := sendMany(listen, "disk", 1, 1, nil)
+	if len(acked) != 1 {
+		t.Fatal("the first message was not accepted")
+	}
+	fill := filepath.Join(data, "fill")
+	if err := os.WriteFile(fill, make([]byte, 14<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitCond(t, "back pressure to reach high", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "queue", "list")
+		return strings.Contains(out, "Back pressure: high (disk_used_percent at")
+	})
+	c := rawDial(t, listen)
+	c.cmd("EHLO client.example", "250")
+	c.cmd("MAIL FROM:<s@example.org>", "452 4.3.1")
+	c.cmd("QUIT", "221")
+	// High back pressure keeps delivering: the queued message leaves.
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, acked, d)
+	os.Remove(fill)
+	waitCond(t, "back pressure to return to normal", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "queue", "list")
+		return strings.Contains(out, "Back pressure: normal")
+	})
+	if r := rawSend(t, listen, "s@example.org", []string{"x@example.net"}, "Subject: accepted\r\n\r\nx"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("MAIL after the space was freed: %q", r)
+	}
+}
