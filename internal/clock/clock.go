@@ -35,6 +35,7 @@ func (r realTimer) Stop() bool          { return r.t.Stop() }
 type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
+	mono   time.Duration // what Advance moved (Monotonic)
 	timers []*fakeTimer
 }
 
@@ -65,6 +66,7 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
+	f.mono += d
 	sort.SliceStable(f.timers, func(i, j int) bool { return f.timers[i].at.Before(f.timers[j].at) })
 	var keep []*fakeTimer
 	for _, t := range f.timers {

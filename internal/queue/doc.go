@@ -194,6 +194,18 @@
 // cache of the next hop's directory; losing them costs only 451 replies
 // for addresses not asked again yet.
 //
+// # Clock steps
+//
+// Stored times are wall-clock times; timers run on the monotonic clock.
+// The scheduler compares the two at every wake (clock.StepDetector); a
+// step of a minute or more moves every stored arrival and every Ready
+// message's next attempt by the step (clockstep.go, a batch per
+// transaction), so a message's real wait for its retry and its expiry
+// stays what it was: no retry storm and no mass expiry after a step
+// forward, no stalled retries after a step back. Active messages are
+// left to their attempt's commit (one writer). Dumpster and duplicate
+// records keep their times: their age bounds move by the step.
+//
 // # Life cycle: backup, restore, compaction, schema versions
 //
 // Store.Backup copies the pages of one read transaction (bbolt's
