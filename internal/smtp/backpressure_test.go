@@ -80,3 +80,23 @@ func TestBackPressureAtMail(t *testing.T) {
 	anon.cmd("MAIL FROM:<a@example.org>", "250")
 	server.cmd("MAIL FROM:<a@example.org>", "250")
 }
+
+// At high back pressure a shadow session still gets its discard
+// notifications (the shadow server can free its copies) while its new
+// mail is refused.
+func TestBackPressureHighKeepsDiscardTraffic(t *testing.T) {
+	sh := &fakeShadow{notes: map[string][]string{"hub2": {"s1", "s2"}}}
+	s := startShadowServer(t, &fakeQueue{}, sh, true, transportConnector(t, ""))
+	s.SetBackPressure(func() backpressure.State {
+		return backpressure.State{Level: backpressure.High, Resource: "disk_used_percent"}
+	}, time.Second)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250 db-")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-1", "452 4.3.1")
+	if got := d.cmd("XQUERYDISCARD 5", "250 s2"); got != "250-2.0.0 2 discard notifications\n250-s1\n250 s2" {
+		t.Fatalf("XQUERYDISCARD at high back pressure:\n%s", got)
+	}
+}
