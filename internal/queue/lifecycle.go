@@ -235,7 +235,7 @@ func Restore(backup, path string) (kept string, err error) {
 		return "", fmt.Errorf("restore: %w", err)
 	}
 	if _, err := os.Stat(path); err == nil {
-		live, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		live, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return "", fmt.Errorf("restore: transport database %s is in use (stop umbra first)", path)
 		}
