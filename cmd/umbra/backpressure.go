@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -56,7 +55,7 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 	}
 	m := backpressure.New([]backpressure.Resource{
 		{Name: "disk_used_percent", Mark: bw(b.DiskUsedPercent), Read: backpressure.DiskUsedPercent(cfg.Server.DataDir)},
-		{Name: "database_size", Mark: bw(b.DatabaseSize.Marks()), Read: backpressure.FileBytes(filepath.Join(cfg.Server.DataDir, "queue.db"))},
+		{Name: "database_size", Mark: bw(b.DatabaseSize.Marks()), Read: func() (float64, error) { return float64(store.UsedBytes()), nil }},
 		{Name: "memory_percent", Mark: bw(b.MemoryPercent), Read: backpressure.MemoryPercent()},
 		{Name: "submission_queue", Mark: bw(b.SubmissionQueue), Read: queues(true)},
 		{Name: "total_queue", Mark: bw(b.TotalQueue), Read: queues(false)},

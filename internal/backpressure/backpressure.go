@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -214,17 +213,6 @@ func DiskUsedPercent(dir string) func() (float64, error) {
 			return 0, nil
 		}
 		return 100 * float64(s.Blocks-s.Bfree) / total, nil
-	}
-}
-
-// FileBytes reads the size of a file (the transport database).
-func FileBytes(path string) func() (float64, error) {
-	return func() (float64, error) {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return 0, err
-		}
-		return float64(fi.Size()), nil
 	}
 }
 

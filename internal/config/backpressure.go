@@ -15,7 +15,8 @@ type BackPressure struct {
 	SlowDelay     Duration `yaml:"slow_delay"`
 	// DiskUsedPercent: how full the data directory's filesystem is.
 	DiskUsedPercent Watermark `yaml:"disk_used_percent"`
-	// DatabaseSize: the transport database file (queue.db).
+	// DatabaseSize: the data in the transport database (queue.db's size
+	// less its free pages, so that a drained backlog lowers it).
 	DatabaseSize SizeWatermark `yaml:"database_size"`
 	// MemoryPercent: memory the process holds, of physical memory.
 	MemoryPercent Watermark `yaml:"memory_percent"`

@@ -283,3 +283,13 @@ func copyFile(from, to string) error {
 	}
 	return err
 }
+
+// UsedBytes is the part of the database file that holds data: its size
+// less the free pages a drained backlog left (which only a compaction
+// gives back to the filesystem). Back pressure watches it.
+func (s *Store) UsedBytes() int64 {
+	var size int64
+	_ = s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	st := s.db.Stats()
+	return size - int64(st.FreeAlloc)
+}

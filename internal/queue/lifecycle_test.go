@@ -228,3 +228,33 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("restored: id %s, from %s, message %v", s.DatabaseID(), s.RestoredFrom(), has(t, s, m.ID))
 	}
 }
+
+// The database's used size falls when a backlog drains, although the
+// file keeps its size (back pressure watches the used size, so a drained
+// backlog does not hold the level up until a compaction).
+func TestUsedBytesFallsWhenBacklogDrains(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	empty := s.UsedBytes()
+	var ids []ID
+	for i := 0; i < 100; i++ {
+		m := msg(s, "a@x", "b@y")
+		putTest(t, s, m, make([]byte, 64<<10))
+		ids = append(ids, m.ID)
+	}
+	full := s.UsedBytes()
+	if full < empty+100*64<<10 {
+		t.Fatalf("used %d bytes with 6.4 MB queued (empty: %d)", full, empty)
+	}
+	for _, id := range ids {
+		s.Update(context.Background(), func(tx *Tx) error { return tx.Delete(id) })
+	}
+	fi, _ := os.Stat(path)
+	if drained := s.UsedBytes(); drained > empty+1<<20 || fi.Size() < full {
+		t.Fatalf("after draining: used %d (empty %d), file %d", drained, empty, fi.Size())
+	}
+}
