@@ -255,7 +255,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer cancelRun()
 	mgr.Start(runCtx)
 	if pressure != nil {
-		go pressure.Run(runCtx, cfg.BackPressure.CheckInterval.D())
+		go pressure.Run(runCtx, nil, cfg.BackPressure.CheckInterval.D()) // nil: the system clock
 	}
 	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/clock"
 )
 
 // Level is how much the server protects itself.
@@ -185,17 +187,21 @@ func (m *Monitor) Check() State {
 	return *st
 }
 
-// Run checks every interval until ctx ends. The interval is a timer on
-// the monotonic clock: a step of the wall clock does not change it.
-func (m *Monitor) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// Run checks every interval until ctx ends, timed by clk (nil: the
+// system clock), whose timers run on the monotonic clock: a step of the
+// wall clock neither fires nor delays a check.
+func (m *Monitor) Run(ctx context.Context, clk clock.Clock, interval time.Duration) {
+	if clk == nil {
+		clk = clock.Real{}
+	}
 	for {
 		m.Check()
+		t := clk.NewTimer(interval)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -2,16 +2,21 @@ package backpressure
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"umbra/internal/clock"
 )
 
 // Each resource moves between levels with hysteresis, as Exchange's
@@ -124,4 +129,44 @@ func TestDiskOnSmallFilesystem(t *testing.T) {
 	if st := m.Check(); st.Level != Normal {
 		t.Fatalf("emptied filesystem: %+v", st)
 	}
+}
+
+// Run checks at once and then every interval of its clock.
+func TestRunChecksOnTheClock(t *testing.T) {
+	var reads atomic.Int32
+	m := New([]Resource{{Name: "a", Mark: Watermark{Normal: 1, Medium: 2, High: 3}, Read: func() (float64, error) {
+		reads.Add(1)
+		return 0, nil
+	}}}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx, clk, 2*time.Second); close(done) }()
+	waitPending := func() {
+		for i := 0; clk.Pending() == 0; i++ {
+			if i > 5000 {
+				t.Fatal("Run armed no timer")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitPending()
+	if reads.Load() != 1 {
+		t.Fatalf("%d checks at start", reads.Load())
+	}
+	clk.Advance(2 * time.Second)
+	for i := 0; reads.Load() != 2; i++ {
+		if i > 5000 {
+			t.Fatalf("%d checks after one interval", reads.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	waitPending()
+	clk.Jump(time.Hour) // a wall-clock step is no interval
+	time.Sleep(10 * time.Millisecond)
+	if reads.Load() != 2 {
+		t.Fatalf("%d checks after a wall-clock step", reads.Load())
+	}
+	cancel()
+	<-done
 }
