@@ -25,7 +25,9 @@ const clockStepBatch = 1000
 // rest not, each still timed on one clock or the other. A message queued
 // Ready on the stepped clock before the scheduler noticed the step (a
 // Submit with the active set full) is moved too: its retry and expiry are
-// off by the step, as every message's was before this.
+// off by the step, as every message's was before this. A suspended
+// machine (the monotonic clock stops, the wall clock goes on) looks like
+// a step forward: the waits are kept as if no time had passed.
 func (q *Manager) followClockStep(step time.Duration) {
 	q.log.Warn("the wall clock stepped; the queue's retry and expiry times follow", "step", step)
 	var from []byte
