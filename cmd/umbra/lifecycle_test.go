@@ -10,21 +10,6 @@ import (
 	"time"
 )
 
-// cliErr runs the umbra binary and returns its standard error and exit code.
-func cliErr(t testing.TB, cfg string, args ...string) (string, int) {
-	t.Helper()
-	cmd := exec.Command(umbraBin, append([]string{"--config", cfg}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return stderr.String(), ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stderr.String(), 0
-}
-
 // Backup and restore (issue 18): hub-b's database is backed up while A
 // shadows what B holds; B then delivers those, accepts more (shadowed at
 // A) and is restored from the backup. The restored database presents a
@@ -74,7 +59,7 @@ send_connectors:
 	if _, code := cli(t, cfgB, "db", "backup", backup); code == 0 {
 		t.Fatal("a second backup replaced the first")
 	}
-	if errOut, code := cliErr(t, cfgB, "db", "compact"); code == 0 || !strings.Contains(errOut, "in use") {
+	if code, errOut := cliErr(t, cfgB, "db", "compact"); code == 0 || !strings.Contains(errOut, "in use") {
 		t.Fatalf("compaction of the running database: exit %d %q", code, errOut)
 	}
 
@@ -90,7 +75,7 @@ send_connectors:
 
 	// B's disk is lost; the operator restores the backup.
 	hb.kill()
-	if errOut, code := cliErr(t, cfgB, "db", "restore", filepath.Join(dir, "hub-a", "umbra.yaml")); code == 0 || !strings.Contains(errOut, "restore") {
+	if code, errOut := cliErr(t, cfgB, "db", "restore", filepath.Join(dir, "hub-a", "umbra.yaml")); code == 0 || !strings.Contains(errOut, "restore") {
 		t.Fatalf("restore of a file that is not a backup: exit %d %q", code, errOut)
 	}
 	if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 || !strings.Contains(out, "new database id") {
