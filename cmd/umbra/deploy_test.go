@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"umbra/internal/backpressure"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
+	"umbra/internal/tracking"
 )
 
 // The systemd units pass systemd-analyze verify and keep an exposure
@@ -79,6 +82,14 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
+	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
+	registerRetention(reg, func() int { return 0 })
+	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	tl.Register(reg)
 	known := map[string]bool{}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {

@@ -62,8 +62,11 @@ func newQueueCmd() *cobra.Command {
 			}
 			if len(ds) > 0 {
 				fmt.Fprintln(cmd.OutOrStdout())
-				return printDestinations(cmd, ds)
+				if err := printDestinations(cmd, ds); err != nil {
+					return err
+				}
 			}
+			printBackPressure(cmd, c)
 			return nil
 		},
 	}

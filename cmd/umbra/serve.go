@@ -103,7 +103,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		})
 		return qs, err
 	})
+	registerRetention(reg, store.DuplicateRecords)
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
+	if from := store.RestoredFrom(); from != "" {
+		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",
+			"database_id", store.DatabaseID(), "backup_of", from)
+	}
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}
 	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
@@ -115,6 +120,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return fmt.Errorf("tracking log: %w", err)
 		}
 		defer tl.Close()
+		tl.Register(reg)
+		tl.SetMaxAge(cfg.Tracking.MaxAge.D())
 		events, tracker = fanout{events, tl}, tl
 	}
 	// The console's map shows each server's last delivery result.
@@ -210,6 +217,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		adm.SetShadows(shadows.Status)
 	}
 	adm.SetDumpster(dump)
+	adm.SetDatabase(store)
 	var cfgMu sync.Mutex // cfg changes on reload
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
 	adm.SetQueueNames(queueNameChecker(current))
@@ -246,6 +254,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	pressure := newBackPressure(cfg, store, srv, reg, log.With("component", "backpressure"))
+	if pressure != nil {
+		srv.SetBackPressure(pressure.State, cfg.BackPressure.SlowDelay.D())
+		adm.SetBackPressure(pressure.State)
+	}
 
 	metrics.RegisterSuspended(reg, mgr.SuspendedQueues)
 	var metricsSrv *http.Server
@@ -266,6 +279,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	mgr.Start(runCtx)
+	if pressure != nil {
+		go pressure.Run(runCtx, nil, cfg.BackPressure.CheckInterval.D()) // nil: the system clock
+	}
 	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
 	go learner.run(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})
@@ -279,7 +295,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return fmt.Errorf("pickup directory: %w", err)
 		}
 		w := pickup.New(pickup.Config{Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
-			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup")})
+			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure)})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
 		close(pickupDone)

@@ -39,4 +39,7 @@
 //	POST /v1/messages/{id}/remove[?ndr=true]
 //	GET  /v1/track?id=&sender=&recipient=&since=&until=&event=&limit=
 //	GET  /v1/shadows
+//	GET  /v1/backpressure (level, the resource that set it, every resource)
+//	GET  /v1/db/backup  (the database's pages as of one read transaction;
+//	                     Content-Length first; the client writes the file)
 package admin

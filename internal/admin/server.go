@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"umbra/internal/backpressure"
 	"umbra/internal/dumpster"
 	"umbra/internal/queue"
 	"umbra/internal/shadow"
@@ -87,15 +88,17 @@ type Status struct {
 
 // Server serves the API on a Unix socket.
 type Server struct {
-	q       Queue
-	track   Tracker                       // nil when tracking is off
-	shadows func() []shadow.PrimaryStatus // nil when shadow redundancy is off
-	dump    Dumpster
-	status  Status
-	log     *slog.Logger
-	http    *http.Server
-	ln      net.Listener
-	now     func() time.Time // audit times
+	q        Queue
+	track    Tracker                       // nil when tracking is off
+	shadows  func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	dump     Dumpster
+	db       Backuper                  // nil: no backups
+	pressure func() backpressure.State // nil: back pressure off
+	status   Status
+	log      *slog.Logger
+	http     *http.Server
+	ln       net.Listener
+	now      func() time.Time // audit times
 	// newQueue checks a queue name that holds no message now (nil:
 	// any well-formed KIND:NAME).
 	newQueue func(name string) error
@@ -185,6 +188,8 @@ func (s *Server) Shutdown(ctx context.Context) {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
+	mux.HandleFunc("GET /v1/db/backup", s.backup)
+	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
 	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
 		qs, err := s.q.Queues()
 		reply(w, qs, err)

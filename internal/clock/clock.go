@@ -35,6 +35,7 @@ func (r realTimer) Stop() bool          { return r.t.Stop() }
 type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
+	mono   time.Duration // what Advance moved (Monotonic)
 	timers []*fakeTimer
 }
 
@@ -65,6 +66,7 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
+	f.mono += d
 	sort.SliceStable(f.timers, func(i, j int) bool { return f.timers[i].at.Before(f.timers[j].at) })
 	var keep []*fakeTimer
 	for _, t := range f.timers {
@@ -77,6 +79,19 @@ func (f *Fake) Advance(d time.Duration) {
 	}
 	f.timers = keep
 	f.mu.Unlock()
+}
+
+// Jump steps the wall clock by d (negative: back), as an operator or a
+// bad NTP server does, without moving the monotonic clock: timers keep
+// their remaining durations and none fires. Now jumps; only Advance lets
+// time pass.
+func (f *Fake) Jump(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for _, t := range f.timers {
+		t.at = t.at.Add(d)
+	}
 }
 
 // Pending returns how many timers wait to fire; tests use it to know that

@@ -39,3 +39,62 @@ func TestFakeFiresInOrderAndStops(t *testing.T) {
 		t.Error("a zero timer fires at once")
 	}
 }
+
+// Jump steps the wall clock, not the timers: a timer armed before keeps
+// its remaining duration, forward or back.
+func TestFakeJumpKeepsTimers(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := NewFake(start)
+	tm := f.NewTimer(10 * time.Second)
+	f.Jump(time.Hour)
+	if !f.Now().Equal(start.Add(time.Hour)) {
+		t.Fatalf("now %v", f.Now())
+	}
+	select {
+	case <-tm.C():
+		t.Fatal("a wall clock step fired a timer")
+	default:
+	}
+	f.Jump(-2 * time.Hour)
+	f.Advance(9 * time.Second)
+	select {
+	case <-tm.C():
+		t.Fatal("fired early")
+	default:
+	}
+	f.Advance(time.Second)
+	select {
+	case <-tm.C():
+	default:
+		t.Fatal("a step back delayed the timer")
+	}
+}
+
+// StepDetector tells time passing (Advance) from steps (Jump), both ways.
+func TestStepDetector(t *testing.T) {
+	f := NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := NewStepDetector(f)
+	f.Advance(10 * time.Minute)
+	if s := d.Step(); s != 0 {
+		t.Fatalf("time passing reported as a step of %v", s)
+	}
+	f.Advance(time.Minute)
+	f.Jump(time.Hour)
+	f.Advance(time.Minute)
+	if s := d.Step(); s != time.Hour {
+		t.Fatalf("step %v, want 1h", s)
+	}
+	f.Jump(-90 * time.Minute)
+	if s := d.Step(); s != -90*time.Minute {
+		t.Fatalf("step %v, want -1h30m", s)
+	}
+	if s := d.Step(); s != 0 {
+		t.Fatalf("a step reported twice: %v", s)
+	}
+	// The real clock does not step in a test.
+	r := NewStepDetector(Real{})
+	time.Sleep(2 * time.Millisecond)
+	if s := r.Step(); s > time.Second || s < -time.Second {
+		t.Fatalf("real clock step %v", s)
+	}
+}

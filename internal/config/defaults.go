@@ -40,6 +40,7 @@ const (
 	DefaultSMTPPort                  = 25
 	DefaultTrackingMaxSize           = 100 << 20
 	DefaultTrackingMaxFiles          = 10
+	DefaultTrackingMaxAge            = 30 * 24 * time.Hour // Exchange's MessageTrackingLogMaxAge
 	DefaultConsoleSessionIdle        = 30 * time.Minute
 	DefaultMaxDumpsterSize           = 18 << 20
 	DefaultMaxDumpsterTime           = 7 * 24 * time.Hour
@@ -148,6 +149,7 @@ func applyDefaults(c *Config) {
 		c.Tracking.MaxSize = DefaultTrackingMaxSize
 	}
 	setInt(&c.Tracking.MaxFiles, DefaultTrackingMaxFiles)
+	setDur(&c.Tracking.MaxAge, DefaultTrackingMaxAge)
 
 	for i := range c.AcceptedDomains {
 		if c.AcceptedDomains[i].Type == "" {
@@ -222,6 +224,19 @@ func defaultPostmaster(c *Config) string {
 	return "postmaster@" + name
 }
 
+// Back pressure (back_pressure): Exchange's resource monitor defaults
+// where they exist (submission queue 2000/10000/15000).
+var (
+	DefaultBackPressureInterval   = 2 * time.Second
+	DefaultBackPressureSlowDelay  = 1 * time.Second
+	DefaultBackPressureDisk       = Watermark{Normal: 90, Medium: 94, High: 97}
+	DefaultBackPressureDatabase   = SizeWatermark{Normal: 12 << 30, Medium: 14 << 30, High: 16 << 30}
+	DefaultBackPressureMemory     = Watermark{Normal: 70, Medium: 75, High: 80}
+	DefaultBackPressureSubmission = Watermark{Normal: 2000, Medium: 10000, High: 15000}
+	DefaultBackPressureTotal      = Watermark{Normal: 50000, Medium: 75000, High: 100000}
+	DefaultBackPressureSessions   = Watermark{Normal: 4000, Medium: 4500, High: 4800}
+)
+
 // newWithPresets returns the Config decoding starts from: the fields whose
 // zero value is a meaningful setting get their default before decoding, so
 // that an explicit "0" or "false" in the file survives.
@@ -233,7 +248,8 @@ func newWithPresets() *Config {
 			// 0 is meaningful: no dumpster.
 			MaxDumpsterSizePerDatabase: Size(DefaultMaxDumpsterSize),
 		},
-		Tracking: Tracking{Enabled: true},
+		Tracking:     Tracking{Enabled: true},
+		BackPressure: backPressurePresets(),
 	}
 }
 

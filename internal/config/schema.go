@@ -28,6 +28,10 @@ type Config struct {
 	// unless Console.Listen is set.
 	Console Console `yaml:"console"`
 
+	// BackPressure refuses or slows new mail when a resource runs short
+	// (package backpressure).
+	BackPressure BackPressure `yaml:"back_pressure"`
+
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.
@@ -369,6 +373,9 @@ type Tracking struct {
 	// MaxSize rotates the file; MaxFiles rotated files are kept.
 	MaxSize  Size `yaml:"max_size"`
 	MaxFiles int  `yaml:"max_files"`
+	// MaxAge deletes rotated files whose last line is older (the current
+	// file rotates daily then).
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Pickup configures the pickup directory.

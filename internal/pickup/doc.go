@@ -31,4 +31,6 @@
 //     header in it is removed first (the header firewall, package orgid).
 //   - A file that cannot be parsed or is too large is renamed NAME.bad and
 //     left for the operator.
+//   - At high back pressure (Config.Paused) no file is read: the files
+//     wait in the directory, untouched, until the level falls.
 package pickup

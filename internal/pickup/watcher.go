@@ -38,6 +38,9 @@ type Config struct {
 	Hostname string
 	Queue    Queue
 	Log      *slog.Logger
+	// Paused, when set and true, holds the directory's files where they
+	// are (back pressure at high: no new mail); Scan then submits none.
+	Paused func() bool
 }
 
 // Watcher scans the pickup directory.
@@ -97,6 +100,9 @@ func (w *Watcher) reattach(ctx context.Context) {
 
 // Scan handles every new *.eml file once.
 func (w *Watcher) Scan(ctx context.Context) {
+	if w.cfg.Paused != nil && w.cfg.Paused() {
+		return
+	}
 	files, err := filepath.Glob(filepath.Join(w.cfg.Dir, "*.eml"))
 	if err != nil {
 		w.cfg.Log.Error("scanning the pickup directory failed", "dir", w.cfg.Dir, "err", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // Kick makes the scheduler look at the time index now.
@@ -61,7 +63,12 @@ func (q *Manager) room() int {
 
 func (q *Manager) run(ctx context.Context) {
 	var lastPrune time.Time
+	steps := clock.NewStepDetector(q.clk) // clockstep.go
 	for {
+		if s := steps.Step(); s >= clockStepThreshold || s <= -clockStepThreshold {
+			q.followClockStep(s)
+			lastPrune = lastPrune.Add(s)
+		}
 		if now := q.clk.Now(); now.Sub(lastPrune) >= time.Hour {
 			lastPrune = now
 			q.pruneDiscards(now)

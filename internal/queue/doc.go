@@ -173,7 +173,11 @@
 // A crash at any point leaves either the copy (and a later discard or
 // takeover) or its deletion: never a lost message, at worst a
 // duplicate, which final delivery suppresses (SR-11).
-// Stale discards and early discards are pruned after message_expiration.
+// Stale discards and early discards are pruned after message_expiration;
+// the hourly pruning of discards, duplicate records and submission keys
+// runs batch after batch (one transaction each) until none expired is
+// left (retention.go), so their number is bounded by what an expiry
+// window makes, whatever the rate.
 //
 // # One writer per message
 //
@@ -267,6 +271,35 @@
 // recipients): one durable write per answer, pruned by age. They are a
 // cache of the next hop's directory; losing them costs only 451 replies
 // for addresses not asked again yet.
+//
+// # Clock steps
+//
+// Stored times are wall-clock times; timers run on the monotonic clock.
+// The scheduler compares the two at every wake (clock.StepDetector); a
+// step of a minute or more moves every stored arrival and every Ready
+// message's next attempt by the step (clockstep.go, a batch per
+// transaction), so a message's real wait for its retry and its expiry
+// stays what it was: no retry storm and no mass expiry after a step
+// forward, no stalled retries after a step back. Active messages are
+// left to their attempt's commit (one writer). Dumpster and duplicate
+// records keep their times: their age bounds move by the step.
+//
+// # Life cycle: backup, restore, compaction, schema versions
+//
+// Store.Backup copies the pages of one read transaction (bbolt's
+// WriteTo): a backup holds every commit before it wholly and none after.
+// SaveBackup writes the copy to a new file, fsyncs it, marks it (meta
+// backup_of: the id it was taken of) and links it to its name, so a
+// backup is never half a file and never replaces one. The Open that
+// finds the mark gives the database a new id and deletes the mark in
+// the same commit: the shadow servers hold copies of what the original
+// acknowledged after the backup, and only a new id makes them resubmit
+// (SR-7); a crash before that commit leaves the mark, so the next Open
+// does it. Restore (server stopped, file lock held) keeps the replaced
+// file; Compact (same lock) replaces the file only with a complete,
+// fsync'd copy. A file whose schema version is newer than schemaVersion
+// is refused (ErrNewerSchema) and left unchanged; older versions are
+// upgraded in the transaction that opens them.
 //
 // # Durability and the crash argument
 //

@@ -11,6 +11,9 @@ import (
 //	meta      "db_id"          → 32 hex digits, random, made with the database
 //	          "schema_version" → 1 byte
 //	          "created"        → RFC 3339 time
+//	          "backup_of"      → database id ‖ 0x00 ‖ RFC 3339 time: only in a
+//	                             backup (SaveBackup); the Open that finds it gives
+//	                             the restored file a new id and deletes it
 //	messages  ID (8, BE)       → message record (record.go)
 //	bodies    ID (8, BE)       → message bytes as received, trace header first
 //	schedule  due (8, BE unix nanoseconds) ‖ ID (8, BE) → empty
@@ -91,6 +94,7 @@ var (
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
 	keyCreated       = []byte("created")
+	keyBackupOf      = []byte("backup_of")
 )
 
 // schemaVersion 2 keyed the delivered records by mailbox database;

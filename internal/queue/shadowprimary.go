@@ -36,6 +36,7 @@ func (q *Manager) Discards(server string, max int) ([]string, func()) {
 // with a DSN by that attempt's commit when no route takes it — never
 // dropped without a trace (SR-13).
 func (q *Manager) pruneDiscards(now time.Time) {
+	q.pruneBacklog(now) // retention.go: every expired record, not one batch
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
 	var stale []*Message

@@ -40,6 +40,8 @@ type Store struct {
 	db   *bolt.DB
 	dbID string
 
+	restoredFrom string // see RestoredFrom
+
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	ops    chan *op
@@ -157,9 +159,18 @@ func (s *Store) init() error {
 			if err := upgrade(tx); err != nil {
 				return fmt.Errorf("upgrading schema version %d to %d: %w", v[0], schemaVersion, err)
 			}
+		} else if len(v) == 1 && v[0] > schemaVersion {
+			return fmt.Errorf("%w: version %d, written by a newer release of umbra; this one knows versions 1 to %d "+
+				"and does not downgrade: run that release (or a newer one), or restore a backup taken by this release",
+				ErrNewerSchema, v[0], schemaVersion)
 		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
 		}
+		from, err := restoreIdentity(meta)
+		if err != nil {
+			return err
+		}
+		s.restoredFrom = from
 		if id := meta.Get(keyDBID); id != nil {
 			s.dbID = string(id)
 		} else {

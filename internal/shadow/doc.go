@@ -40,6 +40,14 @@
 // timer stays. Sessions that break or end before their end-of-session
 // query therefore never hold a heartbeat back.
 //
+// Clock steps: the stored times are wall-clock times; the timers between
+// steps run on the monotonic clock. A stored time after now was written
+// before the clock stepped back and does not count (due): the heartbeat
+// is due at once and re-anchors on the stepped clock, so heartbeats never
+// pause for the length of a step back, and a step forward brings one
+// heartbeat forward. Either way a takeover needs its retry count of
+// failed heartbeats, each a timeout after the last: no mass takeover.
+//
 // Delayed acknowledgement (SR-9, SR-15): Expedite marks a primary urgent
 // for a minute; while it is, one watch session (Watcher, watch.go) stays
 // open to it and brings each discard as the primary commits it — no

@@ -234,12 +234,20 @@ func (m *Manager) contacted(name, dbID string, discards []string, res ContactRes
 // due reports whether a heartbeat to p is due at now: one timeout after
 // the last contact or after the start of the last failed heartbeat,
 // whichever is later — so a hung heartbeat costs no extra timeout (SR-16).
+// Those times are persisted wall-clock times: one that lies after now
+// was written before the clock stepped back and is ignored; with none
+// left the heartbeat is due at once (it records a new contact or failure
+// on the stepped clock), so heartbeats never stop for the length of the
+// step, and failures stay a timeout apart. A step forward makes one heartbeat early; a takeover still
+// needs its retry count of failures, a timeout apart.
 func due(p Primary, now time.Time, timeout time.Duration) bool {
-	last := p.LastContact
-	if p.LastTry.After(last) {
-		last = p.LastTry
+	var last time.Time
+	for _, t := range []time.Time{p.LastContact, p.LastTry} {
+		if !t.After(now) && t.After(last) { // a time after now predates a step back
+			last = t
+		}
 	}
-	return now.Sub(last) >= timeout
+	return last.IsZero() || now.Sub(last) >= timeout
 }
 
 // Step starts the heartbeats that are due, each in its own goroutine

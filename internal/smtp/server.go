@@ -141,6 +141,7 @@ type Server struct {
 	refusals   *refusalLog // rate-limited refusal log lines
 	postmaster string
 	maxHops    int
+	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
 
 	mu       sync.Mutex // guards the fields below (Listen, Reload, Shutdown)
 	bindings map[string]*binding

@@ -248,6 +248,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	case s.srv.ctx.Err() != nil:
 		return replyShuttingDown
 	}
+	if err := s.backPressure(); err != nil {
+		return err
+	}
 	if from != "" {
 		a, err := ParseAddress(from)
 		if err != nil {

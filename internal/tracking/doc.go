@@ -12,6 +12,10 @@
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.
+//   - With an age bound (SetMaxAge, tracking.max_age) the file also
+//     rotates once its first line is a day old, and a rotated file whose
+//     last write is older than the bound is deleted (at each rotation, at
+//     SetMaxAge and hourly): no line outlives the bound by more than a day.
 //   - Lines are JSON without HTML escaping: <id@host> is written as it is,
 //     so that grep finds it.
 //   - Search (the function) only reads the files: `umbra track` uses it

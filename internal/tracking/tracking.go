@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"umbra/internal/queue"
 )
 
@@ -50,6 +52,12 @@ type Log struct {
 	size int64
 	err  error // the last write error, reported once
 	now  func() time.Time
+
+	// Age bound (retention.go).
+	maxAge time.Duration
+	first  time.Time // the current file's first entry
+	stop   chan struct{}
+	pruned prometheus.Counter
 }
 
 // Open opens (or creates) the log at path.
@@ -72,6 +80,10 @@ func (l *Log) open() error {
 		return err
 	}
 	l.f, l.size = f, fi.Size()
+	l.first = time.Time{}
+	if l.size > 0 {
+		l.first = firstLineTime(l.path)
+	}
 	return nil
 }
 
@@ -109,8 +121,13 @@ func (l *Log) Write(e Entry) {
 	if l.f == nil {
 		return
 	}
-	if l.maxSize > 0 && l.size+int64(len(line)) > l.maxSize && l.size > 0 {
+	if l.maxSize > 0 && l.size+int64(len(line)) > l.maxSize && l.size > 0 ||
+		l.maxAge > 0 && l.size > 0 && !l.first.IsZero() && e.Time.Sub(l.first) >= rotateEvery {
 		l.rotate()
+		l.pruneLocked()
+	}
+	if l.size == 0 {
+		l.first = e.Time
 	}
 	n, err := l.f.Write(line)
 	l.size += int64(n)
@@ -146,6 +163,10 @@ func (l *Log) Close() error {
 	}
 	err := l.f.Close()
 	l.f = nil
+	if l.stop != nil {
+		close(l.stop)
+		l.stop = nil
+	}
 	return err
 }
 

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"umbra/internal/admin"
+	"umbra/internal/backpressure"
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/smtp"
+)
+
+// newBackPressure builds the resource monitor of back_pressure (nil when
+// it is off) and runs its first check, so that the server starts at the
+// level its resources are at.
+func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, reg prometheus.Registerer, log *slog.Logger) *backpressure.Monitor {
+	b := cfg.BackPressure
+	if !b.Enabled {
+		return nil
+	}
+	// Both queue lengths come from one walk of the queue index per check.
+	var qmu sync.Mutex
+	var qAt time.Time
+	var qSub, qTotal int
+	queues := func(submission bool) func() (float64, error) {
+		return func() (float64, error) {
+			qmu.Lock()
+			defer qmu.Unlock()
+			if time.Since(qAt) > b.CheckInterval.D()/2 {
+				sub, total := 0, 0
+				if err := store.View(func(tx *queue.Tx) error {
+					for _, q := range tx.Queues() {
+						total += q.Count
+						if q.Name == queue.QueueSubmission {
+							sub += q.Count
+						}
+					}
+					return nil
+				}); err != nil {
+					return 0, err
+				}
+				qAt, qSub, qTotal = time.Now(), sub, total
+			}
+			if submission {
+				return float64(qSub), nil
+			}
+			return float64(qTotal), nil
+		}
+	}
+	m := backpressure.New([]backpressure.Resource{
+		{Name: "disk_used_percent", Mark: bw(b.DiskUsedPercent), Read: backpressure.DiskUsedPercent(cfg.Server.DataDir)},
+		{Name: "database_size", Mark: bw(b.DatabaseSize.Marks()), Read: func() (float64, error) { return float64(store.UsedBytes()), nil }},
+		{Name: "memory_percent", Mark: bw(b.MemoryPercent), Read: backpressure.MemoryPercent()},
+		{Name: "submission_queue", Mark: bw(b.SubmissionQueue), Read: queues(true)},
+		{Name: "total_queue", Mark: bw(b.TotalQueue), Read: queues(false)},
+		{Name: "sessions", Mark: bw(b.Sessions), Read: func() (float64, error) { return float64(srv.OpenSessions()), nil }},
+	}, log, reg)
+	m.Check()
+	return m
+}
+
+func bw(w config.Watermark) backpressure.Watermark {
+	return backpressure.Watermark{Normal: w.Normal, Medium: w.Medium, High: w.High}
+}
+
+// printBackPressure adds the back pressure level under queue list's
+// table: the level and, above normal, the resource that set it.
+func printBackPressure(cmd *cobra.Command, c *admin.Client) {
+	st, err := c.BackPressure()
+	if err != nil {
+		return // off, or a daemon without it
+	}
+	line := "Back pressure: " + st.Level.String()
+	if st.Level != backpressure.Normal {
+		line += fmt.Sprintf(" (%s at %g)", st.Resource, st.Value)
+		for _, r := range st.Resources {
+			if r.Name == st.Resource {
+				line += fmt.Sprintf("; watermarks normal %g, medium %g, high %g", r.Mark.Normal, r.Mark.Medium, r.Mark.High)
+			}
+		}
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), line)
+}
+
+// pickupPaused holds the pickup directory at high back pressure (nil:
+// back pressure is off).
+func pickupPaused(m *backpressure.Monitor) func() bool {
+	if m == nil {
+		return nil
+	}
+	return func() bool { return m.State().Level == backpressure.High }
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"umbra/internal/queue"
+)
+
+// newDBCmd is the transport database's life cycle: backup of the running
+// database through the admin socket; restore and compaction with the
+// daemon stopped (they take the database file's lock, so they refuse
+// while it runs).
+func newDBCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "db", Short: "The transport database: backup, restore, compaction"}
+	backup := &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Save a consistent copy of the running transport database as FILE (a new file, fsync'd)",
+		Long: "Save a consistent copy of the running transport database as FILE, through the admin socket: the\n" +
+			"database as of one transaction, while mail keeps flowing. FILE must not exist. A database restored\n" +
+			"from it (umbra db restore) starts under a new database id, so that the shadow servers resubmit the\n" +
+			"messages acknowledged after the backup.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			n, err := c.Backup(args[0])
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "bytes": n})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", args[0], size(n))
+			return nil
+		},
+	}
+	restore := &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Put a backup in place of the transport database (umbra stopped); the old file is kept aside",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := databasePath(cmd)
+			if err != nil {
+				return err
+			}
+			kept, err := queue.Restore(args[0], path)
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %s as %s; it starts under a new database id\n", args[0], path)
+			if kept != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "the replaced database is kept as %s\n", kept)
+			}
+			return nil
+		},
+	}
+	compact := &cobra.Command{
+		Use:   "compact",
+		Short: "Rewrite the transport database without its free space (umbra stopped); report sizes before and after",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := databasePath(cmd)
+			if err != nil {
+				return err
+			}
+			before, after, err := queue.Compact(path)
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"file": path, "bytes_before": before, "bytes_after": after})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %s -> %s\n", path, size(before), size(after))
+			return nil
+		},
+	}
+	cmd.AddCommand(backup, restore, compact)
+	return cmd
+}
+
+// databasePath is queue.db in the data directory of the configuration
+// the management commands use (discoverConfig).
+func databasePath(cmd *cobra.Command) (string, error) {
+	cfg, err := discoverConfig(cmd)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cfg.Server.DataDir, "queue.db"), nil
+}
+
+// registerRetention exports the count of duplicate records (their age
+// bound is the duplicate window; see the README's retention table).
+func registerRetention(reg prometheus.Registerer, duplicateRecords func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_delivery_duplicate_records",
+		Help: "Final deliveries remembered to suppress duplicates (pruned after the duplicate window)."},
+		func() float64 { return float64(duplicateRecords()) }))
+}

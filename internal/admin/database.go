@@ -1,0 +1,93 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"umbra/internal/backpressure"
+	"umbra/internal/queue"
+)
+
+// Backuper copies the running transport database (queue.Store.Backup).
+type Backuper interface {
+	Backup(w io.Writer, size func(int64)) (int64, error)
+}
+
+// SetDatabase gives the API the transport database for backups.
+func (s *Server) SetDatabase(db Backuper) { s.db = db }
+
+// backup streams a consistent copy of the database (GET /v1/db/backup):
+// the length first (Content-Length), so that the client tells a
+// complete copy from a cut one. The file is written by the client
+// (queue.SaveBackup), as the operator who asked, where it asked.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	if s.db == nil {
+		fail(w, http.StatusNotFound, "no transport database")
+		return
+	}
+	started := false
+	n, err := s.db.Backup(w, func(size int64) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		w.WriteHeader(http.StatusOK)
+		started = true
+	})
+	if err != nil && !started {
+		fail(w, http.StatusInternalServerError, err.Error())
+	}
+	s.audit(r, fmt.Sprintf("database backup (%d bytes)", n), nil, "", err)
+}
+
+// Backup asks the daemon for a copy of its transport database and saves
+// it as path (queue.SaveBackup: fsync'd, marked as a backup, never over
+// an existing file). It returns the backup's size.
+func (c *Client) Backup(path string) (int64, error) {
+	hc := *c.http
+	hc.Timeout = 0 // a large database takes as long as it takes
+	resp, err := hc.Get("http://umbra/v1/db/backup")
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, apiError(resp)
+	}
+	return queue.SaveBackup(path, func(w io.Writer) (int64, error) {
+		n, err := io.Copy(w, resp.Body)
+		if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+			err = fmt.Errorf("the copy ended after %d of %d bytes", n, resp.ContentLength)
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("the copy ended after %d of %d bytes", n, resp.ContentLength)
+		}
+		return n, err
+	})
+}
+
+func apiError(resp *http.Response) error {
+	var e struct{ Error string }
+	json.NewDecoder(resp.Body).Decode(&e)
+	return &APIError{Status: resp.StatusCode, Msg: e.Error}
+}
+
+// SetBackPressure gives the API the back pressure monitor's state.
+func (s *Server) SetBackPressure(state func() backpressure.State) { s.pressure = state }
+
+// BackPressure asks for the back pressure level (GET /v1/backpressure).
+func (c *Client) BackPressure() (backpressure.State, error) {
+	var st backpressure.State
+	err := c.do("GET", "/v1/backpressure", nil, &st)
+	return st, err
+}
+
+func (s *Server) backPressure(w http.ResponseWriter, r *http.Request) {
+	if s.pressure == nil {
+		fail(w, http.StatusNotFound, "back pressure is off (back_pressure.enabled: false)")
+		return
+	}
+	reply(w, s.pressure(), nil)
+}

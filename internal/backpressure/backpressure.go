@@ -1,0 +1,245 @@
+package backpressure
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/clock"
+)
+
+// Level is how much the server protects itself.
+type Level int
+
+// Levels, as Exchange's: normal accepts everything; medium refuses
+// anonymous senders and slows the rest; high refuses all new mail.
+const (
+	Normal Level = iota
+	Medium
+	High
+)
+
+// MarshalText writes the level's name (JSON, logs).
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText reads a level's name.
+func (l *Level) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "normal":
+		*l = Normal
+	case "medium":
+		*l = Medium
+	case "high":
+		*l = High
+	default:
+		return fmt.Errorf("unknown back pressure level %q", b)
+	}
+	return nil
+}
+
+func (l Level) String() string {
+	switch l {
+	case Medium:
+		return "medium"
+	case High:
+		return "high"
+	}
+	return "normal"
+}
+
+// Watermark is where a resource's level changes. A value at or above
+// Medium (High) raises it to medium (high); the level falls only when
+// the value is below the next lower mark: high to medium below Medium,
+// to normal below Normal. High 0 means the resource is not watched.
+type Watermark struct {
+	Normal, Medium, High float64
+}
+
+// next is the hysteresis step.
+func next(cur Level, v float64, w Watermark) Level {
+	if w.High <= 0 {
+		return Normal
+	}
+	switch {
+	case v >= w.High:
+		return High
+	case v < w.Normal:
+		return Normal
+	case cur == High && v >= w.Medium:
+		return High
+	case v >= w.Medium || cur != Normal:
+		return Medium
+	}
+	return Normal
+}
+
+// Resource is one watched quantity: larger is worse.
+type Resource struct {
+	Name string
+	Mark Watermark
+	Read func() (float64, error)
+}
+
+// ResourceState is one resource at the last check.
+type ResourceState struct {
+	Name  string    `json:"resource"`
+	Level Level     `json:"level"`
+	Value float64   `json:"value"`
+	Mark  Watermark `json:"watermark"`
+	Err   string    `json:"error,omitempty"`
+}
+
+// State is the outcome of a check: the highest level of any resource,
+// the first resource at that level, and every resource.
+type State struct {
+	Level     Level           `json:"level"`
+	Resource  string          `json:"resource,omitempty"`
+	Value     float64         `json:"value,omitempty"`
+	Checked   time.Time       `json:"checked"`
+	Resources []ResourceState `json:"resources"`
+}
+
+// Monitor samples the resources and keeps each one's level.
+type Monitor struct {
+	mu     sync.Mutex // serialises Check
+	res    []Resource
+	levels []Level
+	state  atomic.Pointer[State]
+	log    *slog.Logger
+
+	level    prometheus.Gauge
+	resLevel *prometheus.GaugeVec
+	resValue *prometheus.GaugeVec
+}
+
+// New makes a monitor of res, with its metrics registered on reg. Until
+// the first Check the level is normal.
+func New(res []Resource, log *slog.Logger, reg prometheus.Registerer) *Monitor {
+	m := &Monitor{res: res, levels: make([]Level, len(res)), log: log,
+		level: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_back_pressure_level",
+			Help: "Back pressure level: 0 normal, 1 medium (anonymous mail refused, the rest slowed), 2 high (all new mail refused)."}),
+		resLevel: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "umbra_back_pressure_resource_level",
+			Help: "Back pressure level of each watched resource (0 normal, 1 medium, 2 high)."}, []string{"resource"}),
+		resValue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "umbra_back_pressure_resource_value",
+			Help: "Last sampled value of each watched resource, in the unit of its watermarks."}, []string{"resource"}),
+	}
+	reg.MustRegister(m.level, m.resLevel, m.resValue)
+	st := &State{}
+	for _, r := range res {
+		m.resLevel.WithLabelValues(r.Name).Set(0)
+		st.Resources = append(st.Resources, ResourceState{Name: r.Name, Mark: r.Mark})
+	}
+	m.state.Store(st)
+	return m
+}
+
+// State is the last check's outcome; cheap, for every MAIL command.
+func (m *Monitor) State() State { return *m.state.Load() }
+
+// Check samples every resource, moves each level (a resource that cannot
+// be read keeps its level, and the error is reported), and logs a change
+// of the overall level with the resource that set it.
+func (m *Monitor) Check() State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.state.Load()
+	st := &State{Checked: time.Now()}
+	for i, r := range m.res {
+		rs := ResourceState{Name: r.Name, Mark: r.Mark}
+		v, err := r.Read()
+		if err != nil {
+			rs.Err = err.Error()
+			if i < len(prev.Resources) {
+				rs.Value = prev.Resources[i].Value
+			}
+		} else {
+			rs.Value = v
+			m.levels[i] = next(m.levels[i], v, r.Mark)
+			m.resValue.WithLabelValues(r.Name).Set(v)
+		}
+		rs.Level = m.levels[i]
+		m.resLevel.WithLabelValues(r.Name).Set(float64(rs.Level))
+		if rs.Level > st.Level {
+			st.Level, st.Resource, st.Value = rs.Level, r.Name, rs.Value
+		}
+		st.Resources = append(st.Resources, rs)
+	}
+	m.level.Set(float64(st.Level))
+	if st.Level != prev.Level || (st.Level != Normal && st.Resource != prev.Resource) {
+		args := []any{"level", st.Level.String(), "previous", prev.Level.String()}
+		if st.Level != Normal {
+			args = append(args, "resource", st.Resource, "value", st.Value)
+		}
+		if st.Level > prev.Level {
+			m.log.Warn("back pressure", args...)
+		} else {
+			m.log.Info("back pressure", args...)
+		}
+	}
+	m.state.Store(st)
+	return *st
+}
+
+// Run checks every interval until ctx ends, timed by clk (nil: the
+// system clock), whose timers run on the monotonic clock: a step of the
+// wall clock neither fires nor delays a check.
+func (m *Monitor) Run(ctx context.Context, clk clock.Clock, interval time.Duration) {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	for {
+		m.Check()
+		t := clk.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// DiskUsedPercent reads how full the filesystem holding dir is, as the
+// share of blocks not available to an unprivileged user (df's Use%).
+func DiskUsedPercent(dir string) func() (float64, error) {
+	return func() (float64, error) {
+		var s syscall.Statfs_t
+		if err := syscall.Statfs(dir, &s); err != nil {
+			return 0, err
+		}
+		total := float64(s.Blocks-s.Bfree) + float64(s.Bavail)
+		if total <= 0 {
+			return 0, nil
+		}
+		return 100 * float64(s.Blocks-s.Bfree) / total, nil
+	}
+}
+
+// MemoryPercent reads the memory the Go runtime holds from the system
+// (less what it returned) as a share of physical memory.
+func MemoryPercent() func() (float64, error) {
+	samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	var mu sync.Mutex
+	return func() (float64, error) {
+		var si syscall.Sysinfo_t
+		if err := syscall.Sysinfo(&si); err != nil {
+			return 0, err
+		}
+		phys := float64(si.Totalram) * float64(si.Unit)
+		if phys <= 0 {
+			return 0, nil
+		}
+		mu.Lock()
+		metrics.Read(samples)
+		held := float64(samples[0].Value.Uint64()) - float64(samples[1].Value.Uint64())
+		mu.Unlock()
+		return 100 * held / phys, nil
+	}
+}

@@ -1,0 +1,89 @@
+package config
+
+import "fmt"
+
+// BackPressure is the server's resource monitoring (package
+// backpressure; Exchange's back pressure is the model). Each resource
+// has three watermarks: at Medium the level is medium (anonymous senders
+// get 452 4.3.1, the others are slowed by SlowDelay), at High it is high
+// (all new mail gets 452 4.3.1; delivery and shadow discard traffic go
+// on); the level falls back only below the next lower mark (Normal for
+// medium). A resource whose high mark is 0 is not watched.
+type BackPressure struct {
+	Enabled       bool     `yaml:"enabled"`
+	CheckInterval Duration `yaml:"check_interval"`
+	SlowDelay     Duration `yaml:"slow_delay"`
+	// DiskUsedPercent: how full the data directory's filesystem is.
+	DiskUsedPercent Watermark `yaml:"disk_used_percent"`
+	// DatabaseSize: the data in the transport database (queue.db's size
+	// less its free pages, so that a drained backlog lowers it).
+	DatabaseSize SizeWatermark `yaml:"database_size"`
+	// MemoryPercent: memory the process holds, of physical memory.
+	MemoryPercent Watermark `yaml:"memory_percent"`
+	// SubmissionQueue and TotalQueue: messages in the submission queue,
+	// and entries in every queue.
+	SubmissionQueue Watermark `yaml:"submission_queue"`
+	TotalQueue      Watermark `yaml:"total_queue"`
+	// Sessions: open SMTP sessions on every receive connector.
+	Sessions Watermark `yaml:"sessions"`
+}
+
+// Watermark is a resource's normal, medium and high marks.
+type Watermark struct {
+	Normal float64 `yaml:"normal"`
+	Medium float64 `yaml:"medium"`
+	High   float64 `yaml:"high"`
+}
+
+// SizeWatermark is a Watermark in bytes (36MiB, 10GiB).
+type SizeWatermark struct {
+	Normal Size `yaml:"normal"`
+	Medium Size `yaml:"medium"`
+	High   Size `yaml:"high"`
+}
+
+// Marks returns the watermark as numbers.
+func (w SizeWatermark) Marks() Watermark {
+	return Watermark{Normal: float64(w.Normal), Medium: float64(w.Medium), High: float64(w.High)}
+}
+
+func backPressurePresets() BackPressure {
+	return BackPressure{
+		Enabled:         true,
+		CheckInterval:   Duration(DefaultBackPressureInterval),
+		SlowDelay:       Duration(DefaultBackPressureSlowDelay),
+		DiskUsedPercent: DefaultBackPressureDisk,
+		DatabaseSize:    DefaultBackPressureDatabase,
+		MemoryPercent:   DefaultBackPressureMemory,
+		SubmissionQueue: DefaultBackPressureSubmission,
+		TotalQueue:      DefaultBackPressureTotal,
+		Sessions:        DefaultBackPressureSessions,
+	}
+}
+
+func validateBackPressure(v *validator, b BackPressure) {
+	if b.CheckInterval <= 0 {
+		v.add("back_pressure.check_interval must be positive", "back_pressure", "check_interval")
+	}
+	if b.SlowDelay < 0 {
+		v.add("back_pressure.slow_delay must not be negative", "back_pressure", "slow_delay")
+	}
+	for _, r := range []struct {
+		key string
+		w   Watermark
+	}{
+		{"disk_used_percent", b.DiskUsedPercent}, {"database_size", b.DatabaseSize.Marks()}, {"memory_percent", b.MemoryPercent},
+		{"submission_queue", b.SubmissionQueue}, {"total_queue", b.TotalQueue}, {"sessions", b.Sessions},
+	} {
+		w := r.w
+		switch {
+		case w.High == 0:
+			// not watched
+		case w.Normal < 0 || !(w.Normal <= w.Medium && w.Medium <= w.High):
+			v.add(fmt.Sprintf("back_pressure.%s: need 0 <= normal <= medium <= high (high 0: not watched), not %v/%v/%v",
+				r.key, w.Normal, w.Medium, w.High), "back_pressure", r.key)
+		case (r.key == "disk_used_percent" || r.key == "memory_percent") && w.High > 100:
+			v.add(fmt.Sprintf("back_pressure.%s: a percentage is at most 100", r.key), "back_pressure", r.key)
+		}
+	}
+}

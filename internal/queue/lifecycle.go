@@ -1,0 +1,295 @@
+package queue
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// The life cycle of the database file: backup, restore, compaction and
+// the schema version a release accepts (see doc.go, "Life cycle").
+
+// ErrNewerSchema is returned by Open for a file written by a newer
+// release: this binary does not know its schema and must not change it.
+var ErrNewerSchema = errors.New("transport database has a newer schema")
+
+// Backup writes a consistent copy of the database to w: every page as of
+// one read transaction, so concurrent commits go on and are either wholly
+// in the copy or not at all. size, when not nil, learns the copy's length
+// before the first byte is written. The copy still carries this
+// database's id; SaveBackup marks it as a backup.
+func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if size != nil {
+			size(tx.Size())
+		}
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// WriteBackup saves a backup of the running database as path (SaveBackup).
+func (s *Store) WriteBackup(path string) (int64, error) {
+	return SaveBackup(path, func(w io.Writer) (int64, error) { return s.Backup(w, nil) })
+}
+
+// SaveBackup writes a backup to path: copy writes the database's pages
+// (Store.Backup, or its stream from the daemon's admin API) into a new
+// file beside path, which is fsync'd, marked as a backup of its
+// database id (meta backup_of), fsync'd again, and renamed to path; the
+// directory is fsync'd last. An existing path is never replaced, and a
+// failure leaves no file behind. The mark is what makes a restored
+// database present a new id (Open).
+func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
+	if _, err := os.Lstat(path); err == nil {
+		return 0, fmt.Errorf("backup %s: the file exists; name a new file", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(tmp)
+		}
+	}()
+	_, err = copy(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	if err := markBackup(tmp); err != nil {
+		return 0, fmt.Errorf("backup: marking the copy: %w", err)
+	}
+	fi, err := os.Stat(tmp)
+	if err != nil {
+		return 0, err
+	}
+	// Link, not rename: a file that appeared at path meanwhile is kept.
+	if err := os.Link(tmp, path); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	os.Remove(tmp)
+	ok = true
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// markBackup records in a copy's meta bucket which database it is a
+// backup of. A file opened with that mark was restored: Open gives it a
+// new id.
+func markBackup(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyDBID) == nil {
+			return errors.New("the copy is not a transport database")
+		}
+		v := append(bytes.Clone(meta.Get(keyDBID)), 0)
+		v = append(v, time.Now().UTC().Format(time.RFC3339)...)
+		return meta.Put(keyBackupOf, v)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// restoreIdentity runs in the transaction that opens the database: a
+// file carrying a backup mark was restored from a backup, and the
+// shadow servers hold copies of messages its original acknowledged after
+// the backup. It gets a new database id, so that they resubmit those
+// (SR-7), and loses the mark in the same commit. It returns the id of
+// the database the backup was taken of, or "".
+func restoreIdentity(meta *bolt.Bucket) (string, error) {
+	v := meta.Get(keyBackupOf)
+	if v == nil {
+		return "", nil
+	}
+	from, _, _ := bytes.Cut(v, []byte{0})
+	from = bytes.Clone(from)
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	if err := meta.Put(keyDBID, []byte(hex.EncodeToString(b[:]))); err != nil {
+		return "", err
+	}
+	return string(from), meta.Delete(keyBackupOf)
+}
+
+// RestoredFrom is the database id of the database this one was restored
+// from, when this Open made its new id; "" otherwise.
+func (s *Store) RestoredFrom() string { return s.restoredFrom }
+
+// Compact rewrites the database file at path without its free pages (a
+// drained backlog leaves the file at its largest size) and reports the
+// sizes before and after. It takes the file's lock first, so it refuses
+// while the daemon (or anything else) has the database open, and it
+// replaces the file only with a complete, fsync'd copy: a crash leaves
+// the old file or the new one.
+func Compact(path string) (before, after int64, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	before = fi.Size()
+	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	src, err := bolt.Open(path, 0o600, opts)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return 0, 0, fmt.Errorf("transport database %s is in use (stop umbra first): compaction works on a stopped server", path)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer src.Close()
+	tmp := path + ".compact"
+	os.Remove(tmp) // a crashed compaction's partial copy
+	dst, err := bolt.Open(tmp, 0o600, opts)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = bolt.Compact(dst, src, 64<<20)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		var f *os.File
+		if f, err = os.Open(tmp); err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return 0, 0, err
+	}
+	fi, err = os.Stat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	return before, fi.Size(), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Restore puts the backup at backup in place of the database at path,
+// with the server stopped: it refuses a file that is not a backup made
+// by SaveBackup (its mark is what gives the restored database a new id)
+// and a database that is in use; the database it replaces is kept as
+// path.replaced-TIME, never deleted. The copy is fsync'd before it takes
+// path's name. It returns the name the old file was kept under ("" when
+// there was none).
+func Restore(backup, path string) (kept string, err error) {
+	opts := &bolt.Options{Timeout: time.Second, ReadOnly: true}
+	b, err := bolt.Open(backup, 0o600, opts)
+	if err != nil {
+		return "", fmt.Errorf("restore: %s: %w", backup, err)
+	}
+	err = b.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyBackupOf) == nil {
+			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
+		}
+		return nil
+	})
+	b.Close()
+	if err != nil {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		live, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return "", fmt.Errorf("restore: transport database %s is in use (stop umbra first)", path)
+		}
+		if err == nil {
+			// Held until the new file has the name: nothing opens
+			// the old one meanwhile.
+			defer live.Close()
+		}
+		kept = fmt.Sprintf("%s.replaced-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	tmp := path + ".restore"
+	if err := copyFile(backup, tmp); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	if kept != "" {
+		if err := os.Link(path, kept); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("restore: keeping the replaced database: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	return kept, syncDir(filepath.Dir(path))
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// UsedBytes is the part of the database file that holds data: its size
+// less the free pages a drained backlog left (which only a compaction
+// gives back to the filesystem). Back pressure watches it.
+func (s *Store) UsedBytes() int64 {
+	var size int64
+	_ = s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	st := s.db.Stats()
+	return size - int64(st.FreeAlloc)
+}

@@ -1,0 +1,51 @@
+package queue
+
+import (
+	"context"
+	"time"
+)
+
+// expiredBatch bounds one pruning transaction; expiredRounds bounds the
+// transactions of one hourly pruning (expiredBatch × expiredRounds records).
+const (
+	expiredBatch  = 10000
+	expiredRounds = 1000
+)
+
+// pruneBacklog forgets expired discard notifications, duplicate records
+// and submission keys, a batch per transaction, until a batch comes back
+// short: a server that makes more of them in an hour than one batch
+// holds would otherwise keep more every hour, without bound.
+func (q *Manager) pruneBacklog(now time.Time) {
+	cutoff := now.Add(-q.policy().MessageExpiration)
+	dupCutoff := now.Add(-q.duplicateWindow())
+	for i := 0; i < expiredRounds; i++ {
+		var d, r, k int
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			var err error
+			if d, err = tx.PruneDiscards(cutoff, expiredBatch); err != nil {
+				return err
+			}
+			if r, err = tx.PruneDelivered(dupCutoff, expiredBatch); err != nil {
+				return err
+			}
+			k, err = tx.PruneSubmitKeys(cutoff, expiredBatch)
+			return err
+		})
+		if err != nil {
+			q.log.Error("pruning expired records failed; the next hour tries again", "err", err)
+			return
+		}
+		if d < expiredBatch && r < expiredBatch && k < expiredBatch {
+			return
+		}
+	}
+}
+
+// DuplicateRecords counts the duplicate records (final deliveries
+// remembered to suppress duplicates) for the retention metrics.
+func (s *Store) DuplicateRecords() int {
+	n := 0
+	_ = s.View(func(tx *Tx) error { n = tx.tx.Bucket(bucketDelivered).Stats().KeyN; return nil })
+	return n
+}
