@@ -1,0 +1,132 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"umbra/internal/orgid"
+)
+
+// Shadow on receipt (SPEC SR-17). The server that received a message from
+// a sender that cannot shadow (the primary) pushes a copy here before it
+// answers 250; this server keeps it without delivering it and watches the
+// primary as for any copy it made itself: the copy's recipients are
+// Shadowed at the primary, the primary's shadowpeers record holds its
+// address and database id, heartbeats and takeover follow (shadowstate.go).
+//
+// The shadow id of such a copy is its organisation message id: the
+// primary chose both before its own commit, so that the commit that
+// queues its message already names this server and the id it will
+// discard (one local commit before the 250). Discards for it are found
+// through the orgids index (receiptCopies). A discard that arrives
+// before the copy (the primary delivered the message before the transfer
+// ended) is kept in bucket early and the copy is then not stored.
+
+// ErrBadCopy refuses a copy that cannot be kept: no valid organisation
+// message id to name it by.
+var ErrBadCopy = errors.New("queue: a shadow copy needs a valid organisation message id")
+
+// SubmitShadowCopy stores m as a shadow copy held for primary (address
+// addr for heartbeats, transport database dbID) in one commit with the
+// primary's shadowpeers record. A primary that presents a database id
+// other than the stored one lost its queue: the copies held for its
+// old database are taken over in the same commit (SR-7). It returns
+// once the commit is fsync'd; stored is false when the primary's discard
+// for the copy arrived first (nothing is kept: the primary is done).
+func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte, primary, addr, dbID string) (stored bool, err error) {
+	if len(m.Rcpts) == 0 {
+		return false, ErrNoRecipients
+	}
+	if !orgid.Valid(m.OrgID) {
+		return false, ErrBadCopy
+	}
+	now := q.clk.Now()
+	if m.Arrived.IsZero() {
+		m.Arrived = now
+	}
+	m.Size = int64(len(body))
+	m.State = Shadow
+	m.ShadowServer, m.ShadowID = "", ""
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		r.Status, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Shadowed, primary, addr, m.OrgID, ""
+	}
+	var taken []*Message
+	oldDB := ""
+	err = q.store.Update(ctx, func(tx *Tx) error {
+		taken, oldDB, stored = taken[:0], "", false
+		early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
+		if err != nil || early {
+			return err
+		}
+		p, err := tx.Peer(primary)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			p = &ShadowPeer{Primary: primary, LastContact: now}
+		}
+		if p.DatabaseID != "" && dbID != "" && p.DatabaseID != dbID {
+			oldDB = p.DatabaseID
+			reason := fmt.Sprintf("it returned with a new transport database (%s, was %s)", dbID, p.DatabaseID)
+			if taken, _, err = tx.takeoverTx(primary, reason, now); err != nil {
+				return err
+			}
+		}
+		if dbID != "" {
+			p.DatabaseID = dbID
+		}
+		if addr != "" {
+			p.Addr = addr
+		}
+		p.LastContact = now // the copy came in a session with the primary
+		if err := tx.PutPeer(p); err != nil {
+			return err
+		}
+		stored = true
+		return tx.PutNew(m, body)
+	})
+	if err != nil {
+		return false, err
+	}
+	q.afterTakeover(primary, oldDB, taken)
+	if stored {
+		q.ev.Event("shadow", m, nil, "shadow copy on receipt for "+primary)
+	}
+	return stored, nil
+}
+
+// receiptCopies returns the messages holding a shadow copy on receipt
+// named sid for primary: those whose org id is sid with a recipient
+// Shadowed at primary under that id.
+func (t *Tx) receiptCopies(primary, sid string) []ID {
+	if !orgid.Valid(sid) {
+		return nil
+	}
+	var out []ID
+	for _, id := range t.ByOrgID(sid) {
+		m, err := t.Get(id)
+		if err != nil {
+			continue
+		}
+		for _, r := range m.Rcpts {
+			if r.Status == Shadowed && r.Primary == primary && r.ShadowID == sid {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// earlyReceiptDiscard keeps a discard for a copy on receipt that is not
+// here yet, so that the copy is not stored when it comes (pruned with
+// the other early discards after message_expiration).
+func (t *Tx) earlyReceiptDiscard(primary, sid string, now time.Time) error {
+	if !orgid.Valid(sid) {
+		return nil
+	}
+	return t.AddEarlyDiscard(primary, sid, now)
+}
