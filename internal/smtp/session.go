@@ -67,6 +67,9 @@ type session struct {
 	// XSHADOW= parameter of the current MAIL (W-3).
 	shadowServer    string
 	pendingShadowID string
+	// pendingCopyDB is the XSHADOWCOPY= parameter of the current MAIL:
+	// the message is a shadow copy pushed on receipt (receipt.go).
+	pendingCopyDB string
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
 	from string
@@ -351,6 +354,9 @@ func (s *session) data(r io.Reader) error {
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
+	}
+	if s.pendingCopyDB != "" {
+		return s.keepCopy(m, body)
 	}
 	release := noRefusal
 	if s.delaysAck() {
