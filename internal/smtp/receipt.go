@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -161,4 +163,129 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 		return errors.New("no reply to the shadow copy")
 	}
 	return replies[0].Err
+}
+
+// ReceiptShadow finds shadow servers for copies on receipt
+// (delivery.ReceiptShadow): the sending end of SR-17.
+type ReceiptShadow interface {
+	// Open returns a shadow session to a transport server chosen by
+	// preference (config.ShadowOnReceipt*), reused or new, after trying
+	// servers as the retry settings allow; an error when none took one.
+	Open(ctx context.Context, pref string) (ReceiptLink, error)
+}
+
+// ReceiptLink is one shadow session held for one copy.
+type ReceiptLink interface {
+	// Server is the shadow server's id.
+	Server() string
+	// Push transfers the copy (PushCopy); a session that broke is
+	// replaced by a new one to the same server once.
+	Push(ctx context.Context, m *queue.Message, body []byte) error
+	// Done gives the session back for reuse (ok) or closes it.
+	Done(ok bool)
+}
+
+// ReceiptObserver is told how each copy on receipt went (metrics):
+// result is "copied", "single" (accepted held by this server only) or
+// "rejected" (451 4.4.0); added is the time the copy added to the reply.
+// An Observer that also implements it gets the calls.
+type ReceiptObserver interface {
+	ShadowOnReceipt(connector, result string, added time.Duration)
+}
+
+// SetReceiptShadow sets (or, with nil, removes) the shadow servers'
+// finder of copies on receipt.
+func (s *Server) SetReceiptShadow(r ReceiptShadow) {
+	if r == nil {
+		s.receipt.Store(nil)
+		return
+	}
+	s.receipt.Store(&receiptHolder{r})
+}
+
+type receiptHolder struct{ r ReceiptShadow }
+
+var replyShadowFailed = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 0},
+	Message: "No shadow server available for a redundant copy, try again later"}
+
+// copiesOnReceipt: the connector makes a shadow copy on another server
+// before the 250 (SR-17) for a message that has no other copy: not one
+// relayed in a shadow session (its sender keeps one) and not a client
+// submission (SR-12, as for delayed acknowledgement). When it applies,
+// delayed acknowledgement does not: the copy is the redundancy, and one
+// message is never delayed twice.
+func (s *session) copiesOnReceipt() bool {
+	return s.srv.shadow != nil && s.c.cfg.ShadowOnReceipt != "" && s.c.cfg.ShadowOnReceipt != config.ShadowOnReceiptOff &&
+		s.pendingShadowID == "" && !(s.user != "" && !s.server)
+}
+
+// submitWithCopy is the end of DATA with shadow on receipt: a shadow
+// session is opened (or reused) first, so that the one local commit
+// names the shadow server and the copy's id (its org id); then the
+// commit, then the transfer, then the 250. No session to any
+// candidate: 451 4.4.0 with reject_on_shadow_failure (nothing was
+// committed), else the message is accepted held here only. A transfer
+// that fails after the commit never turns into a 451 (the sender's retry
+// would be a second message): the message is held here only.
+func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
+	clk := s.srv.clk
+	start := clk.Now()
+	obs, _ := s.srv.obs.(ReceiptObserver)
+	observe := func(result string) {
+		if obs != nil {
+			obs.ShadowOnReceipt(s.c.cfg.Name, result, clk.Now().Sub(start))
+		}
+	}
+	var link ReceiptLink
+	var err error
+	if h := s.srv.receipt.Load(); h != nil {
+		link, err = h.r.Open(s.srv.ctx, s.c.cfg.ShadowOnReceipt)
+	} else {
+		err = errors.New("no shadow servers configured (a topology is needed)")
+	}
+	if err != nil {
+		if s.c.cfg.RejectOnShadowFailure {
+			observe("rejected")
+			s.log.Warn("message refused: no shadow copy possible", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
+			return replyShadowFailed
+		}
+		link = nil
+	}
+	if m.OrgID == "" {
+		m.OrgID = orgid.New() // names the copy; PutNew would give one too
+	}
+	if link != nil {
+		m.ShadowServer, m.ShadowID = link.Server(), m.OrgID
+	}
+	// Delivery may start on m as soon as it is committed: the copy is
+	// made from a snapshot.
+	snap := *m
+	snap.Rcpts = append([]queue.Recipient(nil), m.Rcpts...)
+	if serr := s.srv.queue.Submit(s.srv.ctx, m, body); serr != nil {
+		if link != nil {
+			link.Done(true)
+		}
+		s.log.Error("enqueue failed", "msg_id", m.ID.String(), "err", serr)
+		if noStorage(serr) {
+			return replyNoStorage
+		}
+		return replyLocalError(m.ID)
+	}
+	s.srv.obs.Received(s.c.cfg.Name, len(body))
+	s.logAccepted(m, len(body))
+	msg := "Ok: queued as " + m.ID.String()
+	if link != nil {
+		err = link.Push(s.srv.ctx, &snap, body)
+		link.Done(err == nil)
+	}
+	if err != nil {
+		observe("single")
+		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
+		msg += ", no shadow copy"
+	} else {
+		observe("copied")
+		s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
+		msg += ", shadow copy on " + link.Server()
+	}
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
 }

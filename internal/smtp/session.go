@@ -358,6 +358,9 @@ func (s *session) data(r io.Reader) error {
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)
 	}
+	if s.copiesOnReceipt() {
+		return s.submitWithCopy(m, body)
+	}
 	release := noRefusal
 	if s.delaysAck() {
 		release = s.holdRefusal(id) // before Submit: the first attempt may end before Submit returns
@@ -427,7 +430,8 @@ func noStorage(err error) bool {
 // connector's max_acknowledgement_delay (SR-9). Client submission is not
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
-	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server)
+	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
 
 // awaitConfirmation waits for the message to leave the queue. The message
