@@ -13,6 +13,10 @@ import (
 // receipt with the given preference (and keeps delayed acknowledgement
 // configured, 30 s, to show that it does not apply).
 func receiptOrg(t *testing.T, pref string) (a, b, sink, cfgA, dataA, cfgB string) {
+	return receiptOrgReject(t, pref, true)
+}
+
+func receiptOrgReject(t *testing.T, pref string, reject bool) (a, b, sink, cfgA, dataA, cfgB string) {
 	dir := t.TempDir()
 	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites:
@@ -28,7 +32,7 @@ send_connectors:
 `, a, b, sink)
 	topoPath := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topoPath, []byte(topo), 0o600)
-	cfgA, dataA = orgHub(t, dir, "hub-a", a, topoPath, "30s\n    shadow_on_receipt: "+pref+"\n    reject_on_shadow_failure: true", "")
+	cfgA, dataA = orgHub(t, dir, "hub-a", a, topoPath, fmt.Sprintf("30s\n    shadow_on_receipt: %s\n    reject_on_shadow_failure: %v", pref, reject), "")
 	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	return
 }
@@ -98,5 +102,27 @@ func TestShadowOnReceiptDiscardedAfterDelivery(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s arrived %d times", s, n)
 		}
+	}
+}
+
+// SR-17 across versions: a shadow server of the previous release speaks
+// the shadow verbs below version 3 and keeps no copies on receipt; the
+// new hub-a does not push one to it, accepts the message held by itself
+// only (reject_on_shadow_failure off), and still relays to it as before.
+func TestShadowOnReceiptPreviousReleasePeer(t *testing.T) {
+	bin := buildPreviousRelease(t)
+	a, b, _, cfgA, _, cfgB := receiptOrgReject(t, "remote-only", false)
+	previousTopology(t, cfgB)
+	withBinary(bin, func() { startUmbra(t, cfgB, b) })
+	ha := startUmbra(t, cfgA, a)
+	reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: old-peer\r\n\r\nhello")
+	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "no shadow copy") {
+		ha.dumpLog()
+		t.Fatalf("reply %q: want 250 held by hub-a only", reply)
+	}
+	log, _ := os.ReadFile(ha.log)
+	if !strings.Contains(string(log), "message held by this server only") {
+		ha.dumpLog()
+		t.Fatal("the single copy is not logged")
 	}
 }
