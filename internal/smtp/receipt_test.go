@@ -248,3 +248,48 @@ type blockingGoneQueue struct{ fakeQueue }
 func (q *blockingGoneQueue) WaitGone(queue.ID) (<-chan struct{}, func()) {
 	return make(chan struct{}), func() {}
 }
+
+// FuzzMailCopyParam: the XSHADOWCOPY= parameter is taken only as a valid
+// id in a version-3 shadow session, and is never left in the line go-smtp
+// sees; a line without it passes unchanged.
+func FuzzMailCopyParam(f *testing.F) {
+	for _, s := range []string{"MAIL FROM:<a@b> XSHADOWCOPY=db1\r\n", "MAIL FROM:<a@b> xshadowcopy=DB SIZE=10\r\n",
+		"MAIL FROM:<a@b> XSHADOWCOPY=\r\n", "MAIL FROM:<a@b> XSHADOWCOPY=a/b\r\n", "MAIL FROM:<a@b>\r\n",
+		"MAIL FROM:<a@b> XSHADOWCOPY=x XSHADOWCOPY=y\r\n", "MAIL FROM:<a@b>  XSHADOWCOPY==\r\n"} {
+		f.Add(s, true)
+	}
+	v3 := &session{srv: &Server{shadow: &signalShadow{}, queue: &copyQueue{}}, shadowServer: "hub2"}
+	v2 := &session{srv: &Server{shadow: &signalShadow{}, queue: &fakeQueue{}}, shadowServer: "hub2"}
+	f.Fuzz(func(t *testing.T, line string, three bool) {
+		s := v2
+		if three {
+			s = v3
+		}
+		s.pendingCopyDB, s.pendingShadowID = "", ""
+		v := &verbConn{sess: func() *session { return s }}
+		out, reply := v.mailCopyParam([]byte(line))
+		hasParam := func(l string) bool {
+			for _, f := range strings.Split(strings.TrimRight(l, "\r\n"), " ") {
+				if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOWCOPY") {
+					return true
+				}
+			}
+			return false
+		}
+		switch {
+		case reply != "":
+			if out != nil || s.pendingCopyDB != "" || !strings.HasPrefix(reply, "50") {
+				t.Fatalf("%q: reply %q with line %q, db %q", line, reply, out, s.pendingCopyDB)
+			}
+		case s.pendingCopyDB != "":
+			if !three || !validShadowID(s.pendingCopyDB) || hasParam(string(out)) ||
+				!strings.HasSuffix(string(out), "\r\n") {
+				t.Fatalf("%q: took %q, left %q (version 3: %v)", line, s.pendingCopyDB, out, three)
+			}
+		default:
+			if hasParam(string(out)) {
+				t.Fatalf("%q: parameter passed to go-smtp: %q", line, out)
+			}
+		}
+	})
+}
