@@ -1251,7 +1251,8 @@ func mergeHeld(tx *Tx, m *Message) (keep []Recipient, merged []mergedRcpt, disca
 					continue
 				}
 				if orc.Status == Pending ||
-					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) {
+					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
+						!receiptShadowed(o, orc) {
 					into = o
 				}
 			}

@@ -130,3 +130,12 @@ func (t *Tx) earlyReceiptDiscard(primary, sid string, now time.Time) error {
 	}
 	return t.AddEarlyDiscard(primary, sid, now)
 }
+
+// receiptShadowed reports whether r is a recipient of a copy on receipt
+// (its shadow id is the message's org id): this server never handed it
+// on, so a copy of the message relayed here must not merge into it
+// (mergeHeld) — the primary's discard may remove it before the relayed
+// copy is delivered.
+func receiptShadowed(m *Message, r Recipient) bool {
+	return r.Status == Shadowed && r.ShadowID != "" && r.ShadowID == m.OrgID
+}

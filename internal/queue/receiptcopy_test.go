@@ -118,3 +118,33 @@ func TestShadowCopyOnReceiptNeedsOrgID(t *testing.T) {
 		t.Fatalf("err = %v; want ErrBadCopy", err)
 	}
 }
+
+// A relayed copy of a message this server holds as a copy on receipt for
+// another primary (hub-a copied it here on receipt, then relayed it via
+// hub-x, which relays it here in a shadow session) is queued, not merged
+// into the copy on receipt: hub-a's discard would remove both.
+func TestRelayedCopyNotMergedIntoReceiptCopy(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	cp := receiptCopy(s, "x@b.example")
+	if _, err := q.SubmitShadowCopy(ctx, cp, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	relayed := msg(s, "a@example.org", "x@b.example")
+	relayed.OrgID, relayed.ShadowServer, relayed.ShadowID = cp.OrgID, "hub-x", "77-x"
+	if err := q.Submit(ctx, relayed, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(relayed.ID)
+	if got == nil || len(got.Rcpts) != 1 {
+		t.Fatalf("relayed copy = %+v; want it queued with its recipient", got)
+	}
+	if _, err := q.ShadowContact("hub-a", "dbA", []string{cp.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(relayed.ID); got == nil {
+		t.Fatal("the relayed copy went with hub-a's discard of its copy on receipt")
+	}
+}
