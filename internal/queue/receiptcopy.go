@@ -34,7 +34,9 @@ var ErrBadCopy = errors.New("queue: a shadow copy needs a valid organisation mes
 // other than the stored one lost its queue: the copies held for its
 // old database are taken over in the same commit (SR-7). It returns
 // once the commit is fsync'd; stored is false when the primary's discard
-// for the copy arrived first (nothing is kept: the primary is done).
+// for the copy arrived first (nothing is kept: the primary is done). A
+// copy this server holds already (the same org id for the same primary:
+// a push repeated after its reply was lost) is kept once.
 func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte, primary, addr, dbID string) (stored bool, err error) {
 	if len(m.Rcpts) == 0 {
 		return false, ErrNoRecipients
@@ -54,12 +56,18 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 		r.Status, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Shadowed, primary, addr, m.OrgID, ""
 	}
 	var taken []*Message
-	oldDB := ""
+	oldDB, again := "", false
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		taken, oldDB, stored = taken[:0], "", false
+		taken, oldDB, stored, again = taken[:0], "", false, false
 		early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
 		if err != nil || early {
 			return err
+		}
+		if len(tx.receiptCopies(primary, m.OrgID)) > 0 {
+			// The same copy again (a push repeated after its reply was
+			// lost): kept once, so that one discard removes it.
+			again = true
+			return nil
 		}
 		p, err := tx.Peer(primary)
 		if err != nil {
@@ -92,6 +100,9 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 		return false, err
 	}
 	q.afterTakeover(primary, oldDB, taken)
+	if again {
+		return true, nil
+	}
 	if stored {
 		q.ev.Event("shadow", m, nil, "shadow copy on receipt for "+primary)
 	}

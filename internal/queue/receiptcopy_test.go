@@ -148,3 +148,30 @@ func TestRelayedCopyNotMergedIntoReceiptCopy(t *testing.T) {
 		t.Fatal("the relayed copy went with hub-a's discard of its copy on receipt")
 	}
 }
+
+// A push repeated after its reply was lost is kept once, so that the
+// primary's one discard removes it (no orphan copy to be taken over).
+func TestShadowCopyOnReceiptRepeatedKeptOnce(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	m := receiptCopy(s, "x@b.example")
+	again := *m
+	again.ID = s.NewID(clk.Now().Add(time.Second))
+	again.Rcpts = append([]Recipient(nil), m.Rcpts...)
+	for _, c := range []*Message{m, &again} {
+		if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+			t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+		}
+	}
+	if got, _ := q.Message(again.ID); got != nil {
+		t.Fatalf("the repeated copy was stored a second time: %+v", got)
+	}
+	if _, err := q.ShadowContact("hub-a", "dbA", []string{m.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(m.ID); got != nil {
+		t.Fatalf("copy left after the discard: %+v", got)
+	}
+}
