@@ -74,7 +74,7 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 			return err
 		}
 		if p == nil {
-			p = &ShadowPeer{Primary: primary, LastContact: now}
+			p = &ShadowPeer{Primary: primary, LastContact: now} // first seen now
 		}
 		if p.DatabaseID != "" && dbID != "" && p.DatabaseID != dbID {
 			oldDB = p.DatabaseID
@@ -89,7 +89,9 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 		if addr != "" {
 			p.Addr = addr
 		}
-		p.LastContact = now // the copy came in a session with the primary
+		// A push is not a contact: the primary's discards come only in
+		// sessions this server opens (heartbeats), and a primary that
+		// keeps pushing copies must still be asked for them.
 		if err := tx.PutPeer(p); err != nil {
 			return err
 		}

@@ -175,3 +175,24 @@ func TestShadowCopyOnReceiptRepeatedKeptOnce(t *testing.T) {
 		t.Fatalf("copy left after the discard: %+v", got)
 	}
 }
+
+// A primary that keeps pushing copies is still heartbeated: a push is not
+// a contact (it brings no discards), so the stored last contact stays
+// where the first copy put it.
+func TestShadowCopyOnReceiptIsNotAContact(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	first := clk.Now()
+	for i := 0; i < 3; i++ {
+		if _, err := q.SubmitShadowCopy(ctx, receiptCopy(s, "x@b.example"), []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || !peers[0].LastContact.Equal(first) {
+		t.Fatalf("peers = %+v; want hub-a last contacted at the first copy (%v)", peers, first)
+	}
+}
