@@ -67,7 +67,7 @@ receive_connectors:
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
     max_acknowledgement_delay: 30s
     limits: {max_connections_per_source: 500}
-%s`, s.name, s.role, s.data, topo, typ, s.addr, mailbox)
+%s%s`, s.name, s.role, s.data, topo, typ, s.addr, chaosReceipt(), mailbox)
 	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -126,3 +126,16 @@ func TestShadowOnReceiptPreviousReleasePeer(t *testing.T) {
 		t.Fatal("the single copy is not logged")
 	}
 }
+
+// chaosReceipt is the receive connectors' shadow_on_receipt line in the
+// chaos soak: UMBRA_CHAOS_RECEIPT (make chaos-receipt: prefer-remote)
+// makes every server copy what it receives onto another before its 250
+// (SR-17), so the soak's kill -9 of the server that just answered a
+// sender, for good or not, is covered by the copy instead of by delayed
+// acknowledgement.
+func chaosReceipt() string {
+	if v := os.Getenv("UMBRA_CHAOS_RECEIPT"); v != "" {
+		return "    shadow_on_receipt: " + v + "\n"
+	}
+	return ""
+}
