@@ -152,3 +152,10 @@ func (t *Tx) earlyReceiptDiscard(primary, sid string, now time.Time) error {
 func receiptShadowed(m *Message, r Recipient) bool {
 	return r.Status == Shadowed && r.ShadowID != "" && r.ShadowID == m.OrgID
 }
+
+// CopiedOnReceipt reports whether m's shadow server holds a copy made on
+// receipt here (SR-17: its shadow id is m's org id), rather than being
+// the server m was relayed from in a shadow session.
+func (m *Message) CopiedOnReceipt() bool {
+	return m.ShadowServer != "" && m.OrgID != "" && m.ShadowID == m.OrgID
+}
