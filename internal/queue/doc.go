@@ -119,7 +119,13 @@
 // is then not stored. On the primary, the one commit of Submit carries
 // ShadowServer and ShadowID (the org id) like a message received in a
 // shadow session, so the commit that finishes the message writes the
-// discard; a copy that never arrived gets a discard its peer ignores.
+// discard; a copy that never arrived gets a discard its peer ignores
+// (Message.CopiedOnReceipt tells the two apart: the shadow id is the org
+// id; delivery then does not take the shadow server for the message's
+// origin). A push is not a contact (it brings no discards), a copy pushed
+// twice is kept once, and a relayed copy of the message never merges
+// into a copy on receipt (mergeHeld): the primary's discard would take
+// both.
 //
 // # One writer per message
 //
