@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -292,4 +293,23 @@ func FuzzMailCopyParam(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BDAT ends a message through the same path as DATA: the copy on receipt
+// is made before its 250 too.
+func TestShadowOnReceiptBDAT(t *testing.T) {
+	peerQ := &copyQueue{}
+	peer := startShadowServer(t, peerQ, &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}, true, transportConnector(t, ""))
+	q := &blockingGoneQueue{}
+	s := receiptServer(t, q, "    shadow_on_receipt: remote-only\n", &fakeReceipt{peer: peer})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.example", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	body := "Subject: hi\r\n\r\nhello\r\n"
+	got := d.cmd(fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), body[:len(body)-2]), "250")
+	if !strings.Contains(got, "shadow copy on hub-b") || q.count() != 1 || len(peerQ.copies) != 1 {
+		t.Fatalf("reply %q; local %d copies %d", got, q.count(), len(peerQ.copies))
+	}
 }
