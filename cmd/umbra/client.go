@@ -74,16 +74,12 @@ func configNamed(cmd *cobra.Command) string {
 
 // discoverConfig loads the configuration of the daemon the management
 // commands talk to: --config, else $UMBRA_CONFIG, else an installed
-// configuration (/etc/umbra), else the embedded default.
+// configuration (/etc/umbra: the one whose socket exists, else the first),
+// else the embedded default.
 func discoverConfig(cmd *cobra.Command) (*config.Config, error) {
 	file := configNamed(cmd)
 	if file == "" {
-		for _, f := range installedConfigs {
-			if _, err := os.Stat(f); err == nil {
-				file = f
-				break
-			}
-		}
+		file = installedConfig()
 	}
 	var cfg *config.Config
 	var err error
@@ -96,6 +92,27 @@ func discoverConfig(cmd *cobra.Command) (*config.Config, error) {
 		return nil, &exitError{code: exitConfig, err: err}
 	}
 	return cfg, nil
+}
+
+// installedConfig is the installed configuration whose daemon's admin
+// socket exists (make install puts hub.yaml and edge.yaml side by side,
+// each with its own socket), else the first installed file, else "".
+func installedConfig() string {
+	first := ""
+	for _, f := range installedConfigs {
+		if _, err := os.Stat(f); err != nil {
+			continue
+		}
+		if first == "" {
+			first = f
+		}
+		if cfg, err := config.Load(f); err == nil {
+			if fi, err := os.Stat(cfg.Server.AdminSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+				return f
+			}
+		}
+	}
+	return first
 }
 
 // adminClient connects to the running daemon's admin socket (adminSocket).

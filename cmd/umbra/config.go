@@ -39,6 +39,14 @@ func newConfigCmd() *cobra.Command {
 				}
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
 			}
+			// The topology first: its errors are the topology's, not the
+			// recipient directory's (which reads its addresses from it).
+			if cfg.Topology != "" {
+				if _, err := serverTopology(cfg); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					return &exitError{code: exitConfig, err: fmt.Errorf("%s: the topology %s is not valid", args[0], cfg.Topology)}
+				}
+			}
 			// The recipient directory sources parse as at start (file:line).
 			if _, err := recipientValidator(cfg, nil, slog.New(slog.DiscardHandler)); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
@@ -49,6 +57,9 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a file it names is not valid", args[0])}
 			}
+			for _, w := range unusedSendConnectors(cfg) {
+				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
 			return nil
@@ -56,6 +67,33 @@ func newConfigCmd() *cobra.Command {
 	}
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// unusedSendConnectors names the configured send connectors that routing
+// never uses: with a topology, routing chooses among the topology's send
+// connectors, and a send connector of the configuration file only gives
+// its settings (port, TLS, auth, source address) to the topology
+// connector of the same name.
+func unusedSendConnectors(cfg *config.Config) []string {
+	if cfg.Topology == "" || len(cfg.SendConnectors) == 0 {
+		return nil
+	}
+	topo, err := config.LoadTopology(cfg.Topology)
+	if err != nil {
+		return nil // reported by the checks before
+	}
+	names := map[string]bool{}
+	for _, sc := range topo.SendConnectors {
+		names[sc.Name] = true
+	}
+	var out []string
+	for _, sc := range cfg.SendConnectors {
+		if !names[sc.Name] {
+			out = append(out, fmt.Sprintf("send connector %q is not used: with a topology (%s) routing chooses among the topology's send connectors, "+
+				"and a configured one only gives its settings to the topology connector of the same name", sc.Name, cfg.Topology))
+		}
+	}
+	return out
 }
 
 // referencedFiles lists the files a configuration needs at start.
@@ -73,6 +111,14 @@ func referencedFiles(c *config.Config) []string {
 			out = append(out, sc.Auth.PasswordFile)
 		}
 	}
+	if c.Console.Listen != "" {
+		cert, key := config.ConsoleCertificate(c)
+		for _, f := range []string{cert, key, config.ConsoleCredentials(c)} {
+			if f != "" {
+				out = append(out, f)
+			}
+		}
+	}
 	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File} {
 		if f != "" {
 			out = append(out, f)
@@ -85,9 +131,13 @@ func referencedFiles(c *config.Config) []string {
 // same functions, without opening the transport database or listening:
 // the topology (and this server's place in it), the receive connectors'
 // certificates and credentials, the transport client certificate and the
-// send connectors' passwords (issue 11 defect 8).
+// send connectors' passwords (issue 11 defect 8), and the web console's
+// certificate and credentials.
 func checkAsServe(cfg *config.Config) error {
 	log := slog.New(slog.DiscardHandler)
+	if _, _, _, err := consoleFiles(cfg); err != nil {
+		return err
+	}
 	table := routingTable(cfg)
 	topo, err := serverTopology(cfg)
 	if err != nil {

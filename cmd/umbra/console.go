@@ -18,19 +18,13 @@ import (
 // set (nil, nil otherwise). It serves the admin API's handler, so the
 // console's reads and actions are the CLI's.
 func startConsole(cfg *config.Config, adm *admin.Server, shadows *shadow.Manager, health *console.Health,
-	log *slog.Logger) (*console.Server, error) {
+	log *slog.Logger, cur func() *config.Config) (*console.Server, error) {
 	if cfg.Console.Listen == "" {
 		return nil, nil
 	}
-	certFile, keyFile := config.ConsoleCertificate(cfg)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, creds, credFile, err := consoleFiles(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("console certificate: %w", err)
-	}
-	credFile := config.ConsoleCredentials(cfg)
-	creds, err := smtp.LoadCredentials(credFile)
-	if err != nil {
-		return nil, fmt.Errorf("console credentials: %w", err)
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Console.Listen)
 	if err != nil {
@@ -41,13 +35,42 @@ func startConsole(cfg *config.Config, adm *admin.Server, shadows *shadow.Manager
 	if shadows != nil {
 		c.Shadows = shadows.Status
 	}
-	if path := cfg.Topology; path != "" {
-		// Read at each request: the map shows the file as it is now.
-		c.Topology = func() (*console.Topology, error) { return consoleTopology(path) }
+	// Read at each request, from the configuration in force (cur, which
+	// a SIGHUP reload changes): the map shows the topology routing uses,
+	// even one a reload added or moved.
+	if cur == nil {
+		cur = func() *config.Config { return cfg }
+	}
+	c.Topology = func() (*console.Topology, error) {
+		path := cur().Topology
+		if path == "" {
+			return nil, nil
+		}
+		return consoleTopology(path)
 	}
 	s := console.New(c)
 	go s.Serve()
 	return s, nil
+}
+
+// consoleFiles loads the console's certificate and credentials file, as
+// serve does at start and config check does before it (nothing when the
+// console is off).
+func consoleFiles(cfg *config.Config) (tls.Certificate, *smtp.Credentials, string, error) {
+	if cfg.Console.Listen == "" {
+		return tls.Certificate{}, nil, "", nil
+	}
+	certFile, keyFile := config.ConsoleCertificate(cfg)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, nil, "", fmt.Errorf("console certificate: %w", err)
+	}
+	credFile := config.ConsoleCredentials(cfg)
+	creds, err := smtp.LoadCredentials(credFile)
+	if err != nil {
+		return tls.Certificate{}, nil, "", fmt.Errorf("console credentials: %w", err)
+	}
+	return cert, creds, credFile, nil
 }
 
 // consoleTopology reads the topology file and resolves each server's site

@@ -282,7 +282,7 @@ func TestConsoleOffByDefault(t *testing.T) {
 	if cfg.Console.Listen != "" {
 		t.Fatalf("the default configuration serves a console on %s", cfg.Console.Listen)
 	}
-	s, err2 := startConsole(cfg, nil, nil, nil, nil)
+	s, err2 := startConsole(cfg, nil, nil, nil, nil, nil)
 	if s != nil || err2 != nil {
 		t.Fatalf("startConsole without console.listen: %v, %v", s, err2)
 	}

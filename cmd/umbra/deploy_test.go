@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
@@ -75,6 +78,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterSuspended(reg, func() []string { return nil })
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
+	metrics.RegisterOutbound(reg)
 	known := map[string]bool{}
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
@@ -188,5 +192,162 @@ func TestMakeInstallStartsAsUmbraUser(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "/etc/umbra/tls/") {
 			t.Errorf("the check of the %s example should name its missing TLS files: %v\n%s", role, err, out)
 		}
+	}
+	installedPairDelivers(t, setpriv, dest)
+}
+
+// installedPairDelivers starts the installed hub and edge configurations
+// side by side as the umbra user, moved to free loopback ports and a
+// scratch state and runtime directory and otherwise unchanged, and
+// delivers one message edge → hub → Maildir: the edge's smart host is the
+// hub's binding, and its callout validation asks the hub, which knows the
+// installed recipients and refuses others.
+func installedPairDelivers(t *testing.T, setpriv, dest string) {
+	state := filepath.Join(dest, "state")
+	if err := os.MkdirAll(state, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "umbra:umbra", state).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v\n%s", err, out)
+	}
+	hubAddr, edgeAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	moved := func(role string) string {
+		b, err := os.ReadFile(filepath.Join(dest, "etc/umbra", role+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		for _, r := range [][2]string{
+			{"/var/lib/umbra/edge", filepath.Join(state, "edge")},
+			{"/var/lib/umbra", filepath.Join(state, "hub")},
+			{"/run/umbra/", state + "/"},
+			{"127.0.0.1:2525", hubAddr},
+			{`"127.0.0.1:25"`, `"` + edgeAddr + `"`},
+			{"127.0.0.1:9325", freeAddr(t, "127.0.0.1")},
+			{"127.0.0.1:9326", freeAddr(t, "127.0.0.1")},
+		} {
+			s = strings.ReplaceAll(s, r[0], r[1])
+		}
+		// Nothing of the real machine is left (the test must not touch
+		// /var/lib/umbra, /run/umbra or port 25).
+		for _, left := range []string{"/var/lib/umbra", "/run/umbra", "127.0.0.1:25\"", "127.0.0.1:2525", "127.0.0.1:932"} {
+			if strings.Contains(s, left) {
+				t.Fatalf("the installed %s.yaml has %s in a place the test does not move", role, left)
+			}
+		}
+		p := filepath.Join(dest, "etc/umbra", role+".test.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	asUmbra := []string{setpriv, "--reuid=umbra", "--regid=umbra", "--init-groups", "--"}
+	hub := startUmbraWith(t, moved("hub"), hubAddr, asUmbra)
+	edge := startUmbraWith(t, moved("edge"), edgeAddr, asUmbra)
+
+	c, err := gosmtp.Dial(edgeAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("someone@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The hub does not know this one: the edge's callout says so at RCPT.
+	if err := c.Rcpt("nobody@localhost", nil); !smtpCode(err, 550) {
+		edge.dumpLog()
+		t.Fatalf("RCPT of an unknown recipient at the edge: %v, want 550", err)
+	}
+	if err := c.Rcpt("postmaster@localhost", nil); err != nil {
+		edge.dumpLog()
+		hub.dumpLog()
+		t.Fatalf("RCPT postmaster@localhost at the edge: %v", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("From: someone@example.org\r\nTo: postmaster@localhost\r\nSubject: installed-pair\r\n\r\nedge to hub\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatalf("DATA at the edge: %v", err)
+	}
+	c.Quit()
+
+	maildir := filepath.Join(state, "hub", "maildir")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var found string
+		filepath.WalkDir(maildir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(p)) == "new" {
+				if b, _ := os.ReadFile(p); strings.Contains(string(b), "Subject: installed-pair") {
+					found = p
+				}
+			}
+			return nil
+		})
+		if found != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			edge.dumpLog()
+			hub.dumpLog()
+			t.Fatalf("the message never reached the hub's Maildir %s", maildir)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func smtpCode(err error, code int) bool {
+	var se *gosmtp.SMTPError
+	return errors.As(err, &se) && se.Code == code
+}
+
+// `make build` stamps the version git describe gives (the version command,
+// the ready line and umbra_build_info report it), also when root builds a
+// clone another user owns, as `sudo make install` does.
+func TestMakeBuildReportsGitDescribe(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	versionOf := func(repo string) (got, want string) {
+		t.Helper()
+		bin := filepath.Join(t.TempDir(), "umbra")
+		if out, err := exec.Command("make", "-C", repo, "build", "BIN="+bin).CombinedOutput(); err != nil {
+			t.Fatalf("make build: %v\n%s", err, out)
+		}
+		out, err := exec.Command(bin, "version").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := exec.Command("git", "-C", repo, "-c", "safe.directory=*", "describe", "--tags", "--always", "--dirty").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), strings.TrimSpace(string(d))
+	}
+	if got, want := versionOf("../.."); !strings.HasPrefix(got, "umbra "+want+" ") {
+		t.Errorf("make build: %q, want umbra %s", got, want)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// A clone owned by someone else, built by root.
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", "../..", clone).CombinedOutput(); err != nil {
+		t.Skipf("git clone: %v\n%s", err, out)
+	}
+	mk, err := os.ReadFile("../../Makefile") // the Makefile under test, not the committed one
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(clone, "Makefile"), mk, 0o644)
+	if out, err := exec.Command("chown", "-R", "nobody", clone).CombinedOutput(); err != nil {
+		t.Skipf("chown nobody: %v\n%s", err, out)
+	}
+	if got, want := versionOf(clone); !strings.HasPrefix(got, "umbra "+want+" ") || strings.Contains(got, "dev") {
+		t.Errorf("root's make build of another user's clone: %q, want umbra %s", got, want)
 	}
 }

@@ -42,7 +42,7 @@ func newDumpsterCmd() *cobra.Command {
 			var since time.Time
 			if sinceArg != "" {
 				if since, err = parseSince(sinceArg, time.Now()); err != nil {
-					return &exitError{code: exitUsage, err: err}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--since: %v", err)}
 				}
 			}
 			es, err := c.DumpsterList(db, since, limit)
@@ -80,7 +80,7 @@ func newDumpsterCmd() *cobra.Command {
 			}
 			since, err := parseSince(rsince, time.Now())
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--since: %v", err)}
 			}
 			if reqID == "" {
 				var b [8]byte
@@ -129,7 +129,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("--since %q: give an RFC 3339 time (2026-11-22T10:00:00Z) or a duration ago (90m, 2h, 1d)", s)
+	return time.Time{}, fmt.Errorf("%q: give an RFC 3339 time (2026-11-22T10:00:00Z) or a duration ago (90m, 2h, 1d)", s)
 }
 
 func size(n int64) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -249,8 +250,21 @@ lists what would be done and does nothing.`,
 // readIDs reads message ids, the first field of each line; blank lines
 // and the header line of `message list` are skipped.
 func readIDs(r io.Reader) ([]string, error) {
+	br := bufio.NewReader(r)
+	// JSON (message list --json: an array, or one object a line): the
+	// "id" of each object.
+	for {
+		b, err := br.Peek(1)
+		if err != nil || (b[0] != ' ' && b[0] != '\t' && b[0] != '\r' && b[0] != '\n') {
+			break
+		}
+		br.ReadByte()
+	}
+	if b, err := br.Peek(1); err == nil && (b[0] == '[' || b[0] == '{') {
+		return readJSONIDs(br)
+	}
 	var ids []string
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(br)
 	for n := 0; sc.Scan(); n++ {
 		if n >= 10_000_000 {
 			return nil, fmt.Errorf("too many lines on standard input")
@@ -263,6 +277,59 @@ func readIDs(r io.Reader) ([]string, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no message ids on standard input")
+	}
+	return ids, nil
+}
+
+// readJSONIDs reads the ids of message list --json (an array of
+// messages) or of JSON lines (one message object a line); r starts with
+// '[' or '{'.
+func readJSONIDs(r *bufio.Reader) ([]string, error) {
+	type msg struct {
+		ID *string `json:"id"`
+	}
+	var ids []string
+	add := func(m msg) error {
+		if m.ID == nil {
+			return fmt.Errorf("a JSON object on standard input has no \"id\" (give message list --json, or ids one a line)")
+		}
+		if *m.ID == "" || strings.ContainsAny(*m.ID, " \t\r\n") || len(*m.ID) > 100 {
+			return fmt.Errorf("not a message id on standard input: %q", *m.ID)
+		}
+		if len(ids) >= 10_000_000 {
+			return fmt.Errorf("too many ids on standard input")
+		}
+		ids = append(ids, *m.ID)
+		return nil
+	}
+	dec := json.NewDecoder(r)
+	b, _ := r.Peek(1)
+	array := b[0] == '['
+	for {
+		var ms []msg
+		var err error
+		if array {
+			err = dec.Decode(&ms)
+		} else {
+			var m msg
+			if err = dec.Decode(&m); err == nil {
+				ms = []msg{m}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("standard input is not message list --json output: %v", err)
+		}
+		for _, m := range ms {
+			if err := add(m); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("no message ids on standard input")

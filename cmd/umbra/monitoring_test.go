@@ -64,7 +64,9 @@ func TestMonitoringOnAFreshServer(t *testing.T) {
 	}
 	for _, want := range []string{`umbra_queue_oldest_message_age_seconds{queue_type="smtp-smart-host"} 0`,
 		`umbra_smtp_sessions_total{connector="loopback"} 0`, `umbra_config_last_reload_successful 1`, `umbra_queues_suspended 0`,
-		`umbra_dumpster_messages{database="local"} 0`} {
+		`umbra_dumpster_messages{database="local"} 0`,
+		`umbra_outbound_sessions_total{destination="sink",tls="none"} 0`, `umbra_outbound_sessions_total{destination="sink",tls="TLS 1.3"} 0`,
+		`umbra_outbound_tls_failures_total{destination="sink",policy="verify"} 0`} {
 		if !strings.Contains(scrape, want) {
 			t.Errorf("a fresh server lacks %s", want)
 		}
@@ -84,6 +86,38 @@ func TestMonitoringOnAFreshServer(t *testing.T) {
 	}
 	if out, err := exec.Command(promtool, "check", "rules", "../../deploy/prometheus-rules.yaml").CombinedOutput(); err != nil {
 		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+}
+
+// A delivery through a send connector counts one outbound session under
+// its name and TLS outcome (tls: none here).
+func TestOutboundSessionsCounted(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	r := startRecorder(t, sinkAddr)
+	startUmbra(t, cfg, listen)
+	if ok, err := send(listen, "counted"); !ok || err != nil {
+		t.Fatalf("send: %v %v", ok, err)
+	}
+	want := `umbra_outbound_sessions_total{destination="sink",tls="none"} 1`
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var scrape string
+		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			scrape = string(body)
+		}
+		if r.counts()["counted"] == 1 && strings.Contains(scrape, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("received %v; want %s:\n%s", r.counts(), want, grepLines(scrape, "umbra_outbound"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,8 +30,11 @@ func newQueueCmd() *cobra.Command {
 				return apiErr(err)
 			}
 			qs, err := filterQueues(all, filters)
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+			var ue *queue.UnknownNameError
+			if errors.As(err, &ue) {
+				return &exitError{code: exitNotFound, err: err}
+			} else if err != nil {
+				return err
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), qs)
@@ -48,11 +53,41 @@ func newQueueCmd() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", q.Name, q.DeliveryType, q.Status, q.Count, oldest,
 					q.IncomingRate, q.OutgoingRate, next, trunc(orDash(q.LastError), 60))
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			ds, err := c.Destinations()
+			if err != nil {
+				return apiErr(err)
+			}
+			if len(ds) > 0 {
+				fmt.Fprintln(cmd.OutOrStdout())
+				return printDestinations(cmd, ds)
+			}
+			return nil
 		},
 	}
 	list.Flags().StringArrayVar(&filters, "filter", nil, "status=S, type=T, or text the queue name contains (repeatable: all must match)")
 	cmd.AddCommand(list)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "destinations",
+		Short: "List the scheduler's destinations: concurrency window, running and waiting attempts, dead or unresponsive",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			ds, err := c.Destinations()
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), ds)
+			}
+			return printDestinations(cmd, ds)
+		},
+	})
 	for _, a := range []struct{ use, short string }{
 		{"suspend", "Stop delivering the recipients waiting in QUEUE (survives restarts)"},
 		{"resume", "Lift a suspension; the queue's messages are attempted at once"},
@@ -141,12 +176,16 @@ func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, er
 		for _, f := range filters {
 			k, v, isKV := strings.Cut(f, "=")
 			switch {
+			case isKV && k == "status" && !slices.Contains(queue.QueueStatuses, v):
+				return nil, &queue.UnknownNameError{Kind: "status", Name: v, Valid: queue.QueueStatuses}
+			case isKV && k == "type" && !slices.Contains(queue.DeliveryTypes, v):
+				return nil, &queue.UnknownNameError{Kind: "type", Name: v, Valid: queue.DeliveryTypes}
 			case isKV && k == "status":
 				ok = ok && q.Status == v
 			case isKV && k == "type":
 				ok = ok && q.DeliveryType == v
 			case isKV:
-				return nil, fmt.Errorf("unknown filter %q (status=, type= or text)", f)
+				return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %q (status=, type= or text)", f)}
 			default:
 				ok = ok && strings.Contains(q.Name, f)
 			}
@@ -156,4 +195,24 @@ func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, er
 		}
 	}
 	return out, nil
+}
+
+// printDestinations is the scheduler's table: one line per destination
+// (next hop) with its window, and one per unanswering server.
+func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "DESTINATION\tQUEUE\tSTATE\tWINDOW\tRUNNING\tWAITING\tFAILURES\tLAST ERROR")
+	for _, d := range ds {
+		window := "-"
+		if d.Max > 0 {
+			window = fmt.Sprintf("%d/%d", d.Window, d.Max)
+		}
+		state := d.State
+		if !d.DeadUntil.IsZero() {
+			state += " until " + d.DeadUntil.Format(time.TimeOnly)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Name, orDash(d.Queue), state, window, d.Running, d.Waiting,
+			d.Failures, trunc(orDash(d.LastError), 60))
+	}
+	return w.Flush()
 }

@@ -112,3 +112,38 @@ func (c rcptCache) PutRecipient(ctx context.Context, a string, e recipients.Entr
 func (c rcptCache) PruneRecipients(ctx context.Context, pos, neg time.Time) (int, error) {
 	return c.s.PruneRecipients(ctx, pos, neg)
 }
+
+// calloutLearner passes permanent recipient failures of deliveries to the
+// callout (recipients.Callout.Refused): an address the cache holds as
+// valid that the next hop now refuses with 5.1.x (a mailbox deleted
+// since it was verified) is refused at the next RCPT, not accepted and
+// bounced to a sender that may be forged for the rest of positive_ttl.
+// Events are handed over through a bounded channel (dropped when full:
+// the cache is a hint, the next failure tries again) and applied outside
+// the queue's own work.
+type calloutLearner struct{ ch chan [2]string }
+
+func newCalloutLearner() *calloutLearner { return &calloutLearner{ch: make(chan [2]string, 256)} }
+
+func (l *calloutLearner) Event(name string, _ *queue.Message, r *queue.Recipient, reply string) {
+	if name != "fail" || r == nil || !strings.HasPrefix(reply, "5") {
+		return
+	}
+	select {
+	case l.ch <- [2]string{r.Addr, reply}:
+	default:
+	}
+}
+
+func (l *calloutLearner) run(ctx context.Context, c *recipients.Callout, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case x := <-l.ch:
+			if c.Refused(ctx, x[0], x[1]) {
+				log.Info("recipient refused by the next hop: its cached positive answer is replaced", "rcpt", x[0], "reply", x[1])
+			}
+		}
+	}
+}

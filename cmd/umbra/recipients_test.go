@@ -211,3 +211,34 @@ func TestConfigCheckRecipientsFile(t *testing.T) {
 		t.Fatalf("bad recipients file: %v\n%s", err, out)
 	}
 }
+
+// A mailbox deleted at the hub after the edge cached it as valid (7 d):
+// the first message to it is accepted (the cache said so) and bounced,
+// but the hub's 5.1.1 replaces the cached answer, so the next RCPT for
+// it is refused at once instead of accepted and bounced for days.
+func TestEdgeCalloutCacheLearnsDeletedMailbox(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
+	hubCfg, rcptFile, _ := rcptHub(t, dir, hubAddr)
+	os.WriteFile(rcptFile, []byte("alice@example.test\nbob@example.test\n"), 0o600)
+	hub := startUmbra(t, hubCfg, hubAddr)
+	edge := startUmbra(t, rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s"), edgeAddr)
+	wantReplies(t, "edge, bob exists", rcptReplies(t, edgeAddr, "bob@example.test"), map[string]string{"bob@example.test": "250"})
+
+	os.WriteFile(rcptFile, []byte("alice@example.test\n"), 0o600)
+	hub.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the hub to forget bob", 10*time.Second, func() bool {
+		return strings.HasPrefix(rcptReplies(t, hubAddr, "bob@example.test")["bob@example.test"], "550 5.1.1")
+	})
+	wantReplies(t, "edge, cached", rcptReplies(t, edgeAddr, "bob@example.test"), map[string]string{"bob@example.test": "250"})
+	if r := rawSend(t, edgeAddr, "s@example.org", []string{"alice@example.test", "bob@example.test"}, "Subject: hi\r\n\r\nhello"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("edge DATA: %s", r)
+	}
+	waitCond(t, "the edge to refuse bob at RCPT", 20*time.Second, func() bool {
+		return strings.HasPrefix(rcptReplies(t, edgeAddr, "bob@example.test")["bob@example.test"], "550 5.1.1")
+	})
+	wantReplies(t, "edge, alice still cached", rcptReplies(t, edgeAddr, "alice@example.test"), map[string]string{"alice@example.test": "250"})
+	if t.Failed() {
+		edge.dumpLog()
+	}
+}

@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"umbra/internal/config"
 	"umbra/internal/routing"
+	"umbra/internal/smtp"
 )
 
 func newRouteCmd() *cobra.Command {
@@ -19,28 +21,31 @@ func newRouteCmd() *cobra.Command {
 		Short: "Show destination, site path with costs, next hop, connector and the reason for every choice (offline)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, err := daemonConfig(cmd)
 			if err != nil {
-				return &exitError{code: exitConfig, err: err}
+				return err
 			}
 			if topoFile == "" {
 				topoFile = cfg.Topology
 			}
 			for _, rcpt := range args {
-				if !strings.Contains(rcpt, "@") {
-					return &exitError{code: exitUsage, err: fmt.Errorf("%q is not an address", rcpt)}
+				if err := explainableAddress(rcpt); err != nil {
+					return &exitError{code: exitUsage, err: err}
 				}
+			}
+			if size < 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--size %d: a message size is not negative", size)}
 			}
 			table := routingTable(cfg)
 			if server == "" {
 				server = cfg.Server.Name
 			}
-			ex := routeExplanation{Server: server, Size: size}
+			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}}
 			if topoFile == "" {
 				// No topology: the send connector choice of the
 				// configuration (RT-9), as the daemon makes it.
 				for _, rcpt := range args {
-					ex.Routes = append(ex.Routes, table.Explain(rcpt))
+					ex.Routes = append(ex.Routes, connectorSizeLimit(cfg, table.Explain(rcpt), size))
 				}
 			} else {
 				tp, err := loadTopology(topoFile)
@@ -56,7 +61,9 @@ func newRouteCmd() *cobra.Command {
 					ex.Routes = append(ex.Routes, tp.Explain(server, rcpt, size, table.Accepted(domain)))
 				}
 				// How the recipients leave as copies (delayed fan-out, RT-6).
-				ex.Copies = tp.FanOut(server, ex.Routes)
+				if c := tp.FanOut(server, ex.Routes); c != nil {
+					ex.Copies = c
+				}
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ex)
@@ -79,8 +86,9 @@ type routeExplanation struct {
 	Topology string          `json:"topology,omitempty"` // "": none, send connector choice only
 	Routes   []routing.Route `json:"routes"`
 	// Copies: how the recipients are grouped into copies of the message
-	// and where each copy forks (with a topology).
-	Copies []routing.Copy `json:"copies,omitempty"`
+	// and where each copy forks (with a topology; always a list, empty
+	// without one).
+	Copies []routing.Copy `json:"copies"`
 }
 
 func printExplanation(out io.Writer, ex routeExplanation) {
@@ -152,4 +160,39 @@ func describeHop(h routing.NextHop) string {
 		return "site " + h.Site + " (no hub there yet)"
 	}
 	return "relay to site " + h.Site + " via " + strings.Join(h.Servers, ", ")
+}
+
+// explainableAddress refuses what no SMTP client could give as a
+// recipient: no local part ("@d.test"), no domain ("u@"), a syntax the
+// receive side refuses, and a domain with a trailing dot (the receive
+// side drops it; explain asks for the address as routed).
+func explainableAddress(rcpt string) error {
+	if _, err := smtp.ParseAddress(rcpt); err != nil {
+		return fmt.Errorf("%q is not an address (local-part@domain): %v", rcpt, err)
+	}
+	if strings.HasSuffix(rcpt, ".") {
+		return fmt.Errorf("%q is not an address: the domain ends with a dot; give it without", rcpt)
+	}
+	return nil
+}
+
+// connectorSizeLimit applies the chosen send connector's max_message_size
+// to a route explained without a topology, as delivery does (552 5.3.4,
+// same text): explain and the daemon agree on what bounces.
+func connectorSizeLimit(cfg *config.Config, r routing.Route, size int64) routing.Route {
+	if len(r.NextHops) != 1 || r.NextHops[0].Kind != routing.HopConnector {
+		return r
+	}
+	for _, sc := range cfg.SendConnectors {
+		if sc.Name != r.NextHops[0].Connector {
+			continue
+		}
+		if max := int64(sc.MaxMessageSize); max > 0 && size > max {
+			r.NDR = fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", size, max, sc.Name)
+			r.Reasons = append(r.Reasons, fmt.Sprintf("send connector %s limits messages to %d bytes: the message bounces", sc.Name, max))
+		} else if max > 0 {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("send connector %s limits messages to %d bytes: this size passes", sc.Name, max))
+		}
+	}
+	return r
 }

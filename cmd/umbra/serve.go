@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -90,12 +91,23 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	defer store.Close()
 	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
-		err = store.View(func(tx *queue.Tx) error { qs = tx.Queues(); return nil })
+		err = store.View(func(tx *queue.Tx) error {
+			qs = tx.Queues()
+			now := time.Now()
+			for i := range qs {
+				if qs[i].ByState[queue.Ready] > 0 {
+					qs[i].Retry = tx.WaitingRetry(qs[i].Name, now, queueRetryScan)
+				}
+			}
+			return nil
+		})
 		return qs, err
 	})
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}
+	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
+	events = fanout{events, learner}
 	var tracker admin.Tracker
 	if cfg.Tracking.Enabled {
 		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
@@ -132,11 +144,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	// The scheduler's record of unanswering servers, shared with delivery.
+	health := queue.NewHealth()
+	dc.Health = health
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
 	}
+	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
+	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
 	}
@@ -155,8 +172,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Log: log.With("component", "queue"), Events: events,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 		BounceSizeLimit: int64(t.BounceSizeLimit),
+		Health:          health,
+		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
+			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 	})
 	dump.SetManager(mgr)
+	metrics.RegisterScheduler(reg, mgr.Destinations)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 		// Delivery's health record is memory: rebuild it from the stored
@@ -180,7 +201,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 
 	adm, err := admin.Listen(cfg.Server.AdminSocket, mgr, tracker, admin.Status{Server: cfg.Server.Name, Role: cfg.Server.Role,
-		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now()}, log.With("component", "admin"))
+		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now(),
+		ConfigFile: absPath(cfg.File), TrackingPath: trackingPathOf(cfg), TrackingMaxFiles: cfg.Tracking.MaxFiles}, log.With("component", "admin"))
 	if err != nil {
 		return err
 	}
@@ -188,9 +210,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		adm.SetShadows(shadows.Status)
 	}
 	adm.SetDumpster(dump)
+	var cfgMu sync.Mutex // cfg changes on reload
+	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
+	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
-	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"))
+	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"), current)
 	if err != nil {
 		return err
 	}
@@ -249,6 +274,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer cancelRun()
 	mgr.Start(runCtx)
 	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
+	go learner.run(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})
 	go func() { dump.Run(runCtx); close(dumpDone) }()
 	if shadows != nil {
@@ -289,7 +315,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
 				dump.SetConfig(dumpsterConfig(next))
+				cfgMu.Lock()
 				cfg = next
+				cfgMu.Unlock()
 			}
 			systemd.Notify("READY=1")
 		}
@@ -316,6 +344,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 // serverTopology loads the configured topology, if any, and checks that
 // this server is in it.
+// queueRetryScan bounds the records of one queue read at a scrape to
+// split its ready messages from those waiting for a retry.
+const queueRetryScan = 10000
+
 func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if cfg.Topology == "" {
 		return nil, nil
@@ -326,6 +358,9 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	}
 	if _, ok := t.Server(cfg.Server.Name); !ok {
 		return nil, fmt.Errorf("server %s is not in the topology %s", cfg.Server.Name, cfg.Topology)
+	}
+	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -375,6 +410,11 @@ func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactR
 	r, err := (*s.m).ShadowContact(p, dbID, discards)
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
 		Retried: r.Retried}, err
+}
+
+func (s shadowStore) Presented(p, dbID string, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.m).ShadowPresented(p, dbID, discards)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
 }
 
 func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
@@ -427,14 +467,18 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	var restart []string
 	if next.Server != cur.Server {
-		restart = append(restart, "server")
+		restart = append(restart, changedKeys("server", cur.Server, next.Server)...)
 	}
 	if next.Tracking != cur.Tracking {
-		restart = append(restart, "tracking")
+		restart = append(restart, changedKeys("tracking", cur.Tracking, next.Tracking)...)
 	}
 	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
 		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
 		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
+	}
+	if next.Transport.InitialDestinationConcurrency != cur.Transport.InitialDestinationConcurrency ||
+		next.Transport.DeadDestinationCoolDown != cur.Transport.DeadDestinationCoolDown {
+		restart = append(restart, "transport.initial_destination_concurrency/dead_destination_cool_down")
 	}
 	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
 		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
@@ -492,7 +536,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		}
 	}
 	if len(restart) > 0 {
-		log.Warn("reloaded; these settings changed but apply only after a restart", "sections", restart)
+		log.Warn("reloaded; these settings changed but apply only after a restart", "settings", restart)
 	} else {
 		log.Info("configuration reloaded", "file", cur.File)
 	}
@@ -533,7 +577,10 @@ type eventLog struct {
 func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
 	attrs := []any{"event", name, "msg_id", m.ID.String()}
 	if r != nil {
-		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop)
+		// Postfix's delay=: from arrival to this event; attempts are
+		// the message's earlier attempts that ended in a deferral.
+		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop, "delay", time.Since(m.Arrived).Round(time.Millisecond),
+			"size", m.Size, "attempts", m.Attempts)
 	} else {
 		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts), "size", m.Size, "connector", m.Connector)
 		if m.ClientIP != "" {

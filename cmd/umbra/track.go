@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -46,12 +47,24 @@ umbra group).`,
 			if q.ID == "" && q.Sender == "" && q.Recipient == "" && q.Since.IsZero() && len(q.Events) == 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("give --message-id, --sender, --recipient, --since or --event")}
 			}
-			cfg, err := discoverConfig(cmd)
+			cfg, err := daemonConfig(cmd)
 			if err != nil {
 				return err
 			}
 			if !cfg.Tracking.Enabled {
 				return &exitError{code: exitNotFound, err: fmt.Errorf("the message tracking log is disabled (tracking.enabled)")}
+			}
+			// No log file at all: the wrong configuration (the daemon
+			// creates its file at start), not an empty search.
+			if _, err := os.Stat(cfg.Tracking.Path); os.IsNotExist(err) {
+				if _, err1 := os.Stat(cfg.Tracking.Path + ".1"); os.IsNotExist(err1) {
+					used := "the embedded default configuration"
+					if cfg.File != "" {
+						used = cfg.File
+					}
+					return &exitError{code: exitNotFound, err: fmt.Errorf("no message tracking log at %s (tracking.path of %s); "+
+						"name the daemon with --socket or UMBRA_SOCKET, or its configuration with --config or UMBRA_CONFIG", cfg.Tracking.Path, used)}
+				}
 			}
 			es, err := tracking.Search(cfg.Tracking.Path, cfg.Tracking.MaxFiles, q)
 			if err != nil {
@@ -68,10 +81,20 @@ umbra group).`,
 			for _, e := range es {
 				reply := e.Reply
 				if e.Event == "admin" {
-					reply = e.Action + " by " + e.Actor + ": " + e.Reply
+					// The target: the message is in the ID column; a
+					// queue action names its queue.
+					action := e.Action
+					if e.Queue != "" {
+						// "queue redirect to H" → "queue redirect Q to H"
+						verb, rest, _ := strings.Cut(strings.TrimPrefix(action, "queue "), " ")
+						action = strings.TrimSpace("queue " + verb + " " + e.Queue + " " + rest)
+					}
+					reply = action + " by " + e.Actor + ": " + e.Reply
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format(time.DateTime), e.Event, orDash(e.ID),
-					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 60))
+				// The time with its zone: the log is in UTC, the table
+				// in the local zone, and a reader must know which.
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05 MST"), e.Event, orDash(e.ID),
+					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 100))
 			}
 			return w.Flush()
 		},

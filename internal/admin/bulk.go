@@ -86,7 +86,16 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 	err := queue.CheckState(state)
 	if err == nil && queueName != "" {
 		if op, ok := s.q.(Operator); ok {
-			err = op.CheckQueue(queueName, mayBeNew)
+			err = op.CheckQueue(queueName, mayBeNew && s.newQueue == nil)
+			var existing *queue.UnknownNameError
+			if mayBeNew && s.newQueue != nil && errors.As(err, &existing) {
+				// No message waits in it: a queue the configuration
+				// can produce, named ahead of time.
+				var ue *queue.UnknownNameError
+				if err = s.newQueue(queueName); errors.As(err, &ue) {
+					ue.Valid = append(existing.Valid, ue.Valid...)
+				}
+			}
 		}
 	}
 	var ue *queue.UnknownNameError
@@ -100,6 +109,12 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 	}
 	return true
 }
+
+// SetQueueNames gives the API the check of a queue name that holds no
+// message now (a suspension ahead of maintenance): check returns a
+// queue.UnknownNameError for a name the configuration cannot produce.
+// Without it any well-formed KIND:NAME of a known kind is accepted.
+func (s *Server) SetQueueNames(check func(name string) error) { s.newQueue = check }
 
 // filterOf reads a message filter from query parameters: queue, from,
 // to, state, domain, older_than (a Go duration), limit.

@@ -81,6 +81,12 @@ func (c *Client) Queues() ([]queue.QueueInfo, error) {
 	return qs, c.do("GET", "/v1/queues", nil, &qs)
 }
 
+// Destinations lists the scheduler's destinations with their windows.
+func (c *Client) Destinations() ([]queue.DestinationInfo, error) {
+	var ds []queue.DestinationInfo
+	return ds, c.do("GET", "/v1/destinations", nil, &ds)
+}
+
 // QueueAction is suspend, resume, retry or redirect (to is the target
 // of a redirect).
 func (c *Client) QueueAction(name, action, to string) (rescheduled int, err error) {

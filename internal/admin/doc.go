@@ -13,7 +13,9 @@
 //     in-process (Handler): its reads and actions are the CLI's.
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
 //     400 bad request, 404 no such message, queue, state or dumpster database (the error
-//     lists the valid names: a typo never acts on a phantom queue), 409
+//     lists the valid names: a typo never acts on a phantom queue; a
+//     suspension of a queue that holds no message is checked against the
+//     configuration in force by the SetQueueNames check), 409
 //     message in delivery (try again), 500 anything else.
 //   - Every state change is audited: a log line and an "admin" line in
 //     the tracking log with the action, its target (the message's
@@ -24,7 +26,8 @@
 //
 // Endpoints (v1):
 //
-//	GET  /v1/status
+//	GET  /v1/status (server, role, version, database id, start time, and the
+//	     absolute paths of the configuration file and the tracking log)
 //	GET  /v1/queues
 //	POST /v1/queues/{name}/suspend | resume | retry | redirect?to=host[:port]
 //	POST /v1/flush

@@ -21,6 +21,13 @@ import (
 )
 
 // Queue is what the API needs of the queue manager.
+// destinationLister is the scheduler's view of its destinations
+// (queue.Manager.Destinations): windows, running and waiting attempts,
+// dead destinations and unanswering servers.
+type destinationLister interface {
+	Destinations() []queue.DestinationInfo
+}
+
 type Queue interface {
 	Queues() ([]queue.QueueInfo, error)
 	SuspendQueue(ctx context.Context, name string) error
@@ -67,6 +74,15 @@ type Status struct {
 	Version    string    `json:"version"`
 	DatabaseID string    `json:"database_id"`
 	Started    time.Time `json:"started"`
+	// ConfigFile is the absolute path of the configuration file the
+	// daemon runs (empty: the embedded default); TrackingPath the
+	// absolute path of its message tracking log (empty: tracking off)
+	// with TrackingMaxFiles rotated files. The CLI's configuration
+	// commands (track, route explain) ask for them, so that they read
+	// what the running daemon reads, wherever it was started.
+	ConfigFile       string `json:"config_file"`
+	TrackingPath     string `json:"tracking_path,omitempty"`
+	TrackingMaxFiles int    `json:"tracking_max_files,omitempty"`
 }
 
 // Server serves the API on a Unix socket.
@@ -80,6 +96,9 @@ type Server struct {
 	http    *http.Server
 	ln      net.Listener
 	now     func() time.Time // audit times
+	// newQueue checks a queue name that holds no message now (nil:
+	// any well-formed KIND:NAME).
+	newQueue func(name string) error
 }
 
 // Listen creates the socket at path (mode 0660).
@@ -169,6 +188,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
 		qs, err := s.q.Queues()
 		reply(w, qs, err)
+	})
+	mux.HandleFunc("GET /v1/destinations", func(w http.ResponseWriter, r *http.Request) {
+		ds := []queue.DestinationInfo{}
+		if dl, ok := s.q.(destinationLister); ok {
+			ds = dl.Destinations()
+		}
+		reply(w, ds, nil)
 	})
 	mux.HandleFunc("POST /v1/queues/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")

@@ -90,6 +90,8 @@ func TestBadConfigs(t *testing.T) {
 		"bad-recipient-entry.yaml":   `bad-recipient-entry.yaml:13: recipients.addresses: "bob" is not user@domain or @domain`,
 		"bare-newlines.yaml":         `bare-newlines.yaml:6: bare_newlines "allow": want reject or normalize`,
 		"shadow-on-receipt.yaml":     `shadow-on-receipt.yaml:6: shadow_on_receipt "prefer-local": want off, prefer-remote, remote-only or local-only`,
+		// The scheduler's windows (issue 15).
+		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency must be positive`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
@@ -293,5 +295,21 @@ mailbox: {maildir: /tmp/m}
 	co := c.Recipients.Callout
 	if co.PositiveTTL.D() != 7*24*time.Hour || co.NegativeTTL.D() != 3*time.Hour || co.Timeout.D() != 30*time.Second || co.MaxConcurrent != 10 {
 		t.Errorf("callout defaults: %+v", co)
+	}
+}
+
+// delay_notification against message_expiration blames the line the
+// operator wrote: message_expiration's when delay_notification is the
+// default, delay_notification's when it is set.
+func TestDelayNotificationBlamesTheWrittenLine(t *testing.T) {
+	base := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntransport:\n  retry_schedule: [1m]\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{base + "  message_expiration: 1h\n", "t.yaml:5: transport.delay_notification (4h0m0s) must be shorter than message_expiration (1h0m0s)"},
+		{base + "  message_expiration: 1h\n  delay_notification: 2h\n", "t.yaml:6: transport.delay_notification (2h0m0s)"},
+	} {
+		_, err := Parse([]byte(tc.yaml), "t.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %s", tc.yaml, err, tc.want)
+		}
 	}
 }

@@ -15,6 +15,8 @@ const (
 	DefaultMaxActive                  = 1000
 	DefaultPoisonThreshold            = 2
 	DefaultMaxConnectionsPerDest      = 10
+	DefaultInitialDestConcurrency     = 5               // Postfix's initial_destination_concurrency
+	DefaultDeadDestinationCoolDown    = 5 * time.Minute // at most; default: the first retry step
 	DefaultConnectTimeout             = 30 * time.Second
 	DefaultCommandTimeout             = 5 * time.Minute
 	DefaultDataTimeout                = 10 * time.Minute
@@ -35,6 +37,7 @@ const (
 	DefaultMaxErrors                  = 20
 	DefaultSoftErrorLimit             = 10
 	DefaultErrorDelay                 = time.Second
+	DefaultMaxTransactionTime         = 10 * time.Minute
 	DefaultMinDataRate                = 500 // bytes per second
 	DefaultBareNewlines               = BareNewlinesReject
 	DefaultSMTPPort                   = 25
@@ -114,6 +117,12 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxActive, DefaultMaxActive)
 	setInt(&t.PoisonThreshold, DefaultPoisonThreshold)
 	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
+	setInt(&t.InitialDestinationConcurrency, DefaultInitialDestConcurrency)
+	if t.DeadDestinationCoolDown == 0 {
+		// As Postfix's minimal_backoff_time: the first retry step, so a
+		// message deferred by a dead destination finds it probed again.
+		t.DeadDestinationCoolDown = min(t.RetrySchedule[0], Duration(DefaultDeadDestinationCoolDown))
+	}
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
 	setInt(&t.MaxRetriesRemoteSiteShadow, DefaultMaxRetriesRemoteSiteShadow)
 	setInt(&t.MaxRetriesLocalSiteShadow, DefaultMaxRetriesLocalSiteShadow)
@@ -178,6 +187,7 @@ func applyDefaults(c *Config) {
 		setInt(&l.MaxErrors, DefaultMaxErrors)
 		setInt(&l.SoftErrorLimit, DefaultSoftErrorLimit)
 		setDur(&l.ErrorDelay, DefaultErrorDelay)
+		setDur(&l.MaxTransactionTime, DefaultMaxTransactionTime)
 		if l.MinDataRate == 0 {
 			l.MinDataRate = DefaultMinDataRate
 		}

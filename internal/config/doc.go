@@ -18,7 +18,11 @@
 //     and the graph (a site no link reaches, a server no subnet places, a
 //     legacy routing group no connector reaches, a group that contains
 //     itself). A file LoadTopology accepts is one routing accepts
-//     (internal/topology's FuzzLoad holds this).
+//     (internal/topology's FuzzLoad holds this), and one in which every
+//     database and edge has a hub to route through, no two servers share
+//     an address and no two names differ only in case (topologyRules;
+//     names are ASCII). CheckTopologyServer ties the file to one server's
+//     configuration (its role), for serve, SIGHUP and config check.
 //
 // The package imports no other umbra package.
 package config

@@ -82,6 +82,12 @@ type Transport struct {
 	// MaxConnectionsPerDestination bounds concurrent outbound connections
 	// to one next hop, unless a send connector says otherwise.
 	MaxConnectionsPerDestination int `yaml:"max_connections_per_destination"`
+	// InitialDestinationConcurrency is a destination's concurrency window
+	// when first seen (the scheduler grows it to the limit above on
+	// success); DeadDestinationCoolDown is how long a destination found
+	// dead (a failed cohort) gets no connection.
+	InitialDestinationConcurrency int      `yaml:"initial_destination_concurrency"`
+	DeadDestinationCoolDown       Duration `yaml:"dead_destination_cool_down"`
 	// ConnectTimeout and CommandTimeout bound outbound SMTP steps;
 	// DataTimeout bounds the wait for the reply to the final dot.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
@@ -281,10 +287,15 @@ type Limits struct {
 	// ErrorDelay (Postfix's smtpd_soft_error_limit, smtpd_error_sleep_time).
 	SoftErrorLimit int      `yaml:"soft_error_limit"`
 	ErrorDelay     Duration `yaml:"error_delay"`
-	// MinDataRate is the slowest a DATA body or BDAT chunk may arrive,
+	// MinDataRate is the slowest a message (DATA body, or a BDAT transfer over all its chunks) may arrive,
 	// in bytes per second, after an idle_timeout of grace (Postfix's
 	// smtpd_min_data_rate): a trickle cannot hold a session.
 	MinDataRate Size `yaml:"min_data_rate"`
+	// MaxTransactionTime bounds a mail transaction's command phase, from
+	// MAIL to DATA or the first BDAT chunk (the transfer itself is
+	// bounded by MinDataRate): a client cannot hold a session with a
+	// transaction it never completes. Transport servers are exempt.
+	MaxTransactionTime Duration `yaml:"max_transaction_time"`
 }
 
 // AuthThrottle: every failed AUTH is answered after a delay that doubles

@@ -171,7 +171,7 @@ func validateTopology(t *Topology) []violation {
 		unique("server", s.Name, servers, "servers", i)
 		roles[s.Name] = s.Role
 		if s.Version < 0 || s.Version > MaxTopoVersion {
-			v.add(fmt.Sprintf("server %q: version must be 0 to %d", s.Name, MaxTopoVersion), "servers", i, "version")
+			v.add(fmt.Sprintf("server %q: version must be 1 to %d (0 or absent: 1)", s.Name, MaxTopoVersion), "servers", i, "version")
 		}
 		switch s.Role {
 		case "hub", "edge", "mailbox":
@@ -291,6 +291,7 @@ func validateTopology(t *Topology) []violation {
 		}
 	}
 	v.out = append(v.out, topologyGraph(t)...)
+	v.out = append(v.out, topologyRules(t)...)
 	return v.out
 }
 

@@ -66,13 +66,26 @@ func validate(c *Config) []violation {
 		v.add("transport.retry_jitter must be in [0, 1)", "transport", "retry_jitter")
 	}
 	if t.DelayNotification.D() >= t.MessageExpiration.D() && t.DelayNotification != 0 {
-		v.add("transport.delay_notification must be shorter than message_expiration", "transport", "delay_notification")
+		// Blame the setting the operator wrote: message_expiration when
+		// delay_notification is the default (4h) and not in the file.
+		key := "delay_notification"
+		if t.DelayNotification.D() == DefaultDelayNotification {
+			key = "message_expiration"
+		}
+		v.add(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
+			t.DelayNotification.D(), t.MessageExpiration.D()), "transport", key)
 	}
 	if t.MaxActive < 0 {
 		v.add("transport.max_active must be positive", "transport", "max_active")
 	}
 	if t.PoisonThreshold < 0 {
 		v.add("transport.poison_threshold must be positive", "transport", "poison_threshold")
+	}
+	if t.InitialDestinationConcurrency < 0 {
+		v.add("transport.initial_destination_concurrency must be positive", "transport", "initial_destination_concurrency")
+	}
+	if t.DeadDestinationCoolDown < 0 {
+		v.add("transport.dead_destination_cool_down must not be negative", "transport", "dead_destination_cool_down")
 	}
 	if t.MaxHopCount < 0 {
 		v.add("transport.max_hop_count must be positive", "transport", "max_hop_count")
@@ -193,6 +206,7 @@ func validate(c *Config) []violation {
 			{"max_auth_failures", int64(l.MaxAuthFailures)},
 			{"max_junk_commands", int64(l.MaxJunkCommands)}, {"max_errors", int64(l.MaxErrors)}, {"min_data_rate", int64(l.MinDataRate)},
 			{"soft_error_limit", int64(l.SoftErrorLimit)}, {"error_delay", int64(l.ErrorDelay)},
+			{"max_transaction_time", int64(l.MaxTransactionTime)},
 		} {
 			if f.val < 0 {
 				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)

@@ -64,7 +64,7 @@ type Server struct {
 	credsMod time.Time
 	credsLen int64
 	sessions map[string]*session
-	failures map[string][]time.Time // failed logins per client IP
+	failures map[string][]time.Time // failed logins per lockKey and sourceKey
 }
 
 type session struct {
@@ -82,10 +82,16 @@ const (
 	sessionMax = 12 * time.Hour
 	// maxSessions bounds the memory logins may take.
 	maxSessions = 1024
-	// Failed logins: after loginFailures in loginWindow from one address,
-	// further attempts are refused until the window passes.
-	loginFailures = 5
-	loginWindow   = 5 * time.Minute
+	// Failed logins: after loginFailures in loginWindow for one account
+	// from one address, further attempts at that account from there are
+	// refused until the window passes. Everyone behind one address (an
+	// SSH tunnel ends on loopback) is not locked out by one user's typos:
+	// the address's failures, past loginFailures, only slow its answers
+	// (loginDelayStep, doubling, at most loginDelayMax).
+	loginFailures  = 5
+	loginWindow    = 5 * time.Minute
+	loginDelayStep = 250 * time.Millisecond
+	loginDelayMax  = 4 * time.Second
 )
 
 // New builds the console on its listener; Serve starts it.
@@ -241,7 +247,33 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *sessi
 	}
 }
 
-// throttled reports whether an address has failed too many logins of late.
+// lockKey is the failure count of one account from one address; a name
+// that is no account counts under the name as typed, bounded by maxSessions.
+func lockKey(user, ip string) string { return "user\x00" + user + "\x00" + ip }
+
+// sourceKey is the failure count of one address, any account.
+func sourceKey(ip string) string { return "source\x00" + ip }
+
+// loginDelay is how long an answer to the address waits: nothing up to
+// loginFailures recent failures, then loginDelayStep doubling with each
+// failure more, at most loginDelayMax.
+func (s *Server) loginDelay(ip string, now time.Time) time.Duration {
+	s.throttled(sourceKey(ip), now) // forget failures out of the window
+	s.mu.Lock()
+	n := len(s.failures[sourceKey(ip)])
+	s.mu.Unlock()
+	if n < loginFailures {
+		return 0
+	}
+	d := loginDelayStep
+	for i := loginFailures; i < n && d < loginDelayMax; i++ {
+		d *= 2
+	}
+	return min(d, loginDelayMax)
+}
+
+// throttled reports whether a key (an account at an address, or an
+// address) has failed too many logins of late.
 func (s *Server) throttled(ip string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -281,15 +313,26 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Clock.Now()
 	ip := clientIP(r)
 	next := safeNext(r.PostFormValue("next"))
-	if s.throttled(ip, now) {
+	user := r.PostFormValue("user")
+	// A source that failed often waits before any answer.
+	if d := s.loginDelay(ip, now); d > 0 {
+		t := s.cfg.Clock.NewTimer(d)
+		select {
+		case <-t.C():
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if s.throttled(lockKey(user, ip), now) {
 		s.cfg.Log.Warn("console login refused: too many failures", "client", ip)
-		s.renderLogin(w, r, next, "Too many failed logins from your address; try again in a few minutes.", http.StatusTooManyRequests)
+		s.renderLogin(w, r, next, "Too many failed logins for this account from your address; try again in a few minutes.", http.StatusTooManyRequests)
 		return
 	}
-	user := r.PostFormValue("user")
 	server, err := s.credentials().Check(user, r.PostFormValue("password"))
 	if err != nil || server {
-		s.failed(ip, now)
+		s.failed(lockKey(user, ip), now)
+		s.failed(sourceKey(ip), now)
 		// The name is logged only if it is an account: a password typed
 		// into the name field must not reach the log.
 		if err == nil {

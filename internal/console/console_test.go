@@ -291,6 +291,18 @@ func TestConsoleLoginThrottled(t *testing.T) {
 	if code, _ := h.login("ops", "s3cret-pass"); code != http.StatusTooManyRequests {
 		t.Fatalf("login after %d failures: %d, want 429 even with the right password", loginFailures, code)
 	}
+	// Another operator behind the same address (an SSH tunnel ends on
+	// loopback) still logs in: the lockout is per account and address.
+	old, _ := os.ReadFile(h.credFile)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("other-pass"), bcrypt.MinCost)
+	os.WriteFile(h.credFile, append(old, []byte("ops2:"+string(hash)+"\n")...), 0o600)
+	if code, _ := h.login("ops2", "other-pass"); code != http.StatusSeeOther {
+		t.Fatalf("another account from the same address: %d, want a login", code)
+	}
+	// The address's failures slow its answers.
+	if d := h.s.loginDelay("127.0.0.1", time.Now()); d != loginDelayStep {
+		t.Errorf("delay after %d failures of the address: %v, want %v", loginFailures, d, loginDelayStep)
+	}
 }
 
 func TestConsoleCSRF(t *testing.T) {

@@ -11,8 +11,12 @@
 //     the credentials file with package smtp's parser and bcrypt check;
 //     transport server accounts cannot log in; the file is read again
 //     when it changes (a broken file leaves the last good accounts).
-//     Five failed logins from an address in five minutes lock it out for
-//     the rest of the window. Sessions live in memory
+//     Five failed logins for an account from an address in five minutes
+//     lock that account out from that address for the rest of the window;
+//     other accounts behind the same address (an SSH tunnel ends on
+//     loopback) still log in, but the address's answers are delayed once
+//     it has failed five times (250 ms, doubling, at most 4 s).
+//     Sessions live in memory
 //     (a restart logs everyone out), in a Secure, HttpOnly,
 //     SameSite=Strict cookie.
 //   - A request whose Host header is not one of the console's names is

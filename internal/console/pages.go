@@ -154,7 +154,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, se *session) {
 		}
 	}
 	q.Set("limit", strconv.Itoa(messageLimit))
-	d := messagesData{Filter: f, Limit: messageLimit, States: []string{"ready", "active", "suspended", "poison", "shadow"}}
+	d := messagesData{Filter: f, Limit: messageLimit, States: queue.MessageStates}
 	_, err := s.call(r.Context(), "GET", "/v1/messages", q, "", &d.Messages)
 	s.render(w, r, se, "messages", "Messages", d, err)
 }

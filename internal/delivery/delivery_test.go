@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -331,8 +332,12 @@ func TestConnectionReuse(t *testing.T) {
 	if s.conns != 1 || len(s.received()) != 5 {
 		t.Errorf("5 messages over %d connections (%d received), want 1", s.conns, len(s.received()))
 	}
-	// A reused connection is checked with NOOP: RSET would make go-smtp
-	// greet again before the next MAIL.
+	// A connection greets once (opportunistic TLS, no STARTTLS offered:
+	// the prelude's EHLO reply serves go-smtp's), and a reused one is
+	// checked without a command: RSET would make go-smtp greet again.
+	if greeting != 1 {
+		t.Errorf("%d EHLO commands on a new connection, want 1", greeting)
+	}
 	if n := s.ehlos.Load(); n != greeting {
 		t.Errorf("%d EHLO commands after reusing the connection, %d at its start", n, greeting)
 	}
@@ -501,9 +506,13 @@ func TestDuplicateSuppressed(t *testing.T) {
 	}
 }
 
-// Every copy carries the organisation message id (SR-14), written from
-// the record after this server's Received field: relayed over SMTP,
-// over LMTP and into a Maildir.
+// Every copy inside the organisation carries the organisation message
+// id (SR-14), written from the record after this server's Received
+// field: relayed over SMTP to a server of the organisation, over LMTP
+// and into a Maildir. A copy that leaves the organisation (a send
+// connector's MX or smart host) carries no umbra header at all: an
+// outsider could replay the id through a trusting connector and have a
+// legitimate message suppressed as a duplicate.
 func TestCopiesCarryTheOrgID(t *testing.T) {
 	org := "0123456789abcdef0123456789abcdef"
 	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
@@ -516,8 +525,20 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
 		t.Fatalf("relay: %+v", r)
 	}
+	if got := s.received(); len(got) != 1 || got[0].body != string(stored) {
+		t.Errorf("copy leaving the organisation:\n%+v\nwant\n%q", got, stored)
+	}
+	// Without a topology, a send connector that speaks shadow redundancy
+	// leads to a server of the organisation: the id goes along.
+	s = startSink(t, "127.0.0.2:0", false, nil)
+	orgConn := mxConnector(portOf(s.addr))
+	orgConn.SendXShadow = true
+	d = newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "127.0.0.2", Pref: 10}}}}, config.Mailbox{}, orgConn)
+	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
+		t.Fatalf("relay: %+v", r)
+	}
 	if got := s.received(); len(got) != 1 || got[0].body != want {
-		t.Errorf("relayed copy:\n%+v\nwant\n%q", got, want)
+		t.Errorf("relayed copy inside the organisation:\n%+v\nwant\n%q", got, want)
 	}
 
 	l := startSink(t, "127.0.0.1:0", true, nil)
@@ -541,5 +562,177 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 	}
 	if string(stored) != "Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n" {
 		t.Error("delivery changed the stored body")
+	}
+}
+
+// TestHungMXDoesNotDelayOtherDestinations: one MX accepts connections
+// and never answers (a hung or tarpitting server) while a burst for its
+// domain, larger than the active set, is due; mail for another domain
+// submitted after the burst is still delivered — all of it — while the
+// hung server holds its connections. The test counts deliveries, never
+// times them. (Before the scheduler the burst filled the active set,
+// each message waiting for a connection slot of the hung domain, and
+// nothing else was delivered until the command timeout.)
+func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
+	fast := startSink(t, "127.0.0.2:0", false, nil)
+	port := portOf(fast.addr)
+	hung, err := net.Listen("tcp", "127.0.0.3:"+port)
+	if err != nil {
+		t.Skipf("port %s taken on 127.0.0.3: %v", port, err)
+	}
+	var held sync.WaitGroup
+	var conns atomic.Int32
+	stop := make(chan struct{})
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			held.Add(1)
+			go func() { defer held.Done(); <-stop; c.Close() }() // no greeting, ever
+		}
+	}()
+	dns := &fakeDNS{mx: map[string][]*net.MX{
+		"fast.test": {{Host: "mx.fast.test", Pref: 10}}, "hung.test": {{Host: "mx.hung.test", Pref: 10}}},
+		hosts: map[string][]string{"mx.fast.test": {"127.0.0.2"}, "mx.hung.test": {"127.0.0.3"}}}
+	conn := mxConnector(port)
+	conn.TLS = config.TLSNone
+	table := routing.NewTable(nil, []routing.Connector{{Name: conn.Name, Enabled: true,
+		AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}}}})
+	d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: []config.SendConnector{conn}, Resolver: dns,
+		ConnectTimeout: 2 * time.Second, CommandTimeout: time.Hour, DataTimeout: time.Hour, MaxConnectionsPerDestination: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.NewManager(store, d, queue.ManagerConfig{MaxActive: 8})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() {
+		cancel()
+		close(stop)
+		q.Wait()
+		d.Close()
+		hung.Close()
+		held.Wait()
+		store.Close()
+	}()
+	q.Start(ctx)
+	submit := func(rcpt string) {
+		m := &queue.Message{ID: q.NewID(), From: "sender@example.org", Rcpts: []queue.Recipient{{Addr: rcpt}}}
+		if err := q.Submit(ctx, m, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 30 {
+		submit("x@hung.test")
+	}
+	for range 30 {
+		submit("y@fast.test")
+	}
+	deadline := time.Now().Add(30 * time.Second) // a bound on the test, not a timing assertion
+	for len(fast.received()) < 30 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 30 messages for fast.test delivered while mx.hung.test hangs", len(fast.received()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := conns.Load(); n > 2 {
+		t.Fatalf("%d connections to the hung server, want at most its limit of 2", n)
+	}
+}
+
+// TestPooledConnectionClosedByServer: a server that ends the session
+// after each message (421 and close) leaves a dead connection in the
+// pool; the next message sees that without a command and opens a new
+// one instead of failing on it.
+func TestPooledConnectionClosedByServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				io.WriteString(c, "220 once.test\r\n")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						io.WriteString(c, "250-once.test\r\n250 8BITMIME\r\n")
+					case cmd == "DATA":
+						io.WriteString(c, "354 go on\r\n")
+						for l != ".\r\n" {
+							if l, err = r.ReadString('\n'); err != nil {
+								return
+							}
+						}
+						io.WriteString(c, "250 2.0.0 ok\r\n421 4.4.2 once.test closing\r\n")
+						return
+					default:
+						io.WriteString(c, "250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 1}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(ln.Addr().String())))
+	for i := range 3 {
+		m := message("r@example.net")
+		if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
+			t.Fatalf("message %d: %+v", i, res)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("%d connections for 3 messages to a server that closes after each, want 3", n)
+	}
+}
+
+// Two hubs delivering into one shared Maildir store: the second finds
+// the file the first wrote. That is a suppressed duplicate (Duplicate
+// set: tracked as duplicate-suppressed, counted in
+// umbra_delivery_duplicates_suppressed_total, no dumpster copy of a file
+// it never wrote), not "delivered to maildir".
+func TestSharedMaildirFoundIsDuplicate(t *testing.T) {
+	root := t.TempDir()
+	org := "0123456789abcdef0123456789abcdef"
+	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
+	var res [2]queue.Result
+	for i := range res {
+		d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
+		m := message("ok@example.test")
+		m.OrgID = org
+		r := d.Deliver(context.Background(), m, stored, all(m))
+		if len(r) != 1 {
+			t.Fatalf("results: %+v", r)
+		}
+		res[i] = r[0]
+	}
+	if res[0].Outcome != queue.DeliveredOK || res[0].Duplicate || !strings.Contains(res[0].Reply, "delivered to maildir") {
+		t.Errorf("first hub: %+v", res[0])
+	}
+	if res[1].Outcome != queue.DeliveredOK || !res[1].Duplicate || !strings.Contains(res[1].Reply, "duplicate suppressed") {
+		t.Errorf("second hub found the file: %+v, want a suppressed duplicate", res[1])
+	}
+	if files, _ := filepath.Glob(filepath.Join(root, "example.test", "ok", "new", "*")); len(files) != 1 {
+		t.Errorf("%d files", len(files))
 	}
 }

@@ -2,6 +2,15 @@
 // implements queue.Deliverer and never touches the transport database: it
 // reports one result per recipient and the queue commits them.
 //
+// Files: delivery.go (the Deliverer, its configuration and reload),
+// plan.go (recipients grouped by destination, for Deliver and for the
+// scheduler), remote.go (MX and smart hosts: lookup, connect, TLS, AUTH),
+// org.go (routes inside the organisation), local.go (Maildir, LMTP),
+// transaction.go (MAIL, RCPT, DATA and the mapping of replies to
+// results), pool.go (reused connections), shadowsession.go (XSHADOW,
+// discard queries, heartbeats), watch.go, verify.go, loop.go, source.go,
+// health.go (ordering hosts by the scheduler's health record).
+//
 // A message's pending recipients are grouped by destination: "local"
 // (authoritative domains: Maildir or LMTP), one group per smart-host send
 // connector, one group per (MX connector, domain), or — with a topology —
@@ -12,8 +21,10 @@
 // site share one copy to the hubs of the site where they part (delayed
 // fan-out, RT-6), and no route goes back to the organisation server the
 // message came from (its shadow server, else the server of its client
-// address) unless the path leads only there. Groups of one message go out in
-// parallel; each group is one SMTP transaction.
+// address) unless the path leads only there. Plan (plan.go) makes the
+// same grouping for the queue manager's scheduler, which runs each group
+// as a job behind its destination's concurrency window: delivery itself
+// never waits for a connection slot. Each group is one SMTP transaction.
 //
 // Shadow redundancy: relays inside the organisation, and send connectors
 // with send_xshadow, open a shadow session when the next hop offers
@@ -21,9 +32,16 @@
 // the copy). After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
-// discard notifications are fetched and handed to the shadow manager. A
+// discard notifications are fetched and handed to the shadow manager
+// (Contact; the XSHADOW reply, and the batches read by a query that then
+// broke, are Presented: not a contact, SR-5). A shadow verb whose reply
+// was not read whole closes the connection (smtp.Client): a next command
+// would make the primary forget notifications this server never read. A
 // ShadowedOK result names the primary's database id in that session
-// (PrimaryDB), which the queue stores with the copy.
+// (PrimaryDB), which the queue stores with the copy. A next hop whose
+// shadow session presents this server's own database id (SetDatabaseID)
+// is this server itself: nothing is relayed, the recipients are deferred
+// with 451 4.4.6 naming the hop (self.go).
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary
@@ -39,7 +57,7 @@
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
 // queue sends no success DSN for it.
 //
-// Destination health (health.go, SR-16): a server that failed a heartbeat
+// Destination health (queue.Health, owned by the scheduler; SR-16): a server that failed a heartbeat
 // is tried after every other server of its route (a site's servers, a
 // send connector's hosts) from that moment, until a session with it
 // succeeds; so a hung primary costs no command timeout per message once
@@ -57,10 +75,15 @@
 // queue records the delivery and keeps the dumpster copy. Maildir file
 // names come from (database, org id, recipient) (package mailbox).
 //
-// Identity (SR-14): every copy Deliver sends or writes — relay, shadow
-// session, send connector, LMTP, Maildir — starts with the X-Umbra-Org-Id
-// header written from the record (package orgid); the stored body holds
-// none. A mailbox server that another hub also delivers to drops a copy
+// Identity (SR-14): every copy Deliver sends or writes inside the
+// organisation — relay, shadow session, LMTP, Maildir — starts with the
+// X-Umbra-Org-Id header written from the record (package orgid); the
+// stored body holds none. A copy leaving the organisation through a send
+// connector carries no X-Umbra- header (leave.go: leavesOrganisation),
+// so no outsider learns an id to replay; an administrator's redirect
+// and, without a topology, a send_xshadow connector count as inside. A
+// Maildir file already there (a shared store) is a suppressed duplicate
+// (mailbox.ErrAlreadyDelivered), not a delivery. A mailbox server that another hub also delivers to drops a copy
 // it already has by that header (deploy/dovecot: a Sieve duplicate test).
 //
 // Trace fields and loops (loop.go): at final delivery Return-Path (the
@@ -81,11 +104,14 @@
 //     send connector are Deferred; 5xx, a null MX, a domain that does not
 //     exist and a message larger than the connector allows are Failed (the
 //     queue returns a DSN).
-//   - Concurrency per send-connector destination is bounded by the
-//     connector's max_connections; relays inside the organisation are
-//     bounded by the queue's active set only. Finished connections are
-//     kept for idleReuse and reused, after a NOOP, by the next message to the
-//     same destination (or server).
+//   - Concurrency per destination is the queue scheduler's: a window up
+//     to the connector's max_connections (else
+//     max_connections_per_destination); delivery waits for no slot. Finished connections are
+//     kept for idleReuse and reused by the next message to the same
+//     destination (or server) when Client.Alive finds nothing pending on
+//     them (no NOOP round trip).
+//   - A connection greets once: when STARTTLS is not offered, the
+//     prelude's EHLO reply answers go-smtp's own EHLO (no second one).
 //   - When ctx ends, open transactions are cut and their recipients
 //     Deferred; the queue commits what was done and makes the rest due.
 package delivery

@@ -101,3 +101,19 @@ func TestDSNParametersPassedOn(t *testing.T) {
 		}
 	}
 }
+
+// notifyOrder is in sortNotify's order, so RCPT's NOTIFY list reads as it
+// did when each recipient's list was sorted.
+func TestNotifyOrderSorted(t *testing.T) {
+	var got []gosmtp.DSNNotify
+	for _, n := range notifyOrder {
+		got = append(got, n.dsn)
+	}
+	want := append([]gosmtp.DSNNotify(nil), got...)
+	sortNotify(want)
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("notifyOrder %v, sorted %v", got, want)
+		}
+	}
+}

@@ -91,12 +91,12 @@ func TestFailedHeartbeatDeprioritisesHost(t *testing.T) {
 	}
 
 	// The organisation's route: the same record orders a site's servers.
-	names, addrs := d.health.orderOrg([]string{"hub-a", "hub-b"}, []string{hung.ln.Addr().String(), good.addr})
+	names, addrs := orderOrg(d.health, []string{"hub-a", "hub-b"}, []string{hung.ln.Addr().String(), good.addr})
 	if names[0] != "hub-b" || addrs[1] != hung.ln.Addr().String() {
 		t.Fatalf("site order after a failed heartbeat: %v %v", names, addrs)
 	}
-	d.health.responsive("hub-a", hung.ln.Addr().String())
-	if names, _ := d.health.orderOrg([]string{"hub-a", "hub-b"}, []string{hung.ln.Addr().String(), good.addr}); names[0] != "hub-a" {
+	d.health.Responsive("hub-a", hung.ln.Addr().String())
+	if names, _ := orderOrg(d.health, []string{"hub-a", "hub-b"}, []string{hung.ln.Addr().String(), good.addr}); names[0] != "hub-a" {
 		t.Fatalf("a primary that answered again is still tried last: %v", names)
 	}
 }

@@ -105,7 +105,8 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 	}
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	for _, h := range g.hops {
-		names, addrs := d.health.orderOrg(d.bal.order(h))
+		names, addrs := d.bal.order(h)
+		names, addrs = orderOrg(d.health, names, addrs)
 		if len(addrs) == 0 {
 			lastErr = "451 4.4.4 no server in site " + h.Site
 			continue
@@ -113,7 +114,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		for k, addr := range addrs {
 			key := "org:" + addr
 			if pc := d.takeIdle(key); pc != nil {
-				if err := pc.c.Noop(); err == nil { // alive; no RSET: go-smtp would send EHLO again after it
+				if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 					res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, h.Kind == routing.HopMailbox)
 					d.finishConn(key, pc.c, res)
 					return res
@@ -139,10 +140,14 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				continue
 			}
 			d.bal.ok(addr)
-			d.health.responsive(names[k], addr)
+			d.health.Responsive(names[k], addr)
 			c.SetHop(names[k] + "[" + addr + "]")
+			d.orgSession(h.Kind, c)
 			if !lmtp && h.Kind == routing.HopRelay {
 				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on
+				if res := d.selfRelay(c, c.Hop(), g.rcpts); res != nil {
+					return res
+				}
 			}
 			res := d.transaction(ctx, st, c, c.Hop(), m, body, g.rcpts, lmtp)
 			d.finishConn(key, c, res) // kept for the next message to this server

@@ -58,6 +58,9 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 		if err != nil {
 			return err
 		}
+		if ids == nil {
+			ids = []string{} // a completed query: a contact (found(db, nil) only presents the id)
+		}
 		if len(ids) > 0 || time.Since(lastContact) >= time.Second {
 			batches <- ids
 			lastContact = time.Now()
@@ -75,7 +78,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 	if err != nil {
 		return err
 	}
-	batches <- ids
+	batches <- append([]string{}, ids...)
 	c.Quit()
 	return nil
 }

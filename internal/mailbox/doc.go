@@ -11,7 +11,8 @@
 // link(2), which never replaces a name. A retry, a copy resubmitted by a
 // shadow takeover, or the same message delivered by another hub into a
 // shared store finds the name (in new/, or in cur/ with or without flags)
-// and writes nothing. A reader that renames the file to another name in
+// and writes nothing (ErrAlreadyDelivered: the caller reports a
+// suppressed duplicate, not a delivery). A reader that renames the file to another name in
 // the moment between another writer's check and its link can still let a
 // second copy in (the README lists this window).
 package mailbox

@@ -52,11 +52,16 @@ func Name(database, orgID, rcpt string) string {
 	return "O" + hex.EncodeToString(h[:16])
 }
 
+// ErrAlreadyDelivered: the Maildir holds this delivery already (another
+// server of a shared store, or an earlier attempt, wrote it).
+var ErrAlreadyDelivered = errors.New("maildir: already delivered")
+
 // Deliver writes one message for one recipient, with Return-Path and
 // Delivered-To headers in front of it, as new/NAME. A file of that name
 // already in new/ or cur/ (a reader moved it there, maybe with flags
 // after a ':') means this
-// delivery happened: Deliver returns nil without writing it again. The
+// delivery happened: Deliver returns ErrAlreadyDelivered without writing
+// it again (the caller reports a suppressed duplicate, not a delivery). The
 // file goes from tmp/ into new/ by link(2), which never replaces an
 // existing name: of two servers delivering the same copy into a shared
 // store at once, one writes it and the other finds it there.
@@ -71,7 +76,7 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 	}
 	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
 	if d.has(dir, name) {
-		return nil
+		return ErrAlreadyDelivered
 	}
 	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
 	tmp := filepath.Join(dir, "tmp", fmt.Sprintf("%s.%s.%d.%d", name, host, os.Getpid(), d.seq.Add(1)))
@@ -96,7 +101,7 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 	}
 	if err := os.Link(tmp, filepath.Join(dir, "new", name)); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return nil // another writer delivered this copy first
+			return ErrAlreadyDelivered // another writer delivered this copy first
 		}
 		return err
 	}

@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,17 +72,18 @@ func TestDeliverOnceByName(t *testing.T) {
 		c, _ := os.ReadDir(filepath.Join(dir, "cur"))
 		return len(n) + len(c)
 	}
-	for i := 0; i < 2; i++ {
-		if err := d.Deliver("bob", "example.test", "a@b", name, body); err != nil {
-			t.Fatal(err)
-		}
+	if err := d.Deliver("bob", "example.test", "a@b", name, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Deliver("bob", "example.test", "a@b", name, body); !errors.Is(err, ErrAlreadyDelivered) {
+		t.Fatalf("second delivery of one name: %v, want ErrAlreadyDelivered", err)
 	}
 	if count() != 1 {
 		t.Fatalf("%d files after two deliveries of one name", count())
 	}
 	news, _ := os.ReadDir(filepath.Join(dir, "new"))
 	os.Rename(filepath.Join(dir, "new", news[0].Name()), filepath.Join(dir, "cur", news[0].Name()+":2,S"))
-	if err := d.Deliver("bob", "example.test", "a@b", name, body); err != nil || count() != 1 {
+	if err := d.Deliver("bob", "example.test", "a@b", name, body); !errors.Is(err, ErrAlreadyDelivered) || count() != 1 {
 		t.Fatalf("after a reader moved it: err %v, %d files", err, count())
 	}
 	os.RemoveAll(dir)
@@ -104,10 +106,19 @@ func TestSharedStoreTwoServersOneFile(t *testing.T) {
 		for _, d := range []*Maildir{a, b} {
 			go func() { errs <- d.Deliver("bob", "example.test", "a@b", name, body) }()
 		}
+		wrote, found := 0, 0
 		for i := 0; i < 2; i++ {
-			if err := <-errs; err != nil {
+			switch err := <-errs; {
+			case err == nil:
+				wrote++
+			case errors.Is(err, ErrAlreadyDelivered):
+				found++ // reported as a suppressed duplicate, not a delivery
+			default:
 				t.Fatal(err)
 			}
+		}
+		if wrote != 1 || found != 1 {
+			t.Fatalf("round %d: %d wrote, %d found it there", round, wrote, found)
 		}
 		dir := a.Path("bob", "example.test")
 		news, _ := os.ReadDir(filepath.Join(dir, "new"))

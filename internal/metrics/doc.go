@@ -8,7 +8,8 @@
 // bounded (connector names, event names, reply classes, outcomes), never
 // message ids, addresses or hosts. Destinations are configured names
 // (send connector, mailbox database, site); per-domain MX queues count as
-// "mx".
+// "mx"; outbound sessions count by send connector name, "org" or
+// "mailbox" (the topology's servers) and "redirect" (outbound.go).
 //
 // A fresh server exports every series the dashboard and the alert rules
 // use (Known, zero-filled gauges): a panel or an alert never watches

@@ -237,7 +237,7 @@ type queueCollector struct {
 // RegisterQueues adds the queue gauges, computed at each scrape.
 func RegisterQueues(reg prometheus.Registerer, src QueueSource) {
 	reg.MustRegister(&queueCollector{src: src,
-		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (a message waiting in two queues counts in both).",
+		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, active, suspended, poison, shadow; a message waiting in two queues counts in both).",
 			[]string{"queue_type", "state"}, nil),
 		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
 			[]string{"queue_type"}, nil),
@@ -266,12 +266,17 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, st := range []queue.State{queue.Ready, queue.Active, queue.Suspended, queue.Poison, queue.Shadow} {
 			counts[key{typ, st.String()}] = 0
 		}
+		counts[key{typ, "retry"}] = 0
 	}
 	for _, q := range qs {
 		typ := queue.DeliveryType(q.Name)
 		for st, n := range q.ByState {
 			counts[key{typ, st.String()}] += n
 		}
+		// A ready message waiting for its retry is "retry", as the CLI
+		// and the console show it (queue.MessageStates).
+		counts[key{typ, "ready"}] -= q.Retry
+		counts[key{typ, "retry"}] += q.Retry
 		if o, ok := oldest[typ]; !ok || q.Oldest < o {
 			oldest[typ] = q.Oldest
 		}
@@ -311,4 +316,56 @@ func (m *Metrics) AuthFailure(connector, reason string) {
 func (m *Metrics) Received(connector string, size int) {
 	m.received.WithLabelValues(connector).Inc()
 	m.receivedBytes.WithLabelValues(connector).Add(float64(size))
+}
+
+// SchedulerSource reads the scheduler's destinations
+// (queue.Manager.Destinations).
+type SchedulerSource func() []queue.DestinationInfo
+
+type schedulerCollector struct {
+	src                          SchedulerSource
+	dests, running, waiting, win *prometheus.Desc
+}
+
+// RegisterScheduler adds the scheduler's gauges, computed at each scrape:
+// destinations by state, attempts running and waiting for a window, and
+// the window of each destination the configuration names (send
+// connectors' smart hosts, sites, mailbox databases, legacy servers:
+// bounded). MX destinations are one per recipient domain — unbounded —
+// so they count in the totals only; `umbra queue destinations` lists
+// each.
+func RegisterScheduler(reg prometheus.Registerer, src SchedulerSource) {
+	reg.MustRegister(&schedulerCollector{src: src,
+		dests: prometheus.NewDesc("umbra_scheduler_destinations", "Destinations the scheduler knows, by state (active, idle, dead; unresponsive servers).",
+			[]string{"state"}, nil),
+		running: prometheus.NewDesc("umbra_scheduler_attempts_running", "Delivery attempts running, over all destinations.", nil, nil),
+		waiting: prometheus.NewDesc("umbra_scheduler_attempts_waiting", "Delivery attempts waiting for their destination's window.", nil, nil),
+		win: prometheus.NewDesc("umbra_scheduler_window", "Concurrency window of a destination named by the configuration (not MX domains).",
+			[]string{"queue"}, nil),
+	})
+}
+
+func (c *schedulerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.dests
+	ch <- c.running
+	ch <- c.waiting
+	ch <- c.win
+}
+
+func (c *schedulerCollector) Collect(ch chan<- prometheus.Metric) {
+	states := map[string]int{"active": 0, "idle": 0, "dead": 0, "unresponsive": 0}
+	running, waiting := 0, 0
+	for _, d := range c.src() {
+		states[d.State]++
+		running += d.Running
+		waiting += d.Waiting
+		if d.Max > 0 && d.Queue != "" && queue.DeliveryType(d.Queue) != "smtp-mx" && queue.DeliveryType(d.Queue) != "smtp-redirect" {
+			ch <- prometheus.MustNewConstMetric(c.win, prometheus.GaugeValue, float64(d.Window), d.Queue)
+		}
+	}
+	for s, n := range states {
+		ch <- prometheus.MustNewConstMetric(c.dests, prometheus.GaugeValue, float64(n), s)
+	}
+	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(running))
+	ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(waiting))
 }

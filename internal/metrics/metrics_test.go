@@ -19,7 +19,7 @@ func TestMetricsLintAndValues(t *testing.T) {
 	old := queue.ID(time.Now().Add(-90 * time.Second).UnixMicro())
 	RegisterQueues(reg, func() ([]queue.QueueStats, error) {
 		return []queue.QueueStats{
-			{Name: "mx:example.net", Count: 2, ByState: map[queue.State]int{queue.Ready: 2}, Oldest: old},
+			{Name: "mx:example.net", Count: 3, ByState: map[queue.State]int{queue.Ready: 3}, Retry: 1, Oldest: old},
 			{Name: "mx:example.org", Count: 1, ByState: map[queue.State]int{queue.Active: 1}, Oldest: old + 5},
 			{Name: "poison", Count: 1, ByState: map[queue.State]int{queue.Poison: 1}, Oldest: old + 9},
 			{Name: "shadow:hub-b", Count: 4, ByState: map[queue.State]int{queue.Shadow: 4}, Oldest: old + 11},
@@ -75,10 +75,11 @@ umbra_smtp_auth_failures_total{connector="default",reason="locked_out"} 1
 	}
 
 	want := `
-# HELP umbra_queue_messages Messages in the queues, by queue type and state (a message waiting in two queues counts in both).
+# HELP umbra_queue_messages Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, active, suspended, poison, shadow; a message waiting in two queues counts in both).
 # TYPE umbra_queue_messages gauge
 umbra_queue_messages{queue_type="smtp-mx",state="active"} 1
 umbra_queue_messages{queue_type="smtp-mx",state="ready"} 2
+umbra_queue_messages{queue_type="smtp-mx",state="retry"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want+zeroLines()), "umbra_queue_messages"); err != nil {
 		t.Error(err)
@@ -111,8 +112,8 @@ umbra_shadow_queue_messages{primary="hub-b"} 4
 func zeroLines() string {
 	var b strings.Builder
 	for _, typ := range []string{"mailbox", "poison", "shadow", "site", "smtp-mx", "smtp-smart-host", "submission", "unreachable"} {
-		for _, st := range []string{"active", "poison", "ready", "shadow", "suspended"} {
-			if typ == "smtp-mx" && (st == "active" || st == "ready") {
+		for _, st := range []string{"active", "poison", "ready", "retry", "shadow", "suspended"} {
+			if typ == "smtp-mx" && (st == "active" || st == "ready" || st == "retry") {
 				continue
 			}
 			n := "0"

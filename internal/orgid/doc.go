@@ -8,9 +8,11 @@
 // with a new database or its clock steps back, has a fixed size, and
 // tells nothing about the organisation's servers when the message leaves
 // it. The id travels in the header Header, which umbra writes in front of
-// every copy it sends (relay, shadow copy, takeover, dumpster
-// resubmission, LMTP, Maildir) from the queue record's OrgID: the record
-// is the one source of truth, and the stored body never holds the header.
+// every copy it sends inside the organisation (relay, shadow copy,
+// takeover, dumpster resubmission, LMTP, Maildir) from the queue
+// record's OrgID: the record is the one source of truth, and the stored
+// body never holds the header. A copy leaving the organisation (a send
+// connector's next hop) carries no umbra header: Strip removes them.
 //
 // The header firewall: every header whose name starts with Prefix is
 // umbra's own and trusted. On receipt Strip removes all of them; the

@@ -27,6 +27,17 @@ func queueOf(r *Recipient) string {
 	return r.Queue
 }
 
+// lastReplyIn is the last reply of m's first pending recipient waiting in
+// queue name that has one ("" if none).
+func lastReplyIn(m *Message, name string) string {
+	for i := range m.Rcpts {
+		if r := &m.Rcpts[i]; !r.Status.Done() && queueOf(r) == name && r.LastReply != "" {
+			return r.LastReply
+		}
+	}
+	return ""
+}
+
 // attemptable lists the pending recipients whose queue is not suspended.
 func (q *Manager) attemptable(m *Message) []int {
 	q.qmu.Lock()
@@ -52,30 +63,45 @@ func (q *Manager) hold(m *Message) {
 type queueRuntime struct {
 	lastError   string
 	lastAttempt time.Time
-	minute      int64 // the minute the counters below count
-	in, out     int
-	prevIn      int // counts of the last full minute
-	prevOut     int
+	// in and out count the recipients entering and leaving the queue in
+	// the last minute (IN/MIN, OUT/MIN of queue list and the console).
+	in, out minuteWindow
 }
 
-func (r *queueRuntime) roll(now time.Time) {
-	m := now.Unix() / 60
-	switch {
-	case m == r.minute:
-	case m == r.minute+1:
-		r.prevIn, r.prevOut, r.in, r.out, r.minute = r.in, r.out, 0, 0, m
-	default:
-		r.prevIn, r.prevOut, r.in, r.out, r.minute = 0, 0, 0, 0, m
+// minuteWindow counts events of the last 60 seconds, in one-second
+// buckets: the count read at any moment covers exactly the minute before
+// it, so mail that just arrived is counted at once.
+type minuteWindow struct {
+	sec [60]int64 // the second each bucket counts (Unix time)
+	n   [60]int
+}
+
+func (w *minuteWindow) add(now time.Time) {
+	s := now.Unix()
+	i := s % 60
+	if w.sec[i] != s {
+		w.sec[i], w.n[i] = s, 0
 	}
+	w.n[i]++
+}
+
+// count is the number of events in the 60 seconds up to now.
+func (w *minuteWindow) count(now time.Time) int {
+	s, n := now.Unix(), 0
+	for i := range w.sec {
+		if w.sec[i] > s-60 && w.sec[i] <= s {
+			n += w.n[i]
+		}
+	}
+	return n
 }
 
 func (q *Manager) rt(name string, now time.Time) *queueRuntime {
 	r := q.runtime[name]
 	if r == nil {
-		r = &queueRuntime{minute: now.Unix() / 60}
+		r = &queueRuntime{}
 		q.runtime[name] = r
 	}
-	r.roll(now)
 	return r
 }
 
@@ -94,10 +120,10 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		if name == "" {
 			name = prev
 		}
-		if res.Outcome == Held {
+		if res.Outcome == Held || res.Outcome == throttled {
 			if name != prev {
-				q.rt(prev, now).out++
-				q.rt(name, now).in++
+				q.rt(prev, now).out.add(now)
+				q.rt(name, now).in.add(now)
 			}
 			continue
 		}
@@ -105,20 +131,20 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		r.lastAttempt = now
 		if res.Outcome != Deferred {
 			r.lastError = ""
-			q.rt(prev, now).out++
+			q.rt(prev, now).out.add(now)
 			continue
 		}
 		r.lastError = res.Reply
 		if name != prev {
-			q.rt(prev, now).out++
-			r.in++
+			q.rt(prev, now).out.add(now)
+			r.in.add(now)
 		}
 	}
 }
 
 func (q *Manager) noteSubmitted(now time.Time) {
 	q.qmu.Lock()
-	q.rt(QueueSubmission, now).in++
+	q.rt(QueueSubmission, now).in.add(now)
 	q.qmu.Unlock()
 }
 
@@ -132,8 +158,10 @@ type QueueInfo struct {
 	OldestAge    time.Duration  `json:"oldest_age_ns"`
 	LastError    string         `json:"last_error,omitempty"`
 	NextRetry    time.Time      `json:"next_retry,omitempty"`
-	IncomingRate int            `json:"incoming_per_minute"`
-	OutgoingRate int            `json:"outgoing_per_minute"`
+	// Recipients that entered (left) the queue in the 60 s before the
+	// listing: one count for queue list, the console and the API.
+	IncomingRate int `json:"incoming_per_minute"`
+	OutgoingRate int `json:"outgoing_per_minute"`
 }
 
 // DeliveryType names the kind of a queue from its name.
@@ -171,6 +199,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	now := q.clk.Now()
 	var out []QueueInfo
 	waiting := map[string][2]int{} // due now, waiting for a retry
+	stored, storedAt := map[string]string{}, map[string]time.Time{}
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -188,6 +217,13 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				}
 				if qi.NextRetry.IsZero() || m.NextAttempt.Before(qi.NextRetry) {
 					qi.NextRetry = m.NextAttempt
+				}
+				// The stored error of the queue: the last reply of its
+				// recipient in the most recently deferred message (the
+				// latest next attempt), for a queue the running process
+				// has not tried yet (after a restart).
+				if e := lastReplyIn(m, st.Name); e != "" && (stored[st.Name] == "" || m.NextAttempt.After(storedAt[st.Name])) {
+					stored[st.Name], storedAt[st.Name] = e, m.NextAttempt
 				}
 				// The queue counts its messages in the states the
 				// operator sees them in (DisplayState).
@@ -230,8 +266,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	for i := range out {
 		qi := &out[i]
 		if r := q.runtime[qi.Name]; r != nil {
-			r.roll(now)
-			qi.LastError, qi.IncomingRate, qi.OutgoingRate = r.lastError, r.prevIn, r.prevOut
+			qi.LastError, qi.IncomingRate, qi.OutgoingRate = r.lastError, r.in.count(now), r.out.count(now)
+		}
+		if qi.LastError == "" && qi.Count > 0 {
+			qi.LastError = stored[qi.Name]
 		}
 		switch {
 		case qi.DeliveryType == "dumpster":
@@ -307,12 +345,13 @@ func (q *Manager) eachInQueue(ctx context.Context, name string, change func(m *M
 // RetryQueue makes every waiting (Ready) message of a queue due now. It
 // returns how many it rescheduled.
 func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
+	q.reviveDead()
 	now := q.clk.Now()
 	return q.eachInQueue(ctx, name, func(m *Message) bool {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false
 		}
-		m.NextAttempt = now
+		m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
 		return true
 	})
 }
@@ -322,6 +361,7 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 // messages due now. Mail that reaches the queue later is not redirected.
 // It returns how many messages it changed.
 func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, error) {
+	q.reviveDead()
 	now := q.clk.Now()
 	n, err := q.eachInQueue(ctx, name, func(m *Message) bool {
 		if m.State != Ready && m.State != Suspended {
@@ -335,7 +375,7 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 			}
 		}
 		if changed && m.State == Ready {
-			m.NextAttempt = now
+			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
 		}
 		return changed
 	})
@@ -470,8 +510,10 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 // ResumeMessage makes a suspended or poison message due now. A poison
 // message starts again with no crashes counted.
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
+	q.reviveDead()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
+		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})
 	q.Kick()

@@ -350,6 +350,53 @@ func TestEarlyDiscard(t *testing.T) {
 	}
 }
 
+// The red-team's lingering copy (chaos run, edge killed between the
+// primary's 250 and its own commit): after the restart the message is
+// sent again to the same primary under the same shadow id (the id is
+// the message's and the primary's, not the recipient's), and the
+// discard of the first copy — which the primary delivered meanwhile —
+// arrives while the resend is in delivery. One discard covers every
+// recipient shadowed under that id; the commit consumed the early
+// discard at the first recipient and left the second shadowed with a
+// healthy primary until expiry, then took it over: a duplicate.
+func TestEarlyDiscardCoversEveryRecipient(t *testing.T) {
+	s := openTest(t)
+	var q *Manager
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		if n, err := q.ApplyDiscards("hub-b", []string{sid}); n != 1 || err != nil {
+			t.Errorf("early discard: %d %v", n, err)
+		}
+		var res []Result
+		for _, i := range rcpts {
+			res = append(res, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid})
+		}
+		return res
+	})
+	q = NewManager(s, d, ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "bob@c.example", "carol@c.example")
+	q.Submit(ctx, m, []byte(body))
+	var got *Message
+	waitFor(t, "the attempt's commit", func() bool {
+		var err error
+		got, err = q.Message(m.ID)
+		return errors.Is(err, ErrNotFound) || err == nil && got.State != Active && got.Rcpts[0].Status != Pending
+	})
+	if got != nil {
+		if _, err := q.Message(m.ID); err == nil {
+			t.Fatalf("the copy lingers after its primary's discard: state %v, rcpts %+v", got.State, got.Rcpts)
+		}
+	}
+	var early int
+	s.View(func(tx *Tx) error { early = tx.tx.Bucket(bucketEarly).Stats().KeyN; return nil })
+	if early != 0 {
+		t.Fatalf("%d early discards left over", early)
+	}
+}
+
 // Final deliveries are recorded by database, organisation message id and
 // recipient in the commit of their results; a claim keeps a second copy
 // from being delivered while the first is in flight.
@@ -649,7 +696,7 @@ func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
 	}
 	// A copy with one recipient more: only that one is queued.
 	cp3 := msg(s, "a@example.org", "ext@example.net", "other@example.net")
-	cp3.OrgID = org
+	cp3.OrgID, cp3.ShadowServer, cp3.ShadowID = org, "edge", "0003-cc"
 	q.Submit(ctx, cp3, []byte(body))
 	m3, err := q.Message(cp3.ID)
 	if err != nil || len(m3.Rcpts) != 1 || m3.Rcpts[0].Addr != "other@example.net" {
@@ -693,8 +740,8 @@ func TestResubmittedCopyMergesIntoQueuedOriginal(t *testing.T) {
 	if len(events) != 3 {
 		t.Errorf("merges counted: %v, want 3", events)
 	}
-	if d := discards("edge"); len(d) != 2 {
-		t.Errorf("discards after the original finished: %v, want 0002-bb and 0001-aa", d)
+	if d := discards("edge"); len(d) != 3 {
+		t.Errorf("discards after the original finished: %v, want 0002-bb, 0003-cc and 0001-aa", d)
 	}
 }
 
@@ -712,6 +759,7 @@ func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
 	org := "0123456789abcdef0123456789abcdef"
 	orig := msg(s, "a@example.org", "shadowed@example.net", "relayed@example.net")
 	orig.OrgID, orig.State = org, Shadow
+	orig.ShadowServer, orig.ShadowID = "edge", "z-e" // received from edge in a shadow session
 	orig.Rcpts[0].Status, orig.Rcpts[0].Primary, orig.Rcpts[0].ShadowID = Shadowed, "hub-b", "x-b"
 	orig.Rcpts[1].Status = Relayed
 	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(orig, []byte(body)) }); err != nil {
@@ -729,8 +777,9 @@ func TestCopyFromItsOwnPrimaryIsNotMerged(t *testing.T) {
 	if err != nil || len(got.Rcpts) != 2 {
 		t.Fatalf("copy from its own primary: %+v %v", got, err)
 	}
-	// From another server (a shadow server resubmitting), the shadowed
-	// recipient is merged: this server handed it on already.
+	// From the server the original came from (its shadow server,
+	// resubmitting the copy it took over), the shadowed recipient is
+	// merged: this server handed it on already.
 	other := msg(s, "a@example.org", "shadowed@example.net")
 	other.OrgID, other.ShadowServer, other.ShadowID = org, "edge", "z-e"
 	q.Submit(context.Background(), other, []byte(body))

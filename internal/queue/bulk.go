@@ -30,12 +30,33 @@ func (e *UnknownNameError) Error() string {
 // its next attempt after a deferral (what its queue shows as "retry").
 var MessageStates = []string{"ready", "retry", "active", "suspended", "poison", "shadow"}
 
+// QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept"}
+
+// DeliveryTypes are the delivery types of queues (DeliveryType).
+var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
+	"dumpster", QueueSubmission, QueuePoison, "unreachable", "other"}
+
 // DisplayState is the state the operator sees for a message at now.
 func DisplayState(m *Message, now time.Time) string {
 	if m.State == Ready && m.Attempts > 0 && m.NextAttempt.After(now) {
 		return "retry"
 	}
 	return m.State.String()
+}
+
+// WaitingRetry counts the messages of queue name that wait for a retry
+// after a deferral at now (DisplayState "retry"), reading at most limit
+// records: the split of ready messages that the metrics, the CLI and the
+// console all show as "retry".
+func (t *Tx) WaitingRetry(name string, now time.Time, limit int) int {
+	n := 0
+	for _, id := range t.InQueue(name, limit) {
+		if m, err := t.Get(id); err == nil && DisplayState(m, now) == "retry" {
+			n++
+		}
+	}
+	return n
 }
 
 // CheckState returns an UnknownNameError for a state name that is none
@@ -85,6 +106,7 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 // RetryMessage makes a waiting (ready) message due now. It does not count
 // as an attempt.
 func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
+	q.reviveDead()
 	now := q.clk.Now()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		if m.State != Ready {
@@ -93,7 +115,7 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 		if !m.NextAttempt.After(now) {
 			return nil
 		}
-		m.NextAttempt = now
+		m.NextAttempt, m.ManualRetry = now, m.Attempts > 0 // no step of the retry schedule (scheduler.go)
 		return tx.Put(m)
 	})
 	q.Kick()
@@ -104,6 +126,7 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 // pending recipient waits in a suspended queue (postqueue -f). It returns
 // how many it rescheduled.
 func (q *Manager) Flush(ctx context.Context) (int, error) {
+	q.reviveDead()
 	now := q.clk.Now()
 	q.qmu.Lock()
 	suspended := make(map[string]bool, len(q.suspended))
@@ -128,7 +151,7 @@ func (q *Manager) Flush(ctx context.Context) (int, error) {
 			return true
 		})
 		for _, m := range due {
-			m.NextAttempt = now
+			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0 // no step of the retry schedule
 			if err := tx.Put(m); err != nil {
 				return err
 			}

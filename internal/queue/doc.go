@@ -4,6 +4,24 @@
 // Manager is the only scheduler. Delivery code (package delivery) only
 // reports per-recipient results; it never touches the store.
 //
+// Files, by what they decide or keep:
+//   - store.go, tx.go, schema.go, record.go: the transport database
+//     (state);
+//   - manager.go: the Manager, its configuration and lifecycle (Recover,
+//     Start, Wait);
+//   - submit.go: the funnel for new mail (Submit, SubmitKeyed);
+//   - activeset.go: when — the time index, claiming due messages into the
+//     bounded active set;
+//   - scheduler.go, health.go: how many — per-destination queues and
+//     windows, dead destinations, unanswering servers;
+//   - results.go: an attempt's results committed in one transaction, with
+//     the DSNs they cause; retry.go: the retry policy, requeue, poison;
+//   - waiters.go (delayed acknowledgement and pickup waiters),
+//     finalclaims.go (duplicate suppression at final delivery),
+//     shadowprimary.go and shadowstate.go (both halves of shadow
+//     redundancy in the store), admin.go (the operator's commands),
+//     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
+//
 // # On-disk schema
 //
 // One bbolt file, queue.db, in the data directory. The buckets and key
@@ -40,7 +58,57 @@
 // keys alone. The scheduler reads
 // only the schedule's due prefix and the active index, so memory and work
 // are bounded by the active set (MaxActive), never by the queue size; no
-// goroutine exists per queued message, only per active one.
+// goroutine exists per queued message, only per running attempt.
+//
+// # Scheduling
+//
+// The manager decides when and how many; Postfix's qmgr is the model
+// (scheduler.go). The time index says when a message is due; a claimed
+// message enters the active set (MaxActive messages, a bounded number of
+// records in memory; the body is read when its first job starts). The
+// Deliverer's Plan splits it, without I/O, into jobs, one per destination
+// — next hop: an MX domain through a connector, a smart-host connector,
+// a site's route, a mailbox database, a redirect target; a primary is the
+// relay destination its route names. Each destination has a FIFO of jobs
+// and a concurrency window: InitialWindow (5) when first seen, +1 after
+// an attempt the next hop answered (whatever it answered), −1 after one
+// it did not (every recipient deferred with an X.4.X network status or
+// X.7.5 TLS failure), never above the destination's limit (its send
+// connector's max_connections, else max_connections_per_destination) nor
+// below 1. As many failures in a row as the window allowed when the
+// streak began — a failed cohort — make the destination dead: for
+// DeadCoolDown no connection is made, its jobs are deferred at once
+// ("451 4.4.1 destination … is dead", an attempt like any other deferral);
+// after that one probe (window 1) goes through and success regrows the
+// window; an operator's retry, redirect, resume or flush ends every
+// cool-down at once (as Postfix's flush does).
+// DeadCoolDown defaults to the first retry step (at most 5 min), as
+// Postfix's dead destinations wait minimal_backoff_time. Destinations with waiting jobs are served round robin, one job
+// each per turn; a job starts only when its destination's window has
+// room, so delivery never waits for a slot and a slow, tarpitting or
+// dead destination holds its own window and nothing else. The active
+// set itself is shared: once less than a quarter of it is free, a
+// destination that already holds a quarter (running and waiting) gets no
+// more — the message's recipients for it go back to the time index,
+// unattempted and with no retry step (outcome throttled), due again after
+// the time the destination needs to work off what it holds (1 s to
+// ThrottleRecheck) — so a burst for one slow destination cannot keep the
+// others' mail out. When the last job of a message reports, its results
+// are committed in one transaction (finish) and its slot is freed.
+//
+// Destination health (Health, health.go) is the scheduler's record of
+// servers that did not answer a heartbeat or a session: delivery tries
+// them last on every route until they answer (SR-16). Manager.Destinations
+// lists windows, running and waiting jobs, dead destinations and marked
+// servers (`umbra queue list`, `umbra queue destinations`, metrics
+// umbra_scheduler_*). Windows and dead marks are memory: after a restart
+// every destination starts at InitialWindow; marks of failing primaries
+// are rebuilt from the stored shadow state.
+//
+// Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
+// (the last step repeating), with jitter. An operator's queue retry or
+// redirect sets ManualRetry on the record: that attempt does not count,
+// and after it fails the message waits the step it was on.
 //
 // # Shadow redundancy in the store
 //
@@ -136,7 +204,12 @@
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
-// the record. Expiry of shadow copies touches only Shadow-state records,
+// the record — the commit of results and one that leaves without results
+// (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike. A discard names a shadow id,
+// which is the message's and the primary's (every recipient shadowed
+// there shares it), so the commit takes an early discard once and applies
+// it to every recipient shadowed under that id. Expiry of shadow copies
+// touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.
 //
@@ -184,7 +257,12 @@
 // dropped, merged into the original, which delivers them, and counted as
 // suppressed duplicates. A recipient the original relayed, delivered or
 // failed, or a copy coming back from the primary it was handed to, is
-// queued: a route that sends mail back must not lose it. When every recipient merged, nothing is queued;
+// queued: a route that sends mail back must not lose it. Only a genuine
+// takeover resubmission merges at all: the copy arrives in a shadow
+// session from the original's own ShadowServer and carries no more
+// Received: fields than the original had; a copy that went round a relay
+// loop or that this server relayed to itself is queued, and the loop
+// ends at max_hop_count with 5.4.6 and a DSN. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
 // has work, else a discard is written in that same commit. SubmitKeyed

@@ -166,7 +166,10 @@ type Message struct {
 	NextAttempt   time.Time
 	CrashCount    int
 	DelayNotified bool
-	LastError     string
+	// ManualRetry marks a message an operator made due (queue retry,
+	// redirect): its next attempt uses no step of the retry schedule.
+	ManualRetry bool
+	LastError   string
 
 	Rcpts []Recipient
 }
@@ -205,7 +208,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry} {
 		if b {
 			flags |= 1 << i
 		}
@@ -262,6 +265,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.ShadowID = d.str()
 	flags := d.uint()
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
+	m.ManualRetry = flags&16 != 0 // unknown to older releases, which ignore the bit
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

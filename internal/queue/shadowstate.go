@@ -26,7 +26,8 @@ type ShadowPeer struct {
 	// LastTry is when the last failed heartbeat started; the next one is
 	// due a heartbeat timeout after it, not after its failure (SR-16).
 	LastTry time.Time
-	// Failures counts consecutive failed heartbeats.
+	// Failures counts consecutive failed heartbeats, before and after
+	// a takeover, until the next contact.
 	Failures int
 	// TakenOver is set by a takeover and cleared by the next contact: the
 	// primary's taken-over copies are made due again when it answers.
@@ -366,9 +367,37 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 // since; otherwise the discards are applied (SR-3). The heartbeat timer
 // and failures are reset, and copies taken over earlier are made due at
 // once when the primary answers again.
+//
+// Only a session that completed a discard query is a contact: the
+// heartbeat timer it resets is the bound on how long a discard committed
+// at the primary waits to be fetched (SR-5). An XSHADOW reply alone is
+// ShadowPresented.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	return q.shadowContact(primary, dbID, discards, true)
+}
+
+// ShadowPresented records what a session with a primary learned without
+// completing a discard query, in one commit with its consequences: the
+// database id of its XSHADOW reply (W-6; another id than the stored one
+// takes every copy over, SR-7) and the notifications of the batches read
+// before it broke (applied, SR-3: the primary forgot them when asked for
+// the next batch). It is not a contact: the heartbeat timer, the failures
+// and a takeover stay as they are, so that sessions which never complete
+// a discard query cannot keep the heartbeat from falling due while a
+// committed discard waits at the primary (SR-5).
+func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
+	if dbID == "" && len(discards) == 0 {
+		return ContactResult{}, nil
+	}
+	return q.shadowContact(primary, dbID, discards, false)
+}
+
+func (q *Manager) shadowContact(primary, dbID string, discards []string, queried bool) (ContactResult, error) {
 	now := q.clk.Now()
-	if len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
+	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
+		return ContactResult{}, nil
+	}
+	if !queried && len(discards) == 0 && q.presentedNeedsNoWrite(primary, dbID) {
 		return ContactResult{}, nil
 	}
 	var res ContactResult
@@ -396,13 +425,16 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 				return err
 			}
 		}
+		if dbID != "" {
+			p.DatabaseID = dbID
+		}
+		if !queried {
+			return tx.PutPeer(p)
+		}
 		if p.TakenOver || p.Failures > 0 {
 			if res.Retried, err = tx.retakeDue(primary, now); err != nil {
 				return err
 			}
-		}
-		if dbID != "" {
-			p.DatabaseID = dbID
 		}
 		p.LastContact, p.LastTry, p.Failures, p.TakenOver = now, time.Time{}, 0, false
 		return tx.PutPeer(p)
@@ -435,6 +467,18 @@ func (q *Manager) contactNeedsNoWrite(primary, dbID string, now time.Time) bool 
 		p, err := tx.Peer(primary)
 		same = err == nil && p != nil && (dbID == "" || dbID == p.DatabaseID) && p.Failures == 0 && !p.TakenOver &&
 			p.LastTry.IsZero() && now.Sub(p.LastContact) < contactEvery && !now.Before(p.LastContact)
+		return nil
+	})
+	return same
+}
+
+// presentedNeedsNoWrite reports whether the database id presented is
+// the one stored (nothing to record).
+func (q *Manager) presentedNeedsNoWrite(primary, dbID string) bool {
+	same := false
+	_ = q.store.View(func(tx *Tx) error {
+		p, err := tx.Peer(primary)
+		same = err == nil && p != nil && dbID == p.DatabaseID
 		return nil
 	})
 	return same
@@ -475,7 +519,11 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retri
 				return err
 			}
 			takenN = len(taken) + marked
-			p.Failures, p.TakenOver = 0, true
+			// Failures keep counting past the takeover (shadow list shows
+			// how long the primary has been failing): a later failed
+			// heartbeat runs the takeover again, which changes only
+			// copies still shadowed. The next contact resets them.
+			p.TakenOver = true
 		}
 		return tx.PutPeer(p)
 	})
@@ -639,10 +687,46 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 }
 
 // putLeaving writes a message leaving delivery without results
-// (requeue, hold, poison) with the takeovers kept aside meanwhile.
+// (requeue, hold, poison, recovery after a crash) with the discards and
+// takeovers kept aside meanwhile — in that order, as the commit of an
+// attempt's results does.
 func putLeaving(tx *Tx, m *Message) error {
+	if err := applyEarlyDiscards(tx, m); err != nil {
+		return err
+	}
 	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
 		return err
 	}
 	return tx.Put(m)
+}
+
+// applyEarlyDiscards applies to m the discards its primaries sent while
+// it was in delivery (kept aside, see doc.go "One writer per message").
+// The primary forgot them once this server had them: one left aside
+// until a later attempt — or none, for a message that leaves delivery
+// without results — would keep a copy its primary finished with, to be
+// taken over and sent again if that primary fails.
+// One discard covers every recipient shadowed under its id: taken once,
+// applied to all of them (as the commit of results does).
+func applyEarlyDiscards(tx *Tx, m *Message) error {
+	early := map[[2]string]bool{}
+	for i := range m.Rcpts {
+		rc := &m.Rcpts[i]
+		if rc.Status != Shadowed {
+			continue
+		}
+		k := [2]string{rc.Primary, rc.ShadowID}
+		e, seen := early[k]
+		if !seen {
+			var err error
+			if e, err = tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID); err != nil {
+				return err
+			}
+			early[k] = e
+		}
+		if e {
+			rc.Status = Relayed
+		}
+	}
+	return nil
 }

@@ -169,8 +169,10 @@ func TestCopyMadeAgainstReplacedDatabase(t *testing.T) {
 	m := msg(s, "a@example.org", "x@b.example")
 	m.Arrived = clk.Now()
 	q.Submit(ctx, m, []byte(body))
-	waitFor(t, "the commit", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State != Active })
-	got, _ := q.Message(m.ID)
+	// The state the commit left, read before the message, due again at
+	// once, is claimed for its next attempt.
+	var got *Message
+	waitFor(t, "the commit", func() bool { got, _ = q.Message(m.ID); return got != nil && got.State != Active })
 	if got.Rcpts[0].Status != Pending || got.State != Ready {
 		t.Fatalf("a copy made against a replaced database was kept as a shadow copy: %v %+v", got.State, got.Rcpts[0])
 	}
@@ -308,5 +310,146 @@ func TestEarlyTakeoverSparesFreshCopies(t *testing.T) {
 	})
 	if x, z := got.Rcpts[0], got.Rcpts[1]; x.Status != Pending || x.Queue != "shadow:hub-b" || z.Status != Shadowed {
 		t.Fatalf("after a takeover during the attempt: x %v %q, z %v", x.Status, x.Queue, z.Status)
+	}
+}
+
+// shadow list must say how long a primary has been failing: failed
+// heartbeats keep counting past the takeover (the operator saw 1 after 8
+// failures and a completed takeover), the peer says it was taken over,
+// and a contact resets both.
+func TestHeartbeatFailuresCountPastTakeover(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	db.set("") // no route once taken over: the copy stays, the primary watched
+	for i := 1; i <= 8; i++ {
+		failures, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout")
+		if err != nil || failures != i {
+			t.Fatalf("heartbeat %d: failures %d, %v", i, failures, err)
+		}
+		if want := map[bool]int{true: 1}[i == 3]; taken != want {
+			t.Fatalf("heartbeat %d took over %d copies, want %d", i, taken, want)
+		}
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].Failures != 8 || !peers[0].TakenOver {
+		t.Fatalf("after 8 failed heartbeats: %+v", peers)
+	}
+	if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	peers, _ = q.ShadowPeers()
+	if len(peers) == 1 && (peers[0].Failures != 0 || peers[0].TakenOver) {
+		t.Fatalf("after a contact: %+v", peers)
+	}
+}
+
+// SR-5, W-6: an XSHADOW reply presents the primary's database id (a new
+// one takes the copies over, SR-7) but is not a contact: the stored last
+// contact — the heartbeat timer — moves only with a completed query.
+func TestPresentedIsNoContact(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	queried := clk.Now()
+	for i := 0; i < 10; i++ {
+		clk.Advance(time.Second)
+		if res, err := q.ShadowPresented("hub-b", "db1", nil); err != nil || res != (ContactResult{}) {
+			t.Fatalf("presented: %+v %v", res, err)
+		}
+	}
+	peers, err := q.ShadowPeers()
+	if err != nil || len(peers) != 1 || !peers[0].LastContact.Equal(queried) {
+		t.Fatalf("XSHADOW replies moved the heartbeat timer: %+v %v", peers, err)
+	}
+	if _, err := q.ShadowContact("hub-b", "db1", []string{}); err != nil {
+		t.Fatal(err)
+	}
+	if peers, _ := q.ShadowPeers(); !peers[0].LastContact.Equal(clk.Now()) {
+		t.Fatalf("a completed query did not reset the timer: %+v", peers)
+	}
+	clk.Advance(time.Second)
+	res, err := q.ShadowPresented("hub-b", "db2", nil)
+	if err != nil || res.OldDatabaseID != "db1" || res.TakenOver != 1 {
+		t.Fatalf("XSHADOW with a new database id: %+v %v", res, err)
+	}
+	if peers, _ := q.ShadowPeers(); peers[0].DatabaseID != "db2" || peers[0].LastContact.Equal(clk.Now()) {
+		t.Fatalf("after a new database id on XSHADOW: %+v", peers)
+	}
+}
+
+// A discard that arrives while the message is in delivery for its other
+// recipients is kept aside; an attempt that ends without results
+// (requeue, hold, poison, recovery after a crash) applies it too, so the
+// copy does not wait for a later attempt — or stay for good on a poisoned
+// message — while its primary has forgotten the notification.
+func TestEarlyDiscardAppliedWhenLeavingWithoutResults(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var q *Manager
+	var attempts int
+	var mu sync.Mutex
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		attempts++
+		n := attempts
+		mu.Unlock()
+		sid := m.ID.String() + "-b"
+		if n == 1 {
+			return []Result{{Rcpt: 0, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid},
+				{Rcpt: 1, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid},
+				{Rcpt: 2, Outcome: Deferred, Queue: "mx:c.example", Reply: "451 4.4.1 later"}}
+		}
+		// The second attempt (for the deferred recipient): hub-b's
+		// discard arrives meanwhile, then the attempt dies.
+		if k, err := q.ShadowContact("hub-b", "", []string{sid}); err != nil || k.Discarded != 1 {
+			t.Errorf("discard during the attempt: %+v %v", k, err)
+		}
+		panic("deliverer bug")
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	// Two recipients shadowed under one shadow id: one discard covers both.
+	m := msg(s, "a@example.org", "x@b.example", "w@b.example", "y@c.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the first attempt", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
+	})
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	waitFor(t, "the poisoned attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Poison })
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].Status != Relayed || got.Rcpts[1].Status != Relayed {
+		t.Fatalf("the discard sent during the attempt was not applied to every recipient: %+v", got.Rcpts[:2])
+	}
+	var early int
+	s.View(func(tx *Tx) error { early = tx.tx.Bucket(bucketEarly).Stats().KeyN; return nil })
+	if early != 0 {
+		t.Fatalf("%d early discards left over", early)
 	}
 }

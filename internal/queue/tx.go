@@ -197,6 +197,10 @@ type QueueStats struct {
 	Count   int
 	ByState map[State]int
 	Oldest  ID // the first message to arrive that is still in the queue
+	// Retry counts, of the ByState[Ready] messages, those waiting for a
+	// retry after a deferral (DisplayState "retry"); set by WaitingRetry,
+	// not by Queues, which reads the index alone.
+	Retry int
 }
 
 // Queues summarises every queue from the queue index alone, without

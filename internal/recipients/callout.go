@@ -137,6 +137,33 @@ func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
 	return CannotDecide, err
 }
 
+// Refused learns from a delivery that the next hop refused address for
+// good with a 5.1.x reply (bad mailbox or address) although a cached
+// positive answer accepted it: a mailbox deleted since it was verified.
+// The positive answer is replaced by a negative one, so the next RCPT
+// for it is refused at once (550) instead of accepted and bounced. Only
+// an address the callout answered positively is touched: the cache
+// learns nothing about addresses it never verified. It reports whether
+// the answer changed.
+func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
+	if !mailboxRefusal(reply) {
+		return false
+	}
+	key := strings.ToLower(address)
+	e, cached, err := c.cfg.Cache.GetRecipient(key)
+	if err != nil || !cached || !e.Known {
+		return false
+	}
+	return c.cfg.Cache.PutRecipient(ctx, key, Entry{Known: false, Checked: c.cfg.Now(), Reply: reply}) == nil
+}
+
+// mailboxRefusal: a 5xx reply whose enhanced code is 5.1.x (RFC 3463:
+// addressing status), "550 5.1.1 …" — the address does not exist.
+func mailboxRefusal(reply string) bool {
+	code, rest, _ := strings.Cut(reply, " ")
+	return len(code) == 3 && code[0] == '5' && strings.HasPrefix(rest, "5.1.")
+}
+
 // ask runs one callout for key, sharing it with concurrent askers.
 func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error) {
 	c.mu.Lock()

@@ -29,7 +29,10 @@
 //     address with no usable cached answer gets CannotDecide. Concurrent
 //     lookups of one address share one callout, and at most MaxConcurrent
 //     callouts run at once, each bounded by Timeout: random recipients
-//     cannot turn into a flood of sessions to the hubs.
+//     cannot turn into a flood of sessions to the hubs. Refused: a
+//     delivery the next hop refused with 5.1.x for an address cached as
+//     valid (a mailbox deleted since) replaces the positive answer with a
+//     negative one, so one message is bounced, not a week of them.
 //
 // A Validator applies a Mode per accepted domain:
 //

@@ -276,3 +276,32 @@ func TestEntryRulesAgreeWithConfig(t *testing.T) {
 		}
 	}
 }
+
+// A mailbox deleted after its positive answer was cached: the next hop's
+// 5.1.1 at delivery replaces the answer, so the next RCPT is refused at
+// once instead of accepted and bounced for the rest of the TTL. Other
+// refusals, and addresses never verified, leave the cache alone.
+func TestCalloutLearnsFromRefusal(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	h := &hub{known: map[string]bool{"alice@corp.test": true}}
+	cache := &memCache{m: map[string]Entry{}}
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Now: clk.Now})
+	if v, _ := c.Lookup(ctx, "alice@corp.test"); v != Known {
+		t.Fatal("alice not known")
+	}
+	delete(h.known, "alice@corp.test") // deleted at the hub
+	if c.Refused(ctx, "alice@corp.test", "452 4.2.2 mailbox full") || c.Refused(ctx, "alice@corp.test", "554 5.4.6 loop") {
+		t.Fatal("a refusal that is not about the address changed the answer")
+	}
+	if c.Refused(ctx, "bob@corp.test", "550 5.1.1 unknown") {
+		t.Fatal("an address never verified was cached")
+	}
+	if !c.Refused(ctx, "Alice@corp.test", "550 5.1.1 <alice@corp.test>: user unknown") {
+		t.Fatal("a 5.1.1 did not replace the positive answer")
+	}
+	calls := h.calls
+	if v, _ := c.Lookup(ctx, "alice@corp.test"); v != Unknown || h.calls != calls {
+		t.Fatalf("after the refusal: %v (callouts %d → %d)", v, calls, h.calls)
+	}
+}

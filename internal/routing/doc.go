@@ -46,7 +46,8 @@
 //     NDR, or a documented wait; it never panics or loops (FuzzRoute).
 //   - Mailbox recipients: same site and version, directly to the mailbox
 //     server; same site, other version, to a hub of that version; other
-//     site, towards that site's hubs.
+//     site, towards that site's hubs of the mailbox server's version
+//     (config refuses a topology where a mailbox site has none).
 //   - Send connectors: most specific address space; then modern before
 //     legacy; then lowest cost (address-space cost plus the path cost to
 //     the nearest source server, 0 in the local site); then proximity

@@ -148,7 +148,12 @@ func (t *Topology) delayFanOut(me *Server, routes []Route) {
 			fork--
 		}
 		if fork < 1 {
-			continue // no hub to split the copy before the paths part: split here
+			// No hub to split the copy before the paths part: split here.
+			for _, i := range idx {
+				routes[i].why("the paths part at site %s, and no site with a hub lies before it on the shared path: the copies split here (RT-6)",
+					common[len(common)-1].Site)
+			}
+			continue
 		}
 		site := common[fork].Site
 		hubs := t.Hubs(site)
@@ -169,8 +174,13 @@ func (t *Topology) delayFanOut(me *Server, routes []Route) {
 			}
 			r.NextHops = append([]NextHop(nil), hops...)
 			r.delayed = true
-			r.why("delayed fan-out: %s share the path to site %s, where their paths part: one copy to a hub of %s, which splits it (RT-6)",
-				strings.Join(rcpts, ", "), site, site)
+			if parts := common[len(common)-1].Site; parts != site {
+				r.why("delayed fan-out: %s share the path to site %s, where their paths part; %s has no hub, so one copy goes to a hub of %s, the last site with hubs before it, which splits it (RT-6)",
+					strings.Join(rcpts, ", "), parts, parts, site)
+			} else {
+				r.why("delayed fan-out: %s share the path to site %s, where their paths part: one copy to a hub of %s, which splits it (RT-6)",
+					strings.Join(rcpts, ", "), site, site)
+			}
 		}
 	}
 }

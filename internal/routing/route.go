@@ -185,8 +185,17 @@ func (t *Topology) routeMailbox(r *Route, me *Server, db *Database, size int64) 
 		}
 		r.NextHops = []NextHop{{Kind: HopRelay, Site: me.Site, Servers: names(hubs), Addresses: addrs(hubs)}}
 	default:
-		r.why("mailbox server %s is in site %s: relay towards a hub of that site", mbx.Name, mbx.Site)
-		t.routeSite(r, me, mbx.Site, t.Hubs(mbx.Site), size)
+		var hubs []*Server
+		for _, h := range t.Hubs(mbx.Site) {
+			if h.Version == mbx.Version {
+				hubs = append(hubs, h)
+			}
+		}
+		r.why("mailbox server %s is in site %s: relay towards a hub of that site of its version (%d)", mbx.Name, mbx.Site, mbx.Version)
+		if len(hubs) == 0 {
+			r.why("no hub of version %d in site %s: the message waits until one exists", mbx.Version, mbx.Site)
+		}
+		t.routeSite(r, me, mbx.Site, hubs, size)
 	}
 }
 
@@ -217,14 +226,18 @@ func (t *Topology) routeSite(r *Route, me *Server, dest string, targets []*Serve
 	}
 	target := len(path) - 1
 	for i := 1; i < len(path)-1; i++ {
-		if path[i].HubSite && len(t.Hubs(path[i].Site)) > 0 {
+		if !path[i].HubSite {
+			continue
+		}
+		if len(t.Hubs(path[i].Site)) > 0 {
 			target = i
 			r.why("site %s on the path is a hub site: relay through it (RT-4)", path[i].Site)
 			break
 		}
+		r.why("site %s on the path is marked a hub site but has no hub: not relayed through (RT-4)", path[i].Site)
 	}
 	if target == len(path)-1 {
-		r.why("no hub site on the path: relay directly to site %s (RT-3)", dest)
+		r.why("no hub site with a hub between site %s and site %s: relay directly to site %s (RT-3)", me.Site, dest, dest)
 		r.NextHops = append(r.NextHops, NextHop{Kind: HopRelay, Site: dest, Servers: names(targets), Addresses: addrs(targets)})
 	} else {
 		hubs := t.Hubs(path[target].Site)
@@ -270,9 +283,6 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 	var cands []candidate
 	for i := range t.in.Connectors {
 		c := &t.in.Connectors[i]
-		if !c.Enabled {
-			continue
-		}
 		spec, asCost, match := -1, 0, ""
 		for _, a := range c.AddressSpaces {
 			if s := specificity(strings.ToLower(a.Domain), domain); s > spec || s == spec && s >= 0 && a.Cost < asCost {
@@ -280,6 +290,17 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 			}
 		}
 		if spec < 0 {
+			continue
+		}
+		// RT-11: every connector whose address space matches and that
+		// is not in the running says why.
+		out := func(format string, args ...any) {
+			if r.explain {
+				r.why("%s is not in the running: %s", c.Name, fmt.Sprintf(format, args...))
+			}
+		}
+		if !c.Enabled {
+			out("disabled")
 			continue
 		}
 		cand := candidate{c: c, spec: spec, match: match, asCost: asCost, siteCost: -1, proximity: 2}
@@ -310,15 +331,22 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 			}
 		}
 		if c.SiteScoped && cand.siteCost < 0 {
+			out("scope site, and no source server is in this server's site %s", me.Site)
 			continue // scoped to a site this server is not in
 		}
 		if edgeOnly && cand.proximity != 0 {
+			out("an edge sends only through connectors it is a source server of")
 			continue
 		}
 		if cand.legacy {
 			t.legacyCost(me, &cand)
 		}
 		if cand.siteCost < 0 {
+			if cand.legacy {
+				out("no chain of routing-group connectors reaches its routing group")
+			} else {
+				out("no source server is reachable from site %s", me.Site)
+			}
 			continue
 		}
 		cands = append(cands, cand)
@@ -555,6 +583,9 @@ func (t *Topology) routeLegacy(r *Route, me *Server, group, server string, size 
 	rgc := ch.conns[0]
 	r.why("legacy routing group %s is reached over routing group connectors %s (summed cost %d; site cost %d to the bridgehead in site %s)",
 		group, strings.Join(chain, ", "), ch.cost, ch.siteCost, ch.site)
+	if r.explain {
+		t.explainLostChains(r, me, group, ch)
+	}
 	for _, b := range rgc.SourceServers {
 		if b != me.Name {
 			continue

@@ -618,6 +618,26 @@ func (t *Topology) Connector(name string) (SendConnector, bool) {
 	return SendConnector{}, false
 }
 
+// ConnectorNames are the names of the topology's send connectors.
+func (t *Topology) ConnectorNames() []string {
+	names := make([]string, 0, len(t.in.Connectors))
+	for _, c := range t.in.Connectors {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// IsServerAddress reports whether connections from ip may come from
+// some server of the topology (as ServerAt decides it for that server).
+func (t *Topology) IsServerAddress(ip netip.Addr) bool {
+	for n := range t.servers {
+		if _, at := t.ServerAt(n, ip); at {
+			return true
+		}
+	}
+	return false
+}
+
 // ServerAt reports whether name is a server of the topology (known) and
 // whether a connection from ip may speak for it (ok): ip is the host of
 // its Address (when that is an IP address) or within one of its Sources.

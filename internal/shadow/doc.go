@@ -9,7 +9,8 @@
 // State of one primary, as the store keeps it (last contact, start of the
 // last failed heartbeat, failures, database id, taken over):
 //
-//	            Contact (delivery session, heartbeat or poll; discards applied)
+//	            Contact (a completed discard query: end of a delivery
+//	            session, heartbeat, watch session; discards applied)
 //	   ┌──────────────────────────────────────────────────┐
 //	   ▼                                                  │
 //	[healthy] ──timeout since last contact──▶ heartbeat ──┤ ok
@@ -26,15 +27,26 @@
 //	             (taken over or not) is here; a contact makes its waiting
 //	             copies due at once
 //
-//	Contact with a database id other than the stored one ─▶ Takeover at once
-//	(the primary lost its queue: SR-7), whichever side restarted since.
+//	Contact or Presented with a database id other than the stored one
+//	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
+//	side restarted since.
+//
+// Only a completed discard query is a contact (SR-5): the heartbeat timer
+// is the bound on how long a discard committed at the primary waits to be
+// fetched, so nothing else may move it. An XSHADOW reply (at the start of
+// a delivery or watch session) and the batches a query read before it
+// broke are Presented: the database id is compared and the discards are
+// applied (the primary forgot a batch when asked for the next), but the
+// timer stays. Sessions that break or end before their end-of-session
+// query therefore never hold a heartbeat back.
 //
 // Delayed acknowledgement (SR-9, SR-15): Expedite marks a primary urgent
 // for a minute; while it is, one watch session (Watcher, watch.go) stays
 // open to it and brings each discard as the primary commits it — no
 // connection per query, and a failed watch session is reopened at most
-// once per watchRetry. Watch sessions count as contacts; their failures
-// are left to the heartbeats to judge.
+// once per watchRetry. A watch session's completed queries are contacts
+// (its XSHADOW reply is not); its failures are left to the heartbeats to
+// judge.
 //
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database

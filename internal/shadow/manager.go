@@ -43,13 +43,22 @@ type Store interface {
 	// notifications: a database id other than the stored one takes every
 	// copy over (SR-7); otherwise the discards are applied (SR-3).
 	Contact(primary, dbID string, discards []string) (ContactResult, error)
+	// Presented records what a session learned without completing a
+	// discard query: the database id of its XSHADOW reply (another id
+	// than the stored one takes every copy over, SR-7) and the
+	// notifications of the batches it read before it broke (applied,
+	// SR-3). It is not a contact: the heartbeat timer stays as it is
+	// (SR-5).
+	Presented(primary, dbID string, discards []string) (ContactResult, error)
 	// HeartbeatFailed counts a failed heartbeat that started at started
 	// and takes the copies over at retries consecutive failures (SR-6).
 	HeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, taken int, err error)
 }
 
 // Heartbeater opens a session to a primary only to query discard
-// notifications (W-5) and returns its database id and the notifications.
+// notifications (W-5) and returns its database id and the notifications;
+// with an error, those of the batches read before it (the primary
+// forgets a batch when asked for the next one).
 type Heartbeater interface {
 	Heartbeat(ctx context.Context, primary, addr string) (dbID string, discards []string, err error)
 }
@@ -169,11 +178,14 @@ func (m *Manager) Expedite(primary string) {
 // SetHeartbeater wires the SMTP side (it is built after the manager).
 func (m *Manager) SetHeartbeater(h Heartbeater) { m.cfg.Heartbeater = h }
 
-// Contact records a successful session with a primary — a delivery
-// session, a heartbeat or a poll — with the discard notifications it
-// returned. The store resets the heartbeat timer (SR-5), applies the
-// discards (SR-3), and takes over at once when the primary's database id
-// differs from the stored one (SR-7), in one commit.
+// Contact records a discard query completed with a primary — at the end
+// of (or during) a delivery session, a heartbeat, a watch session — with
+// the discard notifications it returned. The store resets the heartbeat
+// timer (SR-5), applies the discards (SR-3), and takes over at once when
+// the primary's database id differs from the stored one (SR-7), in one
+// commit. Only a completed query resets the timer: it bounds how long a
+// discard committed at the primary waits to be fetched, whatever other
+// sessions come and go (an XSHADOW reply alone is Presented).
 func (m *Manager) Contact(name, dbID string, discards []string) {
 	if len(discards) > 0 {
 		m.cfg.Observer.DiscardsReceived(len(discards))
@@ -183,6 +195,29 @@ func (m *Manager) Contact(name, dbID string, discards []string) {
 		m.cfg.Log.Error("recording a contact with a primary failed", "primary", name, "err", err)
 		return
 	}
+	m.contacted(name, dbID, discards, res)
+}
+
+// Presented records what a session with a primary learned without
+// completing a discard query: the database id of an XSHADOW reply (W-6;
+// a new one takes its copies over at once, SR-7), and the notifications
+// of the batches read before the session broke — the primary forgot
+// those when this server asked for the next batch (SR-15), so they are
+// applied, never dropped. The heartbeat timer is not reset.
+func (m *Manager) Presented(name, dbID string, discards []string) {
+	if len(discards) > 0 {
+		m.cfg.Observer.DiscardsReceived(len(discards))
+	}
+	res, err := m.cfg.Store.Presented(name, dbID, discards)
+	if err != nil {
+		m.cfg.Log.Error("recording a primary's database id failed", "primary", name, "err", err)
+		return
+	}
+	m.contacted(name, dbID, discards, res)
+}
+
+// contacted logs and counts what a contact changed.
+func (m *Manager) contacted(name, dbID string, discards []string, res ContactResult) {
 	if len(discards) > 0 {
 		m.cfg.Log.Debug("discard notifications received", "primary", name, "ids", len(discards), "discarded", res.Discarded)
 	}
@@ -296,6 +331,9 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	if err == nil {
 		m.Contact(p.Name, dbID, discards)
 		return
+	}
+	if len(discards) > 0 {
+		m.Presented(p.Name, dbID, discards) // read before it broke: forgotten at the primary
 	}
 	if hctx.Err() != nil {
 		err = context.DeadlineExceeded // the bound, not an error of the primary's making

@@ -58,6 +58,27 @@ func (f *fakeStore) Contact(name, dbID string, ids []string) (ContactResult, err
 	return res, nil
 }
 
+func (f *fakeStore) Presented(name, dbID string, ids []string) (ContactResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var res ContactResult
+	p := f.ps[name]
+	if p == nil {
+		p = &Primary{Name: name}
+		f.ps[name] = p
+	}
+	if p.DatabaseID != "" && dbID != "" && dbID != p.DatabaseID {
+		res.OldDatabaseID, res.TakenOver = p.DatabaseID, 1
+		f.takeovers = append(f.takeovers, name+": new transport database")
+	}
+	if dbID != "" {
+		p.DatabaseID = dbID
+	}
+	f.discarded[name] = append(f.discarded[name], ids...)
+	res.Discarded = len(ids)
+	return res, nil
+}
+
 func (f *fakeStore) HeartbeatFailed(name string, started time.Time, retries int, reason string) (int, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -354,4 +375,68 @@ func (w *hangingWatcher) Watch(ctx context.Context, primary, addr string, found 
 	w.started <- struct{}{}
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// SR-5: only a completed discard query resets the heartbeat timer. A
+// primary whose XSHADOW replies keep coming (delivery sessions to it
+// that break or end before their end-of-session query, watch sessions
+// that fail after XSHADOW) is still heartbeated one timeout after the
+// last query — so a discard it committed just after that query is
+// fetched within one timeout, not when it dies and its copies are taken
+// over (chaos seed 1796052427219726873: an external duplicate).
+func TestPresentedDoesNotPostponeHeartbeat(t *testing.T) {
+	m, st, hb, clk := setup()
+	hb.set(func(h *fakeHB) { h.ids = []string{"0001-x"} })
+	for i := 0; i < 299; i++ {
+		clk.Advance(time.Second)
+		m.Presented("hub-b", "db1", nil)
+		m.Step(context.Background())
+		settle(t, m, hb, clk)
+	}
+	if hb.n("hub-b") != 0 {
+		t.Fatalf("%d heartbeats before the timeout", hb.n("hub-b"))
+	}
+	step(t, m, hb, clk, time.Second)
+	if hb.n("hub-b") != 1 {
+		t.Fatalf("XSHADOW replies postponed the heartbeat: %d heartbeats at the timeout", hb.n("hub-b"))
+	}
+	st.mu.Lock()
+	got := st.discarded["hub-b"]
+	st.mu.Unlock()
+	if len(got) != 1 || got[0] != "0001-x" {
+		t.Fatalf("the heartbeat's discard was not applied: %v", got)
+	}
+	// A completed query (here a watch session's, with no ids) is a
+	// contact: the next heartbeat is one timeout after it.
+	m.found("hub-b")("db1", []string{})
+	step(t, m, hb, clk, 299*time.Second)
+	if hb.n("hub-b") != 1 {
+		t.Fatalf("a completed query did not reset the timer: %d heartbeats", hb.n("hub-b"))
+	}
+	// A watch session's XSHADOW with a new database id still takes over.
+	m.found("hub-b")("db2", nil)
+	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
+		t.Fatalf("a new database id on XSHADOW: takeovers %v", tk)
+	}
+}
+
+// SR-15: a heartbeat that broke after reading a batch of notifications
+// (the primary forgot that batch when asked for the next) still applies
+// it; the heartbeat counts as failed and the timer is not reset.
+func TestBrokenHeartbeatAppliesBatchesRead(t *testing.T) {
+	m, st, hb, clk := setup()
+	hb.set(func(h *fakeHB) { h.ids, h.err = []string{"0001-x"}, errors.New("connection reset") })
+	step(t, m, hb, clk, 300*time.Second)
+	if hb.n("hub-b") != 1 {
+		t.Fatalf("%d heartbeats", hb.n("hub-b"))
+	}
+	st.mu.Lock()
+	got, p := st.discarded["hub-b"], *st.ps["hub-b"]
+	st.mu.Unlock()
+	if len(got) != 1 || got[0] != "0001-x" {
+		t.Fatalf("the batch read before the break was dropped: %v", got)
+	}
+	if p.Failures != 1 || !p.LastContact.Equal(t0) {
+		t.Fatalf("a broken heartbeat counted as a contact: %+v", p)
+	}
 }

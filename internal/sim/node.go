@@ -75,6 +75,7 @@ func (n *Node) Start() error {
 		store.Close()
 		return err
 	}
+	del.SetDatabaseID(store.DatabaseID()) // as serve: never relay to itself
 	shadows.SetHeartbeater(del)
 	dump := dumpster.New(store, dumpster.Config{MaxSizePerDatabase: int64(t.MaxDumpsterSizePerDatabase),
 		MaxTime: t.MaxDumpsterTime.D()}, dumpster.Options{Log: n.log})
@@ -209,6 +210,11 @@ func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactR
 	r, err := (*s.m).ShadowContact(p, dbID, discards)
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
 		Retried: r.Retried}, err
+}
+
+func (s shadowStore) Presented(p, dbID string, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.m).ShadowPresented(p, dbID, discards)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
 }
 
 func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {

@@ -5,7 +5,9 @@ import "umbra/internal/config"
 // The XSHADOW advertisement rule (SR-1, W-1), per way of authenticating:
 //
 //   - externally secured connector: every session is a transport server,
-//     so every EHLO offers XSHADOW;
+//     so every EHLO offers XSHADOW — with a topology, only to a client
+//     whose address the topology gives a server (bindServerID; another
+//     would get 550), else by the SASL rule below;
 //   - TLS client certificate: the EHLO after STARTTLS is already
 //     authenticated, so it offers XSHADOW when the organisation CA
 //     verified a certificate, and never before STARTTLS or without one;
@@ -24,7 +26,7 @@ func (s *session) advertiseNow() bool {
 	switch {
 	case s.srv.shadow == nil:
 		return false
-	case s.server:
+	case s.server && s.trustedServer():
 		return s.has(config.RightAcceptXShadow)
 	case s.user != "":
 		return false // logged in with an account that is not a server's

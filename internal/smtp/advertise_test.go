@@ -278,3 +278,43 @@ func TestDiscardWaitRefused(t *testing.T) {
 	d.cmd("XQUERYDISCARD 5 NOWAIT", "501 5.5.4")
 	d.cmd("XQUERYDISCARD 5", "250 2.0.0 0 discard notifications")
 }
+
+// A long poll is the last command before a client waits: XQUERYDISCARD
+// WAIT= with more commands pipelined behind it is answered at once, so a
+// burst of them cannot tie the connection for the sum of their waits.
+// The last one, with nothing behind it, still waits on the clock.
+func TestDiscardWaitPipelinedAnsweredAtOnce(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(),
+		Queue: &fakeQueue{}, Shadow: sh, ShadowEnabled: true, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.send(strings.Repeat("XQUERYDISCARD 1 WAIT=60\r\n", 20) + "NOOP\r\n")
+	for i := 0; i < 20; i++ {
+		if got := d.reply(); got != "250 2.0.0 0 discard notifications" {
+			t.Fatalf("pipelined WAIT %d: %q", i, got)
+		}
+	}
+	d.expect("250") // NOOP
+	if clk.Pending() != 0 {
+		t.Fatalf("%d waits left on the clock", clk.Pending())
+	}
+	// Alone, it waits.
+	d.send("XQUERYDISCARD 1 WAIT=60\r\n")
+	waitTimer(t, clk, 1)
+	clk.Advance(60 * time.Second)
+	d.expect("250 2.0.0 0")
+}

@@ -217,7 +217,7 @@ func TestAuthThrottlePerSource(t *testing.T) {
 	d.expect("220")
 	d.cmd("EHLO c", "250")
 	d.failAfter(clk, plainAliceBad, 4*time.Second, "454 4.7.0") // 4th failure of the source: locked out
-	d.cmd(plainAlice, "454 4.7.0")                              // no password is checked while locked out
+	d.failAfter(clk, plainAlice, 4*time.Second, "454 4.7.0")    // a user's right password does not pass a lock-out
 
 	other := dial(t, s, "127.0.0.3")
 	other.expect("220")
@@ -233,6 +233,59 @@ func TestAuthThrottlePerSource(t *testing.T) {
 	if obs.count("bad_credentials") != 4 || obs.count("locked_out") != 1 {
 		t.Errorf("auth failures counted: %v", obs.auths)
 	}
+}
+
+// A lock-out of a source address never keeps a transport server account
+// out (issue 14: per-account delay only): a guesser sharing the server's
+// address (NAT, a shared host) locks the address out, and the server
+// still logs in at once with its password — its heartbeats go on, no
+// shadow server takes over a live primary. A wrong server password from
+// the locked address waits the account's delay only and gets the same
+// 454 as any other name, after the same delay, so the lock-out tells an
+// attacker nothing new about which names are server accounts.
+func TestAuthLockoutNeverKeepsServerAccountOut(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Connectors: connectors(t, fmt.Sprintf(authConnector, credsFile(t))),
+		Clock: clk, AuthThrottle: throttle(t)})
+	lockOut := func(from string) {
+		d := dial(t, s, from)
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.failAfter(clk, plainNobody, time.Second, "535 5.7.8")
+		d.failAfter(clk, plainNobody, 2*time.Second, "535 5.7.8")
+		d = dial(t, s, from)
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.failAfter(clk, plainNobody, 4*time.Second, "535 5.7.8")
+		d.failAfter(clk, plainNobody, 4*time.Second, "454 4.7.0") // the source's 4th failure locks it out
+	}
+	lockOut("127.0.0.2")
+	d := dial(t, s, "127.0.0.2")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(plainHub, "235 2.0.0") // the server account passes at once
+	d.cmd("QUIT", "221")
+
+	// In the lock-out, a server name and a user name with a wrong
+	// password, first tries of each: the same reply after the same
+	// (per-account) delay.
+	d = dial(t, s, "127.0.0.2")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.failAfter(clk, plainHubBad, time.Second, "454 4.7.0")
+	d.failAfter(clk, plainAliceBad, time.Second, "454 4.7.0")
+	d = dial(t, s, "127.0.0.2")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.failAfter(clk, plainAlice, 2*time.Second, "454 4.7.0") // a user stays locked out, right password or not
+	d.cmd(plainHub, "235 2.0.0")                             // the server still at once
+	// LOGIN too.
+	d = dial(t, s, "127.0.0.2")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("AUTH LOGIN", "334")
+	d.cmd("aHViMg==", "334") // hub2
+	d.cmd("aHVicGFzcw==", "235 2.0.0")
 }
 
 // An account is delayed, never locked out: guessing a transport server's

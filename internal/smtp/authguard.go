@@ -19,11 +19,16 @@ import (
 // starts again from zero. A failure is answered after
 // Delay·2^(n-1), capped at MaxDelay, where n is the larger of the two
 // counts; a success is never delayed. A source reaching LockoutAfter
-// failures is locked out for Lockout: its AUTH commands are refused with
-// 454 4.7.0 without any password check, on every connection. An account
-// is never locked out: anyone who can reach a hub could otherwise keep a
-// transport server out of it and make its shadow servers take over a
-// live primary.
+// failures is locked out for Lockout: on every connection its AUTH
+// exchanges end in 454 4.7.0 — except a transport server account's with
+// the right password. An account is never locked out, nor is a server
+// account behind a locked-out address (NAT, a shared host): anyone who
+// can reach a hub could otherwise keep a transport server out of it and
+// make its shadow servers take over a live primary. So in a lock-out the
+// password is still checked (the same hash work for every name) and a
+// failure waits the account's delay only (failedLockedOut), whatever the
+// name: reply and timing are those of any locked-out attempt unless the
+// password of a server account was right.
 //
 // Memory is bounded: at most maxGuardKeys keys per kind; when full, keys
 // past their window go first, then the one with the oldest failure.
@@ -84,6 +89,18 @@ func (g *authGuard) failed(ip netip.Addr, account string) (delay time.Duration, 
 		lockedNow = true
 	}
 	return g.delay(max(src.n, acct.n)), lockedNow
+}
+
+// failedLockedOut counts a failure of account from a source that is
+// locked out, and returns the delay before it may be answered: the
+// account's alone (a transport server sharing the address with a
+// guesser is delayed per account, never kept out), whatever the name,
+// so that the delay tells a server account from any other name no
+// better than outside a lock-out.
+func (g *authGuard) failedLockedOut(account string) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.delay(g.count(g.accounts, account, g.clk.Now()).n)
 }
 
 // succeeded forgets an account's failures: its owner knows the password.

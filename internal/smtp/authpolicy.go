@@ -42,16 +42,15 @@ const (
 )
 
 // authAllowed decides whether an AUTH exchange may start: the mechanism
-// is offered, no mail transaction is open (RFC 4954 §4), and the
-// client's address is not locked out by the AUTH throttle.
+// is offered and no mail transaction is open (RFC 4954 §4). A source
+// locked out by the AUTH throttle still gets the exchange: whether it
+// may log in depends on the account (authLockedOut).
 func (s *session) authAllowed(mech string) error {
 	switch {
 	case s.c.creds == nil || !containsFold(s.c.cfg.Auth.Mechanisms, mech):
 		return replyAuthUnknownMech
 	case s.busy.Load():
 		return replyAuthInTransaction
-	case s.srv.guard.lockedOut(s.ip):
-		return s.authLockedOut()
 	}
 	return nil
 }
@@ -65,10 +64,22 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-// authLockedOut refuses an AUTH of a locked-out source.
-func (s *session) authLockedOut() error {
+// authLockedOut refuses an AUTH of a locked-out source that did not
+// give a server account's right password: after the account's delay only
+// (authGuard.failedLockedOut), with 454 4.7.0, counted with the session's
+// failures (max_auth_failures still ends it).
+func (s *session) authLockedOut(name string) error {
+	s.authFailures++
+	delay := s.srv.guard.failedLockedOut(name)
 	s.observeAuthFailure("locked_out")
-	s.srv.refusals.log(s.log, "authentication refused", "locked_out", s.ip)
+	s.srv.refusals.log(s.log, "authentication refused", "locked_out", s.ip, "delay", delay)
+	s.authDelay(delay)
+	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
+		if tc, ok := s.raw.(*trackedConn); ok {
+			tc.hangUp.Store(true)
+		}
+		return replyAuthLimit
+	}
 	return replyAuthLockedOut
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -187,9 +188,21 @@ func (s *shadowConn) commandWithin(line string, d time.Duration) ([]string, erro
 	s.Conn.SetDeadline(time.Now().Add(d))
 	defer s.Conn.SetDeadline(time.Time{})
 	if _, err := s.Conn.Write([]byte(line + "\r\n")); err != nil {
+		s.Conn.Close()
 		return nil, err
 	}
-	return readReply(s.Conn)
+	texts, err := readReply(s.Conn)
+	var rerr *gosmtp.SMTPError
+	if err != nil && !errors.As(err, &rerr) {
+		// The reply was not read whole (a timeout, a break, a malformed
+		// line): the session is out of step and must never speak again.
+		// A next command (QUIT of the end of a session, MAIL on a pooled
+		// connection) would tell a primary that this server has the
+		// discard notifications of a reply it never read, and the primary
+		// would forget them (SR-15).
+		s.Conn.Close()
+	}
+	return texts, err
 }
 
 // maxReplyLines bounds a shadow verb's reply: XQUERYDISCARD asks for at
@@ -277,9 +290,8 @@ func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
 	if code != 354 {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
-	wire := AppendDotStuffed(make([]byte, 0, len(body)+len(body)/64+8), body)
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if _, err := conn.Write(wire); err != nil {
+	if err := stuffChunks(body, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)
@@ -308,7 +320,16 @@ func AppendDotStuffed(dst, b []byte) []byte {
 	if len(b) == 0 {
 		return append(dst, "\r\n.\r\n"...)
 	}
-	lineStart := true
+	dst, lineStart := appendStuffed(dst, b, true)
+	if !lineStart {
+		dst = append(dst, '\r', '\n')
+	}
+	return append(dst, ".\r\n"...)
+}
+
+// appendStuffed dot-stuffs b, which starts a line when lineStart is set,
+// and says whether it ended at the start of a line.
+func appendStuffed(dst, b []byte, lineStart bool) ([]byte, bool) {
 	for len(b) > 0 {
 		if lineStart && b[0] == '.' {
 			dst = append(dst, '.')
@@ -331,10 +352,43 @@ func AppendDotStuffed(dst, b []byte) []byte {
 		dst = append(dst, bytes.TrimSuffix(run, []byte("\r"))...)
 		dst, b, lineStart = append(dst, '\r', '\n'), b[j+1:], true
 	}
-	if !lineStart {
-		dst = append(dst, '\r', '\n')
+	return dst, lineStart
+}
+
+// dataChunk is how much of a body SendData dot-stuffs and writes at a
+// time: its buffer is bounded by it (plus the longest line), not by the
+// message size.
+var dataChunk = 64 << 10
+
+// stuffChunks emits the DATA payload of body (as AppendDotStuffed makes
+// it) in pieces of about chunk bytes, cut after a line feed, reusing one
+// buffer: emit must not keep the slice.
+func stuffChunks(body []byte, chunk int, emit func([]byte) error) error {
+	if len(body) == 0 {
+		return emit([]byte("\r\n.\r\n"))
 	}
-	return append(dst, ".\r\n"...)
+	buf := make([]byte, 0, min(len(body), chunk)+min(len(body), chunk)/64+8)
+	lineStart := true
+	for rest := body; len(rest) > 0; {
+		seg := rest
+		if len(seg) > chunk {
+			if j := bytes.IndexByte(seg[chunk:], '\n'); j >= 0 {
+				seg = seg[:chunk+j+1]
+			}
+		}
+		rest = rest[len(seg):]
+		buf, lineStart = appendStuffed(buf[:0], seg, lineStart)
+		if len(rest) == 0 {
+			if !lineStart {
+				buf = append(buf, '\r', '\n')
+			}
+			buf = append(buf, ".\r\n"...)
+		}
+		if err := emit(buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shadowDatabaseID checks the id in a XSHADOW reply (W-2): one token of
@@ -394,7 +448,10 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	}
 	if !offered {
 		if o.TLS == TLSOpportunistic {
-			return &replayConn{Conn: conn, prefix: []byte(greeting)}, false, nil
+			// go-smtp greets again; its EHLO is answered with the reply
+			// just read instead of a second round trip.
+			return &replayConn{Conn: conn, prefix: []byte(greeting),
+				ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
 		}
 		return nil, false, fmt.Errorf("%w: not offered by the server", ErrTLSUnavailable)
 	}
@@ -439,10 +496,40 @@ func replyError(code int, msg string, err error) error {
 	return err
 }
 
-// replayConn serves prefix before reading from the connection.
+// replayConn serves prefix before reading from the connection. When
+// ehlo is set, the first write of exactly that command is not sent: its
+// reply, ehloReply, is served instead (the prelude's EHLO already has it).
 type replayConn struct {
 	net.Conn
-	prefix []byte
+	prefix    []byte
+	ehlo      string
+	ehloReply []byte
+}
+
+func (r *replayConn) Write(b []byte) (int, error) {
+	if r.ehlo != "" {
+		if string(b) == r.ehlo && len(r.prefix) == 0 {
+			r.ehlo, r.prefix = "", r.ehloReply
+			return len(b), nil
+		}
+		r.ehlo = "" // anything else: the connection speaks for itself
+	}
+	return r.Conn.Write(b)
+}
+
+// rawReply writes a reply read by textproto (lines joined by "\n") back
+// in wire form.
+func rawReply(code int, msg string) []byte {
+	lines := strings.Split(msg, "\n")
+	var b bytes.Buffer
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		fmt.Fprintf(&b, "%d%s%s\r\n", code, sep, l)
+	}
+	return b.Bytes()
 }
 
 func (r *replayConn) Read(b []byte) (int, error) {
@@ -474,6 +561,46 @@ func Reply(err error) string {
 func Permanent(err error) bool {
 	var se *gosmtp.SMTPError
 	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
+}
+
+// Alive reports, without a round trip, whether an idle connection can
+// carry the next transaction: the server has neither closed it nor sent
+// anything unasked (a 421 before closing, a TLS alert). It peeks at the
+// socket without blocking; a connection it cannot peek at is asked with
+// NOOP. A pooled connection is checked with it.
+func (c *Client) Alive() bool {
+	nc := c.conn
+	for {
+		switch x := nc.(type) {
+		case *replayConn:
+			nc = x.Conn
+			continue
+		case *tls.Conn:
+			nc = x.NetConn()
+			continue
+		}
+		break
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return c.Noop() == nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var n int
+	var perr error
+	var b [1]byte
+	if err := raw.Read(func(fd uintptr) bool {
+		n, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return false
+	}
+	// Nothing to read yet: alive. Bytes: the server spoke unasked. Zero
+	// bytes without an error: it closed.
+	return n <= 0 && (errors.Is(perr, syscall.EAGAIN) || errors.Is(perr, syscall.EWOULDBLOCK))
 }
 
 // RemoteAddr is the peer's address (host:port).

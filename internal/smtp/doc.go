@@ -39,9 +39,12 @@
 //     exists. Failures count per source (IPv6: /64) and per account name
 //     across every connection (authGuard, on the injected clock): each is
 //     answered after a doubling delay, a success never is; a source past
-//     lockout_after gets 454 4.7.0 without a password check until its
-//     lock-out ends. An account is never locked out (that would let
-//     anyone keep a transport server out of its hub). RFC 4954 codes:
+//     lockout_after gets 454 4.7.0 until its lock-out ends, except for a
+//     server account's right password. An account is never locked out,
+//     nor a server account behind a locked-out address (that would let
+//     anyone keep a transport server out of its hub): in a lock-out the
+//     password is checked and a failure waits the name's delay only,
+//     the same for every name (authGuard.failedLockedOut). RFC 4954 codes:
 //     503 5.5.1 inside a transaction, 504 5.5.4, 501 5.5.4, 501 5.5.2 for
 //     bad base64. After a 334 the verb layer treats the next line as a
 //     SASL response, never as a command.
@@ -72,7 +75,11 @@
 //   - Header firewall (SR-14, package orgid): every X-Umbra- header is
 //     removed from a received message; the organisation message id it
 //     carried is kept (Message.OrgID) only from an authenticated
-//     transport server of the organisation and only when well formed.
+//     transport server of the organisation (session.trustedServer: a
+//     server account, an organisation certificate, or an externally
+//     secured connector's client whose address the topology gives a
+//     server; without a topology, any client of that connector) and only
+//     when well formed.
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
 //     suppression, merge).
@@ -114,6 +121,9 @@
 //     package recipients): unknown 550 5.1.1, cannot decide 451 4.3.0;
 //     postmaster@ an accepted domain is always taken; addresses outside the
 //     accepted domains are decided by relay rights alone.
+//   - A message carrying a Delivered-To that names one of its recipients
+//     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a
+//     permanent failure decidable at receipt is never turned into a DSN.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
 //     senders waiting for confirmation their 250, and lets transactions
 //     finish until its context ends.
@@ -123,9 +133,10 @@
 // verb layer take a chunk that go-smtp then ran as a cleartext AUTH). So
 // the verb layer alone decides where every command line and every body
 // ends, and go-smtp never reads a byte the layer did not frame:
-//   - A command line ends at CRLF and nowhere else. go-smtp is handed one
-//     complete CRLF line at a time. A line with a bare CR or LF gets
-//     500 5.5.2 and is dropped; a line over max_line_length gets 500 and
+//   - A command line ends at CRLF and nowhere else: a bare LF does not end
+//     a line. go-smtp is handed one complete CRLF line at a time. A line
+//     with a bare CR or LF anywhere gets 500 5.5.2 and is dropped whole
+//     (nothing after the bare LF runs as a command); a line over max_line_length gets 500 and
 //     the session ends; a partial line (at the idle timeout, 421 4.4.2,
 //     or at the end of the stream) is dropped, never executed. After a
 //     334 the next line is a SASL response, not a command.
@@ -145,15 +156,22 @@
 //   - STARTTLS forgets everything (RFC 3207 §4.2): until a new EHLO or
 //     HELO only NOOP, RSET and QUIT are taken (503 5.5.1). STARTTLS after
 //     AUTH is refused (go-smtp cannot forget an AUTH).
-//   - Limits: max_junk_commands commands outside a mail transaction since
-//     the last accepted message (transport servers, such as kept-open
-//     shadow sessions, are exempt), and max_errors error replies since
+//   - Limits: max_junk_commands commands outside a mail transaction, and
+//     commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, ETRN,
+//     EHLO, HELO) inside one, since the last accepted message (transport
+//     servers, such as kept-open shadow sessions, are exempt), and max_errors error replies since
 //     the last accepted message; past either the session ends with
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command
-//     is read. Every line must arrive within idle_timeout, and a body or
-//     chunk at min_data_rate on average after idle_timeout of grace
-//     (421 4.4.2).
+//     is read. Every line must arrive within idle_timeout, and a message
+//     at min_data_rate on average after idle_timeout of grace (421 4.4.2):
+//     a DATA body from its 354, a BDAT transfer from its first chunk to
+//     LAST over all chunks and the commands between them (checked on the
+//     server's clock at each chunk, and by the read deadline), so a
+//     trickle of small chunks cannot hold a session. A transaction's
+//     command phase (MAIL to DATA or the first BDAT chunk) must end within
+//     max_transaction_time (421 4.4.2; transport servers exempt), and a
+//     STARTTLS handshake within idle_timeout.
 //   - FuzzFraming holds all this: any byte stream through the whole stack
 //     is framed exactly as a small reference framer frames it, and go-smtp
 //     only ever gets complete lines the layer framed.

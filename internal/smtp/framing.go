@@ -33,7 +33,10 @@ const (
 	replyGreetAgain     = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
 	replyTLSAfterAuth   = "503 5.5.1 STARTTLS is not allowed after AUTH"
 	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
-	replyJunkLimit      = "421 4.7.0 Too many commands without a mail transaction, closing connection"
+	replyJunkLimit      = "421 4.7.0 Too many commands without mail delivered, closing connection"
+	replyMailTooBig     = "552 5.3.4 Declared message size exceeds fixed maximum message size"
+	replyTxnTooLong     = "421 4.4.2 Mail transaction took too long, closing connection"
+	replyDataRate       = "421 4.4.2 Message transfer too slow, closing connection"
 	replyErrorLimit     = "421 4.7.0 Too many errors, closing connection"
 )
 
@@ -121,7 +124,11 @@ func (v *verbConn) fillCommand() error {
 		t := v.clk.NewTimer(v.errorDelay)
 		<-t.C()
 	}
-	v.refreshDeadline()
+	if v.bdat {
+		v.bodyDeadline() // between chunks the transfer's rate still runs
+	} else {
+		v.refreshDeadline()
+	}
 	line, tooLong, err := v.readLine()
 	if tooLong {
 		return v.hangUp(replyLineTooLong)
@@ -150,11 +157,15 @@ func (v *verbConn) fillCommand() error {
 	if cmd == "" {
 		cmd = verb
 	}
-	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load()) {
+	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
 			v.limitHit("junk command limit")
 			return v.hangUp(replyJunkLimit)
 		}
+	}
+	if v.transactionTooLong() {
+		v.limitHit("transaction time")
+		return v.hangUp(replyTxnTooLong)
 	}
 	if cmd == "BDAT" {
 		return v.bdatCommand(line)
@@ -205,6 +216,10 @@ func (v *verbConn) fillCommand() error {
 		}
 		return nil
 	case "MAIL":
+		if v.declaredTooBig(line) {
+			v.reply(replyMailTooBig)
+			return nil
+		}
 		stripped, reply := v.mailShadowParam(line)
 		if reply == "" {
 			stripped, reply = v.mailCopyParam(stripped)
@@ -217,7 +232,13 @@ func (v *verbConn) fillCommand() error {
 	case "EHLO":
 		v.ehlo = true
 	case "RCPT":
+		orig := line
 		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
+		if len(line) != len(orig) || !bytes.Equal(line, orig) {
+			// The reply names the recipient as the client gave it, not
+			// the path go-smtp was handed.
+			v.rcptAsGiven = postmasterAsGiven(orig)
+		}
 	}
 	v.last = cmd
 	v.hand(line)
@@ -297,6 +318,13 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	case v.maxSize > 0 && int64(len(v.bdatBuf))+size >= v.maxSize:
 		refuse = replyBDATTooBig
 	}
+	if refuse == "" && v.transferTooSlow() {
+		v.limitHit("data rate")
+		return v.hangUp(replyDataRate)
+	}
+	if refuse == "" && !v.bdat {
+		v.xferStart, v.xferBytes = v.clk.Now(), 0
+	}
 	if refuse != "" {
 		if err := v.readChunk(size, false); err != nil {
 			return err
@@ -338,7 +366,11 @@ func (v *verbConn) synth(cmd string) {
 // The read deadline moves on with each piece that arrives.
 func (v *verbConn) readChunk(size int64, keep bool) error {
 	var seen []byte // for the trace only
-	v.bodyStart, v.bodyBytes = time.Now(), 0
+	if !v.bdat {
+		// The first chunk of a transfer: the rate is measured from here
+		// to BDAT LAST, over all chunks (and the commands between them).
+		v.bodyStart, v.bodyBytes = time.Now(), 0
+	}
 	for got := int64(0); got < size; {
 		v.bodyDeadline()
 		piece := int(min(size-got, 64<<10))
@@ -361,12 +393,78 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 		}
 		got += int64(n)
 		v.bodyBytes += int64(n)
+		if keep {
+			v.xferBytes += int64(n)
+		}
 		if err != nil {
 			return v.readError(err)
 		}
 	}
 	v.traceUnit(traceChunk, seen)
 	return nil
+}
+
+// declaredTooBig: MAIL declares SIZE=<digits> over max_message_size
+// (RFC 1870 §6.1: 552 5.3.4), however many digits (go-smtp parses the
+// value as 32 bits and would answer a larger one with 501).
+func (v *verbConn) declaredTooBig(line []byte) bool {
+	if v.maxSize <= 0 {
+		return false
+	}
+	for _, f := range strings.Fields(strings.TrimRight(string(line), "\r\n")) {
+		k, val, ok := strings.Cut(f, "=")
+		if !ok || !strings.EqualFold(k, "SIZE") || val == "" || strings.Trim(val, "0123456789") != "" {
+			continue
+		}
+		n, err := strconv.ParseUint(val, 10, 64)
+		if err != nil || n > uint64(v.maxSize) {
+			return true // all digits, too large even for 64 bits, or over the limit
+		}
+	}
+	return false
+}
+
+// junkVerb: commands that move no mail forward. They count against
+// max_junk_commands inside a transaction too (as Postfix's
+// smtpd_junk_command_limit counts NOOP, RSET, VRFY, ETRN), so NOOPs
+// inside a transaction cannot hold a session for ever.
+func junkVerb(cmd string) bool {
+	switch cmd {
+	case "NOOP", "RSET", "VRFY", "EXPN", "HELP", "EHLO", "HELO", "ETRN":
+		return true
+	}
+	return false
+}
+
+// transferTooSlow: the BDAT transfer open since xferStart has not kept up
+// min_data_rate on average over all its chunks, after idle_timeout of
+// grace. The rate is the whole message's, not a chunk's: a trickle of
+// one-byte chunks is cut off, measured on the session's clock.
+func (v *verbConn) transferTooSlow() bool {
+	if !v.bdat || v.idle <= 0 || v.minRate <= 0 {
+		return false
+	}
+	allow := v.idle + time.Duration(float64(v.xferBytes)/float64(v.minRate)*float64(time.Second))
+	return v.clk.Now().Sub(v.xferStart) > allow
+}
+
+// transactionTooLong: the open mail transaction's command phase has
+// lasted longer than max_transaction_time on the session's clock. It is
+// timed from the first command read inside it (within idle_timeout of
+// MAIL) to DATA or the first BDAT chunk; the transfer is min_data_rate's.
+// Transport servers are exempt.
+func (v *verbConn) transactionTooLong() bool {
+	s := v.sess()
+	if s == nil || !s.busy.Load() {
+		v.txnStart = time.Time{}
+		return false
+	}
+	now := v.clk.Now()
+	if v.txnStart.IsZero() {
+		v.txnStart = now
+		return false
+	}
+	return v.maxTxn > 0 && !v.bdat && !v.exempt() && now.Sub(v.txnStart) > v.maxTxn
 }
 
 // inTransaction: MAIL and at least one RCPT were accepted and the
@@ -377,10 +475,12 @@ func (v *verbConn) inTransaction() bool {
 }
 
 // exempt: transport servers (kept-open shadow sessions) are not held to
-// the junk command limit.
+// the junk command limit — authenticated ones (trustedServer): a client
+// of an externally secured connector that the topology does not know as
+// a server is held to it like anyone.
 func (v *verbConn) exempt() bool {
 	s := v.sess()
-	return s != nil && s.server
+	return s != nil && s.trustedServer()
 }
 
 func (v *verbConn) refreshDeadline() {
@@ -465,8 +565,11 @@ func (v *verbConn) noteReply(line []byte) {
 	}
 }
 
-// readLine reads one line up to and including its LF. tooLong reports a
-// line over maxLine (its rest unread); on error line is the partial line.
+// readLine reads one line up to and including its CRLF: a bare LF does
+// not end a line (the line containing it is refused whole, and nothing
+// after the bare LF runs as a command, as with a bare CR). tooLong
+// reports a line over maxLine (its rest unread); on error line is the
+// partial line.
 func (v *verbConn) readLine() (line []byte, tooLong bool, err error) {
 	var out []byte
 	for {
@@ -477,6 +580,9 @@ func (v *verbConn) readLine() (line []byte, tooLong bool, err error) {
 		}
 		if err == bufio.ErrBufferFull {
 			continue
+		}
+		if err == nil && (len(out) < 2 || out[len(out)-2] != '\r') {
+			continue // a bare LF: the line goes on to its CRLF
 		}
 		return out, false, err
 	}

@@ -144,13 +144,16 @@ func TestBareLFCommandRefused(t *testing.T) {
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO c", "250")
-	d.send("NOOP\n")
+	// A line is everything up to CRLF: one with a bare LF is refused
+	// whole, and nothing after the bare LF runs (a bare CR likewise).
+	d.send("NOOP\nMAIL FROM:<lf@evil.test>\r\nRCPT TO:<b@example.test>\r\n")
 	d.expect("500 5.5.2")
+	d.expect("502 5.5.1") // RCPT without MAIL: the MAIL never ran
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<b@example.test>", "250")
 	d.send("BDAT 6 LAST\nNOOP\r\n")
-	d.expect("500 5.5.2")
-	d.expect("250") // NOOP ran as a command
+	d.expect("500 5.5.2") // one refused line, never a chunk
+	d.cmd("NOOP", "250")
 	d.send("NOOP\r\rRSET\r\n")
 	d.expect("500 5.5.2") // a bare CR inside a command line
 	d.cmd("NOOP", "250")
@@ -343,7 +346,8 @@ func TestErrorLimit(t *testing.T) {
 var bdatRef = regexp.MustCompile(`(?i)^BDAT ([0-9]+)( LAST)?\r\n$`)
 
 // referenceFrame is a small, independent framer of a client's byte
-// stream: lines end at CRLF (a line with a bare CR or LF is refused, a
+// stream: lines end at CRLF, and only there (a line with a bare CR or LF
+// is refused whole, a
 // line over maxLine ends the session, a partial line is nothing); a
 // well-formed BDAT is followed by its chunk; a DATA answered with 354 by
 // its body up to CRLF "." CRLF; a line answered with 334 by a SASL
@@ -353,8 +357,8 @@ func referenceFrame(in []byte, maxLine int, answer func(k int) byte) []string {
 	var ev []string
 	k, sasl := 0, false
 	for {
-		i := bytes.IndexByte(in, '\n')
-		if i < 0 || i+1 > maxLine {
+		i := bytes.Index(in, []byte("\r\n")) + 1 // the line's LF
+		if i <= 0 || i+1 > maxLine {
 			if i+1 > maxLine || len(in) > maxLine {
 				ev = append(ev, "T")
 			}
@@ -362,7 +366,7 @@ func referenceFrame(in []byte, maxLine int, answer func(k int) byte) []string {
 		}
 		line := in[:i+1]
 		in = in[i+1:]
-		if i == 0 || line[i-1] != '\r' || bytes.ContainsAny(line[:i-1], "\r\n") {
+		if bytes.ContainsAny(line[:i-1], "\r\n") {
 			ev = append(ev, "X"+string(line))
 			continue
 		}

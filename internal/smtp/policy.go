@@ -33,6 +33,13 @@ func rcptPostmaster(line []byte, configured bool) []byte {
 	return append([]byte("RCPT TO:<"+postmasterPath+">"), rest[len(path):]...)
 }
 
+// postmasterAsGiven is the "<postmaster>" path of a line rcptPostmaster
+// rewrote, in the client's own case.
+func postmasterAsGiven(line []byte) string {
+	rest := bytes.TrimLeft(line[8:], " ")
+	return string(rest[:len("<postmaster>")])
+}
+
 // postmasterAlias maps the postmaster path to the configured postmaster
 // address; isPostmaster says the recipient is the postmaster, whom
 // anyone may write to whatever the connector's rights.
@@ -48,7 +55,8 @@ var replyTooManyHops = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.Enhance
 // receivePolicy checks and edits an arriving message (trace header
 // included) before it is queued: more than max_hop_count Received:
 // headers is a mail loop (554 5.4.6; umbra's own header counts, as the
-// message would leave with it), and a Return-Path is removed: only
+// message would leave with it), as is a Delivered-To naming one of its
+// recipients (554 5.4.6, the whole message), and a Return-Path is removed: only
 // final delivery adds one (RFC 5321 §4.4).
 func (s *session) receivePolicy(body []byte) ([]byte, *gosmtp.SMTPError) {
 	if s.srv.maxHops > 0 {
@@ -58,5 +66,30 @@ func (s *session) receivePolicy(body []byte) ([]byte, *gosmtp.SMTPError) {
 			return nil, replyTooManyHops
 		}
 	}
+	if addr := s.deliveredBefore(body); addr != "" {
+		s.srv.refusals.log(s.log, "message rejected", "delivered_to_loop", s.ip, "rcpt", addr)
+		return nil, replyDeliveredLoop
+	}
 	return header.Remove(body, "Return-Path"), nil
+}
+
+// replyDeliveredLoop refuses a message that already carries a
+// Delivered-To naming one of its recipients.
+var replyDeliveredLoop = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 4, 6}, Message: "Mail loop: the message was delivered to a recipient before (Delivered-To)"}
+
+// deliveredBefore returns a recipient of the transaction that an arriving
+// Delivered-To names, "" when none is. Such a recipient is a loop, and
+// final delivery would fail it permanently (5.4.6): decided here, at
+// DATA, the whole message is refused and the client — not a possibly
+// forged sender, by a DSN — learns of it, on every server (edge and hub).
+func (s *session) deliveredBefore(body []byte) string {
+	if header.Count(body, "Delivered-To") == 0 {
+		return ""
+	}
+	for _, r := range s.rcpt {
+		if header.HasAddress(body, "Delivered-To", r.Addr) {
+			return r.Addr
+		}
+	}
+	return ""
 }

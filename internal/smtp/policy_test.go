@@ -23,8 +23,13 @@ func TestPostmasterAccepted(t *testing.T) {
 		d.expect("220")
 		d.cmd("EHLO c", "250")
 		d.cmd("MAIL FROM:<a@example.org>", "250")
-		d.cmd("RCPT TO:<postmaster>", "250")
-		d.cmd("RCPT TO:<PostMaster>", "250")
+		// The reply names the recipient as given, never the internal path.
+		if got := d.cmd("RCPT TO:<postmaster>", "250"); !strings.Contains(got, "<postmaster>") || strings.Contains(got, ".invalid") {
+			t.Errorf("RCPT TO:<postmaster>: %q", got)
+		}
+		if got := d.cmd("RCPT TO:<PostMaster>", "250"); !strings.Contains(got, "<PostMaster>") || strings.Contains(got, ".invalid") {
+			t.Errorf("RCPT TO:<PostMaster>: %q", got)
+		}
 		d.cmd("RCPT TO:<postmaster@elsewhere.test>", "550 5.7.1") // with a domain it is an ordinary address
 		d.cmd("DATA", "354")
 		d.cmd("Subject: help\r\n\r\nhi\r\n.", "250")
@@ -66,18 +71,18 @@ func TestHopLimit(t *testing.T) {
 }
 
 // A Return-Path is added only at final delivery (RFC 5321 §4.4): an
-// arriving one is removed at receipt. Delivered-To stays: final delivery
-// looks at it for loops.
+// arriving one is removed at receipt. A Delivered-To naming no recipient
+// stays: final delivery looks at it for loops.
 func TestReturnPathRemovedAtReceipt(t *testing.T) {
 	q := &fakeQueue{}
 	s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon)})
 	d := dial(t, s, "")
 	d.expect("220")
 	d.openData()
-	d.cmd("Return-Path: <forged@evil.test>\r\nSubject: x\r\nreturn-path :\r\n <again@evil.test>\r\nDelivered-To: b@example.test\r\n\r\nReturn-Path: body text\r\n.", "250")
+	d.cmd("Return-Path: <forged@evil.test>\r\nSubject: x\r\nreturn-path :\r\n <again@evil.test>\r\nDelivered-To: c@example.test\r\n\r\nReturn-Path: body text\r\n.", "250")
 	body := string(q.bodies[0])
-	if strings.Contains(body, "evil.test") || !strings.Contains(body, "Delivered-To: b@example.test\r\n") ||
-		!strings.HasSuffix(body, "Subject: x\r\nDelivered-To: b@example.test\r\n\r\nReturn-Path: body text\r\n") {
+	if strings.Contains(body, "evil.test") || !strings.Contains(body, "Delivered-To: c@example.test\r\n") ||
+		!strings.HasSuffix(body, "Subject: x\r\nDelivered-To: c@example.test\r\n\r\nReturn-Path: body text\r\n") {
 		t.Errorf("stored message:\n%s", body)
 	}
 }

@@ -102,6 +102,8 @@ type ServerConfig struct {
 // connections come from (routing.Topology.ServerAt).
 type ServerDirectory interface {
 	ServerAt(name string, ip netip.Addr) (known, ok bool)
+	// IsServerAddress: connections from ip may come from some server.
+	IsServerAddress(ip netip.Addr) bool
 }
 
 type serverDirectory struct{ d ServerDirectory }
@@ -252,11 +254,9 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	gs := gosmtp.NewServer(gosmtp.BackendFunc(func(conn *gosmtp.Conn) (gosmtp.Session, error) {
 		return s.newSession(c, conn), nil
 	}))
-	banner := c.cfg.Banner
-	if banner == "" {
-		banner = s.hostname
-	}
-	gs.Domain = banner
+	// The greeting is "220 <hostname> ESMTP Service Ready", or the
+	// connector's banner verbatim (the verb layer writes it).
+	gs.Domain = s.hostname
 	gs.MaxMessageBytes = int64(c.cfg.Limits.MaxMessageSize)
 	gs.MaxRecipients = c.cfg.Limits.MaxRecipients
 	gs.MaxLineLength = c.cfg.Limits.MaxLineLength

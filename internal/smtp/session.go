@@ -56,9 +56,12 @@ type session struct {
 	ip   netip.Addr
 	log  *slog.Logger
 
-	user         string // authenticated name, "" if none
-	server       bool   // authenticated as a transport server
-	authFailures int
+	user   string // authenticated name, "" if none
+	server bool   // authenticated as a transport server
+	// serverAccount: the session logged in with a server account (SASL),
+	// not only an account on an externally secured connector.
+	serverAccount bool
+	authFailures  int
 
 	vc *verbConn // the verb layer of the connection
 
@@ -169,6 +172,7 @@ func (s *session) bindServerID(serverID string) string {
 func (s *session) forgetAfterTLS() {
 	s.logTLS()
 	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
+	s.serverAccount = false
 	if s.vc != nil && len(s.vc.certNames) > 0 {
 		s.server = true // a certificate of the organisation names a server
 		s.log = s.log.With("certificate", s.vc.certNames[0])
@@ -197,19 +201,27 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return nil, s.count("AUTH", err)
 	}
 	check := func(identity, name, password string) error {
-		if s.srv.guard.lockedOut(s.ip) { // locked out by another connection meanwhile
-			return s.count("AUTH", s.authLockedOut())
-		}
+		locked := s.srv.guard.lockedOut(s.ip)
 		if identity != "" && identity != name {
+			if locked {
+				return s.count("AUTH", s.authLockedOut(name))
+			}
 			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
 		server, err := s.c.creds.Check(name, password)
+		if locked && (err != nil || !server) {
+			// A lock-out of the address never keeps a transport server
+			// out (issue 14): only a server account's right password
+			// passes it.
+			return s.count("AUTH", s.authLockedOut(name))
+		}
 		if err != nil {
 			return s.count("AUTH", s.authFailed(name, "bad_credentials"))
 		}
 		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
 		s.user, s.server = name, server || s.c.cfg.ExternallySecured
+		s.serverAccount = server
 		s.log = s.log.With("user", name)
 		s.log.Info("authenticated", "transport_server", s.server)
 		return nil
@@ -399,14 +411,46 @@ func (s *session) headerFirewall(body []byte, traceLen int) ([]byte, string) {
 	content, found := orgid.Strip(body[traceLen:])
 	if len(content) != len(body)-traceLen {
 		body = append(body[:traceLen:traceLen], content...)
-		if !s.server {
+		if !s.trustedServer() {
 			s.log.Info("umbra headers removed from a message of an untrusted sender")
 		}
 	}
-	if s.server && orgid.Valid(found) {
+	if s.trustedServer() && orgid.Valid(found) {
 		return body, found
 	}
 	return body, ""
+}
+
+// trustedServer: the session is an authenticated transport server of
+// the organisation, whose umbra headers (package orgid) are kept: it
+// logged in with a server account, presented a client certificate of
+// the organisation, or came to an externally secured connector from an
+// address the topology gives one of its servers. An externally secured
+// connector trusts its remote ranges for rights (relay, submit), but an
+// organisation id names a message, so with a topology the client must
+// also be a server of it — the same binding XSHADOW's server id gets
+// (bindServerID). Without a topology the connector's trust is all there
+// is, as for XSHADOW (README: externally_secured).
+func (s *session) trustedServer() bool {
+	switch {
+	case !s.server:
+		return false
+	case s.serverAccount:
+		return true
+	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
+		return true
+	}
+	return s.c.cfg.ExternallySecured && s.addressIsServer()
+}
+
+// addressIsServer: the client address is one the topology gives a
+// server (its Address or Sources); true without a topology.
+func (s *session) addressIsServer() bool {
+	d := s.srv.servers.Load()
+	if d == nil {
+		return true
+	}
+	return d.d.IsServerAddress(s.ip)
 }
 
 // noStorage reports a write that failed for want of room. bbolt formats
@@ -470,6 +514,9 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 	if bytes.IndexByte(b, 0) >= 0 {
 		return replyNUL
 	}
+	if emptyMessage(b) {
+		return replyEmptyMessage
+	}
 	switch bareNewline(b) {
 	case '\n':
 		return replyBareLF
@@ -477,6 +524,17 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 		return replyBareCR
 	}
 	return nil
+}
+
+// replyEmptyMessage refuses a message with nothing in it: no header
+// field and no body (BDAT 0 LAST, DATA ended at once, only blank lines).
+// A message with text but no header section is still taken, as Postfix
+// takes it: scripts send such mail, and refusing it helps no one.
+var replyEmptyMessage = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message is empty: no header section and no body"}
+
+// emptyMessage: b holds nothing but white space and line ends.
+func emptyMessage(b []byte) bool {
+	return len(bytes.TrimSpace(b)) == 0
 }
 
 // headerValue returns the unfolded value of the first header field name

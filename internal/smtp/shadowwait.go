@@ -73,7 +73,7 @@ func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, ok 
 	if len(f) == 2 {
 		k, v, found := strings.Cut(f[1], "=")
 		n, err := strconv.Atoi(v)
-		if !found || !strings.EqualFold(k, "WAIT") || err != nil || n < 0 || n > maxDiscardWait || s.shadowVersion() < 2 {
+		if !found || !strings.EqualFold(k, "WAIT") || err != nil || n < 1 || n > maxDiscardWait || s.shadowVersion() < 2 {
 			return 0, 0, false
 		}
 		wait = time.Duration(n) * time.Second

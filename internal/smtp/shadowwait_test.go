@@ -42,3 +42,14 @@ func FuzzShadowVerbArgs(f *testing.F) {
 		}
 	})
 }
+
+// W-4 with version 2: WAIT= is 1 to 60 seconds, as the README says; a
+// client that wants no wait sends no WAIT= at all.
+func TestDiscardWaitRange(t *testing.T) {
+	v2 := &session{srv: &Server{shadow: &signalShadow{}}}
+	for arg, ok := range map[string]bool{"5 WAIT=0": false, "5 WAIT=1": true, "5 WAIT=60": true, "5 WAIT=61": false, "5": true} {
+		if _, _, got := v2.parseDiscardArgs(arg); got != ok {
+			t.Errorf("%q: accepted %v, want %v", arg, got, ok)
+		}
+	}
+}

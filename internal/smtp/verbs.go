@@ -76,8 +76,15 @@ type verbConn struct {
 	softErrors   int           // past this many errors, each reply waits errorDelay
 	errorDelay   time.Duration
 	clk          clock.Clock
-	bodyStart    time.Time // when the body (or BDAT chunk) being read began
-	bodyBytes    int64     // its bytes so far
+	bodyStart    time.Time     // when the body (or BDAT chunk) being read began
+	bodyBytes    int64         // its bytes so far
+	xferStart    time.Time     // session clock: when the open BDAT transfer's first chunk came
+	xferBytes    int64         // the open BDAT transfer's bytes so far
+	maxTxn       time.Duration // max_transaction_time (0: no limit)
+	txnStart     time.Time     // session clock: the first command seen inside the open transaction
+	banner       string        // the connector's greeting text after "220 " ("": go-smtp's)
+	greetSeen    bool          // the greeting was written
+	rcptAsGiven  string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
 
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
@@ -122,7 +129,8 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	l := rc.Limits
 	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
 		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
-		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk}
+		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner,
+		maxTxn: l.MaxTransactionTime.D()}
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
@@ -330,6 +338,17 @@ func (v *verbConn) Write(b []byte) (int, error) {
 
 func (v *verbConn) write(b []byte) (int, error) {
 	final := len(b) >= 4 && (b[3] == ' ' || b[3] == '\r')
+	if !v.greetSeen {
+		v.greetSeen = true
+		if v.banner != "" && bytes.HasPrefix(b, []byte("220 ")) {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if _, err := v.conn.Write([]byte("220 " + greeting(v.banner) + "\r\n")); err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		}
+	}
 	if v.swallow > 0 {
 		if final {
 			v.swallow--
@@ -347,6 +366,10 @@ func (v *verbConn) write(b []byte) (int, error) {
 			return len(b), nil
 		}
 		v.body, v.bodyErr, v.hasBody = nil, nil, false
+	}
+	if v.rcptAsGiven != "" && final {
+		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
+		v.rcptAsGiven = ""
 	}
 	if final {
 		v.noteReply(b)
@@ -449,7 +472,7 @@ func (v *verbConn) startTLS(arg string) {
 	v.reply("220 2.0.0 Ready to start TLS")
 	v.mu.Lock()
 	tc := tls.Server(v.tc, v.tlsCfg)
-	tc.SetDeadline(time.Now().Add(time.Minute))
+	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()
 	tc.SetDeadline(time.Time{})
 	if err != nil {
@@ -474,6 +497,29 @@ func (v *verbConn) startTLS(arg string) {
 	// client greets again (which go-smtp treats as a reset) the layer
 	// takes nothing but EHLO, HELO, NOOP, RSET and QUIT.
 	v.greeted, v.sasl, v.bdat, v.bdatBuf = false, false, false, nil
+}
+
+// greeting is the text after "220 " of a connector with a banner: the
+// banner verbatim when it says ESMTP already (Postfix's smtpd_banner),
+// else the banner followed by " ESMTP Service Ready" as go-smtp writes it
+// (clients look for ESMTP before they try EHLO).
+func greeting(banner string) string {
+	for _, w := range strings.Fields(banner) {
+		if strings.EqualFold(w, "ESMTP") {
+			return banner
+		}
+	}
+	return banner + " ESMTP Service Ready"
+}
+
+// handshakeTimeout bounds a STARTTLS handshake: the connector's
+// idle_timeout (a stalled handshake holds a connection no longer than a
+// silent client does), at most a minute.
+func (v *verbConn) handshakeTimeout() time.Duration {
+	if v.idle > 0 && v.idle < time.Minute {
+		return v.idle
+	}
+	return time.Minute
 }
 
 // xshadow answers XSHADOW <server-id> (W-2).
@@ -501,6 +547,13 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	max, wait, ok := s.parseDiscardArgs(arg)
 	if !ok {
 		return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>], max a positive integer"
+	}
+	if v.r.Buffered() > 0 {
+		// More commands are pipelined behind this one: a long poll is
+		// the last command a client sends before it waits, so answer
+		// now, or a pipelined burst of WAIT= ties the connection for
+		// their sum (maxDiscardWait each).
+		wait = 0
 	}
 	s.waitDiscards(wait)
 	ids, ack := s.srv.shadow.Discards(s.shadowServer, max)
@@ -534,6 +587,9 @@ func (v *verbConn) mailShadowParam(line []byte) ([]byte, string) {
 	id, found := "", false
 	for _, f := range fields {
 		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOW") {
+			if found { // RFC 5321 §4.1.2: a parameter keyword appears once
+				return nil, "501 5.5.4 XSHADOW= given more than once"
+			}
 			id, found = val, true
 			continue
 		}

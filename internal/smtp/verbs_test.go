@@ -106,6 +106,8 @@ func TestShadowVerbReplies(t *testing.T) {
 	}
 
 	d.cmd("MAIL FROM:<a@example.org> XSHADOW=bad/id", "501 5.5.4")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=a XSHADOW=b", "501 5.5.4") // a keyword once (RFC 5321 §4.1.2)
+	d.cmd("MAIL FROM:<a@example.org> xshadow=a SIZE=1 XSHADOW=a", "501 5.5.4")
 	d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-42 SIZE=100", "250")
 	d.cmd("XSHADOW hub2", "503 5.5.1") // not inside a transaction
 	d.cmd("RCPT TO:<x@elsewhere.org>", "250")

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"umbra/internal/admin"
+	"umbra/internal/config"
+)
+
+// daemonConfig finds the configuration of the running daemon for the
+// commands that read it (track, route explain), in the admin commands'
+// order (adminSocket): --socket, else $UMBRA_SOCKET, else --config or
+// $UMBRA_CONFIG (read directly), else the installed daemon's socket when
+// it exists, else the socket of an installed configuration or of the
+// embedded default: a daemon found by its socket is asked which file it
+// runs and where its tracking log is (GET /v1/status), so that the
+// command reads what the daemon reads wherever it was started. Without an answering daemon it
+// falls back to an installed configuration (/etc/umbra), else the
+// embedded default, and says on stderr which configuration it used:
+// a search of the wrong tracking log must not pass for an empty result.
+func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
+	sock, _ := cmd.Flags().GetString("socket")
+	if sock == "" {
+		sock = os.Getenv("UMBRA_SOCKET")
+	}
+	named := configNamed(cmd)
+	if sock == "" && named != "" {
+		return loadFile(named)
+	}
+	if sock == "" {
+		// The installed daemon's socket, else the socket of an installed
+		// configuration or of the embedded default: adminSocket's order.
+		var err error
+		if sock, err = adminSocket(cmd); err != nil {
+			return nil, err
+		}
+	}
+	st, err := admin.NewClient(sock).Status()
+	why := fmt.Sprintf("no daemon answers on %s", sock)
+	switch {
+	case err == nil && (st.ConfigFile != "" || st.TrackingPath != ""):
+		return configOfDaemon(st, sock)
+	case err == nil:
+		// A daemon older than these fields (the binary was replaced,
+		// the daemon not restarted yet), or the embedded default
+		// without tracking: the files decide, as before.
+		why = fmt.Sprintf("the daemon on %s does not name its configuration", sock)
+	}
+	cfg, err := discoverConfig(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.File == "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the embedded default configuration (name the daemon's with --socket, --config, UMBRA_SOCKET or UMBRA_CONFIG)\n", why)
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the configuration %s\n", why, cfg.File)
+	}
+	return cfg, nil
+}
+
+// configOfDaemon loads the configuration a daemon reported in its status,
+// with the tracking log it actually writes.
+func configOfDaemon(st admin.Status, sock string) (*config.Config, error) {
+	var cfg *config.Config
+	var err error
+	if st.ConfigFile == "" {
+		cfg, err = config.LoadDefault()
+	} else {
+		cfg, err = config.Load(st.ConfigFile)
+	}
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: fmt.Errorf("the configuration of the daemon on %s: %w", sock, err)}
+	}
+	cfg.Tracking.Enabled = st.TrackingPath != ""
+	if st.TrackingPath != "" {
+		cfg.Tracking.Path = st.TrackingPath
+		cfg.Tracking.MaxFiles = st.TrackingMaxFiles
+	}
+	return cfg, nil
+}
+
+func loadFile(file string) (*config.Config, error) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	return cfg, nil
+}
+
+// absPath makes a path absolute against the working directory (empty
+// stays empty): the admin status names files for a CLI started elsewhere.
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// trackingPathOf is the absolute path of the tracking log, empty when
+// tracking is off.
+func trackingPathOf(cfg *config.Config) string {
+	if !cfg.Tracking.Enabled {
+		return ""
+	}
+	return absPath(cfg.Tracking.Path)
+}

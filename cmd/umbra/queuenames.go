@@ -1,0 +1,155 @@
+package main
+
+import (
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+)
+
+// queueNameChecker returns the admin API's check of a queue an operator
+// names that holds no message now (a suspension ahead of maintenance):
+// the name must be one the running configuration can produce.
+//
+//   - smarthost:NAME — NAME is a send connector with smart hosts
+//     (configuration or topology);
+//   - mailbox:DB — DB is the configured mailbox database or one of the
+//     topology;
+//   - site:SITE[/…] — SITE is a site of the topology;
+//   - shadow:SERVER, legacy:… — a server of the topology (shadow:) or any
+//     well-formed list;
+//   - redirect:HOST[:PORT] — a well-formed host and port;
+//   - mx:DOMAIN — a well-formed domain name (letters, digits, hyphens,
+//     two labels or more) while some send connector resolves MX. umbra
+//     cannot know ahead of time which domains mail will go to, so a
+//     well-formed domain may be held before its first message; a typo of
+//     the domain itself is the operator's to see in `queue list`.
+//
+// cur returns the configuration in force (it changes on reload).
+func queueNameChecker(cur func() *config.Config) func(name string) error {
+	return func(name string) error {
+		cfg := cur()
+		kind, dest, _ := strings.Cut(name, ":")
+		var valid []string
+		var topo *config.Topology
+		if cfg.Topology != "" {
+			topo, _ = config.LoadTopology(cfg.Topology)
+		}
+		switch kind {
+		case "smarthost":
+			for _, sc := range cfg.SendConnectors {
+				if len(sc.SmartHosts) > 0 {
+					valid = append(valid, "smarthost:"+sc.Name)
+				}
+			}
+			if topo != nil {
+				for _, sc := range topo.SendConnectors {
+					if len(sc.SmartHosts) > 0 {
+						valid = append(valid, "smarthost:"+sc.Name)
+					}
+				}
+			}
+		case "mailbox":
+			valid = append(valid, "mailbox:"+cfg.Mailbox.Database)
+			if topo != nil {
+				for _, d := range topo.MailboxDatabases {
+					valid = append(valid, "mailbox:"+d.Name)
+				}
+			}
+		case "site":
+			if topo != nil {
+				site, _, _ := strings.Cut(dest, "/")
+				for _, s := range topo.Sites {
+					if s.Name == site {
+						return nil
+					}
+					valid = append(valid, "site:"+s.Name)
+				}
+			}
+		case "shadow":
+			if topo != nil {
+				for _, s := range topo.Servers {
+					valid = append(valid, "shadow:"+s.Name)
+				}
+			} else if wellFormedHost(dest) {
+				return nil
+			}
+		case "legacy":
+			if dest != "" && !strings.ContainsAny(dest, " \t\r\n") {
+				return nil
+			}
+		case "redirect":
+			if validHostPort(dest) {
+				return nil
+			}
+			valid = append(valid, "redirect:HOST[:PORT]")
+		case "mx":
+			mx := false
+			for _, sc := range cfg.SendConnectors {
+				mx = mx || len(sc.SmartHosts) == 0
+			}
+			if topo != nil {
+				for _, sc := range topo.SendConnectors {
+					mx = mx || len(sc.SmartHosts) == 0
+				}
+			}
+			if mx && wellFormedDomain(dest) {
+				return nil
+			}
+			if mx {
+				valid = append(valid, "mx:DOMAIN (a well-formed domain name)")
+			}
+		}
+		for _, v := range valid {
+			if v == name {
+				return nil
+			}
+		}
+		sort.Strings(valid)
+		return &queue.UnknownNameError{Kind: "queue", Name: name, Valid: valid}
+	}
+}
+
+// wellFormedDomain reports whether s is a domain name of two labels or
+// more, each of letters, digits and inner hyphens, at most 63 octets.
+func wellFormedDomain(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// wellFormedHost is a domain name or an IP address.
+func wellFormedHost(s string) bool {
+	// A single label (localhost) is a host name too.
+	return net.ParseIP(strings.Trim(s, "[]")) != nil || wellFormedDomain(s) || wellFormedDomain(s+".invalid")
+}
+
+// validHostPort is HOST or HOST:PORT with a well-formed host and a port
+// of 1–65535.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return wellFormedHost(s)
+	}
+	p, err := strconv.Atoi(port)
+	return err == nil && p > 0 && p < 65536 && wellFormedHost(host)
+}

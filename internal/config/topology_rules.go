@@ -1,0 +1,222 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// topologyRules reports what makes a syntactically valid topology unsafe
+// or unroutable, each at the line of the element concerned:
+//
+//   - two servers with one address (a copy-paste: relaying to the other
+//     would relay to this server itself), and an unspecified address
+//     (0.0.0.0, ::) no server can be reached at;
+//   - names that differ only in letter case (sites, servers, databases,
+//     site links, connectors): routing and operators would mix them up.
+//     Names must be ASCII: two Unicode spellings that normalise to one
+//     name (NFC) cannot be told apart without a normalisation library,
+//     so they are refused rather than compared;
+//   - one subnet in two sites, and a site link that names a site twice
+//     (a link from a site to itself);
+//   - a mailbox server whose site has no hub of its version (RT-8: mail
+//     for its databases goes through such a hub, from every other site
+//     and from servers of another version), and an edge server whose site
+//     has no hub to relay to;
+//   - a legacy send connector (source servers all legacy) with scope
+//     site: a legacy server is in no site, so no site could use it;
+//   - a send connector whose source server is a mailbox server (source
+//     servers are hubs, edges, or legacy servers for legacy connectors).
+func topologyRules(t *Topology) []violation {
+	v := &validator{}
+	ascii := func(kind, name string, path ...any) {
+		for i := 0; i < len(name); i++ {
+			if name[i] >= 0x80 {
+				v.add(fmt.Sprintf("%s name %q: names must be ASCII (letters, digits, ._-)", kind, name), append(path, "name")...)
+				return
+			}
+		}
+	}
+	foldDup := func(kind string, names []string, path func(i int) []any) {
+		seen := map[string]string{}
+		for i, n := range names {
+			k := strings.ToLower(n)
+			if prev, ok := seen[k]; ok && prev != n {
+				v.add(fmt.Sprintf("%s %q differs from %s %q only in letter case", kind, n, kind, prev), append(path(i), "name")...)
+			}
+			if _, ok := seen[k]; !ok {
+				seen[k] = n
+			}
+		}
+	}
+	var siteNames, serverNames, dbNames, linkNames, connNames []string
+	for i, s := range t.Sites {
+		siteNames = append(siteNames, s.Name)
+		ascii("site", s.Name, "sites", i)
+	}
+	for i, s := range t.Servers {
+		serverNames = append(serverNames, s.Name)
+		ascii("server", s.Name, "servers", i)
+	}
+	for i, d := range t.MailboxDatabases {
+		dbNames = append(dbNames, d.Name)
+		ascii("mailbox database", d.Name, "mailbox_databases", i)
+	}
+	for i, l := range t.SiteLinks {
+		linkNames = append(linkNames, l.Name)
+		ascii("site link", l.Name, "site_links", i)
+	}
+	for i, c := range t.SendConnectors {
+		connNames = append(connNames, c.Name)
+		ascii("send connector", c.Name, "send_connectors", i)
+	}
+	foldDup("site", siteNames, func(i int) []any { return []any{"sites", i} })
+	foldDup("server", serverNames, func(i int) []any { return []any{"servers", i} })
+	foldDup("mailbox database", dbNames, func(i int) []any { return []any{"mailbox_databases", i} })
+	foldDup("site link", linkNames, func(i int) []any { return []any{"site_links", i} })
+	foldDup("send connector", connNames, func(i int) []any { return []any{"send_connectors", i} })
+
+	subnets := map[netip.Prefix]string{}
+	for i, s := range t.Sites {
+		for j, p := range s.Subnets {
+			pr, err := netip.ParsePrefix(p)
+			if err != nil {
+				continue // reported by validateTopology
+			}
+			pr = pr.Masked()
+			if prev, ok := subnets[pr]; ok && prev != s.Name {
+				v.add(fmt.Sprintf("subnet %s of site %q is already a subnet of site %q", pr, s.Name, prev), "sites", i, "subnets", j)
+				continue
+			}
+			subnets[pr] = s.Name
+		}
+	}
+	for i, l := range t.SiteLinks {
+		seen := map[string]bool{}
+		for j, s := range l.Sites {
+			if seen[strings.ToLower(s)] {
+				v.add(fmt.Sprintf("site link %q names site %q twice (a link from a site to itself)", l.Name, s), "site_links", i, "sites", j)
+			}
+			seen[strings.ToLower(s)] = true
+		}
+	}
+
+	addrs := map[string]string{}
+	for i, s := range t.Servers {
+		if s.Role == "legacy" || s.Address == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(s.Address)
+		if err != nil {
+			continue // reported by validateTopology
+		}
+		key := strings.ToLower(strings.TrimSuffix(host, "."))
+		if ip, err := netip.ParseAddr(host); err == nil {
+			if ip.IsUnspecified() {
+				v.add(fmt.Sprintf("server %q: address %q is the unspecified address; give the address the server is reached at", s.Name, s.Address), "servers", i, "address")
+				continue
+			}
+			key = ip.Unmap().String()
+		}
+		key = net.JoinHostPort(key, port)
+		if prev, ok := addrs[key]; ok {
+			v.add(fmt.Sprintf("server %q has the address %s of server %q: relaying to one would reach the other", s.Name, s.Address, prev), "servers", i, "address")
+			continue
+		}
+		addrs[key] = s.Name
+	}
+
+	roles := map[string]string{}
+	for _, s := range t.Servers {
+		roles[s.Name] = s.Role
+	}
+	hubOf := func(site string, version int) bool {
+		for _, h := range t.Servers {
+			if h.Role == "hub" && topoServerSite(t, h) == site && (version == 0 || topoVersion(h.Version) == version) {
+				return true
+			}
+		}
+		return false
+	}
+	for i, s := range t.Servers {
+		site := topoServerSite(t, s)
+		if site == "" {
+			continue // no site: reported by topologyGraph or validateTopology
+		}
+		switch s.Role {
+		case "edge":
+			if !hubOf(site, 0) {
+				v.add(fmt.Sprintf("edge server %q is in site %q, which has no hub to relay to", s.Name, site), "servers", i, "role")
+			}
+		case "mailbox":
+			hasDB := false
+			for _, d := range t.MailboxDatabases {
+				hasDB = hasDB || d.Server == s.Name
+			}
+			if hasDB && !hubOf(site, topoVersion(s.Version)) {
+				v.add(fmt.Sprintf("mailbox server %q (version %d) is in site %q, which has no hub of version %d: mail for its databases cannot be routed (RT-8)", s.Name, topoVersion(s.Version), site, topoVersion(s.Version)), "servers", i, "site")
+			}
+		}
+	}
+	for i, c := range t.SendConnectors {
+		legacy := len(c.SourceServers) > 0
+		for _, s := range c.SourceServers {
+			legacy = legacy && roles[s] == "legacy"
+		}
+		if legacy && c.Scope == "site" {
+			v.add(fmt.Sprintf("send connector %q: scope site on a legacy connector (its source servers are in no site) makes it unusable from every site", c.Name), "send_connectors", i, "scope")
+		}
+		for j, s := range c.SourceServers {
+			if r, ok := roles[s]; ok && r == "mailbox" {
+				v.add(fmt.Sprintf("send connector %q: source server %q is a %s server; source servers are hubs, edges or (for a legacy connector) legacy servers", c.Name, s, r), "send_connectors", i, "source_servers", j)
+			}
+		}
+	}
+	return v.out
+}
+
+// topoServerSite is the site of s: its own, or by the longest subnet
+// match of its address (RT-1).
+func topoServerSite(t *Topology, s TopoServer) string {
+	if s.Site != "" {
+		return s.Site
+	}
+	return siteByAddress(t, s.Address)
+}
+
+// topoVersion is a server's version: 0 (or absent) means 1, as routing
+// reads it.
+func topoVersion(v int) int {
+	if v == 0 {
+		return 1
+	}
+	return v
+}
+
+// CheckTopologyServer reports, at the line of the server in the topology
+// file at path, that the topology gives the server name (this server's
+// server.name) another role than role (its server.role): routing would
+// treat it as what it is not (a hub taken for an edge relays nowhere, an
+// edge taken for a hub receives the site's mail). serve, SIGHUP and
+// config check all refuse it. A name the topology lacks is not reported
+// here.
+func CheckTopologyServer(path, name, role string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	t := &Topology{}
+	doc, err := decodeStrict(data, path, t)
+	if err != nil {
+		return err
+	}
+	v := &validator{}
+	for i, s := range t.Servers {
+		if s.Name == name && s.Role != role {
+			v.add(fmt.Sprintf("the topology gives server %q the role %s, but its server.role is %s", name, s.Role, role), "servers", i, "role")
+		}
+	}
+	return violations(path, doc, v.out)
+}

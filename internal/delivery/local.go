@@ -1,0 +1,94 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"umbra/internal/mailbox"
+	"umbra/internal/queue"
+	"umbra/internal/smtp"
+)
+
+// suppressDuplicates answers the recipients whose copy of this message
+// is already in their mailbox database (and holds back those whose copy
+// is being delivered by another attempt right now), and returns the
+// others, each now claimed by this attempt.
+func suppressDuplicates(st *state, m *queue.Message, db string, rcpts []int, hop string) ([]queue.Result, []int) {
+	if st.cfg.Dedup == nil || m.OrgID == "" {
+		return nil, rcpts
+	}
+	var dup []queue.Result
+	var rest []int
+	for _, i := range rcpts {
+		switch st.cfg.Dedup.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr) {
+		case queue.Duplicate:
+			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: hop, Duplicate: true,
+				Reply: "250 2.0.0 duplicate suppressed: org id " + m.OrgID + " was delivered to database " + db + " before"})
+		case queue.Busy:
+			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop,
+				Reply: "451 4.3.0 another copy of org id " + m.OrgID + " is being delivered to database " + db})
+		default:
+			rest = append(rest, i)
+		}
+	}
+	return dup, rest
+}
+
+func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	dup, rcpts := suppressDuplicates(st, m, g.db, g.rcpts, "mailbox")
+	if len(rcpts) == 0 {
+		return dup
+	}
+	return append(dup, d.deliverLocalNew(ctx, st, m, body, g.db, rcpts)...)
+}
+
+func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Message, body []byte, db string, rcpts []int) []queue.Result {
+	if st.maildir != nil {
+		var out []queue.Result
+		for _, i := range rcpts {
+			if r, loop := deliveredBefore(m, body, i, "maildir"); loop {
+				out = append(out, r)
+				continue
+			}
+			addr := m.Rcpts[i].Addr
+			at := strings.LastIndexByte(addr, '@')
+			if d.unknownLocal(ctx, addr) {
+				out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: "maildir", Reply: "550 5.1.1 <" + addr + ">: no such mailbox"})
+				continue
+			}
+			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
+			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
+			if errors.Is(err, mailbox.ErrAlreadyDelivered) {
+				// Another server of a shared store (or an earlier attempt)
+				// wrote this copy: not a delivery of this attempt, so no
+				// duplicate record and no dumpster copy.
+				r.Duplicate, r.Reply = true, "250 2.0.0 duplicate suppressed: org id "+m.OrgID+" already in the maildir"
+				err = nil
+			}
+			if err != nil {
+				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
+				r.Outcome, r.Reply = queue.Deferred, "451 4.3.0 maildir write failed"
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	if st.cfg.Mailbox.LMTP == "" {
+		return deferAll(rcpts, "local", "451 4.3.5 no mailbox delivery configured")
+	}
+	network, addr := "tcp", st.cfg.Mailbox.LMTP
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", p
+	}
+	nc, err := st.dial(ctx, nil, network, addr)
+	if err != nil {
+		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
+	}
+	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, LMTP: true,
+		CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
+	if err != nil {
+		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
+	}
+	defer c.Close()
+	return d.transaction(ctx, st, c, "lmtp", m, body, rcpts, true)
+}

@@ -1,0 +1,132 @@
+package delivery
+
+import (
+	"fmt"
+	"strings"
+
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// Plan implements queue.Planner: it names the destination of each
+// recipient without I/O — the same grouping Deliver makes — so that the
+// scheduler can queue each group behind its destination's window.
+// Recipients answered without a connection (no route, a size limit, a
+// suspended queue, a mail loop) form a job without a destination.
+func (d *Deliverer) Plan(m *queue.Message, rcpts []int) []queue.Job {
+	st := d.st.Load()
+	groups, order, results := st.group(m, rcpts)
+	var jobs []queue.Job
+	var now []int
+	for _, r := range results {
+		now = append(now, r.Rcpt)
+	}
+	for _, k := range order {
+		g := groups[k]
+		if st.cfg.Suspended != nil && st.cfg.Suspended(g.queue) {
+			now = append(now, g.rcpts...)
+			continue
+		}
+		jobs = append(jobs, queue.Job{Dest: g.key, Queue: g.queue, Max: st.limit(g), Rcpts: g.rcpts})
+	}
+	if len(now) > 0 {
+		jobs = append(jobs, queue.Job{Rcpts: now})
+	}
+	return jobs
+}
+
+// limit is a destination's concurrency limit: its send connector's
+// max_connections, else max_connections_per_destination.
+func (st *state) limit(g *group) int {
+	if g.conn != nil && g.conn.cfg.MaxConnections > 0 {
+		return g.conn.cfg.MaxConnections
+	}
+	return st.cfg.MaxConnectionsPerDestination
+}
+
+// group sorts a message's recipients by next hop. Recipients that need
+// no connection get their result at once.
+func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group, order []string, results []queue.Result) {
+	groups = map[string]*group{}
+	planned := orgRoutes(st, m, rcpts) // delayed fan-out over the whole message (fanout.go)
+	for _, i := range rcpts {
+		addr := m.Rcpts[i].Addr
+		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+		var g *group
+		if target := m.Rcpts[i].Redirect; target != "" {
+			key := "redirect:" + target
+			g = groups[key]
+			if g == nil {
+				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, target), dom: domain}
+			}
+		} else if typ := st.cfg.Routing.Accepted(domain); st.cfg.Topology != nil &&
+			(typ != routing.Authoritative || st.cfg.Topology.HasMailbox(addr)) {
+			r := planned[i]
+			switch {
+			case len(r.Expand) > 0: // a group expanded here: its members join the message
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Expanded, Queue: "expansion", NextHop: "expansion",
+					Expand: r.Expand, Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})
+				continue
+			case r.NDR != "":
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
+				continue
+			case len(r.NextHops) == 0:
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable", NextHop: "unreachable",
+					Reply: "451 4.4.4 no route to " + r.Destination})
+				continue
+			case r.NextHops[0].Kind == routing.HopConnector:
+				sc := st.topoConnector(r.NextHops[0].Connector)
+				key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name
+				if len(sc.cfg.SmartHosts) == 0 {
+					key, qname = key+"/"+domain, "mx:"+domain
+				}
+				if g = groups[key]; g == nil {
+					g = &group{key: key, queue: qname, conn: sc, dom: domain}
+				}
+			default:
+				key := "org:" + r.GroupKey()
+				if g = groups[key]; g == nil {
+					g = &group{key: key, queue: orgQueue(r.NextHops[0]), hops: r.NextHops, dom: domain}
+					if r.NextHops[0].Kind == routing.HopMailbox {
+						g.db = r.NextHops[0].Database
+					}
+				}
+			}
+		} else if typ == routing.Authoritative {
+			g = groups["local"]
+			if g == nil {
+				g = &group{key: "local", queue: "mailbox:" + st.cfg.Mailbox.Database, db: st.cfg.Mailbox.Database}
+			}
+		} else {
+			dec, err := st.cfg.Routing.Route(domain)
+			if err != nil {
+				// A configuration gap, not the recipient's fault: the
+				// message waits in retry (the unreachable queue) until a
+				// connector appears or it expires.
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable",
+					NextHop: "unreachable", Reply: "451 4.4.4 " + err.Error()})
+				continue
+			}
+			sc := st.conns[dec.Connector]
+			if max := int64(sc.cfg.MaxMessageSize); max > 0 && m.Size > max {
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: dec.Connector,
+					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", m.Size, max, dec.Connector)})
+				continue
+			}
+			key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name
+			if len(sc.cfg.SmartHosts) == 0 {
+				key, qname = key+"/"+domain, "mx:"+domain
+			}
+			g = groups[key]
+			if g == nil {
+				g = &group{key: key, queue: qname, conn: sc, dom: domain}
+			}
+		}
+		if len(g.rcpts) == 0 {
+			groups[g.key] = g
+			order = append(order, g.key)
+		}
+		g.rcpts = append(g.rcpts, i)
+	}
+	return groups, order, results
+}

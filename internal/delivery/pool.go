@@ -1,0 +1,95 @@
+package delivery
+
+import (
+	"strings"
+	"sync"
+	"time"
+	"umbra/internal/queue"
+	"umbra/internal/smtp"
+)
+
+type pooled struct {
+	c    *smtp.Client
+	used time.Time
+}
+
+// idleReuse is how long a finished connection waits for the next message
+// to the same destination.
+const idleReuse = 5 * time.Second
+
+// finishConn keeps a healthy connection for the next message to the same
+// destination, or closes it.
+func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
+	for _, r := range res {
+		if r.Outcome == queue.Deferred && strings.HasPrefix(r.Reply, "451 4.4.2") {
+			c.Close() // the connection broke
+			return
+		}
+	}
+	d.mu.Lock()
+	d.idle[key] = append(d.idle[key], &pooled{c: c, used: time.Now()})
+	d.mu.Unlock()
+	time.AfterFunc(idleReuse, func() { d.expireIdle(key) })
+}
+
+func (d *Deliverer) takeIdle(key string) *pooled {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.idle[key]
+	for len(l) > 0 {
+		pc := l[len(l)-1]
+		l = l[:len(l)-1]
+		d.idle[key] = l
+		if time.Since(pc.used) < idleReuse {
+			return pc
+		}
+		go d.endSession(pc.c)
+	}
+	return nil
+}
+
+func (d *Deliverer) expireIdle(key string) {
+	d.mu.Lock()
+	var keep []*pooled
+	var stale []*pooled
+	for _, pc := range d.idle[key] {
+		if time.Since(pc.used) >= idleReuse {
+			stale = append(stale, pc)
+		} else {
+			keep = append(keep, pc)
+		}
+	}
+	d.idle[key] = keep
+	d.mu.Unlock()
+	for _, pc := range stale {
+		d.endSession(pc.c)
+	}
+}
+
+// Close ends every pooled connection, in parallel (each asks for its
+// discards first), waiting at most closeWait: a hung primary must not
+// hold up a shutdown.
+func (d *Deliverer) Close() {
+	d.mu.Lock()
+	idle := d.idle
+	d.idle = map[string][]*pooled{}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range idle {
+		for _, pc := range l {
+			wg.Add(1)
+			go func() { defer wg.Done(); d.endSession(pc.c) }()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// closeWait bounds Close.
+const closeWait = 10 * time.Second

@@ -1,0 +1,181 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"umbra/internal/config"
+	"umbra/internal/orgid"
+	"umbra/internal/queue"
+	"umbra/internal/smtp"
+
+	"github.com/emersion/go-sasl"
+)
+
+// deliverRemote sends a group through its send connector: to a smart
+// host, or to the domain's MX hosts in preference order.
+func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	if leavesOrganisation(st, g) {
+		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
+	}
+	if pc := d.takeIdle(g.key); pc != nil {
+		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
+			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
+			d.finishConn(g.key, pc.c, res)
+			return res
+		}
+		pc.c.Close()
+	}
+
+	hosts, res := d.destinations(ctx, st, g)
+	if res != nil {
+		return res
+	}
+	hosts = orderHosts(d.health, hosts)
+	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
+	for _, h := range hosts {
+		c, err := d.connect(ctx, st, g.conn, h)
+		if err != nil {
+			lastErr, lastHost = err.Error(), h.String()
+			if errors.Is(err, errPermanent) {
+				return failAll(g.rcpts, h.String(), err.Error())
+			}
+			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
+			continue
+		}
+		d.health.Responsive(h.name, h.addr)
+		if g.conn.cfg.SendXShadow {
+			d.openShadow(st, c, h.name)
+			c.Via = g.conn.cfg.Name
+			if res := d.selfRelay(c, h.String(), g.rcpts); res != nil {
+				return res
+			}
+		}
+		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
+		d.finishConn(g.key, c, res)
+		return res
+	}
+	return deferAll(g.rcpts, lastHost, lastErr)
+}
+
+// host is one address to try, with the name it was found under.
+type host struct {
+	name string
+	addr string // ip:port
+}
+
+func (h host) String() string {
+	ip, port, _ := net.SplitHostPort(h.addr)
+	return fmt.Sprintf("%s[%s]:%s", h.name, ip, port)
+}
+
+var errPermanent = errors.New("permanent")
+
+// destinations lists the addresses to try for a group, in order: smart
+// hosts in random order (spreading load), or MX hosts by preference
+// (random among equals), falling back to the domain's own address when it
+// has no MX (RFC 5321 §5.1).
+func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []queue.Result) {
+	port := strconv.Itoa(g.conn.cfg.Port)
+	var names []string
+	if len(g.conn.cfg.SmartHosts) > 0 {
+		names = append(names, g.conn.cfg.SmartHosts...)
+		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	} else {
+		mxs, err := st.cfg.Resolver.LookupMX(ctx, g.dom)
+		var dnsErr *net.DNSError
+		switch {
+		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+			return nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
+		case err == nil && len(mxs) > 0:
+			sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+			for i := 0; i < len(mxs); {
+				j := i
+				for j < len(mxs) && mxs[j].Pref == mxs[i].Pref {
+					j++
+				}
+				same := mxs[i:j]
+				rand.Shuffle(len(same), func(a, b int) { same[a], same[b] = same[b], same[a] })
+				i = j
+			}
+			for _, mx := range mxs {
+				names = append(names, strings.TrimSuffix(mx.Host, "."))
+			}
+		case errors.As(err, &dnsErr) && dnsErr.IsNotFound || err == nil:
+			names = []string{g.dom} // no MX: the domain itself
+		default:
+			return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
+		}
+	}
+	var hosts []host
+	var lastErr error
+	for _, n := range names {
+		name, p := n, port
+		if h, pp, err := net.SplitHostPort(n); err == nil {
+			name, p = h, pp
+		}
+		if ip := net.ParseIP(name); ip != nil {
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p)})
+			continue
+		}
+		addrs, err := st.cfg.Resolver.LookupHost(ctx, name)
+		if err != nil {
+			lastErr = err
+			var de *net.DNSError
+			if errors.As(err, &de) && de.IsNotFound && len(names) == 1 && len(g.conn.cfg.SmartHosts) == 0 {
+				return nil, failAll(g.rcpts, g.dom, "550 5.1.2 domain "+g.dom+" not found")
+			}
+			continue
+		}
+		for _, a := range addrs {
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p)})
+		}
+	}
+	if len(hosts) == 0 {
+		msg := "451 4.4.4 no address for any host of " + g.key
+		if lastErr != nil {
+			msg += ": " + lastErr.Error()
+		}
+		return nil, deferAll(g.rcpts, g.key, msg)
+	}
+	return hosts, nil
+}
+
+func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
+	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
+		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
+	for attempt := 0; attempt < 2; attempt++ {
+		nc, err := st.dial(ctx, sc, "tcp", h.addr)
+		if err != nil {
+			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
+		}
+		c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: h.name, TLS: policy,
+			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
+		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
+			policy = smtp.TLSNone // the handshake failed: plaintext, as opportunistic TLS allows
+			continue
+		}
+		if errors.Is(err, smtp.ErrTLSUnavailable) {
+			d.observeTLSFailure(sc.cfg.Name, sc.cfg.TLS)
+			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))
+		}
+		c.SetHop(h.String())
+		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
+		if sc.cfg.Auth.Username != "" {
+			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err))
+			}
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)
+}

@@ -1,0 +1,204 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"umbra/internal/queue"
+	"umbra/internal/smtp"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// transaction runs MAIL, RCPT… and DATA and maps every reply to a
+// per-recipient result: 2xx done, 4xx deferred, 5xx failed.
+func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
+	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
+		if loops, rest := loopsAmong(m, body, rcpts, hop); len(loops) > 0 {
+			if len(rest) == 0 {
+				return loops
+			}
+			return append(loops, d.transaction(ctx, st, c, hop, m, body, rest, true)...)
+		}
+		body = withoutTrace(body)
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	okOutcome := queue.RelayedOK
+	if lmtp {
+		okOutcome = queue.DeliveredOK
+	}
+	primary, shadowID := "", ""
+	if c.ShadowDB != "" && !lmtp {
+		primary = c.Hop()
+		shadowID = m.ID.String() + "-" + shortHash(primary)
+		c.SetShadowID(shadowID)
+		defer d.queryDiscards(st, c, primary)
+	}
+	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID}
+	if m.RetFull {
+		opts.Return = gosmtp.DSNReturnFull
+	}
+	if utf8, _ := c.Extension("SMTPUTF8"); m.UTF8 && utf8 {
+		opts.UTF8 = true
+	} else if m.UTF8 && !envelopeASCII(m, rcpts) {
+		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
+	}
+	if err := c.Mail(m.From, opts); err != nil {
+		return classifyAll(rcpts, hop, err)
+	}
+	var out, accepted []queue.Result
+	var acceptedAddrs []string
+	for _, i := range rcpts {
+		r := &m.Rcpts[i]
+		ro := &gosmtp.RcptOptions{}
+		if r.Notify != 0 {
+			for _, n := range notifyOrder { // already in sortNotify's order: no map, no sort per recipient
+				if r.Notify&n.bit != 0 {
+					ro.Notify = append(ro.Notify, n.dsn)
+				}
+			}
+		}
+		if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
+			ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
+		}
+		if err := c.Rcpt(r.Addr, ro); err != nil {
+			res := classify(i, hop, err)
+			out = append(out, res)
+			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
+				// Connection lost: the rest cannot be tried now.
+				return append(out, deferAll(remaining(rcpts, i), hop, res.Reply)...)
+			}
+			continue
+		}
+		accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
+		acceptedAddrs = append(acceptedAddrs, r.Addr)
+	}
+	if len(accepted) == 0 {
+		c.Reset()
+		return out
+	}
+	n := 1
+	if lmtp {
+		n = len(accepted) // LMTP: one reply per accepted recipient
+	}
+	replies, err := c.SendData(body, n)
+	var se *gosmtp.SMTPError
+	if len(replies) == 0 && errors.As(err, &se) {
+		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused
+	}
+	for k, a := range accepted {
+		r := 0 // SMTP: one reply for all
+		if lmtp {
+			r = k
+		}
+		switch {
+		case r >= len(replies):
+			// The connection broke before this reply: the message may or
+			// may not have arrived; it is sent again (at least once).
+			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
+				Reply: "451 4.4.2 connection lost during DATA: " + errText(err)}
+		case replies[r].Err != nil:
+			a = classify(a.Rcpt, hop, replies[r].Err)
+		default:
+			a.Outcome, a.Reply = okOutcome, "250 "+replies[r].Text
+		}
+		if a.Outcome == okOutcome && !lmtp {
+			// go-smtp passed NOTIFY, ORCPT, RET and ENVID on when the
+			// next hop advertised DSN: success is then its to report.
+			a.DSNPassed, _ = c.Extension("DSN")
+		}
+		if a.Outcome == okOutcome && shadowID != "" {
+			a.Outcome, a.Primary, a.PrimaryAddr, a.ShadowID, a.PrimaryVia = queue.ShadowedOK, primary, c.RemoteAddr(), shadowID, c.Via
+			a.PrimaryDB = c.ShadowDB // the database the copy is made against (SR-13)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no reply"
+	}
+	return err.Error()
+}
+
+func classify(i int, hop string, err error) queue.Result {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		o := queue.Deferred
+		if smtp.Permanent(err) {
+			o = queue.FailedPerm
+		}
+		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
+	}
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": " + err.Error()}
+}
+
+func classifyAll(rcpts []int, hop string, err error) []queue.Result {
+	out := make([]queue.Result, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = classify(i, hop, err)
+	}
+	return out
+}
+
+func deferAll(rcpts []int, hop, reply string) []queue.Result {
+	out := make([]queue.Result, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: reply}
+	}
+	return out
+}
+
+func failAll(rcpts []int, hop, reply string) []queue.Result {
+	out := deferAll(rcpts, hop, reply)
+	for k := range out {
+		out[k].Outcome = queue.FailedPerm
+	}
+	return out
+}
+
+func remaining(rcpts []int, after int) []int {
+	for k, i := range rcpts {
+		if i == after {
+			return rcpts[k+1:]
+		}
+	}
+	return nil
+}
+
+func indexes(rs []queue.Result) []int {
+	out := make([]int, len(rs))
+	for k, r := range rs {
+		out[k] = r.Rcpt
+	}
+	return out
+}
+
+func envelopeASCII(m *queue.Message, rcpts []int) bool {
+	s := []byte(m.From)
+	for _, i := range rcpts {
+		s = append(s, m.Rcpts[i].Addr...)
+	}
+	return !bytes.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
+}
+
+func sortNotify(n []gosmtp.DSNNotify) {
+	sort.Slice(n, func(i, j int) bool { return n[i] < n[j] })
+}
+
+// notifyOrder maps NOTIFY bits to go-smtp's values in the order
+// sortNotify gives them (DELAY, FAILURE, NEVER, SUCCESS).
+var notifyOrder = []struct {
+	bit queue.Notify
+	dsn gosmtp.DSNNotify
+}{
+	{queue.NotifyDelay, gosmtp.DSNNotifyDelayed},
+	{queue.NotifyFailure, gosmtp.DSNNotifyFailure},
+	{queue.NotifyNever, gosmtp.DSNNotifyNever},
+	{queue.NotifySuccess, gosmtp.DSNNotifySuccess},
+}

@@ -1,0 +1,151 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Kick makes the scheduler look at the time index now.
+func (q *Manager) Kick() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (q *Manager) reserve() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.active >= q.cfg.MaxActive {
+		return false
+	}
+	q.active++
+	return true
+}
+
+func (q *Manager) release() {
+	q.mu.Lock()
+	q.active--
+	q.mu.Unlock()
+	q.Kick()
+}
+
+// reserveUpTo takes up to n free slots of the active set.
+func (q *Manager) reserveUpTo(n int) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(n, q.cfg.MaxActive-q.active)
+	if k < 0 {
+		k = 0
+	}
+	q.active += k
+	return k
+}
+
+// unreserve gives back slots that were reserved but not used.
+func (q *Manager) unreserve(n int) {
+	if n == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.active -= n
+	q.mu.Unlock()
+}
+
+func (q *Manager) room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cfg.MaxActive - q.active
+}
+
+func (q *Manager) run(ctx context.Context) {
+	var lastPrune time.Time
+	for {
+		if now := q.clk.Now(); now.Sub(lastPrune) >= time.Hour {
+			lastPrune = now
+			q.pruneDiscards(now)
+			q.pruneDests(now)
+		}
+		q.claimDue(ctx)
+		var due time.Time
+		var ok bool
+		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
+		wait := nextWake(due, ok, q.clk.Now(), q.room())
+		t := q.clk.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			q.pump(ctx) // jobs still waiting for a window go back, unattempted
+			return
+		case <-q.kick:
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// nextWake is how long the scheduler sleeps: until the next due time, at
+// once if that passed since claimDue looked, and until a kick (an hour at
+// most) when nothing is scheduled or the active set is full, since a
+// release or a Submit kicks it.
+func nextWake(due time.Time, ok bool, now time.Time, room int) time.Duration {
+	switch {
+	case !ok || room <= 0:
+		return time.Hour
+	case due.Before(now):
+		return 0
+	}
+	return due.Sub(now)
+}
+
+// claimDue moves due messages into the active set, as many as it has
+// room for, in one transaction, and dispatches them. Slots are reserved
+// before the claim, so a concurrent Submit cannot overfill the set.
+func (q *Manager) claimDue(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := q.clk.Now()
+		// Reserve only what is due, so that a Submit meanwhile still
+		// finds room and goes straight to delivery.
+		due := 0
+		_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.room())); return nil })
+		slots := q.reserveUpTo(due)
+		if slots == 0 {
+			return
+		}
+		var claimed []*Message
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			claimed = claimed[:0]
+			for _, id := range tx.Due(now, slots) {
+				m, err := tx.Get(id)
+				if err != nil {
+					return fmt.Errorf("claim %s: %w", id, err)
+				}
+				m.State = Active
+				if err := tx.Put(m); err != nil {
+					return err
+				}
+				claimed = append(claimed, m)
+			}
+			return nil
+		})
+		if err != nil {
+			claimed = nil
+			q.log.Error("claiming due messages failed", "err", err)
+		}
+		q.unreserve(slots - len(claimed))
+		for _, m := range claimed {
+			q.dispatch(ctx, m, nil)
+		}
+		if len(claimed) < slots {
+			return
+		}
+	}
+}
+
+// dispatch hands a claimed message to the scheduler (scheduler.go).
+// body may be nil: it is then read from the store when its first job
+// starts.
+func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
+	q.start(ctx, m, body)
+}

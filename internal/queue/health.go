@@ -1,0 +1,85 @@
+package queue
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// Health is the scheduler's record of servers that did not answer: a
+// server that failed a heartbeat (SR-16) is tried after every other
+// server of its route at once — not after a command timeout of its own —
+// until a session with it succeeds again. Keys are server names and
+// addresses ("host:port"), so a mark made by a heartbeat (which knows the
+// primary's name and the address it reached) applies to relays inside
+// the organisation and to send connectors' smart hosts alike.
+//
+// The scheduler owns it (Manager.Health) beside the destinations'
+// windows; delivery is handed the same record, marks what its sessions
+// learn and orders a route's hosts by it. It lives in memory: at start
+// the stored shadow state of failing primaries is marked again.
+type Health struct {
+	mu  sync.Mutex
+	bad map[string]HealthMark
+}
+
+// HealthMark is why and since when a server is tried last.
+type HealthMark struct {
+	Since time.Time `json:"since"`
+	Why   string    `json:"why"`
+}
+
+// NewHealth returns an empty record.
+func NewHealth() *Health { return &Health{bad: map[string]HealthMark{}} }
+
+// Unresponsive marks a server under every key given (its name, its
+// address): it failed at since. An earlier mark is kept.
+func (h *Health) Unresponsive(since time.Time, why string, keys ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if _, ok := h.bad[k]; !ok {
+			h.bad[k] = HealthMark{Since: since, Why: why}
+		}
+	}
+}
+
+// Responsive clears the marks of a server that answered.
+func (h *Health) Responsive(keys ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range keys {
+		delete(h.bad, k)
+	}
+}
+
+// Unhealthy reports whether any of the keys is marked.
+func (h *Health) Unhealthy(keys ...string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range keys {
+		if _, ok := h.bad[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Marks lists the marked keys in order.
+func (h *Health) Marks() ([]string, []HealthMark) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys := make([]string, 0, len(h.bad))
+	for k := range h.bad {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	marks := make([]HealthMark, len(keys))
+	for i, k := range keys {
+		marks[i] = h.bad[k]
+	}
+	return keys, marks
+}

@@ -1,0 +1,424 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Outcome is what one delivery attempt did for one recipient.
+type Outcome uint8
+
+const (
+	// Deferred: a temporary failure; try again later.
+	Deferred Outcome = iota
+	// DeliveredOK: final delivery into a mailbox.
+	DeliveredOK
+	// RelayedOK: a next hop accepted responsibility.
+	RelayedOK
+	// FailedPerm: a permanent failure; the sender gets a DSN.
+	FailedPerm
+	// Held: routed to a queue the operator suspended; not attempted.
+	Held
+	// ShadowedOK: a primary took the recipient in a shadow session; the
+	// copy stays here until the primary's discard notification.
+	ShadowedOK
+	// Expanded: the recipient is a group expanded here (Result.Expand):
+	// it is done, and its members join the message as new recipients,
+	// due at once, in the same commit.
+	Expanded
+)
+
+// Result is the outcome of an attempt for the recipient m.Rcpts[Rcpt].
+type Result struct {
+	Rcpt    int
+	Outcome Outcome
+	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:DB01"
+	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
+	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
+	// For ShadowedOK: the primary, its address, the shadow message id and
+	// the send connector used ("" inside the organisation).
+	Primary, PrimaryAddr, ShadowID, PrimaryVia string
+	// PrimaryDB is the primary's transport database id in that session.
+	PrimaryDB string
+	// Duplicate marks a DeliveredOK that was not written into the mailbox
+	// because the same message had been delivered there before (SR-11).
+	Duplicate bool
+	// Database is the mailbox database of a DeliveredOK: the duplicate
+	// record and the dumpster copy are kept under it.
+	Database string
+	// DSNPassed marks a RelayedOK or ShadowedOK whose next hop advertised
+	// DSN and so took NOTIFY, ORCPT, RET and ENVID: reporting success is
+	// then its job, and this server sends no success DSN (RFC 3461 §6.2).
+	DSNPassed bool
+	// Expand is the members of an Expanded group recipient.
+	Expand []string
+	// wait is when a throttled recipient is looked at again.
+	wait time.Duration
+}
+
+// Keeper keeps a copy of each final delivery (the transport dumpster,
+// package dumpster). Keep runs inside the transaction that commits the
+// delivery, so the copy is as durable as the delivery's record; like
+// every function given to Store.Update it may run twice, so its effects
+// outside the transaction go into after, which runs once the commit
+// succeeded.
+type Keeper interface {
+	Keep(tx *Tx, m *Message, body []byte, database string, rcpts []int, now time.Time) (after func(), err error)
+}
+
+// finish applies an attempt's results in one transaction: recipient
+// states, the retry time or the message's removal, and any DSNs.
+// interrupted (shutdown) makes the pending recipients due at once, without
+// counting the attempt.
+func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Result, interrupted bool) {
+	now := q.clk.Now()
+	pol := q.policy()
+	got := map[int]bool{}
+	outcome := map[int]Outcome{}
+	attemptedAny, throttledAny := false, false
+	var final []int
+	finalDB := map[int]string{}
+	q.noteResults(m, results, now)
+	var failed, delivered []int
+	expanded := false
+	for _, r := range results {
+		if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || got[r.Rcpt] || m.Rcpts[r.Rcpt].Status.Done() {
+			continue
+		}
+		got[r.Rcpt] = true
+		outcome[r.Rcpt] = r.Outcome
+		rc := &m.Rcpts[r.Rcpt]
+		// A recipient taken over from a failed primary stays in that
+		// primary's shadow queue until a route takes it (SR-6).
+		prevQueue := rc.Queue
+		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == Held)
+		if r.Outcome != Held && r.Outcome != throttled {
+			attemptedAny = true
+			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
+		}
+		switch r.Outcome {
+		case DeliveredOK:
+			rc.Status = Delivered
+			delivered = append(delivered, r.Rcpt)
+			if r.Duplicate {
+				q.ev.Event("duplicate-suppressed", m, rc, r.Reply)
+				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
+			} else {
+				final = append(final, r.Rcpt)
+				finalDB[r.Rcpt] = r.Database
+				q.ev.Event("deliver", m, rc, r.Reply)
+			}
+		case RelayedOK:
+			rc.Status = Relayed
+			if !r.DSNPassed { // else the next hop reports success (RFC 3461)
+				delivered = append(delivered, r.Rcpt)
+			}
+			q.ev.Event("send", m, rc, r.Reply)
+		case ShadowedOK:
+			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
+			if !r.DSNPassed {
+				delivered = append(delivered, r.Rcpt)
+			}
+			q.ev.Event("shadow", m, rc, r.Reply)
+		case Expanded:
+			rc.Status = Relayed
+			q.ev.Event("expand", m, rc, r.Reply)
+			expanded = expandInto(m, r.Rcpt, r.Expand) || expanded
+		case FailedPerm:
+			rc.Status = Failed
+			failed = append(failed, r.Rcpt)
+			q.ev.Event("fail", m, rc, r.Reply)
+		case Held, throttled:
+			if r.Outcome == throttled {
+				throttledAny = true
+			} else if !taken {
+				rc.Queue = r.Queue
+			}
+			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
+		default:
+			m.LastError = r.Reply
+			q.ev.Event("defer", m, rc, r.Reply)
+		}
+		if taken {
+			rc.Queue = prevQueue
+		}
+	}
+	for _, i := range attempted {
+		if !got[i] && !m.Rcpts[i].Status.Done() {
+			attemptedAny = true
+			m.Rcpts[i].LastReply = "451 4.3.0 no result from delivery"
+		}
+	}
+	m.CrashCount = 0
+
+	var delayed []int
+	pending := m.Pending()
+	// A recipient that only waited for its destination's share of the
+	// active set was not attempted: a short recheck, no retry step.
+	onlyThrottled := throttledAny
+	var recheck time.Duration
+	for _, r := range results {
+		recheck = max(recheck, r.wait)
+	}
+	for _, i := range pending {
+		if got[i] && outcome[i] != throttled && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
+			onlyThrottled = false
+		}
+	}
+	// An operator's retry is not a scheduled attempt: it uses no step of
+	// the retry schedule (the wait after it is the step the message was
+	// on).
+	manual := m.ManualRetry
+	if attemptedAny {
+		m.ManualRetry = false
+	}
+	if len(pending) > 0 {
+		if attemptedAny && !interrupted && !onlyThrottled && !manual {
+			m.Attempts++
+		}
+		age := now.Sub(m.Arrived)
+		if age >= pol.MessageExpiration {
+			for _, i := range pending {
+				rc := &m.Rcpts[i]
+				rc.Status = Failed
+				rc.LastReply = "550 4.4.7 message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
+				failed = append(failed, i)
+				q.ev.Event("fail", m, rc, rc.LastReply)
+			}
+		} else {
+			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
+				m.DelayNotified = true
+				delayed = pending
+			}
+			m.State = Ready
+			if interrupted || expanded {
+				m.NextAttempt = now // a group's members are due at once
+			} else if onlyThrottled {
+				m.NextAttempt = now.Add(max(recheck, time.Second))
+			} else if attemptedAny {
+				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
+			} else {
+				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
+			}
+		}
+	}
+
+	// A sender still waiting for its reply (SR-9) whose every recipient
+	// was refused now gets the refusal instead of a DSN (SMTP-7).
+	refusal := q.claimRefusal(m, failed)
+	failDSN := -1 // index in dsns of the DSN that carries the discard
+	var dsns []*Message
+	var dsnBodies [][]byte
+	for _, d := range []struct {
+		kind  Notify
+		rcpts []int
+	}{{NotifyFailure, failed}, {NotifyDelay, delayed}, {NotifySuccess, delivered}} {
+		var want []int
+		for _, i := range d.rcpts {
+			if m.Rcpts[i].Notify.Wants(d.kind) {
+				want = append(want, i)
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
+		if d.kind == NotifyFailure && refusal != nil {
+			q.log.Info("no DSN: the waiting sender gets the refusal", "msg_id", m.ID.String())
+			continue
+		}
+		if m.From == "" {
+			q.log.Info("no DSN for a message from the null sender", "msg_id", m.ID.String(), "kind", dsnKindName(d.kind))
+			continue
+		}
+		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
+			Connector: "dsn", Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
+		dm.Size = int64(len(db))
+		dm.UTF8 = m.UTF8
+		if d.kind == NotifyFailure {
+			failDSN = len(dsns)
+		}
+		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)
+	}
+
+	done := len(m.Pending()) == 0
+	discard := done && m.ShadowServer != "" && m.ShadowID != ""
+	if failDSN < 0 && len(dsns) > 0 {
+		failDSN = 0 // a success DSN carries the discard when there is no failure DSN
+	}
+	shadowState := m.State
+	// Final deliveries per database, in recipient order.
+	var dbs []string
+	perDB := map[string][]int{}
+	for _, i := range final {
+		db := finalDB[i]
+		if perDB[db] == nil {
+			dbs = append(dbs, db)
+		}
+		perDB[db] = append(perDB[db], i)
+	}
+	var afters []func()
+	tookOver := false // sticky: a rerun of the function sees m already changed
+	dsnOwesDiscard := false
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		afters = afters[:0]
+		dsnOwesDiscard = false
+		for _, db := range dbs {
+			for _, i := range perDB[db] {
+				if err := tx.RecordDelivered(db, m.OrgID, m.Rcpts[i].Addr, now); err != nil {
+					return err
+				}
+			}
+			if q.cfg.Dumpster != nil {
+				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, perDB[db], now)
+				if err != nil {
+					return fmt.Errorf("dumpster: %w", err)
+				}
+				if after != nil {
+					afters = append(afters, after)
+				}
+			}
+		}
+		// A primary may have sent a discard while this message was in
+		// delivery (ApplyDiscards kept it aside) — for a recipient
+		// shadowed now or by an earlier attempt: apply it now.
+		// One discard covers every recipient shadowed under its id (the
+		// id is the message's and the primary's): take it once, apply
+		// it to all of them.
+		early := map[[2]string]bool{}
+		for i := range m.Rcpts {
+			rc := &m.Rcpts[i]
+			if rc.Status != Shadowed {
+				continue
+			}
+			k := [2]string{rc.Primary, rc.ShadowID}
+			e, seen := early[k]
+			if !seen {
+				var err error
+				if e, err = tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID); err != nil {
+					return err
+				}
+				early[k] = e
+			}
+			if e {
+				rc.Status = Relayed
+			}
+		}
+		// A takeover while this message was in delivery, or a primary
+		// that presented another database since the copy was made: the
+		// recipients are this server's again (one writer, see doc.go).
+		if t, err := q.shadowTransitions(tx, m, results, now); err != nil {
+			return err
+		} else if t {
+			tookOver = true
+		}
+		done := done && !tookOver
+		discard := discard && !tookOver
+		keep := done && hasShadowed(m) // a shadow copy stays for its primaries
+		m.State = shadowState
+		if keep {
+			m.State = Shadow
+		}
+		if tookOver {
+			m.State, m.NextAttempt = Ready, now
+		}
+		if done {
+			var err error
+			if keep {
+				err = tx.Put(m)
+			} else {
+				err = tx.Delete(m.ID)
+			}
+			if err != nil {
+				return err
+			}
+			// Every recipient is done (SR-4): the shadow server may now
+			// drop its copy. The notification is part of this commit —
+			// unless this commit also made the failure DSN: that DSN
+			// exists only here until it leaves, so it carries the
+			// discard and owes it when it is done (doc.go, "DSNs and
+			// shadow copies"); until then the shadow copy covers it.
+			if discard && failDSN >= 0 {
+				dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = m.ShadowServer, m.ShadowID
+				dsnOwesDiscard = true
+			} else if discard {
+				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+					return err
+				}
+			}
+		} else if err := tx.Put(m); err != nil {
+			return err
+		}
+		for i, dm := range dsns {
+			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	refusal.answer(m, err == nil)
+	if err != nil {
+		// The message stays Active in the database; Recover retries it at
+		// the next start. Delivered recipients may then see a duplicate,
+		// never a loss.
+		q.log.Error("committing delivery results failed", "msg_id", m.ID.String(), "err", err)
+		return
+	}
+	for _, f := range afters {
+		f()
+	}
+	if tookOver {
+		done, discard = false, false
+		q.ev.Event("takeover", m, nil, "taken over while in delivery")
+		q.Kick()
+	}
+	for _, dm := range dsns {
+		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
+	}
+	if discard && dsnOwesDiscard {
+		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" owed by DSN "+dsns[failDSN].ID.String())
+	} else if discard {
+		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
+		q.dsig.signal(m.ShadowServer)
+	}
+	if done {
+		q.notifyHanded(m.ID)
+	}
+	if done && m.State != Shadow {
+		q.noteDeparture(m)
+		q.notifyGone(m.ID)
+	} else if m.State == Shadow && q.OnShadowed != nil && q.hasWaiters(m.ID) {
+		for _, r := range m.Rcpts {
+			if r.Status == Shadowed {
+				q.OnShadowed(r.Primary)
+			}
+		}
+	}
+	if len(dsns) > 0 {
+		q.Kick()
+	}
+}
+
+func dsnKindName(k Notify) string {
+	switch k {
+	case NotifyFailure:
+		return "failed"
+	case NotifyDelay:
+		return "delayed"
+	case NotifySuccess:
+		return "delivered"
+	}
+	return "unknown"
+}
+
+func hasShadowed(m *Message) bool {
+	for _, r := range m.Rcpts {
+		if r.Status == Shadowed {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,67 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// requeue puts an interrupted message back as due now, without counting an
+// attempt.
+func (q *Manager) requeue(m *Message) {
+	m.State, m.NextAttempt = Ready, q.clk.Now()
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil &&
+		!errors.Is(err, ErrClosed) {
+		q.log.Error("requeue failed; the message is retried after restart", "msg_id", m.ID.String(), "err", err)
+	}
+}
+
+func (q *Manager) poison(m *Message, why string) {
+	m.State, m.LastError = Poison, why
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil {
+		q.log.Error("moving message to the poison queue failed", "msg_id", m.ID.String(), "err", err)
+		return
+	}
+	q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", why)
+	q.ev.Event("poison", m, nil, why)
+}
+
+// Policy is the part of the configuration a reload may change.
+type Policy struct {
+	RetrySchedule     []time.Duration
+	RetryJitter       float64
+	MessageExpiration time.Duration
+	DelayNotification time.Duration
+}
+
+func (q *Manager) policy() Policy {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	return Policy{q.cfg.RetrySchedule, q.cfg.RetryJitter, q.cfg.MessageExpiration, q.cfg.DelayNotification}
+}
+
+// SetPolicy changes retry and expiry settings; they apply from the next
+// attempt on (waits already scheduled stay as they are).
+func (q *Manager) SetPolicy(p Policy) {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	if len(p.RetrySchedule) > 0 {
+		q.cfg.RetrySchedule = p.RetrySchedule
+	}
+	q.cfg.RetryJitter = p.RetryJitter
+	if p.MessageExpiration > 0 {
+		q.cfg.MessageExpiration = p.MessageExpiration
+	}
+	q.cfg.DelayNotification = p.DelayNotification
+}
+
+// backoff is the wait after the n-th failed attempt, with jitter so that
+// messages deferred together do not retry in lockstep.
+func (p Policy) backoff(n int) time.Duration {
+	d := p.RetrySchedule[max(min(n, len(p.RetrySchedule)), 1)-1]
+	if j := p.RetryJitter; j > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+	}
+	return d
+}

@@ -1,0 +1,586 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The scheduler decides when and how many, as Postfix's qmgr does: every
+// message the manager claims into the active set is split by destination
+// (next hop: MX domain, smart host, site, mailbox database, primary) into
+// jobs, and each destination has its own queue of jobs and a concurrency
+// window. A job starts only when its destination's window has room, so a
+// delivery goroutine never waits for a slot: a slow, tarpitting or dead
+// destination holds its own window and nothing else (see doc.go,
+// "Scheduling").
+
+// Planner is implemented by a Deliverer that can name, without I/O, the
+// destination of each recipient. A Deliverer that does not is given each
+// message whole, as one job without a window.
+type Planner interface {
+	// Plan splits the recipients at the given indexes into jobs, one per
+	// destination. Every index appears in exactly one job.
+	Plan(m *Message, rcpts []int) []Job
+}
+
+// Job is the recipients of one message that share a destination.
+type Job struct {
+	// Dest names the destination (its connection pool and window), e.g.
+	// "connector:out/example.org" or "org:site:B"; "" for recipients the
+	// deliverer answers without a connection (no route, a suspended
+	// queue, a size limit): they run at once, outside any window.
+	Dest string
+	// Queue is the queue the destination's recipients are shown in.
+	Queue string
+	// Max is the destination's concurrency limit (its send connector's
+	// max_connections); 0 takes SchedulerConfig.MaxWindow.
+	Max   int
+	Rcpts []int
+}
+
+// SchedulerConfig sets the windows; zero fields take the defaults.
+type SchedulerConfig struct {
+	// InitialWindow is a destination's concurrency when first seen and
+	// after a revival (Postfix: initial_destination_concurrency = 5).
+	InitialWindow int
+	// MaxWindow is the limit of a destination whose job names none.
+	MaxWindow int
+	// DeadCoolDown is how long a dead destination gets no connection;
+	// then one probe (window 1) is let through.
+	DeadCoolDown time.Duration
+	// ThrottleRecheck bounds when a message whose destination already
+	// held its share of the active set is looked at again (not an
+	// attempt): after the time the destination needs to work off what it
+	// holds, at least a second, at most this.
+	ThrottleRecheck time.Duration
+}
+
+func (c *SchedulerConfig) defaults() {
+	if c.InitialWindow <= 0 {
+		c.InitialWindow = 5
+	}
+	if c.MaxWindow <= 0 {
+		c.MaxWindow = 10
+	}
+	if c.DeadCoolDown <= 0 {
+		c.DeadCoolDown = 5 * time.Minute
+	}
+	if c.ThrottleRecheck <= 0 {
+		c.ThrottleRecheck = time.Minute
+	}
+}
+
+// throttled is the outcome of a recipient whose destination held its
+// share of the active set: not attempted, looked at again after
+// ThrottleRecheck, no step of the retry schedule used.
+const throttled Outcome = 255
+
+// destShare: once less than 1/destShare of the active set is free, a
+// destination that holds (waiting and running) 1/destShare of it or more
+// gets no more: the last part of the set is kept for the others, so that
+// a burst for one slow destination cannot fill the set and keep their
+// mail out of it.
+const destShare = 4
+
+// dest is one destination's queue and window.
+type dest struct {
+	key, queue string
+	max        int // window limit
+	window     int // current concurrency limit, 1..max
+	busy       int // jobs running
+	waiting    []*job
+	streak     int // failed attempts in a row
+	cohort     int // the window when the streak began: that many failures in a row make it dead
+	deadUntil  time.Time
+	lastErr    string
+	lastUse    time.Time
+	avg        time.Duration // moving average of a job's duration
+	starts     []time.Time   // start times of the running jobs
+}
+
+// drain estimates how long d needs for what it holds: its jobs in
+// windows of d.window, each as long as the average job (a second before
+// any finished), or as long as the oldest running one has been going
+// when that is longer.
+func (d *dest) drain(now time.Time) time.Duration {
+	per := d.avg
+	if per == 0 {
+		per = time.Second // no job finished yet: assume slow until one does
+	}
+	for _, t := range d.starts {
+		per = max(per, now.Sub(t))
+	}
+	return time.Duration(int64(per) * int64(d.busy+len(d.waiting)) / int64(max(d.window, 1)))
+}
+
+func (d *dest) dead(now time.Time) bool { return now.Before(d.deadUntil) }
+
+// job is one Job of one attempt.
+type job struct {
+	a       *attempt
+	d       *dest // nil: no destination, no window
+	rcpts   []int
+	started time.Time
+}
+
+// attempt is one message in the active set: its jobs run independently;
+// when the last one reports, the results are committed together.
+type attempt struct {
+	m *Message
+
+	mu        sync.Mutex
+	body      []byte
+	bodyErr   error
+	results   []Result
+	attempted []int // the recipients of the jobs that reached the deliverer
+	left      int
+	ran       bool   // at least one job reached the deliverer
+	panicked  string // a job's delivery panicked: the message goes to poison
+	throttled []int  // recipients whose destination held its share
+	recheck   time.Duration
+}
+
+// scheduler holds the destinations. Its lock is never held across I/O.
+type scheduler struct {
+	cfg SchedulerConfig
+
+	mu    sync.Mutex
+	dests map[string]*dest
+	ring  []*dest // destinations with waiting jobs, in round-robin order
+	next  int
+}
+
+func newScheduler(cfg SchedulerConfig) *scheduler {
+	cfg.defaults()
+	return &scheduler{cfg: cfg, dests: map[string]*dest{}}
+}
+
+// DestinationInfo is one destination's window and state for the operator.
+type DestinationInfo struct {
+	Name      string    `json:"name"`
+	Queue     string    `json:"queue"`
+	State     string    `json:"state"` // active, idle, dead
+	Window    int       `json:"window"`
+	Max       int       `json:"max"`
+	Running   int       `json:"running"`
+	Waiting   int       `json:"waiting"`
+	Failures  int       `json:"failures_in_a_row"`
+	DeadUntil time.Time `json:"dead_until,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Destinations lists the scheduler's destinations with their windows.
+func (q *Manager) Destinations() []DestinationInfo {
+	now := q.clk.Now()
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]DestinationInfo, 0, len(s.dests))
+	for _, d := range s.dests {
+		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
+			Waiting: len(d.waiting), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+		switch {
+		case d.dead(now):
+			di.State, di.DeadUntil = "dead", d.deadUntil
+		case d.busy > 0 || len(d.waiting) > 0:
+			di.State = "active"
+		}
+		out = append(out, di)
+	}
+	// Servers that did not answer a heartbeat or a session: tried last
+	// on every route until they answer again (SR-16).
+	keys, marks := q.cfg.Health.Marks()
+	for i, k := range keys {
+		out = append(out, DestinationInfo{Name: "server:" + k, State: "unresponsive", DeadUntil: time.Time{},
+			LastError: marks[i].Why})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Health is the scheduler's record of servers that did not answer; the
+// deliverer is given the same (delivery.Config.Health).
+func (q *Manager) Health() *Health { return q.cfg.Health }
+
+// destFor returns the destination of a job, creating it on first sight.
+// Called with s.mu held.
+func (s *scheduler) destFor(key, queue string, max int) *dest {
+	d := s.dests[key]
+	if max <= 0 {
+		max = s.cfg.MaxWindow
+	}
+	if d == nil {
+		d = &dest{key: key, queue: queue, window: min(s.cfg.InitialWindow, max)}
+		s.dests[key] = d
+	}
+	d.max, d.queue = max, queue // a reload may change the limit
+	d.window = min(d.window, max)
+	return d
+}
+
+// plan splits an attempt into jobs.
+func (q *Manager) plan(m *Message, rcpts []int) []Job {
+	if p, ok := q.del.(Planner); ok {
+		if jobs := p.Plan(m, rcpts); len(jobs) > 0 {
+			return jobs
+		}
+	}
+	return []Job{{Rcpts: rcpts}}
+}
+
+// start puts a claimed message's jobs in their destinations' queues and
+// starts what can start. The message holds its slot of the active set
+// until its last job reports (complete).
+func (q *Manager) start(ctx context.Context, m *Message, body []byte) {
+	q.wg.Add(1)
+	a := &attempt{m: m, body: body}
+	if ctx.Err() != nil {
+		q.complete(ctx, a)
+		return
+	}
+	rcpts := q.attemptable(m)
+	if len(rcpts) == 0 {
+		q.releaseClaims(m.ID)
+		q.hold(m)
+		q.release()
+		q.wg.Done()
+		return
+	}
+	jobs := q.plan(m, rcpts)
+	now := q.clk.Now()
+	s := q.sched
+	share := max(q.cfg.MaxActive/destShare, 1)
+	crowded := q.room() < share
+	var run []*job
+	s.mu.Lock()
+	a.left = len(jobs)
+	for _, j := range jobs {
+		jb := &job{a: a, rcpts: j.Rcpts}
+		if j.Dest == "" {
+			run = append(run, jb)
+			continue
+		}
+		d := s.destFor(j.Dest, j.Queue, j.Max)
+		d.lastUse = now
+		if crowded && d.busy+len(d.waiting) >= max(share, d.window) {
+			// This destination holds its share of a crowded active set:
+			// the recipients wait in the time index, not in memory.
+			a.throttled = append(a.throttled, j.Rcpts...)
+			a.recheck = max(a.recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
+			a.left--
+			continue
+		}
+		jb.d = d
+		if len(d.waiting) == 0 {
+			s.ring = append(s.ring, d)
+		}
+		d.waiting = append(d.waiting, jb)
+	}
+	left := a.left
+	s.mu.Unlock()
+	for _, jb := range run {
+		q.runJob(ctx, jb)
+	}
+	if left == 0 && len(run) == 0 {
+		q.complete(ctx, a)
+		return
+	}
+	q.pump(ctx)
+}
+
+// pump starts every waiting job whose destination's window has room,
+// taking destinations in turn (round robin), and answers at once the
+// jobs of a dead destination.
+func (q *Manager) pump(ctx context.Context) {
+	s := q.sched
+	now := q.clk.Now()
+	var run, deadJobs []*job
+	var deadWhy []string
+	s.mu.Lock()
+	for progress := true; progress && len(s.ring) > 0; {
+		progress = false
+		for n := len(s.ring); n > 0 && len(s.ring) > 0; n-- {
+			if s.next >= len(s.ring) {
+				s.next = 0
+			}
+			d := s.ring[s.next]
+			switch {
+			case ctx.Err() != nil, d.dead(now):
+				for _, jb := range d.waiting {
+					deadJobs = append(deadJobs, jb)
+					deadWhy = append(deadWhy, d.lastErr)
+				}
+				d.waiting = nil
+			case d.busy < d.window:
+				jb := d.waiting[0]
+				d.waiting = d.waiting[1:]
+				d.busy++
+				jb.started = now
+				d.starts = append(d.starts, now)
+				run = append(run, jb)
+				progress = true
+			default:
+				s.next++
+				continue
+			}
+			if len(d.waiting) == 0 {
+				s.ring = append(s.ring[:s.next], s.ring[s.next+1:]...)
+				continue
+			}
+			s.next++
+		}
+	}
+	s.mu.Unlock()
+	for k, jb := range deadJobs {
+		if ctx.Err() != nil {
+			q.report(ctx, jb, nil)
+			continue
+		}
+		// A dead destination: deferred without a connection, as an attempt.
+		reply := "451 4.4.1 destination " + jb.d.key + " is dead (no connection until its cool-down ends)"
+		if deadWhy[k] != "" {
+			reply += "; last error: " + deadWhy[k]
+		}
+		res := make([]Result, len(jb.rcpts))
+		for i, r := range jb.rcpts {
+			res[i] = Result{Rcpt: r, Outcome: Deferred, Queue: jb.d.queue, NextHop: jb.d.key, Reply: reply}
+		}
+		q.report(ctx, jb, res)
+	}
+	for _, jb := range run {
+		q.runJob(ctx, jb)
+	}
+}
+
+// runJob runs one job in its own goroutine: the number of these is
+// bounded by the windows (and by the active set for jobs without one).
+func (q *Manager) runJob(ctx context.Context, jb *job) {
+	go func() {
+		a := jb.a
+		body, err := a.loadBody(q)
+		if err != nil {
+			q.jobDone(ctx, jb, nil)
+			return
+		}
+		res, panicked := q.deliver(ctx, a.m, body, jb.rcpts)
+		a.mu.Lock()
+		a.attempted = append(a.attempted, jb.rcpts...)
+		if panicked != "" {
+			a.panicked = panicked
+		}
+		a.mu.Unlock()
+		q.jobDone(ctx, jb, res)
+	}()
+}
+
+// loadBody reads the body once per attempt, when its first job starts.
+func (a *attempt) loadBody(q *Manager) ([]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ran = true
+	if a.body != nil || a.bodyErr != nil {
+		return a.body, a.bodyErr
+	}
+	a.bodyErr = q.store.View(func(tx *Tx) error {
+		var err error
+		a.body, err = tx.Body(a.m.ID)
+		return err
+	})
+	return a.body, a.bodyErr
+}
+
+// jobDone gives a finished job's window slot back, with the feedback of
+// its results, and reports them.
+func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result) {
+	if d := jb.d; d != nil {
+		now := q.clk.Now()
+		s := q.sched
+		s.mu.Lock()
+		d.busy--
+		if k := slices.Index(d.starts, jb.started); k >= 0 {
+			d.starts = slices.Delete(d.starts, k, k+1)
+		}
+		took := now.Sub(jb.started)
+		if d.avg == 0 {
+			d.avg = took
+		} else {
+			d.avg = (7*d.avg + took) / 8
+		}
+		switch feedback(res) {
+		case +1:
+			d.streak, d.cohort, d.lastErr = 0, 0, ""
+			d.window = min(d.window+1, d.max)
+		case -1:
+			if d.streak == 0 {
+				d.cohort = d.window
+			}
+			d.streak++
+			d.lastErr = res[0].Reply
+			d.window = max(d.window-1, 1)
+			if d.streak >= d.cohort && !d.dead(now) {
+				// A failed cohort: as many failures in a row as the
+				// window allowed at once. No connection for a while;
+				// then one probe.
+				d.deadUntil = now.Add(q.sched.cfg.DeadCoolDown)
+				d.window = 1
+				q.log.Warn("destination dead", "next_hop", d.key, "failures", d.streak, "until", d.deadUntil, "err", d.lastErr)
+			}
+		}
+		s.mu.Unlock()
+	}
+	q.report(ctx, jb, res)
+	q.pump(ctx)
+}
+
+// feedback is a job's signal to its destination's window: +1 when the
+// next hop answered (whatever it answered), −1 when it could not be
+// reached or broke the session — every result deferred with a
+// network-and-routing status (RFC 3463 X.4.X: no answer, bad connection,
+// DNS, routing) or a TLS failure (X.7.5) — and 0 for jobs the deliverer
+// answered without trying (held, shutdown).
+func feedback(res []Result) int {
+	if len(res) == 0 {
+		return 0
+	}
+	tried := false
+	for _, r := range res {
+		switch r.Outcome {
+		case Held:
+			continue
+		case Deferred:
+			code := enhanced(r.Reply)
+			if strings.HasPrefix(code, "4.4.") || code == "4.7.5" {
+				tried = true
+				continue
+			}
+			if code == "4.3.2" && strings.Contains(r.Reply, "shutting down") {
+				continue
+			}
+		}
+		return +1
+	}
+	if tried {
+		return -1
+	}
+	return 0
+}
+
+// enhanced extracts the enhanced status code of a reply "451 4.4.1 text".
+func enhanced(reply string) string {
+	_, rest, ok := strings.Cut(reply, " ")
+	if !ok {
+		return ""
+	}
+	code, _, _ := strings.Cut(rest, " ")
+	return code
+}
+
+// report adds a job's results to its attempt; the last job's report
+// completes the attempt.
+func (q *Manager) report(ctx context.Context, jb *job, res []Result) {
+	a := jb.a
+	a.mu.Lock()
+	a.results = append(a.results, res...)
+	a.left--
+	last := a.left == 0
+	a.mu.Unlock()
+	if last {
+		q.complete(ctx, a)
+	}
+}
+
+// complete commits an attempt whose jobs have all reported and gives
+// its slot of the active set back.
+func (q *Manager) complete(ctx context.Context, a *attempt) {
+	defer q.wg.Done()
+	defer q.release()
+	defer q.releaseClaims(a.m.ID)
+	m := a.m
+	switch {
+	case a.bodyErr != nil:
+		q.poison(m, fmt.Sprintf("body unreadable: %v", a.bodyErr))
+		return
+	case a.panicked != "":
+		q.poison(m, a.panicked)
+		return
+	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0:
+		// Shutting down before any job ran: due now, no attempt counted.
+		q.requeue(m)
+		return
+	}
+	// finish marks a recipient the deliverer was given but gave no
+	// result for ("no result from delivery").
+	rcpts := a.attempted
+	for _, i := range a.throttled {
+		a.results = append(a.results, Result{Rcpt: i, Outcome: throttled, Queue: queueOf(&m.Rcpts[i]),
+			Reply: "452 4.3.2 destination busy: waiting for a delivery slot", wait: a.recheck})
+	}
+	body := a.body
+	if body == nil && needsBody(a.results) {
+		if err := q.store.View(func(tx *Tx) error { var err error; body, err = tx.Body(m.ID); return err }); err != nil &&
+			!errors.Is(err, ErrClosed) {
+			q.poison(m, fmt.Sprintf("body unreadable: %v", err))
+			return
+		}
+	}
+	// Results are committed even when shutdown cut the attempt short:
+	// what the next hops accepted must not be sent again.
+	q.finish(m, body, rcpts, a.results, ctx.Err() != nil)
+}
+
+// needsBody: a DSN or a dumpster copy needs the body.
+func needsBody(res []Result) bool {
+	for _, r := range res {
+		if r.Outcome != Held && r.Outcome != throttled {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *Manager) deliver(ctx context.Context, m *Message, body []byte, rcpts []int) (res []Result, panicked string) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			panicked = fmt.Sprintf("delivery panicked: %v", r)
+		}
+	}()
+	return q.del.Deliver(ctx, m, body, rcpts), ""
+}
+
+// reviveDead ends every dead destination's cool-down now, as Postfix's
+// flush does: an operator who retries mail wants it tried, not deferred
+// by a dead mark made before the next hop came back. Each gets one probe
+// (window 1) and grows from there.
+func (q *Manager) reviveDead() {
+	now := q.clk.Now()
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.dests {
+		if d.dead(now) {
+			d.deadUntil, d.streak, d.cohort, d.window = time.Time{}, 0, 0, 1
+			q.log.Info("dead destination revived by the operator", "next_hop", d.key)
+		}
+	}
+}
+
+// pruneDests forgets idle destinations that are neither dead nor
+// recently used, so the map stays bounded by the destinations in use.
+func (q *Manager) pruneDests(now time.Time) {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, d := range s.dests {
+		if d.busy == 0 && len(d.waiting) == 0 && !d.dead(now) && now.Sub(d.lastUse) > time.Hour {
+			delete(s.dests, k)
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// planned is a Deliverer and Planner: a recipient's domain is its
+// destination. A destination in stall blocks its attempts until the
+// test ends; one in refuse answers as a host that cannot be reached.
+type planned struct {
+	mu     sync.Mutex
+	calls  map[string]int // attempts per destination
+	done   map[string]int // recipients relayed per destination
+	stall  map[string]bool
+	refuse map[string]bool
+	stop   chan struct{}
+}
+
+func newPlanned() *planned {
+	return &planned{calls: map[string]int{}, done: map[string]int{}, stall: map[string]bool{}, refuse: map[string]bool{},
+		stop: make(chan struct{})}
+}
+
+func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
+
+func (p *planned) Plan(m *Message, rcpts []int) []Job {
+	var jobs []Job
+	at := map[string]int{}
+	for _, i := range rcpts {
+		d := domainOf(m.Rcpts[i].Addr)
+		k, ok := at[d]
+		if !ok {
+			k = len(jobs)
+			at[d] = k
+			jobs = append(jobs, Job{Dest: "mx/" + d, Queue: "mx:" + d, Max: 2})
+		}
+		jobs[k].Rcpts = append(jobs[k].Rcpts, i)
+	}
+	return jobs
+}
+
+func (p *planned) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
+	d := domainOf(m.Rcpts[rcpts[0]].Addr)
+	p.mu.Lock()
+	p.calls[d]++
+	stall, refuse := p.stall[d], p.refuse[d]
+	p.mu.Unlock()
+	out := make([]Result, len(rcpts))
+	if stall {
+		select {
+		case <-p.stop:
+		case <-ctx.Done():
+		}
+		for k, i := range rcpts {
+			out[k] = Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.2 timeout"}
+		}
+		return out
+	}
+	for k, i := range rcpts {
+		out[k] = Result{Rcpt: i, Outcome: RelayedOK, Queue: "mx:" + d, Reply: "250 2.0.0 ok"}
+		if refuse {
+			out[k] = Result{Rcpt: i, Outcome: Deferred, Queue: "mx:" + d, Reply: "451 4.4.1 connect to mx." + d + ": connection refused"}
+		}
+	}
+	if !refuse {
+		p.mu.Lock()
+		p.done[d] += len(rcpts)
+		p.mu.Unlock()
+	}
+	return out
+}
+
+func (p *planned) count(m map[string]int, d string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return m[d]
+}
+
+// TestSlowDestinationDoesNotBlockOthers: while every connection to one
+// destination hangs, a burst for it larger than the active set does not
+// keep the mail of other destinations out: all of it is delivered, and
+// the hung destination never gets more connections than its window.
+// (Before the scheduler, a message waited for its destination's slot
+// while holding a slot of the active set, and the fast mail waited.)
+func TestSlowDestinationDoesNotBlockOthers(t *testing.T) {
+	s := openTest(t)
+	p := newPlanned()
+	p.stall["slow.test"] = true
+	q := NewManager(s, p, ManagerConfig{MaxActive: 8})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	for range 40 {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "y@fast.test", "z@other.test"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every fast recipient delivered", func() bool {
+		return p.count(p.done, "fast.test") == 100 && p.count(p.done, "other.test") == 100
+	})
+	if n := p.count(p.calls, "slow.test"); n != 2 {
+		t.Fatalf("%d attempts running at the hung destination, want its window of 2", n)
+	}
+	var slow *DestinationInfo
+	for _, d := range q.Destinations() {
+		if d.Name == "mx/slow.test" {
+			slow = &d
+		}
+	}
+	if slow == nil || slow.Running != 2 || slow.State != "active" {
+		t.Fatalf("slow destination %+v, want 2 running", slow)
+	}
+	// The slow mail that did not fit its share waits in the time index,
+	// unattempted: no retry step used, looked at again soon.
+	throttled := 0
+	for _, m := range messages(t, s) {
+		if m.State != Ready || domainOf(m.Rcpts[0].Addr) != "slow.test" {
+			continue
+		}
+		throttled++
+		if m.Attempts != 0 || !strings.HasPrefix(m.Rcpts[0].LastReply, "452 4.3.2") || time.Until(m.NextAttempt) > time.Minute {
+			t.Fatalf("throttled message: attempts %d, reply %q, next in %s", m.Attempts, m.Rcpts[0].LastReply, time.Until(m.NextAttempt))
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("no slow message was held back from the active set")
+	}
+}
+
+// TestDeadDestination: a destination whose every connection fails is
+// marked dead after a failed cohort (as many failures in a row as its
+// window), and its other waiting mail is deferred without a connection;
+// after the cool-down one probe is let through.
+func TestDeadDestination(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	p := newPlanned()
+	p.refuse["down.test"] = true
+	q := NewManager(s, p, ManagerConfig{MaxActive: 100, Clock: clk,
+		Scheduler: SchedulerConfig{InitialWindow: 2, DeadCoolDown: time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	// Queued before the scheduler runs: claimed together, in one pass.
+	for range 10 {
+		m := msg(s, "a@example.org", "x@down.test")
+		m.Arrived = clk.Now()
+		if err := s.Update(ctx, func(tx *Tx) error { m.State, m.NextAttempt = Ready, clk.Now(); return tx.PutNew(m, []byte(body)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.Start(ctx)
+	waitFor(t, "all ten attempts committed", func() bool {
+		n := 0
+		for _, m := range messages(t, s) {
+			if m.State == Ready && m.Attempts == 1 {
+				n++
+			}
+		}
+		return n == 10
+	})
+	if n := p.count(p.calls, "down.test"); n != 2 {
+		t.Fatalf("%d connections to a dead destination, want 2 (one failed cohort)", n)
+	}
+	var down DestinationInfo
+	for _, d := range q.Destinations() {
+		if d.Name == "mx/down.test" {
+			down = d
+		}
+	}
+	if down.State != "dead" || down.Window != 1 || !strings.Contains(down.LastError, "connection refused") {
+		t.Fatalf("destination %+v, want dead with window 1", down)
+	}
+	for _, m := range messages(t, s) {
+		if r := m.Rcpts[0].LastReply; !strings.HasPrefix(r, "451 4.4.1") {
+			t.Fatalf("reply %q", r)
+		}
+	}
+	// After the cool-down (and the messages' backoff) one probe goes out.
+	p.mu.Lock()
+	p.refuse["down.test"] = false
+	p.mu.Unlock()
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	waitFor(t, "the destination revived and its mail delivered", func() bool { return len(messages(t, s)) == 0 })
+}
+
+// TestManualRetryUsesNoBackoffStep: an operator's retry (of a queue, of
+// a message, or a flush) is not a scheduled attempt: after it fails the message waits the step it
+// was on, not the next one.
+func TestManualRetryUsesNoBackoffStep(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.3.0 try later" })
+	sched := []time.Duration{time.Minute, 10 * time.Minute, time.Hour}
+	q := NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: sched})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@example.net")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	attempted := func(n int) *Message {
+		var got *Message
+		waitFor(t, "the attempt committed", func() bool {
+			got, _ = q.Message(m.ID)
+			return got != nil && got.State == Ready && got.NextAttempt.After(clk.Now())
+		})
+		return got
+	}
+	if got := attempted(1); got.Attempts != 1 || got.NextAttempt.Sub(clk.Now()) != time.Minute {
+		t.Fatalf("after the first attempt: attempts %d, next in %s", got.Attempts, got.NextAttempt.Sub(clk.Now()))
+	}
+	for _, retry := range []func() error{
+		func() error { _, err := q.RetryQueue(ctx, queueOf(&m.Rcpts[0])); return err },
+		func() error { return q.RetryMessage(ctx, m.ID) },
+		func() error { _, err := q.Flush(ctx); return err },
+	} {
+		clk.Advance(10 * time.Second)
+		if err := retry(); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		d.wait(t)
+		got := attempted(1)
+		if got.Attempts != 1 || got.NextAttempt.Sub(clk.Now()) != time.Minute || got.ManualRetry {
+			t.Fatalf("after a manual retry: attempts %d, next in %s (want 1, 1m0s)", got.Attempts, got.NextAttempt.Sub(clk.Now()))
+		}
+	}
+	// The scheduled attempt counts again.
+	clk.Advance(time.Minute)
+	q.Kick()
+	d.wait(t)
+	waitFor(t, "the scheduled attempt committed", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.Attempts == 2 && got.State == Ready
+	})
+}
+
+// TestFeedback: the window's signal from an attempt's results. A next
+// hop that answered — even with 4xx or 5xx for every recipient — is a
+// success; one that could not be reached or broke the session is a
+// failure; an attempt that made no connection is neither.
+func TestFeedback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  []Result
+		want int
+	}{
+		{"relayed", []Result{{Outcome: RelayedOK, Reply: "250 2.0.0 ok"}}, +1},
+		{"refused recipients", []Result{{Outcome: FailedPerm, Reply: "550 5.1.1 no such user"}}, +1},
+		{"greylisted", []Result{{Outcome: Deferred, Reply: "451 4.7.1 greylisted"}}, +1},
+		{"connection refused", []Result{{Outcome: Deferred, Reply: "451 4.4.1 connect to mx: refused"}}, -1},
+		{"timeout", []Result{{Outcome: Deferred, Reply: "451 4.4.2 mx: i/o timeout"}, {Outcome: Deferred, Reply: "451 4.4.2 mx: i/o timeout"}}, -1},
+		{"TLS required, not offered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}}, -1},
+		{"one answered", []Result{{Outcome: Deferred, Reply: "451 4.4.2 lost"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},
+		{"held", []Result{{Outcome: Held, Reply: "452 4.3.2 queue suspended"}}, 0},
+		{"shutting down", []Result{{Outcome: Deferred, Reply: "451 4.3.2 shutting down"}}, 0},
+		{"nothing", nil, 0},
+	} {
+		if got := feedback(tc.res); got != tc.want {
+			t.Errorf("%s: feedback %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestFlushRevivesDeadDestination: an operator's flush ends a dead
+// destination's cool-down at once (as Postfix's flush does): the mail is
+// tried, not deferred by a mark made before the next hop came back.
+func TestFlushRevivesDeadDestination(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	p := newPlanned()
+	p.refuse["down.test"] = true
+	q := NewManager(s, p, ManagerConfig{MaxActive: 100, Clock: clk,
+		Scheduler: SchedulerConfig{InitialWindow: 1, DeadCoolDown: time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	if err := q.Submit(ctx, msg(s, "a@example.org", "x@down.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	dead := func() bool {
+		for _, d := range q.Destinations() {
+			if d.Name == "mx/down.test" {
+				return d.State == "dead"
+			}
+		}
+		return false
+	}
+	waitFor(t, "the destination dead", dead)
+	p.mu.Lock()
+	p.refuse["down.test"] = false
+	p.mu.Unlock()
+	if _, err := q.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message delivered after the flush", func() bool { return len(messages(t, s)) == 0 })
+	if dead() {
+		t.Fatal("still dead after a delivery")
+	}
+}

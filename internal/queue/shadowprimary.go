@@ -1,0 +1,242 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"umbra/internal/header"
+)
+
+// DatabaseID is this server's transport database id (shadow verbs, W-2).
+func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
+
+// Discards returns up to max discard notifications owed to a shadow
+// server; ack forgets them, and is called only once the peer provably has
+// them: the reply was written and the peer spoke again (W-4, SR-15). A
+// notification whose ack failed is sent again: a shadow server ignores
+// ids it does not know.
+func (q *Manager) Discards(server string, max int) ([]string, func()) {
+	var ids []string
+	_ = q.store.View(func(tx *Tx) error { ids = tx.Discards(server, max); return nil })
+	return ids, func() {
+		if len(ids) == 0 {
+			return
+		}
+		if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.DeleteDiscards(server, ids) }); err != nil {
+			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
+		}
+	}
+}
+
+// pruneDiscards drops notifications no shadow server fetched within the
+// message expiration. A shadow copy older than that (and shadowExpiryGrace,
+// time for the primary's own expiry and its discard to arrive) was never
+// confirmed by its primary: it is taken over and routed now, and bounced
+// with a DSN by that attempt's commit when no route takes it — never
+// dropped without a trace (SR-13).
+func (q *Manager) pruneDiscards(now time.Time) {
+	cutoff := now.Add(-q.policy().MessageExpiration)
+	var n int
+	var stale []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		if n, err = tx.PruneDiscards(cutoff, 10000); err != nil {
+			return err
+		}
+		if _, err = tx.PruneDelivered(now.Add(-q.duplicateWindow()), 10000); err != nil {
+			return err
+		}
+		if _, err = tx.PruneSubmitKeys(cutoff, 10000); err != nil {
+			return err
+		}
+		stale = stale[:0]
+		for _, st := range tx.Queues() {
+			if !strings.HasPrefix(st.Name, "shadow:") {
+				continue
+			}
+			for _, id := range tx.InQueue(st.Name, 10000) {
+				m, err := tx.Get(id)
+				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff.Add(-shadowExpiryGrace)) {
+					continue
+				}
+				if taken, err := expireShadowCopy(tx, m, now); err != nil {
+					return err
+				} else if taken {
+					stale = append(stale, m)
+				}
+			}
+		}
+		return nil
+	})
+	for _, m := range stale {
+		q.ev.Event("takeover", m, nil, "shadow copy expired unconfirmed")
+	}
+	if len(stale) > 0 {
+		q.log.Warn("unconfirmed shadow copies expired: taken over", "count", len(stale))
+		q.Kick()
+	}
+	if err != nil {
+		q.log.Error("pruning stale discard notifications failed", "err", err)
+	} else if n > 0 {
+		q.log.Info("stale discard notifications dropped", "count", n)
+	}
+}
+
+// ShadowPrimaries lists the primaries this server holds shadow copies
+// for (taken over or not), with the address of each and the send
+// connector to log in as ("" inside the organisation), for heartbeats.
+func (q *Manager) ShadowPrimaries() (map[string]string, error) {
+	peers, err := q.ShadowPeers()
+	out := map[string]string{}
+	for _, p := range peers {
+		out[p.Primary] = p.Addr
+	}
+	return out, err
+}
+
+// ApplyDiscards releases the shadow copies a primary says it has finished
+// with (SR-3). Ids this server does not know are ignored, never taken as
+// "discard everything" (W-4). A message goes once no recipient is left
+// shadowed or pending.
+func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
+	n := 0
+	var gone []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		n, gone, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now())
+		return err
+	})
+	for _, m := range gone {
+		q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
+		q.notifyGone(m.ID)
+	}
+	return n, err
+}
+
+// Takeover makes this server primary for every copy it shadows for
+// primary (SR-6, SR-7): the recipients go back to routing at once.
+func (q *Manager) Takeover(primary, reason string) (int, error) {
+	now := q.clk.Now()
+	var taken []*Message
+	var marked int
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
+			return err
+		}
+		p, err := tx.Peer(primary)
+		if err != nil || p == nil {
+			return err
+		}
+		p.Failures, p.TakenOver = 0, true
+		return tx.PutPeer(p)
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range taken {
+		q.ev.Event("takeover", m, nil, primary+": "+reason)
+	}
+	n := len(taken) + marked
+	if n > 0 {
+		q.Kick()
+		q.log.Warn("shadow copies taken over", "primary", primary, "messages", n, "reason", reason)
+	}
+	return n, nil
+}
+
+// QueueMerged is the queue named in the event of a recipient merged into
+// a queued copy of the same message (Submit).
+const QueueMerged = "merged"
+
+type mergedRcpt struct {
+	rcpt Recipient
+	into ID
+}
+
+// mergeHeld finds the recipients of a new message m that a message
+// already queued here with the same organisation message id still owes
+// (SR-14; issue 20 item 4): a copy resubmitted by a shadow server that
+// took over while this server, back with its old database, still has
+// the original. Such a recipient is the original's to deliver; relaying
+// the copy too would send the message twice. A recipient of the original
+// merges when it is still pending here, or shadowed at a primary that is
+// not the copy's sender (this server already handed it on, and holds
+// its shadow copy). Never merged: a recipient the original relayed,
+// delivered or failed, and a shadowed one coming back from its own
+// primary — a copy routed back here (a route that changed under way)
+// must be delivered, and a loss is worse than a duplicate.
+//
+// Only a genuine takeover resubmission merges (tookOver): the copy comes,
+// in a shadow session, from the server the original itself was received
+// from in one (the original's ShadowServer, which kept the shadow copy it
+// now resubmits), and carries no more Received: fields than the original
+// had when it arrived here. A copy that went round a relay loop (two
+// hubs whose topologies disagree; a server relaying to itself) has more,
+// or comes from another server: merging it would drop the very copy the
+// original was relayed as, and the message would vanish.
+//
+// It returns the recipients to keep and the merged ones; discardNow says
+// that every recipient merged and the sender's shadow copy
+// (m.ShadowServer, m.ShadowID) is not one the original will discard when
+// it finishes (another shadow id, or the original has nothing pending),
+// so the discard is owed at once.
+func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
+	if m.OrgID == "" || m.ShadowServer == "" {
+		return m.Rcpts, nil, false
+	}
+	var held []*Message
+	for _, id := range tx.ByOrgID(m.OrgID) {
+		if id == m.ID {
+			continue
+		}
+		if o, err := tx.Get(id); err == nil && tookOver(tx, o, m, body) {
+			held = append(held, o)
+		}
+	}
+	if len(held) == 0 {
+		return m.Rcpts, nil, false
+	}
+	covered := true // the original's own discard covers the sender's copy
+	for _, r := range m.Rcpts {
+		var into *Message
+		for _, o := range held {
+			for _, orc := range o.Rcpts {
+				if !strings.EqualFold(orc.Addr, r.Addr) {
+					continue
+				}
+				if orc.Status == Pending ||
+					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
+						!receiptShadowed(o, orc) {
+					into = o
+				}
+			}
+		}
+		if into == nil {
+			keep = append(keep, r)
+			continue
+		}
+		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID})
+		if into.ShadowServer != m.ShadowServer || into.ShadowID != m.ShadowID || len(into.Pending()) == 0 {
+			covered = false
+		}
+	}
+	discardNow = len(keep) == 0 && m.ShadowServer != "" && m.ShadowID != "" && !covered
+	return keep, merged, discardNow
+}
+
+// tookOver reports whether m (with body) is the copy of the queued
+// original o that o's shadow server took over and resubmits (see
+// mergeHeld): it comes from o's ShadowServer and has not travelled
+// further than o had when it arrived here.
+func tookOver(tx *Tx, o, m *Message, body []byte) bool {
+	if o.ShadowServer == "" || !strings.EqualFold(o.ShadowServer, m.ShadowServer) {
+		return false
+	}
+	ob, err := tx.Body(o.ID)
+	if err != nil {
+		return false
+	}
+	return header.Count(body, "Received") <= header.Count(ob, "Received")
+}

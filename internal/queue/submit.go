@@ -1,0 +1,105 @@
+package queue
+
+import (
+	"context"
+)
+
+// Submit makes a new message durable and schedules it; it returns once
+// the commit holding the message is fsync'd. m.ID must come from
+// Store.NewID. When the active set has room the message is committed
+// already Active and handed to delivery without a second commit.
+func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
+	_, _, err := q.submit(ctx, m, body, "")
+	return err
+}
+
+// SubmitKeyed is Submit for a source that may offer one submission
+// twice, such as a pickup file whose marking a crash interrupted: key
+// names the submission, and is stored with the message in the same
+// commit (bucket submitkeys, kept for message_expiration). When key was
+// submitted before, nothing is queued and the earlier message's id is
+// returned with again set; the earlier message may have left the queue
+// by then. A different key is a different message, whatever its content.
+func (q *Manager) SubmitKeyed(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
+	return q.submit(ctx, m, body, key)
+}
+
+func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
+	if len(m.Rcpts) == 0 {
+		return 0, false, ErrNoRecipients // before the merge, which would take it for one fully merged
+	}
+	now := q.clk.Now()
+	if m.Arrived.IsZero() {
+		m.Arrived = now
+	}
+	m.Size = int64(len(body))
+	active := q.reserve()
+	if active {
+		m.State = Active
+	} else {
+		m.State, m.NextAttempt = Ready, now
+	}
+	all := m.Rcpts
+	var merged []mergedRcpt
+	stored := true
+	err = q.store.Update(ctx, func(tx *Tx) error {
+		m.Rcpts, merged, stored, again = all, nil, true, false
+		if key != "" {
+			if id, ok := tx.SubmitKey(key); ok {
+				prev, again, stored = id, true, false
+				return nil
+			}
+			if err := tx.PutSubmitKey(key, m.ID, now); err != nil {
+				return err
+			}
+		}
+		keep, mr, discardNow := mergeHeld(tx, m, body)
+		if len(mr) > 0 {
+			m.Rcpts, merged = keep, mr
+		}
+		if len(m.Rcpts) == 0 {
+			stored = false
+			if discardNow {
+				return tx.AddDiscard(m.ShadowServer, m.ShadowID, now)
+			}
+			return nil
+		}
+		return tx.PutNew(m, body)
+	})
+	if err != nil {
+		m.Rcpts = all
+		if active {
+			q.release()
+		}
+		return 0, false, err
+	}
+	if again {
+		if active {
+			q.release()
+		}
+		q.log.Info("submission seen before; not queued again", "msg_id", prev.String())
+		return prev, true, nil
+	}
+	q.ev.Event("receive", m, nil, "")
+	q.noteSubmitted(now)
+	for _, mr := range merged {
+		rc := mr.rcpt
+		rc.Queue = QueueMerged
+		q.ev.Event("duplicate-suppressed", m, &rc, "merged into queued message "+mr.into.String()+" of the same org id")
+		q.log.Warn("resubmitted copy merged into the queued original", "msg_id", m.ID.String(), "org_id", m.OrgID,
+			"into", mr.into.String(), "rcpt", rc.Addr)
+	}
+	if !stored {
+		if active {
+			q.release()
+		}
+		q.notifyGone(m.ID)
+		return m.ID, false, nil
+	}
+	if active {
+		q.dispatch(ctx, m, body)
+	} else {
+		q.Kick()
+	}
+	return m.ID, false, nil
+}
