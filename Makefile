@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
 RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/ ./internal/console/
 
-.PHONY: all build run test vet race fuzz bench chaos sim install demo clean
+.PHONY: all build run test vet race fuzz bench chaos chaos-receipt sim install demo clean
 
 PREFIX    ?= /usr
 UNITDIR   ?= /lib/systemd/system
@@ -63,6 +63,7 @@ FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
+FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
@@ -106,6 +107,12 @@ CHAOS_DURATION ?= 5m
 chaos:
 	UMBRA_CHAOS_DURATION=$(CHAOS_DURATION) UMBRA_CHAOS_SEED=$(CHAOS_SEED) UMBRA_CHAOS_REPORT=$(CURDIR)/chaos-report.txt \
 	  $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 0 ./cmd/umbra/
+	@cat chaos-report.txt
+
+# The same soak with shadow on receipt (SR-17) on every receive connector.
+chaos-receipt:
+	UMBRA_CHAOS_RECEIPT=prefer-remote UMBRA_CHAOS_DURATION=$(CHAOS_DURATION) UMBRA_CHAOS_SEED=$(CHAOS_SEED) \
+	  UMBRA_CHAOS_REPORT=$(CURDIR)/chaos-report.txt $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 0 ./cmd/umbra/
 	@cat chaos-report.txt
 
 # Shadow redundancy in a minute: an edge and two hubs on loopback; hub 1

@@ -118,7 +118,7 @@ receive_connectors:
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
     max_acknowledgement_delay: 30s
     limits: {max_connections_per_source: 500}
-%s`, s.name, s.role, s.data, cmp.Or(os.Getenv("UMBRA_CHAOS_LOG_LEVEL"), "warn"), host, topo, typ, s.addr, mailbox)
+%s%s`, s.name, s.role, s.data, cmp.Or(os.Getenv("UMBRA_CHAOS_LOG_LEVEL"), "warn"), host, topo, typ, s.addr, chaosReceipt(), mailbox)
 	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -251,6 +251,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if topo != nil {
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
 	}
+	if shadows != nil {
+		// Shadow on receipt (SR-17): copies pushed to other transport
+		// servers of the topology before the 250.
+		rs := delivery.NewReceiptShadow(del, store.DatabaseID())
+		defer rs.Close()
+		srv.SetReceiptShadow(rs)
+	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -396,6 +403,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	}
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
+		dc.ShadowRetriesRemote, dc.ShadowRetriesLocal = cfg.Transport.MaxRetriesRemoteSiteShadow, cfg.Transport.MaxRetriesLocalSiteShadow
 	}
 	return dc, nil
 }

@@ -9,49 +9,52 @@ import (
 // Default values. They live here and nowhere else; SPEC §8 gives the shadow,
 // acknowledgement, expiration and delay values.
 const (
-	DefaultMessageExpiration         = 48 * time.Hour
-	DefaultDelayNotification         = 4 * time.Hour
-	DefaultRetryJitter               = 0.2
-	DefaultMaxActive                 = 1000
-	DefaultPoisonThreshold           = 2
-	DefaultMaxConnectionsPerDest     = 10
-	DefaultInitialDestConcurrency    = 5               // Postfix's initial_destination_concurrency
-	DefaultDeadDestinationCoolDown   = 5 * time.Minute // at most; default: the first retry step
-	DefaultConnectTimeout            = 30 * time.Second
-	DefaultCommandTimeout            = 5 * time.Minute
-	DefaultDataTimeout               = 10 * time.Minute
-	DefaultShadowHeartbeatTimeout    = 300 * time.Second
-	DefaultShadowHeartbeatRetryCount = 3
-	DefaultMaxAcknowledgementDelay   = 30 * time.Second
-	DefaultMaxMessageSize            = 36 << 20
-	DefaultMaxRecipients             = 200
-	DefaultMaxConnections            = 5000
-	DefaultMaxConnectionsPerSource   = 50 // as Postfix's smtpd_client_connection_count_limit; 20 refused a third of one client's burst
-	DefaultMaxLineLength             = 2000
-	DefaultIdleTimeout               = 5 * time.Minute
-	DefaultMaxAuthFailures           = 3
-	DefaultMaxJunkCommands           = 100
-	DefaultMaxErrors                 = 20
-	DefaultSoftErrorLimit            = 10
-	DefaultErrorDelay                = time.Second
-	DefaultMaxTransactionTime        = 10 * time.Minute
-	DefaultMinDataRate               = 500 // bytes per second
-	DefaultBareNewlines              = BareNewlinesReject
-	DefaultSMTPPort                  = 25
-	DefaultTrackingMaxSize           = 100 << 20
-	DefaultTrackingMaxFiles          = 10
-	DefaultTrackingMaxAge            = 30 * 24 * time.Hour // Exchange's MessageTrackingLogMaxAge
-	DefaultConsoleSessionIdle        = 30 * time.Minute
-	DefaultMaxDumpsterSize           = 18 << 20
-	DefaultMaxDumpsterTime           = 7 * 24 * time.Hour
-	DefaultMailboxDatabase           = "local"
-	DefaultMaxHopCount               = 60
-	DefaultBounceSizeLimit           = 50 << 10
-	DefaultAuthDelay                 = 1 * time.Second
-	DefaultAuthMaxDelay              = 30 * time.Second
-	DefaultAuthLockoutAfter          = 10
-	DefaultAuthLockout               = 15 * time.Minute
-	DefaultAuthWindow                = 1 * time.Hour
+	DefaultMessageExpiration          = 48 * time.Hour
+	DefaultDelayNotification          = 4 * time.Hour
+	DefaultRetryJitter                = 0.2
+	DefaultMaxActive                  = 1000
+	DefaultPoisonThreshold            = 2
+	DefaultMaxConnectionsPerDest      = 10
+	DefaultInitialDestConcurrency     = 5               // Postfix's initial_destination_concurrency
+	DefaultDeadDestinationCoolDown    = 5 * time.Minute // at most; default: the first retry step
+	DefaultConnectTimeout             = 30 * time.Second
+	DefaultCommandTimeout             = 5 * time.Minute
+	DefaultDataTimeout                = 10 * time.Minute
+	DefaultShadowHeartbeatTimeout     = 300 * time.Second
+	DefaultShadowHeartbeatRetryCount  = 3
+	DefaultMaxAcknowledgementDelay    = 30 * time.Second
+	DefaultMaxRetriesRemoteSiteShadow = 4 // Exchange's MaxRetriesForRemoteSiteShadow
+	DefaultMaxRetriesLocalSiteShadow  = 2 // Exchange's MaxRetriesForLocalSiteShadow
+	DefaultShadowOnReceipt            = ShadowOnReceiptOff
+	DefaultMaxMessageSize             = 36 << 20
+	DefaultMaxRecipients              = 200
+	DefaultMaxConnections             = 5000
+	DefaultMaxConnectionsPerSource    = 50 // as Postfix's smtpd_client_connection_count_limit; 20 refused a third of one client's burst
+	DefaultMaxLineLength              = 2000
+	DefaultIdleTimeout                = 5 * time.Minute
+	DefaultMaxAuthFailures            = 3
+	DefaultMaxJunkCommands            = 100
+	DefaultMaxErrors                  = 20
+	DefaultSoftErrorLimit             = 10
+	DefaultErrorDelay                 = time.Second
+	DefaultMaxTransactionTime         = 10 * time.Minute
+	DefaultMinDataRate                = 500 // bytes per second
+	DefaultBareNewlines               = BareNewlinesReject
+	DefaultSMTPPort                   = 25
+	DefaultTrackingMaxSize            = 100 << 20
+	DefaultTrackingMaxFiles           = 10
+	DefaultTrackingMaxAge             = 30 * 24 * time.Hour // Exchange's MessageTrackingLogMaxAge
+	DefaultConsoleSessionIdle         = 30 * time.Minute
+	DefaultMaxDumpsterSize            = 18 << 20
+	DefaultMaxDumpsterTime            = 7 * 24 * time.Hour
+	DefaultMailboxDatabase            = "local"
+	DefaultMaxHopCount                = 60
+	DefaultBounceSizeLimit            = 50 << 10
+	DefaultAuthDelay                  = 1 * time.Second
+	DefaultAuthMaxDelay               = 30 * time.Second
+	DefaultAuthLockoutAfter           = 10
+	DefaultAuthLockout                = 15 * time.Minute
+	DefaultAuthWindow                 = 1 * time.Hour
 	// Refusal log lines (refused connections, relay attempts, AUTH
 	// failures) per reason and source: a burst, then one per interval;
 	// the rest are counted and reported as "suppressed".
@@ -122,6 +125,8 @@ func applyDefaults(c *Config) {
 		t.DeadDestinationCoolDown = min(t.RetrySchedule[0], Duration(DefaultDeadDestinationCoolDown))
 	}
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
+	setInt(&t.MaxRetriesRemoteSiteShadow, DefaultMaxRetriesRemoteSiteShadow)
+	setInt(&t.MaxRetriesLocalSiteShadow, DefaultMaxRetriesLocalSiteShadow)
 	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
 	setInt(&t.MaxHopCount, DefaultMaxHopCount)
 	if t.BounceSizeLimit == 0 {
@@ -256,7 +261,7 @@ func newWithPresets() *Config {
 // connectorPresets is applied to each receive connector before its YAML is
 // decoded, for the same reason.
 func connectorPresets() ReceiveConnector {
-	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay)}
+	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt}
 }
 
 func setDur(d *Duration, v time.Duration) {

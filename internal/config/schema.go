@@ -107,6 +107,12 @@ type Transport struct {
 	ShadowRedundancyEnabled   bool     `yaml:"shadow_redundancy_enabled"`
 	ShadowHeartbeatTimeout    Duration `yaml:"shadow_heartbeat_timeout"`
 	ShadowHeartbeatRetryCount int      `yaml:"shadow_heartbeat_retry_count"`
+	// Shadow on receipt (SR-17): how many transport servers of another
+	// site, and of this site, a receive connector with shadow_on_receipt
+	// tries before it gives up on the copy (Exchange's
+	// MaxRetriesForRemoteSiteShadow and MaxRetriesForLocalSiteShadow).
+	MaxRetriesRemoteSiteShadow int `yaml:"max_retries_remote_site_shadow"`
+	MaxRetriesLocalSiteShadow  int `yaml:"max_retries_local_site_shadow"`
 
 	// Transport dumpster (SPEC §4): after final delivery a copy stays per
 	// mailbox database, at most MaxDumpsterSizePerDatabase bytes and
@@ -211,7 +217,25 @@ type ReceiveConnector struct {
 	// MaxAcknowledgementDelay bounds how long the final reply to a
 	// non-shadow sender is withheld (SR-9); 0 turns delaying off.
 	MaxAcknowledgementDelay Duration `yaml:"max_acknowledgement_delay"`
+	// ShadowOnReceipt makes a shadow copy of each message on another
+	// transport server before the 250 (SR-17): off, prefer-remote (a
+	// server of another site, else of this one), remote-only or
+	// local-only. When it is on, it replaces delayed acknowledgement for
+	// the connector's messages: the two never both delay one message.
+	ShadowOnReceipt string `yaml:"shadow_on_receipt"`
+	// RejectOnShadowFailure answers 451 4.4.0 when no shadow server took
+	// a connection for the copy; otherwise the message is accepted with
+	// one copy only (counted and logged).
+	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
 }
+
+// Values of shadow_on_receipt.
+const (
+	ShadowOnReceiptOff          = "off"
+	ShadowOnReceiptPreferRemote = "prefer-remote"
+	ShadowOnReceiptRemoteOnly   = "remote-only"
+	ShadowOnReceiptLocalOnly    = "local-only"
+)
 
 // TLS configures STARTTLS on a receive connector.
 type TLS struct {

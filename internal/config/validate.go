@@ -102,6 +102,12 @@ func validate(c *Config) []violation {
 	if t.ShadowHeartbeatRetryCount < 0 {
 		v.add("transport.shadow_heartbeat_retry_count must be positive", "transport", "shadow_heartbeat_retry_count")
 	}
+	if t.MaxRetriesRemoteSiteShadow < 0 {
+		v.add("transport.max_retries_remote_site_shadow must be positive", "transport", "max_retries_remote_site_shadow")
+	}
+	if t.MaxRetriesLocalSiteShadow < 0 {
+		v.add("transport.max_retries_local_site_shadow must be positive", "transport", "max_retries_local_site_shadow")
+	}
 
 	authoritative := false
 	domains := map[string]bool{}
@@ -214,6 +220,12 @@ func validate(c *Config) []violation {
 		}
 		if rc.MaxAcknowledgementDelay < 0 {
 			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
+		}
+		switch rc.ShadowOnReceipt {
+		case ShadowOnReceiptOff, ShadowOnReceiptPreferRemote, ShadowOnReceiptRemoteOnly, ShadowOnReceiptLocalOnly:
+		default:
+			v.add(fmt.Sprintf("shadow_on_receipt %q: want %s, %s, %s or %s", rc.ShadowOnReceipt, ShadowOnReceiptOff,
+				ShadowOnReceiptPreferRemote, ShadowOnReceiptRemoteOnly, ShadowOnReceiptLocalOnly), at("shadow_on_receipt")...)
 		}
 	}
 

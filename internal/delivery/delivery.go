@@ -52,6 +52,10 @@ type Config struct {
 	// hears of every session with a primary (contact and discards).
 	ShadowServerID string
 	Shadows        Shadows
+	// ShadowRetriesRemote and ShadowRetriesLocal are the tries of a
+	// shadow copy on receipt at servers of other sites and of this one
+	// (receipt.go; max_retries_remote_site_shadow, …_local_site_shadow).
+	ShadowRetriesRemote, ShadowRetriesLocal int
 	// SourceAddress is the local IP address outbound connections bind
 	// to, unless their send connector names its own (source.go).
 	SourceAddress string

@@ -43,9 +43,11 @@ func orgRoutes(st *state, m *queue.Message, rcpts []int) map[int]routing.Route {
 }
 
 // messageOrigin is the server of the organisation m came from: the shadow
-// server it named, else the server its client address belongs to.
+// server it named, else the server its client address belongs to. The
+// shadow server of a copy on receipt (SR-17: its shadow id is the org id)
+// is where the copy is kept, not where the message came from.
 func messageOrigin(tp *routing.Topology, m *queue.Message) string {
-	if _, ok := tp.Server(m.ShadowServer); ok {
+	if _, ok := tp.Server(m.ShadowServer); ok && !m.CopiedOnReceipt() {
 		return m.ShadowServer
 	}
 	if ip, err := netip.ParseAddr(m.ClientIP); err == nil {

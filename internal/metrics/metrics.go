@@ -28,6 +28,7 @@ type Metrics struct {
 	discardsOut   prometheus.Counter
 	ackDelay      *prometheus.HistogramVec
 	ackTimeouts   *prometheus.CounterVec
+	receipt       *receiptMetrics // shadow on receipt (receipt.go)
 
 	dumpKept        *prometheus.CounterVec
 	dumpEvicted     *prometheus.CounterVec
@@ -96,6 +97,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Refused AUTH attempts, by connector and reason (bad_credentials, identity_mismatch, locked_out)."},
 		[]string{"connector", "reason"})
 	reg.MustRegister(m.authFailures)
+	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
 	m.heartbeats.WithLabelValues("ok")

@@ -179,6 +179,26 @@
 // left (retention.go), so their number is bounded by what an expiry
 // window makes, whatever the rate.
 //
+// Shadow on receipt (SR-17, receiptcopy.go): a copy pushed by the server
+// that received the message (its primary) is stored by SubmitShadowCopy
+// in one commit with the primary's shadowpeers record (address from the
+// topology, the database id the copy presents; a different stored id
+// takes the old database's copies over in that commit, SR-7): state
+// Shadow, every recipient Shadowed at the primary, the shadow id being
+// the org id. From then on it is a shadow copy like any other. A discard
+// whose id is not "<local id>-…" is looked up by org id (orgids index);
+// one that arrives before its copy is kept in bucket early, and the copy
+// is then not stored. On the primary, the one commit of Submit carries
+// ShadowServer and ShadowID (the org id) like a message received in a
+// shadow session, so the commit that finishes the message writes the
+// discard; a copy that never arrived gets a discard its peer ignores
+// (Message.CopiedOnReceipt tells the two apart: the shadow id is the org
+// id; delivery then does not take the shadow server for the message's
+// origin). A push is not a contact (it brings no discards), a copy pushed
+// twice is kept once, and a relayed copy of the message never merges
+// into a copy on receipt (mergeHeld): the primary's discard would take
+// both.
+//
 // # One writer per message
 //
 // A message in delivery (Active) is written only by the commit that ends

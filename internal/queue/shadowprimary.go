@@ -208,7 +208,8 @@ func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []merg
 					continue
 				}
 				if orc.Status == Pending ||
-					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) {
+					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
+						!receiptShadowed(o, orc) {
 					into = o
 				}
 			}

@@ -640,7 +640,15 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 		hexID, _, ok := strings.Cut(sid, "-")
 		id, err := ParseID(hexID)
 		if !ok || err != nil {
-			continue
+			// A copy on receipt is named by its org id (receiptcopy.go).
+			copies := tx.receiptCopies(primary, sid)
+			if len(copies) == 0 {
+				if err := tx.earlyReceiptDiscard(primary, sid, now); err != nil {
+					return 0, nil, err
+				}
+				continue
+			}
+			id = copies[0]
 		}
 		m, err := tx.Get(id)
 		if err != nil {

@@ -63,6 +63,11 @@
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.
 //
+// Copies on receipt (SR-17): a primary that pushed a copy of a message it
+// received (queue.SubmitShadowCopy) is watched exactly as one this server
+// relayed to: the copy's commit records the primary, its address and
+// database id, and heartbeats, discards and takeover follow from there.
+//
 // Invariants: a heartbeat is one SMTP session bounded as a whole by one
 // command timeout (every step also has its own, W-7), so a hung primary
 // counts as a failed heartbeat; heartbeats and polls run concurrently, one

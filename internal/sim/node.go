@@ -65,6 +65,7 @@ func (n *Node) Start() error {
 		CommandTimeout: t.CommandTimeout.D(), DataTimeout: t.DataTimeout.D(),
 		MaxConnectionsPerDestination: t.MaxConnectionsPerDestination, Log: n.log, MaxHopCount: t.MaxHopCount,
 		ShadowServerID: cfg.Server.Name, Shadows: shadows, Dial: n.net.Dialer(n.IP),
+		ShadowRetriesRemote: t.MaxRetriesRemoteSiteShadow, ShadowRetriesLocal: t.MaxRetriesLocalSiteShadow,
 	}
 	if !t.ShadowRedundancyEnabled {
 		dc.ShadowServerID, dc.Shadows = "", nil
@@ -115,6 +116,9 @@ func (n *Node) Start() error {
 		return err
 	}
 	srv.SetServers(n.topo)
+	if t.ShadowRedundancyEnabled {
+		srv.SetReceiptShadow(delivery.NewReceiptShadow(del, store.DatabaseID())) // SR-17, as serve does
+	}
 	n.net.SetDown(n.IP, false)
 	if err := srv.Listen(); err != nil {
 		cancel()

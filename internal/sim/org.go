@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -75,6 +76,7 @@ receive_connectors:
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
     max_acknowledgement_delay: 5s
     limits: {max_connections_per_source: 500}
+    shadow_on_receipt: %s
 `
 
 // Org is a running simulated organisation.
@@ -84,10 +86,19 @@ type Org struct {
 	Mbx   map[string]*Sink // database → its mailbox server
 	Ext   *Sink
 	rnd   *rand.Rand
+
+	ackMu      sync.Mutex
+	maxAckWait time.Duration // the longest wait for a 250 (fake time)
 }
 
 // NewOrg builds the organisation in dir; every server is started.
 func NewOrg(dir string, rnd *rand.Rand, log *slog.Logger, shadow bool) (*Org, error) {
+	return NewOrgReceipt(dir, rnd, log, shadow, "off")
+}
+
+// NewOrgReceipt is NewOrg with every hub's connector making shadow
+// copies on receipt with preference receipt (SR-17; "off" for none).
+func NewOrgReceipt(dir string, rnd *rand.Rand, log *slog.Logger, shadow bool, receipt string) (*Org, error) {
 	o := &Org{rnd: rnd, Mbx: map[string]*Sink{}}
 	o.Net = NewNetwork(func() time.Duration { return time.Duration(rnd.IntN(50)) * time.Millisecond })
 	topoPath := filepath.Join(dir, "topology.yaml")
@@ -111,7 +122,7 @@ func NewOrg(dir string, rnd *rand.Rand, log *slog.Logger, shadow bool) (*Org, er
 	for _, h := range hubs {
 		d := filepath.Join(dir, h.name)
 		os.MkdirAll(d, 0o700)
-		y := fmt.Sprintf(hubYAML, h.name, d, filepath.Join(d, "admin.sock"), topoPath, shadow, h.ip)
+		y := fmt.Sprintf(hubYAML, h.name, d, filepath.Join(d, "admin.sock"), topoPath, shadow, h.ip, receipt)
 		cfg, err := config.Parse([]byte(y), filepath.Join(d, "umbra.yaml"))
 		if err != nil {
 			o.Close()
@@ -178,11 +189,23 @@ func (o *Org) Send(hub *Node, from, simID, msgID string, rcpts []string, wait bo
 		fmt.Fprintf(w, "Message-ID: %s\r\n", msgID)
 	}
 	fmt.Fprintf(w, "From: <%s>\r\nTo: <%s>\r\nSubject: sim %s\r\nX-Sim-Id: %s\r\n\r\nbody of %s\r\n", from, strings.Join(ok, ">, <"), simID, simID, simID)
+	sent := time.Now()
 	if err := w.Close(); err != nil {
 		return nil
 	}
+	o.ackMu.Lock()
+	o.maxAckWait = max(o.maxAckWait, time.Since(sent))
+	o.ackMu.Unlock()
 	c.Quit()
 	return ok
+}
+
+// MaxAckWait is the longest time a client waited for its 250 after the
+// end of its data (fake time).
+func (o *Org) MaxAckWait() time.Duration {
+	o.ackMu.Lock()
+	defer o.ackMu.Unlock()
+	return o.maxAckWait
 }
 
 // topologyInput converts the topology file into routing's input (as

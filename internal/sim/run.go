@@ -42,6 +42,9 @@ type Scenario struct {
 	// NoShadow turns shadow redundancy off (the checker's own test: a
 	// loss must be seen).
 	NoShadow bool
+	// ShadowOnReceipt is every hub connector's shadow_on_receipt (SR-17);
+	// "" is off.
+	ShadowOnReceipt string
 }
 
 // Outcome is the checker's verdict for one run.
@@ -58,6 +61,10 @@ type Outcome struct {
 	// Dials counts connections per "from>to" server name pair.
 	Dials    map[string]int
 	Problems []string
+	// MaxAckWait is the longest a client waited for a 250 after its data
+	// (fake time): with shadow on receipt it is a copy's time, never the
+	// next hop's.
+	MaxAckWait time.Duration
 }
 
 // Failed reports whether the run broke the promise: a loss, a duplicate
@@ -110,7 +117,11 @@ type ack struct{ id, rcpt string }
 func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 	r := rand.New(rand.NewPCG(sc.Seed, 0x7aff1c))
 	out := Outcome{Scenario: sc}
-	org, err := NewOrg(dir, rand.New(rand.NewPCG(sc.Seed, 0x1a7e)), log, !sc.NoShadow)
+	receipt := sc.ShadowOnReceipt
+	if receipt == "" {
+		receipt = "off"
+	}
+	org, err := NewOrgReceipt(dir, rand.New(rand.NewPCG(sc.Seed, 0x1a7e)), log, !sc.NoShadow, receipt)
 	if err != nil {
 		return out, err
 	}
@@ -236,6 +247,7 @@ func Run(dir string, sc Scenario, log *slog.Logger) (Outcome, error) {
 	}
 	time.Sleep(30 * time.Second) // late duplicates show up too
 	org.Close()
+	out.MaxAckWait = org.MaxAckWait()
 	out.Dials = map[string]int{}
 	for a, ia := range ipOf {
 		for b, ib := range ipOf {

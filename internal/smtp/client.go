@@ -146,15 +146,26 @@ func (c *Client) QueryDiscard(max int) ([]string, error) {
 type shadowConn struct {
 	net.Conn
 	mailParam string
+	copyParam string // XSHADOWCOPY=, shadow on receipt (receipt.go)
 }
 
 func (s *shadowConn) Write(b []byte) (int, error) {
 	if s.mailParam != "" && !validShadowID(s.mailParam) {
 		s.mailParam = "" // cannot be an id; never sent (it could hold CR or LF)
 	}
-	if s.mailParam != "" && bytes.HasPrefix(b, []byte("MAIL FROM:")) && bytes.HasSuffix(b, []byte("\r\n")) {
-		line := append(append(bytes.Clone(b[:len(b)-2]), " XSHADOW="+s.mailParam...), "\r\n"...)
-		s.mailParam = ""
+	if s.copyParam != "" && !validShadowID(s.copyParam) {
+		s.copyParam = ""
+	}
+	if (s.mailParam != "" || s.copyParam != "") && bytes.HasPrefix(b, []byte("MAIL FROM:")) && bytes.HasSuffix(b, []byte("\r\n")) {
+		line := bytes.Clone(b[:len(b)-2])
+		if s.mailParam != "" {
+			line = append(line, " XSHADOW="+s.mailParam...)
+		}
+		if s.copyParam != "" {
+			line = append(line, " XSHADOWCOPY="+s.copyParam...)
+		}
+		line = append(line, "\r\n"...)
+		s.mailParam, s.copyParam = "", ""
 		if _, err := s.Conn.Write(line); err != nil {
 			return 0, err
 		}

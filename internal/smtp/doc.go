@@ -85,9 +85,27 @@
 //     suppression, merge).
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 2",
+//     way of authenticating). It carries the verb version ("XSHADOW 3",
 //     shadowwait.go); the client speaks the lower of both versions, so
-//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=.
+//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=, and
+//     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent).
+//   - Shadow on receipt (SR-17, receipt.go). Receiving end: MAIL
+//     XSHADOWCOPY=<database id> in a shadow session makes the message a
+//     shadow copy held for the session's server (ShadowCopier), never
+//     submitted for delivery, named by its organisation message id (554
+//     5.6.0 without a valid one). Sending end: on a connector with
+//     shadow_on_receipt, a message with no other copy (not relayed in a
+//     shadow session, not a client submission) gets a shadow session
+//     from the ReceiptShadow before the local commit, so that the one
+//     commit names the shadow server and the copy's id; the copy is
+//     pushed after the commit and the 250 follows the peer's 250. No
+//     session: 451 4.4.0 (reject_on_shadow_failure, nothing committed) or
+//     250 held here only; a push that fails after the commit is always a
+//     250 held here only (a 451 then would make the retry a second
+//     message). Such a connector never delays the 250 for confirmation:
+//     shadow on receipt takes precedence over delayed acknowledgement.
+//     The copy is pushed from a snapshot of the message: delivery may
+//     start on the committed one at once.
 //   - XQUERYDISCARD WAIT= blocks only the session's own reader (go-smtp is
 //     idle between commands), at most 60 s, and ends at once when the
 //     server drains; it wakes on the queue's discard signal, taken before

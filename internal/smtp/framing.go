@@ -221,6 +221,9 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 		stripped, reply := v.mailShadowParam(line)
+		if reply == "" {
+			stripped, reply = v.mailCopyParam(stripped)
+		}
 		if reply != "" {
 			v.reply(reply)
 			return nil

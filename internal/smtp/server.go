@@ -129,6 +129,7 @@ type Server struct {
 	obs      Observer
 	routing  atomic.Pointer[routing.Table]
 	servers  atomic.Pointer[serverDirectory]
+	receipt  atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
 	rcptv    atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
 	ctx      context.Context
 	cancel   context.CancelFunc

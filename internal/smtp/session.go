@@ -70,6 +70,9 @@ type session struct {
 	// XSHADOW= parameter of the current MAIL (W-3).
 	shadowServer    string
 	pendingShadowID string
+	// pendingCopyDB is the XSHADOWCOPY= parameter of the current MAIL:
+	// the message is a shadow copy pushed on receipt (receipt.go).
+	pendingCopyDB string
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
 	from string
@@ -367,6 +370,12 @@ func (s *session) data(r io.Reader) error {
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
 	}
+	if s.pendingCopyDB != "" {
+		return s.keepCopy(m, body)
+	}
+	if s.copiesOnReceipt() {
+		return s.submitWithCopy(m, body)
+	}
 	release := noRefusal
 	if s.delaysAck() {
 		release = s.holdRefusal(id) // before Submit: the first attempt may end before Submit returns
@@ -468,7 +477,8 @@ func noStorage(err error) bool {
 // connector's max_acknowledgement_delay (SR-9). Client submission is not
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
-	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server)
+	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
 
 // awaitConfirmation waits for the message to leave the queue. The message

@@ -15,7 +15,13 @@ import (
 // notifications when the wait ends. Peers negotiate the lower version:
 // a version-1 client never sends WAIT=, and a version-2 client sends it
 // only to a server that advertised version 2.
-const ShadowVersion = 2
+//
+// Version 3 adds the MAIL parameter XSHADOWCOPY=<database-id>: the
+// primary pushes a copy of a message it received to this server, which
+// keeps it as a shadow copy (shadow on receipt, SR-17, receipt.go). It
+// is offered by a server whose queue can keep such copies; a client
+// pushes copies only to a server that advertised version 3.
+const ShadowVersion = 3
 
 // maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
 const maxDiscardWait = 60
@@ -32,10 +38,13 @@ type DiscardSignaller interface {
 // shadowVersion is the version this server advertises, 0 when XSHADOW
 // is not offered at all.
 func (s *session) shadowVersion() int {
-	if _, ok := s.srv.shadow.(DiscardSignaller); ok {
-		return ShadowVersion
+	if _, ok := s.srv.shadow.(DiscardSignaller); !ok {
+		return 1
 	}
-	return 1
+	if _, ok := s.srv.queue.(ShadowCopier); !ok {
+		return 2
+	}
+	return ShadowVersion
 }
 
 // xshadowKeyword is the EHLO keyword with its version (W-1), or "" when

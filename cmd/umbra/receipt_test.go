@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// receiptOrg is hub-a (site a) and hub-b (site b); both may send to the
+// sink through connector "out". hub-a's connector makes shadow copies on
+// receipt with the given preference (and keeps delayed acknowledgement
+// configured, 30 s, to show that it does not apply).
+func receiptOrg(t *testing.T, pref string) (a, b, sink, cfgA, dataA, cfgB string) {
+	return receiptOrgReject(t, pref, true)
+}
+
+func receiptOrgReject(t *testing.T, pref string, reject bool) (a, b, sink, cfgA, dataA, cfgB string) {
+	dir := t.TempDir()
+	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
+`, a, b, sink)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topoPath, []byte(topo), 0o600)
+	cfgA, dataA = orgHub(t, dir, "hub-a", a, topoPath, fmt.Sprintf("30s\n    shadow_on_receipt: %s\n    reject_on_shadow_failure: %v", pref, reject), "")
+	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	return
+}
+
+// SR-17: with its next hop down, hub-a answers each sender at once (no
+// delayed acknowledgement: the 250 names the shadow copy on hub-b, the
+// server of the other site), and then dies for good (kill -9, database
+// gone). hub-b, which kept the copies without delivering them, takes
+// them over after its heartbeats to hub-a failed and delivers every
+// acknowledged message once the next hop is up.
+func TestShadowOnReceiptSurvivesReceiverLoss(t *testing.T) {
+	a, b, sinkAddr, cfgA, dataA, cfgB := receiptOrg(t, "prefer-remote")
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: sor-first\r\n\r\nhello")
+	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+		ha.dumpLog()
+		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+	}
+	acked := sendMany(a, "sor", 6, 3, nil)
+	if len(acked) != 6 {
+		ha.dumpLog()
+		t.Fatalf("%d of 6 acknowledged", len(acked))
+	}
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 7 })
+	if q := p.queued(t, cfgA); q["shadow:hub-b"] != 0 {
+		t.Fatalf("hub-a lists copies it does not hold: %v", q)
+	}
+	ha.kill()
+	os.RemoveAll(dataA)
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, append(acked, "sor-first"), hb)
+	if out, _ := cli(t, cfgB, "track", "--json", "--sender", "a@example.org"); !strings.Contains(out, `"event": "takeover"`) {
+		t.Errorf("no takeover in hub-b's tracking log")
+	}
+}
+
+// SR-17, remote-only without a server of another site that answers:
+// reject_on_shadow_failure makes it 451 4.4.0, and nothing is queued.
+func TestShadowOnReceiptRejectsWithoutShadowServer(t *testing.T) {
+	a, _, _, cfgA, _, _ := receiptOrg(t, "remote-only")
+	ha := startUmbra(t, cfgA, a) // hub-b is not running
+	reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: nobody\r\n\r\nhello")
+	if !strings.HasPrefix(reply, "451 4.4.0") {
+		ha.dumpLog()
+		t.Fatalf("reply %q: want 451 4.4.0", reply)
+	}
+	if q := (&shadowPair{}).queued(t, cfgA); len(q) != 0 {
+		t.Fatalf("queued after a 451: %v", q)
+	}
+}
+
+// SR-17 and SR-4: once hub-a delivered the messages it copied to hub-b on
+// receipt, hub-b's heartbeats bring the discard notifications (named by
+// the org id) and its copies go; nothing is delivered twice.
+func TestShadowOnReceiptDiscardedAfterDelivery(t *testing.T) {
+	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
+	sink := startRecorder(t, sinkAddr)
+	startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	acked := sendMany(a, "sord", 5, 2, nil)
+	waitArrived(t, sink, acked, ha)
+	p := &shadowPair{}
+	waitCond(t, "hub-b to drop its copies", 30e9, func() bool { return len(p.queued(t, cfgB)) == 0 })
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+}
+
+// SR-17 across versions: a shadow server of the previous release speaks
+// the shadow verbs below version 3 and keeps no copies on receipt; the
+// new hub-a does not push one to it, accepts the message held by itself
+// only (reject_on_shadow_failure off), and still relays to it as before.
+func TestShadowOnReceiptPreviousReleasePeer(t *testing.T) {
+	bin := buildPreviousRelease(t)
+	a, b, _, cfgA, _, cfgB := receiptOrgReject(t, "remote-only", false)
+	previousTopology(t, cfgB)
+	withBinary(bin, func() { startUmbra(t, cfgB, b) })
+	ha := startUmbra(t, cfgA, a)
+	reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: old-peer\r\n\r\nhello")
+	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "no shadow copy") {
+		ha.dumpLog()
+		t.Fatalf("reply %q: want 250 held by hub-a only", reply)
+	}
+	log, _ := os.ReadFile(ha.log)
+	if !strings.Contains(string(log), "message held by this server only") {
+		ha.dumpLog()
+		t.Fatal("the single copy is not logged")
+	}
+}
+
+// chaosReceipt is the receive connectors' shadow_on_receipt line in the
+// chaos soak: UMBRA_CHAOS_RECEIPT (make chaos-receipt: prefer-remote)
+// makes every server copy what it receives onto another before its 250
+// (SR-17), so the soak's kill -9 of the server that just answered a
+// sender, for good or not, is covered by the copy instead of by delayed
+// acknowledgement.
+func chaosReceipt() string {
+	if v := os.Getenv("UMBRA_CHAOS_RECEIPT"); v != "" {
+		return "    shadow_on_receipt: " + v + "\n"
+	}
+	return ""
+}

@@ -1,0 +1,226 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// ReceiptShadow makes shadow copies on receipt (SPEC SR-17): for a
+// receive session waiting for its 250, it finds a transport server of the
+// organisation by preference and pushes the copy there in a shadow
+// session (XSHADOW, then MAIL … XSHADOWCOPY=, version 3 of the verbs).
+// The peer then watches this server as its primary. Sessions are kept
+// open and reused, one copy at a time each, so that a copy costs the
+// transfer and the peer's commit, not a connection.
+//
+// Retries: prefer-remote tries up to max_retries_remote_site_shadow
+// servers of other sites (nearest site first), then up to
+// max_retries_local_site_shadow of this site; remote-only and local-only
+// only the one kind. Each try is one server; a server is tried again only
+// when the list is shorter than the budget. Servers of a version that
+// keeps no copies (XSHADOW below 3) count as failed tries.
+type ReceiptShadow struct {
+	d    *Deliverer
+	dbID string // this server's transport database id, presented with every copy
+
+	next atomic.Uint64 // rotates the first candidate, to spread copies
+
+	mu   sync.Mutex
+	idle map[string][]*receiptConn
+}
+
+type receiptConn struct {
+	c    *smtp.Client
+	used time.Time
+}
+
+// receiptIdle is how long an unused shadow session is kept; the peer's
+// idle timeout is longer by default (5 min).
+const receiptIdle = time.Minute
+
+// receiptTry bounds one try (connection, EHLO, TLS, XSHADOW): a waiting
+// sender must not wait a full connect timeout per server.
+const receiptTry = 10 * time.Second
+
+// maxIdleReceipt bounds the sessions kept per shadow server.
+const maxIdleReceipt = 64
+
+// NewReceiptShadow returns the copier of this server (transport database
+// dbID); its retry budgets are the deliverer's configuration
+// (Config.ShadowRetriesRemote and …Local, reloaded with it).
+func NewReceiptShadow(d *Deliverer, dbID string) *ReceiptShadow {
+	return &ReceiptShadow{d: d, dbID: dbID, idle: map[string][]*receiptConn{}}
+}
+
+// ErrNoShadowServer is returned by Open when no candidate took a session.
+var ErrNoShadowServer = errors.New("no shadow server took the copy")
+
+// Open implements smtp.ReceiptShadow.
+func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink, error) {
+	st := r.d.st.Load()
+	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
+		return nil, fmt.Errorf("%w: no topology", ErrNoShadowServer)
+	}
+	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
+	var plan []*routing.Server
+	add := func(list []*routing.Server, budget int) {
+		if len(list) == 0 {
+			return
+		}
+		off := int(r.next.Add(1) % uint64(len(list)))
+		for i := 0; i < budget; i++ {
+			plan = append(plan, list[(off+i)%len(list)])
+		}
+	}
+	switch pref {
+	case config.ShadowOnReceiptPreferRemote:
+		add(other, st.cfg.ShadowRetriesRemote)
+		add(same, st.cfg.ShadowRetriesLocal)
+	case config.ShadowOnReceiptRemoteOnly:
+		add(other, st.cfg.ShadowRetriesRemote)
+	case config.ShadowOnReceiptLocalOnly:
+		add(same, st.cfg.ShadowRetriesLocal)
+	}
+	var errs []string
+	for _, s := range plan {
+		if ctx.Err() != nil {
+			break
+		}
+		c, err := r.session(ctx, st, s)
+		if err != nil {
+			errs = append(errs, s.Name+": "+err.Error())
+			continue
+		}
+		return &receiptLink{r: r, srv: s, c: c}, nil
+	}
+	if len(plan) == 0 {
+		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
+}
+
+// session takes an idle shadow session to s or opens one.
+func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server) (*smtp.Client, error) {
+	if c := r.takeIdle(s.Name); c != nil {
+		return c, nil
+	}
+	return r.dial(ctx, st, s)
+}
+
+func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) (*smtp.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	defer cancel()
+	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if _, err := c.Shadow(st.cfg.ShadowServerID); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if c.ShadowVersion < 3 {
+		c.Quit()
+		return nil, smtp.ErrNoCopies
+	}
+	c.SetHop(s.Name)
+	return c, nil
+}
+
+func (r *ReceiptShadow) takeIdle(name string) *smtp.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.idle[name]
+	for len(list) > 0 {
+		rc := list[len(list)-1]
+		list = list[:len(list)-1]
+		if time.Since(rc.used) < receiptIdle {
+			r.idle[name] = list
+			return rc.c
+		}
+		go rc.c.Close()
+	}
+	delete(r.idle, name)
+	return nil
+}
+
+func (r *ReceiptShadow) putIdle(name string, c *smtp.Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.idle[name]) >= maxIdleReceipt {
+		go c.Quit()
+		return
+	}
+	r.idle[name] = append(r.idle[name], &receiptConn{c: c, used: time.Now()})
+}
+
+// Close ends every idle shadow session.
+func (r *ReceiptShadow) Close() {
+	r.mu.Lock()
+	idle := r.idle
+	r.idle = map[string][]*receiptConn{}
+	r.mu.Unlock()
+	for _, list := range idle {
+		for _, rc := range list {
+			rc.c.Quit()
+		}
+	}
+}
+
+type receiptLink struct {
+	r   *ReceiptShadow
+	srv *routing.Server
+	c   *smtp.Client
+}
+
+func (l *receiptLink) Server() string { return l.srv.Name }
+
+// Push implements smtp.ReceiptLink: a session that broke (a reused one
+// the peer closed meanwhile) is replaced once by a new one to the same
+// server — the commit here already names it.
+func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body []byte) error {
+	err := l.push(ctx, m, body)
+	var se *gosmtp.SMTPError
+	if err == nil || errors.As(err, &se) && se.Code/100 == 5 {
+		return err
+	}
+	l.c.Close()
+	c, derr := l.r.dial(ctx, l.r.d.st.Load(), l.srv)
+	if derr != nil {
+		l.c = nil
+		return fmt.Errorf("%v; again: %w", err, derr)
+	}
+	l.c = c
+	return l.push(ctx, m, body)
+}
+
+func (l *receiptLink) push(ctx context.Context, m *queue.Message, body []byte) error {
+	stop := context.AfterFunc(ctx, func() { l.c.Close() })
+	defer stop()
+	return l.c.PushCopy(m, body, l.r.dbID)
+}
+
+func (l *receiptLink) Done(ok bool) {
+	if l.c == nil {
+		return
+	}
+	if ok {
+		l.r.putIdle(l.srv.Name, l.c)
+	} else {
+		l.c.Close()
+	}
+	l.c = nil
+}

@@ -1,0 +1,33 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// receiptMetrics count shadow copies on receipt (SR-17).
+type receiptMetrics struct {
+	results *prometheus.CounterVec
+	added   *prometheus.HistogramVec
+}
+
+func newReceiptMetrics(reg prometheus.Registerer) *receiptMetrics {
+	r := &receiptMetrics{
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_receipt_total",
+			Help: "Messages of connectors with shadow_on_receipt, by connector and result: copied (a shadow copy on another server before the 250), single (accepted held by this server only), rejected (451 4.4.0)."},
+			[]string{"connector", "result"}),
+		added: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_shadow_receipt_seconds",
+			Help:    "Time the shadow copy on receipt added to the reply to DATA/BDAT, by connector.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"connector"}),
+	}
+	reg.MustRegister(r.results, r.added)
+	return r
+}
+
+// ShadowOnReceipt implements smtp.ReceiptObserver. result is one of
+// copied, single, rejected (a bounded set).
+func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration) {
+	m.receipt.results.WithLabelValues(connector, result).Inc()
+	m.receipt.added.WithLabelValues(connector).Observe(added.Seconds())
+}

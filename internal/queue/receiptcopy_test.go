@@ -1,0 +1,198 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/orgid"
+)
+
+func receiptCopy(s *Store, rcpts ...string) *Message {
+	m := msg(s, "a@example.org", rcpts...)
+	m.OrgID = orgid.New()
+	return m
+}
+
+// SR-17: a copy pushed by the primary that received the message is kept
+// without delivery, shadowed at that primary, and the primary is watched
+// (its shadowpeers record has its address and database id); the
+// primary's discard, named by the org id, removes it.
+func TestShadowCopyOnReceiptKeptUntilDiscard(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	delivered := 0
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result {
+		delivered++
+		return nil
+	}), ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := receiptCopy(s, "x@b.example", "y@c.example")
+	stored, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA")
+	if err != nil || !stored {
+		t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+	}
+	got, err := q.Message(m.ID)
+	if err != nil || got.State != Shadow {
+		t.Fatalf("copy: %+v, %v; want state Shadow", got, err)
+	}
+	for _, r := range got.Rcpts {
+		if r.Status != Shadowed || r.Primary != "hub-a" || r.ShadowID != m.OrgID {
+			t.Fatalf("recipient %+v: want Shadowed at hub-a as %s", r, m.OrgID)
+		}
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].Primary != "hub-a" || peers[0].DatabaseID != "dbA" || peers[0].Addr != "127.0.0.1:25" {
+		t.Fatalf("peers = %+v; want hub-a at 127.0.0.1:25 with dbA", peers)
+	}
+	clk.Advance(time.Hour)
+	q.Kick()
+	if delivered != 0 {
+		t.Fatalf("a shadow copy was handed to delivery %d times", delivered)
+	}
+	res, err := q.ShadowContact("hub-a", "dbA", []string{m.OrgID})
+	if err != nil || res.Discarded != 1 {
+		t.Fatalf("ShadowContact = %+v, %v; want 1 discarded", res, err)
+	}
+	if got, _ := q.Message(m.ID); got != nil {
+		t.Fatalf("copy still queued after its discard: %+v", got)
+	}
+}
+
+// A discard that reaches this server before the copy (the primary
+// delivered the message while the transfer ran) means the copy is not
+// kept when it arrives.
+func TestShadowCopyOnReceiptDiscardBeforeCopy(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	m := receiptCopy(s, "x@b.example")
+	if _, err := q.ShadowContact("hub-a", "dbA", []string{m.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := q.SubmitShadowCopy(context.Background(), m, []byte(body), "hub-a", "127.0.0.1:25", "dbA")
+	if err != nil || stored {
+		t.Fatalf("SubmitShadowCopy = %v, %v; want not stored", stored, err)
+	}
+	if got, _ := q.Message(m.ID); got != nil {
+		t.Fatalf("copy stored although its discard came first: %+v", got)
+	}
+}
+
+// SR-7 on the copy path: a primary that pushes a copy from a new
+// transport database lost its queue; the copies of its old database are
+// taken over in the same commit, the new copy is kept.
+func TestShadowCopyOnReceiptNewDatabaseTakesOver(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	old := receiptCopy(s, "x@b.example")
+	if _, err := q.SubmitShadowCopy(ctx, old, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	m := receiptCopy(s, "y@b.example")
+	if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA2"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(old.ID)
+	if got == nil || got.State == Shadow || got.Rcpts[0].Status != Pending {
+		t.Fatalf("old copy = %+v; want taken over (pending)", got)
+	}
+	if got, _ := q.Message(m.ID); got == nil || got.State != Shadow {
+		t.Fatalf("new copy = %+v; want kept as shadow", got)
+	}
+}
+
+// A copy without a valid org id cannot be named by the primary's discard:
+// refused, never stored.
+func TestShadowCopyOnReceiptNeedsOrgID(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	m := msg(s, "a@example.org", "x@b.example")
+	m.OrgID = "nope"
+	if _, err := q.SubmitShadowCopy(context.Background(), m, []byte(body), "hub-a", "", "dbA"); err != ErrBadCopy {
+		t.Fatalf("err = %v; want ErrBadCopy", err)
+	}
+}
+
+// A relayed copy of a message this server holds as a copy on receipt for
+// another primary (hub-a copied it here on receipt, then relayed it via
+// hub-x, which relays it here in a shadow session) is queued, not merged
+// into the copy on receipt: hub-a's discard would remove both.
+func TestRelayedCopyNotMergedIntoReceiptCopy(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	cp := receiptCopy(s, "x@b.example")
+	if _, err := q.SubmitShadowCopy(ctx, cp, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	relayed := msg(s, "a@example.org", "x@b.example")
+	relayed.OrgID, relayed.ShadowServer, relayed.ShadowID = cp.OrgID, "hub-x", "77-x"
+	if err := q.Submit(ctx, relayed, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(relayed.ID)
+	if got == nil || len(got.Rcpts) != 1 {
+		t.Fatalf("relayed copy = %+v; want it queued with its recipient", got)
+	}
+	if _, err := q.ShadowContact("hub-a", "dbA", []string{cp.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(relayed.ID); got == nil {
+		t.Fatal("the relayed copy went with hub-a's discard of its copy on receipt")
+	}
+}
+
+// A push repeated after its reply was lost is kept once, so that the
+// primary's one discard removes it (no orphan copy to be taken over).
+func TestShadowCopyOnReceiptRepeatedKeptOnce(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	m := receiptCopy(s, "x@b.example")
+	again := *m
+	again.ID = s.NewID(clk.Now().Add(time.Second))
+	again.Rcpts = append([]Recipient(nil), m.Rcpts...)
+	for _, c := range []*Message{m, &again} {
+		if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+			t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+		}
+	}
+	if got, _ := q.Message(again.ID); got != nil {
+		t.Fatalf("the repeated copy was stored a second time: %+v", got)
+	}
+	if _, err := q.ShadowContact("hub-a", "dbA", []string{m.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(m.ID); got != nil {
+		t.Fatalf("copy left after the discard: %+v", got)
+	}
+}
+
+// A primary that keeps pushing copies is still heartbeated: a push is not
+// a contact (it brings no discards), so the stored last contact stays
+// where the first copy put it.
+func TestShadowCopyOnReceiptIsNotAContact(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	first := clk.Now()
+	for i := 0; i < 3; i++ {
+		if _, err := q.SubmitShadowCopy(ctx, receiptCopy(s, "x@b.example"), []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || !peers[0].LastContact.Equal(first) {
+		t.Fatalf("peers = %+v; want hub-a last contacted at the first copy (%v)", peers, first)
+	}
+}

@@ -1,0 +1,291 @@
+package smtp
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/orgid"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// Shadow on receipt (SPEC SR-17), the receiving end: a primary that took
+// a message from a sender that cannot shadow pushes a copy here before it
+// answers its sender. Version 3 of the shadow verbs adds one MAIL
+// parameter for it, in a shadow session (after XSHADOW <primary>):
+//
+//	MAIL FROM:<…> XSHADOWCOPY=<the primary's transport database id>
+//
+// The message that follows is kept as a shadow copy held for the
+// session's server — never delivered, its recipients Shadowed at that
+// primary, the primary watched (heartbeats, discards, takeover, SR-7) as
+// for any copy this server made itself. Its shadow id is its organisation
+// message id (the X-Umbra- header the primary sends with it), so the
+// primary's XQUERYDISCARD replies name it. Replies: 250 2.0.0 once the
+// copy is fsync'd; 503 5.5.1 outside a shadow session or when this server
+// does not offer version 3; 501 5.5.4 for a malformed id or together with
+// XSHADOW=; 554 5.6.0 for a copy without a valid organisation message id.
+
+// ShadowCopier keeps shadow copies pushed on receipt (queue.Manager). A
+// server whose queue is one offers version 3 of the shadow verbs.
+type ShadowCopier interface {
+	SubmitShadowCopy(ctx context.Context, m *queue.Message, body []byte, primary, addr, dbID string) (bool, error)
+}
+
+// serverAddresses gives a server's SMTP address from the topology
+// (routing.Topology), where heartbeats to a primary go.
+type serverAddresses interface {
+	Server(name string) (*routing.Server, bool)
+}
+
+// mailCopyParam removes XSHADOWCOPY=<database-id> from a MAIL command
+// and gives it to the session.
+func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
+	s := strings.TrimRight(string(line), "\r\n")
+	fields := strings.Split(s, " ")
+	var keep []string
+	db, found := "", false
+	for _, f := range fields {
+		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOWCOPY") {
+			db, found = val, true
+			continue
+		}
+		keep = append(keep, f)
+	}
+	ss := v.sess()
+	if !found {
+		if ss != nil {
+			ss.pendingCopyDB = ""
+		}
+		return line, ""
+	}
+	switch {
+	case ss == nil || ss.shadowServer == "":
+		return nil, "503 5.5.1 XSHADOWCOPY parameter outside a shadow session"
+	case ss.shadowVersion() < 3:
+		return nil, "503 5.5.1 XSHADOWCOPY not offered"
+	case ss.pendingShadowID != "":
+		return nil, "501 5.5.4 XSHADOWCOPY= and XSHADOW= exclude each other"
+	case !validShadowID(db):
+		return nil, "501 5.5.4 XSHADOWCOPY= needs a database id of 1 to 64 characters [A-Za-z0-9._-]"
+	}
+	ss.pendingCopyDB = db
+	return []byte(strings.Join(keep, " ") + "\r\n"), ""
+}
+
+// keepCopy stores a message pushed on receipt as a shadow copy held for
+// the session's server (the primary).
+func (s *session) keepCopy(m *queue.Message, body []byte) error {
+	cp, ok := s.srv.queue.(ShadowCopier)
+	if !ok {
+		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "XSHADOWCOPY not offered"}
+	}
+	if m.OrgID == "" {
+		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", s.ip, "primary", s.shadowServer)
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
+	}
+	m.ShadowServer, m.ShadowID = "", ""
+	stored, err := cp.SubmitShadowCopy(s.srv.ctx, m, body, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+	if err != nil {
+		s.log.Error("shadow copy not kept", "msg_id", m.ID.String(), "primary", s.shadowServer, "err", err)
+		if noStorage(err) {
+			return replyNoStorage
+		}
+		return replyLocalError(m.ID)
+	}
+	s.log.Debug("shadow copy on receipt kept", "msg_id", m.ID.String(), "org_id", m.OrgID, "primary", s.shadowServer, "stored", stored)
+	msg := "Shadow copy kept as " + m.ID.String()
+	if !stored {
+		msg = "Shadow copy already discarded"
+	}
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// primaryAddr is where heartbeats to primary go: its address in the
+// topology, "" when there is none (its heartbeats then fail, and its
+// copies are taken over after timeout × retries: never lost).
+func (s *session) primaryAddr(primary string) string {
+	d := s.srv.servers.Load()
+	if d == nil {
+		return ""
+	}
+	if sa, ok := d.d.(serverAddresses); ok {
+		if srv, ok := sa.Server(primary); ok {
+			return srv.Address
+		}
+	}
+	return ""
+}
+
+// ErrNoCopies is returned by PushCopy when the peer does not speak
+// version 3 of the shadow verbs (it keeps no copies on receipt).
+var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHADOW 3)")
+
+// PushCopy sends m as a shadow copy on receipt in a shadow session (after
+// Shadow): MAIL FROM with XSHADOWCOPY=dbID (this server's transport
+// database id), every recipient, and the body with the organisation
+// message id in front, which names the copy. It returns nil once the peer
+// answered 250, i.e. the copy is durable there. Any error leaves the
+// session unusable for another copy unless it is a *gosmtp.SMTPError
+// given before DATA.
+func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
+	if c.ShadowDB == "" || c.ShadowVersion < 3 {
+		return ErrNoCopies
+	}
+	c.sc.copyParam = dbID
+	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID, UTF8: m.UTF8}
+	if m.RetFull {
+		opts.Return = gosmtp.DSNReturnFull
+	}
+	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 {
+		opts.UTF8 = false
+	}
+	if err := c.Mail(m.From, opts); err != nil {
+		c.sc.copyParam = ""
+		return err
+	}
+	for _, r := range m.Rcpts {
+		if err := c.Rcpt(r.Addr, nil); err != nil {
+			c.Reset()
+			return err
+		}
+	}
+	replies, err := c.SendData(orgid.Prepend(m.OrgID, body), 1)
+	if err != nil {
+		return err
+	}
+	if len(replies) == 0 {
+		return errors.New("no reply to the shadow copy")
+	}
+	return replies[0].Err
+}
+
+// ReceiptShadow finds shadow servers for copies on receipt
+// (delivery.ReceiptShadow): the sending end of SR-17.
+type ReceiptShadow interface {
+	// Open returns a shadow session to a transport server chosen by
+	// preference (config.ShadowOnReceipt*), reused or new, after trying
+	// servers as the retry settings allow; an error when none took one.
+	Open(ctx context.Context, pref string) (ReceiptLink, error)
+}
+
+// ReceiptLink is one shadow session held for one copy.
+type ReceiptLink interface {
+	// Server is the shadow server's id.
+	Server() string
+	// Push transfers the copy (PushCopy); a session that broke is
+	// replaced by a new one to the same server once.
+	Push(ctx context.Context, m *queue.Message, body []byte) error
+	// Done gives the session back for reuse (ok) or closes it.
+	Done(ok bool)
+}
+
+// ReceiptObserver is told how each copy on receipt went (metrics):
+// result is "copied", "single" (accepted held by this server only) or
+// "rejected" (451 4.4.0); added is the time the copy added to the reply.
+// An Observer that also implements it gets the calls.
+type ReceiptObserver interface {
+	ShadowOnReceipt(connector, result string, added time.Duration)
+}
+
+// SetReceiptShadow sets (or, with nil, removes) the shadow servers'
+// finder of copies on receipt.
+func (s *Server) SetReceiptShadow(r ReceiptShadow) {
+	if r == nil {
+		s.receipt.Store(nil)
+		return
+	}
+	s.receipt.Store(&receiptHolder{r})
+}
+
+type receiptHolder struct{ r ReceiptShadow }
+
+var replyShadowFailed = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 0},
+	Message: "No shadow server available for a redundant copy, try again later"}
+
+// copiesOnReceipt: the connector makes a shadow copy on another server
+// before the 250 (SR-17) for a message that has no other copy: not one
+// relayed in a shadow session (its sender keeps one) and not a client
+// submission (SR-12, as for delayed acknowledgement). When it applies,
+// delayed acknowledgement does not: the copy is the redundancy, and one
+// message is never delayed twice.
+func (s *session) copiesOnReceipt() bool {
+	return s.srv.shadow != nil && s.c.cfg.ShadowOnReceipt != "" && s.c.cfg.ShadowOnReceipt != config.ShadowOnReceiptOff &&
+		s.pendingShadowID == "" && !(s.user != "" && !s.server)
+}
+
+// submitWithCopy is the end of DATA with shadow on receipt: a shadow
+// session is opened (or reused) first, so that the one local commit
+// names the shadow server and the copy's id (its org id); then the
+// commit, then the transfer, then the 250. No session to any
+// candidate: 451 4.4.0 with reject_on_shadow_failure (nothing was
+// committed), else the message is accepted held here only. A transfer
+// that fails after the commit never turns into a 451 (the sender's retry
+// would be a second message): the message is held here only.
+func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
+	clk := s.srv.clk
+	start := clk.Now()
+	obs, _ := s.srv.obs.(ReceiptObserver)
+	observe := func(result string) {
+		if obs != nil {
+			obs.ShadowOnReceipt(s.c.cfg.Name, result, clk.Now().Sub(start))
+		}
+	}
+	var link ReceiptLink
+	var err error
+	if h := s.srv.receipt.Load(); h != nil {
+		link, err = h.r.Open(s.srv.ctx, s.c.cfg.ShadowOnReceipt)
+	} else {
+		err = errors.New("no shadow servers configured (a topology is needed)")
+	}
+	if err != nil {
+		if s.c.cfg.RejectOnShadowFailure {
+			observe("rejected")
+			s.log.Warn("message refused: no shadow copy possible", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
+			return replyShadowFailed
+		}
+		link = nil
+	}
+	if m.OrgID == "" {
+		m.OrgID = orgid.New() // names the copy; PutNew would give one too
+	}
+	if link != nil {
+		m.ShadowServer, m.ShadowID = link.Server(), m.OrgID
+	}
+	// Delivery may start on m as soon as it is committed: the copy is
+	// made from a snapshot.
+	snap := *m
+	snap.Rcpts = append([]queue.Recipient(nil), m.Rcpts...)
+	if serr := s.srv.queue.Submit(s.srv.ctx, m, body); serr != nil {
+		if link != nil {
+			link.Done(true)
+		}
+		s.log.Error("enqueue failed", "msg_id", m.ID.String(), "err", serr)
+		if noStorage(serr) {
+			return replyNoStorage
+		}
+		return replyLocalError(m.ID)
+	}
+	s.srv.obs.Received(s.c.cfg.Name, len(body))
+	s.logAccepted(m, len(body))
+	msg := "Ok: queued as " + m.ID.String()
+	if link != nil {
+		err = link.Push(s.srv.ctx, &snap, body)
+		link.Done(err == nil)
+	}
+	if err != nil {
+		observe("single")
+		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
+		msg += ", no shadow copy"
+	} else {
+		observe("copied")
+		s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
+		msg += ", shadow copy on " + link.Server()
+	}
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
