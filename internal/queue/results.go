@@ -284,28 +284,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 		// A primary may have sent a discard while this message was in
 		// delivery (ApplyDiscards kept it aside) — for a recipient
-		// shadowed now or by an earlier attempt: apply it now.
-		// One discard covers every recipient shadowed under its id (the
-		// id is the message's and the primary's): take it once, apply
-		// it to all of them.
-		early := map[[2]string]bool{}
-		for i := range m.Rcpts {
-			rc := &m.Rcpts[i]
-			if rc.Status != Shadowed {
-				continue
-			}
-			k := [2]string{rc.Primary, rc.ShadowID}
-			e, seen := early[k]
-			if !seen {
-				var err error
-				if e, err = tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID); err != nil {
-					return err
-				}
-				early[k] = e
-			}
-			if e {
-				rc.Status = Relayed
-			}
+		// shadowed now or by an earlier attempt: apply it now, one
+		// discard to every recipient shadowed under its id.
+		if err := applyEarlyDiscards(tx, m); err != nil {
+			return err
 		}
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
