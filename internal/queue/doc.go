@@ -308,6 +308,10 @@
 //
 // Store.Backup copies the pages of one read transaction (bbolt's
 // WriteTo): a backup holds every commit before it wholly and none after.
+// The read transaction writes only to a local snapshot file beside the
+// database and ends before a byte goes to the client: a commit that grows
+// the file waits for every read transaction (mmap remap), so a read
+// transaction must never wait for a client's socket.
 // SaveBackup writes the copy to a new file, fsyncs it, marks it (meta
 // backup_of: the id it was taken of) and links it to its name, so a
 // backup is never half a file and never replaces one. The Open that

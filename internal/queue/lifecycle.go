@@ -27,17 +27,38 @@ var ErrNewerSchema = errors.New("transport database has a newer schema")
 // in the copy or not at all. size, when not nil, learns the copy's length
 // before the first byte is written. The copy still carries this
 // database's id; SaveBackup marks it as a backup.
+//
+// The read transaction never waits for w: w may be a client's socket,
+// and a commit that grows the file (a new mmap) waits for every open
+// read transaction, so a stopped client would stop every commit. The
+// pages are first written to a snapshot file beside the database (local
+// disk only), the transaction ends, and the snapshot is then copied to w
+// and removed.
 func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if size != nil {
-			size(tx.Size())
-		}
-		var err error
-		n, err = tx.WriteTo(w)
+	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-*")
+	if err != nil {
+		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	var total int64
+	err = s.db.View(func(tx *bolt.Tx) error {
+		total = tx.Size()
+		_, err := tx.WriteTo(f)
 		return err
 	})
-	return n, err
+	if err != nil {
+		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if size != nil {
+		size(total)
+	}
+	return io.Copy(w, f)
 }
 
 // WriteBackup saves a backup of the running database as path (SaveBackup).
