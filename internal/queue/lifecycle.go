@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -180,12 +181,14 @@ func Compact(path string) (before, after int64, err error) {
 	}
 	before = fi.Size()
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
-	src, err := bolt.Open(path, 0o600, opts)
+	// The same check as Open: a damaged file is reported as serve
+	// reports it, never with a panic.
+	src, err := openChecked(path, Options{})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %s is in use (stop umbra first): compaction works on a stopped server", path)
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	defer src.Close()
 	tmp := path + ".compact"
@@ -194,7 +197,12 @@ func Compact(path string) (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	err = bolt.Compact(dst, src, 64<<20)
+	damaged, err := compactChecked(dst, src)
+	if damaged {
+		dst.Close()
+		os.Remove(tmp)
+		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
@@ -220,6 +228,33 @@ func Compact(path string) (before, after int64, err error) {
 		return 0, 0, err
 	}
 	return before, fi.Size(), nil
+}
+
+// compactChecked copies src into dst (bolt.Compact) with bbolt's panics
+// and faults on bad pages of src, and the faults tx.Check finds in src,
+// reported as damage.
+func compactChecked(dst, src *bolt.DB) (damaged bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			damaged, err = true, fmt.Errorf("%v", r)
+		}
+	}()
+	if err := checkPages(src); err != nil {
+		return true, err
+	}
+	return false, bolt.Compact(dst, src, 64<<20)
+}
+
+// checkPages walks every page of db (bbolt's tx.Check) and returns the
+// first fault found.
+func checkPages(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return cerr
+		}
+		return nil
+	})
 }
 
 func syncDir(dir string) error {
