@@ -246,12 +246,27 @@ func compactChecked(dst, src *bolt.DB) (damaged bool, err error) {
 	return false, bolt.Compact(dst, src, 64<<20)
 }
 
-// checkPages walks every page of db (bbolt's tx.Check) and returns the
-// first fault found.
+// checkPages reads every bucket, key and value of db in this goroutine
+// (bbolt's tx.Check runs in a goroutine of its own, whose panic on a bad
+// page no recover here can catch), so that a bad page is met under the
+// caller's panic and fault guard. It returns the first fault found.
 func checkPages(db *bolt.DB) error {
 	return db.View(func(tx *bolt.Tx) error {
-		for cerr := range tx.Check() {
-			return cerr
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walkBucket(b) })
+	})
+}
+
+func walkBucket(b *bolt.Bucket) error {
+	var sum byte
+	return b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				return walkBucket(nb)
+			}
+			return nil
+		}
+		for _, c := range v { // touch every byte: a page beyond the file faults here
+			sum ^= c
 		}
 		return nil
 	})
@@ -307,6 +322,12 @@ func Restore(backup, path string) (kept string, err error) {
 		os.Remove(tmp)
 		return "", fmt.Errorf("restore: %w", err)
 	}
+	// The copy that takes the database's name is the one checked: every
+	// page walked, before anything is replaced.
+	if err := checkBackup(tmp); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: the backup %s is damaged (%v); the database is unchanged: restore another backup", backup, err)
+	}
 	if kept != "" {
 		if err := os.Link(path, kept); err != nil {
 			os.Remove(tmp)
@@ -318,6 +339,23 @@ func Restore(backup, path string) (kept string, err error) {
 		return "", fmt.Errorf("restore: %w", err)
 	}
 	return kept, syncDir(filepath.Dir(path))
+}
+
+// checkBackup opens a backup read-only and walks it as Open and
+// Compact do (openChecked's panic and fault guard, tx.Check).
+func checkBackup(path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return checkPages(db)
 }
 
 func copyFile(from, to string) error {
