@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -29,7 +32,18 @@ func newDBCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := c.Backup(args[0])
+			// A signal ends the copy and removes the partial file
+			// (SaveBackup) instead of leaving it behind.
+			parent := cmd.Context()
+			if parent == nil {
+				parent = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			n, err := c.BackupContext(ctx, args[0])
+			if err != nil && ctx.Err() != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", args[0])}
+			}
 			if err != nil {
 				return apiErr(err)
 			}
