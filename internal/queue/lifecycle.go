@@ -387,3 +387,65 @@ func (s *Store) UsedBytes() int64 {
 	st := s.db.Stats()
 	return size - int64(st.FreeAlloc)
 }
+
+// keyServer in the meta bucket is the name of the server (server.name)
+// that last opened the database (SetServer); a backup's copy carries it,
+// so that a restore knows which server the backup is of.
+var keyServer = []byte("server")
+
+// ErrOtherServer is returned by CheckBackupOrigin for a backup of
+// another server's database.
+var ErrOtherServer = errors.New("the backup is of another server's database")
+
+// SetServer records name as the server whose database this is (meta
+// server). serve calls it at start; backups taken afterwards carry it.
+func (s *Store) SetServer(name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if string(meta.Get(keyServer)) == name {
+			return nil
+		}
+		return meta.Put(keyServer, []byte(name))
+	})
+}
+
+// BackupOrigin reads which server (server.name, "" for a backup of a
+// release that did not record it) and which database id a backup was
+// taken of.
+func BackupOrigin(backup string) (server, dbID string, err error) {
+	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", backup, err)
+	}
+	defer b.Close()
+	err = b.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyBackupOf) == nil {
+			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
+		}
+		server = string(meta.Get(keyServer))
+		id, _, _ := bytes.Cut(meta.Get(keyBackupOf), []byte{0})
+		dbID = string(id)
+		return nil
+	})
+	return server, dbID, err
+}
+
+// CheckBackupOrigin refuses (ErrOtherServer) a backup taken of another
+// server than server: restored here it would make this server deliver
+// the other's queued mail while the other (or its shadow servers) also
+// delivers it, and this server's own queue would be lost. A backup that
+// records no server (an older release) is accepted.
+func CheckBackupOrigin(backup, server string) error {
+	from, id, err := BackupOrigin(backup)
+	if err != nil {
+		return err
+	}
+	if from != "" && from != server {
+		return fmt.Errorf("%w: %s is a backup of %s (database id %s), and this is %s; restoring it would deliver %s's queued mail "+
+			"from here as well (duplicates) and lose this server's queue. --force restores it anyway: do that only "+
+			"to take over %s's queue with %s stopped for good, and expect duplicates: the shadow servers of its "+
+			"messages resubmit those they hold, and mail %s delivered after the backup is delivered again", ErrOtherServer, backup, from, id, server, from, from, from, from)
+	}
+	return nil
+}
