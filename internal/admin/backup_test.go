@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,64 @@ func TestBackupInterruptedIsAuditedAndLeavesNoPartial(t *testing.T) {
 	_ = n
 	if es[1].Reply != "sent" {
 		t.Errorf("the full backup: %+v", es[1])
+	}
+}
+
+// A client that stops reading is cut off after the stall bound: the
+// handler ends, the snapshot is deleted, the audit line says it failed.
+func TestBackupStoppedClientIsCutOff(t *testing.T) {
+	dir := t.TempDir()
+	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := 0; i < 300; i++ {
+		m := &queue.Message{ID: st.NewID(time.Now()), State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+		if err := st.Update(context.Background(), func(tx *queue.Tx) error { return tx.PutNew(m, []byte(strings.Repeat("x", 8000))) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl, err := tracking.Open(filepath.Join(dir, "tracking.log"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	sock := filepath.Join(dir, "admin.sock")
+	s, err := Listen(sock, &fakeQueue{}, tl, Status{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetDatabase(st)
+	s.backupStall = 200 * time.Millisecond
+	go s.Serve()
+	defer s.Shutdown(context.Background())
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /v1/db/backup HTTP/1.1\r\nHost: umbra\r\n\r\n")
+	buf := make([]byte, 4096)
+	if _, err := conn.Read(buf); err != nil { // then read no more: a stopped client
+		t.Fatal(err)
+	}
+	var es []tracking.Entry
+	for i := 0; i < 1500; i++ { // bounds the test only
+		es, _ = tl.Search(tracking.Query{Events: []string{"admin"}})
+		if len(es) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(es) != 1 || !strings.HasPrefix(es[0].Reply, "failed") {
+		t.Fatalf("audit of a stopped client's backup: %+v", es)
+	}
+	t.Logf("%s: %s", es[0].Action, es[0].Reply)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "snapshot") {
+			t.Errorf("snapshot left: %s", e.Name())
+		}
 	}
 }

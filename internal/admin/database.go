@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"umbra/internal/backpressure"
 	"umbra/internal/queue"
@@ -32,7 +33,12 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	}
 	started := false
 	var total int64 = -1
-	n, err := s.db.Backup(w, func(size int64) {
+	stall := s.backupStall
+	if stall <= 0 {
+		stall = backupStallDefault
+	}
+	dw := deadlineWriter{w: w, rc: http.NewResponseController(w), stall: stall}
+	n, err := s.db.Backup(dw, func(size int64) {
 		total = size
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
@@ -55,6 +61,24 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.auditAs(r, action, nil, "", "sent")
 	}
+}
+
+// backupStallDefault bounds each write of a backup to its client: a
+// client that stops reading (SIGSTOP) is cut off after it, so that the
+// handler and the open snapshot file (its disk space) are not held
+// forever. A reading client, however slow, is never cut off.
+const backupStallDefault = 2 * time.Minute
+
+// deadlineWriter sets a write deadline before each write.
+type deadlineWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.stall)) // not every writer has deadlines (httptest)
+	return d.w.Write(p)
 }
 
 // Backup asks the daemon for a copy of its transport database and saves
