@@ -92,3 +92,25 @@ func TestBackupStalledClientDoesNotBlockGrowingCommit(t *testing.T) {
 	}
 	_ = io.Discard
 }
+
+// A snapshot left by a daemon killed mid-backup is deleted at the next
+// Open (which holds the file's lock).
+func TestOpenRemovesStaleBackupSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "umbra.db")
+	stale := filepath.Join(dir, ".umbra.db.snapshot-123")
+	other := filepath.Join(dir, ".other.db.snapshot-1")
+	os.WriteFile(stale, []byte("x"), 0o600)
+	os.WriteFile(other, []byte("x"), 0o600)
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("the stale snapshot is left")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Error("another database's file was deleted")
+	}
+}

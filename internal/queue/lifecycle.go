@@ -62,6 +62,16 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 	return io.Copy(w, f)
 }
 
+// removeStaleSnapshots deletes the backup snapshots (Backup) a daemon
+// killed mid-backup left beside the database. Open calls it with the
+// file's lock held: no other process is taking a backup of it.
+func removeStaleSnapshots(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".snapshot-*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
+}
+
 // WriteBackup saves a backup of the running database as path (SaveBackup).
 func (s *Store) WriteBackup(path string) (int64, error) {
 	return SaveBackup(path, func(w io.Writer) (int64, error) { return s.Backup(w, nil) })
