@@ -57,7 +57,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	case n != total:
 		s.auditAs(r, action, nil, "", "incomplete")
 	case r.Context().Err() != nil:
-		s.auditAs(r, action, nil, "", "failed: the client went away")
+		s.auditAs(r, action, nil, "", "sent, but the client went away: it may not have read it all")
 	default:
 		s.auditAs(r, action, nil, "", "sent")
 	}
