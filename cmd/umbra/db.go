@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -29,7 +32,18 @@ func newDBCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := c.Backup(args[0])
+			// A signal ends the copy and removes the partial file
+			// (SaveBackup) instead of leaving it behind.
+			parent := cmd.Context()
+			if parent == nil {
+				parent = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			n, err := c.BackupContext(ctx, args[0])
+			if err != nil && ctx.Err() != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", args[0])}
+			}
 			if err != nil {
 				return apiErr(err)
 			}
@@ -45,9 +59,15 @@ func newDBCmd() *cobra.Command {
 		Short: "Put a backup in place of the transport database (umbra stopped); the old file is kept aside",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := databasePath(cmd)
+			cfg, err := discoverConfig(cmd)
 			if err != nil {
 				return err
+			}
+			path := filepath.Join(cfg.Server.DataDir, "queue.db")
+			if force, _ := cmd.Flags().GetBool("force"); !force {
+				if err := queue.CheckBackupOrigin(args[0], cfg.Server.Name); err != nil {
+					return &exitError{code: exitFailure, err: fmt.Errorf("restore: %w", err)}
+				}
 			}
 			kept, err := queue.Restore(args[0], path)
 			if err != nil {
@@ -60,6 +80,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
+	restore.Flags().Bool("force", false, "restore a backup of another server (server.name) too: this server then delivers that server's queued mail, and its shadow servers resubmit theirs (duplicates)")
 	compact := &cobra.Command{
 		Use:   "compact",
 		Short: "Rewrite the transport database without its free space (umbra stopped); report sizes before and after",

@@ -59,6 +59,10 @@ send_connectors:
 	if _, code := cli(t, cfgB, "db", "backup", backup); code == 0 {
 		t.Fatal("a second backup replaced the first")
 	}
+	// B's backup is refused on A (it would deliver B's queue from A too).
+	if code, errOut := cliErr(t, cfgA, "db", "restore", backup); code == 0 || !strings.Contains(errOut, "another server") || !strings.Contains(errOut, "--force") {
+		t.Fatalf("restore of hub-b's backup on hub-a: exit %d %q", code, errOut)
+	}
 	if code, errOut := cliErr(t, cfgB, "db", "compact"); code == 0 || !strings.Contains(errOut, "in use") {
 		t.Fatalf("compaction of the running database: exit %d %q", code, errOut)
 	}

@@ -104,6 +104,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return qs, err
 	})
 	registerRetention(reg, store.DuplicateRecords)
+	if err := store.SetServer(cfg.Server.Name); err != nil { // backups record whose database they are
+		return fmt.Errorf("transport database: %w", err)
+	}
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 	if from := store.RestoredFrom(); from != "" {
 		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",

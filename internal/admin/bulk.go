@@ -53,11 +53,16 @@ func actor(r *http.Request) string {
 // (action), on what (the message's envelope, or the queue), who (the
 // socket peer), when (the entry's time), and how it ended.
 func (s *Server) audit(r *http.Request, action string, m *queue.Message, queueName string, err error) {
-	who := actor(r)
 	result := "ok"
 	if err != nil {
 		result = err.Error()
 	}
+	s.auditAs(r, action, m, queueName, result)
+}
+
+// auditAs is audit with the result in words.
+func (s *Server) auditAs(r *http.Request, action string, m *queue.Message, queueName, result string) {
+	who := actor(r)
 	args := []any{"action", action, "actor", who, "result", result}
 	if m != nil {
 		args = append(args, "msg_id", m.ID.String())

@@ -1,12 +1,14 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"umbra/internal/backpressure"
 	"umbra/internal/queue"
@@ -30,7 +32,14 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	started := false
-	n, err := s.db.Backup(w, func(size int64) {
+	var total int64 = -1
+	stall := s.backupStall
+	if stall <= 0 {
+		stall = backupStallDefault
+	}
+	dw := deadlineWriter{w: w, rc: http.NewResponseController(w), stall: stall}
+	n, err := s.db.Backup(dw, func(size int64) {
+		total = size
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 		w.WriteHeader(http.StatusOK)
@@ -39,16 +48,56 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !started {
 		fail(w, http.StatusInternalServerError, err.Error())
 	}
-	s.audit(r, fmt.Sprintf("database backup (%d bytes)", n), nil, "", err)
+	// The daemon knows what it handed to the socket, not what the client
+	// kept: a complete copy is "sent", never "ok".
+	action := fmt.Sprintf("database backup (sent %d of %d bytes)", n, total)
+	switch {
+	case err != nil:
+		s.auditAs(r, action, nil, "", "failed: "+err.Error())
+	case n != total:
+		s.auditAs(r, action, nil, "", "incomplete")
+	case r.Context().Err() != nil:
+		s.auditAs(r, action, nil, "", "sent, but the client went away: it may not have read it all")
+	default:
+		s.auditAs(r, action, nil, "", "sent")
+	}
+}
+
+// backupStallDefault bounds each write of a backup to its client: a
+// client that stops reading (SIGSTOP) is cut off after it, so that the
+// handler and the open snapshot file (its disk space) are not held
+// forever. A reading client, however slow, is never cut off.
+const backupStallDefault = 2 * time.Minute
+
+// deadlineWriter sets a write deadline before each write.
+type deadlineWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.stall)) // not every writer has deadlines (httptest)
+	return d.w.Write(p)
 }
 
 // Backup asks the daemon for a copy of its transport database and saves
 // it as path (queue.SaveBackup: fsync'd, marked as a backup, never over
 // an existing file). It returns the backup's size.
 func (c *Client) Backup(path string) (int64, error) {
+	return c.BackupContext(context.Background(), path)
+}
+
+// BackupContext is Backup ended by ctx: a cancelled backup (the CLI
+// cancels on SIGINT, SIGTERM and SIGHUP) leaves no file behind.
+func (c *Client) BackupContext(ctx context.Context, path string) (int64, error) {
 	hc := *c.http
 	hc.Timeout = 0 // a large database takes as long as it takes
-	resp, err := hc.Get("http://umbra/v1/db/backup")
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://umbra/v1/db/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -102,6 +102,9 @@ type Server struct {
 	// newQueue checks a queue name that holds no message now (nil:
 	// any well-formed KIND:NAME).
 	newQueue func(name string) error
+	// backupStall is how long a backup's write to the client may wait
+	// (0: backupStallDefault); a stopped client is then cut off.
+	backupStall time.Duration
 }
 
 // Listen creates the socket at path (mode 0660).

@@ -308,6 +308,10 @@
 //
 // Store.Backup copies the pages of one read transaction (bbolt's
 // WriteTo): a backup holds every commit before it wholly and none after.
+// The read transaction writes only to a local snapshot file beside the
+// database and ends before a byte goes to the client: a commit that grows
+// the file waits for every read transaction (mmap remap), so a read
+// transaction must never wait for a client's socket.
 // SaveBackup writes the copy to a new file, fsyncs it, marks it (meta
 // backup_of: the id it was taken of) and links it to its name, so a
 // backup is never half a file and never replaces one. The Open that
@@ -315,8 +319,11 @@
 // the same commit: the shadow servers hold copies of what the original
 // acknowledged after the backup, and only a new id makes them resubmit
 // (SR-7); a crash before that commit leaves the mark, so the next Open
-// does it. Restore (server stopped, file lock held) keeps the replaced
-// file; Compact (same lock) replaces the file only with a complete,
+// does it. The meta key server (SetServer, at serve's start) goes into
+// every backup, and CheckBackupOrigin refuses another server's backup
+// (the CLI's --force skips it). Restore (server stopped, file lock held)
+// reads every page of the copy before it replaces anything and keeps the
+// replaced file; Compact (same lock) replaces the file only with a complete,
 // fsync'd copy. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged; older versions are
 // upgraded in the transaction that opens them.

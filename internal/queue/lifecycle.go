@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,17 +28,48 @@ var ErrNewerSchema = errors.New("transport database has a newer schema")
 // in the copy or not at all. size, when not nil, learns the copy's length
 // before the first byte is written. The copy still carries this
 // database's id; SaveBackup marks it as a backup.
+//
+// The read transaction never waits for w: w may be a client's socket,
+// and a commit that grows the file (a new mmap) waits for every open
+// read transaction, so a stopped client would stop every commit. The
+// pages are first written to a snapshot file beside the database (local
+// disk only), the transaction ends, and the snapshot is then copied to w
+// and removed.
 func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if size != nil {
-			size(tx.Size())
-		}
-		var err error
-		n, err = tx.WriteTo(w)
+	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-*")
+	if err != nil {
+		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	var total int64
+	err = s.db.View(func(tx *bolt.Tx) error {
+		total = tx.Size()
+		_, err := tx.WriteTo(f)
 		return err
 	})
-	return n, err
+	if err != nil {
+		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if size != nil {
+		size(total)
+	}
+	return io.Copy(w, f)
+}
+
+// removeStaleSnapshots deletes the backup snapshots (Backup) a daemon
+// killed mid-backup left beside the database. Open calls it with the
+// file's lock held: no other process is taking a backup of it.
+func removeStaleSnapshots(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".snapshot-*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 }
 
 // WriteBackup saves a backup of the running database as path (SaveBackup).
@@ -159,12 +191,14 @@ func Compact(path string) (before, after int64, err error) {
 	}
 	before = fi.Size()
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
-	src, err := bolt.Open(path, 0o600, opts)
+	// The same check as Open: a damaged file is reported as serve
+	// reports it, never with a panic.
+	src, err := openChecked(path, Options{})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %s is in use (stop umbra first): compaction works on a stopped server", path)
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	defer src.Close()
 	tmp := path + ".compact"
@@ -173,7 +207,12 @@ func Compact(path string) (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	err = bolt.Compact(dst, src, 64<<20)
+	damaged, err := compactChecked(dst, src)
+	if damaged {
+		dst.Close()
+		os.Remove(tmp)
+		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
@@ -199,6 +238,48 @@ func Compact(path string) (before, after int64, err error) {
 		return 0, 0, err
 	}
 	return before, fi.Size(), nil
+}
+
+// compactChecked copies src into dst (bolt.Compact) with bbolt's panics
+// and faults on bad pages of src, and the faults tx.Check finds in src,
+// reported as damage.
+func compactChecked(dst, src *bolt.DB) (damaged bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			damaged, err = true, fmt.Errorf("%v", r)
+		}
+	}()
+	if err := checkPages(src); err != nil {
+		return true, err
+	}
+	return false, bolt.Compact(dst, src, 64<<20)
+}
+
+// checkPages reads every bucket, key and value of db in this goroutine
+// (bbolt's tx.Check runs in a goroutine of its own, whose panic on a bad
+// page no recover here can catch), so that a bad page is met under the
+// caller's panic and fault guard. It returns the first fault found.
+func checkPages(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walkBucket(b) })
+	})
+}
+
+func walkBucket(b *bolt.Bucket) error {
+	var sum byte
+	return b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				return walkBucket(nb)
+			}
+			return nil
+		}
+		for _, c := range v { // touch every byte: a page beyond the file faults here
+			sum ^= c
+		}
+		return nil
+	})
 }
 
 func syncDir(dir string) error {
@@ -251,6 +332,12 @@ func Restore(backup, path string) (kept string, err error) {
 		os.Remove(tmp)
 		return "", fmt.Errorf("restore: %w", err)
 	}
+	// The copy that takes the database's name is the one checked: every
+	// page walked, before anything is replaced.
+	if err := checkBackup(tmp); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: the backup %s is damaged (%v); the database is unchanged: restore another backup", backup, err)
+	}
 	if kept != "" {
 		if err := os.Link(path, kept); err != nil {
 			os.Remove(tmp)
@@ -262,6 +349,23 @@ func Restore(backup, path string) (kept string, err error) {
 		return "", fmt.Errorf("restore: %w", err)
 	}
 	return kept, syncDir(filepath.Dir(path))
+}
+
+// checkBackup opens a backup read-only and walks it as Open and
+// Compact do (openChecked's panic and fault guard, tx.Check).
+func checkBackup(path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return checkPages(db)
 }
 
 func copyFile(from, to string) error {
@@ -292,4 +396,66 @@ func (s *Store) UsedBytes() int64 {
 	_ = s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
 	st := s.db.Stats()
 	return size - int64(st.FreeAlloc)
+}
+
+// keyServer in the meta bucket is the name of the server (server.name)
+// that last opened the database (SetServer); a backup's copy carries it,
+// so that a restore knows which server the backup is of.
+var keyServer = []byte("server")
+
+// ErrOtherServer is returned by CheckBackupOrigin for a backup of
+// another server's database.
+var ErrOtherServer = errors.New("the backup is of another server's database")
+
+// SetServer records name as the server whose database this is (meta
+// server). serve calls it at start; backups taken afterwards carry it.
+func (s *Store) SetServer(name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if string(meta.Get(keyServer)) == name {
+			return nil
+		}
+		return meta.Put(keyServer, []byte(name))
+	})
+}
+
+// BackupOrigin reads which server (server.name, "" for a backup of a
+// release that did not record it) and which database id a backup was
+// taken of.
+func BackupOrigin(backup string) (server, dbID string, err error) {
+	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", backup, err)
+	}
+	defer b.Close()
+	err = b.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyBackupOf) == nil {
+			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
+		}
+		server = string(meta.Get(keyServer))
+		id, _, _ := bytes.Cut(meta.Get(keyBackupOf), []byte{0})
+		dbID = string(id)
+		return nil
+	})
+	return server, dbID, err
+}
+
+// CheckBackupOrigin refuses (ErrOtherServer) a backup taken of another
+// server than server: restored here it would make this server deliver
+// the other's queued mail while the other (or its shadow servers) also
+// delivers it, and this server's own queue would be lost. A backup that
+// records no server (an older release) is accepted.
+func CheckBackupOrigin(backup, server string) error {
+	from, id, err := BackupOrigin(backup)
+	if err != nil {
+		return err
+	}
+	if from != "" && from != server {
+		return fmt.Errorf("%w: %s is a backup of %s (database id %s), and this is %s; restoring it would deliver %s's queued mail "+
+			"from here as well (duplicates) and lose this server's queue. --force restores it anyway: do that only "+
+			"to take over %s's queue with %s stopped for good, and expect duplicates: the shadow servers of its "+
+			"messages resubmit those they hold, and mail %s delivered after the backup is delivered again", ErrOtherServer, backup, from, id, server, from, from, from, from)
+	}
+	return nil
 }

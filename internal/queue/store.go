@@ -93,6 +93,7 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
+	removeStaleSnapshots(path)
 	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer}
 	if s.obs == nil {
 		s.obs = nopObserver{}
