@@ -43,6 +43,7 @@ func damagedCopies(t *testing.T) (map[string]string, string) {
 		"truncated":   good[:len(good)/3],
 		"overwritten": overwritten,
 		"meta pages":  metaGone,
+		"tiny":        good[:100],
 		"not a db":    []byte(strings.Repeat("Subject: not a database\r\n", 5000)),
 	} {
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".db")
