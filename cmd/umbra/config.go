@@ -10,6 +10,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/delivery"
 	"umbra/internal/smtp"
+	"umbra/internal/topology"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -138,7 +139,7 @@ func checkAsServe(cfg *config.Config) error {
 	if _, _, _, err := consoleFiles(cfg); err != nil {
 		return err
 	}
-	table := routingTable(cfg)
+	table := topology.RoutingTable(cfg)
 	topo, err := serverTopology(cfg)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
+	"umbra/internal/topology"
 )
 
 func newRouteCmd() *cobra.Command {
@@ -36,7 +37,7 @@ func newRouteCmd() *cobra.Command {
 			if size < 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--size %d: a message size is not negative", size)}
 			}
-			table := routingTable(cfg)
+			table := topology.RoutingTable(cfg)
 			if server == "" {
 				server = cfg.Server.Name
 			}

@@ -30,8 +30,10 @@ import (
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
 	"umbra/internal/shadow"
+	"umbra/internal/shadowstore"
 	"umbra/internal/smtp"
 	"umbra/internal/systemd"
+	"umbra/internal/topology"
 	"umbra/internal/tracking"
 )
 
@@ -134,7 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		events = fanout{events, consoleHealth}
 	}
 
-	table := routingTable(cfg)
+	table := topology.RoutingTable(cfg)
 	t := cfg.Transport
 	topo, err := serverTopology(cfg)
 	if err != nil {
@@ -148,7 +150,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if cfg.Transport.ShadowRedundancyEnabled {
 		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
 			Retries: cfg.Transport.ShadowHeartbeatRetryCount, CommandTimeout: cfg.Transport.CommandTimeout.D(),
-			Log: log.With("component", "shadow"), Store: shadowStore{&mgr}, Observer: met})
+			Log: log.With("component", "shadow"), Store: shadowstore.Store{M: &mgr}, Observer: met})
 	}
 	dc, err := deliveryConfig(cfg, table, topo, suspended, shadows, log)
 	if err != nil {
@@ -411,35 +413,6 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	return dc, nil
 }
 
-// shadowStore gives the shadow manager the queue manager, which is built
-// after it.
-type shadowStore struct{ m **queue.Manager }
-
-func (s shadowStore) Primaries() ([]shadow.Primary, error) {
-	peers, err := (*s.m).ShadowPeers()
-	out := make([]shadow.Primary, 0, len(peers))
-	for _, p := range peers {
-		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
-			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver})
-	}
-	return out, err
-}
-
-func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactResult, error) {
-	r, err := (*s.m).ShadowContact(p, dbID, discards)
-	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
-		Retried: r.Retried}, err
-}
-
-func (s shadowStore) Presented(p, dbID string, discards []string) (shadow.ContactResult, error) {
-	r, err := (*s.m).ShadowPresented(p, dbID, discards)
-	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
-}
-
-func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
-	return (*s.m).ShadowHeartbeatFailed(p, started, retries, reason)
-}
-
 // shadowTiming is the heartbeat settings of a configuration.
 func shadowTiming(cfg *config.Config) shadow.Timing {
 	return shadow.Timing{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(), Retries: cfg.Transport.ShadowHeartbeatRetryCount,
@@ -516,7 +489,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err != nil {
 		return nil, err
 	}
-	table := routingTable(next)
+	table := topology.RoutingTable(next)
 	topo, err := serverTopology(next)
 	if err != nil {
 		return nil, err
@@ -530,7 +503,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
 		oldTopo, _ := serverTopology(cur)
-		old, _ := deliveryConfig(cur, routingTable(cur), oldTopo, suspended, shadows, log)
+		old, _ := deliveryConfig(cur, topology.RoutingTable(cur), oldTopo, suspended, shadows, log)
 		if rerr := del.Reload(old); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
@@ -566,24 +539,6 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
 	next.Recipients.Callout = cur.Recipients.Callout
 	return next, nil
-}
-
-func routingTable(cfg *config.Config) *routing.Table {
-	var domains []routing.AcceptedDomain
-	for _, d := range cfg.AcceptedDomains {
-		typ := map[string]routing.DomainType{config.DomainAuthoritative: routing.Authoritative,
-			config.DomainInternalRelay: routing.InternalRelay, config.DomainExternalRelay: routing.ExternalRelay}[d.Type]
-		domains = append(domains, routing.AcceptedDomain{Domain: d.Domain, Type: typ})
-	}
-	var conns []routing.Connector
-	for _, sc := range cfg.SendConnectors {
-		c := routing.Connector{Name: sc.Name, Enabled: sc.IsEnabled()}
-		for _, as := range sc.AddressSpaces {
-			c.AddressSpaces = append(c.AddressSpaces, routing.AddressSpace{Domain: as.Domain, Cost: as.Cost})
-		}
-		conns = append(conns, c)
-	}
-	return routing.NewTable(domains, conns)
 }
 
 // eventLog writes one log line per message event with fixed keys, then

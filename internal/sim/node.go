@@ -14,7 +14,9 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/shadow"
+	"umbra/internal/shadowstore"
 	"umbra/internal/smtp"
+	"umbra/internal/topology"
 )
 
 // Node is one umbra server of the organisation: the composition of
@@ -54,10 +56,10 @@ func (n *Node) Start() error {
 		return err
 	}
 	t := cfg.Transport
-	table := routingTable(cfg)
+	table := topology.RoutingTable(cfg)
 	var mgr *queue.Manager
 	shadows := shadow.New(shadow.Config{Timeout: t.ShadowHeartbeatTimeout.D(), Retries: t.ShadowHeartbeatRetryCount,
-		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowStore{&mgr}})
+		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowstore.Store{M: &mgr}})
 	dc := delivery.Config{
 		Topology: n.topo, LocalServer: cfg.Server.Name,
 		Suspended: func(q string) bool { return mgr.IsSuspended(q) }, Hostname: cfg.Server.Name, Routing: table,
@@ -173,52 +175,6 @@ func (n *Node) Crash() {
 func (n *Node) LoseDisk() {
 	n.Crash()
 	os.Remove(n.dbPath())
-}
-
-func routingTable(cfg *config.Config) *routing.Table {
-	var domains []routing.AcceptedDomain
-	for _, d := range cfg.AcceptedDomains {
-		typ := map[string]routing.DomainType{config.DomainAuthoritative: routing.Authoritative,
-			config.DomainInternalRelay: routing.InternalRelay, config.DomainExternalRelay: routing.ExternalRelay}[d.Type]
-		domains = append(domains, routing.AcceptedDomain{Domain: d.Domain, Type: typ})
-	}
-	var conns []routing.Connector
-	for _, sc := range cfg.SendConnectors {
-		c := routing.Connector{Name: sc.Name, Enabled: sc.IsEnabled()}
-		for _, as := range sc.AddressSpaces {
-			c.AddressSpaces = append(c.AddressSpaces, routing.AddressSpace{Domain: as.Domain, Cost: as.Cost})
-		}
-		conns = append(conns, c)
-	}
-	return routing.NewTable(domains, conns)
-}
-
-// shadowStore gives the shadow manager the queue manager (as serve does).
-type shadowStore struct{ m **queue.Manager }
-
-func (s shadowStore) Primaries() ([]shadow.Primary, error) {
-	peers, err := (*s.m).ShadowPeers()
-	out := make([]shadow.Primary, 0, len(peers))
-	for _, p := range peers {
-		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
-			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver})
-	}
-	return out, err
-}
-
-func (s shadowStore) Contact(p, dbID string, discards []string) (shadow.ContactResult, error) {
-	r, err := (*s.m).ShadowContact(p, dbID, discards)
-	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
-		Retried: r.Retried}, err
-}
-
-func (s shadowStore) Presented(p, dbID string, discards []string) (shadow.ContactResult, error) {
-	r, err := (*s.m).ShadowPresented(p, dbID, discards)
-	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
-}
-
-func (s shadowStore) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
-	return (*s.m).ShadowHeartbeatFailed(p, started, retries, reason)
 }
 
 // Redeliver asks the server's transport dumpster for the copies it
