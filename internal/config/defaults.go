@@ -196,6 +196,7 @@ func applyDefaults(c *Config) {
 		if rc.BareNewlines == "" {
 			rc.BareNewlines = DefaultBareNewlines
 		}
+		applyMsgAuthDefaults(&rc.MessageAuthentication, c.Server.Name)
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]
