@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 
@@ -8,6 +9,8 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/msgauth"
+	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
 
@@ -21,10 +24,14 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
+	// dns is the resolver the checks ask; nil: one built from the
+	// default resolver configuration (/etc/resolv.conf) at each build.
+	dns     resolver.Resolver
+	msgauth *msgauth.Metrics
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
-	e := &edgeChecks{log: log, reg: reg, clk: clk}
+	e := &edgeChecks{log: log, reg: reg, clk: clk, msgauth: msgauth.NewMetrics(reg)}
 	e.cfg.Store(cfg)
 	return e
 }
@@ -33,5 +40,17 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 // in the order they run.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	if ma := rc.MessageAuthentication; ma.Enabled() {
+		// SPF, DKIM, DMARC and ARC at the end of data (package msgauth).
+		dns := e.dns
+		if dns == nil {
+			c, err := resolver.New(resolver.Config{})
+			if err != nil {
+				return nil, fmt.Errorf("receive connector %s: message_authentication: %w", rc.Name, err)
+			}
+			dns = c
+		}
+		checks = append(checks, msgauth.New(ma, dns, e.log.With("check", "msgauth"), e.msgauth))
+	}
 	return checks, nil
 }

@@ -232,7 +232,7 @@ func (c *Check) decide(r *results) (outcome, *gosmtp.SMTPError, string) {
 			(d.policy == dmarc.PolicyReject || d.policy == dmarc.PolicyQuarantine):
 			action = config.MsgAuthQuarantine
 		}
-		if d.value == "temperror" && m.DMARC != config.MsgAuthHeader && d.policy == "" && d.reason == "policy lookup failed" {
+		if d.value == "temperror" && d.published == "" && (m.DMARC == config.MsgAuthPolicy || m.DMARC == config.MsgAuthQuarantine) {
 			// The policy itself is unknown: it may be reject.
 			action = config.MsgAuthReject
 		}
