@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // MessageAuthentication is a receive connector's inbound message
@@ -49,9 +48,6 @@ const (
 	MsgAuthQuarantine = "quarantine"
 	MsgAuthReject     = "reject"
 	MsgAuthPolicy     = "policy" // dmarc only
-
-	DefaultMsgAuthMaxSignatures = 5
-	DefaultMsgAuthTimeout       = 20 * time.Second
 )
 
 // Enabled reports whether any check runs.
