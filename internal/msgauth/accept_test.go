@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
@@ -70,6 +72,7 @@ type edge struct {
 	addr string
 	dns  *dnstest.Server
 	q    *recQueue
+	met  *Metrics
 }
 
 // startEdge runs umbra's receive side with one connector whose
@@ -93,6 +96,7 @@ receive_connectors:
 		t.Fatal(err)
 	}
 	q := &recQueue{}
+	met := NewMetrics(prometheus.NewRegistry())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.example.test", Connectors: cfg.ReceiveConnectors,
 		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
@@ -101,7 +105,7 @@ receive_connectors:
 			if !rc.MessageAuthentication.Enabled() {
 				return nil, nil
 			}
-			return []smtp.Check{New(rc.MessageAuthentication, res, log, nil)}, nil
+			return []smtp.Check{New(rc.MessageAuthentication, res, log, met)}, nil
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +119,7 @@ receive_connectors:
 		defer cancel()
 		s.Shutdown(ctx)
 	})
-	return &edge{addr: s.Addrs()[0].String(), dns: dns, q: q}
+	return &edge{addr: s.Addrs()[0].String(), dns: dns, q: q, met: met}
 }
 
 // send delivers one message from 127.0.0.2 and returns the final reply.
@@ -251,6 +255,12 @@ func TestDMARCNoneAcceptedWithResults(t *testing.T) {
 	// umbra's Received: comes first, then the results.
 	if fields, _ := splitHeader([]byte(body)); len(fields) < 2 || !fields[0].is("Received") || !fields[1].is("Authentication-Results") {
 		t.Errorf("Authentication-Results is not at the top:\n%.300s", body)
+	}
+
+	for _, c := range []struct{ method, result string }{{"spf", "fail"}, {"helo_spf", "pass"}, {"dkim", "none"}, {"dmarc", "fail"}, {"arc", "none"}} {
+		if n := testutil.ToFloat64(e.met.results.WithLabelValues(c.method, c.result)); n != 1 {
+			t.Errorf("umbra_msgauth_results_total{method=%q,result=%q} = %v", c.method, c.result, n)
+		}
 	}
 
 	// p=quarantine: accepted into the quarantine, with its reason.

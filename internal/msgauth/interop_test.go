@@ -77,3 +77,41 @@ func TestARCSealedByDkimpy(t *testing.T) {
 	_, body = e.q.last(t)
 	wantAll(t, authResults(t, body), "arc=fail (i=2 i=2 message signature: body hash does not match)")
 }
+
+// Interop: opendkim-testmsg (Debian opendkim-tools) signs with rsa-sha1,
+// which RFC 8301 forbids verifiers to accept: the signature is not a
+// pass, so DMARC fails and p=reject refuses the message; under p=none
+// the header records why.
+func TestRSASHA1FromOpenDKIMIsNotAPass(t *testing.T) {
+	if _, err := exec.LookPath("opendkim-testmsg"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("opendkim-testmsg (opendkim-tools) is not installed")
+		}
+		t.Skip("opendkim-testmsg (opendkim-tools) is not installed")
+	}
+	k := rsaKey(t)
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	der := x509.MarshalPKCS1PrivateKey(k.signer.(*rsa.PrivateKey))
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sign := func(msg, domain string) string {
+		cmd := exec.Command("opendkim-testmsg", "-C", "-d", domain, "-s", "od", "-k", keyFile)
+		cmd.Stdin = strings.NewReader(msg)
+		out, err := cmd.Output()
+		if err != nil || !strings.HasPrefix(string(out), "DKIM-Signature:") || !strings.Contains(string(out), "a=rsa-sha1") {
+			t.Fatalf("opendkim-testmsg: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	e := startEdge(t, "{profile: internet}", append(senderZone,
+		zoneTXT("od._domainkey.reject.test", k.record), zoneTXT("od._domainkey.none.test", k.record))...)
+	if got := e.send(t, "client.test", "a@reject.test", sign(message("a@reject.test", "sha1"), "reject.test")); !strings.HasPrefix(got, "550 5.7.1") {
+		t.Fatalf("rsa-sha1 under p=reject: %q", got)
+	}
+	if got := e.send(t, "client.test", "a@none.test", sign(message("a@none.test", "sha1"), "none.test")); !strings.HasPrefix(got, "250") {
+		t.Fatalf("rsa-sha1 under p=none: %q", got)
+	}
+	_, body := e.q.last(t)
+	wantAll(t, authResults(t, body), "dkim=permerror (dkim: hash algorithm too weak: sha1) header.d=none.test", "dmarc=fail (p=none)")
+}
