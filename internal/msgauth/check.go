@@ -35,7 +35,7 @@ func New(cfg config.MessageAuthentication, dns resolver.Resolver, log *slog.Logg
 // Name implements smtp.Check.
 func (c *Check) Name() string { return "msgauth" }
 
-// outcome is what the results call for, the strongest first.
+// outcome is what the results call for, in increasing strength.
 type outcome int
 
 const (
