@@ -365,6 +365,14 @@ func TestTemporaryDNSFailure(t *testing.T) {
 	if !strings.HasPrefix(got, "451 4.7.0") {
 		t.Fatalf("SPF temperror under p=reject: %q", got)
 	}
+	// p=reject, SPF failing, the DKIM key unanswerable: 451, not 550.
+	k := edKey(t)
+	e.dns.Add(t, zoneTXT("sel._domainkey.reject.test", k.record))
+	e.dns.Fail("_domainkey.reject.test")
+	signed := dkimSign(t, message("a@reject.test", "keydown"), "reject.test", "sel", k, dkim.CanonicalizationRelaxed, dkim.CanonicalizationRelaxed)
+	if got := e.send(t, "client.test", "a@reject.test", signed); !strings.HasPrefix(got, "451 4.7.0") {
+		t.Fatalf("DKIM key SERVFAIL under p=reject: %q", got)
+	}
 	// spf: reject and the SPF record unanswerable: 451 4.7.24.
 	spfStrict := startEdge(t, "{profile: internet, spf: reject, dmarc: header}", zone...)
 	spfStrict.dns.Fail("spfdown.test")
