@@ -18,6 +18,7 @@ import (
 
 	"umbra/internal/backpressure"
 	"umbra/internal/metrics"
+	"umbra/internal/msgauth"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -84,6 +85,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterOutbound(reg)
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
+	msgauth.NewMetrics(reg)
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
 	if err != nil {
 		t.Fatal(err)
