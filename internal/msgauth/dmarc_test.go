@@ -20,6 +20,10 @@ func TestEvaluateDMARC(t *testing.T) {
 		`_dmarc.half.test. 300 IN TXT "v=DMARC1; p=reject; pct=50"`,
 		`_dmarc.bad.test. 300 IN TXT "v=DMARC1; p=sometimes"`,
 		`_dmarc.co.uk. 300 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=none"`,
+		`_dmarc.other.test. 300 IN TXT "some verification token"`,
+		`_dmarc.other.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
 	)
 	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {
@@ -49,6 +53,8 @@ func TestEvaluateDMARC(t *testing.T) {
 		{"no record", "a@nowhere.test", spf("fail", "nowhere.test"), nil, in, "none", ""},
 		{"invalid record", "a@bad.test", spf("fail", "bad.test"), nil, in, "permerror", ""},
 		{"public suffix record is not the org's", "a@example.co.uk", spf("fail", "example.co.uk"), nil, in, "none", ""},
+		{"two records: no policy", "a@two.test", spf("fail", "two.test"), nil, in, "none", ""},
+		{"other TXT records ignored", "a@other.test", spf("fail", "other.test"), nil, in, "fail", dmarc.PolicyQuarantine},
 		{"SPF temperror", "a@org.test", spf("temperror", "org.test"), nil, in, "temperror", dmarc.PolicyReject},
 	} {
 		r := evaluateDMARC(context.Background(), res, mustFields("From: "+c.from+"\r\n"), c.spf, c.dkim, c.sample)

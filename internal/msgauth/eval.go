@@ -194,20 +194,48 @@ func aligned(a, b string, mode dmarc.AlignmentMode) bool {
 	return orgDomain(a) == orgDomain(b)
 }
 
+// errNoPolicy: no usable DMARC record at a name.
+var errNoPolicy = errors.New("no DMARC record")
+
+// errTempDNS: the DMARC record could not be fetched.
+var errTempDNS = errors.New("DMARC record lookup failed")
+
 // lookupDMARC finds the policy record for domain: at the domain, else at
-// its organisational domain (whose sp= then applies).
+// its organisational domain (whose sp= then applies) (RFC 7489 §6.6.3).
 func lookupDMARC(ctx context.Context, r resolver.Resolver, domain string) (rec *dmarc.Record, sub bool, err error) {
-	opts := &dmarc.LookupOptions{LookupTXT: func(name string) ([]string, error) { return r.LookupTXT(ctx, name) }}
-	rec, err = dmarc.LookupWithOptions(domain, opts)
-	if !errors.Is(err, dmarc.ErrNoPolicy) {
+	rec, err = dmarcRecord(ctx, r, domain)
+	if err != errNoPolicy {
 		return rec, false, err
 	}
 	org := orgDomain(domain)
 	if org == domain {
 		return nil, false, err
 	}
-	rec, err = dmarc.LookupWithOptions(org, opts)
+	rec, err = dmarcRecord(ctx, r, org)
 	return rec, true, err
+}
+
+// dmarcRecord reads _dmarc.domain: the TXT records starting "v=DMARC1"
+// count; none, or more than one, is no policy.
+func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmarc.Record, error) {
+	txts, err := r.LookupTXT(ctx, "_dmarc."+domain)
+	if err != nil {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return nil, errNoPolicy
+		}
+		return nil, errTempDNS
+	}
+	var recs []string
+	for _, t := range txts {
+		if v, _, _ := strings.Cut(t, ";"); strings.TrimSpace(strings.ReplaceAll(v, " ", "")) == "v=DMARC1" {
+			recs = append(recs, t)
+		}
+	}
+	if len(recs) != 1 {
+		return nil, errNoPolicy
+	}
+	return dmarc.Parse(recs[0])
 }
 
 // evaluateDMARC evaluates the From: domain's policy against the SPF
@@ -225,10 +253,10 @@ func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spf
 	res := dmarcResult{domain: domain}
 	rec, sub, err := lookupDMARC(ctx, r, domain)
 	switch {
-	case dmarc.IsTempFail(err):
+	case err == errTempDNS:
 		res.value, res.reason = "temperror", "policy lookup failed"
 		return res
-	case errors.Is(err, dmarc.ErrNoPolicy):
+	case err == errNoPolicy:
 		res.value = "none"
 		return res
 	case err != nil:
