@@ -12,6 +12,7 @@ import (
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
+	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
 	"umbra/internal/resolver"
@@ -28,13 +29,14 @@ type spfResult struct {
 // identity is an address (MAIL FROM) or a HELO name given as
 // postmaster@name; a domain that is not a host name is "none".
 func checkSPF(ctx context.Context, r resolver.Resolver, ip netip.Addr, helo, identity string) spfResult {
-	_, domain, _ := strings.Cut(identity, "@")
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-	res := spfResult{value: "none", domain: domain}
-	if !isHostName(domain) {
+	local, domain, _ := strings.Cut(identity, "@")
+	res := spfResult{value: "none", domain: strings.ToLower(domain)}
+	ascii, ok := asciiDomain(domain)
+	if !ok {
 		res.reason = "no domain to check"
 		return res
 	}
+	res.domain, identity = ascii, local+"@"+ascii
 	v, err := spf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, identity,
 		spf.WithContext(ctx), spf.WithResolver(r))
 	res.value = string(v)
@@ -155,15 +157,30 @@ func fromDomain(fields []field) (string, error) {
 	if len(from) != 1 {
 		return "", errors.New("not exactly one From: field")
 	}
-	list, err := mail.ParseAddressList(strings.TrimSpace(from[0].value()))
-	if err != nil {
+	var addrs []string
+	v := strings.TrimSpace(from[0].value())
+	if list, err := mail.ParseAddressList(v); err == nil {
+		for _, a := range list {
+			addrs = append(addrs, a.Address)
+		}
+	} else if i, j := strings.LastIndexByte(v, '<'), strings.LastIndexByte(v, '>'); i >= 0 && j > i {
+		// Syntax the parser refuses (obsolete forms, raw 8-bit): the
+		// angle-bracketed address, as most receivers read it.
+		addrs = append(addrs, v[i+1:j])
+	} else {
 		return "", errors.New("From: field unreadable")
 	}
+	if len(addrs) == 0 {
+		return "", errors.New("From: field without an address")
+	}
 	domain := ""
-	for _, a := range list {
-		_, d, ok := strings.Cut(a.Address, "@")
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
-		if !ok || !isHostName(d) {
+	for _, a := range addrs {
+		i := strings.LastIndexByte(a, '@')
+		if i < 0 {
+			return "", errors.New("From: address without a domain")
+		}
+		d, ok := asciiDomain(a[i+1:])
+		if !ok {
 			return "", errors.New("From: address without a domain")
 		}
 		if domain != "" && domain != d {
@@ -172,6 +189,18 @@ func fromDomain(fields []field) (string, error) {
 		domain = d
 	}
 	return domain, nil
+}
+
+// asciiDomain returns d in lower case, internationalized labels as
+// A-labels, without a final dot; ok is false if it is not a host name.
+func asciiDomain(d string) (string, bool) {
+	d = strings.TrimSuffix(d, ".")
+	a, err := idna.Lookup.ToASCII(d)
+	if err != nil {
+		return "", false
+	}
+	a = strings.ToLower(a)
+	return a, isHostName(a)
 }
 
 // orgDomain is the organisational domain (RFC 7489 §3.2): the public
