@@ -334,7 +334,7 @@ func TestARCChainOverSMTP(t *testing.T) {
 		t.Fatalf("reply %q", got)
 	}
 	_, body = e.q.last(t)
-	wantAll(t, authResults(t, body), "arc=fail (i=1 i=1 message signature: body hash does not match)")
+	wantAll(t, authResults(t, body), "arc=fail (i=1 message signature: body hash does not match)")
 
 	strict := startEdge(t, "{profile: internet, arc: reject}", zone...)
 	if got := strict.send(t, "client.test", "a@none.test", broken); !strings.HasPrefix(got, "550 5.7.29") {

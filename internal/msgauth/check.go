@@ -287,9 +287,9 @@ func (r *results) results() []result {
 			props: [][2]string{{"header.from", r.dmarc.domain}}})
 	}
 	if r.arcRun {
-		comment := r.arc.reason
-		if r.arc.instance > 0 {
-			comment = strings.TrimSpace(fmt.Sprintf("i=%d %s", r.arc.instance, comment))
+		comment := r.arc.reason // names the instance that failed
+		if comment == "" && r.arc.instance > 0 {
+			comment = fmt.Sprintf("i=%d", r.arc.instance)
 		}
 		out = append(out, result{method: "arc", value: r.arc.value, comment: comment,
 			props: [][2]string{{"header.d", r.arc.domain}}})

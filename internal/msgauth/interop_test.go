@@ -75,7 +75,7 @@ func TestARCSealedByDkimpy(t *testing.T) {
 		t.Fatalf("reply %q", got)
 	}
 	_, body = e.q.last(t)
-	wantAll(t, authResults(t, body), "arc=fail (i=2 i=2 message signature: body hash does not match)")
+	wantAll(t, authResults(t, body), "arc=fail (i=2 message signature: body hash does not match)")
 }
 
 // Interop: opendkim-testmsg (Debian opendkim-tools) signs with rsa-sha1,
