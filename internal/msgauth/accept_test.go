@@ -125,6 +125,12 @@ receive_connectors:
 // send delivers one message from 127.0.0.2 and returns the final reply.
 func (e *edge) send(t *testing.T, helo, from, msg string) string {
 	t.Helper()
+	return e.sendWith(t, helo, from, msg, false)
+}
+
+// sendWith sends with DATA, or with one BDAT LAST chunk (RFC 3030).
+func (e *edge) sendWith(t *testing.T, helo, from, msg string, bdat bool) string {
+	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	c, err := d.Dial("tcp", e.addr)
 	if err != nil {
@@ -159,8 +165,12 @@ func (e *edge) send(t *testing.T, helo, from, msg string) string {
 	step("EHLO "+helo, "250")
 	step("MAIL FROM:<"+from+">", "250")
 	step("RCPT TO:<bob@example.test>", "250")
-	step("DATA", "354")
-	fmt.Fprintf(c, "%s.\r\n", strings.ReplaceAll(msg, "\r\n.", "\r\n.."))
+	if bdat {
+		fmt.Fprintf(c, "BDAT %d LAST\r\n%s", len(msg), msg)
+	} else {
+		step("DATA", "354")
+		fmt.Fprintf(c, "%s.\r\n", strings.ReplaceAll(msg, "\r\n.", "\r\n.."))
+	}
 	got := reply()
 	fmt.Fprintf(c, "QUIT\r\n")
 	return got
@@ -219,6 +229,10 @@ func TestDMARCRejectRefusedAtEndOfData(t *testing.T) {
 	}
 	if len(e.q.msgs) != 0 {
 		t.Fatal("the refused message was queued")
+	}
+	// The same over BDAT.
+	if got := e.sendWith(t, "client.test", "a@reject.test", message("a@reject.test", "bdat"), true); !strings.HasPrefix(got, "550 5.7.1") {
+		t.Fatalf("BDAT: %q", got)
 	}
 	// A forged DKIM signature of the domain does not help either.
 	k := edKey(t)
