@@ -404,6 +404,19 @@ func TestTemporaryDNSFailure(t *testing.T) {
 	}
 	_, body := lax.q.last(t)
 	wantAll(t, authResults(t, body), "dmarc=temperror")
+	// A DKIM key lookup failing is recorded, without the resolver's
+	// address.
+	lax.dns.Add(t, zoneTXT("sel._domainkey.none.test", k.record))
+	lax.dns.Fail("_domainkey.none.test")
+	signed = dkimSign(t, message("a@none.test", "laxkey"), "none.test", "sel", k, dkim.CanonicalizationRelaxed, dkim.CanonicalizationRelaxed)
+	if got := lax.send(t, "client.test", "a@none.test", signed); !strings.HasPrefix(got, "250") {
+		t.Fatalf("dmarc: header, DKIM key SERVFAIL: %q", got)
+	}
+	_, body = lax.q.last(t)
+	wantAll(t, authResults(t, body), "dkim=temperror (dkim: key unavailable: lookup sel._domainkey.none.test: server answered SERVFAIL)")
+	if host, _, _ := net.SplitHostPort(lax.dns.Addr); strings.Contains(body, lax.dns.Addr) || strings.Contains(body, host+":") {
+		t.Errorf("the resolver's address is in the message:\n%s", body)
+	}
 }
 
 // RFC 7489 §6.6.1: no single author domain is refused under the policy.

@@ -1,6 +1,7 @@
 package msgauth
 
 import (
+	"regexp"
 	"strings"
 )
 
@@ -99,8 +100,14 @@ func formatAuthResults(id string, rs []result) []byte {
 	return []byte(b.String())
 }
 
+// dnsServer matches the resolver's address in a DNS error's text
+// ("lookup NAME on 10.0.0.53:53: …"): the header goes to recipients,
+// the organisation's resolver addresses do not.
+var dnsServer = regexp.MustCompile(`(lookup \S+) on \S+:`)
+
 // commentText keeps printable ASCII that cannot end or nest the comment.
 func commentText(s string) string {
+	s = dnsServer.ReplaceAllString(s, "$1:")
 	var b strings.Builder
 	for _, r := range s {
 		if r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {

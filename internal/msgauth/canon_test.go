@@ -93,6 +93,14 @@ func TestSplitHeaderRoundTrip(t *testing.T) {
 	}
 }
 
+// The organisation's resolver addresses stay out of the header.
+func TestCommentHidesDNSServer(t *testing.T) {
+	in := "dkim: key unavailable: lookup sel._domainkey.x.test on 10.1.2.3:53: server misbehaving (x)"
+	if got := commentText(in); got != "dkim: key unavailable: lookup sel._domainkey.x.test: server misbehaving x" {
+		t.Errorf("commentText = %q", got)
+	}
+}
+
 func TestAuthservID(t *testing.T) {
 	for in, want := range map[string]string{
 		" mx.test; spf=pass":               "mx.test",

@@ -29,7 +29,8 @@ type spfResult struct {
 // identity is an address (MAIL FROM) or a HELO name given as
 // postmaster@name; a domain that is not a host name is "none".
 func checkSPF(ctx context.Context, r resolver.Resolver, ip netip.Addr, helo, identity string) spfResult {
-	local, domain, _ := strings.Cut(identity, "@")
+	at := strings.LastIndexByte(identity, '@')
+	local, domain := identity[:max(at, 0)], identity[at+1:]
 	res := spfResult{value: "none", domain: strings.ToLower(domain)}
 	ascii, ok := asciiDomain(domain)
 	if !ok {
