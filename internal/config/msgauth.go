@@ -32,6 +32,12 @@ type MessageAuthentication struct {
 	DKIM       string `yaml:"dkim"`     // signatures present, none passes
 	ARC        string `yaml:"arc"`      // chain present, cv=fail
 	DMARC      string `yaml:"dmarc"`
+	// TrustedARCSealers are domains whose ARC seal umbra trusts (RFC
+	// 8617 §7.2, RFC 7489 §10.5 local policy): a DMARC failure is not
+	// acted on when the chain passes, its latest seal is one of theirs
+	// and their ARC-Authentication-Results recorded dmarc=pass (a
+	// mailing list that changed the message). Needs arc not off.
+	TrustedARCSealers []string `yaml:"trusted_arc_sealers"`
 	// MaxSignatures bounds the DKIM signatures verified per message.
 	MaxSignatures int `yaml:"max_signatures"`
 	// Timeout bounds the DNS lookups of one message's checks.
@@ -102,6 +108,14 @@ func validateMsgAuth(v *validator, m MessageAuthentication, at func(p ...any) []
 	}
 	if m.AuthservID != "" && !validAuthservID(m.AuthservID) {
 		v.add(fmt.Sprintf("message_authentication.authserv_id %q: want a token without spaces, quotes or semicolons", m.AuthservID), key("authserv_id")...)
+	}
+	for i, d := range m.TrustedARCSealers {
+		if !IsDomain(d) {
+			v.add(fmt.Sprintf("message_authentication.trusted_arc_sealers: %q is not a domain", d), append(key("trusted_arc_sealers"), i)...)
+		}
+	}
+	if len(m.TrustedARCSealers) > 0 && m.ARC == MsgAuthOff {
+		v.add("message_authentication.trusted_arc_sealers needs arc checked (arc: header, quarantine or reject)", key("trusted_arc_sealers")...)
 	}
 	if m.MaxSignatures < 0 {
 		v.add("message_authentication.max_signatures must be positive", key("max_signatures")...)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -23,7 +24,7 @@ receive_connectors:
 	in, internal := c.ReceiveConnectors[0].MessageAuthentication, c.ReceiveConnectors[1].MessageAuthentication
 	want := MessageAuthentication{Profile: "internet", AuthservID: "mx.example.test", SPF: "header", HeloSPF: "header",
 		DKIM: "header", ARC: "reject", DMARC: "policy", MaxSignatures: DefaultMsgAuthMaxSignatures, Timeout: Duration(DefaultMsgAuthTimeout)}
-	if in != want {
+	if !reflect.DeepEqual(in, want) {
 		t.Errorf("internet = %+v\nwant %+v", in, want)
 	}
 	if !in.Enabled() || internal.Enabled() || internal.Profile != "off" || internal.DMARC != "off" {
@@ -34,6 +35,8 @@ receive_connectors:
 		{"{spf: policy}", `message_authentication.spf "policy"`},
 		{`{authserv_id: "a b"}`, `message_authentication.authserv_id "a b"`},
 		{"{max_signatures: -1}", "max_signatures must be positive"},
+		{"{trusted_arc_sealers: [lists.test]}", "trusted_arc_sealers needs arc checked"},
+		{"{arc: header, trusted_arc_sealers: [\"not a domain\"]}", `"not a domain" is not a domain`},
 		{"{dkim: header, unknown: 1}", "unknown"},
 	} {
 		_, err := Parse([]byte("server: {name: mx.example.test}\nreceive_connectors:\n  - name: a\n    bindings: [\"127.0.0.1:25\"]\n    message_authentication: "+bad.block+"\n"), "t.yaml")

@@ -433,3 +433,30 @@ func TestFromDomainRequired(t *testing.T) {
 	_, body := lax.q.last(t)
 	wantAll(t, authResults(t, body), "dmarc=permerror")
 }
+
+// RFC 7489 §10.5 local policy: a mailing list that changed the message
+// (DMARC fails here) is trusted when its ARC seal validates and it
+// recorded dmarc=pass; otherwise p=reject holds.
+func TestTrustedARCSealerLiftsDMARCFailure(t *testing.T) {
+	k := edKey(t)
+	zone := append(senderZone, zoneTXT("arc._domainkey.lists.test", k.record), zoneTXT("arc._domainkey.other.test", k.record))
+	e := startEdge(t, "{profile: internet, trusted_arc_sealers: [lists.test]}", zone...)
+	list := func(sealer, dmarc string) string {
+		return arcSeal(t, message("a@reject.test", "list-"+sealer+"-"+dmarc), sealer, "arc", k, "none",
+			"spf=pass smtp.mailfrom=reject.test; dmarc="+dmarc+" header.from=reject.test")
+	}
+	if got := e.send(t, "list.lists.test", "list-bounces@lists.test", list("lists.test", "pass")); !strings.HasPrefix(got, "250") {
+		t.Fatalf("trusted sealer, dmarc=pass recorded: %q", got)
+	}
+	_, body := e.q.last(t)
+	wantAll(t, authResults(t, body), "dmarc=fail (p=reject override: arc=pass sealed by lists.test with dmarc=pass)", "arc=pass")
+	for _, c := range []struct{ name, msg string }{
+		{"the sealer recorded dmarc=fail", list("lists.test", "fail")},
+		{"an untrusted sealer", list("other.test", "pass")},
+		{"a broken chain", strings.Replace(list("lists.test", "pass"), "hello bob", "hello eve", 1)},
+	} {
+		if got := e.send(t, "list.lists.test", "list-bounces@lists.test", c.msg); !strings.HasPrefix(got, "550 5.7.1") {
+			t.Errorf("%s: %q", c.name, got)
+		}
+	}
+}

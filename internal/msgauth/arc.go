@@ -38,6 +38,9 @@ type arcResult struct {
 	instance int
 	domain   string // d= of the latest seal
 	reason   string
+	// latestDMARC is the dmarc= result the latest sealer recorded in
+	// its ARC-Authentication-Results ("" if none).
+	latestDMARC string
 }
 
 // txtLookup returns TXT records with net.Resolver's error conventions.
@@ -196,7 +199,31 @@ func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byt
 		}
 	}
 	res.value, res.reason = "pass", ""
+	res.latestDMARC = aarResult(sets[n-1].aar.value(), "dmarc")
 	return res
+}
+
+// aarResult returns the result of method in an ARC-Authentication-Results
+// value ("i=N; authserv-id; method=result …; …"), "" if it has none.
+func aarResult(v, method string) string {
+	parts := strings.Split(v, ";")
+	if len(parts) < 3 {
+		return ""
+	}
+	for _, p := range parts[2:] {
+		p = p[skipCFWS(p, 0):]
+		name, val, ok := strings.Cut(p, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), method) {
+			continue
+		}
+		val = val[skipCFWS(val, 0):]
+		end := strings.IndexAny(val, " \t\r\n(")
+		if end < 0 {
+			end = len(val)
+		}
+		return strings.ToLower(val[:end])
+	}
+	return ""
 }
 
 type keyFunc func(domain, selector string) (*pubKey, error)

@@ -120,6 +120,9 @@ type results struct {
 	dmarcRun  bool
 	arc       arcResult
 	arcRun    bool
+	// overriddenBy is the trusted ARC sealer whose chain lifts a DMARC
+	// failure ("" if none).
+	overriddenBy string
 }
 
 func (r *results) dkimSummary() string {
@@ -165,6 +168,13 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 	if m.ARC != config.MsgAuthOff {
 		r.arcRun = true
 		r.arc = verifyARC(ctx, c.dns.LookupTXT, fields, body)
+	}
+	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" {
+		for _, d := range m.TrustedARCSealers {
+			if strings.EqualFold(strings.TrimSuffix(d, "."), r.arc.domain) {
+				r.overriddenBy = r.arc.domain
+			}
+		}
 	}
 	return r
 }
@@ -236,6 +246,11 @@ func (c *Check) decide(r *results) (outcome, *gosmtp.SMTPError, string) {
 			// The policy itself is unknown: it may be reject.
 			action = config.MsgAuthReject
 		}
+		if r.overriddenBy != "" {
+			// RFC 7489 §10.5 local policy: a trusted forwarder saw
+			// DMARC pass before it changed the message.
+			action = ""
+		}
 		value := d.value
 		if value == "permerror" && d.policy != "" {
 			value = "fail" // no single author domain
@@ -282,6 +297,9 @@ func (r *results) results() []result {
 		comment := r.dmarc.reason
 		if r.dmarc.published != "" {
 			comment = strings.TrimSpace("p=" + string(r.dmarc.published) + " " + comment)
+		}
+		if r.overriddenBy != "" {
+			comment += " override: arc=pass sealed by " + r.overriddenBy + " with dmarc=pass"
 		}
 		out = append(out, result{method: "dmarc", value: r.dmarc.value, comment: comment,
 			props: [][2]string{{"header.from", r.dmarc.domain}}})
