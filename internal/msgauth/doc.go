@@ -16,6 +16,10 @@
 //   - A temperror never passes silently where the connector's action
 //     would quarantine or refuse: it answers 451 4.7.x. A refusal wins
 //     over a temporary failure, which wins over quarantine.
+//   - A DMARC failure is acted on unless a trusted ARC sealer
+//     (trusted_arc_sealers) vouches for it: valid chain, latest seal
+//     theirs, their ARC-Authentication-Results saying dmarc=pass.
+//     Nothing else lifts it.
 //   - Sessions of transport servers of the organisation are not
 //     checked and not edited (an edge checked them); authenticated
 //     submissions are not checked, but forged results are removed.
