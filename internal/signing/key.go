@@ -3,6 +3,7 @@ package signing
 import (
 	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -131,4 +132,36 @@ func ZoneLine(name, value string) string {
 		return name + " IN TXT " + parts[0]
 	}
 	return name + " IN TXT ( " + strings.Join(parts, "\n\t") + " )"
+}
+
+// GenerateKey makes a new key: algorithm "ed25519" or "rsa" (bits from
+// 2048 to 4096: RFC 8301 wants at least 1024 and recommends 2048; larger
+// keys do not fit some DNS hosts' TXT records). It returns the key and
+// its PKCS#8 PEM encoding.
+func GenerateKey(algorithm string, bits int) (crypto.Signer, []byte, error) {
+	var k crypto.Signer
+	switch algorithm {
+	case "ed25519":
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		k = priv
+	case "rsa":
+		if bits < 2048 || bits > 4096 {
+			return nil, nil, fmt.Errorf("RSA key size %d: use 2048 to 4096 bits", bits)
+		}
+		priv, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			return nil, nil, err
+		}
+		k = priv
+	default:
+		return nil, nil, fmt.Errorf("algorithm %q: use ed25519 or rsa", algorithm)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
