@@ -103,6 +103,11 @@ func NewSigner(o Options) (*Signer, error) {
 	if s.arc != nil && s.arc.AuthServID == "" {
 		return nil, fmt.Errorf("arc: no authserv-id")
 	}
+	if s.arc != nil && Algorithm(s.arc.Signer) != "rsa" {
+		// RFC 8617 §4.1.3: ARC signs with rsa-sha256; verifiers refuse
+		// other algorithms in ARC sets.
+		return nil, fmt.Errorf("arc: the sealing key must be RSA (ARC verifiers accept only rsa-sha256), not %s", Algorithm(s.arc.Signer))
+	}
 	return s, nil
 }
 
