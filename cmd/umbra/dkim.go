@@ -45,7 +45,7 @@ func newDKIMCmd() *cobra.Command {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				if errors.Is(err, os.ErrExist) {
-					return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)
+					return &exitError{code: exitFailure, err: fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)}
 				}
 				return err
 			}
