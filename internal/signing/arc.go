@@ -131,7 +131,7 @@ func (s *Signer) seal(fields []field, msg []byte) (string, int, string, error) {
 }
 
 // arcSets indexes the message's ARC fields by instance. n is the highest
-// instance of an ARC-Seal; broken is true when instances 1..n do not
+// instance of an ARC-Seal (of any ARC field when broken); broken is true when instances 1..n do not
 // have exactly one field of each kind, or a field has no valid i=
 // (RFC 8617 §5.2 step 2: the chain then fails).
 func arcSets(fields []field) (map[int]*arcSet, int, bool) {
@@ -181,8 +181,11 @@ func arcSets(fields []field) (map[int]*arcSet, int, bool) {
 			broken = true // fields of an instance without a seal
 		}
 	}
-	if len(sets) > 0 && n == 0 {
-		n = len(sets) // sets without any seal: a chain, and a broken one
+	if broken {
+		// A new set goes above every instance present, seal or not.
+		for i := range sets {
+			n = max(n, i)
+		}
 		for i := 1; i <= n; i++ {
 			if sets[i] == nil {
 				sets[i] = &arcSet{}
