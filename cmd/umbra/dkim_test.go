@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,6 +129,78 @@ func TestDKIMSignedEndToEnd(t *testing.T) {
 	vs, _ = dkim.VerifyWithOptions(strings.NewReader(strings.Replace(got, "durable", "altered", 1)), &dkim.VerifyOptions{LookupTXT: lookup})
 	if len(vs) != 1 || vs[0].Err == nil {
 		t.Fatal("an altered copy verifies")
+	}
+}
+
+// TestDKIMReload: SIGHUP reads the signing keys again — a key added
+// signs the next message; a key that cannot be read fails the reload
+// and the running keys stay in force.
+func TestDKIMReload(t *testing.T) {
+	dir := t.TempDir()
+	_, record := keygen(t, dir, "example.org", "r1")
+	sinkAddr := freeAddr(t, "127.0.0.1")
+	sink := startRecorder(t, sinkAddr)
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	orig, _ := os.ReadFile(cfg)
+	d := startUmbra(t, cfg, listen)
+	lookup := func(name string) ([]string, error) {
+		if strings.TrimSuffix(name, ".") == "r1._domainkey.example.org" {
+			return []string{record}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+	}
+	arrived := func(subject string) string {
+		t.Helper()
+		if ok, err := send(listen, subject); !ok {
+			t.Fatalf("send: %v", err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			sink.mu.Lock()
+			got := sink.bodies[subject]
+			sink.mu.Unlock()
+			if got != "" {
+				return got
+			}
+		}
+		d.dumpLog()
+		t.Fatalf("%q did not arrive", subject)
+		return ""
+	}
+	signed := func(msg string) bool {
+		vs, err := dkim.VerifyWithOptions(strings.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup})
+		return err == nil && len(vs) == 1 && vs[0].Err == nil
+	}
+	waitLog := func(substr string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			b, _ := os.ReadFile(d.log)
+			if strings.Count(string(b), substr) >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				d.dumpLog()
+				t.Fatalf("no %q in the log", substr)
+			}
+		}
+	}
+	if m := arrived("before"); strings.Contains(m, "DKIM-Signature") {
+		t.Fatal("signed without a key")
+	}
+	os.WriteFile(cfg, append(append([]byte{}, orig...), "dkim:\n  keys:\n    - {domain: example.org, selector: r1, key_file: example.org.r1.key}\n"...), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("configuration reloaded", 1)
+	if m := arrived("after reload"); !signed(m) {
+		t.Fatalf("not signed after the reload added a key:\n%s", m)
+	}
+	os.WriteFile(cfg, append(append([]byte{}, orig...), "dkim:\n  keys:\n    - {domain: example.org, selector: r1, key_file: gone.key}\n"...), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("reload failed", 1)
+	if b, _ := os.ReadFile(d.log); !strings.Contains(string(b), "gone.key") {
+		t.Fatal("the failed reload does not name the key file")
+	}
+	if m := arrived("after failed reload"); !signed(m) {
+		t.Fatalf("the running key was dropped by a failed reload:\n%s", m)
 	}
 }
 
