@@ -168,6 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
 	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
+	del.SetSigning(metrics.RegisterSigning(reg))   // DKIM signatures and ARC sets on mail leaving
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
 	}

@@ -105,6 +105,8 @@ type Deliverer struct {
 
 	// outbound counts sessions by TLS outcome (SetOutbound, tlsobserve.go).
 	outbound OutboundObserver
+	// signing counts DKIM and ARC results (SetSigning, sign.go).
+	signing SigningObserver
 
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 

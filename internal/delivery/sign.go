@@ -4,6 +4,17 @@ import (
 	"umbra/internal/queue"
 )
 
+// SigningObserver counts signing results (metrics.Signing): DKIM
+// "signed", "no_key" or "error"; ARC "sealed" or "skipped".
+type SigningObserver interface {
+	DKIM(result string)
+	ARC(result string)
+}
+
+// SetSigning sets the observer of signing results, before the first
+// delivery; it is kept across reloads.
+func (d *Deliverer) SetSigning(o SigningObserver) { d.signing = o }
+
 // signOutbound adds umbra's DKIM-Signature and ARC set (package signing)
 // to a copy that leaves the organisation through a send connector. It
 // runs at each attempt on the stored body (which is never changed, so a
@@ -18,8 +29,12 @@ func (d *Deliverer) signOutbound(st *state, m *queue.Message, body []byte) []byt
 		return body
 	}
 	out, res, err := st.cfg.Signer.Sign(body, m.From)
+	o := d.signing
 	if err != nil {
 		d.log.Warn("message sent unsigned", "msg_id", m.ID.String(), "err", err)
+		if o != nil {
+			o.DKIM("error")
+		}
 		return body
 	}
 	if res.NoARC != "" {
@@ -27,6 +42,19 @@ func (d *Deliverer) signOutbound(st *state, m *queue.Message, body []byte) []byt
 	}
 	if res.DKIM != "" || res.ARC != 0 {
 		d.log.Debug("message signed", "msg_id", m.ID.String(), "dkim_domain", res.DKIM, "arc_instance", res.ARC)
+	}
+	if o != nil {
+		if res.DKIM != "" {
+			o.DKIM("signed")
+		} else {
+			o.DKIM("no_key")
+		}
+		switch {
+		case res.ARC != 0:
+			o.ARC("sealed")
+		case res.NoARC != "":
+			o.ARC("skipped")
+		}
 	}
 	return out
 }
