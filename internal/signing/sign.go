@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"strings"
 	"time"
@@ -172,11 +174,11 @@ func (s *Signer) KeyFor(fields []field, envelopeFrom string) (Key, bool) {
 	var from []string
 	for _, f := range fields {
 		if strings.EqualFold(f.Name, "From") {
-			from = append(from, f.Value())
+			from = append(from, strings.NewReplacer("\r\n", "", "\n", "").Replace(f.Value())) // unfolded
 		}
 	}
 	if len(from) == 1 {
-		if list, err := mail.ParseAddressList(from[0]); err == nil && len(list) == 1 {
+		if list, err := addressParser.ParseList(from[0]); err == nil && len(list) == 1 {
 			if k, ok := s.keyForAddress(list[0].Address); ok {
 				return k, true
 			}
@@ -184,6 +186,13 @@ func (s *Signer) KeyFor(fields []field, envelopeFrom string) (Key, bool) {
 	}
 	return s.keyForAddress(envelopeFrom)
 }
+
+// addressParser reads From: whatever the charset of its encoded words:
+// only the address matters here, and net/mail alone refuses a display
+// name in a charset it does not know (windows-1252, iso-2022-jp, …).
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
 
 func (s *Signer) keyForAddress(addr string) (Key, bool) {
 	at := strings.LastIndexByte(addr, '@')

@@ -109,6 +109,8 @@ func TestSignVerifiesWithLibrary(t *testing.T) {
 		{"from without key: envelope sender, rsa", strings.Replace(plain, "alice@example.org", "alice@other.test", 1), "b@bounce.example.com", "bounce.example.com"},
 		{"no key at all: unsigned", strings.Replace(plain, "alice@example.org", "alice@other.test", 1), "b@other.test", ""},
 		{"two From addresses: envelope", strings.Replace(plain, "Alice <alice@example.org>", "a@example.org, b@example.org", 1), "b@bounce.example.com", "bounce.example.com"},
+		{"display name in windows-1252", strings.Replace(plain, "Alice <", "=?windows-1252?q?Ren=E9e?= <", 1), "b@other.test", "example.org"},
+		{"display name in iso-2022-jp, folded", strings.Replace(plain, "Alice <", "=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=\r\n <", 1), "", "example.org"},
 		{"folded headers and bare LF body", "From: alice@example.org\r\nSubject: a\r\n\tfolded\r\n  subject\r\n\r\nline\nnext  \n", "", "example.org"},
 		{"empty body", "From: alice@example.org\r\n\r\n", "", "example.org"},
 		{"no body separator", "From: alice@example.org\r\n", "", ""},
