@@ -18,8 +18,8 @@ import (
 // The opendkim interop test runs Debian's opendkim-testmsg (libopendkim,
 // an independent DKIM implementation) over messages umbra signed. The
 // tool has no option for a key file when verifying: it asks DNS through
-// /etc/resolv.conf. So the test runs it in a user, mount and network
-// namespace of its own (unshare -rmn) where /etc/resolv.conf names
+// /etc/resolv.conf. So the test runs it in a mount and network namespace
+// of its own (unshare -mn; as a user, also a user namespace: -rmn) where /etc/resolv.conf names
 // 127.0.0.1 and this test binary, started again in the namespace as a
 // DNS server (UMBRA_SIGNING_DNS_HELPER), serves the keys' TXT records on
 // port 53. Nothing leaves the namespace: the system's DNS is not asked.
@@ -145,7 +145,11 @@ func opendkimVerify(t *testing.T, zoneLines []string, msgs map[string][]byte) ma
 	script.WriteString("kill $dnspid; wait\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, unshare, "-rmn", "sh", "-c", script.String())
+	flags := "-rmn" // a user namespace too, where the test is not root
+	if os.Geteuid() == 0 {
+		flags = "-mn"
+	}
+	cmd := exec.CommandContext(ctx, unshare, flags, "sh", "-c", script.String())
 	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
