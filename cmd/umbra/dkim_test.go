@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // keygen runs `umbra dkim keygen` and returns the key file and the TXT
@@ -201,6 +202,77 @@ func TestDKIMReload(t *testing.T) {
 	}
 	if m := arrived("after failed reload"); !signed(m) {
 		t.Fatalf("the running key was dropped by a failed reload:\n%s", m)
+	}
+}
+
+// TestARCSealedEndToEnd: a message that carries this server's
+// Authentication-Results (its inbound checks ran) and is relayed out
+// leaves with a DKIM signature and an ARC set over it, and dkimpy (an
+// independent ARC implementation) passes the chain.
+func TestARCSealedEndToEnd(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import dkim").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-dkim is not installed (.ci/run installs it): %v", err)
+		}
+		t.Skip("python3-dkim is not installed")
+	}
+	dir := t.TempDir()
+	_, dkimRecord := keygen(t, dir, "example.org", "d1")
+	_, arcRecord := keygen(t, dir, "example.org", "arc1", "--algorithm", "rsa")
+	sinkAddr := freeAddr(t, "127.0.0.1")
+	sink := startRecorder(t, sinkAddr)
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("dkim:\n  keys:\n    - {domain: example.org, selector: d1, key_file: example.org.d1.key}\n" +
+		"  arc: {domain: example.org, selector: arc1, key_file: example.org.arc1.key}\n") // authserv_id: server.name
+	f.Close()
+	d := startUmbra(t, cfg, listen)
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "Authentication-Results: hub.e2e.test; spf=pass smtp.mailfrom=a@example.org; dkim=none; arc=none\r\n" +
+		"From: a@example.org\r\nTo: b@remote.example\r\nSubject: forwarded e2e\r\n\r\nforwarded body\r\n"
+	if err := c.SendMail("a@example.org", []string{"b@remote.example"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && got == ""; time.Sleep(20 * time.Millisecond) {
+		sink.mu.Lock()
+		got = sink.bodies["forwarded e2e"]
+		sink.mu.Unlock()
+	}
+	if got == "" {
+		d.dumpLog()
+		t.Fatal("the message did not arrive")
+	}
+	if !strings.HasPrefix(got, "ARC-Seal: i=1;") || !strings.Contains(got, "ARC-Authentication-Results: i=1; hub.e2e.test; spf=pass") {
+		t.Fatalf("no ARC set on top:\n%s", got)
+	}
+	script := `
+import sys, dkim
+keys = {"d1._domainkey.example.org": sys.argv[2], "arc1._domainkey.example.org": sys.argv[3]}
+def txt(name, timeout=5):
+    name = name.decode() if isinstance(name, bytes) else name
+    v = keys.get(name.rstrip('.'))
+    return v.encode() if v else None
+msg = open(sys.argv[1], 'rb').read()
+cv, _, reason = dkim.arc_verify(msg, dnsfunc=txt)
+print(cv.decode(), dkim.verify(msg, dnsfunc=txt), reason)
+`
+	eml := filepath.Join(dir, "got.eml")
+	os.WriteFile(eml, []byte(got), 0o600)
+	out, err := exec.Command(py, "-c", script, eml, dkimRecord, arcRecord).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "pass True") {
+		t.Fatalf("dkimpy on the delivered copy: %v %s\n%s", err, out, got)
+	}
+	os.WriteFile(eml, []byte(strings.Replace(got, "forwarded body", "altered body", 1)), 0o600)
+	out, _ = exec.Command(py, "-c", script, eml, dkimRecord, arcRecord).CombinedOutput()
+	if strings.HasPrefix(string(out), "pass") {
+		t.Fatalf("dkimpy passes an altered copy: %s", out)
 	}
 }
 
