@@ -19,8 +19,9 @@ func (d *Deliverer) SetSigning(o SigningObserver) { d.signing = o }
 // to a copy that leaves the organisation through a send connector. It
 // runs at each attempt on the stored body (which is never changed, so a
 // shadow copy, the dumpster and a retry all start from what was
-// received): each attempt sends exactly one umbra signature, stamped
-// with the attempt's time, over exactly the bytes sent. A message the
+// received): each attempt sends exactly one umbra signature over exactly
+// the bytes sent; the signer remembers what it made for a message, so a
+// retry sends the same fields rather than a new signature. A message the
 // signer cannot handle (no header/body separator) leaves unsigned with a
 // warning: a signature is a statement about the message, not a condition
 // of delivering it.

@@ -4,7 +4,8 @@
 // sends through a send connector to a next hop outside the organisation
 // (delivery: leave.go, sign.go); nothing else signs.
 //
-// Files: key.go (PEM keys, DNS records, key generation), sign.go (which
+// Files: key.go (PEM keys, DNS records, key generation), cache.go (the
+// fields made per message), sign.go (which
 // key, the DKIM signature by github.com/emersion/go-msgauth/dkim),
 // arc.go (the ARC set, written here: the library has no ARC),
 // canon.go (relaxed canonicalisation for the ARC set, reading bytes as
@@ -15,6 +16,9 @@
 //   - Sign never changes the message: it returns header fields to put in
 //     front of it, or the message as it was with an error (then the
 //     caller sends it unsigned). The stored copy is never modified.
+//   - Signed once: the fields made for a message (its bytes and envelope
+//     sender) are remembered (cache.go, bounded LRU) and sent again on a
+//     retry or to a second destination; a reload builds a new Signer.
 //   - One DKIM signature per copy: the key of the From: domain (single
 //     address; the nearest parent domain with a key), else of the
 //     envelope sender's domain, else none. Never a top-level domain's.

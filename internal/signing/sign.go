@@ -43,13 +43,14 @@ type Sealer struct {
 	AuthServID       string
 }
 
-// Signer signs and seals messages leaving the organisation. It holds
-// only immutable state: safe for concurrent use.
+// Signer signs and seals messages leaving the organisation. Safe for
+// concurrent use: its settings are immutable, its cache locked.
 type Signer struct {
 	keys    map[string]Key // lower-case domain → key
 	headers []string
 	arc     *Sealer
 	now     func() time.Time
+	cache   *sigCache // the only mutable part; locked
 }
 
 // New loads every key file of c. Errors name the domain, the selector
@@ -80,7 +81,7 @@ func New(c config.DKIM) (*Signer, error) {
 
 // NewSigner builds a Signer from loaded keys.
 func NewSigner(o Options) (*Signer, error) {
-	s := &Signer{keys: map[string]Key{}, headers: o.Headers, arc: o.ARC, now: o.Now}
+	s := &Signer{keys: map[string]Key{}, headers: o.Headers, arc: o.ARC, now: o.Now, cache: newSigCache()}
 	if s.headers == nil {
 		s.headers = config.DefaultDKIMHeaders
 	}
@@ -129,12 +130,27 @@ type Result struct {
 // Authentication-Results header of the sealer's authserv-id, an ARC set
 // on top. The DKIM-Signature is made first, so the ARC-Message-Signature
 // covers it. msg itself is not modified. An error means nothing was
-// added; the caller sends msg as it is.
+// added; the caller sends msg as it is. The same message (bytes and
+// envelope sender) signed again gets the same fields from a cache
+// (sigCache): one signature per message, not one per attempt.
 func (s *Signer) Sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
-	var res Result
 	if s == nil {
-		return msg, res, nil
+		return msg, Result{}, nil
 	}
+	k := cacheKey(msg, envelopeFrom)
+	if prefix, res, ok := s.cache.get(k); ok {
+		return append([]byte(prefix), msg...), res, nil
+	}
+	out, res, err := s.sign(msg, envelopeFrom)
+	if err == nil {
+		s.cache.put(k, string(out[:len(out)-len(msg)]), res)
+	}
+	return out, res, err
+}
+
+// sign makes the fields for msg (Sign without the cache).
+func (s *Signer) sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
+	var res Result
 	fields, _, ok := splitHeader(msg)
 	if !ok {
 		return msg, res, fmt.Errorf("message has no header/body separator")

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -237,3 +238,53 @@ func compareBodyHash(k crypto.Signer, body string) error {
 }
 
 var _ = time.Now
+
+// countingSigner counts private-key operations.
+type countingSigner struct {
+	crypto.Signer
+	n int
+}
+
+func (c *countingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	c.n++
+	return c.Signer.Sign(r, digest, opts)
+}
+
+// TestSignedOncePerMessage: a retry (the same bytes and envelope sender)
+// sends the signature and ARC set made the first time; another message,
+// or the same one with another envelope sender, is signed anew.
+func TestSignedOncePerMessage(t *testing.T) {
+	ed := &countingSigner{Signer: testEd25519(t)}
+	rk := &countingSigner{Signer: testRSA(t)}
+	z := zone{}
+	z.add(t, "example.org", "s", ed)
+	s, err := NewSigner(Options{Keys: []Key{{Domain: "example.org", Selector: "s", Signer: ed}},
+		ARC: &Sealer{Domain: "example.org", Selector: "arc", Signer: rk, AuthServID: "mx.umbra.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, res1, err := s.Sign([]byte(forwarded), "")
+	if err != nil || res1.DKIM == "" || res1.ARC != 1 || ed.n != 1 || rk.n != 2 {
+		t.Fatalf("first: %v %+v, %d dkim and %d arc signatures", err, res1, ed.n, rk.n)
+	}
+	again, res2, err := s.Sign([]byte(forwarded), "")
+	if err != nil || !bytes.Equal(first, again) || res2 != res1 || ed.n != 1 || rk.n != 2 {
+		t.Fatalf("a retry was signed again (%d, %d) or differs", ed.n, rk.n)
+	}
+	if ok, failed := verify(t, z, again); len(ok) != 1 {
+		t.Fatalf("the remembered signature does not verify: %v", failed)
+	}
+	if _, _, err := s.Sign([]byte(forwarded), "other@example.org"); err != nil || ed.n != 2 {
+		t.Fatalf("another envelope sender reused a signature: %v %d", err, ed.n)
+	}
+	if _, _, err := s.Sign([]byte(strings.Replace(forwarded, "quarterly", "annual", 1)), ""); err != nil || ed.n != 3 {
+		t.Fatalf("another message reused a signature: %v %d", err, ed.n)
+	}
+	// The cache is bounded.
+	for i := 0; i < cacheSize+10; i++ {
+		s.cache.put([32]byte{byte(i), byte(i >> 8), 1}, "x", Result{})
+	}
+	if s.cache.lru.Len() != cacheSize || len(s.cache.m) != cacheSize {
+		t.Fatalf("cache holds %d/%d entries, bound %d", s.cache.lru.Len(), len(s.cache.m), cacheSize)
+	}
+}
