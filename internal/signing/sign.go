@@ -126,7 +126,7 @@ type Result struct {
 }
 
 // Sign returns msg with a DKIM-Signature of the key of its author's
-// domain (KeyFor) and, when the message carries an
+// domain (keyFor) and, when the message carries an
 // Authentication-Results header of the sealer's authserv-id, an ARC set
 // on top. The DKIM-Signature is made first, so the ARC-Message-Signature
 // covers it. msg itself is not modified. An error means nothing was
@@ -156,7 +156,7 @@ func (s *Signer) sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
 		return msg, res, fmt.Errorf("message has no header/body separator")
 	}
 	out := msg
-	if k, ok := s.KeyFor(fields, envelopeFrom); ok {
+	if k, ok := s.keyFor(fields, envelopeFrom); ok {
 		sig, err := s.dkimSignature(k, fields, msg)
 		if err != nil {
 			return msg, res, fmt.Errorf("dkim %s: %w", k.Domain, err)
@@ -181,12 +181,12 @@ func (s *Signer) sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
 	return out, res, nil
 }
 
-// KeyFor chooses the key a message is signed with: that of the domain of
+// keyFor chooses the key a message is signed with: that of the domain of
 // the From: header's single address, or of its nearest parent domain
 // that has a key (DMARC's relaxed alignment accepts it); else the same
 // for the envelope sender's domain. A From: with several addresses, or
 // none that parses, counts as absent.
-func (s *Signer) KeyFor(fields []field, envelopeFrom string) (Key, bool) {
+func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 	var from []string
 	for _, f := range fields {
 		if strings.EqualFold(f.Name, "From") {

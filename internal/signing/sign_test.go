@@ -288,3 +288,31 @@ func TestSignedOncePerMessage(t *testing.T) {
 		t.Fatalf("cache holds %d/%d entries, bound %d", s.cache.lru.Len(), len(s.cache.m), cacheSize)
 	}
 }
+
+// TestSignConcurrent: delivery workers share one Signer (run with -race).
+func TestSignConcurrent(t *testing.T) {
+	ed := testEd25519(t)
+	z := zone{}
+	z.add(t, "example.org", "s", ed)
+	s, err := NewSigner(Options{Keys: []Key{{Domain: "example.org", Selector: "s", Signer: ed}},
+		ARC: &Sealer{Domain: "example.org", Selector: "arc", Signer: testRSA(t), AuthServID: "mx.umbra.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := make([][]byte, 8)
+	var wg sync.WaitGroup
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := strings.Replace(forwarded, "quarterly", fmt.Sprintf("q%d", i%3), 1)
+			outs[i], _, _ = s.Sign([]byte(msg), "")
+		}()
+	}
+	wg.Wait()
+	for i, out := range outs {
+		if ok, failed := verify(t, z, out); len(ok) != 1 {
+			t.Fatalf("%d: %v", i, failed)
+		}
+	}
+}
