@@ -13,6 +13,7 @@ import (
 	"umbra/internal/config"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"golang.org/x/net/idna"
 )
 
 // Key is one domain's signing key.
@@ -96,7 +97,10 @@ func NewSigner(o Options) (*Signer, error) {
 		s.now = time.Now
 	}
 	for _, k := range o.Keys {
-		d := strings.ToLower(strings.TrimSuffix(k.Domain, "."))
+		d, err := asciiDomain(k.Domain)
+		if err != nil {
+			return nil, fmt.Errorf("dkim: domain %q: %w", k.Domain, err)
+		}
 		if _, dup := s.keys[d]; dup {
 			return nil, fmt.Errorf("dkim: two keys for %s", d)
 		}
@@ -203,6 +207,18 @@ func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 	return s.keyForAddress(envelopeFrom)
 }
 
+// asciiDomain is a domain's lower-case A-label form (RFC 5891): d= and
+// the key's DNS name are ASCII, an SMTPUTF8 address's domain may not be.
+func asciiDomain(d string) (string, error) {
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			return idna.Lookup.ToASCII(d)
+		}
+	}
+	return d, nil
+}
+
 // addressParser reads From: whatever the charset of its encoded words:
 // only the address matters here, and net/mail alone refuses a display
 // name in a charset it does not know (windows-1252, iso-2022-jp, …).
@@ -215,7 +231,10 @@ func (s *Signer) keyForAddress(addr string) (Key, bool) {
 	if at < 0 {
 		return Key{}, false
 	}
-	d := strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
+	d, err := asciiDomain(addr[at+1:])
+	if err != nil {
+		return Key{}, false
+	}
 	for d != "" {
 		if k, ok := s.keys[d]; ok {
 			return k, true

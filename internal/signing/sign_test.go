@@ -316,3 +316,24 @@ func TestSignConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestInternationalisedDomain: an SMTPUTF8 From: domain finds the key of
+// its A-label form, configured in either form; d= is the A-label.
+func TestInternationalisedDomain(t *testing.T) {
+	ed := testEd25519(t)
+	z := zone{}
+	z.add(t, "xn--bcher-kva.example", "s", ed)
+	for _, configured := range []string{"xn--bcher-kva.example", "Bücher.example"} {
+		s, err := NewSigner(Options{Keys: []Key{{Domain: configured, Selector: "s", Signer: ed}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, res, err := s.Sign([]byte(strings.Replace(plain, "alice@example.org", "zoë@bücher.example", 1)), "")
+		if err != nil || res.DKIM != "xn--bcher-kva.example" {
+			t.Fatalf("%s: %v %+v", configured, err, res)
+		}
+		if ok, failed := verify(t, z, out); len(ok) != 1 {
+			t.Fatalf("%s: %v", configured, failed)
+		}
+	}
+}
