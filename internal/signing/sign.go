@@ -320,6 +320,23 @@ func formatField(name string, tagList [][2]string) string {
 			col = 8
 			item = item[1:]
 		}
+		if t[0] == "h" {
+			// a long h= list folds after a colon (RFC 6376 §3.5 allows
+			// FWS there), keeping lines short whatever the header count
+			for i, name := range strings.Split(item, ":") {
+				if i > 0 {
+					b.WriteByte(':')
+					col++
+					if col+len(name) > 76 {
+						b.WriteString("\r\n\t")
+						col = 8
+					}
+				}
+				b.WriteString(name)
+				col += len(name)
+			}
+			continue
+		}
 		b.WriteString(item)
 		col += len(item)
 	}
