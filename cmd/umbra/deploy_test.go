@@ -82,6 +82,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
+	metrics.RegisterSigning(reg)
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
