@@ -93,6 +93,9 @@ func TestBadConfigs(t *testing.T) {
 		"msgauth.yaml":               `msgauth.yaml:8: message_authentication.dmarc "reject": want off, header, quarantine or policy`,
 		// The scheduler's windows (issue 15).
 		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency must be positive`,
+		// DKIM signing (issue 12).
+		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
+		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
