@@ -165,6 +165,7 @@ func applyDefaults(c *Config) {
 				DomainInternalRelay: ValidationCallout, DomainExternalRelay: ValidationCallout}[d.Type]
 		}
 	}
+	ldapDefaults(c)
 	co := &c.Recipients.Callout
 	setDur(&co.PositiveTTL, DefaultCalloutPositiveTTL)
 	setDur(&co.NegativeTTL, DefaultCalloutNegativeTTL)

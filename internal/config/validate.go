@@ -131,6 +131,7 @@ func validate(c *Config) []violation {
 		validateRecipientValidation(v, c, i, d)
 	}
 	validateRecipients(v, c.Recipients)
+	validateLDAP(v, c)
 
 	if len(c.ReceiveConnectors) == 0 {
 		v.add("at least one receive connector is required", "receive_connectors")
