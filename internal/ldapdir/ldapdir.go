@@ -347,7 +347,9 @@ func (d *Directory) HasAccounts() bool { return d.cfg.AccountFilter != "" }
 
 // HasServer reports whether the directory can hold transport server
 // accounts.
-func (d *Directory) HasServer() bool { return d.cfg.AccountFilter != "" && d.cfg.ServerAccountFilter != "" }
+func (d *Directory) HasServer() bool {
+	return d.cfg.AccountFilter != "" && d.cfg.ServerAccountFilter != ""
+}
 
 // Authenticate verifies an AUTH name and password by binding as the
 // entry AccountFilter finds for the name (RFC 4513 §5.1.3): the
