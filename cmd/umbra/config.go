@@ -49,7 +49,7 @@ func newConfigCmd() *cobra.Command {
 				}
 			}
 			// The recipient directory sources parse as at start (file:line).
-			if _, err := recipientValidator(cfg, nil, slog.New(slog.DiscardHandler)); err != nil {
+			if _, err := recipientValidator(cfg, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: the recipient directory is not valid", args[0])}
 			}

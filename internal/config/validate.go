@@ -184,8 +184,8 @@ func validate(c *Config) []violation {
 				v.add(fmt.Sprintf("auth mechanism %q is not supported (PLAIN, LOGIN)", m), at("auth", "mechanisms", j)...)
 			}
 		}
-		if len(rc.Auth.Mechanisms) > 0 && rc.Auth.CredentialsFile == "" {
-			v.add("auth.mechanisms need auth.credentials_file", at("auth")...)
+		if len(rc.Auth.Mechanisms) > 0 && rc.Auth.CredentialsFile == "" && !rc.Auth.LDAP {
+			v.add("auth.mechanisms need auth.credentials_file or auth.ldap", at("auth")...)
 		}
 		if rc.Auth.Required && len(rc.Auth.Mechanisms) == 0 {
 			v.add("auth.required needs auth.mechanisms", at("auth", "required")...)
