@@ -2,6 +2,8 @@ package ldapdir
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"testing"
@@ -194,5 +196,48 @@ func TestSlapdMailboxDatabase(t *testing.T) {
 	f.srv.Stop()
 	if _, _, err := f.dir.MailboxDatabase(ctx, "carol@example.org"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("MailboxDatabase with slapd down: %v, want ErrUnavailable", err)
+	}
+}
+
+// TLS: ldaps:// and StartTLS verify slapd's certificate against the
+// configured CA; without it (system roots) the connection is refused
+// and the lookup cannot decide.
+func TestSlapdTLS(t *testing.T) {
+	srv := slapdtest.StartTLS(t, "127.0.0.76", []string{"umbra.schema"}, testLDIF())
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(srv.CAPEM) {
+		t.Fatal("no CA")
+	}
+	for _, tc := range []struct {
+		name     string
+		url      string
+		startTLS bool
+		roots    *x509.CertPool
+		want     recipients.Verdict
+	}{
+		{"ldaps", srv.LDAPSURL, false, pool, recipients.Known},
+		{"starttls", srv.URL, true, pool, recipients.Known},
+		{"ldaps, unknown CA", srv.LDAPSURL, false, x509.NewCertPool(), recipients.CannotDecide},
+		{"starttls, unknown CA", srv.URL, true, x509.NewCertPool(), recipients.CannotDecide},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := New(Config{URL: tc.url, StartTLS: tc.startTLS, TLS: &tls.Config{RootCAs: tc.roots},
+				BindDN: "cn=umbra," + slapdtest.Suffix, BindPassword: "service-pw", BaseDN: slapdtest.Suffix,
+				AccountFilter: "(uid=%s)", Timeout: 5 * time.Second, PositiveTTL: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if got, err := d.Lookup(ctx, "alice@example.org"); got != tc.want {
+				t.Fatalf("Lookup = %v (%v), want %v", got, err, tc.want)
+			}
+			if tc.want == recipients.Known {
+				if _, err := d.Authenticate(ctx, "alice", "alice-pw"); err != nil {
+					t.Fatalf("Authenticate over TLS: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -6,10 +6,16 @@ package slapdtest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -40,6 +46,11 @@ type Server struct {
 	conf string
 	addr string
 	URL  string // ldap://127.0.0.x:port
+	// LDAPSURL (ldaps://127.0.0.x:port) and CAPEM, the certificate of the
+	// CA that signed slapd's, when started by StartTLS.
+	LDAPSURL  string
+	CAPEM     []byte
+	ldapsAddr string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -73,6 +84,18 @@ func SSHA(password string) string {
 // everything else readable by the entry cn=umbra,<Suffix> and the root.
 func Start(t testing.TB, ip string, schemas []string, ldif string) *Server {
 	t.Helper()
+	return start(t, ip, schemas, ldif, false)
+}
+
+// StartTLS is Start with a certificate for ip (signed by a CA made
+// here, Server.CAPEM) for StartTLS on URL and TLS on LDAPSURL.
+func StartTLS(t testing.TB, ip string, schemas []string, ldif string) *Server {
+	t.Helper()
+	return start(t, ip, schemas, ldif, true)
+}
+
+func start(t testing.TB, ip string, schemas []string, ldif string, withTLS bool) *Server {
+	t.Helper()
 	Need(t)
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
@@ -101,6 +124,15 @@ directory %[1]s/db
 access to attrs=userPassword by anonymous auth by * none
 access to * by dn.exact="cn=umbra,%[2]s" read by * none
 `, dir, Suffix, RootDN, RootPassword)
+	var caPEM []byte
+	if withTLS {
+		var err error
+		caPEM, err = writeCertificates(dir, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text = fmt.Sprintf("TLSCACertificateFile %[1]s/ca.pem\nTLSCertificateFile %[1]s/cert.pem\nTLSCertificateKeyFile %[1]s/key.pem\n", dir) + text
+	}
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -112,13 +144,12 @@ access to * by dn.exact="cn=umbra,%[2]s" read by * none
 	if out, err := exec.Command(Slapadd, "-f", conf, "-l", ldifPath).CombinedOutput(); err != nil {
 		t.Fatalf("slapadd: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
+	s := &Server{t: t, dir: dir, conf: conf, addr: freeAddr(t, ip), CAPEM: caPEM}
+	s.URL = "ldap://" + s.addr
+	if withTLS {
+		s.ldapsAddr = freeAddr(t, ip)
+		s.LDAPSURL = "ldaps://" + s.ldapsAddr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &Server{t: t, dir: dir, conf: conf, addr: addr, URL: "ldap://" + addr}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
@@ -136,7 +167,11 @@ func (s *Server) Restart() {
 	s.log = &bytes.Buffer{}
 	// -d 0: stay in the foreground (so that Stop can kill it) and log
 	// nothing but errors.
-	cmd := exec.Command(Slapd, "-f", s.conf, "-h", s.URL+"/", "-d", "0")
+	urls := s.URL + "/"
+	if s.LDAPSURL != "" {
+		urls += " " + s.LDAPSURL + "/"
+	}
+	cmd := exec.Command(Slapd, "-f", s.conf, "-h", urls, "-d", "0")
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("slapd: %v", err)
@@ -151,6 +186,57 @@ func (s *Server) Restart() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.t.Fatalf("slapd did not start on %s:\n%s", s.addr, s.log.String())
+}
+
+func freeAddr(t testing.TB, ip string) string {
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// writeCertificates makes a CA and a certificate for ip signed by it
+// (ca.pem, cert.pem, key.pem in dir) and returns the CA's PEM.
+func writeCertificates(dir, ip string) ([]byte, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "umbra test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.ParseIP(ip)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	for name, data := range map[string][]byte{"ca.pem": caPEM,
+		"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return caPEM, nil
 }
 
 // Stop kills slapd and waits for it to exit; the port is closed when
