@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/console"
 	"umbra/internal/delivery"
@@ -250,6 +251,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// callout, whose answers the transport database keeps.
 	callout := newCallout(cfg, del, store)
 	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
+	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
 	if err != nil {
 		return err
 	}
@@ -258,7 +260,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv, Accounts: accountSource(dir)})
+		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build})
 	if err != nil {
 		return err
 	}
@@ -339,7 +341,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go func() {
 		for range hup {
 			systemd.Notify("RELOADING=1")
-			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, dir)
+			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir)
 			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
@@ -455,7 +457,8 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // and the shadow heartbeat settings.
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
-	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, dir *ldapdir.Directory) (*config.Config, error) {
+	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, edge *edgeChecks,
+	dir *ldapdir.Directory) (*config.Config, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -515,7 +518,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := del.Reload(dc); err != nil {
 		return nil, err
 	}
+	edge.cfg.Store(next) // the checks of the new connectors read it
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
+		edge.cfg.Store(cur)
 		oldTopo, _ := serverTopology(cur)
 		oldTopo = withDirectoryDatabases(oldTopo, cur, dir)
 		old, _ := deliveryConfig(cur, topology.RoutingTable(cur), oldTopo, suspended, shadows, log)
