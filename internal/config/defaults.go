@@ -166,6 +166,7 @@ func applyDefaults(c *Config) {
 		}
 	}
 	ldapDefaults(c)
+	rateLimitDefaults(c)
 	co := &c.Recipients.Callout
 	setDur(&co.PositiveTTL, DefaultCalloutPositiveTTL)
 	setDur(&co.NegativeTTL, DefaultCalloutNegativeTTL)

@@ -216,6 +216,8 @@ type ReceiveConnector struct {
 	// CRLF), like Postfix's smtpd_forbid_bare_newline.
 	BareNewlines string `yaml:"bare_newlines"`
 	Limits       Limits `yaml:"limits"`
+	// RateLimits per address, network, user and sender domain (ratelimit.go).
+	RateLimits RateLimits `yaml:"rate_limits"`
 	// MaxAcknowledgementDelay bounds how long the final reply to a
 	// non-shadow sender is withheld (SR-9); 0 turns delaying off.
 	MaxAcknowledgementDelay Duration `yaml:"max_acknowledgement_delay"`

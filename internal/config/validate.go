@@ -132,6 +132,7 @@ func validate(c *Config) []violation {
 	}
 	validateRecipients(v, c.Recipients)
 	validateLDAP(v, c)
+	validateRateLimits(v, c)
 
 	if len(c.ReceiveConnectors) == 0 {
 		v.add("at least one receive connector is required", "receive_connectors")
