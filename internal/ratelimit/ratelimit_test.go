@@ -104,9 +104,9 @@ func TestScopes(t *testing.T) {
 	}{
 		{"192.0.2.1", ""}, {"192.0.2.1", ""}, {"192.0.2.1", "421 4.7.0"}, // the address's limit
 		{"192.0.2.2", ""}, {"192.0.2.3", "421 4.7.0"}, // the /24 has had 3
-		{"192.0.3.1", ""},                             // another /24
+		{"192.0.3.1", ""}, // another /24
 		{"2001:db8:1:1::1", ""}, {"2001:db8:1:1::2", ""}, {"2001:db8:1:1:ffff::3", ""}, {"2001:db8:1:1::4", "421 4.7.0"},
-		{"2001:db8:1:2::1", ""}, // another /64
+		{"2001:db8:1:2::1", ""},           // another /64
 		{"::ffff:192.0.2.4", "421 4.7.0"}, // an IPv4-mapped address is its IPv4 address
 	} {
 		if r := refused(k.Connect(ctx, info(tc.ip))); !strings.HasPrefix(r, tc.want) || (tc.want == "") != (r == "") {
