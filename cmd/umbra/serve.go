@@ -252,6 +252,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	callout := newCallout(cfg, del, store)
 	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
+	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
 	if err != nil {
 		return err
 	}
