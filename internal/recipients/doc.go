@@ -34,6 +34,12 @@
 //     valid (a mailbox deleted since) replaces the positive answer with a
 //     negative one, so one message is bounced, not a week of them.
 //
+//   - The organisation's LDAP directory (package ldapdir, configured in
+//     the ldap section): an address with an entry is Known, one without
+//     Unknown, and a directory that cannot answer (with no answer cached
+//     within its TTL) CannotDecide. cmd/umbra adds it to the lists,
+//     after them.
+//
 // A Validator applies a Mode per accepted domain:
 //
 //   - Off: every local part is accepted (only where the configuration

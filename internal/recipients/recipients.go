@@ -29,8 +29,8 @@ func (v Verdict) String() string {
 	return "cannot-decide"
 }
 
-// Directory answers whether an address exists. A later LDAP source
-// implements it too. Lookup must honour ctx and must not block past it.
+// Directory answers whether an address exists (List, Chain, Callout,
+// and the LDAP directory of package ldapdir implement it). Lookup must honour ctx and must not block past it.
 // A CannotDecide verdict comes with an error saying why.
 type Directory interface {
 	Lookup(ctx context.Context, address string) (Verdict, error)
