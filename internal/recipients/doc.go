@@ -18,6 +18,7 @@
 //     file (ParseFile: "user@domain" lines, "@domain" catch-all, "#"
 //     comments; a bad line is an error naming file:line, so a reload with
 //     a broken file keeps the running list).
+//
 //   - Callout: asks the next hop (for an edge, a hub) with an SMTP
 //     session EHLO, MAIL FROM:<>, RCPT TO, RSET, QUIT, and remembers every
 //     decided answer in a persistent Cache (a bucket of the transport
