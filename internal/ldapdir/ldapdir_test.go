@@ -241,3 +241,44 @@ func TestSlapdTLS(t *testing.T) {
 		})
 	}
 }
+
+// Concurrent lookups and logins share the connections (run with -race):
+// every answer is right, through a slapd restart in the middle.
+func TestSlapdConcurrent(t *testing.T) {
+	f := newFixture(t, "127.0.0.77")
+	ctx := context.Background()
+	run := func() {
+		done := make(chan error, 8)
+		for g := 0; g < 8; g++ {
+			go func(g int) {
+				for i := 0; i < 10; i++ {
+					addr, want := "alice@example.org", recipients.Known
+					if i%2 == 1 {
+						addr, want = fmt.Sprintf("n%d-%d@example.org", g, i), recipients.Unknown
+					}
+					if v, err := f.dir.Lookup(ctx, addr); v != want {
+						done <- fmt.Errorf("Lookup(%s) = %v, %v", addr, v, err)
+						return
+					}
+					if g%4 == 0 {
+						if _, err := f.dir.Authenticate(ctx, "bob", "bob-pw"); err != nil {
+							done <- fmt.Errorf("Authenticate: %v", err)
+							return
+						}
+					}
+				}
+				done <- nil
+			}(g)
+		}
+		for g := 0; g < 8; g++ {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run()
+	f.srv.Stop()
+	f.srv.Restart()
+	f.clk.Advance(time.Hour) // nothing cached: every lookup goes to the new slapd
+	run()
+}
