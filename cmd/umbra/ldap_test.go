@@ -74,7 +74,7 @@ func authPlain(t *testing.T, addr, user, pw string) string {
 // attribute routes alice to DB-B although the topology's recipient map
 // says DB-A; carol logs in by a bind as her entry and hub2 as a
 // transport server. With slapd stopped, an address never asked gets
-// 451 4.3.0 (never accept-all), a cached one is still decided within its
+// 451 4.4.3 (never accept-all), a cached one is still decided within its
 // TTL, and AUTH gets 454 4.7.0.
 func TestLDAPDirectoryHub(t *testing.T) {
 	dir := t.TempDir()
@@ -165,7 +165,7 @@ ldap:
 
 	slapd.Stop()
 	wantReplies(t, "directory down", rcptReplies(t, listen, "alice@example.test", "nobody@example.test", "carol@example.test"),
-		map[string]string{"alice@example.test": "250", "nobody@example.test": "550 5.1.1", "carol@example.test": "451 4.3.0"})
+		map[string]string{"alice@example.test": "250", "nobody@example.test": "550 5.1.1", "carol@example.test": "451 4.4.3"})
 	if got := authPlain(t, listen, "carol", "carol-pw"); !strings.HasPrefix(got, "454 4.7.0") {
 		t.Errorf("AUTH with the directory down: %q, want 454 4.7.0", got)
 	}

@@ -5,7 +5,7 @@
 //   - Lookup (recipients.Directory): does an address exist? An entry
 //     found by recipient_filter is Known, none is Unknown, and a
 //     directory that cannot answer gives CannotDecide (the session's
-//     451 4.3.0) — never acceptance.
+//     451 4.4.3, directory server failure) — never acceptance.
 //   - MailboxDatabase: which mailbox database holds a recipient (the
 //     entry's database_attribute, Exchange's homeMDB). Routing asks it
 //     before the topology's recipient map; a directory that cannot answer

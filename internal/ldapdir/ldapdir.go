@@ -50,8 +50,9 @@ var (
 	// are not an account's.
 	ErrBadCredentials = errors.New("invalid credentials")
 	// ErrUnavailable wraps every failure to get an answer: the caller
-	// answers with a temporary error, never with acceptance.
-	ErrUnavailable = errors.New("directory unavailable")
+	// answers with a temporary error, never with acceptance. It wraps
+	// recipients.ErrDirectoryFailure (RCPT gets 451 4.4.3).
+	ErrUnavailable = fmt.Errorf("ldap %w", recipients.ErrDirectoryFailure)
 )
 
 // redialPause: after a failed connection attempt, lookups fail at once

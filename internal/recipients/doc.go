@@ -50,7 +50,8 @@
 //     asked of the next hop through the cache.
 //
 // The receive session maps Unknown to "550 5.1.1" and CannotDecide to
-// "451 4.3.0"; no mode ever turns "cannot decide" into acceptance, and a
+// "451 4.3.0" ("451 4.4.3" when its error wraps ErrDirectoryFailure: a
+// directory server that cannot answer); no mode ever turns "cannot decide" into acceptance, and a
 // next hop that is down never turns a cached positive answer into a
 // refusal. The postmaster address (RFC 5321 §4.5.1) is the session's to
 // let through before it asks. Final delivery into Maildir asks the same
