@@ -146,6 +146,11 @@ ldap:
 			strings.Contains(b, "bob@example.test") && !strings.Contains(b, "alice@")
 	})
 
+	if out, code := cli(t, cfg, "route", "explain", "alice@example.test", "bob@example.test"); code != 0 ||
+		!strings.Contains(out, "directory assigns alice@example.test to mailbox database DB-B") || !strings.Contains(out, "database DB-A") {
+		t.Errorf("route explain (exit %d):\n%s", code, out)
+	}
+
 	for _, tc := range []struct{ user, pw, want string }{
 		{"carol", "carol-pw", "235"}, {"hub2", "hub2-pw", "235"}, {"carol", "wrong", "535 5.7.8"}, {"nobody", "carol-pw", "535 5.7.8"},
 	} {
