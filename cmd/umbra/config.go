@@ -120,7 +120,8 @@ func referencedFiles(c *config.Config) []string {
 			}
 		}
 	}
-	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File} {
+	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File,
+		c.LDAP.BindPasswordFile, c.LDAP.CAFile} {
 		if f != "" {
 			out = append(out, f)
 		}
@@ -153,7 +154,15 @@ func checkAsServe(cfg *config.Config) error {
 		return err
 	}
 	d.Close()
+	dir, err := newDirectory(cfg, nil) // reads the ldap password and CA files; does not connect
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		defer dir.Close()
+	}
 	_, err = smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors, Routing: table,
-		Log: log, AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount})
+		Log: log, AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
+		Accounts: accountSource(dir)})
 	return err
 }

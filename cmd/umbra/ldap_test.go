@@ -117,6 +117,9 @@ ldap:
   positive_ttl: 1h
   negative_ttl: 1h
 `, filepath.Join(dir, "data"), topo, listen, slapd.URL, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
+	if out, code := cli(t, cfg, "config", "check", cfg); code != 0 {
+		t.Fatalf("config check (exit %d): %s", code, out)
+	}
 	d := startUmbra(t, cfg, listen)
 	t.Cleanup(func() {
 		if t.Failed() {
