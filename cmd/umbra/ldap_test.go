@@ -75,7 +75,8 @@ func authPlain(t *testing.T, addr, user, pw string) string {
 // says DB-A; carol logs in by a bind as her entry and hub2 as a
 // transport server. With slapd stopped, an address never asked gets
 // 451 4.4.3 (never accept-all), a cached one is still decided within its
-// TTL, and AUTH gets 454 4.7.0.
+// TTL, and AUTH gets 454 4.7.0. An edge validates RCPT against the same
+// directory.
 func TestLDAPDirectoryHub(t *testing.T) {
 	dir := t.TempDir()
 	slapd := slapdtest.Start(t, "127.0.0.81", []string{"../../internal/ldapdir/umbra.schema"}, ldapTestLDIF())
@@ -171,7 +172,33 @@ ldap:
 		return false
 	})
 
+	// An edge validates against the same directory at its perimeter.
+	edgeListen := freeAddr(t, "127.0.0.84")
+	edgeCfg := filepath.Join(dir, "edge.yaml")
+	os.WriteFile(edgeCfg, []byte(fmt.Sprintf(`server: {name: edge.example.test, role: edge, data_dir: %s, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: internal_relay, recipient_validation: directory}]
+receive_connectors:
+  - name: internet
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: 0s
+send_connectors:
+  - {name: to-hub, address_spaces: [{domain: example.test, cost: 1}], smart_hosts: [%q], tls: none}
+ldap: {url: %s, bind_dn: "cn=umbra,%s", bind_password_file: %s, base_dn: %q}
+`, filepath.Join(dir, "edge-data"), edgeListen, listen, slapd.URL, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
+	edge := startUmbra(t, edgeCfg, edgeListen)
+	t.Cleanup(func() {
+		if t.Failed() {
+			edge.dumpLog()
+		}
+	})
+	wantReplies(t, "edge, directory up", rcptReplies(t, edgeListen, "alice@example.test", "nobody@example.test"),
+		map[string]string{"alice@example.test": "250", "nobody@example.test": "550 5.1.1"})
+
 	slapd.Stop()
+	wantReplies(t, "edge, directory down", rcptReplies(t, edgeListen, "alice@example.test", "bob@example.test"),
+		map[string]string{"alice@example.test": "250", "bob@example.test": "451 4.4.3"})
 	wantReplies(t, "directory down", rcptReplies(t, listen, "alice@example.test", "nobody@example.test", "carol@example.test"),
 		map[string]string{"alice@example.test": "250", "nobody@example.test": "550 5.1.1", "carol@example.test": "451 4.4.3"})
 	if got := authPlain(t, listen, "carol", "carol-pw"); !strings.HasPrefix(got, "454 4.7.0") {

@@ -71,3 +71,21 @@ ldap:
 		t.Fatalf("paths not resolved: %q %q", l.BindPasswordFile, l.CAFile)
 	}
 }
+
+// The directory is a directory source: a directory-validated domain
+// with only the ldap section is a valid configuration.
+func TestLDAPIsADirectorySource(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "umbra.yaml")
+	os.WriteFile(p, []byte(`server: {name: a.example.test, role: edge}
+accepted_domains: [{domain: example.test, type: internal_relay, recipient_validation: directory}]
+receive_connectors:
+  - name: x
+    bindings: ["127.0.0.1:25"]
+send_connectors:
+  - {name: out, address_spaces: [{domain: example.test, cost: 1}], smart_hosts: ["127.0.0.2:25"], tls: none}
+ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x"}
+`), 0o600)
+	if _, err := Load(p); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -403,9 +403,9 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 	switch d.RecipientValidation {
 	case ValidationDirectory:
 		r := c.Recipients
-		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" {
+		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" && !c.LDAP.Enabled() {
 			v.add(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
-				"(recipients.file, recipients.addresses or a topology); set recipient_validation: off to accept every local part",
+				"(recipients.file, recipients.addresses, a topology or ldap); set recipient_validation: off to accept every local part",
 				d.Domain), "accepted_domains", i, "domain")
 		}
 	case ValidationCallout:
