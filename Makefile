@@ -9,6 +9,7 @@ FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
 RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/ ./internal/console/
 RACE_PKGS += ./internal/signing/
+RACE_PKGS += ./internal/ldapdir/ ./internal/ratelimit/
 
 .PHONY: all build run test vet race fuzz bench chaos chaos-receipt sim install demo clean
 
