@@ -10,6 +10,7 @@ import (
 	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/msgauth"
+	"umbra/internal/ratelimit"
 	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
@@ -28,10 +29,13 @@ type edgeChecks struct {
 	// default resolver configuration (/etc/resolv.conf) at each build.
 	dns     resolver.Resolver
 	msgauth *msgauth.Metrics
+	// rates are the rate limit counters of every connector (ratelimit.go).
+	rates *ratelimit.Counters
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
 	e := &edgeChecks{log: log, reg: reg, clk: clk, msgauth: msgauth.NewMetrics(reg)}
+	e.rates = ratelimit.NewCounters(clk, reg)
 	e.cfg.Store(cfg)
 	return e
 }
@@ -40,6 +44,11 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 // in the order they run.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	if rl, err := ratelimit.New(rc, e.rates); err != nil {
+		return nil, err
+	} else if rl != nil {
+		checks = append(checks, rl)
+	}
 	if ma := rc.MessageAuthentication; ma.Enabled() {
 		// SPF, DKIM, DMARC and ARC at the end of data (package msgauth).
 		dns := e.dns

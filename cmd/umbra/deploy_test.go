@@ -17,9 +17,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"umbra/internal/backpressure"
+	"umbra/internal/ldapdir"
 	"umbra/internal/metrics"
 	"umbra/internal/msgauth"
 	"umbra/internal/queue"
+	"umbra/internal/ratelimit"
 	"umbra/internal/tracking"
 )
 
@@ -87,6 +89,10 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
 	msgauth.NewMetrics(reg)
+	ratelimit.NewCounters(nil, reg)
+	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
 	if err != nil {
 		t.Fatal(err)

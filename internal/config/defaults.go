@@ -181,6 +181,8 @@ func applyDefaults(c *Config) {
 				DomainInternalRelay: ValidationCallout, DomainExternalRelay: ValidationCallout}[d.Type]
 		}
 	}
+	ldapDefaults(c)
+	rateLimitDefaults(c)
 	co := &c.Recipients.Callout
 	setDur(&co.PositiveTTL, DefaultCalloutPositiveTTL)
 	setDur(&co.NegativeTTL, DefaultCalloutNegativeTTL)

@@ -136,6 +136,7 @@ func resolvePaths(c *Config, base string) {
 	abs(&c.Server.DataDir)
 	abs(&c.Topology)
 	abs(&c.Recipients.File)
+	ldapPaths(c, abs)
 	abs(&c.Transport.ClientCertFile)
 	abs(&c.Transport.ClientKeyFile)
 	abs(&c.Console.CertFile)
