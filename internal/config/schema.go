@@ -32,6 +32,9 @@ type Config struct {
 	// (package backpressure).
 	BackPressure BackPressure `yaml:"back_pressure"`
 
+	// DNS is the resolver every lookup goes through (package resolver).
+	DNS DNS `yaml:"dns"`
+
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.
@@ -227,6 +230,8 @@ type ReceiveConnector struct {
 	// a connection for the copy; otherwise the message is accepted with
 	// one copy only (counted and logged).
 	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
+	// ConnectionFiltering: DNS blocklists at connect and HELO checks.
+	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
 }
 
 // Values of shadow_on_receipt.

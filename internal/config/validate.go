@@ -195,6 +195,7 @@ func validate(c *Config) []violation {
 		checkRights(v, rc.Permissions.Anonymous, at("permissions", "anonymous"))
 		checkRights(v, rc.Permissions.Authenticated, at("permissions", "authenticated"))
 		checkRights(v, rc.Permissions.Servers, at("permissions", "servers"))
+		validateConnectionFiltering(v, rc.ConnectionFiltering, at)
 		l := rc.Limits
 		for _, f := range []struct {
 			name string
@@ -284,6 +285,7 @@ func validate(c *Config) []violation {
 
 	validateConsole(v, c)
 	validateBackPressure(v, c.BackPressure)
+	validateDNS(v, c.DNS)
 
 	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
 		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
