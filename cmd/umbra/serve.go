@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -156,6 +157,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	// The one resolver of every lookup (delivery, connection filtering).
+	dnsResolver, err := newResolver(cfg.DNS, reg)
+	if err != nil {
+		return err
+	}
+	dc.Resolver = dnsResolver
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -478,6 +485,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
 	}
+	if !reflect.DeepEqual(next.DNS, cur.DNS) {
+		restart = append(restart, "dns")
+	}
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
 	next.AuthThrottle = cur.AuthThrottle
@@ -538,6 +548,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
 	next.Recipients.Callout = cur.Recipients.Callout
+	next.DNS = cur.DNS
 	return next, nil
 }
 

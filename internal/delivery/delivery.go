@@ -18,8 +18,8 @@ import (
 	"umbra/internal/routing"
 )
 
-// Resolver is the DNS the deliverer needs; *net.Resolver implements it,
-// tests use a fake.
+// Resolver is the DNS the deliverer needs: umbra's one resolver
+// (resolver.Cache) in a server; *net.Resolver implements it too.
 type Resolver interface {
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 	LookupHost(ctx context.Context, host string) ([]string, error)
@@ -218,6 +218,9 @@ func (d *Deliverer) Reload(cfg Config) error {
 	}
 	if cfg.Health == nil {
 		cfg.Health = d.health
+	}
+	if cfg.Resolver == nil { // built once at start: dns settings need a restart
+		cfg.Resolver = d.st.Load().cfg.Resolver
 	}
 	st, err := newState(cfg)
 	if err != nil {

@@ -91,6 +91,9 @@ func New(cfg Config) (*Client, error) {
 	}, nil
 }
 
+// Servers returns how many servers the client asks.
+func (c *Client) Servers() int { return len(c.cfg.Servers) }
+
 // Lookup implements Resolver.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	fqdn := dns.Fqdn(name)
@@ -237,6 +240,10 @@ func lookupMX(ctx context.Context, c lookuper, name string) ([]*net.MX, error) {
 func lookupIPAddr(ctx context.Context, c lookuper, host string) ([]net.IPAddr, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IPAddr{{IP: ip}}, nil
+	}
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		// RFC 6761 §6.3: localhost names are loopback, never asked.
+		return []net.IPAddr{{IP: net.IPv4(127, 0, 0, 1)}, {IP: net.IPv6loopback}}, nil
 	}
 	var out []net.IPAddr
 	var errs []error
