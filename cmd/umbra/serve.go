@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/console"
 	"umbra/internal/delivery"
@@ -248,6 +249,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// callout, whose answers the transport database keeps.
 	callout := newCallout(cfg, del, store)
 	rcptv, err := recipientValidator(cfg, callout, log.With("component", "recipients"))
+	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
 	if err != nil {
 		return err
 	}
@@ -256,7 +258,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv})
+		Recipients: rcptv, Checks: edge.build})
 	if err != nil {
 		return err
 	}
@@ -337,7 +339,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go func() {
 		for range hup {
 			systemd.Notify("RELOADING=1")
-			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout)
+			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge)
 			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
@@ -453,7 +455,7 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // and the shadow heartbeat settings.
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
-	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout) (*config.Config, error) {
+	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, edge *edgeChecks) (*config.Config, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -511,7 +513,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := del.Reload(dc); err != nil {
 		return nil, err
 	}
+	edge.cfg.Store(next) // the checks of the new connectors read it
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
+		edge.cfg.Store(cur)
 		oldTopo, _ := serverTopology(cur)
 		old, _ := deliveryConfig(cur, topology.RoutingTable(cur), oldTopo, suspended, shadows, log)
 		if rerr := del.Reload(old); rerr != nil {

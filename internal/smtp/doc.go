@@ -177,6 +177,12 @@
 //     only ever gets complete lines the layer framed.
 //   - A message without recipients is never queued (554 5.5.1 here, and
 //     the queue refuses one).
+//   - Edge checks (filter.go) run only after umbra's own checks of a
+//     stage passed, and at end of data before the header firewall, so a
+//     check can refuse, quarantine, discard or edit, but never let in
+//     what umbra refused nor add a header umbra trusts. Their marks
+//     (quarantine, discard) belong to one transaction; those of Connect
+//     and Helo to the session.
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
 // verbs, forget an AUTH, terminate TLS below its own reader, issue raw
