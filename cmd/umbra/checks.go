@@ -21,6 +21,7 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
+	cf  *connFiltering // DNS lists and HELO checks (connfilter.go)
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
@@ -33,5 +34,10 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 // in the order they run.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	cf, err := e.cf.checks(rc)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, cf...)
 	return checks, nil
 }

@@ -250,6 +250,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	callout := newCallout(cfg, del, store)
 	rcptv, err := recipientValidator(cfg, callout, log.With("component", "recipients"))
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
+	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
 	if err != nil {
 		return err
 	}
