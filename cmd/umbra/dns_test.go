@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,81 @@ func TestDeliveryByMXThroughResolver(t *testing.T) {
 	if srv.Queries() == 0 {
 		t.Fatal("the DNS server was never asked")
 	}
+}
+
+// EDGE connection filtering through the real server: the receive
+// connector's DNS list and HELO checks ask the dns section's resolver.
+func TestConnectionFilteringThroughServer(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	srv := dnstest.Start(t,
+		"2.0.0.127.zen.test. 300 IN A 127.0.0.2",
+		"3.0.0.127.zen.test. 300 IN A 127.255.255.254", // an error code: never a listing
+	)
+	cfg := fmt.Sprintf(`server:
+  name: edge.e2e.test
+  role: edge
+  data_dir: %s
+  metrics_listen: ""
+accepted_domains:
+  - domain: example.test
+    recipient_validation: off
+receive_connectors:
+  - name: internet
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions:
+      anonymous: [submit]
+    connection_filtering:
+      dnsbl:
+        lists:
+          - zone: zen.test
+            codes: {"127.0.0.2": SBL}
+      helo:
+        syntax: reject
+dns:
+  servers: [%q]
+  timeout: 500ms
+  attempts: 1
+mailbox:
+  maildir: maildir
+`, filepath.Join(dir, "data"), listen, srv.Addr)
+	p := filepath.Join(dir, "umbra.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, p, listen)
+	try := func(from, helo string) error {
+		c, err := smtpClientFrom(from, listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.Hello(helo)
+	}
+	err := try("127.0.0.2", "client.test")
+	if se, ok := err.(*gosmtp.SMTPError); !ok || se.Code != 554 || !strings.Contains(se.Message, "blocked using zen.test (SBL)") {
+		d.dumpLog()
+		t.Fatalf("listed client: %v", err)
+	}
+	if err := try("127.0.0.3", "client.test"); err != nil {
+		d.dumpLog()
+		t.Fatalf("client answered with an error code: %v", err)
+	}
+	if err := try("127.0.0.4", "not..valid"); err == nil || !strings.Contains(err.Error(), "501") {
+		t.Fatalf("bad HELO: %v", err)
+	}
+	b, _ := os.ReadFile(d.log)
+	if !strings.Contains(string(b), "DNS list misconfigured") {
+		t.Fatalf("the error code was not logged:\n%s", b)
+	}
+}
+
+func smtpClientFrom(from, addr string) (*gosmtp.Client, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return gosmtp.NewClient(nc), nil
 }
