@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,6 +199,35 @@ mailbox:
 	if !strings.Contains(string(b), "DNS list misconfigured") {
 		t.Fatalf("the error code was not logged:\n%s", b)
 	}
+
+	// A reload applies the connector's new lists at once; a changed dns
+	// section is named as needing a restart.
+	cfg = strings.Replace(cfg, `"127.0.0.2": SBL`, `"127.0.0.9": SBL`, 1)
+	cfg = strings.Replace(cfg, "timeout: 500ms", "timeout: 400ms", 1)
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(readFile(d.log), "need a restart") && !strings.Contains(readFile(d.log), "apply only after a restart") {
+		if time.Now().After(deadline) {
+			d.dumpLog()
+			t.Fatal("no reload in the log")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if log := readFile(d.log); !strings.Contains(log, "dns.timeout") {
+		t.Fatalf("the reload did not name dns.timeout:\n%s", log)
+	}
+	if err := try("127.0.0.2", "client.test"); err != nil {
+		d.dumpLog()
+		t.Fatalf("after the reload the code 127.0.0.2 no longer lists: %v", err)
+	}
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
 }
 
 func smtpClientFrom(from, addr string) (*gosmtp.Client, error) {

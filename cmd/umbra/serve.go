@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -488,9 +487,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
 	}
-	if !reflect.DeepEqual(next.DNS, cur.DNS) {
-		restart = append(restart, "dns")
-	}
+	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
 	next.AuthThrottle = cur.AuthThrottle
