@@ -17,8 +17,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"umbra/internal/backpressure"
+	"umbra/internal/connfilter"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
+	"umbra/internal/resolver"
 	"umbra/internal/tracking"
 )
 
@@ -84,6 +86,8 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterOutbound(reg)
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
+	resolver.NewMetrics(reg)
+	connfilter.NewMetrics(reg)
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
 	if err != nil {
 		t.Fatal(err)
