@@ -274,7 +274,7 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 		return smtp.Verdict{}
 	}
 	if score < d.threshold {
-		d.opt.Log.Info("client on a DNS blocklist, below the threshold", attrs...)
+		d.opt.Log.Debug("client on a DNS blocklist, below the threshold", attrs...)
 		return smtp.Verdict{}
 	}
 	d.opt.Metrics.dnsblVerdict(d.connector, d.action)
