@@ -25,6 +25,20 @@ type Resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
+// noResolver is the Resolver of a Deliverer built without one (tests of
+// literal addresses, the simulation): every lookup is a temporary error,
+// so nothing reaches the system's DNS behind umbra's resolver and a
+// missing wiring defers rather than bounces.
+type noResolver struct{}
+
+func (noResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "no resolver configured", Name: name, IsTemporary: true}
+}
+
+func (noResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no resolver configured", Name: host, IsTemporary: true}
+}
+
 // Config configures a Deliverer.
 type Config struct {
 	Hostname       string
@@ -145,7 +159,7 @@ func newState(cfg Config) (*state, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Resolver == nil {
-		cfg.Resolver = net.DefaultResolver
+		cfg.Resolver = noResolver{}
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 30 * time.Second
