@@ -464,3 +464,16 @@ func FuzzValidHELO(f *testing.F) {
 		}
 	})
 }
+
+// A transport server of the organisation (here: an externally secured
+// connector) is never refused by connection filtering.
+func TestTransportServersAreNotFiltered(t *testing.T) {
+	e := start(t, "    externally_secured: true\n"+zen+"      helo:\n        syntax: reject\n        fcrdns: reject\n",
+		"2.0.0.127.zen.test. 300 IN A 127.0.0.2")
+	s := e.dial("127.0.0.2")
+	s.cmd("EHLO bad..name", "250")
+	s.mail()
+	if e.dns.Queries() != 0 {
+		t.Fatalf("%d DNS queries for a transport server", e.dns.Queries())
+	}
+}
