@@ -120,6 +120,12 @@ func referencedFiles(c *config.Config) []string {
 			}
 		}
 	}
+	for _, k := range c.DKIM.Keys {
+		out = append(out, k.KeyFile)
+	}
+	if c.DKIM.ARC.Enabled() {
+		out = append(out, c.DKIM.ARC.KeyFile)
+	}
 	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File} {
 		if f != "" {
 			out = append(out, f)

@@ -84,6 +84,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
+	metrics.RegisterSigning(reg)
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
 	resolver.NewMetrics(reg)

@@ -32,6 +32,7 @@ import (
 	"umbra/internal/routing"
 	"umbra/internal/shadow"
 	"umbra/internal/shadowstore"
+	"umbra/internal/signing"
 	"umbra/internal/smtp"
 	"umbra/internal/systemd"
 	"umbra/internal/topology"
@@ -173,6 +174,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
 	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
+	del.SetSigning(metrics.RegisterSigning(reg))   // DKIM signatures and ARC sets on mail leaving
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
 	}
@@ -415,6 +417,11 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		Log: log.With("component", "delivery"), MaxHopCount: t.MaxHopCount,
 		SourceAddress: cfg.Server.SourceAddress,
 	}
+	signer, err := signing.New(cfg.DKIM) // key files: read at start, reload and config check
+	if err != nil {
+		return delivery.Config{}, err
+	}
+	dc.Signer = signer
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
 		dc.ShadowRetriesRemote, dc.ShadowRetriesLocal = cfg.Transport.MaxRetriesRemoteSiteShadow, cfg.Transport.MaxRetriesLocalSiteShadow

@@ -141,6 +141,10 @@ func resolvePaths(c *Config, base string) {
 	abs(&c.Console.CertFile)
 	abs(&c.Console.KeyFile)
 	abs(&c.Console.CredentialsFile)
+	for i := range c.DKIM.Keys {
+		abs(&c.DKIM.Keys[i].KeyFile)
+	}
+	abs(&c.DKIM.ARC.KeyFile)
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}

@@ -35,6 +35,10 @@ type Config struct {
 	// DNS is the resolver every lookup goes through (package resolver).
 	DNS DNS `yaml:"dns"`
 
+	// DKIM signs mail leaving the organisation and seals forwarded mail
+	// with ARC (package signing).
+	DKIM DKIM `yaml:"dkim"`
+
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.
