@@ -25,12 +25,13 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
-	// dns is the resolver the checks ask; nil: one built from the
-	// default resolver configuration (/etc/resolv.conf) at each build.
+	// dns is the server's resolver (the dns section), which message
+	// authentication asks.
 	dns     resolver.Resolver
 	msgauth *msgauth.Metrics
 	// rates are the rate limit counters of every connector (ratelimit.go).
 	rates *ratelimit.Counters
+	cf    *connFiltering // DNS lists and HELO checks (connfilter.go)
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
@@ -44,6 +45,11 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 // in the order they run.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	cf, err := e.cf.checks(rc)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, cf...)
 	if rl, err := ratelimit.New(rc, e.rates); err != nil {
 		return nil, err
 	} else if rl != nil {
@@ -51,15 +57,11 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	}
 	if ma := rc.MessageAuthentication; ma.Enabled() {
 		// SPF, DKIM, DMARC and ARC at the end of data (package msgauth).
-		dns := e.dns
-		if dns == nil {
-			c, err := resolver.New(resolver.Config{})
-			if err != nil {
-				return nil, fmt.Errorf("receive connector %s: message_authentication: %w", rc.Name, err)
-			}
-			dns = c
+		// Never the system's DNS behind umbra's resolver.
+		if e.dns == nil {
+			return nil, fmt.Errorf("receive connector %s: message_authentication needs the server's resolver", rc.Name)
 		}
-		checks = append(checks, msgauth.New(ma, dns, e.log.With("check", "msgauth"), e.msgauth))
+		checks = append(checks, msgauth.New(ma, e.dns, e.log.With("check", "msgauth"), e.msgauth))
 	}
 	return checks, nil
 }

@@ -159,6 +159,7 @@ func applyDefaults(c *Config) {
 	}
 
 	setDur(&c.Console.SessionIdle, DefaultConsoleSessionIdle)
+	applyDNSDefaults(&c.DNS)
 	setDur(&c.Pickup.Interval, 5*time.Second)
 	if c.Pickup.MaxMessageSize == 0 {
 		c.Pickup.MaxMessageSize = DefaultMaxMessageSize
@@ -214,6 +215,7 @@ func applyDefaults(c *Config) {
 		if rc.BareNewlines == "" {
 			rc.BareNewlines = DefaultBareNewlines
 		}
+		applyConnectionFilteringDefaults(&rc.ConnectionFiltering)
 		applyMsgAuthDefaults(&rc.MessageAuthentication, c.Server.Name)
 	}
 	for i := range c.SendConnectors {
@@ -280,7 +282,8 @@ func newWithPresets() *Config {
 // connectorPresets is applied to each receive connector before its YAML is
 // decoded, for the same reason.
 func connectorPresets() ReceiveConnector {
-	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt}
+	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt,
+		ConnectionFiltering: connectionFilteringPresets()}
 }
 
 func setDur(d *Duration, v time.Duration) {
