@@ -271,7 +271,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build})
+		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg)})
 	if err != nil {
 		return err
 	}
@@ -552,6 +552,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		srv.SetServers(nil)
 	}
 	srv.SetRecipients(rcptv)
+	srv.SetAuthservIDs(authservIDs(next))
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
 	if shadows != nil {

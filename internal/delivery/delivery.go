@@ -280,7 +280,7 @@ type group struct {
 // destination's window has room (Plan names the destinations).
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	st := d.st.Load()
-	body = orgid.Prepend(m.OrgID, body)
+	body = orgid.PrependRecord(m.OrgID, m.Internal, body)
 	groups, order, results := st.group(m, rcpts)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -162,7 +162,7 @@ func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, bo
 	// A file is not a transport server of the organisation: its umbra
 	// headers are removed, and the queue gives it an org id (SR-14).
 	body, _ = orgid.Strip(body)
-	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Helo: filepath.Base(path), MessageID: messageID(body)}
+	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Internal: true, Helo: filepath.Base(path), MessageID: messageID(body)}
 	for _, r := range env.Rcpts {
 		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: r})
 	}

@@ -155,7 +155,7 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 			return err
 		}
 	}
-	replies, err := c.SendData(orgid.Prepend(m.OrgID, body), 1)
+	replies, err := c.SendData(orgid.PrependRecord(m.OrgID, m.Internal, body), 1)
 	if err != nil {
 		return err
 	}
