@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -65,6 +66,10 @@ func TestDKIMKeygen(t *testing.T) {
 	after, _ := os.ReadFile(filepath.Join(dir, "example.org.ed1.key"))
 	if err == nil || !bytes.Equal(before, after) || !strings.Contains(string(out), "exists") {
 		t.Fatalf("keygen over an existing key: %v\n%s", err, out)
+	}
+	out, err = exec.Command(umbraBin, "dkim", "keygen", "example.org", "io1", "--out", filepath.Join(dir, "nonexistent", "dir")).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure || !strings.Contains(string(out), "no such file or directory") {
+		t.Fatalf("keygen into a missing directory: %v (want exit %d, an I/O error, not usage)\n%s", err, exitFailure, out)
 	}
 	for _, bad := range [][]string{{"example.org", "s", "--algorithm", "dsa"}, {"example.org", "s", "--algorithm", "rsa", "--bits", "1024"}, {"not a domain", "s"}} {
 		if out, err := exec.Command(umbraBin, append([]string{"dkim", "keygen", "--out", dir}, bad...)...).CombinedOutput(); err == nil {
@@ -304,7 +309,18 @@ func TestDKIMKeyErrorsFailConfigCheck(t *testing.T) {
 	data, _ := os.ReadFile(good)
 	os.WriteFile(open, data, 0o644)
 	os.Chmod(open, 0o644)
+	fifo := filepath.Join(dir, "fifo.key")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	two := filepath.Join(dir, "two.key")
+	_, _ = keygen(t, dir, "example.org", "other")
+	other, _ := os.ReadFile(filepath.Join(dir, "example.org.other.key"))
+	os.WriteFile(two, append(append([]byte{}, data...), other...), 0o600)
 	for _, tc := range []struct{ key, want string }{
+		{fifo, "fifo.key: not a regular file"}, // once hung config check for ever
+		{dir, "not a regular file"},
+		{two, "two.key: more than one PEM block"},
 		{filepath.Join(dir, "missing.key"), "missing.key: no such file or directory"},
 		{garbage, "garbage.key: no PEM block"},
 		{open, "lets every user read the key"},
@@ -314,12 +330,14 @@ func TestDKIMKeyErrorsFailConfigCheck(t *testing.T) {
 		f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 		f.WriteString("dkim:\n  keys:\n    - {domain: example.org, selector: s, key_file: " + tc.key + "}\n")
 		f.Close()
-		out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, umbraBin, "config", "check", cfg).CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
 		if !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), tc.want) {
 			t.Errorf("config check with key %s: %v\n%s", tc.key, err, out)
 		}
-		out, err = exec.Command(umbraBin, "serve", "--config", cfg).CombinedOutput()
+		out, err = exec.CommandContext(ctx, umbraBin, "serve", "--config", cfg).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
 			t.Errorf("serve with key %s started or said something else: %v\n%s", tc.key, err, out)
 		}
