@@ -328,7 +328,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("pickup directory: %w", err)
 		}
-		w := pickup.New(pickup.Config{Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
+		w := pickup.New(pickup.Config{AuthservIDs: authservIDs(cfg), Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure)})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
