@@ -16,6 +16,7 @@ import (
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/tlspolicy"
 )
 
 // Resolver is the DNS the deliverer needs; *net.Resolver implements it,
@@ -39,6 +40,9 @@ type Config struct {
 	MaxConnectionsPerDestination int
 	// TLSConfig is the base for outbound TLS (tests add their CA).
 	TLSConfig *tls.Config
+	// TLSPolicy, when set, applies the destination domains' DANE and
+	// MTA-STS policies to MX routes and counts TLS-RPT results (tlsout.go).
+	TLSPolicy *tlspolicy.Engine
 	// Suspended reports whether the operator suspended a queue; its
 	// recipients are returned Held without a connection.
 	Suspended func(queue string) bool
