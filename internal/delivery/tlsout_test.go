@@ -233,15 +233,23 @@ type tlsWorld struct {
 
 func newTLSWorld(t *testing.T, records ...string) *tlsWorld {
 	t.Helper()
-	w := &tlsWorld{ca: newTestCA(t), rep: &reports{}, clk: clock.NewFake(time.Now())}
-	w.port = freePort(t, "127.0.0.2", "127.0.0.3")
-	w.dns = dnstest.Start(t, records...)
-	var err error
-	w.res, err = resolver.New(resolver.Config{Servers: []string{w.dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	dns := dnstest.Start(t, records...)
+	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sts = startSTS(t, w.ca, "sts.test")
+	w := newTLSWorldOn(t, res)
+	w.dns = dns
+	return w
+}
+
+// newTLSWorldOn is a world whose DNS is res.
+func newTLSWorldOn(t *testing.T, res resolver.Resolver) *tlsWorld {
+	t.Helper()
+	w := &tlsWorld{ca: newTestCA(t), rep: &reports{}, clk: clock.NewFake(time.Now()), res: res}
+	w.port = freePort(t, "127.0.0.2", "127.0.0.3")
+	var err error
+	w.sts = startSTS(t, w.ca, "sts.test", "dane.test")
 	w.store, err = queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
 	if err != nil {
 		t.Fatal(err)
