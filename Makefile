@@ -64,6 +64,7 @@ FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam
+FUZZ_TARGETS += ./internal/tlspolicy/:FuzzParsePolicy ./internal/tlspolicy/:FuzzParseRecords
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
