@@ -415,6 +415,9 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
 		}
+		if v.tlsOn.Load() {
+			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS
+		}
 		out.Write(b)
 	default:
 		out.Write(b)

@@ -34,12 +34,12 @@ func TestParsePolicy(t *testing.T) {
 		{"version: STSv1\nmode: none\nmax_age: 1\n", true, "none", 0, time.Second},
 		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 99999999999\n", false, "", 0, 0},
 		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 31557601\n", true, "enforce", 1, maxMaxAge},
-		{"version: STSv1\nmode: enforce\nmax_age: 86400\n", false, "", 0, 0},                          // no mx
-		{"version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 86400\n", false, "", 0, 0},           // version
-		{"version: STSv1\nmode: strict\nmx: a.example\nmax_age: 86400\n", false, "", 0, 0},            // mode
-		{"version: STSv1\nmode: enforce\nmode: none\nmx: a\nmax_age: 1\n", false, "", 0, 0},           // repeated
-		{"version: STSv1\nmode: enforce\nmx: a..example\nmax_age: 86400\n", false, "", 0, 0},          // bad mx
-		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n", false, "", 0, 0},              // negative
+		{"version: STSv1\nmode: enforce\nmax_age: 86400\n", false, "", 0, 0},                 // no mx
+		{"version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 86400\n", false, "", 0, 0},  // version
+		{"version: STSv1\nmode: strict\nmx: a.example\nmax_age: 86400\n", false, "", 0, 0},   // mode
+		{"version: STSv1\nmode: enforce\nmode: none\nmx: a\nmax_age: 1\n", false, "", 0, 0},  // repeated
+		{"version: STSv1\nmode: enforce\nmx: a..example\nmax_age: 86400\n", false, "", 0, 0}, // bad mx
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n", false, "", 0, 0},     // negative
 		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 86400\nextension: x\n", true, "enforce", 1, 86400 * time.Second},
 		{"garbage", false, "", 0, 0},
 	} {
@@ -242,4 +242,3 @@ func decodeReport(t *testing.T, body []byte) Report {
 		return rep
 	}
 }
-
