@@ -159,6 +159,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
+	tlsEngine, tlsReports, err := outboundTLS(cfg, store, reg, log, reportSubmitter(&mgr, cfg.Server.Name))
+	if err != nil {
+		return err
+	}
+	dc.TLSPolicy = tlsEngine
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
@@ -301,6 +306,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if shadows != nil {
 		go shadows.Run(runCtx)
 	}
+	tlsDone := make(chan struct{})
+	if tlsEngine != nil {
+		go func() {
+			runOutboundTLS(runCtx, tlsEngine, tlsReports, cfg.OutboundTLS.MTASTSRefreshInterval.D(), log.With("component", "tlspolicy"))
+			close(tlsDone)
+		}()
+	} else {
+		close(tlsDone)
+	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -355,6 +369,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	cancelRun()
 	<-pickupDone
 	<-dumpDone
+	<-tlsDone // its last flush writes the store
 	mgr.Wait()
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)
@@ -477,6 +492,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
+	}
+	if fmt.Sprint(next.OutboundTLS) != fmt.Sprint(cur.OutboundTLS) {
+		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
 	}
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit

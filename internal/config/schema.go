@@ -32,6 +32,10 @@ type Config struct {
 	// (package backpressure).
 	BackPressure BackPressure `yaml:"back_pressure"`
 
+	// OutboundTLS applies destination domains' DANE and MTA-STS policies
+	// and sends TLS reports (outboundtls.go).
+	OutboundTLS OutboundTLS `yaml:"outbound_tls"`
+
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.

@@ -223,6 +223,9 @@ func (d *Deliverer) Reload(cfg Config) error {
 	if cfg.Health == nil {
 		cfg.Health = d.health
 	}
+	if cfg.TLSPolicy == nil { // built once at start, with its cache (outbound_tls needs a restart)
+		cfg.TLSPolicy = d.st.Load().cfg.TLSPolicy
+	}
 	st, err := newState(cfg)
 	if err != nil {
 		return err

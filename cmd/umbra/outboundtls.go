@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/config"
+	"umbra/internal/metrics"
+	"umbra/internal/queue"
+	"umbra/internal/resolver"
+	"umbra/internal/tlspolicy"
+)
+
+// outboundTLS builds the destinations' TLS policy engine (DANE, MTA-STS)
+// and the TLS-RPT counter from outbound_tls; nil when both policies are
+// off. submit queues a report (the queue manager, set later).
+func outboundTLS(cfg *config.Config, store *queue.Store, reg prometheus.Registerer, log *slog.Logger,
+	submit tlspolicy.Submitter) (*tlspolicy.Engine, *tlspolicy.Counter, error) {
+	o := cfg.OutboundTLS
+	if !o.DANE && !o.MTASTS {
+		return nil, nil, nil
+	}
+	res, trusted, err := policyResolver(o)
+	if err != nil {
+		return nil, nil, fmt.Errorf("outbound_tls: %w", err)
+	}
+	dane := o.DANE
+	if dane && !trusted {
+		log.Warn("outbound_tls.dane is on but no validating resolver on a trusted path is configured (outbound_tls.dnssec_resolvers, or a loopback resolver in /etc/resolv.conf): DANE is off")
+		dane = false
+	}
+	var roots *x509.CertPool
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("outbound_tls.ca_file: %w", err)
+		}
+		roots, err = x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("outbound_tls.ca_file %s: no PEM certificate", o.CAFile)
+		}
+	}
+	cached := func() float64 {
+		d, err := store.TLSPolicyDomains()
+		if err != nil {
+			return 0
+		}
+		return float64(len(d))
+	}
+	met := metrics.RegisterTLSPolicy(reg, cached)
+	var counter *tlspolicy.Counter
+	var rep tlspolicy.Reporter
+	if o.TLSRPT.Enabled {
+		counter = tlspolicy.NewCounter(tlspolicy.RPTConfig{Store: store, Resolver: res, Log: log.With("component", "tlsrpt"),
+			Metrics: met, Submit: submit, OrgName: o.TLSRPT.Organization, Contact: o.TLSRPT.Contact, From: o.TLSRPT.From,
+			Hostname: cfg.Server.Name})
+		rep = counter
+	} else {
+		rep = metricsOnly{met}
+	}
+	eng := tlspolicy.New(tlspolicy.Config{Resolver: res, DANE: dane, MTASTS: o.MTASTS, RootCAs: roots,
+		FetchTimeout: o.MTASTSFetchTimeout.D(), Store: store, Log: log.With("component", "tlspolicy"), Report: rep})
+	log.Info("outbound TLS policies", "dane", dane, "mta_sts", o.MTASTS, "tls_rpt", o.TLSRPT.Enabled)
+	return eng, counter, nil
+}
+
+// metricsOnly counts results as metrics when TLS reports are off.
+type metricsOnly struct{ m *metrics.TLSPolicy }
+
+func (r metricsOnly) Result(_, policyType, _, result string) {
+	if result == "" {
+		result = "success"
+	}
+	r.m.TLSResult(policyType, result)
+}
+
+// policyResolver is the resolver of the policy lookups: the configured
+// validating resolvers (trusted), else /etc/resolv.conf's servers,
+// trusted only when all are on loopback.
+func policyResolver(o config.OutboundTLS) (resolver.Resolver, bool, error) {
+	servers := o.DNSSECResolvers
+	trusted := len(servers) > 0
+	if len(servers) == 0 {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return nil, false, err
+		}
+		trusted = len(cc.Servers) > 0
+		for _, s := range cc.Servers {
+			servers = append(servers, net.JoinHostPort(s, cc.Port))
+			if ip := net.ParseIP(s); ip == nil || !ip.IsLoopback() {
+				trusted = false
+			}
+		}
+	}
+	r, err := resolver.New(resolver.Config{Servers: servers, TrustAD: trusted})
+	return r, trusted, err
+}
+
+// runOutboundTLS refreshes cached MTA-STS policies, flushes the TLS-RPT
+// counters each minute and sends the previous days' reports hourly,
+// until ctx ends; then it flushes once more.
+func runOutboundTLS(ctx context.Context, eng *tlspolicy.Engine, counter *tlspolicy.Counter, refresh time.Duration, log *slog.Logger) {
+	flush := time.NewTicker(time.Minute)
+	defer flush.Stop()
+	ref := time.NewTicker(refresh)
+	defer ref.Stop()
+	reports := time.NewTicker(time.Hour)
+	defer reports.Stop()
+	send := func() {
+		if counter == nil {
+			return
+		}
+		if n, err := counter.SendDue(ctx); err != nil {
+			log.Warn("tls reports", "err", err, "sent", n)
+		}
+	}
+	send() // days a stopped daemon did not report
+	for {
+		select {
+		case <-ctx.Done():
+			if counter != nil {
+				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := counter.Flush(fctx); err != nil {
+					log.Warn("tls report counters not stored", "err", err)
+				}
+				cancel()
+			}
+			return
+		case <-flush.C:
+			if counter != nil {
+				if err := counter.Flush(ctx); err != nil {
+					log.Warn("tls report counters not stored", "err", err)
+				}
+			}
+		case <-ref.C:
+			if n := eng.Refresh(ctx); n > 0 {
+				log.Info("mta-sts policies refreshed", "count", n)
+			}
+		case <-reports.C:
+			send()
+		}
+	}
+}
+
+// reportSubmitter queues a TLS report through the queue manager, keyed so
+// that a report offered twice is queued once.
+func reportSubmitter(mgr **queue.Manager, hostname string) tlspolicy.Submitter {
+	return func(ctx context.Context, from string, to []string, body []byte, key string) error {
+		m := *mgr
+		if m == nil {
+			return fmt.Errorf("queue not ready")
+		}
+		msg := &queue.Message{ID: m.NewID(), From: from, Connector: "tls-rpt", Helo: hostname}
+		for _, r := range to {
+			msg.Rcpts = append(msg.Rcpts, queue.Recipient{Addr: r})
+		}
+		_, _, err := m.SubmitKeyed(ctx, msg, body, key)
+		return err
+	}
+}

@@ -1,0 +1,87 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"time"
+)
+
+// OutboundTLS is the destination domains' own TLS policies applied to
+// mail leaving through MX send connectors (package tlspolicy): DANE
+// (RFC 7672) first, then MTA-STS (RFC 8461), else the send connector's
+// tls setting; TLS reporting (RFC 8460) counts the outcomes.
+type OutboundTLS struct {
+	// DANE uses DNSSEC-validated TLSA records of MX hosts.
+	DANE bool `yaml:"dane"`
+	// MTASTS fetches, caches and applies MTA-STS policies.
+	MTASTS bool `yaml:"mta_sts"`
+	// DNSSECResolvers are validating resolvers on a trusted path
+	// (host:port; a local unbound) whose AD bit DANE believes; the
+	// policy lookups (MX, TLSA, TXT, the policy host) go to them. Empty:
+	// the servers of /etc/resolv.conf when every one is on loopback, else
+	// DANE stays off (logged at start) and MTA-STS uses them unvalidated.
+	DNSSECResolvers []string `yaml:"dnssec_resolvers"`
+	// CAFile holds extra PEM roots for policy hosts and MTA-STS MX
+	// certificates; empty: the system's roots only.
+	CAFile string `yaml:"ca_file"`
+	// MTASTSFetchTimeout bounds one policy fetch; MTASTSRefreshInterval is
+	// how often cached policies past half their max_age are fetched again.
+	MTASTSFetchTimeout    Duration `yaml:"mta_sts_fetch_timeout"`
+	MTASTSRefreshInterval Duration `yaml:"mta_sts_refresh_interval"`
+	TLSRPT                TLSRPT   `yaml:"tls_rpt"`
+}
+
+// TLSRPT is the sending side of TLS reporting: the daily report of each
+// policy domain goes to the mailto: rua of its _smtp._tls record.
+type TLSRPT struct {
+	Enabled bool `yaml:"enabled"`
+	// From is the reports' sender (default server.postmaster);
+	// Organization their organization-name (default server.name);
+	// Contact their contact-info (default From).
+	From         string `yaml:"from"`
+	Organization string `yaml:"organization"`
+	Contact      string `yaml:"contact"`
+}
+
+// Defaults of outbound_tls.
+const (
+	DefaultMTASTSFetchTimeout    = 30 * time.Second
+	DefaultMTASTSRefreshInterval = time.Hour
+)
+
+func outboundTLSPresets() OutboundTLS {
+	return OutboundTLS{DANE: true, MTASTS: true, TLSRPT: TLSRPT{Enabled: true}}
+}
+
+func applyOutboundTLSDefaults(c *Config) {
+	o := &c.OutboundTLS
+	setDur(&o.MTASTSFetchTimeout, DefaultMTASTSFetchTimeout)
+	setDur(&o.MTASTSRefreshInterval, DefaultMTASTSRefreshInterval)
+	if o.TLSRPT.From == "" {
+		o.TLSRPT.From = c.Server.Postmaster
+	}
+	if o.TLSRPT.Organization == "" {
+		o.TLSRPT.Organization = c.Server.Name
+	}
+	if o.TLSRPT.Contact == "" {
+		o.TLSRPT.Contact = o.TLSRPT.From
+	}
+}
+
+func validateOutboundTLS(v *validator, c *Config) {
+	o := c.OutboundTLS
+	for i, r := range o.DNSSECResolvers {
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			v.add(fmt.Sprintf("outbound_tls.dnssec_resolvers: %q is not host:port", r), "outbound_tls", "dnssec_resolvers", i)
+		}
+	}
+	if o.MTASTSFetchTimeout <= 0 || o.MTASTSRefreshInterval <= 0 {
+		v.add("outbound_tls: mta_sts_fetch_timeout and mta_sts_refresh_interval must be positive", "outbound_tls")
+	}
+	if o.TLSRPT.Enabled && o.TLSRPT.From != "" {
+		if _, err := mail.ParseAddress(o.TLSRPT.From); err != nil {
+			v.add(fmt.Sprintf("outbound_tls.tls_rpt.from: %v", err), "outbound_tls", "tls_rpt", "from")
+		}
+	}
+}
