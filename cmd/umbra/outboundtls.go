@@ -17,6 +17,7 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/resolver"
 	"umbra/internal/tlspolicy"
+	"umbra/internal/topology"
 )
 
 // outboundTLS builds the destinations' TLS policy engine (DANE, MTA-STS)
@@ -169,4 +170,19 @@ func reportSubmitter(mgr **queue.Manager, hostname string) tlspolicy.Submitter {
 		_, _, err := m.SubmitKeyed(ctx, msg, body, key)
 		return err
 	}
+}
+
+// sendConnectorTLS is the tls setting of the send connector that routes
+// domain without a topology ("" when none does).
+func sendConnectorTLS(cfg *config.Config, domain string) string {
+	dec, err := topology.RoutingTable(cfg).Route(domain)
+	if err != nil {
+		return ""
+	}
+	for _, sc := range cfg.SendConnectors {
+		if sc.Name == dec.Connector {
+			return sc.TLS
+		}
+	}
+	return ""
 }

@@ -230,6 +230,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	adm.SetDatabase(store)
 	var cfgMu sync.Mutex // cfg changes on reload
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
+	if tlsEngine != nil {
+		adm.SetTLSPolicy(func(ctx context.Context, domain string) any {
+			return tlsEngine.Explain(ctx, domain, sendConnectorTLS(current(), domain))
+		})
+	}
 	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
