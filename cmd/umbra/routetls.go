@@ -101,7 +101,7 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 	}
 	for _, h := range p.Hosts {
 		src := h.Source
-		if h.Mode != "" {
+		if h.Mode != "" && h.Mode != h.Source {
 			src += " " + h.Mode
 		}
 		fmt.Fprintf(out, "    %s: %s — %s\n", h.MX, src, h.Effect)

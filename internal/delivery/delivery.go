@@ -148,6 +148,11 @@ func newState(cfg Config) (*state, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Resolver == nil && cfg.TLSPolicy != nil {
+		// MX and addresses from the policies' validating resolver: the
+		// hosts DANE authenticates are the ones DNSSEC vouched for.
+		cfg.Resolver = cfg.TLSPolicy.Resolver()
+	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}

@@ -106,6 +106,9 @@ func New(cfg Config) *Engine {
 	return e
 }
 
+// Resolver is the resolver the engine looks policies up with.
+func (e *Engine) Resolver() resolver.Resolver { return e.cfg.Resolver }
+
 // Reporter returns the engine's TLS-RPT counter (nil when none).
 func (e *Engine) Reporter() Reporter { return e.cfg.Report }
 

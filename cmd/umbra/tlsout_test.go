@@ -1,0 +1,162 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/resolver/dnstest"
+)
+
+// tlsSink is an MX host that records whether each message came over TLS.
+type tlsSink struct {
+	mu  sync.Mutex
+	got []bool
+}
+
+type tlsSinkSession struct {
+	s *tlsSink
+	c *gosmtp.Conn
+}
+
+func (s *tlsSinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *tlsSinkSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (s *tlsSinkSession) Reset()                                 {}
+func (s *tlsSinkSession) Logout() error                          { return nil }
+func (s *tlsSinkSession) Data(r io.Reader) error {
+	io.Copy(io.Discard, r)
+	_, on := s.c.TLSConnectionState()
+	s.s.mu.Lock()
+	s.s.got = append(s.s.got, on)
+	s.s.mu.Unlock()
+	return nil
+}
+
+func (s *tlsSink) received() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]bool(nil), s.got...)
+}
+
+func selfSignedCert(t *testing.T, name string) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// The daemon delivers to a DANE-protected MX: the MX and TLSA records
+// come from a real unbound validating a signed loopback zone
+// (outbound_tls.dnssec_resolvers), the MX presents a certificate no CA
+// vouches for but its TLSA record matches; the mail goes over TLS, and
+// `umbra route explain` says DANE applies and why.
+func TestDaemonDANEDeliveryAndRouteExplain(t *testing.T) {
+	cert := selfSignedCert(t, "mx.dane.test")
+	spki := sha256.Sum256(cert.Leaf.RawSubjectPublicKeyInfo)
+	mxAddr := freeAddr(t, "127.0.0.41")
+	_, port, _ := net.SplitHostPort(mxAddr)
+	z := dnstest.StartSigned(t, "127.0.0.40", "dane.test",
+		"dane.test. 300 IN MX 10 mx.dane.test.",
+		"mx.dane.test. 300 IN A 127.0.0.41",
+		"_25._tcp.mx.dane.test. 300 IN TLSA 3 1 1 "+hex.EncodeToString(spki[:]))
+	unbound := dnstest.StartUnbound(t, "127.0.0.42", z)
+
+	sink := &tlsSink{}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &tlsSinkSession{s: sink, c: c}, nil
+	}))
+	srv.Domain, srv.ErrorLog = "mx.dane.test", nopLog{}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ln, err := net.Listen("tcp", mxAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.43")
+	cfg := fmt.Sprintf(`server:
+  name: hub.umbra.test
+  data_dir: %s
+  metrics_listen: ""
+transport:
+  retry_schedule: [1s]
+accepted_domains:
+  - domain: umbra.test
+    type: authoritative
+    recipient_validation: off
+receive_connectors:
+  - name: loopback
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions:
+      anonymous: [submit, relay]
+    max_acknowledgement_delay: 0s
+send_connectors:
+  - name: internet
+    address_spaces: [{domain: "*", cost: 1}]
+    port: %s
+    tls: opportunistic
+outbound_tls:
+  dnssec_resolvers: [%q]
+  mta_sts: false
+mailbox:
+  maildir: maildir
+`, filepath.Join(dir, "data"), listen, port, unbound)
+	cfgPath := filepath.Join(dir, "umbra.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, cfgPath, listen)
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@umbra.test", []string{"b@dane.test"}, strings.NewReader("Subject: dane\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(sink.received()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := sink.received(); len(got) != 1 || !got[0] {
+		d.dumpLog()
+		t.Fatalf("MX received %v, want one message over TLS", got)
+	}
+
+	out, err := exec.Command(umbraBin, "route", "explain", "--socket", filepath.Join(dir, "data", "admin.sock"), "b@dane.test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("route explain: %v\n%s", err, out)
+	}
+	for _, want := range []string{"tls policy:  send connector internet, tls: opportunistic", "DNSSEC-validated: true",
+		"mx.dane.test: dane — TLS required, certificate must match a TLSA record", "order: DANE"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("route explain lacks %q:\n%s", want, out)
+		}
+	}
+}
