@@ -30,6 +30,10 @@ func outboundTLS(cfg *config.Config, store *queue.Store, reg prometheus.Register
 		return nil, nil, nil
 	}
 	res, trusted, err := policyResolver(o)
+	if err != nil && len(o.DNSSECResolvers) == 0 {
+		log.Warn("outbound_tls: no DNS servers for policy lookups: DANE and MTA-STS are off", "err", err)
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("outbound_tls: %w", err)
 	}
@@ -71,7 +75,8 @@ func outboundTLS(cfg *config.Config, store *queue.Store, reg prometheus.Register
 		rep = metricsOnly{met}
 	}
 	eng := tlspolicy.New(tlspolicy.Config{Resolver: res, DANE: dane, MTASTS: o.MTASTS, RootCAs: roots,
-		FetchTimeout: o.MTASTSFetchTimeout.D(), Store: store, Log: log.With("component", "tlspolicy"), Report: rep})
+		FetchTimeout: o.MTASTSFetchTimeout.D(), Store: store, Log: log.With("component", "tlspolicy"), Report: rep,
+		ResolveDelivery: len(o.DNSSECResolvers) > 0})
 	log.Info("outbound TLS policies", "dane", dane, "mta_sts", o.MTASTS, "tls_rpt", o.TLSRPT.Enabled)
 	return eng, counter, nil
 }

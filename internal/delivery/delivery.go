@@ -148,10 +148,10 @@ func newState(cfg Config) (*state, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Resolver == nil && cfg.TLSPolicy != nil {
-		// MX and addresses from the policies' validating resolver: the
+	if cfg.Resolver == nil && cfg.TLSPolicy != nil && cfg.TLSPolicy.DeliveryResolver() != nil {
+		// MX and addresses from the configured validating resolver: the
 		// hosts DANE authenticates are the ones DNSSEC vouched for.
-		cfg.Resolver = cfg.TLSPolicy.Resolver()
+		cfg.Resolver = cfg.TLSPolicy.DeliveryResolver()
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
