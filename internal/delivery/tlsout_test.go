@@ -469,3 +469,34 @@ func TestTLSRequiredNoHeader(t *testing.T) {
 		t.Fatalf("TLS-Required: No must deliver: %+v", res)
 	}
 }
+
+// A policy host whose certificate umbra does not trust, or that has no
+// policy: no policy (RFC 8461 §5: deliver as without MTA-STS), the
+// failure reported as sts-policy-fetch-error, nothing cached.
+func TestMTASTSFetchFailure(t *testing.T) {
+	w := stsWorld(t, "enforce")
+	rep := &reports{}
+	eng := tlspolicy.New(tlspolicy.Config{Resolver: w.res, MTASTS: true, RootCAs: newTestCA(t).pool, HTTPSPort: w.sts.port(),
+		FetchTimeout: 5 * time.Second, Store: w.store, Clock: w.clk, Report: rep})
+	if p, _ := eng.STS(context.Background(), "sts.test"); p != nil {
+		t.Fatalf("policy from an untrusted policy host: %+v", p)
+	}
+	w.sts.mu.Lock()
+	delete(w.sts.policies, "sts.test")
+	w.sts.mu.Unlock()
+	if p, _ := w.eng.STS(context.Background(), "sts.test"); p != nil {
+		t.Fatalf("policy from a 404: %+v", p)
+	}
+	if got := append(rep.list(), w.rep.list()...); len(got) != 2 || got[0] != "sts.test sts  sts-policy-fetch-error" {
+		t.Fatalf("reports %q", got)
+	}
+	if _, ok, _ := w.store.GetTLSPolicy("sts.test"); ok {
+		t.Fatal("a failed fetch cached a policy")
+	}
+	// Delivery goes on with the connector's setting.
+	cert := w.ca.issue(t, "other.sts.test")
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	if r := w.deliver(message("a@sts.test")); r.Outcome != queue.RelayedOK || len(mx.received()) != 1 {
+		t.Fatalf("%+v", r)
+	}
+}
