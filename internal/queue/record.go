@@ -164,6 +164,10 @@ type Message struct {
 	// RequireTLS: MAIL FROM carried REQUIRETLS (RFC 8689): every hop
 	// leaving the organisation must use verified TLS, else a DSN.
 	RequireTLS bool
+	// Quarantine, when not "", is why an edge check (internal/smtp
+	// filter.go) kept the message in the quarantine: it is stored like
+	// any message but not delivered until an operator releases it.
+	Quarantine string
 
 	Attempts      int
 	NextAttempt   time.Time
