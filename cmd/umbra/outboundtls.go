@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -190,4 +192,31 @@ func sendConnectorTLS(cfg *config.Config, domain string) string {
 		}
 	}
 	return ""
+}
+
+// publishMTASTS serves this server's MTA-STS policy for its
+// authoritative domains (outbound_tls.mta_sts_publish); nil when off.
+func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
+	p := cfg.OutboundTLS.Publish
+	if p.Listen == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("outbound_tls.mta_sts_publish: %w", err)
+	}
+	pub := tlspolicy.Publication{Mode: p.Mode, MX: p.MX, MaxAge: p.MaxAge.D()}
+	for _, d := range cfg.AcceptedDomains {
+		if d.Type == config.DomainAuthoritative {
+			pub.Domains = append(pub.Domains, d.Domain)
+		}
+	}
+	ln, err := net.Listen("tcp", p.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("outbound_tls.mta_sts_publish: %w", err)
+	}
+	srv := pub.Server(cert)
+	go srv.ServeTLS(ln, "", "")
+	log.Info("publishing the MTA-STS policy", "listen", ln.Addr().String(), "mode", p.Mode, "domains", pub.Domains)
+	return srv, nil
 }

@@ -175,6 +175,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return err
 	}
 	dc.TLSPolicy = tlsEngine
+	stsPub, err := publishMTASTS(cfg, log.With("component", "tlspolicy"))
+	if err != nil {
+		return err
+	}
+	if stsPub != nil {
+		defer stsPub.Shutdown(context.Background())
+	}
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
