@@ -22,9 +22,10 @@ type destTLS struct {
 	mx         bool // MX route: the domain's own policies apply (not a smart host)
 	sts        *tlspolicy.STSPolicy
 	mxSecure   bool
-	requireTLS bool // REQUIRETLS (RFC 8689)
-	noPolicy   bool // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
-	tlsFailed  bool // a host failed on TLS (for REQUIRETLS's DSN)
+	requireTLS bool            // REQUIRETLS (RFC 8689)
+	noPolicy   bool            // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
+	tlsFailed  bool            // a host failed on TLS (for REQUIRETLS's DSN)
+	unlisted   map[string]bool // MX hosts an MTA-STS testing policy does not list
 }
 
 // outboundTLS prepares the TLS policy of a send-connector group. Without
@@ -55,11 +56,16 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 			kept = append(kept, h)
 			continue
 		}
+		if !enforce { // kept; its session is reported as a validation failure
+			if t.unlisted == nil {
+				t.unlisted = map[string]bool{}
+			}
+			t.unlisted[h.name] = true
+			kept = append(kept, h)
+			continue
+		}
 		if r := t.eng.Reporter(); r != nil {
 			r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
-		}
-		if !enforce {
-			kept = append(kept, h)
 		}
 	}
 	if len(kept) == 0 {
@@ -108,7 +114,8 @@ func tlsOptions(policy smtp.TLSPolicy, dec *tlspolicy.Decision, verr *error) (sm
 	if dec == nil {
 		return policy, nil
 	}
-	if dec.Require {
+	connectorVerify := policy == smtp.TLSVerify // the connector's own check stays in force
+	if dec.Require && !connectorVerify {
 		policy = smtp.TLSRequired
 	} else if policy == smtp.TLSNone {
 		policy = smtp.TLSOpportunistic // testing: try TLS, report what happens
@@ -116,9 +123,11 @@ func tlsOptions(policy smtp.TLSPolicy, dec *tlspolicy.Decision, verr *error) (sm
 	if dec.Verify == nil {
 		return policy, nil
 	}
-	connectorVerify := policy == smtp.TLSVerify
 	if connectorVerify {
-		policy = smtp.TLSRequired // the callback checks; the host name check stays below
+		// The callback checks instead of the host name check: DANE's
+		// match authenticates by itself (RFC 7672); MTA-STS's is the
+		// same WebPKI check for the MX name, and stays mandatory here.
+		policy = smtp.TLSRequired
 	}
 	return policy, func(cs tls.ConnectionState) error {
 		err := dec.Verify(cs)
@@ -146,6 +155,8 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 	switch {
 	case failure != nil:
 		r.Result(t.dom, typ, mx, tlspolicy.ResultType(dec, failure))
+	case t.unlisted[mx]:
+		r.Result(t.dom, typ, mx, "validation-failure")
 	case c != nil && c.TLS:
 		r.Result(t.dom, typ, mx, "")
 	case dec != nil:

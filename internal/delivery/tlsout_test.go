@@ -357,6 +357,19 @@ func TestMTASTSTestingFailDelivers(t *testing.T) {
 	if got := w.rep.list(); len(got) != 1 || got[0] != "sts.test sts mx1.sts.test certificate-host-mismatch" {
 		t.Errorf("reports %q", got)
 	}
+
+	// An MX the testing policy does not list: used, and its session
+	// reported once as a validation failure.
+	w.dns.Remove("sts.test")
+	w.dns.Add(t, "sts.test. 300 IN MX 10 mx2.sts.test.")
+	good := w.ca.issue(t, "mx2.sts.test")
+	mx2 := startMX(t, fmt.Sprintf("127.0.0.3:%d", w.port), &good, false)
+	if r := w.deliver(message("b@sts.test")); r.Outcome != queue.RelayedOK || len(mx2.received()) != 1 {
+		t.Fatalf("testing mode, unlisted MX: %+v", r)
+	}
+	if got := w.rep.list(); len(got) != 2 || got[1] != "sts.test sts mx2.sts.test validation-failure" {
+		t.Errorf("reports %q", got)
+	}
 }
 
 // The cached policy survives a restart: with the policy host gone and
