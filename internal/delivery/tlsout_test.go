@@ -364,6 +364,7 @@ func TestMTASTSTestingFailDelivers(t *testing.T) {
 	w.dns.Add(t, "sts.test. 300 IN MX 10 mx2.sts.test.")
 	good := w.ca.issue(t, "mx2.sts.test")
 	mx2 := startMX(t, fmt.Sprintf("127.0.0.3:%d", w.port), &good, false)
+	w.build(t, config.TLSOpportunistic, true, true) // no pooled connection to mx1
 	if r := w.deliver(message("b@sts.test")); r.Outcome != queue.RelayedOK || len(mx2.received()) != 1 {
 		t.Fatalf("testing mode, unlisted MX: %+v", r)
 	}
