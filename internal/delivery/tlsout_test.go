@@ -507,6 +507,18 @@ func TestMTASTSFetchFailure(t *testing.T) {
 	if _, ok, _ := w.store.GetTLSPolicy("sts.test"); ok {
 		t.Fatal("a failed fetch cached a policy")
 	}
+	// A failed fetch is not tried again for a few minutes.
+	fetches := w.sts.fetches
+	w.eng.STS(context.Background(), "sts.test")
+	if w.sts.fetches != fetches {
+		t.Fatal("a failed fetch tried again at once")
+	}
+	w.clk.Advance(6 * time.Minute)
+	w.eng.STS(context.Background(), "sts.test")
+	if w.sts.fetches != fetches+1 {
+		t.Fatal("a failed fetch never tried again")
+	}
+
 	// Delivery goes on with the connector's setting.
 	cert := w.ca.issue(t, "other.sts.test")
 	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)

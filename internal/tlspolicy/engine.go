@@ -78,9 +78,15 @@ type Engine struct {
 	cfg  Config
 	http *http.Client
 
-	mu  sync.Mutex
-	mem map[string]*STSPolicy // cache in front of Store
+	mu     sync.Mutex
+	mem    map[string]*STSPolicy // cache in front of Store
+	failed map[string]time.Time  // domain → last failed fetch (fetchBackoff)
 }
+
+// fetchBackoff is how long a failed policy fetch is not tried again, so
+// that a slow or broken policy host costs one timeout per domain every
+// few minutes, not one per delivery attempt.
+const fetchBackoff = 5 * time.Minute
 
 // New returns an Engine.
 func New(cfg Config) *Engine {
@@ -96,7 +102,7 @@ func New(cfg Config) *Engine {
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = 30 * time.Second
 	}
-	e := &Engine{cfg: cfg, mem: map[string]*STSPolicy{}}
+	e := &Engine{cfg: cfg, mem: map[string]*STSPolicy{}, failed: map[string]time.Time{}}
 	tr := &http.Transport{
 		TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		DialContext:            e.dialPolicyHost,
@@ -169,8 +175,21 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	if cached != nil && cached.ID == id {
 		return cached, nil
 	}
+	e.mu.Lock()
+	last, recent := e.failed[domain]
+	recent = recent && now.Sub(last) < fetchBackoff && now.Sub(last) >= 0
+	e.mu.Unlock()
+	if recent {
+		return cached, nil
+	}
 	p, err := e.fetch(ctx, domain, id)
 	if err != nil {
+		e.mu.Lock()
+		if len(e.failed) > 10000 { // bounded: forget them all rather than grow
+			clear(e.failed)
+		}
+		e.failed[domain] = now
+		e.mu.Unlock()
 		e.cfg.Log.Info("mta-sts policy fetch failed", "domain", domain, "err", err)
 		if e.cfg.Report != nil && cached == nil {
 			e.cfg.Report.Result(domain, PolicySTS, "", "sts-policy-fetch-error")
@@ -235,6 +254,7 @@ func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, erro
 	}
 	e.mu.Lock()
 	e.mem[domain] = p
+	delete(e.failed, domain)
 	e.mu.Unlock()
 	if e.cfg.Store != nil {
 		if err := e.cfg.Store.PutTLSPolicy(ctx, domain, p.encode()); err != nil {
