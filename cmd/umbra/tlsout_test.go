@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,7 +24,10 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/clock"
+	"umbra/internal/queue"
 	"umbra/internal/resolver/dnstest"
+	"umbra/internal/tlspolicy"
 )
 
 // tlsSink is an MX host that records whether each message came over TLS.
@@ -159,4 +163,92 @@ mailbox:
 			t.Errorf("route explain lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// Yesterday's TLS-RPT counters, stored in the transport database before
+// the daemon starts, become a report mailed at start to the rua of the
+// policy domain's _smtp._tls record, through the queue like any mail.
+func TestDaemonSendsTLSReport(t *testing.T) {
+	rptAddr := freeAddr(t, "127.0.0.51")
+	_, port, _ := net.SplitHostPort(rptAddr)
+	dns := dnstest.Start(t,
+		`_smtp._tls.dest.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:reports@rpt.test"`,
+		"rpt.test. 300 IN MX 10 mx.rpt.test.",
+		"mx.rpt.test. 300 IN A 127.0.0.51")
+	rec := startRecorder(t, rptAddr)
+
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o750)
+	st, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yesterday := time.Now().Add(-24 * time.Hour)
+	c := tlspolicy.NewCounter(tlspolicy.RPTConfig{Store: st, Clock: clock.NewFake(yesterday)})
+	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "")
+	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "certificate-expired")
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	listen := freeAddr(t, "127.0.0.52")
+	cfg := fmt.Sprintf(`server:
+  name: hub.umbra.test
+  data_dir: %s
+  metrics_listen: ""
+transport:
+  retry_schedule: [1s]
+accepted_domains:
+  - domain: umbra.test
+    type: authoritative
+    recipient_validation: off
+receive_connectors:
+  - name: loopback
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions:
+      anonymous: [submit]
+send_connectors:
+  - name: internet
+    address_spaces: [{domain: "*", cost: 1}]
+    port: %s
+outbound_tls:
+  dnssec_resolvers: [%q]
+  tls_rpt:
+    from: tlsrpt@umbra.test
+    organization: Umbra Test
+mailbox:
+  maildir: maildir
+`, data, listen, port, dns.Addr)
+	cfgPath := filepath.Join(dir, "umbra.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, cfgPath, listen)
+	subject := "Report Domain: dest.test Submitter: hub.umbra.test Report-ID: <" + yesterday.UTC().Format(time.DateOnly) + "_dest.test_"
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		rec.mu.Lock()
+		var body string
+		for s, b := range rec.bodies {
+			if strings.HasPrefix(s, subject) {
+				body = b
+			}
+		}
+		rec.mu.Unlock()
+		if body != "" {
+			for _, want := range []string{"TLS-Report-Domain: dest.test", "TLS-Report-Submitter: hub.umbra.test",
+				`report-type="tlsrpt"`, "application/tlsrpt+gzip"} {
+				if !strings.Contains(body, want) {
+					t.Errorf("report lacks %q:\n%s", want, body)
+				}
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.dumpLog()
+	t.Fatalf("no TLS report reached the rua; the recorder saw %v", rec.counts())
 }
