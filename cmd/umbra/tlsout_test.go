@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
@@ -251,4 +252,114 @@ mailbox:
 	}
 	d.dumpLog()
 	t.Fatalf("no TLS report reached the rua; the recorder saw %v", rec.counts())
+}
+
+// A message received with REQUIRETLS (over STARTTLS) for a domain with
+// neither DANE nor MTA-STS, through an opportunistic connector: never
+// sent; the sender gets a DSN with 5.7.10 (RFC 8689).
+func TestDaemonRequireTLSBounces(t *testing.T) {
+	mxAddr := freeAddr(t, "127.0.0.61")
+	_, port, _ := net.SplitHostPort(mxAddr)
+	dns := dnstest.Start(t, "plain.test. 300 IN MX 10 mx.plain.test.", "mx.plain.test. 300 IN A 127.0.0.61")
+	mxCert := selfSignedCert(t, "mx.plain.test")
+	sink := &tlsSink{}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		return &tlsSinkSession{s: sink, c: c}, nil
+	}))
+	srv.Domain, srv.ErrorLog, srv.EnableREQUIRETLS = "mx.plain.test", nopLog{}, true
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mxCert}}
+	ln, err := net.Listen("tcp", mxAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	dir := t.TempDir()
+	cert := selfSignedCert(t, "hub.umbra.test")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	kb, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	data := filepath.Join(dir, "data")
+	listen := freeAddr(t, "127.0.0.62")
+	cfg := fmt.Sprintf(`server:
+  name: hub.umbra.test
+  data_dir: %s
+  metrics_listen: ""
+transport:
+  retry_schedule: [1s]
+accepted_domains:
+  - domain: umbra.test
+    type: authoritative
+    recipient_validation: off
+receive_connectors:
+  - name: loopback
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    tls: {cert_file: %q, key_file: %q}
+    permissions:
+      anonymous: [submit, relay]
+    max_acknowledgement_delay: 0s
+send_connectors:
+  - name: internet
+    address_spaces: [{domain: "*", cost: 1}]
+    port: %s
+    tls: opportunistic
+outbound_tls:
+  dnssec_resolvers: [%q]
+mailbox:
+  maildir: maildir
+`, data, listen, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), port, dns.Addr)
+	cfgPath := filepath.Join(dir, "umbra.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, cfgPath, listen)
+	c, err := gosmtp.DialStartTLS(listen, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("a@umbra.test", &gosmtp.MailOptions{RequireTLS: true}); err != nil {
+		t.Fatalf("MAIL REQUIRETLS over TLS: %v", err)
+	}
+	if err := c.Rcpt("b@plain.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: secret\r\n\r\nonly over verified TLS\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var dsn string
+		filepath.WalkDir(filepath.Join(data, "maildir"), func(p string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				if b, _ := os.ReadFile(p); strings.Contains(string(b), "5.7.10") {
+					dsn = string(b)
+				}
+			}
+			return nil
+		})
+		if dsn != "" {
+			if !strings.Contains(dsn, "b@plain.test") {
+				t.Errorf("DSN does not name the recipient:\n%s", dsn)
+			}
+			if got := sink.received(); len(got) != 0 {
+				t.Fatalf("the REQUIRETLS message reached an unverified MX: %v", got)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.dumpLog()
+	t.Fatalf("no 5.7.10 DSN in the sender's mailbox; MX received %v", sink.received())
 }
