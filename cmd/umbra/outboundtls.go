@@ -11,7 +11,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
@@ -25,23 +24,15 @@ import (
 // outboundTLS builds the destinations' TLS policy engine (DANE, MTA-STS)
 // and the TLS-RPT counter from outbound_tls; nil when both policies are
 // off. submit queues a report (the queue manager, set later).
-func outboundTLS(cfg *config.Config, store *queue.Store, reg prometheus.Registerer, log *slog.Logger,
+func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, reg prometheus.Registerer, log *slog.Logger,
 	submit tlspolicy.Submitter) (*tlspolicy.Engine, *tlspolicy.Counter, error) {
 	o := cfg.OutboundTLS
 	if !o.DANE && !o.MTASTS {
 		return nil, nil, nil
 	}
-	res, trusted, err := policyResolver(o)
-	if err != nil && len(o.DNSSECResolvers) == 0 {
-		log.Warn("outbound_tls: no DNS servers for policy lookups: DANE and MTA-STS are off", "err", err)
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("outbound_tls: %w", err)
-	}
 	dane := o.DANE
-	if dane && !trusted {
-		log.Warn("outbound_tls.dane is on but no validating resolver on a trusted path is configured (outbound_tls.dnssec_resolvers, or a loopback resolver in /etc/resolv.conf): DANE is off")
+	if dane && !cfg.DNS.TrustAD {
+		log.Warn("outbound_tls.dane is on but the resolver's AD bit is not trusted (dns.trust_ad with a validating resolver on loopback, such as unbound): DANE is off")
 		dane = false
 	}
 	var roots *x509.CertPool
@@ -77,8 +68,7 @@ func outboundTLS(cfg *config.Config, store *queue.Store, reg prometheus.Register
 		rep = metricsOnly{met}
 	}
 	eng := tlspolicy.New(tlspolicy.Config{Resolver: res, DANE: dane, MTASTS: o.MTASTS, RootCAs: roots,
-		FetchTimeout: o.MTASTSFetchTimeout.D(), Store: store, Log: log.With("component", "tlspolicy"), Report: rep,
-		ResolveDelivery: len(o.DNSSECResolvers) > 0})
+		FetchTimeout: o.MTASTSFetchTimeout.D(), Store: store, Log: log.With("component", "tlspolicy"), Report: rep})
 	log.Info("outbound TLS policies", "dane", dane, "mta_sts", o.MTASTS, "tls_rpt", o.TLSRPT.Enabled)
 	return eng, counter, nil
 }
@@ -91,29 +81,6 @@ func (r metricsOnly) Result(_, policyType, _, result string) {
 		result = "success"
 	}
 	r.m.TLSResult(policyType, result)
-}
-
-// policyResolver is the resolver of the policy lookups: the configured
-// validating resolvers (trusted), else /etc/resolv.conf's servers,
-// trusted only when all are on loopback.
-func policyResolver(o config.OutboundTLS) (resolver.Resolver, bool, error) {
-	servers := o.DNSSECResolvers
-	trusted := len(servers) > 0
-	if len(servers) == 0 {
-		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
-		if err != nil {
-			return nil, false, err
-		}
-		trusted = len(cc.Servers) > 0
-		for _, s := range cc.Servers {
-			servers = append(servers, net.JoinHostPort(s, cc.Port))
-			if ip := net.ParseIP(s); ip == nil || !ip.IsLoopback() {
-				trusted = false
-			}
-		}
-	}
-	r, err := resolver.New(resolver.Config{Servers: servers, TrustAD: trusted})
-	return r, trusted, err
 }
 
 // runOutboundTLS refreshes cached MTA-STS policies, flushes the TLS-RPT

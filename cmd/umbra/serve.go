@@ -167,10 +167,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	// The one resolver of every lookup (delivery, connection filtering).
+	dnsResolver, err := newResolver(cfg.DNS, reg)
+	if err != nil {
+		return err
+	}
+	dc.Resolver = dnsResolver
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
-	tlsEngine, tlsReports, err := outboundTLS(cfg, store, reg, log, reportSubmitter(&mgr, cfg.Server.Name))
+	tlsEngine, tlsReports, err := outboundTLS(cfg, dnsResolver, store, reg, log, reportSubmitter(&mgr, cfg.Server.Name))
 	if err != nil {
 		return err
 	}
@@ -272,6 +278,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
 	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
+	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
 	if err != nil {
 		return err
 	}
@@ -528,6 +535,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if fmt.Sprint(next.OutboundTLS) != fmt.Sprint(cur.OutboundTLS) {
 		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
 	}
+	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
 	next.AuthThrottle = cur.AuthThrottle
@@ -596,6 +604,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
 	next.Recipients.Callout = cur.Recipients.Callout
+	next.DNS = cur.DNS
 	return next, nil
 }
 

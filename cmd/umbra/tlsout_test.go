@@ -75,7 +75,7 @@ func selfSignedCert(t *testing.T, name string) tls.Certificate {
 
 // The daemon delivers to a DANE-protected MX: the MX and TLSA records
 // come from a real unbound validating a signed loopback zone
-// (outbound_tls.dnssec_resolvers), the MX presents a certificate no CA
+// (dns.servers with dns.trust_ad), the MX presents a certificate no CA
 // vouches for but its TLSA record matches; the mail goes over TLS, and
 // `umbra route explain` says DANE applies and why.
 func TestDaemonDANEDeliveryAndRouteExplain(t *testing.T) {
@@ -126,8 +126,10 @@ send_connectors:
     address_spaces: [{domain: "*", cost: 1}]
     port: %s
     tls: opportunistic
+dns:
+  servers: [%q]
+  trust_ad: true
 outbound_tls:
-  dnssec_resolvers: [%q]
   mta_sts: false
 mailbox:
   maildir: maildir
@@ -215,8 +217,9 @@ send_connectors:
   - name: internet
     address_spaces: [{domain: "*", cost: 1}]
     port: %s
+dns:
+  servers: [%q]
 outbound_tls:
-  dnssec_resolvers: [%q]
   tls_rpt:
     from: tlsrpt@umbra.test
     organization: Umbra Test
@@ -307,8 +310,8 @@ send_connectors:
     address_spaces: [{domain: "*", cost: 1}]
     port: %s
     tls: opportunistic
-outbound_tls:
-  dnssec_resolvers: [%q]
+dns:
+  servers: [%q]
 mailbox:
   maildir: maildir
 `, data, listen, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), port, dns.Addr)

@@ -96,8 +96,7 @@ func TestBadConfigs(t *testing.T) {
 		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
 		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
 		// Outbound TLS (issue 13).
-		"outbound-tls-resolver.yaml": `outbound-tls-resolver.yaml:6: outbound_tls.dnssec_resolvers: "127.0.0.1" is not host:port`,
-		"mta-sts-publish.yaml":       `mta-sts-publish.yaml:8: outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not "strict"`,
+		"mta-sts-publish.yaml": `mta-sts-publish.yaml:8: outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not "strict"`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

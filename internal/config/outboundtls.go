@@ -12,16 +12,11 @@ import (
 // (RFC 7672) first, then MTA-STS (RFC 8461), else the send connector's
 // tls setting; TLS reporting (RFC 8460) counts the outcomes.
 type OutboundTLS struct {
-	// DANE uses DNSSEC-validated TLSA records of MX hosts.
+	// DANE uses DNSSEC-validated TLSA records of MX hosts; it needs
+	// dns.trust_ad (a validating resolver on loopback), else it is off.
 	DANE bool `yaml:"dane"`
 	// MTASTS fetches, caches and applies MTA-STS policies.
 	MTASTS bool `yaml:"mta_sts"`
-	// DNSSECResolvers are validating resolvers on a trusted path
-	// (host:port; a local unbound) whose AD bit DANE believes; the
-	// policy lookups (MX, TLSA, TXT, the policy host) go to them. Empty:
-	// the servers of /etc/resolv.conf when every one is on loopback, else
-	// DANE stays off (logged at start) and MTA-STS uses them unvalidated.
-	DNSSECResolvers []string `yaml:"dnssec_resolvers"`
 	// CAFile holds extra PEM roots for policy hosts and MTA-STS MX
 	// certificates; empty: the system's roots only.
 	CAFile string `yaml:"ca_file"`
@@ -92,11 +87,6 @@ func applyOutboundTLSDefaults(c *Config) {
 
 func validateOutboundTLS(v *validator, c *Config) {
 	o := c.OutboundTLS
-	for i, r := range o.DNSSECResolvers {
-		if _, _, err := net.SplitHostPort(r); err != nil {
-			v.add(fmt.Sprintf("outbound_tls.dnssec_resolvers: %q is not host:port", r), "outbound_tls", "dnssec_resolvers", i)
-		}
-	}
 	if o.MTASTSFetchTimeout <= 0 || o.MTASTSRefreshInterval <= 0 {
 		v.add("outbound_tls: mta_sts_fetch_timeout and mta_sts_refresh_interval must be positive", "outbound_tls")
 	}

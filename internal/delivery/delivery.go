@@ -20,11 +20,25 @@ import (
 	"umbra/internal/tlspolicy"
 )
 
-// Resolver is the DNS the deliverer needs; *net.Resolver implements it,
-// tests use a fake.
+// Resolver is the DNS the deliverer needs: umbra's one resolver
+// (resolver.Cache) in a server; *net.Resolver implements it too.
 type Resolver interface {
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// noResolver is the Resolver of a Deliverer built without one (tests of
+// literal addresses, the simulation): every lookup is a temporary error,
+// so nothing reaches the system's DNS behind umbra's resolver and a
+// missing wiring defers rather than bounces.
+type noResolver struct{}
+
+func (noResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "no resolver configured", Name: name, IsTemporary: true}
+}
+
+func (noResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no resolver configured", Name: host, IsTemporary: true}
 }
 
 // Config configures a Deliverer.
@@ -154,13 +168,8 @@ func newState(cfg Config) (*state, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Resolver == nil && cfg.TLSPolicy != nil && cfg.TLSPolicy.DeliveryResolver() != nil {
-		// MX and addresses from the configured validating resolver: the
-		// hosts DANE authenticates are the ones DNSSEC vouched for.
-		cfg.Resolver = cfg.TLSPolicy.DeliveryResolver()
-	}
 	if cfg.Resolver == nil {
-		cfg.Resolver = net.DefaultResolver
+		cfg.Resolver = noResolver{}
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 30 * time.Second
@@ -236,6 +245,9 @@ func (d *Deliverer) Reload(cfg Config) error {
 	}
 	if cfg.TLSPolicy == nil { // built once at start, with its cache (outbound_tls needs a restart)
 		cfg.TLSPolicy = d.st.Load().cfg.TLSPolicy
+	}
+	if cfg.Resolver == nil { // built once at start: dns settings need a restart
+		cfg.Resolver = d.st.Load().cfg.Resolver
 	}
 	st, err := newState(cfg)
 	if err != nil {

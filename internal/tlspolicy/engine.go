@@ -53,10 +53,6 @@ type Config struct {
 	Log          *slog.Logger
 	// Report counts each session's outcome for TLS reporting (may be nil).
 	Report Reporter
-	// ResolveDelivery: delivery looks MX hosts and addresses up with
-	// Resolver too (DeliveryResolver), so the hosts DANE authenticates
-	// are the ones DNSSEC vouched for.
-	ResolveDelivery bool
 }
 
 // Reporter counts sessions per policy domain for TLS-RPT (RFC 8460).
@@ -114,16 +110,6 @@ func New(cfg Config) *Engine {
 	e.http = &http.Client{Transport: tr, Timeout: cfg.FetchTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("mta-sts: redirects are not followed") }}
 	return e
-}
-
-// DeliveryResolver is the resolver delivery should find MX hosts and
-// their addresses with when Config.ResolveDelivery is set (configured
-// validating resolvers), else nil (delivery keeps its own).
-func (e *Engine) DeliveryResolver() resolver.Resolver {
-	if !e.cfg.ResolveDelivery {
-		return nil
-	}
-	return e.cfg.Resolver
 }
 
 // Reporter returns the engine's TLS-RPT counter (nil when none).
