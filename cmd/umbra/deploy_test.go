@@ -88,6 +88,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
 	metrics.RegisterSigning(reg)
+	metrics.RegisterTLSPolicy(reg, func() float64 { return 0 })
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
 	msgauth.NewMetrics(reg)

@@ -229,6 +229,7 @@ func applyDefaults(c *Config) {
 	if s.Postmaster == "" {
 		s.Postmaster = defaultPostmaster(c) // after the domain types
 	}
+	applyOutboundTLSDefaults(c) // after the postmaster
 }
 
 // defaultPostmaster is postmaster@ the first authoritative domain, else
@@ -276,6 +277,7 @@ func newWithPresets() *Config {
 		},
 		Tracking:     Tracking{Enabled: true},
 		BackPressure: backPressurePresets(),
+		OutboundTLS:  outboundTLSPresets(),
 	}
 }
 

@@ -293,6 +293,7 @@ func validate(c *Config) []violation {
 
 	validateConsole(v, c)
 	validateBackPressure(v, c.BackPressure)
+	validateOutboundTLS(v, c)
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 

@@ -246,6 +246,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, replyAuthUnknownMech
 }
 
+// replyRequireTLSPlain refuses MAIL ... REQUIRETLS outside TLS (RFC 8689 §4.1).
+var replyRequireTLSPlain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session"}
+
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	return s.count("MAIL", s.mail(from, opts))
 }
@@ -260,6 +263,8 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
+	case opts != nil && opts.RequireTLS && !s.tlsActive():
+		return replyRequireTLSPlain
 	case s.c.cfg.Auth.Required && s.user == "":
 		return replyAuthRequired
 	case !s.has(config.RightSubmit) && !s.has(config.RightRelay):
@@ -403,6 +408,7 @@ func (s *session) data(r io.Reader) error {
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		RequireTLS: s.opts.RequireTLS,
 	}
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)
