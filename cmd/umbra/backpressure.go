@@ -36,6 +36,9 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 				sub, total := 0, 0
 				if err := store.View(func(tx *queue.Tx) error {
 					for _, q := range tx.Queues() {
+						if q.Name == queue.QueueQuarantine {
+							continue // held mail, not work: the database size watches it
+						}
 						total += q.Count
 						if q.Name == queue.QueueSubmission {
 							sub += q.Count

@@ -284,6 +284,7 @@ func validate(c *Config) []violation {
 
 	validateConsole(v, c)
 	validateBackPressure(v, c.BackPressure)
+	validateQuarantine(v, c.Transport.Quarantine)
 
 	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
 		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")

@@ -49,6 +49,10 @@ type ManagerConfig struct {
 	// Health is the record of servers that did not answer, shared with
 	// the deliverer; nil makes a new one.
 	Health *Health
+	// QuarantineExpiration (default 15 days) and QuarantineDSN: the
+	// expiry of quarantined mail (quarantine.go).
+	QuarantineExpiration time.Duration
+	QuarantineDSN        bool
 }
 
 // Manager is the queue manager: the only scheduler. It claims due

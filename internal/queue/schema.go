@@ -131,6 +131,8 @@ const (
 	QueueSubmission = "submission"
 	// QueuePoison holds poison messages.
 	QueuePoison = "poison"
+	// QueueQuarantine holds quarantined messages (quarantine.go).
+	QueueQuarantine = "quarantine"
 )
 
 func queueKey(queue string, id ID) []byte {
@@ -154,6 +156,9 @@ func parseQueueKey(k []byte) (string, ID, bool) {
 func QueuesOf(m *Message) []string {
 	if m.State == Poison {
 		return []string{QueuePoison}
+	}
+	if m.State == Quarantined {
+		return []string{QueueQuarantine}
 	}
 	var out []string
 	for _, r := range m.Rcpts {

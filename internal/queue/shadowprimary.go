@@ -37,6 +37,7 @@ func (q *Manager) Discards(server string, max int) ([]string, func()) {
 // dropped without a trace (SR-13).
 func (q *Manager) pruneDiscards(now time.Time) {
 	q.pruneBacklog(now) // retention.go: every expired record, not one batch
+	q.pruneQuarantine(now)
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
 	var stale []*Message
@@ -192,7 +193,7 @@ func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []merg
 		if id == m.ID {
 			continue
 		}
-		if o, err := tx.Get(id); err == nil && tookOver(tx, o, m, body) {
+		if o, err := tx.Get(id); err == nil && o.State != Quarantined && tookOver(tx, o, m, body) {
 			held = append(held, o)
 		}
 	}

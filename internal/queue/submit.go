@@ -33,10 +33,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 		m.Arrived = now
 	}
 	m.Size = int64(len(body))
-	active := q.reserve()
-	if active {
+	quarantined := quarantineOnSubmit(m) // quarantine.go: never scheduled
+	active := !quarantined && q.reserve()
+	switch {
+	case quarantined: // state set by quarantineOnSubmit
+	case active:
 		m.State = Active
-	} else {
+	default:
 		m.State, m.NextAttempt = Ready, now
 	}
 	all := m.Rcpts
@@ -52,6 +55,16 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 			if err := tx.PutSubmitKey(key, m.ID, now); err != nil {
 				return err
 			}
+		}
+		if quarantined {
+			// Its shadow copy must never be taken over and delivered
+			// (quarantine.go): the discard goes in this commit.
+			if m.ShadowServer != "" && m.ShadowID != "" {
+				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+					return err
+				}
+			}
+			return tx.PutNew(m, body)
 		}
 		keep, mr, discardNow := mergeHeld(tx, m, body)
 		if len(mr) > 0 {
@@ -81,6 +94,14 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 		return prev, true, nil
 	}
 	q.ev.Event("receive", m, nil, "")
+	if quarantined {
+		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
+		q.ev.Event("quarantine", m, nil, m.Quarantine)
+		if m.ShadowServer != "" && m.ShadowID != "" {
+			q.dsig.signal(m.ShadowServer)
+		}
+		return m.ID, false, nil
+	}
 	q.noteSubmitted(now)
 	for _, mr := range merged {
 		rc := mr.rcpt
