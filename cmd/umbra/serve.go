@@ -188,9 +188,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Health:          health,
 		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
+		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
 	})
 	dump.SetManager(mgr)
 	metrics.RegisterScheduler(reg, mgr.Destinations)
+	registerQuarantine(reg, mgr.QuarantineStats)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 		// Delivery's health record is memory: rebuild it from the stored
@@ -521,6 +523,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	srv.SetRecipients(rcptv)
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
+	mgr.SetQuarantine(next.Transport.Quarantine.Expiration.D(), next.Transport.Quarantine.DSNOnExpiry)
 	if shadows != nil {
 		// shadow_heartbeat_timeout, shadow_heartbeat_retry_count and
 		// command_timeout apply to the running heartbeats at once.

@@ -51,6 +51,7 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 	m.Size = int64(len(body))
 	m.State = Shadow
 	m.ShadowServer, m.ShadowID = "", ""
+	m.Quarantine = "" // the primary's checks judge its message; a copy is never quarantined
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
 		r.Status, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Shadowed, primary, addr, m.OrgID, ""
