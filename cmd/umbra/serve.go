@@ -335,6 +335,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		for range hup {
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge)
+			if err == nil {
+				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+			}
 			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
