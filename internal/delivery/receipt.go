@@ -76,13 +76,7 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
 	var plan []*routing.Server
 	add := func(list []*routing.Server, budget int) {
-		if len(list) == 0 {
-			return
-		}
-		off := int(r.next.Add(1) % uint64(len(list)))
-		for i := 0; i < budget; i++ {
-			plan = append(plan, list[(off+i)%len(list)])
-		}
+		plan = append(plan, receiptTries(r.d.health, list, r.next.Add(1), budget)...)
 	}
 	switch pref {
 	case config.ShadowOnReceiptPreferRemote:
@@ -101,14 +95,47 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 		c, err := r.session(ctx, st, s)
 		if err != nil {
 			errs = append(errs, s.Name+": "+err.Error())
+			if !errors.Is(err, smtp.ErrNoCopies) && ctx.Err() == nil {
+				// Tried last from now on, as delivery and heartbeats
+				// mark a server that did not answer (SR-16).
+				r.d.health.Unresponsive(time.Now(), "shadow copy on receipt: "+err.Error(), s.Name, s.Address)
+			}
 			continue
 		}
+		r.d.health.Responsive(s.Name, s.Address)
 		return &receiptLink{r: r, srv: s, c: c}, nil
 	}
 	if len(plan) == 0 {
 		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
+}
+
+// receiptTries picks budget tries from list: the servers destination
+// health has no mark for first, in an order rotated by turn to spread
+// copies, then the marked ones (a dead or unanswering server, SR-16),
+// which a waiting sender's copy reaches only when every other failed; a
+// server is tried again only when the list is shorter than the budget.
+func receiptTries(h *queue.Health, list []*routing.Server, turn uint64, budget int) []*routing.Server {
+	if len(list) == 0 || budget <= 0 {
+		return nil
+	}
+	var ok, marked []*routing.Server
+	off := int(turn % uint64(len(list)))
+	for i := range list {
+		s := list[(off+i)%len(list)]
+		if h != nil && h.Unhealthy(s.Name, s.Address) {
+			marked = append(marked, s)
+		} else {
+			ok = append(ok, s)
+		}
+	}
+	order := append(ok, marked...)
+	out := make([]*routing.Server, 0, budget)
+	for i := 0; i < budget; i++ {
+		out = append(out, order[i%len(order)])
+	}
+	return out
 }
 
 // session takes an idle shadow session to s or opens one.

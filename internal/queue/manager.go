@@ -85,7 +85,8 @@ type Manager struct {
 	dep departures // Departure: how a waited-on message left
 
 	// OnShadowed, when set, hears that a message with waiters became a
-	// shadow copy at primary, so that its discard can be asked for at once.
+	// shadow copy at primary, or that primary pushed a copy on receipt
+	// here (SubmitShadowCopy), so that its discard can be asked for at once.
 	OnShadowed func(primary string)
 	dsig       discardSignals // shadow sessions waiting for a discard notification
 

@@ -108,6 +108,13 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 	}
 	if stored {
 		q.ev.Event("shadow", m, nil, "shadow copy on receipt for "+primary)
+		// Its discard is asked for as the primary commits it (a watch
+		// session, XQUERYDISCARD WAIT=), not at the next heartbeat: a
+		// copy held for shadow_heartbeat_timeout after its delivery
+		// would double the disk and the takeover work for nothing.
+		if q.OnShadowed != nil {
+			q.OnShadowed(primary)
+		}
 	}
 	return stored, nil
 }
