@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -75,5 +76,31 @@ func TestReceiptTriesSkipUnhealthyPeers(t *testing.T) {
 	h.Responsive("hub-b", "127.0.0.2:25")
 	if got := receiptTries(h, list, 0, 1); got[0] != b {
 		t.Fatalf("after hub-b answered: %s", names(got))
+	}
+}
+
+// A push to a peer that a logging-in send connector reaches goes through
+// that connector (its login), as a heartbeat through it does; without
+// one, the organisation's own way (no connector).
+func TestPushViaLoggingInConnector(t *testing.T) {
+	st := &state{conns: map[string]*sendConnector{
+		"internet": {cfg: config.SendConnector{Name: "internet", SmartHosts: []string{"relay.example.net:25"}, Auth: config.SendAuth{Username: "u"}}},
+		"to-hub-b": {cfg: config.SendConnector{Name: "to-hub-b", SmartHosts: []string{"127.0.0.2:2525"}, Auth: config.SendAuth{Username: "edge1"}}},
+		"plain":    {cfg: config.SendConnector{Name: "plain", SmartHosts: []string{"hub-c.example.test"}}},
+		"by-name":  {cfg: config.SendConnector{Name: "by-name", SmartHosts: []string{"HUB-D"}, Auth: config.SendAuth{Username: "edge1"}}},
+	}}
+	for _, c := range []struct {
+		s    routing.Server
+		want string
+	}{
+		{routing.Server{Name: "hub-b", Address: "127.0.0.2:2525"}, "to-hub-b"},
+		{routing.Server{Name: "hub-b", Address: "127.0.0.2:25"}, "to-hub-b"},      // the same host
+		{routing.Server{Name: "hub-c.example.test", Address: "127.0.0.3:25"}, ""}, // no login: the organisation's way
+		{routing.Server{Name: "hub-d", Address: "127.0.0.4:25"}, "by-name"},
+		{routing.Server{Name: "hub-e", Address: "127.0.0.5:25"}, ""},
+	} {
+		if got := pushVia(st, &c.s); got != c.want {
+			t.Errorf("%s at %s: via %q, want %q", c.s.Name, c.s.Address, got, c.want)
+		}
 	}
 }
