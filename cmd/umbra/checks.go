@@ -8,6 +8,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/ratelimit"
 	"umbra/internal/smtp"
 )
 
@@ -21,10 +22,13 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
+	// rates are the rate limit counters of every connector (ratelimit.go).
+	rates *ratelimit.Counters
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
 	e := &edgeChecks{log: log, reg: reg, clk: clk}
+	e.rates = ratelimit.NewCounters(clk, reg)
 	e.cfg.Store(cfg)
 	return e
 }
@@ -33,5 +37,10 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 // in the order they run.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	if rl, err := ratelimit.New(rc, e.rates); err != nil {
+		return nil, err
+	} else if rl != nil {
+		checks = append(checks, rl)
+	}
 	return checks, nil
 }

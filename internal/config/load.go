@@ -136,11 +136,16 @@ func resolvePaths(c *Config, base string) {
 	abs(&c.Server.DataDir)
 	abs(&c.Topology)
 	abs(&c.Recipients.File)
+	ldapPaths(c, abs)
 	abs(&c.Transport.ClientCertFile)
 	abs(&c.Transport.ClientKeyFile)
 	abs(&c.Console.CertFile)
 	abs(&c.Console.KeyFile)
 	abs(&c.Console.CredentialsFile)
+	for i := range c.DKIM.Keys {
+		abs(&c.DKIM.Keys[i].KeyFile)
+	}
+	abs(&c.DKIM.ARC.KeyFile)
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}

@@ -16,6 +16,7 @@ import (
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/signing"
 )
 
 // Resolver is the DNS the deliverer needs; *net.Resolver implements it,
@@ -75,6 +76,9 @@ type Config struct {
 	// net.Dialer (source addresses do not apply): the in-process
 	// simulation's network (internal/sim).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Signer, when set, signs (DKIM) and seals (ARC) every copy that
+	// leaves the organisation (sign.go); nil sends them as stored.
+	Signer *signing.Signer
 }
 
 // Dedup is the record of final deliveries.
@@ -101,6 +105,8 @@ type Deliverer struct {
 
 	// outbound counts sessions by TLS outcome (SetOutbound, tlsobserve.go).
 	outbound OutboundObserver
+	// signing counts DKIM and ARC results (SetSigning, sign.go).
+	signing SigningObserver
 
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
