@@ -153,7 +153,7 @@ func parseQueueKey(k []byte) (string, ID, bool) {
 }
 
 // QueuesOf lists the distinct queues a message is in: poison for a
-// poison message, otherwise the queue of each pending recipient
+// poison message, quarantine for a quarantined one, otherwise the queue of each pending recipient
 // (submission when it has not been attempted yet) and the shadow queue
 // (shadow:PRIMARY) of each shadowed one.
 func QueuesOf(m *Message) []string {
