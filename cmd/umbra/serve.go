@@ -551,6 +551,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
 	mgr.SetQuarantine(next.Transport.Quarantine.Expiration.D(), next.Transport.Quarantine.DSNOnExpiry)
+	mgr.SetReloadable(next.Transport.MaxConnectionsPerDestination, duplicateWindow(next))
 	if shadows != nil {
 		// shadow_heartbeat_timeout, shadow_heartbeat_retry_count and
 		// command_timeout apply to the running heartbeats at once.
