@@ -297,3 +297,49 @@ func TestQuarantineRecord(t *testing.T) {
 		}
 	}
 }
+
+// A shadow server that took over the copy of a message quarantined here
+// (its discard was lost with the link) resubmits it: the copy merges
+// into the quarantined original — nothing is delivered — and the
+// sender's shadow copy is discarded at once, not when the quarantine
+// ends (it would expire unconfirmed first and be delivered there).
+func TestTakenOverCopyMergesIntoQuarantine(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" })
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	org := "0123456789abcdef0123456789abcdef"
+	orig := msg(s, "a@example.org", "x@example.net")
+	orig.OrgID, orig.ShadowServer, orig.ShadowID, orig.Quarantine = org, "edge", "0001-aa", "spam"
+	if err := q.Submit(ctx, orig, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	ids, done := q.Discards("edge", 10)
+	if len(ids) != 1 || ids[0] != "0001-aa" {
+		t.Fatalf("discards after quarantine: %v", ids)
+	}
+	done() // sent; the shadow server never got it and took its copy over
+	cp := msg(s, "a@example.org", "x@example.net")
+	cp.OrgID, cp.ShadowServer, cp.ShadowID = org, "edge", "0001-aa" // the same shadow id
+	if err := q.Submit(ctx, cp, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(cp.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the resubmitted copy of a quarantined message was queued: %v", err)
+	}
+	if ids, _ := q.Discards("edge", 10); len(ids) != 1 || ids[0] != "0001-aa" {
+		t.Fatalf("discards after the merge: %v", ids)
+	}
+	if m, err := q.Message(orig.ID); err != nil || m.State != Quarantined {
+		t.Fatalf("original: %+v %v", m, err)
+	}
+	q.Kick()
+	select {
+	case id := <-d.calls:
+		t.Fatalf("%s was attempted", id)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -193,7 +193,7 @@ func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []merg
 		if id == m.ID {
 			continue
 		}
-		if o, err := tx.Get(id); err == nil && o.State != Quarantined && tookOver(tx, o, m, body) {
+		if o, err := tx.Get(id); err == nil && tookOver(tx, o, m, body) {
 			held = append(held, o)
 		}
 	}
@@ -220,7 +220,11 @@ func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []merg
 			continue
 		}
 		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID})
-		if into.ShadowServer != m.ShadowServer || into.ShadowID != m.ShadowID || len(into.Pending()) == 0 {
+		// A quarantined original's discard went when it was quarantined,
+		// and the next comes only when the quarantine ends: the sender's
+		// copy must go now, or it expires unconfirmed and is delivered.
+		if into.ShadowServer != m.ShadowServer || into.ShadowID != m.ShadowID || len(into.Pending()) == 0 ||
+			into.State == Quarantined {
 			covered = false
 		}
 	}

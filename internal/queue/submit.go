@@ -56,16 +56,6 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 				return err
 			}
 		}
-		if quarantined {
-			// Its shadow copy must never be taken over and delivered
-			// (quarantine.go): the discard goes in this commit.
-			if m.ShadowServer != "" && m.ShadowID != "" {
-				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
-					return err
-				}
-			}
-			return tx.PutNew(m, body)
-		}
 		keep, mr, discardNow := mergeHeld(tx, m, body)
 		if len(mr) > 0 {
 			m.Rcpts, merged = keep, mr
@@ -76,6 +66,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 				return tx.AddDiscard(m.ShadowServer, m.ShadowID, now)
 			}
 			return nil
+		}
+		if quarantined && m.ShadowServer != "" && m.ShadowID != "" {
+			// Its shadow copy must never be taken over and delivered
+			// (quarantine.go): the discard goes in this commit.
+			if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+				return err
+			}
 		}
 		return tx.PutNew(m, body)
 	})
@@ -94,15 +91,9 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 		return prev, true, nil
 	}
 	q.ev.Event("receive", m, nil, "")
-	if quarantined {
-		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
-		q.ev.Event("quarantine", m, nil, m.Quarantine)
-		if m.ShadowServer != "" && m.ShadowID != "" {
-			q.dsig.signal(m.ShadowServer)
-		}
-		return m.ID, false, nil
+	if !quarantined {
+		q.noteSubmitted(now)
 	}
-	q.noteSubmitted(now)
 	for _, mr := range merged {
 		rc := mr.rcpt
 		rc.Queue = QueueMerged
@@ -115,6 +106,14 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 			q.release()
 		}
 		q.notifyGone(m.ID)
+		return m.ID, false, nil
+	}
+	if quarantined {
+		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
+		q.ev.Event("quarantine", m, nil, m.Quarantine)
+		if m.ShadowServer != "" && m.ShadowID != "" {
+			q.dsig.signal(m.ShadowServer)
+		}
 		return m.ID, false, nil
 	}
 	if active {
