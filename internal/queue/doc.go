@@ -320,6 +320,10 @@
 // record is version 3 only then). In the same commit the discard for its
 // shadow server, if any, is written: a quarantined message must never be
 // taken over and delivered elsewhere, so it exists on this server only.
+// A copy that a shadow server took over anyway (the discard lost) and
+// resubmits merges into the quarantined original (mergeHeld), and its
+// sender's copy is discarded in that commit, not when the quarantine
+// ends.
 // Release (Ready, due now, reason cleared, tracking keeps it), delete
 // (with or without DSN) and expiry (quarantine.go, hourly with the other
 // pruning) are each one commit; a crash leaves the message quarantined
