@@ -24,6 +24,7 @@ type edgeChecks struct {
 	clk clock.Clock
 	// rates are the rate limit counters of every connector (ratelimit.go).
 	rates *ratelimit.Counters
+	cf    *connFiltering // DNS lists and HELO checks (connfilter.go)
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
@@ -37,6 +38,11 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 // in the order they run.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	cf, err := e.cf.checks(rc)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, cf...)
 	if rl, err := ratelimit.New(rc, e.rates); err != nil {
 		return nil, err
 	} else if rl != nil {

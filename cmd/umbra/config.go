@@ -155,6 +155,9 @@ func checkAsServe(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if dc.Resolver, err = newResolver(cfg.DNS, nil); err != nil { // dns.servers, or a readable /etc/resolv.conf
+		return err
+	}
 	d, err := delivery.New(dc)
 	if err != nil {
 		return err

@@ -17,10 +17,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"umbra/internal/backpressure"
+	"umbra/internal/connfilter"
 	"umbra/internal/ldapdir"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
 	"umbra/internal/ratelimit"
+	"umbra/internal/resolver"
 	"umbra/internal/tracking"
 )
 
@@ -92,6 +94,8 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
+	resolver.NewMetrics(reg)
+	connfilter.NewMetrics(reg)
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -167,6 +167,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	// The one resolver of every lookup (delivery, connection filtering).
+	dnsResolver, err := newResolver(cfg.DNS, reg)
+	if err != nil {
+		return err
+	}
+	dc.Resolver = dnsResolver
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -257,6 +263,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
 	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
+	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
 	if err != nil {
 		return err
 	}
@@ -503,6 +510,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
 	}
+	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
 	next.AuthThrottle = cur.AuthThrottle
@@ -573,6 +581,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
 	next.Recipients.Callout = cur.Recipients.Callout
+	next.DNS = cur.DNS
 	return next, nil
 }
 

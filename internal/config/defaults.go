@@ -156,6 +156,7 @@ func applyDefaults(c *Config) {
 	}
 
 	setDur(&c.Console.SessionIdle, DefaultConsoleSessionIdle)
+	applyDNSDefaults(&c.DNS)
 	setDur(&c.Pickup.Interval, 5*time.Second)
 	if c.Pickup.MaxMessageSize == 0 {
 		c.Pickup.MaxMessageSize = DefaultMaxMessageSize
@@ -211,6 +212,7 @@ func applyDefaults(c *Config) {
 		if rc.BareNewlines == "" {
 			rc.BareNewlines = DefaultBareNewlines
 		}
+		applyConnectionFilteringDefaults(&rc.ConnectionFiltering)
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]
@@ -276,7 +278,8 @@ func newWithPresets() *Config {
 // connectorPresets is applied to each receive connector before its YAML is
 // decoded, for the same reason.
 func connectorPresets() ReceiveConnector {
-	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt}
+	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt,
+		ConnectionFiltering: connectionFilteringPresets()}
 }
 
 func setDur(d *Duration, v time.Duration) {

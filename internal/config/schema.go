@@ -34,6 +34,9 @@ type Config struct {
 	// (package backpressure).
 	BackPressure BackPressure `yaml:"back_pressure"`
 
+	// DNS is the resolver every lookup goes through (package resolver).
+	DNS DNS `yaml:"dns"`
+
 	// DKIM signs mail leaving the organisation and seals forwarded mail
 	// with ARC (package signing).
 	DKIM DKIM `yaml:"dkim"`
@@ -237,6 +240,8 @@ type ReceiveConnector struct {
 	// a connection for the copy; otherwise the message is accepted with
 	// one copy only (counted and logged).
 	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
+	// ConnectionFiltering: DNS blocklists at connect and HELO checks.
+	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
 }
 
 // Values of shadow_on_receipt.

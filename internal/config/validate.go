@@ -197,6 +197,7 @@ func validate(c *Config) []violation {
 		checkRights(v, rc.Permissions.Anonymous, at("permissions", "anonymous"))
 		checkRights(v, rc.Permissions.Authenticated, at("permissions", "authenticated"))
 		checkRights(v, rc.Permissions.Servers, at("permissions", "servers"))
+		validateConnectionFiltering(v, rc.ConnectionFiltering, at)
 		l := rc.Limits
 		for _, f := range []struct {
 			name string
@@ -287,6 +288,7 @@ func validate(c *Config) []violation {
 	validateConsole(v, c)
 	validateBackPressure(v, c.BackPressure)
 	validateQuarantine(v, c.Transport.Quarantine)
+	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 
 	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
