@@ -242,6 +242,8 @@ type ReceiveConnector struct {
 	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
 	// ConnectionFiltering: DNS blocklists at connect and HELO checks.
 	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
+	// MessageAuthentication: SPF, DKIM, DMARC, ARC (msgauth.go).
+	MessageAuthentication MessageAuthentication `yaml:"message_authentication"`
 }
 
 // Values of shadow_on_receipt.
