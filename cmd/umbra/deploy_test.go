@@ -91,6 +91,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterTLSPolicy(reg, func() float64 { return 0 })
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
+	registerQuarantine(reg, func() (int, int64) { return 0, 0 })
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {

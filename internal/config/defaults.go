@@ -144,6 +144,7 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxRetriesRemoteSiteShadow, DefaultMaxRetriesRemoteSiteShadow)
 	setInt(&t.MaxRetriesLocalSiteShadow, DefaultMaxRetriesLocalSiteShadow)
 	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
+	applyQuarantineDefaults(&t.Quarantine)
 	setInt(&t.MaxHopCount, DefaultMaxHopCount)
 	if t.BounceSizeLimit == 0 {
 		t.BounceSizeLimit = DefaultBounceSizeLimit

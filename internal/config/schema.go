@@ -141,6 +141,8 @@ type Transport struct {
 	// bigger than this comes back as its header section only
 	// (text/rfc822-headers), as Postfix's bounce_size_limit.
 	BounceSizeLimit Size `yaml:"bounce_size_limit"`
+	// Quarantine: expiry of quarantined mail (quarantine.go).
+	Quarantine Quarantine `yaml:"quarantine"`
 }
 
 // Accepted domain types.

@@ -294,6 +294,7 @@ func validate(c *Config) []violation {
 	validateConsole(v, c)
 	validateBackPressure(v, c.BackPressure)
 	validateOutboundTLS(v, c)
+	validateQuarantine(v, c.Transport.Quarantine)
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 

@@ -413,7 +413,7 @@ func (s *session) data(r io.Reader) error {
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)
 	}
-	if s.copiesOnReceipt() {
+	if s.copiesOnReceipt() && m.Quarantine == "" { // a quarantined message goes nowhere: no copy (queue/quarantine.go)
 		return s.submitWithCopy(m, body)
 	}
 	release := noRefusal
@@ -518,6 +518,7 @@ func noStorage(err error) bool {
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
 	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+		s.quarantine == "" && // a quarantined message leaves only when released: nothing to wait for
 		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
 
