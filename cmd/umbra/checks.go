@@ -8,6 +8,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/milter"
 	"umbra/internal/smtp"
 )
 
@@ -21,10 +22,13 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
+	// milterMetrics are registered once; the milter checks of every
+	// build count into them.
+	milterMetrics *milter.Metrics
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
-	e := &edgeChecks{log: log, reg: reg, clk: clk}
+	e := &edgeChecks{log: log, reg: reg, clk: clk, milterMetrics: milter.NewMetrics(reg)}
 	e.cfg.Store(cfg)
 	return e
 }
@@ -33,5 +37,12 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 // in the order they run.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	for _, mc := range rc.Milters {
+		m, err := milter.New(mc, e.cfg.Load().Server.Name, e.log.With("connector", rc.Name), e.milterMetrics)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, m)
+	}
 	return checks, nil
 }

@@ -227,6 +227,8 @@ type ReceiveConnector struct {
 	// a connection for the copy; otherwise the message is accepted with
 	// one copy only (counted and logged).
 	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
+	// Milters are asked in order at every stage (milter.go).
+	Milters []Milter `yaml:"milters"`
 }
 
 // Values of shadow_on_receipt.
