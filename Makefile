@@ -58,6 +58,7 @@ FUZZ_TARGETS := \
 	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent \
 	./internal/orgid/:FuzzStrip \
 	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply \
+	./internal/milter/:FuzzParseReply ./internal/milter/:FuzzParseOptNeg ./internal/milter/:FuzzHeaderEdits \
 	./internal/queue/:FuzzDecodePeer
 FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs

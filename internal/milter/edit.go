@@ -56,8 +56,13 @@ func (m message) bytes() []byte {
 		n += len(f.raw)
 	}
 	out := make([]byte, 0, n)
-	for _, f := range m.fields {
+	for i, f := range m.fields {
 		out = append(out, f.raw...)
+		// A field without its CRLF (the end of a BDAT message) gets one
+		// when anything follows it.
+		if !bytes.HasSuffix(f.raw, []byte("\r\n")) && (i < len(m.fields)-1 || m.sep || len(m.body) > 0) {
+			out = append(out, "\r\n"...)
+		}
 	}
 	if m.sep {
 		out = append(out, "\r\n"...)
@@ -122,6 +127,16 @@ func newField(name, value string) field {
 // addHeader appends a field (SMFIR_ADDHEADER).
 func (m *message) addHeader(name, value string) {
 	m.fields = append(m.fields, newField(name, value))
+	m.separate()
+}
+
+// separate gives an edited message the blank line between header and
+// body when it had none: its body began with a line that was not a
+// field, which might otherwise read as a continuation of a new one.
+func (m *message) separate() {
+	if !m.sep && len(m.body) > 0 {
+		m.sep = true
+	}
 }
 
 // insertHeader puts a field at position index of the header section
@@ -131,6 +146,7 @@ func (m *message) insertHeader(index uint32, name, value string) {
 	m.fields = append(m.fields, field{})
 	copy(m.fields[i+1:], m.fields[i:])
 	m.fields[i] = newField(name, value)
+	m.separate()
 }
 
 // changeHeader replaces the index-th field named name (1-based, case
