@@ -21,13 +21,13 @@ func TestMilterConfig(t *testing.T) {
 		t.Errorf("set: %+v", m[1])
 	}
 	for line, want := range map[string]string{
-		`      - {name: a, address: "127.0.0.1:11332"}`:                          `m.yaml:6: milter "a": address: want inet:HOST:PORT or unix:/path`,
-		`      - {name: a, address: "unix:milter.sock"}`:                         `m.yaml:6: milter "a": address: unix socket path "milter.sock" is not absolute`,
-		`      - {name: a, address: "inet:127.0.0.1"}`:                           `m.yaml:6: milter "a": address: want inet:HOST:PORT`,
-		`      - {address: "inet:127.0.0.1:1"}`:                                  `m.yaml:6: milter needs a name`,
-		`      - {name: a, address: "inet:127.0.0.1:1", on_failure: reject}`:     `m.yaml:6: milter "a": on_failure "reject": want tempfail or accept`,
-		`      - {name: a, address: "inet:127.0.0.1:1", command_timeout: -1s}`:   `m.yaml:6: negative duration`,
-		`      - {name: a, address: "inet:127.0.0.1:1", eom_timout: 1s}`:         `m.yaml:6`,
+		`      - {name: a, address: "127.0.0.1:11332"}`:                                                      `m.yaml:6: milter "a": address: want inet:HOST:PORT or unix:/path`,
+		`      - {name: a, address: "unix:milter.sock"}`:                                                     `m.yaml:6: milter "a": address: unix socket path "milter.sock" is not absolute`,
+		`      - {name: a, address: "inet:127.0.0.1"}`:                                                       `m.yaml:6: milter "a": address: want inet:HOST:PORT`,
+		`      - {address: "inet:127.0.0.1:1"}`:                                                              `m.yaml:6: milter needs a name`,
+		`      - {name: a, address: "inet:127.0.0.1:1", on_failure: reject}`:                                 `m.yaml:6: milter "a": on_failure "reject": want tempfail or accept`,
+		`      - {name: a, address: "inet:127.0.0.1:1", command_timeout: -1s}`:                               `m.yaml:6: negative duration`,
+		`      - {name: a, address: "inet:127.0.0.1:1", eom_timout: 1s}`:                                     `m.yaml:6`,
 		"      - {name: a, address: \"inet:127.0.0.1:1\"}\n      - {name: a, address: \"inet:127.0.0.1:2\"}": `m.yaml:7: milter "a" is defined twice`,
 	} {
 		_, err := Parse([]byte(base+line+"\n"), "m.yaml")
