@@ -9,6 +9,7 @@ import (
 	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/milter"
+	"umbra/internal/ratelimit"
 	"umbra/internal/smtp"
 )
 
@@ -22,6 +23,9 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
+	// rates are the rate limit counters of every connector (ratelimit.go).
+	rates *ratelimit.Counters
+	cf    *connFiltering // DNS lists and HELO checks (connfilter.go)
 	// milterMetrics are registered once; the milter checks of every
 	// build count into them.
 	milterMetrics *milter.Metrics
@@ -29,14 +33,26 @@ type edgeChecks struct {
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
 	e := &edgeChecks{log: log, reg: reg, clk: clk, milterMetrics: milter.NewMetrics(reg)}
+	e.rates = ratelimit.NewCounters(clk, reg)
 	e.cfg.Store(cfg)
 	return e
 }
 
 // build is the smtp.CheckBuilder: the checks of one receive connector,
-// in the order they run.
+// in the order they run. Milters come last: the local checks refuse
+// what they can before a milter is asked.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
+	cf, err := e.cf.checks(rc)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, cf...)
+	if rl, err := ratelimit.New(rc, e.rates); err != nil {
+		return nil, err
+	} else if rl != nil {
+		checks = append(checks, rl)
+	}
 	for _, mc := range rc.Milters {
 		m, err := milter.New(mc, e.cfg.Load().Server.Name, e.log.With("connector", rc.Name), e.milterMetrics)
 		if err != nil {

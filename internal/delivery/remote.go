@@ -22,6 +22,7 @@ import (
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
 	if leavesOrganisation(st, g) {
 		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
+		body = d.signOutbound(st, m, body)
 	}
 	if pc := d.takeIdle(g.key); pc != nil {
 		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it

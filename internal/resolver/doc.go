@@ -17,4 +17,19 @@
 //     resolver on a trusted path (loopback).
 //   - Every query is bounded by Config.Timeout per attempt and by the
 //     caller's context overall.
+//
+// A server runs one Cache in front of one Client (cmd/umbra dns.go):
+//   - An answer is kept whole, with the Secure flag of the one response it
+//     came from, for its TTL capped by CacheConfig.MaxTTL; records of a
+//     validated and an unvalidated response are never mixed in one answer.
+//   - A denial is kept for the RFC 2308 negative TTL (the smaller of the
+//     SOA's TTL and MINIMUM), capped by CacheConfig.NegativeTTL, and for
+//     NegativeTTL when it carries no SOA. Temporary errors are never kept.
+//   - At most CacheConfig.Size answers, the least recently used dropped.
+//   - Concurrent identical questions share one upstream lookup, bounded
+//     by CacheConfig.Budget; a caller that gives up leaves it running for
+//     the others and gets a temporary error.
+//   - Callers get their own Answer; its RRs are shared and read-only.
+//   - Metrics labels are bounded: a fixed list of record types ("other"
+//     for the rest), fixed outcomes and cache results.
 package resolver

@@ -33,8 +33,13 @@ type Answer struct {
 	Type   uint16   // the type asked
 	Rcode  int      // dns.RcodeSuccess, dns.RcodeNameError, …
 	Secure bool     // the AD bit of a trusted validating server
-	RRs    []dns.RR // the records of the type asked (CNAMEs followed)
-	TTL    time.Duration
+	RRs    []dns.RR // the records of the type asked (CNAMEs followed); shared, read-only
+	// TTL is how long the answer may be kept: the smallest TTL of RRs;
+	// for a denial (NXDOMAIN, NODATA) with an SOA in the authority
+	// section, the negative TTL of RFC 2308 §5 (the smaller of the SOA's
+	// TTL and its MINIMUM field), and SOA is set.
+	TTL time.Duration
+	SOA bool
 }
 
 // Config configures a Client.
@@ -86,6 +91,9 @@ func New(cfg Config) (*Client, error) {
 	}, nil
 }
 
+// Servers returns how many servers the client asks.
+func (c *Client) Servers() int { return len(c.cfg.Servers) }
+
 // Lookup implements Resolver.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	fqdn := dns.Fqdn(name)
@@ -120,6 +128,9 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 				continue
 			}
 			a.RRs, a.TTL = answerRRs(r, fqdn, qtype)
+			if len(a.RRs) == 0 {
+				a.TTL, a.SOA = negativeTTL(r)
+			}
 			if r.Rcode == dns.RcodeNameError {
 				return a, dnsError(name, srv, "no such host", false, true)
 			}
@@ -162,13 +173,55 @@ func answerRRs(r *dns.Msg, name string, qtype uint16) ([]dns.RR, time.Duration) 
 	return out, time.Duration(ttl) * time.Second
 }
 
+// negativeTTL is RFC 2308 §5's TTL of a denial: the smaller of the TTL of
+// the SOA in the authority section and its MINIMUM field; false when the
+// response carries no SOA (and so must not be cached by that rule).
+func negativeTTL(r *dns.Msg) (time.Duration, bool) {
+	for _, rr := range r.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second, true
+		}
+	}
+	return 0, false
+}
+
 func dnsError(name, server, msg string, temporary, notFound bool) *net.DNSError {
 	return &net.DNSError{Err: msg, Name: name, Server: server, IsTimeout: temporary && strings.Contains(msg, "timeout"),
 		IsTemporary: temporary, IsNotFound: notFound}
 }
 
+// lookuper is what the net.Resolver-style methods are built on.
+type lookuper interface {
+	Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error)
+}
+
 // LookupMX implements Resolver: the MX records of name, by preference.
 func (c *Client) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	return lookupMX(ctx, c, name)
+}
+
+// LookupIPAddr implements Resolver: A and AAAA records.
+func (c *Client) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	return lookupIPAddr(ctx, c, host)
+}
+
+// LookupHost implements Resolver.
+func (c *Client) LookupHost(ctx context.Context, host string) ([]string, error) {
+	return lookupHost(ctx, c, host)
+}
+
+// LookupTXT implements Resolver.
+func (c *Client) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return lookupTXT(ctx, c, name)
+}
+
+// LookupAddr implements Resolver.
+func (c *Client) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	return lookupAddr(ctx, c, addr)
+}
+
+// lookupMX: the MX records of name, by preference.
+func lookupMX(ctx context.Context, c lookuper, name string) ([]*net.MX, error) {
 	a, err := c.Lookup(ctx, name, dns.TypeMX)
 	if err != nil {
 		return nil, err
@@ -182,11 +235,15 @@ func (c *Client) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
 	return out, nil
 }
 
-// LookupIPAddr implements Resolver: A and AAAA records. It fails only
+// lookupIPAddr: A and AAAA records. It fails only
 // when both lookups fail; not found when neither type exists.
-func (c *Client) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+func lookupIPAddr(ctx context.Context, c lookuper, host string) ([]net.IPAddr, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IPAddr{{IP: ip}}, nil
+	}
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		// RFC 6761 §6.3: localhost names are loopback, never asked.
+		return []net.IPAddr{{IP: net.IPv4(127, 0, 0, 1)}, {IP: net.IPv6loopback}}, nil
 	}
 	var out []net.IPAddr
 	var errs []error
@@ -217,9 +274,9 @@ func (c *Client) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, e
 	return nil, errs[0]
 }
 
-// LookupHost implements Resolver: the addresses of host as strings.
-func (c *Client) LookupHost(ctx context.Context, host string) ([]string, error) {
-	ips, err := c.LookupIPAddr(ctx, host)
+// lookupHost: the addresses of host as strings.
+func lookupHost(ctx context.Context, c lookuper, host string) ([]string, error) {
+	ips, err := lookupIPAddr(ctx, c, host)
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +287,8 @@ func (c *Client) LookupHost(ctx context.Context, host string) ([]string, error) 
 	return out, nil
 }
 
-// LookupTXT implements Resolver: each TXT record's strings joined.
-func (c *Client) LookupTXT(ctx context.Context, name string) ([]string, error) {
+// lookupTXT: each TXT record's strings joined.
+func lookupTXT(ctx context.Context, c lookuper, name string) ([]string, error) {
 	a, err := c.Lookup(ctx, name, dns.TypeTXT)
 	if err != nil {
 		return nil, err
@@ -243,8 +300,8 @@ func (c *Client) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	return out, nil
 }
 
-// LookupAddr implements Resolver: the PTR names of an address.
-func (c *Client) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+// lookupAddr: the PTR names of an address.
+func lookupAddr(ctx context.Context, c lookuper, addr string) ([]string, error) {
 	rev, err := dns.ReverseAddr(addr)
 	if err != nil {
 		return nil, &net.DNSError{Err: "not an IP address", Name: addr}

@@ -108,3 +108,30 @@ func TestTruncatedRetriesOverTCP(t *testing.T) {
 		t.Fatalf("got %d records, %v", len(a.RRs), err)
 	}
 }
+
+// Servers are asked in order: one that fails (SERVFAIL) or does not
+// answer passes the question to the next; a denial is final.
+func TestServersInOrder(t *testing.T) {
+	broken := dnstest.Start(t, "a.test. 60 IN A 127.0.0.1")
+	broken.Fail(".")
+	silent := dnstest.Start(t)
+	silent.Drop(".")
+	good := dnstest.Start(t, "a.test. 60 IN A 127.0.0.2")
+	c, err := resolver.New(resolver.Config{Servers: []string{broken.Addr, silent.Addr, good.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := c.LookupHost(context.Background(), "a.test")
+	if err != nil || len(hosts) != 1 || hosts[0] != "127.0.0.2" {
+		t.Fatalf("hosts %v, %v", hosts, err)
+	}
+	denying := dnstest.Start(t)
+	c, _ = resolver.New(resolver.Config{Servers: []string{denying.Addr, good.Addr}, Timeout: 200 * time.Millisecond, Attempts: 2})
+	_, err = c.LookupHost(context.Background(), "a.test")
+	if de := dnsErr(t, err); !de.IsNotFound {
+		t.Fatalf("a denial from the first server: %+v", de)
+	}
+	if good.Queries() != 2 { // A and AAAA in the first round only
+		t.Fatalf("the next server was asked after a denial: %d queries", good.Queries())
+	}
+}

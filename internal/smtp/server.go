@@ -93,6 +93,8 @@ type ServerConfig struct {
 	// Recipients validates RCPT at accepted domains (SMTP-6); see
 	// SetRecipients.
 	Recipients *recipients.Validator
+	// Accounts verifies AUTH on connectors with auth.ldap (accounts.go).
+	Accounts AccountSource
 	// Listen, when set, opens the bindings instead of net.Listen: the
 	// in-process simulation's network (internal/sim).
 	Listen func(network, addr string) (net.Listener, error)
@@ -145,6 +147,7 @@ type Server struct {
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
 	postmaster string
+	accounts   AccountSource // AUTH accounts of auth.ldap connectors
 	maxHops    int
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
 
@@ -185,6 +188,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
 		draining: make(chan struct{}), clk: cfg.Clock}
 	s.postmaster, s.maxHops = cfg.Postmaster, cfg.MaxHopCount
+	s.accounts = cfg.Accounts
 	s.listen = cfg.Listen
 	s.checkBuilder = cfg.Checks
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
@@ -250,6 +254,12 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 				return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
 			}
 			c.creds = creds
+		}
+		if rc.Auth.LDAP {
+			if s.accounts == nil {
+				return nil, fmt.Errorf("connector %s: auth.ldap without an account directory", rc.Name)
+			}
+			c.creds = withAccounts(c.creds, s.accounts)
 		}
 		if s.checkBuilder != nil {
 			checks, err := s.checkBuilder(rc)

@@ -216,12 +216,16 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			}
 			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
-		server, err := s.c.creds.Check(name, password)
+		server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
 		if locked && (err != nil || !server) {
 			// A lock-out of the address never keeps a transport server
 			// out (issue 14): only a server account's right password
 			// passes it.
 			return s.count("AUTH", s.authLockedOut(name))
+		}
+		if errors.Is(err, errAccountsUnavailable) { // not the client's failure: no throttle
+			s.log.Warn("authentication not verifiable", "err", err)
+			return s.count("AUTH", replyAuthTempFail)
 		}
 		if err != nil {
 			return s.count("AUTH", s.authFailed(name, "bad_credentials"))

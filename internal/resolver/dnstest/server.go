@@ -20,6 +20,8 @@ type Server struct {
 	mu      sync.Mutex
 	rrs     []dns.RR
 	fail    []string // name suffixes answered with SERVFAIL
+	drop    []string // name suffixes never answered
+	secure  []string // name suffixes answered with AD set
 	queries int
 	udp     *dns.Server
 	tcp     *dns.Server
@@ -91,6 +93,29 @@ func (s *Server) Fail(suffix string) {
 	s.fail = append(s.fail, strings.ToLower(dns.Fqdn(suffix)))
 }
 
+// Drop makes every query for a name ending in suffix go unanswered.
+func (s *Server) Drop(suffix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop = append(s.drop, strings.ToLower(dns.Fqdn(suffix)))
+}
+
+// Secure sets the AD bit on answers for names ending in suffix.
+func (s *Server) Secure(suffix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secure = append(s.secure, strings.ToLower(dns.Fqdn(suffix)))
+}
+
+func under(name string, suffixes []string) bool {
+	for _, f := range suffixes {
+		if name == f || strings.HasSuffix(name, "."+f) || f == "." {
+			return true
+		}
+	}
+	return false
+}
+
 // Queries returns how many queries the server answered.
 func (s *Server) Queries() int {
 	s.mu.Lock()
@@ -112,14 +137,18 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 	qt := q.Question[0].Qtype
 	s.mu.Lock()
 	s.queries++
-	for _, f := range s.fail {
-		if qn == f || strings.HasSuffix(qn, "."+f) {
-			s.mu.Unlock()
-			r.Rcode = dns.RcodeServerFailure
-			w.WriteMsg(r)
-			return
-		}
+	if under(qn, s.drop) {
+		s.mu.Unlock()
+		return
 	}
+	if under(qn, s.fail) {
+		s.mu.Unlock()
+		r.Rcode = dns.RcodeServerFailure
+		w.WriteMsg(r)
+		return
+	}
+	r.AuthenticatedData = under(qn, s.secure)
+	asked := qn
 	exists := false
 	for range 8 { // follow CNAMEs within the zone
 		next := ""
@@ -141,10 +170,15 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		}
 		qn = next
 	}
-	s.mu.Unlock()
 	if !exists {
 		r.Rcode = dns.RcodeNameError
 	}
+	if len(r.Answer) == 0 || !exists {
+		if soa := s.soaFor(asked); soa != nil {
+			r.Ns = append(r.Ns, soa)
+		}
+	}
+	s.mu.Unlock()
 	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {
 		size := 512
 		if o := q.IsEdns0(); o != nil {
@@ -153,4 +187,23 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		r.Truncate(size)
 	}
 	w.WriteMsg(r)
+}
+
+// soaFor returns a copy of the SOA of the closest zone enclosing name.
+func (s *Server) soaFor(name string) dns.RR {
+	var best dns.RR
+	for _, rr := range s.rrs {
+		h := rr.Header()
+		zone := strings.ToLower(h.Name)
+		if h.Rrtype != dns.TypeSOA || !(name == zone || strings.HasSuffix(name, "."+zone) || zone == ".") {
+			continue
+		}
+		if best == nil || len(zone) > len(best.Header().Name) {
+			best = rr
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return dns.Copy(best)
 }
