@@ -173,11 +173,13 @@ func (s *session) send(code byte, data []byte, macroStage int, timeout time.Dura
 	return err
 }
 
-// await reads the milter's reply, past progress notes (each of which
-// restarts the timeout, as in Postfix).
+// await reads the milter's reply, past progress notes. Each note
+// restarts the timeout, as in Postfix, but never past maxProgress
+// timeouts from the start: a milter cannot hold a session for ever.
 func (s *session) await(timeout time.Duration) (reply, error) {
+	limit := time.Now().Add(maxProgress * timeout)
 	for {
-		s.conn.SetDeadline(time.Now().Add(timeout))
+		s.conn.SetDeadline(minTime(time.Now().Add(timeout), limit))
 		p, err := readPacket(s.br)
 		if err != nil {
 			return reply{}, err
@@ -190,6 +192,17 @@ func (s *session) await(timeout time.Duration) (reply, error) {
 			return r, nil
 		}
 	}
+}
+
+// maxProgress bounds how far progress notes stretch one reply's wait,
+// in timeouts.
+const maxProgress = 4
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // event sends one event and, unless the milter negotiated no reply,

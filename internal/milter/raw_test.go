@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawMilter serves one milter connection with handle, for protocol
@@ -137,4 +138,46 @@ func TestMilterBadVersion(t *testing.T) {
 	})
 	d := dial(t, startMTA(t, &fakeQueue{}, milterConf(addr, "")))
 	d.cmd("EHLO client.test", "451 4.7.1")
+}
+
+// Progress notes keep a slow milter's reply waited for, but not for
+// ever: one that only ever says "progress" fails.
+func TestMilterProgress(t *testing.T) {
+	for _, endless := range []bool{false, true} {
+		addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+			if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+				return
+			}
+			for i := 0; endless || i < 3; i++ {
+				if _, err := c.Write(appendPacket(nil, repProgress, nil)); err != nil {
+					return
+				}
+				if i > 1000 {
+					return
+				}
+				time.Sleep(40 * time.Millisecond)
+			}
+			c.Write(appendPacket(appendPacket(nil, repAddHeader, []byte("X-Slow\x00done\x00")), repAccept, nil))
+			readPacket(r)
+		})
+		q := &fakeQueue{}
+		timeout := "2s" // room for a loaded machine: the notes come every 40 ms
+		if endless {
+			timeout = "100ms"
+		}
+		d := dial(t, startMTA(t, q, milterConf(addr, ", eom_timeout: "+timeout)))
+		d.cmd("EHLO client.test", "250")
+		got := d.send("a@sender.test", []string{"u@example.test"}, msg)
+		switch {
+		case !endless && (!strings.HasPrefix(got, "250") || q.count() != 1):
+			t.Fatalf("progress then accept: %q, queued %d", got, q.count())
+		case endless && (!strings.HasPrefix(got, "451 4.7.1") || q.count() != 0):
+			t.Fatalf("endless progress: %q, queued %d", got, q.count())
+		}
+		if !endless {
+			if _, body := q.last(t); !strings.Contains(body, "X-Slow: done\r\n") {
+				t.Fatalf("body %q", body)
+			}
+		}
+	}
 }
