@@ -31,7 +31,7 @@ func startRspamd(t *testing.T) string {
 	}
 	dns := dnstest.Start(t)
 	dir := t.TempDir()
-	for _, d := range []string{"db", "run", "log"} {
+	for _, d := range []string{"db", "run", "log", "local"} {
 		os.Mkdir(filepath.Join(dir, d), 0o755)
 	}
 	// A short public suffix list: rspamd's own takes half a minute to
@@ -71,7 +71,10 @@ milter_headers {
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-f", "-c", confFile, "--var", "DBDIR=" + dir + "/db", "--var", "RUNDIR=" + dir + "/run", "--var", "LOGDIR=" + dir + "/log"}
+	args := []string{"-f", "-c", confFile, "--var", "DBDIR=" + dir + "/db", "--var", "RUNDIR=" + dir + "/run", "--var", "LOGDIR=" + dir + "/log",
+		// The host's local.d and override.d (Redis servers, remote maps)
+		// must not reach the test's rspamd.
+		"--var", "LOCAL_CONFDIR=" + dir + "/local"}
 	if os.Getuid() == 0 {
 		args = append(args, "-i") // rspamd refuses root workers without it
 	}
