@@ -375,7 +375,7 @@ func (s *session) negotiate() error {
 		return err
 	}
 	if s.neg.ignored != 0 {
-		s.c.log.Info("milter asked for actions umbra does not offer; they will be ignored", "actions", fmt.Sprintf("%#x", s.neg.ignored))
+		s.c.log.Debug("milter asked for actions umbra does not offer; they will be ignored", "actions", fmt.Sprintf("%#x", s.neg.ignored))
 	}
 	return nil
 }
