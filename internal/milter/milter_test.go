@@ -3,6 +3,8 @@ package milter
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -311,4 +313,31 @@ func TestMilterFailurePolicy(t *testing.T) {
 			t.Fatal("a timed-out milter's header was applied")
 		}
 	})
+}
+
+// A milter on a unix socket (unix:/path) is reached the same way.
+func TestMilterUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "milter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "m.sock") // short: a socket path has 108 octets
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &script{mods: func(m gomilter.Modifier) error { return m.AddHeader("X-Unix", "yes") }}
+	srv := gomilter.NewServer(gomilter.WithMilter(func() gomilter.Milter { return &scriptMilter{s: s} }), gomilter.WithActions(gomilter.OptAddHeader))
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	q := &fakeQueue{}
+	d := dial(t, startMTA(t, q, milterConf("unix:"+path, "")))
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "250") {
+		t.Fatalf("end of data %q", got)
+	}
+	if _, body := q.last(t); !strings.Contains(body, "\r\nX-Unix: yes\r\n\r\n") {
+		t.Fatalf("body %q", body)
+	}
 }
