@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 
@@ -9,7 +10,9 @@ import (
 	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/milter"
+	"umbra/internal/msgauth"
 	"umbra/internal/ratelimit"
+	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
 
@@ -23,6 +26,10 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
+	// dns is the server's resolver (the dns section), which message
+	// authentication asks.
+	dns     resolver.Resolver
+	msgauth *msgauth.Metrics
 	// rates are the rate limit counters of every connector (ratelimit.go).
 	rates *ratelimit.Counters
 	cf    *connFiltering // DNS lists and HELO checks (connfilter.go)
@@ -32,7 +39,7 @@ type edgeChecks struct {
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
-	e := &edgeChecks{log: log, reg: reg, clk: clk, milterMetrics: milter.NewMetrics(reg)}
+	e := &edgeChecks{log: log, reg: reg, clk: clk, msgauth: msgauth.NewMetrics(reg), milterMetrics: milter.NewMetrics(reg)}
 	e.rates = ratelimit.NewCounters(clk, reg)
 	e.cfg.Store(cfg)
 	return e
@@ -40,7 +47,8 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 
 // build is the smtp.CheckBuilder: the checks of one receive connector,
 // in the order they run. Milters come last: the local checks refuse
-// what they can before a milter is asked.
+// what they can before a milter is asked, and a milter sees the
+// Authentication-Results header message authentication added.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
 	cf, err := e.cf.checks(rc)
@@ -52,6 +60,14 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		return nil, err
 	} else if rl != nil {
 		checks = append(checks, rl)
+	}
+	if ma := rc.MessageAuthentication; ma.Enabled() {
+		// SPF, DKIM, DMARC and ARC at the end of data (package msgauth).
+		// Never the system's DNS behind umbra's resolver.
+		if e.dns == nil {
+			return nil, fmt.Errorf("receive connector %s: message_authentication needs the server's resolver", rc.Name)
+		}
+		checks = append(checks, msgauth.New(ma, e.dns, e.log.With("check", "msgauth"), e.msgauth))
 	}
 	for _, mc := range rc.Milters {
 		m, err := milter.New(mc, e.cfg.Load().Server.Name, e.log.With("connector", rc.Name), e.milterMetrics)

@@ -21,6 +21,7 @@ import (
 	"umbra/internal/ldapdir"
 	"umbra/internal/metrics"
 	"umbra/internal/milter"
+	"umbra/internal/msgauth"
 	"umbra/internal/queue"
 	"umbra/internal/ratelimit"
 	"umbra/internal/resolver"
@@ -90,6 +91,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterSigning(reg)
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
+	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {
 		t.Fatal(err)

@@ -262,6 +262,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
 	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
 	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
+	edge.dns = dnsResolver // message authentication's SPF, DKIM, DMARC and ARC lookups
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,10 @@ const (
 	DefaultCalloutNegativeTTL   = 3 * time.Hour
 	DefaultCalloutTimeout       = 30 * time.Second
 	DefaultCalloutMaxConcurrent = 10
+	// Message authentication (receive_connectors[].message_authentication;
+	// the profiles' values are in msgauth.go).
+	DefaultMsgAuthMaxSignatures = 5
+	DefaultMsgAuthTimeout       = 20 * time.Second
 )
 
 // DefaultRetrySchedule is the wait after each failed attempt; the last
@@ -216,6 +220,7 @@ func applyDefaults(c *Config) {
 			rc.BareNewlines = DefaultBareNewlines
 		}
 		applyConnectionFilteringDefaults(&rc.ConnectionFiltering)
+		applyMsgAuthDefaults(&rc.MessageAuthentication, c.Server.Name)
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]

@@ -240,6 +240,8 @@ type ReceiveConnector struct {
 	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
 	// ConnectionFiltering: DNS blocklists at connect and HELO checks.
 	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
+	// MessageAuthentication: SPF, DKIM, DMARC, ARC (msgauth.go).
+	MessageAuthentication MessageAuthentication `yaml:"message_authentication"`
 	// Milters are asked in order at every stage (milter.go).
 	Milters []Milter `yaml:"milters"`
 }

@@ -221,6 +221,7 @@ func validate(c *Config) []violation {
 		if rc.BareNewlines != BareNewlinesReject && rc.BareNewlines != BareNewlinesNormalize {
 			v.add(fmt.Sprintf("bare_newlines %q: want %s or %s", rc.BareNewlines, BareNewlinesReject, BareNewlinesNormalize), at("bare_newlines")...)
 		}
+		validateMsgAuth(v, rc.MessageAuthentication, at)
 		if rc.MaxAcknowledgementDelay < 0 {
 			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
 		}
