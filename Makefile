@@ -10,6 +10,7 @@ FUZZTIME  ?= 30s
 RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/ ./internal/console/
 RACE_PKGS += ./internal/signing/
 RACE_PKGS += ./internal/ldapdir/ ./internal/ratelimit/
+RACE_PKGS += ./internal/milter/
 
 .PHONY: all build run test vet race fuzz bench chaos chaos-receipt sim install demo clean
 
