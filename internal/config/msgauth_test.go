@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -43,5 +44,20 @@ receive_connectors:
 		if err == nil || !strings.Contains(err.Error(), bad.msg) || !strings.Contains(err.Error(), "t.yaml:5") {
 			t.Errorf("%s: %v, want %q at line 5", bad.block, err, bad.msg)
 		}
+	}
+}
+
+// A connector whose Authentication-Results the ARC sealer would not
+// recognise is a configuration error, not a silent lack of seals.
+func TestAuthservIDMustMatchARCSealer(t *testing.T) {
+	base := "server: {name: MX.example.test}\n" +
+		"dkim:\n  arc: {domain: example.test, selector: a1, key_file: /nonexistent/k}\n" +
+		"receive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:25\"]\n    message_authentication: {profile: internet%s}\n"
+	if _, err := Parse([]byte(fmt.Sprintf(base, "")), "t.yaml"); err != nil && strings.Contains(err.Error(), "authserv_id") {
+		t.Fatalf("defaults disagree: %v", err)
+	}
+	_, err := Parse([]byte(fmt.Sprintf(base, ", authserv_id: other.example.test")), "t.yaml")
+	if err == nil || !strings.Contains(err.Error(), "differs from dkim.arc.authserv_id") || !strings.Contains(err.Error(), "t.yaml:") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -37,6 +37,7 @@ var (
 	replyNUL          = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
 	replyNoStorage    = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
 	replyShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	replyNestedMail   = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
 	replyAuthLimit    = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
 )
 
@@ -252,6 +253,11 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
+	if s.busy.Load() {
+		// RFC 5321 §4.1.4: MAIL inside an open transaction is out of
+		// sequence; the open one (its recipients) stays as it was.
+		return replyNestedMail
+	}
 	s.Reset()
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
