@@ -20,6 +20,7 @@ import (
 	"umbra/internal/connfilter"
 	"umbra/internal/ldapdir"
 	"umbra/internal/metrics"
+	"umbra/internal/milter"
 	"umbra/internal/msgauth"
 	"umbra/internal/queue"
 	"umbra/internal/ratelimit"
@@ -99,6 +100,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	}
 	resolver.NewMetrics(reg)
 	connfilter.NewMetrics(reg)
+	milter.NewMetrics(reg)
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,10 @@ func applyDefaults(c *Config) {
 		s.LogLevel = "info"
 	}
 
+	for i := range c.ReceiveConnectors {
+		milterDefaults(&c.ReceiveConnectors[i])
+	}
+
 	t := &c.Transport
 	if len(t.RetrySchedule) == 0 {
 		for _, d := range DefaultRetrySchedule {

@@ -247,6 +247,8 @@ type ReceiveConnector struct {
 	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
 	// MessageAuthentication: SPF, DKIM, DMARC, ARC (msgauth.go).
 	MessageAuthentication MessageAuthentication `yaml:"message_authentication"`
+	// Milters are asked in order at every stage (milter.go).
+	Milters []Milter `yaml:"milters"`
 }
 
 // Values of shadow_on_receipt.

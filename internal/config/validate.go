@@ -230,6 +230,7 @@ func validate(c *Config) []violation {
 		if rc.MaxAcknowledgementDelay < 0 {
 			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
 		}
+		validateMilters(v, i, rc)
 		switch rc.ShadowOnReceipt {
 		case ShadowOnReceiptOff, ShadowOnReceiptPreferRemote, ShadowOnReceiptRemoteOnly, ShadowOnReceiptLocalOnly:
 		default:
