@@ -85,6 +85,8 @@ type session struct {
 	// starts with.
 	quarantine, sessionQuarantine string
 	discard, sessionDiscard       bool
+	// checks: the connector's checks with per-session state (filter.go).
+	checks []Check
 
 	stats connStats // connect and disconnect log lines (connlog.go)
 }
@@ -246,6 +248,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, replyAuthUnknownMech
 }
 
+// replyRequireTLSPlain refuses MAIL ... REQUIRETLS outside TLS (RFC 8689 §4.1).
+var replyRequireTLSPlain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session"}
+
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	return s.count("MAIL", s.mail(from, opts))
 }
@@ -260,6 +265,8 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
+	case opts != nil && opts.RequireTLS && !s.tlsActive():
+		return replyRequireTLSPlain
 	case s.c.cfg.Auth.Required && s.user == "":
 		return replyAuthRequired
 	case !s.has(config.RightSubmit) && !s.has(config.RightRelay):
@@ -386,7 +393,7 @@ func (s *session) data(r io.Reader) error {
 		return perr
 	}
 	body = s.removeForgedResults(body, len(trace)) // before the checks, which add umbra's own
-	content, rcpts, cerr := s.checkData(body[len(trace):])
+	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
 		return cerr
 	}
@@ -405,11 +412,12 @@ func (s *session) data(r io.Reader) error {
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		RequireTLS: s.opts.RequireTLS,
 	}
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)
 	}
-	if s.copiesOnReceipt() {
+	if s.copiesOnReceipt() && m.Quarantine == "" { // a quarantined message goes nowhere: no copy (queue/quarantine.go)
 		return s.submitWithCopy(m, body)
 	}
 	release := noRefusal
@@ -514,6 +522,7 @@ func noStorage(err error) bool {
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
 	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+		s.quarantine == "" && // a quarantined message leaves only when released: nothing to wait for
 		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
 
@@ -676,9 +685,11 @@ func (s *session) Reset() {
 	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.busy.Store(false)
+	s.resetChecks()
 }
 
 func (s *session) Logout() error {
+	s.closeChecks()
 	s.logDisconnect()
 	return nil
 }
