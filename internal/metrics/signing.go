@@ -11,7 +11,8 @@ type Signing struct {
 }
 
 // DKIMResults: "signed", "no_key" (no key for the From: or envelope
-// sender's domain: sent unsigned), "error" (the message could not be
+// sender's domain: sent unsigned), "external" (the message did not
+// originate inside the organisation: never signed), "error" (the message could not be
 // read as a header and body: sent unsigned).
 var DKIMResults = []string{"signed", "no_key", "external", "error"}
 

@@ -49,7 +49,10 @@ func (s *session) removeForgedResults(body []byte, traceLen int) []byte {
 func (s *session) originInside(content []byte) bool {
 	switch {
 	case s.trustedServer():
-		return orgid.Internal(content) || s.c.cfg.DKIMSign
+		// A user's own submission through such a connector is still a
+		// submission; a server account forwards what another server
+		// decided.
+		return orgid.Internal(content) || s.c.cfg.DKIMSign || s.user != "" && !s.serverAccount
 	case s.user != "":
 		return true
 	}
