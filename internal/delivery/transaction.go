@@ -46,6 +46,10 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	} else if m.UTF8 && !envelopeASCII(m, rcpts) {
 		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
 	}
+	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
+		return pipelinedResults(c, hop, rcpts, c.Pipeline(m.From, opts, rcptList(m, rcpts), [][]byte{body}, lmtp),
+			lmtp, okOutcome, primary, shadowID)
+	}
 	if err := c.Mail(m.From, opts); err != nil {
 		return classifyAll(rcpts, hop, err)
 	}
@@ -53,17 +57,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	var acceptedAddrs []string
 	for _, i := range rcpts {
 		r := &m.Rcpts[i]
-		ro := &gosmtp.RcptOptions{}
-		if r.Notify != 0 {
-			for _, n := range notifyOrder { // already in sortNotify's order: no map, no sort per recipient
-				if r.Notify&n.bit != 0 {
-					ro.Notify = append(ro.Notify, n.dsn)
-				}
-			}
-		}
-		if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
-			ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
-		}
+		ro := rcptOptions(r)
 		if err := c.Rcpt(r.Addr, ro); err != nil {
 			res := classify(i, hop, err)
 			out = append(out, res)
@@ -89,6 +83,14 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if len(replies) == 0 && errors.As(err, &se) {
 		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused
 	}
+	return append(out, finalResults(c, hop, accepted, replies, err, lmtp, okOutcome, primary, shadowID)...)
+}
+
+// finalResults maps the replies to the end of the message onto the
+// accepted recipients: one reply for all (SMTP) or one each (LMTP); a
+// reply missing because the connection broke defers its recipients.
+func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies []smtp.DataReply, err error, lmtp bool, okOutcome queue.Outcome, primary, shadowID string) []queue.Result {
+	out := make([]queue.Result, 0, len(accepted))
 	for k, a := range accepted {
 		r := 0 // SMTP: one reply for all
 		if lmtp {
@@ -117,6 +119,72 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		out = append(out, a)
 	}
 	return out
+}
+
+// rcptOptions are a recipient's DSN parameters for RCPT TO.
+func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
+	ro := &gosmtp.RcptOptions{}
+	if r.Notify != 0 {
+		for _, n := range notifyOrder { // already in sortNotify's order: no map, no sort per recipient
+			if r.Notify&n.bit != 0 {
+				ro.Notify = append(ro.Notify, n.dsn)
+			}
+		}
+	}
+	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
+		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
+	}
+	return ro
+}
+
+func rcptList(m *queue.Message, rcpts []int) []smtp.Recipient {
+	out := make([]smtp.Recipient, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = smtp.Recipient{Addr: m.Rcpts[i].Addr, Opts: rcptOptions(&m.Rcpts[i])}
+	}
+	return out
+}
+
+// pipelinedResults maps a pipelined transaction onto per-recipient
+// results exactly as the lock-step path does: a refused MAIL refuses
+// every recipient with its reply, each RCPT reply decides its
+// recipient, a refused DATA refuses the accepted ones, the final
+// replies decide the rest, and a break of the connection defers every
+// recipient whose outcome was not read (451 4.4.2: sent again).
+func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined, lmtp bool, okOutcome queue.Outcome, primary, shadowID string) []queue.Result {
+	if p.Mail != nil {
+		return classifyAll(rcpts, hop, p.Mail)
+	}
+	if p.Err != nil && p.Rcpts == nil {
+		return classifyAll(rcpts, hop, p.Err)
+	}
+	var out, accepted []queue.Result
+	for k, i := range rcpts {
+		switch {
+		case k >= len(p.Rcpts):
+			out = append(out, classify(i, hop, p.Err))
+		case p.Rcpts[k] != nil:
+			out = append(out, classify(i, hop, p.Rcpts[k]))
+		default:
+			accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
+		}
+	}
+	if len(accepted) == 0 {
+		if p.Err == nil {
+			c.Rset()
+		}
+		return out
+	}
+	if len(p.Rcpts) < len(rcpts) { // broke before the DATA: nothing was sent
+		return append(out, classifyAll(indexes(accepted), hop, p.Err)...)
+	}
+	if p.Data != nil {
+		if p.Err == nil {
+			c.Rset()
+		}
+		return append(out, classifyAll(indexes(accepted), hop, p.Data)...) // DATA refused
+	}
+	return append(out, finalResults(c, hop, accepted, p.Final, p.Err, lmtp, okOutcome, primary, shadowID)...)
 }
 
 func errText(err error) string {

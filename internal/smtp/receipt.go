@@ -145,6 +145,10 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 {
 		opts.UTF8 = false
 	}
+	parts := orgid.Parts(m.OrgID, body) // the id line in front, the body not copied
+	if c.CanPipeline() {
+		return c.pushPipelined(m, opts, parts)
+	}
 	if err := c.Mail(m.From, opts); err != nil {
 		c.sc.copyParam = ""
 		return err
@@ -155,7 +159,7 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 			return err
 		}
 	}
-	replies, err := c.SendData(orgid.Prepend(m.OrgID, body), 1)
+	replies, err := c.sendDataParts(parts, 1)
 	if err != nil {
 		return err
 	}
@@ -163,6 +167,43 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 		return errors.New("no reply to the shadow copy")
 	}
 	return replies[0].Err
+}
+
+// pushPipelined is PushCopy's transfer in one round trip (RFC 2920):
+// the copy is all or nothing, so any refused command refuses it.
+func (c *Client) pushPipelined(m *queue.Message, opts *gosmtp.MailOptions, parts [][]byte) error {
+	rcpts := make([]Recipient, len(m.Rcpts))
+	for k, r := range m.Rcpts {
+		rcpts[k] = Recipient{Addr: r.Addr}
+	}
+	p := c.pipeline(m.From, opts, rcpts, parts, false, true)
+	if p.Mail != nil {
+		if p.Err == nil && isReply(p.Mail) {
+			c.Rset()
+		}
+		return p.Mail
+	}
+	for _, err := range p.Rcpts { // a refusal is the reason, even when DATA was abandoned
+		if err != nil {
+			if p.Err == nil {
+				c.Rset()
+			}
+			return err
+		}
+	}
+	if p.Err != nil && len(p.Final) == 0 {
+		return p.Err
+	}
+	if p.Data != nil {
+		if p.Err == nil {
+			c.Rset()
+		}
+		return p.Data
+	}
+	if len(p.Final) == 0 {
+		return errors.New("no reply to the shadow copy")
+	}
+	return p.Final[0].Err
 }
 
 // ReceiptShadow finds shadow servers for copies on receipt
