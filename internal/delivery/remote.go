@@ -20,12 +20,14 @@ import (
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	parts := orgid.Parts(m.OrgID, body) // the id line in front, the stored body not copied
 	if leavesOrganisation(st, g) {
-		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
+		b, _ := orgid.Strip(body) // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
+		parts = [][]byte{b}
 	}
 	if pc := d.takeIdle(g.key); pc != nil {
 		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
+			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, g.rcpts, false)
 			d.finishConn(g.key, pc.c, res)
 			return res
 		}
@@ -56,7 +58,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				return res
 			}
 		}
-		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
+		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
 		d.finishConn(g.key, c, res)
 		return res
 	}

@@ -14,15 +14,23 @@ import (
 
 // transaction runs MAIL, RCPT… and DATA and maps every reply to a
 // per-recipient result: 2xx done, 4xx deferred, 5xx failed.
-func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
+// The message is given in parts sent one after the other (the
+// organisation id line in front of the stored body, orgid.Parts): a relay
+// attempt copies no body.
+func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
 	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
+		body := joined(parts)
 		if loops, rest := loopsAmong(m, body, rcpts, hop); len(loops) > 0 {
 			if len(rest) == 0 {
 				return loops
 			}
-			return append(loops, d.transaction(ctx, st, c, hop, m, body, rest, true)...)
+			return append(loops, d.transaction(ctx, st, c, hop, m, [][]byte{body}, rest, true)...)
 		}
-		body = withoutTrace(body)
+		parts = [][]byte{withoutTrace(body)}
+	}
+	size := 0
+	for _, p := range parts {
+		size += len(p)
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -37,7 +45,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		c.SetShadowID(shadowID)
 		defer d.queryDiscards(st, c, primary)
 	}
-	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID}
+	opts := &gosmtp.MailOptions{Size: int64(size), EnvelopeID: m.EnvID}
 	if m.RetFull {
 		opts.Return = gosmtp.DSNReturnFull
 	}
@@ -47,7 +55,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
 	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
-		return pipelinedResults(c, hop, rcpts, c.Pipeline(m.From, opts, rcptList(m, rcpts), [][]byte{body}, lmtp),
+		return pipelinedResults(c, hop, rcpts, c.Pipeline(m.From, opts, rcptList(m, rcpts), parts, lmtp),
 			lmtp, okOutcome, primary, shadowID)
 	}
 	if err := c.Mail(m.From, opts); err != nil {
@@ -78,7 +86,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if lmtp {
 		n = len(accepted) // LMTP: one reply per accepted recipient
 	}
-	replies, err := c.SendData(body, n)
+	replies, err := c.SendDataParts(parts, n)
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {
 		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused
@@ -185,6 +193,14 @@ func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined
 		return append(out, classifyAll(indexes(accepted), hop, p.Data)...) // DATA refused
 	}
 	return append(out, finalResults(c, hop, accepted, p.Final, p.Err, lmtp, okOutcome, primary, shadowID)...)
+}
+
+// joined is the message whole: its only part, or the parts copied once.
+func joined(parts [][]byte) []byte {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return bytes.Join(parts, nil)
 }
 
 func errText(err error) string {

@@ -307,11 +307,12 @@ type DataReply struct {
 // SMTP, one per accepted recipient for LMTP. An error means the
 // connection can no longer be trusted.
 func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
-	return c.sendDataParts([][]byte{body}, n)
+	return c.SendDataParts([][]byte{body}, n)
 }
 
-// sendDataParts is SendData for a message given in parts (stuffParts).
-func (c *Client) sendDataParts(parts [][]byte, n int) ([]DataReply, error) {
+// SendDataParts is SendData for a message given in parts sent one after
+// the other, each but the last ending with a line feed (orgid.Parts).
+func (c *Client) SendDataParts(parts [][]byte, n int) ([]DataReply, error) {
 	conn := c.sc.Conn
 	conn.SetDeadline(time.Now().Add(c.CommandTimeout))
 	defer conn.SetDeadline(time.Time{})

@@ -159,7 +159,7 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 			return err
 		}
 	}
-	replies, err := c.sendDataParts(parts, 1)
+	replies, err := c.SendDataParts(parts, 1)
 	if err != nil {
 		return err
 	}
