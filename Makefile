@@ -8,6 +8,8 @@ BIN       := bin/umbra
 FUZZTIME  ?= 30s
 # Packages with concurrency run under the race detector in `make test`.
 RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/ ./internal/console/
+RACE_PKGS += ./internal/signing/
+RACE_PKGS += ./internal/ldapdir/ ./internal/ratelimit/
 
 .PHONY: all build run test vet race fuzz bench chaos chaos-receipt sim install demo clean
 
@@ -64,6 +66,9 @@ FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam
+FUZZ_TARGETS += ./internal/ldapdir/:FuzzFilter ./internal/ratelimit/:FuzzRestore
+FUZZ_TARGETS += ./internal/config/:FuzzParseReturnCode ./internal/connfilter/:FuzzValidHELO
+FUZZ_TARGETS += ./internal/signing/:FuzzSign ./internal/signing/:FuzzRelaxedBodyHash ./internal/signing/:FuzzParseKey
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

@@ -49,7 +49,7 @@ func newConfigCmd() *cobra.Command {
 				}
 			}
 			// The recipient directory sources parse as at start (file:line).
-			if _, err := recipientValidator(cfg, nil, slog.New(slog.DiscardHandler)); err != nil {
+			if _, err := recipientValidator(cfg, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: the recipient directory is not valid", args[0])}
 			}
@@ -120,7 +120,14 @@ func referencedFiles(c *config.Config) []string {
 			}
 		}
 	}
-	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File} {
+	for _, k := range c.DKIM.Keys {
+		out = append(out, k.KeyFile)
+	}
+	if c.DKIM.ARC.Enabled() {
+		out = append(out, c.DKIM.ARC.KeyFile)
+	}
+	for _, f := range []string{c.Transport.ClientCertFile, c.Transport.ClientKeyFile, c.Topology, c.Recipients.File,
+		c.LDAP.BindPasswordFile, c.LDAP.CAFile} {
 		if f != "" {
 			out = append(out, f)
 		}
@@ -148,12 +155,23 @@ func checkAsServe(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if dc.Resolver, err = newResolver(cfg.DNS, nil); err != nil { // dns.servers, or a readable /etc/resolv.conf
+		return err
+	}
 	d, err := delivery.New(dc)
 	if err != nil {
 		return err
 	}
 	d.Close()
+	dir, err := newDirectory(cfg, nil) // reads the ldap password and CA files; does not connect
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		defer dir.Close()
+	}
 	_, err = smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors, Routing: table,
-		Log: log, AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount})
+		Log: log, AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
+		Accounts: accountSource(dir)})
 	return err
 }

@@ -17,8 +17,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"umbra/internal/backpressure"
+	"umbra/internal/connfilter"
+	"umbra/internal/ldapdir"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
+	"umbra/internal/ratelimit"
+	"umbra/internal/resolver"
 	"umbra/internal/tracking"
 )
 
@@ -82,8 +86,15 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
+	metrics.RegisterSigning(reg)
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
+	ratelimit.NewCounters(nil, reg)
+	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	resolver.NewMetrics(reg)
+	connfilter.NewMetrics(reg)
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,10 @@ func TestImportGraph(t *testing.T) {
 		// recipients is the directory interface and its sources: the
 		// callout's client and cache are given to it as interfaces.
 		"umbra/internal/recipients": {"umbra/", "net"},
+		// resolver is the DNS client: it knows no configuration and no mail.
+		"umbra/internal/resolver": {"umbra/internal/config", "umbra/internal/smtp", "umbra/internal/queue", "umbra/internal/delivery"},
+		// connection filtering are checks of the edge chain: no store, no delivery.
+		"umbra/internal/connfilter": {"umbra/internal/queue", "umbra/internal/delivery", "umbra/internal/metrics", "umbra/internal/admin"},
 	}
 	// The scheduler's split: queue keeps state and decides when and how
 	// many — it speaks no protocol and opens no connection (it hands jobs

@@ -16,7 +16,7 @@ import (
 // directory lists (the topology's addresses, the recipients file, the
 // inline addresses) and, for callout domains, the callout. A recipients
 // file that cannot be read or parsed fails the start or the reload.
-func recipientValidator(cfg *config.Config, callout *recipients.Callout, log *slog.Logger) (*recipients.Validator, error) {
+func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir recipients.Directory, log *slog.Logger) (*recipients.Validator, error) {
 	var lists recipients.Chain
 	var topoEntries []string
 	if cfg.Topology != "" {
@@ -61,12 +61,15 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, log *sl
 		for _, l := range all {
 			covered = covered || l.Covers(strings.TrimPrefix(d.Domain, "*."))
 		}
-		if !covered && !strings.HasPrefix(d.Domain, "*.") {
+		if !covered && dir == nil && !strings.HasPrefix(d.Domain, "*.") {
 			log.Warn("no recipient of this domain is in any directory: every address there is refused", "domain", d.Domain)
 		}
 	}
 	for _, l := range all {
 		lists = append(lists, l)
+	}
+	if dir != nil { // the LDAP directory, after the lists (ldap.go)
+		lists = append(lists, dir)
 	}
 	return recipients.NewValidator(modes, lists, callout), nil
 }

@@ -56,6 +56,16 @@ func newRouteCmd() *cobra.Command {
 				if _, ok := tp.Server(server); !ok {
 					return &exitError{code: exitNotFound, err: fmt.Errorf("server %q is not in %s", server, topoFile)}
 				}
+				// The directory's mailbox database assignments, as the
+				// daemon routes by them (ldap.go).
+				dir, err := newDirectory(cfg, nil)
+				if err != nil {
+					return &exitError{code: exitConfig, err: err}
+				}
+				if dir != nil {
+					defer dir.Close()
+					withDirectoryDatabases(tp, cfg, dir)
+				}
 				ex.Topology = topoFile
 				for _, rcpt := range args {
 					domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]

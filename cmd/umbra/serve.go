@@ -20,10 +20,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/console"
 	"umbra/internal/delivery"
 	"umbra/internal/dumpster"
+	"umbra/internal/ldapdir"
 	"umbra/internal/metrics"
 	"umbra/internal/pickup"
 	"umbra/internal/queue"
@@ -31,6 +33,7 @@ import (
 	"umbra/internal/routing"
 	"umbra/internal/shadow"
 	"umbra/internal/shadowstore"
+	"umbra/internal/signing"
 	"umbra/internal/smtp"
 	"umbra/internal/systemd"
 	"umbra/internal/topology"
@@ -138,10 +141,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 	table := topology.RoutingTable(cfg)
 	t := cfg.Transport
+	dir, err := newDirectory(cfg, reg) // the LDAP directory (ldap.go), or nil
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		defer dir.Close()
+	}
 	topo, err := serverTopology(cfg)
 	if err != nil {
 		return err
 	}
+	topo = withDirectoryDatabases(topo, cfg, dir)
 	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
 	// The shadow manager watches the primaries this server keeps copies
@@ -156,6 +167,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	// The one resolver of every lookup (delivery, connection filtering).
+	dnsResolver, err := newResolver(cfg.DNS, reg)
+	if err != nil {
+		return err
+	}
+	dc.Resolver = dnsResolver
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -166,6 +183,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
 	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
+	del.SetSigning(metrics.RegisterSigning(reg))   // DKIM signatures and ARC sets on mail leaving
 	if shadows != nil {
 		shadows.SetHeartbeater(del)
 	}
@@ -240,7 +258,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// Recipient validation at RCPT (SMTP-6): the directory lists and the
 	// callout, whose answers the transport database keeps.
 	callout := newCallout(cfg, del, store)
-	rcptv, err := recipientValidator(cfg, callout, log.With("component", "recipients"))
+	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
+	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
+	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
+	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
 	if err != nil {
 		return err
 	}
@@ -249,7 +270,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv})
+		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build})
 	if err != nil {
 		return err
 	}
@@ -330,7 +351,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go func() {
 		for range hup {
 			systemd.Notify("RELOADING=1")
-			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout)
+			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir)
 			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
@@ -406,6 +427,11 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		Log: log.With("component", "delivery"), MaxHopCount: t.MaxHopCount,
 		SourceAddress: cfg.Server.SourceAddress,
 	}
+	signer, err := signing.New(cfg.DKIM) // key files: read at start, reload and config check
+	if err != nil {
+		return delivery.Config{}, err
+	}
+	dc.Signer = signer
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
 		dc.ShadowRetriesRemote, dc.ShadowRetriesLocal = cfg.Transport.MaxRetriesRemoteSiteShadow, cfg.Transport.MaxRetriesLocalSiteShadow
@@ -446,7 +472,8 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // and the shadow heartbeat settings.
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
-	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout) (*config.Config, error) {
+	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, edge *edgeChecks,
+	dir *ldapdir.Directory) (*config.Config, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -478,14 +505,19 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
 	}
+	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
 	next.AuthThrottle = cur.AuthThrottle
 	if next.Recipients.Callout != cur.Recipients.Callout {
 		restart = append(restart, "recipients.callout")
 	}
+	if next.LDAP != cur.LDAP { // the directory's connections and cache are built at start
+		restart = append(restart, "ldap")
+		next.LDAP = cur.LDAP
+	}
 	// The recipients file is read again; a broken one fails the reload.
-	rcptv, err := recipientValidator(next, callout, log.With("component", "recipients"))
+	rcptv, err := recipientValidator(next, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	if err != nil {
 		return nil, err
 	}
@@ -494,6 +526,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err != nil {
 		return nil, err
 	}
+	topo = withDirectoryDatabases(topo, next, dir)
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows, log)
 	if err != nil {
 		return nil, err
@@ -501,8 +534,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := del.Reload(dc); err != nil {
 		return nil, err
 	}
+	edge.cfg.Store(next) // the checks of the new connectors read it
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
+		edge.cfg.Store(cur)
 		oldTopo, _ := serverTopology(cur)
+		oldTopo = withDirectoryDatabases(oldTopo, cur, dir)
 		old, _ := deliveryConfig(cur, topology.RoutingTable(cur), oldTopo, suspended, shadows, log)
 		if rerr := del.Reload(old); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
@@ -538,6 +574,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
 	next.Recipients.Callout = cur.Recipients.Callout
+	next.DNS = cur.DNS
 	return next, nil
 }
 

@@ -92,6 +92,9 @@ func TestBadConfigs(t *testing.T) {
 		"shadow-on-receipt.yaml":     `shadow-on-receipt.yaml:6: shadow_on_receipt "prefer-local": want off, prefer-remote, remote-only or local-only`,
 		// The scheduler's windows (issue 15).
 		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency must be positive`,
+		// DKIM signing (issue 12).
+		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
+		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

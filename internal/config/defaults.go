@@ -72,6 +72,17 @@ var DefaultRetrySchedule = []time.Duration{
 	1 * time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour,
 }
 
+// DefaultDKIMHeaders are the header fields a DKIM signature covers, each
+// oversigned: those a reader sees or a client acts on (RFC 6376 §5.4.1).
+var DefaultDKIMHeaders = []string{
+	"From", "Reply-To", "Sender", "Subject", "Date", "Message-ID", "To", "Cc",
+	"In-Reply-To", "References", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "Content-Disposition", "Content-Language",
+	"List-Id", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post",
+	"List-Subscribe", "List-Post", "List-Owner", "List-Archive",
+	"Resent-From", "Resent-Sender", "Resent-To", "Resent-Cc", "Resent-Date", "Resent-Message-ID",
+}
+
 //go:embed default.yaml
 var embeddedDefault []byte
 
@@ -84,6 +95,7 @@ func EmbeddedDefault() []byte { return embeddedDefault }
 // switch is the one boolean whose default is true, so decoding starts from
 // a Config that has it set (see Parse).
 func applyDefaults(c *Config) {
+	applyDKIMDefaults(c)
 	s := &c.Server
 	if s.Role == "" {
 		s.Role = "hub"
@@ -143,6 +155,7 @@ func applyDefaults(c *Config) {
 	}
 
 	setDur(&c.Console.SessionIdle, DefaultConsoleSessionIdle)
+	applyDNSDefaults(&c.DNS)
 	setDur(&c.Pickup.Interval, 5*time.Second)
 	if c.Pickup.MaxMessageSize == 0 {
 		c.Pickup.MaxMessageSize = DefaultMaxMessageSize
@@ -165,6 +178,8 @@ func applyDefaults(c *Config) {
 				DomainInternalRelay: ValidationCallout, DomainExternalRelay: ValidationCallout}[d.Type]
 		}
 	}
+	ldapDefaults(c)
+	rateLimitDefaults(c)
 	co := &c.Recipients.Callout
 	setDur(&co.PositiveTTL, DefaultCalloutPositiveTTL)
 	setDur(&co.NegativeTTL, DefaultCalloutNegativeTTL)
@@ -196,6 +211,7 @@ func applyDefaults(c *Config) {
 		if rc.BareNewlines == "" {
 			rc.BareNewlines = DefaultBareNewlines
 		}
+		applyConnectionFilteringDefaults(&rc.ConnectionFiltering)
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]
@@ -261,7 +277,8 @@ func newWithPresets() *Config {
 // connectorPresets is applied to each receive connector before its YAML is
 // decoded, for the same reason.
 func connectorPresets() ReceiveConnector {
-	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt}
+	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt,
+		ConnectionFiltering: connectionFilteringPresets()}
 }
 
 func setDur(d *Duration, v time.Duration) {

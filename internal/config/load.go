@@ -136,11 +136,16 @@ func resolvePaths(c *Config, base string) {
 	abs(&c.Server.DataDir)
 	abs(&c.Topology)
 	abs(&c.Recipients.File)
+	ldapPaths(c, abs)
 	abs(&c.Transport.ClientCertFile)
 	abs(&c.Transport.ClientKeyFile)
 	abs(&c.Console.CertFile)
 	abs(&c.Console.KeyFile)
 	abs(&c.Console.CredentialsFile)
+	for i := range c.DKIM.Keys {
+		abs(&c.DKIM.Keys[i].KeyFile)
+	}
+	abs(&c.DKIM.ARC.KeyFile)
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}
@@ -265,11 +270,15 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 func sectionName(t reflect.Type) string {
 	name := t.Name()
 	var b strings.Builder
-	for i, r := range name {
-		if i > 0 && r >= 'A' && r <= 'Z' {
+	upper := func(i int) bool { return i >= 0 && i < len(name) && name[i] >= 'A' && name[i] <= 'Z' }
+	for i := 0; i < len(name); i++ {
+		// A word starts at a capital after a small letter, or at the
+		// last capital of an acronym followed by a small letter
+		// (DNSList: "dns list", TLS: "tls").
+		if i > 0 && upper(i) && (!upper(i-1) || (i+1 < len(name) && !upper(i+1))) {
 			b.WriteByte(' ')
 		}
-		b.WriteRune(r)
+		b.WriteByte(name[i])
 	}
 	return strings.ToLower(b.String())
 }

@@ -19,6 +19,8 @@ type Config struct {
 	// Recipients are the directory sources and the callout settings of
 	// recipient validation at RCPT (SMTP-6, package recipients).
 	Recipients Recipients `yaml:"recipients"`
+	// LDAP is the organisation's directory (ldap.go).
+	LDAP LDAP `yaml:"ldap"`
 
 	// AuthThrottle slows and locks out password guessing across
 	// connections (every receive connector of the server).
@@ -31,6 +33,13 @@ type Config struct {
 	// BackPressure refuses or slows new mail when a resource runs short
 	// (package backpressure).
 	BackPressure BackPressure `yaml:"back_pressure"`
+
+	// DNS is the resolver every lookup goes through (package resolver).
+	DNS DNS `yaml:"dns"`
+
+	// DKIM signs mail leaving the organisation and seals forwarded mail
+	// with ARC (package signing).
+	DKIM DKIM `yaml:"dkim"`
 
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved
@@ -214,6 +223,8 @@ type ReceiveConnector struct {
 	// CRLF), like Postfix's smtpd_forbid_bare_newline.
 	BareNewlines string `yaml:"bare_newlines"`
 	Limits       Limits `yaml:"limits"`
+	// RateLimits per address, network, user and sender domain (ratelimit.go).
+	RateLimits RateLimits `yaml:"rate_limits"`
 	// MaxAcknowledgementDelay bounds how long the final reply to a
 	// non-shadow sender is withheld (SR-9); 0 turns delaying off.
 	MaxAcknowledgementDelay Duration `yaml:"max_acknowledgement_delay"`
@@ -227,6 +238,8 @@ type ReceiveConnector struct {
 	// a connection for the copy; otherwise the message is accepted with
 	// one copy only (counted and logged).
 	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
+	// ConnectionFiltering: DNS blocklists at connect and HELO checks.
+	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
 }
 
 // Values of shadow_on_receipt.
@@ -256,6 +269,9 @@ type Auth struct {
 	// CredentialsFile holds "name:bcrypt-hash[:server]" lines; the server
 	// flag marks transport server accounts.
 	CredentialsFile string `yaml:"credentials_file"`
+	// LDAP verifies AUTH against the directory (ldap.account_filter)
+	// too, after the credentials file.
+	LDAP bool `yaml:"ldap"`
 	// Required makes MAIL fail with 530 5.7.0 before a successful AUTH.
 	Required bool `yaml:"required"`
 	// AllowInsecure offers AUTH before STARTTLS. Only for loopback or

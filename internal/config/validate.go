@@ -131,6 +131,8 @@ func validate(c *Config) []violation {
 		validateRecipientValidation(v, c, i, d)
 	}
 	validateRecipients(v, c.Recipients)
+	validateLDAP(v, c)
+	validateRateLimits(v, c)
 
 	if len(c.ReceiveConnectors) == 0 {
 		v.add("at least one receive connector is required", "receive_connectors")
@@ -183,8 +185,8 @@ func validate(c *Config) []violation {
 				v.add(fmt.Sprintf("auth mechanism %q is not supported (PLAIN, LOGIN)", m), at("auth", "mechanisms", j)...)
 			}
 		}
-		if len(rc.Auth.Mechanisms) > 0 && rc.Auth.CredentialsFile == "" {
-			v.add("auth.mechanisms need auth.credentials_file", at("auth")...)
+		if len(rc.Auth.Mechanisms) > 0 && rc.Auth.CredentialsFile == "" && !rc.Auth.LDAP {
+			v.add("auth.mechanisms need auth.credentials_file or auth.ldap", at("auth")...)
 		}
 		if rc.Auth.Required && len(rc.Auth.Mechanisms) == 0 {
 			v.add("auth.required needs auth.mechanisms", at("auth", "required")...)
@@ -195,6 +197,7 @@ func validate(c *Config) []violation {
 		checkRights(v, rc.Permissions.Anonymous, at("permissions", "anonymous"))
 		checkRights(v, rc.Permissions.Authenticated, at("permissions", "authenticated"))
 		checkRights(v, rc.Permissions.Servers, at("permissions", "servers"))
+		validateConnectionFiltering(v, rc.ConnectionFiltering, at)
 		l := rc.Limits
 		for _, f := range []struct {
 			name string
@@ -284,6 +287,8 @@ func validate(c *Config) []violation {
 
 	validateConsole(v, c)
 	validateBackPressure(v, c.BackPressure)
+	validateDNS(v, c.DNS)
+	validateDKIM(v, c.DKIM)
 
 	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
 		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
@@ -401,9 +406,9 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 	switch d.RecipientValidation {
 	case ValidationDirectory:
 		r := c.Recipients
-		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" {
+		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" && !c.LDAP.Enabled() {
 			v.add(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
-				"(recipients.file, recipients.addresses or a topology); set recipient_validation: off to accept every local part",
+				"(recipients.file, recipients.addresses, a topology or ldap); set recipient_validation: off to accept every local part",
 				d.Domain), "accepted_domains", i, "domain")
 		}
 	case ValidationCallout:

@@ -16,13 +16,28 @@ import (
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/signing"
 )
 
-// Resolver is the DNS the deliverer needs; *net.Resolver implements it,
-// tests use a fake.
+// Resolver is the DNS the deliverer needs: umbra's one resolver
+// (resolver.Cache) in a server; *net.Resolver implements it too.
 type Resolver interface {
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// noResolver is the Resolver of a Deliverer built without one (tests of
+// literal addresses, the simulation): every lookup is a temporary error,
+// so nothing reaches the system's DNS behind umbra's resolver and a
+// missing wiring defers rather than bounces.
+type noResolver struct{}
+
+func (noResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "no resolver configured", Name: name, IsTemporary: true}
+}
+
+func (noResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no resolver configured", Name: host, IsTemporary: true}
 }
 
 // Config configures a Deliverer.
@@ -75,6 +90,9 @@ type Config struct {
 	// net.Dialer (source addresses do not apply): the in-process
 	// simulation's network (internal/sim).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Signer, when set, signs (DKIM) and seals (ARC) every copy that
+	// leaves the organisation (sign.go); nil sends them as stored.
+	Signer *signing.Signer
 }
 
 // Dedup is the record of final deliveries.
@@ -101,6 +119,8 @@ type Deliverer struct {
 
 	// outbound counts sessions by TLS outcome (SetOutbound, tlsobserve.go).
 	outbound OutboundObserver
+	// signing counts DKIM and ARC results (SetSigning, sign.go).
+	signing SigningObserver
 
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
@@ -145,7 +165,7 @@ func newState(cfg Config) (*state, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Resolver == nil {
-		cfg.Resolver = net.DefaultResolver
+		cfg.Resolver = noResolver{}
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 30 * time.Second
@@ -218,6 +238,9 @@ func (d *Deliverer) Reload(cfg Config) error {
 	}
 	if cfg.Health == nil {
 		cfg.Health = d.health
+	}
+	if cfg.Resolver == nil { // built once at start: dns settings need a restart
+		cfg.Resolver = d.st.Load().cfg.Resolver
 	}
 	st, err := newState(cfg)
 	if err != nil {

@@ -86,6 +86,12 @@
 // (mailbox.ErrAlreadyDelivered), not a delivery. A mailbox server that another hub also delivers to drops a copy
 // it already has by that header (deploy/dovecot: a Sieve duplicate test).
 //
+// Signing (sign.go): a copy that leaves the organisation (the same rule)
+// gets umbra's DKIM-Signature and, for mail umbra authenticated on the
+// way in, an ARC set (package signing), over exactly the bytes sent; a
+// retry sends the fields made the first time (the signer's cache); a
+// message the signer cannot read leaves unsigned.
+//
 // Trace fields and loops (loop.go): at final delivery Return-Path (the
 // envelope sender) and Delivered-To (the recipient) come from umbra's
 // envelope: arriving ones are removed; the Maildir store writes umbra's

@@ -70,6 +70,9 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 			case r.NDR != "":
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
 				continue
+			case r.Tempfail != "": // the directory cannot assign a mailbox database now
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "directory", NextHop: "directory", Reply: r.Tempfail})
+				continue
 			case len(r.NextHops) == 0:
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable", NextHop: "unreachable",
 					Reply: "451 4.4.4 no route to " + r.Destination})

@@ -23,7 +23,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	parts := orgid.Parts(m.OrgID, body) // the id line in front, the stored body not copied
 	if leavesOrganisation(st, g) {
 		b, _ := orgid.Strip(body) // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
-		parts = [][]byte{b}
+		parts = [][]byte{d.signOutbound(st, m, b)}
 	}
 	if pc := d.takeIdle(g.key); pc != nil {
 		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it

@@ -34,7 +34,29 @@ func (st *state) dial(ctx context.Context, sc *sendConnector, network, addr stri
 		return st.cfg.Dial(ctx, network, addr)
 	}
 	d := st.dialer(sc, network)
+	if host, port, err := net.SplitHostPort(addr); err == nil && network == "tcp" && net.ParseIP(host) == nil {
+		return st.dialName(ctx, &d, host, port)
+	}
 	return d.DialContext(ctx, network, addr)
+}
+
+// dialName connects to a host given by name (a topology server's or an
+// LMTP address), its addresses found by the resolver umbra uses for every
+// lookup, tried in order.
+func (st *state) dialName(ctx context.Context, d *net.Dialer, host, port string) (net.Conn, error) {
+	addrs, err := st.cfg.Resolver.LookupHost(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for _, a := range addrs {
+		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a, port))
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	return nil, last
 }
 
 // checkSourceAddresses binds each configured source address once, so

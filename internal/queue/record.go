@@ -161,6 +161,10 @@ type Message struct {
 	RetFull      bool   // RFC 3461 RET=FULL
 	UTF8         bool   // SMTPUTF8 given
 	EightBit     bool   // BODY=8BITMIME given
+	// Quarantine, when not "", is why an edge check (internal/smtp
+	// filter.go) kept the message in the quarantine: it is stored like
+	// any message but not delivered until an operator releases it.
+	Quarantine string
 
 	Attempts      int
 	NextAttempt   time.Time

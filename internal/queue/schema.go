@@ -14,6 +14,8 @@ import (
 //	          "backup_of"      → database id ‖ 0x00 ‖ RFC 3339 time: only in a
 //	                             backup (SaveBackup); the Open that finds it gives
 //	                             the restored file a new id and deletes it
+//	          "rate_counters"  → the receive connectors' rate limit counters
+//	                             (package ratelimit's snapshot; ratecounters.go)
 //	messages  ID (8, BE)       → message record (record.go)
 //	bodies    ID (8, BE)       → message bytes as received, trace header first
 //	schedule  due (8, BE unix nanoseconds) ‖ ID (8, BE) → empty
@@ -95,6 +97,7 @@ var (
 	keySchemaVersion = []byte("schema_version")
 	keyCreated       = []byte("created")
 	keyBackupOf      = []byte("backup_of")
+	keyRateCounters  = []byte("rate_counters")
 )
 
 // schemaVersion 2 keyed the delivered records by mailbox database;

@@ -18,6 +18,7 @@
 //     file (ParseFile: "user@domain" lines, "@domain" catch-all, "#"
 //     comments; a bad line is an error naming file:line, so a reload with
 //     a broken file keeps the running list).
+//
 //   - Callout: asks the next hop (for an edge, a hub) with an SMTP
 //     session EHLO, MAIL FROM:<>, RCPT TO, RSET, QUIT, and remembers every
 //     decided answer in a persistent Cache (a bucket of the transport
@@ -34,6 +35,12 @@
 //     valid (a mailbox deleted since) replaces the positive answer with a
 //     negative one, so one message is bounced, not a week of them.
 //
+//   - The organisation's LDAP directory (package ldapdir, configured in
+//     the ldap section): an address with an entry is Known, one without
+//     Unknown, and a directory that cannot answer (with no answer cached
+//     within its TTL) CannotDecide. cmd/umbra adds it to the lists,
+//     after them.
+//
 // A Validator applies a Mode per accepted domain:
 //
 //   - Off: every local part is accepted (only where the configuration
@@ -43,7 +50,8 @@
 //     asked of the next hop through the cache.
 //
 // The receive session maps Unknown to "550 5.1.1" and CannotDecide to
-// "451 4.3.0"; no mode ever turns "cannot decide" into acceptance, and a
+// "451 4.3.0" ("451 4.4.3" when its error wraps ErrDirectoryFailure: a
+// directory server that cannot answer); no mode ever turns "cannot decide" into acceptance, and a
 // next hop that is down never turns a cached positive answer into a
 // refusal. The postmaster address (RFC 5321 §4.5.1) is the session's to
 // let through before it asks. Final delivery into Maildir asks the same

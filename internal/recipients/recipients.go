@@ -29,12 +29,18 @@ func (v Verdict) String() string {
 	return "cannot-decide"
 }
 
-// Directory answers whether an address exists. A later LDAP source
-// implements it too. Lookup must honour ctx and must not block past it.
+// Directory answers whether an address exists (List, Chain, Callout,
+// and the LDAP directory of package ldapdir implement it). Lookup must honour ctx and must not block past it.
 // A CannotDecide verdict comes with an error saying why.
 type Directory interface {
 	Lookup(ctx context.Context, address string) (Verdict, error)
 }
+
+// ErrDirectoryFailure is wrapped by the error of a CannotDecide from a
+// directory server that cannot answer (LDAP down or timing out): the
+// session answers it with 451 4.4.3 (RFC 3463 "directory server
+// failure") rather than the general 451 4.3.0.
+var ErrDirectoryFailure = errors.New("directory server failure")
 
 // List is a fixed set of addresses and "@domain" catch-alls; it is
 // complete for what it lists: an address not in it is Unknown. Safe for

@@ -37,6 +37,13 @@
 //     and travel as one copy; they split where the keys differ.
 //   - AvoidOrigin: a route does not go back to the organisation server
 //     the message came from, unless that server is its only next hop.
+//   - Mailbox databases: the exact address in the recipient map, then
+//     the domain, then the longest "*.domain". A DatabaseSource set with
+//     SetDatabases (the LDAP directory, assign.go) is asked first; its
+//     answer must name a database of the topology. When it cannot answer,
+//     Route.Tempfail says so and the recipient waits (no guess from the
+//     recipient map). Routing does no I/O itself: the source bounds its
+//     own time and caches its answers.
 //   - NewTopology is total: every numeric field is ranged (link cost
 //     1..99999, routing-group connector cost 1..100 with 0 meaning 1,
 //     address-space cost 0..100, sizes >= 0), every reference resolves,

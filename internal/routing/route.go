@@ -56,6 +56,9 @@ type Route struct {
 	// them, and they are routed (and fanned out) in their turn.
 	Expand  []string `json:"expand,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
+	// Tempfail, when set, is why the recipient waits and is routed again
+	// later (the directory could not assign its mailbox database).
+	Tempfail string `json:"tempfail,omitempty"`
 
 	explain bool
 	delayed bool // FanOut sent it to a fork site (RT-6)
@@ -114,6 +117,15 @@ func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, ex
 			return r
 		}
 		t.routeConnector(&r, me, domain, size, true)
+		return r
+	}
+	if db, tempfail := t.assigned(rcpt); tempfail != "" {
+		r.Tempfail, r.Destination = tempfail, "the mailbox database the directory assigns"
+		r.why("the directory cannot assign the mailbox database of %s now: the recipient waits", rcpt)
+		return r
+	} else if db != nil {
+		r.why("the directory assigns %s to mailbox database %s", rcpt, db.Name)
+		t.routeMailbox(&r, me, db, size)
 		return r
 	}
 	if db := t.database(rcpt, domain); db != nil {

@@ -140,6 +140,7 @@ type Topology struct {
 	groups    map[string]*RecipientMap // lower-cased group address → group
 	rgcs      []RoutingGroupConnector  // costs defaulted
 	rgGroups  map[string]bool          // routing groups that exist
+	dbsrc     DatabaseSource           // asked before the recipient map (assign.go)
 
 	mu    sync.Mutex
 	paths map[int]*pathTable // per source site, computed once
@@ -605,6 +606,9 @@ func (t *Topology) Hubs(site string) []*Server { return t.bySite[site] }
 // HasMailbox reports whether the topology maps rcpt to a mailbox database.
 func (t *Topology) HasMailbox(rcpt string) bool {
 	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	if db, tempfail := t.assigned(rcpt); db != nil || tempfail != "" {
+		return true
+	}
 	return t.database(rcpt, domain) != nil || t.groups[strings.ToLower(rcpt)] != nil
 }
 

@@ -49,6 +49,9 @@ func (s *session) saslServerPossible() bool {
 
 // HasServer reports whether any account is a transport server's.
 func (c *Credentials) HasServer() bool {
+	if c.ext != nil && c.ext.HasServer() {
+		return true
+	}
 	for _, a := range c.users {
 		if a.server {
 			return true

@@ -22,6 +22,8 @@ type Credentials struct {
 	// as long whether or not the name exists (the slowest real account
 	// sets the pace; a cheaper dummy would tell unknown names apart).
 	dummy []byte
+	// ext is asked about names the file does not list (accounts.go).
+	ext AccountSource
 }
 
 type account struct {

@@ -47,7 +47,11 @@
 //     the same for every name (authGuard.failedLockedOut). RFC 4954 codes:
 //     503 5.5.1 inside a transaction, 504 5.5.4, 501 5.5.4, 501 5.5.2 for
 //     bad base64. After a 334 the verb layer treats the next line as a
-//     SASL response, never as a command.
+//     SASL response, never as a command. A connector with auth.ldap asks
+//     its AccountSource (accounts.go: the LDAP directory) about names the
+//     credentials file does not list; a source that cannot answer gets
+//     454 4.7.0 "Temporary authentication failure" (RFC 4954 §6), not
+//     counted as a failure, and lets nobody in.
 //   - RCPT TO:<postmaster> (RFC 5321 §4.5.1) is accepted from anyone and
 //     goes to the configured postmaster; the verb layer hands go-smtp
 //     a path in .invalid for it, which its parser accepts.
@@ -177,6 +181,12 @@
 //     only ever gets complete lines the layer framed.
 //   - A message without recipients is never queued (554 5.5.1 here, and
 //     the queue refuses one).
+//   - Edge checks (filter.go) run only after umbra's own checks of a
+//     stage passed, and at end of data before the header firewall, so a
+//     check can refuse, quarantine, discard or edit, but never let in
+//     what umbra refused nor add a header umbra trusts. Their marks
+//     (quarantine, discard) belong to one transaction; those of Connect
+//     and Helo to the session.
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
 // verbs, forget an AUTH, terminate TLS below its own reader, issue raw

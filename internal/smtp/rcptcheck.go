@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"errors"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -14,6 +15,7 @@ import (
 var (
 	replyUnknownRcpt   = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "Recipient address rejected: user unknown"}
 	replyRcptUndecided = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Recipient address cannot be verified now, try again later"}
+	replyRcptDirectory = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 3}, Message: "Directory server failure: recipient address cannot be verified now, try again later"}
 )
 
 // SetRecipients replaces the recipient validator (on reload). Sessions
@@ -41,6 +43,9 @@ func (s *session) validateRcpt(a Address) error {
 		return replyUnknownRcpt
 	}
 	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
+	if errors.Is(err, recipients.ErrDirectoryFailure) {
+		return replyRcptDirectory
+	}
 	return replyRcptUndecided
 }
 

@@ -93,9 +93,14 @@ type ServerConfig struct {
 	// Recipients validates RCPT at accepted domains (SMTP-6); see
 	// SetRecipients.
 	Recipients *recipients.Validator
+	// Accounts verifies AUTH on connectors with auth.ldap (accounts.go).
+	Accounts AccountSource
 	// Listen, when set, opens the bindings instead of net.Listen: the
 	// in-process simulation's network (internal/sim).
 	Listen func(network, addr string) (net.Listener, error)
+	// Checks makes each receive connector's edge checks (filter.go);
+	// nil: none.
+	Checks CheckBuilder
 }
 
 // ServerDirectory knows the organisation's servers and where their
@@ -122,25 +127,27 @@ func (s *Server) SetServers(d ServerDirectory) {
 // the connector set in place; sessions keep the connector they started
 // with until they end.
 type Server struct {
-	hostname string
-	queue    Queue
-	shadow   ShadowVerbs // nil when shadow redundancy is off
-	log      *slog.Logger
-	obs      Observer
-	routing  atomic.Pointer[routing.Table]
-	servers  atomic.Pointer[serverDirectory]
-	receipt  atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
-	rcptv    atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	draining chan struct{} // closed when Shutdown begins
-	clk      clock.Clock
-	listen   func(network, addr string) (net.Listener, error)
+	hostname     string
+	queue        Queue
+	shadow       ShadowVerbs // nil when shadow redundancy is off
+	log          *slog.Logger
+	obs          Observer
+	routing      atomic.Pointer[routing.Table]
+	servers      atomic.Pointer[serverDirectory]
+	receipt      atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
+	rcptv        atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	draining     chan struct{} // closed when Shutdown begins
+	clk          clock.Clock
+	listen       func(network, addr string) (net.Listener, error)
+	checkBuilder CheckBuilder
 
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
 	postmaster string
+	accounts   AccountSource // AUTH accounts of auth.ldap connectors
 	maxHops    int
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
 
@@ -160,6 +167,7 @@ type connector struct {
 	creds  *Credentials
 	tls    *tls.Config
 	limits *connLimits
+	checks []Check // the edge checks (filter.go), in order
 	vln    *chanListener
 	gs     *gosmtp.Server
 	clk    clock.Clock
@@ -180,7 +188,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
 		draining: make(chan struct{}), clk: cfg.Clock}
 	s.postmaster, s.maxHops = cfg.Postmaster, cfg.MaxHopCount
+	s.accounts = cfg.Accounts
 	s.listen = cfg.Listen
+	s.checkBuilder = cfg.Checks
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
 	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {
@@ -245,6 +255,19 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 			}
 			c.creds = creds
 		}
+		if rc.Auth.LDAP {
+			if s.accounts == nil {
+				return nil, fmt.Errorf("connector %s: auth.ldap without an account directory", rc.Name)
+			}
+			c.creds = withAccounts(c.creds, s.accounts)
+		}
+		if s.checkBuilder != nil {
+			checks, err := s.checkBuilder(rc)
+			if err != nil {
+				return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
+			}
+			c.checks = checks
+		}
 		c.gs = s.newGoSMTP(c)
 		out = append(out, c)
 	}
@@ -253,7 +276,11 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 
 func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	gs := gosmtp.NewServer(gosmtp.BackendFunc(func(conn *gosmtp.Conn) (gosmtp.Session, error) {
-		return s.newSession(c, conn), nil
+		ss := s.newSession(c, conn)
+		if err := ss.checkGreeting(); err != nil {
+			return nil, err
+		}
+		return ss, nil
 	}))
 	// The greeting is "220 <hostname> ESMTP Service Ready", or the
 	// connector's banner verbatim (the verb layer writes it).

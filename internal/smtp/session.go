@@ -79,6 +79,12 @@ type session struct {
 	opts gosmtp.MailOptions
 	rcpt []queue.Recipient
 
+	// Marks of the edge checks (filter.go): the current transaction's,
+	// and the session's (Connect and Helo), which every transaction
+	// starts with.
+	quarantine, sessionQuarantine string
+	discard, sessionDiscard       bool
+
 	stats connStats // connect and disconnect log lines (connlog.go)
 }
 
@@ -208,12 +214,16 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			}
 			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
-		server, err := s.c.creds.Check(name, password)
+		server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
 		if locked && (err != nil || !server) {
 			// A lock-out of the address never keeps a transport server
 			// out (issue 14): only a server account's right password
 			// passes it.
 			return s.count("AUTH", s.authLockedOut(name))
+		}
+		if errors.Is(err, errAccountsUnavailable) { // not the client's failure: no throttle
+			s.log.Warn("authentication not verifiable", "err", err)
+			return s.count("AUTH", replyAuthTempFail)
 		}
 		if err != nil {
 			return s.count("AUTH", s.authFailed(name, "bad_credentials"))
@@ -268,6 +278,10 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil {
 		s.opts = *opts
 	}
+	if err := s.checkMail(from, opts); err != nil {
+		s.Reset()
+		return err
+	}
 	s.busy.Store(true)
 	return nil
 }
@@ -291,6 +305,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		return replyRelayDenied
 	}
 	if err := s.validateRcpt(a); err != nil {
+		return err
+	}
+	if err := s.checkRcpt(a.String()); err != nil {
 		return err
 	}
 	r := queue.Recipient{Addr: a.String()}
@@ -362,13 +379,24 @@ func (s *session) data(r io.Reader) error {
 	if perr != nil {
 		return perr
 	}
+	content, rcpts, cerr := s.checkData(body[len(trace):])
+	if cerr != nil {
+		return cerr
+	}
+	if s.discard || len(rcpts) == 0 {
+		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", len(body))
+		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
+	}
+	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
+		body = append([]byte(trace), content...)
+	}
 	var orgID string
 	body, orgID = s.headerFirewall(body, len(trace))
 	m := &queue.Message{OrgID: orgID,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
-		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: s.rcpt,
+		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
 	}
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)
@@ -638,6 +666,7 @@ func (s *session) shadowIfAny() string {
 
 func (s *session) Reset() {
 	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
+	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.busy.Store(false)
 }
 

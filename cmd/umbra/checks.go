@@ -1,0 +1,52 @@
+package main
+
+import (
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
+	"umbra/internal/ratelimit"
+	"umbra/internal/smtp"
+)
+
+// edgeChecks builds each receive connector's edge checks (the chain of
+// internal/smtp filter.go) from the configuration being applied, at
+// start and on every reload. State that must outlive a reload — rate
+// counters, caches, connections to milters and directories — lives
+// here, not in the checks a build returns.
+type edgeChecks struct {
+	cfg atomic.Pointer[config.Config] // the configuration being applied
+	log *slog.Logger
+	reg prometheus.Registerer
+	clk clock.Clock
+	// rates are the rate limit counters of every connector (ratelimit.go).
+	rates *ratelimit.Counters
+	cf    *connFiltering // DNS lists and HELO checks (connfilter.go)
+}
+
+func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
+	e := &edgeChecks{log: log, reg: reg, clk: clk}
+	e.rates = ratelimit.NewCounters(clk, reg)
+	e.cfg.Store(cfg)
+	return e
+}
+
+// build is the smtp.CheckBuilder: the checks of one receive connector,
+// in the order they run.
+func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
+	var checks []smtp.Check
+	cf, err := e.cf.checks(rc)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, cf...)
+	if rl, err := ratelimit.New(rc, e.rates); err != nil {
+		return nil, err
+	} else if rl != nil {
+		checks = append(checks, rl)
+	}
+	return checks, nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"umbra/internal/config"
+	"umbra/internal/signing"
+
+	"github.com/spf13/cobra"
+)
+
+func newDKIMCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "dkim", Short: "DKIM signing keys for outbound mail"}
+	var algorithm, out string
+	var bits int
+	keygen := &cobra.Command{
+		Use:   "keygen DOMAIN SELECTOR",
+		Short: "Write a new signing key and print its DNS TXT record",
+		Long: "Writes DIR/DOMAIN.SELECTOR.key (PKCS#8 PEM, mode 0600; an existing file is never\n" +
+			"overwritten) and prints the TXT record to publish at SELECTOR._domainkey.DOMAIN,\n" +
+			"split into strings of at most 255 bytes, and the dkim.keys entry for the configuration.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			domain := strings.ToLower(strings.TrimSuffix(args[0], "."))
+			selector := strings.ToLower(args[1])
+			if !config.IsDomain(domain) || !strings.Contains(domain, ".") {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%q is not a domain name", args[0])}
+			}
+			if !config.IsDomain(selector) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("selector %q is not a DNS name", args[1])}
+			}
+			k, pemBytes, err := signing.GenerateKey(algorithm, bits)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			value, err := signing.RecordValue(k)
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(out, domain+"."+selector+".key")
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				if errors.Is(err, os.ErrExist) {
+					return &exitError{code: exitFailure, err: fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)}
+				}
+				return err
+			}
+			if _, err := f.Write(pemBytes); err != nil {
+				f.Close()
+				os.Remove(path)
+				return err
+			}
+			if err := f.Sync(); err != nil {
+				f.Close()
+				os.Remove(path)
+				return err
+			}
+			if err := f.Close(); err != nil {
+				os.Remove(path)
+				return err
+			}
+			abs, _ := filepath.Abs(path)
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "; %s key written to %s\n", signing.Algorithm(k), abs)
+			fmt.Fprintf(w, "; publish this record, then add the key to the configuration:\n")
+			fmt.Fprintf(w, ";   dkim:\n;     keys:\n;       - {domain: %s, selector: %s, key_file: %s}\n", domain, selector, abs)
+			fmt.Fprintln(w, signing.ZoneLine(signing.RecordName(domain, selector), value))
+			return nil
+		},
+	}
+	keygen.Flags().StringVar(&algorithm, "algorithm", "ed25519", "ed25519 or rsa")
+	keygen.Flags().IntVar(&bits, "bits", 2048, "RSA key size (2048 to 4096)")
+	keygen.Flags().StringVar(&out, "out", ".", "directory the key file is written to")
+	cmd.AddCommand(keygen)
+	return cmd
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/config"
+	"umbra/internal/ldapdir"
+	"umbra/internal/recipients"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// newDirectory builds the LDAP directory of a configuration (nil when
+// the ldap section is off). It reads the service password and the CA
+// file now, so that a missing one fails the start; it does not connect.
+func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Directory, error) {
+	l := cfg.LDAP
+	if !l.Enabled() {
+		return nil, nil
+	}
+	var password string
+	if l.BindPasswordFile != "" {
+		b, err := os.ReadFile(l.BindPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap.bind_password_file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+		if password == "" {
+			return nil, fmt.Errorf("ldap.bind_password_file %s is empty", l.BindPasswordFile)
+		}
+	}
+	var tc *tls.Config
+	if l.CAFile != "" {
+		pem, err := os.ReadFile(l.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ldap.ca_file: no certificate in %s", l.CAFile)
+		}
+		tc = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return ldapdir.New(ldapdir.Config{URL: l.URL, StartTLS: l.StartTLS, TLS: tc, BindDN: l.BindDN, BindPassword: password,
+		BaseDN: l.BaseDN, RecipientFilter: l.RecipientFilter, DatabaseAttribute: l.DatabaseAttribute,
+		AccountFilter: l.AccountFilter, ServerAccountFilter: l.ServerAccountFilter, Timeout: l.Timeout.D(),
+		PositiveTTL: l.PositiveTTL.D(), NegativeTTL: l.NegativeTTL.D(), CacheSize: l.CacheSize, Registerer: reg})
+}
+
+// ldapAccounts adapts the directory to smtp.AccountSource.
+type ldapAccounts struct{ d *ldapdir.Directory }
+
+func (a ldapAccounts) Authenticate(ctx context.Context, name, password string) (ok, server bool, err error) {
+	server, err = a.d.Authenticate(ctx, name, password)
+	if errors.Is(err, ldapdir.ErrBadCredentials) {
+		return false, false, nil
+	}
+	return err == nil, server, err
+}
+
+func (a ldapAccounts) HasServer() bool { return a.d.HasServer() }
+
+// accountSource is the directory's accounts for the SMTP server, or nil.
+func accountSource(d *ldapdir.Directory) smtp.AccountSource {
+	if d == nil || !d.HasAccounts() {
+		return nil
+	}
+	return ldapAccounts{d}
+}
+
+// ldapDatabases adapts the directory to routing.DatabaseSource: each
+// question is bounded by the directory's own timeout.
+type ldapDatabases struct{ d *ldapdir.Directory }
+
+func (a ldapDatabases) MailboxDatabase(rcpt string) (string, bool, error) {
+	return a.d.MailboxDatabase(context.Background(), rcpt)
+}
+
+// withDirectoryDatabases makes topo ask the directory for mailbox
+// databases when the ldap section names a database attribute.
+func withDirectoryDatabases(topo *routing.Topology, cfg *config.Config, d *ldapdir.Directory) *routing.Topology {
+	if topo != nil && d != nil && cfg.LDAP.DatabaseAttribute != "" {
+		topo.SetDatabases(ldapDatabases{d})
+	}
+	return topo
+}
+
+// ldapRecipients is the directory as a recipient source, or nil.
+func ldapRecipients(d *ldapdir.Directory) recipients.Directory {
+	if d == nil {
+		return nil
+	}
+	return d
+}

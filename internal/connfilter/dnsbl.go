@@ -1,0 +1,303 @@
+package connfilter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
+	"umbra/internal/resolver"
+	"umbra/internal/smtp"
+)
+
+// Options are what the checks share with the server.
+type Options struct {
+	Resolver resolver.Resolver
+	Log      *slog.Logger
+	Metrics  *Metrics // nil: none
+	// Warnings rate-limits the log lines about misconfigured lists; one
+	// per server, so that reloads do not reset it. nil: a new one.
+	Warnings *Limiter
+	// Timeout bounds the DNS work of one check (default 10 s).
+	Timeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Warnings == nil {
+		o.Warnings = NewLimiter(nil, time.Minute)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+}
+
+// Limiter lets one log line per key through per interval.
+type Limiter struct {
+	clk   clock.Clock
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+}
+
+// NewLimiter returns a Limiter on clk (nil: the system clock).
+func NewLimiter(clk clock.Clock, every time.Duration) *Limiter {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Limiter{clk: clk, every: every, last: map[string]time.Time{}}
+}
+
+// Allow reports whether a line for key may be logged now.
+func (l *Limiter) Allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clk.Now()
+	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
+		return false
+	}
+	if len(l.last) > 1000 { // keys are zones and checks: bounded, but be safe
+		clear(l.last)
+	}
+	l.last[key] = now
+	return true
+}
+
+// DNSBL is the blocklist check at connect of one receive connector.
+type DNSBL struct {
+	connector string
+	threshold float64
+	action    string
+	lists     []*list
+	opt       Options
+}
+
+type list struct {
+	zone   string // lower case, no trailing dot
+	kind   string
+	weight float64
+	codes  []code // in key order; none: every return code lists
+}
+
+type code struct {
+	r      config.ReturnCodes
+	reason string
+}
+
+// NewDNSBL builds the check from a connector's settings (validated by
+// config; the return codes are parsed again here).
+func NewDNSBL(connector string, cfg config.DNSBL, opt Options) (*DNSBL, error) {
+	opt.defaults()
+	if opt.Resolver == nil {
+		return nil, errors.New("dnsbl: no resolver")
+	}
+	d := &DNSBL{connector: connector, threshold: cfg.Threshold, action: cfg.Action, opt: opt}
+	for _, l := range cfg.Lists {
+		li := &list{zone: strings.ToLower(strings.TrimSuffix(l.Zone, ".")), kind: l.Kind, weight: l.Weight}
+		keys := make([]string, 0, len(l.Codes))
+		for k := range l.Codes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			r, err := config.ParseReturnCode(k)
+			if err != nil {
+				return nil, fmt.Errorf("dnsbl %s: code %q: %w", li.zone, k, err)
+			}
+			li.codes = append(li.codes, code{r: r, reason: l.Codes[k]})
+		}
+		d.lists = append(d.lists, li)
+	}
+	return d, nil
+}
+
+// Name implements smtp.Check.
+func (d *DNSBL) Name() string { return "dnsbl" }
+
+// Outcomes of asking one list.
+const (
+	listed        = "listed"
+	clean         = "clear"
+	lookupError   = "error"
+	misconfigured = "misconfigured"
+)
+
+type listResult struct {
+	l       *list
+	state   string
+	reasons []string
+	detail  string // for the log: the error or the stray answer
+}
+
+// QueryName is the name a list is asked for ip: the reversed octets of an
+// IPv4 address (nibbles of an IPv6 one) under the zone.
+func QueryName(ip netip.Addr, zone string) string {
+	ip = ip.Unmap()
+	var b strings.Builder
+	if ip.Is4() {
+		a := ip.As4()
+		fmt.Fprintf(&b, "%d.%d.%d.%d.", a[3], a[2], a[1], a[0])
+	} else {
+		a := ip.As16()
+		for i := 15; i >= 0; i-- {
+			fmt.Fprintf(&b, "%x.%x.", a[i]&0xf, a[i]>>4)
+		}
+	}
+	b.WriteString(zone)
+	b.WriteByte('.')
+	return b.String()
+}
+
+// ask looks ip up in one list and reads the answer.
+func (d *DNSBL) ask(ctx context.Context, l *list, ip netip.Addr) listResult {
+	res := listResult{l: l}
+	a, err := d.opt.Resolver.Lookup(ctx, QueryName(ip, l.zone), dns.TypeA)
+	var de *net.DNSError
+	switch {
+	case err == nil:
+	case errors.As(err, &de) && de.IsNotFound && !de.IsTemporary:
+		res.state = clean
+		return res
+	default:
+		res.state, res.detail = lookupError, err.Error()
+		return res
+	}
+	return readAnswer(l, a.RRs)
+}
+
+// readAnswer classifies a list's A records: any record outside the
+// listing codes makes the whole answer misconfigured.
+func readAnswer(l *list, rrs []dns.RR) listResult {
+	res := listResult{l: l, state: clean}
+	seen := map[string]bool{}
+	for _, rr := range rrs {
+		ar, ok := rr.(*dns.A)
+		if !ok {
+			continue
+		}
+		addr, ok := netip.AddrFromSlice(ar.A.To4())
+		if !ok {
+			continue
+		}
+		if !config.IsDNSBLAnswer(addr) {
+			what := "an answer outside 127.0.0.0/8"
+			if config.IsDNSBLErrorCode(addr) {
+				what = "an error code (queries refused: an open or public resolver, or over the list's limit)"
+			}
+			return listResult{l: l, state: misconfigured, detail: addr.String() + ": " + what}
+		}
+		reason := ""
+		if len(l.codes) == 0 {
+			reason = "listed"
+		}
+		for _, c := range l.codes {
+			if c.r.Contains(addr) {
+				reason = c.reason
+				break
+			}
+		}
+		if reason == "" {
+			continue // a code the configuration does not count
+		}
+		res.state = listed
+		if !seen[reason] {
+			seen[reason] = true
+			res.reasons = append(res.reasons, reason)
+		}
+	}
+	return res
+}
+
+// Connect implements smtp.ConnectCheck.
+func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
+	ip := c.IP.Unmap()
+	if c.Server || !ip.IsValid() || len(d.lists) == 0 {
+		return smtp.Verdict{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.opt.Timeout)
+	defer cancel()
+	results := make([]listResult, len(d.lists))
+	var wg sync.WaitGroup
+	for i, l := range d.lists {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = d.ask(ctx, l, ip) }()
+	}
+	wg.Wait()
+
+	score := 0.0
+	exempt := ""
+	var hits []string
+	for _, r := range results {
+		d.opt.Metrics.list(r.l.zone, r.state)
+		switch r.state {
+		case misconfigured:
+			if d.opt.Warnings.Allow("dnsbl " + r.l.zone) {
+				d.opt.Log.Warn("DNS list misconfigured: its answer is ignored", "zone", r.l.zone, "answer", r.detail,
+					"client_ip", ip.String(), "connector", d.connector)
+			}
+		case lookupError:
+			d.opt.Log.Debug("DNS list not answered: counted as not listing", "zone", r.l.zone, "err", r.detail,
+				"client_ip", ip.String())
+		case listed:
+			switch r.l.kind {
+			case config.ListAllow:
+				score -= r.l.weight
+			case config.ListExempt:
+				exempt = r.l.zone
+			default:
+				score += r.l.weight
+				hits = append(hits, r.l.zone+" ("+strings.Join(r.reasons, ", ")+")")
+			}
+		}
+	}
+	if len(hits) == 0 {
+		return smtp.Verdict{}
+	}
+	attrs := []any{"client_ip", ip.String(), "connector", d.connector, "score", score, "threshold", d.threshold,
+		"lists", strings.Join(hits, "; ")}
+	if exempt != "" {
+		d.opt.Metrics.dnsblVerdict(d.connector, "exempt")
+		d.opt.Log.Info("client on a DNS blocklist is exempt", append(attrs, "exempt_by", exempt)...)
+		return smtp.Verdict{}
+	}
+	if score < d.threshold {
+		d.opt.Log.Debug("client on a DNS blocklist, below the threshold", attrs...)
+		return smtp.Verdict{}
+	}
+	d.opt.Metrics.dnsblVerdict(d.connector, d.action)
+	text := replyText(strings.Join(hits, ", "))
+	switch d.action {
+	case config.ActionReject:
+		return refuse(554, 5, 7, 1, "Service unavailable; client ["+ip.String()+"] blocked using "+text)
+	case config.ActionTempfail:
+		return refuse(421, 4, 7, 1, "Service temporarily unavailable; client ["+ip.String()+"] listed by "+text+"; try again later")
+	default:
+		d.opt.Log.Info("client on a DNS blocklist (log only)", attrs...)
+		return smtp.Verdict{}
+	}
+}
+
+func refuse(code, a, b, c int, msg string) smtp.Verdict {
+	return smtp.Verdict{Reply: &gosmtp.SMTPError{Code: code, EnhancedCode: gosmtp.EnhancedCode{a, b, c}, Message: msg}}
+}
+
+// replyText keeps a reply line well inside SMTP's 512 octets.
+func replyText(s string) string {
+	if len(s) > 300 {
+		s = s[:297] + "..."
+	}
+	return s
+}

@@ -1,0 +1,29 @@
+// Package connfilter is a receive connector's connection filtering, as
+// checks of the edge chain (internal/smtp filter.go): DNS blocklists and
+// allowlists at connect, and HELO checks (syntax, forward-confirmed
+// reverse DNS of the client, HELO name must resolve).
+//
+// Invariants:
+//   - Every lookup goes through umbra's one resolver (package resolver),
+//     so list answers are cached by their TTL and denials by their
+//     negative TTL; a second connection from the same client asks no DNS.
+//   - A DNS list's answer counts only when it is an A record in
+//     127.0.0.0/8 outside 127.255.255.0/24. An answer outside 127/8 (a
+//     hijacked or expired zone answering for everything) or one of the
+//     127.255.255.x error codes (queries refused: open resolver, rate
+//     limit) makes that list's answer ignored and logged as
+//     misconfigured, as Spamhaus advises: such a list must never block.
+//   - A list that cannot be asked (timeout, SERVFAIL) counts as not
+//     listing; blocklists fail open. HELO checks whose DNS cannot be
+//     asked answer 450 when their action would refuse, never 5xx.
+//   - The score is the sum of the weights of the block lists that list
+//     the client less those of the allow lists that do; the action
+//     applies at or above the threshold. A listing on an exempt list, or
+//     a transport server of the organisation, is never refused here.
+//   - Replies: reject 554 5.7.1 naming the lists at connect; tempfail
+//     421 4.7.1 at connect (the connection closes) and 450 at HELO; log
+//     only refuses nothing. HELO syntax 501 5.5.2, reverse DNS 550
+//     5.7.25 (RFC 7372), HELO name not found 550 5.7.1.
+//   - Metric labels are bounded: the zones and checks of the
+//     configuration, fixed result names.
+package connfilter

@@ -1,0 +1,201 @@
+package connfilter
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+
+	"umbra/internal/config"
+	"umbra/internal/smtp"
+)
+
+// HELO is the HELO checks of one receive connector.
+type HELO struct {
+	connector string
+	cfg       config.HELOChecks
+	opt       Options
+}
+
+// NewHELO builds the checks from a connector's settings.
+func NewHELO(connector string, cfg config.HELOChecks, opt Options) (*HELO, error) {
+	opt.defaults()
+	if opt.Resolver == nil && (on(cfg.FCrDNS) || on(cfg.MustResolve)) {
+		return nil, errors.New("helo checks: no resolver")
+	}
+	return &HELO{connector: connector, cfg: cfg, opt: opt}, nil
+}
+
+func on(action string) bool { return action != "" && action != config.ActionOff }
+
+// Name implements smtp.Check.
+func (h *HELO) Name() string { return "helo" }
+
+// Results of a check.
+const (
+	pass    = "pass"
+	fail    = "fail"
+	errored = "error" // DNS could not be asked
+)
+
+// Helo implements smtp.HeloCheck: syntax, then the client's reverse DNS,
+// then whether the name resolves; the first refusal answers.
+func (h *HELO) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Verdict {
+	if c.Server {
+		return smtp.Verdict{}
+	}
+	ip := c.IP.Unmap()
+	shown := printable(name)
+	valid := ValidHELO(name)
+	if on(h.cfg.Syntax) {
+		r := pass
+		if !valid {
+			r = fail
+		}
+		if v, stop := h.act(c, "syntax", h.cfg.Syntax, r, name, "",
+			refuse(501, 5, 5, 2, "<"+shown+">: HELO command rejected: not a host name or address literal"),
+			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: not a host name or address literal; try again later")); stop {
+			return v
+		}
+	}
+	if on(h.cfg.FCrDNS) && ip.IsValid() {
+		ctx, cancel := context.WithTimeout(ctx, h.opt.Timeout)
+		r, detail := h.fcrdns(ctx, ip)
+		cancel()
+		if v, stop := h.act(c, "fcrdns", h.cfg.FCrDNS, r, name, detail,
+			refuse(550, 5, 7, 25, "Client host rejected: the reverse DNS of ["+ip.String()+"] does not confirm it"),
+			refuse(450, 4, 7, 25, "Client host rejected: cannot confirm the reverse DNS of ["+ip.String()+"] now; try again later")); stop {
+			return v
+		}
+	}
+	if on(h.cfg.MustResolve) && valid && !strings.HasPrefix(name, "[") {
+		ctx, cancel := context.WithTimeout(ctx, h.opt.Timeout)
+		r, detail := pass, ""
+		if _, err := h.opt.Resolver.LookupIPAddr(ctx, name); err != nil {
+			r, detail = classify(err), err.Error()
+		}
+		cancel()
+		if v, stop := h.act(c, "must_resolve", h.cfg.MustResolve, r, name, detail,
+			refuse(550, 5, 7, 1, "<"+shown+">: HELO command rejected: host not found"),
+			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: cannot find the host now; try again later")); stop {
+			return v
+		}
+	}
+	return smtp.Verdict{}
+}
+
+// act counts a check's result and turns it into a verdict by the
+// action: a DNS error never gets the permanent reply.
+func (h *HELO) act(c *smtp.ConnInfo, check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
+	h.opt.Metrics.heloResult(check, result)
+	if result == pass {
+		return smtp.Verdict{}, false
+	}
+	attrs := []any{"check", check, "result", result, "helo", printable(name), "client_ip", c.IP.Unmap().String(),
+		"connector", h.connector, "action", action}
+	if detail != "" {
+		attrs = append(attrs, "detail", detail)
+	}
+	switch {
+	case action == config.ActionLog:
+		h.opt.Log.Info("HELO check failed (log only)", attrs...)
+		return smtp.Verdict{}, false
+	case action == config.ActionReject && result == fail:
+		return perm, true
+	default: // tempfail, or reject when DNS could not say
+		return temp, true
+	}
+}
+
+// fcrdns checks forward-confirmed reverse DNS: a PTR name of ip whose
+// addresses include ip. At most 10 names are followed.
+func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
+	names, err := h.opt.Resolver.LookupAddr(ctx, ip.String())
+	if err != nil {
+		return classify(err), err.Error()
+	}
+	sawErr := ""
+	for i, n := range names {
+		if i == 10 {
+			break
+		}
+		addrs, err := h.opt.Resolver.LookupIPAddr(ctx, n)
+		if err != nil {
+			if classify(err) == errored {
+				sawErr = err.Error()
+			}
+			continue
+		}
+		for _, a := range addrs {
+			if got, ok := netip.AddrFromSlice(a.IP); ok && got.Unmap() == ip {
+				return pass, ""
+			}
+		}
+	}
+	if sawErr != "" {
+		return errored, sawErr
+	}
+	return fail, "PTR " + strings.Join(names, " ") + " does not resolve back"
+}
+
+// classify: a denial fails the check, anything else is a DNS error.
+func classify(err error) string {
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound && !de.IsTemporary {
+		return fail
+	}
+	return errored
+}
+
+// ValidHELO reports whether name is what RFC 5321 §4.1.1.1 allows after
+// HELO/EHLO: a host name (letters, digits, hyphens and, as Postfix
+// tolerates for Windows hosts, underscores; not all-numeric at the end,
+// which would be an address without its brackets) or an address literal
+// ([192.0.2.1], [IPv6:2001:db8::1]).
+func ValidHELO(name string) bool {
+	if strings.HasPrefix(name, "[") {
+		if !strings.HasSuffix(name, "]") || len(name) < 3 {
+			return false
+		}
+		in := name[1 : len(name)-1]
+		if len(in) > 5 && strings.EqualFold(in[:5], "IPv6:") {
+			a, err := netip.ParseAddr(in[5:])
+			return err == nil && a.Is6() && a.Zone() == ""
+		}
+		a, err := netip.ParseAddr(in)
+		return err == nil && a.Is4()
+	}
+	s := strings.TrimSuffix(name, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	last := labels[len(labels)-1]
+	return strings.Trim(last, "0123456789") != ""
+}
+
+// printable is a client-given name as it may appear in a reply or a log
+// line: printable ASCII, at most 100 characters.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 100; i++ {
+		if c := s[i]; c > 0x20 && c < 0x7f && c != '<' && c != '>' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}

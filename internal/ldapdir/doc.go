@@ -1,0 +1,65 @@
+// Package ldapdir is umbra's LDAP directory client (the ldap section of
+// the configuration), built on github.com/go-ldap/ldap/v3. One Directory
+// answers three questions:
+//
+//   - Lookup (recipients.Directory): does an address exist? An entry
+//     found by recipient_filter is Known, none is Unknown, and a
+//     directory that cannot answer gives CannotDecide (the session's
+//     451 4.4.3, directory server failure) — never acceptance.
+//   - MailboxDatabase: which mailbox database holds a recipient (the
+//     entry's database_attribute, Exchange's homeMDB). Routing asks it
+//     before the topology's recipient map; a directory that cannot answer
+//     defers the recipient (451 4.4.3), it does not fall back to a
+//     guess.
+//   - Authenticate: SMTP AUTH for receive connectors with auth.ldap. The
+//     password is verified by binding as the account's entry (search with
+//     account_filter, then a simple bind as that DN; RFC 4513 §5.1.3):
+//     the directory checks it with its own hash scheme, umbra never
+//     reads a password attribute (its service account needs no right on
+//     userPassword), and lock-out or password policies of the directory
+//     apply. An empty password is refused before anything is sent (an
+//     empty simple bind is an "unauthenticated bind" that succeeds
+//     without checking anything, RFC 4513 §5.1.2; go-ldap's Bind refuses
+//     it too). An unknown name binds to a DN that does not exist, so it
+//     costs a round trip like a wrong password. The configuration
+//     refuses account_filter over clear-text LDAP to a non-loopback host.
+//     A server_account_filter matched on the entry (a base-scope search)
+//     makes it a transport server account. Results are never cached.
+//
+// Filters: every %s is replaced by the value escaped per RFC 4515
+// (ldap.EscapeFilter), so "*", "(" and ")" in an address or user name
+// never widen or close a filter. Searches ask for size limit 2 and the
+// timeout as time limit; several entries for one address are Known for
+// RCPT, but an error for the database when they disagree.
+//
+// Connections: one service connection (bound as bind_dn, or anonymous)
+// is shared by every search — go-ldap multiplexes requests by message id
+// — and one separate connection carries the user binds, serialised,
+// because a bind changes the identity of its connection. A connection
+// that fails at the transport level is dropped; a search on a reused
+// connection that finds it dead (the directory restarted) is retried
+// once on a new one. After a failed dial, lookups fail at once for
+// redialPause, so a dead directory costs one connection attempt per
+// second, not one per RCPT. Every operation (dial, TLS, StartTLS, bind,
+// search) is bounded by Timeout, and callers' contexts are honoured (the
+// operation finishes in the background within Timeout).
+//
+// Cache: answers for addresses (found with its database, or not found)
+// are kept in memory for positive_ttl / negative_ttl, at most cache_size
+// of them (least recently stored dropped first), by lower-cased address.
+// While the directory is down, an answer within its TTL still decides;
+// past it the address is CannotDecide. The cache is not persisted: the
+// directory is the source of truth and a restart asks again. Time comes
+// from the injected clock.
+//
+// TLS: ldaps:// or start_tls, verified against ca_file (or the system
+// roots) and the URL's host name, TLS 1.2 at least.
+//
+// Metrics (registry passed in): umbra_ldap_lookups_total{result},
+// umbra_ldap_authentications_total{result},
+// umbra_ldap_connections_total{result}; fixed label values.
+//
+// umbra.schema in this directory defines umbraMailboxDatabase and the
+// auxiliary classes umbraRecipient and umbraTransportServer; the tests
+// load it into a real slapd (package slapdtest).
+package ldapdir

@@ -1,0 +1,451 @@
+package ldapdir
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/clock"
+	"umbra/internal/recipients"
+)
+
+// Config configures a Directory. Zero durations and sizes take the
+// defaults of package config.
+type Config struct {
+	URL      string // ldap://host:port or ldaps://host:port
+	StartTLS bool
+	// TLS verifies the directory (ldaps:// and StartTLS); nil: the system
+	// roots and the URL's host name.
+	TLS *tls.Config
+
+	BindDN, BindPassword string // the service account; "" DN: anonymous
+	BaseDN               string
+
+	RecipientFilter     string // %s: the escaped address
+	DatabaseAttribute   string // "" : no database assignment
+	AccountFilter       string // %s: the escaped user name; "": no accounts
+	ServerAccountFilter string // matched on the account's entry
+
+	Timeout                  time.Duration
+	PositiveTTL, NegativeTTL time.Duration
+	CacheSize                int
+
+	Clock clock.Clock
+	// Registerer gets the directory's metrics (nil: none).
+	Registerer prometheus.Registerer
+}
+
+// Errors of Authenticate.
+var (
+	// ErrBadCredentials: the directory answered, and name and password
+	// are not an account's.
+	ErrBadCredentials = errors.New("invalid credentials")
+	// ErrUnavailable wraps every failure to get an answer: the caller
+	// answers with a temporary error, never with acceptance. It wraps
+	// recipients.ErrDirectoryFailure (RCPT gets 451 4.4.3).
+	ErrUnavailable = fmt.Errorf("ldap %w", recipients.ErrDirectoryFailure)
+)
+
+// redialPause: after a failed connection attempt, lookups fail at once
+// for this long instead of each waiting for its own attempt.
+const redialPause = time.Second
+
+// Directory is an LDAP directory answering for recipients, accounts and
+// mailbox databases. Safe for concurrent use.
+type Directory struct {
+	cfg   Config
+	tls   *tls.Config
+	cache *cache
+	m     *dirMetrics
+
+	mu        sync.Mutex // guards conn and downUntil (dialing is under it)
+	conn      *ldap.Conn // the service connection, shared by searches
+	downUntil time.Time
+
+	authMu   sync.Mutex // serialises user binds on authConn
+	authConn *ldap.Conn
+
+	// dummyDN is bound to when an AUTH name has no entry, so that an
+	// unknown name costs a bind like a known one.
+	dummyDN string
+}
+
+// New returns a Directory. It does not connect: the first lookup does,
+// so that a directory that is down at start delays nothing but the
+// lookups (which get CannotDecide).
+func New(cfg Config) (*Directory, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+		return nil, fmt.Errorf("ldap url %q: want ldap:// or ldaps://", cfg.URL)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 100000
+	}
+	if cfg.RecipientFilter == "" {
+		cfg.RecipientFilter = "(mail=%s)"
+	}
+	t := cfg.TLS
+	if t == nil {
+		t = &tls.Config{}
+	} else {
+		t = t.Clone()
+	}
+	if t.ServerName == "" {
+		t.ServerName = u.Hostname()
+	}
+	if t.MinVersion == 0 {
+		t.MinVersion = tls.VersionTLS12
+	}
+	return &Directory{cfg: cfg, tls: t, cache: newCache(cfg.CacheSize), m: newDirMetrics(cfg.Registerer),
+		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN}, nil
+}
+
+// Close drops the connections.
+func (d *Directory) Close() error {
+	d.mu.Lock()
+	if d.conn != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
+	d.mu.Unlock()
+	d.authMu.Lock()
+	if d.authConn != nil {
+		d.authConn.Close()
+		d.authConn = nil
+	}
+	d.authMu.Unlock()
+	return nil
+}
+
+// dial opens a connection (TLS as configured) and binds it as bindDN
+// when given. Every step is bounded by the timeout.
+func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
+	c, err := ldap.DialURL(d.cfg.URL, ldap.DialWithDialer(&net.Dialer{Timeout: d.cfg.Timeout}), ldap.DialWithTLSConfig(d.tls))
+	if err != nil {
+		return nil, err
+	}
+	c.SetTimeout(d.cfg.Timeout)
+	if d.cfg.StartTLS {
+		if err := c.StartTLS(d.tls); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("starttls: %w", err)
+		}
+	}
+	if bindDN != "" {
+		if err := c.Bind(bindDN, password); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("bind as service account: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// service returns the shared service connection, dialing it if there is
+// none (or it was closed); reused reports an existing one.
+func (d *Directory) service() (c *ldap.Conn, reused bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn != nil && !d.conn.IsClosing() {
+		return d.conn, true, nil
+	}
+	if d.conn != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
+	if now := d.cfg.Clock.Now(); now.Before(d.downUntil) {
+		return nil, false, errors.New("directory unreachable (retrying shortly)")
+	}
+	c, err = d.dial(d.cfg.BindDN, d.cfg.BindPassword)
+	if err != nil {
+		d.downUntil = d.cfg.Clock.Now().Add(redialPause)
+		d.m.reconnects.WithLabelValues("failed").Inc()
+		return nil, false, err
+	}
+	d.m.reconnects.WithLabelValues("connected").Inc()
+	d.conn = c
+	return c, false, nil
+}
+
+// drop forgets a connection that failed, so that the next lookup dials.
+func (d *Directory) drop(c *ldap.Conn) {
+	d.mu.Lock()
+	if d.conn == c {
+		d.conn = nil
+	}
+	d.mu.Unlock()
+	c.Close()
+}
+
+// connectionLost tells a transport failure (the connection is unusable)
+// from an answer of the directory.
+func connectionLost(c *ldap.Conn, err error) bool {
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return true
+	}
+	return le.ResultCode == ldap.ErrorNetwork || le.ResultCode == ldap.LDAPResultServerDown ||
+		le.ResultCode == ldap.LDAPResultTimeout || c.IsClosing()
+}
+
+// search runs one search on the service connection. A reused connection
+// that turns out dead (the directory restarted) is dropped and the
+// search retried once on a new one.
+func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
+	type answer struct {
+		entries []*ldap.Entry
+		err     error
+	}
+	ch := make(chan answer, 1)
+	go func() { // bounded by the connection's timeout
+		e, err := d.searchOnce(req)
+		ch <- answer{e, err}
+	}()
+	select {
+	case a := <-ch:
+		return a.entries, a.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (d *Directory) searchOnce(req *ldap.SearchRequest) ([]*ldap.Entry, error) {
+	for attempt := 0; ; attempt++ {
+		c, reused, err := d.service()
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.Search(req)
+		if err == nil {
+			return res.Entries, nil
+		}
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) && res != nil && len(res.Entries) > 0 {
+			return res.Entries, nil
+		}
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return nil, nil
+		}
+		if !connectionLost(c, err) {
+			return nil, err
+		}
+		d.drop(c)
+		if !reused || attempt > 0 {
+			return nil, err
+		}
+	}
+}
+
+// filter substitutes the escaped value (RFC 4515) for every %s.
+func filter(pattern, value string) string {
+	return strings.ReplaceAll(pattern, "%s", ldap.EscapeFilter(value))
+}
+
+func (d *Directory) request(base string, scope int, f string, attrs []string) *ldap.SearchRequest {
+	if len(attrs) == 0 {
+		attrs = []string{"1.1"} // no attributes (RFC 4511 §4.5.1.8)
+	}
+	secs := int(d.cfg.Timeout / time.Second)
+	return ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 2, max(secs, 1), false, f, attrs, nil)
+}
+
+// recipient is what the directory says about one address.
+type recipient struct {
+	found    bool
+	database string // "" when none is set
+	// ambiguous: several entries with different databases.
+	ambiguous bool
+}
+
+// lookup finds an address through the cache.
+func (d *Directory) lookup(ctx context.Context, address string) (recipient, error) {
+	key := strings.ToLower(address)
+	now := d.cfg.Clock.Now()
+	if r, ok := d.cache.get(key, now); ok {
+		d.m.lookups.WithLabelValues("cache").Inc()
+		return r, nil
+	}
+	var attrs []string
+	if d.cfg.DatabaseAttribute != "" {
+		attrs = []string{d.cfg.DatabaseAttribute}
+	}
+	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.RecipientFilter, address), attrs))
+	if err != nil {
+		d.m.lookups.WithLabelValues("error").Inc()
+		return recipient{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	r := recipient{found: len(entries) > 0}
+	for i, e := range entries {
+		db := ""
+		if d.cfg.DatabaseAttribute != "" {
+			db = e.GetAttributeValue(d.cfg.DatabaseAttribute)
+		}
+		if i > 0 && db != r.database {
+			r.ambiguous = true
+		}
+		r.database = db
+	}
+	ttl := d.cfg.NegativeTTL
+	result := "not_found"
+	if r.found {
+		ttl, result = d.cfg.PositiveTTL, "found"
+	}
+	d.m.lookups.WithLabelValues(result).Inc()
+	if ttl > 0 {
+		d.cache.put(key, r, now.Add(ttl))
+	}
+	return r, nil
+}
+
+// Lookup implements recipients.Directory: an address with an entry is
+// Known, one without is Unknown (the directory is complete for the
+// domains it serves), and a directory that cannot answer gives
+// CannotDecide — never acceptance.
+func (d *Directory) Lookup(ctx context.Context, address string) (recipients.Verdict, error) {
+	r, err := d.lookup(ctx, address)
+	switch {
+	case err != nil:
+		return recipients.CannotDecide, err
+	case r.found:
+		return recipients.Known, nil
+	}
+	return recipients.Unknown, nil
+}
+
+// MailboxDatabase names the mailbox database the directory assigns to
+// an address: found is false when the address has no entry or the entry
+// no database; an error when the directory cannot answer or the entries
+// of the address disagree.
+func (d *Directory) MailboxDatabase(ctx context.Context, address string) (db string, found bool, err error) {
+	if d.cfg.DatabaseAttribute == "" {
+		return "", false, nil
+	}
+	r, err := d.lookup(ctx, address)
+	switch {
+	case err != nil:
+		return "", false, err
+	case r.ambiguous:
+		return "", false, fmt.Errorf("%w: several entries of %s name different mailbox databases", ErrUnavailable, address)
+	}
+	return r.database, r.database != "", nil
+}
+
+// HasAccounts reports whether the directory holds SMTP accounts.
+func (d *Directory) HasAccounts() bool { return d.cfg.AccountFilter != "" }
+
+// HasServer reports whether the directory can hold transport server
+// accounts.
+func (d *Directory) HasServer() bool {
+	return d.cfg.AccountFilter != "" && d.cfg.ServerAccountFilter != ""
+}
+
+// Authenticate verifies an AUTH name and password by binding as the
+// entry AccountFilter finds for the name (RFC 4513 §5.1.3): the
+// directory checks the password with its own hash scheme, umbra never
+// reads a password attribute, and the service account needs no right on
+// one. Results are never cached. An empty password is refused before
+// anything is sent (an empty simple bind is an unauthenticated bind,
+// which succeeds without checking anything, RFC 4513 §5.1.2).
+// ErrBadCredentials when the directory said no; an error wrapping
+// ErrUnavailable when it could not say.
+func (d *Directory) Authenticate(ctx context.Context, name, password string) (server bool, err error) {
+	if d.cfg.AccountFilter == "" || password == "" || name == "" {
+		return false, ErrBadCredentials
+	}
+	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), nil))
+	if err != nil {
+		d.m.auths.WithLabelValues("error").Inc()
+		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	dn := d.dummyDN
+	if len(entries) == 1 {
+		dn = entries[0].DN
+	}
+	ok, err := d.bindAs(ctx, dn, password)
+	if err != nil {
+		d.m.auths.WithLabelValues("error").Inc()
+		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if !ok || len(entries) != 1 { // no entry, or a name two entries claim
+		d.m.auths.WithLabelValues("refused").Inc()
+		return false, ErrBadCredentials
+	}
+	if d.cfg.ServerAccountFilter != "" {
+		e, err := d.search(ctx, d.request(dn, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
+		if err != nil {
+			d.m.auths.WithLabelValues("error").Inc()
+			return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		server = len(e) == 1
+	}
+	d.m.auths.WithLabelValues("accepted").Inc()
+	return server, nil
+}
+
+// bindAs binds as dn on the authentication connection, which is kept
+// for the next AUTH (a bind replaces the identity of the last one).
+// false: the directory refused the credentials.
+func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, error) {
+	type answer struct {
+		ok  bool
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		d.authMu.Lock()
+		defer d.authMu.Unlock()
+		for attempt := 0; ; attempt++ {
+			reused := d.authConn != nil && !d.authConn.IsClosing()
+			if !reused {
+				if d.authConn != nil {
+					d.authConn.Close()
+				}
+				c, err := d.dial("", "")
+				if err != nil {
+					d.authConn = nil
+					ch <- answer{false, err}
+					return
+				}
+				d.authConn = c
+			}
+			err := d.authConn.Bind(dn, password)
+			switch {
+			case err == nil:
+				ch <- answer{true, nil}
+				return
+			case ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultInappropriateAuthentication,
+				ldap.LDAPResultUnwillingToPerform, ldap.LDAPResultInvalidDNSyntax, ldap.LDAPResultNoSuchObject):
+				ch <- answer{false, nil}
+				return
+			}
+			lost := connectionLost(d.authConn, err)
+			if lost {
+				d.authConn.Close()
+				d.authConn = nil
+			}
+			if !lost || !reused || attempt > 0 {
+				ch <- answer{false, err}
+				return
+			}
+		}
+	}()
+	select {
+	case a := <-ch:
+		return a.ok, a.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}

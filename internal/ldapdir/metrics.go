@@ -1,0 +1,34 @@
+package ldapdir
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// dirMetrics are the directory's counters; labels are fixed words.
+type dirMetrics struct {
+	lookups    *prometheus.CounterVec // result: cache, found, not_found, error
+	auths      *prometheus.CounterVec // result: accepted, refused, error
+	reconnects *prometheus.CounterVec // result: connected, failed
+}
+
+func newDirMetrics(reg prometheus.Registerer) *dirMetrics {
+	m := &dirMetrics{
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_ldap_lookups_total",
+			Help: "Recipient lookups in the LDAP directory, by result (cache: answered from the cache)."}, []string{"result"}),
+		auths: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_ldap_authentications_total",
+			Help: "SMTP AUTH verifications against the LDAP directory, by result."}, []string{"result"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_ldap_connections_total",
+			Help: "Connections to the LDAP directory opened (connected) or attempted in vain (failed)."}, []string{"result"}),
+	}
+	for _, r := range []string{"cache", "found", "not_found", "error"} {
+		m.lookups.WithLabelValues(r)
+	}
+	for _, r := range []string{"accepted", "refused", "error"} {
+		m.auths.WithLabelValues(r)
+	}
+	for _, r := range []string{"connected", "failed"} {
+		m.reconnects.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.lookups, m.auths, m.reconnects)
+	}
+	return m
+}

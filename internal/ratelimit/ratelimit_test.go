@@ -1,0 +1,336 @@
+package ratelimit
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+func connector(t *testing.T, yaml string) config.ReceiveConnector {
+	t.Helper()
+	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+yaml), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ReceiveConnectors[0]
+}
+
+func info(ip string) *smtp.ConnInfo {
+	return &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr(ip)}
+}
+
+func refused(v smtp.Verdict) string {
+	if v.Reply == nil {
+		return ""
+	}
+	e := v.Reply.EnhancedCode
+	return fmt.Sprintf("%d %d.%d.%d %s", v.Reply.Code, e[0], e[1], e[2], v.Reply.Message)
+}
+
+// The sliding window: a limit of 4 per minute lets 4 through, refuses
+// the 5th; half a window later half the old events still count; two
+// windows later none do.
+func TestSlidingWindow(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := NewCounters(clk, nil)
+	k, err := New(connector(t, "    rate_limits: {address: {messages: 4, window: 1m}}\n"), c)
+	if err != nil || k == nil {
+		t.Fatal(k, err)
+	}
+	ci := info("192.0.2.1")
+	for i := 0; i < 4; i++ {
+		if r := refused(k.Mail(context.Background(), ci, "a@x.test", nil)); r != "" {
+			t.Fatalf("message %d refused: %s", i+1, r)
+		}
+	}
+	r := refused(k.Mail(context.Background(), ci, "a@x.test", nil))
+	if !strings.HasPrefix(r, "450 4.7.1") || !strings.Contains(r, "messages from your address") {
+		t.Fatalf("5th message: %q, want 450 4.7.1", r)
+	}
+	// 1.5 windows after the first events: the previous window (4)
+	// weighs half: 2 counted, 2 more allowed.
+	clk.Advance(90 * time.Second)
+	for i := 0; i < 2; i++ {
+		if r := refused(k.Mail(context.Background(), ci, "a@x.test", nil)); r != "" {
+			t.Fatalf("after 90s, message %d refused: %s", i+1, r)
+		}
+	}
+	if r := refused(k.Mail(context.Background(), ci, "a@x.test", nil)); r == "" {
+		t.Fatal("after 90s, a third message passed: the previous window was forgotten")
+	}
+	clk.Advance(2 * time.Minute)
+	if r := refused(k.Mail(context.Background(), ci, "a@x.test", nil)); r != "" {
+		t.Fatalf("two windows later: %s", r)
+	}
+}
+
+// Scopes: one address's limit does not touch its neighbour; the /24
+// (IPv4) and /64 (IPv6) network limit counts them together; users and
+// sender domains are counted apart from addresses; a refusal counts
+// nothing (all or none of the scopes take the event).
+func TestScopes(t *testing.T) {
+	clk := clock.NewFake(t0)
+	reg := prometheus.NewRegistry()
+	c := NewCounters(clk, reg)
+	k, err := New(connector(t, `    rate_limits:
+      address: {connections: 2, recipients: 100}
+      network: {connections: 3}
+      user: {messages: 2}
+      sender_domain: {recipients: 3, window: 1h}
+`), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		ip, want string
+	}{
+		{"192.0.2.1", ""}, {"192.0.2.1", ""}, {"192.0.2.1", "421 4.7.0"}, // the address's limit
+		{"192.0.2.2", ""}, {"192.0.2.3", "421 4.7.0"}, // the /24 has had 3
+		{"192.0.3.1", ""}, // another /24
+		{"2001:db8:1:1::1", ""}, {"2001:db8:1:1::2", ""}, {"2001:db8:1:1:ffff::3", ""}, {"2001:db8:1:1::4", "421 4.7.0"},
+		{"2001:db8:1:2::1", ""},           // another /64
+		{"::ffff:192.0.2.4", "421 4.7.0"}, // an IPv4-mapped address is its IPv4 address
+	} {
+		if r := refused(k.Connect(ctx, info(tc.ip))); !strings.HasPrefix(r, tc.want) || (tc.want == "") != (r == "") {
+			t.Fatalf("connect from %s: %q, want %q", tc.ip, r, tc.want)
+		}
+	}
+	if got := testutil.ToFloat64(c.refused.WithLabelValues("internet", "network", "connections")); got != 3 {
+		t.Fatalf("network refusals = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(c.refused.WithLabelValues("internet", "address", "connections")); got != 1 {
+		t.Fatalf("address refusals = %v, want 1", got)
+	}
+
+	alice := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("198.51.100.1"), User: "Alice"}
+	alice2 := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("203.0.113.9"), User: "alice"}
+	if refused(k.Mail(ctx, alice, "a@x.test", nil)) != "" || refused(k.Mail(ctx, alice2, "a@x.test", nil)) != "" {
+		t.Fatal("alice's first two messages refused")
+	}
+	if r := refused(k.Mail(ctx, alice, "a@x.test", nil)); !strings.Contains(r, "from your account") {
+		t.Fatalf("alice's third message (any address, any case): %q", r)
+	}
+	// Sender domain: 3 recipients an hour, whoever sends.
+	for i, ip := range []string{"198.51.100.7", "198.51.100.8", "203.0.113.7"} {
+		if r := refused(k.Rcpt(ctx, info(ip), "x@Sender.test", "r@example.test")); r != "" {
+			t.Fatalf("recipient %d: %s", i, r)
+		}
+	}
+	if r := refused(k.Rcpt(ctx, info("198.51.100.9"), "y@sender.test", "r@example.test")); !strings.Contains(r, "sender domain") {
+		t.Fatalf("4th recipient of sender.test: %q", r)
+	}
+	if r := refused(k.Rcpt(ctx, info("198.51.100.9"), "", "r@example.test")); r != "" {
+		t.Fatalf("null sender counted against a domain: %q", r)
+	}
+	// The refused RCPT above took nothing from 198.51.100.9's address
+	// count: its 100 recipients are all left.
+	for i := 0; i < 99; i++ {
+		if r := refused(k.Rcpt(ctx, info("198.51.100.9"), "", "r@example.test")); r != "" {
+			t.Fatalf("recipient %d of 198.51.100.9: %s", i+2, r)
+		}
+	}
+	if r := refused(k.Rcpt(ctx, info("198.51.100.9"), "", "r@example.test")); r == "" {
+		t.Fatal("101st recipient of one address passed")
+	}
+}
+
+// Exempt ranges and transport servers are never limited.
+func TestExempt(t *testing.T) {
+	c := NewCounters(clock.NewFake(t0), nil)
+	k, err := New(connector(t, "    rate_limits: {exempt: [10.0.0.0/8], address: {connections: 1}}\n"), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if r := refused(k.Connect(ctx, info("10.1.2.3"))); r != "" {
+			t.Fatalf("exempt range limited: %s", r)
+		}
+		if r := refused(k.Connect(ctx, &smtp.ConnInfo{IP: netip.MustParseAddr("192.0.2.50"), Server: true})); r != "" {
+			t.Fatalf("transport server limited: %s", r)
+		}
+	}
+	if n := c.Len(); n != 0 {
+		t.Fatalf("%d counters for exempt sessions", n)
+	}
+	if k, _ := New(connector(t, ""), c); k != nil {
+		t.Fatal("a connector without limits got a check")
+	}
+}
+
+// A reload builds new checks over the same counters: nothing starts
+// again, and the new limits apply to the old counts.
+func TestCountersSurviveReload(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := NewCounters(clk, nil)
+	before, _ := New(connector(t, "    rate_limits: {address: {messages: 3}}\n"), c)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		before.Mail(ctx, info("192.0.2.1"), "a@x.test", nil)
+	}
+	after, _ := New(connector(t, "    rate_limits: {address: {messages: 4}}\n"), c)
+	if r := refused(after.Mail(ctx, info("192.0.2.1"), "a@x.test", nil)); r != "" {
+		t.Fatalf("4th message under the new limit of 4: %s", r)
+	}
+	if r := refused(after.Mail(ctx, info("192.0.2.1"), "a@x.test", nil)); r == "" {
+		t.Fatal("the reload reset the counter: a 5th message passed a limit of 4")
+	}
+}
+
+// The number of counters is bounded: a flood of new addresses drops the
+// least recently used, never grows the map past maxKeys.
+func TestCountersBounded(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := NewCounters(clk, nil)
+	k, _ := New(connector(t, "    rate_limits: {address: {connections: 5, window: 1h}}\n"), c)
+	ctx := context.Background()
+	for i := 0; i < maxKeys+5000; i++ {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		k.Connect(ctx, &smtp.ConnInfo{IP: ip})
+	}
+	if n := c.Len(); n > maxKeys {
+		t.Fatalf("%d counters, bound %d", n, maxKeys)
+	}
+	// Idle counters go after two windows.
+	clk.Advance(3 * time.Hour)
+	k.Connect(ctx, info("192.0.2.1"))
+	for i := 0; i < 1100; i++ {
+		k.Connect(ctx, info("192.0.2.2"))
+	}
+	if n := c.Len(); n != 2 {
+		t.Fatalf("%d counters after the sweep, want 2", n)
+	}
+}
+
+// Over real SMTP: the third connection from one address gets 421 4.7.0
+// (at its EHLO, where the session starts) and is closed; a MAIL past the
+// message limit gets 450 4.7.1; a RCPT past the recipient limit gets 450
+// 4.7.1 while the transaction's earlier recipients stay accepted.
+func TestOverSMTP(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := NewCounters(clk, nil)
+	conns := []config.ReceiveConnector{connector(t, `    rate_limits:
+      address: {connections: 2, messages: 2, recipients: 3}
+`)}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t},
+		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
+		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+			k, err := New(rc, c)
+			if err != nil || k == nil {
+				return nil, err
+			}
+			return []smtp.Check{k}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.Addrs()[0].String()
+
+	a := dial(t, addr, "127.0.0.61")
+	a.cmd("EHLO a.test", "250")
+	a.cmd("MAIL FROM:<s@x.test>", "250")
+	a.cmd("RCPT TO:<r1@example.test>", "250")
+	a.cmd("RCPT TO:<r2@example.test>", "250")
+	a.cmd("RCPT TO:<r3@example.test>", "250")
+	a.cmd("RCPT TO:<r4@example.test>", "450 4.7.1")
+	a.cmd("RSET", "250")
+	a.cmd("MAIL FROM:<s@x.test>", "250")
+	a.cmd("RSET", "250")
+	a.cmd("MAIL FROM:<s@x.test>", "450 4.7.1")
+
+	b := dial(t, addr, "127.0.0.61")
+	b.cmd("EHLO b.test", "250")
+	c3 := dial(t, addr, "127.0.0.61")
+	c3.cmd("EHLO c.test", "421 4.7.0")
+	if _, err := c3.r.ReadString('\n'); err == nil {
+		t.Fatal("the connection stayed open after 421")
+	}
+	// Another address is not affected.
+	d := dial(t, addr, "127.0.0.62")
+	d.cmd("EHLO d.test", "250")
+	d.cmd("MAIL FROM:<s@x.test>", "250")
+	// A window later the address may connect again.
+	clk.Advance(2 * time.Minute)
+	e := dial(t, addr, "127.0.0.61")
+	e.cmd("EHLO e.test", "250")
+}
+
+type noQueue struct{ t *testing.T }
+
+func (q noQueue) NewID() queue.ID { return 1 }
+func (q noQueue) Submit(context.Context, *queue.Message, []byte) error {
+	q.t.Error("no message is sent in this test")
+	return errors.New("no queue")
+}
+func (q noQueue) WaitGone(queue.ID) (<-chan struct{}, func()) { return nil, func() {} }
+
+type client struct {
+	t *testing.T
+	r *bufio.Reader
+	c net.Conn
+}
+
+func dial(t *testing.T, addr, from string) *client {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	cl := &client{t: t, r: bufio.NewReader(c), c: c}
+	cl.read("220")
+	return cl
+}
+
+func (c *client) read(want string) string {
+	c.t.Helper()
+	for {
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("reading a reply (want %s): %v", want, err)
+		}
+		if len(l) < 4 || l[3] != '-' {
+			if !strings.HasPrefix(l, want) {
+				c.t.Fatalf("reply %q, want %s", strings.TrimSpace(l), want)
+			}
+			return l
+		}
+	}
+}
+
+func (c *client) cmd(line, want string) string {
+	c.t.Helper()
+	if _, err := c.c.Write([]byte(line + "\r\n")); err != nil {
+		c.t.Fatal(err)
+	}
+	return c.read(want)
+}

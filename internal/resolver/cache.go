@@ -1,0 +1,226 @@
+package resolver
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"umbra/internal/clock"
+)
+
+// Upstream is what a Cache asks on a miss: a Client.
+type Upstream interface {
+	Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error)
+}
+
+// CacheConfig configures a Cache.
+type CacheConfig struct {
+	// Size bounds the number of answers kept (default 10000); the least
+	// recently used one is evicted first.
+	Size int
+	// MaxTTL caps how long a positive answer is kept, whatever its TTL
+	// (default 1 h).
+	MaxTTL time.Duration
+	// NegativeTTL caps how long a denial (NXDOMAIN, NODATA) is kept; a
+	// denial without an SOA, which RFC 2308 leaves uncacheable, is kept
+	// this long too, so that a blocklist's "not listed" is not asked
+	// again for every connection (default 5 min).
+	NegativeTTL time.Duration
+	// Budget bounds one upstream lookup shared by several callers, which
+	// runs on past the caller that started it (default 30 s).
+	Budget  time.Duration
+	Clock   clock.Clock // default the system clock
+	Metrics *Metrics    // nil: none
+}
+
+// Cache is the Resolver umbra runs with: answers of its Upstream kept by
+// their TTL, denials by their negative TTL, concurrent identical
+// questions asked upstream once. Temporary errors are never cached.
+type Cache struct {
+	up  Upstream
+	cfg CacheConfig
+
+	mu      sync.Mutex
+	entries map[cacheKey]*list.Element // of *cacheEntry
+	lru     *list.List                 // front: most recently used
+	flights map[cacheKey]*flight
+}
+
+type cacheKey struct {
+	name  string // lower-case, fully qualified
+	qtype uint16
+}
+
+type cacheEntry struct {
+	key     cacheKey
+	a       *Answer
+	err     *net.DNSError // a denial; nil for an answer
+	expires time.Time
+}
+
+type flight struct {
+	done chan struct{}
+	a    *Answer
+	err  error
+}
+
+// NewCache returns a Cache in front of up.
+func NewCache(up Upstream, cfg CacheConfig) *Cache {
+	if cfg.Size <= 0 {
+		cfg.Size = 10000
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = time.Hour
+	}
+	if cfg.NegativeTTL <= 0 {
+		cfg.NegativeTTL = 5 * time.Minute
+	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = 30 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	return &Cache{up: up, cfg: cfg, entries: map[cacheKey]*list.Element{}, lru: list.New(), flights: map[cacheKey]*flight{}}
+}
+
+// Len returns the number of answers kept.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// Lookup implements Resolver. An answer comes whole from one response,
+// with that response's Secure flag: a validated answer is never mixed
+// with records of an unvalidated one.
+func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	k := cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
+	c.mu.Lock()
+	if el, ok := c.entries[k]; ok {
+		e := el.Value.(*cacheEntry)
+		if c.cfg.Clock.Now().Before(e.expires) {
+			c.lru.MoveToFront(el)
+			c.mu.Unlock()
+			c.cfg.Metrics.cache("hit")
+			return e.result(name)
+		}
+		c.remove(el)
+	}
+	f, shared := c.flights[k]
+	if !shared {
+		f = &flight{done: make(chan struct{})}
+		c.flights[k] = f
+		// The lookup runs on its own bounded context: a caller that
+		// gives up must not fail the others waiting for the answer.
+		go c.fly(context.WithoutCancel(ctx), k, name, f)
+	}
+	c.mu.Unlock()
+	if shared {
+		c.cfg.Metrics.cache("shared")
+	} else {
+		c.cfg.Metrics.cache("miss")
+	}
+	select {
+	case <-f.done:
+		if f.a == nil {
+			return nil, f.err
+		}
+		a := *f.a // each caller its own Answer; the records are shared, read-only
+		return &a, f.err
+	case <-ctx.Done():
+		return nil, dnsError(name, "", "context: "+ctx.Err().Error(), true, false)
+	}
+}
+
+func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Budget)
+	defer cancel()
+	start := c.cfg.Clock.Now()
+	a, err := c.up.Lookup(ctx, name, k.qtype)
+	c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
+	f.a, f.err = a, err
+	c.mu.Lock()
+	delete(c.flights, k)
+	c.store(k, a, err)
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// store keeps an answer or a denial; temporary errors are not kept.
+func (c *Cache) store(k cacheKey, a *Answer, err error) {
+	var ttl time.Duration
+	var denial *net.DNSError
+	switch {
+	case err == nil && a != nil:
+		ttl = min(a.TTL, c.cfg.MaxTTL)
+	case a != nil && errors.As(err, &denial) && denial.IsNotFound && !denial.IsTemporary:
+		ttl = c.cfg.NegativeTTL
+		if a.SOA {
+			ttl = min(a.TTL, c.cfg.NegativeTTL)
+		}
+	default:
+		return
+	}
+	if ttl <= 0 {
+		return
+	}
+	if el, ok := c.entries[k]; ok {
+		c.remove(el)
+	}
+	kept := *a
+	e := &cacheEntry{key: k, a: &kept, err: denial, expires: c.cfg.Clock.Now().Add(ttl)}
+	c.entries[k] = c.lru.PushFront(e)
+	for c.lru.Len() > c.cfg.Size {
+		c.remove(c.lru.Back())
+		c.cfg.Metrics.cache("evicted")
+	}
+}
+
+func (c *Cache) remove(el *list.Element) {
+	c.lru.Remove(el)
+	delete(c.entries, el.Value.(*cacheEntry).key)
+}
+
+// result is a kept answer as Lookup returns it: a copy of the Answer
+// (the records are shared, read-only) and a fresh error for a denial.
+func (e *cacheEntry) result(name string) (*Answer, error) {
+	a := *e.a
+	if e.err != nil {
+		de := *e.err
+		de.Name = name
+		return &a, &de
+	}
+	return &a, nil
+}
+
+// LookupMX implements Resolver: the MX records of name, by preference.
+func (c *Cache) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	return lookupMX(ctx, c, name)
+}
+
+// LookupIPAddr implements Resolver: A and AAAA records.
+func (c *Cache) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	return lookupIPAddr(ctx, c, host)
+}
+
+// LookupHost implements Resolver.
+func (c *Cache) LookupHost(ctx context.Context, host string) ([]string, error) {
+	return lookupHost(ctx, c, host)
+}
+
+// LookupTXT implements Resolver.
+func (c *Cache) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return lookupTXT(ctx, c, name)
+}
+
+// LookupAddr implements Resolver.
+func (c *Cache) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	return lookupAddr(ctx, c, addr)
+}

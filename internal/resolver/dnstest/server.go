@@ -1,0 +1,217 @@
+// Package dnstest runs an authoritative DNS server on loopback for tests:
+// the records are zone-file lines, served over UDP and TCP on one port.
+// Names with no record answer NXDOMAIN; a name with records of other
+// types answers NODATA; names under a Fail suffix answer SERVFAIL.
+package dnstest
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// Server is a running test DNS server.
+type Server struct {
+	Addr string // host:port, the same for UDP and TCP
+
+	mu      sync.Mutex
+	rrs     []dns.RR
+	fail    []string // name suffixes answered with SERVFAIL
+	drop    []string // name suffixes never answered
+	secure  []string // name suffixes answered with AD set
+	queries int
+	udp     *dns.Server
+	tcp     *dns.Server
+}
+
+// Start serves records (zone-file lines such as
+// "example.test. 300 IN MX 10 mx.example.test.") on 127.0.0.1 and
+// stops in t.Cleanup.
+func Start(t testing.TB, records ...string) *Server {
+	t.Helper()
+	s := &Server{}
+	s.Add(t, records...)
+	// UDP picks a free port; TCP on the same port may be taken by
+	// another listener, so pick again (bounded).
+	var pc net.PacketConn
+	var l net.Listener
+	var err error
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = pc.LocalAddr().String()
+	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &dns.Server{Listener: l, Handler: s}
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ActivateAndServe()
+		<-started
+	}
+	t.Cleanup(func() { s.udp.Shutdown(); s.tcp.Shutdown() })
+	return s
+}
+
+// Add adds records.
+func (s *Server) Add(t testing.TB, records ...string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, line := range records {
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			t.Fatalf("dnstest: %q: %v", line, err)
+		}
+		if rr != nil {
+			s.rrs = append(s.rrs, rr)
+		}
+	}
+}
+
+// Remove removes every record of name (any type).
+func (s *Server) Remove(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name = strings.ToLower(dns.Fqdn(name))
+	kept := s.rrs[:0]
+	for _, rr := range s.rrs {
+		if strings.ToLower(rr.Header().Name) != name {
+			kept = append(kept, rr)
+		}
+	}
+	s.rrs = kept
+}
+
+// Fail makes every name ending in suffix answer SERVFAIL.
+func (s *Server) Fail(suffix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = append(s.fail, strings.ToLower(dns.Fqdn(suffix)))
+}
+
+// Drop makes every query for a name ending in suffix go unanswered.
+func (s *Server) Drop(suffix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop = append(s.drop, strings.ToLower(dns.Fqdn(suffix)))
+}
+
+// Secure sets the AD bit on answers for names ending in suffix.
+func (s *Server) Secure(suffix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secure = append(s.secure, strings.ToLower(dns.Fqdn(suffix)))
+}
+
+func under(name string, suffixes []string) bool {
+	for _, f := range suffixes {
+		if name == f || strings.HasSuffix(name, "."+f) || f == "." {
+			return true
+		}
+	}
+	return false
+}
+
+// Queries returns how many queries the server answered.
+func (s *Server) Queries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queries
+}
+
+// ServeDNS implements dns.Handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	r := new(dns.Msg)
+	r.SetReply(q)
+	r.Authoritative = true
+	if len(q.Question) != 1 {
+		r.Rcode = dns.RcodeFormatError
+		w.WriteMsg(r)
+		return
+	}
+	qn := strings.ToLower(q.Question[0].Name)
+	qt := q.Question[0].Qtype
+	s.mu.Lock()
+	s.queries++
+	if under(qn, s.drop) {
+		s.mu.Unlock()
+		return
+	}
+	if under(qn, s.fail) {
+		s.mu.Unlock()
+		r.Rcode = dns.RcodeServerFailure
+		w.WriteMsg(r)
+		return
+	}
+	r.AuthenticatedData = under(qn, s.secure)
+	asked := qn
+	exists := false
+	for range 8 { // follow CNAMEs within the zone
+		next := ""
+		for _, rr := range s.rrs {
+			h := rr.Header()
+			if strings.ToLower(h.Name) != qn {
+				continue
+			}
+			exists = true
+			if h.Rrtype == qt || qt == dns.TypeANY {
+				r.Answer = append(r.Answer, dns.Copy(rr))
+			} else if cn, ok := rr.(*dns.CNAME); ok {
+				r.Answer = append(r.Answer, dns.Copy(rr))
+				next = strings.ToLower(cn.Target)
+			}
+		}
+		if next == "" {
+			break
+		}
+		qn = next
+	}
+	if !exists {
+		r.Rcode = dns.RcodeNameError
+	}
+	if len(r.Answer) == 0 || !exists {
+		if soa := s.soaFor(asked); soa != nil {
+			r.Ns = append(r.Ns, soa)
+		}
+	}
+	s.mu.Unlock()
+	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {
+		size := 512
+		if o := q.IsEdns0(); o != nil {
+			size = int(o.UDPSize())
+		}
+		r.Truncate(size)
+	}
+	w.WriteMsg(r)
+}
+
+// soaFor returns a copy of the SOA of the closest zone enclosing name.
+func (s *Server) soaFor(name string) dns.RR {
+	var best dns.RR
+	for _, rr := range s.rrs {
+		h := rr.Header()
+		zone := strings.ToLower(h.Name)
+		if h.Rrtype != dns.TypeSOA || !(name == zone || strings.HasSuffix(name, "."+zone) || zone == ".") {
+			continue
+		}
+		if best == nil || len(zone) > len(best.Header().Name) {
+			best = rr
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return dns.Copy(best)
+}

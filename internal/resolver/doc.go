@@ -1,0 +1,35 @@
+// Package resolver is umbra's one DNS client. Every lookup umbra makes —
+// MX and address records for delivery, TXT for SPF, DKIM, DMARC, MTA-STS
+// and TLS reporting, PTR for reverse DNS, A records of DNS blocklists,
+// TLSA for DANE — goes through a Resolver, so that timeouts, caching and
+// metrics are decided once.
+//
+// Invariants:
+//   - Errors are *net.DNSError: IsNotFound for NXDOMAIN and for a name
+//     with no record of the type asked (NODATA), IsTemporary for a
+//     timeout, SERVFAIL, REFUSED or an unreachable server. Callers (and
+//     libraries written for net.Resolver) tell "no such record" from
+//     "could not find out" by those flags alone; a temporary error must
+//     never be read as an answer.
+//   - Answer.Secure is true only when the server that answered set the
+//     AD bit, and umbra trusts that server to validate (Config.TrustAD):
+//     a stub cannot validate DNSSEC itself, so DANE needs a validating
+//     resolver on a trusted path (loopback).
+//   - Every query is bounded by Config.Timeout per attempt and by the
+//     caller's context overall.
+//
+// A server runs one Cache in front of one Client (cmd/umbra dns.go):
+//   - An answer is kept whole, with the Secure flag of the one response it
+//     came from, for its TTL capped by CacheConfig.MaxTTL; records of a
+//     validated and an unvalidated response are never mixed in one answer.
+//   - A denial is kept for the RFC 2308 negative TTL (the smaller of the
+//     SOA's TTL and MINIMUM), capped by CacheConfig.NegativeTTL, and for
+//     NegativeTTL when it carries no SOA. Temporary errors are never kept.
+//   - At most CacheConfig.Size answers, the least recently used dropped.
+//   - Concurrent identical questions share one upstream lookup, bounded
+//     by CacheConfig.Budget; a caller that gives up leaves it running for
+//     the others and gets a temporary error.
+//   - Callers get their own Answer; its RRs are shared and read-only.
+//   - Metrics labels are bounded: a fixed list of record types ("other"
+//     for the rest), fixed outcomes and cache results.
+package resolver

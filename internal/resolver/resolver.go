@@ -1,0 +1,326 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Resolver is what umbra's code looks names up with. The first five
+// methods have net.Resolver's signatures and error conventions, so
+// libraries written for it take a Resolver unchanged.
+type Resolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
+	// Lookup asks for one record type and returns the whole answer,
+	// with whether it was DNSSEC-validated (Answer.Secure). NXDOMAIN and
+	// NODATA are errors with IsNotFound set; Lookup still returns the
+	// Answer then, so a caller can see whether the denial was secure.
+	Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error)
+}
+
+// Answer is the answer section of a response.
+type Answer struct {
+	Name   string   // the name asked, fully qualified
+	Type   uint16   // the type asked
+	Rcode  int      // dns.RcodeSuccess, dns.RcodeNameError, …
+	Secure bool     // the AD bit of a trusted validating server
+	RRs    []dns.RR // the records of the type asked (CNAMEs followed); shared, read-only
+	// TTL is how long the answer may be kept: the smallest TTL of RRs;
+	// for a denial (NXDOMAIN, NODATA) with an SOA in the authority
+	// section, the negative TTL of RFC 2308 §5 (the smaller of the SOA's
+	// TTL and its MINIMUM field), and SOA is set.
+	TTL time.Duration
+	SOA bool
+}
+
+// Config configures a Client.
+type Config struct {
+	// Servers are host:port addresses asked in order. Empty: those of
+	// /etc/resolv.conf.
+	Servers []string
+	// Timeout bounds one attempt at one server (default 5 s).
+	Timeout time.Duration
+	// Attempts is how many times the list of servers is tried (default 2).
+	Attempts int
+	// TrustAD: the servers validate DNSSEC and the path to them is
+	// trusted (loopback), so their AD bit is believed.
+	TrustAD bool
+}
+
+// Client is a stub resolver speaking to recursive servers: UDP first,
+// TCP when the answer is truncated.
+type Client struct {
+	cfg Config
+	udp *dns.Client
+	tcp *dns.Client
+}
+
+// New returns a Client. With no servers configured it reads
+// /etc/resolv.conf.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Servers) == 0 {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return nil, fmt.Errorf("resolver: no servers configured and /etc/resolv.conf: %w", err)
+		}
+		for _, s := range cc.Servers {
+			cfg.Servers = append(cfg.Servers, net.JoinHostPort(s, cc.Port))
+		}
+	}
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("resolver: no DNS servers")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 2
+	}
+	return &Client{cfg: cfg,
+		udp: &dns.Client{Net: "udp", Timeout: cfg.Timeout, UDPSize: 1232},
+		tcp: &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
+	}, nil
+}
+
+// Servers returns how many servers the client asks.
+func (c *Client) Servers() int { return len(c.cfg.Servers) }
+
+// Lookup implements Resolver.
+func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	fqdn := dns.Fqdn(name)
+	q := new(dns.Msg)
+	q.SetQuestion(fqdn, qtype)
+	q.RecursionDesired = true
+	q.SetEdns0(1232, true) // DO: ask for DNSSEC so a validator sets AD
+	q.AuthenticatedData = true
+	var last error
+	for range c.cfg.Attempts {
+		for _, srv := range c.cfg.Servers {
+			if err := ctx.Err(); err != nil {
+				return nil, dnsError(name, srv, "context: "+err.Error(), true, false)
+			}
+			r, _, err := c.udp.ExchangeContext(ctx, q, srv)
+			if err == nil && r.Truncated {
+				r, _, err = c.tcp.ExchangeContext(ctx, q, srv)
+			}
+			if err != nil {
+				last = dnsError(name, srv, err.Error(), true, false)
+				continue
+			}
+			if r.Id != q.Id {
+				last = dnsError(name, srv, "reply id mismatch", true, false)
+				continue
+			}
+			a := &Answer{Name: fqdn, Type: qtype, Rcode: r.Rcode, Secure: c.cfg.TrustAD && r.AuthenticatedData}
+			switch r.Rcode {
+			case dns.RcodeSuccess, dns.RcodeNameError:
+			default: // SERVFAIL, REFUSED, …: ask the next server
+				last = dnsError(name, srv, "server answered "+dns.RcodeToString[r.Rcode], true, false)
+				continue
+			}
+			a.RRs, a.TTL = answerRRs(r, fqdn, qtype)
+			if len(a.RRs) == 0 {
+				a.TTL, a.SOA = negativeTTL(r)
+			}
+			if r.Rcode == dns.RcodeNameError {
+				return a, dnsError(name, srv, "no such host", false, true)
+			}
+			if len(a.RRs) == 0 {
+				return a, dnsError(name, srv, "no "+dns.TypeToString[qtype]+" record", false, true)
+			}
+			return a, nil
+		}
+	}
+	return nil, last
+}
+
+// answerRRs returns the records of type qtype for name in r, following
+// CNAMEs inside the answer, and the smallest TTL among them.
+func answerRRs(r *dns.Msg, name string, qtype uint16) ([]dns.RR, time.Duration) {
+	var out []dns.RR
+	ttl := uint32(0)
+	target := strings.ToLower(name)
+	for range 8 { // bounded CNAME chain
+		next := ""
+		for _, rr := range r.Answer {
+			h := rr.Header()
+			if strings.ToLower(h.Name) != target {
+				continue
+			}
+			if h.Rrtype == qtype {
+				out = append(out, rr)
+				if ttl == 0 || h.Ttl < ttl {
+					ttl = h.Ttl
+				}
+			} else if cn, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+				next = strings.ToLower(cn.Target)
+			}
+		}
+		if len(out) > 0 || next == "" {
+			break
+		}
+		target = next
+	}
+	return out, time.Duration(ttl) * time.Second
+}
+
+// negativeTTL is RFC 2308 §5's TTL of a denial: the smaller of the TTL of
+// the SOA in the authority section and its MINIMUM field; false when the
+// response carries no SOA (and so must not be cached by that rule).
+func negativeTTL(r *dns.Msg) (time.Duration, bool) {
+	for _, rr := range r.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second, true
+		}
+	}
+	return 0, false
+}
+
+func dnsError(name, server, msg string, temporary, notFound bool) *net.DNSError {
+	return &net.DNSError{Err: msg, Name: name, Server: server, IsTimeout: temporary && strings.Contains(msg, "timeout"),
+		IsTemporary: temporary, IsNotFound: notFound}
+}
+
+// lookuper is what the net.Resolver-style methods are built on.
+type lookuper interface {
+	Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error)
+}
+
+// LookupMX implements Resolver: the MX records of name, by preference.
+func (c *Client) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	return lookupMX(ctx, c, name)
+}
+
+// LookupIPAddr implements Resolver: A and AAAA records.
+func (c *Client) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	return lookupIPAddr(ctx, c, host)
+}
+
+// LookupHost implements Resolver.
+func (c *Client) LookupHost(ctx context.Context, host string) ([]string, error) {
+	return lookupHost(ctx, c, host)
+}
+
+// LookupTXT implements Resolver.
+func (c *Client) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return lookupTXT(ctx, c, name)
+}
+
+// LookupAddr implements Resolver.
+func (c *Client) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	return lookupAddr(ctx, c, addr)
+}
+
+// lookupMX: the MX records of name, by preference.
+func lookupMX(ctx context.Context, c lookuper, name string) ([]*net.MX, error) {
+	a, err := c.Lookup(ctx, name, dns.TypeMX)
+	if err != nil {
+		return nil, err
+	}
+	var out []*net.MX
+	for _, rr := range a.RRs {
+		mx := rr.(*dns.MX)
+		out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+	}
+	sortMX(out)
+	return out, nil
+}
+
+// lookupIPAddr: A and AAAA records. It fails only
+// when both lookups fail; not found when neither type exists.
+func lookupIPAddr(ctx context.Context, c lookuper, host string) ([]net.IPAddr, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IPAddr{{IP: ip}}, nil
+	}
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		// RFC 6761 §6.3: localhost names are loopback, never asked.
+		return []net.IPAddr{{IP: net.IPv4(127, 0, 0, 1)}, {IP: net.IPv6loopback}}, nil
+	}
+	var out []net.IPAddr
+	var errs []error
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		a, err := c.Lookup(ctx, host, t)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, rr := range a.RRs {
+			switch v := rr.(type) {
+			case *dns.A:
+				out = append(out, net.IPAddr{IP: v.A})
+			case *dns.AAAA:
+				out = append(out, net.IPAddr{IP: v.AAAA})
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	for _, e := range errs {
+		var de *net.DNSError
+		if errors.As(e, &de) && de.IsTemporary {
+			return nil, e // one type could not be asked: not a denial
+		}
+	}
+	return nil, errs[0]
+}
+
+// lookupHost: the addresses of host as strings.
+func lookupHost(ctx context.Context, c lookuper, host string) ([]string, error) {
+	ips, err := lookupIPAddr(ctx, c, host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.IP.String()
+	}
+	return out, nil
+}
+
+// lookupTXT: each TXT record's strings joined.
+func lookupTXT(ctx context.Context, c lookuper, name string) ([]string, error) {
+	a, err := c.Lookup(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(a.RRs))
+	for _, rr := range a.RRs {
+		out = append(out, strings.Join(rr.(*dns.TXT).Txt, ""))
+	}
+	return out, nil
+}
+
+// lookupAddr: the PTR names of an address.
+func lookupAddr(ctx context.Context, c lookuper, addr string) ([]string, error) {
+	rev, err := dns.ReverseAddr(addr)
+	if err != nil {
+		return nil, &net.DNSError{Err: "not an IP address", Name: addr}
+	}
+	a, err := c.Lookup(ctx, rev, dns.TypePTR)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(a.RRs))
+	for _, rr := range a.RRs {
+		out = append(out, rr.(*dns.PTR).Ptr)
+	}
+	return out, nil
+}
+
+func sortMX(mx []*net.MX) {
+	for i := 1; i < len(mx); i++ {
+		for j := i; j > 0 && mx[j].Pref < mx[j-1].Pref; j-- {
+			mx[j], mx[j-1] = mx[j-1], mx[j]
+		}
+	}
+}

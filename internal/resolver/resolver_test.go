@@ -1,0 +1,137 @@
+package resolver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"umbra/internal/resolver"
+	"umbra/internal/resolver/dnstest"
+)
+
+func newClient(t *testing.T, addr string) *resolver.Client {
+	t.Helper()
+	c, err := resolver.New(resolver.Config{Servers: []string{addr}, Timeout: time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func dnsErr(t *testing.T, err error) *net.DNSError {
+	t.Helper()
+	var de *net.DNSError
+	if !errors.As(err, &de) {
+		t.Fatalf("error %v (%T) is not a *net.DNSError", err, err)
+	}
+	return de
+}
+
+// EDGE: one resolver for every lookup, with net.Resolver's error flags.
+func TestLookups(t *testing.T) {
+	srv := dnstest.Start(t,
+		"example.test. 300 IN MX 20 mx2.example.test.",
+		"example.test. 300 IN MX 10 mx1.example.test.",
+		"example.test. 300 IN TXT \"v=spf1 \" \"-all\"",
+		"mx1.example.test. 300 IN A 127.0.0.10",
+		"mx1.example.test. 300 IN AAAA ::1",
+		"alias.example.test. 300 IN CNAME mx1.example.test.",
+		"10.0.0.127.in-addr.arpa. 300 IN PTR mx1.example.test.",
+	)
+	c := newClient(t, srv.Addr)
+	ctx := context.Background()
+
+	mx, err := c.LookupMX(ctx, "example.test")
+	if err != nil || len(mx) != 2 || mx[0].Host != "mx1.example.test." || mx[1].Pref != 20 {
+		t.Fatalf("MX = %v, %v", mx, err)
+	}
+	txt, err := c.LookupTXT(ctx, "example.test")
+	if err != nil || len(txt) != 1 || txt[0] != "v=spf1 -all" {
+		t.Fatalf("TXT = %q, %v", txt, err)
+	}
+	hosts, err := c.LookupHost(ctx, "alias.example.test")
+	if err != nil || strings.Join(hosts, ",") != "127.0.0.10,::1" {
+		t.Fatalf("host via CNAME = %v, %v", hosts, err)
+	}
+	names, err := c.LookupAddr(ctx, "127.0.0.10")
+	if err != nil || len(names) != 1 || names[0] != "mx1.example.test." {
+		t.Fatalf("PTR = %v, %v", names, err)
+	}
+
+	_, err = c.LookupMX(ctx, "nowhere.test")
+	if de := dnsErr(t, err); !de.IsNotFound || de.IsTemporary {
+		t.Fatalf("NXDOMAIN: %+v", de)
+	}
+	_, err = c.LookupTXT(ctx, "mx1.example.test")
+	if de := dnsErr(t, err); !de.IsNotFound || de.IsTemporary {
+		t.Fatalf("NODATA: %+v", de)
+	}
+	srv.Fail("broken.test")
+	_, err = c.LookupTXT(ctx, "x.broken.test")
+	if de := dnsErr(t, err); de.IsNotFound || !de.IsTemporary {
+		t.Fatalf("SERVFAIL: %+v", de)
+	}
+}
+
+// A server that does not answer is a temporary error, never a denial.
+func TestUnreachableIsTemporary(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0") // bound, never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c, err := resolver.New(resolver.Config{Servers: []string{pc.LocalAddr().String()}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.LookupMX(context.Background(), "example.test")
+	if de := dnsErr(t, err); de.IsNotFound || !de.IsTemporary {
+		t.Fatalf("timeout: %+v", de)
+	}
+}
+
+// A large answer is truncated over UDP and fetched again over TCP.
+func TestTruncatedRetriesOverTCP(t *testing.T) {
+	var recs []string
+	for i := range 60 {
+		recs = append(recs, fmt.Sprintf("big.test. 300 IN TXT \"record number %d with some padding to make it long enough\"", i))
+	}
+	srv := dnstest.Start(t, recs...)
+	a, err := newClient(t, srv.Addr).Lookup(context.Background(), "big.test", dns.TypeTXT)
+	if err != nil || len(a.RRs) != 60 {
+		t.Fatalf("got %d records, %v", len(a.RRs), err)
+	}
+}
+
+// Servers are asked in order: one that fails (SERVFAIL) or does not
+// answer passes the question to the next; a denial is final.
+func TestServersInOrder(t *testing.T) {
+	broken := dnstest.Start(t, "a.test. 60 IN A 127.0.0.1")
+	broken.Fail(".")
+	silent := dnstest.Start(t)
+	silent.Drop(".")
+	good := dnstest.Start(t, "a.test. 60 IN A 127.0.0.2")
+	c, err := resolver.New(resolver.Config{Servers: []string{broken.Addr, silent.Addr, good.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := c.LookupHost(context.Background(), "a.test")
+	if err != nil || len(hosts) != 1 || hosts[0] != "127.0.0.2" {
+		t.Fatalf("hosts %v, %v", hosts, err)
+	}
+	denying := dnstest.Start(t)
+	c, _ = resolver.New(resolver.Config{Servers: []string{denying.Addr, good.Addr}, Timeout: 200 * time.Millisecond, Attempts: 2})
+	_, err = c.LookupHost(context.Background(), "a.test")
+	if de := dnsErr(t, err); !de.IsNotFound {
+		t.Fatalf("a denial from the first server: %+v", de)
+	}
+	if good.Queries() != 2 { // A and AAAA in the first round only
+		t.Fatalf("the next server was asked after a denial: %d queries", good.Queries())
+	}
+}

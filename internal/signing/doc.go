@@ -1,0 +1,44 @@
+// Package signing adds umbra's DKIM-Signature (RFC 6376; Ed25519 per RFC
+// 8463 or RSA-SHA256) and ARC set (RFC 8617) to mail that leaves the
+// organisation. The delivery package calls Signer.Sign on each copy it
+// sends through a send connector to a next hop outside the organisation
+// (delivery: leave.go, sign.go); nothing else signs.
+//
+// Files: key.go (PEM keys, DNS records, key generation), cache.go (the
+// fields made per message), sign.go (which
+// key, the DKIM signature by github.com/emersion/go-msgauth/dkim),
+// arc.go (the ARC set, written here: the library has no ARC),
+// canon.go (relaxed canonicalisation for the ARC set, reading bytes as
+// the library does), header.go (header fields, tag lists, the parts of
+// Authentication-Results that sealing reads).
+//
+// Invariants:
+//   - Sign never changes the message: it returns header fields to put in
+//     front of it, or the message as it was with an error (then the
+//     caller sends it unsigned). The stored copy is never modified.
+//   - Signed once: the fields made for a message (its bytes and envelope
+//     sender) are remembered (cache.go, bounded LRU) and sent again on a
+//     retry or to a second destination; a reload builds a new Signer.
+//   - One DKIM signature per copy: the key of the From: domain (single
+//     address; the nearest parent domain with a key), else of the
+//     envelope sender's domain, else none. Never a top-level domain's.
+//   - Every configured header field is oversigned: h= names it once more
+//     than the message has it, so an added instance breaks the signature.
+//   - An ARC set is added only when the message carries an
+//     Authentication-Results of the sealer's authserv-id. That header is
+//     trusted: the inbound checks must have removed any that arrived from
+//     outside claiming the id. cv= is none for the first set, else the
+//     arc= result of that header; a structurally broken chain is sealed
+//     cv=fail over the new set only; a chain already ending in cv=fail,
+//     one with 50 sets, or one without an arc= result gets no set
+//     (Result.NoARC says why).
+//   - ARC keys are RSA (rsa-sha256 is ARC's only algorithm in practice).
+//   - Keys are loaded by New from files, at start and reload: a missing,
+//     unreadable, malformed, encrypted, short (< 1024-bit RSA) or
+//     world-readable key is an error naming the file then, never at
+//     delivery. A Signer is immutable and safe for concurrent use.
+//
+// Tests verify umbra's output with the library's verifier, with Debian's
+// opendkim-testmsg (libopendkim, keys served by a DNS server in a private
+// network namespace) and with dkimpy (DKIM and ARC).
+package signing

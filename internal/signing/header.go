@@ -1,0 +1,148 @@
+package signing
+
+import (
+	"bytes"
+	"strings"
+)
+
+// field is one header field as it stands in the message: Raw is the
+// whole field (name, colon, value with its folding and the final line
+// break), Name the text before the colon.
+type field struct {
+	Name string
+	Raw  string
+}
+
+// Value is the field's value: everything after the colon, unfolded
+// lines kept as they are, without the final line break.
+func (f field) Value() string {
+	_, v, _ := strings.Cut(f.Raw, ":")
+	return strings.TrimRight(v, "\r\n")
+}
+
+// splitHeader cuts msg into its header fields and the offset of the
+// body (after the empty line). ok is false when msg has no empty line
+// ending the header: such a message is sent unsigned (a verifier would
+// find no header either). A line without a colon is a field whose name
+// is the whole line, as the DKIM library reads it.
+func splitHeader(msg []byte) (fields []field, body int, ok bool) {
+	pos := 0
+	for pos < len(msg) {
+		end := bytes.IndexByte(msg[pos:], '\n')
+		if end < 0 {
+			return fields, len(msg), false // unterminated last line: no body
+		}
+		line := msg[pos : pos+end+1]
+		content := bytes.TrimRight(line, "\r\n")
+		if len(content) == 0 {
+			return fields, pos + end + 1, true
+		}
+		if (content[0] == ' ' || content[0] == '\t') && len(fields) > 0 {
+			fields[len(fields)-1].Raw += string(line)
+		} else {
+			name, _, _ := bytes.Cut(content, []byte(":"))
+			fields = append(fields, field{Name: string(bytes.TrimRight(name, " \t")), Raw: string(line)})
+		}
+		pos += end + 1
+	}
+	return fields, len(msg), false
+}
+
+// count returns how many fields are named name (case-insensitive).
+func count(fields []field, name string) int {
+	n := 0
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// tags parses a tag-list value (RFC 6376 §3.2): "a=b; c=d". Whitespace
+// (folding included) around names and values is removed; a malformed
+// entry ends the parse with what was read so far and false.
+func tags(v string) (map[string]string, bool) {
+	out := map[string]string{}
+	for _, part := range strings.Split(v, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, val, found := strings.Cut(part, "=")
+		if !found {
+			return out, false
+		}
+		k = strings.TrimSpace(k)
+		if k == "" {
+			return out, false
+		}
+		if _, dup := out[k]; dup {
+			return out, false // RFC 6376 §3.2: a duplicated tag invalidates the list
+		}
+		out[k] = strings.TrimSpace(val)
+	}
+	return out, true
+}
+
+// authServID returns the authserv-id of an Authentication-Results value
+// (RFC 8601 §2.2: the first token, before an optional version and ";"),
+// with comments removed.
+func authServID(v string) string {
+	v = stripComments(v)
+	first, _, _ := strings.Cut(v, ";")
+	fs := strings.Fields(first)
+	if len(fs) == 0 {
+		return ""
+	}
+	return fs[0]
+}
+
+// stripComments removes RFC 5322 comments (nested, with quoted-pairs).
+func stripComments(v string) string {
+	var b strings.Builder
+	depth := 0
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && i+1 < len(v) && (depth > 0 || quoted):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(v[i+1])
+			}
+			i++
+		case c == '"' && depth == 0:
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '(' && !quoted:
+			depth++
+		case c == ')' && !quoted && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// methodResult returns the result of method (e.g. "arc") in an
+// Authentication-Results value: "pass" for "arc=pass (…)"; "" when the
+// method is absent.
+func methodResult(v, method string) string {
+	v = stripComments(v)
+	parts := strings.Split(v, ";")
+	for _, p := range parts[1:] {
+		p = strings.TrimSpace(p)
+		k, rest, ok := strings.Cut(p, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), method) {
+			continue
+		}
+		fs := strings.Fields(rest)
+		if len(fs) == 0 {
+			return ""
+		}
+		return strings.ToLower(fs[0])
+	}
+	return ""
+}

@@ -1,0 +1,345 @@
+package signing
+
+import (
+	"bytes"
+	"crypto"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"strings"
+	"time"
+
+	"umbra/internal/config"
+
+	"github.com/emersion/go-msgauth/dkim"
+	"golang.org/x/net/idna"
+)
+
+// Key is one domain's signing key.
+type Key struct {
+	Domain   string
+	Selector string
+	Signer   crypto.Signer
+}
+
+// Options build a Signer from keys already loaded (New loads them from
+// the configuration).
+type Options struct {
+	Keys []Key
+	// Headers are signed and oversigned; nil: config.DefaultDKIMHeaders.
+	Headers []string
+	// ARC, when set, seals mail that carries an Authentication-Results
+	// header of ARC.AuthServID.
+	ARC *Sealer
+	// Now stamps the ARC-Seal (t=); nil: time.Now. (The DKIM library
+	// stamps its own signature's t= with the wall clock.)
+	Now func() time.Time
+}
+
+// Sealer is the ARC sealer's identity and key.
+type Sealer struct {
+	Domain, Selector string
+	Signer           crypto.Signer
+	AuthServID       string
+}
+
+// Signer signs and seals messages leaving the organisation. Safe for
+// concurrent use: its settings are immutable, its cache locked.
+type Signer struct {
+	keys    map[string]Key // lower-case domain → key
+	headers []string
+	arc     *Sealer
+	now     func() time.Time
+	cache   *sigCache // the only mutable part; locked
+}
+
+// New loads every key file of c. Errors name the domain, the selector
+// and the file: a key that cannot be used fails the start, the reload
+// and `umbra config check`, never a delivery. A configuration without
+// keys and without ARC returns nil (nothing is signed).
+func New(c config.DKIM) (*Signer, error) {
+	if len(c.Keys) == 0 && !c.ARC.Enabled() {
+		return nil, nil
+	}
+	o := Options{Headers: c.Headers}
+	for i, k := range c.Keys {
+		s, err := LoadKey(k.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, err)
+		}
+		o.Keys = append(o.Keys, Key{Domain: k.Domain, Selector: k.Selector, Signer: s})
+	}
+	if c.ARC.Enabled() {
+		s, err := LoadKey(c.ARC.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("dkim.arc %s (selector %s): key_file: %w", c.ARC.Domain, c.ARC.Selector, err)
+		}
+		o.ARC = &Sealer{Domain: c.ARC.Domain, Selector: c.ARC.Selector, Signer: s, AuthServID: c.ARC.AuthServID}
+	}
+	return NewSigner(o)
+}
+
+// NewSigner builds a Signer from loaded keys.
+func NewSigner(o Options) (*Signer, error) {
+	s := &Signer{keys: map[string]Key{}, headers: o.Headers, arc: o.ARC, now: o.Now, cache: newSigCache()}
+	if s.headers == nil {
+		s.headers = config.DefaultDKIMHeaders
+	}
+	from := false
+	for _, h := range s.headers {
+		from = from || strings.EqualFold(h, "From")
+	}
+	if !from {
+		return nil, fmt.Errorf("dkim headers must include From")
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, k := range o.Keys {
+		d, err := asciiDomain(k.Domain)
+		if err != nil {
+			return nil, fmt.Errorf("dkim: domain %q: %w", k.Domain, err)
+		}
+		if _, dup := s.keys[d]; dup {
+			return nil, fmt.Errorf("dkim: two keys for %s", d)
+		}
+		k.Domain = d
+		s.keys[d] = k
+	}
+	if s.arc != nil && s.arc.AuthServID == "" {
+		return nil, fmt.Errorf("arc: no authserv-id")
+	}
+	if s.arc != nil && Algorithm(s.arc.Signer) != "rsa" {
+		// RFC 8617 §4.1.3: ARC signs with rsa-sha256; verifiers refuse
+		// other algorithms in ARC sets.
+		return nil, fmt.Errorf("arc: the sealing key must be RSA (ARC verifiers accept only rsa-sha256), not %s", Algorithm(s.arc.Signer))
+	}
+	return s, nil
+}
+
+// Result says what Sign added.
+type Result struct {
+	// DKIM is the d= of the DKIM-Signature added, "" for none.
+	DKIM string
+	// ARC is the instance of the ARC set added, 0 for none.
+	ARC int
+	// NoARC says why a message with this server's Authentication-Results
+	// got no ARC set ("" when it got one or carries none).
+	NoARC string
+}
+
+// Sign returns msg with a DKIM-Signature of the key of its author's
+// domain (keyFor) and, when the message carries an
+// Authentication-Results header of the sealer's authserv-id, an ARC set
+// on top. The DKIM-Signature is made first, so the ARC-Message-Signature
+// covers it. msg itself is not modified. An error means nothing was
+// added; the caller sends msg as it is. The same message (bytes and
+// envelope sender) signed again gets the same fields from a cache
+// (sigCache): one signature per message, not one per attempt.
+func (s *Signer) Sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
+	if s == nil {
+		return msg, Result{}, nil
+	}
+	k := cacheKey(msg, envelopeFrom)
+	if prefix, res, ok := s.cache.get(k); ok {
+		return append([]byte(prefix), msg...), res, nil
+	}
+	out, res, err := s.sign(msg, envelopeFrom)
+	if err == nil {
+		s.cache.put(k, string(out[:len(out)-len(msg)]), res)
+	}
+	return out, res, err
+}
+
+// sign makes the fields for msg (Sign without the cache).
+func (s *Signer) sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
+	var res Result
+	fields, _, ok := splitHeader(msg)
+	if !ok {
+		return msg, res, fmt.Errorf("message has no header/body separator")
+	}
+	out := msg
+	if k, ok := s.keyFor(fields, envelopeFrom); ok {
+		sig, err := s.dkimSignature(k, fields, msg)
+		if err != nil {
+			return msg, res, fmt.Errorf("dkim %s: %w", k.Domain, err)
+		}
+		out = make([]byte, 0, len(sig)+len(msg))
+		out = append(append(out, sig...), msg...)
+		res.DKIM = k.Domain
+		fields = append([]field{{Name: "DKIM-Signature", Raw: sig}}, fields...)
+	}
+	if s.arc != nil {
+		set, inst, why, err := s.seal(fields, out)
+		if err != nil {
+			return msg, Result{}, fmt.Errorf("arc: %w", err)
+		}
+		res.NoARC = why
+		if set != "" {
+			sealed := make([]byte, 0, len(set)+len(out))
+			out = append(append(sealed, set...), out...)
+			res.ARC = inst
+		}
+	}
+	return out, res, nil
+}
+
+// keyFor chooses the key a message is signed with: that of the domain of
+// the From: header's single address, or of its nearest parent domain
+// that has a key (DMARC's relaxed alignment accepts it); else the same
+// for the envelope sender's domain. A From: with several addresses, or
+// none that parses, counts as absent.
+func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
+	var from []string
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, "From") {
+			from = append(from, strings.NewReplacer("\r\n", "", "\n", "").Replace(f.Value())) // unfolded
+		}
+	}
+	if len(from) == 1 {
+		if list, err := addressParser.ParseList(from[0]); err == nil && len(list) == 1 {
+			if k, ok := s.keyForAddress(list[0].Address); ok {
+				return k, true
+			}
+		}
+	}
+	return s.keyForAddress(envelopeFrom)
+}
+
+// asciiDomain is a domain's lower-case A-label form (RFC 5891): d= and
+// the key's DNS name are ASCII, an SMTPUTF8 address's domain may not be.
+func asciiDomain(d string) (string, error) {
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			return idna.Lookup.ToASCII(d)
+		}
+	}
+	return d, nil
+}
+
+// addressParser reads From: whatever the charset of its encoded words:
+// only the address matters here, and net/mail alone refuses a display
+// name in a charset it does not know (windows-1252, iso-2022-jp, …).
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+func (s *Signer) keyForAddress(addr string) (Key, bool) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return Key{}, false
+	}
+	d, err := asciiDomain(addr[at+1:])
+	if err != nil {
+		return Key{}, false
+	}
+	for d != "" {
+		if k, ok := s.keys[d]; ok {
+			return k, true
+		}
+		_, rest, found := strings.Cut(d, ".")
+		if !found || !strings.Contains(rest, ".") {
+			break // never a key of a top-level domain
+		}
+		d = rest
+	}
+	return Key{}, false
+}
+
+// headerKeys is the h= list: each configured field once per occurrence
+// in the message and once more (oversigning: RFC 6376 §8.15, a field of
+// that name added later breaks the signature).
+func (s *Signer) headerKeys(fields []field) []string {
+	var keys []string
+	for _, h := range s.headers {
+		for i := count(fields, h); i >= 0; i-- {
+			keys = append(keys, h)
+		}
+	}
+	return keys
+}
+
+// dkimSignature makes the DKIM-Signature field (with its CRLF) with the
+// DKIM library's signer.
+func (s *Signer) dkimSignature(k Key, fields []field, msg []byte) (string, error) {
+	ds, err := dkim.NewSigner(&dkim.SignOptions{
+		Domain: k.Domain, Selector: k.Selector, Signer: k.Signer, Hash: crypto.SHA256,
+		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
+		HeaderKeys: s.headerKeys(fields),
+	})
+	if err != nil {
+		return "", err
+	}
+	if _, err := ds.Write(msg); err != nil {
+		ds.Close()
+		return "", err
+	}
+	if err := ds.Close(); err != nil {
+		return "", err
+	}
+	return ds.Signature(), nil
+}
+
+// formatField writes name: tags, folded before 78 columns, b= (and bh=)
+// folded into chunks. Tags are written in the given order.
+func formatField(name string, tagList [][2]string) string {
+	var b bytes.Buffer
+	b.WriteString(name + ":")
+	col := len(name) + 1
+	for i, t := range tagList {
+		v := t[1]
+		sep := ";"
+		if i == len(tagList)-1 {
+			sep = ""
+		}
+		item := " " + t[0] + "=" + v + sep
+		if t[0] == "b" || t[0] == "bh" {
+			// long base64: folded in pieces; whitespace in b= and bh= is
+			// ignored by verifiers (RFC 6376 §3.5)
+			b.WriteString("\r\n\t" + t[0] + "=")
+			col = 8 + len(t[0]) + 1
+			for len(v) > 0 {
+				n := min(len(v), 72-col)
+				if n <= 0 {
+					b.WriteString("\r\n\t")
+					col = 8
+					continue
+				}
+				b.WriteString(v[:n])
+				col += n
+				v = v[n:]
+			}
+			b.WriteString(sep)
+			col += len(sep)
+			continue
+		}
+		if col+len(item) > 76 && col > len(name)+1 {
+			b.WriteString("\r\n\t")
+			col = 8
+			item = item[1:]
+		}
+		if t[0] == "h" {
+			// a long h= list folds after a colon (RFC 6376 §3.5 allows
+			// FWS there), keeping lines short whatever the header count
+			for i, name := range strings.Split(item, ":") {
+				if i > 0 {
+					b.WriteByte(':')
+					col++
+					if col+len(name) > 76 {
+						b.WriteString("\r\n\t")
+						col = 8
+					}
+				}
+				b.WriteString(name)
+				col += len(name)
+			}
+			continue
+		}
+		b.WriteString(item)
+		col += len(item)
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}

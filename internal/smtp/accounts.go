@@ -1,0 +1,54 @@
+package smtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// AccountSource is a directory of SMTP AUTH accounts beside the
+// credentials file (package ldapdir through cmd/umbra), used by the
+// receive connectors whose auth.ldap is set.
+type AccountSource interface {
+	// Authenticate verifies name and password: ok false with a nil error
+	// is a refusal; an error means the source could not decide (the
+	// client gets 454 4.7.0 and may try again; nothing is let in).
+	Authenticate(ctx context.Context, name, password string) (ok, server bool, err error)
+	// HasServer: the source can hold transport server accounts.
+	HasServer() bool
+}
+
+// errAccountsUnavailable: the account source could not answer.
+var errAccountsUnavailable = errors.New("account directory unavailable")
+
+// replyAuthTempFail is RFC 4954 §6's answer when the account cannot be
+// verified now.
+var replyAuthTempFail = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+
+// withAccounts returns credentials that also ask src about names the
+// file does not list (c may be nil: no file).
+func withAccounts(c *Credentials, src AccountSource) *Credentials {
+	if c == nil {
+		c = &Credentials{users: map[string]account{}}
+	}
+	c.ext = src
+	return c
+}
+
+// CheckContext is Check, then the account source for a name the file
+// does not list. The file decides the names it lists.
+func (c *Credentials) CheckContext(ctx context.Context, name, password string) (server bool, err error) {
+	if c.ext == nil || c.exists(name) {
+		return c.Check(name, password)
+	}
+	ok, server, err := c.ext.Authenticate(ctx, name, password)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("%w: %v", errAccountsUnavailable, err)
+	case !ok:
+		return false, errBadCredentials
+	}
+	return server, nil
+}

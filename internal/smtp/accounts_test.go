@@ -1,0 +1,101 @@
+package smtp
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeAccounts is an AccountSource whose answers the test sets.
+type fakeAccounts struct {
+	mu    sync.Mutex
+	down  bool
+	asked []string
+}
+
+func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (ok, server bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, name)
+	switch {
+	case f.down:
+		return false, false, errors.New("directory unreachable")
+	case name == "dora" && password == "dora-pw":
+		return true, false, nil
+	case name == "hub9" && password == "hub9-pw":
+		return true, true, nil
+	}
+	return false, false, nil
+}
+
+func (f *fakeAccounts) HasServer() bool { return true }
+
+func plain(user, pw string) string {
+	return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pw))
+}
+
+// auth.ldap: names the credentials file lists are decided by the file
+// (the source is not asked); other names by the account source. A
+// source that cannot answer gets 454 4.7.0 and counts as no failure
+// (max_auth_failures 2 is not reached by three of them), and lets
+// nobody in.
+func TestAuthAccountSource(t *testing.T) {
+	creds := credsFile(t)
+	src := &fakeAccounts{}
+	conns := connectors(t, fmt.Sprintf(`
+  - name: submission
+    bindings: ["127.0.0.1:0"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, ldap: true, allow_insecure: true}
+    permissions: {authenticated: [submit]}
+    limits: {max_auth_failures: 2}
+ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
+`, creds))
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}, Accounts: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(5e9)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(plain("alice", "secret"), "235") // from the file
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(plain("alice", "wrong"), "535 5.7.8") // the file says no: the source is not asked
+	d.cmd(plain("dora", "dora-pw"), "235")
+	src.mu.Lock()
+	if strings.Join(src.asked, ",") != "dora" {
+		t.Fatalf("source asked about %q, want dora only", src.asked)
+	}
+	src.mu.Unlock()
+
+	src.mu.Lock()
+	src.down = true
+	src.mu.Unlock()
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for i := 0; i < 3; i++ {
+		d.cmd(plain("dora", "dora-pw"), "454 4.7.0")
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "") // still open, not authenticated
+	d.cmd("QUIT", "221")
+
+	if _, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}}); err == nil {
+		t.Fatal("auth.ldap without an account source was accepted")
+	}
+}

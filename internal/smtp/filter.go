@@ -1,0 +1,232 @@
+package smtp
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+)
+
+// The edge check chain. A receive connector's checks — connection
+// filtering, HELO checks, rate limits, message authentication, milters —
+// implement one or more of the stage interfaces below; the server asks
+// them in the order the connector's CheckBuilder returned them.
+//
+// Stages and where their verdicts land:
+//   - Connect and Helo run when the client's first EHLO or HELO makes
+//     the session (go-smtp makes none before): a refusal answers that
+//     command, so the log names the HELO with the refusal, and a
+//     421 closes the connection.
+//   - Mail and Rcpt run after umbra's own checks (TLS, AUTH, rights,
+//     syntax, relay, recipient validation) accepted the command.
+//   - Data runs at the end of data, after the size, framing, hop and
+//     loop checks, on the message as the client sent it (umbra's trace
+//     header is not part of it), before umbra's header firewall, so no
+//     check can add a header umbra trusts.
+//
+// The first refusal ends a stage; later checks are not asked.
+
+// Check is one edge check. Name is its name in logs and metrics.
+type Check interface{ Name() string }
+
+// ConnInfo is what a check knows of the session.
+type ConnInfo struct {
+	Connector string
+	IP        netip.Addr
+	Helo      string // the EHLO/HELO name ("" before one)
+	TLS       bool
+	User      string // the authenticated name ("" if none)
+	Server    bool   // a transport server of the organisation
+}
+
+// Verdict is a check's answer. The zero Verdict lets the command or
+// message through.
+type Verdict struct {
+	// Reply refuses: the command (or, at Data, the whole message) gets
+	// it. A 421 closes the connection after the reply.
+	Reply *gosmtp.SMTPError
+	// Quarantine, at Data, keeps the message in the quarantine instead
+	// of delivering it (the text is the reason the operator sees). At
+	// other stages it marks every message of the transaction (Mail,
+	// Rcpt) or of the session (Connect, Helo).
+	Quarantine string
+	// Discard, at Data, accepts the message (250) and delivers it to
+	// nobody; at Mail or Rcpt it discards the transaction's message.
+	Discard bool
+}
+
+// Transaction is the message at the end of data. A DataCheck may edit
+// Rcpts and Content; the next check sees the edit.
+type Transaction struct {
+	From  string
+	Rcpts []string
+	// Content is the message as received (header and body), without
+	// umbra's trace header; a check replaces it to edit it.
+	Content []byte
+}
+
+// ConnectCheck checks the client address.
+type ConnectCheck interface {
+	Check
+	Connect(ctx context.Context, c *ConnInfo) Verdict
+}
+
+// HeloCheck checks the EHLO/HELO name.
+type HeloCheck interface {
+	Check
+	Helo(ctx context.Context, c *ConnInfo, name string) Verdict
+}
+
+// MailCheck checks MAIL FROM (the reverse path, "" for the null sender).
+type MailCheck interface {
+	Check
+	Mail(ctx context.Context, c *ConnInfo, from string, opts *gosmtp.MailOptions) Verdict
+}
+
+// RcptCheck checks one RCPT TO after umbra accepted it.
+type RcptCheck interface {
+	Check
+	Rcpt(ctx context.Context, c *ConnInfo, from, to string) Verdict
+}
+
+// DataCheck checks and may edit the message at the end of data.
+type DataCheck interface {
+	Check
+	Data(ctx context.Context, c *ConnInfo, t *Transaction) Verdict
+}
+
+// CheckBuilder makes a receive connector's checks; it runs when the
+// server starts and on every reload, so a bad setting fails there.
+// Checks that keep state across reloads (counters, caches) keep it
+// outside the values the builder returns.
+type CheckBuilder func(rc config.ReceiveConnector) ([]Check, error)
+
+// connInfo is the session as checks see it.
+func (s *session) connInfo() *ConnInfo {
+	return &ConnInfo{Connector: s.c.cfg.Name, IP: s.ip, Helo: s.conn.Hostname(), TLS: s.tlsActive(),
+		User: s.user, Server: s.server}
+}
+
+// applyVerdict records a verdict's marks on the session and returns
+// its refusal, if any; a 421 hangs up after the reply.
+func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
+	if v.Quarantine != "" && s.quarantine == "" {
+		s.quarantine = v.Quarantine
+	}
+	if v.Discard {
+		s.discard = true
+	}
+	if v.Reply == nil {
+		return nil
+	}
+	s.srv.refusals.log(s.log, "refused by check", ck.Name(), s.ip, "stage", stage, "code", v.Reply.Code)
+	if v.Reply.Code == 421 {
+		if tc, ok := s.raw.(*trackedConn); ok {
+			tc.hangUp.Store(true)
+		}
+	}
+	return v.Reply
+}
+
+// checkGreeting runs the Connect and Helo checks when the first EHLO or
+// HELO makes the session.
+func (s *session) checkGreeting() error {
+	info := s.connInfo()
+	for _, ck := range s.c.checks {
+		if cc, ok := ck.(ConnectCheck); ok {
+			if err := s.applyVerdict(ck, cc.Connect(s.srv.ctx, info), "connect"); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ck := range s.c.checks {
+		if hc, ok := ck.(HeloCheck); ok {
+			if err := s.applyVerdict(ck, hc.Helo(s.srv.ctx, info, info.Helo), "helo"); err != nil {
+				return err
+			}
+		}
+	}
+	s.sessionQuarantine, s.sessionDiscard = s.quarantine, s.discard
+	return nil
+}
+
+func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
+	var info *ConnInfo
+	for _, ck := range s.c.checks {
+		if mc, ok := ck.(MailCheck); ok {
+			if info == nil {
+				info = s.connInfo()
+			}
+			if err := s.applyVerdict(ck, mc.Mail(s.srv.ctx, info, from, opts), "mail"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *session) checkRcpt(to string) error {
+	var info *ConnInfo
+	for _, ck := range s.c.checks {
+		if rc, ok := ck.(RcptCheck); ok {
+			if info == nil {
+				info = s.connInfo()
+			}
+			if err := s.applyVerdict(ck, rc.Rcpt(s.srv.ctx, info, s.from, to), "rcpt"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkData runs the Data checks on content (the message without the
+// trace header) and returns the content and recipients to queue.
+func (s *session) checkData(content []byte) ([]byte, []queue.Recipient, error) {
+	var t *Transaction
+	var info *ConnInfo
+	for _, ck := range s.c.checks {
+		dc, ok := ck.(DataCheck)
+		if !ok {
+			continue
+		}
+		if t == nil {
+			info = s.connInfo()
+			t = &Transaction{From: s.from, Content: content}
+			for _, r := range s.rcpt {
+				t.Rcpts = append(t.Rcpts, r.Addr)
+			}
+		}
+		if err := s.applyVerdict(ck, dc.Data(s.srv.ctx, info, t), "data"); err != nil {
+			return nil, nil, err
+		}
+		if s.discard {
+			break
+		}
+	}
+	if t == nil {
+		return content, s.rcpt, nil
+	}
+	return t.Content, s.editedRcpts(t.Rcpts), nil
+}
+
+// editedRcpts maps the recipient list a check left to queue recipients:
+// one that was there keeps its DSN parameters, a new one gets none.
+func (s *session) editedRcpts(addrs []string) []queue.Recipient {
+	out := make([]queue.Recipient, 0, len(addrs))
+	for _, a := range addrs {
+		r := queue.Recipient{Addr: a}
+		for _, old := range s.rcpt {
+			if strings.EqualFold(old.Addr, a) {
+				r = old
+				break
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
