@@ -129,8 +129,10 @@ var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHAD
 // PushCopy sends m as a shadow copy on receipt in a shadow session (after
 // Shadow): MAIL FROM with XSHADOWCOPY=dbID (this server's transport
 // database id), every recipient, and the body with the organisation
-// message id in front, which names the copy. It returns nil once the peer
-// answered 250, i.e. the copy is durable there. Any error leaves the
+// message id in front, which names the copy (sent as parts: the body is
+// not copied). With PIPELINING the commands go in one write and a
+// refused recipient abandons the copy (pushPipelined). It returns nil
+// once the peer answered 250, i.e. the copy is durable there. Any error leaves the
 // session unusable for another copy unless it is a *gosmtp.SMTPError
 // given before DATA.
 func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
