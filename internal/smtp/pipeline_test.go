@@ -275,3 +275,53 @@ func TestStuffPartsMatchesWhole(t *testing.T) {
 		}
 	}
 }
+
+// Large DATA bodies (past the size at which the verb layer stops reusing
+// its buffer) reach the queue byte for byte, dots unstuffed, after one
+// Received field: also when the next large message on the same
+// connection follows at once, and for a small one after them.
+func TestLargeBodiesWhole(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: mx
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_message_size: 10485760}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	gen := func(n int, mark byte) []byte {
+		var b bytes.Buffer
+		b.WriteString("Subject: large\r\n\r\n")
+		line := bytes.Repeat([]byte{mark}, 70)
+		for i := 0; b.Len() < n; i++ {
+			if i%7 == 0 {
+				b.WriteString(".") // a line starting with a dot: stuffed on the wire
+			}
+			b.Write(line)
+			b.WriteString("\r\n")
+		}
+		return b.Bytes()
+	}
+	bodies := [][]byte{gen(3<<20, 'a'), gen(2<<20, 'b'), gen(1000, 'c')}
+	for _, body := range bodies {
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<b@example.test>", "250")
+		d.cmd("DATA", "354")
+		d.send(string(AppendDotStuffed(nil, body)))
+		d.expect("250")
+	}
+	if q.count() != len(bodies) {
+		t.Fatalf("queued %d of %d", q.count(), len(bodies))
+	}
+	for i, body := range bodies {
+		got := q.bodies[i]
+		if !bytes.HasPrefix(got, []byte("Received: ")) || !bytes.HasSuffix(got, body) {
+			t.Fatalf("message %d: %d bytes, want a Received field then the %d bytes sent", i, len(got), len(body))
+		}
+		if n := len(got) - len(body); n > 2048 || bytes.Count(got[:n], []byte("Received:")) != 1 {
+			t.Fatalf("message %d: trace of %d bytes %q", i, n, got[:min(n, 300)])
+		}
+	}
+}
