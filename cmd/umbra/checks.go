@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 
@@ -8,7 +9,9 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/msgauth"
 	"umbra/internal/ratelimit"
+	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
 
@@ -22,13 +25,17 @@ type edgeChecks struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	clk clock.Clock
+	// dns is the server's resolver (the dns section), which message
+	// authentication asks.
+	dns     resolver.Resolver
+	msgauth *msgauth.Metrics
 	// rates are the rate limit counters of every connector (ratelimit.go).
 	rates *ratelimit.Counters
 	cf    *connFiltering // DNS lists and HELO checks (connfilter.go)
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
-	e := &edgeChecks{log: log, reg: reg, clk: clk}
+	e := &edgeChecks{log: log, reg: reg, clk: clk, msgauth: msgauth.NewMetrics(reg)}
 	e.rates = ratelimit.NewCounters(clk, reg)
 	e.cfg.Store(cfg)
 	return e
@@ -47,6 +54,14 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		return nil, err
 	} else if rl != nil {
 		checks = append(checks, rl)
+	}
+	if ma := rc.MessageAuthentication; ma.Enabled() {
+		// SPF, DKIM, DMARC and ARC at the end of data (package msgauth).
+		// Never the system's DNS behind umbra's resolver.
+		if e.dns == nil {
+			return nil, fmt.Errorf("receive connector %s: message_authentication needs the server's resolver", rc.Name)
+		}
+		checks = append(checks, msgauth.New(ma, e.dns, e.log.With("check", "msgauth"), e.msgauth))
 	}
 	return checks, nil
 }

@@ -176,6 +176,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
+	tlsEngine, tlsReports, err := outboundTLS(cfg, dnsResolver, store, reg, log, reportSubmitter(&mgr, cfg.Server.Name))
+	if err != nil {
+		return err
+	}
+	dc.TLSPolicy = tlsEngine
+	stsPub, err := publishMTASTS(cfg, log.With("component", "tlspolicy"))
+	if err != nil {
+		return err
+	}
+	if stsPub != nil {
+		defer stsPub.Shutdown(context.Background())
+	}
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
@@ -243,6 +255,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	adm.SetDatabase(store)
 	var cfgMu sync.Mutex // cfg changes on reload
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
+	if tlsEngine != nil {
+		adm.SetTLSPolicy(func(ctx context.Context, domain string) any {
+			return tlsEngine.Explain(ctx, domain, sendConnectorTLS(current(), domain))
+		})
+	}
 	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
@@ -262,6 +279,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
 	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
 	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
+	edge.dns = dnsResolver // message authentication's SPF, DKIM, DMARC and ARC lookups
 	if err != nil {
 		return err
 	}
@@ -322,6 +340,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if shadows != nil {
 		go shadows.Run(runCtx)
 	}
+	tlsDone := make(chan struct{})
+	if tlsEngine != nil {
+		go func() {
+			runOutboundTLS(runCtx, tlsEngine, tlsReports, cfg.OutboundTLS.MTASTSRefreshInterval.D(), log.With("component", "tlspolicy"))
+			close(tlsDone)
+		}()
+	} else {
+		close(tlsDone)
+	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -376,6 +403,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	cancelRun()
 	<-pickupDone
 	<-dumpDone
+	<-tlsDone // its last flush writes the store
 	mgr.Wait()
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)
@@ -504,6 +532,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
+	}
+	if fmt.Sprint(next.OutboundTLS) != fmt.Sprint(cur.OutboundTLS) {
+		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
 	}
 	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
 	// Receive-side policy is read at start: keep what is running.

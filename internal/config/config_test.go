@@ -90,11 +90,14 @@ func TestBadConfigs(t *testing.T) {
 		"bad-recipient-entry.yaml":   `bad-recipient-entry.yaml:13: recipients.addresses: "bob" is not user@domain or @domain`,
 		"bare-newlines.yaml":         `bare-newlines.yaml:6: bare_newlines "allow": want reject or normalize`,
 		"shadow-on-receipt.yaml":     `shadow-on-receipt.yaml:6: shadow_on_receipt "prefer-local": want off, prefer-remote, remote-only or local-only`,
+		"msgauth.yaml":               `msgauth.yaml:8: message_authentication.dmarc "reject": want off, header, quarantine or policy`,
 		// The scheduler's windows (issue 15).
 		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency must be positive`,
 		// DKIM signing (issue 12).
 		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
 		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
+		// Outbound TLS (issue 13).
+		"mta-sts-publish.yaml": `mta-sts-publish.yaml:8: outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not "strict"`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

@@ -64,6 +64,10 @@ const (
 	DefaultCalloutNegativeTTL   = 3 * time.Hour
 	DefaultCalloutTimeout       = 30 * time.Second
 	DefaultCalloutMaxConcurrent = 10
+	// Message authentication (receive_connectors[].message_authentication;
+	// the profiles' values are in msgauth.go).
+	DefaultMsgAuthMaxSignatures = 5
+	DefaultMsgAuthTimeout       = 20 * time.Second
 )
 
 // DefaultRetrySchedule is the wait after each failed attempt; the last
@@ -212,6 +216,7 @@ func applyDefaults(c *Config) {
 			rc.BareNewlines = DefaultBareNewlines
 		}
 		applyConnectionFilteringDefaults(&rc.ConnectionFiltering)
+		applyMsgAuthDefaults(&rc.MessageAuthentication, c.Server.Name)
 	}
 	for i := range c.SendConnectors {
 		sc := &c.SendConnectors[i]
@@ -224,6 +229,7 @@ func applyDefaults(c *Config) {
 	if s.Postmaster == "" {
 		s.Postmaster = defaultPostmaster(c) // after the domain types
 	}
+	applyOutboundTLSDefaults(c) // after the postmaster
 }
 
 // defaultPostmaster is postmaster@ the first authoritative domain, else
@@ -271,6 +277,7 @@ func newWithPresets() *Config {
 		},
 		Tracking:     Tracking{Enabled: true},
 		BackPressure: backPressurePresets(),
+		OutboundTLS:  outboundTLSPresets(),
 	}
 }
 

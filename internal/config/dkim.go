@@ -56,7 +56,7 @@ func applyDKIMDefaults(c *Config) {
 		c.DKIM.Headers = append([]string(nil), DefaultDKIMHeaders...)
 	}
 	if c.DKIM.ARC.Enabled() && c.DKIM.ARC.AuthServID == "" {
-		c.DKIM.ARC.AuthServID = c.Server.Name
+		c.DKIM.ARC.AuthServID = strings.ToLower(c.Server.Name) // as message_authentication's default
 	}
 }
 

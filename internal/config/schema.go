@@ -37,6 +37,9 @@ type Config struct {
 	// DNS is the resolver every lookup goes through (package resolver).
 	DNS DNS `yaml:"dns"`
 
+	// OutboundTLS applies destination domains' DANE and MTA-STS policies
+	// and sends TLS reports (outboundtls.go).
+	OutboundTLS OutboundTLS `yaml:"outbound_tls"`
 	// DKIM signs mail leaving the organisation and seals forwarded mail
 	// with ARC (package signing).
 	DKIM DKIM `yaml:"dkim"`
@@ -240,6 +243,8 @@ type ReceiveConnector struct {
 	RejectOnShadowFailure bool `yaml:"reject_on_shadow_failure"`
 	// ConnectionFiltering: DNS blocklists at connect and HELO checks.
 	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
+	// MessageAuthentication: SPF, DKIM, DMARC, ARC (msgauth.go).
+	MessageAuthentication MessageAuthentication `yaml:"message_authentication"`
 }
 
 // Values of shadow_on_receipt.

@@ -17,6 +17,7 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/signing"
+	"umbra/internal/tlspolicy"
 )
 
 // Resolver is the DNS the deliverer needs: umbra's one resolver
@@ -54,6 +55,9 @@ type Config struct {
 	MaxConnectionsPerDestination int
 	// TLSConfig is the base for outbound TLS (tests add their CA).
 	TLSConfig *tls.Config
+	// TLSPolicy, when set, applies the destination domains' DANE and
+	// MTA-STS policies to MX routes and counts TLS-RPT results (tlsout.go).
+	TLSPolicy *tlspolicy.Engine
 	// Suspended reports whether the operator suspended a queue; its
 	// recipients are returned Held without a connection.
 	Suspended func(queue string) bool
@@ -238,6 +242,9 @@ func (d *Deliverer) Reload(cfg Config) error {
 	}
 	if cfg.Health == nil {
 		cfg.Health = d.health
+	}
+	if cfg.TLSPolicy == nil { // built once at start, with its cache (outbound_tls needs a restart)
+		cfg.TLSPolicy = d.st.Load().cfg.TLSPolicy
 	}
 	if cfg.Resolver == nil { // built once at start: dns settings need a restart
 		cfg.Resolver = d.st.Load().cfg.Resolver

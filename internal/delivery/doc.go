@@ -8,7 +8,8 @@
 // org.go (routes inside the organisation), local.go (Maildir, LMTP),
 // transaction.go (MAIL, RCPT, DATA and the mapping of replies to
 // results), pool.go (reused connections), shadowsession.go (XSHADOW,
-// discard queries, heartbeats), watch.go, verify.go, loop.go, source.go,
+// discard queries, heartbeats), tlsout.go (DANE, MTA-STS, REQUIRETLS),
+// watch.go, verify.go, loop.go, source.go,
 // health.go (ordering hosts by the scheduler's health record).
 //
 // A message's pending recipients are grouped by destination: "local"
@@ -48,6 +49,19 @@
 // (EHLO "XSHADOW 2") it long-polls XQUERYDISCARD WAIT= so the primary
 // pushes each discard as it commits; with a version-1 primary it queries
 // on the same session every watchPollEvery. Never a connection per query.
+//
+// Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
+// through a send connector by MX (no smart hosts) gets, per MX host,
+// DANE first (secure TLSA records: TLS mandatory, certificate matched
+// against them), then the domain's MTA-STS policy (enforce: unlisted MX
+// hosts dropped, certificate verified for the MX name; testing: checked
+// and reported, delivered anyway), else the connector's tls setting. A
+// failed check defers the host with 451 4.7.5 (the next host is tried).
+// REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
+// hop to a host that offers REQUIRETLS, else they fail with 550 5.7.10
+// (a DSN), and are never sent on a pooled connection; "TLS-Required: No"
+// makes DANE and MTA-STS failures not stop the message. Every session to
+// an MX host is counted for TLS reporting.
 //
 // Outbound connections bind to the send connector's source_address, else
 // server.source_address (source.go); New binds each once, so an address

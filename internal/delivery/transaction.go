@@ -49,6 +49,9 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if m.RetFull {
 		opts.Return = gosmtp.DSNReturnFull
 	}
+	if ok, _ := c.Extension("REQUIRETLS"); m.RequireTLS && ok && !lmtp {
+		opts.RequireTLS = true // carried on (RFC 8689); a send connector's hop without it was refused before (tlsout.go)
+	}
 	if utf8, _ := c.Extension("SMTPUTF8"); m.UTF8 && utf8 {
 		opts.UTF8 = true
 	} else if m.UTF8 && !envelopeASCII(m, rcpts) {

@@ -161,6 +161,9 @@ type Message struct {
 	RetFull      bool   // RFC 3461 RET=FULL
 	UTF8         bool   // SMTPUTF8 given
 	EightBit     bool   // BODY=8BITMIME given
+	// RequireTLS: MAIL FROM carried REQUIRETLS (RFC 8689): every hop
+	// leaving the organisation must use verified TLS, else a DSN.
+	RequireTLS bool
 	// Quarantine, when not "", is why an edge check (internal/smtp
 	// filter.go) kept the message in the quarantine: it is stored like
 	// any message but not delivered until an operator releases it.
@@ -212,7 +215,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS} {
 		if b {
 			flags |= 1 << i
 		}
@@ -270,6 +273,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	flags := d.uint()
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	m.ManualRetry = flags&16 != 0 // unknown to older releases, which ignore the bit
+	m.RequireTLS = flags&32 != 0  // likewise (RFC 8689)
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

@@ -67,6 +67,12 @@ import (
 //	earlytakeover ID (8, BE) ‖ 0x00 ‖ primary → taken-at (8, BE)
 //	          takeovers of a message that was in delivery here; the
 //	          commit that ends its attempt applies them (one writer)
+//	tlspolicy lower-cased domain → cached MTA-STS policy (tlspolicy.go;
+//	          opaque to the queue, encoded by package tlspolicy), so a
+//	          policy survives restarts until its max_age (RFC 8461 §5.1)
+//	tlsrpt    day (YYYY-MM-DD) ‖ 0x00 ‖ policy domain → TLS-RPT counters
+//	          of that day (opaque, package tlspolicy), until the day's
+//	          report was sent (RFC 8460)
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -88,10 +94,12 @@ var (
 	bucketRcptCache = []byte("rcptcache")
 	bucketPeers     = []byte("shadowpeers")
 	bucketTaken     = []byte("earlytakeover")
+	bucketTLSPolicy = []byte("tlspolicy")
+	bucketTLSRPT    = []byte("tlsrpt")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
-		bucketPeers, bucketTaken}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -36,6 +36,10 @@ type ClientOptions struct {
 	CommandTimeout time.Duration
 	DataTimeout    time.Duration
 	LMTP           bool
+	// VerifyConnection, when set, authenticates the TLS session in place
+	// of the host-name check (DANE, MTA-STS): the handshake fails when it
+	// returns an error. TLS must then be TLSRequired or TLSOpportunistic.
+	VerifyConnection func(tls.ConnectionState) error
 }
 
 // ErrTLSUnavailable is returned when policy demands STARTTLS and the
@@ -507,7 +511,11 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if o.RootCAs != nil {
 		cfg = o.RootCAs.Clone()
 	}
-	if o.TLS == TLSVerify {
+	if o.VerifyConnection != nil {
+		cfg.ServerName = o.ServerName // SNI
+		cfg.InsecureSkipVerify = true // the callback authenticates instead
+		cfg.VerifyConnection = o.VerifyConnection
+	} else if o.TLS == TLSVerify {
 		cfg.ServerName = o.ServerName
 	} else {
 		cfg.InsecureSkipVerify = true // encryption without authentication, by policy

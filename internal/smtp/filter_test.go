@@ -188,3 +188,30 @@ func TestCheckEditsQuarantineDiscard(t *testing.T) {
 		t.Fatalf("after a discard: %d queued, quarantine %q", q.count(), q.msgs[len(q.msgs)-1].Quarantine)
 	}
 }
+
+// A second MAIL inside an open transaction is refused (503 5.5.1) and
+// leaves the open transaction whole; no check sees it.
+func TestNestedMailRefused(t *testing.T) {
+	ck := &scripted{}
+	q := &fakeQueue{}
+	s := startWithChecks(t, q, ck)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	d.cmd("MAIL FROM:<first@sender.test>", "250")
+	d.cmd("RCPT TO:<u@example.test>", "250")
+	d.cmd("MAIL FROM:<second@sender.test>", "503 5.5.1")
+	d.cmd("RCPT TO:<v@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhello\r\n.", "250")
+	if q.count() != 1 || q.msgs[0].From != "first@sender.test" || len(q.msgs[0].Rcpts) != 2 {
+		t.Fatalf("queued %+v", q.msgs)
+	}
+	for _, st := range ck.seen {
+		if st == "mail second@sender.test" {
+			t.Fatal("a check saw the refused nested MAIL")
+		}
+	}
+	d.cmd("RSET", "250")
+	d.cmd("MAIL FROM:<third@sender.test>", "250")
+}

@@ -296,6 +296,9 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	gs.AllowInsecureAuth = true
 	gs.EnableSMTPUTF8 = true
 	gs.EnableDSN = true
+	// REQUIRETLS (RFC 8689) is advertised by the verb layer once TLS is
+	// on (go-smtp cannot see the layer's TLS); MAIL refuses it without.
+	gs.EnableREQUIRETLS = true
 	gs.ErrorLog = slogPrinter{s.log.With("connector", c.cfg.Name)}
 	return gs
 }

@@ -37,6 +37,7 @@ var (
 	replyNUL          = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
 	replyNoStorage    = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
 	replyShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	replyNestedMail   = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
 	replyAuthLimit    = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
 )
 
@@ -245,15 +246,25 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, replyAuthUnknownMech
 }
 
+// replyRequireTLSPlain refuses MAIL ... REQUIRETLS outside TLS (RFC 8689 §4.1).
+var replyRequireTLSPlain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session"}
+
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	return s.count("MAIL", s.mail(from, opts))
 }
 
 func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
+	if s.busy.Load() {
+		// RFC 5321 §4.1.4: MAIL inside an open transaction is out of
+		// sequence; the open one (its recipients) stays as it was.
+		return replyNestedMail
+	}
 	s.Reset()
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
+	case opts != nil && opts.RequireTLS && !s.tlsActive():
+		return replyRequireTLSPlain
 	case s.c.cfg.Auth.Required && s.user == "":
 		return replyAuthRequired
 	case !s.has(config.RightSubmit) && !s.has(config.RightRelay):
@@ -397,6 +408,7 @@ func (s *session) data(r io.Reader) error {
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		RequireTLS: s.opts.RequireTLS,
 	}
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)

@@ -1,0 +1,151 @@
+package msgauth
+
+import (
+	"regexp"
+	"strings"
+)
+
+// The Authentication-Results header field (RFC 8601).
+
+// authservID returns the authserv-id an Authentication-Results value
+// claims: the first value (token or quoted-string) after any comments
+// and white space, "" if there is none.
+func authservID(v string) string {
+	i := skipCFWS(v, 0)
+	if i >= len(v) {
+		return ""
+	}
+	if v[i] == '"' {
+		var b strings.Builder
+		for j := i + 1; j < len(v); j++ {
+			switch v[j] {
+			case '\\':
+				if j+1 < len(v) {
+					j++
+					b.WriteByte(v[j])
+				}
+			case '"':
+				return b.String()
+			default:
+				b.WriteByte(v[j])
+			}
+		}
+		return "" // unterminated
+	}
+	j := i
+	for j < len(v) && !strings.ContainsRune(" \t\r\n;()\"", rune(v[j])) {
+		j++
+	}
+	return v[i:j]
+}
+
+// skipCFWS skips white space, line ends and (nested) comments from i.
+func skipCFWS(v string, i int) int {
+	depth := 0
+	for i < len(v) {
+		c := v[i]
+		switch {
+		case depth > 0 && c == '\\':
+			i++
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// result is one method's result in the header.
+type result struct {
+	method  string // spf, dkim, dmarc, arc
+	value   string // pass, fail, none, …
+	comment string // free text, shown in parentheses
+	props   [][2]string
+}
+
+// formatAuthResults writes the header field, folded one result a line.
+func formatAuthResults(id string, rs []result) []byte {
+	var b strings.Builder
+	b.WriteString("Authentication-Results: ")
+	b.WriteString(id)
+	if len(rs) == 0 {
+		b.WriteString("; none\r\n")
+		return []byte(b.String())
+	}
+	for _, r := range rs {
+		b.WriteString(";\r\n\t")
+		b.WriteString(r.method)
+		b.WriteByte('=')
+		b.WriteString(r.value)
+		if c := commentText(r.comment); c != "" {
+			b.WriteString(" (")
+			b.WriteString(c)
+			b.WriteByte(')')
+		}
+		for _, p := range r.props {
+			if p[1] == "" {
+				continue
+			}
+			b.WriteByte(' ')
+			b.WriteString(p[0])
+			b.WriteByte('=')
+			b.WriteString(pvalue(p[1]))
+		}
+	}
+	b.WriteString("\r\n")
+	return []byte(b.String())
+}
+
+// dnsServer matches the resolver's address in a DNS error's text
+// ("lookup NAME on 10.0.0.53:53: …"): the header goes to recipients,
+// the organisation's resolver addresses do not.
+var dnsServer = regexp.MustCompile(`(lookup \S+) on \S+:`)
+
+// commentText keeps printable ASCII that cannot end or nest the comment.
+func commentText(s string) string {
+	s = dnsServer.ReplaceAllString(s, "$1:")
+	var b strings.Builder
+	for _, r := range s {
+		if r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	out := strings.Join(strings.Fields(b.String()), " ")
+	if len(out) > 200 {
+		out = out[:200]
+	}
+	return out
+}
+
+// pvalue writes a property value as a token, or quoted when it is not one.
+func pvalue(s string) string {
+	token := s != ""
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>,;:\"/[]?=`, c) >= 0 {
+			token = false
+		}
+	}
+	if token {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c >= 0x7f {
+			continue
+		}
+		if c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,317 @@
+package msgauth
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The signature machinery shared by ARC-Message-Signature and ARC-Seal:
+// DKIM's tag lists, canonicalizations, key records and algorithms
+// (RFC 6376 §3, RFC 8463), written here because ARC signs header fields
+// go-msgauth's DKIM verifier does not know.
+
+// parseTags parses a tag list (RFC 6376 §3.2). Tag names are case-
+// sensitive; a repeated tag, a tag without "=", or an invalid name is an
+// error. White space (and folding) around names and values is dropped.
+func parseTags(s string) (map[string]string, error) {
+	tags := map[string]string{}
+	for _, spec := range strings.Split(s, ";") {
+		if strings.TrimSpace(spec) == "" {
+			continue // empty: a trailing ";" (RFC 6376 allows it)
+		}
+		k, v, ok := strings.Cut(spec, "=")
+		if !ok {
+			return nil, fmt.Errorf("tag without a value")
+		}
+		k = strings.TrimSpace(k)
+		if !validTagName(k) {
+			return nil, fmt.Errorf("bad tag name %q", k)
+		}
+		if _, dup := tags[k]; dup {
+			return nil, fmt.Errorf("tag %q repeated", k)
+		}
+		tags[k] = strings.TrimSpace(v)
+	}
+	return tags, nil
+}
+
+func validTagName(k string) bool {
+	if k == "" || !isAlpha(k[0]) {
+		return false
+	}
+	for i := 1; i < len(k); i++ {
+		if !isAlpha(k[i]) && (k[i] < '0' || k[i] > '9') && k[i] != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// stripWSP removes every space, tab, CR and LF (for base64 and lists).
+func stripWSP(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// withoutSigValue returns the field with the value of its b= tag
+// emptied, everything else byte for byte (RFC 6376 §3.7).
+func withoutSigValue(raw []byte) []byte {
+	colon := bytes.IndexByte(raw, ':')
+	if colon < 0 {
+		return raw
+	}
+	out := append([]byte(nil), raw[:colon+1]...)
+	specs := bytes.Split(raw[colon+1:], []byte(";"))
+	for i, spec := range specs {
+		if i > 0 {
+			out = append(out, ';')
+		}
+		k, _, ok := bytes.Cut(spec, []byte("="))
+		if ok && string(bytes.TrimSpace(k)) == "b" {
+			eq := bytes.IndexByte(spec, '=')
+			out = append(out, spec[:eq+1]...)
+			continue
+		}
+		out = append(out, spec...)
+	}
+	return out
+}
+
+// relaxedHeader is the relaxed canonical form of a field (RFC 6376
+// §3.4.2): name in lower case, folding removed, white space runs made
+// one space, none around the colon or at the end, then CRLF.
+func relaxedHeader(raw []byte) []byte {
+	name, value, _ := bytes.Cut(raw, []byte(":"))
+	var b bytes.Buffer
+	b.WriteString(strings.ToLower(strings.TrimRight(string(name), " \t")))
+	b.WriteByte(':')
+	sp, started := false, false
+	for _, c := range value {
+		switch c {
+		case '\r', '\n':
+			continue
+		case ' ', '\t':
+			sp = true
+			continue
+		}
+		if sp && started {
+			b.WriteByte(' ')
+		}
+		sp, started = false, true
+		b.WriteByte(c)
+	}
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+// simpleHeader is the simple canonical form: the field as received,
+// ending in CRLF.
+func simpleHeader(raw []byte) []byte {
+	out := bytes.TrimRight(raw, "\r\n")
+	return append(append([]byte(nil), out...), '\r', '\n')
+}
+
+// canonBody is the body in canonical form (RFC 6376 §3.4.3, §3.4.4):
+// lines end in CRLF; relaxed also drops white space at line ends and
+// makes runs of it one space; trailing empty lines go; an empty simple
+// body is one CRLF, an empty relaxed body stays empty.
+func canonBody(body []byte, relaxed bool) []byte {
+	lines := bytes.SplitAfter(body, []byte("\n"))
+	var out bytes.Buffer
+	out.Grow(len(body) + 2)
+	for _, l := range lines {
+		if len(l) == 0 {
+			continue
+		}
+		l = bytes.TrimRight(l, "\r\n")
+		if relaxed {
+			var b []byte
+			sp := false
+			for _, c := range l {
+				if c == ' ' || c == '\t' {
+					sp = true
+					continue
+				}
+				if sp {
+					b = append(b, ' ')
+				}
+				sp = false
+				b = append(b, c)
+			}
+			l = b
+		}
+		out.Write(l)
+		out.WriteString("\r\n")
+	}
+	b := out.Bytes()
+	for bytes.HasSuffix(b, []byte("\r\n\r\n")) {
+		b = b[:len(b)-2]
+	}
+	if string(b) == "\r\n" {
+		b = b[:0]
+	}
+	if len(b) == 0 && !relaxed {
+		return []byte("\r\n")
+	}
+	return b
+}
+
+// canonModes parses c= (header/body), default simple/simple.
+func canonModes(c string) (headerRelaxed, bodyRelaxed bool, err error) {
+	h, b, _ := strings.Cut(stripWSP(c), "/")
+	mode := func(s string) (bool, error) {
+		switch s {
+		case "", "simple":
+			return false, nil
+		case "relaxed":
+			return true, nil
+		}
+		return false, fmt.Errorf("unknown canonicalization %q", s)
+	}
+	if headerRelaxed, err = mode(h); err != nil {
+		return
+	}
+	bodyRelaxed, err = mode(b)
+	return
+}
+
+// pickHeaders returns the fields h= names, each name taking the
+// bottom-most instance not yet taken (RFC 6376 §5.4.2); a name with no
+// instance left contributes nothing.
+func pickHeaders(fields []field, names []string) []field {
+	used := make([]bool, len(fields))
+	var out []field
+	for _, n := range names {
+		for i := len(fields) - 1; i >= 0; i-- {
+			if !used[i] && fields[i].is(n) {
+				used[i] = true
+				out = append(out, fields[i])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// pubKey is a key record's key (RFC 6376 §3.6.1).
+type pubKey struct {
+	algo  string // rsa or ed25519
+	rsa   *rsa.PublicKey
+	ed    ed25519.PublicKey
+	hashs []string // h=, nil: any
+}
+
+var errKeyRevoked = errors.New("key revoked")
+
+// parseKeyRecord parses a DKIM key record.
+func parseKeyRecord(txt string) (*pubKey, error) {
+	tags, err := parseTags(txt)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := tags["v"]; ok && v != "DKIM1" {
+		return nil, fmt.Errorf("key record version %q", v)
+	}
+	if s, ok := tags["s"]; ok {
+		ok := false
+		for _, x := range strings.Split(stripWSP(s), ":") {
+			ok = ok || x == "*" || x == "email"
+		}
+		if !ok {
+			return nil, errors.New("key not for email")
+		}
+	}
+	p, ok := tags["p"]
+	if !ok {
+		return nil, errors.New("key record without p=")
+	}
+	p = stripWSP(p)
+	if p == "" {
+		return nil, errKeyRevoked
+	}
+	der, err := base64.StdEncoding.DecodeString(p)
+	if err != nil {
+		return nil, fmt.Errorf("key data: %w", err)
+	}
+	k := &pubKey{algo: "rsa"}
+	if v, ok := tags["k"]; ok {
+		k.algo = stripWSP(v)
+	}
+	if h, ok := tags["h"]; ok {
+		k.hashs = strings.Split(stripWSP(h), ":")
+	}
+	switch k.algo {
+	case "rsa":
+		pub, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			if pk, err2 := x509.ParsePKCS1PublicKey(der); err2 == nil {
+				pub, err = pk, nil
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rsa key: %w", err)
+		}
+		rk, ok := pub.(*rsa.PublicKey)
+		if !ok {
+			return nil, errors.New("k=rsa but not an RSA key")
+		}
+		if rk.N.BitLen() < 1024 {
+			return nil, errors.New("rsa key shorter than 1024 bits")
+		}
+		k.rsa = rk
+	case "ed25519":
+		if len(der) != ed25519.PublicKeySize {
+			return nil, errors.New("ed25519 key of the wrong size")
+		}
+		k.ed = ed25519.PublicKey(der)
+	default:
+		return nil, fmt.Errorf("key type %q", k.algo)
+	}
+	return k, nil
+}
+
+// verifySig checks sig over data's SHA-256 hash with algorithm a
+// (rsa-sha256 or ed25519-sha256) and key k.
+func verifySig(a string, k *pubKey, data, sig []byte) error {
+	keyAlgo, hashAlgo, _ := strings.Cut(a, "-")
+	if hashAlgo != "sha256" {
+		return fmt.Errorf("algorithm %q", a)
+	}
+	if keyAlgo != k.algo {
+		return errors.New("algorithm does not match the key")
+	}
+	if k.hashs != nil {
+		ok := false
+		for _, h := range k.hashs {
+			ok = ok || h == hashAlgo
+		}
+		if !ok {
+			return errors.New("hash not allowed by the key")
+		}
+	}
+	sum := sha256.Sum256(data)
+	switch keyAlgo {
+	case "rsa":
+		return rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, sum[:], sig)
+	case "ed25519":
+		if !ed25519.Verify(k.ed, sum[:], sig) {
+			return errors.New("ed25519 signature does not verify")
+		}
+		return nil
+	}
+	return fmt.Errorf("algorithm %q", a)
+}

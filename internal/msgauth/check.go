@@ -1,0 +1,316 @@
+package msgauth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/emersion/go-msgauth/dmarc"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/resolver"
+	"umbra/internal/smtp"
+)
+
+// Check is the message authentication edge check of one receive
+// connector: a smtp.DataCheck.
+type Check struct {
+	cfg config.MessageAuthentication
+	dns resolver.Resolver
+	log *slog.Logger
+	met *Metrics
+	// sample says whether a message falls in a DMARC pct= share.
+	sample func(pct int) bool
+}
+
+// New returns the check for a connector's settings. met may be nil.
+func New(cfg config.MessageAuthentication, dns resolver.Resolver, log *slog.Logger, met *Metrics) *Check {
+	return &Check{cfg: cfg, dns: dns, log: log, met: met,
+		sample: func(pct int) bool { return rand.IntN(100) < pct }}
+}
+
+// Name implements smtp.Check.
+func (c *Check) Name() string { return "msgauth" }
+
+// outcome is what the results call for, in increasing strength.
+type outcome int
+
+const (
+	outPass outcome = iota
+	outQuarantine
+	outTempfail
+	outReject
+)
+
+// Data implements smtp.DataCheck.
+func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transaction) smtp.Verdict {
+	if info.Server {
+		// A transport server of the organisation: an edge already
+		// checked the message, and its header names umbra rightly.
+		return smtp.Verdict{}
+	}
+	fields, body := splitHeader(t.Content)
+	kept := c.withoutForged(fields)
+	if info.User != "" {
+		// Authenticated submission: the sender is the organisation's
+		// own user, nothing to authenticate; but a result claiming to
+		// be umbra's is still not the user's to write.
+		t.Content = rebuild(nil, fields, kept, t.Content)
+		return smtp.Verdict{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())
+	defer cancel()
+	r := c.evaluate(ctx, info, t, fields, body)
+	c.met.observe(r)
+	c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
+		"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)
+	out, reply, why := c.decide(r)
+	switch out {
+	case outReject, outTempfail:
+		return smtp.Verdict{Reply: reply}
+	}
+	t.Content = rebuild(formatAuthResults(c.cfg.AuthservID, r.results()), fields, kept, t.Content)
+	if out == outQuarantine {
+		return smtp.Verdict{Quarantine: why}
+	}
+	return smtp.Verdict{}
+}
+
+// withoutForged drops the Authentication-Results fields that claim
+// umbra's authserv-id (RFC 8601 §5): only umbra writes those.
+func (c *Check) withoutForged(fields []field) []field {
+	kept := make([]field, 0, len(fields))
+	for _, f := range fields {
+		if f.is("Authentication-Results") && strings.EqualFold(authservID(f.value()), c.cfg.AuthservID) {
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept
+}
+
+// rebuild is the message with top prepended and only the header fields
+// kept (fields are all of them, as splitHeader returned them); content
+// is returned unchanged when there is nothing to change.
+func rebuild(top []byte, fields, kept []field, content []byte) []byte {
+	if top == nil && len(kept) == len(fields) {
+		return content
+	}
+	n := 0
+	for _, f := range fields {
+		n += len(f.raw)
+	}
+	out := make([]byte, 0, len(top)+len(content))
+	out = append(out, top...)
+	out = append(out, joinFields(kept)...)
+	return append(out, content[n:]...)
+}
+
+// results are one message's evaluations.
+type results struct {
+	spf, helo spfResult
+	spfRun    bool
+	heloRun   bool
+	dkim      []dkimResult
+	dkimRun   bool
+	dmarc     dmarcResult
+	dmarcRun  bool
+	arc       arcResult
+	arcRun    bool
+	// overriddenBy is the trusted ARC sealer whose chain lifts a DMARC
+	// failure ("" if none).
+	overriddenBy string
+}
+
+func (r *results) dkimSummary() string {
+	if len(r.dkim) == 0 {
+		return "none"
+	}
+	best := r.dkim[0].value
+	for _, d := range r.dkim {
+		if d.value == "pass" {
+			best = "pass"
+		}
+	}
+	return best
+}
+
+func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transaction, fields []field, body []byte) *results {
+	r := &results{}
+	m := c.cfg
+	dmarcOn := m.DMARC != config.MsgAuthOff
+	helo := info.Helo
+	if m.SPF != config.MsgAuthOff || dmarcOn {
+		r.spfRun = true
+		sender := t.From
+		if sender == "" {
+			// RFC 7208 §2.4: the null sender is checked as
+			// postmaster@ the HELO name.
+			sender = "postmaster@" + helo
+		}
+		r.spf = checkSPF(ctx, c.dns, info.IP, helo, sender)
+	}
+	if m.HeloSPF != config.MsgAuthOff {
+		r.heloRun = true
+		r.helo = checkSPF(ctx, c.dns, info.IP, helo, "postmaster@"+helo)
+	}
+	if m.DKIM != config.MsgAuthOff || dmarcOn {
+		r.dkimRun = true
+		r.dkim = verifyDKIM(ctx, c.dns, fields, t.Content, m.MaxSignatures)
+	}
+	if dmarcOn {
+		r.dmarcRun = true
+		r.dmarc = evaluateDMARC(ctx, c.dns, fields, r.spf, r.dkim, c.sample)
+	}
+	if m.ARC != config.MsgAuthOff {
+		r.arcRun = true
+		r.arc = verifyARC(ctx, c.dns.LookupTXT, fields, body)
+	}
+	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" {
+		for _, d := range m.TrustedARCSealers {
+			if strings.EqualFold(strings.TrimSuffix(d, "."), r.arc.domain) {
+				r.overriddenBy = r.arc.domain
+			}
+		}
+	}
+	return r
+}
+
+// decide maps the results and the connector's actions to an outcome:
+// a refusal wins over a temporary failure, which wins over quarantine.
+func (c *Check) decide(r *results) (outcome, *gosmtp.SMTPError, string) {
+	best, reply, why := outPass, (*gosmtp.SMTPError)(nil), ""
+	take := func(o outcome, r *gosmtp.SMTPError, reason string) {
+		if o > best {
+			best, reply, why = o, r, reason
+		}
+	}
+	act := func(action, value string, temp bool, rej *gosmtp.SMTPError, tmp *gosmtp.SMTPError, reason string) {
+		if action != config.MsgAuthQuarantine && action != config.MsgAuthReject {
+			return
+		}
+		switch {
+		case temp:
+			take(outTempfail, tmp, reason)
+		case value == "fail" && action == config.MsgAuthReject:
+			take(outReject, rej, reason)
+		case value == "fail":
+			take(outQuarantine, nil, reason)
+		}
+	}
+	m := c.cfg
+	tempReply := func(enh gosmtp.EnhancedCode, what string) *gosmtp.SMTPError {
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: enh, Message: what + " could not be evaluated (DNS failure); try again later"}
+	}
+	if r.spfRun && m.SPF != config.MsgAuthOff {
+		act(m.SPF, r.spf.value, r.spf.value == "temperror",
+			&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 23}, Message: "SPF validation failed for " + r.spf.domain},
+			tempReply(gosmtp.EnhancedCode{4, 7, 24}, "SPF"), "SPF fail for "+r.spf.domain)
+	}
+	if r.heloRun {
+		act(m.HeloSPF, r.helo.value, r.helo.value == "temperror",
+			&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 23}, Message: "SPF validation failed for the HELO name " + r.helo.domain},
+			tempReply(gosmtp.EnhancedCode{4, 7, 24}, "SPF"), "HELO SPF fail for "+r.helo.domain)
+	}
+	if r.dkimRun && m.DKIM != config.MsgAuthOff && len(r.dkim) > 0 {
+		v, temp := r.dkimSummary(), false
+		if v != "pass" {
+			for _, d := range r.dkim {
+				temp = temp || d.value == "temperror"
+			}
+			v = "fail"
+		}
+		act(m.DKIM, v, temp && v != "pass",
+			&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 20}, Message: "no valid DKIM signature"},
+			tempReply(gosmtp.EnhancedCode{4, 7, 5}, "DKIM"), "no valid DKIM signature")
+	}
+	if r.arcRun {
+		act(m.ARC, r.arc.value, r.arc.value == "temperror",
+			&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 29}, Message: "ARC validation failed"},
+			tempReply(gosmtp.EnhancedCode{4, 7, 29}, "ARC"), "ARC validation failed")
+	}
+	if r.dmarcRun {
+		d := r.dmarc
+		action := ""
+		switch {
+		case m.DMARC == config.MsgAuthPolicy && d.policy == dmarc.PolicyReject:
+			action = config.MsgAuthReject
+		case (m.DMARC == config.MsgAuthPolicy || m.DMARC == config.MsgAuthQuarantine) &&
+			(d.policy == dmarc.PolicyReject || d.policy == dmarc.PolicyQuarantine):
+			action = config.MsgAuthQuarantine
+		}
+		if d.value == "temperror" && d.published == "" && (m.DMARC == config.MsgAuthPolicy || m.DMARC == config.MsgAuthQuarantine) {
+			// The policy itself is unknown: it may be reject.
+			action = config.MsgAuthReject
+		}
+		if r.overriddenBy != "" {
+			// RFC 7489 §10.5 local policy: a trusted forwarder saw
+			// DMARC pass before it changed the message.
+			action = ""
+		}
+		value := d.value
+		if value == "permerror" && d.policy != "" {
+			value = "fail" // no single author domain
+		}
+		text := fmt.Sprintf("message refused: DMARC policy of %s is reject and the message failed it", d.domain)
+		if d.domain == "" {
+			text = "message refused: DMARC needs exactly one author domain in From: (" + d.reason + ")"
+		}
+		act(action, value, value == "temperror",
+			&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: text},
+			tempReply(gosmtp.EnhancedCode{4, 7, 0}, "DMARC"), "DMARC "+string(d.policy)+" for "+orNone(d.domain))
+	}
+	return best, reply, why
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no author domain)"
+	}
+	return s
+}
+
+// results lists the results for the header, in a fixed order.
+func (r *results) results() []result {
+	var out []result
+	if r.spfRun {
+		out = append(out, result{method: "spf", value: r.spf.value, comment: r.spf.reason,
+			props: [][2]string{{"smtp.mailfrom", r.spf.domain}}})
+	}
+	if r.heloRun {
+		out = append(out, result{method: "spf", value: r.helo.value, comment: r.helo.reason,
+			props: [][2]string{{"smtp.helo", r.helo.domain}}})
+	}
+	if r.dkimRun {
+		if len(r.dkim) == 0 {
+			out = append(out, result{method: "dkim", value: "none"})
+		}
+		for _, d := range r.dkim {
+			out = append(out, result{method: "dkim", value: d.value, comment: d.reason,
+				props: [][2]string{{"header.d", d.domain}, {"header.i", d.identity}, {"header.s", d.selector}, {"header.b", d.b}}})
+		}
+	}
+	if r.dmarcRun {
+		comment := r.dmarc.reason
+		if r.dmarc.published != "" {
+			comment = strings.TrimSpace("p=" + string(r.dmarc.published) + " " + comment)
+		}
+		if r.overriddenBy != "" {
+			comment += " override: arc=pass sealed by " + r.overriddenBy + " with dmarc=pass"
+		}
+		out = append(out, result{method: "dmarc", value: r.dmarc.value, comment: comment,
+			props: [][2]string{{"header.from", r.dmarc.domain}}})
+	}
+	if r.arcRun {
+		comment := r.arc.reason // names the instance that failed
+		if comment == "" && r.arc.instance > 0 {
+			comment = fmt.Sprintf("i=%d", r.arc.instance)
+		}
+		out = append(out, result{method: "arc", value: r.arc.value, comment: comment,
+			props: [][2]string{{"header.d", r.arc.domain}}})
+	}
+	return out
+}

@@ -1,0 +1,33 @@
+// Package msgauth is umbra's inbound message authentication: SPF
+// (RFC 7208) of the MAIL FROM and HELO identities, DKIM verification
+// (RFC 6376), DMARC (RFC 7489) and ARC chain validation (RFC 8617), as
+// one end-of-data edge check (smtp.DataCheck) per receive connector.
+//
+// Invariants:
+//   - Every DNS lookup goes through the resolver.Resolver given to New
+//     (SPF, DKIM keys, DMARC records, ARC keys), bounded per message by
+//     the connector's timeout.
+//   - The message the check passes on has exactly one
+//     Authentication-Results field naming umbra's authserv-id: the one
+//     umbra wrote, at the top. Arriving ones claiming that id are
+//     removed first (RFC 8601 §5); other servers' stay, and so do
+//     ARC-Authentication-Results fields (they are sealed by others).
+//     Apart from that, the header and body are passed on byte for byte.
+//   - A temperror never passes silently where the connector's action
+//     would quarantine or refuse: it answers 451 4.7.x. A refusal wins
+//     over a temporary failure, which wins over quarantine.
+//   - A DMARC failure is acted on unless a trusted ARC sealer
+//     (trusted_arc_sealers) vouches for it: valid chain, latest seal
+//     theirs, their ARC-Authentication-Results saying dmarc=pass.
+//     Nothing else lifts it.
+//   - Sessions of transport servers of the organisation are not
+//     checked and not edited (an edge checked them); authenticated
+//     submissions are not checked, but forged results are removed.
+//   - Parsers (header split, tag lists, key records, ARC sets, the
+//     authserv-id) never panic on any input (fuzzed) and never read past
+//     the message.
+//
+// ARC verification is written here (go-msgauth has none) on DKIM's
+// canonicalizations, tag lists and key records (canon.go), checked
+// against go-msgauth's DKIM signer and dkimpy's ARC sealer in tests.
+package msgauth
