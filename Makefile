@@ -11,6 +11,8 @@ RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/
 RACE_PKGS += ./internal/signing/
 RACE_PKGS += ./internal/ldapdir/ ./internal/ratelimit/
 RACE_PKGS += ./internal/tlspolicy/
+RACE_PKGS += ./internal/milter/
+RACE_PKGS += ./internal/resolver/ ./internal/connfilter/ ./internal/msgauth/ ./internal/backpressure/
 
 .PHONY: all build run test vet race fuzz bench chaos chaos-receipt sim install demo clean
 
@@ -61,6 +63,7 @@ FUZZ_TARGETS := \
 	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent \
 	./internal/orgid/:FuzzStrip \
 	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply \
+	./internal/milter/:FuzzParseReply ./internal/milter/:FuzzParseOptNeg ./internal/milter/:FuzzHeaderEdits \
 	./internal/queue/:FuzzDecodePeer
 FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs

@@ -217,9 +217,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Health:          health,
 		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
+		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
 	})
 	dump.SetManager(mgr)
 	metrics.RegisterScheduler(reg, mgr.Destinations)
+	registerQuarantine(reg, mgr.QuarantineStats)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 		// Delivery's health record is memory: rebuild it from the stored
@@ -379,6 +381,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		for range hup {
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir)
+			if err == nil {
+				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+			}
 			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
@@ -584,6 +589,8 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	srv.SetRecipients(rcptv)
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
+	mgr.SetQuarantine(next.Transport.Quarantine.Expiration.D(), next.Transport.Quarantine.DSNOnExpiry)
+	mgr.SetReloadable(next.Transport.MaxConnectionsPerDestination, duplicateWindow(next))
 	if shadows != nil {
 		// shadow_heartbeat_timeout, shadow_heartbeat_retry_count and
 		// command_timeout apply to the running heartbeats at once.

@@ -426,6 +426,7 @@ func (s *Server) routes() http.Handler {
 		reply(w, map[string]string{"id": id.String()}, err)
 	})
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
+	s.quarantineRoutes(mux) // quarantine.go
 	return mux
 }
 

@@ -117,6 +117,10 @@ func applyDefaults(c *Config) {
 		s.LogLevel = "info"
 	}
 
+	for i := range c.ReceiveConnectors {
+		milterDefaults(&c.ReceiveConnectors[i])
+	}
+
 	t := &c.Transport
 	if len(t.RetrySchedule) == 0 {
 		for _, d := range DefaultRetrySchedule {
@@ -144,6 +148,7 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxRetriesRemoteSiteShadow, DefaultMaxRetriesRemoteSiteShadow)
 	setInt(&t.MaxRetriesLocalSiteShadow, DefaultMaxRetriesLocalSiteShadow)
 	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
+	applyQuarantineDefaults(&t.Quarantine)
 	setInt(&t.MaxHopCount, DefaultMaxHopCount)
 	if t.BounceSizeLimit == 0 {
 		t.BounceSizeLimit = DefaultBounceSizeLimit

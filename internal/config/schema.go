@@ -141,6 +141,8 @@ type Transport struct {
 	// bigger than this comes back as its header section only
 	// (text/rfc822-headers), as Postfix's bounce_size_limit.
 	BounceSizeLimit Size `yaml:"bounce_size_limit"`
+	// Quarantine: expiry of quarantined mail (quarantine.go).
+	Quarantine Quarantine `yaml:"quarantine"`
 }
 
 // Accepted domain types.
@@ -245,6 +247,8 @@ type ReceiveConnector struct {
 	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
 	// MessageAuthentication: SPF, DKIM, DMARC, ARC (msgauth.go).
 	MessageAuthentication MessageAuthentication `yaml:"message_authentication"`
+	// Milters are asked in order at every stage (milter.go).
+	Milters []Milter `yaml:"milters"`
 }
 
 // Values of shadow_on_receipt.

@@ -52,6 +52,10 @@ const (
 	// primaries that took recipients in shadow sessions, until they send
 	// the discard notification (or fail and are taken over).
 	Shadow
+	// Quarantined: an edge check kept the message back (Message.Quarantine
+	// says why); stored durably, never scheduled, until an operator
+	// releases or deletes it or it expires (quarantine.go).
+	Quarantined
 )
 
 func (s State) String() string {
@@ -66,6 +70,8 @@ func (s State) String() string {
 		return "poison"
 	case Shadow:
 		return "shadow"
+	case Quarantined:
+		return "quarantined"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
@@ -194,13 +200,23 @@ func (m *Message) Pending() []int {
 
 // recordVersion 2 added OrgID after MessageID; version 1 records are
 // still read (with no OrgID), and the store's upgrade gives each one.
+// Version 3 appends Quarantine after the recipients; it is written only
+// for a record with a quarantine reason, so every other record stays
+// readable by a release that knows version 2 (a downgrade refuses only
+// quarantined mail: README, Quarantine).
 const recordVersion = 2
+
+const recordVersionQuarantine = 3
 
 // encode writes m in umbra's record format: a version byte, then every
 // field in order, integers as varints and strings length-prefixed.
 func (m *Message) encode() []byte {
 	e := encoder{buf: make([]byte, 0, 128+64*len(m.Rcpts))}
-	e.buf = append(e.buf, recordVersion)
+	version := byte(recordVersion)
+	if m.Quarantine != "" {
+		version = recordVersionQuarantine
+	}
+	e.buf = append(e.buf, version)
 	e.uint(uint64(m.ID))
 	e.uint(uint64(m.State))
 	e.str(m.From)
@@ -240,6 +256,9 @@ func (m *Message) encode() []byte {
 		e.str(r.ShadowID)
 		e.str(r.PrimaryVia)
 	}
+	if version == recordVersionQuarantine {
+		e.str(m.Quarantine)
+	}
 	return e.buf
 }
 
@@ -249,7 +268,7 @@ var errCorrupt = errors.New("corrupt message record")
 // decodeMessage reads a record written by encode. It never panics: any
 // malformed input gives an error wrapping errCorrupt.
 func decodeMessage(b []byte) (*Message, error) {
-	if len(b) == 0 || b[0] != recordVersion && b[0] != 1 {
+	if len(b) == 0 || b[0] != recordVersion && b[0] != 1 && b[0] != recordVersionQuarantine {
 		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
 	version := b[0]
@@ -301,11 +320,19 @@ func decodeMessage(b []byte) (*Message, error) {
 			d.err = fmt.Errorf("recipient status %d", r.Status)
 		}
 	}
+	if version == recordVersionQuarantine {
+		if m.Quarantine = d.str(); d.err == nil && m.Quarantine == "" {
+			d.err = errors.New("quarantine record without a reason")
+		}
+	}
 	if d.err == nil && len(d.buf) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.buf))
 	}
-	if d.err == nil && (m.State < Ready || m.State > Shadow) {
+	if d.err == nil && (m.State < Ready || m.State > Quarantined) {
 		d.err = fmt.Errorf("state %d", m.State)
+	}
+	if d.err == nil && (m.State == Quarantined) != (m.Quarantine != "") {
+		d.err = fmt.Errorf("state %s with quarantine reason %q", m.State, m.Quarantine)
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", errCorrupt, d.err)

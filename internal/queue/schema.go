@@ -142,6 +142,8 @@ const (
 	QueueSubmission = "submission"
 	// QueuePoison holds poison messages.
 	QueuePoison = "poison"
+	// QueueQuarantine holds quarantined messages (quarantine.go).
+	QueueQuarantine = "quarantine"
 )
 
 func queueKey(queue string, id ID) []byte {
@@ -159,12 +161,15 @@ func parseQueueKey(k []byte) (string, ID, bool) {
 }
 
 // QueuesOf lists the distinct queues a message is in: poison for a
-// poison message, otherwise the queue of each pending recipient
+// poison message, quarantine for a quarantined one, otherwise the queue of each pending recipient
 // (submission when it has not been attempted yet) and the shadow queue
 // (shadow:PRIMARY) of each shadowed one.
 func QueuesOf(m *Message) []string {
 	if m.State == Poison {
 		return []string{QueuePoison}
+	}
+	if m.State == Quarantined {
+		return []string{QueueQuarantine}
 	}
 	var out []string
 	for _, r := range m.Rcpts {

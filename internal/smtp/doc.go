@@ -187,6 +187,10 @@
 //     what umbra refused nor add a header umbra trusts. Their marks
 //     (quarantine, discard) belong to one transaction; those of Connect
 //     and Helo to the session.
+//   - A SessionCheck (a milter) gets per-session state when the first
+//     greeting makes the session; Reset follows every transaction and
+//     Close ends it — at Logout, or at once when the greeting is refused
+//     (no session, so no Logout).
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
 // verbs, forget an AUTH, terminate TLS below its own reader, issue raw

@@ -85,6 +85,8 @@ type session struct {
 	// starts with.
 	quarantine, sessionQuarantine string
 	discard, sessionDiscard       bool
+	// checks: the connector's checks with per-session state (filter.go).
+	checks []Check
 
 	stats connStats // connect and disconnect log lines (connlog.go)
 }
@@ -390,7 +392,7 @@ func (s *session) data(r io.Reader) error {
 	if perr != nil {
 		return perr
 	}
-	content, rcpts, cerr := s.checkData(body[len(trace):])
+	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
 		return cerr
 	}
@@ -413,7 +415,7 @@ func (s *session) data(r io.Reader) error {
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)
 	}
-	if s.copiesOnReceipt() {
+	if s.copiesOnReceipt() && m.Quarantine == "" { // a quarantined message goes nowhere: no copy (queue/quarantine.go)
 		return s.submitWithCopy(m, body)
 	}
 	release := noRefusal
@@ -518,6 +520,7 @@ func noStorage(err error) bool {
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
 	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+		s.quarantine == "" && // a quarantined message leaves only when released: nothing to wait for
 		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
 
@@ -680,9 +683,11 @@ func (s *session) Reset() {
 	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.busy.Store(false)
+	s.resetChecks()
 }
 
 func (s *session) Logout() error {
+	s.closeChecks()
 	s.logDisconnect()
 	return nil
 }
