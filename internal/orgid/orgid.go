@@ -52,6 +52,26 @@ func Prepend(id string, body []byte) []byte {
 		return body
 	}
 	l := Line(id)
+	at := insertAt(body)
+	out := make([]byte, 0, len(l)+len(body))
+	out = append(out, body[:at]...)
+	out = append(out, l...)
+	return append(out, body[at:]...)
+}
+
+// Parts is Prepend without the copy: the message as the pieces to send
+// one after the other (body is not changed; every piece but the last
+// ends with a line feed).
+func Parts(id string, body []byte) [][]byte {
+	if id == "" {
+		return [][]byte{body}
+	}
+	at := insertAt(body)
+	return [][]byte{body[:at], []byte(Line(id)), body[at:]}
+}
+
+// insertAt is where Prepend puts the id line.
+func insertAt(body []byte) int {
 	at := 0
 	if len(body) >= 9 && strings.EqualFold(string(body[:9]), "Received:") {
 		for {
@@ -66,10 +86,7 @@ func Prepend(id string, body []byte) []byte {
 			}
 		}
 	}
-	out := make([]byte, 0, len(l)+len(body))
-	out = append(out, body[:at]...)
-	out = append(out, l...)
-	return append(out, body[at:]...)
+	return at
 }
 
 // Strip removes every header field whose name starts with Prefix
