@@ -67,6 +67,17 @@
 // server.source_address (source.go); New binds each once, so an address
 // the host lacks fails the start.
 //
+// Pipelining (RFC 2920, transaction.go): when the next hop advertises
+// PIPELINING (SMTP or LMTP), MAIL FROM, every RCPT TO and DATA leave in
+// one write (smtp.Client.Pipeline) and the replies are read in order;
+// the mapping to results is the lock-step one (pipelinedResults: a
+// refused MAIL refuses all with its reply, each RCPT reply decides its
+// recipient, a refused DATA refuses the accepted ones, a break defers
+// whatever was not answered). A next hop without PIPELINING gets
+// lock-step commands. Relays send the organisation id line and the
+// stored body as parts (orgid.Parts): no copy of the body per attempt;
+// only final delivery joins them once per message.
+//
 // DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT, RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
 // queue sends no success DSN for it.

@@ -21,13 +21,14 @@ import (
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
 	if leavesOrganisation(st, g) {
-		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
-		body = d.signOutbound(st, m, body)
+		b, _ := orgid.Strip(body) // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
+		parts = [][]byte{d.signOutbound(st, m, b)}
 	}
 	if pc := d.takeIdle(g.key); pc != nil {
 		if pc.c.Alive() && !m.RequireTLS { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
+			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, g.rcpts, false)
 			d.finishConn(g.key, pc.c, res)
 			return res
 		}
@@ -73,7 +74,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				return res
 			}
 		}
-		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
+		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
 		d.finishConn(g.key, c, res)
 		return res
 	}

@@ -67,10 +67,9 @@ func Internal(msg []byte) bool {
 	return false
 }
 
-// PrependRecord is Prepend with, when internal, the OriginHeader line
-// after the id's: what delivery writes from a record in front of every
-// copy it sends inside the organisation.
-func PrependRecord(id string, internal bool, body []byte) []byte {
+// recordLines are the header lines delivery writes from a record: the
+// id's and, when internal, the OriginHeader line.
+func recordLines(id string, internal bool) string {
 	l := ""
 	if id != "" {
 		l = Line(id)
@@ -78,7 +77,32 @@ func PrependRecord(id string, internal bool, body []byte) []byte {
 	if internal {
 		l += OriginHeader + ": " + OriginInternal + "\r\n"
 	}
-	return prependLines(l, body)
+	return l
+}
+
+// PrependRecord is Prepend with, when internal, the OriginHeader line
+// after the id's: what delivery writes from a record in front of every
+// copy it sends inside the organisation.
+func PrependRecord(id string, internal bool, body []byte) []byte {
+	l := recordLines(id, internal)
+	if l == "" {
+		return body
+	}
+	at := insertAt(body)
+	out := make([]byte, 0, len(l)+len(body))
+	out = append(out, body[:at]...)
+	out = append(out, l...)
+	return append(out, body[at:]...)
+}
+
+// PartsRecord is PrependRecord without the copy, as Parts is Prepend's.
+func PartsRecord(id string, internal bool, body []byte) [][]byte {
+	l := recordLines(id, internal)
+	if l == "" {
+		return [][]byte{body}
+	}
+	at := insertAt(body)
+	return [][]byte{body[:at], []byte(l), body[at:]}
 }
 
 // Prepend returns the message with the header line of id added (a new
@@ -91,14 +115,27 @@ func Prepend(id string, body []byte) []byte {
 	if id == "" {
 		return body
 	}
-	return prependLines(Line(id), body)
+	l := Line(id)
+	at := insertAt(body)
+	out := make([]byte, 0, len(l)+len(body))
+	out = append(out, body[:at]...)
+	out = append(out, l...)
+	return append(out, body[at:]...)
 }
 
-// prependLines puts the header lines l where Prepend puts the id's.
-func prependLines(l string, body []byte) []byte {
-	if l == "" {
-		return body
+// Parts is Prepend without the copy: the message as the pieces to send
+// one after the other (body is not changed; every piece but the last
+// ends with a line feed).
+func Parts(id string, body []byte) [][]byte {
+	if id == "" {
+		return [][]byte{body}
 	}
+	at := insertAt(body)
+	return [][]byte{body[:at], []byte(Line(id)), body[at:]}
+}
+
+// insertAt is where Prepend puts the id line.
+func insertAt(body []byte) int {
 	at := 0
 	if len(body) >= 9 && strings.EqualFold(string(body[:9]), "Received:") {
 		for {
@@ -113,10 +150,7 @@ func prependLines(l string, body []byte) []byte {
 			}
 		}
 	}
-	out := make([]byte, 0, len(l)+len(body))
-	out = append(out, body[:at]...)
-	out = append(out, l...)
-	return append(out, body[at:]...)
+	return at
 }
 
 // Strip removes every header field whose name starts with Prefix

@@ -206,6 +206,18 @@
 // umbra's wrappers (trackedConn, the verb layer, the client prelude and
 // shadowConn in client.go) fill those gaps.
 //
+// The client pipelines (RFC 2920, pipeline.go) when the server advertises
+// PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies
+// read in order through a reader of that transaction only (the server
+// sends nothing unasked; a byte left after the last reply closes the
+// session as out of step). go-smtp formats the commands against
+// shadowConn in capture mode, which answers them itself; anything else
+// go-smtp sends meanwhile (its EHLO again after its Reset) goes to the
+// wire. The shadow-on-receipt push pipelines too and is all or nothing:
+// a DATA the peer opened although it refused a recipient is abandoned by
+// closing the session, so the peer keeps no partial copy. Without
+// PIPELINING every command waits for the reply to the one before.
+//
 // go-smtp keeps session state per connection and gives no per-command
 // context, so sessions use the server's context, cancelled at shutdown.
 package smtp

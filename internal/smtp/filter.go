@@ -168,6 +168,8 @@ func (s *session) openChecks(info *ConnInfo) {
 
 // resetChecks tells the per-session checks that a transaction ended.
 func (s *session) resetChecks() {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	for _, ck := range s.checks {
 		if cs, ok := ck.(CheckSession); ok {
 			cs.Reset()
@@ -178,6 +180,12 @@ func (s *session) resetChecks() {
 // closeChecks ends the per-session checks' state; the session asks no
 // check after it.
 func (s *session) closeChecks() {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	s.closeChecksLocked()
+}
+
+func (s *session) closeChecksLocked() {
 	for _, ck := range s.checks {
 		if cs, ok := ck.(CheckSession); ok {
 			cs.Close()
@@ -212,12 +220,14 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 // A refused greeting makes no session: the per-session checks are
 // closed here, as no Logout will come.
 func (s *session) checkGreeting() error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	info := s.connInfo()
 	s.openChecks(info)
 	for _, ck := range s.checks {
 		if cc, ok := ck.(ConnectCheck); ok {
 			if err := s.applyVerdict(ck, cc.Connect(s.srv.ctx, info), "connect"); err != nil {
-				s.closeChecks()
+				s.closeChecksLocked()
 				return err
 			}
 		}
@@ -225,7 +235,7 @@ func (s *session) checkGreeting() error {
 	for _, ck := range s.checks {
 		if hc, ok := ck.(HeloCheck); ok {
 			if err := s.applyVerdict(ck, hc.Helo(s.srv.ctx, info, info.Helo), "helo"); err != nil {
-				s.closeChecks()
+				s.closeChecksLocked()
 				return err
 			}
 		}
@@ -235,6 +245,8 @@ func (s *session) checkGreeting() error {
 }
 
 func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	var info *ConnInfo
 	for _, ck := range s.checks {
 		if mc, ok := ck.(MailCheck); ok {
@@ -250,6 +262,8 @@ func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) checkRcpt(to string) error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	var info *ConnInfo
 	for _, ck := range s.checks {
 		if rc, ok := ck.(RcptCheck); ok {
@@ -267,6 +281,8 @@ func (s *session) checkRcpt(to string) error {
 // checkData runs the Data checks on content (the message without the
 // trace header) and returns the content and recipients to queue.
 func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipient, error) {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	var t *Transaction
 	var info *ConnInfo
 	for _, ck := range s.checks {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -86,7 +87,10 @@ type session struct {
 	quarantine, sessionQuarantine string
 	discard, sessionDiscard       bool
 	// checks: the connector's checks with per-session state (filter.go).
-	checks []Check
+	// checkMu serialises them: go-smtp calls Logout (closeChecks) from
+	// the shutdown goroutine while the session's may be inside a stage.
+	checkMu sync.Mutex
+	checks  []Check
 
 	stats connStats // connect and disconnect log lines (connlog.go)
 }
