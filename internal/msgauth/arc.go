@@ -181,6 +181,10 @@ func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byt
 		return k, nil
 	}
 	fail := func(err error) arcResult {
+		if ctx.Err() != nil {
+			res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+			return res
+		}
 		if temp {
 			res.value = "temperror"
 		}
@@ -189,11 +193,19 @@ func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byt
 	}
 	// The latest message signature (§5.2 step 5; older ones may break
 	// as the message travels).
+	if err := ctx.Err(); err != nil {
+		res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+		return res
+	}
 	if err := verifyAMS(fields, body, sets[n-1], key); err != nil {
 		return fail(fmt.Errorf("i=%d message signature: %w", n, err))
 	}
 	// Every seal, newest first (§5.2 step 6).
 	for i := n; i >= 1; i-- {
+		if ctx.Err() != nil {
+			res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+			return res
+		}
 		if err := verifySeal(sets[:i], key); err != nil {
 			return fail(fmt.Errorf("i=%d seal: %w", i, err))
 		}
@@ -250,6 +262,9 @@ func verifyAMS(fields []field, body []byte, s arcSet, key keyFunc) error {
 		return err
 	}
 	names := strings.Split(stripWSP(t["h"]), ":")
+	if len(names) > maxSignedFields {
+		return errTooExpensive
+	}
 	for _, n := range names {
 		if strings.EqualFold(n, hdrAS) {
 			return errors.New("h= names ARC-Seal")

@@ -68,6 +68,12 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 	c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
 		"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)
 	out, reply, why := c.decide(r)
+	if out == outTempfail && ctx.Err() != nil {
+		// The lookups did not fail: the time allowed for the checks
+		// ran out (or the session ended) — say so, not "DNS failure".
+		reply = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+			Message: "message authentication did not finish in time (" + cutOffReason(ctx) + "); try again later"}
+	}
 	switch out {
 	case outReject, outTempfail:
 		return smtp.Verdict{Reply: reply}
@@ -159,7 +165,7 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 	}
 	if m.DKIM != config.MsgAuthOff || dmarcOn {
 		r.dkimRun = true
-		r.dkim = verifyDKIM(ctx, c.dns, fields, t.Content, m.MaxSignatures)
+		r.dkim = verifyDKIM(ctx, c.dns.LookupTXT, fields, t.Content, m.MaxSignatures)
 	}
 	if dmarcOn {
 		r.dmarcRun = true
