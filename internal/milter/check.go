@@ -129,6 +129,8 @@ func (s *session) fail(stage string, err error) smtp.Verdict {
 		reason = "protocol"
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		reason = "timeout"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		reason = "cancelled" // the session ended or its checks' time ran out
 	case stage == stConnect && s.conn == nil:
 		reason = "connect"
 	}
@@ -500,6 +502,11 @@ func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transac
 	dt := s.c.cfg.DataTimeout.D()
 	if p&protoNoHeaders == 0 {
 		for _, f := range m.fields {
+			if err := ctx.Err(); err != nil {
+				// The session ended or the checks' time is up: the
+				// rest of a long header is replayed for nobody.
+				return s.fail(stHeader, err)
+			}
 			data := appendCString(nil, f.name)
 			data = appendCString(data, f.value())
 			r, err := s.event(cmdHeader, data, -1, dt, p&protoNRHeader != 0, true)
@@ -525,6 +532,9 @@ func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transac
 	}
 	if p&protoNoBody == 0 {
 		for b := m.body; len(b) > 0; {
+			if err := ctx.Err(); err != nil {
+				return s.fail(stBody, err)
+			}
 			n := min(len(b), chunkSize)
 			r, err := s.event(cmdBody, b[:n], -1, dt, p&protoNRBody != 0, true)
 			if err != nil {

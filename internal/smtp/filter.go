@@ -285,6 +285,8 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 	defer s.checkMu.Unlock()
 	var t *Transaction
 	var info *ConnInfo
+	ctx, stop := s.checkContext()
+	defer stop()
 	for _, ck := range s.checks {
 		dc, ok := ck.(DataCheck)
 		if !ok {
@@ -297,12 +299,19 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}
 		}
-		if err := s.applyVerdict(ck, dc.Data(s.srv.ctx, info, t), "data"); err != nil {
+		if err := s.applyVerdict(ck, dc.Data(ctx, info, t), "data"); err != nil {
 			return nil, nil, err
 		}
 		if s.discard {
 			break
 		}
+	}
+	if ctx.Err() != nil {
+		// The client left (or the server is stopping) while the checks
+		// ran: their verdicts are incomplete, and nobody would hear the
+		// 250, so nothing is queued.
+		s.log.Info("end-of-data checks cut off; message not queued", "msg_id", id.String())
+		return nil, nil, &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "connection lost during the message checks"}
 	}
 	if t == nil {
 		return content, s.rcpt, nil
