@@ -11,6 +11,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
@@ -90,7 +91,7 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 func (c *Check) withoutForged(fields []field) []field {
 	kept := make([]field, 0, len(fields))
 	for _, f := range fields {
-		if f.is("Authentication-Results") && strings.EqualFold(authservID(f.value()), c.cfg.AuthservID) {
+		if f.is("Authentication-Results") && header.SameAuthservID(authservID(f.value()), c.cfg.AuthservID) {
 			continue
 		}
 		kept = append(kept, f)
