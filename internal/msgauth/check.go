@@ -79,7 +79,9 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 	case outReject, outTempfail:
 		return smtp.Verdict{Reply: reply}
 	}
-	t.Content = rebuild(formatAuthResults(c.cfg.AuthservID, r.results()), fields, kept, t.Content)
+	own := formatAuthResults(c.cfg.AuthservID, r.results())
+	t.Content = rebuild(own, fields, kept, t.Content)
+	t.AuthResults = own
 	if out == outQuarantine {
 		return smtp.Verdict{Quarantine: why}
 	}

@@ -9,6 +9,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 	"umbra/internal/queue"
 )
 
@@ -71,6 +72,12 @@ type Transaction struct {
 	// Content is the message as received (header and body), without
 	// umbra's trace header; a check replaces it to edit it.
 	Content []byte
+	// AuthResults is the Authentication-Results field (raw, with its
+	// line end) umbra's message authentication wrote into Content. After
+	// the last check, every field claiming umbra's authserv-ids that
+	// umbra did not write is removed (authres.go), whichever check added
+	// it.
+	AuthResults []byte
 }
 
 // ConnectCheck checks the client address.
@@ -287,6 +294,7 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 	var info *ConnInfo
 	ctx, stop := s.checkContext()
 	defer stop()
+	var ownFrom []string // the From: umbra's message authentication evaluated
 	for _, ck := range s.checks {
 		dc, ok := ck.(DataCheck)
 		if !ok {
@@ -299,8 +307,12 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}
 		}
+		hadResults := t.AuthResults != nil
 		if err := s.applyVerdict(ck, dc.Data(ctx, info, t), "data"); err != nil {
 			return nil, nil, err
+		}
+		if !hadResults && t.AuthResults != nil {
+			ownFrom = header.Values(t.Content, "From")
 		}
 		if s.discard {
 			break
@@ -316,6 +328,7 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 	if t == nil {
 		return content, s.rcpt, nil
 	}
+	t.Content = s.keepOwnResults(content, t, ownFrom)
 	return t.Content, s.editedRcpts(t.Rcpts), nil
 }
 
