@@ -555,6 +555,11 @@ func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transac
 // maxReplacedBody bounds a replacement body a milter sends.
 const maxReplacedBody = 64 << 20
 
+// maxModifications bounds the modifications a milter sends for one
+// message (header edits, recipient changes, body chunks): more is a
+// failure, not thousands of edits applied at the end of data.
+const maxModifications = 10000
+
 func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	et := s.c.cfg.EOMTimeout.D()
 	if err := s.send(cmdEOB, nil, stageEOM, et); err != nil {
@@ -582,6 +587,9 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 				return s.fail(stEOM, protoErr("replacement body over %d octets", maxReplacedBody))
 			}
 		}
+		if len(mods) >= maxModifications {
+			return s.fail(stEOM, protoErr("more than %d modifications", maxModifications))
+		}
 		mods = append(mods, r)
 	}
 	s.inTx = false // the milter is back before MAIL
@@ -606,7 +614,7 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 	edited := false
 	var body []byte
 	replaced := false
-	rcpts := t.Rcpts
+	rs := newRcptSet(t.Rcpts)
 	for _, r := range mods {
 		need, name := actionOf(r.code)
 		if s.neg.actions&need == 0 {
@@ -636,17 +644,9 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			if err != nil {
 				return v, protoErr("added recipient %q: %v", r.rcpt, err)
 			}
-			if !containsFold(rcpts, a.String()) {
-				rcpts = append(rcpts, a.String())
-			}
+			rs.add(a.String())
 		case repDelRcpt:
-			out := rcpts[:0:0]
-			for _, x := range rcpts {
-				if !strings.EqualFold(x, r.rcpt) {
-					out = append(out, x)
-				}
-			}
-			rcpts = out
+			rs.del(r.rcpt)
 		case repQuarantine:
 			reason := strings.Map(func(r rune) rune {
 				if r < 0x20 || r == 0x7f {
@@ -667,17 +667,46 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 	if edited {
 		t.Content = m.bytes()
 	}
-	t.Rcpts = rcpts
+	t.Rcpts = rs.list()
 	return v, nil
 }
 
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
+// rcptSet is the recipient list under a milter's additions and
+// deletions, each in constant time (a milter may send thousands):
+// case-insensitive, first spelling and order kept.
+type rcptSet struct {
+	order   []string
+	present map[string]bool // lower-cased address → in the list now
+	listed  map[string]bool // lower-cased address → in order
+}
+
+func newRcptSet(rcpts []string) *rcptSet {
+	rs := &rcptSet{present: map[string]bool{}, listed: map[string]bool{}}
+	for _, r := range rcpts {
+		rs.add(r)
+	}
+	return rs
+}
+
+func (rs *rcptSet) add(a string) {
+	k := strings.ToLower(a)
+	rs.present[k] = true
+	if !rs.listed[k] {
+		rs.listed[k] = true
+		rs.order = append(rs.order, a)
+	}
+}
+
+func (rs *rcptSet) del(a string) { rs.present[strings.ToLower(a)] = false }
+
+func (rs *rcptSet) list() []string {
+	out := make([]string, 0, len(rs.order))
+	for _, a := range rs.order {
+		if rs.present[strings.ToLower(a)] {
+			out = append(out, a)
 		}
 	}
-	return false
+	return out
 }
 
 // actionOf names a modification and the negotiated action it needs.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -329,22 +328,9 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 		return content, s.rcpt, nil
 	}
 	t.Content = s.keepOwnResults(content, t, ownFrom)
-	return t.Content, s.editedRcpts(t.Rcpts), nil
-}
-
-// editedRcpts maps the recipient list a check left to queue recipients:
-// one that was there keeps its DSN parameters, a new one gets none.
-func (s *session) editedRcpts(addrs []string) []queue.Recipient {
-	out := make([]queue.Recipient, 0, len(addrs))
-	for _, a := range addrs {
-		r := queue.Recipient{Addr: a}
-		for _, old := range s.rcpt {
-			if strings.EqualFold(old.Addr, a) {
-				r = old
-				break
-			}
-		}
-		out = append(out, r)
+	rcpts, err := s.checkedRcpts(id, t.Rcpts)
+	if err != nil {
+		return nil, nil, err
 	}
-	return out
+	return t.Content, rcpts, nil
 }

@@ -21,7 +21,6 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
-	"umbra/internal/routing"
 )
 
 // Replies umbra gives itself. One place, so that every path answers with
@@ -316,8 +315,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if !a.ASCII() && !s.opts.UTF8 {
 		return replyNeedUTF8
 	}
-	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
-	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) && !postmaster {
+	if !s.relayAllowed(a, postmaster) {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
