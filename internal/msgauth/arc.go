@@ -41,6 +41,8 @@ type arcResult struct {
 	// latestDMARC is the dmarc= result the latest sealer recorded in
 	// its ARC-Authentication-Results ("" if none).
 	latestDMARC string
+	// latestFrom is the header.from that dmarc= result was about.
+	latestFrom string
 }
 
 // txtLookup returns TXT records with net.Resolver's error conventions.
@@ -212,6 +214,7 @@ func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byt
 	}
 	res.value, res.reason = "pass", ""
 	res.latestDMARC = aarResult(sets[n-1].aar.value(), "dmarc")
+	res.latestFrom = aarProperty(sets[n-1].aar.value(), "dmarc", "header.from")
 	return res
 }
 
@@ -236,6 +239,57 @@ func aarResult(v, method string) string {
 		return strings.ToLower(val[:end])
 	}
 	return ""
+}
+
+// aarProperty returns the value of property prop (e.g. "header.from")
+// of method's result in an ARC-Authentication-Results value, lower case,
+// quotes and a final dot removed; "" if there is none.
+func aarProperty(v, method, prop string) string {
+	parts := strings.Split(v, ";")
+	if len(parts) < 3 {
+		return ""
+	}
+	for _, p := range parts[2:] {
+		p = withoutComments(p)
+		toks := strings.Fields(p)
+		if len(toks) == 0 {
+			continue
+		}
+		name, _, ok := strings.Cut(toks[0], "=")
+		if !ok || !strings.EqualFold(name, method) {
+			continue
+		}
+		for _, tok := range toks[1:] {
+			k, val, ok := strings.Cut(tok, "=")
+			if ok && strings.EqualFold(k, prop) {
+				val = strings.Trim(val, "\"")
+				return strings.ToLower(strings.TrimSuffix(val, "."))
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
+// withoutComments is s with its (nested) comments made spaces.
+func withoutComments(s string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case depth > 0 && c == '\\':
+			i++
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+			b.WriteByte(' ')
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 type keyFunc func(domain, selector string) (*pubKey, error)

@@ -178,9 +178,12 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 		r.arcRun = true
 		r.arc = verifyARC(ctx, c.dns.LookupTXT, fields, body)
 	}
-	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" {
+	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" &&
+		sameDomain(r.arc.latestFrom, r.dmarc.domain) {
+		// The sealer's pass must be about this message's author domain:
+		// a pass for another From: says nothing of this one.
 		for _, d := range m.TrustedARCSealers {
-			if strings.EqualFold(strings.TrimSuffix(d, "."), r.arc.domain) {
+			if sameDomain(d, r.arc.domain) {
 				r.overriddenBy = r.arc.domain
 			}
 		}
@@ -322,4 +325,11 @@ func (r *results) results() []result {
 			props: [][2]string{{"header.d", r.arc.domain}}})
 	}
 	return out
+}
+
+// sameDomain compares two domain names (A-labels, case, final dot).
+func sameDomain(a, b string) bool {
+	x, ok1 := asciiDomain(a)
+	y, ok2 := asciiDomain(b)
+	return ok1 && ok2 && x == y
 }

@@ -18,7 +18,8 @@
 //     over a temporary failure, which wins over quarantine.
 //   - A DMARC failure is acted on unless a trusted ARC sealer
 //     (trusted_arc_sealers) vouches for it: valid chain, latest seal
-//     theirs, their ARC-Authentication-Results saying dmarc=pass.
+//     theirs, their ARC-Authentication-Results saying dmarc=pass with
+//     header.from the message's own From: domain.
 //     Nothing else lifts it.
 //   - Sessions of transport servers of the organisation are not
 //     checked and not edited (an edge checked them); authenticated
