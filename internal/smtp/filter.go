@@ -207,6 +207,9 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 		s.quarantine = v.Quarantine
 	}
 	if v.Discard {
+		if !s.discard {
+			s.discardBy = ck.Name()
+		}
 		s.discard = true
 	}
 	if v.Reply == nil {
@@ -247,6 +250,7 @@ func (s *session) checkGreeting() error {
 		}
 	}
 	s.sessionQuarantine, s.sessionDiscard = s.quarantine, s.discard
+	s.sessionDiscardBy = s.discardBy
 	return nil
 }
 
