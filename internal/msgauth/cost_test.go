@@ -135,3 +135,29 @@ func TestARCTooManySignedFields(t *testing.T) {
 		t.Fatalf("arc %+v, want fail naming the h= size", res)
 	}
 }
+
+// EDGE: the red team's message over SMTP — 60,000 X-A fields, a
+// signature naming x-a 60,000 times with a correct body hash — is
+// answered on what it is (dkim=permerror, the signature not computed),
+// not with a DNS failure.
+func TestExpensiveSignatureOverSMTP(t *testing.T) {
+	e := startEdge(t, "{profile: internet}", senderZone...)
+	const n = 60000
+	body := "hello bob\r\n"
+	bh := sha256.Sum256(canonBody([]byte(body), false))
+	// h= folded, 100 names a line (the line length limit).
+	h := strings.TrimSuffix(strings.Repeat(strings.Repeat("x-a:", 100)+"\r\n\t", n/100), ":\r\n\t")
+	var b strings.Builder
+	fmt.Fprintf(&b, "DKIM-Signature: v=1; a=rsa-sha256; c=simple/simple; d=none.test; s=sel; h=%s; bh=%s; b=AAAAAAAAAAAA\r\n",
+		h, base64.StdEncoding.EncodeToString(bh[:]))
+	for i := 0; i < n; i++ {
+		b.WriteString("X-A: v\r\n")
+	}
+	b.WriteString("From: <a@none.test>\r\nTo: bob@example.test\r\nSubject: cost\r\n\r\n" + body)
+	got := e.send(t, "client.test", "a@none.test", b.String())
+	if !strings.HasPrefix(got, "250") {
+		t.Fatalf("reply %q, want 250 (p=none)", got)
+	}
+	_, queued := e.q.last(t)
+	wantAll(t, authResults(t, queued), "dkim=permerror (signature names more than 100 header fields", "dmarc=fail")
+}
