@@ -334,3 +334,41 @@ func (c *client) cmd(line, want string) string {
 	}
 	return c.read(want)
 }
+
+// One sender domain is one counter however it is written: a trailing
+// dot, another case, or its Unicode (U-label) form instead of the
+// A-label. One user likewise with extra spaces or another case.
+func TestKeysAreCanonical(t *testing.T) {
+	c := NewCounters(clock.NewFake(t0), nil)
+	k, err := New(connector(t, `    rate_limits:
+      user: {messages: 2}
+      sender_domain: {messages: 2}
+`), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, group := range [][]string{
+		{"a@victim.org", "a@victim.org.", "a@VICTIM.ORG."},
+		{"a@bücher.example", "a@xn--bcher-kva.example", "a@BÜCHER.example."},
+	} {
+		for i, from := range group {
+			want := i == 2
+			ci := &smtp.ConnInfo{Connector: "internet", IP: netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})}
+			if r := refused(k.Mail(ctx, ci, from, nil)); (r != "") != want {
+				t.Fatalf("MAIL FROM:<%s> = %q, want refused %v", from, r, want)
+			}
+		}
+	}
+	for i, user := range []string{"carol", "carol  ", " CAROL"} {
+		ci := &smtp.ConnInfo{Connector: "internet", IP: netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)}), User: user}
+		if r := refused(k.Mail(ctx, ci, "", nil)); (r != "") != (i == 2) {
+			t.Fatalf("message %d of %q: %q", i+1, user, r)
+		}
+	}
+	for in, want := range map[string]string{"a@B\u00dcCHER.example.": "xn--bcher-kva.example", "a@[192.0.2.1]": "[192.0.2.1]", "": "", "a@.": ""} {
+		if got := domainOf(in); got != want {
+			t.Errorf("domainOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

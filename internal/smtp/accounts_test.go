@@ -5,9 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"umbra/internal/clock"
 )
 
 // fakeAccounts is an AccountSource whose answers the test sets.
@@ -17,19 +21,21 @@ type fakeAccounts struct {
 	asked []string
 }
 
-func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (ok, server bool, err error) {
+func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (user string, ok, server bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, name)
-	switch {
+	// Names match as LDAP's uid does: case and extra spaces ignored; the
+	// identity returned is the one stored.
+	switch folded := accountKey(name); {
 	case f.down:
-		return false, false, errors.New("directory unreachable")
-	case name == "dora" && password == "dora-pw":
-		return true, false, nil
-	case name == "hub9" && password == "hub9-pw":
-		return true, true, nil
+		return "", false, false, errors.New("directory unreachable")
+	case folded == "dora" && password == "dora-pw":
+		return "dora", true, false, nil
+	case folded == "hub9" && password == "hub9-pw":
+		return "hub9", true, true, nil
 	}
-	return false, false, nil
+	return "", false, false, nil
 }
 
 func (f *fakeAccounts) HasServer() bool { return true }
@@ -97,5 +103,37 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 
 	if _, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}}); err == nil {
 		t.Fatal("auth.ldap without an account source was accepted")
+	}
+}
+
+// Variants of one account name (as an LDAP directory matches them) share
+// one AUTH throttle: retyping "carol" as " carol" or "CAROL  " does not
+// start the delay again at its first step.
+func TestAuthThrottleFoldsAccountNames(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	cfg := throttle(t)
+	g := newAuthGuard(clk, cfg)
+	var got []time.Duration
+	for i, name := range []string{"carol", "carol ", " carol", "CAROL  ", "Carol\t"} {
+		// A new source each time: only the account's count can grow.
+		d, _ := g.failed(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), name)
+		got = append(got, d)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] && got[i] < cfg.MaxDelay.D() {
+			t.Fatalf("delays %v: a variant of the name started its own throttle", got)
+		}
+	}
+	if d := g.failedLockedOut(" CAROL"); d < got[len(got)-1] {
+		t.Fatalf("locked-out delay of a variant %v, want at least %v", d, got[len(got)-1])
+	}
+	g.succeeded("carol  ")
+	if len(g.accounts) != 0 {
+		t.Fatalf("a success under a variant left %d account counts", len(g.accounts))
+	}
+	for in, want := range map[string]string{"  Carol   Smith ": "carol smith", "ALICE": "alice", "": ""} {
+		if got := accountKey(in); got != want {
+			t.Errorf("accountKey(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ import (
 // failure waits the account's delay only (failedLockedOut), whatever the
 // name: reply and timing are those of any locked-out attempt unless the
 // password of a server account was right.
+//
+// Account names are counted in their folded form (accountKey): the
+// account directory matches names by LDAP equality rules, which ignore
+// case and leading, trailing and repeated spaces, so "carol", " carol"
+// and "CAROL  " are one account and must be one throttle.
 //
 // Memory is bounded: at most maxGuardKeys keys per kind; when full, keys
 // past their window go first, then the one with the oldest failure.
@@ -64,6 +70,14 @@ func sourceKey(ip netip.Addr) string {
 	return ip.String()
 }
 
+// accountKey is the form of an account name the throttle counts: spaces
+// trimmed and runs of them collapsed, case folded (the caseIgnoreMatch
+// and caseIgnoreIA5Match rules of uid and mail, RFC 4517 §4.2.11 and
+// §4.2.13 with the insignificant space handling of RFC 4518 §2.6.1).
+func accountKey(name string) string {
+	return strings.ToLower(strings.Join(strings.Fields(name), " "))
+}
+
 // lockedOut reports whether the source is locked out now.
 func (g *authGuard) lockedOut(ip netip.Addr) bool {
 	if g.cfg.LockoutAfter <= 0 {
@@ -83,7 +97,7 @@ func (g *authGuard) failed(ip netip.Addr, account string) (delay time.Duration, 
 	defer g.mu.Unlock()
 	now := g.clk.Now()
 	src := g.count(g.sources, sourceKey(ip), now)
-	acct := g.count(g.accounts, account, now)
+	acct := g.count(g.accounts, accountKey(account), now)
 	if g.cfg.LockoutAfter > 0 && src.n >= g.cfg.LockoutAfter && !now.Before(src.lockedUntil) {
 		src.lockedUntil = now.Add(g.cfg.Lockout.D())
 		lockedNow = true
@@ -100,7 +114,7 @@ func (g *authGuard) failed(ip netip.Addr, account string) (delay time.Duration, 
 func (g *authGuard) failedLockedOut(account string) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.delay(g.count(g.accounts, account, g.clk.Now()).n)
+	return g.delay(g.count(g.accounts, accountKey(account), g.clk.Now()).n)
 }
 
 // succeeded forgets an account's failures: its owner knows the password.
@@ -108,7 +122,7 @@ func (g *authGuard) failedLockedOut(account string) time.Duration {
 func (g *authGuard) succeeded(account string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.accounts, account)
+	delete(g.accounts, accountKey(account))
 }
 
 func (g *authGuard) delay(n int) time.Duration {
