@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"bufio"
+	"encoding/base64"
 	"context"
 	"errors"
 	"fmt"
@@ -370,5 +371,67 @@ func TestKeysAreCanonical(t *testing.T) {
 		if got := domainOf(in); got != want {
 			t.Errorf("domainOf(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// looseAccounts matches names as an LDAP directory with the filter
+// (|(uid=%s)(mail=%s)) does: case and extra spaces ignored, the uid or
+// the mail address; the identity returned is the stored uid.
+type looseAccounts struct{}
+
+func (looseAccounts) Authenticate(_ context.Context, name, password string) (string, bool, bool, error) {
+	switch strings.ToLower(strings.Join(strings.Fields(name), " ")) {
+	case "carol", "carol@example.test":
+		return "carol", password == "carol-pw", false, nil
+	}
+	return "", false, false, nil
+}
+
+func (looseAccounts) HasServer() bool { return false }
+
+// Over real SMTP: every name the directory takes for carol's account —
+// spaces, case, her mail address — is carol for the user limit.
+func TestUserLimitKeysOnIdentity(t *testing.T) {
+	c := NewCounters(clock.NewFake(t0), nil)
+	conns := []config.ReceiveConnector{connector(t, `    auth: {mechanisms: [PLAIN], ldap: true, allow_insecure: true}
+    rate_limits:
+      user: {messages: 2}
+ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(|(uid=%s)(mail=%s))"}
+`)}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t}, Accounts: looseAccounts{},
+		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
+		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+			k, err := New(rc, c)
+			if err != nil || k == nil {
+				return nil, err
+			}
+			return []smtp.Check{k}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.Addrs()[0].String()
+	plain := func(user string) string {
+		return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00carol-pw"))
+	}
+	for i, name := range []string{"carol", "carol@example.test", "carol ", " carol", "CAROL  ", "Carol@Example.test"} {
+		a := dial(t, addr, fmt.Sprintf("127.0.0.%d", 81+i))
+		a.cmd("EHLO a.test", "250")
+		a.cmd(plain(name), "235")
+		want := "250"
+		if i >= 2 {
+			want = "450 4.7.1"
+		}
+		a.cmd("MAIL FROM:<carol@example.test>", want)
+		a.cmd("QUIT", "221")
 	}
 }
