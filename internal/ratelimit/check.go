@@ -116,6 +116,13 @@ func (k *Check) take(c *smtp.ConnInfo, kind, senderDomain string, base *gosmtp.S
 
 // Connect implements smtp.ConnectCheck.
 func (k *Check) Connect(_ context.Context, c *smtp.ConnInfo) smtp.Verdict {
+	if c.ServerAddress {
+		// A server of the organisation connects from here: counting
+		// its connection before its AUTH would let anyone sharing the
+		// address or network (a /24) lock it out with 421. Its MAIL and
+		// RCPT still count unless it proves to be a server.
+		return smtp.Verdict{}
+	}
 	return k.take(c, KindConnections, "", replyConnections)
 }
 

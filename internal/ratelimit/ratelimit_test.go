@@ -435,3 +435,61 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(|(uid=%s)(mai
 		a.cmd("QUIT", "221")
 	}
 }
+
+// hubAt is a topology giving one address to a server.
+type hubAt netip.Addr
+
+func (h hubAt) ServerAt(string, netip.Addr) (bool, bool) { return false, false }
+func (h hubAt) IsServerAddress(ip netip.Addr) bool       { return ip == netip.Addr(h) }
+
+// Over real SMTP: an address the topology gives to a server is never
+// refused a connection (a neighbour flooding its /24 cannot keep the
+// hub from reaching AUTH); its MAIL and RCPT still count while it has
+// not proved to be a server. Other addresses of the /24 are limited.
+func TestServerAddressNotLimitedAtConnect(t *testing.T) {
+	c := NewCounters(clock.NewFake(t0), nil)
+	conns := []config.ReceiveConnector{connector(t, `    rate_limits:
+      address: {connections: 1, messages: 1}
+      network: {connections: 2}
+`)}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t},
+		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
+		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+			k, err := New(rc, c)
+			if err != nil || k == nil {
+				return nil, err
+			}
+			return []smtp.Check{k}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.91")))
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.Addrs()[0].String()
+	// The attacker fills the /24 (127.0.0.0/24) and its own address.
+	x := dial(t, addr, "127.0.0.92")
+	x.cmd("EHLO x.test", "250")
+	y := dial(t, addr, "127.0.0.93")
+	y.cmd("EHLO y.test", "250")
+	z := dial(t, addr, "127.0.0.94")
+	z.cmd("EHLO z.test", "421 4.7.0")
+	for i := 0; i < 3; i++ {
+		h := dial(t, addr, "127.0.0.91")
+		h.cmd("EHLO hub.test", "250")
+		want := "250"
+		if i > 0 {
+			want = "450 4.7.1" // an unauthenticated session from the hub's address: messages count
+		}
+		h.cmd("MAIL FROM:<s@x.test>", want)
+		h.cmd("QUIT", "221")
+	}
+}
