@@ -493,3 +493,65 @@ func TestServerAddressNotLimitedAtConnect(t *testing.T) {
 		h.cmd("QUIT", "221")
 	}
 }
+
+// A flood of new keys (one client, a new sender domain per MAIL) cannot
+// evict a counter at its limit, in its own scope or another: victim.org
+// and the user at their limits stay refused, and memory stays bounded.
+// When a scope is full of counters at their limits, a new key is
+// refused rather than counted nowhere.
+func TestKeyFloodEvictsNoCounterAtItsLimit(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := NewCounters(clk, nil)
+	k, err := New(connector(t, `    rate_limits:
+      user: {messages: 2, window: 1h}
+      sender_domain: {messages: 2, window: 1h}
+`), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	victim := info("198.51.100.1")
+	user := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("198.51.100.2"), User: "carol"}
+	for i := 0; i < 2; i++ {
+		if r := refused(k.Mail(ctx, victim, "a@victim.org", nil)); r != "" {
+			t.Fatalf("victim.org message %d: %s", i+1, r)
+		}
+		if r := refused(k.Mail(ctx, user, "", nil)); r != "" {
+			t.Fatalf("carol's message %d: %s", i+1, r)
+		}
+	}
+	// Older than the victim's counter: an LRU would evict it first.
+	clk.Advance(time.Minute)
+	flooder := info("203.0.113.66")
+	for i := 0; i < maxKeys+maxKeys/8; i++ {
+		k.Mail(ctx, flooder, fmt.Sprintf("a@e%d.org", i), nil)
+	}
+	if n := c.Len(); n > maxKeys || c.scopes[ScopeSenderDomain] > maxScopeKeys {
+		t.Fatalf("%d counters (%d sender domains) after the flood", n, c.scopes[ScopeSenderDomain])
+	}
+	if r := refused(k.Mail(ctx, victim, "a@victim.org", nil)); !strings.Contains(r, "sender domain") {
+		t.Fatalf("victim.org's third message after the flood: %q", r)
+	}
+	if r := refused(k.Mail(ctx, user, "", nil)); !strings.Contains(r, "your account") {
+		t.Fatalf("carol's third message after the flood: %q", r)
+	}
+
+	// A scope full of counters at their limits: a new key is refused.
+	clk.Advance(3 * time.Hour) // every counter idle for two windows
+	for i := 0; i < maxScopeKeys; i++ {
+		d := fmt.Sprintf("a@f%d.org", i)
+		k.Mail(ctx, flooder, d, nil)
+		k.Mail(ctx, flooder, d, nil)
+	}
+	if r := refused(k.Mail(ctx, victim, "a@new.org", nil)); !strings.Contains(r, "sender domain") {
+		t.Fatalf("a new domain with the scope full of counters at their limits: %q", r)
+	}
+	if n := c.scopes[ScopeSenderDomain]; n > maxScopeKeys {
+		t.Fatalf("%d sender domain counters", n)
+	}
+	// Their windows end: room again.
+	clk.Advance(3 * time.Hour)
+	if r := refused(k.Mail(ctx, victim, "a@new.org", nil)); r != "" {
+		t.Fatalf("a new domain once the windows ended: %q", r)
+	}
+}
