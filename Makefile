@@ -10,6 +10,9 @@ FUZZTIME  ?= 30s
 RACE_PKGS := ./internal/queue/ ./internal/dumpster/ ./internal/smtp/ ./internal/delivery/ ./internal/clock/ ./internal/tracking/ ./internal/mailbox/ ./internal/admin/ ./internal/shadow/ ./internal/pickup/ ./internal/console/
 RACE_PKGS += ./internal/signing/
 RACE_PKGS += ./internal/ldapdir/ ./internal/ratelimit/
+RACE_PKGS += ./internal/tlspolicy/
+RACE_PKGS += ./internal/milter/
+RACE_PKGS += ./internal/resolver/ ./internal/connfilter/ ./internal/msgauth/ ./internal/backpressure/
 
 .PHONY: all build run test vet race fuzz bench chaos chaos-receipt sim install demo clean
 
@@ -60,15 +63,19 @@ FUZZ_TARGETS := \
 	./internal/header/:FuzzRemove ./internal/smtp/:FuzzRcptPostmaster ./internal/queue/:FuzzReturnedContent \
 	./internal/orgid/:FuzzStrip \
 	./internal/recipients/:FuzzParseFile ./internal/queue/:FuzzRefusalReply \
+	./internal/milter/:FuzzParseReply ./internal/milter/:FuzzParseOptNeg ./internal/milter/:FuzzHeaderEdits \
 	./internal/queue/:FuzzDecodePeer
 FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam
+FUZZ_TARGETS += ./internal/smtp/:FuzzPipelineReplies
+FUZZ_TARGETS += ./internal/tlspolicy/:FuzzParsePolicy ./internal/tlspolicy/:FuzzParseRecords
 FUZZ_TARGETS += ./internal/ldapdir/:FuzzFilter ./internal/ratelimit/:FuzzRestore
 FUZZ_TARGETS += ./internal/config/:FuzzParseReturnCode ./internal/connfilter/:FuzzValidHELO
 FUZZ_TARGETS += ./internal/signing/:FuzzSign ./internal/signing/:FuzzRelaxedBodyHash ./internal/signing/:FuzzParseKey
+FUZZ_TARGETS += ./internal/header/:FuzzRemoveAuthResults
 FUZZ_TARGETS += ./internal/msgauth/:FuzzSplitHeader ./internal/msgauth/:FuzzARC ./internal/msgauth/:FuzzParseTags ./internal/msgauth/:FuzzAuthResults
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \

@@ -36,6 +36,9 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 				sub, total := 0, 0
 				if err := store.View(func(tx *queue.Tx) error {
 					for _, q := range tx.Queues() {
+						if q.Name == queue.QueueQuarantine {
+							continue // held mail, not work: the database size watches it
+						}
 						total += q.Count
 						if q.Name == queue.QueueSubmission {
 							sub += q.Count
@@ -63,6 +66,34 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 	}, log, reg)
 	m.Check()
 	return m
+}
+
+// reloadBackPressure applies a reloaded back_pressure section in place:
+// watermarks, check interval and slow delay. Each resource keeps its
+// level and the check that follows at once moves it against the new
+// marks. Turning back pressure on or off needs a restart (the monitor
+// and its metrics are made at start): the running section stays in
+// next, so the next reload compares against what runs.
+func reloadBackPressure(m *backpressure.Monitor, srv *smtp.Server, cur, next *config.Config, log *slog.Logger) {
+	if next.BackPressure.Enabled != cur.BackPressure.Enabled {
+		log.Warn("reloaded; these settings changed but apply only after a restart", "settings", []string{"back_pressure.enabled"})
+		next.BackPressure = cur.BackPressure
+		return
+	}
+	if m == nil || next.BackPressure == cur.BackPressure {
+		return
+	}
+	b := next.BackPressure
+	m.SetMarks(map[string]backpressure.Watermark{
+		"disk_used_percent": bw(b.DiskUsedPercent), "database_size": bw(b.DatabaseSize.Marks()),
+		"memory_percent": bw(b.MemoryPercent), "submission_queue": bw(b.SubmissionQueue),
+		"total_queue": bw(b.TotalQueue), "sessions": bw(b.Sessions),
+	})
+	m.SetInterval(b.CheckInterval.D())
+	srv.SetBackPressure(m.State, b.SlowDelay.D())
+	st := m.Check()
+	log.Info("back pressure settings applied", "settings", changedKeys("back_pressure", cur.BackPressure, next.BackPressure),
+		"level", st.Level.String())
 }
 
 func bw(w config.Watermark) backpressure.Watermark {

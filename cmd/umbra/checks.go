@@ -9,6 +9,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/milter"
 	"umbra/internal/msgauth"
 	"umbra/internal/ratelimit"
 	"umbra/internal/resolver"
@@ -32,17 +33,22 @@ type edgeChecks struct {
 	// rates are the rate limit counters of every connector (ratelimit.go).
 	rates *ratelimit.Counters
 	cf    *connFiltering // DNS lists and HELO checks (connfilter.go)
+	// milterMetrics are registered once; the milter checks of every
+	// build count into them.
+	milterMetrics *milter.Metrics
 }
 
 func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, clk clock.Clock) *edgeChecks {
-	e := &edgeChecks{log: log, reg: reg, clk: clk, msgauth: msgauth.NewMetrics(reg)}
+	e := &edgeChecks{log: log, reg: reg, clk: clk, msgauth: msgauth.NewMetrics(reg), milterMetrics: milter.NewMetrics(reg)}
 	e.rates = ratelimit.NewCounters(clk, reg)
 	e.cfg.Store(cfg)
 	return e
 }
 
 // build is the smtp.CheckBuilder: the checks of one receive connector,
-// in the order they run.
+// in the order they run. Milters come last: the local checks refuse
+// what they can before a milter is asked, and a milter sees the
+// Authentication-Results header message authentication added.
 func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 	var checks []smtp.Check
 	cf, err := e.cf.checks(rc)
@@ -62,6 +68,13 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 			return nil, fmt.Errorf("receive connector %s: message_authentication needs the server's resolver", rc.Name)
 		}
 		checks = append(checks, msgauth.New(ma, e.dns, e.log.With("check", "msgauth"), e.msgauth))
+	}
+	for _, mc := range rc.Milters {
+		m, err := milter.New(mc, e.cfg.Load().Server.Name, e.log.With("connector", rc.Name), e.milterMetrics)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, m)
 	}
 	return checks, nil
 }

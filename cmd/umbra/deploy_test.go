@@ -20,6 +20,7 @@ import (
 	"umbra/internal/connfilter"
 	"umbra/internal/ldapdir"
 	"umbra/internal/metrics"
+	"umbra/internal/milter"
 	"umbra/internal/msgauth"
 	"umbra/internal/queue"
 	"umbra/internal/ratelimit"
@@ -88,8 +89,10 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
 	metrics.RegisterSigning(reg)
+	metrics.RegisterTLSPolicy(reg, func() float64 { return 0 })
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
+	registerQuarantine(reg, func() (int, int64) { return 0, 0 })
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {
@@ -97,6 +100,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	}
 	resolver.NewMetrics(reg)
 	connfilter.NewMetrics(reg)
+	milter.NewMetrics(reg)
 	tl, err := tracking.Open(filepath.Join(t.TempDir(), "tracking.log"), 1<<20, 1)
 	if err != nil {
 		t.Fatal(err)

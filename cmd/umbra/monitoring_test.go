@@ -66,7 +66,8 @@ func TestMonitoringOnAFreshServer(t *testing.T) {
 		`umbra_smtp_sessions_total{connector="loopback"} 0`, `umbra_config_last_reload_successful 1`, `umbra_queues_suspended 0`,
 		`umbra_dumpster_messages{database="local"} 0`,
 		`umbra_outbound_sessions_total{destination="sink",tls="none"} 0`, `umbra_outbound_sessions_total{destination="sink",tls="TLS 1.3"} 0`,
-		`umbra_outbound_tls_failures_total{destination="sink",policy="verify"} 0`} {
+		`umbra_outbound_tls_failures_total{destination="sink",policy="verify"} 0`,
+		`umbra_tls_policy_sessions_total{policy_type="sts",result="certificate-host-mismatch"} 0`} {
 		if !strings.Contains(scrape, want) {
 			t.Errorf("a fresh server lacks %s", want)
 		}

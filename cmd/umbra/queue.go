@@ -167,6 +167,7 @@ func newQueueCmd() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(newQuarantineCmd()) // quarantine.go
 	return cmd
 }
 

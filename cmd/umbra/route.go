@@ -42,6 +42,7 @@ func newRouteCmd() *cobra.Command {
 				server = cfg.Server.Name
 			}
 			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}}
+			var tp *routing.Topology
 			if topoFile == "" {
 				// No topology: the send connector choice of the
 				// configuration (RT-9), as the daemon makes it.
@@ -49,7 +50,8 @@ func newRouteCmd() *cobra.Command {
 					ex.Routes = append(ex.Routes, connectorSizeLimit(cfg, table.Explain(rcpt), size))
 				}
 			} else {
-				tp, err := loadTopology(topoFile)
+				var err error
+				tp, err = loadTopology(topoFile)
 				if err != nil {
 					return &exitError{code: exitConfig, err: err}
 				}
@@ -76,6 +78,7 @@ func newRouteCmd() *cobra.Command {
 					ex.Copies = c
 				}
 			}
+			ex.TLS = explainTLS(cmd, cfg, tp, ex.Routes) // the outbound TLS policy and its source
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ex)
 			}
@@ -100,6 +103,9 @@ type routeExplanation struct {
 	// and where each copy forks (with a topology; always a list, empty
 	// without one).
 	Copies []routing.Copy `json:"copies"`
+	// TLS: the outbound TLS policy of each recipient leaving through a
+	// send connector, and where it comes from (routetls.go).
+	TLS []routeTLS `json:"tls,omitempty"`
 }
 
 func printExplanation(out io.Writer, ex routeExplanation) {
@@ -137,6 +143,11 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 		}
 		for _, why := range r.Reasons {
 			fmt.Fprintf(out, "  - %s\n", why)
+		}
+		for _, t := range ex.TLS {
+			if t.Recipient == r.Recipient {
+				printRouteTLS(out, t)
+			}
 		}
 	}
 	if len(ex.Copies) > 0 && len(ex.Routes) > 1 {

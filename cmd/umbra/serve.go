@@ -176,6 +176,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
+	tlsEngine, tlsReports, err := outboundTLS(cfg, dnsResolver, store, reg, log, reportSubmitter(&mgr, cfg.Server.Name))
+	if err != nil {
+		return err
+	}
+	dc.TLSPolicy = tlsEngine
+	stsPub, err := publishMTASTS(cfg, log.With("component", "tlspolicy"))
+	if err != nil {
+		return err
+	}
+	if stsPub != nil {
+		defer stsPub.Shutdown(context.Background())
+	}
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
@@ -205,9 +217,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Health:          health,
 		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
+		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
 	})
 	dump.SetManager(mgr)
 	metrics.RegisterScheduler(reg, mgr.Destinations)
+	registerQuarantine(reg, mgr.QuarantineStats)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 		// Delivery's health record is memory: rebuild it from the stored
@@ -243,6 +257,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	adm.SetDatabase(store)
 	var cfgMu sync.Mutex // cfg changes on reload
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
+	if tlsEngine != nil {
+		adm.SetTLSPolicy(func(ctx context.Context, domain string) any {
+			return tlsEngine.Explain(ctx, domain, sendConnectorTLS(current(), domain))
+		})
+	}
 	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())
@@ -271,7 +290,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build})
+		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg)})
 	if err != nil {
 		return err
 	}
@@ -323,12 +342,21 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if shadows != nil {
 		go shadows.Run(runCtx)
 	}
+	tlsDone := make(chan struct{})
+	if tlsEngine != nil {
+		go func() {
+			runOutboundTLS(runCtx, tlsEngine, tlsReports, cfg.OutboundTLS.MTASTSRefreshInterval.D(), log.With("component", "tlspolicy"))
+			close(tlsDone)
+		}()
+	} else {
+		close(tlsDone)
+	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("pickup directory: %w", err)
 		}
-		w := pickup.New(pickup.Config{Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
+		w := pickup.New(pickup.Config{AuthservIDs: authservIDs(cfg), Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure)})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
@@ -353,6 +381,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		for range hup {
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir)
+			if err == nil {
+				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+			}
 			ops.Reload(err)
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
@@ -377,6 +408,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	cancelRun()
 	<-pickupDone
 	<-dumpDone
+	<-tlsDone // its last flush writes the store
 	mgr.Wait()
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)
@@ -506,6 +538,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
 	}
+	if fmt.Sprint(next.OutboundTLS) != fmt.Sprint(cur.OutboundTLS) {
+		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
+	}
 	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
 	// Receive-side policy is read at start: keep what is running.
 	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
@@ -552,8 +587,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		srv.SetServers(nil)
 	}
 	srv.SetRecipients(rcptv)
+	srv.SetAuthservIDs(authservIDs(next))
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
+	mgr.SetQuarantine(next.Transport.Quarantine.Expiration.D(), next.Transport.Quarantine.DSNOnExpiry)
+	mgr.SetReloadable(next.Transport.MaxConnectionsPerDestination, duplicateWindow(next))
 	if shadows != nil {
 		// shadow_heartbeat_timeout, shadow_heartbeat_retry_count and
 		// command_timeout apply to the running heartbeats at once.

@@ -76,6 +76,12 @@ func (c *Client) Status() (Status, error) {
 	return s, c.do("GET", "/v1/status", nil, &s)
 }
 
+// TLSPolicy asks the daemon which outbound TLS policy applies to domain
+// (the JSON of tlspolicy.Explanation) into out.
+func (c *Client) TLSPolicy(domain string, out any) error {
+	return c.do("GET", "/v1/tlspolicy/"+url.PathEscape(domain), nil, out)
+}
+
 func (c *Client) Queues() ([]queue.QueueInfo, error) {
 	var qs []queue.QueueInfo
 	return qs, c.do("GET", "/v1/queues", nil, &qs)

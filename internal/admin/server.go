@@ -105,6 +105,9 @@ type Server struct {
 	// backupStall is how long a backup's write to the client may wait
 	// (0: backupStallDefault); a stopped client is then cut off.
 	backupStall time.Duration
+	// tlsPolicy explains a destination's outbound TLS policy (nil: no
+	// DANE or MTA-STS; SetTLSPolicy).
+	tlsPolicy func(ctx context.Context, domain string) any
 }
 
 // Listen creates the socket at path (mode 0660).
@@ -135,6 +138,10 @@ func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = 
 
 // SetDumpster gives the API the transport dumpster.
 func (s *Server) SetDumpster(d Dumpster) { s.dump = d }
+
+// SetTLSPolicy gives the API the explanation of a destination's outbound
+// TLS policy (GET /v1/tlspolicy/{domain}; route explain).
+func (s *Server) SetTLSPolicy(f func(ctx context.Context, domain string) any) { s.tlsPolicy = f }
 
 // ShadowView is one primary this server holds shadow copies for.
 type ShadowView struct {
@@ -193,6 +200,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
 	mux.HandleFunc("GET /v1/db/backup", s.backup)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
+	mux.HandleFunc("GET /v1/tlspolicy/{domain}", func(w http.ResponseWriter, r *http.Request) {
+		if s.tlsPolicy == nil {
+			fail(w, http.StatusNotFound, "outbound_tls: DANE and MTA-STS are off")
+			return
+		}
+		reply(w, s.tlsPolicy(r.Context(), r.PathValue("domain")), nil)
+	})
 	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
 		qs, err := s.q.Queues()
 		reply(w, qs, err)
@@ -412,6 +426,7 @@ func (s *Server) routes() http.Handler {
 		reply(w, map[string]string{"id": id.String()}, err)
 	})
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
+	s.quarantineRoutes(mux) // quarantine.go
 	return mux
 }
 

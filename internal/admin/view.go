@@ -29,6 +29,8 @@ type MessageView struct {
 	LastError   string          `json:"last_error,omitempty"`
 	Queues      []string        `json:"queues"`
 	Recipients  []RecipientView `json:"recipients"`
+	// Quarantine: why an edge check holds the message (state quarantined).
+	Quarantine string `json:"quarantine,omitempty"`
 }
 
 // RecipientView is one recipient's progress.
@@ -45,7 +47,7 @@ type RecipientView struct {
 func view(m *queue.Message, now time.Time) MessageView {
 	v := MessageView{ID: m.ID.String(), State: queue.DisplayState(m, now), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: m.LastError,
-		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID}
+		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine}
 	if m.State == queue.Ready {
 		v.NextAttempt = m.NextAttempt
 	}

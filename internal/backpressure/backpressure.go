@@ -114,6 +114,8 @@ type Monitor struct {
 	state  atomic.Pointer[State]
 	log    *slog.Logger
 
+	interval atomic.Int64 // Run's period (nanoseconds); SetInterval changes it
+
 	level    prometheus.Gauge
 	resLevel *prometheus.GaugeVec
 	resValue *prometheus.GaugeVec
@@ -194,15 +196,37 @@ func (m *Monitor) Run(ctx context.Context, clk clock.Clock, interval time.Durati
 	if clk == nil {
 		clk = clock.Real{}
 	}
+	m.interval.CompareAndSwap(0, int64(interval))
 	for {
 		m.Check()
-		t := clk.NewTimer(interval)
+		t := clk.NewTimer(time.Duration(m.interval.Load()))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C():
 		}
+	}
+}
+
+// SetMarks gives resources new watermarks (a reload), by name; the
+// others keep theirs. Each resource keeps its level, and the next Check
+// moves it against the new marks, so a level set under the old marks
+// falls back only when the new ones say so (hysteresis as ever).
+func (m *Monitor) SetMarks(marks map[string]Watermark) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.res {
+		if w, ok := marks[m.res[i].Name]; ok {
+			m.res[i].Mark = w
+		}
+	}
+}
+
+// SetInterval changes Run's period from its next wait on.
+func (m *Monitor) SetInterval(d time.Duration) {
+	if d > 0 {
+		m.interval.Store(int64(d))
 	}
 }
 

@@ -96,6 +96,8 @@ func TestBadConfigs(t *testing.T) {
 		// DKIM signing (issue 12).
 		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
 		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
+		// Outbound TLS (issue 13).
+		"mta-sts-publish.yaml": `mta-sts-publish.yaml:8: outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not "strict"`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

@@ -117,6 +117,10 @@ func applyDefaults(c *Config) {
 		s.LogLevel = "info"
 	}
 
+	for i := range c.ReceiveConnectors {
+		milterDefaults(&c.ReceiveConnectors[i])
+	}
+
 	t := &c.Transport
 	if len(t.RetrySchedule) == 0 {
 		for _, d := range DefaultRetrySchedule {
@@ -144,6 +148,7 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxRetriesRemoteSiteShadow, DefaultMaxRetriesRemoteSiteShadow)
 	setInt(&t.MaxRetriesLocalSiteShadow, DefaultMaxRetriesLocalSiteShadow)
 	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
+	applyQuarantineDefaults(&t.Quarantine)
 	setInt(&t.MaxHopCount, DefaultMaxHopCount)
 	if t.BounceSizeLimit == 0 {
 		t.BounceSizeLimit = DefaultBounceSizeLimit
@@ -229,6 +234,7 @@ func applyDefaults(c *Config) {
 	if s.Postmaster == "" {
 		s.Postmaster = defaultPostmaster(c) // after the domain types
 	}
+	applyOutboundTLSDefaults(c) // after the postmaster
 }
 
 // defaultPostmaster is postmaster@ the first authoritative domain, else
@@ -276,6 +282,7 @@ func newWithPresets() *Config {
 		},
 		Tracking:     Tracking{Enabled: true},
 		BackPressure: backPressurePresets(),
+		OutboundTLS:  outboundTLSPresets(),
 	}
 }
 

@@ -37,6 +37,9 @@ type Config struct {
 	// DNS is the resolver every lookup goes through (package resolver).
 	DNS DNS `yaml:"dns"`
 
+	// OutboundTLS applies destination domains' DANE and MTA-STS policies
+	// and sends TLS reports (outboundtls.go).
+	OutboundTLS OutboundTLS `yaml:"outbound_tls"`
 	// DKIM signs mail leaving the organisation and seals forwarded mail
 	// with ARC (package signing).
 	DKIM DKIM `yaml:"dkim"`
@@ -138,6 +141,8 @@ type Transport struct {
 	// bigger than this comes back as its header section only
 	// (text/rfc822-headers), as Postfix's bounce_size_limit.
 	BounceSizeLimit Size `yaml:"bounce_size_limit"`
+	// Quarantine: expiry of quarantined mail (quarantine.go).
+	Quarantine Quarantine `yaml:"quarantine"`
 }
 
 // Accepted domain types.
@@ -242,6 +247,12 @@ type ReceiveConnector struct {
 	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
 	// MessageAuthentication: SPF, DKIM, DMARC, ARC (msgauth.go).
 	MessageAuthentication MessageAuthentication `yaml:"message_authentication"`
+	// DKIMSign marks the connector's mail as originating inside the
+	// organisation (application servers relaying through it), so it is
+	// DKIM-signed when it leaves, as authenticated submissions are.
+	DKIMSign bool `yaml:"dkim_sign"`
+	// Milters are asked in order at every stage (milter.go).
+	Milters []Milter `yaml:"milters"`
 }
 
 // Values of shadow_on_receipt.

@@ -230,6 +230,7 @@ func validate(c *Config) []violation {
 		if rc.MaxAcknowledgementDelay < 0 {
 			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
 		}
+		validateMilters(v, i, rc)
 		switch rc.ShadowOnReceipt {
 		case ShadowOnReceiptOff, ShadowOnReceiptPreferRemote, ShadowOnReceiptRemoteOnly, ShadowOnReceiptLocalOnly:
 		default:
@@ -293,6 +294,8 @@ func validate(c *Config) []violation {
 
 	validateConsole(v, c)
 	validateBackPressure(v, c.BackPressure)
+	validateOutboundTLS(v, c)
+	validateQuarantine(v, c.Transport.Quarantine)
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 

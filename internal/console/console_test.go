@@ -36,6 +36,7 @@ import (
 type fakeQueue struct {
 	mu      sync.Mutex
 	actions []string
+	extra   *queue.Message // one more message Message finds (set before requests)
 }
 
 func (f *fakeQueue) did(a string) {
@@ -74,6 +75,9 @@ func (f *fakeQueue) Messages(queue.MessageFilter) ([]*queue.Message, error) {
 	return []*queue.Message{{ID: 7, State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}}, nil
 }
 func (f *fakeQueue) Message(id queue.ID) (*queue.Message, error) {
+	if f.extra != nil && id == f.extra.ID {
+		return f.extra, nil
+	}
 	if id == 7 {
 		return &queue.Message{ID: 7, State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}, nil
 	}

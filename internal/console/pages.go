@@ -287,6 +287,20 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		if op == "remove" && strings.HasPrefix(back, "/messages/") {
 			back = "/messages"
 		}
+	case "quarantine": // admin/quarantine.go
+		switch op {
+		case "release", "delete":
+		case "delete-dsn":
+			op = "delete"
+			q.Set("dsn", "true")
+		default:
+			http.Error(w, "unknown quarantine action", http.StatusBadRequest)
+			return
+		}
+		path = "/v1/quarantine/" + url.PathEscape(target) + "/" + op
+		if strings.HasPrefix(back, "/messages/") {
+			back = "/messages?queue=" + queue.QueueQuarantine
+		}
 	default:
 		http.Error(w, "unknown action", http.StatusBadRequest)
 		return

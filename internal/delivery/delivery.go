@@ -17,6 +17,7 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/signing"
+	"umbra/internal/tlspolicy"
 )
 
 // Resolver is the DNS the deliverer needs: umbra's one resolver
@@ -54,6 +55,9 @@ type Config struct {
 	MaxConnectionsPerDestination int
 	// TLSConfig is the base for outbound TLS (tests add their CA).
 	TLSConfig *tls.Config
+	// TLSPolicy, when set, applies the destination domains' DANE and
+	// MTA-STS policies to MX routes and counts TLS-RPT results (tlsout.go).
+	TLSPolicy *tlspolicy.Engine
 	// Suspended reports whether the operator suspended a queue; its
 	// recipients are returned Held without a connection.
 	Suspended func(queue string) bool
@@ -239,6 +243,9 @@ func (d *Deliverer) Reload(cfg Config) error {
 	if cfg.Health == nil {
 		cfg.Health = d.health
 	}
+	if cfg.TLSPolicy == nil { // built once at start, with its cache (outbound_tls needs a restart)
+		cfg.TLSPolicy = d.st.Load().cfg.TLSPolicy
+	}
 	if cfg.Resolver == nil { // built once at start: dns settings need a restart
 		cfg.Resolver = d.st.Load().cfg.Resolver
 	}
@@ -280,7 +287,15 @@ type group struct {
 // destination's window has room (Plan names the destinations).
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	st := d.st.Load()
-	body = orgid.Prepend(m.OrgID, body)
+	// Relays send the id line and the stored body as parts (no copy per
+	// attempt); only final delivery, which rewrites trace fields, gets
+	// the message with the id line in one piece, made once.
+	stored := body
+	var once sync.Once
+	withID := func() []byte {
+		once.Do(func() { body = orgid.PrependRecord(m.OrgID, m.Internal, stored) })
+		return body
+	}
 	groups, order, results := st.group(m, rcpts)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -293,18 +308,18 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			}
 			continue
 		}
-		if res := hopLimit(st, body, g); res != nil {
+		if res := hopLimit(st, stored, g); res != nil { // the id line is no Received field
 			results = append(results, res...)
 			continue
 		}
 		one := func() {
 			var res []queue.Result
 			if g.key == "local" {
-				res = d.deliverLocal(ctx, st, m, body, g)
+				res = d.deliverLocal(ctx, st, m, withID(), g)
 			} else if g.hops != nil {
-				res = d.deliverOrg(ctx, st, m, body, g)
+				res = d.deliverOrg(ctx, st, m, stored, g)
 			} else {
-				res = d.deliverRemote(ctx, st, m, body, g)
+				res = d.deliverRemote(ctx, st, m, stored, g)
 			}
 			for k := range res {
 				res[k].Queue = g.queue

@@ -8,7 +8,8 @@
 // org.go (routes inside the organisation), local.go (Maildir, LMTP),
 // transaction.go (MAIL, RCPT, DATA and the mapping of replies to
 // results), pool.go (reused connections), shadowsession.go (XSHADOW,
-// discard queries, heartbeats), watch.go, verify.go, loop.go, source.go,
+// discard queries, heartbeats), tlsout.go (DANE, MTA-STS, REQUIRETLS),
+// watch.go, verify.go, loop.go, source.go,
 // health.go (ordering hosts by the scheduler's health record).
 //
 // A message's pending recipients are grouped by destination: "local"
@@ -49,9 +50,33 @@
 // pushes each discard as it commits; with a version-1 primary it queries
 // on the same session every watchPollEvery. Never a connection per query.
 //
+// Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
+// through a send connector by MX (no smart hosts) gets, per MX host,
+// DANE first (secure TLSA records: TLS mandatory, certificate matched
+// against them), then the domain's MTA-STS policy (enforce: unlisted MX
+// hosts dropped, certificate verified for the MX name; testing: checked
+// and reported, delivered anyway), else the connector's tls setting. A
+// failed check defers the host with 451 4.7.5 (the next host is tried).
+// REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
+// hop to a host that offers REQUIRETLS, else they fail with 550 5.7.10
+// (a DSN), and are never sent on a pooled connection; "TLS-Required: No"
+// makes DANE and MTA-STS failures not stop the message. Every session to
+// an MX host is counted for TLS reporting.
+//
 // Outbound connections bind to the send connector's source_address, else
 // server.source_address (source.go); New binds each once, so an address
 // the host lacks fails the start.
+//
+// Pipelining (RFC 2920, transaction.go): when the next hop advertises
+// PIPELINING (SMTP or LMTP), MAIL FROM, every RCPT TO and DATA leave in
+// one write (smtp.Client.Pipeline) and the replies are read in order;
+// the mapping to results is the lock-step one (pipelinedResults: a
+// refused MAIL refuses all with its reply, each RCPT reply decides its
+// recipient, a refused DATA refuses the accepted ones, a break defers
+// whatever was not answered). A next hop without PIPELINING gets
+// lock-step commands. Relays send the organisation id line and the
+// stored body as parts (orgid.Parts): no copy of the body per attempt;
+// only final delivery joins them once per message.
 //
 // DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT, RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the

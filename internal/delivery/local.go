@@ -90,5 +90,5 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
 	}
 	defer c.Close()
-	return d.transaction(ctx, st, c, "lmtp", m, body, rcpts, true)
+	return d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)
 }

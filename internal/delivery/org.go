@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -103,6 +104,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			return append(dup, d.deliverOrg(ctx, st, m, body, &cp)...)
 		}
 	}
+	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	for _, h := range g.hops {
 		names, addrs := d.bal.order(h)
@@ -115,7 +117,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			key := "org:" + addr
 			if pc := d.takeIdle(key); pc != nil {
 				if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-					res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, h.Kind == routing.HopMailbox)
+					res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, g.rcpts, h.Kind == routing.HopMailbox)
 					d.finishConn(key, pc.c, res)
 					return res
 				}
@@ -149,7 +151,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					return res
 				}
 			}
-			res := d.transaction(ctx, st, c, c.Hop(), m, body, g.rcpts, lmtp)
+			res := d.transaction(ctx, st, c, c.Hop(), m, parts, g.rcpts, lmtp)
 			d.finishConn(key, c, res) // kept for the next message to this server
 			return res
 		}

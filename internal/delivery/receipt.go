@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,13 +78,7 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
 	var plan []*routing.Server
 	add := func(list []*routing.Server, budget int) {
-		if len(list) == 0 {
-			return
-		}
-		off := int(r.next.Add(1) % uint64(len(list)))
-		for i := 0; i < budget; i++ {
-			plan = append(plan, list[(off+i)%len(list)])
-		}
+		plan = append(plan, receiptTries(r.d.health, list, r.next.Add(1), budget)...)
 	}
 	switch pref {
 	case config.ShadowOnReceiptPreferRemote:
@@ -101,14 +97,47 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 		c, err := r.session(ctx, st, s)
 		if err != nil {
 			errs = append(errs, s.Name+": "+err.Error())
+			if !errors.Is(err, smtp.ErrNoCopies) && ctx.Err() == nil {
+				// Tried last from now on, as delivery and heartbeats
+				// mark a server that did not answer (SR-16).
+				r.d.health.Unresponsive(time.Now(), "shadow copy on receipt: "+err.Error(), s.Name, s.Address)
+			}
 			continue
 		}
+		r.d.health.Responsive(s.Name, s.Address)
 		return &receiptLink{r: r, srv: s, c: c}, nil
 	}
 	if len(plan) == 0 {
 		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
+}
+
+// receiptTries picks budget tries from list: the servers destination
+// health has no mark for first, in an order rotated by turn to spread
+// copies, then the marked ones (a dead or unanswering server, SR-16),
+// which a waiting sender's copy reaches only when every other failed; a
+// server is tried again only when the list is shorter than the budget.
+func receiptTries(h *queue.Health, list []*routing.Server, turn uint64, budget int) []*routing.Server {
+	if len(list) == 0 || budget <= 0 {
+		return nil
+	}
+	var ok, marked []*routing.Server
+	off := int(turn % uint64(len(list)))
+	for i := range list {
+		s := list[(off+i)%len(list)]
+		if h != nil && h.Unhealthy(s.Name, s.Address) {
+			marked = append(marked, s)
+		} else {
+			ok = append(ok, s)
+		}
+	}
+	order := append(ok, marked...)
+	out := make([]*routing.Server, 0, budget)
+	for i := 0; i < budget; i++ {
+		out = append(out, order[i%len(order)])
+	}
+	return out
 }
 
 // session takes an idle shadow session to s or opens one.
@@ -122,7 +151,11 @@ func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Serve
 func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) (*smtp.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
-	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
+	addr := s.Address
+	if via := pushVia(st, s); via != "" {
+		addr += " via " + via // logs in as heartbeats through that connector do
+	}
+	c, err := r.d.dialPrimary(ctx, st, s.Name, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +171,43 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) 
 	}
 	c.SetHop(s.Name)
 	return c, nil
+}
+
+// pushVia names the send connector a push to s goes through: one that
+// logs in (auth) to a smart host naming s — by its topology address, or
+// by its name or its address's host — so that a peer whose receive
+// connector accepts XSHADOW only from a server account gets the
+// connector's login, as a heartbeat to a primary reached through that
+// connector does (Recipient.PrimaryVia). "" (no such connector): the
+// organisation's own way, opportunistic TLS with this server's client
+// certificate, as every relay and heartbeat inside the organisation.
+// Connectors are looked at by name, so the choice is stable.
+func pushVia(st *state, s *routing.Server) string {
+	host, _, err := net.SplitHostPort(s.Address)
+	if err != nil {
+		host = s.Address
+	}
+	names := make([]string, 0, len(st.conns))
+	for name := range st.conns {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		sc := st.conns[name]
+		if sc.cfg.Auth.Username == "" {
+			continue
+		}
+		for _, sh := range sc.cfg.SmartHosts {
+			h, _, err := net.SplitHostPort(sh)
+			if err != nil {
+				h = sh
+			}
+			if sh == s.Address || strings.EqualFold(h, s.Name) || h == host {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 func (r *ReceiptShadow) takeIdle(name string) *smtp.Client {

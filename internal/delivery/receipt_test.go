@@ -1,8 +1,11 @@
 package delivery
 
 import (
+	"strings"
 	"testing"
+	"time"
 
+	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -32,5 +35,72 @@ func TestOriginIsNotTheReceiptShadowServer(t *testing.T) {
 	copied := &queue.Message{OrgID: org, ShadowServer: "hub-b", ShadowID: org, ClientIP: "127.0.0.9"}
 	if got := messageOrigin(topo, copied); got != "" {
 		t.Errorf("copy on receipt at hub-b: origin %q, want none (the client is outside)", got)
+	}
+}
+
+// Shadow on receipt honours destination health: a peer marked dead or
+// unanswering (SR-16) is tried only after every unmarked one, so a
+// waiting sender does not spend a try on it while another can take the
+// copy; with every peer marked, they are still tried (a copy beats none).
+func TestReceiptTriesSkipUnhealthyPeers(t *testing.T) {
+	a := &routing.Server{Name: "hub-a", Address: "127.0.0.1:25"}
+	b := &routing.Server{Name: "hub-b", Address: "127.0.0.2:25"}
+	c := &routing.Server{Name: "hub-c", Address: "127.0.0.3:25"}
+	list := []*routing.Server{a, b, c}
+	h := queue.NewHealth()
+	names := func(ss []*routing.Server) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := names(receiptTries(h, list, 1, 2)); got != "hub-b,hub-c" {
+		t.Fatalf("all healthy, turn 1: %s", got)
+	}
+	h.Unresponsive(time.Now(), "failed heartbeat", "hub-b", "127.0.0.2:25")
+	for turn := uint64(0); turn < 3; turn++ {
+		got := receiptTries(h, list, turn, 2)
+		if names(got) == "" || got[0] == b || got[1] == b {
+			t.Fatalf("turn %d: the dead peer is among the first tries: %s", turn, names(got))
+		}
+	}
+	if got := names(receiptTries(h, list, 1, 3)); got != "hub-c,hub-a,hub-b" {
+		t.Fatalf("budget 3: %s", got)
+	}
+	h.Unresponsive(time.Now(), "connect refused", "127.0.0.1:25") // by address, as a relay marks it
+	h.Unresponsive(time.Now(), "connect refused", "hub-c")
+	if got := names(receiptTries(h, list, 0, 2)); got != "hub-a,hub-b" {
+		t.Fatalf("every peer marked: %s", got)
+	}
+	h.Responsive("hub-b", "127.0.0.2:25")
+	if got := receiptTries(h, list, 0, 1); got[0] != b {
+		t.Fatalf("after hub-b answered: %s", names(got))
+	}
+}
+
+// A push to a peer that a logging-in send connector reaches goes through
+// that connector (its login), as a heartbeat through it does; without
+// one, the organisation's own way (no connector).
+func TestPushViaLoggingInConnector(t *testing.T) {
+	st := &state{conns: map[string]*sendConnector{
+		"internet": {cfg: config.SendConnector{Name: "internet", SmartHosts: []string{"relay.example.net:25"}, Auth: config.SendAuth{Username: "u"}}},
+		"to-hub-b": {cfg: config.SendConnector{Name: "to-hub-b", SmartHosts: []string{"127.0.0.2:2525"}, Auth: config.SendAuth{Username: "edge1"}}},
+		"plain":    {cfg: config.SendConnector{Name: "plain", SmartHosts: []string{"hub-c.example.test"}}},
+		"by-name":  {cfg: config.SendConnector{Name: "by-name", SmartHosts: []string{"HUB-D"}, Auth: config.SendAuth{Username: "edge1"}}},
+	}}
+	for _, c := range []struct {
+		s    routing.Server
+		want string
+	}{
+		{routing.Server{Name: "hub-b", Address: "127.0.0.2:2525"}, "to-hub-b"},
+		{routing.Server{Name: "hub-b", Address: "127.0.0.2:25"}, "to-hub-b"},      // the same host
+		{routing.Server{Name: "hub-c.example.test", Address: "127.0.0.3:25"}, ""}, // no login: the organisation's way
+		{routing.Server{Name: "hub-d", Address: "127.0.0.4:25"}, "by-name"},
+		{routing.Server{Name: "hub-e", Address: "127.0.0.5:25"}, ""},
+	} {
+		if got := pushVia(st, &c.s); got != c.want {
+			t.Errorf("%s at %s: via %q, want %q", c.s.Name, c.s.Address, got, c.want)
+		}
 	}
 }

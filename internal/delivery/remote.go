@@ -13,6 +13,7 @@ import (
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
+	"umbra/internal/tlspolicy"
 
 	"github.com/emersion/go-sasl"
 )
@@ -20,13 +21,14 @@ import (
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
 	if leavesOrganisation(st, g) {
-		body, _ = orgid.Strip(body) // no umbra header for outsiders to replay (SR-14)
-		body = d.signOutbound(st, m, body)
+		b, _ := orgid.Strip(body) // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
+		parts = [][]byte{d.signOutbound(st, m, b)}
 	}
 	if pc := d.takeIdle(g.key); pc != nil {
-		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, body, g.rcpts, false)
+		if pc.c.Alive() && !m.RequireTLS { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
+			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, g.rcpts, false)
 			d.finishConn(g.key, pc.c, res)
 			return res
 		}
@@ -37,19 +39,34 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	if res != nil {
 		return res
 	}
+	dt := d.outboundTLS(ctx, st, m, body, g)
+	if hosts, res = d.filterHosts(dt, g, hosts); res != nil {
+		return res
+	}
 	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
-		c, err := d.connect(ctx, st, g.conn, h)
+		dec, err := d.hostTLS(ctx, dt, g.conn, h)
+		var c *smtp.Client
+		if err == nil {
+			c, err = d.connectWith(ctx, st, g.conn, h, dt, dec)
+		}
 		if err != nil {
 			lastErr, lastHost = err.Error(), h.String()
 			if errors.Is(err, errPermanent) {
-				return failAll(g.rcpts, h.String(), err.Error())
+				return failAll(g.rcpts, h.String(), strings.TrimPrefix(err.Error(), errPermanent.Error()+": "))
 			}
 			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
 			continue
 		}
 		d.health.Responsive(h.name, h.addr)
+		if m.RequireTLS {
+			if ok, _ := c.Extension("REQUIRETLS"); !ok {
+				c.Quit()
+				c.Close()
+				return failAll(g.rcpts, h.String(), "550 5.7.10 REQUIRETLS: "+h.String()+" does not support REQUIRETLS")
+			}
+		}
 		if g.conn.cfg.SendXShadow {
 			d.openShadow(st, c, h.name)
 			c.Via = g.conn.cfg.Name
@@ -57,9 +74,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				return res
 			}
 		}
-		res := d.transaction(ctx, st, c, h.String(), m, body, g.rcpts, false)
+		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
 		d.finishConn(g.key, c, res)
 		return res
+	}
+	if dt.requireTLS && dt.tlsFailed {
+		return failAll(g.rcpts, lastHost, "550 5.7.10 REQUIRETLS: no host of "+g.key+" offered verified TLS: "+lastErr)
 	}
 	return deferAll(g.rcpts, lastHost, lastErr)
 }
@@ -148,21 +168,40 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 }
 
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
+	return d.connectWith(ctx, st, sc, h, nil, nil)
+}
+
+// connectWith connects to h under the connector's TLS setting, or the
+// destination's DANE or MTA-STS decision for it (tlsout.go).
+func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnector, h host, dt *destTLS, dec *tlspolicy.Decision) (*smtp.Client, error) {
 	policy := map[string]smtp.TLSPolicy{config.TLSNone: smtp.TLSNone, config.TLSOpportunistic: smtp.TLSOpportunistic,
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
+	var verr error
+	policy, verify := tlsOptions(policy, dec, &verr)
 	for attempt := 0; attempt < 2; attempt++ {
 		nc, err := st.dial(ctx, sc, "tcp", h.addr)
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
 		}
 		c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: h.name, TLS: policy,
-			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
+			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout,
+			VerifyConnection: verify})
 		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
-			policy = smtp.TLSNone // the handshake failed: plaintext, as opportunistic TLS allows
+			if dt != nil {
+				dt.report(dec, h.name, nil, tlsFailure(verr, err))
+			}
+			policy, verify = smtp.TLSNone, nil // the handshake failed: plaintext, as opportunistic TLS allows
 			continue
 		}
 		if errors.Is(err, smtp.ErrTLSUnavailable) {
 			d.observeTLSFailure(sc.cfg.Name, sc.cfg.TLS)
+			if dt != nil {
+				dt.tlsFailed = true
+				dt.report(dec, h.name, nil, tlsFailure(verr, err))
+				if dec != nil {
+					return nil, fmt.Errorf("451 4.7.5 %s: %s policy of %s: %v", h, dec.Source, dt.dom, err)
+				}
+			}
 			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
 		}
 		if err != nil {
@@ -170,6 +209,9 @@ func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h
 		}
 		c.SetHop(h.String())
 		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
+		if dt != nil && attempt == 0 {
+			dt.report(dec, h.name, c, verr)
+		}
 		if sc.cfg.Auth.Username != "" {
 			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
 				c.Close()

@@ -14,15 +14,23 @@ import (
 
 // transaction runs MAIL, RCPT… and DATA and maps every reply to a
 // per-recipient result: 2xx done, 4xx deferred, 5xx failed.
-func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, body []byte, rcpts []int, lmtp bool) []queue.Result {
+// The message is given in parts sent one after the other (the
+// organisation id line in front of the stored body, orgid.Parts): a relay
+// attempt copies no body.
+func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
 	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
+		body := joined(parts)
 		if loops, rest := loopsAmong(m, body, rcpts, hop); len(loops) > 0 {
 			if len(rest) == 0 {
 				return loops
 			}
-			return append(loops, d.transaction(ctx, st, c, hop, m, body, rest, true)...)
+			return append(loops, d.transaction(ctx, st, c, hop, m, [][]byte{body}, rest, true)...)
 		}
-		body = withoutTrace(body)
+		parts = [][]byte{withoutTrace(body)}
+	}
+	size := 0
+	for _, p := range parts {
+		size += len(p)
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -37,14 +45,21 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		c.SetShadowID(shadowID)
 		defer d.queryDiscards(st, c, primary)
 	}
-	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID}
+	opts := &gosmtp.MailOptions{Size: int64(size), EnvelopeID: m.EnvID}
 	if m.RetFull {
 		opts.Return = gosmtp.DSNReturnFull
+	}
+	if ok, _ := c.Extension("REQUIRETLS"); m.RequireTLS && ok && !lmtp {
+		opts.RequireTLS = true // carried on (RFC 8689); a send connector's hop without it was refused before (tlsout.go)
 	}
 	if utf8, _ := c.Extension("SMTPUTF8"); m.UTF8 && utf8 {
 		opts.UTF8 = true
 	} else if m.UTF8 && !envelopeASCII(m, rcpts) {
 		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
+	}
+	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
+		return pipelinedResults(c, hop, rcpts, c.Pipeline(m.From, opts, rcptList(m, rcpts), parts, lmtp),
+			lmtp, okOutcome, primary, shadowID)
 	}
 	if err := c.Mail(m.From, opts); err != nil {
 		return classifyAll(rcpts, hop, err)
@@ -53,17 +68,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	var acceptedAddrs []string
 	for _, i := range rcpts {
 		r := &m.Rcpts[i]
-		ro := &gosmtp.RcptOptions{}
-		if r.Notify != 0 {
-			for _, n := range notifyOrder { // already in sortNotify's order: no map, no sort per recipient
-				if r.Notify&n.bit != 0 {
-					ro.Notify = append(ro.Notify, n.dsn)
-				}
-			}
-		}
-		if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
-			ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
-		}
+		ro := rcptOptions(r)
 		if err := c.Rcpt(r.Addr, ro); err != nil {
 			res := classify(i, hop, err)
 			out = append(out, res)
@@ -84,11 +89,19 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if lmtp {
 		n = len(accepted) // LMTP: one reply per accepted recipient
 	}
-	replies, err := c.SendData(body, n)
+	replies, err := c.SendDataParts(parts, n)
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {
 		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused
 	}
+	return append(out, finalResults(c, hop, accepted, replies, err, lmtp, okOutcome, primary, shadowID)...)
+}
+
+// finalResults maps the replies to the end of the message onto the
+// accepted recipients: one reply for all (SMTP) or one each (LMTP); a
+// reply missing because the connection broke defers its recipients.
+func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies []smtp.DataReply, err error, lmtp bool, okOutcome queue.Outcome, primary, shadowID string) []queue.Result {
+	out := make([]queue.Result, 0, len(accepted))
 	for k, a := range accepted {
 		r := 0 // SMTP: one reply for all
 		if lmtp {
@@ -117,6 +130,80 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		out = append(out, a)
 	}
 	return out
+}
+
+// rcptOptions are a recipient's DSN parameters for RCPT TO.
+func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
+	ro := &gosmtp.RcptOptions{}
+	if r.Notify != 0 {
+		for _, n := range notifyOrder { // already in sortNotify's order: no map, no sort per recipient
+			if r.Notify&n.bit != 0 {
+				ro.Notify = append(ro.Notify, n.dsn)
+			}
+		}
+	}
+	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
+		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
+	}
+	return ro
+}
+
+func rcptList(m *queue.Message, rcpts []int) []smtp.Recipient {
+	out := make([]smtp.Recipient, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = smtp.Recipient{Addr: m.Rcpts[i].Addr, Opts: rcptOptions(&m.Rcpts[i])}
+	}
+	return out
+}
+
+// pipelinedResults maps a pipelined transaction onto per-recipient
+// results exactly as the lock-step path does: a refused MAIL refuses
+// every recipient with its reply, each RCPT reply decides its
+// recipient, a refused DATA refuses the accepted ones, the final
+// replies decide the rest, and a break of the connection defers every
+// recipient whose outcome was not read (451 4.4.2: sent again).
+func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined, lmtp bool, okOutcome queue.Outcome, primary, shadowID string) []queue.Result {
+	if p.Mail != nil {
+		return classifyAll(rcpts, hop, p.Mail)
+	}
+	if p.Err != nil && p.Rcpts == nil {
+		return classifyAll(rcpts, hop, p.Err)
+	}
+	var out, accepted []queue.Result
+	for k, i := range rcpts {
+		switch {
+		case k >= len(p.Rcpts):
+			out = append(out, classify(i, hop, p.Err))
+		case p.Rcpts[k] != nil:
+			out = append(out, classify(i, hop, p.Rcpts[k]))
+		default:
+			accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
+		}
+	}
+	if len(accepted) == 0 {
+		if p.Err == nil {
+			c.Rset()
+		}
+		return out
+	}
+	if len(p.Rcpts) < len(rcpts) { // broke before the DATA: nothing was sent
+		return append(out, classifyAll(indexes(accepted), hop, p.Err)...)
+	}
+	if p.Data != nil {
+		if p.Err == nil {
+			c.Rset()
+		}
+		return append(out, classifyAll(indexes(accepted), hop, p.Data)...) // DATA refused
+	}
+	return append(out, finalResults(c, hop, accepted, p.Final, p.Err, lmtp, okOutcome, primary, shadowID)...)
+}
+
+// joined is the message whole: its only part, or the parts copied once.
+func joined(parts [][]byte) []byte {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return bytes.Join(parts, nil)
 }
 
 func errText(err error) string {

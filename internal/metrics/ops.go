@@ -26,11 +26,12 @@ type Ops struct {
 }
 
 // eventNames are the message events a fresh server shows at zero.
-var eventNames = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "poison", "remove", "takeover", "discard"}
+var eventNames = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "poison", "remove", "takeover", "discard",
+	"quarantine", "release"}
 
 // queueTypes are the delivery types the queue gauges always report.
 var queueTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", "shadow", "smtp-redirect", "legacy",
-	queue.QueueSubmission, queue.QueuePoison, "unreachable"}
+	queue.QueueSubmission, queue.QueuePoison, "unreachable", queue.QueueQuarantine}
 
 // RegisterOps adds the operations collectors: umbra_build_info with
 // version, the delivery-latency histogram, results per destination, TLS

@@ -184,7 +184,7 @@ func DeliveryType(queue string) string {
 		return "legacy"
 	case "dumpster":
 		return "dumpster"
-	case QueueSubmission, QueuePoison, "unreachable":
+	case QueueSubmission, QueuePoison, "unreachable", QueueQuarantine:
 		return kind
 	}
 	return "other"
@@ -274,6 +274,8 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 		switch {
 		case qi.DeliveryType == "dumpster":
 			qi.Status = "kept"
+		case qi.DeliveryType == QueueQuarantine:
+			qi.Status = "held" // until the operator releases or deletes (quarantine.go)
 		case q.suspended[qi.Name]:
 			qi.Status = "suspended"
 		case qi.ByState["active"] > 0:
@@ -502,6 +504,9 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 		if m.State == Poison {
 			return fmt.Errorf("message %s is in the poison queue: resume or remove it", id)
 		}
+		if m.State == Quarantined {
+			return errQuarantined(id)
+		}
 		m.State = Suspended
 		return tx.Put(m)
 	})
@@ -512,6 +517,9 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		if m.State == Quarantined {
+			return errQuarantined(id)
+		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
 		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
@@ -524,12 +532,36 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 // for every recipient not yet delivered (unless NOTIFY=NEVER or the null
 // sender), in the same transaction.
 func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
+	return q.removeMessage(ctx, id, ndr, removal{})
+}
+
+// removal says how removeMessage ends a message: check refuses a
+// message (nil: any), reply is the recipients' diagnostic, event and
+// note what tracking says ("": the administrator's removal).
+type removal struct {
+	check       func(m *Message) error
+	reply       string
+	event, note string
+}
+
+func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how removal) error {
+	if how.reply == "" {
+		how.reply = "550 5.3.0 message removed by the administrator of " + q.cfg.Hostname
+	}
+	if how.event == "" {
+		how.event, how.note = "remove", "removed by the administrator"
+	}
 	now := q.clk.Now()
 	var dsn *Message
 	discardFor := ""
 	var removed *Message
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		dsn, discardFor, removed = nil, "", m
+		if how.check != nil {
+			if err := how.check(m); err != nil {
+				return err
+			}
+		}
 		var failed []int
 		for _, i := range m.Pending() {
 			m.Rcpts[i].Status = Failed
@@ -537,7 +569,7 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 			// this, so the DSN names no Remote-MTA (RFC 3464 §2.3.5) and
 			// the diagnostic is this server's own.
 			m.Rcpts[i].NextHop = ""
-			m.Rcpts[i].LastReply = "550 5.3.0 message removed by the administrator of " + q.cfg.Hostname
+			m.Rcpts[i].LastReply = how.reply
 			if m.Rcpts[i].Notify.Wants(NotifyFailure) {
 				failed = append(failed, i)
 			}
@@ -559,7 +591,7 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 		if !ndr || len(failed) == 0 || m.From == "" {
 			return nil
 		}
-		dsn = &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn",
+		dsn = &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
 			UTF8: m.UTF8, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		db := BuildDSN(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit)
 		dsn.Size = int64(len(db))
@@ -568,8 +600,8 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 	if err != nil {
 		return err
 	}
-	q.log.Info("message removed by the administrator", "msg_id", id.String(), "ndr", dsn != nil)
-	q.ev.Event("remove", removed, nil, "removed by the administrator")
+	q.log.Info("message "+how.note, "msg_id", id.String(), "ndr", dsn != nil)
+	q.ev.Event(how.event, removed, nil, how.note)
 	q.notifyGone(id)
 	if discardFor != "" {
 		q.dsig.signal(discardFor)

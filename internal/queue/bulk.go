@@ -28,14 +28,14 @@ func (e *UnknownNameError) Error() string {
 // MessageStates are the states a message is shown in and can be selected
 // by: the stored states, with "retry" for a ready message that waits for
 // its next attempt after a deferral (what its queue shows as "retry").
-var MessageStates = []string{"ready", "retry", "active", "suspended", "poison", "shadow"}
+var MessageStates = []string{"ready", "retry", "active", "suspended", "poison", "shadow", "quarantined"}
 
 // QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
-var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept"}
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held"}
 
 // DeliveryTypes are the delivery types of queues (DeliveryType).
 var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
-	"dumpster", QueueSubmission, QueuePoison, "unreachable", "other"}
+	"dumpster", QueueSubmission, QueuePoison, "unreachable", QueueQuarantine, "other"}
 
 // DisplayState is the state the operator sees for a message at now.
 func DisplayState(m *Message, now time.Time) string {

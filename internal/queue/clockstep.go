@@ -30,6 +30,7 @@ const clockStepBatch = 1000
 // a step forward: the waits are kept as if no time had passed.
 func (q *Manager) followClockStep(step time.Duration) {
 	q.log.Warn("the wall clock stepped; the queue's retry and expiry times follow", "step", step)
+	defer q.followClockStepAges(step) // clockstep_ages.go: dumpster and duplicate records
 	var from []byte
 	for rounds := 0; rounds < 1<<20; rounds++ {
 		var next []byte

@@ -301,8 +301,33 @@
 // transaction), so a message's real wait for its retry and its expiry
 // stays what it was: no retry storm and no mass expiry after a step
 // forward, no stalled retries after a step back. Active messages are
-// left to their attempt's commit (one writer). Dumpster and duplicate
-// records keep their times: their age bounds move by the step.
+// left to their attempt's commit (one writer). The dumpster's kept-at
+// and the duplicate records' delivered-at times (in their keys) move by
+// the step too, walking against its direction so that no moved key is
+// met twice (clockstep_ages.go): their age bounds hold across a step.
+// Quarantined messages age by their arrival, which moves with the rest.
+// Smaller records timed for pruning only (discard notifications, early
+// discards, submission keys, callout answers) keep their times: a step
+// moves their pruning by the step, well inside message_expiration.
+//
+// # Quarantine
+//
+// A message submitted with a quarantine reason (Message.Quarantine, set
+// by an edge check) is stored by the same one commit as any other — the
+// 250 still follows the fsync — but Quarantined: no schedule entry, no
+// active slot; its queues entry is "quarantine". The state and the
+// reason go together (Tx.Put refuses a record where they disagree; the
+// record is version 3 only then). In the same commit the discard for its
+// shadow server, if any, is written: a quarantined message must never be
+// taken over and delivered elsewhere, so it exists on this server only.
+// A copy that a shadow server took over anyway (the discard lost) and
+// resubmits merges into the quarantined original (mergeHeld), and its
+// sender's copy is discarded in that commit, not when the quarantine
+// ends.
+// Release (Ready, due now, reason cleared, tracking keeps it), delete
+// (with or without DSN) and expiry (quarantine.go, hourly with the other
+// pruning) are each one commit; a crash leaves the message quarantined
+// or its change done, never half.
 //
 // # Life cycle: backup, restore, compaction, schema versions
 //

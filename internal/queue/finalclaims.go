@@ -59,8 +59,11 @@ func (q *Manager) releaseClaims(id ID) {
 
 // duplicateWindow is how long final deliveries are remembered.
 func (q *Manager) duplicateWindow() time.Duration {
-	if q.cfg.DuplicateWindow > 0 {
-		return q.cfg.DuplicateWindow
+	q.pmu.Lock()
+	w := q.cfg.DuplicateWindow // SetReloadable changes it
+	q.pmu.Unlock()
+	if w > 0 {
+		return w
 	}
 	return q.policy().MessageExpiration
 }

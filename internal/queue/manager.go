@@ -49,6 +49,10 @@ type ManagerConfig struct {
 	// Health is the record of servers that did not answer, shared with
 	// the deliverer; nil makes a new one.
 	Health *Health
+	// QuarantineExpiration (default 15 days) and QuarantineDSN: the
+	// expiry of quarantined mail (quarantine.go).
+	QuarantineExpiration time.Duration
+	QuarantineDSN        bool
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -81,7 +85,8 @@ type Manager struct {
 	dep departures // Departure: how a waited-on message left
 
 	// OnShadowed, when set, hears that a message with waiters became a
-	// shadow copy at primary, so that its discard can be asked for at once.
+	// shadow copy at primary, or that primary pushed a copy on receipt
+	// here (SubmitShadowCopy), so that its discard can be asked for at once.
 	OnShadowed func(primary string)
 	dsig       discardSignals // shadow sessions waiting for a discard notification
 

@@ -51,6 +51,7 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 	m.Size = int64(len(body))
 	m.State = Shadow
 	m.ShadowServer, m.ShadowID = "", ""
+	m.Quarantine = "" // the primary's checks judge its message; a copy is never quarantined
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
 		r.Status, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Shadowed, primary, addr, m.OrgID, ""
@@ -107,6 +108,13 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 	}
 	if stored {
 		q.ev.Event("shadow", m, nil, "shadow copy on receipt for "+primary)
+		// Its discard is asked for as the primary commits it (a watch
+		// session, XQUERYDISCARD WAIT=), not at the next heartbeat: a
+		// copy held for shadow_heartbeat_timeout after its delivery
+		// would double the disk and the takeover work for nothing.
+		if q.OnShadowed != nil {
+			q.OnShadowed(primary)
+		}
 	}
 	return stored, nil
 }

@@ -52,6 +52,10 @@ const (
 	// primaries that took recipients in shadow sessions, until they send
 	// the discard notification (or fail and are taken over).
 	Shadow
+	// Quarantined: an edge check kept the message back (Message.Quarantine
+	// says why); stored durably, never scheduled, until an operator
+	// releases or deletes it or it expires (quarantine.go).
+	Quarantined
 )
 
 func (s State) String() string {
@@ -66,6 +70,8 @@ func (s State) String() string {
 		return "poison"
 	case Shadow:
 		return "shadow"
+	case Quarantined:
+		return "quarantined"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
@@ -161,10 +167,21 @@ type Message struct {
 	RetFull      bool   // RFC 3461 RET=FULL
 	UTF8         bool   // SMTPUTF8 given
 	EightBit     bool   // BODY=8BITMIME given
+	// RequireTLS: MAIL FROM carried REQUIRETLS (RFC 8689): every hop
+	// leaving the organisation must use verified TLS, else a DSN.
+	RequireTLS bool
 	// Quarantine, when not "", is why an edge check (internal/smtp
 	// filter.go) kept the message in the quarantine: it is stored like
 	// any message but not delivered until an operator releases it.
 	Quarantine string
+	// Internal: the message originated inside the organisation, so
+	// umbra DKIM-signs it when it leaves (package signing): received from
+	// an authenticated client, from a connector marked dkim_sign, by
+	// pickup, or made by umbra (a DSN) — or from a transport server of
+	// the organisation that said so (orgid.OriginHeader). The first umbra
+	// server that receives the message decides; the flag travels in the
+	// header delivery writes from the record, like OrgID.
+	Internal bool
 
 	Attempts      int
 	NextAttempt   time.Time
@@ -191,13 +208,23 @@ func (m *Message) Pending() []int {
 
 // recordVersion 2 added OrgID after MessageID; version 1 records are
 // still read (with no OrgID), and the store's upgrade gives each one.
+// Version 3 appends Quarantine after the recipients; it is written only
+// for a record with a quarantine reason, so every other record stays
+// readable by a release that knows version 2 (a downgrade refuses only
+// quarantined mail: README, Quarantine).
 const recordVersion = 2
+
+const recordVersionQuarantine = 3
 
 // encode writes m in umbra's record format: a version byte, then every
 // field in order, integers as varints and strings length-prefixed.
 func (m *Message) encode() []byte {
 	e := encoder{buf: make([]byte, 0, 128+64*len(m.Rcpts))}
-	e.buf = append(e.buf, recordVersion)
+	version := byte(recordVersion)
+	if m.Quarantine != "" {
+		version = recordVersionQuarantine
+	}
+	e.buf = append(e.buf, version)
 	e.uint(uint64(m.ID))
 	e.uint(uint64(m.State))
 	e.str(m.From)
@@ -212,7 +239,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal} {
 		if b {
 			flags |= 1 << i
 		}
@@ -237,6 +264,9 @@ func (m *Message) encode() []byte {
 		e.str(r.ShadowID)
 		e.str(r.PrimaryVia)
 	}
+	if version == recordVersionQuarantine {
+		e.str(m.Quarantine)
+	}
 	return e.buf
 }
 
@@ -246,7 +276,7 @@ var errCorrupt = errors.New("corrupt message record")
 // decodeMessage reads a record written by encode. It never panics: any
 // malformed input gives an error wrapping errCorrupt.
 func decodeMessage(b []byte) (*Message, error) {
-	if len(b) == 0 || b[0] != recordVersion && b[0] != 1 {
+	if len(b) == 0 || b[0] != recordVersion && b[0] != 1 && b[0] != recordVersionQuarantine {
 		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
 	version := b[0]
@@ -270,6 +300,8 @@ func decodeMessage(b []byte) (*Message, error) {
 	flags := d.uint()
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	m.ManualRetry = flags&16 != 0 // unknown to older releases, which ignore the bit
+	m.RequireTLS = flags&32 != 0  // likewise (RFC 8689)
+	m.Internal = flags&64 != 0    // likewise: an older release's record is not DKIM-signed
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())
@@ -297,11 +329,19 @@ func decodeMessage(b []byte) (*Message, error) {
 			d.err = fmt.Errorf("recipient status %d", r.Status)
 		}
 	}
+	if version == recordVersionQuarantine {
+		if m.Quarantine = d.str(); d.err == nil && m.Quarantine == "" {
+			d.err = errors.New("quarantine record without a reason")
+		}
+	}
 	if d.err == nil && len(d.buf) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.buf))
 	}
-	if d.err == nil && (m.State < Ready || m.State > Shadow) {
+	if d.err == nil && (m.State < Ready || m.State > Quarantined) {
 		d.err = fmt.Errorf("state %d", m.State)
+	}
+	if d.err == nil && (m.State == Quarantined) != (m.Quarantine != "") {
+		d.err = fmt.Errorf("state %s with quarantine reason %q", m.State, m.Quarantine)
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", errCorrupt, d.err)

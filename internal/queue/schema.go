@@ -67,6 +67,12 @@ import (
 //	earlytakeover ID (8, BE) ‖ 0x00 ‖ primary → taken-at (8, BE)
 //	          takeovers of a message that was in delivery here; the
 //	          commit that ends its attempt applies them (one writer)
+//	tlspolicy lower-cased domain → cached MTA-STS policy (tlspolicy.go;
+//	          opaque to the queue, encoded by package tlspolicy), so a
+//	          policy survives restarts until its max_age (RFC 8461 §5.1)
+//	tlsrpt    day (YYYY-MM-DD) ‖ 0x00 ‖ policy domain → TLS-RPT counters
+//	          of that day (opaque, package tlspolicy), until the day's
+//	          report was sent (RFC 8460)
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -88,10 +94,12 @@ var (
 	bucketRcptCache = []byte("rcptcache")
 	bucketPeers     = []byte("shadowpeers")
 	bucketTaken     = []byte("earlytakeover")
+	bucketTLSPolicy = []byte("tlspolicy")
+	bucketTLSRPT    = []byte("tlsrpt")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
-		bucketPeers, bucketTaken}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
@@ -134,6 +142,8 @@ const (
 	QueueSubmission = "submission"
 	// QueuePoison holds poison messages.
 	QueuePoison = "poison"
+	// QueueQuarantine holds quarantined messages (quarantine.go).
+	QueueQuarantine = "quarantine"
 )
 
 func queueKey(queue string, id ID) []byte {
@@ -151,12 +161,15 @@ func parseQueueKey(k []byte) (string, ID, bool) {
 }
 
 // QueuesOf lists the distinct queues a message is in: poison for a
-// poison message, otherwise the queue of each pending recipient
+// poison message, quarantine for a quarantined one, otherwise the queue of each pending recipient
 // (submission when it has not been attempted yet) and the shadow queue
 // (shadow:PRIMARY) of each shadowed one.
 func QueuesOf(m *Message) []string {
 	if m.State == Poison {
 		return []string{QueuePoison}
+	}
+	if m.State == Quarantined {
+		return []string{QueueQuarantine}
 	}
 	var out []string
 	for _, r := range m.Rcpts {

@@ -37,6 +37,7 @@ func (q *Manager) Discards(server string, max int) ([]string, func()) {
 // dropped without a trace (SR-13).
 func (q *Manager) pruneDiscards(now time.Time) {
 	q.pruneBacklog(now) // retention.go: every expired record, not one batch
+	q.pruneQuarantine(now)
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
 	var stale []*Message
@@ -219,7 +220,11 @@ func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []merg
 			continue
 		}
 		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID})
-		if into.ShadowServer != m.ShadowServer || into.ShadowID != m.ShadowID || len(into.Pending()) == 0 {
+		// A quarantined original's discard went when it was quarantined,
+		// and the next comes only when the quarantine ends: the sender's
+		// copy must go now, or it expires unconfirmed and is delivered.
+		if into.ShadowServer != m.ShadowServer || into.ShadowID != m.ShadowID || len(into.Pending()) == 0 ||
+			into.State == Quarantined {
 			covered = false
 		}
 	}

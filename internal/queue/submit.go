@@ -33,10 +33,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 		m.Arrived = now
 	}
 	m.Size = int64(len(body))
-	active := q.reserve()
-	if active {
+	quarantined := quarantineOnSubmit(m) // quarantine.go: never scheduled
+	active := !quarantined && q.reserve()
+	switch {
+	case quarantined: // state set by quarantineOnSubmit
+	case active:
 		m.State = Active
-	} else {
+	default:
 		m.State, m.NextAttempt = Ready, now
 	}
 	all := m.Rcpts
@@ -64,6 +67,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 			}
 			return nil
 		}
+		if quarantined && m.ShadowServer != "" && m.ShadowID != "" {
+			// Its shadow copy must never be taken over and delivered
+			// (quarantine.go): the discard goes in this commit.
+			if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+				return err
+			}
+		}
 		return tx.PutNew(m, body)
 	})
 	if err != nil {
@@ -81,7 +91,9 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 		return prev, true, nil
 	}
 	q.ev.Event("receive", m, nil, "")
-	q.noteSubmitted(now)
+	if !quarantined {
+		q.noteSubmitted(now)
+	}
 	for _, mr := range merged {
 		rc := mr.rcpt
 		rc.Queue = QueueMerged
@@ -94,6 +106,14 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 			q.release()
 		}
 		q.notifyGone(m.ID)
+		return m.ID, false, nil
+	}
+	if quarantined {
+		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
+		q.ev.Event("quarantine", m, nil, m.Quarantine)
+		if m.ShadowServer != "" && m.ShadowID != "" {
+			q.dsig.signal(m.ShadowServer)
+		}
 		return m.ID, false, nil
 	}
 	if active {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,6 +54,10 @@ func (t *Tx) Body(id ID) ([]byte, error) {
 // message is in the schedule at NextAttempt, an Active one in the active
 // index, others in neither.
 func (t *Tx) Put(m *Message) error {
+	if (m.State == Quarantined) != (m.Quarantine != "") {
+		// The record would not decode (record.go): refuse the commit.
+		return fmt.Errorf("message %s: state %s with quarantine reason %q", m.ID, m.State, m.Quarantine)
+	}
 	if old, err := t.Get(m.ID); err == nil {
 		if err := t.unindex(old); err != nil {
 			return err

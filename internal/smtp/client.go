@@ -36,6 +36,10 @@ type ClientOptions struct {
 	CommandTimeout time.Duration
 	DataTimeout    time.Duration
 	LMTP           bool
+	// VerifyConnection, when set, authenticates the TLS session in place
+	// of the host-name check (DANE, MTA-STS): the handshake fails when it
+	// returns an error. TLS must then be TLSRequired or TLSOpportunistic.
+	VerifyConnection func(tls.ConnectionState) error
 }
 
 // ErrTLSUnavailable is returned when policy demands STARTTLS and the
@@ -147,9 +151,43 @@ type shadowConn struct {
 	net.Conn
 	mailParam string
 	copyParam string // XSHADOWCOPY=, shadow on receipt (receipt.go)
+
+	// Pipelining (pipeline.go): while capturing, commands are collected
+	// in captured and fake holds the 250s go-smtp reads for them.
+	capturing bool
+	captured  []byte
+	fake      []byte
 }
 
 func (s *shadowConn) Write(b []byte) (int, error) {
+	if s.capturing {
+		return s.captureWrite(b)
+	}
+	if line := s.withShadowParams(b); len(line) != len(b) {
+		if _, err := s.Conn.Write(line); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return s.Conn.Write(b)
+}
+
+func (s *shadowConn) Read(b []byte) (int, error) {
+	if s.capturing {
+		if len(s.fake) == 0 {
+			return s.Conn.Read(b) // the reply to a real command
+		}
+		n := copy(b, s.fake)
+		s.fake = s.fake[n:]
+		return n, nil
+	}
+	return s.Conn.Read(b)
+}
+
+// withShadowParams adds the pending XSHADOW= and XSHADOWCOPY= parameters
+// to a MAIL command (and forgets them); other writes are returned as
+// they are.
+func (s *shadowConn) withShadowParams(b []byte) []byte {
 	if s.mailParam != "" && !validShadowID(s.mailParam) {
 		s.mailParam = "" // cannot be an id; never sent (it could hold CR or LF)
 	}
@@ -164,14 +202,10 @@ func (s *shadowConn) Write(b []byte) (int, error) {
 		if s.copyParam != "" {
 			line = append(line, " XSHADOWCOPY="+s.copyParam...)
 		}
-		line = append(line, "\r\n"...)
 		s.mailParam, s.copyParam = "", ""
-		if _, err := s.Conn.Write(line); err != nil {
-			return 0, err
-		}
-		return len(b), nil
+		return append(line, "\r\n"...)
 	}
-	return s.Conn.Write(b)
+	return b
 }
 
 // command writes one command and reads its whole reply; a non-2xx reply
@@ -277,6 +311,12 @@ type DataReply struct {
 // SMTP, one per accepted recipient for LMTP. An error means the
 // connection can no longer be trusted.
 func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
+	return c.SendDataParts([][]byte{body}, n)
+}
+
+// SendDataParts is SendData for a message given in parts sent one after
+// the other, each but the last ending with a line feed (orgid.Parts).
+func (c *Client) SendDataParts(parts [][]byte, n int) ([]DataReply, error) {
 	conn := c.sc.Conn
 	conn.SetDeadline(time.Now().Add(c.CommandTimeout))
 	defer conn.SetDeadline(time.Time{})
@@ -291,7 +331,7 @@ func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if err := stuffChunks(body, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+	if err := stuffParts(parts, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)
@@ -367,6 +407,12 @@ func stuffChunks(body []byte, chunk int, emit func([]byte) error) error {
 	if len(body) == 0 {
 		return emit([]byte("\r\n.\r\n"))
 	}
+	return stuffPart(body, chunk, true, emit)
+}
+
+// stuffPart is stuffChunks for a non-empty part of a message: last says
+// whether the end marker follows it.
+func stuffPart(body []byte, chunk int, last bool, emit func([]byte) error) error {
 	buf := make([]byte, 0, min(len(body), chunk)+min(len(body), chunk)/64+8)
 	lineStart := true
 	for rest := body; len(rest) > 0; {
@@ -378,7 +424,7 @@ func stuffChunks(body []byte, chunk int, emit func([]byte) error) error {
 		}
 		rest = rest[len(seg):]
 		buf, lineStart = appendStuffed(buf[:0], seg, lineStart)
-		if len(rest) == 0 {
+		if len(rest) == 0 && last {
 			if !lineStart {
 				buf = append(buf, '\r', '\n')
 			}
@@ -465,7 +511,11 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if o.RootCAs != nil {
 		cfg = o.RootCAs.Clone()
 	}
-	if o.TLS == TLSVerify {
+	if o.VerifyConnection != nil {
+		cfg.ServerName = o.ServerName // SNI
+		cfg.InsecureSkipVerify = true // the callback authenticates instead
+		cfg.VerifyConnection = o.VerifyConnection
+	} else if o.TLS == TLSVerify {
 		cfg.ServerName = o.ServerName
 	} else {
 		cfg.InsecureSkipVerify = true // encryption without authentication, by policy

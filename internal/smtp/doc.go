@@ -86,7 +86,15 @@
 //     when well formed.
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
-//     suppression, merge).
+//     suppression, merge). Likewise the origin (orgid.OriginHeader) is
+//     believed only from such a server; otherwise Message.Internal is
+//     true for an authenticated client or a dkim_sign connector
+//     (originInside, authres.go): only such mail is DKIM-signed.
+//   - umbra's own Authentication-Results (authres.go): on every
+//     connector, before the edge checks, arriving ones claiming one of
+//     umbra's authserv-ids (ServerConfig.AuthservIDs) are removed unless
+//     the client is such a transport server; the ARC sealer seals what
+//     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
 //     way of authenticating). It carries the verb version ("XSHADOW 3",
@@ -187,12 +195,28 @@
 //     what umbra refused nor add a header umbra trusts. Their marks
 //     (quarantine, discard) belong to one transaction; those of Connect
 //     and Helo to the session.
+//   - A SessionCheck (a milter) gets per-session state when the first
+//     greeting makes the session; Reset follows every transaction and
+//     Close ends it — at Logout, or at once when the greeting is refused
+//     (no session, so no Logout).
 //
 // go-smtp cannot close a connection from a session, add EHLO keywords or
 // verbs, forget an AUTH, terminate TLS below its own reader, issue raw
 // client commands, or say a custom EHLO name on its STARTTLS client path;
 // umbra's wrappers (trackedConn, the verb layer, the client prelude and
 // shadowConn in client.go) fill those gaps.
+//
+// The client pipelines (RFC 2920, pipeline.go) when the server advertises
+// PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies
+// read in order through a reader of that transaction only (the server
+// sends nothing unasked; a byte left after the last reply closes the
+// session as out of step). go-smtp formats the commands against
+// shadowConn in capture mode, which answers them itself; anything else
+// go-smtp sends meanwhile (its EHLO again after its Reset) goes to the
+// wire. The shadow-on-receipt push pipelines too and is all or nothing:
+// a DATA the peer opened although it refused a recipient is abandoned by
+// closing the session, so the peer keeps no partial copy. Without
+// PIPELINING every command waits for the reply to the one before.
 //
 // go-smtp keeps session state per connection and gives no per-command
 // context, so sessions use the server's context, cancelled at shutdown.

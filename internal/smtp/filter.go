@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -37,6 +38,7 @@ type Check interface{ Name() string }
 type ConnInfo struct {
 	Connector string
 	IP        netip.Addr
+	Port      uint16 // the client's port (0 when unknown)
 	Helo      string // the EHLO/HELO name ("" before one)
 	TLS       bool
 	User      string // the authenticated name ("" if none)
@@ -68,8 +70,10 @@ type Verdict struct {
 // Transaction is the message at the end of data. A DataCheck may edit
 // Rcpts and Content; the next check sees the edit.
 type Transaction struct {
-	From  string
-	Rcpts []string
+	// QueueID is the id the message is queued under (Postfix's $i).
+	QueueID string
+	From    string
+	Rcpts   []string
 	// Content is the message as received (header and body), without
 	// umbra's trace header; a check replaces it to edit it.
 	Content []byte
@@ -105,6 +109,32 @@ type DataCheck interface {
 	Data(ctx context.Context, c *ConnInfo, t *Transaction) Verdict
 }
 
+// SessionCheck is a check that keeps state for one SMTP session — a
+// milter speaks one connection per session and hears every stage on it.
+// When the first EHLO or HELO makes the session, the server calls Open
+// and, for the rest of the session, asks the returned value instead of
+// the SessionCheck itself: it implements the stage interfaces it needs
+// (ConnectCheck … DataCheck) and CheckSession. Open does no I/O that
+// can fail the session: failures belong to the stages' verdicts.
+type SessionCheck interface {
+	Check
+	Open(ctx context.Context, c *ConnInfo) CheckSession
+}
+
+// CheckSession is one session's state of a SessionCheck.
+type CheckSession interface {
+	Check
+	// Reset: the mail transaction ended without this check's Data
+	// stage completing it (RSET, a refused MAIL, a message refused by
+	// umbra or by an earlier check, STARTTLS, a new EHLO). It is
+	// called after every transaction and must be cheap when there is
+	// nothing to reset.
+	Reset()
+	// Close ends the session's state (the connection closed, or the
+	// greeting was refused).
+	Close()
+}
+
 // CheckBuilder makes a receive connector's checks; it runs when the
 // server starts and on every reload, so a bad setting fails there.
 // Checks that keep state across reloads (counters, caches) keep it
@@ -113,7 +143,7 @@ type CheckBuilder func(rc config.ReceiveConnector) ([]Check, error)
 
 // connInfo is the session as checks see it.
 func (s *session) connInfo() *ConnInfo {
-	return &ConnInfo{Connector: s.c.cfg.Name, IP: s.ip, Helo: s.conn.Hostname(), TLS: s.tlsActive(),
+	return &ConnInfo{Connector: s.c.cfg.Name, IP: s.ip, Port: remotePort(s.raw), Helo: s.conn.Hostname(), TLS: s.tlsActive(),
 		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress()}
 }
 
@@ -122,6 +152,59 @@ func (s *session) connInfo() *ConnInfo {
 func (s *session) topologyServerAddress() bool {
 	d := s.srv.servers.Load()
 	return d != nil && d.d.IsServerAddress(s.ip)
+}
+
+// remotePort is the client's TCP port, 0 when the address has none.
+func remotePort(c net.Conn) uint16 {
+	if c == nil || c.RemoteAddr() == nil {
+		return 0
+	}
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return 0
+	}
+	return ap.Port()
+}
+
+// openChecks makes the session's check list: the connector's checks,
+// each SessionCheck replaced by its per-session state.
+func (s *session) openChecks(info *ConnInfo) {
+	s.checks = make([]Check, 0, len(s.c.checks))
+	for _, ck := range s.c.checks {
+		if sc, ok := ck.(SessionCheck); ok {
+			s.checks = append(s.checks, sc.Open(s.srv.ctx, info))
+			continue
+		}
+		s.checks = append(s.checks, ck)
+	}
+}
+
+// resetChecks tells the per-session checks that a transaction ended.
+func (s *session) resetChecks() {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	for _, ck := range s.checks {
+		if cs, ok := ck.(CheckSession); ok {
+			cs.Reset()
+		}
+	}
+}
+
+// closeChecks ends the per-session checks' state; the session asks no
+// check after it.
+func (s *session) closeChecks() {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	s.closeChecksLocked()
+}
+
+func (s *session) closeChecksLocked() {
+	for _, ck := range s.checks {
+		if cs, ok := ck.(CheckSession); ok {
+			cs.Close()
+		}
+	}
+	s.checks = nil
 }
 
 // applyVerdict records a verdict's marks on the session and returns
@@ -147,18 +230,25 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 
 // checkGreeting runs the Connect and Helo checks when the first EHLO or
 // HELO makes the session.
+// A refused greeting makes no session: the per-session checks are
+// closed here, as no Logout will come.
 func (s *session) checkGreeting() error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	info := s.connInfo()
-	for _, ck := range s.c.checks {
+	s.openChecks(info)
+	for _, ck := range s.checks {
 		if cc, ok := ck.(ConnectCheck); ok {
 			if err := s.applyVerdict(ck, cc.Connect(s.srv.ctx, info), "connect"); err != nil {
+				s.closeChecksLocked()
 				return err
 			}
 		}
 	}
-	for _, ck := range s.c.checks {
+	for _, ck := range s.checks {
 		if hc, ok := ck.(HeloCheck); ok {
 			if err := s.applyVerdict(ck, hc.Helo(s.srv.ctx, info, info.Helo), "helo"); err != nil {
+				s.closeChecksLocked()
 				return err
 			}
 		}
@@ -168,8 +258,10 @@ func (s *session) checkGreeting() error {
 }
 
 func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	var info *ConnInfo
-	for _, ck := range s.c.checks {
+	for _, ck := range s.checks {
 		if mc, ok := ck.(MailCheck); ok {
 			if info == nil {
 				info = s.connInfo()
@@ -183,8 +275,10 @@ func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) checkRcpt(to string) error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	var info *ConnInfo
-	for _, ck := range s.c.checks {
+	for _, ck := range s.checks {
 		if rc, ok := ck.(RcptCheck); ok {
 			if info == nil {
 				info = s.connInfo()
@@ -199,17 +293,19 @@ func (s *session) checkRcpt(to string) error {
 
 // checkData runs the Data checks on content (the message without the
 // trace header) and returns the content and recipients to queue.
-func (s *session) checkData(content []byte) ([]byte, []queue.Recipient, error) {
+func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipient, error) {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
 	var t *Transaction
 	var info *ConnInfo
-	for _, ck := range s.c.checks {
+	for _, ck := range s.checks {
 		dc, ok := ck.(DataCheck)
 		if !ok {
 			continue
 		}
 		if t == nil {
 			info = s.connInfo()
-			t = &Transaction{From: s.from, Content: content}
+			t = &Transaction{QueueID: id.String(), From: s.from, Content: content}
 			for _, r := range s.rcpt {
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}

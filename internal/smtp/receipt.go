@@ -129,8 +129,10 @@ var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHAD
 // PushCopy sends m as a shadow copy on receipt in a shadow session (after
 // Shadow): MAIL FROM with XSHADOWCOPY=dbID (this server's transport
 // database id), every recipient, and the body with the organisation
-// message id in front, which names the copy. It returns nil once the peer
-// answered 250, i.e. the copy is durable there. Any error leaves the
+// message id in front, which names the copy (sent as parts: the body is
+// not copied). With PIPELINING the commands go in one write and a
+// refused recipient abandons the copy (pushPipelined). It returns nil
+// once the peer answered 250, i.e. the copy is durable there. Any error leaves the
 // session unusable for another copy unless it is a *gosmtp.SMTPError
 // given before DATA.
 func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
@@ -145,6 +147,10 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 {
 		opts.UTF8 = false
 	}
+	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the body not copied
+	if c.CanPipeline() {
+		return c.pushPipelined(m, opts, parts)
+	}
 	if err := c.Mail(m.From, opts); err != nil {
 		c.sc.copyParam = ""
 		return err
@@ -155,7 +161,7 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 			return err
 		}
 	}
-	replies, err := c.SendData(orgid.Prepend(m.OrgID, body), 1)
+	replies, err := c.SendDataParts(parts, 1)
 	if err != nil {
 		return err
 	}
@@ -163,6 +169,43 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 		return errors.New("no reply to the shadow copy")
 	}
 	return replies[0].Err
+}
+
+// pushPipelined is PushCopy's transfer in one round trip (RFC 2920):
+// the copy is all or nothing, so any refused command refuses it.
+func (c *Client) pushPipelined(m *queue.Message, opts *gosmtp.MailOptions, parts [][]byte) error {
+	rcpts := make([]Recipient, len(m.Rcpts))
+	for k, r := range m.Rcpts {
+		rcpts[k] = Recipient{Addr: r.Addr}
+	}
+	p := c.pipeline(m.From, opts, rcpts, parts, false, true)
+	if p.Mail != nil {
+		if p.Err == nil && isReply(p.Mail) {
+			c.Rset()
+		}
+		return p.Mail
+	}
+	for _, err := range p.Rcpts { // a refusal is the reason, even when DATA was abandoned
+		if err != nil {
+			if p.Err == nil {
+				c.Rset()
+			}
+			return err
+		}
+	}
+	if p.Err != nil && len(p.Final) == 0 {
+		return p.Err
+	}
+	if p.Data != nil {
+		if p.Err == nil {
+			c.Rset()
+		}
+		return p.Data
+	}
+	if len(p.Final) == 0 {
+		return errors.New("no reply to the shadow copy")
+	}
+	return p.Final[0].Err
 }
 
 // ReceiptShadow finds shadow servers for copies on receipt

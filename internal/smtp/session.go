@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -85,6 +86,11 @@ type session struct {
 	// starts with.
 	quarantine, sessionQuarantine string
 	discard, sessionDiscard       bool
+	// checks: the connector's checks with per-session state (filter.go).
+	// checkMu serialises them: go-smtp calls Logout (closeChecks) from
+	// the shutdown goroutine while the session's may be inside a stage.
+	checkMu sync.Mutex
+	checks  []Check
 
 	stats connStats // connect and disconnect log lines (connlog.go)
 }
@@ -248,6 +254,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, replyAuthUnknownMech
 }
 
+// replyRequireTLSPlain refuses MAIL ... REQUIRETLS outside TLS (RFC 8689 §4.1).
+var replyRequireTLSPlain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session"}
+
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	return s.count("MAIL", s.mail(from, opts))
 }
@@ -262,6 +271,8 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
+	case opts != nil && opts.RequireTLS && !s.tlsActive():
+		return replyRequireTLSPlain
 	case s.c.cfg.Auth.Required && s.user == "":
 		return replyAuthRequired
 	case !s.has(config.RightSubmit) && !s.has(config.RightRelay):
@@ -387,7 +398,8 @@ func (s *session) data(r io.Reader) error {
 	if perr != nil {
 		return perr
 	}
-	content, rcpts, cerr := s.checkData(body[len(trace):])
+	body = s.removeForgedResults(body, len(trace)) // before the checks, which add umbra's own
+	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
 		return cerr
 	}
@@ -399,17 +411,19 @@ func (s *session) data(r io.Reader) error {
 		body = append([]byte(trace), content...)
 	}
 	var orgID string
+	internal := s.originInside(body[len(trace):])
 	body, orgID = s.headerFirewall(body, len(trace))
-	m := &queue.Message{OrgID: orgID,
+	m := &queue.Message{OrgID: orgID, Internal: internal,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		RequireTLS: s.opts.RequireTLS,
 	}
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body)
 	}
-	if s.copiesOnReceipt() {
+	if s.copiesOnReceipt() && m.Quarantine == "" { // a quarantined message goes nowhere: no copy (queue/quarantine.go)
 		return s.submitWithCopy(m, body)
 	}
 	release := noRefusal
@@ -514,6 +528,7 @@ func noStorage(err error) bool {
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
 	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+		s.quarantine == "" && // a quarantined message leaves only when released: nothing to wait for
 		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
 
@@ -676,9 +691,11 @@ func (s *session) Reset() {
 	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.busy.Store(false)
+	s.resetChecks()
 }
 
 func (s *session) Logout() error {
+	s.closeChecks()
 	s.logDisconnect()
 	return nil
 }

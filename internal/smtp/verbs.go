@@ -51,7 +51,8 @@ const (
 //     between commands, so replies never interleave;
 //   - strips the XSHADOW= MAIL parameter before go-smtp sees it;
 //   - adds STARTTLS and XSHADOW to go-smtp's EHLO reply (and removes AUTH
-//     where it may not be offered yet);
+//     where it may not be offered yet), and REQUIRETLS once TLS is on
+//     (go-smtp cannot see the layer's TLS; RFC 8689);
 //   - reads DATA bodies: after a 354 to DATA it reads the body up to the
 //     lone dot, unstuffs it in runs (go-smtp's reader goes byte by byte,
 //     a third of the CPU of a large message) and gives go-smtp an empty
@@ -414,6 +415,9 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		}
 		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
+		}
+		if v.tlsOn.Load() {
+			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS
 		}
 		out.Write(b)
 	default:

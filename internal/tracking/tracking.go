@@ -173,7 +173,7 @@ func (l *Log) Close() error {
 // Events are the event names the log holds: `umbra track --event` takes
 // only these.
 var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "poison", "remove", "shadow", "discard",
-	"takeover", "resubmit", "duplicate-suppressed", "admin"}
+	"takeover", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release"}
 
 // Query selects entries; empty fields match everything. ID matches the
 // umbra id, the Message-ID or the organisation message id (which follows

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+)
+
+// newQuarantineCmd is umbra queue quarantine: the messages edge checks
+// held back (README: Quarantine).
+func newQuarantineCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "quarantine", Short: "List, show, release and delete quarantined messages"}
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List quarantined messages, oldest first, with the reason each is held",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			ms, err := c.Quarantine(limit)
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), ms)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tAGE\tSIZE\tFROM\tRECIPIENTS\tCLIENT\tREASON")
+			for _, m := range ms {
+				var rcpts []string
+				for _, r := range m.Recipients {
+					rcpts = append(rcpts, r.Address)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, time.Since(m.Arrived).Round(time.Second), m.Size,
+					orDash(m.From), trunc(strings.Join(rcpts, ","), 40), orDash(m.ClientIP), trunc(m.Quarantine, 60))
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().IntVar(&limit, "limit", 1000, "at most this many messages")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a quarantined message's envelope, reason and subject",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			m, err := c.Message(args[0])
+			if err != nil {
+				return apiErr(err)
+			}
+			if m.Quarantine == "" {
+				return &exitError{code: exitNotFound, err: fmt.Errorf("message %s is not quarantined (state %s)", m.ID, m.State)}
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), m)
+			}
+			var rcpts []string
+			for _, r := range m.Recipients {
+				rcpts = append(rcpts, r.Address)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "id:         %s\nreason:     %s\nfrom:       %s\nrecipients: %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nsubject:    %s\nmessage-id: %s\n",
+				m.ID, m.Quarantine, orDash(m.From), strings.Join(rcpts, ", "), m.Size, m.Arrived.Format(time.RFC3339),
+				m.Connector, m.ClientIP, orDash(m.Subject), orDash(m.MessageID))
+			return nil
+		},
+	}
+	release := &cobra.Command{
+		Use:   "release ID...",
+		Short: "Schedule quarantined messages for delivery (tracking notes the quarantine)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return quarantineAction(cmd, args, "release", false)
+		},
+	}
+	var dsn bool
+	del := &cobra.Command{
+		Use:   "delete ID...",
+		Short: "Delete quarantined messages; no DSN unless --dsn (quarantined mail is mostly spam or forged)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return quarantineAction(cmd, args, "delete", dsn)
+		},
+	}
+	del.Flags().BoolVar(&dsn, "dsn", false, "send the sender a failure DSN (not saying why the message was held)")
+	cmd.AddCommand(list, show, release, del)
+	return cmd
+}
+
+func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool) error {
+	c, err := adminClient(cmd)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := c.QuarantineAction(id, action, dsn); err != nil {
+			return apiErr(err)
+		}
+		if wantJSON(cmd) {
+			if err := printJSON(cmd.OutOrStdout(), map[string]any{"id": id, "action": action, "dsn": dsn}); err != nil {
+				return err
+			}
+			continue
+		}
+		past := map[string]string{"release": "released", "delete": "deleted"}[action]
+		fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", id, past)
+	}
+	return nil
+}
+
+// registerQuarantine adds the quarantine gauges.
+func registerQuarantine(reg prometheus.Registerer, stats func() (int, int64)) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_quarantine_messages",
+			Help: "Messages held in the quarantine by edge checks."},
+			func() float64 { n, _ := stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_quarantine_bytes",
+			Help: "Bytes of the messages held in the quarantine."},
+			func() float64 { _, b := stats(); return float64(b) }))
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/admin"
+	"umbra/internal/queue"
+)
+
+type noDelivery struct{}
+
+func (noDelivery) Deliver(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }
+
+// Quarantined mail in the transport database is held by the daemon,
+// listed, shown, released into delivery and deleted through the admin
+// socket, and stays held across a crash and restart.
+func TestCLIQuarantine(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	r := startRecorder(t, sinkAddr)
+
+	// What an edge check quarantined at end of data (Message.Quarantine),
+	// stored as the session's Submit stores it.
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	store, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := queue.NewManager(store, noDelivery{}, queue.ManagerConfig{Hostname: "hub.e2e.test"})
+	for i := 0; i < 3; i++ {
+		m := &queue.Message{ID: store.NewID(time.Now()), From: "s@sender.test", Connector: "loopback", ClientIP: "127.0.0.9",
+			Quarantine: fmt.Sprintf("spam score %d", 10+i), Rcpts: []queue.Recipient{{Addr: "x@remote.test"}}}
+		body := fmt.Sprintf("Received: from x\r\nSubject: q-%d\r\n\r\nbody\r\n", i)
+		if err := mgr.Submit(context.Background(), m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+
+	d := startUmbra(t, cfg, listen)
+	list := func() map[string]admin.MessageView {
+		t.Helper()
+		out, code := cli(t, cfg, "queue", "quarantine", "list", "--json")
+		var ms []admin.MessageView
+		if code != 0 || json.Unmarshal([]byte(out), &ms) != nil {
+			t.Fatalf("quarantine list: exit %d\n%s", code, out)
+		}
+		bySubject := map[string]admin.MessageView{}
+		for _, m := range ms {
+			out, code := cli(t, cfg, "queue", "quarantine", "show", m.ID)
+			if code != 0 || !strings.Contains(out, "reason:     "+m.Quarantine) {
+				t.Fatalf("quarantine show %s: exit %d\n%s", m.ID, code, out)
+			}
+			_, subj, _ := strings.Cut(out, "subject:    ")
+			subj, _, _ = strings.Cut(subj, "\n")
+			bySubject[subj] = m
+		}
+		return bySubject
+	}
+	held := list()
+	if len(held) != 3 || held["q-1"].Quarantine != "spam score 11" || held["q-1"].State != "quarantined" {
+		t.Fatalf("held: %+v", held)
+	}
+	var qs []queue.QueueInfo
+	out, _ := cli(t, cfg, "queue", "list", "--json")
+	json.Unmarshal([]byte(out), &qs)
+	if len(qs) != 1 || qs[0].Name != "quarantine" || qs[0].Status != "held" || qs[0].Count != 3 {
+		t.Fatalf("queue list: %s", out)
+	}
+	if _, code := cli(t, cfg, "message", "resume", held["q-0"].ID); code == 0 {
+		t.Fatal("message resume released a quarantined message")
+	}
+	if out, code := cli(t, cfg, "queue", "quarantine", "release", held["q-0"].ID); code != 0 || !strings.Contains(out, "released") {
+		t.Fatalf("release: exit %d %s", code, out)
+	}
+	waitArrived(t, r, []string{"q-0"}, d)
+	if out, code := cli(t, cfg, "queue", "quarantine", "delete", held["q-1"].ID); code != 0 || !strings.Contains(out, "deleted") {
+		t.Fatalf("delete: exit %d %s", code, out)
+	}
+	if _, code := cli(t, cfg, "queue", "quarantine", "delete", "--dsn", held["q-1"].ID); code != exitNotFound {
+		t.Fatalf("second delete: exit %d, want %d", code, exitNotFound)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := cli(t, cfg, "track", "--json", "--message-id", held["q-0"].ID)
+		if strings.Contains(out, `"event": "release"`) && strings.Contains(out, "spam score 10") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the release is not tracked:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	d.kill() // a crash: q-2 stays quarantined
+	d = startUmbra(t, cfg, listen)
+	defer d.kill()
+	held = list()
+	if len(held) != 1 || held["q-2"].ID == "" {
+		t.Fatalf("after restart: %+v", held)
+	}
+	time.Sleep(2 * time.Second) // two retry intervals
+	if got := r.counts(); got["q-1"]+got["q-2"] != 0 || got["q-0"] != 1 {
+		t.Fatalf("delivered: %v", got)
+	}
+	if _, code := cli(t, cfg, "queue", "quarantine", "release", "0000000000000001"); code != exitNotFound {
+		t.Fatalf("release of an unknown message: exit %d", code)
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"umbra/internal/admin"
+	"umbra/internal/config"
+	"umbra/internal/routing"
+	"umbra/internal/tlspolicy"
+)
+
+// routeTLS is the outbound TLS policy of one explained recipient whose
+// route leaves through a send connector (route explain).
+type routeTLS struct {
+	Recipient string `json:"recipient"`
+	Connector string `json:"connector"`
+	// ConnectorTLS is the connector's tls setting; SmartHost set means
+	// the domain's own policies do not apply (the smart host is not its MX).
+	ConnectorTLS string `json:"connector_tls"`
+	SmartHost    bool   `json:"smart_host,omitempty"`
+	// Policy is the daemon's answer: DANE, the MTA-STS cache, or the
+	// connector setting per MX host; nil when no daemon answered.
+	Policy *tlspolicy.Explanation `json:"policy,omitempty"`
+	Note   string                 `json:"note,omitempty"`
+}
+
+// explainTLS asks the running daemon (its policy cache is in the
+// transport database, which only the daemon opens) which TLS policy
+// applies to each route that leaves through a send connector.
+func explainTLS(cmd *cobra.Command, cfg *config.Config, tp *routing.Topology, routes []routing.Route) []routeTLS {
+	var out []routeTLS
+	var client *admin.Client
+	sockErr := error(nil)
+	if sock, err := adminSocket(cmd); err == nil {
+		client = admin.NewClient(sock)
+	} else {
+		sockErr = err
+	}
+	asked := map[string]*tlspolicy.Explanation{}
+	for _, r := range routes {
+		if len(r.NextHops) == 0 || r.NextHops[0].Kind != routing.HopConnector {
+			continue
+		}
+		name := r.NextHops[0].Connector
+		rt := routeTLS{Recipient: r.Recipient, Connector: name, ConnectorTLS: config.TLSOpportunistic}
+		found := false
+		for _, sc := range cfg.SendConnectors {
+			if sc.Name == name {
+				rt.ConnectorTLS, rt.SmartHost, found = sc.TLS, len(sc.SmartHosts) > 0, true
+			}
+		}
+		if !found && tp != nil {
+			if tc, ok := tp.Connector(name); ok {
+				rt.SmartHost = len(tc.SmartHosts) > 0
+			}
+		}
+		domain := strings.ToLower(r.Recipient[strings.LastIndexByte(r.Recipient, '@')+1:])
+		switch {
+		case rt.SmartHost:
+			rt.Note = "smart host: the connector's tls setting applies (DANE and MTA-STS are for the domain's MX hosts)"
+		case client == nil:
+			rt.Note = fmt.Sprintf("DANE and MTA-STS not looked up: %v", sockErr)
+		default:
+			if ex, ok := asked[domain]; ok {
+				rt.Policy = ex
+				break
+			}
+			var ex tlspolicy.Explanation
+			if err := client.TLSPolicy(domain, &ex); err != nil {
+				rt.Note = fmt.Sprintf("DANE and MTA-STS not looked up (the policy cache is the daemon's): %v", err)
+			} else {
+				rt.Policy, asked[domain] = &ex, &ex
+			}
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+func printRouteTLS(out io.Writer, t routeTLS) {
+	fmt.Fprintf(out, "  tls policy:  send connector %s, tls: %s\n", t.Connector, t.ConnectorTLS)
+	if t.Note != "" {
+		fmt.Fprintf(out, "    %s\n", t.Note)
+	}
+	p := t.Policy
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(out, "    order: %s\n", p.Order)
+	fmt.Fprintf(out, "    dane: %s, mta-sts: %s, MX RRset DNSSEC-validated: %v\n", onOff(p.DANE), onOff(p.MTASTS), p.MXSecure)
+	if p.STS != nil {
+		fmt.Fprintf(out, "    mta-sts policy (%s): mode %s, mx %s, id %s, expires %s\n", p.STS.Source, p.STS.Mode,
+			strings.Join(p.STS.MX, " "), p.STS.ID, p.STS.Expires.UTC().Format("2006-01-02 15:04:05Z"))
+	}
+	if p.Error != "" {
+		fmt.Fprintf(out, "    error: %s\n", p.Error)
+	}
+	for _, h := range p.Hosts {
+		src := h.Source
+		if h.Mode != "" && h.Mode != h.Source {
+			src += " " + h.Mode
+		}
+		fmt.Fprintf(out, "    %s: %s — %s\n", h.MX, src, h.Effect)
+		if h.Detail != "" {
+			fmt.Fprintf(out, "      (%s)\n", h.Detail)
+		}
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}

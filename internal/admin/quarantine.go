@@ -1,0 +1,94 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"umbra/internal/queue"
+)
+
+// Quarantiner is what the quarantine commands need of the queue manager
+// (queue.Manager; queue/quarantine.go).
+type Quarantiner interface {
+	ReleaseQuarantined(ctx context.Context, id queue.ID) error
+	DeleteQuarantined(ctx context.Context, id queue.ID, dsn bool) error
+}
+
+// quarantineRoutes serves umbra queue quarantine:
+//
+//	GET  /v1/quarantine?limit=N        the quarantined messages, oldest first
+//	POST /v1/quarantine/{id}/release   schedule it for delivery
+//	POST /v1/quarantine/{id}/delete    remove it (?dsn=true: with a DSN)
+//
+// show is GET /v1/messages/{id}, whose view carries the reason.
+func (s *Server) quarantineRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/quarantine", func(w http.ResponseWriter, r *http.Request) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		ms, err := s.q.Messages(queue.MessageFilter{Queue: queue.QueueQuarantine, Limit: limit})
+		out := make([]MessageView, 0, len(ms))
+		now := s.now()
+		for _, m := range ms {
+			out = append(out, view(m, now))
+		}
+		reply(w, out, err)
+	})
+	mux.HandleFunc("POST /v1/quarantine/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := parseID(w, r)
+		if !ok {
+			return
+		}
+		qr, ok := s.q.(Quarantiner)
+		if !ok {
+			fail(w, http.StatusNotFound, "this server keeps no quarantine")
+			return
+		}
+		m, _ := s.q.Message(id)
+		if m == nil {
+			m = &queue.Message{ID: id}
+		}
+		action, dsn := r.PathValue("action"), r.URL.Query().Get("dsn") == "true"
+		var err error
+		switch action {
+		case "release":
+			err = qr.ReleaseQuarantined(r.Context(), id)
+		case "delete":
+			err = qr.DeleteQuarantined(r.Context(), id, dsn)
+			if dsn {
+				action = "delete --dsn"
+			}
+		default:
+			fail(w, http.StatusNotFound, "unknown quarantine action (release, delete)")
+			return
+		}
+		s.audit(r, "quarantine "+action, m, queue.QueueQuarantine, err)
+		if errors.Is(err, queue.ErrNotQuarantined) {
+			fail(w, http.StatusConflict, err.Error())
+			return
+		}
+		reply(w, map[string]string{"id": id.String()}, err)
+	})
+}
+
+// Quarantine lists the quarantined messages (limit 0: the server's
+// default of 1000).
+func (c *Client) Quarantine(limit int) ([]MessageView, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out []MessageView
+	return out, c.do("GET", "/v1/quarantine", q, &out)
+}
+
+// QuarantineAction releases or deletes (with a DSN when dsn) a
+// quarantined message.
+func (c *Client) QuarantineAction(id, action string, dsn bool) error {
+	q := url.Values{}
+	if dsn {
+		q.Set("dsn", "true")
+	}
+	return c.do("POST", "/v1/quarantine/"+url.PathEscape(id)+"/"+action, q, nil)
+}

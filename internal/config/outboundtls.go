@@ -1,0 +1,117 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"time"
+)
+
+// OutboundTLS is the destination domains' own TLS policies applied to
+// mail leaving through MX send connectors (package tlspolicy): DANE
+// (RFC 7672) first, then MTA-STS (RFC 8461), else the send connector's
+// tls setting; TLS reporting (RFC 8460) counts the outcomes.
+type OutboundTLS struct {
+	// DANE uses DNSSEC-validated TLSA records of MX hosts; it needs
+	// dns.trust_ad (a validating resolver on loopback), else it is off.
+	DANE bool `yaml:"dane"`
+	// MTASTS fetches, caches and applies MTA-STS policies.
+	MTASTS bool `yaml:"mta_sts"`
+	// CAFile holds extra PEM roots for policy hosts and MTA-STS MX
+	// certificates; empty: the system's roots only.
+	CAFile string `yaml:"ca_file"`
+	// MTASTSFetchTimeout bounds one policy fetch; MTASTSRefreshInterval is
+	// how often cached policies past half their max_age are fetched again.
+	MTASTSFetchTimeout    Duration `yaml:"mta_sts_fetch_timeout"`
+	MTASTSRefreshInterval Duration `yaml:"mta_sts_refresh_interval"`
+	TLSRPT                TLSRPT   `yaml:"tls_rpt"`
+	// Publish serves this server's own MTA-STS policy over HTTPS.
+	Publish MTASTSPublish `yaml:"mta_sts_publish"`
+}
+
+// MTASTSPublish is the MTA-STS policy the edge publishes for the
+// authoritative domains at https://mta-sts.<domain>/.well-known/mta-sts.txt
+// (the _mta-sts TXT record is the operator's to publish). Off unless
+// Listen is set.
+type MTASTSPublish struct {
+	Listen   string   `yaml:"listen"`
+	CertFile string   `yaml:"cert_file"` // valid for mta-sts.<each domain>
+	KeyFile  string   `yaml:"key_file"`
+	Mode     string   `yaml:"mode"` // enforce, testing or none
+	MX       []string `yaml:"mx"`
+	MaxAge   Duration `yaml:"max_age"` // default 7 days
+}
+
+// TLSRPT is the sending side of TLS reporting: the daily report of each
+// policy domain goes to the mailto: rua of its _smtp._tls record.
+type TLSRPT struct {
+	Enabled bool `yaml:"enabled"`
+	// From is the reports' sender (default server.postmaster);
+	// Organization their organization-name (default server.name);
+	// Contact their contact-info (default From).
+	From         string `yaml:"from"`
+	Organization string `yaml:"organization"`
+	Contact      string `yaml:"contact"`
+}
+
+// Defaults of outbound_tls.
+const (
+	DefaultMTASTSFetchTimeout    = 30 * time.Second
+	DefaultMTASTSRefreshInterval = time.Hour
+)
+
+func outboundTLSPresets() OutboundTLS {
+	return OutboundTLS{DANE: true, MTASTS: true, TLSRPT: TLSRPT{Enabled: true}}
+}
+
+func applyOutboundTLSDefaults(c *Config) {
+	o := &c.OutboundTLS
+	setDur(&o.MTASTSFetchTimeout, DefaultMTASTSFetchTimeout)
+	setDur(&o.MTASTSRefreshInterval, DefaultMTASTSRefreshInterval)
+	if o.Publish.Listen != "" {
+		setDur(&o.Publish.MaxAge, 7*24*time.Hour)
+		if o.Publish.Mode == "" {
+			o.Publish.Mode = "testing"
+		}
+	}
+	if o.TLSRPT.From == "" {
+		o.TLSRPT.From = c.Server.Postmaster
+	}
+	if o.TLSRPT.Organization == "" {
+		o.TLSRPT.Organization = c.Server.Name
+	}
+	if o.TLSRPT.Contact == "" {
+		o.TLSRPT.Contact = o.TLSRPT.From
+	}
+}
+
+func validateOutboundTLS(v *validator, c *Config) {
+	o := c.OutboundTLS
+	if o.MTASTSFetchTimeout <= 0 || o.MTASTSRefreshInterval <= 0 {
+		v.add("outbound_tls: mta_sts_fetch_timeout and mta_sts_refresh_interval must be positive", "outbound_tls")
+	}
+	if p := o.Publish; p.Listen != "" {
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			v.add(fmt.Sprintf("outbound_tls.mta_sts_publish.listen: %v", err), "outbound_tls", "mta_sts_publish", "listen")
+		}
+		if p.CertFile == "" || p.KeyFile == "" {
+			v.add("outbound_tls.mta_sts_publish needs cert_file and key_file", "outbound_tls", "mta_sts_publish")
+		}
+		switch p.Mode {
+		case "enforce", "testing", "none":
+		default:
+			v.add(fmt.Sprintf("outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not %q", p.Mode), "outbound_tls", "mta_sts_publish", "mode")
+		}
+		if p.Mode != "none" && len(p.MX) == 0 {
+			v.add("outbound_tls.mta_sts_publish.mx lists the MX hosts (patterns like *.example.com allowed)", "outbound_tls", "mta_sts_publish")
+		}
+		if p.MaxAge <= 0 || p.MaxAge.D() > 31557600*time.Second {
+			v.add("outbound_tls.mta_sts_publish.max_age must be between 1s and 31557600s", "outbound_tls", "mta_sts_publish", "max_age")
+		}
+	}
+	if o.TLSRPT.Enabled && o.TLSRPT.From != "" {
+		if _, err := mail.ParseAddress(o.TLSRPT.From); err != nil {
+			v.add(fmt.Sprintf("outbound_tls.tls_rpt.from: %v", err), "outbound_tls", "tls_rpt", "from")
+		}
+	}
+}

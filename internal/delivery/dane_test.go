@@ -1,0 +1,138 @@
+package delivery
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+	"umbra/internal/resolver"
+	"umbra/internal/resolver/dnstest"
+)
+
+// daneWorld is dane.test, a DNSSEC-signed zone served on 127.0.0.30 and
+// validated by a real unbound on 127.0.0.31 (the zone's KSK is its trust
+// anchor); umbra's resolver trusts unbound's AD bit. Its MX
+// mx.dane.test is 127.0.0.2; tlsa are the TLSA records of
+// _25._tcp.mx.dane.test ("" for none). It also publishes an MTA-STS
+// policy in testing mode, which DANE must override.
+func daneWorld(t *testing.T, tlsa ...string) (*tlsWorld, *dnstest.SignedZone) {
+	t.Helper()
+	recs := []string{
+		"dane.test. 300 IN MX 10 mx.dane.test.",
+		"mx.dane.test. 300 IN A 127.0.0.2",
+		`_mta-sts.dane.test. 300 IN TXT "v=STSv1; id=1"`,
+		"mta-sts.dane.test. 300 IN A 127.0.0.1",
+	}
+	for _, r := range tlsa {
+		recs = append(recs, "_25._tcp.mx.dane.test. 300 IN TLSA "+r)
+	}
+	z := dnstest.StartSigned(t, "127.0.0.30", "dane.test", recs...)
+	addr := dnstest.StartUnbound(t, "127.0.0.31", z)
+	res, err := resolver.New(resolver.Config{Servers: []string{addr}, TrustAD: true, Timeout: 3 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newTLSWorldOn(t, res)
+	w.sts.set("dane.test", "version: STSv1\nmode: testing\nmx: mx.dane.test\nmax_age: 86400\n")
+	return w, z
+}
+
+func spkiSHA256(c tls.Certificate) string {
+	s := sha256.Sum256(c.Leaf.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(s[:])
+}
+
+// DANE-EE: the MX's certificate matches its TLSA record; neither its
+// name nor its issuer matters. Delivered over TLS, reported as tlsa.
+func TestDANEMatch(t *testing.T) {
+	other := newTestCA(t) // an issuer umbra does not trust
+	cert := other.issue(t, "some-other-name.example")
+	w, _ := daneWorld(t, "3 1 1 "+spkiSHA256(cert))
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, true)
+	if !w.eng.MXSecure(context.Background(), "dane.test") {
+		t.Fatal("the validated MX RRset is not secure: the AD bit did not flow")
+	}
+	m := message("a@dane.test")
+	m.RequireTLS = true // DANE is verified TLS
+	r := w.deliver(m)
+	if r.Outcome != queue.RelayedOK {
+		t.Fatalf("DANE-EE match: %+v", r)
+	}
+	if got := mx.received(); len(got) != 1 || !got[0].tls {
+		t.Fatalf("received %+v", got)
+	}
+	if got := w.rep.list(); len(got) != 1 || got[0] != "dane.test tlsa mx.dane.test success" {
+		t.Errorf("reports %q", got)
+	}
+}
+
+// DANE-EE mismatch: deferred with 4.7.5, nothing sent — although the
+// domain's MTA-STS policy (testing) would have let it through: DANE
+// comes first.
+func TestDANEMismatch(t *testing.T) {
+	cert := newTestCA(t).issue(t, "mx.dane.test")
+	w, _ := daneWorld(t, "3 1 1 "+strings.Repeat("ab", 32))
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	r := w.deliver(message("a@dane.test"))
+	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5") || !strings.Contains(r.Reply, "dane") {
+		t.Fatalf("DANE mismatch: %+v", r)
+	}
+	if len(mx.received()) != 0 {
+		t.Fatal("mail sent to a host whose certificate matches no TLSA record")
+	}
+	if got := w.rep.list(); len(got) != 1 || got[0] != "dane.test tlsa mx.dane.test validation-failure" {
+		t.Errorf("reports %q", got)
+	}
+}
+
+// DANE-TA: the MX's chain holds the CA its TLSA record names, and the
+// certificate carries the MX's name; a certificate for another name
+// under the same CA fails.
+func TestDANETrustAnchor(t *testing.T) {
+	ca := newTestCA(t)
+	s := sha256.Sum256(ca.cert.Raw)
+	w, _ := daneWorld(t, "2 0 1 "+hex.EncodeToString(s[:]))
+	good := ca.issue(t, "mx.dane.test")
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &good, false)
+	if r := w.deliver(message("a@dane.test")); r.Outcome != queue.RelayedOK || len(mx.received()) != 1 {
+		t.Fatalf("DANE-TA with the right name: %+v", r)
+	}
+	mx.srv.Close()
+	bad := ca.issue(t, "elsewhere.example")
+	startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &bad, false)
+	m := message("a@dane.test")
+	m.ID++
+	if r := w.deliver(m); r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5") {
+		t.Fatalf("DANE-TA with another name: %+v", r)
+	}
+}
+
+// With usable TLSA records TLS is mandatory: an MX without STARTTLS is
+// deferred, never sent to in plaintext; a forged (bogus) TLSA answer is
+// a lookup failure that defers too.
+func TestDANERequiresTLS(t *testing.T) {
+	cert := newTestCA(t).issue(t, "mx.dane.test")
+	w, _ := daneWorld(t, "3 1 1 "+spkiSHA256(cert))
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), nil, false)
+	r := w.deliver(message("a@dane.test"))
+	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5") || len(mx.received()) != 0 {
+		t.Fatalf("DANE host without STARTTLS: %+v", r)
+	}
+	if got := w.rep.list(); len(got) != 1 || got[0] != "dane.test tlsa mx.dane.test starttls-not-supported" {
+		t.Errorf("reports %q", got)
+	}
+
+	w, z := daneWorld(t, "3 1 1 "+spkiSHA256(cert))
+	z.Bogus("_25._tcp.mx.dane.test") // before unbound has seen it
+	mx = startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	r = w.deliver(message("a@dane.test"))
+	if r.Outcome != queue.Deferred || !strings.Contains(r.Reply, "TLSA lookup failed") || len(mx.received()) != 0 {
+		t.Fatalf("bogus TLSA: %+v", r)
+	}
+}

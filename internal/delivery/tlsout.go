@@ -1,0 +1,190 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"strings"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/smtp"
+	"umbra/internal/tlspolicy"
+)
+
+// destTLS is the TLS policy state of one delivery to a destination
+// through a send connector (tlsout.go): which policies the domain has,
+// and what the message asks.
+type destTLS struct {
+	eng        *tlspolicy.Engine
+	dom        string
+	mx         bool // MX route: the domain's own policies apply (not a smart host)
+	sts        *tlspolicy.STSPolicy
+	mxSecure   bool
+	requireTLS bool            // REQUIRETLS (RFC 8689)
+	noPolicy   bool            // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
+	tlsFailed  bool            // a host failed on TLS (for REQUIRETLS's DSN)
+	unlisted   map[string]bool // MX hosts an MTA-STS testing policy does not list
+}
+
+// outboundTLS prepares the TLS policy of a send-connector group. Without
+// an engine, or for a smart host, only the connector's setting applies.
+func (d *Deliverer) outboundTLS(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) *destTLS {
+	t := &destTLS{eng: st.cfg.TLSPolicy, dom: g.dom, requireTLS: m.RequireTLS}
+	t.noPolicy = !m.RequireTLS && tlsRequiredNo(body)
+	t.mx = len(g.conn.cfg.SmartHosts) == 0 && g.dom != ""
+	if t.eng == nil || !t.mx {
+		return t
+	}
+	t.mxSecure = t.eng.MXSecure(ctx, g.dom)
+	t.sts, _ = t.eng.STS(ctx, g.dom)
+	return t
+}
+
+// filterHosts drops the MX hosts an enforced MTA-STS policy does not
+// list (RFC 8461 §4.1); under testing they stay and the mismatch is
+// reported. With no host left the group is deferred.
+func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []queue.Result) {
+	if t.sts == nil || t.sts.Mode == tlspolicy.ModeNone || t.eng == nil {
+		return hosts, nil
+	}
+	enforce := t.sts.Mode == tlspolicy.ModeEnforce && !t.noPolicy || t.requireTLS
+	var kept []host
+	for _, h := range hosts {
+		if t.sts.MatchMX(h.name) {
+			kept = append(kept, h)
+			continue
+		}
+		if !enforce { // kept; its session is reported as a validation failure
+			if t.unlisted == nil {
+				t.unlisted = map[string]bool{}
+			}
+			t.unlisted[h.name] = true
+			kept = append(kept, h)
+			continue
+		}
+		if r := t.eng.Reporter(); r != nil {
+			r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
+		}
+	}
+	if len(kept) == 0 {
+		reply := "451 4.7.5 no MX host of " + t.dom + " matches its MTA-STS policy"
+		if t.requireTLS {
+			return nil, failAll(g.rcpts, g.dom, "550 5.7.10 REQUIRETLS: "+reply[10:])
+		}
+		return nil, deferAll(g.rcpts, g.dom, reply)
+	}
+	return kept, nil
+}
+
+// hostTLS decides the policy for one host: DANE, then MTA-STS (through
+// the engine), else the connector's. A TLSA lookup that failed in a
+// signed zone defers the host; a REQUIRETLS message with no way to
+// verify the host fails (550 5.7.10).
+func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, h host) (*tlspolicy.Decision, error) {
+	var dec *tlspolicy.Decision
+	if t.eng != nil && t.mx {
+		var err error
+		dec, err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, t.sts)
+		if err != nil {
+			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
+		}
+	}
+	if dec != nil && t.noPolicy {
+		cp := *dec // the sender asked that policies not stop the message
+		cp.Require, cp.Enforce = false, false
+		dec = &cp
+	}
+	if dec != nil && t.requireTLS && dec.Source == tlspolicy.SourceMTASTS && dec.Verify != nil {
+		cp := *dec // RFC 8689 §4.2.1: testing counts as enforce
+		cp.Require, cp.Enforce = true, true
+		dec = &cp
+	}
+	if t.requireTLS && !(dec.Verified() && dec.Enforce) && sc.cfg.TLS != config.TLSVerify {
+		return nil, fmt.Errorf("%w: 550 5.7.10 REQUIRETLS: no verified TLS to %s (no DANE or MTA-STS policy, connector %s is %s)",
+			errPermanent, h, sc.cfg.Name, sc.cfg.TLS)
+	}
+	return dec, nil
+}
+
+// tlsOptions applies a decision to the connector's TLS setting. verr
+// receives the decision's verification error of the handshake.
+func tlsOptions(policy smtp.TLSPolicy, dec *tlspolicy.Decision, verr *error) (smtp.TLSPolicy, func(tls.ConnectionState) error) {
+	if dec == nil {
+		return policy, nil
+	}
+	connectorVerify := policy == smtp.TLSVerify // the connector's own check stays in force
+	if dec.Require && !connectorVerify {
+		policy = smtp.TLSRequired
+	} else if policy == smtp.TLSNone {
+		policy = smtp.TLSOpportunistic // testing: try TLS, report what happens
+	}
+	if dec.Verify == nil {
+		return policy, nil
+	}
+	if connectorVerify {
+		// The callback checks instead of the host name check: DANE's
+		// match authenticates by itself (RFC 7672); MTA-STS's is the
+		// same WebPKI check for the MX name, and stays mandatory here.
+		policy = smtp.TLSRequired
+	}
+	return policy, func(cs tls.ConnectionState) error {
+		err := dec.Verify(cs)
+		*verr = err
+		if err != nil && (dec.Enforce || connectorVerify) {
+			return err
+		}
+		return nil
+	}
+}
+
+// reportTLS counts one session's TLS outcome for TLS reporting.
+func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, failure error) {
+	if t.eng == nil || !t.mx {
+		return
+	}
+	r := t.eng.Reporter()
+	if r == nil {
+		return
+	}
+	typ := tlspolicy.PolicyNotFound
+	if dec != nil {
+		typ = dec.PolicyType
+	}
+	switch {
+	case failure != nil:
+		r.Result(t.dom, typ, mx, tlspolicy.ResultType(dec, failure))
+	case t.unlisted[mx]:
+		r.Result(t.dom, typ, mx, "validation-failure")
+	case c != nil && c.TLS:
+		r.Result(t.dom, typ, mx, "")
+	case dec != nil:
+		r.Result(t.dom, typ, mx, "starttls-not-supported")
+	}
+}
+
+// tlsRequiredNo reports whether the header section carries
+// "TLS-Required: No" (RFC 8689 §5).
+func tlsRequiredNo(body []byte) bool {
+	end := bytes.Index(body, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(body)
+	}
+	for _, line := range bytes.Split(body[:end], []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && strings.EqualFold(string(k), "TLS-Required") {
+			return strings.EqualFold(strings.TrimSpace(string(v)), "no")
+		}
+	}
+	return false
+}
+
+// tlsFailure is the error a failed handshake is reported under: the
+// policy's verification error, else the host's lack of STARTTLS.
+func tlsFailure(verr, err error) error {
+	if verr != nil {
+		return verr
+	}
+	return tlspolicy.NoSTARTTLS(err)
+}

@@ -1,0 +1,721 @@
+package milter
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/smtp"
+)
+
+// Check is one configured milter of a receive connector: an edge check
+// (internal/smtp filter.go) that opens one milter connection per SMTP
+// session and sends it every stage at its time.
+type Check struct {
+	cfg      config.Milter
+	network  string
+	address  string
+	failOpen bool
+	hostname string
+	log      *slog.Logger
+	met      *Metrics
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// New makes the check of one configured milter. hostname is the
+// server's name ($j); met may be nil.
+func New(cfg config.Milter, hostname string, log *slog.Logger, met *Metrics) (*Check, error) {
+	network, address, err := config.MilterAddress(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("milter %s: %w", cfg.Name, err)
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(discard{}, nil))
+	}
+	c := &Check{cfg: cfg, network: network, address: address, failOpen: cfg.OnFailure == config.MilterOnFailureAccept,
+		hostname: hostname, log: log.With("milter", cfg.Name), met: met}
+	d := net.Dialer{Timeout: cfg.ConnectTimeout.D()}
+	c.dial = d.DialContext
+	return c, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Name is the check's name in logs and metrics.
+func (c *Check) Name() string { return "milter " + c.cfg.Name }
+
+// Open starts the check's state for one SMTP session; the connection
+// to the milter is made at the Connect stage.
+func (c *Check) Open(ctx context.Context, info *smtp.ConnInfo) smtp.CheckSession {
+	s := &session{c: c, ctx: ctx, macros: map[string]string{
+		"j":             c.hostname,
+		"{daemon_name}": info.Connector,
+		"v":             "umbra",
+		"{client_addr}": info.IP.String(),
+		"{client_port}": strconv.Itoa(int(info.Port)),
+		"{client_name}": "unknown",
+		"_":             "unknown [" + info.IP.String() + "]",
+	}}
+	return s
+}
+
+// session is one SMTP session's conversation with the milter. The SMTP
+// session calls it from its own goroutine only.
+type session struct {
+	c      *Check
+	ctx    context.Context
+	conn   net.Conn
+	br     *bufio.Reader
+	stop   func() bool // ends the context watch
+	neg    negotiation
+	macros map[string]string
+
+	failed   bool // the milter failed: its failure policy answers
+	done     bool // the milter accepted the session: it hears no more
+	msgDone  bool // the milter decided the message: no more events for it
+	inTx     bool // MAIL was sent and the message not ended: an abort is owed
+	skipRcpt bool // the milter said SKIP at RCPT
+}
+
+func (s *session) Name() string { return s.c.Name() }
+
+// Replies umbra gives for a milter's plain actions, Postfix's texts.
+var (
+	replyTempfail = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: "Service unavailable - try again later"}
+	replyRejectCx = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Access denied"}
+	replyReject   = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Command rejected"}
+	replyRejectMs = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Message content rejected"}
+)
+
+// Stages, as metrics and logs name them.
+const (
+	stConnect = "connect"
+	stHelo    = "helo"
+	stMail    = "mail"
+	stRcpt    = "rcpt"
+	stData    = "data"
+	stHeader  = "header"
+	stEOH     = "eoh"
+	stBody    = "body"
+	stEOM     = "eom"
+	stAbort   = "abort"
+)
+
+// fail closes the milter connection after an error and returns what the
+// failure policy answers: 451 4.7.1 now and for the rest of the
+// session, or nothing (the milter is left out).
+func (s *session) fail(stage string, err error) smtp.Verdict {
+	policy := config.MilterOnFailureTempfail
+	if s.c.failOpen {
+		policy = config.MilterOnFailureAccept
+	}
+	reason := "io"
+	var ne net.Error
+	switch {
+	case errors.Is(err, errProtocol):
+		reason = "protocol"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		reason = "timeout"
+	case stage == stConnect && s.conn == nil:
+		reason = "connect"
+	}
+	s.c.log.Warn("milter failed", "stage", stage, "reason", reason, "err", err, "on_failure", policy)
+	s.c.met.failure(s.c.cfg.Name, stage, reason)
+	s.closeConn()
+	s.failed = true
+	return s.failVerdict()
+}
+
+func (s *session) failVerdict() smtp.Verdict {
+	if s.c.failOpen {
+		return smtp.Verdict{}
+	}
+	return smtp.Verdict{Reply: replyTempfail}
+}
+
+func (s *session) closeConn() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+}
+
+// send writes one packet (with the stage's macros before it when
+// there are any) under timeout.
+func (s *session) send(code byte, data []byte, macroStage int, timeout time.Duration) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	var b []byte
+	if macroStage >= 0 {
+		b = s.appendMacros(b, code, macroStage)
+	}
+	b = appendPacket(b, code, data)
+	s.conn.SetDeadline(time.Now().Add(timeout))
+	_, err := s.conn.Write(b)
+	return err
+}
+
+// await reads the milter's reply, past progress notes. Each note
+// restarts the timeout, as in Postfix, but never past maxProgress
+// timeouts from the start: a milter cannot hold a session for ever.
+func (s *session) await(timeout time.Duration) (reply, error) {
+	limit := time.Now().Add(maxProgress * timeout)
+	for {
+		s.conn.SetDeadline(minTime(time.Now().Add(timeout), limit))
+		p, err := readPacket(s.br)
+		if err != nil {
+			return reply{}, err
+		}
+		r, err := parseReply(p)
+		if err != nil {
+			return r, err
+		}
+		if r.code != repProgress {
+			return r, nil
+		}
+	}
+}
+
+// maxProgress bounds how far progress notes stretch one reply's wait,
+// in timeouts.
+const maxProgress = 4
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// event sends one event and, unless the milter negotiated no reply,
+// reads the reply: a plain action (a modification is a protocol error
+// here; SKIP only where skip allows it).
+func (s *session) event(code byte, data []byte, macroStage int, timeout time.Duration, noReply bool, skip bool) (reply, error) {
+	if err := s.send(code, data, macroStage, timeout); err != nil {
+		return reply{}, err
+	}
+	if noReply {
+		return reply{code: repContinue}, nil
+	}
+	r, err := s.await(timeout)
+	if err != nil {
+		return r, err
+	}
+	switch r.code {
+	case repAccept, repContinue, repDiscard, repReject, repTempfail, repReplyCode:
+	case repSkip:
+		if !skip || s.neg.protocol&protoSkip == 0 {
+			return r, protoErr("SKIP where it is not allowed")
+		}
+	default:
+		return r, protoErr("reply %q to an event", r.code)
+	}
+	return r, nil
+}
+
+// defaultMacros are the macros sent at each stage when the milter
+// names none (SMFIF_SETSYMLIST): Postfix's milter_*_macros defaults and
+// the client's address.
+var defaultMacros = map[int][]string{
+	stageConnect: {"j", "{daemon_name}", "v", "_", "{client_addr}", "{client_port}", "{client_name}"},
+	stageHelo:    {"{client_addr}"},
+	stageMail:    {"i", "{auth_authen}", "{mail_addr}"},
+	stageRcpt:    {"i", "{rcpt_addr}"},
+	stageData:    {"i"},
+	stageEOH:     {"i"},
+	stageEOM:     {"i"},
+}
+
+// appendMacros encodes an SMFIC_MACRO packet for the event code with
+// the stage's macros that have a value; nothing when none has.
+func (s *session) appendMacros(b []byte, code byte, stage int) []byte {
+	names, ok := s.neg.macros[uint32(stage)]
+	if !ok {
+		names = defaultMacros[stage]
+	}
+	data := []byte{code}
+	for _, n := range names {
+		v, ok := s.macros[n]
+		if !ok {
+			v, ok = s.macros[altMacroName(n)]
+		}
+		if !ok || v == "" {
+			continue
+		}
+		data = appendCString(data, n)
+		data = appendCString(data, v)
+	}
+	if len(data) == 1 {
+		return b
+	}
+	return appendPacket(b, cmdMacro, data)
+}
+
+// altMacroName maps "i" to "{i}" and back: milters ask for either.
+func altMacroName(n string) string {
+	if strings.HasPrefix(n, "{") && strings.HasSuffix(n, "}") && len(n) == 3 {
+		return n[1:2]
+	}
+	if len(n) == 1 {
+		return "{" + n + "}"
+	}
+	return n
+}
+
+// verdict maps a plain action at a stage to the session's verdict.
+func (s *session) verdict(stage string, r reply) smtp.Verdict {
+	s.c.met.reply(s.c.cfg.Name, stage, r.code)
+	envelope := stage == stConnect || stage == stHelo
+	switch r.code {
+	case repAccept:
+		if envelope {
+			s.done = true
+		} else {
+			s.msgDone = true
+		}
+	case repDiscard:
+		if !envelope {
+			s.msgDone = true
+		}
+		return smtp.Verdict{Discard: true}
+	case repReject:
+		switch {
+		case envelope:
+			return smtp.Verdict{Reply: replyRejectCx}
+		case stage == stMail || stage == stRcpt:
+			return smtp.Verdict{Reply: replyReject}
+		}
+		s.msgDone = true
+		return smtp.Verdict{Reply: replyRejectMs}
+	case repTempfail:
+		if !envelope && stage != stRcpt {
+			s.msgDone = true
+		}
+		return smtp.Verdict{Reply: replyTempfail}
+	case repReplyCode:
+		if !envelope && stage != stRcpt {
+			s.msgDone = true
+		}
+		return smtp.Verdict{Reply: r.smtp}
+	}
+	return smtp.Verdict{}
+}
+
+// Connect opens the milter connection, negotiates, and sends the
+// connect event.
+func (s *session) Connect(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
+	if s.failed {
+		return s.failVerdict()
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.c.cfg.ConnectTimeout.D())
+	conn, err := s.c.dial(dctx, s.c.network, s.c.address)
+	cancel()
+	if err != nil {
+		return s.fail(stConnect, err)
+	}
+	s.conn, s.br = conn, bufio.NewReader(conn)
+	s.stop = context.AfterFunc(s.ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	if err := s.negotiate(); err != nil {
+		return s.fail(stConnect, err)
+	}
+	if s.neg.protocol&protoNoConnect != 0 {
+		s.conn.SetDeadline(time.Now().Add(s.c.cfg.CommandTimeout.D()))
+		if _, err := s.conn.Write(s.appendMacros(nil, cmdConnect, stageConnect)); err != nil {
+			return s.fail(stConnect, err)
+		}
+		return smtp.Verdict{}
+	}
+	data := appendCString(nil, s.macros["{client_name}"])
+	if info.IP.Is4() || info.IP.Is4In6() {
+		data = append(data, '4')
+	} else {
+		data = append(data, '6')
+	}
+	data = binary.BigEndian.AppendUint16(data, info.Port)
+	data = appendCString(data, info.IP.Unmap().String())
+	r, err := s.event(cmdConnect, data, stageConnect, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRConnect != 0, false)
+	if err != nil {
+		return s.fail(stConnect, err)
+	}
+	return s.verdict(stConnect, r)
+}
+
+func (s *session) negotiate() error {
+	data := binary.BigEndian.AppendUint32(nil, protocolVersion)
+	data = binary.BigEndian.AppendUint32(data, offeredActions)
+	data = binary.BigEndian.AppendUint32(data, offeredProtocol)
+	if err := s.send(cmdOptNeg, data, -1, s.c.cfg.CommandTimeout.D()); err != nil {
+		return err
+	}
+	s.conn.SetDeadline(time.Now().Add(s.c.cfg.CommandTimeout.D()))
+	p, err := readPacket(s.br)
+	if err != nil {
+		return err
+	}
+	s.neg, err = parseOptNeg(p)
+	if err != nil {
+		return err
+	}
+	if s.neg.ignored != 0 {
+		s.c.log.Debug("milter asked for actions umbra does not offer; they will be ignored", "actions", fmt.Sprintf("%#x", s.neg.ignored))
+	}
+	return nil
+}
+
+// active: the milter takes part in this session's stages.
+func (s *session) active() bool { return s.conn != nil && !s.failed && !s.done }
+
+func (s *session) Helo(ctx context.Context, info *smtp.ConnInfo, name string) smtp.Verdict {
+	if s.failed {
+		return s.failVerdict()
+	}
+	if !s.active() {
+		return smtp.Verdict{}
+	}
+	if s.neg.protocol&protoNoHelo != 0 {
+		return smtp.Verdict{}
+	}
+	r, err := s.event(cmdHelo, appendCString(nil, name), stageHelo, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRHelo != 0, false)
+	if err != nil {
+		return s.fail(stHelo, err)
+	}
+	return s.verdict(stHelo, r)
+}
+
+func (s *session) Mail(ctx context.Context, info *smtp.ConnInfo, from string, opts *gosmtp.MailOptions) smtp.Verdict {
+	if s.failed {
+		return s.failVerdict()
+	}
+	if !s.active() {
+		return smtp.Verdict{}
+	}
+	s.msgDone, s.skipRcpt, s.inTx = false, false, true
+	delete(s.macros, "i")
+	s.macros["{mail_addr}"] = from
+	s.macros["{auth_authen}"] = info.User
+	if s.neg.protocol&protoNoMail != 0 {
+		return smtp.Verdict{}
+	}
+	data := appendCString(nil, "<"+from+">")
+	for _, a := range mailArgs(opts) {
+		data = appendCString(data, a)
+	}
+	r, err := s.event(cmdMail, data, stageMail, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRMail != 0, false)
+	if err != nil {
+		return s.fail(stMail, err)
+	}
+	return s.verdict(stMail, r)
+}
+
+// mailArgs are MAIL's ESMTP parameters as the client gave them.
+func mailArgs(o *gosmtp.MailOptions) []string {
+	if o == nil {
+		return nil
+	}
+	var a []string
+	if o.Size > 0 {
+		a = append(a, "SIZE="+strconv.FormatInt(o.Size, 10))
+	}
+	if o.Body != "" {
+		a = append(a, "BODY="+string(o.Body))
+	}
+	if o.UTF8 {
+		a = append(a, "SMTPUTF8")
+	}
+	if o.Return != "" {
+		a = append(a, "RET="+string(o.Return))
+	}
+	if o.EnvelopeID != "" {
+		a = append(a, "ENVID="+o.EnvelopeID)
+	}
+	if o.Auth != nil {
+		a = append(a, "AUTH=<"+*o.Auth+">")
+	}
+	return a
+}
+
+func (s *session) Rcpt(ctx context.Context, info *smtp.ConnInfo, from, to string) smtp.Verdict {
+	if s.failed {
+		return s.failVerdict()
+	}
+	if !s.active() || s.msgDone || s.skipRcpt {
+		return smtp.Verdict{}
+	}
+	s.macros["{rcpt_addr}"] = to
+	if s.neg.protocol&protoNoRcpt != 0 {
+		return smtp.Verdict{}
+	}
+	r, err := s.event(cmdRcpt, appendCString(nil, "<"+to+">"), stageRcpt, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRRcpt != 0, true)
+	if err != nil {
+		return s.fail(stRcpt, err)
+	}
+	if r.code == repSkip {
+		s.c.met.reply(s.c.cfg.Name, stRcpt, r.code)
+		s.skipRcpt = true
+		return smtp.Verdict{}
+	}
+	return s.verdict(stRcpt, r)
+}
+
+// Data replays the message to the milter — DATA, each header field, end
+// of headers, the body in chunks, end of message — and applies the
+// modifications it answers with when it accepts.
+func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transaction) smtp.Verdict {
+	if s.failed {
+		return s.failVerdict()
+	}
+	if !s.active() || s.msgDone {
+		return smtp.Verdict{}
+	}
+	s.macros["i"] = t.QueueID
+	p := s.neg.protocol
+	if p&protoNoData == 0 {
+		r, err := s.event(cmdData, nil, stageData, s.c.cfg.CommandTimeout.D(), p&protoNRData != 0, false)
+		if err != nil {
+			return s.fail(stData, err)
+		}
+		if r.code != repContinue {
+			return s.verdict(stData, r)
+		}
+	}
+	m := parseMessage(t.Content)
+	dt := s.c.cfg.DataTimeout.D()
+	if p&protoNoHeaders == 0 {
+		for _, f := range m.fields {
+			data := appendCString(nil, f.name)
+			data = appendCString(data, f.value())
+			r, err := s.event(cmdHeader, data, -1, dt, p&protoNRHeader != 0, true)
+			if err != nil {
+				return s.fail(stHeader, err)
+			}
+			if r.code == repSkip {
+				break
+			}
+			if r.code != repContinue {
+				return s.verdict(stHeader, r)
+			}
+		}
+	}
+	if p&protoNoEOH == 0 {
+		r, err := s.event(cmdEOH, nil, stageEOH, dt, p&protoNREOH != 0, false)
+		if err != nil {
+			return s.fail(stEOH, err)
+		}
+		if r.code != repContinue {
+			return s.verdict(stEOH, r)
+		}
+	}
+	if p&protoNoBody == 0 {
+		for b := m.body; len(b) > 0; {
+			n := min(len(b), chunkSize)
+			r, err := s.event(cmdBody, b[:n], -1, dt, p&protoNRBody != 0, true)
+			if err != nil {
+				return s.fail(stBody, err)
+			}
+			if r.code == repSkip {
+				break
+			}
+			if r.code != repContinue {
+				return s.verdict(stBody, r)
+			}
+			b = b[n:]
+		}
+	}
+	return s.endOfMessage(m, t)
+}
+
+// maxReplacedBody bounds a replacement body a milter sends.
+const maxReplacedBody = 64 << 20
+
+func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
+	et := s.c.cfg.EOMTimeout.D()
+	if err := s.send(cmdEOB, nil, stageEOM, et); err != nil {
+		return s.fail(stEOM, err)
+	}
+	var mods []reply
+	var final reply
+	size := 0
+	for {
+		r, err := s.await(et)
+		if err != nil {
+			return s.fail(stEOM, err)
+		}
+		if r.code == repSkip {
+			return s.fail(stEOM, protoErr("SKIP at end of message"))
+		}
+		if r.code == repReplyCode || r.code == repAccept || r.code == repContinue || r.code == repDiscard ||
+			r.code == repReject || r.code == repTempfail {
+			final = r
+			break
+		}
+		if r.code == repReplBody {
+			size += len(r.body)
+			if size > maxReplacedBody {
+				return s.fail(stEOM, protoErr("replacement body over %d octets", maxReplacedBody))
+			}
+		}
+		mods = append(mods, r)
+	}
+	s.inTx = false // the milter is back before MAIL
+	switch final.code {
+	case repAccept, repContinue:
+	default:
+		return s.verdict(stEOM, final)
+	}
+	s.c.met.reply(s.c.cfg.Name, stEOM, final.code)
+	v, err := s.apply(m, mods, t)
+	if err != nil {
+		return s.fail(stEOM, err)
+	}
+	return v
+}
+
+// apply makes the modifications a milter sent at end of message, in
+// order, to t; those whose action it did not negotiate are logged and
+// ignored.
+func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verdict, error) {
+	var v smtp.Verdict
+	edited := false
+	var body []byte
+	replaced := false
+	rcpts := t.Rcpts
+	for _, r := range mods {
+		need, name := actionOf(r.code)
+		if s.neg.actions&need == 0 {
+			s.c.log.Info("milter modification not negotiated; ignored", "action", name)
+			continue
+		}
+		s.c.met.modification(s.c.cfg.Name, name)
+		switch r.code {
+		case repAddHeader, repInsHeader, repChgHeader:
+			if !validName(r.name) {
+				return v, protoErr("header name %q", r.name)
+			}
+			switch r.code {
+			case repAddHeader:
+				m.addHeader(r.name, r.value)
+			case repInsHeader:
+				m.insertHeader(r.index, r.name, r.value)
+			default:
+				m.changeHeader(r.index, r.name, r.value)
+			}
+			edited = true
+		case repReplBody:
+			body = append(body, r.body...)
+			replaced = true
+		case repAddRcpt:
+			a, err := smtp.ParseAddress(r.rcpt)
+			if err != nil {
+				return v, protoErr("added recipient %q: %v", r.rcpt, err)
+			}
+			if !containsFold(rcpts, a.String()) {
+				rcpts = append(rcpts, a.String())
+			}
+		case repDelRcpt:
+			out := rcpts[:0:0]
+			for _, x := range rcpts {
+				if !strings.EqualFold(x, r.rcpt) {
+					out = append(out, x)
+				}
+			}
+			rcpts = out
+		case repQuarantine:
+			reason := strings.Map(func(r rune) rune {
+				if r < 0x20 || r == 0x7f {
+					return ' '
+				}
+				return r
+			}, r.reason)
+			if reason == "" {
+				reason = "quarantined by milter " + s.c.cfg.Name
+			}
+			v.Quarantine = reason
+		}
+	}
+	if replaced {
+		m.replaceBody(body)
+		edited = true
+	}
+	if edited {
+		t.Content = m.bytes()
+	}
+	t.Rcpts = rcpts
+	return v, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// actionOf names a modification and the negotiated action it needs.
+func actionOf(code byte) (uint32, string) {
+	switch code {
+	case repAddHeader:
+		return actAddHeaders, "add_header"
+	case repInsHeader:
+		return actAddHeaders, "insert_header"
+	case repChgHeader:
+		return actChgHeaders, "change_header"
+	case repReplBody:
+		return actChgBody, "replace_body"
+	case repAddRcpt:
+		return actAddRcpt, "add_rcpt"
+	case repAddRcptPar:
+		return actAddRcptPar, "add_rcpt_par"
+	case repDelRcpt:
+		return actDelRcpt, "delete_rcpt"
+	case repQuarantine:
+		return actQuarantine, "quarantine"
+	case repChgFrom:
+		return actChgFrom, "change_from"
+	}
+	return 0, "unknown"
+}
+
+// Reset aborts the milter's view of a transaction that did not reach
+// the end of message (SMFIC_ABORT; no reply).
+func (s *session) Reset() {
+	s.msgDone, s.skipRcpt = false, false
+	if !s.inTx {
+		return
+	}
+	s.inTx = false
+	if !s.active() {
+		return
+	}
+	if err := s.send(cmdAbort, nil, -1, s.c.cfg.CommandTimeout.D()); err != nil {
+		s.fail(stAbort, err)
+	}
+}
+
+// Close says goodbye (SMFIC_QUIT) and closes the connection.
+func (s *session) Close() {
+	if s.conn != nil && !s.failed {
+		s.conn.SetDeadline(time.Now().Add(min(s.c.cfg.CommandTimeout.D(), time.Second)))
+		s.conn.Write(appendPacket(nil, cmdQuit, nil))
+	}
+	s.closeConn()
+}

@@ -1,0 +1,33 @@
+// Package milter is umbra's Sendmail milter client (protocol version 6)
+// as an edge check of internal/smtp's chain (filter.go): a Check per
+// configured milter, whose Open gives each SMTP session its own
+// conversation on one connection.
+//
+// Invariants and failure semantics:
+//   - Events go at their time: connect and HELO when the first greeting
+//     makes the session, MAIL and RCPT when umbra accepted them, and at
+//     end of data DATA, each header field, end of headers, the body in
+//     chunks and end of message. A transaction that ends earlier is
+//     aborted on the milter (SMFIC_ABORT) by the session's Reset.
+//   - Negotiation offers only what apply implements (add, insert,
+//     change and delete header, replace body, add and delete recipient,
+//     quarantine, macro lists). A modification the milter did not
+//     negotiate is logged and ignored, never applied.
+//   - Every read and write has a deadline (command, data or end-of-
+//     message timeout) and the server's context cuts them short at
+//     shutdown. A packet is 1 to 1 MiB long; replacement bodies are
+//     bounded. Anything malformed, a timeout or a dead connection fails
+//     the milter for the rest of the session: on_failure tempfail
+//     answers 451 4.7.1 to that command and every later one, accept
+//     leaves the milter out. Nothing a milter sends can panic the
+//     session (fuzzed: FuzzParseReply, FuzzParseOptNeg, FuzzHeaderEdits).
+//   - Modifications apply only when the final reply accepts the
+//     message, in the order sent; a reject, tempfail, discard or reply
+//     code at end of message drops them. Header edits keep the header
+//     section well formed (CRLF line ends, folds that cannot start a
+//     field, a blank line before the body), and run before umbra's
+//     header firewall, so no milter can add a header umbra trusts.
+//   - The client is umbra's own, not a library's: see the commit that
+//     added it for why github.com/d--j/go-milter serves only the tests
+//     (as an independent milter implementation).
+package milter

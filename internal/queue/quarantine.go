@@ -1,0 +1,166 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The quarantine: mail an edge check kept back (Message.Quarantine, set
+// at end of data by the check chain of internal/smtp filter.go). Submit
+// stores it in one fsync'd commit like any message — a 250 still means
+// durable — but Quarantined: no schedule entry, no active-set slot, only
+// the "quarantine" queue entry (QueuesOf), so the scheduler never sees
+// it. It leaves by
+//   - ReleaseQuarantined: Ready and due now, the reason cleared from the
+//     record and kept in tracking (event "release");
+//   - DeleteQuarantined: removed, with a failure DSN to the sender only
+//     when the operator asks for one;
+//   - expiry (pruneQuarantine, hourly): QuarantineExpiration after
+//     arrival it is removed, silently unless QuarantineDSN.
+//
+// Shadow redundancy: a quarantined message is delivered nowhere, so no
+// shadow copy of it may be taken over and delivered by another server.
+// The commit that quarantines a message received in a shadow session (or
+// with a copy on receipt) writes the discard notification for its shadow
+// server at once, as an operator's removal does; from then on the
+// message exists on this server only, and its release hands it on
+// without a shadow (the sender's copy is gone).
+
+// ErrNotQuarantined refuses a quarantine command on a message that is
+// not (or no longer) quarantined.
+var ErrNotQuarantined = errors.New("message is not quarantined")
+
+func errQuarantined(id ID) error {
+	return fmt.Errorf("message %s is quarantined: release or delete it (umbra queue quarantine)", id)
+}
+
+func checkQuarantined(m *Message) error {
+	if m.State != Quarantined {
+		return fmt.Errorf("%w: message %s is %s", ErrNotQuarantined, m.ID, m.State)
+	}
+	return nil
+}
+
+// quarantineOnSubmit readies a new message with a quarantine reason:
+// Quarantined, not scheduled. It reports whether m is quarantined.
+func quarantineOnSubmit(m *Message) bool {
+	if m.Quarantine == "" {
+		return false
+	}
+	m.State, m.NextAttempt = Quarantined, time.Time{}
+	return true
+}
+
+// QuarantineStats counts the quarantined messages and their bytes (the
+// metrics umbra_quarantine_messages and umbra_quarantine_bytes).
+func (q *Manager) QuarantineStats() (n int, size int64) {
+	_ = q.store.View(func(tx *Tx) error {
+		for _, id := range tx.InQueue(QueueQuarantine, 1<<31-1) {
+			if m, err := tx.Get(id); err == nil {
+				n++
+				size += m.Size
+			}
+		}
+		return nil
+	})
+	return n, size
+}
+
+// ReleaseQuarantined ends a message's quarantine: it is scheduled at
+// once, as a new message would have been; tracking notes the reason it
+// was held for.
+func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
+	var released *Message
+	var reason string
+	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		if err := checkQuarantined(m); err != nil {
+			return err
+		}
+		reason = m.Quarantine
+		m.Quarantine = ""
+		m.State, m.NextAttempt = Ready, q.clk.Now()
+		released = m
+		return tx.Put(m)
+	})
+	if err != nil {
+		return err
+	}
+	q.log.Info("message released from quarantine", "msg_id", id.String(), "reason", reason)
+	q.ev.Event("release", released, nil, "released from quarantine (held for: "+reason+")")
+	q.Kick()
+	return nil
+}
+
+// DeleteQuarantined removes a quarantined message; with dsn the sender
+// gets a failure DSN for its recipients (unless NOTIFY=NEVER or the null
+// sender). The DSN does not say why the message was held: the reason
+// names umbra's checks, which are no business of a possibly forged
+// sender.
+func (q *Manager) DeleteQuarantined(ctx context.Context, id ID, dsn bool) error {
+	return q.removeMessage(ctx, id, dsn, removal{check: checkQuarantined,
+		reply: "550 5.7.1 message held in quarantine and deleted by the administrator of " + q.cfg.Hostname,
+		event: "remove", note: "deleted from quarantine by the administrator"})
+}
+
+// SetQuarantine changes the quarantine's expiry settings (reload).
+func (q *Manager) SetQuarantine(expiration time.Duration, dsnOnExpiry bool) {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	if expiration > 0 {
+		q.cfg.QuarantineExpiration = expiration
+	}
+	q.cfg.QuarantineDSN = dsnOnExpiry
+}
+
+func (q *Manager) quarantinePolicy() (time.Duration, bool) {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	exp := q.cfg.QuarantineExpiration
+	if exp <= 0 {
+		exp = DefaultQuarantineExpiration
+	}
+	return exp, q.cfg.QuarantineDSN
+}
+
+// DefaultQuarantineExpiration applies when ManagerConfig gives none
+// (config.DefaultQuarantineExpiration).
+const DefaultQuarantineExpiration = 15 * 24 * time.Hour
+
+// quarantineScan bounds the records one expiry pass reads.
+const quarantineScan = 100000
+
+// pruneQuarantine removes the quarantined messages that arrived
+// QuarantineExpiration before now, one transaction each (each can make
+// a DSN). Arrival times follow clock steps (shiftTimes), so a step does
+// not expire the quarantine wholesale.
+func (q *Manager) pruneQuarantine(now time.Time) int {
+	exp, dsn := q.quarantinePolicy()
+	cutoff := now.Add(-exp)
+	var expired []ID
+	_ = q.store.View(func(tx *Tx) error {
+		for _, id := range tx.InQueue(QueueQuarantine, quarantineScan) {
+			if m, err := tx.Get(id); err == nil && m.State == Quarantined && m.Arrived.Before(cutoff) {
+				expired = append(expired, id)
+			}
+		}
+		return nil
+	})
+	n := 0
+	for _, id := range expired {
+		err := q.removeMessage(context.Background(), id, dsn, removal{check: checkQuarantined,
+			reply: "550 5.7.1 message held in quarantine expired on " + q.cfg.Hostname,
+			event: "remove", note: "quarantine expired"})
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotQuarantined), errors.Is(err, ErrBusy):
+			// released or deleted meanwhile
+		default:
+			q.log.Error("expiring a quarantined message failed; the next hour tries again", "msg_id", id.String(), "err", err)
+			return n
+		}
+	}
+	return n
+}

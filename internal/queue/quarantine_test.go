@@ -1,0 +1,345 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+type eventLog struct {
+	mu  sync.Mutex
+	out []string
+}
+
+func (l *eventLog) Event(name string, m *Message, r *Recipient, reply string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.out = append(l.out, name+": "+reply)
+}
+
+func (l *eventLog) has(prefix string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.out {
+		if strings.HasPrefix(e, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// A message submitted with a quarantine reason is durable but never
+// attempted, survives a restart quarantined, is released into delivery
+// with the reason in tracking, and resume/suspend do not bypass it.
+func TestQuarantineHeldReleasedAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" })
+	ev := &eventLog{}
+	q := NewManager(s, d, ManagerConfig{Clock: clk, Events: ev})
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@example.net")
+	m.Quarantine = "DMARC p=quarantine failed"
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	clean := msg(s, "a@example.org", "y@example.net")
+	if err := q.Submit(ctx, clean, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if id := d.wait(t); id != clean.ID {
+		t.Fatalf("attempted %s, want only the clean message %s", id, clean.ID)
+	}
+	clk.Advance(2 * time.Hour)
+	q.Kick()
+	select {
+	case id := <-d.calls:
+		t.Fatalf("quarantined message %s was attempted", id)
+	case <-time.After(200 * time.Millisecond):
+	}
+	got, err := q.Message(m.ID)
+	if err != nil || got.State != Quarantined || got.Quarantine != "DMARC p=quarantine failed" {
+		t.Fatalf("stored: %+v, %v", got, err)
+	}
+	if n, size := q.QuarantineStats(); n != 1 || size != int64(len(body)) {
+		t.Fatalf("stats: %d messages, %d bytes", n, size)
+	}
+	if !ev.has("quarantine: DMARC p=quarantine failed") {
+		t.Fatalf("no quarantine event: %v", ev.out)
+	}
+	if err := q.ResumeMessage(ctx, m.ID); err == nil || !strings.Contains(err.Error(), "quarantined") {
+		t.Fatalf("resume of a quarantined message: %v", err)
+	}
+	if err := q.SuspendMessage(ctx, m.ID); err == nil {
+		t.Fatal("suspend of a quarantined message succeeded")
+	}
+	qs, _ := q.Queues()
+	found := false
+	for _, qi := range qs {
+		if qi.Name == QueueQuarantine {
+			found = qi.Count == 1 && qi.Status == "held" && qi.DeliveryType == QueueQuarantine
+		}
+	}
+	if !found {
+		t.Fatalf("queue list: %+v", qs)
+	}
+	cancel()
+	q.Wait()
+	s.Close()
+
+	// Restart: still quarantined, still not attempted, not recovered.
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, d, ManagerConfig{Clock: clk, Events: ev})
+	if _, _, err := q.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	q.Kick()
+	select {
+	case id := <-d.calls:
+		t.Fatalf("after restart, %s was attempted", id)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if got, err := q.Message(m.ID); err != nil || got.State != Quarantined {
+		t.Fatalf("after restart: %+v, %v", got, err)
+	}
+	if err := q.ReleaseQuarantined(ctx, clean.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("release of a delivered message: %v", err)
+	}
+	if err := q.ReleaseQuarantined(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if id := d.wait(t); id != m.ID {
+		t.Fatalf("attempted %s after release", id)
+	}
+	waitFor(t, "the released message to leave", func() bool { _, err := q.Message(m.ID); return errors.Is(err, ErrNotFound) })
+	if !ev.has("release: released from quarantine (held for: DMARC p=quarantine failed)") {
+		t.Fatalf("events: %v", ev.out)
+	}
+	if err := q.ReleaseQuarantined(ctx, m.ID); err == nil {
+		t.Fatal("second release succeeded")
+	}
+}
+
+// Delete without a DSN is silent; with one, the sender gets a failure
+// DSN that does not disclose the reason. Neither touches a message that
+// is not quarantined.
+func TestQuarantineDelete(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" })
+	q := NewManager(s, d, ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	plain := msg(s, "a@example.org", "p@example.net")
+	if err := q.Submit(ctx, plain, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	waitFor(t, "the attempt to end", func() bool { m, _ := q.Message(plain.ID); return m != nil && m.State == Ready })
+	if err := q.DeleteQuarantined(ctx, plain.ID, false); !errors.Is(err, ErrNotQuarantined) {
+		t.Fatalf("delete of a queued message through the quarantine: %v", err)
+	}
+	silent, loud := msg(s, "a@example.org", "x@example.net"), msg(s, "b@example.org", "z@example.net")
+	silent.Quarantine, loud.Quarantine = "spam score 14.2", "spam score 9"
+	for _, m := range []*Message{silent, loud} {
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.DeleteQuarantined(ctx, silent.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if all := messages(t, s); len(all) != 2 {
+		t.Fatalf("after a silent delete: %d messages", len(all))
+	}
+	if err := q.DeleteQuarantined(ctx, loud.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	var dsn *Message
+	for _, m := range messages(t, s) {
+		if m.Connector == "dsn" {
+			dsn = m
+		}
+	}
+	if dsn == nil || dsn.Rcpts[0].Addr != "b@example.org" || dsn.State == Quarantined {
+		t.Fatalf("DSN: %+v", dsn)
+	}
+	b, _ := q.Body(dsn.ID)
+	if !strings.Contains(string(b), "Status: 5.7.1") || strings.Contains(string(b), "spam score") {
+		t.Fatalf("DSN body:\n%s", b)
+	}
+}
+
+// Expiry removes quarantined mail QuarantineExpiration after arrival,
+// silently by default, and not earlier — also across a clock step, whose
+// shift moves arrival times with the clock.
+func TestQuarantineExpiry(t *testing.T) {
+	s := openTest(t)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(start)
+	d := newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" })
+	ev := &eventLog{}
+	q := NewManager(s, d, ManagerConfig{Clock: clk, Events: ev, QuarantineExpiration: 48 * time.Hour})
+	ctx := context.Background()
+	old, young := msg(s, "a@example.org", "x@example.net"), msg(s, "a@example.org", "y@example.net")
+	old.Quarantine, young.Quarantine = "milter: quarantine", "milter: quarantine"
+	if err := q.Submit(ctx, old, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(24 * time.Hour)
+	if err := q.Submit(ctx, young, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(23 * time.Hour)
+	if n := q.pruneQuarantine(clk.Now()); n != 0 {
+		t.Fatalf("expired %d before their time", n)
+	}
+	clk.Advance(2 * time.Hour) // old is 49 h old, young 25 h
+	if n := q.pruneQuarantine(clk.Now()); n != 1 {
+		t.Fatalf("expired %d, want 1", n)
+	}
+	if _, err := q.Message(old.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old: %v", err)
+	}
+	if _, err := q.Message(young.ID); err != nil {
+		t.Fatalf("young: %v", err)
+	}
+	if len(messages(t, s)) != 1 {
+		t.Fatal("expiry made a DSN though dsn_on_expiry is off")
+	}
+	if !ev.has("remove: quarantine expired") {
+		t.Fatalf("events: %v", ev.out)
+	}
+	// The wall clock jumps a day forward; the step shift follows it.
+	q.followClockStep(24 * time.Hour)
+	clk.Advance(24 * time.Hour)
+	if n := q.pruneQuarantine(clk.Now()); n != 0 {
+		t.Fatal("a clock step expired quarantined mail")
+	}
+	q.SetQuarantine(48*time.Hour, true)
+	clk.Advance(24 * time.Hour) // young is 49 h old by its own clock
+	if n := q.pruneQuarantine(clk.Now()); n != 1 {
+		t.Fatalf("expired %d, want 1", n)
+	}
+	if all := messages(t, s); len(all) != 1 || all[0].Connector != "dsn" {
+		t.Fatalf("with dsn_on_expiry, want one DSN: %+v", all)
+	}
+}
+
+// A quarantined message received with a shadow copy elsewhere gets its
+// discard notification in the commit that stores it: no shadow server
+// may take over and deliver what an edge check held back.
+func TestQuarantineDiscardsShadowCopy(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" }), ManagerConfig{Clock: clk})
+	m := msg(s, "a@example.org", "x@example.net")
+	m.Quarantine, m.ShadowServer, m.ShadowID = "dkim fail", "hub-b", "0000000000000042-1"
+	if err := q.Submit(context.Background(), m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	ids, done := q.Discards("hub-b", 10)
+	if len(ids) != 1 || ids[0] != "0000000000000042-1" {
+		t.Fatalf("discards for hub-b: %v", ids)
+	}
+	done()
+	if got, err := q.Message(m.ID); err != nil || got.State != Quarantined {
+		t.Fatalf("the primary's copy: %+v %v", got, err)
+	}
+}
+
+// The record keeps the reason; a record without one is written in the
+// previous version (readable by the previous release) and decodes with
+// none; a quarantine state without a reason, or the reverse, is corrupt.
+func TestQuarantineRecord(t *testing.T) {
+	m := &Message{ID: 7, State: Quarantined, From: "a@example.org", Quarantine: "spf fail", Rcpts: []Recipient{{Addr: "x@example.net"}}}
+	b := m.encode()
+	if b[0] != recordVersionQuarantine {
+		t.Fatalf("version %d", b[0])
+	}
+	got, err := decodeMessage(b)
+	if err != nil || got.Quarantine != "spf fail" || got.State != Quarantined {
+		t.Fatalf("%+v %v", got, err)
+	}
+	m.State, m.Quarantine = Ready, ""
+	b = m.encode()
+	if b[0] != recordVersion {
+		t.Fatalf("an ordinary record is written as version %d", b[0])
+	}
+	if got, err := decodeMessage(b); err != nil || got.Quarantine != "" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, bad := range []*Message{
+		{ID: 7, State: Quarantined, Rcpts: []Recipient{{Addr: "x@example.net"}}},
+		{ID: 7, State: Ready, Quarantine: "x", Rcpts: []Recipient{{Addr: "x@example.net"}}},
+	} {
+		if _, err := decodeMessage(bad.encode()); !errors.Is(err, errCorrupt) {
+			t.Errorf("state %s reason %q decoded: %v", bad.State, bad.Quarantine, err)
+		}
+	}
+}
+
+// A shadow server that took over the copy of a message quarantined here
+// (its discard was lost with the link) resubmits it: the copy merges
+// into the quarantined original — nothing is delivered — and the
+// sender's shadow copy is discarded at once, not when the quarantine
+// ends (it would expire unconfirmed first and be delivered there).
+func TestTakenOverCopyMergesIntoQuarantine(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" })
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	org := "0123456789abcdef0123456789abcdef"
+	orig := msg(s, "a@example.org", "x@example.net")
+	orig.OrgID, orig.ShadowServer, orig.ShadowID, orig.Quarantine = org, "edge", "0001-aa", "spam"
+	if err := q.Submit(ctx, orig, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	ids, done := q.Discards("edge", 10)
+	if len(ids) != 1 || ids[0] != "0001-aa" {
+		t.Fatalf("discards after quarantine: %v", ids)
+	}
+	done() // sent; the shadow server never got it and took its copy over
+	cp := msg(s, "a@example.org", "x@example.net")
+	cp.OrgID, cp.ShadowServer, cp.ShadowID = org, "edge", "0001-aa" // the same shadow id
+	if err := q.Submit(ctx, cp, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(cp.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the resubmitted copy of a quarantined message was queued: %v", err)
+	}
+	if ids, _ := q.Discards("edge", 10); len(ids) != 1 || ids[0] != "0001-aa" {
+		t.Fatalf("discards after the merge: %v", ids)
+	}
+	if m, err := q.Message(orig.ID); err != nil || m.State != Quarantined {
+		t.Fatalf("original: %+v %v", m, err)
+	}
+	q.Kick()
+	select {
+	case id := <-d.calls:
+		t.Fatalf("%s was attempted", id)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -1,0 +1,296 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// Outbound command pipelining (RFC 2920). When the server advertises
+// PIPELINING, MAIL FROM, every RCPT TO and DATA go out in one write and
+// their replies are read afterwards in order: one round trip instead of
+// 2 + recipients before the body. DATA is the last command of the group
+// (it is a synchronisation point: the body waits for its 354). The
+// command lines are go-smtp's own (its parameter rules: SIZE, BODY,
+// SMTPUTF8, DSN, AUTH=) with umbra's shadow parameters added: go-smtp
+// formats them against a capturing shadowConn that answers each with a
+// 250 of its own, so nothing reaches the wire before the group is whole.
+// A server without PIPELINING keeps lock-step commands (transaction.go,
+// PushCopy).
+
+// Recipient is one RCPT TO of a pipelined transaction.
+type Recipient struct {
+	Addr string
+	Opts *gosmtp.RcptOptions
+}
+
+// Pipelined is what one pipelined transaction came to.
+type Pipelined struct {
+	// Mail is the reply to MAIL FROM (nil: accepted). When it is an
+	// error nothing was delivered and the recipients' replies say
+	// nothing of their own.
+	Mail error
+	// Rcpts holds one reply per recipient in order (nil: accepted);
+	// shorter than the recipients when the connection broke first.
+	// A recipient go-smtp could not even format has its local error.
+	Rcpts []error
+	// Data is the reply to DATA when it was refused (all recipients
+	// refused, or the server refused the transaction).
+	Data error
+	// Final is the replies to the end of the message: one for SMTP, one
+	// per accepted recipient for LMTP; fewer when the connection broke.
+	Final []DataReply
+	// Err is a break of the connection (a timeout, a close, a malformed
+	// reply): the replies missing when it came were never read, and the
+	// session must not be used again.
+	Err error
+}
+
+// Rset sends RSET without touching go-smtp's state (go-smtp's Reset
+// makes it greet again before the next MAIL: a round trip more).
+func (c *Client) Rset() error {
+	_, err := c.sc.command("RSET")
+	return err
+}
+
+// CanPipeline reports whether the server advertised PIPELINING.
+func (c *Client) CanPipeline() bool {
+	ok, _ := c.Extension("PIPELINING")
+	return ok
+}
+
+// capture makes the shadowConn collect what go-smtp writes instead of
+// sending it, answering each command with a 250 of its own.
+func (s *shadowConn) startCapture() { s.capturing, s.captured, s.fake = true, s.captured[:0], nil }
+
+func (s *shadowConn) stopCapture() []byte {
+	s.capturing, s.fake = false, nil
+	return s.captured
+}
+
+// captureWrite is Write while capturing: the command (with the shadow
+// parameters added to MAIL) is kept, and a 250 is queued for go-smtp's
+// reader.
+func (s *shadowConn) captureWrite(b []byte) (int, error) {
+	if !bytes.HasPrefix(b, []byte("MAIL FROM:")) && !bytes.HasPrefix(b, []byte("RCPT TO:")) {
+		// Anything else go-smtp sends first (its EHLO again after a
+		// go-smtp Reset) is a real command with a real reply.
+		return s.Conn.Write(b)
+	}
+	s.captured = append(s.captured, s.withShadowParams(b)...)
+	s.fake = append(s.fake, "250 2.0.0 captured\r\n"...)
+	return len(b), nil
+}
+
+// Pipeline runs one transaction with PIPELINING (the caller checked
+// CanPipeline): MAIL FROM, the RCPTs and DATA in one write; then, when
+// at least one recipient was accepted and DATA answered 354, body with
+// orgLine (a header line, may be empty) in front of it, and lmtp selects
+// one final reply per accepted recipient. A MAIL refused by the server
+// leaves the session usable (its RCPTs and DATA are refused in
+// sequence); the caller sends RSET when no message was sent.
+func (c *Client) Pipeline(from string, mo *gosmtp.MailOptions, rcpts []Recipient, parts [][]byte, lmtp bool) *Pipelined {
+	return c.pipeline(from, mo, rcpts, parts, lmtp, false)
+}
+
+// pipeline is Pipeline; with whole, a message some recipient refused is
+// not sent at all: a 354 then closes the connection (the only way to
+// abandon a DATA the server opened) and Err says so.
+func (c *Client) pipeline(from string, mo *gosmtp.MailOptions, rcpts []Recipient, parts [][]byte, lmtp, whole bool) *Pipelined {
+	out := &Pipelined{}
+	sent := make([]bool, len(rcpts)) // whether the RCPT went on the wire
+	c.sc.startCapture()
+	if err := c.Mail(from, mo); err != nil {
+		// go-smtp refused to format it (an unsupported SMTPUTF8, a bad
+		// ENVID): nothing was sent.
+		c.sc.stopCapture()
+		c.sc.mailParam, c.sc.copyParam = "", ""
+		out.Mail = err
+		return out
+	}
+	for k, r := range rcpts {
+		if err := c.Rcpt(r.Addr, r.Opts); err != nil {
+			out.Rcpts = append(out.Rcpts, err) // placeholder, kept below
+			continue
+		}
+		sent[k] = true
+		out.Rcpts = append(out.Rcpts, nil)
+	}
+	group := append(c.sc.stopCapture(), "DATA\r\n"...)
+	conn := c.sc.Conn
+	conn.SetDeadline(time.Now().Add(c.CommandTimeout))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := conn.Write(group); err != nil {
+		conn.Close()
+		out.Rcpts, out.Err = nil, err
+		return out
+	}
+	// A reader for this transaction only: the server sends nothing
+	// unasked, so after the last reply it holds no byte go-smtp's reader
+	// should have had (checked at the end).
+	br := bufio.NewReaderSize(conn, 1024)
+	local := out.Rcpts
+	out.Rcpts = make([]error, 0, len(rcpts))
+	fail := func(err error) *Pipelined {
+		conn.Close()
+		out.Err = err
+		return out
+	}
+	if err := replyErr(br); err != nil {
+		if !isReply(err) {
+			out.Rcpts = nil
+			return fail(err)
+		}
+		out.Mail = err
+	}
+	accepted := 0
+	for k := range rcpts {
+		if !sent[k] {
+			out.Rcpts = append(out.Rcpts, local[k])
+			continue
+		}
+		err := replyErr(br)
+		if err != nil && !isReply(err) {
+			return fail(err)
+		}
+		if err == nil {
+			accepted++
+		}
+		out.Rcpts = append(out.Rcpts, err)
+	}
+	code, texts, err := readReplyCode(br)
+	if err != nil {
+		return fail(err)
+	}
+	if code != 354 {
+		out.Data = parseSMTPError(code, strings.Join(texts, "\n"))
+		return c.settle(br, out)
+	}
+	if whole && out.Mail == nil && accepted < len(rcpts) {
+		return fail(errors.New("DATA abandoned: a recipient was refused"))
+	}
+	if out.Mail != nil || accepted == 0 {
+		// A server that opened DATA without a transaction or recipient
+		// (RFC 2920 §3.1): an empty message ends it; its reply is read
+		// and the transaction reset by the caller.
+		if _, err := conn.Write([]byte(".\r\n")); err != nil {
+			return fail(err)
+		}
+		if _, _, err := readReplyCode(br); err != nil {
+			return fail(err)
+		}
+		if out.Mail == nil {
+			out.Data = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
+		}
+		return c.settle(br, out)
+	}
+	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
+	if err := stuffParts(parts, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+		return fail(err)
+	}
+	n := 1
+	if lmtp {
+		n = accepted
+	}
+	for len(out.Final) < n {
+		code, texts, err := readReplyCode(br)
+		if err != nil {
+			return fail(err)
+		}
+		r := DataReply{Text: strings.Join(texts, " ")}
+		if code/100 != 2 {
+			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
+		}
+		out.Final = append(out.Final, r)
+	}
+	return c.settle(br, out)
+}
+
+// settle ends a pipelined transaction: bytes left in its reader are
+// replies nobody asked for (the session is out of step) and close it.
+func (c *Client) settle(br *bufio.Reader, out *Pipelined) *Pipelined {
+	if br.Buffered() > 0 {
+		c.sc.Conn.Close()
+		out.Err = fmt.Errorf("%d unexpected bytes after the last reply", br.Buffered())
+	}
+	return out
+}
+
+// replyErr reads one reply: nil for 2xx, a *gosmtp.SMTPError for 4xx
+// and 5xx (and a stray 3xx), another error when it could not be read.
+func replyErr(br *bufio.Reader) error {
+	code, texts, err := readReplyCode(br)
+	if err != nil {
+		return err
+	}
+	if code/100 == 2 {
+		return nil
+	}
+	return parseSMTPError(code, strings.Join(texts, "\n"))
+}
+
+// parseSMTPError gives a reply as go-smtp's client does (lines joined
+// by "\n"): the enhanced status code split from the text when the first
+// line has one, and taken off the following lines.
+func parseSMTPError(code int, msg string) *gosmtp.SMTPError {
+	se := &gosmtp.SMTPError{Code: code, Message: msg}
+	f := strings.SplitN(msg, " ", 2)
+	if len(f) != 2 {
+		return se
+	}
+	parts := strings.Split(f[0], ".")
+	if len(parts) != 3 {
+		return se
+	}
+	var ec gosmtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return se
+		}
+		ec[i] = n
+	}
+	se.EnhancedCode = ec
+	se.Message = strings.ReplaceAll(f[1], "\n"+f[0]+" ", "\n")
+	return se
+}
+
+func isReply(err error) bool {
+	var se *gosmtp.SMTPError
+	return errors.As(err, &se)
+}
+
+// stuffParts is stuffChunks over a message given in parts (the
+// organisation id line in front of a stored body, without copying the
+// body): every part but the last must end with a line feed.
+func stuffParts(parts [][]byte, chunk int, emit func([]byte) error) error {
+	var nonEmpty [][]byte
+	for _, p := range parts {
+		if len(p) > 0 {
+			nonEmpty = append(nonEmpty, p)
+		}
+	}
+	switch len(nonEmpty) {
+	case 0:
+		return stuffChunks(nil, chunk, emit)
+	case 1:
+		return stuffChunks(nonEmpty[0], chunk, emit)
+	}
+	for _, p := range nonEmpty[:len(nonEmpty)-1] {
+		if p[len(p)-1] != '\n' {
+			return stuffChunks(bytes.Join(nonEmpty, nil), chunk, emit) // cannot cut there: one copy
+		}
+	}
+	for k, p := range nonEmpty {
+		if err := stuffPart(p, chunk, k == len(nonEmpty)-1, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}

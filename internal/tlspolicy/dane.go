@@ -1,0 +1,145 @@
+package tlspolicy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// TLSA usages, selectors and matching types umbra uses (RFC 6698, RFC 7672 §3.1).
+const (
+	UsageDANETA = 2
+	UsageDANEEE = 3
+)
+
+// usableTLSA reports whether a record is one RFC 7672 lets SMTP use:
+// DANE-TA(2) or DANE-EE(3), selector Cert(0) or SPKI(1), matching
+// Full(0), SHA2-256(1) or SHA2-512(2).
+func usableTLSA(r *dns.TLSA) bool {
+	return (r.Usage == UsageDANETA || r.Usage == UsageDANEEE) && r.Selector <= 1 && r.MatchingType <= 2
+}
+
+// tlsaMatch reports whether cert matches the record's selector and
+// matching type.
+func tlsaMatch(r *dns.TLSA, cert *x509.Certificate) bool {
+	var data []byte
+	switch r.Selector {
+	case 0:
+		data = cert.Raw
+	case 1:
+		data = cert.RawSubjectPublicKeyInfo
+	default:
+		return false
+	}
+	switch r.MatchingType {
+	case 1:
+		s := sha256.Sum256(data)
+		data = s[:]
+	case 2:
+		s := sha512.Sum512(data)
+		data = s[:]
+	case 0:
+	default:
+		return false
+	}
+	want, err := hexDecode(r.Certificate)
+	return err == nil && bytes.Equal(want, data)
+}
+
+func hexDecode(s string) ([]byte, error) {
+	if len(s)%2 != 0 {
+		return nil, errors.New("odd hex")
+	}
+	out := make([]byte, len(s)/2)
+	for i := range out {
+		hi, lo := unhex(s[2*i]), unhex(s[2*i+1])
+		if hi < 0 || lo < 0 {
+			return nil, errors.New("bad hex")
+		}
+		out[i] = byte(hi<<4 | lo)
+	}
+	return out, nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// ErrDANEMismatch is a certificate no usable TLSA record matched.
+var ErrDANEMismatch = errors.New("no TLSA record matches the certificate")
+
+// VerifyDANE checks a TLS session against TLSA records (RFC 7672 §3):
+// a DANE-EE(3) record matching the server's certificate authenticates it
+// with no name or expiry check; a DANE-TA(2) record matching a
+// certificate of the chain the server sent makes that certificate a
+// trust anchor, and the server's certificate must chain to it and carry
+// one of names (the MX host name, then the next-hop domain). now is the
+// time certificates are checked at.
+func VerifyDANE(cs tls.ConnectionState, recs []*dns.TLSA, names []string, now time.Time) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no server certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	var lastErr error = ErrDANEMismatch
+	for _, r := range recs {
+		if !usableTLSA(r) {
+			continue
+		}
+		switch r.Usage {
+		case UsageDANEEE:
+			if tlsaMatch(r, leaf) {
+				return nil
+			}
+		case UsageDANETA:
+			for _, ta := range cs.PeerCertificates {
+				if !tlsaMatch(r, ta) {
+					continue
+				}
+				roots := x509.NewCertPool()
+				roots.AddCert(ta)
+				inter := x509.NewCertPool()
+				for _, c := range cs.PeerCertificates[1:] {
+					inter.AddCert(c)
+				}
+				for _, n := range names {
+					_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: n, CurrentTime: now})
+					if err == nil {
+						return nil
+					}
+					lastErr = fmt.Errorf("DANE-TA: %w", err)
+				}
+			}
+		}
+	}
+	return lastErr
+}
+
+// VerifyPKIX checks a TLS session as MTA-STS (and a verify send
+// connector) does: the chain against roots (nil: the system's), the
+// certificate for name.
+func VerifyPKIX(cs tls.ConnectionState, roots *x509.CertPool, name string, now time.Time) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no server certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name, CurrentTime: now})
+	return err
+}

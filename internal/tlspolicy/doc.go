@@ -1,0 +1,43 @@
+// Package tlspolicy decides the TLS policy of outbound mail to a
+// destination domain's MX hosts from the domain's own publications, and
+// counts the outcomes for TLS reporting.
+//
+// Order (Engine.Host), per MX host: DANE (RFC 7672) when the domain's MX
+// RRset and the host's _25._tcp TLSA RRset were DNSSEC-validated
+// (resolver.Answer.Secure: the AD bit of a validating resolver umbra
+// trusts); then MTA-STS (RFC 8461); else nil, and the send connector's
+// tls setting applies. Delivery (internal/delivery, tlsout.go) applies
+// the decision; REQUIRETLS (RFC 8689) accepts only a decision that
+// verifies (Decision.Verified) or a verify connector.
+//
+// Files: dane.go (TLSA matching: DANE-EE, DANE-TA with selectors and
+// matching types), mtasts.go (the policy and TXT record parsers, the
+// cached form), engine.go (lookups, the HTTPS fetch, the cache,
+// refresh, decisions), rpt.go (TLS-RPT counters, the RFC 8460 report
+// and its mail), explain.go (route explain).
+//
+// Invariants and failure semantics:
+//   - DANE applies only to secure answers. A secure denial of TLSA, or an
+//     insecure answer, means no DANE for the host; a TLSA lookup that
+//     fails (SERVFAIL: bogus or unreachable) for a secure MX is an error
+//     and the host is deferred, never used without its records.
+//   - Usable TLSA records make TLS mandatory and the certificate must
+//     match one; secure records none of which is usable make TLS
+//     mandatory and unauthenticated.
+//   - An MTA-STS policy is cached (memory and the transport database's
+//     tlspolicy bucket, through Store) before it is used; it is used
+//     until Fetched+MaxAge, while the TXT id is unchanged or DNS cannot
+//     answer. A fetch failure keeps a valid cached policy; with none, the
+//     domain has no policy (RFC 8461 §5) and the failure is reported.
+//     Refresh fetches again every policy past half its max_age.
+//   - The policy host is fetched over HTTPS with its certificate verified
+//     for mta-sts.<domain> (RootCAs or the system's), no redirects, the
+//     body capped at 64 KiB and the media type text/plain.
+//   - TLS-RPT counts are memory until Flush adds them to the day's
+//     record (tlsrpt bucket) in one commit per domain; SendDue queues
+//     the report of each past day (keyed, so a report is queued once even
+//     if a crash comes before its record is deleted) and then deletes the
+//     record. Failure keys are bounded per domain, day and policy type.
+//   - No transaction is held across DNS or HTTPS: the store is written
+//     after the fetch returns.
+package tlspolicy

@@ -1,0 +1,431 @@
+package tlspolicy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/resolver"
+
+	"github.com/miekg/dns"
+)
+
+// Sources of a decision, as route explain and the logs name them.
+const (
+	SourceDANE      = "dane"
+	SourceMTASTS    = "mta-sts"
+	SourceConnector = "connector"
+)
+
+// Store keeps cached MTA-STS policies across restarts (the transport
+// database's tlspolicy bucket, queue.Store). Values are opaque to it.
+type Store interface {
+	GetTLSPolicy(domain string) ([]byte, bool, error)
+	PutTLSPolicy(ctx context.Context, domain string, v []byte) error
+	TLSPolicyDomains() ([]string, error)
+}
+
+// Config configures an Engine.
+type Config struct {
+	Resolver resolver.Resolver
+	// DANE and MTASTS switch the two policy sources on.
+	DANE, MTASTS bool
+	// RootCAs verifies the policy host's certificate and MX certificates
+	// under MTA-STS (nil: the system's roots).
+	RootCAs *x509.CertPool
+	// HTTPSPort is where policy hosts are asked (443; tests use another).
+	HTTPSPort int
+	// FetchTimeout bounds one policy fetch (default 30 s).
+	FetchTimeout time.Duration
+	Store        Store
+	Clock        clock.Clock
+	Log          *slog.Logger
+	// Report counts each session's outcome for TLS reporting (may be nil).
+	Report Reporter
+}
+
+// Reporter counts sessions per policy domain for TLS-RPT (RFC 8460).
+type Reporter interface {
+	Result(policyDomain, policyType, mx, resultType string)
+}
+
+// Policy types of a TLS report (RFC 8460 §4.3).
+const (
+	PolicyTLSA     = "tlsa"
+	PolicySTS      = "sts"
+	PolicyNotFound = "no-policy-found"
+)
+
+// Engine decides the TLS policy of a destination: DANE from
+// DNSSEC-validated TLSA records first, then MTA-STS (cached), else the
+// send connector's own setting (RFC 8461 §2, RFC 7672 §1.3).
+type Engine struct {
+	cfg  Config
+	http *http.Client
+
+	mu     sync.Mutex
+	mem    map[string]*STSPolicy // cache in front of Store
+	failed map[string]time.Time  // domain → last failed fetch (fetchBackoff)
+}
+
+// fetchBackoff is how long a failed policy fetch is not tried again, so
+// that a slow or broken policy host costs one timeout per domain every
+// few minutes, not one per delivery attempt.
+const fetchBackoff = 5 * time.Minute
+
+// New returns an Engine.
+func New(cfg Config) *Engine {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTPSPort == 0 {
+		cfg.HTTPSPort = 443
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = 30 * time.Second
+	}
+	e := &Engine{cfg: cfg, mem: map[string]*STSPolicy{}, failed: map[string]time.Time{}}
+	tr := &http.Transport{
+		TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
+		DialContext:            e.dialPolicyHost,
+		ResponseHeaderTimeout:  cfg.FetchTimeout,
+		MaxResponseHeaderBytes: 16 << 10,
+		DisableKeepAlives:      true,
+		Proxy:                  nil,
+	}
+	e.http = &http.Client{Transport: tr, Timeout: cfg.FetchTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("mta-sts: redirects are not followed") }}
+	return e
+}
+
+// Reporter returns the engine's TLS-RPT counter (nil when none).
+func (e *Engine) Reporter() Reporter { return e.cfg.Report }
+
+// dialPolicyHost resolves the policy host through umbra's resolver and
+// connects to the configured HTTPS port.
+func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := e.cfg.Resolver.LookupHost(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	var last error
+	for _, ip := range ips {
+		c, err := d.DialContext(ctx, network, net.JoinHostPort(ip, strconv.Itoa(e.cfg.HTTPSPort)))
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// STS returns the MTA-STS policy of domain: the cached one while its TXT
+// record's id is unchanged, else a fresh fetch (cached before it is
+// used). No record and no cached policy: nil. A fetch that fails with a
+// valid cached policy keeps the cached one (RFC 8461 §5.1); without one
+// the domain is treated as having no policy, and the failure is
+// reported.
+func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
+	if !e.cfg.MTASTS {
+		return nil, nil
+	}
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	now := e.cfg.Clock.Now()
+	cached := e.cached(domain)
+	if cached != nil && !now.Before(cached.Expires()) {
+		cached = nil
+	}
+	id, err := e.lookupID(ctx, domain)
+	if err != nil {
+		return cached, nil // no record, or DNS could not say: the cache stands (RFC 8461 §5.1)
+	}
+	if cached != nil && cached.ID == id {
+		return cached, nil
+	}
+	e.mu.Lock()
+	last, recent := e.failed[domain]
+	recent = recent && now.Sub(last) < fetchBackoff && now.Sub(last) >= 0
+	e.mu.Unlock()
+	if recent {
+		return cached, nil
+	}
+	p, err := e.fetch(ctx, domain, id)
+	if err != nil {
+		e.mu.Lock()
+		if len(e.failed) > 10000 { // bounded: forget them all rather than grow
+			clear(e.failed)
+		}
+		e.failed[domain] = now
+		e.mu.Unlock()
+		e.cfg.Log.Info("mta-sts policy fetch failed", "domain", domain, "err", err)
+		if e.cfg.Report != nil && cached == nil {
+			e.cfg.Report.Result(domain, PolicySTS, "", "sts-policy-fetch-error")
+		}
+		return cached, nil
+	}
+	return p, nil
+}
+
+func (e *Engine) lookupID(ctx context.Context, domain string) (string, error) {
+	txts, err := e.cfg.Resolver.LookupTXT(ctx, "_mta-sts."+domain)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, t := range txts {
+		if strings.HasPrefix(t, "v=STSv1") {
+			id, err := ParseSTSRecord(t)
+			if err != nil {
+				return "", err
+			}
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 { // RFC 8461 §3.1: more than one record is no record
+		return "", errors.New("mta-sts: not exactly one STSv1 record")
+	}
+	return ids[0], nil
+}
+
+// fetch gets the policy file over HTTPS (the host's certificate verified
+// for mta-sts.DOMAIN), parses it and caches it durably.
+func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.FetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://mta-sts."+domain+"/.well-known/mta-sts.txt", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("policy host answered %s", resp.Status)
+	}
+	if ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "text/plain") {
+		return nil, fmt.Errorf("policy media type %q, not text/plain", ct)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPolicySize+1))
+	if err != nil {
+		return nil, err
+	}
+	p, err := ParsePolicy(b)
+	if err != nil {
+		return nil, err
+	}
+	p.ID, p.Fetched = id, e.cfg.Clock.Now()
+	if p.Mode == ModeNone || p.MaxAge == 0 {
+		// none tells senders to drop a cached policy; keep that fact too
+	}
+	e.mu.Lock()
+	e.mem[domain] = p
+	delete(e.failed, domain)
+	e.mu.Unlock()
+	if e.cfg.Store != nil {
+		if err := e.cfg.Store.PutTLSPolicy(ctx, domain, p.encode()); err != nil {
+			e.cfg.Log.Warn("mta-sts policy not cached", "domain", domain, "err", err)
+		}
+	}
+	return p, nil
+}
+
+// cached returns the policy in memory, else in the store.
+func (e *Engine) cached(domain string) *STSPolicy {
+	e.mu.Lock()
+	p := e.mem[domain]
+	e.mu.Unlock()
+	if p != nil || e.cfg.Store == nil {
+		return p
+	}
+	b, ok, err := e.cfg.Store.GetTLSPolicy(domain)
+	if err != nil || !ok {
+		return nil
+	}
+	p, err = decodeSTS(b)
+	if err != nil {
+		return nil
+	}
+	e.mu.Lock()
+	e.mem[domain] = p
+	e.mu.Unlock()
+	return p
+}
+
+// Cached is the stored policy of domain without any lookup (route
+// explain), nil when none is cached or it expired.
+func (e *Engine) Cached(domain string) *STSPolicy {
+	p := e.cached(strings.ToLower(strings.TrimSuffix(domain, ".")))
+	if p == nil || !e.cfg.Clock.Now().Before(p.Expires()) {
+		return nil
+	}
+	return p
+}
+
+// Refresh fetches again every cached policy that is past half its
+// max_age (RFC 8461 §5.1: refresh before expiry, so a policy in use
+// never lapses while its domain keeps publishing it). It returns how
+// many it refreshed. Run it periodically (serve does, hourly).
+func (e *Engine) Refresh(ctx context.Context) int {
+	if e.cfg.Store == nil || !e.cfg.MTASTS {
+		return 0
+	}
+	domains, err := e.cfg.Store.TLSPolicyDomains()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	now := e.cfg.Clock.Now()
+	for _, d := range domains {
+		if ctx.Err() != nil {
+			break
+		}
+		p := e.cached(d)
+		if p == nil || now.Before(p.Fetched.Add(p.MaxAge/2)) {
+			continue
+		}
+		id, err := e.lookupID(ctx, d)
+		if err != nil {
+			continue
+		}
+		if _, err := e.fetch(ctx, d, id); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Decision is the TLS policy for one host of a destination.
+type Decision struct {
+	Source       string // SourceDANE, SourceMTASTS or SourceConnector
+	Mode         string // MTA-STS mode; "dane" or "dane-unusable" for DANE
+	PolicyDomain string
+	PolicyType   string // for TLS-RPT: tlsa, sts, no-policy-found
+	// Require: TLS is mandatory for this host.
+	Require bool
+	// Verify authenticates the session (nil: no authentication).
+	Verify func(tls.ConnectionState) error
+	// Enforce: a Verify failure refuses the host; else it is reported
+	// and the session goes on (MTA-STS testing).
+	Enforce bool
+	Detail  string
+}
+
+// Verified reports whether a session under the decision is
+// authenticated before mail is sent (REQUIRETLS, RFC 8689 §4.2.1).
+func (d *Decision) Verified() bool { return d != nil && d.Verify != nil && d.Require }
+
+// MXSecure reports whether the MX RRset of domain was DNSSEC-validated
+// (RFC 7672 §2.2.1: DANE applies only to MX hosts found securely).
+func (e *Engine) MXSecure(ctx context.Context, domain string) bool {
+	if !e.cfg.DANE {
+		return false
+	}
+	a, err := e.cfg.Resolver.Lookup(ctx, domain, dns.TypeMX)
+	return err == nil && a != nil && a.Secure
+}
+
+// ErrDANELookup is a TLSA lookup that failed in a signed zone: the host
+// must not be used without its TLSA records (RFC 7672 §2.2).
+var ErrDANELookup = errors.New("TLSA lookup failed")
+
+// Host decides the policy for one MX host of domain. mxSecure is
+// MXSecure(domain) (a host that is the domain itself, for lack of MX, is
+// secure when its address lookup was). DANE first: secure usable TLSA
+// records make TLS mandatory and authenticated by them; secure records
+// none of which is usable make TLS mandatory and unauthenticated. Then
+// MTA-STS (sts, from STS): enforce authenticates the host by its name
+// against RootCAs and refuses it when that fails; testing checks and
+// reports only. Nil: the connector's setting applies.
+func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host string, sts *STSPolicy) (*Decision, error) {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if e.cfg.DANE && mxSecure {
+		a, err := e.cfg.Resolver.Lookup(ctx, "_25._tcp."+host, dns.TypeTLSA)
+		var de *net.DNSError
+		switch {
+		case err == nil && a.Secure:
+			var recs []*dns.TLSA
+			usable := 0
+			for _, rr := range a.RRs {
+				if t, ok := rr.(*dns.TLSA); ok {
+					recs = append(recs, t)
+					if usableTLSA(t) {
+						usable++
+					}
+				}
+			}
+			d := &Decision{Source: SourceDANE, Mode: "dane", PolicyDomain: domain, PolicyType: PolicyTLSA, Require: true, Enforce: true,
+				Detail: fmt.Sprintf("%d TLSA records at _25._tcp.%s (%d usable)", len(recs), host, usable)}
+			if usable == 0 {
+				d.Mode = "dane-unusable" // mandatory, unauthenticated TLS
+				return d, nil
+			}
+			names := []string{host, domain}
+			clk := e.cfg.Clock
+			d.Verify = func(cs tls.ConnectionState) error { return VerifyDANE(cs, recs, names, clk.Now()) }
+			return d, nil
+		case err == nil || errors.As(err, &de) && de.IsNotFound:
+			// insecure, or securely no TLSA: no DANE for this host
+		default:
+			return nil, fmt.Errorf("%w for %s: %v", ErrDANELookup, host, err)
+		}
+	}
+	if sts != nil && sts.Mode != ModeNone {
+		roots, clk := e.cfg.RootCAs, e.cfg.Clock
+		d := &Decision{Source: SourceMTASTS, Mode: sts.Mode, PolicyDomain: domain, PolicyType: PolicySTS,
+			Require: sts.Mode == ModeEnforce, Enforce: sts.Mode == ModeEnforce,
+			Detail: fmt.Sprintf("policy id %s, mx %s, fetched %s, expires %s", sts.ID, strings.Join(sts.MX, ","),
+				sts.Fetched.UTC().Format(time.RFC3339), sts.Expires().UTC().Format(time.RFC3339))}
+		d.Verify = func(cs tls.ConnectionState) error { return VerifyPKIX(cs, roots, host, clk.Now()) }
+		return d, nil
+	}
+	return nil, nil
+}
+
+// ResultType names a failure for a TLS report (RFC 8460 §4.3).
+func ResultType(d *Decision, err error) string {
+	var he x509.HostnameError
+	var ie x509.CertificateInvalidError
+	var ue x509.UnknownAuthorityError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, errNoSTARTTLS):
+		return "starttls-not-supported"
+	case errors.As(err, &he):
+		return "certificate-host-mismatch"
+	case errors.As(err, &ie) && ie.Reason == x509.Expired:
+		return "certificate-expired"
+	case errors.As(err, &ue):
+		return "certificate-not-trusted"
+	case d != nil && d.Source == SourceDANE && errors.Is(err, ErrDANEMismatch):
+		return "validation-failure"
+	}
+	return "validation-failure"
+}
+
+// errNoSTARTTLS marks a host that offered no TLS (NoSTARTTLS wraps it).
+var errNoSTARTTLS = errors.New("starttls not supported")
+
+// NoSTARTTLS wraps err as a host that did not offer or complete STARTTLS.
+func NoSTARTTLS(err error) error { return fmt.Errorf("%w: %v", errNoSTARTTLS, err) }

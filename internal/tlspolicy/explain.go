@@ -1,0 +1,110 @@
+package tlspolicy
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Explanation is the TLS policy that applies to a destination domain
+// reached by MX, and where it comes from (umbra route explain).
+type Explanation struct {
+	Domain string `json:"domain"`
+	// Order is the policy order umbra applies.
+	Order string `json:"order"`
+	// MXSecure: the MX RRset was DNSSEC-validated (DANE can apply).
+	MXSecure bool `json:"mx_secure"`
+	DANE     bool `json:"dane_enabled"`
+	MTASTS   bool `json:"mta_sts_enabled"`
+	// STS is the MTA-STS policy in force (from the cache in the
+	// transport database, or fetched now), nil when none.
+	STS   *STSExplanation   `json:"mta_sts,omitempty"`
+	Hosts []HostExplanation `json:"hosts"`
+	Error string            `json:"error,omitempty"`
+}
+
+// STSExplanation describes a cached MTA-STS policy.
+type STSExplanation struct {
+	Mode    string    `json:"mode"`
+	MX      []string  `json:"mx"`
+	ID      string    `json:"id"`
+	Fetched time.Time `json:"fetched"`
+	Expires time.Time `json:"expires"`
+	Source  string    `json:"source"` // "mta-sts cache" or "mta-sts fetched now"
+}
+
+// HostExplanation is the decision for one MX host.
+type HostExplanation struct {
+	MX     string `json:"mx"`
+	Source string `json:"source"` // dane, mta-sts, connector
+	Mode   string `json:"mode,omitempty"`
+	// Effect says what delivery does with the host.
+	Effect string `json:"effect"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// PolicyOrder is the order of the policy sources, as documented.
+const PolicyOrder = "DANE (DNSSEC-validated TLSA) > MTA-STS (enforce/testing) > send connector tls setting; REQUIRETLS needs one that verifies"
+
+// Explain looks up what delivery would apply to domain's MX hosts now:
+// the same lookups, the same cache. connectorTLS is the send
+// connector's tls setting, shown where no policy of the domain applies.
+func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Explanation {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	ex := Explanation{Domain: domain, Order: PolicyOrder, DANE: e.cfg.DANE, MTASTS: e.cfg.MTASTS, Hosts: []HostExplanation{}}
+	before := e.Cached(domain)
+	sts, _ := e.STS(ctx, domain)
+	if sts != nil {
+		src := "mta-sts cache"
+		if before == nil || before.ID != sts.ID || !before.Fetched.Equal(sts.Fetched) {
+			src = "mta-sts fetched now"
+		}
+		ex.STS = &STSExplanation{Mode: sts.Mode, MX: sts.MX, ID: sts.ID, Fetched: sts.Fetched, Expires: sts.Expires(), Source: src}
+	}
+	ex.MXSecure = e.MXSecure(ctx, domain)
+	mxs, err := e.cfg.Resolver.LookupMX(ctx, domain)
+	var names []string
+	switch {
+	case err == nil:
+		sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+		for _, m := range mxs {
+			names = append(names, strings.TrimSuffix(m.Host, "."))
+		}
+	case isNotFound(err):
+		names = []string{domain}
+	default:
+		ex.Error = "MX lookup: " + err.Error()
+	}
+	for _, n := range names {
+		h := HostExplanation{MX: n}
+		d, err := e.Host(ctx, domain, ex.MXSecure, n, sts)
+		switch {
+		case err != nil:
+			h.Source, h.Effect, h.Detail = SourceDANE, "deferred: TLSA lookup failed in a signed zone", err.Error()
+		case d == nil:
+			h.Source, h.Effect = SourceConnector, "tls: "+connectorTLS
+		default:
+			h.Source, h.Mode, h.Detail = d.Source, d.Mode, d.Detail
+			switch {
+			case d.Source == SourceDANE && d.Verify == nil:
+				h.Effect = "TLS required, unauthenticated (no usable TLSA record)"
+			case d.Source == SourceDANE:
+				h.Effect = "TLS required, certificate must match a TLSA record"
+			case d.Enforce:
+				h.Effect = "TLS required, certificate verified for " + n
+			default:
+				h.Effect = "delivered whatever the certificate; failures reported"
+			}
+			if sts != nil && d.Source == SourceMTASTS && !sts.MatchMX(n) {
+				if d.Enforce {
+					h.Effect = "not used: not listed in the MTA-STS policy"
+				} else {
+					h.Effect += "; not listed in the MTA-STS policy (reported)"
+				}
+			}
+		}
+		ex.Hosts = append(ex.Hosts, h)
+	}
+	return ex
+}
