@@ -46,7 +46,8 @@
 //
 // Cache: answers for addresses (found with its database, or not found)
 // are kept in memory for positive_ttl / negative_ttl, at most cache_size
-// of them (least recently stored dropped first), by lower-cased address.
+// of them (least recently stored dropped first), by the address folded
+// as the mail equality rule compares it (cacheKey: case, extra spaces).
 // While the directory is down, an answer within its TTL still decides;
 // past it the address is CannotDecide. The cache is not persisted: the
 // directory is the source of truth and a restart asks again. Time comes

@@ -272,7 +272,7 @@ type recipient struct {
 
 // lookup finds an address through the cache.
 func (d *Directory) lookup(ctx context.Context, address string) (recipient, error) {
-	key := strings.ToLower(address)
+	key := cacheKey(address)
 	now := d.cfg.Clock.Now()
 	if r, ok := d.cache.get(key, now); ok {
 		d.m.lookups.WithLabelValues("cache").Inc()
@@ -381,6 +381,15 @@ func (d *Directory) AuthenticateUser(ctx context.Context, name, password string)
 		return "", false, err
 	}
 	return Identity(dn), server, nil
+}
+
+// cacheKey is an address as the directory's equality rule for mail
+// (caseIgnoreIA5Match with insignificant space handling, RFC 4518
+// §2.6.1) compares it: case folded, spaces trimmed and runs of them
+// collapsed. Variants the directory takes for one address are one
+// cache entry, so none bypasses a negative answer.
+func cacheKey(address string) string {
+	return strings.ToLower(strings.Join(strings.Fields(address), " "))
 }
 
 // Identity is the value of the first RDN of dn as written (the naming

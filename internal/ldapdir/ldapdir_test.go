@@ -308,3 +308,22 @@ func TestSlapdAccountIdentityIsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// The cache keys an address the way the directory's equality rule for
+// mail matches it (case, leading, trailing and repeated spaces
+// ignored): variants are one entry, so none of them can bypass a
+// negative answer or fill the cache with copies.
+func TestSlapdCacheKeyFoldsVariants(t *testing.T) {
+	f := newFixture(t, "127.0.0.78")
+	f.expect(t, "nobody@example.org", recipients.Unknown)
+	f.expect(t, " NOBODY@example.org", recipients.Unknown)
+	f.expect(t, "nobody@example.org  ", recipients.Unknown)
+	f.expect(t, "alice@example.org", recipients.Known)
+	f.expect(t, "Alice@example.org ", recipients.Known)
+	if got := testutil.ToFloat64(f.dir.m.lookups.WithLabelValues("cache")); got != 3 {
+		t.Fatalf("cache hits = %v, want 3 (every variant)", got)
+	}
+	if n := f.dir.cache.order.Len(); n != 2 {
+		t.Fatalf("%d cache entries, want 2", n)
+	}
+}
