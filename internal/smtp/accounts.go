@@ -46,7 +46,11 @@ func withAccounts(c *Credentials, src AccountSource) *Credentials {
 // identity authenticated: the name as the file lists it, or the one the
 // account source returned (never the name as typed).
 func (c *Credentials) CheckContext(ctx context.Context, name, password string) (user string, server bool, err error) {
-	if c.ext == nil || c.exists(name) {
+	if c.ext == nil || c.exists(name) || c.listsVariant(name) {
+		// A variant of a listed name (" alice", "ALICE") is the file's
+		// too: the directory would take it for its own alice, a second
+		// account behind the name the file decides. The file compares
+		// exactly, so only the listed spelling gets in.
 		server, err = c.Check(name, password)
 		if err != nil {
 			return "", false, err
@@ -61,4 +65,16 @@ func (c *Credentials) CheckContext(ctx context.Context, name, password string) (
 		return "", false, errBadCredentials
 	}
 	return user, server, nil
+}
+
+// listsVariant reports whether the file lists a name the directory's
+// equality rules take for name (accountKey: case, extra spaces).
+func (c *Credentials) listsVariant(name string) bool {
+	k := accountKey(name)
+	for n := range c.users {
+		if accountKey(n) == k {
+			return true
+		}
+	}
+	return false
 }

@@ -32,6 +32,8 @@ func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (u
 		return "", false, false, errors.New("directory unreachable")
 	case folded == "dora" && password == "dora-pw":
 		return "dora", true, false, nil
+	case folded == "alice" && password == "directory-alice-pw": // another alice than the file's
+		return "alice", true, false, nil
 	case folded == "hub9" && password == "hub9-pw":
 		return "hub9", true, true, nil
 	}
@@ -83,6 +85,12 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 	d.cmd("EHLO c", "250")
 	d.cmd(plain("alice", "wrong"), "535 5.7.8") // the file says no: the source is not asked
 	d.cmd(plain("dora", "dora-pw"), "235")
+	// A variant of a name the file lists is the file's to decide: the
+	// directory's alice is not asked through " ALICE".
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(plain(" ALICE", "directory-alice-pw"), "535 5.7.8")
 	src.mu.Lock()
 	if strings.Join(src.asked, ",") != "dora" {
 		t.Fatalf("source asked about %q, want dora only", src.asked)
