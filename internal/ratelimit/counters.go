@@ -30,7 +30,11 @@ type Counters struct {
 	mu      sync.Mutex
 	windows map[string]*window
 	scopes  map[string]int // counters kept per scope
-	ops     int            // operations since the last sweep
+	// noRoom: the scope was found full of protected counters; until
+	// then new keys are refused without scanning it again (a flood
+	// must not cost a scan of every counter per command).
+	noRoom map[string]time.Time
+	ops    int // operations since the last sweep
 
 	refused *prometheus.CounterVec // connector, scope, kind
 	tracked prometheus.GaugeFunc
@@ -54,7 +58,7 @@ func NewCounters(clk clock.Clock, reg prometheus.Registerer) *Counters {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	c := &Counters{clk: clk, windows: map[string]*window{}, scopes: map[string]int{},
+	c := &Counters{clk: clk, windows: map[string]*window{}, scopes: map[string]int{}, noRoom: map[string]time.Time{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_ratelimit_refusals_total",
 			Help: "Connections, messages and recipients refused by a receive connector's rate limits, by scope (address, network, user, sender_domain) and kind (connections, messages, recipients)."},
 			[]string{"connector", "scope", "kind"}),
@@ -115,7 +119,7 @@ func (c *Counters) take(connector string, evs []event) (refused *event) {
 		e := &evs[i]
 		w := c.windows[e.key]
 		if w == nil {
-			if c.scopes[e.scope] >= maxScopeKeys && !c.makeRoom(e.scope, now) {
+			if c.scopes[e.scope] >= maxScopeKeys && (now.Before(c.noRoom[e.scope]) || !c.makeRoom(e.scope, now)) {
 				c.refused.WithLabelValues(connector, e.scope, e.kind).Inc()
 				return e
 			}
@@ -202,6 +206,7 @@ func (c *Counters) makeRoom(scope string, now time.Time) bool {
 		return true
 	}
 	if len(cands) == 0 {
+		c.noRoom[scope] = now.Add(time.Second)
 		return false
 	}
 	sort.Slice(cands, func(i, j int) bool {
