@@ -145,3 +145,25 @@ func TestAuthThrottleFoldsAccountNames(t *testing.T) {
 		}
 	}
 }
+
+// A flood of made-up names filling the throttle does not evict the
+// count of the account under attack: its next failure waits longer.
+func TestAuthThrottleFloodKeepsGuessedAccount(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	g := newAuthGuard(clk, throttle(t))
+	src := netip.MustParseAddr("192.0.2.1")
+	var last time.Duration
+	for i := 0; i < 2; i++ { // 1s, 2s: below max_delay (4s)
+		last, _ = g.failed(src, "carol")
+	}
+	clk.Advance(time.Second) // older than every flooded name: LRU would drop it first
+	for i := 0; i < maxGuardKeys+100; i++ {
+		g.failedLockedOut(fmt.Sprintf("name%d", i))
+	}
+	if len(g.accounts) > maxGuardKeys {
+		t.Fatalf("%d account keys", len(g.accounts))
+	}
+	if d := g.failedLockedOut("carol"); d <= last {
+		t.Fatalf("carol's delay after the flood %v, want more than %v", d, last)
+	}
+}

@@ -37,7 +37,9 @@ import (
 // and "CAROL  " are one account and must be one throttle.
 //
 // Memory is bounded: at most maxGuardKeys keys per kind; when full, keys
-// past their window go first, then the one with the oldest failure.
+// past their window go first, then one not locked out with the fewest
+// failures (the oldest among those), so a flood of made-up names cannot
+// reset the count of the account under attack.
 type authGuard struct {
 	clk clock.Clock
 	cfg config.AuthThrottle
@@ -155,20 +157,35 @@ func (g *authGuard) count(m map[string]*failures, key string, now time.Time) *fa
 }
 
 // evict makes room in m: keys past their window and lock-out go; if none
-// did, the key with the oldest failure goes.
+// did, the key with the fewest failures (the oldest among those) goes,
+// never a locked-out one while another is left: a flood of new names
+// or addresses must not reset the count of the account being guessed.
 func (g *authGuard) evict(m map[string]*failures, now time.Time) {
 	var oldest string
-	var oldestAt time.Time
+	var oldestF *failures
 	for k, f := range m {
 		if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) {
 			delete(m, k)
 			continue
 		}
-		if oldest == "" || f.last.Before(oldestAt) {
-			oldest, oldestAt = k, f.last
+		if oldestF == nil || lessGuarded(f, oldestF, now) {
+			oldest, oldestF = k, f
 		}
 	}
 	if len(m) >= maxGuardKeys {
 		delete(m, oldest)
 	}
+}
+
+// lessGuarded: a is evicted before b (not locked out before locked out,
+// fewer failures first, then the older last failure).
+func lessGuarded(a, b *failures, now time.Time) bool {
+	al, bl := now.Before(a.lockedUntil), now.Before(b.lockedUntil)
+	switch {
+	case al != bl:
+		return !al
+	case a.n != b.n:
+		return a.n < b.n
+	}
+	return a.last.Before(b.last)
 }
