@@ -102,13 +102,22 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 		return err
 	}
 	for _, id := range ids {
-		if err := c.QuarantineAction(id, action, dsn); err != nil {
+		note, err := c.QuarantineAction(id, action, dsn)
+		if err != nil {
 			return apiErr(err)
 		}
 		if wantJSON(cmd) {
-			if err := printJSON(cmd.OutOrStdout(), map[string]any{"id": id, "action": action, "dsn": dsn}); err != nil {
+			out := map[string]any{"id": id, "action": action, "dsn": dsn}
+			if note != "" {
+				out["note"] = note
+			}
+			if err := printJSON(cmd.OutOrStdout(), out); err != nil {
 				return err
 			}
+			continue
+		}
+		if note != "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", id, note)
 			continue
 		}
 		past := map[string]string{"release": "released", "delete": "deleted"}[action]

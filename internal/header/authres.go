@@ -67,6 +67,30 @@ func skipCFWS(v string, i int) int {
 // so do ARC-Authentication-Results fields. When none is removed, msg
 // itself is returned (no copy).
 func RemoveAuthResults(msg []byte, ids ...string) ([]byte, int) {
+	return RemoveAuthResultsExcept(msg, nil, ids...)
+}
+
+// UmbraAuthResults returns the raw Authentication-Results fields of msg
+// (name, value and line end) whose authserv-id is one of ids.
+func UmbraAuthResults(msg []byte, ids ...string) [][]byte {
+	fs, _ := fields(msg)
+	var out [][]byte
+	for _, f := range fs {
+		if !strings.EqualFold(f.name, AuthResults) {
+			continue
+		}
+		raw := msg[f.start:f.end]
+		if claims(AuthservID(string(raw[bytes.IndexByte(raw, ':')+1:])), ids) {
+			out = append(out, raw)
+		}
+	}
+	return out
+}
+
+// RemoveAuthResultsExcept is RemoveAuthResults keeping the fields equal
+// (byte for byte) to one of keep, each of keep matching one field.
+func RemoveAuthResultsExcept(msg []byte, keep [][]byte, ids ...string) ([]byte, int) {
+	keep = append([][]byte(nil), keep...)
 	fs, _ := fields(msg)
 	var out []byte
 	last, n := 0, 0
@@ -77,6 +101,10 @@ func RemoveAuthResults(msg []byte, ids ...string) ([]byte, int) {
 		raw := msg[f.start:f.end]
 		id := AuthservID(string(raw[bytes.IndexByte(raw, ':')+1:]))
 		if !claims(id, ids) {
+			continue
+		}
+		if k := indexBytes(keep, raw); k >= 0 {
+			keep = append(keep[:k], keep[k+1:]...)
 			continue
 		}
 		if out == nil {
@@ -93,13 +121,27 @@ func RemoveAuthResults(msg []byte, ids ...string) ([]byte, int) {
 }
 
 func claims(id string, ids []string) bool {
-	if id == "" {
-		return false
-	}
 	for _, x := range ids {
-		if x != "" && strings.EqualFold(id, x) {
+		if SameAuthservID(id, x) {
 			return true
 		}
 	}
 	return false
+}
+
+// SameAuthservID compares two authserv-ids as domain names: case
+// folded, a final dot ignored ("mx.corp.test." is "mx.corp.test").
+// An empty id matches nothing.
+func SameAuthservID(a, b string) bool {
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	return a != "" && b != "" && strings.EqualFold(a, b)
+}
+
+func indexBytes(list [][]byte, b []byte) int {
+	for i, x := range list {
+		if bytes.Equal(x, b) {
+			return i
+		}
+	}
+	return -1
 }

@@ -21,7 +21,6 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
-	"umbra/internal/routing"
 )
 
 // Replies umbra gives itself. One place, so that every path answers with
@@ -86,6 +85,7 @@ type session struct {
 	// starts with.
 	quarantine, sessionQuarantine string
 	discard, sessionDiscard       bool
+	discardBy, sessionDiscardBy   string // the check that discarded (discardevent.go)
 	// checks: the connector's checks with per-session state (filter.go).
 	// checkMu serialises them: go-smtp calls Logout (closeChecks) from
 	// the shutdown goroutine while the session's may be inside a stage.
@@ -318,8 +318,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if !a.ASCII() && !s.opts.UTF8 {
 		return replyNeedUTF8
 	}
-	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
-	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) && !postmaster {
+	if !s.relayAllowed(a, postmaster) {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
@@ -405,6 +404,7 @@ func (s *session) data(r io.Reader) error {
 	}
 	if s.discard || len(rcpts) == 0 {
 		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", len(body))
+		s.trackDiscard(id, body[len(trace):], len(rcpts) == 0 && !s.discard)
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
 	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
@@ -690,6 +690,7 @@ func (s *session) shadowIfAny() string {
 func (s *session) Reset() {
 	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
+	s.discardBy = s.sessionDiscardBy
 	s.busy.Store(false)
 	s.resetChecks()
 }
