@@ -1,7 +1,3 @@
-// Package dnstest runs an authoritative DNS server on loopback for tests:
-// the records are zone-file lines, served over UDP and TCP on one port.
-// Names with no record answer NXDOMAIN; a name with records of other
-// types answers NODATA; names under a Fail suffix answer SERVFAIL.
 package dnstest
 
 import (
