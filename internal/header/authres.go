@@ -13,7 +13,7 @@ const AuthResults = "Authentication-Results"
 // any comments, white space and line ends, without the optional
 // authres-version that may follow it; "" if there is none.
 func AuthservID(v string) string {
-	i := skipCFWS(v, 0)
+	i := SkipCFWS(v, 0)
 	if i >= len(v) {
 		return ""
 	}
@@ -41,8 +41,9 @@ func AuthservID(v string) string {
 	return v[i:j]
 }
 
-// skipCFWS skips white space, line ends and (nested) comments from i.
-func skipCFWS(v string, i int) int {
+// SkipCFWS skips white space, line ends and (nested) comments of v
+// from index i (RFC 5322 CFWS) and returns the index after them.
+func SkipCFWS(v string, i int) int {
 	depth := 0
 	for i < len(v) {
 		c := v[i]

@@ -11,6 +11,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"umbra/internal/header"
 )
 
 // ARC verification (RFC 8617 §5.2): the chain of the latest ARC set.
@@ -226,12 +228,12 @@ func aarResult(v, method string) string {
 		return ""
 	}
 	for _, p := range parts[2:] {
-		p = p[skipCFWS(p, 0):]
+		p = p[header.SkipCFWS(p, 0):]
 		name, val, ok := strings.Cut(p, "=")
 		if !ok || !strings.EqualFold(strings.TrimSpace(name), method) {
 			continue
 		}
-		val = val[skipCFWS(val, 0):]
+		val = val[header.SkipCFWS(val, 0):]
 		end := strings.IndexAny(val, " \t\r\n(")
 		if end < 0 {
 			end = len(val)
