@@ -32,7 +32,10 @@ func TestParsePolicy(t *testing.T) {
 		{"version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n", true, "enforce", 2, 604800 * time.Second},
 		{"version: STSv1\nmode: testing\nmx: a.example\nmax_age: 86400", true, "testing", 1, 86400 * time.Second},
 		{"version: STSv1\nmode: none\nmax_age: 1\n", true, "none", 0, time.Second},
-		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 99999999999\n", false, "", 0, 0},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 99999999999\n", true, "enforce", 1, maxMaxAge},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 999999999999999999999999\n", true, "enforce", 1, maxMaxAge},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: +5\n", false, "", 0, 0},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 1.5\n", false, "", 0, 0},
 		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 31557601\n", true, "enforce", 1, maxMaxAge},
 		{"version: STSv1\nmode: enforce\nmax_age: 86400\n", false, "", 0, 0},                 // no mx
 		{"version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 86400\n", false, "", 0, 0},  // version
