@@ -27,7 +27,7 @@ type policyHost struct {
 }
 
 func (h *policyHost) set(body string) { h.mu.Lock(); h.body = body; h.mu.Unlock() }
-func (h *policyHost) count() int     { h.mu.Lock(); defer h.mu.Unlock(); return h.gets }
+func (h *policyHost) count() int      { h.mu.Lock(); defer h.mu.Unlock(); return h.gets }
 
 func startPolicyHost(t *testing.T, domain string) *policyHost {
 	ca, caKey := cert(t, "CA", nil, nil, true, time.Now().Add(time.Hour))

@@ -24,8 +24,8 @@ type Explanation struct {
 	// whose last fetch failed; with no STS, the domain is treated as
 	// having no policy until a fetch succeeds.
 	STSFailure *STSFailureExplanation `json:"mta_sts_fetch_failure,omitempty"`
-	Hosts []HostExplanation `json:"hosts"`
-	Error string            `json:"error,omitempty"`
+	Hosts      []HostExplanation      `json:"hosts"`
+	Error      string                 `json:"error,omitempty"`
 }
 
 // STSExplanation describes a cached MTA-STS policy.
