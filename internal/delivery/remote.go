@@ -199,10 +199,10 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 				dt.tlsFailed = true
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))
 				if dec != nil {
-					return nil, fmt.Errorf("451 4.7.5 %s: %s policy of %s: %v", h, dec.Source, dt.dom, err)
+					return nil, fmt.Errorf("451 4.7.5 %s: %s policy of %s: %s", h, dec.Source, dt.dom, tlspolicy.Describe(dec, h.name, verr, err))
 				}
 			}
-			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
+			return nil, fmt.Errorf("451 4.7.5 %s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))

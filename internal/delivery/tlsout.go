@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -88,6 +89,9 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 		var err error
 		dec, err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, t.sts)
 		if err != nil {
+			if r := t.eng.Reporter(); r != nil {
+				r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, err)) // dnssec-invalid
+			}
 			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
 		}
 	}
@@ -157,6 +161,8 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 		r.Result(t.dom, typ, mx, tlspolicy.ResultType(dec, failure))
 	case t.unlisted[mx]:
 		r.Result(t.dom, typ, mx, "validation-failure")
+	case c != nil && c.TLS && dec != nil && dec.Mode == "dane-unusable":
+		r.Result(t.dom, typ, mx, "tlsa-invalid") // TLS, but none of the TLSA records was usable (RFC 8460 §4.3.2.2)
 	case c != nil && c.TLS:
 		r.Result(t.dom, typ, mx, "")
 	case dec != nil:
@@ -180,11 +186,15 @@ func tlsRequiredNo(body []byte) bool {
 	return false
 }
 
-// tlsFailure is the error a failed handshake is reported under: the
-// policy's verification error, else the host's lack of STARTTLS.
+// tlsFailure is the error a failed session is reported under: the
+// policy's verification error, else the handshake's error, else the
+// host's lack of STARTTLS (not offered, or refused).
 func tlsFailure(verr, err error) error {
-	if verr != nil {
+	switch {
+	case verr != nil:
 		return verr
+	case errors.Is(err, smtp.ErrTLSHandshake):
+		return err
 	}
 	return tlspolicy.NoSTARTTLS(err)
 }

@@ -486,7 +486,8 @@ func TestTLSRequiredNoHeader(t *testing.T) {
 
 // A policy host whose certificate umbra does not trust, or that has no
 // policy: no policy (RFC 8461 §5: deliver as without MTA-STS), the
-// failure reported as sts-policy-fetch-error, nothing cached.
+// failures reported as sts-webpki-invalid and sts-policy-fetch-error
+// (RFC 8460 §4.3.2.3), nothing cached.
 func TestMTASTSFetchFailure(t *testing.T) {
 	w := stsWorld(t, "enforce")
 	rep := &reports{}
@@ -501,7 +502,7 @@ func TestMTASTSFetchFailure(t *testing.T) {
 	if p, _ := w.eng.STS(context.Background(), "sts.test"); p != nil {
 		t.Fatalf("policy from a 404: %+v", p)
 	}
-	if got := append(rep.list(), w.rep.list()...); len(got) != 2 || got[0] != "sts.test sts  sts-policy-fetch-error" {
+	if got := append(rep.list(), w.rep.list()...); len(got) != 2 || got[0] != "sts.test sts  sts-webpki-invalid" || got[1] != "sts.test sts  sts-policy-fetch-error" {
 		t.Fatalf("reports %q", got)
 	}
 	if _, ok, _ := w.store.GetTLSPolicy("sts.test"); ok {

@@ -15,7 +15,8 @@ type TLSPolicy struct {
 var (
 	TLSPolicyTypes   = []string{"tlsa", "sts", "no-policy-found"}
 	TLSPolicyResults = []string{"success", "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
-		"certificate-not-trusted", "validation-failure", "sts-policy-fetch-error"}
+		"certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid",
+		"sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"}
 )
 
 // RegisterTLSPolicy registers umbra_tls_policy_sessions_total and

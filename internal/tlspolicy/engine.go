@@ -455,7 +455,13 @@ func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host st
 	return nil, nil
 }
 
-// ResultType names a failure for a TLS report (RFC 8460 §4.3).
+// ResultType names a failure for a TLS report (RFC 8460 §4.3.2): a
+// host without STARTTLS (not offered, refused) is
+// starttls-not-supported; a certificate failure is named by its cause
+// (host mismatch, expired, not trusted); a certificate no TLSA record
+// matches, a failed handshake and anything else are validation-failure
+// (RFC 8460's "general failure": tlsa-invalid is for TLSA records none
+// of which is usable, dnssec-invalid for a TLSA lookup that failed).
 func ResultType(d *Decision, err error) string {
 	var he x509.HostnameError
 	var ie x509.CertificateInvalidError
@@ -465,14 +471,16 @@ func ResultType(d *Decision, err error) string {
 		return ""
 	case errors.Is(err, errNoSTARTTLS):
 		return "starttls-not-supported"
+	case errors.Is(err, ErrDANEMismatch):
+		return "validation-failure"
 	case errors.As(err, &he):
 		return "certificate-host-mismatch"
 	case errors.As(err, &ie) && ie.Reason == x509.Expired:
 		return "certificate-expired"
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ie):
 		return "certificate-not-trusted"
-	case d != nil && d.Source == SourceDANE && errors.Is(err, ErrDANEMismatch):
-		return "validation-failure"
+	case errors.Is(err, ErrDANELookup):
+		return "dnssec-invalid"
 	}
 	return "validation-failure"
 }
@@ -480,5 +488,41 @@ func ResultType(d *Decision, err error) string {
 // errNoSTARTTLS marks a host that offered no TLS (NoSTARTTLS wraps it).
 var errNoSTARTTLS = errors.New("starttls not supported")
 
-// NoSTARTTLS wraps err as a host that did not offer or complete STARTTLS.
-func NoSTARTTLS(err error) error { return fmt.Errorf("%w: %v", errNoSTARTTLS, err) }
+// NoSTARTTLS wraps err as a host that did not offer or refused STARTTLS.
+func NoSTARTTLS(err error) error { return fmt.Errorf("%w: %w", errNoSTARTTLS, err) }
+
+// Describe says why a TLS session under d failed, as replies, DSNs and
+// logs show it: the policy's verification error (verr) when there is
+// one, else the session's error (STARTTLS not offered, refused, the
+// handshake failed). host is the MX host name the certificate was
+// checked for.
+func Describe(d *Decision, host string, verr, err error) string {
+	e := verr
+	if e == nil {
+		e = err
+	}
+	var he x509.HostnameError
+	var ie x509.CertificateInvalidError
+	var ue x509.UnknownAuthorityError
+	switch {
+	case e == nil:
+		return "TLS failed"
+	case errors.Is(e, ErrDANEMismatch):
+		return ErrDANEMismatch.Error()
+	case errors.As(e, &he) && d != nil && d.Source == SourceMTASTS:
+		return "certificate does not match the policy's MX name " + host + " (" + he.Error() + ")"
+	case errors.As(e, &he) && d != nil && d.Source == SourceDANE:
+		return "certificate under the TLSA trust anchor does not name " + host + " (" + he.Error() + ")"
+	case errors.As(e, &he):
+		return "certificate does not match " + host + " (" + he.Error() + ")"
+	case errors.As(e, &ie) && ie.Reason == x509.Expired:
+		return "certificate expired or not yet valid (" + ie.Error() + ")"
+	case errors.As(e, &ue):
+		return "certificate not trusted: unknown issuer"
+	case errors.As(e, &ie):
+		return "certificate not trusted (" + ie.Error() + ")"
+	case verr != nil:
+		return "certificate not accepted: " + verr.Error()
+	}
+	return err.Error() // STARTTLS not offered / refused / TLS handshake failed, from the client
+}
