@@ -79,7 +79,10 @@ func TestTLSFailureCausesNamed(t *testing.T) {
 			"TLS handshake failed", "validation-failure"},
 		{"name mismatch", func(w *tlsWorld, addr string) { c := w.ca.issue(t, "other.sts.test"); startMX(t, addr, &c, false) }, 0,
 			"certificate does not match the policy's MX name mx1.sts.test", "certificate-host-mismatch"},
-		{"untrusted", func(w *tlsWorld, addr string) { c := newTestCA(t).issue(t, "mx1.sts.test"); startMX(t, addr, &c, false) }, 0,
+		{"untrusted", func(w *tlsWorld, addr string) {
+			c := newTestCA(t).issue(t, "mx1.sts.test")
+			startMX(t, addr, &c, false)
+		}, 0,
 			"certificate not trusted", "certificate-not-trusted"},
 		{"expired", func(w *tlsWorld, addr string) { c := w.ca.issue(t, "mx1.sts.test"); startMX(t, addr, &c, false) }, 48 * time.Hour,
 			"certificate expired", "certificate-expired"},
