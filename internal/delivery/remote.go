@@ -60,7 +60,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			continue
 		}
 		d.health.Responsive(h.name, h.addr)
-		if m.RequireTLS {
+		if m.RequireTLS && m.From != "" { // a REQUIRETLS bounce is not stopped by a hop without it (RFC 8689 §5)
 			if ok, _ := c.Extension("REQUIRETLS"); !ok {
 				c.Quit()
 				c.Close()
@@ -79,7 +79,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		return res
 	}
 	if dt.requireTLS && dt.tlsFailed {
-		return failAll(g.rcpts, lastHost, "550 5.7.10 REQUIRETLS: no host of "+g.key+" offered verified TLS: "+lastErr)
+		// A TLS failure (STARTTLS refused, a reset, a certificate that
+		// does not verify) may be a passing misconfiguration: retried on
+		// the schedule; at expiry the DSN says 5.7.10 (queue, results.go).
+		return deferAll(g.rcpts, lastHost, "451 4.7.5 REQUIRETLS: no host of "+g.key+" offered verified TLS: "+lastErr)
 	}
 	return deferAll(g.rcpts, lastHost, lastErr)
 }

@@ -103,3 +103,58 @@ func TestTLSFailureCausesNamed(t *testing.T) {
 		})
 	}
 }
+
+// REQUIRETLS and a TLS failure that may pass (STARTTLS refused with 454,
+// a reset, a certificate that does not verify, a policy that could not
+// be fetched yet): deferred (4.7.5) and retried on the schedule, never
+// failed at the first attempt; nothing sent. A domain without any policy
+// fails at once (TestRequireTLSRefusal).
+func TestRequireTLSTransientFailuresDefer(t *testing.T) {
+	const policy = "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmax_age: 604800\r\n"
+	for _, c := range []struct {
+		name string
+		mx   func(w *tlsWorld, addr string)
+		text string
+	}{
+		{"STARTTLS refused", func(w *tlsWorld, addr string) { startRawMX(t, addr, "454 4.7.0 TLS not available") }, "STARTTLS refused"},
+		{"handshake reset", func(w *tlsWorld, addr string) { startRawMX(t, addr, "") }, "TLS handshake failed"},
+		{"name mismatch", func(w *tlsWorld, addr string) {
+			c := w.ca.issue(t, "other.sts.test")
+			startMX(t, addr, &c, true)
+		}, "certificate does not match"},
+		{"policy not fetched", func(w *tlsWorld, addr string) {
+			w.sts.set("sts.test", "") // served empty: no valid policy
+			c := w.ca.issue(t, "mx1.sts.test")
+			startMX(t, addr, &c, true)
+		}, "could not be fetched"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newTLSWorld(t, strings.Split(stsRecords, "\n")...)
+			w.sts.set("sts.test", policy)
+			c.mx(w, fmt.Sprintf("127.0.0.2:%d", w.port))
+			m := message("a@sts.test")
+			m.RequireTLS = true
+			r := w.deliver(m)
+			if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 REQUIRETLS") || !strings.Contains(r.Reply, c.text) {
+				t.Fatalf("reply %+v, want a deferral naming %q", r, c.text)
+			}
+		})
+	}
+}
+
+// A REQUIRETLS message's DSN (null sender, REQUIRETLS) goes over
+// verified TLS, but a hop that does not advertise REQUIRETLS does not
+// stop it (RFC 8689 §5); an ordinary REQUIRETLS message it stops.
+func TestRequireTLSBounceNotStoppedByHop(t *testing.T) {
+	w := stsWorld(t, "enforce")
+	good := w.ca.issue(t, "mx1.sts.test")
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &good, false)
+	m := message("a@sts.test")
+	m.From, m.RequireTLS = "", true
+	if r := w.deliver(m); r.Outcome != queue.RelayedOK {
+		t.Fatalf("REQUIRETLS bounce: %+v", r)
+	}
+	if got := mx.received(); len(got) != 1 || !got[0].tls {
+		t.Fatalf("received %+v", got)
+	}
+}

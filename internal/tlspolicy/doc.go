@@ -27,8 +27,14 @@
 //   - An MTA-STS policy is cached (memory and the transport database's
 //     tlspolicy bucket, through Store) before it is used; it is used
 //     until Fetched+MaxAge, while the TXT id is unchanged or DNS cannot
-//     answer. A fetch failure keeps a valid cached policy; with none, the
-//     domain has no policy (RFC 8461 §5) and the failure is reported.
+//     answer. A fetch failure (including a policy file that does not
+//     parse: RFC 8461 §3.2) keeps a valid cached policy; with none, the
+//     domain has no policy (RFC 8461 §5) and the failure is reported
+//     (sts-webpki-invalid, sts-policy-invalid, sts-policy-fetch-error).
+//     A failed fetch pauses fetching for its TXT id only (fetchBackoff);
+//     a new id is fetched at once (RFC 8461 §3.3). The last failure is
+//     kept until a fetch succeeds (LastFetchFailure: route explain,
+//     REQUIRETLS deferral). max_age above 31557600 is capped to it.
 //     Refresh fetches again every policy past half its max_age.
 //   - The policy host is fetched over HTTPS with its certificate verified
 //     for mta-sts.<domain> (RootCAs or the system's), no redirects, the
