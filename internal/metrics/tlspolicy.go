@@ -34,7 +34,7 @@ func RegisterTLSPolicy(reg prometheus.Registerer, cached func() float64) *TLSPol
 	reg.MustRegister(m.results)
 	if cached != nil {
 		m.cached = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_tls_policy_cached",
-			Help: "MTA-STS policies cached in the transport database."}, cached)
+			Help: "MTA-STS policies cached in the transport database and still valid (not past their max_age)."}, cached)
 		reg.MustRegister(m.cached)
 	}
 	return m

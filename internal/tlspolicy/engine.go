@@ -526,3 +526,24 @@ func Describe(d *Decision, host string, verr, err error) string {
 	}
 	return err.Error() // STARTTLS not offered / refused / TLS handshake failed, from the client
 }
+
+// CachedValid counts the cached policies still valid (not past
+// Fetched+MaxAge): the umbra_tls_policy_cached metric. An expired entry
+// stays in the store until its domain is fetched again, and is not in
+// force, so it is not counted.
+func (e *Engine) CachedValid() int {
+	if e.cfg.Store == nil {
+		return 0
+	}
+	domains, err := e.cfg.Store.TLSPolicyDomains()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, d := range domains {
+		if e.Cached(d) != nil {
+			n++
+		}
+	}
+	return n
+}

@@ -6,12 +6,14 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/queue"
 	"umbra/internal/resolver"
 	"umbra/internal/resolver/dnstest"
 )
@@ -149,5 +151,27 @@ func TestSTSBrokenNewPolicyKeepsCached(t *testing.T) {
 	eng2 := New(Config{Resolver: res, MTASTS: true, RootCAs: h.roots, HTTPSPort: h.port, FetchTimeout: 5 * time.Second, Clock: clk, Report: rep})
 	if p, _ := eng2.STS(ctx, "s.test"); p != nil || len(rep.got) != 1 || rep.got[0] != "s.test sts sts-policy-invalid" {
 		t.Fatalf("%+v reported %q", p, rep.got)
+	}
+}
+
+// umbra_tls_policy_cached counts the policies in force, not expired
+// entries (max_age 0, or past it) left in the transport database.
+func TestCachedValidCountsOnlyUnexpired(t *testing.T) {
+	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := clock.NewFake(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	for d, age := range map[string]time.Duration{"live.test": time.Hour, "zero.test": 0, "old.test": time.Minute} {
+		p := &STSPolicy{Mode: ModeEnforce, MX: []string{"mx." + d}, MaxAge: age, ID: "1", Fetched: clk.Now().Add(-2 * time.Minute)}
+		if err := st.PutTLSPolicy(ctx, d, p.encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng := New(Config{MTASTS: true, Store: st, Clock: clk})
+	if n := eng.CachedValid(); n != 1 {
+		t.Fatalf("%d valid cached policies, want 1", n)
 	}
 }
