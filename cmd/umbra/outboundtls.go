@@ -189,3 +189,15 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
 	log.Info("publishing the MTA-STS policy", "listen", ln.Addr().String(), "mode", p.Mode, "domains", pub.Domains)
 	return srv, nil
 }
+
+// tlsReportsAPI is the TLS-RPT counter as the admin API sees it (umbra
+// tls report).
+type tlsReportsAPI struct{ c *tlspolicy.Counter }
+
+func (a tlsReportsAPI) PendingAny(ctx context.Context, day string) (any, error) {
+	return a.c.Pending(ctx, day)
+}
+
+func (a tlsReportsAPI) SendDay(ctx context.Context, day string) (int, error) {
+	return a.c.SendDay(ctx, day)
+}
