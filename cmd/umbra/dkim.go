@@ -39,29 +39,13 @@ func newDKIMCmd() *cobra.Command {
 			}
 			value, err := signing.RecordValue(k)
 			if err != nil {
-				return err
+				return &exitError{code: exitFailure, err: err}
 			}
 			path := filepath.Join(out, domain+"."+selector+".key")
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				if errors.Is(err, os.ErrExist) {
-					return &exitError{code: exitFailure, err: fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)}
-				}
-				return err
-			}
-			if _, err := f.Write(pemBytes); err != nil {
-				f.Close()
-				os.Remove(path)
-				return err
-			}
-			if err := f.Sync(); err != nil {
-				f.Close()
-				os.Remove(path)
-				return err
-			}
-			if err := f.Close(); err != nil {
-				os.Remove(path)
-				return err
+			if err := writeKeyFile(path, pemBytes); err != nil {
+				// An I/O failure (no such directory, no room, no
+				// permission) is not a usage error: exit 1, not 64.
+				return &exitError{code: exitFailure, err: err}
 			}
 			abs, _ := filepath.Abs(path)
 			w := cmd.OutOrStdout()
@@ -77,4 +61,27 @@ func newDKIMCmd() *cobra.Command {
 	keygen.Flags().StringVar(&out, "out", ".", "directory the key file is written to")
 	cmd.AddCommand(keygen)
 	return cmd
+}
+
+// writeKeyFile writes a new key file, mode 0600, synced; an existing file
+// is never overwritten, and a partly written one is removed.
+func writeKeyFile(path string, pemBytes []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)
+		}
+		return err
+	}
+	_, err = f.Write(pemBytes)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
 }

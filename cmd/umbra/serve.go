@@ -293,7 +293,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build})
+		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg)})
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("pickup directory: %w", err)
 		}
-		w := pickup.New(pickup.Config{Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
+		w := pickup.New(pickup.Config{AuthservIDs: authservIDs(cfg), Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure)})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
@@ -590,6 +590,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		srv.SetServers(nil)
 	}
 	srv.SetRecipients(rcptv)
+	srv.SetAuthservIDs(authservIDs(next))
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
 	mgr.SetQuarantine(next.Transport.Quarantine.Expiration.D(), next.Transport.Quarantine.DSNOnExpiry)

@@ -87,6 +87,8 @@ func validateDKIM(v *validator, d DKIM) {
 		}
 		if strings.EqualFold(h, "DKIM-Signature") || strings.HasPrefix(strings.ToLower(h), "arc-") {
 			v.add(fmt.Sprintf("dkim.headers: %q is added after signing and cannot be signed", h), "dkim", "headers", i)
+		} else if traceField(h) {
+			v.add(fmt.Sprintf("dkim.headers: %q is a trace field, added or removed by every hop after signing: signing it breaks the signature downstream", h), "dkim", "headers", i)
 		}
 	}
 	if !from {
@@ -107,6 +109,17 @@ func validateDKIM(v *validator, d DKIM) {
 			v.add(fmt.Sprintf("dkim.arc.authserv_id %q must be one token", a.AuthServID), "dkim", "arc", "authserv_id")
 		}
 	}
+}
+
+// traceField: a header field that servers add or remove in transit
+// (RFC 5322 §3.6.7 trace fields, final delivery's Delivered-To, RFC 8601
+// results, umbra's own X-Umbra- fields), so a signature over it breaks.
+func traceField(h string) bool {
+	switch strings.ToLower(h) {
+	case "received", "return-path", "delivered-to", "x-original-to", "authentication-results":
+		return true
+	}
+	return strings.HasPrefix(strings.ToLower(h), "x-umbra-")
 }
 
 // validFieldName: printable US-ASCII except colon (RFC 5322 §3.6.8).

@@ -247,6 +247,10 @@ type ReceiveConnector struct {
 	ConnectionFiltering ConnectionFiltering `yaml:"connection_filtering"`
 	// MessageAuthentication: SPF, DKIM, DMARC, ARC (msgauth.go).
 	MessageAuthentication MessageAuthentication `yaml:"message_authentication"`
+	// DKIMSign marks the connector's mail as originating inside the
+	// organisation (application servers relaying through it), so it is
+	// DKIM-signed when it leaves, as authenticated submissions are.
+	DKIMSign bool `yaml:"dkim_sign"`
 	// Milters are asked in order at every stage (milter.go).
 	Milters []Milter `yaml:"milters"`
 }

@@ -293,7 +293,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	stored := body
 	var once sync.Once
 	withID := func() []byte {
-		once.Do(func() { body = orgid.Prepend(m.OrgID, stored) })
+		once.Do(func() { body = orgid.PrependRecord(m.OrgID, m.Internal, stored) })
 		return body
 	}
 	groups, order, results := st.group(m, rcpts)

@@ -104,7 +104,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			return append(dup, d.deliverOrg(ctx, st, m, body, &cp)...)
 		}
 	}
-	parts := orgid.Parts(m.OrgID, body) // the id line in front, the stored body not copied
+	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	for _, h := range g.hops {
 		names, addrs := d.bal.order(h)

@@ -5,7 +5,8 @@ import (
 )
 
 // SigningObserver counts signing results (metrics.Signing): DKIM
-// "signed", "no_key" or "error"; ARC "sealed" or "skipped".
+// "signed", "no_key", "external" (not originated inside the
+// organisation: queue.Message.Internal) or "error"; ARC "sealed" or "skipped".
 type SigningObserver interface {
 	DKIM(result string)
 	ARC(result string)
@@ -29,7 +30,7 @@ func (d *Deliverer) signOutbound(st *state, m *queue.Message, body []byte) []byt
 	if st.cfg.Signer == nil {
 		return body
 	}
-	out, res, err := st.cfg.Signer.Sign(body, m.From)
+	out, res, err := st.cfg.Signer.SignOrigin(body, m.From, m.Internal)
 	o := d.signing
 	if err != nil {
 		d.log.Warn("message sent unsigned", "msg_id", m.ID.String(), "err", err)
@@ -45,9 +46,12 @@ func (d *Deliverer) signOutbound(st *state, m *queue.Message, body []byte) []byt
 		d.log.Debug("message signed", "msg_id", m.ID.String(), "dkim_domain", res.DKIM, "arc_instance", res.ARC)
 	}
 	if o != nil {
-		if res.DKIM != "" {
+		switch {
+		case res.DKIM != "":
 			o.DKIM("signed")
-		} else {
+		case !m.Internal:
+			o.DKIM("external")
+		default:
 			o.DKIM("no_key")
 		}
 		switch {

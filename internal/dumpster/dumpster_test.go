@@ -324,14 +324,15 @@ func TestInterruptedRequestResumes(t *testing.T) {
 // A resubmitted copy does not announce success again, and keeps what
 // it needs for delivery.
 func TestCopy(t *testing.T) {
-	m := &queue.Message{ID: 7, From: "a@x", MessageID: "<m@x>", OrgID: "0123456789abcdef0123456789abcdef", UTF8: true, Rcpts: []queue.Recipient{
+	m := &queue.Message{ID: 7, From: "a@x", MessageID: "<m@x>", OrgID: "0123456789abcdef0123456789abcdef", UTF8: true, RequireTLS: true, Internal: true, Rcpts: []queue.Recipient{
 		{Addr: "b@y", Notify: queue.NotifySuccess, Status: queue.Delivered, Queue: "mailbox:DB1", LastReply: "250"},
 		{Addr: "c@y", Notify: queue.NotifySuccess | queue.NotifyFailure, Status: queue.Delivered},
 		{Addr: "d@z", Status: queue.Relayed},
 	}}
 	cp := Copy(m, []int{0, 1})
 	if len(cp.Rcpts) != 2 || cp.Rcpts[0].Notify != queue.NotifyNever || cp.Rcpts[1].Notify != queue.NotifyFailure ||
-		cp.Rcpts[0].Status != queue.Pending || cp.Rcpts[0].Queue != "" || !cp.UTF8 || cp.MessageID != "<m@x>" || cp.OrgID != m.OrgID {
-		t.Errorf("copy %+v (the organisation message id must stay: SR-14)", cp)
+		cp.Rcpts[0].Status != queue.Pending || cp.Rcpts[0].Queue != "" || !cp.UTF8 || cp.MessageID != "<m@x>" || cp.OrgID != m.OrgID ||
+		!cp.RequireTLS || !cp.Internal {
+		t.Errorf("copy %+v (the organisation message id, REQUIRETLS and the origin must stay: SR-14, RFC 8689)", cp)
 	}
 }

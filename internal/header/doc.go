@@ -1,7 +1,10 @@
 // Package header reads and edits the header section of a stored message
 // (RFC 5322 §2.2): what the hop limit counts (Received:), what final
 // delivery replaces (Return-Path:, Delivered-To:) and what loop detection
-// looks for. It imports nothing of umbra's.
+// looks for, and the Authentication-Results fields claiming umbra's
+// authserv-id that the front door removes (authres.go; RFC 8601 parsing
+// of the authserv-id, shared with internal/msgauth). It imports nothing
+// of umbra's.
 //
 // Invariants:
 //   - Only the header section is read or changed: it ends at the first

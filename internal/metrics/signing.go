@@ -11,9 +11,10 @@ type Signing struct {
 }
 
 // DKIMResults: "signed", "no_key" (no key for the From: or envelope
-// sender's domain: sent unsigned), "error" (the message could not be
+// sender's domain: sent unsigned), "external" (the message did not
+// originate inside the organisation: never signed), "error" (the message could not be
 // read as a header and body: sent unsigned).
-var DKIMResults = []string{"signed", "no_key", "error"}
+var DKIMResults = []string{"signed", "no_key", "external", "error"}
 
 // ARCResults: "sealed", "skipped" (this server's Authentication-Results
 // is there but the chain cannot be extended: see the log).
@@ -23,7 +24,7 @@ var ARCResults = []string{"sealed", "skipped"}
 func RegisterSigning(reg prometheus.Registerer) *Signing {
 	s := &Signing{
 		dkim: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dkim_signatures_total",
-			Help: "Copies leaving the organisation by DKIM signing result (signed; no_key: no key for the From: or envelope sender domain; error: unreadable message, sent unsigned)."},
+			Help: "Copies leaving the organisation by DKIM signing result (signed; no_key: no key for the From: or envelope sender domain; external: not originated inside the organisation, never signed; error: unreadable message, sent unsigned)."},
 			[]string{"result"}),
 		arc: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_arc_sets_total",
 			Help: "ARC sets on copies leaving the organisation that carry this server's Authentication-Results (sealed; skipped: the chain could not be extended)."},

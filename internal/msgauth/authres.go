@@ -3,41 +3,16 @@ package msgauth
 import (
 	"regexp"
 	"strings"
+
+	"umbra/internal/header"
 )
 
 // The Authentication-Results header field (RFC 8601).
 
 // authservID returns the authserv-id an Authentication-Results value
-// claims: the first value (token or quoted-string) after any comments
-// and white space, "" if there is none.
-func authservID(v string) string {
-	i := skipCFWS(v, 0)
-	if i >= len(v) {
-		return ""
-	}
-	if v[i] == '"' {
-		var b strings.Builder
-		for j := i + 1; j < len(v); j++ {
-			switch v[j] {
-			case '\\':
-				if j+1 < len(v) {
-					j++
-					b.WriteByte(v[j])
-				}
-			case '"':
-				return b.String()
-			default:
-				b.WriteByte(v[j])
-			}
-		}
-		return "" // unterminated
-	}
-	j := i
-	for j < len(v) && !strings.ContainsRune(" \t\r\n;()\"", rune(v[j])) {
-		j++
-	}
-	return v[i:j]
-}
+// claims (header.AuthservID: the front door removes forged ones with the
+// same parser).
+func authservID(v string) string { return header.AuthservID(v) }
 
 // skipCFWS skips white space, line ends and (nested) comments from i.
 func skipCFWS(v string, i int) int {

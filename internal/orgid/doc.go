@@ -20,5 +20,12 @@
 // authenticated transport server of the organisation, and stamps a new
 // id otherwise, so a header from outside can never name another message.
 //
+// The origin (OriginHeader, "X-Umbra-Origin: internal") travels the same
+// way: queue.Message.Internal, decided by the first umbra server (the
+// message originated inside the organisation, so it is DKIM-signed when
+// it leaves), written by delivery from the record (PrependRecord) next
+// to the id, stripped with it, and believed (Internal) only from an
+// authenticated transport server of the organisation.
+//
 // Parse, Strip and Valid never panic on any input (fuzzed).
 package orgid

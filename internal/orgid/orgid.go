@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
+
+	"umbra/internal/header"
 )
 
 // Header is the name of the header carrying the organisation message id.
@@ -40,6 +42,68 @@ func Valid(s string) bool {
 
 // Line is the header line that carries id, CRLF-terminated.
 func Line(id string) string { return Header + ": " + id + "\r\n" }
+
+// OriginHeader carries, inside the organisation, that a message
+// originated there (queue.Message.Internal, OriginInternal): umbra
+// DKIM-signs it when it leaves. Like Header it is umbra's own (Prefix),
+// removed on receipt and believed only from a transport server of the
+// organisation.
+const OriginHeader = "X-Umbra-Origin"
+
+// OriginInternal is the value of OriginHeader for mail that originated
+// inside the organisation.
+const OriginInternal = "internal"
+
+// Internal reports whether the header section of msg says the message
+// originated inside the organisation (an OriginHeader field of value
+// OriginInternal). Only a transport server of the organisation is
+// believed: the caller asks only of its mail.
+func Internal(msg []byte) bool {
+	for _, v := range header.Values(msg, OriginHeader) {
+		if strings.EqualFold(v, OriginInternal) {
+			return true
+		}
+	}
+	return false
+}
+
+// recordLines are the header lines delivery writes from a record: the
+// id's and, when internal, the OriginHeader line.
+func recordLines(id string, internal bool) string {
+	l := ""
+	if id != "" {
+		l = Line(id)
+	}
+	if internal {
+		l += OriginHeader + ": " + OriginInternal + "\r\n"
+	}
+	return l
+}
+
+// PrependRecord is Prepend with, when internal, the OriginHeader line
+// after the id's: what delivery writes from a record in front of every
+// copy it sends inside the organisation.
+func PrependRecord(id string, internal bool, body []byte) []byte {
+	l := recordLines(id, internal)
+	if l == "" {
+		return body
+	}
+	at := insertAt(body)
+	out := make([]byte, 0, len(l)+len(body))
+	out = append(out, body[:at]...)
+	out = append(out, l...)
+	return append(out, body[at:]...)
+}
+
+// PartsRecord is PrependRecord without the copy, as Parts is Prepend's.
+func PartsRecord(id string, internal bool, body []byte) [][]byte {
+	l := recordLines(id, internal)
+	if l == "" {
+		return [][]byte{body}
+	}
+	at := insertAt(body)
+	return [][]byte{body[:at], []byte(l), body[at:]}
+}
 
 // Prepend returns the message with the header line of id added (a new
 // slice; body is not changed): after the first header field when that is

@@ -102,3 +102,24 @@ func TestPrependPlacement(t *testing.T) {
 		}
 	}
 }
+
+// TestOriginRoundTrips: the origin line delivery writes is read back by
+// Internal and removed by Strip with the id; no line without the flag.
+func TestOriginRoundTrips(t *testing.T) {
+	body := []byte("Received: from x\r\n\tby y\r\nSubject: x\r\n\r\nX-Umbra-Origin: internal\r\n")
+	id := New()
+	with := PrependRecord(id, true, body)
+	if !Internal(with) || !strings.Contains(string(with), "\tby y\r\n"+Header+": "+id+"\r\n"+OriginHeader+": internal\r\nSubject") {
+		t.Fatalf("origin not written after the trace field:\n%s", with)
+	}
+	out, found := Strip(with)
+	if found != id || !bytes.Equal(out, body) || Internal(out) {
+		t.Fatalf("strip: %q %q", out, found)
+	}
+	if without := PrependRecord(id, false, body); Internal(without) || !bytes.Equal(without, Prepend(id, body)) {
+		t.Fatalf("origin written for external mail:\n%s", without)
+	}
+	if got := PrependRecord("", false, body); !bytes.Equal(got, body) {
+		t.Fatal("nothing to write changed the body")
+	}
+}

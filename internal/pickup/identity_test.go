@@ -70,13 +70,15 @@ func dropFile(t *testing.T, dir, name, content string) {
 // Issue 20 item 5: a pickup message has an identity. Its Message-ID is
 // recorded, so a tracking search by it finds the message; it gets an
 // organisation message id of its own, never one written in the file
-// (a file is not a transport server: the header firewall applies).
+// (a file is not a transport server: the header firewall applies), nor
+// an Authentication-Results claiming umbra's authserv-id; it counts as
+// mail originating inside the organisation (DKIM-signed when it leaves).
 func TestPickupIdentity(t *testing.T) {
 	q, st, tl := realQueue(t)
 	dir := t.TempDir()
 	forged := "0123456789abcdef0123456789abcdef"
-	dropFile(t, dir, "app.eml", "X-Receiver: a@example.net\nX-Umbra-Org-Id: "+forged+"\nMessage-ID: <pick-1@app.example>\nSubject: x\n\nhi\n")
-	w := New(Config{Dir: dir, Hostname: "hub.test", Queue: q})
+	dropFile(t, dir, "app.eml", "X-Receiver: a@example.net\nX-Umbra-Org-Id: "+forged+"\nAuthentication-Results: (forged) HUB.test; dmarc=pass\nMessage-ID: <pick-1@app.example>\nSubject: x\n\nhi\n")
+	w := New(Config{Dir: dir, Hostname: "hub.test", Queue: q, AuthservIDs: []string{"hub.test"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); w.wg.Wait() }()
 	w.Scan(ctx)
@@ -90,8 +92,11 @@ func TestPickupIdentity(t *testing.T) {
 	}
 	var body []byte
 	st.View(func(tx *queue.Tx) error { body, _ = tx.Body(m.ID); return nil })
-	if strings.Contains(strings.ToLower(string(body)), "x-umbra-") {
-		t.Errorf("the file's umbra header was queued:\n%s", body)
+	if strings.Contains(strings.ToLower(string(body)), "x-umbra-") || strings.Contains(string(body), "dmarc=pass") {
+		t.Errorf("the file's umbra header or a result claiming umbra's authserv-id was queued:\n%s", body)
+	}
+	if !m.Internal {
+		t.Error("pickup mail is not marked as originating inside the organisation (it would leave unsigned)")
 	}
 	for _, id := range []string{"<pick-1@app.example>", m.OrgID} {
 		es, err := tl.Search(tracking.Query{ID: id})

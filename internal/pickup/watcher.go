@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"umbra/internal/header"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	// Paused, when set and true, holds the directory's files where they
 	// are (back pressure at high: no new mail); Scan then submits none.
 	Paused func() bool
+	// AuthservIDs are umbra's authserv-ids: a file's
+	// Authentication-Results claiming one are removed, as the front door
+	// removes an SMTP client's (no umbra check looked at the file, and
+	// the ARC sealer seals what such a header says).
+	AuthservIDs []string
 }
 
 // Watcher scans the pickup directory.
@@ -162,7 +168,8 @@ func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, bo
 	// A file is not a transport server of the organisation: its umbra
 	// headers are removed, and the queue gives it an org id (SR-14).
 	body, _ = orgid.Strip(body)
-	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Helo: filepath.Base(path), MessageID: messageID(body)}
+	body, _ = header.RemoveAuthResults(body, w.cfg.AuthservIDs...)
+	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Internal: true, Helo: filepath.Base(path), MessageID: messageID(body)}
 	for _, r := range env.Rcpts {
 		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: r})
 	}

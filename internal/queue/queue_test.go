@@ -408,7 +408,7 @@ func TestDSNFormat(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	m := &Message{ID: 42, State: Ready, From: "a@example.org", Arrived: time.Unix(1700000000, 5), Size: 99,
 		Connector: "c", ClientIP: "127.0.0.1", Helo: "h", EnvID: "e", MessageID: "<m@x>", RetFull: true, UTF8: true, Attempts: 3,
-		NextAttempt: time.Unix(1700000100, 0), CrashCount: 1, DelayNotified: true, LastError: "451",
+		NextAttempt: time.Unix(1700000100, 0), CrashCount: 1, DelayNotified: true, LastError: "451", Internal: true,
 		Rcpts: []Recipient{{Addr: "b@example.net", ORcpt: "rfc822;b", Notify: NotifyFailure | NotifyDelay,
 			Status: Relayed, NextHop: "mx", LastReply: "250"}}}
 	got, err := decodeMessage(m.encode())

@@ -174,6 +174,14 @@ type Message struct {
 	// filter.go) kept the message in the quarantine: it is stored like
 	// any message but not delivered until an operator releases it.
 	Quarantine string
+	// Internal: the message originated inside the organisation, so
+	// umbra DKIM-signs it when it leaves (package signing): received from
+	// an authenticated client, from a connector marked dkim_sign, by
+	// pickup, or made by umbra (a DSN) — or from a transport server of
+	// the organisation that said so (orgid.OriginHeader). The first umbra
+	// server that receives the message decides; the flag travels in the
+	// header delivery writes from the record, like OrgID.
+	Internal bool
 
 	Attempts      int
 	NextAttempt   time.Time
@@ -231,7 +239,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal} {
 		if b {
 			flags |= 1 << i
 		}
@@ -293,6 +301,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	m.ManualRetry = flags&16 != 0 // unknown to older releases, which ignore the bit
 	m.RequireTLS = flags&32 != 0  // likewise (RFC 8689)
+	m.Internal = flags&64 != 0    // likewise: an older release's record is not DKIM-signed
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

@@ -238,7 +238,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			continue
 		}
 		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
-			Connector: "dsn", Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
 		dm.Size = int64(len(db))
 		dm.UTF8 = m.UTF8

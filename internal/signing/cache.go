@@ -32,10 +32,15 @@ func newSigCache() *sigCache {
 	return &sigCache{m: map[[32]byte]*list.Element{}, lru: list.New()}
 }
 
-func cacheKey(msg []byte, envelopeFrom string) [32]byte {
+func cacheKey(msg []byte, envelopeFrom string, internal bool) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(envelopeFrom))
 	h.Write([]byte{0})
+	if internal {
+		h.Write([]byte{1}) // the origin decides whether DKIM signs
+	} else {
+		h.Write([]byte{0})
+	}
 	h.Write(msg)
 	var k [32]byte
 	h.Sum(k[:0])

@@ -19,6 +19,11 @@
 //   - Signed once: the fields made for a message (its bytes and envelope
 //     sender) are remembered (cache.go, bounded LRU) and sent again on a
 //     retry or to a second destination; a reload builds a new Signer.
+//   - DKIM signs only mail that originated inside the organisation
+//     (SignOrigin's internal: queue.Message.Internal, decided by the first
+//     umbra server that received it — authenticated client, dkim_sign
+//     connector, pickup, DSN — and carried between umbra servers in
+//     orgid.OriginHeader); other mail is at most ARC-sealed.
 //   - One DKIM signature per copy: the key of the From: domain (single
 //     address; the nearest parent domain with a key), else of the
 //     envelope sender's domain, else none. Never a top-level domain's.
@@ -26,17 +31,20 @@
 //     than the message has it, so an added instance breaks the signature.
 //   - An ARC set is added only when the message carries an
 //     Authentication-Results of the sealer's authserv-id. That header is
-//     trusted: the inbound checks must have removed any that arrived from
-//     outside claiming the id. cv= is none for the first set, else the
+//     trusted, and no record flag is needed: every receive connector
+//     (internal/smtp authres.go) and the pickup directory remove arriving
+//     ones claiming any of umbra's ids unless a transport server of the
+//     organisation sent them, so the header in the queue is umbra's own. cv= is none for the first set, else the
 //     arc= result of that header; a structurally broken chain is sealed
 //     cv=fail over the new set only; a chain already ending in cv=fail,
 //     one with 50 sets, or one without an arc= result gets no set
 //     (Result.NoARC says why).
 //   - ARC keys are RSA (rsa-sha256 is ARC's only algorithm in practice).
 //   - Keys are loaded by New from files, at start and reload: a missing,
-//     unreadable, malformed, encrypted, short (< 1024-bit RSA) or
-//     world-readable key is an error naming the file then, never at
-//     delivery. A Signer is immutable and safe for concurrent use.
+//     unreadable, malformed, encrypted, short (< 1024-bit RSA),
+//     world-readable or two-block key, or a file that is not regular (a
+//     FIFO would block: it is never opened blocking), is an error naming
+//     the file then, never at delivery. A Signer is immutable and safe for concurrent use.
 //
 // Tests verify umbra's output with the library's verifier, with Debian's
 // opendkim-testmsg (libopendkim, keys served by a DNS server in a private

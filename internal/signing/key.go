@@ -10,8 +10,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // MinRSABits is the smallest RSA key umbra signs with: RFC 8301 §3.2
@@ -26,12 +28,33 @@ func LoadKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !fi.Mode().IsRegular() {
+		// A FIFO would block the start, the reload and config check for
+		// ever; a device or directory is no key either.
+		return nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
+	}
+	// Opened non-blocking, and checked again on the open file: a FIFO
+	// put in its place after the Stat cannot block either.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
+	}
 	if fi.Mode().Perm()&0o007 != 0 {
 		return nil, fmt.Errorf("%s: mode %v lets every user read the key; chmod o-rwx", path, fi.Mode().Perm())
 	}
-	data, err := os.ReadFile(path)
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("%s: more than %d bytes: not a key file", path, maxKeyFile)
 	}
 	k, err := ParseKey(data)
 	if err != nil {
@@ -40,14 +63,22 @@ func LoadKey(path string) (crypto.Signer, error) {
 	return k, nil
 }
 
-// ParseKey decodes the first PEM block of data: "PRIVATE KEY" (PKCS#8,
+// maxKeyFile bounds what LoadKey reads: a 16384-bit RSA key in PEM is
+// under 13 KiB.
+const maxKeyFile = 64 << 10
+
+// ParseKey decodes the one PEM block of data (a second one is refused:
+// which of them signs would be a guess): "PRIVATE KEY" (PKCS#8,
 // Ed25519 or RSA) or "RSA PRIVATE KEY" (PKCS#1). Other key types (ECDSA
 // has no DKIM algorithm), encrypted keys and RSA keys shorter than
 // MinRSABits are refused with the reason.
 func ParseKey(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
+	block, rest := pem.Decode(data)
 	if block == nil {
 		return nil, errors.New("no PEM block (expected -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)")
+	}
+	if next, _ := pem.Decode(rest); next != nil {
+		return nil, fmt.Errorf("more than one PEM block (%q, then %q): a key file holds one key", block.Type, next.Type)
 	}
 	if _, ok := block.Headers["Proc-Type"]; ok {
 		return nil, errors.New("encrypted PEM keys are not supported")

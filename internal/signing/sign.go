@@ -138,14 +138,23 @@ type Result struct {
 // envelope sender) signed again gets the same fields from a cache
 // (sigCache): one signature per message, not one per attempt.
 func (s *Signer) Sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
+	return s.SignOrigin(msg, envelopeFrom, true)
+}
+
+// SignOrigin is Sign for a message whose origin is known: internal says
+// it originated inside the organisation (queue.Message.Internal). Only
+// such a message gets a DKIM signature; any other is at most ARC-sealed
+// (a forwarder's statement about the results umbra verified, not a
+// claim that the organisation sent it).
+func (s *Signer) SignOrigin(msg []byte, envelopeFrom string, internal bool) ([]byte, Result, error) {
 	if s == nil {
 		return msg, Result{}, nil
 	}
-	k := cacheKey(msg, envelopeFrom)
+	k := cacheKey(msg, envelopeFrom, internal)
 	if prefix, res, ok := s.cache.get(k); ok {
 		return append([]byte(prefix), msg...), res, nil
 	}
-	out, res, err := s.sign(msg, envelopeFrom)
+	out, res, err := s.sign(msg, envelopeFrom, internal)
 	if err == nil {
 		s.cache.put(k, string(out[:len(out)-len(msg)]), res)
 	}
@@ -153,14 +162,14 @@ func (s *Signer) Sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
 }
 
 // sign makes the fields for msg (Sign without the cache).
-func (s *Signer) sign(msg []byte, envelopeFrom string) ([]byte, Result, error) {
+func (s *Signer) sign(msg []byte, envelopeFrom string, internal bool) ([]byte, Result, error) {
 	var res Result
 	fields, _, ok := splitHeader(msg)
 	if !ok {
 		return msg, res, fmt.Errorf("message has no header/body separator")
 	}
 	out := msg
-	if k, ok := s.keyFor(fields, envelopeFrom); ok {
+	if k, ok := s.keyFor(fields, envelopeFrom); ok && internal {
 		sig, err := s.dkimSignature(k, fields, msg)
 		if err != nil {
 			return msg, res, fmt.Errorf("dkim %s: %w", k.Domain, err)

@@ -86,7 +86,15 @@
 //     when well formed.
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
-//     suppression, merge).
+//     suppression, merge). Likewise the origin (orgid.OriginHeader) is
+//     believed only from such a server; otherwise Message.Internal is
+//     true for an authenticated client or a dkim_sign connector
+//     (originInside, authres.go): only such mail is DKIM-signed.
+//   - umbra's own Authentication-Results (authres.go): on every
+//     connector, before the edge checks, arriving ones claiming one of
+//     umbra's authserv-ids (ServerConfig.AuthservIDs) are removed unless
+//     the client is such a transport server; the ARC sealer seals what
+//     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
 //     way of authenticating). It carries the verb version ("XSHADOW 3",

@@ -147,7 +147,7 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 {
 		opts.UTF8 = false
 	}
-	parts := orgid.Parts(m.OrgID, body) // the id line in front, the body not copied
+	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the body not copied
 	if c.CanPipeline() {
 		return c.pushPipelined(m, opts, parts)
 	}

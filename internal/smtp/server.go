@@ -101,6 +101,11 @@ type ServerConfig struct {
 	// Checks makes each receive connector's edge checks (filter.go);
 	// nil: none.
 	Checks CheckBuilder
+	// AuthservIDs are the authserv-ids umbra writes in
+	// Authentication-Results (every connector's message_authentication
+	// and the ARC sealer's): arriving ones claiming them are removed
+	// (authres.go); SetAuthservIDs replaces them on reload.
+	AuthservIDs []string
 }
 
 // ServerDirectory knows the organisation's servers and where their
@@ -136,6 +141,7 @@ type Server struct {
 	servers      atomic.Pointer[serverDirectory]
 	receipt      atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
 	rcptv        atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
+	authIDs      atomic.Pointer[[]string]             // umbra's authserv-ids (authres.go)
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -199,6 +205,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.routing.Store(cfg.Routing)
 	s.SetServers(cfg.Servers)
 	s.rcptv.Store(cfg.Recipients)
+	s.SetAuthservIDs(cfg.AuthservIDs)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	conns, err := s.buildConnectors(cfg.Connectors, nil)
 	if err != nil {

@@ -396,6 +396,7 @@ func (s *session) data(r io.Reader) error {
 	if perr != nil {
 		return perr
 	}
+	body = s.removeForgedResults(body, len(trace)) // before the checks, which add umbra's own
 	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
 		return cerr
@@ -408,8 +409,9 @@ func (s *session) data(r io.Reader) error {
 		body = append([]byte(trace), content...)
 	}
 	var orgID string
+	internal := s.originInside(body[len(trace):])
 	body, orgID = s.headerFirewall(body, len(trace))
-	m := &queue.Message{OrgID: orgID,
+	m := &queue.Message{OrgID: orgID, Internal: internal,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
 		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,

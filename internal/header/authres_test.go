@@ -1,0 +1,71 @@
+package header
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestAuthservID(t *testing.T) {
+	for in, want := range map[string]string{
+		" mx.example.com; dkim=pass":           "mx.example.com",
+		"MX.EXAMPLE.COM;spf=pass":              "MX.EXAMPLE.COM",
+		" (c) mx.example.com; dmarc=pass":      "mx.example.com",
+		" (a (nested) one)\r\n mx.example.com": "mx.example.com",
+		" mx.example.com 1; dkim=pass":         "mx.example.com",
+		"\r\n mx.example.com;\r\n\tdkim=pass":  "mx.example.com",
+		` "mx.example.com"; dmarc=pass`:        "mx.example.com",
+		` "unterminated`:                       "",
+		" (only a comment)":                    "",
+		"":                                     "",
+	} {
+		if got := AuthservID(in); got != want {
+			t.Errorf("AuthservID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRemoveAuthResults: fields claiming one of the ids go, in any case
+// and spelling; other servers' results and ARC-Authentication-Results
+// stay; the body is never looked at.
+func TestRemoveAuthResults(t *testing.T) {
+	msg := "Received: from x\r\n" +
+		"Authentication-Results: mx.example.com; dmarc=pass\r\n" +
+		"authentication-results : (c) MX.Example.COM 1;\r\n\tdkim=pass\r\n" +
+		"Authentication-Results: other.example; spf=pass\r\n" +
+		"ARC-Authentication-Results: i=1; mx.example.com; dmarc=pass\r\n" +
+		"Authentication-Results: mx.example.com.evil; dmarc=pass\r\n" +
+		"Subject: s\r\n\r\n" +
+		"Authentication-Results: mx.example.com; in the body\r\n"
+	out, n := RemoveAuthResults([]byte(msg), "", "mx.example.com")
+	want := "Received: from x\r\n" +
+		"Authentication-Results: other.example; spf=pass\r\n" +
+		"ARC-Authentication-Results: i=1; mx.example.com; dmarc=pass\r\n" +
+		"Authentication-Results: mx.example.com.evil; dmarc=pass\r\n" +
+		"Subject: s\r\n\r\n" +
+		"Authentication-Results: mx.example.com; in the body\r\n"
+	if n != 2 || string(out) != want {
+		t.Fatalf("removed %d:\n%s", n, out)
+	}
+	if out, n := RemoveAuthResults([]byte(msg)); n != 0 || !bytes.Equal(out, []byte(msg)) {
+		t.Fatalf("no ids removed %d", n)
+	}
+}
+
+func FuzzRemoveAuthResults(f *testing.F) {
+	f.Add([]byte("Authentication-Results: (c) mx.example.com 1; dkim=pass\r\n\r\nbody"), "MX.example.com")
+	f.Add([]byte("Authentication-Results: \"mx\r\n\r\n"), "mx")
+	f.Fuzz(func(t *testing.T, m []byte, id string) {
+		out, n := RemoveAuthResults(m, id)
+		if n > Count(m, AuthResults) || Count(out, AuthResults) != Count(m, AuthResults)-n {
+			t.Fatalf("removed %d of %d, %d left", n, Count(m, AuthResults), Count(out, AuthResults))
+		}
+		if again, k := RemoveAuthResults(out, id); k != 0 || !bytes.Equal(again, out) {
+			t.Fatalf("%q still has %d claiming %q", out, k, id)
+		}
+		_, end := fields(m)
+		_, outEnd := fields(out)
+		if !bytes.Equal(m[end:], out[outEnd:]) {
+			t.Fatalf("body changed")
+		}
+	})
+}
