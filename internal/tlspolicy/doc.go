@@ -33,7 +33,8 @@
 //     (sts-webpki-invalid, sts-policy-invalid, sts-policy-fetch-error).
 //     A failed fetch pauses fetching for its TXT id only (fetchBackoff);
 //     a new id is fetched at once (RFC 8461 §3.3). The last failure is
-//     kept until a fetch succeeds (LastFetchFailure: route explain,
+//     kept until a fetch succeeds or the record is withdrawn
+//     (LastFetchFailure: route explain,
 //     REQUIRETLS deferral). max_age above 31557600 is capped to it.
 //     Refresh fetches again every policy past half its max_age.
 //   - The policy host is fetched over HTTPS with its certificate verified

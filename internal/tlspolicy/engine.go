@@ -166,6 +166,12 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	}
 	id, err := e.lookupID(ctx, domain)
 	if err != nil {
+		var de *net.DNSError
+		if !errors.As(err, &de) || de.IsNotFound { // no (single) record: no policy to fetch, none failing
+			e.mu.Lock()
+			delete(e.failed, domain)
+			e.mu.Unlock()
+		}
 		return cached, nil // no record, or DNS could not say: the cache stands (RFC 8461 §5.1)
 	}
 	if cached != nil && cached.ID == id {

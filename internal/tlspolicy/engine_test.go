@@ -111,6 +111,23 @@ func TestSTSFetchRetriedWhenIDChanges(t *testing.T) {
 	if len(rep.got) != 1 || rep.got[0] != "s.test sts sts-policy-fetch-error" {
 		t.Fatalf("reported %q", rep.got)
 	}
+
+	// A domain that withdraws its record has no failing policy either.
+	eng2 := New(Config{Resolver: res, MTASTS: true, RootCAs: h.roots, HTTPSPort: h.port, FetchTimeout: 5 * time.Second, Clock: clk})
+	h.set("")
+	dns.Remove("_mta-sts.s.test.")
+	dns.Add(t, `_mta-sts.s.test. 300 IN TXT "v=STSv1; id=3"`)
+	eng2.STS(ctx, "s.test")
+	if _, ok := eng2.LastFetchFailure("s.test"); !ok {
+		t.Fatal("failed fetch not recorded")
+	}
+	dns.Remove("_mta-sts.s.test.")
+	if p, _ := eng2.STS(ctx, "s.test"); p != nil {
+		t.Fatalf("policy %+v", p)
+	}
+	if f, ok := eng2.LastFetchFailure("s.test"); ok {
+		t.Fatalf("failure kept after the record was withdrawn: %+v", f)
+	}
 }
 
 // A new policy version that does not parse (a negative max_age) is a
