@@ -13,8 +13,10 @@
 // Files: dane.go (TLSA matching: DANE-EE, DANE-TA with selectors and
 // matching types), mtasts.go (the policy and TXT record parsers, the
 // cached form), engine.go (lookups, the HTTPS fetch, the cache,
-// refresh, decisions), rpt.go (TLS-RPT counters, the RFC 8460 report
-// and its mail), explain.go (route explain).
+// refresh, decisions, ResultType and Describe: the RFC 8460 result type
+// and the reply text of a failed session, per cause), rpt.go (TLS-RPT
+// counters, the RFC 8460 report and its mail; Pending and SendDay for
+// umbra tls report), explain.go (route explain).
 //
 // Invariants and failure semantics:
 //   - DANE applies only to secure answers. A secure denial of TLSA, or an
