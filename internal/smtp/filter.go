@@ -43,6 +43,12 @@ type ConnInfo struct {
 	TLS       bool
 	User      string // the authenticated name ("" if none)
 	Server    bool   // a transport server of the organisation
+	// ServerAddress: the topology gives the client's address to a
+	// server of the organisation (ServerDirectory.IsServerAddress); false
+	// without a topology. It proves nothing about the session (anyone
+	// behind that address may connect), only that a server may be
+	// connecting and must be able to reach AUTH.
+	ServerAddress bool
 }
 
 // Verdict is a check's answer. The zero Verdict lets the command or
@@ -138,7 +144,14 @@ type CheckBuilder func(rc config.ReceiveConnector) ([]Check, error)
 // connInfo is the session as checks see it.
 func (s *session) connInfo() *ConnInfo {
 	return &ConnInfo{Connector: s.c.cfg.Name, IP: s.ip, Port: remotePort(s.raw), Helo: s.conn.Hostname(), TLS: s.tlsActive(),
-		User: s.user, Server: s.server}
+		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress()}
+}
+
+// topologyServerAddress: a topology is known and gives the client's
+// address to one of its servers.
+func (s *session) topologyServerAddress() bool {
+	d := s.srv.servers.Load()
+	return d != nil && d.d.IsServerAddress(s.ip)
 }
 
 // remotePort is the client's TCP port, 0 when the address has none.

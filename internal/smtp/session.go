@@ -221,7 +221,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			}
 			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
-		server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
+		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
 		if locked && (err != nil || !server) {
 			// A lock-out of the address never keeps a transport server
 			// out (issue 14): only a server account's right password
@@ -237,9 +237,11 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
-		s.user, s.server = name, server || s.c.cfg.ExternallySecured
+		// The identity, not the name as typed: variants of one account
+		// ("carol ", "CAROL") are one user for rate limits and logs.
+		s.user, s.server = user, server || s.c.cfg.ExternallySecured
 		s.serverAccount = server
-		s.log = s.log.With("user", name)
+		s.log = s.log.With("user", user)
 		s.log.Info("authenticated", "transport_server", s.server)
 		return nil
 	}
