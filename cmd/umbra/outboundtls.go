@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,12 +50,12 @@ func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, 
 			return nil, nil, fmt.Errorf("outbound_tls.ca_file %s: no PEM certificate", o.CAFile)
 		}
 	}
-	cached := func() float64 {
-		d, err := store.TLSPolicyDomains()
-		if err != nil {
-			return 0
+	var engine atomic.Pointer[tlspolicy.Engine] // set below; a scrape may come first
+	cached := func() float64 {                  // policies in force only: expired entries stay in the store until refetched
+		if e := engine.Load(); e != nil {
+			return float64(e.CachedValid())
 		}
-		return float64(len(d))
+		return 0
 	}
 	met := metrics.RegisterTLSPolicy(reg, cached)
 	var counter *tlspolicy.Counter
@@ -69,6 +70,7 @@ func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, 
 	}
 	eng := tlspolicy.New(tlspolicy.Config{Resolver: res, DANE: dane, MTASTS: o.MTASTS, RootCAs: roots,
 		FetchTimeout: o.MTASTSFetchTimeout.D(), Store: store, Log: log.With("component", "tlspolicy"), Report: rep})
+	engine.Store(eng)
 	log.Info("outbound TLS policies", "dane", dane, "mta_sts", o.MTASTS, "tls_rpt", o.TLSRPT.Enabled)
 	return eng, counter, nil
 }
@@ -187,4 +189,16 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
 	go srv.ServeTLS(ln, "", "")
 	log.Info("publishing the MTA-STS policy", "listen", ln.Addr().String(), "mode", p.Mode, "domains", pub.Domains)
 	return srv, nil
+}
+
+// tlsReportsAPI is the TLS-RPT counter as the admin API sees it (umbra
+// tls report).
+type tlsReportsAPI struct{ c *tlspolicy.Counter }
+
+func (a tlsReportsAPI) PendingAny(ctx context.Context, day string) (any, error) {
+	return a.c.Pending(ctx, day)
+}
+
+func (a tlsReportsAPI) SendDay(ctx context.Context, day string) (int, error) {
+	return a.c.SendDay(ctx, day)
 }

@@ -96,6 +96,10 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 		fmt.Fprintf(out, "    mta-sts policy (%s): mode %s, mx %s, id %s, expires %s\n", p.STS.Source, p.STS.Mode,
 			strings.Join(p.STS.MX, " "), p.STS.ID, p.STS.Expires.UTC().Format("2006-01-02 15:04:05Z"))
 	}
+	if f := p.STSFailure; f != nil {
+		fmt.Fprintf(out, "    mta-sts policy id %s published, fetch failed at %s: %s\n", f.ID, f.At.UTC().Format("2006-01-02 15:04:05Z"), f.Err)
+		fmt.Fprintf(out, "      %s; id %s fetched again after %s, a new id at once\n", f.Effect, f.ID, f.NextFetch.UTC().Format("2006-01-02 15:04:05Z"))
+	}
 	if p.Error != "" {
 		fmt.Fprintf(out, "    error: %s\n", p.Error)
 	}

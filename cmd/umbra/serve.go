@@ -262,6 +262,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return tlsEngine.Explain(ctx, domain, sendConnectorTLS(current(), domain))
 		})
 	}
+	if tlsReports != nil {
+		adm.SetTLSReports(tlsReportsAPI{tlsReports})
+	}
 	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
 	defer adm.Shutdown(context.Background())

@@ -259,7 +259,8 @@ mailbox:
 
 // A message received with REQUIRETLS (over STARTTLS) for a domain with
 // neither DANE nor MTA-STS, through an opportunistic connector: never
-// sent; the sender gets a DSN with 5.7.10 (RFC 8689).
+// sent; the sender gets a DSN with 5.7.10 (RFC 8689), at once (no policy
+// at all is permanent), with the headers only although RET=FULL.
 func TestDaemonRequireTLSBounces(t *testing.T) {
 	mxAddr := freeAddr(t, "127.0.0.61")
 	_, port, _ := net.SplitHostPort(mxAddr)
@@ -325,7 +326,7 @@ mailbox:
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Mail("a@umbra.test", &gosmtp.MailOptions{RequireTLS: true}); err != nil {
+	if err := c.Mail("a@umbra.test", &gosmtp.MailOptions{RequireTLS: true, Return: gosmtp.DSNReturnFull}); err != nil {
 		t.Fatalf("MAIL REQUIRETLS over TLS: %v", err)
 	}
 	if err := c.Rcpt("b@plain.test", nil); err != nil {
@@ -355,6 +356,10 @@ mailbox:
 		if dsn != "" {
 			if !strings.Contains(dsn, "b@plain.test") {
 				t.Errorf("DSN does not name the recipient:\n%s", dsn)
+			}
+			// RFC 8689 §5: headers only, whatever RET=FULL asked.
+			if strings.Contains(dsn, "only over verified TLS") || !strings.Contains(dsn, "text/rfc822-headers") {
+				t.Errorf("the DSN of a REQUIRETLS message returns its body:\n%s", dsn)
 			}
 			if got := sink.received(); len(got) != 0 {
 				t.Fatalf("the REQUIRETLS message reached an unverified MX: %v", got)

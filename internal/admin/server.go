@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"umbra/internal/backpressure"
@@ -108,6 +109,9 @@ type Server struct {
 	// tlsPolicy explains a destination's outbound TLS policy (nil: no
 	// DANE or MTA-STS; SetTLSPolicy).
 	tlsPolicy func(ctx context.Context, domain string) any
+	// tlsReports: the TLS-RPT counter (nil: tls_rpt off; tlsreport.go).
+	tlsReportsMu sync.Mutex
+	tlsReports   TLSReports
 }
 
 // Listen creates the socket at path (mode 0660).
@@ -200,6 +204,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
 	mux.HandleFunc("GET /v1/db/backup", s.backup)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
+	s.tlsReportRoutes(mux)
 	mux.HandleFunc("GET /v1/tlspolicy/{domain}", func(w http.ResponseWriter, r *http.Request) {
 		if s.tlsPolicy == nil {
 			fail(w, http.StatusNotFound, "outbound_tls: DANE and MTA-STS are off")

@@ -97,7 +97,9 @@ func TestBadConfigs(t *testing.T) {
 		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
 		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
 		// Outbound TLS (issue 13).
-		"mta-sts-publish.yaml": `mta-sts-publish.yaml:8: outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not "strict"`,
+		"mta-sts-publish.yaml":       `mta-sts-publish.yaml:8: outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not "strict"`,
+		"dane-without-trust-ad.yaml": `dane-without-trust-ad.yaml:6: outbound_tls.dane needs dns.trust_ad`,
+		"mta-sts-refresh-zero.yaml":  `mta-sts-refresh-zero.yaml:5: outbound_tls.mta_sts_refresh_interval must be positive`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

@@ -72,7 +72,7 @@ func Parse(data []byte, file string) (*Config, error) {
 		base = filepath.Dir(file)
 	}
 	resolvePaths(cfg, base)
-	if err := violations(file, doc, validate(cfg)); err != nil {
+	if err := violations(file, doc, append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)); err != nil {
 		return nil, err
 	}
 	return cfg, nil

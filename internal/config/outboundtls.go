@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/mail"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // OutboundTLS is the destination domains' own TLS policies applied to
@@ -60,14 +62,16 @@ const (
 	DefaultMTASTSRefreshInterval = time.Hour
 )
 
+// outboundTLSPresets: the durations are preset so that an explicit 0s
+// survives decoding and is refused, not silently replaced by the default.
 func outboundTLSPresets() OutboundTLS {
-	return OutboundTLS{DANE: true, MTASTS: true, TLSRPT: TLSRPT{Enabled: true}}
+	return OutboundTLS{DANE: true, MTASTS: true, TLSRPT: TLSRPT{Enabled: true},
+		MTASTSFetchTimeout: Duration(DefaultMTASTSFetchTimeout), MTASTSRefreshInterval: Duration(DefaultMTASTSRefreshInterval)}
 }
 
 func applyOutboundTLSDefaults(c *Config) {
 	o := &c.OutboundTLS
-	setDur(&o.MTASTSFetchTimeout, DefaultMTASTSFetchTimeout)
-	setDur(&o.MTASTSRefreshInterval, DefaultMTASTSRefreshInterval)
+	// mta_sts_fetch_timeout, mta_sts_refresh_interval: preset (outboundTLSPresets)
 	if o.Publish.Listen != "" {
 		setDur(&o.Publish.MaxAge, 7*24*time.Hour)
 		if o.Publish.Mode == "" {
@@ -87,8 +91,11 @@ func applyOutboundTLSDefaults(c *Config) {
 
 func validateOutboundTLS(v *validator, c *Config) {
 	o := c.OutboundTLS
-	if o.MTASTSFetchTimeout <= 0 || o.MTASTSRefreshInterval <= 0 {
-		v.add("outbound_tls: mta_sts_fetch_timeout and mta_sts_refresh_interval must be positive", "outbound_tls")
+	if o.MTASTSFetchTimeout <= 0 {
+		v.add("outbound_tls.mta_sts_fetch_timeout must be positive", "outbound_tls", "mta_sts_fetch_timeout")
+	}
+	if o.MTASTSRefreshInterval <= 0 {
+		v.add("outbound_tls.mta_sts_refresh_interval must be positive", "outbound_tls", "mta_sts_refresh_interval")
 	}
 	if p := o.Publish; p.Listen != "" {
 		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
@@ -114,4 +121,36 @@ func validateOutboundTLS(v *validator, c *Config) {
 			v.add(fmt.Sprintf("outbound_tls.tls_rpt.from: %v", err), "outbound_tls", "tls_rpt", "from")
 		}
 	}
+}
+
+// validateOutboundTLSKeys checks what depends on a key being written in
+// the file, not only on its value: "dane: true" written without
+// dns.trust_ad would be DANE silently off (DANE needs the AD bit of a
+// validating resolver umbra trusts), so it is an error at its line. The
+// default (dane not written) stays on where trust_ad allows and is
+// merely logged at start otherwise.
+func validateOutboundTLSKeys(c *Config, doc *yaml.Node) []violation {
+	var v validator
+	if c.OutboundTLS.DANE && !c.DNS.TrustAD && keyWritten(doc, "outbound_tls", "dane") {
+		v.add("outbound_tls.dane needs dns.trust_ad: true with a validating resolver on loopback (such as unbound) in dns.servers; without it DANE would be off", "outbound_tls", "dane")
+	}
+	return v.out
+}
+
+// keyWritten reports whether the mapping keys of path are in doc.
+func keyWritten(n *yaml.Node, path ...string) bool {
+	for _, key := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+				break
+			}
+		}
+		n = next
+	}
+	return n != nil
 }

@@ -80,7 +80,8 @@ func TestDANEMismatch(t *testing.T) {
 	w, _ := daneWorld(t, "3 1 1 "+strings.Repeat("ab", 32))
 	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
 	r := w.deliver(message("a@dane.test"))
-	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5") || !strings.Contains(r.Reply, "dane") {
+	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5") || !strings.Contains(r.Reply, "dane policy of dane.test: no TLSA record matches the certificate") ||
+		strings.Contains(r.Reply, "STARTTLS") {
 		t.Fatalf("DANE mismatch: %+v", r)
 	}
 	if len(mx.received()) != 0 {
@@ -134,5 +135,26 @@ func TestDANERequiresTLS(t *testing.T) {
 	r = w.deliver(message("a@dane.test"))
 	if r.Outcome != queue.Deferred || !strings.Contains(r.Reply, "TLSA lookup failed") || len(mx.received()) != 0 {
 		t.Fatalf("bogus TLSA: %+v", r)
+	}
+	if got := w.rep.list(); len(got) != 1 || got[0] != "dane.test tlsa mx.dane.test dnssec-invalid" {
+		t.Errorf("reports %q", got)
+	}
+}
+
+// Secure TLSA records none of which is usable (PKIX-EE, usage 1, is not
+// for SMTP: RFC 7672 §3.1.3): TLS is mandatory and unauthenticated; the
+// session goes, and is reported as tlsa-invalid (RFC 8460 §4.3.2.2).
+func TestDANEUnusableRecordsReported(t *testing.T) {
+	cert := newTestCA(t).issue(t, "mx.dane.test")
+	w, _ := daneWorld(t, "1 1 1 "+spkiSHA256(cert))
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	if r := w.deliver(message("a@dane.test")); r.Outcome != queue.RelayedOK {
+		t.Fatalf("unusable TLSA records: %+v", r)
+	}
+	if got := mx.received(); len(got) != 1 || !got[0].tls {
+		t.Fatalf("received %+v", got)
+	}
+	if got := w.rep.list(); len(got) != 1 || got[0] != "dane.test tlsa mx.dane.test tlsa-invalid" {
+		t.Errorf("reports %q", got)
 	}
 }

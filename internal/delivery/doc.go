@@ -56,10 +56,23 @@
 // against them), then the domain's MTA-STS policy (enforce: unlisted MX
 // hosts dropped, certificate verified for the MX name; testing: checked
 // and reported, delivered anyway), else the connector's tls setting. A
-// failed check defers the host with 451 4.7.5 (the next host is tried).
+// failed check defers the host with 451 4.7.5 (the next host is tried);
+// the reply names the cause (STARTTLS not offered / refused, TLS
+// handshake failed, certificate name mismatch, no TLSA record matches,
+// expired, untrusted: tlspolicy.Describe), never a blanket "STARTTLS
+// unavailable", and the TLS report counts its RFC 8460 result type.
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
-// hop to a host that offers REQUIRETLS, else they fail with 550 5.7.10
-// (a DSN), and are never sent on a pooled connection; "TLS-Required: No"
+// hop to a host that offers REQUIRETLS, and are never sent on a pooled
+// connection. Permanent by definition, 550 5.7.10 at once (RFC 8689
+// §4.2.1): the destination publishes no DANE or MTA-STS policy (and no
+// failed fetch says it might) and the connector does not verify; or a
+// verified hop does not offer REQUIRETLS. Anything that may pass (TLS
+// refused or reset, a certificate that does not verify, an MX the policy
+// does not list, a policy not fetched yet) defers with 451 4.7.5
+// REQUIRETLS and is retried on the schedule; at expiry the queue fails it
+// with 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
+// headers only (RFC 8689 §5); as a bounce (null sender) it is not stopped
+// by a verified hop that does not offer REQUIRETLS. "TLS-Required: No"
 // makes DANE and MTA-STS failures not stop the message. Every session to
 // an MX host is counted for TLS reporting.
 //

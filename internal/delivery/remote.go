@@ -60,7 +60,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			continue
 		}
 		d.health.Responsive(h.name, h.addr)
-		if m.RequireTLS {
+		if m.RequireTLS && m.From != "" { // a REQUIRETLS bounce is not stopped by a hop without it (RFC 8689 §5)
 			if ok, _ := c.Extension("REQUIRETLS"); !ok {
 				c.Quit()
 				c.Close()
@@ -79,7 +79,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		return res
 	}
 	if dt.requireTLS && dt.tlsFailed {
-		return failAll(g.rcpts, lastHost, "550 5.7.10 REQUIRETLS: no host of "+g.key+" offered verified TLS: "+lastErr)
+		// A TLS failure (STARTTLS refused, a reset, a certificate that
+		// does not verify) may be a passing misconfiguration: retried on
+		// the schedule; at expiry the DSN says 5.7.10 (queue, results.go).
+		return deferAll(g.rcpts, lastHost, "451 4.7.5 REQUIRETLS: no host of "+g.key+" offered verified TLS: "+lastErr)
 	}
 	return deferAll(g.rcpts, lastHost, lastErr)
 }
@@ -199,10 +202,10 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 				dt.tlsFailed = true
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))
 				if dec != nil {
-					return nil, fmt.Errorf("451 4.7.5 %s: %s policy of %s: %v", h, dec.Source, dt.dom, err)
+					return nil, fmt.Errorf("451 4.7.5 %s: %s policy of %s: %s", h, dec.Source, dt.dom, tlspolicy.Describe(dec, h.name, verr, err))
 				}
 			}
-			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
+			return nil, fmt.Errorf("451 4.7.5 %s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -68,10 +69,10 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 			r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
 		}
 	}
-	if len(kept) == 0 {
+	if len(kept) == 0 { // the MX RRset or the policy may be mid-change: retried, REQUIRETLS too
 		reply := "451 4.7.5 no MX host of " + t.dom + " matches its MTA-STS policy"
 		if t.requireTLS {
-			return nil, failAll(g.rcpts, g.dom, "550 5.7.10 REQUIRETLS: "+reply[10:])
+			reply = "451 4.7.5 REQUIRETLS: " + reply[10:]
 		}
 		return nil, deferAll(g.rcpts, g.dom, reply)
 	}
@@ -88,6 +89,9 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 		var err error
 		dec, err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, t.sts)
 		if err != nil {
+			if r := t.eng.Reporter(); r != nil {
+				r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, err)) // dnssec-invalid
+			}
 			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
 		}
 	}
@@ -102,6 +106,15 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 		dec = &cp
 	}
 	if t.requireTLS && !(dec.Verified() && dec.Enforce) && sc.cfg.TLS != config.TLSVerify {
+		if f, ok := t.lastFetchFailure(); ok && t.sts == nil {
+			// The domain publishes an MTA-STS policy umbra could not
+			// fetch: it may verify once the fetch succeeds.
+			return nil, fmt.Errorf("451 4.7.5 REQUIRETLS: no verified TLS to %s yet: the MTA-STS policy of %s (id %s) could not be fetched: %s",
+				h, t.dom, f.ID, f.Err)
+		}
+		// Permanent by definition (RFC 8689 §4.2.1): the destination
+		// publishes no way to authenticate its hosts (no DANE, no
+		// MTA-STS) and the connector does not verify.
 		return nil, fmt.Errorf("%w: 550 5.7.10 REQUIRETLS: no verified TLS to %s (no DANE or MTA-STS policy, connector %s is %s)",
 			errPermanent, h, sc.cfg.Name, sc.cfg.TLS)
 	}
@@ -157,6 +170,8 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 		r.Result(t.dom, typ, mx, tlspolicy.ResultType(dec, failure))
 	case t.unlisted[mx]:
 		r.Result(t.dom, typ, mx, "validation-failure")
+	case c != nil && c.TLS && dec != nil && dec.Mode == "dane-unusable":
+		r.Result(t.dom, typ, mx, "tlsa-invalid") // TLS, but none of the TLSA records was usable (RFC 8460 §4.3.2.2)
 	case c != nil && c.TLS:
 		r.Result(t.dom, typ, mx, "")
 	case dec != nil:
@@ -180,11 +195,24 @@ func tlsRequiredNo(body []byte) bool {
 	return false
 }
 
-// tlsFailure is the error a failed handshake is reported under: the
-// policy's verification error, else the host's lack of STARTTLS.
+// tlsFailure is the error a failed session is reported under: the
+// policy's verification error, else the handshake's error, else the
+// host's lack of STARTTLS (not offered, or refused).
 func tlsFailure(verr, err error) error {
-	if verr != nil {
+	switch {
+	case verr != nil:
 		return verr
+	case errors.Is(err, smtp.ErrTLSHandshake):
+		return err
 	}
 	return tlspolicy.NoSTARTTLS(err)
+}
+
+// lastFetchFailure is the destination's failed MTA-STS fetch, if any (an
+// MX route with an engine only).
+func (t *destTLS) lastFetchFailure() (tlspolicy.FetchFailure, bool) {
+	if t.eng == nil || !t.mx {
+		return tlspolicy.FetchFailure{}, false
+	}
+	return t.eng.LastFetchFailure(t.dom)
 }

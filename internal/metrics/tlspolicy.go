@@ -15,7 +15,8 @@ type TLSPolicy struct {
 var (
 	TLSPolicyTypes   = []string{"tlsa", "sts", "no-policy-found"}
 	TLSPolicyResults = []string{"success", "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
-		"certificate-not-trusted", "validation-failure", "sts-policy-fetch-error"}
+		"certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid",
+		"sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"}
 )
 
 // RegisterTLSPolicy registers umbra_tls_policy_sessions_total and
@@ -33,7 +34,7 @@ func RegisterTLSPolicy(reg prometheus.Registerer, cached func() float64) *TLSPol
 	reg.MustRegister(m.results)
 	if cached != nil {
 		m.cached = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_tls_policy_cached",
-			Help: "MTA-STS policies cached in the transport database."}, cached)
+			Help: "MTA-STS policies cached in the transport database and still valid (not past their max_age)."}, cached)
 		reg.MustRegister(m.cached)
 	}
 	return m

@@ -36,7 +36,9 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	if m.UTF8 {
 		statusType, headersType = "message/global-delivery-status", "message/global-headers"
 	}
-	original, full, capped := returnedContent(body, m.RetFull && kind == NotifyFailure, returnLimit)
+	// RFC 8689 §5: a REQUIRETLS message's DSN returns its headers only,
+	// whatever RET says.
+	original, full, capped := returnedContent(body, m.RetFull && kind == NotifyFailure && !m.RequireTLS, returnLimit)
 	description := "Undelivered message headers"
 	if full {
 		original, headersType, description = body, "message/rfc822", "Undelivered message"

@@ -184,7 +184,11 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			for _, i := range pending {
 				rc := &m.Rcpts[i]
 				rc.Status = Failed
-				rc.LastReply = "550 4.4.7 message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
+				code := "550 4.4.7"
+				if m.RequireTLS && strings.Contains(rc.LastReply, " REQUIRETLS: ") {
+					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
+				}
+				rc.LastReply = code + " message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
 				failed = append(failed, i)
 				q.ev.Event("fail", m, rc, rc.LastReply)
 			}
@@ -238,6 +242,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
 		dm.Size = int64(len(db))
 		dm.UTF8 = m.UTF8
+		dm.RequireTLS = m.RequireTLS // the DSN goes with REQUIRETLS too (RFC 8689 §5)
 		if d.kind == NotifyFailure {
 			failDSN = len(dsns)
 		}

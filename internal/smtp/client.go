@@ -46,6 +46,29 @@ type ClientOptions struct {
 // server does not offer it, or the handshake fails.
 var ErrTLSUnavailable = errors.New("STARTTLS unavailable")
 
+// The causes of ErrTLSUnavailable (errors.Is matches both the cause and
+// ErrTLSUnavailable), so that replies, DSNs and TLS reports name what
+// happened.
+var (
+	ErrSTARTTLSNotOffered = errors.New("STARTTLS not offered")
+	ErrSTARTTLSRefused    = errors.New("STARTTLS refused")
+	ErrTLSHandshake       = errors.New("TLS handshake failed")
+)
+
+// tlsUnavailable is an ErrTLSUnavailable with its cause.
+type tlsUnavailable struct {
+	cause, err error
+}
+
+func (e *tlsUnavailable) Error() string {
+	if e.err == nil {
+		return e.cause.Error()
+	}
+	return e.cause.Error() + ": " + Reply(e.err)
+}
+func (e *tlsUnavailable) Is(t error) bool { return t == ErrTLSUnavailable || t == e.cause }
+func (e *tlsUnavailable) Unwrap() error   { return e.err }
+
 // Client is an outbound SMTP or LMTP session: go-smtp's client after
 // umbra's own prelude (greeting, EHLO, STARTTLS), which sets the EHLO
 // name go-smtp's STARTTLS path cannot.
@@ -499,13 +522,13 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 			return &replayConn{Conn: conn, prefix: []byte(greeting),
 				ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
 		}
-		return nil, false, fmt.Errorf("%w: not offered by the server", ErrTLSUnavailable)
+		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered}
 	}
 	if err := tp.PrintfLine("STARTTLS"); err != nil {
 		return nil, false, err
 	}
 	if code, msg, err = tp.ReadResponse(220); err != nil {
-		return nil, false, fmt.Errorf("%w: %v", ErrTLSUnavailable, replyError(code, msg, err))
+		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSRefused, err: replyError(code, msg, err)}
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.RootCAs != nil {
@@ -522,7 +545,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.Handshake(); err != nil {
-		return nil, false, fmt.Errorf("%w: %v", ErrTLSUnavailable, err)
+		return nil, false, &tlsUnavailable{cause: ErrTLSHandshake, err: err}
 	}
 	// After STARTTLS the server sends no new greeting; go-smtp expects one.
 	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n")}, true, nil

@@ -213,6 +213,13 @@
 // umbra's wrappers (trackedConn, the verb layer, the client prelude and
 // shadowConn in client.go) fill those gaps.
 //
+// The client prelude's TLS failures are ErrTLSUnavailable with their
+// cause (ErrSTARTTLSNotOffered, ErrSTARTTLSRefused with the reply,
+// ErrTLSHandshake with the handshake's error), so that delivery names
+// what happened. MAIL parameters that take no value (REQUIRETLS,
+// SMTPUTF8) are refused with 501 5.5.4 when given one or twice
+// (mailFlagParams) before go-smtp, which would take any value as the flag.
+//
 // The client pipelines (RFC 2920, pipeline.go) when the server advertises
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies
 // read in order through a reader of that transaction only (the server

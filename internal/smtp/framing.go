@@ -222,6 +222,9 @@ func (v *verbConn) fillCommand() error {
 		}
 		stripped, reply := v.mailShadowParam(line)
 		if reply == "" {
+			reply = mailFlagParams(stripped)
+		}
+		if reply == "" {
 			stripped, reply = v.mailCopyParam(stripped)
 		}
 		if reply != "" {

@@ -43,3 +43,48 @@ func TestRequireTLSAdvertisedAndCarried(t *testing.T) {
 		t.Fatalf("REQUIRETLS flags in the queue: %d messages", q.count())
 	}
 }
+
+// REQUIRETLS and SMTPUTF8 take no value (RFC 8689 §4.1, RFC 6531 §3.4):
+// "REQUIRETLS=NO" is a syntax error, never a REQUIRETLS message, and a
+// keyword given twice is refused (RFC 5321 §4.1.2).
+func TestRequireTLSTakesNoValue(t *testing.T) {
+	cert, key, pool := testCert(t)
+	conns := connectors(t, fmt.Sprintf(`
+  - name: internet
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: %q, key_file: %q}
+    permissions: {anonymous: [submit]}
+`, cert, key))
+	q := &fakeQueue{}
+	s := startServer(t, q, conns...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org> REQUIRETLS=NO", "501 5.5.4")
+	d.startTLS(pool)
+	d.cmd("EHLO c", "250")
+	for _, p := range []string{"REQUIRETLS=NO", "REQUIRETLS=yes", "requiretls=", "SMTPUTF8=1", "REQUIRETLS REQUIRETLS"} {
+		d.cmd("MAIL FROM:<a@example.org> "+p, "501 5.5.4")
+	}
+	d.cmd("MAIL FROM:<a@example.org> REQUIRETLS", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhi\r\n.", "250")
+	if q.count() != 1 || !q.msgs[0].RequireTLS {
+		t.Fatalf("queue: %d messages", q.count())
+	}
+}
+
+// FuzzMailFlagParams: never panics; a refusal is a 501 5.5.4 and names
+// only a value-less keyword.
+func FuzzMailFlagParams(f *testing.F) {
+	for _, s := range []string{"MAIL FROM:<a@b> REQUIRETLS=NO\r\n", `MAIL FROM:<"x>y"@b> SMTPUTF8 SMTPUTF8`, "MAIL FROM:<>", "MAIL FROM:<a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := mailFlagParams([]byte(s))
+		if r != "" && !strings.HasPrefix(r, "501 5.5.4 ") {
+			t.Fatalf("%q -> %q", s, r)
+		}
+	})
+}

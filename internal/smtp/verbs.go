@@ -635,3 +635,45 @@ func (v *verbConn) RemoteAddr() net.Addr               { return v.tc.RemoteAddr(
 func (v *verbConn) SetDeadline(t time.Time) error      { return v.conn.SetDeadline(t) }
 func (v *verbConn) SetReadDeadline(t time.Time) error  { return v.conn.SetReadDeadline(t) }
 func (v *verbConn) SetWriteDeadline(t time.Time) error { return v.conn.SetWriteDeadline(t) }
+
+// mailFlagParams refuses a MAIL command whose value-less keywords
+// (REQUIRETLS, RFC 8689 §4.1; SMTPUTF8, RFC 6531 §3.4) carry a value or
+// appear twice (RFC 5321 §4.1.2), which go-smtp would take as the flag:
+// a legacy "REQUIRETLS=NO" must not become a REQUIRETLS message.
+func mailFlagParams(line []byte) string {
+	s := strings.TrimRight(string(line), "\r\n")
+	i, quoted := strings.IndexByte(s, '<'), false
+	if i < 0 {
+		return ""
+	}
+	for i++; i < len(s); i++ { // end of the reverse path, past any quoted local part
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == '>' && !quoted:
+			return flagParams(s[i+1:])
+		}
+	}
+	return ""
+}
+
+func flagParams(params string) string {
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(params) {
+		k, _, hasValue := strings.Cut(f, "=")
+		k = strings.ToUpper(k)
+		if k != "REQUIRETLS" && k != "SMTPUTF8" {
+			continue
+		}
+		if hasValue {
+			return "501 5.5.4 " + k + " takes no value"
+		}
+		if seen[k] {
+			return "501 5.5.4 " + k + " given more than once"
+		}
+		seen[k] = true
+	}
+	return ""
+}

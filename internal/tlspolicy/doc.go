@@ -13,8 +13,10 @@
 // Files: dane.go (TLSA matching: DANE-EE, DANE-TA with selectors and
 // matching types), mtasts.go (the policy and TXT record parsers, the
 // cached form), engine.go (lookups, the HTTPS fetch, the cache,
-// refresh, decisions), rpt.go (TLS-RPT counters, the RFC 8460 report
-// and its mail), explain.go (route explain).
+// refresh, decisions, ResultType and Describe: the RFC 8460 result type
+// and the reply text of a failed session, per cause), rpt.go (TLS-RPT
+// counters, the RFC 8460 report and its mail; Pending and SendDay for
+// umbra tls report), explain.go (route explain).
 //
 // Invariants and failure semantics:
 //   - DANE applies only to secure answers. A secure denial of TLSA, or an
@@ -27,8 +29,15 @@
 //   - An MTA-STS policy is cached (memory and the transport database's
 //     tlspolicy bucket, through Store) before it is used; it is used
 //     until Fetched+MaxAge, while the TXT id is unchanged or DNS cannot
-//     answer. A fetch failure keeps a valid cached policy; with none, the
-//     domain has no policy (RFC 8461 §5) and the failure is reported.
+//     answer. A fetch failure (including a policy file that does not
+//     parse: RFC 8461 §3.2) keeps a valid cached policy; with none, the
+//     domain has no policy (RFC 8461 §5) and the failure is reported
+//     (sts-webpki-invalid, sts-policy-invalid, sts-policy-fetch-error).
+//     A failed fetch pauses fetching for its TXT id only (fetchBackoff);
+//     a new id is fetched at once (RFC 8461 §3.3). The last failure is
+//     kept until a fetch succeeds or the record is withdrawn
+//     (LastFetchFailure: route explain,
+//     REQUIRETLS deferral). max_age above 31557600 is capped to it.
 //     Refresh fetches again every policy past half its max_age.
 //   - The policy host is fetched over HTTPS with its certificate verified
 //     for mta-sts.<domain> (RootCAs or the system's), no redirects, the

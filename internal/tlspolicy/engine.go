@@ -75,14 +75,24 @@ type Engine struct {
 	http *http.Client
 
 	mu     sync.Mutex
-	mem    map[string]*STSPolicy // cache in front of Store
-	failed map[string]time.Time  // domain → last failed fetch (fetchBackoff)
+	mem    map[string]*STSPolicy   // cache in front of Store
+	failed map[string]FetchFailure // domain → last failed fetch (fetchBackoff)
 }
 
-// fetchBackoff is how long a failed policy fetch is not tried again, so
-// that a slow or broken policy host costs one timeout per domain every
-// few minutes, not one per delivery attempt.
+// fetchBackoff is how long a failed policy fetch is not tried again for
+// the same TXT id, so that a slow or broken policy host costs one timeout
+// per domain every few minutes, not one per delivery attempt. A new id
+// is a new policy version and is fetched at once (RFC 8461 §3.3: limit
+// retries per version id).
 const fetchBackoff = 5 * time.Minute
+
+// FetchFailure is the last failed fetch of a domain's policy.
+type FetchFailure struct {
+	ID    string    // the TXT id the fetch was for
+	At    time.Time // when it failed
+	Err   string
+	Until time.Time // no new fetch for ID before this
+}
 
 // New returns an Engine.
 func New(cfg Config) *Engine {
@@ -98,7 +108,7 @@ func New(cfg Config) *Engine {
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = 30 * time.Second
 	}
-	e := &Engine{cfg: cfg, mem: map[string]*STSPolicy{}, failed: map[string]time.Time{}}
+	e := &Engine{cfg: cfg, mem: map[string]*STSPolicy{}, failed: map[string]FetchFailure{}}
 	tr := &http.Transport{
 		TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		DialContext:            e.dialPolicyHost,
@@ -156,6 +166,12 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	}
 	id, err := e.lookupID(ctx, domain)
 	if err != nil {
+		var de *net.DNSError
+		if !errors.As(err, &de) || de.IsNotFound { // no (single) record: no policy to fetch, none failing
+			e.mu.Lock()
+			delete(e.failed, domain)
+			e.mu.Unlock()
+		}
 		return cached, nil // no record, or DNS could not say: the cache stands (RFC 8461 §5.1)
 	}
 	if cached != nil && cached.ID == id {
@@ -163,26 +179,67 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	}
 	e.mu.Lock()
 	last, recent := e.failed[domain]
-	recent = recent && now.Sub(last) < fetchBackoff && now.Sub(last) >= 0
+	recent = recent && last.ID == id && now.Before(last.Until) && !now.Before(last.At)
 	e.mu.Unlock()
 	if recent {
 		return cached, nil
 	}
 	p, err := e.fetch(ctx, domain, id)
 	if err != nil {
-		e.mu.Lock()
-		if len(e.failed) > 10000 { // bounded: forget them all rather than grow
-			clear(e.failed)
-		}
-		e.failed[domain] = now
-		e.mu.Unlock()
-		e.cfg.Log.Info("mta-sts policy fetch failed", "domain", domain, "err", err)
-		if e.cfg.Report != nil && cached == nil {
-			e.cfg.Report.Result(domain, PolicySTS, "", "sts-policy-fetch-error")
-		}
+		e.fetchFailed(domain, id, now, err, cached == nil)
 		return cached, nil
 	}
 	return p, nil
+}
+
+// fetchFailed remembers a failed fetch of domain's policy version id
+// (route explain shows it; the same id is not fetched again for
+// fetchBackoff), logs it and, when no cached policy stands in,
+// reports it (RFC 8460 §4.3.2.1).
+func (e *Engine) fetchFailed(domain, id string, now time.Time, err error, report bool) {
+	e.mu.Lock()
+	if len(e.failed) > 10000 { // bounded: forget them all rather than grow
+		clear(e.failed)
+	}
+	e.failed[domain] = FetchFailure{ID: id, At: now, Err: err.Error(), Until: now.Add(fetchBackoff)}
+	e.mu.Unlock()
+	e.cfg.Log.Info("mta-sts policy fetch failed", "domain", domain, "id", id, "err", err)
+	if e.cfg.Report != nil && report {
+		e.cfg.Report.Result(domain, PolicySTS, "", fetchResultType(err))
+	}
+}
+
+// errPolicyInvalid marks a policy file that was fetched but does not
+// parse (RFC 8460: sts-policy-invalid; RFC 8461 §3.2: treated as a
+// failed fetch, so a cached policy stands).
+var errPolicyInvalid = errors.New("invalid policy")
+
+// fetchResultType names a failed fetch for a TLS report (RFC 8460
+// §4.3.2.1): the policy host's certificate (sts-webpki-invalid), a
+// policy that does not parse (sts-policy-invalid), anything else
+// (sts-policy-fetch-error).
+func fetchResultType(err error) string {
+	var ve *tls.CertificateVerificationError
+	var he x509.HostnameError
+	var ue x509.UnknownAuthorityError
+	var ie x509.CertificateInvalidError
+	switch {
+	case errors.Is(err, errPolicyInvalid):
+		return "sts-policy-invalid"
+	case errors.As(err, &ve), errors.As(err, &he), errors.As(err, &ue), errors.As(err, &ie):
+		return "sts-webpki-invalid"
+	}
+	return "sts-policy-fetch-error"
+}
+
+// LastFetchFailure is the last failed fetch of domain's policy since the
+// last successful one (route explain), false when none.
+func (e *Engine) LastFetchFailure(domain string) (FetchFailure, bool) {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, ok := e.failed[domain]
+	return f, ok
 }
 
 func (e *Engine) lookupID(ctx context.Context, domain string) (string, error) {
@@ -232,7 +289,7 @@ func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, erro
 	}
 	p, err := ParsePolicy(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", errPolicyInvalid, err)
 	}
 	p.ID, p.Fetched = id, e.cfg.Clock.Now()
 	if p.Mode == ModeNone || p.MaxAge == 0 {
@@ -310,6 +367,8 @@ func (e *Engine) Refresh(ctx context.Context) int {
 		}
 		if _, err := e.fetch(ctx, d, id); err == nil {
 			n++
+		} else {
+			e.fetchFailed(d, id, now, err, false) // the cached policy stands
 		}
 	}
 	return n
@@ -402,7 +461,13 @@ func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host st
 	return nil, nil
 }
 
-// ResultType names a failure for a TLS report (RFC 8460 §4.3).
+// ResultType names a failure for a TLS report (RFC 8460 §4.3.2): a
+// host without STARTTLS (not offered, refused) is
+// starttls-not-supported; a certificate failure is named by its cause
+// (host mismatch, expired, not trusted); a certificate no TLSA record
+// matches, a failed handshake and anything else are validation-failure
+// (RFC 8460's "general failure": tlsa-invalid is for TLSA records none
+// of which is usable, dnssec-invalid for a TLSA lookup that failed).
 func ResultType(d *Decision, err error) string {
 	var he x509.HostnameError
 	var ie x509.CertificateInvalidError
@@ -412,14 +477,16 @@ func ResultType(d *Decision, err error) string {
 		return ""
 	case errors.Is(err, errNoSTARTTLS):
 		return "starttls-not-supported"
+	case errors.Is(err, ErrDANEMismatch):
+		return "validation-failure"
 	case errors.As(err, &he):
 		return "certificate-host-mismatch"
 	case errors.As(err, &ie) && ie.Reason == x509.Expired:
 		return "certificate-expired"
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ie):
 		return "certificate-not-trusted"
-	case d != nil && d.Source == SourceDANE && errors.Is(err, ErrDANEMismatch):
-		return "validation-failure"
+	case errors.Is(err, ErrDANELookup):
+		return "dnssec-invalid"
 	}
 	return "validation-failure"
 }
@@ -427,5 +494,62 @@ func ResultType(d *Decision, err error) string {
 // errNoSTARTTLS marks a host that offered no TLS (NoSTARTTLS wraps it).
 var errNoSTARTTLS = errors.New("starttls not supported")
 
-// NoSTARTTLS wraps err as a host that did not offer or complete STARTTLS.
-func NoSTARTTLS(err error) error { return fmt.Errorf("%w: %v", errNoSTARTTLS, err) }
+// NoSTARTTLS wraps err as a host that did not offer or refused STARTTLS.
+func NoSTARTTLS(err error) error { return fmt.Errorf("%w: %w", errNoSTARTTLS, err) }
+
+// Describe says why a TLS session under d failed, as replies, DSNs and
+// logs show it: the policy's verification error (verr) when there is
+// one, else the session's error (STARTTLS not offered, refused, the
+// handshake failed). host is the MX host name the certificate was
+// checked for.
+func Describe(d *Decision, host string, verr, err error) string {
+	e := verr
+	if e == nil {
+		e = err
+	}
+	var he x509.HostnameError
+	var ie x509.CertificateInvalidError
+	var ue x509.UnknownAuthorityError
+	switch {
+	case e == nil:
+		return "TLS failed"
+	case errors.Is(e, ErrDANEMismatch):
+		return ErrDANEMismatch.Error()
+	case errors.As(e, &he) && d != nil && d.Source == SourceMTASTS:
+		return "certificate does not match the policy's MX name " + host + " (" + he.Error() + ")"
+	case errors.As(e, &he) && d != nil && d.Source == SourceDANE:
+		return "certificate under the TLSA trust anchor does not name " + host + " (" + he.Error() + ")"
+	case errors.As(e, &he):
+		return "certificate does not match " + host + " (" + he.Error() + ")"
+	case errors.As(e, &ie) && ie.Reason == x509.Expired:
+		return "certificate expired or not yet valid (" + ie.Error() + ")"
+	case errors.As(e, &ue):
+		return "certificate not trusted: unknown issuer"
+	case errors.As(e, &ie):
+		return "certificate not trusted (" + ie.Error() + ")"
+	case verr != nil:
+		return "certificate not accepted: " + verr.Error()
+	}
+	return err.Error() // STARTTLS not offered / refused / TLS handshake failed, from the client
+}
+
+// CachedValid counts the cached policies still valid (not past
+// Fetched+MaxAge): the umbra_tls_policy_cached metric. An expired entry
+// stays in the store until its domain is fetched again, and is not in
+// force, so it is not counted.
+func (e *Engine) CachedValid() int {
+	if e.cfg.Store == nil {
+		return 0
+	}
+	domains, err := e.cfg.Store.TLSPolicyDomains()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, d := range domains {
+		if e.Cached(d) != nil {
+			n++
+		}
+	}
+	return n
+}

@@ -19,9 +19,13 @@ type Explanation struct {
 	MTASTS   bool `json:"mta_sts_enabled"`
 	// STS is the MTA-STS policy in force (from the cache in the
 	// transport database, or fetched now), nil when none.
-	STS   *STSExplanation   `json:"mta_sts,omitempty"`
-	Hosts []HostExplanation `json:"hosts"`
-	Error string            `json:"error,omitempty"`
+	STS *STSExplanation `json:"mta_sts,omitempty"`
+	// STSFailure: the domain publishes a policy (an _mta-sts record)
+	// whose last fetch failed; with no STS, the domain is treated as
+	// having no policy until a fetch succeeds.
+	STSFailure *STSFailureExplanation `json:"mta_sts_fetch_failure,omitempty"`
+	Hosts      []HostExplanation      `json:"hosts"`
+	Error      string                 `json:"error,omitempty"`
 }
 
 // STSExplanation describes a cached MTA-STS policy.
@@ -32,6 +36,17 @@ type STSExplanation struct {
 	Fetched time.Time `json:"fetched"`
 	Expires time.Time `json:"expires"`
 	Source  string    `json:"source"` // "mta-sts cache" or "mta-sts fetched now"
+}
+
+// STSFailureExplanation is the last failed fetch of a domain's policy.
+type STSFailureExplanation struct {
+	ID  string    `json:"id"`
+	At  time.Time `json:"at"`
+	Err string    `json:"error"`
+	// NextFetch: the same id is not fetched again before this; a new id
+	// is fetched at once.
+	NextFetch time.Time `json:"next_fetch"`
+	Effect    string    `json:"effect"`
 }
 
 // HostExplanation is the decision for one MX host.
@@ -61,6 +76,15 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 			src = "mta-sts fetched now"
 		}
 		ex.STS = &STSExplanation{Mode: sts.Mode, MX: sts.MX, ID: sts.ID, Fetched: sts.Fetched, Expires: sts.Expires(), Source: src}
+	}
+	if f, ok := e.LastFetchFailure(domain); ok {
+		fe := &STSFailureExplanation{ID: f.ID, At: f.At, Err: f.Err, NextFetch: f.Until}
+		if sts != nil {
+			fe.Effect = "the cached policy (id " + sts.ID + ") stays in force"
+		} else {
+			fe.Effect = "no policy in force: delivery follows DANE or the connector until a fetch succeeds"
+		}
+		ex.STSFailure = fe
 	}
 	ex.MXSecure = e.MXSecure(ctx, domain)
 	mxs, err := e.cfg.Resolver.LookupMX(ctx, domain)

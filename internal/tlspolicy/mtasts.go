@@ -74,14 +74,17 @@ func ParsePolicy(b []byte) (*STSPolicy, error) {
 				return nil, fmt.Errorf("mta-sts policy line %d: mode %q", n+1, v)
 			}
 		case "max_age":
-			if v == "" || len(v) > 10 || strings.TrimLeft(v, "0123456789") != "" {
+			// RFC 8461 §3.2: max_age is 1*10DIGIT, at most 31557600. A
+			// larger number is capped rather than refused (refusing it
+			// would leave the domain with no policy at all); anything
+			// but digits (a sign, a fraction) is a syntax error.
+			if v == "" || strings.TrimLeft(v, "0123456789") != "" {
 				return nil, fmt.Errorf("mta-sts policy line %d: max_age %q", n+1, v)
 			}
-			s, err := strconv.ParseUint(v, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("mta-sts policy line %d: max_age %q", n+1, v)
+			p.MaxAge = maxMaxAge
+			if s, err := strconv.ParseUint(v, 10, 64); err == nil && s < uint64(maxMaxAge/time.Second) {
+				p.MaxAge = time.Duration(s) * time.Second
 			}
-			p.MaxAge = min(time.Duration(s)*time.Second, maxMaxAge)
 		case "mx":
 			if !validMXPattern(v) {
 				return nil, fmt.Errorf("mta-sts policy line %d: mx %q", n+1, v)

@@ -3,6 +3,7 @@ package tlspolicy
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -38,9 +39,10 @@ func (p Publication) Handler() http.Handler {
 	text := p.Text()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := strings.ToLower(r.Host)
-		if h, _, ok := strings.Cut(host, ":"); ok {
+		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
+		host = strings.TrimSuffix(host, ".") // a fully qualified name is the same host
 		if r.URL.Path != "/.well-known/mta-sts.txt" || !hosts[host] || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			http.NotFound(w, r)
 			return

@@ -8,9 +8,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +65,19 @@ func TestPublishedPolicyFetched(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET / answered %s", resp.Status)
+	}
+	// A fully qualified Host (trailing dot), in any case, is the same host.
+	for _, h := range []string{"mta-sts.pub.test.", "MTA-STS.Pub.Test.", "mta-sts.pub.test.:443"} {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+ln.Addr().String()+"/.well-known/mta-sts.txt", nil)
+		req.Host = h
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "mode: enforce") {
+			t.Fatalf("Host %q answered %s", h, resp.Status)
+		}
 	}
 }

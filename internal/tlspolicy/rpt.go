@@ -345,34 +345,129 @@ func (c *Counter) SendDue(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		cs := counts{}
-		if json.Unmarshal(r.Value, &cs) != nil {
-			c.cfg.Store.DeleteTLSReport(ctx, r.Day, r.Domain)
-			continue
-		}
-		rua, err := c.rua(ctx, r.Domain)
+		ok, err := c.sendOne(ctx, r, now)
 		if err != nil {
-			if d, perr := time.Parse(time.DateOnly, r.Day); perr == nil && now.Sub(d) > 7*24*time.Hour {
-				c.cfg.Store.DeleteTLSReport(ctx, r.Day, r.Domain)
-			}
-			continue
-		}
-		if len(rua) > 0 {
-			body, err := c.message(r.Day, r.Domain, c.buildReport(r.Day, r.Domain, cs), rua)
-			if err != nil {
-				return sent, err
-			}
-			if err := c.cfg.Submit(ctx, c.cfg.From, rua, body, "tlsrpt:"+r.Day+":"+r.Domain); err != nil {
-				return sent, err
-			}
-			sent++
-			c.cfg.Log.Info("tls report queued", "domain", r.Domain, "day", r.Day, "rcpts", len(rua))
-		}
-		if err := c.cfg.Store.DeleteTLSReport(ctx, r.Day, r.Domain); err != nil {
 			return sent, err
+		}
+		if ok {
+			sent++
 		}
 	}
 	return sent, nil
+}
+
+// sendOne queues the report of one stored record to its domain's rua
+// (keyed: queued once however often it is offered) and deletes the
+// record; a domain without a record has it dropped, a DNS failure keeps
+// it (at most 7 days). It reports whether a report was queued.
+func (c *Counter) sendOne(ctx context.Context, r queue.TLSReport, now time.Time) (bool, error) {
+	cs := counts{}
+	if json.Unmarshal(r.Value, &cs) != nil {
+		return false, c.cfg.Store.DeleteTLSReport(ctx, r.Day, r.Domain)
+	}
+	rua, err := c.rua(ctx, r.Domain)
+	if err != nil {
+		if d, perr := time.Parse(time.DateOnly, r.Day); perr == nil && now.Sub(d) > 7*24*time.Hour {
+			c.cfg.Store.DeleteTLSReport(ctx, r.Day, r.Domain)
+		}
+		return false, nil
+	}
+	queued := false
+	if len(rua) > 0 {
+		body, err := c.message(r.Day, r.Domain, c.buildReport(r.Day, r.Domain, cs), rua)
+		if err != nil {
+			return false, err
+		}
+		if err := c.cfg.Submit(ctx, c.cfg.From, rua, body, "tlsrpt:"+r.Day+":"+r.Domain); err != nil {
+			return false, err
+		}
+		queued = true
+		c.cfg.Log.Info("tls report queued", "domain", r.Domain, "day", r.Day, "rcpts", len(rua))
+	}
+	return queued, c.cfg.Store.DeleteTLSReport(ctx, r.Day, r.Domain)
+}
+
+// PendingReport is the report of one day for one policy domain as it
+// stands (umbra tls report): the counts so far, where it would go.
+type PendingReport struct {
+	Day    string   `json:"day"`
+	Domain string   `json:"domain"`
+	Rua    []string `json:"rua"`
+	// RuaError: DNS could not say where the report goes (it is kept and
+	// tried again); no rua and no error: the domain publishes no
+	// _smtp._tls record and gets no report.
+	RuaError string `json:"rua_error,omitempty"`
+	Report   Report `json:"report"`
+}
+
+// Pending flushes the counts and returns the reports of day (UTC,
+// YYYY-MM-DD) as they would be sent now, by domain.
+func (c *Counter) Pending(ctx context.Context, day string) ([]PendingReport, error) {
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return nil, fmt.Errorf("day %q: want YYYY-MM-DD", day)
+	}
+	if err := c.Flush(ctx); err != nil {
+		return nil, err
+	}
+	recs, err := c.cfg.Store.TLSReports("")
+	if err != nil {
+		return nil, err
+	}
+	out := []PendingReport{}
+	for _, r := range recs {
+		if r.Day != day {
+			continue
+		}
+		cs := counts{}
+		if err := json.Unmarshal(r.Value, &cs); err != nil {
+			continue
+		}
+		p := PendingReport{Day: r.Day, Domain: r.Domain, Rua: []string{}, Report: c.buildReport(r.Day, r.Domain, cs)}
+		if rua, err := c.rua(ctx, r.Domain); err != nil {
+			p.RuaError = err.Error()
+		} else if rua != nil {
+			p.Rua = rua
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	return out, nil
+}
+
+// SendDay queues the reports of day now instead of at the next hourly
+// run, which then finds them gone (and their keys queued), so nothing is
+// sent twice. A report covers one whole UTC day (RFC 8460 §4.1): a day
+// that is not over is refused.
+func (c *Counter) SendDay(ctx context.Context, day string) (int, error) {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return 0, fmt.Errorf("day %q: want YYYY-MM-DD", day)
+	}
+	now := c.cfg.Clock.Now().UTC()
+	if d.Add(24 * time.Hour).After(now) {
+		return 0, fmt.Errorf("day %s is not over (now %s UTC): a TLS report covers a whole UTC day", day, now.Format(time.DateTime))
+	}
+	if err := c.Flush(ctx); err != nil {
+		return 0, err
+	}
+	recs, err := c.cfg.Store.TLSReports("")
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	for _, r := range recs {
+		if r.Day != day || ctx.Err() != nil {
+			continue
+		}
+		ok, err := c.sendOne(ctx, r, now)
+		if err != nil {
+			return sent, err
+		}
+		if ok {
+			sent++
+		}
+	}
+	return sent, ctx.Err()
 }
 
 // rua returns the report addresses of domain: none (nil, nil) when it

@@ -32,7 +32,10 @@ func TestParsePolicy(t *testing.T) {
 		{"version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n", true, "enforce", 2, 604800 * time.Second},
 		{"version: STSv1\nmode: testing\nmx: a.example\nmax_age: 86400", true, "testing", 1, 86400 * time.Second},
 		{"version: STSv1\nmode: none\nmax_age: 1\n", true, "none", 0, time.Second},
-		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 99999999999\n", false, "", 0, 0},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 99999999999\n", true, "enforce", 1, maxMaxAge},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 999999999999999999999999\n", true, "enforce", 1, maxMaxAge},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: +5\n", false, "", 0, 0},
+		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 1.5\n", false, "", 0, 0},
 		{"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 31557601\n", true, "enforce", 1, maxMaxAge},
 		{"version: STSv1\nmode: enforce\nmax_age: 86400\n", false, "", 0, 0},                 // no mx
 		{"version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 86400\n", false, "", 0, 0},  // version
@@ -240,5 +243,50 @@ func decodeReport(t *testing.T, body []byte) Report {
 			t.Fatalf("%v: %s", err, js)
 		}
 		return rep
+	}
+}
+
+// umbra tls report: the pending report of a day is shown as it would be
+// sent (counts so far, rua); a day that is not over is not sent; a past
+// day sent now is sent once — the hourly run finds nothing left.
+func TestTLSReportPendingAndSendDay(t *testing.T) {
+	dns := dnstest.Start(t, `_smtp._tls.dest.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@dest.test"`)
+	res, _ := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := clock.NewFake(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
+	var sent []submitted
+	c := NewCounter(RPTConfig{Store: st, Resolver: res, Clock: clk, OrgName: "Umbra Test", From: "tlsrpt@umbra.test", Hostname: "hub.umbra.test",
+		Submit: func(_ context.Context, from string, to []string, body []byte, key string) error {
+			sent = append(sent, submitted{from, key, to, body})
+			return nil
+		}})
+	ctx := context.Background()
+	c.Result("dest.test", PolicySTS, "mx1.dest.test", "")
+	c.Result("dest.test", PolicySTS, "mx1.dest.test", "certificate-expired")
+	c.Result("norpt.test", PolicyNotFound, "mx.norpt.test", "")
+	ps, err := c.Pending(ctx, "2026-11-30")
+	if err != nil || len(ps) != 2 || ps[0].Domain != "dest.test" || len(ps[0].Rua) != 1 || ps[0].Rua[0] != "tlsrpt@dest.test" ||
+		len(ps[1].Rua) != 0 || ps[0].Report.Policies[0].Summary != (ReportSummary{Success: 1, Failure: 1}) {
+		t.Fatalf("pending %+v %v", ps, err)
+	}
+	if _, err := c.SendDay(ctx, "2026-11-30"); err == nil || !strings.Contains(err.Error(), "not over") {
+		t.Fatalf("today sent: %v", err)
+	}
+	if _, err := c.SendDay(ctx, "30.11.2026"); err == nil {
+		t.Fatal("a malformed day accepted")
+	}
+	clk.Advance(15 * time.Hour) // 01:00 the next day
+	if n, err := c.SendDay(ctx, "2026-11-30"); n != 1 || err != nil || len(sent) != 1 || sent[0].key != "tlsrpt:2026-11-30:dest.test" {
+		t.Fatalf("sent %d (%v): %+v", n, err, sent)
+	}
+	if n, _ := c.SendDue(ctx); n != 0 || len(sent) != 1 {
+		t.Fatalf("the hourly run sent the day again: %d", n)
+	}
+	if ps, _ := c.Pending(ctx, "2026-11-30"); len(ps) != 0 {
+		t.Fatalf("still pending after the send: %+v", ps)
 	}
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/queue"
+	"umbra/internal/resolver/dnstest"
+	"umbra/internal/tlspolicy"
+)
+
+// umbra tls report shows today's pending report of a policy domain as
+// the daemon would send it (counts, rua, JSON), and refuses to send a
+// day that is not over.
+func TestCLITLSReport(t *testing.T) {
+	dns := dnstest.Start(t, `_smtp._tls.dest.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:reports@rpt.test"`)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o750)
+	st, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tlspolicy.NewCounter(tlspolicy.RPTConfig{Store: st, Clock: clock.NewFake(time.Now())})
+	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "")
+	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "certificate-expired")
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	listen := freeAddr(t, "127.0.0.53")
+	cfg := fmt.Sprintf(`server:
+  name: hub.umbra.test
+  data_dir: %s
+  metrics_listen: ""
+accepted_domains:
+  - domain: umbra.test
+    type: authoritative
+    recipient_validation: off
+receive_connectors:
+  - name: loopback
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions:
+      anonymous: [submit]
+send_connectors:
+  - name: internet
+    address_spaces: [{domain: "*", cost: 1}]
+dns:
+  servers: [%q]
+outbound_tls:
+  tls_rpt:
+    from: tlsrpt@umbra.test
+mailbox:
+  maildir: maildir
+`, data, listen, dns.Addr)
+	cfgPath := filepath.Join(dir, "umbra.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startUmbra(t, cfgPath, listen)
+	today := time.Now().UTC().Format(time.DateOnly)
+	out, code := cli(t, cfgPath, "tls", "report")
+	if code != 0 || !strings.Contains(out, today+" dest.test — to reports@rpt.test") || !strings.Contains(out, "sts: 1 successful, 1 failed sessions") ||
+		!strings.Contains(out, "certificate-expired mx1.dest.test: 1") {
+		t.Fatalf("tls report (exit %d):\n%s", code, out)
+	}
+	out, code = cli(t, cfgPath, "--json", "tls", "report", "--date", today)
+	var ps []tlspolicy.PendingReport
+	if code != 0 || json.Unmarshal([]byte(out), &ps) != nil || len(ps) != 1 || ps[0].Report.Policies[0].Summary.Failure != 1 {
+		t.Fatalf("tls report --json (exit %d):\n%s", code, out)
+	}
+	if out, code := cli(t, cfgPath, "tls", "report", "--send"); code == 0 {
+		t.Fatalf("today's report sent before the day is over:\n%s", out)
+	}
+	if out, code := cli(t, cfgPath, "tls", "report", "--date", "yesterday"); code == 0 {
+		t.Fatalf("a malformed date accepted:\n%s", out)
+	}
+	if out, _ := cli(t, cfgPath, "tls", "report"); !strings.Contains(out, "dest.test") {
+		t.Fatalf("the refused send lost the counts:\n%s", out)
+	}
+}
