@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -163,4 +164,89 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 		}
 	}
 	return n
+}
+
+// A quarantined message exists on this server only (see above), and
+// that includes the copies of it this server holds for other servers:
+// a shadow copy on receipt pushed by the server that received the
+// message (receiptcopy.go) or a shadow copy of a message relayed on.
+// Were such a copy kept, its primary's failure would have it taken over
+// and delivered while the quarantined original waits for the operator,
+// and the release would deliver it a second time. So the quarantine
+// absorbs them (settleCopiesForQuarantine): in the commit that
+// quarantines a message, every recipient of the same organisation
+// message id that another record here holds Shadowed — the same
+// address — is settled ("merged into the quarantined message"), and a
+// copy left with nothing is removed; a copy that arrives after the
+// quarantined message keeps none of its recipients
+// (quarantinedRcpts). A record in delivery (Active) is not written (one
+// writer per message): it was taken over already, which is the case
+// the check's verdict came too late for.
+
+// quarantinedRcpts returns the lower-cased recipients of the quarantined
+// records here with org id orgID (the record except is left out).
+func (t *Tx) quarantinedRcpts(orgID string, except ID) map[string]ID {
+	if orgID == "" {
+		return nil
+	}
+	var out map[string]ID
+	for _, id := range t.ByOrgID(orgID) {
+		if id == except {
+			continue
+		}
+		o, err := t.Get(id)
+		if err != nil || o.State != Quarantined {
+			continue
+		}
+		for _, r := range o.Rcpts {
+			if out == nil {
+				out = map[string]ID{}
+			}
+			if _, ok := out[strings.ToLower(r.Addr)]; !ok {
+				out[strings.ToLower(r.Addr)] = o.ID
+			}
+		}
+	}
+	return out
+}
+
+// settleCopiesForQuarantine settles, for the quarantined message m
+// being committed, the shadowed recipients of the other records here
+// with m's org id that m holds too. It returns the records it removed.
+func settleCopiesForQuarantine(tx *Tx, m *Message) (gone []*Message, err error) {
+	if m.OrgID == "" {
+		return nil, nil
+	}
+	held := map[string]bool{}
+	for _, r := range m.Rcpts {
+		held[strings.ToLower(r.Addr)] = true
+	}
+	for _, id := range tx.ByOrgID(m.OrgID) {
+		if id == m.ID {
+			continue
+		}
+		o, err := tx.Get(id)
+		if err != nil || o.State == Active || o.State == Quarantined {
+			continue
+		}
+		changed := false
+		for i := range o.Rcpts {
+			r := &o.Rcpts[i]
+			if r.Status == Shadowed && held[strings.ToLower(r.Addr)] {
+				r.Status, r.LastReply, changed = Relayed, "merged into quarantined message "+m.ID.String(), true
+			}
+		}
+		if !changed {
+			continue
+		}
+		if o.State == Shadow && !hasShadowed(o) && len(o.Pending()) == 0 {
+			if err := tx.Delete(o.ID); err != nil {
+				return nil, err
+			}
+			gone = append(gone, o)
+		} else if err := tx.Put(o); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
 }
