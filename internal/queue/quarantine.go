@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The quarantine: mail an edge check kept back (Message.Quarantine, set
@@ -50,8 +51,29 @@ func quarantineOnSubmit(m *Message) bool {
 	if m.Quarantine == "" {
 		return false
 	}
+	m.Quarantine = boundReason(m.Quarantine)
 	m.State, m.NextAttempt = Quarantined, time.Time{}
 	return true
+}
+
+// MaxQuarantineReason bounds the reason stored with a quarantined
+// message: it comes from a check (a milter's free text, even), and is
+// written into the record, tracking and every listing.
+const MaxQuarantineReason = 512
+
+const reasonCut = " [… cut]"
+
+// boundReason cuts a reason longer than MaxQuarantineReason bytes, on a
+// UTF-8 boundary, with a marker that says so.
+func boundReason(r string) string {
+	if len(r) <= MaxQuarantineReason {
+		return r
+	}
+	n := MaxQuarantineReason - len(reasonCut)
+	for n > 0 && !utf8.RuneStart(r[n]) {
+		n--
+	}
+	return r[:n] + reasonCut
 }
 
 // QuarantineStats counts the quarantined messages and their bytes (the
@@ -151,7 +173,7 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 	n := 0
 	for _, id := range expired {
 		err := q.removeMessage(context.Background(), id, dsn, removal{check: checkQuarantined,
-			reply: "550 5.7.1 message held in quarantine expired on " + q.cfg.Hostname,
+			reply: "550 5.7.1 the message was held at " + q.cfg.Hostname + " and not released for delivery within the time allowed",
 			event: "remove", note: "quarantine expired"})
 		switch {
 		case err == nil:

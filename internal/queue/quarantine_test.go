@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"umbra/internal/clock"
 )
@@ -502,5 +503,34 @@ func TestQuarantineSameMessageTwiceIsOneRecord(t *testing.T) {
 	case id := <-d.calls:
 		t.Fatalf("a second copy %s was attempted", id)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// A check's reason (a milter's free text) is stored bounded, cut on a
+// character boundary with a marker.
+func TestQuarantineReasonBounded(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	m := msg(s, "a@example.org", "x@example.net")
+	m.Quarantine = "milter: " + strings.Repeat("é", 100000)
+	if err := q.Submit(context.Background(), m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Quarantine) > MaxQuarantineReason || !strings.HasSuffix(got.Quarantine, reasonCut) ||
+		!strings.HasPrefix(got.Quarantine, "milter: é") || !utf8.ValidString(got.Quarantine) {
+		t.Fatalf("stored reason: %d bytes, %q…", len(got.Quarantine), got.Quarantine[:20])
+	}
+	short := msg(s, "a@example.org", "y@example.net")
+	short.Quarantine = strings.Repeat("r", MaxQuarantineReason)
+	if err := q.Submit(context.Background(), short, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(short.ID); got == nil || got.Quarantine != short.Quarantine {
+		t.Fatal("a reason within the bound was changed")
 	}
 }
