@@ -110,6 +110,9 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 	if err != nil {
 		return err
 	}
+	now := q.clk.Now()
+	q.noteQuarantine(now, false)
+	q.noteSubmitted(now) // it enters delivery as a new message would
 	q.log.Info("message released from quarantine", "msg_id", id.String(), "reason", reason)
 	q.ev.Event("release", released, nil, "released from quarantine (held for: "+reason+")")
 	q.Kick()
@@ -122,9 +125,25 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 // names umbra's checks, which are no business of a possibly forged
 // sender.
 func (q *Manager) DeleteQuarantined(ctx context.Context, id ID, dsn bool) error {
-	return q.removeMessage(ctx, id, dsn, removal{check: checkQuarantined,
+	err := q.removeMessage(ctx, id, dsn, removal{check: checkQuarantined,
 		reply: "550 5.7.1 message held in quarantine and deleted by the administrator of " + q.cfg.Hostname,
 		event: "remove", note: "deleted from quarantine by the administrator"})
+	if err == nil {
+		q.noteQuarantine(q.clk.Now(), false)
+	}
+	return err
+}
+
+// noteQuarantine counts a message entering (in) or leaving the
+// quarantine in its IN/MIN and OUT/MIN (umbra queue list).
+func (q *Manager) noteQuarantine(now time.Time, in bool) {
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	if r := q.rt(QueueQuarantine, now); in {
+		r.in.add(now)
+	} else {
+		r.out.add(now)
+	}
 }
 
 // SetQuarantine changes the quarantine's expiry settings (reload).
@@ -178,6 +197,7 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 		switch {
 		case err == nil:
 			n++
+			q.noteQuarantine(q.clk.Now(), false)
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotQuarantined), errors.Is(err, ErrBusy):
 			// released or deleted meanwhile
 		default:

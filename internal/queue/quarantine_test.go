@@ -534,3 +534,37 @@ func TestQuarantineReasonBounded(t *testing.T) {
 		t.Fatal("a reason within the bound was changed")
 	}
 }
+
+// queue list's IN/MIN and OUT/MIN count the quarantine's arrivals and
+// releases.
+func TestQuarantineRates(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	var ids []ID
+	for _, rc := range []string{"x@example.net", "y@example.net"} {
+		m := msg(s, "a@example.org", rc)
+		m.Quarantine = "spam"
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	if err := q.ReleaseQuarantined(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	qs, err := q.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, qi := range qs {
+		if qi.Name == QueueQuarantine {
+			if qi.IncomingRate != 2 || qi.OutgoingRate != 1 {
+				t.Fatalf("quarantine IN/MIN %v OUT/MIN %v, want 2 and 1", qi.IncomingRate, qi.OutgoingRate)
+			}
+			return
+		}
+	}
+	t.Fatalf("no quarantine queue in %+v", qs)
+}
