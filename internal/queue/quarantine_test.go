@@ -568,3 +568,27 @@ func TestQuarantineRates(t *testing.T) {
 	}
 	t.Fatalf("no quarantine queue in %+v", qs)
 }
+
+// message remove on a quarantined message is the quarantine's delete:
+// tracked so, and counted out of the quarantine.
+func TestRemoveQuarantinedIsQuarantineDelete(t *testing.T) {
+	s := openTest(t)
+	ev := &eventLog{}
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), Events: ev})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "x@example.net")
+	m.Quarantine = "spam"
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RemoveMessage(ctx, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if !ev.has("remove: deleted from quarantine by the administrator") || ev.has("remove: removed by the administrator") {
+		t.Fatalf("events: %v", ev.out)
+	}
+	if _, err := q.Message(m.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("still queued: %v", err)
+	}
+}
