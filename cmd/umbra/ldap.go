@@ -58,12 +58,12 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 // ldapAccounts adapts the directory to smtp.AccountSource.
 type ldapAccounts struct{ d *ldapdir.Directory }
 
-func (a ldapAccounts) Authenticate(ctx context.Context, name, password string) (ok, server bool, err error) {
-	server, err = a.d.Authenticate(ctx, name, password)
+func (a ldapAccounts) Authenticate(ctx context.Context, name, password string) (user string, ok, server bool, err error) {
+	user, server, err = a.d.AuthenticateUser(ctx, name, password)
 	if errors.Is(err, ldapdir.ErrBadCredentials) {
-		return false, false, nil
+		return "", false, false, nil
 	}
-	return err == nil, server, err
+	return user, err == nil, server, err
 }
 
 func (a ldapAccounts) HasServer() bool { return a.d.HasServer() }

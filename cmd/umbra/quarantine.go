@@ -111,6 +111,7 @@ type quarantineResult struct {
 	Total  int                 `json:"total"`
 	Done   []string            `json:"done"`
 	Failed []quarantineFailure `json:"failed"`
+	Notes  map[string]string   `json:"notes,omitempty"` // what a done id's answer added
 }
 
 type quarantineFailure struct {
@@ -132,11 +133,21 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 	code := 0
 	out := cmd.OutOrStdout()
 	for _, id := range ids {
-		err := apiErr(c.QuarantineAction(id, action, dsn))
+		note, err := c.QuarantineAction(id, action, dsn)
+		err = apiErr(err)
 		if err == nil {
 			res.Done = append(res.Done, id)
+			if note != "" {
+				if res.Notes == nil {
+					res.Notes = map[string]string{}
+				}
+				res.Notes[id] = note // e.g. "already released"
+			}
 			if !wantJSON(cmd) {
-				fmt.Fprintf(out, "%s %s\n", id, past)
+				if note == "" {
+					note = past
+				}
+				fmt.Fprintf(out, "%s %s\n", id, note)
 			}
 			continue
 		}

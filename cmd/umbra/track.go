@@ -84,7 +84,7 @@ umbra group).`,
 					// The target: the message is in the ID column; a
 					// queue action names its queue.
 					action := e.Action
-					if e.Queue != "" {
+					if e.Queue != "" && strings.HasPrefix(action, "queue ") {
 						// "queue redirect to H" → "queue redirect Q to H"
 						verb, rest, _ := strings.Cut(strings.TrimPrefix(action, "queue "), " ")
 						action = strings.TrimSpace("queue " + verb + " " + e.Queue + " " + rest)

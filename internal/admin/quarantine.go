@@ -3,11 +3,13 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"umbra/internal/queue"
+	"umbra/internal/tracking"
 )
 
 // Quarantiner is what the quarantine commands need of the queue manager
@@ -63,13 +65,33 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 			fail(w, http.StatusNotFound, "unknown quarantine action (release, delete)")
 			return
 		}
+		if action == "release" && errors.Is(err, queue.ErrNotFound) && s.releasedBefore(id) {
+			// Gone from the queue after an earlier release (tracking
+			// knows, also across restarts): not "no such message".
+			err = fmt.Errorf("%w: message %s has left the queue", queue.ErrAlreadyReleased, id)
+		}
 		s.audit(r, "quarantine "+action, m, queue.QueueQuarantine, err)
+		if errors.Is(err, queue.ErrAlreadyReleased) {
+			// Releasing twice is done, not an error to retry.
+			reply(w, map[string]string{"id": id.String(), "note": err.Error()}, nil)
+			return
+		}
 		if errors.Is(err, queue.ErrNotQuarantined) {
 			fail(w, http.StatusConflict, err.Error())
 			return
 		}
 		reply(w, map[string]string{"id": id.String()}, err)
 	})
+}
+
+// releasedBefore reports whether the tracking log records a release
+// of id from quarantine.
+func (s *Server) releasedBefore(id queue.ID) bool {
+	if s.track == nil {
+		return false
+	}
+	es, err := s.track.Search(tracking.Query{ID: id.String(), Events: []string{"release"}, Limit: 1})
+	return err == nil && len(es) > 0
 }
 
 // Quarantine lists the quarantined messages (limit 0: the server's
@@ -84,11 +106,16 @@ func (c *Client) Quarantine(limit int) ([]MessageView, error) {
 }
 
 // QuarantineAction releases or deletes (with a DSN when dsn) a
-// quarantined message.
-func (c *Client) QuarantineAction(id, action string, dsn bool) error {
+// quarantined message. note is set when there was nothing to do (the
+// message was released before).
+func (c *Client) QuarantineAction(id, action string, dsn bool) (note string, err error) {
 	q := url.Values{}
 	if dsn {
 		q.Set("dsn", "true")
 	}
-	return c.do("POST", "/v1/quarantine/"+url.PathEscape(id)+"/"+action, q, nil)
+	var out struct {
+		Note string `json:"note"`
+	}
+	err = c.do("POST", "/v1/quarantine/"+url.PathEscape(id)+"/"+action, q, &out)
+	return out.Note, err
 }

@@ -96,6 +96,12 @@ func validateLDAP(v *validator, c *Config) {
 	case err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" || (u.Path != "" && u.Path != "/"):
 		v.add(fmt.Sprintf("ldap.url %q: want ldap://host[:port] or ldaps://host[:port]", l.URL), "ldap", "url")
 		return
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		// Credentials in a URL end up in logs and process listings; a
+		// path or query (RFC 4516 DN, attributes, filter) would be
+		// silently ignored: the base and filters have their own keys.
+		v.add("ldap.url: want ldap://host[:port] or ldaps://host[:port] only, without user:password (use bind_dn and bind_password_file), path or query", "ldap", "url")
+		return
 	case l.StartTLS && u.Scheme == "ldaps":
 		v.add("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already", "ldap", "start_tls")
 	}

@@ -19,6 +19,11 @@ func TestLDAPConfig(t *testing.T) {
 	dir := t.TempDir()
 	for name, tc := range map[string]struct{ yaml, want string }{
 		"scheme":       {"ldap: {url: http://x, base_dn: dc=x}\n", `umbra.yaml:5: ldap.url "http://x"`},
+		"userinfo":     {"ldap: {url: 'ldap://user:pw@127.0.0.1', base_dn: dc=x}\n", "umbra.yaml:5: ldap.url: want ldap://host[:port] or ldaps://host[:port] only, without user:password"},
+		"user only":    {"ldap: {url: 'ldap://user@127.0.0.1', base_dn: dc=x}\n", "umbra.yaml:5: ldap.url: want"},
+		"path":         {"ldap: {url: 'ldap://127.0.0.1/dc=x', base_dn: dc=x}\n", "umbra.yaml:5: ldap.url"},
+		"query":        {"ldap: {url: 'ldap://127.0.0.1/?uid', base_dn: dc=x}\n", "umbra.yaml:5: ldap.url"},
+		"query bare":   {"ldap: {url: 'ldap://127.0.0.1?x', base_dn: dc=x}\n", "umbra.yaml:5: ldap.url"},
 		"no base":      {"ldap: {url: ldap://127.0.0.1}\n", "umbra.yaml:5: ldap.base_dn is required"},
 		"bad base":     {"ldap:\n  url: ldap://127.0.0.1\n  base_dn: notadn\n", "umbra.yaml:7: ldap.base_dn"},
 		"starttls":     {"ldap: {url: ldaps://d.example, base_dn: dc=x, start_tls: true}\n", "ldap.start_tls is for ldap:// URLs"},

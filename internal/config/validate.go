@@ -222,7 +222,7 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("bare_newlines %q: want %s or %s", rc.BareNewlines, BareNewlinesReject, BareNewlinesNormalize), at("bare_newlines")...)
 		}
 		validateMsgAuth(v, rc.MessageAuthentication, at)
-		if m := rc.MessageAuthentication; m.Enabled() && c.DKIM.ARC.Enabled() && !strings.EqualFold(m.AuthservID, c.DKIM.ARC.AuthServID) {
+		if m := rc.MessageAuthentication; m.Enabled() && c.DKIM.ARC.Enabled() && !strings.EqualFold(strings.TrimSuffix(m.AuthservID, "."), strings.TrimSuffix(c.DKIM.ARC.AuthServID, ".")) {
 			// The sealer seals only the verdict written under its own
 			// authserv-id: a connector writing another would never be sealed.
 			v.add(fmt.Sprintf("message_authentication.authserv_id %q differs from dkim.arc.authserv_id %q: ARC sealing would ignore this connector's verdicts", m.AuthservID, c.DKIM.ARC.AuthServID), at("message_authentication", "authserv_id")...)

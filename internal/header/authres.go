@@ -13,7 +13,7 @@ const AuthResults = "Authentication-Results"
 // any comments, white space and line ends, without the optional
 // authres-version that may follow it; "" if there is none.
 func AuthservID(v string) string {
-	i := skipCFWS(v, 0)
+	i := SkipCFWS(v, 0)
 	if i >= len(v) {
 		return ""
 	}
@@ -41,8 +41,9 @@ func AuthservID(v string) string {
 	return v[i:j]
 }
 
-// skipCFWS skips white space, line ends and (nested) comments from i.
-func skipCFWS(v string, i int) int {
+// SkipCFWS skips white space, line ends and (nested) comments of v
+// from index i (RFC 5322 CFWS) and returns the index after them.
+func SkipCFWS(v string, i int) int {
 	depth := 0
 	for i < len(v) {
 		c := v[i]
@@ -67,6 +68,30 @@ func skipCFWS(v string, i int) int {
 // so do ARC-Authentication-Results fields. When none is removed, msg
 // itself is returned (no copy).
 func RemoveAuthResults(msg []byte, ids ...string) ([]byte, int) {
+	return RemoveAuthResultsExcept(msg, nil, ids...)
+}
+
+// UmbraAuthResults returns the raw Authentication-Results fields of msg
+// (name, value and line end) whose authserv-id is one of ids.
+func UmbraAuthResults(msg []byte, ids ...string) [][]byte {
+	fs, _ := fields(msg)
+	var out [][]byte
+	for _, f := range fs {
+		if !strings.EqualFold(f.name, AuthResults) {
+			continue
+		}
+		raw := msg[f.start:f.end]
+		if claims(AuthservID(string(raw[bytes.IndexByte(raw, ':')+1:])), ids) {
+			out = append(out, raw)
+		}
+	}
+	return out
+}
+
+// RemoveAuthResultsExcept is RemoveAuthResults keeping the fields equal
+// (byte for byte) to one of keep, each of keep matching one field.
+func RemoveAuthResultsExcept(msg []byte, keep [][]byte, ids ...string) ([]byte, int) {
+	keep = append([][]byte(nil), keep...)
 	fs, _ := fields(msg)
 	var out []byte
 	last, n := 0, 0
@@ -77,6 +102,10 @@ func RemoveAuthResults(msg []byte, ids ...string) ([]byte, int) {
 		raw := msg[f.start:f.end]
 		id := AuthservID(string(raw[bytes.IndexByte(raw, ':')+1:]))
 		if !claims(id, ids) {
+			continue
+		}
+		if k := indexBytes(keep, raw); k >= 0 {
+			keep = append(keep[:k], keep[k+1:]...)
 			continue
 		}
 		if out == nil {
@@ -93,13 +122,27 @@ func RemoveAuthResults(msg []byte, ids ...string) ([]byte, int) {
 }
 
 func claims(id string, ids []string) bool {
-	if id == "" {
-		return false
-	}
 	for _, x := range ids {
-		if x != "" && strings.EqualFold(id, x) {
+		if SameAuthservID(id, x) {
 			return true
 		}
 	}
 	return false
+}
+
+// SameAuthservID compares two authserv-ids as domain names: case
+// folded, a final dot ignored ("mx.corp.test." is "mx.corp.test").
+// An empty id matches nothing.
+func SameAuthservID(a, b string) bool {
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	return a != "" && b != "" && strings.EqualFold(a, b)
+}
+
+func indexBytes(list [][]byte, b []byte) int {
+	for i, x := range list {
+		if bytes.Equal(x, b) {
+			return i
+		}
+	}
+	return -1
 }

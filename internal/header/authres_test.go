@@ -69,3 +69,35 @@ func FuzzRemoveAuthResults(f *testing.F) {
 		}
 	})
 }
+
+// An authserv-id is a domain name: a final dot, on either side, names
+// the same one.
+func TestAuthservIDTrailingDot(t *testing.T) {
+	msg := "Authentication-Results: mx.corp.test.; dmarc=pass\r\n" +
+		"Authentication-Results: \"MX.corp.test.\"; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp.test..; spf=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	out, n := RemoveAuthResults([]byte(msg), "mx.corp.test")
+	if n != 2 || string(out) != "Authentication-Results: mx.corp.test..; spf=pass\r\nSubject: s\r\n\r\nb\r\n" {
+		t.Fatalf("removed %d:\n%s", n, out)
+	}
+	if _, n := RemoveAuthResults([]byte("Authentication-Results: mx.corp.test; x=y\r\n\r\n"), "mx.corp.test."); n != 1 {
+		t.Fatalf("configured id with a dot: removed %d", n)
+	}
+	if SameAuthservID("", "") || SameAuthservID(".", "") {
+		t.Fatal("an empty id matches")
+	}
+}
+
+// The fields umbra wrote are kept, each once; any copy of them is not.
+func TestRemoveAuthResultsExcept(t *testing.T) {
+	own := "Authentication-Results: mx.corp.test; dmarc=pass\r\n"
+	msg := own + "Subject: s\r\n" + own + "Authentication-Results: mx.corp.test; dmarc=fail\r\n\r\nb"
+	out, n := RemoveAuthResultsExcept([]byte(msg), [][]byte{[]byte(own)}, "mx.corp.test")
+	if n != 2 || string(out) != own+"Subject: s\r\n\r\nb" {
+		t.Fatalf("removed %d:\n%s", n, out)
+	}
+	if got := UmbraAuthResults([]byte(msg), "mx.corp.test."); len(got) != 3 {
+		t.Fatalf("found %d of umbra's", len(got))
+	}
+}

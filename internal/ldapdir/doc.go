@@ -46,11 +46,19 @@
 //
 // Cache: answers for addresses (found with its database, or not found)
 // are kept in memory for positive_ttl / negative_ttl, at most cache_size
-// of them (least recently stored dropped first), by lower-cased address.
+// of them (least recently stored dropped first), by the address folded
+// as the mail equality rule compares it (cacheKey: case, extra spaces).
 // While the directory is down, an answer within its TTL still decides;
 // past it the address is CannotDecide. The cache is not persisted: the
 // directory is the source of truth and a restart asks again. Time comes
 // from the injected clock.
+//
+// Identity: AuthenticateUser returns the value of the naming attribute
+// of the bound entry's DN as stored ("carol" for uid=carol,…). The
+// directory's equality rules (uid, mail: case and extra spaces ignored)
+// let many typed names bind as one entry; whatever keys on the user
+// afterwards (rate limits, logs, the server-id binding) uses the
+// identity, so the variants are one user.
 //
 // TLS: ldaps:// or start_tls, verified against ca_file (or the system
 // roots) and the URL's host name, TLS 1.2 at least.

@@ -272,7 +272,7 @@ type recipient struct {
 
 // lookup finds an address through the cache.
 func (d *Directory) lookup(ctx context.Context, address string) (recipient, error) {
-	key := strings.ToLower(address)
+	key := cacheKey(address)
 	now := d.cfg.Clock.Now()
 	if r, ok := d.cache.get(key, now); ok {
 		d.m.lookups.WithLabelValues("cache").Inc()
@@ -362,13 +362,54 @@ func (d *Directory) HasServer() bool {
 // ErrBadCredentials when the directory said no; an error wrapping
 // ErrUnavailable when it could not say.
 func (d *Directory) Authenticate(ctx context.Context, name, password string) (server bool, err error) {
+	_, server, err = d.AuthenticateUser(ctx, name, password)
+	return server, err
+}
+
+// AuthenticateUser is Authenticate, and also returns the canonical
+// identity of the account: the value of the naming attribute of the
+// entry's DN as the directory stores it (uid=carol,ou=people,… →
+// "carol"). The directory matches name by its equality rules, which
+// for the usual uid and mail attributes ignore case and leading,
+// trailing and repeated spaces: "carol", " carol" and "CAROL  " all
+// bind as the same entry. Everything that keys on the user after the
+// AUTH (rate limits, logs, the server-id binding) must use the identity,
+// never the name as typed, or each variant would be a new user.
+func (d *Directory) AuthenticateUser(ctx context.Context, name, password string) (user string, server bool, err error) {
+	server, dn, err := d.authenticate(ctx, name, password)
+	if err != nil {
+		return "", false, err
+	}
+	return Identity(dn), server, nil
+}
+
+// cacheKey is an address as the directory's equality rule for mail
+// (caseIgnoreIA5Match with insignificant space handling, RFC 4518
+// §2.6.1) compares it: case folded, spaces trimmed and runs of them
+// collapsed. Variants the directory takes for one address are one
+// cache entry, so none bypasses a negative answer.
+func cacheKey(address string) string {
+	return strings.ToLower(strings.Join(strings.Fields(address), " "))
+}
+
+// Identity is the value of the first RDN of dn as written (the naming
+// attribute of the entry), or dn itself when it does not parse.
+func Identity(dn string) string {
+	p, err := ldap.ParseDN(dn)
+	if err != nil || len(p.RDNs) == 0 || len(p.RDNs[0].Attributes) == 0 || p.RDNs[0].Attributes[0].Value == "" {
+		return dn
+	}
+	return p.RDNs[0].Attributes[0].Value
+}
+
+func (d *Directory) authenticate(ctx context.Context, name, password string) (server bool, entryDN string, err error) {
 	if d.cfg.AccountFilter == "" || password == "" || name == "" {
-		return false, ErrBadCredentials
+		return false, "", ErrBadCredentials
 	}
 	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), nil))
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
-		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	dn := d.dummyDN
 	if len(entries) == 1 {
@@ -377,22 +418,22 @@ func (d *Directory) Authenticate(ctx context.Context, name, password string) (se
 	ok, err := d.bindAs(ctx, dn, password)
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
-		return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if !ok || len(entries) != 1 { // no entry, or a name two entries claim
 		d.m.auths.WithLabelValues("refused").Inc()
-		return false, ErrBadCredentials
+		return false, "", ErrBadCredentials
 	}
 	if d.cfg.ServerAccountFilter != "" {
 		e, err := d.search(ctx, d.request(dn, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
 		if err != nil {
 			d.m.auths.WithLabelValues("error").Inc()
-			return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		server = len(e) == 1
 	}
 	d.m.auths.WithLabelValues("accepted").Inc()
-	return server, nil
+	return server, dn, nil
 }
 
 // bindAs binds as dn on the authentication connection, which is kept

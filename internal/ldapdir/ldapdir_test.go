@@ -282,3 +282,48 @@ func TestSlapdConcurrent(t *testing.T) {
 	f.clk.Advance(time.Hour) // nothing cached: every lookup goes to the new slapd
 	run()
 }
+
+// The directory's equality rules match names loosely (uid ignores case
+// and extra spaces): every variant binds as the same entry and comes
+// back as the one identity stored in the DN, so nothing keyed on the
+// user (rate limits, logs) can be split by retyping the name.
+func TestSlapdAccountIdentityIsCanonical(t *testing.T) {
+	f := newFixture(t, "127.0.0.79")
+	ctx := context.Background()
+	for _, name := range []string{"alice", "alice ", " alice", "alice  ", "ALICE ", "  Alice"} {
+		user, server, err := f.dir.AuthenticateUser(ctx, name, "alice-pw")
+		if err != nil || server || user != "alice" {
+			t.Fatalf("AuthenticateUser(%q) = %q, %v, %v; want \"alice\", false, nil", name, user, server, err)
+		}
+	}
+	if user, server, err := f.dir.AuthenticateUser(ctx, " HUB1", "hub1-pw"); err != nil || !server || user != "hub1" {
+		t.Fatalf("AuthenticateUser(\" HUB1\") = %q, %v, %v; want the server account hub1", user, server, err)
+	}
+	if user, _, err := f.dir.AuthenticateUser(ctx, "alice ", "wrong"); !errors.Is(err, ErrBadCredentials) || user != "" {
+		t.Fatalf("wrong password = %q, %v", user, err)
+	}
+	for dn, want := range map[string]string{"uid=carol,ou=people,dc=x": "carol", "cn=Carol Smith+uid=c,dc=x": "Carol Smith", "bad": "bad"} {
+		if got := Identity(dn); got != want {
+			t.Errorf("Identity(%q) = %q, want %q", dn, got, want)
+		}
+	}
+}
+
+// The cache keys an address the way the directory's equality rule for
+// mail matches it (case, leading, trailing and repeated spaces
+// ignored): variants are one entry, so none of them can bypass a
+// negative answer or fill the cache with copies.
+func TestSlapdCacheKeyFoldsVariants(t *testing.T) {
+	f := newFixture(t, "127.0.0.78")
+	f.expect(t, "nobody@example.org", recipients.Unknown)
+	f.expect(t, " NOBODY@example.org", recipients.Unknown)
+	f.expect(t, "nobody@example.org  ", recipients.Unknown)
+	f.expect(t, "alice@example.org", recipients.Known)
+	f.expect(t, "Alice@example.org ", recipients.Known)
+	if got := testutil.ToFloat64(f.dir.m.lookups.WithLabelValues("cache")); got != 3 {
+		t.Fatalf("cache hits = %v, want 3 (every variant)", got)
+	}
+	if n := f.dir.cache.order.Len(); n != 2 {
+		t.Fatalf("%d cache entries, want 2", n)
+	}
+}

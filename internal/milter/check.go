@@ -129,6 +129,8 @@ func (s *session) fail(stage string, err error) smtp.Verdict {
 		reason = "protocol"
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		reason = "timeout"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		reason = "cancelled" // the session ended or its checks' time ran out
 	case stage == stConnect && s.conn == nil:
 		reason = "connect"
 	}
@@ -500,6 +502,11 @@ func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transac
 	dt := s.c.cfg.DataTimeout.D()
 	if p&protoNoHeaders == 0 {
 		for _, f := range m.fields {
+			if err := ctx.Err(); err != nil {
+				// The session ended or the checks' time is up: the
+				// rest of a long header is replayed for nobody.
+				return s.fail(stHeader, err)
+			}
 			data := appendCString(nil, f.name)
 			data = appendCString(data, f.value())
 			r, err := s.event(cmdHeader, data, -1, dt, p&protoNRHeader != 0, true)
@@ -525,6 +532,9 @@ func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transac
 	}
 	if p&protoNoBody == 0 {
 		for b := m.body; len(b) > 0; {
+			if err := ctx.Err(); err != nil {
+				return s.fail(stBody, err)
+			}
 			n := min(len(b), chunkSize)
 			r, err := s.event(cmdBody, b[:n], -1, dt, p&protoNRBody != 0, true)
 			if err != nil {
@@ -544,6 +554,11 @@ func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transac
 
 // maxReplacedBody bounds a replacement body a milter sends.
 const maxReplacedBody = 64 << 20
+
+// maxModifications bounds the modifications a milter sends for one
+// message (header edits, recipient changes, body chunks): more is a
+// failure, not thousands of edits applied at the end of data.
+const maxModifications = 10000
 
 func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	et := s.c.cfg.EOMTimeout.D()
@@ -572,6 +587,9 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 				return s.fail(stEOM, protoErr("replacement body over %d octets", maxReplacedBody))
 			}
 		}
+		if len(mods) >= maxModifications {
+			return s.fail(stEOM, protoErr("more than %d modifications", maxModifications))
+		}
 		mods = append(mods, r)
 	}
 	s.inTx = false // the milter is back before MAIL
@@ -596,7 +614,7 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 	edited := false
 	var body []byte
 	replaced := false
-	rcpts := t.Rcpts
+	rs := newRcptSet(t.Rcpts)
 	for _, r := range mods {
 		need, name := actionOf(r.code)
 		if s.neg.actions&need == 0 {
@@ -626,17 +644,9 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			if err != nil {
 				return v, protoErr("added recipient %q: %v", r.rcpt, err)
 			}
-			if !containsFold(rcpts, a.String()) {
-				rcpts = append(rcpts, a.String())
-			}
+			rs.add(a.String())
 		case repDelRcpt:
-			out := rcpts[:0:0]
-			for _, x := range rcpts {
-				if !strings.EqualFold(x, r.rcpt) {
-					out = append(out, x)
-				}
-			}
-			rcpts = out
+			rs.del(r.rcpt)
 		case repQuarantine:
 			reason := strings.Map(func(r rune) rune {
 				if r < 0x20 || r == 0x7f {
@@ -657,17 +667,46 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 	if edited {
 		t.Content = m.bytes()
 	}
-	t.Rcpts = rcpts
+	t.Rcpts = rs.list()
 	return v, nil
 }
 
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
+// rcptSet is the recipient list under a milter's additions and
+// deletions, each in constant time (a milter may send thousands):
+// case-insensitive, first spelling and order kept.
+type rcptSet struct {
+	order   []string
+	present map[string]bool // lower-cased address → in the list now
+	listed  map[string]bool // lower-cased address → in order
+}
+
+func newRcptSet(rcpts []string) *rcptSet {
+	rs := &rcptSet{present: map[string]bool{}, listed: map[string]bool{}}
+	for _, r := range rcpts {
+		rs.add(r)
+	}
+	return rs
+}
+
+func (rs *rcptSet) add(a string) {
+	k := strings.ToLower(a)
+	rs.present[k] = true
+	if !rs.listed[k] {
+		rs.listed[k] = true
+		rs.order = append(rs.order, a)
+	}
+}
+
+func (rs *rcptSet) del(a string) { rs.present[strings.ToLower(a)] = false }
+
+func (rs *rcptSet) list() []string {
+	out := make([]string, 0, len(rs.order))
+	for _, a := range rs.order {
+		if rs.present[strings.ToLower(a)] {
+			out = append(out, a)
 		}
 	}
-	return false
+	return out
 }
 
 // actionOf names a modification and the negotiated action it needs.

@@ -15,8 +15,11 @@
 //     negotiate is logged and ignored, never applied.
 //   - Every read and write has a deadline (command, data or end-of-
 //     message timeout) and the server's context cuts them short at
-//     shutdown. A packet is 1 to 1 MiB long; replacement bodies are
-//     bounded. Anything malformed, a timeout or a dead connection fails
+//     shutdown; the replay of a message also stops (a failure, reason
+//     "cancelled") when the session's check context ends — the client
+//     hung up. A packet is 1 to 1 MiB long; replacement bodies are
+//     bounded, and so is the number of modifications per message
+//     (maxModifications); recipient edits cost constant time each. Anything malformed, a timeout or a dead connection fails
 //     the milter for the rest of the session: on_failure tempfail
 //     answers 451 4.7.1 to that command and every later one, accept
 //     leaves the milter out. Nothing a milter sends can panic the

@@ -454,6 +454,10 @@ func TestTrustedARCSealerLiftsDMARCFailure(t *testing.T) {
 		{"the sealer recorded dmarc=fail", list("lists.test", "fail")},
 		{"an untrusted sealer", list("other.test", "pass")},
 		{"a broken chain", strings.Replace(list("lists.test", "pass"), "hello bob", "hello eve", 1)},
+		{"the sealer's pass was about another From: domain", arcSeal(t, message("a@reject.test", "list-other-from"), "lists.test", "arc", k, "none",
+			"spf=pass smtp.mailfrom=reject.test; dmarc=pass header.from=harmless.test")},
+		{"the sealer's pass names no From: domain", arcSeal(t, message("a@reject.test", "list-no-from"), "lists.test", "arc", k, "none",
+			"spf=pass smtp.mailfrom=reject.test; dmarc=pass")},
 	} {
 		if got := e.send(t, "list.lists.test", "list-bounces@lists.test", c.msg); !strings.HasPrefix(got, "550 5.7.1") {
 			t.Errorf("%s: %q", c.name, got)

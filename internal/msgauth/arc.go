@@ -11,6 +11,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"umbra/internal/header"
 )
 
 // ARC verification (RFC 8617 §5.2): the chain of the latest ARC set.
@@ -41,6 +43,8 @@ type arcResult struct {
 	// latestDMARC is the dmarc= result the latest sealer recorded in
 	// its ARC-Authentication-Results ("" if none).
 	latestDMARC string
+	// latestFrom is the header.from that dmarc= result was about.
+	latestFrom string
 }
 
 // txtLookup returns TXT records with net.Resolver's error conventions.
@@ -181,6 +185,10 @@ func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byt
 		return k, nil
 	}
 	fail := func(err error) arcResult {
+		if ctx.Err() != nil {
+			res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+			return res
+		}
 		if temp {
 			res.value = "temperror"
 		}
@@ -189,17 +197,26 @@ func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byt
 	}
 	// The latest message signature (§5.2 step 5; older ones may break
 	// as the message travels).
+	if err := ctx.Err(); err != nil {
+		res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+		return res
+	}
 	if err := verifyAMS(fields, body, sets[n-1], key); err != nil {
 		return fail(fmt.Errorf("i=%d message signature: %w", n, err))
 	}
 	// Every seal, newest first (§5.2 step 6).
 	for i := n; i >= 1; i-- {
+		if ctx.Err() != nil {
+			res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+			return res
+		}
 		if err := verifySeal(sets[:i], key); err != nil {
 			return fail(fmt.Errorf("i=%d seal: %w", i, err))
 		}
 	}
 	res.value, res.reason = "pass", ""
 	res.latestDMARC = aarResult(sets[n-1].aar.value(), "dmarc")
+	res.latestFrom = aarProperty(sets[n-1].aar.value(), "dmarc", "header.from")
 	return res
 }
 
@@ -211,12 +228,12 @@ func aarResult(v, method string) string {
 		return ""
 	}
 	for _, p := range parts[2:] {
-		p = p[skipCFWS(p, 0):]
+		p = p[header.SkipCFWS(p, 0):]
 		name, val, ok := strings.Cut(p, "=")
 		if !ok || !strings.EqualFold(strings.TrimSpace(name), method) {
 			continue
 		}
-		val = val[skipCFWS(val, 0):]
+		val = val[header.SkipCFWS(val, 0):]
 		end := strings.IndexAny(val, " \t\r\n(")
 		if end < 0 {
 			end = len(val)
@@ -224,6 +241,57 @@ func aarResult(v, method string) string {
 		return strings.ToLower(val[:end])
 	}
 	return ""
+}
+
+// aarProperty returns the value of property prop (e.g. "header.from")
+// of method's result in an ARC-Authentication-Results value, lower case,
+// quotes and a final dot removed; "" if there is none.
+func aarProperty(v, method, prop string) string {
+	parts := strings.Split(v, ";")
+	if len(parts) < 3 {
+		return ""
+	}
+	for _, p := range parts[2:] {
+		p = withoutComments(p)
+		toks := strings.Fields(p)
+		if len(toks) == 0 {
+			continue
+		}
+		name, _, ok := strings.Cut(toks[0], "=")
+		if !ok || !strings.EqualFold(name, method) {
+			continue
+		}
+		for _, tok := range toks[1:] {
+			k, val, ok := strings.Cut(tok, "=")
+			if ok && strings.EqualFold(k, prop) {
+				val = strings.Trim(val, "\"")
+				return strings.ToLower(strings.TrimSuffix(val, "."))
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
+// withoutComments is s with its (nested) comments made spaces.
+func withoutComments(s string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case depth > 0 && c == '\\':
+			i++
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+			b.WriteByte(' ')
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 type keyFunc func(domain, selector string) (*pubKey, error)
@@ -250,6 +318,9 @@ func verifyAMS(fields []field, body []byte, s arcSet, key keyFunc) error {
 		return err
 	}
 	names := strings.Split(stripWSP(t["h"]), ":")
+	if len(names) > maxSignedFields {
+		return errTooExpensive
+	}
 	for _, n := range names {
 		if strings.EqualFold(n, hdrAS) {
 			return errors.New("h= names ARC-Seal")

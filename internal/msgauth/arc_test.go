@@ -80,3 +80,17 @@ func removeField(msg, name string) string {
 	}
 	return b.String() + "\r\n" + string(body)
 }
+
+func TestAARProperty(t *testing.T) {
+	for _, c := range []struct{ v, want string }{
+		{"i=1; lists.test; spf=pass smtp.mailfrom=x.test; dmarc=pass header.from=Reject.Test.", "reject.test"},
+		{"i=1; lists.test; dmarc=pass (p=reject; c) header.from=\"a.test\"", ""}, // the ';' in the comment cuts it (as aarResult)
+		{"i=1; lists.test; dmarc=pass (ok) header.from=a.test", "a.test"},
+		{"i=1; lists.test; dkim=pass header.from=a.test; dmarc=pass", ""},
+		{"i=1; lists.test", ""},
+	} {
+		if got := aarProperty(c.v, "dmarc", "header.from"); got != c.want {
+			t.Errorf("%q: %q, want %q", c.v, got, c.want)
+		}
+	}
+}

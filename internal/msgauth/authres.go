@@ -14,26 +14,6 @@ import (
 // same parser).
 func authservID(v string) string { return header.AuthservID(v) }
 
-// skipCFWS skips white space, line ends and (nested) comments from i.
-func skipCFWS(v string, i int) int {
-	depth := 0
-	for i < len(v) {
-		c := v[i]
-		switch {
-		case depth > 0 && c == '\\':
-			i++
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
 // result is one method's result in the header.
 type result struct {
 	method  string // spf, dkim, dmarc, arc

@@ -193,18 +193,35 @@ func canonModes(c string) (headerRelaxed, bodyRelaxed bool, err error) {
 // bottom-most instance not yet taken (RFC 6376 §5.4.2); a name with no
 // instance left contributes nothing.
 func pickHeaders(fields []field, names []string) []field {
-	used := make([]bool, len(fields))
+	// Index the fields by name once; each name's list is then taken
+	// from the bottom up (RFC 6376 §5.4.2), so the work is linear in
+	// fields plus names, not their product.
+	byName := indexFields(fields)
 	var out []field
 	for _, n := range names {
-		for i := len(fields) - 1; i >= 0; i-- {
-			if !used[i] && fields[i].is(n) {
-				used[i] = true
-				out = append(out, fields[i])
-				break
-			}
+		k := strings.ToLower(strings.TrimSpace(n))
+		idx := byName[k]
+		if len(idx) == 0 {
+			continue // a name not (or no longer) present contributes nothing
 		}
+		out = append(out, fields[idx[len(idx)-1]])
+		byName[k] = idx[:len(idx)-1]
 	}
 	return out
+}
+
+// indexFields maps each lower-cased field name to the positions of the
+// fields of that name, top to bottom.
+func indexFields(fields []field) map[string][]int {
+	byName := make(map[string][]int)
+	for i, f := range fields {
+		if f.name == "" {
+			continue
+		}
+		k := strings.ToLower(f.name)
+		byName[k] = append(byName[k], i)
+	}
+	return byName
 }
 
 // pubKey is a key record's key (RFC 6376 §3.6.1).

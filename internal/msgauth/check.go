@@ -11,6 +11,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
@@ -68,11 +69,19 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 	c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
 		"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)
 	out, reply, why := c.decide(r)
+	if out == outTempfail && ctx.Err() != nil {
+		// The lookups did not fail: the time allowed for the checks
+		// ran out (or the session ended) — say so, not "DNS failure".
+		reply = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+			Message: "message authentication did not finish in time (" + cutOffReason(ctx) + "); try again later"}
+	}
 	switch out {
 	case outReject, outTempfail:
 		return smtp.Verdict{Reply: reply}
 	}
-	t.Content = rebuild(formatAuthResults(c.cfg.AuthservID, r.results()), fields, kept, t.Content)
+	own := formatAuthResults(c.cfg.AuthservID, r.results())
+	t.Content = rebuild(own, fields, kept, t.Content)
+	t.AuthResults = own
 	if out == outQuarantine {
 		return smtp.Verdict{Quarantine: why}
 	}
@@ -84,7 +93,7 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 func (c *Check) withoutForged(fields []field) []field {
 	kept := make([]field, 0, len(fields))
 	for _, f := range fields {
-		if f.is("Authentication-Results") && strings.EqualFold(authservID(f.value()), c.cfg.AuthservID) {
+		if f.is("Authentication-Results") && header.SameAuthservID(authservID(f.value()), c.cfg.AuthservID) {
 			continue
 		}
 		kept = append(kept, f)
@@ -159,7 +168,7 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 	}
 	if m.DKIM != config.MsgAuthOff || dmarcOn {
 		r.dkimRun = true
-		r.dkim = verifyDKIM(ctx, c.dns, fields, t.Content, m.MaxSignatures)
+		r.dkim = verifyDKIM(ctx, c.dns.LookupTXT, fields, t.Content, m.MaxSignatures)
 	}
 	if dmarcOn {
 		r.dmarcRun = true
@@ -169,9 +178,12 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 		r.arcRun = true
 		r.arc = verifyARC(ctx, c.dns.LookupTXT, fields, body)
 	}
-	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" {
+	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" &&
+		sameDomain(r.arc.latestFrom, r.dmarc.domain) {
+		// The sealer's pass must be about this message's author domain:
+		// a pass for another From: says nothing of this one.
 		for _, d := range m.TrustedARCSealers {
-			if strings.EqualFold(strings.TrimSuffix(d, "."), r.arc.domain) {
+			if sameDomain(d, r.arc.domain) {
 				r.overriddenBy = r.arc.domain
 			}
 		}
@@ -313,4 +325,11 @@ func (r *results) results() []result {
 			props: [][2]string{{"header.d", r.arc.domain}}})
 	}
 	return out
+}
+
+// sameDomain compares two domain names (A-labels, case, final dot).
+func sameDomain(a, b string) bool {
+	x, ok1 := asciiDomain(a)
+	y, ok2 := asciiDomain(b)
+	return ok1 && ok2 && x == y
 }

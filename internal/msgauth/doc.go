@@ -18,11 +18,21 @@
 //     over a temporary failure, which wins over quarantine.
 //   - A DMARC failure is acted on unless a trusted ARC sealer
 //     (trusted_arc_sealers) vouches for it: valid chain, latest seal
-//     theirs, their ARC-Authentication-Results saying dmarc=pass.
+//     theirs, their ARC-Authentication-Results saying dmarc=pass with
+//     header.from the message's own From: domain.
 //     Nothing else lifts it.
 //   - Sessions of transport servers of the organisation are not
 //     checked and not edited (an edge checked them); authenticated
 //     submissions are not checked, but forged results are removed.
+//   - The work of one message is bounded: a signature naming more than
+//     maxSignedFields fields in h= is not computed (permerror), header
+//     fields are picked through a per-name index (linear), the body is
+//     read through the context, and the context (the connector's
+//     timeout, the session's end) is checked between and inside steps.
+//     A cut-off check says so, never "DNS failure".
+//   - The Authentication-Results umbra wrote is reported in
+//     smtp.Transaction.AuthResults; the session removes, after the last
+//     check, every field claiming umbra's ids that umbra did not write.
 //   - Parsers (header split, tag lists, key records, ARC sets, the
 //     authserv-id) never panic on any input (fuzzed) and never read past
 //     the message.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -88,41 +90,131 @@ type dkimResult struct {
 	reason   string
 }
 
+// maxSignedFields is the most header fields one signature (DKIM-Signature
+// or ARC-Message-Signature) may name in h=. Real signers name a dozen or
+// two (oversigning included); a signature naming more is refused as
+// permerror without being computed, so that a message cannot make the
+// header hash cost h= entries × header fields.
+const maxSignedFields = 100
+
+// errTooExpensive: a signature names more fields than maxSignedFields.
+var errTooExpensive = fmt.Errorf("signature names more than %d header fields (h=); not verified", maxSignedFields)
+
+// dkimSig is one DKIM-Signature field of the message.
+type dkimSig struct {
+	pos   int // index in fields
+	tags  map[string]string
+	names []string // h=, lower case
+}
+
 // verifyDKIM verifies the message's DKIM signatures (at most max).
 // None means the message has no signature.
-func verifyDKIM(ctx context.Context, r resolver.Resolver, fields []field, msg []byte, max int) []dkimResult {
-	var sigs []map[string]string
-	for _, f := range fields {
+//
+// The verification itself is go-msgauth's, but it is given only the
+// header fields that can take part: the signatures it is to verify and,
+// for each field name, the bottom-most fields as many as any of those
+// signatures names it (RFC 6376 §5.4.2 picks bottom-up, so the fields
+// above cannot be picked). The header hash thus costs what the h= lists
+// cost, whatever the number of header fields. Signatures naming more
+// than maxSignedFields fields are permerror without being computed. The
+// body is read through ctx: when the message's time is up or the
+// session ended, the work stops and the signatures still open are
+// temperror.
+func verifyDKIM(ctx context.Context, lookup txtLookup, fields []field, msg []byte, max int) []dkimResult {
+	var sigs []dkimSig
+	for i, f := range fields {
 		if f.is("DKIM-Signature") {
 			t, _ := parseTags(f.value())
-			sigs = append(sigs, t)
+			var names []string
+			if h := stripWSP(t["h"]); h != "" {
+				names = strings.Split(strings.ToLower(h), ":")
+			}
+			sigs = append(sigs, dkimSig{pos: i, tags: t, names: names})
 		}
 	}
 	if len(sigs) == 0 {
 		return nil
 	}
-	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{
-		LookupTXT:        func(name string) ([]string, error) { return r.LookupTXT(ctx, name) },
-		MaxVerifications: max,
-	})
-	if len(verifs) == 0 {
+	if max > 0 && len(sigs) > max {
+		sigs = sigs[:max]
+	}
+	out := make([]dkimResult, len(sigs))
+	keep := make([]bool, len(fields))
+	need := map[string]int{}
+	var cheap []int // indices into sigs of the signatures verified
+	for i, sg := range sigs {
+		out[i] = dkimResult{domain: strings.ToLower(stripWSP(sg.tags["d"])), identity: stripWSP(sg.tags["i"]),
+			selector: stripWSP(sg.tags["s"])}
+		if b := stripWSP(sg.tags["b"]); len(b) >= 8 {
+			out[i].b = b[:8]
+		}
+		if len(sg.names) > maxSignedFields {
+			out[i].value, out[i].reason = "permerror", errTooExpensive.Error()
+			continue
+		}
+		cheap = append(cheap, i)
+		keep[sg.pos] = true
+		count := map[string]int{}
+		for _, n := range sg.names {
+			count[strings.TrimSpace(n)]++
+		}
+		for n, c := range count {
+			need[n] = maxInt(need[n], c)
+		}
+	}
+	if len(cheap) == 0 {
+		return out
+	}
+	byName := indexFields(fields)
+	for n, c := range need {
+		if n == "dkim-signature" {
+			continue // the verified signatures are kept already; the others are not offered
+		}
+		idx := byName[n]
+		for j := len(idx) - 1; j >= 0 && j >= len(idx)-c; j-- {
+			keep[idx[j]] = true
+		}
+	}
+	hdrLen := 0
+	for _, f := range fields {
+		hdrLen += len(f.raw)
+	}
+	var pruned bytes.Buffer
+	for i, f := range fields {
+		if keep[i] {
+			pruned.Write(f.raw)
+		}
+	}
+	rest := msg[hdrLen:] // the empty line and the body
+	verifs, err := dkim.VerifyWithOptions(io.MultiReader(&pruned, ctxReader{ctx: ctx, r: bytes.NewReader(rest)}),
+		&dkim.VerifyOptions{
+			LookupTXT:        func(name string) ([]string, error) { return lookup(ctx, name) },
+			MaxVerifications: len(cheap),
+		})
+	if ctx.Err() != nil {
+		for _, i := range cheap {
+			out[i].value, out[i].reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+		}
+		return out
+	}
+	if len(verifs) != len(cheap) {
 		reason := "unreadable message"
 		if err != nil {
 			reason = err.Error()
 		}
-		return []dkimResult{{value: "permerror", reason: reason}}
+		for _, i := range cheap {
+			out[i].value, out[i].reason = "permerror", reason
+		}
+		return out
 	}
-	var out []dkimResult
-	for i, v := range verifs {
-		d := dkimResult{value: "pass", domain: strings.ToLower(v.Domain), identity: v.Identifier}
-		if len(verifs) <= len(sigs) && sigs[i] != nil && strings.EqualFold(stripWSP(sigs[i]["d"]), v.Domain) {
-			d.selector = stripWSP(sigs[i]["s"])
-			if b := stripWSP(sigs[i]["b"]); len(b) >= 8 {
-				d.b = b[:8]
-			}
+	for k, v := range verifs {
+		d := &out[cheap[k]]
+		if v.Domain != "" {
+			d.domain, d.identity = strings.ToLower(v.Domain), v.Identifier
 		}
 		switch {
 		case v.Err == nil:
+			d.value = "pass"
 		case dkim.IsTempFail(v.Err):
 			d.value, d.reason = "temperror", v.Err.Error()
 		case dkim.IsPermFail(v.Err):
@@ -130,9 +222,40 @@ func verifyDKIM(ctx context.Context, r resolver.Resolver, fields []field, msg []
 		default:
 			d.value, d.reason = "fail", v.Err.Error()
 		}
-		out = append(out, d)
 	}
 	return out
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// ctxReader reads r while ctx lasts, in bounded steps, so that a long
+// canonicalisation stops soon after ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(p) > 64<<10 {
+		p = p[:64<<10]
+	}
+	return c.r.Read(p)
+}
+
+// cutOffReason says why ctx ended: the time allowed, or the session.
+func cutOffReason(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "time limit reached"
+	}
+	return "session ended"
 }
 
 // dmarcResult is the DMARC evaluation (RFC 7489 §6.6).

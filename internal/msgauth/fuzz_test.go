@@ -74,6 +74,9 @@ func FuzzParseTags(f *testing.F) {
 		parseKeyRecord(s)
 		instanceNumber(s)
 		aarInstance(s)
+		if r := aarProperty(s, "dmarc", "header.from"); strings.ContainsAny(r, " \t\r\n(") {
+			t.Fatalf("aarProperty = %q", r)
+		}
 		if r := aarResult(s, "dmarc"); strings.ContainsAny(r, " \t\r\n(") {
 			t.Fatalf("aarResult = %q", r)
 		}

@@ -66,6 +66,8 @@ type Manager struct {
 	clk   clock.Clock
 	log   *slog.Logger
 	ev    Events
+	// released: ids released from quarantine (quarantine.go).
+	released releasedSet
 
 	kick  chan struct{}
 	sched *scheduler // per-destination queues and windows (scheduler.go)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -33,6 +34,43 @@ import (
 // ErrNotQuarantined refuses a quarantine command on a message that is
 // not (or no longer) quarantined.
 var ErrNotQuarantined = errors.New("message is not quarantined")
+
+// ErrAlreadyReleased answers a release of a message already released.
+var ErrAlreadyReleased = errors.New("already released from quarantine")
+
+// maxReleasedKept bounds the ids of released messages remembered.
+const maxReleasedKept = 10000
+
+// releasedSet remembers the ids this process released from quarantine
+// (the most recent maxReleasedKept), so that a second release says so.
+type releasedSet struct {
+	mu    sync.Mutex
+	ids   map[ID]bool
+	order []ID
+}
+
+func (r *releasedSet) add(id ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = map[ID]bool{}
+	}
+	if r.ids[id] {
+		return
+	}
+	r.ids[id] = true
+	r.order = append(r.order, id)
+	if len(r.order) > maxReleasedKept {
+		delete(r.ids, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+func (r *releasedSet) has(id ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[id]
+}
 
 func errQuarantined(id ID) error {
 	return fmt.Errorf("message %s is quarantined: release or delete it (umbra queue quarantine)", id)
@@ -94,10 +132,27 @@ func (q *Manager) QuarantineStats() (n int, size int64) {
 // ReleaseQuarantined ends a message's quarantine: it is scheduled at
 // once, as a new message would have been; tracking notes the reason it
 // was held for.
+//
+// A message released before (by this process) answers
+// ErrAlreadyReleased, whether it is being delivered now or has left
+// the queue: releasing twice is not an error to retry.
 func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 	var released *Message
 	var reason string
-	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(id)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) && q.released.has(id) {
+				return fmt.Errorf("%w: message %s has left the queue", ErrAlreadyReleased, id)
+			}
+			return err
+		}
+		if m.State != Quarantined && q.released.has(id) {
+			return fmt.Errorf("%w: message %s is %s", ErrAlreadyReleased, id, m.State)
+		}
+		if m.State == Active {
+			return ErrBusy
+		}
 		if err := checkQuarantined(m); err != nil {
 			return err
 		}
@@ -110,6 +165,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 	if err != nil {
 		return err
 	}
+	q.released.add(id)
 	now := q.clk.Now()
 	q.noteQuarantine(now, false)
 	q.noteSubmitted(now) // it enters delivery as a new message would

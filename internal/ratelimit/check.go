@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
 
 	"umbra/internal/config"
 	"umbra/internal/smtp"
@@ -94,7 +95,7 @@ func (k *Check) events(c *smtp.ConnInfo, kind, senderDomain string) []event {
 			add(ScopeNetwork, p.String(), k.cfg.Network)
 		}
 	}
-	add(ScopeUser, strings.ToLower(c.User), k.cfg.User)
+	add(ScopeUser, userKey(c.User), k.cfg.User)
 	add(ScopeSenderDomain, senderDomain, k.cfg.SenderDomain)
 	return evs
 }
@@ -115,6 +116,13 @@ func (k *Check) take(c *smtp.ConnInfo, kind, senderDomain string, base *gosmtp.S
 
 // Connect implements smtp.ConnectCheck.
 func (k *Check) Connect(_ context.Context, c *smtp.ConnInfo) smtp.Verdict {
+	if c.ServerAddress {
+		// A server of the organisation connects from here: counting
+		// its connection before its AUTH would let anyone sharing the
+		// address or network (a /24) lock it out with 421. Its MAIL and
+		// RCPT still count unless it proves to be a server.
+		return smtp.Verdict{}
+	}
 	return k.take(c, KindConnections, "", replyConnections)
 }
 
@@ -128,12 +136,31 @@ func (k *Check) Rcpt(_ context.Context, c *smtp.ConnInfo, from, _ string) smtp.V
 	return k.take(c, KindRecipients, domainOf(from), replyTooMany)
 }
 
-// domainOf is the lower-cased domain of a reverse path ("" for the null
-// sender, which no sender domain limit counts).
+// domainOf is the domain of a reverse path in one form whatever way it
+// was written: lower case, without a trailing dot, IDN U-labels as their
+// A-labels (RFC 5890), so "Bücher.example." and "xn--bcher-kva.example"
+// are one counter. "" for the null sender, which no sender domain limit
+// counts. A domain literal or a name IDNA refuses stays as written
+// (lower-cased).
 func domainOf(from string) string {
 	i := strings.LastIndexByte(from, '@')
 	if i < 0 {
 		return ""
 	}
-	return strings.ToLower(from[i+1:])
+	d := strings.TrimSuffix(strings.ToLower(from[i+1:]), ".")
+	if d == "" || strings.HasPrefix(d, "[") {
+		return d
+	}
+	if a, err := idna.Lookup.ToASCII(d); err == nil && a != "" {
+		return strings.ToLower(a)
+	}
+	return d
+}
+
+// userKey is an authenticated user in the form the user scope counts:
+// case folded, spaces trimmed and collapsed. The session's user is the
+// account's canonical identity already (an LDAP account's stored name);
+// folding here keeps variants one counter for any account source.
+func userKey(user string) string {
+	return strings.ToLower(strings.Join(strings.Fields(user), " "))
 }

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,8 +11,14 @@ import (
 	"umbra/internal/clock"
 )
 
-// maxKeys bounds the counters kept (every scope together).
-const maxKeys = 200000
+// maxKeys bounds the counters kept (every scope together); each scope
+// has its own quarter (maxScopeKeys), so a flood of one scope's keys
+// (sender domains made up by one client) cannot push out another
+// scope's counters.
+const (
+	maxKeys      = 200000
+	maxScopeKeys = maxKeys / 4
+)
 
 // Counters are the rate counters of every connector and scope. They
 // belong to the process, not to a configuration: a reload builds new
@@ -22,7 +29,12 @@ type Counters struct {
 
 	mu      sync.Mutex
 	windows map[string]*window
-	ops     int // operations since the last sweep
+	scopes  map[string]int // counters kept per scope
+	// noRoom: the scope was found full of protected counters; until
+	// then new keys are refused without scanning it again (a flood
+	// must not cost a scan of every counter per command).
+	noRoom map[string]time.Time
+	ops    int // operations since the last sweep
 
 	refused *prometheus.CounterVec // connector, scope, kind
 	tracked prometheus.GaugeFunc
@@ -33,6 +45,8 @@ type Counters struct {
 // window by how much of it the sliding window still covers (the
 // approximation Cloudflare and nginx use, exact when events are even).
 type window struct {
+	scope      string
+	limit      int // of the rule last counted ("0": not known, restored)
 	length     time.Duration
 	start      time.Time
 	cur, prev  int
@@ -44,7 +58,7 @@ func NewCounters(clk clock.Clock, reg prometheus.Registerer) *Counters {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	c := &Counters{clk: clk, windows: map[string]*window{},
+	c := &Counters{clk: clk, windows: map[string]*window{}, scopes: map[string]int{}, noRoom: map[string]time.Time{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_ratelimit_refusals_total",
 			Help: "Connections, messages and recipients refused by a receive connector's rate limits, by scope (address, network, user, sender_domain) and kind (connections, messages, recipients)."},
 			[]string{"connector", "scope", "kind"}),
@@ -93,7 +107,9 @@ type event struct {
 }
 
 // take counts one event for every rule, or none: when one of them is at
-// its limit, nothing is counted and that rule is returned.
+// its limit, nothing is counted and that rule is returned. A rule whose
+// scope is full of counters that may not be evicted (makeRoom) refuses
+// too: an unknown key could otherwise not be counted at all.
 func (c *Counters) take(connector string, evs []event) (refused *event) {
 	now := c.clk.Now()
 	c.mu.Lock()
@@ -103,9 +119,14 @@ func (c *Counters) take(connector string, evs []event) (refused *event) {
 		e := &evs[i]
 		w := c.windows[e.key]
 		if w == nil {
+			if c.scopes[e.scope] >= maxScopeKeys && (now.Before(c.noRoom[e.scope]) || !c.makeRoom(e.scope, now)) {
+				c.refused.WithLabelValues(connector, e.scope, e.kind).Inc()
+				return e
+			}
 			continue
 		}
 		w.advance(now, e.length)
+		w.limit = e.limit
 		if w.estimate(now)+1 > float64(e.limit) {
 			c.refused.WithLabelValues(connector, e.scope, e.kind).Inc()
 			return e
@@ -114,14 +135,90 @@ func (c *Counters) take(connector string, evs []event) (refused *event) {
 	for _, e := range evs {
 		w := c.windows[e.key]
 		if w == nil {
-			w = &window{length: e.length, start: now}
-			c.windows[e.key] = w
+			w = &window{scope: e.scope, limit: e.limit, length: e.length, start: now}
+			c.put(e.key, w)
 		}
 		w.advance(now, e.length)
 		w.cur++
 		w.lastUpdate = now
 	}
 	return nil
+}
+
+func (c *Counters) put(k string, w *window) {
+	if w.scope == "" {
+		w.scope = scopeOf(k)
+	}
+	c.windows[k] = w
+	c.scopes[w.scope]++
+}
+
+func (c *Counters) del(k string) {
+	if w := c.windows[k]; w != nil {
+		delete(c.windows, k)
+		c.scopes[w.scope]--
+	}
+}
+
+// scopeOf is the scope part of a counter's key (connector, scope, kind,
+// value separated by NUL).
+func scopeOf(k string) string {
+	parts := strings.SplitN(k, "\x00", 4)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
+}
+
+// protected: the counter is at, over or near (three quarters of) its limit. Such
+// a counter is never evicted before its windows end (it goes when idle
+// for two windows): evicting it would hand its owner a fresh limit, and
+// a flood of new keys must not buy that.
+func (w *window) protected(now time.Time) bool {
+	return w.limit > 0 && 4*w.estimate(now) >= 3*float64(w.limit)
+}
+
+// makeRoom frees counters of a full scope, caller holding c.mu: the
+// idle ones, then the unprotected ones with the lowest estimate (the
+// least recently updated first among equals), an eighth of the scope
+// at once so that a flood costs one sort per maxScopeKeys/8 new keys.
+// false: every counter of the scope is protected; none was evicted.
+func (c *Counters) makeRoom(scope string, now time.Time) bool {
+	type cand struct {
+		k   string
+		est float64
+		at  time.Time
+	}
+	var cands []cand
+	for k, w := range c.windows {
+		if w.scope != scope {
+			continue
+		}
+		w.advance(now, w.length)
+		switch {
+		case now.Sub(w.lastUpdate) >= 2*w.length:
+			c.del(k)
+		case !w.protected(now):
+			cands = append(cands, cand{k, w.estimate(now), w.lastUpdate})
+		}
+	}
+	if c.scopes[scope] < maxScopeKeys {
+		return true
+	}
+	if len(cands) == 0 {
+		c.noRoom[scope] = now.Add(time.Second)
+		return false
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].est != cands[j].est {
+			return cands[i].est < cands[j].est
+		}
+		return cands[i].at.Before(cands[j].at)
+	})
+	for _, cd := range cands[:min(len(cands), maxScopeKeys/8+1)] {
+		c.del(cd.k)
+	}
+	return true
 }
 
 // advance moves the window to now. A changed length (a reload) keeps
@@ -157,30 +254,17 @@ func (w *window) estimate(now time.Time) float64 {
 }
 
 // sweep drops counters idle for two of their windows (they count
-// nothing any more); it runs every 1024 operations, or when the map is
-// full. Past maxKeys after a sweep, the least recently updated go.
+// nothing any more); it runs every 1024 operations. A full scope makes
+// room for itself (makeRoom) without touching the other scopes.
 func (c *Counters) sweep(now time.Time) {
 	c.ops++
-	if c.ops < 1024 && len(c.windows) < maxKeys {
+	if c.ops < 1024 {
 		return
 	}
 	c.ops = 0
 	for k, w := range c.windows {
 		if now.Sub(w.lastUpdate) >= 2*w.length {
-			delete(c.windows, k)
-		}
-	}
-	if len(c.windows) >= maxKeys {
-		// Still full of live counters: drop the least recently updated
-		// eighth at once, so that a flood of new keys costs one sort per
-		// maxKeys/8 of them, not a scan per key.
-		keys := make([]string, 0, len(c.windows))
-		for k := range c.windows {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return c.windows[keys[i]].lastUpdate.Before(c.windows[keys[j]].lastUpdate) })
-		for _, k := range keys[:len(keys)/8+1] {
-			delete(c.windows, k)
+			c.del(k)
 		}
 	}
 }

@@ -7,9 +7,12 @@
 //   - address: the client's IP address (IPv4-mapped IPv6 as IPv4);
 //   - network: the address's /24 (IPv4) or /64 (IPv6), ipv4_prefix and
 //     ipv6_prefix;
-//   - user: the authenticated user name (case-folded);
-//   - sender_domain: the MAIL FROM domain (case-folded; the null sender
-//     counts in no domain).
+//   - user: the authenticated user, which is the account's canonical
+//     identity (an LDAP entry's stored name, never the name as typed),
+//     case-folded with spaces trimmed and collapsed;
+//   - sender_domain: the MAIL FROM domain, case-folded, without a
+//     trailing dot, IDN U-labels as A-labels (one counter however the
+//     domain is written; the null sender counts in no domain).
 //
 // Kinds: connections are counted when the session starts (its first
 // EHLO/HELO, where the chain's connect stage runs) per address and
@@ -27,16 +30,27 @@
 // injected clock; a clock stepping back stays in the current window.
 //
 // Exempt: transport servers of the organisation (ConnInfo.Server) and
-// the connector's exempt ranges are never counted.
+// the connector's exempt ranges are never counted. An address the
+// topology gives to a server (ConnInfo.ServerAddress) is not counted at
+// connect, so that nobody sharing it or its network can keep a server
+// from reaching AUTH; its MAIL and RCPT count until it proves to be a
+// server.
 //
 // State: Counters belong to the process (cmd/umbra's edgeChecks), keyed
 // by connector name, scope, kind and value; a reload builds new Checks
 // over the same Counters, so counts survive it and the new limits apply
 // to them. A changed window restarts that counter's windows (its
 // current count kept). Counters are memory only and a restart forgets
-// them (README "Rate limits" says why). Memory is bounded: counters
-// idle for two windows are swept every 1024 operations, and at maxKeys
-// the least recently updated eighth is dropped.
+// them (README "Rate limits" says why). Memory is bounded: at most
+// maxScopeKeys counters per scope (a quarter of maxKeys each), so a
+// flood of one scope's keys cannot push out another scope's counters.
+// Counters idle for two windows are swept every 1024 operations. A full
+// scope drops its idle counters, then the lowest estimates (the least
+// recently updated first among equals), an eighth at once; a counter at
+// three quarters of its limit or more is never evicted before its
+// windows end (a flood must not buy a fresh limit). When only such
+// counters are left, an event needing a new counter in that scope is
+// refused like one over its limit, not let through uncounted.
 //
 // Metrics (registry passed in): umbra_ratelimit_refusals_total
 // {connector, scope, kind} (configured names and fixed words; zero-filled

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -333,4 +334,224 @@ func (c *client) cmd(line, want string) string {
 		c.t.Fatal(err)
 	}
 	return c.read(want)
+}
+
+// One sender domain is one counter however it is written: a trailing
+// dot, another case, or its Unicode (U-label) form instead of the
+// A-label. One user likewise with extra spaces or another case.
+func TestKeysAreCanonical(t *testing.T) {
+	c := NewCounters(clock.NewFake(t0), nil)
+	k, err := New(connector(t, `    rate_limits:
+      user: {messages: 2}
+      sender_domain: {messages: 2}
+`), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, group := range [][]string{
+		{"a@victim.org", "a@victim.org.", "a@VICTIM.ORG."},
+		{"a@bücher.example", "a@xn--bcher-kva.example", "a@BÜCHER.example."},
+	} {
+		for i, from := range group {
+			want := i == 2
+			ci := &smtp.ConnInfo{Connector: "internet", IP: netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})}
+			if r := refused(k.Mail(ctx, ci, from, nil)); (r != "") != want {
+				t.Fatalf("MAIL FROM:<%s> = %q, want refused %v", from, r, want)
+			}
+		}
+	}
+	for i, user := range []string{"carol", "carol  ", " CAROL"} {
+		ci := &smtp.ConnInfo{Connector: "internet", IP: netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)}), User: user}
+		if r := refused(k.Mail(ctx, ci, "", nil)); (r != "") != (i == 2) {
+			t.Fatalf("message %d of %q: %q", i+1, user, r)
+		}
+	}
+	for in, want := range map[string]string{"a@B\u00dcCHER.example.": "xn--bcher-kva.example", "a@[192.0.2.1]": "[192.0.2.1]", "": "", "a@.": ""} {
+		if got := domainOf(in); got != want {
+			t.Errorf("domainOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// looseAccounts matches names as an LDAP directory with the filter
+// (|(uid=%s)(mail=%s)) does: case and extra spaces ignored, the uid or
+// the mail address; the identity returned is the stored uid.
+type looseAccounts struct{}
+
+func (looseAccounts) Authenticate(_ context.Context, name, password string) (string, bool, bool, error) {
+	switch strings.ToLower(strings.Join(strings.Fields(name), " ")) {
+	case "carol", "carol@example.test":
+		return "carol", password == "carol-pw", false, nil
+	}
+	return "", false, false, nil
+}
+
+func (looseAccounts) HasServer() bool { return false }
+
+// Over real SMTP: every name the directory takes for carol's account —
+// spaces, case, her mail address — is carol for the user limit.
+func TestUserLimitKeysOnIdentity(t *testing.T) {
+	c := NewCounters(clock.NewFake(t0), nil)
+	conns := []config.ReceiveConnector{connector(t, `    auth: {mechanisms: [PLAIN], ldap: true, allow_insecure: true}
+    rate_limits:
+      user: {messages: 2}
+ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(|(uid=%s)(mail=%s))"}
+`)}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t}, Accounts: looseAccounts{},
+		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
+		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+			k, err := New(rc, c)
+			if err != nil || k == nil {
+				return nil, err
+			}
+			return []smtp.Check{k}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.Addrs()[0].String()
+	plain := func(user string) string {
+		return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00carol-pw"))
+	}
+	for i, name := range []string{"carol", "carol@example.test", "carol ", " carol", "CAROL  ", "Carol@Example.test"} {
+		a := dial(t, addr, fmt.Sprintf("127.0.0.%d", 81+i))
+		a.cmd("EHLO a.test", "250")
+		a.cmd(plain(name), "235")
+		want := "250"
+		if i >= 2 {
+			want = "450 4.7.1"
+		}
+		a.cmd("MAIL FROM:<carol@example.test>", want)
+		a.cmd("QUIT", "221")
+	}
+}
+
+// hubAt is a topology giving one address to a server.
+type hubAt netip.Addr
+
+func (h hubAt) ServerAt(string, netip.Addr) (bool, bool) { return false, false }
+func (h hubAt) IsServerAddress(ip netip.Addr) bool       { return ip == netip.Addr(h) }
+
+// Over real SMTP: an address the topology gives to a server is never
+// refused a connection (a neighbour flooding its /24 cannot keep the
+// hub from reaching AUTH); its MAIL and RCPT still count while it has
+// not proved to be a server. Other addresses of the /24 are limited.
+func TestServerAddressNotLimitedAtConnect(t *testing.T) {
+	c := NewCounters(clock.NewFake(t0), nil)
+	conns := []config.ReceiveConnector{connector(t, `    rate_limits:
+      address: {connections: 1, messages: 1}
+      network: {connections: 2}
+`)}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t},
+		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
+		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+			k, err := New(rc, c)
+			if err != nil || k == nil {
+				return nil, err
+			}
+			return []smtp.Check{k}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.91")))
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.Addrs()[0].String()
+	// The attacker fills the /24 (127.0.0.0/24) and its own address.
+	x := dial(t, addr, "127.0.0.92")
+	x.cmd("EHLO x.test", "250")
+	y := dial(t, addr, "127.0.0.93")
+	y.cmd("EHLO y.test", "250")
+	z := dial(t, addr, "127.0.0.94")
+	z.cmd("EHLO z.test", "421 4.7.0")
+	for i := 0; i < 3; i++ {
+		h := dial(t, addr, "127.0.0.91")
+		h.cmd("EHLO hub.test", "250")
+		want := "250"
+		if i > 0 {
+			want = "450 4.7.1" // an unauthenticated session from the hub's address: messages count
+		}
+		h.cmd("MAIL FROM:<s@x.test>", want)
+		h.cmd("QUIT", "221")
+	}
+}
+
+// A flood of new keys (one client, a new sender domain per MAIL) cannot
+// evict a counter at its limit, in its own scope or another: victim.org
+// and the user at their limits stay refused, and memory stays bounded.
+// When a scope is full of counters at their limits, a new key is
+// refused rather than counted nowhere.
+func TestKeyFloodEvictsNoCounterAtItsLimit(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := NewCounters(clk, nil)
+	k, err := New(connector(t, `    rate_limits:
+      user: {messages: 2, window: 1h}
+      sender_domain: {messages: 2, window: 1h}
+`), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	victim := info("198.51.100.1")
+	user := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("198.51.100.2"), User: "carol"}
+	for i := 0; i < 2; i++ {
+		if r := refused(k.Mail(ctx, victim, "a@victim.org", nil)); r != "" {
+			t.Fatalf("victim.org message %d: %s", i+1, r)
+		}
+		if r := refused(k.Mail(ctx, user, "", nil)); r != "" {
+			t.Fatalf("carol's message %d: %s", i+1, r)
+		}
+	}
+	// Older than the victim's counter: an LRU would evict it first.
+	clk.Advance(time.Minute)
+	flooder := info("203.0.113.66")
+	for i := 0; i < maxKeys+maxKeys/8; i++ {
+		k.Mail(ctx, flooder, fmt.Sprintf("a@e%d.org", i), nil)
+	}
+	if n := c.Len(); n > maxKeys || c.scopes[ScopeSenderDomain] > maxScopeKeys {
+		t.Fatalf("%d counters (%d sender domains) after the flood", n, c.scopes[ScopeSenderDomain])
+	}
+	if r := refused(k.Mail(ctx, victim, "a@victim.org", nil)); !strings.Contains(r, "sender domain") {
+		t.Fatalf("victim.org's third message after the flood: %q", r)
+	}
+	if r := refused(k.Mail(ctx, user, "", nil)); !strings.Contains(r, "your account") {
+		t.Fatalf("carol's third message after the flood: %q", r)
+	}
+
+	// A scope full of counters at their limits: a new key is refused.
+	clk.Advance(3 * time.Hour) // every counter idle for two windows
+	for i := 0; i < maxScopeKeys; i++ {
+		d := fmt.Sprintf("a@f%d.org", i)
+		k.Mail(ctx, flooder, d, nil)
+		k.Mail(ctx, flooder, d, nil)
+	}
+	if r := refused(k.Mail(ctx, victim, "a@new.org", nil)); !strings.Contains(r, "sender domain") {
+		t.Fatalf("a new domain with the scope full of counters at their limits: %q", r)
+	}
+	if n := c.scopes[ScopeSenderDomain]; n > maxScopeKeys {
+		t.Fatalf("%d sender domain counters", n)
+	}
+	// Their windows end: room again.
+	clk.Advance(3 * time.Hour)
+	if r := refused(k.Mail(ctx, victim, "a@new.org", nil)); r != "" {
+		t.Fatalf("a new domain once the windows ended: %q", r)
+	}
 }

@@ -73,10 +73,10 @@ func (c *Counters) Restore(b []byte) (int, error) {
 	defer c.mu.Unlock()
 	n := 0
 	for k, w := range ws {
-		if _, ok := c.windows[k]; ok || len(c.windows) >= maxKeys {
+		if _, ok := c.windows[k]; ok || len(c.windows) >= maxKeys || c.scopes[scopeOf(k)] >= maxScopeKeys {
 			continue
 		}
-		c.windows[k] = w
+		c.put(k, w)
 		n++
 	}
 	return n, nil

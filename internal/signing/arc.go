@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"umbra/internal/header"
 )
 
 // MaxARCInstance is the highest ARC instance (RFC 8617 §4.2.1): a
@@ -45,7 +47,7 @@ func (s *Signer) seal(fields []field, msg []byte) (string, int, string, error) {
 	var ar *field
 	for i := range fields {
 		f := &fields[i]
-		if strings.EqualFold(f.Name, "Authentication-Results") && strings.EqualFold(authServID(f.Value()), a.AuthServID) {
+		if strings.EqualFold(f.Name, "Authentication-Results") && header.SameAuthservID(authServID(f.Value()), a.AuthServID) {
 			ar = f // the topmost: the most recent result of this server
 			break
 		}

@@ -15,7 +15,11 @@ type AccountSource interface {
 	// Authenticate verifies name and password: ok false with a nil error
 	// is a refusal; an error means the source could not decide (the
 	// client gets 454 4.7.0 and may try again; nothing is let in).
-	Authenticate(ctx context.Context, name, password string) (ok, server bool, err error)
+	// user is the account's canonical identity when ok: a source that
+	// matches names loosely (LDAP: case, extra spaces) returns the one
+	// name every variant stands for, which the session then uses for
+	// rate limits, logs and the server-id binding.
+	Authenticate(ctx context.Context, name, password string) (user string, ok, server bool, err error)
 	// HasServer: the source can hold transport server accounts.
 	HasServer() bool
 }
@@ -38,17 +42,39 @@ func withAccounts(c *Credentials, src AccountSource) *Credentials {
 }
 
 // CheckContext is Check, then the account source for a name the file
-// does not list. The file decides the names it lists.
-func (c *Credentials) CheckContext(ctx context.Context, name, password string) (server bool, err error) {
-	if c.ext == nil || c.exists(name) {
-		return c.Check(name, password)
+// does not list. The file decides the names it lists. user is the
+// identity authenticated: the name as the file lists it, or the one the
+// account source returned (never the name as typed).
+func (c *Credentials) CheckContext(ctx context.Context, name, password string) (user string, server bool, err error) {
+	if c.ext == nil || c.exists(name) || c.listsVariant(name) {
+		// A variant of a listed name (" alice", "ALICE") is the file's
+		// too: the directory would take it for its own alice, a second
+		// account behind the name the file decides. The file compares
+		// exactly, so only the listed spelling gets in.
+		server, err = c.Check(name, password)
+		if err != nil {
+			return "", false, err
+		}
+		return name, server, nil
 	}
-	ok, server, err := c.ext.Authenticate(ctx, name, password)
+	user, ok, server, err := c.ext.Authenticate(ctx, name, password)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("%w: %v", errAccountsUnavailable, err)
-	case !ok:
-		return false, errBadCredentials
+		return "", false, fmt.Errorf("%w: %v", errAccountsUnavailable, err)
+	case !ok || user == "":
+		return "", false, errBadCredentials
 	}
-	return server, nil
+	return user, server, nil
+}
+
+// listsVariant reports whether the file lists a name the directory's
+// equality rules take for name (accountKey: case, extra spaces).
+func (c *Credentials) listsVariant(name string) bool {
+	k := accountKey(name)
+	for n := range c.users {
+		if accountKey(n) == k {
+			return true
+		}
+	}
+	return false
 }

@@ -5,9 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"umbra/internal/clock"
 )
 
 // fakeAccounts is an AccountSource whose answers the test sets.
@@ -17,19 +21,23 @@ type fakeAccounts struct {
 	asked []string
 }
 
-func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (ok, server bool, err error) {
+func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (user string, ok, server bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, name)
-	switch {
+	// Names match as LDAP's uid does: case and extra spaces ignored; the
+	// identity returned is the one stored.
+	switch folded := accountKey(name); {
 	case f.down:
-		return false, false, errors.New("directory unreachable")
-	case name == "dora" && password == "dora-pw":
-		return true, false, nil
-	case name == "hub9" && password == "hub9-pw":
-		return true, true, nil
+		return "", false, false, errors.New("directory unreachable")
+	case folded == "dora" && password == "dora-pw":
+		return "dora", true, false, nil
+	case folded == "alice" && password == "directory-alice-pw": // another alice than the file's
+		return "alice", true, false, nil
+	case folded == "hub9" && password == "hub9-pw":
+		return "hub9", true, true, nil
 	}
-	return false, false, nil
+	return "", false, false, nil
 }
 
 func (f *fakeAccounts) HasServer() bool { return true }
@@ -77,6 +85,12 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 	d.cmd("EHLO c", "250")
 	d.cmd(plain("alice", "wrong"), "535 5.7.8") // the file says no: the source is not asked
 	d.cmd(plain("dora", "dora-pw"), "235")
+	// A variant of a name the file lists is the file's to decide: the
+	// directory's alice is not asked through " ALICE".
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(plain(" ALICE", "directory-alice-pw"), "535 5.7.8")
 	src.mu.Lock()
 	if strings.Join(src.asked, ",") != "dora" {
 		t.Fatalf("source asked about %q, want dora only", src.asked)
@@ -97,5 +111,59 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 
 	if _, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}}); err == nil {
 		t.Fatal("auth.ldap without an account source was accepted")
+	}
+}
+
+// Variants of one account name (as an LDAP directory matches them) share
+// one AUTH throttle: retyping "carol" as " carol" or "CAROL  " does not
+// start the delay again at its first step.
+func TestAuthThrottleFoldsAccountNames(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	cfg := throttle(t)
+	g := newAuthGuard(clk, cfg)
+	var got []time.Duration
+	for i, name := range []string{"carol", "carol ", " carol", "CAROL  ", "Carol\t"} {
+		// A new source each time: only the account's count can grow.
+		d, _ := g.failed(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), name)
+		got = append(got, d)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] && got[i] < cfg.MaxDelay.D() {
+			t.Fatalf("delays %v: a variant of the name started its own throttle", got)
+		}
+	}
+	if d := g.failedLockedOut(" CAROL"); d < got[len(got)-1] {
+		t.Fatalf("locked-out delay of a variant %v, want at least %v", d, got[len(got)-1])
+	}
+	g.succeeded("carol  ")
+	if len(g.accounts) != 0 {
+		t.Fatalf("a success under a variant left %d account counts", len(g.accounts))
+	}
+	for in, want := range map[string]string{"  Carol   Smith ": "carol smith", "ALICE": "alice", "": ""} {
+		if got := accountKey(in); got != want {
+			t.Errorf("accountKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A flood of made-up names filling the throttle does not evict the
+// count of the account under attack: its next failure waits longer.
+func TestAuthThrottleFloodKeepsGuessedAccount(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	g := newAuthGuard(clk, throttle(t))
+	src := netip.MustParseAddr("192.0.2.1")
+	var last time.Duration
+	for i := 0; i < 2; i++ { // 1s, 2s: below max_delay (4s)
+		last, _ = g.failed(src, "carol")
+	}
+	clk.Advance(time.Second) // older than every flooded name: LRU would drop it first
+	for i := 0; i < maxGuardKeys+100; i++ {
+		g.failedLockedOut(fmt.Sprintf("name%d", i))
+	}
+	if len(g.accounts) > maxGuardKeys {
+		t.Fatalf("%d account keys", len(g.accounts))
+	}
+	if d := g.failedLockedOut("carol"); d <= last {
+		t.Fatalf("carol's delay after the flood %v, want more than %v", d, last)
 	}
 }

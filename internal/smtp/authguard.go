@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,8 +31,15 @@ import (
 // name: reply and timing are those of any locked-out attempt unless the
 // password of a server account was right.
 //
+// Account names are counted in their folded form (accountKey): the
+// account directory matches names by LDAP equality rules, which ignore
+// case and leading, trailing and repeated spaces, so "carol", " carol"
+// and "CAROL  " are one account and must be one throttle.
+//
 // Memory is bounded: at most maxGuardKeys keys per kind; when full, keys
-// past their window go first, then the one with the oldest failure.
+// past their window go first, then one not locked out with the fewest
+// failures (the oldest among those), so a flood of made-up names cannot
+// reset the count of the account under attack.
 type authGuard struct {
 	clk clock.Clock
 	cfg config.AuthThrottle
@@ -64,6 +72,14 @@ func sourceKey(ip netip.Addr) string {
 	return ip.String()
 }
 
+// accountKey is the form of an account name the throttle counts: spaces
+// trimmed and runs of them collapsed, case folded (the caseIgnoreMatch
+// and caseIgnoreIA5Match rules of uid and mail, RFC 4517 §4.2.11 and
+// §4.2.13 with the insignificant space handling of RFC 4518 §2.6.1).
+func accountKey(name string) string {
+	return strings.ToLower(strings.Join(strings.Fields(name), " "))
+}
+
 // lockedOut reports whether the source is locked out now.
 func (g *authGuard) lockedOut(ip netip.Addr) bool {
 	if g.cfg.LockoutAfter <= 0 {
@@ -83,7 +99,7 @@ func (g *authGuard) failed(ip netip.Addr, account string) (delay time.Duration, 
 	defer g.mu.Unlock()
 	now := g.clk.Now()
 	src := g.count(g.sources, sourceKey(ip), now)
-	acct := g.count(g.accounts, account, now)
+	acct := g.count(g.accounts, accountKey(account), now)
 	if g.cfg.LockoutAfter > 0 && src.n >= g.cfg.LockoutAfter && !now.Before(src.lockedUntil) {
 		src.lockedUntil = now.Add(g.cfg.Lockout.D())
 		lockedNow = true
@@ -100,7 +116,7 @@ func (g *authGuard) failed(ip netip.Addr, account string) (delay time.Duration, 
 func (g *authGuard) failedLockedOut(account string) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.delay(g.count(g.accounts, account, g.clk.Now()).n)
+	return g.delay(g.count(g.accounts, accountKey(account), g.clk.Now()).n)
 }
 
 // succeeded forgets an account's failures: its owner knows the password.
@@ -108,7 +124,7 @@ func (g *authGuard) failedLockedOut(account string) time.Duration {
 func (g *authGuard) succeeded(account string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.accounts, account)
+	delete(g.accounts, accountKey(account))
 }
 
 func (g *authGuard) delay(n int) time.Duration {
@@ -141,20 +157,35 @@ func (g *authGuard) count(m map[string]*failures, key string, now time.Time) *fa
 }
 
 // evict makes room in m: keys past their window and lock-out go; if none
-// did, the key with the oldest failure goes.
+// did, the key with the fewest failures (the oldest among those) goes,
+// never a locked-out one while another is left: a flood of new names
+// or addresses must not reset the count of the account being guessed.
 func (g *authGuard) evict(m map[string]*failures, now time.Time) {
 	var oldest string
-	var oldestAt time.Time
+	var oldestF *failures
 	for k, f := range m {
 		if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) {
 			delete(m, k)
 			continue
 		}
-		if oldest == "" || f.last.Before(oldestAt) {
-			oldest, oldestAt = k, f.last
+		if oldestF == nil || lessGuarded(f, oldestF, now) {
+			oldest, oldestF = k, f
 		}
 	}
 	if len(m) >= maxGuardKeys {
 		delete(m, oldest)
 	}
+}
+
+// lessGuarded: a is evicted before b (not locked out before locked out,
+// fewer failures first, then the older last failure).
+func lessGuarded(a, b *failures, now time.Time) bool {
+	al, bl := now.Before(a.lockedUntil), now.Before(b.lockedUntil)
+	switch {
+	case al != bl:
+		return !al
+	case a.n != b.n:
+		return a.n < b.n
+	}
+	return a.last.Before(b.last)
 }

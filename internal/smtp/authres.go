@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"slices"
+
 	"umbra/internal/header"
 	"umbra/internal/orgid"
 )
@@ -57,4 +59,48 @@ func (s *session) originInside(content []byte) bool {
 		return true
 	}
 	return s.c.cfg.DKIMSign
+}
+
+// keepOwnResults is the message after the end-of-data checks with only
+// the Authentication-Results of umbra's authserv-ids that umbra wrote:
+// those the message had before the checks (a transport server of the
+// organisation's, kept by the front door) and the one umbra's message
+// authentication wrote (t.AuthResults). One a milter added or changed is
+// removed: the ARC sealer attests umbra's fields, so no check may write
+// one. A result describes the From: it was evaluated on: when a check
+// changed From: after it (a milter after message authentication), it no
+// longer describes the message and is removed too — umbra then attests
+// nothing for it (no ARC seal) rather than a DMARC pass for another
+// author. before is the content the checks were given.
+func (s *session) keepOwnResults(before []byte, t *Transaction, ownFrom []string) []byte {
+	p := s.srv.authIDs.Load()
+	if p == nil || len(*p) == 0 {
+		return t.Content
+	}
+	ids := *p
+	from := header.Values(t.Content, "From")
+	var keep [][]byte
+	if slices.Equal(header.Values(before, "From"), from) {
+		keep = header.UmbraAuthResults(before, ids...)
+	}
+	if t.AuthResults != nil {
+		if slices.Equal(ownFrom, from) {
+			keep = append(keep, t.AuthResults)
+		} else {
+			s.log.Warn("From: changed by a check after message authentication; umbra's results removed",
+				"msg_id", t.QueueID)
+		}
+	}
+	out, n := header.RemoveAuthResultsExcept(t.Content, keep, ids...)
+	if t.AuthResults != nil && slices.Equal(ownFrom, from) &&
+		!slices.ContainsFunc(header.UmbraAuthResults(out, ids...), func(f []byte) bool { return string(f) == string(t.AuthResults) }) {
+		// A check changed umbra's own field: it is removed above and
+		// umbra's, as written, put back on top.
+		out = append(append([]byte(nil), t.AuthResults...), out...)
+	}
+	if n > 0 {
+		s.log.Warn("Authentication-Results claiming umbra's authserv-id removed after the checks",
+			"msg_id", t.QueueID, "count", n)
+	}
+	return out
 }

@@ -194,7 +194,14 @@
 //     check can refuse, quarantine, discard or edit, but never let in
 //     what umbra refused nor add a header umbra trusts. Their marks
 //     (quarantine, discard) belong to one transaction; those of Connect
-//     and Helo to the session.
+//     and Helo to the session. A recipient a check adds passes RCPT's
+//     relay decision, recipient validation and max_recipients
+//     (addedrcpt.go). After the last check only the
+//     Authentication-Results of umbra's ids that umbra wrote remain
+//     (authres.go). The end-of-data checks run under a context that ends
+//     when the client hangs up (checkctx.go); a message whose checks were
+//     cut off is not queued. A discarded message is tracked under the id
+//     its 250 named (discardevent.go).
 //   - A SessionCheck (a milter) gets per-session state when the first
 //     greeting makes the session; Reset follows every transaction and
 //     Close ends it — at Logout, or at once when the greeting is refused

@@ -4,11 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 	"umbra/internal/queue"
 )
 
@@ -43,6 +43,12 @@ type ConnInfo struct {
 	TLS       bool
 	User      string // the authenticated name ("" if none)
 	Server    bool   // a transport server of the organisation
+	// ServerAddress: the topology gives the client's address to a
+	// server of the organisation (ServerDirectory.IsServerAddress); false
+	// without a topology. It proves nothing about the session (anyone
+	// behind that address may connect), only that a server may be
+	// connecting and must be able to reach AUTH.
+	ServerAddress bool
 }
 
 // Verdict is a check's answer. The zero Verdict lets the command or
@@ -71,6 +77,12 @@ type Transaction struct {
 	// Content is the message as received (header and body), without
 	// umbra's trace header; a check replaces it to edit it.
 	Content []byte
+	// AuthResults is the Authentication-Results field (raw, with its
+	// line end) umbra's message authentication wrote into Content. After
+	// the last check, every field claiming umbra's authserv-ids that
+	// umbra did not write is removed (authres.go), whichever check added
+	// it.
+	AuthResults []byte
 }
 
 // ConnectCheck checks the client address.
@@ -138,7 +150,14 @@ type CheckBuilder func(rc config.ReceiveConnector) ([]Check, error)
 // connInfo is the session as checks see it.
 func (s *session) connInfo() *ConnInfo {
 	return &ConnInfo{Connector: s.c.cfg.Name, IP: s.ip, Port: remotePort(s.raw), Helo: s.conn.Hostname(), TLS: s.tlsActive(),
-		User: s.user, Server: s.server}
+		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress()}
+}
+
+// topologyServerAddress: a topology is known and gives the client's
+// address to one of its servers.
+func (s *session) topologyServerAddress() bool {
+	d := s.srv.servers.Load()
+	return d != nil && d.d.IsServerAddress(s.ip)
 }
 
 // remotePort is the client's TCP port, 0 when the address has none.
@@ -201,6 +220,9 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 		s.quarantine = v.Quarantine
 	}
 	if v.Discard {
+		if !s.discard {
+			s.discardBy = ck.Name()
+		}
 		s.discard = true
 	}
 	if v.Reply == nil {
@@ -241,6 +263,7 @@ func (s *session) checkGreeting() error {
 		}
 	}
 	s.sessionQuarantine, s.sessionDiscard = s.quarantine, s.discard
+	s.sessionDiscardBy = s.discardBy
 	return nil
 }
 
@@ -285,6 +308,9 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 	defer s.checkMu.Unlock()
 	var t *Transaction
 	var info *ConnInfo
+	ctx, stop := s.checkContext()
+	defer stop()
+	var ownFrom []string // the From: umbra's message authentication evaluated
 	for _, ck := range s.checks {
 		dc, ok := ck.(DataCheck)
 		if !ok {
@@ -297,32 +323,31 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}
 		}
-		if err := s.applyVerdict(ck, dc.Data(s.srv.ctx, info, t), "data"); err != nil {
+		hadResults := t.AuthResults != nil
+		if err := s.applyVerdict(ck, dc.Data(ctx, info, t), "data"); err != nil {
 			return nil, nil, err
+		}
+		if !hadResults && t.AuthResults != nil {
+			ownFrom = header.Values(t.Content, "From")
 		}
 		if s.discard {
 			break
 		}
 	}
+	if ctx.Err() != nil {
+		// The client left (or the server is stopping) while the checks
+		// ran: their verdicts are incomplete, and nobody would hear the
+		// 250, so nothing is queued.
+		s.log.Info("end-of-data checks cut off; message not queued", "msg_id", id.String())
+		return nil, nil, &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "connection lost during the message checks"}
+	}
 	if t == nil {
 		return content, s.rcpt, nil
 	}
-	return t.Content, s.editedRcpts(t.Rcpts), nil
-}
-
-// editedRcpts maps the recipient list a check left to queue recipients:
-// one that was there keeps its DSN parameters, a new one gets none.
-func (s *session) editedRcpts(addrs []string) []queue.Recipient {
-	out := make([]queue.Recipient, 0, len(addrs))
-	for _, a := range addrs {
-		r := queue.Recipient{Addr: a}
-		for _, old := range s.rcpt {
-			if strings.EqualFold(old.Addr, a) {
-				r = old
-				break
-			}
-		}
-		out = append(out, r)
+	t.Content = s.keepOwnResults(content, t, ownFrom)
+	rcpts, err := s.checkedRcpts(id, t.Rcpts)
+	if err != nil {
+		return nil, nil, err
 	}
-	return out
+	return t.Content, rcpts, nil
 }

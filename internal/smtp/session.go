@@ -21,7 +21,6 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
-	"umbra/internal/routing"
 )
 
 // Replies umbra gives itself. One place, so that every path answers with
@@ -86,6 +85,7 @@ type session struct {
 	// starts with.
 	quarantine, sessionQuarantine string
 	discard, sessionDiscard       bool
+	discardBy, sessionDiscardBy   string // the check that discarded (discardevent.go)
 	// checks: the connector's checks with per-session state (filter.go).
 	// checkMu serialises them: go-smtp calls Logout (closeChecks) from
 	// the shutdown goroutine while the session's may be inside a stage.
@@ -221,7 +221,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			}
 			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
 		}
-		server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
+		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
 		if locked && (err != nil || !server) {
 			// A lock-out of the address never keeps a transport server
 			// out (issue 14): only a server account's right password
@@ -237,9 +237,11 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
-		s.user, s.server = name, server || s.c.cfg.ExternallySecured
+		// The identity, not the name as typed: variants of one account
+		// ("carol ", "CAROL") are one user for rate limits and logs.
+		s.user, s.server = user, server || s.c.cfg.ExternallySecured
 		s.serverAccount = server
-		s.log = s.log.With("user", name)
+		s.log = s.log.With("user", user)
 		s.log.Info("authenticated", "transport_server", s.server)
 		return nil
 	}
@@ -316,8 +318,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if !a.ASCII() && !s.opts.UTF8 {
 		return replyNeedUTF8
 	}
-	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
-	if !(accepted && s.has(config.RightSubmit)) && !s.has(config.RightRelay) && !postmaster {
+	if !s.relayAllowed(a, postmaster) {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
@@ -403,6 +404,7 @@ func (s *session) data(r io.Reader) error {
 	}
 	if s.discard || len(rcpts) == 0 {
 		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", len(body))
+		s.trackDiscard(id, body[len(trace):], len(rcpts) == 0 && !s.discard)
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
 	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
@@ -688,6 +690,7 @@ func (s *session) shadowIfAny() string {
 func (s *session) Reset() {
 	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
+	s.discardBy = s.sessionDiscardBy
 	s.busy.Store(false)
 	s.resetChecks()
 }

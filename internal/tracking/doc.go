@@ -1,6 +1,8 @@
 // Package tracking writes umbra's message tracking log: one JSON line per
 // message event (receive, send, deliver, defer, fail, dsn, poison,
-// remove, and the shadow and dumpster events as they come), searchable
+// remove, discard — also of a message an edge check discarded at
+// receipt, which is answered 250 but never stored —, and the shadow and
+// dumpster events as they come), searchable
 // by umbra id, Message-ID, organisation message id (SR-14: the same on
 // every server the message passed), sender or recipient.
 //

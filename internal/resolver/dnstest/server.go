@@ -1,7 +1,3 @@
-// Package dnstest runs an authoritative DNS server on loopback for tests:
-// the records are zone-file lines, served over UDP and TCP on one port.
-// Names with no record answer NXDOMAIN; a name with records of other
-// types answers NODATA; names under a Fail suffix answer SERVFAIL.
 package dnstest
 
 import (
@@ -34,13 +30,22 @@ func Start(t testing.TB, records ...string) *Server {
 	t.Helper()
 	s := &Server{}
 	s.Add(t, records...)
+	s.Addr, s.udp, s.tcp = serve(t, "127.0.0.1", s)
+	t.Cleanup(func() { s.udp.Shutdown(); s.tcp.Shutdown() })
+	return s
+}
+
+// serve answers with h over UDP and TCP on one port of ip; the caller
+// shuts the servers down in its cleanup.
+func serve(t testing.TB, ip string, h dns.Handler) (addr string, udp, tcp *dns.Server) {
+	t.Helper()
 	// UDP picks a free port; TCP on the same port may be taken by
 	// another listener, so pick again (bounded).
 	var pc net.PacketConn
 	var l net.Listener
 	var err error
 	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+		if pc, err = net.ListenPacket("udp", net.JoinHostPort(ip, "0")); err != nil {
 			t.Fatal(err)
 		}
 		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
@@ -51,17 +56,15 @@ func Start(t testing.TB, records ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Addr = pc.LocalAddr().String()
-	s.udp = &dns.Server{PacketConn: pc, Handler: s}
-	s.tcp = &dns.Server{Listener: l, Handler: s}
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+	udp = &dns.Server{PacketConn: pc, Handler: h}
+	tcp = &dns.Server{Listener: l, Handler: h}
+	for _, srv := range []*dns.Server{udp, tcp} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		go srv.ActivateAndServe()
 		<-started
 	}
-	t.Cleanup(func() { s.udp.Shutdown(); s.tcp.Shutdown() })
-	return s
+	return pc.LocalAddr().String(), udp, tcp
 }
 
 // Add adds records.

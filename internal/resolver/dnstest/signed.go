@@ -2,7 +2,6 @@ package dnstest
 
 import (
 	"crypto"
-	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -58,30 +57,13 @@ func StartSigned(t testing.TB, ip, zone string, records ...string) *SignedZone {
 		t.Fatal(err)
 	}
 	z.zskPriv = k.(crypto.Signer)
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
-	z.Addr = pc.LocalAddr().String()
 	base := []string{
 		zone + " 300 IN SOA ns." + zone + " hostmaster." + zone + " 1 3600 600 86400 300",
 		zone + " 300 IN NS ns." + zone,
 		"ns." + zone + " 300 IN A " + ip,
 	}
 	z.Set(t, append(base, records...)...)
-	z.udp = &dns.Server{PacketConn: pc, Handler: z}
-	z.tcp = &dns.Server{Listener: l, Handler: z}
-	for _, srv := range []*dns.Server{z.udp, z.tcp} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ActivateAndServe()
-		<-started
-	}
+	z.Addr, z.udp, z.tcp = serve(t, ip, z)
 	t.Cleanup(func() { z.udp.Shutdown(); z.tcp.Shutdown() })
 	return z
 }

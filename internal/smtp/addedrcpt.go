@@ -1,0 +1,108 @@
+package smtp
+
+import (
+	"errors"
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// Recipients a check adds at the end of data (a milter's add recipient)
+// get what a RCPT gets: the relay rights of the session, recipient
+// validation and the connector's max_recipients. An addition refused
+// for good (relay denied, unknown, invalid, over the limit) is dropped
+// and logged; one that cannot be validated now tempfails the whole
+// message (451), as dropping it could lose mail the check meant to
+// deliver. A check never gives a recipient more than the client could
+// have asked for itself.
+
+// relayAllowed is RCPT's relay decision: a recipient in an accepted
+// domain needs the submit right, any other the relay right; the
+// postmaster alias is always accepted.
+func (s *session) relayAllowed(a Address, postmaster bool) bool {
+	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
+	return accepted && s.has(config.RightSubmit) || s.has(config.RightRelay) || postmaster
+}
+
+// admitAdded checks one recipient a check added.
+func (s *session) admitAdded(addr string) (string, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return "", replyBadRcpt
+	}
+	if !a.ASCII() && !s.opts.UTF8 {
+		return "", replyNeedUTF8
+	}
+	if !s.relayAllowed(a, false) {
+		return "", replyRelayDenied
+	}
+	if err := s.validateRcpt(a); err != nil {
+		return "", err
+	}
+	return a.String(), nil
+}
+
+// checkedRcpts maps the recipient list the checks left to queue
+// recipients: one that was there keeps its DSN parameters, a new one
+// gets none and must pass admitAdded and fit in max_recipients.
+func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, error) {
+	old := make(map[string]queue.Recipient, len(s.rcpt))
+	for _, r := range s.rcpt {
+		old[strings.ToLower(r.Addr)] = r
+	}
+	kept := 0
+	for _, a := range addrs {
+		if _, ok := old[strings.ToLower(a)]; ok {
+			kept++
+		}
+	}
+	max := s.c.cfg.Limits.MaxRecipients
+	out := make([]queue.Recipient, 0, len(addrs))
+	seen := make(map[string]bool, len(addrs))
+	added, overLimit := 0, 0
+	for _, a := range addrs {
+		k := strings.ToLower(a)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if r, ok := old[k]; ok {
+			out = append(out, r)
+			continue
+		}
+		if max > 0 && kept+added >= max {
+			overLimit++
+			continue
+		}
+		norm, err := s.admitAdded(a)
+		if err != nil {
+			var se *gosmtp.SMTPError
+			if errors.As(err, &se) && se.Code/100 == 4 {
+				s.log.Warn("recipient added by a check cannot be validated now; message tempfailed",
+					"msg_id", id.String(), "rcpt", a)
+				return nil, se
+			}
+			reason := "refused"
+			if errors.As(err, &se) {
+				reason = se.Message
+			}
+			s.srv.refusals.log(s.log, "recipient added by a check dropped", reason, s.ip, "msg_id", id.String(), "rcpt", a)
+			continue
+		}
+		if lk := strings.ToLower(norm); lk != k && seen[lk] {
+			continue
+		}
+		seen[strings.ToLower(norm)] = true
+		out = append(out, queue.Recipient{Addr: norm})
+		added++
+	}
+	if overLimit > 0 {
+		s.srv.refusals.log(s.log, "recipients added by a check dropped", "max_recipients reached", s.ip,
+			"msg_id", id.String(), "dropped", overLimit, "max_recipients", max)
+	}
+	return out, nil
+}

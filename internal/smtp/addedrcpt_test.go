@@ -1,0 +1,98 @@
+package smtp
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/recipients"
+)
+
+// EDGE: a recipient a check (a milter) adds gets what RCPT would give
+// the client: no relay without the right, no unknown directory address,
+// no more than max_recipients; one that cannot be validated now
+// tempfails the message.
+func TestAddedRecipientsChecked(t *testing.T) {
+	list, err := recipients.NewList([]string{"alice@example.test", "bob@example.test", "carol@example.test",
+		"dave@example.test", "erin@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := recipients.NewValidator([]recipients.DomainMode{
+		{Pattern: "example.test", Mode: recipients.ModeDirectory},
+		{Pattern: "relay.test", Mode: recipients.ModeCallout},
+	}, recipients.Chain{list}, undecided{})
+	send := func(t *testing.T, add []string) (*fakeQueue, string) {
+		conns := connectors(t, `
+  - name: internet
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_recipients: 3}
+`)
+		ck := &scripted{edit: func(tr *Transaction) { tr.Rcpts = append(tr.Rcpts, add...) }}
+		q := &fakeQueue{}
+		s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q,
+			Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		s.Serve()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s.Shutdown(ctx)
+		})
+		s.SetRecipients(v)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO client.test", "250")
+		d.cmd("MAIL FROM:<a@sender.test>", "250")
+		d.cmd("RCPT TO:<alice@example.test>", "250")
+		d.cmd("DATA", "354")
+		return q, d.cmd("Subject: x\r\n\r\nhello\r\n.", "")
+	}
+	rcpts := func(q *fakeQueue) []string {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if len(q.msgs) != 1 {
+			t.Fatalf("queued %d messages", len(q.msgs))
+		}
+		var out []string
+		for _, r := range q.msgs[0].Rcpts {
+			out = append(out, r.Addr)
+		}
+		return out
+	}
+	t.Run("no relay through a check", func(t *testing.T) {
+		q, reply := send(t, []string{"victim@outside.test", "bob@example.test"})
+		if reply[:3] != "250" {
+			t.Fatalf("reply %q", reply)
+		}
+		if got := fmt.Sprint(rcpts(q)); got != "[alice@example.test bob@example.test]" {
+			t.Fatalf("queued for %s", got)
+		}
+	})
+	t.Run("unknown directory recipient dropped", func(t *testing.T) {
+		q, _ := send(t, []string{"nobody@example.test"})
+		if got := fmt.Sprint(rcpts(q)); got != "[alice@example.test]" {
+			t.Fatalf("queued for %s", got)
+		}
+	})
+	t.Run("max_recipients", func(t *testing.T) {
+		q, _ := send(t, []string{"bob@example.test", "carol@example.test", "dave@example.test", "erin@example.test"})
+		if got := fmt.Sprint(rcpts(q)); got != "[alice@example.test bob@example.test carol@example.test]" {
+			t.Fatalf("queued for %s", got)
+		}
+	})
+	t.Run("undecided tempfails", func(t *testing.T) {
+		q, reply := send(t, []string{"someone@relay.test"})
+		if reply[:9] != "451 4.3.0" || q.count() != 0 {
+			t.Fatalf("reply %q, queued %d", reply, q.count())
+		}
+	})
+}
