@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -24,9 +25,16 @@ func newQuarantineCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ms, err := c.Quarantine(limit)
+			if limit <= 0 {
+				limit = 1000
+			}
+			ms, err := c.Quarantine(limit + 1) // one more tells whether the list stops at the limit
 			if err != nil {
 				return apiErr(err)
+			}
+			if len(ms) > limit {
+				ms = ms[:limit]
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: stopped at the limit of %d messages; more are quarantined (raise --limit)\n", limit)
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ms)
@@ -44,7 +52,7 @@ func newQuarantineCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	list.Flags().IntVar(&limit, "limit", 1000, "at most this many messages")
+	list.Flags().IntVar(&limit, "limit", 1000, "at most this many messages, oldest first (a note on standard error says when more are quarantined)")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a quarantined message's envelope, reason and subject",
@@ -96,32 +104,86 @@ func newQuarantineCmd() *cobra.Command {
 	return cmd
 }
 
+// quarantineResult is what release/delete did to each id (--json).
+type quarantineResult struct {
+	Action string              `json:"action"`
+	DSN    bool                `json:"dsn,omitempty"`
+	Total  int                 `json:"total"`
+	Done   []string            `json:"done"`
+	Failed []quarantineFailure `json:"failed"`
+	Notes  map[string]string   `json:"notes,omitempty"` // what a done id's answer added
+}
+
+type quarantineFailure struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// quarantineAction releases or deletes every id given: a failing id does
+// not stop the others; each failure is named, the summary says how many
+// were done, and any failure makes the exit non-zero (the failure's own
+// code when they all agree, such as 3 for ids that are not quarantined).
 func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool) error {
 	c, err := adminClient(cmd)
 	if err != nil {
 		return err
 	}
+	past := map[string]string{"release": "released", "delete": "deleted"}[action]
+	res := quarantineResult{Action: action, DSN: dsn, Total: len(ids), Done: []string{}, Failed: []quarantineFailure{}}
+	code := 0
+	out := cmd.OutOrStdout()
 	for _, id := range ids {
 		note, err := c.QuarantineAction(id, action, dsn)
-		if err != nil {
-			return apiErr(err)
-		}
-		if wantJSON(cmd) {
-			out := map[string]any{"id": id, "action": action, "dsn": dsn}
+		err = apiErr(err)
+		if err == nil {
+			res.Done = append(res.Done, id)
 			if note != "" {
-				out["note"] = note
+				if res.Notes == nil {
+					res.Notes = map[string]string{}
+				}
+				res.Notes[id] = note // e.g. "already released"
 			}
-			if err := printJSON(cmd.OutOrStdout(), out); err != nil {
-				return err
+			if !wantJSON(cmd) {
+				if note == "" {
+					note = past
+				}
+				fmt.Fprintf(out, "%s %s\n", id, note)
 			}
 			continue
 		}
-		if note != "" {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", id, note)
-			continue
+		var ee *exitError
+		ec := exitFailure
+		if errors.As(err, &ee) {
+			ec, err = ee.code, ee.err
 		}
-		past := map[string]string{"release": "released", "delete": "deleted"}[action]
-		fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", id, past)
+		if ec == exitUnavailable {
+			// The daemon is gone: the other ids would fail the same way.
+			return &exitError{code: ec, err: fmt.Errorf("%s %s: %w (%d of %d %s before)", action, id, err, len(res.Done), len(ids), past)}
+		}
+		switch {
+		case code == 0:
+			code = ec
+		case code != ec:
+			code = exitFailure
+		}
+		res.Failed = append(res.Failed, quarantineFailure{ID: id, Error: err.Error()})
+		if !wantJSON(cmd) {
+			fmt.Fprintf(out, "%s: failed: %v\n", id, err)
+		}
+	}
+	if wantJSON(cmd) {
+		if err := printJSON(out, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "%d of %d %s\n", len(res.Done), len(ids), past)
+	}
+	if len(res.Failed) > 0 {
+		var names []string
+		for _, f := range res.Failed {
+			names = append(names, f.ID)
+		}
+		return &exitError{code: code, err: fmt.Errorf("%s failed for %d of %d messages: %s", action, len(res.Failed), len(ids), strings.Join(names, " "))}
 	}
 	return nil
 }

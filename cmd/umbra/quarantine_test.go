@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,6 +73,16 @@ func TestCLIQuarantine(t *testing.T) {
 	if len(held) != 3 || held["q-1"].Quarantine != "spam score 11" || held["q-1"].State != "quarantined" {
 		t.Fatalf("held: %+v", held)
 	}
+	// A list cut at --limit says so on standard error, JSON or not.
+	lim := exec.Command(umbraBin, "--config", cfg, "queue", "quarantine", "list", "--json", "--limit", "2")
+	var limErr strings.Builder
+	lim.Stderr = &limErr
+	limOut, err := lim.Output()
+	var cut []admin.MessageView
+	if err != nil || json.Unmarshal(limOut, &cut) != nil || len(cut) != 2 ||
+		!strings.Contains(limErr.String(), "stopped at the limit of 2 messages") {
+		t.Fatalf("list --limit 2: %v, %d shown, stderr %q", err, len(cut), limErr.String())
+	}
 	var qs []queue.QueueInfo
 	out, _ := cli(t, cfg, "queue", "list", "--json")
 	json.Unmarshal([]byte(out), &qs)
@@ -131,5 +142,23 @@ func TestCLIQuarantine(t *testing.T) {
 	}
 	if _, code := cli(t, cfg, "queue", "quarantine", "release", "0000000000000001"); code != exitNotFound {
 		t.Fatalf("release of an unknown message: exit %d", code)
+	}
+	// Several ids: a failing one neither stops the others nor goes
+	// unnamed; the summary counts, the exit says something failed.
+	out, code := cli(t, cfg, "queue", "quarantine", "release", "0000000000000001", held["q-2"].ID, "0000000000000002")
+	if code != exitNotFound || !strings.Contains(out, held["q-2"].ID+" released") || !strings.Contains(out, "1 of 3 released") ||
+		!strings.Contains(out, "0000000000000001: failed") || !strings.Contains(out, "0000000000000002: failed") {
+		t.Fatalf("release of three ids, two unknown: exit %d\n%s", code, out)
+	}
+	waitArrived(t, r, []string{"q-2"}, d)
+	out, code = cli(t, cfg, "queue", "quarantine", "delete", "--json", held["q-2"].ID, "0000000000000003")
+	var res struct {
+		Total  int
+		Done   []string
+		Failed []struct{ ID, Error string }
+	}
+	if code == 0 || json.Unmarshal([]byte(out), &res) != nil || res.Total != 2 || len(res.Done) != 0 || len(res.Failed) != 2 ||
+		res.Failed[1].ID != "0000000000000003" {
+		t.Fatalf("delete --json of two ids that are not quarantined: exit %d\n%s", code, out)
 	}
 }

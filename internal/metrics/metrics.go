@@ -122,6 +122,8 @@ func (m *Metrics) Event(name string, msg *queue.Message, r *queue.Recipient, _ s
 		if r.Queue == "" {
 			typ = queue.QueueSubmission
 		}
+	} else if msg != nil && (name == "quarantine" || name == "release" || msg.State == queue.Quarantined) {
+		typ = queue.QueueQuarantine // a message held, released or removed as a whole
 	}
 	m.events.WithLabelValues(name, typ).Inc()
 	m.observeDelivery(name, msg, r)

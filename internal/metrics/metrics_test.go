@@ -128,3 +128,19 @@ func zeroLines() string {
 	}
 	return b.String()
 }
+
+// The quarantine's events carry its queue type, not an empty label.
+func TestQuarantineEventsQueueType(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	held := &queue.Message{ID: 1, State: queue.Quarantined, Quarantine: "spam"}
+	m.Event("quarantine", held, nil, "spam")
+	m.Event("remove", held, nil, "deleted from quarantine by the administrator")
+	m.Event("release", &queue.Message{ID: 2, State: queue.Ready}, nil, "released")
+	m.Event("receive", &queue.Message{ID: 3, State: queue.Ready}, nil, "")
+	for _, c := range []struct{ event, typ string }{{"quarantine", "quarantine"}, {"remove", "quarantine"}, {"release", "quarantine"}, {"receive", ""}} {
+		if got := testutil.ToFloat64(m.events.WithLabelValues(c.event, c.typ)); got != 1 {
+			t.Errorf("umbra_queue_events_total{event=%q,queue_type=%q} = %v, want 1", c.event, c.typ, got)
+		}
+	}
+}

@@ -532,6 +532,11 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 // for every recipient not yet delivered (unless NOTIFY=NEVER or the null
 // sender), in the same transaction.
 func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
+	// A quarantined message removed is the quarantine's delete: tracked
+	// as such, and its DSN says nothing of checks (quarantine.go).
+	if err := q.DeleteQuarantined(ctx, id, ndr); !errors.Is(err, ErrNotQuarantined) {
+		return err
+	}
 	return q.removeMessage(ctx, id, ndr, removal{})
 }
 

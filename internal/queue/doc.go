@@ -324,6 +324,16 @@
 // resubmits merges into the quarantined original (mergeHeld), and its
 // sender's copy is discarded in that commit, not when the quarantine
 // ends.
+// The quarantine holds the only copy of its message on this server: the
+// same commit settles every recipient of the same org id that another
+// record here holds Shadowed (a copy on receipt, a shadow copy of a
+// relay) — a copy left with nothing goes — and a copy on receipt pushed
+// after the message was quarantined keeps none of the quarantined
+// recipients (quarantine.go). Otherwise the copy's primary failing would
+// have it taken over and delivered unreleased. Any later arrival with
+// the org id of a quarantined record (org ids are kept only from the
+// organisation's transport servers) merges into it (mergeHeld), so a
+// message relayed twice is one quarantine record, released once.
 // Release (Ready, due now, reason cleared, tracking keeps it), delete
 // (with or without DSN) and expiry (quarantine.go, hourly with the other
 // pruning) are each one commit; a crash leaves the message quarantined

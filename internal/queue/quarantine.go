@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // The quarantine: mail an edge check kept back (Message.Quarantine, set
@@ -87,8 +89,29 @@ func quarantineOnSubmit(m *Message) bool {
 	if m.Quarantine == "" {
 		return false
 	}
+	m.Quarantine = boundReason(m.Quarantine)
 	m.State, m.NextAttempt = Quarantined, time.Time{}
 	return true
+}
+
+// MaxQuarantineReason bounds the reason stored with a quarantined
+// message: it comes from a check (a milter's free text, even), and is
+// written into the record, tracking and every listing.
+const MaxQuarantineReason = 512
+
+const reasonCut = " [… cut]"
+
+// boundReason cuts a reason longer than MaxQuarantineReason bytes, on a
+// UTF-8 boundary, with a marker that says so.
+func boundReason(r string) string {
+	if len(r) <= MaxQuarantineReason {
+		return r
+	}
+	n := MaxQuarantineReason - len(reasonCut)
+	for n > 0 && !utf8.RuneStart(r[n]) {
+		n--
+	}
+	return r[:n] + reasonCut
 }
 
 // QuarantineStats counts the quarantined messages and their bytes (the
@@ -143,6 +166,9 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 		return err
 	}
 	q.released.add(id)
+	now := q.clk.Now()
+	q.noteQuarantine(now, false)
+	q.noteSubmitted(now) // it enters delivery as a new message would
 	q.log.Info("message released from quarantine", "msg_id", id.String(), "reason", reason)
 	q.ev.Event("release", released, nil, "released from quarantine (held for: "+reason+")")
 	q.Kick()
@@ -155,9 +181,25 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 // names umbra's checks, which are no business of a possibly forged
 // sender.
 func (q *Manager) DeleteQuarantined(ctx context.Context, id ID, dsn bool) error {
-	return q.removeMessage(ctx, id, dsn, removal{check: checkQuarantined,
+	err := q.removeMessage(ctx, id, dsn, removal{check: checkQuarantined,
 		reply: "550 5.7.1 message held in quarantine and deleted by the administrator of " + q.cfg.Hostname,
 		event: "remove", note: "deleted from quarantine by the administrator"})
+	if err == nil {
+		q.noteQuarantine(q.clk.Now(), false)
+	}
+	return err
+}
+
+// noteQuarantine counts a message entering (in) or leaving the
+// quarantine in its IN/MIN and OUT/MIN (umbra queue list).
+func (q *Manager) noteQuarantine(now time.Time, in bool) {
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	if r := q.rt(QueueQuarantine, now); in {
+		r.in.add(now)
+	} else {
+		r.out.add(now)
+	}
 }
 
 // SetQuarantine changes the quarantine's expiry settings (reload).
@@ -206,11 +248,12 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 	n := 0
 	for _, id := range expired {
 		err := q.removeMessage(context.Background(), id, dsn, removal{check: checkQuarantined,
-			reply: "550 5.7.1 message held in quarantine expired on " + q.cfg.Hostname,
+			reply: "550 5.7.1 the message was held at " + q.cfg.Hostname + " and not released for delivery within the time allowed",
 			event: "remove", note: "quarantine expired"})
 		switch {
 		case err == nil:
 			n++
+			q.noteQuarantine(q.clk.Now(), false)
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotQuarantined), errors.Is(err, ErrBusy):
 			// released or deleted meanwhile
 		default:
@@ -219,4 +262,89 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 		}
 	}
 	return n
+}
+
+// A quarantined message exists on this server only (see above), and
+// that includes the copies of it this server holds for other servers:
+// a shadow copy on receipt pushed by the server that received the
+// message (receiptcopy.go) or a shadow copy of a message relayed on.
+// Were such a copy kept, its primary's failure would have it taken over
+// and delivered while the quarantined original waits for the operator,
+// and the release would deliver it a second time. So the quarantine
+// absorbs them (settleCopiesForQuarantine): in the commit that
+// quarantines a message, every recipient of the same organisation
+// message id that another record here holds Shadowed — the same
+// address — is settled ("merged into the quarantined message"), and a
+// copy left with nothing is removed; a copy that arrives after the
+// quarantined message keeps none of its recipients
+// (quarantinedRcpts). A record in delivery (Active) is not written (one
+// writer per message): it was taken over already, which is the case
+// the check's verdict came too late for.
+
+// quarantinedRcpts returns the lower-cased recipients of the quarantined
+// records here with org id orgID (the record except is left out).
+func (t *Tx) quarantinedRcpts(orgID string, except ID) map[string]ID {
+	if orgID == "" {
+		return nil
+	}
+	var out map[string]ID
+	for _, id := range t.ByOrgID(orgID) {
+		if id == except {
+			continue
+		}
+		o, err := t.Get(id)
+		if err != nil || o.State != Quarantined {
+			continue
+		}
+		for _, r := range o.Rcpts {
+			if out == nil {
+				out = map[string]ID{}
+			}
+			if _, ok := out[strings.ToLower(r.Addr)]; !ok {
+				out[strings.ToLower(r.Addr)] = o.ID
+			}
+		}
+	}
+	return out
+}
+
+// settleCopiesForQuarantine settles, for the quarantined message m
+// being committed, the shadowed recipients of the other records here
+// with m's org id that m holds too. It returns the records it removed.
+func settleCopiesForQuarantine(tx *Tx, m *Message) (gone []*Message, err error) {
+	if m.OrgID == "" {
+		return nil, nil
+	}
+	held := map[string]bool{}
+	for _, r := range m.Rcpts {
+		held[strings.ToLower(r.Addr)] = true
+	}
+	for _, id := range tx.ByOrgID(m.OrgID) {
+		if id == m.ID {
+			continue
+		}
+		o, err := tx.Get(id)
+		if err != nil || o.State == Active || o.State == Quarantined {
+			continue
+		}
+		changed := false
+		for i := range o.Rcpts {
+			r := &o.Rcpts[i]
+			if r.Status == Shadowed && held[strings.ToLower(r.Addr)] {
+				r.Status, r.LastReply, changed = Relayed, "merged into quarantined message "+m.ID.String(), true
+			}
+		}
+		if !changed {
+			continue
+		}
+		if o.State == Shadow && !hasShadowed(o) && len(o.Pending()) == 0 {
+			if err := tx.Delete(o.ID); err != nil {
+				return nil, err
+			}
+			gone = append(gone, o)
+		} else if err := tx.Put(o); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
 }

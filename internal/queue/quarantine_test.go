@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"umbra/internal/clock"
 )
@@ -341,5 +342,253 @@ func TestTakenOverCopyMergesIntoQuarantine(t *testing.T) {
 	case id := <-d.calls:
 		t.Fatalf("%s was attempted", id)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// queuedWithOrgID lists the records here with org id org.
+func queuedWithOrgID(t *testing.T, s *Store, org string) []*Message {
+	t.Helper()
+	var out []*Message
+	if err := s.View(func(tx *Tx) error {
+		for _, id := range tx.ByOrgID(org) {
+			if m, err := tx.Get(id); err == nil {
+				out = append(out, m)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The red team's bypass: hub-b pushes its copy on receipt here, then
+// relays the message here, where a check quarantines it. The copy must
+// go in the quarantine's commit: when hub-b fails, nothing of the
+// message is taken over and delivered, and the quarantined record is
+// the only one left (its release delivers it once). A recipient the
+// quarantined message does not hold keeps its copy.
+func TestQuarantineAbsorbsCopyOnReceipt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" })
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	cp := receiptCopy(s, "x@example.net", "other@example.com")
+	if stored, err := q.SubmitShadowCopy(ctx, cp, []byte(body), "hub-b", "127.0.0.2:25", "dbB"); err != nil || !stored {
+		t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+	}
+	relayed := msg(s, "a@example.org", "X@example.net")
+	relayed.OrgID, relayed.ShadowServer, relayed.ShadowID, relayed.Quarantine = cp.OrgID, "hub-b", cp.OrgID, "milter: HOLD"
+	if err := q.Submit(ctx, relayed, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(cp.ID)
+	if err != nil {
+		t.Fatalf("copy on receipt: %v; want it kept for the recipient the quarantine does not hold", err)
+	}
+	for _, r := range got.Rcpts {
+		switch strings.ToLower(r.Addr) {
+		case "x@example.net":
+			if r.Status == Shadowed {
+				t.Fatalf("recipient %s of the quarantined message still shadowed in the copy", r.Addr)
+			}
+		case "other@example.com":
+			if r.Status != Shadowed {
+				t.Fatalf("recipient %s not held by the quarantine: %s, want shadowed", r.Addr, r.Status)
+			}
+		}
+	}
+	// hub-b fails; the copy is taken over for what it still holds only.
+	if _, err := q.Takeover("hub-b", "heartbeats failed"); err != nil {
+		t.Fatal(err)
+	}
+	// Closing and reopening proves the state was committed.
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	owing := 0
+	for _, m := range queuedWithOrgID(t, s, cp.OrgID) {
+		for _, r := range m.Rcpts {
+			if strings.EqualFold(r.Addr, "x@example.net") && m.State != Quarantined && !r.Status.Done() {
+				t.Fatalf("%s (%s) would deliver %s outside the quarantine", m.ID, m.State, r.Addr)
+			}
+			if m.State == Quarantined {
+				owing++
+			}
+		}
+	}
+	if owing != 1 {
+		t.Fatalf("%d quarantined recipients of the message, want 1", owing)
+	}
+}
+
+// A copy that is wholly the quarantined message's is removed, and one
+// that arrives after the message was quarantined here is not stored.
+func TestQuarantineCopyOnReceiptEitherOrder(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+
+	cp := receiptCopy(s, "x@example.net")
+	if _, err := q.SubmitShadowCopy(ctx, cp, []byte(body), "hub-b", "127.0.0.2:25", "dbB"); err != nil {
+		t.Fatal(err)
+	}
+	first := msg(s, "a@example.org", "x@example.net")
+	first.OrgID, first.Quarantine = cp.OrgID, "spam"
+	if err := q.Submit(ctx, first, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(cp.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("copy before the quarantine: %v; want it removed in the quarantine's commit", err)
+	}
+
+	late := receiptCopy(s, "y@example.net")
+	held := msg(s, "a@example.org", "y@example.net")
+	held.OrgID, held.Quarantine = late.OrgID, "spam"
+	if err := q.Submit(ctx, held, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := q.SubmitShadowCopy(ctx, late, []byte(body), "hub-b", "127.0.0.2:25", "dbB")
+	if err != nil || stored {
+		t.Fatalf("copy after the quarantine: stored=%v, %v; want not stored", stored, err)
+	}
+	if n, err := q.Takeover("hub-b", "heartbeats failed"); err != nil || n != 0 {
+		t.Fatalf("Takeover = %d, %v; want nothing to take over", n, err)
+	}
+	for _, org := range []string{cp.OrgID, late.OrgID} {
+		if ms := queuedWithOrgID(t, s, org); len(ms) != 1 || ms[0].State != Quarantined {
+			t.Fatalf("records of %s: %d, want the quarantined one only", org, len(ms))
+		}
+	}
+}
+
+// The same message relayed here twice by a trusted server (it restarted
+// before it noted the first relay; no shadow session: its copy is on
+// receipt) is one quarantine record, whose release delivers it once.
+func TestQuarantineSameMessageTwiceIsOneRecord(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" })
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	org := "0123456789abcdef0123456789abcdef"
+	for i, reason := range []string{"milter: HOLD", "milter: HOLD", ""} {
+		m := msg(s, "a@example.org", "x@example.net")
+		m.OrgID, m.Quarantine = org, reason
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatalf("arrival %d: %v", i, err)
+		}
+	}
+	ms := queuedWithOrgID(t, s, org)
+	if len(ms) != 1 || ms[0].State != Quarantined {
+		t.Fatalf("%d records of the message, want one quarantined", len(ms))
+	}
+	if err := q.ReleaseQuarantined(ctx, ms[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if id := d.wait(t); id != ms[0].ID {
+		t.Fatalf("attempted %s, want %s", id, ms[0].ID)
+	}
+	select {
+	case id := <-d.calls:
+		t.Fatalf("a second copy %s was attempted", id)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// A check's reason (a milter's free text) is stored bounded, cut on a
+// character boundary with a marker.
+func TestQuarantineReasonBounded(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	m := msg(s, "a@example.org", "x@example.net")
+	m.Quarantine = "milter: " + strings.Repeat("é", 100000)
+	if err := q.Submit(context.Background(), m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Quarantine) > MaxQuarantineReason || !strings.HasSuffix(got.Quarantine, reasonCut) ||
+		!strings.HasPrefix(got.Quarantine, "milter: é") || !utf8.ValidString(got.Quarantine) {
+		t.Fatalf("stored reason: %d bytes, %q…", len(got.Quarantine), got.Quarantine[:20])
+	}
+	short := msg(s, "a@example.org", "y@example.net")
+	short.Quarantine = strings.Repeat("r", MaxQuarantineReason)
+	if err := q.Submit(context.Background(), short, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(short.ID); got == nil || got.Quarantine != short.Quarantine {
+		t.Fatal("a reason within the bound was changed")
+	}
+}
+
+// queue list's IN/MIN and OUT/MIN count the quarantine's arrivals and
+// releases.
+func TestQuarantineRates(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	var ids []ID
+	for _, rc := range []string{"x@example.net", "y@example.net"} {
+		m := msg(s, "a@example.org", rc)
+		m.Quarantine = "spam"
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	if err := q.ReleaseQuarantined(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	qs, err := q.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, qi := range qs {
+		if qi.Name == QueueQuarantine {
+			if qi.IncomingRate != 2 || qi.OutgoingRate != 1 {
+				t.Fatalf("quarantine IN/MIN %v OUT/MIN %v, want 2 and 1", qi.IncomingRate, qi.OutgoingRate)
+			}
+			return
+		}
+	}
+	t.Fatalf("no quarantine queue in %+v", qs)
+}
+
+// message remove on a quarantined message is the quarantine's delete:
+// tracked so, and counted out of the quarantine.
+func TestRemoveQuarantinedIsQuarantineDelete(t *testing.T) {
+	s := openTest(t)
+	ev := &eventLog{}
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), Events: ev})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "x@example.net")
+	m.Quarantine = "spam"
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RemoveMessage(ctx, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if !ev.has("remove: deleted from quarantine by the administrator") || ev.has("remove: removed by the administrator") {
+		t.Fatalf("events: %v", ev.out)
+	}
+	if _, err := q.Message(m.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("still queued: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"umbra/internal/orgid"
@@ -69,6 +70,22 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 			// lost): kept once, so that one discard removes it.
 			again = true
 			return nil
+		}
+		if qr := tx.quarantinedRcpts(m.OrgID, m.ID); qr != nil {
+			// The message is quarantined here already (it was relayed
+			// here before its copy came): the quarantine holds it, and
+			// a copy kept would be taken over and delivered
+			// (quarantine.go).
+			var keep []Recipient
+			for _, r := range m.Rcpts {
+				if _, ok := qr[strings.ToLower(r.Addr)]; !ok {
+					keep = append(keep, r)
+				}
+			}
+			if len(keep) == 0 {
+				return nil
+			}
+			m.Rcpts = keep
 		}
 		p, err := tx.Peer(primary)
 		if err != nil {

@@ -185,7 +185,7 @@ type mergedRcpt struct {
 // it finishes (another shadow id, or the original has nothing pending),
 // so the discard is owed at once.
 func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
-	if m.OrgID == "" || m.ShadowServer == "" {
+	if m.OrgID == "" {
 		return m.Rcpts, nil, false
 	}
 	var held []*Message
@@ -193,7 +193,11 @@ func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []merg
 		if id == m.ID {
 			continue
 		}
-		if o, err := tx.Get(id); err == nil && tookOver(tx, o, m, body) {
+		// A quarantined original takes every arrival of its message (the
+		// org id is kept only from transport servers of the organisation,
+		// or made here): one quarantine record per message, whoever sends
+		// it again (a primary that restarted before it noted the relay).
+		if o, err := tx.Get(id); err == nil && (o.State == Quarantined || m.ShadowServer != "" && tookOver(tx, o, m, body)) {
 			held = append(held, o)
 		}
 	}

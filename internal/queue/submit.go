@@ -45,8 +45,9 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 	all := m.Rcpts
 	var merged []mergedRcpt
 	stored := true
+	var settled []*Message // copies the quarantine absorbed (quarantine.go)
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		m.Rcpts, merged, stored, again = all, nil, true, false
+		m.Rcpts, merged, stored, again, settled = all, nil, true, false, nil
 		if key != "" {
 			if id, ok := tx.SubmitKey(key); ok {
 				prev, again, stored = id, true, false
@@ -71,6 +72,12 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 			// Its shadow copy must never be taken over and delivered
 			// (quarantine.go): the discard goes in this commit.
 			if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+				return err
+			}
+		}
+		if quarantined {
+			var err error
+			if settled, err = settleCopiesForQuarantine(tx, m); err != nil {
 				return err
 			}
 		}
@@ -108,7 +115,12 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 		q.notifyGone(m.ID)
 		return m.ID, false, nil
 	}
+	for _, o := range settled {
+		q.ev.Event("discard", o, nil, "shadow copy merged into quarantined message "+m.ID.String())
+		q.notifyGone(o.ID)
+	}
 	if quarantined {
+		q.noteQuarantine(now, true)
 		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
 		q.ev.Event("quarantine", m, nil, m.Quarantine)
 		if m.ShadowServer != "" && m.ShadowID != "" {
