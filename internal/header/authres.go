@@ -3,6 +3,7 @@ package header
 import (
 	"bytes"
 	"strings"
+	"unicode"
 )
 
 // AuthResults is the Authentication-Results header field (RFC 8601).
@@ -132,10 +133,18 @@ func claims(id string, ids []string) bool {
 
 // SameAuthservID compares two authserv-ids as domain names: case
 // folded, a final dot ignored ("mx.corp.test." is "mx.corp.test").
-// An empty id matches nothing.
+// It also reads them as a lenient reader might — backslashes dropped,
+// Unicode spaces around them trimmed — so that a lookalike claim such as
+// mx\.corp.test, or mx.corp.test followed by a no-break space, counts
+// as umbra's id and is removed. An empty id matches nothing.
 func SameAuthservID(a, b string) bool {
-	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	a, b = lenientID(a), lenientID(b)
 	return a != "" && b != "" && strings.EqualFold(a, b)
+}
+
+func lenientID(s string) string {
+	s = strings.ReplaceAll(s, `\`, "")
+	return strings.TrimSuffix(strings.TrimFunc(s, unicode.IsSpace), ".")
 }
 
 func indexBytes(list [][]byte, b []byte) int {

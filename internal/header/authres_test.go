@@ -101,3 +101,18 @@ func TestRemoveAuthResultsExcept(t *testing.T) {
 		t.Fatalf("found %d of umbra's", len(got))
 	}
 }
+
+// Forms that are not umbra's id in RFC 8601 syntax but that a lenient
+// reader (one trimming Unicode spaces, or dropping backslashes) would
+// take for it are removed too: a claim is judged the way a reader might.
+func TestAuthservIDLookalikesRemoved(t *testing.T) {
+	msg := "Authentication-Results: mx.corp.test\u00a0; dmarc=pass\r\n" +
+		"Authentication-Results: mx\\.corp.test; dkim=pass\r\n" +
+		"Authentication-Results: \u2003mx.corp.test; spf=pass\r\n" +
+		"Authentication-Results: other.test; spf=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	out, n := RemoveAuthResults([]byte(msg), "mx.corp.test")
+	if n != 3 || string(out) != "Authentication-Results: other.test; spf=pass\r\nSubject: s\r\n\r\nb\r\n" {
+		t.Fatalf("removed %d:\n%q", n, out)
+	}
+}
