@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"strings"
 	"time"
@@ -68,16 +69,11 @@ type Client struct {
 // /etc/resolv.conf.
 func New(cfg Config) (*Client, error) {
 	if len(cfg.Servers) == 0 {
-		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		servers, err := systemServers(resolvConf)
 		if err != nil {
-			return nil, fmt.Errorf("resolver: no servers configured and /etc/resolv.conf: %w", err)
+			return nil, err
 		}
-		for _, s := range cc.Servers {
-			cfg.Servers = append(cfg.Servers, net.JoinHostPort(s, cc.Port))
-		}
-	}
-	if len(cfg.Servers) == 0 {
-		return nil, errors.New("resolver: no DNS servers")
+		cfg.Servers = servers
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -141,6 +137,30 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 		}
 	}
 	return nil, last
+}
+
+// resolvConf is the system's resolver configuration (a variable for tests).
+var resolvConf = "/etc/resolv.conf"
+
+// systemServers reads the name servers of path. As the C library does
+// (resolv.conf(5)), a missing file, or one naming no server, means the
+// server on this machine.
+func systemServers(path string) ([]string, error) {
+	local := []string{"127.0.0.1:53", "[::1]:53"}
+	cc, err := dns.ClientConfigFromFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return local, nil
+	case err != nil:
+		return nil, fmt.Errorf("resolver: no servers configured and %s: %w", path, err)
+	case len(cc.Servers) == 0:
+		return local, nil
+	}
+	var out []string
+	for _, s := range cc.Servers {
+		out = append(out, net.JoinHostPort(s, cc.Port))
+	}
+	return out, nil
 }
 
 // answerRRs returns the records of type qtype for name in r, following
