@@ -198,3 +198,12 @@ func registerQuarantine(reg prometheus.Registerer, stats func() (int, int64)) {
 			Help: "Bytes of the messages held in the quarantine."},
 			func() float64 { _, b := stats(); return float64(b) }))
 }
+
+// registerQuarantineFull adds the counter of quarantined mail refused
+// because the quarantine was at its bound (transport.quarantine.max_size,
+// max_messages).
+func registerQuarantineFull(reg prometheus.Registerer, refused func() uint64) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "umbra_quarantine_full_refused_total",
+		Help: "Messages with a quarantine verdict refused with 452 4.3.1 because the quarantine was full."},
+		func() float64 { return float64(refused()) }))
+}

@@ -222,6 +222,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	dump.SetManager(mgr)
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
+	mgr.SetQuarantineBound(int64(t.Quarantine.MaxSize), t.Quarantine.MaxMessages)
+	registerQuarantineFull(reg, mgr.QuarantineRefused)
 	if shadows != nil {
 		mgr.OnShadowed = shadows.Expedite
 		// Delivery's health record is memory: rebuild it from the stored
@@ -594,6 +596,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	del.SetRecipients(rcptv)
 	mgr.SetPolicy(policy(next))
 	mgr.SetQuarantine(next.Transport.Quarantine.Expiration.D(), next.Transport.Quarantine.DSNOnExpiry)
+	mgr.SetQuarantineBound(int64(next.Transport.Quarantine.MaxSize), next.Transport.Quarantine.MaxMessages)
 	mgr.SetReloadable(next.Transport.MaxConnectionsPerDestination, duplicateWindow(next))
 	if shadows != nil {
 		// shadow_heartbeat_timeout, shadow_heartbeat_retry_count and

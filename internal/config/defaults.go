@@ -279,6 +279,8 @@ func newWithPresets() *Config {
 			DelayNotification:       Duration(DefaultDelayNotification),
 			// 0 is meaningful: no dumpster.
 			MaxDumpsterSizePerDatabase: Size(DefaultMaxDumpsterSize),
+			// 0 is meaningful: no bound.
+			Quarantine: Quarantine{MaxSize: Size(DefaultQuarantineMaxSize)},
 		},
 		Tracking:     Tracking{Enabled: true},
 		BackPressure: backPressurePresets(),

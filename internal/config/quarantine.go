@@ -11,7 +11,18 @@ import "time"
 type Quarantine struct {
 	Expiration  Duration `yaml:"expiration"`
 	DSNOnExpiry bool     `yaml:"dsn_on_expiry"`
+	// MaxSize and MaxMessages bound the quarantine (0: no bound): at or
+	// over either, a message with a quarantine verdict is refused with
+	// 452 4.3.1 at end of data, so that a flood of quarantined spam
+	// cannot fill the transport database (queue/quarcap.go).
+	MaxSize     Size `yaml:"max_size"`
+	MaxMessages int  `yaml:"max_messages"`
 }
+
+// DefaultQuarantineMaxSize is 2 GiB: the most of the transport database
+// quarantined spam may take, so that it cannot drive the database
+// back-pressure to refuse all mail. Preset (newWithPresets): 0 = no bound.
+const DefaultQuarantineMaxSize = 2 << 30
 
 // DefaultQuarantineExpiration is 15 days, the common quarantine default
 // (Exchange's and Microsoft 365's spam quarantine).
@@ -24,5 +35,11 @@ func applyQuarantineDefaults(q *Quarantine) {
 func validateQuarantine(v *validator, q Quarantine) {
 	if q.Expiration < 0 {
 		v.add("transport.quarantine.expiration must be positive", "transport", "quarantine", "expiration")
+	}
+	if q.MaxSize < 0 {
+		v.add("transport.quarantine.max_size must not be negative (0: no bound)", "transport", "quarantine", "max_size")
+	}
+	if q.MaxMessages < 0 {
+		v.add("transport.quarantine.max_messages must not be negative (0: no bound)", "transport", "quarantine", "max_messages")
 	}
 }

@@ -338,6 +338,12 @@
 // (with or without DSN) and expiry (quarantine.go, hourly with the other
 // pruning) are each one commit; a crash leaves the message quarantined
 // or its change done, never half.
+// The quarantine has a bound of its own (SetQuarantineBound, quarcap.go):
+// at or over it, Submit refuses a quarantined message with
+// ErrQuarantineFull before any write (the session answers 452 4.3.1), so
+// nothing acknowledged is lost; mail without a verdict is never refused
+// for it. The totals checked are cached, grown per quarantined commit and
+// recounted after a message left the quarantine: no scan per message.
 //
 // # Life cycle: backup, restore, compaction, schema versions
 //

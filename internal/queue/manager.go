@@ -101,6 +101,8 @@ type Manager struct {
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)
 	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)
+
+	qcap quarCap // the quarantine's bound (quarcap.go)
 }
 
 // NewManager returns a manager over store. Call Start to run it.

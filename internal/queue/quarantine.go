@@ -199,6 +199,7 @@ func (q *Manager) noteQuarantine(now time.Time, in bool) {
 		r.in.add(now)
 	} else {
 		r.out.add(now)
+		q.quarantineLeft()
 	}
 }
 

@@ -34,6 +34,11 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 	}
 	m.Size = int64(len(body))
 	quarantined := quarantineOnSubmit(m) // quarantine.go: never scheduled
+	if quarantined {
+		if err := q.quarantineRoom(); err != nil { // quarcap.go: before anything is stored
+			return 0, false, err
+		}
+	}
 	active := !quarantined && q.reserve()
 	switch {
 	case quarantined: // state set by quarantineOnSubmit
@@ -121,6 +126,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 	}
 	if quarantined {
 		q.noteQuarantine(now, true)
+		q.quarantineAdded(m.Size)
 		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
 		q.ev.Event("quarantine", m, nil, m.Quarantine)
 		if m.ShadowServer != "" && m.ShadowID != "" {

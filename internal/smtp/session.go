@@ -432,6 +432,9 @@ func (s *session) data(r io.Reader) error {
 	}
 	if err := s.srv.queue.Submit(s.srv.ctx, m, body); err != nil {
 		release()
+		if errors.Is(err, queue.ErrQuarantineFull) { // logged by the queue, rate-limited
+			return replyQuarantineFull
+		}
 		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
 		if noStorage(err) {
 			return replyNoStorage // the disk, a quota or a file size limit is full
@@ -505,6 +508,11 @@ func (s *session) addressIsServer() bool {
 	}
 	return d.d.IsServerAddress(s.ip)
 }
+
+// replyQuarantineFull refuses a message with a quarantine verdict while
+// the quarantine is full (queue.ErrQuarantineFull): temporary, so a false
+// positive is retried later.
+var replyQuarantineFull = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Quarantine full, try again later"}
 
 // noStorage reports a write that failed for want of room. bbolt formats
 // some errors with %s (growing the file: "file resize error: …"), which

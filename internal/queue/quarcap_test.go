@@ -1,0 +1,78 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// A quarantine at its bound refuses quarantined mail without storing
+// it, takes it again once a release or deletion brought it under, and
+// never refuses mail without a verdict; the bound changes at runtime
+// (reload) and 0 removes it.
+func TestQuarantineBound(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" })
+	q := NewManager(s, d, ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	q.SetQuarantineBound(int64(2*len(body)), 0) // two messages fill it
+	spam := func() *Message {
+		m := msg(s, "a@example.org", "x@example.net")
+		m.Quarantine = "spam score 14.2"
+		return m
+	}
+	var held []*Message
+	for range 2 {
+		m := spam()
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, m)
+	}
+	over := spam()
+	if err := q.Submit(ctx, over, []byte(body)); !errors.Is(err, ErrQuarantineFull) {
+		t.Fatalf("submit to a full quarantine: %v", err)
+	}
+	if m, _ := q.Message(over.ID); m != nil {
+		t.Fatalf("refused message stored: %+v", m)
+	}
+	if n, _ := q.QuarantineStats(); n != 2 || q.QuarantineRefused() != 1 {
+		t.Fatalf("quarantine holds %d, refused %d", n, q.QuarantineRefused())
+	}
+	plain := msg(s, "a@example.org", "p@example.net")
+	if err := q.Submit(ctx, plain, []byte(body)); err != nil {
+		t.Fatalf("mail without a verdict refused: %v", err)
+	}
+	if err := q.DeleteQuarantined(ctx, held[0].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Submit(ctx, spam(), []byte(body)); err != nil {
+		t.Fatalf("after a deletion: %v", err)
+	}
+	if err := q.Submit(ctx, spam(), []byte(body)); !errors.Is(err, ErrQuarantineFull) {
+		t.Fatalf("full again: %v", err)
+	}
+	if err := q.ReleaseQuarantined(ctx, held[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Submit(ctx, spam(), []byte(body)); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	q.SetQuarantineBound(0, 2) // reload: a count bound only
+	if err := q.Submit(ctx, spam(), []byte(body)); !errors.Is(err, ErrQuarantineFull) {
+		t.Fatalf("at max_messages: %v", err)
+	}
+	q.SetQuarantineBound(0, 0)
+	if err := q.Submit(ctx, spam(), []byte(body)); err != nil {
+		t.Fatalf("no bound: %v", err)
+	}
+	if n, _ := q.QuarantineStats(); n != 3 {
+		t.Fatalf("quarantine holds %d, want 3", n)
+	}
+}
