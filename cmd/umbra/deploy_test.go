@@ -93,6 +93,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
 	registerQuarantine(reg, func() (int, int64) { return 0, 0 })
+	registerQuarantineFull(reg, func() uint64 { return 0 })
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {
