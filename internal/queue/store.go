@@ -51,6 +51,9 @@ type Store struct {
 	lastID ID
 
 	obs Observer
+
+	spoolDir string // large bodies (body.go); beside the database file
+	noSync   bool   // Options.UnsafeNoSync
 }
 
 // Observer receives commit statistics (the metrics package implements it).
@@ -94,7 +97,13 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	removeStaleSnapshots(path)
-	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer}
+	spool, err := openSpoolDir(path)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool directory beside %s: %w", path, err)
+	}
+	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer,
+		spoolDir: spool, noSync: o.UnsafeNoSync}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}

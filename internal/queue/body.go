@@ -1,0 +1,213 @@
+package queue
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Body is the content of one message. A small one is held in memory; a
+// large one lives in a spool file in the data directory (SpoolFile), and
+// only a short head is in memory: the content is the head followed by
+// the file's bytes from an offset on. The head is where the receiving
+// server's edits go (the Received field, the header firewall, the checks'
+// header changes), so a spooled file is never rewritten.
+//
+// A Body is a value: copying it copies the reference, not the file.
+// Methods never modify the head in place.
+type Body struct {
+	head []byte
+	file string // absolute path of the spool file; "" when in memory
+	off  int64  // where the file's part starts
+	n    int64  // length of the file's part
+}
+
+// MemBody is a body held in memory.
+func MemBody(b []byte) Body { return Body{head: b} }
+
+// SpooledBody is head followed by n bytes of the spool file at path,
+// from off on.
+func SpooledBody(head []byte, path string, off, n int64) Body {
+	return Body{head: head, file: path, off: off, n: n}
+}
+
+// Len is the length of the content.
+func (b Body) Len() int64 { return int64(len(b.head)) + b.n }
+
+// Spooled reports whether part of the content is in a spool file.
+func (b Body) Spooled() bool { return b.file != "" }
+
+// Head is the part held in memory: the whole content when the body is
+// not spooled.
+func (b Body) Head() []byte { return b.head }
+
+// File is the spool file's path, offset and length ("" when in memory).
+func (b Body) File() (path string, off, n int64) { return b.file, b.off, b.n }
+
+// Reader streams the whole content: the head, then the file's part. The
+// caller closes it.
+func (b Body) Reader() (io.ReadCloser, error) {
+	if b.file == "" {
+		return io.NopCloser(bytes.NewReader(b.head)), nil
+	}
+	f, err := os.Open(b.file)
+	if err != nil {
+		return nil, fmt.Errorf("spool file: %w", err)
+	}
+	return &bodyReader{Reader: io.MultiReader(bytes.NewReader(b.head), io.NewSectionReader(f, b.off, b.n)), f: f}, nil
+}
+
+type bodyReader struct {
+	io.Reader
+	f *os.File
+}
+
+func (r *bodyReader) Close() error { return r.f.Close() }
+
+// Bytes is the whole content in memory. Only for consumers whose input is
+// small or capped (a DSN's returned headers, the console's preview); the
+// delivery path streams with Reader.
+func (b Body) Bytes() ([]byte, error) {
+	if b.file == "" {
+		return b.head, nil
+	}
+	r, err := b.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := make([]byte, 0, b.Len())
+	buf := bytes.NewBuffer(out)
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, fmt.Errorf("spool file: %w", err)
+	}
+	if int64(buf.Len()) != b.Len() {
+		return nil, fmt.Errorf("spool file %s: %d bytes where %d were stored", b.file, buf.Len(), b.Len())
+	}
+	return buf.Bytes(), nil
+}
+
+// WithHead is head followed by the content of b from byte skip on: the
+// way a receiving server replaces the start of a message (its header
+// section, with edits) without touching the spool file.
+func (b Body) WithHead(head []byte, skip int64) (Body, error) {
+	if skip < 0 || skip > b.Len() {
+		return Body{}, fmt.Errorf("body: skip %d outside %d bytes", skip, b.Len())
+	}
+	if b.file == "" {
+		out := make([]byte, 0, len(head)+len(b.head)-int(skip))
+		out = append(append(out, head...), b.head[skip:]...)
+		return MemBody(out), nil
+	}
+	if skip <= int64(len(b.head)) {
+		rest := b.head[skip:]
+		h := make([]byte, 0, len(head)+len(rest))
+		h = append(append(h, head...), rest...)
+		return Body{head: h, file: b.file, off: b.off, n: b.n}, nil
+	}
+	d := skip - int64(len(b.head))
+	return Body{head: bytes.Clone(head), file: b.file, off: b.off + d, n: b.n - d}, nil
+}
+
+// spoolDirName is the directory next to queue.db that holds spool files.
+const spoolDirName = "spool"
+
+// SpoolFile is a spool file being written: a session's body as it is
+// read. Finish makes it durable (the file's data, then the directory
+// entry) and returns it as a Body; only then may a commit name it. Abort
+// removes it. A file no record names is removed when the store opens.
+type SpoolFile struct {
+	f      *os.File
+	path   string
+	dir    string
+	n      int64
+	noSync bool
+	err    error
+}
+
+// NewSpool creates an empty spool file in the store's spool directory.
+func (s *Store) NewSpool() (*SpoolFile, error) {
+	if s.spoolDir == "" {
+		return nil, errors.New("transport database has no spool directory")
+	}
+	var r [12]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.spoolDir, hex.EncodeToString(r[:]))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool file: %w", err)
+	}
+	return &SpoolFile{f: f, path: path, dir: s.spoolDir, noSync: s.noSync}, nil
+}
+
+// Write appends p. After an error every later call fails with it.
+func (w *SpoolFile) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("spool file: %w", err)
+	}
+	return n, w.err
+}
+
+// Len is how many bytes were written.
+func (w *SpoolFile) Len() int64 { return w.n }
+
+// Finish syncs the file's data and the directory entry, closes the file
+// and returns its content as a Body.
+func (w *SpoolFile) Finish() (Body, error) {
+	if w.err != nil {
+		w.Abort()
+		return Body{}, w.err
+	}
+	if !w.noSync {
+		if err := w.f.Sync(); err != nil {
+			w.Abort()
+			return Body{}, fmt.Errorf("spool file: %w", err)
+		}
+	}
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.path)
+		return Body{}, fmt.Errorf("spool file: %w", err)
+	}
+	if !w.noSync {
+		if err := syncDir(w.dir); err != nil {
+			os.Remove(w.path)
+			return Body{}, fmt.Errorf("spool directory: %w", err)
+		}
+	}
+	return SpooledBody(nil, w.path, 0, w.n), nil
+}
+
+// Abort closes and removes the file. It may be called more than once.
+func (w *SpoolFile) Abort() {
+	if w.f != nil {
+		w.f.Close()
+		os.Remove(w.path)
+		w.f = nil
+	}
+}
+
+// openSpoolDir creates (and syncs into its parent) the spool directory
+// next to the database file.
+func openSpoolDir(dbPath string) (string, error) {
+	parent := filepath.Dir(dbPath)
+	dir := filepath.Join(parent, spoolDirName)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return "", err
+	}
+	return dir, syncDir(parent)
+}
