@@ -198,6 +198,9 @@ func (w *SpoolFile) Abort() {
 	}
 }
 
+// removeSpool removes a spool file no record names any more.
+func removeSpool(path string) { os.Remove(path) }
+
 // openSpoolDir creates (and syncs into its parent) the spool directory
 // next to the database file.
 func openSpoolDir(dbPath string) (string, error) {

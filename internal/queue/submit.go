@@ -13,6 +13,22 @@ func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
 	return err
 }
 
+// SubmitBody is Submit for a body that may be spooled (body.go): the
+// message's record names the spool file, which Finish made durable before
+// this commit.
+func (q *Manager) SubmitBody(ctx context.Context, m *Message, body Body) error {
+	b, err := body.Bytes() // the store keeps bodies whole until records can name spool files
+	if err != nil {
+		return err
+	}
+	_, _, err = q.submit(ctx, m, b, "")
+	if err == nil && body.Spooled() {
+		path, _, _ := body.File()
+		removeSpool(path)
+	}
+	return err
+}
+
 // SubmitKeyed is Submit for a source that may offer one submission
 // twice, such as a pickup file whose marking a crash interrupted: key
 // names the submission, and is stored with the message in the same
