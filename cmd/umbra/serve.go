@@ -220,7 +220,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
 	})
-	dump.SetManager(mgr)
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
 	mgr.SetQuarantineBound(int64(t.Quarantine.MaxSize), t.Quarantine.MaxMessages)

@@ -87,6 +87,7 @@ func (q *Manager) run(ctx context.Context) {
 			q.closeTasks()
 			return
 		case <-q.kick:
+		case <-q.store.wake: // a commit of another writer made mail due (Store.Wake)
 		case <-t.C():
 		}
 		t.Stop()

@@ -97,7 +97,6 @@ func (n *Node) Start() error {
 	shadows := shadow.New(shadow.Config{Timeout: t.ShadowHeartbeatTimeout.D(), Retries: t.ShadowHeartbeatRetryCount,
 		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowstore.Store{M: &mgr},
 		Heartbeater: del, Recorder: rec, Runner: mgr})
-	dump.SetManager(mgr)
 	if peers, err := mgr.ShadowPeers(); err == nil {
 		for _, p := range peers {
 			if p.Failures > 0 || p.TakenOver {
