@@ -164,7 +164,7 @@ type Manager struct {
 // watch session stays open that long after the last waiting sender.
 const expediteFor = time.Minute
 
-// New returns a manager; Run drives it.
+// New returns a manager; the scheduler drives it (Step, as queue.Client).
 func New(cfg Config) *Manager {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
