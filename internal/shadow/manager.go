@@ -96,8 +96,11 @@ type Runner interface {
 const (
 	HeartbeatDest = "shadow:"       // + primary: heartbeats, window 1
 	WatchDest     = "shadow-watch:" // + primary: watch sessions, window 1
-	shadowQueue   = "shadow"
 )
+
+// shadowQueue is the queue a primary's sessions are shown with: its
+// shadow queue (shadow:PRIMARY), where the copies held for it are listed.
+func shadowQueue(primary string) string { return "shadow:" + primary }
 
 // goRunner runs every session in a goroutine of its own: a manager no
 // scheduler drives (the package's tests step it by hand).
@@ -396,7 +399,7 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		m.startWatch(name) // urgent since the last step, or ended early: (re)start it
 	}
 	for _, s := range starts {
-		ok := m.cfg.Runner.StartTask(ctx, HeartbeatDest+s.p.Name, shadowQueue, 1, func(ctx context.Context) error {
+		ok := m.cfg.Runner.StartTask(ctx, HeartbeatDest+s.p.Name, shadowQueue(s.p.Name), 1, func(ctx context.Context) error {
 			return m.session(ctx, s.p, now, s.timer, t.Retries)
 		})
 		if !ok {

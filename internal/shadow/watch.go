@@ -40,7 +40,7 @@ func (m *Manager) startWatch(name string) bool {
 	m.watching[name] = true
 	ctx := m.runCtx
 	m.mu.Unlock()
-	ok = m.cfg.Runner.StartTask(ctx, WatchDest+name, shadowQueue, 1, func(ctx context.Context) error {
+	ok = m.cfg.Runner.StartTask(ctx, WatchDest+name, shadowQueue(name), 1, func(ctx context.Context) error {
 		m.watch(ctx, w, name)
 		return nil // its failures are the heartbeats' to judge
 	})
