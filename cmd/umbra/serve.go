@@ -155,15 +155,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	topo = withDirectoryDatabases(topo, cfg, dir)
 	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
-	// The shadow manager watches the primaries this server keeps copies
-	// for; its store is the queue manager, its heartbeats the deliverer.
-	var shadows *shadow.Manager
+	// The state the deliverer and the scheduler share is built first and
+	// given to both at construction: the record of final deliveries in
+	// flight, and the recorder of what sessions with primaries learn.
+	// The recorder's store is the queue manager (its commits wake
+	// waiting senders): the one report path from delivery back to the
+	// queue, closed through the variable set below before anything runs.
+	claims := queue.NewFinalClaims(store)
+	var shadowRec *shadow.Recorder
 	if cfg.Transport.ShadowRedundancyEnabled {
-		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
-			Retries: cfg.Transport.ShadowHeartbeatRetryCount, CommandTimeout: cfg.Transport.CommandTimeout.D(),
-			Log: log.With("component", "shadow"), Store: shadowstore.Store{M: &mgr}, Observer: met})
+		shadowRec = shadow.NewRecorder(shadowstore.Store{M: &mgr}, met, log.With("component", "shadow"))
 	}
-	dc, err := deliveryConfig(cfg, table, topo, suspended, shadows, log)
+	dc, err := deliveryConfig(cfg, table, topo, suspended, shadowRec, log)
 	if err != nil {
 		return err
 	}
@@ -188,6 +191,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if stsPub != nil {
 		defer stsPub.Shutdown(context.Background())
 	}
+	dc.Dedup = claims
 	del, err := delivery.New(dc)
 	if err != nil {
 		return err
@@ -196,9 +200,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer del.Close()
 	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
 	del.SetSigning(metrics.RegisterSigning(reg))   // DKIM signatures and ARC sets on mail leaving
-	if shadows != nil {
-		shadows.SetHeartbeater(del)
-	}
 
 	dump := dumpster.New(store, dumpsterConfig(cfg), dumpster.Options{Log: log.With("component", "dumpster"),
 		Observer: met, Events: events})
@@ -214,18 +215,27 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Log: log.With("component", "queue"), Events: events,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 		BounceSizeLimit: int64(t.BounceSizeLimit),
-		Health:          health,
+		Health:          health, Claims: claims,
 		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
 	})
-	dump.SetManager(mgr)
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
 	mgr.SetQuarantineBound(int64(t.Quarantine.MaxSize), t.Quarantine.MaxMessages)
 	registerQuarantineFull(reg, mgr.QuarantineRefused)
-	if shadows != nil {
-		mgr.OnShadowed = shadows.Expedite
+	// The shadow manager decides, from the stored state of the primaries
+	// this server keeps copies for, which heartbeats and watch sessions
+	// are due; the scheduler steps it and runs them in each primary's
+	// destination window; the deliverer speaks SMTP for them.
+	var shadows *shadow.Manager
+	var clients []queue.Client
+	if shadowRec != nil {
+		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
+			Retries: cfg.Transport.ShadowHeartbeatRetryCount, CommandTimeout: cfg.Transport.CommandTimeout.D(),
+			Log: log.With("component", "shadow"), Store: shadowstore.Store{M: &mgr}, Observer: met,
+			Heartbeater: del, Recorder: shadowRec, Runner: mgr})
+		clients = append(clients, shadows)
 		// Delivery's health record is memory: rebuild it from the stored
 		// shadow state, so a primary that was failing before the restart
 		// is not tried first until its next heartbeat (SR-16).
@@ -237,7 +247,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			}
 		}
 	}
-	del.SetDedup(mgr)
 	recovered, poisoned, err := mgr.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recovering the queue: %w", err)
@@ -336,7 +345,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
-	mgr.Start(runCtx)
+	mgr.Start(runCtx, clients...)
 	if pressure != nil {
 		go pressure.Run(runCtx, nil, cfg.BackPressure.CheckInterval.D()) // nil: the system clock
 	}
@@ -344,9 +353,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go learner.run(runCtx, callout, log.With("component", "recipients"))
 	dumpDone := make(chan struct{})
 	go func() { dump.Run(runCtx); close(dumpDone) }()
-	if shadows != nil {
-		go shadows.Run(runCtx)
-	}
 	tlsDone := make(chan struct{})
 	if tlsEngine != nil {
 		go func() {
@@ -446,7 +452,7 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 }
 
 func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topology, suspended func(string) bool,
-	shadows *shadow.Manager, log *slog.Logger) (delivery.Config, error) {
+	shadows *shadow.Recorder, log *slog.Logger) (delivery.Config, error) {
 	t := cfg.Transport
 	var clientTLS *tls.Config
 	if t.ClientCertFile != "" {
@@ -568,7 +574,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, err
 	}
 	topo = withDirectoryDatabases(topo, next, dir)
-	dc, err := deliveryConfig(next, table, topo, suspended, shadows, log)
+	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, err
 	}
@@ -580,7 +586,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		edge.cfg.Store(cur)
 		oldTopo, _ := serverTopology(cur)
 		oldTopo = withDirectoryDatabases(oldTopo, cur, dir)
-		old, _ := deliveryConfig(cur, topology.RoutingTable(cur), oldTopo, suspended, shadows, log)
+		old, _ := deliveryConfig(cur, topology.RoutingTable(cur), oldTopo, suspended, shadows.Recorder(), log)
 		if rerr := del.Reload(old); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}

@@ -81,7 +81,8 @@ type Config struct {
 	// Dedup, when set, is asked before every final delivery: it
 	// suppresses a message (by organisation message id) that already
 	// reached the recipient's mailbox database, and holds back a copy
-	// while another is being delivered (SR-11; queue.Manager.ClaimFinal).
+	// while another is being delivered (SR-11; queue.FinalClaims, built
+	// before the deliverer and given to the queue manager too).
 	Dedup Dedup
 	Log   *slog.Logger
 	// Health is the scheduler's record of servers that did not answer
@@ -116,10 +117,9 @@ type Shadows interface {
 // Deliverer implements queue.Deliverer: it groups a message's recipients
 // by next hop and delivers each group over one connection.
 type Deliverer struct {
-	st    atomic.Pointer[state] // swapped whole by Reload
-	log   *slog.Logger
-	bal   *balancer
-	dedup atomic.Pointer[dedupHolder]
+	st  atomic.Pointer[state] // swapped whole by Reload
+	log *slog.Logger
+	bal *balancer
 
 	// outbound counts sessions by TLS outcome (SetOutbound, tlsobserve.go).
 	outbound OutboundObserver
@@ -220,25 +220,12 @@ func (st *state) redirectConnector(domain, target string) *sendConnector {
 	return c
 }
 
-// SetDedup wires the record of final deliveries (the queue manager, built
-// after the deliverer); it survives reloads.
-func (d *Deliverer) SetDedup(dd Dedup) {
-	d.dedup.Store(&dedupHolder{dd})
-	st := *d.st.Load()
-	st.cfg.Dedup = dd
-	d.st.Store(&st)
-}
-
-type dedupHolder struct {
-	dd Dedup
-}
-
 // Reload swaps in a new configuration (passwords are read again). Attempts
 // under way finish with the old one; pooled connections are closed, since
 // a connector's hosts or credentials may have changed.
 func (d *Deliverer) Reload(cfg Config) error {
-	if h := d.dedup.Load(); h != nil && cfg.Dedup == nil {
-		cfg.Dedup = h.dd
+	if cfg.Dedup == nil { // given at construction (queue.FinalClaims): it survives reloads
+		cfg.Dedup = d.st.Load().cfg.Dedup
 	}
 	if cfg.Health == nil {
 		cfg.Health = d.health

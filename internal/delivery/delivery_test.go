@@ -196,6 +196,13 @@ func (f *fakeDNS) LookupHost(ctx context.Context, host string) ([]string, error)
 
 func newDeliverer(t *testing.T, dns Resolver, mbox config.Mailbox, conns ...config.SendConnector) *Deliverer {
 	t.Helper()
+	return newDelivererWith(t, dns, mbox, nil, conns...)
+}
+
+// newDelivererWith is newDeliverer with dependencies given at
+// construction (the record of final deliveries).
+func newDelivererWith(t *testing.T, dns Resolver, mbox config.Mailbox, dedup Dedup, conns ...config.SendConnector) *Deliverer {
+	t.Helper()
 	var rc []routing.Connector
 	for i := range conns {
 		if conns[i].Port == 0 {
@@ -212,7 +219,7 @@ func newDeliverer(t *testing.T, dns Resolver, mbox config.Mailbox, conns ...conf
 	}
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, rc)
 	d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: conns, Mailbox: mbox, Resolver: dns,
-		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second})
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second, Dedup: dedup})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,10 +489,10 @@ func (s seenSet) ClaimFinal(_ queue.ID, db, mid, rcpt string) queue.Claim {
 // waits; the others are delivered, and their results name the database.
 func TestDuplicateSuppressed(t *testing.T) {
 	root := t.TempDir()
-	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root, Database: "DB1"})
 	org := "0123456789abcdef0123456789abcdef"
-	d.SetDedup(seenSet{"DB1|" + org + "|old@example.test": true, "DB2|" + org + "|new@example.test": true,
-		"busy|" + org + "|wait@example.test": true})
+	d := newDelivererWith(t, &fakeDNS{}, config.Mailbox{Maildir: root, Database: "DB1"},
+		seenSet{"DB1|" + org + "|old@example.test": true, "DB2|" + org + "|new@example.test": true,
+			"busy|" + org + "|wait@example.test": true})
 	m := message("old@example.test", "new@example.test", "wait@example.test")
 	m.OrgID = org
 	got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))

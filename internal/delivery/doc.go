@@ -2,6 +2,16 @@
 // implements queue.Deliverer and never touches the transport database: it
 // reports one result per recipient and the queue commits them.
 //
+// Who decides what: delivery speaks SMTP, LMTP and writes mailboxes; it
+// decides neither when nor how many. The scheduler (package queue)
+// starts every job — a message's group, a heartbeat (Heartbeat), a
+// watch session (Watch) — in its destination's window; shadow
+// redundancy's rules (package shadow) decide which heartbeat is due.
+// What a session learns comes back as results, as return values
+// (Heartbeat) or through the interfaces given at construction
+// (Config.Shadows: the shadow Recorder; Config.Dedup: the queue's
+// FinalClaims), never through a part wired in after it was built.
+//
 // Files: delivery.go (the Deliverer, its configuration and reload),
 // plan.go (recipients grouped by destination, for Deliver and for the
 // scheduler), remote.go (MX and smart hosts: lookup, connect, TLS, AUTH),
@@ -33,8 +43,8 @@
 // the copy). After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
-// discard notifications are fetched and handed to the shadow manager
-// (Contact; the XSHADOW reply, and the batches read by a query that then
+// discard notifications are fetched and handed to the shadow recorder
+// (Config.Shadows, Contact; the XSHADOW reply, and the batches read by a query that then
 // broke, are Presented: not a contact, SR-5). A shadow verb whose reply
 // was not read whole closes the connection (smtp.Client): a next command
 // would make the primary forget notifications this server never read. A
@@ -105,8 +115,8 @@
 // Final delivery (SR-11): every group bound for a mailbox belongs to one
 // mailbox database (mailbox.database for the local store, the topology's
 // database for a mailbox server) and waits in queue mailbox:DATABASE.
-// Before writing, each recipient is claimed through Dedup (the queue
-// manager): a message (by organisation message id, never the sender's
+// Before writing, each recipient is claimed through Dedup (the queue's
+// FinalClaims, given at construction): a message (by organisation message id, never the sender's
 // Message-ID) the database already got for that recipient is answered
 // DeliveredOK with Duplicate set and not written; one another attempt is
 // delivering right now is Deferred; results name the database so the

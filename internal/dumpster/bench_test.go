@@ -118,7 +118,6 @@ func BenchmarkRedeliver10k(b *testing.B) {
 					}
 					return out
 				}), queue.ManagerConfig{Clock: clk, Dumpster: d, MaxActive: 1000})
-				d.SetManager(mgr)
 				fill(b, store, n)
 				ctx, cancel := context.WithCancel(context.Background())
 				if mode == "deliver" {

@@ -64,7 +64,6 @@ type nopEvents struct{}
 // them, and carries out redelivery requests.
 type Dumpster struct {
 	store *queue.Store
-	mgr   *queue.Manager
 	clk   clock.Clock
 	log   *slog.Logger
 	obs   Observer
@@ -82,7 +81,9 @@ type Options struct {
 }
 
 // New returns a dumpster over the manager's store. Give it to the
-// manager as ManagerConfig.Dumpster, or call SetManager after.
+// manager as ManagerConfig.Dumpster. It needs no manager: what it puts
+// back into the queue is committed to the store, which wakes the
+// scheduler (Store.Wake).
 func New(store *queue.Store, cfg Config, o Options) *Dumpster {
 	d := &Dumpster{store: store, clk: o.Clock, log: o.Log, obs: o.Observer, ev: o.Events}
 	if d.clk == nil {
@@ -100,9 +101,6 @@ func New(store *queue.Store, cfg Config, o Options) *Dumpster {
 	d.SetConfig(cfg)
 	return d
 }
-
-// SetManager names the queue manager that resubmitted messages go to.
-func (d *Dumpster) SetManager(m *queue.Manager) { d.mgr = m }
 
 // SetConfig changes the retention policy (reload).
 func (d *Dumpster) SetConfig(c Config) {
@@ -352,8 +350,6 @@ var (
 	// ErrRequestConflict: the request id was used for another database
 	// or time.
 	ErrRequestConflict = errors.New("request id already used for another redelivery")
-	// ErrNoManager: the dumpster was not given a queue manager.
-	ErrNoManager = errors.New("dumpster has no queue manager")
 )
 
 // Redeliver carries out a redelivery request (TD-2): database db lost
@@ -367,9 +363,6 @@ var (
 // window ends when the request began, so copies delivered again meanwhile
 // are never taken twice. Each step is a transaction of bounded size.
 func (d *Dumpster) Redeliver(ctx context.Context, id, db string, since time.Time) (*queue.Request, bool, error) {
-	if d.mgr == nil {
-		return nil, false, ErrNoManager
-	}
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
 	now := d.clk.Now()
@@ -380,7 +373,7 @@ func (d *Dumpster) Redeliver(ctx context.Context, id, db string, since time.Time
 		r, err := tx.Request(id)
 		switch {
 		case errors.Is(err, queue.ErrNotFound):
-			req = &queue.Request{ID: id, Database: db, Since: since, Started: now, FirstID: d.mgr.NewID()}
+			req = &queue.Request{ID: id, Database: db, Since: since, Started: now, FirstID: d.store.NewID(d.clk.Now())}
 			return tx.PutRequest(req)
 		case err != nil:
 			return err
@@ -460,7 +453,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				if err != nil {
 					return err
 				}
-				cp.ID = d.mgr.NewID()
+				cp.ID = d.store.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
 				// notices) counts from now.
 				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, int64(len(body))
@@ -487,7 +480,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		}
 		if len(moved) > 0 {
 			d.obs.DumpsterResubmitted(req.Database, len(moved))
-			d.mgr.Kick()
+			d.store.Wake()
 		}
 		if !more {
 			d.log.Info("redelivery request done", "request_id", req.ID, "database", req.Database,
@@ -499,9 +492,6 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 
 // resumeRequests finishes requests a crash interrupted.
 func (d *Dumpster) resumeRequests(ctx context.Context) {
-	if d.mgr == nil {
-		return
-	}
 	var open []*queue.Request
 	_ = d.store.View(func(tx *queue.Tx) error {
 		for _, r := range tx.Requests() {

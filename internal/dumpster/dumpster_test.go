@@ -63,7 +63,6 @@ func newRig(t *testing.T, cfg Config) *rig {
 	r.d = New(store, cfg, Options{Clock: r.clk, Observer: r.obs})
 	r.mgr = queue.NewManager(store, queue.DelivererFunc(r.deliver), queue.ManagerConfig{Clock: r.clk, Dumpster: r.d,
 		DuplicateWindow: 30 * 24 * time.Hour})
-	r.d.SetManager(r.mgr)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.mgr.Start(ctx)
 	t.Cleanup(func() { cancel(); r.mgr.Wait(); store.Close() })

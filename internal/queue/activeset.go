@@ -78,14 +78,16 @@ func (q *Manager) run(ctx context.Context) {
 		var due time.Time
 		var ok bool
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
-		wait := nextWake(due, ok, q.clk.Now(), q.room())
+		wait := min(nextWake(due, ok, q.clk.Now(), q.room()), q.stepClients(ctx))
 		t := q.clk.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			q.pump(ctx) // jobs still waiting for a window go back, unattempted
+			q.closeTasks()
 			return
 		case <-q.kick:
+		case <-q.store.wake: // a commit of another writer made mail due (Store.Wake)
 		case <-t.C():
 		}
 		t.Stop()

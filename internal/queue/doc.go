@@ -4,6 +4,21 @@
 // Manager is the only scheduler. Delivery code (package delivery) only
 // reports per-recipient results; it never touches the store.
 //
+// Who decides what (the runtime's three parts): the scheduler here
+// decides when and how many — messages, and the timed work of its
+// clients (shadow redundancy's heartbeats and watch sessions: Client,
+// StartTask, tasks.go); package delivery speaks SMTP/LMTP and writes
+// mailboxes; the store keeps state. Shadow redundancy's rules (package
+// shadow: which heartbeat is due, what a contact changes) are a client:
+// the scheduler steps it on its own loop and runs its sessions in the
+// primary's destination window; nothing else has a timing loop of its
+// own for mail or primaries. The parts get one another at construction
+// — the shared state first (Store, FinalClaims, Health), then the
+// deliverer, then the Manager, then its clients given to Start — never
+// through a setter or a mutable hook (cmd/umbra's TestNoLateBinding).
+// Writers other than the manager (the dumpster's redelivery) wake it
+// through the store (Store.Wake).
+//
 // Files, by what they decide or keep:
 //   - store.go, tx.go, schema.go, record.go: the transport database
 //     (state);
@@ -14,6 +29,9 @@
 //     bounded active set;
 //   - scheduler.go, health.go: how many — per-destination queues and
 //     windows, dead destinations, unanswering servers;
+//   - tasks.go: the scheduler's clients (shadow redundancy's timing),
+//     the tasks they start in a destination's window, and the primaries
+//     senders wait on (markUrgent, ShadowUrgent);
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; retry.go: the retry policy, requeue, poison;
 //   - waiters.go (delayed acknowledgement and pickup waiters),
@@ -95,6 +113,24 @@
 // ThrottleRecheck) — so a burst for one slow destination cannot keep the
 // others' mail out. When the last job of a message reports, its results
 // are committed in one transaction (finish) and its slot is freed.
+//
+// Clients and tasks (tasks.go): a client (shadow.Manager) is stepped on
+// the scheduler's loop when it asked to be (at most a second apart for
+// shadow redundancy), at once when a sender starts waiting on a primary
+// (a message with waiters became a shadow copy there, or the primary
+// pushed a copy on receipt: markUrgent — state the client reads with
+// the primaries, Primary.UrgentUntil) and at once after the wall clock
+// stepped back. A step starts what is due with StartTask: a task of a
+// destination ("shadow:PRIMARY" for heartbeats, "shadow-watch:PRIMARY"
+// for watch sessions, window 1: one of each per primary at a time). A
+// task starts only when its window has room and is never queued (its
+// client asks again at its next step, so its timing — a heartbeat one
+// timeout after the start of the last — is its own to keep); a running
+// one holds its slot however long it hangs, so a hung primary holds its
+// own window and no one else's; its result counts failures and the last
+// error as a delivery does (shown in Destinations) but never makes the
+// destination dead: whether a primary failed is shadow redundancy's rule
+// (SR-6). Shutdown refuses new tasks and Wait waits for the running ones.
 //
 // Destination health (Health, health.go) is the scheduler's record of
 // servers that did not answer a heartbeat or a session: delivery tries

@@ -1,8 +1,27 @@
 package queue
 
 import (
+	"sync"
 	"time"
 )
+
+// FinalClaims is the record of final deliveries in flight: the
+// deliverer asks it before it writes into a mailbox (delivery.Dedup) and
+// the scheduler releases an attempt's claims after committing its
+// results. It is state over the store alone, built before the deliverer
+// and the manager and given to both at construction
+// (ManagerConfig.Claims, delivery.Config.Dedup): no late binding.
+type FinalClaims struct {
+	store  *Store
+	mu     sync.Mutex
+	claims map[string]ID // database ‖ record key → message
+	owned  map[ID][]string
+}
+
+// NewFinalClaims returns the claims record over store.
+func NewFinalClaims(store *Store) *FinalClaims {
+	return &FinalClaims{store: store, claims: map[string]ID{}, owned: map[ID][]string{}}
+}
 
 // ClaimFinal is asked by the deliverer before it writes message id into
 // rcpt's mailbox in database db. It answers Fresh when the delivery may
@@ -15,28 +34,47 @@ import (
 // duplicate. The claim lock is taken before the record is read: a claim
 // is released only after the commit that writes the record, so under
 // the lock either the claim or the record is seen, never neither.
-func (q *Manager) ClaimFinal(id ID, db, orgID, rcpt string) Claim {
+func (c *FinalClaims) ClaimFinal(id ID, db, orgID, rcpt string) Claim {
 	if orgID == "" {
 		return Fresh // not reached: PutNew gives every message an org id
 	}
 	key := db + "\x00" + string(deliveredHash(orgID, rcpt))
-	q.cmu.Lock()
-	defer q.cmu.Unlock()
-	if owner, ok := q.claims[key]; ok {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if owner, ok := c.claims[key]; ok {
 		if owner != id {
 			return Busy
 		}
 		return Fresh
 	}
 	seen := false
-	_ = q.store.View(func(tx *Tx) error { seen = tx.WasDelivered(db, orgID, rcpt); return nil })
+	_ = c.store.View(func(tx *Tx) error { seen = tx.WasDelivered(db, orgID, rcpt); return nil })
 	if seen {
 		return Duplicate
 	}
-	q.claims[key] = id
-	q.owned[id] = append(q.owned[id], key)
+	c.claims[key] = id
+	c.owned[id] = append(c.owned[id], key)
 	return Fresh
 }
+
+// release drops the claims of message id (after its results' commit).
+func (c *FinalClaims) release(id ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range c.owned[id] {
+		delete(c.claims, k)
+	}
+	delete(c.owned, id)
+}
+
+// ClaimFinal asks the manager's claims record (FinalClaims.ClaimFinal).
+func (q *Manager) ClaimFinal(id ID, db, orgID, rcpt string) Claim {
+	return q.fc.ClaimFinal(id, db, orgID, rcpt)
+}
+
+// Claims is the record of final deliveries in flight the manager
+// releases; the deliverer is given the same (delivery.Config.Dedup).
+func (q *Manager) Claims() *FinalClaims { return q.fc }
 
 // Claim is ClaimFinal's answer.
 type Claim uint8
@@ -48,14 +86,7 @@ const (
 	Busy
 )
 
-func (q *Manager) releaseClaims(id ID) {
-	q.cmu.Lock()
-	defer q.cmu.Unlock()
-	for _, k := range q.owned[id] {
-		delete(q.claims, k)
-	}
-	delete(q.owned, id)
-}
+func (q *Manager) releaseClaims(id ID) { q.fc.release(id) }
 
 // duplicateWindow is how long final deliveries are remembered.
 func (q *Manager) duplicateWindow() time.Duration {

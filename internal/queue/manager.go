@@ -49,6 +49,9 @@ type ManagerConfig struct {
 	// Health is the record of servers that did not answer, shared with
 	// the deliverer; nil makes a new one.
 	Health *Health
+	// Claims is the record of final deliveries in flight, shared with
+	// the deliverer (delivery.Config.Dedup); nil makes a new one.
+	Claims *FinalClaims
 	// QuarantineExpiration (default 15 days) and QuarantineDSN: the
 	// expiry of quarantined mail (quarantine.go).
 	QuarantineExpiration time.Duration
@@ -86,15 +89,12 @@ type Manager struct {
 
 	dep departures // Departure: how a waited-on message left
 
-	// OnShadowed, when set, hears that a message with waiters became a
-	// shadow copy at primary, or that primary pushed a copy on receipt
-	// here (SubmitShadowCopy), so that its discard can be asked for at once.
-	OnShadowed func(primary string)
-	dsig       discardSignals // shadow sessions waiting for a discard notification
+	// tasks: the clients the scheduler steps (shadow redundancy), the
+	// tasks they run and the primaries senders wait on (tasks.go).
+	tasks tasks
+	dsig  discardSignals // shadow sessions waiting for a discard notification
 
-	cmu    sync.Mutex
-	claims map[string]ID   // final deliveries in flight: database ‖ record key → message
-	owned  map[ID][]string // the claims of each message in flight
+	fc *FinalClaims // final deliveries in flight (finalclaims.go)
 
 	peersFound atomic.Bool // shadow queues of an older database got their peer records
 
@@ -131,13 +131,16 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	if cfg.Health == nil {
 		cfg.Health = NewHealth()
 	}
+	if cfg.Claims == nil {
+		cfg.Claims = NewFinalClaims(store)
+	}
 	if cfg.BounceSizeLimit <= 0 {
 		cfg.BounceSizeLimit = 50 << 10 // config.DefaultBounceSizeLimit
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
 		kick: make(chan struct{}, 1), sched: newScheduler(cfg.Scheduler), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
 		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{},
-		claims: map[string]ID{}, owned: map[ID][]string{}}
+		fc: cfg.Claims}
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
 			q.suspended[name] = true
@@ -186,8 +189,15 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 }
 
 // Start runs the scheduler until ctx ends. Wait returns when every
-// attempt it started has committed its results.
-func (q *Manager) Start(ctx context.Context) {
+// attempt it started has committed its results and every task of its
+// clients has returned. The clients (shadow redundancy's timing) are
+// stepped on the scheduler's loop: see tasks.go.
+func (q *Manager) Start(ctx context.Context, clients ...Client) {
+	q.tasks.mu.Lock()
+	q.tasks.clients = clients
+	q.tasks.next = make([]time.Time, len(clients))
+	q.tasks.want = make([]time.Duration, len(clients))
+	q.tasks.mu.Unlock()
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()

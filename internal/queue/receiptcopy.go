@@ -129,9 +129,7 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 		// session, XQUERYDISCARD WAIT=), not at the next heartbeat: a
 		// copy held for shadow_heartbeat_timeout after its delivery
 		// would double the disk and the takeover work for nothing.
-		if q.OnShadowed != nil {
-			q.OnShadowed(primary)
-		}
+		q.markUrgent(primary)
 	}
 	return stored, nil
 }

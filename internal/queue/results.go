@@ -377,10 +377,10 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	if done && m.State != Shadow {
 		q.noteDeparture(m)
 		q.notifyGone(m.ID)
-	} else if m.State == Shadow && q.OnShadowed != nil && q.hasWaiters(m.ID) {
+	} else if m.State == Shadow && q.hasWaiters(m.ID) {
 		for _, r := range m.Rcpts {
 			if r.Status == Shadowed {
-				q.OnShadowed(r.Primary)
+				q.markUrgent(r.Primary)
 			}
 		}
 	}

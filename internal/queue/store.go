@@ -54,6 +54,8 @@ type Store struct {
 
 	spoolDir string // large bodies (body.go); beside the database file
 	noSync   bool   // Options.UnsafeNoSync
+
+	wake chan struct{} // Wake: messages became due (the scheduler listens)
 }
 
 // Observer receives commit statistics (the metrics package implements it).
@@ -102,7 +104,7 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("spool directory beside %s: %w", path, err)
 	}
-	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer,
+	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer, wake: make(chan struct{}, 1),
 		spoolDir: spool, noSync: o.UnsafeNoSync}
 	if s.obs == nil {
 		s.obs = nopObserver{}
@@ -362,4 +364,16 @@ func upgrade(btx *bolt.Tx) error {
 		}
 	}
 	return btx.Bucket(bucketMeta).Put(keySchemaVersion, []byte{schemaVersion})
+}
+
+// Wake tells the scheduler (the queue manager over this store) that a
+// commit made messages due — a writer that is not the manager (the
+// dumpster's redelivery) calls it after its commit. The store is built
+// before every part that writes it, so this is the one event path from
+// those writers to the scheduler: none of them holds the manager.
+func (s *Store) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }

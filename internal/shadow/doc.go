@@ -1,10 +1,25 @@
 // Package shadow is the shadow-server half of shadow redundancy (SPEC SR-3,
 // SR-5, SR-6, SR-7, SR-13, SR-16): for every primary this server holds
-// shadow copies for, it decides when to heartbeat, when to take over and
-// when to resubmit. It is logic over interfaces — the queue (Store) keeps
-// the copies and each primary's state, the delivery code (Heartbeater)
-// speaks SMTP — with time from an injected clock, so 3 × 300 s is tested
-// in microseconds.
+// shadow copies for, it decides whether a heartbeat is due, when to take
+// over and when to resubmit. It is logic over interfaces — the queue
+// (Store) keeps the copies and each primary's state, the delivery code
+// (Heartbeater, Watcher) speaks SMTP, the scheduler (Runner) runs the
+// sessions and says when to look — with time from an injected clock, so
+// 3 × 300 s is tested in microseconds.
+//
+// Who decides what: the Manager is a client of the scheduler in package
+// queue (queue.Client): the scheduler calls Step on its own loop — when
+// Step asked to be called again (a quarter of the heartbeat timeout, at
+// most a second), at once when a sender starts waiting on a primary,
+// at once after the clock stepped back — and Step reads the stored
+// state, decides which heartbeats are due and starts each with
+// Runner.StartTask as a task of the primary's destination
+// (HeartbeatDest+primary, window 1: one heartbeat per primary at a time;
+// WatchDest+primary for watch sessions, window 1). The Manager has no
+// timing loop of its own. What sessions learn is recorded by a Recorder
+// (Contact, Presented), built before the deliverer and shared by it (its
+// delivery sessions' queries) and the Manager: no setter wires the parts
+// together after construction.
 //
 // State of one primary, as the store keeps it (last contact, start of the
 // last failed heartbeat, failures, database id, taken over):
@@ -48,11 +63,14 @@
 // heartbeat forward. Either way a takeover needs its retry count of
 // failed heartbeats, each a timeout after the last: no mass takeover.
 //
-// Delayed acknowledgement (SR-9, SR-15): Expedite marks a primary urgent
-// for a minute; while it is, one watch session (Watcher, watch.go) stays
-// open to it and brings each discard as the primary commits it — no
-// connection per query, and a failed watch session is reopened at most
-// once per watchRetry. A watch session's completed queries are contacts
+// Delayed acknowledgement (SR-9, SR-15): a primary is urgent for a minute
+// after a sender starts waiting on a copy held for it — the queue keeps
+// that (Primary.UrgentUntil) and has the scheduler step the Manager at
+// once; Expedite marks one directly. While it is, one watch session
+// (Watcher, watch.go; a task of WatchDest+primary) stays open to it and
+// brings each discard as the primary commits it — no connection per
+// query, and a failed watch session is reopened at most once per
+// watchRetry. A watch session's completed queries are contacts
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
 // judge.
 //
@@ -71,7 +89,10 @@
 // Invariants: a heartbeat is one SMTP session bounded as a whole by one
 // command timeout (every step also has its own, W-7), so a hung primary
 // counts as a failed heartbeat; heartbeats and polls run concurrently, one
-// per primary at a time, so one hung primary delays no other; takeover
+// per primary at a time (the manager's flight record, and the scheduler's
+// window of 1 for the primary's destination: a second one is refused,
+// not queued, and asked for again at the next step), so one hung primary
+// holds its own window and delays no other; takeover
 // happens timeout × retries (+ one command timeout) after the last
 // contact; a primary without shadow copies is not watched (the store drops
 // its record ten minutes after the last contact). The heartbeat

@@ -24,6 +24,11 @@ type Primary struct {
 	// TakenOver: the copies were taken over; the primary stays watched
 	// while they are here.
 	TakenOver bool
+	// UrgentUntil: until then a sender waits for this primary's discard
+	// of a copy held here (delayed acknowledgement, SR-9) or the primary
+	// pushed a copy on receipt (SR-17): the queue keeps it; a watch
+	// session runs while it lies ahead. Zero when nobody waits.
+	UrgentUntil time.Time
 }
 
 // ContactResult is what the store changed on a contact.
@@ -77,6 +82,39 @@ func (nopObserver) Heartbeat(bool)       {}
 func (nopObserver) DiscardsReceived(int) {}
 func (nopObserver) Takeover(int)         {}
 
+// Runner runs the manager's sessions: the scheduler (queue.Manager),
+// which starts each as a job of a destination with a window of max (1:
+// one heartbeat, one watch session per primary at a time), counts it
+// there and reports false — without calling fn — when the window is full
+// or it stopped. fn's error is the session's failure as the destination's
+// window sees it.
+type Runner interface {
+	StartTask(ctx context.Context, dest, queue string, max int, fn func(context.Context) error) bool
+}
+
+// Destinations of the manager's sessions in the scheduler.
+const (
+	HeartbeatDest = "shadow:"       // + primary: heartbeats, window 1
+	WatchDest     = "shadow-watch:" // + primary: watch sessions, window 1
+)
+
+// shadowQueue is the queue a primary's sessions are shown with: its
+// shadow queue (shadow:PRIMARY), where the copies held for it are listed.
+func shadowQueue(primary string) string { return "shadow:" + primary }
+
+// goRunner runs every session in a goroutine of its own: a manager no
+// scheduler drives (the package's tests step it by hand).
+type goRunner struct{ wg *sync.WaitGroup }
+
+func (r goRunner) StartTask(ctx context.Context, _, _ string, _ int, fn func(context.Context) error) bool {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		_ = fn(ctx)
+	}()
+	return true
+}
+
 // Config configures a Manager.
 type Config struct {
 	Timeout time.Duration // shadow_heartbeat_timeout
@@ -87,9 +125,17 @@ type Config struct {
 	Clock          clock.Clock
 	Log            *slog.Logger
 	Store          Store
-	// Heartbeater may be set after New, before Run.
+	// Heartbeater speaks SMTP to the primaries (the deliverer), given at
+	// construction: the manager is built after it.
 	Heartbeater Heartbeater
 	Observer    Observer
+	// Recorder records what sessions learn (Contact, Presented); the
+	// deliverer is given the same one, built before both. Nil makes one
+	// over Store, Observer and Log.
+	Recorder *Recorder
+	// Runner is the scheduler that runs the sessions; nil runs each in
+	// a goroutine of its own (see goRunner).
+	Runner Runner
 }
 
 // Timing is the part of Config a reload may change.
@@ -103,15 +149,16 @@ type Timing struct {
 // cache of the store (Status); decisions read the store.
 type Manager struct {
 	cfg    Config
+	rec    *Recorder
 	mu     sync.Mutex
 	timing Timing
 	known  []Primary            // as last read from the store
 	flight map[string]time.Time // sessions in flight: flightKey → deadline
-	urgent map[string]time.Time // primaries senders wait on (Expedite), until when
-	kick   chan struct{}
-	wg     sync.WaitGroup
+	urgent map[string]time.Time // primaries senders wait on (Expedite, UrgentUntil), until when
+	wg     sync.WaitGroup       // sessions of the goRunner
 	// watching lists the primaries with a watch session (watch.go);
-	// runCtx is Run's context, which those sessions live in.
+	// runCtx is the context of the scheduler's steps, which those
+	// sessions live in.
 	watching map[string]bool
 	runCtx   context.Context
 }
@@ -120,7 +167,7 @@ type Manager struct {
 // watch session stays open that long after the last waiting sender.
 const expediteFor = time.Minute
 
-// New returns a manager; Run drives it.
+// New returns a manager; the scheduler drives it (Step, as queue.Client).
 func New(cfg Config) *Manager {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
@@ -131,14 +178,21 @@ func New(cfg Config) *Manager {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{}, kick: make(chan struct{}, 1),
+	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}}
+	if m.rec = cfg.Recorder; m.rec == nil {
+		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
+	}
+	if m.cfg.Runner == nil {
+		m.cfg.Runner = goRunner{&m.wg}
+	}
 	m.SetTiming(Timing{Timeout: cfg.Timeout, Retries: cfg.Retries, CommandTimeout: cfg.CommandTimeout})
 	return m
 }
 
 // SetTiming applies new heartbeat settings (a configuration reload); the
-// next step uses them. Stored failures count against the new retry count.
+// next step (at most a second away) uses them. Stored failures count
+// against the new retry count.
 func (m *Manager) SetTiming(t Timing) {
 	if t.Retries < 1 {
 		t.Retries = 1
@@ -149,10 +203,6 @@ func (m *Manager) SetTiming(t Timing) {
 	m.mu.Lock()
 	m.timing = t
 	m.mu.Unlock()
-	select {
-	case m.kick <- struct{}{}:
-	default:
-	}
 }
 
 // Timing returns the heartbeat settings in force.
@@ -175,8 +225,26 @@ func (m *Manager) Expedite(primary string) {
 	m.startWatch(primary)
 }
 
-// SetHeartbeater wires the SMTP side (it is built after the manager).
-func (m *Manager) SetHeartbeater(h Heartbeater) { m.cfg.Heartbeater = h }
+// Recorder records what sessions with a primary learn — a delivery
+// session's, a heartbeat's, a watch session's — in the store, one commit
+// each. It holds no state: the deliverer (whose sessions report through
+// it, delivery.Config.Shadows) and the Manager share one.
+type Recorder struct {
+	store Store
+	obs   Observer
+	log   *slog.Logger
+}
+
+// NewRecorder returns a recorder over store.
+func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{store: store, obs: obs, log: log}
+}
 
 // Contact records a discard query completed with a primary — at the end
 // of (or during) a delivery session, a heartbeat, a watch session — with
@@ -186,16 +254,16 @@ func (m *Manager) SetHeartbeater(h Heartbeater) { m.cfg.Heartbeater = h }
 // commit. Only a completed query resets the timer: it bounds how long a
 // discard committed at the primary waits to be fetched, whatever other
 // sessions come and go (an XSHADOW reply alone is Presented).
-func (m *Manager) Contact(name, dbID string, discards []string) {
+func (r *Recorder) Contact(name, dbID string, discards []string) {
 	if len(discards) > 0 {
-		m.cfg.Observer.DiscardsReceived(len(discards))
+		r.obs.DiscardsReceived(len(discards))
 	}
-	res, err := m.cfg.Store.Contact(name, dbID, discards)
+	res, err := r.store.Contact(name, dbID, discards)
 	if err != nil {
-		m.cfg.Log.Error("recording a contact with a primary failed", "primary", name, "err", err)
+		r.log.Error("recording a contact with a primary failed", "primary", name, "err", err)
 		return
 	}
-	m.contacted(name, dbID, discards, res)
+	r.contacted(name, dbID, discards, res)
 }
 
 // Presented records what a session with a primary learned without
@@ -204,31 +272,49 @@ func (m *Manager) Contact(name, dbID string, discards []string) {
 // of the batches read before the session broke — the primary forgot
 // those when this server asked for the next batch (SR-15), so they are
 // applied, never dropped. The heartbeat timer is not reset.
-func (m *Manager) Presented(name, dbID string, discards []string) {
+func (r *Recorder) Presented(name, dbID string, discards []string) {
 	if len(discards) > 0 {
-		m.cfg.Observer.DiscardsReceived(len(discards))
+		r.obs.DiscardsReceived(len(discards))
 	}
-	res, err := m.cfg.Store.Presented(name, dbID, discards)
+	res, err := r.store.Presented(name, dbID, discards)
 	if err != nil {
-		m.cfg.Log.Error("recording a primary's database id failed", "primary", name, "err", err)
+		r.log.Error("recording a primary's database id failed", "primary", name, "err", err)
 		return
 	}
-	m.contacted(name, dbID, discards, res)
+	r.contacted(name, dbID, discards, res)
 }
 
 // contacted logs and counts what a contact changed.
-func (m *Manager) contacted(name, dbID string, discards []string, res ContactResult) {
+func (r *Recorder) contacted(name, dbID string, discards []string, res ContactResult) {
 	if len(discards) > 0 {
-		m.cfg.Log.Debug("discard notifications received", "primary", name, "ids", len(discards), "discarded", res.Discarded)
+		r.log.Debug("discard notifications received", "primary", name, "ids", len(discards), "discarded", res.Discarded)
 	}
 	if res.OldDatabaseID != "" {
-		m.cfg.Observer.Takeover(res.TakenOver)
-		m.cfg.Log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
+		r.obs.Takeover(res.TakenOver)
+		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
 			"reason", "it returned with a new transport database", "database_id", dbID, "was", res.OldDatabaseID)
 	}
 	if res.Retried > 0 {
-		m.cfg.Log.Info("primary answers again; its taken-over copies are routed now", "primary", name, "messages", res.Retried)
+		r.log.Info("primary answers again; its taken-over copies are routed now", "primary", name, "messages", res.Retried)
 	}
+}
+
+// Recorder is the manager's recorder (the deliverer's too); nil for a
+// nil manager (shadow redundancy off).
+func (m *Manager) Recorder() *Recorder {
+	if m == nil {
+		return nil
+	}
+	return m.rec
+}
+
+// Contact records a completed discard query (Recorder.Contact).
+func (m *Manager) Contact(name, dbID string, discards []string) { m.rec.Contact(name, dbID, discards) }
+
+// Presented records what a session learned without completing a
+// discard query (Recorder.Presented).
+func (m *Manager) Presented(name, dbID string, discards []string) {
+	m.rec.Presented(name, dbID, discards)
 }
 
 // due reports whether a heartbeat to p is due at now: one timeout after
@@ -250,16 +336,28 @@ func due(p Primary, now time.Time, timeout time.Duration) bool {
 	return last.IsZero() || now.Sub(last) >= timeout
 }
 
-// Step starts the heartbeats that are due, each in its own goroutine
-// bounded by the command timeout, so one hung primary delays no other,
-// and (re)starts the watch sessions of primaries senders wait on. A
-// primary has at most one heartbeat in flight; a watch session never
-// holds one back.
-func (m *Manager) Step(ctx context.Context) {
+// Step is the scheduler's call (queue.Client): it starts the heartbeats
+// that are due, each a task of the primary's destination in the
+// scheduler (window 1: one heartbeat per primary) bounded by the command
+// timeout, so one hung primary holds its own window and delays no other,
+// and (re)starts the watch sessions of primaries senders wait on (their
+// own destination: a watch session never holds a heartbeat back). It
+// returns when it wants to be stepped again: a few times per timeout, at
+// most a second away.
+func (m *Manager) Step(ctx context.Context) time.Duration {
+	every := m.Timing().Timeout / 4
+	if every > time.Second || every <= 0 {
+		every = time.Second
+	}
+	m.mu.Lock()
+	if m.runCtx == nil {
+		m.runCtx = ctx // the watch sessions Expedite starts live in it
+	}
+	m.mu.Unlock()
 	primaries, err := m.cfg.Store.Primaries()
 	if err != nil {
 		m.cfg.Log.Error("listing shadow primaries failed", "err", err)
-		return
+		return every
 	}
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
@@ -268,6 +366,9 @@ func (m *Manager) Step(ctx context.Context) {
 	listed := map[string]bool{}
 	for _, p := range primaries {
 		listed[p.Name] = true
+		if p.UrgentUntil.After(m.urgent[p.Name]) {
+			m.urgent[p.Name] = p.UrgentUntil // a sender waits (the queue's record)
+		}
 	}
 	for name, until := range m.urgent {
 		if !listed[name] || now.After(until) {
@@ -295,15 +396,22 @@ func (m *Manager) Step(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, name := range quick {
-		m.startWatch(name) // started before Run, or ended early: (re)start it
+		m.startWatch(name) // urgent since the last step, or ended early: (re)start it
 	}
 	for _, s := range starts {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.session(ctx, s.p, now, s.timer, t.Retries)
-		}()
+		ok := m.cfg.Runner.StartTask(ctx, HeartbeatDest+s.p.Name, shadowQueue(s.p.Name), 1, func(ctx context.Context) error {
+			return m.session(ctx, s.p, now, s.timer, t.Retries)
+		})
+		if !ok {
+			// The scheduler stopped, or its window still counts the last
+			// heartbeat: not started, asked again at the next step.
+			s.timer.Stop()
+			m.mu.Lock()
+			delete(m.flight, s.p.Name)
+			m.mu.Unlock()
+		}
 	}
+	return every
 }
 
 // busy reports whether a heartbeat to primary is in flight; m.mu held.
@@ -312,8 +420,9 @@ func (m *Manager) busy(primary string) bool {
 	return ok
 }
 
-// session runs one heartbeat to p, cut off when timer fires.
-func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, retries int) {
+// session runs one heartbeat to p, cut off when timer fires, and
+// returns its failure (for the destination's window).
+func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, retries int) error {
 	defer func() {
 		m.mu.Lock()
 		delete(m.flight, p.Name)
@@ -333,12 +442,12 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	close(stop)
 	cancel()
 	if ctx.Err() != nil {
-		return // shutting down: not the primary's fault
+		return nil // shutting down: not the primary's fault
 	}
 	m.cfg.Observer.Heartbeat(err == nil)
 	if err == nil {
 		m.Contact(p.Name, dbID, discards)
-		return
+		return nil
 	}
 	if len(discards) > 0 {
 		m.Presented(p.Name, dbID, discards) // read before it broke: forgotten at the primary
@@ -349,43 +458,20 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, retries, err.Error())
 	if serr != nil {
 		m.cfg.Log.Error("recording a failed heartbeat failed", "primary", p.Name, "err", serr)
-		return
+		return err
 	}
 	if failures >= retries && taken > 0 {
 		m.cfg.Observer.Takeover(taken)
 		m.cfg.Log.Warn("took over shadow copies", "primary", p.Name, "messages", taken,
 			"reason", "heartbeats failed", "failures", failures, "err", err)
-		return
+		return err
 	}
 	m.cfg.Log.Warn("heartbeat failed", "primary", p.Name, "addr", p.Addr, "failures", failures, "of", retries, "err", err)
+	return err
 }
 
-// Run steps until ctx ends, a few times per timeout, then waits for the
-// sessions in flight.
-func (m *Manager) Run(ctx context.Context) {
-	defer m.wg.Wait()
-	m.mu.Lock()
-	m.runCtx = ctx
-	m.mu.Unlock()
-	for {
-		every := m.Timing().Timeout / 4
-		if every > time.Second || every <= 0 {
-			every = time.Second
-		}
-		t := m.cfg.Clock.NewTimer(every)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-m.kick:
-		case <-t.C():
-		}
-		t.Stop()
-		m.Step(ctx)
-	}
-}
-
-// Wait waits for the heartbeats in flight.
+// Wait waits for the sessions in flight of a manager without a
+// scheduler (the scheduler's Wait waits for its tasks).
 func (m *Manager) Wait() { m.wg.Wait() }
 
 // PrimaryStatus is what the manager knows of one primary.

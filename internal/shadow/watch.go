@@ -35,10 +35,19 @@ func (m *Manager) startWatch(name string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.runCtx == nil || m.watching[name] {
-		return true // Run starts it, or it runs
+		return true // the first step starts it, or it runs
 	}
 	m.watching[name] = true
-	go m.watch(m.runCtx, w, name)
+	ctx := m.runCtx
+	m.mu.Unlock()
+	ok = m.cfg.Runner.StartTask(ctx, WatchDest+name, shadowQueue(name), 1, func(ctx context.Context) error {
+		m.watch(ctx, w, name)
+		return nil // its failures are the heartbeats' to judge
+	})
+	m.mu.Lock()
+	if !ok {
+		delete(m.watching, name) // the scheduler stopped: nothing to watch for
+	}
 	return true
 }
 

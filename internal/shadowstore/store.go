@@ -8,16 +8,20 @@ import (
 )
 
 // Store is the queue manager seen as a shadow.Store. It holds a pointer
-// to the manager's variable because the shadow manager is built first
-// (the queue manager needs it); the variable is set before Run.
+// to the manager's variable because the shadow recorder is built before
+// the deliverer, and the deliverer before the queue manager (which is
+// handed it): the variable is set before anything runs. The shadow
+// manager itself is built after the queue manager.
 type Store struct{ M **queue.Manager }
 
 func (s Store) Primaries() ([]shadow.Primary, error) {
 	peers, err := (*s.M).ShadowPeers()
+	urgent := (*s.M).ShadowUrgent() // senders waiting on a primary's discard (SR-9)
 	out := make([]shadow.Primary, 0, len(peers))
 	for _, p := range peers {
 		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
-			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver})
+			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver,
+			UrgentUntil: urgent[p.Primary]})
 	}
 	return out, err
 }

@@ -58,15 +58,18 @@ func (n *Node) Start() error {
 	t := cfg.Transport
 	table := topology.RoutingTable(cfg)
 	var mgr *queue.Manager
-	shadows := shadow.New(shadow.Config{Timeout: t.ShadowHeartbeatTimeout.D(), Retries: t.ShadowHeartbeatRetryCount,
-		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowstore.Store{M: &mgr}})
+	// As serve: the shared state first (claims, the shadow recorder),
+	// then the deliverer, the queue manager, and the shadow manager the
+	// scheduler steps.
+	claims := queue.NewFinalClaims(store)
+	rec := shadow.NewRecorder(shadowstore.Store{M: &mgr}, nil, n.log)
 	dc := delivery.Config{
 		Topology: n.topo, LocalServer: cfg.Server.Name,
 		Suspended: func(q string) bool { return mgr.IsSuspended(q) }, Hostname: cfg.Server.Name, Routing: table,
 		SendConnectors: cfg.SendConnectors, Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(),
 		CommandTimeout: t.CommandTimeout.D(), DataTimeout: t.DataTimeout.D(),
 		MaxConnectionsPerDestination: t.MaxConnectionsPerDestination, Log: n.log, MaxHopCount: t.MaxHopCount,
-		ShadowServerID: cfg.Server.Name, Shadows: shadows, Dial: n.net.Dialer(n.IP),
+		ShadowServerID: cfg.Server.Name, Shadows: rec, Dedup: claims, Dial: n.net.Dialer(n.IP),
 		ShadowRetriesRemote: t.MaxRetriesRemoteSiteShadow, ShadowRetriesLocal: t.MaxRetriesLocalSiteShadow,
 	}
 	if !t.ShadowRedundancyEnabled {
@@ -78,7 +81,6 @@ func (n *Node) Start() error {
 		return err
 	}
 	del.SetDatabaseID(store.DatabaseID()) // as serve: never relay to itself
-	shadows.SetHeartbeater(del)
 	dump := dumpster.New(store, dumpster.Config{MaxSizePerDatabase: int64(t.MaxDumpsterSizePerDatabase),
 		MaxTime: t.MaxDumpsterTime.D()}, dumpster.Options{Log: n.log})
 	var sched []time.Duration
@@ -90,10 +92,11 @@ func (n *Node) Start() error {
 		MessageExpiration: t.MessageExpiration.D(), DelayNotification: t.DelayNotification.D(),
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold, Log: n.log,
 		Dumpster: dump, DuplicateWindow: max(t.MessageExpiration.D(), t.MaxDumpsterTime.D()),
-		BounceSizeLimit: int64(t.BounceSizeLimit), Events: eventLog{n.log},
+		BounceSizeLimit: int64(t.BounceSizeLimit), Events: eventLog{n.log}, Claims: claims,
 	})
-	dump.SetManager(mgr)
-	mgr.OnShadowed = shadows.Expedite
+	shadows := shadow.New(shadow.Config{Timeout: t.ShadowHeartbeatTimeout.D(), Retries: t.ShadowHeartbeatRetryCount,
+		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowstore.Store{M: &mgr},
+		Heartbeater: del, Recorder: rec, Runner: mgr})
 	if peers, err := mgr.ShadowPeers(); err == nil {
 		for _, p := range peers {
 			if p.Failures > 0 || p.TakenOver {
@@ -101,7 +104,6 @@ func (n *Node) Start() error {
 			}
 		}
 	}
-	del.SetDedup(mgr)
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, _, err := mgr.Recover(ctx); err != nil {
 		cancel()
@@ -127,14 +129,14 @@ func (n *Node) Start() error {
 		store.Close()
 		return err
 	}
-	mgr.Start(ctx)
+	var clients []queue.Client
+	if t.ShadowRedundancyEnabled {
+		clients = append(clients, shadows)
+	}
+	mgr.Start(ctx, clients...)
 	done := make(chan struct{})
 	go func() {
 		dump.Run(ctx)
-		done <- struct{}{}
-	}()
-	go func() {
-		shadows.Run(ctx)
 		done <- struct{}{}
 	}()
 	srv.Serve()
@@ -163,7 +165,6 @@ func (n *Node) Crash() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	n.srv.Shutdown(ctx) // listeners and sessions: already cut off
-	<-n.done
 	<-n.done
 	n.mgr.Wait()
 	n.del.Close()
