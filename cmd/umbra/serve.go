@@ -631,22 +631,29 @@ type eventLog struct {
 }
 
 func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
-	attrs := []any{"event", name, "msg_id", m.ID.String()}
-	if r != nil {
-		// Postfix's delay=: from arrival to this event; attempts are
-		// the message's earlier attempts that ended in a deferral.
-		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop, "delay", time.Since(m.Arrived).Round(time.Millisecond),
-			"size", m.Size, "attempts", m.Attempts)
-	} else {
-		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts), "size", m.Size, "connector", m.Connector)
-		if m.ClientIP != "" {
-			attrs = append(attrs, "client_ip", m.ClientIP)
+	if e.log.Enabled(context.Background(), slog.LevelInfo) {
+		// Typed attributes in an array on the stack: no value boxed, no
+		// slice grown, once per recipient of every message.
+		var buf [9]slog.Attr
+		attrs := append(buf[:0], slog.String("event", name), slog.String("msg_id", m.ID.String()))
+		if r != nil {
+			// Postfix's delay=: from arrival to this event; attempts are
+			// the message's earlier attempts that ended in a deferral.
+			attrs = append(attrs, slog.String("rcpt", r.Addr), slog.String("next_hop", r.NextHop),
+				slog.Duration("delay", time.Since(m.Arrived).Round(time.Millisecond)),
+				slog.Int64("size", m.Size), slog.Int("attempts", m.Attempts))
+		} else {
+			attrs = append(attrs, slog.String("from", m.From), slog.Int("rcpts", len(m.Rcpts)), slog.Int64("size", m.Size),
+				slog.String("connector", m.Connector))
+			if m.ClientIP != "" {
+				attrs = append(attrs, slog.String("client_ip", m.ClientIP))
+			}
 		}
+		if reply != "" {
+			attrs = append(attrs, slog.String("reply", reply))
+		}
+		e.log.LogAttrs(context.Background(), slog.LevelInfo, "message", attrs...)
 	}
-	if reply != "" {
-		attrs = append(attrs, "reply", reply)
-	}
-	e.log.Info("message", attrs...)
 	e.next.Event(name, m, r, reply)
 }
 
