@@ -19,7 +19,10 @@
 //     last write is older than the bound is deleted (at each rotation, at
 //     SetMaxAge and hourly): no line outlives the bound by more than a day.
 //   - Lines are JSON without HTML escaping: <id@host> is written as it is,
-//     so that grep finds it.
+//     so that grep finds it. The line is built by hand (encode.go), byte
+//     for byte what encoding/json writes for an Entry (FuzzAppendEntry);
+//     what it cannot write (a time outside years 0–9999, a delay that is
+//     not a number) goes through encoding/json.
 //   - Search (the function) only reads the files: `umbra track` uses it
 //     without the daemon, bounded by time and event.
 //   - Operator actions are the event "admin", with the action and the

@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -109,13 +108,17 @@ func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply str
 func (l *Log) Write(e Entry) {
 	// Addresses and Message-IDs are written as they are (<id@host>),
 	// not HTML-escaped, so that grep finds them.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(e) != nil {
+	bp := lineBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // a rare huge line is not kept
+			lineBufs.Put(bp)
+		}
+	}()
+	line, ok := appendEntry((*bp)[:0], &e)
+	*bp = line
+	if !ok {
 		return
 	}
-	line := buf.Bytes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
