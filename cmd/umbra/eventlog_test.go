@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -117,4 +118,55 @@ func BenchmarkEventLogUntyped(b *testing.B) {
 		buf.Reset()
 		eventLogBefore(log, "send", m, &m.Rcpts[0], "250 2.0.0 Ok: queued", time.Since(m.Arrived).Round(time.Millisecond))
 	}
+}
+
+// countingWriter counts the writes it gets.
+type countingWriter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; return w.Buffer.Write(p) }
+
+// TestEventLogBatch: a batch of events writes the lines the events write
+// one by one, with one write, when it ends; through fanout, a receiver
+// that does not batch still gets each event at once.
+func TestEventLogBatch(t *testing.T) {
+	opts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey || a.Key == "delay" {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	mk := func(w io.Writer) *slog.Logger {
+		return slog.New(slog.NewTextHandler(w, opts)).With("component", "queue")
+	}
+	var plain countingWriter
+	var batched countingWriter
+	m := &queue.Message{ID: 9, From: "a@example.org", Size: 4096, Arrived: time.Now()}
+	m.Rcpts = []queue.Recipient{{Addr: "b@remote.example", NextHop: "mx"}, {Addr: "c@remote.example", NextHop: "mx"}}
+	var seen []string
+	direct := eventsFunc(func(name string, _ *queue.Message, r *queue.Recipient, _ string) {
+		seen = append(seen, name+" "+r.Addr)
+	})
+	one := eventLog{log: mk(&plain), next: nopEvents{}}
+	f := fanout{eventLog{log: mk(&batched), next: nopEvents{}, out: &batched, batchLog: mk}, direct}
+	ev, flush := f.Batch()
+	for i := range m.Rcpts {
+		one.Event("send", m, &m.Rcpts[i], "250 ok")
+		ev.Event("send", m, &m.Rcpts[i], "250 ok")
+	}
+	if batched.writes != 0 || len(seen) != 2 {
+		t.Fatalf("before the end: %d writes, direct receiver saw %v", batched.writes, seen)
+	}
+	flush()
+	if batched.writes != 1 || batched.String() != plain.String() || plain.writes != 2 {
+		t.Fatalf("batch: %d writes\n%s\nwant 1 write of\n%s", batched.writes, batched.String(), plain.String())
+	}
+}
+
+type eventsFunc func(name string, m *queue.Message, r *queue.Recipient, reply string)
+
+func (f eventsFunc) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
+	f(name, m, r, reply)
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"umbra/internal/queue"
 )
 
 // appendEntry appends e as one JSON line, byte for byte what
@@ -158,3 +160,40 @@ func appendJSONString(b []byte, s string) []byte {
 // lineBufs are the buffers lines are built in (one per concurrent
 // writer), kept between events.
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Batch implements queue.EventBatcher: the lines of the events given to
+// the batch are built as they come and written with one write(2) when it
+// ends (the results of one delivery attempt: a line per recipient).
+func (l *Log) Batch() (queue.Events, func()) {
+	b := &batch{l: l}
+	return b, b.flush
+}
+
+type batch struct {
+	l     *Log
+	buf   *[]byte
+	first time.Time
+}
+
+func (b *batch) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
+	e := b.l.entry(name, m, r, reply)
+	if b.buf == nil {
+		b.buf = lineBufs.Get().(*[]byte)
+		*b.buf = (*b.buf)[:0]
+		b.first = e.Time
+	}
+	*b.buf, _ = appendEntry(*b.buf, &e)
+}
+
+func (b *batch) flush() {
+	if b.buf == nil {
+		return
+	}
+	if len(*b.buf) > 0 {
+		b.l.writeLines(*b.buf, b.first)
+	}
+	if cap(*b.buf) <= 64<<10 {
+		lineBufs.Put(b.buf)
+	}
+	b.buf = nil
+}

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/queue"
 )
 
 func reflectLine(t testing.TB, e *Entry) (string, bool) {
@@ -98,4 +102,39 @@ func BenchmarkEncodeEntry(b *testing.B) {
 			reflectLine(b, &e)
 		}
 	})
+}
+
+// TestBatchWritesTheSameLinesAtOnce: a batch's lines are those Event
+// writes, in order, and reach the file only when the batch ends.
+func TestBatchWritesTheSameLinesAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	now := func() time.Time { return time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC) }
+	one, err := Open(dir+"/one.log", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	all, err := Open(dir+"/all.log", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	one.now, all.now = now, now
+	m := &queue.Message{ID: 7, From: "a@example.org", Size: 10, Arrived: now().Add(-time.Second)}
+	m.Rcpts = []queue.Recipient{{Addr: "b@example.net", NextHop: "mx"}, {Addr: "c@example.net", NextHop: "mx"}}
+	ev, flush := all.Batch()
+	for i := range m.Rcpts {
+		one.Event("send", m, &m.Rcpts[i], "250 ok")
+		ev.Event("send", m, &m.Rcpts[i], "250 ok")
+	}
+	if b, _ := os.ReadFile(dir + "/all.log"); len(b) != 0 {
+		t.Fatalf("written before the batch ended: %q", b)
+	}
+	flush()
+	flush() // a second end writes nothing again
+	want, _ := os.ReadFile(dir + "/one.log")
+	got, _ := os.ReadFile(dir + "/all.log")
+	if string(got) != string(want) || strings.Count(string(got), "\n") != 2 {
+		t.Fatalf("batch wrote\n%s\nwant\n%s", got, want)
+	}
 }
