@@ -78,6 +78,7 @@ FUZZ_TARGETS += ./internal/signing/:FuzzSign ./internal/signing/:FuzzRelaxedBody
 FUZZ_TARGETS += ./internal/header/:FuzzRemoveAuthResults
 FUZZ_TARGETS += ./internal/resolver/:FuzzParseHosts
 FUZZ_TARGETS += ./internal/msgauth/:FuzzSplitHeader ./internal/msgauth/:FuzzARC ./internal/msgauth/:FuzzParseTags ./internal/msgauth/:FuzzAuthResults
+FUZZ_TARGETS += ./internal/tracking/:FuzzAppendEntry
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
@@ -97,6 +98,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench 'Enqueue' -benchtime 3s ./internal/queue/
 	$(GO) test -run '^$$' -bench 'RelayVsPostfix' -benchtime 1x -timeout 3600s ./cmd/umbra/
+	UMBRA_BENCH_STRACE=1 $(GO) test -run '^$$' -bench 'IdleLatency' -benchtime 100x -timeout 600s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'RelayDefaults' -benchtime 1x -count 3 -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'SlowDestination' -benchtime 1x -count 3 -timeout 900s ./cmd/umbra/
 	$(GO) test -run '^$$' -bench 'LargeMessagesMemory' -benchtime 1x -timeout 900s ./cmd/umbra/

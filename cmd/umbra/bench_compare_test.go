@@ -122,19 +122,33 @@ smtp_destination_concurrency_limit = 20
 
 // BenchmarkRelayVsPostfix: smtp-source → MTA → smtp-sink on loopback,
 // umbra and Postfix side by side in the same run, for 4 KiB and 100 KiB
-// messages over 1, 20 and 100 sessions. Both make each message durable
-// (fsync) before their 250. The clock runs from the first connection
-// until the sink has every message.
+// messages over 1, 20 and 100 sessions, and 4 KiB messages with 10
+// recipients each over 20 sessions (rcpts=10: both MTAs relay each
+// message once to the sink with its 10 recipients). Both make each
+// message durable (fsync) before their 250. The clock runs from the
+// first connection until the sink has every message.
 func BenchmarkRelayVsPostfix(b *testing.B) {
 	source := needTool(b, "smtp-source")
+	type relayCase struct{ size, sessions, rcpts int }
+	var cases []relayCase
 	for _, size := range []int{4 << 10, 100 << 10} {
 		for _, sessions := range []int{1, 20, 100} {
+			cases = append(cases, relayCase{size, sessions, 1})
+		}
+	}
+	cases = append(cases, relayCase{4 << 10, 20, 10})
+	for _, c := range cases {
+		size, sessions, rcpts := c.size, c.sessions, c.rcpts
+		{
 			msgs := map[int]int{1: 1000, 20: 3000, 100: 3000}[sessions]
 			if size > 4<<10 {
 				msgs /= 3
 			}
 			for _, mta := range []string{"umbra", "postfix"} {
 				name := fmt.Sprintf("size=%dKiB/sessions=%d/mta=%s", size>>10, sessions, mta)
+				if rcpts > 1 {
+					name = fmt.Sprintf("size=%dKiB/rcpts=%d/sessions=%d/mta=%s", size>>10, rcpts, sessions, mta)
+				}
 				b.Run(name, func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
 						b.StopTimer()
@@ -149,7 +163,7 @@ func BenchmarkRelayVsPostfix(b *testing.B) {
 						b.StartTimer()
 						start := time.Now()
 						out, err := exec.Command(source, "-s", strconv.Itoa(sessions), "-m", strconv.Itoa(msgs), "-l", strconv.Itoa(size),
-							"-f", "sender@example.org", "-t", "rcpt@remote.example", listen).CombinedOutput()
+							"-r", strconv.Itoa(rcpts), "-f", "sender@example.org", "-t", "rcpt@remote.example", listen).CombinedOutput()
 						if err != nil {
 							b.Fatalf("smtp-source: %v\n%s", err, out)
 						}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,15 +67,18 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-func newLogger(cfg config.Server) *slog.Logger {
+func newLogger(cfg config.Server) *slog.Logger { return newLoggerTo(cfg, os.Stderr) }
+
+// newLoggerTo is newLogger writing to w.
+func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		opts.ReplaceAttr = durationSeconds
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // serve is the composition root: it builds every part from the
@@ -118,7 +123,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
 
-	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met}
+	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met, out: os.Stderr,
+		batchLog: func(w io.Writer) *slog.Logger { return newLoggerTo(cfg.Server, w).With("component", "queue") }}
 	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
 	events = fanout{events, learner}
 	var tracker admin.Tracker
@@ -634,25 +640,52 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 type eventLog struct {
 	log  *slog.Logger
 	next queue.Events
+	// batchLog, when set, is log writing to w instead of out: a batch's
+	// lines are built there and written to out with one write.
+	batchLog func(w io.Writer) *slog.Logger
+	out      io.Writer
+}
+
+// Batch implements queue.EventBatcher: the lines of the batch's events
+// are written together when it ends; next gets each event at once.
+func (e eventLog) Batch() (queue.Events, func()) {
+	if e.batchLog == nil {
+		return e, func() {}
+	}
+	var buf bytes.Buffer
+	b := e
+	b.log = e.batchLog(&buf)
+	return b, func() {
+		if buf.Len() > 0 {
+			e.out.Write(buf.Bytes())
+		}
+	}
 }
 
 func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
-	attrs := []any{"event", name, "msg_id", m.ID.String()}
-	if r != nil {
-		// Postfix's delay=: from arrival to this event; attempts are
-		// the message's earlier attempts that ended in a deferral.
-		attrs = append(attrs, "rcpt", r.Addr, "next_hop", r.NextHop, "delay", time.Since(m.Arrived).Round(time.Millisecond),
-			"size", m.Size, "attempts", m.Attempts)
-	} else {
-		attrs = append(attrs, "from", m.From, "rcpts", len(m.Rcpts), "size", m.Size, "connector", m.Connector)
-		if m.ClientIP != "" {
-			attrs = append(attrs, "client_ip", m.ClientIP)
+	if e.log.Enabled(context.Background(), slog.LevelInfo) {
+		// Typed attributes in an array on the stack: no value boxed, no
+		// slice grown, once per recipient of every message.
+		var buf [9]slog.Attr
+		attrs := append(buf[:0], slog.String("event", name), slog.String("msg_id", m.ID.String()))
+		if r != nil {
+			// Postfix's delay=: from arrival to this event; attempts are
+			// the message's earlier attempts that ended in a deferral.
+			attrs = append(attrs, slog.String("rcpt", r.Addr), slog.String("next_hop", r.NextHop),
+				slog.Duration("delay", time.Since(m.Arrived).Round(time.Millisecond)),
+				slog.Int64("size", m.Size), slog.Int("attempts", m.Attempts))
+		} else {
+			attrs = append(attrs, slog.String("from", m.From), slog.Int("rcpts", len(m.Rcpts)), slog.Int64("size", m.Size),
+				slog.String("connector", m.Connector))
+			if m.ClientIP != "" {
+				attrs = append(attrs, slog.String("client_ip", m.ClientIP))
+			}
 		}
+		if reply != "" {
+			attrs = append(attrs, slog.String("reply", reply))
+		}
+		e.log.LogAttrs(context.Background(), slog.LevelInfo, "message", attrs...)
 	}
-	if reply != "" {
-		attrs = append(attrs, "reply", reply)
-	}
-	e.log.Info("message", attrs...)
 	e.next.Event(name, m, r, reply)
 }
 
@@ -662,5 +695,25 @@ type fanout []queue.Events
 func (f fanout) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
 	for _, e := range f {
 		e.Event(name, m, r, reply)
+	}
+}
+
+// Batch implements queue.EventBatcher: the receivers that batch do, the
+// others get each event at once.
+func (f fanout) Batch() (queue.Events, func()) {
+	out := make(fanout, len(f))
+	var flushes []func()
+	for i, e := range f {
+		out[i] = e
+		if b, ok := e.(queue.EventBatcher); ok {
+			var flush func()
+			out[i], flush = b.Batch()
+			flushes = append(flushes, flush)
+		}
+	}
+	return out, func() {
+		for _, fl := range flushes {
+			fl()
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -13,7 +12,16 @@ import (
 // big-endian key order of the messages bucket is arrival order.
 type ID uint64
 
-func (id ID) String() string { return fmt.Sprintf("%016X", uint64(id)) }
+func (id ID) String() string {
+	// Sixteen upper-case hex digits, as fmt's %016X, without fmt: the id
+	// is formatted for every log line and tracking event.
+	const digits = "0123456789ABCDEF"
+	var b [16]byte
+	for i, v := 15, uint64(id); i >= 0; i, v = i-1, v>>4 {
+		b[i] = digits[v&0xF]
+	}
+	return string(b[:])
+}
 
 // Key is the 8-byte big-endian bucket key of id.
 func (id ID) Key() []byte {
@@ -364,6 +372,11 @@ func (e *encoder) time(t time.Time) {
 type decoder struct {
 	buf []byte
 	err error
+	// recent are the last short strings decoded: a message's recipients
+	// repeat the same queue, next hop, reply and primary, so a string
+	// equal to one of them is shared instead of allocated again.
+	recent [6]string
+	next   int
 }
 
 func (d *decoder) uint() uint64 {
@@ -398,8 +411,22 @@ func (d *decoder) str() string {
 		d.err = fmt.Errorf("string of %d bytes in %d", n, len(d.buf))
 		return ""
 	}
-	s := strings.Clone(string(d.buf[:n]))
+	b := d.buf[:n]
 	d.buf = d.buf[n:]
+	if n == 0 {
+		return ""
+	}
+	if n > 128 { // a body-sized or rare field: not worth comparing
+		return string(b)
+	}
+	for _, r := range d.recent {
+		if r == string(b) { // compares without allocating
+			return r
+		}
+	}
+	s := string(b)
+	d.recent[d.next] = s
+	d.next = (d.next + 1) % len(d.recent)
 	return s
 }
 

@@ -84,6 +84,8 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	expanded := false
+	// One event per recipient: written together (one line each, one write).
+	ev, flushEvents := q.eventBatch()
 	for _, r := range results {
 		if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || got[r.Rcpt] || m.Rcpts[r.Rcpt].Status.Done() {
 			continue
@@ -104,33 +106,33 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			rc.Status = Delivered
 			delivered = append(delivered, r.Rcpt)
 			if r.Duplicate {
-				q.ev.Event("duplicate-suppressed", m, rc, r.Reply)
+				ev.Event("duplicate-suppressed", m, rc, r.Reply)
 				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
 			} else {
 				final = append(final, r.Rcpt)
 				finalDB[r.Rcpt] = r.Database
-				q.ev.Event("deliver", m, rc, r.Reply)
+				ev.Event("deliver", m, rc, r.Reply)
 			}
 		case RelayedOK:
 			rc.Status = Relayed
 			if !r.DSNPassed { // else the next hop reports success (RFC 3461)
 				delivered = append(delivered, r.Rcpt)
 			}
-			q.ev.Event("send", m, rc, r.Reply)
+			ev.Event("send", m, rc, r.Reply)
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
 			if !r.DSNPassed {
 				delivered = append(delivered, r.Rcpt)
 			}
-			q.ev.Event("shadow", m, rc, r.Reply)
+			ev.Event("shadow", m, rc, r.Reply)
 		case Expanded:
 			rc.Status = Relayed
-			q.ev.Event("expand", m, rc, r.Reply)
+			ev.Event("expand", m, rc, r.Reply)
 			expanded = expandInto(m, r.Rcpt, r.Expand) || expanded
 		case FailedPerm:
 			rc.Status = Failed
 			failed = append(failed, r.Rcpt)
-			q.ev.Event("fail", m, rc, r.Reply)
+			ev.Event("fail", m, rc, r.Reply)
 		case Held, throttled:
 			if r.Outcome == throttled {
 				throttledAny = true
@@ -140,12 +142,13 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
 		default:
 			m.LastError = r.Reply
-			q.ev.Event("defer", m, rc, r.Reply)
+			ev.Event("defer", m, rc, r.Reply)
 		}
 		if taken {
 			rc.Queue = prevQueue
 		}
 	}
+	flushEvents()
 	for _, i := range attempted {
 		if !got[i] && !m.Rcpts[i].Status.Done() {
 			attemptedAny = true

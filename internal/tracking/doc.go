@@ -10,7 +10,12 @@
 //   - A line holds envelope data, next hop and reply only: never a message
 //     body or a credential.
 //   - Each event is one write(2) of one line, so a crash loses at most the
-//     line being written and never interleaves two lines.
+//     line being written and never interleaves two lines. The results of
+//     one delivery attempt (a line per recipient) come as a batch
+//     (Batch, queue.EventBatcher): their lines are built as the events
+//     come and written with one write(2) of whole lines when the batch
+//     ends, before the commit of those results; a crash loses at most the
+//     lines of the batch being written.
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.
@@ -19,7 +24,10 @@
 //     last write is older than the bound is deleted (at each rotation, at
 //     SetMaxAge and hourly): no line outlives the bound by more than a day.
 //   - Lines are JSON without HTML escaping: <id@host> is written as it is,
-//     so that grep finds it.
+//     so that grep finds it. The line is built by hand (encode.go), byte
+//     for byte what encoding/json writes for an Entry (FuzzAppendEntry);
+//     what it cannot write (a time outside years 0–9999, a delay that is
+//     not a number) goes through encoding/json.
 //   - Search (the function) only reads the files: `umbra track` uses it
 //     without the daemon, bounded by time and event.
 //   - Operator actions are the event "admin", with the action and the

@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -89,6 +88,11 @@ func (l *Log) open() error {
 
 // Event implements queue.Events.
 func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply string) {
+	l.Write(l.entry(name, m, r, reply))
+}
+
+// entry is the line of one message event.
+func (l *Log) entry(name string, m *queue.Message, r *queue.Recipient, reply string) Entry {
 	e := Entry{Time: l.now().UTC(), Event: name, ID: m.ID.String(), MessageID: m.MessageID, OrgID: m.OrgID, Sender: m.From,
 		Size: m.Size, Reply: reply}
 	if r != nil {
@@ -102,32 +106,43 @@ func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply str
 			e.Recipients = append(e.Recipients, rc.Addr)
 		}
 	}
-	l.Write(e)
+	return e
 }
 
 // Write appends one entry, rotating first when the file is full.
 func (l *Log) Write(e Entry) {
 	// Addresses and Message-IDs are written as they are (<id@host>),
 	// not HTML-escaped, so that grep finds them.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(e) != nil {
+	bp := lineBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // a rare huge line is not kept
+			lineBufs.Put(bp)
+		}
+	}()
+	line, ok := appendEntry((*bp)[:0], &e)
+	*bp = line
+	if !ok {
 		return
 	}
-	line := buf.Bytes()
+	l.writeLines(line, e.Time)
+}
+
+// writeLines appends whole lines (one entry's, or a batch's) with one
+// write, rotating first when the file is full; t is the first line's
+// time.
+func (l *Log) writeLines(line []byte, t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return
 	}
 	if l.maxSize > 0 && l.size+int64(len(line)) > l.maxSize && l.size > 0 ||
-		l.maxAge > 0 && l.size > 0 && !l.first.IsZero() && e.Time.Sub(l.first) >= rotateEvery {
+		l.maxAge > 0 && l.size > 0 && !l.first.IsZero() && t.Sub(l.first) >= rotateEvery {
 		l.rotate()
 		l.pruneLocked()
 	}
 	if l.size == 0 {
-		l.first = e.Time
+		l.first = t
 	}
 	n, err := l.f.Write(line)
 	l.size += int64(n)

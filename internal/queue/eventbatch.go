@@ -1,0 +1,21 @@
+package queue
+
+// EventBatcher is an Events receiver that can take several events of one
+// step together (the results of one delivery attempt: one event per
+// recipient) and write them at once: Batch returns the Events to give
+// them to and the function that ends the batch. Events given to the
+// batch are written, in their order, when the batch ends; a receiver
+// that is not an EventBatcher gets each event as it comes.
+type EventBatcher interface {
+	Events
+	Batch() (Events, func())
+}
+
+// eventBatch starts a batch of the manager's events, when its receiver
+// can take one.
+func (q *Manager) eventBatch() (Events, func()) {
+	if b, ok := q.ev.(EventBatcher); ok {
+		return b.Batch()
+	}
+	return q.ev, func() {}
+}
