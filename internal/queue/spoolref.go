@@ -386,3 +386,16 @@ func (b Body) check() error {
 	}
 	return nil
 }
+
+// BodyOf returns a message's stored content as a Body: the operator's
+// export streams it (Reader), a preview reads its header section
+// (Header), and neither holds a spooled file's content in memory.
+func (q *Manager) BodyOf(id ID) (Body, error) {
+	var b Body
+	err := q.store.View(func(tx *Tx) error {
+		var err error
+		b, err = tx.BodyOf(id)
+		return err
+	})
+	return b, err
+}
