@@ -45,13 +45,27 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 		os.Remove(f.Name())
 	}()
 	var total int64
+	var links *spoolLinks
+	s.unlinkMu.Lock() // no spool file named in this view is removed before it is linked
 	err = s.db.View(func(tx *bolt.Tx) error {
 		total = tx.Size()
-		_, err := tx.WriteTo(f)
+		if _, err := tx.WriteTo(f); err != nil {
+			return err
+		}
+		links, err = s.linkSpooled(tx)
 		return err
 	})
+	s.unlinkMu.Unlock()
+	defer links.remove()
 	if err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if links.any() {
+		// A backup is one file: the spooled bodies go into it whole
+		// (spoolref.go), so a restored database has every body.
+		if total, err = links.inline(f); err != nil {
+			return 0, fmt.Errorf("backup snapshot: %w", err)
+		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
@@ -68,7 +82,7 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 func removeStaleSnapshots(path string) {
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".snapshot-*"))
 	for _, f := range stale {
-		os.Remove(f)
+		os.RemoveAll(f) // a snapshot file, or the directory of its spool links (spoolbackup.go)
 	}
 }
 

@@ -283,3 +283,68 @@ func TestMissingSpoolFileIsPoisonNotTruncated(t *testing.T) {
 	default:
 	}
 }
+
+// A backup taken with spooled messages carries their bodies whole: the
+// restored database, in another data directory without any spool file,
+// holds every body, and the live database's spool files are untouched.
+func TestBackupCarriesSpooledBodies(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	content := bigContent(500 << 10)
+	b := spooled(t, s, content)
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	key := DumpsterKey{Database: "DB1", KeptAt: time.Unix(1000, 0), ID: m.ID}
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.PutNewBody(m, b); err != nil {
+			return err
+		}
+		return tx.DumpsterPutBody(key, m, b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	backup := filepath.Join(other, "backup.db")
+	if _, err := s.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(other, "data", "queue.db")
+	os.MkdirAll(filepath.Dir(live), 0o700)
+	if _, err := Restore(backup, live); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(live, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	err = r.View(func(tx *Tx) error {
+		got, err := tx.Body(m.ID)
+		if err != nil || !bytes.Equal(got, content) {
+			t.Errorf("restored message body: %d bytes, %v", len(got), err)
+		}
+		d, err := tx.DumpsterBody(key)
+		if err != nil || !bytes.Equal(d, content) {
+			t.Errorf("restored dumpster body: %d bytes, %v", len(d), err)
+		}
+		if st := tx.DumpsterStat("DB1"); st.Bytes != int64(len(content)) {
+			t.Errorf("restored dumpster bytes %d", st.Bytes)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.MissingSpool()) != 0 {
+		t.Fatalf("restored database names spool files: %v", r.MissingSpool())
+	}
+	if files := spoolFiles(t, s); len(files) != 1 {
+		t.Fatalf("live spool directory after the backup: %v", files)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(s.db.Path()))
+	for _, e := range ents {
+		if e.Name() != "queue.db" && e.Name() != "spool" {
+			t.Errorf("left beside the database: %s", e.Name())
+		}
+	}
+}
