@@ -423,7 +423,10 @@
 //     directory copied without spool/) is reported at Open (MissingSpool)
 //     and its message held as poison at its first attempt, never
 //     delivered truncated. A backup carries spooled bodies whole
-//     (spoolbackup.go); Compact keeps the references and the files.
+//     (spoolbackup.go); Compact keeps the references and the files. A
+//     database made or restored by this Open does not sweep: the files it
+//     finds are the replaced database's, moved aside with it as
+//     spool.replaced-TIME.
 //
 // A spooled body is never read whole by the queue: the scheduler loads
 // its head and reference (Tx.BodyOf) and a BodyDeliverer streams it; a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -398,4 +399,24 @@ func (q *Manager) BodyOf(id ID) (Body, error) {
 		return err
 	})
 	return b, err
+}
+
+// setSpoolAside moves a non-empty spool directory aside as
+// spool.replaced-TIME when the database was just made or restored: its
+// files are the replaced database's bodies (that database is kept as
+// queue.db.replaced-TIME or moved aside by the operator), not garbage
+// of this one. An empty directory stays.
+func (s *Store) setSpoolAside() (string, error) {
+	ents, err := os.ReadDir(s.spoolDir)
+	if err != nil || len(ents) == 0 {
+		return s.spoolDir, err
+	}
+	aside := s.spoolDir + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(s.spoolDir, aside); err != nil {
+		return s.spoolDir, err
+	}
+	if err := os.Mkdir(s.spoolDir, 0o700); err != nil {
+		return s.spoolDir, err
+	}
+	return s.spoolDir, syncDir(filepath.Dir(s.spoolDir))
 }

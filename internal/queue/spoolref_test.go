@@ -348,3 +348,78 @@ func TestBackupCarriesSpooledBodies(t *testing.T) {
 		}
 	}
 }
+
+// A database restored in place, or made anew beside an old spool
+// directory (a damaged queue.db moved aside), does not sweep the old
+// database's spool files: they are moved aside with it, not deleted.
+func TestRestoredDatabaseKeepsReplacedSpoolFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bigContent(200 << 10)
+	b := spooled(t, s, content)
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "b.db")
+	if _, err := s.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Restore(backup, path); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	s.View(func(tx *Tx) error { got, _ = tx.Body(m.ID); return nil })
+	if !bytes.Equal(got, content) {
+		t.Fatalf("restored body: %d bytes", len(got))
+	}
+	s.Close()
+	aside, _ := filepath.Glob(filepath.Join(dir, "spool.replaced-*"))
+	if len(aside) != 1 {
+		t.Fatalf("the replaced database's spool files: %v", aside)
+	}
+	p, _, _ := b.File()
+	if _, err := os.Stat(filepath.Join(aside[0], filepath.Base(p))); err != nil {
+		t.Fatalf("the replaced database's spool file was not kept: %v", err)
+	}
+	// A new database beside a spool directory with files (the damaged
+	// queue.db moved aside, as the recovery path says): the same.
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := spooled(t, s, content)
+	m2 := msg(s, "a@example.org", "b@example.test")
+	m2.State, m2.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNewBody(m2, b2) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	os.Rename(path, path+".damaged")
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	aside, _ = filepath.Glob(filepath.Join(dir, "spool.replaced-*"))
+	p2, _, _ := b2.File()
+	found := false
+	for _, a := range aside {
+		if _, err := os.Stat(filepath.Join(a, filepath.Base(p2))); err == nil {
+			found = true
+		}
+	}
+	if len(aside) != 2 || !found {
+		t.Fatalf("a new database swept the moved-aside database's spool files: %v", aside)
+	}
+}

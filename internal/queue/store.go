@@ -41,6 +41,7 @@ type Store struct {
 	dbID string
 
 	restoredFrom string // see RestoredFrom
+	created      bool   // this Open made the database (spoolref.go: the spool files found are another database's)
 
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
@@ -115,6 +116,15 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	// Before anything is served: spool files no record names are
 	// garbage of a crash (spoolref.go).
+	if s.created || s.restoredFrom != "" {
+		// A new or restored database: the files in spool/ belong to the
+		// database it replaces (kept, moved aside, or damaged): kept
+		// with them, not swept.
+		if spool, err = s.setSpoolAside(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("spool directory %s: %w", spool, err)
+		}
+	}
 	if _, missing, err := s.sweepSpool(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("spool directory %s: %w", spool, err)
@@ -199,6 +209,7 @@ func (s *Store) init() error {
 				return err
 			}
 			s.dbID = hex.EncodeToString(b[:])
+			s.created = true
 			for k, v := range map[string][]byte{
 				string(keyDBID):          []byte(s.dbID),
 				string(keySchemaVersion): {schemaVersion},
