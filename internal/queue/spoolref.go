@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -172,6 +173,9 @@ func (t *Tx) addSpoolCount(name string, d int64) error {
 		t.unlink = append(t.unlink, name)
 		return b.Delete([]byte(name))
 	}
+	// Counted again in the transaction that dropped its last reference
+	// (a move in the order drop, then add): the file stays.
+	t.unlink = slices.DeleteFunc(t.unlink, func(u string) bool { return u == name })
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], uint64(n))
 	return b.Put([]byte(name), v[:])

@@ -423,3 +423,34 @@ func TestRestoredDatabaseKeepsReplacedSpoolFiles(t *testing.T) {
 		t.Fatalf("a new database swept the moved-aside database's spool files: %v", aside)
 	}
 }
+
+// A file whose last reference is dropped and which is named again in
+// the same transaction is not removed after the commit.
+func TestSpoolDropThenAddInOneCommitKeepsFile(t *testing.T) {
+	s := openTest(t)
+	b := spooled(t, s, bigContent(100<<10))
+	path, _, _ := b.File()
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	ctx := context.Background()
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
+		t.Fatal(err)
+	}
+	m2 := msg(s, "a@example.org", "c@example.test")
+	m2.State, m2.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(ctx, func(tx *Tx) error {
+		body, err := tx.BodyOf(m.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete(m.ID); err != nil {
+			return err
+		}
+		return tx.PutNewBody(m2, body)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("a file named by the commit was removed after it: %v", err)
+	}
+}
