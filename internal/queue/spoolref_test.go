@@ -454,3 +454,29 @@ func TestSpoolDropThenAddInOneCommitKeepsFile(t *testing.T) {
 		t.Fatalf("a file named by the commit was removed after it: %v", err)
 	}
 }
+
+// A keyed submission offered again stores nothing: its spool file is
+// removed after the commit, not left for the next Open.
+func TestSubmitBodyNotStoredRemovesFile(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		return []Result{{Rcpt: 0, Outcome: Deferred, Reply: "451 4.0.0 later"}}
+	}), ManagerConfig{})
+	ctx := context.Background()
+	first := spooled(t, s, bigContent(100<<10))
+	if _, _, err := q.submit(ctx, msg(s, "a@example.org", "b@example.test"), first, "key-1"); err != nil {
+		t.Fatal(err)
+	}
+	again := spooled(t, s, bigContent(100<<10))
+	if _, seen, err := q.submit(ctx, msg(s, "a@example.org", "b@example.test"), again, "key-1"); err != nil || !seen {
+		t.Fatalf("second offer: seen %v, %v", seen, err)
+	}
+	p1, _, _ := first.File()
+	p2, _, _ := again.File()
+	if _, err := os.Stat(p1); err != nil {
+		t.Fatalf("the stored submission's file: %v", err)
+	}
+	if _, err := os.Stat(p2); !os.IsNotExist(err) {
+		t.Fatalf("the file of a submission that stored nothing is left: %v", err)
+	}
+}

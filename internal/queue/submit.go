@@ -16,9 +16,10 @@ func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
 // SubmitBody is Submit for a body that may be spooled (body.go): the
 // message's record names the spool file (spoolref.go), which Finish made
 // durable before this commit; the file is never read here. When the
-// commit fails, or stores nothing (a copy merged into a queued
-// original), the file is no record's: the caller aborts it, or the
-// sweep at the next Open removes it.
+// commit fails the file is no record's: the caller removes it
+// (SpoolFile.Abort), or the sweep at the next Open does. When the commit
+// stores nothing (a copy merged into a queued original, a keyed
+// submission seen before), the file is removed here after it.
 func (q *Manager) SubmitBody(ctx context.Context, m *Message, body Body) error {
 	_, _, err := q.submit(ctx, m, body, "")
 	return err
@@ -62,8 +63,10 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	var merged []mergedRcpt
 	stored := true
 	var settled []*Message // copies the quarantine absorbed (quarantine.go)
+	unnamed := false       // a spooled body this commit leaves without a reference
 	err = q.store.Update(ctx, func(tx *Tx) error {
 		m.Rcpts, merged, stored, again, settled = all, nil, true, false, nil
+		defer func() { unnamed = body.Spooled() && !stored && tx.SpoolRefs(body) == 0 }()
 		if key != "" {
 			if id, ok := tx.SubmitKey(key); ok {
 				prev, again, stored = id, true, false
@@ -105,6 +108,10 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 			q.release()
 		}
 		return 0, false, err
+	}
+	if unnamed { // after the commit: no record names it
+		path, _, _ := body.File()
+		removeSpool(path)
 	}
 	if again {
 		if active {
