@@ -480,3 +480,28 @@ func TestSubmitBodyNotStoredRemovesFile(t *testing.T) {
 		t.Fatalf("the file of a submission that stored nothing is left: %v", err)
 	}
 }
+
+// A DSN of a spooled message returns its header section, unless RET=FULL
+// was asked and the whole fits in the bounce size limit.
+func TestDSNOfSpooledBody(t *testing.T) {
+	s := openTest(t)
+	content := bigContent(300 << 10)
+	b := spooled(t, s, content)
+	m := msg(s, "a@example.org", "b@example.test")
+	m.RetFull = true
+	m.Rcpts[0].Status, m.Rcpts[0].LastReply = Failed, "550 5.1.1 no such user"
+	now := time.Now()
+	small := BuildDSNBody("umbra.test", m, b, NotifyFailure, []int{0}, now, now, 1, 100<<10)
+	if !bytes.Contains(small, []byte("text/rfc822-headers")) || !bytes.Contains(small, []byte("Subject: big")) ||
+		bytes.Contains(small, []byte("0123456789abcdefghij")) {
+		t.Fatalf("over the limit: want the header section only (%d bytes)", len(small))
+	}
+	full := BuildDSNBody("umbra.test", m, b, NotifyFailure, []int{0}, now, now, 1, 1<<20)
+	if !bytes.Contains(full, []byte("message/rfc822")) || !bytes.Contains(full, content[len(content)-200:]) {
+		t.Fatalf("RET=FULL within the limit: want the whole message (%d bytes)", len(full))
+	}
+	want := BuildDSN("umbra.test", m, content, NotifyFailure, []int{0}, now, now, 1, 1<<20)
+	if !bytes.Equal(full, want) {
+		t.Fatal("a spooled body's full DSN differs from the in-memory one")
+	}
+}
