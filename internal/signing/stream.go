@@ -3,6 +3,7 @@ package signing
 import (
 	"crypto"
 	"crypto/sha256"
+	"encoding"
 	"fmt"
 	"hash"
 	"io"
@@ -110,11 +111,39 @@ func (s *skipWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// relaxedBodyHasher is relaxedBodyHash fed in pieces.
+// relaxedBodyHasher is relaxedBodyHash fed in pieces, in bounded
+// memory: line breaks not yet followed by content (which the relaxed
+// form drops at the body's end) are held up to maxPendingBreaks bytes;
+// past that they go into spec, a copy of the hash as if they were kept,
+// which replaces the hash when content follows and is dropped at the end.
 type relaxedBodyHasher struct {
-	h                    hash.Hash
+	h, spec              hash.Hash
 	out, crlf            []byte
 	wsp, written, prevCR bool
+}
+
+const maxPendingBreaks = 4096
+
+// pend holds a line break byte.
+func (r *relaxedBodyHasher) pend(c byte) {
+	r.crlf = append(r.crlf, c)
+	if len(r.crlf) < maxPendingBreaks {
+		return
+	}
+	if r.spec == nil {
+		r.h.Write(r.out)
+		r.out = r.out[:0]
+		state, err := r.h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			panic(err) // crypto/sha256 digests marshal
+		}
+		r.spec = sha256.New()
+		if err := r.spec.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			panic(err)
+		}
+	}
+	r.spec.Write(r.crlf)
+	r.crlf = r.crlf[:0]
 }
 
 func newRelaxedBodyHasher() *relaxedBodyHasher {
@@ -132,7 +161,7 @@ func (r *relaxedBodyHasher) emit(c byte) {
 func (r *relaxedBodyHasher) Write(p []byte) (int, error) {
 	for _, ch := range p {
 		if ch == '\n' && !r.prevCR {
-			r.crlf = append(r.crlf, '\r') // a bare LF is a line break
+			r.pend('\r') // a bare LF is a line break
 		}
 		r.prevCR = ch == '\r'
 		switch ch {
@@ -140,10 +169,15 @@ func (r *relaxedBodyHasher) Write(p []byte) (int, error) {
 			r.wsp = true
 		case '\r', '\n':
 			r.wsp = false
-			r.crlf = append(r.crlf, ch)
+			r.pend(ch)
 		default:
-			for _, c := range r.crlf {
-				r.emit(c)
+			if r.spec != nil { // the held breaks are kept: the copy is the hash
+				r.spec.Write(r.crlf)
+				r.h, r.spec = r.spec, nil
+			} else {
+				for _, c := range r.crlf {
+					r.emit(c)
+				}
 			}
 			r.crlf = r.crlf[:0]
 			if r.wsp {

@@ -13,11 +13,19 @@ import (
 func TestRelaxedBodyHasherMatchesWhole(t *testing.T) {
 	rnd := rand.New(rand.NewSource(2))
 	alphabet := []byte("ab \t\r\n")
+	var bodies [][]byte
 	for i := 0; i < 500; i++ {
 		b := make([]byte, rnd.Intn(300))
 		for k := range b {
 			b[k] = alphabet[rnd.Intn(len(alphabet))]
 		}
+		bodies = append(bodies, b)
+	}
+	// Runs of line breaks past what the hasher holds, inside the body and
+	// at its end.
+	breaks := strings.Repeat("\r\n", maxPendingBreaks) + "\n\r\r\n" + strings.Repeat("\n", maxPendingBreaks+3)
+	bodies = append(bodies, []byte("a"+breaks+"b \t\r\n"+breaks), []byte(breaks+"x"), []byte(breaks))
+	for _, b := range bodies {
 		want := relaxedBodyHash(b)
 		h := newRelaxedBodyHasher()
 		for rest := b; len(rest) > 0; {
