@@ -53,8 +53,9 @@ type Store struct {
 
 	obs Observer
 
-	spoolDir     string     // large bodies (body.go); beside the database file
-	noSync       bool       // Options.UnsafeNoSync
+	spoolDir string // large bodies (body.go); beside the database file
+	noSync   bool   // Options.UnsafeNoSync
+
 	missingSpool []string   // spool files records name but Open did not find (MissingSpool)
 	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)
 }
