@@ -46,16 +46,25 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 	}()
 	var total int64
 	var links *spoolLinks
-	s.unlinkMu.Lock() // no spool file named in this view is removed before it is linked
+	// No spool file this view names is removed before it is linked: the
+	// removals after commits wait for the links (not for the copy).
+	s.unlinkMu.Lock()
+	locked := true
 	err = s.db.View(func(tx *bolt.Tx) error {
 		total = tx.Size()
-		if _, err := tx.WriteTo(f); err != nil {
+		var err error
+		links, err = s.linkSpooled(tx)
+		s.unlinkMu.Unlock()
+		locked = false
+		if err != nil {
 			return err
 		}
-		links, err = s.linkSpooled(tx)
+		_, err = tx.WriteTo(f)
 		return err
 	})
-	s.unlinkMu.Unlock()
+	if locked {
+		s.unlinkMu.Unlock()
+	}
 	defer links.remove()
 	if err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
