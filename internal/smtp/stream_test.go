@@ -63,3 +63,33 @@ func FuzzStuffReader(f *testing.F) {
 		checkStuffReader(t, nil, b, chunk)
 	})
 }
+
+// A streamed message is accepted by Postfix's smtp-sink in lock step
+// (SendDataStream) and pipelined (PipelineStream): its end marker and
+// dot-stuffing frame it as the server expects.
+func TestStreamAgainstSmtpSink(t *testing.T) {
+	var big bytes.Buffer
+	big.WriteString("Subject: streamed\r\n\r\n")
+	for big.Len() < 2<<20 {
+		big.WriteString(".dot\r\nline of a streamed message\r\n")
+	}
+	parts := [][]byte{[]byte("X-Org: 1\r\n")}
+	rcpts := []Recipient{{Addr: "a@example.net"}}
+
+	c, _ := logClient(t, startSmtpSink(t, "-p"))
+	if err := c.Mail("s@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("a@example.net", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.SendDataStream(parts, bytes.NewReader(big.Bytes()), 1); err != nil || len(r) != 1 || r[0].Err != nil {
+		t.Fatalf("lock-step streamed DATA: %+v %v", r, err)
+	}
+
+	c, _ = logClient(t, startSmtpSink(t))
+	p := c.PipelineStream("s@example.org", nil, rcpts, parts, bytes.NewReader(big.Bytes()), false)
+	if p.Err != nil || p.Mail != nil || p.Data != nil || len(p.Final) != 1 || p.Final[0].Err != nil {
+		t.Fatalf("pipelined streamed DATA: %+v", p)
+	}
+}
