@@ -402,7 +402,7 @@ func (s *Server) routes() http.Handler {
 		}
 		v := view(m, s.now())
 		if b, err := s.q.BodyOf(id); err == nil {
-			if h, err := b.Header(64 << 10); err == nil { // the header section only, capped: never a spooled body whole
+			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole
 				v.Subject = subjectOf(h)
 			}
 		}

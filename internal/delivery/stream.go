@@ -48,7 +48,7 @@ func (d *Deliverer) DeliverBody(ctx context.Context, m *queue.Message, body queu
 	if !body.Spooled() {
 		return d.Deliver(ctx, m, body.Head(), rcpts)
 	}
-	hdr, err := body.Header(maxHeaderSection)
+	hdr, err := body.ReadHeaderSection(maxHeaderSection)
 	if err == nil {
 		body, err = body.WithHead(hdr, int64(len(hdr)))
 	}
@@ -106,7 +106,7 @@ func (d *Deliverer) signOutboundTail(ctx context.Context, st *state, m *queue.Me
 	if !ok || st.cfg.Signer == nil {
 		return d.signOutbound(st, m, body)
 	}
-	h, _ := queue.MemBody(body).Header(len(body)) // body holds the header section (DeliverBody)
+	h, _ := queue.MemBody(body).ReadHeaderSection(len(body)) // body holds the header section (DeliverBody)
 	r, err := t.Reader()
 	if err != nil {
 		d.noteSigning(m, signing.Result{}, err)

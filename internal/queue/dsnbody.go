@@ -15,7 +15,7 @@ func BuildDSNBody(reportingMTA string, m *Message, body Body, kind Notify, rcpts
 			return BuildDSN(reportingMTA, m, b, kind, rcpts, now, retryUntil, id, returnLimit)
 		}
 	}
-	h, err := body.Header(maxHeaderRead)
+	h, err := body.ReadHeaderSection(spoolMaxHeaderRead)
 	if err != nil {
 		h = nil // the DSN still goes, without the returned content's fields
 	}

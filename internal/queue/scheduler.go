@@ -397,7 +397,7 @@ func (a *attempt) loadBody(q *Manager) (Body, error) {
 		return err
 	})
 	if a.bodyErr == nil {
-		a.bodyErr = a.body.check()
+		a.bodyErr = a.body.checkSpool()
 	}
 	a.loaded = a.bodyErr == nil
 	return a.body, a.bodyErr

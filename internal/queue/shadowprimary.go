@@ -248,8 +248,8 @@ func tookOver(tx *Tx, o, m *Message, body Body) bool {
 	if err != nil {
 		return false
 	}
-	mh, err1 := body.Header(maxHeaderRead)
-	oh, err2 := ob.Header(maxHeaderRead)
+	mh, err1 := body.ReadHeaderSection(spoolMaxHeaderRead)
+	oh, err2 := ob.ReadHeaderSection(spoolMaxHeaderRead)
 	if err1 != nil || err2 != nil {
 		return false
 	}

@@ -331,16 +331,16 @@ func unreadable(m *Message, rcpts []int, err error) []Result {
 	return out
 }
 
-// maxHeaderRead bounds the header section read from a spooled body for
+// spoolMaxHeaderRead bounds the header section read from a spooled body for
 // a decision on its fields (a copy's Received count, a DSN's returned
 // headers).
-const maxHeaderRead = 1 << 20
+const spoolMaxHeaderRead = 1 << 20
 
-// Header is the header section of the content, with the blank line that
+// ReadHeaderSection is the header section of the content, with the blank line that
 // ends it, at most max bytes: from the head alone when it holds the
 // whole section (the receiving server keeps the header section there),
 // else read from the file.
-func (b Body) Header(max int) ([]byte, error) {
+func (b Body) ReadHeaderSection(max int) ([]byte, error) {
 	if i := bytes.Index(b.head, []byte("\r\n\r\n")); i >= 0 && i+4 <= max {
 		return b.head[:i+4], nil
 	}
@@ -361,8 +361,8 @@ func (b Body) Header(max int) ([]byte, error) {
 	for len(buf) < max {
 		n, err := r.Read(chunk[:min(len(chunk), max-len(buf))])
 		buf = append(buf, chunk[:n]...)
-		if i := bytes.Index(buf[max0(len(buf)-n-3):], []byte("\r\n\r\n")); i >= 0 {
-			return buf[:max0(len(buf)-n-3)+i+4], nil
+		if i := bytes.Index(buf[spoolMax0(len(buf)-n-3):], []byte("\r\n\r\n")); i >= 0 {
+			return buf[:spoolMax0(len(buf)-n-3)+i+4], nil
 		}
 		if err == io.EOF {
 			return buf, nil
@@ -374,11 +374,11 @@ func (b Body) Header(max int) ([]byte, error) {
 	return buf, nil
 }
 
-func max0(n int) int { return max(n, 0) }
+func spoolMax0(n int) int { return max(n, 0) }
 
-// check reports a spooled body whose file is missing or shorter than
+// checkSpool reports a spooled body whose file is missing or shorter than
 // its reference: a message never goes out truncated.
-func (b Body) check() error {
+func (b Body) checkSpool() error {
 	if !b.Spooled() {
 		return nil
 	}
