@@ -67,6 +67,7 @@ FUZZ_TARGETS := \
 	./internal/queue/:FuzzDecodePeer
 FUZZ_TARGETS += ./internal/smtp/:FuzzShadowVerbArgs
 FUZZ_TARGETS += ./internal/admin/:FuzzSubjectOf ./cmd/umbra/:FuzzReadIDs
+FUZZ_TARGETS += ./internal/smtp/:FuzzStuffReader
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam ./internal/smtp/:FuzzMailFlagParams

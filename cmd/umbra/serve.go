@@ -122,6 +122,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
+	if miss := store.MissingSpool(); len(miss) > 0 { // spoolref.go: held as poison, never sent truncated
+		log.Error("spool files the transport database names are missing (was the data directory copied without spool/?): their messages are held as poison",
+			"missing", len(miss), "first", miss[0])
+	}
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met, out: os.Stderr,
 		batchLog: func(w io.Writer) *slog.Logger { return newLoggerTo(cfg.Server, w).With("component", "queue") }}

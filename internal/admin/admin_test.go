@@ -45,7 +45,9 @@ func (f *fakeQueue) Message(id queue.ID) (*queue.Message, error) {
 	}
 	return nil, queue.ErrNotFound
 }
-func (f *fakeQueue) Body(id queue.ID) ([]byte, error)                      { return []byte("Subject: x\r\n\r\nhi\r\n"), nil }
+func (f *fakeQueue) BodyOf(id queue.ID) (queue.Body, error) {
+	return queue.MemBody([]byte("Subject: x\r\n\r\nhi\r\n")), nil
+}
 func (f *fakeQueue) SuspendMessage(ctx context.Context, id queue.ID) error { return queue.ErrBusy }
 func (f *fakeQueue) ResumeMessage(ctx context.Context, id queue.ID) error {
 	return errors.New("disk on fire")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,7 +39,7 @@ type Queue interface {
 	RedirectQueue(ctx context.Context, name, target string) (int, error)
 	Messages(f queue.MessageFilter) ([]*queue.Message, error)
 	Message(id queue.ID) (*queue.Message, error)
-	Body(id queue.ID) ([]byte, error)
+	BodyOf(id queue.ID) (queue.Body, error) // read through Reader or Header: never a spooled body whole
 	SuspendMessage(ctx context.Context, id queue.ID) error
 	ResumeMessage(ctx context.Context, id queue.ID) error
 	RemoveMessage(ctx context.Context, id queue.ID, ndr bool) error
@@ -400,8 +401,10 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		v := view(m, s.now())
-		if b, err := s.q.Body(id); err == nil {
-			v.Subject = subjectOf(b)
+		if b, err := s.q.BodyOf(id); err == nil {
+			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole
+				v.Subject = subjectOf(h)
+			}
 		}
 		reply(w, v, nil)
 	})
@@ -410,13 +413,19 @@ func (s *Server) routes() http.Handler {
 		if !ok {
 			return
 		}
-		b, err := s.q.Body(id)
+		b, err := s.q.BodyOf(id)
+		var rd io.ReadCloser
+		if err == nil {
+			rd, err = b.Reader() // streamed: a spooled body is never whole in memory
+		}
 		if err != nil {
 			reply(w, nil, err)
 			return
 		}
+		defer rd.Close()
 		w.Header().Set("Content-Type", "message/rfc822")
-		w.Write(b)
+		w.Header().Set("Content-Length", strconv.FormatInt(b.Len(), 10))
+		io.Copy(w, rd)
 	})
 	mux.HandleFunc("POST /v1/messages/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		id, ok := parseID(w, r)

@@ -83,8 +83,8 @@ func (f *fakeQueue) Message(id queue.ID) (*queue.Message, error) {
 	}
 	return nil, queue.ErrNotFound
 }
-func (f *fakeQueue) Body(id queue.ID) ([]byte, error) {
-	return []byte("Subject: secret\r\n\r\nthe body\r\n"), nil
+func (f *fakeQueue) BodyOf(id queue.ID) (queue.Body, error) {
+	return queue.MemBody([]byte("Subject: secret\r\n\r\nthe body\r\n")), nil
 }
 func (f *fakeQueue) SuspendMessage(ctx context.Context, id queue.ID) error {
 	f.did("suspend message " + id.String())

@@ -20,7 +20,20 @@
 // results), pool.go (reused connections), shadowsession.go (XSHADOW,
 // discard queries, heartbeats), tlsout.go (DANE, MTA-STS, REQUIRETLS),
 // watch.go, verify.go, loop.go, source.go,
-// health.go (ordering hosts by the scheduler's health record).
+// health.go (ordering hosts by the scheduler's health record),
+// stream.go (spooled bodies).
+//
+// Large messages (stream.go): DeliverBody (queue.BodyDeliverer) takes a
+// queue.Body. A body in memory goes through Deliver unchanged. A spooled
+// one keeps only its header section (and whatever else its head holds)
+// in memory — every header decision works on that as on a small body —
+// and the spool file's part is read as it is written: SMTP/LMTP DATA in
+// 64 KiB dot-stuffed pieces (smtp.Client.SendDataStream/PipelineStream,
+// byte for byte what the whole message would give; also in shadow
+// sessions), a Maildir file (mailbox.DeliverFrom), and DKIM/ARC signing
+// in two passes (signing.SignOriginStream hashes, the send reads again).
+// Each use opens the file anew; the queue removes it only after the
+// commit that drops its last reference, so it cannot go mid-attempt.
 //
 // A message's pending recipients are grouped by destination: "local"
 // (authoritative domains: Maildir or LMTP), one group per smart-host send

@@ -56,7 +56,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: "maildir", Reply: "550 5.1.1 <" + addr + ">: no such mailbox"})
 				continue
 			}
-			err := st.maildir.Deliver(addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
+			err := d.maildirWrite(ctx, st, addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if errors.Is(err, mailbox.ErrAlreadyDelivered) {
 				// Another server of a shared store (or an earlier attempt)

@@ -23,8 +23,8 @@ import (
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
 	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
 	if leavesOrganisation(st, g) {
-		b, _ := orgid.Strip(body) // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
-		parts = [][]byte{d.signOutbound(st, m, b)}
+		b, _ := orgid.Strip(body)                           // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
+		parts = [][]byte{d.signOutboundTail(ctx, st, m, b)} // stream.go: two passes over a spooled body
 	}
 	if pc := d.takeIdle(g.key); pc != nil {
 		if pc.c.Alive() && !m.RequireTLS { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it

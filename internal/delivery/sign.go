@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"umbra/internal/queue"
+	"umbra/internal/signing"
 )
 
 // SigningObserver counts signing results (metrics.Signing): DKIM
@@ -31,13 +32,22 @@ func (d *Deliverer) signOutbound(st *state, m *queue.Message, body []byte) []byt
 		return body
 	}
 	out, res, err := st.cfg.Signer.SignOrigin(body, m.From, m.Internal)
+	d.noteSigning(m, res, err)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// noteSigning logs and counts a signing's result.
+func (d *Deliverer) noteSigning(m *queue.Message, res signing.Result, err error) {
 	o := d.signing
 	if err != nil {
 		d.log.Warn("message sent unsigned", "msg_id", m.ID.String(), "err", err)
 		if o != nil {
 			o.DKIM("error")
 		}
-		return body
+		return
 	}
 	if res.NoARC != "" {
 		d.log.Info("message forwarded without ARC set", "msg_id", m.ID.String(), "reason", res.NoARC)
@@ -61,5 +71,4 @@ func (d *Deliverer) signOutbound(st *state, m *queue.Message, body []byte) []byt
 			o.ARC("skipped")
 		}
 	}
-	return out
 }

@@ -32,6 +32,12 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	for _, p := range parts {
 		size += len(p)
 	}
+	tail, tailSize, closeTail, err := openTail(ctx) // a spooled body's file part (stream.go)
+	if err != nil {
+		return deferAll(rcpts, hop, "451 4.3.0 message content unreadable: "+err.Error())
+	}
+	defer closeTail()
+	size += int(tailSize)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	okOutcome := queue.RelayedOK
@@ -58,7 +64,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
 	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
-		return pipelinedResults(c, hop, rcpts, c.Pipeline(m.From, opts, rcptList(m, rcpts), parts, lmtp),
+		return pipelinedResults(c, hop, rcpts, pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp),
 			lmtp, okOutcome, primary, shadowID)
 	}
 	if err := c.Mail(m.From, opts); err != nil {
@@ -89,7 +95,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if lmtp {
 		n = len(accepted) // LMTP: one reply per accepted recipient
 	}
-	replies, err := c.SendDataParts(parts, n)
+	replies, err := sendData(c, parts, tail, n)
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {
 		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused

@@ -61,7 +61,7 @@ func BenchmarkDumpsterKeep(b *testing.B) {
 				m.ID = queue.ID(1_000_000 + i)
 				now := t0.Add(time.Duration(1000+i) * time.Second)
 				err := store.Update(context.Background(), func(tx *queue.Tx) error {
-					_, err := d.Keep(tx, m, body4k, "DB1", []int{0}, now)
+					_, err := d.Keep(tx, m, queue.MemBody(body4k), "DB1", []int{0}, now)
 					return err
 				})
 				if err != nil {

@@ -116,12 +116,12 @@ func (d *Dumpster) config() Config { return *d.cfg.Load() }
 // it adds a copy holding the recipients delivered into database, then
 // evicts that database's oldest copies while it is over its size, at
 // most keepEvictMax of them (Run does the rest).
-func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body []byte, database string, rcpts []int, now time.Time) (func(), error) {
+func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, database string, rcpts []int, now time.Time) (func(), error) {
 	cfg := d.config()
 	if cfg.MaxSizePerDatabase <= 0 || len(rcpts) == 0 {
 		return nil, nil
 	}
-	size := int64(len(body))
+	size := body.Len()
 	if size > cfg.MaxSizePerDatabase {
 		return func() {
 			d.obs.DumpsterEvicted(database, ReasonTooBig, 1)
@@ -136,7 +136,7 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body []byte, database st
 	for tx.DumpsterHas(key) {
 		key.KeptAt = key.KeptAt.Add(time.Nanosecond)
 	}
-	if err := tx.DumpsterPut(key, cp, body); err != nil {
+	if err := tx.DumpsterPutBody(key, cp, body); err != nil { // a spooled body: one more reference to its file
 		return nil, err
 	}
 	evicted, err := evictOver(tx, database, cfg.MaxSizePerDatabase, keepEvictMax)
@@ -449,15 +449,17 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 					}
 					continue
 				}
-				body, err := tx.DumpsterBody(k)
+				body, err := tx.DumpsterBodyOf(k) // a spooled copy names its file again: no read
 				if err != nil {
 					return err
 				}
 				cp.ID = d.store.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
 				// notices) counts from now.
-				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, int64(len(body))
-				if err := tx.PutNew(cp, body); err != nil {
+				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, body.Len()
+				// The new record's reference is counted before the
+				// copy's is dropped: the file is never without one.
+				if err := tx.PutNewBody(cp, body); err != nil {
 					return err
 				}
 				if _, err := tx.DumpsterDelete(k); err != nil {

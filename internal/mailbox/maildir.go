@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -68,6 +69,12 @@ var ErrAlreadyDelivered = errors.New("maildir: already delivered")
 // Return-Path and Delivered-To are umbra's own at final delivery: the
 // caller removes arriving ones from body first (package delivery does).
 func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
+	return d.DeliverFrom(local, domain, from, name, body, nil)
+}
+
+// DeliverFrom is Deliver for a message given as head followed by what
+// tail yields (a spooled body, streamed into the file; nil for none).
+func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tail io.Reader) error {
 	dir := d.Path(local, domain)
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -89,6 +96,9 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 	_, err = f.WriteString(head)
 	if err == nil {
 		_, err = f.Write(body)
+	}
+	if err == nil && tail != nil {
+		_, err = io.Copy(f, tail)
 	}
 	if err == nil {
 		err = f.Sync()

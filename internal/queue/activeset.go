@@ -144,7 +144,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 		}
 		q.unreserve(slots - len(claimed))
 		for _, m := range claimed {
-			q.dispatch(ctx, m, nil)
+			q.dispatch(ctx, m, Body{})
 		}
 		if len(claimed) < slots {
 			return
@@ -155,6 +155,6 @@ func (q *Manager) claimDue(ctx context.Context) {
 // dispatch hands a claimed message to the scheduler (scheduler.go).
 // body may be nil: it is then read from the store when its first job
 // starts.
-func (q *Manager) dispatch(ctx context.Context, m *Message, body []byte) {
+func (q *Manager) dispatch(ctx context.Context, m *Message, body Body) {
 	q.start(ctx, m, body)
 }

@@ -579,7 +579,7 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 				failed = append(failed, i)
 			}
 		}
-		body, err := tx.Body(id)
+		body, err := tx.BodyOf(id) // a spooled file is not read (BuildDSNBody)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -598,7 +598,7 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		}
 		dsn = &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
 			UTF8: m.UTF8, RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		db := BuildDSN(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit)
+		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit)
 		dsn.Size = int64(len(db))
 		return tx.PutNew(dsn, db)
 	})

@@ -112,6 +112,9 @@ func (t *Tx) shiftKeyTimes(bucket, resume []byte, limit int, step time.Duration,
 // moveDumpsterBody moves a dumpster copy's body with its record.
 func (t *Tx) moveDumpsterBody(old, nk []byte) error {
 	bodies := t.tx.Bucket(bucketDumpBody)
+	if err := t.moveRef(refDumpster, old, nk); err != nil { // spoolref.go
+		return err
+	}
 	body := bytes.Clone(bodies.Get(old))
 	if body == nil {
 		return nil

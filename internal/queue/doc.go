@@ -437,6 +437,37 @@
 //     a takeover recorded for a message in delivery survives a crash in
 //     bucket earlytakeover and is applied by the attempt's commit after
 //     Recover.
+//  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
+//     a file in <data_dir>/spool/ plus, in the database, its head and a
+//     reference (file name, offset, length) with a per-file reference
+//     count. (a) SpoolFile.Finish fdatasyncs the file and fsyncs the
+//     spool directory before any commit names it; (b) the commit that
+//     stores the record adds the reference and the count; the 250 follows
+//     that commit (point 1); (c) the commit that drops a reference (the
+//     message done, a dumpster copy evicted) lowers the count in the same
+//     transaction, and the file is removed only after the commit that
+//     dropped the last one returned — a crash in between leaves a file no
+//     count names; (d) Open removes every file in the spool directory that
+//     no count names, before the commit loop starts and anything is
+//     served. So a crash anywhere leaves either the message whole (record
+//     committed, file durable by (a)) or no 250 and an orphan file, which
+//     (d) removes; never a record naming a missing or partial file, and
+//     never a file removed while a record names it. Several records may
+//     name one file (a dumpster copy, its resubmission): each adds to the
+//     count in its own commit, and a move adds the new reference before
+//     it drops the old. A record whose file is missing anyway (a data
+//     directory copied without spool/) is reported at Open (MissingSpool)
+//     and its message held as poison at its first attempt, never
+//     delivered truncated. A backup carries spooled bodies whole
+//     (spoolbackup.go); Compact keeps the references and the files. A
+//     database made or restored by this Open does not sweep: the files it
+//     finds are the replaced database's, moved aside with it as
+//     spool.replaced-TIME.
+//
+// A spooled body is never read whole by the queue: the scheduler loads
+// its head and reference (Tx.BodyOf) and a BodyDeliverer streams it; a
+// DSN of it (BuildDSNBody) returns its header section unless RET=FULL
+// and it fits in the bounce size limit.
 //
 // DSNs (dsn.go) are RFC 3464 reports. The original content they return
 // is bounded by ManagerConfig.BounceSizeLimit (bounce_size_limit): a

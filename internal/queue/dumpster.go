@@ -214,12 +214,14 @@ func (t *Tx) DumpsterPut(k DumpsterKey, m *Message, body []byte) error {
 // DumpsterDelete drops an entry and returns the bytes it held.
 func (t *Tx) DumpsterDelete(k DumpsterKey) (int64, error) {
 	kb := k.bytes()
-	body := t.tx.Bucket(bucketDumpBody).Get(kb)
 	if t.tx.Bucket(bucketDumpster).Get(kb) == nil {
 		return 0, nil
 	}
-	size := int64(len(body))
+	size := t.bodyLen(t.tx.Bucket(bucketDumpBody), refDumpster, kb) // with a spooled part (spoolref.go)
 	if err := t.tx.Bucket(bucketDumpster).Delete(kb); err != nil {
+		return 0, err
+	}
+	if err := t.dropRef(refDumpster, kb); err != nil {
 		return 0, err
 	}
 	if err := t.tx.Bucket(bucketDumpBody).Delete(kb); err != nil {
@@ -249,7 +251,7 @@ func (t *Tx) DumpsterScan(db string, from time.Time, fn func(e DumpsterEntry) bo
 			continue
 		}
 		m, err := decodeMessage(v)
-		if !fn(DumpsterEntry{Key: key, Size: int64(len(bodies.Get(k))), Message: m, Err: err}) {
+		if !fn(DumpsterEntry{Key: key, Size: t.bodyLen(bodies, refDumpster, k), Message: m, Err: err}) {
 			return
 		}
 	}
@@ -263,13 +265,14 @@ func (t *Tx) DumpsterHas(k DumpsterKey) bool {
 	return t.tx.Bucket(bucketDumpster).Get(k.bytes()) != nil
 }
 
-// DumpsterBody returns a copy of an entry's bytes.
+// DumpsterBody returns a copy of an entry's bytes, a spooled one's file
+// read whole (DumpsterBodyOf does not read it).
 func (t *Tx) DumpsterBody(k DumpsterKey) ([]byte, error) {
-	v := t.tx.Bucket(bucketDumpBody).Get(k.bytes())
-	if v == nil {
-		return nil, ErrNotFound
+	b, err := t.DumpsterBodyOf(k)
+	if err != nil {
+		return nil, err
 	}
-	return bytes.Clone(v), nil
+	return b.Bytes()
 }
 
 // Request is a redelivery request for a database's dumpster (TD-2), kept

@@ -45,13 +45,36 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 		os.Remove(f.Name())
 	}()
 	var total int64
+	var links *spoolLinks
+	// No spool file this view names is removed before it is linked: the
+	// removals after commits wait for the links (not for the copy).
+	s.unlinkMu.Lock()
+	locked := true
 	err = s.db.View(func(tx *bolt.Tx) error {
 		total = tx.Size()
-		_, err := tx.WriteTo(f)
+		var err error
+		links, err = s.linkSpooled(tx)
+		s.unlinkMu.Unlock()
+		locked = false
+		if err != nil {
+			return err
+		}
+		_, err = tx.WriteTo(f)
 		return err
 	})
+	if locked {
+		s.unlinkMu.Unlock()
+	}
+	defer links.remove()
 	if err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if links.any() {
+		// A backup is one file: the spooled bodies go into it whole
+		// (spoolref.go), so a restored database has every body.
+		if total, err = links.inline(f); err != nil {
+			return 0, fmt.Errorf("backup snapshot: %w", err)
+		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
@@ -68,7 +91,7 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 func removeStaleSnapshots(path string) {
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".snapshot-*"))
 	for _, f := range stale {
-		os.Remove(f)
+		os.RemoveAll(f) // a snapshot file, or the directory of its spool links (spoolbackup.go)
 	}
 }
 

@@ -39,6 +39,15 @@ var ErrBadCopy = errors.New("queue: a shadow copy needs a valid organisation mes
 // copy this server holds already (the same org id for the same primary:
 // a push repeated after its reply was lost) is kept once.
 func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte, primary, addr, dbID string) (stored bool, err error) {
+	return q.SubmitShadowCopyBody(ctx, m, MemBody(body), primary, addr, dbID)
+}
+
+// SubmitShadowCopyBody is SubmitShadowCopy for a body that may be
+// spooled: the copy's record names the spool file (spoolref.go), made
+// durable by Finish before this commit. When nothing is stored (the
+// discard came first) the file is no record's: the caller aborts it, or
+// the next Open removes it.
+func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Body, primary, addr, dbID string) (stored bool, err error) {
 	if len(m.Rcpts) == 0 {
 		return false, ErrNoRecipients
 	}
@@ -49,7 +58,7 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 	if m.Arrived.IsZero() {
 		m.Arrived = now
 	}
-	m.Size = int64(len(body))
+	m.Size = body.Len()
 	m.State = Shadow
 	m.ShadowServer, m.ShadowID = "", ""
 	m.Quarantine = "" // the primary's checks judge its message; a copy is never quarantined
@@ -114,7 +123,7 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 			return err
 		}
 		stored = true
-		return tx.PutNew(m, body)
+		return tx.PutNewBody(m, body)
 	})
 	if err != nil {
 		return false, err

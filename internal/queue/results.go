@@ -66,14 +66,14 @@ type Result struct {
 // outside the transaction go into after, which runs once the commit
 // succeeded.
 type Keeper interface {
-	Keep(tx *Tx, m *Message, body []byte, database string, rcpts []int, now time.Time) (after func(), err error)
+	Keep(tx *Tx, m *Message, body Body, database string, rcpts []int, now time.Time) (after func(), err error)
 }
 
 // finish applies an attempt's results in one transaction: recipient
 // states, the retry time or the message's removal, and any DSNs.
 // interrupted (shutdown) makes the pending recipients due at once, without
 // counting the attempt.
-func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Result, interrupted bool) {
+func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, interrupted bool) {
 	now := q.clk.Now()
 	pol := q.policy()
 	got := map[int]bool{}
@@ -242,7 +242,7 @@ func (q *Manager) finish(m *Message, body []byte, attempted []int, results []Res
 		}
 		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
 			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		db := BuildDSN(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
+		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
 		dm.Size = int64(len(db))
 		dm.UTF8 = m.UTF8
 		dm.RequireTLS = m.RequireTLS // the DSN goes with REQUIRETLS too (RFC 8689 §5)

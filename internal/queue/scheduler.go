@@ -136,7 +136,8 @@ type attempt struct {
 	m *Message
 
 	mu        sync.Mutex
-	body      []byte
+	body      Body // loaded when loaded is set: a head and a file reference, never the file's content
+	loaded    bool
 	bodyErr   error
 	results   []Result
 	attempted []int // the recipients of the jobs that reached the deliverer
@@ -238,9 +239,9 @@ func (q *Manager) plan(m *Message, rcpts []int) []Job {
 // start puts a claimed message's jobs in their destinations' queues and
 // starts what can start. The message holds its slot of the active set
 // until its last job reports (complete).
-func (q *Manager) start(ctx context.Context, m *Message, body []byte) {
+func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	q.wg.Add(1)
-	a := &attempt{m: m, body: body}
+	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	if ctx.Err() != nil {
 		q.complete(ctx, a)
 		return
@@ -380,19 +381,25 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 	}()
 }
 
-// loadBody reads the body once per attempt, when its first job starts.
-func (a *attempt) loadBody(q *Manager) ([]byte, error) {
+// loadBody loads the body once per attempt, when its first job starts:
+// a small one whole, a spooled one as its head and file reference (the
+// file is read by the deliverer, streaming).
+func (a *attempt) loadBody(q *Manager) (Body, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ran = true
-	if a.body != nil || a.bodyErr != nil {
+	if a.loaded || a.bodyErr != nil {
 		return a.body, a.bodyErr
 	}
 	a.bodyErr = q.store.View(func(tx *Tx) error {
 		var err error
-		a.body, err = tx.Body(a.m.ID)
+		a.body, err = tx.BodyOf(a.m.ID)
 		return err
 	})
+	if a.bodyErr == nil {
+		a.bodyErr = a.body.checkSpool()
+	}
+	a.loaded = a.bodyErr == nil
 	return a.body, a.bodyErr
 }
 
@@ -523,8 +530,8 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 			Reply: "452 4.3.2 destination busy: waiting for a delivery slot", wait: a.recheck})
 	}
 	body := a.body
-	if body == nil && needsBody(a.results) {
-		if err := q.store.View(func(tx *Tx) error { var err error; body, err = tx.Body(m.ID); return err }); err != nil &&
+	if !a.loaded && needsBody(a.results) {
+		if err := q.store.View(func(tx *Tx) error { var err error; body, err = tx.BodyOf(m.ID); return err }); err != nil &&
 			!errors.Is(err, ErrClosed) {
 			q.poison(m, fmt.Sprintf("body unreadable: %v", err))
 			return
@@ -545,14 +552,21 @@ func needsBody(res []Result) bool {
 	return false
 }
 
-func (q *Manager) deliver(ctx context.Context, m *Message, body []byte, rcpts []int) (res []Result, panicked string) {
+func (q *Manager) deliver(ctx context.Context, m *Message, body Body, rcpts []int) (res []Result, panicked string) {
 	defer func() {
 		if r := recover(); r != nil {
 			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			panicked = fmt.Sprintf("delivery panicked: %v", r)
 		}
 	}()
-	return q.del.Deliver(ctx, m, body, rcpts), ""
+	if bd, ok := q.del.(BodyDeliverer); ok {
+		return bd.DeliverBody(ctx, m, body, rcpts), "" // streams a spooled body from its file
+	}
+	b, err := body.Bytes() // a Deliverer that takes bytes (tests, tools)
+	if err != nil {
+		return unreadable(m, rcpts, err), ""
+	}
+	return q.del.Deliver(ctx, m, b, rcpts), ""
 }
 
 // reviveDead ends every dead destination's cool-down now, as Postfix's

@@ -73,6 +73,16 @@ import (
 //	tlsrpt    day (YYYY-MM-DD) ‖ 0x00 ‖ policy domain → TLS-RPT counters
 //	          of that day (opaque, package tlspolicy), until the day's
 //	          report was sent (RFC 8460)
+//	spooled   'm' ‖ ID (8, BE), or 'd' ‖ dumpster key → offset (8, BE) ‖
+//	          length (8, BE) ‖ spool file name: a body whose content is
+//	          its value in bodies (or dumpbodies), the head, followed by
+//	          that part of the file in the spool directory beside the
+//	          database (spoolref.go); absent for a body stored whole
+//	spoolfiles spool file name → references (8, BE): how many spooled
+//	          entries name the file; changed in the commits that add and
+//	          drop them, deleted with the last, after which the file is
+//	          removed. A file in the spool directory without a count is
+//	          garbage (removed at Open)
 var (
 	bucketMeta      = []byte("meta")
 	bucketMessages  = []byte("messages")
@@ -99,13 +109,19 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
 	keyCreated       = []byte("created")
 	keyBackupOf      = []byte("backup_of")
 	keyRateCounters  = []byte("rate_counters")
+)
+
+// The buckets of spooled bodies (spoolref.go).
+var (
+	bucketSpooled    = []byte("spooled")
+	bucketSpoolFiles = []byte("spoolfiles")
 )
 
 // schemaVersion 2 keyed the delivered records by mailbox database;

@@ -184,7 +184,7 @@ type mergedRcpt struct {
 // (m.ShadowServer, m.ShadowID) is not one the original will discard when
 // it finishes (another shadow id, or the original has nothing pending),
 // so the discard is owed at once.
-func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
+func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []mergedRcpt, discardNow bool) {
 	if m.OrgID == "" {
 		return m.Rcpts, nil, false
 	}
@@ -240,13 +240,18 @@ func mergeHeld(tx *Tx, m *Message, body []byte) (keep []Recipient, merged []merg
 // original o that o's shadow server took over and resubmits (see
 // mergeHeld): it comes from o's ShadowServer and has not travelled
 // further than o had when it arrived here.
-func tookOver(tx *Tx, o, m *Message, body []byte) bool {
+func tookOver(tx *Tx, o, m *Message, body Body) bool {
 	if o.ShadowServer == "" || !strings.EqualFold(o.ShadowServer, m.ShadowServer) {
 		return false
 	}
-	ob, err := tx.Body(o.ID)
+	ob, err := tx.BodyOf(o.ID)
 	if err != nil {
 		return false
 	}
-	return header.Count(body, "Received") <= header.Count(ob, "Received")
+	mh, err1 := body.ReadHeaderSection(spoolMaxHeaderRead)
+	oh, err2 := ob.ReadHeaderSection(spoolMaxHeaderRead)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return header.Count(mh, "Received") <= header.Count(oh, "Received")
 }

@@ -41,6 +41,7 @@ type Store struct {
 	dbID string
 
 	restoredFrom string // see RestoredFrom
+	created      bool   // this Open made the database (spoolref.go: the spool files found are another database's)
 
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
@@ -56,6 +57,9 @@ type Store struct {
 	noSync   bool   // Options.UnsafeNoSync
 
 	wake chan struct{} // Wake: messages became due (the scheduler listens)
+
+	missingSpool []string   // spool files records name but Open did not find (MissingSpool)
+	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)
 }
 
 // Observer receives commit statistics (the metrics package implements it).
@@ -112,6 +116,23 @@ func Open(path string, o Options) (*Store, error) {
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open transport database %s: %w", path, err)
+	}
+	// Before anything is served: spool files no record names are
+	// garbage of a crash (spoolref.go).
+	if s.created || s.restoredFrom != "" {
+		// A new or restored database: the files in spool/ belong to the
+		// database it replaces (kept, moved aside, or damaged): kept
+		// with them, not swept.
+		if spool, err = s.setSpoolAside(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("spool directory %s: %w", spool, err)
+		}
+	}
+	if _, missing, err := s.sweepSpool(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool directory %s: %w", spool, err)
+	} else if len(missing) > 0 {
+		s.missingSpool = missing
 	}
 	maxBatch := o.MaxBatch
 	if maxBatch <= 0 {
@@ -191,6 +212,7 @@ func (s *Store) init() error {
 				return err
 			}
 			s.dbID = hex.EncodeToString(b[:])
+			s.created = true
 			for k, v := range map[string][]byte{
 				string(keyDBID):          []byte(s.dbID),
 				string(keySchemaVersion): {schemaVersion},
@@ -254,7 +276,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 // View runs fn in a read transaction. Values read must be copied before
 // fn returns (the Tx helpers do).
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(wrapTx(btx)) })
+	return s.db.View(func(btx *bolt.Tx) error { return fn(s.wrap(btx)) })
 }
 
 // commitLoop is the group commit: it takes the first waiting writer, adds
@@ -280,8 +302,10 @@ func (s *Store) commitLoop(maxBatch int) {
 			}
 		}
 		start := time.Now()
+		var unlink []string
 		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := wrapTx(btx)
+			tx := s.wrap(btx)
+			defer func() { unlink = tx.unlink }()
 			for _, o := range batch {
 				if err := o.fn(tx); err != nil {
 					return err
@@ -290,6 +314,9 @@ func (s *Store) commitLoop(maxBatch int) {
 			return nil
 		})
 		s.obs.Commit(time.Since(start), len(batch), err)
+		if err == nil {
+			s.unlinkSpool(unlink) // after the commit that dropped their last reference
+		}
 		if err == nil || len(batch) == 1 {
 			for _, o := range batch {
 				o.done <- err
@@ -299,8 +326,16 @@ func (s *Store) commitLoop(maxBatch int) {
 		// One writer's failure must not fail the others: retry each alone.
 		for _, o := range batch {
 			start := time.Now()
-			err := s.db.Update(func(btx *bolt.Tx) error { return o.fn(wrapTx(btx)) })
+			var unlink []string
+			err := s.db.Update(func(btx *bolt.Tx) error {
+				tx := s.wrap(btx)
+				defer func() { unlink = tx.unlink }()
+				return o.fn(tx)
+			})
 			s.obs.Commit(time.Since(start), 1, err)
+			if err == nil {
+				s.unlinkSpool(unlink)
+			}
 			o.done <- err
 		}
 	}

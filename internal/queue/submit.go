@@ -9,23 +9,19 @@ import (
 // Store.NewID. When the active set has room the message is committed
 // already Active and handed to delivery without a second commit.
 func (q *Manager) Submit(ctx context.Context, m *Message, body []byte) error {
-	_, _, err := q.submit(ctx, m, body, "")
+	_, _, err := q.submit(ctx, m, MemBody(body), "")
 	return err
 }
 
 // SubmitBody is Submit for a body that may be spooled (body.go): the
-// message's record names the spool file, which Finish made durable before
-// this commit.
+// message's record names the spool file (spoolref.go), which Finish made
+// durable before this commit; the file is never read here. When the
+// commit fails the file is no record's: the caller removes it
+// (SpoolFile.Abort), or the sweep at the next Open does. When the commit
+// stores nothing (a copy merged into a queued original, a keyed
+// submission seen before), the file is removed here after it.
 func (q *Manager) SubmitBody(ctx context.Context, m *Message, body Body) error {
-	b, err := body.Bytes() // the store keeps bodies whole until records can name spool files
-	if err != nil {
-		return err
-	}
-	_, _, err = q.submit(ctx, m, b, "")
-	if err == nil && body.Spooled() {
-		path, _, _ := body.File()
-		removeSpool(path)
-	}
+	_, _, err := q.submit(ctx, m, body, "")
 	return err
 }
 
@@ -37,10 +33,10 @@ func (q *Manager) SubmitBody(ctx context.Context, m *Message, body Body) error {
 // returned with again set; the earlier message may have left the queue
 // by then. A different key is a different message, whatever its content.
 func (q *Manager) SubmitKeyed(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
-	return q.submit(ctx, m, body, key)
+	return q.submit(ctx, m, MemBody(body), key)
 }
 
-func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key string) (prev ID, again bool, err error) {
+func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string) (prev ID, again bool, err error) {
 	if len(m.Rcpts) == 0 {
 		return 0, false, ErrNoRecipients // before the merge, which would take it for one fully merged
 	}
@@ -48,7 +44,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 	if m.Arrived.IsZero() {
 		m.Arrived = now
 	}
-	m.Size = int64(len(body))
+	m.Size = body.Len()
 	quarantined := quarantineOnSubmit(m) // quarantine.go: never scheduled
 	if quarantined {
 		if err := q.quarantineRoom(); err != nil { // quarcap.go: before anything is stored
@@ -67,8 +63,10 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 	var merged []mergedRcpt
 	stored := true
 	var settled []*Message // copies the quarantine absorbed (quarantine.go)
+	unnamed := false       // a spooled body this commit leaves without a reference
 	err = q.store.Update(ctx, func(tx *Tx) error {
 		m.Rcpts, merged, stored, again, settled = all, nil, true, false, nil
+		defer func() { unnamed = body.Spooled() && !stored && tx.SpoolRefs(body) == 0 }()
 		if key != "" {
 			if id, ok := tx.SubmitKey(key); ok {
 				prev, again, stored = id, true, false
@@ -102,7 +100,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 				return err
 			}
 		}
-		return tx.PutNew(m, body)
+		return tx.PutNewBody(m, body) // spoolref.go: whole, or naming its spool file
 	})
 	if err != nil {
 		m.Rcpts = all
@@ -110,6 +108,10 @@ func (q *Manager) submit(ctx context.Context, m *Message, body []byte, key strin
 			q.release()
 		}
 		return 0, false, err
+	}
+	if unnamed { // after the commit: no record names it
+		path, _, _ := body.File()
+		removeSpool(path)
 	}
 	if again {
 		if active {

@@ -19,6 +19,16 @@ type Tx struct {
 	tx                                 *bolt.Tx
 	messages, bodies, schedule, active *bolt.Bucket
 	qidx                               *bolt.Bucket // the queues bucket
+
+	spoolDir string   // the store's spool directory (spoolref.go)
+	unlink   []string // spool files whose last reference this transaction dropped
+}
+
+// wrap is wrapTx for a transaction of s: it can name spool files.
+func (s *Store) wrap(btx *bolt.Tx) *Tx {
+	t := wrapTx(btx)
+	t.spoolDir = s.spoolDir
+	return t
 }
 
 func wrapTx(btx *bolt.Tx) *Tx {
@@ -41,13 +51,14 @@ func (t *Tx) Get(id ID) (*Message, error) {
 	return decodeMessage(v)
 }
 
-// Body returns a copy of the message's bytes.
+// Body returns a copy of the message's bytes, the whole content in
+// memory: a spooled body's file is read. Delivery streams with BodyOf.
 func (t *Tx) Body(id ID) ([]byte, error) {
-	v := t.bodies.Get(id.Key())
-	if v == nil {
-		return nil, ErrNotFound
+	b, err := t.BodyOf(id)
+	if err != nil {
+		return nil, err
 	}
-	return bytes.Clone(v), nil
+	return b.Bytes()
 }
 
 // Put writes m and moves its index entries to match its state: a Ready
@@ -118,6 +129,9 @@ func (t *Tx) Delete(id ID) error {
 		// A record that cannot be decoded is still removed whole.
 		_ = t.active.Delete(id.Key())
 	} else if err := t.unindex(old); err != nil {
+		return err
+	}
+	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
 		return err
 	}
 	if err := t.bodies.Delete(id.Key()); err != nil {

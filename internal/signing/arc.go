@@ -43,6 +43,12 @@ type arcSet struct{ aar, ams, as *field }
 // broken chain is "fail" whatever that says. With cv=fail the seal
 // covers only the new set (RFC 8617 §5.1.2).
 func (s *Signer) seal(fields []field, msg []byte) (string, int, string, error) {
+	return s.sealHashed(fields, msg, nil)
+}
+
+// sealHashed is seal with the body's relaxed hash given (bh, computed
+// while the message streamed: stream.go); nil computes it from msg.
+func (s *Signer) sealHashed(fields []field, msg, bodyHash []byte) (string, int, string, error) {
 	a := s.arc
 	var ar *field
 	for i := range fields {
@@ -90,8 +96,11 @@ func (s *Signer) seal(fields []field, msg []byte) (string, int, string, error) {
 	for i := count(fields, "DKIM-Signature"); i > 0; i-- {
 		hkeys = append(hkeys, "DKIM-Signature")
 	}
-	_, bodyAt, _ := splitHeader(msg)
-	bh := base64.StdEncoding.EncodeToString(relaxedBodyHash(msg[bodyAt:]))
+	if bodyHash == nil {
+		_, bodyAt, _ := splitHeader(msg)
+		bodyHash = relaxedBodyHash(msg[bodyAt:])
+	}
+	bh := base64.StdEncoding.EncodeToString(bodyHash)
 	amsTags := [][2]string{{"i", strconv.Itoa(inst)}, {"a", alg}, {"c", "relaxed/relaxed"}, {"d", a.Domain},
 		{"s", a.Selector}, {"t", ts}, {"h", strings.Join(hkeys, ":")}, {"bh", bh}}
 	h := sha256.New()

@@ -340,6 +340,12 @@ func (c *Client) SendData(body []byte, n int) ([]DataReply, error) {
 // SendDataParts is SendData for a message given in parts sent one after
 // the other, each but the last ending with a line feed (orgid.Parts).
 func (c *Client) SendDataParts(parts [][]byte, n int) ([]DataReply, error) {
+	return c.sendData(parts, nil, n)
+}
+
+// sendData is SendDataParts with an optional tail read after the parts
+// (SendDataStream, stream.go).
+func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, error) {
 	conn := c.sc.Conn
 	conn.SetDeadline(time.Now().Add(c.CommandTimeout))
 	defer conn.SetDeadline(time.Time{})
@@ -354,7 +360,7 @@ func (c *Client) SendDataParts(parts [][]byte, n int) ([]DataReply, error) {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if err := stuffParts(parts, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+	if err := stuffBody(parts, tail, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,12 @@ func (c *Client) Pipeline(from string, mo *gosmtp.MailOptions, rcpts []Recipient
 // not sent at all: a 354 then closes the connection (the only way to
 // abandon a DATA the server opened) and Err says so.
 func (c *Client) pipeline(from string, mo *gosmtp.MailOptions, rcpts []Recipient, parts [][]byte, lmtp, whole bool) *Pipelined {
+	return c.pipelineStream(from, mo, rcpts, parts, nil, lmtp, whole)
+}
+
+// pipelineStream is pipeline with an optional tail read after the parts
+// (PipelineStream, stream.go).
+func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Recipient, parts [][]byte, tail io.Reader, lmtp, whole bool) *Pipelined {
 	out := &Pipelined{}
 	sent := make([]bool, len(rcpts)) // whether the RCPT went on the wire
 	c.sc.startCapture()
@@ -191,7 +198,7 @@ func (c *Client) pipeline(from string, mo *gosmtp.MailOptions, rcpts []Recipient
 		return c.settle(br, out)
 	}
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if err := stuffParts(parts, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+	if err := stuffBody(parts, tail, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return fail(err)
 	}
 	n := 1

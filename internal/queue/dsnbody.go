@@ -1,0 +1,25 @@
+package queue
+
+import "time"
+
+// BuildDSNBody is BuildDSN for a body that may be spooled. A spooled
+// content is read whole only when the sender asked for it (RET=FULL) and
+// it fits in returnLimit; otherwise the DSN returns the header section
+// alone, so a large message is never read into memory for its bounce.
+func BuildDSNBody(reportingMTA string, m *Message, body Body, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64) []byte {
+	if !body.Spooled() {
+		return BuildDSN(reportingMTA, m, body.Head(), kind, rcpts, now, retryUntil, id, returnLimit)
+	}
+	if m.RetFull && returnLimit > 0 && body.Len() <= returnLimit {
+		if b, err := body.Bytes(); err == nil {
+			return BuildDSN(reportingMTA, m, b, kind, rcpts, now, retryUntil, id, returnLimit)
+		}
+	}
+	h, err := body.ReadHeaderSection(spoolMaxHeaderRead)
+	if err != nil {
+		h = nil // the DSN still goes, without the returned content's fields
+	}
+	hm := *m
+	hm.RetFull = false // headers only, labelled so (text/rfc822-headers)
+	return BuildDSN(reportingMTA, &hm, h, kind, rcpts, now, retryUntil, id, returnLimit)
+}
