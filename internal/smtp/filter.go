@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"slices"
 	"net"
 	"net/netip"
 
@@ -183,6 +184,7 @@ func (s *session) openChecks(info *ConnInfo) {
 		}
 		s.checks = append(s.checks, ck)
 	}
+	s.dataChecks = slices.ContainsFunc(s.checks, func(ck Check) bool { _, ok := ck.(DataCheck); return ok })
 }
 
 // resetChecks tells the per-session checks that a transaction ended.

@@ -271,6 +271,12 @@ func (s *session) copiesOnReceipt() bool {
 // that fails after the commit never turns into a 451 (the sender's retry
 // would be a second message): the message is held here only.
 func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
+	return s.submitWithCopyBody(m, queue.MemBody(body), nil)
+}
+
+// submitWithCopyBody is submitWithCopy for a body that may be spooled
+// (sp, the session's spool file, then handed to the queue by the commit).
+func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spooledBody) error {
 	clk := s.srv.clk
 	start := clk.Now()
 	obs, _ := s.srv.obs.(ReceiptObserver)
@@ -304,7 +310,13 @@ func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
 	// made from a snapshot.
 	snap := *m
 	snap.Rcpts = append([]queue.Recipient(nil), m.Rcpts...)
-	if serr := s.srv.queue.Submit(s.srv.ctx, m, body); serr != nil {
+	var serr error
+	if sp != nil {
+		serr = s.submitBody(m, body, sp)
+	} else {
+		serr = s.srv.queue.Submit(s.srv.ctx, m, body.Head())
+	}
+	if serr != nil {
 		if link != nil {
 			link.Done(true)
 		}
@@ -314,11 +326,14 @@ func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
 		}
 		return replyLocalError(m.ID)
 	}
-	s.srv.obs.Received(s.c.cfg.Name, len(body))
-	s.logAccepted(m, len(body))
+	s.srv.obs.Received(s.c.cfg.Name, int(body.Len()))
+	s.logAccepted(m, int(body.Len()))
 	msg := "Ok: queued as " + m.ID.String()
 	if link != nil {
-		err = link.Push(s.srv.ctx, &snap, body)
+		var b []byte
+		if b, err = body.Bytes(); err == nil { // the push takes the content whole
+			err = link.Push(s.srv.ctx, &snap, b)
+		}
 		link.Done(err == nil)
 	}
 	if err != nil {

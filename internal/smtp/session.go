@@ -91,6 +91,11 @@ type session struct {
 	// the shutdown goroutine while the session's may be inside a stage.
 	checkMu sync.Mutex
 	checks  []Check
+	// dataChecks: a check of the session may run at end of data; it
+	// reads the message whole (Transaction.Content), so the body is
+	// kept in memory (spooldata.go). Set with checks, on the session's
+	// goroutine.
+	dataChecks bool
 
 	stats connStats // connect and disconnect log lines (connlog.go)
 }
@@ -359,6 +364,8 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) data(r io.Reader) error {
 	defer s.Reset()
+	sp := s.takeSpooled() // a body past the spool threshold (spooldata.go)
+	defer sp.abort()      // unless it was handed to the queue
 	if len(s.rcpt) == 0 {
 		return replyNoRecipients // never queue a message without recipients
 	}
@@ -385,12 +392,18 @@ func (s *session) data(r io.Reader) error {
 			buf.Write(fast)
 		}
 	}
+	if sp != nil {
+		return s.dataSpooled(id, trace, sp)
+	}
 	body := buf.Bytes()
 	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
 		body = normalizeNewlines([]byte(trace), body[len(trace):])
 	}
 	if err := checkBody(body[len(trace):]); err != nil {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
+		return err
+	}
+	if err := s.checkHeaderSize(headerSectionLen(body[len(trace):])); err != nil {
 		return err
 	}
 	body, perr := s.receivePolicy(body)
@@ -704,6 +717,9 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error {
+	if s.vc != nil {
+		s.vc.dropBody() // a body nobody took: its spool file goes
+	}
 	s.closeChecks()
 	s.logDisconnect()
 	return nil
