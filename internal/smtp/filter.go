@@ -2,9 +2,9 @@ package smtp
 
 import (
 	"context"
-	"slices"
 	"net"
 	"net/netip"
+	"slices"
 
 	gosmtp "github.com/emersion/go-smtp"
 

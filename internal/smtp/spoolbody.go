@@ -89,9 +89,9 @@ func (u *unstuffer) feed(p []byte, emit func([]byte)) {
 // bodyStats is what the session checks on a whole body (checkBody),
 // counted as it streams by.
 type bodyStats struct {
-	nul      bool // a NUL byte
-	bare     byte // the first bare CR or LF ('\r', '\n'), as bareNewline
-	lastCR   bool // the last byte was a CR (its verdict waits for the next)
+	nul      bool   // a NUL byte
+	bare     byte   // the first bare CR or LF ('\r', '\n'), as bareNewline
+	lastCR   bool   // the last byte was a CR (its verdict waits for the next)
 	nonSpace bool   // a rune that is not white space: not empty (emptyMessage)
 	carry    []byte // a UTF-8 sequence cut by the end of the last piece
 	n        int64

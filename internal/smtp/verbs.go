@@ -93,7 +93,7 @@ type verbConn struct {
 	certNames []string
 	pending   []byte // one vetted line waiting for go-smtp's Read
 	mode      int
-	dstate    int    // where DATA's end-of-data scan stands (modeData)
+	dstate    int          // where DATA's end-of-data scan stands (modeData)
 	rawLen    int64        // the DATA body's bytes so far, as received
 	lineLen   int          // bytes of the body since its last LF
 	unst      unstuffer    // the DATA body's dot-unstuffing (spoolbody.go)
