@@ -295,7 +295,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg)})
+		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg),
+		// Large bodies stream to spool files beside the database (issue 15).
+		Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize)})
 	if err != nil {
 		return err
 	}

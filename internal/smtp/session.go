@@ -364,8 +364,13 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) data(r io.Reader) error {
 	defer s.Reset()
-	sp := s.takeSpooled() // a body past the spool threshold (spooldata.go)
-	defer sp.abort()      // unless it was handed to the queue
+	var sp *spooledBody // a body past the spool threshold (spooldata.go)
+	defer func() {
+		if sp == nil {
+			sp = s.takeSpooled()
+		}
+		sp.abort() // unless it was handed to the queue
+	}()
 	if len(s.rcpt) == 0 {
 		return replyNoRecipients // never queue a message without recipients
 	}
@@ -391,6 +396,7 @@ func (s *session) data(r io.Reader) error {
 		if ok {
 			buf.Write(fast)
 		}
+		sp = s.takeSpooled() // read by now (DATA: by the copy above)
 	}
 	if sp != nil {
 		return s.dataSpooled(id, trace, sp)

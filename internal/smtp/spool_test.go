@@ -1,0 +1,314 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+)
+
+// bodyQueue is a fakeQueue that also takes spooled bodies (SubmitBody),
+// recording their content and leaving the spool file to the "store", as
+// a record naming it would.
+type bodyQueue struct {
+	fakeQueue
+	bmu     sync.Mutex
+	spooled []bool
+}
+
+func (q *bodyQueue) SubmitBody(ctx context.Context, m *queue.Message, body queue.Body) error {
+	b, err := body.Bytes()
+	if err != nil {
+		return err
+	}
+	if err := q.Submit(ctx, m, bytes.Clone(b)); err != nil {
+		return err
+	}
+	q.bmu.Lock()
+	q.spooled = append(q.spooled, body.Spooled())
+	q.bmu.Unlock()
+	return nil
+}
+
+func (q *bodyQueue) Submit(ctx context.Context, m *queue.Message, body []byte) error {
+	if err := q.fakeQueue.Submit(ctx, m, body); err != nil {
+		return err
+	}
+	return nil
+}
+
+// spoolStore opens a transport database in a temporary directory for its
+// spool files; it returns the spool directory.
+func spoolStore(t testing.TB) (*queue.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, filepath.Join(dir, "spool")
+}
+
+// startSpoolServer is startServer with spooling past threshold bytes.
+func startSpoolServer(t *testing.T, q Queue, st *queue.Store, threshold int64, maxHeader int, conns ...config.ReceiveConnector) *Server {
+	t.Helper()
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q,
+		Spool: st.NewSpool, SpoolThreshold: threshold, MaxHeaderSize: maxHeader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+func spoolFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// waitSpoolFiles waits (bounded) until the spool directory holds n files.
+func waitSpoolFiles(t *testing.T, dir string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		got := spoolFiles(t, dir)
+		if len(got) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spool directory holds %d files %v, want %d", len(got), got, n)
+		}
+	}
+}
+
+// dropTrace removes the first header field (umbra's Received, which
+// names the queue id and the time) from a stored body.
+func dropTrace(b []byte) []byte {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("\r\n"))
+		if j < 0 {
+			return nil
+		}
+		i += j + 2
+		if i >= len(b) || b[i] != '\t' && b[i] != ' ' {
+			return b[i:]
+		}
+	}
+}
+
+const spoolConnectors = `
+  - name: strict
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_line_length: 1000, max_message_size: 40000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+  - name: normalize
+    bindings: ["127.0.0.2:0"]
+    permissions: {anonymous: [submit]}
+    bare_newlines: normalize
+    limits: {max_line_length: 1000, max_message_size: 40000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+`
+
+// stored is what one message did on one server: the reply and the
+// content stored (trace field removed).
+type stored struct {
+	reply string
+	body  string
+}
+
+// sendAll sends each message by DATA (stuffed) and by BDAT (in chunks of
+// chunk bytes) on one session to connector k, and returns what each did.
+func sendAll(t *testing.T, s *Server, q *bodyQueue, k int, msgs [][]byte, chunk int) []stored {
+	t.Helper()
+	d := dialConnector(t, s, k)
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	var out []stored
+	for _, msg := range msgs {
+		for _, bdat := range []bool{false, true} {
+			n := q.count()
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<b@example.test>", "250")
+			var r string
+			if !bdat {
+				d.cmd("DATA", "354")
+				d.send(string(stuff(msg)) + ".\r\n")
+				r = d.reply()
+			} else {
+				for i := 0; ; i += chunk {
+					end := min(i+chunk, len(msg))
+					if end == len(msg) {
+						d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", end-i, msg[i:end]))
+						break
+					}
+					d.send(fmt.Sprintf("BDAT %d\r\n%s", end-i, msg[i:end]))
+					if got := d.reply(); !strings.HasPrefix(got, "250") {
+						r = got
+						break
+					}
+				}
+				if r == "" {
+					r = d.reply()
+				}
+				if !strings.HasPrefix(r, "250") {
+					d.cmd("RSET", "250")
+				}
+			}
+			st := stored{reply: r}
+			if q.count() > n {
+				q.mu.Lock()
+				st.body = string(dropTrace(q.bodies[len(q.bodies)-1]))
+				q.mu.Unlock()
+			}
+			// Replies name the queue id: compare without it.
+			if i := strings.Index(st.reply, "queued as "); i >= 0 {
+				st.reply = st.reply[:i]
+			}
+			out = append(out, st)
+		}
+	}
+	d.cmd("QUIT", "221")
+	return out
+}
+
+// dialConnector is dial to the k-th binding of s.
+func dialConnector(t *testing.T, s *Server, k int) *dialog {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addrs()[k].String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &dialog{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// stuff dot-stuffs a message for DATA (lines starting with "." get
+// another; the message is made to end in CRLF).
+func stuff(msg []byte) []byte {
+	var out []byte
+	bol := true
+	for i, c := range msg {
+		if bol && c == '.' {
+			out = append(out, '.')
+		}
+		out = append(out, c)
+		bol = c == '\n' && i > 0 && msg[i-1] == '\r'
+	}
+	if !bytes.HasSuffix(out, []byte("\r\n")) {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// spoolCases are messages for the differential test: around the
+// threshold, with dot-stuffing, bare CR and LF, NUL, long lines, over the
+// size limit, header sections of every shape.
+func spoolCases(rng *rand.Rand) [][]byte {
+	line := func(n int, c byte) string { return strings.Repeat(string(c), n) }
+	big := func(n int) string {
+		var b strings.Builder
+		for b.Len() < n {
+			fmt.Fprintf(&b, "line %d %s\r\n", b.Len(), line(rng.Intn(120), 'x'))
+			if rng.Intn(7) == 0 {
+				b.WriteString(".dot at the start\r\n")
+			}
+			if rng.Intn(11) == 0 {
+				b.WriteString("..\r\n.\r\n")
+			}
+		}
+		return b.String()
+	}
+	msgs := []string{
+		"Subject: small\r\n\r\nhi\r\n",
+		"Subject: big\r\nMessage-ID: <m1@x>\r\n\r\n" + big(5000),
+		"Subject: bigger\r\nReturn-Path: <x@y>\r\nX-Umbra-Org-Id: forged\r\n\r\n" + big(30000),
+		"Subject: bare lf late\r\n\r\n" + big(9000) + "a\nb\r\n",
+		"Subject: bare cr late\r\n\r\n" + big(9000) + "a\rb\r\n",
+		"Subject: cr at the end\r\n\r\n" + big(9000) + "a\r",
+		"Subject: nul\r\n\r\n" + big(9000) + "a\x00b\r\n",
+		"Subject: long line\r\n\r\n" + big(9000) + line(1200, 'y') + "\r\n",
+		"Subject: too big\r\n\r\n" + big(45000),
+		"Subject: too big with a long line after\r\n\r\n" + big(41000) + line(1200, 'z') + "\r\n",
+		"Subject: just under\r\n\r\n" + big(39000),
+		big(9000), // no header section: the whole message is read as one
+		"\r\n" + big(9000),
+		"X-Long: " + line(900, 'h') + "\r\n" + strings.Repeat("X-H: "+line(500, 'v')+"\r\n", 12) + "\r\n" + big(3000),
+		strings.Repeat("\r\n \t", 3000),
+		strings.Repeat(" ", 6000) + "\u00a0\r\n" + strings.Repeat("\u3000", 2000),
+		strings.Repeat(" ", 6000) + "\u00a0\r\n" + strings.Repeat("\u3000", 2000) + "\xe3\x80",
+		"Subject: dots\r\n\r\n" + strings.Repeat(".\r\n..\r\n...x\r\n", 800),
+		"Subject: lf dot\r\n\r\n" + big(5000) + "\n.\n" + big(5000),
+		"Received: a\r\nReceived: b\r\nDelivered-To: c@example.test\r\n\r\n" + big(5000),
+	}
+	out := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		out[i] = []byte(m)
+	}
+	return out
+}
+
+// The same messages through a server that keeps bodies in memory and one
+// that spools everything past 1 KiB give the same replies and store the
+// same bytes, by DATA and by BDAT, refusing bare newlines and normalising
+// them.
+func TestSpoolDifferential(t *testing.T) {
+	st, dir := spoolStore(t)
+	rng := rand.New(rand.NewSource(1))
+	msgs := spoolCases(rng)
+	mem, spool := &bodyQueue{}, &bodyQueue{}
+	sm := startServer(t, mem, connectors(t, spoolConnectors)...)
+	ss := startSpoolServer(t, spool, st, 1024, 0, connectors(t, spoolConnectors)...)
+	for k := range 2 {
+		for _, chunk := range []int{700, 4096, 1 << 20} {
+			want := sendAll(t, sm, mem, k, msgs, chunk)
+			got := sendAll(t, ss, spool, k, msgs, chunk)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("connector %d chunk %d message %d (%s): spooled %q / %.200q, in memory %q / %.200q",
+						k, chunk, i/2, []string{"DATA", "BDAT"}[i%2], got[i].reply, got[i].body, want[i].reply, want[i].body)
+				}
+			}
+		}
+	}
+	n := 0
+	for _, sp := range spool.spooled {
+		if sp {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no message was spooled")
+	}
+	// Each accepted spooled message left its file (the store's now);
+	// every refused one left none.
+	if got := len(spoolFiles(t, dir)); got != n {
+		t.Errorf("%d spool files for %d spooled messages", got, n)
+	}
+}
