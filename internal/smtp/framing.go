@@ -382,7 +382,10 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 			v.scratch = make([]byte, 64<<10)
 		}
 		dst := v.scratch[:piece]
-		n, err := io.ReadFull(v.r, dst)
+		n, err := v.r.Read(dst) // what has come, so a large chunk streams on
+		if err == nil && n == 0 {
+			err = io.ErrNoProgress
+		}
 		if keep {
 			v.sink.write(dst[:n])
 			v.bdatLen += int64(n)

@@ -312,3 +312,119 @@ func TestSpoolDifferential(t *testing.T) {
 		t.Errorf("%d spool files for %d spooled messages", got, n)
 	}
 }
+
+// A large body is in a spool file while it is read, and the file goes
+// when the message is refused, when the client leaves in the middle, and
+// when a BDAT transfer is abandoned; an accepted one's file is the
+// store's.
+func TestSpoolFileLifecycle(t *testing.T) {
+	st, dir := spoolStore(t)
+	q := &bodyQueue{}
+	s := startSpoolServer(t, q, st, 4096, 0, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_message_size: 1MiB}
+`)...)
+	part := "Subject: x\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 400)
+
+	// Refused at the end (a NUL): the file was there, then is not.
+	d := dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.send(part)
+	waitSpoolFiles(t, dir, 1)
+	d.send("a\x00b\r\n.\r\n")
+	d.expect("554 5.6.0")
+	waitSpoolFiles(t, dir, 0)
+
+	// Over the size limit: the file goes as soon as the limit is passed.
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.send(part)
+	waitSpoolFiles(t, dir, 1)
+	for range 60 {
+		d.send(part)
+	}
+	waitSpoolFiles(t, dir, 0)
+	d.send(".\r\n")
+	d.expect("552 5.3.4")
+
+	// A BDAT transfer abandoned by RSET.
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.send(fmt.Sprintf("BDAT %d\r\n%s", len(part), part))
+	d.expect("250")
+	waitSpoolFiles(t, dir, 1)
+	d.cmd("RSET", "250")
+	waitSpoolFiles(t, dir, 0)
+
+	// Accepted: the file stays, named by the stored message.
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(part), part))
+	d.expect("250")
+	waitSpoolFiles(t, dir, 1)
+	if len(q.spooled) != 1 || !q.spooled[0] || string(dropTrace(q.bodies[0])) != part {
+		t.Fatalf("stored %v %.80q", q.spooled, q.bodies)
+	}
+	for _, f := range spoolFiles(t, dir) {
+		os.Remove(filepath.Join(dir, f)) // as the store would once delivered
+	}
+
+	// The client leaves in the middle of DATA, and of a BDAT transfer.
+	for _, bdat := range []bool{false, true} {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<b@example.test>", "250")
+		if bdat {
+			d.send(fmt.Sprintf("BDAT %d\r\n%s", len(part)*2, part))
+		} else {
+			d.cmd("DATA", "354")
+			d.send(part)
+		}
+		waitSpoolFiles(t, dir, 1)
+		d.conn.Close()
+		waitSpoolFiles(t, dir, 0)
+	}
+	if q.count() != 1 {
+		t.Fatalf("%d messages queued, want 1", q.count())
+	}
+}
+
+// A header section over max_header_size is refused (552 5.3.4) whether
+// the message is spooled or not; one just under it is taken.
+func TestSpoolHeaderLimit(t *testing.T) {
+	st, _ := spoolStore(t)
+	conns := connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`)
+	for _, threshold := range []int64{1 << 30, 1024} {
+		q := &bodyQueue{}
+		s := startSpoolServer(t, q, st, threshold, 8192, conns...)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		field := "X-H: " + strings.Repeat("v", 90) + "\r\n" // 97 bytes
+		for _, c := range []struct {
+			msg  string
+			want string
+		}{
+			{strings.Repeat(field, 84) + "\r\n" + strings.Repeat("body\r\n", 3000), "250"},     // 8150 bytes of header
+			{strings.Repeat(field, 85) + "\r\n" + strings.Repeat("body\r\n", 3000), "552 5.3.4"}, // 8247
+			{strings.Repeat("no header section at all\r\n", 400), "552 5.3.4"},
+			{strings.Repeat("no header section at all\r\n", 300), "250"}, // 7800 bytes, all read as header
+		} {
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<b@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.send(c.msg + ".\r\n")
+			d.expect(c.want)
+		}
+	}
+}
