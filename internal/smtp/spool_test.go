@@ -415,7 +415,7 @@ func TestSpoolHeaderLimit(t *testing.T) {
 			msg  string
 			want string
 		}{
-			{strings.Repeat(field, 84) + "\r\n" + strings.Repeat("body\r\n", 3000), "250"},     // 8150 bytes of header
+			{strings.Repeat(field, 84) + "\r\n" + strings.Repeat("body\r\n", 3000), "250"},       // 8150 bytes of header
 			{strings.Repeat(field, 85) + "\r\n" + strings.Repeat("body\r\n", 3000), "552 5.3.4"}, // 8247
 			{strings.Repeat("no header section at all\r\n", 400), "552 5.3.4"},
 			{strings.Repeat("no header section at all\r\n", 300), "250"}, // 7800 bytes, all read as header
