@@ -11,14 +11,18 @@ package config
 // much memory for its body.
 const DefaultSpoolThreshold = 256 << 10
 
-// DefaultMaxHeaderSize is 256 KiB, Exchange's receive connector
-// MaxHeaderSize default. A header section (up to its empty line) over it
-// is refused with 552 5.3.4: the session edits the header section in
-// memory (trace field, header firewall, forged Authentication-Results),
-// so it cannot treat the excess as body the way Postfix's
-// header_size_limit (100 KiB per header) discards it — a field the
-// firewall did not see would reach the next hop.
-const DefaultMaxHeaderSize = 256 << 10
+// DefaultMaxHeaderSize is 1 MiB: the header section (through its empty
+// line) a session keeps in memory. Postfix's header_size_limit (100 KiB)
+// bounds one header field and discards the excess; umbra cannot treat an
+// excess as body, because the session edits the header section (trace
+// field, header firewall, forged Authentication-Results) and a field it
+// did not see would reach the next hop. So a header section over the
+// limit is refused with 552 5.3.4, as Exchange refuses one over its
+// MaxHeaderSize. 1 MiB, not Exchange's 256 KB: legitimate mail with long
+// ARC and DKIM chains stays far below it, and a message hostile to the
+// checks (60,000 fields, issue 14's red team) is still answered on what
+// it is rather than by its size.
+const DefaultMaxHeaderSize = 1 << 20
 
 func applySpoolDefaults(t *Transport) {
 	if t.SpoolThreshold == 0 {

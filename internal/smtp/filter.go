@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -84,6 +85,19 @@ type Transaction struct {
 	// umbra did not write is removed (authres.go), whichever check added
 	// it.
 	AuthResults []byte
+	// Rest, set for a message the session spooled (large messages
+	// stream, spooldata.go), opens a reader of the message after
+	// Content: Content then holds the header section only, through its
+	// empty line, and a check edits only that. Only a session whose
+	// every DataCheck is a BodyStreamer gets one; RestLen is its length.
+	Rest    func() (io.ReadCloser, error)
+	RestLen int64
+}
+
+// BodyStreamer is a DataCheck that reads a spooled message's body
+// through Transaction.Rest and edits only the header section.
+type BodyStreamer interface {
+	StreamsBody() bool
 }
 
 // ConnectCheck checks the client address.
@@ -184,7 +198,11 @@ func (s *session) openChecks(info *ConnInfo) {
 		}
 		s.checks = append(s.checks, ck)
 	}
-	s.dataChecks = slices.ContainsFunc(s.checks, func(ck Check) bool { _, ok := ck.(DataCheck); return ok })
+	s.dataChecks = slices.ContainsFunc(s.checks, func(ck Check) bool {
+		_, data := ck.(DataCheck)
+		bs, ok := ck.(BodyStreamer)
+		return data && !(ok && bs.StreamsBody())
+	})
 }
 
 // resetChecks tells the per-session checks that a transaction ended.
@@ -306,6 +324,12 @@ func (s *session) checkRcpt(to string) error {
 // checkData runs the Data checks on content (the message without the
 // trace header) and returns the content and recipients to queue.
 func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipient, error) {
+	return s.checkDataRest(id, content, nil, 0)
+}
+
+// checkDataRest is checkData for a spooled message: content is its
+// header section, rest opens what follows (Transaction.Rest).
+func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) ([]byte, []queue.Recipient, error) {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	var t *Transaction
@@ -320,7 +344,7 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 		}
 		if t == nil {
 			info = s.connInfo()
-			t = &Transaction{QueueID: id.String(), From: s.from, Content: content}
+			t = &Transaction{QueueID: id.String(), From: s.from, Content: content, Rest: rest, RestLen: restLen}
 			for _, r := range s.rcpt {
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}

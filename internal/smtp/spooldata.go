@@ -17,9 +17,12 @@ import (
 // trace field in front, exactly as the in-memory path runs it on the
 // whole message (the header tools stop at the empty line), and the
 // stored body is that edited header section followed by the spool file
-// from the end of the original header section on. A session whose
-// checks run at end of data keeps its bodies in memory (dataChecks):
-// Transaction.Content is the whole message.
+// from the end of the original header section on. The end-of-data
+// checks get the header section as Transaction.Content and read the rest
+// through Transaction.Rest (message authentication verifies DKIM and ARC
+// as a stream); a session with a check that needs the message whole in
+// memory (not a BodyStreamer: a milter) keeps its bodies in memory
+// (dataChecks).
 
 // replyHeaderTooBig refuses a message whose header section is over
 // transport.max_header_size (Exchange's MaxHeaderSize reply).
@@ -91,13 +94,26 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return perr
 	}
 	head = s.removeForgedResults(head, len(trace))
-	size := int64(len(head)) + sp.size - int64(skip) // the message as the checks would see it, trace included
-	// No check runs at end of data here (spooling), but a client that
-	// left by now is not answered, so nothing is queued (checkData).
-	_, rcpts, cerr := s.checkData(id, head[len(trace):])
+	// Durable before any commit names it; the checks read it from here.
+	file, err := sp.file.Finish()
+	if err != nil {
+		s.log.Error("spool file not made durable", "msg_id", id.String(), "err", err)
+		if noStorage(err) {
+			return replyNoStorage
+		}
+		return replyLocalError(id)
+	}
+	rest, err := file.WithHead(nil, int64(skip))
+	if err != nil {
+		s.log.Error("spooled body", "msg_id", id.String(), "err", err)
+		return replyLocalError(id)
+	}
+	content, rcpts, cerr := s.checkDataRest(id, head[len(trace):], rest.Reader, rest.Len())
 	if cerr != nil {
 		return cerr
 	}
+	head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
+	size := int64(len(head)) + rest.Len() // the message, trace included
 	if s.discard || len(rcpts) == 0 {
 		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", size)
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
@@ -111,14 +127,6 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
-	}
-	file, err := sp.file.Finish() // durable before any commit names it
-	if err != nil {
-		s.log.Error("spool file not made durable", "msg_id", id.String(), "err", err)
-		if noStorage(err) {
-			return replyNoStorage
-		}
-		return replyLocalError(id)
 	}
 	body, err := file.WithHead(head, int64(skip))
 	if err != nil {
