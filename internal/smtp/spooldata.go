@@ -113,7 +113,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return cerr
 	}
 	head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
-	size := int64(len(head)) + rest.Len() // the message, trace included
+	size := int64(len(head)) + rest.Len()                   // the message, trace included
 	if s.discard || len(rcpts) == 0 {
 		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", size)
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
