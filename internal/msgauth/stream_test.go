@@ -88,3 +88,41 @@ func TestVerifySpooledBody(t *testing.T) {
 		t.Fatalf("changed body: %+v", r)
 	}
 }
+
+// Over SMTP, a large signed and sealed message is authenticated the
+// same whether its body was spooled or held in memory: the same stored
+// message, Authentication-Results included, by DATA and by BDAT.
+func TestSpooledMessageOverSMTP(t *testing.T) {
+	ed, k := edKey(t), edKey(t)
+	zone := append(senderZone, zoneTXT("ed._domainkey.reject.test", ed.record), zoneTXT("arc._domainkey.lists.test", k.record))
+	mem := startEdgeWith(t, 0, "{profile: internet}", zone...)
+	spooled := startEdgeWith(t, 4096, "{profile: internet}", zone...)
+	big := strings.Repeat("a line of a large body,  with\t white space \r\n", 4000)
+	signed := dkimSign(t, message("a@reject.test", "signed")+big, "reject.test", "ed", ed, dkim.CanonicalizationRelaxed, dkim.CanonicalizationSimple)
+	sealed := arcSeal(t, message("a@none.test", "arc")+big, "lists.test", "arc", k, "none", "spf=pass smtp.mailfrom=none.test")
+	broken := strings.Replace(sealed, "a large body", "a LARGE body", 1)
+	for _, c := range []struct{ from, msg, want string }{
+		{"a@reject.test", signed, "dkim=pass"},
+		{"a@none.test", sealed, "arc=pass (i=1)"},
+		{"a@none.test", broken, "arc=fail (i=1 message signature: body hash does not match)"},
+	} {
+		for _, bdat := range []bool{false, true} {
+			var bodies [2]string
+			for i, e := range []*edge{mem, spooled} {
+				if got := e.sendWith(t, "client.test", c.from, c.msg, bdat); !strings.HasPrefix(got, "250") {
+					t.Fatalf("reply %q", got)
+				}
+				_, body := e.q.last(t)
+				wantAll(t, authResults(t, body), c.want)
+				fields, _ := splitHeader([]byte(body))
+				bodies[i] = body[len(fields[0].raw):] // past umbra's Received field (queue id, time)
+			}
+			if bodies[0] != bodies[1] {
+				t.Errorf("%s bdat %v: spooled and in-memory messages differ:\n%.600s\n---\n%.600s", c.want, bdat, bodies[1], bodies[0])
+			}
+		}
+	}
+	if len(spooled.q.spooled) != 6 || !spooled.q.spooled[5] {
+		t.Fatalf("spooled %v", spooled.q.spooled)
+	}
+}
