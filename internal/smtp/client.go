@@ -90,6 +90,9 @@ type Client struct {
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
+	// dataRest, while a spooled body is sent (PushCopyBody), is the
+	// rest of the message after the parts: streamed, never whole.
+	dataRest io.Reader
 }
 
 // SetHop records the name of the next hop this client talks to.
@@ -354,7 +357,7 @@ func (c *Client) SendDataParts(parts [][]byte, n int) ([]DataReply, error) {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if err := stuffParts(parts, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+	if err := c.stuffData(parts, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)

@@ -191,7 +191,7 @@ func (c *Client) pipeline(from string, mo *gosmtp.MailOptions, rcpts []Recipient
 		return c.settle(br, out)
 	}
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if err := stuffParts(parts, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+	if err := c.stuffData(parts, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return fail(err)
 	}
 	n := 1

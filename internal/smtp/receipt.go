@@ -136,11 +136,17 @@ var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHAD
 // session unusable for another copy unless it is a *gosmtp.SMTPError
 // given before DATA.
 func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
+	return c.pushCopy(m, body, int64(len(body)), dbID)
+}
+
+// pushCopy is PushCopy of a message of size bytes that starts with body
+// (and goes on with c.dataRest, PushCopyBody).
+func (c *Client) pushCopy(m *queue.Message, body []byte, size int64, dbID string) error {
 	if c.ShadowDB == "" || c.ShadowVersion < 3 {
 		return ErrNoCopies
 	}
 	c.sc.copyParam = dbID
-	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID, UTF8: m.UTF8}
+	opts := &gosmtp.MailOptions{Size: size, EnvelopeID: m.EnvID, UTF8: m.UTF8}
 	if m.RetFull {
 		opts.Return = gosmtp.DSNReturnFull
 	}
@@ -221,9 +227,10 @@ type ReceiptShadow interface {
 type ReceiptLink interface {
 	// Server is the shadow server's id.
 	Server() string
-	// Push transfers the copy (PushCopy); a session that broke is
-	// replaced by a new one to the same server once.
-	Push(ctx context.Context, m *queue.Message, body []byte) error
+	// Push transfers the copy (PushCopyBody: a spooled body streams
+	// from its file); a session that broke is replaced by a new one to
+	// the same server once.
+	Push(ctx context.Context, m *queue.Message, body queue.Body) error
 	// Done gives the session back for reuse (ok) or closes it.
 	Done(ok bool)
 }
@@ -330,10 +337,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	s.logAccepted(m, int(body.Len()))
 	msg := "Ok: queued as " + m.ID.String()
 	if link != nil {
-		var b []byte
-		if b, err = body.Bytes(); err == nil { // the push takes the content whole
-			err = link.Push(s.srv.ctx, &snap, b)
-		}
+		err = link.Push(s.srv.ctx, &snap, body)
 		link.Done(err == nil)
 	}
 	if err != nil {

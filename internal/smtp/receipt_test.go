@@ -147,7 +147,8 @@ func (f *fakeReceipt) Open(ctx context.Context, pref string) (ReceiptLink, error
 }
 
 func (l *fakeLink) Server() string { return "hub-b" }
-func (l *fakeLink) Push(ctx context.Context, m *queue.Message, body []byte) error {
+func (l *fakeLink) Push(ctx context.Context, m *queue.Message, b queue.Body) error {
+	body, _ := b.Bytes()
 	if l.f.pushFail {
 		return context.Canceled
 	}
