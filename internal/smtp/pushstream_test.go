@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"strings"
@@ -95,4 +96,42 @@ func TestPushCopyBodySpooled(t *testing.T) {
 	if err := push(body); err == nil || len(peerQ.copies) != 1 {
 		t.Fatalf("a truncated spool file was pushed (%v, %d copies)", err, len(peerQ.copies))
 	}
+}
+
+// dropFileQueue stores a spooled body whole and removes its file at once,
+// as a store that delivered the message at once would.
+type dropFileQueue struct{ bodyQueue }
+
+func (q *dropFileQueue) SubmitBody(ctx context.Context, m *queue.Message, body queue.Body) error {
+	if err := q.bodyQueue.SubmitBody(ctx, m, body); err != nil {
+		return err
+	}
+	path, _, _ := body.File()
+	return os.Remove(path)
+}
+
+// Shadow on receipt of a spooled message: the copy streams from the
+// spool file, and reaches the peer whole even when the queue is done
+// with the file before the push (delivered at once).
+func TestShadowOnReceiptSpooled(t *testing.T) {
+	st, dir := spoolStore(t)
+	peerQ := &copyQueue{}
+	peer := startShadowServer(t, peerQ, &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}, true, transportConnector(t, ""))
+	q := &dropFileQueue{}
+	s := receiptServerSpool(t, q, "    shadow_on_receipt: local-only\n", &fakeReceipt{peer: peer}, st)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.example", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	msg := "Subject: hi\r\n\r\n" + strings.Repeat("hello, a large body\r\n", 5000)
+	got := d.cmd(msg+".", "250")
+	if !strings.Contains(got, "shadow copy on hub-b") {
+		t.Fatalf("reply %q", got)
+	}
+	if len(q.spooled) != 1 || !q.spooled[0] || len(peerQ.copies) != 1 || !bytes.HasSuffix(peerQ.copies[0].body, []byte(msg)) {
+		t.Fatalf("spooled %v, copies %d", q.spooled, len(peerQ.copies))
+	}
+	waitSpoolFiles(t, dir, 0) // the push's link is gone too
 }

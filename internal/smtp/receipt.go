@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"time"
 
@@ -317,6 +318,17 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	// made from a snapshot.
 	snap := *m
 	snap.Rcpts = append([]queue.Recipient(nil), m.Rcpts...)
+	push := body
+	if link != nil && body.Spooled() {
+		// The spool file is the queue's from the commit on, and goes
+		// when the message is delivered: the push reads a link to it
+		// (an orphan, swept when the store opens, after a crash).
+		path, off, n := body.File()
+		if err := os.Link(path, path+".push"); err == nil {
+			push = queue.SpooledBody(body.Head(), path+".push", off, n)
+			defer os.Remove(path + ".push")
+		}
+	}
 	var serr error
 	if sp != nil {
 		serr = s.submitBody(m, body, sp)
@@ -337,7 +349,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	s.logAccepted(m, int(body.Len()))
 	msg := "Ok: queued as " + m.ID.String()
 	if link != nil {
-		err = link.Push(s.srv.ctx, &snap, body)
+		err = link.Push(s.srv.ctx, &snap, push)
 		link.Done(err == nil)
 	}
 	if err != nil {
