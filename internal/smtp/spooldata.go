@@ -108,12 +108,17 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		s.log.Error("spooled body", "msg_id", id.String(), "err", err)
 		return replyLocalError(id)
 	}
-	content, rcpts, cerr := s.checkDataRest(id, head[len(trace):], rest.Reader, rest.Len())
+	content, rcpts, replaced, cerr := s.checkDataRest(id, head[len(trace):], rest.Reader, rest.Len())
 	if cerr != nil {
 		return cerr
 	}
 	head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
 	size := int64(len(head)) + rest.Len()                   // the message, trace included
+	if replaced {
+		// A check replaced the body: the message is in memory now,
+		// and the spool file goes (data() aborts it, not handed).
+		size = int64(len(head))
+	}
 	if s.discard || len(rcpts) == 0 {
 		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", size)
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
@@ -129,6 +134,9 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		RequireTLS: s.opts.RequireTLS,
 	}
 	body, err := file.WithHead(head, int64(skip))
+	if replaced {
+		body = queue.MemBody(head)
+	}
 	if err != nil {
 		s.log.Error("spooled body", "msg_id", id.String(), "err", err)
 		return replyLocalError(id)
@@ -179,7 +187,7 @@ func (s *session) submitSpooled(m *queue.Message, body queue.Body, sp *spooledBo
 func (s *session) submitBody(m *queue.Message, body queue.Body, sp *spooledBody) error {
 	bq := s.srv.queue.(BodyQueue) // spooling is on only for a BodyQueue (NewServer)
 	err := bq.SubmitBody(s.srv.ctx, m, body)
-	if err == nil {
+	if err == nil && body.Spooled() {
 		sp.handed = true
 	}
 	return err
