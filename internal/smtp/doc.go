@@ -170,8 +170,10 @@
 //     submitted with SubmitBody after the file is durable (Finish). Every
 //     path that does not hand the file to a commit removes it: a refusal,
 //     a discard, RSET or STARTTLS during BDAT, a client that leaves, a
-//     DATA go-smtp refused. A session with an end-of-data check that is
-//     not a BodyStreamer (a milter) keeps its bodies in memory.
+//     DATA go-smtp refused. The end-of-data checks get the header section
+//     and read the rest through Transaction.Rest (message authentication
+//     and milters do); a session with a check that is not a BodyStreamer
+//     keeps its bodies in memory.
 //   - BDAT is the layer's alone: "BDAT" SP 1*DIGIT [SP "LAST"] CRLF with a
 //     size below 2^32, anything else is 501 5.5.4 and no byte after it is
 //     chunk data. A well-formed BDAT's chunk is always read (RFC 3030),

@@ -91,10 +91,10 @@ type session struct {
 	// the shutdown goroutine while the session's may be inside a stage.
 	checkMu sync.Mutex
 	checks  []Check
-	// dataChecks: a check of the session may run at end of data; it
-	// reads the message whole (Transaction.Content), so the body is
-	// kept in memory (spooldata.go). Set with checks, on the session's
-	// goroutine.
+	// dataChecks: a check of the session runs at end of data and reads
+	// the message whole (Transaction.Content; not a BodyStreamer), so
+	// the body is kept in memory (spooldata.go). Set with checks, on
+	// the session's goroutine.
 	dataChecks bool
 
 	stats connStats // connect and disconnect log lines (connlog.go)

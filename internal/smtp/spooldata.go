@@ -20,9 +20,9 @@ import (
 // from the end of the original header section on. The end-of-data
 // checks get the header section as Transaction.Content and read the rest
 // through Transaction.Rest (message authentication verifies DKIM and ARC
-// as a stream); a session with a check that needs the message whole in
-// memory (not a BodyStreamer: a milter) keeps its bodies in memory
-// (dataChecks).
+// as a stream, a milter gets the body in chunks from it); a session
+// with a check that needs the message whole in memory (not a
+// BodyStreamer) keeps its bodies in memory (dataChecks).
 
 // replyHeaderTooBig refuses a message whose header section is over
 // transport.max_header_size (Exchange's MaxHeaderSize reply).
