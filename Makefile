@@ -77,6 +77,7 @@ FUZZ_TARGETS += ./internal/ldapdir/:FuzzFilter ./internal/ratelimit/:FuzzRestore
 FUZZ_TARGETS += ./internal/config/:FuzzParseReturnCode ./internal/connfilter/:FuzzValidHELO
 FUZZ_TARGETS += ./internal/signing/:FuzzSign ./internal/signing/:FuzzRelaxedBodyHash ./internal/signing/:FuzzParseKey
 FUZZ_TARGETS += ./internal/header/:FuzzRemoveAuthResults
+FUZZ_TARGETS += ./internal/resolver/:FuzzParseHosts
 FUZZ_TARGETS += ./internal/msgauth/:FuzzSplitHeader ./internal/msgauth/:FuzzARC ./internal/msgauth/:FuzzParseTags ./internal/msgauth/:FuzzAuthResults
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \

@@ -14,7 +14,8 @@ import (
 // once"): the dns section's servers (or /etc/resolv.conf's) behind a
 // cache. reg nil: no metrics (a configuration check).
 func newResolver(d config.DNS, reg prometheus.Registerer) (*resolver.Cache, error) {
-	c, err := resolver.New(resolver.Config{Servers: d.ServerAddrs(), Timeout: d.Timeout.D(), Attempts: d.Attempts, TrustAD: d.TrustAD})
+	c, err := resolver.New(resolver.Config{Servers: d.ServerAddrs(), Timeout: d.Timeout.D(), Attempts: d.Attempts, TrustAD: d.TrustAD,
+		HostsFile: d.HostsPath()})
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}

@@ -33,6 +33,18 @@ type DNS struct {
 	// trusted, so their AD bit makes an answer secure (DANE). Needs
 	// servers listed here, all on loopback.
 	TrustAD bool `yaml:"trust_ad"`
+	// HostsFile is asked for addresses before DNS, as the system's
+	// resolver does ("files dns"): default /etc/hosts; "none" turns it
+	// off. MX, TXT, PTR and TLSA records come from DNS only.
+	HostsFile string `yaml:"hosts_file"`
+}
+
+// HostsPath is the hosts file to read, "" for none.
+func (d DNS) HostsPath() string {
+	if d.HostsFile == "none" {
+		return ""
+	}
+	return d.HostsFile
 }
 
 // ServerAddrs returns Servers as host:port (port 53 where none is given).
@@ -56,6 +68,7 @@ const (
 	DefaultDNSCacheSize   = 10000
 	DefaultDNSMaxTTL      = time.Hour
 	DefaultDNSNegativeTTL = 5 * time.Minute
+	DefaultDNSHostsFile   = "/etc/hosts"
 )
 
 func applyDNSDefaults(d *DNS) {
@@ -64,6 +77,9 @@ func applyDNSDefaults(d *DNS) {
 	setInt(&d.CacheSize, DefaultDNSCacheSize)
 	setDur(&d.MaxTTL, DefaultDNSMaxTTL)
 	setDur(&d.NegativeTTL, DefaultDNSNegativeTTL)
+	if d.HostsFile == "" {
+		d.HostsFile = DefaultDNSHostsFile
+	}
 }
 
 func validateDNS(v *validator, d DNS) {
@@ -102,6 +118,9 @@ func validateDNS(v *validator, d DNS) {
 	}
 	if d.NegativeTTL <= 0 {
 		v.add("dns.negative_ttl must be positive", "dns", "negative_ttl")
+	}
+	if d.HostsFile != "none" && !strings.HasPrefix(d.HostsFile, "/") {
+		v.add(fmt.Sprintf("dns.hosts_file: %q is not an absolute path (or none)", d.HostsFile), "dns", "hosts_file")
 	}
 }
 

@@ -21,7 +21,8 @@ func TestDNSDefaultsAndKeys(t *testing.T) {
 	}
 	d := c.DNS
 	if len(d.Servers) != 0 || d.Timeout.D() != DefaultDNSTimeout || d.Attempts != DefaultDNSAttempts ||
-		d.CacheSize != DefaultDNSCacheSize || d.MaxTTL.D() != DefaultDNSMaxTTL || d.NegativeTTL.D() != DefaultDNSNegativeTTL || d.TrustAD {
+		d.CacheSize != DefaultDNSCacheSize || d.MaxTTL.D() != DefaultDNSMaxTTL || d.NegativeTTL.D() != DefaultDNSNegativeTTL || d.TrustAD ||
+		d.HostsPath() != "/etc/hosts" {
 		t.Fatalf("defaults: %+v", d)
 	}
 	f := c.ReceiveConnectors[0].ConnectionFiltering
@@ -85,6 +86,7 @@ func TestDNSBadConfigs(t *testing.T) {
 		{"dns:\n  servers: [\"127.0.0.1:0\"]\n", `x.yaml:8: dns.servers: "127.0.0.1:0" has no valid port`},
 		{"dns:\n  servers: [\"192.0.2.1\"]\n  trust_ad: true\n", `x.yaml:8: dns.trust_ad: server 192.0.2.1 is not on loopback`},
 		{"dns:\n  trust_ad: true\n", `x.yaml:8: dns.trust_ad needs dns.servers listed`},
+		{"dns:\n  hosts_file: etc/hosts\n", `x.yaml:8: dns.hosts_file: "etc/hosts" is not an absolute path`},
 		{"dns:\n  attempts: 11\n", `x.yaml:8: dns.attempts must be 1 to 10, not 11`},
 		{"dns:\n  cache_size: -1\n", `x.yaml:8: dns.cache_size must be positive`},
 		{"dns:\n  max_ttl: -1s\n", `x.yaml:8: negative duration "-1s"`},

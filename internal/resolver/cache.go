@@ -50,6 +50,8 @@ type Cache struct {
 	entries map[cacheKey]*list.Element // of *cacheEntry
 	lru     *list.List                 // front: most recently used
 	flights map[cacheKey]*flight
+
+	hosts *hostsFile // the upstream Client's, when it has one
 }
 
 type cacheKey struct {
@@ -87,7 +89,11 @@ func NewCache(up Upstream, cfg CacheConfig) *Cache {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	return &Cache{up: up, cfg: cfg, entries: map[cacheKey]*list.Element{}, lru: list.New(), flights: map[cacheKey]*flight{}}
+	c := &Cache{up: up, cfg: cfg, entries: map[cacheKey]*list.Element{}, lru: list.New(), flights: map[cacheKey]*flight{}}
+	if cl, ok := up.(*Client); ok {
+		c.hosts = cl.hosts // the same table, asked before the cache
+	}
+	return c
 }
 
 // Len returns the number of answers kept.
@@ -207,12 +213,12 @@ func (c *Cache) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
 
 // LookupIPAddr implements Resolver: A and AAAA records.
 func (c *Cache) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	return lookupIPAddr(ctx, c, host)
+	return lookupIPAddr(ctx, c, c.hosts, host)
 }
 
 // LookupHost implements Resolver.
 func (c *Cache) LookupHost(ctx context.Context, host string) ([]string, error) {
-	return lookupHost(ctx, c, host)
+	return lookupHost(ctx, c, c.hosts, host)
 }
 
 // LookupTXT implements Resolver.

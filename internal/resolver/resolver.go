@@ -55,14 +55,18 @@ type Config struct {
 	// TrustAD: the servers validate DNSSEC and the path to them is
 	// trusted (loopback), so their AD bit is believed.
 	TrustAD bool
+	// HostsFile, when set (umbra's default: /etc/hosts), is asked for
+	// addresses before DNS (hosts.go).
+	HostsFile string
 }
 
 // Client is a stub resolver speaking to recursive servers: UDP first,
 // TCP when the answer is truncated.
 type Client struct {
-	cfg Config
-	udp *dns.Client
-	tcp *dns.Client
+	cfg   Config
+	udp   *dns.Client
+	tcp   *dns.Client
+	hosts *hostsFile
 }
 
 // New returns a Client. With no servers configured it reads
@@ -81,7 +85,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 2
 	}
-	return &Client{cfg: cfg,
+	return &Client{cfg: cfg, hosts: newHostsFile(cfg.HostsFile),
 		udp: &dns.Client{Net: "udp", Timeout: cfg.Timeout, UDPSize: 1232},
 		tcp: &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
 	}, nil
@@ -222,12 +226,12 @@ func (c *Client) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
 
 // LookupIPAddr implements Resolver: A and AAAA records.
 func (c *Client) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	return lookupIPAddr(ctx, c, host)
+	return lookupIPAddr(ctx, c, c.hosts, host)
 }
 
 // LookupHost implements Resolver.
 func (c *Client) LookupHost(ctx context.Context, host string) ([]string, error) {
-	return lookupHost(ctx, c, host)
+	return lookupHost(ctx, c, c.hosts, host)
 }
 
 // LookupTXT implements Resolver.
@@ -257,13 +261,20 @@ func lookupMX(ctx context.Context, c lookuper, name string) ([]*net.MX, error) {
 
 // lookupIPAddr: A and AAAA records. It fails only
 // when both lookups fail; not found when neither type exists.
-func lookupIPAddr(ctx context.Context, c lookuper, host string) ([]net.IPAddr, error) {
+func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string) ([]net.IPAddr, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IPAddr{{IP: ip}}, nil
 	}
 	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		// RFC 6761 §6.3: localhost names are loopback, never asked.
 		return []net.IPAddr{{IP: net.IPv4(127, 0, 0, 1)}, {IP: net.IPv6loopback}}, nil
+	}
+	if ips := hosts.lookup(host); len(ips) > 0 {
+		out := make([]net.IPAddr, len(ips))
+		for i, ip := range ips {
+			out[i] = net.IPAddr{IP: ip}
+		}
+		return out, nil
 	}
 	var out []net.IPAddr
 	var errs []error
@@ -295,8 +306,8 @@ func lookupIPAddr(ctx context.Context, c lookuper, host string) ([]net.IPAddr, e
 }
 
 // lookupHost: the addresses of host as strings.
-func lookupHost(ctx context.Context, c lookuper, host string) ([]string, error) {
-	ips, err := lookupIPAddr(ctx, c, host)
+func lookupHost(ctx context.Context, c lookuper, hosts *hostsFile, host string) ([]string, error) {
+	ips, err := lookupIPAddr(ctx, c, hosts, host)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,118 @@
+package resolver
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// hostsRecheck is how often the hosts file's modification time and size
+// are looked at; it is read again when either changed.
+const hostsRecheck = 5 * time.Second
+
+// hostsFile is the operator's static table of names and addresses
+// (hosts(5)), asked for addresses before DNS, as the system's resolver
+// does with "files dns": a smart host or a topology server named only in
+// /etc/hosts resolves. Only addresses come from it; MX, TXT, PTR and
+// TLSA are DNS's alone, and an address from it is never Secure.
+type hostsFile struct {
+	path string
+	now  func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time
+	mtime   time.Time
+	size    int64
+	byName  map[string][]net.IP
+}
+
+func newHostsFile(path string) *hostsFile {
+	if path == "" {
+		return nil
+	}
+	return &hostsFile{path: path, now: time.Now}
+}
+
+// lookup returns the addresses listed for name (case-insensitive, a
+// trailing dot ignored), nil when none or when the file cannot be read.
+func (h *hostsFile) lookup(name string) []net.IP {
+	if h == nil {
+		return nil
+	}
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now := h.now(); h.byName == nil || now.Sub(h.checked) >= hostsRecheck || now.Before(h.checked) {
+		h.checked = now
+		h.refresh()
+	}
+	ips := h.byName[name]
+	return append([]net.IP(nil), ips...)
+}
+
+// refresh reads the file again when it changed; h.mu held. A file that
+// cannot be read is an empty table (the system's resolver does the same).
+func (h *hostsFile) refresh() {
+	fi, err := os.Stat(h.path)
+	if err != nil {
+		h.byName, h.mtime, h.size = map[string][]net.IP{}, time.Time{}, 0
+		return
+	}
+	if h.byName != nil && fi.ModTime().Equal(h.mtime) && fi.Size() == h.size {
+		return
+	}
+	data, err := os.ReadFile(h.path)
+	if err != nil {
+		h.byName = map[string][]net.IP{}
+		return
+	}
+	h.byName, h.mtime, h.size = parseHosts(data), fi.ModTime(), fi.Size()
+}
+
+// parseHosts reads hosts(5) lines: an address, then names; '#' starts a
+// comment. Lines whose first field is not an address are skipped. An
+// address with a zone (fe80::1%eth0) is skipped: mail is not sent over
+// link-local addresses.
+func parseHosts(data []byte) map[string][]net.IP {
+	out := map[string][]net.IP{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		ip := net.ParseIP(f[0])
+		if ip == nil {
+			continue
+		}
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		for _, n := range f[1:] {
+			n = strings.ToLower(strings.TrimSuffix(n, "."))
+			if n == "" || hasIP(out[n], ip) {
+				continue
+			}
+			out[n] = append(out[n], ip)
+		}
+	}
+	return out
+}
+
+func hasIP(ips []net.IP, ip net.IP) bool {
+	for _, x := range ips {
+		if x.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
