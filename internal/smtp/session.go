@@ -723,9 +723,6 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error {
-	if s.vc != nil {
-		s.vc.dropBody() // a body nobody took: its spool file goes
-	}
 	s.closeChecks()
 	s.logDisconnect()
 	return nil
