@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
@@ -426,5 +429,79 @@ func TestSpoolHeaderLimit(t *testing.T) {
 			d.send(c.msg + ".\r\n")
 			d.expect(c.want)
 		}
+	}
+}
+
+// streamingCheck is an end-of-data check that reads a spooled body
+// through Transaction.Rest; verdict is its answer.
+type streamingCheck struct {
+	verdict Verdict
+	read    int64 // the body bytes it read through Rest
+}
+
+func (c *streamingCheck) Name() string      { return "streaming" }
+func (c *streamingCheck) StreamsBody() bool { return true }
+func (c *streamingCheck) Data(_ context.Context, _ *ConnInfo, t *Transaction) Verdict {
+	if t.Rest != nil {
+		r, err := t.Rest()
+		if err == nil {
+			c.read, _ = io.Copy(io.Discard, r)
+			r.Close()
+		}
+	}
+	return c.verdict
+}
+
+// A spooled message a check discards, refuses or quarantines into a full
+// quarantine leaves no spool file; the check read the body through Rest.
+func TestSpoolFileRemovedOnDiscardAndRefusal(t *testing.T) {
+	part := "Subject: x\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 400)
+	for _, c := range []struct {
+		name    string
+		verdict Verdict
+		fail    error
+		want    string
+	}{
+		{"discard", Verdict{Discard: true}, nil, "250 2.0.0"},
+		{"refused", Verdict{Reply: &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "no"}}, nil, "550 5.7.1"},
+		{"quarantine full", Verdict{Quarantine: "spam"}, queue.ErrQuarantineFull, "452 4.3.1"},
+		{"accepted", Verdict{}, nil, "250 2.0.0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, dir := spoolStore(t)
+			q := &bodyQueue{}
+			q.failWith = c.fail
+			ck := &streamingCheck{verdict: c.verdict}
+			s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`), Routing: testTable(), Queue: q, Spool: st.NewSpool, SpoolThreshold: 4096,
+				Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			s.Serve()
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				s.Shutdown(ctx)
+			}()
+			d := dial(t, s, "")
+			d.expect("220")
+			d.openData()
+			d.cmd(part+".", c.want)
+			want := 0
+			if c.name == "accepted" {
+				want = 1
+			}
+			waitSpoolFiles(t, dir, want)
+			if ck.read != int64(len(part)-len("Subject: x\r\n\r\n")) {
+				t.Fatalf("the check read %d body bytes through Rest", ck.read)
+			}
+		})
 	}
 }
