@@ -72,6 +72,7 @@ FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam ./internal/smtp/:FuzzMailFlagParams
 FUZZ_TARGETS += ./internal/smtp/:FuzzPipelineReplies
 FUZZ_TARGETS += ./internal/smtp/:FuzzUnstuffStream ./internal/smtp/:FuzzBodySink ./internal/msgauth/:FuzzBodyHash ./internal/smtp/:FuzzStuffStream
+FUZZ_TARGETS += ./internal/smtp/:FuzzSpoolDifferential
 FUZZ_TARGETS += ./internal/tlspolicy/:FuzzParsePolicy ./internal/tlspolicy/:FuzzParseRecords
 FUZZ_TARGETS += ./internal/ldapdir/:FuzzFilter ./internal/ratelimit/:FuzzRestore
 FUZZ_TARGETS += ./internal/config/:FuzzParseReturnCode ./internal/connfilter/:FuzzValidHELO

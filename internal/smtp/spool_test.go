@@ -505,3 +505,118 @@ func TestSpoolFileRemovedOnDiscardAndRefusal(t *testing.T) {
 		})
 	}
 }
+
+// sendOne sends msg on an open session by DATA (stuffed) or BDAT (in
+// chunks of chunk bytes) and returns what it did.
+func sendOne(d *dialog, q *bodyQueue, msg []byte, bdat bool, chunk int) stored {
+	n := q.count()
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	var r string
+	if !bdat {
+		d.cmd("DATA", "354")
+		d.send(string(stuff(msg)) + ".\r\n")
+		r = d.reply()
+	} else {
+		for i := 0; ; i += chunk {
+			end := min(i+chunk, len(msg))
+			if end == len(msg) {
+				d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", end-i, msg[i:end]))
+				break
+			}
+			d.send(fmt.Sprintf("BDAT %d\r\n%s", end-i, msg[i:end]))
+			if got := d.reply(); !strings.HasPrefix(got, "250") {
+				r = got
+				break
+			}
+		}
+		if r == "" {
+			r = d.reply()
+		}
+	}
+	if !strings.HasPrefix(r, "250") {
+		d.cmd("RSET", "250")
+	}
+	st := stored{reply: r}
+	if i := strings.Index(st.reply, "queued as "); i >= 0 {
+		st.reply = st.reply[:i]
+	}
+	if q.count() > n {
+		q.mu.Lock()
+		st.body = string(dropTrace(q.bodies[len(q.bodies)-1]))
+		q.mu.Unlock()
+	}
+	return st
+}
+
+// FuzzSpoolDifferential: any message, by DATA or by BDAT in chunks of any
+// size, on a connector that refuses or normalises bare newlines, gets
+// the same reply and is stored byte for byte the same by a server that
+// keeps bodies in memory and by one that spools every body past 64
+// bytes.
+func FuzzSpoolDifferential(f *testing.F) {
+	for _, s := range []string{"Subject: a\r\n\r\nb\r\n", ".\r\n..x\r\n", "a\nb\r\n", "a\rb", "X: y\r\n\r\n" + strings.Repeat("z", 1200), "\x00", " \r\n\t"} {
+		f.Add([]byte(s), false, uint8(10), false)
+		f.Add([]byte(s), true, uint8(30), true)
+	}
+	st, dir := spoolStore(f)
+	conns := `
+  - name: strict
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_line_length: 1000, max_message_size: 2000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+  - name: normalize
+    bindings: ["127.0.0.2:0"]
+    permissions: {anonymous: [submit]}
+    bare_newlines: normalize
+    limits: {max_line_length: 1000, max_message_size: 2000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+`
+	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n"+conns), "fuzz.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	mem, spool := &bodyQueue{}, &bodyQueue{}
+	servers := make([]*Server, 2)
+	for i, q := range []*bodyQueue{mem, spool} {
+		cfg := ServerConfig{Hostname: "mx.test", Connectors: c.ReceiveConnectors, Routing: testTable(), Queue: q}
+		if i == 1 {
+			cfg.Spool, cfg.SpoolThreshold = st.NewSpool, 64
+		}
+		s, err := NewServer(cfg)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := s.Listen(); err != nil {
+			f.Fatal(err)
+		}
+		s.Serve()
+		servers[i] = s
+		f.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s.Shutdown(ctx)
+		})
+	}
+	f.Fuzz(func(t *testing.T, msg []byte, bdat bool, chunk uint8, normalize bool) {
+		k := 0
+		if normalize {
+			k = 1
+		}
+		var got [2]stored
+		for i, s := range servers {
+			d := dialConnector(t, s, k)
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			got[i] = sendOne(d, []*bodyQueue{mem, spool}[i], msg, bdat, int(chunk)+1)
+			d.cmd("QUIT", "221")
+		}
+		if got[0] != got[1] {
+			t.Fatalf("%q (bdat %v, chunk %d, normalize %v): spooled %q / %q, in memory %q / %q",
+				msg, bdat, int(chunk)+1, normalize, got[1].reply, got[1].body, got[0].reply, got[0].body)
+		}
+		// The accepted spooled messages' files are the queue's; clear them.
+		for _, e := range spoolFiles(t, dir) {
+			os.Remove(filepath.Join(dir, e))
+		}
+	})
+}
