@@ -300,8 +300,8 @@ scan:
 // transfer's) with the session's spool settings; any body still held
 // is dropped.
 func (v *verbConn) startBody() {
+	mem := v.sink.mem[:0] // the last body's buffer, reused (the session copied it out)
 	v.dropBody()
-	mem := v.sink.mem[:0]
 	if cap(mem) > 1<<20 {
 		mem = nil // do not hold a large buffer for the next message
 	}
