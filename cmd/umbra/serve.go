@@ -542,6 +542,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
 		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
 	}
+	if next.Transport.SpoolThreshold != cur.Transport.SpoolThreshold || next.Transport.MaxHeaderSize != cur.Transport.MaxHeaderSize {
+		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
+		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
+	}
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")
 	}
