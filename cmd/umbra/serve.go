@@ -314,7 +314,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg)})
+		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg),
+		// Large bodies stream to spool files beside the database (issue 15).
+		Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize)})
 	if err != nil {
 		return err
 	}
@@ -555,6 +557,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
 		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
+	}
+	if next.Transport.SpoolThreshold != cur.Transport.SpoolThreshold || next.Transport.MaxHeaderSize != cur.Transport.MaxHeaderSize {
+		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
+		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
 	}
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")

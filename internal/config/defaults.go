@@ -149,6 +149,7 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxRetriesLocalSiteShadow, DefaultMaxRetriesLocalSiteShadow)
 	setDur(&t.MaxDumpsterTime, DefaultMaxDumpsterTime)
 	applyQuarantineDefaults(&t.Quarantine)
+	applySpoolDefaults(t)
 	setInt(&t.MaxHopCount, DefaultMaxHopCount)
 	if t.BounceSizeLimit == 0 {
 		t.BounceSizeLimit = DefaultBounceSizeLimit

@@ -143,6 +143,11 @@ type Transport struct {
 	BounceSizeLimit Size `yaml:"bounce_size_limit"`
 	// Quarantine: expiry of quarantined mail (quarantine.go).
 	Quarantine Quarantine `yaml:"quarantine"`
+	// SpoolThreshold: a received body past it goes to a spool file as it
+	// is read; MaxHeaderSize bounds the header section kept in memory
+	// (spool.go).
+	SpoolThreshold Size `yaml:"spool_threshold"`
+	MaxHeaderSize  Size `yaml:"max_header_size"`
 }
 
 // Accepted domain types.

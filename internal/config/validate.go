@@ -296,6 +296,7 @@ func validate(c *Config) []violation {
 	validateBackPressure(v, c.BackPressure)
 	validateOutboundTLS(v, c)
 	validateQuarantine(v, c.Transport.Quarantine)
+	validateSpool(v, c.Transport)
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 

@@ -261,7 +261,7 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 // Push implements smtp.ReceiptLink: a session that broke (a reused one
 // the peer closed meanwhile) is replaced once by a new one to the same
 // server — the commit here already names it.
-func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body []byte) error {
+func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
 	err := l.push(ctx, m, body)
 	var se *gosmtp.SMTPError
 	if err == nil || errors.As(err, &se) && se.Code/100 == 5 {
@@ -277,10 +277,10 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body []byte) e
 	return l.push(ctx, m, body)
 }
 
-func (l *receiptLink) push(ctx context.Context, m *queue.Message, body []byte) error {
+func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Body) error {
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
-	return l.c.PushCopy(m, body, l.r.dbID)
+	return l.c.PushCopyBody(m, body, l.r.dbID)
 }
 
 func (l *receiptLink) Done(ok bool) {

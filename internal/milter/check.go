@@ -2,10 +2,12 @@ package milter
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -531,25 +533,57 @@ func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transac
 		}
 	}
 	if p&protoNoBody == 0 {
-		for b := m.body; len(b) > 0; {
+		// The body in chunks, read on from the spool file for a spooled
+		// message (Transaction.Rest): never whole in memory.
+		body, done, err := openBody(m.body, t)
+		if err != nil {
+			return s.fail(stBody, err)
+		}
+		defer done()
+		buf := make([]byte, min(chunkSize, int64(len(m.body))+t.RestLen))
+		for len(buf) > 0 {
 			if err := ctx.Err(); err != nil {
 				return s.fail(stBody, err)
 			}
-			n := min(len(b), chunkSize)
-			r, err := s.event(cmdBody, b[:n], -1, dt, p&protoNRBody != 0, true)
-			if err != nil {
-				return s.fail(stBody, err)
+			n, rerr := io.ReadFull(body, buf)
+			if n > 0 {
+				r, err := s.event(cmdBody, buf[:n], -1, dt, p&protoNRBody != 0, true)
+				if err != nil {
+					return s.fail(stBody, err)
+				}
+				if r.code == repSkip {
+					break
+				}
+				if r.code != repContinue {
+					return s.verdict(stBody, r)
+				}
 			}
-			if r.code == repSkip {
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 				break
 			}
-			if r.code != repContinue {
-				return s.verdict(stBody, r)
+			if rerr != nil {
+				return s.fail(stBody, rerr)
 			}
-			b = b[n:]
 		}
 	}
 	return s.endOfMessage(m, t)
+}
+
+// StreamsBody: the milter reads a spooled message's body through
+// Transaction.Rest; a replaced body becomes Content (Rest nil).
+func (s *session) StreamsBody() bool { return true }
+
+// openBody is a reader of b (the body part of Content) followed by the
+// rest of a spooled message.
+func openBody(b []byte, t *smtp.Transaction) (io.Reader, func(), error) {
+	if t.Rest == nil {
+		return bytes.NewReader(b), func() {}, nil
+	}
+	r, err := t.Rest()
+	if err != nil {
+		return nil, nil, err
+	}
+	return io.MultiReader(bytes.NewReader(b), r), func() { r.Close() }, nil
 }
 
 // maxReplacedBody bounds a replacement body a milter sends.
@@ -666,6 +700,11 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 	}
 	if edited {
 		t.Content = m.bytes()
+	}
+	if replaced && t.Rest != nil {
+		// A spooled message's body replaced: Content is now the whole
+		// message, held in memory (bounded by maxReplacedBody).
+		t.Rest, t.RestLen = nil, 0
 	}
 	t.Rcpts = rs.list()
 	return v, nil

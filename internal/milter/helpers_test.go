@@ -2,6 +2,7 @@ package milter
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"net"
 	"strings"
@@ -21,6 +22,8 @@ type fakeQueue struct {
 	next   queue.ID
 	msgs   []*queue.Message
 	bodies [][]byte
+	// spooled: each SubmitBody's body was in a spool file.
+	spooled []bool
 }
 
 func (q *fakeQueue) NewID() queue.ID {
@@ -36,6 +39,18 @@ func (q *fakeQueue) Submit(ctx context.Context, m *queue.Message, body []byte) e
 	q.msgs = append(q.msgs, m)
 	q.bodies = append(q.bodies, body)
 	return nil
+}
+
+// SubmitBody takes a body that may be spooled, whole.
+func (q *fakeQueue) SubmitBody(ctx context.Context, m *queue.Message, body queue.Body) error {
+	b, err := body.Bytes()
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.spooled = append(q.spooled, body.Spooled())
+	q.mu.Unlock()
+	return q.Submit(ctx, m, bytes.Clone(b))
 }
 
 func (q *fakeQueue) WaitGone(queue.ID) (<-chan struct{}, func()) {
@@ -64,6 +79,16 @@ func (q *fakeQueue) last(t *testing.T) (*queue.Message, string) {
 // whose milters section is given, built the way cmd/umbra builds it.
 func startMTA(t *testing.T, q *fakeQueue, milters string) *smtp.Server {
 	t.Helper()
+	return startMTASpool(t, q, milters, nil, 0)
+}
+
+// startMTASpool is startMTA spooling bodies past threshold to st.
+func startMTASpool(t *testing.T, q *fakeQueue, milters string, st *queue.Store, threshold int64) *smtp.Server {
+	t.Helper()
+	var spool func() (*queue.SpoolFile, error)
+	if st != nil {
+		spool = st.NewSpool
+	}
 	cfg, err := config.Parse([]byte(`server: {name: mx.test}
 receive_connectors:
   - name: internet
@@ -87,7 +112,8 @@ receive_connectors:
 		return out, nil
 	}
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
-	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build})
+	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build,
+		Spool: spool, SpoolThreshold: threshold})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,8 @@ type recQueue struct {
 	next   queue.ID
 	msgs   []*queue.Message
 	bodies []string
+	// spooled: each SubmitBody's body was in a spool file.
+	spooled []bool
 }
 
 func (q *recQueue) NewID() queue.ID {
@@ -50,6 +53,19 @@ func (q *recQueue) Submit(_ context.Context, m *queue.Message, body []byte) erro
 	q.msgs = append(q.msgs, m)
 	q.bodies = append(q.bodies, string(body))
 	return nil
+}
+
+// SubmitBody takes a spooled body (large messages stream) whole, as the
+// queue stores it.
+func (q *recQueue) SubmitBody(ctx context.Context, m *queue.Message, body queue.Body) error {
+	b, err := body.Bytes()
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.spooled = append(q.spooled, body.Spooled())
+	q.mu.Unlock()
+	return q.Submit(ctx, m, b)
 }
 
 func (q *recQueue) WaitGone(queue.ID) (<-chan struct{}, func()) {
@@ -80,6 +96,13 @@ type edge struct {
 // built by msgauth.New over a resolver asking the loopback DNS server.
 func startEdge(t *testing.T, msgauth string, records ...string) *edge {
 	t.Helper()
+	return startEdgeWith(t, 0, msgauth, records...)
+}
+
+// startEdgeWith is startEdge with bodies past spoolThreshold bytes in
+// spool files (0: in memory).
+func startEdgeWith(t *testing.T, spoolThreshold int64, msgauth string, records ...string) *edge {
+	t.Helper()
 	dns := dnstest.Start(t, records...)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.example.test}
 receive_connectors:
@@ -98,7 +121,17 @@ receive_connectors:
 	q := &recQueue{}
 	met := NewMetrics(prometheus.NewRegistry())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var spool func() (*queue.SpoolFile, error)
+	if spoolThreshold > 0 {
+		st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		spool = st.NewSpool
+	}
 	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.example.test", Connectors: cfg.ReceiveConnectors,
+		Spool: spool, SpoolThreshold: spoolThreshold,
 		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
 		Queue:   q, Log: log,
 		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {

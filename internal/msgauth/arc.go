@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -132,6 +133,11 @@ func aarInstance(v string) (int, error) {
 
 // verifyARC validates the message's ARC chain.
 func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byte) arcResult {
+	return verifyARCRest(ctx, lookup, fields, body, nil)
+}
+
+// verifyARCRest is verifyARC for a body that goes on after body (rest).
+func verifyARCRest(ctx context.Context, lookup txtLookup, fields []field, body []byte, rest restOpener) arcResult {
 	found := false
 	for _, f := range fields {
 		if f.is(hdrAS) || f.is(hdrAMS) || f.is(hdrAAR) {
@@ -201,7 +207,7 @@ func verifyARC(ctx context.Context, lookup txtLookup, fields []field, body []byt
 		res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
 		return res
 	}
-	if err := verifyAMS(fields, body, sets[n-1], key); err != nil {
+	if err := verifyAMS(fields, body, rest, sets[n-1], key); err != nil {
 		return fail(fmt.Errorf("i=%d message signature: %w", n, err))
 	}
 	// Every seal, newest first (§5.2 step 6).
@@ -308,7 +314,7 @@ func sigTags(tags map[string]string, need ...string) error {
 // verifyAMS checks an ARC-Message-Signature like a DKIM signature
 // (RFC 8617 §4.1.2): body hash, then the signed fields and the AMS
 // itself with b= emptied.
-func verifyAMS(fields []field, body []byte, s arcSet, key keyFunc) error {
+func verifyAMS(fields []field, body []byte, rest restOpener, s arcSet, key keyFunc) error {
 	t := s.sig
 	if err := sigTags(t, "a", "b", "bh", "d", "h", "s"); err != nil {
 		return err
@@ -330,8 +336,24 @@ func verifyAMS(fields []field, body []byte, s arcSet, key keyFunc) error {
 	if err != nil {
 		return fmt.Errorf("bh=: %w", err)
 	}
-	sum := sha256.Sum256(canonBody(body, bRelaxed))
-	if subtle.ConstantTimeCompare(sum[:], bh) != 1 {
+	var sum []byte
+	if rest == nil {
+		s := sha256.Sum256(canonBody(body, bRelaxed))
+		sum = s[:]
+	} else {
+		r, done, err := openBody(body, rest)
+		if err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		h := newBodyHasher(bRelaxed)
+		_, err = io.Copy(h, r)
+		done()
+		if err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		sum = h.Sum()
+	}
+	if subtle.ConstantTimeCompare(sum, bh) != 1 {
 		return errors.New("body hash does not match")
 	}
 	var data bytes.Buffer

@@ -51,7 +51,7 @@ func verifyAsAMS(msg string, key keyFunc) error {
 			if err != nil {
 				return err
 			}
-			return verifyAMS(fields, body, arcSet{ams: &fields[i], sig: tags}, key)
+			return verifyAMS(fields, body, nil, arcSet{ams: &fields[i], sig: tags}, key)
 		}
 	}
 	return nil

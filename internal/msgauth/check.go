@@ -88,6 +88,19 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 	return smtp.Verdict{}
 }
 
+// StreamsBody: the check reads a spooled message's body through
+// Transaction.Rest (stream.go) and edits only its header section.
+func (c *Check) StreamsBody() bool { return true }
+
+// rest is the opener of the message after t.Content, nil when Content
+// is the whole message.
+func rest(t *smtp.Transaction) restOpener {
+	if t.Rest == nil {
+		return nil
+	}
+	return restOpener(t.Rest)
+}
+
 // withoutForged drops the Authentication-Results fields that claim
 // umbra's authserv-id (RFC 8601 §5): only umbra writes those.
 func (c *Check) withoutForged(fields []field) []field {
@@ -168,7 +181,7 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 	}
 	if m.DKIM != config.MsgAuthOff || dmarcOn {
 		r.dkimRun = true
-		r.dkim = verifyDKIM(ctx, c.dns.LookupTXT, fields, t.Content, m.MaxSignatures)
+		r.dkim = verifyDKIMRest(ctx, c.dns.LookupTXT, fields, t.Content, rest(t), m.MaxSignatures)
 	}
 	if dmarcOn {
 		r.dmarcRun = true
@@ -176,7 +189,7 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 	}
 	if m.ARC != config.MsgAuthOff {
 		r.arcRun = true
-		r.arc = verifyARC(ctx, c.dns.LookupTXT, fields, body)
+		r.arc = verifyARCRest(ctx, c.dns.LookupTXT, fields, body, rest(t))
 	}
 	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" &&
 		sameDomain(r.arc.latestFrom, r.dmarc.domain) {

@@ -121,6 +121,12 @@ type dkimSig struct {
 // session ended, the work stops and the signatures still open are
 // temperror.
 func verifyDKIM(ctx context.Context, lookup txtLookup, fields []field, msg []byte, max int) []dkimResult {
+	return verifyDKIMRest(ctx, lookup, fields, msg, nil, max)
+}
+
+// verifyDKIMRest is verifyDKIM for a message that goes on after msg
+// (rest): the body is read as a stream.
+func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg []byte, rest restOpener, max int) []dkimResult {
 	var sigs []dkimSig
 	for i, f := range fields {
 		if f.is("DKIM-Signature") {
@@ -185,8 +191,15 @@ func verifyDKIM(ctx context.Context, lookup txtLookup, fields []field, msg []byt
 			pruned.Write(f.raw)
 		}
 	}
-	rest := msg[hdrLen:] // the empty line and the body
-	verifs, err := dkim.VerifyWithOptions(io.MultiReader(&pruned, ctxReader{ctx: ctx, r: bytes.NewReader(rest)}),
+	body, done, err := openBody(msg[hdrLen:], rest) // the empty line and the body
+	if err != nil {
+		for _, i := range cheap {
+			out[i].value, out[i].reason = "temperror", "message body unreadable"
+		}
+		return out
+	}
+	defer done()
+	verifs, err := dkim.VerifyWithOptions(io.MultiReader(&pruned, ctxReader{ctx: ctx, r: body}),
 		&dkim.VerifyOptions{
 			LookupTXT:        func(name string) ([]string, error) { return lookup(ctx, name) },
 			MaxVerifications: len(cheap),

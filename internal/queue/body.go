@@ -81,15 +81,13 @@ func (b Body) Bytes() ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	out := make([]byte, 0, b.Len())
-	buf := bytes.NewBuffer(out)
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, fmt.Errorf("spool file: %w", err)
+	// Read into one buffer of the exact length: bytes.Buffer.ReadFrom
+	// would grow it to twice the size to see the end of the file.
+	out := make([]byte, b.Len())
+	if n, err := io.ReadFull(r, out); err != nil {
+		return nil, fmt.Errorf("spool file %s: %d bytes where %d were stored: %w", b.file, n, b.Len(), err)
 	}
-	if int64(buf.Len()) != b.Len() {
-		return nil, fmt.Errorf("spool file %s: %d bytes where %d were stored", b.file, buf.Len(), b.Len())
-	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // WithHead is head followed by the content of b from byte skip on: the

@@ -15,6 +15,12 @@ type discardRecorder interface {
 // header) was accepted and delivered to nobody: discarded by a check,
 // or every recipient removed by the checks (allRemoved).
 func (s *session) trackDiscard(id queue.ID, content []byte, allRemoved bool) {
+	s.trackDiscardSized(id, content, int64(len(content)), allRemoved)
+}
+
+// trackDiscardSized is trackDiscard for a message of size bytes of which
+// content holds at least the header section (a spooled body).
+func (s *session) trackDiscardSized(id queue.ID, content []byte, size int64, allRemoved bool) {
 	rec, ok := s.srv.queue.(discardRecorder)
 	if !ok {
 		return
@@ -27,6 +33,6 @@ func (s *session) trackDiscard(id queue.ID, content []byte, allRemoved bool) {
 	}
 	m := &queue.Message{ID: id, From: s.from, MessageID: headerValue(content, "Message-ID"), Connector: s.c.cfg.Name,
 		ClientIP: s.ip.String(), Helo: s.conn.Hostname(), Rcpts: append([]queue.Recipient(nil), s.rcpt...),
-		Size: int64(len(content))}
+		Size: size}
 	rec.RecordDiscard(m, why)
 }

@@ -155,9 +155,25 @@
 //   - The layer classifies a line by go-smtp's own parser (goSMTPVerb), so
 //     both always agree which command a line is.
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
-//     CRLF "." CRLF (RFC 5321 §4.1.1.4) and hands go-smtp ".\r\n"; the
-//     session takes the body, or why it is refused (size, line length),
-//     from takeBody.
+//     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
+//     hands go-smtp ".\r\n"; the session takes the body, or why it is
+//     refused (size, line length), from takeBody (takeSpooled).
+//   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
+//     BDAT) is kept in memory up to transport.spool_threshold, then goes
+//     to a spool file in writes of at most 64 KiB as it is read; the
+//     session keeps the header section only (max_header_size, 552 5.3.4
+//     beyond, in both paths), and every check on the whole body (NUL,
+//     empty, bare CR/LF, size, line length) gives the same reply as for a
+//     body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
+//     test of DATA and BDAT through both paths). The stored body is the
+//     edited header section followed by the file (queue.Body.WithHead),
+//     submitted with SubmitBody after the file is durable (Finish). Every
+//     path that does not hand the file to a commit removes it: a refusal,
+//     a discard, RSET or STARTTLS during BDAT, a client that leaves, a
+//     DATA go-smtp refused. The end-of-data checks get the header section
+//     and read the rest through Transaction.Rest (message authentication
+//     and milters do); a session with a check that is not a BodyStreamer
+//     keeps its bodies in memory.
 //   - BDAT is the layer's alone: "BDAT" SP 1*DIGIT [SP "LAST"] CRLF with a
 //     size below 2^32, anything else is 501 5.5.4 and no byte after it is
 //     chunk data. A well-formed BDAT's chunk is always read (RFC 3030),

@@ -2,8 +2,10 @@ package smtp
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
+	"slices"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -83,6 +85,21 @@ type Transaction struct {
 	// umbra did not write is removed (authres.go), whichever check added
 	// it.
 	AuthResults []byte
+	// Rest, set for a message the session spooled (large messages
+	// stream, spooldata.go), opens a reader of the message after
+	// Content: Content then holds the header section only, through its
+	// empty line, and a check edits only that — or replaces the body by
+	// setting Content to the whole new message and Rest to nil. Only a
+	// session whose every DataCheck is a BodyStreamer gets one; RestLen
+	// is its length.
+	Rest    func() (io.ReadCloser, error)
+	RestLen int64
+}
+
+// BodyStreamer is a DataCheck that reads a spooled message's body
+// through Transaction.Rest and edits only the header section.
+type BodyStreamer interface {
+	StreamsBody() bool
 }
 
 // ConnectCheck checks the client address.
@@ -183,6 +200,11 @@ func (s *session) openChecks(info *ConnInfo) {
 		}
 		s.checks = append(s.checks, ck)
 	}
+	s.dataChecks = slices.ContainsFunc(s.checks, func(ck Check) bool {
+		_, data := ck.(DataCheck)
+		bs, ok := ck.(BodyStreamer)
+		return data && !(ok && bs.StreamsBody())
+	})
 }
 
 // resetChecks tells the per-session checks that a transaction ended.
@@ -304,6 +326,15 @@ func (s *session) checkRcpt(to string) error {
 // checkData runs the Data checks on content (the message without the
 // trace header) and returns the content and recipients to queue.
 func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipient, error) {
+	content, rcpts, _, err := s.checkDataRest(id, content, nil, 0)
+	return content, rcpts, err
+}
+
+// checkDataRest is checkData for a spooled message: content is its
+// header section, rest opens what follows (Transaction.Rest). replaced:
+// a check replaced the body, and the content returned is the whole
+// message.
+func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) (_ []byte, _ []queue.Recipient, replaced bool, _ error) {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	var t *Transaction
@@ -318,14 +349,14 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 		}
 		if t == nil {
 			info = s.connInfo()
-			t = &Transaction{QueueID: id.String(), From: s.from, Content: content}
+			t = &Transaction{QueueID: id.String(), From: s.from, Content: content, Rest: rest, RestLen: restLen}
 			for _, r := range s.rcpt {
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}
 		}
 		hadResults := t.AuthResults != nil
 		if err := s.applyVerdict(ck, dc.Data(ctx, info, t), "data"); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if !hadResults && t.AuthResults != nil {
 			ownFrom = header.Values(t.Content, "From")
@@ -339,15 +370,15 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 		// ran: their verdicts are incomplete, and nobody would hear the
 		// 250, so nothing is queued.
 		s.log.Info("end-of-data checks cut off; message not queued", "msg_id", id.String())
-		return nil, nil, &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "connection lost during the message checks"}
+		return nil, nil, false, &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "connection lost during the message checks"}
 	}
 	if t == nil {
-		return content, s.rcpt, nil
+		return content, s.rcpt, false, nil
 	}
 	t.Content = s.keepOwnResults(content, t, ownFrom)
 	rcpts, err := s.checkedRcpts(id, t.Rcpts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	return t.Content, rcpts, nil
+	return t.Content, rcpts, rest != nil && t.Rest == nil, nil
 }

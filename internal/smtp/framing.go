@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -189,7 +188,7 @@ func (v *verbConn) fillCommand() error {
 			v.reply(replyInTransfer)
 			return nil
 		case "RSET", "EHLO", "HELO", "QUIT":
-			v.bdat, v.bdatBuf = false, nil // the transfer is abandoned
+			v.dropBDAT() // the transfer is abandoned
 		}
 	}
 	switch cmd {
@@ -318,7 +317,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	switch {
 	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
 		refuse = replyBDATNoTxn
-	case v.maxSize > 0 && int64(len(v.bdatBuf))+size >= v.maxSize:
+	case v.maxSize > 0 && v.bdatLen+size >= v.maxSize:
 		refuse = replyBDATTooBig
 	}
 	if refuse == "" && v.transferTooSlow() {
@@ -327,6 +326,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	}
 	if refuse == "" && !v.bdat {
 		v.xferStart, v.xferBytes = v.clk.Now(), 0
+		v.startBody()
 	}
 	if refuse != "" {
 		if err := v.readChunk(size, false); err != nil {
@@ -335,7 +335,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		v.reply(refuse)
 		if v.bdat || refuse == replyBDATTooBig {
 			// The transaction failed: go-smtp forgets it too.
-			v.bdat, v.bdatBuf = false, nil
+			v.dropBDAT()
 			v.synth("RSET\r\n")
 		}
 		return nil
@@ -348,8 +348,8 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		v.reply(fmt.Sprintf("250 2.0.0 %d octets received", size))
 		return nil
 	}
-	v.body, v.bodyErr, v.hasBody = v.bdatBuf, nil, true
-	v.bdat, v.bdatBuf = false, nil
+	v.endBody()
+	v.bdat, v.bdatLen = false, 0
 	v.synthData = true
 	v.last = "DATA"
 	v.synth("DATA\r\n")
@@ -365,7 +365,8 @@ func (v *verbConn) synth(cmd string) {
 	v.hand([]byte(cmd))
 }
 
-// readChunk reads a BDAT chunk of size bytes, onto bdatBuf when keep.
+// readChunk reads a BDAT chunk of size bytes, into the body's sink when
+// keep (in memory, past the threshold to its spool file).
 // The read deadline moves on with each piece that arrives.
 func (v *verbConn) readChunk(size int64, keep bool) error {
 	var seen []byte // for the trace only
@@ -377,19 +378,17 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 	for got := int64(0); got < size; {
 		v.bodyDeadline()
 		piece := int(min(size-got, 64<<10))
-		var dst []byte
-		if keep {
-			v.bdatBuf = slices.Grow(v.bdatBuf, piece)
-			dst = v.bdatBuf[len(v.bdatBuf) : len(v.bdatBuf)+piece]
-		} else {
-			if cap(v.scratch) < piece {
-				v.scratch = make([]byte, 64<<10)
-			}
-			dst = v.scratch[:piece]
+		if cap(v.scratch) < piece {
+			v.scratch = make([]byte, 64<<10)
 		}
-		n, err := io.ReadFull(v.r, dst)
+		dst := v.scratch[:piece]
+		n, err := v.r.Read(dst) // what has come, so a large chunk streams on
+		if err == nil && n == 0 {
+			err = io.ErrNoProgress
+		}
 		if keep {
-			v.bdatBuf = v.bdatBuf[:len(v.bdatBuf)+n]
+			v.sink.write(dst[:n])
+			v.bdatLen += int64(n)
 		}
 		if v.trace != nil {
 			seen = append(seen, dst[:n]...)
@@ -516,6 +515,7 @@ func (v *verbConn) readError(err error) error {
 	}
 	v.traceUnit(traceEOF, nil)
 	v.closed = true
+	v.dropBody() // a body cut off: its spool file goes
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = io.EOF
 	}
@@ -537,6 +537,7 @@ func (v *verbConn) hangUp(reply string) error {
 	v.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	v.reply(reply)
 	v.closed = true
+	v.dropBody()
 	v.traceUnit(traceClosed, []byte(reply))
 	v.conn.Close()
 	return io.EOF

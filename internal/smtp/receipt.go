@@ -3,6 +3,8 @@ package smtp
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -136,11 +138,17 @@ var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHAD
 // session unusable for another copy unless it is a *gosmtp.SMTPError
 // given before DATA.
 func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
+	return c.pushCopy(m, body, nil, int64(len(body)), dbID)
+}
+
+// pushCopy is PushCopy of a message of size bytes that starts with body
+// and goes on with what tail yields, when there is one (PushCopyBody).
+func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size int64, dbID string) error {
 	if c.ShadowDB == "" || c.ShadowVersion < 3 {
 		return ErrNoCopies
 	}
 	c.sc.copyParam = dbID
-	opts := &gosmtp.MailOptions{Size: int64(len(body)), EnvelopeID: m.EnvID, UTF8: m.UTF8}
+	opts := &gosmtp.MailOptions{Size: size, EnvelopeID: m.EnvID, UTF8: m.UTF8}
 	if m.RetFull {
 		opts.Return = gosmtp.DSNReturnFull
 	}
@@ -149,7 +157,7 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 	}
 	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the body not copied
 	if c.CanPipeline() {
-		return c.pushPipelined(m, opts, parts)
+		return c.pushPipelined(m, opts, parts, tail)
 	}
 	if err := c.Mail(m.From, opts); err != nil {
 		c.sc.copyParam = ""
@@ -161,7 +169,7 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 			return err
 		}
 	}
-	replies, err := c.SendDataParts(parts, 1)
+	replies, err := c.sendData(parts, tail, 1)
 	if err != nil {
 		return err
 	}
@@ -173,12 +181,12 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 
 // pushPipelined is PushCopy's transfer in one round trip (RFC 2920):
 // the copy is all or nothing, so any refused command refuses it.
-func (c *Client) pushPipelined(m *queue.Message, opts *gosmtp.MailOptions, parts [][]byte) error {
+func (c *Client) pushPipelined(m *queue.Message, opts *gosmtp.MailOptions, parts [][]byte, tail io.Reader) error {
 	rcpts := make([]Recipient, len(m.Rcpts))
 	for k, r := range m.Rcpts {
 		rcpts[k] = Recipient{Addr: r.Addr}
 	}
-	p := c.pipeline(m.From, opts, rcpts, parts, false, true)
+	p := c.pipelineStream(m.From, opts, rcpts, parts, tail, false, true)
 	if p.Mail != nil {
 		if p.Err == nil && isReply(p.Mail) {
 			c.Rset()
@@ -221,9 +229,10 @@ type ReceiptShadow interface {
 type ReceiptLink interface {
 	// Server is the shadow server's id.
 	Server() string
-	// Push transfers the copy (PushCopy); a session that broke is
-	// replaced by a new one to the same server once.
-	Push(ctx context.Context, m *queue.Message, body []byte) error
+	// Push transfers the copy (PushCopyBody: a spooled body streams
+	// from its file); a session that broke is replaced by a new one to
+	// the same server once.
+	Push(ctx context.Context, m *queue.Message, body queue.Body) error
 	// Done gives the session back for reuse (ok) or closes it.
 	Done(ok bool)
 }
@@ -271,6 +280,12 @@ func (s *session) copiesOnReceipt() bool {
 // that fails after the commit never turns into a 451 (the sender's retry
 // would be a second message): the message is held here only.
 func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
+	return s.submitWithCopyBody(m, queue.MemBody(body), nil)
+}
+
+// submitWithCopyBody is submitWithCopy for a body that may be spooled
+// (sp, the session's spool file, then handed to the queue by the commit).
+func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spooledBody) error {
 	clk := s.srv.clk
 	start := clk.Now()
 	obs, _ := s.srv.obs.(ReceiptObserver)
@@ -304,7 +319,24 @@ func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
 	// made from a snapshot.
 	snap := *m
 	snap.Rcpts = append([]queue.Recipient(nil), m.Rcpts...)
-	if serr := s.srv.queue.Submit(s.srv.ctx, m, body); serr != nil {
+	push := body
+	if link != nil && body.Spooled() {
+		// The spool file is the queue's from the commit on, and goes
+		// when the message is delivered: the push reads a link to it
+		// (an orphan, swept when the store opens, after a crash).
+		path, off, n := body.File()
+		if err := os.Link(path, path+".push"); err == nil {
+			push = queue.SpooledBody(body.Head(), path+".push", off, n)
+			defer os.Remove(path + ".push")
+		}
+	}
+	var serr error
+	if sp != nil {
+		serr = s.submitBody(m, body, sp)
+	} else {
+		serr = s.srv.queue.Submit(s.srv.ctx, m, body.Head())
+	}
+	if serr != nil {
 		if link != nil {
 			link.Done(true)
 		}
@@ -314,11 +346,11 @@ func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
 		}
 		return replyLocalError(m.ID)
 	}
-	s.srv.obs.Received(s.c.cfg.Name, len(body))
-	s.logAccepted(m, len(body))
+	s.srv.obs.Received(s.c.cfg.Name, int(body.Len()))
+	s.logAccepted(m, int(body.Len()))
 	msg := "Ok: queued as " + m.ID.String()
 	if link != nil {
-		err = link.Push(s.srv.ctx, &snap, body)
+		err = link.Push(s.srv.ctx, &snap, push)
 		link.Done(err == nil)
 	}
 	if err != nil {

@@ -147,20 +147,30 @@ func (f *fakeReceipt) Open(ctx context.Context, pref string) (ReceiptLink, error
 }
 
 func (l *fakeLink) Server() string { return "hub-b" }
-func (l *fakeLink) Push(ctx context.Context, m *queue.Message, body []byte) error {
+func (l *fakeLink) Push(ctx context.Context, m *queue.Message, b queue.Body) error {
 	if l.f.pushFail {
 		return context.Canceled
 	}
-	return l.c.PushCopy(m, body, "dbA")
+	return l.c.PushCopyBody(m, b, "dbA")
 }
 func (l *fakeLink) Done(bool) { l.c.Close() }
 
 func receiptServer(t *testing.T, q Queue, extra string, r ReceiptShadow) *Server {
 	t.Helper()
+	return receiptServerSpool(t, q, extra, r, nil)
+}
+
+// receiptServerSpool is receiptServer spooling bodies past 1 KiB to st.
+func receiptServerSpool(t *testing.T, q Queue, extra string, r ReceiptShadow, st *queue.Store) *Server {
+	t.Helper()
+	var spool func() (*queue.SpoolFile, error)
+	if st != nil {
+		spool = st.NewSpool
+	}
 	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, "    max_acknowledgement_delay: 30s\n"+extra),
-		Routing: testTable(), Queue: q, Shadow: sh, ShadowEnabled: true, Clock: clk})
+		Routing: testTable(), Queue: q, Shadow: sh, ShadowEnabled: true, Clock: clk, Spool: spool, SpoolThreshold: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,6 +106,22 @@ type ServerConfig struct {
 	// and the ARC sealer's): arriving ones claiming them are removed
 	// (authres.go); SetAuthservIDs replaces them on reload.
 	AuthservIDs []string
+	// Spool, when set and the Queue is a BodyQueue, makes the spool
+	// file a body past SpoolThreshold bytes goes to as it is read
+	// (spoolbody.go; queue.Store.NewSpool); MaxHeaderSize bounds the
+	// header section the session keeps in memory (552 5.3.4 beyond;
+	// config.DefaultMaxHeaderSize when 0).
+	Spool          func() (*queue.SpoolFile, error)
+	SpoolThreshold int64
+	MaxHeaderSize  int
+}
+
+// BodyQueue is a Queue that stores a body that may be spooled
+// (queue.Manager.SubmitBody): once it returns, the message, spool file
+// included, is durable.
+type BodyQueue interface {
+	Queue
+	SubmitBody(ctx context.Context, m *queue.Message, body queue.Body) error
 }
 
 // ServerDirectory knows the organisation's servers and where their
@@ -157,6 +173,10 @@ type Server struct {
 	maxHops    int
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
 
+	newSpool       func() (*queue.SpoolFile, error) // nil: bodies stay in memory
+	spoolThreshold int64
+	maxHeader      int
+
 	mu       sync.Mutex // guards the fields below (Listen, Reload, Shutdown)
 	bindings map[string]*binding
 	conns    []*connector // the current set
@@ -197,6 +217,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.accounts = cfg.Accounts
 	s.listen = cfg.Listen
 	s.checkBuilder = cfg.Checks
+	s.maxHeader = cfg.MaxHeaderSize
+	if s.maxHeader <= 0 {
+		s.maxHeader = config.DefaultMaxHeaderSize
+	}
+	if _, ok := cfg.Queue.(BodyQueue); ok && cfg.Spool != nil {
+		s.newSpool, s.spoolThreshold = cfg.Spool, max(cfg.SpoolThreshold, 0)
+	}
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
 	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {

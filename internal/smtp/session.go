@@ -91,6 +91,11 @@ type session struct {
 	// the shutdown goroutine while the session's may be inside a stage.
 	checkMu sync.Mutex
 	checks  []Check
+	// dataChecks: a check of the session runs at end of data and reads
+	// the message whole (Transaction.Content; not a BodyStreamer), so
+	// the body is kept in memory (spooldata.go). Set with checks, on
+	// the session's goroutine.
+	dataChecks bool
 
 	stats connStats // connect and disconnect log lines (connlog.go)
 }
@@ -359,6 +364,13 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) data(r io.Reader) error {
 	defer s.Reset()
+	var sp *spooledBody // a body past the spool threshold (spooldata.go)
+	defer func() {
+		if sp == nil {
+			sp = s.takeSpooled()
+		}
+		sp.abort() // unless it was handed to the queue
+	}()
 	if len(s.rcpt) == 0 {
 		return replyNoRecipients // never queue a message without recipients
 	}
@@ -384,6 +396,10 @@ func (s *session) data(r io.Reader) error {
 		if ok {
 			buf.Write(fast)
 		}
+		sp = s.takeSpooled() // read by now (DATA: by the copy above)
+	}
+	if sp != nil {
+		return s.dataSpooled(id, trace, sp)
 	}
 	body := buf.Bytes()
 	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
@@ -391,6 +407,9 @@ func (s *session) data(r io.Reader) error {
 	}
 	if err := checkBody(body[len(trace):]); err != nil {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
+		return err
+	}
+	if err := s.checkHeaderSize(headerSectionLen(body[len(trace):])); err != nil {
 		return err
 	}
 	body, perr := s.receivePolicy(body)

@@ -93,10 +93,15 @@ type verbConn struct {
 	certNames []string
 	pending   []byte // one vetted line waiting for go-smtp's Read
 	mode      int
-	dstate    int    // where DATA's end-of-data scan stands (modeData)
-	raw       []byte // the DATA body so far, as received
-	lineLen   int    // bytes of raw since its last LF
-	body      []byte // the unstuffed body of the DATA just ended, for takeBody
+	dstate    int          // where DATA's end-of-data scan stands (modeData)
+	rawLen    int64        // the DATA body's bytes so far, as received
+	lineLen   int          // bytes of the body since its last LF
+	unst      unstuffer    // the DATA body's dot-unstuffing (spoolbody.go)
+	sink      bodySink     // the body being kept: in memory, past the threshold in a spool file
+	bodyOver  bool         // the unstuffed DATA body reached max_message_size (read on, keeping nothing)
+	body      []byte       // the unstuffed body of the DATA just ended, for takeBody
+	spooled   *spooledBody // or the spool file it went to (takeSpooled)
+	spoolErr  error        // why the spool file failed, for the session's log
 	bodyErr   *gosmtp.SMTPError
 	hasBody   bool
 	last      string // verb of the last command handed to go-smtp
@@ -108,7 +113,7 @@ type verbConn struct {
 	greeted   bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
 	sasl      bool   // go-smtp asked for a SASL response (334)
 	bdat      bool   // a BDAT transfer is open
-	bdatBuf   []byte // its chunks so far
+	bdatLen   int64  // its chunks' bytes so far (kept in sink)
 	scratch   []byte // for discarded chunks
 	synthData bool   // go-smtp's next 354 answers the DATA made for BDAT LAST
 	swallow   int    // go-smtp's replies to drop (commands the layer made up)
@@ -249,13 +254,23 @@ scan:
 		}
 		if v.lineLen > v.maxLine {
 			v.bodyErr = replyDataLineTooLong
-		} else if v.maxSize > 0 && int64(len(v.raw)+n) > v.maxSize+v.maxSize/8+4096 {
+		} else if v.maxSize > 0 && v.rawLen+int64(n) > v.maxSize+v.maxSize/8+4096 {
 			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
 		}
 		if v.bodyErr != nil {
-			v.raw = nil // read on to the end, keeping nothing
+			v.sink.abort() // read on to the end, keeping nothing
 		} else {
-			v.raw = append(v.raw, chunk...)
+			v.rawLen += int64(n)
+			if !v.bodyOver {
+				// Unstuffed as it arrives, into memory or the spool file.
+				v.unst.feed(chunk, v.sink.write)
+				if v.maxSize > 0 && v.sink.n >= v.maxSize {
+					// Too big however it ends; the line length is still
+					// checked to the end, as it was before this point.
+					v.bodyOver = true
+					v.sink.abort()
+				}
+			}
 		}
 	}
 	if _, err := v.r.Discard(n); err != nil {
@@ -265,24 +280,80 @@ scan:
 	if ended {
 		v.traceUnit(traceBody, nil) // the end of this body
 		v.mode = modeCommand
-		if v.bodyErr == nil {
-			// Unstuffed in place: the body only ever shrinks. The
-			// session copies it out before go-smtp reads the next
-			// command, so the next DATA may reuse the buffer.
-			v.body = unstuffData(v.raw[:0], v.raw)
-			if v.maxSize > 0 && int64(len(v.body)) >= v.maxSize {
-				v.body, v.bodyErr = nil, gosmtp.ErrDataTooLarge
-			}
+		if v.bodyErr == nil && v.bodyOver {
+			v.bodyErr = gosmtp.ErrDataTooLarge
 		}
-		v.hasBody = true
-		if cap(v.raw) > 1<<20 {
-			v.raw = nil // do not hold a large buffer for the next message
+		if v.bodyErr == nil {
+			// The session copies an in-memory body out before go-smtp
+			// reads the next command, so the next DATA may reuse the
+			// buffer.
+			v.endBody()
 		} else {
-			v.raw = v.raw[:0]
+			v.hasBody = true
 		}
 		v.hand([]byte(".\r\n"))
 	}
 	return nil
+}
+
+// startBody readies the sink for a new body (DATA's or a BDAT
+// transfer's) with the session's spool settings; any body still held
+// is dropped.
+func (v *verbConn) startBody() {
+	mem := v.sink.mem[:0] // the last body's buffer, reused (the session copied it out)
+	v.dropBody()
+	if cap(mem) > 1<<20 {
+		mem = nil // do not hold a large buffer for the next message
+	}
+	v.sink = bodySink{mem: mem}
+	if s := v.sess(); s != nil && s.spooling() {
+		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.srv.maxHeader
+		v.sink.normalize = s.c.cfg.BareNewlines == config.BareNewlinesNormalize
+	}
+}
+
+// endBody hands the kept body to the session (takeBody, takeSpooled):
+// in memory, or its spool file, or why the file failed.
+func (v *verbConn) endBody() {
+	mem, sp, err := v.sink.finish()
+	v.body, v.spooled, v.hasBody = mem, sp, true
+	if err != nil {
+		v.body, v.spooled, v.spoolErr = nil, nil, err
+		v.bodyErr = replyLocalSpool
+		if noStorage(err) {
+			v.bodyErr = replyNoStorage
+		}
+	}
+}
+
+// replyLocalSpool answers a body whose spool file failed (not for want
+// of room: replyNoStorage).
+var replyLocalSpool = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message, try again later"}
+
+// dropBody drops the body being read or not yet taken, and removes its
+// spool file: the client went, the transfer was abandoned or refused.
+func (v *verbConn) dropBody() {
+	v.sink.abort()
+	if v.spooled != nil {
+		v.spooled.file.Abort()
+		v.spooled = nil
+	}
+	v.body = nil
+}
+
+// dropBDAT abandons an open BDAT transfer.
+func (v *verbConn) dropBDAT() {
+	v.bdat, v.bdatLen = false, 0
+	v.sink.abort()
+}
+
+// takeSpooled hands the session the spool file of the body that just
+// ended (nil when it is in memory, takeBody); the session owns it then:
+// it finishes or aborts it.
+func (v *verbConn) takeSpooled() (*spooledBody, error) {
+	sp, err := v.spooled, v.spoolErr
+	v.spooled, v.spoolErr = nil, nil
+	return sp, err
 }
 
 // takeBody returns the body of the DATA (or BDAT) that just ended, or
@@ -367,6 +438,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 			return len(b), nil
 		}
 		v.body, v.bodyErr, v.hasBody = nil, nil, false
+		v.dropBody() // go-smtp refused it: the body and its file go
 	}
 	if v.rcptAsGiven != "" && final {
 		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
@@ -390,7 +462,9 @@ func (v *verbConn) write(b []byte) (int, error) {
 	}
 	if v.last == "DATA" && bytes.HasPrefix(b, []byte("354")) {
 		v.mode, v.dstate = modeData, dBegin
-		v.raw, v.lineLen, v.body, v.bodyErr, v.hasBody = v.raw[:0], 0, nil, nil, false
+		v.rawLen, v.lineLen, v.body, v.bodyErr, v.hasBody = 0, 0, nil, nil, false
+		v.unst, v.bodyOver = unstuffer{}, false
+		v.startBody()
 		v.bodyStart, v.bodyBytes = time.Now(), 0
 		v.result = true
 		v.traceUnit(trace354, nil)
@@ -500,7 +574,8 @@ func (v *verbConn) startTLS(arg string) {
 	// go-smtp must forget the transaction and greeting too: until the
 	// client greets again (which go-smtp treats as a reset) the layer
 	// takes nothing but EHLO, HELO, NOOP, RSET and QUIT.
-	v.greeted, v.sasl, v.bdat, v.bdatBuf = false, false, false, nil
+	v.greeted, v.sasl = false, false
+	v.dropBDAT()
 }
 
 // greeting is the text after "220 " of a connector with a banner: the

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A message past the spool threshold, by DATA and by BDAT, reaches the
+// Maildir byte for byte through the daemon, dot-stuffing undone, and its
+// spool file is gone once it is delivered.
+func TestLargeMessageSpooledEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	startUmbra(t, relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1")), listen)
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "line %d of a large message, long enough to be spooled\r\n", i)
+		if i%100 == 0 {
+			b.WriteString(".a line that starts with a dot\r\n")
+		}
+	}
+	body := b.String()
+	c, err := net.DialTimeout("tcp", listen, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReader(c)
+	reply := func(want string) {
+		t.Helper()
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l) < 4 || l[3] != '-' {
+				if !strings.HasPrefix(l, want) {
+					t.Fatalf("got %q, want %s", l, want)
+				}
+				return
+			}
+		}
+	}
+	send := func(s string) {
+		if _, err := c.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply("220")
+	send("EHLO client.test\r\n")
+	reply("250")
+	for i, bdat := range []bool{false, true} {
+		content := fmt.Sprintf("Subject: large %d\r\n\r\n", i) + body
+		send("MAIL FROM:<bob@example.org>\r\n")
+		reply("250")
+		send("RCPT TO:<alice@example.test>\r\n")
+		reply("250")
+		if bdat {
+			half := len(content) / 2
+			send(fmt.Sprintf("BDAT %d\r\n%s", half, content[:half]))
+			reply("250")
+			send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(content)-half, content[half:]))
+		} else {
+			send("DATA\r\n")
+			reply("354")
+			send(strings.ReplaceAll(content, "\r\n.", "\r\n..") + ".\r\n")
+		}
+		reply("250")
+	}
+	send("QUIT\r\n")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(dir, "data", "maildir", "example.test", "alice", "new", "*"))
+		spool, _ := os.ReadDir(filepath.Join(dir, "data", "spool"))
+		if len(files) == 2 && len(spool) == 0 {
+			for _, f := range files {
+				got, _ := os.ReadFile(f)
+				if !strings.HasSuffix(string(got), "\r\n\r\n"+body) && !strings.HasSuffix(string(got), "\n\n"+strings.ReplaceAll(body, "\r\n", "\n")) {
+					t.Fatalf("%s: the delivered message does not end with the body whole (%d bytes)", f, len(got))
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages in the Maildir, %d spool files", len(files), len(spool))
+		}
+	}
+}

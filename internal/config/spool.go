@@ -1,0 +1,43 @@
+package config
+
+// Large messages stream (issue 15): a receive session keeps a DATA or BDAT
+// body in memory up to transport.spool_threshold, and writes the rest of
+// it to a spool file beside the transport database as it is read; only
+// the header section stays in memory, bounded by
+// transport.max_header_size.
+
+// DefaultSpoolThreshold is 256 KiB: most mail stays in memory (and in
+// the database record), a large message costs a session at most this
+// much memory for its body.
+const DefaultSpoolThreshold = 256 << 10
+
+// DefaultMaxHeaderSize is 1 MiB: the header section (through its empty
+// line) a session keeps in memory. Postfix's header_size_limit (100 KiB)
+// bounds one header field and discards the excess; umbra cannot treat an
+// excess as body, because the session edits the header section (trace
+// field, header firewall, forged Authentication-Results) and a field it
+// did not see would reach the next hop. So a header section over the
+// limit is refused with 552 5.3.4, as Exchange refuses one over its
+// MaxHeaderSize. 1 MiB, not Exchange's 256 KB: legitimate mail with long
+// ARC and DKIM chains stays far below it, and a message hostile to the
+// checks (60,000 fields, issue 14's red team) is still answered on what
+// it is rather than by its size.
+const DefaultMaxHeaderSize = 1 << 20
+
+func applySpoolDefaults(t *Transport) {
+	if t.SpoolThreshold == 0 {
+		t.SpoolThreshold = DefaultSpoolThreshold
+	}
+	if t.MaxHeaderSize == 0 {
+		t.MaxHeaderSize = DefaultMaxHeaderSize
+	}
+}
+
+func validateSpool(v *validator, t Transport) {
+	if t.SpoolThreshold < 0 {
+		v.add("transport.spool_threshold must be positive", "transport", "spool_threshold")
+	}
+	if t.MaxHeaderSize < 1024 {
+		v.add("transport.max_header_size must be at least 1KiB", "transport", "max_header_size")
+	}
+}

@@ -1,0 +1,206 @@
+package smtp
+
+import (
+	"errors"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+)
+
+// The end of data for a body the verb layer spooled (spoolbody.go). The
+// session holds the header section only: the checks on the whole body
+// were counted as it streamed by, the header work (hop count,
+// Delivered-To loop, Return-Path, forged Authentication-Results, header
+// firewall, origin, Message-ID) runs on the header section with umbra's
+// trace field in front, exactly as the in-memory path runs it on the
+// whole message (the header tools stop at the empty line), and the
+// stored body is that edited header section followed by the spool file
+// from the end of the original header section on. The end-of-data
+// checks get the header section as Transaction.Content and read the rest
+// through Transaction.Rest (message authentication verifies DKIM and ARC
+// as a stream, a milter gets the body in chunks from it); a session
+// with a check that needs the message whole in memory (not a
+// BodyStreamer) keeps its bodies in memory (dataChecks).
+
+// replyHeaderTooBig refuses a message whose header section is over
+// transport.max_header_size (Exchange's MaxHeaderSize reply).
+var replyHeaderTooBig = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message header size exceeds fixed maximum size"}
+
+// checkHeaderSize refuses a header section of n bytes over the limit.
+func (s *session) checkHeaderSize(n int) *gosmtp.SMTPError {
+	if n > s.srv.maxHeader {
+		s.srv.refusals.log(s.log, "message rejected", "header section too large", s.ip, "max_header_size", s.srv.maxHeader)
+		return replyHeaderTooBig
+	}
+	return nil
+}
+
+// spooling: a body of this session past the threshold goes to a spool
+// file.
+func (s *session) spooling() bool {
+	return s.srv.newSpool != nil && !s.dataChecks
+}
+
+// takeSpooled takes the spool file of the body that just ended from the
+// verb layer (nil: the body is in memory, or none was read).
+func (s *session) takeSpooled() *spooledBody {
+	if s.vc == nil {
+		return nil
+	}
+	sp, err := s.vc.takeSpooled()
+	if err != nil {
+		s.log.Error("spool file failed", "err", err)
+	}
+	return sp
+}
+
+// abort removes the spool file unless it was handed to the queue (nil
+// receiver: nothing to do).
+func (sp *spooledBody) abort() {
+	if sp != nil && !sp.handed {
+		sp.file.Abort()
+	}
+}
+
+// dataSpooled is data() for a spooled body, from the checks on the
+// content on (the trace field is made, go-smtp's empty body read).
+func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error {
+	st := &sp.stats
+	var berr *gosmtp.SMTPError
+	switch {
+	case st.nul:
+		berr = replyNUL
+	case st.empty():
+		berr = replyEmptyMessage
+	case s.c.cfg.BareNewlines != config.BareNewlinesNormalize && st.end() == '\n':
+		berr = replyBareLF
+	case s.c.cfg.BareNewlines != config.BareNewlinesNormalize && st.end() == '\r':
+		berr = replyBareCR
+	}
+	if berr != nil {
+		s.srv.refusals.log(s.log, "message rejected", berr.Message, s.ip)
+		return berr
+	}
+	skip := len(sp.head) // the header section; the whole content when it has no end
+	if err := s.checkHeaderSize(skip); err != nil {
+		return err
+	}
+	head := make([]byte, 0, len(trace)+len(sp.head))
+	head = append(append(head, trace...), sp.head...)
+	head, perr := s.receivePolicy(head)
+	if perr != nil {
+		return perr
+	}
+	head = s.removeForgedResults(head, len(trace))
+	// Durable before any commit names it; the checks read it from here.
+	file, err := sp.file.Finish()
+	if err != nil {
+		s.log.Error("spool file not made durable", "msg_id", id.String(), "err", err)
+		if noStorage(err) {
+			return replyNoStorage
+		}
+		return replyLocalError(id)
+	}
+	rest, err := file.WithHead(nil, int64(skip))
+	if err != nil {
+		s.log.Error("spooled body", "msg_id", id.String(), "err", err)
+		return replyLocalError(id)
+	}
+	content, rcpts, replaced, cerr := s.checkDataRest(id, head[len(trace):], rest.Reader, rest.Len())
+	if cerr != nil {
+		return cerr
+	}
+	head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
+	size := int64(len(head)) + rest.Len()                   // the message, trace included
+	if replaced {
+		// A check replaced the body: the message is in memory now,
+		// and the spool file goes (data() aborts it, not handed).
+		size = int64(len(head))
+	}
+	if s.discard || len(rcpts) == 0 {
+		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", size)
+		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
+		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
+	}
+	internal := s.originInside(head[len(trace):])
+	head, orgID := s.headerFirewall(head, len(trace))
+	m := &queue.Message{OrgID: orgID, Internal: internal,
+		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
+		ID: id, From: s.from, MessageID: headerValue(head[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
+		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
+		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		RequireTLS: s.opts.RequireTLS,
+	}
+	body, err := file.WithHead(head, int64(skip))
+	if replaced {
+		body = queue.MemBody(head)
+	}
+	if err != nil {
+		s.log.Error("spooled body", "msg_id", id.String(), "err", err)
+		return replyLocalError(id)
+	}
+	if s.pendingCopyDB != "" {
+		return s.keepCopyBody(m, body)
+	}
+	if s.copiesOnReceipt() && m.Quarantine == "" {
+		return s.submitWithCopyBody(m, body, sp)
+	}
+	return s.submitSpooled(m, body, sp)
+}
+
+// submitSpooled is the end of data's Submit for a spooled body, with the
+// delayed acknowledgement as data() gives it.
+func (s *session) submitSpooled(m *queue.Message, body queue.Body, sp *spooledBody) error {
+	id := m.ID
+	release := noRefusal
+	if s.delaysAck() {
+		release = s.holdRefusal(id)
+	}
+	if err := s.submitBody(m, body, sp); err != nil {
+		release()
+		if errors.Is(err, queue.ErrQuarantineFull) {
+			return replyQuarantineFull
+		}
+		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
+		if noStorage(err) {
+			return replyNoStorage
+		}
+		return replyLocalError(id)
+	}
+	s.srv.obs.Received(s.c.cfg.Name, int(body.Len()))
+	s.logAccepted(m, int(body.Len()))
+	msg := "Ok: queued as " + id.String()
+	if s.delaysAck() {
+		msg += s.awaitConfirmation(id)
+		if r := release(); r != nil {
+			return r
+		}
+	}
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// submitBody hands body to the queue (SubmitBody). From the call on the
+// spool file is the queue's: committed, it names the file; failed, the
+// file is removed here.
+func (s *session) submitBody(m *queue.Message, body queue.Body, sp *spooledBody) error {
+	bq := s.srv.queue.(BodyQueue) // spooling is on only for a BodyQueue (NewServer)
+	err := bq.SubmitBody(s.srv.ctx, m, body)
+	if err == nil && body.Spooled() {
+		sp.handed = true
+	}
+	return err
+}
+
+// keepCopyBody is keepCopy for a spooled body. The shadow copy store
+// (SubmitShadowCopy) takes the content whole: the spool file is read
+// into memory for it, and removed by data() afterwards.
+func (s *session) keepCopyBody(m *queue.Message, body queue.Body) error {
+	b, err := body.Bytes()
+	if err != nil {
+		s.log.Error("spooled body not readable", "msg_id", m.ID.String(), "err", err)
+		return replyLocalError(m.ID)
+	}
+	return s.keepCopy(m, b)
+}
