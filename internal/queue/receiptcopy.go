@@ -44,9 +44,12 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 
 // SubmitShadowCopyBody is SubmitShadowCopy for a body that may be
 // spooled: the copy's record names the spool file (spoolref.go), made
-// durable by Finish before this commit. When nothing is stored (the
-// discard came first) the file is no record's: the caller aborts it, or
-// the next Open removes it.
+// durable by Finish before this commit; the file is never read here.
+// When the commit fails the file is no record's: the caller removes it
+// (SpoolFile.Abort), or the sweep at the next Open does. When the commit
+// stores nothing (the discard came first, the copy is a repeat of one
+// kept, its recipients are all quarantined here) the file is removed
+// here after it, as SubmitBody does.
 func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Body, primary, addr, dbID string) (stored bool, err error) {
 	if len(m.Rcpts) == 0 {
 		return false, ErrNoRecipients
@@ -67,9 +70,9 @@ func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Bod
 		r.Status, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Shadowed, primary, addr, m.OrgID, ""
 	}
 	var taken []*Message
-	oldDB, again := "", false
+	oldDB, again, named := "", false, false
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		taken, oldDB, stored, again = taken[:0], "", false, false
+		taken, oldDB, stored, again, named = taken[:0], "", false, false, false
 		early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
 		if err != nil || early {
 			return err
@@ -122,11 +125,15 @@ func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Bod
 		if err := tx.PutPeer(p); err != nil {
 			return err
 		}
-		stored = true
+		stored, named = true, true
 		return tx.PutNewBody(m, body)
 	})
 	if err != nil {
 		return false, err
+	}
+	if body.Spooled() && !named { // after the commit: no record names it
+		path, _, _ := body.File()
+		removeSpool(path)
 	}
 	q.afterTakeover(primary, oldDB, taken)
 	if again {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -194,5 +195,61 @@ func TestShadowCopyOnReceiptIsNotAContact(t *testing.T) {
 	peers, _ := q.ShadowPeers()
 	if len(peers) != 1 || !peers[0].LastContact.Equal(first) {
 		t.Fatalf("peers = %+v; want hub-a last contacted at the first copy (%v)", peers, first)
+	}
+}
+
+// A spooled copy on receipt is kept as a record naming its spool file
+// (never read into memory); a copy that stores nothing (its discard came
+// first, or it is a repeat of one kept) has its file removed after the
+// commit, as SubmitBody does, so the caller can hand every file over.
+func TestShadowCopyOnReceiptSpooled(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	content := bigContent(1 << 20)
+	kept := spooled(t, s, content)
+	m := receiptCopy(s, "x@b.example")
+	if stored, err := q.SubmitShadowCopyBody(ctx, m, kept, "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("SubmitShadowCopyBody = %v, %v", stored, err)
+	}
+	err := s.View(func(tx *Tx) error {
+		b, err := tx.BodyOf(m.ID)
+		if err != nil {
+			return err
+		}
+		if !b.Spooled() || b.Len() != int64(len(content)) || tx.SpoolRefs(b) != 1 {
+			t.Errorf("stored copy: spooled %v, %d bytes, %d references; want its file named once", b.Spooled(), b.Len(), tx.SpoolRefs(b))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	again := *m
+	again.ID = s.NewID(clk.Now().Add(time.Second))
+	again.Rcpts = append([]Recipient(nil), m.Rcpts...)
+	repeat := spooled(t, s, content)
+	if stored, err := q.SubmitShadowCopyBody(ctx, &again, repeat, "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("repeated copy: %v, %v", stored, err)
+	}
+	late := receiptCopy(s, "x@b.example")
+	if _, err := q.ShadowContact("hub-a", "dbA", []string{late.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	discarded := spooled(t, s, content)
+	if stored, err := q.SubmitShadowCopyBody(ctx, late, discarded, "hub-a", "127.0.0.1:25", "dbA"); err != nil || stored {
+		t.Fatalf("copy whose discard came first: %v, %v", stored, err)
+	}
+	for what, b := range map[string]Body{"repeated": repeat, "discarded": discarded} {
+		p, _, _ := b.File()
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("the %s copy's spool file is left: %v", what, err)
+		}
+	}
+	p, _, _ := kept.File()
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the kept copy's spool file: %v", err)
 	}
 }

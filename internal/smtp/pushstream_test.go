@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
@@ -135,4 +136,48 @@ func TestShadowOnReceiptSpooled(t *testing.T) {
 		t.Fatalf("spooled %v, copies %d", q.spooled, len(peerQ.copies))
 	}
 	waitSpoolFiles(t, dir, 0) // the push's link is gone too
+}
+
+// The peer's side of a spooled copy on receipt: a copy larger than the
+// spool threshold is spooled by the verb layer and handed to the queue
+// as its spool file (SubmitShadowCopyBody), never read whole, and the
+// session leaves the file to the queue.
+func TestShadowCopyKeptSpooled(t *testing.T) {
+	st, dir := spoolStore(t)
+	peerQ := &spoolCopyQueue{}
+	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
+	peer, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(),
+		Queue: peerQ, Shadow: sh, ShadowEnabled: true, Spool: st.NewSpool, SpoolThreshold: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	peer.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); peer.Shutdown(ctx) })
+
+	c, _ := logClient(t, peer.Addrs()[0].String())
+	if err := c.Auth(saslPlain("hub2", "hubpass")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Shadow("hub2"); err != nil || c.ShadowVersion < 3 {
+		t.Fatalf("Shadow: version %d, %v", c.ShadowVersion, err)
+	}
+	body := []byte("Subject: big copy\r\n\r\n" + strings.Repeat("a line of the copy\r\n.dot\r\n", 4000))
+	m := &queue.Message{From: "a@example.org", OrgID: orgid.New(), Rcpts: []queue.Recipient{{Addr: "x@elsewhere.org"}}}
+	if err := c.PushCopy(m, body, "dbA"); err != nil {
+		t.Fatalf("PushCopy: %v", err)
+	}
+	if len(peerQ.copies) != 1 {
+		t.Fatalf("copies kept: %d", len(peerQ.copies))
+	}
+	k := peerQ.copies[0]
+	if k.spool == "" || !bytes.HasSuffix(k.body, body) {
+		t.Fatalf("copy kept in memory (spool %q) or not whole (%d bytes)", k.spool, len(k.body))
+	}
+	if _, err := os.Stat(k.spool); err != nil {
+		t.Fatalf("the session removed the spool file the queue was given: %v", err)
+	}
+	waitSpoolFiles(t, dir, 1)
 }

@@ -35,8 +35,11 @@ import (
 
 // ShadowCopier keeps shadow copies pushed on receipt (queue.Manager). A
 // server whose queue is one offers version 3 of the shadow verbs.
+// The body may be spooled: from the call on its spool file is the
+// queue's (named by the copy, or removed when nothing is kept), except
+// when the call fails.
 type ShadowCopier interface {
-	SubmitShadowCopy(ctx context.Context, m *queue.Message, body []byte, primary, addr, dbID string) (bool, error)
+	SubmitShadowCopyBody(ctx context.Context, m *queue.Message, body queue.Body, primary, addr, dbID string) (bool, error)
 }
 
 // serverAddresses gives a server's SMTP address from the topology
@@ -81,8 +84,9 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 }
 
 // keepCopy stores a message pushed on receipt as a shadow copy held for
-// the session's server (the primary).
-func (s *session) keepCopy(m *queue.Message, body []byte) error {
+// the session's server (the primary). A spooled body's file (sp) is
+// handed to the queue with it.
+func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) error {
 	cp, ok := s.srv.queue.(ShadowCopier)
 	if !ok {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "XSHADOWCOPY not offered"}
@@ -92,7 +96,10 @@ func (s *session) keepCopy(m *queue.Message, body []byte) error {
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
 	}
 	m.ShadowServer, m.ShadowID = "", ""
-	stored, err := cp.SubmitShadowCopy(s.srv.ctx, m, body, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+	stored, err := cp.SubmitShadowCopyBody(s.srv.ctx, m, body, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+	if err == nil && body.Spooled() {
+		sp.handed = true
+	}
 	if err != nil {
 		s.log.Error("shadow copy not kept", "msg_id", m.ID.String(), "primary", s.shadowServer, "err", err)
 		if noStorage(err) {

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -21,14 +22,32 @@ type copyQueue struct {
 type copyKept struct {
 	m                   *queue.Message
 	body                []byte
+	spool               string // the spool file the copy was handed, "" in memory
 	primary, addr, dbID string
 }
 
-func (q *copyQueue) SubmitShadowCopy(ctx context.Context, m *queue.Message, body []byte, primary, addr, dbID string) (bool, error) {
+func (q *copyQueue) SubmitShadowCopyBody(ctx context.Context, m *queue.Message, body queue.Body, primary, addr, dbID string) (bool, error) {
+	b, err := body.Bytes()
+	if err != nil {
+		return false, err
+	}
+	path, _, _ := body.File()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.copies = append(q.copies, copyKept{m, body, primary, addr, dbID})
+	q.copies = append(q.copies, copyKept{m, bytes.Clone(b), path, primary, addr, dbID})
 	return true, nil
+}
+
+// spoolCopyQueue is a copyQueue that takes spooled bodies, so that its
+// server spools (NewServer): the copies it keeps name their spool files.
+type spoolCopyQueue struct{ copyQueue }
+
+func (q *spoolCopyQueue) SubmitBody(ctx context.Context, m *queue.Message, body queue.Body) error {
+	b, err := body.Bytes()
+	if err != nil {
+		return err
+	}
+	return q.Submit(ctx, m, bytes.Clone(b))
 }
 
 // Version 3 (SR-17): a server whose queue keeps copies on receipt offers

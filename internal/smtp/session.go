@@ -440,7 +440,7 @@ func (s *session) data(r io.Reader) error {
 		RequireTLS: s.opts.RequireTLS,
 	}
 	if s.pendingCopyDB != "" {
-		return s.keepCopy(m, body)
+		return s.keepCopy(m, queue.MemBody(body), nil)
 	}
 	if s.copiesOnReceipt() && m.Quarantine == "" { // a quarantined message goes nowhere: no copy (queue/quarantine.go)
 		return s.submitWithCopy(m, body)

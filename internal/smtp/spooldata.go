@@ -142,7 +142,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return replyLocalError(id)
 	}
 	if s.pendingCopyDB != "" {
-		return s.keepCopyBody(m, body)
+		return s.keepCopy(m, body, sp)
 	}
 	if s.copiesOnReceipt() && m.Quarantine == "" {
 		return s.submitWithCopyBody(m, body, sp)
@@ -191,16 +191,4 @@ func (s *session) submitBody(m *queue.Message, body queue.Body, sp *spooledBody)
 		sp.handed = true
 	}
 	return err
-}
-
-// keepCopyBody is keepCopy for a spooled body. The shadow copy store
-// (SubmitShadowCopy) takes the content whole: the spool file is read
-// into memory for it, and removed by data() afterwards.
-func (s *session) keepCopyBody(m *queue.Message, body queue.Body) error {
-	b, err := body.Bytes()
-	if err != nil {
-		s.log.Error("spooled body not readable", "msg_id", m.ID.String(), "err", err)
-		return replyLocalError(m.ID)
-	}
-	return s.keepCopy(m, b)
 }
