@@ -40,6 +40,10 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	size += int(tailSize)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	// Waiting for the replies to the end of the message is the next hop's
+	// time: a crash then is not this message's (queue/peerwait.go).
+	c.SetAwaitReply(func() func() { return queue.AwaitingPeer(ctx) })
+	defer c.SetAwaitReply(nil)
 	okOutcome := queue.RelayedOK
 	if lmtp {
 		okOutcome = queue.DeliveredOK

@@ -57,6 +57,7 @@
 //	                       ▲                      │                └▶ Ready at now+backoff (some pending)
 //	                       └──────────────────────┘ requeue (shutdown)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
+//	                    (a crash while only waiting on a peer is not counted)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	Shadow ──discards from every primary──▶ deleted
@@ -421,9 +422,15 @@
 //  3. A claimed message is Active in the database before delivery starts.
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
-//     twice) and counts the crash. Only PoisonThreshold crashes in a row
-//     while in flight move it to the poison queue, where it stays for the
-//     operator; it is never dropped.
+//     twice) and counts the crash — unless every running job of its
+//     attempt was only waiting on the next hop (connecting, or the replies
+//     to the end of the message): a marker file in <data_dir>/peerwait/,
+//     written without fsync (kill -9 keeps it, a power loss may not: then
+//     the crash counts), says so (peerwait.go). Only PoisonThreshold
+//     counted crashes since its last completed attempt move it to the
+//     poison queue, where it stays for the operator; it is never dropped.
+//     Every move to poison (here, a panic, an unreadable body) is the
+//     event "poison": tracked and counted.
 //  4. Results, the message's removal and the DSNs they cause are one
 //     transaction. A crash before it commits repeats the attempt (a
 //     duplicate, never a loss); after it, the DSNs are as durable as the

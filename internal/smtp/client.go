@@ -90,6 +90,23 @@ type Client struct {
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
+
+	awaitReply func() (done func()) // SetAwaitReply
+}
+
+// SetAwaitReply sets the function called while the client waits for the
+// replies to the end of a message (the next hop's processing time, which
+// may be minutes); it returns the function called when they are in. The
+// queue uses it to tell a crash during that wait from one in umbra's own
+// code (queue.AwaitingPeer). nil clears it.
+func (c *Client) SetAwaitReply(f func() (done func())) { c.awaitReply = f }
+
+// awaitingReply calls the SetAwaitReply function, if any.
+func (c *Client) awaitingReply() (done func()) {
+	if c.awaitReply == nil {
+		return func() {}
+	}
+	return c.awaitReply()
 }
 
 // SetHop records the name of the next hop this client talks to.
@@ -364,6 +381,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)
+	defer c.awaitingReply()()
 	for len(out) < n {
 		code, texts, err := readReplyCode(conn)
 		if err != nil {

@@ -205,6 +205,8 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	if lmtp {
 		n = accepted
 	}
+	replied := c.awaitingReply()
+	defer replied()
 	for len(out.Final) < n {
 		code, texts, err := readReplyCode(br)
 		if err != nil {

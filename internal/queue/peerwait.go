@@ -1,0 +1,157 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Which crashes count against a message (the poison heuristic).
+//
+// A message in flight when the server died is retried, and a crash
+// "counts" against it toward PoisonThreshold only when the crash
+// plausibly came from processing it: while umbra's own code ran on it
+// (loading and parsing the body, signing, loop checks, dot-stuffing and
+// writing it, committing results and DSNs). A crash while every running
+// job of its attempt waited on the next hop — connecting (dial, greeting,
+// EHLO, TLS handshake) or waiting for the replies to the end of the
+// message, which a slow mailbox may keep for minutes — says nothing about
+// the message: it is retried and its crash count is left as it was.
+//
+// The phase must survive kill -9, and writing it into the database would
+// cost a commit (an fsync) per phase change. So it is a marker file
+// <data_dir>/peerwait/<message id>, created (not fsync'd) when the last
+// job of the attempt still in umbra's code starts to wait on a peer, and
+// removed when one of them is back. A kill -9 or an OOM kill keeps the
+// page cache, so the marker is there at the next start; a power loss or
+// a kernel crash may lose it, and then the crash counts (the safe side: a
+// message can only be parked too early, by two such failures during its
+// delivery, never a poisonous one kept looping). Recover reads the
+// markers and then removes them all.
+
+const peerWaitDirName = "peerwait"
+
+// peerWaitKey carries a job's attempt to the deliverer (AwaitingPeer).
+type peerWaitKey struct{}
+
+type peerWaitJob struct {
+	q *Manager
+	a *attempt
+}
+
+// peerDir is the marker directory, beside the spool directory; "" when
+// the store has none (markers off: every crash counts).
+func (s *Store) peerDir() string {
+	if s.spoolDir == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(s.spoolDir), peerWaitDirName)
+}
+
+// withJob marks ctx as the context of one job of a; the job counts as
+// running umbra's code until it calls AwaitingPeer.
+func (q *Manager) withJob(ctx context.Context, a *attempt) context.Context {
+	a.mu.Lock()
+	a.busy++
+	q.markPeerWait(a)
+	a.mu.Unlock()
+	return context.WithValue(ctx, peerWaitKey{}, &peerWaitJob{q: q, a: a})
+}
+
+// jobLeft is withJob's end: the job reported.
+func (q *Manager) jobLeft(a *attempt) {
+	a.mu.Lock()
+	a.busy--
+	q.markPeerWait(a)
+	a.mu.Unlock()
+}
+
+// AwaitingPeer tells the queue that the delivery of ctx's message now
+// waits on a remote peer (connecting, or the replies to the end of the
+// message) and runs none of umbra's code on the message; call the
+// returned function when the wait ends. A crash while every job of the
+// attempt waits this way does not count toward the poison queue. With a
+// context that is not a job's, it does nothing.
+func AwaitingPeer(ctx context.Context) (done func()) {
+	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
+	if j == nil {
+		return func() {}
+	}
+	a := j.a
+	a.mu.Lock()
+	a.busy--
+	a.peer++
+	j.q.markPeerWait(a)
+	a.mu.Unlock()
+	ended := false
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if ended {
+			return
+		}
+		ended = true
+		a.peer--
+		a.busy++
+		j.q.markPeerWait(a)
+	}
+}
+
+// markPeerWait makes the marker file say whether every running job of a
+// waits on a peer. Called with a.mu held; the file operations are a
+// create or an unlink in the page cache, no fsync. A failure leaves the
+// marker absent, and a crash then counts (the safe side).
+func (q *Manager) markPeerWait(a *attempt) {
+	want := a.peer > 0 && a.busy == 0
+	if want == a.marked {
+		return
+	}
+	dir := q.store.peerDir()
+	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, a.m.ID.String())
+	if !want {
+		a.marked = false
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			q.log.Warn("removing a peer-wait marker failed", "msg_id", a.m.ID.String(), "err", err)
+		}
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+		}
+	}
+	if err != nil {
+		q.log.Debug("peer-wait marker not written; a crash now counts against the message", "msg_id", a.m.ID.String(), "err", err)
+		return
+	}
+	f.Close()
+	a.marked = true
+}
+
+// takePeerWaits returns the messages whose attempt waited on a peer when
+// the server stopped, and removes every marker: they describe the
+// previous run only.
+func (s *Store) takePeerWaits() map[ID]bool {
+	dir := s.peerDir()
+	if dir == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	out := make(map[ID]bool, len(ents))
+	for _, e := range ents {
+		if id, err := ParseID(e.Name()); err == nil {
+			out[id] = true
+		}
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+	return out
+}
