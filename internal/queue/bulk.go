@@ -124,6 +124,9 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	now := q.clk.Now()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		if m.State == Shadow {
+			return shadowCopyErr(m, "retry")
+		}
 		if m.State != Ready {
 			return fmt.Errorf("message %s is %s, not waiting for a retry", id, m.State)
 		}
