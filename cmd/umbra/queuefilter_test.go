@@ -4,6 +4,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
 )
@@ -72,5 +75,45 @@ func TestUnknownNameListsEachOnce(t *testing.T) {
 	e := &queue.UnknownNameError{Kind: "queue", Name: "mailbox:DB9", Valid: []string{"mailbox:DB1", "mailbox:DB1", "smarthost:a"}}
 	if got := e.Error(); strings.Count(got, "mailbox:DB1") != 1 || !strings.Contains(got, "smarthost:a") {
 		t.Fatalf("%s", got)
+	}
+}
+
+// Queue actions on a queue nothing is delivered from (poison here) are
+// refused with the command that acts on its messages, not answered
+// "resume" while nothing changes.
+func TestCLIQueueActionOnPoisonRefused(t *testing.T) {
+	for _, name := range []string{"poison", "quarantine", "dumpster:DB1"} {
+		if err := queue.CheckQueueAction(name); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	for _, name := range []string{"shadow:hub-b", "mx:example.org", "mailbox:DB1"} {
+		if err := queue.CheckQueueAction(name); err != nil {
+			t.Errorf("%s refused: %v", name, err)
+		}
+	}
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	startUmbra(t, cfg, listen)
+	// A local delivery: dumpster:local then exists (the Maildir
+	// database keeps a copy).
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{"x@example.test"}, strings.NewReader("Subject: kept\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	waitCond(t, "a dumpster queue", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "queue", "list", "--json")
+		return strings.Contains(out, `"dumpster:local"`)
+	})
+	for _, action := range []string{"suspend", "resume", "retry"} {
+		code, stderr := cliErr(t, cfg, "queue", action, "dumpster:local")
+		if code != exitFailure || !strings.Contains(stderr, "not delivered from") {
+			t.Errorf("queue %s dumpster:local: exit %d %q", action, code, stderr)
+		}
 	}
 }

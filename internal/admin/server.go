@@ -235,6 +235,10 @@ func (s *Server) routes() http.Handler {
 			if !s.checkNames(w, name, "", r.PathValue("action") == "suspend") {
 				return
 			}
+			if err := queue.CheckQueueAction(name); err != nil {
+				fail(w, http.StatusUnprocessableEntity, err.Error()) // it would say done and change nothing
+				return
+			}
 		}
 		switch r.PathValue("action") {
 		case "suspend":

@@ -101,3 +101,27 @@ func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 		q.settledGone(m)
 	}
 }
+
+// ErrNotDeliveryQueue is returned for a queue action (suspend, resume,
+// retry, redirect) on a queue nothing is delivered from, where it would
+// say "done" and change nothing.
+var ErrNotDeliveryQueue = errors.New("not a delivery queue")
+
+// CheckQueueAction refuses suspend, resume, retry and redirect of the
+// queues no delivery is scheduled from — poison, quarantine and a
+// dumpster — naming the command that acts on their messages. A shadow
+// queue is a delivery queue: copies taken over wait in it.
+func CheckQueueAction(name string) error {
+	why := ""
+	switch DeliveryType(name) {
+	case QueuePoison:
+		why = "its messages wait for the operator: umbra message resume --state poison (or remove)"
+	case QueueQuarantine:
+		why = "its messages wait for release or deletion: umbra queue quarantine"
+	case "dumpster":
+		why = "it keeps copies of delivered mail, never sent from there: umbra dumpster resubmit"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s is not delivered from; %s", ErrNotDeliveryQueue, name, why)
+}
