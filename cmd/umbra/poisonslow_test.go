@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -55,14 +57,20 @@ func (s *stallSession) Data(rd io.Reader) error {
 // message (each during a pending reply, the second during the retried
 // attempt) do not park the acknowledged message in the poison queue: a
 // crash counts against a message only while umbra's own code processes
-// it. After the third start it is delivered.
+// it. After the third start it is delivered. Both a relay (SMTP to a
+// smart host) and final delivery (LMTP to the mailbox) are tried.
 func TestKill9TwiceDuringSlowReplyDoesNotPoison(t *testing.T) {
+	t.Run("smtp", func(t *testing.T) { kill9TwiceDuringSlowReply(t, false) })
+	t.Run("lmtp", func(t *testing.T) { kill9TwiceDuringSlowReply(t, true) })
+}
+
+func kill9TwiceDuringSlowReply(t *testing.T, lmtp bool) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	sink := &stallSink{stall: true, release: make(chan struct{}), reached: make(chan string, 4)}
 	sink.r = &recorder{seen: map[string]int{}, bodies: map[string]string{}} // counts what is answered 250
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &stallSession{s: sink}, nil }))
-	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
+	srv.Domain, srv.ErrorLog, srv.LMTP = "slow.test", nopLog{}, lmtp
 	ln, err := net.Listen("tcp", sinkAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -70,10 +78,21 @@ func TestKill9TwiceDuringSlowReplyDoesNotPoison(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { close(sink.release); srv.Close() })
 	cfg := relayConfig(t, dir, listen, sinkAddr)
+	rcpt := "b@remote.example"
+	if lmtp {
+		raw, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, []byte(strings.Replace(string(raw), "mailbox:\n  maildir: maildir\n", fmt.Sprintf("mailbox: {lmtp: %q}\n", sinkAddr), 1)), 0o600)
+		rcpt = "x@example.test"
+	}
 	d := startUmbra(t, cfg, listen)
-	if ok, err := send(listen, "slow-1"); !ok {
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{rcpt}, strings.NewReader("Subject: slow-1\r\n\r\n"+strings.Repeat("slow\r\n", 100))); err != nil {
 		t.Fatalf("not acknowledged: %v", err)
 	}
+	c.Quit()
 	for crash := 1; crash <= 2; crash++ {
 		select {
 		case <-sink.reached: // the whole message is in; its reply is pending
