@@ -37,8 +37,9 @@ const peerWaitDirName = "peerwait"
 type peerWaitKey struct{}
 
 type peerWaitJob struct {
-	q *Manager
-	a *attempt
+	q       *Manager
+	a       *attempt
+	waiting int // this job's waits not ended (a.mu)
 }
 
 // peerDir is the marker directory, beside the spool directory; "" when
@@ -52,17 +53,25 @@ func (s *Store) peerDir() string {
 
 // withJob marks ctx as the context of one job of a; the job counts as
 // running umbra's code until it calls AwaitingPeer.
-func (q *Manager) withJob(ctx context.Context, a *attempt) context.Context {
+func (q *Manager) withJob(ctx context.Context, a *attempt) (context.Context, *peerWaitJob) {
 	a.mu.Lock()
 	a.busy++
 	q.markPeerWait(a)
 	a.mu.Unlock()
-	return context.WithValue(ctx, peerWaitKey{}, &peerWaitJob{q: q, a: a})
+	j := &peerWaitJob{q: q, a: a}
+	return context.WithValue(ctx, peerWaitKey{}, j), j
 }
 
-// jobLeft is withJob's end: the job reported.
-func (q *Manager) jobLeft(a *attempt) {
+// jobLeft is withJob's end: the job reported. A wait it never ended (a
+// panic unwound it) ends here.
+func (q *Manager) jobLeft(j *peerWaitJob) {
+	a := j.a
 	a.mu.Lock()
+	if j.waiting > 0 {
+		a.peer -= j.waiting
+		a.busy += j.waiting
+		j.waiting = 0
+	}
 	a.busy--
 	q.markPeerWait(a)
 	a.mu.Unlock()
@@ -83,16 +92,18 @@ func AwaitingPeer(ctx context.Context) (done func()) {
 	a.mu.Lock()
 	a.busy--
 	a.peer++
+	j.waiting++
 	j.q.markPeerWait(a)
 	a.mu.Unlock()
 	ended := false
 	return func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if ended {
+		if ended || j.waiting == 0 { // ended, or the job already left
 			return
 		}
 		ended = true
+		j.waiting--
 		a.peer--
 		a.busy++
 		j.q.markPeerWait(a)

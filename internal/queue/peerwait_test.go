@@ -160,7 +160,8 @@ func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
 	a := &attempt{m: &Message{ID: s.NewID(time.Now())}}
 	marker := filepath.Join(filepath.Dir(path), peerWaitDirName, a.m.ID.String())
 	exists := func() bool { _, err := os.Stat(marker); return err == nil }
-	ctx1, ctx2 := q.withJob(context.Background(), a), q.withJob(context.Background(), a)
+	ctx1, j1 := q.withJob(context.Background(), a)
+	ctx2, j2 := q.withJob(context.Background(), a)
 	done1 := AwaitingPeer(ctx1)
 	if exists() {
 		t.Fatal("marker while a job runs umbra's code")
@@ -175,10 +176,21 @@ func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
 		t.Fatal("marker after a job came back")
 	}
 	done2()
-	q.jobLeft(a)
-	q.jobLeft(a)
+	q.jobLeft(j1)
+	q.jobLeft(j2)
 	if exists() || a.busy != 0 || a.peer != 0 {
 		t.Fatalf("after the jobs: marker %v busy %d peer %d", exists(), a.busy, a.peer)
 	}
+	// A job that leaves inside a wait (a panic unwound it) ends the wait:
+	// the counts stay true for the other job.
+	ctx3, j3 := q.withJob(context.Background(), a)
+	_, j4 := q.withJob(context.Background(), a)
+	done3 := AwaitingPeer(ctx3)
+	q.jobLeft(j3)
+	done3() // late: nothing
+	if exists() || a.busy != 1 || a.peer != 0 {
+		t.Fatalf("after a job left in a wait: marker %v busy %d peer %d", exists(), a.busy, a.peer)
+	}
+	q.jobLeft(j4)
 	s.Close()
 }

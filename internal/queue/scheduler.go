@@ -368,10 +368,10 @@ func (q *Manager) pump(ctx context.Context) {
 func (q *Manager) runJob(ctx context.Context, jb *job) {
 	go func() {
 		a := jb.a
-		jctx := q.withJob(ctx, a) // counts as umbra's code until the deliverer waits on a peer
+		jctx, pw := q.withJob(ctx, a) // counts as umbra's code until the deliverer waits on a peer
 		body, err := a.loadBody(q)
 		if err != nil {
-			q.jobLeft(a)
+			q.jobLeft(pw)
 			q.jobDone(ctx, jb, nil)
 			return
 		}
@@ -382,7 +382,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			a.panicked = panicked
 		}
 		a.mu.Unlock()
-		q.jobLeft(a)
+		q.jobLeft(pw)
 		q.jobDone(ctx, jb, res)
 	}()
 }
