@@ -193,7 +193,7 @@ func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, er
 			return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %q (status=, type= or text)", f)}
 		}
 	}
-	out := []queue.QueueInfo{} // --json prints [] for none, not null
+	var out []queue.QueueInfo
 	for _, q := range qs {
 		ok := true
 		for _, f := range filters {
