@@ -57,6 +57,11 @@ func newDBCmd() *cobra.Command {
 	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Put a backup in place of the transport database (umbra stopped); the old file is kept aside",
+		Long: "Put a backup in place of the transport database, with umbra stopped. The backup is checked first: every\n" +
+			"page read, and every message record and body compared with the checksums umbra db backup recorded in it;\n" +
+			"a backup whose bytes changed since (bit rot, a bad copy) is refused, naming the message, and nothing is\n" +
+			"replaced. The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
+			"spool.replaced-TIME (the same suffix).",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
@@ -69,7 +74,8 @@ func newDBCmd() *cobra.Command {
 					return &exitError{code: exitFailure, err: fmt.Errorf("restore: %w", err)}
 				}
 			}
-			kept, err := queue.Restore(args[0], path)
+			unverified, _ := cmd.Flags().GetBool("unverified")
+			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
@@ -80,6 +86,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
+	restore.Flags().Bool("unverified", false, "restore a backup that carries no checksums (written by an umbra release before they were recorded): its pages are read, but a changed byte in a message is not found")
 	restore.Flags().Bool("force", false, "restore a backup of another server (server.name) too: this server then delivers that server's queued mail, and its shadow servers resubmit theirs (duplicates)")
 	compact := &cobra.Command{
 		Use:   "compact",
