@@ -62,7 +62,7 @@ func newDBCmd() *cobra.Command {
 			"a backup whose bytes changed since (bit rot, a bad copy) is refused, naming the message, and nothing is\n" +
 			"replaced. The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
 			"spool.replaced-TIME (the same suffix).",
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
 			if err != nil {
