@@ -59,6 +59,9 @@ func TestDBRestoreRefusesChangedBackup(t *testing.T) {
 		flip := filepath.Join(dir, "flip.db")
 		os.WriteFile(flip, bad, 0o600)
 		before, _ := os.ReadFile(live)
+		if code, errOut := cliErr(t, cfg, "db", "verify", flip); code != exitFailure || !strings.Contains(errOut, "its body differs") {
+			t.Errorf("%s: db verify of a changed body: exit %d %q", marker, code, errOut)
+		}
 		code, errOut := cliErr(t, cfg, "db", "restore", flip)
 		t.Logf("%s: exit %d: %s", marker, code, errOut)
 		if code != exitFailure || !strings.Contains(errOut, "damaged") || !strings.Contains(errOut, "its body differs") {
@@ -67,6 +70,9 @@ func TestDBRestoreRefusesChangedBackup(t *testing.T) {
 		if after, _ := os.ReadFile(live); !bytes.Equal(before, after) {
 			t.Errorf("%s: the database changed", marker)
 		}
+	}
+	if out, code := cli(t, cfg, "db", "verify", backup); code != 0 || !strings.Contains(out, "every checksum matches") {
+		t.Fatalf("db verify of the sound backup: exit %d %q", code, out)
 	}
 	var kept []string
 	for i := 0; i < 2; i++ {

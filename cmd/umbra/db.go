@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/signal"
 	"path/filepath"
@@ -108,7 +109,34 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(backup, restore, compact)
+	verify := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",
+		Long: "Read every page of the backup FILE and compare every message record, body and table with the checksums\n" +
+			"umbra db backup recorded in it, as db restore does before it replaces anything. Exit 0: the backup is as\n" +
+			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, or carries\n" +
+			"no checksums (written by an older release).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			server, id, err := queue.BackupOrigin(args[0])
+			if err != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("verify: %w", err)}
+			}
+			if err := queue.VerifyBackup(args[0]); err != nil {
+				if errors.Is(err, queue.ErrNoChecksums) {
+					return &exitError{code: exitFailure, err: fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
+						"its pages were read, its content cannot be checked", args[0], err)}
+				}
+				return &exitError{code: exitFailure, err: fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)}
+			}
+			if server == "" {
+				server = "an unnamed server"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", args[0], server, id)
+			return nil
+		},
+	}
+	cmd.AddCommand(backup, restore, compact, verify)
 	return cmd
 }
 
