@@ -397,27 +397,36 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			"(or copy this one again from where it is kept)", backup, err)
 	}
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	var suffix string
 	if exists {
-		var suffix string
 		if kept, suffix, err = keepReplaced(path, spool); err != nil {
 			os.Remove(tmp)
 			return "", fmt.Errorf("restore: keeping the replaced database: %w", err)
 		}
-		// Its spooled bodies go with it: the restored database names
-		// no spool file (spoolbackup.go).
-		if ents, _ := os.ReadDir(spool); len(ents) > 0 {
-			if err := os.Rename(spool, spool+suffix); err != nil {
-				os.Remove(kept)
-				os.Remove(tmp)
-				return "", fmt.Errorf("restore: keeping the replaced database's spool directory: %w", err)
-			}
-		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
+		if kept != "" {
+			os.Remove(kept)
+		}
 		return "", fmt.Errorf("restore: %w", err)
 	}
-	return kept, syncDir(filepath.Dir(path))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return kept, err
+	}
+	// The replaced database's spooled bodies go beside it: the restored
+	// one names no spool file (spoolbackup.go). After the rename, so
+	// that the old database never lacks its spool files; a crash before
+	// this leaves them to the restored database's first Open, which
+	// moves them aside itself (setSpoolAside).
+	if ents, _ := os.ReadDir(spool); kept != "" && len(ents) > 0 {
+		if err := os.Rename(spool, spool+suffix); err != nil {
+			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
+				"was not moved aside (umbra does that at start): %w", err)
+		}
+		return kept, syncDir(filepath.Dir(path))
+	}
+	return kept, nil
 }
 
 // keepReplaced links the database at path to path.replaced-TIME, with
