@@ -34,6 +34,11 @@
 //     senders wait on (markUrgent, ShadowUrgent);
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; retry.go: the retry policy, requeue, poison;
+//     peerwait.go: which crashes count toward poison (not those while
+//     the delivery only waited on a peer);
+//   - shadowadmin.go: operator actions refused on shadow copies and on
+//     queues nothing is delivered from; a record with nothing left is
+//     removed where it is found;
 //   - waiters.go (delayed acknowledgement and pickup waiters),
 //     finalclaims.go (duplicate suppression at final delivery),
 //     shadowprimary.go and shadowstate.go (both halves of shadow
@@ -58,8 +63,9 @@
 //	                       └──────────────────────┘ requeue (shutdown)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	                    (a crash while only waiting on a peer is not counted)
-//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry)
+//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
+//	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
 //	Shadow ──Takeover (primary failed or has a new database)──▶ Ready (recipients pending again)
 //
