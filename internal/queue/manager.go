@@ -163,9 +163,9 @@ func (nopEvents) Event(string, *Message, *Recipient, string) {}
 func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err error) {
 	now := q.clk.Now()
 	waited := q.store.takePeerWaits()
-	var moved []*Message
+	var moved, took []*Message
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		recovered, poisoned, moved = 0, 0, moved[:0]
+		recovered, poisoned, moved, took = 0, 0, moved[:0], took[:0]
 		for _, id := range tx.ActiveIDs() {
 			m, err := tx.Get(id)
 			if err != nil {
@@ -183,13 +183,18 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				m.State, m.NextAttempt = Ready, now
 				recovered++
 			}
-			if err := putLeaving(tx, m); err != nil { // with takeovers kept aside while it was in flight
+			if t, err := putLeavingTook(tx, m); err != nil { // with takeovers kept aside while it was in flight
 				return err
+			} else if t {
+				took = append(took, m)
 			}
 		}
 		return nil
 	})
 	if err == nil {
+		for _, m := range took {
+			q.trackTakeover(m)
+		}
 		for _, m := range moved {
 			q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", m.LastError)
 			q.ev.Event("poison", m, nil, m.LastError)

@@ -64,20 +64,40 @@ func nothingLeft(m *Message) bool {
 // settleIdle writes m back when it leaves delivery without results
 // (putLeaving), and then removes it if nothing is left of it, or makes it
 // a shadow copy again if only copies are. It reports whether m is gone.
-func settleIdle(tx *Tx, m *Message) (gone bool, err error) {
+func settleIdle(tx *Tx, m *Message) (gone, took bool, err error) {
 	if err := applyEarlyDiscards(tx, m); err != nil {
-		return false, err
+		return false, false, err
 	}
-	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
-		return false, err
+	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
+		return false, false, err
 	}
 	if m.State != Quarantined && len(m.Pending()) == 0 {
 		if !hasShadowed(m) {
-			return true, tx.Delete(m.ID)
+			return true, took, tx.Delete(m.ID)
 		}
 		m.State = Shadow
 	}
-	return false, tx.Put(m)
+	return false, took, tx.Put(m)
+}
+
+// putLeavingTook is putLeaving (shadowstate.go) reporting whether it
+// applied a takeover kept aside while m was in delivery: the caller
+// tracks it (trackTakeover) once the commit returned, as the commit of
+// results does — a takeover is an event operators alert on, whichever
+// path applies it (requeue, poison, Recover, hold).
+func putLeavingTook(tx *Tx, m *Message) (took bool, err error) {
+	if err := applyEarlyDiscards(tx, m); err != nil {
+		return false, err
+	}
+	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
+		return false, err
+	}
+	return took, tx.Put(m)
+}
+
+// trackTakeover emits the event of a takeover putLeavingTook applied.
+func (q *Manager) trackTakeover(m *Message) {
+	q.ev.Event("takeover", m, nil, "taken over while in delivery")
 }
 
 // gone reports a record settleIdle removed: its waiters are told, and it
@@ -92,10 +112,13 @@ func (q *Manager) settledGone(m *Message) {
 // suspended queues — or that has none left to attempt at all.
 func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 	m.State, m.NextAttempt = Ready, q.clk.Now().Add(holdRecheck)
-	var gone bool
-	if err := q.store.Update(ctx, func(tx *Tx) error { var err error; gone, err = settleIdle(tx, m); return err }); err != nil {
+	var gone, took bool
+	if err := q.store.Update(ctx, func(tx *Tx) error { var err error; gone, took, err = settleIdle(tx, m); return err }); err != nil {
 		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
 		return
+	}
+	if took {
+		q.trackTakeover(m)
 	}
 	if gone {
 		q.settledGone(m)

@@ -105,3 +105,31 @@ func TestResumedCopyBecomesCopyAndDiscardRemovesIt(t *testing.T) {
 		t.Fatalf("the discarded suspended copy stays: %s", ms[0].State)
 	}
 }
+
+// A takeover recorded while the message was in delivery and applied when
+// it leaves delivery without results (here Recover after a crash) is
+// tracked like one applied by the commit of results.
+func TestEarlyTakeoverAppliedAtRecoverIsTracked(t *testing.T) {
+	s := openTest(t)
+	m := putCopy(t, s, "hub1.sb.test")
+	m.State = Active
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.Put(m); err != nil {
+			return err
+		}
+		return tx.AddEarlyTakeover(m.ID, "hub1.sb.test", time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev := &eventLog{}
+	q := NewManager(s, nil, ManagerConfig{Events: ev})
+	if rec, _, err := q.Recover(context.Background()); err != nil || rec != 1 {
+		t.Fatalf("recover: %d %v", rec, err)
+	}
+	if got := messages(t, s)[0]; len(got.Pending()) != 2 {
+		t.Fatalf("the takeover was not applied: %+v", got.Rcpts)
+	}
+	if !ev.has("takeover: taken over while in delivery") {
+		t.Fatalf("takeover not tracked: %v", ev.out)
+	}
+}
