@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"umbra/internal/shadow"
 	"umbra/internal/smtp"
 )
 
@@ -21,7 +22,14 @@ const (
 // kept open while more() holds, on which the primary pushes discard
 // notifications as they commit (version 2) or is asked every few
 // milliseconds (version 1). The session ends with a last query and QUIT.
-func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(string, []string), more func() bool) error {
+//
+// Every batch is saved (committed here) before the next command goes
+// out: the next WAIT= is the primary's proof that this server has the
+// batch, and it forgets the batch then (SR-15). A next query sent while
+// the commit was still running lost the batch when this server was
+// killed in between: the primary had forgotten it, the copies it named
+// stayed here until they expired and were taken over.
+func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save shadow.Save, more func() bool) error {
 	st := d.st.Load()
 	c, err := d.dialPrimary(ctx, st, primary, addr)
 	if err != nil {
@@ -34,19 +42,9 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 	if err != nil {
 		return err
 	}
-	found(db, nil)
-	// Discards are applied (a commit here) while the next WAIT= is
-	// already out: the primary's next batch is not held up by this
-	// server's fsync. One applier keeps them in order.
-	batches := make(chan []string, 16)
-	applied := make(chan struct{})
-	go func() {
-		defer close(applied)
-		for ids := range batches {
-			found(db, ids)
-		}
-	}()
-	defer func() { close(batches); <-applied }()
+	if err := save(db, nil, false); err != nil {
+		return err
+	}
 	lastContact := time.Now()
 	for more() {
 		var ids []string
@@ -58,11 +56,10 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 		if err != nil {
 			return err
 		}
-		if ids == nil {
-			ids = []string{} // a completed query: a contact (found(db, nil) only presents the id)
-		}
 		if len(ids) > 0 || time.Since(lastContact) >= time.Second {
-			batches <- ids
+			if err := save(db, ids, true); err != nil {
+				return err // closed by the defer: no next command
+			}
 			lastContact = time.Now()
 		}
 		if len(ids) == 0 && c.ShadowVersion < 2 {
@@ -78,7 +75,9 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 	if err != nil {
 		return err
 	}
-	batches <- append([]string{}, ids...)
+	if err := save(db, ids, true); err != nil {
+		return err
+	}
 	c.Quit()
 	return nil
 }
