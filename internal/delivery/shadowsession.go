@@ -36,7 +36,6 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 // discards (SR-3: during and at the end of sessions with a primary).
 const queryDiscardsEvery = time.Second
 
-//
 // Each batch is committed before the next command goes out (the next
 // XQUERYDISCARD, the session's next MAIL, QUIT): that command is the
 // primary's proof that this server has it, and the primary forgets it
