@@ -36,6 +36,8 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 // discards (SR-3: during and at the end of sessions with a primary).
 const queryDiscardsEvery = time.Second
 
+// queryDiscards asks the primary of a shadow session for its discard
+// notifications (at most once per queryDiscardsEvery).
 // Each batch is committed before the next command goes out (the next
 // XQUERYDISCARD, the session's next MAIL, QUIT): that command is the
 // primary's proof that this server has it, and the primary forgets it
