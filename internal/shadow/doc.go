@@ -74,6 +74,21 @@
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
 // judge.
 //
+// Discards are saved before the next command (SR-15): a primary
+// forgets the notifications of an XQUERYDISCARD reply when this server's
+// next command on that connection arrives, so every session — delivery
+// session, heartbeat, watch session — hands each batch to a Save (the
+// Recorder's Contact or Presented: one durable commit) and sends its next
+// command (the next query or WAIT=, MAIL, QUIT) only after it returned. A
+// save that fails ends the session without another command, and the
+// primary sends the batch again. A kill -9 of this server at any point
+// therefore leaves each notification either committed here or still at
+// the primary: never neither (F1: a watch session applied batches while
+// its next WAIT= was out, and a kill in between stranded the copies).
+// Several sessions to one primary may be handed the same notification
+// before one of them proves it has it; applying it again finds nothing
+// ("ids=1 discarded=0" in the log) and is harmless.
+//
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database
 // id, take over or apply discards, reset the timer); each failed heartbeat
