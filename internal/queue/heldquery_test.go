@@ -29,10 +29,10 @@ func TestShadowHeldAnswersByPendingRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put("S", "pending-1", Pending)        // still to deliver: held
-	put("S", "relayed-1", Shadowed)       // handed on in a shadow session: done (its discard was prepared)
-	put("T", "other-1", Pending)          // another shadow server's copy
-	put("S", "dsn-1", Pending)            // a failure DSN owing the discard (pending until it leaves)
+	put("S", "pending-1", Pending)  // still to deliver: held
+	put("S", "relayed-1", Shadowed) // handed on in a shadow session: done (its discard was prepared)
+	put("T", "other-1", Pending)    // another shadow server's copy
+	put("S", "dsn-1", Pending)      // a failure DSN owing the discard (pending until it leaves)
 	done, err := q.ShadowHeld("S", []string{"pending-1", "relayed-1", "other-1", "unknown-1", "dsn-1"})
 	if err != nil {
 		t.Fatal(err)
