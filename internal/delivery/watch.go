@@ -101,3 +101,38 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 	return smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
 		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
 }
+
+// Reconcile implements shadow.Reconciler: a shadow session to a primary
+// that asks which of the copies ids it is done with (XQUERYHELD, shadow
+// verbs version 4) and saves them as discards. The XSHADOW reply's
+// database id is saved first, so that a primary with a new database has
+// the copies taken over instead. A primary of an older release is asked
+// nothing.
+func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save shadow.Save) error {
+	st := d.st.Load()
+	c, err := d.dialPrimary(ctx, st, primary, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	db, err := c.Shadow(st.cfg.ShadowServerID)
+	if err != nil {
+		return err
+	}
+	if err := save(db, nil, false); err != nil {
+		return err
+	}
+	done, err := c.QueryHeld(ids)
+	if len(done) > 0 {
+		if serr := save(db, done, false); serr != nil {
+			return serr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	c.Quit()
+	return nil
+}

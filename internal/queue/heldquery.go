@@ -103,3 +103,9 @@ func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID
 	})
 	return ids, next, err
 }
+
+// ShadowCopiesToAsk is ShadowCopiesHeld for copies older than
+// HeldQueryAge now.
+func (q *Manager) ShadowCopiesToAsk(primary string, after ID, max int) ([]string, ID, error) {
+	return q.ShadowCopiesHeld(primary, q.clk.Now().Add(-HeldQueryAge), after, max)
+}

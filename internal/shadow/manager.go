@@ -183,6 +183,12 @@ type Manager struct {
 	// sessions live in.
 	watching map[string]bool
 	runCtx   context.Context
+	// reconciled is when each primary was last asked about old copies,
+	// reconciling those asked now, cursor where the next question starts
+	// (reconcile.go). Memory only: a restart asks at once.
+	reconciled  map[string]time.Time
+	reconciling map[string]bool
+	cursor      map[string]uint64
 }
 
 // expediteFor is how long a primary stays urgent after a request: its
@@ -201,7 +207,7 @@ func New(cfg Config) *Manager {
 		cfg.Observer = nopObserver{}
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
-		watching: map[string]bool{}}
+		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 	}
@@ -442,7 +448,18 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		m.flight[p.Name] = now.Add(t.CommandTimeout)
 		starts = append(starts, s)
 	}
+	checks := m.reconcileDue(primaries, now)
 	m.mu.Unlock()
+	for _, p := range checks {
+		if !m.cfg.Runner.StartTask(ctx, ReconcileDest+p.Name, shadowQueue(p.Name), 1, func(ctx context.Context) error {
+			return m.reconcile(ctx, p)
+		}) {
+			m.mu.Lock()
+			delete(m.reconciling, p.Name)
+			delete(m.reconciled, p.Name) // not started: asked again at the next step
+			m.mu.Unlock()
+		}
+	}
 	for _, name := range quick {
 		m.startWatch(name) // urgent since the last step, or ended early: (re)start it
 	}
