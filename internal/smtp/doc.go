@@ -99,8 +99,10 @@
 //     still become, transport servers (advertise.go states the rule per
 //     way of authenticating). It carries the verb version ("XSHADOW 3",
 //     shadowwait.go); the client speaks the lower of both versions, so
-//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=, and
-//     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent).
+//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
+//     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
+//     below 4 never see XQUERYHELD (shadowheld.go; offered only with a
+//     queue that can answer it, HeldQuerier).
 //   - Shadow on receipt (SR-17, receipt.go). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never
