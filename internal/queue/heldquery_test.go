@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -83,5 +84,50 @@ func TestShadowCopiesHeldListsOldCopies(t *testing.T) {
 	}
 	if !slices.Equal(got, old) {
 		t.Fatalf("asked about %v, want the old copies %v", got, old)
+	}
+}
+
+// F1: a discard notification sent again after the shadow server
+// restarted (it was killed before the drop committed, so the primary
+// still had it) matches the stored copy and drops it — a copy on receipt
+// named by its org id and a relayed copy named by its shadow id alike.
+func TestDiscardSentAgainAfterRestartDropsCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	onReceipt := receiptCopy(s, "x@b.example")
+	if stored, err := q.SubmitShadowCopy(context.Background(), onReceipt, []byte(body), "hub-b", "127.0.0.2:25", "dbB"); err != nil || !stored {
+		t.Fatalf("copy on receipt: %v %v", stored, err)
+	}
+	relayed := msg(s, "a@example.org", "y@b.example")
+	sid := relayed.ID.String() + "-b"
+	relayed.State = Shadow
+	relayed.Rcpts[0].Status, relayed.Rcpts[0].Primary, relayed.Rcpts[0].PrimaryAddr, relayed.Rcpts[0].ShadowID = Shadowed, "hub-b", "127.0.0.2:25", sid
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(relayed, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // killed before the discards it read committed
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	if _, _, err := q.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.ShadowContact("hub-b", "dbB", []string{onReceipt.OrgID, sid})
+	if err != nil || res.Discarded != 2 {
+		t.Fatalf("the notifications sent again: %+v, %v; want 2 discarded", res, err)
+	}
+	for _, id := range []ID{onReceipt.ID, relayed.ID} {
+		if got, _ := q.Message(id); got != nil {
+			t.Fatalf("copy %s still held after its discard: %+v", id, got)
+		}
 	}
 }
