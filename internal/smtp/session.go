@@ -523,11 +523,28 @@ func (s *session) trustedServer() bool {
 	case !s.server:
 		return false
 	case s.serverAccount:
-		return true
+		return !s.onlyNonTransport(s.user)
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
-		return true
+		return !s.onlyNonTransport(s.vc.certNames...)
 	}
 	return s.c.cfg.ExternallySecured && s.addressIsServer()
+}
+
+// onlyNonTransport: with a topology, every one of names is a server of
+// it that is not a transport server (a mailbox or legacy server, F9):
+// an account or certificate of such a server is no transport server's
+// word.
+func (s *session) onlyNonTransport(names ...string) bool {
+	d := s.srv.servers.Load()
+	if d == nil || len(names) == 0 {
+		return false
+	}
+	for _, n := range names {
+		if known, _ := d.d.ServerAt(n, s.ip); !known || d.d.Transport(n) {
+			return false
+		}
+	}
+	return true
 }
 
 // addressIsServer: the client address is one the topology gives a

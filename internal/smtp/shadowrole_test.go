@@ -58,6 +58,17 @@ func TestShadowSessionOnlyForTransportServers(t *testing.T) {
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "550 5.7.1")
 	d.cmd("XQUERYDISCARD 10", "503 5.5.1")
+	// Its mail is relayed (the account's rights), its umbra headers
+	// are not kept.
+	id := "0123456789abcdef0123456789abcdef"
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.send("X-Umbra-Org-Id: " + id + "\r\nSubject: hi\r\n\r\nhi\r\n.\r\n")
+	d.expect("250")
+	if q.count() != 1 || q.msgs[0].OrgID == id {
+		t.Errorf("a mailbox server's account kept its X-Umbra-Org-Id (%d messages)", q.count())
+	}
 	d.cmd("QUIT", "221")
 
 	// Without SASL on the connector (so no server may log in), EHLO from
@@ -72,7 +83,6 @@ func TestShadowSessionOnlyForTransportServers(t *testing.T) {
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
 `))
 	s.SetServers(topo)
-	id := "0123456789abcdef0123456789abcdef"
 	d = dial(t, s, "127.0.0.5")
 	d.expect("220")
 	if ehlo := d.cmd("EHLO c", "250"); strings.Contains(ehlo, "XSHADOW") {
