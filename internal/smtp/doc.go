@@ -82,8 +82,12 @@
 //     transport server of the organisation (session.trustedServer: a
 //     server account, an organisation certificate, or an externally
 //     secured connector's client whose address the topology gives a
-//     server; without a topology, any client of that connector) and only
-//     when well formed.
+//     transport server; without a topology, any client of that
+//     connector) and only when well formed. With a topology a transport
+//     server is one of role hub or edge: an address, account or
+//     certificate that names only mailbox or legacy servers is not one
+//     (F9), and such a server id never opens a shadow session
+//     (session.transportServerID).
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
 //     suppression, merge). Likewise the origin (orgid.OriginHeader) is
