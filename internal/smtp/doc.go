@@ -74,8 +74,10 @@
 //     the client certificate; with neither (an externally secured
 //     connector) and a topology, it must be a server of the topology and
 //     the connection must come from that server's address or one of its
-//     source_addresses (550 5.7.1 otherwise). So a peer can never collect
-//     another server's discard notifications.
+//     source_addresses (550 5.7.1 otherwise). However it authenticated,
+//     an id the topology gives a mailbox or legacy server is refused (550
+//     5.7.1): only hub and edge servers keep copies. So a peer can never
+//     collect another server's discard notifications.
 //   - Header firewall (SR-14, package orgid): every X-Umbra- header is
 //     removed from a received message; the organisation message id it
 //     carried is kept (Message.OrgID) only from an authenticated
