@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"time"
 )
 
@@ -36,33 +37,52 @@ import (
 // timeout), and short against message_expiration.
 const HeldQueryAge = time.Hour
 
+// heldScanChunk is how many records one read transaction of ShadowHeld
+// reads: a long read transaction would hold back the growth of the
+// database file for the writers.
+var heldScanChunk = 5000
+
 // ShadowHeld answers XQUERYHELD for shadow server server: of ids (shadow
 // message ids of its copies), those this server is done with — no
 // record holds one of them with a recipient still pending. It reads
-// every message record once (one read transaction), so shadow servers
-// ask rarely and in batches.
+// every message record once, heldScanChunk records per read
+// transaction, so shadow servers ask rarely and in batches. Between
+// chunks a record can only finish (it was seen held: the answer stays
+// "held", the safe side) or be added after the ones read (ids grow).
 func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err error) {
 	asked := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		asked[id] = true
 	}
 	held := map[string]bool{}
-	err = q.store.View(func(tx *Tx) error {
-		var bad error
-		tx.ForEach(func(m *Message, err error) bool {
-			if err != nil {
-				bad = err // an unreadable record could be one of them: answer nothing
-				return false
+	var from []byte // the key to start after
+	for more := true; more; {
+		err = q.store.View(func(tx *Tx) error {
+			c := tx.messages.Cursor()
+			k, v := c.First()
+			if from != nil {
+				if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+					k, v = c.Next()
+				}
 			}
-			if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 {
-				held[m.ShadowID] = true
+			n := 0
+			for ; k != nil && n < heldScanChunk; k, v = c.Next() {
+				n++
+				m, err := decodeMessage(v)
+				if err != nil {
+					return err // an unreadable record could be one of them: answer nothing
+				}
+				if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 {
+					held[m.ShadowID] = true
+				}
+				from = append(from[:0], k...)
 			}
-			return true
+			more = k != nil
+			return nil
 		})
-		return bad
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, id := range ids {
 		if !held[id] {

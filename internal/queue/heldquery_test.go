@@ -34,14 +34,18 @@ func TestShadowHeldAnswersByPendingRecords(t *testing.T) {
 	put("S", "relayed-1", Shadowed) // handed on in a shadow session: done (its discard was prepared)
 	put("T", "other-1", Pending)    // another shadow server's copy
 	put("S", "dsn-1", Pending)      // a failure DSN owing the discard (pending until it leaves)
-	done, err := q.ShadowHeld("S", []string{"pending-1", "relayed-1", "other-1", "unknown-1", "dsn-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := []string{"relayed-1", "other-1", "unknown-1"}
-	if !slices.Equal(done, want) {
-		t.Fatalf("done = %v, want %v", done, want)
+	for _, chunk := range []int{5000, 1, 2, 3} { // one read transaction, and several
+		heldScanChunk = chunk
+		done, err := q.ShadowHeld("S", []string{"pending-1", "relayed-1", "other-1", "unknown-1", "dsn-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(done, want) {
+			t.Fatalf("chunks of %d: done = %v, want %v", chunk, done, want)
+		}
 	}
+	heldScanChunk = 5000
 }
 
 // The shadow server's side: the copies asked about are those held for
