@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"umbra/internal/shadow"
 	"umbra/internal/smtp"
 )
 
@@ -87,12 +86,16 @@ func (d *Deliverer) endSession(c *smtp.Client) {
 // connector the copies went through does (addr is "host:port" or
 // "host:port via CONNECTOR"), XSHADOW, XQUERYDISCARD…, QUIT, each step
 // bounded by ctx and the command timeout.
-func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save shadow.Save) error {
+func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) error {
 	hostAddr, _, _ := strings.Cut(addr, " via ")
-	err := d.heartbeat(ctx, primary, addr, save)
-	var serr *shadow.SaveError
+	saveFailed := false
+	err := d.heartbeat(ctx, primary, addr, func(dbID string, discards []string, contact bool) error {
+		err := save(dbID, discards, contact)
+		saveFailed = err != nil
+		return err
+	})
 	switch {
-	case errors.As(err, &serr):
+	case saveFailed:
 		// This server's store failed; the primary answered.
 	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).
@@ -103,7 +106,7 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save sh
 	return err
 }
 
-func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save shadow.Save) error {
+func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) error {
 	st := d.st.Load()
 	addr, via, _ := strings.Cut(addr, " via ")
 	var sc *sendConnector
@@ -135,7 +138,7 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save sh
 // is saved before the next command (the next query, QUIT) goes out: that
 // command tells the primary to forget it (SR-15). A failed save returns
 // at once; the deferred Close ends the session without another command.
-func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, save shadow.Save) error {
+func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, save func(dbID string, discards []string, contact bool) error) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	db, err := c.Shadow(st.cfg.ShadowServerID)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"umbra/internal/shadow"
 	"umbra/internal/smtp"
 )
 
@@ -29,7 +28,7 @@ const (
 // the commit was still running lost the batch when this server was
 // killed in between: the primary had forgotten it, the copies it named
 // stayed here until they expired and were taken over.
-func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save shadow.Save, more func() bool) error {
+func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() bool) error {
 	st := d.st.Load()
 	c, err := d.dialPrimary(ctx, st, primary, addr)
 	if err != nil {
@@ -108,7 +107,7 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 // database id is saved first, so that a primary with a new database has
 // the copies taken over instead. A primary of an older release is asked
 // nothing.
-func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save shadow.Save) error {
+func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save func(dbID string, discards []string, contact bool) error) error {
 	st := d.st.Load()
 	c, err := d.dialPrimary(ctx, st, primary, addr)
 	if err != nil {

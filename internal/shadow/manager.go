@@ -81,7 +81,10 @@ type Heartbeater interface {
 // discard notifications (contact: a completed discard query) — in one
 // commit, and returns once it is durable. A session calls it before it
 // sends its next command to the primary (SR-15).
-type Save func(dbID string, discards []string, contact bool) error
+//
+// It is an alias of the plain func type, so that the deliverer implements
+// Heartbeater, Watcher and Reconciler without importing this package.
+type Save = func(dbID string, discards []string, contact bool) error
 
 // SaveError is a Save's failure as a session returns it: this server's
 // store failed, not the primary.
