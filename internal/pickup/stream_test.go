@@ -93,7 +93,7 @@ func pickupFiles() map[string]string {
 			"X-Umbra-Org-Id: forged\r\nAuthentication-Results: hub.test; dkim=pass\r\nAuthentication-Results: other.example; spf=pass\r\n" +
 			"Message-ID: <m1@example.org>\r\n\r\n" + strings.ReplaceAll(long, "\n", "\r\n"),
 		"bare-cr": "X-Receiver: a@example.test\rSubject: cr\r\r" + strings.ReplaceAll(long, "\n", "\r") + "\r",
-		"mixed": "X-Receiver: a@example.test\r\nSubject: mixed\n\r\n" + strings.Repeat("a\rb\nc\r\nd\r\r\n\n", 40000) + "end\r",
+		"mixed":   "X-Receiver: a@example.test\r\nSubject: mixed\n\r\n" + strings.Repeat("a\rb\nc\r\nd\r\r\n\n", 40000) + "end\r",
 	}
 }
 
