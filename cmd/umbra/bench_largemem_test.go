@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,45 @@ func (s *peakSampler) report(b *testing.B, names ...string) {
 	for i, n := range names {
 		b.ReportMetric(float64(s.anon[i])/(1<<20), n+"-peak-rss-anon-MiB")
 		b.ReportMetric(float64(s.file[i])/(1<<20), n+"-peak-rss-file-MiB")
+	}
+}
+
+// spoolLeft waits (at most 30 s) for the spool directories under the
+// data directories to empty and reports the files left in them (spool
+// files of delivered messages, .push links of copies on receipt).
+func spoolLeft(b *testing.B, dataDirs ...string) {
+	b.Helper()
+	left := 0
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left = 0
+		var names []string
+		for _, d := range dataDirs {
+			e, _ := os.ReadDir(d + "/spool")
+			left += len(e)
+			for _, f := range e {
+				names = append(names, d+": "+f.Name())
+			}
+		}
+		if left == 0 || time.Now().After(deadline) {
+			if left > 0 {
+				b.Logf("spool files left: %v", names)
+			}
+			break
+		}
+	}
+	b.ReportMetric(float64(left), "spool-files-left")
+}
+
+// dataOf is the data directory of a daemon whose configuration the test
+// helpers wrote (data beside the configuration file).
+func dataOf(d *daemon) string { return filepath.Join(filepath.Dir(d.cfg), "data") }
+
+// mustLog fails unless the daemon's log has at least n lines containing s.
+func mustLog(b *testing.B, d *daemon, s string, n int) {
+	b.Helper()
+	log, _ := os.ReadFile(d.log)
+	if got := strings.Count(string(log), s); got < n {
+		b.Fatalf("%s: %d log lines with %q, want %d", d.cfg, got, s, n)
 	}
 }
 
@@ -204,23 +244,30 @@ func BenchmarkLargeMessagesMemoryPaths(b *testing.B) {
 			}
 			waitCount(b, "sink", n, sink.Load)
 			s.report(b, "umbra")
+			spoolLeft(b, dataOf(d))
 			d.kill()
 		}
 	})
 	b.Run("dkim", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			const n = 50
+			var metrics string
 			listen, sink, d := relay(b, func(dir, cfg string) {
 				keygen(b, dir, "example.org", "big")
 				f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 				f.WriteString("dkim:\n  keys:\n    - {domain: example.org, selector: big, key_file: example.org.big.key}\n")
 				f.Close()
 				markInternal(b, cfg)
+				metrics = withMetrics(b, cfg)
 			})
 			s := samplePeaks(d.cmd.Process.Pid)
 			runSource(b, listen, n, size, "rcpt@remote.example")
 			waitCount(b, "sink", n, sink.Load)
 			s.report(b, "umbra")
+			spoolLeft(b, dataOf(d))
+			if got := metricValue(b, metrics, `umbra_dkim_signatures_total{result="signed"}`); got != n { // the path taken
+				b.Fatalf("%v messages signed, want %d", got, n)
+			}
 			d.kill()
 		}
 	})
@@ -236,6 +283,7 @@ func BenchmarkLargeMessagesMemoryPaths(b *testing.B) {
 				return int64(len(e))
 			})
 			s.report(b, "umbra")
+			spoolLeft(b, dataOf(d))
 			d.kill()
 		}
 	})
@@ -266,6 +314,7 @@ func BenchmarkLargeMessagesMemoryPaths(b *testing.B) {
 			}
 			waitCount(b, "sink", n, sink.Load)
 			s.report(b, "umbra")
+			spoolLeft(b, dataOf(d))
 			d.kill()
 		}
 	})
@@ -280,6 +329,8 @@ func BenchmarkLargeMessagesMemoryPaths(b *testing.B) {
 			runSource(b, p.a, n, size, "rcpt@remote.example")
 			waitCount(b, "sink", n, sink.Load)
 			s.report(b, "hub-a", "hub-b")
+			spoolLeft(b, dataOf(edge), dataOf(hub))
+			mustLog(b, edge, "event=shadow ", n) // the path taken: hub-a kept shadow copies
 			edge.kill()
 			hub.kill()
 		}
@@ -295,6 +346,8 @@ func BenchmarkLargeMessagesMemoryPaths(b *testing.B) {
 			runSource(b, a, n, size, "rcpt@remote.example")
 			waitCount(b, "sink", n, sink.Load)
 			s.report(b, "hub-a", "hub-a2")
+			spoolLeft(b, dataOf(ha), dataOf(a2))
+			mustLog(b, a2, `reply="shadow copy on receipt for hub-a"`, n) // the path taken: hub-a2 kept the copies
 			ha.kill()
 			a2.kill()
 		}
