@@ -206,6 +206,7 @@ func (l *lineSource) Read(p []byte) (int, error) {
 //   - bdat: 50 messages by BDAT, each in one 25 MiB chunk;
 //   - dkim: 50 relayed messages DKIM-signed on the way out;
 //   - maildir: 50 messages to a local mailbox (Maildir);
+//   - lmtp: 50 messages to a local mailbox over LMTP;
 //   - pickup: 10 files dropped at once into the pickup directory;
 //   - shadow-two-hops: 10 messages through hub-a to hub-b with shadow
 //     redundancy (hub-a keeps a shadow copy, XSHADOW) and the default
@@ -282,6 +283,22 @@ func BenchmarkLargeMessagesMemoryPaths(b *testing.B) {
 				e, _ := os.ReadDir(data + "/maildir/example.test/rcpt/new")
 				return int64(len(e))
 			})
+			s.report(b, "umbra")
+			spoolLeft(b, dataOf(d))
+			d.kill()
+		}
+	})
+	b.Run("lmtp", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			const n = 50
+			lmtpAddr := freeAddr(b, "127.0.0.1")
+			lmtp := startCountingSink(b, lmtpAddr, "-L")
+			listen, _, d := relay(b, func(dir, cfg string) {
+				editConfig(b, cfg, "mailbox:\n  maildir: maildir\n", "mailbox:\n  lmtp: "+lmtpAddr+"\n")
+			})
+			s := samplePeaks(d.cmd.Process.Pid)
+			runSource(b, listen, n, size, "rcpt@example.test")
+			waitCount(b, "lmtp", n, lmtp.Load)
 			s.report(b, "umbra")
 			spoolLeft(b, dataOf(d))
 			d.kill()
