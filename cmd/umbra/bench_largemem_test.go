@@ -207,6 +207,8 @@ func (l *lineSource) Read(p []byte) (int, error) {
 //   - dkim: 50 relayed messages DKIM-signed on the way out;
 //   - maildir: 50 messages to a local mailbox (Maildir);
 //   - lmtp: 50 messages to a local mailbox over LMTP;
+//   - dsn: 50 messages refused by the next hop after their content (5xx),
+//     each bounced with a DSN (headers only, as without RET=FULL);
 //   - pickup: 10 files dropped at once into the pickup directory;
 //   - shadow-two-hops: 10 messages through hub-a to hub-b with shadow
 //     redundancy (hub-a keeps a shadow copy, XSHADOW) and the default
@@ -301,6 +303,27 @@ func BenchmarkLargeMessagesMemoryPaths(b *testing.B) {
 			waitCount(b, "lmtp", n, lmtp.Load)
 			s.report(b, "umbra")
 			spoolLeft(b, dataOf(d))
+			d.kill()
+		}
+	})
+	b.Run("dsn", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			const n = 50
+			dir := b.TempDir()
+			listen, sinkAddr := freeAddr(b, "127.0.0.1"), freeAddr(b, "127.0.0.1")
+			startCountingSink(b, sinkAddr, "-f", ".") // every message refused after its content: 5xx
+			d := startUmbra(b, relayConfig(b, dir, listen, sinkAddr), listen)
+			s := samplePeaks(d.cmd.Process.Pid)
+			runSource(b, listen, n, size, "rcpt@remote.example")
+			// Each message fails and gets a DSN, which the sink refuses too
+			// (a DSN's DSN is not sent): 2n failures.
+			waitCount(b, "failures", 2*n, func() int64 {
+				log, _ := os.ReadFile(d.log)
+				return int64(strings.Count(string(log), "event=fail "))
+			})
+			s.report(b, "umbra")
+			spoolLeft(b, dataOf(d))
+			mustLog(b, d, "event=dsn ", n)
 			d.kill()
 		}
 	})
