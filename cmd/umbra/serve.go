@@ -460,6 +460,9 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role); err != nil {
 		return nil, err
 	}
+	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)
+		return nil, err
+	}
 	return t, nil
 }
 
