@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,7 +46,7 @@ func newConfigCmd() *cobra.Command {
 			if cfg.Topology != "" {
 				if _, err := serverTopology(cfg); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
-					if _, lerr := localStoreCheck(cfg); lerr != nil && lerr.Error() == err.Error() {
+					if errors.As(err, new(localStoreError)) {
 						return &exitError{code: exitConfig, err: fmt.Errorf("%s: its mailbox store does not fit the topology %s", args[0], cfg.Topology)}
 					}
 					return &exitError{code: exitConfig, err: fmt.Errorf("%s: the topology %s is not valid", args[0], cfg.Topology)}

@@ -15,5 +15,13 @@ func localStoreCheck(cfg *config.Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return config.CheckLocalStore(cfg, t)
+	ws, err := config.CheckLocalStore(cfg, t)
+	if err != nil {
+		return ws, localStoreError{err}
+	}
+	return ws, nil
 }
+
+// localStoreError is an error of this server's own store against the
+// topology (the topology itself is valid): config check labels it so.
+type localStoreError struct{ error }
