@@ -77,6 +77,11 @@ accepted_domains:
 		!strings.Contains(out, "this server's own mailbox store") {
 		t.Errorf("unmapped domain with a store: exit %d\n%s", code, out)
 	}
+	// A callout for it has no next hop to ask.
+	if out, code := check(mapped+strings.Replace(other, "recipient_validation: off", "recipient_validation: callout", 1), "mailbox: {maildir: maildir}\n"); code != exitConfig ||
+		!strings.Contains(out, "umbra.yaml:8: accepted domain \"other.test\" is delivered into this server's own mailbox store") {
+		t.Errorf("callout for the own store: exit %d\n%s", code, out)
+	}
 	// The rt5 setup: the "own store" is the topology's mailbox server in
 	// another site, by address and by database name: refused.
 	out, code := check(mapped+other, "mailbox: {lmtp: \"127.0.72.20:2424\", database: DB1}\n")

@@ -27,6 +27,8 @@ import (
 //     topology, or mailbox.database named as one of its databases, would
 //     deliver the organisation's mailboxes around the topology's route.
 //     That is an error when the store is used, a warning when it is not.
+//   - Such a domain cannot be validated by callout (no next hop to ask),
+//     as without a topology.
 //   - An edge sends accepted mail to the hubs of its site, authoritative
 //     or not: its store is never used (a warning when one is set).
 //
@@ -63,6 +65,13 @@ func CheckLocalStore(c *Config, t *Topology) (warnings []string, err error) {
 			continue
 		}
 		used = true
+		if d.RecipientValidation == ValidationCallout {
+			// As without a topology (validateRecipientValidation): the
+			// store is here, a callout has no next hop to ask.
+			errs.add(fmt.Sprintf("accepted domain %q is delivered into this server's own mailbox store (the topology maps no mailbox database for it): "+
+				"a callout has no next hop to ask (use recipient_validation: directory or off, or map the domain in the topology)", d.Domain),
+				"accepted_domains", i, "recipient_validation")
+		}
 		also := "only addresses its recipient map names one by one"
 		if c.LDAP.DatabaseAttribute != "" {
 			also += " or the directory assigns a database"
