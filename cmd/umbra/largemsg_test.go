@@ -13,11 +13,15 @@ import (
 
 // A message past the spool threshold, by DATA and by BDAT, reaches the
 // Maildir byte for byte through the daemon, dot-stuffing undone, and its
-// spool file is gone once it is delivered.
+// spool file is gone once it is delivered. (The dumpster is off here: a
+// dumpster copy names the file too, and keeps it while it is held —
+// TestSpoolReferenceCounting.)
 func TestLargeMessageSpooledEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
-	startUmbra(t, relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1")), listen)
+	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
+	editConfig(t, cfg, "  retry_jitter: 0.1\n", "  retry_jitter: 0.1\n  max_dumpster_size_per_database: 0\n")
+	startUmbra(t, cfg, listen)
 	var b strings.Builder
 	for i := 0; b.Len() < 1<<20; i++ {
 		fmt.Fprintf(&b, "line %d of a large message, long enough to be spooled\r\n", i)

@@ -429,16 +429,7 @@ func (s *session) data(r io.Reader) error {
 	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
 		body = append([]byte(trace), content...)
 	}
-	var orgID string
-	internal := s.originInside(body[len(trace):])
-	body, orgID = s.headerFirewall(body, len(trace))
-	m := &queue.Message{OrgID: orgID, Internal: internal,
-		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
-		ID: id, From: s.from, MessageID: headerValue(body[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
-		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
-		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
-		RequireTLS: s.opts.RequireTLS,
-	}
+	body, m := s.message(id, body, len(trace), rcpts)
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, queue.MemBody(body), nil)
 	}
@@ -726,4 +717,21 @@ func (s *session) Logout() error {
 	s.closeChecks()
 	s.logDisconnect()
 	return nil
+}
+
+// message is the queue record of the session's transaction for id: the
+// header section head (the trace field's trace bytes in front) passed
+// through the header firewall, which names the organisation message id,
+// and the origin judged before it. It returns the head as the firewall
+// left it.
+func (s *session) message(id queue.ID, head []byte, trace int, rcpts []queue.Recipient) ([]byte, *queue.Message) {
+	internal := s.originInside(head[trace:])
+	head, orgID := s.headerFirewall(head, trace)
+	return head, &queue.Message{OrgID: orgID, Internal: internal,
+		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
+		ID: id, From: s.from, MessageID: headerValue(head[trace:], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
+		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
+		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		RequireTLS: s.opts.RequireTLS,
+	}
 }

@@ -124,15 +124,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
-	internal := s.originInside(head[len(trace):])
-	head, orgID := s.headerFirewall(head, len(trace))
-	m := &queue.Message{OrgID: orgID, Internal: internal,
-		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
-		ID: id, From: s.from, MessageID: headerValue(head[len(trace):], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
-		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
-		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
-		RequireTLS: s.opts.RequireTLS,
-	}
+	head, m := s.message(id, head, len(trace), rcpts)
 	body, err := file.WithHead(head, int64(skip))
 	if replaced {
 		body = queue.MemBody(head)
