@@ -162,6 +162,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	if ws, _ := localStoreCheck(cfg); len(ws) > 0 { // what config check warns about: where this server's own store is used
+		for _, w := range ws {
+			log.Warn("configuration", "warning", w)
+		}
+	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
 	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
