@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
 	"umbra/internal/delivery"
@@ -221,4 +222,52 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// rt5 F2 end to end: a running hub delivers a domain the topology does
+// not map into its own store, and relays a mapped one towards the hubs of
+// its mailbox server's site; route explain over the daemon's admin
+// socket says both.
+func TestRouteExplainOwnStoreEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	topo := routePlanOrg(t, dir)
+	listen := freeAddr(t, "127.0.61.10")
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "hub-a.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub-a, data_dir: %s, metrics_listen: ""}
+topology: %s
+transport: {retry_schedule: [1h]}
+accepted_domains:
+  - {domain: corp.test, type: authoritative, recipient_validation: off}
+  - {domain: other.test, type: authoritative, recipient_validation: off}
+receive_connectors:
+  - {name: in, bindings: [%q], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}, max_acknowledgement_delay: 0s}
+mailbox: {maildir: maildir, database: HUBA}
+`, data, topo, listen)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	for _, rcpt := range []string{"u@other.test", "x@corp.test"} {
+		if r := rawSend(t, listen, "s@example.org", []string{rcpt}, "Subject: f2\r\n\r\nhello\r\n"); !strings.HasPrefix(r, "250") {
+			t.Fatalf("%s: %q", rcpt, r)
+		}
+	}
+	waitCond(t, "u@other.test in this server's store", 30*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(data, "maildir", "other.test", "u", "new", "*"))
+		return len(files) == 1
+	})
+	waitCond(t, "x@corp.test waiting for site b", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "queue", "list", "--json")
+		return strings.Contains(out, `"name": "site:b"`)
+	})
+	out, err := exec.Command(umbraBin, "route", "explain", "--socket", filepath.Join(data, "admin.sock"), "--json", "u@other.test", "x@corp.test").Output()
+	var ex routeExplanation
+	if err != nil || json.Unmarshal(out, &ex) != nil || len(ex.Routes) != 2 {
+		d.dumpLog()
+		t.Fatalf("explain over the socket: %v\n%s%s", err, out, stderrOf(err))
+	}
+	if r := ex.Routes[0]; r.Destination != "the local mailbox store" || len(r.NextHops) != 1 || r.NextHops[0].Kind != routing.HopMailbox {
+		t.Errorf("u@other.test: %+v", r)
+	}
+	if r := ex.Routes[1]; len(r.NextHops) == 0 || r.NextHops[0].Kind != routing.HopRelay || r.NextHops[0].Site != "b" {
+		t.Errorf("x@corp.test: %+v", r)
+	}
 }
