@@ -131,7 +131,8 @@ func apiErr(err error) error {
 	}
 	var ae *admin.APIError
 	switch {
-	case errors.Is(err, admin.ErrUnavailable):
+	case errors.Is(err, admin.ErrUnavailable), errors.Is(err, admin.ErrStopped):
+		// Not running, or stopped during the command: not running now.
 		return &exitError{code: exitUnavailable, err: err}
 	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		return &exitError{code: exitNotFound, err: err}

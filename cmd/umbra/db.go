@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/signal"
 	"path/filepath"
@@ -57,7 +58,12 @@ func newDBCmd() *cobra.Command {
 	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Put a backup in place of the transport database (umbra stopped); the old file is kept aside",
-		Args:  cobra.ExactArgs(1),
+		Long: "Put a backup in place of the transport database, with umbra stopped. The backup is checked first: every\n" +
+			"page read, and every message record and body compared with the checksums umbra db backup recorded in it;\n" +
+			"a backup whose bytes changed since (bit rot, a bad copy) is refused, naming the message, and nothing is\n" +
+			"replaced. The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
+			"spool.replaced-TIME (the same suffix).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
 			if err != nil {
@@ -69,7 +75,8 @@ func newDBCmd() *cobra.Command {
 					return &exitError{code: exitFailure, err: fmt.Errorf("restore: %w", err)}
 				}
 			}
-			kept, err := queue.Restore(args[0], path)
+			unverified, _ := cmd.Flags().GetBool("unverified")
+			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
@@ -80,6 +87,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
+	restore.Flags().Bool("unverified", false, "restore a backup that carries no checksums (written by an umbra release before they were recorded): its pages are read, but a changed byte in a message is not found")
 	restore.Flags().Bool("force", false, "restore a backup of another server (server.name) too: this server then delivers that server's queued mail, and its shadow servers resubmit theirs (duplicates)")
 	compact := &cobra.Command{
 		Use:   "compact",
@@ -101,7 +109,34 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(backup, restore, compact)
+	verify := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",
+		Long: "Read every page of the backup FILE and compare every message record, body and table with the checksums\n" +
+			"umbra db backup recorded in it, as db restore does before it replaces anything. Exit 0: the backup is as\n" +
+			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, or carries\n" +
+			"no checksums (written by an older release).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			server, id, err := queue.BackupOrigin(args[0])
+			if err != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("verify: %w", err)}
+			}
+			if err := queue.VerifyBackup(args[0]); err != nil {
+				if errors.Is(err, queue.ErrNoChecksums) {
+					return &exitError{code: exitFailure, err: fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
+						"its pages were read, its content cannot be checked", args[0], err)}
+				}
+				return &exitError{code: exitFailure, err: fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)}
+			}
+			if server == "" {
+				server = "an unnamed server"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", args[0], server, id)
+			return nil
+		},
+	}
+	cmd.AddCommand(backup, restore, compact, verify)
 	return cmd
 }
 

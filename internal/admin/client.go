@@ -19,11 +19,12 @@ import (
 // Client talks to a daemon's admin socket.
 type Client struct {
 	http *http.Client
+	path string // the socket (transportErr: is the daemon still there?)
 }
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
-	return &Client{http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	return &Client{path: path, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
@@ -53,7 +54,7 @@ func (c *Client) do(method, path string, q url.Values, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return c.requestErr(err, method, path)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -63,12 +64,13 @@ func (c *Client) do(method, path string, q url.Values, out any) error {
 	}
 	if w, ok := out.(io.Writer); ok {
 		_, err = io.Copy(w, resp.Body)
-		return err
+	} else if out != nil {
+		err = json.NewDecoder(resp.Body).Decode(out)
 	}
-	if out == nil {
-		return nil
+	if err != nil && cutShort(err) {
+		err = c.requestErr(err, method, path)
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return err
 }
 
 func (c *Client) Status() (Status, error) {

@@ -98,8 +98,11 @@ func (c *Client) BackupContext(ctx context.Context, path string) (int64, error) 
 		return 0, err
 	}
 	resp, err := hc.Do(req)
+	if err != nil && ctx.Err() == nil {
+		return 0, c.transportErr(err, "the backup", "no file was written")
+	}
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -112,6 +115,10 @@ func (c *Client) BackupContext(ctx context.Context, path string) (int64, error) 
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("the copy ended after %d of %d bytes", n, resp.ContentLength)
+		}
+		if err != nil && ctx.Err() == nil {
+			// The daemon went away, or dropped the copy.
+			err = c.transportErr(err, "the backup", "no file was written")
 		}
 		return n, err
 	})

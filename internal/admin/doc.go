@@ -23,6 +23,13 @@
 //     peer's uid and pid from SO_PEERCRED.
 //   - A bulk action needs a filter (or all=true): an empty filter never
 //     selects every message by accident.
+//   - The client tells why a request got no answer (stopped.go): no
+//     daemon to connect to (ErrUnavailable), the daemon gone during the
+//     request (ErrStopped: it was running when the command began; for a
+//     change, whether it took effect is unknown; a backup leaves no
+//     file), no answer within the client's bound, or a connection
+//     dropped by a daemon that still runs. "Not running" is said only
+//     when the dial failed.
 //
 // Endpoints (v1):
 //

@@ -127,9 +127,6 @@ func applyDefaults(c *Config) {
 			t.RetrySchedule = append(t.RetrySchedule, Duration(d))
 		}
 	}
-	if t.RetryJitter == 0 {
-		t.RetryJitter = DefaultRetryJitter
-	}
 	setDur(&t.MessageExpiration, DefaultMessageExpiration)
 	setDur(&t.ConnectTimeout, DefaultConnectTimeout)
 	setDur(&t.CommandTimeout, DefaultCommandTimeout)
@@ -278,6 +275,8 @@ func newWithPresets() *Config {
 		Transport: Transport{
 			ShadowRedundancyEnabled: true,
 			DelayNotification:       Duration(DefaultDelayNotification),
+			// 0 is meaningful: no random spread of the retry times.
+			RetryJitter: DefaultRetryJitter,
 			// 0 is meaningful: no dumpster.
 			MaxDumpsterSizePerDatabase: Size(DefaultMaxDumpsterSize),
 			// 0 is meaningful: no bound.

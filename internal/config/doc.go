@@ -7,7 +7,11 @@
 //   - Every default lives in defaults.go. A field whose zero value is a
 //     meaningful setting (shadow_redundancy_enabled: false,
 //     delay_notification: 0, max_acknowledgement_delay: 0) is preset
-//     before decoding so that an explicit zero survives.
+//     before decoding so that an explicit zero survives. Any other zero or
+//     empty value the file writes is an error at its line, never replaced
+//     by the default after decoding: Parse remembers the fields the file
+//     sets to zero (explicitZeros) and reports each one applyDefaults
+//     changed (zerovalues.go), so a new defaulted field is covered too.
 //   - Relative paths are resolved once, at load: files against the
 //     configuration file's directory, the admin socket and the Maildir
 //     against the data directory.

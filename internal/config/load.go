@@ -66,13 +66,14 @@ func Parse(data []byte, file string) (*Config, error) {
 		return nil, err
 	}
 	cfg.File = file
+	zeros := explicitZeros(doc, cfg) // zerovalues.go: none may be replaced silently
 	applyDefaults(cfg)
 	base := "."
 	if file != "" {
 		base = filepath.Dir(file)
 	}
 	resolvePaths(cfg, base)
-	if err := violations(file, doc, append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)); err != nil {
+	if err := violations(file, doc, append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -398,9 +398,16 @@
 // (SR-7); a crash before that commit leaves the mark, so the next Open
 // does it. The meta key server (SetServer, at serve's start) goes into
 // every backup, and CheckBackupOrigin refuses another server's backup
-// (the CLI's --force skips it). Restore (server stopped, file lock held)
-// reads every page of the copy before it replaces anything and keeps the
-// replaced file; Compact (same lock) replaces the file only with a complete,
+// (the CLI's --force skips it). The commit that marks a backup also
+// records the SHA-256 of every bucket's content and of every message
+// record and body, spooled bodies included (bucket backupsums,
+// backupsums.go). Restore (server stopped, file lock held) reads every
+// page of the copy and checks every value against those checksums before
+// it replaces anything — a changed byte is refused, naming the message —
+// and keeps the replaced file and spool directory under one unique
+// suffix; a backup without checksums (an older release) only with
+// RestoreOptions.Unverified. The Open that takes the mark drops the
+// checksums. Compact (same lock) replaces the file only with a complete,
 // fsync'd copy. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged; older versions are
 // upgraded in the transaction that opens them.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -152,8 +153,8 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 }
 
 // markBackup records in a copy's meta bucket which database it is a
-// backup of. A file opened with that mark was restored: Open gives it a
-// new id.
+// backup of, and the checksums of the copy's content (sealBackup). A
+// file opened with that mark was restored: Open gives it a new id.
 func markBackup(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
@@ -166,7 +167,11 @@ func markBackup(path string) error {
 		}
 		v := append(bytes.Clone(meta.Get(keyDBID)), 0)
 		v = append(v, time.Now().UTC().Format(time.RFC3339)...)
-		return meta.Put(keyBackupOf, v)
+		if err := meta.Put(keyBackupOf, v); err != nil {
+			return err
+		}
+		// Last: the checksums cover the mark too (backupsums.go).
+		return sealBackup(tx)
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -316,12 +321,30 @@ func syncDir(dir string) error {
 
 // Restore puts the backup at backup in place of the database at path,
 // with the server stopped: it refuses a file that is not a backup made
-// by SaveBackup (its mark is what gives the restored database a new id)
-// and a database that is in use; the database it replaces is kept as
-// path.replaced-TIME, never deleted. The copy is fsync'd before it takes
-// path's name. It returns the name the old file was kept under ("" when
-// there was none).
+// by SaveBackup (its mark is what gives the restored database a new id),
+// a backup whose pages or content are damaged (every page read, every
+// value checked against the checksums recorded when it was written:
+// backupsums.go), a backup that carries no checksums (ErrNoChecksums;
+// see RestoreWith), and a database that is in use; the database it
+// replaces is kept as path.replaced-TIME, never deleted, and the spool
+// directory beside it (its spooled bodies) as spool.replaced-TIME, the
+// same suffix (a -N added when an earlier restore took the name). The
+// copy is fsync'd before it takes path's name. It returns the name the
+// old file was kept under ("" when there was none).
 func Restore(backup, path string) (kept string, err error) {
+	return RestoreWith(backup, path, RestoreOptions{})
+}
+
+// RestoreOptions relax Restore.
+type RestoreOptions struct {
+	// Unverified restores a backup that carries no checksums (written
+	// by an umbra release that did not record them): its pages are
+	// still read, but a changed byte in a value is not found.
+	Unverified bool
+}
+
+// RestoreWith is Restore with options.
+func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error) {
 	opts := &bolt.Options{Timeout: time.Second, ReadOnly: true}
 	b, err := bolt.Open(backup, 0o600, opts)
 	if err != nil {
@@ -338,7 +361,9 @@ func Restore(backup, path string) (kept string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("restore: %w", err)
 	}
+	exists := false
 	if _, err := os.Stat(path); err == nil {
+		exists = true
 		live, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return "", fmt.Errorf("restore: transport database %s is in use (stop umbra first)", path)
@@ -348,7 +373,6 @@ func Restore(backup, path string) (kept string, err error) {
 			// the old one meanwhile.
 			defer live.Close()
 		}
-		kept = fmt.Sprintf("%s.replaced-%s", path, time.Now().UTC().Format("20060102T150405Z"))
 	}
 	tmp := path + ".restore"
 	if err := copyFile(backup, tmp); err != nil {
@@ -356,40 +380,85 @@ func Restore(backup, path string) (kept string, err error) {
 		return "", fmt.Errorf("restore: %w", err)
 	}
 	// The copy that takes the database's name is the one checked: every
-	// page walked, before anything is replaced.
-	if err := checkBackup(tmp); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("restore: the backup %s is damaged (%v); the database is unchanged: restore another backup", backup, err)
+	// page walked and every value checked, before anything is replaced.
+	err = checkBackup(tmp)
+	if errors.Is(err, ErrNoChecksums) && o.Unverified {
+		err = nil
 	}
-	if kept != "" {
-		if err := os.Link(path, kept); err != nil {
+	if errors.Is(err, ErrNoChecksums) {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: %w: %s was written by an umbra release that did not record them, so a changed "+
+			"byte in it cannot be found; the database is unchanged. Take a new backup with this release, or restore "+
+			"this one with --unverified (its pages are still read)", err, backup)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: the backup %s is damaged: %v. The database is unchanged: restore another backup "+
+			"(or copy this one again from where it is kept)", backup, err)
+	}
+	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	var suffix string
+	if exists {
+		if kept, suffix, err = keepReplaced(path, spool); err != nil {
 			os.Remove(tmp)
 			return "", fmt.Errorf("restore: keeping the replaced database: %w", err)
 		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
+		if kept != "" {
+			os.Remove(kept)
+		}
 		return "", fmt.Errorf("restore: %w", err)
 	}
-	return kept, syncDir(filepath.Dir(path))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return kept, err
+	}
+	// The replaced database's spooled bodies go beside it: the restored
+	// one names no spool file (spoolbackup.go). After the rename, so
+	// that the old database never lacks its spool files; a crash before
+	// this leaves them to the restored database's first Open, which
+	// moves them aside itself (setSpoolAside).
+	if ents, _ := os.ReadDir(spool); kept != "" && len(ents) > 0 {
+		if err := os.Rename(spool, spool+suffix); err != nil {
+			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
+				"was not moved aside (umbra does that at start): %w", err)
+		}
+		return kept, syncDir(filepath.Dir(path))
+	}
+	return kept, nil
 }
 
-// checkBackup opens a backup read-only and walks it as Open and
-// Compact do (openChecked's panic and fault guard, tx.Check).
-func checkBackup(path string) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
+// keepReplaced links the database at path to path.replaced-TIME, with
+// -2, -3 … added when that name, or the spool directory's
+// spool.replaced-TIME, is taken (restores within one second). It
+// returns the name and its suffix.
+func keepReplaced(path, spool string) (string, string, error) {
+	stamp := ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
+	for i := 1; i <= 1000; i++ {
+		suffix := stamp
+		if i > 1 {
+			suffix = fmt.Sprintf("%s-%d", stamp, i)
 		}
-	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		return err
+		if _, err := os.Lstat(spool + suffix); err == nil {
+			continue
+		}
+		err := os.Link(path, path+suffix)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", "", err
+		}
+		return path + suffix, suffix, nil
 	}
-	defer db.Close()
-	return checkPages(db)
+	return "", "", fmt.Errorf("%s%s and 999 more names are taken", path, stamp)
 }
+
+// checkBackup opens a backup read-only, walks it as Open and Compact do
+// (openChecked's panic and fault guard) and checks its content against
+// its checksums (VerifyBackup).
+func checkBackup(path string) error { return VerifyBackup(path) }
 
 func copyFile(from, to string) error {
 	in, err := os.Open(from)

@@ -124,6 +124,19 @@ var (
 	bucketSpoolFiles = []byte("spoolfiles")
 )
 
+// bucketBackupSums is only in a backup (SaveBackup; backupsums.go): the
+// SHA-256 of every bucket's content, and of every message record and
+// body, taken when the backup was written, so that a restore finds a
+// byte that changed since. Not in allBuckets: the Open of a restored
+// file deletes it.
+//
+//	backupsums "#version"            → 1 byte
+//	           'b' ‖ bucket          → SHA-256 of the bucket's keys and values
+//	           'v' ‖ bucket ‖ 0x00 ‖ key → SHA-256 of the value (messages,
+//	                                   bodies, dumpster, dumpbodies)
+//	           "#self"               → SHA-256 of every other entry
+var bucketBackupSums = []byte("backupsums")
+
 // schemaVersion 2 keyed the delivered records by mailbox database;
 // version 3 keys them on the organisation message id instead of the
 // Message-ID, gives every record an org id and indexes it (orgids). A

@@ -416,6 +416,13 @@ func (s *Store) setSpoolAside() (string, error) {
 		return s.spoolDir, err
 	}
 	aside := s.spoolDir + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	for i := 2; i <= 1000; i++ {
+		if _, err := os.Lstat(aside); err != nil {
+			break
+		}
+		// Taken (a clock stepped back): never moved onto another.
+		aside = fmt.Sprintf("%s.replaced-%s-%d", s.spoolDir, time.Now().UTC().Format("20060102T150405.000000000Z"), i)
+	}
 	if err := os.Rename(s.spoolDir, aside); err != nil {
 		return s.spoolDir, err
 	}

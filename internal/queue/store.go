@@ -204,6 +204,13 @@ func (s *Store) init() error {
 			return err
 		}
 		s.restoredFrom = from
+		if tx.Bucket(bucketBackupSums) != nil {
+			// A restored backup's checksums (backupsums.go) are of
+			// the file as it was written, not of this database.
+			if err := tx.DeleteBucket(bucketBackupSums); err != nil {
+				return err
+			}
+		}
 		if id := meta.Get(keyDBID); id != nil {
 			s.dbID = string(id)
 		} else {

@@ -130,12 +130,12 @@ const spoolConnectors = `
   - name: strict
     bindings: ["127.0.0.1:0"]
     permissions: {anonymous: [submit]}
-    limits: {max_line_length: 1000, max_message_size: 40000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+    limits: {max_line_length: 1000, max_message_size: 40000, soft_error_limit: 100000}
   - name: normalize
     bindings: ["127.0.0.2:0"]
     permissions: {anonymous: [submit]}
     bare_newlines: normalize
-    limits: {max_line_length: 1000, max_message_size: 40000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+    limits: {max_line_length: 1000, max_message_size: 40000, soft_error_limit: 100000}
 `
 
 // stored is what one message did on one server: the reply and the
@@ -564,12 +564,12 @@ func FuzzSpoolDifferential(f *testing.F) {
   - name: strict
     bindings: ["127.0.0.1:0"]
     permissions: {anonymous: [submit]}
-    limits: {max_line_length: 1000, max_message_size: 2000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+    limits: {max_line_length: 1000, max_message_size: 2000, soft_error_limit: 100000}
   - name: normalize
     bindings: ["127.0.0.2:0"]
     permissions: {anonymous: [submit]}
     bare_newlines: normalize
-    limits: {max_line_length: 1000, max_message_size: 2000, max_errors: 0, soft_error_limit: 100000, max_junk_commands: 0}
+    limits: {max_line_length: 1000, max_message_size: 2000, soft_error_limit: 100000}
 `
 	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n"+conns), "fuzz.yaml")
 	if err != nil {

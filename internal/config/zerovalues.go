@@ -1,0 +1,190 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A zero or empty value written in the file is either a setting of its
+// own — its meaning documented in the README's configuration reference
+// (delay_notification: 0 sends no delay notification, max_dumpster_size_per_database: 0
+// keeps no dumpster, max_acknowledgement_delay: 0s acknowledges at once,
+// retry_jitter: 0 spreads no retry, …; those fields get their default
+// before decoding, newWithPresets) — or a configuration error with its
+// line. It is never replaced by the default after decoding, silently:
+// an operator who wrote message_expiration: 0s and got 48h was not told.
+//
+// Rather than a list of such fields to keep in step with applyDefaults,
+// the check is made on what applyDefaults does: every field the file
+// sets to a zero or empty value is remembered after decoding, and one
+// that applyDefaults then changed is reported (explicitZeros,
+// replacedZeros). A new defaulted field is covered without a line here.
+
+// zeroReasons says why a zero is refused where the generic message is
+// not enough: the values an operator may read as "never" or "none".
+var zeroReasons = map[string]string{
+	"transport.message_expiration": "a message must expire: 0 does not mean never (delay_notification: 0 does mean " +
+		"no delay notification); write the longest time a message may wait, e.g. 5d",
+	"transport.retry_schedule":               "a message that must wait needs at least one wait",
+	"transport.shadow_heartbeat_retry_count": "a takeover follows at least one failed heartbeat; 0 does not mean never take over",
+	"transport.shadow_heartbeat_timeout":     "a heartbeat needs a time to wait for its answer",
+	"transport.max_active":                   "0 does not mean unlimited",
+	"remote_ranges":                          "an empty list does not admit nobody; list the ranges this connector serves",
+}
+
+// explicitZero is a field the file set to a zero or empty value.
+type explicitZero struct {
+	field   reflect.Value // addressable, in the decoded Config
+	path    []any         // for lineOf
+	name    string        // dotted, for the message
+	written string        // as written
+}
+
+// explicitZeros walks the document alongside the decoded config and
+// returns the fields it sets to zero or empty values (not sections:
+// an empty section means its defaults).
+func explicitZeros(doc *yaml.Node, c *Config) []explicitZero {
+	var out []explicitZero
+	walkZeros(doc, reflect.ValueOf(c).Elem(), nil, "", &out)
+	return out
+}
+
+func walkZeros(n *yaml.Node, v reflect.Value, path []any, name string, out *[]explicitZero) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		idx := yamlFieldIndex(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			fi, ok := idx[k.Value]
+			if !ok {
+				continue
+			}
+			f := v.Field(fi)
+			p := append(append([]any{}, path...), k.Value)
+			fname := k.Value
+			if name != "" {
+				fname = name + "." + k.Value
+			}
+			if f.Kind() != reflect.Struct && isEmptyValue(f) {
+				*out = append(*out, explicitZero{field: f, path: p, name: fname, written: writtenValue(val)})
+				continue
+			}
+			walkZeros(val, f, p, fname, out)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, c := range n.Content {
+			if i < v.Len() {
+				walkZeros(c, v.Index(i), append(append([]any{}, path...), i), fmt.Sprintf("%s[%d]", name, i), out)
+			}
+		}
+	}
+}
+
+// replacedZeros reports the fields of zs that applyDefaults changed.
+func replacedZeros(zs []explicitZero) []violation {
+	var vs []violation
+	for _, z := range zs {
+		if isEmptyValue(z.field) {
+			continue
+		}
+		why := zeroReasons[z.name]
+		if why == "" {
+			why = zeroReasons[z.name[strings.LastIndexByte(z.name, '.')+1:]]
+		}
+		if why == "" {
+			why = "it is not a setting of its own"
+		}
+		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: %s; without the key umbra uses the default, %s",
+			z.name, z.written, why, formatValue(z.field))})
+	}
+	return vs
+}
+
+func isEmptyValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map, reflect.String:
+		return v.Len() == 0
+	}
+	return v.IsZero()
+}
+
+func writtenValue(n *yaml.Node) string {
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		return "[]"
+	case n.Kind == yaml.MappingNode:
+		return "{}"
+	case n.Tag == "!!null":
+		return "an empty value"
+	case n.Value == "":
+		return `""`
+	}
+	return n.Value
+}
+
+func formatValue(v reflect.Value) string {
+	if s, ok := v.Interface().(fmt.Stringer); ok {
+		return s.String()
+	}
+	switch x := v.Interface().(type) {
+	case Size:
+		for _, u := range []struct {
+			suffix string
+			mult   int64
+		}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+			if int64(x) >= u.mult && int64(x)%u.mult == 0 {
+				return strconv.FormatInt(int64(x)/u.mult, 10) + u.suffix
+			}
+		}
+		return strconv.FormatInt(int64(x), 10) + " bytes"
+	case []Duration:
+		parts := make([]string, len(x))
+		for i, d := range x {
+			parts[i] = d.String()
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case []string:
+		return "[" + strings.Join(x, ", ") + "]"
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// yamlFieldIndex maps a struct's YAML keys to field indexes (as
+// yamlFields does to types).
+func yamlFieldIndex(t reflect.Type) map[string]int {
+	out := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(f.Name)
+		}
+		out[tag] = i
+	}
+	return out
+}

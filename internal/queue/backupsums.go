@@ -1,0 +1,272 @@
+package queue
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A backup carries checksums of its content (bucket backupsums,
+// schema.go): SaveBackup records, in the commit that marks the copy as
+// a backup, the SHA-256 of every bucket's keys and values and of every
+// message record and body (a spooled body is whole in the backup, so its
+// checksum is of the whole body), and a checksum of those checksums.
+// Restore recomputes them on the copy it is about to put in place and
+// refuses the backup when one differs, naming the message, dumpster copy
+// or bucket that changed. bbolt checks the structure of its pages (a
+// truncated or overwritten file), not the bytes of the values in them:
+// without the checksums a changed byte inside a body would be restored
+// and delivered. Free pages are not covered; what they hold is never
+// read.
+
+// ErrNoChecksums is returned by Restore for a backup that carries no
+// checksums: written by an umbra release that did not record them, so
+// its content cannot be verified. RestoreOptions.Unverified accepts it.
+var ErrNoChecksums = errors.New("the backup carries no checksums")
+
+const backupSumsVersion = 1
+
+var (
+	keySumsVersion = []byte("#version")
+	keySumsSelf    = []byte("#self")
+)
+
+// perValueSums are the buckets whose every value has its own checksum,
+// so that a refusal names the message.
+var perValueSums = [][]byte{bucketMessages, bucketBodies, bucketDumpster, bucketDumpBody}
+
+func hasValueSums(name []byte) bool {
+	for _, b := range perValueSums {
+		if bytes.Equal(b, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func bucketSumKey(name []byte) []byte { return append([]byte{'b'}, name...) }
+
+func valueSumKey(name, k []byte) []byte {
+	out := append([]byte{'v'}, name...)
+	out = append(out, 0)
+	return append(out, k...)
+}
+
+// writeEntry feeds one key and value to h, lengths first, so that no two
+// different sequences of entries hash alike.
+func writeEntry(h hash.Hash, kind byte, k, v []byte) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write([]byte{kind})
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
+	h.Write(k)
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+	h.Write(v)
+}
+
+// hashBucket feeds every key and value of b (nested buckets included)
+// to h in key order, and calls each for every top-level value.
+func hashBucket(h hash.Hash, b *bolt.Bucket, each func(k, v []byte)) {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				writeEntry(h, 'B', k, nil)
+				hashBucket(h, nb, nil)
+				writeEntry(h, 'E', nil, nil)
+				continue
+			}
+		}
+		writeEntry(h, 'V', k, v)
+		if each != nil {
+			each(k, v)
+		}
+	}
+}
+
+// sealBackup records the checksums of everything tx holds, replacing
+// any it held.
+func sealBackup(tx *bolt.Tx) error {
+	if tx.Bucket(bucketBackupSums) != nil {
+		if err := tx.DeleteBucket(bucketBackupSums); err != nil {
+			return err
+		}
+	}
+	sums, err := tx.CreateBucket(bucketBackupSums)
+	if err != nil {
+		return err
+	}
+	if err := sums.Put(keySumsVersion, []byte{backupSumsVersion}); err != nil {
+		return err
+	}
+	err = tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		if bytes.Equal(name, bucketBackupSums) {
+			return nil
+		}
+		perValue := hasValueSums(name)
+		var perr error
+		h := sha256.New()
+		hashBucket(h, b, func(k, v []byte) {
+			if perValue && perr == nil {
+				s := sha256.Sum256(v)
+				perr = sums.Put(valueSumKey(name, k), s[:])
+			}
+		})
+		if perr != nil {
+			return perr
+		}
+		return sums.Put(bucketSumKey(name), h.Sum(nil))
+	})
+	if err != nil {
+		return err
+	}
+	return sums.Put(keySumsSelf, sumsSelf(sums))
+}
+
+// sumsSelf is the checksum of every entry of the checksum bucket but
+// its own.
+func sumsSelf(sums *bolt.Bucket) []byte {
+	h := sha256.New()
+	c := sums.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if !bytes.Equal(k, keySumsSelf) {
+			writeEntry(h, 'V', k, v)
+		}
+	}
+	return h.Sum(nil)
+}
+
+// BackupDamage lists what in a backup differs from its checksums.
+type BackupDamage struct {
+	Problems []string
+}
+
+func (d *BackupDamage) Error() string {
+	const show = 10
+	if len(d.Problems) <= show {
+		return strings.Join(d.Problems, "; ")
+	}
+	return strings.Join(d.Problems[:show], "; ") + fmt.Sprintf("; and %d more", len(d.Problems)-show)
+}
+
+// describeValue names the value at key k of bucket name for an operator.
+func describeValue(name, k []byte) string {
+	what := "record"
+	if bytes.Equal(name, bucketBodies) || bytes.Equal(name, bucketDumpBody) {
+		what = "body"
+	}
+	switch {
+	case bytes.Equal(name, bucketMessages) || bytes.Equal(name, bucketBodies):
+		if len(k) == 8 {
+			return fmt.Sprintf("message %s: its %s", ID(binary.BigEndian.Uint64(k)), what)
+		}
+	default:
+		if dk, ok := parseDumpsterKey(k); ok {
+			return fmt.Sprintf("dumpster copy of message %s (database %s, kept %s): its %s", dk.ID, dk.Database,
+				dk.KeptAt.UTC().Format(time.RFC3339), what)
+		}
+	}
+	return fmt.Sprintf("bucket %q, key %x", name, k)
+}
+
+// verifySums checks everything tx holds against its checksums.
+func verifySums(tx *bolt.Tx) error {
+	sums := tx.Bucket(bucketBackupSums)
+	if sums == nil {
+		return ErrNoChecksums
+	}
+	if !bytes.Equal(sums.Get(keySumsSelf), sumsSelf(sums)) {
+		return &BackupDamage{Problems: []string{"the backup's checksum table (bucket \"backupsums\") differs from its own checksum"}}
+	}
+	if v := sums.Get(keySumsVersion); len(v) != 1 || v[0] != backupSumsVersion {
+		return fmt.Errorf("the backup's checksums are of version %x, written by a newer release of umbra; this one knows version %d",
+			v, backupSumsVersion)
+	}
+	var problems []string
+	seen := map[string]bool{}
+	err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		if bytes.Equal(name, bucketBackupSums) {
+			return nil
+		}
+		seen[string(name)] = true
+		want := sums.Get(bucketSumKey(name))
+		if want == nil {
+			problems = append(problems, fmt.Sprintf("bucket %q was not in the backup when it was written", name))
+			return nil
+		}
+		perValue := hasValueSums(name)
+		found := 0
+		h := sha256.New()
+		hashBucket(h, b, func(k, v []byte) {
+			if !perValue {
+				return
+			}
+			w := sums.Get(valueSumKey(name, k))
+			switch {
+			case w == nil:
+				found++
+				problems = append(problems, describeValue(name, k)+" was not in the backup when it was written")
+			case len(w) != sha256.Size || sha256.Sum256(v) != [sha256.Size]byte(w):
+				found++
+				problems = append(problems, describeValue(name, k)+" differs from the checksum taken when the backup was written")
+			}
+		})
+		if perValue {
+			prefix := valueSumKey(name, nil)
+			c := sums.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				key := k[len(prefix):]
+				if b.Get(key) == nil && b.Bucket(key) == nil {
+					found++
+					problems = append(problems, describeValue(name, key)+" is missing")
+				}
+			}
+		}
+		if !bytes.Equal(h.Sum(nil), want) && found == 0 {
+			problems = append(problems, fmt.Sprintf("bucket %q differs from the checksum taken when the backup was written", name))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c := sums.Cursor()
+	for k, _ := c.Seek([]byte{'b'}); k != nil && k[0] == 'b'; k, _ = c.Next() {
+		if !seen[string(k[1:])] {
+			problems = append(problems, fmt.Sprintf("bucket %q is missing", k[1:]))
+		}
+	}
+	if len(problems) > 0 {
+		return &BackupDamage{Problems: problems}
+	}
+	return nil
+}
+
+// VerifyBackup reads every page of the backup at path and checks its
+// content against the checksums recorded when it was written: nil for
+// a sound backup, ErrNoChecksums (wrapped) for one that carries none, a
+// *BackupDamage naming what changed, or the page fault met.
+func VerifyBackup(path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := checkPages(db); err != nil {
+		return err
+	}
+	return db.View(verifySums)
+}
