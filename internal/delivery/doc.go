@@ -36,9 +36,13 @@
 // commit that drops its last reference, so it cannot go mid-attempt.
 //
 // A message's pending recipients are grouped by destination: "local"
-// (authoritative domains: Maildir or LMTP), one group per smart-host send
-// connector, one group per (MX connector, domain), or — with a topology —
-// one group per route (the routing GroupKey), relayed to the route's
+// (this server's own store, Maildir or LMTP: authoritative domains, and
+// with a topology only those its Route sends there — a mailbox next hop
+// with no server), one group per smart-host send connector, one group
+// per (MX connector, domain), or — with a topology — one group per route
+// (the routing GroupKey). With a topology every recipient that is not
+// redirected is routed by Topology.Route, the function route explain
+// asks, so the explanation and the plan cannot differ. Routes are relayed to the route's
 // next hops in order (queue at point of failure) with the servers of a
 // site taken round-robin. The topology routes a message's recipients
 // together (fanout.go): recipients whose paths go on together past this
