@@ -71,6 +71,7 @@ FUZZ_TARGETS += ./internal/smtp/:FuzzStuffReader
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam ./internal/smtp/:FuzzMailFlagParams
+FUZZ_TARGETS += ./internal/pickup/:FuzzCRLFWriter
 FUZZ_TARGETS += ./internal/smtp/:FuzzPipelineReplies
 FUZZ_TARGETS += ./internal/smtp/:FuzzUnstuffStream ./internal/smtp/:FuzzBodySink ./internal/msgauth/:FuzzBodyHash ./internal/smtp/:FuzzStuffStream
 FUZZ_TARGETS += ./internal/smtp/:FuzzSpoolDifferential
@@ -82,6 +83,7 @@ FUZZ_TARGETS += ./internal/header/:FuzzRemoveAuthResults
 FUZZ_TARGETS += ./internal/resolver/:FuzzParseHosts
 FUZZ_TARGETS += ./internal/msgauth/:FuzzSplitHeader ./internal/msgauth/:FuzzARC ./internal/msgauth/:FuzzParseTags ./internal/msgauth/:FuzzAuthResults
 FUZZ_TARGETS += ./internal/tracking/:FuzzAppendEntry
+FUZZ_TARGETS += ./internal/smtp/:FuzzParseHeldArgs
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

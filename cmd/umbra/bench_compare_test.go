@@ -21,10 +21,10 @@ import (
 // startCountingSink runs Postfix's smtp-sink on addr and counts the
 // messages it received from its running counters (no dump file to read
 // back, so counting costs nothing during a measurement).
-func startCountingSink(b *testing.B, addr string) *atomic.Int64 {
+func startCountingSink(b *testing.B, addr string, flags ...string) *atomic.Int64 {
 	b.Helper()
 	bin := needTool(b, "smtp-sink")
-	args := []string{"-c", addr, "512"}
+	args := append(append([]string{"-c"}, flags...), addr, "512") // flags: -L speaks LMTP
 	if os.Geteuid() == 0 {
 		args = append([]string{"-u", "nobody"}, args...)
 	}

@@ -47,8 +47,10 @@ import (
 // primary had already relayed it (README, "Windows that can still
 // produce a duplicate", 1): a partition longer than the takeover delay,
 // or the primary killed and down for longer (or back with a wiped
-// database, or never). The checker counts those separately and fails on
-// any other duplicate and on any loss.
+// database, or never); or after a kill of the relaying hub between the
+// sink's 250 and its commit of it (it sends again after its restart).
+// The checker counts those separately and fails on any other duplicate
+// and on any loss.
 //
 // Each server listens on an address of its own, 127.0.66.(11+i), and
 // binds its outbound connections to it (server.source_address), so that
@@ -439,12 +441,20 @@ send_connectors:
 	// (killed, or cut from hub1), was still going on when the first copy
 	// left (less a second of slack) and began at most 5 s after it (the
 	// time for its discard notification to reach hub1), and before the
-	// second copy.
+	// second copy. Without a takeover, a kill of the server that sent
+	// both copies explains them too when it began right after the first
+	// (between the sink's 250 and that server's commit of it, it sends
+	// again after its restart: README, window 1).
 	explain := func(first, later chaosCopy) *chaosEvent {
 		pa, pb := byHost[first.from], byHost[later.from]
 		var kill *chaosEvent
 		for i := range events {
 			e := &events[i]
+			if !e.partition() && pa == pb && e.server == pa && !e.start.Before(first.at.Add(-time.Second)) &&
+				!e.start.After(first.at.Add(5*time.Second)) && e.start.Before(later.at) {
+				kill = e
+				continue
+			}
 			if !e.takeover() || e.end.Before(first.at.Add(-time.Second)) || e.start.After(later.at) || e.start.After(first.at.Add(5*time.Second)) {
 				continue
 			}
@@ -552,7 +562,7 @@ send_connectors:
   sent:         %d messages; acknowledged %d (%d confirmed by the next hops before the 250)
   recipients:   %d acknowledged (%d outside the organisation), %d delivered, LOST %d
   duplicates:   AT THE MAILBOX %d; outside the organisation explained by a partition longer than the takeover delay %d,
-                by a kill -9 of a primary that stayed down longer (or came back wiped, or never) %d; UNEXPLAINED %d
+                by a kill -9 of a primary (down longer, wiped, never, or right after the destination's 250) %d; UNEXPLAINED %d
   also:         %d recipients delivered whose sender saw no 250; %d duplicates suppressed inside the organisation
   drain:        %v after the load stopped
   latency send→delivery: p50 %v  p90 %v  p99 %v  max %v

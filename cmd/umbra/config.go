@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,6 +46,9 @@ func newConfigCmd() *cobra.Command {
 			if cfg.Topology != "" {
 				if _, err := serverTopology(cfg); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					if errors.As(err, new(localStoreError)) {
+						return &exitError{code: exitConfig, err: fmt.Errorf("%s: its mailbox store does not fit the topology %s", args[0], cfg.Topology)}
+					}
 					return &exitError{code: exitConfig, err: fmt.Errorf("%s: the topology %s is not valid", args[0], cfg.Topology)}
 				}
 			}
@@ -60,6 +64,11 @@ func newConfigCmd() *cobra.Command {
 			}
 			for _, w := range unusedSendConnectors(cfg) {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+			}
+			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
+				for _, w := range ws {
+					fmt.Fprintln(cmd.ErrOrStderr(), w)
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))

@@ -19,7 +19,7 @@ import (
 
 // keygen runs `umbra dkim keygen` and returns the key file and the TXT
 // record value it printed (the quoted strings joined).
-func keygen(t *testing.T, dir, domain, selector string, extra ...string) (string, string) {
+func keygen(t testing.TB, dir, domain, selector string, extra ...string) (string, string) {
 	t.Helper()
 	args := append([]string{"dkim", "keygen", domain, selector, "--out", dir}, extra...)
 	out, err := exec.Command(umbraBin, args...).CombinedOutput()

@@ -78,6 +78,9 @@ func newRouteCmd() *cobra.Command {
 					ex.Copies = c
 				}
 			}
+			for i := range ex.Routes {
+				ownStore(cfg, &ex.Routes[i])
+			}
 			ex.TLS = explainTLS(cmd, cfg, tp, ex.Routes) // the outbound TLS policy and its source
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ex)
@@ -217,4 +220,22 @@ func connectorSizeLimit(cfg *config.Config, r routing.Route, size int64) routing
 		}
 	}
 	return r
+}
+
+// ownStore names this server's mailbox store in a route into it (a
+// mailbox next hop with no server: routing does not know the store),
+// as delivery uses it: its queue mailbox:DATABASE and where it writes.
+func ownStore(cfg *config.Config, r *routing.Route) {
+	if len(r.NextHops) == 0 || r.NextHops[0].Kind != routing.HopMailbox || len(r.NextHops[0].Servers) > 0 {
+		return
+	}
+	m := cfg.Mailbox
+	switch {
+	case m.Maildir != "":
+		r.Reasons = append(r.Reasons, fmt.Sprintf("this server's mailbox store: Maildir %s, database %s (queue mailbox:%s)", m.Maildir, m.Database, m.Database))
+	case m.LMTP != "":
+		r.Reasons = append(r.Reasons, fmt.Sprintf("this server's mailbox store: LMTP %s, database %s (queue mailbox:%s)", m.LMTP, m.Database, m.Database))
+	default:
+		r.Reasons = append(r.Reasons, "this server has no mailbox store (mailbox:): the message waits")
+	}
 }

@@ -162,6 +162,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err != nil {
 		return err
 	}
+	if ws, _ := localStoreCheck(cfg); len(ws) > 0 { // what config check warns about: where this server's own store is used
+		for _, w := range ws {
+			log.Warn("configuration", "warning", w)
+		}
+	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
 	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
@@ -380,7 +385,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return fmt.Errorf("pickup directory: %w", err)
 		}
 		w := pickup.New(pickup.Config{AuthservIDs: authservIDs(cfg), Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
-			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure)})
+			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure),
+			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize)})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
 		close(pickupDone)
@@ -458,6 +464,9 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 		return nil, fmt.Errorf("server %s is not in the topology %s", cfg.Server.Name, cfg.Topology)
 	}
 	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role); err != nil {
+		return nil, err
+	}
+	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)
 		return nil, err
 	}
 	return t, nil

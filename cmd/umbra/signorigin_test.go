@@ -13,7 +13,7 @@ import (
 // markInternal lets the test connector of relayConfig count as one whose
 // mail originates inside the organisation (dkim_sign: application
 // servers relaying through it), so that what it relays is DKIM-signed.
-func markInternal(t *testing.T, cfg string) {
+func markInternal(t testing.TB, cfg string) {
 	t.Helper()
 	b, err := os.ReadFile(cfg)
 	if err != nil {

@@ -314,7 +314,9 @@ func validate(c *Config) []violation {
 	if m.Maildir != "" && m.LMTP != "" {
 		v.add("mailbox: set maildir or lmtp, not both", "mailbox")
 	}
-	if authoritative && m.Maildir == "" && m.LMTP == "" {
+	// With a topology, a domain its recipient map covers needs no store
+	// here: CheckLocalStore decides, knowing the topology.
+	if authoritative && m.Maildir == "" && m.LMTP == "" && c.Topology == "" {
 		v.add("authoritative domains need mailbox.maildir or mailbox.lmtp", "accepted_domains")
 	}
 	if m.LMTP != "" && !strings.HasPrefix(m.LMTP, "unix:") {

@@ -108,10 +108,11 @@ type Dedup interface {
 // Shadows is told of every session with a primary (shadow.Manager):
 // Presented of an XSHADOW reply or of the batches a broken query read,
 // Contact of a completed discard query (only that resets the heartbeat
-// timer, SR-5).
+// timer, SR-5). Each returns once its commit is durable, or the error:
+// a session sends the primary no further command before (SR-15).
 type Shadows interface {
-	Contact(primary, dbID string, discards []string)
-	Presented(primary, dbID string, discards []string)
+	Contact(primary, dbID string, discards []string) error
+	Presented(primary, dbID string, discards []string) error
 }
 
 // Deliverer implements queue.Deliverer: it groups a message's recipients

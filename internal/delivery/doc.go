@@ -36,9 +36,13 @@
 // commit that drops its last reference, so it cannot go mid-attempt.
 //
 // A message's pending recipients are grouped by destination: "local"
-// (authoritative domains: Maildir or LMTP), one group per smart-host send
-// connector, one group per (MX connector, domain), or — with a topology —
-// one group per route (the routing GroupKey), relayed to the route's
+// (this server's own store, Maildir or LMTP: authoritative domains, and
+// with a topology only those its Route sends there — a mailbox next hop
+// with no server), one group per smart-host send connector, one group
+// per (MX connector, domain), or — with a topology — one group per route
+// (the routing GroupKey). With a topology every recipient that is not
+// redirected is routed by Topology.Route, the function route explain
+// asks, so the explanation and the plan cannot differ. Routes are relayed to the route's
 // next hops in order (queue at point of failure) with the servers of a
 // site taken round-robin. The topology routes a message's recipients
 // together (fanout.go): recipients whose paths go on together past this
@@ -58,7 +62,12 @@
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
 // discard notifications are fetched and handed to the shadow recorder
 // (Config.Shadows, Contact; the XSHADOW reply, and the batches read by a query that then
-// broke, are Presented: not a contact, SR-5). A shadow verb whose reply
+// broke, are Presented: not a contact, SR-5). Each batch is handed over,
+// and its commit has returned, before the session sends the primary its
+// next command (the next XQUERYDISCARD or WAIT=, MAIL, QUIT): that
+// command makes the primary forget the batch, so a kill -9 in between
+// must find it committed here (F1); a failed save closes the connection
+// instead. A shadow verb whose reply
 // was not read whole closes the connection (smtp.Client): a next command
 // would make the primary forget notifications this server never read. A
 // ShadowedOK result names the primary's database id in that session
@@ -72,6 +81,8 @@
 // (EHLO "XSHADOW 2") it long-polls XQUERYDISCARD WAIT= so the primary
 // pushes each discard as it commits; with a version-1 primary it queries
 // on the same session every watchPollEvery. Never a connection per query.
+// Reconcile (shadow.Reconciler) asks a version-4 primary which old copies
+// it is done with (XQUERYHELD) and saves them as discards.
 //
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
 // through a send connector by MX (no smart hosts) gets, per MX host,

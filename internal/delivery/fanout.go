@@ -8,8 +8,8 @@ import (
 	"umbra/internal/routing"
 )
 
-// orgRoutes routes, as a whole, the recipients of m that the topology
-// routes (those Deliver sends to routing, see there), so that delayed
+// orgRoutes routes, as a whole, the recipients of m that are not
+// redirected (with a topology, every other one is routed by it), so that delayed
 // fan-out (RT-6) sees them together: recipients whose paths go together
 // past this site travel as one copy to the site where they part. Each
 // route also avoids the server of the organisation the message came from
@@ -27,10 +27,8 @@ func orgRoutes(st *state, m *queue.Message, rcpts []int) map[int]routing.Route {
 			continue
 		}
 		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
-		if typ := st.cfg.Routing.Accepted(domain); typ != routing.Authoritative || tp.HasMailbox(addr) {
-			idx = append(idx, i)
-			routes = append(routes, tp.Route(st.cfg.LocalServer, addr, m.Size, typ))
-		}
+		idx = append(idx, i)
+		routes = append(routes, tp.Route(st.cfg.LocalServer, addr, m.Size, st.cfg.Routing.Accepted(domain)))
 	}
 	tp.FanOut(st.cfg.LocalServer, routes)
 	origin := messageOrigin(tp, m)

@@ -74,7 +74,7 @@ func TestFailedHeartbeatDeprioritisesHost(t *testing.T) {
 		}
 		cancel() // the heartbeat's bound, as the shadow manager's timer ends it
 	}()
-	if _, _, err := d.Heartbeat(ctx, "hub-a", hung.ln.Addr().String()); err == nil {
+	if _, _, err := heartbeatIDs(d, ctx, "hub-a", hung.ln.Addr().String()); err == nil {
 		t.Fatal("a heartbeat to a hung primary succeeded")
 	}
 	for i := 0; i < 8; i++ { // smart hosts are shuffled: each order comes up

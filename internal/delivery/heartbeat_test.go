@@ -68,12 +68,12 @@ receive_connectors:
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, sc)
 	d.st.Load().cfg.ShadowServerID = "edge1"
 
-	db, ids, err := d.Heartbeat(context.Background(), "hub.test", addr+" via to-hub")
+	db, ids, err := heartbeatIDs(d, context.Background(), "hub.test", addr+" via to-hub")
 	if err != nil || db != "primary-db" || strings.Join(ids, ",") != "d1" {
 		t.Fatalf("heartbeat via the connector: %q %v %v", db, ids, err)
 	}
 	// Without the connector's login the same primary refuses XSHADOW.
-	if _, _, err := d.Heartbeat(context.Background(), "hub.test", addr); err == nil {
+	if _, _, err := heartbeatIDs(d, context.Background(), "hub.test", addr); err == nil {
 		t.Fatal("an anonymous heartbeat was accepted as a transport server")
 	}
 }

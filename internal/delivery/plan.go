@@ -59,8 +59,11 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 			if g == nil {
 				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, target), dom: domain}
 			}
-		} else if typ := st.cfg.Routing.Accepted(domain); st.cfg.Topology != nil &&
-			(typ != routing.Authoritative || st.cfg.Topology.HasMailbox(addr)) {
+		} else if st.cfg.Topology != nil {
+			// With a topology every recipient is routed by it —
+			// Topology.Route, the function route explain asks — this
+			// server's own mailbox store included (a mailbox next hop
+			// with no server), so the two cannot differ (rt5 F2).
 			r := planned[i]
 			switch {
 			case len(r.Expand) > 0: // a group expanded here: its members join the message
@@ -77,6 +80,8 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable", NextHop: "unreachable",
 					Reply: "451 4.4.4 no route to " + r.Destination})
 				continue
+			case r.NextHops[0].Kind == routing.HopMailbox && len(r.NextHops[0].Servers) == 0:
+				g = st.localGroup(groups)
 			case r.NextHops[0].Kind == routing.HopConnector:
 				sc := st.topoConnector(r.NextHops[0].Connector)
 				key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name
@@ -95,11 +100,8 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 					}
 				}
 			}
-		} else if typ == routing.Authoritative {
-			g = groups["local"]
-			if g == nil {
-				g = &group{key: "local", queue: "mailbox:" + st.cfg.Mailbox.Database, db: st.cfg.Mailbox.Database}
-			}
+		} else if st.cfg.Routing.Accepted(domain) == routing.Authoritative {
+			g = st.localGroup(groups)
 		} else {
 			dec, err := st.cfg.Routing.Route(domain)
 			if err != nil {
@@ -132,4 +134,14 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 		g.rcpts = append(g.rcpts, i)
 	}
 	return groups, order, results
+}
+
+// localGroup is the group of this server's own mailbox store (the
+// configuration's mailbox:): authoritative domains without a topology,
+// and with one those its recipient map gives no database.
+func (st *state) localGroup(groups map[string]*group) *group {
+	if g := groups["local"]; g != nil {
+		return g
+	}
+	return &group{key: "local", queue: "mailbox:" + st.cfg.Mailbox.Database, db: st.cfg.Mailbox.Database}
 }

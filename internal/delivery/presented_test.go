@@ -22,16 +22,18 @@ type shadowRecorder struct {
 	dbs       []string
 }
 
-func (r *shadowRecorder) Contact(primary, dbID string, ids []string) {
+func (r *shadowRecorder) Contact(primary, dbID string, ids []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.contacts = append(r.contacts, ids)
+	return nil
 }
 
-func (r *shadowRecorder) Presented(primary, dbID string, ids []string) {
+func (r *shadowRecorder) Presented(primary, dbID string, ids []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.presented, r.dbs = append(r.presented, ids), append(r.dbs, dbID)
+	return nil
 }
 
 // scriptedPrimary is a primary on 127.0.0.1 that offers XSHADOW and

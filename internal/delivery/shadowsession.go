@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"time"
+
 	"umbra/internal/smtp"
 )
 
@@ -34,29 +35,38 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 // discards (SR-3: during and at the end of sessions with a primary).
 const queryDiscardsEvery = time.Second
 
+// queryDiscards asks the primary of a shadow session for its discard
+// notifications (at most once per queryDiscardsEvery).
+// Each batch is committed before the next command goes out (the next
+// XQUERYDISCARD, the session's next MAIL, QUIT): that command is the
+// primary's proof that this server has it, and the primary forgets it
+// then (SR-15). A full batch is saved as Presented before the next one
+// is asked for, the last as the Contact. A save that failed closes the
+// connection without another command: the primary sends the batch again.
 func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 	if st.cfg.Shadows == nil || time.Since(c.LastQuery) < queryDiscardsEvery {
 		return
 	}
 	c.LastQuery = time.Now()
-	var all []string
 	for i := 0; i < 100; i++ {
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
 			d.log.Info("XQUERYDISCARD failed", "primary", primary, "err", err)
-			// The batches read are forgotten at the primary (it had
-			// the next command): applied, but no contact.
-			if len(all) > 0 {
-				st.cfg.Shadows.Presented(primary, c.ShadowDB, all)
-			}
+			return // the batches read are saved already
+		}
+		if len(ids) < 1000 {
+			err = st.cfg.Shadows.Contact(primary, c.ShadowDB, ids)
+		} else {
+			err = st.cfg.Shadows.Presented(primary, c.ShadowDB, ids)
+		}
+		if err != nil {
+			c.Close() // not one more command: the primary keeps the batch
 			return
 		}
-		all = append(all, ids...)
 		if len(ids) < 1000 {
-			break
+			return
 		}
 	}
-	st.cfg.Shadows.Contact(primary, c.ShadowDB, all)
 }
 
 // endSession closes a pooled connection. On a shadow session it first
@@ -76,67 +86,80 @@ func (d *Deliverer) endSession(c *smtp.Client) {
 // connector the copies went through does (addr is "host:port" or
 // "host:port via CONNECTOR"), XSHADOW, XQUERYDISCARD…, QUIT, each step
 // bounded by ctx and the command timeout.
-func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string) (string, []string, error) {
+func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) error {
 	hostAddr, _, _ := strings.Cut(addr, " via ")
-	db, ids, err := d.heartbeat(ctx, primary, addr)
-	if err != nil {
+	saveFailed := false
+	err := d.heartbeat(ctx, primary, addr, func(dbID string, discards []string, contact bool) error {
+		err := save(dbID, discards, contact)
+		saveFailed = err != nil
+		return err
+	})
+	switch {
+	case saveFailed:
+		// This server's store failed; the primary answered.
+	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).
 		d.health.Unresponsive(time.Now(), err.Error(), primary, hostAddr)
-	} else {
+	default:
 		d.health.Responsive(primary, hostAddr)
 	}
-	return db, ids, err
+	return err
 }
 
-func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string) (string, []string, error) {
+func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) error {
 	st := d.st.Load()
 	addr, via, _ := strings.Cut(addr, " via ")
 	var sc *sendConnector
 	if via != "" {
 		if sc = st.conns[via]; sc == nil {
-			return "", nil, fmt.Errorf("send connector %s is gone", via)
+			return fmt.Errorf("send connector %s is gone", via)
 		}
 		c, err := d.connect(ctx, st, sc, host{name: primary, addr: addr})
 		if err != nil {
-			return "", nil, err
+			return err
 		}
 		defer c.Close()
-		return d.queryAll(ctx, st, c)
+		return d.queryAll(ctx, st, c, save)
 	}
 	nc, err := st.dial(ctx, nil, "tcp", addr)
 	if err != nil {
-		return "", nil, err
+		return err
 	}
 	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
 		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
 	if err != nil {
-		return "", nil, err
+		return err
 	}
 	defer c.Close()
-	return d.queryAll(ctx, st, c)
+	return d.queryAll(ctx, st, c, save)
 }
 
-// queryAll is the heartbeat's XSHADOW and XQUERYDISCARD loop.
-func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client) (string, []string, error) {
+// queryAll is the heartbeat's XSHADOW and XQUERYDISCARD loop. Each batch
+// is saved before the next command (the next query, QUIT) goes out: that
+// command tells the primary to forget it (SR-15). A failed save returns
+// at once; the deferred Close ends the session without another command.
+func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, save func(dbID string, discards []string, contact bool) error) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	var all []string
 	for i := 0; i < 100; i++ {
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
-			return db, all, err // the batches read: forgotten at the primary
+			return err // the batches read are saved already
 		}
-		all = append(all, ids...)
-		if len(ids) < 1000 {
+		last := len(ids) < 1000 || i == 99
+		if err := save(db, ids, last); err != nil {
+			return err
+		}
+		if last {
 			break
 		}
 	}
 	c.Quit()
-	return db, all, nil
+	return nil
 }
 
 func shortHash(s string) string {

@@ -23,9 +23,13 @@ func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict
 	st := d.st.Load()
 	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	typ := st.cfg.Routing.Accepted(domain)
-	if st.cfg.Topology != nil && (typ != routing.Authoritative || st.cfg.Topology.HasMailbox(rcpt)) {
+	if st.cfg.Topology != nil { // the route delivery takes (plan.go)
 		r := st.cfg.Topology.Route(st.cfg.LocalServer, rcpt, 0, typ)
 		switch {
+		case r.Tempfail != "":
+			return recipients.CannotDecide, "", errors.New(r.Tempfail)
+		case len(r.NextHops) > 0 && r.NextHops[0].Kind == routing.HopMailbox && len(r.NextHops[0].Servers) == 0:
+			return recipients.CannotDecide, "", errors.New("the domain is delivered here: no next hop to ask")
 		case len(r.Expand) > 0: // a group this hub expands: the topology knows it
 			return recipients.Known, "250 2.1.5 group expanded here", nil
 		case r.NDR != "":

@@ -21,7 +21,14 @@ const (
 // kept open while more() holds, on which the primary pushes discard
 // notifications as they commit (version 2) or is asked every few
 // milliseconds (version 1). The session ends with a last query and QUIT.
-func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(string, []string), more func() bool) error {
+//
+// Every batch is saved (committed here) before the next command goes
+// out: the next WAIT= is the primary's proof that this server has the
+// batch, and it forgets the batch then (SR-15). A next query sent while
+// the commit was still running lost the batch when this server was
+// killed in between: the primary had forgotten it, the copies it named
+// stayed here until they expired and were taken over.
+func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() bool) error {
 	st := d.st.Load()
 	c, err := d.dialPrimary(ctx, st, primary, addr)
 	if err != nil {
@@ -34,19 +41,9 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 	if err != nil {
 		return err
 	}
-	found(db, nil)
-	// Discards are applied (a commit here) while the next WAIT= is
-	// already out: the primary's next batch is not held up by this
-	// server's fsync. One applier keeps them in order.
-	batches := make(chan []string, 16)
-	applied := make(chan struct{})
-	go func() {
-		defer close(applied)
-		for ids := range batches {
-			found(db, ids)
-		}
-	}()
-	defer func() { close(batches); <-applied }()
+	if err := save(db, nil, false); err != nil {
+		return err
+	}
 	lastContact := time.Now()
 	for more() {
 		var ids []string
@@ -58,11 +55,10 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 		if err != nil {
 			return err
 		}
-		if ids == nil {
-			ids = []string{} // a completed query: a contact (found(db, nil) only presents the id)
-		}
 		if len(ids) > 0 || time.Since(lastContact) >= time.Second {
-			batches <- ids
+			if err := save(db, ids, true); err != nil {
+				return err // closed by the defer: no next command
+			}
 			lastContact = time.Now()
 		}
 		if len(ids) == 0 && c.ShadowVersion < 2 {
@@ -78,7 +74,9 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, found func(
 	if err != nil {
 		return err
 	}
-	batches <- append([]string{}, ids...)
+	if err := save(db, ids, true); err != nil {
+		return err
+	}
 	c.Quit()
 	return nil
 }
@@ -101,4 +99,39 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 	}
 	return smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
 		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
+}
+
+// Reconcile implements shadow.Reconciler: a shadow session to a primary
+// that asks which of the copies ids it is done with (XQUERYHELD, shadow
+// verbs version 4) and saves them as discards. The XSHADOW reply's
+// database id is saved first, so that a primary with a new database has
+// the copies taken over instead. A primary of an older release is asked
+// nothing.
+func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save func(dbID string, discards []string, contact bool) error) error {
+	st := d.st.Load()
+	c, err := d.dialPrimary(ctx, st, primary, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	db, err := c.Shadow(st.cfg.ShadowServerID)
+	if err != nil {
+		return err
+	}
+	if err := save(db, nil, false); err != nil {
+		return err
+	}
+	done, err := c.QueryHeld(ids)
+	if len(done) > 0 {
+		if serr := save(db, done, false); serr != nil {
+			return serr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	c.Quit()
+	return nil
 }

@@ -29,7 +29,15 @@
 //     fields are picked through a per-name index (linear), the body is
 //     read through the context, and the context (the connector's
 //     timeout, the session's end) is checked between and inside steps.
-//     A cut-off check says so, never "DNS failure".
+//     A cut-off check says so, never "DNS failure"; a body cut off ends
+//     the library's input normally (ctxReader), so its parallel
+//     verifiers finish instead of waiting forever.
+//   - Memory does not grow with the body: DKIM verification (the
+//     library's) is given a body whose runs of empty lines are at most
+//     maxEmptyRun bytes (the library holds such a run per signature
+//     until content follows); a longer run makes the signatures
+//     permerror, not verified (emptyRunReader). ARC's body hash is
+//     umbra's, streamed in bounded memory (bodyHasher).
 //   - The Authentication-Results umbra wrote is reported in
 //     smtp.Transaction.AuthResults; the session removes, after the last
 //     check, every field claiming umbra's ids that umbra did not write.

@@ -199,7 +199,8 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 		return out
 	}
 	defer done()
-	verifs, err := dkim.VerifyWithOptions(io.MultiReader(&pruned, ctxReader{ctx: ctx, r: body}),
+	runs := &emptyRunReader{r: ctxReader{ctx: ctx, r: body}, max: maxEmptyRun}
+	verifs, err := dkim.VerifyWithOptions(io.MultiReader(&pruned, runs),
 		&dkim.VerifyOptions{
 			LookupTXT:        func(name string) ([]string, error) { return lookup(ctx, name) },
 			MaxVerifications: len(cheap),
@@ -207,6 +208,12 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 	if ctx.Err() != nil {
 		for _, i := range cheap {
 			out[i].value, out[i].reason = "temperror", "verification cut off: "+cutOffReason(ctx)
+		}
+		return out
+	}
+	if runs.over {
+		for _, i := range cheap {
+			out[i].value, out[i].reason = "permerror", errEmptyRun.Error()
 		}
 		return out
 	}
@@ -254,13 +261,57 @@ type ctxReader struct {
 }
 
 func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
+	if c.ctx.Err() != nil {
+		// The end of the body, not an error: the DKIM library's parallel
+		// verifier abandons its per-signature readers (goroutines) when
+		// the body fails; the caller sees ctx ended and discards the
+		// verdicts.
+		return 0, io.EOF
 	}
 	if len(p) > 64<<10 {
 		p = p[:64<<10]
 	}
 	return c.r.Read(p)
+}
+
+// maxEmptyRun bounds a run of line breaks, with nothing but white space
+// between them, in a body the DKIM library verifies: its canonicalisers
+// hold such a run until content follows (both body forms drop empty lines
+// at the end), one copy per signature, and the simple one copies it again
+// on every write. 64 KiB is 32,768 empty lines in a row.
+const maxEmptyRun = 64 << 10
+
+// errEmptyRun: a body's run of empty lines is longer than maxEmptyRun.
+var errEmptyRun = fmt.Errorf("body has more than %d bytes of empty lines in a row; not verified", maxEmptyRun)
+
+// emptyRunReader ends the body (io.EOF, so the library finishes and its
+// goroutines end) once a run of line breaks passes max; over says so,
+// and the library's verdicts are then discarded.
+type emptyRunReader struct {
+	r    io.Reader
+	run  int
+	max  int
+	over bool
+}
+
+func (e *emptyRunReader) Read(p []byte) (int, error) {
+	if e.over {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(p)
+	for i := 0; i < n; i++ {
+		switch p[i] {
+		case '\r', '\n':
+			if e.run++; e.run > e.max {
+				e.over = true
+				return i, io.EOF
+			}
+		case ' ', '\t':
+		default:
+			e.run = 0
+		}
+	}
+	return n, err
 }
 
 // cutOffReason says why ctx ended: the time allowed, or the session.

@@ -31,6 +31,16 @@
 //     header in it is removed first (the header firewall, package orgid).
 //   - A file that cannot be parsed or is too large is renamed NAME.bad and
 //     left for the operator.
+//   - Memory does not grow with a file's size (stream.go): a file past
+//     Config.SpoolThreshold is copied, line ends normalised, into a spool
+//     file of the transport database and only its header section (at
+//     most Config.MaxHeaderSize, else NAME.bad) is read into memory; the
+//     message queued is byte for byte the one the in-memory path queues
+//     (TestPickupSpooledSameAsInMemory). The spool file is durable before
+//     the commit that names it (queue.SpoolFile.Finish); a refused file
+//     or a failed commit removes it, a submission seen before has it
+//     removed by the queue, and a crash between the two leaves an orphan
+//     that the store's next Open sweeps.
 //   - At high back pressure (Config.Paused) no file is read: the files
 //     wait in the directory, untouched, until the level falls.
 package pickup

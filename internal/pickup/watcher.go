@@ -47,6 +47,13 @@ type Config struct {
 	// removes an SMTP client's (no umbra check looked at the file, and
 	// the ARC sealer seals what such a header says).
 	AuthservIDs []string
+	// Spool, when set and Queue is a BodyQueue, makes the spool file a
+	// file larger than SpoolThreshold bytes is copied to instead of
+	// being read into memory (stream.go; queue.Store.NewSpool);
+	// MaxHeaderSize bounds such a file's header section (0: 1 MiB).
+	Spool          func() (*queue.SpoolFile, error)
+	SpoolThreshold int64
+	MaxHeaderSize  int
 }
 
 // Watcher scans the pickup directory.
@@ -128,6 +135,18 @@ func (w *Watcher) Scan(ctx context.Context) {
 }
 
 func (w *Watcher) handle(ctx context.Context, path string) {
+	if fi, err := os.Stat(path); err == nil && w.spools(fi.Size()) { // stream.go: not read into memory
+		err := w.handleSpooled(ctx, path)
+		switch {
+		case err == nil || errors.Is(err, os.ErrNotExist):
+		case errors.Is(err, errRefused):
+			w.cfg.Log.Warn("pickup file refused", "file", filepath.Base(path), "err", err)
+			os.Rename(path, strings.TrimSuffix(path, ".eml")+".bad")
+		default:
+			w.cfg.Log.Error("pickup file not submitted; trying again later", "file", filepath.Base(path), "err", err)
+		}
+		return
+	}
 	data, fi, err := readLimited(path, w.cfg.MaxSize)
 	if err == nil {
 		var env Envelope
@@ -162,21 +181,36 @@ func fileKey(path string, fi os.FileInfo) string {
 }
 
 func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, body []byte) error {
+	id, m, msg := w.prepare(path, env, body)
+	prev, again, err := w.cfg.Queue.SubmitKeyed(ctx, m, msg, key)
+	if err != nil {
+		return err
+	}
+	w.submitted(ctx, path, id, prev, again, m)
+	return nil
+}
+
+// prepare makes the message of a parsed pickup file: its envelope, and
+// msg (the whole message, or its header section when the rest is
+// spooled) with the trace field in front and the header edits made.
+func (w *Watcher) prepare(path string, env Envelope, msg []byte) (queue.ID, *queue.Message, []byte) {
 	id := w.cfg.Queue.NewID()
 	trace := fmt.Sprintf("Received: from pickup directory\r\n\tby %s (umbra) with local id %s;\r\n\t%s\r\n",
 		w.cfg.Hostname, id, time.Now().Format(time.RFC1123Z))
 	// A file is not a transport server of the organisation: its umbra
 	// headers are removed, and the queue gives it an org id (SR-14).
-	body, _ = orgid.Strip(body)
-	body, _ = header.RemoveAuthResults(body, w.cfg.AuthservIDs...)
-	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Internal: true, Helo: filepath.Base(path), MessageID: messageID(body)}
+	msg, _ = orgid.Strip(msg)
+	msg, _ = header.RemoveAuthResults(msg, w.cfg.AuthservIDs...)
+	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Internal: true, Helo: filepath.Base(path), MessageID: messageID(msg)}
 	for _, r := range env.Rcpts {
 		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: r})
 	}
-	prev, again, err := w.cfg.Queue.SubmitKeyed(ctx, m, append([]byte(trace), body...), key)
-	if err != nil {
-		return err
-	}
+	return id, m, append([]byte(trace), msg...)
+}
+
+// submitted marks a submitted file and waits for its message to be
+// handed on.
+func (w *Watcher) submitted(ctx context.Context, path string, id, prev queue.ID, again bool, m *queue.Message) {
 	if again {
 		// Submitted before a crash that came before the file was marked.
 		w.cfg.Log.Warn("pickup file was submitted before; not submitting it again", "file", filepath.Base(path), "msg_id", prev.String())
@@ -194,7 +228,6 @@ func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, bo
 			"message_id", m.MessageID, "rcpts", len(m.Rcpts))
 	}
 	w.await(ctx, id, queued)
-	return nil
 }
 
 // messageID is the Message-ID of a message ("" if none or unreadable).

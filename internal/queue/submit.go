@@ -36,6 +36,14 @@ func (q *Manager) SubmitKeyed(ctx context.Context, m *Message, body []byte, key 
 	return q.submit(ctx, m, MemBody(body), key)
 }
 
+// SubmitKeyedBody is SubmitKeyed for a body that may be spooled, with
+// SubmitBody's rules for the spool file: committed, the record names
+// it; a key seen before stores nothing and the file is removed here;
+// a failed commit leaves it to the caller (SpoolFile.Abort).
+func (q *Manager) SubmitKeyedBody(ctx context.Context, m *Message, body Body, key string) (prev ID, again bool, err error) {
+	return q.submit(ctx, m, body, key)
+}
+
 func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string) (prev ID, again bool, err error) {
 	if len(m.Rcpts) == 0 {
 		return 0, false, ErrNoRecipients // before the merge, which would take it for one fully merged

@@ -441,6 +441,8 @@ type hubAt netip.Addr
 
 func (h hubAt) ServerAt(string, netip.Addr) (bool, bool) { return false, false }
 func (h hubAt) IsServerAddress(ip netip.Addr) bool       { return ip == netip.Addr(h) }
+func (h hubAt) Transport(string) bool                    { return true }
+func (h hubAt) IsTransportAddress(ip netip.Addr) bool    { return ip == netip.Addr(h) }
 
 // Over real SMTP: an address the topology gives to a server is never
 // refused a connection (a neighbour flooding its /24 cannot keep the

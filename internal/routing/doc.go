@@ -51,6 +51,21 @@
 //     and the site graph and every legacy routing group are reachable.
 //     Routing any recipient of an accepted topology gives a route, an
 //     NDR, or a documented wait; it never panics or loops (FuzzRoute).
+//   - This server's own mailbox store: a recipient the topology gives
+//     no database (no group, no directory assignment, no entry of the
+//     recipient map) whose domain is authoritative on this server goes
+//     into the server's own store — the configuration's mailbox:, which
+//     routing does not know: a mailbox next hop with no server and no
+//     database, as Table.Explain gives without a topology. Never the
+//     send connectors (the organisation's own mail would leave it). An
+//     edge sends every accepted recipient to the hubs of its site
+//     instead. config.CheckLocalStore keeps the store the server's own:
+//     a domain needs it only when the map does not cover the domain, and
+//     it is no server or database of the topology (which would deliver
+//     around RT-8). Delivery (plan, fan-out, callout) and route explain
+//     both take Route's answer for every recipient that is not
+//     redirected, so they cannot differ (cmd/umbra
+//     TestRouteExplainIsTheDeliveryPlan).
 //   - Mailbox recipients: same site and version, directly to the mailbox
 //     server; same site, other version, to a hub of that version; other
 //     site, towards that site's hubs of the mailbox server's version

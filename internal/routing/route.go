@@ -132,6 +132,17 @@ func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, ex
 		t.routeMailbox(&r, me, db, size)
 		return r
 	}
+	if accepted == Authoritative {
+		// The topology maps no database, but the domain is this
+		// server's: its own mailbox store (the configuration's
+		// mailbox:), never the send connectors — they would send the
+		// organisation's own mail out (and back in).
+		r.Destination = "the local mailbox store"
+		r.DestSite = me.Site
+		r.why("%s is authoritative on this server and the topology maps no mailbox database for %s: deliver into this server's own mailbox store (mailbox: of its configuration)", domain, rcpt)
+		r.NextHops = []NextHop{{Kind: HopMailbox}} // no server, no database of the topology: as Table.Explain
+		return r
+	}
 	t.routeConnector(&r, me, domain, size, false)
 	return r
 }

@@ -74,6 +74,45 @@
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
 // judge.
 //
+// Discards are saved before the next command (SR-15): a primary
+// forgets the notifications of an XQUERYDISCARD reply when this server's
+// next command on that connection arrives, so every session — delivery
+// session, heartbeat, watch session — hands each batch to a Save (the
+// Recorder's Contact or Presented: one durable commit) and sends its next
+// command (the next query or WAIT=, MAIL, QUIT) only after it returned. A
+// save that fails ends the session without another command, and the
+// primary sends the batch again. A kill -9 of this server at any point
+// therefore leaves each notification either committed here or still at
+// the primary: never neither (F1: a watch session applied batches while
+// its next WAIT= was out, and a kill in between stranded the copies).
+// Several sessions to one primary may be handed the same notification
+// before one of them proves it has it; applying it again finds nothing
+// ("ids=1 discarded=0" in the log) and is harmless.
+//
+// Stranded copies (reconcile.go): a copy whose notification went
+// missing anyway is found by asking. Every ten minutes — and at once
+// after a restart — the manager asks each healthy primary (no failed
+// heartbeat, not taken over) that speaks shadow verbs version 4 about up
+// to 100 of the copies held for it longer than an hour
+// (queue.HeldQueryAge), resuming where the last question stopped
+// (XQUERYHELD). The rule for the answer, the primary's side (package
+// queue, heldquery.go): the primary still needs a copy exactly while a
+// record naming this server and the copy's id has a recipient pending;
+// an id it has no such record for — delivered, relayed on, failed,
+// deleted by an operator, or never committed (a push on receipt before
+// a commit that failed) — it is done with, because a record leaves the
+// primary's database only in a commit that prepares the discard, or
+// with the whole database, and a new database presents a new database
+// id (db restore, a wiped disk) that takes the copies over here (SR-7)
+// instead. So the answer is applied like discard notifications and only
+// after the session's XSHADOW database id was compared: a primary that
+// lost messages with its database never makes this server drop their
+// copies. A copy younger than an hour is never asked about, so a push
+// on receipt whose primary has not committed yet is not dropped. What
+// this cannot tell apart: a primary whose records were removed by
+// something other than umbra (a file edited by hand) — the database id
+// is the contract.
+//
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database
 // id, take over or apply discards, reset the timer); each failed heartbeat

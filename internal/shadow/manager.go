@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"sync"
@@ -61,12 +62,36 @@ type Store interface {
 }
 
 // Heartbeater opens a session to a primary only to query discard
-// notifications (W-5) and returns its database id and the notifications;
-// with an error, those of the batches read before it (the primary
-// forgets a batch when asked for the next one).
+// notifications (W-5). It hands every batch of notifications to save
+// before it sends its next command (the next XQUERYDISCARD or QUIT):
+// that command is the primary's proof that this server has them, after
+// which the primary forgets them (SR-15), so they must be committed here
+// first — a crash in between would otherwise strand the copies they
+// name. save is called with the database id and a batch; contact is true
+// for the batch that completes the query (fewer than asked for), false
+// for a full batch with more to come. A save that fails ends the session
+// without another command (the primary sends the batch again) and is
+// returned as it is.
 type Heartbeater interface {
-	Heartbeat(ctx context.Context, primary, addr string) (dbID string, discards []string, err error)
+	Heartbeat(ctx context.Context, primary, addr string, save Save) error
 }
+
+// Save records what a session with a primary learned — the database id
+// of its XSHADOW reply (discards nil, contact false), or a batch of
+// discard notifications (contact: a completed discard query) — in one
+// commit, and returns once it is durable. A session calls it before it
+// sends its next command to the primary (SR-15).
+//
+// It is an alias of the plain func type, so that the deliverer implements
+// Heartbeater, Watcher and Reconciler without importing this package.
+type Save = func(dbID string, discards []string, contact bool) error
+
+// SaveError is a Save's failure as a session returns it: this server's
+// store failed, not the primary.
+type SaveError struct{ Err error }
+
+func (e *SaveError) Error() string { return "saving what the primary sent: " + e.Err.Error() }
+func (e *SaveError) Unwrap() error { return e.Err }
 
 // Observer counts what the manager does (metrics).
 type Observer interface {
@@ -161,6 +186,12 @@ type Manager struct {
 	// sessions live in.
 	watching map[string]bool
 	runCtx   context.Context
+	// reconciled is when each primary was last asked about old copies,
+	// reconciling those asked now, cursor where the next question starts
+	// (reconcile.go). Memory only: a restart asks at once.
+	reconciled  map[string]time.Time
+	reconciling map[string]bool
+	cursor      map[string]uint64
 }
 
 // expediteFor is how long a primary stays urgent after a request: its
@@ -179,7 +210,7 @@ func New(cfg Config) *Manager {
 		cfg.Observer = nopObserver{}
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
-		watching: map[string]bool{}}
+		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 	}
@@ -254,16 +285,21 @@ func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
 // commit. Only a completed query resets the timer: it bounds how long a
 // discard committed at the primary waits to be fetched, whatever other
 // sessions come and go (an XSHADOW reply alone is Presented).
-func (r *Recorder) Contact(name, dbID string, discards []string) {
+//
+// It returns once the commit is durable, or its error: a session must
+// not send the primary another command before (the primary forgets the
+// notifications of a reply when the next command arrives, SR-15).
+func (r *Recorder) Contact(name, dbID string, discards []string) error {
 	if len(discards) > 0 {
 		r.obs.DiscardsReceived(len(discards))
 	}
 	res, err := r.store.Contact(name, dbID, discards)
 	if err != nil {
 		r.log.Error("recording a contact with a primary failed", "primary", name, "err", err)
-		return
+		return err
 	}
 	r.contacted(name, dbID, discards, res)
+	return nil
 }
 
 // Presented records what a session with a primary learned without
@@ -272,16 +308,35 @@ func (r *Recorder) Contact(name, dbID string, discards []string) {
 // of the batches read before the session broke — the primary forgot
 // those when this server asked for the next batch (SR-15), so they are
 // applied, never dropped. The heartbeat timer is not reset.
-func (r *Recorder) Presented(name, dbID string, discards []string) {
+// Like Contact it returns once the commit is durable.
+func (r *Recorder) Presented(name, dbID string, discards []string) error {
 	if len(discards) > 0 {
 		r.obs.DiscardsReceived(len(discards))
 	}
 	res, err := r.store.Presented(name, dbID, discards)
 	if err != nil {
 		r.log.Error("recording a primary's database id failed", "primary", name, "err", err)
-		return
+		return err
 	}
 	r.contacted(name, dbID, discards, res)
+	return nil
+}
+
+// save is the Save of sessions with primary name.
+func (r *Recorder) save(name string) Save {
+	return func(dbID string, discards []string, contact bool) error {
+		var err error
+		switch {
+		case contact:
+			err = r.Contact(name, dbID, discards)
+		case dbID != "" || len(discards) > 0:
+			err = r.Presented(name, dbID, discards)
+		}
+		if err != nil {
+			return &SaveError{err}
+		}
+		return nil
+	}
 }
 
 // contacted logs and counts what a contact changed.
@@ -309,12 +364,14 @@ func (m *Manager) Recorder() *Recorder {
 }
 
 // Contact records a completed discard query (Recorder.Contact).
-func (m *Manager) Contact(name, dbID string, discards []string) { m.rec.Contact(name, dbID, discards) }
+func (m *Manager) Contact(name, dbID string, discards []string) error {
+	return m.rec.Contact(name, dbID, discards)
+}
 
 // Presented records what a session learned without completing a
 // discard query (Recorder.Presented).
-func (m *Manager) Presented(name, dbID string, discards []string) {
-	m.rec.Presented(name, dbID, discards)
+func (m *Manager) Presented(name, dbID string, discards []string) error {
+	return m.rec.Presented(name, dbID, discards)
 }
 
 // due reports whether a heartbeat to p is due at now: one timeout after
@@ -394,7 +451,18 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		m.flight[p.Name] = now.Add(t.CommandTimeout)
 		starts = append(starts, s)
 	}
+	checks := m.reconcileDue(primaries, now)
 	m.mu.Unlock()
+	for _, p := range checks {
+		if !m.cfg.Runner.StartTask(ctx, ReconcileDest+p.Name, shadowQueue(p.Name), 1, func(ctx context.Context) error {
+			return m.reconcile(ctx, p)
+		}) {
+			m.mu.Lock()
+			delete(m.reconciling, p.Name)
+			delete(m.reconciled, p.Name) // not started: asked again at the next step
+			m.mu.Unlock()
+		}
+	}
 	for _, name := range quick {
 		m.startWatch(name) // urgent since the last step, or ended early: (re)start it
 	}
@@ -438,19 +506,24 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			timer.Stop()
 		}
 	}()
-	dbID, discards, err := m.cfg.Heartbeater.Heartbeat(hctx, p.Name, p.Addr)
+	// Each batch is committed before the heartbeat asks for the next or
+	// says QUIT (Heartbeater): a batch read before the session broke is
+	// here already.
+	err := m.cfg.Heartbeater.Heartbeat(hctx, p.Name, p.Addr, m.rec.save(p.Name))
 	close(stop)
 	cancel()
 	if ctx.Err() != nil {
 		return nil // shutting down: not the primary's fault
 	}
-	m.cfg.Observer.Heartbeat(err == nil)
-	if err == nil {
-		m.Contact(p.Name, dbID, discards)
+	var saveErr *SaveError
+	if errors.As(err, &saveErr) {
+		// This server's store failed, not the primary: no failure is
+		// counted against it (the Recorder logged the cause).
 		return nil
 	}
-	if len(discards) > 0 {
-		m.Presented(p.Name, dbID, discards) // read before it broke: forgotten at the primary
+	m.cfg.Observer.Heartbeat(err == nil)
+	if err == nil {
+		return nil
 	}
 	if hctx.Err() != nil {
 		err = context.DeadlineExceeded // the bound, not an error of the primary's making

@@ -112,7 +112,22 @@ type fakeHB struct {
 	blocked int
 }
 
-func (h *fakeHB) Heartbeat(ctx context.Context, p, addr string) (string, []string, error) {
+// Heartbeat saves what it read as the deliverer's does: the whole query
+// as the contact, or — with err — the batch read before the break.
+func (h *fakeHB) Heartbeat(ctx context.Context, p, addr string, save Save) error {
+	db, ids, err := h.heartbeat(ctx, p)
+	if err == nil {
+		return save(db, ids, true)
+	}
+	if len(ids) > 0 {
+		if serr := save(db, ids, false); serr != nil {
+			return serr
+		}
+	}
+	return err
+}
+
+func (h *fakeHB) heartbeat(ctx context.Context, p string) (string, []string, error) {
 	h.mu.Lock()
 	h.calls[p]++
 	hang := h.hang[p]
@@ -371,7 +386,7 @@ type hangingWatcher struct {
 	started chan struct{}
 }
 
-func (w *hangingWatcher) Watch(ctx context.Context, primary, addr string, found func(string, []string), more func() bool) error {
+func (w *hangingWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error {
 	w.started <- struct{}{}
 	<-ctx.Done()
 	return ctx.Err()
@@ -408,13 +423,13 @@ func TestPresentedDoesNotPostponeHeartbeat(t *testing.T) {
 	}
 	// A completed query (here a watch session's, with no ids) is a
 	// contact: the next heartbeat is one timeout after it.
-	m.found("hub-b")("db1", []string{})
+	m.rec.save("hub-b")("db1", []string{}, true)
 	step(t, m, hb, clk, 299*time.Second)
 	if hb.n("hub-b") != 1 {
 		t.Fatalf("a completed query did not reset the timer: %d heartbeats", hb.n("hub-b"))
 	}
 	// A watch session's XSHADOW with a new database id still takes over.
-	m.found("hub-b")("db2", nil)
+	m.rec.save("hub-b")("db2", nil, false)
 	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
 		t.Fatalf("a new database id on XSHADOW: takeovers %v", tk)
 	}

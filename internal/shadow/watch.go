@@ -14,11 +14,14 @@ import (
 //
 // Watch returns when more reports false (after one last query, the
 // end-of-session query of SR-3, and QUIT), when ctx ends, or on an error
-// of the session. found is called with the database id on XSHADOW and
-// with every batch of notifications: discards nil on XSHADOW (not yet a
-// query), non-nil (maybe empty) after a completed query.
+// of the session. save is called with the database id on XSHADOW
+// (discards nil, contact false) and with every completed query's
+// notifications (contact true), and returns once they are committed;
+// Watch sends its next command only after that (Heartbeater, SR-15). A
+// save that fails ends the session at once, without another command,
+// and is returned.
 type Watcher interface {
-	Watch(ctx context.Context, primary, addr string, found func(dbID string, discards []string), more func() bool) error
+	Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error
 }
 
 // watchRetry is the pause before a failed watch session is opened again:
@@ -70,7 +73,7 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		if !ok {
 			return // no copies left for it
 		}
-		err := w.Watch(ctx, name, addr, m.found(name), func() bool { return m.stillUrgent(name) })
+		err := w.Watch(ctx, name, addr, m.rec.save(name), func() bool { return m.stillUrgent(name) })
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
@@ -82,18 +85,6 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		case <-t.C():
 		}
 		t.Stop()
-	}
-}
-
-// found is a watch session's report: the XSHADOW reply (ids nil) only
-// presents the database id; a completed query (ids non-nil) is a contact.
-func (m *Manager) found(name string) func(dbID string, ids []string) {
-	return func(dbID string, ids []string) {
-		if ids == nil {
-			m.Presented(name, dbID, nil)
-			return
-		}
-		m.Contact(name, dbID, ids)
 	}
 }
 

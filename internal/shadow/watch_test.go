@@ -22,7 +22,7 @@ type fakeWatcher struct {
 	ended   chan struct{}
 }
 
-func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, found func(string, []string), more func() bool) error {
+func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error {
 	w.mu.Lock()
 	w.conns++
 	failing := w.failing
@@ -30,12 +30,16 @@ func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, found fun
 	if failing {
 		return errors.New("connection refused")
 	}
-	found("db1", nil)
+	if err := save("db1", nil, false); err != nil {
+		return err
+	}
 	defer func() { w.ended <- struct{}{} }()
 	for more() {
 		select {
 		case ids := <-w.push:
-			found("db1", ids)
+			if err := save("db1", ids, true); err != nil {
+				return err
+			}
 		case <-ctx.Done():
 			return nil
 		case <-time.After(time.Millisecond): // a WAIT= that came back empty

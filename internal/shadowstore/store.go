@@ -40,3 +40,8 @@ func (s Store) Presented(p, dbID string, discards []string) (shadow.ContactResul
 func (s Store) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
 	return (*s.M).ShadowHeartbeatFailed(p, started, retries, reason)
 }
+
+func (s Store) HeldCopies(p string, after uint64, max int) ([]string, uint64, error) {
+	ids, next, err := (*s.M).ShadowCopiesToAsk(p, queue.ID(after), max)
+	return ids, uint64(next), err
+}

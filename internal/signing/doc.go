@@ -5,12 +5,15 @@
 // (delivery: leave.go, sign.go); nothing else signs.
 //
 // Files: key.go (PEM keys, DNS records, key generation), cache.go (the
-// fields made per message), sign.go (which
-// key, the DKIM signature by github.com/emersion/go-msgauth/dkim),
-// arc.go (the ARC set, written here: the library has no ARC),
-// canon.go (relaxed canonicalisation for the ARC set, reading bytes as
-// the library does), header.go (header fields, tag lists, the parts of
-// Authentication-Results that sealing reads).
+// fields made per message), sign.go (which key, the DKIM signature),
+// arc.go (the ARC set), stream.go (signing a spooled message read as a
+// stream), canon.go (relaxed canonicalisation, reading bytes as the
+// go-msgauth library does), header.go (header fields, tag lists, the
+// parts of Authentication-Results that sealing reads). The DKIM-Signature
+// and the ARC-Message-Signature are written here, over a body hash the
+// caller computes in memory or as the body streams by: the library's
+// body canonicaliser keeps a run of empty lines whole until content
+// follows, so a large spooled body would be held in memory.
 //
 // Invariants:
 //   - Sign never changes the message: it returns header fields to put in
@@ -39,6 +42,11 @@
 //     cv=fail over the new set only; a chain already ending in cv=fail,
 //     one with 50 sets, or one without an arc= result gets no set
 //     (Result.NoARC says why).
+//   - Memory does not grow with the message on the streaming path
+//     (SignOriginStream): one relaxed body hash (relaxedBodyHasher, which
+//     holds at most maxPendingBreaks bytes of line breaks) serves the
+//     DKIM signature and the ARC set, and the fields are those SignOrigin
+//     makes for the same bytes (TestSignOriginStreamBoundedOnEmptyLines).
 //   - ARC keys are RSA (rsa-sha256 is ARC's only algorithm in practice).
 //   - Keys are loaded by New from files, at start and reload: a missing,
 //     unreadable, malformed, encrypted, short (< 1024-bit RSA),

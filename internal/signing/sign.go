@@ -3,16 +3,18 @@ package signing
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"mime"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
 	"umbra/internal/config"
 
-	"github.com/emersion/go-msgauth/dkim"
 	"golang.org/x/net/idna"
 )
 
@@ -270,25 +272,39 @@ func (s *Signer) headerKeys(fields []field) []string {
 	return keys
 }
 
-// dkimSignature makes the DKIM-Signature field (with its CRLF) with the
-// DKIM library's signer.
+// dkimSignature makes the DKIM-Signature field (with its CRLF) for msg.
 func (s *Signer) dkimSignature(k Key, fields []field, msg []byte) (string, error) {
-	ds, err := dkim.NewSigner(&dkim.SignOptions{
-		Domain: k.Domain, Selector: k.Selector, Signer: k.Signer, Hash: crypto.SHA256,
-		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-		HeaderKeys: s.headerKeys(fields),
-	})
+	_, bodyAt, _ := splitHeader(msg)
+	return s.dkimSignatureHashed(k, fields, relaxedBodyHash(msg[bodyAt:]))
+}
+
+// dkimSignatureHashed makes the DKIM-Signature field (with its CRLF) of a
+// message with header fields fields and a body whose relaxed hash is
+// bodyHash (RFC 6376 §3.7): relaxed/relaxed, SHA-256, the oversigned
+// header keys. The body hash is computed by the caller — in memory
+// (relaxedBodyHash) or as the body streams by (relaxedBodyHasher, in
+// bounded memory whatever the body holds; the DKIM library's own
+// canonicaliser keeps a run of empty lines whole until content follows),
+// so a message is signed the same way on both paths.
+func (s *Signer) dkimSignatureHashed(k Key, fields []field, bodyHash []byte) (string, error) {
+	hkeys := s.headerKeys(fields)
+	tagList := [][2]string{{"v", "1"}, {"a", Algorithm(k.Signer) + "-sha256"}, {"c", "relaxed/relaxed"}, {"d", k.Domain},
+		{"s", k.Selector}, {"t", strconv.FormatInt(s.now().Unix(), 10)}, {"h", strings.Join(hkeys, ":")},
+		{"bh", base64.StdEncoding.EncodeToString(bodyHash)}}
+	h := sha256.New()
+	picked := map[string]int{}
+	for _, name := range hkeys {
+		if f := pick(fields, name, picked); f != nil { // an oversigned name past the last field adds nothing (§5.4.2)
+			h.Write([]byte(relaxedHeader(f.Raw)))
+		}
+	}
+	unsigned := formatField("DKIM-Signature", append(tagList, [2]string{"b", ""}))
+	h.Write([]byte(strings.TrimSuffix(relaxedHeader(unsigned), "\r\n")))
+	b, err := sign(k.Signer, h.Sum(nil))
 	if err != nil {
 		return "", err
 	}
-	if _, err := ds.Write(msg); err != nil {
-		ds.Close()
-		return "", err
-	}
-	if err := ds.Close(); err != nil {
-		return "", err
-	}
-	return ds.Signature(), nil
+	return formatField("DKIM-Signature", append(tagList, [2]string{"b", b})), nil
 }
 
 // formatField writes name: tags, folded before 78 columns, b= (and bh=)

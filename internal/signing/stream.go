@@ -1,19 +1,17 @@
 package signing
 
 import (
-	"crypto"
 	"crypto/sha256"
 	"encoding"
 	"fmt"
 	"hash"
 	"io"
-
-	"github.com/emersion/go-msgauth/dkim"
 )
 
 // Signing a message that is not in memory (a spooled body) takes two
-// passes over it: SignOriginStream reads it once to hash it (the DKIM
-// body hash and signature, the ARC body hash, the cache key), and
+// passes over it: SignOriginStream reads it once to hash it (the relaxed
+// body hash, in bounded memory, that the DKIM signature and the ARC set
+// name, and the cache key), and
 // returns the fields to put in front; the caller's second pass sends
 // the fields and then the message. The fields are those SignOrigin
 // makes for the same bytes.
@@ -40,22 +38,8 @@ func (s *Signer) SignOriginStream(header []byte, content io.Reader, envelopeFrom
 	sinks := []io.Writer{ck}
 	k, signDKIM := s.keyFor(fields, envelopeFrom)
 	signDKIM = signDKIM && internal
-	var ds *dkim.Signer
-	if signDKIM {
-		var err error
-		ds, err = dkim.NewSigner(&dkim.SignOptions{
-			Domain: k.Domain, Selector: k.Selector, Signer: k.Signer, Hash: crypto.SHA256,
-			HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-			HeaderKeys: s.headerKeys(fields),
-		})
-		if err != nil {
-			return nil, Result{}, fmt.Errorf("dkim %s: %w", k.Domain, err)
-		}
-		defer ds.Close()
-		sinks = append(sinks, ds)
-	}
-	var bh *relaxedBodyHasher
-	if s.arc != nil {
+	var bh *relaxedBodyHasher // one body hash serves the DKIM signature and the ARC set
+	if signDKIM || s.arc != nil {
 		bh = newRelaxedBodyHasher()
 		sinks = append(sinks, &skipWriter{skip: int64(len(header)), w: bh})
 	}
@@ -69,17 +53,21 @@ func (s *Signer) SignOriginStream(header []byte, content io.Reader, envelopeFrom
 	}
 	var res Result
 	var prefix []byte
+	var bodyHash []byte
+	if bh != nil {
+		bodyHash = bh.Sum()
+	}
 	if signDKIM {
-		if err := ds.Close(); err != nil {
+		sig, err := s.dkimSignatureHashed(k, fields, bodyHash)
+		if err != nil {
 			return nil, Result{}, fmt.Errorf("dkim %s: %w", k.Domain, err)
 		}
-		sig := ds.Signature()
 		prefix = append(prefix, sig...)
 		res.DKIM = k.Domain
 		fields = append([]field{{Name: "DKIM-Signature", Raw: sig}}, fields...)
 	}
 	if s.arc != nil {
-		set, inst, why, err := s.sealHashed(fields, nil, bh.Sum())
+		set, inst, why, err := s.sealHashed(fields, nil, bodyHash)
 		if err != nil {
 			return nil, Result{}, fmt.Errorf("arc: %w", err)
 		}

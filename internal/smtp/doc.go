@@ -74,16 +74,22 @@
 //     the client certificate; with neither (an externally secured
 //     connector) and a topology, it must be a server of the topology and
 //     the connection must come from that server's address or one of its
-//     source_addresses (550 5.7.1 otherwise). So a peer can never collect
-//     another server's discard notifications.
+//     source_addresses (550 5.7.1 otherwise). However it authenticated,
+//     an id the topology gives a mailbox or legacy server is refused (550
+//     5.7.1): only hub and edge servers keep copies. So a peer can never
+//     collect another server's discard notifications.
 //   - Header firewall (SR-14, package orgid): every X-Umbra- header is
 //     removed from a received message; the organisation message id it
 //     carried is kept (Message.OrgID) only from an authenticated
 //     transport server of the organisation (session.trustedServer: a
 //     server account, an organisation certificate, or an externally
 //     secured connector's client whose address the topology gives a
-//     server; without a topology, any client of that connector) and only
-//     when well formed.
+//     transport server; without a topology, any client of that
+//     connector) and only when well formed. With a topology a transport
+//     server is one of role hub or edge: an address, account or
+//     certificate that names only mailbox or legacy servers is not one
+//     (F9), and such a server id never opens a shadow session
+//     (session.transportServerID).
 //     Anyone else's message gets a new id from the queue, so no outside
 //     sender can make umbra take its message for another (duplicate
 //     suppression, merge). Likewise the origin (orgid.OriginHeader) is
@@ -99,8 +105,10 @@
 //     still become, transport servers (advertise.go states the rule per
 //     way of authenticating). It carries the verb version ("XSHADOW 3",
 //     shadowwait.go); the client speaks the lower of both versions, so
-//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=, and
-//     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent).
+//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
+//     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
+//     below 4 never see XQUERYHELD (shadowheld.go; offered only with a
+//     queue that can answer it, HeldQuerier).
 //   - Shadow on receipt (SR-17, receipt.go). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never

@@ -214,6 +214,11 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 		}
 		return nil
+	case "XQUERYHELD":
+		if r := v.xqueryHeld(arg); r != "" {
+			v.reply(r)
+		}
+		return nil
 	case "MAIL":
 		if v.declaredTooBig(line) {
 			v.reply(replyMailTooBig)

@@ -130,6 +130,12 @@ type ServerDirectory interface {
 	ServerAt(name string, ip netip.Addr) (known, ok bool)
 	// IsServerAddress: connections from ip may come from some server.
 	IsServerAddress(ip netip.Addr) bool
+	// Transport: name is a transport server (role hub or edge), the only
+	// servers that may open shadow sessions.
+	Transport(name string) bool
+	// IsTransportAddress: connections from ip may come from some
+	// transport server.
+	IsTransportAddress(ip netip.Addr) bool
 }
 
 type serverDirectory struct{ d ServerDirectory }

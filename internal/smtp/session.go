@@ -156,6 +156,9 @@ func (s *session) startShadow(serverID string) string {
 			return reply
 		}
 	}
+	if reply := s.transportServerID(serverID); reply != "" {
+		return reply
+	}
 	s.shadowServer = serverID
 	s.stats.shadow.Store(true)
 	s.log.Debug("shadow session", "shadow_server", serverID)
@@ -181,6 +184,24 @@ func (s *session) bindServerID(serverID string) string {
 	case !ok:
 		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology")
 		return "550 5.7.1 Server id does not match the connection's address"
+	}
+	return ""
+}
+
+// transportServerID refuses a server id the topology gives a server
+// that is not a transport server (a mailbox or legacy server): it keeps
+// no shadow copies and may not collect discard notifications, however
+// it authenticated (F9). An id the topology does not know is left to
+// the binding above (an externally secured connector refuses it; an
+// account or certificate speaks for itself).
+func (s *session) transportServerID(serverID string) string {
+	d := s.srv.servers.Load()
+	if d == nil {
+		return ""
+	}
+	if known, _ := d.d.ServerAt(serverID, s.ip); known && !d.d.Transport(serverID) {
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", s.ip, "server_id", serverID)
+		return "550 5.7.1 Server id is not a transport server of the organisation"
 	}
 	return ""
 }
@@ -502,21 +523,39 @@ func (s *session) trustedServer() bool {
 	case !s.server:
 		return false
 	case s.serverAccount:
-		return true
+		return !s.onlyNonTransport(s.user)
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
-		return true
+		return !s.onlyNonTransport(s.vc.certNames...)
 	}
 	return s.c.cfg.ExternallySecured && s.addressIsServer()
 }
 
+// onlyNonTransport: with a topology, every one of names is a server of
+// it that is not a transport server (a mailbox or legacy server, F9):
+// an account or certificate of such a server is no transport server's
+// word.
+func (s *session) onlyNonTransport(names ...string) bool {
+	d := s.srv.servers.Load()
+	if d == nil || len(names) == 0 {
+		return false
+	}
+	for _, n := range names {
+		if known, _ := d.d.ServerAt(n, s.ip); !known || d.d.Transport(n) {
+			return false
+		}
+	}
+	return true
+}
+
 // addressIsServer: the client address is one the topology gives a
-// server (its Address or Sources); true without a topology.
+// transport server (its Address or Sources; a mailbox or legacy server's
+// address is not: F9); true without a topology.
 func (s *session) addressIsServer() bool {
 	d := s.srv.servers.Load()
 	if d == nil {
 		return true
 	}
-	return d.d.IsServerAddress(s.ip)
+	return d.d.IsTransportAddress(s.ip)
 }
 
 // replyQuarantineFull refuses a message with a quarantine verdict while

@@ -21,7 +21,12 @@ import (
 // keeps it as a shadow copy (shadow on receipt, SR-17, receipt.go). It
 // is offered by a server whose queue can keep such copies; a client
 // pushes copies only to a server that advertised version 3.
-const ShadowVersion = 3
+//
+// Version 4 adds XQUERYHELD <id>...: a shadow server asks which of the
+// copies it holds the primary is done with (shadowheld.go). It is
+// offered by a server whose queue can answer (HeldQuerier); a client
+// asks only a server that advertised version 4.
+const ShadowVersion = 4
 
 // maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
 const maxDiscardWait = 60
@@ -43,6 +48,9 @@ func (s *session) shadowVersion() int {
 	}
 	if _, ok := s.srv.queue.(ShadowCopier); !ok {
 		return 2
+	}
+	if _, ok := s.srv.shadow.(HeldQuerier); !ok {
+		return 3
 	}
 	return ShadowVersion
 }

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// killProxy stands between a shadow server and its primary. Once the
+// primary has written a reply carrying discard notifications on some
+// connection, the first bytes the shadow server sends after it on that
+// connection — its next command, the primary's proof that it has them
+// — are passed on and the shadow server is killed (kill -9) at once.
+type killProxy struct {
+	ln     net.Listener
+	target string
+	once   sync.Once
+	kill   func()
+	killed chan struct{}
+}
+
+func startKillProxy(t *testing.T, target string) *killProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", freeAddr(t, "127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &killProxy{ln: ln, target: target, killed: make(chan struct{})}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *killProxy) serve(c net.Conn) {
+	defer c.Close()
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	var mu sync.Mutex
+	armed := false
+	go func() {
+		// primary → shadow server: arm on a reply listing notifications.
+		buf := make([]byte, 64<<10)
+		var tail []byte
+		for {
+			n, err := up.Read(buf)
+			if n > 0 {
+				tail = append(tail, buf[:n]...)
+				if len(tail) > 4096 {
+					tail = tail[len(tail)-4096:]
+				}
+				if bytes.Contains(tail, []byte("250-2.0.0 ")) && bytes.Contains(tail, []byte(" discard notifications\r\n")) {
+					mu.Lock()
+					armed = true
+					mu.Unlock()
+					tail = nil
+				}
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				c.Close()
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := up.Write(buf[:n]); werr != nil {
+				return
+			}
+			mu.Lock()
+			fire := armed
+			mu.Unlock()
+			if fire {
+				p.once.Do(func() { p.kill(); close(p.killed) })
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// F1: hub-b, the shadow server of hub-a's copies on receipt, is killed
+// (kill -9) the moment it sends the command after a reply carrying
+// discard notifications — the moment hub-a forgets them. Restarted on the
+// same database, hub-b must drop those copies: it committed the drop
+// before it sent that command (or, killed before, finds the
+// notifications at hub-a again). Before, the watch session sent its next
+// WAIT= while the drop was still being committed, and the copies stayed
+// until they expired and were delivered a second time.
+func TestShadowServerKilledAfterDiscardReply(t *testing.T) {
+	dir := t.TempDir()
+	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
+	proxy := startKillProxy(t, a)
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
+`, proxy.ln.Addr().String(), b, sinkAddr)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topoPath, []byte(topo), 0o600)
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: true", "")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	sink := startRecorder(t, sinkAddr)
+	hb := startUmbra(t, cfgB, b)
+	proxy.kill = hb.kill
+	ha := startUmbra(t, cfgA, a)
+	acked := sendMany(a, "dk", 8, 1, nil)
+	if len(acked) == 0 {
+		ha.dumpLog()
+		t.Fatal("nothing acknowledged")
+	}
+	select {
+	case <-proxy.killed:
+	case <-time.After(30 * time.Second):
+		hb.dumpLog()
+		t.Fatal("hub-b never received a discard notification")
+	}
+	waitArrived(t, sink, acked, ha)
+	startUmbra(t, cfgB, b)
+	p := &shadowPair{}
+	waitCond(t, "hub-b, restarted, to drop the copies of the delivered messages", 30*time.Second, func() bool {
+		s, pending := p.held(t, cfgB, "hub-a")
+		return s == 0 && pending == 0
+	})
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+package main
+
+import "umbra/internal/config"
+
+// localStoreCheck checks this server's own mailbox store against its
+// topology (config.CheckLocalStore: which authoritative domains go into
+// it, and that it is no mailbox server of the topology). The daemon
+// refuses its errors at start and on reload (serverTopology); config
+// check also prints its warnings.
+func localStoreCheck(cfg *config.Config) ([]string, error) {
+	if cfg.Topology == "" {
+		return nil, nil
+	}
+	t, err := config.LoadTopology(cfg.Topology)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := config.CheckLocalStore(cfg, t)
+	if err != nil {
+		return ws, localStoreError{err}
+	}
+	return ws, nil
+}
+
+// localStoreError is an error of this server's own store against the
+// topology (the topology itself is valid): config check labels it so.
+type localStoreError struct{ error }

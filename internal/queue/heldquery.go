@@ -1,0 +1,131 @@
+package queue
+
+import (
+	"bytes"
+	"time"
+)
+
+// Reconciling stranded shadow copies (SPEC SR-15, README "Discard
+// notifications"). A discard notification can still go missing — a bug,
+// a notification pruned because its shadow server did not fetch it
+// within message_expiration — and its copy would then stay until it
+// expires and is taken over, a second delivery of a message delivered
+// long ago. So a shadow server asks each primary, now and then, about
+// the copies it has held for a long time (XQUERYHELD, shadow verbs
+// version 4), and the primary answers which of them it is done with.
+//
+// The primary's rule: it still needs the copy named id of shadow server
+// S exactly while it holds a record with ShadowServer S and ShadowID id
+// that has a recipient not done (Pending): the commit that finishes a
+// message's last recipient is the commit that prepares its discard
+// notification (results.go; a failure DSN that carries the discard has
+// recipients of its own pending until it leaves, so it answers "held"
+// too). A record that leaves the database leaves in such a commit, or
+// with the whole database — and a new database presents a new database
+// id, which takes the copies over (SR-7) instead. So an id with no such
+// record — delivered, relayed, failed, deleted by an operator, or never
+// committed here (a copy on receipt pushed before a commit that then
+// failed) — is one the primary is done with. The shadow server applies
+// the answer only as it applies a discard notification: in a session
+// whose XSHADOW database id it compared first, and only to copies older
+// than HeldQueryAge, so that a copy on receipt whose primary has not
+// committed its message yet is never asked about.
+
+// HeldQueryAge is how old a shadow copy must be before its shadow
+// server asks its primary about it: far beyond the time between a push
+// on receipt and the primary's commit of the message (one command
+// timeout), and short against message_expiration.
+const HeldQueryAge = time.Hour
+
+// heldScanChunk is how many records one read transaction of ShadowHeld
+// reads: a long read transaction would hold back the growth of the
+// database file for the writers.
+var heldScanChunk = 5000
+
+// ShadowHeld answers XQUERYHELD for shadow server server: of ids (shadow
+// message ids of its copies), those this server is done with — no
+// record holds one of them with a recipient still pending. It reads
+// every message record once, heldScanChunk records per read
+// transaction, so shadow servers ask rarely and in batches. Between
+// chunks a record can only finish (it was seen held: the answer stays
+// "held", the safe side) or be added after the ones read (ids grow).
+func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err error) {
+	asked := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		asked[id] = true
+	}
+	held := map[string]bool{}
+	var from []byte // the key to start after
+	for more := true; more; {
+		err = q.store.View(func(tx *Tx) error {
+			c := tx.messages.Cursor()
+			k, v := c.First()
+			if from != nil {
+				if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+					k, v = c.Next()
+				}
+			}
+			n := 0
+			for ; k != nil && n < heldScanChunk; k, v = c.Next() {
+				n++
+				m, err := decodeMessage(v)
+				if err != nil {
+					return err // an unreadable record could be one of them: answer nothing
+				}
+				if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 {
+					held[m.ShadowID] = true
+				}
+				from = append(from[:0], k...)
+			}
+			more = k != nil
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range ids {
+		if !held[id] {
+			done = append(done, id)
+		}
+	}
+	return done, nil
+}
+
+// ShadowCopiesHeld lists, for a question to primary, the shadow ids of
+// copies held for it that arrived before olderThan, in id order after
+// the message after, at most max ids; next is where the following
+// question starts (0: the list was read to its end).
+func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID, max int) (ids []string, next ID, err error) {
+	err = q.store.View(func(tx *Tx) error {
+		ids, next = nil, 0
+		seen := map[string]bool{}
+		for _, id := range tx.InQueue("shadow:"+primary, 1<<20) {
+			if id <= after {
+				continue
+			}
+			if len(ids) >= max {
+				next = id - 1
+				return nil
+			}
+			m, err := tx.Get(id)
+			if err != nil || m.State != Shadow || !m.Arrived.Before(olderThan) {
+				continue
+			}
+			for _, r := range m.Rcpts {
+				if r.Status == Shadowed && r.Primary == primary && r.ShadowID != "" && !seen[r.ShadowID] {
+					seen[r.ShadowID] = true
+					ids = append(ids, r.ShadowID)
+				}
+			}
+		}
+		return nil
+	})
+	return ids, next, err
+}
+
+// ShadowCopiesToAsk is ShadowCopiesHeld for copies older than
+// HeldQueryAge now.
+func (q *Manager) ShadowCopiesToAsk(primary string, after ID, max int) ([]string, ID, error) {
+	return q.ShadowCopiesHeld(primary, q.clk.Now().Add(-HeldQueryAge), after, max)
+}

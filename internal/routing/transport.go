@@ -1,0 +1,28 @@
+package routing
+
+import "net/netip"
+
+// Transport reports whether name is a transport server of the topology:
+// role hub or edge, an umbra that keeps shadow copies and speaks the
+// shadow verbs. A mailbox server (an LMTP store such as Dovecot) and a
+// legacy server are servers of the organisation but not transport
+// servers: they may not open shadow sessions (SR-1, README "Shadow
+// redundancy") and their umbra headers are not kept.
+func (t *Topology) Transport(name string) bool {
+	s, ok := t.servers[name]
+	return ok && (s.Role == RoleHub || s.Role == RoleEdge)
+}
+
+// IsTransportAddress reports whether connections from ip may come from
+// some transport server of the topology (as ServerAt decides it).
+func (t *Topology) IsTransportAddress(ip netip.Addr) bool {
+	for n, s := range t.servers {
+		if s.Role != RoleHub && s.Role != RoleEdge {
+			continue
+		}
+		if _, at := t.ServerAt(n, ip); at {
+			return true
+		}
+	}
+	return false
+}

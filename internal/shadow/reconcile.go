@@ -1,0 +1,122 @@
+package shadow
+
+import (
+	"context"
+	"time"
+)
+
+// Reconciliation (SR-15): a discard notification that goes missing
+// leaves its copy here until it expires and is taken over — a second
+// delivery of a message its primary delivered long ago. So, every
+// reconcileEvery, the manager asks each primary it holds old copies for
+// (older than an hour: queue.HeldQueryAge) which of them it is done with
+// (XQUERYHELD, shadow verbs version 4), at most heldBatch per session,
+// resuming where the last session stopped, and drops those — applied as
+// discard notifications, after the session's XSHADOW database id was
+// compared (a new one takes the copies over instead, SR-7). The primary
+// answers "done" for an id it holds no unfinished record for (package
+// queue, heldquery.go, states the rule and why a primary with the same
+// database id cannot have lost such a message). A primary of an older
+// release is not asked; one failing heartbeats or taken over is not
+// asked either (its copies are the heartbeats' to judge).
+
+// Reconciler asks a primary which of the copies ids (shadow message ids)
+// it is done with and hands them to save as discards (contact false),
+// after save was given the database id of the session's XSHADOW reply.
+// A primary that does not speak version 4 is asked nothing.
+type Reconciler interface {
+	Reconcile(ctx context.Context, primary, addr string, ids []string, save Save) error
+}
+
+// HeldLister lists the copies to ask a primary about: shadow ids of old
+// copies held for it, in message order after the message after, at most
+// max; next is where the next list starts (0: at the beginning).
+type HeldLister interface {
+	HeldCopies(primary string, after uint64, max int) (ids []string, next uint64, err error)
+}
+
+// ReconcileDest + primary is the destination of reconciliation
+// sessions in the scheduler (window 1).
+const ReconcileDest = "shadow-check:"
+
+const (
+	reconcileEvery = 10 * time.Minute
+	heldBatch      = 100
+)
+
+// reconcileDue lists the primaries to reconcile now, marking them
+// started; m.mu held.
+func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
+	if _, ok := m.cfg.Heartbeater.(Reconciler); !ok {
+		return nil
+	}
+	if _, ok := m.cfg.Store.(HeldLister); !ok {
+		return nil
+	}
+	var due []Primary
+	for _, p := range primaries {
+		last, asked := m.reconciled[p.Name]
+		if p.TakenOver || p.Failures > 0 || p.DatabaseID == "" || m.reconciling[p.Name] ||
+			asked && now.Sub(last) < reconcileEvery && !now.Before(last) {
+			continue
+		}
+		m.reconciled[p.Name] = now
+		m.reconciling[p.Name] = true
+		due = append(due, p)
+	}
+	return due
+}
+
+// reconcile runs one reconciliation with primary p.
+func (m *Manager) reconcile(ctx context.Context, p Primary) error {
+	defer func() {
+		m.mu.Lock()
+		delete(m.reconciling, p.Name)
+		m.mu.Unlock()
+	}()
+	m.mu.Lock()
+	after := m.cursor[p.Name]
+	m.mu.Unlock()
+	ids, next, err := m.cfg.Store.(HeldLister).HeldCopies(p.Name, after, heldBatch)
+	if err != nil {
+		m.cfg.Log.Error("listing shadow copies to ask the primary about failed", "primary", p.Name, "err", err)
+		return nil
+	}
+	m.mu.Lock()
+	m.cursor[p.Name] = next
+	m.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids)))
+	if err != nil && ctx.Err() == nil {
+		m.cfg.Log.Debug("asking a primary about old shadow copies failed", "primary", p.Name, "err", err)
+	}
+	return nil // failures are the heartbeats' to judge
+}
+
+// saveFinished is the Save of a reconciliation with primary name: the
+// database id first (Presented: a new one takes the copies over), then
+// the copies the primary is done with, applied as discards.
+func (r *Recorder) saveFinished(name string, asked int) Save {
+	return func(dbID string, done []string, _ bool) error {
+		if len(done) == 0 {
+			if err := r.Presented(name, dbID, nil); err != nil {
+				return &SaveError{err}
+			}
+			return nil
+		}
+		res, err := r.store.Presented(name, dbID, done)
+		if err != nil {
+			r.log.Error("dropping shadow copies the primary is done with failed", "primary", name, "err", err)
+			return &SaveError{err}
+		}
+		r.obs.DiscardsReceived(len(done))
+		if res.Discarded > 0 {
+			r.log.Warn("dropped shadow copies the primary is done with (their discard notifications went missing)",
+				"primary", name, "asked", asked, "finished", len(done), "dropped", res.Discarded)
+		}
+		r.contacted(name, dbID, nil, res)
+		return nil
+	}
+}
