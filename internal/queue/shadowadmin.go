@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Operator actions on shadow copies, and records with nothing left.
@@ -64,7 +65,7 @@ func nothingLeft(m *Message) bool {
 // settleIdle writes m back when it leaves delivery without results
 // (putLeaving), and then removes it if nothing is left of it, or makes it
 // a shadow copy again if only copies are. It reports whether m is gone.
-func settleIdle(tx *Tx, m *Message) (gone, took bool, err error) {
+func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) {
 	if err := applyEarlyDiscards(tx, m); err != nil {
 		return false, false, err
 	}
@@ -73,6 +74,13 @@ func settleIdle(tx *Tx, m *Message) (gone, took bool, err error) {
 	}
 	if m.State != Quarantined && len(m.Pending()) == 0 {
 		if !hasShadowed(m) {
+			// Its own shadow copy elsewhere goes with it, as with an
+			// operator's removal (admin.go).
+			if m.ShadowServer != "" && m.ShadowID != "" {
+				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+					return false, false, err
+				}
+			}
 			return true, took, tx.Delete(m.ID)
 		}
 		m.State = Shadow
@@ -111,9 +119,10 @@ func (q *Manager) settledGone(m *Message) {
 // holdSettled is hold for a message whose recipients all wait in
 // suspended queues — or that has none left to attempt at all.
 func (q *Manager) holdSettled(ctx context.Context, m *Message) {
-	m.State, m.NextAttempt = Ready, q.clk.Now().Add(holdRecheck)
+	now := q.clk.Now()
+	m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
 	var gone, took bool
-	if err := q.store.Update(ctx, func(tx *Tx) error { var err error; gone, took, err = settleIdle(tx, m); return err }); err != nil {
+	if err := q.store.Update(ctx, func(tx *Tx) error { var err error; gone, took, err = settleIdle(tx, m, now); return err }); err != nil {
 		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
 		return
 	}

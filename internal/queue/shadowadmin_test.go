@@ -133,3 +133,27 @@ func TestEarlyTakeoverAppliedAtRecoverIsTracked(t *testing.T) {
 		t.Fatalf("takeover not tracked: %v", ev.out)
 	}
 }
+
+// A record with nothing left that has a shadow copy elsewhere takes the
+// copy with it: the removal prepares the discard notification, as an
+// operator's removal does.
+func TestRecordWithNothingLeftDiscardsItsCopy(t *testing.T) {
+	s := openTest(t)
+	m := msg(s, "a@example.org", "b@example.net")
+	m.State, m.NextAttempt = Ready, time.Now()
+	m.ShadowServer, m.ShadowID = "hub2.sa.test", "0123-abcd"
+	m.Rcpts[0].Status = Relayed
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" }), ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	waitFor(t, "the record with nothing left to go", func() bool { return len(messages(t, s)) == 0 })
+	var ids []string
+	s.View(func(tx *Tx) error { ids = tx.Discards("hub2.sa.test", 10); return nil })
+	if len(ids) != 1 || ids[0] != "0123-abcd" {
+		t.Fatalf("discards for the copy: %v", ids)
+	}
+}
