@@ -436,8 +436,9 @@
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
 //     twice) and counts the crash — unless every running job of its
-//     attempt was only waiting on the next hop (connecting, or the replies
-//     to the end of the message): a marker file in <data_dir>/peerwait/,
+//     attempt was only waiting on the next hop (connecting, or its
+//     replies to the envelope and to the end of the message — not while
+//     writing the message): a marker file in <data_dir>/peerwait/,
 //     written without fsync (kill -9 keeps it, a power loss may not: then
 //     the crash counts), says so (peerwait.go). Only PoisonThreshold
 //     counted crashes since its last completed attempt move it to the

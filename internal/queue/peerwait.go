@@ -16,9 +16,11 @@ import (
 // (loading and parsing the body, signing, loop checks, dot-stuffing and
 // writing it, committing results and DSNs). A crash while every running
 // job of its attempt waited on the next hop — connecting (dial, greeting,
-// EHLO, TLS handshake) or waiting for the replies to the end of the
-// message, which a slow mailbox may keep for minutes — says nothing about
-// the message: it is retried and its crash count is left as it was.
+// EHLO, TLS handshake) or waiting for its replies (to MAIL, RCPT and
+// DATA, which a tarpit drags out, and to the end of the message, which a
+// slow mailbox may keep for minutes) — says nothing about the message: it
+// is retried and its crash count is left as it was. Writing the message
+// to the next hop is umbra's code (dot-stuffing, reading the spool).
 //
 // The phase must survive kill -9, and writing it into the database would
 // cost a commit (an fsync) per phase change. So it is a marker file
@@ -78,9 +80,9 @@ func (q *Manager) jobLeft(j *peerWaitJob) {
 }
 
 // AwaitingPeer tells the queue that the delivery of ctx's message now
-// waits on a remote peer (connecting, or the replies to the end of the
-// message) and runs none of umbra's code on the message; call the
-// returned function when the wait ends. A crash while every job of the
+// waits on a remote peer (connecting, or its replies) and runs none of
+// umbra's code on the message; call the returned function when the wait
+// ends (calling it again does nothing). A crash while every job of the
 // attempt waits this way does not count toward the poison queue. With a
 // context that is not a job's, it does nothing.
 func AwaitingPeer(ctx context.Context) (done func()) {

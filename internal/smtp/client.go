@@ -94,19 +94,28 @@ type Client struct {
 	awaitReply func() (done func()) // SetAwaitReply
 }
 
-// SetAwaitReply sets the function called while the client waits for the
-// replies to the end of a message (the next hop's processing time, which
-// may be minutes); it returns the function called when they are in. The
-// queue uses it to tell a crash during that wait from one in umbra's own
-// code (queue.AwaitingPeer). nil clears it.
+// SetAwaitReply sets the function called while the client of a
+// transaction (Pipeline, SendData) waits for the next hop's replies — to
+// the envelope and DATA, and to the end of the message (the next hop's
+// processing time, which may be minutes) — but not while it writes the
+// message; it returns the function called when they are in. The queue
+// uses it to tell a crash during such a wait from one in umbra's own code
+// (queue.AwaitingPeer). nil clears it.
 func (c *Client) SetAwaitReply(f func() (done func())) { c.awaitReply = f }
 
-// awaitingReply calls the SetAwaitReply function, if any.
+// awaitingReply calls the SetAwaitReply function, if any; the function it
+// returns may be called more than once (the first call counts).
 func (c *Client) awaitingReply() (done func()) {
 	if c.awaitReply == nil {
 		return func() {}
 	}
-	return c.awaitReply()
+	end, ended := c.awaitReply(), false
+	return func() {
+		if !ended {
+			ended = true
+			end()
+		}
+	}
 }
 
 // SetHop records the name of the next hop this client talks to.
@@ -369,7 +378,9 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	if _, err := conn.Write([]byte("DATA\r\n")); err != nil {
 		return nil, err
 	}
+	replied := c.awaitingReply()
 	code, texts, err := readReplyCode(conn)
+	replied()
 	if err != nil {
 		return nil, err
 	}
