@@ -24,9 +24,10 @@ import (
 //
 // The phase must survive kill -9, and writing it into the database would
 // cost a commit (an fsync) per phase change. So it is a marker file
-// <data_dir>/peerwait/<message id>, created (not fsync'd) when the last
-// job of the attempt still in umbra's code starts to wait on a peer, and
-// removed when one of them is back. A kill -9 or an OOM kill keeps the
+// <data_dir>/peerwait/<message id> whose first byte is '1' while every
+// running job of the attempt waits on a peer and '0' otherwise, written
+// without fsync (markPeerWait); it exists while the attempt has a job
+// running that has waited. A kill -9 or an OOM kill keeps the
 // page cache, so the marker is there at the next start; a power loss or
 // a kernel crash may lose it, and then the crash counts (the safe side: a
 // message can only be parked too early, by two such failures during its
@@ -113,12 +114,16 @@ func AwaitingPeer(ctx context.Context) (done func()) {
 }
 
 // markPeerWait makes the marker file say whether every running job of a
-// waits on a peer. Called with a.mu held; the file operations are a
-// create or an unlink in the page cache, no fsync. A failure leaves the
-// marker absent, and a crash then counts (the safe side).
+// waits on a peer. Called with a.mu held. The file is created at the
+// attempt's first wait and removed when no job of it runs any more; in
+// between each change of phase is one pwrite of a byte ('1' waiting on a
+// peer, '0' not) into the page cache, no fsync: an attempt costs one
+// create and one unlink, not one per wait. A failure leaves the marker
+// absent or '0', and a crash then counts (the safe side).
 func (q *Manager) markPeerWait(a *attempt) {
 	want := a.peer > 0 && a.busy == 0
-	if want == a.marked {
+	idle := a.peer == 0 && a.busy == 0 // no job of the attempt runs now
+	if want == a.marked && !(idle && a.markFile != nil) {
 		return
 	}
 	dir := q.store.peerDir()
@@ -126,25 +131,43 @@ func (q *Manager) markPeerWait(a *attempt) {
 		return
 	}
 	path := filepath.Join(dir, a.m.ID.String())
-	if !want {
-		a.marked = false
+	drop := func() {
+		a.markFile.Close()
+		a.markFile, a.marked = nil, false
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			q.log.Warn("removing a peer-wait marker failed", "msg_id", a.m.ID.String(), "err", err)
 		}
-		return
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(dir, 0o700); err == nil {
-			f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	switch {
+	case want:
+		if a.markFile == nil {
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+			if errors.Is(err, fs.ErrNotExist) {
+				if err = os.MkdirAll(dir, 0o700); err == nil {
+					f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+				}
+			}
+			if err != nil {
+				q.log.Debug("peer-wait marker not written; a crash now counts against the message", "msg_id", a.m.ID.String(), "err", err)
+				return
+			}
+			a.markFile = f
 		}
+		if _, err := a.markFile.WriteAt([]byte{'1'}, 0); err != nil {
+			q.log.Debug("peer-wait marker not written; a crash now counts against the message", "msg_id", a.m.ID.String(), "err", err)
+			drop()
+			return
+		}
+		a.marked = true
+	case idle:
+		drop()
+	default: // a job is back in umbra's code
+		if _, err := a.markFile.WriteAt([]byte{'0'}, 0); err != nil {
+			drop() // a marker that cannot say '0' must not stay
+			return
+		}
+		a.marked = false
 	}
-	if err != nil {
-		q.log.Debug("peer-wait marker not written; a crash now counts against the message", "msg_id", a.m.ID.String(), "err", err)
-		return
-	}
-	f.Close()
-	a.marked = true
 }
 
 // takePeerWaits returns the messages whose attempt waited on a peer when
@@ -161,10 +184,13 @@ func (s *Store) takePeerWaits() map[ID]bool {
 	}
 	out := make(map[ID]bool, len(ents))
 	for _, e := range ents {
+		path := filepath.Join(dir, e.Name())
 		if id, err := ParseID(e.Name()); err == nil {
-			out[id] = true
+			if b, err := os.ReadFile(path); err == nil && len(b) > 0 && b[0] == '1' {
+				out[id] = true
+			}
 		}
-		os.Remove(filepath.Join(dir, e.Name()))
+		os.Remove(path)
 	}
 	return out
 }

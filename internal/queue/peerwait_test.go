@@ -159,7 +159,7 @@ func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
 	q := NewManager(s, nil, ManagerConfig{})
 	a := &attempt{m: &Message{ID: s.NewID(time.Now())}}
 	marker := filepath.Join(filepath.Dir(path), peerWaitDirName, a.m.ID.String())
-	exists := func() bool { _, err := os.Stat(marker); return err == nil }
+	exists := func() bool { b, err := os.ReadFile(marker); return err == nil && len(b) > 0 && b[0] == '1' } // says waiting
 	ctx1, j1 := q.withJob(context.Background(), a)
 	ctx2, j2 := q.withJob(context.Background(), a)
 	done1 := AwaitingPeer(ctx1)
@@ -192,5 +192,8 @@ func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
 		t.Fatalf("after a job left in a wait: marker %v busy %d peer %d", exists(), a.busy, a.peer)
 	}
 	q.jobLeft(j4)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the marker file stays after every job left")
+	}
 	s.Close()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -147,8 +148,9 @@ type attempt struct {
 	throttled []int  // recipients whose destination held its share
 	recheck   time.Duration
 
-	busy, peer int  // running jobs in umbra's code, and waiting on a peer (peerwait.go)
-	marked     bool // the peer-wait marker file exists
+	busy, peer int      // running jobs in umbra's code, and waiting on a peer (peerwait.go)
+	marked     bool     // the peer-wait marker says '1'
+	markFile   *os.File // the peer-wait marker, while the attempt has one
 }
 
 // scheduler holds the destinations. Its lock is never held across I/O.
