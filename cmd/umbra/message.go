@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -355,10 +356,26 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 		for _, f := range res.Failed {
 			fmt.Fprintf(out, "%s: failed: %s\n", f.ID, f.Error)
 		}
-		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed\n", res.Matched, len(res.Done), verb, len(res.Failed))
+		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed%s\n", res.Matched, len(res.Done), verb, len(res.Failed), skippedText(res.Skipped))
 	}
 	if len(res.Failed) > 0 {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d messages", res.Action, len(res.Failed), res.Matched)}
 	}
 	return nil
+}
+
+// skippedText is ", N skipped (REASON: N, …)" for the messages a bulk
+// action left untouched, "" for none.
+func skippedText(skipped map[string]int) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	reasons := make([]string, 0, len(skipped))
+	n := 0
+	for why, k := range skipped {
+		reasons = append(reasons, fmt.Sprintf("%s: %d", why, k))
+		n += k
+	}
+	sort.Strings(reasons)
+	return fmt.Sprintf(", %d skipped (%s)", n, strings.Join(reasons, ", "))
 }

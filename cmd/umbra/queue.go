@@ -21,6 +21,12 @@ func newQueueCmd() *cobra.Command {
 		Short: "List queues: delivery type, status, message count, last error, next retry, rates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := filterQueues(nil, filters); err != nil { // a typo fails before, and whatever, the server holds
+				if errors.As(err, new(*queue.UnknownNameError)) {
+					return &exitError{code: exitNotFound, err: err}
+				}
+				return err
+			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
@@ -173,23 +179,30 @@ func newQueueCmd() *cobra.Command {
 
 // filterQueues keeps the queues matching every filter: status=S, type=T,
 // or a substring of the name.
+// The filters are checked before any queue is looked at: a typo fails
+// the same way on a server with no queues as on a busy one.
 func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, error) {
+	for _, f := range filters {
+		k, v, isKV := strings.Cut(f, "=")
+		switch {
+		case isKV && k == "status" && !slices.Contains(queue.QueueStatuses, v):
+			return nil, &queue.UnknownNameError{Kind: "status", Name: v, Valid: queue.QueueStatuses}
+		case isKV && k == "type" && !slices.Contains(queue.DeliveryTypes, v):
+			return nil, &queue.UnknownNameError{Kind: "type", Name: v, Valid: queue.DeliveryTypes}
+		case isKV && k != "status" && k != "type":
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %q (status=, type= or text)", f)}
+		}
+	}
 	var out []queue.QueueInfo
 	for _, q := range qs {
 		ok := true
 		for _, f := range filters {
 			k, v, isKV := strings.Cut(f, "=")
 			switch {
-			case isKV && k == "status" && !slices.Contains(queue.QueueStatuses, v):
-				return nil, &queue.UnknownNameError{Kind: "status", Name: v, Valid: queue.QueueStatuses}
-			case isKV && k == "type" && !slices.Contains(queue.DeliveryTypes, v):
-				return nil, &queue.UnknownNameError{Kind: "type", Name: v, Valid: queue.DeliveryTypes}
 			case isKV && k == "status":
 				ok = ok && q.Status == v
 			case isKV && k == "type":
 				ok = ok && q.DeliveryType == v
-			case isKV:
-				return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %q (status=, type= or text)", f)}
 			default:
 				ok = ok && strings.Contains(q.Name, f)
 			}

@@ -144,6 +144,10 @@ type BulkResult struct {
 	Matched int          `json:"matched"`
 	Done    []string     `json:"done"`
 	Failed  []BulkFailed `json:"failed,omitempty"`
+	// Skipped counts, by reason, the selected messages the action does
+	// not apply to and leaves untouched (queue.BulkSkip): shadow copies,
+	// quarantined messages. They are in Matched, not in Done or Failed.
+	Skipped map[string]int `json:"skipped,omitempty"`
 }
 
 // BulkFailed is one message the action could not be carried out on.
@@ -223,6 +227,13 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Matched: len(ms), Done: []string{}}
 	ndr := v.Get("ndr") == "true"
 	for _, m := range ms {
+		if why := queue.BulkSkip(action, m); why != "" {
+			if out.Skipped == nil {
+				out.Skipped = map[string]int{}
+			}
+			out.Skipped[why]++
+			continue
+		}
 		if out.DryRun {
 			out.Done = append(out.Done, m.ID.String())
 			continue

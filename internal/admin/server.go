@@ -235,6 +235,10 @@ func (s *Server) routes() http.Handler {
 			if !s.checkNames(w, name, "", r.PathValue("action") == "suspend") {
 				return
 			}
+			if err := queue.CheckQueueAction(name); err != nil {
+				fail(w, http.StatusUnprocessableEntity, err.Error()) // it would say done and change nothing
+				return
+			}
 		}
 		switch r.PathValue("action") {
 		case "suspend":
@@ -470,6 +474,8 @@ func reply(w http.ResponseWriter, v any, err error) {
 		fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, queue.ErrBusy):
 		fail(w, http.StatusConflict, err.Error())
+	case errors.Is(err, queue.ErrShadowCopy):
+		fail(w, http.StatusUnprocessableEntity, err.Error()) // the action does not apply: not a server error
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err.Error())
 	default:

@@ -93,7 +93,8 @@ type Transport struct {
 	// MaxActive bounds the messages in delivery at once (the active set).
 	MaxActive int `yaml:"max_active"`
 	// PoisonThreshold is how many crashes a message may be in flight for
-	// before it is moved to the poison queue.
+	// before it is moved to the poison queue; a crash while its delivery
+	// only waited on the next hop does not count (queue/peerwait.go).
 	PoisonThreshold int `yaml:"poison_threshold"`
 	// MaxConnectionsPerDestination bounds concurrent outbound connections
 	// to one next hop, unless a send connector says otherwise.

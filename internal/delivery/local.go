@@ -80,12 +80,15 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
 	}
+	connected := queue.AwaitingPeer(ctx) // connecting runs nothing on the message (queue/peerwait.go)
 	nc, err := st.dial(ctx, nil, network, addr)
 	if err != nil {
+		connected()
 		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
 	}
 	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, LMTP: true,
 		CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
+	connected()
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
 	}

@@ -182,13 +182,16 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 	var verr error
 	policy, verify := tlsOptions(policy, dec, &verr)
 	for attempt := 0; attempt < 2; attempt++ {
+		connected := queue.AwaitingPeer(ctx) // connecting runs nothing on the message (queue/peerwait.go)
 		nc, err := st.dial(ctx, sc, "tcp", h.addr)
 		if err != nil {
+			connected()
 			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
 		}
 		c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: h.name, TLS: policy,
 			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout,
 			VerifyConnection: verify})
+		connected()
 		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
 			if dt != nil {
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))

@@ -40,6 +40,11 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	size += int(tailSize)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	// Waiting for the next hop's replies (to the envelope, DATA and the
+	// end of the message) is its time: a crash then is not this
+	// message's (queue/peerwait.go).
+	c.SetAwaitReply(func() func() { return queue.AwaitingPeer(ctx) })
+	defer c.SetAwaitReply(nil)
 	okOutcome := queue.RelayedOK
 	if lmtp {
 		okOutcome = queue.DeliveredOK
@@ -67,6 +72,8 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		return pipelinedResults(c, hop, rcpts, pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp),
 			lmtp, okOutcome, primary, shadowID)
 	}
+	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
+	defer envelope()
 	if err := c.Mail(m.From, opts); err != nil {
 		return classifyAll(rcpts, hop, err)
 	}
@@ -95,6 +102,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if lmtp {
 		n = len(accepted) // LMTP: one reply per accepted recipient
 	}
+	envelope()
 	replies, err := sendData(c, parts, tail, n)
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {

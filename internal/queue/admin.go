@@ -51,13 +51,10 @@ func (q *Manager) attemptable(m *Message) []int {
 	return out
 }
 
-// hold parks a message whose recipients all wait in suspended queues.
-func (q *Manager) hold(m *Message) {
-	m.State, m.NextAttempt = Ready, q.clk.Now().Add(holdRecheck)
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil {
-		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
-	}
-}
+// hold parks a message whose recipients all wait in suspended queues;
+// one with nothing left to attempt is removed or is a copy again
+// (shadowadmin.go).
+func (q *Manager) hold(m *Message) { q.holdSettled(context.Background(), m) }
 
 // queueRuntime is what the manager remembers of a queue between attempts.
 type queueRuntime struct {
@@ -507,6 +504,9 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 		if m.State == Quarantined {
 			return errQuarantined(id)
 		}
+		if m.State == Shadow {
+			return shadowCopyErr(m, "suspend")
+		}
 		m.State = Suspended
 		return tx.Put(m)
 	})
@@ -519,6 +519,9 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		if m.State == Quarantined {
 			return errQuarantined(id)
+		}
+		if m.State == Shadow {
+			return shadowCopyErr(m, "resume")
 		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
 		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule

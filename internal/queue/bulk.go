@@ -22,7 +22,22 @@ func (e *UnknownNameError) Error() string {
 	if len(e.Valid) == 0 {
 		return fmt.Sprintf("no %s %q; valid: none now", e.Kind, e.Name)
 	}
-	return fmt.Sprintf("no %s %q; valid: %s", e.Kind, e.Name, strings.Join(e.Valid, ", "))
+	return fmt.Sprintf("no %s %q; valid: %s", e.Kind, e.Name, strings.Join(uniqueNames(e.Valid), ", "))
+}
+
+// uniqueNames is names without repeats, in their order: a valid list is
+// often put together from two sources (the queues that exist and those
+// the configuration can produce) that name the same queue.
+func uniqueNames(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // MessageStates are the states a message is shown in and can be selected
@@ -109,6 +124,9 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	now := q.clk.Now()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		if m.State == Shadow {
+			return shadowCopyErr(m, "retry")
+		}
 		if m.State != Ready {
 			return fmt.Errorf("message %s is %s, not waiting for a retry", id, m.State)
 		}

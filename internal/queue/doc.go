@@ -34,6 +34,11 @@
 //     senders wait on (markUrgent, ShadowUrgent);
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; retry.go: the retry policy, requeue, poison;
+//     peerwait.go: which crashes count toward poison (not those while
+//     the delivery only waited on a peer);
+//   - shadowadmin.go: operator actions refused on shadow copies and on
+//     queues nothing is delivered from; a record with nothing left is
+//     removed where it is found;
 //   - waiters.go (delayed acknowledgement and pickup waiters),
 //     finalclaims.go (duplicate suppression at final delivery),
 //     shadowprimary.go and shadowstate.go (both halves of shadow
@@ -57,8 +62,10 @@
 //	                       ▲                      │                └▶ Ready at now+backoff (some pending)
 //	                       └──────────────────────┘ requeue (shutdown)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
-//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry)
+//	                    (a crash while only waiting on a peer is not counted)
+//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
+//	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
 //	Shadow ──Takeover (primary failed or has a new database)──▶ Ready (recipients pending again)
 //
@@ -428,9 +435,16 @@
 //  3. A claimed message is Active in the database before delivery starts.
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
-//     twice) and counts the crash. Only PoisonThreshold crashes in a row
-//     while in flight move it to the poison queue, where it stays for the
-//     operator; it is never dropped.
+//     twice) and counts the crash — unless every running job of its
+//     attempt was only waiting on the next hop (connecting, or its
+//     replies to the envelope and to the end of the message — not while
+//     writing the message): a marker file in <data_dir>/peerwait/,
+//     written without fsync (kill -9 keeps it, a power loss may not: then
+//     the crash counts), says so (peerwait.go). Only PoisonThreshold
+//     counted crashes since its last completed attempt move it to the
+//     poison queue, where it stays for the operator; it is never dropped.
+//     Every move to poison (here, a panic, an unreadable body) is the
+//     event "poison": tracked and counted.
 //  4. Results, the message's removal and the DSNs they cause are one
 //     transaction. A crash before it commits repeats the attempt (a
 //     duplicate, never a loss); after it, the DSNs are as durable as the

@@ -156,34 +156,49 @@ func (nopEvents) Event(string, *Message, *Recipient, string) {}
 
 // Recover runs once before Start: every message still marked Active was
 // in flight when the server stopped without finishing it. Each such
-// message counts one crash; at PoisonThreshold crashes it goes to the
-// poison queue, otherwise it is due at once.
+// message counts one crash, unless its attempt was only waiting on a
+// peer then (peerwait.go); at PoisonThreshold crashes it goes to the
+// poison queue (tracked and counted as the event "poison"), otherwise it
+// is due at once.
 func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err error) {
 	now := q.clk.Now()
+	waited := q.store.takePeerWaits()
+	var moved, took []*Message
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		recovered, poisoned = 0, 0
+		recovered, poisoned, moved, took = 0, 0, moved[:0], took[:0]
 		for _, id := range tx.ActiveIDs() {
 			m, err := tx.Get(id)
 			if err != nil {
 				return fmt.Errorf("recover %s: %w", id, err)
 			}
-			m.CrashCount++
+			if !waited[id] {
+				m.CrashCount++
+			}
 			if m.CrashCount >= q.cfg.PoisonThreshold {
 				m.State = Poison
-				m.LastError = fmt.Sprintf("in flight during %d crashes", m.CrashCount)
+				m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it", m.CrashCount)
 				poisoned++
+				moved = append(moved, m)
 			} else {
 				m.State, m.NextAttempt = Ready, now
 				recovered++
 			}
-			if err := putLeaving(tx, m); err != nil { // with takeovers kept aside while it was in flight
+			if t, err := putLeavingTook(tx, m); err != nil { // with takeovers kept aside while it was in flight
 				return err
+			} else if t {
+				took = append(took, m)
 			}
 		}
 		return nil
 	})
-	if poisoned > 0 {
-		q.log.Warn("messages moved to the poison queue", "count", poisoned)
+	if err == nil {
+		for _, m := range took {
+			q.trackTakeover(m)
+		}
+		for _, m := range moved {
+			q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", m.LastError)
+			q.ev.Event("poison", m, nil, m.LastError)
+		}
 	}
 	return recovered, poisoned, err
 }

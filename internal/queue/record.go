@@ -53,7 +53,8 @@ const (
 	Active
 	// Suspended: held by the operator; not in the time index.
 	Suspended
-	// Poison: in flight during PoisonThreshold crashes, or its delivery
+	// Poison: in flight during PoisonThreshold crashes that count (not
+	// those while it only waited on a peer: peerwait.go), or its delivery
 	// panicked; held until the operator acts.
 	Poison
 	// Shadow: nothing left to deliver, but copies are kept for the

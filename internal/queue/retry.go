@@ -11,17 +11,27 @@ import (
 // attempt.
 func (q *Manager) requeue(m *Message) {
 	m.State, m.NextAttempt = Ready, q.clk.Now()
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil &&
-		!errors.Is(err, ErrClosed) {
-		q.log.Error("requeue failed; the message is retried after restart", "msg_id", m.ID.String(), "err", err)
+	var took bool
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { var err error; took, err = putLeavingTook(tx, m); return err }); err != nil {
+		if !errors.Is(err, ErrClosed) {
+			q.log.Error("requeue failed; the message is retried after restart", "msg_id", m.ID.String(), "err", err)
+		}
+		return
+	}
+	if took {
+		q.trackTakeover(m)
 	}
 }
 
 func (q *Manager) poison(m *Message, why string) {
 	m.State, m.LastError = Poison, why
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { return putLeaving(tx, m) }); err != nil {
+	var took bool
+	if err := q.store.Update(context.Background(), func(tx *Tx) error { var err error; took, err = putLeavingTook(tx, m); return err }); err != nil {
 		q.log.Error("moving message to the poison queue failed", "msg_id", m.ID.String(), "err", err)
 		return
+	}
+	if took {
+		q.trackTakeover(m)
 	}
 	q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", why)
 	q.ev.Event("poison", m, nil, why)

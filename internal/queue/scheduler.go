@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -146,6 +147,10 @@ type attempt struct {
 	panicked  string // a job's delivery panicked: the message goes to poison
 	throttled []int  // recipients whose destination held its share
 	recheck   time.Duration
+
+	busy, peer int      // running jobs in umbra's code, and waiting on a peer (peerwait.go)
+	marked     bool     // the peer-wait marker says '1'
+	markFile   *os.File // the peer-wait marker, while the attempt has one
 }
 
 // scheduler holds the destinations. Its lock is never held across I/O.
@@ -365,18 +370,21 @@ func (q *Manager) pump(ctx context.Context) {
 func (q *Manager) runJob(ctx context.Context, jb *job) {
 	go func() {
 		a := jb.a
+		jctx, pw := q.withJob(ctx, a) // counts as umbra's code until the deliverer waits on a peer
 		body, err := a.loadBody(q)
 		if err != nil {
+			q.jobLeft(pw)
 			q.jobDone(ctx, jb, nil)
 			return
 		}
-		res, panicked := q.deliver(ctx, a.m, body, jb.rcpts)
+		res, panicked := q.deliver(jctx, a.m, body, jb.rcpts)
 		a.mu.Lock()
 		a.attempted = append(a.attempted, jb.rcpts...)
 		if panicked != "" {
 			a.panicked = panicked
 		}
 		a.mu.Unlock()
+		q.jobLeft(pw)
 		q.jobDone(ctx, jb, res)
 	}()
 }

@@ -674,7 +674,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			continue
 		}
 		n++
-		if m.State == Shadow && !hasShadowed(m) && len(m.Pending()) == 0 {
+		if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
 			if err := tx.Delete(m.ID); err != nil {
 				return 0, nil, err
 			}

@@ -90,6 +90,32 @@ type Client struct {
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
+
+	awaitReply func() (done func()) // SetAwaitReply
+}
+
+// SetAwaitReply sets the function called while the client of a
+// transaction (Pipeline, SendData) waits for the next hop's replies — to
+// the envelope and DATA, and to the end of the message (the next hop's
+// processing time, which may be minutes) — but not while it writes the
+// message; it returns the function called when they are in. The queue
+// uses it to tell a crash during such a wait from one in umbra's own code
+// (queue.AwaitingPeer). nil clears it.
+func (c *Client) SetAwaitReply(f func() (done func())) { c.awaitReply = f }
+
+// awaitingReply calls the SetAwaitReply function, if any; the function it
+// returns may be called more than once (the first call counts).
+func (c *Client) awaitingReply() (done func()) {
+	if c.awaitReply == nil {
+		return func() {}
+	}
+	end, ended := c.awaitReply(), false
+	return func() {
+		if !ended {
+			ended = true
+			end()
+		}
+	}
 }
 
 // SetHop records the name of the next hop this client talks to.
@@ -352,7 +378,9 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	if _, err := conn.Write([]byte("DATA\r\n")); err != nil {
 		return nil, err
 	}
+	replied := c.awaitingReply()
 	code, texts, err := readReplyCode(conn)
+	replied()
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +392,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)
+	defer c.awaitingReply()()
 	for len(out) < n {
 		code, texts, err := readReplyCode(conn)
 		if err != nil {

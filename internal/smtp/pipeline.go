@@ -138,6 +138,10 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		out.Rcpts, out.Err = nil, err
 		return out
 	}
+	// The replies to the envelope and DATA are the next hop's time, up
+	// to the 354 (SetAwaitReply).
+	envelope := c.awaitingReply()
+	defer envelope()
 	// A reader for this transaction only: the server sends nothing
 	// unasked, so after the last reply it holds no byte go-smtp's reader
 	// should have had (checked at the end).
@@ -197,6 +201,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		}
 		return c.settle(br, out)
 	}
+	envelope() // writing the message is umbra's own work
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
 	if err := stuffBody(parts, tail, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
 		return fail(err)
@@ -205,6 +210,8 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	if lmtp {
 		n = accepted
 	}
+	replied := c.awaitingReply()
+	defer replied()
 	for len(out.Final) < n {
 		code, texts, err := readReplyCode(br)
 		if err != nil {

@@ -1,0 +1,159 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Operator actions on shadow copies, and records with nothing left.
+//
+// A shadow copy (state Shadow) is another server's message, kept here
+// only until its primary reports it done (then it is dropped) or fails
+// (then it is taken over): this server neither delivers, holds nor
+// retries it. suspend, resume and retry of a copy are refused
+// (ErrShadowCopy); remove is allowed (the operator drops the copy; with
+// --ndr no DSN is made, as no recipient of the copy is pending here: the
+// primary reports to the sender). A bulk suspend, resume or retry leaves
+// copies alone and says how many (BulkSkip).
+//
+// A record none of whose recipients is pending or shadowed — every one
+// relayed, delivered, discarded or failed with its DSN made — is done:
+// settleIdle removes it wherever a message leaves delivery without
+// results (a hold), so such a record cannot stay in the database; a
+// discard notification removes a copy so emptied in any state but
+// Active and Quarantined.
+
+// ErrShadowCopy is returned for an action that does not apply to a
+// shadow copy.
+var ErrShadowCopy = errors.New("not applicable to a shadow copy")
+
+// shadowCopyErr explains the refusal for m.
+func shadowCopyErr(m *Message, action string) error {
+	primary := "its primary"
+	for _, r := range m.Rcpts {
+		if r.Status == Shadowed && r.Primary != "" {
+			primary = r.Primary
+			break
+		}
+	}
+	return fmt.Errorf("%w: message %s is a shadow copy kept for %s, which delivers it; this server cannot %s it: "+
+		"the copy is dropped when %s reports the message done, or taken over if %s fails (umbra shadow list)",
+		ErrShadowCopy, m.ID, primary, action, primary, primary)
+}
+
+// BulkSkip says why a bulk action (suspend, resume, retry, remove)
+// leaves m alone, "" when it applies: bulk selections (--all, a filter)
+// skip, rather than fail on, the shadow copies and quarantined messages
+// that the action does not apply to (remove applies to both).
+func BulkSkip(action string, m *Message) string {
+	switch {
+	case m.State == Shadow && action != "remove":
+		return "shadow copies"
+	case m.State == Quarantined && action != "remove":
+		return "quarantined (umbra queue quarantine)"
+	}
+	return ""
+}
+
+// nothingLeft reports whether m has no recipient pending or shadowed.
+func nothingLeft(m *Message) bool {
+	return len(m.Pending()) == 0 && !hasShadowed(m)
+}
+
+// settleIdle writes m back when it leaves delivery without results
+// (putLeaving), and then removes it if nothing is left of it, or makes it
+// a shadow copy again if only copies are. It reports whether m is gone.
+func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) {
+	if err := applyEarlyDiscards(tx, m); err != nil {
+		return false, false, err
+	}
+	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
+		return false, false, err
+	}
+	if m.State != Quarantined && len(m.Pending()) == 0 {
+		if !hasShadowed(m) {
+			// Its own shadow copy elsewhere goes with it, as with an
+			// operator's removal (admin.go).
+			if m.ShadowServer != "" && m.ShadowID != "" {
+				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+					return false, false, err
+				}
+			}
+			return true, took, tx.Delete(m.ID)
+		}
+		m.State = Shadow
+	}
+	return false, took, tx.Put(m)
+}
+
+// putLeavingTook is putLeaving (shadowstate.go) reporting whether it
+// applied a takeover kept aside while m was in delivery: the caller
+// tracks it (trackTakeover) once the commit returned, as the commit of
+// results does — a takeover is an event operators alert on, whichever
+// path applies it (requeue, poison, Recover, hold).
+func putLeavingTook(tx *Tx, m *Message) (took bool, err error) {
+	if err := applyEarlyDiscards(tx, m); err != nil {
+		return false, err
+	}
+	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
+		return false, err
+	}
+	return took, tx.Put(m)
+}
+
+// trackTakeover emits the event of a takeover putLeavingTook applied.
+func (q *Manager) trackTakeover(m *Message) {
+	q.ev.Event("takeover", m, nil, "taken over while in delivery")
+}
+
+// gone reports a record settleIdle removed: its waiters are told, and it
+// is tracked as removed with nothing left to deliver.
+func (q *Manager) settledGone(m *Message) {
+	q.log.Info("message removed: no recipient left to deliver or shadow", "msg_id", m.ID.String())
+	q.ev.Event("remove", m, nil, "every recipient done: nothing left to deliver")
+	q.notifyGone(m.ID)
+}
+
+// holdSettled is hold for a message whose recipients all wait in
+// suspended queues — or that has none left to attempt at all.
+func (q *Manager) holdSettled(ctx context.Context, m *Message) {
+	now := q.clk.Now()
+	m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
+	var gone, took bool
+	if err := q.store.Update(ctx, func(tx *Tx) error { var err error; gone, took, err = settleIdle(tx, m, now); return err }); err != nil {
+		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
+		return
+	}
+	if took {
+		q.trackTakeover(m)
+	}
+	if gone {
+		q.settledGone(m)
+	}
+}
+
+// ErrNotDeliveryQueue is returned for a queue action (suspend, resume,
+// retry, redirect) on a queue nothing is delivered from, where it would
+// say "done" and change nothing.
+var ErrNotDeliveryQueue = errors.New("not a delivery queue")
+
+// CheckQueueAction refuses suspend, resume, retry and redirect of the
+// queues no delivery is scheduled from — poison, quarantine and a
+// dumpster — naming the command that acts on their messages. A shadow
+// queue is a delivery queue: copies taken over wait in it.
+func CheckQueueAction(name string) error {
+	why := ""
+	switch DeliveryType(name) {
+	case QueuePoison:
+		why = "its messages wait for the operator: umbra message resume --state poison (or remove)"
+	case QueueQuarantine:
+		why = "its messages wait for release or deletion: umbra queue quarantine"
+	case "dumpster":
+		why = "it keeps copies of delivered mail, never sent from there: umbra dumpster resubmit"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s is not delivered from; %s", ErrNotDeliveryQueue, name, why)
+}

@@ -1,0 +1,159 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// putCopy stores a shadow copy kept for primary, as the commit of a
+// ShadowedOK result leaves it.
+func putCopy(t *testing.T, s *Store, primary string) *Message {
+	t.Helper()
+	m := msg(s, "a@example.org", "b@example.net", "c@example.net")
+	m.State = Shadow
+	sid := m.ID.String() + "-abcd"
+	for i := range m.Rcpts {
+		m.Rcpts[i].Status, m.Rcpts[i].Primary, m.Rcpts[i].ShadowID = Shadowed, primary, sid
+	}
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// F8: suspend, resume and retry of a shadow copy are refused with
+// ErrShadowCopy and leave it a copy; a bulk selection skips copies.
+func TestShadowCopyRefusesOperatorDelivery(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	m := putCopy(t, s, "hub1.sb.test")
+	ctx := context.Background()
+	for name, act := range map[string]func(context.Context, ID) error{
+		"suspend": q.SuspendMessage, "resume": q.ResumeMessage, "retry": q.RetryMessage} {
+		if err := act(ctx, m.ID); !errors.Is(err, ErrShadowCopy) {
+			t.Errorf("%s of a shadow copy: %v", name, err)
+		}
+		got := messages(t, s)[0]
+		if got.State != Shadow {
+			t.Fatalf("after %s: state %s", name, got.State)
+		}
+		if BulkSkip(name, got) != "shadow copies" {
+			t.Errorf("bulk %s does not skip a copy", name)
+		}
+	}
+	if BulkSkip("remove", m) != "" {
+		t.Error("remove skips a copy")
+	}
+}
+
+// F8: a record none of whose recipients is pending or shadowed (here a
+// copy resumed by an earlier release, whose discard then marked every
+// recipient relayed) leaves the database when the scheduler finds it,
+// tracked as removed.
+func TestRecordWithNothingLeftIsRemoved(t *testing.T) {
+	s := openTest(t)
+	m := putCopy(t, s, "hub1.sb.test")
+	m.State, m.NextAttempt = Ready, time.Now()
+	for i := range m.Rcpts {
+		m.Rcpts[i].Status = Relayed
+	}
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil {
+		t.Fatal(err)
+	}
+	ev := &eventLog{}
+	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" }), ManagerConfig{Events: ev})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	waitFor(t, "the record with nothing left to go", func() bool { return len(messages(t, s)) == 0 })
+	waitFor(t, "the removal tracked", func() bool { return ev.has("remove: every recipient done") })
+}
+
+// A copy released from the shadow state by an earlier release (Ready,
+// recipients still shadowed) is a copy again when the scheduler finds
+// it, and its primary's discard then removes it.
+func TestResumedCopyBecomesCopyAndDiscardRemovesIt(t *testing.T) {
+	s := openTest(t)
+	m := putCopy(t, s, "hub1.sb.test")
+	m.State, m.NextAttempt = Ready, time.Now()
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.Put(m) }); err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" }), ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	waitFor(t, "a copy again", func() bool { ms := messages(t, s); return len(ms) == 1 && ms[0].State == Shadow })
+	if _, err := q.ShadowPresented("hub1.sb.test", "", []string{m.Rcpts[0].ShadowID}); err != nil {
+		t.Fatal(err)
+	}
+	if ms := messages(t, s); len(ms) != 0 {
+		t.Fatalf("the discarded copy stays: %s", ms[0].State)
+	}
+	// A suspended copy (from before suspend refused copies) goes too.
+	m2 := putCopy(t, s, "hub1.sb.test")
+	m2.State = Suspended
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.Put(m2) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowPresented("hub1.sb.test", "", []string{m2.Rcpts[0].ShadowID}); err != nil {
+		t.Fatal(err)
+	}
+	if ms := messages(t, s); len(ms) != 0 {
+		t.Fatalf("the discarded suspended copy stays: %s", ms[0].State)
+	}
+}
+
+// A takeover recorded while the message was in delivery and applied when
+// it leaves delivery without results (here Recover after a crash) is
+// tracked like one applied by the commit of results.
+func TestEarlyTakeoverAppliedAtRecoverIsTracked(t *testing.T) {
+	s := openTest(t)
+	m := putCopy(t, s, "hub1.sb.test")
+	m.State = Active
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.Put(m); err != nil {
+			return err
+		}
+		return tx.AddEarlyTakeover(m.ID, "hub1.sb.test", time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev := &eventLog{}
+	q := NewManager(s, nil, ManagerConfig{Events: ev})
+	if rec, _, err := q.Recover(context.Background()); err != nil || rec != 1 {
+		t.Fatalf("recover: %d %v", rec, err)
+	}
+	if got := messages(t, s)[0]; len(got.Pending()) != 2 {
+		t.Fatalf("the takeover was not applied: %+v", got.Rcpts)
+	}
+	if !ev.has("takeover: taken over while in delivery") {
+		t.Fatalf("takeover not tracked: %v", ev.out)
+	}
+}
+
+// A record with nothing left that has a shadow copy elsewhere takes the
+// copy with it: the removal prepares the discard notification, as an
+// operator's removal does.
+func TestRecordWithNothingLeftDiscardsItsCopy(t *testing.T) {
+	s := openTest(t)
+	m := msg(s, "a@example.org", "b@example.net")
+	m.State, m.NextAttempt = Ready, time.Now()
+	m.ShadowServer, m.ShadowID = "hub2.sa.test", "0123-abcd"
+	m.Rcpts[0].Status = Relayed
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" }), ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	waitFor(t, "the record with nothing left to go", func() bool { return len(messages(t, s)) == 0 })
+	var ids []string
+	s.View(func(tx *Tx) error { ids = tx.Discards("hub2.sa.test", 10); return nil })
+	if len(ids) != 1 || ids[0] != "0123-abcd" {
+		t.Fatalf("discards for the copy: %v", ids)
+	}
+}
