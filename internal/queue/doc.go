@@ -479,7 +479,18 @@
 //     it drops the old. A record whose file is missing anyway (a data
 //     directory copied without spool/) is reported at Open (MissingSpool)
 //     and its message held as poison at its first attempt, never
-//     delivered truncated. A backup carries spooled bodies whole
+//     delivered truncated. A file cut (or removed) while it is read is
+//     not delivered truncated either: every reader of a spool file
+//     (Body.Reader, Bytes, ReadHeaderSection) yields exactly the length
+//     the record names or an error wrapping ErrBodyUnreadable (a short
+//     file: ErrSpoolShort), never an early EOF, and stops at that length
+//     when the file grew; every consumer takes that error as a failed
+//     transfer (SMTP/LMTP: the connection closed without the final ".";
+//     Maildir: the tmp file never linked into new/; a push on receipt
+//     refused; an export an error), and the attempt that saw the file
+//     short holds the message as poison, "body unreadable"
+//     (Manager.complete), after committing the recipients it reached
+//     whole. A backup carries spooled bodies whole
 //     (spoolbackup.go); Compact keeps the references and the files. A
 //     database made or restored by this Open does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as
