@@ -477,9 +477,13 @@
 //     name one file (a dumpster copy, its resubmission): each adds to the
 //     count in its own commit, and a move adds the new reference before
 //     it drops the old. A record whose file is missing anyway (a data
-//     directory copied without spool/) is reported at Open (MissingSpool)
-//     and its message held as poison at its first attempt, never
-//     delivered truncated. A file cut (or removed) while it is read is
+//     directory copied without spool/) is reported at Open (MissingSpool);
+//     Start moves every message waiting for delivery (ready) whose file is
+//     missing or shorter than its record to the poison queue with the
+//     reason, before anything is claimed (spoolcheck.go); a message in
+//     another state keeps it and is held as poison at its first attempt;
+//     a dumpster copy without its content is skipped by redelivery. None
+//     is ever delivered truncated. A file cut (or removed) while it is read is
 //     not delivered truncated either: every reader of a spool file
 //     (Body.Reader, Bytes, ReadHeaderSection) yields exactly the length
 //     the record names or an error wrapping ErrBodyUnreadable (a short

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"fmt"
 	"io"
 	"os"
@@ -383,11 +385,14 @@ func (b Body) checkSpool() error {
 		return nil
 	}
 	fi, err := os.Stat(b.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: spool file %s missing", ErrBodyUnreadable, filepath.Base(b.file))
+	}
 	if err != nil {
-		return fmt.Errorf("spool file: %w", err)
+		return fmt.Errorf("%w: spool file: %w", ErrBodyUnreadable, err)
 	}
 	if fi.Size() < b.off+b.n {
-		return fmt.Errorf("spool file %s: %d bytes, the record names %d from %d", filepath.Base(b.file), fi.Size(), b.n, b.off)
+		return fmt.Errorf("%w: %w: %s: %d bytes, the record names %d from %d", ErrBodyUnreadable, ErrSpoolShort, filepath.Base(b.file), fi.Size(), b.n, b.off)
 	}
 	return nil
 }
