@@ -468,7 +468,9 @@
 //     message done, a dumpster copy evicted) lowers the count in the same
 //     transaction, and the file is removed only after the commit that
 //     dropped the last one returned — a crash in between leaves a file no
-//     count names; (d) Open removes every file in the spool directory that
+//     count names, and a removal that fails is logged, counted and
+//     retried every minute while no count names the file
+//     (spoolstats.go); (d) Open removes every file in the spool directory that
 //     no count names, before the commit loop starts and anything is
 //     served. So a crash anywhere leaves either the message whole (record
 //     committed, file durable by (a)) or no 250 and an orphan file, which

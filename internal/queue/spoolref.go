@@ -284,7 +284,8 @@ func (s *Store) sweepSpool() (removed int, missing []string, err error) {
 }
 
 // unlinkSpool removes the files whose last reference a durable commit
-// dropped. A failure leaves an orphan for the next sweep.
+// dropped. A failure is logged, counted and kept for a retry
+// (spoolstats.go: RetrySpoolUnlinks); Open's sweep removes what is left.
 func (s *Store) unlinkSpool(names []string) {
 	if len(names) == 0 {
 		return
@@ -292,7 +293,7 @@ func (s *Store) unlinkSpool(names []string) {
 	s.unlinkMu.Lock()
 	defer s.unlinkMu.Unlock()
 	for _, n := range names {
-		os.Remove(filepath.Join(s.spoolDir, n))
+		s.removeSpoolFile(n)
 	}
 }
 
