@@ -115,7 +115,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	})
 	registerRetention(reg, store.DuplicateRecords)
 	store.SetSpoolLogger(log.With("component", "spool"))
-	registerSpoolMetrics(reg, store) // spoolmetrics.go
+	registerSpoolMetrics(reg, store)
 	if err := store.SetServer(cfg.Server.Name); err != nil { // backups record whose database they are
 		return fmt.Errorf("transport database: %w", err)
 	}
