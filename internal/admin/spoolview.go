@@ -59,8 +59,12 @@ func spoolView(b queue.Body) *SpoolView {
 // content for the message.
 const (
 	exportLengthHeader = "Umbra-Content-Length"
-	exportErrorTrailer = "Umbra-Export-Error"
+	exportErrorTrailer = ExportErrorTrailer
 )
+
+// ExportErrorTrailer is the trailer (a header, to an in-process caller
+// such as the console) in which an export that stopped short says why.
+const ExportErrorTrailer = "Umbra-Export-Error"
 
 // serveExport streams b to w: refused at once (409) when its spool file
 // is already damaged, else streamed with the trailer.
