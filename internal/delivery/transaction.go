@@ -34,7 +34,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	}
 	tail, tailSize, closeTail, err := openTail(ctx) // a spooled body's file part (stream.go)
 	if err != nil {
-		return deferAll(rcpts, hop, "451 4.3.0 message content unreadable: "+err.Error())
+		return deferAll(rcpts, hop, queue.UnreadableReply(err))
 	}
 	defer closeTail()
 	size += int(tailSize)

@@ -329,7 +329,7 @@ func unreadable(m *Message, rcpts []int, err error) []Result {
 	out := make([]Result, 0, len(rcpts))
 	for _, i := range rcpts {
 		out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: queueOf(&m.Rcpts[i]),
-			Reply: "451 4.3.0 message content unreadable: " + err.Error()})
+			Reply: UnreadableReply(err)})
 	}
 	return out
 }
