@@ -35,6 +35,7 @@ type spoolStats struct {
 	log      *slog.Logger
 	remove   func(string) error // os.Remove; a test makes it fail
 
+	scanMu       sync.Mutex // SpoolUsage's own: a scan never holds up removals
 	scanned      time.Time
 	files, bytes int64
 }
@@ -159,8 +160,8 @@ func (s *Store) SpoolUnlinkPending() int {
 // read from the directory at most every spoolScanEvery.
 func (s *Store) SpoolUsage() (files, bytes int64) {
 	st := &s.spoolStats
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.scanMu.Lock()
+	defer st.scanMu.Unlock()
 	if now := time.Now(); st.scanned.IsZero() || now.Sub(st.scanned) >= spoolScanEvery {
 		st.scanned = now
 		st.files, st.bytes = 0, 0
