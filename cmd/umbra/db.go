@@ -76,7 +76,8 @@ func newDBCmd() *cobra.Command {
 				}
 			}
 			unverified, _ := cmd.Flags().GetBool("unverified")
-			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified})
+			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
+				SpoolThreshold: int64(cfg.Transport.SpoolThreshold)})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}

@@ -341,6 +341,10 @@ type RestoreOptions struct {
 	// by an umbra release that did not record them): its pages are
 	// still read, but a changed byte in a value is not found.
 	Unverified bool
+	// SpoolThreshold is transport.spool_threshold of the server the
+	// database is restored for: a body larger than it goes into a spool
+	// file again (restorespool.go). 0 is the configuration's default.
+	SpoolThreshold int64
 }
 
 // RestoreWith is Restore with options.
@@ -397,6 +401,20 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			"(or copy this one again from where it is kept)", backup, err)
 	}
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	// The bodies over the spool threshold go into spool files again
+	// (restorespool.go), after the checksums were checked and before the
+	// copy takes the database's name.
+	staging := spool + restoreSpoolSuffix
+	if err := os.RemoveAll(staging); err != nil { // a killed restore's
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: removing %s left by an interrupted restore: %w", staging, err)
+	}
+	respooled, err := respoolInline(tmp, staging, o.SpoolThreshold, false)
+	if err != nil {
+		os.Remove(tmp)
+		os.RemoveAll(staging)
+		return "", fmt.Errorf("restore: moving the large bodies into spool files: %w. The database is unchanged", err)
+	}
 	var suffix string
 	if exists {
 		if kept, suffix, err = keepReplaced(path, spool); err != nil {
@@ -406,6 +424,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
+		os.RemoveAll(staging)
 		if kept != "" {
 			os.Remove(kept)
 		}
@@ -413,6 +432,20 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return kept, err
+	}
+	if respooled > 0 {
+		// The restored database names files in spool.restore: it
+		// becomes spool, the replaced one moved aside. The restored
+		// file's lock is held meanwhile, so a daemon started now waits;
+		// a crash here is finished by the next Open (finishRestore).
+		if nb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true}); err == nil {
+			defer nb.Close()
+		}
+		if err := installRestoredSpool(spool, suffix); err != nil {
+			return kept, fmt.Errorf("restore: the database is restored, but the spool directory %s holding its large "+
+				"bodies was not put in place as %s (umbra does that at start): %w", staging, spool, err)
+		}
+		return kept, nil
 	}
 	// The replaced database's spooled bodies go beside it: the restored
 	// one names no spool file (spoolbackup.go). After the rename, so
