@@ -274,3 +274,96 @@ func TestRestoredDeliveryAllocatesLessThanBodies(t *testing.T) {
 		t.Fatalf("delivering %d restored messages of %d bytes allocated %d bytes: their bodies were read into memory", n, size, alloc)
 	}
 }
+
+// What a restore killed before it replaced the database left beside it
+// (its copy, its staging spool directory) is removed at the next Open,
+// which names it, and the database it did not replace is intact.
+func TestOpenRemovesKilledRestoreLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := spooled(t, s, bigContent(300<<10))
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	os.WriteFile(path+".restore", bytes.Repeat([]byte{1}, 1<<20), 0o600)
+	os.Mkdir(filepath.Join(dir, "spool.restore"), 0o700)
+	os.WriteFile(filepath.Join(dir, "spool.restore", "0123456789ab"), []byte("body"), 0o600)
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Leftovers(); len(got) != 2 {
+		t.Errorf("leftovers named: %v", got)
+	}
+	for _, p := range []string{path + ".restore", filepath.Join(dir, "spool.restore")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left", p)
+		}
+	}
+	if len(s.MissingSpool()) != 0 || len(spoolFiles(t, s)) != 1 {
+		t.Errorf("the database's own spool file: missing %v, files %v", s.MissingSpool(), spoolFiles(t, s))
+	}
+}
+
+// A restore killed after the restored file took the database's name but
+// before its spool directory took spool's: the first Open finishes it
+// (the replaced spool directory moved aside, not swept), and every
+// body is there.
+func TestOpenFinishesInterruptedRestore(t *testing.T) {
+	s := openTest(t)
+	content := bigContent(600 << 10)
+	b := spooled(t, s, content)
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "b.db")
+	if _, err := s.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(dir, "data", "queue.db")
+	os.MkdirAll(filepath.Dir(live), 0o700)
+	if _, err := Restore(backup, live); err != nil {
+		t.Fatal(err)
+	}
+	// Back to the state between the two renames, with the replaced
+	// database's spool directory (one file) in place.
+	spool := filepath.Join(dir, "data", "spool")
+	if err := os.Rename(spool, spool+".restore"); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(spool, 0o700)
+	os.WriteFile(filepath.Join(spool, "0123456789ab"), []byte("old body"), 0o600)
+	r, err := Open(live, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(r.MissingSpool()) != 0 || r.RestoredFrom() == "" {
+		t.Fatalf("missing %v, restored from %q", r.MissingSpool(), r.RestoredFrom())
+	}
+	r.View(func(tx *Tx) error {
+		got, err := tx.BodyOf(m.ID)
+		if err != nil || !got.Spooled() || !bytes.Equal(readAllBody(t, got), content) {
+			t.Errorf("restored body: spooled %v, %v", got.Spooled(), err)
+		}
+		return nil
+	})
+	aside, _ := filepath.Glob(spool + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("replaced spool directory: %v", aside)
+	}
+	if _, err := os.Stat(filepath.Join(aside[0], "0123456789ab")); err != nil {
+		t.Errorf("the replaced database's spool file was not kept: %v", err)
+	}
+}
