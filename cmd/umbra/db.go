@@ -93,13 +93,17 @@ func newDBCmd() *cobra.Command {
 	compact := &cobra.Command{
 		Use:   "compact",
 		Short: "Rewrite the transport database without its free space (umbra stopped); report sizes before and after",
-		Args:  cobra.NoArgs,
+		Long: "Rewrite the transport database without its free space, with umbra stopped, and report its sizes before and\n" +
+			"after. A body over transport.spool_threshold that the database holds whole (written by a release before\n" +
+			"large messages were streamed) is moved into a spool file on the way, so that delivery streams it.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := databasePath(cmd)
+			cfg, err := discoverConfig(cmd)
 			if err != nil {
 				return err
 			}
-			before, after, err := queue.Compact(path)
+			path := filepath.Join(cfg.Server.DataDir, "queue.db")
+			before, after, err := queue.CompactSpooling(path, int64(cfg.Transport.SpoolThreshold))
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}

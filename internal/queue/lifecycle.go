@@ -213,6 +213,19 @@ func (s *Store) RestoredFrom() string { return s.restoredFrom }
 // replaces the file only with a complete, fsync'd copy: a crash leaves
 // the old file or the new one.
 func Compact(path string) (before, after int64, err error) {
+	return CompactSpooling(path, 0)
+}
+
+// CompactSpooling is Compact that also moves every body stored whole and
+// larger than threshold (transport.spool_threshold; 0 is the
+// configuration's default) into a spool file (restorespool.go): a
+// database written before large messages were streamed, or restored by
+// a release that did not do it, holds them whole, and delivery would
+// read each into memory. The files are durable before the compacted copy
+// names them, and the copy takes the database's name only after; a crash
+// or failure before that leaves files no record names, which the next
+// Open removes.
+func CompactSpooling(path string, threshold int64) (before, after int64, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, 0, err
@@ -244,6 +257,18 @@ func Compact(path string) (before, after int64, err error) {
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
+	var respooled []string
+	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	if err == nil {
+		respooled, err = respoolInline(tmp, spool, threshold, false)
+	}
+	defer func() {
+		if err != nil {
+			for _, name := range respooled {
+				os.Remove(filepath.Join(spool, name))
+			}
+		}
+	}()
 	if err == nil {
 		var f *os.File
 		if f, err = os.Open(tmp); err == nil {
@@ -258,6 +283,7 @@ func Compact(path string) (before, after int64, err error) {
 		os.Remove(tmp)
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
+	respooled = nil // named by the database now
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return 0, 0, err
 	}
@@ -433,7 +459,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return kept, err
 	}
-	if respooled > 0 {
+	if len(respooled) > 0 {
 		// The restored database names files in spool.restore: it
 		// becomes spool, the replaced one moved aside. The restored
 		// file's lock is held meanwhile, so a daemon started now waits;

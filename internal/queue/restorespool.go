@@ -69,26 +69,26 @@ func respoolHead(v []byte, threshold int64) int {
 // respoolInline moves every body of the database file at path that is
 // stored whole and larger than threshold into a new spool file in
 // spoolDir (made when the first is needed), replacing it by its head, a
-// reference and the file's count, in one commit. It returns how many
-// files it wrote. On an error the files it wrote are removed and the
-// database is unchanged.
-func respoolInline(path, spoolDir string, threshold int64, noSync bool) (int, error) {
+// reference and the file's count, in one commit. It returns the names
+// of the files it wrote. On an error the files it wrote are removed and
+// the database is unchanged.
+func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]string, error) {
 	if threshold <= 0 {
 		threshold = config.DefaultSpoolThreshold
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: noSync})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer db.Close()
 	var plan []respoolEntry
 	var written []string
-	fail := func(err error) (int, error) {
+	fail := func(err error) ([]string, error) {
 		for _, name := range written {
 			os.Remove(filepath.Join(spoolDir, name))
 		}
-		return 0, err
+		return nil, err
 	}
 	// First the files, from a read transaction: a value read in a write
 	// transaction may be unmapped when the file grows under it.
@@ -137,7 +137,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) (int, er
 		return fail(err)
 	}
 	if len(plan) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	if !noSync {
 		if err := syncDir(spoolDir); err != nil {
@@ -181,7 +181,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) (int, er
 	if err != nil {
 		return fail(err)
 	}
-	return len(written), nil
+	return written, nil
 }
 
 func makeSpoolDir(dir string) error {

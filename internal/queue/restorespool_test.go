@@ -367,3 +367,53 @@ func TestOpenFinishesInterruptedRestore(t *testing.T) {
 		t.Errorf("the replaced database's spool file was not kept: %v", err)
 	}
 }
+
+// A database that holds a large body whole (written before large
+// messages were streamed) has it moved into a spool file by a
+// compaction; a small one stays whole.
+func TestCompactSpoolsLargeWholeBodies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bigContent(500 << 10)
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	sm := msg(s, "a@example.org", "b@example.test")
+	sm.State, sm.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.PutNew(sm, []byte("From: a@example.org\r\n\r\nsmall\r\n")); err != nil {
+			return err
+		}
+		return tx.PutNew(m, content)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, _, err := CompactSpooling(path, testThreshold); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if len(s.MissingSpool()) != 0 || len(spoolFiles(t, s)) != 1 {
+		t.Fatalf("missing %v, files %v", s.MissingSpool(), spoolFiles(t, s))
+	}
+	s.View(func(tx *Tx) error {
+		b, err := tx.BodyOf(m.ID)
+		if err != nil || !b.Spooled() || !bytes.Equal(readAllBody(t, b), content) {
+			t.Errorf("compacted large body: spooled %v, %v", b.Spooled(), err)
+		}
+		if n := tx.SpoolRefs(b); n != 1 {
+			t.Errorf("references %d", n)
+		}
+		sb, _ := tx.BodyOf(sm.ID)
+		if sb.Spooled() {
+			t.Error("small body spooled")
+		}
+		return nil
+	})
+}
