@@ -335,6 +335,10 @@ func (s *Store) commitLoop(maxBatch int) {
 			for _, o := range batch {
 				o.done <- err
 			}
+			// The slice is reused: a slot a later, smaller batch does
+			// not overwrite would keep its writer's function alive, and
+			// with it what it captured (a message, its whole body).
+			clear(batch)
 			continue
 		}
 		// One writer's failure must not fail the others: retry each alone.
@@ -352,6 +356,7 @@ func (s *Store) commitLoop(maxBatch int) {
 			}
 			o.done <- err
 		}
+		clear(batch)
 	}
 }
 
