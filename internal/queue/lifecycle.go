@@ -37,6 +37,12 @@ var ErrNewerSchema = errors.New("transport database has a newer schema")
 // disk only), the transaction ends, and the snapshot is then copied to w
 // and removed.
 func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
+	return s.BackupWith(w, BackupOptions{}, size)
+}
+
+// BackupWith is Backup with options: what to do with a spooled body
+// whose file is unreadable (spoolbackup.go).
+func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-*")
 	if err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
@@ -54,7 +60,7 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		total = tx.Size()
 		var err error
-		links, err = s.linkSpooled(tx)
+		links, err = s.linkSpooled(tx, o.SkipUnreadable)
 		s.unlinkMu.Unlock()
 		locked = false
 		if err != nil {
@@ -79,6 +85,9 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if o.Unreadable != nil && len(links.unreadable) > 0 {
+		o.Unreadable(links.unreadable)
 	}
 	if size != nil {
 		size(total)

@@ -289,15 +289,26 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 // the database) had left beside it and this Open removed: for the log.
 func (s *Store) Leftovers() []string { return s.leftovers }
 
-// namesSpoolFiles reports whether any record names a spool file.
+// namesSpoolFiles reports whether a file in the spool directory is one
+// this database's records name: the directory is its own (a restore put
+// it there), not the replaced database's. A reference whose file is
+// missing (a body a backup could not read) does not count.
 func (s *Store) namesSpoolFiles() bool {
 	names := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketSpoolFiles); b != nil {
-			k, _ := b.Cursor().First()
-			names = k != nil
+		b := tx.Bucket(bucketSpoolFiles)
+		if b == nil {
+			return nil
 		}
-		return nil
+		return b.ForEach(func(k, _ []byte) error {
+			if _, err := os.Lstat(filepath.Join(s.spoolDir, string(k))); err == nil {
+				names = true
+				return errStopWalk
+			}
+			return nil
+		})
 	})
 	return names
 }
+
+var errStopWalk = errors.New("stop")
