@@ -41,7 +41,8 @@ func newDBCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
-			n, err := c.BackupContext(ctx, args[0])
+			skip, _ := cmd.Flags().GetBool("skip-unreadable")
+			n, skipped, err := c.BackupWith(ctx, args[0], skip)
 			if err != nil && ctx.Err() != nil {
 				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", args[0])}
 			}
@@ -49,12 +50,23 @@ func newDBCmd() *cobra.Command {
 				return apiErr(err)
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "bytes": n})
+				out := map[string]any{"file": args[0], "bytes": n}
+				if skipped != nil {
+					out["without_body"] = skipped
+				}
+				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", args[0], size(n))
+			if len(skipped) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d bodies are NOT in this backup (their spool file is unreadable); restored, these are held as poison:\n", len(skipped))
+				for _, u := range skipped {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", u)
+				}
+			}
 			return nil
 		},
 	}
+	backup.Flags().Bool("skip-unreadable", false, "write the backup even when spool files are missing or truncated: the messages using them are recorded without their body (listed; restored, they are held as poison) instead of failing the backup")
 	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Put a backup in place of the transport database (umbra stopped); the old file is kept aside",

@@ -450,6 +450,13 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		os.RemoveAll(staging)
 		return "", fmt.Errorf("restore: moving the large bodies into spool files: %w. The database is unchanged", err)
 	}
+	if len(respooled) > 0 {
+		if err := compactCopy(tmp); err != nil {
+			os.Remove(tmp)
+			os.RemoveAll(staging)
+			return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
+		}
+	}
 	var suffix string
 	if exists {
 		if kept, suffix, err = keepReplaced(path, spool); err != nil {

@@ -276,11 +276,13 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 		}
 		removed = append(removed, staging)
 	}
-	if _, serr := os.Stat(path + ".restore"); serr == nil {
-		if err := os.Remove(path + ".restore"); err != nil {
-			return removed, false, err
+	for _, left := range []string{path + ".restore", path + ".restore-compact"} {
+		if _, serr := os.Stat(left); serr == nil {
+			if err := os.Remove(left); err != nil {
+				return removed, false, err
+			}
+			removed = append(removed, left)
 		}
-		removed = append(removed, path+".restore")
 	}
 	return removed, false, nil
 }
@@ -312,3 +314,41 @@ func (s *Store) namesSpoolFiles() bool {
 }
 
 var errStopWalk = errors.New("stop")
+
+// compactCopy rewrites the database file at path without its free
+// pages, through path-compact, fsync'd before it takes path's name: the
+// pages the bodies moved to spool files held would otherwise stay in
+// the restored file (bbolt gives none back). A leftover path-compact of
+// a killed restore is removed by the next restore or Open.
+func compactCopy(path string) error {
+	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	tmp := path + "-compact"
+	os.Remove(tmp)
+	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := bolt.Open(tmp, 0o600, opts)
+	if err != nil {
+		return err
+	}
+	err = bolt.Compact(dst, src, 64<<20)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		var f *os.File
+		if f, err = os.Open(tmp); err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

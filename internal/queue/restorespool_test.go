@@ -159,6 +159,10 @@ func TestRestoreSpoolsLargeBodiesAgain(t *testing.T) {
 	if n := len(spoolFiles(t, r)); n != 2 {
 		t.Errorf("spool files after restore: %d, want 2", n)
 	}
+	// The pages the bodies held are not kept in the restored file.
+	if fi, err := os.Stat(r.db.Path()); err != nil || fi.Size() > 1<<20 {
+		t.Errorf("restored database file: %v bytes (%v), after moving %d bytes of bodies out", fi.Size(), err, len(bigBody)+len(wholeBody))
+	}
 	// Delivery streams them from their files, and the files go with the
 	// last reference.
 	got := make(chan int64, 3)
