@@ -26,7 +26,8 @@ func newDBCmd() *cobra.Command {
 		Long: "Save a consistent copy of the running transport database as FILE, through the admin socket: the\n" +
 			"database as of one transaction, while mail keeps flowing. FILE must not exist. A database restored\n" +
 			"from it (umbra db restore) starts under a new database id, so that the shadow servers resubmit the\n" +
-			"messages acknowledged after the backup.",
+			"messages acknowledged after the backup. A spool file that is missing or truncated fails the backup,\n" +
+			"naming the messages using it; --skip-unreadable writes it without those bodies and lists them.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := adminClient(cmd)
@@ -74,7 +75,8 @@ func newDBCmd() *cobra.Command {
 			"page read, and every message record and body compared with the checksums umbra db backup recorded in it;\n" +
 			"a backup whose bytes changed since (bit rot, a bad copy) is refused, naming the message, and nothing is\n" +
 			"replaced. The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
-			"spool.replaced-TIME (the same suffix).",
+			"spool.replaced-TIME (the same suffix). Bodies over transport.spool_threshold go back into spool files, so\n" +
+			"that delivery streams them, and the restored file is compacted.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)

@@ -363,8 +363,10 @@ func syncDir(dir string) error {
 // see RestoreWith), and a database that is in use; the database it
 // replaces is kept as path.replaced-TIME, never deleted, and the spool
 // directory beside it (its spooled bodies) as spool.replaced-TIME, the
-// same suffix (a -N added when an earlier restore took the name). The
-// copy is fsync'd before it takes path's name. It returns the name the
+// same suffix (a -N added when an earlier restore took the name). Every
+// body over RestoreOptions.SpoolThreshold goes back into a spool file,
+// and the copy is compacted (restorespool.go). The copy is fsync'd
+// before it takes path's name. It returns the name the
 // old file was kept under ("" when there was none).
 func Restore(backup, path string) (kept string, err error) {
 	return RestoreWith(backup, path, RestoreOptions{})

@@ -19,9 +19,13 @@ import (
 // database (under the lock that removals take, so none of them goes
 // before it is linked), then writes each body whole into the snapshot's
 // body bucket and drops the snapshot's references and counts. The
-// backup is a self-contained database file; a restored one names no
-// spool file, and the spool files of the database it replaced are
-// orphans the next Open removes. Only one body is in memory at a time.
+// backup is a self-contained database file; Restore moves the bodies
+// over the spool threshold into new spool files again (restorespool.go),
+// and the spool files of the database it replaced are moved aside with
+// it. Only one body is in memory at a time. A file that is missing or
+// shorter than a reference says fails the backup naming every message
+// and dumpster copy using it, or, with BackupOptions.SkipUnreadable,
+// leaves their reference (and count) in the copy without the file.
 
 type spoolLinks struct {
 	dir  string
