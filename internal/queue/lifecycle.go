@@ -226,8 +226,8 @@ func Compact(path string) (before, after int64, err error) {
 }
 
 // CompactSpooling is Compact that also moves every body stored whole and
-// larger than threshold (transport.spool_threshold; 0 is the
-// configuration's default) into a spool file (restorespool.go): a
+// larger than threshold (transport.spool_threshold; 0 is
+// DefaultSpoolThreshold) into a spool file (restorespool.go): a
 // database written before large messages were streamed, or restored by
 // a release that did not do it, holds them whole, and delivery would
 // read each into memory. The files are durable before the compacted copy
@@ -380,7 +380,7 @@ type RestoreOptions struct {
 	Unverified bool
 	// SpoolThreshold is transport.spool_threshold of the server the
 	// database is restored for: a body larger than it goes into a spool
-	// file again (restorespool.go). 0 is the configuration's default.
+	// file again (restorespool.go). 0 is DefaultSpoolThreshold.
 	SpoolThreshold int64
 }
 

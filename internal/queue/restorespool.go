@@ -14,9 +14,12 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"umbra/internal/config"
 )
+
+// DefaultSpoolThreshold is config.DefaultSpoolThreshold (the queue does
+// not import the configuration; cmd/umbra's tests check they agree):
+// what a restore or compaction given no threshold uses.
+const DefaultSpoolThreshold = 256 << 10
 
 // Bodies stored whole that belong in spool files. A backup carries every
 // spooled body whole (spoolbackup.go), and a database written before
@@ -74,7 +77,7 @@ func respoolHead(v []byte, threshold int64) int {
 // the database is unchanged.
 func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]string, error) {
 	if threshold <= 0 {
-		threshold = config.DefaultSpoolThreshold
+		threshold = DefaultSpoolThreshold
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: noSync})
