@@ -186,7 +186,10 @@
 //     size below 2^32, anything else is 501 5.5.4 and no byte after it is
 //     chunk data. A well-formed BDAT's chunk is always read (RFC 3030),
 //     kept when a transaction is open and the size allows, else dropped
-//     (503 5.5.1, 552 5.3.4). At LAST the layer hands go-smtp a DATA of
+//     (503 5.5.1, 552 5.3.4). A refused BDAT inside a transfer
+//     (malformed too), and MAIL, RCPT, DATA or STARTTLS there, end the
+//     transaction (failBDAT): the data so far and its spool file go, so
+//     no later chunk joins a message the client took for failed. At LAST the layer hands go-smtp a DATA of
 //     its own, drops go-smtp's 354, and the session receives the body by
 //     the DATA path: one set of checks for both.
 //   - STARTTLS forgets everything (RFC 3207 §4.2): until a new EHLO or

@@ -28,7 +28,7 @@ const (
 	replyBDATSyntax     = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
 	replyBDATNoTxn      = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
 	replyBDATTooBig     = "552 5.3.4 Message size exceeds fixed maximum message size"
-	replyInTransfer     = "503 5.5.1 Not allowed during a BDAT transfer"
+	replyInTransfer     = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
 	replyGreetAgain     = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
 	replyTLSAfterAuth   = "503 5.5.1 STARTTLS is not allowed after AUTH"
 	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
@@ -185,7 +185,11 @@ func (v *verbConn) fillCommand() error {
 	if v.bdat {
 		switch cmd {
 		case "DATA", "MAIL", "RCPT", "STARTTLS":
+			// The client has lost track of the transfer: it fails, so
+			// that no later chunk is added to a message the client
+			// takes for failed or finished.
 			v.reply(replyInTransfer)
+			v.failBDAT()
 			return nil
 		case "RSET", "EHLO", "HELO", "QUIT":
 			v.dropBDAT() // the transfer is abandoned
@@ -316,6 +320,13 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	size, last, ok := parseBDAT(line)
 	if !ok {
 		v.reply(replyBDATSyntax)
+		if v.bdat {
+			// RFC 3030 §4.2: the client takes a 5xx to BDAT for the end
+			// of the transaction; so does the server, or the client's
+			// next BDAT LAST would be added to the message it believes
+			// failed.
+			v.failBDAT()
+		}
 		return nil
 	}
 	refuse := ""
@@ -339,9 +350,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		}
 		v.reply(refuse)
 		if v.bdat || refuse == replyBDATTooBig {
-			// The transaction failed: go-smtp forgets it too.
-			v.dropBDAT()
-			v.synth("RSET\r\n")
+			v.failBDAT()
 		}
 		return nil
 	}
@@ -359,6 +368,14 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	v.last = "DATA"
 	v.synth("DATA\r\n")
 	return nil
+}
+
+// failBDAT ends the transaction of a BDAT that was refused: the
+// transfer, its data and spool file go, and go-smtp forgets MAIL and
+// RCPT too.
+func (v *verbConn) failBDAT() {
+	v.dropBDAT()
+	v.synth("RSET\r\n")
 }
 
 // synth hands go-smtp a command of the layer's own; its reply is not the
