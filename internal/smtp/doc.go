@@ -203,11 +203,14 @@
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command
 //     is read. Every line must arrive within idle_timeout, and a message
-//     at min_data_rate on average after idle_timeout of grace (421 4.4.2):
-//     a DATA body from its 354, a BDAT transfer from its first chunk to
-//     LAST over all chunks and the commands between them (checked on the
-//     server's clock at each chunk, and by the read deadline), so a
-//     trickle of small chunks cannot hold a session. A transaction's
+//     at min_data_rate (datarate.go, Postfix's smtpd_min_data_rate): a
+//     DATA body from its 354, a BDAT transfer from its first chunk to
+//     LAST over all chunks and the commands between them, has a deadline
+//     that starts idle_timeout ahead and that each read of n bytes moves
+//     n/min_data_rate on, never past idle_timeout after the read, so a
+//     burst banks at most one idle_timeout (checked on the server's
+//     clock as data and BDAT commands arrive, and by the read deadline;
+//     421 4.4.2 Data rate too low), and a trickle cannot hold a session. A transaction's
 //     command phase (MAIL to DATA or the first BDAT chunk) must end within
 //     max_transaction_time (421 4.4.2; transport servers exempt), and a
 //     STARTTLS handshake within idle_timeout.

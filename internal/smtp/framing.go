@@ -35,7 +35,7 @@ const (
 	replyJunkLimit      = "421 4.7.0 Too many commands without mail delivered, closing connection"
 	replyMailTooBig     = "552 5.3.4 Declared message size exceeds fixed maximum message size"
 	replyTxnTooLong     = "421 4.4.2 Mail transaction took too long, closing connection"
-	replyDataRate       = "421 4.4.2 Message transfer too slow, closing connection"
+	replyDataRate       = "421 4.4.2 Data rate too low, closing connection"
 	replyErrorLimit     = "421 4.7.0 Too many errors, closing connection"
 )
 
@@ -336,12 +336,10 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	case v.maxSize > 0 && v.bdatLen+size >= v.maxSize:
 		refuse = replyBDATTooBig
 	}
-	if refuse == "" && v.transferTooSlow() {
-		v.limitHit("data rate")
-		return v.hangUp(replyDataRate)
+	if v.transferTooSlow() {
+		return v.rateCut()
 	}
 	if refuse == "" && !v.bdat {
-		v.xferStart, v.xferBytes = v.clk.Now(), 0
 		v.startBody()
 	}
 	if refuse != "" {
@@ -393,10 +391,12 @@ func (v *verbConn) synth(cmd string) {
 func (v *verbConn) readChunk(size int64, keep bool) error {
 	var seen []byte // for the trace only
 	if !v.bdat {
-		// The first chunk of a transfer: the rate is measured from here
+		// The first chunk of a transfer: its rate budget runs from here
 		// to BDAT LAST, over all chunks (and the commands between them).
-		v.bodyStart, v.bodyBytes = time.Now(), 0
+		v.startRate()
 	}
+	v.inChunk = true
+	defer func() { v.inChunk = false }()
 	for got := int64(0); got < size; {
 		v.bodyDeadline()
 		piece := int(min(size-got, 64<<10))
@@ -416,12 +416,11 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 			seen = append(seen, dst[:n]...)
 		}
 		got += int64(n)
-		v.bodyBytes += int64(n)
-		if keep {
-			v.xferBytes += int64(n)
-		}
 		if err != nil {
 			return v.readError(err)
+		}
+		if !v.creditRate(int64(n)) {
+			return v.rateCut()
 		}
 	}
 	v.traceUnit(traceChunk, seen)
@@ -460,16 +459,11 @@ func junkVerb(cmd string) bool {
 	return false
 }
 
-// transferTooSlow: the BDAT transfer open since xferStart has not kept up
-// min_data_rate on average over all its chunks, after idle_timeout of
-// grace. The rate is the whole message's, not a chunk's: a trickle of
-// one-byte chunks is cut off, measured on the session's clock.
+// transferTooSlow: the open BDAT transfer is past its min_data_rate
+// deadline on the session clock (rateBudget), so a trickle of small
+// chunks, or commands between them, cannot hold the session.
 func (v *verbConn) transferTooSlow() bool {
-	if !v.bdat || v.idle <= 0 || v.minRate <= 0 {
-		return false
-	}
-	allow := v.idle + time.Duration(float64(v.xferBytes)/float64(v.minRate)*float64(time.Second))
-	return v.clk.Now().Sub(v.xferStart) > allow
+	return v.bdat && v.idle > 0 && v.clkRate.expired(v.clk.Now())
 }
 
 // transactionTooLong: the open mail transaction's command phase has
@@ -513,18 +507,15 @@ func (v *verbConn) refreshDeadline() {
 	}
 }
 
-// bodyDeadline: a body (or chunk) must arrive at min_data_rate on
-// average, after idle_timeout of grace, so a trickle cannot hold the
-// session for ever and a large body on a slow link is not cut off.
+// bodyDeadline: a body (or chunk) must arrive by its min_data_rate
+// deadline (rateBudget), at most idle_timeout after its last read, so a
+// trickle cannot hold the session for ever and a large body on a slow
+// link is not cut off.
 func (v *verbConn) bodyDeadline() {
 	if v.idle <= 0 {
 		return
 	}
-	d := v.idle
-	if v.minRate > 0 {
-		d += time.Duration(float64(v.bodyBytes) / float64(v.minRate) * float64(time.Second))
-	}
-	v.conn.SetReadDeadline(v.bodyStart.Add(d))
+	v.conn.SetReadDeadline(v.wallRate.deadline)
 }
 
 // readError ends the session on a failed read: a timeout gets 421 4.4.2,
@@ -533,7 +524,11 @@ func (v *verbConn) bodyDeadline() {
 func (v *verbConn) readError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return v.hangUp(replyIdleTimeout)
+		r := v.timeoutReply()
+		if r == replyDataRate {
+			v.limitHit("data rate")
+		}
+		return v.hangUp(r)
 	}
 	v.traceUnit(traceEOF, nil)
 	v.closed = true

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"umbra/internal/clock"
 )
 
 // A malformed BDAT in the middle of a transfer fails the transaction
@@ -82,4 +85,58 @@ func TestMalformedBDATEndsTransfer(t *testing.T) {
 	d.cmd("BDAT 5 LASTX", "501 5.5.4")
 	d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(second), second))
 	d.expect("250 2.0.0 Ok: queued")
+}
+
+// min_data_rate caps the credit a burst earns at one idle_timeout (as
+// Postfix's smtpd_min_data_rate does): a fast start followed by a
+// trickle is cut off within two idle timeouts however large the burst,
+// with a reply that names the rate, not idleness.
+func TestDataRateBurstCreditCapped(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC))
+	q := &fakeQueue{}
+	s := startServerClock(t, clk, q, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {idle_timeout: 20s, min_data_rate: 500, max_message_size: 10MiB}
+`)
+	burst := "Subject: b\r\n\r\n" + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 1000) // 1 MB: 2000 s at 500 B/s
+
+	// BDAT: the burst, then one byte every 15 s: the second is late.
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.send(fmt.Sprintf("BDAT %d\r\n%s", len(burst), burst))
+	d.expect("250")
+	clk.Advance(15 * time.Second)
+	d.send("BDAT 1\r\nx")
+	d.expect("250")
+	clk.Advance(15 * time.Second)
+	d.send("BDAT 1\r\nx")
+	d.expect("421 4.4.2 Data rate too low")
+	if got := d.reply(); !strings.HasPrefix(got, "EOF") {
+		t.Fatalf("after the cut: %q", got)
+	}
+
+	// DATA: the burst, then a byte past idle_timeout.
+	d = dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.send(burst)
+	clk.Advance(25 * time.Second)
+	d.send("x")
+	d.expect("421 4.4.2 Data rate too low")
+
+	// A burst that ends the message is taken; so is a transfer that keeps
+	// up the rate in chunks (TestBDATTrickleCutOff).
+	d = dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.send(burst + ".\r\n")
+	d.expect("250 2.0.0 Ok: queued")
+	if q.count() != 1 {
+		t.Fatalf("%d queued", q.count())
+	}
 }
