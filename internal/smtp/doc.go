@@ -139,7 +139,9 @@
 //     so a first attempt that ends before Submit returns cannot miss it.
 //   - RCPT at an accepted domain is validated (SMTP-6, rcptcheck.go,
 //     package recipients): unknown 550 5.1.1, cannot decide 451 4.3.0;
-//     postmaster@ an accepted domain is always taken; addresses outside the
+//     postmaster@ an accepted domain is always taken (the local part
+//     compared in ASCII only, asciiEqualFold: a Unicode fold would take
+//     "poſtmaster" for it, which delivery does not); addresses outside the
 //     accepted domains are decided by relay rights alone.
 //   - A message carrying a Delivered-To that names one of its recipients
 //     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a

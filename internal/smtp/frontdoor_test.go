@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/recipients"
 )
 
 // A malformed BDAT in the middle of a transfer fails the transaction
@@ -138,5 +139,43 @@ func TestDataRateBurstCreditCapped(t *testing.T) {
 	d.expect("250 2.0.0 Ok: queued")
 	if q.count() != 1 {
 		t.Fatalf("%d queued", q.count())
+	}
+}
+
+// The postmaster exception (RFC 5321 §4.5.1) matches "postmaster" in
+// ASCII only, in any ASCII case: a Unicode fold (U+017F LONG S folds to
+// s, U+212A KELVIN SIGN to k) must not let an address past recipient
+// validation that delivery would then write to a mailbox nobody reads.
+func TestPostmasterASCIIOnly(t *testing.T) {
+	list, err := recipients.NewList([]string{"alice@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := recipients.NewValidator([]recipients.DomainMode{{Pattern: "example.test", Mode: recipients.ModeDirectory}}, recipients.Chain{list}, nil)
+	q := &fakeQueue{}
+	s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon), Postmaster: "postmaster@example.test"})
+	s.SetRecipients(v)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	for _, bad := range []string{"poſtmaster@example.test", "POſTMASTER@example.test", "poſtmaster@poſtmaster.invalid"} {
+		d.cmd("RCPT TO:<"+bad+">", "550")
+	}
+	d.cmd("RCPT TO:<poſtmaster>", "501") // not <postmaster>: a path without a domain
+	for _, ok := range []string{"PostMaster@example.test", "postmaster", "POSTMASTER"} {
+		d.cmd("RCPT TO:<"+ok+">", "250")
+	}
+}
+
+func TestASCIIEqualFold(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{{"postmaster", "PostMaster", true}, {"poſtmaster", "postmaster", false}, {"\u212Aate", "kate", false},
+		{"hub2", "HUB2", true}, {"hub", "hub2", false}, {"", "", true}, {"é", "É", false}} {
+		if got := asciiEqualFold(c.a, c.b); got != c.want {
+			t.Errorf("asciiEqualFold(%q, %q) = %v", c.a, c.b, got)
+		}
 	}
 }
