@@ -200,7 +200,9 @@
 //   - Limits: max_junk_commands commands outside a mail transaction, and
 //     commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, ETRN,
 //     EHLO, HELO) inside one, since the last accepted message (transport
-//     servers, such as kept-open shadow sessions, are exempt), and max_errors error replies since
+//     servers, such as kept-open shadow sessions, are exempt), and max_errors error replies
+//     (unknown and unparseable commands too: the layer answers them, 500
+//     5.5.1 / 500 5.5.2, so go-smtp's own error count never runs) since
 //     the last accepted message; past either the session ends with
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command

@@ -32,6 +32,7 @@ const (
 	replyGreetAgain     = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
 	replyTLSAfterAuth   = "503 5.5.1 STARTTLS is not allowed after AUTH"
 	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
+	replyUnknownVerb    = "500 5.5.1 Command unrecognized"
 	replyJunkLimit      = "421 4.7.0 Too many commands without mail delivered, closing connection"
 	replyMailTooBig     = "552 5.3.4 Declared message size exceeds fixed maximum message size"
 	replyTxnTooLong     = "421 4.4.2 Mail transaction took too long, closing connection"
@@ -251,9 +252,28 @@ func (v *verbConn) fillCommand() error {
 			v.rcptAsGiven = postmasterAsGiven(orig)
 		}
 	}
+	if r := unknownCommand(cmd); r != "" {
+		// go-smtp would answer it by its own error count (a 500 and a
+		// close after a few); the layer's limits are the only ones.
+		v.reply(r)
+		return nil
+	}
 	v.last = cmd
 	v.hand(line)
 	return nil
+}
+
+// unknownCommand is the layer's reply to a line go-smtp would refuse as
+// unrecognized or unparseable, "" for a command go-smtp answers itself.
+func unknownCommand(cmd string) string {
+	switch cmd {
+	case "HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY",
+		"AUTH", "STARTTLS", "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
+		return ""
+	case "":
+		return replyUnrecognized // an empty line or no verb go-smtp can parse
+	}
+	return replyUnknownVerb
 }
 
 // hand gives go-smtp one complete line.

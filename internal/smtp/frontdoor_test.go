@@ -3,6 +3,7 @@ package smtp
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +178,53 @@ func TestASCIIEqualFold(t *testing.T) {
 		if got := asciiEqualFold(c.a, c.b); got != c.want {
 			t.Errorf("asciiEqualFold(%q, %q) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+// rejectObserver counts sessions ended by a limit, per reason.
+type rejectObserver struct {
+	nopObserver
+	mu  sync.Mutex
+	why map[string]int
+}
+
+func (o *rejectObserver) Rejected(_, why string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.why[why]++
+}
+
+func (o *rejectObserver) count(why string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.why[why]
+}
+
+// Unknown and unparseable commands are errors like any other: the one
+// limit is umbra's (max_errors, 421 4.7.0, counted), not go-smtp's own
+// (a 500 and a close after a handful).
+func TestUnknownCommandsUnderErrorLimit(t *testing.T) {
+	obs := &rejectObserver{why: map[string]int{}}
+	s := startWith(t, ServerConfig{Observer: obs, Connectors: connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_errors: 8, soft_error_limit: 100}
+`)})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for _, c := range []string{"BOGUS", "FOOB x", "ABCD", "", "XYZ", "ETRN", "MAILX FROM:<a@b>"} {
+		d.cmd(c, "500 5.5.")
+	}
+	d.cmd("NOOP", "250")
+	d.send("BOGUS\r\nNOOP\r\n")
+	d.expect("500 5.5.")
+	d.expect("421 4.7.0 Too many errors")
+	if got := d.reply(); !strings.HasPrefix(got, "EOF") {
+		t.Fatalf("session goes on after the error limit: %q", got)
+	}
+	if n := obs.count("error limit"); n != 1 {
+		t.Fatalf("error limit counted %d times, want 1", n)
 	}
 }
