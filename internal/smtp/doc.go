@@ -158,12 +158,15 @@
 //   - A command line ends at CRLF and nowhere else: a bare LF does not end
 //     a line. go-smtp is handed one complete CRLF line at a time. A line
 //     with a bare CR or LF anywhere gets 500 5.5.2 and is dropped whole
-//     (nothing after the bare LF runs as a command); a line over max_line_length gets 500 and
-//     the session ends; a partial line (at the idle timeout, 421 4.4.2,
+//     (nothing after the bare LF runs as a command); a line over max_line_length ends the
+//     session with 421 4.7.0; a partial line (at the idle timeout, 421 4.4.2,
 //     or at the end of the stream) is dropped, never executed. After a
 //     334 the next line is a SASL response, not a command.
 //   - The layer classifies a line by go-smtp's own parser (goSMTPVerb), so
-//     both always agree which command a line is.
+//     both always agree which command a line is. go-smtp's replies get the
+//     RFC 5321 codes where its own differ (replycodes.go: 503 for a
+//     command out of sequence, 555 for an unknown MAIL/RCPT parameter),
+//     and AUTH on a connector with no mechanism is 502 5.5.1.
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is

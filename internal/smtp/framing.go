@@ -22,22 +22,23 @@ import (
 
 // Replies of the framing layer.
 const (
-	replyBareNewlineCmd = "500 5.5.2 Command lines must end with CRLF and contain no bare CR or LF"
-	replyLineTooLong    = "500 5.4.0 Too long line, closing connection"
-	replyIdleTimeout    = "421 4.4.2 Idle timeout, closing connection"
-	replyBDATSyntax     = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
-	replyBDATNoTxn      = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
-	replyBDATTooBig     = "552 5.3.4 Message size exceeds fixed maximum message size"
-	replyInTransfer     = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
-	replyGreetAgain     = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
-	replyTLSAfterAuth   = "503 5.5.1 STARTTLS is not allowed after AUTH"
-	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
-	replyUnknownVerb    = "500 5.5.1 Command unrecognized"
-	replyJunkLimit      = "421 4.7.0 Too many commands without mail delivered, closing connection"
-	replyMailTooBig     = "552 5.3.4 Declared message size exceeds fixed maximum message size"
-	replyTxnTooLong     = "421 4.4.2 Mail transaction took too long, closing connection"
-	replyDataRate       = "421 4.4.2 Data rate too low, closing connection"
-	replyErrorLimit     = "421 4.7.0 Too many errors, closing connection"
+	replyBareNewlineCmd   = "500 5.5.2 Command lines must end with CRLF and contain no bare CR or LF"
+	replyLineTooLong      = "421 4.7.0 Line too long, closing connection"
+	replyAuthNotAvailable = "502 5.5.1 AUTH not available"
+	replyIdleTimeout      = "421 4.4.2 Idle timeout, closing connection"
+	replyBDATSyntax       = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
+	replyBDATNoTxn        = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
+	replyBDATTooBig       = "552 5.3.4 Message size exceeds fixed maximum message size"
+	replyInTransfer       = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
+	replyGreetAgain       = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
+	replyTLSAfterAuth     = "503 5.5.1 STARTTLS is not allowed after AUTH"
+	replyUnrecognized     = "500 5.5.2 Syntax error, command unrecognized"
+	replyUnknownVerb      = "500 5.5.1 Command unrecognized"
+	replyJunkLimit        = "421 4.7.0 Too many commands without mail delivered, closing connection"
+	replyMailTooBig       = "552 5.3.4 Declared message size exceeds fixed maximum message size"
+	replyTxnTooLong       = "421 4.4.2 Mail transaction took too long, closing connection"
+	replyDataRate         = "421 4.4.2 Data rate too low, closing connection"
+	replyErrorLimit       = "421 4.7.0 Too many errors, closing connection"
 )
 
 // Replies of the session to bodies and transactions.
@@ -131,6 +132,10 @@ func (v *verbConn) fillCommand() error {
 	}
 	line, tooLong, err := v.readLine()
 	if tooLong {
+		// The rest of the line cannot be told from a command: the
+		// session ends, with a 421 as RFC 5321 §3.8 asks of a server
+		// that closes.
+		v.limitHit("line length")
 		return v.hangUp(replyLineTooLong)
 	}
 	if err != nil {
@@ -203,6 +208,11 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 	case "AUTH":
+		if v.noAuth {
+			// Not "encryption required": TLS would not help.
+			v.reply(replyAuthNotAvailable)
+			return nil
+		}
 		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
 			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
 			return nil

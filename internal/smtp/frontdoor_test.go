@@ -228,3 +228,39 @@ func TestUnknownCommandsUnderErrorLimit(t *testing.T) {
 		t.Fatalf("error limit counted %d times, want 1", n)
 	}
 }
+
+// Replies name the error precisely (RFC 5321 §4.2.4, §4.3.2): a command
+// out of sequence is 503, an unknown MAIL or RCPT parameter 555, AUTH on
+// a connector that offers none 502 in every state, and a line too long
+// ends the session with a 421.
+func TestPreciseSequenceAndParameterReplies(t *testing.T) {
+	certFile, keyFile, pool := testCert(t)
+	s := startServer(t, &fakeQueue{}, connectors(t, fmt.Sprintf(`
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    tls: {cert_file: %q, key_file: %q}
+    limits: {max_line_length: 1000}
+`, certFile, keyFile))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1")
+	d.cmd("EHLO c", "250")
+	d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "502 5.5.1")
+	d.cmd("RCPT TO:<b@example.test>", "503 5.5.1")
+	d.cmd("DATA", "503 5.5.1")
+	d.cmd("MAIL FROM:<a@example.org> FOO=bar", "555 5.5.4")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1")
+	d.cmd("RCPT TO:<b@example.test> FOO=bar", "555 5.5.4")
+	d.cmd("DATA", "503 5.5.1")
+	d.cmd("RSET", "250")
+	d.startTLS(pool)
+	d.cmd("EHLO c", "250")
+	d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "502 5.5.1")
+	d.send("EHLO " + strings.Repeat("a", 2000) + "\r\n")
+	d.expect("421 4.7.0")
+	if got := d.reply(); !strings.HasPrefix(got, "EOF") {
+		t.Fatalf("after the long line: %q", got)
+	}
+}

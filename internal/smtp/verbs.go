@@ -68,6 +68,7 @@ type verbConn struct {
 	tlsCfg *tls.Config
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
+	noAuth       bool // the connector offers no AUTH mechanism
 	maxLine      int
 	maxSize      int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
 	idle         time.Duration // read deadline of each line and body piece
@@ -140,6 +141,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
+	v.noAuth = len(rc.Auth.Mechanisms) == 0
 	v.sess = func() *session { return tc.sess.Load() }
 	tc.vc = v
 	return v
@@ -441,6 +443,9 @@ func (v *verbConn) write(b []byte) (int, error) {
 		}
 		v.body, v.bodyErr, v.hasBody = nil, nil, false
 		v.dropBody() // go-smtp refused it: the body and its file go
+	}
+	if final {
+		b = v.fixReplyCode(b)
 	}
 	if v.rcptAsGiven != "" && final {
 		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
