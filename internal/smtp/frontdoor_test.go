@@ -264,3 +264,36 @@ func TestPreciseSequenceAndParameterReplies(t *testing.T) {
 		t.Fatalf("after the long line: %q", got)
 	}
 }
+
+// rateBudget: each read moves the deadline n/rate on, never past
+// idle_timeout after the read; with no rate a read gives a full
+// idle_timeout.
+func TestRateBudget(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	idle := 20 * time.Second
+	var b rateBudget
+	b.start(t0, idle)
+	b.credit(t0, 1<<20, 500, idle) // 2097 s of credit, capped
+	if want := t0.Add(idle); !b.deadline.Equal(want) {
+		t.Fatalf("after a burst: %v, want %v", b.deadline, want)
+	}
+	b.credit(t0.Add(15*time.Second), 1, 500, idle)
+	if want := t0.Add(idle + 2*time.Millisecond); !b.deadline.Equal(want) {
+		t.Fatalf("after a byte: %v, want %v", b.deadline, want)
+	}
+	if b.expired(t0.Add(idle+time.Millisecond)) || !b.expired(t0.Add(idle+3*time.Millisecond)) {
+		t.Fatal("deadline misplaced")
+	}
+	// Keeping up the rate keeps the deadline idle_timeout ahead.
+	for i := 1; i <= 100; i++ {
+		now := t0.Add(time.Duration(i) * 10 * time.Second)
+		if b.expired(now) {
+			t.Fatalf("a transfer at 1000 B/s expired at step %d", i)
+		}
+		b.credit(now, 10000, 500, idle)
+	}
+	b.credit(t0.Add(time.Hour), 0, 0, idle) // no rate: a full idle_timeout per read
+	if want := t0.Add(time.Hour + idle); !b.deadline.Equal(want) {
+		t.Fatalf("no rate: %v, want %v", b.deadline, want)
+	}
+}
