@@ -60,6 +60,7 @@ type Store struct {
 
 	missingSpool []string   // spool files records name but Open did not find (MissingSpool)
 	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)
+	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
 }
 
