@@ -166,6 +166,13 @@
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is
 //     refused (size, line length), from takeBody (takeSpooled).
+//   - max_message_size is inclusive (RFC 1870: SIZE is the largest size
+//     accepted) and counts the message as the client sent it: after
+//     dot-unstuffing, before any normalisation and before umbra's
+//     Received field. DATA, BDAT (the sum of the chunks), MAIL SIZE= and
+//     both the in-memory and the spooled path apply this one rule
+//     (TestMessageSizeLimitInclusive): exactly the limit is taken, one
+//     byte more is 552 5.3.4.
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the

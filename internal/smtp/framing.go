@@ -322,7 +322,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	switch {
 	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
 		refuse = replyBDATNoTxn
-	case v.maxSize > 0 && v.bdatLen+size >= v.maxSize:
+	case v.maxSize > 0 && v.bdatLen+size > v.maxSize: // inclusive (RFC 1870)
 		refuse = replyBDATTooBig
 	}
 	if refuse == "" && v.transferTooSlow() {

@@ -254,7 +254,7 @@ scan:
 		}
 		if v.lineLen > v.maxLine {
 			v.bodyErr = replyDataLineTooLong
-		} else if v.maxSize > 0 && v.rawLen+int64(n) > v.maxSize+v.maxSize/8+4096 {
+		} else if v.maxSize > 0 && v.rawLen+int64(n) > rawSizeBound(v.maxSize) {
 			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
 		}
 		if v.bodyErr != nil {
@@ -264,7 +264,7 @@ scan:
 			if !v.bodyOver {
 				// Unstuffed as it arrives, into memory or the spool file.
 				v.unst.feed(chunk, v.sink.write)
-				if v.maxSize > 0 && v.sink.n >= v.maxSize {
+				if v.maxSize > 0 && v.sink.n > v.maxSize {
 					// Too big however it ends; the line length is still
 					// checked to the end, as it was before this point.
 					v.bodyOver = true
@@ -294,6 +294,16 @@ scan:
 		v.hand([]byte(".\r\n"))
 	}
 	return nil
+}
+
+// rawSizeBound is the most bytes a DATA body of a message of at most
+// max bytes can take on the wire: dot-stuffing adds at most one byte to
+// each line of at least two ("." CRLF becomes ".." CRLF, 4 for 3), and
+// the end marker five. Past it the body is too big however it unstuffs,
+// and the layer stops unstuffing it; below it only the unstuffed size
+// (what RFC 1870 counts, and BDAT and MAIL SIZE= count) decides.
+func rawSizeBound(max int64) int64 {
+	return max + max/3 + 1 + 5
 }
 
 // startBody readies the sink for a new body (DATA's or a BDAT
