@@ -172,7 +172,11 @@
 //     Received field. DATA, BDAT (the sum of the chunks), MAIL SIZE= and
 //     both the in-memory and the spooled path apply this one rule
 //     (TestMessageSizeLimitInclusive): exactly the limit is taken, one
-//     byte more is 552 5.3.4.
+//     byte more is 552 5.3.4. An authenticated transport server
+//     (trustedServer) may exceed max_message_size and max_header_size by
+//     transportAllowance, the header fields umbra's own hops add
+//     (transportsize.go; TestShadowCopyAtSizeLimit,
+//     TestRelayBetweenHubsAtSizeLimit).
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the

@@ -224,6 +224,7 @@ func (v *verbConn) fillCommand() error {
 			v.reply(replyMailTooBig)
 			return nil
 		}
+		line = v.transportSize(line)
 		stripped, reply := v.mailShadowParam(line)
 		if reply == "" {
 			reply = mailFlagParams(stripped)
@@ -322,7 +323,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	switch {
 	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
 		refuse = replyBDATNoTxn
-	case v.maxSize > 0 && v.bdatLen+size > v.maxSize: // inclusive (RFC 1870)
+	case v.maxSize > 0 && v.bdatLen+size > v.sizeLimit(): // inclusive (RFC 1870)
 		refuse = replyBDATTooBig
 	}
 	if refuse == "" && v.transferTooSlow() {
@@ -424,7 +425,7 @@ func (v *verbConn) declaredTooBig(line []byte) bool {
 			continue
 		}
 		n, err := strconv.ParseUint(val, 10, 64)
-		if err != nil || n > uint64(v.maxSize) {
+		if err != nil || n > uint64(v.sizeLimit()) {
 			return true // all digits, too large even for 64 bits, or over the limit
 		}
 	}

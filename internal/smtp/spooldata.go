@@ -30,7 +30,7 @@ var replyHeaderTooBig = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.Enhanc
 
 // checkHeaderSize refuses a header section of n bytes over the limit.
 func (s *session) checkHeaderSize(n int) *gosmtp.SMTPError {
-	if n > s.srv.maxHeader {
+	if n > s.maxHeaderSize() {
 		s.srv.refusals.log(s.log, "message rejected", "header section too large", s.ip, "max_header_size", s.srv.maxHeader)
 		return replyHeaderTooBig
 	}

@@ -70,6 +70,7 @@ type verbConn struct {
 	insecureAuth bool
 	maxLine      int
 	maxSize      int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
+	limit        int64         // the size limit of the body being read (sizeLimit at its start)
 	idle         time.Duration // read deadline of each line and body piece
 	maxJunk      int           // commands outside a transaction (0: no limit)
 	maxErrors    int           // error replies per session (0: no limit)
@@ -254,7 +255,7 @@ scan:
 		}
 		if v.lineLen > v.maxLine {
 			v.bodyErr = replyDataLineTooLong
-		} else if v.maxSize > 0 && v.rawLen+int64(n) > rawSizeBound(v.maxSize) {
+		} else if v.limit > 0 && v.rawLen+int64(n) > rawSizeBound(v.limit) {
 			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
 		}
 		if v.bodyErr != nil {
@@ -264,7 +265,7 @@ scan:
 			if !v.bodyOver {
 				// Unstuffed as it arrives, into memory or the spool file.
 				v.unst.feed(chunk, v.sink.write)
-				if v.maxSize > 0 && v.sink.n > v.maxSize {
+				if v.limit > 0 && v.sink.n > v.limit {
 					// Too big however it ends; the line length is still
 					// checked to the end, as it was before this point.
 					v.bodyOver = true
@@ -316,8 +317,9 @@ func (v *verbConn) startBody() {
 		mem = nil // do not hold a large buffer for the next message
 	}
 	v.sink = bodySink{mem: mem}
+	v.limit = v.sizeLimit()
 	if s := v.sess(); s != nil && s.spooling() {
-		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.srv.maxHeader
+		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.maxHeaderSize()
 		v.sink.normalize = s.c.cfg.BareNewlines == config.BareNewlinesNormalize
 	}
 }
