@@ -181,7 +181,10 @@
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the
 //     session keeps the header section only (max_header_size, 552 5.3.4
-//     beyond, in both paths), and every check on the whole body (NUL,
+//     beyond, in both paths; it ends at the empty line or at the first
+//     line that is neither a header field nor a continuation, decided on
+//     its first max_header_size+1 bytes by headerSection in both paths,
+//     and only it gets header work), and every check on the whole body (NUL,
 //     empty, bare CR/LF, size, line length) gives the same reply as for a
 //     body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
 //     test of DATA and BDAT through both paths). The stored body is the

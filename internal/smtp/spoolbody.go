@@ -177,18 +177,115 @@ func asciiSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
-// headerSectionLen is the length of a message's header section: through
-// its first empty line ("\r\n" when the message starts with one), or the
-// whole message when it has none — what the header tools (package header,
-// orgid, headerValue) read.
-func headerSectionLen(msg []byte) int {
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return 2
+// The header section of a message ends at its first empty line (which
+// belongs to it) or at the first line that is neither a header field
+// ("name:" — printable ASCII but ':' and space, then optional blanks
+// before the colon, as Postfix's is_header) nor a continuation (a line
+// starting with a blank after a field): the body starts with that line
+// (RFC 5322 §2.1, §3.5; Postfix ends the header section the same way).
+// So only a real header section is held to max_header_size, a message
+// whose first lines are not header fields is all body, and nothing in
+// the body is ever taken for a header field (the header firewall, the
+// trace work and Body.WithHead split the message there). The message is
+// stored byte for byte as sent: no empty line is inserted.
+//
+// The end is decided on the first max_header_size+1 bytes alone, line
+// by line as they arrive, so the in-memory and the spooled path (which
+// sees the message in pieces) find the same end (headerWindow).
+
+// headerSection scans msg, the start of a message, for the end of its
+// header section: n is its length (end true) when the end lies within
+// msg; else n is the length of the lines known to be header lines. final
+// says msg is the whole message: its last line, without CRLF, counts as
+// a line.
+func headerSection(msg []byte, final bool) (n int, end bool) {
+	field := false // a header field was seen (a blank line start continues it)
+	for n < len(msg) {
+		line := msg[n:]
+		complete := false
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line, complete = line[:i+1], true
+		}
+		if !complete && !final && bytes.Equal(line, []byte("\r")) {
+			return n, false // maybe the empty line
+		}
+		switch {
+		case bytes.Equal(line, []byte("\r\n")):
+			return n + 2, true
+		case line[0] == ' ' || line[0] == '\t':
+			if !field {
+				return n, true // a blank at the start continues nothing
+			}
+		default:
+			switch headerFieldStart(line) {
+			case hdrNotField:
+				return n, true
+			case hdrUndecided:
+				if !complete && !final {
+					return n, false // the rest of the line decides
+				}
+				return n, true // a whole line without the colon
+			}
+			field = true
+		}
+		if !complete && !final {
+			return n, false // a header line, not yet whole
+		}
+		n += len(line)
 	}
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
+	return n, final
+}
+
+const (
+	hdrField = iota
+	hdrNotField
+	hdrUndecided
+)
+
+// headerFieldStart classifies a line by its start: a field name
+// (printable US-ASCII but ':'), optional blanks, then ':'.
+func headerFieldStart(line []byte) int {
+	name, blank := 0, false
+	for _, c := range line {
+		switch {
+		case c == ':':
+			if name > 0 {
+				return hdrField
+			}
+			return hdrNotField
+		case c == ' ' || c == '\t':
+			if name == 0 {
+				return hdrNotField
+			}
+			blank = true
+		case c > 32 && c < 127 && !blank:
+			name++
+		default:
+			return hdrNotField
+		}
 	}
-	return len(msg)
+	return hdrUndecided
+}
+
+// headerWindow is the length of the header section of a message whose
+// first bytes are window — at most max+1 of them; final: the message is
+// no longer — or max+1 when the header section is longer than max.
+func headerWindow(window []byte, final bool, max int) int {
+	n, end := headerSection(window, final)
+	switch {
+	case end || final:
+		return n
+	case len(window) > max:
+		return max + 1 // still inside the header section past the limit
+	}
+	return n
+}
+
+// headerSectionLen is the length of the header section of msg, a whole
+// message, as the spooled path finds it (max+1: longer than max).
+func headerSectionLen(msg []byte, max int) int {
+	w := msg[:min(len(msg), max+1)]
+	return headerWindow(w, len(msg) <= max+1, max)
 }
 
 // bodySink keeps one body: in memory up to threshold, then in a spool
@@ -207,8 +304,10 @@ type bodySink struct {
 	pend  bool // normalising: a CR ended the last piece
 	stats bodyStats
 	head  []byte // the header section of the file's content, as it passes
-	hdone bool   // head is complete (its empty line seen, or over maxHead)
+	hdone bool   // head is complete (its end seen, or over maxHead)
 	err   error  // the spool file failed
+
+	written int64 // the content's bytes so far (after normalising)
 }
 
 func (k *bodySink) write(p []byte) {
@@ -296,25 +395,33 @@ func (k *bodySink) flush() {
 	k.wbuf = k.wbuf[:0]
 }
 
-// keepHead copies the header section of the content as it passes, up to
-// maxHead+1 bytes (one more says it is too long).
+// keepHead copies the start of the content as it passes, up to
+// maxHead+1 bytes (one more says the header section is too long), until
+// the end of the header section is known (headerSection); finish cuts it
+// there.
 func (k *bodySink) keepHead(p []byte) {
+	k.written += int64(len(p))
 	if k.hdone {
 		return
 	}
-	from := max(0, len(k.head)-3)
 	k.head = append(k.head, p[:min(len(p), k.maxHead+1-len(k.head))]...)
-	if bytes.HasPrefix(k.head, []byte("\r\n")) {
-		k.head, k.hdone = k.head[:2], true
-		return
-	}
-	if i := bytes.Index(k.head[from:], []byte("\r\n\r\n")); i >= 0 {
-		k.head, k.hdone = k.head[:from+i+4], true
+	if n, end := headerSection(k.head, false); end {
+		k.head, k.hdone = k.head[:n], true
 		return
 	}
 	if len(k.head) > k.maxHead {
 		k.hdone = true
 	}
+}
+
+// headEnd cuts the kept start of the content to its header section once
+// the content ended (the last line may lack its CRLF).
+func (k *bodySink) headEnd() {
+	if !k.hdone || len(k.head) > k.maxHead {
+		final := int64(len(k.head)) == k.written
+		k.head = k.head[:headerWindow(k.head, final, k.maxHead)]
+	}
+	k.hdone = true
 }
 
 // spooledBody is a body the verb layer wrote to a spool file, handed to
@@ -347,6 +454,7 @@ func (k *bodySink) finish() (mem []byte, sp *spooledBody, err error) {
 		k.abort()
 		return nil, nil, k.err
 	}
+	k.headEnd()
 	sp = &spooledBody{file: k.spool, head: k.head, stats: k.stats, size: k.spool.Len()}
 	k.spool, k.head, k.wbuf = nil, nil, nil
 	return nil, sp, nil

@@ -184,3 +184,14 @@ func (s *session) submitBody(m *queue.Message, body queue.Body, sp *spooledBody)
 	}
 	return err
 }
+
+// withHeadSection is body with its first n bytes (trace field and header
+// section) replaced by head, which the header work made of them. body is
+// returned as it is when head is still its own start (edited in place or
+// not at all).
+func withHeadSection(body, head []byte, n int) []byte {
+	if len(head) == n && (n == 0 || &head[0] == &body[0]) {
+		return body
+	}
+	return append(head[:len(head):len(head)], body[n:]...)
+}
