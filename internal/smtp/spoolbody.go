@@ -199,41 +199,55 @@ func asciiSpace(c byte) bool {
 // says msg is the whole message: its last line, without CRLF, counts as
 // a line.
 func headerSection(msg []byte, final bool) (n int, end bool) {
-	field := false // a header field was seen (a blank line start continues it)
-	for n < len(msg) {
-		line := msg[n:]
+	var h headerScan
+	end = h.scan(msg, final)
+	return h.n, end
+}
+
+// headerScan is headerSection resumable: scan may be called again with
+// msg grown (the same bytes in front), and goes on from the lines it has
+// decided, so a header section arriving in pieces is read once.
+type headerScan struct {
+	n     int  // the header lines decided so far
+	field bool // a header field was seen (a blank line start continues it)
+}
+
+func (h *headerScan) scan(msg []byte, final bool) (end bool) {
+	for h.n < len(msg) {
+		line := msg[h.n:]
 		complete := false
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
 			line, complete = line[:i+1], true
 		}
 		if !complete && !final && bytes.Equal(line, []byte("\r")) {
-			return n, false // maybe the empty line
+			return false // maybe the empty line
 		}
 		switch {
 		case bytes.Equal(line, []byte("\r\n")):
-			return n + 2, true
+			h.n += 2
+			return true
 		case line[0] == ' ' || line[0] == '\t':
-			if !field {
-				return n, true // a blank at the start continues nothing
+			if !h.field {
+				return true // a blank at the start continues nothing
 			}
 		default:
 			switch headerFieldStart(line) {
 			case hdrNotField:
-				return n, true
+				return true
 			case hdrUndecided:
 				if !complete && !final {
-					return n, false // the rest of the line decides
+					return false // the rest of the line decides
 				}
-				return n, true // a whole line without the colon
+				return true // a whole line without the colon
 			}
-			field = true
+			h.field = true
 		}
 		if !complete && !final {
-			return n, false // a header line, not yet whole
+			return false // a header line, not yet whole
 		}
-		n += len(line)
+		h.n += len(line)
 	}
-	return n, final
+	return final
 }
 
 const (
@@ -307,7 +321,9 @@ type bodySink struct {
 	hdone bool   // head is complete (its end seen, or over maxHead)
 	err   error  // the spool file failed
 
-	written int64 // the content's bytes so far (after normalising)
+	written int64      // the content's bytes so far (after normalising)
+	hscan   headerScan // where the header section's end stands in head
+	hbuf    []byte     // traceRoom bytes, then head
 }
 
 func (k *bodySink) write(p []byte) {
@@ -317,6 +333,7 @@ func (k *bodySink) write(p []byte) {
 	}
 	if k.spool == nil {
 		if k.newSpool == nil || int64(len(k.mem)+len(p)) <= k.threshold {
+			k.growMem(len(p))
 			k.mem = append(k.mem, p...)
 			return
 		}
@@ -331,6 +348,23 @@ func (k *bodySink) write(p []byte) {
 		k.pass(mem)
 	}
 	k.pass(p)
+}
+
+// growMem makes room for n more bytes in mem by doubling (at most to
+// the threshold when spooling): a body fed line by line is copied about
+// once on its way to the threshold, not the several times Go's 1.25x
+// growth of large slices adds up to.
+func (k *bodySink) growMem(n int) {
+	if len(k.mem)+n <= cap(k.mem) {
+		return
+	}
+	c := max(2*cap(k.mem), len(k.mem)+n, 4096)
+	if k.newSpool != nil {
+		c = min(c, max(int(k.threshold), len(k.mem)+n))
+	}
+	nb := make([]byte, len(k.mem), c)
+	copy(nb, k.mem)
+	k.mem = nb
 }
 
 // pass sends p on to the file, counted and (normalising) made CRLF-only.
@@ -404,9 +438,23 @@ func (k *bodySink) keepHead(p []byte) {
 	if k.hdone {
 		return
 	}
-	k.head = append(k.head, p[:min(len(p), k.maxHead+1-len(k.head))]...)
-	if n, end := headerSection(k.head, false); end {
-		k.head, k.hdone = k.head[:n], true
+	take := p[:min(len(p), k.maxHead+1-len(k.head))]
+	if k.hbuf == nil || len(k.hbuf)+len(take) > cap(k.hbuf) {
+		// Grown by doubling up to the limit, with traceRoom in front,
+		// so a large header section is copied about once and the
+		// session never holds more than twice it (headroom, not
+		// Go's 1.25x growth of large slices, whose copies add up).
+		c := max(traceRoom+len(k.head)+len(take), 2*cap(k.hbuf), traceRoom+4096)
+		c = min(c, traceRoom+k.maxHead+1)
+		nb := make([]byte, traceRoom+len(k.head), c)
+		copy(nb[traceRoom:], k.head)
+		k.hbuf = nb
+	}
+	k.hbuf = append(k.hbuf, take...)
+	k.head = k.hbuf[traceRoom:]
+	if k.hscan.scan(k.head, false) {
+		k.cutHead(k.hscan.n)
+		k.hdone = true
 		return
 	}
 	if len(k.head) > k.maxHead {
@@ -414,12 +462,24 @@ func (k *bodySink) keepHead(p []byte) {
 	}
 }
 
+// cutHead keeps the first n bytes of the kept start of the content.
+func (k *bodySink) cutHead(n int) {
+	k.hbuf = k.hbuf[:traceRoom+n]
+	k.head = k.hbuf[traceRoom:]
+}
+
+// traceRoom is the room the sink leaves in front of the header section
+// it keeps, for the session's Received field (spooledBody.withTrace): a
+// trace field that fits is written there instead of copying the header
+// section behind it.
+const traceRoom = 1024
+
 // headEnd cuts the kept start of the content to its header section once
 // the content ended (the last line may lack its CRLF).
 func (k *bodySink) headEnd() {
 	if !k.hdone || len(k.head) > k.maxHead {
 		final := int64(len(k.head)) == k.written
-		k.head = k.head[:headerWindow(k.head, final, k.maxHead)]
+		k.cutHead(headerWindow(k.head, final, k.maxHead))
 	}
 	k.hdone = true
 }
@@ -430,6 +490,7 @@ func (k *bodySink) headEnd() {
 type spooledBody struct {
 	file  *queue.SpoolFile
 	head  []byte // the header section (maxHead+1 bytes when it is longer)
+	buf   []byte // traceRoom bytes of room, then head (withTrace)
 	stats bodyStats
 	size  int64 // the file's length
 	// handed: the queue has the file (SubmitBody returned); the
@@ -455,8 +516,8 @@ func (k *bodySink) finish() (mem []byte, sp *spooledBody, err error) {
 		return nil, nil, k.err
 	}
 	k.headEnd()
-	sp = &spooledBody{file: k.spool, head: k.head, stats: k.stats, size: k.spool.Len()}
-	k.spool, k.head, k.wbuf = nil, nil, nil
+	sp = &spooledBody{file: k.spool, head: k.head, buf: k.hbuf, stats: k.stats, size: k.spool.Len()}
+	k.spool, k.head, k.hbuf, k.wbuf = nil, nil, nil, nil
 	return nil, sp, nil
 }
 
@@ -466,5 +527,23 @@ func (k *bodySink) abort() {
 		k.spool.Abort()
 		k.spool = nil
 	}
-	k.mem, k.head, k.wbuf = nil, nil, nil
+	k.mem, k.head, k.hbuf, k.wbuf = nil, nil, nil, nil
+}
+
+// withTrace returns trace followed by the header section. A trace that
+// fits the room the sink left in front of it is written there: the
+// header section, up to max_header_size, is not copied. The spooled body
+// no longer holds the header section after it.
+func (sp *spooledBody) withTrace(trace string) []byte {
+	room := len(sp.buf) - len(sp.head)
+	var out []byte
+	if len(trace) <= room && len(sp.buf) > 0 {
+		out = sp.buf[room-len(trace) : len(sp.buf) : len(sp.buf)]
+		copy(out, trace)
+	} else {
+		out = make([]byte, 0, len(trace)+len(sp.head))
+		out = append(append(out, trace...), sp.head...)
+	}
+	sp.buf, sp.head = nil, nil
+	return out
 }

@@ -87,8 +87,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	if err := s.checkHeaderSize(skip); err != nil {
 		return err
 	}
-	head := make([]byte, 0, len(trace)+len(sp.head))
-	head = append(append(head, trace...), sp.head...)
+	head := sp.withTrace(trace) // the header section is not copied
 	head, perr := s.receivePolicy(head)
 	if perr != nil {
 		return perr
@@ -112,8 +111,10 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	if cerr != nil {
 		return cerr
 	}
-	head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
-	size := int64(len(head)) + rest.Len()                   // the message, trace included
+	if len(content) != len(head)-len(trace) || len(content) > 0 && &content[0] != &head[len(trace)] {
+		head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
+	}
+	size := int64(len(head)) + rest.Len() // the message, trace included
 	if replaced {
 		// A check replaced the body: the message is in memory now,
 		// and the spool file goes (data() aborts it, not handed).
@@ -125,7 +126,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
 	head, m := s.message(id, head, len(trace), rcpts)
-	body, err := file.WithHead(head, int64(skip))
+	body, err := file.WithOwnHead(head, int64(skip)) // head is not used again
 	if replaced {
 		body = queue.MemBody(head)
 	}
