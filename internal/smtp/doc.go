@@ -200,7 +200,10 @@
 //     size below 2^32, anything else is 501 5.5.4 and no byte after it is
 //     chunk data. A well-formed BDAT's chunk is always read (RFC 3030),
 //     kept when a transaction is open and the size allows, else dropped
-//     (503 5.5.1, 552 5.3.4). At LAST the layer hands go-smtp a DATA of
+//     (503 5.5.1, 552 5.3.4). Kept chunks are held to max_line_length as a
+//     DATA body is (lineOver; no BINARYMIME is offered): a longer line
+//     makes the transfer read on keeping nothing and BDAT LAST get DATA's
+//     554 5.6.0. At LAST the layer hands go-smtp a DATA of
 //     its own, drops go-smtp's 354, and the session receives the body by
 //     the DATA path: one set of checks for both.
 //   - STARTTLS forgets everything (RFC 3207 §4.2): until a new EHLO or

@@ -332,6 +332,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	}
 	if refuse == "" && !v.bdat {
 		v.xferStart, v.xferBytes = v.clk.Now(), 0
+		v.lineLen, v.bdatErr = 0, nil
 		v.startBody()
 	}
 	if refuse != "" {
@@ -354,8 +355,14 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		v.reply(fmt.Sprintf("250 2.0.0 %d octets received", size))
 		return nil
 	}
-	v.endBody()
-	v.bdat, v.bdatLen = false, 0
+	if v.bdatErr != nil {
+		// Refused as DATA refuses it: the whole message was read.
+		v.body, v.bodyErr, v.hasBody = nil, v.bdatErr, true
+		v.sink.abort()
+	} else {
+		v.endBody()
+	}
+	v.bdat, v.bdatLen, v.bdatErr = false, 0, nil
 	v.synthData = true
 	v.last = "DATA"
 	v.synth("DATA\r\n")
@@ -393,7 +400,13 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 			err = io.ErrNoProgress
 		}
 		if keep {
-			v.sink.write(dst[:n])
+			if v.bdatErr == nil && v.lineOver(dst[:n]) {
+				v.bdatErr = replyDataLineTooLong
+				v.sink.abort() // read on to LAST, keeping nothing
+			}
+			if v.bdatErr == nil {
+				v.sink.write(dst[:n])
+			}
 			v.bdatLen += int64(n)
 		}
 		if v.trace != nil {

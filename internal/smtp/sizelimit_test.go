@@ -132,3 +132,76 @@ func TestMessageSizeLimitInclusive(t *testing.T) {
 		}
 	}
 }
+
+// BDAT is held to max_line_length as DATA is (RFC 5321 §4.5.3.1.6; BDAT
+// without BINARYMIME carries text, RFC 3030 §3): a line of the limit
+// (CRLF included) is taken, one byte longer is refused with 554 5.6.0 at
+// BDAT LAST, whatever the chunks' cuts, after all chunks were read; in
+// memory and spooled, with no spool file left; the session goes on.
+func TestBDATLineLengthAsDATA(t *testing.T) {
+	const maxLine = 1000
+	conns := connectors(t, fmt.Sprintf(`
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_line_length: %d, max_message_size: 1MiB}
+`, maxLine))
+	st, dir := spoolStore(t)
+	for _, spool := range []bool{false, true} {
+		q := &bodyQueue{}
+		var s *Server
+		if spool {
+			s = startSpoolServer(t, q, st, 1024, 0, conns...)
+		} else {
+			s = startServer(t, q, conns...)
+		}
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		filler := strings.Repeat("body line\r\n", 300) // past the spool threshold
+		accepted := 0
+		for _, c := range []struct {
+			line int // the long line's length, CRLF included
+			want string
+		}{{maxLine, "250"}, {maxLine + 1, "554 5.6.0"}, {5000, "554 5.6.0"}} {
+			msg := "Subject: long\r\n\r\n" + filler + strings.Repeat("l", c.line-2) + "\r\n" + filler
+			for _, cut := range []int{len(msg), 61, len(msg) / 2, len(filler) + 17 + 500} {
+				name := fmt.Sprintf("spooled=%v line=%d cut=%d", spool, c.line, cut)
+				// DATA first: the rule BDAT must follow.
+				d.cmd("MAIL FROM:<a@example.org>", "250")
+				d.cmd("RCPT TO:<b@example.test>", "250")
+				d.cmd("DATA", "354")
+				d.send(msg + ".\r\n")
+				if got := d.reply(); !strings.HasPrefix(got, c.want) {
+					t.Fatalf("%s DATA: got %q, want %q", name, got, c.want)
+				}
+				d.cmd("MAIL FROM:<a@example.org>", "250")
+				d.cmd("RCPT TO:<b@example.test>", "250")
+				for p := 0; p < len(msg); p += cut {
+					chunk := msg[p:min(p+cut, len(msg))]
+					if p+cut >= len(msg) {
+						d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+						if got := d.reply(); !strings.HasPrefix(got, c.want) {
+							t.Fatalf("%s BDAT: got %q, want %q", name, got, c.want)
+						}
+					} else {
+						d.send(fmt.Sprintf("BDAT %d\r\n%s", len(chunk), chunk))
+						d.expect("250")
+					}
+				}
+				if c.want == "250" {
+					accepted += 2
+				}
+				d.cmd("NOOP", "250")
+			}
+		}
+		if q.count() != accepted {
+			t.Errorf("spooled=%v: %d queued, want %d", spool, q.count(), accepted)
+		}
+		if spool {
+			if n := len(spoolFiles(t, dir)); n != accepted {
+				t.Errorf("%d spool files for %d accepted messages", n, accepted)
+			}
+		}
+	}
+}

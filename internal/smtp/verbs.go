@@ -124,6 +124,10 @@ type verbConn struct {
 	delayed   int    // the error count the last error delay was for
 	closed    bool   // the layer ended the session
 
+	// bdatErr: the open BDAT transfer is refused at LAST (a line too
+	// long); its chunks are read and dropped.
+	bdatErr *gosmtp.SMTPError
+
 	trace func(kind byte, b []byte) // tests: every unit framed, in order
 }
 
@@ -241,19 +245,7 @@ scan:
 	chunk := buf[:n]
 	v.traceUnit(traceBody, chunk)
 	if v.bodyErr == nil {
-		for c := chunk; len(c) > 0; {
-			i := bytes.IndexByte(c, '\n')
-			if i < 0 {
-				v.lineLen += len(c)
-				break
-			}
-			if v.lineLen+i+1 > v.maxLine {
-				v.lineLen = v.maxLine + 1
-				break
-			}
-			v.lineLen, c = 0, c[i+1:]
-		}
-		if v.lineLen > v.maxLine {
+		if v.lineOver(chunk) {
 			v.bodyErr = replyDataLineTooLong
 		} else if v.limit > 0 && v.rawLen+int64(n) > rawSizeBound(v.limit) {
 			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
@@ -295,6 +287,27 @@ scan:
 		v.hand([]byte(".\r\n"))
 	}
 	return nil
+}
+
+// lineOver counts the lines of p, the next piece of a body as sent (a
+// DATA body before unstuffing, BDAT chunks), and reports a line so far
+// longer than max_line_length, its CRLF included (RFC 5321 §4.5.3.1.6).
+// DATA and BDAT are held to the same limit: without BINARYMIME (not
+// offered) a BDAT message is text like a DATA one (RFC 3030 §3).
+func (v *verbConn) lineOver(p []byte) bool {
+	for c := p; len(c) > 0; {
+		i := bytes.IndexByte(c, '\n')
+		if i < 0 {
+			v.lineLen += len(c)
+			break
+		}
+		if v.lineLen+i+1 > v.maxLine {
+			v.lineLen = v.maxLine + 1
+			break
+		}
+		v.lineLen, c = 0, c[i+1:]
+	}
+	return v.lineLen > v.maxLine
 }
 
 // rawSizeBound is the most bytes a DATA body of a message of at most
@@ -355,7 +368,7 @@ func (v *verbConn) dropBody() {
 
 // dropBDAT abandons an open BDAT transfer.
 func (v *verbConn) dropBDAT() {
-	v.bdat, v.bdatLen = false, 0
+	v.bdat, v.bdatLen, v.bdatErr = false, 0, nil
 	v.sink.abort()
 }
 
