@@ -212,9 +212,19 @@ send_connectors:
 	if d := os.Getenv("UMBRA_ARTIFACTS"); d != "" {
 		br.screenshot("body", filepath.Join(d, "console-messages.png"))
 	}
-	br.submit(`document.querySelector('#messages tr[data-id="` + id + `"] button[data-op="suspend"]').click()`)
+	// The message is retried every second (its next hop refuses): an
+	// action that meets an attempt in progress is refused with "try again
+	// in a moment", as the operator would be told; so try again.
 	var flash, state string
-	br.eval(`(document.getElementById("flash") || {}).textContent || ""`, &flash)
+	for try := 0; ; try++ {
+		br.submit(`document.querySelector('#messages tr[data-id="` + id + `"] button[data-op="suspend"]').click()`)
+		br.eval(`(document.getElementById("flash") || {}).textContent || ""`, &flash)
+		if !strings.Contains(flash, "is being delivered; try again") || try == 20 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		br.navigate(base + "/messages?queue=" + farQueue)
+	}
 	br.eval(`document.querySelector('#messages tr[data-id="`+id+`"]').dataset.state`, &state)
 	if !strings.Contains(flash, "message suspend "+id+": done") || state != "suspended" {
 		t.Fatalf("after Suspend: flash %q, state %q", flash, state)

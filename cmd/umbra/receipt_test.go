@@ -89,15 +89,24 @@ func TestShadowOnReceiptRejectsWithoutShadowServer(t *testing.T) {
 // SR-17 and SR-4: once hub-a delivered the messages it copied to hub-b on
 // receipt, hub-b's heartbeats bring the discard notifications (named by
 // the org id) and its copies go; nothing is delivered twice.
+//
+// Both daemons' /metrics stay whole meanwhile: a primary's heartbeats and
+// its watch sessions show under one queue (shadow:hub-a), which once made
+// the scheduler's window gauge a duplicate series and every scrape fail.
 func TestShadowOnReceiptDiscardedAfterDelivery(t *testing.T) {
 	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
+	metricsA, metricsB := withMetrics(t, cfgA), withMetrics(t, cfgB)
 	sink := startRecorder(t, sinkAddr)
 	startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
 	acked := sendMany(a, "sord", 5, 2, nil)
 	waitArrived(t, sink, acked, ha)
 	p := &shadowPair{}
-	waitCond(t, "hub-b to drop its copies", 30e9, func() bool { return len(p.queued(t, cfgB)) == 0 })
+	waitCond(t, "hub-b to drop its copies", 30e9, func() bool {
+		metricValue(t, metricsA, "umbra_scheduler_attempts_running")
+		metricValue(t, metricsB, "umbra_scheduler_attempts_running")
+		return len(p.queued(t, cfgB)) == 0
+	})
 	for s, n := range sink.counts() {
 		if n != 1 {
 			t.Errorf("%s arrived %d times", s, n)

@@ -33,7 +33,8 @@ func withMetrics(t testing.TB, cfg string) string {
 }
 
 // metricValue reads one series (name with labels, as printed) from a
-// daemon's /metrics; a series not printed yet is 0.
+// daemon's /metrics; a series not printed yet is 0. A scrape that fails
+// (any status but 200: a collector that broke it) fails the test.
 func metricValue(t testing.TB, addr, series string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -42,6 +43,9 @@ func metricValue(t testing.TB, addr, series string) float64 {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape of %s: %s\n%s", addr, resp.Status, body)
+	}
 	sc := bufio.NewScanner(strings.NewReader(string(body)))
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {

@@ -357,13 +357,17 @@ func (c *schedulerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *schedulerCollector) Collect(ch chan<- prometheus.Metric) {
 	states := map[string]int{"active": 0, "idle": 0, "dead": 0, "unresponsive": 0}
 	running, waiting := 0, 0
+	windows := map[string]int{} // per queue: several destinations may show under one
 	for _, d := range c.src() {
 		states[d.State]++
 		running += d.Running
 		waiting += d.Waiting
 		if d.Max > 0 && d.Queue != "" && queue.DeliveryType(d.Queue) != "smtp-mx" && queue.DeliveryType(d.Queue) != "smtp-redirect" {
-			ch <- prometheus.MustNewConstMetric(c.win, prometheus.GaugeValue, float64(d.Window), d.Queue)
+			windows[d.Queue] += d.Window
 		}
+	}
+	for q, w := range windows {
+		ch <- prometheus.MustNewConstMetric(c.win, prometheus.GaugeValue, float64(w), q)
 	}
 	for s, n := range states {
 		ch <- prometheus.MustNewConstMetric(c.dests, prometheus.GaugeValue, float64(n), s)

@@ -48,3 +48,30 @@ umbra_scheduler_window{queue="smarthost:out"} 7
 		t.Fatal(err)
 	}
 }
+
+// Several destinations may show under one queue (a primary's heartbeats
+// and its watch sessions are both shown with shadow:PRIMARY): the window
+// gauge is one series per queue, their sum, never a duplicate series that
+// makes the whole scrape fail.
+func TestSchedulerWindowOneSeriesPerQueue(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	RegisterScheduler(reg, func() []queue.DestinationInfo {
+		return []queue.DestinationInfo{
+			{Name: "shadow:hub-a", Queue: "shadow:hub-a", State: "idle", Window: 1, Max: 1},
+			{Name: "shadow-watch:hub-a", Queue: "shadow:hub-a", State: "active", Window: 1, Max: 1, Running: 1},
+			{Name: "org:site:B", Queue: "site:B", State: "idle", Window: 5, Max: 10},
+		}
+	})
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	want := `
+# HELP umbra_scheduler_window Concurrency window of a destination named by the configuration (not MX domains).
+# TYPE umbra_scheduler_window gauge
+umbra_scheduler_window{queue="shadow:hub-a"} 2
+umbra_scheduler_window{queue="site:B"} 5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "umbra_scheduler_window"); err != nil {
+		t.Fatal(err)
+	}
+}
