@@ -455,6 +455,12 @@ func (k *bodySink) keepHead(p []byte) {
 	if k.hscan.scan(k.head, false) {
 		k.cutHead(k.hscan.n)
 		k.hdone = true
+		if n := len(k.hbuf); cap(k.hbuf) > 2*n+4096 {
+			// A short header section read with the body's first
+			// piece (up to spool_threshold): keep it, not the piece.
+			k.hbuf = append(make([]byte, 0, n), k.hbuf...)
+			k.head = k.hbuf[traceRoom:]
+		}
 		return
 	}
 	if len(k.head) > k.maxHead {
