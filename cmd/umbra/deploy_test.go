@@ -88,6 +88,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
+	metrics.RegisterScheduler(reg, func() []queue.DestinationInfo { return nil })
 	metrics.RegisterSigning(reg)
 	metrics.RegisterTLSPolicy(reg, func() float64 { return 0 })
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)

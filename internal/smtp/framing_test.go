@@ -148,7 +148,7 @@ func TestBareLFCommandRefused(t *testing.T) {
 	// whole, and nothing after the bare LF runs (a bare CR likewise).
 	d.send("NOOP\nMAIL FROM:<lf@evil.test>\r\nRCPT TO:<b@example.test>\r\n")
 	d.expect("500 5.5.2")
-	d.expect("502 5.5.1") // RCPT without MAIL: the MAIL never ran
+	d.expect("503 5.5.1") // RCPT without MAIL: the MAIL never ran
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<b@example.test>", "250")
 	d.send("BDAT 6 LAST\nNOOP\r\n")
@@ -192,7 +192,7 @@ func TestSTARTTLSDiscardsState(t *testing.T) {
 	d.cmd("RCPT TO:<b@example.test>", "503 5.5.1")
 	d.cmd("NOOP", "250")
 	d.cmd("EHLO c", "250")
-	d.cmd("DATA", "502 5.5.1") // the transaction is gone
+	d.cmd("DATA", "503 5.5.1") // the transaction is gone
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<b@example.test>", "250")
 	d.cmd("DATA", "354")

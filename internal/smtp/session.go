@@ -145,10 +145,10 @@ func (s *session) startShadow(serverID string) string {
 	case !s.server || !s.has(config.RightAcceptXShadow):
 		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
-	case s.user != "" && !strings.EqualFold(serverID, s.user):
+	case s.user != "" && !asciiEqualFold(serverID, s.user):
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
-	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return strings.EqualFold(n, serverID) }):
+	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return asciiEqualFold(n, serverID) }):
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
 	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):

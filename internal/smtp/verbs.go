@@ -68,6 +68,7 @@ type verbConn struct {
 	tlsCfg *tls.Config
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
+	noAuth       bool // the connector offers no AUTH mechanism
 	maxLine      int
 	maxSize      int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
 	limit        int64         // the size limit of the body being read (sizeLimit at its start)
@@ -78,10 +79,10 @@ type verbConn struct {
 	softErrors   int           // past this many errors, each reply waits errorDelay
 	errorDelay   time.Duration
 	clk          clock.Clock
-	bodyStart    time.Time     // when the body (or BDAT chunk) being read began
-	bodyBytes    int64         // its bytes so far
-	xferStart    time.Time     // session clock: when the open BDAT transfer's first chunk came
-	xferBytes    int64         // the open BDAT transfer's bytes so far
+	wallRate     rateBudget    // the body's min_data_rate deadline, wall clock (the read deadline)
+	clkRate      rateBudget    // the same on the session clock (checked as data arrives)
+	lastRead     time.Time     // wall clock: the body's last read
+	inChunk      bool          // a BDAT chunk is being read
 	maxTxn       time.Duration // max_transaction_time (0: no limit)
 	txnStart     time.Time     // session clock: the first command seen inside the open transaction
 	banner       string        // the connector's greeting text after "220 " ("": go-smtp's)
@@ -145,6 +146,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
+	v.noAuth = len(rc.Auth.Mechanisms) == 0
 	v.sess = func() *session { return tc.sess.Load() }
 	tc.vc = v
 	return v
@@ -196,6 +198,9 @@ func (v *verbConn) fillData() error {
 	}
 	buf, _ := v.r.Peek(v.r.Buffered())
 	n, ended := len(buf), false
+	if !v.creditRate(int64(n)) {
+		return v.rateCut()
+	}
 	st := v.dstate
 scan:
 	for i := 0; i < len(buf); i++ {
@@ -269,7 +274,6 @@ scan:
 	if _, err := v.r.Discard(n); err != nil {
 		return v.readError(err)
 	}
-	v.bodyBytes += int64(n)
 	if ended {
 		v.traceUnit(traceBody, nil) // the end of this body
 		v.mode = modeCommand
@@ -465,6 +469,9 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.body, v.bodyErr, v.hasBody = nil, nil, false
 		v.dropBody() // go-smtp refused it: the body and its file go
 	}
+	if final {
+		b = v.fixReplyCode(b)
+	}
 	if v.rcptAsGiven != "" && final {
 		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
 		v.rcptAsGiven = ""
@@ -490,7 +497,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.rawLen, v.lineLen, v.body, v.bodyErr, v.hasBody = 0, 0, nil, nil, false
 		v.unst, v.bodyOver = unstuffer{}, false
 		v.startBody()
-		v.bodyStart, v.bodyBytes = time.Now(), 0
+		v.startRate()
 		v.result = true
 		v.traceUnit(trace354, nil)
 	}
