@@ -122,6 +122,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
+	for _, left := range store.Leftovers() { // restorespool.go
+		log.Warn("removed what an interrupted umbra db restore left beside the transport database (the database was not replaced)", "path", left)
+	}
 	if miss := store.MissingSpool(); len(miss) > 0 { // spoolref.go: held as poison, never sent truncated
 		log.Error("spool files the transport database names are missing (was the data directory copied without spool/?): their messages are held as poison",
 			"missing", len(miss), "first", miss[0])

@@ -480,8 +480,19 @@
 //     directory copied without spool/) is reported at Open (MissingSpool)
 //     and its message held as poison at its first attempt, never
 //     delivered truncated. A backup carries spooled bodies whole
-//     (spoolbackup.go); Compact keeps the references and the files. A
-//     database made or restored by this Open does not sweep: the files it
+//     (spoolbackup.go); Compact keeps the references and the files.
+//     Restore and CompactSpooling move every body stored whole over the
+//     spool threshold into a spool file again (restorespool.go) on their
+//     copy, by (a) and (b): each file fdatasync'd and its directory
+//     fsync'd before the copy's commit names it, and the copy takes the
+//     database's name only after; a crash before leaves files no record
+//     counts (Compact's, in spool/: swept by (d)) or a staging directory
+//     spool.restore beside an unreplaced database (removed at the next
+//     Open or restore, and logged); a crash after leaves the restored
+//     file with its backup mark, whose first Open makes spool.restore the
+//     spool directory before the mark goes. Restore checks the backup's
+//     checksums before it moves anything. A database made or restored by
+//     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as
 //     spool.replaced-TIME.
 //

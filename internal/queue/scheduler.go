@@ -326,7 +326,14 @@ func (q *Manager) pump(ctx context.Context) {
 				d.waiting = nil
 			case d.busy < d.window:
 				jb := d.waiting[0]
+				// The backing array outlives the pop (a destination lives
+				// for an hour idle): a started job's slot must not keep
+				// its attempt, and the attempt's body, alive.
+				d.waiting[0] = nil
 				d.waiting = d.waiting[1:]
+				if len(d.waiting) == 0 {
+					d.waiting = nil
+				}
 				d.busy++
 				jb.started = now
 				d.starts = append(d.starts, now)
