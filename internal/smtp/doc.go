@@ -171,11 +171,25 @@
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is
 //     refused (size, line length), from takeBody (takeSpooled).
+//   - max_message_size is inclusive (RFC 1870: SIZE is the largest size
+//     accepted) and counts the message as the client sent it: after
+//     dot-unstuffing, before any normalisation and before umbra's
+//     Received field. DATA, BDAT (the sum of the chunks), MAIL SIZE= and
+//     both the in-memory and the spooled path apply this one rule
+//     (TestMessageSizeLimitInclusive): exactly the limit is taken, one
+//     byte more is 552 5.3.4. An authenticated transport server
+//     (trustedServer) may exceed max_message_size and max_header_size by
+//     transportAllowance, the header fields umbra's own hops add
+//     (transportsize.go; TestShadowCopyAtSizeLimit,
+//     TestRelayBetweenHubsAtSizeLimit).
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the
 //     session keeps the header section only (max_header_size, 552 5.3.4
-//     beyond, in both paths), and every check on the whole body (NUL,
+//     beyond, in both paths; it ends at the empty line or at the first
+//     line that is neither a header field nor a continuation, decided on
+//     its first max_header_size+1 bytes by headerSection in both paths,
+//     and only it gets header work), and every check on the whole body (NUL,
 //     empty, bare CR/LF, size, line length) gives the same reply as for a
 //     body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
 //     test of DATA and BDAT through both paths). The stored body is the
@@ -194,7 +208,10 @@
 //     (503 5.5.1, 552 5.3.4). A refused BDAT inside a transfer
 //     (malformed too), and MAIL, RCPT, DATA or STARTTLS there, end the
 //     transaction (failBDAT): the data so far and its spool file go, so
-//     no later chunk joins a message the client took for failed. At LAST the layer hands go-smtp a DATA of
+//     no later chunk joins a message the client took for failed. Kept
+//     chunks are held to max_line_length as a DATA body is (lineOver; no
+//     BINARYMIME is offered): a longer line makes the transfer read on
+//     keeping nothing and BDAT LAST get DATA's 554 5.6.0. At LAST the layer hands go-smtp a DATA of
 //     its own, drops go-smtp's 354, and the session receives the body by
 //     the DATA path: one set of checks for both.
 //   - STARTTLS forgets everything (RFC 3207 §4.2): until a new EHLO or

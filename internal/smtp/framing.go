@@ -239,6 +239,7 @@ func (v *verbConn) fillCommand() error {
 			v.reply(replyMailTooBig)
 			return nil
 		}
+		line = v.transportSize(line)
 		stripped, reply := v.mailShadowParam(line)
 		if reply == "" {
 			reply = mailFlagParams(stripped)
@@ -363,13 +364,14 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	switch {
 	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
 		refuse = replyBDATNoTxn
-	case v.maxSize > 0 && v.bdatLen+size >= v.maxSize:
+	case v.maxSize > 0 && v.bdatLen+size > v.sizeLimit(): // inclusive (RFC 1870)
 		refuse = replyBDATTooBig
 	}
 	if v.transferTooSlow() {
 		return v.rateCut()
 	}
 	if refuse == "" && !v.bdat {
+		v.lineLen, v.bdatErr = 0, nil
 		v.startBody()
 	}
 	if refuse != "" {
@@ -390,8 +392,14 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		v.reply(fmt.Sprintf("250 2.0.0 %d octets received", size))
 		return nil
 	}
-	v.endBody()
-	v.bdat, v.bdatLen = false, 0
+	if v.bdatErr != nil {
+		// Refused as DATA refuses it: the whole message was read.
+		v.body, v.bodyErr, v.hasBody = nil, v.bdatErr, true
+		v.sink.abort()
+	} else {
+		v.endBody()
+	}
+	v.bdat, v.bdatLen, v.bdatErr = false, 0, nil
 	v.synthData = true
 	v.last = "DATA"
 	v.synth("DATA\r\n")
@@ -439,7 +447,13 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 			err = io.ErrNoProgress
 		}
 		if keep {
-			v.sink.write(dst[:n])
+			if v.bdatErr == nil && v.lineOver(dst[:n]) {
+				v.bdatErr = replyDataLineTooLong
+				v.sink.abort() // read on to LAST, keeping nothing
+			}
+			if v.bdatErr == nil {
+				v.sink.write(dst[:n])
+			}
 			v.bdatLen += int64(n)
 		}
 		if v.trace != nil {
@@ -470,7 +484,7 @@ func (v *verbConn) declaredTooBig(line []byte) bool {
 			continue
 		}
 		n, err := strconv.ParseUint(val, 10, 64)
-		if err != nil || n > uint64(v.maxSize) {
+		if err != nil || n > uint64(v.sizeLimit()) {
 			return true // all digits, too large even for 64 bits, or over the limit
 		}
 	}

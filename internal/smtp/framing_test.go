@@ -737,7 +737,7 @@ func TestClientVerbsNeverSplitLines(t *testing.T) {
 	}
 }
 
-// BDAT keeps DATA's size rule (max_message_size or more is refused); a
+// BDAT keeps DATA's size rule (more than max_message_size is refused); a
 // refused chunk is read and dropped, and the transaction is over. A DATA
 // body line over the line length limit is refused and the session goes on.
 func TestBDATSizeAndLongDataLine(t *testing.T) {
@@ -751,7 +751,7 @@ func TestBDATSizeAndLongDataLine(t *testing.T) {
 		want  []string
 	}{
 		{[]int{1000, 999}, []string{"250 2.0.0 1000", "250 2.0.0 Ok: queued"}},
-		{[]int{1000, 1000}, []string{"250 2.0.0 1000", "552 5.3.4"}},
+		{[]int{1000, 1001}, []string{"250 2.0.0 1000", "552 5.3.4"}},
 		{[]int{5000}, []string{"552 5.3.4"}},
 	} {
 		d.cmd("MAIL FROM:<a@example.org>", "250")

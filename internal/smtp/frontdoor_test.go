@@ -25,7 +25,7 @@ func TestMalformedBDATEndsTransfer(t *testing.T) {
     permissions: {anonymous: [submit]}
     limits: {max_message_size: 1MiB}
 `)...)
-	first := "Subject: first\r\n\r\n" + strings.Repeat("f", 8000) + "\r\n"
+	first := "Subject: first\r\n\r\n" + strings.Repeat(strings.Repeat("f", 78)+"\r\n", 100) // lines within max_line_length (BDAT is held to it)
 	second := "Subject: second\r\n\r\nhi\r\n"
 	for _, bad := range []string{"BDAT 5 LASTX", "BDAT", "BDAT -1", "BDAT 5 LAST extra", "BDAT 0x10"} {
 		d := dial(t, s, "")

@@ -98,8 +98,8 @@ func TestMessageSizeLimit(t *testing.T) {
 	}
 }
 
-// A body of max_message_size bytes or more is refused, one byte less is
-// taken — whether the verb layer holds the body or, far too big, reads
+// A body of max_message_size bytes is taken (the limit is inclusive,
+// RFC 1870), one byte more is refused — whether the verb layer holds the body or, far too big, reads
 // on to its end keeping nothing.
 func TestMessageSizeBoundary(t *testing.T) {
 	q := &fakeQueue{}
@@ -121,13 +121,13 @@ func TestMessageSizeBoundary(t *testing.T) {
 	for _, tc := range []struct {
 		size int
 		want string
-	}{{1999, "250"}, {2000, "552 5.3.4"}, {9000, "552 5.3.4"}} {
+	}{{1999, "250"}, {2000, "250"}, {2001, "552 5.3.4"}, {9000, "552 5.3.4"}} {
 		d.openData()
 		d.cmd(body(tc.size)+".", tc.want)
 		d.cmd("NOOP", "250")
 	}
-	if q.count() != 1 {
-		t.Fatalf("%d messages queued, want 1", q.count())
+	if q.count() != 2 {
+		t.Fatalf("%d messages queued, want 2", q.count())
 	}
 }
 

@@ -430,14 +430,19 @@ func (s *session) data(r io.Reader) error {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
 		return err
 	}
-	if err := s.checkHeaderSize(headerSectionLen(body[len(trace):])); err != nil {
+	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
+	if err := s.checkHeaderSize(hlen); err != nil {
 		return err
 	}
-	body, perr := s.receivePolicy(body)
+	// The header work sees the header section only, as for a spooled
+	// body: a body line is never taken for a header field.
+	head := body[: len(trace)+hlen : len(trace)+hlen]
+	head, perr := s.receivePolicy(head)
 	if perr != nil {
 		return perr
 	}
-	body = s.removeForgedResults(body, len(trace)) // before the checks, which add umbra's own
+	head = s.removeForgedResults(head, len(trace)) // before the checks, which add umbra's own
+	body = withHeadSection(body, head, len(trace)+hlen)
 	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
 		return cerr
@@ -763,12 +768,18 @@ func (s *session) Logout() error {
 // through the header firewall, which names the organisation message id,
 // and the origin judged before it. It returns the head as the firewall
 // left it.
-func (s *session) message(id queue.ID, head []byte, trace int, rcpts []queue.Recipient) ([]byte, *queue.Message) {
+func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient) ([]byte, *queue.Message) {
+	// Only the header section is header work's (the in-memory path hands
+	// the whole message; a body line is never a header field).
+	n := trace + headerSectionLen(msg[trace:], len(msg))
+	head := msg[:n:n]
 	internal := s.originInside(head[trace:])
 	head, orgID := s.headerFirewall(head, trace)
+	msgID := headerValue(head[trace:], "Message-ID")
+	head = withHeadSection(msg, head, n)
 	return head, &queue.Message{OrgID: orgID, Internal: internal,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
-		ID: id, From: s.from, MessageID: headerValue(head[trace:], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
+		ID: id, From: s.from, MessageID: msgID, Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
