@@ -455,7 +455,7 @@ func (s *session) data(r io.Reader) error {
 	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
 		body = append([]byte(trace), content...)
 	}
-	body, m := s.message(id, body, len(trace), rcpts)
+	body, m := s.message(id, body, len(trace), rcpts, 0)
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, queue.MemBody(body), nil)
 	}
@@ -768,7 +768,16 @@ func (s *session) Logout() error {
 // through the header firewall, which names the organisation message id,
 // and the origin judged before it. It returns the head as the firewall
 // left it.
-func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient) ([]byte, *queue.Message) {
+//
+// more is how many bytes of the message follow msg elsewhere (the spool
+// file of a spooled body; 0 when msg is the whole message). A header
+// section that ended at a line that is not a header field, not at an
+// empty line, gets the empty line here when a body follows: otherwise
+// the body's first lines — a forged organisation id or
+// Authentication-Results among them, which the firewall leaves alone as
+// body — would sit under the real header fields with nothing between,
+// and a reader would take them for header fields.
+func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient, more int64) ([]byte, *queue.Message) {
 	// Only the header section is header work's (the in-memory path hands
 	// the whole message; a body line is never a header field).
 	n := trace + headerSectionLen(msg[trace:], len(msg))
@@ -776,6 +785,9 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	internal := s.originInside(head[trace:])
 	head, orgID := s.headerFirewall(head, trace)
 	msgID := headerValue(head[trace:], "Message-ID")
+	if (len(msg) > n || more > 0) && !endsWithEmptyLine(msg[trace:n]) {
+		head = append(head[:len(head):len(head)], '\r', '\n')
+	}
 	head = withHeadSection(msg, head, n)
 	return head, &queue.Message{OrgID: orgID, Internal: internal,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
@@ -784,4 +796,10 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
 	}
+}
+
+// endsWithEmptyLine reports whether a header section ends with its empty
+// line (an empty section is the empty line alone).
+func endsWithEmptyLine(section []byte) bool {
+	return bytes.Equal(section, []byte("\r\n")) || bytes.HasSuffix(section, []byte("\r\n\r\n"))
 }

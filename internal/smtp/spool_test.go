@@ -642,10 +642,12 @@ func FuzzSpoolDifferential(f *testing.F) {
 }
 
 // A message whose header section ends at a line that is not a header
-// field (no empty line) is stored byte for byte as sent behind the
-// Received field, in memory and spooled: the lines after that end are
-// body, so the header firewall leaves an organisation id or Return-Path
-// there alone, while the same fields in the header section go.
+// field (no empty line) is stored as sent behind the Received field, in
+// memory and spooled alike, with the empty line put where the section
+// ended: the lines after that end are body, so the header firewall
+// leaves an organisation id or Return-Path there alone (while the same
+// fields in the header section go), and no reader can take them for
+// header fields.
 func TestHeaderSectionEndsAtNonField(t *testing.T) {
 	st, _ := spoolStore(t)
 	conns := connectors(t, `
@@ -661,10 +663,13 @@ func TestHeaderSectionEndsAtNonField(t *testing.T) {
 		d := dial(t, s, "")
 		d.expect("220")
 		d.cmd("EHLO c", "250")
+		// The empty line that ends the header section is put where the
+		// section ended, so the forged lines below it read as body.
 		for _, c := range []struct{ msg, want string }{
-			{"Subject: a\r\n" + body, "Subject: a\r\n" + body},
-			{forged + "Return-Path: <y@example.org>\r\nSubject: a\r\n" + body, "Subject: a\r\n" + body},
-			{body, body},
+			{"Subject: a\r\n" + body, "Subject: a\r\n\r\n" + body},
+			{forged + "Return-Path: <y@example.org>\r\nSubject: a\r\n" + body, "Subject: a\r\n\r\n" + body},
+			{body, "\r\n" + body},
+			{"Subject: no body\r\n", "Subject: no body\r\n"},
 		} {
 			d.cmd("MAIL FROM:<a@example.org>", "250")
 			d.cmd("RCPT TO:<b@example.test>", "250")
@@ -676,7 +681,8 @@ func TestHeaderSectionEndsAtNonField(t *testing.T) {
 			q.mu.Lock()
 			got, m := string(q.bodies[len(q.bodies)-1]), q.msgs[len(q.msgs)-1]
 			q.mu.Unlock()
-			if !strings.HasPrefix(got, "Received: ") || !strings.HasSuffix(got, "\r\n"+c.want) || strings.Count(got, "\r\n") != strings.Count(c.want, "\r\n")+4 {
+			if !strings.HasPrefix(got, "Received: ") || !strings.HasSuffix(got, "\r\n"+c.want) || strings.Count(got, "\r\n") != strings.Count(c.want, "\r\n")+4 ||
+				strings.Contains(c.want, "Hello") && !strings.Contains(got, "\r\n\r\nHello, this is not a header\r\n") {
 				t.Errorf("threshold %d: stored %.300q, want the trace field and %.100q", threshold, got, c.want)
 			}
 			if m.OrgID == "0123456789abcdef0123456789abcdef" {
