@@ -59,7 +59,7 @@ func newDBCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", args[0], size(n))
 			if len(skipped) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d bodies are NOT in this backup (their spool file is unreadable); restored, these are held as poison:\n", len(skipped))
+				fmt.Fprintf(cmd.OutOrStdout(), "%d bodies are NOT in this backup (their spool file is unreadable); restored, a message is held as poison and a dumpster copy is skipped by redelivery:\n", len(skipped))
 				for _, u := range skipped {
 					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", u)
 				}
@@ -67,7 +67,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
-	backup.Flags().Bool("skip-unreadable", false, "write the backup even when spool files are missing or truncated: the messages using them are recorded without their body (listed; restored, they are held as poison) instead of failing the backup")
+	backup.Flags().Bool("skip-unreadable", false, "write the backup even when spool files are missing or truncated: the messages using them are recorded without their body (listed; restored, a message is held as poison and a dumpster copy is skipped by redelivery) instead of failing the backup")
 	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Put a backup in place of the transport database (umbra stopped); the old file is kept aside",
