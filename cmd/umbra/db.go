@@ -26,7 +26,8 @@ func newDBCmd() *cobra.Command {
 		Long: "Save a consistent copy of the running transport database as FILE, through the admin socket: the\n" +
 			"database as of one transaction, while mail keeps flowing. FILE must not exist. A database restored\n" +
 			"from it (umbra db restore) starts under a new database id, so that the shadow servers resubmit the\n" +
-			"messages acknowledged after the backup.",
+			"messages acknowledged after the backup. A spool file that is missing or truncated fails the backup,\n" +
+			"naming the messages using it; --skip-unreadable writes it without those bodies and lists them.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := adminClient(cmd)
@@ -41,7 +42,8 @@ func newDBCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
-			n, err := c.BackupContext(ctx, args[0])
+			skip, _ := cmd.Flags().GetBool("skip-unreadable")
+			n, skipped, err := c.BackupWith(ctx, args[0], skip)
 			if err != nil && ctx.Err() != nil {
 				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", args[0])}
 			}
@@ -49,12 +51,23 @@ func newDBCmd() *cobra.Command {
 				return apiErr(err)
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"file": args[0], "bytes": n})
+				out := map[string]any{"file": args[0], "bytes": n}
+				if skipped != nil {
+					out["without_body"] = skipped
+				}
+				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", args[0], size(n))
+			if len(skipped) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d bodies are NOT in this backup (their spool file is unreadable); restored, these are held as poison:\n", len(skipped))
+				for _, u := range skipped {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", u)
+				}
+			}
 			return nil
 		},
 	}
+	backup.Flags().Bool("skip-unreadable", false, "write the backup even when spool files are missing or truncated: the messages using them are recorded without their body (listed; restored, they are held as poison) instead of failing the backup")
 	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Put a backup in place of the transport database (umbra stopped); the old file is kept aside",
@@ -62,7 +75,8 @@ func newDBCmd() *cobra.Command {
 			"page read, and every message record and body compared with the checksums umbra db backup recorded in it;\n" +
 			"a backup whose bytes changed since (bit rot, a bad copy) is refused, naming the message, and nothing is\n" +
 			"replaced. The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
-			"spool.replaced-TIME (the same suffix).",
+			"spool.replaced-TIME (the same suffix). Bodies over transport.spool_threshold go back into spool files, so\n" +
+			"that delivery streams them, and the restored file is compacted.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
@@ -76,7 +90,8 @@ func newDBCmd() *cobra.Command {
 				}
 			}
 			unverified, _ := cmd.Flags().GetBool("unverified")
-			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified})
+			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
+				SpoolThreshold: int64(cfg.Transport.SpoolThreshold)})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
@@ -92,13 +107,17 @@ func newDBCmd() *cobra.Command {
 	compact := &cobra.Command{
 		Use:   "compact",
 		Short: "Rewrite the transport database without its free space (umbra stopped); report sizes before and after",
-		Args:  cobra.NoArgs,
+		Long: "Rewrite the transport database without its free space, with umbra stopped, and report its sizes before and\n" +
+			"after. A body over transport.spool_threshold that the database holds whole (written by a release before\n" +
+			"large messages were streamed) is moved into a spool file on the way, so that delivery streams it.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := databasePath(cmd)
+			cfg, err := discoverConfig(cmd)
 			if err != nil {
 				return err
 			}
-			before, after, err := queue.Compact(path)
+			path := filepath.Join(cfg.Server.DataDir, "queue.db")
+			before, after, err := queue.CompactSpooling(path, int64(cfg.Transport.SpoolThreshold))
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}

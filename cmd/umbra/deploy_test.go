@@ -88,10 +88,17 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
+	metrics.RegisterScheduler(reg, func() []queue.DestinationInfo { return nil })
 	metrics.RegisterSigning(reg)
 	metrics.RegisterTLSPolicy(reg, func() float64 { return 0 })
 	backpressure.New(nil, slog.New(slog.DiscardHandler), reg)
 	registerRetention(reg, func() int { return 0 })
+	spoolStore, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoolStore.Close()
+	registerSpoolMetrics(reg, spoolStore)
 	registerQuarantine(reg, func() (int, int64) { return 0, 0 })
 	registerQuarantineFull(reg, func() uint64 { return 0 })
 	msgauth.NewMetrics(reg)

@@ -105,6 +105,7 @@ func newMessageCmd() *cobra.Command {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
 			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
+			printSpool(out, m.Spool) // messageexport.go
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "\nRECIPIENT\tSTATUS\tQUEUE\tNEXT HOP\tLAST REPLY")
 			for _, r := range m.Recipients {
@@ -113,6 +114,7 @@ func newMessageCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
+	var exportOut string
 	export := &cobra.Command{
 		Use:   "export ID",
 		Short: "Write the message as received (RFC 5322, .eml) to standard output (--json: with its envelope)",
@@ -123,7 +125,7 @@ func newMessageCmd() *cobra.Command {
 				return err
 			}
 			if !wantJSON(cmd) {
-				return apiErr(c.Export(args[0], cmd.OutOrStdout()))
+				return exportEML(c, args[0], exportOut, cmd.OutOrStdout()) // messageexport.go: whole or nothing
 			}
 			m, err := c.Message(args[0])
 			if err != nil {
@@ -139,6 +141,7 @@ func newMessageCmd() *cobra.Command {
 			}{m, eml.String()})
 		},
 	}
+	export.Flags().StringVarP(&exportOut, "output", "o", "", "write to this file (made whole under a temporary name, then renamed) instead of standard output")
 	cmd.AddCommand(list, show, export)
 	for _, a := range []struct{ use, short string }{
 		{"suspend", "Hold messages until they are resumed (postsuper -h)"},

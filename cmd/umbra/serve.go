@@ -114,6 +114,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return qs, err
 	})
 	registerRetention(reg, store.DuplicateRecords)
+	store.SetSpoolLogger(log.With("component", "spool"))
+	registerSpoolMetrics(reg, store)
 	if err := store.SetServer(cfg.Server.Name); err != nil { // backups record whose database they are
 		return fmt.Errorf("transport database: %w", err)
 	}
@@ -122,8 +124,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
-	if miss := store.MissingSpool(); len(miss) > 0 { // spoolref.go: held as poison, never sent truncated
-		log.Error("spool files the transport database names are missing (was the data directory copied without spool/?): their messages are held as poison",
+	for _, left := range store.Leftovers() { // restorespool.go
+		log.Warn("removed what an interrupted umbra db restore left beside the transport database (the database was not replaced)", "path", left)
+	}
+	if miss := store.MissingSpool(); len(miss) > 0 { // queue/spoolcheck.go: held as poison when the queue starts, never sent truncated
+		log.Error("spool files the transport database names are missing (was the data directory copied without spool/?): messages waiting for delivery that name them are moved to the poison queue when the queue starts (logged with their ids); dumpster copies are skipped by redelivery",
 			"missing", len(miss), "first", miss[0])
 	}
 

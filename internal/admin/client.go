@@ -156,11 +156,6 @@ func (c *Client) Message(id string) (MessageView, error) {
 	return m, c.do("GET", "/v1/messages/"+url.PathEscape(id), nil, &m)
 }
 
-// Export writes the message's bytes to w.
-func (c *Client) Export(id string, w io.Writer) error {
-	return c.do("GET", "/v1/messages/"+url.PathEscape(id)+"/eml", nil, w)
-}
-
 // MessageAction is suspend, resume, remove or retry.
 func (c *Client) MessageAction(id, action string, ndr bool) error {
 	q := url.Values{}

@@ -19,6 +19,16 @@ type Backuper interface {
 	Backup(w io.Writer, size func(int64)) (int64, error)
 }
 
+// OptionsBackuper is a Backuper that takes options (queue.Store.BackupWith):
+// a backup that leaves out the bodies whose spool file is unreadable.
+type OptionsBackuper interface {
+	BackupWith(w io.Writer, o queue.BackupOptions, size func(int64)) (int64, error)
+}
+
+// headerUnreadable carries, as JSON, the bodies a backup with
+// skip_unreadable left out (queue.UnreadableBody), before the copy.
+const headerUnreadable = "Umbra-Unreadable-Bodies"
+
 // SetDatabase gives the API the transport database for backups.
 func (s *Server) SetDatabase(db Backuper) { s.db = db }
 
@@ -38,19 +48,35 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		stall = backupStallDefault
 	}
 	dw := deadlineWriter{w: w, rc: http.NewResponseController(w), stall: stall}
-	n, err := s.db.Backup(dw, func(size int64) {
+	size := func(size int64) {
 		total = size
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 		w.WriteHeader(http.StatusOK)
 		started = true
-	})
+	}
+	var n int64
+	var err error
+	var skipped []queue.UnreadableBody
+	if ob, ok := s.db.(OptionsBackuper); ok && r.URL.Query().Get("skip_unreadable") == "1" {
+		n, err = ob.BackupWith(dw, queue.BackupOptions{SkipUnreadable: true, Unreadable: func(u []queue.UnreadableBody) {
+			skipped = u
+			if j, jerr := json.Marshal(u); jerr == nil {
+				w.Header().Set(headerUnreadable, string(j))
+			}
+		}}, size)
+	} else {
+		n, err = s.db.Backup(dw, size)
+	}
 	if err != nil && !started {
 		fail(w, http.StatusInternalServerError, err.Error())
 	}
 	// The daemon knows what it handed to the socket, not what the client
 	// kept: a complete copy is "sent", never "ok".
 	action := fmt.Sprintf("database backup (sent %d of %d bytes)", n, total)
+	if len(skipped) > 0 {
+		action = fmt.Sprintf("database backup (sent %d of %d bytes; %d bodies left out, their spool file unreadable)", n, total, len(skipped))
+	}
 	switch {
 	case err != nil:
 		s.auditAs(r, action, nil, "", "failed: "+err.Error())
@@ -91,24 +117,43 @@ func (c *Client) Backup(path string) (int64, error) {
 // BackupContext is Backup ended by ctx: a cancelled backup (the CLI
 // cancels on SIGINT, SIGTERM and SIGHUP) leaves no file behind.
 func (c *Client) BackupContext(ctx context.Context, path string) (int64, error) {
+	n, _, err := c.BackupWith(ctx, path, false)
+	return n, err
+}
+
+// BackupWith is BackupContext that, with skipUnreadable, has the daemon
+// leave out the bodies whose spool file is unreadable instead of
+// refusing: they are returned, and the backup holds those messages
+// without their body (queue.BackupOptions).
+func (c *Client) BackupWith(ctx context.Context, path string, skipUnreadable bool) (int64, []queue.UnreadableBody, error) {
 	hc := *c.http
 	hc.Timeout = 0 // a large database takes as long as it takes
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://umbra/v1/db/backup", nil)
+	url := "http://umbra/v1/db/backup"
+	if skipUnreadable {
+		url += "?skip_unreadable=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil && ctx.Err() == nil {
-		return 0, c.transportErr(err, "the backup", "no file was written")
+		return 0, nil, c.transportErr(err, "the backup", "no file was written")
 	}
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, apiError(resp)
+		return 0, nil, apiError(resp)
 	}
-	return queue.SaveBackup(path, func(w io.Writer) (int64, error) {
+	var skipped []queue.UnreadableBody
+	if h := resp.Header.Get(headerUnreadable); h != "" {
+		if err := json.Unmarshal([]byte(h), &skipped); err != nil {
+			return 0, nil, fmt.Errorf("backup: the daemon's list of bodies left out: %w; no file was written", err)
+		}
+	}
+	n, err := queue.SaveBackup(path, func(w io.Writer) (int64, error) {
 		n, err := io.Copy(w, resp.Body)
 		if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
 			err = fmt.Errorf("the copy ended after %d of %d bytes", n, resp.ContentLength)
@@ -122,6 +167,7 @@ func (c *Client) BackupContext(ctx context.Context, path string) (int64, error) 
 		}
 		return n, err
 	})
+	return n, skipped, err
 }
 
 func apiError(resp *http.Response) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -406,6 +405,7 @@ func (s *Server) routes() http.Handler {
 		}
 		v := view(m, s.now())
 		if b, err := s.q.BodyOf(id); err == nil {
+			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body
 			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole
 				v.Subject = subjectOf(h)
 			}
@@ -418,18 +418,11 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		b, err := s.q.BodyOf(id)
-		var rd io.ReadCloser
-		if err == nil {
-			rd, err = b.Reader() // streamed: a spooled body is never whole in memory
-		}
 		if err != nil {
 			reply(w, nil, err)
 			return
 		}
-		defer rd.Close()
-		w.Header().Set("Content-Type", "message/rfc822")
-		w.Header().Set("Content-Length", strconv.FormatInt(b.Len(), 10))
-		io.Copy(w, rd)
+		serveExport(w, b) // spoolview.go: whole, or an error the client sees
 	})
 	mux.HandleFunc("POST /v1/messages/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		id, ok := parseID(w, r)

@@ -31,6 +31,9 @@ type MessageView struct {
 	Recipients  []RecipientView `json:"recipients"`
 	// Quarantine: why an edge check holds the message (state quarantined).
 	Quarantine string `json:"quarantine,omitempty"`
+	// Spool: a spooled body's file and whether it holds the content
+	// (only for a single message; spoolview.go).
+	Spool *SpoolView `json:"spool,omitempty"`
 }
 
 // RecipientView is one recipient's progress.

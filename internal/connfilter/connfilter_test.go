@@ -203,7 +203,7 @@ func TestDNSBLRejectsListedClient(t *testing.T) {
 	if !strings.Contains(got, "client [127.0.0.2] blocked using zen.test (SBL, XBL)") {
 		t.Fatalf("reply %q", got)
 	}
-	s.cmd("MAIL FROM:<a@sender.test>", "502") // no session without a greeting
+	s.cmd("MAIL FROM:<a@sender.test>", "503 5.5.1") // no session without a greeting
 	e.dial("127.0.0.11").cmd("HELO client.test", "554 5.7.1 Service unavailable; client [127.0.0.11] blocked using zen.test (PBL)")
 	for _, ip := range []string{"127.0.0.3", "127.0.0.12"} {
 		s := e.dial(ip)

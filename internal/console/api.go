@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"umbra/internal/admin"
 )
 
 // apiResponse collects what the admin API's handler writes.
@@ -58,6 +60,11 @@ func (s *Server) call(ctx context.Context, method, path string, query url.Values
 			e.Error = fmt.Sprintf("admin API answered %d", res.code)
 		}
 		return nil, &apiError{Code: res.code, Msg: e.Error}
+	}
+	if why := res.header.Get(admin.ExportErrorTrailer); why != "" {
+		// A message's content that stopped short (its spool file cut
+		// while it was read): never passed on as the message.
+		return nil, &apiError{Code: http.StatusConflict, Msg: why}
 	}
 	if out != nil {
 		if err := json.Unmarshal(res.body.Bytes(), out); err != nil {

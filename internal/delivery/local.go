@@ -68,6 +68,9 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
 				r.Outcome, r.Reply = queue.Deferred, "451 4.3.0 maildir write failed"
+				if errors.Is(err, queue.ErrBodyUnreadable) { // nothing went into new/ (mailbox.DeliverFrom)
+					r.Reply = queue.UnreadableReply(err)
+				}
 			}
 			out = append(out, r)
 		}

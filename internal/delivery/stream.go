@@ -53,7 +53,7 @@ func (d *Deliverer) DeliverBody(ctx context.Context, m *queue.Message, body queu
 		body, err = body.WithHead(hdr, int64(len(hdr)))
 	}
 	if err != nil {
-		return deferAll(rcpts, "spool", "451 4.3.0 message content unreadable: "+err.Error())
+		return deferAll(rcpts, "spool", queue.UnreadableReply(err))
 	}
 	path, off, n := body.File()
 	return d.Deliver(withTail(ctx, queue.SpooledBody(nil, path, off, n)), m, body.Head(), rcpts)

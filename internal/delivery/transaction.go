@@ -34,7 +34,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	}
 	tail, tailSize, closeTail, err := openTail(ctx) // a spooled body's file part (stream.go)
 	if err != nil {
-		return deferAll(rcpts, hop, "451 4.3.0 message content unreadable: "+err.Error())
+		return deferAll(rcpts, hop, queue.UnreadableReply(err))
 	}
 	defer closeTail()
 	size += int(tailSize)
@@ -69,8 +69,8 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
 	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
-		return pipelinedResults(c, hop, rcpts, pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp),
-			lmtp, okOutcome, primary, shadowID)
+		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
+		return unreadableContent(pipelinedResults(c, hop, rcpts, p, lmtp, okOutcome, primary, shadowID), p.Err)
 	}
 	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
 	defer envelope()
@@ -108,7 +108,25 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if len(replies) == 0 && errors.As(err, &se) {
 		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused
 	}
-	return append(out, finalResults(c, hop, accepted, replies, err, lmtp, okOutcome, primary, shadowID)...)
+	return append(out, unreadableContent(finalResults(c, hop, accepted, replies, err, lmtp, okOutcome, primary, shadowID), err)...)
+}
+
+// unreadableContent gives the recipients a transaction deferred because
+// the content could not be read (its spool file cut short: the client
+// closed the connection without the final ".", smtp.Client.sendData)
+// that reason instead of a broken connection's: the next hop did
+// nothing wrong (no mark against its destination), and the queue holds
+// the message as poison (queue.Manager.complete).
+func unreadableContent(res []queue.Result, err error) []queue.Result {
+	if !errors.Is(err, queue.ErrBodyUnreadable) {
+		return res
+	}
+	for k := range res {
+		if res[k].Outcome == queue.Deferred && strings.HasPrefix(res[k].Reply, "451 4.4.") {
+			res[k].Reply = queue.UnreadableReply(err)
+		}
+	}
+	return res
 }
 
 // finalResults maps the replies to the end of the message onto the

@@ -59,15 +59,18 @@ func TestMaildirRefusesUnknownRecipient(t *testing.T) {
 	root := t.TempDir()
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
 	d.SetRecipients(knownOnly{"alice@example.test": true})
-	m := message("alice@example.test", "rnd123@example.test", "postmaster@example.test")
+	// "poſtmaster" (U+017F) is not postmaster: only ASCII case folds.
+	m := message("alice@example.test", "rnd123@example.test", "postmaster@example.test", "poſtmaster@example.test")
 	res := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
 	if res["alice@example.test"].Outcome != queue.DeliveredOK || res["postmaster@example.test"].Outcome != queue.DeliveredOK {
 		t.Fatalf("known recipients: %+v", res)
 	}
-	if r := res["rnd123@example.test"]; r.Outcome != queue.FailedPerm || r.Reply[:9] != "550 5.1.1" {
-		t.Fatalf("unknown recipient: %+v", r)
-	}
-	if _, err := os.Stat(filepath.Join(root, "example.test", "rnd123")); !os.IsNotExist(err) {
-		t.Fatalf("a Maildir was made for an unknown recipient: %v", err)
+	for _, u := range []string{"rnd123", "poſtmaster"} {
+		if r := res[u+"@example.test"]; r.Outcome != queue.FailedPerm || r.Reply[:9] != "550 5.1.1" {
+			t.Fatalf("unknown recipient %s: %+v", u, r)
+		}
+		if _, err := os.Stat(filepath.Join(root, "example.test", u)); !os.IsNotExist(err) {
+			t.Fatalf("a Maildir was made for an unknown recipient %s: %v", u, err)
+		}
 	}
 }

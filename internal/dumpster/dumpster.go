@@ -417,9 +417,10 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 	}
 	for {
 		var moved []*queue.Message
+		var skipped []skippedCopy
 		var more bool
 		err := d.store.Update(ctx, func(tx *queue.Tx) error {
-			moved, more = moved[:0], false
+			moved, more, skipped = moved[:0], false, skipped[:0]
 			r, err := tx.Request(req.ID)
 			if err != nil {
 				return err
@@ -453,6 +454,16 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				if err != nil {
 					return err
 				}
+				if cerr := body.Check(); cerr != nil {
+					// Its spool file is missing or cut short: a copy with
+					// no content is not resubmitted (it would only go to
+					// the poison queue); it leaves the dumpster, reported.
+					if _, err := tx.DumpsterDelete(k); err != nil {
+						return err
+					}
+					skipped = append(skipped, skippedCopy{id: cp.ID.String(), org: cp.OrgID, why: cerr.Error()})
+					continue
+				}
 				cp.ID = d.store.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
 				// notices) counts from now.
@@ -479,6 +490,10 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		}
 		for _, m := range moved {
 			d.ev.Event("resubmit", m, nil, "dumpster redelivery for database "+req.Database+", request "+req.ID)
+		}
+		for _, c := range skipped {
+			d.log.Warn("dumpster copy not resubmitted: its content is unreadable; removed from the dumpster",
+				"request_id", req.ID, "database", req.Database, "msg_id", c.id, "org_id", c.org, "reason", c.why)
 		}
 		if len(moved) > 0 {
 			d.obs.DumpsterResubmitted(req.Database, len(moved))
@@ -512,3 +527,7 @@ func (d *Dumpster) resumeRequests(ctx context.Context) {
 		}
 	}
 }
+
+// skippedCopy is a dumpster copy redelivery left out: its spool file is
+// missing or shorter than its record.
+type skippedCopy struct{ id, org, why string }

@@ -17,4 +17,10 @@
 //     past a removal that "Return-Path:" would not.
 //   - Lines end in CRLF or, leniently, in a bare LF; neither is changed.
 //   - Every function is total: any byte string is a valid input.
+//   - Count and Remove walk the fields without building a list
+//     (walk.go: fieldWalk finds exactly the fields fields lists,
+//     FuzzFieldWalk), so a header section of max_header_size costs no
+//     allocation per field. The receive side hands these functions the
+//     header section alone (it ends at the first line that is not a
+//     field, package smtp), so a body line is never taken for a field.
 package header

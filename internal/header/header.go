@@ -47,10 +47,9 @@ func trimEOL(line []byte) []byte {
 
 // Count returns how many fields called name the header section has.
 func Count(msg []byte, name string) int {
-	fs, _ := fields(msg)
 	n := 0
-	for _, f := range fs {
-		if strings.EqualFold(f.name, name) {
+	for w := (fieldWalk{msg: msg}); w.next(); {
+		if nameIs(w.name, name) {
 			n++
 		}
 	}
@@ -77,13 +76,12 @@ func Values(msg []byte, name string) []string {
 // Remove returns msg without the fields of the given names. When there
 // is none, msg itself is returned (no copy).
 func Remove(msg []byte, names ...string) []byte {
-	fs, _ := fields(msg)
 	var out []byte
 	last := 0
-	for _, f := range fs {
+	for f := (fieldWalk{msg: msg}); f.next(); {
 		drop := false
 		for _, n := range names {
-			if strings.EqualFold(f.name, n) {
+			if nameIs(f.name, n) {
 				drop = true
 				break
 			}

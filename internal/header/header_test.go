@@ -2,6 +2,7 @@ package header
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -54,6 +55,29 @@ func FuzzRemove(f *testing.F) {
 		}
 		if len(out) > len(m) || Count(out, "x-other") > Count(m, "x-other") {
 			t.Fatalf("Remove added bytes")
+		}
+	})
+}
+
+// FuzzFieldWalk: the allocation-free walk finds exactly the fields that
+// fields lists, and nameIs decides as strings.EqualFold.
+func FuzzFieldWalk(f *testing.F) {
+	for _, s := range []string{"A: b\r\n c\r\nD: e\r\n\r\nF: g\r\n", " x: y\r\nno colon\r\n\tz: w\r\n", "K: v\n\n", "\r\n", "Ａ: full\r\n", ":x\r\nA :b\r\n"} {
+		f.Add([]byte(s), "a")
+	}
+	f.Fuzz(func(t *testing.T, msg []byte, name string) {
+		fs, _ := fields(msg)
+		i := 0
+		for w := (fieldWalk{msg: msg}); w.next(); i++ {
+			if i >= len(fs) || string(w.name) != fs[i].name || w.start != fs[i].start || w.end != fs[i].end {
+				t.Fatalf("%q: walk field %d %q [%d,%d), fields %+v", msg, i, w.name, w.start, w.end, fs)
+			}
+			if nameIs(w.name, name) != strings.EqualFold(fs[i].name, name) {
+				t.Fatalf("nameIs(%q, %q) != EqualFold", w.name, name)
+			}
+		}
+		if i != len(fs) {
+			t.Fatalf("%q: walk found %d fields, fields %d", msg, i, len(fs))
 		}
 	})
 }

@@ -62,7 +62,7 @@ func (q *Manager) room() int {
 }
 
 func (q *Manager) run(ctx context.Context) {
-	var lastPrune time.Time
+	var lastPrune, lastUnlinkRetry time.Time
 	steps := clock.NewStepDetector(q.clk) // clockstep.go
 	for {
 		if s := steps.Step(); s >= clockStepThreshold || s <= -clockStepThreshold {
@@ -74,11 +74,18 @@ func (q *Manager) run(ctx context.Context) {
 			q.pruneDiscards(now)
 			q.pruneDests(now)
 		}
+		if now := q.clk.Now(); now.Sub(lastUnlinkRetry) >= time.Minute {
+			lastUnlinkRetry = now
+			q.store.RetrySpoolUnlinks() // spoolstats.go: removals that failed
+		}
 		q.claimDue(ctx)
 		var due time.Time
 		var ok bool
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
 		wait := min(nextWake(due, ok, q.clk.Now(), q.room()), q.stepClients(ctx))
+		if q.store.SpoolUnlinkPending() > 0 {
+			wait = min(wait, time.Minute)
+		}
 		t := q.clk.NewTimer(wait)
 		select {
 		case <-ctx.Done():

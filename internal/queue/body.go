@@ -50,21 +50,55 @@ func (b Body) Head() []byte { return b.head }
 func (b Body) File() (path string, off, n int64) { return b.file, b.off, b.n }
 
 // Reader streams the whole content: the head, then the file's part. The
-// caller closes it.
+// caller closes it. It yields exactly Len bytes or fails: a file cut
+// short (before or while it is read) gives an error wrapping
+// ErrSpoolShort, never EOF, and bytes past the recorded length are never
+// read; every error wraps ErrBodyUnreadable (bodyexact.go).
 func (b Body) Reader() (io.ReadCloser, error) {
 	if b.file == "" {
 		return io.NopCloser(bytes.NewReader(b.head)), nil
 	}
 	f, err := os.Open(b.file)
 	if err != nil {
-		return nil, fmt.Errorf("spool file: %w", err)
+		return nil, fmt.Errorf("%w: spool file %s: %w", ErrBodyUnreadable, filepath.Base(b.file), err)
 	}
-	return &bodyReader{Reader: io.MultiReader(bytes.NewReader(b.head), io.NewSectionReader(f, b.off, b.n)), f: f}, nil
+	return &bodyReader{head: bytes.NewReader(b.head), f: f, name: filepath.Base(b.file), off: b.off, n: b.n}, nil
 }
 
+// bodyReader is the head, then exactly n bytes of f from off.
 type bodyReader struct {
-	io.Reader
-	f *os.File
+	head *bytes.Reader
+	f    *os.File
+	name string
+	off  int64
+	n    int64 // the file part's recorded length
+	got  int64 // of the file part, read so far
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	if r.head.Len() > 0 {
+		return r.head.Read(p)
+	}
+	if r.got >= r.n {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if rest := r.n - r.got; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	k, err := r.f.ReadAt(p, r.off+r.got)
+	r.got += int64(k)
+	switch {
+	case err == io.EOF && r.got < r.n:
+		return k, fmt.Errorf("%w: %w: %s ended at %d bytes, the record names %d from %d",
+			ErrBodyUnreadable, ErrSpoolShort, r.name, r.off+r.got, r.n, r.off)
+	case err == io.EOF || err == nil:
+		return k, nil // ReadAt's EOF at exactly the end: the next call says EOF
+	default:
+		return k, fmt.Errorf("%w: spool file %s: %w", ErrBodyUnreadable, r.name, err)
+	}
 }
 
 func (r *bodyReader) Close() error { return r.f.Close() }
@@ -85,7 +119,10 @@ func (b Body) Bytes() ([]byte, error) {
 	// would grow it to twice the size to see the end of the file.
 	out := make([]byte, b.Len())
 	if n, err := io.ReadFull(r, out); err != nil {
-		return nil, fmt.Errorf("spool file %s: %d bytes where %d were stored: %w", b.file, n, b.Len(), err)
+		if err == io.ErrUnexpectedEOF || err == io.EOF { // cannot happen with bodyReader; kept exact anyway
+			err = fmt.Errorf("%w: %w: %s: %d bytes where %d were stored", ErrBodyUnreadable, ErrSpoolShort, filepath.Base(b.file), n, b.Len())
+		}
+		return nil, err
 	}
 	return out, nil
 }

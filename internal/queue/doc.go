@@ -476,7 +476,9 @@
 //     message done, a dumpster copy evicted) lowers the count in the same
 //     transaction, and the file is removed only after the commit that
 //     dropped the last one returned — a crash in between leaves a file no
-//     count names; (d) Open removes every file in the spool directory that
+//     count names, and a removal that fails is logged, counted and
+//     retried every minute while no count names the file
+//     (spoolstats.go); (d) Open removes every file in the spool directory that
 //     no count names, before the commit loop starts and anything is
 //     served. So a crash anywhere leaves either the message whole (record
 //     committed, file durable by (a)) or no 250 and an orphan file, which
@@ -485,11 +487,37 @@
 //     name one file (a dumpster copy, its resubmission): each adds to the
 //     count in its own commit, and a move adds the new reference before
 //     it drops the old. A record whose file is missing anyway (a data
-//     directory copied without spool/) is reported at Open (MissingSpool)
-//     and its message held as poison at its first attempt, never
-//     delivered truncated. A backup carries spooled bodies whole
-//     (spoolbackup.go); Compact keeps the references and the files. A
-//     database made or restored by this Open does not sweep: the files it
+//     directory copied without spool/) is reported at Open (MissingSpool);
+//     Start moves every message waiting for delivery (ready) whose file is
+//     missing or shorter than its record to the poison queue with the
+//     reason, before anything is claimed (spoolcheck.go); a message in
+//     another state keeps it and is held as poison at its first attempt;
+//     a dumpster copy without its content is skipped by redelivery. None
+//     is ever delivered truncated. A file cut (or removed) while it is read is
+//     not delivered truncated either: every reader of a spool file
+//     (Body.Reader, Bytes, ReadHeaderSection) yields exactly the length
+//     the record names or an error wrapping ErrBodyUnreadable (a short
+//     file: ErrSpoolShort), never an early EOF, and stops at that length
+//     when the file grew; every consumer takes that error as a failed
+//     transfer (SMTP/LMTP: the connection closed without the final ".";
+//     Maildir: the tmp file never linked into new/; a push on receipt
+//     refused; an export an error), and the attempt that saw the file
+//     short holds the message as poison, "body unreadable"
+//     (Manager.complete), after committing the recipients it reached
+//     whole. A backup carries spooled bodies whole
+//     (spoolbackup.go); Compact keeps the references and the files.
+//     Restore and CompactSpooling move every body stored whole over the
+//     spool threshold into a spool file again (restorespool.go) on their
+//     copy, by (a) and (b): each file fdatasync'd and its directory
+//     fsync'd before the copy's commit names it, and the copy takes the
+//     database's name only after; a crash before leaves files no record
+//     counts (Compact's, in spool/: swept by (d)) or a staging directory
+//     spool.restore beside an unreplaced database (removed at the next
+//     Open or restore, and logged); a crash after leaves the restored
+//     file with its backup mark, whose first Open makes spool.restore the
+//     spool directory before the mark goes. Restore checks the backup's
+//     checksums before it moves anything. A database made or restored by
+//     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as
 //     spool.replaced-TIME.
 //

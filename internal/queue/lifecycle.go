@@ -37,6 +37,12 @@ var ErrNewerSchema = errors.New("transport database has a newer schema")
 // disk only), the transaction ends, and the snapshot is then copied to w
 // and removed.
 func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
+	return s.BackupWith(w, BackupOptions{}, size)
+}
+
+// BackupWith is Backup with options: what to do with a spooled body
+// whose file is unreadable (spoolbackup.go).
+func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-*")
 	if err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
@@ -54,7 +60,7 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		total = tx.Size()
 		var err error
-		links, err = s.linkSpooled(tx)
+		links, err = s.linkSpooled(tx, o.SkipUnreadable)
 		s.unlinkMu.Unlock()
 		locked = false
 		if err != nil {
@@ -79,6 +85,9 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("backup snapshot: %w", err)
+	}
+	if o.Unreadable != nil && len(links.unreadable) > 0 {
+		o.Unreadable(links.unreadable)
 	}
 	if size != nil {
 		size(total)
@@ -213,6 +222,19 @@ func (s *Store) RestoredFrom() string { return s.restoredFrom }
 // replaces the file only with a complete, fsync'd copy: a crash leaves
 // the old file or the new one.
 func Compact(path string) (before, after int64, err error) {
+	return CompactSpooling(path, 0)
+}
+
+// CompactSpooling is Compact that also moves every body stored whole and
+// larger than threshold (transport.spool_threshold; 0 is
+// DefaultSpoolThreshold) into a spool file (restorespool.go): a
+// database written before large messages were streamed, or restored by
+// a release that did not do it, holds them whole, and delivery would
+// read each into memory. The files are durable before the compacted copy
+// names them, and the copy takes the database's name only after; a crash
+// or failure before that leaves files no record names, which the next
+// Open removes.
+func CompactSpooling(path string, threshold int64) (before, after int64, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, 0, err
@@ -244,6 +266,18 @@ func Compact(path string) (before, after int64, err error) {
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
+	var respooled []string
+	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	if err == nil {
+		respooled, err = respoolInline(tmp, spool, threshold, false)
+	}
+	defer func() {
+		if err != nil {
+			for _, name := range respooled {
+				os.Remove(filepath.Join(spool, name))
+			}
+		}
+	}()
 	if err == nil {
 		var f *os.File
 		if f, err = os.Open(tmp); err == nil {
@@ -258,6 +292,7 @@ func Compact(path string) (before, after int64, err error) {
 		os.Remove(tmp)
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
+	respooled = nil // named by the database now
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return 0, 0, err
 	}
@@ -328,8 +363,10 @@ func syncDir(dir string) error {
 // see RestoreWith), and a database that is in use; the database it
 // replaces is kept as path.replaced-TIME, never deleted, and the spool
 // directory beside it (its spooled bodies) as spool.replaced-TIME, the
-// same suffix (a -N added when an earlier restore took the name). The
-// copy is fsync'd before it takes path's name. It returns the name the
+// same suffix (a -N added when an earlier restore took the name). Every
+// body over RestoreOptions.SpoolThreshold goes back into a spool file,
+// and the copy is compacted (restorespool.go). The copy is fsync'd
+// before it takes path's name. It returns the name the
 // old file was kept under ("" when there was none).
 func Restore(backup, path string) (kept string, err error) {
 	return RestoreWith(backup, path, RestoreOptions{})
@@ -341,6 +378,10 @@ type RestoreOptions struct {
 	// by an umbra release that did not record them): its pages are
 	// still read, but a changed byte in a value is not found.
 	Unverified bool
+	// SpoolThreshold is transport.spool_threshold of the server the
+	// database is restored for: a body larger than it goes into a spool
+	// file again (restorespool.go). 0 is DefaultSpoolThreshold.
+	SpoolThreshold int64
 }
 
 // RestoreWith is Restore with options.
@@ -397,6 +438,27 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			"(or copy this one again from where it is kept)", backup, err)
 	}
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	// The bodies over the spool threshold go into spool files again
+	// (restorespool.go), after the checksums were checked and before the
+	// copy takes the database's name.
+	staging := spool + restoreSpoolSuffix
+	if err := os.RemoveAll(staging); err != nil { // a killed restore's
+		os.Remove(tmp)
+		return "", fmt.Errorf("restore: removing %s left by an interrupted restore: %w", staging, err)
+	}
+	respooled, err := respoolInline(tmp, staging, o.SpoolThreshold, false)
+	if err != nil {
+		os.Remove(tmp)
+		os.RemoveAll(staging)
+		return "", fmt.Errorf("restore: moving the large bodies into spool files: %w. The database is unchanged", err)
+	}
+	if len(respooled) > 0 {
+		if err := compactCopy(tmp); err != nil {
+			os.Remove(tmp)
+			os.RemoveAll(staging)
+			return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
+		}
+	}
 	var suffix string
 	if exists {
 		if kept, suffix, err = keepReplaced(path, spool); err != nil {
@@ -406,6 +468,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
+		os.RemoveAll(staging)
 		if kept != "" {
 			os.Remove(kept)
 		}
@@ -413,6 +476,20 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return kept, err
+	}
+	if len(respooled) > 0 {
+		// The restored database names files in spool.restore: it
+		// becomes spool, the replaced one moved aside. The restored
+		// file's lock is held meanwhile, so a daemon started now waits;
+		// a crash here is finished by the next Open (finishRestore).
+		if nb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true}); err == nil {
+			defer nb.Close()
+		}
+		if err := installRestoredSpool(spool, suffix); err != nil {
+			return kept, fmt.Errorf("restore: the database is restored, but the spool directory %s holding its large "+
+				"bodies was not put in place as %s (umbra does that at start): %w", staging, spool, err)
+		}
+		return kept, nil
 	}
 	// The replaced database's spooled bodies go beside it: the restored
 	// one names no spool file (spoolbackup.go). After the rename, so

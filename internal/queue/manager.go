@@ -213,6 +213,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 	q.tasks.next = make([]time.Time, len(clients))
 	q.tasks.want = make([]time.Duration, len(clients))
 	q.tasks.mu.Unlock()
+	q.holdDamagedSpool() // spoolcheck.go: before anything is claimed
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()

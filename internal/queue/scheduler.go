@@ -327,7 +327,14 @@ func (q *Manager) pump(ctx context.Context) {
 				d.waiting = nil
 			case d.busy < d.window:
 				jb := d.waiting[0]
+				// The backing array outlives the pop (a destination lives
+				// for an hour idle): a started job's slot must not keep
+				// its attempt, and the attempt's body, alive.
+				d.waiting[0] = nil
 				d.waiting = d.waiting[1:]
+				if len(d.waiting) == 0 {
+					d.waiting = nil
+				}
 				d.busy++
 				jb.started = now
 				d.starts = append(d.starts, now)
@@ -546,9 +553,20 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 			return
 		}
 	}
+	// A spool file cut while the attempt read it: every reader failed
+	// from the cut on (Body.Reader), so no recipient got it truncated;
+	// those it reached whole before are committed, the rest held as
+	// poison, as a file cut before the attempt is (loadBody).
+	var cut error
+	if a.loaded && a.body.Spooled() {
+		cut = a.body.checkSpool()
+	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
 	q.finish(m, body, rcpts, a.results, ctx.Err() != nil)
+	if cut != nil && len(m.Pending()) > 0 {
+		q.poison(m, fmt.Sprintf("body unreadable: %v", cut))
+	}
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.

@@ -25,9 +25,13 @@ func (p *primaryDB) set(v string) { p.mu.Lock(); p.v = v; p.mu.Unlock() }
 // db; while db is not empty) and the answer of rest for everyone else; hook runs inside the
 // attempt, before it returns.
 func shadowing(db *primaryDB, rest func(attempt int) Outcome, hook func(m *Message, attempt int)) Deliverer {
-	attempt := 0
+	var mu sync.Mutex // attempts of two messages run at once
+	n := 0
 	return DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		attempt++
+		mu.Lock()
+		n++
+		attempt := n
+		mu.Unlock()
 		if hook != nil {
 			hook(m, attempt)
 		}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -282,7 +284,8 @@ func (s *Store) sweepSpool() (removed int, missing []string, err error) {
 }
 
 // unlinkSpool removes the files whose last reference a durable commit
-// dropped. A failure leaves an orphan for the next sweep.
+// dropped. A failure is logged, counted and kept for a retry
+// (spoolstats.go: RetrySpoolUnlinks); Open's sweep removes what is left.
 func (s *Store) unlinkSpool(names []string) {
 	if len(names) == 0 {
 		return
@@ -290,7 +293,7 @@ func (s *Store) unlinkSpool(names []string) {
 	s.unlinkMu.Lock()
 	defer s.unlinkMu.Unlock()
 	for _, n := range names {
-		os.Remove(filepath.Join(s.spoolDir, n))
+		s.removeSpoolFile(n)
 	}
 }
 
@@ -326,7 +329,7 @@ func unreadable(m *Message, rcpts []int, err error) []Result {
 	out := make([]Result, 0, len(rcpts))
 	for _, i := range rcpts {
 		out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: queueOf(&m.Rcpts[i]),
-			Reply: "451 4.3.0 message content unreadable: " + err.Error()})
+			Reply: UnreadableReply(err)})
 	}
 	return out
 }
@@ -383,11 +386,14 @@ func (b Body) checkSpool() error {
 		return nil
 	}
 	fi, err := os.Stat(b.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: spool file %s missing", ErrBodyUnreadable, filepath.Base(b.file))
+	}
 	if err != nil {
-		return fmt.Errorf("spool file: %w", err)
+		return fmt.Errorf("%w: spool file: %w", ErrBodyUnreadable, err)
 	}
 	if fi.Size() < b.off+b.n {
-		return fmt.Errorf("spool file %s: %d bytes, the record names %d from %d", filepath.Base(b.file), fi.Size(), b.n, b.off)
+		return fmt.Errorf("%w: %w: %s: %d bytes, the record names %d from %d", ErrBodyUnreadable, ErrSpoolShort, filepath.Base(b.file), fi.Size(), b.n, b.off)
 	}
 	return nil
 }

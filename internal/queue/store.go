@@ -60,6 +60,8 @@ type Store struct {
 
 	missingSpool []string   // spool files records name but Open did not find (MissingSpool)
 	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)
+	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
+	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
 }
 
 // Observer receives commit statistics (the metrics package implements it).
@@ -103,13 +105,18 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	removeStaleSnapshots(path)
+	leftovers, installed, err := finishRestore(db, path)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("restored spool directory beside %s: %w", path, err)
+	}
 	spool, err := openSpoolDir(path)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("spool directory beside %s: %w", path, err)
 	}
 	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer, wake: make(chan struct{}, 1),
-		spoolDir: spool, noSync: o.UnsafeNoSync}
+		spoolDir: spool, noSync: o.UnsafeNoSync, leftovers: leftovers}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -119,10 +126,11 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	// Before anything is served: spool files no record names are
 	// garbage of a crash (spoolref.go).
-	if s.created || s.restoredFrom != "" {
+	if (s.created || s.restoredFrom != "") && !installed && !s.namesSpoolFiles() {
 		// A new or restored database: the files in spool/ belong to the
 		// database it replaces (kept, moved aside, or damaged): kept
-		// with them, not swept.
+		// with them, not swept. A restored database that names spool
+		// files had them put there by its restore (restorespool.go).
 		if spool, err = s.setSpoolAside(); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("spool directory %s: %w", spool, err)
@@ -328,6 +336,10 @@ func (s *Store) commitLoop(maxBatch int) {
 			for _, o := range batch {
 				o.done <- err
 			}
+			// The slice is reused: a slot a later, smaller batch does
+			// not overwrite would keep its writer's function alive, and
+			// with it what it captured (a message, its whole body).
+			clear(batch)
 			continue
 		}
 		// One writer's failure must not fail the others: retry each alone.
@@ -345,6 +357,7 @@ func (s *Store) commitLoop(maxBatch int) {
 			}
 			o.done <- err
 		}
+		clear(batch)
 	}
 }
 

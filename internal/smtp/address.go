@@ -120,3 +120,27 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// asciiEqualFold compares a and b ignoring ASCII case only. Protocol
+// names (postmaster, server ids) are ASCII: strings.EqualFold's Unicode
+// folding would take "poſtmaster" (U+017F) or a KELVIN SIGN for s and
+// k, and so for a name the rest of umbra (lookups, Maildir paths) does
+// not take it for.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

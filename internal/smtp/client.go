@@ -389,6 +389,11 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	}
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
 	if err := stuffBody(parts, tail, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+		// The content could not be read (a spool file cut short) or
+		// written: the transaction is abandoned without its final ".",
+		// and the connection closed, so that nothing sent later on it
+		// can end this DATA with what was sent so far.
+		conn.Close()
 		return nil, err
 	}
 	out := make([]DataReply, 0, n)

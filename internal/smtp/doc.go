@@ -139,7 +139,9 @@
 //     so a first attempt that ends before Submit returns cannot miss it.
 //   - RCPT at an accepted domain is validated (SMTP-6, rcptcheck.go,
 //     package recipients): unknown 550 5.1.1, cannot decide 451 4.3.0;
-//     postmaster@ an accepted domain is always taken; addresses outside the
+//     postmaster@ an accepted domain is always taken (the local part
+//     compared in ASCII only, asciiEqualFold: a Unicode fold would take
+//     "poſtmaster" for it, which delivery does not); addresses outside the
 //     accepted domains are decided by relay rights alone.
 //   - A message carrying a Delivered-To that names one of its recipients
 //     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a
@@ -156,21 +158,38 @@
 //   - A command line ends at CRLF and nowhere else: a bare LF does not end
 //     a line. go-smtp is handed one complete CRLF line at a time. A line
 //     with a bare CR or LF anywhere gets 500 5.5.2 and is dropped whole
-//     (nothing after the bare LF runs as a command); a line over max_line_length gets 500 and
-//     the session ends; a partial line (at the idle timeout, 421 4.4.2,
+//     (nothing after the bare LF runs as a command); a line over max_line_length ends the
+//     session with 421 4.7.0; a partial line (at the idle timeout, 421 4.4.2,
 //     or at the end of the stream) is dropped, never executed. After a
 //     334 the next line is a SASL response, not a command.
 //   - The layer classifies a line by go-smtp's own parser (goSMTPVerb), so
-//     both always agree which command a line is.
+//     both always agree which command a line is. go-smtp's replies get the
+//     RFC 5321 codes where its own differ (replycodes.go: 503 for a
+//     command out of sequence, 555 for an unknown MAIL/RCPT parameter),
+//     and AUTH on a connector with no mechanism is 502 5.5.1.
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is
 //     refused (size, line length), from takeBody (takeSpooled).
+//   - max_message_size is inclusive (RFC 1870: SIZE is the largest size
+//     accepted) and counts the message as the client sent it: after
+//     dot-unstuffing, before any normalisation and before umbra's
+//     Received field. DATA, BDAT (the sum of the chunks), MAIL SIZE= and
+//     both the in-memory and the spooled path apply this one rule
+//     (TestMessageSizeLimitInclusive): exactly the limit is taken, one
+//     byte more is 552 5.3.4. An authenticated transport server
+//     (trustedServer) may exceed max_message_size and max_header_size by
+//     transportAllowance, the header fields umbra's own hops add
+//     (transportsize.go; TestShadowCopyAtSizeLimit,
+//     TestRelayBetweenHubsAtSizeLimit).
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the
 //     session keeps the header section only (max_header_size, 552 5.3.4
-//     beyond, in both paths), and every check on the whole body (NUL,
+//     beyond, in both paths; it ends at the empty line or at the first
+//     line that is neither a header field nor a continuation, decided on
+//     its first max_header_size+1 bytes by headerSection in both paths,
+//     and only it gets header work), and every check on the whole body (NUL,
 //     empty, bare CR/LF, size, line length) gives the same reply as for a
 //     body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
 //     test of DATA and BDAT through both paths). The stored body is the
@@ -186,7 +205,13 @@
 //     size below 2^32, anything else is 501 5.5.4 and no byte after it is
 //     chunk data. A well-formed BDAT's chunk is always read (RFC 3030),
 //     kept when a transaction is open and the size allows, else dropped
-//     (503 5.5.1, 552 5.3.4). At LAST the layer hands go-smtp a DATA of
+//     (503 5.5.1, 552 5.3.4). A refused BDAT inside a transfer
+//     (malformed too), and MAIL, RCPT, DATA or STARTTLS there, end the
+//     transaction (failBDAT): the data so far and its spool file go, so
+//     no later chunk joins a message the client took for failed. Kept
+//     chunks are held to max_line_length as a DATA body is (lineOver; no
+//     BINARYMIME is offered): a longer line makes the transfer read on
+//     keeping nothing and BDAT LAST get DATA's 554 5.6.0. At LAST the layer hands go-smtp a DATA of
 //     its own, drops go-smtp's 354, and the session receives the body by
 //     the DATA path: one set of checks for both.
 //   - STARTTLS forgets everything (RFC 3207 §4.2): until a new EHLO or
@@ -195,16 +220,21 @@
 //   - Limits: max_junk_commands commands outside a mail transaction, and
 //     commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, ETRN,
 //     EHLO, HELO) inside one, since the last accepted message (transport
-//     servers, such as kept-open shadow sessions, are exempt), and max_errors error replies since
+//     servers, such as kept-open shadow sessions, are exempt), and max_errors error replies
+//     (unknown and unparseable commands too: the layer answers them, 500
+//     5.5.1 / 500 5.5.2, so go-smtp's own error count never runs) since
 //     the last accepted message; past either the session ends with
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command
 //     is read. Every line must arrive within idle_timeout, and a message
-//     at min_data_rate on average after idle_timeout of grace (421 4.4.2):
-//     a DATA body from its 354, a BDAT transfer from its first chunk to
-//     LAST over all chunks and the commands between them (checked on the
-//     server's clock at each chunk, and by the read deadline), so a
-//     trickle of small chunks cannot hold a session. A transaction's
+//     at min_data_rate (datarate.go, Postfix's smtpd_min_data_rate): a
+//     DATA body from its 354, a BDAT transfer from its first chunk to
+//     LAST over all chunks and the commands between them, has a deadline
+//     that starts idle_timeout ahead and that each read of n bytes moves
+//     n/min_data_rate on, never past idle_timeout after the read, so a
+//     burst banks at most one idle_timeout (checked on the server's
+//     clock as data and BDAT commands arrive, and by the read deadline;
+//     421 4.4.2 Data rate too low), and a trickle cannot hold a session. A transaction's
 //     command phase (MAIL to DATA or the first BDAT chunk) must end within
 //     max_transaction_time (421 4.4.2; transport servers exempt), and a
 //     STARTTLS handshake within idle_timeout.

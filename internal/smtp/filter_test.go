@@ -100,7 +100,7 @@ func TestCheckRefusals(t *testing.T) {
 		d := dial(t, s, "")
 		d.expect("220")
 		d.cmd("EHLO client.test", "554 5.7.1 listed")
-		d.cmd("MAIL FROM:<a@sender.test>", "502") // no session: EHLO first (go-smtp says 502)
+		d.cmd("MAIL FROM:<a@sender.test>", "503 5.5.1") // no session: EHLO first
 	})
 	t.Run("connect 421 hangs up", func(t *testing.T) {
 		s := startWithChecks(t, &fakeQueue{}, &scripted{connect: checkRefuse(421, gosmtp.EnhancedCode{4, 7, 0}, "too many connections")})
@@ -118,7 +118,7 @@ func TestCheckRefusals(t *testing.T) {
 		d.expect("220")
 		d.cmd("EHLO client.test", "250")
 		d.cmd("MAIL FROM:<a@sender.test>", "450 4.7.1 slow down")
-		d.cmd("RCPT TO:<u@example.test>", "502") // no transaction (go-smtp says 502)
+		d.cmd("RCPT TO:<u@example.test>", "503 5.5.1") // no transaction
 		ck.mail = Verdict{}
 		ck.rcpt = checkRefuse(550, gosmtp.EnhancedCode{5, 7, 1}, "no")
 		d.cmd("MAIL FROM:<a@sender.test>", "250")

@@ -22,21 +22,23 @@ import (
 
 // Replies of the framing layer.
 const (
-	replyBareNewlineCmd = "500 5.5.2 Command lines must end with CRLF and contain no bare CR or LF"
-	replyLineTooLong    = "500 5.4.0 Too long line, closing connection"
-	replyIdleTimeout    = "421 4.4.2 Idle timeout, closing connection"
-	replyBDATSyntax     = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
-	replyBDATNoTxn      = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
-	replyBDATTooBig     = "552 5.3.4 Message size exceeds fixed maximum message size"
-	replyInTransfer     = "503 5.5.1 Not allowed during a BDAT transfer"
-	replyGreetAgain     = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
-	replyTLSAfterAuth   = "503 5.5.1 STARTTLS is not allowed after AUTH"
-	replyUnrecognized   = "500 5.5.2 Syntax error, command unrecognized"
-	replyJunkLimit      = "421 4.7.0 Too many commands without mail delivered, closing connection"
-	replyMailTooBig     = "552 5.3.4 Declared message size exceeds fixed maximum message size"
-	replyTxnTooLong     = "421 4.4.2 Mail transaction took too long, closing connection"
-	replyDataRate       = "421 4.4.2 Message transfer too slow, closing connection"
-	replyErrorLimit     = "421 4.7.0 Too many errors, closing connection"
+	replyBareNewlineCmd   = "500 5.5.2 Command lines must end with CRLF and contain no bare CR or LF"
+	replyLineTooLong      = "421 4.7.0 Line too long, closing connection"
+	replyAuthNotAvailable = "502 5.5.1 AUTH not available"
+	replyIdleTimeout      = "421 4.4.2 Idle timeout, closing connection"
+	replyBDATSyntax       = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
+	replyBDATNoTxn        = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
+	replyBDATTooBig       = "552 5.3.4 Message size exceeds fixed maximum message size"
+	replyInTransfer       = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
+	replyGreetAgain       = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
+	replyTLSAfterAuth     = "503 5.5.1 STARTTLS is not allowed after AUTH"
+	replyUnrecognized     = "500 5.5.2 Syntax error, command unrecognized"
+	replyUnknownVerb      = "500 5.5.1 Command unrecognized"
+	replyJunkLimit        = "421 4.7.0 Too many commands without mail delivered, closing connection"
+	replyMailTooBig       = "552 5.3.4 Declared message size exceeds fixed maximum message size"
+	replyTxnTooLong       = "421 4.4.2 Mail transaction took too long, closing connection"
+	replyDataRate         = "421 4.4.2 Data rate too low, closing connection"
+	replyErrorLimit       = "421 4.7.0 Too many errors, closing connection"
 )
 
 // Replies of the session to bodies and transactions.
@@ -130,6 +132,10 @@ func (v *verbConn) fillCommand() error {
 	}
 	line, tooLong, err := v.readLine()
 	if tooLong {
+		// The rest of the line cannot be told from a command: the
+		// session ends, with a 421 as RFC 5321 §3.8 asks of a server
+		// that closes.
+		v.limitHit("line length")
 		return v.hangUp(replyLineTooLong)
 	}
 	if err != nil {
@@ -185,7 +191,11 @@ func (v *verbConn) fillCommand() error {
 	if v.bdat {
 		switch cmd {
 		case "DATA", "MAIL", "RCPT", "STARTTLS":
+			// The client has lost track of the transfer: it fails, so
+			// that no later chunk is added to a message the client
+			// takes for failed or finished.
 			v.reply(replyInTransfer)
+			v.failBDAT()
 			return nil
 		case "RSET", "EHLO", "HELO", "QUIT":
 			v.dropBDAT() // the transfer is abandoned
@@ -198,6 +208,11 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 	case "AUTH":
+		if v.noAuth {
+			// Not "encryption required": TLS would not help.
+			v.reply(replyAuthNotAvailable)
+			return nil
+		}
 		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
 			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
 			return nil
@@ -224,6 +239,7 @@ func (v *verbConn) fillCommand() error {
 			v.reply(replyMailTooBig)
 			return nil
 		}
+		line = v.transportSize(line)
 		stripped, reply := v.mailShadowParam(line)
 		if reply == "" {
 			reply = mailFlagParams(stripped)
@@ -247,9 +263,28 @@ func (v *verbConn) fillCommand() error {
 			v.rcptAsGiven = postmasterAsGiven(orig)
 		}
 	}
+	if r := unknownCommand(cmd); r != "" {
+		// go-smtp would answer it by its own error count (a 500 and a
+		// close after a few); the layer's limits are the only ones.
+		v.reply(r)
+		return nil
+	}
 	v.last = cmd
 	v.hand(line)
 	return nil
+}
+
+// unknownCommand is the layer's reply to a line go-smtp would refuse as
+// unrecognized or unparseable, "" for a command go-smtp answers itself.
+func unknownCommand(cmd string) string {
+	switch cmd {
+	case "HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY",
+		"AUTH", "STARTTLS", "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
+		return ""
+	case "":
+		return replyUnrecognized // an empty line or no verb go-smtp can parse
+	}
+	return replyUnknownVerb
 }
 
 // hand gives go-smtp one complete line.
@@ -316,21 +351,27 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	size, last, ok := parseBDAT(line)
 	if !ok {
 		v.reply(replyBDATSyntax)
+		if v.bdat {
+			// RFC 3030 §4.2: the client takes a 5xx to BDAT for the end
+			// of the transaction; so does the server, or the client's
+			// next BDAT LAST would be added to the message it believes
+			// failed.
+			v.failBDAT()
+		}
 		return nil
 	}
 	refuse := ""
 	switch {
 	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
 		refuse = replyBDATNoTxn
-	case v.maxSize > 0 && v.bdatLen+size >= v.maxSize:
+	case v.maxSize > 0 && v.bdatLen+size > v.sizeLimit(): // inclusive (RFC 1870)
 		refuse = replyBDATTooBig
 	}
-	if refuse == "" && v.transferTooSlow() {
-		v.limitHit("data rate")
-		return v.hangUp(replyDataRate)
+	if v.transferTooSlow() {
+		return v.rateCut()
 	}
 	if refuse == "" && !v.bdat {
-		v.xferStart, v.xferBytes = v.clk.Now(), 0
+		v.lineLen, v.bdatErr = 0, nil
 		v.startBody()
 	}
 	if refuse != "" {
@@ -339,9 +380,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		}
 		v.reply(refuse)
 		if v.bdat || refuse == replyBDATTooBig {
-			// The transaction failed: go-smtp forgets it too.
-			v.dropBDAT()
-			v.synth("RSET\r\n")
+			v.failBDAT()
 		}
 		return nil
 	}
@@ -353,12 +392,26 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		v.reply(fmt.Sprintf("250 2.0.0 %d octets received", size))
 		return nil
 	}
-	v.endBody()
-	v.bdat, v.bdatLen = false, 0
+	if v.bdatErr != nil {
+		// Refused as DATA refuses it: the whole message was read.
+		v.body, v.bodyErr, v.hasBody = nil, v.bdatErr, true
+		v.sink.abort()
+	} else {
+		v.endBody()
+	}
+	v.bdat, v.bdatLen, v.bdatErr = false, 0, nil
 	v.synthData = true
 	v.last = "DATA"
 	v.synth("DATA\r\n")
 	return nil
+}
+
+// failBDAT ends the transaction of a BDAT that was refused: the
+// transfer, its data and spool file go, and go-smtp forgets MAIL and
+// RCPT too.
+func (v *verbConn) failBDAT() {
+	v.dropBDAT()
+	v.synth("RSET\r\n")
 }
 
 // synth hands go-smtp a command of the layer's own; its reply is not the
@@ -376,10 +429,12 @@ func (v *verbConn) synth(cmd string) {
 func (v *verbConn) readChunk(size int64, keep bool) error {
 	var seen []byte // for the trace only
 	if !v.bdat {
-		// The first chunk of a transfer: the rate is measured from here
+		// The first chunk of a transfer: its rate budget runs from here
 		// to BDAT LAST, over all chunks (and the commands between them).
-		v.bodyStart, v.bodyBytes = time.Now(), 0
+		v.startRate()
 	}
+	v.inChunk = true
+	defer func() { v.inChunk = false }()
 	for got := int64(0); got < size; {
 		v.bodyDeadline()
 		piece := int(min(size-got, 64<<10))
@@ -392,19 +447,24 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 			err = io.ErrNoProgress
 		}
 		if keep {
-			v.sink.write(dst[:n])
+			if v.bdatErr == nil && v.lineOver(dst[:n]) {
+				v.bdatErr = replyDataLineTooLong
+				v.sink.abort() // read on to LAST, keeping nothing
+			}
+			if v.bdatErr == nil {
+				v.sink.write(dst[:n])
+			}
 			v.bdatLen += int64(n)
 		}
 		if v.trace != nil {
 			seen = append(seen, dst[:n]...)
 		}
 		got += int64(n)
-		v.bodyBytes += int64(n)
-		if keep {
-			v.xferBytes += int64(n)
-		}
 		if err != nil {
 			return v.readError(err)
+		}
+		if !v.creditRate(int64(n)) {
+			return v.rateCut()
 		}
 	}
 	v.traceUnit(traceChunk, seen)
@@ -424,7 +484,7 @@ func (v *verbConn) declaredTooBig(line []byte) bool {
 			continue
 		}
 		n, err := strconv.ParseUint(val, 10, 64)
-		if err != nil || n > uint64(v.maxSize) {
+		if err != nil || n > uint64(v.sizeLimit()) {
 			return true // all digits, too large even for 64 bits, or over the limit
 		}
 	}
@@ -443,16 +503,11 @@ func junkVerb(cmd string) bool {
 	return false
 }
 
-// transferTooSlow: the BDAT transfer open since xferStart has not kept up
-// min_data_rate on average over all its chunks, after idle_timeout of
-// grace. The rate is the whole message's, not a chunk's: a trickle of
-// one-byte chunks is cut off, measured on the session's clock.
+// transferTooSlow: the open BDAT transfer is past its min_data_rate
+// deadline on the session clock (rateBudget), so a trickle of small
+// chunks, or commands between them, cannot hold the session.
 func (v *verbConn) transferTooSlow() bool {
-	if !v.bdat || v.idle <= 0 || v.minRate <= 0 {
-		return false
-	}
-	allow := v.idle + time.Duration(float64(v.xferBytes)/float64(v.minRate)*float64(time.Second))
-	return v.clk.Now().Sub(v.xferStart) > allow
+	return v.bdat && v.idle > 0 && v.clkRate.expired(v.clk.Now())
 }
 
 // transactionTooLong: the open mail transaction's command phase has
@@ -496,18 +551,15 @@ func (v *verbConn) refreshDeadline() {
 	}
 }
 
-// bodyDeadline: a body (or chunk) must arrive at min_data_rate on
-// average, after idle_timeout of grace, so a trickle cannot hold the
-// session for ever and a large body on a slow link is not cut off.
+// bodyDeadline: a body (or chunk) must arrive by its min_data_rate
+// deadline (rateBudget), at most idle_timeout after its last read, so a
+// trickle cannot hold the session for ever and a large body on a slow
+// link is not cut off.
 func (v *verbConn) bodyDeadline() {
 	if v.idle <= 0 {
 		return
 	}
-	d := v.idle
-	if v.minRate > 0 {
-		d += time.Duration(float64(v.bodyBytes) / float64(v.minRate) * float64(time.Second))
-	}
-	v.conn.SetReadDeadline(v.bodyStart.Add(d))
+	v.conn.SetReadDeadline(v.wallRate.deadline)
 }
 
 // readError ends the session on a failed read: a timeout gets 421 4.4.2,
@@ -516,7 +568,11 @@ func (v *verbConn) bodyDeadline() {
 func (v *verbConn) readError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return v.hangUp(replyIdleTimeout)
+		r := v.timeoutReply()
+		if r == replyDataRate {
+			v.limitHit("data rate")
+		}
+		return v.hangUp(r)
 	}
 	v.traceUnit(traceEOF, nil)
 	v.closed = true

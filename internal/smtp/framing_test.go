@@ -148,7 +148,7 @@ func TestBareLFCommandRefused(t *testing.T) {
 	// whole, and nothing after the bare LF runs (a bare CR likewise).
 	d.send("NOOP\nMAIL FROM:<lf@evil.test>\r\nRCPT TO:<b@example.test>\r\n")
 	d.expect("500 5.5.2")
-	d.expect("502 5.5.1") // RCPT without MAIL: the MAIL never ran
+	d.expect("503 5.5.1") // RCPT without MAIL: the MAIL never ran
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<b@example.test>", "250")
 	d.send("BDAT 6 LAST\nNOOP\r\n")
@@ -192,7 +192,7 @@ func TestSTARTTLSDiscardsState(t *testing.T) {
 	d.cmd("RCPT TO:<b@example.test>", "503 5.5.1")
 	d.cmd("NOOP", "250")
 	d.cmd("EHLO c", "250")
-	d.cmd("DATA", "502 5.5.1") // the transaction is gone
+	d.cmd("DATA", "503 5.5.1") // the transaction is gone
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<b@example.test>", "250")
 	d.cmd("DATA", "354")
@@ -737,7 +737,7 @@ func TestClientVerbsNeverSplitLines(t *testing.T) {
 	}
 }
 
-// BDAT keeps DATA's size rule (max_message_size or more is refused); a
+// BDAT keeps DATA's size rule (more than max_message_size is refused); a
 // refused chunk is read and dropped, and the transaction is over. A DATA
 // body line over the line length limit is refused and the session goes on.
 func TestBDATSizeAndLongDataLine(t *testing.T) {
@@ -751,7 +751,7 @@ func TestBDATSizeAndLongDataLine(t *testing.T) {
 		want  []string
 	}{
 		{[]int{1000, 999}, []string{"250 2.0.0 1000", "250 2.0.0 Ok: queued"}},
-		{[]int{1000, 1000}, []string{"250 2.0.0 1000", "552 5.3.4"}},
+		{[]int{1000, 1001}, []string{"250 2.0.0 1000", "552 5.3.4"}},
 		{[]int{5000}, []string{"552 5.3.4"}},
 	} {
 		d.cmd("MAIL FROM:<a@example.org>", "250")

@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bytes"
-	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -19,12 +18,12 @@ const postmasterPath = "postmaster@postmaster.invalid"
 // §4.5.1) for go-smtp when the server has a postmaster address. Any
 // other line is returned unchanged.
 func rcptPostmaster(line []byte, configured bool) []byte {
-	if !configured || len(line) < 8 || !strings.EqualFold(string(line[:8]), "RCPT TO:") {
+	if !configured || len(line) < 8 || !asciiEqualFold(string(line[:8]), "RCPT TO:") {
 		return line
 	}
 	rest := bytes.TrimLeft(line[8:], " ")
 	const path = "<postmaster>"
-	if len(rest) < len(path) || !strings.EqualFold(string(rest[:len(path)]), path) {
+	if len(rest) < len(path) || !asciiEqualFold(string(rest[:len(path)]), path) {
 		return line
 	}
 	if tail := rest[len(path):]; len(tail) > 0 && tail[0] != ' ' && tail[0] != '\r' && tail[0] != '\n' {
@@ -44,7 +43,7 @@ func postmasterAsGiven(line []byte) string {
 // address; isPostmaster says the recipient is the postmaster, whom
 // anyone may write to whatever the connector's rights.
 func (s *session) postmasterAlias(to string) (addr string, isPostmaster bool) {
-	if s.srv.postmaster != "" && strings.EqualFold(to, postmasterPath) {
+	if s.srv.postmaster != "" && asciiEqualFold(to, postmasterPath) {
 		return s.srv.postmaster, true
 	}
 	return to, false

@@ -1,9 +1,6 @@
 package smtp
 
 import (
-	"fmt"
-	"io"
-
 	"umbra/internal/queue"
 )
 
@@ -25,22 +22,5 @@ func (c *Client) PushCopyBody(m *queue.Message, body queue.Body, dbID string) er
 		return err
 	}
 	defer r.Close()
-	return c.pushCopy(m, head, &exactReader{r: r, n: rest.Len()}, body.Len(), dbID)
-}
-
-// exactReader fails unless r gives exactly n bytes: a spool file cut
-// short must never pass for a whole message.
-type exactReader struct {
-	r    io.Reader
-	n    int64
-	seen int64
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	k, err := e.r.Read(p)
-	e.seen += int64(k)
-	if e.seen > e.n || err == io.EOF && e.seen != e.n {
-		return k, fmt.Errorf("spool file: %d bytes where %d were stored", e.seen, e.n)
-	}
-	return k, err
+	return c.pushCopy(m, head, r, body.Len(), dbID) // exactly rest.Len() bytes or an error (queue.Body.Reader)
 }

@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"errors"
-	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -30,7 +29,7 @@ func (s *Server) SetRecipients(v *recipients.Validator) { s.rcptv.Store(v) }
 // own tests) validates nothing.
 func (s *session) validateRcpt(a Address) error {
 	v := s.srv.rcptv.Load()
-	if v == nil || strings.EqualFold(a.Local, "postmaster") ||
+	if v == nil || asciiEqualFold(a.Local, "postmaster") ||
 		s.srv.routing.Load().Accepted(a.Domain) == routing.NotAccepted {
 		return nil
 	}

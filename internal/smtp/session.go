@@ -145,10 +145,10 @@ func (s *session) startShadow(serverID string) string {
 	case !s.server || !s.has(config.RightAcceptXShadow):
 		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
-	case s.user != "" && !strings.EqualFold(serverID, s.user):
+	case s.user != "" && !asciiEqualFold(serverID, s.user):
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
-	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return strings.EqualFold(n, serverID) }):
+	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return asciiEqualFold(n, serverID) }):
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
 	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):
@@ -430,14 +430,19 @@ func (s *session) data(r io.Reader) error {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
 		return err
 	}
-	if err := s.checkHeaderSize(headerSectionLen(body[len(trace):])); err != nil {
+	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
+	if err := s.checkHeaderSize(hlen); err != nil {
 		return err
 	}
-	body, perr := s.receivePolicy(body)
+	// The header work sees the header section only, as for a spooled
+	// body: a body line is never taken for a header field.
+	head := body[: len(trace)+hlen : len(trace)+hlen]
+	head, perr := s.receivePolicy(head)
 	if perr != nil {
 		return perr
 	}
-	body = s.removeForgedResults(body, len(trace)) // before the checks, which add umbra's own
+	head = s.removeForgedResults(head, len(trace)) // before the checks, which add umbra's own
+	body = withHeadSection(body, head, len(trace)+hlen)
 	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
 		return cerr
@@ -763,12 +768,18 @@ func (s *session) Logout() error {
 // through the header firewall, which names the organisation message id,
 // and the origin judged before it. It returns the head as the firewall
 // left it.
-func (s *session) message(id queue.ID, head []byte, trace int, rcpts []queue.Recipient) ([]byte, *queue.Message) {
+func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient) ([]byte, *queue.Message) {
+	// Only the header section is header work's (the in-memory path hands
+	// the whole message; a body line is never a header field).
+	n := trace + headerSectionLen(msg[trace:], len(msg))
+	head := msg[:n:n]
 	internal := s.originInside(head[trace:])
 	head, orgID := s.headerFirewall(head, trace)
+	msgID := headerValue(head[trace:], "Message-ID")
+	head = withHeadSection(msg, head, n)
 	return head, &queue.Message{OrgID: orgID, Internal: internal,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
-		ID: id, From: s.from, MessageID: headerValue(head[trace:], "Message-ID"), Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
+		ID: id, From: s.from, MessageID: msgID, Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,

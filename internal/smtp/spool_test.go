@@ -399,7 +399,10 @@ func TestSpoolFileLifecycle(t *testing.T) {
 }
 
 // A header section over max_header_size is refused (552 5.3.4) whether
-// the message is spooled or not; one just under it is taken.
+// the message is spooled or not; one just under it is taken. The header
+// section ends at the empty line or at the first line that is neither a
+// field nor a continuation, so a message whose lines are not header
+// fields is taken whatever its size.
 func TestSpoolHeaderLimit(t *testing.T) {
 	st, _ := spoolStore(t)
 	conns := connectors(t, `
@@ -420,8 +423,16 @@ func TestSpoolHeaderLimit(t *testing.T) {
 		}{
 			{strings.Repeat(field, 84) + "\r\n" + strings.Repeat("body\r\n", 3000), "250"},       // 8150 bytes of header
 			{strings.Repeat(field, 85) + "\r\n" + strings.Repeat("body\r\n", 3000), "552 5.3.4"}, // 8247
-			{strings.Repeat("no header section at all\r\n", 400), "552 5.3.4"},
-			{strings.Repeat("no header section at all\r\n", 300), "250"}, // 7800 bytes, all read as header
+			// Header fields with no empty line after them: all header.
+			{strings.Repeat(field, 85), "552 5.3.4"},
+			{strings.Repeat(field, 84), "250"},
+			// The header section ends at the first line that is not a
+			// header field: only the fields before it count (F10).
+			{strings.Repeat("no header section at all\r\n", 400), "250"},
+			{"Subject: a\r\nFrom: b@example.org\r\nnot a field\r\n" + strings.Repeat(field, 200), "250"},
+			{strings.Repeat(field, 85) + "not a field\r\n", "552 5.3.4"},
+			{" starts with a blank\r\n" + strings.Repeat(field, 200), "250"},
+			{"X-H: folded\r\n" + strings.Repeat(" continuation of it, a long one at that, really long\r\n", 200), "552 5.3.4"},
 		} {
 			d.cmd("MAIL FROM:<a@example.org>", "250")
 			d.cmd("RCPT TO:<b@example.test>", "250")
@@ -555,7 +566,16 @@ func sendOne(d *dialog, q *bodyQueue, msg []byte, bdat bool, chunk int) stored {
 // keeps bodies in memory and by one that spools every body past 64
 // bytes.
 func FuzzSpoolDifferential(f *testing.F) {
-	for _, s := range []string{"Subject: a\r\n\r\nb\r\n", ".\r\n..x\r\n", "a\nb\r\n", "a\rb", "X: y\r\n\r\n" + strings.Repeat("z", 1200), "\x00", " \r\n\t"} {
+	for _, s := range []string{"Subject: a\r\n\r\nb\r\n", ".\r\n..x\r\n", "a\nb\r\n", "a\rb", "X: y\r\n\r\n" + strings.Repeat("z", 1200), "\x00", " \r\n\t",
+		// Header sections that end at a line that is not a field (F10),
+		// around max_header_size (200 here), and organisation id and
+		// Return-Path lines on either side of that end.
+		"Subject: a\r\nnot a field\r\nX-Umbra-Org-Id: 0123456789abcdef0123456789abcdef\r\nReturn-Path: <x@y>\r\n",
+		"X-Umbra-Org-Id: 0123456789abcdef0123456789abcdef\r\nReturn-Path: <x@y>\r\n body\r\n" + strings.Repeat("line\r\n", 100),
+		strings.Repeat("X-F: "+strings.Repeat("v", 40)+"\r\n", 5) + "no\r\n" + strings.Repeat("w", 900) + "\r\n",
+		strings.Repeat("X-F: "+strings.Repeat("v", 40)+"\r\n", 4) + "X-G: vvvvvvvvvvvvvvvvv\r\n" + "no\r\n",
+		" first line blank\r\nX-Umbra-Org-Id: 0123456789abcdef0123456789abcdef\r\n",
+		"X-A: b\r\n\r", "X-A : b\r\nX-B\r\n", "X-A: b"} {
 		f.Add([]byte(s), false, uint8(10), false)
 		f.Add([]byte(s), true, uint8(30), true)
 	}
@@ -578,7 +598,7 @@ func FuzzSpoolDifferential(f *testing.F) {
 	mem, spool := &bodyQueue{}, &bodyQueue{}
 	servers := make([]*Server, 2)
 	for i, q := range []*bodyQueue{mem, spool} {
-		cfg := ServerConfig{Hostname: "mx.test", Connectors: c.ReceiveConnectors, Routing: testTable(), Queue: q}
+		cfg := ServerConfig{Hostname: "mx.test", Connectors: c.ReceiveConnectors, Routing: testTable(), Queue: q, MaxHeaderSize: 200}
 		if i == 1 {
 			cfg.Spool, cfg.SpoolThreshold = st.NewSpool, 64
 		}
@@ -619,4 +639,49 @@ func FuzzSpoolDifferential(f *testing.F) {
 			os.Remove(filepath.Join(dir, e))
 		}
 	})
+}
+
+// A message whose header section ends at a line that is not a header
+// field (no empty line) is stored byte for byte as sent behind the
+// Received field, in memory and spooled: the lines after that end are
+// body, so the header firewall leaves an organisation id or Return-Path
+// there alone, while the same fields in the header section go.
+func TestHeaderSectionEndsAtNonField(t *testing.T) {
+	st, _ := spoolStore(t)
+	conns := connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`)
+	forged := "X-Umbra-Org-Id: 0123456789abcdef0123456789abcdef\r\n"
+	body := "Hello, this is not a header\r\n" + forged + "Return-Path: <x@example.org>\r\n" + strings.Repeat("text of the body\r\n", 300)
+	for _, threshold := range []int64{1 << 30, 1024} {
+		q := &bodyQueue{}
+		s := startSpoolServer(t, q, st, threshold, 4096, conns...)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		for _, c := range []struct{ msg, want string }{
+			{"Subject: a\r\n" + body, "Subject: a\r\n" + body},
+			{forged + "Return-Path: <y@example.org>\r\nSubject: a\r\n" + body, "Subject: a\r\n" + body},
+			{body, body},
+		} {
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<b@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.send(c.msg + ".\r\n")
+			if r := d.reply(); !strings.HasPrefix(r, "250") {
+				t.Fatalf("threshold %d: %.60q: %s", threshold, c.msg, r)
+			}
+			q.mu.Lock()
+			got, m := string(q.bodies[len(q.bodies)-1]), q.msgs[len(q.msgs)-1]
+			q.mu.Unlock()
+			if !strings.HasPrefix(got, "Received: ") || !strings.HasSuffix(got, "\r\n"+c.want) || strings.Count(got, "\r\n") != strings.Count(c.want, "\r\n")+4 {
+				t.Errorf("threshold %d: stored %.300q, want the trace field and %.100q", threshold, got, c.want)
+			}
+			if m.OrgID == "0123456789abcdef0123456789abcdef" {
+				t.Errorf("threshold %d: the organisation id came from an anonymous client", threshold)
+			}
+		}
+	}
 }

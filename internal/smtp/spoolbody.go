@@ -177,18 +177,129 @@ func asciiSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
-// headerSectionLen is the length of a message's header section: through
-// its first empty line ("\r\n" when the message starts with one), or the
-// whole message when it has none — what the header tools (package header,
-// orgid, headerValue) read.
-func headerSectionLen(msg []byte) int {
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return 2
+// The header section of a message ends at its first empty line (which
+// belongs to it) or at the first line that is neither a header field
+// ("name:" — printable ASCII but ':' and space, then optional blanks
+// before the colon, as Postfix's is_header) nor a continuation (a line
+// starting with a blank after a field): the body starts with that line
+// (RFC 5322 §2.1, §3.5; Postfix ends the header section the same way).
+// So only a real header section is held to max_header_size, a message
+// whose first lines are not header fields is all body, and nothing in
+// the body is ever taken for a header field (the header firewall, the
+// trace work and Body.WithHead split the message there). The message is
+// stored byte for byte as sent: no empty line is inserted.
+//
+// The end is decided on the first max_header_size+1 bytes alone, line
+// by line as they arrive, so the in-memory and the spooled path (which
+// sees the message in pieces) find the same end (headerWindow).
+
+// headerSection scans msg, the start of a message, for the end of its
+// header section: n is its length (end true) when the end lies within
+// msg; else n is the length of the lines known to be header lines. final
+// says msg is the whole message: its last line, without CRLF, counts as
+// a line.
+func headerSection(msg []byte, final bool) (n int, end bool) {
+	var h headerScan
+	end = h.scan(msg, final)
+	return h.n, end
+}
+
+// headerScan is headerSection resumable: scan may be called again with
+// msg grown (the same bytes in front), and goes on from the lines it has
+// decided, so a header section arriving in pieces is read once.
+type headerScan struct {
+	n     int  // the header lines decided so far
+	field bool // a header field was seen (a blank line start continues it)
+}
+
+func (h *headerScan) scan(msg []byte, final bool) (end bool) {
+	for h.n < len(msg) {
+		line := msg[h.n:]
+		complete := false
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line, complete = line[:i+1], true
+		}
+		if !complete && !final && bytes.Equal(line, []byte("\r")) {
+			return false // maybe the empty line
+		}
+		switch {
+		case bytes.Equal(line, []byte("\r\n")):
+			h.n += 2
+			return true
+		case line[0] == ' ' || line[0] == '\t':
+			if !h.field {
+				return true // a blank at the start continues nothing
+			}
+		default:
+			switch headerFieldStart(line) {
+			case hdrNotField:
+				return true
+			case hdrUndecided:
+				if !complete && !final {
+					return false // the rest of the line decides
+				}
+				return true // a whole line without the colon
+			}
+			h.field = true
+		}
+		if !complete && !final {
+			return false // a header line, not yet whole
+		}
+		h.n += len(line)
 	}
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
+	return final
+}
+
+const (
+	hdrField = iota
+	hdrNotField
+	hdrUndecided
+)
+
+// headerFieldStart classifies a line by its start: a field name
+// (printable US-ASCII but ':'), optional blanks, then ':'.
+func headerFieldStart(line []byte) int {
+	name, blank := 0, false
+	for _, c := range line {
+		switch {
+		case c == ':':
+			if name > 0 {
+				return hdrField
+			}
+			return hdrNotField
+		case c == ' ' || c == '\t':
+			if name == 0 {
+				return hdrNotField
+			}
+			blank = true
+		case c > 32 && c < 127 && !blank:
+			name++
+		default:
+			return hdrNotField
+		}
 	}
-	return len(msg)
+	return hdrUndecided
+}
+
+// headerWindow is the length of the header section of a message whose
+// first bytes are window — at most max+1 of them; final: the message is
+// no longer — or max+1 when the header section is longer than max.
+func headerWindow(window []byte, final bool, max int) int {
+	n, end := headerSection(window, final)
+	switch {
+	case end || final:
+		return n
+	case len(window) > max:
+		return max + 1 // still inside the header section past the limit
+	}
+	return n
+}
+
+// headerSectionLen is the length of the header section of msg, a whole
+// message, as the spooled path finds it (max+1: longer than max).
+func headerSectionLen(msg []byte, max int) int {
+	w := msg[:min(len(msg), max+1)]
+	return headerWindow(w, len(msg) <= max+1, max)
 }
 
 // bodySink keeps one body: in memory up to threshold, then in a spool
@@ -207,8 +318,12 @@ type bodySink struct {
 	pend  bool // normalising: a CR ended the last piece
 	stats bodyStats
 	head  []byte // the header section of the file's content, as it passes
-	hdone bool   // head is complete (its empty line seen, or over maxHead)
+	hdone bool   // head is complete (its end seen, or over maxHead)
 	err   error  // the spool file failed
+
+	written int64      // the content's bytes so far (after normalising)
+	hscan   headerScan // where the header section's end stands in head
+	hbuf    []byte     // traceRoom bytes, then head
 }
 
 func (k *bodySink) write(p []byte) {
@@ -218,6 +333,7 @@ func (k *bodySink) write(p []byte) {
 	}
 	if k.spool == nil {
 		if k.newSpool == nil || int64(len(k.mem)+len(p)) <= k.threshold {
+			k.growMem(len(p))
 			k.mem = append(k.mem, p...)
 			return
 		}
@@ -232,6 +348,23 @@ func (k *bodySink) write(p []byte) {
 		k.pass(mem)
 	}
 	k.pass(p)
+}
+
+// growMem makes room for n more bytes in mem by doubling (at most to
+// the threshold when spooling): a body fed line by line is copied about
+// once on its way to the threshold, not the several times Go's 1.25x
+// growth of large slices adds up to.
+func (k *bodySink) growMem(n int) {
+	if len(k.mem)+n <= cap(k.mem) {
+		return
+	}
+	c := max(2*cap(k.mem), len(k.mem)+n, 4096)
+	if k.newSpool != nil {
+		c = min(c, max(int(k.threshold), len(k.mem)+n))
+	}
+	nb := make([]byte, len(k.mem), c)
+	copy(nb, k.mem)
+	k.mem = nb
 }
 
 // pass sends p on to the file, counted and (normalising) made CRLF-only.
@@ -296,25 +429,65 @@ func (k *bodySink) flush() {
 	k.wbuf = k.wbuf[:0]
 }
 
-// keepHead copies the header section of the content as it passes, up to
-// maxHead+1 bytes (one more says it is too long).
+// keepHead copies the start of the content as it passes, up to
+// maxHead+1 bytes (one more says the header section is too long), until
+// the end of the header section is known (headerSection); finish cuts it
+// there.
 func (k *bodySink) keepHead(p []byte) {
+	k.written += int64(len(p))
 	if k.hdone {
 		return
 	}
-	from := max(0, len(k.head)-3)
-	k.head = append(k.head, p[:min(len(p), k.maxHead+1-len(k.head))]...)
-	if bytes.HasPrefix(k.head, []byte("\r\n")) {
-		k.head, k.hdone = k.head[:2], true
-		return
+	take := p[:min(len(p), k.maxHead+1-len(k.head))]
+	if k.hbuf == nil || len(k.hbuf)+len(take) > cap(k.hbuf) {
+		// Grown by doubling up to the limit, with traceRoom in front,
+		// so a large header section is copied about once and the
+		// session never holds more than twice it (headroom, not
+		// Go's 1.25x growth of large slices, whose copies add up).
+		c := max(traceRoom+len(k.head)+len(take), 2*cap(k.hbuf), traceRoom+4096)
+		c = min(c, traceRoom+k.maxHead+1)
+		nb := make([]byte, traceRoom+len(k.head), c)
+		copy(nb[traceRoom:], k.head)
+		k.hbuf = nb
 	}
-	if i := bytes.Index(k.head[from:], []byte("\r\n\r\n")); i >= 0 {
-		k.head, k.hdone = k.head[:from+i+4], true
+	k.hbuf = append(k.hbuf, take...)
+	k.head = k.hbuf[traceRoom:]
+	if k.hscan.scan(k.head, false) {
+		k.cutHead(k.hscan.n)
+		k.hdone = true
+		if n := len(k.hbuf); cap(k.hbuf) > 2*n+4096 {
+			// A short header section read with the body's first
+			// piece (up to spool_threshold): keep it, not the piece.
+			k.hbuf = append(make([]byte, 0, n), k.hbuf...)
+			k.head = k.hbuf[traceRoom:]
+		}
 		return
 	}
 	if len(k.head) > k.maxHead {
 		k.hdone = true
 	}
+}
+
+// cutHead keeps the first n bytes of the kept start of the content.
+func (k *bodySink) cutHead(n int) {
+	k.hbuf = k.hbuf[:traceRoom+n]
+	k.head = k.hbuf[traceRoom:]
+}
+
+// traceRoom is the room the sink leaves in front of the header section
+// it keeps, for the session's Received field (spooledBody.withTrace): a
+// trace field that fits is written there instead of copying the header
+// section behind it.
+const traceRoom = 1024
+
+// headEnd cuts the kept start of the content to its header section once
+// the content ended (the last line may lack its CRLF).
+func (k *bodySink) headEnd() {
+	if !k.hdone || len(k.head) > k.maxHead {
+		final := int64(len(k.head)) == k.written
+		k.cutHead(headerWindow(k.head, final, k.maxHead))
+	}
+	k.hdone = true
 }
 
 // spooledBody is a body the verb layer wrote to a spool file, handed to
@@ -323,6 +496,7 @@ func (k *bodySink) keepHead(p []byte) {
 type spooledBody struct {
 	file  *queue.SpoolFile
 	head  []byte // the header section (maxHead+1 bytes when it is longer)
+	buf   []byte // traceRoom bytes of room, then head (withTrace)
 	stats bodyStats
 	size  int64 // the file's length
 	// handed: the queue has the file (SubmitBody returned); the
@@ -347,8 +521,9 @@ func (k *bodySink) finish() (mem []byte, sp *spooledBody, err error) {
 		k.abort()
 		return nil, nil, k.err
 	}
-	sp = &spooledBody{file: k.spool, head: k.head, stats: k.stats, size: k.spool.Len()}
-	k.spool, k.head, k.wbuf = nil, nil, nil
+	k.headEnd()
+	sp = &spooledBody{file: k.spool, head: k.head, buf: k.hbuf, stats: k.stats, size: k.spool.Len()}
+	k.spool, k.head, k.hbuf, k.wbuf = nil, nil, nil, nil
 	return nil, sp, nil
 }
 
@@ -358,5 +533,23 @@ func (k *bodySink) abort() {
 		k.spool.Abort()
 		k.spool = nil
 	}
-	k.mem, k.head, k.wbuf = nil, nil, nil
+	k.mem, k.head, k.hbuf, k.wbuf = nil, nil, nil, nil
+}
+
+// withTrace returns trace followed by the header section. A trace that
+// fits the room the sink left in front of it is written there: the
+// header section, up to max_header_size, is not copied. The spooled body
+// no longer holds the header section after it.
+func (sp *spooledBody) withTrace(trace string) []byte {
+	room := len(sp.buf) - len(sp.head)
+	var out []byte
+	if len(trace) <= room && len(sp.buf) > 0 {
+		out = sp.buf[room-len(trace) : len(sp.buf) : len(sp.buf)]
+		copy(out, trace)
+	} else {
+		out = make([]byte, 0, len(trace)+len(sp.head))
+		out = append(append(out, trace...), sp.head...)
+	}
+	sp.buf, sp.head = nil, nil
+	return out
 }

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -50,7 +51,8 @@ func FuzzUnstuffStream(f *testing.F) {
 // as the in-memory path would store it (normalised with bare_newlines:
 // normalize), and keeps its header section.
 func FuzzBodySink(f *testing.F) {
-	for _, s := range []string{"", "a", "Subject: x\r\n\r\nbody\r\n", "a\rb\nc\r", "\r\n\r\n", " \t\u00a0\u3000", "\xe3\x80", "\x00", "X: y\r\n z\r\n\r\n\r\n"} {
+	for _, s := range []string{"", "a", "Subject: x\r\n\r\nbody\r\n", "a\rb\nc\r", "\r\n\r\n", " \t\u00a0\u3000", "\xe3\x80", "\x00", "X: y\r\n z\r\n\r\n\r\n",
+		"X: y\r\nnot a field\r\nZ: w\r\n", " blank\r\n", "X: " + strings.Repeat("y", 70) + "\r\nno", "X: y\r\n\r", "Name\t : v\r\nname\r\n"} {
 		f.Add([]byte(s), []byte{0, 3, 1}, false, uint8(0))
 		f.Add([]byte(s), []byte{7}, true, uint8(2))
 	}
@@ -91,7 +93,7 @@ func FuzzBodySink(f *testing.F) {
 		if s.nul != (bytes.IndexByte(b, 0) >= 0) || s.empty() != emptyMessage(b) || s.end() != bareNewline(b) || s.n != int64(len(b)) {
 			t.Fatalf("%q: stats nul %v empty %v bare %q n %d", b, s.nul, s.empty(), s.end(), s.n)
 		}
-		if n := headerSectionLen(want); n <= maxHead && !bytes.Equal(sp.head, want[:n]) || n > maxHead && len(sp.head) <= maxHead {
+		if n := headerSectionLen(want, maxHead); !bytes.Equal(sp.head, want[:n]) {
 			t.Fatalf("%q: head %q, header section %d bytes", want, sp.head, n)
 		}
 		if sp.size != int64(len(want)) {

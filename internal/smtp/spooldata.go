@@ -30,7 +30,7 @@ var replyHeaderTooBig = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.Enhanc
 
 // checkHeaderSize refuses a header section of n bytes over the limit.
 func (s *session) checkHeaderSize(n int) *gosmtp.SMTPError {
-	if n > s.srv.maxHeader {
+	if n > s.maxHeaderSize() {
 		s.srv.refusals.log(s.log, "message rejected", "header section too large", s.ip, "max_header_size", s.srv.maxHeader)
 		return replyHeaderTooBig
 	}
@@ -87,8 +87,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	if err := s.checkHeaderSize(skip); err != nil {
 		return err
 	}
-	head := make([]byte, 0, len(trace)+len(sp.head))
-	head = append(append(head, trace...), sp.head...)
+	head := sp.withTrace(trace) // the header section is not copied
 	head, perr := s.receivePolicy(head)
 	if perr != nil {
 		return perr
@@ -112,8 +111,10 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	if cerr != nil {
 		return cerr
 	}
-	head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
-	size := int64(len(head)) + rest.Len()                   // the message, trace included
+	if len(content) != len(head)-len(trace) || len(content) > 0 && &content[0] != &head[len(trace)] {
+		head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
+	}
+	size := int64(len(head)) + rest.Len() // the message, trace included
 	if replaced {
 		// A check replaced the body: the message is in memory now,
 		// and the spool file goes (data() aborts it, not handed).
@@ -125,7 +126,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
 	head, m := s.message(id, head, len(trace), rcpts)
-	body, err := file.WithHead(head, int64(skip))
+	body, err := file.WithOwnHead(head, int64(skip)) // head is not used again
 	if replaced {
 		body = queue.MemBody(head)
 	}
@@ -183,4 +184,15 @@ func (s *session) submitBody(m *queue.Message, body queue.Body, sp *spooledBody)
 		sp.handed = true
 	}
 	return err
+}
+
+// withHeadSection is body with its first n bytes (trace field and header
+// section) replaced by head, which the header work made of them. body is
+// returned as it is when head is still its own start (edited in place or
+// not at all).
+func withHeadSection(body, head []byte, n int) []byte {
+	if len(head) == n && (n == 0 || &head[0] == &body[0]) {
+		return body
+	}
+	return append(head[:len(head):len(head)], body[n:]...)
 }

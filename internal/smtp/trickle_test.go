@@ -78,7 +78,7 @@ func TestBDATTrickleCutOff(t *testing.T) {
 	d.cmd("RCPT TO:<b@example.test>", "250")
 	d.send("BDAT 20\r\nSubject: r\r\n\r\nhi\r\n\r\n")
 	d.expect("250")
-	chunk := strings.Repeat("x", 9998) + "\r\n"
+	chunk := strings.Repeat(strings.Repeat("x", 98)+"\r\n", 100) // lines within max_line_length, as DATA's
 	for i := 0; i < 6; i++ {
 		clk.Advance(10 * time.Second)
 		d.send("BDAT 10000\r\n" + chunk)

@@ -68,8 +68,10 @@ type verbConn struct {
 	tlsCfg *tls.Config
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
+	noAuth       bool // the connector offers no AUTH mechanism
 	maxLine      int
 	maxSize      int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
+	limit        int64         // the size limit of the body being read (sizeLimit at its start)
 	idle         time.Duration // read deadline of each line and body piece
 	maxJunk      int           // commands outside a transaction (0: no limit)
 	maxErrors    int           // error replies per session (0: no limit)
@@ -77,10 +79,10 @@ type verbConn struct {
 	softErrors   int           // past this many errors, each reply waits errorDelay
 	errorDelay   time.Duration
 	clk          clock.Clock
-	bodyStart    time.Time     // when the body (or BDAT chunk) being read began
-	bodyBytes    int64         // its bytes so far
-	xferStart    time.Time     // session clock: when the open BDAT transfer's first chunk came
-	xferBytes    int64         // the open BDAT transfer's bytes so far
+	wallRate     rateBudget    // the body's min_data_rate deadline, wall clock (the read deadline)
+	clkRate      rateBudget    // the same on the session clock (checked as data arrives)
+	lastRead     time.Time     // wall clock: the body's last read
+	inChunk      bool          // a BDAT chunk is being read
 	maxTxn       time.Duration // max_transaction_time (0: no limit)
 	txnStart     time.Time     // session clock: the first command seen inside the open transaction
 	banner       string        // the connector's greeting text after "220 " ("": go-smtp's)
@@ -123,6 +125,10 @@ type verbConn struct {
 	delayed   int    // the error count the last error delay was for
 	closed    bool   // the layer ended the session
 
+	// bdatErr: the open BDAT transfer is refused at LAST (a line too
+	// long); its chunks are read and dropped.
+	bdatErr *gosmtp.SMTPError
+
 	trace func(kind byte, b []byte) // tests: every unit framed, in order
 }
 
@@ -140,6 +146,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
+	v.noAuth = len(rc.Auth.Mechanisms) == 0
 	v.sess = func() *session { return tc.sess.Load() }
 	tc.vc = v
 	return v
@@ -191,6 +198,9 @@ func (v *verbConn) fillData() error {
 	}
 	buf, _ := v.r.Peek(v.r.Buffered())
 	n, ended := len(buf), false
+	if !v.creditRate(int64(n)) {
+		return v.rateCut()
+	}
 	st := v.dstate
 scan:
 	for i := 0; i < len(buf); i++ {
@@ -240,21 +250,9 @@ scan:
 	chunk := buf[:n]
 	v.traceUnit(traceBody, chunk)
 	if v.bodyErr == nil {
-		for c := chunk; len(c) > 0; {
-			i := bytes.IndexByte(c, '\n')
-			if i < 0 {
-				v.lineLen += len(c)
-				break
-			}
-			if v.lineLen+i+1 > v.maxLine {
-				v.lineLen = v.maxLine + 1
-				break
-			}
-			v.lineLen, c = 0, c[i+1:]
-		}
-		if v.lineLen > v.maxLine {
+		if v.lineOver(chunk) {
 			v.bodyErr = replyDataLineTooLong
-		} else if v.maxSize > 0 && v.rawLen+int64(n) > v.maxSize+v.maxSize/8+4096 {
+		} else if v.limit > 0 && v.rawLen+int64(n) > rawSizeBound(v.limit) {
 			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
 		}
 		if v.bodyErr != nil {
@@ -264,7 +262,7 @@ scan:
 			if !v.bodyOver {
 				// Unstuffed as it arrives, into memory or the spool file.
 				v.unst.feed(chunk, v.sink.write)
-				if v.maxSize > 0 && v.sink.n >= v.maxSize {
+				if v.limit > 0 && v.sink.n > v.limit {
 					// Too big however it ends; the line length is still
 					// checked to the end, as it was before this point.
 					v.bodyOver = true
@@ -276,7 +274,6 @@ scan:
 	if _, err := v.r.Discard(n); err != nil {
 		return v.readError(err)
 	}
-	v.bodyBytes += int64(n)
 	if ended {
 		v.traceUnit(traceBody, nil) // the end of this body
 		v.mode = modeCommand
@@ -296,6 +293,37 @@ scan:
 	return nil
 }
 
+// lineOver counts the lines of p, the next piece of a body as sent (a
+// DATA body before unstuffing, BDAT chunks), and reports a line so far
+// longer than max_line_length, its CRLF included (RFC 5321 §4.5.3.1.6).
+// DATA and BDAT are held to the same limit: without BINARYMIME (not
+// offered) a BDAT message is text like a DATA one (RFC 3030 §3).
+func (v *verbConn) lineOver(p []byte) bool {
+	for c := p; len(c) > 0; {
+		i := bytes.IndexByte(c, '\n')
+		if i < 0 {
+			v.lineLen += len(c)
+			break
+		}
+		if v.lineLen+i+1 > v.maxLine {
+			v.lineLen = v.maxLine + 1
+			break
+		}
+		v.lineLen, c = 0, c[i+1:]
+	}
+	return v.lineLen > v.maxLine
+}
+
+// rawSizeBound is the most bytes a DATA body of a message of at most
+// max bytes can take on the wire: dot-stuffing adds at most one byte to
+// each line of at least two ("." CRLF becomes ".." CRLF, 4 for 3), and
+// the end marker five. Past it the body is too big however it unstuffs,
+// and the layer stops unstuffing it; below it only the unstuffed size
+// (what RFC 1870 counts, and BDAT and MAIL SIZE= count) decides.
+func rawSizeBound(max int64) int64 {
+	return max + max/3 + 1 + 5
+}
+
 // startBody readies the sink for a new body (DATA's or a BDAT
 // transfer's) with the session's spool settings; any body still held
 // is dropped.
@@ -306,8 +334,9 @@ func (v *verbConn) startBody() {
 		mem = nil // do not hold a large buffer for the next message
 	}
 	v.sink = bodySink{mem: mem}
+	v.limit = v.sizeLimit()
 	if s := v.sess(); s != nil && s.spooling() {
-		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.srv.maxHeader
+		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.maxHeaderSize()
 		v.sink.normalize = s.c.cfg.BareNewlines == config.BareNewlinesNormalize
 	}
 }
@@ -343,7 +372,7 @@ func (v *verbConn) dropBody() {
 
 // dropBDAT abandons an open BDAT transfer.
 func (v *verbConn) dropBDAT() {
-	v.bdat, v.bdatLen = false, 0
+	v.bdat, v.bdatLen, v.bdatErr = false, 0, nil
 	v.sink.abort()
 }
 
@@ -440,6 +469,9 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.body, v.bodyErr, v.hasBody = nil, nil, false
 		v.dropBody() // go-smtp refused it: the body and its file go
 	}
+	if final {
+		b = v.fixReplyCode(b)
+	}
 	if v.rcptAsGiven != "" && final {
 		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
 		v.rcptAsGiven = ""
@@ -465,7 +497,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.rawLen, v.lineLen, v.body, v.bodyErr, v.hasBody = 0, 0, nil, nil, false
 		v.unst, v.bodyOver = unstuffer{}, false
 		v.startBody()
-		v.bodyStart, v.bodyBytes = time.Now(), 0
+		v.startRate()
 		v.result = true
 		v.traceUnit(trace354, nil)
 	}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"umbra/internal/admin"
+)
+
+// exportEML writes message id's content to the file out, or to stdout
+// when out is "", never partly: the content goes to a temporary file
+// first (next to out, so the rename is atomic; else in the temporary
+// directory) and reaches its destination only once the daemon sent it
+// whole (admin.Client.Export checks the length and the daemon's error
+// trailer). On failure the temporary file is removed, nothing is written
+// to stdout or out, and the command exits non-zero with the reason (a
+// spool file missing or cut short, the daemon gone).
+func exportEML(c *admin.Client, id, out string, stdout io.Writer) error {
+	dir := os.TempDir()
+	if out != "" {
+		dir = filepath.Dir(out)
+	}
+	tmp, err := os.CreateTemp(dir, ".umbra-export-*.eml")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := c.Export(id, tmp); err != nil {
+		return apiErr(err)
+	}
+	if out != "" {
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.Copy(stdout, tmp); err != nil {
+		return fmt.Errorf("writing the message: %w", err)
+	}
+	return nil
+}
+
+// printSpool is `message show`'s line about a spooled body's file.
+func printSpool(w io.Writer, s *admin.SpoolView) {
+	if s == nil {
+		return
+	}
+	state := "present, whole"
+	if s.Problem != "" {
+		state = "DAMAGED: " + s.Problem
+	}
+	fmt.Fprintf(w, "spool file: %s (%d bytes from offset %d; %s)\n", s.File, s.Length, s.Offset, state)
+}

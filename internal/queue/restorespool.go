@@ -1,0 +1,357 @@
+package queue
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DefaultSpoolThreshold is config.DefaultSpoolThreshold (the queue does
+// not import the configuration; cmd/umbra's tests check they agree):
+// what a restore or compaction given no threshold uses.
+const DefaultSpoolThreshold = 256 << 10
+
+// Bodies stored whole that belong in spool files. A backup carries every
+// spooled body whole (spoolbackup.go), and a database written before
+// large messages were streamed holds them whole too; delivered from the
+// database, each would be read whole into memory. respoolInline moves
+// every body over the spool threshold into a spool file again, before
+// the database is put in place:
+//
+//   - Restore does it on its verified copy (the checksums are checked
+//     first, on the bytes as they came from the backup), writing the
+//     files into spool.restore beside the database. The restored file
+//     takes the database's name with its backup mark still set; the
+//     directory then becomes spool (the replaced one moved aside). A
+//     restore killed before the rename leaves queue.db.restore and
+//     spool.restore, which the next restore or Open removes; killed
+//     after it, the restored database's first Open (its mark still set)
+//     finishes the move before anything else.
+//   - Compact (CompactSpooling) does it on its new copy, writing the
+//     files into the live spool directory: a crash before the copy takes
+//     the database's name leaves files no record counts, swept by Open.
+//
+// Each file is fsync'd and its directory entry too before the commit
+// that names it (the crash argument of doc.go). Bodies whose part past
+// the head is the same (a message and its dumpster copy) share one file,
+// counted once per reference.
+
+// restoreSpoolSuffix names the staging spool directory of a restore.
+const restoreSpoolSuffix = ".restore"
+
+type respoolEntry struct {
+	bucket []byte
+	kind   byte
+	key    []byte
+	head   int
+	name   string
+	n      int64
+}
+
+// respoolHead is how much of a body stays in the database: its header
+// section when it ends within the threshold (and the bound on what a
+// decision on the header fields reads), else nothing.
+func respoolHead(v []byte, threshold int64) int {
+	lim := min(int64(len(v)), threshold, spoolMaxHeaderRead)
+	if i := bytes.Index(v[:lim], []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return 0
+}
+
+// respoolInline moves every body of the database file at path that is
+// stored whole and larger than threshold into a new spool file in
+// spoolDir (made when the first is needed), replacing it by its head, a
+// reference and the file's count, in one commit. It returns the names
+// of the files it wrote. On an error the files it wrote are removed and
+// the database is unchanged.
+func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]string, error) {
+	if threshold <= 0 {
+		threshold = DefaultSpoolThreshold
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType, NoSync: noSync})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var plan []respoolEntry
+	var written []string
+	fail := func(err error) ([]string, error) {
+		for _, name := range written {
+			os.Remove(filepath.Join(spoolDir, name))
+		}
+		return nil, err
+	}
+	// First the files, from a read transaction: a value read in a write
+	// transaction may be unmapped when the file grows under it.
+	err = db.View(func(tx *bolt.Tx) error {
+		spooled := tx.Bucket(bucketSpooled)
+		same := map[[sha256.Size]byte]string{}
+		for _, bk := range []struct {
+			name []byte
+			kind byte
+		}{{bucketBodies, refMessage}, {bucketDumpBody, refDumpster}} {
+			b := tx.Bucket(bk.name)
+			if b == nil {
+				continue
+			}
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if v == nil || int64(len(v)) <= threshold {
+					continue
+				}
+				if spooled != nil && spooled.Get(refKey(bk.kind, k)) != nil {
+					continue // already a head and a reference
+				}
+				h := respoolHead(v, threshold)
+				part := v[h:]
+				sum := sha256.Sum256(part)
+				name, ok := same[sum]
+				if !ok {
+					if len(written) == 0 {
+						if err := makeSpoolDir(spoolDir); err != nil {
+							return err
+						}
+					}
+					if name, err = writeSpoolFile(spoolDir, part, noSync); err != nil {
+						return fmt.Errorf("spool file for %s: %w", describeValue(bk.name, k), err)
+					}
+					written = append(written, name)
+					same[sum] = name
+				}
+				plan = append(plan, respoolEntry{bucket: bk.name, kind: bk.kind, key: bytes.Clone(k), head: h,
+					name: name, n: int64(len(part))})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if len(plan) == 0 {
+		return nil, nil
+	}
+	if !noSync {
+		if err := syncDir(spoolDir); err != nil {
+			return fail(err)
+		}
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		spooled, err := tx.CreateBucketIfNotExists(bucketSpooled)
+		if err != nil {
+			return err
+		}
+		counts, err := tx.CreateBucketIfNotExists(bucketSpoolFiles)
+		if err != nil {
+			return err
+		}
+		for _, e := range plan {
+			b := tx.Bucket(e.bucket)
+			v := b.Get(e.key)
+			if int64(len(v)) != int64(e.head)+e.n {
+				return fmt.Errorf("%s changed while it was moved to a spool file", describeValue(e.bucket, e.key))
+			}
+			head := bytes.Clone(v[:e.head])
+			if err := b.Put(e.key, head); err != nil {
+				return err
+			}
+			if err := spooled.Put(refKey(e.kind, e.key), encodeRef(e.name, 0, e.n)); err != nil {
+				return err
+			}
+			var cnt int64
+			if c := counts.Get([]byte(e.name)); len(c) == 8 {
+				cnt = int64(binary.BigEndian.Uint64(c))
+			}
+			var nv [8]byte
+			binary.BigEndian.PutUint64(nv[:], uint64(cnt+1))
+			if err := counts.Put([]byte(e.name), nv[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return written, nil
+}
+
+func makeSpoolDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+// writeSpoolFile writes p into a new file of dir and fsyncs it; the
+// caller syncs the directory.
+func writeSpoolFile(dir string, p []byte, noSync bool) (string, error) {
+	var r [12]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	name := hex.EncodeToString(r[:])
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(p)
+	if err == nil && !noSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(filepath.Join(dir, name))
+		return "", err
+	}
+	return name, nil
+}
+
+// installRestoredSpool makes the staging directory of a restore the
+// spool directory: a spool directory with files (the replaced
+// database's bodies) is moved aside as spool+suffix (suffix "" makes a
+// spool.replaced-TIME name), an empty one removed. Idempotent: a crash
+// in the middle is finished by the next call (Open).
+func installRestoredSpool(spool, suffix string) error {
+	staging := spool + restoreSpoolSuffix
+	if _, err := os.Stat(staging); err != nil {
+		return nil // done already, or nothing was spooled
+	}
+	if ents, err := os.ReadDir(spool); err == nil && len(ents) > 0 {
+		aside := spool + suffix
+		if suffix == "" {
+			aside = spool + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		}
+		for i := 2; i <= 1000; i++ {
+			if _, err := os.Lstat(aside); err != nil {
+				break
+			}
+			aside = fmt.Sprintf("%s.replaced-%s-%d", spool, time.Now().UTC().Format("20060102T150405.000000000Z"), i)
+		}
+		if err := os.Rename(spool, aside); err != nil {
+			return err
+		}
+	} else if err := os.Remove(spool); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(staging, spool); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(spool))
+}
+
+// finishRestore runs in Open before the database is initialised: a
+// database that still carries its backup mark was just restored, and
+// the bodies its restore moved into spool files wait in spool.restore
+// (installed now, before the mark goes). Without the mark, spool.restore
+// and queue.db.restore are what a restore killed before it replaced the
+// database left: removed. It returns what it removed, for the log, and
+// whether it installed the restored spool directory.
+func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, err error) {
+	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	staging := spool + restoreSpoolSuffix
+	marked := false
+	_ = db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil && meta.Get(keyBackupOf) != nil {
+			marked = true
+		}
+		return nil
+	})
+	if _, serr := os.Stat(staging); serr == nil {
+		if marked {
+			return nil, true, installRestoredSpool(spool, "")
+		}
+		if err := os.RemoveAll(staging); err != nil {
+			return nil, false, err
+		}
+		removed = append(removed, staging)
+	}
+	for _, left := range []string{path + ".restore", path + ".restore-compact"} {
+		if _, serr := os.Stat(left); serr == nil {
+			if err := os.Remove(left); err != nil {
+				return removed, false, err
+			}
+			removed = append(removed, left)
+		}
+	}
+	return removed, false, nil
+}
+
+// Leftovers names what an interrupted restore (killed before it replaced
+// the database) had left beside it and this Open removed: for the log.
+func (s *Store) Leftovers() []string { return s.leftovers }
+
+// namesSpoolFiles reports whether a file in the spool directory is one
+// this database's records name: the directory is its own (a restore put
+// it there), not the replaced database's. A reference whose file is
+// missing (a body a backup could not read) does not count.
+func (s *Store) namesSpoolFiles() bool {
+	names := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpoolFiles)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			if _, err := os.Lstat(filepath.Join(s.spoolDir, string(k))); err == nil {
+				names = true
+				return errStopWalk
+			}
+			return nil
+		})
+	})
+	return names
+}
+
+var errStopWalk = errors.New("stop")
+
+// compactCopy rewrites the database file at path without its free
+// pages, through path-compact, fsync'd before it takes path's name: the
+// pages the bodies moved to spool files held would otherwise stay in
+// the restored file (bbolt gives none back). A leftover path-compact of
+// a killed restore is removed by the next restore or Open.
+func compactCopy(path string) error {
+	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	tmp := path + "-compact"
+	os.Remove(tmp)
+	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := bolt.Open(tmp, 0o600, opts)
+	if err != nil {
+		return err
+	}
+	err = bolt.Compact(dst, src, 64<<20)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		var f *os.File
+		if f, err = os.Open(tmp); err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

@@ -1,0 +1,98 @@
+package queue
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Damaged spool files found when the queue starts. Open reports the
+// files records name that it did not find (MissingSpool); Start then
+// checks every queued message's spool file (present, at least the length
+// its record names) and moves each message waiting for delivery whose
+// file is damaged to the poison queue, with the reason, tracked ("poison"
+// event) and logged with its id — so `message list --state poison` shows
+// it at once, instead of a `ready` message that fails at its first
+// attempt. Messages in other states (suspended, quarantined, shadow
+// copies, already poison) stay as they are and are named in the log;
+// their first attempt after an operator's action finds the file damaged
+// and holds them as poison then (loadBody). A dumpster copy whose file is
+// damaged is counted here and skipped by redelivery (dumpster package).
+
+// damagedSpool is the messages and dumpster copies whose spool file is
+// missing or shorter than the record names, with the reason.
+func (s *Store) damagedSpool() (msgs map[ID]error, dumpster int, err error) {
+	if s.spoolDir == "" {
+		return nil, 0, nil
+	}
+	msgs = map[ID]error{}
+	err = s.db.View(func(btx *bolt.Tx) error {
+		return btx.Bucket(bucketSpooled).ForEach(func(k, v []byte) error {
+			name, off, n, ok := decodeRef(v)
+			if !ok || len(k) < 1 {
+				return nil
+			}
+			b := SpooledBody(nil, filepath.Join(s.spoolDir, name), off, n)
+			cerr := b.checkSpool()
+			if cerr == nil {
+				return nil
+			}
+			switch k[0] {
+			case refMessage:
+				if len(k) == 9 {
+					msgs[ID(binary.BigEndian.Uint64(k[1:]))] = cerr
+				}
+			case refDumpster:
+				dumpster++
+			}
+			return nil
+		})
+	})
+	return msgs, dumpster, err
+}
+
+// holdDamagedSpool moves the messages waiting for delivery whose spool
+// file is damaged to the poison queue (see above). Start runs it before
+// the scheduler claims anything.
+func (q *Manager) holdDamagedSpool() {
+	msgs, dumpster, err := q.store.damagedSpool()
+	if err != nil {
+		q.log.Error("checking spool files at start failed", "err", err)
+		return
+	}
+	if len(msgs) == 0 && dumpster == 0 {
+		return
+	}
+	var held, left []string
+	for id, why := range msgs {
+		var m *Message
+		if q.store.View(func(tx *Tx) error { var err error; m, err = tx.Get(id); return err }) != nil {
+			continue
+		}
+		if m.State != Ready && m.State != Active {
+			left = append(left, id.String()+" ("+m.State.String()+")")
+			continue
+		}
+		q.poison(m, fmt.Sprintf("body unreadable: %v (found at start)", why))
+		held = append(held, id.String())
+	}
+	q.log.Error("spool files of queued messages are missing or shorter than their records: messages waiting for delivery moved to the poison queue",
+		"held_as_poison", len(held), "held_ids", firstIDs(held), "left_in_their_state", firstIDs(left),
+		"dumpster_copies_skipped_by_redelivery", dumpster)
+}
+
+// firstIDs is at most ten of ids, for a log line of bounded length.
+func firstIDs(ids []string) []string {
+	if len(ids) > 10 {
+		return append(ids[:10:10], fmt.Sprintf("... %d more", len(ids)-10))
+	}
+	return ids
+}
+
+// Check reports a spooled body whose file is missing or shorter than its
+// record (nil for a body in memory): for copies that must not be
+// resubmitted without their content (dumpster redelivery) and the
+// operator's tools.
+func (b Body) Check() error { return b.checkSpool() }

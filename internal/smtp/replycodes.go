@@ -1,0 +1,37 @@
+package smtp
+
+import "bytes"
+
+// goSMTPReplyFixes give go-smtp's replies the codes RFC 5321 asks for:
+// 503 for a command out of sequence (go-smtp says 502, "not
+// implemented"), 555 for a MAIL or RCPT parameter not recognized
+// (§4.1.1.11, §4.3.2; go-smtp says 500), 501 for a malformed one.
+var goSMTPReplyFixes = []struct{ from, to string }{
+	{"502 5.5.1 Please introduce yourself first.", "503 5.5.1 Please introduce yourself first."},
+	{"502 5.5.1 Missing MAIL FROM command.", "503 5.5.1 Missing MAIL FROM command."},
+	{"502 5.5.1 Missing RCPT TO command.", "503 5.5.1 Missing RCPT TO command."},
+	{"502 5.5.1 MAIL not allowed during message transfer", "503 5.5.1 MAIL not allowed during a mail transaction"},
+	{"502 5.5.1 RCPT not allowed during message transfer", "503 5.5.1 RCPT not allowed during message transfer"},
+	{"502 5.5.1 DATA not allowed during message transfer", "503 5.5.1 DATA not allowed during message transfer"},
+	{"500 5.5.4 Unknown MAIL FROM argument", "555 5.5.4 MAIL FROM parameter not recognized"},
+	{"500 5.5.4 Unknown RCPT TO argument", "555 5.5.4 RCPT TO parameter not recognized"},
+	{"500 5.5.4 Malformed AUTH parameter", "501 5.5.4 Malformed AUTH parameter"},
+	{"502 5.5.4 Missing parameter", "501 5.5.4 Missing parameter"},
+}
+
+// fixReplyCode rewrites one reply line of go-smtp's per
+// goSMTPReplyFixes; a MAIL or RCPT parameter go-smtp does not implement
+// (504 5.5.4 "... is not implemented") is 555 too. Other lines are
+// returned as they are.
+func (v *verbConn) fixReplyCode(b []byte) []byte {
+	for _, f := range goSMTPReplyFixes {
+		if bytes.HasPrefix(b, []byte(f.from)) {
+			return append([]byte(f.to), b[len(f.from):]...)
+		}
+	}
+	if (v.last == "MAIL" || v.last == "RCPT") && bytes.HasPrefix(b, []byte("504 5.5.4 ")) &&
+		bytes.HasSuffix(bytes.TrimRight(b, "\r\n"), []byte(" is not implemented")) {
+		return append([]byte("555"), b[3:]...)
+	}
+	return b
+}
