@@ -20,6 +20,9 @@ import (
 type Client struct {
 	http *http.Client
 	path string // the socket (transportErr: is the daemon still there?)
+	// probed, when set (tests), is called once the probe of answers is
+	// connected, before it waits for the answer.
+	probed func()
 }
 
 // NewClient returns a client for the socket at path.

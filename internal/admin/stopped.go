@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"syscall"
 	"time"
 )
@@ -35,8 +37,7 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 			what, c.http.Timeout, outcome, err)
 	}
 	if c.path != "" {
-		if conn, derr := net.DialTimeout("unix", c.path, time.Second); derr == nil {
-			conn.Close()
+		if c.answers() {
 			return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v",
 				what, outcome, err)
 		}
@@ -60,4 +61,38 @@ func (c *Client) requestErr(err error, method, path string) error {
 func cutShort(err error) bool {
 	var ne net.Error
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &ne)
+}
+
+// probeTimeout bounds the wait for the daemon's answer to the probe of
+// answers.
+const probeTimeout = 3 * time.Second
+
+// answers reports whether a daemon answers on the admin socket. A
+// connection alone proves nothing: when a daemon is killed, the kernel
+// closes its connections before its listening socket, and in between a
+// new connection is taken into the listener's backlog although no one
+// will ever accept it. Only an answer (any HTTP response) does; the
+// backlog's connection is reset when the listener closes. A connection
+// taken but not answered within probeTimeout is a daemon that runs but
+// does not answer (busy, or stopped with SIGSTOP).
+func (c *Client) answers() bool {
+	conn, err := net.DialTimeout("unix", c.path, time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if c.probed != nil {
+		c.probed()
+	}
+	_ = conn.SetDeadline(time.Now().Add(probeTimeout))
+	if _, err := io.WriteString(conn, "GET /v1/status HTTP/1.1\r\nHost: umbra\r\nConnection: close\r\n\r\n"); err != nil {
+		return false
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		resp.Body.Close()
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

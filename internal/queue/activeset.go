@@ -118,8 +118,13 @@ func nextWake(due time.Time, ok bool, now time.Time, room int) time.Duration {
 // claimDue moves due messages into the active set, as many as it has
 // room for, in one transaction, and dispatches them. Slots are reserved
 // before the claim, so a concurrent Submit cannot overfill the set.
+// It claims one batch per pass of the run loop, never more: mail that
+// is still due makes the loop come round at once (nextWake), and each
+// pass steps the clients whose time came first — so a steady stream of
+// due mail (retries toward a dead primary, every few seconds) can never
+// hold the heartbeats, and with them the takeover, back.
 func (q *Manager) claimDue(ctx context.Context) {
-	for ctx.Err() == nil {
+	if ctx.Err() == nil {
 		now := q.clk.Now()
 		// Reserve only what is due, so that a Submit meanwhile still
 		// finds room and goes straight to delivery.
@@ -152,9 +157,6 @@ func (q *Manager) claimDue(ctx context.Context) {
 		q.unreserve(slots - len(claimed))
 		for _, m := range claimed {
 			q.dispatch(ctx, m, Body{})
-		}
-		if len(claimed) < slots {
-			return
 		}
 	}
 }

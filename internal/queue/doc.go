@@ -138,6 +138,14 @@
 // error as a delivery does (shown in Destinations) but never makes the
 // destination dead: whether a primary failed is shadow redundancy's rule
 // (SR-6). Shutdown refuses new tasks and Wait waits for the running ones.
+// The clients get their turn whatever the delivery load: each pass of
+// the loop claims at most one batch of due mail (claimDue) and then
+// steps the clients whose time came; mail still due brings the loop
+// round at once. A dead destination answers its jobs inside the claim,
+// freeing their slots at once, so a loop that claimed while it found
+// full batches would, under a stream of mail toward a dead primary,
+// never reach the clients — no heartbeat, no takeover, for as long as
+// the stream flowed.
 //
 // Destination health (Health, health.go) is the scheduler's record of
 // servers that did not answer a heartbeat or a session: delivery tries

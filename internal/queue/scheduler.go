@@ -308,7 +308,7 @@ func (q *Manager) pump(ctx context.Context) {
 	s := q.sched
 	now := q.clk.Now()
 	var run, deadJobs []*job
-	var deadWhy []string
+	var deadWhy, deadQueue []string // read under s.mu: a reload's destFor rewrites them
 	s.mu.Lock()
 	for progress := true; progress && len(s.ring) > 0; {
 		progress = false
@@ -322,6 +322,7 @@ func (q *Manager) pump(ctx context.Context) {
 				for _, jb := range d.waiting {
 					deadJobs = append(deadJobs, jb)
 					deadWhy = append(deadWhy, d.lastErr)
+					deadQueue = append(deadQueue, d.queue)
 				}
 				d.waiting = nil
 			case d.busy < d.window:
@@ -363,7 +364,7 @@ func (q *Manager) pump(ctx context.Context) {
 		}
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
-			res[i] = Result{Rcpt: r, Outcome: Deferred, Queue: jb.d.queue, NextHop: jb.d.key, Reply: reply}
+			res[i] = Result{Rcpt: r, Outcome: Deferred, Queue: deadQueue[k], NextHop: jb.d.key, Reply: reply}
 		}
 		q.report(ctx, jb, res)
 	}
