@@ -23,7 +23,11 @@
 //     next scan finds the key, queues nothing and marks the file with
 //     the message it already made (never twice). A crash after the
 //     rename leaves the .queued file, which the next start re-attaches
-//     to its message by id. Two drops of the same content are two files
+//     to its message by id. At the first start after the transport
+//     database was restored from a backup, a .queued file whose message
+//     the database lacks was accepted after the backup: it is renamed
+//     back to NAME.eml and submitted again (the file is the message's
+//     only copy here), not removed as handed on. Two drops of the same content are two files
 //     (new inode or change time): two messages, as two SMTP submissions.
 //   - Identity: the Message-ID is recorded (tracking finds the message by
 //     it), and the message gets a fresh organisation message id. A file

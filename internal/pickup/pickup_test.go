@@ -141,3 +141,48 @@ func TestWatcherLifecycle(t *testing.T) {
 	q.mu.Unlock()
 	waitFile(queued, false)
 }
+
+// A .queued file whose message the transport database does not have,
+// at the first start after a restore from a backup, was accepted after
+// the backup: it is submitted again (the file is the message's second
+// copy), not removed as handed on. A .queued file whose message the
+// restored database has is re-attached as after any restart.
+func TestRestoredDatabaseResubmitsQueuedFiles(t *testing.T) {
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "old.0000000000000007.queued")
+	lost := filepath.Join(dir, "new.0000000000000009.queued")
+	os.WriteFile(kept, []byte("X-Receiver: a@example.test\nSubject: kept\n\nhi\n"), 0o600)
+	os.WriteFile(lost, []byte("X-Receiver: a@example.test\nSubject: after the backup\n\nhi\n"), 0o600)
+	q := &fakeQueue{handed: map[queue.ID]chan struct{}{}, next: 100}
+	w := New(Config{Dir: dir, Interval: 10 * time.Millisecond, Hostname: "hub.test", Queue: q,
+		RestoredDatabase: true, Known: func(id queue.ID) bool { return id == 7 }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		q.mu.Lock()
+		n := len(q.msgs)
+		q.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the file accepted after the backup was not submitted again (%d submissions)", n)
+		}
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatalf("the file of a message the restored database has: %v", err)
+	}
+	if _, err := os.Stat(lost); !os.IsNotExist(err) {
+		t.Fatalf("the old .queued name of the resubmitted file is left: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) { // marked after the submission returned
+		if _, err := os.Stat(filepath.Join(dir, "new.0000000000000065.queued")); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			ents, _ := os.ReadDir(dir)
+			t.Fatalf("the resubmitted file is not marked with its new message: %v (%v)", err, ents)
+		}
+	}
+}

@@ -54,6 +54,13 @@ type Config struct {
 	Spool          func() (*queue.SpoolFile, error)
 	SpoolThreshold int64
 	MaxHeaderSize  int
+	// RestoredDatabase is set at the first start after the transport
+	// database was restored from a backup (queue.Store.RestoredFrom):
+	// a .queued file whose message Known does not find was accepted
+	// after the backup, and is submitted again instead of being removed
+	// as handed on.
+	RestoredDatabase bool
+	Known            func(queue.ID) bool
 }
 
 // Watcher scans the pickup directory.
@@ -107,8 +114,30 @@ func (w *Watcher) reattach(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		if w.cfg.RestoredDatabase && w.cfg.Known != nil && !w.cfg.Known(id) {
+			w.resubmit(f, base[:i], id)
+			continue
+		}
 		w.await(ctx, id, f)
 	}
+}
+
+// resubmit gives a .queued file back to the scan as a new drop: its
+// message is not in the restored database (it was accepted after the
+// backup), and the file is its only copy here. The rename makes it a new
+// submission (a new change time: a new key), as a file dropped again.
+func (w *Watcher) resubmit(path, name string, id queue.ID) {
+	to := filepath.Join(w.cfg.Dir, name+".eml")
+	if _, err := os.Lstat(to); err == nil {
+		to = filepath.Join(w.cfg.Dir, name+".restored-"+id.String()+".eml")
+	}
+	if err := os.Rename(path, to); err != nil {
+		w.cfg.Log.Error("a pickup file the restored database has no message for could not be given back to the scan; it is left as it is",
+			"file", path, "err", err)
+		return
+	}
+	w.cfg.Log.Warn("pickup file of a message accepted after the backup the database was restored from: submitted again",
+		"file", to, "old_msg_id", id.String())
 }
 
 // Scan handles every new *.eml file once.
