@@ -47,7 +47,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_sessions_total",
 			Help: "SMTP sessions opened, by receive connector."}, []string{"connector"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_connections_rejected_total",
-			Help: "Connections refused before the greeting (limits, no matching connector)."}, []string{"connector", "reason"}),
+			Help: "Connections refused before the greeting (limits, no matching connector), and sessions ended by the junk command, error or line length limit."}, []string{"connector", "reason"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_messages_received_total",
 			Help: "Messages accepted and made durable, by receive connector."}, []string{"connector"}),
 		receivedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_received_bytes_total",

@@ -65,6 +65,11 @@ func (q *Manager) holdDamagedSpool() {
 	if len(msgs) == 0 && dumpster == 0 {
 		return
 	}
+	if len(msgs) == 0 { // no queued message is touched: not an error of delivery
+		q.log.Warn("spool files of dumpster copies are missing or shorter than their records: redelivery skips those copies, which go when they expire",
+			"dumpster_copies", dumpster)
+		return
+	}
 	var held, left []string
 	for id, why := range msgs {
 		var m *Message
