@@ -29,21 +29,11 @@ const (
 // killed in between: the primary had forgotten it, the copies it named
 // stayed here until they expired and were taken over.
 func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() bool) error {
-	st := d.st.Load()
-	c, err := d.dialPrimary(ctx, st, primary, addr)
+	c, db, end, err := d.openPrimarySession(ctx, primary, addr, save)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	db, err := c.Shadow(st.cfg.ShadowServerID)
-	if err != nil {
-		return err
-	}
-	if err := save(db, nil, false); err != nil {
-		return err
-	}
+	defer end()
 	lastContact := time.Now()
 	for more() {
 		var ids []string
@@ -108,21 +98,11 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 // the copies taken over instead. A primary of an older release is asked
 // nothing.
 func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save func(dbID string, discards []string, contact bool) error) error {
-	st := d.st.Load()
-	c, err := d.dialPrimary(ctx, st, primary, addr)
+	c, db, end, err := d.openPrimarySession(ctx, primary, addr, save)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	db, err := c.Shadow(st.cfg.ShadowServerID)
-	if err != nil {
-		return err
-	}
-	if err := save(db, nil, false); err != nil {
-		return err
-	}
+	defer end()
 	done, err := c.QueryHeld(ids)
 	if len(done) > 0 {
 		if serr := save(db, done, false); serr != nil {
@@ -134,4 +114,26 @@ func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []s
 	}
 	c.Quit()
 	return nil
+}
+
+// openPrimarySession opens a shadow session to primary for Watch and
+// Reconcile: the connection closes when ctx ends, and the XSHADOW
+// reply's database id is saved before anything else, so that a primary
+// with a new database has its copies taken over rather than discarded.
+// end closes the session and forgets ctx (which outlives it).
+func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) (c *smtp.Client, db string, end func(), err error) {
+	st := d.st.Load()
+	if c, err = d.dialPrimary(ctx, st, primary, addr); err != nil {
+		return nil, "", nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	end = func() { stop(); c.Close() }
+	if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
+		err = save(db, nil, false)
+	}
+	if err != nil {
+		end()
+		return nil, "", nil, err
+	}
+	return c, db, end, nil
 }

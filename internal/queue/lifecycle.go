@@ -279,14 +279,7 @@ func CompactSpooling(path string, threshold int64) (before, after int64, err err
 		}
 	}()
 	if err == nil {
-		var f *os.File
-		if f, err = os.Open(tmp); err == nil {
-			err = f.Sync()
-			f.Close()
-		}
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
+		err = syncRename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)

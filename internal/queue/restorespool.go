@@ -341,17 +341,25 @@ func compactCopy(path string) error {
 		err = cerr
 	}
 	if err == nil {
-		var f *os.File
-		if f, err = os.Open(tmp); err == nil {
-			err = f.Sync()
-			f.Close()
-		}
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
+		err = syncRename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// syncRename fsyncs the file tmp and then gives it path's name: a
+// compacted copy takes the database's place only once it is durable.
+func syncRename(tmp, path string) error {
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
