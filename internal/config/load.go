@@ -246,15 +246,8 @@ func checkKnownFields(n *yaml.Node, t reflect.Type, file string, errs *Errors) {
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
+	for tag, i := range yamlFieldIndex(t) {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if tag == "-" || !f.IsExported() {
-			continue
-		}
-		if tag == "" {
-			tag = strings.ToLower(f.Name)
-		}
 		// Scalars with their own unmarshalers (Duration, Size) need no walk.
 		if f.Type.Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) ||
 			reflect.PointerTo(f.Type).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
