@@ -446,7 +446,7 @@
 //     twice) and counts the crash — unless every running job of its
 //     attempt was only waiting on the next hop (connecting, or its
 //     replies to the envelope and to the end of the message — not while
-//     writing the message): a marker file in <data_dir>/peerwait/,
+//     writing the message): a slot in <data_dir>/peerwait.slots,
 //     written without fsync (kill -9 keeps it, a power loss may not: then
 //     the crash counts), says so (peerwait.go). Only PoisonThreshold
 //     counted crashes since its last completed attempt move it to the

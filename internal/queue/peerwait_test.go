@@ -97,8 +97,8 @@ func TestCrashesWhileWaitingOnPeerDoNotPoison(t *testing.T) {
 		if r.poi != 0 {
 			t.Fatalf("run %d: %d poisoned", crash, r.poi)
 		}
-		if _, err := os.Stat(filepath.Join(filepath.Dir(path), peerWaitDirName)); err != nil {
-			t.Fatalf("run %d: no marker directory: %v", crash, err)
+		if _, err := os.Stat(filepath.Join(filepath.Dir(path), peerWaitFileName)); err != nil {
+			t.Fatalf("run %d: no peer-wait slot file: %v", crash, err)
 		}
 	}
 	m := stateOf(t, path)
@@ -158,8 +158,16 @@ func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
 	}
 	q := NewManager(s, nil, ManagerConfig{})
 	a := &attempt{m: &Message{ID: s.NewID(time.Now())}}
-	marker := filepath.Join(filepath.Dir(path), peerWaitDirName, a.m.ID.String())
-	exists := func() bool { b, err := os.ReadFile(marker); return err == nil && len(b) > 0 && b[0] == '1' } // says waiting
+	slots := filepath.Join(filepath.Dir(path), peerWaitFileName)
+	exists := func() bool { // a slot says the attempt waits
+		b, err := os.ReadFile(slots)
+		if err != nil {
+			return false
+		}
+		got := map[ID]bool{}
+		readPeerWaitSlots(b, got)
+		return got[a.m.ID]
+	}
 	ctx1, j1 := q.withJob(context.Background(), a)
 	ctx2, j2 := q.withJob(context.Background(), a)
 	done1 := AwaitingPeer(ctx1)
@@ -192,8 +200,60 @@ func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
 		t.Fatalf("after a job left in a wait: marker %v busy %d peer %d", exists(), a.busy, a.peer)
 	}
 	q.jobLeft(j4)
-	if _, err := os.Stat(marker); err == nil {
-		t.Fatal("the marker file stays after every job left")
+	if a.markSlot != 0 || len(s.pw.free) != 1 || s.pw.next != 1 {
+		t.Fatalf("the slot is not free after every job left: slot %d, free %v, handed out %d", a.markSlot, s.pw.free, s.pw.next)
 	}
 	s.Close()
+}
+
+// The slot file: a slot whose checksum does not match (a torn write)
+// never says waiting; markers of the one-file-per-attempt form an older
+// release left are still read, then removed; the file starts afresh.
+func TestPeerWaitSlotsRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, nil, ManagerConfig{})
+	waiting := &attempt{m: &Message{ID: 101}, peer: 1}
+	torn := &attempt{m: &Message{ID: 102}, peer: 1}
+	back := &attempt{m: &Message{ID: 103}, peer: 1}
+	for _, a := range []*attempt{waiting, torn, back} {
+		q.markPeerWait(a)
+	}
+	back.peer, back.busy = 0, 1
+	q.markPeerWait(back) // '0' again: in umbra's code
+	s.Close()
+	b, err := os.ReadFile(filepath.Join(dir, peerWaitFileName))
+	if err != nil || len(b) != 3*peerWaitSlotSize {
+		t.Fatalf("slot file: %d bytes, %v", len(b), err)
+	}
+	b[(torn.markSlot-1)*peerWaitSlotSize+3] ^= 0xff // the id torn
+	if err := os.WriteFile(filepath.Join(dir, peerWaitFileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, peerWaitDirName)
+	if err := os.MkdirAll(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(old, ID(104).String()), []byte("1"), 0o600)
+	os.WriteFile(filepath.Join(old, ID(105).String()), []byte("0"), 0o600)
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := s.takePeerWaits()
+	if len(got) != 2 || !got[101] || !got[104] {
+		t.Fatalf("waiting after the restart: %v, want 101 and 104", got)
+	}
+	if _, err := os.Stat(old); err == nil {
+		t.Fatal("the old marker directory stays")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, peerWaitFileName)); err != nil || fi.Size() != 0 {
+		t.Fatalf("the slot file does not start afresh: %v %v", fi, err)
+	}
 }

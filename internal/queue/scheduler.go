@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -148,9 +147,9 @@ type attempt struct {
 	throttled []int  // recipients whose destination held its share
 	recheck   time.Duration
 
-	busy, peer int      // running jobs in umbra's code, and waiting on a peer (peerwait.go)
-	marked     bool     // the peer-wait marker says '1'
-	markFile   *os.File // the peer-wait marker, while the attempt has one
+	busy, peer int   // running jobs in umbra's code, and waiting on a peer (peerwait.go)
+	marked     bool  // the attempt's peer-wait slot says waiting
+	markSlot   int64 // the attempt's peer-wait slot + 1; 0: none
 }
 
 // scheduler holds the destinations. Its lock is never held across I/O.

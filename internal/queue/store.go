@@ -62,6 +62,9 @@ type Store struct {
 	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)
 	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
+
+	pwOnce sync.Once
+	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
 }
 
 // Observer receives commit statistics (the metrics package implements it).
@@ -373,6 +376,10 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.mu.Unlock()
 	<-s.loop
+	s.pwOnce.Do(func() {}) // after the slot file's opening, if there was one
+	if s.pw != nil {
+		s.pw.close()
+	}
 	return s.db.Close()
 }
 
