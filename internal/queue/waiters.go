@@ -18,6 +18,7 @@ func (q *Manager) WaitGone(id ID) (gone <-chan struct{}, cancel func()) {
 	if _, err := q.Message(id); errors.Is(err, ErrNotFound) {
 		q.notifyGone(id)
 	}
+	q.store.Flush() // results set aside for a later commit are now waited for
 	return ch, func() {
 		q.wmu.Lock()
 		defer q.wmu.Unlock()
@@ -56,6 +57,7 @@ func (q *Manager) WaitHandedOn(id ID) <-chan struct{} {
 	if m, err := q.Message(id); errors.Is(err, ErrNotFound) || err == nil && len(m.Pending()) == 0 {
 		q.notifyHanded(id)
 	}
+	q.store.Flush() // results set aside for a later commit are now waited for
 	return ch
 }
 
