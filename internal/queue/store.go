@@ -67,6 +67,7 @@ type Store struct {
 	deferLimit time.Duration // Options.DeferLimit (UpdateDeferred)
 	deferredN  atomic.Int64  // deferred writers sent and not yet committed (Flush)
 	asideN     atomic.Int64  // deferred writers the commit loop holds set aside
+	noDefer    atomic.Bool   // StopDeferring: every writer commits at once from now on
 
 	pwOnce sync.Once
 	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
@@ -310,6 +311,16 @@ func (s *Store) UpdateDeferred(fn func(*Tx) error) error {
 	return err
 }
 
+// StopDeferring ends deferral (shutdown): what is set aside commits now
+// and every later writer commits at once, so a stop never waits for
+// DeferLimit.
+func (s *Store) StopDeferring() {
+	s.noDefer.Store(true)
+	s.deferredN.Add(1) // so that Flush sends even if nothing is counted yet
+	s.Flush()
+	s.deferredN.Add(-1)
+}
+
 // Flush asks for the writers UpdateDeferred set aside to be committed
 // now, without waiting for it: someone started waiting for what they
 // write (a shadow server's XQUERYDISCARD WAIT=). It costs nothing when
@@ -380,7 +391,7 @@ func (s *Store) commitLoop(maxBatch int) {
 				switch {
 				case !ok:
 					open = false // Close: commit what was set aside, then stop
-				case o.deferred && len(aside)+1 < maxBatch:
+				case o.deferred && len(aside)+1 < maxBatch && !s.noDefer.Load():
 					if len(aside) == 0 {
 						timer.Reset(s.deferLimit)
 					}
