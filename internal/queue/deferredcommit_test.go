@@ -221,3 +221,44 @@ func TestResultsDeferredUnlessWaitedFor(t *testing.T) {
 		t.Fatal("a waited-for result was deferred")
 	}
 }
+
+// A job's window slot goes to the next waiting job as soon as it ends,
+// not once its results are committed: with results waiting for another
+// commit, a destination (window 1, growing to its limit of 2) still
+// delivers its whole queue.
+func TestWindowSlotFreedBeforeDeferredCommit(t *testing.T) {
+	s := openDeferring(t, filepath.Join(t.TempDir(), "queue.db"), time.Hour, nil)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := newPlanned()
+	q := NewManager(s, p, ManagerConfig{MaxActive: 10, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 1}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	// Queued before the scheduler runs, in one commit: its claim is
+	// then the last commit before the deliveries.
+	var ids []ID
+	if err := s.Update(ctx, func(tx *Tx) error {
+		ids = ids[:0]
+		for i := 0; i < 6; i++ {
+			m := msg(s, "a@example.org", "x@one.test")
+			m.State, m.NextAttempt, m.Arrived = Ready, clk.Now(), clk.Now()
+			if err := tx.PutNew(m, []byte(body)); err != nil {
+				return err
+			}
+			ids = append(ids, m.ID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q.Start(ctx)
+	waitFor(t, "every message delivered while results wait for a commit", func() bool { return p.count(p.done, "one.test") == 6 })
+	// The results are still set aside; the next commit takes them.
+	if err := s.Update(ctx, func(*Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := q.Message(id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%v: %v after the next commit, want it gone", id, err)
+		}
+	}
+}
