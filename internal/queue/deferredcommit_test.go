@@ -262,3 +262,30 @@ func TestWindowSlotFreedBeforeDeferredCommit(t *testing.T) {
 		}
 	}
 }
+
+// Settle returns only once the deferred writers before it are committed
+// (an operator's command reads after it).
+func TestSettleCommitsDeferredWriters(t *testing.T) {
+	s := openDeferring(t, filepath.Join(t.TempDir(), "queue.db"), time.Hour, nil)
+	if err := s.Settle(context.Background()); err != nil { // nothing deferred: no commit
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []ID
+	m := msg(s, "a@example.org", "x@example.net")
+	m.State = Ready
+	o := putOp(m, true, &order, &mu)
+	s.deferredN.Add(1) // as UpdateDeferred does before sending
+	s.ops <- o
+	if err := s.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-o.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("Settle returned before the deferred writer was committed")
+	}
+}

@@ -321,6 +321,19 @@ func (s *Store) StopDeferring() {
 	s.deferredN.Add(-1)
 }
 
+// Settle returns once every deferred writer already sent to the commit
+// loop when it is called has committed (or failed): a reader that must see what they
+// wrote (an operator's command) calls it first. Nothing is committed
+// when no deferred writer is under way.
+func (s *Store) Settle(ctx context.Context) error {
+	if s.deferredN.Load() == 0 {
+		return nil
+	}
+	// Behind every deferred writer already sent (the channel is FIFO):
+	// they are set aside or queued before it, so its commit takes them.
+	return s.Update(ctx, func(*Tx) error { return nil })
+}
+
 // Flush asks for the writers UpdateDeferred set aside to be committed
 // now, without waiting for it: someone started waiting for what they
 // write (a shadow server's XQUERYDISCARD WAIT=). It costs nothing when

@@ -1,8 +1,15 @@
 package queue
 
 import (
+	"context"
 	"errors"
 )
+
+// Settle returns once the results of every attempt that ended before
+// the call are committed (Store.Settle): the operator's commands read
+// the queue after it, so they never see a message in delivery whose
+// results were only waiting for a commit.
+func (q *Manager) Settle(ctx context.Context) error { return q.store.Settle(ctx) }
 
 // WaitGone returns a channel closed once message id has left the queue:
 // every recipient delivered, relayed to a non-shadow hop, failed with its
