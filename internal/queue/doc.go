@@ -477,9 +477,11 @@
 //     redelivered, never lost (cmd/umbra
 //     TestKill9BeforeDeferredResultCommitRedelivers). A waiter that
 //     arrives while results are set aside flushes them (Store.Flush from
-//     WaitGone, WaitHandedOn, DiscardSignal); the shutdown of the
-//     scheduler ends deferral (Store.StopDeferring), and Close commits
-//     what is left.
+//     WaitGone, WaitHandedOn, DiscardSignal); an operator's request
+//     waits until they are committed (Manager.Settle, called by the
+//     admin API before every request), and an operator's change is a
+//     commit that takes them first; the shutdown of the scheduler ends
+//     deferral (Store.StopDeferring), and Close commits what is left.
 //  5. If that transaction fails (disk full), the message stays Active and
 //     is retried after restart, by point 3.
 //  6. Shadow state changes with the copies it is about: a primary's
