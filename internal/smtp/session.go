@@ -428,6 +428,7 @@ func (s *session) data(r io.Reader) error {
 				buf = bytes.NewBuffer(sized)
 			}
 			buf.Write(fast)
+			s.vc.releaseBody() // copied out: its buffer goes back to the pool (bodyscan.go)
 		}
 		sp = s.takeSpooled() // read by now (DATA: by the copy above)
 	}

@@ -1,0 +1,126 @@
+package smtp
+
+import (
+	"bytes"
+	"testing"
+)
+
+// refScanDataEnd is the end-of-data scan as the verb layer ran it before
+// scanDataEnd: a state machine stepped on every byte at the start of a
+// line, with its own state names. It is the reference FuzzScanDataEnd
+// holds scanDataEnd to.
+const (
+	refBegin = iota // at the start of a line (after CRLF)
+	refDot          // "." at the start of a line
+	refDotCR        // ".\r" at the start of a line
+	refCR           // "\r" seen
+	refData         // inside a line
+)
+
+func refScanDataEnd(st int, buf []byte) (n int, ended bool, next int) {
+	n = len(buf)
+scan:
+	for i := 0; i < len(buf); i++ {
+		c := buf[i]
+		switch st {
+		case refBegin:
+			switch c {
+			case '.':
+				st = refDot
+			case '\r':
+				st = refCR
+			default:
+				st = refData
+			}
+		case refDot:
+			if c == '\r' {
+				st = refDotCR
+			} else {
+				st = refData
+			}
+		case refDotCR:
+			if c == '\n' {
+				n, ended = i+1, true
+				break scan
+			}
+			st = refData
+			if c == '\r' {
+				st = refCR
+			}
+		case refCR:
+			if c == '\n' {
+				st = refBegin
+			} else if c != '\r' {
+				st = refData
+			}
+		case refData:
+			if c == '\r' {
+				st = refCR
+			} else if j := bytes.IndexByte(buf[i:], '\r'); j < 0 {
+				i = len(buf) - 1
+			} else {
+				i += j - 1 // the loop's i++ lands on the '\r'
+			}
+		}
+	}
+	return n, ended, st
+}
+
+// refState maps the reference's states to scanDataEnd's.
+var refState = map[int]int{refBegin: dBegin, refDot: dDot, refDotCR: dDotCR, refCR: dCR, refData: dData}
+
+// checkScanDataEnd feeds body to both scanners in the pieces cuts says
+// (each byte of cuts is a piece's length, 0 meaning the rest), as the
+// verb layer does, and fails on the first difference.
+func checkScanDataEnd(t *testing.T, body, cuts []byte) {
+	t.Helper()
+	st, ref := dBegin, refBegin
+	for off, k := 0, 0; off < len(body); k++ {
+		m := len(body) - off
+		if k < len(cuts) && cuts[k] != 0 {
+			m = min(m, int(cuts[k]))
+		}
+		piece := body[off : off+m]
+		n, ended, next := scanDataEnd(st, piece)
+		rn, rended, rnext := refScanDataEnd(ref, piece)
+		if n != rn || ended != rended || (!ended && next != refState[rnext]) {
+			t.Fatalf("body %q, piece %q at %d from state %d: got (%d, %v, %d), reference (%d, %v, %d→%d)",
+				body, piece, off, st, n, ended, next, rn, rended, rnext, refState[rnext])
+		}
+		if ended {
+			return
+		}
+		st, ref = next, rnext
+		off += m
+	}
+}
+
+func TestScanDataEnd(t *testing.T) {
+	cases := []string{
+		".\r\n", "\r\n.\r\n", "a\r\n.\r\n", "a\r\r\n.\r\nb", "a\n.\r\n", "a\r\n.\n.\r\n\r\n.\r\n",
+		"..\r\n.\r\n", ".\r.\r\n\r\n.\r\n", "\r\r\r\n.\r\r\n.\r\n", "a\r\n.", "a\r\n.\r", "a\r\n",
+		"x\r\n.\r\nQUIT\r\n", "\r\n\r\n\r\n.\r\n", "a.\r\n.\r\n",
+	}
+	for _, c := range cases {
+		for cut := 0; cut <= 6; cut++ {
+			checkScanDataEnd(t, []byte(c), bytes.Repeat([]byte{byte(cut)}, len(c)))
+		}
+	}
+	// Long bodies past bytes.Index's switch to its brute-force search.
+	long := bytes.Repeat([]byte("\r\n"), 500)
+	checkScanDataEnd(t, append(long, ".\r\n"...), nil)
+	checkScanDataEnd(t, append(long, ".\r\n"...), []byte{99, 1, 3, 200})
+}
+
+// FuzzScanDataEnd: scanDataEnd finds the end of data exactly where the
+// byte-by-byte state machine it replaced does, and carries the same
+// state between pieces cut anywhere.
+func FuzzScanDataEnd(f *testing.F) {
+	f.Add([]byte("Subject: x\r\n\r\nbody\r\n..dot\r\n.\r\nQUIT\r\n"), []byte{3, 1, 1, 2})
+	f.Add([]byte("a\r\r\n.\r\n"), []byte{1})
+	f.Add([]byte("a\n.\n\r\n.\r\n"), []byte{})
+	f.Add([]byte(".\r\n"), []byte{1, 1, 1})
+	f.Fuzz(func(t *testing.T, body, cuts []byte) {
+		checkScanDataEnd(t, body, cuts)
+	})
+}
