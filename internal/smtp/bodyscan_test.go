@@ -124,3 +124,74 @@ func FuzzScanDataEnd(f *testing.F) {
 		checkScanDataEnd(t, body, cuts)
 	})
 }
+
+// refFeed is unstuffer.feed as it was before it emitted runs (a call
+// per line): the reference FuzzUnstuffRuns holds feed to.
+func (u *unstuffer) refFeed(p []byte, emit func([]byte)) {
+	if !u.started {
+		u.started, u.bol = true, true
+	}
+	for i := 0; i < len(p) && !u.done; {
+		switch {
+		case u.dotCR:
+			u.dotCR = false
+			if p[i] == '\n' {
+				u.done = true
+				return
+			}
+			emit(crByte)
+			u.lastCR = true
+		case u.dot:
+			u.dot = false
+			u.lastCR = false
+			if p[i] == '\r' {
+				u.dotCR = true
+				i++
+				continue
+			}
+		case u.bol:
+			u.bol = false
+			if p[i] == '.' {
+				u.dot = true
+				i++
+				continue
+			}
+		}
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			emit(p[i:])
+			u.lastCR = p[len(p)-1] == '\r'
+			return
+		}
+		if j > 0 {
+			u.bol = p[i+j-1] == '\r'
+		} else {
+			u.bol = u.lastCR
+		}
+		u.lastCR = false
+		emit(p[i : i+j+1])
+		i += j + 1
+	}
+}
+
+// FuzzUnstuffRuns: feed, emitting runs, emits the same bytes as the
+// line-by-line feed it replaced and ends at the same place, after every
+// piece of a body cut anywhere (no end marker appended: a body may end
+// anywhere, or carry bytes after its marker).
+func FuzzUnstuffRuns(f *testing.F) {
+	for _, s := range []string{"", "a\r\n", "..\r\n.x\r\n", ".\r\n", "a\r\n.\r", "\r\n.\r\r\n", ".\r.\n\r\n..\r\n", "a\n.\r\nb", "a\r\n.\r\nQUIT\r\n"} {
+		f.Add([]byte(s), []byte{0, 1, 2})
+		f.Add([]byte(s), []byte{1, 1, 1, 1, 1})
+	}
+	f.Fuzz(func(t *testing.T, raw, cut []byte) {
+		var u, r unstuffer
+		var got, want []byte
+		for _, p := range cuts(raw, cut) {
+			u.feed(p, func(q []byte) { got = append(got, q...) })
+			r.refFeed(p, func(q []byte) { want = append(want, q...) })
+			if !bytes.Equal(got, want) || u.done != r.done {
+				t.Fatalf("%q cut %v, after %q: runs %q (done %v), lines %q (done %v)", raw, cut, p, got, u.done, want, r.done)
+			}
+		}
+	})
+}
