@@ -138,12 +138,57 @@ func bodyBuf() []byte {
 	return nil
 }
 
+func putBodyBuf(b []byte) {
+	if c := cap(b); c > 0 && c <= maxPooledBody {
+		bodyBufs.Put(b[:0])
+	}
+}
+
+// bodySizeHint is the buffer a body declared with MAIL SIZE= gets at
+// once, instead of growing to it: the declared size with room for a
+// count that is a little off, never past what the session would hold in
+// memory anyway (transport.spool_threshold when it spools) nor
+// maxPooledBody. A client that declares more than it sends holds no
+// more than one that sends it.
+func (v *verbConn) bodySizeHint() int {
+	s := v.sess()
+	if s == nil || s.declaredSize <= 0 {
+		return 0
+	}
+	limit := int64(maxPooledBody)
+	if s.spooling() && s.srv.spoolThreshold > 0 {
+		limit = min(limit, s.srv.spoolThreshold)
+	}
+	n := s.declaredSize
+	return int(min(n+n/64+256, limit))
+}
+
 // releaseBody returns the buffer of the body just taken (takeBody) to
 // the pool; the caller has copied the body out and holds no part of it.
 func (v *verbConn) releaseBody() {
 	b := v.sink.mem
 	v.sink.mem, v.body = nil, nil
-	if c := cap(b); c > 0 && c <= maxPooledBody {
-		bodyBufs.Put(b[:0])
+	putBodyBuf(b)
+}
+
+// A message delivered is dot-stuffed into a buffer a chunk at a time
+// (stuffPart); the buffer comes from a pool, so a 100 KiB message does
+// not allocate (and the collector clear) 64 KiB for every delivery.
+// Every emit copies what it is given or writes it before it returns.
+var stuffBufs sync.Pool // []byte, length 0
+
+// maxPooledStuff: larger stuffing buffers are not pooled.
+const maxPooledStuff = 256 << 10
+
+func stuffBuf(n int) []byte {
+	if b, ok := stuffBufs.Get().([]byte); ok && cap(b) >= n {
+		return b[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putStuffBuf(b []byte) {
+	if c := cap(b); c > 0 && c <= maxPooledStuff {
+		stuffBufs.Put(b[:0])
 	}
 }

@@ -3,6 +3,8 @@ package smtp
 import (
 	"bytes"
 	"testing"
+
+	"umbra/internal/queue"
 )
 
 // refScanDataEnd is the end-of-data scan as the verb layer ran it before
@@ -194,4 +196,29 @@ func FuzzUnstuffRuns(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBodySizeHint: MAIL SIZE= sizes the body buffer up to the spool
+// threshold (or maxPooledBody), never past what the session would hold.
+func TestBodySizeHint(t *testing.T) {
+	srv := &Server{spoolThreshold: 256 << 10}
+	srv.newSpool = func() (*queue.SpoolFile, error) { return nil, nil }
+	s := &session{srv: srv}
+	v := &verbConn{sess: func() *session { return s }}
+	for _, c := range []struct {
+		declared int64
+		checks   bool
+		want     int
+	}{
+		{0, false, 0},
+		{1000, false, 1000 + 1000/64 + 256},
+		{100 << 10, false, 100<<10 + 100<<10/64 + 256},
+		{10 << 20, false, 256 << 10}, // spooled past the threshold
+		{10 << 20, true, maxPooledBody}, // a check that needs the body in memory
+	} {
+		s.declaredSize, s.dataChecks = c.declared, c.checks
+		if got := v.bodySizeHint(); got != c.want {
+			t.Errorf("SIZE=%d checks=%v: hint %d, want %d", c.declared, c.checks, got, c.want)
+		}
+	}
 }

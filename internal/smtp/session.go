@@ -98,6 +98,9 @@ type session struct {
 	dataChecks bool
 
 	stats connStats // connect and disconnect log lines (connlog.go)
+
+	// declaredSize is MAIL SIZE= of the open transaction (0: none).
+	declaredSize int64
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -294,6 +297,10 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		return replyNestedMail
 	}
 	s.Reset()
+	s.declaredSize = 0
+	if opts != nil {
+		s.declaredSize = opts.Size // sizes the body's buffer (bodyscan.go)
+	}
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired

@@ -290,6 +290,10 @@ func (v *verbConn) startBody() {
 	if cap(mem) == 0 {
 		mem = bodyBuf() // bodyscan.go
 	}
+	if want := v.bodySizeHint(); cap(mem) < want {
+		putBodyBuf(mem)
+		mem = make([]byte, 0, want)
+	}
 	v.sink = bodySink{mem: mem}
 	v.limit = v.sizeLimit()
 	if s := v.sess(); s != nil && s.spooling() {
