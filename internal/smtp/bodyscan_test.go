@@ -213,7 +213,7 @@ func TestBodySizeHint(t *testing.T) {
 		{0, false, 0},
 		{1000, false, 1000 + 1000/64 + 256},
 		{100 << 10, false, 100<<10 + 100<<10/64 + 256},
-		{10 << 20, false, 256 << 10}, // spooled past the threshold
+		{10 << 20, false, 256 << 10},    // spooled past the threshold
 		{10 << 20, true, maxPooledBody}, // a check that needs the body in memory
 	} {
 		s.declaredSize, s.dataChecks = c.declared, c.checks
