@@ -2,6 +2,9 @@ package smtp
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"umbra/internal/queue"
@@ -220,5 +223,79 @@ func TestBodySizeHint(t *testing.T) {
 		if got := v.bodySizeHint(); got != c.want {
 			t.Errorf("SIZE=%d checks=%v: hint %d, want %d", c.declared, c.checks, got, c.want)
 		}
+	}
+}
+
+// TestLargeBodiesPooledReaders: bodies past dataWideAfter, read through
+// the pooled larger reader into pooled buffers by sessions at once, are
+// each stored byte for byte (dot-unstuffed), with and without MAIL
+// SIZE=, and commands pipelined behind the end of data (left in the
+// larger reader) are framed and answered in order.
+func TestLargeBodiesPooledReaders(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `  - name: default
+    bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    limits: {max_message_size: 4MB}
+`)...)
+	const sessions, perSession = 6, 3
+	want := map[string][]byte{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for c := 0; c < sessions; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			d := dial(t, s, "")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			mail := "MAIL FROM:<a@example.org>"
+			for m := 0; m < perSession; m++ {
+				subject := fmt.Sprintf("s%d-m%d", c, m)
+				var msg bytes.Buffer
+				fmt.Fprintf(&msg, "Subject: %s\r\n\r\n", subject)
+				lines := 200 + (c*perSession+m)*700 // 16 KiB to 1.5 MB
+				for i := 0; i < lines; i++ {
+					if i%97 == 0 {
+						msg.WriteString(".starts with a dot\r\n")
+					}
+					fmt.Fprintf(&msg, "%s line %d %s\r\n", subject, i, strings.Repeat("x", i%70))
+				}
+				mu.Lock()
+				want[subject] = bytes.Clone(msg.Bytes())
+				mu.Unlock()
+				if m%2 == 1 {
+					mail = fmt.Sprintf("MAIL FROM:<a@example.org> SIZE=%d", msg.Len())
+				}
+				d.cmd(mail, "250")
+				d.cmd("RCPT TO:<b@example.test>", "250")
+				d.cmd("DATA", "354")
+				stuffed := AppendDotStuffed(nil, msg.Bytes())
+				// The end of data and the next commands in one write.
+				d.send(string(stuffed) + "RSET\r\nNOOP\r\n") // stuffed ends with the marker
+				d.expect("250")
+				d.expect("250") // RSET
+				d.expect("250") // NOOP
+			}
+			d.cmd("QUIT", "221")
+		}(c)
+	}
+	wg.Wait()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.bodies) != sessions*perSession {
+		t.Fatalf("%d messages stored, want %d", len(q.bodies), sessions*perSession)
+	}
+	for _, b := range q.bodies {
+		i := bytes.Index(b, []byte("Subject: "))
+		if i < 0 {
+			t.Fatalf("stored body without its header: %.200q", b)
+		}
+		subject := string(b[i+len("Subject: ") : i+bytes.IndexByte(b[i:], '\r')])
+		if w, ok := want[subject]; !ok || !bytes.Equal(b[i:], w) {
+			t.Fatalf("%s: stored %d bytes differ from the %d sent", subject, len(b[i:]), len(w))
+		}
+		delete(want, subject)
 	}
 }
