@@ -3,6 +3,7 @@ package smtp
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"sync"
 )
 
@@ -191,4 +192,20 @@ func putStuffBuf(b []byte) {
 	if c := cap(b); c > 0 && c <= maxPooledStuff {
 		stuffBufs.Put(b[:0])
 	}
+}
+
+// bodyWriters pools delivery's body writers (bodyWrites): a message no
+// longer allocates up to dataChunk bytes for them.
+var bodyWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, dataChunk) }}
+
+func bodyWriter(w io.Writer) *bufio.Writer {
+	bw := bodyWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	return bw
+}
+
+// putBodyWriter returns a flushed writer; nothing writes to it after.
+func putBodyWriter(bw *bufio.Writer) {
+	bw.Reset(nil)
+	bodyWriters.Put(bw)
 }
