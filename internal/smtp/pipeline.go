@@ -121,8 +121,11 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		out.Mail = err
 		return out
 	}
+	dsn, _ := c.Extension("DSN")
 	for k, r := range rcpts {
-		if err := c.Rcpt(r.Addr, r.Opts); err != nil {
+		if line, ok := appendRcptLine(c.sc.captured, r.Addr, r.Opts, dsn); ok {
+			c.sc.captured = line // go-smtp's line, without its round (rcptline.go)
+		} else if err := c.Rcpt(r.Addr, r.Opts); err != nil {
 			out.Rcpts = append(out.Rcpts, err) // placeholder, kept below
 			continue
 		}
