@@ -397,7 +397,14 @@ func (s *session) data(r io.Reader) error {
 	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
-	buf := bytes.NewBuffer(make([]byte, 0, len(trace)+16<<10))
+	size := 16 << 10
+	if s.vc != nil {
+		// The verb layer hands over the body (takeBody below); go-smtp's
+		// reader gives nothing. The buffer gets the body's size then,
+		// not 16 KiB zeroed for every message.
+		size = bytes.MinRead
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, len(trace)+size))
 	buf.WriteString(trace)
 	if _, err := io.Copy(buf, r); err != nil {
 		var se *gosmtp.SMTPError
@@ -415,6 +422,11 @@ func (s *session) data(r io.Reader) error {
 			return ferr
 		}
 		if ok {
+			if buf.Available() < len(fast) {
+				whole := make([]byte, buf.Len(), buf.Len()+len(fast))
+				copy(whole, buf.Bytes())
+				buf = bytes.NewBuffer(whole)
+			}
 			buf.Write(fast)
 		}
 		sp = s.takeSpooled() // read by now (DATA: by the copy above)
