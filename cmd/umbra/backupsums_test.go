@@ -109,3 +109,32 @@ func TestDBRestoreRefusesChangedBackup(t *testing.T) {
 		t.Fatalf("restored queue: exit %d %s", code, out)
 	}
 }
+
+// The disaster the backup is for: the disk with the data directory is
+// gone. db restore onto the rebuilt machine makes the directory, and the
+// daemon then delivers the restored message.
+func TestDBRestoreIntoMissingDataDir(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr) // the smart host is down: the messages wait
+	d := startUmbra(t, cfg, listen)
+	acked := sendMany(listen, "newdisk", 2, 1, nil)
+	if len(acked) != 2 {
+		t.Fatalf("acknowledged %d of 2", len(acked))
+	}
+	backup := filepath.Join(t.TempDir(), "b.db")
+	if out, code := cli(t, cfg, "db", "backup", backup); code != 0 {
+		t.Fatalf("db backup: exit %d %q", code, out)
+	}
+	d.kill()
+	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	out, code := cli(t, cfg, "db", "restore", backup)
+	if code != 0 || !strings.Contains(out, "restored") {
+		t.Fatalf("db restore into a missing data directory: exit %d %q", code, out)
+	}
+	sink := startRecorder(t, sinkAddr)
+	d = startUmbra(t, cfg, listen)
+	waitArrived(t, sink, acked, d)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -90,6 +91,11 @@ func newDBCmd() *cobra.Command {
 				}
 			}
 			unverified, _ := cmd.Flags().GetBool("unverified")
+			// A machine rebuilt after its disk died has no data directory
+			// yet: made as umbra serve makes it.
+			if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("restore: data directory: %w", err)}
+			}
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold)})
 			if err != nil {

@@ -104,6 +104,10 @@ func newDumpsterCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "request %s for database %s since %s: %s %d messages, %d duplicate records cleared\n",
 				out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339), verb, out.Resubmitted, out.Cleared)
+			if out.Skipped > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d copies NOT resubmitted: their content is unreadable (a missing or cut spool file); "+
+					"each is in the daemon's log (\"dumpster copy not resubmitted\") with its message id\n", out.Skipped)
+			}
 			return nil
 		},
 	}

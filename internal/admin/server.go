@@ -63,7 +63,10 @@ type Redelivery struct {
 	Since       time.Time `json:"since"`
 	Started     time.Time `json:"started"`
 	Resubmitted int       `json:"resubmitted"`
-	Cleared     int       `json:"duplicate_records_cleared"`
+	// Skipped: copies not put back because their content is unreadable
+	// (a missing or cut spool file); each is logged with its message id.
+	Skipped int `json:"skipped_unreadable"`
+	Cleared int `json:"duplicate_records_cleared"`
 	// Repeated: the request id was carried out before; nothing was done
 	// now, and the figures are the first run's.
 	Repeated bool `json:"repeated"`
@@ -345,7 +348,7 @@ func (s *Server) routes() http.Handler {
 		var out Redelivery
 		if req != nil {
 			out = Redelivery{RequestID: req.ID, Database: req.Database, Since: req.Since, Started: req.Started,
-				Resubmitted: req.Resubmitted, Cleared: req.Cleared, Repeated: repeated}
+				Resubmitted: req.Resubmitted, Skipped: req.Skipped, Cleared: req.Cleared, Repeated: repeated}
 		}
 		reply(w, out, err)
 	}))

@@ -479,6 +479,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				moved = append(moved, cp)
 			}
 			r.Resubmitted += len(moved)
+			r.Skipped += len(skipped)
 			if !more {
 				r.Phase = queue.Done
 			}
@@ -501,7 +502,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		}
 		if !more {
 			d.log.Info("redelivery request done", "request_id", req.ID, "database", req.Database,
-				"resubmitted", req.Resubmitted, "records_cleared", req.Cleared)
+				"resubmitted", req.Resubmitted, "skipped_unreadable", req.Skipped, "records_cleared", req.Cleared)
 			return nil
 		}
 	}

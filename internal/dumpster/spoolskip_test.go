@@ -46,7 +46,7 @@ func TestRedeliverySkipsCopyWithoutContent(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Dir(p))
 	r.clk.Advance(time.Minute)
 	req, _, err := r.d.Redeliver(context.Background(), "fo-2", "DB1", t0)
-	if err != nil || req.Resubmitted != 1 || req.Phase != queue.Done {
+	if err != nil || req.Resubmitted != 1 || req.Skipped != 1 || req.Phase != queue.Done {
 		t.Fatalf("redeliver: %+v err %v (spool files left %d); want 1 resubmitted, the copy without content skipped", req, err, len(ents))
 	}
 	r.waitEmpty()

@@ -290,6 +290,7 @@ type Request struct {
 	Phase       RequestPhase
 	Cleared     int // duplicate records forgotten
 	Resubmitted int // dumpster copies put back in the queue
+	Skipped     int // dumpster copies not put back: their content is unreadable (logged one by one)
 }
 
 // RequestPhase is how far a request got.
@@ -302,7 +303,8 @@ const (
 	Done
 )
 
-const requestVersion = 1
+// requestVersion 2 adds Skipped; version 1 records (no Skipped) are read.
+const requestVersion = 2
 
 func (r *Request) encode() []byte {
 	e := encoder{buf: []byte{requestVersion}}
@@ -313,11 +315,12 @@ func (r *Request) encode() []byte {
 	e.uint(uint64(r.Phase))
 	e.uint(uint64(r.Cleared))
 	e.uint(uint64(r.Resubmitted))
+	e.uint(uint64(r.Skipped))
 	return e.buf
 }
 
 func decodeRequest(id string, b []byte) (*Request, error) {
-	if len(b) == 0 || b[0] != requestVersion {
+	if len(b) == 0 || b[0] != 1 && b[0] != requestVersion {
 		return nil, fmt.Errorf("%w: request %q: unknown version", errCorrupt, id)
 	}
 	d := decoder{buf: b[1:]}
@@ -332,6 +335,9 @@ func decodeRequest(id string, b []byte) (*Request, error) {
 	}
 	r.Cleared = int(d.small())
 	r.Resubmitted = int(d.small())
+	if b[0] >= 2 {
+		r.Skipped = int(d.small())
+	}
 	if d.err == nil && len(d.buf) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.buf))
 	}
