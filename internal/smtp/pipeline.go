@@ -23,8 +23,8 @@ import (
 // formats them against a capturing shadowConn that answers each with a
 // 250 of its own, so nothing reaches the wire before the group is whole.
 // The usual RCPT TO lines skip that round: appendRcptLine (rcptline.go)
-// writes go-smtp's bytes straight into the capture. A server without PIPELINING keeps lock-step commands (transaction.go,
-// PushCopy).
+// writes go-smtp's bytes straight into the capture. A server without
+// PIPELINING keeps lock-step commands (transaction.go, PushCopy).
 
 // Recipient is one RCPT TO of a pipelined transaction.
 type Recipient struct {
