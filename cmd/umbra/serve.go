@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return err
 	}
+	gcFloor(ctx) // gcfloor.go
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	met := metrics.New(reg)
