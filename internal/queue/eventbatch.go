@@ -19,3 +19,21 @@ func (q *Manager) eventBatch() (Events, func()) {
 	}
 	return q.ev, func() {}
 }
+
+// discardEvents writes the "discard" events of the shadow copies one
+// batch of a primary's discard notifications removed — their lines in
+// one write, not one per copy: a busy primary's copies on receipt are
+// discarded by the hundred — and then tells whoever waits on them.
+func (q *Manager) discardEvents(primary string, gone []*Message) {
+	if len(gone) == 0 {
+		return
+	}
+	ev, flush := q.eventBatch()
+	for _, m := range gone {
+		ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
+	}
+	flush()
+	for _, m := range gone {
+		q.notifyGone(m.ID)
+	}
+}

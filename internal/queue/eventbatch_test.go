@@ -69,3 +69,51 @@ func TestResultEventsBatched(t *testing.T) {
 		t.Fatalf("events:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// discardBatcher records the events of copies discarded, and the ends
+// of their batches.
+type discardBatcher struct{ batchingEvents }
+
+func (b *discardBatcher) Batch() (Events, func()) {
+	var held []string
+	return eventsFunc(func(name string, m *Message, r *Recipient, reply string) {
+			held = append(held, "batched "+name)
+		}), func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.out = append(b.out, held...)
+			b.out = append(b.out, "end")
+		}
+}
+
+// The "discard" events of the copies one batch of a primary's discard
+// notifications removes are written as one batch (one write of their
+// lines, not one per copy), whether the batch came in a contact
+// (heartbeat, watch session) or on its own.
+func TestDiscardEventsBatched(t *testing.T) {
+	s := openTest(t)
+	ev := &discardBatcher{}
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Events: ev})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		m := receiptCopy(s, "x@b.example")
+		if stored, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+			t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+		}
+		ids = append(ids, m.OrgID)
+	}
+	if res, err := q.ShadowContact("hub-a", "dbA", ids[:3]); err != nil || res.Discarded != 3 {
+		t.Fatalf("ShadowContact = %+v, %v", res, err)
+	}
+	if n, err := q.ApplyDiscards("hub-a", ids[3:]); err != nil || n != 2 {
+		t.Fatalf("ApplyDiscards = %d, %v", n, err)
+	}
+	want := strings.Repeat("direct shadow\n", 5) + strings.Repeat("batched discard\n", 3) + "end\n" + strings.Repeat("batched discard\n", 2) + "end"
+	if got := ev.lines(); got != want {
+		t.Fatalf("events:\n%s\nwant:\n%s", got, want)
+	}
+}

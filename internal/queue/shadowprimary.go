@@ -109,10 +109,7 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 		n, gone, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now())
 		return err
 	})
-	for _, m := range gone {
-		q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
-		q.notifyGone(m.ID)
-	}
+	q.discardEvents(primary, gone)
 	return n, err
 }
 

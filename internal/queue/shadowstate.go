@@ -443,10 +443,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, err
 	}
 	q.afterTakeover(primary, res.OldDatabaseID, taken)
-	for _, m := range gone {
-		q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
-		q.notifyGone(m.ID)
-	}
+	q.discardEvents(primary, gone)
 	if res.Retried > 0 || len(taken) > 0 {
 		q.Kick()
 	}

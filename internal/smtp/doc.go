@@ -276,9 +276,16 @@
 //
 // The client pipelines (RFC 2920, pipeline.go) when the server advertises
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies
-// read in order through a reader of that transaction only (the server
-// sends nothing unasked; a byte left after the last reply closes the
-// session as out of step). go-smtp formats the commands against
+// read in order through the session's reply reader (the server sends
+// nothing unasked; a byte left after the last reply closes the session
+// as out of step). That reader (shadowConn.replies) reads a buffer at a
+// time for every reply umbra reads itself — the shadow verbs' too — and
+// hands what it read ahead to go-smtp first, so no byte is lost between
+// the two readers. A body goes in writes of up to 64 KiB, its parts (the
+// organisation id line, the stored body, the end marker) together.
+// The listener answers a pipelined group in one write: replies to MAIL
+// and RCPT wait while the next command line is buffered, and are written
+// before the layer reads the network again (replyhold.go). go-smtp formats the commands against
 // shadowConn in capture mode, which answers them itself; anything else
 // go-smtp sends meanwhile (its EHLO again after its Reset) goes to the
 // wire. The common RCPT TO lines are appended by umbra itself

@@ -146,10 +146,10 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	// to the 354 (SetAwaitReply).
 	envelope := c.awaitingReply()
 	defer envelope()
-	// A reader for this transaction only: the server sends nothing
-	// unasked, so after the last reply it holds no byte go-smtp's reader
-	// should have had (checked at the end).
-	br := bufio.NewReaderSize(conn, 1024)
+	// The session's reply reader: the server sends nothing unasked, so
+	// after the last reply it holds no byte go-smtp's reader should have
+	// had (checked at the end).
+	br := c.sc.replies()
 	local := out.Rcpts
 	out.Rcpts = make([]error, 0, len(rcpts))
 	fail := func(err error) *Pipelined {
@@ -207,7 +207,11 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	}
 	envelope() // writing the message is umbra's own work
 	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	if err := stuffBody(parts, tail, dataChunk, func(b []byte) error { _, err := conn.Write(b); return err }); err != nil {
+	emit, flush := bodyWrites(conn, parts, tail)
+	if err := stuffBody(parts, tail, dataChunk, emit); err != nil {
+		return fail(err)
+	}
+	if err := flush(); err != nil {
 		return fail(err)
 	}
 	n := 1

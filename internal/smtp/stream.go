@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 
@@ -85,4 +86,23 @@ func stuffReader(r io.Reader, chunk int, emit func([]byte) error) error {
 		out = append(out, ".\r\n"...)
 	}
 	return emit(out)
+}
+
+// bodyWrites sends a message body (stuffBody's pieces) in writes of up
+// to dataChunk bytes: the pieces of a small message — the organisation
+// id line, the stored body, the end marker — go in one write(2), one TCP
+// segment and one wakeup of the next hop instead of one per piece. It
+// returns the emit function and the flush that must follow the last
+// piece.
+func bodyWrites(w io.Writer, parts [][]byte, tail io.Reader) (emit func([]byte) error, flush func() error) {
+	size := dataChunk
+	if tail == nil {
+		n := 0
+		for _, p := range parts {
+			n += len(p)
+		}
+		size = min(size, n+n/64+16) // stuffing and the end marker
+	}
+	bw := bufio.NewWriterSize(w, size)
+	return func(b []byte) error { _, err := bw.Write(b); return err }, bw.Flush
 }

@@ -111,6 +111,7 @@ type verbConn struct {
 	saslBad   bool   // a bad SASL response was replaced by "*"
 	sess      func() *session
 	acks      []discardAck // discard notifications waiting for the peer's next command (SR-15)
+	held      []byte       // 250s to pipelined MAIL and RCPT not yet written (replyhold.go; under mu)
 
 	greeted   bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
 	sasl      bool   // go-smtp asked for a SASL response (334)
@@ -139,7 +140,7 @@ const (
 
 func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnector, clk clock.Clock) *verbConn {
 	l := rc.Limits
-	v := &verbConn{tc: tc, conn: tc, r: bufio.NewReaderSize(tc, 4096), tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
+	v := &verbConn{tc: tc, conn: tc, tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
 		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
 		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner,
 		maxTxn: l.MaxTransactionTime.D()}
@@ -148,6 +149,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	}
 	v.noAuth = len(rc.Auth.Mechanisms) == 0
 	v.sess = func() *session { return tc.sess.Load() }
+	v.r = bufio.NewReaderSize(heldFirst{v, tc}, 4096) // replyhold.go
 	tc.vc = v
 	return v
 }
@@ -501,8 +503,19 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.result = true
 		v.traceUnit(trace354, nil)
 	}
+	hold := final && v.holdable(b)
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if hold { // replyhold.go
+		v.held = append(v.held, b...)
+		return len(b), nil
+	}
+	if len(v.held) > 0 {
+		if _, err := v.conn.Write(v.withHeld(b)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
 	return v.conn.Write(b)
 }
 
@@ -532,7 +545,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if out.Len() > 0 {
-		if _, err := v.conn.Write(out.Bytes()); err != nil {
+		if _, err := v.conn.Write(v.withHeld(out.Bytes())); err != nil {
 			return 0, err
 		}
 	}
@@ -557,7 +570,7 @@ func (v *verbConn) say(lines ...string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.conn.SetWriteDeadline(time.Now().Add(time.Minute))
-	v.conn.Write(out.Bytes())
+	v.conn.Write(v.withHeld(out.Bytes()))
 }
 
 // startTLS runs the STARTTLS exchange. After it the client must greet
@@ -591,7 +604,7 @@ func (v *verbConn) startTLS(arg string) {
 		v.closed = true
 		return
 	}
-	v.conn, v.r = tc, bufio.NewReaderSize(tc, 4096)
+	v.conn, v.r = tc, bufio.NewReaderSize(heldFirst{v, tc}, 4096)
 	v.tlsOn.Store(true)
 	v.mu.Unlock()
 	var names []string

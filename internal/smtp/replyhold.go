@@ -1,0 +1,69 @@
+package smtp
+
+import (
+	"bytes"
+	"io"
+)
+
+// Pipelined replies (RFC 2920 §3.1: a server should not send a reply
+// while more pipelined commands are waiting): a 250 to MAIL or RCPT is
+// held back while the next command line has arrived already, and goes
+// out in front of the next reply — a pipelined MAIL, RCPT … DATA (a
+// shadow copy on receipt, a relay between transport servers) is
+// answered in one write, one segment and one wakeup of the client
+// instead of one per command. Held replies are written before the layer
+// reads the network again (heldFirst, under its reader), so a client
+// waiting for them is never kept waiting: nothing is held while the
+// session waits for input. Only replies to MAIL and RCPT are held, never
+// a 421 or one that ends the session; any other reply is written at once
+// with what was held before it.
+
+// holdable reports whether the final reply b (to the command v.last)
+// may wait for the next reply: a reply to MAIL or RCPT while a complete
+// command line is buffered behind it, on a connection not about to be
+// closed.
+func (v *verbConn) holdable(b []byte) bool {
+	if v.last != "MAIL" && v.last != "RCPT" || bytes.HasPrefix(b, []byte("421")) || v.tc.hangUp.Load() {
+		return false
+	}
+	n := v.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	buf, _ := v.r.Peek(n)
+	return bytes.IndexByte(buf, '\n') >= 0
+}
+
+// withHeld returns b after the replies held back, and forgets them; the
+// caller holds v.mu and writes the result.
+func (v *verbConn) withHeld(b []byte) []byte {
+	if len(v.held) == 0 {
+		return b
+	}
+	out := append(v.held, b...)
+	v.held = nil
+	return out
+}
+
+// flushHeld writes the replies held back.
+func (v *verbConn) flushHeld() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.held) > 0 {
+		held := v.held
+		v.held = nil
+		v.conn.Write(held) // a failed write fails the read that follows
+	}
+}
+
+// heldFirst is what the layer's buffered reader reads: the held replies
+// are written before it reads the network.
+type heldFirst struct {
+	v *verbConn
+	r io.Reader
+}
+
+func (h heldFirst) Read(b []byte) (int, error) {
+	h.v.flushHeld()
+	return h.r.Read(b)
+}
