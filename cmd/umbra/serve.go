@@ -97,7 +97,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	knownConnectors, knownDatabases := metricsNames(cfg)
 	met.Known(knownConnectors, knownDatabases)
 
-	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met})
+	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met,
+		DeferLimit: cfg.Transport.ResultCommitDelay.D()})
 	if err != nil {
 		return err
 	}
@@ -567,6 +568,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.Tracking != cur.Tracking {
 		restart = append(restart, changedKeys("tracking", cur.Tracking, next.Tracking)...)
 	}
+	if next.Transport.ResultCommitDelay != cur.Transport.ResultCommitDelay {
+		restart = append(restart, "transport.result_commit_delay")
+	}
 	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
 		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
 		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
@@ -660,6 +664,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	next.Server, next.Tracking = cur.Server, cur.Tracking
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
+	next.Transport.ResultCommitDelay = cur.Transport.ResultCommitDelay
 	next.Recipients.Callout = cur.Recipients.Callout
 	next.DNS = cur.DNS
 	return next, nil

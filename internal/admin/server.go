@@ -441,7 +441,23 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
 	s.quarantineRoutes(mux) // quarantine.go
-	return mux
+	return settleFirst(s.q, mux)
+}
+
+// settleFirst has every request wait until the results of attempts
+// that already ended are committed, when the queue defers them
+// (queue.Manager.Settle): an operator sees and acts on the state the
+// deliveries left, not on messages still shown in delivery for the few
+// milliseconds their results wait to ride along with another commit.
+func settleFirst(q Queue, h http.Handler) http.Handler {
+	st, ok := q.(interface{ Settle(context.Context) error })
+	if !ok {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st.Settle(r.Context()) // a failed commit shows in what the request reads
+		h.ServeHTTP(w, r)
+	})
 }
 
 // withDumpster answers 404 where the server runs without a dumpster.

@@ -14,6 +14,8 @@ const (
 	DefaultRetryJitter                = 0.2
 	DefaultMaxActive                  = 1000
 	DefaultPoisonThreshold            = 2
+	DefaultResultCommitDelay          = 10 * time.Millisecond
+	MaxResultCommitDelay              = time.Minute // a crash repeats the deliveries of at most this long
 	DefaultMaxConnectionsPerDest      = 10
 	DefaultInitialDestConcurrency     = 5               // Postfix's initial_destination_concurrency
 	DefaultDeadDestinationCoolDown    = 5 * time.Minute // at most; default: the first retry step
@@ -275,6 +277,8 @@ func newWithPresets() *Config {
 		Transport: Transport{
 			ShadowRedundancyEnabled: true,
 			DelayNotification:       Duration(DefaultDelayNotification),
+			// 0 is meaningful: results commit at once.
+			ResultCommitDelay: Duration(DefaultResultCommitDelay),
 			// 0 is meaningful: no random spread of the retry times.
 			RetryJitter: DefaultRetryJitter,
 			// 0 is meaningful: no dumpster.

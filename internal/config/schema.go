@@ -92,6 +92,12 @@ type Transport struct {
 	DelayNotification Duration `yaml:"delay_notification"`
 	// MaxActive bounds the messages in delivery at once (the active set).
 	MaxActive int `yaml:"max_active"`
+	// ResultCommitDelay bounds how long the results of an attempt that
+	// nobody waits for may wait to ride along with another commit
+	// instead of paying one of their own (queue.Options.DeferLimit); a
+	// crash in that time repeats the delivery. 0: each attempt's results
+	// commit at once.
+	ResultCommitDelay Duration `yaml:"result_commit_delay"`
 	// PoisonThreshold is how many crashes a message may be in flight for
 	// before it is moved to the poison queue; a crash while its delivery
 	// only waited on the next hop does not count (queue/peerwait.go).

@@ -78,6 +78,9 @@ func validate(c *Config) []violation {
 	if t.MaxActive < 0 {
 		v.add("transport.max_active must be positive", "transport", "max_active")
 	}
+	if t.ResultCommitDelay < 0 || t.ResultCommitDelay.D() > MaxResultCommitDelay {
+		v.add(fmt.Sprintf("transport.result_commit_delay must be between 0s and %s", MaxResultCommitDelay), "transport", "result_commit_delay")
+	}
 	if t.PoisonThreshold < 0 {
 		v.add("transport.poison_threshold must be positive", "transport", "poison_threshold")
 	}

@@ -90,6 +90,8 @@ func (q *Manager) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			// Results set aside commit now: shutdown waits for none.
+			q.store.StopDeferring()
 			q.pump(ctx) // jobs still waiting for a window go back, unattempted
 			q.closeTasks()
 			return

@@ -25,6 +25,15 @@ func (d *discardSignals) wait(server string) <-chan struct{} {
 	return ch
 }
 
+// waiting reports whether a session has asked to be woken by the next
+// notification for server (and not been woken since): the commit that
+// writes one must not be deferred (Store.UpdateDeferred).
+func (d *discardSignals) waiting(server string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.chs[server] != nil
+}
+
 // signal is called after a commit that added notifications for server.
 func (d *discardSignals) signal(server string) {
 	d.mu.Lock()
@@ -40,4 +49,12 @@ func (d *discardSignals) signal(server string) {
 // notification for a shadow server has committed (smtp.DiscardSignaller):
 // a primary answers a waiting shadow server at once instead of being
 // polled.
-func (q *Manager) DiscardSignal(server string) <-chan struct{} { return q.dsig.wait(server) }
+//
+// Results set aside to ride along with a later commit
+// (Store.UpdateDeferred) are committed at once: a notification among
+// them is now waited for.
+func (q *Manager) DiscardSignal(server string) <-chan struct{} {
+	ch := q.dsig.wait(server)
+	q.store.Flush()
+	return ch
+}

@@ -429,9 +429,10 @@
 //
 // # Durability and the crash argument
 //
-// Every write goes through Store.Update, whose commit loop folds the
-// writers that are waiting into one bbolt transaction and returns to each
-// only after Commit (write + fdatasync of data and meta pages) returned.
+// Every write goes through Store.Update (or UpdateDeferred, point 4),
+// whose commit loop folds the writers that are waiting into one bbolt
+// transaction and returns to each only after Commit (write + fdatasync
+// of data and meta pages) returned.
 //
 //  1. A message is acknowledged (250) only after Submit returned nil, i.e.
 //     after the transaction holding its record, body and index entry is on
@@ -456,7 +457,31 @@
 //  4. Results, the message's removal and the DSNs they cause are one
 //     transaction. A crash before it commits repeats the attempt (a
 //     duplicate, never a loss); after it, the DSNs are as durable as the
-//     message they replace.
+//     message they replace. That transaction may be deferred
+//     (Store.UpdateDeferred; the store's Options.DeferLimit, from
+//     transport.result_commit_delay, 10 ms): when nobody waits
+//     for the results (deferResults: no sender in delayed
+//     acknowledgement or waiting for its refusal, no shadow server in
+//     XQUERYDISCARD WAIT= for the discard it writes, not at shutdown) it
+//     rides along with the next commit another writer asks for — a
+//     receipt's, usually — and waits at most DeferLimit for one. Every
+//     commit takes the deferred writers before it in arrival order, so a
+//     later change to the message sees the results. The attempt's
+//     goroutine still waits for the commit before it acts on the results
+//     (waiters, discard signal, claim release, spool unlinks), so nothing
+//     that follows from durable results happens before they are durable.
+//     The only thing deferral changes is the length of the window in
+//     which a crash repeats the attempt: the next hop's 250 (or the
+//     mailbox write) to the commit is up to DeferLimit longer. A crash in
+//     it leaves the message Active, and Recover makes it Ready again (3):
+//     redelivered, never lost (cmd/umbra
+//     TestKill9BeforeDeferredResultCommitRedelivers). A waiter that
+//     arrives while results are set aside flushes them (Store.Flush from
+//     WaitGone, WaitHandedOn, DiscardSignal); an operator's request
+//     waits until they are committed (Manager.Settle, called by the
+//     admin API before every request), and an operator's change is a
+//     commit that takes them first; the shutdown of the scheduler ends
+//     deferral (Store.StopDeferring), and Close commits what is left.
 //  5. If that transaction fails (disk full), the message stays Active and
 //     is retried after restart, by point 3.
 //  6. Shadow state changes with the copies it is about: a primary's

@@ -271,7 +271,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	var afters []func()
 	tookOver := false // sticky: a rerun of the function sees m already changed
 	dsnOwesDiscard := false
-	err := q.store.Update(context.Background(), func(tx *Tx) error {
+	// Results nobody waits for ride along with the next commit (a
+	// receipt's, usually) instead of paying one of their own: at most
+	// the store's DeferLimit later, and never when a sender, a shadow
+	// server or shutdown waits on them (deferResults).
+	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
+	if q.deferResults(m, refusal != nil, discard, interrupted) {
+		update = q.store.UpdateDeferred
+	}
+	err := update(func(tx *Tx) error {
 		afters = afters[:0]
 		dsnOwesDiscard = false
 		for _, db := range dbs {
@@ -390,6 +398,21 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	if len(dsns) > 0 {
 		q.Kick()
 	}
+}
+
+// deferResults says whether an attempt's results may wait for another
+// commit to ride along with (Store.UpdateDeferred): only when nobody
+// waits for them. Not when a sender waits for its delayed
+// acknowledgement or its refusal (a waiter on the message, a claimed
+// refusal), nor when the commit writes a discard notification a shadow
+// server's session waits for (XQUERYDISCARD WAIT=), nor at shutdown.
+// What a deferral costs is a longer window in which a crash repeats the
+// delivery (doc.go, point 4): never a loss.
+func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) bool {
+	if interrupted || refusal || q.hasWaiters(m.ID) {
+		return false
+	}
+	return !discard || !q.dsig.waiting(m.ShadowServer)
 }
 
 func dsnKindName(k Notify) string {

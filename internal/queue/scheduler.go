@@ -456,6 +456,10 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result) {
 			}
 		}
 		s.mu.Unlock()
+		// The freed slot goes to the next waiting job now, not after
+		// the results' commit: that commit may wait for another to
+		// ride along with (Store.UpdateDeferred).
+		q.pump(ctx)
 	}
 	q.report(ctx, jb, res)
 	q.pump(ctx)

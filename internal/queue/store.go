@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,6 +64,11 @@ type Store struct {
 	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
 
+	deferLimit time.Duration // Options.DeferLimit (UpdateDeferred)
+	deferredN  atomic.Int64  // deferred writers sent and not yet committed (Flush)
+	asideN     atomic.Int64  // deferred writers the commit loop holds set aside
+	noDefer    atomic.Bool   // StopDeferring: every writer commits at once from now on
+
 	pwOnce sync.Once
 	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
 }
@@ -83,12 +89,17 @@ type Options struct {
 	UnsafeNoSync bool
 	// MaxBatch bounds how many writers share one commit (default 256).
 	MaxBatch int
-	Observer Observer
+	// DeferLimit bounds how long a writer given to UpdateDeferred waits
+	// for another commit to ride along with (0: it commits at once, as
+	// Update does). See UpdateDeferred.
+	DeferLimit time.Duration
+	Observer   Observer
 }
 
 type op struct {
-	fn   func(*Tx) error
-	done chan error
+	fn       func(*Tx) error
+	done     chan error
+	deferred bool // UpdateDeferred: may wait up to the store's DeferLimit
 }
 
 // Open opens or creates the transport database at path. A new database
@@ -149,6 +160,7 @@ func Open(path string, o Options) (*Store, error) {
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
+	s.deferLimit = max(o.DeferLimit, 0)
 	go s.commitLoop(maxBatch)
 	return s, nil
 }
@@ -275,7 +287,75 @@ func (s *Store) NewID(now time.Time) ID {
 // Update waits for the outcome even when ctx ends after fn was queued:
 // the caller must know whether its change is durable.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
-	o := &op{fn: fn, done: make(chan error, 1)}
+	return s.update(ctx, &op{fn: fn, done: make(chan error, 1)})
+}
+
+// UpdateDeferred is Update for a change nobody waits for (the results
+// of an attempt no sender, shadow server or operator waits on): instead
+// of a commit of its own, it rides along with the next commit another
+// writer asks for, and waits at most the store's DeferLimit for one.
+// Every Update commits the deferred writers that came before it, in
+// their order, in its own transaction; so does Close. It returns, like
+// Update, only once the change is committed and fsync'd, or failed:
+// what the caller does after a durable change it still does after.
+// Until then a crash loses the change — which is why only a change
+// whose loss repeats work (a delivery done again, never a message
+// lost) may be deferred (doc.go, "Durability and the crash argument").
+func (s *Store) UpdateDeferred(fn func(*Tx) error) error {
+	if s.deferLimit <= 0 {
+		return s.Update(context.Background(), fn)
+	}
+	s.deferredN.Add(1)
+	err := s.update(context.Background(), &op{fn: fn, done: make(chan error, 1), deferred: true})
+	s.deferredN.Add(-1)
+	return err
+}
+
+// StopDeferring ends deferral (shutdown): what is set aside commits now
+// and every later writer commits at once, so a stop never waits for
+// DeferLimit.
+func (s *Store) StopDeferring() {
+	s.noDefer.Store(true)
+	s.deferredN.Add(1) // so that Flush sends even if nothing is counted yet
+	s.Flush()
+	s.deferredN.Add(-1)
+}
+
+// Settle returns once every deferred writer already sent to the commit
+// loop when it is called has committed (or failed): a reader that must see what they
+// wrote (an operator's command) calls it first. Nothing is committed
+// when no deferred writer is under way.
+func (s *Store) Settle(ctx context.Context) error {
+	if s.deferredN.Load() == 0 {
+		return nil
+	}
+	// Behind every deferred writer already sent (the channel is FIFO):
+	// they are set aside or queued before it, so its commit takes them.
+	return s.Update(ctx, func(*Tx) error { return nil })
+}
+
+// Flush asks for the writers UpdateDeferred set aside to be committed
+// now, without waiting for it: someone started waiting for what they
+// write (a shadow server's XQUERYDISCARD WAIT=). It costs nothing when
+// none is set aside. A deferred writer that arrives after the Flush is
+// set aside again (at most DeferLimit).
+func (s *Store) Flush() {
+	if s.deferredN.Load() == 0 {
+		return
+	}
+	o := &op{fn: func(*Tx) error { return nil }, done: make(chan error, 1)}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return
+	}
+	select {
+	case s.ops <- o:
+	default: // the queue is full: a commit is coming anyway
+	}
+}
+
+func (s *Store) update(ctx context.Context, o *op) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -302,16 +382,58 @@ func (s *Store) View(fn func(*Tx) error) error {
 // commits them in one transaction. While that commit's fsync runs, new
 // writers queue up for the next one, so throughput grows with concurrency
 // and a lone writer pays one fsync, never a batching delay.
+//
+// A deferred writer (UpdateDeferred) found first is set aside instead:
+// the next writer that is not deferred, the deferred writers reaching
+// maxBatch, the oldest one's DeferLimit running out, or Close commits
+// the set-aside writers first, in arrival order, and the rest with them
+// in one transaction. So a lone deferred writer pays at most DeferLimit
+// of delay and no fsync of its own when others write.
 func (s *Store) commitLoop(maxBatch int) {
 	defer close(s.loop)
 	batch := make([]*op, 0, maxBatch)
-	for first := range s.ops {
-		batch = append(batch[:0], first)
+	var aside []*op // deferred writers waiting for a commit to ride along with
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	open := true
+	for open || len(aside) > 0 {
+		var first *op
+		if open {
+			select {
+			case o, ok := <-s.ops:
+				switch {
+				case !ok:
+					open = false // Close: commit what was set aside, then stop
+				case o.deferred && len(aside)+1 < maxBatch && !s.noDefer.Load():
+					if len(aside) == 0 {
+						timer.Reset(s.deferLimit)
+					}
+					aside = append(aside, o)
+					s.asideN.Store(int64(len(aside)))
+					continue
+				default:
+					first = o
+				}
+			case <-timer.C:
+			}
+		}
+		timer.Stop()
+		batch = append(append(batch[:0], aside...), first)
+		clear(aside)
+		aside = aside[:0]
+		s.asideN.Store(0)
+		if first == nil {
+			batch = batch[:len(batch)-1]
+		}
+		if len(batch) == 0 {
+			continue // Close with nothing set aside
+		}
 	gather:
-		for len(batch) < maxBatch {
+		for open && len(batch) < maxBatch {
 			select {
 			case o, ok := <-s.ops:
 				if !ok {
+					open = false
 					break gather
 				}
 				batch = append(batch, o)

@@ -1,8 +1,15 @@
 package queue
 
 import (
+	"context"
 	"errors"
 )
+
+// Settle returns once the results of every attempt that ended before
+// the call are committed (Store.Settle): the operator's commands read
+// the queue after it, so they never see a message in delivery whose
+// results were only waiting for a commit.
+func (q *Manager) Settle(ctx context.Context) error { return q.store.Settle(ctx) }
 
 // WaitGone returns a channel closed once message id has left the queue:
 // every recipient delivered, relayed to a non-shadow hop, failed with its
@@ -18,6 +25,7 @@ func (q *Manager) WaitGone(id ID) (gone <-chan struct{}, cancel func()) {
 	if _, err := q.Message(id); errors.Is(err, ErrNotFound) {
 		q.notifyGone(id)
 	}
+	q.store.Flush() // results set aside for a later commit are now waited for
 	return ch, func() {
 		q.wmu.Lock()
 		defer q.wmu.Unlock()
@@ -56,6 +64,7 @@ func (q *Manager) WaitHandedOn(id ID) <-chan struct{} {
 	if m, err := q.Message(id); errors.Is(err, ErrNotFound) || err == nil && len(m.Pending()) == 0 {
 		q.notifyHanded(id)
 	}
+	q.store.Flush() // results set aside for a later commit are now waited for
 	return ch
 }
 
