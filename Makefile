@@ -84,6 +84,7 @@ FUZZ_TARGETS += ./internal/resolver/:FuzzParseHosts
 FUZZ_TARGETS += ./internal/msgauth/:FuzzSplitHeader ./internal/msgauth/:FuzzARC ./internal/msgauth/:FuzzParseTags ./internal/msgauth/:FuzzAuthResults
 FUZZ_TARGETS += ./internal/tracking/:FuzzAppendEntry
 FUZZ_TARGETS += ./internal/smtp/:FuzzParseHeldArgs
+FUZZ_TARGETS += ./internal/smtp/:FuzzRcptLine
 FUZZ_TARGETS += ./internal/smtp/:FuzzScanDataEnd ./internal/smtp/:FuzzUnstuffRuns
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \

@@ -27,6 +27,7 @@ type scripted struct {
 	mu       sync.Mutex
 	early    []string // commands that arrived before the reply to the one before
 	rcpts    []string // accepted
+	mails    int      // MAIL commands: transactions begun
 	body     string
 	finished bool
 }
@@ -82,6 +83,9 @@ func (s *scripted) serve(c net.Conn) {
 			}
 			c.Write([]byte(ext + "250 SIZE 100000\r\n"))
 		case "MAIL":
+			s.mu.Lock()
+			s.mails++
+			s.mu.Unlock()
 			reply("250 2.1.0 ok")
 		case "RCPT":
 			addr := strings.Trim(strings.SplitN(cmd, ":", 2)[1], "<> ")

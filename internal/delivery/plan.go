@@ -49,6 +49,12 @@ func (st *state) limit(g *group) int {
 func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group, order []string, results []queue.Result) {
 	groups = map[string]*group{}
 	planned := orgRoutes(st, m, rcpts) // delayed fan-out over the whole message (fanout.go)
+	// Without a topology a recipient's group depends on its domain alone:
+	// the recipient before with the same domain gives it, without a
+	// second routing decision (recipients of one message mostly share
+	// their domain).
+	var lastDomain string
+	var lastG *group
 	for _, i := range rcpts {
 		addr := m.Rcpts[i].Addr
 		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
@@ -100,8 +106,11 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 					}
 				}
 			}
+		} else if lastG != nil && domain == lastDomain {
+			g = lastG
 		} else if st.cfg.Routing.Accepted(domain) == routing.Authoritative {
 			g = st.localGroup(groups)
+			lastDomain, lastG = domain, g
 		} else {
 			dec, err := st.cfg.Routing.Route(domain)
 			if err != nil {
@@ -126,6 +135,7 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 			if g == nil {
 				g = &group{key: key, queue: qname, conn: sc, dom: domain}
 			}
+			lastDomain, lastG = domain, g
 		}
 		if len(g.rcpts) == 0 {
 			groups[g.key] = g

@@ -132,8 +132,10 @@ func unreadableContent(res []queue.Result, err error) []queue.Result {
 // finalResults maps the replies to the end of the message onto the
 // accepted recipients: one reply for all (SMTP) or one each (LMTP); a
 // reply missing because the connection broke defers its recipients.
+// The results are written over accepted (its k-th is read before the
+// k-th result is written): no copy per recipient.
 func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies []smtp.DataReply, err error, lmtp bool, okOutcome queue.Outcome, primary, shadowID string) []queue.Result {
-	out := make([]queue.Result, 0, len(accepted))
+	out := accepted[:0]
 	for k, a := range accepted {
 		r := 0 // SMTP: one reply for all
 		if lmtp {
@@ -201,7 +203,8 @@ func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined
 	if p.Err != nil && p.Rcpts == nil {
 		return classifyAll(rcpts, hop, p.Err)
 	}
-	var out, accepted []queue.Result
+	var out []queue.Result
+	accepted := make([]queue.Result, 0, len(rcpts)) // one allocation, not one growth per recipient
 	for k, i := range rcpts {
 		switch {
 		case k >= len(p.Rcpts):
@@ -227,7 +230,11 @@ func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined
 		}
 		return append(out, classifyAll(indexes(accepted), hop, p.Data)...) // DATA refused
 	}
-	return append(out, finalResults(c, hop, accepted, p.Final, p.Err, lmtp, okOutcome, primary, shadowID)...)
+	final := finalResults(c, hop, accepted, p.Final, p.Err, lmtp, okOutcome, primary, shadowID)
+	if len(out) == 0 {
+		return final // every recipient accepted: no copy
+	}
+	return append(out, final...)
 }
 
 // joined is the message whole: its only part, or the parts copied once.

@@ -298,7 +298,10 @@
 // before the layer reads the network again (replyhold.go). go-smtp formats the commands against
 // shadowConn in capture mode, which answers them itself; anything else
 // go-smtp sends meanwhile (its EHLO again after its Reset) goes to the
-// wire. The shadow-on-receipt push pipelines too and is all or nothing:
+// wire. The common RCPT TO lines are appended by umbra itself
+// (rcptline.go), byte for byte go-smtp's (FuzzRcptLine holds the two
+// together); anything go-smtp would refuse or that carries a parameter
+// rcptline.go does not write is still go-smtp's. The shadow-on-receipt push pipelines too and is all or nothing:
 // a DATA the peer opened although it refused a recipient is abandoned by
 // closing the session, so the peer keeps no partial copy. Without
 // PIPELINING every command waits for the reply to the one before.

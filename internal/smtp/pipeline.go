@@ -22,8 +22,9 @@ import (
 // SMTPUTF8, DSN, AUTH=) with umbra's shadow parameters added: go-smtp
 // formats them against a capturing shadowConn that answers each with a
 // 250 of its own, so nothing reaches the wire before the group is whole.
-// A server without PIPELINING keeps lock-step commands (transaction.go,
-// PushCopy).
+// The usual RCPT TO lines skip that round: appendRcptLine (rcptline.go)
+// writes go-smtp's bytes straight into the capture. A server without
+// PIPELINING keeps lock-step commands (transaction.go, PushCopy).
 
 // Recipient is one RCPT TO of a pipelined transaction.
 type Recipient struct {
@@ -121,8 +122,11 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		out.Mail = err
 		return out
 	}
+	dsn, _ := c.Extension("DSN")
 	for k, r := range rcpts {
-		if err := c.Rcpt(r.Addr, r.Opts); err != nil {
+		if line, ok := appendRcptLine(c.sc.captured, r.Addr, r.Opts, dsn); ok {
+			c.sc.captured = line // go-smtp's line, without its round (rcptline.go)
+		} else if err := c.Rcpt(r.Addr, r.Opts); err != nil {
 			out.Rcpts = append(out.Rcpts, err) // placeholder, kept below
 			continue
 		}
