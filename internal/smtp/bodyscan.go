@@ -91,12 +91,13 @@ const (
 	// dataReadSize is the reader a kept body past dataWideAfter bytes
 	// is read through.
 	dataReadSize = 32 << 10
-	// dataWideAfter: the body bytes a session holds before it takes the
-	// larger reader.
-	dataWideAfter = 16 << 10
 	// maxPooledBody: larger body buffers are not pooled.
 	maxPooledBody = 1 << 20
 )
+
+// dataWideAfter: the body bytes a session holds before it takes the
+// larger reader (FuzzFramingWide sets 0).
+var dataWideAfter int64 = 16 << 10
 
 var dataReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, dataReadSize) }}
 
