@@ -210,3 +210,22 @@ func putBodyWriter(bw *bufio.Writer) {
 	bw.Reset(nil)
 	bodyWriters.Put(bw)
 }
+
+// onlyCRLF reports whether every CR and LF in b is part of a CRLF: each
+// LF follows a CR, and there are no more CRs than LFs (a vectorised
+// count). bareNewline then needs no search for CR line by line.
+func onlyCRLF(b []byte) bool {
+	lf := 0
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		if i+j == 0 || b[i+j-1] != '\r' {
+			return false
+		}
+		lf++
+		i += j + 1
+	}
+	return bytes.Count(b, crByte) == lf
+}

@@ -430,11 +430,12 @@ func (s *session) data(r io.Reader) error {
 		}
 		if ok {
 			if buf.Len()+len(fast) > buf.Cap() {
-				sized := make([]byte, buf.Len(), buf.Len()+len(fast))
-				copy(sized, buf.Bytes())
-				buf = bytes.NewBuffer(sized)
+				// append sizes it once and, unlike make, does not
+				// clear the bytes it then copies over.
+				buf = bytes.NewBuffer(append(buf.Bytes()[:buf.Len():buf.Len()], fast...))
+			} else {
+				buf.Write(fast)
 			}
-			buf.Write(fast)
 			s.vc.releaseBody() // copied out: its buffer goes back to the pool (bodyscan.go)
 		}
 		sp = s.takeSpooled() // read by now (DATA: by the copy above)
