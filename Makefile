@@ -85,6 +85,7 @@ FUZZ_TARGETS += ./internal/msgauth/:FuzzSplitHeader ./internal/msgauth/:FuzzARC 
 FUZZ_TARGETS += ./internal/tracking/:FuzzAppendEntry
 FUZZ_TARGETS += ./internal/smtp/:FuzzParseHeldArgs
 FUZZ_TARGETS += ./internal/smtp/:FuzzRcptLine
+FUZZ_TARGETS += ./internal/smtp/:FuzzScanDataEnd ./internal/smtp/:FuzzUnstuffRuns ./internal/smtp/:FuzzFramingWide
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; for spec in $(FUZZ_TARGETS); do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

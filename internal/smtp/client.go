@@ -503,7 +503,8 @@ func stuffChunks(body []byte, chunk int, emit func([]byte) error) error {
 // stuffPart is stuffChunks for a non-empty part of a message: last says
 // whether the end marker follows it.
 func stuffPart(body []byte, chunk int, last bool, emit func([]byte) error) error {
-	buf := make([]byte, 0, min(len(body), chunk)+min(len(body), chunk)/64+8)
+	buf := stuffBuf(min(len(body), chunk) + min(len(body), chunk)/64 + 8) // bodyscan.go
+	defer func() { putStuffBuf(buf) }()                                   // emit keeps no part of it
 	lineStart := true
 	for rest := body; len(rest) > 0; {
 		seg := rest

@@ -171,6 +171,16 @@
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is
 //     refused (size, line length), from takeBody (takeSpooled).
+//     The end is found by searching for the marker (scanDataEnd,
+//     bodyscan.go; FuzzScanDataEnd holds it to the byte-by-byte state
+//     machine it replaced). A body kept past 16 KiB is read through a
+//     pooled 32 KiB reader, taken only while the layer's own 4 KiB
+//     reader is empty and given back as soon as it is empty again
+//     outside a body, so the bytes after the end stay in the reader the
+//     command framer reads and a session holds it only while it holds
+//     as much body. An in-memory body's buffer is pooled (returned once
+//     the session copied the body out) and sized from MAIL SIZE= up to
+//     the spool threshold.
 //   - max_message_size is inclusive (RFC 1870: SIZE is the largest size
 //     accepted) and counts the message as the client sent it: after
 //     dot-unstuffing, before any normalisation and before umbra's

@@ -51,6 +51,9 @@ var (
 // or LF not preceded by CR in b, 0 when every line ends in CRLF. It goes
 // line by line with IndexByte (vectorised): bodies are large.
 func bareNewline(b []byte) byte {
+	if onlyCRLF(b) { // the common case, in one search per line (bodyscan.go)
+		return 0
+	}
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		line := b

@@ -468,7 +468,19 @@ const framingConnector = `
 // (verb layer and go-smtp), is framed exactly as the reference framer
 // frames it, and go-smtp is only ever given complete CRLF lines the
 // layer framed (or the layer's own DATA, RSET and end of body).
-func FuzzFraming(f *testing.F) {
+func FuzzFraming(f *testing.F) { fuzzFraming(f) }
+
+// FuzzFramingWide is FuzzFraming with every DATA body read through the
+// larger pooled reader from its first byte (bodyscan.go), so that the
+// small inputs of a fuzz run cross its hand-overs.
+func FuzzFramingWide(f *testing.F) {
+	old := dataWideAfter
+	dataWideAfter = 0
+	f.Cleanup(func() { dataWideAfter = old })
+	fuzzFraming(f)
+}
+
+func fuzzFraming(f *testing.F) {
 	for _, seed := range []string{
 		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nhi\r\n..x\r\n.\r\nQUIT\r\n",
 		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nBDAT +33\r\n" + authAlice + "\r\nNOOP\r\n",

@@ -98,6 +98,9 @@ type session struct {
 	dataChecks bool
 
 	stats connStats // connect and disconnect log lines (connlog.go)
+
+	// declaredSize is MAIL SIZE= of the open transaction (0: none).
+	declaredSize int64
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -294,6 +297,10 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		return replyNestedMail
 	}
 	s.Reset()
+	s.declaredSize = 0
+	if opts != nil {
+		s.declaredSize = opts.Size // sizes the body's buffer (bodyscan.go)
+	}
 	switch {
 	case s.c.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
@@ -423,11 +430,13 @@ func (s *session) data(r io.Reader) error {
 		}
 		if ok {
 			if buf.Len()+len(fast) > buf.Cap() {
-				sized := make([]byte, buf.Len(), buf.Len()+len(fast))
-				copy(sized, buf.Bytes())
-				buf = bytes.NewBuffer(sized)
+				// append sizes it once and, unlike make, does not
+				// clear the bytes it then copies over.
+				buf = bytes.NewBuffer(append(buf.Bytes()[:buf.Len():buf.Len()], fast...))
+			} else {
+				buf.Write(fast)
 			}
-			buf.Write(fast)
+			s.vc.releaseBody() // copied out: its buffer goes back to the pool (bodyscan.go)
 		}
 		sp = s.takeSpooled() // read by now (DATA: by the copy above)
 	}

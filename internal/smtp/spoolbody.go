@@ -68,23 +68,37 @@ func (u *unstuffer) feed(p []byte, emit func([]byte)) {
 				i++
 				continue
 			}
+		case u.lastCR && p[i] == '\n':
+			// A CRLF cut between pieces: a line starts after it.
+			emit(p[i : i+1])
+			u.bol, u.lastCR = true, false
+			i++
+			continue
 		}
-		j := bytes.IndexByte(p[i:], '\n')
-		if j < 0 {
-			emit(p[i:])
-			u.lastCR = p[len(p)-1] == '\r'
-			return
+		// Everything up to the next line that starts with a dot is
+		// emitted in one run (only CRLF starts a line).
+		if j := bytes.Index(p[i:], dotLine); j >= 0 {
+			emit(p[i : i+j+2])
+			u.bol, u.lastCR = true, false
+			i += j + 2
+			continue
 		}
-		if j > 0 {
-			u.bol = p[i+j-1] == '\r'
-		} else {
-			u.bol = u.lastCR
+		rest := p[i:]
+		emit(rest)
+		switch last := rest[len(rest)-1]; {
+		case last == '\n' && len(rest) >= 2:
+			u.bol, u.lastCR = rest[len(rest)-2] == '\r', false
+		case last == '\n':
+			u.bol, u.lastCR = u.lastCR, false
+		default:
+			u.lastCR = last == '\r'
 		}
-		u.lastCR = false
-		emit(p[i : i+j+1])
-		i += j + 1
+		return
 	}
 }
+
+// dotLine is a line that starts with a dot, after the CRLF before it.
+var dotLine = []byte("\r\n.")
 
 // bodyStats is what the session checks on a whole body (checkBody),
 // counted as it streams by.

@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 
@@ -93,16 +92,13 @@ func stuffReader(r io.Reader, chunk int, emit func([]byte) error) error {
 // id line, the stored body, the end marker — go in one write(2), one TCP
 // segment and one wakeup of the next hop instead of one per piece. It
 // returns the emit function and the flush that must follow the last
-// piece.
+// piece; neither may be called after flush (its buffer goes back to a
+// pool, bodyscan.go).
 func bodyWrites(w io.Writer, parts [][]byte, tail io.Reader) (emit func([]byte) error, flush func() error) {
-	size := dataChunk
-	if tail == nil {
-		n := 0
-		for _, p := range parts {
-			n += len(p)
-		}
-		size = min(size, n+n/64+16) // stuffing and the end marker
+	bw := bodyWriter(w)
+	return func(b []byte) error { _, err := bw.Write(b); return err }, func() error {
+		err := bw.Flush()
+		putBodyWriter(bw)
+		return err
 	}
-	bw := bufio.NewWriterSize(w, size)
-	return func(b []byte) error { _, err := bw.Write(b); return err }, bw.Flush
 }

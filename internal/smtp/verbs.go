@@ -65,6 +65,8 @@ type verbConn struct {
 	mu     sync.Mutex   // guards writes to conn
 	conn   net.Conn     // tc, or a TLS connection over it
 	r      *bufio.Reader
+	cmdR   *bufio.Reader // while dataR is r: the command reader (bodyscan.go)
+	dataR  *bufio.Reader // the larger reader of a body, from its pool
 	tlsCfg *tls.Config
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
@@ -174,80 +176,29 @@ func (v *verbConn) fill() error {
 	if v.mode == modeData {
 		return v.fillData()
 	}
+	v.narrowReader() // bodyscan.go
 	return v.fillCommand()
 }
-
-// States of the end-of-data scan: only CRLF "." CRLF ends a body; a bare
-// LF never starts a line, and a CR before the CRLF is a bare CR (data).
-// go-smtp's own reader (data.go) takes "\r\r\n.\r\n" for data; it never
-// reads a body here, so the layer follows RFC 5321 §4.1.1.4 instead.
-const (
-	dBegin = iota // at the start of a line (after CRLF)
-	dDot          // "." at the start of a line
-	dDotCR        // ".\r" at the start of a line
-	dCR           // "\r" seen
-	dData         // inside a line
-)
 
 // fillData reads the DATA body up to and including its end marker, in
 // as large pieces as are at hand; at the end go-smtp gets ".\r\n".
 func (v *verbConn) fillData() error {
 	v.bodyDeadline()
 	if v.r.Buffered() == 0 {
+		if v.bodyErr == nil && !v.bodyOver && v.rawLen >= dataWideAfter {
+			v.widenReader() // bodyscan.go
+		} else {
+			v.narrowReader()
+		}
 		if _, err := v.r.Peek(1); err != nil {
 			return v.readError(err)
 		}
 	}
 	buf, _ := v.r.Peek(v.r.Buffered())
-	n, ended := len(buf), false
-	if !v.creditRate(int64(n)) {
+	if !v.creditRate(int64(len(buf))) {
 		return v.rateCut()
 	}
-	st := v.dstate
-scan:
-	for i := 0; i < len(buf); i++ {
-		c := buf[i]
-		switch st {
-		case dBegin:
-			switch c {
-			case '.':
-				st = dDot
-			case '\r':
-				st = dCR
-			default:
-				st = dData
-			}
-		case dDot:
-			if c == '\r' {
-				st = dDotCR
-			} else {
-				st = dData
-			}
-		case dDotCR:
-			if c == '\n' {
-				n, ended = i+1, true
-				break scan
-			}
-			st = dData
-			if c == '\r' {
-				st = dCR
-			}
-		case dCR:
-			if c == '\n' {
-				st = dBegin
-			} else if c != '\r' {
-				st = dData
-			}
-		case dData:
-			if c == '\r' {
-				st = dCR
-			} else if j := bytes.IndexByte(buf[i:], '\r'); j < 0 {
-				i = len(buf) - 1
-			} else {
-				i += j - 1 // the loop's i++ lands on the '\r'
-			}
-		}
-	}
+	n, ended, st := scanDataEnd(v.dstate, buf) // bodyscan.go
 	v.dstate = st
 	chunk := buf[:n]
 	v.traceUnit(traceBody, chunk)
@@ -291,6 +242,7 @@ scan:
 			v.hasBody = true
 		}
 		v.hand([]byte(".\r\n"))
+		v.narrowReader()
 	}
 	return nil
 }
@@ -332,8 +284,15 @@ func rawSizeBound(max int64) int64 {
 func (v *verbConn) startBody() {
 	mem := v.sink.mem[:0] // the last body's buffer, reused (the session copied it out)
 	v.dropBody()
-	if cap(mem) > 1<<20 {
+	if cap(mem) > maxPooledBody {
 		mem = nil // do not hold a large buffer for the next message
+	}
+	if cap(mem) == 0 {
+		mem = bodyBuf() // bodyscan.go
+	}
+	if want := v.bodySizeHint(); cap(mem) < want {
+		putBodyBuf(mem)
+		mem = make([]byte, 0, want)
 	}
 	v.sink = bodySink{mem: mem}
 	v.limit = v.sizeLimit()
@@ -605,6 +564,7 @@ func (v *verbConn) startTLS(arg string) {
 		return
 	}
 	v.conn, v.r = tc, bufio.NewReaderSize(heldFirst{v, tc}, 4096)
+	v.forgetReaders()
 	v.tlsOn.Store(true)
 	v.mu.Unlock()
 	var names []string
