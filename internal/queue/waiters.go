@@ -81,5 +81,5 @@ func (q *Manager) notifyHanded(id ID) {
 func (q *Manager) hasWaiters(id ID) bool {
 	q.wmu.Lock()
 	defer q.wmu.Unlock()
-	return len(q.waiters[id]) > 0
+	return len(q.waiters[id]) > 0 || len(q.handed[id]) > 0 // a sender, or the pickup watcher (WaitHandedOn)
 }
