@@ -218,8 +218,12 @@ func newDelivererWith(t *testing.T, dns Resolver, mbox config.Mailbox, dedup Ded
 		rc = append(rc, c)
 	}
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, rc)
+	// DataTimeout bounds the whole body's submission (go-smtp's
+	// SubmissionTimeout): the tests send bodies of several MiB to sinks
+	// in this process, which under -race on a loaded machine take far
+	// longer than on an idle one. No test here waits for it to fire.
 	d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: conns, Mailbox: mbox, Resolver: dns,
-		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second, Dedup: dedup})
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second, DataTimeout: 60 * time.Second, Dedup: dedup})
 	if err != nil {
 		t.Fatal(err)
 	}
