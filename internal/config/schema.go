@@ -111,8 +111,11 @@ type Transport struct {
 	// dead (a failed cohort) gets no connection.
 	InitialDestinationConcurrency int      `yaml:"initial_destination_concurrency"`
 	DeadDestinationCoolDown       Duration `yaml:"dead_destination_cool_down"`
-	// ConnectTimeout and CommandTimeout bound outbound SMTP steps;
-	// DataTimeout bounds the wait for the reply to the final dot.
+	// ConnectTimeout and CommandTimeout bound outbound SMTP steps, and
+	// CommandTimeout each write of a message's body too (a block that
+	// does not move; the whole transfer has no bound, so a slow but
+	// steady next hop gets a large message); DataTimeout bounds the
+	// wait for the reply to the final dot.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
 	// ClientCertFile and ClientKeyFile: the certificate this server
 	// presents on outbound STARTTLS, naming it to transport servers that

@@ -206,14 +206,14 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		return c.settle(br, out)
 	}
 	envelope() // writing the message is umbra's own work
-	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
-	emit, flush := bodyWrites(conn, parts, tail)
+	emit, flush := bodyWrites(blockWriter{conn, c.CommandTimeout}, parts, tail)
 	if err := stuffBody(parts, tail, dataChunk, emit); err != nil {
 		return fail(err)
 	}
 	if err := flush(); err != nil {
 		return fail(err)
 	}
+	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout)) // the reply to the final dot
 	n := 1
 	if lmtp {
 		n = accepted
