@@ -248,7 +248,7 @@ func TestRedeliveryWindowAndIdempotence(t *testing.T) {
 	since := t0.Add(2 * time.Minute) // messages 3, 4, 5
 	r.clk.Advance(time.Minute)
 	req, repeated, err := r.d.Redeliver(context.Background(), "fo-1", "DB1", since)
-	if err != nil || repeated || req.Resubmitted != 3 || req.Cleared != 3 || req.Phase != queue.Done {
+	if err != nil || repeated != Carried || req.Resubmitted != 3 || req.Cleared != 3 || req.Phase != queue.Done {
 		t.Fatalf("redeliver: %+v repeated %v err %v", req, repeated, err)
 	}
 	r.waitEmpty()
@@ -267,7 +267,7 @@ func TestRedeliveryWindowAndIdempotence(t *testing.T) {
 	// The same request again: nothing is done.
 	r.clk.Advance(time.Minute)
 	req2, repeated, err := r.d.Redeliver(context.Background(), "fo-1", "DB1", since)
-	if err != nil || !repeated || req2.Resubmitted != 3 {
+	if err != nil || repeated != Repeated || req2.Resubmitted != 3 {
 		t.Fatalf("repeated request: %+v repeated %v err %v", req2, repeated, err)
 	}
 	r.waitEmpty()
