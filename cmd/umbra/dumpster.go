@@ -198,10 +198,10 @@ func newDumpsterRemoveCmd() *cobra.Command {
 				q.Set(k, t.UTC().Format(time.RFC3339Nano))
 			}
 			if yes {
-				q.Set("confirm", "yes")
+				q.Set("confirm", "true")
 			}
 			if dry {
-				q.Set("dry_run", "yes")
+				q.Set("dry_run", "true")
 			}
 			c, err := adminClient(cmd)
 			if err != nil {

@@ -201,7 +201,7 @@ func (c *Client) RedeliverAgo(requestID, db string, ago time.Duration) (Redelive
 
 // DumpsterRemove removes the dumpster copies ids and the filter select
 // (keys of POST /v1/dumpster/remove: database, since, until, from, to,
-// message_id, org_id; confirm=yes for a removal without ids, dry_run=yes
+// message_id, org_id; confirm=true for a removal without ids, dry_run=true
 // to list only).
 func (c *Client) DumpsterRemove(ids []string, filter url.Values) (DumpsterRemoval, error) {
 	q := url.Values{}

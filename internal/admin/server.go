@@ -402,8 +402,8 @@ func (s *Server) routes() http.Handler {
 	// Removal of copies from the dumpster: POST /v1/dumpster/remove with
 	// id=QUEUEID (repeated) and/or database=DB and the filter since,
 	// until (RFC 3339), from, to (substrings), message_id, org_id (exact).
-	// Without ids, confirm=yes is required (bulk removal), unless
-	// dry_run=yes, which removes nothing. Each removed copy is audited
+	// Without ids, confirm=true is required (bulk removal), unless
+	// dry_run=true, which removes nothing. Each removed copy is audited
 	// (envelope and ids, never the content).
 	mux.HandleFunc("POST /v1/dumpster/remove", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
@@ -430,9 +430,9 @@ func (s *Server) routes() http.Handler {
 			}
 			sel.IDs = append(sel.IDs, id)
 		}
-		dry, confirmed := v.Get("dry_run") == "yes", v.Get("confirm") == "yes"
+		dry, confirmed := v.Get("dry_run") == "true", v.Get("confirm") == "true"
 		if len(sel.IDs) == 0 && !dry && !confirmed {
-			fail(w, http.StatusBadRequest, "removing by filter removes every copy it selects: confirm=yes is required (dry_run=yes lists them)")
+			fail(w, http.StatusBadRequest, "removing by filter removes every copy it selects: confirm=true is required (dry_run=true lists them)")
 			return
 		}
 		if sel.Database != "" {
