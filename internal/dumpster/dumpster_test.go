@@ -131,6 +131,17 @@ func (r *rig) waitEmpty() {
 	r.t.Fatal("the queue did not empty")
 }
 
+// waitCount waits (a bounded time) until the observer has heard want
+// evictions for reason and returns the count: the observer hears of a
+// commit after it, so the queue can be empty a moment before.
+func (r *rig) waitCount(reason string, want int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for r.obs.get(reason) < want && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	return r.obs.get(reason)
+}
+
 func (r *rig) copies(key string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -166,11 +177,11 @@ func TestRetentionBySize(t *testing.T) {
 	if got := strings.Join(r.kept("DB2"), " "); got != "6" {
 		t.Errorf("DB2 keeps %q; the databases' bounds are apart", got)
 	}
-	if r.obs.get(ReasonSize) != 2 {
+	if r.waitCount(ReasonSize, 2) != 2 {
 		t.Errorf("%d size evictions, want 2", r.obs.get(ReasonSize))
 	}
 	r.send(7, 5000)
-	if got := strings.Join(r.kept("DB1"), " "); got != "3 4 5" || r.obs.get(ReasonTooBig) != 1 {
+	if got := strings.Join(r.kept("DB1"), " "); got != "3 4 5" || r.waitCount(ReasonTooBig, 1) != 1 {
 		t.Errorf("after a message over the bound: %q, too_big %d", got, r.obs.get(ReasonTooBig))
 	}
 	ss, _ := r.d.Summaries()
