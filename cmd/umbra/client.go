@@ -17,6 +17,7 @@ import (
 const (
 	exitNotFound    = 3  // no such message or queue
 	exitBusy        = 4  // the message is in delivery; try again
+	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
 	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE)
 )
 

@@ -3,12 +3,17 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"umbra/internal/admin"
 )
 
 func newDumpsterCmd() *cobra.Command {
@@ -66,56 +71,195 @@ func newDumpsterCmd() *cobra.Command {
 
 	var rdb, rsince, reqID string
 	resubmit := &cobra.Command{
-		Use:   "resubmit --database DB --since TIME",
+		Use:   "resubmit --database DB --since TIME [--request-id ID]",
 		Short: "Redeliver every copy kept for a database since a time (after a mailbox failover)",
 		Long: "Redeliver every copy kept for mailbox database DB since TIME: the database lost what it got since\n" +
 			"then. Its duplicate records of that window are forgotten first, so each message is delivered once\n" +
-			"more. TIME is RFC 3339 (2026-11-22T10:00:00Z) or a duration ago (90m, 2h, 1d). Give --request-id\n" +
-			"to make a retry safe: a request id that was carried out before is not carried out again. A retry\n" +
-			"must name the same window, so give --since as an RFC 3339 time then (a duration moves with the clock).",
+			"more. TIME is RFC 3339 (2026-11-22T10:00:00Z) or a duration (90m, 2h, 1d) before the request's start.\n" +
+			"\n" +
+			"A request id makes a retry safe (after a timeout, a lost connection, a stopped daemon): the same\n" +
+			"--request-id with the same --database and --since is the same request, never carried out twice.\n" +
+			"Done before, it answers the first run's figures (\"already carried out\"); interrupted, it is finished\n" +
+			"(\"interrupted before, finished now\"). A duration is measured from the request's first start, so\n" +
+			"\"--since 1h\" names the same window at every retry. The same id with another database or window is\n" +
+			"refused (exit 1) naming both. Without --request-id a new id is made and printed on stderr first:\n" +
+			"retry with it.\n" +
+			"\n" +
+			"Exit codes: 0 every copy of the window was resubmitted (or there were none); 5 the request is done\n" +
+			"but some copies were NOT resubmitted because their content is unreadable (a missing or cut spool\n" +
+			"file): the count is printed, and each copy's message id is in the daemon's log, \"dumpster copy not\n" +
+			"resubmitted\" with the request_id; a retry answers 5 again. 1 refused or failed, 3 no dumpster,\n" +
+			"64 usage, 69 daemon not running.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rdb == "" || rsince == "" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--database and --since are required")}
 			}
-			since, err := parseSince(rsince, time.Now())
+			since, ago, byAgo, err := parseWindow(rsince, time.Now())
 			if err != nil {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--since: %v", err)}
-			}
-			if reqID == "" {
-				var b [8]byte
-				rand.Read(b[:])
-				reqID = "cli-" + hex.EncodeToString(b[:])
 			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
 			}
-			out, err := c.Redeliver(reqID, rdb, since)
+			if reqID == "" {
+				var b [8]byte
+				rand.Read(b[:])
+				reqID = "cli-" + hex.EncodeToString(b[:])
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: request id %s: to retry this request, give --request-id %s --database %s --since %s\n",
+					reqID, reqID, rdb, rsince)
+			}
+			var out admin.Redelivery
+			if byAgo {
+				out, err = c.RedeliverAgo(reqID, rdb, ago)
+			} else {
+				out, err = c.Redeliver(reqID, rdb, since)
+			}
+			var ae *admin.APIError
+			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+				// Not "busy, try again": no retry of this id will do.
+				return &exitError{code: exitFailure, err: err}
+			}
 			if err != nil {
 				return apiErr(err)
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), out)
+				if err := printJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			} else {
+				verb := "resubmitted"
+				switch {
+				case out.Repeated:
+					verb = "already carried out; it had resubmitted"
+				case out.Resumed:
+					verb = "interrupted before, finished now; it resubmitted"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "request %s for database %s since %s: %s %d messages, %d duplicate records cleared\n",
+					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339), verb, out.Resubmitted, out.Cleared)
 			}
-			verb := "resubmitted"
-			if out.Repeated {
-				verb = "already carried out; it had resubmitted"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "request %s for database %s since %s: %s %d messages, %d duplicate records cleared\n",
-				out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339), verb, out.Resubmitted, out.Cleared)
 			if out.Skipped > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d copies NOT resubmitted: their content is unreadable (a missing or cut spool file); "+
-					"each is in the daemon's log (\"dumpster copy not resubmitted\") with its message id\n", out.Skipped)
+				return &exitError{code: exitSkipped, err: fmt.Errorf("%d copies NOT resubmitted: their content is unreadable (a missing or cut spool file); "+
+					"each copy's message id is in the daemon's log: \"dumpster copy not resubmitted\" with request_id=%s", out.Skipped, out.RequestID)}
 			}
 			return nil
 		},
 	}
 	resubmit.Flags().StringVar(&rdb, "database", "", "the mailbox database that failed over")
-	resubmit.Flags().StringVar(&rsince, "since", "", "resubmit copies kept since TIME (RFC 3339, or a duration ago)")
-	resubmit.Flags().StringVar(&reqID, "request-id", "", "an id that makes a retried request safe (default: a new random id)")
-	cmd.AddCommand(list, resubmit)
+	resubmit.Flags().StringVar(&rsince, "since", "", "resubmit copies kept since TIME (RFC 3339, or a duration before the request's start)")
+	resubmit.Flags().StringVar(&reqID, "request-id", "", "an id that makes a retried request safe (default: a new random id, printed on stderr)")
+	cmd.AddCommand(list, resubmit, newDumpsterRemoveCmd())
 	return cmd
+}
+
+// newDumpsterRemoveCmd is "umbra dumpster remove": copies removed for
+// good, by id or by filter.
+func newDumpsterRemoveCmd() *cobra.Command {
+	var db, since, until, from, to, mid, org string
+	var yes, dry bool
+	cmd := &cobra.Command{
+		Use:   "remove [ID...] [--database DB] [FILTER] [--yes] [--dry-run]",
+		Short: "Remove copies from the dumpster for good (a misdirected or confidential message)",
+		Long: "Remove dumpster copies for good: they are never redelivered. Name them by queue id (as\n" +
+			"\"dumpster list --database DB\" shows; every database's copies of that message unless --database is\n" +
+			"given), or by --database DB with a filter: --since/--until TIME (kept at or after / before; RFC 3339\n" +
+			"or a duration ago), --from and --to (substrings of the sender and a recipient), --message-id and\n" +
+			"--org-id (exact). With ids, a filter narrows them. Removing by filter alone is a bulk removal and\n" +
+			"needs --yes; --dry-run lists what would go and removes nothing. Every removed copy is audited: a log\n" +
+			"line and an \"admin\" line in the tracking log (action \"dumpster remove\", envelope and ids, never the\n" +
+			"content; umbra track --event admin).\n" +
+			"\n" +
+			"Exit codes: 0 removed (or listed); 3 an id had no copy (the others were removed) or no such\n" +
+			"database; 64 usage (no ids and no --database, or a filter without --yes or --dry-run); 69 daemon\n" +
+			"not running.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && db == "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("name the copies: queue ids, or --database DB with a filter")}
+			}
+			if len(args) == 0 && !yes && !dry {
+				return &exitError{code: exitUsage, err: fmt.Errorf("removing by filter removes every copy it selects, for good: " +
+					"add --yes (--dry-run lists them)")}
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"database": db, "from": from, "to": to, "message_id": mid, "org_id": org} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			for k, v := range map[string]string{"since": since, "until": until} {
+				if v == "" {
+					continue
+				}
+				t, err := parseSince(v, time.Now())
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--%s: %v", k, err)}
+				}
+				q.Set(k, t.UTC().Format(time.RFC3339Nano))
+			}
+			if yes {
+				q.Set("confirm", "true")
+			}
+			if dry {
+				q.Set("dry_run", "true")
+			}
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			out, err := c.DumpsterRemove(args, q)
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				if err := printJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			} else {
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "DATABASE\tKEPT\tQUEUE ID\tSIZE\tFROM\tRECIPIENTS\tMESSAGE-ID")
+				for _, e := range out.Removed {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Database, e.KeptAt.Local().Format(time.DateTime), e.QueueID,
+						size(e.Size), orDash(e.From), trunc(strings.Join(e.Recipients, ","), 60), orDash(trunc(e.MessageID, 50)))
+				}
+				w.Flush()
+				if out.DryRun {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d copies would be removed (dry run: nothing removed)\n", len(out.Removed))
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d copies removed\n", len(out.Removed))
+				}
+			}
+			if len(out.NotFound) > 0 {
+				return &exitError{code: exitNotFound, err: fmt.Errorf("no dumpster copy of %s", strings.Join(out.NotFound, ", "))}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&db, "database", "", "the mailbox database whose copies to remove")
+	f.StringVar(&since, "since", "", "copies kept at or after TIME (RFC 3339, or a duration ago)")
+	f.StringVar(&until, "until", "", "copies kept before TIME (RFC 3339, or a duration ago)")
+	f.StringVar(&from, "from", "", "copies whose sender contains S")
+	f.StringVar(&to, "to", "", "copies with a recipient containing S")
+	f.StringVar(&mid, "message-id", "", "copies with this Message-ID (exact, with its <>)")
+	f.StringVar(&org, "org-id", "", "copies with this organisation message id")
+	f.BoolVar(&yes, "yes", false, "confirm a removal by filter (every copy it selects)")
+	f.BoolVar(&dry, "dry-run", false, "list the copies that would be removed; remove nothing")
+	return cmd
+}
+
+// parseWindow reads --since of resubmit: an RFC 3339 time, or a
+// duration ("90m", "2h", "1d") to be measured back from the request's
+// start by the daemon.
+func parseWindow(s string, now time.Time) (since time.Time, ago time.Duration, byAgo bool, err error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, 0, false, nil
+	}
+	t, err := parseSince(s, now)
+	if err != nil {
+		return time.Time{}, 0, false, err
+	}
+	return time.Time{}, now.Sub(t), true, nil
 }
 
 // parseSince reads an RFC 3339 time or a duration before now ("90m",

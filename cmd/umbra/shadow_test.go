@@ -554,8 +554,8 @@ send_connectors:
 		t.Fatalf("repeated request (exit %d): %s", code, out)
 	}
 	// The same id for another window is refused, not carried out.
-	if _, code := cli(t, cfgB, "dumpster", "resubmit", "--database", "local", "--since", "2h", "--request-id", "failover-1"); code != exitBusy {
-		t.Errorf("request id reused for another window: exit %d, want %d", code, exitBusy)
+	if _, code := cli(t, cfgB, "dumpster", "resubmit", "--database", "local", "--since", "2h", "--request-id", "failover-1"); code != exitFailure {
+		t.Errorf("request id reused for another window: exit %d, want %d", code, exitFailure)
 	}
 	time.Sleep(time.Second)
 	if files, _ := filepath.Glob(filepath.Join(maildir, "*")); len(files) != n {

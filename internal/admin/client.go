@@ -191,6 +191,28 @@ func (c *Client) Redeliver(requestID, db string, since time.Time) (Redelivery, e
 	return out, c.do("POST", "/v1/dumpster/"+url.PathEscape(db)+"/redeliver", q, &out)
 }
 
+// RedeliverAgo asks for the redelivery of database db's copies kept
+// since ago before the request's start (its first call's, for a retry).
+func (c *Client) RedeliverAgo(requestID, db string, ago time.Duration) (Redelivery, error) {
+	q := url.Values{"since_ago": {ago.String()}, "request_id": {requestID}}
+	var out Redelivery
+	return out, c.do("POST", "/v1/dumpster/"+url.PathEscape(db)+"/redeliver", q, &out)
+}
+
+// DumpsterRemove removes the dumpster copies ids and the filter select
+// (keys of POST /v1/dumpster/remove: database, since, until, from, to,
+// message_id, org_id; confirm=true for a removal without ids, dry_run=true
+// to list only).
+func (c *Client) DumpsterRemove(ids []string, filter url.Values) (DumpsterRemoval, error) {
+	q := url.Values{}
+	for k, v := range filter {
+		q[k] = v
+	}
+	q["id"] = ids
+	var out DumpsterRemoval
+	return out, c.do("POST", "/v1/dumpster/remove", q, &out)
+}
+
 // Track searches the tracking log.
 func (c *Client) Track(q tracking.Query) ([]tracking.Entry, error) {
 	v := url.Values{}

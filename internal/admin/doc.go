@@ -16,13 +16,15 @@
 //     lists the valid names: a typo never acts on a phantom queue; a
 //     suspension of a queue that holds no message is checked against the
 //     configuration in force by the SetQueueNames check), 409
-//     message in delivery (try again), 500 anything else.
+//     message in delivery (try again) or a redelivery request id reused
+//     for other parameters (never retry that), 500 anything else.
 //   - Every state change is audited: a log line and an "admin" line in
 //     the tracking log with the action, its target (the message's
 //     envelope, or the queue), the result and the actor, the socket
 //     peer's uid and pid from SO_PEERCRED.
 //   - A bulk action needs a filter (or all=true): an empty filter never
-//     selects every message by accident.
+//     selects every message by accident. A removal from the dumpster by
+//     filter needs confirm=true as well (dry_run=true lists only).
 //   - The client tells why a request got no answer (stopped.go): no
 //     daemon to connect to (ErrUnavailable), the daemon gone during the
 //     request (ErrStopped: it was running when the command began; for a
@@ -48,6 +50,13 @@
 //	POST /v1/messages/{id}/suspend | resume | retry
 //	POST /v1/messages/{id}/remove[?ndr=true]
 //	GET  /v1/track?id=&sender=&recipient=&since=&until=&event=&limit=
+//	GET  /v1/dumpster
+//	GET  /v1/dumpster/{database}?since=&limit=
+//	POST /v1/dumpster/{database}/redeliver?request_id=ID&since=RFC3339 | since_ago=DURATION
+//	     (the same id and parameters again: the first outcome, "repeated",
+//	     or the interrupted request finished, "resumed"; other parameters: 409)
+//	POST /v1/dumpster/remove?id=QUEUEID…&database=&since=&until=&from=&to=&message_id=&org_id=
+//	     [&confirm=true][&dry_run=true] (each removed copy audited)
 //	GET  /v1/shadows
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,9 @@ type Tracker interface {
 type Dumpster interface {
 	Summaries() ([]dumpster.Summary, error)
 	List(db string, since time.Time, limit int) ([]dumpster.Entry, error)
-	Redeliver(ctx context.Context, id, db string, since time.Time) (*queue.Request, bool, error)
+	Redeliver(ctx context.Context, id, db string, since time.Time) (*queue.Request, dumpster.Outcome, error)
+	RedeliverAgo(ctx context.Context, id, db string, ago time.Duration) (*queue.Request, dumpster.Outcome, error)
+	Remove(ctx context.Context, sel dumpster.Selection, dryRun bool) ([]dumpster.Entry, error)
 }
 
 // Redelivery is the answer to a redelivery request.
@@ -70,6 +73,19 @@ type Redelivery struct {
 	// Repeated: the request id was carried out before; nothing was done
 	// now, and the figures are the first run's.
 	Repeated bool `json:"repeated"`
+	// Resumed: the request id was begun before and interrupted (a lost
+	// connection, a stop); this call finished it, and the figures are
+	// the whole request's.
+	Resumed bool `json:"resumed"`
+}
+
+// DumpsterRemoval is the answer to a removal from the dumpster: the
+// copies removed (with dry_run, those that would be), and the ids asked
+// for that have no copy (the others were removed).
+type DumpsterRemoval struct {
+	Removed  []dumpster.Entry `json:"removed"`
+	DryRun   bool             `json:"dry_run"`
+	NotFound []string         `json:"not_found,omitempty"`
 }
 
 // Status is GET /v1/status.
@@ -323,14 +339,31 @@ func (s *Server) routes() http.Handler {
 		reply(w, out, err)
 	}))
 	// A redelivery request, as a mailbox cluster manager makes it after a
-	// failover: POST /v1/dumpster/DB/redeliver?since=RFC3339&request_id=ID.
-	// Repeating it with the same request_id does nothing more.
+	// failover: POST /v1/dumpster/DB/redeliver?since=RFC3339&request_id=ID,
+	// or since_ago=DURATION (Go syntax, 90m, 24h): the copies kept since
+	// that long before the request's start. Repeating it with the same
+	// request_id and parameters does nothing more (a duration is measured
+	// from the first call's start, so a retry names the same window); the
+	// same request_id with other parameters is 409.
 	mux.HandleFunc("POST /v1/dumpster/{database}/redeliver", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
-		since, err := time.Parse(time.RFC3339Nano, v.Get("since"))
-		if err != nil {
-			fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
+		var since time.Time
+		var ago time.Duration
+		var err error
+		switch {
+		case v.Has("since") == v.Has("since_ago"):
+			fail(w, http.StatusBadRequest, "give one of since (an RFC 3339 time) and since_ago (a duration such as 90m)")
 			return
+		case v.Has("since"):
+			if since, err = time.Parse(time.RFC3339Nano, v.Get("since")); err != nil {
+				fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
+				return
+			}
+		default:
+			if ago, err = time.ParseDuration(v.Get("since_ago")); err != nil || ago < 0 {
+				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of 0 or more (90m, 24h): %q", v.Get("since_ago")))
+				return
+			}
 		}
 		id := v.Get("request_id")
 		if id == "" || len(id) > 128 {
@@ -338,9 +371,22 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		db := r.PathValue("database")
-		req, repeated, err := s.dump.Redeliver(r.Context(), id, db, since)
-		s.log.Info("admin", "action", "dumpster redeliver", "database", db, "since", since.Format(time.RFC3339Nano),
-			"request_id", id, "repeated", repeated)
+		var req *queue.Request
+		var outcome dumpster.Outcome
+		if v.Has("since") {
+			req, outcome, err = s.dump.Redeliver(r.Context(), id, db, since)
+		} else {
+			req, outcome, err = s.dump.RedeliverAgo(r.Context(), id, db, ago)
+		}
+		result := outcome.String()
+		switch {
+		case err != nil:
+			result = err.Error()
+		case req != nil:
+			result = fmt.Sprintf("%s: request %s since %s, %d resubmitted, %d skipped as unreadable, %d duplicate records cleared",
+				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, req.Cleared)
+		}
+		s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, result)
 		if errors.Is(err, dumpster.ErrRequestConflict) {
 			fail(w, http.StatusConflict, err.Error())
 			return
@@ -348,7 +394,89 @@ func (s *Server) routes() http.Handler {
 		var out Redelivery
 		if req != nil {
 			out = Redelivery{RequestID: req.ID, Database: req.Database, Since: req.Since, Started: req.Started,
-				Resubmitted: req.Resubmitted, Skipped: req.Skipped, Cleared: req.Cleared, Repeated: repeated}
+				Resubmitted: req.Resubmitted, Skipped: req.Skipped, Cleared: req.Cleared,
+				Repeated: outcome == dumpster.Repeated, Resumed: outcome == dumpster.Resumed}
+		}
+		reply(w, out, err)
+	}))
+	// Removal of copies from the dumpster: POST /v1/dumpster/remove with
+	// id=QUEUEID (repeated) and/or database=DB and the filter since,
+	// until (RFC 3339), from, to (substrings), message_id, org_id (exact).
+	// Without ids, confirm=true is required (bulk removal), unless
+	// dry_run=true, which removes nothing. Each removed copy is audited
+	// (envelope and ids, never the content).
+	mux.HandleFunc("POST /v1/dumpster/remove", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query()
+		sel := dumpster.Selection{Database: v.Get("database"), From: v.Get("from"), To: v.Get("to"),
+			MessageID: v.Get("message_id"), OrgID: v.Get("org_id")}
+		for _, t := range []struct {
+			key string
+			to  *time.Time
+		}{{"since", &sel.Since}, {"until", &sel.Until}} {
+			if v.Get(t.key) == "" {
+				continue
+			}
+			var err error
+			if *t.to, err = time.Parse(time.RFC3339Nano, v.Get(t.key)); err != nil {
+				fail(w, http.StatusBadRequest, t.key+" must be an RFC 3339 time: "+err.Error())
+				return
+			}
+		}
+		for _, a := range v["id"] {
+			id, err := queue.ParseID(a)
+			if err != nil {
+				fail(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			sel.IDs = append(sel.IDs, id)
+		}
+		dry, confirmed := v.Get("dry_run") == "true", v.Get("confirm") == "true"
+		if len(sel.IDs) == 0 && !dry && !confirmed {
+			fail(w, http.StatusBadRequest, "removing by filter removes every copy it selects: confirm=true is required (dry_run=true lists them)")
+			return
+		}
+		if sel.Database != "" {
+			if sums, err := s.dump.Summaries(); err == nil {
+				var names []string
+				for _, sum := range sums {
+					names = append(names, sum.Database)
+				}
+				if !slices.Contains(names, sel.Database) {
+					fail(w, http.StatusNotFound, (&queue.UnknownNameError{Kind: "dumpster database", Name: sel.Database, Valid: names}).Error())
+					return
+				}
+			}
+		}
+		removed, err := s.dump.Remove(r.Context(), sel, dry)
+		if errors.Is(err, dumpster.ErrEmptySelection) {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		out := DumpsterRemoval{Removed: removed, DryRun: dry}
+		if out.Removed == nil {
+			out.Removed = []dumpster.Entry{}
+		}
+		seen := map[string]bool{}
+		for _, e := range removed {
+			seen[e.QueueID] = true
+		}
+		for _, id := range sel.IDs {
+			if !seen[id.String()] {
+				out.NotFound = append(out.NotFound, id.String())
+			}
+		}
+		if !dry {
+			for _, e := range removed {
+				m := &queue.Message{From: e.From, MessageID: e.MessageID, OrgID: e.OrgID, Size: e.Size}
+				m.ID, _ = queue.ParseID(e.QueueID)
+				for _, a := range e.Recipients {
+					m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: a})
+				}
+				s.auditAs(r, "dumpster remove", m, "dumpster:"+e.Database, "removed")
+			}
+			if err != nil {
+				s.audit(r, "dumpster remove", nil, "dumpster:"+sel.Database, err)
+			}
 		}
 		reply(w, out, err)
 	}))

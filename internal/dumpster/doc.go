@@ -26,9 +26,24 @@
 //     must be delivered once more — then moves each copy back to the queue
 //     in one commit with its removal from the dumpster: a crash leaves the
 //     copy either in the dumpster or in the queue, never in both or
-//     neither. The request is stored under its id before any step; a
-//     repeated id returns the stored result without acting again, and an
-//     interrupted request is finished at start (Run).
+//     neither. The request is stored under its id before any step. A
+//     request's parameters are its database and its window's start; a
+//     call with the same id and the same parameters is the same request:
+//     done, it returns the stored result without acting again
+//     (Repeated); interrupted, it is finished (Resumed), as it is at start
+//     (Run). A window given as a duration (RedeliverAgo) is measured back
+//     from the stored request's start, so a retry with the same duration
+//     names the same window however late it comes. The same id with
+//     other parameters is refused (ErrRequestConflict) naming both, and
+//     changes nothing.
+//   - The request record is read by the previous release (queue package:
+//     version-1 layout, the skipped count in an extension record), so a
+//     rolled-back binary still recognises every request id.
+//   - Remove deletes the copies a Selection names (ids, or a database
+//     with a filter; never an empty selection), at most resubmitBatch per
+//     commit, each with its body and spool file reference, and counts
+//     them as evictions "removed". It takes the request lock, so no
+//     redelivery request sees half a removal. Audit is the admin API's.
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow

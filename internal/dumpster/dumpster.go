@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +51,8 @@ const (
 	ReasonAge    = "age"     // older than MaxTime
 	ReasonSize   = "size"    // the oldest, to make room
 	ReasonTooBig = "too_big" // bigger than MaxSizePerDatabase: never kept
+	// ReasonRemoved: the operator removed it (Remove).
+	ReasonRemoved = "removed"
 )
 
 type nopObserver struct{}
@@ -330,14 +334,7 @@ func (d *Dumpster) List(db string, since time.Time, limit int) ([]Entry, error) 
 			if limit > 0 && len(out) == limit {
 				return false
 			}
-			en := Entry{Database: db, QueueID: e.Key.ID.String(), KeptAt: e.Key.KeptAt, Size: e.Size}
-			if e.Message != nil {
-				en.From, en.MessageID, en.OrgID = e.Message.From, e.Message.MessageID, e.Message.OrgID
-				for _, r := range e.Message.Rcpts {
-					en.Recipients = append(en.Recipients, r.Addr)
-				}
-			}
-			out = append(out, en)
+			out = append(out, entryOf(db, e))
 			return true
 		})
 		return nil
@@ -348,46 +345,122 @@ func (d *Dumpster) List(db string, since time.Time, limit int) ([]Entry, error) 
 // Errors of Redeliver.
 var (
 	// ErrRequestConflict: the request id was used for another database
-	// or time.
+	// or window.
 	ErrRequestConflict = errors.New("request id already used for another redelivery")
 )
+
+// Outcome says what a call of Redeliver did with its request.
+type Outcome uint8
+
+// Outcomes of Redeliver.
+const (
+	// Carried: a new request, carried out by this call.
+	Carried Outcome = iota
+	// Repeated: the request was carried out before; nothing was done
+	// now, and the figures are the first run's.
+	Repeated
+	// Resumed: an earlier call (or a start) began the request and was
+	// interrupted; this call finished it, and the figures are the
+	// request's whole.
+	Resumed
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Repeated:
+		return "repeated"
+	case Resumed:
+		return "resumed"
+	}
+	return "carried"
+}
+
+// window is what a request names: copies kept since a time, given as
+// the time or as a duration before the request's start.
+type window struct {
+	since time.Time
+	ago   time.Duration
+	byAgo bool
+}
+
+func (w window) at(start time.Time) time.Time {
+	if w.byAgo {
+		return start.Add(-w.ago)
+	}
+	return w.since
+}
+
+func (w window) String() string {
+	if w.byAgo {
+		return fmt.Sprintf("%s before its start", w.ago)
+	}
+	return w.since.UTC().Format(time.RFC3339Nano)
+}
 
 // Redeliver carries out a redelivery request (TD-2): database db lost
 // what it got since since. First the duplicate records of db made since
 // then are forgotten, so that every message it lost may be delivered
 // again; then every copy kept for db since then goes back to the queue,
 // and leaves the dumpster in the same commit (after delivery it returns
-// with a new time). The request is stored under id: repeating a finished
-// request returns its result without doing anything; a request a crash
-// interrupted is finished by Run at start or by its repetition. The
-// window ends when the request began, so copies delivered again meanwhile
-// are never taken twice. Each step is a transaction of bounded size.
-func (d *Dumpster) Redeliver(ctx context.Context, id, db string, since time.Time) (*queue.Request, bool, error) {
+// with a new time). The request is stored under id before any step.
+// Calling again with the same id and the same parameters (database and
+// window) is the same request: a finished one returns its result without
+// doing anything (Repeated), one that was interrupted is finished
+// (Resumed); the same id with other parameters is refused
+// (ErrRequestConflict), naming both. The window ends when the request
+// began, so copies delivered again meanwhile are never taken twice. Each
+// step is a transaction of bounded size.
+func (d *Dumpster) Redeliver(ctx context.Context, id, db string, since time.Time) (*queue.Request, Outcome, error) {
+	return d.redeliver(ctx, id, db, window{since: since})
+}
+
+// RedeliverAgo is Redeliver of the copies kept since ago before the
+// request's start. The duration is measured from the start of the
+// request the id names — for its first call and for every retry — so a
+// retry with the same duration names the same window however much later
+// it comes (an operator's "--since 1h", retried after a timeout). A
+// duration and a time that name the same instant are the same window.
+func (d *Dumpster) RedeliverAgo(ctx context.Context, id, db string, ago time.Duration) (*queue.Request, Outcome, error) {
+	if ago < 0 {
+		return nil, Carried, fmt.Errorf("a negative duration: %s", ago)
+	}
+	return d.redeliver(ctx, id, db, window{ago: ago, byAgo: true})
+}
+
+func (d *Dumpster) redeliver(ctx context.Context, id, db string, w window) (*queue.Request, Outcome, error) {
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
 	now := d.clk.Now()
 	var req *queue.Request
-	repeated := false
+	out := Carried
 	err := d.store.Update(ctx, func(tx *queue.Tx) error {
-		repeated = false
+		out = Carried
 		r, err := tx.Request(id)
 		switch {
 		case errors.Is(err, queue.ErrNotFound):
-			req = &queue.Request{ID: id, Database: db, Since: since, Started: now, FirstID: d.store.NewID(d.clk.Now())}
+			req = &queue.Request{ID: id, Database: db, Since: w.at(now), Started: now, FirstID: d.store.NewID(d.clk.Now())}
 			return tx.PutRequest(req)
 		case err != nil:
 			return err
-		case r.Database != db || !r.Since.Equal(since):
-			return fmt.Errorf("%w: %s was for database %s since %s", ErrRequestConflict, id, r.Database, r.Since.Format(time.RFC3339))
+		case r.Database != db || !r.Since.Equal(w.at(r.Started)):
+			return fmt.Errorf("%w: request %s was for database %s, copies kept since %s (%s before its start at %s); "+
+				"this one asks for database %s since %s: a retry must repeat the first request's "+
+				"parameters, and a new request needs a new request id",
+				ErrRequestConflict, id, r.Database, r.Since.UTC().Format(time.RFC3339Nano), r.Started.Sub(r.Since),
+				r.Started.UTC().Format(time.RFC3339Nano), db, w)
 		}
-		req, repeated = r, r.Phase == queue.Done
+		req, out = r, Resumed
+		if r.Phase == queue.Done {
+			out = Repeated
+		}
 		return nil
 	})
-	if err != nil || repeated {
-		return req, repeated, err
+	if err != nil || out == Repeated {
+		return req, out, err
 	}
-	d.log.Info("redelivery request", "request_id", id, "database", db, "since", since.Format(time.RFC3339Nano))
-	return req, false, d.carryOut(ctx, req)
+	d.log.Info("redelivery request", "request_id", id, "database", db, "since", req.Since.Format(time.RFC3339Nano),
+		"outcome", out.String())
+	return req, out, d.carryOut(ctx, req)
 }
 
 // carryOut runs the phases of a stored request to its end, from where it
@@ -532,3 +605,133 @@ func (d *Dumpster) resumeRequests(ctx context.Context) {
 // skippedCopy is a dumpster copy redelivery left out: its spool file is
 // missing or shorter than its record.
 type skippedCopy struct{ id, org, why string }
+
+// Selection names dumpster copies (Remove). Every field given must
+// match: IDs (the message's queue id when it was delivered, as List
+// shows it; in every database unless Database is given), Database, kept
+// at or after Since and before Until, From and To (substrings of the
+// sender and of a recipient, case-insensitive), MessageID and OrgID
+// (exact). A selection with neither IDs nor Database is refused: no
+// removal spans every database by accident.
+type Selection struct {
+	IDs              []queue.ID
+	Database         string
+	Since, Until     time.Time
+	From, To         string
+	MessageID, OrgID string
+}
+
+// ErrEmptySelection: a Remove that names neither ids nor a database.
+var ErrEmptySelection = errors.New("name the copies to remove: message ids, or a database (with a filter)")
+
+func (s Selection) match(e queue.DumpsterEntry) bool {
+	if len(s.IDs) > 0 && !slices.Contains(s.IDs, e.Key.ID) {
+		return false
+	}
+	if !s.Until.IsZero() && !e.Key.KeptAt.Before(s.Until) {
+		return false
+	}
+	if s.From == "" && s.To == "" && s.MessageID == "" && s.OrgID == "" {
+		return true
+	}
+	m := e.Message
+	if m == nil { // undecodable: only ids, database and time select it
+		return false
+	}
+	if s.From != "" && !strings.Contains(strings.ToLower(m.From), strings.ToLower(s.From)) ||
+		s.MessageID != "" && m.MessageID != s.MessageID || s.OrgID != "" && m.OrgID != s.OrgID {
+		return false
+	}
+	if s.To != "" {
+		to := strings.ToLower(s.To)
+		return slices.ContainsFunc(m.Rcpts, func(r queue.Recipient) bool { return strings.Contains(strings.ToLower(r.Addr), to) })
+	}
+	return true
+}
+
+// Remove deletes the copies sel selects, for good: an operator purging a
+// message (one delivered to the wrong mailbox, a confidential one). It
+// returns them as listed (with dryRun: what it would remove, removing
+// nothing). Each copy leaves in a commit with its body and its spool file
+// reference (the file goes with its last reference), at most
+// resubmitBatch per transaction; a copy a redelivery request moved to the
+// queue meanwhile is not there to remove and is not returned. Removals
+// are counted as evictions with reason "removed". Remove and redelivery
+// requests take turns, so a request's window never loses a copy halfway.
+func (d *Dumpster) Remove(ctx context.Context, sel Selection, dryRun bool) ([]Entry, error) {
+	if len(sel.IDs) == 0 && sel.Database == "" {
+		return nil, ErrEmptySelection
+	}
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
+	type found struct {
+		key   queue.DumpsterKey
+		entry Entry
+	}
+	var all []found
+	err := d.store.View(func(tx *queue.Tx) error {
+		all = all[:0]
+		dbs := []string{sel.Database}
+		if sel.Database == "" {
+			dbs = tx.DumpsterDatabases()
+		}
+		for _, db := range dbs {
+			tx.DumpsterScan(db, sel.Since, func(e queue.DumpsterEntry) bool {
+				if sel.match(e) {
+					all = append(all, found{e.Key, entryOf(db, e)})
+				}
+				return true
+			})
+		}
+		return nil
+	})
+	if err != nil || dryRun {
+		out := make([]Entry, len(all))
+		for i, f := range all {
+			out[i] = f.entry
+		}
+		return out, err
+	}
+	var out []Entry
+	for start := 0; start < len(all); start += resubmitBatch {
+		batch := all[start:min(start+resubmitBatch, len(all))]
+		var gone []found
+		err := d.store.Update(ctx, func(tx *queue.Tx) error {
+			gone = gone[:0]
+			for _, f := range batch {
+				if !tx.DumpsterHas(f.key) {
+					continue
+				}
+				if _, err := tx.DumpsterDelete(f.key); err != nil {
+					return err
+				}
+				gone = append(gone, f)
+			}
+			return nil
+		})
+		if err != nil {
+			return out, err
+		}
+		perDB := map[string]int{}
+		for _, f := range gone {
+			out = append(out, f.entry)
+			perDB[f.key.Database]++
+		}
+		for db, n := range perDB {
+			d.obs.DumpsterEvicted(db, ReasonRemoved, n)
+		}
+	}
+	return out, nil
+}
+
+// entryOf is a kept copy as List shows it.
+func entryOf(db string, e queue.DumpsterEntry) Entry {
+	en := Entry{Database: db, QueueID: e.Key.ID.String(), KeptAt: e.Key.KeptAt, Size: e.Size}
+	if e.Message != nil {
+		en.From, en.MessageID, en.OrgID = e.Message.From, e.Message.MessageID, e.Message.OrgID
+		for _, r := range e.Message.Rcpts {
+			en.Recipients = append(en.Recipients, r.Addr)
+		}
+	}
+	return en
+}

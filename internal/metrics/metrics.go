@@ -84,7 +84,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		dumpKept: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_kept_total",
 			Help: "Copies of final deliveries put into the transport dumpster, by mailbox database."}, []string{"database"}),
 		dumpEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_evictions_total",
-			Help: "Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept)."},
+			Help: "Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator)."},
 			[]string{"database", "reason"}),
 		dumpResubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_resubmitted_total",
 			Help: "Dumpster copies put back in the queue by redelivery requests, by mailbox database."}, []string{"database"}),

@@ -300,7 +300,19 @@
 // deterministic file name. A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster
 // copy to the messages bucket in the commit that deletes it from the
-// dumpster: the copy is in exactly one of the two at any time.
+// dumpster: the copy is in exactly one of the two at any time. An
+// operator's removal (Tx.DumpsterDelete from package dumpster) drops a
+// copy, its body and its spool file reference in one commit; the file
+// goes after the commit that dropped its last reference, as always.
+//
+// Records an older binary reads (rollback): a redelivery request is
+// written in its version-1 layout, which the previous release decodes
+// byte for byte; the fields added since (the count of skipped copies)
+// are in bucket requestext under the same id, bound to the request by its
+// FirstID, and rewriteRequests at open turns version-2 records (the count
+// inside the record, unreadable by the previous release) into that form.
+// A new field of any record either keeps the previous release's decoder
+// reading the record, or comes with a schema version it refuses.
 //
 // # Resubmitted copies and keyed submissions
 //

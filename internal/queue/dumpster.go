@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // The store side of final delivery: the duplicate record (SR-11) and the
@@ -303,8 +305,15 @@ const (
 	Done
 )
 
-// requestVersion 2 adds Skipped; version 1 records (no Skipped) are read.
-const requestVersion = 2
+// The request record keeps the layout of version 1 (the previous
+// release reads exactly that: version 1, these fields, no trailing
+// byte). Fields added since live in an extension record beside it
+// (bucket requestext, same key), which the previous release never reads:
+// a rollback reads every request, and only loses the count of skipped
+// copies. Version 2 (Skipped appended to the record, written by builds
+// between the two releases) is still read, and rewritten at open
+// (rewriteRequests). README: Upgrades and rollback.
+const requestVersion = 1
 
 func (r *Request) encode() []byte {
 	e := encoder{buf: []byte{requestVersion}}
@@ -315,12 +324,11 @@ func (r *Request) encode() []byte {
 	e.uint(uint64(r.Phase))
 	e.uint(uint64(r.Cleared))
 	e.uint(uint64(r.Resubmitted))
-	e.uint(uint64(r.Skipped))
 	return e.buf
 }
 
 func decodeRequest(id string, b []byte) (*Request, error) {
-	if len(b) == 0 || b[0] != 1 && b[0] != requestVersion {
+	if len(b) == 0 || b[0] != requestVersion && b[0] != 2 {
 		return nil, fmt.Errorf("%w: request %q: unknown version", errCorrupt, id)
 	}
 	d := decoder{buf: b[1:]}
@@ -335,7 +343,7 @@ func decodeRequest(id string, b []byte) (*Request, error) {
 	}
 	r.Cleared = int(d.small())
 	r.Resubmitted = int(d.small())
-	if b[0] >= 2 {
+	if b[0] == 2 {
 		r.Skipped = int(d.small())
 	}
 	if d.err == nil && len(d.buf) != 0 {
@@ -347,18 +355,112 @@ func decodeRequest(id string, b []byte) (*Request, error) {
 	return r, nil
 }
 
+// The extension record: version 1 ‖ the request's FirstID ‖ Skipped,
+// as varints. FirstID binds it to one request: the previous release
+// deletes a request without its extension, and a later request under the
+// same id (a new FirstID) must not inherit the old count. A later
+// release appends its fields after these; this decoder ignores them, so
+// the extension itself rolls back too.
+func encodeRequestExt(r *Request) []byte {
+	e := encoder{buf: []byte{1}}
+	e.uint(uint64(r.FirstID))
+	e.uint(uint64(r.Skipped))
+	return e.buf
+}
+
+func decodeRequestExt(b []byte) (first ID, skipped int, err error) {
+	if len(b) == 0 || b[0] == 0 {
+		return 0, 0, fmt.Errorf("%w: request extension: unknown version", errCorrupt)
+	}
+	d := decoder{buf: b[1:]}
+	first = ID(d.uint())
+	skipped = int(d.small())
+	if d.err != nil {
+		return 0, 0, fmt.Errorf("%w: request extension: %v", errCorrupt, d.err)
+	}
+	return first, skipped, nil
+}
+
+// withExt adds the extension's fields to r, when it belongs to r.
+func (t *Tx) withExt(r *Request) (*Request, error) {
+	v := t.tx.Bucket(bucketRequestExt).Get([]byte(r.ID))
+	if v == nil {
+		return r, nil
+	}
+	first, skipped, err := decodeRequestExt(v)
+	if err != nil {
+		return nil, fmt.Errorf("request %q: %w", r.ID, err)
+	}
+	if first == r.FirstID && r.Skipped == 0 { // a version-2 record carries its own count
+		r.Skipped = skipped
+	}
+	return r, nil
+}
+
+// rewriteRequests, at open, rewrites version-2 requests in the layout
+// the previous release reads, with their count in the extension, and
+// drops extensions whose request is gone (the previous release deleted
+// it). Requests are few: one per mailbox failover.
+func rewriteRequests(tx *bolt.Tx) error {
+	reqs, ext := tx.Bucket(bucketRequests), tx.Bucket(bucketRequestExt)
+	var v2 []*Request
+	err := reqs.ForEach(func(k, v []byte) error {
+		if len(v) > 0 && v[0] == 2 {
+			if r, err := decodeRequest(string(k), v); err == nil {
+				v2 = append(v2, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range v2 {
+		if err := putRequest(reqs, ext, r); err != nil {
+			return err
+		}
+	}
+	var orphans [][]byte
+	_ = ext.ForEach(func(k, _ []byte) error {
+		if reqs.Get(k) == nil {
+			orphans = append(orphans, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range orphans {
+		if err := ext.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putRequest(reqs, ext *bolt.Bucket, r *Request) error {
+	if err := reqs.Put([]byte(r.ID), r.encode()); err != nil {
+		return err
+	}
+	if r.Skipped == 0 {
+		return ext.Delete([]byte(r.ID))
+	}
+	return ext.Put([]byte(r.ID), encodeRequestExt(r))
+}
+
 // Request returns the stored request id, or ErrNotFound.
 func (t *Tx) Request(id string) (*Request, error) {
 	v := t.tx.Bucket(bucketRequests).Get([]byte(id))
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	return decodeRequest(id, v)
+	r, err := decodeRequest(id, v)
+	if err != nil {
+		return nil, err
+	}
+	return t.withExt(r)
 }
 
-// PutRequest stores r.
+// PutRequest stores r: the record, and its extension when it has one.
 func (t *Tx) PutRequest(r *Request) error {
-	return t.tx.Bucket(bucketRequests).Put([]byte(r.ID), r.encode())
+	return putRequest(t.tx.Bucket(bucketRequests), t.tx.Bucket(bucketRequestExt), r)
 }
 
 // Requests lists the stored requests (there are few: one per failover).
@@ -366,7 +468,9 @@ func (t *Tx) Requests() []*Request {
 	var out []*Request
 	_ = t.tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
 		if r, err := decodeRequest(string(k), v); err == nil {
-			out = append(out, r)
+			if r, err = t.withExt(r); err == nil {
+				out = append(out, r)
+			}
 		}
 		return nil
 	})
@@ -375,5 +479,8 @@ func (t *Tx) Requests() []*Request {
 
 // DeleteRequest forgets a request.
 func (t *Tx) DeleteRequest(id string) error {
+	if err := t.tx.Bucket(bucketRequestExt).Delete([]byte(id)); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketRequests).Delete([]byte(id))
 }

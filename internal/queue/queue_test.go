@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -458,21 +459,22 @@ func FuzzDecodeRequest(f *testing.F) {
 	})
 }
 
-// A request written before Skipped was recorded (version 1) is still
-// read: a redelivery interrupted across the upgrade resumes.
+// The request record is written in the previous release's layout
+// (version 1) byte for byte, and both versions are read: version 1
+// (the previous release's), version 2 (Skipped inside the record, from
+// builds between the releases).
 func TestDecodeRequestVersion1(t *testing.T) {
 	r := &Request{ID: "x", Database: "DB1", Since: time.Unix(1, 0).UTC(), Started: time.Unix(2, 0).UTC(), FirstID: 9, Phase: Resubmitting, Cleared: 3, Resubmitted: 4}
-	v2 := r.encode()
-	if v2[len(v2)-1] != 0 {
-		t.Fatalf("Skipped 0 does not end the record in one zero byte: % x", v2)
+	v1 := r.encode()
+	if !bytes.Equal(v1, previousEncodeRequest(r)) {
+		t.Fatalf("the record is not the previous release's layout:\n% x\n% x", v1, previousEncodeRequest(r))
 	}
-	v1 := append([]byte{1}, v2[1:len(v2)-1]...)
 	got, err := decodeRequest("x", v1)
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(r) {
 		t.Fatalf("version 1: %+v, %v; want %+v", got, err, r)
 	}
-	r.Skipped = 2
-	if got, err := decodeRequest("x", r.encode()); err != nil || got.Skipped != 2 {
+	v2 := append(append([]byte{2}, v1[1:]...), 2)
+	if got, err := decodeRequest("x", v2); err != nil || got.Skipped != 2 {
 		t.Fatalf("version 2: %+v, %v", got, err)
 	}
 }

@@ -46,7 +46,11 @@ import (
 //	dumpbodies the same key → message bytes
 //	dumpstats database → messages (8, BE) ‖ bytes (8, BE): running totals
 //	requests  request id → request record (dumpster.go): redelivery
-//	          requests, so that a retried request is not carried out twice
+//	          requests, so that a retried request is not carried out twice;
+//	          version-1 layout, which the previous release reads
+//	requestext request id → the request's fields added since version 1
+//	          (dumpster.go: its FirstID, copies skipped as unreadable),
+//	          apart so that a rollback still reads the record
 //	orgids    org id ‖ 0x00 ‖ ID (8, BE) → empty
 //	          one entry per queued message with an org id, kept by
 //	          Tx.Put/Tx.Delete: a resubmitted copy of a message still
@@ -84,31 +88,32 @@ import (
 //	          removed. A file in the spool directory without a count is
 //	          garbage (removed at Open)
 var (
-	bucketMeta      = []byte("meta")
-	bucketMessages  = []byte("messages")
-	bucketBodies    = []byte("bodies")
-	bucketSchedule  = []byte("schedule")
-	bucketActive    = []byte("active")
-	bucketQueues    = []byte("queues")
-	bucketSuspended = []byte("suspended")
-	bucketDiscards  = []byte("discards")
-	bucketEarly     = []byte("early")
-	bucketDelivered = []byte("delivered")
-	bucketDelivAt   = []byte("deliveredat")
-	bucketDumpster  = []byte("dumpster")
-	bucketDumpBody  = []byte("dumpbodies")
-	bucketDumpStats = []byte("dumpstats")
-	bucketRequests  = []byte("requests")
-	bucketOrgIDs    = []byte("orgids")
-	bucketSubmitKey = []byte("submitkeys")
-	bucketRcptCache = []byte("rcptcache")
-	bucketPeers     = []byte("shadowpeers")
-	bucketTaken     = []byte("earlytakeover")
-	bucketTLSPolicy = []byte("tlspolicy")
-	bucketTLSRPT    = []byte("tlsrpt")
+	bucketMeta       = []byte("meta")
+	bucketMessages   = []byte("messages")
+	bucketBodies     = []byte("bodies")
+	bucketSchedule   = []byte("schedule")
+	bucketActive     = []byte("active")
+	bucketQueues     = []byte("queues")
+	bucketSuspended  = []byte("suspended")
+	bucketDiscards   = []byte("discards")
+	bucketEarly      = []byte("early")
+	bucketDelivered  = []byte("delivered")
+	bucketDelivAt    = []byte("deliveredat")
+	bucketDumpster   = []byte("dumpster")
+	bucketDumpBody   = []byte("dumpbodies")
+	bucketDumpStats  = []byte("dumpstats")
+	bucketRequests   = []byte("requests")
+	bucketRequestExt = []byte("requestext")
+	bucketOrgIDs     = []byte("orgids")
+	bucketSubmitKey  = []byte("submitkeys")
+	bucketRcptCache  = []byte("rcptcache")
+	bucketPeers      = []byte("shadowpeers")
+	bucketTaken      = []byte("earlytakeover")
+	bucketTLSPolicy  = []byte("tlspolicy")
+	bucketTLSRPT     = []byte("tlsrpt")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
 		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles}
 
 	keyDBID          = []byte("db_id")

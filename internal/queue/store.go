@@ -222,6 +222,9 @@ func (s *Store) init() error {
 		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
 		}
+		if err := rewriteRequests(tx); err != nil {
+			return fmt.Errorf("rewriting redelivery requests: %w", err)
+		}
 		from, err := restoreIdentity(meta)
 		if err != nil {
 			return err

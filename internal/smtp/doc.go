@@ -232,7 +232,10 @@
 //     EHLO, HELO) inside one, since the last accepted message (transport
 //     servers, such as kept-open shadow sessions, are exempt), and max_errors error replies
 //     (unknown and unparseable commands too: the layer answers them, 500
-//     5.5.1 / 500 5.5.2, so go-smtp's own error count never runs) since
+//     5.5.1 / 500 5.5.2, so go-smtp's own error count never runs; and
+//     the commands umbra knows but does not implement, EXPN, HELP, ETRN,
+//     ATRN, BURL, TURN, SEND, SOML, SAML: one 502 5.5.1 from the layer,
+//     notImplemented, RFC 5321 §4.2.4) since
 //     the last accepted message; past either the session ends with
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command

@@ -277,17 +277,38 @@ func (v *verbConn) fillCommand() error {
 	return nil
 }
 
-// unknownCommand is the layer's reply to a line go-smtp would refuse as
-// unrecognized or unparseable, "" for a command go-smtp answers itself.
+// unknownCommand is the layer's reply to a command umbra does not carry
+// out: 502 5.5.1 for one it knows of but does not implement, 500 for a
+// line go-smtp would refuse as unrecognized or unparseable (RFC 5321
+// §4.2.4); "" for a command go-smtp answers itself.
 func unknownCommand(cmd string) string {
 	switch cmd {
 	case "HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY",
-		"AUTH", "STARTTLS", "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
+		"AUTH", "STARTTLS":
 		return ""
 	case "":
 		return replyUnrecognized // an empty line or no verb go-smtp can parse
 	}
+	if notImplemented(cmd) {
+		return "502 5.5.1 " + cmd + " command not implemented"
+	}
 	return replyUnknownVerb
+}
+
+// notImplemented: a command of SMTP or one of its registered extensions
+// that umbra knows of and does not offer. Each gets the same 502 5.5.1,
+// from the layer (go-smtp would answer some of them 502 and ETRN, ATRN
+// and BURL 500): EXPN and HELP (RFC 5321 §4.5.1 does not require them;
+// EXPN would disclose lists), TURN, SEND, SOML and SAML (RFC 821, retired
+// by RFC 5321), ETRN (RFC 1985: umbra keeps no per-domain queue for a
+// client to start), ATRN (RFC 2645) and BURL (RFC 4468). A verb not in
+// this list is unknown: 500 5.5.1.
+func notImplemented(cmd string) bool {
+	switch cmd {
+	case "EXPN", "HELP", "TURN", "SEND", "SOML", "SAML", "ETRN", "ATRN", "BURL":
+		return true
+	}
+	return false
 }
 
 // hand gives go-smtp one complete line.

@@ -214,7 +214,7 @@ func TestUnknownCommandsUnderErrorLimit(t *testing.T) {
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO c", "250")
-	for _, c := range []string{"BOGUS", "FOOB x", "ABCD", "", "XYZ", "ETRN", "MAILX FROM:<a@b>"} {
+	for _, c := range []string{"BOGUS", "FOOB x", "ABCD", "", "XYZ", "ETRNX", "MAILX FROM:<a@b>"} {
 		d.cmd(c, "500 5.5.")
 	}
 	d.cmd("NOOP", "250")
