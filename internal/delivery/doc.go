@@ -187,7 +187,12 @@
 //     max_connections_per_destination); delivery waits for no slot. Finished connections are
 //     kept for idleReuse and reused by the next message to the same
 //     destination (or server) when Client.Alive finds nothing pending on
-//     them (no NOOP round trip).
+//     them (no NOOP round trip). A close Alive could not see yet (on its
+//     way) shows at the next MAIL: a pooled connection that answers it
+//     with 421 or breaks before a body was begun gave the server nothing,
+//     and the message goes on a fresh connection in the same attempt
+//     (pool.go, reuse) — its outcome never depends on when the close
+//     arrived. A transaction that began a body is never repeated there.
 //   - A connection greets once: when STARTTLS is not offered, the
 //     prelude's EHLO reply answers go-smtp's own EHLO (no second one).
 //   - When ctx ends, open transactions are cut and their recipients
