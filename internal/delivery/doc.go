@@ -181,7 +181,9 @@
 //   - 4xx, network errors, DNS failures, TLS policy failures and a missing
 //     send connector are Deferred; 5xx, a null MX, a domain that does not
 //     exist and a message larger than the connector allows are Failed (the
-//     queue returns a DSN).
+//     queue returns a DSN). Configured size limits hold the message as
+//     received, without the trace field umbra wrote in front of it; the
+//     next hop's SIZE holds what is sent (size.go).
 //   - Concurrency per destination is the queue scheduler's: a window up
 //     to the connector's max_connections (else
 //     max_connections_per_destination); delivery waits for no slot. Finished connections are
