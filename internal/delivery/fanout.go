@@ -3,6 +3,7 @@ package delivery
 import (
 	"net/netip"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -27,7 +28,7 @@ func orgRoutes(st *state, m *queue.Message, rcpts []int, size int64) map[int]rou
 		if m.Rcpts[i].Redirect != "" {
 			continue
 		}
-		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+		domain := mailaddr.Fold(addr[strings.LastIndexByte(addr, '@')+1:])
 		idx = append(idx, i)
 		routes = append(routes, tp.Route(st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))
 	}

@@ -3,6 +3,7 @@ package delivery
 import (
 	"fmt"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -57,7 +58,7 @@ func (st *state) group(m *queue.Message, rcpts []int, size int64) (groups map[st
 	var lastG *group
 	for _, i := range rcpts {
 		addr := m.Rcpts[i].Addr
-		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+		domain := mailaddr.Fold(addr[strings.LastIndexByte(addr, '@')+1:])
 		var g *group
 		if target := m.Rcpts[i].Redirect; target != "" {
 			key := "redirect:" + target
