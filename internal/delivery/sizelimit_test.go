@@ -111,3 +111,18 @@ func FuzzOwnTraceLen(f *testing.F) {
 		}
 	})
 }
+
+// Plan, without the body, never refuses for its size a message Deliver
+// would send: within maxOwnTrace over a limit it gives the recipient
+// its destination, and Deliver, with the body, decides.
+func TestPlanSizeNeverStricterThanDeliver(t *testing.T) {
+	small := config.SendConnector{Name: "small", AddressSpaces: []config.AddressSpace{{Domain: "small.example", Cost: 1}},
+		SmartHosts: []string{"127.0.0.1:1"}, MaxMessageSize: 4000}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, small)
+	stored := append([]byte(traceOf), senderMessage(4000)...)
+	m := message("r@small.example")
+	m.Size = int64(len(stored))
+	if jobs := d.Plan(m, all(m)); len(jobs) != 1 || jobs[0].Dest != "connector:small" {
+		t.Fatalf("a message at the limit as received: %+v, want its destination", jobs)
+	}
+}
