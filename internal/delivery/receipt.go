@@ -92,6 +92,7 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	case config.ShadowOnReceiptLocalOnly:
 		add(same, st.cfg.ShadowRetriesLocal)
 	}
+	plan = healthyFirst(r.d.health, plan)
 	var errs []string
 	for _, s := range plan {
 		if ctx.Err() != nil {
@@ -141,6 +142,27 @@ func receiptTries(h *queue.Health, list []*routing.Server, turn uint64, budget i
 	}
 	order := append(ok, marked...)
 	return order[:min(budget, len(order))]
+}
+
+// healthyFirst keeps the order of plan but puts the servers destination
+// health marks (failed recently: a copy, a relay or a heartbeat) after
+// every unmarked one, across the preference's kinds: prefer-remote with
+// the other site's server marked tries this site's first, and the
+// marked one only when they failed too.
+func healthyFirst(h *queue.Health, plan []*routing.Server) []*routing.Server {
+	if h == nil {
+		return plan
+	}
+	out := make([]*routing.Server, 0, len(plan))
+	var marked []*routing.Server
+	for _, s := range plan {
+		if h.Unhealthy(s.Name, s.Address) {
+			marked = append(marked, s)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return append(out, marked...)
 }
 
 // session takes an idle shadow session to s or opens one.
