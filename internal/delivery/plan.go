@@ -16,7 +16,7 @@ import (
 // suspended queue, a mail loop) form a job without a destination.
 func (d *Deliverer) Plan(m *queue.Message, rcpts []int) []queue.Job {
 	st := d.st.Load()
-	groups, order, results := st.group(m, rcpts, planSize(m))
+	groups, order, results := st.group(m, rcpts, planSize(st, m))
 	var jobs []queue.Job
 	var now []int
 	for _, r := range results {

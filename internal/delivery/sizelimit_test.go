@@ -4,9 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 // traceOf is the trace field an umbra server writes in front of a
@@ -124,5 +127,59 @@ func TestPlanSizeNeverStricterThanDeliver(t *testing.T) {
 	m.Size = int64(len(stored))
 	if jobs := d.Plan(m, all(m)); len(jobs) != 1 || jobs[0].Dest != "connector:small" {
 		t.Fatalf("a message at the limit as received: %+v, want its destination", jobs)
+	}
+}
+
+// traceOfHub is the trace field another hub of the organisation wrote.
+const traceOfHub = "Received: from hub-a.test ([127.0.0.7])\r\n\tby hub-b.test (umbra) with ESMTPS id 0000000000BEF0;\r\n\tTue, 01 Dec 2026 10:00:01 +0000\r\n"
+
+// Across hubs: hub-a took a message at exactly its limit and relayed it
+// to hub-b, whose topology send connector has the same limit. hub-b
+// does not count the trace fields of the organisation's hops (its own
+// and hub-a's) and relays it over SMTP; one byte more is refused. The
+// same two fields from a client outside the organisation are one of
+// umbra's and one of the sender's: the sender's counts.
+func TestTopologySizeLimitAcrossHubs(t *testing.T) {
+	const limit = 4000
+	s := startSink(t, "127.0.0.2:0", false, nil)
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.7:25"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.8:25"}},
+		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
+			SourceServers: []string{"hub-b"}, SmartHosts: []string{s.addr}, MaxSize: limit, Enabled: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-b.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-b",
+		Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, tc := range []struct {
+		name   string
+		size   int
+		client string
+		want   queue.Outcome
+	}{
+		{"from hub-a, at the limit", limit, "127.0.0.7", queue.RelayedOK},
+		{"from hub-a, one byte over", limit + 1, "127.0.0.7", queue.FailedPerm},
+		{"from outside, a field in umbra's form", limit, "192.0.2.9", queue.FailedPerm},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stored := append([]byte(traceOf+traceOfHub), senderMessage(tc.size)...)
+			m := message("r@remote.example")
+			m.Size, m.ClientIP, m.OrgID = int64(len(stored)), tc.client, orgid.New()
+			res := d.Deliver(context.Background(), m, stored, all(m))
+			if len(res) != 1 || res[0].Outcome != tc.want {
+				t.Fatalf("%+v", res)
+			}
+			if tc.want == queue.FailedPerm && !strings.HasPrefix(res[0].Reply, "552 5.3.4") {
+				t.Fatalf("refused with %q, want 552 5.3.4", res[0].Reply)
+			}
+		})
 	}
 }
