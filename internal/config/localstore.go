@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"gopkg.in/yaml.v3"
 )
@@ -122,13 +123,13 @@ func CheckLocalStore(c *Config, t *Topology) (warnings []string, err error) {
 // domain itself, or a "*.x" entry for a parent of it ("*.x" covers the
 // subdomains of x, not x).
 func topologyMapsDomain(t *Topology, domain string) bool {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	wild := strings.HasPrefix(domain, "*.")
 	for _, r := range t.Recipients {
 		if len(r.Members) > 0 || strings.Contains(r.Match, "@") {
 			continue // a group or one address
 		}
-		match := strings.ToLower(r.Match)
+		match := mailaddr.Fold(r.Match)
 		switch {
 		case match == domain:
 			return true

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"umbra/internal/mailaddr"
 )
 
 // Topology is the organisation's topology file: the role a directory plays
@@ -208,7 +209,7 @@ func validateTopology(t *Topology) []violation {
 	}
 	matches := map[string]bool{}
 	for i, r := range t.Recipients {
-		if m := strings.ToLower(r.Match); matches[m] && m != "" {
+		if m := mailaddr.Fold(r.Match); matches[m] && m != "" {
 			v.add(fmt.Sprintf("recipients %q are mapped twice", r.Match), "recipients", i, "match")
 		} else {
 			matches[m] = true
@@ -322,13 +323,13 @@ func validateGroup(v *validator, t *Topology, i int, sites map[string]bool) {
 	groups := map[string][]string{}
 	for _, g := range t.Recipients {
 		if g.Members != nil {
-			groups[strings.ToLower(g.Match)] = g.Members
+			groups[mailaddr.Fold(g.Match)] = g.Members
 		}
 	}
-	start := strings.ToLower(r.Match)
+	start := mailaddr.Fold(r.Match)
 	seen := map[string]bool{}
 	for todo := append([]string(nil), r.Members...); len(todo) > 0; todo = todo[1:] {
-		m := strings.ToLower(todo[0])
+		m := mailaddr.Fold(todo[0])
 		if m == start {
 			v.add(fmt.Sprintf("group %q contains itself (a cycle of groups)", r.Match), "recipients", i, "members")
 			return
@@ -502,7 +503,7 @@ func topoAddressUnder(a, match string) bool {
 	if !ok || local == "" || !ValidRecipientEntry(a) || strings.Contains(match, "@") {
 		return false
 	}
-	domain, match = strings.ToLower(domain), strings.ToLower(match)
+	domain, match = mailaddr.Fold(domain), mailaddr.Fold(match)
 	if suffix, wild := strings.CutPrefix(match, "*"); wild {
 		return strings.HasSuffix(domain, suffix)
 	}

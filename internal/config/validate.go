@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"umbra/internal/mailaddr"
 	"unicode/utf8"
 )
 
@@ -115,7 +116,7 @@ func validate(c *Config) []violation {
 	authoritative := false
 	domains := map[string]bool{}
 	for i, d := range c.AcceptedDomains {
-		name := strings.ToLower(d.Domain)
+		name := mailaddr.Fold(d.Domain)
 		if !IsDomain(strings.TrimPrefix(name, "*.")) {
 			v.add(fmt.Sprintf("accepted domain %q is not a domain name", d.Domain), "accepted_domains", i, "domain")
 		}

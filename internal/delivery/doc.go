@@ -181,13 +181,20 @@
 //   - 4xx, network errors, DNS failures, TLS policy failures and a missing
 //     send connector are Deferred; 5xx, a null MX, a domain that does not
 //     exist and a message larger than the connector allows are Failed (the
-//     queue returns a DSN).
+//     queue returns a DSN). Configured size limits hold the message as
+//     received, without the trace field umbra wrote in front of it; the
+//     next hop's SIZE holds what is sent (size.go).
 //   - Concurrency per destination is the queue scheduler's: a window up
 //     to the connector's max_connections (else
 //     max_connections_per_destination); delivery waits for no slot. Finished connections are
 //     kept for idleReuse and reused by the next message to the same
 //     destination (or server) when Client.Alive finds nothing pending on
-//     them (no NOOP round trip).
+//     them (no NOOP round trip). A close Alive could not see yet (on its
+//     way) shows at the next MAIL: a pooled connection that answers it
+//     with 421 or breaks before a body was begun gave the server nothing,
+//     and the message goes on a fresh connection in the same attempt
+//     (pool.go, reuse) — its outcome never depends on when the close
+//     arrived. A transaction that began a body is never repeated there.
 //   - A connection greets once: when STARTTLS is not offered, the
 //     prelude's EHLO reply answers go-smtp's own EHLO (no second one).
 //   - When ctx ends, open transactions are cut and their recipients

@@ -3,6 +3,7 @@ package delivery
 import (
 	"net/netip"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -13,8 +14,9 @@ import (
 // fan-out (RT-6) sees them together: recipients whose paths go together
 // past this site travel as one copy to the site where they part. Each
 // route also avoids the server of the organisation the message came from
-// unless its path requires it (origin).
-func orgRoutes(st *state, m *queue.Message, rcpts []int) map[int]routing.Route {
+// unless its path requires it (origin). size is what the size limits
+// on the way hold (size.go).
+func orgRoutes(st *state, m *queue.Message, rcpts []int, size int64) map[int]routing.Route {
 	tp := st.cfg.Topology
 	if tp == nil {
 		return nil
@@ -26,9 +28,9 @@ func orgRoutes(st *state, m *queue.Message, rcpts []int) map[int]routing.Route {
 		if m.Rcpts[i].Redirect != "" {
 			continue
 		}
-		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+		domain := mailaddr.Fold(addr[strings.LastIndexByte(addr, '@')+1:])
 		idx = append(idx, i)
-		routes = append(routes, tp.Route(st.cfg.LocalServer, addr, m.Size, st.cfg.Routing.Accepted(domain)))
+		routes = append(routes, tp.Route(st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))
 	}
 	tp.FanOut(st.cfg.LocalServer, routes)
 	origin := messageOrigin(tp, m)

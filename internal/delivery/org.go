@@ -117,11 +117,12 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			key := "org:" + addr
 			if pc := d.takeIdle(key); pc != nil {
 				if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-					res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, g.rcpts, h.Kind == routing.HopMailbox)
-					d.finishConn(key, pc.c, res)
-					return res
+					if res, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox); ok {
+						return res
+					}
+				} else {
+					pc.c.Close()
 				}
-				pc.c.Close()
 			}
 			nc, err := st.dial(ctx, nil, "tcp", addr)
 			if err != nil {

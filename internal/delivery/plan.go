@@ -3,6 +3,7 @@ package delivery
 import (
 	"fmt"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -15,7 +16,7 @@ import (
 // suspended queue, a mail loop) form a job without a destination.
 func (d *Deliverer) Plan(m *queue.Message, rcpts []int) []queue.Job {
 	st := d.st.Load()
-	groups, order, results := st.group(m, rcpts)
+	groups, order, results := st.group(m, rcpts, planSize(st, m))
 	var jobs []queue.Job
 	var now []int
 	for _, r := range results {
@@ -46,9 +47,9 @@ func (st *state) limit(g *group) int {
 
 // group sorts a message's recipients by next hop. Recipients that need
 // no connection get their result at once.
-func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group, order []string, results []queue.Result) {
+func (st *state) group(m *queue.Message, rcpts []int, size int64) (groups map[string]*group, order []string, results []queue.Result) {
 	groups = map[string]*group{}
-	planned := orgRoutes(st, m, rcpts) // delayed fan-out over the whole message (fanout.go)
+	planned := orgRoutes(st, m, rcpts, size) // delayed fan-out over the whole message (fanout.go)
 	// Without a topology a recipient's group depends on its domain alone:
 	// the recipient before with the same domain gives it, without a
 	// second routing decision (recipients of one message mostly share
@@ -57,7 +58,7 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 	var lastG *group
 	for _, i := range rcpts {
 		addr := m.Rcpts[i].Addr
-		domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+		domain := mailaddr.Fold(addr[strings.LastIndexByte(addr, '@')+1:])
 		var g *group
 		if target := m.Rcpts[i].Redirect; target != "" {
 			key := "redirect:" + target
@@ -122,9 +123,9 @@ func (st *state) group(m *queue.Message, rcpts []int) (groups map[string]*group,
 				continue
 			}
 			sc := st.conns[dec.Connector]
-			if max := int64(sc.cfg.MaxMessageSize); max > 0 && m.Size > max {
+			if max := int64(sc.cfg.MaxMessageSize); max > 0 && size > max { // size.go: the message as received
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: dec.Connector,
-					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", m.Size, max, dec.Connector)})
+					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", size, max, dec.Connector)})
 				continue
 			}
 			key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,37 @@ func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
 	d.idle[key] = append(d.idle[key], &pooled{c: c, used: time.Now()})
 	d.mu.Unlock()
 	time.AfterFunc(idleReuse, func() { d.expireIdle(key) })
+}
+
+// reuse runs a transaction on a pooled connection (Client.Alive found
+// it open). ok false: the connection turned out to be gone before the
+// next hop had any of the message — a 421 (the server closes, RFC 5321
+// §3.8) or a break, before a body was begun (Client.BodiesBegun) — so
+// the server took nothing and the caller delivers on a fresh connection
+// instead of deferring: whether a close was seen before or after the
+// connection left the pool must not decide a message's outcome. A
+// transaction that began a body is never repeated here (at least once,
+// but not twice on purpose); its results stand.
+func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) (res []queue.Result, ok bool) {
+	before := pc.c.BodiesBegun()
+	res = d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, rcpts, lmtp)
+	if pc.c.BodiesBegun() == before && ctx.Err() == nil && sessionGone(res) {
+		pc.c.Close()
+		return nil, false
+	}
+	d.finishConn(key, pc.c, res)
+	return res, true
+}
+
+// sessionGone reports whether every result of a transaction is the end
+// of the session: a 421 or a broken connection (451 4.4.2).
+func sessionGone(res []queue.Result) bool {
+	for _, r := range res {
+		if r.Outcome != queue.Deferred || !(strings.HasPrefix(r.Reply, "421") || strings.HasPrefix(r.Reply, "451 4.4.2")) {
+			return false
+		}
+	}
+	return len(res) > 0
 }
 
 func (d *Deliverer) takeIdle(key string) *pooled {

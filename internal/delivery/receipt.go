@@ -30,9 +30,12 @@ import (
 // Retries: prefer-remote tries up to max_retries_remote_site_shadow
 // servers of other sites (nearest site first), then up to
 // max_retries_local_site_shadow of this site; remote-only and local-only
-// only the one kind. Each try is one server; a server is tried again only
-// when the list is shorter than the budget. Servers of a version that
-// keeps no copies (XSHADOW below 3) count as failed tries.
+// only the one kind. Each try is one server, and no server is tried
+// twice for one copy (the budget is spent on distinct servers; a peer
+// that failed moves the copy on to the next). Servers that failed
+// recently — marked in destination health by a failed copy, relay or
+// heartbeat — are tried after every unmarked one. Servers of a version
+// that keeps no copies (XSHADOW below 3) count as failed tries.
 type ReceiptShadow struct {
 	d    *Deliverer
 	dbID string // this server's transport database id, presented with every copy
@@ -89,6 +92,7 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	case config.ShadowOnReceiptLocalOnly:
 		add(same, st.cfg.ShadowRetriesLocal)
 	}
+	plan = healthyFirst(r.d.health, plan)
 	var errs []string
 	for _, s := range plan {
 		if ctx.Err() != nil {
@@ -113,11 +117,15 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
 }
 
-// receiptTries picks budget tries from list: the servers destination
-// health has no mark for first, in an order rotated by turn to spread
-// copies, then the marked ones (a dead or unanswering server, SR-16),
-// which a waiting sender's copy reaches only when every other failed; a
-// server is tried again only when the list is shorter than the budget.
+// receiptTries picks up to budget tries from list, each server once:
+// the servers destination health has no mark for first, in an order
+// rotated by turn to spread copies, then the marked ones (a dead or
+// unanswering server, SR-16: one that failed a copy, a relay or a
+// heartbeat, until it answers again), which a waiting sender's copy
+// reaches only when every other failed. A server is never tried twice
+// for one copy: a try that failed moves the copy on to the next server
+// of the preference (prefer-remote: the other sites', then this
+// site's) instead of spending the budget on a peer that just failed.
 func receiptTries(h *queue.Health, list []*routing.Server, turn uint64, budget int) []*routing.Server {
 	if len(list) == 0 || budget <= 0 {
 		return nil
@@ -133,17 +141,40 @@ func receiptTries(h *queue.Health, list []*routing.Server, turn uint64, budget i
 		}
 	}
 	order := append(ok, marked...)
-	out := make([]*routing.Server, 0, budget)
-	for i := 0; i < budget; i++ {
-		out = append(out, order[i%len(order)])
+	return order[:min(budget, len(order))]
+}
+
+// healthyFirst keeps the order of plan but puts the servers destination
+// health marks (failed recently: a copy, a relay or a heartbeat) after
+// every unmarked one, across the preference's kinds: prefer-remote with
+// the other site's server marked tries this site's first, and the
+// marked one only when they failed too.
+func healthyFirst(h *queue.Health, plan []*routing.Server) []*routing.Server {
+	if h == nil {
+		return plan
 	}
-	return out
+	out := make([]*routing.Server, 0, len(plan))
+	var marked []*routing.Server
+	for _, s := range plan {
+		if h.Unhealthy(s.Name, s.Address) {
+			marked = append(marked, s)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return append(out, marked...)
 }
 
 // session takes an idle shadow session to s or opens one.
+// An idle session the peer ended meanwhile (it died, or timed out the
+// session) is closed, not handed out: the copy would fail on it after
+// the commit named that peer (Client.Alive, no round trip).
 func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server) (*smtp.Client, error) {
-	if c := r.takeIdle(s.Name); c != nil {
-		return c, nil
+	for c := r.takeIdle(s.Name); c != nil; c = r.takeIdle(s.Name) {
+		if c.Alive() {
+			return c, nil
+		}
+		c.Close()
 	}
 	return r.dial(ctx, st, s)
 }

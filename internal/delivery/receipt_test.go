@@ -68,6 +68,9 @@ func TestReceiptTriesSkipUnhealthyPeers(t *testing.T) {
 	if got := names(receiptTries(h, list, 1, 3)); got != "hub-c,hub-a,hub-b" {
 		t.Fatalf("budget 3: %s", got)
 	}
+	if got := names(receiptTries(h, list, 1, 5)); got != "hub-c,hub-a,hub-b" {
+		t.Fatalf("budget 5 over 3 servers: %s, want each once", got)
+	}
 	h.Unresponsive(time.Now(), "connect refused", "127.0.0.1:25") // by address, as a relay marks it
 	h.Unresponsive(time.Now(), "connect refused", "hub-c")
 	if got := names(receiptTries(h, list, 0, 2)); got != "hub-a,hub-b" {
@@ -102,5 +105,27 @@ func TestPushViaLoggingInConnector(t *testing.T) {
 		if got := pushVia(st, &c.s); got != c.want {
 			t.Errorf("%s at %s: via %q, want %q", c.s.Name, c.s.Address, got, c.want)
 		}
+	}
+}
+
+// A copy whose first choice is down moves on: prefer-remote with one
+// server of another site (dead) and a retry budget of 3 tries it once,
+// then the servers of this site — never the dead one again.
+func TestReceiptTriesMoveToAnotherPeer(t *testing.T) {
+	remote := &routing.Server{Name: "hub-r", Address: "127.0.0.9:25"}
+	l1 := &routing.Server{Name: "hub-l1", Address: "127.0.0.10:25"}
+	l2 := &routing.Server{Name: "hub-l2", Address: "127.0.0.11:25"}
+	h := queue.NewHealth()
+	plan := append(receiptTries(h, []*routing.Server{remote}, 0, 3), receiptTries(h, []*routing.Server{l1, l2}, 0, 3)...)
+	var got []string
+	for _, s := range plan {
+		got = append(got, s.Name)
+	}
+	if strings.Join(got, ",") != "hub-r,hub-l1,hub-l2" {
+		t.Fatalf("plan %v: want the remote server once, then the local ones", got)
+	}
+	h.Unresponsive(time.Now(), "shadow copy on receipt: connection refused", "hub-l1", l1.Address)
+	if got := receiptTries(h, []*routing.Server{l1, l2}, 0, 1); got[0] != l2 {
+		t.Fatalf("a local peer that failed recently is tried first: %s", got[0].Name)
 	}
 }

@@ -28,11 +28,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	}
 	if pc := d.takeIdle(g.key); pc != nil {
 		if pc.c.Alive() && !m.RequireTLS { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-			res := d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, g.rcpts, false)
-			d.finishConn(g.key, pc.c, res)
-			return res
+			if res, ok := d.reuse(ctx, st, g.key, pc, m, parts, g.rcpts, false); ok {
+				return res
+			}
+		} else {
+			pc.c.Close()
 		}
-		pc.c.Close()
 	}
 
 	hosts, res := d.destinations(ctx, st, g)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
@@ -21,7 +22,7 @@ import (
 // ctx and the connect and command timeouts; no connection is pooled.
 func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict, string, error) {
 	st := d.st.Load()
-	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	domain := mailaddr.Fold(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	typ := st.cfg.Routing.Accepted(domain)
 	if st.cfg.Topology != nil { // the route delivery takes (plan.go)
 		r := st.cfg.Topology.Route(st.cfg.LocalServer, rcpt, 0, typ)

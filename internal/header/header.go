@@ -3,6 +3,7 @@ package header
 import (
 	"bytes"
 	"strings"
+	"umbra/internal/mailaddr"
 )
 
 // field is one header field: its position in the message (start of its
@@ -105,7 +106,7 @@ func Remove(msg []byte, names ...string) []byte {
 // case-insensitively, with or without angle brackets.
 func HasAddress(msg []byte, name, addr string) bool {
 	for _, v := range Values(msg, name) {
-		if strings.EqualFold(strings.TrimSpace(strings.Trim(v, "<>")), addr) {
+		if mailaddr.EqualFold(strings.TrimSpace(strings.Trim(v, "<>")), addr) {
 			return true
 		}
 	}

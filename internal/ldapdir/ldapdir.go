@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"umbra/internal/mailaddr"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -389,7 +390,7 @@ func (d *Directory) AuthenticateUser(ctx context.Context, name, password string)
 // collapsed. Variants the directory takes for one address are one
 // cache entry, so none bypasses a negative answer.
 func cacheKey(address string) string {
-	return strings.ToLower(strings.Join(strings.Fields(address), " "))
+	return mailaddr.Fold(strings.Join(strings.Fields(address), " "))
 }
 
 // Identity is the value of the first RDN of dn as written (the naming

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"umbra/internal/mailaddr"
 )
 
 // Maildir is a tree <root>/<domain>/<local-part>/{tmp,new,cur}.
@@ -22,7 +23,8 @@ type Maildir struct {
 
 // Path returns the Maildir of a recipient. Characters that could leave the
 // tree ('/', NUL, a leading '.') are replaced, and the local part is
-// lower-cased so that Alice@ and alice@ share a mailbox.
+// folded in ASCII (mailaddr.Fold) so that Alice@ and alice@ share a
+// mailbox, and \u212Aelvin@ (KELVIN SIGN) never shares kelvin@'s.
 func (d *Maildir) Path(local, domain string) string {
 	clean := func(s string) string {
 		s = strings.Map(func(r rune) rune {
@@ -30,7 +32,7 @@ func (d *Maildir) Path(local, domain string) string {
 				return '_'
 			}
 			return r
-		}, strings.ToLower(s))
+		}, mailaddr.Fold(s))
 		if s == "" || strings.HasPrefix(s, ".") {
 			s = "_" + s
 		}
@@ -49,7 +51,7 @@ func (d *Maildir) Path(local, domain string) string {
 // be, the name is still stable per (database, recipient) — and Deliver
 // would then keep the first copy only, so callers never pass "".
 func Name(database, orgID, rcpt string) string {
-	h := sha256.Sum256([]byte(database + "\x00" + orgID + "\x00" + strings.ToLower(rcpt)))
+	h := sha256.Sum256([]byte(database + "\x00" + orgID + "\x00" + mailaddr.Fold(rcpt)))
 	return "O" + hex.EncodeToString(h[:16])
 }
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -728,7 +729,7 @@ func newRcptSet(rcpts []string) *rcptSet {
 }
 
 func (rs *rcptSet) add(a string) {
-	k := strings.ToLower(a)
+	k := mailaddr.Fold(a)
 	rs.present[k] = true
 	if !rs.listed[k] {
 		rs.listed[k] = true
@@ -736,12 +737,12 @@ func (rs *rcptSet) add(a string) {
 	}
 }
 
-func (rs *rcptSet) del(a string) { rs.present[strings.ToLower(a)] = false }
+func (rs *rcptSet) del(a string) { rs.present[mailaddr.Fold(a)] = false }
 
 func (rs *rcptSet) list() []string {
 	out := make([]string, 0, len(rs.order))
 	for _, a := range rs.order {
-		if rs.present[strings.ToLower(a)] {
+		if rs.present[mailaddr.Fold(a)] {
 			out = append(out, a)
 		}
 	}

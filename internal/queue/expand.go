@@ -1,6 +1,6 @@
 package queue
 
-import "strings"
+import "umbra/internal/mailaddr"
 
 // maxRecipients bounds a message's recipients after group expansion.
 const maxRecipients = 10000
@@ -13,7 +13,7 @@ const maxRecipients = 10000
 func expandInto(m *Message, group int, members []string) bool {
 	have := map[string]bool{}
 	for _, r := range m.Rcpts {
-		have[strings.ToLower(r.Addr)] = true
+		have[mailaddr.Fold(r.Addr)] = true
 	}
 	g := m.Rcpts[group]
 	orcpt := g.ORcpt
@@ -22,10 +22,10 @@ func expandInto(m *Message, group int, members []string) bool {
 	}
 	added := false
 	for _, a := range members {
-		if have[strings.ToLower(a)] || len(m.Rcpts) >= maxRecipients {
+		if have[mailaddr.Fold(a)] || len(m.Rcpts) >= maxRecipients {
 			continue
 		}
-		have[strings.ToLower(a)] = true
+		have[mailaddr.Fold(a)] = true
 		m.Rcpts = append(m.Rcpts, Recipient{Addr: a, ORcpt: orcpt, Notify: g.Notify})
 		added = true
 	}

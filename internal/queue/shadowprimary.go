@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/header"
 )
@@ -206,7 +207,7 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 		var into *Message
 		for _, o := range held {
 			for _, orc := range o.Rcpts {
-				if !strings.EqualFold(orc.Addr, r.Addr) {
+				if !mailaddr.EqualFold(orc.Addr, r.Addr) {
 					continue
 				}
 				if orc.Status == Pending ||

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"golang.org/x/net/idna"
@@ -147,12 +148,12 @@ func domainOf(from string) string {
 	if i < 0 {
 		return ""
 	}
-	d := strings.TrimSuffix(strings.ToLower(from[i+1:]), ".")
+	d := strings.TrimSuffix(mailaddr.Fold(from[i+1:]), ".")
 	if d == "" || strings.HasPrefix(d, "[") {
 		return d
 	}
 	if a, err := idna.Lookup.ToASCII(d); err == nil && a != "" {
-		return strings.ToLower(a)
+		return mailaddr.Fold(a)
 	}
 	return d
 }
@@ -162,5 +163,5 @@ func domainOf(from string) string {
 // account's canonical identity already (an LDAP account's stored name);
 // folding here keeps variants one counter for any account source.
 func userKey(user string) string {
-	return strings.ToLower(strings.Join(strings.Fields(user), " "))
+	return mailaddr.Fold(strings.Join(strings.Fields(user), " "))
 }

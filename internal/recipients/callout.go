@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"umbra/internal/mailaddr"
 )
 
 // Verifier asks the next hop of an address whether it would accept it
@@ -117,7 +118,7 @@ func verdictOf(known bool) Verdict {
 
 // Lookup implements Directory.
 func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
-	key := strings.ToLower(address)
+	key := mailaddr.Fold(address)
 	now := c.cfg.Now()
 	e, cached, err := c.cfg.Cache.GetRecipient(key)
 	if err != nil {
@@ -149,7 +150,7 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 	if !mailboxRefusal(reply) {
 		return false
 	}
-	key := strings.ToLower(address)
+	key := mailaddr.Fold(address)
 	e, cached, err := c.cfg.Cache.GetRecipient(key)
 	if err != nil || !cached || !e.Known {
 		return false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"umbra/internal/mailaddr"
 	"unicode/utf8"
 )
 
@@ -67,7 +68,7 @@ func (l *List) Len() int { return len(l.addrs) + len(l.catchAll) }
 // Covers reports whether the list names domain at all (an address or a
 // catch-all there).
 func (l *List) Covers(domain string) bool {
-	domain = strings.ToLower(domain)
+	domain = mailaddr.Fold(domain)
 	if l.catchAll[domain] {
 		return true
 	}
@@ -81,7 +82,7 @@ func (l *List) Covers(domain string) bool {
 
 // Lookup implements Directory.
 func (l *List) Lookup(_ context.Context, address string) (Verdict, error) {
-	a := strings.ToLower(address)
+	a := mailaddr.Fold(address)
 	if l.addrs[a] {
 		return Known, nil
 	}
@@ -99,11 +100,11 @@ func (l *List) add(entry string) error {
 	case !validDomain(domain):
 		return errors.New("bad domain")
 	case local == "":
-		l.catchAll[strings.ToLower(domain)] = true
+		l.catchAll[mailaddr.Fold(domain)] = true
 	case !validLocal(local):
 		return errors.New("bad local part")
 	default:
-		l.addrs[strings.ToLower(local+"@"+domain)] = true
+		l.addrs[mailaddr.Fold(local+"@"+domain)] = true
 	}
 	return nil
 }

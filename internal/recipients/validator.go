@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"umbra/internal/mailaddr"
 )
 
 // Mode is how the recipients of one accepted domain are validated.
@@ -46,7 +47,7 @@ func NewValidator(domains []DomainMode, lists Directory, callout Directory) *Val
 		v.lists = Chain(nil)
 	}
 	for _, d := range domains {
-		p := strings.ToLower(d.Pattern)
+		p := mailaddr.Fold(d.Pattern)
 		if strings.HasPrefix(p, "*.") {
 			v.wild = append(v.wild, DomainMode{Pattern: p[1:], Mode: d.Mode})
 		} else {
@@ -60,7 +61,7 @@ func NewValidator(domains []DomainMode, lists Directory, callout Directory) *Val
 // ModeOf is the mode of a domain; a domain that is not accepted is Off
 // (relaying is the session's decision, not this one's).
 func (v *Validator) ModeOf(domain string) Mode {
-	d := strings.ToLower(domain)
+	d := mailaddr.Fold(domain)
 	if m, ok := v.exact[d]; ok {
 		return m
 	}

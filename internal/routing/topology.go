@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"umbra/internal/mailaddr"
 )
 
 // Server roles in a topology.
@@ -255,7 +256,7 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 	}
 	for i := range in.Recipients {
 		r := in.Recipients[i]
-		m := strings.ToLower(r.Match)
+		m := mailaddr.Fold(r.Match)
 		if r.Members != nil || r.ExpansionSite != "" {
 			if err := t.addGroup(&r); err != nil {
 				return nil, err
@@ -386,7 +387,7 @@ func (t *Topology) rgReachable() map[string]bool {
 // addGroup indexes an expansion group: an address with members, expanded
 // by a hub of its expansion site.
 func (t *Topology) addGroup(r *RecipientMap) error {
-	m := strings.ToLower(r.Match)
+	m := mailaddr.Fold(r.Match)
 	if !strings.Contains(m, "@") {
 		return fmt.Errorf("group %q: a group is an address", r.Match)
 	}
@@ -430,7 +431,7 @@ func (t *Topology) groupCycle() string {
 		state[g] = 1
 		stack = append(stack, g)
 		for _, m := range t.groups[g].Members {
-			m = strings.ToLower(m)
+			m = mailaddr.Fold(m)
 			if t.groups[m] == nil {
 				continue
 			}
@@ -605,11 +606,11 @@ func (t *Topology) Hubs(site string) []*Server { return t.bySite[site] }
 
 // HasMailbox reports whether the topology maps rcpt to a mailbox database.
 func (t *Topology) HasMailbox(rcpt string) bool {
-	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	domain := mailaddr.Fold(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	if db, tempfail := t.assigned(rcpt); db != nil || tempfail != "" {
 		return true
 	}
-	return t.database(rcpt, domain) != nil || t.groups[strings.ToLower(rcpt)] != nil
+	return t.database(rcpt, domain) != nil || t.groups[mailaddr.Fold(rcpt)] != nil
 }
 
 // Connector returns an organisation send connector by name.

@@ -2,7 +2,7 @@ package smtp
 
 import (
 	"errors"
-	"strings"
+	"umbra/internal/mailaddr"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -52,11 +52,11 @@ func (s *session) admitAdded(addr string) (string, error) {
 func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, error) {
 	old := make(map[string]queue.Recipient, len(s.rcpt))
 	for _, r := range s.rcpt {
-		old[strings.ToLower(r.Addr)] = r
+		old[mailaddr.Fold(r.Addr)] = r
 	}
 	kept := 0
 	for _, a := range addrs {
-		if _, ok := old[strings.ToLower(a)]; ok {
+		if _, ok := old[mailaddr.Fold(a)]; ok {
 			kept++
 		}
 	}
@@ -65,7 +65,7 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 	seen := make(map[string]bool, len(addrs))
 	added, overLimit := 0, 0
 	for _, a := range addrs {
-		k := strings.ToLower(a)
+		k := mailaddr.Fold(a)
 		if seen[k] {
 			continue
 		}
@@ -93,10 +93,10 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 			s.srv.refusals.log(s.log, "recipient added by a check dropped", reason, s.ip, "msg_id", id.String(), "rcpt", a)
 			continue
 		}
-		if lk := strings.ToLower(norm); lk != k && seen[lk] {
+		if lk := mailaddr.Fold(norm); lk != k && seen[lk] {
 			continue
 		}
-		seen[strings.ToLower(norm)] = true
+		seen[mailaddr.Fold(norm)] = true
 		out = append(out, queue.Recipient{Addr: norm})
 		added++
 	}

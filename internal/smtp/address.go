@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"umbra/internal/mailaddr"
 	"unicode/utf8"
 )
 
@@ -53,7 +54,7 @@ func ParseAddress(s string) (Address, error) {
 		}
 		return Address{Local: local, Domain: domain}, nil
 	}
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	if !validDomain(domain) {
 		return Address{}, errAddrSyntax
 	}
@@ -127,20 +128,5 @@ func isASCII(s string) bool {
 // k, and so for a name the rest of umbra (lookups, Maildir paths) does
 // not take it for.
 func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return mailaddr.EqualFold(a, b)
 }

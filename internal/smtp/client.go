@@ -93,7 +93,15 @@ type Client struct {
 	Via string
 
 	awaitReply func() (done func()) // SetAwaitReply
+	bodies     int                  // BodiesBegun
 }
+
+// BodiesBegun is how many message bodies this session has begun to send
+// (each after a 354 to DATA). A transaction that leaves it unchanged
+// gave the next hop no message: whatever its replies, the next hop
+// cannot have taken it, and sending it again elsewhere duplicates
+// nothing.
+func (c *Client) BodiesBegun() int { return c.bodies }
 
 // SetAwaitReply sets the function called while the client of a
 // transaction (Pipeline, SendData) waits for the next hop's replies — to
@@ -409,6 +417,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	if code != 354 {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
+	c.bodies++
 	emit, flush := bodyWrites(blockWriter{conn, c.CommandTimeout}, parts, tail)
 	err = stuffBody(parts, tail, dataChunk, emit)
 	if err == nil {
@@ -708,8 +717,17 @@ func Permanent(err error) bool {
 // carry the next transaction: the server has neither closed it nor sent
 // anything unasked (a 421 before closing, a TLS alert). It peeks at the
 // socket without blocking; a connection it cannot peek at is asked with
-// NOOP. A pooled connection is checked with it.
+// NOOP. A pooled connection is checked with it. It is a hint, not a
+// promise: a close on its way is not seen, so a caller that reuses a
+// connection must take a session that ends at its next command for a
+// connection that was gone (delivery's reuse).
 func (c *Client) Alive() bool {
+	if c.sc.br != nil && c.sc.br.Buffered() > 0 {
+		// The server spoke unasked and its words were read ahead with
+		// the last reply (a 421 behind the 250 to DATA, its close not
+		// seen yet): the session is out of step.
+		return false
+	}
 	nc := c.conn
 	for {
 		switch x := nc.(type) {

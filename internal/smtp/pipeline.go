@@ -206,6 +206,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		return c.settle(br, out)
 	}
 	envelope() // writing the message is umbra's own work
+	c.bodies++
 	emit, flush := bodyWrites(blockWriter{conn, c.CommandTimeout}, parts, tail)
 	if err := stuffBody(parts, tail, dataChunk, emit); err != nil {
 		return fail(err)

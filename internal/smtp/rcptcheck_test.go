@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"umbra/internal/recipients"
@@ -55,5 +56,51 @@ func TestRecipientValidationAtRCPT(t *testing.T) {
 		if r.Addr != "Postmaster@example.test" && r.Addr != "ALICE@example.test" {
 			t.Errorf("queued recipient %s", r.Addr)
 		}
+	}
+}
+
+// TestRecipientCaseFoldsASCIIOnly: umbra matches an address against its
+// directory ignoring ASCII case only, and passes every address on as the
+// sender wrote it. Unicode folding would merge distinct addresses: a
+// KELVIN SIGN (U+212A) lowers to "k", a capital sharp s (U+1E9E) to
+// "ß", so "\u212Aelvin" would reach the mailbox of "kelvin" and a
+// domain with a KELVIN SIGN would be rewritten into an accepted one
+// (and relayed there).
+func TestRecipientCaseFoldsASCIIOnly(t *testing.T) {
+	list, err := recipients.NewList([]string{"kelvin@example.test", "straße@example.test", "@relay.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := recipients.NewValidator([]recipients.DomainMode{
+		{Pattern: "example.test", Mode: recipients.ModeDirectory},
+		{Pattern: "relay.test", Mode: recipients.ModeDirectory},
+	}, recipients.Chain{list}, undecided{})
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, anon)...)
+	s.SetRecipients(v)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	d.cmd("RCPT TO:<\u212Aelvin@example.test>", "550 5.1.1") // not kelvin's
+	d.cmd("RCPT TO:<STRA\u1E9EE@example.test>", "550 5.1.1") // not straße's
+	d.cmd("RCPT TO:<someone@\u212Aelvin.test>", "550")       // not kelvin.test: no accepted domain, no relay
+	d.cmd("RCPT TO:<KELVIN@Example.TEST>", "250")            // ASCII case: the same mailbox
+	d.cmd("RCPT TO:<STRAßE@example.test>", "250")
+	d.cmd("RCPT TO:<Someone@RELAY.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: hi\r\n\r\nbody\r\n.", "250")
+	d.cmd("QUIT", "221")
+	if q.count() != 1 {
+		t.Fatalf("submitted %d messages", q.count())
+	}
+	var got []string
+	for _, r := range q.msgs[0].Rcpts {
+		got = append(got, r.Addr)
+	}
+	// The local part exactly as given; the domain folded in ASCII only.
+	want := []string{"KELVIN@example.test", "STRAßE@example.test", "Someone@relay.test"}
+	if !slices.Equal(got, want) {
+		t.Errorf("queued recipients %q, want %q", got, want)
 	}
 }

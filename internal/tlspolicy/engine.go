@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/clock"
 	"umbra/internal/resolver"
@@ -158,7 +159,7 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	if !e.cfg.MTASTS {
 		return nil, nil
 	}
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	now := e.cfg.Clock.Now()
 	cached := e.cached(domain)
 	if cached != nil && !now.Before(cached.Expires()) {
@@ -235,7 +236,7 @@ func fetchResultType(err error) string {
 // LastFetchFailure is the last failed fetch of domain's policy since the
 // last successful one (route explain), false when none.
 func (e *Engine) LastFetchFailure(domain string) (FetchFailure, bool) {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	f, ok := e.failed[domain]
@@ -332,7 +333,7 @@ func (e *Engine) cached(domain string) *STSPolicy {
 // Cached is the stored policy of domain without any lookup (route
 // explain), nil when none is cached or it expired.
 func (e *Engine) Cached(domain string) *STSPolicy {
-	p := e.cached(strings.ToLower(strings.TrimSuffix(domain, ".")))
+	p := e.cached(mailaddr.Fold(strings.TrimSuffix(domain, ".")))
 	if p == nil || !e.cfg.Clock.Now().Before(p.Expires()) {
 		return nil
 	}
@@ -417,7 +418,7 @@ var ErrDANELookup = errors.New("TLSA lookup failed")
 // against RootCAs and refuses it when that fails; testing checks and
 // reports only. Nil: the connector's setting applies.
 func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host string, sts *STSPolicy) (*Decision, error) {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	host = mailaddr.Fold(strings.TrimSuffix(host, "."))
 	if e.cfg.DANE && mxSecure {
 		a, err := e.cfg.Resolver.Lookup(ctx, "_25._tcp."+host, dns.TypeTLSA)
 		var de *net.DNSError

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 )
 
 // Explanation is the TLS policy that applies to a destination domain
@@ -66,7 +67,7 @@ const PolicyOrder = "DANE (DNSSEC-validated TLSA) > MTA-STS (enforce/testing) > 
 // the same lookups, the same cache. connectorTLS is the send
 // connector's tls setting, shown where no policy of the domain applies.
 func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Explanation {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	ex := Explanation{Domain: domain, Order: PolicyOrder, DANE: e.cfg.DANE, MTASTS: e.cfg.MTASTS, Hosts: []HostExplanation{}}
 	before := e.Cached(domain)
 	sts, _ := e.STS(ctx, domain)

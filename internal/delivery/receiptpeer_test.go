@@ -1,0 +1,125 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"umbra/internal/config"
+	"umbra/internal/routing"
+)
+
+// deadPeer accepts connections on addr and closes each at once (a hub
+// whose daemon is gone behind a listening port); it counts them.
+func deadPeer(t *testing.T, addr string) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String(), &n
+}
+
+// shadowPeer is a hub that takes shadow sessions (XSHADOW, verbs
+// version 3) on addr; it counts its sessions.
+func shadowPeer(t *testing.T, addr string) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				io.WriteString(c, "220 peer.test\r\n")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
+					case strings.HasPrefix(cmd, "XSHADOW"):
+						io.WriteString(c, "250 peer-database-1\r\n")
+					case cmd == "QUIT":
+						io.WriteString(c, "221 bye\r\n")
+						return
+					default:
+						io.WriteString(c, "250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), &n
+}
+
+// SR-17 with three hubs: hub-a copies on receipt, prefer-remote, with
+// retry budgets of 3. hub-b, the only server of the other site, is down;
+// hub-c is in hub-a's site. The copy goes to hub-c after one try of
+// hub-b (not three), and the next copy goes to hub-c without trying
+// hub-b again: it failed recently (destination health).
+func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
+	bAddr, bTries := deadPeer(t, "127.0.0.2:0")
+	cAddr, cSessions := shadowPeer(t, "127.0.0.3:0")
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
+			{Name: "hub-c", Role: routing.RoleHub, Site: "a", Address: cAddr}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 3, ShadowRetriesLocal: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r := NewReceiptShadow(d, "db-a")
+	defer r.Close()
+	for i := range 2 {
+		link, err := r.Open(context.Background(), config.ShadowOnReceiptPreferRemote)
+		if err != nil {
+			t.Fatalf("copy %d: %v", i, err)
+		}
+		if link.Server() != "hub-c" {
+			t.Fatalf("copy %d on %s, want hub-c", i, link.Server())
+		}
+		link.Done(false) // a new session for the next copy
+	}
+	if n := bTries.Load(); n != 1 {
+		t.Errorf("the dead hub-b was tried %d times for 2 copies, want once", n)
+	}
+	if n := cSessions.Load(); n != 2 {
+		t.Errorf("hub-c had %d sessions, want 2", n)
+	}
+}

@@ -1,0 +1,101 @@
+package delivery
+
+import (
+	"bytes"
+
+	"umbra/internal/queue"
+)
+
+// Size limits. A max_message_size an operator configures — a receive
+// connector's, a send connector's, a site link's, a routing group
+// connector's — is a limit on the message as umbra received it from its
+// sender: the trace field umbra writes in front of every message it
+// receives (smtp session, pickup) is not counted, nor those of the
+// organisation's earlier hops (traceLen), so a message a sender sent at
+// exactly a limit passes it at every hub (inclusive, RFC 1870). The next
+// hop's own SIZE (EHLO) is a limit on what umbra sends, which includes
+// that trace field and the organisation id line: MAIL carries SIZE= of
+// what is sent, and the next hop decides (552 then fails the recipients).
+
+// maxOwnTrace bounds the trace field umbra writes (a HELO name of at
+// most 255 bytes, the host name, the queue id, one recipient and the
+// date: well under 1 KiB); a first field longer than this is not
+// umbra's and is counted.
+const maxOwnTrace = 2048
+
+// ownTraceLen is the length of the trace field umbra wrote in front of
+// a stored body ("Received: from … by host (umbra) with …", the first
+// field of every message umbra receives), 0 when the body does not start
+// with one. Only the first field is looked at: a sender cannot put a
+// field in front of it, so no field of the sender's is ever discounted.
+func ownTraceLen(body []byte) int {
+	if !bytes.HasPrefix(body, []byte("Received: from ")) {
+		return 0
+	}
+	end := 0
+	for {
+		i := bytes.IndexByte(body[end:], '\n')
+		if i < 0 || end+i+1 > maxOwnTrace {
+			return 0
+		}
+		end += i + 1
+		if end == len(body) || body[end] != ' ' && body[end] != '\t' {
+			break
+		}
+	}
+	if !bytes.Contains(body[:end], []byte(" (umbra) with ")) {
+		return 0
+	}
+	return end
+}
+
+// orgTraceAllowance bounds the trace fields of the organisation's
+// earlier hops not counted: what a receive connector lets an
+// authenticated transport server exceed its limits by (package smtp,
+// transportAllowance), so that a message one hub took at a limit is not
+// refused for it by the next.
+const orgTraceAllowance = 64 << 10
+
+// traceLen is the length of umbra's trace fields at the top of a stored
+// body: this server's own (ownTraceLen) and, for a message that came
+// from a server of the organisation (fromOrg), the run of umbra's trace
+// fields after it that the earlier hops wrote, in all at most
+// orgTraceAllowance. For mail from anyone else only the first field is
+// umbra's: a field in umbra's form after it is the sender's, and counts.
+func traceLen(head []byte, fromOrg bool) int {
+	n := ownTraceLen(head)
+	for n > 0 && fromOrg {
+		k := ownTraceLen(head[n:])
+		if k == 0 || n+k > orgTraceAllowance {
+			break
+		}
+		n += k
+	}
+	return n
+}
+
+// fromOrg reports whether m came from a server of the organisation (its
+// client address is one of the topology's servers').
+func fromOrg(st *state, m *queue.Message) bool {
+	return st.cfg.Topology != nil && messageOrigin(st.cfg.Topology, m) != ""
+}
+
+// limitSize is the size of m held to configured size limits: the stored
+// body's (m.Size) without umbra's trace fields (traceLen), found in head
+// (the stored body, or its part in memory).
+func limitSize(st *state, m *queue.Message, head []byte) int64 {
+	return m.Size - int64(traceLen(head, fromOrg(st, m)))
+}
+
+// planSize is limitSize when the body is not at hand (Plan): the most
+// the trace fields can be is taken off, so that Plan never answers a
+// recipient for its size that Deliver would send; Deliver, with the
+// body, decides exactly (a recipient Plan gave a destination may still
+// fail there for its size, without a connection).
+func planSize(st *state, m *queue.Message) int64 {
+	most := int64(maxOwnTrace)
+	if fromOrg(st, m) {
+		most = orgTraceAllowance
+	}
+	return max(m.Size-most, 0)
+}

@@ -1,0 +1,42 @@
+package mailaddr
+
+// Fold is s with its ASCII capital letters lowered and every other byte
+// unchanged: the comparison key of an address, a domain or a pattern. s
+// is returned as it is (no copy) when it has no ASCII capital.
+func Fold(s string) string {
+	i := 0
+	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// EqualFold reports whether a and b are equal ignoring ASCII case only:
+// Fold(a) == Fold(b), without a copy.
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
