@@ -413,3 +413,46 @@ func unwritable(t *testing.T, path string) {
 		syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), fsIocSetflags, uintptr(unsafe.Pointer(&flags)))
 	})
 }
+
+// The same mistakes beside the slot file, at Open: a symlink in the
+// spool directory's place is refused, not followed (the start's sweep
+// would remove the files of the directory it points at), and a FIFO in
+// the database's place is refused as not a regular file, at once.
+func TestOpenRefusesSpoolSymlinkAndDatabaseFIFO(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	precious := filepath.Join(other, "not-a-spool-file")
+	if err := os.WriteFile(precious, []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, filepath.Join(dir, spoolDirName)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(filepath.Join(dir, "queue.db"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "a symlink, not a directory") {
+		t.Fatalf("Open with a symlinked spool directory: %v", err)
+	}
+	if _, err := os.Stat(precious); err != nil {
+		t.Fatalf("a file behind the spool directory's symlink was removed: %v", err)
+	}
+
+	dir = t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "queue.db"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		s, err := Open(filepath.Join(dir, "queue.db"), Options{})
+		if err == nil {
+			s.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "a FIFO, not a regular file") {
+			t.Fatalf("Open of a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open of a FIFO hangs")
+	}
+}
