@@ -99,8 +99,10 @@ type Transport struct {
 	// commit at once.
 	ResultCommitDelay Duration `yaml:"result_commit_delay"`
 	// PoisonThreshold is how many crashes a message may be in flight for
-	// before it is moved to the poison queue; a crash while its delivery
-	// only waited on the next hop does not count (queue/peerwait.go).
+	// before it is moved to the poison queue; only a crash while umbra's
+	// code ran on it counts — not one while its delivery only waited on
+	// the next hop, behind its destination's window or for its results'
+	// commit (queue/peerwait.go).
 	PoisonThreshold int `yaml:"poison_threshold"`
 	// MaxConnectionsPerDestination bounds concurrent outbound connections
 	// to one next hop, unless a send connector says otherwise.

@@ -237,11 +237,18 @@ func (w *SpoolFile) Abort() {
 func removeSpool(path string) { os.Remove(path) }
 
 // openSpoolDir creates (and syncs into its parent) the spool directory
-// next to the database file.
+// next to the database file. A symlink or anything else that is not a
+// directory in its place is refused, never followed: Open removes every
+// file in the spool directory that no record names (sweepSpool), which
+// through a symlink would be another directory's files.
 func openSpoolDir(dbPath string) (string, error) {
 	parent := filepath.Dir(dbPath)
 	dir := filepath.Join(parent, spoolDirName)
-	if _, err := os.Stat(dir); err == nil {
+	if fi, err := os.Lstat(dir); err == nil {
+		if !fi.IsDir() {
+			return "", fmt.Errorf("%s is %s, not a directory: umbra does not follow it (its start removes the files "+
+				"in the spool directory no message names); move it aside", dir, fileKind(fi.Mode()))
+		}
 		return dir, nil
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {

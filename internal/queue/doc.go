@@ -34,8 +34,8 @@
 //     senders wait on (markUrgent, ShadowUrgent);
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; retry.go: the retry policy, requeue, poison;
-//     peerwait.go: which crashes count toward poison (not those while
-//     the delivery only waited on a peer);
+//     peerwait.go: which crashes count toward poison (only those while
+//     umbra's code ran on the message, as its slot says);
 //   - shadowadmin.go: operator actions refused on shadow copies and on
 //     queues nothing is delivered from; a record with nothing left is
 //     removed where it is found;
@@ -62,7 +62,7 @@
 //	                       ▲                      │                └▶ Ready at now+backoff (some pending)
 //	                       └──────────────────────┘ requeue (shutdown)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
-//	                    (a crash while only waiting on a peer is not counted)
+//	                    (a crash counts only if umbra's code was running on it)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
@@ -456,12 +456,24 @@
 //  3. A claimed message is Active in the database before delivery starts.
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
-//     twice) and counts the crash — unless every running job of its
-//     attempt was only waiting on the next hop (connecting, or its
-//     replies to the envelope and to the end of the message — not while
-//     writing the message): a slot in <data_dir>/peerwait.slots,
-//     written without fsync (kill -9 keeps it, a power loss may not: then
-//     the crash counts), says so (peerwait.go). Only PoisonThreshold
+//     twice). The crash counts against it only if umbra's own code was
+//     running on it then — the attempt's start (attemptable, plan), a job
+//     from its start (the body load is inside) to its report except while
+//     it waits on the next hop (AwaitingPeer: connecting, or its replies to
+//     the envelope and to the end of the message; writing the message is
+//     umbra's code), and the attempt's end (complete, finish) until its
+//     results are handed to the store: not while it is queued behind its
+//     destination's window, nor while its results wait for their commit
+//     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says
+//     running, waiting or free, one pwrite per change of phase and no
+//     fsync (peerwait.go). The file is trusted only if it is a regular
+//     file whose header names this boot (kill -9 keeps the page cache; a
+//     power loss or a kernel crash may lose it and changes the boot id)
+//     and the run the database recorded at the last Recover, read whole
+//     within its bound with every slot sound; otherwise every Active
+//     message counts, as does every one after a write to the file failed
+//     (the file is emptied and removed). So a message is at worst parked
+//     too early, never a poisonous one looping. Only PoisonThreshold
 //     counted crashes since its last completed attempt move it to the
 //     poison queue, where it stays for the operator; it is never dropped.
 //     Every move to poison (here, a panic, an unreadable body) is the

@@ -155,24 +155,38 @@ type nopEvents struct{}
 func (nopEvents) Event(string, *Message, *Recipient, string) {}
 
 // Recover runs once before Start: every message still marked Active was
-// in flight when the server stopped without finishing it. Each such
-// message counts one crash, unless its attempt was only waiting on a
-// peer then (peerwait.go); at PoisonThreshold crashes it goes to the
-// poison queue (tracked and counted as the event "poison"), otherwise it
-// is due at once.
+// in the active set when the server stopped without finishing it. Such a
+// message counts one crash only if umbra's own code was running on it
+// then, as its peer-wait slot says (peerwait.go) — or, when the slot
+// file cannot be trusted, every such message counts; at PoisonThreshold
+// crashes it goes to the poison queue (tracked and counted as the event
+// "poison"). Every one of them is due at once otherwise.
 func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err error) {
 	now := q.clk.Now()
-	waited := q.store.takePeerWaits()
+	slots := q.store.takePeerWaits(peerWaitMaxSlots(q.cfg.MaxActive), q.log)
+	run := q.store.peerWaitRun(q.log) // the file started afresh for this run; nil: off
 	var moved, took []*Message
+	counted := 0
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		recovered, poisoned, moved, took = 0, 0, moved[:0], took[:0]
+		recovered, poisoned, moved, took, counted = 0, 0, moved[:0], took[:0], 0
+		// The next start trusts the slot file only if it is this run's.
+		meta := tx.tx.Bucket(bucketMeta)
+		if err := meta.Delete(keyPeerWaitRun); err != nil {
+			return err
+		}
+		if run != nil {
+			if err := meta.Put(keyPeerWaitRun, run); err != nil {
+				return err
+			}
+		}
 		for _, id := range tx.ActiveIDs() {
 			m, err := tx.Get(id)
 			if err != nil {
 				return fmt.Errorf("recover %s: %w", id, err)
 			}
-			if !waited[id] {
+			if slots.counts(id) {
 				m.CrashCount++
+				counted++
 			}
 			if m.CrashCount >= q.cfg.PoisonThreshold {
 				m.State = Poison
@@ -191,6 +205,10 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 		}
 		return nil
 	})
+	if !slots.trusted && (!slots.missing || counted > 0) {
+		q.log.Warn("peer-wait slot file not trusted: every message in delivery at the stop counts a crash",
+			"reason", slots.why, "counted", counted)
+	}
 	if err == nil {
 		for _, m := range took {
 			q.trackTakeover(m)

@@ -1,51 +1,100 @@
 package queue
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 )
 
 // Which crashes count against a message (the poison heuristic).
 //
-// A message in flight when the server died is retried, and a crash
-// "counts" against it toward PoisonThreshold only when the crash
-// plausibly came from processing it: while umbra's own code ran on it
-// (loading and parsing the body, signing, loop checks, dot-stuffing and
-// writing it, committing results and DSNs). A crash while every running
-// job of its attempt waited on the next hop — connecting (dial, greeting,
-// EHLO, TLS handshake) or waiting for its replies (to MAIL, RCPT and
-// DATA, which a tarpit drags out, and to the end of the message, which a
-// slow mailbox may keep for minutes) — says nothing about the message: it
-// is retried and its crash count is left as it was. Writing the message
-// to the next hop is umbra's code (dot-stuffing, reading the spool).
+// A message in the active set when the server died is retried, and the
+// crash "counts" against it toward PoisonThreshold only when umbra's own
+// code was running on it then: the attempt's start (its recipients
+// filtered and split into jobs by the planner, which routes them), a job
+// from its start (loading the body from the database, checking its spool
+// file) through everything the deliverer does on the message between
+// waits on the next hop (signing, loop checks, reading the spool,
+// dot-stuffing and writing it), and the attempt's end (its results
+// applied, DSNs built) up to the moment its results are handed to the
+// store's commit. Nothing else counts:
+//
+//   - a message claimed but queued behind its destination's concurrency
+//     window: no job of it has started;
+//   - a job waiting on the next hop — connecting (dial, greeting, EHLO,
+//     TLS handshake) or waiting for its replies (to MAIL, RCPT and DATA,
+//     which a tarpit drags out, and to the end of the message, which a
+//     slow mailbox may keep for minutes) — while no other job of the
+//     attempt runs umbra's code (AwaitingPeer);
+//   - an attempt whose jobs are done and whose results wait for their
+//     commit (Store.UpdateDeferred may hold them up to
+//     transport.result_commit_delay): waiting is not the message's code,
+//     and the commit's bookkeeping is shared with every writer of the
+//     batch.
 //
 // The phase must survive kill -9, and writing it into the database would
 // cost a commit (an fsync) per phase change. So it lives in one file,
-// <data_dir>/peerwait.slots, of 16-byte slots written without fsync
-// (markPeerWait): an attempt takes a slot at its first wait, each change
-// of phase is one pwrite of the slot into the page cache (the message id,
-// '1' while every running job of the attempt waits on a peer or '0', and
-// a CRC-32C of both, so a torn slot reads as not waiting), and the slot
-// is free again when no job of the attempt runs. A file per attempt, as
-// before, cost a create and an unlink (an inode allocated and freed) per
-// delivery: 17 % of the daemon's CPU relaying 4 KiB messages. A kill -9
-// or an OOM kill keeps the page cache, so the slots are there at the next
-// start; a power loss or a kernel crash may lose them, and then the crash
-// counts (the safe side: a message can only be parked too early, by two
-// such failures during its delivery, never a poisonous one kept looping).
-// A write that fails empties the file and turns the slots off until the
-// next start (every crash counts). Recover reads the slots and starts the
-// file afresh: they describe the previous run only.
+// <data_dir>/peerwait.slots: a header, then 16-byte slots written
+// without fsync. An attempt takes a slot when umbra's processing of it
+// begins and writes "running" (one pwrite into the page cache); each
+// change of phase is one more pwrite of the slot ("waiting" while every
+// running job of the attempt waits on a peer, "running" again); when no
+// part of the attempt runs any more, the slot is written "free" and
+// handed to the next attempt. A slot is the message id, the phase byte
+// and a CRC-32C of both. A file per attempt, as an older release kept,
+// cost a create and an unlink (an inode allocated and freed) per
+// delivery: 17 % of the daemon's CPU relaying 4 KiB messages.
+//
+// At the next start (Recover) an Active message counts a crash only if
+// its slot says running — when the file can be trusted. It is trusted
+// only when it is a regular file (never a symlink followed or a FIFO
+// opened), starts with the header written when the file was started
+// afresh, that header names the boot of the system now running (the
+// kernel's boot id: a kill -9 or an OOM kill keeps the page cache, and
+// so the slots; a power loss or a kernel crash may lose them, and it
+// changes the boot id), every slot's checksum holds, and it is no
+// larger than the slots the active set can use. Anything else — no file,
+// no header, another boot, a damaged slot, a file too large to be ours,
+// or a file emptied because a write failed during the run (a failed
+// write empties and removes the file and turns the slots off until the
+// next start) — and every Active message counts a crash, as if there
+// were no slots: a message can only be parked too early, never a
+// poisonous one kept looping. Without a boot id (a system that has
+// none) the slots are never written, for the same reason.
 
 const (
 	peerWaitFileName = "peerwait.slots"
 	peerWaitSlotSize = 16
+	// peerWaitHeaderSize: the magic, the boot id, the run, a CRC-32C;
+	// slots follow, each at a multiple of peerWaitSlotSize.
+	peerWaitHeaderSize = 48
+	peerWaitMagic      = "umbraPW2"
 )
+
+// The phase a slot says.
+const (
+	slotFree    byte = 'F'
+	slotRunning byte = 'R' // umbra's code runs on the message
+	slotWaiting byte = 'W' // every running job of the attempt waits on a peer
+)
+
+// peerWaitMaxSlots bounds the slots read at start: one per attempt in
+// the active set at most (maxActive), with room for a run whose active
+// set was larger. A file holding more is not ours to trust.
+func peerWaitMaxSlots(maxActive int) int { return max(4*maxActive, 1<<12) }
 
 // peerWaitDirName is the directory of one marker file per attempt that
 // releases before the slot file used; Recover still reads and removes it.
@@ -58,10 +107,11 @@ type peerWaitJob struct {
 	q       *Manager
 	a       *attempt
 	waiting int // this job's waits not ended (a.mu)
+	left    bool
 }
 
 // peerDir is the old marker directory, beside the spool directory; ""
-// when the store has none (markers off: every crash counts).
+// when the store has none.
 func (s *Store) peerDir() string {
 	if s.spoolDir == "" {
 		return ""
@@ -82,27 +132,159 @@ func (s *Store) peerWaitPath() string {
 type peerWaitSlots struct {
 	mu   sync.Mutex
 	f    *os.File // nil: off (no file, or a write failed)
-	free []int64  // released slots, taken again first
-	next int64    // slots handed out so far
+	run  []byte   // this run's id in the header (and in the database, by Recover)
+	path string
+	log  *slog.Logger
+	free []int64 // released slots, taken again first
+	next int64   // slots handed out so far
 }
 
-// peerWaits returns the store's slot file, opened (and emptied: a file
-// not read by takePeerWaits describes nothing of this run) on first use;
-// nil when the store keeps no files beside the database.
-func (s *Store) peerWaits() *peerWaitSlots {
+// bootID is the identity of the running kernel's boot; nil when the
+// system has none to read.
+func bootID() []byte {
+	f, err := os.Open("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var b [64]byte
+	n, _ := io.ReadFull(f, b[:])
+	id, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(string(b[:n])), "-", ""))
+	if err != nil || len(id) != 16 {
+		return nil
+	}
+	return id
+}
+
+// peerWaitHeader is the file's header for boot and run.
+func peerWaitHeader(boot, run []byte) []byte {
+	h := make([]byte, peerWaitHeaderSize)
+	copy(h, peerWaitMagic)
+	copy(h[8:24], boot)
+	copy(h[24:40], run)
+	binary.BigEndian.PutUint32(h[44:], crc32.Checksum(h[:44], castagnoli))
+	return h
+}
+
+// peerWaits returns the store's slot file, started afresh on first use
+// (a file not read by takePeerWaits describes nothing of this run): nil
+// when the store keeps no files beside the database, off (every crash
+// counts) when it cannot be written, with one warning saying so.
+func (s *Store) peerWaits(log *slog.Logger) *peerWaitSlots {
 	s.pwOnce.Do(func() {
 		path := s.peerWaitPath()
 		if path == "" {
 			return
 		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
-		if err != nil {
-			s.pw = &peerWaitSlots{} // off: every crash counts
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		s.pw = &peerWaitSlots{path: path, log: log}
+		boot := bootID()
+		if boot == nil {
+			log.Warn("no boot id to tell a kill from a power loss: peer-wait slots are off, and every crash counts "+
+				"against every message in delivery (poison_threshold)", "path", path)
 			return
 		}
-		s.pw = &peerWaitSlots{f: f}
+		run := make([]byte, 16)
+		if _, err := rand.Read(run); err != nil {
+			log.Warn("peer-wait slots are off: no random run id; every crash counts against every message in delivery", "err", err)
+			return
+		}
+		f, err := createPeerWaitFile(path, boot, run, log)
+		if err != nil {
+			log.Warn("peer-wait slot file cannot be written: until it can, every crash counts against every message "+
+				"in delivery (poison_threshold), even one only waiting on a slow next hop", "path", path, "err", err)
+			return
+		}
+		s.pw.f, s.pw.run = f, run
 	})
 	return s.pw
+}
+
+// peerWaitRun is this run's id in the slot file's header; nil when the
+// slots are off.
+func (s *Store) peerWaitRun(log *slog.Logger) []byte {
+	p := s.peerWaits(log)
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.f == nil {
+		return nil
+	}
+	return p.run
+}
+
+// createPeerWaitFile starts the slot file afresh: a regular file, the
+// header written and synced once. Something else in its place (a FIFO,
+// a symlink, a device) is never opened or followed: it is removed and a
+// regular file made.
+func createPeerWaitFile(path string, boot, run []byte, log *slog.Logger) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("%s is %s, not a regular file, and cannot be removed: %w", path, fileKind(fi.Mode()), err)
+		}
+		log.Warn("peer-wait slot path was not a regular file: removed, a new file made", "path", path, "was", fileKind(fi.Mode()))
+	}
+	f, err := openNoFollow(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt(peerWaitHeader(boot, run), 0)
+	}
+	if err == nil {
+		err = f.Sync() // once per start: the header, not the slots
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openNoFollow opens path without following a symlink in its place and
+// without blocking on a FIFO, and refuses anything but a regular file.
+func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symlink, not a regular file", path)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is %s, not a regular file", path, fileKind(fi.Mode()))
+	}
+	return f, nil
+}
+
+// fileKind names what a non-regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symlink"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	case m.IsRegular():
+		return "a regular file"
+	}
+	return "not a regular file"
 }
 
 // take hands out a slot.
@@ -121,29 +303,26 @@ func (p *peerWaitSlots) take() (int64, bool) {
 	return p.next - 1, true
 }
 
-// put writes slot: id, waiting or not, and the checksum. On failure the
-// file is emptied and the slots are off.
-func (p *peerWaitSlots) put(slot int64, id ID, waiting bool) error {
+// put writes slot: id, its phase and the checksum; one pwrite, no
+// fsync. On failure the slots are off (off).
+func (p *peerWaitSlots) put(slot int64, id ID, phase byte) error {
 	var b [peerWaitSlotSize]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(id))
-	b[8] = '0'
-	if waiting {
-		b[8] = '1'
-	}
+	b[8] = phase
 	binary.BigEndian.PutUint32(b[12:], crc32.Checksum(b[:12], castagnoli))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.f == nil {
 		return errPeerWaitOff
 	}
-	if _, err := p.f.WriteAt(b[:], slot*peerWaitSlotSize); err != nil {
-		p.off()
+	if _, err := p.f.WriteAt(b[:], peerWaitHeaderSize+slot*peerWaitSlotSize); err != nil {
+		p.off(err)
 		return err
 	}
 	return nil
 }
 
-// release frees slot; it must not say waiting (put false first).
+// release hands slot back; it must say free (put slotFree first).
 func (p *peerWaitSlots) release(slot int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -152,12 +331,16 @@ func (p *peerWaitSlots) release(slot int64) {
 	}
 }
 
-// off empties the file, so no slot can say waiting, and stops using it.
+// off makes the file untrusted — emptied (no header) and removed — and
+// stops using it: from now until the next start every crash counts.
 // Called with p.mu held.
-func (p *peerWaitSlots) off() {
+func (p *peerWaitSlots) off(err error) {
 	p.f.Truncate(0)
+	os.Remove(p.path) // should the truncation have failed too: no file is untrusted as well
 	p.f.Close()
 	p.f, p.free = nil, nil
+	p.log.Warn("peer-wait slot write failed: slots off until the next start, and a crash until then counts against "+
+		"every message in delivery (poison_threshold)", "path", p.path, "err", err)
 }
 
 func (p *peerWaitSlots) close() {
@@ -173,8 +356,129 @@ var errPeerWaitOff = errors.New("peer-wait slots are off")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// readPeerWaitSlots returns the messages whose slot says waiting.
-func readPeerWaitSlots(b []byte, out map[ID]bool) {
+// peerWaitRead is what the slot file of the previous run says.
+type peerWaitRead struct {
+	// trusted: the file was read whole and holds what the previous run
+	// wrote (see the top of this file); then running is every message
+	// whose slot said running.
+	trusted bool
+	running map[ID]bool
+	// why the file is not trusted; "" with trusted.
+	why string
+	// missing: there was no file (a first start; not worth a warning
+	// when no message was in delivery).
+	missing bool
+	// waited: untrusted, the messages the markers of older releases
+	// (slots without a header, one file per attempt) said waited on a
+	// peer: as before, their crash does not count.
+	waited map[ID]bool
+}
+
+// counts says whether a crash counts against an Active message id.
+func (r *peerWaitRead) counts(id ID) bool {
+	if r.trusted {
+		return r.running[id]
+	}
+	return !r.waited[id]
+}
+
+// readPeerWaitFile reads the slot file at path, at most maxSlots slots;
+// boot is the running system's boot id, run the run the database says
+// started the file.
+func readPeerWaitFile(path string, maxSlots int, boot, run []byte) peerWaitRead {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return peerWaitRead{why: "no slot file", missing: true}
+	case err != nil:
+		return peerWaitRead{why: err.Error()}
+	case !fi.Mode().IsRegular():
+		return peerWaitRead{why: fmt.Sprintf("%s is %s, not a regular file", path, fileKind(fi.Mode()))}
+	}
+	f, err := openNoFollow(path, os.O_RDONLY, 0)
+	if err != nil {
+		return peerWaitRead{why: err.Error()}
+	}
+	defer f.Close()
+	return readPeerWaitSlots(f, maxSlots, boot, run)
+}
+
+// readPeerWaitSlots reads a slot file from r, streaming: it reads at
+// most the header and maxSlots slots (and one byte more, to see that
+// there are more), whatever r holds.
+func readPeerWaitSlots(r io.Reader, maxSlots int, boot, run []byte) (out peerWaitRead) {
+	limit := int64(peerWaitHeaderSize) + int64(maxSlots)*peerWaitSlotSize
+	lr := &io.LimitedReader{R: r, N: limit + 1}
+	br := bufio.NewReaderSize(lr, 4096)
+	var h [peerWaitHeaderSize]byte
+	n, err := io.ReadFull(br, h[:])
+	if n == 0 {
+		return peerWaitRead{why: "the slot file is empty (a write failed in the previous run, or it was never started)"}
+	}
+	if n < 8 || string(h[:8]) != peerWaitMagic {
+		// An older release's file: slots from the first byte, '1' for
+		// waiting; nothing else is known of it.
+		out = peerWaitRead{why: "the slot file has no header (an older release's, or damaged)", waited: map[ID]bool{}}
+		readOldSlots(h[:n], out.waited)
+		var slot [peerWaitSlotSize]byte
+		for {
+			if _, err := io.ReadFull(br, slot[:]); err != nil {
+				break
+			}
+			readOldSlots(slot[:], out.waited)
+		}
+		if lr.N == 0 {
+			out.waited = nil // beyond the bound: not read whole, nothing known
+		}
+		return out
+	}
+	if err != nil {
+		return peerWaitRead{why: "the slot file is shorter than its header"}
+	}
+	if binary.BigEndian.Uint32(h[44:]) != crc32.Checksum(h[:44], castagnoli) {
+		return peerWaitRead{why: "the slot file's header is damaged"}
+	}
+	if boot == nil || string(h[8:24]) != string(boot) {
+		return peerWaitRead{why: "the slot file was written before the system restarted (a power loss or a kernel crash may have lost slots)"}
+	}
+	if len(run) != 16 || string(h[24:40]) != string(run) {
+		return peerWaitRead{why: "the slot file is not the one the last run started (it could not write one, or the database or the file was replaced)"}
+	}
+	out.running = map[ID]bool{}
+	var slot [peerWaitSlotSize]byte
+	var zero [peerWaitSlotSize]byte
+	for {
+		n, err := io.ReadFull(br, slot[:])
+		if err == io.EOF {
+			break
+		}
+		if lr.N == 0 {
+			return peerWaitRead{why: fmt.Sprintf("the slot file is larger than %d slots, more than the active set can use", maxSlots)}
+		}
+		if err != nil {
+			return peerWaitRead{why: fmt.Sprintf("the slot file ends in a partial slot (%d bytes)", n)}
+		}
+		if slot == zero {
+			continue // handed out, not yet written
+		}
+		if binary.BigEndian.Uint32(slot[12:]) != crc32.Checksum(slot[:12], castagnoli) {
+			return peerWaitRead{why: "a slot of the slot file is damaged"}
+		}
+		switch slot[8] {
+		case slotRunning:
+			out.running[ID(binary.BigEndian.Uint64(slot[:8]))] = true
+		case slotWaiting, slotFree:
+		default:
+			return peerWaitRead{why: "a slot of the slot file says no known phase"}
+		}
+	}
+	out.trusted = true
+	return out
+}
+
+// readOldSlots adds the messages an older release's slots in b say
+// waited on a peer.
+func readOldSlots(b []byte, out map[ID]bool) {
 	for len(b) >= peerWaitSlotSize {
 		slot := b[:peerWaitSlotSize]
 		b = b[peerWaitSlotSize:]
@@ -184,30 +488,104 @@ func readPeerWaitSlots(b []byte, out map[ID]bool) {
 	}
 }
 
-// withJob marks ctx as the context of one job of a; the job counts as
-// running umbra's code until it calls AwaitingPeer.
+// readOldMarkers reads the marker directory of an older release (one
+// file per attempt, "1" while it waited on a peer), at most limit of
+// them, into out, and removes it. A symlink or anything else that is not
+// a directory in its place is removed, never followed; a marker that is
+// not a regular file is not opened.
+func readOldMarkers(dir string, limit int, out map[ID]bool) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return
+	}
+	if !fi.IsDir() {
+		os.Remove(dir)
+		return
+	}
+	d, err := openDirNoFollow(dir)
+	if err != nil {
+		return
+	}
+	seen := 0
+	for seen < limit {
+		ents, err := d.ReadDir(256)
+		for _, e := range ents {
+			seen++
+			id, perr := ParseID(e.Name())
+			if perr != nil || !e.Type().IsRegular() || out == nil {
+				continue
+			}
+			if f, err := openNoFollow(filepath.Join(dir, e.Name()), os.O_RDONLY, 0); err == nil {
+				var b [1]byte
+				if n, _ := f.Read(b[:]); n == 1 && b[0] == '1' {
+					out[id] = true
+				}
+				f.Close()
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	d.Close()
+	os.RemoveAll(dir) // unlinks what is inside, follows no symlink
+}
+
+// openDirNoFollow opens a directory, not a symlink to one.
+func openDirNoFollow(dir string) (*os.File, error) {
+	return os.OpenFile(dir, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_DIRECTORY, 0)
+}
+
+// enterOwn starts a section of umbra's code on the attempt's message
+// (its start, its end); leaveOwn ends it.
+func (q *Manager) enterOwn(a *attempt) {
+	a.mu.Lock()
+	a.own++
+	q.markPhase(a)
+	a.mu.Unlock()
+}
+
+func (q *Manager) leaveOwn(a *attempt) {
+	a.mu.Lock()
+	a.own--
+	q.markPhase(a)
+	a.mu.Unlock()
+}
+
+// withJob starts a job of a: it counts as running umbra's code until it
+// calls AwaitingPeer, from now (before the body is loaded), and ctx
+// carries it to the deliverer.
 func (q *Manager) withJob(ctx context.Context, a *attempt) (context.Context, *peerWaitJob) {
 	a.mu.Lock()
-	a.busy++
-	q.markPeerWait(a)
+	a.own++
+	q.markPhase(a)
 	a.mu.Unlock()
 	j := &peerWaitJob{q: q, a: a}
 	return context.WithValue(ctx, peerWaitKey{}, j), j
 }
 
 // jobLeft is withJob's end: the job reported. A wait it never ended (a
-// panic unwound it) ends here.
+// panic unwound it) ends here. Calling it again does nothing.
 func (q *Manager) jobLeft(j *peerWaitJob) {
 	a := j.a
 	a.mu.Lock()
+	q.jobLeftLocked(j)
+	a.mu.Unlock()
+}
+
+func (q *Manager) jobLeftLocked(j *peerWaitJob) {
+	if j.left {
+		return
+	}
+	a := j.a
 	if j.waiting > 0 {
 		a.peer -= j.waiting
-		a.busy += j.waiting
+		a.own += j.waiting
 		j.waiting = 0
 	}
-	a.busy--
-	q.markPeerWait(a)
-	a.mu.Unlock()
+	a.own--
+	j.left = true
+	q.markPhase(a)
 }
 
 // AwaitingPeer tells the queue that the delivery of ctx's message now
@@ -223,10 +601,14 @@ func AwaitingPeer(ctx context.Context) (done func()) {
 	}
 	a := j.a
 	a.mu.Lock()
-	a.busy--
+	if j.left { // a goroutine the job left behind
+		a.mu.Unlock()
+		return func() {}
+	}
+	a.own--
 	a.peer++
 	j.waiting++
-	j.q.markPeerWait(a)
+	j.q.markPhase(a)
 	a.mu.Unlock()
 	ended := false
 	return func() {
@@ -238,89 +620,79 @@ func AwaitingPeer(ctx context.Context) (done func()) {
 		ended = true
 		j.waiting--
 		a.peer--
-		a.busy++
-		j.q.markPeerWait(a)
+		a.own++
+		j.q.markPhase(a)
 	}
 }
 
-// markPeerWait makes the attempt's slot say whether every running job
-// of a waits on a peer. Called with a.mu held. The attempt takes a slot
-// at its first wait and frees it when no job of it runs any more; in
-// between each change of phase is one pwrite of the slot, no fsync. A
-// failure leaves no slot saying waiting, and a crash then counts (the
-// safe side).
-func (q *Manager) markPeerWait(a *attempt) {
-	want := a.peer > 0 && a.busy == 0
-	idle := a.peer == 0 && a.busy == 0 // no job of the attempt runs now
-	if want == a.marked && !(idle && a.markSlot != 0) {
+// markPhase makes the attempt's slot say its phase: running while a
+// section of umbra's code runs on the message (a.own), waiting while
+// only waits on a peer do (a.peer), free — and the slot handed back —
+// when nothing of the attempt runs. Called with a.mu held. Each change
+// is one pwrite, no fsync; none when the phase is unchanged. A failure
+// turns the file off, untrusted: every crash counts (the safe side).
+func (q *Manager) markPhase(a *attempt) {
+	var want byte
+	switch {
+	case a.own > 0:
+		want = slotRunning
+	case a.peer > 0:
+		want = slotWaiting
+	}
+	if want == a.phase {
 		return
 	}
-	pw := q.store.peerWaits()
+	pw := q.store.peerWaits(q.log)
 	if pw == nil {
 		return
 	}
-	drop := func() {
-		if a.marked {
-			if err := pw.put(a.markSlot-1, a.m.ID, false); err != nil {
-				a.markSlot, a.marked = 0, false // the file is off and empty: nothing says waiting
-				return
-			}
+	if want == 0 {
+		if a.slot != 0 && pw.put(a.slot-1, a.m.ID, slotFree) == nil {
+			pw.release(a.slot - 1)
 		}
-		pw.release(a.markSlot - 1)
-		a.markSlot, a.marked = 0, false
+		a.slot, a.phase = 0, 0
+		return
 	}
-	switch {
-	case want:
-		if a.markSlot == 0 {
-			slot, ok := pw.take()
-			if !ok {
-				return // off: a crash counts against the message
-			}
-			a.markSlot = slot + 1
+	if a.slot == 0 {
+		slot, ok := pw.take()
+		if !ok {
+			return // off: every crash counts
 		}
-		if err := pw.put(a.markSlot-1, a.m.ID, true); err != nil {
-			q.log.Debug("peer-wait slot not written; a crash now counts against the message", "msg_id", a.m.ID.String(), "err", err)
-			a.markSlot, a.marked = 0, false
-			return
-		}
-		a.marked = true
-	case idle:
-		drop()
-	default: // a job is back in umbra's code
-		if err := pw.put(a.markSlot-1, a.m.ID, false); err != nil {
-			a.markSlot = 0 // off and empty
-		}
-		a.marked = false
+		a.slot = slot + 1
 	}
+	if err := pw.put(a.slot-1, a.m.ID, want); err != nil {
+		a.slot, a.phase = 0, 0 // off and untrusted
+		return
+	}
+	a.phase = want
 }
 
-// takePeerWaits returns the messages whose attempt waited on a peer when
-// the server stopped, and starts the slot file afresh: its slots
-// describe the previous run only. Markers of the older one-file-per-
-// attempt form are read and removed too.
-func (s *Store) takePeerWaits() map[ID]bool {
+// takePeerWaits reads what the slot file of the previous run says (at
+// most maxSlots slots), and starts the file afresh: its slots describe
+// the previous run only. Markers of older releases are read (used only
+// when the file is not trusted) and removed. The caller records this
+// run's id (peerWaitRun) in the database with its recovery.
+func (s *Store) takePeerWaits(maxSlots int, log *slog.Logger) peerWaitRead {
 	path := s.peerWaitPath()
 	if path == "" {
+		return peerWaitRead{why: "the store keeps no files beside the database"}
+	}
+	var run []byte
+	_ = s.View(func(tx *Tx) error {
+		run = append([]byte(nil), tx.tx.Bucket(bucketMeta).Get(keyPeerWaitRun)...)
 		return nil
-	}
-	out := make(map[ID]bool)
-	if b, err := os.ReadFile(path); err == nil {
-		readPeerWaitSlots(b, out)
-	}
+	})
+	r := readPeerWaitFile(path, maxSlots, bootID(), run)
 	if dir := s.peerDir(); dir != "" {
-		if ents, err := os.ReadDir(dir); err == nil {
-			for _, e := range ents {
-				p := filepath.Join(dir, e.Name())
-				if id, err := ParseID(e.Name()); err == nil {
-					if b, err := os.ReadFile(p); err == nil && len(b) > 0 && b[0] == '1' {
-						out[id] = true
-					}
-				}
-				os.Remove(p)
-			}
-			os.Remove(dir)
+		if !r.trusted && r.waited == nil {
+			r.waited = map[ID]bool{}
 		}
+		old := r.waited
+		if r.trusted {
+			old = nil // removed, not needed
+		}
+		readOldMarkers(dir, maxSlots, old)
 	}
-	s.peerWaits() // opened now, emptied: this run's slots
-	return out
+	s.peerWaits(log) // opened now, afresh: this run's slots
+	return r
 }

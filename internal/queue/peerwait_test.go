@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,46 +151,65 @@ func TestCrashesInOwnCodePoisonTracked(t *testing.T) {
 	}
 }
 
-// One job waiting on its peer while another runs umbra's code: a crash
-// then counts (the message may be what the other job crashed on).
-func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
+// slotPhases reads the slot file beside the database at path as it is
+// now: the phase each message's slot says.
+func slotPhases(t *testing.T, path string) map[ID]byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(path), peerWaitFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < peerWaitHeaderSize || string(b[:8]) != peerWaitMagic {
+		t.Fatalf("slot file without its header: %d bytes", len(b))
+	}
+	out := map[ID]byte{}
+	for b = b[peerWaitHeaderSize:]; len(b) >= peerWaitSlotSize; b = b[peerWaitSlotSize:] {
+		if id := ID(binary.BigEndian.Uint64(b[:8])); id != 0 && b[8] != slotFree {
+			out[id] = b[8]
+		}
+	}
+	return out
+}
+
+// The phases one attempt's slot goes through: running from a job's
+// start, waiting only while every running job waits on its peer (one job
+// waiting while another runs umbra's code: running, since the message may
+// be what the other job crashes on), running again, free when no job runs
+// — and the slot is handed back.
+func TestPeerWaitPhases(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	q := NewManager(s, nil, ManagerConfig{})
 	a := &attempt{m: &Message{ID: s.NewID(time.Now())}}
-	slots := filepath.Join(filepath.Dir(path), peerWaitFileName)
-	exists := func() bool { // a slot says the attempt waits
-		b, err := os.ReadFile(slots)
-		if err != nil {
-			return false
-		}
-		got := map[ID]bool{}
-		readPeerWaitSlots(b, got)
-		return got[a.m.ID]
-	}
+	phase := func() byte { return slotPhases(t, path)[a.m.ID] }
 	ctx1, j1 := q.withJob(context.Background(), a)
+	if phase() != slotRunning {
+		t.Fatalf("a started job: slot says %q, want running", phase())
+	}
 	ctx2, j2 := q.withJob(context.Background(), a)
 	done1 := AwaitingPeer(ctx1)
-	if exists() {
-		t.Fatal("marker while a job runs umbra's code")
+	if phase() != slotRunning {
+		t.Fatalf("one job waits, one runs umbra's code: slot says %q", phase())
 	}
 	done2 := AwaitingPeer(ctx2)
-	if !exists() {
-		t.Fatal("no marker while every job waits on its peer")
+	if phase() != slotWaiting {
+		t.Fatalf("every job waits on its peer: slot says %q", phase())
 	}
 	done1()
 	done1() // idempotent
-	if exists() {
-		t.Fatal("marker after a job came back")
+	if phase() != slotRunning {
+		t.Fatalf("a job came back: slot says %q", phase())
 	}
 	done2()
 	q.jobLeft(j1)
 	q.jobLeft(j2)
-	if exists() || a.busy != 0 || a.peer != 0 {
-		t.Fatalf("after the jobs: marker %v busy %d peer %d", exists(), a.busy, a.peer)
+	q.jobLeft(j2) // idempotent
+	if phase() != 0 || a.own != 0 || a.peer != 0 {
+		t.Fatalf("after the jobs: slot %q own %d peer %d", phase(), a.own, a.peer)
 	}
 	// A job that leaves inside a wait (a panic unwound it) ends the wait:
 	// the counts stay true for the other job.
@@ -196,19 +218,21 @@ func TestCrashWithOneJobInOwnCodeCounts(t *testing.T) {
 	done3 := AwaitingPeer(ctx3)
 	q.jobLeft(j3)
 	done3() // late: nothing
-	if exists() || a.busy != 1 || a.peer != 0 {
-		t.Fatalf("after a job left in a wait: marker %v busy %d peer %d", exists(), a.busy, a.peer)
+	AwaitingPeer(ctx3)()
+	if phase() != slotRunning || a.own != 1 || a.peer != 0 {
+		t.Fatalf("after a job left in a wait: slot %q own %d peer %d", phase(), a.own, a.peer)
 	}
 	q.jobLeft(j4)
-	if a.markSlot != 0 || len(s.pw.free) != 1 || s.pw.next != 1 {
-		t.Fatalf("the slot is not free after every job left: slot %d, free %v, handed out %d", a.markSlot, s.pw.free, s.pw.next)
+	if a.slot != 0 || len(s.pw.free) != 1 || s.pw.next != 1 {
+		t.Fatalf("the slot is not free after every job left: slot %d, free %v, handed out %d", a.slot, s.pw.free, s.pw.next)
 	}
-	s.Close()
 }
 
-// The slot file: a slot whose checksum does not match (a torn write)
-// never says waiting; markers of the one-file-per-attempt form an older
-// release left are still read, then removed; the file starts afresh.
+// The slot file as the next start reads it: running slots count, waiting
+// and free ones do not; a damaged slot, a damaged header, another boot's
+// header, no header (an older release's slots, whose '1' still means
+// waiting) make the file untrusted. Markers of the one-file-per-attempt
+// form are read and removed; the file starts afresh.
 func TestPeerWaitSlotsRead(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "queue.db")
@@ -217,43 +241,105 @@ func TestPeerWaitSlotsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := NewManager(s, nil, ManagerConfig{})
-	waiting := &attempt{m: &Message{ID: 101}, peer: 1}
-	torn := &attempt{m: &Message{ID: 102}, peer: 1}
-	back := &attempt{m: &Message{ID: 103}, peer: 1}
-	for _, a := range []*attempt{waiting, torn, back} {
-		q.markPeerWait(a)
+	running := &attempt{m: &Message{ID: 101}, own: 1}
+	waiting := &attempt{m: &Message{ID: 102}, peer: 1}
+	freed := &attempt{m: &Message{ID: 103}, own: 1}
+	for _, a := range []*attempt{running, waiting, freed} {
+		q.markPhase(a)
 	}
-	back.peer, back.busy = 0, 1
-	q.markPeerWait(back) // '0' again: in umbra's code
+	freed.own = 0
+	q.markPhase(freed)
+	run := s.pw.run
 	s.Close()
-	b, err := os.ReadFile(filepath.Join(dir, peerWaitFileName))
-	if err != nil || len(b) != 3*peerWaitSlotSize {
-		t.Fatalf("slot file: %d bytes, %v", len(b), err)
+	slots := filepath.Join(dir, peerWaitFileName)
+	good, err := os.ReadFile(slots)
+	if err != nil || len(good) != peerWaitHeaderSize+3*peerWaitSlotSize {
+		t.Fatalf("slot file: %d bytes, %v", len(good), err)
 	}
-	b[(torn.markSlot-1)*peerWaitSlotSize+3] ^= 0xff // the id torn
-	if err := os.WriteFile(filepath.Join(dir, peerWaitFileName), b, 0o600); err != nil {
-		t.Fatal(err)
+	read := func(b []byte) peerWaitRead {
+		return readPeerWaitSlots(bytes.NewReader(b), 16, bootID(), run)
 	}
-	old := filepath.Join(dir, peerWaitDirName)
-	if err := os.MkdirAll(old, 0o700); err != nil {
-		t.Fatal(err)
+	r := read(good)
+	if !r.trusted || !r.counts(101) || r.counts(102) || r.counts(103) || r.counts(104) {
+		t.Fatalf("trusted file: %+v", r)
 	}
-	os.WriteFile(filepath.Join(old, ID(104).String()), []byte("1"), 0o600)
-	os.WriteFile(filepath.Join(old, ID(105).String()), []byte("0"), 0o600)
+	for name, b := range map[string][]byte{
+		"empty":          nil,
+		"short header":   good[:10],
+		"torn slot":      flip(good, peerWaitHeaderSize+(running.slot-1)*peerWaitSlotSize+3),
+		"damaged header": flip(good, 2),
+		"another boot":   reheader(good, func(h []byte) { h[9] ^= 0xff }),
+		"another run":    reheader(good, func(h []byte) { h[30] ^= 0xff }),
+		"partial slot":   good[:len(good)-5],
+		"unknown phase":  reslot(good, 0, func(sl []byte) { sl[8] = 'X' }),
+		"too large":      append(append([]byte(nil), good...), make([]byte, 16*peerWaitSlotSize)...),
+	} {
+		if r := read(b); r.trusted || !r.counts(101) || !r.counts(102) || !r.counts(104) || r.why == "" {
+			t.Errorf("%s: %+v, want untrusted, every message counting", name, r)
+		}
+	}
+	// An older release's file: no header, 16-byte slots, '1' waiting.
+	old := make([]byte, 2*peerWaitSlotSize)
+	for i, id := range []ID{201, 202} {
+		sl := old[i*peerWaitSlotSize:]
+		binary.BigEndian.PutUint64(sl[:8], uint64(id))
+		sl[8] = '0'
+		if id == 201 {
+			sl[8] = '1'
+		}
+		binary.BigEndian.PutUint32(sl[12:16], crc32.Checksum(sl[:12], castagnoli))
+	}
+	if r := read(old); r.trusted || r.counts(201) || !r.counts(202) || !r.counts(101) {
+		t.Fatalf("an older release's slots: %+v", r)
+	}
 
+	if err := os.WriteFile(slots, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oldDir := filepath.Join(dir, peerWaitDirName)
+	if err := os.MkdirAll(oldDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(oldDir, ID(104).String()), []byte("1"), 0o600)
+	os.WriteFile(filepath.Join(oldDir, ID(105).String()), []byte("0"), 0o600)
 	s, err = Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got := s.takePeerWaits()
-	if len(got) != 2 || !got[101] || !got[104] {
-		t.Fatalf("waiting after the restart: %v, want 101 and 104", got)
+	got := s.takePeerWaits(16, nil)
+	if got.trusted || got.counts(201) || got.counts(104) || !got.counts(105) || !got.counts(202) {
+		t.Fatalf("after the restart: %+v, want 201 and 104 not counting", got)
 	}
-	if _, err := os.Stat(old); err == nil {
+	if _, err := os.Stat(oldDir); err == nil {
 		t.Fatal("the old marker directory stays")
 	}
-	if fi, err := os.Stat(filepath.Join(dir, peerWaitFileName)); err != nil || fi.Size() != 0 {
+	if fi, err := os.Stat(slots); err != nil || fi.Size() != peerWaitHeaderSize {
 		t.Fatalf("the slot file does not start afresh: %v %v", fi, err)
 	}
+}
+
+// flip returns b with the byte at i inverted.
+func flip[T int | int64](b []byte, i T) []byte {
+	b = append([]byte(nil), b...)
+	b[i] ^= 0xff
+	return b
+}
+
+// reheader returns b with its header changed by f and its checksum
+// made right again.
+func reheader(b []byte, f func([]byte)) []byte {
+	b = append([]byte(nil), b...)
+	f(b[:peerWaitHeaderSize])
+	binary.BigEndian.PutUint32(b[44:48], crc32.Checksum(b[:44], castagnoli))
+	return b
+}
+
+// reslot returns b with slot i changed by f and its checksum made right.
+func reslot(b []byte, i int, f func([]byte)) []byte {
+	b = append([]byte(nil), b...)
+	sl := b[peerWaitHeaderSize+i*peerWaitSlotSize:][:peerWaitSlotSize]
+	f(sl)
+	binary.BigEndian.PutUint32(sl[12:], crc32.Checksum(sl[:12], castagnoli))
+	return b
 }

@@ -243,9 +243,11 @@ func TestRecoverAndPoison(t *testing.T) {
 			if rec != 1 || poi != 0 || got.State != Ready || got.CrashCount != 1 {
 				t.Fatalf("after crash 1: rec %d poi %d %+v", rec, poi, got)
 			}
-			// Simulate the next start claiming it and crashing again.
+			// Simulate the next start claiming it and crashing again
+			// while umbra's code runs on it (its slot says so).
 			got.State = Active
 			s.Update(context.Background(), func(tx *Tx) error { return tx.Put(got) })
+			q.markPhase(&attempt{m: got, own: 1})
 		case 2:
 			if poi != 1 || got.State != Poison {
 				t.Fatalf("after crash 2: rec %d poi %d %+v", rec, poi, got)

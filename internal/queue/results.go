@@ -72,8 +72,10 @@ type Keeper interface {
 // finish applies an attempt's results in one transaction: recipient
 // states, the retry time or the message's removal, and any DSNs.
 // interrupted (shutdown) makes the pending recipients due at once, without
-// counting the attempt.
-func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, interrupted bool) {
+// counting the attempt. handed is called when the results are handed to
+// the store's commit: umbra's processing of the message ends there (the
+// wait for the commit is not its code; peerwait.go).
+func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, interrupted bool, handed func()) {
 	now := q.clk.Now()
 	pol := q.policy()
 	got := map[int]bool{}
@@ -279,6 +281,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	if q.deferResults(m, refusal != nil, discard, interrupted) {
 		update = q.store.UpdateDeferred
 	}
+	handed()
 	err := update(func(tx *Tx) error {
 		afters = afters[:0]
 		dsnOwesDiscard = false

@@ -147,9 +147,13 @@ type attempt struct {
 	throttled []int  // recipients whose destination held its share
 	recheck   time.Duration
 
-	busy, peer int   // running jobs in umbra's code, and waiting on a peer (peerwait.go)
-	marked     bool  // the attempt's peer-wait slot says waiting
-	markSlot   int64 // the attempt's peer-wait slot + 1; 0: none
+	// The phase for the poison heuristic (peerwait.go): sections of
+	// umbra's code running on the message (its start, its jobs outside
+	// their waits, its end) and jobs waiting on a peer; what its slot
+	// says (0: no slot) and the slot + 1 (0: none).
+	own, peer int
+	phase     byte
+	slot      int64
 }
 
 // scheduler holds the destinations. Its lock is never held across I/O.
@@ -246,12 +250,17 @@ func (q *Manager) plan(m *Message, rcpts []int) []Job {
 func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	q.wg.Add(1)
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
+	// The start is umbra's code on the message (its recipients filtered,
+	// routed and split into jobs): running, until the jobs that start
+	// now take over, or none does (queued behind windows: no code runs).
+	q.enterOwn(a)
 	if ctx.Err() != nil {
 		q.complete(ctx, a)
 		return
 	}
 	rcpts := q.attemptable(m)
 	if len(rcpts) == 0 {
+		q.leaveOwn(a)
 		q.releaseClaims(m.ID)
 		q.hold(m)
 		q.release()
@@ -298,6 +307,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		return
 	}
 	q.pump(ctx)
+	q.leaveOwn(a)
 }
 
 // pump starts every waiting job whose destination's window has room,
@@ -353,7 +363,7 @@ func (q *Manager) pump(ctx context.Context) {
 	s.mu.Unlock()
 	for k, jb := range deadJobs {
 		if ctx.Err() != nil {
-			q.report(ctx, jb, nil)
+			q.report(ctx, jb, nil, nil)
 			continue
 		}
 		// A dead destination: deferred without a connection, as an attempt.
@@ -365,7 +375,7 @@ func (q *Manager) pump(ctx context.Context) {
 		for i, r := range jb.rcpts {
 			res[i] = Result{Rcpt: r, Outcome: Deferred, Queue: deadQueue[k], NextHop: jb.d.key, Reply: reply}
 		}
-		q.report(ctx, jb, res)
+		q.report(ctx, jb, res, nil)
 	}
 	for _, jb := range run {
 		q.runJob(ctx, jb)
@@ -374,14 +384,18 @@ func (q *Manager) pump(ctx context.Context) {
 
 // runJob runs one job in its own goroutine: the number of these is
 // bounded by the windows (and by the active set for jobs without one).
+// The job counts as umbra's code on the message from here (before its
+// goroutine runs, so that the attempt's start hands over to it without
+// a free slot between) until the deliverer waits on a peer, and again
+// after; its body load is inside.
 func (q *Manager) runJob(ctx context.Context, jb *job) {
+	a := jb.a
+	jctx, pw := q.withJob(ctx, a)
 	go func() {
-		a := jb.a
-		jctx, pw := q.withJob(ctx, a) // counts as umbra's code until the deliverer waits on a peer
+		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
 		body, err := a.loadBody(q)
 		if err != nil {
-			q.jobLeft(pw)
-			q.jobDone(ctx, jb, nil)
+			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
 		res, panicked := q.deliver(jctx, a.m, body, jb.rcpts)
@@ -391,8 +405,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			a.panicked = panicked
 		}
 		a.mu.Unlock()
-		q.jobLeft(pw)
-		q.jobDone(ctx, jb, res)
+		q.jobDone(ctx, jb, res, pw)
 	}()
 }
 
@@ -419,8 +432,8 @@ func (a *attempt) loadBody(q *Manager) (Body, error) {
 }
 
 // jobDone gives a finished job's window slot back, with the feedback of
-// its results, and reports them.
-func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result) {
+// its results, and reports them; the job (pw) ends in report.
+func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	if d := jb.d; d != nil {
 		now := q.clk.Now()
 		s := q.sched
@@ -461,7 +474,7 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result) {
 		// ride along with (Store.UpdateDeferred).
 		q.pump(ctx)
 	}
-	q.report(ctx, jb, res)
+	q.report(ctx, jb, res, pw)
 	q.pump(ctx)
 }
 
@@ -508,14 +521,24 @@ func enhanced(reply string) string {
 	return code
 }
 
-// report adds a job's results to its attempt; the last job's report
-// completes the attempt.
-func (q *Manager) report(ctx context.Context, jb *job, res []Result) {
+// report adds a job's results to its attempt and ends the job (pw; nil
+// for a job that never ran); the last job's report completes the
+// attempt. The attempt's end, umbra's code, begins before the last job
+// ends: one phase for the poison heuristic, no free slot between.
+func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	a := jb.a
 	a.mu.Lock()
 	a.results = append(a.results, res...)
 	a.left--
 	last := a.left == 0
+	if last {
+		a.own++
+	}
+	if pw != nil {
+		q.jobLeftLocked(pw)
+	} else if last {
+		q.markPhase(a)
+	}
 	a.mu.Unlock()
 	if last {
 		q.complete(ctx, a)
@@ -523,21 +546,35 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result) {
 }
 
 // complete commits an attempt whose jobs have all reported and gives
-// its slot of the active set back.
+// its slot of the active set back. It is called inside a section of
+// umbra's code on the attempt (enterOwn, or report's), which it leaves
+// before anything is committed: a crash while its results wait for
+// their commit does not count against the message (peerwait.go).
 func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer q.wg.Done()
 	defer q.release()
 	defer q.releaseClaims(a.m.ID)
+	left := false
+	leave := func() {
+		if !left {
+			left = true
+			q.leaveOwn(a)
+		}
+	}
+	defer leave()
 	m := a.m
 	switch {
 	case a.bodyErr != nil:
+		leave()
 		q.poison(m, fmt.Sprintf("body unreadable: %v", a.bodyErr))
 		return
 	case a.panicked != "":
+		leave()
 		q.poison(m, a.panicked)
 		return
 	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0:
 		// Shutting down before any job ran: due now, no attempt counted.
+		leave()
 		q.requeue(m)
 		return
 	}
@@ -552,6 +589,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	if !a.loaded && needsBody(a.results) {
 		if err := q.store.View(func(tx *Tx) error { var err error; body, err = tx.BodyOf(m.ID); return err }); err != nil &&
 			!errors.Is(err, ErrClosed) {
+			leave()
 			q.poison(m, fmt.Sprintf("body unreadable: %v", err))
 			return
 		}
@@ -566,7 +604,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
-	q.finish(m, body, rcpts, a.results, ctx.Err() != nil)
+	q.finish(m, body, rcpts, a.results, ctx.Err() != nil, leave)
 	if cut != nil && len(m.Pending()) > 0 {
 		q.poison(m, fmt.Sprintf("body unreadable: %v", cut))
 	}

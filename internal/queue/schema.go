@@ -121,6 +121,7 @@ var (
 	keyCreated       = []byte("created")
 	keyBackupOf      = []byte("backup_of")
 	keyRateCounters  = []byte("rate_counters")
+	keyPeerWaitRun   = []byte("peerwait_run") // the run whose slot file Recover trusts (peerwait.go)
 )
 
 // The buckets of spooled bodies (spoolref.go).

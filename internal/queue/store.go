@@ -175,7 +175,9 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%v", r)
 		}
 	}()
-	if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
+	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
+	} else if serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
 		return nil, fmt.Errorf("file of %d bytes is shorter than an empty database", fi.Size())
 	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{

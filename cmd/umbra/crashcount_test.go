@@ -1,0 +1,131 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// silentPeer is a next hop that accepts connections and never answers (no
+// greeting): every delivery to it waits on it, and its window stays
+// full. It holds the connections until the test ends.
+type silentPeer struct {
+	ln       net.Listener
+	accepted chan struct{}
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func startSilentPeer(t *testing.T, addr string) *silentPeer {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &silentPeer{ln: ln, accepted: make(chan struct{}, 256)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tp.mu.Lock()
+			tp.conns = append(tp.conns, c)
+			tp.mu.Unlock()
+			select {
+			case tp.accepted <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		tp.mu.Lock()
+		for _, c := range tp.conns {
+			c.Close()
+		}
+		tp.mu.Unlock()
+	})
+	return tp
+}
+
+// waitConns waits for n more connections.
+func (tp *silentPeer) waitConns(t *testing.T, n int, d *daemon) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-tp.accepted:
+		case <-time.After(30 * time.Second):
+			d.dumpLog()
+			t.Fatalf("the next hop got %d of %d connections", i, n)
+		}
+	}
+}
+
+// F1: 15 messages for a tarpitting next hop whose window is 2: two
+// deliveries wait on it, thirteen are claimed but queued behind the
+// window and never run any of umbra's code. Two kill -9s of the daemon
+// (a restart between, and a third start to count the second) move none
+// of them to the poison queue, and no message's crash count grows.
+func TestKill9TwiceBehindTarpitWindowCountsNoCrash(t *testing.T) {
+	dir := t.TempDir()
+	listen, pitAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	pit := startSilentPeer(t, pitAddr)
+	cfg := relayConfig(t, dir, listen, pitAddr)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(raw), "    tls: none\n", "    tls: none\n    max_connections: 2\n", 1)
+	s = strings.Replace(s, "transport:\n", "transport:\n  connect_timeout: 5m\n  poison_threshold: 2\n", 1)
+	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const n = 15
+	d := startUmbra(t, cfg, listen)
+	for i := range n {
+		if ok, err := send(listen, "tarpit-"+string(rune('a'+i))); !ok {
+			t.Fatalf("message %d not acknowledged: %v", i, err)
+		}
+	}
+	for run := 1; run <= 3; run++ {
+		pit.waitConns(t, 2, d) // the window is full: the other 13 wait behind it
+		time.Sleep(200 * time.Millisecond)
+		d.kill()
+		if run < 3 {
+			d = startUmbra(t, cfg, listen)
+		}
+	}
+	// The third start's recovery counted the second kill; the third kill
+	// came after it and is counted by no one here.
+	st, err := queue.Open(filepath.Join(dir, "data", "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var ms []*queue.Message
+	st.View(func(tx *queue.Tx) error {
+		tx.ForEach(func(m *queue.Message, err error) bool {
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms = append(ms, m)
+			return true
+		})
+		return nil
+	})
+	if len(ms) != n {
+		t.Fatalf("%d messages in the database, want %d", len(ms), n)
+	}
+	for _, m := range ms {
+		if m.State == queue.Poison || m.CrashCount != 0 {
+			t.Errorf("message %s: state %s, crash count %d (%s)", m.ID, m.State, m.CrashCount, m.LastError)
+		}
+	}
+}
