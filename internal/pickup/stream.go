@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"umbra/internal/queue"
 )
@@ -48,7 +47,10 @@ var errRefused = errors.New("refused")
 // error wrapping errRefused means the file is bad; any other, that it
 // is to be tried again later.
 func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
-	f, err := os.Open(path)
+	f, err := queue.OpenRegular(path) // not a symlink's target, never blocking on a FIFO
+	if errors.Is(err, queue.ErrNotRegular) {
+		return fmt.Errorf("%w: %v", errRefused, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -164,7 +164,7 @@ func (w *Watcher) Scan(ctx context.Context) {
 }
 
 func (w *Watcher) handle(ctx context.Context, path string) {
-	if fi, err := os.Stat(path); err == nil && w.spools(fi.Size()) { // stream.go: not read into memory
+	if fi, err := os.Lstat(path); err == nil && w.spools(fi.Size()) { // stream.go: not read into memory
 		err := w.handleSpooled(ctx, path)
 		switch {
 		case err == nil || errors.Is(err, os.ErrNotExist):
@@ -295,7 +295,7 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 }
 
 func readLimited(path string, max int64) ([]byte, os.FileInfo, error) {
-	f, err := os.Open(path)
+	f, err := queue.OpenRegular(path) // not a symlink's target, never blocking on a FIFO
 	if err != nil {
 		return nil, nil, err
 	}

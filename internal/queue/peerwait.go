@@ -246,13 +246,24 @@ func createPeerWaitFile(path string, boot, run []byte, log *slog.Logger) (*os.Fi
 	return f, nil
 }
 
+// ErrNotRegular is OpenRegular's error for a symlink, FIFO, device or
+// directory in a file's place.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens path for reading, without following a symlink in
+// its place and without blocking on a FIFO, and refuses anything but a
+// regular file: for a file dropped by someone else (a pickup file),
+// which must not make umbra read another file with its own rights or
+// hang on a FIFO.
+func OpenRegular(path string) (*os.File, error) { return openNoFollow(path, os.O_RDONLY, 0) }
+
 // openNoFollow opens path without following a symlink in its place and
 // without blocking on a FIFO, and refuses anything but a regular file.
 func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s is a symlink, not a regular file", path)
+			return nil, fmt.Errorf("%s is a symlink, %w", path, ErrNotRegular)
 		}
 		return nil, err
 	}
@@ -263,7 +274,7 @@ func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s is %s, not a regular file", path, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("%s is %s, %w", path, fileKind(fi.Mode()), ErrNotRegular)
 	}
 	return f, nil
 }

@@ -3,11 +3,13 @@ package tracking
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,7 +71,13 @@ func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
 }
 
 func (l *Log) open() error {
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	// O_NONBLOCK: a FIFO in the log's place must not hang the start
+	// (opening one for writing waits for a reader); it is refused below.
+	// A symlink is followed: an operator may point the log elsewhere.
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
+	if errors.Is(err, syscall.ENXIO) {
+		return fmt.Errorf("tracking log %s is a FIFO, not a regular file", l.path)
+	}
 	if err != nil {
 		return err
 	}
@@ -77,6 +85,10 @@ func (l *Log) open() error {
 	if err != nil {
 		f.Close()
 		return err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("tracking log %s is not a regular file (%s)", l.path, fi.Mode().Type())
 	}
 	l.f, l.size = f, fi.Size()
 	l.first = time.Time{}
