@@ -32,7 +32,7 @@ import (
 // by BDAT unchanged (see above).
 func oneTripLen(parts [][]byte) (int, bool) {
 	n := 0
-	var last []byte
+	var end [2]byte // the last two bytes of the whole
 	for _, p := range parts {
 		if len(p) == 0 {
 			continue
@@ -41,13 +41,18 @@ func oneTripLen(parts [][]byte) (int, bool) {
 			return 0, false
 		}
 		n += len(p)
-		last = p
+		if len(p) >= 2 {
+			end = [2]byte{p[len(p)-2], p[len(p)-1]}
+		} else {
+			end = [2]byte{end[1], p[0]}
+		}
 	}
-	if n < 2 || last[len(last)-2] != '\r' || last[len(last)-1] != '\n' {
+	if n < 2 || end != [2]byte{'\r', '\n'} {
 		// An empty body, or one whose last line has no CRLF (it would
-		// get one by DATA); a part holds whole lines but the last, so
+		// get one by DATA). A part holds whole lines but the last, so
 		// a CR at the end of one part and a LF at the start of the next
-		// cannot be (orgid.PartsRecord cuts after a line feed).
+		// cannot be (orgid.PartsRecord cuts after a line feed), and
+		// bare CR and LF are found part by part.
 		return 0, false
 	}
 	return n, true
