@@ -31,7 +31,11 @@ import (
 // primary's XQUERYDISCARD replies name it. Replies: 250 2.0.0 once the
 // copy is fsync'd; 503 5.5.1 outside a shadow session or when this server
 // does not offer version 3; 501 5.5.4 for a malformed id or together with
-// XSHADOW=; 554 5.6.0 for a copy without a valid organisation message id.
+// XSHADOW=; 554 5.6.0 for a copy without a valid organisation message id;
+// 554 5.5.1 at the end of a copy when a command of its transaction (its
+// MAIL, a RCPT, a BDAT) was refused — the copy is all or nothing, so a
+// primary may send the body before it saw the recipients' replies
+// (version 5, pushone.go).
 
 // ShadowCopier keeps shadow copies pushed on receipt (queue.Manager). A
 // server whose queue is one offers version 3 of the shadow verbs.
