@@ -22,7 +22,8 @@ import (
 // ReceiptShadow makes shadow copies on receipt (SPEC SR-17): for a
 // receive session waiting for its 250, it finds a transport server of the
 // organisation by preference and pushes the copy there in a shadow
-// session (XSHADOW, then MAIL … XSHADOWCOPY=, version 3 of the verbs).
+// session (XSHADOW, then MAIL … XSHADOWCOPY=, version 3 of the verbs;
+// to a version-5 peer in one round trip, smtp.PushCopy).
 // The peer then watches this server as its primary. Sessions are kept
 // open and reused, one copy at a time each, so that a copy costs the
 // transfer and the peer's commit, not a connection.

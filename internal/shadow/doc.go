@@ -124,6 +124,16 @@
 // received (queue.SubmitShadowCopy) is watched exactly as one this server
 // relayed to: the copy's commit records the primary, its address and
 // database id, and heartbeats, discards and takeover follow from there.
+// The push is a MAIL with XSHADOWCOPY=<database id> in a shadow session
+// (version 3 of the shadow verbs); from version 5 on the copy is all or
+// nothing at this end (a refused command of its transaction refuses it
+// whole), so the primary sends MAIL, RCPT and BDAT LAST with the body in
+// one write and reads the replies once (package smtp, pushone.go).
+//
+// Shadow verb versions (EHLO "XSHADOW n"; each side speaks the lower):
+// 1 XSHADOW, XSHADOW= and XQUERYDISCARD; 2 XQUERYDISCARD WAIT=; 3
+// XSHADOWCOPY= (copies on receipt); 4 XQUERYHELD; 5 copies on receipt
+// all or nothing, pushed in one round trip.
 //
 // Invariants: a heartbeat is one SMTP session bounded as a whole by one
 // command timeout (every step also has its own, W-7), so a hung primary

@@ -103,12 +103,15 @@
 //     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 3",
+//     way of authenticating). It carries the verb version ("XSHADOW 5",
 //     shadowwait.go); the client speaks the lower of both versions, so
 //     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
 //     below 4 never see XQUERYHELD (shadowheld.go; offered only with a
-//     queue that can answer it, HeldQuerier).
+//     queue that can answer it, HeldQuerier), and peers below 5 never get
+//     a copy on receipt by pipelined BDAT (pushone.go): only a version-5
+//     peer refuses a copy whole when a command of its transaction was
+//     refused (replyCopyPartial), which the one-write form needs.
 //   - Shadow on receipt (SR-17, receipt.go). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never

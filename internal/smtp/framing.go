@@ -640,6 +640,7 @@ func (v *verbConn) noteReply(line []byte) {
 	if err != nil {
 		return
 	}
+	v.noteCopyRefusal(code)
 	if v.result && code != 354 {
 		v.result = false
 		if code/100 == 2 {

@@ -31,7 +31,11 @@ import (
 // primary's XQUERYDISCARD replies name it. Replies: 250 2.0.0 once the
 // copy is fsync'd; 503 5.5.1 outside a shadow session or when this server
 // does not offer version 3; 501 5.5.4 for a malformed id or together with
-// XSHADOW=; 554 5.6.0 for a copy without a valid organisation message id.
+// XSHADOW=; 554 5.6.0 for a copy without a valid organisation message id;
+// 554 5.5.1 at the end of a copy when a command of its transaction (its
+// MAIL, a RCPT, a BDAT) was refused — the copy is all or nothing, so a
+// primary may send the body before it saw the recipients' replies
+// (version 5, pushone.go).
 
 // ShadowCopier keeps shadow copies pushed on receipt (queue.Manager). A
 // server whose queue is one offers version 3 of the shadow verbs.
@@ -79,8 +83,29 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 	case !validShadowID(db):
 		return nil, "501 5.5.4 XSHADOWCOPY= needs a database id of 1 to 64 characters [A-Za-z0-9._-]"
 	}
-	ss.pendingCopyDB = db
+	ss.pendingCopyDB, ss.copyRefused = db, false
 	return []byte(strings.Join(keep, " ") + "\r\n"), ""
+}
+
+// replyCopyPartial refuses a copy on receipt some command of whose
+// transaction was refused (a recipient, most likely): the copy is all or
+// nothing (version 5), so that a primary that sent the body before it
+// saw the recipients' replies (pushone.go) never leaves a copy for some
+// of them here.
+var replyCopyPartial = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1},
+	Message: "Shadow copy refused whole: a command of its transaction was refused"}
+
+// noteCopyRefusal marks the copy of the current transaction refused when
+// the client gets an error reply (4xx or 5xx, from go-smtp or the layer)
+// while it is open: what the client sent after the refused command is
+// not enough for a whole copy.
+func (v *verbConn) noteCopyRefusal(code int) {
+	if code < 400 {
+		return
+	}
+	if s := v.sess(); s != nil && s.pendingCopyDB != "" {
+		s.copyRefused = true
+	}
 }
 
 // keepCopy stores a message pushed on receipt as a shadow copy held for
@@ -139,8 +164,10 @@ var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHAD
 // Shadow): MAIL FROM with XSHADOWCOPY=dbID (this server's transport
 // database id), every recipient, and the body with the organisation
 // message id in front, which names the copy (sent as parts: the body is
-// not copied). With PIPELINING the commands go in one write and a
-// refused recipient abandons the copy (pushPipelined). It returns nil
+// not copied). To a peer of version 5 with PIPELINING and CHUNKING the
+// commands and the body go in one write, the replies in one read
+// (pushOneTrip, pushone.go); else with PIPELINING the commands go in one
+// write and a refused recipient abandons the copy (pushPipelined). It returns nil
 // once the peer answered 250, i.e. the copy is durable there. Any error leaves the
 // session unusable for another copy unless it is a *gosmtp.SMTPError
 // given before DATA.
@@ -163,6 +190,11 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		opts.UTF8 = false
 	}
 	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the body not copied
+	if tail == nil && c.canPushOneTrip() {
+		if n, ok := oneTripLen(parts); ok {
+			return c.pushOneTrip(m, opts, parts, n)
+		}
+	}
 	if c.CanPipeline() {
 		return c.pushPipelined(m, opts, parts, tail)
 	}

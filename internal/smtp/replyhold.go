@@ -64,6 +64,12 @@ type heldFirst struct {
 }
 
 func (h heldFirst) Read(b []byte) (int, error) {
-	h.v.flushHeld()
+	if !h.v.inChunk {
+		// Inside a BDAT chunk the client sends the chunk whatever the
+		// replies say (RFC 3030): the replies to a pipelined MAIL and
+		// RCPT wait for the reply to the BDAT, one write for all (a
+		// copy on receipt in one round trip, version 5).
+		h.v.flushHeld()
+	}
 	return h.r.Read(b)
 }

@@ -2,12 +2,15 @@ package smtp
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"umbra/internal/orgid"
 )
 
 // dataSegsIn is how many segments with data the socket received.
@@ -92,5 +95,51 @@ func TestPipelinedRepliesOneSegment(t *testing.T) {
 		if got := readReplyLines(1); !strings.HasPrefix(got[0], "250 ") {
 			t.Fatalf("%s: %q", cmd, got)
 		}
+	}
+}
+
+// A copy on receipt in one round trip (version 5): the replies to MAIL,
+// the RCPTs and BDAT LAST go in one segment, also when the chunk is
+// longer than the layer's reader holds (the held replies are not
+// written while the chunk is read).
+func TestOneTripCopyRepliesOneSegment(t *testing.T) {
+	peer, q := v5Peer(t)
+	c, err := net.DialTimeout("tcp", peer.Addrs()[0].String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	reply := func() string {
+		t.Helper()
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l) > 3 && l[3] != '-' {
+				return strings.TrimRight(l, "\r\n")
+			}
+		}
+	}
+	reply()
+	for _, cmd := range []string{"EHLO hub2.test", authHub2, "XSHADOW hub2"} {
+		c.Write([]byte(cmd + "\r\n"))
+		reply()
+	}
+	body := orgid.Header + ": " + orgid.New() + "\r\nSubject: copy\r\n\r\n" + strings.Repeat("a line of the body\r\n", 1000)
+	before := dataSegsIn(t, c)
+	c.Write([]byte(fmt.Sprintf("MAIL FROM:<a@example.org> XSHADOWCOPY=db1\r\nRCPT TO:<x@elsewhere.org>\r\nRCPT TO:<y@elsewhere.org>\r\nBDAT %d LAST\r\n%s", len(body), body)))
+	for _, want := range []string{"250 ", "250 ", "250 ", "250 2.0.0 Shadow copy kept"} {
+		if got := reply(); !strings.HasPrefix(got, want) {
+			t.Fatalf("reply %q, want %q", got, want)
+		}
+	}
+	if segs := dataSegsIn(t, c) - before; segs != 1 {
+		t.Fatalf("the replies came in %d segments, want 1", segs)
+	}
+	if len(q.copies) != 1 {
+		t.Fatalf("%d copies", len(q.copies))
 	}
 }

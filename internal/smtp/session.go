@@ -74,6 +74,9 @@ type session struct {
 	// pendingCopyDB is the XSHADOWCOPY= parameter of the current MAIL:
 	// the message is a shadow copy pushed on receipt (receipt.go).
 	pendingCopyDB string
+	// copyRefused: a command of the current copy's transaction was
+	// refused (version 5: the copy is refused whole, receipt.go).
+	copyRefused bool
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
 	from string
@@ -401,6 +404,9 @@ func (s *session) data(r io.Reader) error {
 	}()
 	if len(s.rcpt) == 0 {
 		return replyNoRecipients // never queue a message without recipients
+	}
+	if s.pendingCopyDB != "" && s.copyRefused {
+		return replyCopyPartial // all or nothing (version 5, receipt.go)
 	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)

@@ -46,8 +46,8 @@ func TestQueryHeldVerb(t *testing.T) {
 	s := startShadowServer(t, &copyQueue{}, sh, true, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 4") {
-		t.Fatalf("XSHADOW 4 not advertised:\n%s", ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 5") { // 4 and after
+		t.Fatalf("XSHADOW 5 not advertised:\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XQUERYHELD a-1", "503 5.5.1") // no shadow session yet
@@ -79,7 +79,7 @@ func TestQueryHeldVerb(t *testing.T) {
 	sh.fail, sh.asked = false, nil
 	sh.mu.Unlock()
 	c := shadowClient(t, s)
-	if c.ShadowVersion != 4 {
+	if c.ShadowVersion != 5 {
 		t.Fatalf("client speaks version %d", c.ShadowVersion)
 	}
 	var ids []string

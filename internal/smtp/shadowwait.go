@@ -26,7 +26,18 @@ import (
 // copies it holds the primary is done with (shadowheld.go). It is
 // offered by a server whose queue can answer (HeldQuerier); a client
 // asks only a server that advertised version 4.
-const ShadowVersion = 4
+//
+// Version 5 makes a copy on receipt all or nothing at this end: a copy
+// whose transaction had any command refused (its MAIL, a RCPT, a BDAT)
+// is refused whole at its end (554 5.5.1), never kept for the recipients
+// that were accepted. A client can then send MAIL, every RCPT and
+// "BDAT <n> LAST" with the body in one write and read the replies once
+// (PushCopy, pushone.go): one round trip instead of two (the pipelined
+// DATA form must wait for the 354 to see the recipients' replies and
+// abandon a partial copy). It is offered with version 4; a client sends
+// the one-write form only to a server that advertised version 5, and
+// the DATA form to any other.
+const ShadowVersion = 5
 
 // maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
 const maxDiscardWait = 60
