@@ -334,7 +334,23 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 // header section, rest opens what follows (Transaction.Rest). replaced:
 // a check replaced the body, and the content returned is the whole
 // message.
+//
+// A copy on receipt (receipt.go) is not checked: it is the primary's
+// message, checked there, and the copy must be what the primary holds —
+// a check here that discarded it, dropped a recipient, changed it or
+// quarantined it behind "250 Shadow copy kept" would leave the primary
+// counting a copy that is not there, and a takeover after the primary's
+// loss would deliver less than the sender was promised. A discard or
+// quarantine verdict an earlier stage gave the transaction refuses the
+// copy instead, and the primary tries another server.
 func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) (_ []byte, _ []queue.Recipient, replaced bool, _ error) {
+	if s.pendingCopyDB != "" {
+		if s.discard || s.quarantine != "" {
+			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", s.ip, "primary", s.shadowServer)
+			return nil, nil, false, &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Shadow copy not kept: this server's checks would not keep it as sent"}
+		}
+		return content, s.rcpt, false, nil
+	}
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	var t *Transaction
