@@ -18,7 +18,7 @@
 //     max_dumpster_time once Prune ran (every minute). Eviction order is
 //     key order, which is keep time: oldest first.
 //   - No transaction touches more than a few hundred entries (pruneBatch,
-//     resubmitBatch, clearBatch), so the commit loop never stalls behind
+//     resubmitBatch, clearBatch), so the group commit never stalls behind
 //     the dumpster.
 //   - Redelivery (Redeliver) of database DB since T covers copies kept in
 //     [T, start of the request]. It first forgets DB's duplicate records

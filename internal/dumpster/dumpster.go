@@ -16,7 +16,7 @@ import (
 )
 
 // Bounded steps: no transaction holds more than this many entries, so a
-// large prune or redelivery never blocks the commit loop for long.
+// large prune or redelivery never blocks the group commit for long.
 const (
 	pruneBatch    = 500
 	resubmitBatch = 200

@@ -39,7 +39,7 @@ func openDeferring(t *testing.T, path string, limit time.Duration, obs Observer)
 	return s
 }
 
-// putOp is a writer that stores m (not yet sent to the commit loop).
+// putOp is a writer that stores m (not yet queued).
 func putOp(m *Message, deferred bool, order *[]ID, mu *sync.Mutex) *op {
 	return &op{deferred: deferred, done: make(chan error, 1), fn: func(tx *Tx) error {
 		mu.Lock()
@@ -47,6 +47,19 @@ func putOp(m *Message, deferred bool, order *[]ID, mu *sync.Mutex) *op {
 		mu.Unlock()
 		return tx.PutNew(m, []byte(body))
 	}}
+}
+
+// sendOp queues o as Update does, and waits for its outcome (leading
+// a commit when its turn comes) on another goroutine.
+func sendOp(t *testing.T, s *Store, o *op) <-chan error {
+	t.Helper()
+	lead, err := s.enqueue(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.await(o, lead) }()
+	return done
 }
 
 // storedIDs reopens the database and says which of ids it holds.
@@ -81,11 +94,11 @@ func TestUpdateDeferredRidesAlongWithNextCommit(t *testing.T) {
 	m1, m2 := msg(s, "a@example.org", "x@example.net"), msg(s, "a@example.org", "y@example.net")
 	m1.State, m2.State = Ready, Ready
 	o1, o2 := putOp(m1, true, &order, &mu), putOp(m2, false, &order, &mu)
-	s.ops <- o1 // FIFO: the loop sees the deferred writer first
-	s.ops <- o2
-	for _, o := range []*op{o1, o2} {
+	d1 := sendOp(t, s, o1) // queued first: set aside
+	d2 := sendOp(t, s, o2)
+	for _, done := range []<-chan error{d1, d2} {
 		select {
-		case err := <-o.done:
+		case err := <-done:
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,10 +129,10 @@ func TestUpdateDeferredCommitsOnCloseAndAlone(t *testing.T) {
 		m := msg(s, "a@example.org", "x@example.net")
 		m.State = Ready
 		o := putOp(m, true, &order, &mu)
-		s.ops <- o
+		done := sendOp(t, s, o)
 		waitFor(t, "the writer set aside", func() bool { return s.asideN.Load() == 1 })
 		s.Close()
-		if err := <-o.done; err != nil {
+		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 		if got := storedIDs(t, path, m.ID); !got[m.ID] {
@@ -152,10 +165,10 @@ func TestFlushCommitsDeferredWriters(t *testing.T) {
 	m.State = Ready
 	o := putOp(m, true, &order, &mu)
 	s.deferredN.Add(1) // as UpdateDeferred does before sending
-	s.ops <- o
+	done := sendOp(t, s, o)
 	s.Flush()
 	select {
-	case err := <-o.done:
+	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,16 +289,14 @@ func TestSettleCommitsDeferredWriters(t *testing.T) {
 	m.State = Ready
 	o := putOp(m, true, &order, &mu)
 	s.deferredN.Add(1) // as UpdateDeferred does before sending
-	s.ops <- o
+	done := sendOp(t, s, o)
 	if err := s.Settle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-o.done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	default:
-		t.Fatal("Settle returned before the deferred writer was committed")
+	if err := s.View(func(tx *Tx) error { _, err := tx.Get(m.ID); return err }); err != nil {
+		t.Fatalf("Settle returned before the deferred writer was committed: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

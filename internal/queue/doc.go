@@ -442,9 +442,12 @@
 // # Durability and the crash argument
 //
 // Every write goes through Store.Update (or UpdateDeferred, point 4),
-// whose commit loop folds the writers that are waiting into one bbolt
-// transaction and returns to each only after Commit (write + fdatasync
-// of data and meta pages) returned.
+// whose group commit (commit.go) folds the writers that are waiting into
+// one bbolt transaction, run on the goroutine of one of them (the
+// leader: the oldest writer queued when no commit runs), and returns to
+// each only after Commit (write + fdatasync of data and meta pages)
+// returned. Which goroutine runs the transaction changes nothing here:
+// the leader answers each writer of its batch only after Commit.
 //
 //  1. A message is acknowledged (250) only after Submit returned nil, i.e.
 //     after the transaction holding its record, body and index entry is on
@@ -528,7 +531,7 @@
 //     count names, and a removal that fails is logged, counted and
 //     retried every minute while no count names the file
 //     (spoolstats.go); (d) Open removes every file in the spool directory that
-//     no count names, before the commit loop starts and anything is
+//     no count names, before Open returns and anything is
 //     served. So a crash anywhere leaves either the message whole (record
 //     committed, file durable by (a)) or no 250 and an orphan file, which
 //     (d) removes; never a record naming a missing or partial file, and

@@ -19,7 +19,7 @@ func liveHeap() uint64 {
 	return ms.HeapAlloc
 }
 
-// A writer's function is not kept by the commit loop after its commit:
+// A writer's function is not kept by the group commit after its commit:
 // the batch slice is reused, and a slot a later, smaller batch did not
 // overwrite kept the function and what it captured (a message's whole
 // body) alive with an idle queue.
@@ -43,7 +43,7 @@ func TestCommitLoopKeepsNoFinishedWriter(t *testing.T) {
 		}()
 	}
 	// Every writer queued behind the blocked commit: one batch of n.
-	waitFor(t, "the writers to queue", func() bool { return len(s.ops) == n })
+	waitFor(t, "the writers to queue", func() bool { return s.queued() == n })
 	close(release)
 	wg.Wait()
 	if err := s.Update(ctx, func(tx *Tx) error { return nil }); err != nil { // a batch of one

@@ -24,7 +24,7 @@ import (
 // references to it; the commit that adds a reference adds one, the
 // commit that drops one subtracts one, and the commit that drops the
 // last deletes the count. The file itself is removed only after that
-// commit is durable (Tx.unlink, run by the commit loop), so a crash
+// commit is durable (Tx.unlink, run by the commit's leader), so a crash
 // between the two leaves a file no count names: garbage, removed by
 // sweepSpool when the store opens, before anything is served.
 //
@@ -249,8 +249,8 @@ func (t *Tx) DumpsterBodyOf(k DumpsterKey) (Body, error) {
 // sweepSpool removes the spool files no record counts — bodies whose
 // session ended without a commit, or files whose last reference was
 // dropped by a commit a crash interrupted before the removal — and
-// reports references whose file is missing. Open runs it before the
-// commit loop starts, so no session is writing a spool file.
+// reports references whose file is missing. Open runs it before it
+// returns the store, so no session is writing a spool file.
 func (s *Store) sweepSpool() (removed int, missing []string, err error) {
 	entries, err := os.ReadDir(s.spoolDir)
 	if err != nil {

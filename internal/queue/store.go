@@ -35,8 +35,9 @@ const recoverPath = "move it aside (mv queue.db queue.db.damaged) and start agai
 	"database and a new database id, so the shadow servers of the messages it held resubmit them"
 
 // Store is the transport database: the only code that opens bbolt and
-// owns transaction boundaries. Every write goes through one commit loop
-// that folds concurrent writers into one fsync'd transaction.
+// owns transaction boundaries. Every write goes through the group commit
+// (commit.go), which folds concurrent writers into one fsync'd
+// transaction run by one of them.
 type Store struct {
 	db   *bolt.DB
 	dbID string
@@ -44,10 +45,7 @@ type Store struct {
 	restoredFrom string // see RestoredFrom
 	created      bool   // this Open made the database (spoolref.go: the spool files found are another database's)
 
-	mu     sync.RWMutex // guards closed against sends on ops
-	closed bool
-	ops    chan *op
-	loop   chan struct{} // closed when the commit loop has exited
+	gc groupCommit // commit.go: the writers waiting and who commits them
 
 	idMu   sync.Mutex
 	lastID ID
@@ -65,8 +63,8 @@ type Store struct {
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
 
 	deferLimit time.Duration // Options.DeferLimit (UpdateDeferred)
-	deferredN  atomic.Int64  // deferred writers sent and not yet committed (Flush)
-	asideN     atomic.Int64  // deferred writers the commit loop holds set aside
+	deferredN  atomic.Int64  // deferred writers queued and not yet committed (Flush, Settle)
+	asideN     atomic.Int64  // deferred writers queued that no commit holds yet (set aside)
 	noDefer    atomic.Bool   // StopDeferring: every writer commits at once from now on
 
 	pwOnce sync.Once
@@ -96,12 +94,6 @@ type Options struct {
 	Observer   Observer
 }
 
-type op struct {
-	fn       func(*Tx) error
-	done     chan error
-	deferred bool // UpdateDeferred: may wait up to the store's DeferLimit
-}
-
 // Open opens or creates the transport database at path. A new database
 // gets a new random id; an existing one keeps its own.
 //
@@ -129,8 +121,8 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("spool directory beside %s: %w", path, err)
 	}
-	s := &Store{db: db, ops: make(chan *op, 1024), loop: make(chan struct{}), obs: o.Observer, wake: make(chan struct{}, 1),
-		spoolDir: spool, noSync: o.UnsafeNoSync, leftovers: leftovers}
+	s := &Store{db: db, obs: o.Observer, wake: make(chan struct{}, 1), spoolDir: spool, noSync: o.UnsafeNoSync,
+		leftovers: leftovers}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -161,7 +153,7 @@ func Open(path string, o Options) (*Store, error) {
 		maxBatch = 256
 	}
 	s.deferLimit = max(o.DeferLimit, 0)
-	go s.commitLoop(maxBatch)
+	s.gc.init(maxBatch)
 	return s, nil
 }
 
@@ -339,175 +331,10 @@ func (s *Store) Settle(ctx context.Context) error {
 	return s.Update(ctx, func(*Tx) error { return nil })
 }
 
-// Flush asks for the writers UpdateDeferred set aside to be committed
-// now, without waiting for it: someone started waiting for what they
-// write (a shadow server's XQUERYDISCARD WAIT=). It costs nothing when
-// none is set aside. A deferred writer that arrives after the Flush is
-// set aside again (at most DeferLimit).
-func (s *Store) Flush() {
-	if s.deferredN.Load() == 0 {
-		return
-	}
-	o := &op{fn: func(*Tx) error { return nil }, done: make(chan error, 1)}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return
-	}
-	select {
-	case s.ops <- o:
-	default: // the queue is full: a commit is coming anyway
-	}
-}
-
-func (s *Store) update(ctx context.Context, o *op) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case s.ops <- o:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	return <-o.done
-}
-
 // View runs fn in a read transaction. Values read must be copied before
 // fn returns (the Tx helpers do).
 func (s *Store) View(fn func(*Tx) error) error {
 	return s.db.View(func(btx *bolt.Tx) error { return fn(s.wrap(btx)) })
-}
-
-// commitLoop is the group commit: it takes the first waiting writer, adds
-// every writer already waiting (up to maxBatch) without sleeping, and
-// commits them in one transaction. While that commit's fsync runs, new
-// writers queue up for the next one, so throughput grows with concurrency
-// and a lone writer pays one fsync, never a batching delay.
-//
-// A deferred writer (UpdateDeferred) found first is set aside instead:
-// the next writer that is not deferred, the deferred writers reaching
-// maxBatch, the oldest one's DeferLimit running out, or Close commits
-// the set-aside writers first, in arrival order, and the rest with them
-// in one transaction. So a lone deferred writer pays at most DeferLimit
-// of delay and no fsync of its own when others write.
-func (s *Store) commitLoop(maxBatch int) {
-	defer close(s.loop)
-	batch := make([]*op, 0, maxBatch)
-	var aside []*op // deferred writers waiting for a commit to ride along with
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	open := true
-	for open || len(aside) > 0 {
-		var first *op
-		if open {
-			select {
-			case o, ok := <-s.ops:
-				switch {
-				case !ok:
-					open = false // Close: commit what was set aside, then stop
-				case o.deferred && len(aside)+1 < maxBatch && !s.noDefer.Load():
-					if len(aside) == 0 {
-						timer.Reset(s.deferLimit)
-					}
-					aside = append(aside, o)
-					s.asideN.Store(int64(len(aside)))
-					continue
-				default:
-					first = o
-				}
-			case <-timer.C:
-			}
-		}
-		timer.Stop()
-		batch = append(append(batch[:0], aside...), first)
-		clear(aside)
-		aside = aside[:0]
-		s.asideN.Store(0)
-		if first == nil {
-			batch = batch[:len(batch)-1]
-		}
-		if len(batch) == 0 {
-			continue // Close with nothing set aside
-		}
-	gather:
-		for open && len(batch) < maxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					open = false
-					break gather
-				}
-				batch = append(batch, o)
-			default:
-				break gather
-			}
-		}
-		start := time.Now()
-		var unlink []string
-		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := s.wrap(btx)
-			defer func() { unlink = tx.unlink }()
-			for _, o := range batch {
-				if err := o.fn(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		s.obs.Commit(time.Since(start), len(batch), err)
-		if err == nil {
-			s.unlinkSpool(unlink) // after the commit that dropped their last reference
-		}
-		if err == nil || len(batch) == 1 {
-			for _, o := range batch {
-				o.done <- err
-			}
-			// The slice is reused: a slot a later, smaller batch does
-			// not overwrite would keep its writer's function alive, and
-			// with it what it captured (a message, its whole body).
-			clear(batch)
-			continue
-		}
-		// One writer's failure must not fail the others: retry each alone.
-		for _, o := range batch {
-			start := time.Now()
-			var unlink []string
-			err := s.db.Update(func(btx *bolt.Tx) error {
-				tx := s.wrap(btx)
-				defer func() { unlink = tx.unlink }()
-				return o.fn(tx)
-			})
-			s.obs.Commit(time.Since(start), 1, err)
-			if err == nil {
-				s.unlinkSpool(unlink)
-			}
-			o.done <- err
-		}
-		clear(batch)
-	}
-}
-
-// Close stops the commit loop after the writers already queued and closes
-// the database.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.ops)
-	s.mu.Unlock()
-	<-s.loop
-	s.pwOnce.Do(func() {}) // after the slot file's opening, if there was one
-	if s.pw != nil {
-		s.pw.close()
-	}
-	return s.db.Close()
 }
 
 // upgrade brings a schema version 1 or 2 file to version 3 in the

@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -24,26 +25,36 @@ func (s *session) checkContext() (ctx context.Context, stop func()) {
 	if conn == nil || !canPeek(conn) {
 		return ctx, cancel
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(peerPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if peerClosed(conn) {
-					s.log.Info("client closed the connection during the end-of-data checks; checks stopped")
-					cancel()
-					return
-				}
-			}
+	// A timer, not a goroutine: most checks end long before the first
+	// look is due, and then nothing was started (no goroutine to create
+	// and wake per message).
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	t = time.AfterFunc(peerPoll, func() {
+		if ctx.Err() != nil {
+			return
 		}
-	}()
-	return ctx, func() { close(done); cancel() }
+		if peerClosed(conn) {
+			s.log.Info("client closed the connection during the end-of-data checks; checks stopped")
+			cancel()
+			return
+		}
+		mu.Lock()
+		if !stopped {
+			t.Reset(peerPoll)
+		}
+		mu.Unlock()
+	})
+	mu.Unlock()
+	return ctx, func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		cancel()
+	}
 }
 
 // canPeek reports whether peerClosed can look at c.
