@@ -170,6 +170,7 @@ func (v *verbConn) bodySizeHint() int {
 func (v *verbConn) releaseBody() {
 	b := v.sink.mem
 	v.sink.mem, v.body = nil, nil
+	v.sink.hold(0)
 	putBodyBuf(b)
 }
 
