@@ -168,3 +168,37 @@ func TestBodyMemoryLimitWithoutSpool(t *testing.T) {
 		t.Errorf("%d messages queued, want 2", q.count())
 	}
 }
+
+// A body buffer that grew for a large message (a session's own, or one
+// the pool hands out) is not what a small message, or one of unknown
+// size, starts with: it would hold it, and the in-memory budget would
+// count it, as long as small messages kept it in use. A body declared
+// large (MAIL SIZE=) still gets it.
+func TestLargeBodyBufferNotKeptForSmall(t *testing.T) {
+	big := make([]byte, 0, 1<<20)
+	for _, c := range []struct {
+		want   int
+		keep   bool
+		atMost int
+	}{
+		{want: 0, atMost: maxIdleBody},
+		{want: 2048, atMost: maxIdleBody},
+		{want: 100 << 10, atMost: maxIdleBody},
+		{want: 600 << 10, keep: true},
+		{want: 1 << 20, keep: true},
+	} {
+		got := fitBodyBuf(big, c.want)
+		switch {
+		case c.keep && cap(got) != cap(big):
+			t.Errorf("want %d: a buffer of %d, not the fitting one of %d", c.want, cap(got), cap(big))
+		case !c.keep && cap(got) > c.atMost:
+			t.Errorf("want %d: starts with the large message's buffer (%d bytes)", c.want, cap(got))
+		case cap(got) < c.want:
+			t.Errorf("want %d: a buffer of only %d", c.want, cap(got))
+		}
+	}
+	small := make([]byte, 0, 64<<10)
+	if got := fitBodyBuf(small, 0); cap(got) != cap(small) {
+		t.Errorf("a small buffer is not used again: %d", cap(got))
+	}
+}

@@ -26,7 +26,10 @@ import (
 //   - An in-memory body's buffer comes from a pool, sized by what the
 //     buffers of the last bodies grew to, and goes back once the session
 //     copied the body out (releaseBody): a body no longer grows from
-//     4 KiB by doubling on every connection.
+//     4 KiB by doubling on every connection. A buffer past maxIdleBody
+//     is used again only for a body declared (MAIL SIZE=) at least half
+//     its size; otherwise it is let go, so one large message does not
+//     leave its buffer in every later small message's hands.
 
 // endMarker is what ends a DATA body: CRLF "." CRLF, the body starting
 // as if after a CRLF.
@@ -93,6 +96,12 @@ const (
 	dataReadSize = 32 << 10
 	// maxPooledBody: larger body buffers are not pooled.
 	maxPooledBody = 1 << 20
+	// maxIdleBody: the largest buffer a body of unknown or smaller
+	// declared size (MAIL SIZE=) starts with; one that grew larger for
+	// an earlier message is let go instead, so a session, and the
+	// in-memory budget (bodymem.go), never holds a large message's
+	// buffer for a small one.
+	maxIdleBody = 128 << 10
 )
 
 // dataWideAfter: the body bytes a session holds before it takes the
@@ -144,6 +153,23 @@ func putBodyBuf(b []byte) {
 	if c := cap(b); c > 0 && c <= maxPooledBody {
 		bodyBufs.Put(b[:0])
 	}
+}
+
+// fitBodyBuf is the buffer a body of want bytes (bodySizeHint; 0:
+// unknown) starts with, given mem, the session's or the pool's: mem
+// when it fits, a new one of want bytes when mem is smaller, none (grown
+// as the body comes) when mem grew for a message much larger than this
+// one: such a buffer is let go, not held for small messages as long as
+// they keep it in use.
+func fitBodyBuf(mem []byte, want int) []byte {
+	if cap(mem) > max(2*want, maxIdleBody) {
+		mem = nil
+	}
+	if cap(mem) < want {
+		putBodyBuf(mem)
+		mem = make([]byte, 0, want)
+	}
+	return mem
 }
 
 // bodySizeHint is the buffer a body declared with MAIL SIZE= gets at

@@ -285,16 +285,10 @@ func rawSizeBound(max int64) int64 {
 func (v *verbConn) startBody() {
 	mem := v.sink.mem[:0] // the last body's buffer, reused (the session copied it out)
 	v.dropBody()
-	if cap(mem) > maxPooledBody {
-		mem = nil // do not hold a large buffer for the next message
-	}
 	if cap(mem) == 0 {
 		mem = bodyBuf() // bodyscan.go
 	}
-	if want := v.bodySizeHint(); cap(mem) < want {
-		putBodyBuf(mem)
-		mem = make([]byte, 0, want)
-	}
+	mem = fitBodyBuf(mem, v.bodySizeHint())
 	var budget *memBudget
 	if s := v.sess(); s != nil {
 		budget = s.srv.bodyMem
