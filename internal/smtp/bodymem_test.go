@@ -187,7 +187,7 @@ func TestLargeBodyBufferNotKeptForSmall(t *testing.T) {
 		{want: 600 << 10, keep: true},
 		{want: 1 << 20, keep: true},
 	} {
-		got := fitBodyBuf(big, c.want)
+		got := fitBodyBuf(big, c.want, maxIdleBody)
 		switch {
 		case c.keep && cap(got) != cap(big):
 			t.Errorf("want %d: a buffer of %d, not the fitting one of %d", c.want, cap(got), cap(big))
@@ -198,7 +198,16 @@ func TestLargeBodyBufferNotKeptForSmall(t *testing.T) {
 		}
 	}
 	small := make([]byte, 0, 64<<10)
-	if got := fitBodyBuf(small, 0); cap(got) != cap(small) {
+	if got := fitBodyBuf(small, 0, maxIdleBody); cap(got) != cap(small) {
 		t.Errorf("a small buffer is not used again: %d", cap(got))
+	}
+	// A spooling session's buffer stops at spool_threshold: it keeps one
+	// of that size for the next message, never a larger one.
+	atThreshold := make([]byte, 0, 256<<10)
+	if got := fitBodyBuf(atThreshold, 0, 256<<10); cap(got) != cap(atThreshold) {
+		t.Errorf("a spooling session's buffer of spool_threshold is let go: %d", cap(got))
+	}
+	if got := fitBodyBuf(big, 0, 256<<10); cap(got) > 256<<10 {
+		t.Errorf("a spooling session starts with a buffer of %d, past spool_threshold", cap(got))
 	}
 }

@@ -27,9 +27,10 @@ import (
 //     buffers of the last bodies grew to, and goes back once the session
 //     copied the body out (releaseBody): a body no longer grows from
 //     4 KiB by doubling on every connection. A buffer past maxIdleBody
-//     is used again only for a body declared (MAIL SIZE=) at least half
-//     its size; otherwise it is let go, so one large message does not
-//     leave its buffer in every later small message's hands.
+//     (past spool_threshold on a session that spools) is used again only
+//     for a body declared (MAIL SIZE=) at least half its size; otherwise
+//     it is let go, so one large message does not leave its buffer in
+//     every later small message's hands.
 
 // endMarker is what ends a DATA body: CRLF "." CRLF, the body starting
 // as if after a CRLF.
@@ -161,8 +162,12 @@ func putBodyBuf(b []byte) {
 // as the body comes) when mem grew for a message much larger than this
 // one: such a buffer is let go, not held for small messages as long as
 // they keep it in use.
-func fitBodyBuf(mem []byte, want int) []byte {
-	if cap(mem) > max(2*want, maxIdleBody) {
+//
+// idle is the largest buffer a body of unknown size keeps: maxIdleBody,
+// or spool_threshold on a session that spools (whose buffer never grows
+// past it, and which reaches it with every large message).
+func fitBodyBuf(mem []byte, want, idle int) []byte {
+	if cap(mem) > max(2*want, idle) {
 		mem = nil
 	}
 	if cap(mem) < want {
@@ -170,6 +175,14 @@ func fitBodyBuf(mem []byte, want int) []byte {
 		mem = make([]byte, 0, want)
 	}
 	return mem
+}
+
+// idleBody is fitBodyBuf's idle for the session's next body.
+func (v *verbConn) idleBody() int {
+	if s := v.sess(); s != nil && s.spooling() && s.srv.spoolThreshold > 0 {
+		return int(max(min(s.srv.spoolThreshold, maxPooledBody), maxIdleBody))
+	}
+	return maxIdleBody
 }
 
 // bodySizeHint is the buffer a body declared with MAIL SIZE= gets at

@@ -288,7 +288,7 @@ func (v *verbConn) startBody() {
 	if cap(mem) == 0 {
 		mem = bodyBuf() // bodyscan.go
 	}
-	mem = fitBodyBuf(mem, v.bodySizeHint())
+	mem = fitBodyBuf(mem, v.bodySizeHint(), v.idleBody())
 	var budget *memBudget
 	if s := v.sess(); s != nil {
 		budget = s.srv.bodyMem
