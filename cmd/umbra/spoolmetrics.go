@@ -26,9 +26,16 @@ func registerSpoolMetrics(reg prometheus.Registerer, store *queue.Store) {
 	)
 }
 
+// bodyMemory is smtp.Server's account of its in-memory body budget.
+type bodyMemory interface {
+	BodyMemory() (used, limit int64, spilled, refused uint64)
+}
+
+var _ bodyMemory = (*smtp.Server)(nil)
+
 // registerBodyMemoryMetrics exports the receive side's in-memory body
 // budget (transport.body_memory_limit; smtp/bodymem.go). No labels.
-func registerBodyMemoryMetrics(reg prometheus.Registerer, srv *smtp.Server) {
+func registerBodyMemoryMetrics(reg prometheus.Registerer, srv bodyMemory) {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_smtp_body_memory_bytes",
 			Help: "Bytes of received bodies held in memory across every receive session now (their buffers)."},

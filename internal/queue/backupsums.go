@@ -171,8 +171,8 @@ func (d *BackupDamage) Error() string {
 // describeValue names the value at key k of bucket name for an operator.
 func describeValue(name, k []byte) string {
 	if bytes.Equal(name, bucketBackupSpool) && len(k) > 4 {
-		what, _ := describeRef(k[:len(k)-4])
-		return fmt.Sprintf("%s: its body (piece %d)", what, binary.BigEndian.Uint32(k[len(k)-4:]))
+		what, _ := describeRef(k[:len(k)-4]) // a piece of a spooled body: named as the body
+		return what + ": its body"
 	}
 	what := "record"
 	if bytes.Equal(name, bucketBodies) || bytes.Equal(name, bucketDumpBody) {
