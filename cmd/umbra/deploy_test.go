@@ -99,6 +99,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	}
 	defer spoolStore.Close()
 	registerSpoolMetrics(reg, spoolStore)
+	registerBodyMemoryMetrics(reg, noBodyMemory{})
 	registerQuarantine(reg, func() (int, int64) { return 0, 0 })
 	registerQuarantineFull(reg, func() uint64 { return 0 })
 	msgauth.NewMetrics(reg)
@@ -387,3 +388,7 @@ func TestMakeBuildReportsGitDescribe(t *testing.T) {
 		t.Errorf("root's make build of another user's clone: %q, want umbra %s", got, want)
 	}
 }
+
+type noBodyMemory struct{}
+
+func (noBodyMemory) BodyMemory() (int64, int64, uint64, uint64) { return 0, 0, 0, 0 }

@@ -329,10 +329,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
 		Recipients: rcptv, Accounts: accountSource(dir), Checks: edge.build, AuthservIDs: authservIDs(cfg),
 		// Large bodies stream to spool files beside the database (issue 15).
-		Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize)})
+		Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
+		BodyMemoryLimit: int64(cfg.Transport.BodyMemoryLimit)})
 	if err != nil {
 		return err
 	}
+	registerBodyMemoryMetrics(reg, srv)
 	if topo != nil {
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
 	}
@@ -585,6 +587,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if next.Transport.SpoolThreshold != cur.Transport.SpoolThreshold || next.Transport.MaxHeaderSize != cur.Transport.MaxHeaderSize {
 		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
 		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
+	}
+	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit {
+		restart = append(restart, "transport.body_memory_limit") // the receive side's budget, made at start
+		next.Transport.BodyMemoryLimit = cur.Transport.BodyMemoryLimit
 	}
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")

@@ -235,6 +235,7 @@ func applyDefaults(c *Config) {
 		s.Postmaster = defaultPostmaster(c) // after the domain types
 	}
 	applyOutboundTLSDefaults(c) // after the postmaster
+	applyBodyMemoryDefault(c)   // after the connectors' limits
 }
 
 // defaultPostmaster is postmaster@ the first authoritative domain, else

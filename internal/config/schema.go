@@ -160,6 +160,9 @@ type Transport struct {
 	// (spool.go).
 	SpoolThreshold Size `yaml:"spool_threshold"`
 	MaxHeaderSize  Size `yaml:"max_header_size"`
+	// BodyMemoryLimit caps the bytes of received bodies held in memory
+	// across every session (spool.go).
+	BodyMemoryLimit Size `yaml:"body_memory_limit"`
 }
 
 // Accepted domain types.

@@ -33,7 +33,40 @@ func applySpoolDefaults(t *Transport) {
 	}
 }
 
+// DefaultBodyMemoryCeiling is the most transport.body_memory_limit is by
+// default: what 1,024 sessions each holding a body of the default
+// spool_threshold take.
+const DefaultBodyMemoryCeiling = 256 << 20
+
+// transport.body_memory_limit caps the bytes of bodies all receive
+// sessions hold in memory together (each up to spool_threshold, or the
+// whole body where it cannot spool). Past it a session writes its body to
+// a spool file at once, and the message is accepted as any other spooled
+// one; a session that cannot spool gets 452 4.3.1 at the end of its data.
+// By default it is what every connector's max_connections sessions
+// could hold at once (each min(max_message_size, spool_threshold)),
+// capped at DefaultBodyMemoryCeiling: a small server never meets it, a
+// large one under a flood of large messages spools them instead of
+// growing without bound.
+func applyBodyMemoryDefault(c *Config) {
+	t := &c.Transport
+	if t.BodyMemoryLimit != 0 {
+		return
+	}
+	var worst int64
+	for _, rc := range c.ReceiveConnectors {
+		worst += int64(rc.Limits.MaxConnections) * min(int64(rc.Limits.MaxMessageSize), int64(t.SpoolThreshold))
+	}
+	t.BodyMemoryLimit = Size(min(worst, DefaultBodyMemoryCeiling))
+	if t.BodyMemoryLimit <= 0 {
+		t.BodyMemoryLimit = DefaultBodyMemoryCeiling
+	}
+}
+
 func validateSpool(v *validator, t Transport) {
+	if t.BodyMemoryLimit < 0 {
+		v.add("transport.body_memory_limit must be positive", "transport", "body_memory_limit")
+	}
 	if t.SpoolThreshold < 0 {
 		v.add("transport.spool_threshold must be positive", "transport", "spool_threshold")
 	}

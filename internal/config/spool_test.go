@@ -40,3 +40,33 @@ func TestSpoolConfig(t *testing.T) {
 		}
 	}
 }
+
+// transport.body_memory_limit defaults to what every connector's
+// sessions could hold in memory at once, capped, and takes a size.
+func TestBodyMemoryLimitConfig(t *testing.T) {
+	load := func(t *testing.T, transport, conns string) *Config {
+		t.Helper()
+		f := filepath.Join(t.TempDir(), "umbra.yaml")
+		y := "server:\n  name: a.example.test\ntransport:\n  max_hop_count: 60\n" + transport + "receive_connectors:\n" + conns
+		if err := os.WriteFile(f, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	small := "  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {max_connections: 10, max_message_size: 100KiB}\n" +
+		"  - name: y\n    bindings: [\"127.0.0.1:587\"]\n    limits: {max_connections: 20}\n"
+	if got, want := load(t, "", small).Transport.BodyMemoryLimit, Size(10*100<<10+20*DefaultSpoolThreshold); got != want {
+		t.Errorf("derived: %d, want %d", got, want)
+	}
+	def := "  - name: x\n    bindings: [\"127.0.0.1:25\"]\n"
+	if got := load(t, "", def).Transport.BodyMemoryLimit; got != DefaultBodyMemoryCeiling {
+		t.Errorf("default connector (5000 sessions): %d, want the ceiling %d", got, DefaultBodyMemoryCeiling)
+	}
+	if got := load(t, "  body_memory_limit: 8MiB\n", def).Transport.BodyMemoryLimit; got != 8<<20 {
+		t.Errorf("explicit: %d", got)
+	}
+}

@@ -75,10 +75,9 @@ func RemoveAuthResults(msg []byte, ids ...string) ([]byte, int) {
 // UmbraAuthResults returns the raw Authentication-Results fields of msg
 // (name, value and line end) whose authserv-id is one of ids.
 func UmbraAuthResults(msg []byte, ids ...string) [][]byte {
-	fs, _ := fields(msg)
 	var out [][]byte
-	for _, f := range fs {
-		if !strings.EqualFold(f.name, AuthResults) {
+	for f := (fieldWalk{msg: msg}); f.next(); {
+		if !nameIs(f.name, AuthResults) {
 			continue
 		}
 		raw := msg[f.start:f.end]
@@ -93,11 +92,10 @@ func UmbraAuthResults(msg []byte, ids ...string) [][]byte {
 // (byte for byte) to one of keep, each of keep matching one field.
 func RemoveAuthResultsExcept(msg []byte, keep [][]byte, ids ...string) ([]byte, int) {
 	keep = append([][]byte(nil), keep...)
-	fs, _ := fields(msg)
 	var out []byte
 	last, n := 0, 0
-	for _, f := range fs {
-		if !strings.EqualFold(f.name, AuthResults) {
+	for f := (fieldWalk{msg: msg}); f.next(); {
+		if !nameIs(f.name, AuthResults) {
 			continue
 		}
 		raw := msg[f.start:f.end]

@@ -59,10 +59,9 @@ func Count(msg []byte, name string) int {
 
 // Values returns the unfolded, trimmed values of the fields called name.
 func Values(msg []byte, name string) []string {
-	fs, _ := fields(msg)
 	var out []string
-	for _, f := range fs {
-		if !strings.EqualFold(f.name, name) {
+	for f := (fieldWalk{msg: msg}); f.next(); {
+		if !nameIs(f.name, name) {
 			continue
 		}
 		raw := msg[f.start:f.end]

@@ -17,8 +17,9 @@ import (
 // A backup carries checksums of its content (bucket backupsums,
 // schema.go): SaveBackup records, in the commit that marks the copy as
 // a backup, the SHA-256 of every bucket's keys and values and of every
-// message record and body (a spooled body is whole in the backup, so its
-// checksum is of the whole body), and a checksum of those checksums.
+// message record and body (a spooled body is in the backup in pieces,
+// bucket backupspool: each piece has its checksum, computed a piece at a
+// time), and a checksum of those checksums.
 // Restore recomputes them on the copy it is about to put in place and
 // refuses the backup when one differs, naming the message, dumpster copy
 // or bucket that changed. bbolt checks the structure of its pages (a
@@ -32,7 +33,13 @@ import (
 // its content cannot be verified. RestoreOptions.Unverified accepts it.
 var ErrNoChecksums = errors.New("the backup carries no checksums")
 
-const backupSumsVersion = 1
+// backupSumsVersion 2: spooled bodies are in bucket backupspool, in
+// pieces; version 1 (bodies whole in the body buckets) is still read. A
+// release that knows only 1 refuses a version 2 backup, which it would
+// restore without those bodies.
+const backupSumsVersion = 2
+
+func knownSumsVersion(v []byte) bool { return len(v) == 1 && (v[0] == 1 || v[0] == backupSumsVersion) }
 
 var (
 	keySumsVersion = []byte("#version")
@@ -41,7 +48,7 @@ var (
 
 // perValueSums are the buckets whose every value has its own checksum,
 // so that a refusal names the message.
-var perValueSums = [][]byte{bucketMessages, bucketBodies, bucketDumpster, bucketDumpBody}
+var perValueSums = [][]byte{bucketMessages, bucketBodies, bucketDumpster, bucketDumpBody, bucketBackupSpool}
 
 func hasValueSums(name []byte) bool {
 	for _, b := range perValueSums {
@@ -72,15 +79,20 @@ func writeEntry(h hash.Hash, kind byte, k, v []byte) {
 }
 
 // hashBucket feeds every key and value of b (nested buckets included)
-// to h in key order, and calls each for every top-level value.
-func hashBucket(h hash.Hash, b *bolt.Bucket, each func(k, v []byte)) {
+// to h in key order, and calls each for every top-level value (in
+// bucket backupspool, pieces true: for every piece, the one value of a
+// nested bucket).
+func hashBucket(h hash.Hash, b *bolt.Bucket, pieces bool, each func(k, v []byte)) {
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if v == nil {
 			if nb := b.Bucket(k); nb != nil {
 				writeEntry(h, 'B', k, nil)
-				hashBucket(h, nb, nil)
+				hashBucket(h, nb, false, nil)
 				writeEntry(h, 'E', nil, nil)
+				if pieces && each != nil {
+					each(k, nb.Get(pieceValueKey))
+				}
 				continue
 			}
 		}
@@ -113,7 +125,7 @@ func sealBackup(tx *bolt.Tx) error {
 		perValue := hasValueSums(name)
 		var perr error
 		h := sha256.New()
-		hashBucket(h, b, func(k, v []byte) {
+		hashBucket(h, b, bytes.Equal(name, bucketBackupSpool), func(k, v []byte) {
 			if perValue && perr == nil {
 				s := sha256.Sum256(v)
 				perr = sums.Put(valueSumKey(name, k), s[:])
@@ -158,6 +170,10 @@ func (d *BackupDamage) Error() string {
 
 // describeValue names the value at key k of bucket name for an operator.
 func describeValue(name, k []byte) string {
+	if bytes.Equal(name, bucketBackupSpool) && len(k) > 4 {
+		what, _ := describeRef(k[:len(k)-4]) // a piece of a spooled body: named as the body
+		return what + ": its body"
+	}
 	what := "record"
 	if bytes.Equal(name, bucketBodies) || bytes.Equal(name, bucketDumpBody) {
 		what = "body"
@@ -185,7 +201,7 @@ func verifySums(tx *bolt.Tx) error {
 	if !bytes.Equal(sums.Get(keySumsSelf), sumsSelf(sums)) {
 		return &BackupDamage{Problems: []string{"the backup's checksum table (bucket \"backupsums\") differs from its own checksum"}}
 	}
-	if v := sums.Get(keySumsVersion); len(v) != 1 || v[0] != backupSumsVersion {
+	if v := sums.Get(keySumsVersion); !knownSumsVersion(v) {
 		return fmt.Errorf("the backup's checksums are of version %x, written by a newer release of umbra; this one knows version %d",
 			v, backupSumsVersion)
 	}
@@ -204,7 +220,7 @@ func verifySums(tx *bolt.Tx) error {
 		perValue := hasValueSums(name)
 		found := 0
 		h := sha256.New()
-		hashBucket(h, b, func(k, v []byte) {
+		hashBucket(h, b, bytes.Equal(name, bucketBackupSpool), func(k, v []byte) {
 			if !perValue {
 				return
 			}

@@ -139,6 +139,9 @@ func (b Body) WithHead(head []byte, skip int64) (Body, error) {
 		out = append(append(out, head...), b.head[skip:]...)
 		return MemBody(out), nil
 	}
+	if skip == int64(len(head)) && skip <= int64(len(b.head)) && (skip == 0 || &head[0] == &b.head[0]) {
+		return b, nil // head is b's own start (a header section read from it): nothing to copy
+	}
 	if skip <= int64(len(b.head)) {
 		rest := b.head[skip:]
 		h := make([]byte, 0, len(head)+len(rest))

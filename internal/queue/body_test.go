@@ -76,3 +76,37 @@ func TestSpoolFileBody(t *testing.T) {
 		t.Fatalf("memory WithHead: %q", mb.Head())
 	}
 }
+
+// Delivery reads a spooled body's header section (from its head, where
+// the receiving server keeps it) and makes it the head of the body it
+// sends (WithHead): that is the body as it is, and a header section of
+// up to max_header_size is not copied again for every delivery.
+func TestWithHeadOwnStartNoCopy(t *testing.T) {
+	s := openTest(t)
+	content := bigContent(512 << 10)
+	b := spooled(t, s, content)
+	i := bytes.Index(content, []byte("\r\n\r\n")) + 4
+	head := append([]byte("Received: from test\r\n"), bytes.Repeat([]byte("X-Filler: ffffffffffffffffffff\r\n"), 20000)...)
+	head = append(head, content[:i]...)
+	b, err := b.WithHead(head, int64(i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := b.ReadHeaderSection(1 << 20)
+	if err != nil || len(hdr) != len(head) {
+		t.Fatalf("header section: %d bytes, want %d: %v", len(hdr), len(head), err)
+	}
+	var nb Body
+	if allocs := testing.AllocsPerRun(10, func() { nb, err = b.WithHead(hdr, int64(len(hdr))) }); allocs != 0 || err != nil {
+		t.Errorf("WithHead with the body's own header section allocated %v times (a copy of %d bytes): %v", allocs, len(hdr), err)
+	}
+	rd, err := nb.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	got, err := io.ReadAll(rd)
+	if want := append(bytes.Clone(head), content[i:]...); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("the body differs (%d bytes, want %d): %v", len(got), len(want), err)
+	}
+}

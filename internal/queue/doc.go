@@ -556,8 +556,11 @@
 //     refused; an export an error), and the attempt that saw the file
 //     short holds the message as poison, "body unreadable"
 //     (Manager.complete), after committing the recipients it reached
-//     whole. A backup carries spooled bodies whole
-//     (spoolbackup.go); Compact keeps the references and the files.
+//     whole. A backup carries spooled bodies in pieces of 1 MiB, each
+//     copied from its file and written a piece at a time (spoolbackup.go;
+//     no step of a backup, its check or its restore holds a body whole);
+//     Compact keeps the references and the files.
+//     Restore writes a backup's pieced bodies into spool files again, and
 //     Restore and CompactSpooling move every body stored whole over the
 //     spool threshold into a spool file again (restorespool.go) on their
 //     copy, by (a) and (b): each file fdatasync'd and its directory

@@ -77,8 +77,9 @@ func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int6
 		return 0, fmt.Errorf("backup snapshot: %w", err)
 	}
 	if links.any() {
-		// A backup is one file: the spooled bodies go into it whole
-		// (spoolref.go), so a restored database has every body.
+		// A backup is one file: the spooled bodies go into it, in
+		// pieces (spoolbackup.go), so a restored database has every
+		// body.
 		if total, err = links.inline(f); err != nil {
 			return 0, fmt.Errorf("backup snapshot: %w", err)
 		}

@@ -21,12 +21,16 @@ import (
 // what a restore or compaction given no threshold uses.
 const DefaultSpoolThreshold = 256 << 10
 
-// Bodies stored whole that belong in spool files. A backup carries every
-// spooled body whole (spoolbackup.go), and a database written before
-// large messages were streamed holds them whole too; delivered from the
-// database, each would be read whole into memory. respoolInline moves
-// every body over the spool threshold into a spool file again, before
-// the database is put in place:
+// Bodies stored in the database that belong in spool files. A backup
+// carries every spooled body in pieces (bucket backupspool,
+// spoolbackup.go; a backup of an earlier release carries it whole in
+// the body bucket), and a database written before large messages were
+// streamed holds them whole too; delivered from the database, each would
+// be read whole into memory. respoolInline writes every backup's pieced
+// body (whatever its size: it was spooled when the backup was taken)
+// into a spool file again, a piece at a time, and moves every body
+// stored whole over the spool threshold into one, before the database
+// is put in place:
 //
 //   - Restore does it on its verified copy (the checksums are checked
 //     first, on the bytes as they came from the backup), writing the
@@ -56,6 +60,9 @@ type respoolEntry struct {
 	head   int
 	name   string
 	n      int64
+	// pieces: the body past its head is in bucket backupspool (a
+	// backup's spooled body); the body bucket keeps the head as it is.
+	pieces bool
 }
 
 // respoolHead is how much of a body stays in the database: its header
@@ -95,9 +102,79 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 	}
 	// First the files, from a read transaction: a value read in a write
 	// transaction may be unmapped when the file grows under it.
+	hasPieces := false
 	err = db.View(func(tx *bolt.Tx) error {
 		spooled := tx.Bucket(bucketSpooled)
 		same := map[[sha256.Size]byte]string{}
+		newFile := func() error {
+			if len(written) == 0 {
+				return makeSpoolDir(spoolDir)
+			}
+			return nil
+		}
+		// A backup's spooled bodies, piece by piece into their files.
+		pieced := map[string]bool{}
+		if pb := tx.Bucket(bucketBackupSpool); pb != nil {
+			hasPieces = true
+			c := pb.Cursor()
+			k, _ := c.First()
+			for k != nil {
+				if len(k) < 6 || (k[0] != refMessage && k[0] != refDumpster) {
+					return fmt.Errorf("%w: backupspool key %x", errCorrupt, k)
+				}
+				ref := bytes.Clone(k[:len(k)-4])
+				e := respoolEntry{bucket: bucketBodies, kind: ref[0], key: ref[1:], pieces: true}
+				if e.kind == refDumpster {
+					e.bucket = bucketDumpBody
+				}
+				if b := tx.Bucket(e.bucket); b == nil || b.Get(e.key) == nil {
+					return fmt.Errorf("%s: its head is missing", describeValue(bucketBackupSpool, k))
+				}
+				if err := newFile(); err != nil {
+					return err
+				}
+				f, name, err := createSpoolFile(spoolDir)
+				if err != nil {
+					return err
+				}
+				h := sha256.New()
+				var i uint32
+				for ; k != nil && len(k) == len(ref)+4 && bytes.HasPrefix(k, ref); k, _ = c.Next() {
+					if binary.BigEndian.Uint32(k[len(ref):]) != i {
+						err = fmt.Errorf("%s: piece %d is missing", describeValue(bucketBackupSpool, k), i)
+						break
+					}
+					v := pieceOf(pb, k)
+					h.Write(v)
+					if _, err = f.Write(v); err != nil {
+						break
+					}
+					e.n += int64(len(v))
+					i++
+				}
+				if err == nil && !noSync {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					os.Remove(filepath.Join(spoolDir, name))
+					return fmt.Errorf("spool file for %s: %w", describeValue(e.bucket, e.key), err)
+				}
+				sum := [sha256.Size]byte(h.Sum(nil))
+				if prev, ok := same[sum]; ok {
+					os.Remove(filepath.Join(spoolDir, name))
+					name = prev
+				} else {
+					written = append(written, name)
+					same[sum] = name
+				}
+				e.name = name
+				pieced[string(ref)] = true
+				plan = append(plan, e)
+			}
+		}
 		for _, bk := range []struct {
 			name []byte
 			kind byte
@@ -111,6 +188,9 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 				if v == nil || int64(len(v)) <= threshold {
 					continue
 				}
+				if pieced[string(refKey(bk.kind, k))] {
+					continue // a head; its body is in pieces
+				}
 				if spooled != nil && spooled.Get(refKey(bk.kind, k)) != nil {
 					continue // already a head and a reference
 				}
@@ -119,10 +199,8 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 				sum := sha256.Sum256(part)
 				name, ok := same[sum]
 				if !ok {
-					if len(written) == 0 {
-						if err := makeSpoolDir(spoolDir); err != nil {
-							return err
-						}
+					if err := newFile(); err != nil {
+						return err
 					}
 					if name, err = writeSpoolFile(spoolDir, part, noSync); err != nil {
 						return fmt.Errorf("spool file for %s: %w", describeValue(bk.name, k), err)
@@ -139,10 +217,10 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 	if err != nil {
 		return fail(err)
 	}
-	if len(plan) == 0 {
+	if len(plan) == 0 && !hasPieces {
 		return nil, nil
 	}
-	if !noSync {
+	if !noSync && len(written) > 0 {
 		if err := syncDir(spoolDir); err != nil {
 			return fail(err)
 		}
@@ -156,15 +234,25 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 		if err != nil {
 			return err
 		}
+		if hasPieces {
+			if err := tx.DeleteBucket(bucketBackupSpool); err != nil {
+				return err
+			}
+		}
 		for _, e := range plan {
 			b := tx.Bucket(e.bucket)
 			v := b.Get(e.key)
-			if int64(len(v)) != int64(e.head)+e.n {
+			if e.pieces {
+				if v == nil {
+					return fmt.Errorf("%s changed while it was moved to a spool file", describeValue(e.bucket, e.key))
+				}
+			} else if int64(len(v)) != int64(e.head)+e.n {
 				return fmt.Errorf("%s changed while it was moved to a spool file", describeValue(e.bucket, e.key))
 			}
-			head := bytes.Clone(v[:e.head])
-			if err := b.Put(e.key, head); err != nil {
-				return err
+			if !e.pieces {
+				if err := b.Put(e.key, bytes.Clone(v[:e.head])); err != nil {
+					return err
+				}
 			}
 			if err := spooled.Put(refKey(e.kind, e.key), encodeRef(e.name, 0, e.n)); err != nil {
 				return err
@@ -194,15 +282,22 @@ func makeSpoolDir(dir string) error {
 	return syncDir(filepath.Dir(dir))
 }
 
-// writeSpoolFile writes p into a new file of dir and fsyncs it; the
-// caller syncs the directory.
-func writeSpoolFile(dir string, p []byte, noSync bool) (string, error) {
+// createSpoolFile makes a new, empty file of dir with a spool file's
+// name.
+func createSpoolFile(dir string) (*os.File, string, error) {
 	var r [12]byte
 	if _, err := rand.Read(r[:]); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	name := hex.EncodeToString(r[:])
 	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return f, name, err
+}
+
+// writeSpoolFile writes p into a new file of dir and fsyncs it; the
+// caller syncs the directory.
+func writeSpoolFile(dir string, p []byte, noSync bool) (string, error) {
+	f, name, err := createSpoolFile(dir)
 	if err != nil {
 		return "", err
 	}

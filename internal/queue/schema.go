@@ -139,9 +139,19 @@ var (
 //	backupsums "#version"            → 1 byte
 //	           'b' ‖ bucket          → SHA-256 of the bucket's keys and values
 //	           'v' ‖ bucket ‖ 0x00 ‖ key → SHA-256 of the value (messages,
-//	                                   bodies, dumpster, dumpbodies)
+//	                                   bodies, dumpster, dumpbodies,
+//	                                   backupspool)
 //	           "#self"               → SHA-256 of every other entry
 var bucketBackupSums = []byte("backupsums")
+
+// bucketBackupSpool is only in a backup (spoolbackup.go): the spooled
+// bodies, past their head (which stays in the body bucket), in pieces of
+// at most backupChunk bytes, each the one value of a bucket of its own.
+// Restore writes each body into a spool file again and deletes the
+// bucket (restorespool.go). Not in allBuckets.
+//
+//	backupspool spooled key ‖ piece (4, BE) → bucket: 0x00 → the piece's bytes
+var bucketBackupSpool = []byte("backupspool")
 
 // schemaVersion 2 keyed the delivered records by mailbox database;
 // version 3 keys them on the organisation message id instead of the

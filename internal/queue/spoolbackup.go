@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,12 +18,15 @@ import (
 // A backup carries spooled bodies inside it: Backup links the spool
 // files its read transaction names into a directory beside the
 // database (under the lock that removals take, so none of them goes
-// before it is linked), then writes each body whole into the snapshot's
-// body bucket and drops the snapshot's references and counts. The
-// backup is a self-contained database file; Restore moves the bodies
-// over the spool threshold into new spool files again (restorespool.go),
-// and the spool files of the database it replaced are moved aside with
-// it. Only one body is in memory at a time. A file that is missing or
+// before it is linked), then copies each body into the snapshot's bucket
+// backupspool in pieces of backupChunk bytes (its head stays in the body
+// bucket) and drops the snapshot's references and counts. The backup is
+// a self-contained database file; Restore writes each of those bodies
+// into a new spool file again, a piece at a time (restorespool.go), and
+// the spool files of the database it replaced are moved aside with it.
+// No step holds more of a spooled body in memory than one piece, so a
+// backup of a queue of large messages takes as much memory as one of
+// small ones (BenchmarkBackupSpooledBodies). A file that is missing or
 // shorter than a reference says fails the backup naming every message
 // and dumpster copy using it, or, with BackupOptions.SkipUnreadable,
 // leaves their reference (and count) in the copy without the file.
@@ -167,45 +171,77 @@ func (l *spoolLinks) remove() {
 	}
 }
 
-// inline rewrites the snapshot file f: every spooled body whole in its
-// body bucket, no reference, no count. It returns the new size, with f
-// positioned at its start.
+// backupChunk is the largest piece of a spooled body a backup holds in
+// one value (bucket backupspool): a body is copied into the backup, and
+// out of it on restore, a piece at a time, so neither holds more of it
+// in memory than this, whatever its size.
+const backupChunk = 1 << 20
+
+// pieceValueKey is the key of the one value of a piece's bucket.
+var pieceValueKey = []byte{0}
+
+// pieceOf is the piece bucket backupspool holds at k, nil when k is not
+// a piece's bucket.
+func pieceOf(b *bolt.Bucket, k []byte) []byte {
+	if pb := b.Bucket(k); pb != nil {
+		return pb.Get(pieceValueKey)
+	}
+	return nil
+}
+
+// chunkKey is the key of piece i of the body a spooled key names.
+func chunkKey(ref []byte, i uint32) []byte {
+	k := make([]byte, len(ref)+4)
+	copy(k, ref)
+	binary.BigEndian.PutUint32(k[len(ref):], i)
+	return k
+}
+
+// inline rewrites the snapshot file f: every readable spooled body in
+// the backup's bucket backupspool in pieces of backupChunk bytes (its
+// head stays in the body bucket), no reference, no count. One commit per
+// piece, from one buffer: bbolt holds a value, and the pages it writes
+// it to, until the commit, so more pieces per commit would be more
+// memory. Each piece is the one value of a bucket of its own (bbolt
+// rewrites every value of a leaf it adds one to, and keeps a leaf's
+// values until the commit: pieces side by side in one leaf would be
+// written again with every piece after them, and their old copies left
+// in free pages). It returns the new size, with f positioned at its
+// start.
 func (l *spoolLinks) inline(f *os.File) (int64, error) {
-	path := f.Name()
+	total, err := l.inlineInto(f.Name())
+	if err != nil {
+		return 0, err
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return total, err
+}
+
+// inlineInto is inline's first step, on the snapshot file at path.
+func (l *spoolLinks) inlineInto(path string) (int64, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: true})
 	if err != nil {
 		return 0, err
 	}
-	for k, v := range l.refs {
-		err := db.Update(func(tx *bolt.Tx) error {
-			bodies := tx.Bucket(bucketBodies)
-			if k[0] == refDumpster {
-				bodies = tx.Bucket(bucketDumpBody)
-			}
-			key := []byte(k[1:])
-			name, off, n, _ := decodeRef(v)
-			head := bodies.Get(key)
-			whole := make([]byte, len(head), int64(len(head))+n)
-			copy(whole, head)
-			sf, err := os.Open(filepath.Join(l.dir, name))
-			if err != nil {
-				return err
-			}
-			defer sf.Close()
-			whole = whole[:len(head)+int(n)]
-			if _, err := io.ReadFull(io.NewSectionReader(sf, off, n), whole[len(head):]); err != nil {
-				what, _ := describeRef([]byte(k))
-				return fmt.Errorf("spool file %s of %s: %w", name, what, err)
-			}
-			if err := bodies.Put(key, whole); err != nil {
-				return err
-			}
-			return tx.Bucket(bucketSpooled).Delete([]byte(k))
-		})
-		if err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketBackupSpool)
+		return err
+	}); err != nil {
+		db.Close()
+		return 0, err
+	}
+	buf := make([]byte, backupChunk)
+	refs := make([]string, 0, len(l.refs))
+	for k := range l.refs {
+		refs = append(refs, k)
+	}
+	slices.Sort(refs)
+	for _, k := range refs {
+		if err := l.inlineOne(db, k, buf); err != nil {
 			db.Close()
-			return 0, err
+			what, _ := describeRef([]byte(k))
+			return 0, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -233,9 +269,46 @@ func (l *spoolLinks) inline(f *os.File) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fi, err := f.Stat()
+	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// inlineOne copies the body spooled key k names into the snapshot db in
+// pieces, and drops its reference in the commit of the last piece.
+func (l *spoolLinks) inlineOne(db *bolt.DB, k string, buf []byte) error {
+	name, off, n, _ := decodeRef(l.refs[k])
+	sf, err := os.Open(filepath.Join(l.dir, name))
+	if err != nil {
+		return fmt.Errorf("spool file %s: %w", name, err)
+	}
+	defer sf.Close()
+	r := io.NewSectionReader(sf, off, n)
+	var i uint32
+	for done := int64(0); ; i++ {
+		p := buf[:min(int64(len(buf)), n-done)]
+		if _, err := io.ReadFull(r, p); err != nil {
+			return fmt.Errorf("spool file %s: %w", name, err)
+		}
+		done += int64(len(p))
+		last := done == n
+		err := db.Update(func(tx *bolt.Tx) error {
+			pb, err := tx.Bucket(bucketBackupSpool).CreateBucket(chunkKey([]byte(k), i))
+			if err != nil {
+				return err
+			}
+			if err := pb.Put(pieceValueKey, p); err != nil {
+				return err
+			}
+			if !last {
+				return nil
+			}
+			return tx.Bucket(bucketSpooled).Delete([]byte(k))
+		})
+		if err != nil || last {
+			return err
+		}
+	}
 }

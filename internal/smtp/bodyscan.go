@@ -26,7 +26,11 @@ import (
 //   - An in-memory body's buffer comes from a pool, sized by what the
 //     buffers of the last bodies grew to, and goes back once the session
 //     copied the body out (releaseBody): a body no longer grows from
-//     4 KiB by doubling on every connection.
+//     4 KiB by doubling on every connection. A buffer past maxIdleBody
+//     (past spool_threshold on a session that spools) is used again only
+//     for a body declared (MAIL SIZE=) at least half its size; otherwise
+//     it is let go, so one large message does not leave its buffer in
+//     every later small message's hands.
 
 // endMarker is what ends a DATA body: CRLF "." CRLF, the body starting
 // as if after a CRLF.
@@ -93,6 +97,12 @@ const (
 	dataReadSize = 32 << 10
 	// maxPooledBody: larger body buffers are not pooled.
 	maxPooledBody = 1 << 20
+	// maxIdleBody: the largest buffer a body of unknown or smaller
+	// declared size (MAIL SIZE=) starts with; one that grew larger for
+	// an earlier message is let go instead, so a session, and the
+	// in-memory budget (bodymem.go), never holds a large message's
+	// buffer for a small one.
+	maxIdleBody = 128 << 10
 )
 
 // dataWideAfter: the body bytes a session holds before it takes the
@@ -146,6 +156,35 @@ func putBodyBuf(b []byte) {
 	}
 }
 
+// fitBodyBuf is the buffer a body of want bytes (bodySizeHint; 0:
+// unknown) starts with, given mem, the session's or the pool's: mem
+// when it fits, a new one of want bytes when mem is smaller, none (grown
+// as the body comes) when mem grew for a message much larger than this
+// one: such a buffer is let go, not held for small messages as long as
+// they keep it in use.
+//
+// idle is the largest buffer a body of unknown size keeps: maxIdleBody,
+// or spool_threshold on a session that spools (whose buffer never grows
+// past it, and which reaches it with every large message).
+func fitBodyBuf(mem []byte, want, idle int) []byte {
+	if cap(mem) > max(2*want, idle) {
+		mem = nil
+	}
+	if cap(mem) < want {
+		putBodyBuf(mem)
+		mem = make([]byte, 0, want)
+	}
+	return mem
+}
+
+// idleBody is fitBodyBuf's idle for the session's next body.
+func (v *verbConn) idleBody() int {
+	if s := v.sess(); s != nil && s.spooling() && s.srv.spoolThreshold > 0 {
+		return int(max(min(s.srv.spoolThreshold, maxPooledBody), maxIdleBody))
+	}
+	return maxIdleBody
+}
+
 // bodySizeHint is the buffer a body declared with MAIL SIZE= gets at
 // once, instead of growing to it: the declared size with room for a
 // count that is a little off, never past what the session would hold in
@@ -170,6 +209,7 @@ func (v *verbConn) bodySizeHint() int {
 func (v *verbConn) releaseBody() {
 	b := v.sink.mem
 	v.sink.mem, v.body = nil, nil
+	v.sink.hold(0)
 	putBodyBuf(b)
 }
 

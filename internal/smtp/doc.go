@@ -195,6 +195,13 @@
 //     transportAllowance, the header fields umbra's own hops add
 //     (transportsize.go; TestShadowCopyAtSizeLimit,
 //     TestRelayBetweenHubsAtSizeLimit).
+//   - The bodies all sessions hold in memory are capped together
+//     (transport.body_memory_limit, bodymem.go): a session reserves its
+//     body buffer from the server's budget before it allocates or grows
+//     it and gives it back when the buffer goes; a body the budget cannot
+//     cover goes to a spool file at once (accepted as usual), or, on a
+//     session that cannot spool, is read to its end keeping nothing and
+//     answered 452 4.3.1.
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the

@@ -114,6 +114,9 @@ type ServerConfig struct {
 	Spool          func() (*queue.SpoolFile, error)
 	SpoolThreshold int64
 	MaxHeaderSize  int
+	// BodyMemoryLimit caps the bytes of bodies every session holds in
+	// memory together (bodymem.go); 0: no cap.
+	BodyMemoryLimit int64
 }
 
 // BodyQueue is a Queue that stores a body that may be spooled
@@ -181,6 +184,7 @@ type Server struct {
 
 	newSpool       func() (*queue.SpoolFile, error) // nil: bodies stay in memory
 	spoolThreshold int64
+	bodyMem        *memBudget // in-memory body bytes across sessions (bodymem.go); nil: no cap
 	maxHeader      int
 
 	mu       sync.Mutex // guards the fields below (Listen, Reload, Shutdown)
@@ -230,6 +234,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if _, ok := cfg.Queue.(BodyQueue); ok && cfg.Spool != nil {
 		s.newSpool, s.spoolThreshold = cfg.Spool, max(cfg.SpoolThreshold, 0)
 	}
+	s.bodyMem = newMemBudget(cfg.BodyMemoryLimit)
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
 	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {

@@ -338,6 +338,9 @@ type bodySink struct {
 	written int64      // the content's bytes so far (after normalising)
 	hscan   headerScan // where the header section's end stands in head
 	hbuf    []byte     // traceRoom bytes, then head
+
+	budget *memBudget // the server's in-memory body bytes (bodymem.go)
+	held   int64      // what this sink holds of it: cap(mem)
 }
 
 func (k *bodySink) write(p []byte) {
@@ -347,19 +350,31 @@ func (k *bodySink) write(p []byte) {
 	}
 	if k.spool == nil {
 		if k.newSpool == nil || int64(len(k.mem)+len(p)) <= k.threshold {
-			k.growMem(len(p))
-			k.mem = append(k.mem, p...)
-			return
+			if k.growMem(len(p)) {
+				k.mem = append(k.mem, p...)
+				return
+			}
+			// Past the server's in-memory budget (bodymem.go).
+			if k.newSpool == nil {
+				k.budget.refused.Add(1)
+				k.err = errBodyMemory
+				k.dropMem()
+				return
+			}
+			k.budget.spilled.Add(1)
 		}
 		f, err := k.newSpool()
 		if err != nil {
-			k.err, k.mem = err, nil
+			k.err = err
+			k.dropMem()
 			return
 		}
 		k.spool, k.wbuf = f, make([]byte, 0, spoolWrite)
 		mem := k.mem
-		k.mem = nil
 		k.pass(mem)
+		k.mem = nil
+		k.hold(0)
+		putBodyBuf(mem) // copied on: the next body may have it
 	}
 	k.pass(p)
 }
@@ -367,18 +382,35 @@ func (k *bodySink) write(p []byte) {
 // growMem makes room for n more bytes in mem by doubling (at most to
 // the threshold when spooling): a body fed line by line is copied about
 // once on its way to the threshold, not the several times Go's 1.25x
-// growth of large slices adds up to.
-func (k *bodySink) growMem(n int) {
+// growth of large slices adds up to. false: the server's in-memory
+// budget does not cover the larger buffer, even at the size needed
+// (mem is unchanged).
+func (k *bodySink) growMem(n int) bool {
 	if len(k.mem)+n <= cap(k.mem) {
-		return
+		return true
 	}
-	c := max(2*cap(k.mem), len(k.mem)+n, 4096)
+	need := len(k.mem) + n
+	c := max(2*cap(k.mem), need, 4096)
 	if k.newSpool != nil {
-		c = min(c, max(int(k.threshold), len(k.mem)+n))
+		c = min(c, max(int(k.threshold), need))
+	}
+	if !k.hold(c) && (c == need || !k.hold(need)) {
+		return false
+	}
+	if c > need && k.held == int64(need) {
+		c = need // the budget covered only what is needed
 	}
 	nb := make([]byte, len(k.mem), c)
 	copy(nb, k.mem)
 	k.mem = nb
+	return true
+}
+
+// dropMem lets the body buffer go (not to the pool: part of it may be
+// held elsewhere) and gives its reservation back.
+func (k *bodySink) dropMem() {
+	k.mem = nil
+	k.hold(0)
 }
 
 // pass sends p on to the file, counted and (normalising) made CRLF-only.
@@ -522,9 +554,10 @@ type spooledBody struct {
 func (k *bodySink) finish() (mem []byte, sp *spooledBody, err error) {
 	if k.spool == nil {
 		if k.err != nil {
+			k.dropMem()
 			return nil, nil, k.err
 		}
-		return k.mem, nil, nil
+		return k.mem, nil, nil // held, and reserved, until releaseBody
 	}
 	if k.normalize && k.pend {
 		k.pend = false
@@ -547,7 +580,8 @@ func (k *bodySink) abort() {
 		k.spool.Abort()
 		k.spool = nil
 	}
-	k.mem, k.head, k.hbuf, k.wbuf = nil, nil, nil, nil
+	k.dropMem()
+	k.head, k.hbuf, k.wbuf = nil, nil, nil
 }
 
 // withTrace returns trace followed by the header section. A trace that

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -284,17 +285,21 @@ func rawSizeBound(max int64) int64 {
 func (v *verbConn) startBody() {
 	mem := v.sink.mem[:0] // the last body's buffer, reused (the session copied it out)
 	v.dropBody()
-	if cap(mem) > maxPooledBody {
-		mem = nil // do not hold a large buffer for the next message
-	}
 	if cap(mem) == 0 {
 		mem = bodyBuf() // bodyscan.go
 	}
-	if want := v.bodySizeHint(); cap(mem) < want {
-		putBodyBuf(mem)
-		mem = make([]byte, 0, want)
+	mem = fitBodyBuf(mem, v.bodySizeHint(), v.idleBody())
+	var budget *memBudget
+	if s := v.sess(); s != nil {
+		budget = s.srv.bodyMem
 	}
-	v.sink = bodySink{mem: mem}
+	v.sink = bodySink{mem: mem, budget: budget}
+	if !v.sink.hold(cap(mem)) {
+		// The budget does not cover the buffer: the body starts with
+		// none, and growMem asks for what it needs.
+		putBodyBuf(mem)
+		v.sink.mem = nil
+	}
 	v.limit = v.sizeLimit()
 	if s := v.sess(); s != nil && s.spooling() {
 		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.maxHeaderSize()
@@ -310,7 +315,10 @@ func (v *verbConn) endBody() {
 	if err != nil {
 		v.body, v.spooled, v.spoolErr = nil, nil, err
 		v.bodyErr = replyLocalSpool
-		if noStorage(err) {
+		switch {
+		case errors.Is(err, errBodyMemory):
+			v.bodyErr = replyBodyMemory
+		case noStorage(err):
 			v.bodyErr = replyNoStorage
 		}
 	}
