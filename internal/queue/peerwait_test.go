@@ -23,7 +23,13 @@ type crashRun struct {
 	ev       *eventLog
 }
 
-func runUntilCrash(t *testing.T, path string, deliver func(ctx context.Context, reached chan<- struct{}, release <-chan struct{})) crashRun {
+//
+// The crash comes once the slot file says what the delivery's phase is
+// (running: umbra's code on the message; else waiting on a peer): an
+// attempt's start section hands over to its job without a gap, and a
+// job that waits at once may be there before the start section has left
+// — for those microseconds the slot rightly says running.
+func runUntilCrash(t *testing.T, path string, running bool, deliver func(ctx context.Context, reached chan<- struct{}, release <-chan struct{})) crashRun {
 	t.Helper()
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -47,6 +53,18 @@ func runUntilCrash(t *testing.T, path string, deliver func(ctx context.Context, 
 	case <-time.After(10 * time.Second):
 		if poi == 0 {
 			t.Fatal("the message was not attempted")
+		}
+	}
+	if poi == 0 {
+		slots, run := s.peerWaitPath(), s.peerWaitRun(nil)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) { // a bound on the test
+			r := readPeerWaitFile(slots, 1024, bootID(), run)
+			if r.trusted && (len(r.running) > 0) == running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the slot file never said running=%v: %+v", running, r)
+			}
 		}
 	}
 	s.Close() // the crash: nothing after this point reaches the disk
@@ -96,7 +114,7 @@ func TestCrashesWhileWaitingOnPeerDoNotPoison(t *testing.T) {
 		<-release
 	}
 	for crash := 1; crash <= 3; crash++ {
-		r := runUntilCrash(t, path, waiting)
+		r := runUntilCrash(t, path, false, waiting)
 		if r.poi != 0 {
 			t.Fatalf("run %d: %d poisoned", crash, r.poi)
 		}
@@ -122,11 +140,11 @@ func TestCrashesInOwnCodePoisonTracked(t *testing.T) {
 		reached <- struct{}{}
 		<-release
 	}
-	r1 := runUntilCrash(t, path, inOwnCode)
+	r1 := runUntilCrash(t, path, true, inOwnCode)
 	if r1.poi != 0 {
 		t.Fatal("poisoned at start")
 	}
-	r2 := runUntilCrash(t, path, inOwnCode)
+	r2 := runUntilCrash(t, path, true, inOwnCode)
 	if r2.rec != 1 || r2.poi != 0 {
 		t.Fatalf("second run recovered %d poisoned %d", r2.rec, r2.poi)
 	}
