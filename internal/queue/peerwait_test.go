@@ -23,7 +23,6 @@ type crashRun struct {
 	ev       *eventLog
 }
 
-//
 // The crash comes once the slot file says what the delivery's phase is
 // (running: umbra's code on the message; else waiting on a peer): an
 // attempt's start section hands over to its job without a gap, and a
