@@ -58,7 +58,7 @@ const receiptIdle = time.Minute
 
 // receiptTry bounds one try (connection, EHLO, TLS, XSHADOW): a waiting
 // sender must not wait a full connect timeout per server.
-const receiptTry = 10 * time.Second
+var receiptTry = 10 * time.Second // a var for the tests
 
 // maxIdleReceipt bounds the sessions kept per shadow server.
 const maxIdleReceipt = 64
@@ -293,6 +293,11 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 // Push implements smtp.ReceiptLink: a session that broke (a reused one
 // the peer closed meanwhile) is replaced once by a new one to the same
 // server — the commit here already names it.
+//
+// Each try is bounded by receiptTry, the second one's new session
+// included: a peer that hangs (accepts, then never answers; a stalled
+// disk) holds the sender's 250 at most two tries, never the session's
+// data timeout.
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
 	err := l.push(ctx, m, body)
 	var se *gosmtp.SMTPError
@@ -300,6 +305,8 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 		return err
 	}
 	l.c.Close()
+	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	defer cancel()
 	c, derr := l.r.dial(ctx, l.r.d.st.Load(), l.srv)
 	if derr != nil {
 		l.c = nil
@@ -310,9 +317,15 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 }
 
 func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Body) error {
+	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
-	return l.c.PushCopyBody(m, body, l.r.dbID)
+	err := l.c.PushCopyBody(m, body, l.r.dbID)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("shadow copy not pushed within %s: %w", receiptTry, err)
+	}
+	return err
 }
 
 func (l *receiptLink) Done(ok bool) {

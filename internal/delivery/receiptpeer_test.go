@@ -8,8 +8,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
 
@@ -122,4 +124,91 @@ func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
 	if n := cSessions.Load(); n != 2 {
 		t.Errorf("hub-c had %d sessions, want 2", n)
 	}
+}
+
+// hungPeer is shadowPeer until MAIL: from then on it reads and never
+// answers (a hub whose disk stalled, or a stopped process behind a
+// listening socket).
+func hungPeer(t *testing.T, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				io.WriteString(c, "220 peer.test\r\n")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
+					case strings.HasPrefix(cmd, "XSHADOW"):
+						io.WriteString(c, "250 peer-database-1\r\n")
+					case strings.HasPrefix(cmd, "MAIL"):
+						io.Copy(io.Discard, r) // hung: never another reply
+						return
+					default:
+						io.WriteString(c, "250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// SR-17: a copy on receipt to a peer that hangs after taking the session
+// fails within the bound of its tries (README: each try 10 s), so the
+// sender gets its reply; before, the push waited on the session's data
+// timeout (minutes) and the sender timed out and sent the message again.
+func TestReceiptCopyToAHungPeerIsBounded(t *testing.T) {
+	defer func(d time.Duration) { receiptTry = d }(receiptTry)
+	receiptTry = 300 * time.Millisecond
+	bAddr := hungPeer(t, "127.0.0.2:0")
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: bAddr}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 1, ShadowRetriesLocal: 1,
+		CommandTimeout: time.Hour, DataTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r := NewReceiptShadow(d, "db-a")
+	defer r.Close()
+	link, err := r.Open(context.Background(), config.ShadowOnReceiptLocalOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &queue.Message{ID: 1, OrgID: "0123456789abcdef0123456789abcdef", From: "a@example.org",
+		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+	done := make(chan error, 1)
+	go func() { done <- link.Push(context.Background(), m, queue.MemBody([]byte("Subject: x\r\n\r\nhi\r\n"))) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a push to a hung peer succeeded")
+		}
+	case <-time.After(30 * time.Second): // a bound on the test: the push's data timeout is an hour
+		t.Fatal("a push to a hung peer was not bounded by its tries")
+	}
+	link.Done(false)
 }
