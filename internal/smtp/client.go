@@ -418,12 +418,14 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
 	c.bodies++
-	emit, flush := bodyWrites(blockWriter{conn, c.CommandTimeout}, parts, tail)
+	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
+	defer watch.stop()
+	emit, flush := bodyWrites(watch, parts, tail)
 	err = stuffBody(parts, tail, dataChunk, emit)
 	if err == nil {
 		err = flush()
 	}
-	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout)) // the reply to the final dot
+	watch.awaitReply(c.SubmissionTimeout) // the reply to the final dot
 	if err != nil {
 		// The content could not be read (a spool file cut short) or
 		// written: the transaction is abandoned without its final ".",
@@ -764,19 +766,3 @@ func (c *Client) Alive() bool {
 
 // RemoteAddr is the peer's address (host:port).
 func (c *Client) RemoteAddr() string { return c.conn.RemoteAddr().String() }
-
-// blockWriter bounds each write of a message body by d (the command
-// timeout) from its start: a next hop that takes the body slowly but
-// steadily gets all of it however long that takes (RFC 5321 §4.5.3.2.5
-// bounds each block, not the message), one that stops reading is given
-// up on after d. The data timeout then bounds only the wait for the
-// reply to the final dot (§4.5.3.2.6).
-type blockWriter struct {
-	conn net.Conn
-	d    time.Duration
-}
-
-func (w blockWriter) Write(b []byte) (int, error) {
-	w.conn.SetWriteDeadline(time.Now().Add(w.d))
-	return w.conn.Write(b)
-}

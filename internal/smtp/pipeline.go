@@ -207,14 +207,17 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	}
 	envelope() // writing the message is umbra's own work
 	c.bodies++
-	emit, flush := bodyWrites(blockWriter{conn, c.CommandTimeout}, parts, tail)
-	if err := stuffBody(parts, tail, dataChunk, emit); err != nil {
+	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
+	defer watch.stop()
+	emit, flush := bodyWrites(watch, parts, tail)
+	err = stuffBody(parts, tail, dataChunk, emit)
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
 		return fail(err)
 	}
-	if err := flush(); err != nil {
-		return fail(err)
-	}
-	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout)) // the reply to the final dot
+	watch.awaitReply(c.SubmissionTimeout) // the reply to the final dot
 	n := 1
 	if lmtp {
 		n = accepted

@@ -1,0 +1,134 @@
+package smtp
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+)
+
+// A message body's writes are bounded by progress, not by a deadline per
+// write. The kernel takes megabytes of a body into the socket's send
+// buffer at once, and a write that then finds it full waits until the
+// buffer is half empty: at a slow but steady next hop's pace that takes
+// longer than any sensible deadline, though the next hop reads all the
+// time. So bodyWatch looks every command timeout at how many bytes the
+// next hop has acknowledged (TCP_INFO's bytes_acked, where the system
+// tells it; else the bytes written): while that grows the body goes on,
+// however long it takes (RFC 5321 §4.5.3.2.5 bounds a block, not the
+// message); a timeout without any progress ends the write in progress
+// (a deadline in the past), and the transaction fails as before. The
+// last write returns while the kernel still holds much of the body, so
+// the wait for the reply to the final dot (the data timeout) starts
+// again at each progress until the next hop has taken it all.
+type bodyWatch struct {
+	conn net.Conn     // what the body is written to (TLS or plain)
+	tcp  *net.TCPConn // underneath, for the acknowledged count; nil: none
+	d    time.Duration
+
+	mu      sync.Mutex
+	written uint64 // bytes written to conn
+	seen    uint64 // progress at the last look
+	timer   *time.Timer
+	stopped bool
+	reply   time.Duration // awaitReply's data timeout; 0 while writing
+}
+
+// watchBody starts watching writes to conn; stop must follow the last.
+func watchBody(conn net.Conn, d time.Duration) *bodyWatch {
+	w := &bodyWatch{conn: conn, tcp: underlyingTCP(conn), d: d}
+	w.seen = w.progress()
+	conn.SetWriteDeadline(time.Time{})
+	w.timer = time.AfterFunc(d, w.look)
+	return w
+}
+
+// progress is what the next hop has taken so far.
+func (w *bodyWatch) progress() uint64 {
+	if n, ok := tcpBytesAcked(w.tcp); ok {
+		return n
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written
+}
+
+func (w *bodyWatch) look() {
+	p := w.progress()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	if p != w.seen {
+		w.seen = p
+		if w.reply > 0 {
+			w.conn.SetReadDeadline(time.Now().Add(w.reply))
+		}
+		w.timer.Reset(w.every())
+		return
+	}
+	if w.reply > 0 {
+		w.timer.Reset(w.every()) // the read deadline set at the last progress runs out by itself
+		return
+	}
+	w.conn.SetWriteDeadline(time.Now()) // stalled: the write under way fails, and so would the next
+}
+
+// every is the time between looks: the command timeout, and while the
+// reply is awaited often enough that the read deadline is moved before
+// it runs out. Called with w.mu held.
+func (w *bodyWatch) every() time.Duration {
+	if w.reply > 0 {
+		return min(w.d, w.reply/2)
+	}
+	return w.d
+}
+
+// awaitReply follows the last write: the reply to the final dot is
+// awaited for d from now and from each progress after it.
+func (w *bodyWatch) awaitReply(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reply = d
+	w.conn.SetReadDeadline(time.Now().Add(d))
+	if !w.stopped {
+		w.timer.Reset(w.every())
+	}
+}
+
+func (w *bodyWatch) Write(b []byte) (int, error) {
+	n, err := w.conn.Write(b)
+	w.mu.Lock()
+	w.written += uint64(n)
+	w.mu.Unlock()
+	return n, err
+}
+
+// stop ends the watch after the body's last write.
+func (w *bodyWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.timer.Stop()
+}
+
+// underlyingTCP finds the TCP connection under the layers umbra puts on
+// a client connection (TLS, the prelude's replay).
+func underlyingTCP(c net.Conn) *net.TCPConn {
+	for range 8 {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v
+		case *tls.Conn:
+			c = v.NetConn()
+		case *replayConn:
+			c = v.Conn
+		case *shadowConn:
+			c = v.Conn
+		default:
+			return nil
+		}
+	}
+	return nil
+}
