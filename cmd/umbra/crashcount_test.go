@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -127,5 +128,92 @@ func TestKill9TwiceBehindTarpitWindowCountsNoCrash(t *testing.T) {
 		if m.State == queue.Poison || m.CrashCount != 0 {
 			t.Errorf("message %s: state %s, crash count %d (%s)", m.ID, m.State, m.CrashCount, m.LastError)
 		}
+	}
+}
+
+// blackholeDNS is a resolver that takes every query and never answers
+// (a dead or overloaded DNS server); each query is signalled.
+func blackholeDNS(t *testing.T) (addr string, queried chan struct{}) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	queried = make(chan struct{}, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			select {
+			case queried <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return pc.LocalAddr().String(), queried
+}
+
+// rt11 F1: a delivery that only waits on the resolver (its MX lookup,
+// with the DNS server dead) runs none of umbra's code on the message:
+// two kill -9s then count no crash against it.
+func TestKill9WhileResolvingCountsNoCrash(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	dnsAddr, queried := blackholeDNS(t)
+	cfg := relayConfig(t, dir, listen, "unused.invalid:25")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(raw), "    smart_hosts: [\"unused.invalid:25\"]\n", "", 1)
+	s = strings.Replace(s, "transport:\n", "transport:\n  poison_threshold: 2\n", 1)
+	s += fmt.Sprintf("dns:\n  servers: [%q]\n  timeout: 30s\n  attempts: 2\n  hosts_file: none\n", dnsAddr)
+	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, cfg, listen)
+	if ok, err := send(listen, "resolving"); !ok {
+		t.Fatalf("not acknowledged: %v", err)
+	}
+	for run := 1; run <= 3; run++ {
+		select {
+		case <-queried: // the delivery waits on the resolver
+		case <-time.After(30 * time.Second):
+			d.dumpLog()
+			t.Fatalf("run %d: no DNS query", run)
+		}
+		time.Sleep(200 * time.Millisecond)
+		d.kill()
+		for len(queried) > 0 {
+			<-queried
+		}
+		if run < 3 {
+			d = startUmbra(t, cfg, listen)
+		}
+	}
+	st, err := queue.Open(filepath.Join(dir, "data", "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := 0
+	st.View(func(tx *queue.Tx) error {
+		tx.ForEach(func(m *queue.Message, err error) bool {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+			if m.State == queue.Poison || m.CrashCount != 0 {
+				t.Errorf("message %s: state %s, crash count %d (%s)", m.ID, m.State, m.CrashCount, m.LastError)
+			}
+			return true
+		})
+		return nil
+	})
+	if n != 1 {
+		t.Fatalf("%d messages in the database, want 1", n)
 	}
 }

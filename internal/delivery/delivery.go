@@ -27,6 +27,22 @@ type Resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
+// peerWaitResolver marks every lookup as a wait on a peer (the DNS
+// resolver; queue.AwaitingPeer): it runs none of umbra's code on the
+// message, and a crash while a delivery only waits on a slow or dead
+// resolver must not count against it (the poison queue).
+type peerWaitResolver struct{ r Resolver }
+
+func (p peerWaitResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	defer queue.AwaitingPeer(ctx)()
+	return p.r.LookupMX(ctx, name)
+}
+
+func (p peerWaitResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	defer queue.AwaitingPeer(ctx)()
+	return p.r.LookupHost(ctx, host)
+}
+
 // noResolver is the Resolver of a Deliverer built without one (tests of
 // literal addresses, the simulation): every lookup is a temporary error,
 // so nothing reaches the system's DNS behind umbra's resolver and a
@@ -171,6 +187,9 @@ func newState(cfg Config) (*state, error) {
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = noResolver{}
+	}
+	if _, ok := cfg.Resolver.(peerWaitResolver); !ok {
+		cfg.Resolver = peerWaitResolver{cfg.Resolver}
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 30 * time.Second

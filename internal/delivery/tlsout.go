@@ -38,6 +38,7 @@ func (d *Deliverer) outboundTLS(ctx context.Context, st *state, m *queue.Message
 	if t.eng == nil || !t.mx {
 		return t
 	}
+	defer queue.AwaitingPeer(ctx)() // DNS, and the MTA-STS policy's fetch: waits on peers
 	t.mxSecure = t.eng.MXSecure(ctx, g.dom)
 	t.sts, _ = t.eng.STS(ctx, g.dom)
 	return t
@@ -87,7 +88,9 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 	var dec *tlspolicy.Decision
 	if t.eng != nil && t.mx {
 		var err error
+		waited := queue.AwaitingPeer(ctx) // the host's TLSA lookup
 		dec, err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, t.sts)
+		waited()
 		if err != nil {
 			if r := t.eng.Reporter(); r != nil {
 				r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, err)) // dnssec-invalid

@@ -34,8 +34,9 @@ import (
 //
 //   - a message claimed but queued behind its destination's concurrency
 //     window: no job of it has started;
-//   - a job waiting on the next hop — connecting (dial, greeting, EHLO,
-//     TLS handshake) or waiting for its replies (to MAIL, RCPT and DATA,
+//   - a job waiting on the next hop — resolving it (MX, address, TLSA
+//     and MTA-STS lookups: delivery's resolver marks them), connecting
+//     (dial, greeting, EHLO, TLS handshake) or waiting for its replies (to MAIL, RCPT and DATA,
 //     which a tarpit drags out, and to the end of the message, which a
 //     slow mailbox may keep for minutes) — while no other job of the
 //     attempt runs umbra's code (AwaitingPeer);
