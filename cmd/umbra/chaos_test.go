@@ -293,6 +293,9 @@ send_connectors:
 		{"hub3", "mbx1"}, {"edge1", "hub2"}, {"edge1", "hub3"}, {"hub2", "hub3"}}
 	var events []chaosEvent
 	began := time.Now()
+	// The soak's times are from here; the servers' logs are in wall-clock
+	// time: this line joins the two when a trace is read.
+	t.Logf("chaos: load began at %s", began.UTC().Format("15:04:05.000"))
 	lastWipe := time.Time{}
 	neverUsed := false
 	partitions, kills := 0, 0
