@@ -28,6 +28,16 @@ type chaosMsgFacts struct {
 	held     map[string]string
 }
 
+// holds reports whether a server held a copy on receipt for primary.
+func (mf chaosMsgFacts) holds(primary string) bool {
+	for _, p := range mf.held {
+		if p == primary {
+			return true
+		}
+	}
+	return false
+}
+
 type chaosFacts map[int]*chaosMsgFacts
 
 func (f chaosFacts) of(seq int) chaosMsgFacts {
@@ -119,10 +129,12 @@ const (
 //     and was killed right after (the same 5 s) — before its discard
 //     notification reached the holder, or before it committed the
 //     hand-on — the holder takes the copy over, or the receiver itself
-//     sends it again after its restart, and the relaying hub, done with
-//     its own copy, relays the second one too. A partition longer than
-//     the takeover delay between that server and the copy's holder,
-//     going on then, explains a duplicate likewise.
+//     sends it again after its restart (so the kill needs a copy on
+//     receipt held for that server, or a restart with its database), and
+//     the relaying hub, done with its own copy, relays the second one
+//     too. A partition longer than the takeover delay between that
+//     server and the copy's holder, going on then, explains a duplicate
+//     likewise.
 //
 // Nothing else does: a fault of a server that never held the message,
 // or one long after the first copy left (its discard had arrived by
@@ -139,7 +151,7 @@ func chaosExplain(events []chaosEvent, mf chaosMsgFacts, pa, pb string, first, l
 			kill, why = e, chaosWhyResend
 			continue
 		}
-		if !e.partition() && e.server != pa && mf.received[e.server] && soon(e) {
+		if !e.partition() && e.server != pa && mf.received[e.server] && soon(e) && (e.action == "same database" || mf.holds(e.server)) {
 			kill, why = e, chaosWhyReceiver
 			continue
 		}
@@ -194,6 +206,7 @@ func TestChaosExplain(t *testing.T) {
 		// Message 2204: hub1 killed before committing the hand-on,
 		// back with its database, handed it to hub2 again.
 		{"receiver back, hands on again", []chaosEvent{kill("hub1", "same database", 70.0, 2.2)}, noCopy, "hub2", "hub2", 70.0, 72.4, chaosWhyReceiver},
+		{"receiver wiped, no copy on receipt", []chaosEvent{kill("hub1", "wiped database", 25.0, 3.5)}, noCopy, "hub2", "hub2", 25.0, 28.1, ""},
 		{"receiver killed long after", []chaosEvent{kill("hub1", "wiped database", 31.0, 3.5)}, viaHub1, "hub2", "hub2", 25.0, 35.1, ""},
 		{"receiver killed before the message", []chaosEvent{kill("hub1", "wiped database", 20.0, 3.5)}, viaHub1, "hub2", "hub2", 25.0, 28.1, ""},
 		{"a server that never received it", []chaosEvent{kill("hub1", "wiped database", 25.0, 3.5)}, viaHub2, "hub3", "hub3", 25.0, 28.1, ""},
