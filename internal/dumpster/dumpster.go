@@ -546,6 +546,9 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				if err := tx.PutNewBody(cp, body); err != nil {
 					return err
 				}
+				if err := tx.MarkRedelivery(cp.ID); err != nil { // a duplicate-suppressed delivery keeps its copy
+					return err
+				}
 				if _, err := tx.DumpsterDelete(k); err != nil {
 					return err
 				}

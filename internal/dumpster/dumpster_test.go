@@ -51,6 +51,9 @@ type rig struct {
 	mu        sync.Mutex
 	delivered map[string]int // Message-ID|rcpt → copies in the mailbox
 	dups      int
+	// storeDedup: the mailbox store itself refuses a copy it has (a
+	// Maildir's org id file), whatever the duplicate records say.
+	storeDedup bool
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -87,7 +90,12 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 			res.Outcome = queue.Deferred
 		default:
 			r.mu.Lock()
-			r.delivered[m.MessageID+"|"+m.Rcpts[i].Addr]++
+			if key := m.MessageID + "|" + m.Rcpts[i].Addr; r.storeDedup && r.delivered[key] > 0 {
+				res.Duplicate = true
+				r.dups++
+			} else {
+				r.delivered[key]++
+			}
 			r.mu.Unlock()
 		}
 		out = append(out, res)
@@ -344,5 +352,37 @@ func TestCopy(t *testing.T) {
 		cp.Rcpts[0].Status != queue.Pending || cp.Rcpts[0].Queue != "" || !cp.UTF8 || cp.MessageID != "<m@x>" || cp.OrgID != m.OrgID ||
 		!cp.RequireTLS || !cp.Internal {
 		t.Errorf("copy %+v (the organisation message id, REQUIRETLS and the origin must stay: SR-14, RFC 8689)", cp)
+	}
+}
+
+// rt11 F4: a redelivery request puts every copy of its window back in
+// the queue; the mailbox store still has most of them (only the lagging
+// copy lost some) and suppresses those as duplicates. Each copy returns
+// to the dumpster all the same: before, the suppressed ones left it for
+// good, and a second failover within max_dumpster_time could no longer
+// bring them back.
+func TestRedeliverySuppressedCopiesStayInDumpster(t *testing.T) {
+	r := newRig(t, Config{MaxSizePerDatabase: 1 << 20, MaxTime: 24 * time.Hour})
+	for i := 1; i <= 3; i++ {
+		r.send(i, 300)
+		r.clk.Advance(time.Minute)
+	}
+	r.mu.Lock()
+	r.storeDedup = true
+	delete(r.delivered, "<2@test>|bob@example.test") // the failover lost message 2 only
+	r.mu.Unlock()
+	req, _, err := r.d.Redeliver(context.Background(), "fo-1", "DB1", t0)
+	if err != nil || req.Resubmitted != 3 {
+		t.Fatalf("redeliver: %+v %v", req, err)
+	}
+	r.waitEmpty()
+	if got := r.copies("<2@test>|bob@example.test"); got != 1 {
+		t.Errorf("the lost message is in the mailbox %d times, want 1", got)
+	}
+	if r.dups != 2 {
+		t.Errorf("%d duplicates suppressed, want 2", r.dups)
+	}
+	if got := strings.Join(r.kept("DB1"), " "); got != "1 2 3" {
+		t.Errorf("kept %q after the redelivery, want every copy back", got)
 	}
 }

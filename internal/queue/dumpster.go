@@ -484,3 +484,18 @@ func (t *Tx) DeleteRequest(id string) error {
 	}
 	return t.tx.Bucket(bucketRequests).Delete([]byte(id))
 }
+
+// MarkRedelivery records that message id came back from the dumpster
+// (a redelivery request): a delivery of it that the mailbox store finds
+// done already (duplicate suppressed) still keeps its dumpster copy —
+// the copy left the dumpster to be redelivered, and the mailbox having
+// the message is no reason to lose the only spare of it. Delete drops
+// the mark with the message.
+func (t *Tx) MarkRedelivery(id ID) error {
+	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), nil)
+}
+
+// IsRedelivery says whether MarkRedelivery marked id.
+func (t *Tx) IsRedelivery(id ID) bool {
+	return t.tx.Bucket(bucketRedeliver).Get(id.Key()) != nil
+}

@@ -83,6 +83,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	attemptedAny, throttledAny := false, false
 	var final []int
 	finalDB := map[int]string{}
+	dupDB := map[int]string{} // duplicate suppressed: kept in the dumpster only for a redelivery (MarkRedelivery)
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	expanded := false
@@ -108,6 +109,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			rc.Status = Delivered
 			delivered = append(delivered, r.Rcpt)
 			if r.Duplicate {
+				dupDB[r.Rcpt] = r.Database
 				ev.Event("duplicate-suppressed", m, rc, r.Reply)
 				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
 			} else {
@@ -270,6 +272,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		perDB[db] = append(perDB[db], i)
 	}
+	var dupDBs []string
+	dupPer := map[string][]int{}
+	for i := range m.Rcpts {
+		if db, ok := dupDB[i]; ok {
+			if dupPer[db] == nil {
+				dupDBs = append(dupDBs, db)
+			}
+			dupPer[db] = append(dupPer[db], i)
+		}
+	}
 	var afters []func()
 	tookOver := false // sticky: a rerun of the function sees m already changed
 	dsnOwesDiscard := false
@@ -293,6 +305,19 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 			if q.cfg.Dumpster != nil {
 				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, perDB[db], now)
+				if err != nil {
+					return fmt.Errorf("dumpster: %w", err)
+				}
+				if after != nil {
+					afters = append(afters, after)
+				}
+			}
+		}
+		// A copy a redelivery request took from the dumpster, which the
+		// mailbox store had already: back to the dumpster, not lost.
+		if q.cfg.Dumpster != nil && len(dupDBs) > 0 && tx.IsRedelivery(m.ID) {
+			for _, db := range dupDBs {
+				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, dupPer[db], now)
 				if err != nil {
 					return fmt.Errorf("dumpster: %w", err)
 				}

@@ -111,10 +111,13 @@ var (
 	bucketTaken      = []byte("earlytakeover")
 	bucketTLSPolicy  = []byte("tlspolicy")
 	bucketTLSRPT     = []byte("tlsrpt")
+	// bucketRedeliver: the messages a redelivery request put back in the
+	// queue from the dumpster (Tx.MarkRedelivery), until they are gone.
+	bucketRedeliver = []byte("redelivery")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -137,6 +137,11 @@ func (t *Tx) Delete(id ID) error {
 	if err := t.bodies.Delete(id.Key()); err != nil {
 		return err
 	}
+	if b := t.tx.Bucket(bucketRedeliver); b != nil { // absent in a database opened for a restore check
+		if err := b.Delete(id.Key()); err != nil {
+			return err
+		}
+	}
 	return t.messages.Delete(id.Key())
 }
 
