@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -319,5 +320,20 @@ func TestDelayNotificationBlamesTheWrittenLine(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %s", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// rt11 F3: a tracking log path that is a FIFO (or any file that is not a
+// regular file) is a configuration error with its file and line: the
+// daemon cannot use it, and umbra track would wait on it for ever.
+func TestTrackingPathMustBeARegularFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "tracking.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntracking:\n  path: " + fifo + "\n"
+	_, err := Parse([]byte(y), "t.yaml")
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4: tracking.path "+fifo+" is not a regular file (a FIFO)") {
+		t.Fatalf("a FIFO as the tracking log: %v", err)
 	}
 }

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
@@ -304,6 +306,11 @@ func validate(c *Config) []violation {
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 
+	if fi, err := os.Stat(c.Tracking.Path); err == nil && !fi.Mode().IsRegular() {
+		// A FIFO there would hang a reader (umbra track); a directory or
+		// device is no log. The daemon refuses it too: say so here.
+		v.add(fmt.Sprintf("tracking.path %s is not a regular file (%s)", c.Tracking.Path, fileType(fi.Mode())), "tracking", "path")
+	}
 	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
 		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
 	}
@@ -493,4 +500,19 @@ func checkSourceAddress(a string) string {
 		return fmt.Sprintf("%q is not a unicast address", a)
 	}
 	return ""
+}
+
+// fileType names what a file that is not a regular file is.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }

@@ -497,5 +497,6 @@ func (t *Tx) MarkRedelivery(id ID) error {
 
 // IsRedelivery says whether MarkRedelivery marked id.
 func (t *Tx) IsRedelivery(id ID) bool {
-	return t.tx.Bucket(bucketRedeliver).Get(id.Key()) != nil
+	b := t.tx.Bucket(bucketRedeliver)
+	return b != nil && b.Get(id.Key()) != nil
 }

@@ -33,3 +33,25 @@ func TestOpenRefusesFIFO(t *testing.T) {
 		t.Fatal("opening a FIFO as the tracking log hung")
 	}
 }
+
+// umbra track reads the log files itself (Search): a FIFO in the log's
+// place is refused at once, not read for ever (rt11 F3).
+func TestSearchRefusesFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Search(path, 3, Query{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("searching a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second): // a bound on the test: the open must not wait at all
+		t.Fatal("searching a FIFO as the tracking log hung")
+	}
+}

@@ -78,7 +78,7 @@ func (l *Log) pruneLocked() int {
 // firstLineTime reads the time of the file's first entry (zero when it
 // has none or it cannot be read).
 func firstLineTime(path string) time.Time {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return time.Time{}
 	}

@@ -268,7 +268,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	files = append(files, path)
 	var out []Entry
 	for _, name := range files {
-		f, err := os.Open(name)
+		f, err := openRegular(name)
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -289,4 +289,24 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 		f.Close()
 	}
 	return out, nil
+}
+
+// openRegular opens a log file for reading without blocking on a FIFO
+// in its place (no writer: the open would wait for ever) and refuses
+// anything but a regular file; a symlink is followed, as for the log.
+func openRegular(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("tracking log %s is not a regular file (%s)", name, fi.Mode().Type())
+	}
+	return f, nil
 }
