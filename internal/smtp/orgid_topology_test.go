@@ -18,14 +18,18 @@ import (
 // the connector without a topology keep theirs. EHLO offers XSHADOW by
 // the same rule.
 func TestHeaderFirewallExternallySecuredBoundToTopology(t *testing.T) {
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "s1"}},
-		Servers: []routing.Server{
-			{Name: "edge7", Role: routing.RoleEdge, Site: "s1", Address: "127.0.0.2:25"},
-			{Name: "hub9", Role: routing.RoleHub, Site: "s1", Address: "hub9.example.test:25",
-				Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}},
-		},
-	})
+	servers := []routing.Server{
+		{Name: "edge7", Role: routing.RoleEdge, Site: "s1", Address: "127.0.0.2:25"},
+		{Name: "hub9", Role: routing.RoleHub, Site: "s1", Address: "hub9.example.test:25",
+			Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}},
+	}
+	// Without hub2: its server account names no server of the topology.
+	topoNoHub2, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}}, Servers: servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}},
+		Servers: append(servers, routing.Server{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "hub2.example.test:25"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +46,9 @@ func TestHeaderFirewallExternallySecuredBoundToTopology(t *testing.T) {
 		// With AUTH and a server account on the connector, EHLO before
 		// AUTH offers XSHADOW by the SASL rule (a server may log in).
 		{"server account from anywhere", "127.0.0.99", authHub2, true, id, true},
+		// rt11 F8: a server account whose name is no transport server of
+		// the topology (a stale line) is an authenticated user only.
+		{"server account in no topology", "127.0.0.99", authHub2, true, "", true},
 		{"user account, not a server", "127.0.0.99", authAlice, true, "", true},
 		{"no topology: the connector's trust", "127.0.0.99", "", false, id, true},
 	}
@@ -58,7 +65,9 @@ func TestHeaderFirewallExternallySecuredBoundToTopology(t *testing.T) {
 				conns = transportConnector(t, "    externally_secured: true\n")
 			}
 			s := startShadowServer(t, q, &fakeShadow{}, true, conns)
-			if c.topology {
+			if c.topology && c.name == "server account in no topology" {
+				s.SetServers(topoNoHub2)
+			} else if c.topology {
 				s.SetServers(topo)
 			}
 			d := dial(t, s, c.from)

@@ -171,6 +171,18 @@ func (s *session) startShadow(serverID string) string {
 	return "250 " + s.srv.shadow.DatabaseID()
 }
 
+// transportAccount says whether a server account's name is a transport
+// server (hub or edge) of the topology; without a topology every server
+// account is one (there is no organisation to check it against).
+func (s *session) transportAccount(user string) bool {
+	d := s.srv.servers.Load()
+	if d == nil {
+		return true
+	}
+	known, _ := d.d.ServerAt(user, s.ip)
+	return known && d.d.Transport(user)
+}
+
 // bindServerID checks a server id that no credential names (an
 // externally secured connector trusts the network, not the peer's word)
 // against the topology: the id must be a server of the organisation and
@@ -198,8 +210,9 @@ func (s *session) bindServerID(serverID string) string {
 // that is not a transport server (a mailbox or legacy server): it keeps
 // no shadow copies and may not collect discard notifications, however
 // it authenticated (F9). An id the topology does not know is left to
-// the binding above (an externally secured connector refuses it; an
-// account or certificate speaks for itself).
+// the binding above (an externally secured connector refuses it; a
+// server account the topology does not know has no server rights:
+// transportAccount; a certificate speaks for itself).
 func (s *session) transportServerID(serverID string) string {
 	d := s.srv.servers.Load()
 	if d == nil {
@@ -269,6 +282,13 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
+		if server && !s.transportAccount(user) {
+			// A server account the topology does not give a transport
+			// server (a stale line for a decommissioned server, a typo):
+			// an authenticated user, without the servers' rights.
+			s.log.Warn("server account is not a transport server of the topology: authenticated without the servers' rights", "user", user)
+			server = false
+		}
 		// The identity, not the name as typed: variants of one account
 		// ("carol ", "CAROL") are one user for rate limits and logs.
 		s.user, s.server = user, server || s.c.cfg.ExternallySecured
