@@ -230,7 +230,9 @@ func newDumpsterRemoveCmd() *cobra.Command {
 				}
 			}
 			if len(out.NotFound) > 0 {
-				return &exitError{code: exitNotFound, err: fmt.Errorf("no dumpster copy of %s", strings.Join(out.NotFound, ", "))}
+				return &exitError{code: exitNotFound, err: fmt.Errorf("no dumpster copy of %s (a copy a redelivery request took "+
+					"is in the queue under a new id: `umbra track --event resubmit` names it, `umbra message remove` removes it)",
+					strings.Join(out.NotFound, ", "))}
 			}
 			return nil
 		},

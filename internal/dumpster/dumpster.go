@@ -490,10 +490,11 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 	}
 	for {
 		var moved []*queue.Message
+		var was []queue.ID // each moved copy's id in the dumpster, for the tracking log
 		var skipped []skippedCopy
 		var more bool
 		err := d.store.Update(ctx, func(tx *queue.Tx) error {
-			moved, more, skipped = moved[:0], false, skipped[:0]
+			moved, was, more, skipped = moved[:0], was[:0], false, skipped[:0]
 			r, err := tx.Request(req.ID)
 			if err != nil {
 				return err
@@ -537,6 +538,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 					skipped = append(skipped, skippedCopy{id: cp.ID.String(), org: cp.OrgID, why: cerr.Error()})
 					continue
 				}
+				was = append(was, cp.ID)
 				cp.ID = d.store.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
 				// notices) counts from now.
@@ -565,8 +567,8 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		if err != nil {
 			return err
 		}
-		for _, m := range moved {
-			d.ev.Event("resubmit", m, nil, "dumpster redelivery for database "+req.Database+", request "+req.ID)
+		for i, m := range moved {
+			d.ev.Event("resubmit", m, nil, "dumpster redelivery of copy "+was[i].String()+" for database "+req.Database+", request "+req.ID)
 		}
 		for _, c := range skipped {
 			d.log.Warn("dumpster copy not resubmitted: its content is unreadable; removed from the dumpster",
