@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -409,18 +410,8 @@ func (s *Server) routes() http.Handler {
 		v := r.URL.Query()
 		sel := dumpster.Selection{Database: v.Get("database"), From: v.Get("from"), To: v.Get("to"),
 			MessageID: v.Get("message_id"), OrgID: v.Get("org_id")}
-		for _, t := range []struct {
-			key string
-			to  *time.Time
-		}{{"since", &sel.Since}, {"until", &sel.Until}} {
-			if v.Get(t.key) == "" {
-				continue
-			}
-			var err error
-			if *t.to, err = time.Parse(time.RFC3339Nano, v.Get(t.key)); err != nil {
-				fail(w, http.StatusBadRequest, t.key+" must be an RFC 3339 time: "+err.Error())
-				return
-			}
+		if !queryTimes(w, v, &sel.Since, &sel.Until) {
+			return
 		}
 		for _, a := range v["id"] {
 			id, err := queue.ParseID(a)
@@ -488,18 +479,8 @@ func (s *Server) routes() http.Handler {
 		v := r.URL.Query()
 		limit, _ := strconv.Atoi(v.Get("limit"))
 		q := tracking.Query{ID: v.Get("id"), Sender: v.Get("sender"), Recipient: v.Get("recipient"), Events: v["event"], Limit: limit}
-		for _, t := range []struct {
-			key string
-			to  *time.Time
-		}{{"since", &q.Since}, {"until", &q.Until}} {
-			if v.Get(t.key) == "" {
-				continue
-			}
-			var err error
-			if *t.to, err = time.Parse(time.RFC3339Nano, v.Get(t.key)); err != nil {
-				fail(w, http.StatusBadRequest, t.key+" must be an RFC 3339 time: "+err.Error())
-				return
-			}
+		if !queryTimes(w, v, &q.Since, &q.Until) {
+			return
 		}
 		es, err := s.track.Search(q)
 		if es == nil {
@@ -628,4 +609,24 @@ func fail(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// queryTimes reads the since and until parameters (RFC 3339) of a
+// request into since and until, where given; a malformed one is answered
+// 400 and false returned.
+func queryTimes(w http.ResponseWriter, v url.Values, since, until *time.Time) bool {
+	for _, t := range []struct {
+		key string
+		to  *time.Time
+	}{{"since", since}, {"until", until}} {
+		if v.Get(t.key) == "" {
+			continue
+		}
+		var err error
+		if *t.to, err = time.Parse(time.RFC3339Nano, v.Get(t.key)); err != nil {
+			fail(w, http.StatusBadRequest, t.key+" must be an RFC 3339 time: "+err.Error())
+			return false
+		}
+	}
+	return true
 }

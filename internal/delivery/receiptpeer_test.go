@@ -41,6 +41,12 @@ func deadPeer(t *testing.T, addr string) (string, *atomic.Int32) {
 // shadowPeer is a hub that takes shadow sessions (XSHADOW, verbs
 // version 3) on addr; it counts its sessions.
 func shadowPeer(t *testing.T, addr string) (string, *atomic.Int32) {
+	return fakePeer(t, addr, false)
+}
+
+// fakePeer is shadowPeer; with hang it answers nothing from MAIL on (a
+// hub whose disk stalled, or a stopped process behind its socket).
+func fakePeer(t *testing.T, addr string, hang bool) (string, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -69,6 +75,9 @@ func shadowPeer(t *testing.T, addr string) (string, *atomic.Int32) {
 						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
 					case strings.HasPrefix(cmd, "XSHADOW"):
 						io.WriteString(c, "250 peer-database-1\r\n")
+					case hang && strings.HasPrefix(cmd, "MAIL"):
+						io.Copy(io.Discard, r) // hung: never another reply
+						return
 					case cmd == "QUIT":
 						io.WriteString(c, "221 bye\r\n")
 						return
@@ -126,49 +135,6 @@ func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
 	}
 }
 
-// hungPeer is shadowPeer until MAIL: from then on it reads and never
-// answers (a hub whose disk stalled, or a stopped process behind a
-// listening socket).
-func hungPeer(t *testing.T, addr string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				io.WriteString(c, "220 peer.test\r\n")
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
-					case strings.HasPrefix(cmd, "XSHADOW"):
-						io.WriteString(c, "250 peer-database-1\r\n")
-					case strings.HasPrefix(cmd, "MAIL"):
-						io.Copy(io.Discard, r) // hung: never another reply
-						return
-					default:
-						io.WriteString(c, "250 ok\r\n")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // SR-17: a copy on receipt to a peer that hangs after taking the session
 // fails within the bound of its tries (README: each try 10 s), so the
 // sender gets its reply; before, the push waited on the session's data
@@ -176,7 +142,7 @@ func hungPeer(t *testing.T, addr string) string {
 func TestReceiptCopyToAHungPeerIsBounded(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 300 * time.Millisecond
-	bAddr := hungPeer(t, "127.0.0.2:0")
+	bAddr, _ := fakePeer(t, "127.0.0.2:0", true)
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
