@@ -185,6 +185,15 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
+	// Only the operator moves these messages after their first attempt:
+	// a scheduled retry would race the retry by hand below.
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(raw), "retry_schedule: [1s]", "retry_schedule: [1h]", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := startUmbra(t, cfg, listen)
 	acked := sendMany(listen, "bulk", 6, 1, nil)
 	if len(acked) != 6 {
@@ -333,7 +342,7 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 	if actions["message suspend"] != 6 || actions["message resume"] != 5 || actions["message retry"] != 1 || actions["queue flush"] != 1 {
 		t.Errorf("audited actions: %v", actions)
 	}
-	raw, _ := os.ReadFile(filepath.Join(dir, "data", "tracking.log"))
+	raw, _ = os.ReadFile(filepath.Join(dir, "data", "tracking.log"))
 	if victim.MessageID != "" && !strings.Contains(string(raw), victim.MessageID) {
 		t.Errorf("grep %s finds nothing in the tracking log", victim.MessageID)
 	}
