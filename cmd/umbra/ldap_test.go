@@ -85,6 +85,7 @@ func TestLDAPDirectoryHub(t *testing.T) {
 	os.WriteFile(topo, []byte(fmt.Sprintf(`sites: [{name: s1}]
 servers:
   - {name: hub1.example.test, role: hub, site: s1, address: %q}
+  - {name: hub2, role: hub, site: s1, address: "127.0.0.84:25"}
   - {name: mbx1.example.test, role: mailbox, site: s1, address: %q}
 mailbox_databases:
   - {name: DB-A, server: mbx1.example.test}
