@@ -13,14 +13,17 @@ import (
 // topology, the id must be a server of it and the connection must come
 // from that server's address (or a source address the topology lists).
 func TestShadowServerIDBoundToTopology(t *testing.T) {
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "s1"}},
-		Servers: []routing.Server{
-			{Name: "edge7", Role: routing.RoleEdge, Site: "s1", Address: "127.0.0.2:25"},
-			{Name: "hub9", Role: routing.RoleHub, Site: "s1", Address: "hub9.example.test:25",
-				Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}},
-		},
-	})
+	servers := []routing.Server{
+		{Name: "edge7", Role: routing.RoleEdge, Site: "s1", Address: "127.0.0.2:25"},
+		{Name: "hub9", Role: routing.RoleHub, Site: "s1", Address: "hub9.example.test:25",
+			Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}},
+	}
+	topoNoHub2, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}}, Servers: servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}},
+		Servers: append(servers, routing.Server{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "hub2.example.test:25"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +56,14 @@ func TestShadowServerIDBoundToTopology(t *testing.T) {
 	d.cmd("EHLO c", "250")
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "250 db-")
+	// rt11 F8: an account whose name is no server of the topology (a
+	// stale line) opens no shadow session, from any address.
+	s.SetServers(topoNoHub2)
+	d = dial(t, s, "127.0.0.4")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "550 5.7.1")
 	// Without a topology there is nothing to bind to: the connector's
 	// trust decides, as before.
 	s.SetServers(nil)

@@ -171,18 +171,6 @@ func (s *session) startShadow(serverID string) string {
 	return "250 " + s.srv.shadow.DatabaseID()
 }
 
-// transportAccount says whether a server account's name is a transport
-// server (hub or edge) of the topology; without a topology every server
-// account is one (there is no organisation to check it against).
-func (s *session) transportAccount(user string) bool {
-	d := s.srv.servers.Load()
-	if d == nil {
-		return true
-	}
-	known, _ := d.d.ServerAt(user, s.ip)
-	return known && d.d.Transport(user)
-}
-
 // bindServerID checks a server id that no credential names (an
 // externally secured connector trusts the network, not the peer's word)
 // against the topology: the id must be a server of the organisation and
@@ -211,14 +199,14 @@ func (s *session) bindServerID(serverID string) string {
 // no shadow copies and may not collect discard notifications, however
 // it authenticated (F9). An id the topology does not know is left to
 // the binding above (an externally secured connector refuses it; a
-// server account the topology does not know has no server rights:
-// transportAccount; a certificate speaks for itself).
+// server account or certificate the topology does not know has no
+// server rights: anyTransport).
 func (s *session) transportServerID(serverID string) string {
 	d := s.srv.servers.Load()
 	if d == nil {
 		return ""
 	}
-	if known, _ := d.d.ServerAt(serverID, s.ip); known && !d.d.Transport(serverID) {
+	if known, _ := d.d.ServerAt(serverID, s.ip); !known || !d.d.Transport(serverID) {
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not a transport server of the organisation"
 	}
@@ -231,8 +219,8 @@ func (s *session) forgetAfterTLS() {
 	s.logTLS()
 	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
 	s.serverAccount = false
-	if s.vc != nil && len(s.vc.certNames) > 0 {
-		s.server = true // a certificate of the organisation names a server
+	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
+		s.server = true // a certificate of the organisation names a transport server
 		s.log = s.log.With("certificate", s.vc.certNames[0])
 	}
 	s.Reset()
@@ -282,7 +270,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
-		if server && !s.transportAccount(user) {
+		if server && !s.anyTransport(user) {
 			// A server account the topology does not give a transport
 			// server (a stale line for a decommissioned server, a typo):
 			// an authenticated user, without the servers' rights.
@@ -575,28 +563,29 @@ func (s *session) trustedServer() bool {
 	case !s.server:
 		return false
 	case s.serverAccount:
-		return !s.onlyNonTransport(s.user)
+		return s.anyTransport(s.user)
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
-		return !s.onlyNonTransport(s.vc.certNames...)
+		return s.anyTransport(s.vc.certNames...)
 	}
 	return s.c.cfg.ExternallySecured && s.addressIsServer()
 }
 
-// onlyNonTransport: with a topology, every one of names is a server of
-// it that is not a transport server (a mailbox or legacy server, F9):
-// an account or certificate of such a server is no transport server's
-// word.
-func (s *session) onlyNonTransport(names ...string) bool {
+// anyTransport: with a topology, one of names (a server account's, a
+// client certificate's) is a transport server of it (hub or edge); a
+// mailbox or legacy server's (F9), or a name the topology does not know
+// (a stale account, a certificate for a decommissioned server: rt11 F8),
+// is no transport server's word. Without a topology, true.
+func (s *session) anyTransport(names ...string) bool {
 	d := s.srv.servers.Load()
-	if d == nil || len(names) == 0 {
-		return false
+	if d == nil {
+		return true
 	}
 	for _, n := range names {
-		if known, _ := d.d.ServerAt(n, s.ip); !known || d.d.Transport(n) {
-			return false
+		if known, _ := d.d.ServerAt(n, s.ip); known && d.d.Transport(n) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // addressIsServer: the client address is one the topology gives a

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/routing"
 )
 
 // fakeShadow holds discard notifications per shadow server.
@@ -431,6 +432,21 @@ func TestClientCertificateTransportServer(t *testing.T) {
 
 	d = session(nil) // TLS without a client certificate: not a transport server
 	d.cmd("XSHADOW hub7.test", "550 5.7.1")
+
+	// rt11 F8: with a topology, a certificate naming no transport server
+	// of it (a decommissioned server's, a typo) is no transport server's
+	// word; one naming a hub of it is.
+	topo, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}},
+		Servers: []routing.Server{{Name: "hub8.test", Role: routing.RoleHub, Site: "s1", Address: "hub8.test:25"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetServers(topo)
+	d = session(&c)
+	d.cmd("XSHADOW hub7.test", "550 5.7.1")
+	c8 := leaf("hub8.test")
+	d = session(&c8)
+	d.cmd("XSHADOW hub8.test", "250 db-")
 }
 
 // Scenario A: client submission is not redundant — an authenticated user
