@@ -476,7 +476,11 @@
 //     within its bound with every slot sound; otherwise every Active
 //     message counts, as does every one after a write to the file failed
 //     (the file is emptied and removed). So a message is at worst parked
-//     too early, never a poisonous one looping. Only PoisonThreshold
+//     too early, never a poisonous one looping. A message that counted
+//     a crash is a suspect: suspects run umbra's code up to their first
+//     wait on a peer one at a time (peerwait.go, "Suspects"), so a kill
+//     soon after a start — when every recovered message begins at once —
+//     counts again against at most one of them. Only PoisonThreshold
 //     counted crashes since its last completed attempt move it to the
 //     poison queue, where it stays for the operator; it is never dropped.
 //     Every move to poison (here, a panic, an unreadable body) is the

@@ -65,10 +65,13 @@ type ManagerConfig struct {
 type Manager struct {
 	store *Store
 	del   Deliverer
-	cfg   ManagerConfig
-	clk   clock.Clock
-	log   *slog.Logger
-	ev    Events
+	// suspects is the one turn for a suspect's job to run umbra's code
+	// before its first wait on a peer (peerwait.go, "Suspects").
+	suspects chan struct{}
+	cfg      ManagerConfig
+	clk      clock.Clock
+	log      *slog.Logger
+	ev       Events
 	// released: ids released from quarantine (quarantine.go).
 	released releasedSet
 
@@ -139,7 +142,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
 		kick: make(chan struct{}, 1), sched: newScheduler(cfg.Scheduler), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
-		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{},
+		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{}, suspects: make(chan struct{}, 1),
 		fc: cfg.Claims}
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {

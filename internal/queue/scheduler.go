@@ -390,8 +390,24 @@ func (q *Manager) pump(ctx context.Context) {
 // after; its body load is inside.
 func (q *Manager) runJob(ctx context.Context, jb *job) {
 	a := jb.a
-	jctx, pw := q.withJob(ctx, a)
+	suspect := a.m.CrashCount > 0
+	var jctx context.Context
+	var pw *peerWaitJob
+	if !suspect {
+		jctx, pw = q.withJob(ctx, a)
+	}
 	go func() {
+		if suspect {
+			// Its turn first, and only then umbra's code (peerwait.go,
+			// "Suspects"): waiting for the turn runs nothing on it.
+			turn := q.suspectTurn(ctx)
+			jctx, pw = q.withJob(ctx, a)
+			if turn {
+				a.mu.Lock()
+				pw.turn = true
+				a.mu.Unlock()
+			}
+		}
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
 		body, err := a.loadBody(q)
 		if err != nil {

@@ -1,0 +1,69 @@
+package queue
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rt11 F7: after a crash, every message that counted it is a suspect.
+// Their jobs run umbra's code up to their first wait on a peer one at a
+// time, so that a second kill finds at most one of them there: a crash
+// loop right after a start no longer parks dozens of bystanders. Before,
+// all five ran that section at once.
+func TestSuspectsRunTheirOwnCodeOneAtATime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	ids := submitReady(t, s, n)
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			m.CrashCount = 1
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var inOwn, most atomic.Int32
+	waiting := make(chan struct{}, n)
+	release := make(chan struct{})
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, _ []byte, rcpts []int) []Result {
+		k := inOwn.Add(1)
+		for {
+			if m := most.Load(); k <= m || most.CompareAndSwap(m, k) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // umbra's code, long enough for the others to come in
+		inOwn.Add(-1)
+		defer AwaitingPeer(ctx)()
+		waiting <- struct{}{}
+		<-release
+		return nil
+	}), ManagerConfig{PoisonThreshold: 5})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(release); cancel(); q.Wait(); s.Close() }()
+	q.Start(ctx)
+	for i := range n {
+		select {
+		case <-waiting:
+		case <-time.After(30 * time.Second): // a bound on the test
+			t.Fatalf("%d of %d suspects reached their wait on the peer", i, n)
+		}
+	}
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d suspects ran umbra's code at once, want 1", m)
+	}
+}
