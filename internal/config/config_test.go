@@ -337,3 +337,29 @@ func TestTrackingPathMustBeARegularFile(t *testing.T) {
 		t.Fatalf("a FIFO as the tracking log: %v", err)
 	}
 }
+
+// rt12 NEW-2: every file setting refuses a FIFO (or directory, device)
+// with its file and line. Before, a FIFO as credentials_file or
+// recipients.file hung config check, the start (with no word and no
+// answer to SIGTERM) and a reload; outbound_tls.ca_file passed.
+func TestFileSettingsMustBeRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "server: {name: h.example, data_dir: /tmp/x}\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{base + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    auth:\n      mechanisms: [PLAIN]\n      credentials_file: " + fifo + "\n",
+			"t.yaml:7: credentials_file " + fifo + " is not a regular file (a FIFO)"},
+		{base + "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\nrecipients:\n  file: " + fifo + "\n",
+			"t.yaml:4: file " + fifo + " is not a regular file (a FIFO)"},
+		{base + "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\noutbound_tls:\n  ca_file: " + dir + "\n",
+			"t.yaml:4: ca_file " + dir + " is not a regular file (a directory)"},
+	} {
+		_, err := Parse([]byte(tc.yaml), "t.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %s", tc.yaml, err, tc.want)
+		}
+	}
+}

@@ -73,7 +73,8 @@ func Parse(data []byte, file string) (*Config, error) {
 		base = filepath.Dir(file)
 	}
 	resolvePaths(cfg, base)
-	if err := violations(file, doc, append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)); err != nil {
+	vs := append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
+	if err := violations(file, doc, append(vs, fileViolations(cfg)...)); err != nil {
 		return nil, err
 	}
 	return cfg, nil

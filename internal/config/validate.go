@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
@@ -515,4 +516,65 @@ func fileType(m fs.FileMode) string {
 		return "a device"
 	}
 	return "not a regular file"
+}
+
+// fileViolations refuses every configured file (a key ending in _file,
+// the topology, recipients.file) that exists and is not a regular file:
+// a FIFO there would hang the start, a reload or config check on its
+// read with no word said (rt12), a directory or device is no such file.
+// The walk goes over the whole configuration, so a file setting added
+// later is covered too.
+func fileViolations(c *Config) []violation {
+	var out []violation
+	var walk func(v reflect.Value, path []any)
+	walk = func(v reflect.Value, path []any) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem(), path)
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i), append(path[:len(path):len(path)], i))
+			}
+		case reflect.Struct:
+			t := v.Type()
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				if !f.IsExported() {
+					continue
+				}
+				key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				if key == "-" {
+					continue
+				}
+				p := path
+				if key != "" {
+					p = append(path[:len(path):len(path)], key)
+				}
+				fv := v.Field(i)
+				if fv.Kind() == reflect.String && key != "" && isFileKey(path, key) {
+					name := fv.String()
+					if fi, err := os.Stat(name); name != "" && err == nil && !fi.Mode().IsRegular() {
+						out = append(out, violation{path: p, msg: fmt.Sprintf("%s %s is not a regular file (%s)", key, name, fileType(fi.Mode()))})
+					}
+					continue
+				}
+				walk(fv, p)
+			}
+		}
+	}
+	walk(reflect.ValueOf(c).Elem(), nil)
+	return out
+}
+
+// isFileKey: the setting at key (under path) names a file umbra reads.
+func isFileKey(path []any, key string) bool {
+	switch {
+	case strings.HasSuffix(key, "_file"), key == "topology" && len(path) == 0:
+		return true
+	case key == "file" && len(path) == 1 && path[0] == "recipients":
+		return true
+	}
+	return false
 }
