@@ -318,7 +318,7 @@ func TestDKIMKeyErrorsFailConfigCheck(t *testing.T) {
 	other, _ := os.ReadFile(filepath.Join(dir, "example.org.other.key"))
 	os.WriteFile(two, append(append([]byte{}, data...), other...), 0o600)
 	for _, tc := range []struct{ key, want string }{
-		{fifo, "fifo.key: not a regular file"}, // once hung config check for ever
+		{fifo, "fifo.key is not a regular file (a FIFO)"}, // once hung config check for ever; now with its line
 		{dir, "not a regular file"},
 		{two, "two.key: more than one PEM block"},
 		{filepath.Join(dir, "missing.key"), "missing.key: no such file or directory"},
