@@ -351,11 +351,11 @@ func TestFileSettingsMustBeRegularFiles(t *testing.T) {
 	base := "server: {name: h.example, data_dir: /tmp/x}\n"
 	for _, tc := range []struct{ yaml, want string }{
 		{base + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    auth:\n      mechanisms: [PLAIN]\n      credentials_file: " + fifo + "\n",
-			"t.yaml:7: credentials_file " + fifo + " is not a regular file (a FIFO)"},
+			"t.yaml:7: receive_connectors[0].auth.credentials_file " + fifo + " is not a regular file (a FIFO)"},
 		{base + "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\nrecipients:\n  file: " + fifo + "\n",
-			"t.yaml:4: file " + fifo + " is not a regular file (a FIFO)"},
+			"t.yaml:4: recipients.file " + fifo + " is not a regular file (a FIFO)"},
 		{base + "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\noutbound_tls:\n  ca_file: " + dir + "\n",
-			"t.yaml:4: ca_file " + dir + " is not a regular file (a directory)"},
+			"t.yaml:4: outbound_tls.ca_file " + dir + " is not a regular file (a directory)"},
 	} {
 		_, err := Parse([]byte(tc.yaml), "t.yaml")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

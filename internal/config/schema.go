@@ -114,10 +114,11 @@ type Transport struct {
 	InitialDestinationConcurrency int      `yaml:"initial_destination_concurrency"`
 	DeadDestinationCoolDown       Duration `yaml:"dead_destination_cool_down"`
 	// ConnectTimeout and CommandTimeout bound outbound SMTP steps, and
-	// CommandTimeout each write of a message's body too (a block that
-	// does not move; the whole transfer has no bound, so a slow but
-	// steady next hop gets a large message); DataTimeout bounds the
-	// wait for the reply to the final dot.
+	// CommandTimeout a message's body without progress too (no byte
+	// acknowledged; the whole transfer has no bound, so a slow but
+	// steady next hop gets a large message: smtp/bodywatch.go);
+	// DataTimeout bounds the wait for the reply to the final dot, from
+	// the next hop's last progress.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
 	// ClientCertFile and ClientKeyFile: the certificate this server
 	// presents on outbound STARTTLS, naming it to transport servers that

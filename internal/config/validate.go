@@ -307,11 +307,6 @@ func validate(c *Config) []violation {
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 
-	if fi, err := os.Stat(c.Tracking.Path); err == nil && !fi.Mode().IsRegular() {
-		// A FIFO there would hang a reader (umbra track); a directory or
-		// device is no log. The daemon refuses it too: say so here.
-		v.add(fmt.Sprintf("tracking.path %s is not a regular file (%s)", c.Tracking.Path, fileType(fi.Mode())), "tracking", "path")
-	}
 	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
 		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
 	}
@@ -519,7 +514,7 @@ func fileType(m fs.FileMode) string {
 }
 
 // fileViolations refuses every configured file (a key ending in _file,
-// the topology, recipients.file) that exists and is not a regular file:
+// the topology, recipients.file, tracking.path) that exists and is not a regular file:
 // a FIFO there would hang the start, a reload or config check on its
 // read with no word said (rt12), a directory or device is no such file.
 // The walk goes over the whole configuration, so a file setting added
@@ -556,7 +551,7 @@ func fileViolations(c *Config) []violation {
 				if fv.Kind() == reflect.String && key != "" && isFileKey(path, key) {
 					name := fv.String()
 					if fi, err := os.Stat(name); name != "" && err == nil && !fi.Mode().IsRegular() {
-						out = append(out, violation{path: p, msg: fmt.Sprintf("%s %s is not a regular file (%s)", key, name, fileType(fi.Mode()))})
+						out = append(out, violation{path: p, msg: fmt.Sprintf("%s %s is not a regular file (%s)", settingName(p), name, fileType(fi.Mode()))})
 					}
 					continue
 				}
@@ -573,8 +568,27 @@ func isFileKey(path []any, key string) bool {
 	switch {
 	case strings.HasSuffix(key, "_file"), key == "topology" && len(path) == 0:
 		return true
-	case key == "file" && len(path) == 1 && path[0] == "recipients":
+	case key == "file" && len(path) == 1 && path[0] == "recipients",
+		key == "path" && len(path) == 1 && path[0] == "tracking": // a FIFO would hang umbra track
 		return true
 	}
 	return false
+}
+
+// settingName is a setting's path as the configuration writes it:
+// receive_connectors[0].auth.credentials_file.
+func settingName(path []any) string {
+	var b strings.Builder
+	for _, e := range path {
+		switch e := e.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", e)
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			fmt.Fprint(&b, e)
+		}
+	}
+	return b.String()
 }

@@ -83,7 +83,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	attemptedAny, throttledAny := false, false
 	var final []int
 	finalDB := map[int]string{}
-	dupDB := map[int]string{} // duplicate suppressed: kept in the dumpster only for a redelivery (MarkRedelivery)
+	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a redelivery (MarkRedelivery)
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	expanded := false
@@ -109,6 +109,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			rc.Status = Delivered
 			delivered = append(delivered, r.Rcpt)
 			if r.Duplicate {
+				if dupDB == nil {
+					dupDB = map[int]string{}
+				}
 				dupDB[r.Rcpt] = r.Database
 				ev.Event("duplicate-suppressed", m, rc, r.Reply)
 				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
@@ -273,13 +276,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		perDB[db] = append(perDB[db], i)
 	}
 	var dupDBs []string
-	dupPer := map[string][]int{}
-	for i := range m.Rcpts {
-		if db, ok := dupDB[i]; ok {
-			if dupPer[db] == nil {
-				dupDBs = append(dupDBs, db)
+	var dupPer map[string][]int
+	if len(dupDB) > 0 { // rare: nothing is allocated for the usual attempt
+		dupPer = map[string][]int{}
+		for i := range m.Rcpts {
+			if db, ok := dupDB[i]; ok {
+				if dupPer[db] == nil {
+					dupDBs = append(dupDBs, db)
+				}
+				dupPer[db] = append(dupPer[db], i)
 			}
-			dupPer[db] = append(dupPer[db], i)
 		}
 	}
 	var afters []func()

@@ -36,8 +36,10 @@ type bodyWatch struct {
 
 // watchBody starts watching writes to conn; stop must follow the last.
 func watchBody(conn net.Conn, d time.Duration) *bodyWatch {
+	// No look now: that would cost a system call per message. The first
+	// look finds "progress" against 0 (the count is the connection's),
+	// so a stall is noticed within two command timeouts, not one.
 	w := &bodyWatch{conn: conn, tcp: underlyingTCP(conn), d: d}
-	w.seen = w.progress()
 	conn.SetWriteDeadline(time.Time{})
 	w.timer = time.AfterFunc(d, w.look)
 	return w
