@@ -311,3 +311,51 @@ func TestFlushRevivesDeadDestination(t *testing.T) {
 		t.Fatal("still dead after a delivery")
 	}
 }
+
+// gated delivers every recipient, each attempt only once its gate is
+// open.
+type gated struct {
+	*planned
+	gate chan struct{}
+}
+
+func (g gated) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+	}
+	return g.planned.Deliver(ctx, m, body, rcpts)
+}
+
+// TestThrottledMailFollowsTheDrain: mail held back because its
+// destination held its share of a crowded active set is attempted once
+// that destination has worked off what it held — not only when the
+// recheck estimated at the verdict comes round. (A destination that
+// drained early once showed RUNNING 0 while its mail waited up to a
+// minute on "destination busy".) The clock never moves here: only the
+// drain can bring the held mail back.
+func TestThrottledMailFollowsTheDrain(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Now())
+	g := gated{planned: newPlanned(), gate: make(chan struct{})}
+	q := NewManager(s, g, ManagerConfig{MaxActive: 8, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	const n = 30
+	for range n {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a message held back on destination busy", func() bool {
+		for _, m := range messages(t, s) {
+			if m.State == Ready && strings.HasPrefix(m.Rcpts[0].LastReply, "452 4.3.2") {
+				return true
+			}
+		}
+		return false
+	})
+	close(g.gate)
+	waitFor(t, "every message delivered after the drain", func() bool { return g.count(g.done, "slow.test") == n })
+}

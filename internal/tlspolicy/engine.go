@@ -154,7 +154,10 @@ func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.
 // used). No record and no cached policy: nil. A fetch that fails with a
 // valid cached policy keeps the cached one (RFC 8461 §5.1); without one
 // the domain is treated as having no policy, and the failure is
-// reported.
+// reported. When DNS could not say whether the domain publishes a
+// record (the TXT lookup timed out or failed: not a denial), the cached
+// policy stands and the error is ErrSTSLookup, naming that lookup: the
+// domain may publish a policy umbra could not see.
 func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	if !e.cfg.MTASTS {
 		return nil, nil
@@ -173,7 +176,12 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 			delete(e.failed, domain)
 			e.mu.Unlock()
 		}
-		return cached, nil // no record, or DNS could not say: the cache stands (RFC 8461 §5.1)
+		if errors.As(err, &de) && !de.IsNotFound {
+			// DNS could not say: the cache stands (RFC 8461 §5.1), and the
+			// caller learns which lookup failed.
+			return cached, fmt.Errorf("%w for _mta-sts.%s: %v", ErrSTSLookup, domain, err)
+		}
+		return cached, nil // no (single) record: the cache stands (RFC 8461 §5.1)
 	}
 	if cached != nil && cached.ID == id {
 		return cached, nil
@@ -404,6 +412,10 @@ func (e *Engine) MXSecure(ctx context.Context, domain string) bool {
 	a, err := e.cfg.Resolver.Lookup(ctx, domain, dns.TypeMX)
 	return err == nil && a != nil && a.Secure
 }
+
+// ErrSTSLookup is an MTA-STS TXT lookup that did not answer (a timeout,
+// SERVFAIL): whether the domain publishes a policy is unknown.
+var ErrSTSLookup = errors.New("MTA-STS TXT lookup failed")
 
 // ErrDANELookup is a TLSA lookup that failed in a signed zone: the host
 // must not be used without its TLSA records (RFC 7672 §2.2).
