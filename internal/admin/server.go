@@ -486,6 +486,14 @@ func (s *Server) routes() http.Handler {
 		if es == nil {
 			es = []tracking.Entry{}
 		}
+		var partial *tracking.Partial
+		if errors.As(err, &partial) {
+			// The files that could be read answer; the others are named
+			// in the log and in a header (the body stays a list).
+			s.log.Warn("tracking search skipped log files", "err", err)
+			w.Header().Set("X-Umbra-Track-Skipped", err.Error())
+			err = nil
+		}
 		reply(w, es, err)
 	})
 	mux.HandleFunc("GET /v1/messages", func(w http.ResponseWriter, r *http.Request) {

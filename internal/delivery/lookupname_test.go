@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -54,5 +55,25 @@ func TestHungSTSLookupIsNotNoPolicy(t *testing.T) {
 	}
 	if len(mx.received()) != 0 {
 		t.Fatal("REQUIRETLS message sent without a verified hop")
+	}
+}
+
+// TestStoppedLookupIsNotAFailedLookup: a delivery stopped (shutdown)
+// while its MX lookup waits is deferred as stopped — not as a failed MX
+// lookup, which would count against the destination's window.
+func TestStoppedLookupIsNotAFailedLookup(t *testing.T) {
+	dns := dnstest.Start(t)
+	dns.Drop("stop.test")
+	cl, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 5 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newTLSWorldOn(t, resolver.NewCache(cl, resolver.CacheConfig{Budget: 5 * time.Second}))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	m := message("a@stop.test")
+	r := w.d.Deliver(ctx, m, body, all(m))[0]
+	if r.Outcome != queue.Deferred || strings.Contains(r.Reply, "failed") || !strings.HasPrefix(r.Reply, "451 4.3.2") || !strings.Contains(r.Reply, "shutting down") {
+		t.Fatalf("stopped during the MX lookup: %+v", r)
 	}
 }

@@ -93,7 +93,7 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 		}
 		ex.STSFailure = fe
 	}
-	if ctx.Err() != nil {
+	if spent(ctx) {
 		// The time ran out in the lookups above: the ones below would
 		// fail on the spent time, not on their own answers.
 		why := "the MTA-STS lookups"
@@ -148,4 +148,14 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 		ex.Hosts = append(ex.Hosts, h)
 	}
 	return ex
+}
+
+// spent: ctx ended, or its deadline passed (a network deadline set from
+// it can fire before ctx's own timer marks it done).
+func spent(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
