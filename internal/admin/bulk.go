@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"umbra/internal/queue"
@@ -113,6 +114,37 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 		return false
 	}
 	return true
+}
+
+// knownDatabase checks the mailbox database of a redelivery request: it
+// has copies in the dumpster, or the configuration in force (the
+// SetQueueNames check, as for a mailbox:DB queue) names it. Otherwise a
+// queue.UnknownNameError lists both kinds. Without a SetQueueNames check
+// only a name with no copies cannot be judged, and passes.
+func (s *Server) knownDatabase(db string) error {
+	sums, err := s.dump.Summaries()
+	if err != nil {
+		return err
+	}
+	var valid []string
+	for _, sum := range sums {
+		if sum.Database == db {
+			return nil
+		}
+		valid = append(valid, sum.Database)
+	}
+	if s.newQueue == nil {
+		return nil
+	}
+	err = s.newQueue("mailbox:" + db)
+	var ue *queue.UnknownNameError
+	if !errors.As(err, &ue) {
+		return err // nil: configured
+	}
+	for _, v := range ue.Valid {
+		valid = append(valid, strings.TrimPrefix(v, "mailbox:"))
+	}
+	return &queue.UnknownNameError{Kind: "mailbox database", Name: db, Valid: valid}
 }
 
 // SetQueueNames gives the API the check of a queue name that holds no

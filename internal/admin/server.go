@@ -372,6 +372,18 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		db := r.PathValue("database")
+		if err := s.knownDatabase(db); err != nil {
+			// A misspelt database would store a request that matches
+			// nothing and answer success.
+			s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, err.Error())
+			var ue *queue.UnknownNameError
+			if errors.As(err, &ue) {
+				fail(w, http.StatusNotFound, err.Error())
+			} else {
+				fail(w, http.StatusInternalServerError, err.Error())
+			}
+			return
+		}
 		var req *queue.Request
 		var outcome dumpster.Outcome
 		if v.Has("since") {
