@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"umbra/internal/mailaddr"
 
@@ -277,13 +279,36 @@ func (e *Engine) lookupID(ctx context.Context, domain string) (string, error) {
 func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.FetchTimeout)
 	defer cancel()
+	// What the fetch was waiting for when it gave up: a hung policy host
+	// is named with the step it did not answer (the error of a timeout
+	// alone says only "context deadline exceeded").
+	var phase atomic.Value
+	phase.Store("connecting")
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				phase.Store("TLS handshake")
+			}
+		},
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { phase.Store("sending the request") },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { phase.Store("waiting for the response") },
+		GotFirstResponseByte: func() { phase.Store("reading the response") },
+	})
+	hung := func(err error) error {
+		var ne net.Error
+		if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &ne) && ne.Timeout()) {
+			return err
+		}
+		return fmt.Errorf("policy host mta-sts.%s port %d did not answer within %s (%s): %w", domain, e.cfg.HTTPSPort,
+			e.cfg.FetchTimeout, phase.Load(), err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://mta-sts."+domain+"/.well-known/mta-sts.txt", nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := e.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, hung(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -294,7 +319,7 @@ func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, erro
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPolicySize+1))
 	if err != nil {
-		return nil, err
+		return nil, hung(err)
 	}
 	p, err := ParsePolicy(b)
 	if err != nil {
