@@ -120,9 +120,11 @@
 // ThrottleRecheck), or at once when the destination drains before that
 // (nothing waiting, room in its window: the estimate made at the verdict
 // must not keep mail waiting on "destination busy" at an idle
-// destination; a destination remembers up to 1024 such messages, kept
-// in memory only — after a restart they are due at their recheck) — so
-// a burst for one slow destination cannot keep the others' mail out. When the last job of a message reports, its results
+// destination; a destination remembers up to 1024 such messages, in
+// memory only; at a start Recover makes every message that waits only on
+// such a recheck due at once, since the state behind the verdict is
+// gone) — so a burst for one slow destination cannot keep the others'
+// mail out. When the last job of a message reports, its results
 // are committed in one transaction (finish) and its slot is freed.
 //
 // Clients and tasks (tasks.go): a client (shadow.Manager) is stepped on

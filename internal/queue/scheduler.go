@@ -179,6 +179,42 @@ func (q *Manager) wakeHeld(ids []ID) {
 	}
 }
 
+// rescheduleHeld makes due now, in tx, the messages waiting only on a
+// throttle's recheck (every pending recipient throttled): at a start,
+// where the destinations that held them back are forgotten. A throttle
+// waits at most ThrottleRecheck, so only the time index from now to
+// then is read, at most heldScan messages of it.
+func (q *Manager) rescheduleHeld(tx *Tx, now time.Time) error {
+	c := tx.schedule.Cursor()
+	end := now.Add(q.sched.cfg.ThrottleRecheck)
+	var held []*Message
+	n := 0
+	for k, _ := c.Seek(scheduleKey(now, 0)); k != nil && n < heldScan; k, _ = c.Next() {
+		due, id, ok := parseScheduleKey(k)
+		if !ok || due.After(end) {
+			break
+		}
+		n++
+		m, err := tx.Get(id)
+		if err != nil {
+			continue // an undecodable record is the damaged-record check's
+		}
+		if m.State == Ready && m.NextAttempt.After(now) && onlyThrottled(m) {
+			held = append(held, m)
+		}
+	}
+	for _, m := range held { // not while the cursor walks the index Put rewrites
+		m.NextAttempt = now
+		if err := tx.Put(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldScan bounds the time index entries rescheduleHeld reads.
+const heldScan = 100000
+
 // onlyThrottled: every pending recipient of m waits on its destination's
 // share, none on a retry step.
 func onlyThrottled(m *Message) bool {
