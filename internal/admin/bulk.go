@@ -147,6 +147,36 @@ func (s *Server) knownDatabase(db string) error {
 	return &queue.UnknownNameError{Kind: "mailbox database", Name: db, Valid: valid}
 }
 
+// checkRedirectTarget checks a queue redirect's target: a host name or
+// an IP address, with an optional port 1–65535 (host:port, [v6]:port).
+func checkRedirectTarget(to string) error {
+	host, port := to, ""
+	if h, p, err := net.SplitHostPort(to); err == nil {
+		host, port = h, p
+	} else if strings.Contains(to, ":") && net.ParseIP(to) == nil {
+		return fmt.Errorf("redirect target %q: not host[:port]: %v", to, err)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("redirect target %q: port %q is not a number from 1 to 65535", to, port)
+		}
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	for _, l := range labels {
+		ok := l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-'
+		for _, c := range l {
+			ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-')
+		}
+		if !ok {
+			return fmt.Errorf("redirect target %q: %q is not a host name or an IP address", to, host)
+		}
+	}
+	return nil
+}
+
 // SetQueueNames gives the API the check of a queue name that holds no
 // message now (a suspension ahead of maintenance): check returns a
 // queue.UnknownNameError for a name the configuration cannot produce.

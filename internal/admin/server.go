@@ -272,6 +272,10 @@ func (s *Server) routes() http.Handler {
 				fail(w, http.StatusBadRequest, "redirect needs ?to=host[:port]")
 				return
 			}
+			if err := checkRedirectTarget(to); err != nil {
+				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
+				return
+			}
 			n, err = s.q.RedirectQueue(r.Context(), name, to)
 		default:
 			fail(w, http.StatusNotFound, "unknown queue action")
