@@ -88,7 +88,8 @@ func newDumpsterCmd() *cobra.Command {
 			"Exit codes: 0 every copy of the window was resubmitted (or there were none); 5 the request is done\n" +
 			"but some copies were NOT resubmitted because their content is unreadable (a missing or cut spool\n" +
 			"file): the count is printed, and each copy's message id is in the daemon's log, \"dumpster copy not\n" +
-			"resubmitted\" with the request_id; a retry answers 5 again. 1 refused or failed, 3 no dumpster,\n" +
+			"resubmitted\" with the request_id; a retry answers 5 again. 1 refused or failed, 3 no dumpster or\n" +
+			"an unknown database (neither configured nor holding copies; the valid names are listed),\n" +
 			"64 usage, 69 daemon not running.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

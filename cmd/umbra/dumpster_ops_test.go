@@ -168,3 +168,28 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 		t.Fatalf("redelivered:\n%s", b)
 	}
 }
+
+// dumpster resubmit for a database that is neither configured (nor in
+// the topology) nor has copies in the dumpster — a misspelling — is
+// refused with the valid names, exit 3; before, it stored a request
+// that matched nothing and exited 0. A configured database without
+// copies is a request like any other (nothing to resubmit).
+func TestCLIDumpsterResubmitUnknownDatabase(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sink)
+	d := startUmbra(t, cfg, listen)
+	t.Cleanup(func() {
+		if t.Failed() {
+			d.dumpLog()
+		}
+	})
+	out, errOut, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", "locl", "--since", "1h", "--request-id", "typo-1")
+	if code != exitNotFound || !strings.Contains(errOut, `"locl"`) || !strings.Contains(errOut, "local") {
+		t.Fatalf("resubmit for a misspelt database: exit %d, want %d naming it and the valid ones\n%s%s", code, exitNotFound, out, errOut)
+	}
+	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "empty-1")
+	if code != 0 || !strings.Contains(out, "resubmitted 0 messages") {
+		t.Fatalf("resubmit for the configured database without copies: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -43,6 +43,12 @@ func newRouteCmd() *cobra.Command {
 			}
 			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}}
 			var tp *routing.Topology
+			if topoFile == "" && server != cfg.Server.Name {
+				// Without a topology this server is the only one to route
+				// as: another name (a misspelling) must not be ignored.
+				return &exitError{code: exitNotFound, err: fmt.Errorf("server %q: without a topology (--topology, or topology: in the configuration) "+
+					"routes are explained as this server only; valid: %s", server, cfg.Server.Name)}
+			}
 			if topoFile == "" {
 				// No topology: the send connector choice of the
 				// configuration (RT-9), as the daemon makes it.

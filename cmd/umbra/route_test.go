@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,5 +98,16 @@ send_connectors:
 	if out, err := exec.Command(umbraBin, "route", "explain", "--config", cfg, "x@mx.partner.test").Output(); err != nil ||
 		!strings.Contains(string(out), "most specific address space *.partner.test") {
 		t.Errorf("text: %v\n%s", err, out)
+	}
+	// Without a topology there is one server to route as, this one: a
+	// --server naming another (a misspelling) is refused, not ignored.
+	cmd := exec.Command(umbraBin, "route", "explain", "--config", cfg, "--server", "mx.b.test", "x@mx.partner.test")
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitNotFound || !strings.Contains(string(out), `"mx.b.test"`) || !strings.Contains(string(out), "mx.a.test") {
+		t.Errorf("--server of another server without a topology: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(umbraBin, "route", "explain", "--config", cfg, "--server", "mx.a.test", "x@mx.partner.test").Output(); err != nil {
+		t.Errorf("--server naming this server: %v\n%s", err, out)
 	}
 }

@@ -100,6 +100,9 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 		fmt.Fprintf(out, "    mta-sts policy id %s published, fetch failed at %s: %s\n", f.ID, f.At.UTC().Format("2006-01-02 15:04:05Z"), f.Err)
 		fmt.Fprintf(out, "      %s; id %s fetched again after %s, a new id at once\n", f.Effect, f.ID, f.NextFetch.UTC().Format("2006-01-02 15:04:05Z"))
 	}
+	if p.STSLookupError != "" {
+		fmt.Fprintf(out, "    mta-sts: %s\n", p.STSLookupError)
+	}
 	if p.Error != "" {
 		fmt.Fprintf(out, "    error: %s\n", p.Error)
 	}

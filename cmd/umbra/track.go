@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -22,7 +23,9 @@ func newTrackCmd() *cobra.Command {
 		Long: `Search the message tracking log. track reads the log files named by the
 configuration (tracking.path and its rotated files) itself: it works while
 the daemon is stopped, and needs read access to the files (root or the
-umbra group).`,
+umbra group). A log file that cannot be read (not a regular file, no
+permission) is skipped with a warning naming it on stderr; the events of
+the other files are shown and the exit status is 5.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -67,14 +70,27 @@ umbra group).`,
 				}
 			}
 			es, err := tracking.Search(cfg.Tracking.Path, cfg.Tracking.MaxFiles, q)
-			if err != nil {
+			var partial *tracking.Partial
+			if errors.As(err, &partial) {
+				// A file that cannot be read (a FIFO, no permission) is
+				// skipped with a warning naming it; the others answer,
+				// and the exit status says the answer is partial.
+				for _, sk := range partial.Skipped {
+					fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log file %s skipped: %v\n", sk.Name, sk.Err)
+				}
+				err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above): the events shown are from the others",
+					len(partial.Skipped))}
+			} else if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
 			if wantJSON(cmd) {
 				if es == nil {
 					es = []tracking.Entry{}
 				}
-				return printJSON(cmd.OutOrStdout(), es)
+				if perr := printJSON(cmd.OutOrStdout(), es); perr != nil {
+					return perr
+				}
+				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TIME\tEVENT\tID\tSENDER\tRECIPIENTS\tNEXT HOP\tREPLY")
@@ -96,7 +112,10 @@ umbra group).`,
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05 MST"), e.Event, orDash(e.ID),
 					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 100))
 			}
-			return w.Flush()
+			if ferr := w.Flush(); ferr != nil {
+				return ferr
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&q.ID, "message-id", "", "umbra id, Message-ID header or organisation message id (X-Umbra-Org-Id)")

@@ -102,6 +102,11 @@ func TestAPIStatusCodesAndSocket(t *testing.T) {
 		{func() error { _, err := c.Message("0000000000000002"); return err }(), http.StatusNotFound},
 		{func() error { _, err := c.QueueAction("q", "explode", ""); return err }(), http.StatusNotFound},
 		{func() error { _, err := c.QueueAction("q", "redirect", ""); return err }(), http.StatusBadRequest},
+		// A target that cannot be a host[:port] would defer every message
+		// it takes: refused, nothing stored.
+		{func() error { _, err := c.QueueAction("q", "redirect", "mail example.org"); return err }(), http.StatusBadRequest},
+		{func() error { _, err := c.QueueAction("q", "redirect", "mail.example.org:99999"); return err }(), http.StatusBadRequest},
+		{func() error { _, err := c.QueueAction("q", "redirect", "mail.example.org:smtp"); return err }(), http.StatusBadRequest},
 		{func() error { _, err := c.Track(trackingQuery()); return err }(), http.StatusNotFound}, // tracking off
 	} {
 		var ae *APIError

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"umbra/internal/queue"
@@ -113,6 +114,67 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 		return false
 	}
 	return true
+}
+
+// knownDatabase checks the mailbox database of a redelivery request: it
+// has copies in the dumpster, or the configuration in force (the
+// SetQueueNames check, as for a mailbox:DB queue) names it. Otherwise a
+// queue.UnknownNameError lists both kinds. Without a SetQueueNames check
+// only a name with no copies cannot be judged, and passes.
+func (s *Server) knownDatabase(db string) error {
+	sums, err := s.dump.Summaries()
+	if err != nil {
+		return err
+	}
+	var valid []string
+	for _, sum := range sums {
+		if sum.Database == db {
+			return nil
+		}
+		valid = append(valid, sum.Database)
+	}
+	if s.newQueue == nil {
+		return nil
+	}
+	err = s.newQueue("mailbox:" + db)
+	var ue *queue.UnknownNameError
+	if !errors.As(err, &ue) {
+		return err // nil: configured
+	}
+	for _, v := range ue.Valid {
+		valid = append(valid, strings.TrimPrefix(v, "mailbox:"))
+	}
+	return &queue.UnknownNameError{Kind: "mailbox database", Name: db, Valid: valid}
+}
+
+// checkRedirectTarget checks a queue redirect's target: a host name or
+// an IP address, with an optional port 1–65535 (host:port, [v6]:port).
+func checkRedirectTarget(to string) error {
+	host, port := to, ""
+	if h, p, err := net.SplitHostPort(to); err == nil {
+		host, port = h, p
+	} else if strings.Contains(to, ":") && net.ParseIP(to) == nil {
+		return fmt.Errorf("redirect target %q: not host[:port]: %v", to, err)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("redirect target %q: port %q is not a number from 1 to 65535", to, port)
+		}
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	for _, l := range labels {
+		ok := l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-'
+		for _, c := range l {
+			ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-')
+		}
+		if !ok {
+			return fmt.Errorf("redirect target %q: %q is not a host name or an IP address", to, host)
+		}
+	}
+	return nil
 }
 
 // SetQueueNames gives the API the check of a queue name that holds no

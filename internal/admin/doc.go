@@ -15,7 +15,8 @@
 //     400 bad request, 404 no such message, queue, state or dumpster database (the error
 //     lists the valid names: a typo never acts on a phantom queue; a
 //     suspension of a queue that holds no message is checked against the
-//     configuration in force by the SetQueueNames check), 409
+//     configuration in force by the SetQueueNames check; so is the
+//     database of a redelivery request that has no copies), 409
 //     message in delivery (try again) or a redelivery request id reused
 //     for other parameters (never retry that), 500 anything else.
 //   - Every state change is audited: a log line and an "admin" line in

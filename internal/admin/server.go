@@ -272,6 +272,10 @@ func (s *Server) routes() http.Handler {
 				fail(w, http.StatusBadRequest, "redirect needs ?to=host[:port]")
 				return
 			}
+			if err := checkRedirectTarget(to); err != nil {
+				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
+				return
+			}
 			n, err = s.q.RedirectQueue(r.Context(), name, to)
 		default:
 			fail(w, http.StatusNotFound, "unknown queue action")
@@ -372,6 +376,18 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		db := r.PathValue("database")
+		if err := s.knownDatabase(db); err != nil {
+			// A misspelt database would store a request that matches
+			// nothing and answer success.
+			s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, err.Error())
+			var ue *queue.UnknownNameError
+			if errors.As(err, &ue) {
+				fail(w, http.StatusNotFound, err.Error())
+			} else {
+				fail(w, http.StatusInternalServerError, err.Error())
+			}
+			return
+		}
 		var req *queue.Request
 		var outcome dumpster.Outcome
 		if v.Has("since") {
@@ -485,6 +501,14 @@ func (s *Server) routes() http.Handler {
 		es, err := s.track.Search(q)
 		if es == nil {
 			es = []tracking.Entry{}
+		}
+		var partial *tracking.Partial
+		if errors.As(err, &partial) {
+			// The files that could be read answer; the others are named
+			// in the log and in a header (the body stays a list).
+			s.log.Warn("tracking search skipped log files", "err", err)
+			w.Header().Set("X-Umbra-Track-Skipped", err.Error())
+			err = nil
 		}
 		reply(w, es, err)
 	})

@@ -133,6 +133,9 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 			}
 		case errors.As(err, &dnsErr) && dnsErr.IsNotFound || err == nil:
 			names = []string{g.dom} // no MX: the domain itself
+		case ctx.Err() != nil:
+			// Stopped, not failed: the lookup had no time to answer.
+			return nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
 		default:
 			return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
 		}
@@ -161,6 +164,9 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p)})
 		}
 	}
+	if len(hosts) == 0 && ctx.Err() != nil {
+		return nil, deferAll(g.rcpts, g.key, stopped("the address lookups for "+g.key))
+	}
 	if len(hosts) == 0 {
 		msg := "451 4.4.4 no address for any host of " + g.key
 		if lastErr != nil {
@@ -169,6 +175,13 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		return nil, deferAll(g.rcpts, g.key, msg)
 	}
 	return hosts, nil
+}
+
+// stopped is the reply of a delivery the server's stop cut short during
+// what: a 4.3.2 "shutting down", which does not count against the
+// destination's window (queue's feedback), not a failed lookup.
+func stopped(what string) string {
+	return "451 4.3.2 delivery stopped (shutting down) during " + what
 }
 
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {

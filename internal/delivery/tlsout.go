@@ -22,6 +22,7 @@ type destTLS struct {
 	dom        string
 	mx         bool // MX route: the domain's own policies apply (not a smart host)
 	sts        *tlspolicy.STSPolicy
+	stsErr     error // the MTA-STS TXT lookup failed: whether a policy exists is unknown
 	mxSecure   bool
 	requireTLS bool            // REQUIRETLS (RFC 8689)
 	noPolicy   bool            // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
@@ -40,7 +41,7 @@ func (d *Deliverer) outboundTLS(ctx context.Context, st *state, m *queue.Message
 	}
 	defer queue.AwaitingPeer(ctx)() // DNS, and the MTA-STS policy's fetch: waits on peers
 	t.mxSecure = t.eng.MXSecure(ctx, g.dom)
-	t.sts, _ = t.eng.STS(ctx, g.dom)
+	t.sts, t.stsErr = t.eng.STS(ctx, g.dom)
 	return t
 }
 
@@ -114,6 +115,11 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 			// fetch: it may verify once the fetch succeeds.
 			return nil, fmt.Errorf("451 4.7.5 REQUIRETLS: no verified TLS to %s yet: the MTA-STS policy of %s (id %s) could not be fetched: %s",
 				h, t.dom, f.ID, f.Err)
+		}
+		if t.sts == nil && t.stsErr != nil {
+			// DNS could not say whether the domain publishes an MTA-STS
+			// policy: not "no policy", which would be permanent.
+			return nil, fmt.Errorf("451 4.7.5 REQUIRETLS: no verified TLS to %s yet: %v", h, t.stsErr)
 		}
 		// Permanent by definition (RFC 8689 §4.2.1): the destination
 		// publishes no way to authenticate its hosts (no DANE, no

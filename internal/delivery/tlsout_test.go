@@ -229,6 +229,10 @@ type tlsWorld struct {
 	eng   *tlspolicy.Engine
 	d     *Deliverer
 	port  int
+	// httpsPort and fetchTimeout, when set, replace the policy server's
+	// port and the 5 s fetch bound.
+	httpsPort    int
+	fetchTimeout time.Duration
 }
 
 func newTLSWorld(t *testing.T, records ...string) *tlsWorld {
@@ -262,8 +266,12 @@ func newTLSWorldOn(t *testing.T, res resolver.Resolver) *tlsWorld {
 // build makes the engine and deliverer (again: a restart keeps the store).
 func (w *tlsWorld) build(t *testing.T, connectorTLS string, dane, sts bool) {
 	t.Helper()
-	w.eng = tlspolicy.New(tlspolicy.Config{Resolver: w.res, DANE: dane, MTASTS: sts, RootCAs: w.ca.pool, HTTPSPort: w.sts.port(),
-		FetchTimeout: 5 * time.Second, Store: w.store, Clock: w.clk, Report: w.rep})
+	httpsPort, fetchTimeout := w.sts.port(), 5*time.Second
+	if w.httpsPort != 0 {
+		httpsPort, fetchTimeout = w.httpsPort, w.fetchTimeout
+	}
+	w.eng = tlspolicy.New(tlspolicy.Config{Resolver: w.res, DANE: dane, MTASTS: sts, RootCAs: w.ca.pool, HTTPSPort: httpsPort,
+		FetchTimeout: fetchTimeout, Store: w.store, Clock: w.clk, Report: w.rep})
 	sc := mxConnector(fmt.Sprint(w.port))
 	sc.TLS = connectorTLS
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}},

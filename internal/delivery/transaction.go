@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 
@@ -17,6 +19,10 @@ import (
 // The message is given in parts sent one after the other (the
 // organisation id line in front of the stored body, orgid.Parts): a relay
 // attempt copies no body.
+// stopReplyGrace bounds how long a stop waits for the reply to a final
+// dot already sent (transaction): well inside the stop's drain of 30 s.
+const stopReplyGrace = 10 * time.Second
+
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
 	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
 		body := joined(parts)
@@ -38,12 +44,49 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	}
 	defer closeTail()
 	size += int(tailSize)
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	// A stop (ctx) closes the connection at once — except while the
+	// reply to the final dot is awaited: the next hop has the whole
+	// message then, and closing would leave it delivered there and due
+	// again here (SMTP's duplicate, RFC 1047). That reply gets up to
+	// stopReplyGrace more; a body cut before its final dot is discarded
+	// by the next hop, so closing during the body duplicates nothing.
+	var (
+		stopMu           sync.Mutex
+		finalDot, closed bool
+		grace            *time.Timer
+	)
+	bodies := c.BodiesBegun()
+	stop := context.AfterFunc(ctx, func() {
+		stopMu.Lock()
+		defer stopMu.Unlock()
+		if finalDot {
+			grace = time.AfterFunc(stopReplyGrace, func() { c.Close() })
+			return
+		}
+		closed = true
+		c.Close()
+	})
+	defer func() {
+		stop()
+		stopMu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		stopMu.Unlock()
+	}()
 	// Waiting for the next hop's replies (to the envelope, DATA and the
 	// end of the message) is its time: a crash then is not this
-	// message's (queue/peerwait.go).
-	c.SetAwaitReply(func() func() { return queue.AwaitingPeer(ctx) })
+	// message's (queue/peerwait.go). A wait that follows a body begun
+	// (BodiesBegun moved) is the one for the final dot's reply: the
+	// client writes the whole body, dot included, before it.
+	c.SetAwaitReply(func() func() {
+		stopMu.Lock()
+		if c.BodiesBegun() != bodies && !closed {
+			finalDot = true
+		}
+		stopMu.Unlock()
+		return queue.AwaitingPeer(ctx)
+	})
 	defer c.SetAwaitReply(nil)
 	okOutcome := queue.RelayedOK
 	if lmtp {

@@ -117,8 +117,14 @@
 // more — the message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled), due again after
 // the time the destination needs to work off what it holds (1 s to
-// ThrottleRecheck) — so a burst for one slow destination cannot keep the
-// others' mail out. When the last job of a message reports, its results
+// ThrottleRecheck), or at once when the destination drains before that
+// (nothing waiting, room in its window: the estimate made at the verdict
+// must not keep mail waiting on "destination busy" at an idle
+// destination; a destination remembers up to 1024 such messages, in
+// memory only; at a start Recover makes every message that waits only on
+// such a recheck due at once, since the state behind the verdict is
+// gone) — so a burst for one slow destination cannot keep the others'
+// mail out. When the last job of a message reports, its results
 // are committed in one transaction (finish) and its slot is freed.
 //
 // Clients and tasks (tasks.go): a client (shadow.Manager) is stepped on

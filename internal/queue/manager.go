@@ -157,7 +157,9 @@ type nopEvents struct{}
 
 func (nopEvents) Event(string, *Message, *Recipient, string) {}
 
-// Recover runs once before Start: every message still marked Active was
+// Recover runs once before Start: messages held back on "destination
+// busy" (throttled) are due at once, since the scheduler state that held
+// them back is gone; and every message still marked Active was
 // in the active set when the server stopped without finishing it. Such a
 // message counts one crash only if umbra's own code was running on it
 // then, as its peer-wait slot says (peerwait.go) — or, when the slot
@@ -206,7 +208,10 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				took = append(took, m)
 			}
 		}
-		return nil
+		// Held back on "destination busy" by the scheduler of the run
+		// that stopped: its verdict (a recheck estimated from what the
+		// destination held) died with that run's memory.
+		return q.rescheduleHeld(tx, now)
 	})
 	if !slots.trusted && (!slots.missing || counted > 0) {
 		q.log.Warn("peer-wait slot file not trusted: every message in delivery at the stop counts a crash",

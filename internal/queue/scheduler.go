@@ -89,6 +89,14 @@ const throttled Outcome = 255
 // mail out of it.
 const destShare = 4
 
+// throttleReply is the reply of a throttled recipient.
+const throttleReply = "452 4.3.2 destination busy: waiting for a delivery slot"
+
+// heldCap bounds the messages a destination remembers as held back by
+// its share (dest.held); beyond it a held message waits for its
+// recheck.
+const heldCap = 1024
+
 // dest is one destination's queue and window.
 type dest struct {
 	key, queue string
@@ -103,6 +111,10 @@ type dest struct {
 	lastUse    time.Time
 	avg        time.Duration // moving average of a job's duration
 	starts     []time.Time   // start times of the running jobs
+	// held: messages throttled for this destination since it last
+	// drained, made due when it drains (jobDone) rather than when the
+	// recheck estimated at the verdict comes round.
+	held map[ID]struct{}
 }
 
 // drain estimates how long d needs for what it holds: its jobs in
@@ -121,6 +133,99 @@ func (d *dest) drain(now time.Time) time.Duration {
 }
 
 func (d *dest) dead(now time.Time) bool { return now.Before(d.deadUntil) }
+
+// drained: d worked off what it held — nothing waits and its window has
+// room — so the messages it held back (d.held) may come now.
+func (d *dest) drained(now time.Time) bool {
+	return len(d.waiting) == 0 && d.busy < d.window && !d.dead(now)
+}
+
+// wakeHeld makes due now the messages a destination held back by its
+// share once it drained: those still waiting, only on that verdict
+// (every pending recipient throttled), for their recheck. A message in
+// delivery again, or waiting for anything else (a retry step, a hold),
+// is left as it is.
+func (q *Manager) wakeHeld(ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	now := q.clk.Now()
+	n := 0
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		n = 0
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if m.State != Ready || !m.NextAttempt.After(now) || !onlyThrottled(m) {
+				continue
+			}
+			m.NextAttempt = now
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		q.log.Warn("held mail not made due after its destination drained; it waits for its recheck", "err", err)
+	}
+	if n > 0 {
+		q.Kick()
+	}
+}
+
+// rescheduleHeld makes due now, in tx, the messages waiting only on a
+// throttle's recheck (every pending recipient throttled): at a start,
+// where the destinations that held them back are forgotten. A throttle
+// waits at most ThrottleRecheck, so only the time index from now to
+// then is read, at most heldScan messages of it.
+func (q *Manager) rescheduleHeld(tx *Tx, now time.Time) error {
+	c := tx.schedule.Cursor()
+	end := now.Add(q.sched.cfg.ThrottleRecheck)
+	var held []*Message
+	n := 0
+	for k, _ := c.Seek(scheduleKey(now, 0)); k != nil && n < heldScan; k, _ = c.Next() {
+		due, id, ok := parseScheduleKey(k)
+		if !ok || due.After(end) {
+			break
+		}
+		n++
+		m, err := tx.Get(id)
+		if err != nil {
+			continue // an undecodable record is the damaged-record check's
+		}
+		if m.State == Ready && m.NextAttempt.After(now) && onlyThrottled(m) {
+			held = append(held, m)
+		}
+	}
+	for _, m := range held { // not while the cursor walks the index Put rewrites
+		m.NextAttempt = now
+		if err := tx.Put(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldScan bounds the time index entries rescheduleHeld reads.
+const heldScan = 100000
+
+// onlyThrottled: every pending recipient of m waits on its destination's
+// share, none on a retry step.
+func onlyThrottled(m *Message) bool {
+	pending := m.Pending()
+	for _, i := range pending {
+		if m.Rcpts[i].LastReply != throttleReply {
+			return false
+		}
+	}
+	return len(pending) > 0
+}
 
 // job is one Job of one attempt.
 type job struct {
@@ -146,6 +251,7 @@ type attempt struct {
 	panicked  string // a job's delivery panicked: the message goes to poison
 	throttled []int  // recipients whose destination held its share
 	recheck   time.Duration
+	heldBy    []*dest // the destinations that throttled them
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -283,11 +389,19 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		}
 		d := s.destFor(j.Dest, j.Queue, j.Max)
 		d.lastUse = now
+		delete(d.held, m.ID) // claimed again: a verdict of its own follows
 		if crowded && d.busy+len(d.waiting) >= max(share, d.window) {
 			// This destination holds its share of a crowded active set:
 			// the recipients wait in the time index, not in memory.
 			a.throttled = append(a.throttled, j.Rcpts...)
 			a.recheck = max(a.recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
+			a.heldBy = append(a.heldBy, d)
+			if len(d.held) < heldCap {
+				if d.held == nil {
+					d.held = map[ID]struct{}{}
+				}
+				d.held[m.ID] = struct{}{}
+			}
 			a.left--
 			continue
 		}
@@ -484,7 +598,15 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 				q.log.Warn("destination dead", "next_hop", d.key, "failures", d.streak, "until", d.deadUntil, "err", d.lastErr)
 			}
 		}
+		var wake []ID
+		if d.drained(now) {
+			for id := range d.held {
+				wake = append(wake, id)
+			}
+			d.held = nil
+		}
 		s.mu.Unlock()
+		q.wakeHeld(wake)
 		// The freed slot goes to the next waiting job now, not after
 		// the results' commit: that commit may wait for another to
 		// ride along with (Store.UpdateDeferred).
@@ -599,7 +721,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	rcpts := a.attempted
 	for _, i := range a.throttled {
 		a.results = append(a.results, Result{Rcpt: i, Outcome: throttled, Queue: queueOf(&m.Rcpts[i]),
-			Reply: "452 4.3.2 destination busy: waiting for a delivery slot", wait: a.recheck})
+			Reply: throttleReply, wait: a.recheck})
 	}
 	body := a.body
 	if !a.loaded && needsBody(a.results) {
@@ -621,6 +743,26 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
 	q.finish(m, body, rcpts, a.results, ctx.Err() != nil, leave)
+	if len(a.heldBy) > 0 && ctx.Err() == nil {
+		// A destination that drained while these results waited for
+		// their commit found the message still in delivery: it is made
+		// due now, as the drain would have.
+		now := q.clk.Now()
+		s := q.sched
+		s.mu.Lock()
+		wake := false
+		for _, d := range a.heldBy {
+			_, still := d.held[m.ID]
+			if !still || d.drained(now) {
+				wake = true
+				delete(d.held, m.ID)
+			}
+		}
+		s.mu.Unlock()
+		if wake {
+			q.wakeHeld([]ID{m.ID})
+		}
+	}
 	if cut != nil && len(m.Pending()) > 0 {
 		q.poison(m, fmt.Sprintf("body unreadable: %v", cut))
 	}

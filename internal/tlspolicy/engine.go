@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"umbra/internal/mailaddr"
 
@@ -154,7 +156,10 @@ func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.
 // used). No record and no cached policy: nil. A fetch that fails with a
 // valid cached policy keeps the cached one (RFC 8461 §5.1); without one
 // the domain is treated as having no policy, and the failure is
-// reported.
+// reported. When DNS could not say whether the domain publishes a
+// record (the TXT lookup timed out or failed: not a denial), the cached
+// policy stands and the error is ErrSTSLookup, naming that lookup: the
+// domain may publish a policy umbra could not see.
 func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	if !e.cfg.MTASTS {
 		return nil, nil
@@ -173,7 +178,12 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 			delete(e.failed, domain)
 			e.mu.Unlock()
 		}
-		return cached, nil // no record, or DNS could not say: the cache stands (RFC 8461 §5.1)
+		if errors.As(err, &de) && !de.IsNotFound {
+			// DNS could not say: the cache stands (RFC 8461 §5.1), and the
+			// caller learns which lookup failed.
+			return cached, fmt.Errorf("%w for _mta-sts.%s: %v", ErrSTSLookup, domain, err)
+		}
+		return cached, nil // no (single) record: the cache stands (RFC 8461 §5.1)
 	}
 	if cached != nil && cached.ID == id {
 		return cached, nil
@@ -269,13 +279,36 @@ func (e *Engine) lookupID(ctx context.Context, domain string) (string, error) {
 func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.FetchTimeout)
 	defer cancel()
+	// What the fetch was waiting for when it gave up: a hung policy host
+	// is named with the step it did not answer (the error of a timeout
+	// alone says only "context deadline exceeded").
+	var phase atomic.Value
+	phase.Store("connecting")
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				phase.Store("TLS handshake")
+			}
+		},
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { phase.Store("sending the request") },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { phase.Store("waiting for the response") },
+		GotFirstResponseByte: func() { phase.Store("reading the response") },
+	})
+	hung := func(err error) error {
+		var ne net.Error
+		if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &ne) && ne.Timeout()) {
+			return err
+		}
+		return fmt.Errorf("policy host mta-sts.%s port %d did not answer within %s (%s): %w", domain, e.cfg.HTTPSPort,
+			e.cfg.FetchTimeout, phase.Load(), err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://mta-sts."+domain+"/.well-known/mta-sts.txt", nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := e.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, hung(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -286,7 +319,7 @@ func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, erro
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPolicySize+1))
 	if err != nil {
-		return nil, err
+		return nil, hung(err)
 	}
 	p, err := ParsePolicy(b)
 	if err != nil {
@@ -404,6 +437,10 @@ func (e *Engine) MXSecure(ctx context.Context, domain string) bool {
 	a, err := e.cfg.Resolver.Lookup(ctx, domain, dns.TypeMX)
 	return err == nil && a != nil && a.Secure
 }
+
+// ErrSTSLookup is an MTA-STS TXT lookup that did not answer (a timeout,
+// SERVFAIL): whether the domain publishes a policy is unknown.
+var ErrSTSLookup = errors.New("MTA-STS TXT lookup failed")
 
 // ErrDANELookup is a TLSA lookup that failed in a signed zone: the host
 // must not be used without its TLSA records (RFC 7672 §2.2).

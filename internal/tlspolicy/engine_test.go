@@ -192,3 +192,20 @@ func TestCachedValidCountsOnlyUnexpired(t *testing.T) {
 		t.Fatalf("%d valid cached policies, want 1", n)
 	}
 }
+
+// TestExplainNamesTheLookupThatHung: the MTA-STS TXT lookup never
+// answers and takes the explain's time; the MX lookup, which would have
+// been answered, is not blamed for it: the explanation names the TXT
+// lookup.
+func TestExplainNamesTheLookupThatHung(t *testing.T) {
+	dns := dnstest.Start(t, "s.test. 300 IN MX 10 mx.s.test.", "mx.s.test. 300 IN A 127.0.0.2")
+	dns.Drop("_mta-sts.s.test")
+	res, _ := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 5 * time.Second, Attempts: 1})
+	eng := New(Config{Resolver: res, MTASTS: true, FetchTimeout: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	ex := eng.Explain(ctx, "s.test", "opportunistic")
+	if strings.HasPrefix(ex.Error, "MX lookup:") || !strings.Contains(ex.Error, "MTA-STS TXT lookup") {
+		t.Fatalf("explain error %q: want the MTA-STS TXT lookup named, not the MX lookup", ex.Error)
+	}
+}

@@ -26,7 +26,10 @@ type Explanation struct {
 	// having no policy until a fetch succeeds.
 	STSFailure *STSFailureExplanation `json:"mta_sts_fetch_failure,omitempty"`
 	Hosts      []HostExplanation      `json:"hosts"`
-	Error      string                 `json:"error,omitempty"`
+	// STSLookupError: the MTA-STS TXT lookup failed (DNS could not say
+	// whether the domain publishes a policy).
+	STSLookupError string `json:"mta_sts_lookup_error,omitempty"`
+	Error          string `json:"error,omitempty"`
 }
 
 // STSExplanation describes a cached MTA-STS policy.
@@ -70,7 +73,10 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	ex := Explanation{Domain: domain, Order: PolicyOrder, DANE: e.cfg.DANE, MTASTS: e.cfg.MTASTS, Hosts: []HostExplanation{}}
 	before := e.Cached(domain)
-	sts, _ := e.STS(ctx, domain)
+	sts, stsErr := e.STS(ctx, domain)
+	if stsErr != nil {
+		ex.STSLookupError = stsErr.Error()
+	}
 	if sts != nil {
 		src := "mta-sts cache"
 		if before == nil || before.ID != sts.ID || !before.Fetched.Equal(sts.Fetched) {
@@ -86,6 +92,16 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 			fe.Effect = "no policy in force: delivery follows DANE or the connector until a fetch succeeds"
 		}
 		ex.STSFailure = fe
+	}
+	if spent(ctx) {
+		// The time ran out in the lookups above: the ones below would
+		// fail on the spent time, not on their own answers.
+		why := "the MTA-STS lookups"
+		if stsErr != nil {
+			why = stsErr.Error()
+		}
+		ex.Error = "MX, DNSSEC and TLSA lookups not made: the time ran out in " + why
+		return ex
 	}
 	ex.MXSecure = e.MXSecure(ctx, domain)
 	mxs, err := e.cfg.Resolver.LookupMX(ctx, domain)
@@ -132,4 +148,14 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 		ex.Hosts = append(ex.Hosts, h)
 	}
 	return ex
+}
+
+// spent: ctx ended, or its deadline passed (a network deadline set from
+// it can fire before ctx's own timer marks it done).
+func spent(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }

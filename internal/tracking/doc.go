@@ -29,7 +29,11 @@
 //     what it cannot write (a time outside years 0–9999, a delay that is
 //     not a number) goes through encoding/json.
 //   - Search (the function) only reads the files: `umbra track` uses it
-//     without the daemon, bounded by time and event.
+//     without the daemon, bounded by time and event. A file it cannot
+//     read (not a regular file, no permission, a read error part way) is
+//     skipped, never waited on: the others answer, with a *Partial error
+//     naming each skipped file (track exits 5; the admin API answers and
+//     names them in the X-Umbra-Track-Skipped header and the log).
 //   - Operator actions are the event "admin", with the action and the
 //     actor (the admin socket peer's uid); a removal's own "remove" line
 //     keeps the envelope (sender, recipients, Message-ID, org id).

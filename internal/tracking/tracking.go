@@ -256,7 +256,10 @@ func (l *Log) Search(q Query) ([]Entry, error) {
 
 // Search reads the log at path and its rotated files (path.1 … path.N,
 // N = maxFiles) as Log.Search does, without a running daemon: the files
-// are only read.
+// are only read. A file that cannot be read (not a regular file — a
+// FIFO would block the reader for ever —, no permission, a read error
+// or a line over 1 MiB part way) is skipped: the entries of the others
+// are returned with a *Partial error naming each skipped file.
 func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 1000
@@ -267,13 +270,15 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	}
 	files = append(files, path)
 	var out []Entry
+	var partial Partial
 	for _, name := range files {
 		f, err := openRegular(name)
 		if os.IsNotExist(err) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			partial.Skipped = append(partial.Skipped, Skipped{Name: name, Err: err})
+			continue
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -286,9 +291,36 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 				}
 			}
 		}
+		if err := sc.Err(); err != nil {
+			partial.Skipped = append(partial.Skipped, Skipped{Name: name, Err: fmt.Errorf("read only in part: %w", err)})
+		}
 		f.Close()
 	}
+	if len(partial.Skipped) > 0 {
+		return out, &partial
+	}
 	return out, nil
+}
+
+// Skipped is a log file a search could not read (whole).
+type Skipped struct {
+	Name string
+	Err  error
+}
+
+// Partial is the error of a search that skipped files: its entries come
+// from the others.
+type Partial struct{ Skipped []Skipped }
+
+func (p *Partial) Error() string {
+	var b strings.Builder
+	for i, s := range p.Skipped {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s skipped: %v", s.Name, s.Err)
+	}
+	return b.String()
 }
 
 // openRegular opens a log file for reading without blocking on a FIFO
