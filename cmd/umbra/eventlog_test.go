@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,6 +164,23 @@ func TestEventLogBatch(t *testing.T) {
 	flush()
 	if batched.writes != 1 || batched.String() != plain.String() || plain.writes != 2 {
 		t.Fatalf("batch: %d writes\n%s\nwant 1 write of\n%s", batched.writes, batched.String(), plain.String())
+	}
+
+	// With the pool, each batch writes its own lines once, whichever
+	// buffer and logger it was given, an empty batch nothing.
+	var pooled countingWriter
+	pl := eventLog{log: mk(&pooled), next: nopEvents{}, out: &pooled, batchLog: mk, lines: &sync.Pool{}}
+	plain.Reset()
+	for k := range 5 {
+		ev, flush := pl.Batch()
+		for i := range k % 3 {
+			ev.Event("send", m, &m.Rcpts[i], fmt.Sprintf("250 ok %d", k))
+			one.Event("send", m, &m.Rcpts[i], fmt.Sprintf("250 ok %d", k))
+		}
+		flush()
+	}
+	if pooled.writes != 3 || pooled.String() != plain.String() {
+		t.Fatalf("pooled batches: %d writes\n%s\nwant 3 writes of\n%s", pooled.writes, pooled.String(), plain.String())
 	}
 }
 
