@@ -122,6 +122,35 @@ func BenchmarkEventLogUntyped(b *testing.B) {
 	}
 }
 
+// BenchmarkEventLogBatch: the result events of one delivery attempt to
+// ten recipients, written as one batch, with the batch buffers pooled
+// (as serve sets it up) and without.
+func BenchmarkEventLogBatch(b *testing.B) {
+	mk := func(w io.Writer) *slog.Logger {
+		return slog.New(slog.NewTextHandler(w, nil)).With("component", "queue")
+	}
+	m := &queue.Message{ID: 0x1A2B, From: "a@example.org", Size: 4096, Connector: "loopback", Arrived: time.Now()}
+	for i := range 10 {
+		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: fmt.Sprintf("%db@remote.example", i), NextHop: "127.0.0.1:2525"})
+	}
+	for _, pooled := range []bool{false, true} {
+		b.Run(fmt.Sprintf("rcpts=10/pooled=%v", pooled), func(b *testing.B) {
+			e := eventLog{log: mk(io.Discard), next: nopEvents{}, out: io.Discard, batchLog: mk}
+			if pooled {
+				e.lines = &sync.Pool{}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				ev, flush := e.Batch()
+				for i := range m.Rcpts {
+					ev.Event("send", m, &m.Rcpts[i], "250 2.0.0 Ok: queued")
+				}
+				flush()
+			}
+		})
+	}
+}
+
 // countingWriter counts the writes it gets.
 type countingWriter struct {
 	bytes.Buffer
