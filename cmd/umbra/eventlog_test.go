@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,6 +122,35 @@ func BenchmarkEventLogUntyped(b *testing.B) {
 	}
 }
 
+// BenchmarkEventLogBatch: the result events of one delivery attempt to
+// ten recipients, written as one batch, with the batch buffers pooled
+// (as serve sets it up) and without.
+func BenchmarkEventLogBatch(b *testing.B) {
+	mk := func(w io.Writer) *slog.Logger {
+		return slog.New(slog.NewTextHandler(w, nil)).With("component", "queue")
+	}
+	m := &queue.Message{ID: 0x1A2B, From: "a@example.org", Size: 4096, Connector: "loopback", Arrived: time.Now()}
+	for i := range 10 {
+		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: fmt.Sprintf("%db@remote.example", i), NextHop: "127.0.0.1:2525"})
+	}
+	for _, pooled := range []bool{false, true} {
+		b.Run(fmt.Sprintf("rcpts=10/pooled=%v", pooled), func(b *testing.B) {
+			e := eventLog{log: mk(io.Discard), next: nopEvents{}, out: io.Discard, batchLog: mk}
+			if pooled {
+				e.lines = &sync.Pool{}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				ev, flush := e.Batch()
+				for i := range m.Rcpts {
+					ev.Event("send", m, &m.Rcpts[i], "250 2.0.0 Ok: queued")
+				}
+				flush()
+			}
+		})
+	}
+}
+
 // countingWriter counts the writes it gets.
 type countingWriter struct {
 	bytes.Buffer
@@ -162,6 +193,23 @@ func TestEventLogBatch(t *testing.T) {
 	flush()
 	if batched.writes != 1 || batched.String() != plain.String() || plain.writes != 2 {
 		t.Fatalf("batch: %d writes\n%s\nwant 1 write of\n%s", batched.writes, batched.String(), plain.String())
+	}
+
+	// With the pool, each batch writes its own lines once, whichever
+	// buffer and logger it was given, an empty batch nothing.
+	var pooled countingWriter
+	pl := eventLog{log: mk(&pooled), next: nopEvents{}, out: &pooled, batchLog: mk, lines: &sync.Pool{}}
+	plain.Reset()
+	for k := range 5 {
+		ev, flush := pl.Batch()
+		for i := range k % 3 {
+			ev.Event("send", m, &m.Rcpts[i], fmt.Sprintf("250 ok %d", k))
+			one.Event("send", m, &m.Rcpts[i], fmt.Sprintf("250 ok %d", k))
+		}
+		flush()
+	}
+	if pooled.writes != 3 || pooled.String() != plain.String() {
+		t.Fatalf("pooled batches: %d writes\n%s\nwant 3 writes of\n%s", pooled.writes, pooled.String(), plain.String())
 	}
 }
 

@@ -136,7 +136,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 
 	var events queue.Events = eventLog{log: log.With("component", "queue"), next: met, out: os.Stderr,
-		batchLog: func(w io.Writer) *slog.Logger { return newLoggerTo(cfg.Server, w).With("component", "queue") }}
+		batchLog: func(w io.Writer) *slog.Logger { return newLoggerTo(cfg.Server, w).With("component", "queue") },
+		lines:    &sync.Pool{}}
 	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
 	events = fanout{events, learner}
 	var tracker admin.Tracker
@@ -685,6 +686,16 @@ type eventLog struct {
 	// lines are built there and written to out with one write.
 	batchLog func(w io.Writer) *slog.Logger
 	out      io.Writer
+	// lines, when set, keeps ended batches' buffers with their loggers
+	// (*batchLines) for the next batch: one batch per delivery attempt
+	// then builds no logger and grows no buffer.
+	lines *sync.Pool
+}
+
+// batchLines is a batch's buffer and the logger (batchLog) writing to it.
+type batchLines struct {
+	buf bytes.Buffer
+	log *slog.Logger
 }
 
 // Batch implements queue.EventBatcher: the lines of the batch's events
@@ -693,12 +704,23 @@ func (e eventLog) Batch() (queue.Events, func()) {
 	if e.batchLog == nil {
 		return e, func() {}
 	}
-	var buf bytes.Buffer
+	var bl *batchLines
+	if e.lines != nil {
+		bl, _ = e.lines.Get().(*batchLines)
+	}
+	if bl == nil {
+		bl = &batchLines{}
+		bl.log = e.batchLog(&bl.buf)
+	}
 	b := e
-	b.log = e.batchLog(&buf)
+	b.log = bl.log
 	return b, func() {
-		if buf.Len() > 0 {
-			e.out.Write(buf.Bytes())
+		if bl.buf.Len() > 0 {
+			e.out.Write(bl.buf.Bytes())
+		}
+		if e.lines != nil && bl.buf.Cap() <= 64<<10 { // a rare huge batch is not kept
+			bl.buf.Reset()
+			e.lines.Put(bl)
 		}
 	}
 }
