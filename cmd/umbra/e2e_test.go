@@ -366,6 +366,7 @@ func TestSIGTERMDrainLosesNothing(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the drain has begun; the transaction is still open
 	w.Write([]byte("the other half\r\n"))
 	if err := w.Close(); err != nil {
+		d.dumpLog()
 		t.Fatalf("transaction in DATA during SIGTERM: %v", err)
 	}
 	select {

@@ -126,13 +126,14 @@
 // only final delivery joins them once per message.
 //
 // A stop (the attempt's context ends) closes a transaction's connection
-// at once, except while the reply to its final dot is awaited: the next
-// hop has the whole message then, and a close would leave it delivered
-// there and due again here (SMTP's duplicate, RFC 1047). That reply gets
-// up to stopReplyGrace (10 s) more and its result is committed as any
-// other; a body cut before its final dot is discarded by the next hop.
-// The wait for that reply is told from the others by the client's
-// BodiesBegun count having moved when it starts.
+// at once, unless the message's body has begun (the client's BodiesBegun
+// count moved): from then on the next hop may hold the whole message,
+// dot included, before the writing goroutine learns its last write is
+// done, and a close would leave it delivered there and due again here
+// (SMTP's duplicate, RFC 1047). The body and the reply to its final dot
+// get up to stopReplyGrace (10 s) more and the result is committed as any
+// other; a body still unfinished then is cut, and the next hop discards
+// it (TestStopDuringBodyFinishesTheTransaction).
 //
 // DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT, RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the

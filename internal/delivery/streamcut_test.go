@@ -234,3 +234,34 @@ func TestSpoolFileShortNeverDelivered(t *testing.T) {
 		}
 	})
 }
+
+// A stop that comes while the body is being written does not close the
+// connection at once: the next hop may have the whole message, dot
+// included, before the writing goroutine learns its last write is done,
+// and a close then makes SMTP's duplicate (the next hop delivers, the
+// result is lost, the restart sends it again). The body and the reply to
+// its final dot get the stop's grace; here the slow next hop takes well
+// under it, so the message ends with "." once and its 250 is the result.
+func TestStopDuringBodyFinishesTheTransaction(t *testing.T) {
+	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	body, _ := spoolInto(t, store, bigMessage(16<<20)) // more than the socket buffers hold: the stop finds the body being written
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startCutSink(t, cancel) // the stop comes with the body's first bytes
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	m := message("x@example.net")
+	res := d.DeliverBody(ctx, m, body, all(m))
+	ended, cut := s.counts()
+	if len(ended) != 1 || len(cut) != 0 {
+		t.Fatalf("at the next hop: %d ended with \".\", %d cut; want 1 and 0", len(ended), len(cut))
+	}
+	if len(res) != 1 || res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("result %+v: want the next hop's 250 (relayed)", res)
+	}
+}

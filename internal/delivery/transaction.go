@@ -19,8 +19,8 @@ import (
 // The message is given in parts sent one after the other (the
 // organisation id line in front of the stored body, orgid.Parts): a relay
 // attempt copies no body.
-// stopReplyGrace bounds how long a stop waits for the reply to a final
-// dot already sent (transaction): well inside the stop's drain of 30 s.
+// stopReplyGrace bounds how long a stop waits for a body begun and the
+// reply to its final dot (transaction).
 const stopReplyGrace = 10 * time.Second
 
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
@@ -44,26 +44,25 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	}
 	defer closeTail()
 	size += int(tailSize)
-	// A stop (ctx) closes the connection at once — except while the
-	// reply to the final dot is awaited: the next hop has the whole
-	// message then, and closing would leave it delivered there and due
-	// again here (SMTP's duplicate, RFC 1047). That reply gets up to
-	// stopReplyGrace more; a body cut before its final dot is discarded
-	// by the next hop, so closing during the body duplicates nothing.
+	// A stop (ctx) closes the connection at once — unless the message's
+	// body has begun (BodiesBegun moved): from then on the next hop may
+	// hold the whole message, dot included, before this goroutine knows
+	// its last write is done, and closing would leave it delivered there
+	// and due again here (SMTP's duplicate, RFC 1047). The body and the
+	// reply to its final dot get up to stopReplyGrace more; a body still
+	// unfinished then is cut, and the next hop discards it.
 	var (
-		stopMu           sync.Mutex
-		finalDot, closed bool
-		grace            *time.Timer
+		stopMu sync.Mutex
+		grace  *time.Timer
 	)
 	bodies := c.BodiesBegun()
 	stop := context.AfterFunc(ctx, func() {
 		stopMu.Lock()
 		defer stopMu.Unlock()
-		if finalDot {
+		if c.BodiesBegun() != bodies {
 			grace = time.AfterFunc(stopReplyGrace, func() { c.Close() })
 			return
 		}
-		closed = true
 		c.Close()
 	})
 	defer func() {
@@ -76,17 +75,8 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	}()
 	// Waiting for the next hop's replies (to the envelope, DATA and the
 	// end of the message) is its time: a crash then is not this
-	// message's (queue/peerwait.go). A wait that follows a body begun
-	// (BodiesBegun moved) is the one for the final dot's reply: the
-	// client writes the whole body, dot included, before it.
-	c.SetAwaitReply(func() func() {
-		stopMu.Lock()
-		if c.BodiesBegun() != bodies && !closed {
-			finalDot = true
-		}
-		stopMu.Unlock()
-		return queue.AwaitingPeer(ctx)
-	})
+	// message's (queue/peerwait.go).
+	c.SetAwaitReply(func() func() { return queue.AwaitingPeer(ctx) })
 	defer c.SetAwaitReply(nil)
 	okOutcome := queue.RelayedOK
 	if lmtp {

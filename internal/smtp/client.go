@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,7 +94,7 @@ type Client struct {
 	Via string
 
 	awaitReply func() (done func()) // SetAwaitReply
-	bodies     int                  // BodiesBegun
+	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
 }
 
 // BodiesBegun is how many message bodies this session has begun to send
@@ -101,7 +102,7 @@ type Client struct {
 // gave the next hop no message: whatever its replies, the next hop
 // cannot have taken it, and sending it again elsewhere duplicates
 // nothing.
-func (c *Client) BodiesBegun() int { return c.bodies }
+func (c *Client) BodiesBegun() int { return int(c.bodies.Load()) }
 
 // SetAwaitReply sets the function called while the client of a
 // transaction (Pipeline, SendData) waits for the next hop's replies — to
@@ -417,7 +418,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	if code != 354 {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
-	c.bodies++
+	c.bodies.Add(1)
 	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
 	defer watch.stop()
 	emit, flush := bodyWrites(watch, parts, tail)

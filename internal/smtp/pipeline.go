@@ -206,7 +206,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		return c.settle(br, out)
 	}
 	envelope() // writing the message is umbra's own work
-	c.bodies++
+	c.bodies.Add(1)
 	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
 	defer watch.stop()
 	emit, flush := bodyWrites(watch, parts, tail)
