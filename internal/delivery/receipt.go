@@ -43,8 +43,9 @@ type ReceiptShadow struct {
 
 	next atomic.Uint64 // rotates the first candidate, to spread copies
 
-	mu   sync.Mutex
-	idle map[string][]*receiptConn
+	mu      sync.Mutex
+	idle    map[string][]*receiptConn
+	batches map[string]*copyBatcher // by shadow server name (receiptbatch.go)
 }
 
 type receiptConn struct {
@@ -67,7 +68,7 @@ const maxIdleReceipt = 64
 // dbID); its retry budgets are the deliverer's configuration
 // (Config.ShadowRetriesRemote and …Local, reloaded with it).
 func NewReceiptShadow(d *Deliverer, dbID string) *ReceiptShadow {
-	return &ReceiptShadow{d: d, dbID: dbID, idle: map[string][]*receiptConn{}}
+	return &ReceiptShadow{d: d, dbID: dbID, idle: map[string][]*receiptConn{}, batches: map[string]*copyBatcher{}}
 }
 
 // ErrNoShadowServer is returned by Open when no candidate took a session.
@@ -292,14 +293,16 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 
 // Push implements smtp.ReceiptLink: a session that broke (a reused one
 // the peer closed meanwhile) is replaced once by a new one to the same
-// server — the commit here already names it.
+// server — the commit here already names it. The first try goes in a
+// batch with other sessions' copies to the server when it can
+// (receiptbatch.go); the second goes alone.
 //
 // Each try is bounded by receiptTry, the second one's new session
 // included: a peer that hangs (accepts, then never answers; a stalled
 // disk) holds the sender's 250 at most two tries, never the session's
 // data timeout.
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
-	err := l.push(ctx, m, body)
+	err := l.pushBatched(ctx, m, body)
 	var se *gosmtp.SMTPError
 	if err == nil || errors.As(err, &se) && se.Code/100 == 5 {
 		return err
