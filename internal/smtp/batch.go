@@ -340,7 +340,7 @@ func (s *session) keepBatch(payload []byte) error {
 			}
 		}
 	}
-	s.log.Debug("shadow copy batch kept", "copies", len(copies), "stored", len(keep), "primary", s.shadowServer)
+	s.log.Debug("shadow copy batch kept", "primary", s.shadowServer, "stored", len(keep), "copies", len(copies))
 	return batchReply(replies)
 }
 
