@@ -23,10 +23,11 @@ import (
 // receive session waiting for its 250, it finds a transport server of the
 // organisation by preference and pushes the copy there in a shadow
 // session (XSHADOW, then MAIL … XSHADOWCOPY=, version 3 of the verbs;
-// to a version-5 peer in one round trip, smtp.PushCopy).
+// to a version-5 peer in one round trip, smtp.PushCopy; to a version-6
+// peer in batches with other sessions' copies, receiptbatch.go).
 // The peer then watches this server as its primary. Sessions are kept
-// open and reused, one copy at a time each, so that a copy costs the
-// transfer and the peer's commit, not a connection.
+// open and reused, one transfer at a time each, so that a copy costs
+// the transfer and the peer's commit, not a connection.
 //
 // Retries: prefer-remote tries up to max_retries_remote_site_shadow
 // servers of other sites (nearest site first), then up to
