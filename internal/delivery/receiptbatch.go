@@ -34,10 +34,16 @@ import (
 // not fit a batch: those push as before (PushCopyBody).
 
 type copyBatcher struct {
-	mu      sync.Mutex
-	running bool // a push to the server is in flight, or the lead is being handed on
-	queue   []*batchWaiter
+	mu       sync.Mutex
+	inflight int // pushes to the server in flight, or leads being handed on
+	queue    []*batchWaiter
 }
+
+// maxInflight bounds the batches to one server in flight at a time: two,
+// so that the peer reads and checks one batch while it commits the
+// other (with one, every copy waited for the peer's whole batch work
+// serially, on one of its cores).
+var maxInflight = 2
 
 type batchWaiter struct {
 	rec  []byte
@@ -74,7 +80,7 @@ func (l *receiptLink) pushBatched(ctx context.Context, m *queue.Message, body qu
 	b := l.r.batcher(l.srv.Name)
 	w := &batchWaiter{rec: rec, done: make(chan batchOutcome, 1)}
 	b.mu.Lock()
-	if b.running {
+	if b.inflight >= maxInflight {
 		b.queue = append(b.queue, w)
 		b.mu.Unlock()
 		o := <-w.done // answered, or handed the lead, within the batch in flight's receiptTry
@@ -82,7 +88,7 @@ func (l *receiptLink) pushBatched(ctx context.Context, m *queue.Message, body qu
 			return o.err
 		}
 	} else {
-		b.running = true
+		b.inflight++
 		b.mu.Unlock()
 	}
 	return l.lead(ctx, b, w)
@@ -128,7 +134,7 @@ func (l *receiptLink) lead(ctx context.Context, b *copyBatcher, own *batchWaiter
 		b.queue = b.queue[1:]
 		next.done <- batchOutcome{lead: true}
 	} else {
-		b.running = false
+		b.inflight--
 	}
 	b.mu.Unlock()
 	return ownErr
