@@ -118,6 +118,8 @@ func TestShadowOnReceiptBatchKeptThenDiscarded(t *testing.T) {
 	if n := largestBatch(t, hb.log); n < 2 {
 		hb.dumpLog()
 		t.Fatalf("largest batch %d copies: 20 concurrent senders made no batch", n)
+	} else {
+		t.Logf("largest batch: %d copies", n)
 	}
 	sink := startRecorder(t, sinkAddr)
 	var subjects []string
