@@ -167,6 +167,9 @@ func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	}
 	q.afterTakeover(primary, oldDB, taken)
 	kept := false
+	// The "shadow" events of the batch's copies in one write of their
+	// lines, not one per copy (as discardEvents does for their discards).
+	ev, flush := q.eventBatch()
 	for i, c := range copies {
 		if res[i].Err != nil {
 			continue
@@ -177,9 +180,10 @@ func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		}
 		if res[i].Stored && !again[i] {
 			kept = true
-			q.ev.Event("shadow", c.M, nil, "shadow copy on receipt for "+primary)
+			ev.Event("shadow", c.M, nil, "shadow copy on receipt for "+primary)
 		}
 	}
+	flush() // before the discards are asked for: a copy's "shadow" line comes before its "discard"
 	if kept {
 		// Its discard is asked for as the primary commits it (a watch
 		// session, XQUERYDISCARD WAIT=), not at the next heartbeat: a
