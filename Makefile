@@ -71,6 +71,7 @@ FUZZ_TARGETS += ./internal/smtp/:FuzzStuffReader
 FUZZ_TARGETS += ./internal/topology/:FuzzLoad
 FUZZ_TARGETS += ./internal/smtp/:FuzzFraming ./internal/smtp/:FuzzBareNewline
 FUZZ_TARGETS += ./internal/smtp/:FuzzMailCopyParam ./internal/smtp/:FuzzMailFlagParams
+FUZZ_TARGETS += ./internal/smtp/:FuzzCopyBatch
 FUZZ_TARGETS += ./internal/pickup/:FuzzCRLFWriter
 FUZZ_TARGETS += ./internal/smtp/:FuzzPipelineReplies
 FUZZ_TARGETS += ./internal/smtp/:FuzzUnstuffStream ./internal/smtp/:FuzzBodySink ./internal/msgauth/:FuzzBodyHash ./internal/smtp/:FuzzStuffStream

@@ -18,6 +18,13 @@ const previousRelease = "7b6d294"
 // except under CI, where it must run.
 func buildPreviousRelease(t *testing.T) string {
 	t.Helper()
+	return buildRelease(t, previousRelease)
+}
+
+// buildRelease builds the binary of commit previousRelease from git
+// history (skipped without it, except under CI).
+func buildRelease(t *testing.T, previousRelease string) string {
+	t.Helper()
 	unavailable := func(why string, args ...any) {
 		t.Helper()
 		if os.Getenv("CI") != "" {

@@ -84,6 +84,18 @@
 // Reconcile (shadow.Reconciler) asks a version-4 primary which old copies
 // it is done with (XQUERYHELD) and saves them as discards.
 //
+// Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens
+// (or reuses) a shadow session to a server chosen by preference for a
+// receive session waiting for its 250, and pushes the copy there. To a
+// version-6 peer copies go in batches, leader and followers per peer as
+// the queue's group commit: a copy finding no transfer to its peer in
+// flight goes at once, alone; copies that come meanwhile wait and go
+// together as the next batch, on the session of the oldest. Each copy's
+// outcome is its own (a copy refused in the batch fails alone); a batch
+// that fails whole fails each copy's first try, and each session makes
+// its second try alone on a new session. A copy waits at most for the
+// batch in flight and its own, each bounded by receiptTry (10 s).
+//
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
 // through a send connector by MX (no smart hosts) gets, per MX host,
 // DANE first (secure TLSA records: TLS mandatory, certificate matched

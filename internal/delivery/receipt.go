@@ -23,10 +23,11 @@ import (
 // receive session waiting for its 250, it finds a transport server of the
 // organisation by preference and pushes the copy there in a shadow
 // session (XSHADOW, then MAIL … XSHADOWCOPY=, version 3 of the verbs;
-// to a version-5 peer in one round trip, smtp.PushCopy).
+// to a version-5 peer in one round trip, smtp.PushCopy; to a version-6
+// peer in batches with other sessions' copies, receiptbatch.go).
 // The peer then watches this server as its primary. Sessions are kept
-// open and reused, one copy at a time each, so that a copy costs the
-// transfer and the peer's commit, not a connection.
+// open and reused, one transfer at a time each, so that a copy costs
+// the transfer and the peer's commit, not a connection.
 //
 // Retries: prefer-remote tries up to max_retries_remote_site_shadow
 // servers of other sites (nearest site first), then up to
@@ -43,8 +44,9 @@ type ReceiptShadow struct {
 
 	next atomic.Uint64 // rotates the first candidate, to spread copies
 
-	mu   sync.Mutex
-	idle map[string][]*receiptConn
+	mu      sync.Mutex
+	idle    map[string][]*receiptConn
+	batches map[string]*copyBatcher // by shadow server name (receiptbatch.go)
 }
 
 type receiptConn struct {
@@ -67,7 +69,7 @@ const maxIdleReceipt = 64
 // dbID); its retry budgets are the deliverer's configuration
 // (Config.ShadowRetriesRemote and …Local, reloaded with it).
 func NewReceiptShadow(d *Deliverer, dbID string) *ReceiptShadow {
-	return &ReceiptShadow{d: d, dbID: dbID, idle: map[string][]*receiptConn{}}
+	return &ReceiptShadow{d: d, dbID: dbID, idle: map[string][]*receiptConn{}, batches: map[string]*copyBatcher{}}
 }
 
 // ErrNoShadowServer is returned by Open when no candidate took a session.
@@ -292,14 +294,16 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 
 // Push implements smtp.ReceiptLink: a session that broke (a reused one
 // the peer closed meanwhile) is replaced once by a new one to the same
-// server — the commit here already names it.
+// server — the commit here already names it. The first try goes in a
+// batch with other sessions' copies to the server when it can
+// (receiptbatch.go); the second goes alone.
 //
 // Each try is bounded by receiptTry, the second one's new session
 // included: a peer that hangs (accepts, then never answers; a stalled
 // disk) holds the sender's 250 at most two tries, never the session's
 // data timeout.
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
-	err := l.push(ctx, m, body)
+	err := l.pushBatched(ctx, m, body)
 	var se *gosmtp.SMTPError
 	if err == nil || errors.As(err, &se) && se.Code/100 == 5 {
 		return err

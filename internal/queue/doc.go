@@ -238,6 +238,9 @@
 //
 // Shadow on receipt (SR-17, receiptcopy.go): a copy pushed by the server
 // that received the message (its primary) is stored by SubmitShadowCopy
+// (a batch of copies from one primary: SubmitShadowCopies, all of them
+// in one commit, the record written once; a copy that cannot be kept is
+// refused alone before the commit, a failed commit keeps none)
 // in one commit with the primary's shadowpeers record (address from the
 // topology, the database id the copy presents; a different stored id
 // takes the old database's copies over in that commit, SR-7): state

@@ -2,7 +2,8 @@ package queue
 
 // EventBatcher is an Events receiver that can take several events of one
 // step together (the results of one delivery attempt: one event per
-// recipient) and write them at once: Batch returns the Events to give
+// recipient; the copies one pushed batch kept; the copies one batch of
+// discard notifications removed) and write them at once: Batch returns the Events to give
 // them to and the function that ends the batch. Events given to the
 // batch are written, in their order, when the batch ends; a receiver
 // that is not an EventBatcher gets each event as it comes.

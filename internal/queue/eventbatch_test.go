@@ -112,7 +112,41 @@ func TestDiscardEventsBatched(t *testing.T) {
 	if n, err := q.ApplyDiscards("hub-a", ids[3:]); err != nil || n != 2 {
 		t.Fatalf("ApplyDiscards = %d, %v", n, err)
 	}
-	want := strings.Repeat("direct shadow\n", 5) + strings.Repeat("batched discard\n", 3) + "end\n" + strings.Repeat("batched discard\n", 2) + "end"
+	want := strings.Repeat("batched shadow\nend\n", 5) + strings.Repeat("batched discard\n", 3) + "end\n" + strings.Repeat("batched discard\n", 2) + "end"
+	if got := ev.lines(); got != want {
+		t.Fatalf("events:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// The "shadow" events of the copies one pushed batch keeps are written as
+// one batch (one write of their lines, not one per copy): a busy
+// primary's copies on receipt come by the hundred. A copy refused, or
+// kept already (a repeated push), has no event.
+func TestShadowCopyEventsBatched(t *testing.T) {
+	s := openTest(t)
+	ev := &discardBatcher{}
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Events: ev})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	kept := receiptCopy(s, "x@b.example")
+	if stored, err := q.SubmitShadowCopy(ctx, kept, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+	}
+	again := *kept
+	again.Rcpts = append([]Recipient(nil), kept.Rcpts...)
+	copies := []ShadowCopy{
+		{M: receiptCopy(s, "y@b.example"), Body: MemBody([]byte(body))},
+		{M: receiptCopy(s), Body: MemBody([]byte(body))}, // no recipients: refused
+		{M: &again, Body: MemBody([]byte(body))},         // kept already
+		{M: receiptCopy(s, "z@b.example"), Body: MemBody([]byte(body))},
+	}
+	res, err := q.SubmitShadowCopies(ctx, copies, "hub-a", "127.0.0.1:25", "dbA")
+	if err != nil || !res[0].Stored || res[1].Err == nil || !res[2].Stored || !res[3].Stored {
+		t.Fatalf("SubmitShadowCopies = %+v, %v", res, err)
+	}
+	want := "batched shadow\nend\nbatched shadow\nbatched shadow\nend"
 	if got := ev.lines(); got != want {
 		t.Fatalf("events:\n%s\nwant:\n%s", got, want)
 	}

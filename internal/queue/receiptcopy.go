@@ -51,53 +51,78 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 // kept, its recipients are all quarantined here) the file is removed
 // here after it, as SubmitBody does.
 func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Body, primary, addr, dbID string) (stored bool, err error) {
-	if len(m.Rcpts) == 0 {
-		return false, ErrNoRecipients
+	res, err := q.SubmitShadowCopies(ctx, []ShadowCopy{{M: m, Body: body}}, primary, addr, dbID)
+	if err != nil {
+		return false, err
 	}
-	if !orgid.Valid(m.OrgID) {
-		return false, ErrBadCopy
-	}
+	return res[0].Stored, res[0].Err
+}
+
+// ShadowCopy is one copy of a batch (SubmitShadowCopies).
+type ShadowCopy struct {
+	M    *Message
+	Body Body
+}
+
+// CopyResult is the outcome of one copy of a batch: Err refuses that copy
+// alone (ErrNoRecipients, ErrBadCopy: nothing of it was written);
+// Stored is false when nothing was kept although the copy is answered as
+// taken (its discard came first, every recipient is quarantined here).
+type CopyResult struct {
+	Stored bool
+	Err    error
+}
+
+// SubmitShadowCopies is SubmitShadowCopyBody for several copies from one
+// primary in one commit (a batch pushed on receipt, version 6 of the
+// shadow verbs): the primary's shadowpeers record is written once, a
+// database id change takes over its old copies once, and each copy is
+// kept, or found kept already, or not stored, as SubmitShadowCopyBody
+// does it alone. A copy that cannot be kept (no recipients, no valid
+// organisation message id) is refused alone in its result; an error
+// returned (the commit failed) means none of the batch was kept.
+func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, primary, addr, dbID string) ([]CopyResult, error) {
+	res := make([]CopyResult, len(copies))
 	now := q.clk.Now()
-	if m.Arrived.IsZero() {
-		m.Arrived = now
+	valid := 0
+	for i, c := range copies {
+		m := c.M
+		switch {
+		case len(m.Rcpts) == 0:
+			res[i].Err = ErrNoRecipients
+			continue
+		case !orgid.Valid(m.OrgID):
+			res[i].Err = ErrBadCopy
+			continue
+		}
+		valid++
+		if m.Arrived.IsZero() {
+			m.Arrived = now
+		}
+		m.Size = c.Body.Len()
+		m.State = Shadow
+		m.ShadowServer, m.ShadowID = "", ""
+		m.Quarantine = "" // the primary's checks judge its message; a copy is never quarantined
+		for j := range m.Rcpts {
+			r := &m.Rcpts[j]
+			r.Status, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Shadowed, primary, addr, m.OrgID, ""
+		}
 	}
-	m.Size = body.Len()
-	m.State = Shadow
-	m.ShadowServer, m.ShadowID = "", ""
-	m.Quarantine = "" // the primary's checks judge its message; a copy is never quarantined
-	for i := range m.Rcpts {
-		r := &m.Rcpts[i]
-		r.Status, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Shadowed, primary, addr, m.OrgID, ""
+	if valid == 0 {
+		return res, nil
 	}
 	var taken []*Message
-	oldDB, again, named := "", false, false
-	err = q.store.Update(ctx, func(tx *Tx) error {
-		taken, oldDB, stored, again, named = taken[:0], "", false, false, false
-		early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
-		if err != nil || early {
-			return err
-		}
-		if len(tx.receiptCopies(primary, m.OrgID)) > 0 {
-			// The same copy again (a push repeated after its reply was
-			// lost): kept once, so that one discard removes it.
-			again = true
-			return nil
-		}
-		if qr := tx.quarantinedRcpts(m.OrgID, m.ID); qr != nil {
-			// The message is quarantined here already (it was relayed
-			// here before its copy came): the quarantine holds it, and
-			// a copy kept would be taken over and delivered
-			// (quarantine.go).
-			var keep []Recipient
-			for _, r := range m.Rcpts {
-				if _, ok := qr[strings.ToLower(r.Addr)]; !ok {
-					keep = append(keep, r)
-				}
+	oldDB := ""
+	// again: the copy is kept here already; named: a record names its body.
+	again, named := make([]bool, len(copies)), make([]bool, len(copies))
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		taken, oldDB = taken[:0], ""
+		clear(again)
+		clear(named)
+		for i := range res {
+			if res[i].Err == nil {
+				res[i].Stored = false
 			}
-			if len(keep) == 0 {
-				return nil
-			}
-			m.Rcpts = keep
 		}
 		p, err := tx.Peer(primary)
 		if err != nil {
@@ -125,29 +150,80 @@ func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Bod
 		if err := tx.PutPeer(p); err != nil {
 			return err
 		}
-		stored, named = true, true
-		return tx.PutNewBody(m, body)
+		for i, c := range copies {
+			if res[i].Err != nil {
+				continue
+			}
+			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary)
+			if err != nil {
+				return err
+			}
+			res[i].Stored, again[i], named[i] = stored || again1, again1, stored
+		}
+		return nil
 	})
 	if err != nil {
-		return false, err
-	}
-	if body.Spooled() && !named { // after the commit: no record names it
-		path, _, _ := body.File()
-		removeSpool(path)
+		return nil, err
 	}
 	q.afterTakeover(primary, oldDB, taken)
-	if again {
-		return true, nil
+	kept := false
+	// The "shadow" events of the batch's copies in one write of their
+	// lines, not one per copy (as discardEvents does for their discards).
+	ev, flush := q.eventBatch()
+	for i, c := range copies {
+		if res[i].Err != nil {
+			continue
+		}
+		if c.Body.Spooled() && !named[i] { // after the commit: no record names it
+			path, _, _ := c.Body.File()
+			removeSpool(path)
+		}
+		if res[i].Stored && !again[i] {
+			kept = true
+			ev.Event("shadow", c.M, nil, "shadow copy on receipt for "+primary)
+		}
 	}
-	if stored {
-		q.ev.Event("shadow", m, nil, "shadow copy on receipt for "+primary)
+	flush() // before the discards are asked for: a copy's "shadow" line comes before its "discard"
+	if kept {
 		// Its discard is asked for as the primary commits it (a watch
 		// session, XQUERYDISCARD WAIT=), not at the next heartbeat: a
 		// copy held for shadow_heartbeat_timeout after its delivery
 		// would double the disk and the takeover work for nothing.
 		q.markUrgent(primary)
 	}
-	return stored, nil
+	return res, nil
+}
+
+// keepCopyTx stores one copy on receipt held for primary, whose
+// shadowpeers record the caller writes in tx: stored when a record now
+// names it, again when it was kept already (a push repeated after its
+// reply was lost: kept once, so that one discard removes it), neither
+// when its discard came first or every recipient is quarantined here.
+func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bool, err error) {
+	early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
+	if err != nil || early {
+		return false, false, err
+	}
+	if len(tx.receiptCopies(primary, m.OrgID)) > 0 {
+		return false, true, nil
+	}
+	if qr := tx.quarantinedRcpts(m.OrgID, m.ID); qr != nil {
+		// The message is quarantined here already (it was relayed
+		// here before its copy came): the quarantine holds it, and
+		// a copy kept would be taken over and delivered
+		// (quarantine.go).
+		var keep []Recipient
+		for _, r := range m.Rcpts {
+			if _, ok := qr[strings.ToLower(r.Addr)]; !ok {
+				keep = append(keep, r)
+			}
+		}
+		if len(keep) == 0 {
+			return false, false, nil
+		}
+		m.Rcpts = keep
+	}
+	return true, false, tx.PutNewBody(m, body)
 }
 
 // receiptCopies returns the messages holding a shadow copy on receipt

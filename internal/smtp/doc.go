@@ -103,7 +103,7 @@
 //     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 5",
+//     way of authenticating). It carries the verb version ("XSHADOW 6",
 //     shadowwait.go); the client speaks the lower of both versions, so
 //     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
@@ -111,7 +111,10 @@
 //     queue that can answer it, HeldQuerier), and peers below 5 never get
 //     a copy on receipt by pipelined BDAT (pushone.go): only a version-5
 //     peer refuses a copy whole when a command of its transaction was
-//     refused (replyCopyPartial), which the one-write form needs.
+//     refused (replyCopyPartial), which the one-write form needs; peers
+//     below 6 never get a batch of copies (XSHADOWBATCH=, 503 5.5.1 if
+//     sent; offered only with a queue that keeps a batch in one commit,
+//     ShadowBatchCopier).
 //   - Shadow on receipt (SR-17, receipt.go). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never
@@ -129,6 +132,18 @@
 //     shadow on receipt takes precedence over delayed acknowledgement.
 //     The copy is pushed from a snapshot of the message: delivery may
 //     start on the committed one at once.
+//   - Batches of copies (version 6, batch.go): MAIL XSHADOWCOPY=
+//     XSHADOWBATCH=<n>, one RCPT, BDAT LAST; the payload's inner framing
+//     (n length-prefixed records, each with its own envelope) has one
+//     parser, parseCopyBatch, fuzzed (FuzzCopyBatch). The SMTP framing
+//     stays the verb layer's: the batch is one BDAT body like any other,
+//     read whole in memory (never spooled; bounded by the connector's
+//     message size). Each copy's envelope goes through the session's
+//     MAIL and RCPT code (mail, rcptTo) and its body through messageOf,
+//     as a copy sent alone; the copies taken are kept in one commit.
+//     The answer is per copy (one bad copy does not fail the others),
+//     a framing error refuses the batch whole (554 5.6.0), and a
+//     storage error answers every copy of the batch with it.
 //   - XQUERYDISCARD WAIT= blocks only the session's own reader (go-smtp is
 //     idle between commands), at most 60 s, and ends at once when the
 //     server drains; it wakes on the queue's discard signal, taken before

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,9 +60,16 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 	fields := strings.Split(s, " ")
 	var keep []string
 	db, found := "", false
+	batch, batchArg := 0, ""
 	for _, f := range fields {
 		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOWCOPY") {
 			db, found = val, true
+			continue
+		} else if ok && strings.EqualFold(k, "XSHADOWBATCH") {
+			if batchArg != "" {
+				return nil, "501 5.5.4 XSHADOWBATCH= given twice"
+			}
+			batchArg = "=" + val
 			continue
 		}
 		keep = append(keep, f)
@@ -69,7 +77,10 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 	ss := v.sess()
 	if !found {
 		if ss != nil {
-			ss.pendingCopyDB = ""
+			ss.pendingCopyDB, ss.pendingBatch = "", 0
+		}
+		if batchArg != "" {
+			return nil, "501 5.5.4 XSHADOWBATCH= needs XSHADOWCOPY="
 		}
 		return line, ""
 	}
@@ -83,7 +94,17 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 	case !validShadowID(db):
 		return nil, "501 5.5.4 XSHADOWCOPY= needs a database id of 1 to 64 characters [A-Za-z0-9._-]"
 	}
-	ss.pendingCopyDB, ss.copyRefused = db, false
+	if batchArg != "" {
+		n, err := strconv.Atoi(batchArg[1:])
+		switch {
+		case ss.shadowVersion() < 6:
+			return nil, "503 5.5.1 XSHADOWBATCH not offered"
+		case err != nil || !digitsOnly(batchArg[1:]) || n < 1 || n > MaxBatchCopies:
+			return nil, "501 5.5.4 XSHADOWBATCH= needs a number of copies from 1 to " + strconv.Itoa(MaxBatchCopies)
+		}
+		batch = n
+	}
+	ss.pendingCopyDB, ss.copyRefused, ss.pendingBatch = db, false, batch
 	return []byte(strings.Join(keep, " ") + "\r\n"), ""
 }
 

@@ -77,6 +77,9 @@ type session struct {
 	// copyRefused: a command of the current copy's transaction was
 	// refused (version 5: the copy is refused whole, receipt.go).
 	copyRefused bool
+	// pendingBatch is the XSHADOWBATCH= parameter of the current MAIL:
+	// its body is a batch of that many copies (version 6, batch.go).
+	pendingBatch int
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
 	from string
@@ -454,43 +457,19 @@ func (s *session) data(r io.Reader) error {
 		}
 		sp = s.takeSpooled() // read by now (DATA: by the copy above)
 	}
+	if s.pendingBatch > 0 {
+		if sp != nil {
+			return replyBatchSpooled
+		}
+		return s.keepBatch(buf.Bytes()[len(trace):])
+	}
 	if sp != nil {
 		return s.dataSpooled(id, trace, sp)
 	}
-	body := buf.Bytes()
-	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
-		body = normalizeNewlines([]byte(trace), body[len(trace):])
+	body, m, rerr := s.messageOf(id, trace, buf.Bytes())
+	if m == nil {
+		return rerr
 	}
-	if err := checkBody(body[len(trace):]); err != nil {
-		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
-		return err
-	}
-	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
-	if err := s.checkHeaderSize(hlen); err != nil {
-		return err
-	}
-	// The header work sees the header section only, as for a spooled
-	// body: a body line is never taken for a header field.
-	head := body[: len(trace)+hlen : len(trace)+hlen]
-	head, perr := s.receivePolicy(head)
-	if perr != nil {
-		return perr
-	}
-	head = s.removeForgedResults(head, len(trace)) // before the checks, which add umbra's own
-	body = withHeadSection(body, head, len(trace)+hlen)
-	content, rcpts, cerr := s.checkData(id, body[len(trace):])
-	if cerr != nil {
-		return cerr
-	}
-	if s.discard || len(rcpts) == 0 {
-		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", len(body))
-		s.trackDiscard(id, body[len(trace):], len(rcpts) == 0 && !s.discard)
-		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
-	}
-	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
-		body = append([]byte(trace), content...)
-	}
-	body, m := s.message(id, body, len(trace), rcpts, 0)
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, queue.MemBody(body), nil)
 	}
@@ -524,6 +503,48 @@ func (s *session) data(r io.Reader) error {
 	// go-smtp writes an error's code and text as given: this is how the
 	// 250 carries the queue id.
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// messageOf runs the end-of-data work on a body in memory (the trace
+// field trace in front): line checks, the header size, the receive
+// policy, the checks; it returns the message and its stored bytes, or
+// (nil, nil, reply) when the transaction ends here — refused, or
+// discarded by a check (a 250).
+func (s *session) messageOf(id queue.ID, trace string, body []byte) ([]byte, *queue.Message, error) {
+	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
+		body = normalizeNewlines([]byte(trace), body[len(trace):])
+	}
+	if err := checkBody(body[len(trace):]); err != nil {
+		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
+		return nil, nil, err
+	}
+	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
+	if err := s.checkHeaderSize(hlen); err != nil {
+		return nil, nil, err
+	}
+	// The header work sees the header section only, as for a spooled
+	// body: a body line is never taken for a header field.
+	head := body[: len(trace)+hlen : len(trace)+hlen]
+	head, perr := s.receivePolicy(head)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	head = s.removeForgedResults(head, len(trace)) // before the checks, which add umbra's own
+	body = withHeadSection(body, head, len(trace)+hlen)
+	content, rcpts, cerr := s.checkData(id, body[len(trace):])
+	if cerr != nil {
+		return nil, nil, cerr
+	}
+	if s.discard || len(rcpts) == 0 {
+		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", len(body))
+		s.trackDiscard(id, body[len(trace):], len(rcpts) == 0 && !s.discard)
+		return nil, nil, &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
+	}
+	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
+		body = append([]byte(trace), content...)
+	}
+	body, m := s.message(id, body, len(trace), rcpts, 0)
+	return body, m, nil
 }
 
 // headerFirewall removes every header umbra trusts (package orgid) from

@@ -37,7 +37,14 @@ import (
 // abandon a partial copy). It is offered with version 4; a client sends
 // the one-write form only to a server that advertised version 5, and
 // the DATA form to any other.
-const ShadowVersion = 5
+//
+// Version 6 adds MAIL … XSHADOWBATCH=<n> with XSHADOWCOPY=: the body of
+// the transaction is a batch of n copies on receipt, each with its own
+// envelope, kept in one commit and answered copy by copy (batch.go). It
+// is offered by a server whose queue keeps a batch in one commit
+// (ShadowBatchCopier); a client sends a batch only to a server that
+// advertised version 6, single copies by version 5's form to any other.
+const ShadowVersion = 6
 
 // maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
 const maxDiscardWait = 60
@@ -62,6 +69,9 @@ func (s *session) shadowVersion() int {
 	}
 	if _, ok := s.srv.shadow.(HeldQuerier); !ok {
 		return 3
+	}
+	if _, ok := s.srv.queue.(ShadowBatchCopier); !ok {
+		return 5
 	}
 	return ShadowVersion
 }

@@ -40,7 +40,9 @@ func (s *session) checkHeaderSize(n int) *gosmtp.SMTPError {
 // spooling: a body of this session past the threshold goes to a spool
 // file.
 func (s *session) spooling() bool {
-	return s.srv.newSpool != nil && !s.dataChecks
+	// A batch of copies (batch.go) is parsed in memory; its size is
+	// bounded by the connector's message size as any body.
+	return s.srv.newSpool != nil && !s.dataChecks && s.pendingBatch == 0
 }
 
 // takeSpooled takes the spool file of the body that just ended from the
