@@ -19,8 +19,9 @@ import (
 // verbs to server accounts only (no client certificates, not externally
 // secured), and each hub has a send connector with auth: to the other
 // (its smart host is the other's topology address). hub-a makes shadow
-// copies on receipt, prefer-remote.
-func receiptOrgSASL(t *testing.T) (a, b, sink, cfgA, cfgB string) {
+// copies on receipt, prefer-remote. Without loginBack hub-b has no send
+// connector to hub-a: it cannot log in there.
+func receiptOrgSASL(t *testing.T, loginBack bool) (a, b, sink, cfgA, cfgB string) {
 	dir := t.TempDir()
 	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites:
@@ -48,13 +49,17 @@ send_connectors:
 	os.WriteFile(pw, []byte("pw\n"), 0o600)
 
 	hub := func(name, addr, ack, peer, peerAddr string) string {
-		path, _ := orgHub(t, dir, name, addr, topoPath, ack, fmt.Sprintf(`send_connectors:
+		extra := fmt.Sprintf(`send_connectors:
   - name: to-%s
     address_spaces: [{domain: "%s.invalid", cost: 1}]
     smart_hosts: [%q]
     tls: required
     auth: {username: %s, password_file: %q}
-`, peer, peer, peerAddr, name, pw))
+`, peer, peer, peerAddr, name, pw)
+		if name == "hub-b" && !loginBack {
+			extra = ""
+		}
+		path, _ := orgHub(t, dir, name, addr, topoPath, ack, extra)
 		raw, _ := os.ReadFile(path)
 		cfg := strings.Replace(string(raw), "    externally_secured: true\n",
 			fmt.Sprintf("    tls: {cert_file: %q, key_file: %q}\n    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n",
@@ -78,7 +83,7 @@ send_connectors:
 // also for messages sent after several heartbeat timeouts (1 s, 3
 // retries).
 func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
-	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t)
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
 	sink := startRecorder(t, sinkAddr)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
@@ -108,8 +113,43 @@ func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
 		hb.dumpLog()
 		t.Errorf("hub-b took copies over while hub-a was up")
 	}
-	if log, _ := os.ReadFile(hb.log); strings.Contains(string(log), "heartbeat failed") {
+	if log, _ := os.ReadFile(hb.log); strings.Contains(string(log), "primary refused") {
 		hb.dumpLog()
-		t.Errorf("hub-b's heartbeats to hub-a failed")
+		t.Errorf("hub-a refused hub-b's sessions: they did not log in")
+	}
+}
+
+// A primary that refuses the shadow sessions of its peer (hub-b has no
+// way to log in to hub-a) is alive: hub-b keeps the copies hub-a pushed
+// — no takeover however many heartbeats it refuses, nothing delivered
+// twice — and names the refusal at WARN with hub-a's reply.
+func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, false)
+	sink := startRecorder(t, sinkAddr)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	acked := sendMany(a, "refused", 3, 1, nil)
+	if len(acked) != 3 {
+		ha.dumpLog()
+		t.Fatalf("%d of 3 acknowledged", len(acked))
+	}
+	waitArrived(t, sink, acked, ha)
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
+	time.Sleep(5 * time.Second) // five heartbeat timeouts (1 s, 3 retries): a takeover would have come
+	if s, pending := p.held(t, cfgB, "hub-a"); s != 3 || pending != 0 {
+		hb.dumpLog()
+		t.Fatalf("hub-b holds %d copies for hub-a, %d taken over; want 3 kept", s, pending)
+	}
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+	log, _ := os.ReadFile(hb.log)
+	if !strings.Contains(string(log), `level=WARN msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`) ||
+		!strings.Contains(string(log), `reply="550 5.7.1 `) {
+		hb.dumpLog()
+		t.Errorf("no WARN naming hub-a's refusal with its reply")
 	}
 }
