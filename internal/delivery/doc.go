@@ -151,6 +151,15 @@
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
 // queue sends no success DSN for it.
 //
+// Sessions to another transport server — a push of a copy on receipt,
+// a heartbeat, watch session or reconciliation to a primary — all open
+// through dialPrimary, by one rule: the send connector the copies went
+// by, else the send connector that logs in to that server (loginVia),
+// else the organisation's opportunistic TLS with this server's client
+// certificate. A 5xx reply in a session to a primary is returned as a
+// refusal (refusedError, shadow.Refusal): the primary is alive, which
+// the shadow manager does not count as a failed heartbeat.
+//
 // Destination health (queue.Health, owned by the scheduler; SR-16): a server that failed a heartbeat
 // is tried after every other server of its route (a site's servers, a
 // send connector's hosts) from that moment, until a session with it

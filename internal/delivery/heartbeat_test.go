@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,8 +73,33 @@ receive_connectors:
 	if err != nil || db != "primary-db" || strings.Join(ids, ",") != "d1" {
 		t.Fatalf("heartbeat via the connector: %q %v %v", db, ids, err)
 	}
-	// Without the connector's login the same primary refuses XSHADOW.
-	if _, _, err := heartbeatIDs(d, context.Background(), "hub.test", addr); err == nil {
-		t.Fatal("an anonymous heartbeat was accepted as a transport server")
+	// A primary recorded without a connector (the copies came on
+	// receipt, pushed by it) is reached the same way: every session to
+	// another transport server logs in through the connector that logs
+	// in to it (loginVia) — heartbeats, watch sessions, reconciling.
+	db, ids, err = heartbeatIDs(d, context.Background(), "hub.test", addr)
+	if err != nil || db != "primary-db" || strings.Join(ids, ",") != "d1" {
+		t.Fatalf("heartbeat to the plain address: %q %v %v", db, ids, err)
+	}
+	var watched []string
+	err = d.Watch(context.Background(), "hub.test", addr, func(dbID string, ids []string, contact bool) error {
+		watched = append(watched, ids...)
+		return nil
+	}, func() bool { return false })
+	if err != nil || strings.Join(watched, ",") != "d1" {
+		t.Fatalf("watch session to the plain address: %v %v", watched, err)
+	}
+	// Without a login the same primary refuses XSHADOW: a refusal
+	// carrying its reply (shadow.Refusal), which is no failed heartbeat.
+	anon := newDeliverer(t, &fakeDNS{}, config.Mailbox{})
+	anon.st.Load().cfg.ShadowServerID = "edge1"
+	_, _, err = heartbeatIDs(anon, context.Background(), "hub.test", addr)
+	var ref interface{ Refusal() string }
+	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1 ") {
+		t.Fatalf("an anonymous heartbeat: %v; want a refusal with the primary's 550 5.7.1", err)
+	}
+	err = anon.Watch(context.Background(), "hub.test", addr, func(string, []string, bool) error { return nil }, func() bool { return false })
+	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1 ") {
+		t.Fatalf("an anonymous watch session: %v; want a refusal with the primary's 550 5.7.1", err)
 	}
 }

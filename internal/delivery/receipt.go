@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,11 +183,7 @@ func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Serve
 func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) (*smtp.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
-	addr := s.Address
-	if via := pushVia(st, s); via != "" {
-		addr += " via " + via // logs in as heartbeats through that connector do
-	}
-	c, err := r.d.dialPrimary(ctx, st, s.Name, addr)
+	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address) // logs in as heartbeats to s do (loginVia)
 	if err != nil {
 		return nil, err
 	}
@@ -205,43 +199,6 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) 
 	}
 	c.SetHop(s.Name)
 	return c, nil
-}
-
-// pushVia names the send connector a push to s goes through: one that
-// logs in (auth) to a smart host naming s — by its topology address, or
-// by its name or its address's host — so that a peer whose receive
-// connector accepts XSHADOW only from a server account gets the
-// connector's login, as a heartbeat to a primary reached through that
-// connector does (Recipient.PrimaryVia). "" (no such connector): the
-// organisation's own way, opportunistic TLS with this server's client
-// certificate, as every relay and heartbeat inside the organisation.
-// Connectors are looked at by name, so the choice is stable.
-func pushVia(st *state, s *routing.Server) string {
-	host, _, err := net.SplitHostPort(s.Address)
-	if err != nil {
-		host = s.Address
-	}
-	names := make([]string, 0, len(st.conns))
-	for name := range st.conns {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		sc := st.conns[name]
-		if sc.cfg.Auth.Username == "" {
-			continue
-		}
-		for _, sh := range sc.cfg.SmartHosts {
-			h, _, err := net.SplitHostPort(sh)
-			if err != nil {
-				h = sh
-			}
-			if sh == s.Address || strings.EqualFold(h, s.Name) || h == host {
-				return name
-			}
-		}
-	}
-	return ""
 }
 
 func (r *ReceiptShadow) takeIdle(name string) *smtp.Client {

@@ -102,7 +102,7 @@ func TestPushViaLoggingInConnector(t *testing.T) {
 		{routing.Server{Name: "hub-d", Address: "127.0.0.4:25"}, "by-name"},
 		{routing.Server{Name: "hub-e", Address: "127.0.0.5:25"}, ""},
 	} {
-		if got := pushVia(st, &c.s); got != c.want {
+		if got := loginVia(st, c.s.Name, c.s.Address); got != c.want {
 			t.Errorf("%s at %s: via %q, want %q", c.s.Name, c.s.Address, got, c.want)
 		}
 	}

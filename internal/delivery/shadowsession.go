@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"umbra/internal/smtp"
 )
 
@@ -94,9 +96,13 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		saveFailed = err != nil
 		return err
 	})
+	var refused *refusedError
 	switch {
 	case saveFailed:
 		// This server's store failed; the primary answered.
+	case errors.As(err, &refused):
+		// The primary answered and refused the session: it is alive.
+		d.health.Responsive(primary, hostAddr)
 	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).
 		d.health.Unresponsive(time.Now(), err.Error(), primary, hostAddr)
@@ -108,30 +114,12 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 
 func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) error {
 	st := d.st.Load()
-	addr, via, _ := strings.Cut(addr, " via ")
-	var sc *sendConnector
-	if via != "" {
-		if sc = st.conns[via]; sc == nil {
-			return fmt.Errorf("send connector %s is gone", via)
-		}
-		c, err := d.connect(ctx, st, sc, host{name: primary, addr: addr})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return d.queryAll(ctx, st, c, save)
-	}
-	nc, err := st.dial(ctx, nil, "tcp", addr)
+	c, err := d.dialPrimary(ctx, st, primary, addr)
 	if err != nil {
-		return err
-	}
-	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
-		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
-	if err != nil {
-		return err
+		return refusal(err)
 	}
 	defer c.Close()
-	return d.queryAll(ctx, st, c, save)
+	return refusal(d.queryAll(ctx, st, c, save))
 }
 
 // queryAll is the heartbeat's XSHADOW and XQUERYDISCARD loop. Each batch
@@ -166,4 +154,31 @@ func shortHash(s string) string {
 	h := fnv.New32a()
 	h.Write([]byte(s))
 	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// refusedError is a session to a primary that the primary answered with
+// a permanent refusal (a 5xx reply: to AUTH, to XSHADOW — not logged in,
+// no rights —, to a query). The primary is alive and speaking: the
+// shadow manager does not count it as a failed heartbeat, which leads to
+// a takeover, but logs the reply (Refusal) for the operator to fix.
+type refusedError struct {
+	reply *gosmtp.SMTPError
+	err   error
+}
+
+func (e *refusedError) Error() string { return "refused by the primary: " + e.Refusal() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// Refusal is the primary's reply (shadow.Refusal).
+func (e *refusedError) Refusal() string {
+	return strings.TrimSpace(fmt.Sprintf("%03d %s", e.reply.Code, e.reply.Message))
+}
+
+// refusal marks err as a refusal when it is a 5xx reply of the primary.
+func refusal(err error) error {
+	var rerr *gosmtp.SMTPError
+	if err == nil || !errors.As(err, &rerr) || rerr.Code < 500 || rerr.Code > 599 {
+		return err
+	}
+	return &refusedError{reply: rerr, err: err}
 }

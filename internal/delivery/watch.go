@@ -3,6 +3,8 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -71,11 +73,20 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 	return nil
 }
 
-// dialPrimary opens a session to a primary as heartbeats do: through
-// the send connector the copies went by ("host:port via CONNECTOR"), or
-// inside the organisation with opportunistic TLS.
+// dialPrimary opens a session to another transport server — a primary
+// (heartbeat, watch session, reconcile) or a peer a copy on receipt is
+// pushed to — as every session this server opens to one: through the
+// send connector named in addr ("host:port via CONNECTOR", the one the
+// copies went by), else through the send connector that logs in to that
+// server (loginVia), else inside the organisation with opportunistic TLS
+// and this server's client certificate. A peer whose receive connector
+// grants the shadow verbs to server accounts only refuses a session that
+// did not log in.
 func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr string) (*smtp.Client, error) {
 	addr, via, _ := strings.Cut(addr, " via ")
+	if via == "" {
+		via = loginVia(st, primary, addr)
+	}
 	if via != "" {
 		sc := st.conns[via]
 		if sc == nil {
@@ -89,6 +100,45 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 	}
 	return smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
 		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
+}
+
+// loginVia names the send connector a session to the transport server
+// name at addr goes through when no connector is named for it: one that
+// logs in (auth) to a smart host naming that server — by its address, or
+// by its name or its address's host — so that a server whose receive
+// connector accepts XSHADOW only from a server account gets the
+// connector's login. It is the one rule for every session to another
+// transport server: pushes of copies on receipt, and heartbeats, watch
+// sessions and reconciliation to a primary, whichever way its copies
+// came. "" (no such connector): the organisation's own way,
+// opportunistic TLS with this server's client certificate. Connectors
+// are looked at by name, so the choice is stable.
+func loginVia(st *state, name, addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	names := make([]string, 0, len(st.conns))
+	for n := range st.conns {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		sc := st.conns[n]
+		if sc.cfg.Auth.Username == "" {
+			continue
+		}
+		for _, sh := range sc.cfg.SmartHosts {
+			h, _, err := net.SplitHostPort(sh)
+			if err != nil {
+				h = sh
+			}
+			if sh == addr || strings.EqualFold(h, name) || h == host {
+				return n
+			}
+		}
+	}
+	return ""
 }
 
 // Reconcile implements shadow.Reconciler: a shadow session to a primary
@@ -124,7 +174,7 @@ func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []s
 func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) (c *smtp.Client, db string, end func(), err error) {
 	st := d.st.Load()
 	if c, err = d.dialPrimary(ctx, st, primary, addr); err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, refusal(err)
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	end = func() { stop(); c.Close() }
@@ -133,7 +183,7 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 	}
 	if err != nil {
 		end()
-		return nil, "", nil, err
+		return nil, "", nil, refusal(err)
 	}
 	return c, db, end, nil
 }

@@ -254,8 +254,11 @@
 // discard; a copy that never arrived gets a discard its peer ignores
 // (Message.CopiedOnReceipt tells the two apart: the shadow id is the org
 // id; delivery then does not take the shadow server for the message's
-// origin). A push is not a contact (it brings no discards), a copy pushed
-// twice is kept once, and a relayed copy of the message never merges
+// origin). A push is not a contact (it brings no discards: the last
+// contact stays), but the same commit forgets the failed heartbeats
+// counted against the primary (Failures, LastTry; a takeover done stays
+// marked), since a primary that pushes is alive — the next failure then
+// cannot take the new copy over at once; a copy pushed twice is kept once, and a relayed copy of the message never merges
 // into a copy on receipt (mergeHeld): the primary's discard would take
 // both.
 //

@@ -146,7 +146,18 @@ func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		}
 		// A push is not a contact: the primary's discards come only in
 		// sessions this server opens (heartbeats), and a primary that
-		// keeps pushing copies must still be asked for them.
+		// keeps pushing copies must still be asked for them, so the last
+		// contact stays as it is. But it proves the primary alive: the
+		// failed heartbeats counted so far are forgotten (the next
+		// heartbeat is due at once, as the last contact is old), so that
+		// the next failure does not take over every copy — this one
+		// included — of a primary that is pushing them. A primary that
+		// dies after its push still has its copies taken over after its
+		// retry count of failed heartbeats (SR-6). A takeover done
+		// already stays: the next contact makes those copies due again.
+		if p.Failures > 0 {
+			p.Failures, p.LastTry = 0, time.Time{}
+		}
 		if err := tx.PutPeer(p); err != nil {
 			return err
 		}

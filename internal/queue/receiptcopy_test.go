@@ -253,3 +253,45 @@ func TestShadowCopyOnReceiptSpooled(t *testing.T) {
 		t.Fatalf("the kept copy's spool file: %v", err)
 	}
 }
+
+// A copy pushed by a primary whose heartbeats failed (here: as many as
+// take its copies over) proves it alive: the failures are forgotten, so
+// the copy is not taken over at the next failed heartbeat — only after
+// the retry count of failures counted anew — and the push is still not
+// a contact (the last contact stays, the heartbeat is due at once).
+func TestShadowCopyOnReceiptFromFailedPrimaryNotTakenOver(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	first := clk.Now()
+	if _, err := q.SubmitShadowCopy(ctx, receiptCopy(s, "x@b.example"), []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		clk.Advance(20 * time.Second)
+		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 3, "refused"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Second)
+	m := receiptCopy(s, "y@b.example")
+	if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].Failures != 0 || !peers[0].LastTry.IsZero() || !peers[0].LastContact.Equal(first) {
+		t.Fatalf("peers = %+v; want hub-a without failures, last contacted at the first copy", peers)
+	}
+	for i := 1; i <= 3; i++ {
+		clk.Advance(20 * time.Second)
+		failures, taken, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 3, "refused")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := q.Message(m.ID)
+		if held := got.Rcpts[0].Status == Shadowed; held != (i < 3) || failures != i || (taken > 0) != (i == 3) {
+			t.Fatalf("failure %d: counted %d, taken %d, copy held %v", i, failures, taken, held)
+		}
+	}
+}

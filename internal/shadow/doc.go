@@ -46,6 +46,18 @@
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
 //	side restarted since.
 //
+// A heartbeat fails when the primary does not complete it: no
+// connection, a broken or timed-out session, a 4xx. A heartbeat the
+// primary answers with a permanent refusal (a 5xx reply, Refusal: this
+// server did not log in, or has no right to the shadow verbs) is no
+// failure: the primary is alive, so nothing is counted and nothing taken
+// over; the refusal is logged at WARN with the reply and the next
+// heartbeat is due a timeout later (Manager.refusedAt, memory only). Its
+// copies stay until it lets this server in, or until they expire (the
+// queue takes an unconfirmed copy over after message_expiration and an
+// hour). A copy the primary pushes on receipt proves it alive too: the
+// store forgets its counted failures (not a contact: the timer stays).
+//
 // Only a completed discard query is a contact (SR-5): the heartbeat timer
 // is the bound on how long a discard committed at the primary waits to be
 // fetched, so nothing else may move it. An XSHADOW reply (at the start of
@@ -137,13 +149,13 @@
 //
 // Invariants: a heartbeat is one SMTP session bounded as a whole by one
 // command timeout (every step also has its own, W-7), so a hung primary
-// counts as a failed heartbeat; heartbeats and polls run concurrently, one
+// counts as a failed heartbeat, and a refusing one never does; heartbeats and polls run concurrently, one
 // per primary at a time (the manager's flight record, and the scheduler's
 // window of 1 for the primary's destination: a second one is refused,
 // not queued, and asked for again at the next step), so one hung primary
 // holds its own window and delays no other; takeover
 // happens timeout × retries (+ one command timeout) after the last
-// contact; a primary without shadow copies is not watched (the store drops
+// contact or push; a primary without shadow copies is not watched (the store drops
 // its record ten minutes after the last contact). The heartbeat
 // settings can change on a running manager (SetTiming, configuration
 // reload).

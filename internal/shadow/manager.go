@@ -86,6 +86,17 @@ type Heartbeater interface {
 // Heartbeater, Watcher and Reconciler without importing this package.
 type Save = func(dbID string, discards []string, contact bool) error
 
+// Refusal is implemented by the error of a session that the primary
+// answered with a permanent refusal (a 5xx reply: this server did not
+// log in, or its account has no right to the shadow verbs). Refusal
+// returns the primary's reply. Such a primary is alive: a refused
+// heartbeat is not counted as a failed one (no takeover, SR-6), and is
+// logged at WARN with the reply.
+type Refusal interface {
+	error
+	Refusal() string
+}
+
 // SaveError is a Save's failure as a session returns it: this server's
 // store failed, not the primary.
 type SaveError struct{ Err error }
@@ -192,6 +203,12 @@ type Manager struct {
 	reconciled  map[string]time.Time
 	reconciling map[string]bool
 	cursor      map[string]uint64
+	// refusedAt is when a primary last refused a heartbeat (Refusal):
+	// the next is due a timeout later, as after a failed one, without
+	// counting a failure. refusalLogged paces the WARN of refused watch
+	// sessions. Memory only: a restart asks at once.
+	refusedAt     map[string]time.Time
+	refusalLogged map[string]time.Time
 }
 
 // expediteFor is how long a primary stays urgent after a request: its
@@ -210,7 +227,8 @@ func New(cfg Config) *Manager {
 		cfg.Observer = nopObserver{}
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
-		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{}}
+		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
+		refusedAt: map[string]time.Time{}, refusalLogged: map[string]time.Time{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 	}
@@ -442,7 +460,7 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		if !m.urgent[p.Name].IsZero() && !m.watching[p.Name] {
 			quick = append(quick, p.Name)
 		}
-		if !due(p, now, t.Timeout) || m.busy(p.Name) {
+		if !due(p, now, t.Timeout) || m.busy(p.Name) || m.refusedRecently(p.Name, now, t.Timeout) {
 			continue
 		}
 		// The bound is armed here, before the goroutine runs, so that a
@@ -482,6 +500,13 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	return every
 }
 
+// refusedRecently reports whether primary refused a heartbeat less than
+// timeout before now; m.mu held.
+func (m *Manager) refusedRecently(primary string, now time.Time, timeout time.Duration) bool {
+	at, ok := m.refusedAt[primary]
+	return ok && !at.After(now) && now.Sub(at) < timeout
+}
+
 // busy reports whether a heartbeat to primary is in flight; m.mu held.
 func (m *Manager) busy(primary string) bool {
 	_, ok := m.flight[primary]
@@ -510,6 +535,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	// says QUIT (Heartbeater): a batch read before the session broke is
 	// here already.
 	err := m.cfg.Heartbeater.Heartbeat(hctx, p.Name, p.Addr, m.rec.save(p.Name))
+	bounded := hctx.Err() != nil // read before cancel: the bound cut the session off
 	close(stop)
 	cancel()
 	if ctx.Err() != nil {
@@ -523,9 +549,26 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	m.cfg.Observer.Heartbeat(err == nil)
 	if err == nil {
+		m.mu.Lock()
+		delete(m.refusedAt, p.Name)
+		m.mu.Unlock()
 		return nil
 	}
-	if hctx.Err() != nil {
+	var ref Refusal
+	if !bounded && errors.As(err, &ref) {
+		// The primary answered and refused the session (this server did
+		// not log in, or has no right to the shadow verbs): it is alive,
+		// so this is no failed heartbeat and never leads to a takeover.
+		// Its copies stay here until it is reachable again or they
+		// expire; the next heartbeat is a timeout away.
+		m.mu.Lock()
+		m.refusedAt[p.Name] = started
+		m.mu.Unlock()
+		m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
+			"reply", ref.Refusal())
+		return err
+	}
+	if bounded {
 		err = context.DeadlineExceeded // the bound, not an error of the primary's making
 	}
 	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, retries, err.Error())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -455,3 +456,51 @@ func TestBrokenHeartbeatAppliesBatchesRead(t *testing.T) {
 		t.Fatalf("a broken heartbeat counted as a contact: %+v", p)
 	}
 }
+
+// refusedErr is a session the primary answered with a 5xx (Refusal).
+type refusedErr struct{ reply string }
+
+func (e refusedErr) Error() string   { return "refused by the primary: " + e.reply }
+func (e refusedErr) Refusal() string { return e.reply }
+
+// A primary that refuses the shadow session (5xx: this server did not
+// log in, or has no right to the shadow verbs) is alive: its copies are
+// not taken over however often it refuses, its heartbeats stay one per
+// timeout, and each refusal is logged at WARN with its reply. When it
+// then stops answering, its copies are taken over after the retry count
+// of failed heartbeats as always (SR-6).
+func TestRefusingPrimaryNotTakenOver(t *testing.T) {
+	m, st, hb, clk := setup()
+	var logs strings.Builder
+	var logMu sync.Mutex
+	m.cfg.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	reply := "550 5.7.1 Not permitted to open a shadow session"
+	hb.set(func(h *fakeHB) { h.err = fmt.Errorf("heartbeat: %w", refusedErr{reply}) })
+	step(t, m, hb, clk, 3000*time.Second)
+	if tk := st.taken(); len(tk) != 0 || st.ps["hub-b"].Failures != 0 {
+		t.Fatalf("a refusing primary: takeovers %v, failures %d", tk, st.ps["hub-b"].Failures)
+	}
+	if n := hb.n("hub-b"); n != 10 {
+		t.Fatalf("%d heartbeats in 10 timeouts, want 10", n)
+	}
+	logMu.Lock()
+	warns := strings.Count(logs.String(), "level=WARN msg=\"primary refused the heartbeat")
+	withReply := strings.Count(logs.String(), `reply="`+reply+`"`)
+	logMu.Unlock()
+	if warns != 10 || withReply != 10 {
+		t.Fatalf("%d WARNs of refusals, %d with the reply, want 10:\n%s", warns, withReply, logs.String())
+	}
+	hb.set(func(h *fakeHB) { h.err = errors.New("connection refused") })
+	step(t, m, hb, clk, 900*time.Second)
+	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "connection refused") {
+		t.Fatalf("a primary that stopped answering: takeovers %v", tk)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -89,7 +90,10 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 		return nil
 	}
 	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids)))
-	if err != nil && ctx.Err() == nil {
+	var ref Refusal
+	if err != nil && ctx.Err() == nil && errors.As(err, &ref) && m.refusalLogDue(p.Name) {
+		m.cfg.Log.Warn("primary refused the question about old shadow copies", "primary", p.Name, "addr", p.Addr, "reply", ref.Refusal())
+	} else if err != nil && ctx.Err() == nil {
 		m.cfg.Log.Debug("asking a primary about old shadow copies failed", "primary", p.Name, "err", err)
 	}
 	return nil // failures are the heartbeats' to judge

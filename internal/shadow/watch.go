@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -77,8 +78,16 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
-		// Failures are the heartbeats' to judge; this only waits.
-		m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
+		// Failures are the heartbeats' to judge; this only waits. A
+		// refusal is the operator's to fix (this server cannot log in to
+		// the primary, or has no right to the shadow verbs): at WARN
+		// with the primary's reply, once a minute per primary.
+		var ref Refusal
+		if errors.As(err, &ref) && m.refusalLogDue(name) {
+			m.cfg.Log.Warn("primary refused the watch session", "primary", name, "addr", addr, "reply", ref.Refusal())
+		} else {
+			m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
+		}
 		t := m.cfg.Clock.NewTimer(watchRetry)
 		select {
 		case <-ctx.Done():
@@ -101,4 +110,21 @@ func (m *Manager) primaryAddr(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// refusalLogEvery paces the WARN of refused watch sessions (which are
+// retried every second) per primary.
+const refusalLogEvery = time.Minute
+
+// refusalLogDue reports whether a refusal by primary is to be logged at
+// WARN now, and notes it.
+func (m *Manager) refusalLogDue(primary string) bool {
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if at, ok := m.refusalLogged[primary]; ok && !at.After(now) && now.Sub(at) < refusalLogEvery {
+		return false
+	}
+	m.refusalLogged[primary] = now
+	return true
 }

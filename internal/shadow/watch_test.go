@@ -3,6 +3,8 @@ package shadow
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ type fakeWatcher struct {
 	mu      sync.Mutex
 	conns   int
 	failing bool
+	failErr error // the failure while failing; nil: connection refused
 	push    chan []string
 	ended   chan struct{}
 }
@@ -25,8 +28,11 @@ type fakeWatcher struct {
 func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error {
 	w.mu.Lock()
 	w.conns++
-	failing := w.failing
+	failing, failErr := w.failing, w.failErr
 	w.mu.Unlock()
+	if failing && failErr != nil {
+		return failErr
+	}
 	if failing {
 		return errors.New("connection refused")
 	}
@@ -115,5 +121,45 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out: %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A primary that refuses the watch session (a 5xx: this server did not
+// log in) is named at WARN with its reply — once a minute per primary,
+// not at every retry (one a second) — and at DEBUG otherwise.
+func TestRefusedWatchWarnsWithReply(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := &fakeStore{clk: clk, discarded: map[string][]string{}, copies: map[string]bool{"hub-b": true},
+		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: clk.Now()}}}
+	reply := "550 5.7.1 Not permitted to open a shadow session"
+	w := &fakeWatcher{fakeHB: fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}, push: make(chan []string),
+		ended: make(chan struct{}, 10), failing: true, failErr: refusedErr{reply}}
+	var logs strings.Builder
+	var logMu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	m := New(Config{Timeout: 300 * time.Second, Retries: 3, Clock: clk, Store: st, Heartbeater: w, Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.Step(ctx)
+	m.Expedite("hub-b")
+	waitUntil(t, "the first try", func() bool { return w.connections() == 1 })
+	for i := 2; i <= 61; i++ {
+		if i == 30 {
+			m.Expedite("hub-b") // a sender still waits
+		}
+		waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 1 })
+		clk.Advance(watchRetry)
+		waitUntil(t, "the retry", func() bool { return w.connections() == i })
+	}
+	logMu.Lock()
+	out := logs.String()
+	logMu.Unlock()
+	warns := strings.Count(out, `level=WARN msg="primary refused the watch session" primary=hub-b addr=127.0.0.2:25 reply="`+reply+`"`)
+	if warns != 2 {
+		t.Fatalf("%d WARNs for 61 refusals in a minute, want 2 (at 0 s and 60 s):\n%s", warns, out)
 	}
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// receiptOrgSASL is receiptOrg with hubs that know each other only by
+// login: each hub's connector offers TLS and AUTH, grants the shadow
+// verbs to server accounts only (no client certificates, not externally
+// secured), and each hub has a send connector with auth: to the other
+// (its smart host is the other's topology address). hub-a makes shadow
+// copies on receipt, prefer-remote. Without loginBack hub-b has no send
+// connector to hub-a: it cannot log in there.
+func receiptOrgSASL(t *testing.T, loginBack bool) (a, b, sink, cfgA, cfgB string) {
+	dir := t.TempDir()
+	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
+`, a, b, sink)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topoPath, []byte(topo), 0o600)
+
+	cert := selfSignedCert(t, "hub.umbra.test")
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	kb, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	creds, pw := filepath.Join(dir, "credentials"), filepath.Join(dir, "pw")
+	os.WriteFile(creds, []byte("hub-a:"+string(hash)+":server\nhub-b:"+string(hash)+":server\n"), 0o600)
+	os.WriteFile(pw, []byte("pw\n"), 0o600)
+
+	hub := func(name, addr, ack, peer, peerAddr string) string {
+		extra := fmt.Sprintf(`send_connectors:
+  - name: to-%s
+    address_spaces: [{domain: "%s.invalid", cost: 1}]
+    smart_hosts: [%q]
+    tls: required
+    auth: {username: %s, password_file: %q}
+`, peer, peer, peerAddr, name, pw)
+		if name == "hub-b" && !loginBack {
+			extra = ""
+		}
+		path, _ := orgHub(t, dir, name, addr, topoPath, ack, extra)
+		raw, _ := os.ReadFile(path)
+		cfg := strings.Replace(string(raw), "    externally_secured: true\n",
+			fmt.Sprintf("    tls: {cert_file: %q, key_file: %q}\n    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n",
+				certFile, keyFile, creds), 1)
+		if cfg == string(raw) {
+			t.Fatal("orgHub's connector changed: cannot make it SASL-only")
+		}
+		os.WriteFile(path, []byte(cfg), 0o600)
+		return path
+	}
+	cfgA = hub("hub-a", a, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: true", "hub-b", b)
+	cfgB = hub("hub-b", b, "0s", "hub-a", a)
+	return
+}
+
+// SR-17 between hubs that log in to each other (no client certificates):
+// hub-b watches hub-a, the primary of the copies hub-a pushed to it, by
+// logging in through its send connector to hub-a — as hub-a's pushes log
+// in to hub-b. With both up, every message is delivered exactly once,
+// hub-b's copies go with hub-a's discards, and nothing is taken over,
+// also for messages sent after several heartbeat timeouts (1 s, 3
+// retries).
+func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
+	sink := startRecorder(t, sinkAddr)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	p := &shadowPair{}
+	var acked []string
+	for round := 0; round < 2; round++ {
+		reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, fmt.Sprintf("Subject: sasl-first-%d\r\n\r\nhello", round))
+		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+			ha.dumpLog()
+			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+		}
+		acked = append(acked, fmt.Sprintf("sasl-first-%d", round))
+		acked = append(acked, sendMany(a, fmt.Sprintf("sasl%d-", round), 4, 2, nil)...)
+		waitArrived(t, sink, acked, ha)
+		waitCond(t, "hub-b to drop its copies", 30e9, func() bool { return len(p.queued(t, cfgB)) == 0 })
+		if round == 0 {
+			time.Sleep(5 * time.Second) // several heartbeat timeouts: a takeover would have come
+		}
+	}
+	time.Sleep(2 * time.Second) // a second copy delivered by hub-b would arrive meanwhile
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+	if out, _ := cli(t, cfgB, "track", "--json", "--sender", "a@example.org"); strings.Contains(out, `"event": "takeover"`) {
+		hb.dumpLog()
+		t.Errorf("hub-b took copies over while hub-a was up")
+	}
+	if log, _ := os.ReadFile(hb.log); strings.Contains(string(log), "primary refused") {
+		hb.dumpLog()
+		t.Errorf("hub-a refused hub-b's sessions: they did not log in")
+	}
+}
+
+// A primary that refuses the shadow sessions of its peer (hub-b has no
+// way to log in to hub-a) is alive: hub-b keeps the copies hub-a pushed
+// — no takeover however many heartbeats it refuses, nothing delivered
+// twice — and names the refusal at WARN with hub-a's reply.
+func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, false)
+	sink := startRecorder(t, sinkAddr)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	acked := sendMany(a, "refused", 3, 1, nil)
+	if len(acked) != 3 {
+		ha.dumpLog()
+		t.Fatalf("%d of 3 acknowledged", len(acked))
+	}
+	waitArrived(t, sink, acked, ha)
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
+	time.Sleep(5 * time.Second) // five heartbeat timeouts (1 s, 3 retries): a takeover would have come
+	if s, pending := p.held(t, cfgB, "hub-a"); s != 3 || pending != 0 {
+		hb.dumpLog()
+		t.Fatalf("hub-b holds %d copies for hub-a, %d taken over; want 3 kept", s, pending)
+	}
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+	log, _ := os.ReadFile(hb.log)
+	if !strings.Contains(string(log), `level=WARN msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`) ||
+		!strings.Contains(string(log), `reply="550 5.7.1 `) {
+		hb.dumpLog()
+		t.Errorf("no WARN naming hub-a's refusal with its reply")
+	}
+}
