@@ -22,6 +22,12 @@ import (
 // copies on receipt, prefer-remote. Without loginBack hub-b has no send
 // connector to hub-a: it cannot log in there.
 func receiptOrgSASL(t *testing.T, loginBack bool) (a, b, sink, cfgA, cfgB string) {
+	return receiptOrgSASLOut(t, loginBack, "hub-a, hub-b")
+}
+
+// receiptOrgSASLOut is receiptOrgSASL with the servers that may use the
+// way out (the topology connector "out") named by out.
+func receiptOrgSASLOut(t *testing.T, loginBack bool, out string) (a, b, sink, cfgA, cfgB string) {
 	dir := t.TempDir()
 	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites:
@@ -33,8 +39,8 @@ servers:
   - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
   - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
-`, a, b, sink)
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
+`, a, b, out, sink)
 	topoPath := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topoPath, []byte(topo), 0o600)
 
@@ -151,5 +157,39 @@ func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
 		!strings.Contains(string(log), `reply="550 5.7.1 `) {
 		hb.dumpLog()
 		t.Errorf("no WARN naming hub-a's refusal with its reply")
+	}
+}
+
+// A relay between hubs that know each other only by login logs in
+// through the send connector to the other hub, like its shadow sessions:
+// hub-b's mail for outside goes through hub-a (only hub-a may use the way
+// out), with a shadow session hub-a accepts (hub-b keeps the copy until
+// hub-a's discard) and the organisation id kept. Before, the relay did
+// not log in: hub-a refused the shadow session and took hub-b for a
+// client.
+func TestRelayBetweenSASLOnlyHubsLogsIn(t *testing.T) {
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASLOut(t, true, "hub-a")
+	sink := startRecorder(t, sinkAddr)
+	ha := startUmbra(t, cfgA, a)
+	hb := startUmbra(t, cfgB, b)
+	acked := sendMany(b, "via-a", 3, 1, nil)
+	if len(acked) != 3 {
+		hb.dumpLog()
+		t.Fatalf("%d of 3 acknowledged", len(acked))
+	}
+	waitArrived(t, sink, acked, hb)
+	if log, _ := os.ReadFile(hb.log); strings.Contains(string(log), "relaying without it") {
+		hb.dumpLog()
+		t.Fatal("hub-b relayed to hub-a without a shadow session: the relay did not log in")
+	}
+	out, _ := cli(t, cfgA, "track", "--json", "--sender", "a@example.org")
+	if !strings.Contains(out, `"event": "receive"`) {
+		ha.dumpLog()
+		t.Fatalf("hub-a tracked no receive:\n%s", out)
+	}
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
 	}
 }

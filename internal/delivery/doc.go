@@ -153,7 +153,8 @@
 //
 // Sessions to another transport server — a push of a copy on receipt,
 // a heartbeat, watch session or reconciliation to a primary — all open
-// through dialPrimary, by one rule: the send connector the copies went
+// through dialPrimary (a relay to a hub of another site, deliverOrg,
+// through connect with the same loginVia), by one rule: the send connector the copies went
 // by, else the send connector that logs in to that server (loginVia),
 // else the organisation's opportunistic TLS with this server's client
 // certificate. A 5xx reply in a session to a primary is returned as a

@@ -124,23 +124,40 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					pc.c.Close()
 				}
 			}
-			nc, err := st.dial(ctx, nil, "tcp", addr)
-			if err != nil {
-				d.bal.fail(addr)
-				lastErr, lastHop = "451 4.4.1 connect to "+names[k]+": "+err.Error(), names[k]
-				continue
-			}
 			lmtp := h.Kind == routing.HopMailbox
-			policy := smtp.TLSOpportunistic
-			if lmtp {
-				policy = smtp.TLSNone
-			}
-			c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
-				RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
-			if err != nil {
-				d.bal.fail(addr)
-				lastErr, lastHop = "451 4.4.2 greeting from "+names[k]+": "+smtp.Reply(err), names[k]
-				continue
+			var c *smtp.Client
+			if via := loginVia(st, names[k], addr); via != "" && h.Kind == routing.HopRelay {
+				// A relay to another transport server logs in through the
+				// send connector that logs in to it, as every session to a
+				// transport server does (loginVia): a server that knows its
+				// peers only by login would otherwise take the relay for a
+				// client's, refuse its shadow session and remove the umbra
+				// headers (a new organisation id, which no duplicate check
+				// can match).
+				var err error
+				if c, err = d.connect(ctx, st, st.conns[via], host{name: names[k], addr: addr}); err != nil {
+					d.bal.fail(addr)
+					lastErr, lastHop = err.Error(), names[k]
+					continue
+				}
+			} else {
+				nc, err := st.dial(ctx, nil, "tcp", addr)
+				if err != nil {
+					d.bal.fail(addr)
+					lastErr, lastHop = "451 4.4.1 connect to "+names[k]+": "+err.Error(), names[k]
+					continue
+				}
+				policy := smtp.TLSOpportunistic
+				if lmtp {
+					policy = smtp.TLSNone
+				}
+				c, err = smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
+					RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
+				if err != nil {
+					d.bal.fail(addr)
+					lastErr, lastHop = "451 4.4.2 greeting from "+names[k]+": "+smtp.Reply(err), names[k]
+					continue
+				}
 			}
 			d.bal.ok(addr)
 			d.health.Responsive(names[k], addr)
