@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"umbra/internal/queue"
 )
 
 // rcptHub is a hub authoritative for example.test whose recipients file
@@ -240,5 +241,44 @@ func TestEdgeCalloutCacheLearnsDeletedMailbox(t *testing.T) {
 	wantReplies(t, "edge, alice still cached", rcptReplies(t, edgeAddr, "alice@example.test"), map[string]string{"alice@example.test": "250"})
 	if t.Failed() {
 		edge.dumpLog()
+	}
+}
+
+// A sender that never sends a message cannot grow the edge's transport
+// database with RCPTs of random addresses: against a catch-all hub
+// (every address answered 250), the callout cache keeps at most
+// recipients.callout.max_entries answers, and the newest address still
+// decides at once while the hub is down.
+func TestEdgeCalloutCacheBounded(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
+	hubCfg, rcptFile, _ := rcptHub(t, dir, hubAddr)
+	os.WriteFile(rcptFile, []byte("@example.test\n"), 0o600) // catch-all
+	hub := startUmbra(t, hubCfg, hubAddr)
+	edgeCfg := rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s")
+	b, _ := os.ReadFile(edgeCfg)
+	os.WriteFile(edgeCfg, []byte(strings.Replace(string(b), "timeout: 5s}", "timeout: 5s, max_entries: 10}", 1)), 0o600)
+	edge := startUmbra(t, edgeCfg, edgeAddr)
+
+	var random []string
+	for i := range 40 {
+		random = append(random, fmt.Sprintf("rnd%02dq@example.test", i))
+	}
+	got := rcptReplies(t, edgeAddr, random...)
+	want := map[string]string{}
+	for _, r := range random {
+		want[r] = "250"
+	}
+	wantReplies(t, "edge, catch-all hub", got, want)
+	hub.kill()
+	wantReplies(t, "edge, hub down", rcptReplies(t, edgeAddr, random[len(random)-1]), map[string]string{random[len(random)-1]: "250"})
+	edge.kill()
+	s, err := queue.Open(filepath.Join(dir, "edge-data", "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.CountRecipients(); err != nil || n > 10 {
+		t.Fatalf("%d callout answers kept after %d RCPTs, cap 10 (%v)", n, len(random), err)
 	}
 }

@@ -449,8 +449,8 @@ func validateRecipients(v *validator, r Recipients) {
 		}
 	}
 	co := r.Callout
-	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 {
-		v.add("recipients.callout: TTLs, timeout and max_concurrent must be positive", "recipients", "callout")
+	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 || co.MaxEntries < 0 {
+		v.add("recipients.callout: TTLs, timeout, max_concurrent and max_entries must be positive", "recipients", "callout")
 	}
 }
 
