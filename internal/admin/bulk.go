@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -148,7 +149,8 @@ func (s *Server) knownDatabase(db string) error {
 }
 
 // checkRedirectTarget checks a queue redirect's target: a host name or
-// an IP address, with an optional port 1–65535 (host:port, [v6]:port).
+// an IP address (config.IsHost), with an optional port 1–65535
+// (host:port, [v6]:port), before anything is stored or looked up.
 func checkRedirectTarget(to string) error {
 	host, port := to, ""
 	if h, p, err := net.SplitHostPort(to); err == nil {
@@ -161,18 +163,8 @@ func checkRedirectTarget(to string) error {
 			return fmt.Errorf("redirect target %q: port %q is not a number from 1 to 65535", to, port)
 		}
 	}
-	if net.ParseIP(host) != nil {
-		return nil
-	}
-	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
-	for _, l := range labels {
-		ok := l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-'
-		for _, c := range l {
-			ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-')
-		}
-		if !ok {
-			return fmt.Errorf("redirect target %q: %q is not a host name or an IP address", to, host)
-		}
+	if !config.IsHost(host) {
+		return fmt.Errorf("redirect target %q: %q is not a host name or an IP address", to, host)
 	}
 	return nil
 }
