@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/dumpster"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -115,6 +117,64 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 		return false
 	}
 	return true
+}
+
+// configuredDatabases lists the mailbox databases the configuration
+// names (the valid names the queue-name check gives for "mailbox:"); nil
+// without a check.
+func (s *Server) configuredDatabases() []string {
+	if s.newQueue == nil {
+		return nil
+	}
+	var ue *queue.UnknownNameError
+	if !errors.As(s.newQueue("mailbox:"), &ue) {
+		return nil
+	}
+	var out []string
+	for _, v := range ue.Valid {
+		if db := strings.TrimPrefix(v, "mailbox:"); db != "" && !slices.Contains(out, db) {
+			out = append(out, db)
+		}
+	}
+	return out
+}
+
+// dumpsterSummaries is every dumpster database's totals: those holding
+// copies, and each configured database without one at zero (emptied,
+// pruned or never filled, it still exists).
+func (s *Server) dumpsterSummaries() ([]dumpster.Summary, error) {
+	out, err := s.dump.Summaries()
+	if err != nil {
+		return nil, err
+	}
+	for _, db := range s.configuredDatabases() {
+		if !slices.ContainsFunc(out, func(sum dumpster.Summary) bool { return sum.Database == db }) {
+			out = append(out, dumpster.Summary{Database: db})
+		}
+	}
+	if out == nil {
+		out = []dumpster.Summary{}
+	}
+	slices.SortFunc(out, func(a, b dumpster.Summary) int { return strings.Compare(a.Database, b.Database) })
+	return out, nil
+}
+
+// checkDumpsterDatabase checks the database of a dumpster list or
+// remove: one holding copies or a configured one; else an
+// UnknownNameError naming the valid ones.
+func (s *Server) checkDumpsterDatabase(db string) error {
+	sums, err := s.dumpsterSummaries()
+	if err != nil {
+		return nil // the command itself reports the store's error
+	}
+	var names []string
+	for _, sum := range sums {
+		if sum.Database == db {
+			return nil
+		}
+		names = append(names, sum.Database)
+	}
+	return &queue.UnknownNameError{Kind: "dumpster database", Name: db, Valid: names}
 }
 
 // knownDatabase checks the mailbox database of a redelivery request: it
