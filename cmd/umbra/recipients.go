@@ -71,6 +71,9 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 	if dir != nil { // the LDAP directory, after the lists (ldap.go)
 		lists = append(lists, dir)
 	}
+	if callout == nil { // no callout (route explain): a nil Directory, not a nil *Callout in one
+		return recipients.NewValidator(modes, lists, nil), nil
+	}
 	return recipients.NewValidator(modes, lists, callout), nil
 }
 

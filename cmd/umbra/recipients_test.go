@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -280,5 +281,54 @@ func TestEdgeCalloutCacheBounded(t *testing.T) {
 	defer s.Close()
 	if n, err := s.CountRecipients(); err != nil || n > 10 {
 		t.Fatalf("%d callout answers kept after %d RCPTs, cap 10 (%v)", n, len(random), err)
+	}
+}
+
+// route explain takes a recipient as RCPT does (a trailing-dot domain,
+// bare postmaster, the domain in any case) and says when RCPT would
+// refuse it: an address the directory does not know gets the 550 5.1.1
+// RCPT gives, not a route that looks deliverable.
+func TestRouteExplainChecksRecipient(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr := freeAddr(t, "127.0.0.2")
+	hubCfg, _, _ := rcptHub(t, dir, hubAddr)
+	hub := startUmbra(t, hubCfg, hubAddr)
+	got := rcptReplies(t, hubAddr, "nobody@example.test", "alice@EXAMPLE.test.")
+	wantReplies(t, "hub", got, map[string]string{"nobody@example.test": "550 5.1.1", "alice@EXAMPLE.test.": "250"})
+	hub.kill()
+
+	explain := func(args ...string) (routeExplanation, string, int) {
+		t.Helper()
+		out, errOut, code := cliAll(t, hubCfg, append([]string{"route", "explain", "--json"}, args...)...)
+		var ex routeExplanation
+		if code == 0 {
+			if err := json.Unmarshal([]byte(out), &ex); err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+		}
+		return ex, errOut, code
+	}
+	ex, errOut, code := explain("nobody@example.test", "alice@EXAMPLE.test.", "postmaster")
+	if code != 0 || len(ex.Recipients) != 3 {
+		t.Fatalf("exit %d, %+v %s", code, ex.Recipients, errOut)
+	}
+	if r := ex.Recipients[0]; !strings.HasPrefix(r.RCPT, "550 5.1.1") {
+		t.Errorf("unknown recipient: %+v, want the 550 5.1.1 of RCPT", r)
+	}
+	if r := ex.Recipients[1]; r.Address != "alice@example.test" || !strings.HasPrefix(r.RCPT, "250") {
+		t.Errorf("trailing dot: %+v, want alice@example.test accepted", r)
+	}
+	if r := ex.Recipients[2]; !strings.HasPrefix(r.Address, "postmaster@") || !strings.HasPrefix(r.RCPT, "250") {
+		t.Errorf("bare postmaster: %+v", r)
+	}
+	if ex.Routes[1].Recipient != "alice@example.test" {
+		t.Errorf("the route is not explained for the address as RCPT takes it: %+v", ex.Routes[1])
+	}
+	out, _, _ := cliAll(t, hubCfg, "route", "explain", "nobody@example.test")
+	if !strings.Contains(out, "550 5.1.1") {
+		t.Errorf("the table does not say RCPT refuses nobody:\n%s", out)
+	}
+	if _, _, code := explain("a b@example.test"); code != exitUsage {
+		t.Errorf("a syntax RCPT refuses: exit %d", code)
 	}
 }
