@@ -332,3 +332,17 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 		t.Errorf("a syntax RCPT refuses: exit %d", code)
 	}
 }
+
+// Quoted local parts at RCPT, as the README says: a quoted dot-string is
+// the same mailbox unquoted and accepted; one whose content needs the
+// quotes (a space, an @) is refused 501 5.1.3, never read as another
+// address.
+func TestRcptQuotedLocalPart(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr := freeAddr(t, "127.0.0.2")
+	hubCfg, rcptFile, _ := rcptHub(t, dir, hubAddr)
+	os.WriteFile(rcptFile, []byte("john.doe@example.test\n"), 0o600)
+	startUmbra(t, hubCfg, hubAddr)
+	wantReplies(t, "quoted", rcptReplies(t, hubAddr, `"john.doe"@example.test`, `"a b"@example.test`, `"x@ext.example"@example.test`),
+		map[string]string{`"john.doe"@example.test`: "250", `"a b"@example.test`: "501 5.1.3", `"x@ext.example"@example.test`: "501 5.1.3"})
+}
