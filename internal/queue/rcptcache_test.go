@@ -126,3 +126,40 @@ func TestRecipientCacheBounded(t *testing.T) {
 		t.Fatalf("after pruning everything: %d entries, %v", n, err)
 	}
 }
+
+// A database whose answers were written by a release before the cap
+// (no count, no rcptage index) is counted and indexed at its first
+// write, and the cap then holds.
+func TestRecipientCacheBoundedAfterUpgrade(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	// As the earlier release wrote them: the answer only.
+	if err := s.Update(ctx, func(tx *Tx) error {
+		for i := 0; i < 30; i++ {
+			v := append([]byte{1}, make([]byte, 8)...)
+			if err := tx.tx.Bucket(bucketRcptCache).Put([]byte(fmt.Sprintf("old%02d@corp.test", i)), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.CountRecipients(); n != 30 {
+		t.Fatalf("count before the first write: %d", n)
+	}
+	if err := s.PutRecipient(ctx, "new@corp.test", RecipientAnswer{Known: true, Checked: t0}, 10); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountRecipients(); err != nil || n != 10 {
+		t.Fatalf("after the first write with cap 10: %d entries, %v", n, err)
+	}
+	if _, ok, _ := s.GetRecipient("new@corp.test"); !ok {
+		t.Fatal("the answer written was evicted")
+	}
+}
