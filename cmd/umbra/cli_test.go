@@ -176,6 +176,64 @@ func TestCLIRedirectQueue(t *testing.T) {
 	}
 }
 
+// queue redirect of a suspended queue (maintenance: hold the mail, then
+// send it to a standby) moves its recipients to the redirect's queue at
+// once: the listings show where the mail goes, a second redirect finds
+// nothing left to move, the message is delivered to the target although
+// its old queue stays suspended, and resume has nothing to release. A
+// target that is neither an IP address nor a host name is refused with
+// nothing changed.
+func TestCLIRedirectSuspendedQueue(t *testing.T) {
+	dir := t.TempDir()
+	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, deadAddr)
+	d := startUmbra(t, cfg, listen)
+	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
+		t.Fatalf("suspend: exit %d %s", code, out)
+	}
+	acked := sendMany(listen, "held", 1, 1, nil)
+	if len(acked) != 1 {
+		t.Fatalf("acknowledged %d", len(acked))
+	}
+	waitCond(t, "the message held in smarthost:sink", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "message", "list", "--json", "--queue", "smarthost:sink")
+		var ms []admin.MessageView
+		json.Unmarshal([]byte(out), &ms)
+		return len(ms) == 1
+	})
+	for _, bad := range []string{"999.1.1.1", "256.0.0.1:25", "1.2.3"} {
+		if out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", bad); code != exitUsage {
+			t.Errorf("redirect to %s: exit %d %s", bad, code, out)
+		}
+	}
+	redirect := func() int {
+		t.Helper()
+		out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", otherAddr, "--json")
+		var res struct{ Messages int }
+		if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+			t.Fatalf("redirect: exit %d %s", code, out)
+		}
+		return res.Messages
+	}
+	if n := redirect(); n != 1 {
+		t.Fatalf("redirected %d, want 1", n)
+	}
+	out, _ := cli(t, cfg, "message", "list", "--json")
+	var ms []admin.MessageView
+	json.Unmarshal([]byte(out), &ms)
+	if len(ms) != 1 || len(ms[0].Queues) != 1 || ms[0].Queues[0] != "redirect:"+otherAddr {
+		t.Errorf("after the redirect the message is listed in %+v, want redirect:%s", ms, otherAddr)
+	}
+	if n := redirect(); n != 0 {
+		t.Errorf("a second redirect moved %d messages again", n)
+	}
+	other := startRecorder(t, otherAddr)
+	waitArrived(t, other, acked, d)
+	if out, code := cli(t, cfg, "queue", "resume", "smarthost:sink"); code != 0 || !strings.Contains(out, "0 messages") {
+		t.Errorf("resume after the redirect: exit %d %s", code, out)
+	}
+}
+
 // The operator's tools as a Postfix administrator uses them: typos fail
 // with the valid names (exit 3), bulk actions by filter and by ids on
 // standard input with --dry-run, flush, the row limit said, message state

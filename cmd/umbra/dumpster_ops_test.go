@@ -193,3 +193,36 @@ func TestCLIDumpsterResubmitUnknownDatabase(t *testing.T) {
 		t.Fatalf("resubmit for the configured database without copies: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A configured mailbox database whose dumpster holds no copy (never
+// filled, pruned, or emptied by remove) is a valid name for list and
+// remove as it is for resubmit: it lists nothing (exit 0), and the
+// summary shows it with 0 copies. A misspelt name still exits 3 naming
+// the valid ones, the configured database among them.
+func TestCLIDumpsterEmptyConfiguredDatabase(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sink)
+	d := startUmbra(t, cfg, listen)
+	t.Cleanup(func() {
+		if t.Failed() {
+			d.dumpLog()
+		}
+	})
+	for _, args := range [][]string{{"dumpster", "list", "--database", "local"}, {"dumpster", "remove", "--database", "local", "--yes"}} {
+		out, errOut, code := cliAll(t, cfg, args...)
+		if code != 0 {
+			t.Errorf("%v for the configured database without copies: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	for _, args := range [][]string{{"dumpster", "list", "--database", "locl"}, {"dumpster", "remove", "--database", "locl", "--yes"}} {
+		out, errOut, code := cliAll(t, cfg, args...)
+		if code != exitNotFound || !strings.Contains(errOut, `"locl"`) || !strings.Contains(errOut, "local") {
+			t.Errorf("%v: exit %d, want %d naming it and the valid ones\n%s%s", args, code, exitNotFound, out, errOut)
+		}
+	}
+	out, errOut, code := cliAll(t, cfg, "dumpster", "list")
+	if code != 0 || !strings.Contains(out, "local") {
+		t.Errorf("dumpster list: exit %d, want the configured database with 0 copies\n%s%s", code, out, errOut)
+	}
+}

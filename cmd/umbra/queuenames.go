@@ -114,15 +114,16 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 }
 
 // wellFormedDomain reports whether s is a domain name of two labels or
-// more, each of letters, digits and inner hyphens, at most 63 octets.
+// more, each of letters, digits and inner hyphens, at most 63 octets,
+// the last not all digits.
 func wellFormedDomain(s string) bool {
 	s = strings.TrimSuffix(s, ".")
 	if len(s) == 0 || len(s) > 253 {
 		return false
 	}
 	labels := strings.Split(s, ".")
-	if len(labels) < 2 {
-		return false
+	if len(labels) < 2 || strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return false // one label, or an all-digit top label (no domain has one)
 	}
 	for _, l := range labels {
 		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
@@ -137,10 +138,11 @@ func wellFormedDomain(s string) bool {
 	return true
 }
 
-// wellFormedHost is a domain name or an IP address.
+// wellFormedHost is a host name or an IP address (config.IsHost; a
+// single label, localhost, is a host name too), an IPv6 one also in
+// brackets.
 func wellFormedHost(s string) bool {
-	// A single label (localhost) is a host name too.
-	return net.ParseIP(strings.Trim(s, "[]")) != nil || wellFormedDomain(s) || wellFormedDomain(s+".invalid")
+	return net.ParseIP(strings.Trim(s, "[]")) != nil || config.IsHost(s)
 }
 
 // validHostPort is HOST or HOST:PORT with a well-formed host and a port

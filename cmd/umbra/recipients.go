@@ -71,6 +71,9 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 	if dir != nil { // the LDAP directory, after the lists (ldap.go)
 		lists = append(lists, dir)
 	}
+	if callout == nil { // no callout (route explain): a nil Directory, not a nil *Callout in one
+		return recipients.NewValidator(modes, lists, nil), nil
+	}
 	return recipients.NewValidator(modes, lists, callout), nil
 }
 
@@ -79,7 +82,7 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 func newCallout(cfg *config.Config, v recipients.Verifier, store *queue.Store) *recipients.Callout {
 	co := cfg.Recipients.Callout
 	return recipients.NewCallout(recipients.CalloutConfig{Verifier: v, Cache: rcptCache{store},
-		PositiveTTL: co.PositiveTTL.D(), NegativeTTL: co.NegativeTTL.D(), Timeout: co.Timeout.D(), MaxConcurrent: co.MaxConcurrent})
+		PositiveTTL: co.PositiveTTL.D(), NegativeTTL: co.NegativeTTL.D(), Timeout: co.Timeout.D(), MaxConcurrent: co.MaxConcurrent, MaxEntries: co.MaxEntries})
 }
 
 // pruneCallout drops callout answers too old to use, hourly.
@@ -108,8 +111,8 @@ func (c rcptCache) GetRecipient(a string) (recipients.Entry, bool, error) {
 	return recipients.Entry{Known: r.Known, Checked: r.Checked, Reply: r.Reply}, ok, err
 }
 
-func (c rcptCache) PutRecipient(ctx context.Context, a string, e recipients.Entry) error {
-	return c.s.PutRecipient(ctx, a, queue.RecipientAnswer{Known: e.Known, Checked: e.Checked, Reply: e.Reply})
+func (c rcptCache) PutRecipient(ctx context.Context, a string, e recipients.Entry, max int) error {
+	return c.s.PutRecipient(ctx, a, queue.RecipientAnswer{Known: e.Known, Checked: e.Checked, Reply: e.Reply}, max)
 }
 
 func (c rcptCache) PruneRecipients(ctx context.Context, pos, neg time.Time) (int, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"umbra/internal/queue"
 )
 
 // rcptHub is a hub authoritative for example.test whose recipients file
@@ -241,4 +243,106 @@ func TestEdgeCalloutCacheLearnsDeletedMailbox(t *testing.T) {
 	if t.Failed() {
 		edge.dumpLog()
 	}
+}
+
+// A sender that never sends a message cannot grow the edge's transport
+// database with RCPTs of random addresses: against a catch-all hub
+// (every address answered 250), the callout cache keeps at most
+// recipients.callout.max_entries answers, and the newest address still
+// decides at once while the hub is down.
+func TestEdgeCalloutCacheBounded(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
+	hubCfg, rcptFile, _ := rcptHub(t, dir, hubAddr)
+	os.WriteFile(rcptFile, []byte("@example.test\n"), 0o600) // catch-all
+	hub := startUmbra(t, hubCfg, hubAddr)
+	edgeCfg := rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s")
+	b, _ := os.ReadFile(edgeCfg)
+	os.WriteFile(edgeCfg, []byte(strings.Replace(string(b), "timeout: 5s}", "timeout: 5s, max_entries: 10}", 1)), 0o600)
+	edge := startUmbra(t, edgeCfg, edgeAddr)
+
+	var random []string
+	for i := range 40 {
+		random = append(random, fmt.Sprintf("rnd%02dq@example.test", i))
+	}
+	got := rcptReplies(t, edgeAddr, random...)
+	want := map[string]string{}
+	for _, r := range random {
+		want[r] = "250"
+	}
+	wantReplies(t, "edge, catch-all hub", got, want)
+	hub.kill()
+	wantReplies(t, "edge, hub down", rcptReplies(t, edgeAddr, random[len(random)-1]), map[string]string{random[len(random)-1]: "250"})
+	edge.kill()
+	s, err := queue.Open(filepath.Join(dir, "edge-data", "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.CountRecipients(); err != nil || n > 10 {
+		t.Fatalf("%d callout answers kept after %d RCPTs, cap 10 (%v)", n, len(random), err)
+	}
+}
+
+// route explain takes a recipient as RCPT does (a trailing-dot domain,
+// bare postmaster, the domain in any case) and says when RCPT would
+// refuse it: an address the directory does not know gets the 550 5.1.1
+// RCPT gives, not a route that looks deliverable.
+func TestRouteExplainChecksRecipient(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr := freeAddr(t, "127.0.0.2")
+	hubCfg, _, _ := rcptHub(t, dir, hubAddr)
+	hub := startUmbra(t, hubCfg, hubAddr)
+	got := rcptReplies(t, hubAddr, "nobody@example.test", "alice@EXAMPLE.test.")
+	wantReplies(t, "hub", got, map[string]string{"nobody@example.test": "550 5.1.1", "alice@EXAMPLE.test.": "250"})
+	hub.kill()
+
+	explain := func(args ...string) (routeExplanation, string, int) {
+		t.Helper()
+		out, errOut, code := cliAll(t, hubCfg, append([]string{"route", "explain", "--json"}, args...)...)
+		var ex routeExplanation
+		if code == 0 {
+			if err := json.Unmarshal([]byte(out), &ex); err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+		}
+		return ex, errOut, code
+	}
+	ex, errOut, code := explain("nobody@example.test", "alice@EXAMPLE.test.", "postmaster")
+	if code != 0 || len(ex.Recipients) != 3 {
+		t.Fatalf("exit %d, %+v %s", code, ex.Recipients, errOut)
+	}
+	if r := ex.Recipients[0]; !strings.HasPrefix(r.RCPT, "550 5.1.1") {
+		t.Errorf("unknown recipient: %+v, want the 550 5.1.1 of RCPT", r)
+	}
+	if r := ex.Recipients[1]; r.Address != "alice@example.test" || !strings.HasPrefix(r.RCPT, "250") {
+		t.Errorf("trailing dot: %+v, want alice@example.test accepted", r)
+	}
+	if r := ex.Recipients[2]; !strings.HasPrefix(r.Address, "postmaster@") || !strings.HasPrefix(r.RCPT, "250") {
+		t.Errorf("bare postmaster: %+v", r)
+	}
+	if ex.Routes[1].Recipient != "alice@example.test" {
+		t.Errorf("the route is not explained for the address as RCPT takes it: %+v", ex.Routes[1])
+	}
+	out, _, _ := cliAll(t, hubCfg, "route", "explain", "nobody@example.test")
+	if !strings.Contains(out, "550 5.1.1") {
+		t.Errorf("the table does not say RCPT refuses nobody:\n%s", out)
+	}
+	if _, _, code := explain("a b@example.test"); code != exitUsage {
+		t.Errorf("a syntax RCPT refuses: exit %d", code)
+	}
+}
+
+// Quoted local parts at RCPT, as the README says: a quoted dot-string is
+// the same mailbox unquoted and accepted; one whose content needs the
+// quotes (a space, an @) is refused 501 5.1.3, never read as another
+// address.
+func TestRcptQuotedLocalPart(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr := freeAddr(t, "127.0.0.2")
+	hubCfg, rcptFile, _ := rcptHub(t, dir, hubAddr)
+	os.WriteFile(rcptFile, []byte("john.doe@example.test\n"), 0o600)
+	startUmbra(t, hubCfg, hubAddr)
+	wantReplies(t, "quoted", rcptReplies(t, hubAddr, `"john.doe"@example.test`, `"a b"@example.test`, `"x@ext.example"@example.test`),
+		map[string]string{`"john.doe"@example.test`: "250", `"a b"@example.test`: "501 5.1.3", `"x@ext.example"@example.test`: "501 5.1.3"})
 }

@@ -9,7 +9,6 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/routing"
-	"umbra/internal/smtp"
 	"umbra/internal/topology"
 )
 
@@ -29,10 +28,14 @@ func newRouteCmd() *cobra.Command {
 			if topoFile == "" {
 				topoFile = cfg.Topology
 			}
-			for _, rcpt := range args {
-				if err := explainableAddress(rcpt); err != nil {
+			// Each recipient as RCPT takes it (rcptcheck.go): bare
+			// postmaster, a trailing dot, the domain's case.
+			for i, rcpt := range args {
+				addr, err := rcptAddress(cfg, rcpt)
+				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
+				args[i] = addr
 			}
 			if size < 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--size %d: a message size is not negative", size)}
@@ -42,6 +45,9 @@ func newRouteCmd() *cobra.Command {
 				server = cfg.Server.Name
 			}
 			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}}
+			if ex.Recipients, err = checkRecipients(cmd.Context(), cfg, table, args); err != nil {
+				return &exitError{code: exitConfig, err: err}
+			}
 			var tp *routing.Topology
 			if topoFile == "" && server != cfg.Server.Name {
 				// Without a topology this server is the only one to route
@@ -115,6 +121,9 @@ type routeExplanation struct {
 	// TLS: the outbound TLS policy of each recipient leaving through a
 	// send connector, and where it comes from (routetls.go).
 	TLS []routeTLS `json:"tls,omitempty"`
+	// Recipients: what RCPT answers each recipient (rcptcheck.go), in
+	// the order of Routes.
+	Recipients []rcptCheck `json:"recipients"`
 }
 
 func printExplanation(out io.Writer, ex routeExplanation) {
@@ -126,6 +135,9 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 			fmt.Fprintln(out)
 		}
 		fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", r.Recipient, ex.Server, ex.Size, orDash(r.Destination))
+		if i < len(ex.Recipients) {
+			fmt.Fprintf(out, "  rcpt:        %s\n", ex.Recipients[i].RCPT)
+		}
 		if len(r.Path) > 0 {
 			var steps []string
 			for _, p := range r.Path {
@@ -191,20 +203,6 @@ func describeHop(h routing.NextHop) string {
 		return "site " + h.Site + " (no hub there yet)"
 	}
 	return "relay to site " + h.Site + " via " + strings.Join(h.Servers, ", ")
-}
-
-// explainableAddress refuses what no SMTP client could give as a
-// recipient: no local part ("@d.test"), no domain ("u@"), a syntax the
-// receive side refuses, and a domain with a trailing dot (the receive
-// side drops it; explain asks for the address as routed).
-func explainableAddress(rcpt string) error {
-	if _, err := smtp.ParseAddress(rcpt); err != nil {
-		return fmt.Errorf("%q is not an address (local-part@domain): %v", rcpt, err)
-	}
-	if strings.HasSuffix(rcpt, ".") {
-		return fmt.Errorf("%q is not an address: the domain ends with a dot; give it without", rcpt)
-	}
-	return nil
 }
 
 // connectorSizeLimit applies the chosen send connector's max_message_size

@@ -91,7 +91,8 @@ send_connectors:
 	if out, err := exec.Command(umbraBin, "route", "explain", "--config", cfg, "--size", "500", "x@ext.test").Output(); err != nil || strings.Contains(string(out), "bounce") {
 		t.Errorf("under the limit: %v\n%s", err, out)
 	}
-	for _, bad := range [][]string{{"u@"}, {"@d.test"}, {"u@d.test."}, {"--size", "-1", "u@d.test"}} {
+	// A trailing-dot domain is taken as RCPT takes it (TestRouteExplainChecksRecipient).
+	for _, bad := range [][]string{{"u@"}, {"@d.test"}, {"--size", "-1", "u@d.test"}} {
 		err := exec.Command(umbraBin, append([]string{"route", "explain", "--config", cfg}, bad...)...).Run()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitUsage {
 			t.Errorf("route explain %v: %v, want exit %d", bad, err, exitUsage)

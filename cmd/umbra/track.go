@@ -25,7 +25,9 @@ configuration (tracking.path and its rotated files) itself: it works while
 the daemon is stopped, and needs read access to the files (root or the
 umbra group). A log file that cannot be read (not a regular file, no
 permission) is skipped with a warning naming it on stderr; the events of
-the other files are shown and the exit status is 5.`,
+the other files are shown and the exit status is 5. At most --limit
+(1000) events are shown, the newest; when more match, stderr says so
+and from what time the events shown start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -69,7 +71,19 @@ the other files are shown and the exit status is 5.`,
 						"name the daemon with --socket or UMBRA_SOCKET, or its configuration with --config or UMBRA_CONFIG", cfg.Tracking.Path, used)}
 				}
 			}
+			limit := q.Limit
+			if limit <= 0 {
+				limit = 1000
+			}
+			q.Limit = limit + 1 // one more tells whether the answer stops at the limit
 			es, err := tracking.Search(cfg.Tracking.Path, cfg.Tracking.MaxFiles, q)
+			if len(es) > limit {
+				// The newest limit events are shown: say so, and from
+				// when, or a table that starts late looks complete.
+				es = es[len(es)-limit:]
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: stopped at the limit of %d events: only the newest are shown, from %s; more match (narrow the filter or raise --limit)\n",
+					limit, es[0].Time.Local().Format("2006-01-02 15:04:05 MST"))
+			}
 			var partial *tracking.Partial
 			if errors.As(err, &partial) {
 				// A file that cannot be read (a FIFO, no permission) is
@@ -124,6 +138,6 @@ the other files are shown and the exit status is 5.`,
 	cmd.Flags().StringVar(&since, "since", "", "events from this time on: RFC 3339 or a duration ago (90m, 2h, 1d)")
 	cmd.Flags().StringVar(&until, "until", "", "events before this time: RFC 3339 or a duration ago")
 	cmd.Flags().StringSliceVar(&q.Events, "event", nil, "only these events (receive, send, deliver, defer, fail, dsn, remove, admin, takeover, …; repeatable or comma-separated)")
-	cmd.Flags().IntVar(&q.Limit, "limit", 1000, "the newest this many events")
+	cmd.Flags().IntVar(&q.Limit, "limit", 1000, "the newest this many events (stderr says when more match)")
 	return cmd
 }

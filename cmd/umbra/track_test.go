@@ -52,3 +52,39 @@ func TestTrackSkipsUnreadableFile(t *testing.T) {
 		t.Fatalf("exit %d, stderr %s: want %d and the FIFO named", code, errOut, exitSkipped)
 	}
 }
+
+// umbra track that stops at --limit says so on stderr, as message list
+// does, naming the time of the oldest event shown: a table that starts
+// late does not look complete. An answer within the limit says nothing.
+func TestTrackSaysLimit(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := cfg.Tracking.Path
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	t0 := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Second)
+	for i := range 5 {
+		b.WriteString(`{"time":"` + t0.Add(time.Duration(i)*time.Minute).Format(time.RFC3339) + `","event":"receive","msg_id":"m` + string(rune('0'+i)) + `"}` + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := umbraIn(t, t.TempDir(), nil, "-c", cfgPath, "track", "--json", "--since", "1h", "--limit", "3")
+	var es []tracking.Entry
+	if err := json.Unmarshal([]byte(out), &es); err != nil || len(es) != 3 || es[0].ID != "m2" || es[2].ID != "m4" {
+		t.Fatalf("events %s (%v), want the newest three", out, err)
+	}
+	if code != 0 || !strings.Contains(errOut, "limit of 3") || !strings.Contains(errOut, "--limit") {
+		t.Errorf("exit %d, stderr %q: want 0 and the limit said", code, errOut)
+	}
+	out, errOut, code = umbraIn(t, t.TempDir(), nil, "-c", cfgPath, "track", "--since", "1h", "--limit", "5")
+	if code != 0 || errOut != "" || strings.Count(out, "receive") != 5 {
+		t.Errorf("within the limit: exit %d, stderr %q, out %s", code, errOut, out)
+	}
+}

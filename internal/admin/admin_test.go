@@ -107,6 +107,11 @@ func TestAPIStatusCodesAndSocket(t *testing.T) {
 		{func() error { _, err := c.QueueAction("q", "redirect", "mail example.org"); return err }(), http.StatusBadRequest},
 		{func() error { _, err := c.QueueAction("q", "redirect", "mail.example.org:99999"); return err }(), http.StatusBadRequest},
 		{func() error { _, err := c.QueueAction("q", "redirect", "mail.example.org:smtp"); return err }(), http.StatusBadRequest},
+		// Digits that are no IP address (an octet above 255) and no host
+		// name (an all-digit top label): refused before any lookup.
+		{func() error { _, err := c.QueueAction("q", "redirect", "999.1.1.1"); return err }(), http.StatusBadRequest},
+		{func() error { _, err := c.QueueAction("q", "redirect", "256.0.0.1:25"); return err }(), http.StatusBadRequest},
+		{func() error { _, err := c.QueueAction("q", "redirect", "1.2.3"); return err }(), http.StatusBadRequest},
 		{func() error { _, err := c.Track(trackingQuery()); return err }(), http.StatusNotFound}, // tracking off
 	} {
 		var ae *APIError

@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"umbra/internal/config"
+	"umbra/internal/dumpster"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -116,6 +119,64 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 	return true
 }
 
+// configuredDatabases lists the mailbox databases the configuration
+// names (the valid names the queue-name check gives for "mailbox:"); nil
+// without a check.
+func (s *Server) configuredDatabases() []string {
+	if s.newQueue == nil {
+		return nil
+	}
+	var ue *queue.UnknownNameError
+	if !errors.As(s.newQueue("mailbox:"), &ue) {
+		return nil
+	}
+	var out []string
+	for _, v := range ue.Valid {
+		if db := strings.TrimPrefix(v, "mailbox:"); db != "" && !slices.Contains(out, db) {
+			out = append(out, db)
+		}
+	}
+	return out
+}
+
+// dumpsterSummaries is every dumpster database's totals: those holding
+// copies, and each configured database without one at zero (emptied,
+// pruned or never filled, it still exists).
+func (s *Server) dumpsterSummaries() ([]dumpster.Summary, error) {
+	out, err := s.dump.Summaries()
+	if err != nil {
+		return nil, err
+	}
+	for _, db := range s.configuredDatabases() {
+		if !slices.ContainsFunc(out, func(sum dumpster.Summary) bool { return sum.Database == db }) {
+			out = append(out, dumpster.Summary{Database: db})
+		}
+	}
+	if out == nil {
+		out = []dumpster.Summary{}
+	}
+	slices.SortFunc(out, func(a, b dumpster.Summary) int { return strings.Compare(a.Database, b.Database) })
+	return out, nil
+}
+
+// checkDumpsterDatabase checks the database of a dumpster list or
+// remove: one holding copies or a configured one; else an
+// UnknownNameError naming the valid ones.
+func (s *Server) checkDumpsterDatabase(db string) error {
+	sums, err := s.dumpsterSummaries()
+	if err != nil {
+		return nil // the command itself reports the store's error
+	}
+	var names []string
+	for _, sum := range sums {
+		if sum.Database == db {
+			return nil
+		}
+		names = append(names, sum.Database)
+	}
+	return &queue.UnknownNameError{Kind: "dumpster database", Name: db, Valid: names}
+}
+
 // knownDatabase checks the mailbox database of a redelivery request: it
 // has copies in the dumpster, or the configuration in force (the
 // SetQueueNames check, as for a mailbox:DB queue) names it. Otherwise a
@@ -148,7 +209,8 @@ func (s *Server) knownDatabase(db string) error {
 }
 
 // checkRedirectTarget checks a queue redirect's target: a host name or
-// an IP address, with an optional port 1–65535 (host:port, [v6]:port).
+// an IP address (config.IsHost), with an optional port 1–65535
+// (host:port, [v6]:port), before anything is stored or looked up.
 func checkRedirectTarget(to string) error {
 	host, port := to, ""
 	if h, p, err := net.SplitHostPort(to); err == nil {
@@ -161,18 +223,8 @@ func checkRedirectTarget(to string) error {
 			return fmt.Errorf("redirect target %q: port %q is not a number from 1 to 65535", to, port)
 		}
 	}
-	if net.ParseIP(host) != nil {
-		return nil
-	}
-	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
-	for _, l := range labels {
-		ok := l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-'
-		for _, c := range l {
-			ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-')
-		}
-		if !ok {
-			return fmt.Errorf("redirect target %q: %q is not a host name or an IP address", to, host)
-		}
+	if !config.IsHost(host) {
+		return fmt.Errorf("redirect target %q: %q is not a host name or an IP address", to, host)
 	}
 	return nil
 }

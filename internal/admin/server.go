@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -307,10 +306,7 @@ func (s *Server) routes() http.Handler {
 		reply(w, vs, err)
 	})
 	mux.HandleFunc("GET /v1/dumpster", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
-		out, err := s.dump.Summaries()
-		if out == nil {
-			out = []dumpster.Summary{}
-		}
+		out, err := s.dumpsterSummaries()
 		reply(w, out, err)
 	}))
 	mux.HandleFunc("GET /v1/dumpster/{database}", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
@@ -324,18 +320,11 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		limit, _ := strconv.Atoi(v.Get("limit"))
-		// A typo in the database name must not look like an empty dumpster.
-		if sums, err := s.dump.Summaries(); err == nil {
-			var names []string
-			found := false
-			for _, sum := range sums {
-				names = append(names, sum.Database)
-				found = found || sum.Database == r.PathValue("database")
-			}
-			if !found {
-				fail(w, http.StatusNotFound, (&queue.UnknownNameError{Kind: "dumpster database", Name: r.PathValue("database"), Valid: names}).Error())
-				return
-			}
+		// A typo in the database name must not look like an empty
+		// dumpster; a configured database without copies is empty.
+		if err := s.checkDumpsterDatabase(r.PathValue("database")); err != nil {
+			fail(w, http.StatusNotFound, err.Error())
+			return
 		}
 		out, err := s.dump.List(r.PathValue("database"), since, limit)
 		if out == nil {
@@ -443,15 +432,9 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		if sel.Database != "" {
-			if sums, err := s.dump.Summaries(); err == nil {
-				var names []string
-				for _, sum := range sums {
-					names = append(names, sum.Database)
-				}
-				if !slices.Contains(names, sel.Database) {
-					fail(w, http.StatusNotFound, (&queue.UnknownNameError{Kind: "dumpster database", Name: sel.Database, Valid: names}).Error())
-					return
-				}
+			if err := s.checkDumpsterDatabase(sel.Database); err != nil {
+				fail(w, http.StatusNotFound, err.Error())
+				return
 			}
 		}
 		removed, err := s.dump.Remove(r.Context(), sel, dry)

@@ -101,6 +101,10 @@ func TestBadConfigs(t *testing.T) {
 		"mta-sts-publish.yaml":       `mta-sts-publish.yaml:8: outbound_tls.mta_sts_publish.mode must be enforce, testing or none, not "strict"`,
 		"dane-without-trust-ad.yaml": `dane-without-trust-ad.yaml:6: outbound_tls.dane needs dns.trust_ad`,
 		"mta-sts-refresh-zero.yaml":  `mta-sts-refresh-zero.yaml:5: outbound_tls.mta_sts_refresh_interval must be positive`,
+		// An IP literal with an octet above 255 is neither an address nor
+		// a host name (its top label is all digits): refused before any
+		// lookup could be made of it.
+		"smart-host-numeric.yaml": `smart-host-numeric.yaml:10: smart host "999.1.1.1:25" is not a host name or address`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
@@ -360,6 +364,22 @@ func TestFileSettingsMustBeRegularFiles(t *testing.T) {
 		_, err := Parse([]byte(tc.yaml), "t.yaml")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %s", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// IsHost: what umbra connects to by name or address. A dotted string of
+// digits that is no IP address (an octet above 255, too few parts) is
+// neither: a top-level label is never all digits (RFC 3696 section 2).
+func TestIsHost(t *testing.T) {
+	for s, want := range map[string]bool{
+		"mx.example.test": true, "localhost": true, "localhost.": true, "192.0.2.1": true, "::1": true,
+		"2001:db8::1": true, "a1.example.123x": true, "3com.example": true,
+		"999.1.1.1": false, "256.0.0.1": false, "1.2.3": false, "example.123": false, "123": false,
+		"": false, "-a.example": false, "a..b": false, "[::1]": false, "a b.example": false,
+	} {
+		if got := IsHost(s); got != want {
+			t.Errorf("IsHost(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -66,6 +66,7 @@ const (
 	DefaultCalloutNegativeTTL   = 3 * time.Hour
 	DefaultCalloutTimeout       = 30 * time.Second
 	DefaultCalloutMaxConcurrent = 10
+	DefaultCalloutMaxEntries    = 100000
 	// Message authentication (receive_connectors[].message_authentication;
 	// the profiles' values are in msgauth.go).
 	DefaultMsgAuthMaxSignatures = 5
@@ -194,6 +195,7 @@ func applyDefaults(c *Config) {
 	setDur(&co.NegativeTTL, DefaultCalloutNegativeTTL)
 	setDur(&co.Timeout, DefaultCalloutTimeout)
 	setInt(&co.MaxConcurrent, DefaultCalloutMaxConcurrent)
+	setInt(&co.MaxEntries, DefaultCalloutMaxEntries)
 	for i := range c.ReceiveConnectors {
 		rc := &c.ReceiveConnectors[i]
 		if len(rc.RemoteRanges) == 0 {

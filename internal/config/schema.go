@@ -219,6 +219,10 @@ type Callout struct {
 	Timeout Duration `yaml:"timeout"`
 	// MaxConcurrent bounds callouts in flight.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxEntries bounds the answers kept in the transport database;
+	// past it negative answers are evicted first, then the oldest
+	// positive ones.
+	MaxEntries int `yaml:"max_entries"`
 }
 
 // Receive connector rights.

@@ -273,7 +273,7 @@ func validate(c *Config) []violation {
 					v.add(fmt.Sprintf("smart host %q has a bad port", h), at("smart_hosts", j)...)
 				}
 			}
-			if _, err := netip.ParseAddr(host); err != nil && !IsDomain(host) {
+			if !IsHost(host) {
 				v.add(fmt.Sprintf("smart host %q is not a host name or address", h), at("smart_hosts", j)...)
 			}
 		}
@@ -397,6 +397,23 @@ func IsDomain(s string) bool {
 	return true
 }
 
+// IsHost reports whether s is something umbra can connect to: an IP
+// address (without brackets) or a host name — a domain whose last label
+// is not all digits (RFC 3696 section 2: no top-level domain is), so
+// that "999.1.1.1" or "1.2.3", typed as an address, is refused before
+// any lookup is made of it. One label (localhost) is a host name.
+func IsHost(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if !IsDomain(s) {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
+	top := labels[len(labels)-1]
+	return strings.Trim(top, "0123456789") != ""
+}
+
 // IsAddressSpace reports whether s is "*", "*.domain" or a domain.
 func IsAddressSpace(s string) bool {
 	return s == "*" || IsDomain(strings.TrimPrefix(s, "*."))
@@ -449,8 +466,8 @@ func validateRecipients(v *validator, r Recipients) {
 		}
 	}
 	co := r.Callout
-	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 {
-		v.add("recipients.callout: TTLs, timeout and max_concurrent must be positive", "recipients", "callout")
+	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 || co.MaxEntries < 0 {
+		v.add("recipients.callout: TTLs, timeout, max_concurrent and max_entries must be positive", "recipients", "callout")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +31,7 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/shadow"
 	"umbra/internal/smtp"
+	"umbra/internal/tracking"
 )
 
 // fakeQueue stands behind the real admin API handler and records the
@@ -140,6 +143,12 @@ func (b *syncBuilder) Write(p []byte) (int, error) {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessTracking(t, nil)
+}
+
+// newHarnessTracking is newHarness with a message tracking log.
+func newHarnessTracking(t *testing.T, track admin.Tracker) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret-pass"), bcrypt.MinCost)
 	srvHash, _ := bcrypt.GenerateFromPassword([]byte("relay-pass"), bcrypt.MinCost)
@@ -152,7 +161,7 @@ func newHarness(t *testing.T) *harness {
 	q := &fakeQueue{}
 	logs := &syncBuilder{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	adm, err := admin.Listen(filepath.Join(dir, "admin.sock"), q, nil, admin.Status{Server: "hub1.example.org"}, log)
+	adm, err := admin.Listen(filepath.Join(dir, "admin.sock"), q, track, admin.Status{Server: "hub1.example.org"}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,5 +474,44 @@ func TestConsoleCredentialsReread(t *testing.T) {
 	h.client.Jar, _ = cookiejar.New(nil) // logged out
 	if code, _ := h.login("ops2", "other-pass"); code != http.StatusSeeOther {
 		t.Fatalf("after the file broke: %d, want the previous accounts in force", code)
+	}
+}
+
+// fakeTracker holds n events and answers as the tracking log does: the
+// newest Limit of those that match.
+type fakeTracker struct{ n int }
+
+func (f fakeTracker) Search(q tracking.Query) ([]tracking.Entry, error) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var out []tracking.Entry
+	for i := range f.n {
+		out = append(out, tracking.Entry{Time: t0.Add(time.Duration(i) * time.Second), Event: "receive", ID: fmt.Sprintf("m%04d", i), Sender: "a@example.org"})
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[len(out)-q.Limit:]
+	}
+	return out, nil
+}
+
+// The tracking page that stops at its limit says so, and from when: a
+// table that starts late must not look complete. Within the limit it
+// says nothing.
+func TestConsoleTrackSaysLimit(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		note bool
+	}{{trackLimit + 20, true}, {trackLimit, false}} {
+		h := newHarnessTracking(t, fakeTracker{n: tc.n})
+		h.login("ops", "s3cret-pass")
+		res, body := h.do("GET", "/track?sender=a", nil, nil)
+		if res.StatusCode != 200 {
+			t.Fatalf("track: %d", res.StatusCode)
+		}
+		if got := strings.Contains(body, "newest "+strconv.Itoa(trackLimit)); got != tc.note {
+			t.Errorf("%d events: limit said %v, want %v", tc.n, got, tc.note)
+		}
+		if !strings.Contains(body, fmt.Sprintf("m%04d", tc.n-1)) || strings.Count(body, "<tr data-event") != trackLimit {
+			t.Errorf("%d events: not the newest %d shown", tc.n, trackLimit)
+		}
 	}
 }

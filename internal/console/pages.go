@@ -215,7 +215,13 @@ type trackData struct {
 	Query   map[string]string
 	Entries []tracking.Entry
 	Asked   bool
+	// Cut: more events match than the page shows (Limit, the newest).
+	Cut   bool
+	Limit int
 }
+
+// trackLimit bounds the events the tracking page shows (the newest).
+const trackLimit = 500
 
 func (s *Server) trackPage(w http.ResponseWriter, r *http.Request, se *session) {
 	v := r.URL.Query()
@@ -230,8 +236,12 @@ func (s *Server) trackPage(w http.ResponseWriter, r *http.Request, se *session) 
 	var err error
 	if len(q) > 0 {
 		d.Asked = true
-		q.Set("limit", "500")
+		q.Set("limit", strconv.Itoa(trackLimit+1)) // one more tells whether the answer stops at the limit
 		_, err = s.call(r.Context(), "GET", "/v1/track", q, "", &d.Entries)
+		if len(d.Entries) > trackLimit {
+			d.Entries, d.Cut = d.Entries[len(d.Entries)-trackLimit:], true
+		}
+		d.Limit = trackLimit
 	}
 	s.render(w, r, se, "track", "Message tracking", d, err)
 }

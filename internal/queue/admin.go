@@ -356,12 +356,18 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 }
 
 // RedirectQueue sends every recipient waiting in a queue to target
-// (host or host:port) instead of its normal route, and makes those
-// messages due now. Mail that reaches the queue later is not redirected.
-// It returns how many messages it changed.
+// (host or host:port) instead of its normal route: they move, in one
+// commit, to the queue "redirect:TARGET" their delivery takes, so every
+// listing shows where they go and a second redirect of the old queue
+// finds nothing left to move. Their messages are due now — also when
+// the old queue is suspended (hold the mail, then send it to a standby):
+// only a suspension of the redirect's own queue, or of the message,
+// holds them. Mail that reaches the queue later is not redirected. It
+// returns how many messages it changed.
 func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, error) {
 	q.reviveDead()
 	now := q.clk.Now()
+	to := "redirect:" + target
 	n, err := q.eachInQueue(ctx, name, func(m *Message) bool {
 		if m.State != Ready && m.State != Suspended {
 			return false // in delivery or poison: left alone
@@ -369,8 +375,8 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 		changed := false
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if !r.Status.Done() && queueOf(r) == name {
-				r.Redirect, changed = target, true
+			if !r.Status.Done() && queueOf(r) == name && name != to {
+				r.Redirect, r.Queue, changed = target, to, true
 			}
 		}
 		if changed && m.State == Ready {

@@ -363,7 +363,12 @@
 // (point 5 below), and its failure is then reported by DSN.
 //
 // The rcptcache bucket holds the recipient callout's answers (package
-// recipients): one durable write per answer, pruned by age. They are a
+// recipients): one durable write per answer, pruned by age and bounded
+// in number — the write that takes the cache past its cap evicts, in
+// its own commit, negative answers first, then the oldest positive ones,
+// through the rcptage index, and keeps the entry count in meta (a
+// database without the count is counted and indexed once, at its first
+// write). They are a
 // cache of the next hop's directory; losing them costs only 451 replies
 // for addresses not asked again yet.
 //

@@ -62,7 +62,13 @@ import (
 //	rcptcache lower-cased address → known (1 byte: 1 known, 0 unknown) ‖
 //	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
 //	          the recipient callout's answers (SMTP-6, rcptcache.go), kept
-//	          so that an edge decides RCPT while its hubs are down
+//	          so that an edge decides RCPT while its hubs are down;
+//	          at most recipients.callout.max_entries of them
+//	rcptage   kind (1 byte: 0 unknown, 1 known) ‖ checked-at (8, BE) ‖
+//	          address → empty: the eviction order of rcptcache, negative
+//	          answers first, then the oldest positive ones; meta key
+//	          rcpt_count holds the number of rcptcache entries (8, BE),
+//	          both written in the commit that writes the answer
 //	shadowpeers primary → shadow peer record (shadowstate.go): what this
 //	          server, as shadow server, knows of each primary it holds
 //	          copies for — address, database id, last contact, start of
@@ -107,6 +113,7 @@ var (
 	bucketOrgIDs     = []byte("orgids")
 	bucketSubmitKey  = []byte("submitkeys")
 	bucketRcptCache  = []byte("rcptcache")
+	bucketRcptAge    = []byte("rcptage")
 	bucketPeers      = []byte("shadowpeers")
 	bucketTaken      = []byte("earlytakeover")
 	bucketTLSPolicy  = []byte("tlspolicy")
@@ -116,7 +123,7 @@ var (
 	bucketRedeliver = []byte("redelivery")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
-		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache,
+		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver}
 
 	keyDBID          = []byte("db_id")
@@ -124,6 +131,7 @@ var (
 	keyCreated       = []byte("created")
 	keyBackupOf      = []byte("backup_of")
 	keyRateCounters  = []byte("rate_counters")
+	keyRcptCount     = []byte("rcpt_count")   // entries of rcptcache (rcptcache.go)
 	keyPeerWaitRun   = []byte("peerwait_run") // the run whose slot file Recover trusts (peerwait.go)
 )
 

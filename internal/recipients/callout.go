@@ -29,7 +29,9 @@ type Entry struct {
 // rcptcache bucket, package queue). Keys are lower-cased addresses.
 type Cache interface {
 	GetRecipient(address string) (Entry, bool, error)
-	PutRecipient(ctx context.Context, address string, e Entry) error
+	// PutRecipient keeps at most max entries (max > 0), evicting
+	// negative answers first, then the oldest positive ones.
+	PutRecipient(ctx context.Context, address string, e Entry, max int) error
 	// PruneRecipients deletes positive entries checked before pos and
 	// negative ones checked before neg.
 	PruneRecipients(ctx context.Context, pos, neg time.Time) (int, error)
@@ -47,6 +49,9 @@ type CalloutConfig struct {
 	// MaxConcurrent bounds callouts in flight (default 10): a flood of
 	// random recipients cannot become a flood of sessions to the hubs.
 	MaxConcurrent int
+	// MaxEntries bounds the answers kept (default 100000): random
+	// addresses in RCPTs alone cannot grow the cache without bound.
+	MaxEntries int
 	// Now is the clock (tests fake it); default time.Now.
 	Now func() time.Time
 }
@@ -57,6 +62,7 @@ const (
 	DefaultNegativeTTL   = 3 * time.Hour
 	DefaultTimeout       = 30 * time.Second
 	DefaultMaxConcurrent = 10
+	DefaultMaxEntries    = 100000
 	// StaleFactor: an answer past its TTL still decides while the next
 	// hop cannot answer, until it is StaleFactor TTLs old; then it is
 	// pruned.
@@ -95,6 +101,9 @@ func NewCallout(cfg CalloutConfig) *Callout {
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -155,7 +164,7 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 	if err != nil || !cached || !e.Known {
 		return false
 	}
-	return c.cfg.Cache.PutRecipient(ctx, key, Entry{Known: false, Checked: c.cfg.Now(), Reply: reply}) == nil
+	return c.cfg.Cache.PutRecipient(ctx, key, Entry{Known: false, Checked: c.cfg.Now(), Reply: reply}, c.cfg.MaxEntries) == nil
 }
 
 // mailboxRefusal: a 5xx reply whose enhanced code is 5.1.x (RFC 3463:
@@ -201,7 +210,7 @@ func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error)
 	case Known, Unknown:
 		// A failed write loses only the memory of the answer; the answer
 		// stands.
-		_ = c.cfg.Cache.PutRecipient(context.WithoutCancel(ctx), key, Entry{Known: v == Known, Checked: c.cfg.Now(), Reply: reply})
+		_ = c.cfg.Cache.PutRecipient(context.WithoutCancel(ctx), key, Entry{Known: v == Known, Checked: c.cfg.Now(), Reply: reply}, c.cfg.MaxEntries)
 		cl.v, cl.err = v, nil
 	default:
 		if err == nil {

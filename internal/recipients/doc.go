@@ -30,7 +30,11 @@
 //     address with no usable cached answer gets CannotDecide. Concurrent
 //     lookups of one address share one callout, and at most MaxConcurrent
 //     callouts run at once, each bounded by Timeout: random recipients
-//     cannot turn into a flood of sessions to the hubs. Refused: a
+//     cannot turn into a flood of sessions to the hubs. At most
+//     MaxEntries answers (default 100000) are kept: a new one in a full
+//     cache evicts negative answers first, then the oldest positive ones,
+//     so RCPTs alone (no message sent, no message limit applies) cannot
+//     grow the transport database without bound. Refused: a
 //     delivery the next hop refused with 5.1.x for an address cached as
 //     valid (a mailbox deleted since) replaces the positive answer with a
 //     negative one, so one message is bounced, not a week of them.

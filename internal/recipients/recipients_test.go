@@ -123,8 +123,9 @@ func TestChainAndValidator(t *testing.T) {
 // memCache is a Cache in memory (the transport database's is tested in
 // package queue and end to end).
 type memCache struct {
-	mu sync.Mutex
-	m  map[string]Entry
+	mu  sync.Mutex
+	m   map[string]Entry
+	max int // the cap of the last PutRecipient
 }
 
 func (c *memCache) GetRecipient(a string) (Entry, bool, error) {
@@ -134,10 +135,11 @@ func (c *memCache) GetRecipient(a string) (Entry, bool, error) {
 	return e, ok, nil
 }
 
-func (c *memCache) PutRecipient(_ context.Context, a string, e Entry) error {
+func (c *memCache) PutRecipient(_ context.Context, a string, e Entry, max int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m[a] = e
+	c.max = max
 	return nil
 }
 
@@ -193,6 +195,9 @@ func TestCalloutCacheAndTTL(t *testing.T) {
 	if h.calls != 2 {
 		t.Fatalf("%d callouts, want 2 (the second alice was cached)", h.calls)
 	}
+	if cache.max != DefaultMaxEntries {
+		t.Fatalf("answers written with cap %d, want the default %d", cache.max, DefaultMaxEntries)
+	}
 	// The hub goes down: fresh answers decide, an unasked address
 	// cannot be decided.
 	h.down = true
@@ -224,6 +229,22 @@ func TestCalloutCacheAndTTL(t *testing.T) {
 	h.known["new@corp.test"] = true
 	if look("new@corp.test") != Known {
 		t.Fatal("refreshed answer wrong")
+	}
+}
+
+// TestCalloutMaxEntriesPassed: the configured cap reaches every write
+// of the cache, a callout's answer and a delivery's correction alike.
+func TestCalloutMaxEntriesPassed(t *testing.T) {
+	ctx := context.Background()
+	h := &hub{known: map[string]bool{"alice@corp.test": true}}
+	cache := &memCache{m: map[string]Entry{}}
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, MaxEntries: 7})
+	if v, _ := c.Lookup(ctx, "alice@corp.test"); v != Known || cache.max != 7 {
+		t.Fatalf("lookup: %v, cap %d", v, cache.max)
+	}
+	cache.max = 0
+	if !c.Refused(ctx, "alice@corp.test", "550 5.1.1 gone") || cache.max != 7 {
+		t.Fatalf("refused: cap %d", cache.max)
 	}
 }
 

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"umbra/internal/config"
+	"umbra/internal/recipients"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// rcptCheck is what RCPT would answer a recipient, as route explain
+// shows it (offline: a callout is not made, and says so).
+type rcptCheck struct {
+	Address string `json:"address"` // as RCPT takes it
+	// RCPT: "250 …" accepted, "550 5.1.1 …" refused as unknown, "451 …"
+	// not decidable now, or "callout: …" decided by the next hop at RCPT.
+	RCPT string `json:"rcpt"`
+}
+
+// rcptAddress is a recipient as RCPT TO takes it: bare postmaster (any
+// ASCII case) is server.postmaster, as the receive side aliases it; any
+// other must parse as the receive side parses (smtp.ParseAddress: a
+// trailing dot dropped, the domain folded).
+func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
+	if isPostmaster(rcpt) {
+		if cfg.Server.Postmaster == "" {
+			return "", fmt.Errorf("%q: RCPT TO:<postmaster> is refused, server.postmaster is not set", rcpt)
+		}
+		return cfg.Server.Postmaster, nil
+	}
+	a, err := smtp.ParseAddress(rcpt)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an address RCPT accepts (501 5.1.3; local-part@domain): %v", rcpt, err)
+	}
+	return a.String(), nil
+}
+
+// isPostmaster: "postmaster" in ASCII case only (a Unicode fold would
+// take "poſtmaster", which RCPT does not).
+func isPostmaster(s string) bool {
+	if len(s) != len("postmaster") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != "postmaster"[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRecipients answers each address as the receive side's recipient
+// check does (internal/smtp validateRcpt): postmaster and addresses of
+// domains not accepted here are not checked (relaying is the
+// connector's right), an accepted domain is checked by its
+// recipient_validation — the directory lists, the recipients file and
+// LDAP as the daemon reads them; a callout domain's addresses the lists
+// do not know are decided by the next hop at RCPT, not asked here.
+func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Table, addrs []string) ([]rcptCheck, error) {
+	dir, err := newDirectory(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if dir != nil {
+		defer dir.Close()
+	}
+	v, err := recipientValidator(cfg, nil, ldapRecipients(dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, err
+	}
+	out := []rcptCheck{}
+	for _, addr := range addrs {
+		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
+		c := rcptCheck{Address: addr, RCPT: "250 2.1.5 accepted"}
+		switch {
+		case isPostmaster(local):
+			c.RCPT += " (postmaster is always accepted)"
+		case table.Accepted(domain) == routing.NotAccepted:
+			c.RCPT += " if the connector grants relay (not an accepted domain: not validated)"
+		case v.ModeOf(domain) == recipients.Off:
+			c.RCPT += " (recipient_validation: off)"
+		default:
+			verdict, err := v.Check(ctx, addr)
+			switch {
+			case verdict == recipients.Known:
+				c.RCPT += " (known to the directory)"
+			case verdict == recipients.Unknown:
+				c.RCPT = "550 5.1.1 Recipient address rejected: user unknown (refused at RCPT: no directory source knows it)"
+			case v.ModeOf(domain) == recipients.ModeCallout:
+				c.RCPT = "callout: the next hop is asked at RCPT (not asked here); its 5xx refuses with 550 5.1.1"
+			case errors.Is(err, recipients.ErrDirectoryFailure):
+				c.RCPT = fmt.Sprintf("451 4.4.3 directory server failure: cannot be verified now (%v)", err)
+			default:
+				c.RCPT = fmt.Sprintf("451 4.3.0 cannot be verified now (%v)", err)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
