@@ -460,18 +460,7 @@ func (c *Client) PushBatch(records [][]byte, dbID string) ([]error, error) {
 		conn.Close() // out of step: never used again
 		return nil, err
 	}
-	emit, flush := bodyWrites(conn, nil, nil)
-	if err := emit(head); err != nil {
-		flush()
-		return fail(err)
-	}
-	for _, r := range records {
-		if err := emit(r); err != nil {
-			flush()
-			return fail(err)
-		}
-	}
-	if err := flush(); err != nil {
+	if err := writeGroup(conn, head, records); err != nil {
 		return fail(err)
 	}
 	replied := c.awaitingReply()

@@ -95,18 +95,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 		conn.Close() // out of step: never used again
 		return err
 	}
-	emit, flush := bodyWrites(conn, nil, nil)
-	if err := emit(group); err != nil {
-		flush()
-		return fail(err)
-	}
-	for _, p := range parts {
-		if err := emit(p); err != nil {
-			flush()
-			return fail(err)
-		}
-	}
-	if err := flush(); err != nil {
+	if err := writeGroup(conn, group, parts); err != nil {
 		return fail(err)
 	}
 	replied := c.awaitingReply()

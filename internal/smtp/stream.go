@@ -102,3 +102,21 @@ func bodyWrites(w io.Writer, parts [][]byte, tail io.Reader) (emit func([]byte) 
 		return err
 	}
 }
+
+// writeGroup writes head and then parts through one pooled buffer (as
+// few writes as the buffer allows): a pushed copy's commands and body
+// (pushone.go, batch.go).
+func writeGroup(w io.Writer, head []byte, parts [][]byte) error {
+	emit, flush := bodyWrites(w, nil, nil)
+	err := emit(head)
+	for _, p := range parts {
+		if err != nil {
+			break
+		}
+		err = emit(p)
+	}
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
