@@ -102,4 +102,41 @@ receive_connectors:
 	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1 ") {
 		t.Fatalf("an anonymous watch session: %v; want a refusal with the primary's 550 5.7.1", err)
 	}
+	// A login the primary refuses (an account removed, a password
+	// changed: 535) is an answer too, not a missed heartbeat.
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(bad, []byte("wrong\n"), 0o600)
+	wrong := sc
+	wrong.Auth.PasswordFile = bad
+	wd := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, wrong)
+	wd.st.Load().cfg.ShadowServerID = "edge1"
+	_, _, err = heartbeatIDs(wd, context.Background(), "hub.test", addr)
+	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "535 ") {
+		t.Fatalf("a heartbeat whose login is refused: %v; want a refusal with the primary's 535", err)
+	}
+}
+
+// loginVia takes a connector whose smart host is the server: its address
+// exactly first, else its name or host on the same port; never one to
+// another port of the same host (another service, another account).
+func TestLoginViaSamePortOnly(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("pw\n"), 0o600)
+	conn := func(name string, hosts ...string) config.SendConnector {
+		return config.SendConnector{Name: name, AddressSpaces: []config.AddressSpace{{Domain: name + ".invalid", Cost: 1}},
+			SmartHosts: hosts, TLS: config.TLSNone, Auth: config.SendAuth{Username: "u-" + name, PasswordFile: pw}}
+	}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{},
+		conn("a-other", "127.0.0.9:2626"), conn("b-name", "hub9.test:2525"), conn("c-exact", "127.0.0.9:2525"))
+	if got := loginVia(d.st.Load(), "hub9.test", "127.0.0.9:2525"); got != "c-exact" {
+		t.Errorf("loginVia with an exact address: %q, want c-exact", got)
+	}
+	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{}, conn("a-other", "127.0.0.9:2626"), conn("b-name", "hub9.test:2525"))
+	if got := loginVia(d.st.Load(), "hub9.test", "127.0.0.9:2525"); got != "b-name" {
+		t.Errorf("loginVia by name on the same port: %q, want b-name", got)
+	}
+	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{}, conn("a-other", "127.0.0.9:2626"))
+	if got := loginVia(d.st.Load(), "hub9.test", "127.0.0.9:2525"); got != "" {
+		t.Errorf("loginVia chose %q, a connector to another port of the host", got)
+	}
 }

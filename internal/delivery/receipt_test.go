@@ -97,7 +97,7 @@ func TestPushViaLoggingInConnector(t *testing.T) {
 		want string
 	}{
 		{routing.Server{Name: "hub-b", Address: "127.0.0.2:2525"}, "to-hub-b"},
-		{routing.Server{Name: "hub-b", Address: "127.0.0.2:25"}, "to-hub-b"},      // the same host
+		{routing.Server{Name: "hub-b", Address: "127.0.0.2:25"}, ""},              // the same host, another port: another service
 		{routing.Server{Name: "hub-c.example.test", Address: "127.0.0.3:25"}, ""}, // no login: the organisation's way
 		{routing.Server{Name: "hub-d", Address: "127.0.0.4:25"}, "by-name"},
 		{routing.Server{Name: "hub-e", Address: "127.0.0.5:25"}, ""},

@@ -184,6 +184,17 @@ func stopped(what string) string {
 	return "451 4.3.2 delivery stopped (shutting down) during " + what
 }
 
+// authFailed is a login the next hop refused (err holds its reply, a
+// *gosmtp.SMTPError when it answered): the server is up and speaking.
+// The message is the delivery's reply.
+type authFailed struct {
+	msg string
+	err error
+}
+
+func (e *authFailed) Error() string { return e.msg }
+func (e *authFailed) Unwrap() error { return e.err }
+
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
 	return d.connectWith(ctx, st, sc, h, nil, nil)
 }
@@ -235,7 +246,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		if sc.cfg.Auth.Username != "" {
 			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
 				c.Close()
-				return nil, fmt.Errorf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err))
+				return nil, &authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err}
 			}
 		}
 		return c, nil

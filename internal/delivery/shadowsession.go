@@ -157,8 +157,8 @@ func shortHash(s string) string {
 }
 
 // refusedError is a session to a primary that the primary answered with
-// a permanent refusal (a 5xx reply: to AUTH, to XSHADOW — not logged in,
-// no rights —, to a query). The primary is alive and speaking: the
+// a refusal: a 5xx reply (to AUTH, to XSHADOW — not logged in, no
+// rights —, to a query), or a 4xx to AUTH (a lockout). The primary is alive and speaking: the
 // shadow manager does not count it as a failed heartbeat, which leads to
 // a takeover, but logs the reply (Refusal) for the operator to fix.
 type refusedError struct {
@@ -174,10 +174,17 @@ func (e *refusedError) Refusal() string {
 	return strings.TrimSpace(fmt.Sprintf("%03d %s", e.reply.Code, e.reply.Message))
 }
 
-// refusal marks err as a refusal when it is a 5xx reply of the primary.
+// refusal marks err as a refusal when it is a 5xx reply of the primary,
+// or any reply to this server's login (535 for a removed account or a
+// changed password, 454 while the primary's lockout holds the address):
+// the primary is up and answering, only not to this server.
 func refusal(err error) error {
 	var rerr *gosmtp.SMTPError
-	if err == nil || !errors.As(err, &rerr) || rerr.Code < 500 || rerr.Code > 599 {
+	if err == nil || !errors.As(err, &rerr) {
+		return err
+	}
+	var af *authFailed
+	if (rerr.Code < 500 || rerr.Code > 599) && !(errors.As(err, &af) && rerr.Code >= 400) {
 		return err
 	}
 	return &refusedError{reply: rerr, err: err}

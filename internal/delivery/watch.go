@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"umbra/internal/config"
 	"umbra/internal/smtp"
 )
 
@@ -104,41 +106,52 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 
 // loginVia names the send connector a session to the transport server
 // name at addr goes through when no connector is named for it: one that
-// logs in (auth) to a smart host naming that server — by its address, or
-// by its name or its address's host — so that a server whose receive
-// connector accepts XSHADOW only from a server account gets the
-// connector's login. It is the one rule for every session to another
-// transport server: pushes of copies on receipt, and heartbeats, watch
-// sessions and reconciliation to a primary, whichever way its copies
-// came. "" (no such connector): the organisation's own way,
-// opportunistic TLS with this server's client certificate. Connectors
-// are looked at by name, so the choice is stable.
+// logs in (auth) to a smart host that is that server — its address, or
+// its name or its address's host on the same port (a smart host without
+// a port has the connector's) — so that a server whose receive connector
+// accepts XSHADOW only from a server account gets the connector's login.
+// A connector whose smart host is the server's address exactly wins over
+// one that names it otherwise; among equals the first by name, so the
+// choice is stable. A connector to another service of the same host (an
+// other port) is never used: its login is not this server's. It is the
+// one rule for every session to another transport server: pushes of
+// copies on receipt, relays to a hub of another site, and heartbeats,
+// watch sessions and reconciliation to a primary, whichever way its
+// copies came. "" (no such connector): the organisation's own way,
+// opportunistic TLS with this server's client certificate.
 func loginVia(st *state, name, addr string) string {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		host = addr
+		host, port = addr, strconv.Itoa(config.DefaultSMTPPort)
 	}
 	names := make([]string, 0, len(st.conns))
 	for n := range st.conns {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	best := ""
 	for _, n := range names {
 		sc := st.conns[n]
 		if sc.cfg.Auth.Username == "" {
 			continue
 		}
 		for _, sh := range sc.cfg.SmartHosts {
-			h, _, err := net.SplitHostPort(sh)
-			if err != nil {
-				h = sh
+			if sh == addr {
+				return n // the server's address itself
 			}
-			if sh == addr || strings.EqualFold(h, name) || h == host {
-				return n
+			h, p, err := net.SplitHostPort(sh)
+			if err != nil {
+				h, p = sh, strconv.Itoa(sc.cfg.Port)
+				if sc.cfg.Port == 0 {
+					p = strconv.Itoa(config.DefaultSMTPPort)
+				}
+			}
+			if best == "" && p == port && (strings.EqualFold(h, name) || h == host) {
+				best = n
 			}
 		}
 	}
-	return ""
+	return best
 }
 
 // Reconcile implements shadow.Reconciler: a shadow session to a primary
