@@ -98,12 +98,30 @@ func unusedSendConnectors(cfg *config.Config) []string {
 	}
 	var out []string
 	for _, sc := range cfg.SendConnectors {
-		if !names[sc.Name] {
+		if !names[sc.Name] && !logsInToServer(sc, topo) {
 			out = append(out, fmt.Sprintf("send connector %q is not used: with a topology (%s) routing chooses among the topology's send connectors, "+
 				"and a configured one only gives its settings to the topology connector of the same name", sc.Name, cfg.Topology))
 		}
 	}
 	return out
+}
+
+// logsInToServer: sc logs in to a transport server of the topology, so
+// every session to that server (pushes, relays, heartbeats, watch
+// sessions) goes through it and its login, though routing never
+// chooses it.
+func logsInToServer(sc config.SendConnector, topo *config.Topology) bool {
+	if sc.Auth.Username == "" {
+		return false
+	}
+	for _, srv := range topo.Servers {
+		for _, sh := range sc.SmartHosts {
+			if config.SmartHostNames(sh, sc.Port, srv.Name, srv.Address) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // referencedFiles lists the files a configuration needs at start.

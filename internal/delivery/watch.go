@@ -3,9 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -120,34 +118,20 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 // copies came. "" (no such connector): the organisation's own way,
 // opportunistic TLS with this server's client certificate.
 func loginVia(st *state, name, addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port = addr, strconv.Itoa(config.DefaultSMTPPort)
-	}
 	names := make([]string, 0, len(st.conns))
 	for n := range st.conns {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	best := ""
+	best, rank := "", 0
 	for _, n := range names {
 		sc := st.conns[n]
 		if sc.cfg.Auth.Username == "" {
 			continue
 		}
 		for _, sh := range sc.cfg.SmartHosts {
-			if sh == addr {
-				return n // the server's address itself
-			}
-			h, p, err := net.SplitHostPort(sh)
-			if err != nil {
-				h, p = sh, strconv.Itoa(sc.cfg.Port)
-				if sc.cfg.Port == 0 {
-					p = strconv.Itoa(config.DefaultSMTPPort)
-				}
-			}
-			if best == "" && p == port && (strings.EqualFold(h, name) || h == host) {
-				best = n
+			if r := config.SmartHostNames(sh, sc.cfg.Port, name, addr); r > rank {
+				best, rank = n, r
 			}
 		}
 	}

@@ -1,0 +1,35 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+)
+
+// SmartHostNames reports how a send connector's smart host sh (port: the
+// connector's port, for a smart host without one) names the transport
+// server name at addr ("host:port"): 2 when sh is addr exactly, 1 when
+// its host is the server's name or its address's host on the same port,
+// 0 when it is not that server (another port of the same host is another
+// service, with another account). A session to another transport server
+// logs in through the connector that names it best.
+func SmartHostNames(sh string, port int, name, addr string) int {
+	if sh == addr {
+		return 2
+	}
+	host, aport, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, aport = addr, strconv.Itoa(DefaultSMTPPort)
+	}
+	h, p, err := net.SplitHostPort(sh)
+	if err != nil {
+		if port == 0 {
+			port = DefaultSMTPPort
+		}
+		h, p = sh, strconv.Itoa(port)
+	}
+	if p == aport && (strings.EqualFold(h, name) || h == host) {
+		return 1
+	}
+	return 0
+}
