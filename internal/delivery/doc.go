@@ -157,7 +157,8 @@
 // through connect with the same loginVia), by one rule: the send connector the copies went
 // by, else the send connector that logs in to that server (loginVia),
 // else the organisation's opportunistic TLS with this server's client
-// certificate. A 5xx reply in a session to a primary is returned as a
+// certificate. A 5xx reply in a session to a primary, or any reply
+// refusing the login (authFailed: 535, a lockout's 454), is returned as a
 // refusal (refusedError, shadow.Refusal): the primary is alive, which
 // the shadow manager does not count as a failed heartbeat.
 //

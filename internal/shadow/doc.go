@@ -47,9 +47,10 @@
 //	side restarted since.
 //
 // A heartbeat fails when the primary does not complete it: no
-// connection, a broken or timed-out session, a 4xx. A heartbeat the
-// primary answers with a permanent refusal (a 5xx reply, Refusal: this
-// server did not log in, or has no right to the shadow verbs) is no
+// connection, a broken or timed-out session, a 4xx other than to the
+// login. A heartbeat the primary answers with a refusal (Refusal: a 5xx
+// reply — this server did not log in, or has no right to the shadow
+// verbs — or any reply refusing its login, 535 or a lockout's 454) is no
 // failure: the primary is alive, so nothing is counted and nothing taken
 // over; the refusal is logged at WARN with the reply and the next
 // heartbeat is due a timeout later (Manager.refusedAt, memory only). Its
