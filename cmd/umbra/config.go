@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -62,7 +63,7 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a file it names is not valid", args[0])}
 			}
-			for _, w := range unusedSendConnectors(cfg) {
+			for _, w := range append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...) {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
 			}
 			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
@@ -104,6 +105,26 @@ func unusedSendConnectors(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// heartbeatUnderThrottle warns when a heartbeat's bound (command_timeout,
+// at most shadow_heartbeat_timeout) is no longer than auth_throttle's
+// max_delay: a primary with the same throttle answers a refused login
+// that late, after the heartbeat gave up, and a refusal that comes too
+// late counts as a failed heartbeat — a takeover of a live primary.
+func heartbeatUnderThrottle(cfg *config.Config) []string {
+	t := cfg.Transport
+	if !t.ShadowRedundancyEnabled {
+		return nil
+	}
+	bound := min(time.Duration(t.CommandTimeout), time.Duration(t.ShadowHeartbeatTimeout))
+	if max := time.Duration(cfg.AuthThrottle.MaxDelay); max <= 0 || bound > max {
+		return nil
+	}
+	return []string{fmt.Sprintf("a shadow heartbeat is bounded by %s (transport.command_timeout, at most transport.shadow_heartbeat_timeout), "+
+		"no longer than auth_throttle.max_delay (%s): a primary with that throttle answers a refused login after the heartbeat gave up, "+
+		"which counts as a failed heartbeat and can take a live primary over; keep the bound above the peers' max_delay",
+		bound, time.Duration(cfg.AuthThrottle.MaxDelay))}
 }
 
 // logsInToServer: sc logs in to a transport server of the topology, so

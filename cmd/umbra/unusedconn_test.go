@@ -39,3 +39,21 @@ servers:
 		}
 	}
 }
+
+// A heartbeat bound no longer than auth_throttle.max_delay is warned of:
+// a refused login answered that late is a failed heartbeat, and a live
+// primary can be taken over. The defaults (5 min against 30 s) are not.
+func TestHeartbeatUnderThrottleWarns(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.Transport.ShadowRedundancyEnabled = true
+	cfg.Transport.CommandTimeout = config.Duration(300e9)
+	cfg.Transport.ShadowHeartbeatTimeout = config.Duration(300e9)
+	cfg.AuthThrottle.MaxDelay = config.Duration(30e9)
+	if w := heartbeatUnderThrottle(cfg); len(w) != 0 {
+		t.Errorf("defaults warned: %v", w)
+	}
+	cfg.Transport.ShadowHeartbeatTimeout = config.Duration(20e9)
+	if w := heartbeatUnderThrottle(cfg); len(w) != 1 || !strings.Contains(w[0], "auth_throttle.max_delay (30s)") {
+		t.Errorf("a 20 s heartbeat against a 30 s max_delay: %v", w)
+	}
+}
