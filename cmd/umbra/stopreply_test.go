@@ -36,18 +36,19 @@ func (s *slowReplySession) Data(rd io.Reader) error {
 	return nil
 }
 
-// A graceful stop (SIGTERM) while a delivery waits for the reply to its
-// final dot from a slow next hop: the stop waits for that reply (up to
-// its bound) instead of closing the connection, the 250 is committed,
-// and after the restart the message is not sent again — the classic
-// SMTP duplicate (RFC 1047) a stop used to make every time.
-func TestSIGTERMWaitsForFinalDotReply(t *testing.T) {
+// stopWhileReplyAwaited relays one message (subject) to a next hop that
+// answers its final dot only after delay, sends umbra SIGTERM once the
+// next hop has the message, and waits for umbra to stop (60 s keeps a
+// hang from stalling the suite). It returns the recorder of what the
+// next hop got, and the configuration and address to restart with.
+func stopWhileReplyAwaited(t *testing.T, delay time.Duration, subject string) (r *recorder, cfg, listen string) {
+	t.Helper()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
+	r = &recorder{seen: map[string]int{}, bodies: map[string]string{}}
 	reached := make(chan struct{}, 1)
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
-		return &slowReplySession{r: r, delay: 3 * time.Second, reached: reached}, nil
+		return &slowReplySession{r: r, delay: delay, reached: reached}, nil
 	}))
 	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
 	ln, err := net.Listen("tcp", sinkAddr)
@@ -56,13 +57,13 @@ func TestSIGTERMWaitsForFinalDotReply(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	cfg := relayConfig(t, dir, listen, sinkAddr)
+	cfg = relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
-	if ok, err := send(listen, "stop-during-reply"); !ok || err != nil {
+	if ok, err := send(listen, subject); !ok || err != nil {
 		t.Fatalf("not acknowledged: %v %v", ok, err)
 	}
 	select {
-	case <-reached: // the next hop has the message; its reply is 3 s away
+	case <-reached: // the next hop has the message; its reply is delay away
 	case <-time.After(30 * time.Second):
 		d.dumpLog()
 		t.Fatal("the message never reached the next hop")
@@ -73,9 +74,19 @@ func TestSIGTERMWaitsForFinalDotReply(t *testing.T) {
 		d.done <- nil
 	case <-time.After(60 * time.Second):
 		d.dumpLog()
-		t.Fatal("umbra did not stop after SIGTERM")
+		t.Fatal("umbra did not stop after SIGTERM: the wait for the final dot's reply is not bounded")
 	}
-	d = startUmbra(t, cfg, listen)
+	return r, cfg, listen
+}
+
+// A graceful stop (SIGTERM) while a delivery waits for the reply to its
+// final dot from a slow next hop: the stop waits for that reply (up to
+// its bound) instead of closing the connection, the 250 is committed,
+// and after the restart the message is not sent again — the classic
+// SMTP duplicate (RFC 1047) a stop used to make every time.
+func TestSIGTERMWaitsForFinalDotReply(t *testing.T) {
+	r, cfg, listen := stopWhileReplyAwaited(t, 3*time.Second, "stop-during-reply")
+	d := startUmbra(t, cfg, listen)
 	// The message is done: nothing waits in the queue. Then nothing was
 	// sent twice.
 	deadline := time.Now().Add(30 * time.Second)
@@ -103,43 +114,11 @@ func TestSIGTERMWaitsForFinalDotReply(t *testing.T) {
 // goes again after the restart — the duplicate window that remains,
 // stated in the README.
 func TestSIGTERMFinalDotWaitIsBounded(t *testing.T) {
-	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
-	reached := make(chan struct{}, 1)
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
-		return &slowReplySession{r: r, delay: 2 * time.Minute, reached: reached}, nil
-	}))
-	srv.Domain, srv.ErrorLog = "silent.test", nopLog{}
-	ln, err := net.Listen("tcp", sinkAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	cfg := relayConfig(t, dir, listen, sinkAddr)
-	d := startUmbra(t, cfg, listen)
-	if ok, err := send(listen, "stop-no-reply"); !ok || err != nil {
-		t.Fatalf("not acknowledged: %v %v", ok, err)
-	}
-	select {
-	case <-reached:
-	case <-time.After(30 * time.Second):
-		d.dumpLog()
-		t.Fatal("the message never reached the next hop")
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done: // the bound is 10 s; the wait here only keeps a hang from stalling the suite
-		d.done <- nil
-	case <-time.After(60 * time.Second):
-		d.dumpLog()
-		t.Fatal("umbra did not stop after SIGTERM: the wait for the final dot's reply is not bounded")
-	}
+	r, cfg, listen := stopWhileReplyAwaited(t, 2*time.Minute, "stop-no-reply")
 	if n := r.counts()["stop-no-reply"]; n != 1 {
 		t.Fatalf("the next hop got the message %d times before the stop, want once", n)
 	}
-	d = startUmbra(t, cfg, listen)
+	startUmbra(t, cfg, listen)
 	if out, code := cli(t, cfg, "message", "list"); code != 0 || !strings.Contains(out, "b@remote.example") {
 		t.Fatalf("the message unanswered at the stop is not queued after it (exit %d):\n%s", code, out)
 	}
