@@ -248,7 +248,7 @@ func TestStopDuringBodyFinishesTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	body, _ := spoolInto(t, store, bigMessage(16<<20)) // more than the socket buffers hold: the stop finds the body being written
+	body, _ := spoolInto(t, store, bigMessage(8<<20)) // more than the socket buffers hold: the stop finds the body being written
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := startCutSink(t, cancel) // the stop comes with the body's first bytes
