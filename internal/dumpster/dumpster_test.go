@@ -14,6 +14,8 @@ import (
 	"umbra/internal/queue"
 )
 
+var injected bool
+
 var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 
 // counts is an Observer that remembers what it heard.
@@ -80,7 +82,12 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 			db = "DB2"
 		}
 		res := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, Queue: "mailbox:" + db, Reply: "250 ok", Database: db}
-		switch r.mgr.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr) {
+		c := r.mgr.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr)
+		if m.MessageID == "<4@test>" && !injected {
+			injected = true
+			c = queue.Busy
+		}
+		switch c {
 		case queue.Duplicate:
 			res.Duplicate = true
 			r.mu.Lock()
@@ -121,17 +128,35 @@ func (r *rig) send(n int, size int, rcpts ...string) {
 	r.waitEmpty()
 }
 
+// waitEmpty waits until no message is left. A message deferred meanwhile
+// (the rig's deliverer answers Busy while another copy's claim is still
+// held, as the real one does) waits for its next attempt on the fake
+// clock; once nothing is in delivery the clock is moved to that attempt,
+// as real time would pass.
 func (r *rig) waitEmpty() {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		n := 0
+		n, active := 0, 0
+		var next time.Time
 		r.store.View(func(tx *queue.Tx) error {
-			tx.ForEach(func(*queue.Message, error) bool { n++; return true })
+			tx.ForEach(func(m *queue.Message, err error) bool {
+				n++
+				switch {
+				case err != nil || m.State != queue.Ready:
+					active++
+				case next.IsZero() || m.NextAttempt.Before(next):
+					next = m.NextAttempt
+				}
+				return true
+			})
 			return nil
 		})
 		if n == 0 {
 			return
+		}
+		if active == 0 && next.After(r.clk.Now()) {
+			r.clk.Advance(next.Sub(r.clk.Now()))
 		}
 		r.mgr.Kick()
 		time.Sleep(2 * time.Millisecond)
