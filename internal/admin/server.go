@@ -34,7 +34,7 @@ type destinationLister interface {
 type Queue interface {
 	Queues() ([]queue.QueueInfo, error)
 	SuspendQueue(ctx context.Context, name string) error
-	ResumeQueue(ctx context.Context, name string) error
+	ResumeQueue(ctx context.Context, name string) (int, error)
 	RetryQueue(ctx context.Context, name string) (int, error)
 	RedirectQueue(ctx context.Context, name, target string) (int, error)
 	Messages(f queue.MessageFilter) ([]*queue.Message, error)
@@ -262,7 +262,7 @@ func (s *Server) routes() http.Handler {
 		case "suspend":
 			err = s.q.SuspendQueue(r.Context(), name)
 		case "resume":
-			err = s.q.ResumeQueue(r.Context(), name)
+			n, err = s.q.ResumeQueue(r.Context(), name)
 		case "retry":
 			n, err = s.q.RetryQueue(r.Context(), name)
 		case "redirect":

@@ -62,9 +62,9 @@ func (f *fakeQueue) SuspendQueue(ctx context.Context, n string) error {
 	f.did("suspend " + n)
 	return nil
 }
-func (f *fakeQueue) ResumeQueue(ctx context.Context, n string) error {
+func (f *fakeQueue) ResumeQueue(ctx context.Context, n string) (int, error) {
 	f.did("resume " + n)
-	return nil
+	return 3, nil
 }
 func (f *fakeQueue) RetryQueue(ctx context.Context, n string) (int, error) {
 	f.did("retry " + n)

@@ -319,8 +319,8 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 	var out map[string]any
 	_, err := s.call(r.Context(), "POST", path, q, se.user, &out)
 	flash := label + " " + target + ": done"
-	if n, ok := out["rescheduled"].(float64); ok && (op == "retry" || op == "redirect") {
-		flash += " (" + strconv.Itoa(int(n)) + " messages rescheduled)"
+	if n, ok := out["rescheduled"].(float64); ok && (op == "retry" || op == "redirect" || op == "resume") {
+		flash += " (" + strconv.Itoa(int(n)) + " messages due now)"
 	}
 	if err != nil {
 		flash = label + " " + target + " failed: " + err.Error()

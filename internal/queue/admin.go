@@ -304,16 +304,47 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 }
 
 // ResumeQueue lifts a suspension and makes the queue's messages due now.
-func (q *Manager) ResumeQueue(ctx context.Context, name string) error {
+// It returns how many waiting (Ready) messages of the queue are due now:
+// those the suspension held (already due, never attempted meanwhile) and
+// those whose retry it brought forward, so the operator learns what the
+// resume released.
+func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
 	if err := q.store.Update(ctx, func(tx *Tx) error { return tx.SetSuspended(name, false) }); err != nil {
-		return err
+		return 0, err
 	}
 	q.qmu.Lock()
 	delete(q.suspended, name)
 	q.qmu.Unlock()
-	q.log.Info("queue resumed", "queue", name)
-	_, err := q.RetryQueue(ctx, name)
-	return err
+	q.reviveDead()
+	now := q.clk.Now()
+	due := 0
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		due = 0
+		for _, id := range tx.InQueue(name, 1<<31-1) {
+			m, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			if m.State != Ready {
+				continue
+			}
+			due++
+			if !m.NextAttempt.After(now) {
+				continue
+			}
+			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	q.Kick()
+	if err != nil {
+		return 0, err
+	}
+	q.log.Info("queue resumed", "queue", name, "due", due)
+	return due, err
 }
 
 // eachInQueue applies change to every message of a queue in one

@@ -85,8 +85,8 @@ func TestSuspendResumeRetryQueue(t *testing.T) {
 		t.Fatal("suspension not persisted")
 	}
 	accept = true
-	if err := q.ResumeQueue(ctx, "mx:slow.example"); err != nil {
-		t.Fatal(err)
+	if n, err := q.ResumeQueue(ctx, "mx:slow.example"); err != nil || n != 1 {
+		t.Fatalf("resume: %d messages due, %v; want the 1 held", n, err)
 	}
 	d.wait(t)
 	waitFor(t, "delivery after resume", func() bool { return len(messages(t, s)) == 0 })
@@ -849,4 +849,32 @@ func TestFailureDSNOwesTheDiscard(t *testing.T) {
 		ids, _ := q.Discards("hub-x", 10)
 		return len(ids) == 1 && ids[0] == "s-failed"
 	})
+}
+
+// rt17 F2: mail that arrived while its queue was suspended was never
+// attempted, so it is due already; resume released it but said 0. It
+// now counts every waiting message of the queue it makes due.
+func TestResumeCountsHeldNewMail(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	accept := false
+	_, del := queuedDeliverer(&accept)
+	q := NewManager(s, del, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	if err := q.SuspendQueue(ctx, "mx:slow.example"); err != nil {
+		t.Fatal(err)
+	}
+	q.Start(ctx)
+	for i := 0; i < 3; i++ {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.example"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := q.ResumeQueue(ctx, "mx:slow.example"); err != nil || n != 3 {
+		t.Fatalf("resume: %d messages due, %v; want 3", n, err)
+	}
+	if n, err := q.ResumeQueue(ctx, "mx:other.example"); err != nil || n != 0 {
+		t.Fatalf("resume of an empty queue: %d, %v", n, err)
+	}
 }
