@@ -30,6 +30,12 @@ func newConfigCmd() *cobra.Command {
 				}
 				return &exitError{code: exitConfig, err: err}
 			}
+			// Each file setting at its line; then the files derived from
+			// others (the console's defaults), by name.
+			if err := cfg.UnreadableFiles(); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
+			}
 			var missing []string
 			for _, f := range referencedFiles(cfg) {
 				if _, err := os.Stat(f); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +127,7 @@ send_connectors:
 	topoPath := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topoPath, []byte(topo), 0o600)
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: true", "")
+	translated(t, cfgA) // its peers reach it through the proxy
 	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	sink := startRecorder(t, sinkAddr)
 	hb := startUmbra(t, cfgB, b)
@@ -153,5 +155,23 @@ send_connectors:
 		if n != 1 {
 			t.Errorf("%s arrived %d times", s, n)
 		}
+	}
+}
+
+// translated marks the server of the configuration at path as reached
+// through address translation (server.address_translated): its topology
+// address is a proxy's, which no binding of its own listens on.
+func translated(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "server: {", "server: {address_translated: true, ", 1)
+	if s == string(b) {
+		t.Fatal("no server section to mark")
+	}
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

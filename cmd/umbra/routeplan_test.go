@@ -132,7 +132,7 @@ func TestRouteExplainIsTheDeliveryPlan(t *testing.T) {
 		return p
 	}
 	common := `receive_connectors:
-  - {name: in, bindings: ["127.0.0.1:0"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}}
+  - {name: in, bindings: ["0.0.0.0:2525"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}}
 `
 	hubA := write("hub-a", fmt.Sprintf(`server: {name: hub-a, data_dir: %s}
 topology: %s
@@ -234,7 +234,9 @@ func TestRouteExplainOwnStoreEndToEnd(t *testing.T) {
 	listen := freeAddr(t, "127.0.61.10")
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "hub-a.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub-a, data_dir: %s, metrics_listen: ""}
+	// The topology's port is not the test's; the daemon is reached at
+	// listen directly.
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub-a, data_dir: %s, metrics_listen: "", address_translated: true}
 topology: %s
 transport: {retry_schedule: [1h]}
 accepted_domains:

@@ -478,7 +478,13 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if _, ok := t.Server(cfg.Server.Name); !ok {
 		return nil, fmt.Errorf("server %s is not in the topology %s", cfg.Server.Name, cfg.Topology)
 	}
-	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role); err != nil {
+	var bindings []string // nil: not compared
+	for _, rc := range cfg.ReceiveConnectors {
+		if !cfg.Server.AddressTranslated {
+			bindings = append(bindings, rc.Bindings...)
+		}
+	}
+	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings); err != nil {
 		return nil, err
 	}
 	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)

@@ -383,3 +383,42 @@ func TestIsHost(t *testing.T) {
 		}
 	}
 }
+
+// rt17 F5: a file setting naming a file that cannot be read is reported
+// by config check with the setting's file and line, not only the path.
+func TestUnreadableFilesAtTheirLine(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nonexist")
+	denied := filepath.Join(dir, "denied")
+	if err := os.WriteFile(denied, []byte("x"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	src := "server: {name: h.example, data_dir: /tmp/x}\n" +
+		"receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n" +
+		"send_connectors:\n  - name: out\n    address_spaces: [{domain: \"*\"}]\n    smart_hosts: [\"127.0.0.1:2525\"]\n" +
+		"    tls: required\n    auth:\n      username: u\n      password_file: " + missing + "\n"
+	cfg, err := Parse([]byte(src), filepath.Join(dir, "t.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.UnreadableFiles()
+	want := filepath.Join(dir, "t.yaml") + ":10: send_connectors[0].auth.password_file " + missing + ": no such file or directory"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("missing password file: %v, want %s", err, want)
+	}
+	if os.Geteuid() != 0 { // root reads a file whatever its mode
+		cfg, err = Parse([]byte(strings.Replace(src, missing, denied, 1)), filepath.Join(dir, "t.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.UnreadableFiles(); err == nil || !strings.Contains(err.Error(), ":10: send_connectors[0].auth.password_file "+denied+": permission denied") {
+			t.Fatalf("unreadable password file: %v", err)
+		}
+	}
+	if err := os.WriteFile(missing, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.UnreadableFiles(); err != nil && !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("readable files refused: %v", err)
+	}
+}

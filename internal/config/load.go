@@ -65,7 +65,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.File = file
+	cfg.File, cfg.doc = file, doc
 	zeros := explicitZeros(doc, cfg) // zerovalues.go: none may be replaced silently
 	applyDefaults(cfg)
 	base := "."

@@ -1,5 +1,7 @@
 package config
 
+import "gopkg.in/yaml.v3"
+
 // Config is a whole server configuration. After Load returns it is never
 // modified; a reload builds a new one.
 type Config struct {
@@ -48,6 +50,10 @@ type Config struct {
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.
 	File string `yaml:"-"`
+
+	// doc is the decoded document, for the lines of later checks
+	// (UnreadableFiles).
+	doc *yaml.Node
 }
 
 // Server identifies this transport server and where it keeps its state.
@@ -68,6 +74,11 @@ type Server struct {
 	// (net.Dialer.LocalAddr); empty: the system's choice. A send
 	// connector's source_address overrides it for that connector.
 	SourceAddress string `yaml:"source_address"`
+	// AddressTranslated says that the other servers reach this one at
+	// its topology address through address translation or a proxy, so
+	// no receive connector binds that address; without it, a topology
+	// address no binding listens on is refused (CheckTopologyServer).
+	AddressTranslated bool `yaml:"address_translated"`
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`

@@ -196,13 +196,25 @@ func topoVersion(v int) int {
 }
 
 // CheckTopologyServer reports, at the line of the server in the topology
-// file at path, that the topology gives the server name (this server's
-// server.name) another role than role (its server.role): routing would
-// treat it as what it is not (a hub taken for an edge relays nowhere, an
-// edge taken for a hub receives the site's mail). serve, SIGHUP and
-// config check all refuse it. A name the topology lacks is not reported
-// here.
-func CheckTopologyServer(path, name, role string) error {
+// file at path, what ties the topology wrongly to this server (server.name
+// name, server.role role, receive connector bindings bindings):
+//
+//   - another role than role: routing would treat it as what it is not (a
+//     hub taken for an edge relays nowhere, an edge taken for a hub
+//     receives the site's mail);
+//   - an address no binding listens on (the same port, and the same IP or
+//     an unspecified one): a copy-pasted server.name or a typo in the
+//     address. Every other server sends this server's shadow sessions,
+//     heartbeats and relayed mail to that address, so its peers would find
+//     it dead while it runs and take its shadow copies over (a live
+//     server's mail delivered twice). An address or binding given by host
+//     name is not compared, nor anything when bindings is nil (this
+//     server is reached through address translation: server.
+//     address_translated).
+//
+// serve, SIGHUP and config check all refuse both. A name the topology
+// lacks is not reported here.
+func CheckTopologyServer(path, name, role string, bindings []string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -214,9 +226,38 @@ func CheckTopologyServer(path, name, role string) error {
 	}
 	v := &validator{}
 	for i, s := range t.Servers {
-		if s.Name == name && s.Role != role {
+		if s.Name != name {
+			continue
+		}
+		if s.Role != role {
 			v.add(fmt.Sprintf("the topology gives server %q the role %s, but its server.role is %s", name, s.Role, role), "servers", i, "role")
+		}
+		if bindings != nil && !listensOn(s.Address, bindings) {
+			v.add(fmt.Sprintf("the topology puts server %q at %s, but no receive connector of this server listens there (bindings %s): "+
+				"its peers would send its shadow sessions, heartbeats and mail elsewhere and take its copies over while it runs; "+
+				"check server.name and the address (behind address translation or a proxy: server.address_translated)", name, s.Address, strings.Join(bindings, ", ")), "servers", i, "address")
 		}
 	}
 	return violations(path, doc, v.out)
+}
+
+// listensOn reports whether one of bindings accepts connections to
+// address: the same port, and the same IP or an unspecified one. An
+// address or binding that is not IP:port (a host name) is taken as
+// listening: it cannot be compared without resolving it.
+func listensOn(address string, bindings []string) bool {
+	want, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return true
+	}
+	for _, b := range bindings {
+		got, err := netip.ParseAddrPort(b)
+		if err != nil {
+			return true
+		}
+		if got.Port() == want.Port() && (got.Addr().IsUnspecified() || got.Addr().Unmap() == want.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }

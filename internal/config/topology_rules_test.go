@@ -105,11 +105,59 @@ servers:
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckTopologyServer(path, "hubA", "hub"); err != nil {
+	if err := CheckTopologyServer(path, "hubA", "hub", []string{"127.0.1.1:25"}); err != nil {
 		t.Fatalf("matching role refused: %v", err)
 	}
-	err := CheckTopologyServer(path, "edgeA", "hub")
+	err := CheckTopologyServer(path, "edgeA", "hub", []string{"127.0.1.2:25"})
 	if err == nil || !strings.Contains(err.Error(), path+":5:") || !strings.Contains(err.Error(), `the topology gives server "edgeA" the role edge, but its server.role is hub`) {
 		t.Fatalf("mismatched role: %v", err)
+	}
+}
+
+// rt17 F1, F3, F4: a server.name copied from another server's file, or a
+// typo in this server's topology address, leaves no binding of this
+// server at its topology address: its peers would send heartbeats
+// elsewhere and take its copies over while it runs. Refused at the
+// address's line; a wildcard binding on the same port, or an address
+// given by host name, is not refused.
+func TestCheckTopologyServerAddress(t *testing.T) {
+	path := t.TempDir() + "/topo.yaml"
+	src := `sites:
+  - {name: A, subnets: ["127.0.1.0/24", "::1/128"]}
+servers:
+  - {name: hubA, role: hub, address: "127.0.1.1:25"}
+  - {name: hubB, role: hub, address: "127.0.1.2:25"}
+  - {name: hubC, role: hub, address: "[::1]:2525"}
+  - {name: hubD, role: hub, address: "hubd.example:25"}
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		bindings []string
+		line     int // 0: accepted
+	}{
+		{"hubA", []string{"127.0.0.1:587", "127.0.1.1:25"}, 0},
+		{"hubA", []string{"0.0.0.0:25"}, 0},
+		{"hubC", []string{"[::]:2525"}, 0},
+		{"hubC", []string{"[::1]:2525"}, 0},
+		{"hubD", []string{"127.0.1.4:25"}, 0},
+		{"hubA", []string{"127.0.1.2:25"}, 4}, // hubB's file with hubA's name
+		{"hubB", []string{"127.0.1.3:25"}, 5}, // a typo in the address
+		{"hubA", []string{"127.0.1.1:2525"}, 4},
+		{"hubA", []string{"0.0.0.0:2525"}, 4},
+		{"hubC", []string{"127.0.0.1:2525"}, 6},
+		{"hubA", []string{}, 4},
+		{"hubB", nil, 0}, // address translated: not compared
+	} {
+		err := CheckTopologyServer(path, c.name, "hub", c.bindings)
+		switch {
+		case c.line == 0 && err != nil:
+			t.Errorf("%s on %v refused: %v", c.name, c.bindings, err)
+		case c.line != 0 && (err == nil || !strings.Contains(err.Error(), path+":"+itoa(c.line)+":") ||
+			!strings.Contains(err.Error(), "no receive connector of this server listens there")):
+			t.Errorf("%s on %v: %v, want a refusal at line %d", c.name, c.bindings, err, c.line)
+		}
 	}
 }

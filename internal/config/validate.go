@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -537,6 +538,54 @@ func fileType(m fs.FileMode) string {
 // The walk goes over the whole configuration, so a file setting added
 // later is covered too.
 func fileViolations(c *Config) []violation {
+	return walkFiles(c, func(name string) string {
+		if fi, err := os.Stat(name); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Sprintf(" is not a regular file (%s)", fileType(fi.Mode()))
+		}
+		return ""
+	})
+}
+
+// UnreadableFiles reports, with file and line, every configured file
+// umbra reads (as fileViolations walks them, but for the tracking log it
+// writes and the optional hosts file) that cannot be opened for reading:
+// config check's first look at the files, before it loads them as serve
+// does. Load does not refuse a missing file, since serve creates some
+// and reads others only where they are used.
+func (c *Config) UnreadableFiles() error {
+	if c.doc == nil {
+		return nil
+	}
+	var vs []violation
+	for _, v := range walkFiles(c, func(name string) string {
+		fi, err := os.Stat(name)
+		if err == nil && !fi.Mode().IsRegular() {
+			return "" // Parse refused it; opening a FIFO would block
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return ": " + err.Error()
+		}
+		f.Close()
+		return ""
+	}) {
+		switch settingName(v.path) {
+		case "tracking.path", "dns.hosts_file": // written by umbra; optional ("none")
+		default:
+			vs = append(vs, v)
+		}
+	}
+	return violations(c.File, c.doc, vs)
+}
+
+// walkFiles reports what bad says of the file each file setting names
+// (nothing when it says ""; else the rest of the message after the
+// setting and the name), at that setting.
+func walkFiles(c *Config, bad func(name string) string) []violation {
 	var out []violation
 	var walk func(v reflect.Value, path []any)
 	walk = func(v reflect.Value, path []any) {
@@ -566,9 +615,10 @@ func fileViolations(c *Config) []violation {
 				}
 				fv := v.Field(i)
 				if fv.Kind() == reflect.String && key != "" && isFileKey(path, key) {
-					name := fv.String()
-					if fi, err := os.Stat(name); name != "" && err == nil && !fi.Mode().IsRegular() {
-						out = append(out, violation{path: p, msg: fmt.Sprintf("%s %s is not a regular file (%s)", settingName(p), name, fileType(fi.Mode()))})
+					if name := fv.String(); name != "" {
+						if why := bad(name); why != "" {
+							out = append(out, violation{path: p, msg: settingName(p) + " " + name + why})
+						}
 					}
 					continue
 				}

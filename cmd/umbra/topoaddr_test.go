@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// rt17 F3, F4: a hub started from another hub's file (its server.name),
+// or a typo in its own topology address, listens where the topology does
+// not put it; its peers would take its copies over while it runs. config
+// check and serve refuse it at the address's line; address_translated
+// lets a server reached through a proxy start.
+func TestTopologyAddressMustBeBound(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(`sites:
+  - {name: a, subnets: ["127.0.63.0/24"]}
+servers:
+  - {name: hub1, role: hub, address: "127.0.63.17:2525"}
+  - {name: hub2, role: hub, address: "127.0.63.18:2525"}
+`), 0o600)
+	write := func(name, server, extra string) string {
+		p := filepath.Join(dir, name+".yaml")
+		os.WriteFile(p, []byte(fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""%s}
+topology: %s
+receive_connectors:
+  - {name: org, bindings: ["127.0.63.18:2525"], remote_ranges: ["127.0.0.0/8"], externally_secured: true, permissions: {servers: [submit, relay, accept-xshadow]}}
+`, server, filepath.Join(dir, name), extra, topo)), 0o600)
+		return p
+	}
+	for _, tc := range []struct {
+		cfg  string
+		want string // "" accepted
+	}{
+		{write("hub2", "hub2", ""), ""},
+		{write("copied", "hub1", ""), topo + `:4: the topology puts server "hub1" at 127.0.63.17:2525, but no receive connector of this server listens there`},
+		{write("proxied", "hub1", ", address_translated: true"), ""},
+	} {
+		out, err := exec.Command(umbraBin, "config", "check", tc.cfg).CombinedOutput()
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("config check %s: %v\n%s", tc.cfg, err, out)
+			}
+			continue
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), tc.want) {
+			t.Errorf("config check %s: %v\n%s\nwant %s", tc.cfg, err, out, tc.want)
+		}
+		out, err = exec.Command(umbraBin, "serve", "--config", tc.cfg).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("serve %s: %v\n%s", tc.cfg, err, out)
+		}
+	}
+}
