@@ -61,7 +61,7 @@ type ldapAccounts struct{ d *ldapdir.Directory }
 func (a ldapAccounts) Authenticate(ctx context.Context, name, password string) (user string, ok, server bool, err error) {
 	user, server, err = a.d.AuthenticateUser(ctx, name, password)
 	if errors.Is(err, ldapdir.ErrBadCredentials) {
-		return "", false, false, nil
+		return user, false, false, nil // user: the account a wrong password was given for, or ""
 	}
 	return user, err == nil, server, err
 }

@@ -172,6 +172,23 @@ ldap:
 		}
 		return false
 	})
+	// rt16 F1: the failed login of a directory account names the account,
+	// as one of the credentials file does; an unknown name is not logged
+	// (it may be a password typed in the wrong field).
+	waitCond(t, "the failed logins logged", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		carol, nobody := false, false
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "authentication failed") {
+				carol = carol || strings.Contains(l, "user=carol")
+				nobody = nobody || strings.Contains(l, "nobody")
+			}
+		}
+		if nobody {
+			t.Fatal("a name that is no account was logged")
+		}
+		return carol
+	})
 
 	// An edge validates against the same directory at its perimeter.
 	edgeListen := freeAddr(t, "127.0.0.84")

@@ -376,9 +376,16 @@ func (d *Directory) Authenticate(ctx context.Context, name, password string) (se
 // bind as the same entry. Everything that keys on the user after the
 // AUTH (rate limits, logs, the server-id binding) must use the identity,
 // never the name as typed, or each variant would be a new user.
+//
+// A refusal (ErrBadCredentials) of a name that is exactly one account's
+// (a wrong password) returns that account's identity too, for the log's
+// record of which account was guessed at; any other refusal returns "".
 func (d *Directory) AuthenticateUser(ctx context.Context, name, password string) (user string, server bool, err error) {
 	server, dn, err := d.authenticate(ctx, name, password)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrBadCredentials) && dn != "":
+		return Identity(dn), false, err
+	case err != nil:
 		return "", false, err
 	}
 	return Identity(dn), server, nil
@@ -423,6 +430,9 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	}
 	if !ok || len(entries) != 1 { // no entry, or a name two entries claim
 		d.m.auths.WithLabelValues("refused").Inc()
+		if len(entries) == 1 {
+			return false, dn, ErrBadCredentials // an account, the wrong password
+		}
 		return false, "", ErrBadCredentials
 	}
 	if d.cfg.ServerAccountFilter != "" {

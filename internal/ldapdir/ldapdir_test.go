@@ -299,8 +299,14 @@ func TestSlapdAccountIdentityIsCanonical(t *testing.T) {
 	if user, server, err := f.dir.AuthenticateUser(ctx, " HUB1", "hub1-pw"); err != nil || !server || user != "hub1" {
 		t.Fatalf("AuthenticateUser(\" HUB1\") = %q, %v, %v; want the server account hub1", user, server, err)
 	}
-	if user, _, err := f.dir.AuthenticateUser(ctx, "alice ", "wrong"); !errors.Is(err, ErrBadCredentials) || user != "" {
-		t.Fatalf("wrong password = %q, %v", user, err)
+	// A wrong password for an account names the account (the log's
+	// record of which account is guessed at, rt16 F1); a name that is no
+	// account names nothing.
+	if user, _, err := f.dir.AuthenticateUser(ctx, "alice ", "wrong"); !errors.Is(err, ErrBadCredentials) || user != "alice" {
+		t.Fatalf("wrong password = %q, %v; want alice, bad credentials", user, err)
+	}
+	if user, _, err := f.dir.AuthenticateUser(ctx, "nobody", "wrong"); !errors.Is(err, ErrBadCredentials) || user != "" {
+		t.Fatalf("unknown name = %q, %v", user, err)
 	}
 	for dn, want := range map[string]string{"uid=carol,ou=people,dc=x": "carol", "cn=Carol Smith+uid=c,dc=x": "Carol Smith", "bad": "bad"} {
 		if got := Identity(dn); got != want {

@@ -18,7 +18,9 @@ type AccountSource interface {
 	// user is the account's canonical identity when ok: a source that
 	// matches names loosely (LDAP: case, extra spaces) returns the one
 	// name every variant stands for, which the session then uses for
-	// rate limits, logs and the server-id binding.
+	// rate limits, logs and the server-id binding. On a refusal, user
+	// names the account when name is one (a wrong password), else "":
+	// the log names an account guessed at, never what else was typed.
 	Authenticate(ctx context.Context, name, password string) (user string, ok, server bool, err error)
 	// HasServer: the source can hold transport server accounts.
 	HasServer() bool
@@ -44,7 +46,9 @@ func withAccounts(c *Credentials, src AccountSource) *Credentials {
 // CheckContext is Check, then the account source for a name the file
 // does not list. The file decides the names it lists. user is the
 // identity authenticated: the name as the file lists it, or the one the
-// account source returned (never the name as typed).
+// account source returned (never the name as typed). On a refusal, user
+// is the account name stands for when it is one (a wrong password), else
+// "", for the log.
 func (c *Credentials) CheckContext(ctx context.Context, name, password string) (user string, server bool, err error) {
 	if c.ext == nil || c.exists(name) || c.listsVariant(name) {
 		// A variant of a listed name (" alice", "ALICE") is the file's
@@ -53,6 +57,9 @@ func (c *Credentials) CheckContext(ctx context.Context, name, password string) (
 		// exactly, so only the listed spelling gets in.
 		server, err = c.Check(name, password)
 		if err != nil {
+			if c.exists(name) {
+				return name, false, err
+			}
 			return "", false, err
 		}
 		return name, server, nil
@@ -61,7 +68,9 @@ func (c *Credentials) CheckContext(ctx context.Context, name, password string) (
 	switch {
 	case err != nil:
 		return "", false, fmt.Errorf("%w: %v", errAccountsUnavailable, err)
-	case !ok || user == "":
+	case !ok:
+		return user, false, errBadCredentials // user: the account, if name is one
+	case user == "":
 		return "", false, errBadCredentials
 	}
 	return user, server, nil

@@ -86,15 +86,16 @@ func (s *session) authLockedOut(name string) error {
 // authFailed counts a failure with the session and with the server-wide
 // throttle, and answers after the throttle's delay. Past the connector's
 // max_auth_failures it ends the session (the reply is written, then the
-// next read fails at once). The name is logged only when it is an
-// account: an unknown "name" may be a password typed in the wrong field.
-func (s *session) authFailed(name, reason string) error {
+// next read fails at once). The account is logged only when name is one
+// (account, from the credentials file or the directory; "" otherwise): an
+// unknown "name" may be a password typed in the wrong field.
+func (s *session) authFailed(name, account, reason string) error {
 	s.authFailures++
 	delay, lockedNow := s.srv.guard.failed(s.ip, name)
 	s.observeAuthFailure(reason)
 	attrs := []any{"delay", delay}
-	if s.c.creds != nil && s.c.creds.exists(name) {
-		attrs = append(attrs, "user", name)
+	if account != "" {
+		attrs = append(attrs, "user", account)
 	}
 	if lockedNow {
 		attrs = append(attrs, "locked_out_for", s.srv.guard.cfg.Lockout.D())

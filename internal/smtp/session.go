@@ -255,7 +255,11 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			if locked {
 				return s.count("AUTH", s.authLockedOut(name))
 			}
-			return s.count("AUTH", s.authFailed(name, "identity_mismatch"))
+			account := ""
+			if s.c.creds != nil && s.c.creds.exists(name) {
+				account = name
+			}
+			return s.count("AUTH", s.authFailed(name, account, "identity_mismatch"))
 		}
 		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
 		if locked && (err != nil || !server) {
@@ -269,7 +273,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.count("AUTH", replyAuthTempFail)
 		}
 		if err != nil {
-			return s.count("AUTH", s.authFailed(name, "bad_credentials"))
+			return s.count("AUTH", s.authFailed(name, user, "bad_credentials")) // user: the account, if name is one
 		}
 		s.srv.guard.succeeded(name)
 		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
