@@ -169,9 +169,10 @@ type refusedError struct {
 func (e *refusedError) Error() string { return "refused by the primary: " + e.Refusal() }
 func (e *refusedError) Unwrap() error { return e.err }
 
-// Refusal is the primary's reply (shadow.Refusal).
+// Refusal is the primary's whole reply (shadow.Refusal): code, enhanced
+// status code when it sent one (535 5.7.8), text.
 func (e *refusedError) Refusal() string {
-	return strings.TrimSpace(fmt.Sprintf("%03d %s", e.reply.Code, e.reply.Message))
+	return strings.TrimSpace(smtp.Reply(e.reply))
 }
 
 // refusal marks err as a refusal when it is a 5xx reply of the primary,
