@@ -360,6 +360,54 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 	return out
 }
 
+// ShadowCopyCount counts the messages of a primary's shadow queue by
+// what they are now: Held — a recipient still shadowed for it (the
+// primary has the message; this server keeps the copy until its
+// discard) — and TakenOver — only recipients taken back from it, this
+// server's to deliver, waiting in its shadow queue for a route or
+// attempt. A message is counted once, Held first.
+type ShadowCopyCount struct {
+	Held      int `json:"held"`
+	TakenOver int `json:"taken_over"`
+}
+
+// ShadowCopies counts the copies of every shadow queue by kind
+// (ShadowCopyCount), by primary: the operator's view (shadow list) says
+// what the copies listed are, not what the primary's record says it
+// once was (a primary taken over earlier may hold new copies since).
+func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
+	out := map[string]ShadowCopyCount{}
+	err := q.store.View(func(tx *Tx) error {
+		for _, st := range tx.Queues() {
+			primary, ok := strings.CutPrefix(st.Name, "shadow:")
+			if !ok {
+				continue
+			}
+			var c ShadowCopyCount
+			for _, id := range tx.InQueue(st.Name, 1<<31-1) {
+				m, err := tx.Get(id)
+				if err != nil {
+					continue
+				}
+				held, taken := false, false
+				for _, r := range m.Rcpts {
+					held = held || r.Status == Shadowed && r.Primary == primary
+					taken = taken || r.Status == Pending && r.Queue == st.Name
+				}
+				switch {
+				case held:
+					c.Held++
+				case taken:
+					c.TakenOver++
+				}
+			}
+			out[primary] = c
+		}
+		return nil
+	})
+	return out, err
+}
+
 // ShadowContact records a successful session with a primary (a delivery
 // session, a heartbeat or a poll) in one commit: when the primary
 // presents a database id other than the stored one it lost its queue, and

@@ -216,6 +216,10 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	if p, _ := q.ShadowPrimaries(); p["hub-b"] != "127.0.0.2:25" {
 		t.Fatalf("a primary whose first copy is taken over is not watched: %v", p)
 	}
+	// The operator's view tells the copies apart (rt14 F5).
+	if c, err := q.ShadowCopies(); err != nil || c["hub-b"] != (ShadowCopyCount{Held: 1, TakenOver: 1}) {
+		t.Fatalf("copies of hub-b: %+v %v; want 1 held, 1 taken over", c, err)
+	}
 	// All copies taken over after failed heartbeats, and no route: still
 	// watched.
 	db.set("")
@@ -228,6 +232,9 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	peers, _ := q.ShadowPeers()
 	if len(peers) != 1 || peers[0].Addr != "127.0.0.2:25" || !peers[0].TakenOver {
 		t.Fatalf("primary with only taken-over copies: %+v", peers)
+	}
+	if c, _ := q.ShadowCopies(); c["hub-b"] != (ShadowCopyCount{TakenOver: 2}) {
+		t.Fatalf("copies of hub-b after the takeover: %+v; want 2 taken over", c)
 	}
 	// It answers again: the waiting copies are due now, not in an hour.
 	res, err := q.ShadowContact("hub-b", "db1", nil)

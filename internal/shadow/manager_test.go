@@ -478,6 +478,8 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 		defer logMu.Unlock()
 		return logs.Write(p)
 	}), nil))
+	obs := &countingObserver{refused: map[string]int{}}
+	m.cfg.Observer, m.rec.obs = obs, obs
 	reply := "550 5.7.1 Not permitted to open a shadow session"
 	hb.set(func(h *fakeHB) { h.err = fmt.Errorf("heartbeat: %w", refusedErr{reply}) })
 	step(t, m, hb, clk, 3000*time.Second)
@@ -493,6 +495,14 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 	logMu.Unlock()
 	if warns != 10 || withReply != 10 {
 		t.Fatalf("%d WARNs of refusals, %d with the reply, want 10:\n%s", warns, withReply, logs.String())
+	}
+	// The operator's view says so: refused, with the reply and since the
+	// first refusal; counted as refused sessions, not failed heartbeats.
+	if ps := m.Status(); len(ps) != 1 || ps[0].Refused != reply || !ps[0].RefusedSince.Equal(t0.Add(300*time.Second)) || ps[0].Failures != 0 {
+		t.Fatalf("status of a refusing primary: %+v", ps)
+	}
+	if obs.count("heartbeat") != 10 || obs.failed != 0 {
+		t.Fatalf("%d refused heartbeats and %d failed ones counted, want 10 and 0", obs.count("heartbeat"), obs.failed)
 	}
 	hb.set(func(h *fakeHB) { h.err = errors.New("connection refused") })
 	step(t, m, hb, clk, 900*time.Second)
