@@ -24,13 +24,36 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 		return // a non-shadow next hop (SR-10): deliver and forget
 	}
 	if err != nil {
-		d.log.Info("shadow session refused; relaying without it", "primary", primary, "err", err)
+		// The message goes on without a copy here: an operator must
+		// see a next hop that refuses this server's shadow session (no
+		// login, no right to the shadow verbs) — at WARN with its whole
+		// reply, paced and counted by the shadow recorder as the other
+		// refusals are (shadow list shows the primary refused).
+		var ref *refusedError
+		if errors.As(refusal(err), &ref) {
+			warn := true
+			if r, ok := st.cfg.Shadows.(refusalRecorder); ok {
+				warn = r.Refused(primary, "relay", ref.Refusal())
+			}
+			if warn {
+				d.log.Warn("shadow session refused; relaying without it (no shadow copy here)", "primary", primary, "reply", ref.Refusal())
+			}
+			return
+		}
+		d.log.Info("shadow session failed; relaying without it", "primary", primary, "err", err)
 		return
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
 		st.cfg.Shadows.Presented(primary, db, nil)
 	}
+}
+
+// refusalRecorder is the part of Shadows that records a refused shadow
+// session (shadow.Recorder.Refused: counted, shown in shadow list) and
+// says whether its WARN is due (paced per primary and session kind).
+type refusalRecorder interface {
+	Refused(primary, session, reply string) bool
 }
 
 // queryDiscardsEvery bounds how often a busy shadow session asks for
