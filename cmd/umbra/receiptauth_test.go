@@ -313,3 +313,48 @@ func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
 	}
 	checkRefusedViews(t, cfgB, metricsB, "hub-a", "535 5.7.8 ", 3)
 }
+
+// rt15 N1: a primary back with a wiped database that refuses its peer's
+// login is recognised at once: the EHLO before the login carries the
+// digest of its database id (XSHADOWDB), which differs from the one the
+// copies were made against, so the shadow server takes them over at its
+// next refused heartbeat — not only at the primary's next push, or at
+// their expiry — and the message whose only copy it held is delivered.
+func TestRefusingPrimaryWithNewDatabaseRecognised(t *testing.T) {
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
+	raw, _ := os.ReadFile(cfgB)
+	pw := regexp.MustCompile(`password_file: "[^"]*"`)
+	if !pw.Match(raw) {
+		t.Fatal("hub-b logs in with no password file")
+	}
+	os.WriteFile(cfgB, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
+	rawA, _ := os.ReadFile(cfgA)
+	os.WriteFile(cfgA, append(rawA, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the message, hub-b its copy
+	acked := sendMany(a, "wiped", 1, 1, nil)
+	if len(acked) != 1 {
+		ha.dumpLog()
+		t.Fatalf("%d of 1 acknowledged", len(acked))
+	}
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copy for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
+	waitCond(t, "a refused heartbeat", 30e9, func() bool {
+		log, _ := os.ReadFile(hb.log)
+		return strings.Contains(string(log), `msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`)
+	})
+	ha.kill()
+	os.RemoveAll(filepath.Join(filepath.Dir(cfgA), "data")) // the disk is lost
+	startUmbra(t, cfgA, a)                                  // a new database, and no new mail
+	waitCond(t, "hub-b to take the copy over", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 0 })
+	log, _ := os.ReadFile(hb.log)
+	if !strings.Contains(string(log), `msg="took over shadow copies" component=shadow primary=hub-a messages=1`) ||
+		!strings.Contains(string(log), "database digest changed") {
+		hb.dumpLog()
+		t.Fatalf("no WARN of a takeover for hub-a's new database")
+	}
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, acked, hb)
+}

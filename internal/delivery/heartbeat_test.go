@@ -116,6 +116,22 @@ receive_connectors:
 	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "535 5.7.8 ") {
 		t.Fatalf("a heartbeat whose login is refused: %v; want a refusal with the primary's whole 535 5.7.8 reply", err)
 	}
+	// The refusal carries the digest of the primary's database id, which
+	// it advertised before the login (rt15 N1): a replacement with a new
+	// database is recognised although the login never succeeds. Not the
+	// id itself: that stays for sessions that logged in.
+	var dd interface{ DatabaseDigest() string }
+	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
+		t.Fatalf("a heartbeat whose login is refused: %v; want the primary's database digest with the refusal", err)
+	}
+	_, _, err = heartbeatIDs(anon, context.Background(), "hub.test", addr)
+	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
+		t.Fatalf("a heartbeat whose XSHADOW is refused: %v; want the primary's database digest with the refusal", err)
+	}
+	err = wd.Watch(context.Background(), "hub.test", addr, func(string, []string, bool) error { return nil }, func() bool { return false })
+	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
+		t.Fatalf("a watch session whose login is refused: %v; want the primary's database digest with the refusal", err)
+	}
 }
 
 // loginVia takes a connector whose smart host is the server: its address

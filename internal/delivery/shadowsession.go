@@ -142,7 +142,7 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 		return refusal(err)
 	}
 	defer c.Close()
-	return refusal(d.queryAll(ctx, st, c, save))
+	return refusalIn(d.queryAll(ctx, st, c, save), c)
 }
 
 // queryAll is the heartbeat's XSHADOW and XQUERYDISCARD loop. Each batch
@@ -187,7 +187,15 @@ func shortHash(s string) string {
 type refusedError struct {
 	reply *gosmtp.SMTPError
 	err   error
+	// digest is the database digest the primary advertised in the
+	// session's EHLO (XSHADOWDB), "" when none (shadow.DatabaseDigester).
+	digest string
 }
+
+// DatabaseDigest is the database digest the primary advertised before it
+// refused (shadow.DatabaseDigester): a new one takes its copies over at
+// once although the refused session never reached the XSHADOW reply.
+func (e *refusedError) DatabaseDigest() string { return e.digest }
 
 func (e *refusedError) Error() string { return "refused by the primary: " + e.Refusal() }
 func (e *refusedError) Unwrap() error { return e.err }
@@ -208,8 +216,23 @@ func refusal(err error) error {
 		return err
 	}
 	var af *authFailed
-	if (rerr.Code < 500 || rerr.Code > 599) && !(errors.As(err, &af) && rerr.Code >= 400) {
+	isAuth := errors.As(err, &af)
+	if (rerr.Code < 500 || rerr.Code > 599) && !(isAuth && rerr.Code >= 400) {
 		return err
 	}
-	return &refusedError{reply: rerr, err: err}
+	r := &refusedError{reply: rerr, err: err}
+	if isAuth {
+		r.digest = af.peerDigest
+	}
+	return r
+}
+
+// refusalIn is refusal for an error of session c after its login: the
+// refusal carries the database digest c's EHLO advertised.
+func refusalIn(err error, c *smtp.Client) error {
+	err = refusal(err)
+	if r, ok := err.(*refusedError); ok && r.digest == "" {
+		r.digest = c.PeerDatabaseDigest()
+	}
+	return err
 }

@@ -3,7 +3,9 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -495,6 +497,71 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	if res.Retried > 0 || len(taken) > 0 {
 		q.Kick()
 	}
+	return res, nil
+}
+
+// DatabaseDigest is what a server advertises of its transport database
+// id before a session logs in (the EHLO keyword XSHADOWDB, package smtp):
+// the first 16 bytes of its SHA-256, in hex. It tells a shadow server
+// whose login the primary refuses that the primary has another database
+// (ShadowPresentedDigest) without giving the id itself to whoever
+// connects: the id is what a session must present in its XSHADOW reply
+// before its discards and reconciliation answers are applied, so it
+// stays a secret of the transport servers.
+func DatabaseDigest(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:16])
+}
+
+// ShadowPresentedDigest records the database digest a primary advertised
+// in a session that did not get as far as its XSHADOW reply (its login or
+// XSHADOW was refused): when the stored database id has another digest,
+// the primary lost its queue, and every copy held for it is taken over at
+// once (SR-7), in one commit. Nothing else changes: not the stored id
+// (the digest does not give the new one; the primary's next push or
+// accepted session brings it), not the heartbeat timer, not the failures.
+// A primary whose id is not known yet, or the same digest, changes
+// nothing and costs no write.
+func (q *Manager) ShadowPresentedDigest(primary, digest string) (ContactResult, error) {
+	if digest == "" {
+		return ContactResult{}, nil
+	}
+	differs := func(tx *Tx) (*ShadowPeer, bool, error) {
+		p, err := tx.Peer(primary)
+		if err != nil || p == nil || p.DatabaseID == "" {
+			return p, false, err
+		}
+		return p, DatabaseDigest(p.DatabaseID) != digest, nil
+	}
+	changed := false
+	if err := q.store.View(func(tx *Tx) error {
+		_, d, err := differs(tx)
+		changed = d
+		return err
+	}); err != nil || !changed {
+		return ContactResult{}, err
+	}
+	now := q.clk.Now()
+	var res ContactResult
+	var taken []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		res, taken = ContactResult{}, taken[:0]
+		p, d, err := differs(tx)
+		if err != nil || !d {
+			return err
+		}
+		reason := fmt.Sprintf("it returned with a new transport database (digest %s, was %s)", digest, p.DatabaseID)
+		var marked int
+		if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
+			return err
+		}
+		res.OldDatabaseID, res.TakenOver = p.DatabaseID, len(taken)+marked
+		return nil
+	})
+	if err != nil {
+		return ContactResult{}, err
+	}
+	q.afterTakeover(primary, res.OldDatabaseID, taken)
 	return res, nil
 }
 

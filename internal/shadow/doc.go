@@ -44,7 +44,11 @@
 //
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
-//	side restarted since.
+//	side restarted since. A refused session (login or XSHADOW refused)
+//	never gets the id; the digest the primary advertised in its EHLO
+//	does the same (Recorder.PresentedDigest, DigestStore): another
+//	digest than the stored id's takes over, the stored id stays until a
+//	push or an accepted session brings the new one.
 //
 // A heartbeat fails when the primary does not complete it: no
 // connection, a broken or timed-out session, a 4xx other than to the

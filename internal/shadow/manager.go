@@ -86,6 +86,22 @@ type Heartbeater interface {
 // Heartbeater, Watcher and Reconciler without importing this package.
 type Save = func(dbID string, discards []string, contact bool) error
 
+// DigestStore is implemented by a Store that can judge the database
+// digest a primary advertised before a session logged in (the EHLO
+// keyword XSHADOWDB): PresentedDigest takes every copy held for the
+// primary over at once when the stored database id has another digest
+// (SR-7), in one commit, and changes nothing else.
+type DigestStore interface {
+	PresentedDigest(primary, digest string) (ContactResult, error)
+}
+
+// DatabaseDigester is implemented by a Refusal that carries the database
+// digest the primary advertised before it refused the session ("" when
+// it advertised none).
+type DatabaseDigester interface {
+	DatabaseDigest() string
+}
+
 // Refusal is implemented by the error of a session that the primary
 // answered with a permanent refusal (a 5xx reply: this server did not
 // log in, or its account has no right to the shadow verbs). Refusal
@@ -371,6 +387,36 @@ func (r *Recorder) Refusal(primary string) (reply string, since, last time.Time,
 	return f.reply, f.since, f.last, true
 }
 
+// PresentedDigest records the database digest a primary advertised in a
+// session it refused before its XSHADOW reply (rt15 N1: a replacement
+// with a new database that refuses this server's login was recognised
+// only by its next push). Another digest than the stored id's takes the
+// primary's copies over at once (SR-7). The digest is as trustworthy as
+// an XSHADOW reply: both come from whoever answers at the primary's
+// address on the same connection, after the same TLS; the login proves
+// this server to the primary, not the primary to this server. And it
+// gives an outsider nothing to present: the id itself, which an XSHADOW
+// reply must carry before discards or reconciliation answers are
+// applied, is not derived from it.
+func (r *Recorder) PresentedDigest(name, digest string) error {
+	ds, ok := r.store.(DigestStore)
+	if !ok || digest == "" {
+		return nil
+	}
+	res, err := ds.PresentedDigest(name, digest)
+	if err != nil {
+		r.log.Error("recording a primary's database digest failed", "primary", name, "err", err)
+		return err
+	}
+	if res.OldDatabaseID != "" {
+		r.obs.Takeover(res.TakenOver)
+		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
+			"reason", "it returned with a new transport database (it refuses this server's login; its database digest changed)",
+			"database_digest", digest, "was", res.OldDatabaseID)
+	}
+	return nil
+}
+
 // refusedWithin reports whether primary refused a session less than d
 // before now and has not let this server in since.
 func (r *Recorder) refusedWithin(primary string, now time.Time, d time.Duration) bool {
@@ -599,6 +645,16 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	return every
 }
 
+// refusedDigest hands the database digest the primary advertised before
+// it refused a session (err, a Refusal) to the recorder: a new database
+// takes its copies over at once (Recorder.PresentedDigest).
+func (m *Manager) refusedDigest(name string, err error) {
+	var dd DatabaseDigester
+	if errors.As(err, &dd) {
+		_ = m.rec.PresentedDigest(name, dd.DatabaseDigest()) // a failed commit is logged; the next refusal tries again
+	}
+}
+
 // refusedRecently reports whether primary refused a heartbeat less than
 // timeout before now; m.mu held.
 func (m *Manager) refusedRecently(primary string, now time.Time, timeout time.Duration) bool {
@@ -668,6 +724,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		m.rec.Refused(p.Name, SessionHeartbeat, ref.Refusal())
 		m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
 			"reply", ref.Refusal())
+		m.refusedDigest(p.Name, err)
 		return err
 	}
 	m.cfg.Observer.Heartbeat(false)

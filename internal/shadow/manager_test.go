@@ -80,6 +80,19 @@ func (f *fakeStore) Presented(name, dbID string, ids []string) (ContactResult, e
 	return res, nil
 }
 
+// PresentedDigest takes over when the stored id's digest (here "D:"+id)
+// differs, as the queue does; it stores nothing.
+func (f *fakeStore) PresentedDigest(name, digest string) (ContactResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.ps[name]
+	if p == nil || p.DatabaseID == "" || digest == "D:"+p.DatabaseID {
+		return ContactResult{}, nil
+	}
+	f.takeovers = append(f.takeovers, name+": new transport database (digest)")
+	return ContactResult{OldDatabaseID: p.DatabaseID, TakenOver: 1}, nil
+}
+
 func (f *fakeStore) HeartbeatFailed(name string, started time.Time, retries int, reason string) (int, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -514,3 +527,63 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// digestRefusal is a refusal that carries the database digest the
+// primary advertised before it refused (shadow.DatabaseDigester).
+type digestRefusal struct {
+	refusedErr
+	digest string
+}
+
+func (e digestRefusal) DatabaseDigest() string { return e.digest }
+
+// rt15 N1: a primary back with a new database that refuses this server's
+// login is recognised by the digest it advertised before the login: its
+// copies are taken over at the first refused session, heartbeat or watch,
+// not at its next push. Its own database's digest changes nothing.
+func TestRefusingPrimaryWithNewDatabaseTakenOver(t *testing.T) {
+	for _, kind := range []string{"heartbeat", "watch"} {
+		t.Run(kind, func(t *testing.T) {
+			clk := clock.NewFake(t0)
+			st := &fakeStore{clk: clk, ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: t0, DatabaseID: "db1"}},
+				copies: map[string]bool{"hub-b": true}, discarded: map[string][]string{}}
+			same := digestRefusal{refusedErr{"535 5.7.8 Authentication failed"}, "D:db1"}
+			w := &fakeWatcher{fakeHB: fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}, err: same}, push: make(chan []string),
+				ended: make(chan struct{}, 10), failing: true, failErr: same}
+			m := New(Config{Timeout: 300 * time.Second, Retries: 3, CommandTimeout: 60 * time.Second, Clock: clk, Store: st, Heartbeater: w})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			m.Step(ctx) // the scheduler's first step (nothing due): watch sessions live in its context
+			try := func() {
+				if kind == "heartbeat" {
+					clk.Advance(300 * time.Second)
+					m.Step(ctx)
+					m.Wait()
+					return
+				}
+				n := w.connections()
+				clk.Advance(300 * time.Second) // past the back-off of the last refusal; no step: no heartbeat
+				m.Expedite("hub-b")
+				waitUntil(t, "the watch session", func() bool { return w.connections() > n })
+				waitUntil(t, "the refused watch to end", func() bool {
+					m.mu.Lock()
+					defer m.mu.Unlock()
+					return !m.watching["hub-b"]
+				})
+			}
+			try()
+			if tk := st.taken(); len(tk) != 0 {
+				t.Fatalf("taken over by its own database's digest: %v", tk)
+			}
+			other := digestRefusal{refusedErr{"535 5.7.8 Authentication failed"}, "D:db2"}
+			w.fakeHB.set(func(h *fakeHB) { h.err = other })
+			w.mu.Lock()
+			w.failErr = other
+			w.mu.Unlock()
+			try()
+			if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
+				t.Fatalf("a new database's digest: takeovers %v", tk)
+			}
+		})
+	}
+}

@@ -96,6 +96,7 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 		if m.rec.Refused(p.Name, SessionReconcile, ref.Refusal()) {
 			m.cfg.Log.Warn("primary refused the question about old shadow copies", "primary", p.Name, "addr", p.Addr, "reply", ref.Refusal())
 		}
+		m.refusedDigest(p.Name, err)
 	} else if err != nil && ctx.Err() == nil {
 		m.cfg.Log.Debug("asking a primary about old shadow copies failed", "primary", p.Name, "err", err)
 	}

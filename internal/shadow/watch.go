@@ -97,6 +97,7 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			if m.rec.Refused(name, SessionWatch, ref.Refusal()) {
 				m.cfg.Log.Warn("primary refused the watch session", "primary", name, "addr", addr, "reply", ref.Refusal())
 			}
+			m.refusedDigest(name, err)
 			return
 		}
 		m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
