@@ -17,6 +17,14 @@ type refusingRecorder struct {
 	shadowRecorder
 	mu      sync.Mutex
 	refused []string
+	digests []string
+}
+
+func (r *refusingRecorder) PresentedDigest(primary, digest string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.digests = append(r.digests, digest)
+	return nil
 }
 
 func (r *refusingRecorder) Refused(primary, session, reply string) bool {
@@ -77,6 +85,14 @@ func TestRelayWithoutShadowCopyWarns(t *testing.T) {
 	// messages without asking again).
 	if len(refused) == 0 || refused[0] != "relay "+reply {
 		t.Fatalf("refusals recorded: %q; want the relay's with the reply", refused)
+	}
+	// And the digest the primary advertised before it refused goes to
+	// the recorder (a new database takes its copies over at once).
+	rec.mu.Lock()
+	digests := append([]string(nil), rec.digests...)
+	rec.mu.Unlock()
+	if len(digests) == 0 || digests[0] != queue.DatabaseDigest("primary-db") {
+		t.Fatalf("digests presented: %q", digests)
 	}
 	out := logs.String()
 	if n := strings.Count(out, `level=WARN msg="shadow session refused; relaying without it (no shadow copy here)"`); n != 1 || !strings.Contains(out, `reply="`+reply+`"`) {

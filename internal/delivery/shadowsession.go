@@ -38,6 +38,11 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 			if warn {
 				d.log.Warn("shadow session refused; relaying without it (no shadow copy here)", "primary", primary, "reply", ref.Refusal())
 			}
+			if r, ok := st.cfg.Shadows.(digestRecorder); ok {
+				// A primary copies are held for that came back with a new
+				// database: taken over now (shadow.Recorder.PresentedDigest).
+				_ = r.PresentedDigest(primary, c.PeerDatabaseDigest()) // a failed commit is logged there; the heartbeats ask again
+			}
 			return
 		}
 		d.log.Info("shadow session failed; relaying without it", "primary", primary, "err", err)
@@ -54,6 +59,12 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 // says whether its WARN is due (paced per primary and session kind).
 type refusalRecorder interface {
 	Refused(primary, session, reply string) bool
+}
+
+// digestRecorder is the part of Shadows that judges the database digest
+// a primary advertised before it refused XSHADOW (shadow.Recorder).
+type digestRecorder interface {
+	PresentedDigest(primary, digest string) error
 }
 
 // queryDiscardsEvery bounds how often a busy shadow session asks for
