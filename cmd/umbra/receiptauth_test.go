@@ -3,10 +3,12 @@ package main
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +134,7 @@ func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
 func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, false)
 	sink := startRecorder(t, sinkAddr)
+	metricsB := withMetrics(t, cfgB)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
 	acked := sendMany(a, "refused", 3, 1, nil)
@@ -157,6 +160,74 @@ func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
 		!strings.Contains(string(log), `reply="550 5.7.1 `) {
 		hb.dumpLog()
 		t.Errorf("no WARN naming hub-a's refusal with its reply")
+	}
+	checkRefusedViews(t, cfgB, metricsB, "hub-a", "550 5.7.1 ", 3)
+}
+
+// checkRefusedViews checks that every operator view of a shadow server
+// tells one story of a primary that refuses its sessions (rt14 F7: shadow
+// list said healthy with 0 failed heartbeats, queue destinations 5
+// failures in a row — above the retry count, for a primary never taken
+// over for them — and the watch session active while every one was
+// refused): shadow list says refused, with the reply; the heartbeats'
+// destination shows the refusal as its last error and no failure in a
+// row; the watch session is not held open; the metrics count refused
+// sessions, not failed heartbeats.
+func checkRefusedViews(t *testing.T, cfg, metricsAddr, primary, reply string, held int) {
+	t.Helper()
+	out, _ := cli(t, cfg, "shadow", "list", "--json")
+	var vs []struct {
+		Primary  string
+		State    string
+		Refused  string
+		Failures int       `json:"failed_heartbeats"`
+		Held     int       `json:"held_copies"`
+		Taken    int       `json:"taken_over_copies"`
+		Since    time.Time `json:"refused_since"`
+	}
+	json.Unmarshal([]byte(out), &vs)
+	if len(vs) != 1 || vs[0].Primary != primary || vs[0].State != "refused" || !strings.HasPrefix(vs[0].Refused, reply) ||
+		vs[0].Failures != 0 || vs[0].Held != held || vs[0].Taken != 0 || vs[0].Since.IsZero() {
+		t.Errorf("shadow list of a refusing primary: %+v\n%s", vs, out)
+	}
+	if out, _ := cli(t, cfg, "shadow", "list"); !strings.Contains(out, " refused ") || !strings.Contains(out, reply) {
+		t.Errorf("shadow list does not name the refusal:\n%s", out)
+	}
+	type dest struct {
+		Name      string
+		State     string
+		Failures  int    `json:"failures_in_a_row"`
+		LastError string `json:"last_error"`
+	}
+	dests := func() map[string]dest {
+		out, _ := cli(t, cfg, "queue", "destinations", "--json")
+		var ds []dest
+		json.Unmarshal([]byte(out), &ds)
+		m := map[string]dest{}
+		for _, d := range ds {
+			m[d.Name] = d
+		}
+		return m
+	}
+	d := dests()["shadow:"+primary]
+	if d.Failures != 0 || !strings.Contains(d.LastError, "refused by the primary: "+reply) {
+		t.Errorf("queue destinations, heartbeats of %s: %+v; want no failure in a row and the refusal as the last error", primary, d)
+	}
+	// A refused watch session ends: sampled a few times, it is not
+	// always running (it ran without pause, reconnecting once a second).
+	idle := false
+	for i := 0; i < 10 && !idle; i++ {
+		idle = dests()["shadow-watch:"+primary].State != "active"
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !idle {
+		t.Errorf("the watch session to a refusing primary stays active")
+	}
+	if n := metricValue(t, metricsAddr, `umbra_shadow_refused_sessions_total{session="heartbeat"}`); n < 1 {
+		t.Errorf("%v refused heartbeats counted, want some", n)
+	}
+	if n := metricValue(t, metricsAddr, `umbra_shadow_heartbeats_total{result="failed"}`); n != 0 {
+		t.Errorf("%v failed heartbeats counted for a primary that only refused", n)
 	}
 }
 
@@ -192,4 +263,98 @@ func TestRelayBetweenSASLOnlyHubsLogsIn(t *testing.T) {
 			t.Errorf("%s arrived %d times", s, n)
 		}
 	}
+}
+
+// A primary that refuses its peer's login (535 5.7.8: a password changed
+// on one side only) is a refusing primary too: no takeover, nothing
+// delivered twice, and every view says refused with the primary's whole
+// reply, its enhanced status code included (rt15: the log dropped the
+// 5.7.8). hub-a's auth throttle is short here: a 535 slower than the
+// heartbeat's bound is a timed-out heartbeat (config check warns of it).
+func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
+	raw, _ := os.ReadFile(cfgB)
+	pw := regexp.MustCompile(`password_file: "[^"]*"`)
+	if !pw.Match(raw) {
+		t.Fatal("hub-b logs in with no password file")
+	}
+	os.WriteFile(cfgB, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
+	rawA, _ := os.ReadFile(cfgA)
+	os.WriteFile(cfgA, append(rawA, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
+	sink := startRecorder(t, sinkAddr)
+	metricsB := withMetrics(t, cfgB)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	acked := sendMany(a, "loginrefused", 3, 1, nil)
+	if len(acked) != 3 {
+		ha.dumpLog()
+		t.Fatalf("%d of 3 acknowledged", len(acked))
+	}
+	waitArrived(t, sink, acked, ha)
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
+	time.Sleep(5 * time.Second) // five heartbeat timeouts (1 s, 3 retries): a takeover would have come
+	if s, pending := p.held(t, cfgB, "hub-a"); s != 3 || pending != 0 {
+		hb.dumpLog()
+		t.Fatalf("hub-b holds %d copies for hub-a, %d taken over; want 3 kept", s, pending)
+	}
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+	log, _ := os.ReadFile(hb.log)
+	if !strings.Contains(string(log), `level=WARN msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`) ||
+		!strings.Contains(string(log), `reply="535 5.7.8 `) {
+		hb.dumpLog()
+		t.Errorf("no WARN naming hub-a's refused login with its whole reply (535 5.7.8)")
+	}
+	checkRefusedViews(t, cfgB, metricsB, "hub-a", "535 5.7.8 ", 3)
+}
+
+// rt15 N1: a primary back with a wiped database that refuses its peer's
+// login is recognised at once: the EHLO before the login carries the
+// digest of its database id (XSHADOWDB), which differs from the one the
+// copies were made against, so the shadow server takes them over at its
+// next refused heartbeat — not only at the primary's next push, or at
+// their expiry — and the message whose only copy it held is delivered.
+func TestRefusingPrimaryWithNewDatabaseRecognised(t *testing.T) {
+	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
+	raw, _ := os.ReadFile(cfgB)
+	pw := regexp.MustCompile(`password_file: "[^"]*"`)
+	if !pw.Match(raw) {
+		t.Fatal("hub-b logs in with no password file")
+	}
+	os.WriteFile(cfgB, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
+	rawA, _ := os.ReadFile(cfgA)
+	os.WriteFile(cfgA, append(rawA, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the message, hub-b its copy
+	acked := sendMany(a, "wiped", 1, 1, nil)
+	if len(acked) != 1 {
+		ha.dumpLog()
+		t.Fatalf("%d of 1 acknowledged", len(acked))
+	}
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copy for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
+	waitCond(t, "a refused heartbeat", 30e9, func() bool {
+		log, _ := os.ReadFile(hb.log)
+		return strings.Contains(string(log), `msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`)
+	})
+	ha.kill()
+	os.RemoveAll(filepath.Join(filepath.Dir(cfgA), "data")) // the disk is lost
+	startUmbra(t, cfgA, a)                                  // a new database, and no new mail
+	waitCond(t, "hub-b to take the copy over", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 0 })
+	log, _ := os.ReadFile(hb.log)
+	if !strings.Contains(string(log), `msg="took over shadow copies" component=shadow primary=hub-a messages=1`) ||
+		!strings.Contains(string(log), "database digest changed") {
+		hb.dumpLog()
+		t.Fatalf("no WARN of a takeover for hub-a's new database")
+	}
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, acked, hb)
 }

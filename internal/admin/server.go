@@ -31,6 +31,11 @@ type destinationLister interface {
 	Destinations() []queue.DestinationInfo
 }
 
+// shadowCopyCounter tells held copies from taken-over ones (queue.Manager).
+type shadowCopyCounter interface {
+	ShadowCopies() (map[string]queue.ShadowCopyCount, error)
+}
+
 type Queue interface {
 	Queues() ([]queue.QueueInfo, error)
 	SuspendQueue(ctx context.Context, name string) error
@@ -174,9 +179,42 @@ type ShadowView struct {
 	LastContact      time.Time     `json:"last_contact,omitempty"`
 	FailedHeartbeats int           `json:"failed_heartbeats"`
 	DatabaseID       string        `json:"database_id,omitempty"`
-	// TakenOver: the copies were taken over and wait for a route; the
-	// primary is still heartbeated (SR-16).
+	// HeldCopies are copies the primary still has (this server keeps
+	// them until its discard); TakenOverCopies were taken back from it
+	// and wait in its shadow queue for a route or attempt (SR-16). The
+	// primary is heartbeated while either is here.
+	HeldCopies      int `json:"held_copies"`
+	TakenOverCopies int `json:"taken_over_copies"`
+	// TakenOver: some of the copies listed are taken over.
 	TakenOver bool `json:"taken_over,omitempty"`
+	// State (ShadowState): what the copies listed and the sessions with
+	// the primary say — healthy, failing, refused, taken-over.
+	State string `json:"state"`
+	// Refused is the reply of the last session the primary refused, when
+	// it let none in since (state refused); RefusedSince the first of
+	// those refusals, LastRefused the last.
+	Refused      string    `json:"refused,omitempty"`
+	RefusedSince time.Time `json:"refused_since,omitzero"`
+	LastRefused  time.Time `json:"last_refused,omitzero"`
+}
+
+// ShadowState is the state of a primary as shadow list, the API and the
+// console show it, from the copies listed and the sessions with it:
+// taken-over when every copy listed is taken over (this server's to
+// deliver); otherwise the state of the copies it still has: refused
+// (it answers and refuses this server's sessions — alive, never taken
+// over for it; no discard reaches this server meanwhile), failing
+// (heartbeats fail; taken over at the retry count) or healthy.
+func ShadowState(held, takenOver, failures int, refused string) string {
+	switch {
+	case held == 0 && takenOver > 0:
+		return "taken-over"
+	case refused != "":
+		return "refused"
+	case failures > 0:
+		return "failing"
+	}
+	return "healthy"
 }
 
 func (s *Server) shadowViews() ([]ShadowView, error) {
@@ -194,13 +232,32 @@ func (s *Server) shadowViews() ([]ShadowView, error) {
 	for i := range out {
 		byName[out[i].Primary] = &out[i]
 	}
+	var counts map[string]queue.ShadowCopyCount
+	if c, ok := s.q.(shadowCopyCounter); ok {
+		if counts, err = c.ShadowCopies(); err != nil {
+			return nil, err
+		}
+	}
 	if s.shadows != nil {
 		for _, st := range s.shadows() {
 			if v := byName[st.Name]; v != nil {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
-				v.TakenOver = st.TakenOver
+				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
+				if counts == nil && st.TakenOver {
+					v.TakenOverCopies = v.Copies // no count by kind: the primary's record
+				}
 			}
 		}
+	}
+	for i := range out {
+		v := &out[i]
+		if c, ok := counts[v.Primary]; ok {
+			v.HeldCopies, v.TakenOverCopies = c.Held, c.TakenOver
+		} else if v.TakenOverCopies == 0 {
+			v.HeldCopies = v.Copies
+		}
+		v.TakenOver = v.TakenOverCopies > 0
+		v.State = ShadowState(v.HeldCopies, v.TakenOverCopies, v.FailedHeartbeats, v.Refused)
 	}
 	return out, nil
 }

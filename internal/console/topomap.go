@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"umbra/internal/shadow"
 )
 
 // Topology is the organisation's topology as the map draws it.
@@ -37,36 +39,24 @@ type TopoServer struct {
 // serverHealth is a server's health as this server sees it.
 type serverHealth struct {
 	Name, Role, Site, Address string
-	State                     string // self, ok, failing, down, unknown
+	State                     string // self, ok, failing, refused, down, unknown
 	LastContact               time.Time
-	Heartbeat                 string // e.g. "ok", "2 failed", "taken over", "not watched"
+	Heartbeat                 string // e.g. "ok", "2 failed", "refused: 535 5.7.8 …", "taken over", "not watched"
 	DatabaseID                string
 	Last                      *Result
 }
 
-var stateColour = map[string]string{"self": "#1565c0", "ok": "#2e7d32", "failing": "#ef8f00", "down": "#c62828", "unknown": "#8a8a8a"}
+var stateColour = map[string]string{"self": "#1565c0", "ok": "#2e7d32", "failing": "#ef8f00", "refused": "#8e24aa", "down": "#c62828", "unknown": "#8a8a8a"}
 
 // health works out each server's state from the shadow manager's view
 // (heartbeats) and the last delivery results.
 func (s *Server) health(t *Topology) []serverHealth {
 	byPrimary := map[string]int{}
-	var shadows []struct {
-		Name        string
-		LastContact time.Time
-		Failures    int
-		DatabaseID  string
-		TakenOver   bool
-	}
+	var shadows []shadow.PrimaryStatus
 	if s.cfg.Shadows != nil {
 		for _, p := range s.cfg.Shadows() {
 			byPrimary[strings.ToLower(p.Name)] = len(shadows)
-			shadows = append(shadows, struct {
-				Name        string
-				LastContact time.Time
-				Failures    int
-				DatabaseID  string
-				TakenOver   bool
-			}{p.Name, p.LastContact, p.Failures, p.DatabaseID, p.TakenOver})
+			shadows = append(shadows, p)
 		}
 	}
 	var out []serverHealth
@@ -89,6 +79,10 @@ func (s *Server) health(t *Topology) []serverHealth {
 				h.LastContact = p.LastContact
 			}
 			switch {
+			case p.Refused != "":
+				// It answers and refuses this server's sessions: alive,
+				// never taken over for it (shadow list: refused).
+				h.Heartbeat, h.State = "refused: "+p.Refused, "refused"
 			case p.TakenOver:
 				h.Heartbeat, h.State = "taken over", "down"
 			case p.Failures > 0:

@@ -159,8 +159,12 @@
 // else the organisation's opportunistic TLS with this server's client
 // certificate. A 5xx reply in a session to a primary, or any reply
 // refusing the login (authFailed: 535, a lockout's 454), is returned as a
-// refusal (refusedError, shadow.Refusal): the primary is alive, which
-// the shadow manager does not count as a failed heartbeat.
+// refusal (refusedError, shadow.Refusal) carrying the whole reply (its
+// enhanced status code too): the primary is alive, which the shadow
+// manager does not count as a failed heartbeat. A relay whose XSHADOW
+// the next hop refuses goes on without a shadow copy (openShadow): at
+// WARN with the reply, recorded as the shadow recorder's refusal
+// (session "relay"; it paces the WARN and counts it).
 //
 // Destination health (queue.Health, owned by the scheduler; SR-16): a server that failed a heartbeat
 // is tried after every other server of its route (a site's servers, a

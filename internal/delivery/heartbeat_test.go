@@ -95,7 +95,7 @@ receive_connectors:
 	anon.st.Load().cfg.ShadowServerID = "edge1"
 	_, _, err = heartbeatIDs(anon, context.Background(), "hub.test", addr)
 	var ref interface{ Refusal() string }
-	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1 ") {
+	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1 ") || strings.Contains(ref.Refusal(), "5.7.1 5.7.1") {
 		t.Fatalf("an anonymous heartbeat: %v; want a refusal with the primary's 550 5.7.1", err)
 	}
 	err = anon.Watch(context.Background(), "hub.test", addr, func(string, []string, bool) error { return nil }, func() bool { return false })
@@ -111,8 +111,26 @@ receive_connectors:
 	wd := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, wrong)
 	wd.st.Load().cfg.ShadowServerID = "edge1"
 	_, _, err = heartbeatIDs(wd, context.Background(), "hub.test", addr)
-	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "535 ") {
-		t.Fatalf("a heartbeat whose login is refused: %v; want a refusal with the primary's 535", err)
+	// The whole reply, its enhanced status code too (rt15: the log lost
+	// the 5.7.8 the primary sent).
+	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "535 5.7.8 ") {
+		t.Fatalf("a heartbeat whose login is refused: %v; want a refusal with the primary's whole 535 5.7.8 reply", err)
+	}
+	// The refusal carries the digest of the primary's database id, which
+	// it advertised before the login (rt15 N1): a replacement with a new
+	// database is recognised although the login never succeeds. Not the
+	// id itself: that stays for sessions that logged in.
+	var dd interface{ DatabaseDigest() string }
+	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
+		t.Fatalf("a heartbeat whose login is refused: %v; want the primary's database digest with the refusal", err)
+	}
+	_, _, err = heartbeatIDs(anon, context.Background(), "hub.test", addr)
+	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
+		t.Fatalf("a heartbeat whose XSHADOW is refused: %v; want the primary's database digest with the refusal", err)
+	}
+	err = wd.Watch(context.Background(), "hub.test", addr, func(string, []string, bool) error { return nil }, func() bool { return false })
+	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
+		t.Fatalf("a watch session whose login is refused: %v; want the primary's database digest with the refusal", err)
 	}
 }
 

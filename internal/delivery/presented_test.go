@@ -66,7 +66,7 @@ func scriptedPrimary(t *testing.T, reply func(cmd string) string) string {
 					var out string
 					switch {
 					case strings.HasPrefix(cmd, "EHLO"):
-						out = "250-primary.test\r\n250 XSHADOW\r\n"
+						out = "250-primary.test\r\n250-XSHADOWDB " + queue.DatabaseDigest("primary-db") + "\r\n250 XSHADOW\r\n"
 					case cmd == "DATA":
 						c.Write([]byte("354 go on\r\n"))
 						for {

@@ -190,6 +190,10 @@ func stopped(what string) string {
 type authFailed struct {
 	msg string
 	err error
+	// peerDigest is the database digest the server advertised before the
+	// login (XSHADOWDB): a primary that refuses this server's login still
+	// tells it that its database changed (rt15 N1).
+	peerDigest string
 }
 
 func (e *authFailed) Error() string { return e.msg }
@@ -245,8 +249,9 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		}
 		if sc.cfg.Auth.Username != "" {
 			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
+				digest := c.PeerDatabaseDigest() // the EHLO after STARTTLS: the channel XSHADOW would have used
 				c.Close()
-				return nil, &authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err}
+				return nil, &authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err, peerDigest: digest}
 			}
 		}
 		return c, nil

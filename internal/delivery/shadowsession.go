@@ -24,13 +24,47 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 		return // a non-shadow next hop (SR-10): deliver and forget
 	}
 	if err != nil {
-		d.log.Info("shadow session refused; relaying without it", "primary", primary, "err", err)
+		// The message goes on without a copy here: an operator must
+		// see a next hop that refuses this server's shadow session (no
+		// login, no right to the shadow verbs) — at WARN with its whole
+		// reply, paced and counted by the shadow recorder as the other
+		// refusals are (shadow list shows the primary refused).
+		var ref *refusedError
+		if errors.As(refusal(err), &ref) {
+			warn := true
+			if r, ok := st.cfg.Shadows.(refusalRecorder); ok {
+				warn = r.Refused(primary, "relay", ref.Refusal())
+			}
+			if warn {
+				d.log.Warn("shadow session refused; relaying without it (no shadow copy here)", "primary", primary, "reply", ref.Refusal())
+			}
+			if r, ok := st.cfg.Shadows.(digestRecorder); ok {
+				// A primary copies are held for that came back with a new
+				// database: taken over now (shadow.Recorder.PresentedDigest).
+				_ = r.PresentedDigest(primary, c.PeerDatabaseDigest()) // a failed commit is logged there; the heartbeats ask again
+			}
+			return
+		}
+		d.log.Info("shadow session failed; relaying without it", "primary", primary, "err", err)
 		return
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
 		st.cfg.Shadows.Presented(primary, db, nil)
 	}
+}
+
+// refusalRecorder is the part of Shadows that records a refused shadow
+// session (shadow.Recorder.Refused: counted, shown in shadow list) and
+// says whether its WARN is due (paced per primary and session kind).
+type refusalRecorder interface {
+	Refused(primary, session, reply string) bool
+}
+
+// digestRecorder is the part of Shadows that judges the database digest
+// a primary advertised before it refused XSHADOW (shadow.Recorder).
+type digestRecorder interface {
+	PresentedDigest(primary, digest string) error
 }
 
 // queryDiscardsEvery bounds how often a busy shadow session asks for
@@ -119,7 +153,7 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 		return refusal(err)
 	}
 	defer c.Close()
-	return refusal(d.queryAll(ctx, st, c, save))
+	return refusalIn(d.queryAll(ctx, st, c, save), c)
 }
 
 // queryAll is the heartbeat's XSHADOW and XQUERYDISCARD loop. Each batch
@@ -164,14 +198,23 @@ func shortHash(s string) string {
 type refusedError struct {
 	reply *gosmtp.SMTPError
 	err   error
+	// digest is the database digest the primary advertised in the
+	// session's EHLO (XSHADOWDB), "" when none (shadow.DatabaseDigester).
+	digest string
 }
+
+// DatabaseDigest is the database digest the primary advertised before it
+// refused (shadow.DatabaseDigester): a new one takes its copies over at
+// once although the refused session never reached the XSHADOW reply.
+func (e *refusedError) DatabaseDigest() string { return e.digest }
 
 func (e *refusedError) Error() string { return "refused by the primary: " + e.Refusal() }
 func (e *refusedError) Unwrap() error { return e.err }
 
-// Refusal is the primary's reply (shadow.Refusal).
+// Refusal is the primary's whole reply (shadow.Refusal): code, enhanced
+// status code when it sent one (535 5.7.8), text.
 func (e *refusedError) Refusal() string {
-	return strings.TrimSpace(fmt.Sprintf("%03d %s", e.reply.Code, e.reply.Message))
+	return strings.TrimSpace(smtp.Reply(e.reply))
 }
 
 // refusal marks err as a refusal when it is a 5xx reply of the primary,
@@ -184,8 +227,23 @@ func refusal(err error) error {
 		return err
 	}
 	var af *authFailed
-	if (rerr.Code < 500 || rerr.Code > 599) && !(errors.As(err, &af) && rerr.Code >= 400) {
+	isAuth := errors.As(err, &af)
+	if (rerr.Code < 500 || rerr.Code > 599) && !(isAuth && rerr.Code >= 400) {
 		return err
 	}
-	return &refusedError{reply: rerr, err: err}
+	r := &refusedError{reply: rerr, err: err}
+	if isAuth {
+		r.digest = af.peerDigest
+	}
+	return r
+}
+
+// refusalIn is refusal for an error of session c after its login: the
+// refusal carries the database digest c's EHLO advertised.
+func refusalIn(err error, c *smtp.Client) error {
+	err = refusal(err)
+	if r, ok := err.(*refusedError); ok && r.digest == "" {
+		r.digest = c.PeerDatabaseDigest()
+	}
+	return err
 }

@@ -179,8 +179,9 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 		err = save(db, nil, false)
 	}
 	if err != nil {
+		err = refusalIn(err, c)
 		end()
-		return nil, "", nil, refusal(err)
+		return nil, "", nil, err
 	}
 	return c, db, end, nil
 }

@@ -22,6 +22,7 @@ type Metrics struct {
 	commitBatch   prometheus.Histogram
 	commitErrors  prometheus.Counter
 	heartbeats    *prometheus.CounterVec
+	refused       *prometheus.CounterVec
 	takeovers     prometheus.Counter
 	resubmitted   prometheus.Counter
 	discardsIn    prometheus.Counter
@@ -66,7 +67,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_queue_commit_errors_total",
 			Help: "Failed transport database commits."}),
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_heartbeats_total",
-			Help: "Heartbeat sessions to primaries, by result (ok, failed)."}, []string{"result"}),
+			Help: "Heartbeat sessions to primaries, by result (ok, failed; a heartbeat the primary refused is neither: umbra_shadow_refused_sessions_total)."}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_refused_sessions_total",
+			Help: "Shadow sessions a primary or next hop answered with a refusal (a 5xx, or a reply refusing this server's login: 535, a lockout's 454), by session: heartbeat, watch, reconcile, relay (a relay that went on without a shadow copy)."}, []string{"session"}),
 		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_takeovers_total",
 			Help: "Primaries whose shadow copies were taken over (failed heartbeats or a new database)."}),
 		resubmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_resubmitted_messages_total",
@@ -99,9 +102,12 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.authFailures)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
-		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
+		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
 	m.heartbeats.WithLabelValues("ok")
 	m.heartbeats.WithLabelValues("failed")
+	for _, s := range ShadowSessions {
+		m.refused.WithLabelValues(s)
+	}
 	return m
 }
 
@@ -140,6 +146,13 @@ func (m *Metrics) Heartbeat(ok bool) {
 		m.heartbeats.WithLabelValues("failed").Inc()
 	}
 }
+
+// ShadowSessions are the kinds of shadow sessions a refusal is counted
+// for (shadow.Sessions; the relay's is package delivery's).
+var ShadowSessions = []string{"heartbeat", "watch", "reconcile", "relay"}
+
+// Refused implements shadow.Observer: a session a primary refused.
+func (m *Metrics) Refused(session string) { m.refused.WithLabelValues(session).Inc() }
 
 // DiscardsReceived implements shadow.Observer.
 func (m *Metrics) DiscardsReceived(n int) { m.discardsIn.Add(float64(n)) }

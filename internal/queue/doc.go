@@ -141,7 +141,9 @@
 // timeout after the start of the last — is its own to keep); a running
 // one holds its slot however long it hangs, so a hung primary holds its
 // own window and no one else's; its result counts failures and the last
-// error as a delivery does (shown in Destinations) but never makes the
+// error as a delivery does (shown in Destinations) — a refusal (an error
+// with a Refusal method: the primary answered and refused) is the last
+// error but no failure in a row — but never makes the
 // destination dead: whether a primary failed is shadow redundancy's rule
 // (SR-6). Shutdown refuses new tasks and Wait waits for the running ones.
 // The clients get their turn whatever the delivery load: each pass of
@@ -215,7 +217,11 @@
 // Shadowed records the database id it was made against; a contact
 // (ShadowContact) compares the presented id with the stored one and, in
 // the same commit, takes every copy over when it differs (SR-7, whichever
-// side restarted) or applies the discards; a failed heartbeat
+// side restarted) or applies the discards; the digest of a database id
+// a refusing primary advertised (ShadowPresentedDigest) takes every copy
+// over in one commit when it is not the stored id's, and writes nothing
+// else (the stored id stays until a push or contact brings the new one;
+// a crash before that commit leaves the copies to the next refusal); a failed heartbeat
 // (ShadowHeartbeatFailed) is counted and, at the retry count, takes the
 // copies over in the same commit. A copy committed against an id other
 // than the stored one (the primary was replaced while the attempt ran) is

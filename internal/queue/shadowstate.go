@@ -3,7 +3,9 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -360,6 +362,54 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 	return out
 }
 
+// ShadowCopyCount counts the messages of a primary's shadow queue by
+// what they are now: Held — a recipient still shadowed for it (the
+// primary has the message; this server keeps the copy until its
+// discard) — and TakenOver — only recipients taken back from it, this
+// server's to deliver, waiting in its shadow queue for a route or
+// attempt. A message is counted once, Held first.
+type ShadowCopyCount struct {
+	Held      int `json:"held"`
+	TakenOver int `json:"taken_over"`
+}
+
+// ShadowCopies counts the copies of every shadow queue by kind
+// (ShadowCopyCount), by primary: the operator's view (shadow list) says
+// what the copies listed are, not what the primary's record says it
+// once was (a primary taken over earlier may hold new copies since).
+func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
+	out := map[string]ShadowCopyCount{}
+	err := q.store.View(func(tx *Tx) error {
+		for _, st := range tx.Queues() {
+			primary, ok := strings.CutPrefix(st.Name, "shadow:")
+			if !ok {
+				continue
+			}
+			var c ShadowCopyCount
+			for _, id := range tx.InQueue(st.Name, 1<<31-1) {
+				m, err := tx.Get(id)
+				if err != nil {
+					continue
+				}
+				held, taken := false, false
+				for _, r := range m.Rcpts {
+					held = held || r.Status == Shadowed && r.Primary == primary
+					taken = taken || r.Status == Pending && r.Queue == st.Name
+				}
+				switch {
+				case held:
+					c.Held++
+				case taken:
+					c.TakenOver++
+				}
+			}
+			out[primary] = c
+		}
+		return nil
+	})
+	return out, err
+}
+
 // ShadowContact records a successful session with a primary (a delivery
 // session, a heartbeat or a poll) in one commit: when the primary
 // presents a database id other than the stored one it lost its queue, and
@@ -447,6 +497,71 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	if res.Retried > 0 || len(taken) > 0 {
 		q.Kick()
 	}
+	return res, nil
+}
+
+// DatabaseDigest is what a server advertises of its transport database
+// id before a session logs in (the EHLO keyword XSHADOWDB, package smtp):
+// the first 16 bytes of its SHA-256, in hex. It tells a shadow server
+// whose login the primary refuses that the primary has another database
+// (ShadowPresentedDigest) without giving the id itself to whoever
+// connects: the id is what a session must present in its XSHADOW reply
+// before its discards and reconciliation answers are applied, so it
+// stays a secret of the transport servers.
+func DatabaseDigest(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:16])
+}
+
+// ShadowPresentedDigest records the database digest a primary advertised
+// in a session that did not get as far as its XSHADOW reply (its login or
+// XSHADOW was refused): when the stored database id has another digest,
+// the primary lost its queue, and every copy held for it is taken over at
+// once (SR-7), in one commit. Nothing else changes: not the stored id
+// (the digest does not give the new one; the primary's next push or
+// accepted session brings it), not the heartbeat timer, not the failures.
+// A primary whose id is not known yet, or the same digest, changes
+// nothing and costs no write.
+func (q *Manager) ShadowPresentedDigest(primary, digest string) (ContactResult, error) {
+	if digest == "" {
+		return ContactResult{}, nil
+	}
+	differs := func(tx *Tx) (*ShadowPeer, bool, error) {
+		p, err := tx.Peer(primary)
+		if err != nil || p == nil || p.DatabaseID == "" {
+			return p, false, err
+		}
+		return p, DatabaseDigest(p.DatabaseID) != digest, nil
+	}
+	changed := false
+	if err := q.store.View(func(tx *Tx) error {
+		_, d, err := differs(tx)
+		changed = d
+		return err
+	}); err != nil || !changed {
+		return ContactResult{}, err
+	}
+	now := q.clk.Now()
+	var res ContactResult
+	var taken []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		res, taken = ContactResult{}, taken[:0]
+		p, d, err := differs(tx)
+		if err != nil || !d {
+			return err
+		}
+		reason := fmt.Sprintf("it returned with a new transport database (digest %s, was %s)", digest, p.DatabaseID)
+		var marked int
+		if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
+			return err
+		}
+		res.OldDatabaseID, res.TakenOver = p.DatabaseID, len(taken)+marked
+		return nil
+	})
+	if err != nil {
+		return ContactResult{}, err
+	}
+	q.afterTakeover(primary, res.OldDatabaseID, taken)
 	return res, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,6 +217,10 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	if p, _ := q.ShadowPrimaries(); p["hub-b"] != "127.0.0.2:25" {
 		t.Fatalf("a primary whose first copy is taken over is not watched: %v", p)
 	}
+	// The operator's view tells the copies apart (rt14 F5).
+	if c, err := q.ShadowCopies(); err != nil || c["hub-b"] != (ShadowCopyCount{Held: 1, TakenOver: 1}) {
+		t.Fatalf("copies of hub-b: %+v %v; want 1 held, 1 taken over", c, err)
+	}
 	// All copies taken over after failed heartbeats, and no route: still
 	// watched.
 	db.set("")
@@ -228,6 +233,9 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	peers, _ := q.ShadowPeers()
 	if len(peers) != 1 || peers[0].Addr != "127.0.0.2:25" || !peers[0].TakenOver {
 		t.Fatalf("primary with only taken-over copies: %+v", peers)
+	}
+	if c, _ := q.ShadowCopies(); c["hub-b"] != (ShadowCopyCount{TakenOver: 2}) {
+		t.Fatalf("copies of hub-b after the takeover: %+v; want 2 taken over", c)
 	}
 	// It answers again: the waiting copies are due now, not in an hour.
 	res, err := q.ShadowContact("hub-b", "db1", nil)
@@ -455,5 +463,48 @@ func TestEarlyDiscardAppliedWhenLeavingWithoutResults(t *testing.T) {
 	s.View(func(tx *Tx) error { early = tx.tx.Bucket(bucketEarly).Stats().KeyN; return nil })
 	if early != 0 {
 		t.Fatalf("%d early discards left over", early)
+	}
+}
+
+// rt15 N1: a primary that refuses this server's login never reaches its
+// XSHADOW reply, so its new database id is not seen; the digest it
+// advertises before the login is. The same digest, or one of a primary
+// whose id is unknown, changes nothing; another takes the copies over at
+// once (SR-7) and keeps the stored id (the digest does not give the new
+// one): the next push or accepted session stores that.
+func TestNewDatabaseDigestTakesOver(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil), ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	if d := DatabaseDigest("db1"); len(d) != 32 || d == DatabaseDigest("db2") || strings.Contains(d, "db1") {
+		t.Fatalf("digest %q", d)
+	}
+	for _, c := range []struct{ primary, digest string }{{"hub-b", DatabaseDigest("db1")}, {"hub-b", ""}, {"hub-x", DatabaseDigest("db2")}} {
+		if res, err := q.ShadowPresentedDigest(c.primary, c.digest); err != nil || res != (ContactResult{}) {
+			t.Fatalf("digest %q of %s: %+v %v; want nothing changed", c.digest, c.primary, res, err)
+		}
+	}
+	if got, _ := q.Message(m.ID); got.State != Shadow {
+		t.Fatalf("copy taken over by its own database's digest: %+v", got)
+	}
+	res, err := q.ShadowPresentedDigest("hub-b", DatabaseDigest("db2"))
+	if err != nil || res.OldDatabaseID != "db1" || res.TakenOver != 1 {
+		t.Fatalf("a new database's digest: %+v %v", res, err)
+	}
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].Status == Shadowed {
+		t.Fatalf("copy not taken over: %+v", got)
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].DatabaseID != "db1" || peers[0].Failures != 0 {
+		t.Fatalf("stored primary after a digest takeover: %+v", peers)
 	}
 }

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -50,7 +51,9 @@ type tasks struct {
 // at its next step. A task is never queued: its client's timing (a
 // heartbeat a timeout after the start of the last one) is kept by not
 // starting late work. Its result feeds the destination's failure count
-// and last error as a delivery's does; a failed task never makes its
+// and last error as a delivery's does — except a refusal (an error with
+// a Refusal method: the peer answered and refused), which is the last
+// error but no failure in a row; a failed task never makes its
 // destination dead (the client's own rules judge the peer: SR-6), and a
 // running one holds its window slot however long it hangs — a hung
 // primary holds its own window and no one else's.
@@ -82,6 +85,14 @@ func (q *Manager) StartTask(ctx context.Context, dest, queue string, max int, fn
 	return true
 }
 
+// refusal is a task's error that is the peer's refusal, not its failure
+// (shadow.Refusal: a primary that refuses this server's shadow session
+// answered, alive).
+type refusal interface {
+	error
+	Refusal() string
+}
+
 // taskDone gives a task's window slot back with the feedback of its
 // result (never a dead mark).
 func (q *Manager) taskDone(d *dest, started time.Time, err error) {
@@ -97,6 +108,14 @@ func (q *Manager) taskDone(d *dest, started time.Time, err error) {
 	if err == nil {
 		d.streak, d.cohort, d.lastErr = 0, 0, ""
 		d.window = min(d.window+1, d.max)
+		return
+	}
+	var ref refusal
+	if errors.As(err, &ref) {
+		// The peer answered and refused (a primary refusing this
+		// server's shadow session): it is up, so no failure in a row;
+		// the refusal is the destination's last error for the operator.
+		d.streak, d.cohort, d.lastErr = 0, 0, err.Error()
 		return
 	}
 	d.streak++

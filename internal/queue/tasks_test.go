@@ -98,6 +98,22 @@ func TestClientTasksRunInTheirWindow(t *testing.T) {
 	clk.Advance(time.Second)
 	waitFor(t, "a new session", func() bool { _, started, _ := c.counts(); return started == 2 })
 
+	// It is refused (the primary answered and refused this server's
+	// shadow session: alive): the refusal is the last error, and no
+	// failure in a row — rt14 F7 showed 5 failures in a row, above the
+	// retry count, for a primary that is never taken over for them.
+	c.finish <- taskRefusal{"535 5.7.8 Authentication failed"}
+	waitFor(t, "the refusal recorded", func() bool {
+		d, _ := destInfo(q, "shadow:hub-b")
+		return d.Running == 0 && d.LastError == "refused by the primary: 535 5.7.8 Authentication failed"
+	})
+	if d, _ := destInfo(q, "shadow:hub-b"); d.Failures != 0 || d.State == "dead" {
+		t.Fatalf("after a refused session: %+v; want no failure in a row", d)
+	}
+	waitFor(t, "the scheduler asleep", func() bool { return clk.Pending() > 0 })
+	clk.Advance(time.Second)
+	waitFor(t, "a new session", func() bool { _, started, _ := c.counts(); return started == 3 })
+
 	// A sender starts waiting on the primary: stepped at once, no clock move.
 	steps, _, _ = c.counts()
 	q.markUrgent("hub-b")
@@ -132,3 +148,10 @@ func TestClientTasksRunInTheirWindow(t *testing.T) {
 		t.Fatal("a task started after the scheduler stopped")
 	}
 }
+
+// taskRefusal is a session's error the primary answered with a refusal
+// (as shadow.Refusal).
+type taskRefusal struct{ reply string }
+
+func (e taskRefusal) Error() string   { return "refused by the primary: " + e.reply }
+func (e taskRefusal) Refusal() string { return e.reply }

@@ -44,7 +44,11 @@
 //
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
-//	side restarted since.
+//	side restarted since. A refused session (login or XSHADOW refused)
+//	never gets the id; the digest the primary advertised in its EHLO
+//	does the same (Recorder.PresentedDigest, DigestStore): another
+//	digest than the stored id's takes over, the stored id stays until a
+//	push or an accepted session brings the new one.
 //
 // A heartbeat fails when the primary does not complete it: no
 // connection, a broken or timed-out session, a 4xx other than to the
@@ -52,12 +56,27 @@
 // reply — this server did not log in, or has no right to the shadow
 // verbs — or any reply refusing its login, 535 or a lockout's 454) is no
 // failure: the primary is alive, so nothing is counted and nothing taken
-// over; the refusal is logged at WARN with the reply and the next
+// over; the refusal is logged at WARN with the whole reply and the next
 // heartbeat is due a timeout later (Manager.refusedAt, memory only). Its
 // copies stay until it lets this server in, or until they expire (the
 // queue takes an unconfirmed copy over after message_expiration and an
 // hour). A copy the primary pushes on receipt proves it alive too: the
 // store forgets its counted failures (not a contact: the timer stays).
+//
+// One record of refusals (Recorder.Refused, memory): every session kind
+// — heartbeat, watch, reconciliation, and a delivery's relay whose
+// XSHADOW was refused — reports its refusal to the Recorder, which
+// counts it (Observer.Refused, not Observer.Heartbeat), paces its WARN
+// (a minute per primary and kind; the heartbeat's is logged at each,
+// one per timeout) and keeps the last reply, since when and the last
+// time until a session is let in (Contact, or an XSHADOW reply
+// Presented). Status shows it, so shadow list, the API, the console
+// and the metrics tell one story: refused, not healthy and not failing.
+// The scheduler shows a refused heartbeat as its destination's last
+// error without counting it in a row (its error is a Refusal). Watch
+// sessions and reconciliations are not opened to a primary that refused
+// a session less than a heartbeat timeout ago: they back off as the
+// heartbeats do, instead of reconnecting once a second.
 //
 // Only a completed discard query is a contact (SR-5): the heartbeat timer
 // is the bound on how long a discard committed at the primary waits to be
@@ -83,7 +102,8 @@
 // (Watcher, watch.go; a task of WatchDest+primary) stays open to it and
 // brings each discard as the primary commits it — no connection per
 // query, and a failed watch session is reopened at most once per
-// watchRetry. A watch session's completed queries are contacts
+// watchRetry — a refused one not before a heartbeat timeout (startWatch):
+// the refused watch ends, it does not hold its window. A watch session's completed queries are contacts
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
 // judge.
 //

@@ -86,6 +86,22 @@ type Heartbeater interface {
 // Heartbeater, Watcher and Reconciler without importing this package.
 type Save = func(dbID string, discards []string, contact bool) error
 
+// DigestStore is implemented by a Store that can judge the database
+// digest a primary advertised before a session logged in (the EHLO
+// keyword XSHADOWDB): PresentedDigest takes every copy held for the
+// primary over at once when the stored database id has another digest
+// (SR-7), in one commit, and changes nothing else.
+type DigestStore interface {
+	PresentedDigest(primary, digest string) (ContactResult, error)
+}
+
+// DatabaseDigester is implemented by a Refusal that carries the database
+// digest the primary advertised before it refused the session ("" when
+// it advertised none).
+type DatabaseDigester interface {
+	DatabaseDigest() string
+}
+
 // Refusal is implemented by the error of a session that the primary
 // answered with a permanent refusal (a 5xx reply: this server did not
 // log in, or its account has no right to the shadow verbs). Refusal
@@ -106,10 +122,14 @@ func (e *SaveError) Unwrap() error { return e.Err }
 
 // Observer counts what the manager does (metrics).
 type Observer interface {
-	// Heartbeat counts regular heartbeats, not the watch sessions of Expedite.
+	// Heartbeat counts regular heartbeats the primary completed (ok) or
+	// did not (failed), not the watch sessions of Expedite; a refused
+	// heartbeat is neither, it is counted by Refused.
 	Heartbeat(ok bool)
 	DiscardsReceived(n int)
 	Takeover(messages int)
+	// Refused counts a session a primary refused, by kind (Sessions).
+	Refused(session string)
 }
 
 type nopObserver struct{}
@@ -117,6 +137,7 @@ type nopObserver struct{}
 func (nopObserver) Heartbeat(bool)       {}
 func (nopObserver) DiscardsReceived(int) {}
 func (nopObserver) Takeover(int)         {}
+func (nopObserver) Refused(string)       {}
 
 // Runner runs the manager's sessions: the scheduler (queue.Manager),
 // which starts each as a job of a destination with a window of max (1:
@@ -205,10 +226,9 @@ type Manager struct {
 	cursor      map[string]uint64
 	// refusedAt is when a primary last refused a heartbeat (Refusal):
 	// the next is due a timeout later, as after a failed one, without
-	// counting a failure. refusalLogged paces the WARN of refused watch
-	// sessions. Memory only: a restart asks at once.
-	refusedAt     map[string]time.Time
-	refusalLogged map[string]time.Time
+	// counting a failure. Memory only: a restart asks at once. The
+	// refusals of every session kind are the Recorder's (Refused).
+	refusedAt map[string]time.Time
 }
 
 // expediteFor is how long a primary stays urgent after a request: its
@@ -228,9 +248,10 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
-		refusedAt: map[string]time.Time{}, refusalLogged: map[string]time.Time{}}
+		refusedAt: map[string]time.Time{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
+		m.rec.clk = cfg.Clock
 	}
 	if m.cfg.Runner == nil {
 		m.cfg.Runner = goRunner{&m.wg}
@@ -276,13 +297,38 @@ func (m *Manager) Expedite(primary string) {
 
 // Recorder records what sessions with a primary learn — a delivery
 // session's, a heartbeat's, a watch session's — in the store, one commit
-// each. It holds no state: the deliverer (whose sessions report through
-// it, delivery.Config.Shadows) and the Manager share one.
+// each. The deliverer (whose sessions report through it,
+// delivery.Config.Shadows) and the Manager share one. The only state it
+// holds is memory for the operator: the refusals of each primary
+// (Refused), so that every session kind reports to one record.
 type Recorder struct {
 	store Store
 	obs   Observer
 	log   *slog.Logger
+	clk   clock.Clock
+
+	mu       sync.Mutex
+	refusals map[string]*refusal  // by primary, until it lets this server in
+	logged   map[string]time.Time // by session kind and primary: the last WARN
 }
+
+// refusal is a primary's refusals of this server's sessions since the
+// last one it let in: since the first, the last and its reply.
+type refusal struct {
+	since, last time.Time
+	reply       string
+}
+
+// Kinds of sessions with a primary, as Refused and the metrics name them.
+const (
+	SessionHeartbeat = "heartbeat"
+	SessionWatch     = "watch"
+	SessionReconcile = "reconcile"
+	SessionRelay     = "relay" // a delivery that relays a message to it as a shadow session
+)
+
+// Sessions lists the kinds of sessions (metrics zero-fill them).
+var Sessions = []string{SessionHeartbeat, SessionWatch, SessionReconcile, SessionRelay}
 
 // NewRecorder returns a recorder over store.
 func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
@@ -292,7 +338,102 @@ func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{store: store, obs: obs, log: log}
+	return &Recorder{store: store, obs: obs, log: log, clk: clock.Real{},
+		refusals: map[string]*refusal{}, logged: map[string]time.Time{}}
+}
+
+// refusalLogEvery paces the WARN of refusals per primary and session
+// kind (Refused): the heartbeat's is logged at each refusal (one per
+// timeout), the others at most once a minute.
+const refusalLogEvery = time.Minute
+
+// Refused records that primary answered a session of kind session
+// (SessionHeartbeat, …) with a refusal — reply is its whole reply: a 5xx,
+// or any reply refusing this server's login (535, a lockout's 454). The
+// primary is alive; nothing is counted against it. The refusal is
+// counted (Observer.Refused) and kept for the operator's view (Refusal,
+// Status) until the primary lets this server in again (a Contact, or an
+// XSHADOW reply Presented). It reports whether a WARN is due: the first
+// refusal of the kind, then at most once per refusalLogEvery.
+func (r *Recorder) Refused(primary, session, reply string) (warn bool) {
+	r.obs.Refused(session)
+	now := r.clk.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.refusals[primary]
+	if f == nil {
+		f = &refusal{since: now}
+		r.refusals[primary] = f
+	}
+	f.last, f.reply = now, reply
+	key := session + "\x00" + primary
+	if at, ok := r.logged[key]; ok && !at.After(now) && now.Sub(at) < refusalLogEvery {
+		return false
+	}
+	r.logged[key] = now
+	return true
+}
+
+// Refusal returns the primary's refusals since the last session it let
+// in: the reply of the last, when the first and the last came; ok false
+// when its last session was not refused (or none since this start).
+func (r *Recorder) Refusal(primary string) (reply string, since, last time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.refusals[primary]
+	if f == nil {
+		return "", time.Time{}, time.Time{}, false
+	}
+	return f.reply, f.since, f.last, true
+}
+
+// PresentedDigest records the database digest a primary advertised in a
+// session it refused before its XSHADOW reply (rt15 N1: a replacement
+// with a new database that refuses this server's login was recognised
+// only by its next push). Another digest than the stored id's takes the
+// primary's copies over at once (SR-7). The digest is as trustworthy as
+// an XSHADOW reply: both come from whoever answers at the primary's
+// address on the same connection, after the same TLS; the login proves
+// this server to the primary, not the primary to this server. And it
+// gives an outsider nothing to present: the id itself, which an XSHADOW
+// reply must carry before discards or reconciliation answers are
+// applied, is not derived from it.
+func (r *Recorder) PresentedDigest(name, digest string) error {
+	ds, ok := r.store.(DigestStore)
+	if !ok || digest == "" {
+		return nil
+	}
+	res, err := ds.PresentedDigest(name, digest)
+	if err != nil {
+		r.log.Error("recording a primary's database digest failed", "primary", name, "err", err)
+		return err
+	}
+	if res.OldDatabaseID != "" {
+		r.obs.Takeover(res.TakenOver)
+		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
+			"reason", "it returned with a new transport database (it refuses this server's login; its database digest changed)",
+			"database_digest", digest, "was", res.OldDatabaseID)
+	}
+	return nil
+}
+
+// refusedWithin reports whether primary refused a session less than d
+// before now and has not let this server in since.
+func (r *Recorder) refusedWithin(primary string, now time.Time, d time.Duration) bool {
+	_, _, last, ok := r.Refusal(primary)
+	return ok && !last.After(now) && now.Sub(last) < d
+}
+
+// admitted forgets the refusals of a primary that let this server in.
+func (r *Recorder) admitted(primary string) {
+	r.mu.Lock()
+	if r.refusals[primary] != nil {
+		delete(r.refusals, primary)
+		for _, s := range Sessions {
+			delete(r.logged, s+"\x00"+primary)
+		}
+	}
+	r.mu.Unlock()
 }
 
 // Contact records a discard query completed with a primary — at the end
@@ -316,6 +457,7 @@ func (r *Recorder) Contact(name, dbID string, discards []string) error {
 		r.log.Error("recording a contact with a primary failed", "primary", name, "err", err)
 		return err
 	}
+	r.admitted(name)
 	r.contacted(name, dbID, discards, res)
 	return nil
 }
@@ -335,6 +477,9 @@ func (r *Recorder) Presented(name, dbID string, discards []string) error {
 	if err != nil {
 		r.log.Error("recording a primary's database id failed", "primary", name, "err", err)
 		return err
+	}
+	if dbID != "" {
+		r.admitted(name) // it answered XSHADOW: this server is in
 	}
 	r.contacted(name, dbID, discards, res)
 	return nil
@@ -500,6 +645,16 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	return every
 }
 
+// refusedDigest hands the database digest the primary advertised before
+// it refused a session (err, a Refusal) to the recorder: a new database
+// takes its copies over at once (Recorder.PresentedDigest).
+func (m *Manager) refusedDigest(name string, err error) {
+	var dd DatabaseDigester
+	if errors.As(err, &dd) {
+		_ = m.rec.PresentedDigest(name, dd.DatabaseDigest()) // a failed commit is logged; the next refusal tries again
+	}
+}
+
 // refusedRecently reports whether primary refused a heartbeat less than
 // timeout before now; m.mu held.
 func (m *Manager) refusedRecently(primary string, now time.Time, timeout time.Duration) bool {
@@ -547,8 +702,8 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		// counted against it (the Recorder logged the cause).
 		return nil
 	}
-	m.cfg.Observer.Heartbeat(err == nil)
 	if err == nil {
+		m.cfg.Observer.Heartbeat(true)
 		m.mu.Lock()
 		delete(m.refusedAt, p.Name)
 		m.mu.Unlock()
@@ -560,14 +715,19 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		// not log in, or has no right to the shadow verbs): it is alive,
 		// so this is no failed heartbeat and never leads to a takeover.
 		// Its copies stay here until it is reachable again or they
-		// expire; the next heartbeat is a timeout away.
+		// expire; the next heartbeat is a timeout away. The scheduler
+		// shows the refusal as its destination's last error without
+		// counting it in the failures in a row (the error is a Refusal).
 		m.mu.Lock()
 		m.refusedAt[p.Name] = started
 		m.mu.Unlock()
+		m.rec.Refused(p.Name, SessionHeartbeat, ref.Refusal())
 		m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
 			"reply", ref.Refusal())
+		m.refusedDigest(p.Name, err)
 		return err
 	}
+	m.cfg.Observer.Heartbeat(false)
 	if bounded {
 		err = context.DeadlineExceeded // the bound, not an error of the primary's making
 	}
@@ -597,6 +757,14 @@ type PrimaryStatus struct {
 	Failures    int       `json:"failed_heartbeats"`
 	DatabaseID  string    `json:"database_id,omitempty"`
 	TakenOver   bool      `json:"taken_over,omitempty"`
+	// Refused is the reply of the last session the primary refused
+	// (heartbeat, watch, reconciliation, relay), when it has let this
+	// server in no session since; RefusedSince is the first of those
+	// refusals, LastRefused the last. Memory: empty after a restart
+	// until the next refusal.
+	Refused      string    `json:"refused,omitempty"`
+	RefusedSince time.Time `json:"refused_since,omitzero"`
+	LastRefused  time.Time `json:"last_refused,omitzero"`
 }
 
 // Status lists the primaries being watched, by name, as the store holds
@@ -610,8 +778,10 @@ func (m *Manager) Status() []PrimaryStatus {
 	}
 	var out []PrimaryStatus
 	for _, p := range ps {
-		out = append(out, PrimaryStatus{Name: p.Name, LastContact: p.LastContact, Failures: p.Failures,
-			DatabaseID: p.DatabaseID, TakenOver: p.TakenOver})
+		st := PrimaryStatus{Name: p.Name, LastContact: p.LastContact, Failures: p.Failures,
+			DatabaseID: p.DatabaseID, TakenOver: p.TakenOver}
+		st.Refused, st.RefusedSince, st.LastRefused, _ = m.rec.Refusal(p.Name)
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

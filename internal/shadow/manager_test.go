@@ -80,6 +80,19 @@ func (f *fakeStore) Presented(name, dbID string, ids []string) (ContactResult, e
 	return res, nil
 }
 
+// PresentedDigest takes over when the stored id's digest (here "D:"+id)
+// differs, as the queue does; it stores nothing.
+func (f *fakeStore) PresentedDigest(name, digest string) (ContactResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.ps[name]
+	if p == nil || p.DatabaseID == "" || digest == "D:"+p.DatabaseID {
+		return ContactResult{}, nil
+	}
+	f.takeovers = append(f.takeovers, name+": new transport database (digest)")
+	return ContactResult{OldDatabaseID: p.DatabaseID, TakenOver: 1}, nil
+}
+
 func (f *fakeStore) HeartbeatFailed(name string, started time.Time, retries int, reason string) (int, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -478,6 +491,8 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 		defer logMu.Unlock()
 		return logs.Write(p)
 	}), nil))
+	obs := &countingObserver{refused: map[string]int{}}
+	m.cfg.Observer, m.rec.obs = obs, obs
 	reply := "550 5.7.1 Not permitted to open a shadow session"
 	hb.set(func(h *fakeHB) { h.err = fmt.Errorf("heartbeat: %w", refusedErr{reply}) })
 	step(t, m, hb, clk, 3000*time.Second)
@@ -494,6 +509,14 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 	if warns != 10 || withReply != 10 {
 		t.Fatalf("%d WARNs of refusals, %d with the reply, want 10:\n%s", warns, withReply, logs.String())
 	}
+	// The operator's view says so: refused, with the reply and since the
+	// first refusal; counted as refused sessions, not failed heartbeats.
+	if ps := m.Status(); len(ps) != 1 || ps[0].Refused != reply || !ps[0].RefusedSince.Equal(t0.Add(300*time.Second)) || ps[0].Failures != 0 {
+		t.Fatalf("status of a refusing primary: %+v", ps)
+	}
+	if obs.count("heartbeat") != 10 || obs.failed != 0 {
+		t.Fatalf("%d refused heartbeats and %d failed ones counted, want 10 and 0", obs.count("heartbeat"), obs.failed)
+	}
 	hb.set(func(h *fakeHB) { h.err = errors.New("connection refused") })
 	step(t, m, hb, clk, 900*time.Second)
 	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "connection refused") {
@@ -504,3 +527,63 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// digestRefusal is a refusal that carries the database digest the
+// primary advertised before it refused (shadow.DatabaseDigester).
+type digestRefusal struct {
+	refusedErr
+	digest string
+}
+
+func (e digestRefusal) DatabaseDigest() string { return e.digest }
+
+// rt15 N1: a primary back with a new database that refuses this server's
+// login is recognised by the digest it advertised before the login: its
+// copies are taken over at the first refused session, heartbeat or watch,
+// not at its next push. Its own database's digest changes nothing.
+func TestRefusingPrimaryWithNewDatabaseTakenOver(t *testing.T) {
+	for _, kind := range []string{"heartbeat", "watch"} {
+		t.Run(kind, func(t *testing.T) {
+			clk := clock.NewFake(t0)
+			st := &fakeStore{clk: clk, ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: t0, DatabaseID: "db1"}},
+				copies: map[string]bool{"hub-b": true}, discarded: map[string][]string{}}
+			same := digestRefusal{refusedErr{"535 5.7.8 Authentication failed"}, "D:db1"}
+			w := &fakeWatcher{fakeHB: fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}, err: same}, push: make(chan []string),
+				ended: make(chan struct{}, 10), failing: true, failErr: same}
+			m := New(Config{Timeout: 300 * time.Second, Retries: 3, CommandTimeout: 60 * time.Second, Clock: clk, Store: st, Heartbeater: w})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			m.Step(ctx) // the scheduler's first step (nothing due): watch sessions live in its context
+			try := func() {
+				if kind == "heartbeat" {
+					clk.Advance(300 * time.Second)
+					m.Step(ctx)
+					m.Wait()
+					return
+				}
+				n := w.connections()
+				clk.Advance(300 * time.Second) // past the back-off of the last refusal; no step: no heartbeat
+				m.Expedite("hub-b")
+				waitUntil(t, "the watch session", func() bool { return w.connections() > n })
+				waitUntil(t, "the refused watch to end", func() bool {
+					m.mu.Lock()
+					defer m.mu.Unlock()
+					return !m.watching["hub-b"]
+				})
+			}
+			try()
+			if tk := st.taken(); len(tk) != 0 {
+				t.Fatalf("taken over by its own database's digest: %v", tk)
+			}
+			other := digestRefusal{refusedErr{"535 5.7.8 Authentication failed"}, "D:db2"}
+			w.fakeHB.set(func(h *fakeHB) { h.err = other })
+			w.mu.Lock()
+			w.failErr = other
+			w.mu.Unlock()
+			try()
+			if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
+				t.Fatalf("a new database's digest: takeovers %v", tk)
+			}
+		})
+	}
+}

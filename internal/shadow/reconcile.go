@@ -58,6 +58,7 @@ func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
 	for _, p := range primaries {
 		last, asked := m.reconciled[p.Name]
 		if p.TakenOver || p.Failures > 0 || p.DatabaseID == "" || m.reconciling[p.Name] ||
+			m.rec.refusedWithin(p.Name, now, m.timing.Timeout) || // it refuses this server: asked after a heartbeat gets in
 			asked && now.Sub(last) < reconcileEvery && !now.Before(last) {
 			continue
 		}
@@ -91,8 +92,11 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 	}
 	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids)))
 	var ref Refusal
-	if err != nil && ctx.Err() == nil && errors.As(err, &ref) && m.refusalLogDue(p.Name) {
-		m.cfg.Log.Warn("primary refused the question about old shadow copies", "primary", p.Name, "addr", p.Addr, "reply", ref.Refusal())
+	if err != nil && ctx.Err() == nil && errors.As(err, &ref) {
+		if m.rec.Refused(p.Name, SessionReconcile, ref.Refusal()) {
+			m.cfg.Log.Warn("primary refused the question about old shadow copies", "primary", p.Name, "addr", p.Addr, "reply", ref.Refusal())
+		}
+		m.refusedDigest(p.Name, err)
 	} else if err != nil && ctx.Err() == nil {
 		m.cfg.Log.Debug("asking a primary about old shadow copies failed", "primary", p.Name, "err", err)
 	}

@@ -108,4 +108,21 @@ func TestReconcileAsksAboutOldCopies(t *testing.T) {
 	if q := hb.questions(); len(q) != 2 {
 		t.Fatalf("a failing primary was asked")
 	}
+	// Nor one that refuses this server's sessions (rt14 F7): asked
+	// again once it let a session in.
+	fs.mu.Lock()
+	fs.ps["hub-b"].Failures = 0
+	fs.mu.Unlock()
+	m.Recorder().Refused("hub-b", SessionHeartbeat, "535 5.7.8 Authentication failed")
+	step(reconcileEvery)
+	if q := hb.questions(); len(q) != 2 {
+		t.Fatalf("a refusing primary was asked")
+	}
+	if err := m.Contact("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	step(0)
+	if q := hb.questions(); len(q) != 3 {
+		t.Fatalf("a primary that let this server in again was not asked: %d questions", len(q))
+	}
 }

@@ -26,7 +26,8 @@ type Watcher interface {
 }
 
 // watchRetry is the pause before a failed watch session is opened again:
-// at most one new connection per second per primary, at any load.
+// at most one new connection per second per primary, at any load. A
+// refused one is not retried before a heartbeat timeout (startWatch).
 const watchRetry = time.Second
 
 // startWatch runs a watch session to primary unless one runs already;
@@ -40,6 +41,13 @@ func (m *Manager) startWatch(name string) bool {
 	defer m.mu.Unlock()
 	if m.runCtx == nil || m.watching[name] {
 		return true // the first step starts it, or it runs
+	}
+	if m.rec.refusedWithin(name, m.cfg.Clock.Now(), m.timing.Timeout) {
+		// The primary refuses this server's sessions: another watch
+		// session waits a heartbeat timeout after the last refusal
+		// (one try per timeout, as the heartbeats), or until a session
+		// is let in.
+		return true
 	}
 	m.watching[name] = true
 	ctx := m.runCtx
@@ -81,13 +89,18 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		// Failures are the heartbeats' to judge; this only waits. A
 		// refusal is the operator's to fix (this server cannot log in to
 		// the primary, or has no right to the shadow verbs): at WARN
-		// with the primary's reply, once a minute per primary.
+		// with the primary's reply, once a minute per primary, and the
+		// watch ends — startWatch opens the next a heartbeat timeout
+		// after the refusal, not a second later.
 		var ref Refusal
-		if errors.As(err, &ref) && m.refusalLogDue(name) {
-			m.cfg.Log.Warn("primary refused the watch session", "primary", name, "addr", addr, "reply", ref.Refusal())
-		} else {
-			m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
+		if errors.As(err, &ref) {
+			if m.rec.Refused(name, SessionWatch, ref.Refusal()) {
+				m.cfg.Log.Warn("primary refused the watch session", "primary", name, "addr", addr, "reply", ref.Refusal())
+			}
+			m.refusedDigest(name, err)
+			return
 		}
+		m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
 		t := m.cfg.Clock.NewTimer(watchRetry)
 		select {
 		case <-ctx.Done():
@@ -110,21 +123,4 @@ func (m *Manager) primaryAddr(name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// refusalLogEvery paces the WARN of refused watch sessions (which are
-// retried every second) per primary.
-const refusalLogEvery = time.Minute
-
-// refusalLogDue reports whether a refusal by primary is to be logged at
-// WARN now, and notes it.
-func (m *Manager) refusalLogDue(primary string) bool {
-	now := m.cfg.Clock.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if at, ok := m.refusalLogged[primary]; ok && !at.After(now) && now.Sub(at) < refusalLogEvery {
-		return false
-	}
-	m.refusalLogged[primary] = now
-	return true
 }

@@ -125,13 +125,19 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // A primary that refuses the watch session (a 5xx: this server did not
-// log in) is named at WARN with its reply — once a minute per primary,
-// not at every retry (one a second) — and at DEBUG otherwise.
-func TestRefusedWatchWarnsWithReply(t *testing.T) {
+// log in) is named at WARN with its reply, and the watch backs off: no
+// new session before a heartbeat timeout after the refusal (rt14 F7: it
+// reconnected once a second, the primary logging a refused session each
+// time), however many senders wait; once the timeout passed one more
+// try, and when the primary lets this server in, the watch runs again.
+// shadow list's view (Status) shows the refusal, its reply and since
+// when, until a session is let in.
+func TestRefusedWatchBacksOff(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	start := clk.Now()
 	st := &fakeStore{clk: clk, discarded: map[string][]string{}, copies: map[string]bool{"hub-b": true},
 		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: clk.Now()}}}
-	reply := "550 5.7.1 Not permitted to open a shadow session"
+	reply := "535 5.7.8 Authentication failed"
 	w := &fakeWatcher{fakeHB: fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}, push: make(chan []string),
 		ended: make(chan struct{}, 10), failing: true, failErr: refusedErr{reply}}
 	var logs strings.Builder
@@ -141,25 +147,92 @@ func TestRefusedWatchWarnsWithReply(t *testing.T) {
 		defer logMu.Unlock()
 		return logs.Write(p)
 	}), nil))
-	m := New(Config{Timeout: 300 * time.Second, Retries: 3, Clock: clk, Store: st, Heartbeater: w, Log: log})
+	obs := &countingObserver{refused: map[string]int{}}
+	m := New(Config{Timeout: 300 * time.Second, Retries: 3, Clock: clk, Store: st, Heartbeater: w, Log: log, Observer: obs})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m.Step(ctx)
 	m.Expedite("hub-b")
 	waitUntil(t, "the first try", func() bool { return w.connections() == 1 })
-	for i := 2; i <= 61; i++ {
-		if i == 30 {
-			m.Expedite("hub-b") // a sender still waits
-		}
-		waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 1 })
-		clk.Advance(watchRetry)
-		waitUntil(t, "the retry", func() bool { return w.connections() == i })
+	waitUntil(t, "the refused watch to end", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.watching["hub-b"]
+	})
+	for i := 0; i < 299; i++ { // senders keep waiting, a step every second
+		clk.Advance(time.Second)
+		m.Expedite("hub-b")
+		m.Step(ctx)
+	}
+	if n := w.connections(); n != 1 {
+		t.Fatalf("%d watch sessions to a refusing primary within a heartbeat timeout, want 1", n)
+	}
+	ps := m.Status()
+	if len(ps) != 1 || ps[0].Refused != reply || !ps[0].RefusedSince.Equal(start) || ps[0].Failures != 0 {
+		t.Fatalf("status of a refusing primary: %+v; want its reply and since when, no failures", ps)
+	}
+	clk.Advance(time.Second) // a heartbeat timeout after the refusal: one more try
+	m.Expedite("hub-b")
+	waitUntil(t, "the try after the back-off", func() bool { return w.connections() == 2 })
+	waitUntil(t, "the refused watch to end", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.watching["hub-b"]
+	})
+	if ps := m.Status(); ps[0].Refused != reply || !ps[0].RefusedSince.Equal(start) || !ps[0].LastRefused.Equal(start.Add(300*time.Second)) {
+		t.Fatalf("status after a second refusal: %+v; want since the first, the last now", ps)
 	}
 	logMu.Lock()
 	out := logs.String()
 	logMu.Unlock()
 	warns := strings.Count(out, `level=WARN msg="primary refused the watch session" primary=hub-b addr=127.0.0.2:25 reply="`+reply+`"`)
 	if warns != 2 {
-		t.Fatalf("%d WARNs for 61 refusals in a minute, want 2 (at 0 s and 60 s):\n%s", warns, out)
+		t.Fatalf("%d WARNs for 2 refusals 5 minutes apart, want 2:\n%s", warns, out)
 	}
+	if obs.count("watch") != 2 {
+		t.Fatalf("%d refused watch sessions counted, want 2", obs.count("watch"))
+	}
+	// The primary lets this server in (its login fixed): a heartbeat
+	// completes, the refusal is over, the watch runs again at once.
+	w.mu.Lock()
+	w.failing = false
+	w.mu.Unlock()
+	if err := m.Contact("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ps := m.Status(); ps[0].Refused != "" {
+		t.Fatalf("status after a contact: %+v; want no refusal", ps)
+	}
+	m.Expedite("hub-b")
+	waitUntil(t, "the watch once let in", func() bool { return w.connections() == 3 })
+	cancel()
+}
+
+// countingObserver counts refusals by session kind, and failed
+// heartbeats.
+type countingObserver struct {
+	nopObserver
+	mu      sync.Mutex
+	refused map[string]int
+	failed  int
+}
+
+func (o *countingObserver) Heartbeat(ok bool) {
+	o.mu.Lock()
+	if !ok {
+		o.failed++
+	}
+	o.mu.Unlock()
+}
+
+func (o *countingObserver) Refused(s string) {
+	o.mu.Lock()
+	o.refused[s]++
+	o.mu.Unlock()
+}
+
+func (o *countingObserver) count(s string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.refused[s]
 }

@@ -37,6 +37,12 @@ func (s Store) Presented(p, dbID string, discards []string) (shadow.ContactResul
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
 }
 
+// PresentedDigest implements shadow.DigestStore.
+func (s Store) PresentedDigest(p, digest string) (shadow.ContactResult, error) {
+	r, err := (*s.M).ShadowPresentedDigest(p, digest)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver}, err
+}
+
 func (s Store) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
 	return (*s.M).ShadowHeartbeatFailed(p, started, retries, reason)
 }

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/clock"
+	"umbra/internal/queue"
 )
 
 func offersXShadow(ehlo string) bool {
@@ -124,6 +126,52 @@ func TestXShadowAdvertisementRule(t *testing.T) {
 			t.Fatal("offered after STARTTLS without a client certificate")
 		}
 	})
+}
+
+// rt15 N1: where XSHADOW is offered, the EHLO also carries the digest of
+// the transport database id (XSHADOWDB), so that a shadow server whose
+// login this server refuses still sees a new database; never the id
+// itself (an XSHADOW reply must carry that before discards or
+// reconciliation answers count), and nothing where XSHADOW is not
+// offered. The client reads it from the EHLO it got last.
+func TestDatabaseDigestAdvertised(t *testing.T) {
+	sh := &fakeShadow{notes: map[string][]string{}}
+	s := startShadowServer(t, &fakeQueue{}, sh, true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	ehlo := d.cmd("EHLO hub2.test", "250")
+	want := "250-XSHADOWDB " + queue.DatabaseDigest(sh.DatabaseID())
+	if !strings.Contains(ehlo, want) || strings.Contains(ehlo, sh.DatabaseID()) {
+		t.Fatalf("EHLO before AUTH:\n%s\nwant %q and not the id", ehlo, want)
+	}
+	d.cmd(authAlice, "235")
+	if strings.Contains(d.cmd("EHLO hub2.test", "250"), "XSHADOWDB") {
+		t.Fatal("digest offered after a user account logged in")
+	}
+
+	plain := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, `
+  - name: plain
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+`))
+	d = dial(t, plain, "")
+	d.expect("220")
+	if strings.Contains(d.cmd("EHLO c", "250"), "XSHADOWDB") {
+		t.Fatal("digest offered where XSHADOW is not")
+	}
+
+	nc, err := net.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(context.Background(), nc, ClientOptions{LocalName: "hub2.test", TLS: TLSNone, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.PeerDatabaseDigest(); got != queue.DatabaseDigest(sh.DatabaseID()) {
+		t.Fatalf("client read digest %q", got)
+	}
 }
 
 // The client side follows the rule: over SASL it sees XSHADOW in the

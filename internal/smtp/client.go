@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -188,6 +189,23 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	c.ShadowDB = id
 	c.ShadowVersion = peerShadowVersion(c)
 	return id, nil
+}
+
+// PeerDatabaseDigest is the digest of its transport database id the
+// peer advertised in its last EHLO reply (XSHADOWDB, queue.DatabaseDigest:
+// 32 hex digits), "" when it advertised none or a malformed one. The EHLO
+// read is the one after STARTTLS when the session uses TLS: the same
+// channel the XSHADOW reply would come on.
+func (c *Client) PeerDatabaseDigest() string {
+	ok, v := c.Extension("XSHADOWDB")
+	v = strings.ToLower(strings.TrimSpace(v))
+	if !ok || len(v) != 32 {
+		return ""
+	}
+	if _, err := hex.DecodeString(v); err != nil {
+		return ""
+	}
+	return v
 }
 
 // SetShadowID makes the next MAIL command carry XSHADOW=id (W-3).

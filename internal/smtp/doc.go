@@ -114,7 +114,11 @@
 //     refused (replyCopyPartial), which the one-write form needs; peers
 //     below 6 never get a batch of copies (XSHADOWBATCH=, 503 5.5.1 if
 //     sent; offered only with a queue that keeps a batch in one commit,
-//     ShadowBatchCopier).
+//     ShadowBatchCopier). With the keyword goes "XSHADOWDB <digest>": the
+//     digest of this server's database id (queue.DatabaseDigest), so that
+//     a shadow server whose login or XSHADOW this server refuses still
+//     sees a new database (Client.PeerDatabaseDigest). Never the id: an
+//     XSHADOW reply carries that, to transport servers only.
 //   - Shadow on receipt (SR-17, receipt.go). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never

@@ -17,6 +17,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/queue"
 )
 
 // ShadowVerbs answers umbra's shadow verbs (SPEC §2a) for the shadow
@@ -501,6 +502,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		}
 		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
+			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.shadow.DatabaseID()) + "\r\n")
 		}
 		if v.tlsOn.Load() {
 			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS

@@ -1,0 +1,65 @@
+package admin
+
+import (
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+	"umbra/internal/shadow"
+)
+
+// shadowQueue lists the shadow queues of two primaries and tells their
+// copies apart (queue.Manager.ShadowCopies).
+type shadowQueue struct{ *fakeQueue }
+
+func (shadowQueue) Queues() ([]queue.QueueInfo, error) {
+	return []queue.QueueInfo{{Name: "shadow:hub-a", Count: 2}, {Name: "shadow:hub-b", Count: 1}, {Name: "mx:example.net", Count: 1}}, nil
+}
+
+func (shadowQueue) ShadowCopies() (map[string]queue.ShadowCopyCount, error) {
+	return map[string]queue.ShadowCopyCount{"hub-a": {Held: 1, TakenOver: 1}, "hub-b": {TakenOver: 1}}, nil
+}
+
+// The state shadow list shows describes the copies listed (rt14 F5: a
+// primary taken over earlier whose copies are held ones again read
+// taken-over) and a primary that refuses this server's sessions
+// (rt14 F7: it read healthy).
+func TestShadowViewsDescribeTheCopies(t *testing.T) {
+	for _, c := range []struct {
+		held, taken, failures int
+		refused, want         string
+	}{
+		{1, 0, 0, "", "healthy"},
+		{1, 0, 2, "", "failing"},
+		{1, 0, 0, "535 5.7.8 Authentication failed", "refused"},
+		{1, 1, 0, "", "healthy"},
+		{0, 1, 3, "", "taken-over"},
+		{0, 1, 0, "550 5.7.1 Not permitted", "taken-over"},
+	} {
+		if got := ShadowState(c.held, c.taken, c.failures, c.refused); got != c.want {
+			t.Errorf("ShadowState(%d held, %d taken over, %d failures, %q) = %s, want %s", c.held, c.taken, c.failures, c.refused, got, c.want)
+		}
+	}
+	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := &Server{q: shadowQueue{&fakeQueue{}}}
+	s.SetShadows(func() []shadow.PrimaryStatus {
+		return []shadow.PrimaryStatus{
+			// Taken over once, then a held copy pushed since: the record
+			// still says taken over; the copies say otherwise.
+			{Name: "hub-a", TakenOver: true, Refused: "535 5.7.8 Authentication failed", RefusedSince: since, LastRefused: since.Add(time.Minute)},
+			{Name: "hub-b", TakenOver: true, Failures: 4},
+		}
+	})
+	vs, err := s.shadowViews()
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("views: %+v %v", vs, err)
+	}
+	a, b := vs[0], vs[1]
+	if a.Primary != "hub-a" || a.HeldCopies != 1 || a.TakenOverCopies != 1 || a.State != "refused" ||
+		a.Refused != "535 5.7.8 Authentication failed" || !a.RefusedSince.Equal(since) || !a.TakenOver {
+		t.Fatalf("hub-a: %+v", a)
+	}
+	if b.Primary != "hub-b" || b.HeldCopies != 0 || b.TakenOverCopies != 1 || b.State != "taken-over" {
+		t.Fatalf("hub-b: %+v", b)
+	}
+}
