@@ -258,6 +258,10 @@ func (v *verbConn) fillCommand() error {
 	case "EHLO":
 		v.ehlo = true
 	case "RCPT":
+		if r := rcptParams(line); r != "" {
+			v.reply(r)
+			return nil
+		}
 		orig := line
 		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
 		if len(line) != len(orig) || !bytes.Equal(line, orig) {

@@ -66,8 +66,18 @@ func TestRequireTLSTakesNoValue(t *testing.T) {
 	for _, p := range []string{"REQUIRETLS=NO", "REQUIRETLS=yes", "requiretls=", "SMTPUTF8=1", "REQUIRETLS REQUIRETLS"} {
 		d.cmd("MAIL FROM:<a@example.org> "+p, "501 5.5.4")
 	}
-	d.cmd("MAIL FROM:<a@example.org> REQUIRETLS", "250")
-	d.cmd("RCPT TO:<b@example.test>", "250")
+	// Any keyword given twice, and an ENVID over 100 characters (RFC
+	// 3461 §4.4), are refused too: go-smtp would keep the last value
+	// and drop the first silently (rt16).
+	for _, p := range []string{"BODY=8BITMIME BODY=7BIT", "RET=HDRS RET=FULL", "ENVID=a envid=b", "SIZE=10 SIZE=20",
+		"ENVID=" + strings.Repeat("x", 101)} {
+		d.cmd("MAIL FROM:<a@example.org> "+p, "501 5.5.4")
+	}
+	d.cmd("MAIL FROM:<a@example.org> REQUIRETLS ENVID="+strings.Repeat("x", 100), "250")
+	for _, p := range []string{"NOTIFY=NEVER NOTIFY=SUCCESS", "ORCPT=rfc822;b@example.test orcpt=rfc822;c@example.test"} {
+		d.cmd("RCPT TO:<b@example.test> "+p, "501 5.5.4")
+	}
+	d.cmd("RCPT TO:<b@example.test> NOTIFY=NEVER", "250")
 	d.cmd("DATA", "354")
 	d.cmd("Subject: x\r\n\r\nhi\r\n.", "250")
 	if q.count() != 1 || !q.msgs[0].RequireTLS {

@@ -727,43 +727,63 @@ func (v *verbConn) SetReadDeadline(t time.Time) error  { return v.conn.SetReadDe
 func (v *verbConn) SetWriteDeadline(t time.Time) error { return v.conn.SetWriteDeadline(t) }
 
 // mailFlagParams refuses a MAIL command whose value-less keywords
-// (REQUIRETLS, RFC 8689 §4.1; SMTPUTF8, RFC 6531 §3.4) carry a value or
-// appear twice (RFC 5321 §4.1.2), which go-smtp would take as the flag:
-// a legacy "REQUIRETLS=NO" must not become a REQUIRETLS message.
+// (REQUIRETLS, RFC 8689 §4.1; SMTPUTF8, RFC 6531 §3.4) carry a value,
+// whose ENVID is longer than RFC 3461 §4.4 allows (100 characters), or
+// any of whose keywords appears twice (RFC 5321 §4.1.2). go-smtp reads
+// the parameters into a map, so a second BODY=, RET= or ENVID= would
+// silently replace the first, and a value on a flag would be taken as
+// the flag: a legacy "REQUIRETLS=NO" must not become a REQUIRETLS
+// message.
 func mailFlagParams(line []byte) string {
+	return pathParams(line, true)
+}
+
+// rcptParams refuses a RCPT command any of whose keywords (NOTIFY,
+// ORCPT) appears twice, for the same reason.
+func rcptParams(line []byte) string {
+	return pathParams(line, false)
+}
+
+// pathParams checks the parameters after the path of a MAIL or RCPT
+// line (past any quoted local part).
+func pathParams(line []byte, mail bool) string {
 	s := strings.TrimRight(string(line), "\r\n")
 	i, quoted := strings.IndexByte(s, '<'), false
 	if i < 0 {
 		return ""
 	}
-	for i++; i < len(s); i++ { // end of the reverse path, past any quoted local part
+	for i++; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\' && quoted:
 			i++
 		case c == '"':
 			quoted = !quoted
 		case c == '>' && !quoted:
-			return flagParams(s[i+1:])
+			return flagParams(s[i+1:], mail)
 		}
 	}
 	return ""
 }
 
-func flagParams(params string) string {
+// maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
+const maxEnvID = 100
+
+func flagParams(params string, mail bool) string {
 	seen := map[string]bool{}
 	for _, f := range strings.Fields(params) {
-		k, _, hasValue := strings.Cut(f, "=")
+		k, v, hasValue := strings.Cut(f, "=")
 		k = strings.ToUpper(k)
-		if k != "REQUIRETLS" && k != "SMTPUTF8" {
-			continue
-		}
-		if hasValue {
-			return "501 5.5.4 " + k + " takes no value"
-		}
 		if seen[k] {
 			return "501 5.5.4 " + k + " given more than once"
 		}
 		seen[k] = true
+		switch {
+		case !mail:
+		case (k == "REQUIRETLS" || k == "SMTPUTF8") && hasValue:
+			return "501 5.5.4 " + k + " takes no value"
+		case k == "ENVID" && len(v) > maxEnvID:
+			return "501 5.5.4 ENVID longer than 100 characters"
+		}
 	}
 	return ""
 }
