@@ -303,23 +303,23 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 	return nil
 }
 
-// ResumeQueue lifts a suspension and makes the queue's messages due now.
-// It returns how many waiting (Ready) messages of the queue are due now:
+// ResumeQueue lifts a suspension and makes the queue's messages due now,
+// in one commit. It returns how many waiting (Ready) messages of the queue are due now:
 // those the suspension held (already due, never attempted meanwhile) and
 // those whose retry it brought forward, so the operator learns what the
 // resume released.
 func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
-	if err := q.store.Update(ctx, func(tx *Tx) error { return tx.SetSuspended(name, false) }); err != nil {
-		return 0, err
-	}
-	q.qmu.Lock()
-	delete(q.suspended, name)
-	q.qmu.Unlock()
 	q.reviveDead()
 	now := q.clk.Now()
 	due := 0
+	// The suspension goes in the commit that makes its messages due: a
+	// crash cannot leave the queue resumed and its messages waiting on
+	// the retry time the suspension gave them.
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		due = 0
+		if err := tx.SetSuspended(name, false); err != nil {
+			return err
+		}
 		for _, id := range tx.InQueue(name, 1<<31-1) {
 			m, err := tx.Get(id)
 			if err != nil {
@@ -339,10 +339,13 @@ func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
 		}
 		return nil
 	})
-	q.Kick()
 	if err != nil {
 		return 0, err
 	}
+	q.qmu.Lock()
+	delete(q.suspended, name)
+	q.qmu.Unlock()
+	q.Kick()
 	q.log.Info("queue resumed", "queue", name, "due", due)
 	return due, err
 }

@@ -871,6 +871,19 @@ func TestResumeCountsHeldNewMail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Routed into the queue by a first attempt, and waiting there.
+	waitFor(t, "three messages waiting in the queue", func() bool {
+		n := 0
+		s.View(func(tx *Tx) error {
+			for _, id := range tx.InQueue("mx:slow.example", 10) {
+				if m, err := tx.Get(id); err == nil && m.State == Ready {
+					n++
+				}
+			}
+			return nil
+		})
+		return n == 3
+	})
 	if n, err := q.ResumeQueue(ctx, "mx:slow.example"); err != nil || n != 3 {
 		t.Fatalf("resume: %d messages due, %v; want 3", n, err)
 	}
