@@ -78,6 +78,7 @@ func (q *Manager) run(ctx context.Context) {
 			lastUnlinkRetry = now
 			q.store.RetrySpoolUnlinks() // spoolstats.go: removals that failed
 		}
+		q.retryStranded() // stranded.go: attempts whose ending commit failed
 		q.claimDue(ctx)
 		var due time.Time
 		var ok bool
@@ -85,6 +86,9 @@ func (q *Manager) run(ctx context.Context) {
 		wait := min(nextWake(due, ok, q.clk.Now(), q.room()), q.stepClients(ctx))
 		if q.store.SpoolUnlinkPending() > 0 {
 			wait = min(wait, time.Minute)
+		}
+		if w := q.strandedWait(q.clk.Now()); w > 0 {
+			wait = min(wait, w)
 		}
 		t := q.clk.NewTimer(wait)
 		select {

@@ -536,8 +536,16 @@
 //     admin API before every request), and an operator's change is a
 //     commit that takes them first; the shutdown of the scheduler ends
 //     deferral (Store.StopDeferring), and Close commits what is left.
-//  5. If that transaction fails (disk full), the message stays Active and
-//     is retried after restart, by point 3.
+//  5. If that transaction fails (disk full, an I/O error), or the commit
+//     of a requeue or a move to poison does, the message stays Active in
+//     the database, in no time index. The manager remembers it
+//     (stranded.go) and its loop tries every strandedRetry (5 s) the
+//     commit Recover would make for it — Ready, due now, the discards and
+//     takeovers kept aside applied, no crash counted — until one goes
+//     through; a crash first leaves it to Recover (3). Either way it is
+//     attempted again: the lost results repeat what the attempt had
+//     handed on (a duplicate, never a loss), never a message left in
+//     delivery until a restart (TestStrandedAttemptIsAttemptedAgain).
 //  6. Shadow state changes with the copies it is about: a primary's
 //     record (database id, failures, taken over) and the recipients a
 //     takeover or a discard changes are one transaction, so after a crash

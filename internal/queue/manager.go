@@ -64,6 +64,8 @@ type ManagerConfig struct {
 // together with the DSNs they cause.
 type Manager struct {
 	store *Store
+	// strandedSet: attempts whose ending commit failed (stranded.go).
+	strandedSet stranded
 	del   Deliverer
 	// suspects is the one turn for a suspect's job to run umbra's code
 	// before its first wait on a peer (peerwait.go, "Suspects").

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -393,10 +394,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	})
 	refusal.answer(m, err == nil)
 	if err != nil {
-		// The message stays Active in the database; Recover retries it at
-		// the next start. Delivered recipients may then see a duplicate,
-		// never a loss.
-		q.log.Error("committing delivery results failed", "msg_id", m.ID.String(), "err", err)
+		// The message stays Active in the database; the scheduler makes
+		// it due again once a commit goes through (stranded.go), or
+		// Recover at the next start. Delivered recipients may then see a
+		// duplicate, never a loss.
+		q.log.Error("committing delivery results failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
+		if !errors.Is(err, ErrClosed) {
+			q.strand(m.ID)
+		}
 		return
 	}
 	for _, f := range afters {

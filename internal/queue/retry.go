@@ -14,7 +14,8 @@ func (q *Manager) requeue(m *Message) {
 	var took bool
 	if err := q.store.Update(context.Background(), func(tx *Tx) error { var err error; took, err = putLeavingTook(tx, m); return err }); err != nil {
 		if !errors.Is(err, ErrClosed) {
-			q.log.Error("requeue failed; the message is retried after restart", "msg_id", m.ID.String(), "err", err)
+			q.log.Error("requeue failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
+			q.strand(m.ID)
 		}
 		return
 	}
@@ -27,7 +28,10 @@ func (q *Manager) poison(m *Message, why string) {
 	m.State, m.LastError = Poison, why
 	var took bool
 	if err := q.store.Update(context.Background(), func(tx *Tx) error { var err error; took, err = putLeavingTook(tx, m); return err }); err != nil {
-		q.log.Error("moving message to the poison queue failed", "msg_id", m.ID.String(), "err", err)
+		q.log.Error("moving message to the poison queue failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
+		if !errors.Is(err, ErrClosed) {
+			q.strand(m.ID)
+		}
 		return
 	}
 	if took {

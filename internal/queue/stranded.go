@@ -1,0 +1,121 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// strandedRetry is how often the commits that end stranded attempts are
+// tried again.
+const strandedRetry = 5 * time.Second
+
+// stranded holds the messages whose attempt ended without the commit
+// that ends it: the results' commit (finish), a requeue or a move to the
+// poison queue failed (a full disk, an I/O error). Such a message is
+// still Active in the database — in no time index, so never claimed —
+// and used to stay so until the next start's Recover. The scheduler's
+// loop now tries again every strandedRetry what Recover would do for it:
+// Ready, due now, with the discards and takeovers kept aside while it was
+// in flight applied (putLeavingTook). No crash is counted: umbra's own
+// code did not crash. The results the failed commit carried are lost,
+// so recipients an attempt already handed on are attempted again — a
+// duplicate (final delivery suppresses it), never a loss.
+type stranded struct {
+	mu   sync.Mutex
+	ids  map[ID]struct{}
+	last time.Time // the last retry
+}
+
+// strand records a message whose leaving commit failed.
+func (q *Manager) strand(id ID) {
+	q.strandedSet.mu.Lock()
+	if q.strandedSet.ids == nil {
+		q.strandedSet.ids = map[ID]struct{}{}
+	}
+	q.strandedSet.ids[id] = struct{}{}
+	q.strandedSet.mu.Unlock()
+	q.Kick()
+}
+
+// strandedWait is how long the scheduler's loop may sleep before the
+// next retry of stranded messages; 0 with none.
+func (q *Manager) strandedWait(now time.Time) time.Duration {
+	q.strandedSet.mu.Lock()
+	defer q.strandedSet.mu.Unlock()
+	if len(q.strandedSet.ids) == 0 {
+		return 0
+	}
+	return max(q.strandedSet.last.Add(strandedRetry).Sub(now), time.Millisecond)
+}
+
+// retryStranded makes the stranded messages Ready and due now, in one
+// commit, when strandedRetry passed since the last try.
+func (q *Manager) retryStranded() {
+	now := q.clk.Now()
+	q.strandedSet.mu.Lock()
+	if len(q.strandedSet.ids) == 0 || now.Sub(q.strandedSet.last) < strandedRetry && !q.strandedSet.last.IsZero() {
+		q.strandedSet.mu.Unlock()
+		return
+	}
+	q.strandedSet.last = now
+	ids := make([]ID, 0, len(q.strandedSet.ids))
+	for id := range q.strandedSet.ids {
+		ids = append(ids, id)
+	}
+	q.strandedSet.mu.Unlock()
+
+	var back []*Message // made Ready
+	var took []*Message
+	var settled []ID // Ready or gone: out of the set
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		back, took, settled = back[:0], took[:0], settled[:0]
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if errors.Is(err, ErrNotFound) {
+				settled = append(settled, id)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if m.State != Active { // a commit of its own got through meanwhile
+				settled = append(settled, id)
+				continue
+			}
+			m.State, m.NextAttempt = Ready, now
+			t, err := putLeavingTook(tx, m)
+			if err != nil {
+				return err
+			}
+			if t {
+				took = append(took, m)
+			}
+			back = append(back, m)
+			settled = append(settled, id)
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, ErrClosed) {
+			q.log.Warn("messages whose attempt could not be committed are still in delivery; trying again",
+				"messages", len(ids), "err", err, "retry_in", strandedRetry)
+		}
+		return
+	}
+	q.strandedSet.mu.Lock()
+	for _, id := range settled {
+		delete(q.strandedSet.ids, id)
+	}
+	q.strandedSet.mu.Unlock()
+	for _, m := range took {
+		q.trackTakeover(m)
+	}
+	for _, m := range back {
+		q.log.Info("message attempted again after its results could not be committed", "msg_id", m.ID.String())
+	}
+	if len(back) > 0 {
+		q.Kick()
+	}
+}

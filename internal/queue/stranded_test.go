@@ -1,0 +1,108 @@
+package queue
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// breakWrites makes the store's commits fail as a full disk or an I/O
+// error does: the database file's descriptor is replaced (dup2) by a
+// read-only one of the same file, so bbolt's writes fail. The returned
+// func puts the original back.
+func breakWrites(t *testing.T, s *Store) (restore func()) {
+	t.Helper()
+	path := s.db.Path()
+	fd := -1
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != path {
+			continue
+		}
+		info, _ := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				if flags, err := strconv.ParseInt(strings.TrimSpace(v), 8, 64); err == nil && flags&syscall.O_RDWR != 0 {
+					fd, _ = strconv.Atoi(e.Name())
+				}
+			}
+		}
+	}
+	if fd < 0 {
+		t.Skip("no /proc/self/fd view of the database file here")
+	}
+	saved, err := syscall.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := syscall.Open(path, syscall.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Dup2(ro, fd); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(ro)
+	return func() {
+		syscall.Dup2(saved, fd)
+		syscall.Close(saved)
+	}
+}
+
+// rt17 F7: an attempt whose results could not be committed (a full disk)
+// left its message Active — in no time index, never attempted again, its
+// shadow copy pinned — until a restart. The scheduler now attempts it
+// again once a commit goes through, without a crash counted.
+func TestStrandedAttemptIsAttemptedAgain(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var calls atomic.Int32
+	var restore atomic.Pointer[func()]
+	del := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rcpts []int) []Result {
+		if calls.Add(1) == 1 {
+			r := breakWrites(t, s) // the disk fills while the next hop takes the message
+			restore.Store(&r)
+		}
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250 ok", Queue: "mx:example.test"})
+		}
+		return out
+	})
+	q := NewManager(s, del, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@example.test")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the results' commit to fail", func() bool { return q.strandedWait(clk.Now()) > 0 })
+	stored, err := q.Message(m.ID)
+	if err != nil || stored.State != Active {
+		t.Fatalf("after the failed commit: %+v, %v", stored, err)
+	}
+	(*restore.Load())() // room again
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		clk.Advance(strandedRetry)
+		if _, err := q.Message(m.ID); err == ErrNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			got, _ := q.Message(m.ID)
+			t.Fatalf("the message was not attempted again: %+v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d attempts, want 2 (the first's results were lost with its commit)", n)
+	}
+}
