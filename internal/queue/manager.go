@@ -66,7 +66,7 @@ type Manager struct {
 	store *Store
 	// strandedSet: attempts whose ending commit failed (stranded.go).
 	strandedSet stranded
-	del   Deliverer
+	del         Deliverer
 	// suspects is the one turn for a suspect's job to run umbra's code
 	// before its first wait on a peer (peerwait.go, "Suspects").
 	suspects chan struct{}
