@@ -21,14 +21,18 @@ import (
 // body's pages and no other body's.
 //
 // A body of bodyAloneMin bytes or fewer stays a value of the body
-// bucket, as every body was before schema version 4 (schema.go): bbolt
-// would keep so small a bucket inline, inside the body bucket's leaf,
-// so a bucket of its own would spare nothing. Every reader takes both
+// bucket, as every body was before schema version 4 (schema.go): a
+// bucket of its own ends on a page of its own, half a page unused on
+// average, which beside a body of a page or two is a third more file
+// (4 KiB bodies: 64 → 84 MiB used for 10,000, BENCHMARKS.md), while
+// writing the one to three such neighbours again costs little; from
+// four pages up the unused half page is at most an eighth, and the
+// neighbours written again would be tens of KiB. Every reader takes both
 // forms; an older release reads only the value form, which is why the
 // bucket form comes with schema version 4, which older releases refuse
 // to open (README, "Upgrades and rollback"; `umbra db compact --schema
 // 3`, CompactTo, writes a version-3 file back for a rollback).
-const bodyAloneMin = 2048
+const bodyAloneMin = 16 << 10
 
 // bodyValueKey is the key of the one value of a body's own bucket (the
 // same as a backup's spooled pieces, spoolbackup.go).
