@@ -115,7 +115,9 @@ func newDBCmd() *cobra.Command {
 		Short: "Rewrite the transport database without its free space (umbra stopped); report sizes before and after",
 		Long: "Rewrite the transport database without its free space, with umbra stopped, and report its sizes before and\n" +
 			"after. A body over transport.spool_threshold that the database holds whole (written by a release before\n" +
-			"large messages were streamed) is moved into a spool file on the way, so that delivery streams it.",
+			"large messages were streamed) is moved into a spool file on the way, so that delivery streams it.\n" +
+			"With --schema 3 the copy is written in the layout of schema version 3 (every body a value of its table\n" +
+			"again), which the release before version 4 reads: the way back before rolling back the binary.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := discoverConfig(cmd)
@@ -123,7 +125,8 @@ func newDBCmd() *cobra.Command {
 				return err
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
-			before, after, err := queue.CompactSpooling(path, int64(cfg.Transport.SpoolThreshold))
+			schema, _ := cmd.Flags().GetInt("schema")
+			before, after, err := queue.CompactTo(path, int64(cfg.Transport.SpoolThreshold), schema)
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
@@ -134,6 +137,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
+	compact.Flags().Int("schema", 0, "write the copy in the layout of this schema version: 3 for a rollback to a release of version 3 (default: the file's own)")
 	verify := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",

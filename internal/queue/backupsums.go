@@ -59,6 +59,22 @@ func hasValueSums(name []byte) bool {
 	return false
 }
 
+// holdsValueBuckets says whether a nested bucket of bucket name stands
+// for one value: the pieces of a backup's spooled bodies, and bodies in
+// a bucket of their own (bodyalone.go).
+func holdsValueBuckets(name []byte) bool {
+	return bytes.Equal(name, bucketBackupSpool) || bytes.Equal(name, bucketBodies) || bytes.Equal(name, bucketDumpBody)
+}
+
+// oneValue is the one value of a piece's or a body's bucket; an empty
+// body's bucket has none.
+func oneValue(nb *bolt.Bucket) []byte {
+	if v := nb.Get(pieceValueKey); v != nil {
+		return v
+	}
+	return []byte{}
+}
+
 func bucketSumKey(name []byte) []byte { return append([]byte{'b'}, name...) }
 
 func valueSumKey(name, k []byte) []byte {
@@ -79,9 +95,10 @@ func writeEntry(h hash.Hash, kind byte, k, v []byte) {
 }
 
 // hashBucket feeds every key and value of b (nested buckets included)
-// to h in key order, and calls each for every top-level value (in
-// bucket backupspool, pieces true: for every piece, the one value of a
-// nested bucket).
+// to h in key order, and calls each for every top-level value (with
+// pieces true, for every nested bucket too, with its one value: a piece
+// of bucket backupspool, a body in a bucket of its own in bodies or
+// dumpbodies, bodyalone.go).
 func hashBucket(h hash.Hash, b *bolt.Bucket, pieces bool, each func(k, v []byte)) {
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -91,7 +108,7 @@ func hashBucket(h hash.Hash, b *bolt.Bucket, pieces bool, each func(k, v []byte)
 				hashBucket(h, nb, false, nil)
 				writeEntry(h, 'E', nil, nil)
 				if pieces && each != nil {
-					each(k, nb.Get(pieceValueKey))
+					each(k, oneValue(nb))
 				}
 				continue
 			}
@@ -125,7 +142,7 @@ func sealBackup(tx *bolt.Tx) error {
 		perValue := hasValueSums(name)
 		var perr error
 		h := sha256.New()
-		hashBucket(h, b, bytes.Equal(name, bucketBackupSpool), func(k, v []byte) {
+		hashBucket(h, b, holdsValueBuckets(name), func(k, v []byte) {
 			if perValue && perr == nil {
 				s := sha256.Sum256(v)
 				perr = sums.Put(valueSumKey(name, k), s[:])
@@ -220,7 +237,7 @@ func verifySums(tx *bolt.Tx) error {
 		perValue := hasValueSums(name)
 		found := 0
 		h := sha256.New()
-		hashBucket(h, b, bytes.Equal(name, bucketBackupSpool), func(k, v []byte) {
+		hashBucket(h, b, holdsValueBuckets(name), func(k, v []byte) {
 			if !perValue {
 				return
 			}

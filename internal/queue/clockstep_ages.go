@@ -115,14 +115,14 @@ func (t *Tx) moveDumpsterBody(old, nk []byte) error {
 	if err := t.moveRef(refDumpster, old, nk); err != nil { // spoolref.go
 		return err
 	}
-	body := bytes.Clone(bodies.Get(old))
+	body := bytes.Clone(bodyValue(bodies, old))
 	if body == nil {
 		return nil
 	}
-	if err := bodies.Delete(old); err != nil {
+	if err := deleteBodyValue(bodies, old); err != nil {
 		return err
 	}
-	return bodies.Put(nk, body)
+	return putBodyValue(bodies, nk, body)
 }
 
 // moveDeliveredValue sets the delivered record's time to its index key's

@@ -610,6 +610,24 @@
 //     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as
 //     spool.replaced-TIME.
+//  8. Bodies in buckets of their own (bodyalone.go, schema version 4). A
+//     body longer than bodyAloneMin is the one value of a bucket of its
+//     own under its key in bodies (or dumpbodies), so that no commit
+//     writes a body but the ones it puts. The bucket is created, and
+//     deleted, in the same transaction as the record that names it (Tx.PutNew,
+//     Tx.Delete, DumpsterPut, DumpsterDelete, a re-keyed dumpster copy),
+//     so point 2 covers it: after a crash a record has its body in one
+//     form or the other, never none and never half. A version-3 file is
+//     upgraded in the transaction that opens it by its version number
+//     alone, before any body is written: a crash before that commit
+//     leaves a version-3 file holding only value-form bodies, which every
+//     release reads; after it, a release of version 3 refuses the file at
+//     start (ErrNewerSchema there) instead of finding a body missing.
+//     The way back is CompactTo(…, 3) (`umbra db compact --schema 3`,
+//     server stopped): on the compaction's copy every bucket-form body
+//     becomes a value again, and the copy takes the database's name only
+//     whole and fsync'd, so a crash leaves the version-4 file or the
+//     version-3 one.
 //
 // A spooled body is never read whole by the queue: the scheduler loads
 // its head and reference (Tx.BodyOf) and a BodyDeliverer streams it; a

@@ -127,7 +127,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 				if e.kind == refDumpster {
 					e.bucket = bucketDumpBody
 				}
-				if b := tx.Bucket(e.bucket); b == nil || b.Get(e.key) == nil {
+				if b := tx.Bucket(e.bucket); b == nil || bodyValue(b, e.key) == nil {
 					return fmt.Errorf("%s: its head is missing", describeValue(bucketBackupSpool, k))
 				}
 				if err := newFile(); err != nil {
@@ -185,6 +185,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 			}
 			c := b.Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
+				v = bodyAt(b, k, v) // either form (bodyalone.go)
 				if v == nil || int64(len(v)) <= threshold {
 					continue
 				}
@@ -241,7 +242,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 		}
 		for _, e := range plan {
 			b := tx.Bucket(e.bucket)
-			v := b.Get(e.key)
+			v := bodyValue(b, e.key)
 			if e.pieces {
 				if v == nil {
 					return fmt.Errorf("%s changed while it was moved to a spool file", describeValue(e.bucket, e.key))
@@ -250,7 +251,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 				return fmt.Errorf("%s changed while it was moved to a spool file", describeValue(e.bucket, e.key))
 			}
 			if !e.pieces {
-				if err := b.Put(e.key, bytes.Clone(v[:e.head])); err != nil {
+				if err := putBodyValue(b, e.key, bytes.Clone(v[:e.head])); err != nil {
 					return err
 				}
 			}

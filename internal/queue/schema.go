@@ -17,7 +17,9 @@ import (
 //	          "rate_counters"  → the receive connectors' rate limit counters
 //	                             (package ratelimit's snapshot; ratecounters.go)
 //	messages  ID (8, BE)       → message record (record.go)
-//	bodies    ID (8, BE)       → message bytes as received, trace header first
+//	bodies    ID (8, BE)       → message bytes as received, trace header first;
+//	                             more than bodyAloneMin bytes: a bucket of
+//	                             its own, 0x00 → the bytes (bodyalone.go)
 //	schedule  due (8, BE unix nanoseconds) ‖ ID (8, BE) → empty
 //	          one entry per Ready message: the time index of retries
 //	active    ID (8, BE)       → empty
@@ -43,7 +45,7 @@ import (
 //	dumpster  database ‖ 0x00 ‖ kept-at (8, BE unix nanoseconds) ‖ ID (8, BE) → message record
 //	          copies of delivered messages per mailbox database (TD-1),
 //	          oldest first; the record holds that database's recipients
-//	dumpbodies the same key → message bytes
+//	dumpbodies the same key → message bytes, in either form of bodies
 //	dumpstats database → messages (8, BE) ‖ bytes (8, BE): running totals
 //	requests  request id → request record (dumpster.go): redelivery
 //	          requests, so that a retried request is not carried out twice;
@@ -170,8 +172,12 @@ var bucketBackupSpool = []byte("backupspool")
 // version 1 or 2 file is upgraded at open (Store.upgrade): its delivered
 // records are dropped (they only suppress duplicates, and name the wrong
 // identity), each message and dumpster record without an org id gets a
-// fresh one, and the orgids index is built.
-const schemaVersion = 3
+// fresh one, and the orgids index is built. Version 4 may store a body
+// as the one value of a bucket of its own under its key in bodies or
+// dumpbodies (bodyalone.go), which a release of version 3 would not
+// find; a version-3 file is upgraded by writing the number alone, and
+// CompactTo writes a version-3 copy back for a rollback (lifecycle.go).
+const schemaVersion = 4
 
 // scheduleKey orders by due time, then by id.
 func scheduleKey(due time.Time, id ID) []byte {

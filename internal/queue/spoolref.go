@@ -100,14 +100,14 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 		return err
 	}
 	if !b.Spooled() {
-		return bodies.Put(key, b.Head())
+		return putBodyValue(bodies, key, b.Head())
 	}
 	name, err := t.spoolName(b)
 	if err != nil {
 		return err
 	}
 	_, off, n := b.File()
-	if err := bodies.Put(key, b.Head()); err != nil {
+	if err := putBodyValue(bodies, key, b.Head()); err != nil {
 		return err
 	}
 	if err := t.tx.Bucket(bucketSpooled).Put(refKey(kind, key), encodeRef(name, off, n)); err != nil {
@@ -118,7 +118,7 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 
 // getBody reads back what putBody stored, without reading the file.
 func (t *Tx) getBody(bodies *bolt.Bucket, kind byte, key []byte) (Body, error) {
-	head := bodies.Get(key)
+	head := bodyValue(bodies, key)
 	ref := t.tx.Bucket(bucketSpooled).Get(refKey(kind, key))
 	if ref == nil {
 		if head == nil {
@@ -135,7 +135,7 @@ func (t *Tx) getBody(bodies *bolt.Bucket, kind byte, key []byte) (Body, error) {
 
 // bodyLen is the stored body's length without reading the file.
 func (t *Tx) bodyLen(bodies *bolt.Bucket, kind byte, key []byte) int64 {
-	n := int64(len(bodies.Get(key)))
+	n := int64(len(bodyValue(bodies, key)))
 	if ref := t.tx.Bucket(bucketSpooled).Get(refKey(kind, key)); ref != nil {
 		if _, _, fn, ok := decodeRef(ref); ok {
 			n += fn

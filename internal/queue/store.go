@@ -205,8 +205,8 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchemaVersion); len(v) == 1 && (v[0] == 1 || v[0] == 2) {
-			if err := upgrade(tx); err != nil {
+		if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] >= 1 && v[0] < schemaVersion {
+			if err := upgrade(tx, v[0]); err != nil {
 				return fmt.Errorf("upgrading schema version %d to %d: %w", v[0], schemaVersion, err)
 			}
 		} else if len(v) == 1 && v[0] > schemaVersion {
@@ -337,13 +337,27 @@ func (s *Store) View(fn func(*Tx) error) error {
 	return s.db.View(func(btx *bolt.Tx) error { return fn(s.wrap(btx)) })
 }
 
-// upgrade brings a schema version 1 or 2 file to version 3 in the
-// transaction that opens it (see schemaVersion): the delivered records,
-// keyed on the Message-ID, are dropped; every message and dumpster
-// record without an organisation message id gets a fresh one (its copies
-// elsewhere carry none either, so nothing can match it anyway); the
-// orgids index is built.
-func upgrade(btx *bolt.Tx) error {
+// upgrade brings a file of schema version from (1 to 3) to
+// schemaVersion in the transaction that opens it (see schemaVersion).
+// From version 1 or 2: the delivered records, keyed on the Message-ID,
+// are dropped; every message and dumpster record without an
+// organisation message id gets a fresh one (its copies elsewhere carry
+// none either, so nothing can match it anyway); the orgids index is
+// built. From version 3 nothing is rewritten: its bodies, values of the
+// body buckets, are read as they are (bodyalone.go), and only the bodies
+// written from now on may be buckets of their own, which is what the
+// version number tells an older release.
+func upgrade(btx *bolt.Tx, from byte) error {
+	if from < 3 {
+		if err := upgradeOrgIDs(btx); err != nil {
+			return err
+		}
+	}
+	return btx.Bucket(bucketMeta).Put(keySchemaVersion, []byte{schemaVersion})
+}
+
+// upgradeOrgIDs is the upgrade from version 1 or 2 (upgrade).
+func upgradeOrgIDs(btx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketDelivered, bucketDelivAt} {
 		if err := btx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
@@ -379,7 +393,7 @@ func upgrade(btx *bolt.Tx) error {
 			}
 		}
 	}
-	return btx.Bucket(bucketMeta).Put(keySchemaVersion, []byte{schemaVersion})
+	return nil
 }
 
 // Wake tells the scheduler (the queue manager over this store) that a

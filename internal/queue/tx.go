@@ -113,7 +113,7 @@ func (t *Tx) PutNew(m *Message, body []byte) error {
 	if m.OrgID == "" {
 		m.OrgID = orgid.New()
 	}
-	if err := t.bodies.Put(m.ID.Key(), body); err != nil {
+	if err := putBodyValue(t.bodies, m.ID.Key(), body); err != nil { // bodyalone.go
 		return err
 	}
 	return t.Put(m)
@@ -134,7 +134,7 @@ func (t *Tx) Delete(id ID) error {
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
 		return err
 	}
-	if err := t.bodies.Delete(id.Key()); err != nil {
+	if err := deleteBodyValue(t.bodies, id.Key()); err != nil {
 		return err
 	}
 	if b := t.tx.Bucket(bucketRedeliver); b != nil { // absent in a database opened for a restore check
