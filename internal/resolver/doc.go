@@ -17,10 +17,16 @@
 //     resolver on a trusted path (loopback).
 //   - Every query is bounded by Config.Timeout per attempt and by the
 //     caller's context overall.
+//   - CNAMEs are followed, at most 8 aliases, within a response and by
+//     asking for the chain's end where the server left it (an alias
+//     answered without its target's records). Answer.CNAMEs lists the
+//     aliases; a denial after them names the chain's end and the chain;
+//     a loop or a longer chain is a temporary error (as a validating
+//     server's SERVFAIL for it would be), never a denial.
 //
 // A server runs one Cache in front of one Client (cmd/umbra dns.go):
-//   - An answer is kept whole, with the Secure flag of the one response it
-//     came from, for its TTL capped by CacheConfig.MaxTTL; records of a
+//   - An answer is kept whole, with the Secure flag of the response it
+//     came from (of every response, for a CNAME chain asked in parts), for its TTL capped by CacheConfig.MaxTTL; records of a
 //     validated and an unvalidated response are never mixed in one answer.
 //   - A denial is kept for the RFC 2308 negative TTL (the smaller of the
 //     SOA's TTL and MINIMUM), capped by CacheConfig.NegativeTTL, and for
