@@ -54,7 +54,7 @@ func TestMXHostWithoutAddress(t *testing.T) {
 		"u@gonecn.test":  {queue.FailedPerm, "550 5.4.4", []string{"alias.gonecn.test", "nohost.ext.test", "CNAME chain"}},
 		"u@two.test":     {queue.FailedPerm, "550 5.4.4", []string{"gone1.two.test", "gone2.two.test"}},
 		"u@mixed.test":   {queue.Deferred, "451 4.4.4", []string{"mx.broken.test", "SERVFAIL"}},
-		"u@nodata.test":  {queue.FailedPerm, "550 5.4.4", []string{"mx.nodata.test", "no A record"}},
+		"u@nodata.test":  {queue.FailedPerm, "550 5.4.4", []string{"mx.nodata.test", "no A or AAAA record"}},
 		"u@bare.test":    {queue.FailedPerm, "550 5.4.4", []string{"bare.test has no MX record and no address"}},
 		"u@nowhere.test": {queue.FailedPerm, "550 5.1.2", []string{"domain nowhere.test not found"}},
 	} {

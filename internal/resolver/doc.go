@@ -23,6 +23,12 @@
 //     aliases; a denial after them names the chain's end and the chain;
 //     a loop or a longer chain is a temporary error (as a validating
 //     server's SERVFAIL for it would be), never a denial.
+//   - LookupHost/LookupIPAddr of a name with neither A nor AAAA says
+//     "no A or AAAA record". NoAddress turns the failed address lookups
+//     of a destination's mail hosts into the one reply delivery gives
+//     and route explain shows: a bounce only when every lookup was a
+//     denial, naming the hosts (5.4.4), or the domain when it does not
+//     exist (5.1.2); a deferral (4.4.4) otherwise.
 //
 // A server runs one Cache in front of one Client (cmd/umbra dns.go):
 //   - An answer is kept whole, with the Secure flag of the response it

@@ -361,6 +361,12 @@ func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string
 			return nil, e // one type could not be asked: not a denial
 		}
 	}
+	var a, aaaa *net.DNSError
+	if len(errs) == 2 && errors.As(errs[0], &a) && errors.As(errs[1], &aaaa) && strings.HasPrefix(a.Err, "no A record") && strings.HasPrefix(aaaa.Err, "no AAAA record") {
+		both := *a // a name with neither type: say so, not only the first
+		both.Err = "no A or AAAA record" + strings.TrimPrefix(a.Err, "no A record")
+		return nil, &both
+	}
 	return nil, errs[0]
 }
 
