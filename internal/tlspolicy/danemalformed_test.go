@@ -99,3 +99,20 @@ func TestHostMalformedTLSAOnly(t *testing.T) {
 		t.Errorf("the good record beside a malformed one: %v", err)
 	}
 }
+
+// FuzzUsableTLSA: any record data from DNS is judged without a panic,
+// and a record judged usable has data its matching type allows.
+func FuzzUsableTLSA(f *testing.F) {
+	f.Add(uint8(3), uint8(1), uint8(1), make([]byte, 32))
+	f.Add(uint8(3), uint8(1), uint8(0), []byte{0x30, 0x03, 0x30, 0x01, 0x00})
+	f.Add(uint8(2), uint8(0), uint8(0), []byte{})
+	f.Fuzz(func(t *testing.T, usage, sel, mt uint8, data []byte) {
+		r := &dns.TLSA{Usage: usage, Selector: sel, MatchingType: mt, Certificate: hex.EncodeToString(data)}
+		if !usableTLSA(r) {
+			return
+		}
+		if usage != 2 && usage != 3 || sel > 1 || mt > 2 || mt == 1 && len(data) != 32 || mt == 2 && len(data) != 64 || len(data) == 0 {
+			t.Fatalf("usable: %d %d %d %x", usage, sel, mt, data)
+		}
+	})
+}
