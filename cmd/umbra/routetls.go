@@ -127,11 +127,11 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 		}
 	}
 	if p.NoAddress != "" {
-		what := "deferred, retried"
+		what := "delivery deferred (retried)"
 		if p.NoAddressPermanent {
-			what = "bounced at once"
+			what = "delivery fails at once (bounce)"
 		}
-		fmt.Fprintf(out, "    no host has an address: %s (%s)\n", p.NoAddress, what)
+		fmt.Fprintf(out, "    %s: %s\n", what, p.NoAddress)
 	}
 }
 

@@ -121,6 +121,10 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 	var names []string
 	implicit := false
 	switch {
+	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+		// As delivery answers a null MX (RFC 7505): no host to explain.
+		ex.NoAddress, ex.NoAddressPermanent = "556 5.1.10 domain "+domain+" accepts no mail (null MX)", true
+		return ex
 	case err == nil:
 		sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
 		for _, m := range mxs {

@@ -22,6 +22,7 @@ func TestExplainMXHostAddresses(t *testing.T) {
 		"alias.cnmx.test. 300 IN CNAME mx.ext.test.",
 		"mx.ext.test. 300 IN A 127.0.0.17",
 		"flaky.test. 300 IN MX 10 mx.broken.test.",
+		"null.test. 300 IN MX 0 .",
 	)
 	srv.NoChase("cnmx.test")
 	srv.Fail("broken.test")
@@ -44,6 +45,11 @@ func TestExplainMXHostAddresses(t *testing.T) {
 	if len(ex.Hosts) != 1 || strings.Join(ex.Hosts[0].Addresses, ",") != "127.0.0.17" || strings.Join(ex.Hosts[0].CNAMEs, ",") != "mx.ext.test." ||
 		ex.NoAddress != "" {
 		t.Fatalf("cnmx.test: %+v, no address %q", ex.Hosts, ex.NoAddress)
+	}
+
+	ex = eng.Explain(ctx, "null.test", "opportunistic")
+	if len(ex.Hosts) != 0 || ex.NoAddress != "556 5.1.10 domain null.test accepts no mail (null MX)" || !ex.NoAddressPermanent {
+		t.Errorf("null MX: %+v", ex)
 	}
 
 	ex = eng.Explain(ctx, "flaky.test", "opportunistic")
