@@ -115,6 +115,23 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 		if h.Detail != "" {
 			fmt.Fprintf(out, "      (%s)\n", h.Detail)
 		}
+		via := ""
+		if len(h.CNAMEs) > 0 {
+			via = " (CNAME " + strings.Join(append([]string{h.MX}, h.CNAMEs...), " -> ") + ")"
+		}
+		switch {
+		case h.AddressError != "":
+			fmt.Fprintf(out, "      no address: %s\n", h.AddressError)
+		case len(h.Addresses) > 0:
+			fmt.Fprintf(out, "      addresses: %s%s\n", strings.Join(h.Addresses, " "), via)
+		}
+	}
+	if p.NoAddress != "" {
+		what := "delivery deferred (retried)"
+		if p.NoAddressPermanent {
+			what = "delivery fails at once (bounce)"
+		}
+		fmt.Fprintf(out, "    %s: %s\n", what, p.NoAddress)
 	}
 }
 

@@ -158,3 +158,23 @@ func TestDANEUnusableRecordsReported(t *testing.T) {
 		t.Errorf("reports %q", got)
 	}
 }
+
+// Secure TLSA records that are all malformed — a SHA2-256 digest of 33
+// octets, a SHA2-512 one of 32, empty data — are unusable, not records
+// nothing matches: TLS mandatory and unauthenticated, the mail goes,
+// reported as tlsa-invalid (not deferred with "no TLSA record matches"
+// until it bounces).
+func TestDANEMalformedRecordsUnusable(t *testing.T) {
+	cert := newTestCA(t).issue(t, "mx.dane.test")
+	w, _ := daneWorld(t, "3 1 1 "+spkiSHA256(cert)+"00", "3 1 2 "+spkiSHA256(cert), `\# 3 030101`, `\# 3 030100`)
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	if r := w.deliver(message("a@dane.test")); r.Outcome != queue.RelayedOK {
+		t.Fatalf("malformed TLSA records only: %+v", r)
+	}
+	if got := mx.received(); len(got) != 1 || !got[0].tls {
+		t.Fatalf("received %+v", got)
+	}
+	if got := w.rep.list(); len(got) != 1 || got[0] != "dane.test tlsa mx.dane.test tlsa-invalid" {
+		t.Errorf("reports %q", got)
+	}
+}

@@ -217,8 +217,11 @@
 //     250). Only then may the queue forget the recipient.
 //   - 4xx, network errors, DNS failures, TLS policy failures and a missing
 //     send connector are Deferred; 5xx, a null MX, a domain that does not
-//     exist and a message larger than the connector allows are Failed (the
-//     queue returns a DSN). Configured size limits hold the message as
+//     exist (5.1.2), MX hosts none of which has an address (5.4.4, each
+//     host and its failed lookup named: resolver.NoAddress, the reply
+//     route explain shows too) and a message larger than the connector
+//     allows are Failed (the queue returns a DSN). A smart host without
+//     an address is Deferred: it is the operator's. Configured size limits hold the message as
 //     received, without the trace field umbra wrote in front of it; the
 //     next hop's SIZE holds what is sent (size.go).
 //   - Concurrency per destination is the queue scheduler's: a window up

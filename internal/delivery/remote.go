@@ -12,6 +12,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 	"umbra/internal/tlspolicy"
 
@@ -108,6 +109,7 @@ var errPermanent = errors.New("permanent")
 func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []queue.Result) {
 	port := strconv.Itoa(g.conn.cfg.Port)
 	var names []string
+	implicit := false // no MX: the domain's own address (RFC 5321 §5.1)
 	if len(g.conn.cfg.SmartHosts) > 0 {
 		names = append(names, g.conn.cfg.SmartHosts...)
 		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
@@ -132,7 +134,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 				names = append(names, strings.TrimSuffix(mx.Host, "."))
 			}
 		case errors.As(err, &dnsErr) && dnsErr.IsNotFound || err == nil:
-			names = []string{g.dom} // no MX: the domain itself
+			names, implicit = []string{g.dom}, true // no MX: the domain itself
 		case ctx.Err() != nil:
 			// Stopped, not failed: the lookup had no time to answer.
 			return nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
@@ -141,7 +143,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		}
 	}
 	var hosts []host
-	var lastErr error
+	var failed []resolver.HostLookup
 	for _, n := range names {
 		name, p := n, port
 		if h, pp, err := net.SplitHostPort(n); err == nil {
@@ -153,11 +155,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		}
 		addrs, err := st.cfg.Resolver.LookupHost(ctx, name)
 		if err != nil {
-			lastErr = err
-			var de *net.DNSError
-			if errors.As(err, &de) && de.IsNotFound && len(names) == 1 && len(g.conn.cfg.SmartHosts) == 0 {
-				return nil, failAll(g.rcpts, g.dom, "550 5.1.2 domain "+g.dom+" not found")
-			}
+			failed = append(failed, resolver.HostLookup{Host: name, Err: err})
 			continue
 		}
 		for _, a := range addrs {
@@ -167,12 +165,24 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 	if len(hosts) == 0 && ctx.Err() != nil {
 		return nil, deferAll(g.rcpts, g.key, stopped("the address lookups for "+g.key))
 	}
-	if len(hosts) == 0 {
+	if len(hosts) == 0 && len(g.conn.cfg.SmartHosts) > 0 {
+		// A smart host is the operator's: its missing address is retried.
 		msg := "451 4.4.4 no address for any host of " + g.key
-		if lastErr != nil {
-			msg += ": " + lastErr.Error()
+		if len(failed) > 0 {
+			msg += ": " + failed[len(failed)-1].Err.Error()
 		}
 		return nil, deferAll(g.rcpts, g.key, msg)
+	}
+	if len(hosts) == 0 {
+		// The same reply route explain shows (tlspolicy.Explain): a
+		// denial for every host bounces, naming the hosts and lookups
+		// (5.1.2 only for a domain that does not exist); anything
+		// temporary defers.
+		reply, permanent := resolver.NoAddress(g.dom, implicit, failed)
+		if permanent {
+			return nil, failAll(g.rcpts, g.dom, reply)
+		}
+		return nil, deferAll(g.rcpts, g.key, reply)
 	}
 	return hosts, nil
 }

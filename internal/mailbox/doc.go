@@ -1,5 +1,12 @@
 // Package mailbox delivers into a local Maildir store.
 //
+// One mailbox per address: Path maps (domain, local part), ASCII case
+// folded, to <root>/<domain>/<local> by an injective encoding ('/',
+// '\', '%', control bytes, DEL and a leading '.' as %XX; "" as "%"),
+// so no two addresses share a directory and none names a path outside
+// the root, "." or "..", or a hidden directory; every other byte stays
+// as it is, so an ordinary address's directory is its own name.
+//
 // Invariant: a message appears in new/ complete or not at all. It is
 // written to tmp/, fsync'd, renamed into new/, and new/ is fsync'd before
 // Deliver returns nil; only then does the queue count the recipient as

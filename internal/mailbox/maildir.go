@@ -21,24 +21,36 @@ type Maildir struct {
 	seq      atomic.Uint64
 }
 
-// Path returns the Maildir of a recipient. Characters that could leave the
-// tree ('/', NUL, a leading '.') are replaced, and the local part is
+// Path returns the Maildir of a recipient: <root>/<domain>/<local>, each
 // folded in ASCII (mailaddr.Fold) so that Alice@ and alice@ share a
-// mailbox, and \u212Aelvin@ (KELVIN SIGN) never shares kelvin@'s.
+// mailbox, and \u212Aelvin@ (KELVIN SIGN) never shares kelvin@'s, then
+// written by component.
 func (d *Maildir) Path(local, domain string) string {
-	clean := func(s string) string {
-		s = strings.Map(func(r rune) rune {
-			if r == '/' || r == '\\' || r == 0 || r < 0x20 {
-				return '_'
-			}
-			return r
-		}, mailaddr.Fold(s))
-		if s == "" || strings.HasPrefix(s, ".") {
-			s = "_" + s
-		}
-		return s
+	return filepath.Join(d.Root, component(mailaddr.Fold(domain)), component(mailaddr.Fold(local)))
+}
+
+// component is the directory name of a folded local part or domain. The
+// mapping is injective and safe: a byte that could leave the tree or
+// hide the directory — '/', '\\', NUL and the other control bytes, DEL,
+// a leading '.' — is written as '%' and two upper-case hex digits, and
+// so is '%' itself; the empty string is "%" alone. Every other byte
+// (letters, digits, the rest of atext, UTF-8) stays as it is, so an
+// ordinary address's Maildir is its own name, and no two names share a
+// directory: '%' always starts an escape, so the name decodes back.
+func component(s string) string {
+	if s == "" {
+		return "%"
 	}
-	return filepath.Join(d.Root, clean(domain), clean(local))
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '/' || c == '\\' || c == '%' || c < 0x20 || c == 0x7f || (c == '.' && i == 0) {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // Name is the file name of one delivery, derived from (database,
@@ -129,11 +141,18 @@ func (d *Maildir) has(dir, name string) bool {
 		if _, err := os.Stat(filepath.Join(dir, sub, name)); err == nil {
 			return true
 		}
-		if m, _ := filepath.Glob(filepath.Join(dir, sub, name+":*")); len(m) > 0 {
+		if m, _ := filepath.Glob(filepath.Join(globQuote(dir), sub, globQuote(name)+":*")); len(m) > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// globQuote escapes the pattern characters of a literal path (a local
+// part may hold '*' and '?', atext; a root anything), so that has looks in this
+// mailbox only.
+func globQuote(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(s)
 }
 
 func syncDir(path string) error {

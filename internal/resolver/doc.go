@@ -17,10 +17,22 @@
 //     resolver on a trusted path (loopback).
 //   - Every query is bounded by Config.Timeout per attempt and by the
 //     caller's context overall.
+//   - CNAMEs are followed, at most 8 aliases, within a response and by
+//     asking for the chain's end where the server left it (an alias
+//     answered without its target's records). Answer.CNAMEs lists the
+//     aliases; a denial after them names the chain's end and the chain;
+//     a loop or a longer chain is a temporary error (as a validating
+//     server's SERVFAIL for it would be), never a denial.
+//   - LookupHost/LookupIPAddr of a name with neither A nor AAAA says
+//     "no A or AAAA record". NoAddress turns the failed address lookups
+//     of a destination's mail hosts into the one reply delivery gives
+//     and route explain shows: a bounce only when every lookup was a
+//     denial, naming the hosts (5.4.4), or the domain when it does not
+//     exist (5.1.2); a deferral (4.4.4) otherwise.
 //
 // A server runs one Cache in front of one Client (cmd/umbra dns.go):
-//   - An answer is kept whole, with the Secure flag of the one response it
-//     came from, for its TTL capped by CacheConfig.MaxTTL; records of a
+//   - An answer is kept whole, with the Secure flag of the response it
+//     came from (of every response, for a CNAME chain asked in parts), for its TTL capped by CacheConfig.MaxTTL; records of a
 //     validated and an unvalidated response are never mixed in one answer.
 //   - A denial is kept for the RFC 2308 negative TTL (the smaller of the
 //     SOA's TTL and MINIMUM), capped by CacheConfig.NegativeTTL, and for

@@ -35,6 +35,9 @@ type Answer struct {
 	Rcode  int      // dns.RcodeSuccess, dns.RcodeNameError, …
 	Secure bool     // the AD bit of a trusted validating server
 	RRs    []dns.RR // the records of the type asked (CNAMEs followed); shared, read-only
+	// CNAMEs are the aliases followed from Name, each target in order
+	// (the last is the name RRs, or a denial, are for).
+	CNAMEs []string
 	// TTL is how long the answer may be kept: the smallest TTL of RRs;
 	// for a denial (NXDOMAIN, NODATA) with an SOA in the authority
 	// section, the negative TTL of RFC 2308 §5 (the smaller of the SOA's
@@ -94,9 +97,69 @@ func New(cfg Config) (*Client, error) {
 // Servers returns how many servers the client asks.
 func (c *Client) Servers() int { return len(c.cfg.Servers) }
 
-// Lookup implements Resolver.
+// maxCNAMEs bounds the aliases one lookup follows, within a response
+// and across the queries it makes for them.
+const maxCNAMEs = 8
+
+// Lookup implements Resolver. A CNAME chain is followed: within the
+// response, and where the server answered an alias without its target's
+// records (local data for a name out of its zone does), by asking for the
+// chain's end — at most maxCNAMEs aliases, a loop is an error. The answer
+// is Secure only when every response was.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	fqdn := dns.Fqdn(name)
+	a := &Answer{Name: fqdn, Type: qtype, Secure: c.cfg.TrustAD}
+	target := fqdn
+	seen := map[string]bool{strings.ToLower(fqdn): true}
+	for {
+		r, srv, err := c.exchange(ctx, name, target, qtype)
+		if err != nil {
+			return nil, err
+		}
+		a.Rcode = r.Rcode
+		a.Secure = a.Secure && r.AuthenticatedData
+		rrs, ttl, chain, loop := answerRRs(r, target, qtype, seen)
+		a.CNAMEs = append(a.CNAMEs, chain...)
+		switch {
+		case loop != "":
+			return nil, dnsError(name, srv, "CNAME loop at "+loop+" ("+a.chain()+")", true, false)
+		case len(a.CNAMEs) > maxCNAMEs:
+			return nil, dnsError(name, srv, fmt.Sprintf("CNAME chain longer than %d (%s)", maxCNAMEs, a.chain()), true, false)
+		case len(rrs) == 0 && len(chain) > 0 && r.Rcode == dns.RcodeSuccess:
+			target = chain[len(chain)-1] // the server left the chain: ask for its end
+			continue
+		}
+		a.RRs, a.TTL = rrs, ttl
+		if len(a.RRs) == 0 {
+			a.TTL, a.SOA = negativeTTL(r)
+		}
+		if r.Rcode == dns.RcodeNameError {
+			return a, dnsError(name, srv, "no such host"+a.via(), false, true)
+		}
+		if len(a.RRs) == 0 {
+			return a, dnsError(name, srv, "no "+dns.TypeToString[qtype]+" record"+a.via(), false, true)
+		}
+		return a, nil
+	}
+}
+
+// chain is the aliases followed from the name asked, as "a -> b -> c".
+func (a *Answer) chain() string {
+	return strings.Join(append([]string{a.Name}, a.CNAMEs...), " -> ")
+}
+
+// via names where a denial after aliases applies: the chain's end.
+func (a *Answer) via() string {
+	if len(a.CNAMEs) == 0 {
+		return ""
+	}
+	return " for " + a.CNAMEs[len(a.CNAMEs)-1] + " (CNAME chain " + a.chain() + ")"
+}
+
+// exchange asks the servers in order, Attempts times over, for one
+// question: the first response that is an answer or a denial (SERVFAIL,
+// REFUSED and the like ask the next server).
+func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) (*dns.Msg, string, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(fqdn, qtype)
 	q.RecursionDesired = true
@@ -106,7 +169,7 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 	for range c.cfg.Attempts {
 		for _, srv := range c.cfg.Servers {
 			if err := ctx.Err(); err != nil {
-				return nil, dnsError(name, srv, "context: "+err.Error(), true, false)
+				return nil, srv, dnsError(name, srv, "context: "+err.Error(), true, false)
 			}
 			r, _, err := c.udp.ExchangeContext(ctx, q, srv)
 			if err == nil && r.Truncated {
@@ -120,27 +183,15 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 				last = dnsError(name, srv, "reply id mismatch", true, false)
 				continue
 			}
-			a := &Answer{Name: fqdn, Type: qtype, Rcode: r.Rcode, Secure: c.cfg.TrustAD && r.AuthenticatedData}
 			switch r.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
-			default: // SERVFAIL, REFUSED, …: ask the next server
-				last = dnsError(name, srv, "server answered "+dns.RcodeToString[r.Rcode], true, false)
-				continue
+				return r, srv, nil
 			}
-			a.RRs, a.TTL = answerRRs(r, fqdn, qtype)
-			if len(a.RRs) == 0 {
-				a.TTL, a.SOA = negativeTTL(r)
-			}
-			if r.Rcode == dns.RcodeNameError {
-				return a, dnsError(name, srv, "no such host", false, true)
-			}
-			if len(a.RRs) == 0 {
-				return a, dnsError(name, srv, "no "+dns.TypeToString[qtype]+" record", false, true)
-			}
-			return a, nil
+			// SERVFAIL, REFUSED, …: ask the next server
+			last = dnsError(name, srv, "server answered "+dns.RcodeToString[r.Rcode], true, false)
 		}
 	}
-	return nil, last
+	return nil, "", last
 }
 
 // resolvConf is the system's resolver configuration (a variable for tests).
@@ -168,13 +219,16 @@ func systemServers(path string) ([]string, error) {
 }
 
 // answerRRs returns the records of type qtype for name in r, following
-// CNAMEs inside the answer, and the smallest TTL among them.
-func answerRRs(r *dns.Msg, name string, qtype uint16) ([]dns.RR, time.Duration) {
+// CNAMEs inside the answer, the smallest TTL among them, the aliases
+// followed (each target, in order), and the name at which the chain
+// looped back to one in seen (which it extends), if it did.
+func answerRRs(r *dns.Msg, name string, qtype uint16, seen map[string]bool) ([]dns.RR, time.Duration, []string, string) {
 	var out []dns.RR
+	var chain []string
 	ttl := uint32(0)
 	target := strings.ToLower(name)
-	for range 8 { // bounded CNAME chain
-		next := ""
+	for range maxCNAMEs + 1 { // bounded CNAME chain
+		next, nextName := "", ""
 		for _, rr := range r.Answer {
 			h := rr.Header()
 			if strings.ToLower(h.Name) != target {
@@ -186,15 +240,20 @@ func answerRRs(r *dns.Msg, name string, qtype uint16) ([]dns.RR, time.Duration) 
 					ttl = h.Ttl
 				}
 			} else if cn, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
-				next = strings.ToLower(cn.Target)
+				next, nextName = strings.ToLower(cn.Target), cn.Target
 			}
 		}
 		if len(out) > 0 || next == "" {
 			break
 		}
+		if seen[next] {
+			return nil, 0, chain, nextName
+		}
+		seen[next] = true
+		chain = append(chain, nextName)
 		target = next
 	}
-	return out, time.Duration(ttl) * time.Second
+	return out, time.Duration(ttl) * time.Second, chain, ""
 }
 
 // negativeTTL is RFC 2308 §5's TTL of a denial: the smaller of the TTL of
@@ -301,6 +360,12 @@ func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string
 		if errors.As(e, &de) && de.IsTemporary {
 			return nil, e // one type could not be asked: not a denial
 		}
+	}
+	var a, aaaa *net.DNSError
+	if len(errs) == 2 && errors.As(errs[0], &a) && errors.As(errs[1], &aaaa) && strings.HasPrefix(a.Err, "no A record") && strings.HasPrefix(aaaa.Err, "no AAAA record") {
+		both := *a // a name with neither type: say so, not only the first
+		both.Err = "no A or AAAA record" + strings.TrimPrefix(a.Err, "no A record")
+		return nil, &both
 	}
 	return nil, errs[0]
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"time"
@@ -21,9 +23,56 @@ const (
 
 // usableTLSA reports whether a record is one RFC 7672 lets SMTP use:
 // DANE-TA(2) or DANE-EE(3), selector Cert(0) or SPKI(1), matching
-// Full(0), SHA2-256(1) or SHA2-512(2).
+// Full(0), SHA2-256(1) or SHA2-512(2) — and well formed: its data is a
+// digest of the matching type's length (32, 64 octets), or for Full a
+// whole DER certificate (selector 0) or SubjectPublicKeyInfo (selector
+// 1). A malformed record is unusable (RFC 7671 §4, RFC 7672 §2.2), like
+// one of an unknown usage: it can match nothing, and counting it would
+// defer mail for a record error as if the certificate were wrong.
 func usableTLSA(r *dns.TLSA) bool {
-	return (r.Usage == UsageDANETA || r.Usage == UsageDANEEE) && r.Selector <= 1 && r.MatchingType <= 2
+	if r.Usage != UsageDANETA && r.Usage != UsageDANEEE || r.Selector > 1 {
+		return false
+	}
+	data, err := hexDecode(r.Certificate)
+	if err != nil {
+		return false
+	}
+	switch r.MatchingType {
+	case 1:
+		return len(data) == sha256.Size
+	case 2:
+		return len(data) == sha512.Size
+	case 0:
+		return wellFormedDER(data, r.Selector)
+	}
+	return false
+}
+
+// wellFormedDER reports whether data is one whole DER certificate
+// (selector 0) or SubjectPublicKeyInfo (selector 1). Only the structure
+// is checked, not what x509 would accept of its content: a key of an
+// algorithm umbra does not know still matches byte for byte.
+func wellFormedDER(data []byte, selector uint8) bool {
+	var rest []byte
+	var err error
+	switch selector {
+	case 0:
+		var c struct {
+			TBS    asn1.RawValue
+			SigAlg pkix.AlgorithmIdentifier
+			Sig    asn1.BitString
+		}
+		rest, err = asn1.Unmarshal(data, &c)
+	case 1:
+		var k struct {
+			Algorithm pkix.AlgorithmIdentifier
+			PublicKey asn1.BitString
+		}
+		rest, err = asn1.Unmarshal(data, &k)
+	default:
+		return false
+	}
+	return err == nil && len(rest) == 0
 }
 
 // tlsaMatch reports whether cert matches the record's selector and

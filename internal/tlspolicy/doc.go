@@ -25,7 +25,10 @@
 //     and the host is deferred, never used without its records.
 //   - Usable TLSA records make TLS mandatory and the certificate must
 //     match one; secure records none of which is usable make TLS
-//     mandatory and unauthenticated.
+//     mandatory and unauthenticated. Usable means DANE-TA/EE, a known
+//     selector and matching type, and well formed (a digest of its
+//     type's length, Full data that parses as DER of its selector):
+//     a malformed record matches nothing and is not counted.
 //   - An MTA-STS policy is cached (memory and the transport database's
 //     tlspolicy bucket, through Store) before it is used; it is used
 //     until Fetched+MaxAge, while the TXT id is unchanged or DNS cannot

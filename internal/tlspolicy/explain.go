@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 	"umbra/internal/mailaddr"
+	"umbra/internal/resolver"
+
+	"github.com/miekg/dns"
 )
 
 // Explanation is the TLS policy that applies to a destination domain
@@ -30,6 +33,11 @@ type Explanation struct {
 	// whether the domain publishes a policy).
 	STSLookupError string `json:"mta_sts_lookup_error,omitempty"`
 	Error          string `json:"error,omitempty"`
+	// NoAddress: no host has an address; the reply delivery gives
+	// (resolver.NoAddress), a bounce when NoAddressPermanent, else a
+	// deferral.
+	NoAddress          string `json:"no_address,omitempty"`
+	NoAddressPermanent bool   `json:"no_address_permanent,omitempty"`
 }
 
 // STSExplanation describes a cached MTA-STS policy.
@@ -61,6 +69,11 @@ type HostExplanation struct {
 	// Effect says what delivery does with the host.
 	Effect string `json:"effect"`
 	Detail string `json:"detail,omitempty"`
+	// Addresses of the host (CNAMEs: the aliases followed to them), or
+	// the lookup that failed.
+	Addresses    []string `json:"addresses,omitempty"`
+	CNAMEs       []string `json:"cnames,omitempty"`
+	AddressError string   `json:"address_error,omitempty"`
 }
 
 // PolicyOrder is the order of the policy sources, as documented.
@@ -106,19 +119,30 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 	ex.MXSecure = e.MXSecure(ctx, domain)
 	mxs, err := e.cfg.Resolver.LookupMX(ctx, domain)
 	var names []string
+	implicit := false
 	switch {
+	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+		// As delivery answers a null MX (RFC 7505): no host to explain.
+		ex.NoAddress, ex.NoAddressPermanent = "556 5.1.10 domain "+domain+" accepts no mail (null MX)", true
+		return ex
 	case err == nil:
 		sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
 		for _, m := range mxs {
 			names = append(names, strings.TrimSuffix(m.Host, "."))
 		}
 	case isNotFound(err):
-		names = []string{domain}
+		names, implicit = []string{domain}, true
 	default:
 		ex.Error = "MX lookup: " + err.Error()
 	}
+	var failed []resolver.HostLookup
 	for _, n := range names {
 		h := HostExplanation{MX: n}
+		h.Addresses, h.CNAMEs, err = e.addresses(ctx, n)
+		if err != nil {
+			h.AddressError = err.Error()
+			failed = append(failed, resolver.HostLookup{Host: n, Err: err})
+		}
 		d, err := e.Host(ctx, domain, ex.MXSecure, n, sts)
 		switch {
 		case err != nil:
@@ -147,7 +171,24 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 		}
 		ex.Hosts = append(ex.Hosts, h)
 	}
+	if len(names) > 0 && len(failed) == len(names) {
+		ex.NoAddress, ex.NoAddressPermanent = resolver.NoAddress(domain, implicit, failed)
+	}
 	return ex
+}
+
+// addresses looks a host up as delivery does (the same resolver and
+// cache), with the aliases followed to its addresses.
+func (e *Engine) addresses(ctx context.Context, host string) ([]string, []string, error) {
+	addrs, err := e.cfg.Resolver.LookupHost(ctx, host)
+	var cnames []string
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		if a, _ := e.cfg.Resolver.Lookup(ctx, host, t); a != nil && len(a.CNAMEs) > 0 {
+			cnames = a.CNAMEs
+			break
+		}
+	}
+	return addrs, cnames, err
 }
 
 // spent: ctx ended, or its deadline passed (a network deadline set from

@@ -18,6 +18,7 @@ type Server struct {
 	fail    []string // name suffixes answered with SERVFAIL
 	drop    []string // name suffixes never answered
 	secure  []string // name suffixes answered with AD set
+	nochase []string // name suffixes whose CNAME is answered alone
 	queries int
 	udp     *dns.Server
 	tcp     *dns.Server
@@ -118,6 +119,15 @@ func (s *Server) Secure(suffix string) {
 	s.secure = append(s.secure, strings.ToLower(dns.Fqdn(suffix)))
 }
 
+// NoChase makes a CNAME of a name ending in suffix answered alone, its
+// target not followed (as a server's local data for an alias out of its
+// zone is): the client must ask for the target itself.
+func (s *Server) NoChase(suffix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nochase = append(s.nochase, strings.ToLower(dns.Fqdn(suffix)))
+}
+
 func under(name string, suffixes []string) bool {
 	for _, f := range suffixes {
 		if name == f || strings.HasSuffix(name, "."+f) || f == "." {
@@ -176,7 +186,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 				next = strings.ToLower(cn.Target)
 			}
 		}
-		if next == "" {
+		if next == "" || under(qn, s.nochase) {
 			break
 		}
 		qn = next

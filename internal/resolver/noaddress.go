@@ -1,0 +1,62 @@
+package resolver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// HostLookup is the failed address lookup of one mail host of a
+// destination: an MX host, or the domain itself when it has no MX.
+type HostLookup struct {
+	Host string
+	Err  error
+}
+
+// NoAddress is what a destination none of whose mail hosts has an
+// address comes to: the reply delivery gives and route explain shows.
+// implicit: the one host is the domain itself, for want of MX records
+// (RFC 5321 §5.1). Permanent when every lookup was a denial (NXDOMAIN,
+// or neither A nor AAAA): 550 5.1.2 when the domain itself does not
+// exist; else 550 5.4.4 naming each host and the lookup that failed —
+// the domain answered, what is missing is its host's address, and its
+// postmaster is told so. Otherwise (a timeout, SERVFAIL, a CNAME loop)
+// 451 4.4.4, retried.
+func NoAddress(domain string, implicit bool, failed []HostLookup) (reply string, permanent bool) {
+	permanent = len(failed) > 0
+	var errs []string
+	for i, f := range failed {
+		var de *net.DNSError
+		if !errors.As(f.Err, &de) || !de.IsNotFound || de.IsTemporary {
+			permanent = false
+		}
+		if i < 3 {
+			errs = append(errs, f.Err.Error())
+		}
+	}
+	if len(failed) > 3 {
+		errs = append(errs, fmt.Sprintf("and %d more", len(failed)-3))
+	}
+	detail := strings.Join(errs, "; ")
+	var de *net.DNSError
+	gone := implicit && permanent && errors.As(failed[0].Err, &de) && de.Err == "no such host" // NXDOMAIN, no alias
+	switch {
+	case !permanent:
+		return "451 4.4.4 no address for any host of " + domain + ": " + detail, false
+	case gone:
+		return "550 5.1.2 domain " + domain + " not found: " + detail, true
+	case implicit:
+		return "550 5.4.4 domain " + domain + " has no MX record and no address: " + detail, true
+	case len(failed) == 1:
+		return "550 5.4.4 MX host " + failed[0].Host + " of " + domain + " has no address: " + detail, true
+	}
+	var hosts []string
+	for _, f := range failed {
+		hosts = append(hosts, f.Host)
+	}
+	if len(hosts) > 3 {
+		hosts = append(hosts[:3], "...")
+	}
+	return "550 5.4.4 no MX host of " + domain + " (" + strings.Join(hosts, ", ") + ") has an address: " + detail, true
+}

@@ -1,0 +1,59 @@
+package tlspolicy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/resolver"
+	"umbra/internal/resolver/dnstest"
+)
+
+// route explain tells what delivery does with a destination's hosts:
+// the addresses found (through the CNAME chain followed), or the lookup
+// that failed and the reply the mail gets — the MX host named, 5.4.4,
+// not "domain not found".
+func TestExplainMXHostAddresses(t *testing.T) {
+	srv := dnstest.Start(t,
+		"test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
+		"badmx.test. 300 IN MX 10 nohost.badmx.test.",
+		"cnmx.test. 300 IN MX 10 alias.cnmx.test.",
+		"alias.cnmx.test. 300 IN CNAME mx.ext.test.",
+		"mx.ext.test. 300 IN A 127.0.0.17",
+		"flaky.test. 300 IN MX 10 mx.broken.test.",
+		"null.test. 300 IN MX 0 .",
+	)
+	srv.NoChase("cnmx.test")
+	srv.Fail("broken.test")
+	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := New(Config{Resolver: res})
+	ctx := context.Background()
+
+	ex := eng.Explain(ctx, "badmx.test", "opportunistic")
+	if len(ex.Hosts) != 1 || len(ex.Hosts[0].Addresses) != 0 || !strings.Contains(ex.Hosts[0].AddressError, "no such host") {
+		t.Fatalf("badmx.test hosts: %+v", ex.Hosts)
+	}
+	if !strings.HasPrefix(ex.NoAddress, "550 5.4.4 MX host nohost.badmx.test of badmx.test has no address") || !ex.NoAddressPermanent {
+		t.Errorf("badmx.test: no address %q (permanent %v)", ex.NoAddress, ex.NoAddressPermanent)
+	}
+
+	ex = eng.Explain(ctx, "cnmx.test", "opportunistic")
+	if len(ex.Hosts) != 1 || strings.Join(ex.Hosts[0].Addresses, ",") != "127.0.0.17" || strings.Join(ex.Hosts[0].CNAMEs, ",") != "mx.ext.test." ||
+		ex.NoAddress != "" {
+		t.Fatalf("cnmx.test: %+v, no address %q", ex.Hosts, ex.NoAddress)
+	}
+
+	ex = eng.Explain(ctx, "null.test", "opportunistic")
+	if len(ex.Hosts) != 0 || ex.NoAddress != "556 5.1.10 domain null.test accepts no mail (null MX)" || !ex.NoAddressPermanent {
+		t.Errorf("null MX: %+v", ex)
+	}
+
+	ex = eng.Explain(ctx, "flaky.test", "opportunistic")
+	if !strings.HasPrefix(ex.NoAddress, "451 4.4.4") || ex.NoAddressPermanent {
+		t.Errorf("flaky.test: no address %q (permanent %v)", ex.NoAddress, ex.NoAddressPermanent)
+	}
+}
