@@ -80,9 +80,10 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 		return nil, fmt.Errorf("%w: no topology", ErrNoShadowServer)
 	}
 	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
+	marked := r.marked(time.Now())
 	var plan []*routing.Server
 	add := func(list []*routing.Server, budget int) {
-		plan = append(plan, receiptTries(r.d.health, list, r.next.Add(1), budget)...)
+		plan = append(plan, receiptTries(marked, list, r.next.Add(1), budget)...)
 	}
 	switch pref {
 	case config.ShadowOnReceiptPreferRemote:
@@ -93,7 +94,7 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	case config.ShadowOnReceiptLocalOnly:
 		add(same, st.cfg.ShadowRetriesLocal)
 	}
-	plan = healthyFirst(r.d.health, plan)
+	plan = healthyFirst(marked, plan)
 	var errs []string
 	for _, s := range plan {
 		if ctx.Err() != nil {
@@ -118,6 +119,31 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
 }
 
+// receiptProbe is how often a candidate destination health marks is
+// tried in its normal place anyway (queue.Health.Probe): else a peer
+// marked once (one hung push) would never be tried again while another
+// candidate answers, and prefer-remote would keep every copy in this
+// site.
+var receiptProbe = time.Minute // a var for the tests
+
+// marked returns the predicate of one Open: a server destination health
+// marks, unless this Open is its probe.
+func (r *ReceiptShadow) marked(now time.Time) func(*routing.Server) bool {
+	h := r.d.health
+	seen := map[*routing.Server]bool{}
+	return func(s *routing.Server) bool {
+		if h == nil {
+			return false
+		}
+		if v, ok := seen[s]; ok {
+			return v
+		}
+		v := h.Unhealthy(s.Name, s.Address) && !h.Probe(now, receiptProbe, s.Name, s.Address)
+		seen[s] = v
+		return v
+	}
+}
+
 // receiptTries picks up to budget tries from list, each server once:
 // the servers destination health has no mark for first, in an order
 // rotated by turn to spread copies, then the marked ones (a dead or
@@ -127,21 +153,21 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 // for one copy: a try that failed moves the copy on to the next server
 // of the preference (prefer-remote: the other sites', then this
 // site's) instead of spending the budget on a peer that just failed.
-func receiptTries(h *queue.Health, list []*routing.Server, turn uint64, budget int) []*routing.Server {
+func receiptTries(marked func(*routing.Server) bool, list []*routing.Server, turn uint64, budget int) []*routing.Server {
 	if len(list) == 0 || budget <= 0 {
 		return nil
 	}
-	var ok, marked []*routing.Server
+	var ok, late []*routing.Server
 	off := int(turn % uint64(len(list)))
 	for i := range list {
 		s := list[(off+i)%len(list)]
-		if h != nil && h.Unhealthy(s.Name, s.Address) {
-			marked = append(marked, s)
+		if marked(s) {
+			late = append(late, s)
 		} else {
 			ok = append(ok, s)
 		}
 	}
-	order := append(ok, marked...)
+	order := append(ok, late...)
 	return order[:min(budget, len(order))]
 }
 
@@ -150,20 +176,17 @@ func receiptTries(h *queue.Health, list []*routing.Server, turn uint64, budget i
 // every unmarked one, across the preference's kinds: prefer-remote with
 // the other site's server marked tries this site's first, and the
 // marked one only when they failed too.
-func healthyFirst(h *queue.Health, plan []*routing.Server) []*routing.Server {
-	if h == nil {
-		return plan
-	}
+func healthyFirst(marked func(*routing.Server) bool, plan []*routing.Server) []*routing.Server {
 	out := make([]*routing.Server, 0, len(plan))
-	var marked []*routing.Server
+	var late []*routing.Server
 	for _, s := range plan {
-		if h.Unhealthy(s.Name, s.Address) {
-			marked = append(marked, s)
+		if marked(s) {
+			late = append(late, s)
 		} else {
 			out = append(out, s)
 		}
 	}
-	return append(out, marked...)
+	return append(out, late...)
 }
 
 // session takes an idle shadow session to s or opens one.

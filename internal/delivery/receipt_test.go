@@ -55,29 +55,29 @@ func TestReceiptTriesSkipUnhealthyPeers(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	if got := names(receiptTries(h, list, 1, 2)); got != "hub-b,hub-c" {
+	if got := names(receiptTries(unhealthy(h), list, 1, 2)); got != "hub-b,hub-c" {
 		t.Fatalf("all healthy, turn 1: %s", got)
 	}
 	h.Unresponsive(time.Now(), "failed heartbeat", "hub-b", "127.0.0.2:25")
 	for turn := uint64(0); turn < 3; turn++ {
-		got := receiptTries(h, list, turn, 2)
+		got := receiptTries(unhealthy(h), list, turn, 2)
 		if names(got) == "" || got[0] == b || got[1] == b {
 			t.Fatalf("turn %d: the dead peer is among the first tries: %s", turn, names(got))
 		}
 	}
-	if got := names(receiptTries(h, list, 1, 3)); got != "hub-c,hub-a,hub-b" {
+	if got := names(receiptTries(unhealthy(h), list, 1, 3)); got != "hub-c,hub-a,hub-b" {
 		t.Fatalf("budget 3: %s", got)
 	}
-	if got := names(receiptTries(h, list, 1, 5)); got != "hub-c,hub-a,hub-b" {
+	if got := names(receiptTries(unhealthy(h), list, 1, 5)); got != "hub-c,hub-a,hub-b" {
 		t.Fatalf("budget 5 over 3 servers: %s, want each once", got)
 	}
 	h.Unresponsive(time.Now(), "connect refused", "127.0.0.1:25") // by address, as a relay marks it
 	h.Unresponsive(time.Now(), "connect refused", "hub-c")
-	if got := names(receiptTries(h, list, 0, 2)); got != "hub-a,hub-b" {
+	if got := names(receiptTries(unhealthy(h), list, 0, 2)); got != "hub-a,hub-b" {
 		t.Fatalf("every peer marked: %s", got)
 	}
 	h.Responsive("hub-b", "127.0.0.2:25")
-	if got := receiptTries(h, list, 0, 1); got[0] != b {
+	if got := receiptTries(unhealthy(h), list, 0, 1); got[0] != b {
 		t.Fatalf("after hub-b answered: %s", names(got))
 	}
 }
@@ -116,7 +116,7 @@ func TestReceiptTriesMoveToAnotherPeer(t *testing.T) {
 	l1 := &routing.Server{Name: "hub-l1", Address: "127.0.0.10:25"}
 	l2 := &routing.Server{Name: "hub-l2", Address: "127.0.0.11:25"}
 	h := queue.NewHealth()
-	plan := append(receiptTries(h, []*routing.Server{remote}, 0, 3), receiptTries(h, []*routing.Server{l1, l2}, 0, 3)...)
+	plan := append(receiptTries(unhealthy(h), []*routing.Server{remote}, 0, 3), receiptTries(unhealthy(h), []*routing.Server{l1, l2}, 0, 3)...)
 	var got []string
 	for _, s := range plan {
 		got = append(got, s.Name)
@@ -125,7 +125,52 @@ func TestReceiptTriesMoveToAnotherPeer(t *testing.T) {
 		t.Fatalf("plan %v: want the remote server once, then the local ones", got)
 	}
 	h.Unresponsive(time.Now(), "shadow copy on receipt: connection refused", "hub-l1", l1.Address)
-	if got := receiptTries(h, []*routing.Server{l1, l2}, 0, 1); got[0] != l2 {
+	if got := receiptTries(unhealthy(h), []*routing.Server{l1, l2}, 0, 1); got[0] != l2 {
 		t.Fatalf("a local peer that failed recently is tried first: %s", got[0].Name)
+	}
+}
+
+// unhealthy is the predicate of a health record without probes.
+func unhealthy(h *queue.Health) func(*routing.Server) bool {
+	return func(s *routing.Server) bool { return h.Unhealthy(s.Name, s.Address) }
+}
+
+// rt17 F10: a peer marked once (a hung push) was never tried again while
+// another candidate took the copies, so prefer-remote kept every copy in
+// this site long after the other site's hub was back. A marked peer is
+// now tried in its place once per receiptProbe; the probe's failure
+// renews the mark, its success clears it.
+func TestReceiptProbesMarkedPeer(t *testing.T) {
+	remote := &routing.Server{Name: "hub-r", Address: "127.0.0.9:25"}
+	local := &routing.Server{Name: "hub-l", Address: "127.0.0.10:25"}
+	h := queue.NewHealth()
+	r := &ReceiptShadow{d: &Deliverer{health: h}}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	h.Unresponsive(t0, "shadow copy on receipt: timeout", remote.Name, remote.Address)
+	first := func(now time.Time) string {
+		marked := r.marked(now)
+		plan := healthyFirst(marked, append(receiptTries(marked, []*routing.Server{remote}, 0, 1),
+			receiptTries(marked, []*routing.Server{local}, 0, 1)...))
+		return plan[0].Name
+	}
+	if got := first(t0.Add(receiptProbe / 2)); got != "hub-l" {
+		t.Fatalf("within the probe interval: %s tried first", got)
+	}
+	if got := first(t0.Add(receiptProbe)); got != "hub-r" {
+		t.Fatalf("the probe is due: %s tried first, want the marked remote peer", got)
+	}
+	if got := first(t0.Add(receiptProbe + time.Second)); got != "hub-l" {
+		t.Fatalf("one probe per interval: %s tried first", got)
+	}
+	h.Unresponsive(t0.Add(receiptProbe+2*time.Second), "shadow copy on receipt: timeout", remote.Name, remote.Address)
+	if got := first(t0.Add(2 * receiptProbe)); got != "hub-l" {
+		t.Fatalf("a failed probe renews the mark: %s tried first", got)
+	}
+	if got := first(t0.Add(3 * receiptProbe)); got != "hub-r" {
+		t.Fatalf("the next probe: %s", got)
+	}
+	h.Responsive(remote.Name, remote.Address)
+	if got := first(t0.Add(3*receiptProbe + time.Second)); got != "hub-r" {
+		t.Fatalf("after it answered: %s tried first", got)
 	}
 }

@@ -27,13 +27,16 @@ type Health struct {
 type HealthMark struct {
 	Since time.Time `json:"since"`
 	Why   string    `json:"why"`
+	// last is the latest failure or probe (Probe).
+	last time.Time
 }
 
 // NewHealth returns an empty record.
 func NewHealth() *Health { return &Health{bad: map[string]HealthMark{}} }
 
 // Unresponsive marks a server under every key given (its name, its
-// address): it failed at since. An earlier mark is kept.
+// address): it failed at since. An earlier mark is kept, with since as
+// its latest failure.
 func (h *Health) Unresponsive(since time.Time, why string, keys ...string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -41,10 +44,44 @@ func (h *Health) Unresponsive(since time.Time, why string, keys ...string) {
 		if k == "" {
 			continue
 		}
-		if _, ok := h.bad[k]; !ok {
-			h.bad[k] = HealthMark{Since: since, Why: why}
+		m, ok := h.bad[k]
+		if !ok {
+			m = HealthMark{Since: since, Why: why}
+		}
+		if since.After(m.last) {
+			m.last = since
+		}
+		h.bad[k] = m
+	}
+}
+
+// Probe reports whether a marked server is due a probe: its latest
+// failure or probe is every or more before now. It answers true to one
+// caller per every (the probe is recorded), which then tries the server
+// in its normal place; a success clears the mark (Responsive), a failure
+// renews it. A user of health that has other servers to go to — the
+// copies on receipt, whose marked peer would otherwise never be tried
+// while another answers — asks it, so that a server back from a hang is
+// found again.
+func (h *Health) Probe(now time.Time, every time.Duration, keys ...string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	due := false
+	for _, k := range keys {
+		if m, ok := h.bad[k]; ok && now.Sub(m.last) >= every {
+			due = true
 		}
 	}
+	if !due {
+		return false
+	}
+	for _, k := range keys {
+		if m, ok := h.bad[k]; ok {
+			m.last = now
+			h.bad[k] = m
+		}
+	}
+	return true
 }
 
 // Responsive clears the marks of a server that answered.
