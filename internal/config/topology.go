@@ -438,6 +438,13 @@ func topologyGraph(t *Topology) []violation {
 		if s.Site == "" && checkHostPort(s.Address) == nil && !inSomeSubnet(t, s.Address) {
 			v.add(fmt.Sprintf("server %q has no site, and its address %q is not an IP address in the subnets of a site", s.Name, s.Address), "servers", i, "address")
 		}
+		// An explicit site that the server's own address contradicts (the
+		// most specific subnet holding it is another site's) is a typo:
+		// prefer-remote copies would stay in one physical site, and the
+		// edges of the real site would stop sending to it.
+		if by := siteByAddress(t, s.Address); s.Site != "" && by != "" && by != s.Site {
+			v.add(fmt.Sprintf("server %q is given site %q, but its address %s is in a subnet of site %q", s.Name, s.Site, s.Address, by), "servers", i, "site")
+		}
 	}
 	if !modern {
 		return v.out

@@ -51,6 +51,8 @@ send_connectors:
 		{"servers differing in case", `{name: hubB, role: hub`, `{name: HUBA, role: hub`, `server "HUBA" differs from server "hubA" only in letter case`, 8},
 		{"non-ASCII name", `{name: B, subnets`, "{name: \"B\u0301\", subnets", "names must be ASCII", 3},
 		{"one subnet in two sites", `{name: B, subnets: ["127.0.2.0/24"]}`, `{name: B, subnets: ["127.0.2.0/24", "127.0.1.0/24"]}`, `is already a subnet of site "A"`, 3},
+		// rt17 F9: a server given a site its own address contradicts.
+		{"site contradicting the subnet", `{name: hubB, role: hub, address: "127.0.2.1:25"`, `{name: hubB, role: hub, site: A, address: "127.0.2.1:25"`, `server "hubB" is given site "A", but its address 127.0.2.1:25 is in a subnet of site "B"`, 8},
 		{"self link", `sites: [A, B], cost: 10}`, "sites: [A, B], cost: 10}\n  - {name: aa, sites: [A, A], cost: 1}", `names site "A" twice`, 6},
 	}
 	if _, err := ParseTopology([]byte(base), "t.yaml"); err != nil {
