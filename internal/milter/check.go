@@ -621,6 +621,12 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 			if size > maxReplacedBody {
 				return s.fail(stEOM, protoErr("replacement body over %d octets", maxReplacedBody))
 			}
+			if bytes.IndexByte(r.body, 0) >= 0 {
+				// A client's body with a NUL is refused (554 5.6.0); a
+				// milter's may not bring one in, where a next hop
+				// would refuse it and the sender get a bounce.
+				return s.fail(stEOM, protoErr("replacement body has a NUL octet"))
+			}
 		}
 		if len(mods) >= maxModifications {
 			return s.fail(stEOM, protoErr("more than %d modifications", maxModifications))
@@ -675,13 +681,12 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			body = append(body, r.body...)
 			replaced = true
 		case repAddRcpt:
-			a, err := smtp.ParseAddress(r.rcpt)
-			if err != nil {
-				return v, protoErr("added recipient %q: %v", r.rcpt, err)
-			}
-			rs.add(a.String())
+			// The session admits it by RCPT's rules (or drops and logs
+			// it): an address a client could not give is not a protocol
+			// failure of the milter.
+			rs.add(rcptKey(r.rcpt))
 		case repDelRcpt:
-			rs.del(r.rcpt)
+			rs.del(rcptKey(r.rcpt))
 		case repQuarantine:
 			reason := strings.Map(func(r rune) rune {
 				if r < 0x20 || r == 0x7f {
@@ -797,4 +802,18 @@ func (s *session) Close() {
 		s.conn.Write(appendPacket(nil, cmdQuit, nil))
 	}
 	s.closeConn()
+}
+
+// rcptKey is a path a milter names in an add or delete as RCPT reads it
+// (smtp.RcptPath, domain case folded), or as sent when it is not a path
+// RCPT would take (an addition the session then refuses).
+func rcptKey(p string) string {
+	path, err := smtp.RcptPath(p)
+	if err != nil {
+		return p
+	}
+	if a, err := smtp.ParseAddress(path); err == nil {
+		return a.String()
+	}
+	return path
 }

@@ -113,7 +113,8 @@ receive_connectors:
 	}
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
 	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build,
-		Spool: spool, SpoolThreshold: threshold})
+		Postmaster: "admin@example.test",
+		Spool:      spool, SpoolThreshold: threshold})
 	if err != nil {
 		t.Fatal(err)
 	}
