@@ -47,6 +47,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
+		if ownBinding(st.cfg.OwnBindings, h.addr) { // self.go: not even connected to
+			return d.loop(st, g, h, "is an address this server listens on")
+		}
 		dec, err := d.hostTLS(ctx, dt, g.conn, h)
 		var c *smtp.Client
 		if err == nil {
@@ -61,6 +64,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			continue
 		}
 		d.health.Responsive(h.name, h.addr)
+		if res := d.loopsToSelf(st, c, g, h); res != nil { // self.go
+			return res
+		}
 		if m.RequireTLS && m.From != "" { // a REQUIRETLS bounce is not stopped by a hop without it (RFC 8689 §5)
 			if ok, _ := c.Extension("REQUIRETLS"); !ok {
 				c.Quit()
