@@ -66,3 +66,23 @@ func TestMilterReplacedBodyWithNUL(t *testing.T) {
 		t.Fatalf("end of data %q, queued %d", got, q.count())
 	}
 }
+
+// A replacement body with a line over the connector's max_line_length
+// (a client's would get 554 5.6.0) is a milter failure too.
+func TestMilterReplacedBodyLineTooLong(t *testing.T) {
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+			return
+		}
+		b := appendPacket(nil, repReplBody, []byte("short\r\n"+strings.Repeat("x", 3000)+"\r\n"))
+		b = appendPacket(b, repAccept, nil)
+		c.Write(b)
+		readPacket(r)
+	})
+	q := &fakeQueue{}
+	d := dial(t, startMTA(t, q, milterConf(addr, "")))
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "451 4.7.1") || q.count() != 0 {
+		t.Fatalf("end of data %q, queued %d", got, q.count())
+	}
+}

@@ -30,6 +30,7 @@ type Check struct {
 	network  string
 	address  string
 	failOpen bool
+	maxLine  int // SetMaxLineLength
 	hostname string
 	log      *slog.Logger
 	met      *Metrics
@@ -38,6 +39,25 @@ type Check struct {
 
 // New makes the check of one configured milter. hostname is the
 // server's name ($j); met may be nil.
+// SetMaxLineLength sets the connector's max_line_length (CRLF
+// included): a replacement body with a longer line is a milter failure,
+// as a client's body with one is refused. 0: no bound.
+func (c *Check) SetMaxLineLength(n int) { c.maxLine = n }
+
+// longestLine is the length of b's longest line, its CRLF included.
+func longestLine(b []byte) int {
+	longest := 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return max(longest, len(b))
+		}
+		longest = max(longest, i+1)
+		b = b[i+1:]
+	}
+	return longest
+}
+
 func New(cfg config.Milter, hostname string, log *slog.Logger, met *Metrics) (*Check, error) {
 	network, address, err := config.MilterAddress(cfg.Address)
 	if err != nil {
@@ -702,6 +722,11 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 	}
 	if replaced {
 		m.replaceBody(body)
+		if n := longestLine(m.body); s.c.maxLine > 0 && n > s.c.maxLine {
+			// A client's line that long is refused (554 5.6.0); a
+			// milter's may not bring one in either.
+			return v, protoErr("replacement body has a line of %d octets, over max_line_length %d", n, s.c.maxLine)
+		}
 		edited = true
 	}
 	if edited {

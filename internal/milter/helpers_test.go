@@ -3,6 +3,7 @@ package milter
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"net"
 	"strings"
@@ -107,6 +108,7 @@ receive_connectors:
 			if err != nil {
 				return nil, err
 			}
+			c.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as cmd/umbra does
 			out = append(out, c)
 		}
 		return out, nil
