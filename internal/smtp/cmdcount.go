@@ -10,7 +10,9 @@ import "strconv"
 // BDAT chunk, or while its AUTH exchange waits for a response) was sent
 // no reply and none is counted; a reply the layer sends as it ends the
 // session (421 at a timeout or a data rate cut) is counted for the
-// command it answers. Intermediate replies (354, 334) are not counted,
+// command it answers. A reply held back for a pipelined command
+// (replyhold.go) is counted when held: it is written before the layer
+// reads again. Intermediate replies (354, 334) are not counted,
 // nor replies to commands the layer made up (synth).
 
 // countedCommand is the metric label of a command whose replies are
