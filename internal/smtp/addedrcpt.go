@@ -33,7 +33,9 @@ func (s *session) relayAllowed(a Address, postmaster bool) bool {
 // then the same address syntax, rights and validation.
 func (s *session) admitAdded(addr string) (string, error) {
 	path, err := RcptPath(addr)
-	if err != nil {
+	if err != nil || path == postmasterPath && s.srv.postmaster == "" {
+		// (a bare <postmaster> with none configured: RCPT refuses it
+		// as a path without a domain)
 		return "", replyBadRcpt
 	}
 	path, postmaster := s.postmasterAlias(path)
