@@ -39,7 +39,7 @@ func (s *session) admitAdded(addr string) (string, error) {
 		return "", replyBadRcpt
 	}
 	path, postmaster := s.postmasterAlias(path)
-	a, err := ParseAddress(path)
+	a, err := parsePathAddress(path)
 	if err != nil {
 		return "", replyBadRcpt
 	}

@@ -177,3 +177,16 @@ func RcptPath(p string) (string, error) {
 	}
 	return "", errAddrSyntax
 }
+
+// parsePathAddress is ParseAddress for an address read from a path
+// (go-smtp's parser, RcptPath): the quotes of a quoted local part are
+// gone by then, so a local part that still starts with a quote was
+// written with escaped quotes ("\"a b\"") and needs its quotes as much
+// as "a b": it is refused like it (README, Addresses).
+func parsePathAddress(s string) (Address, error) {
+	a, err := ParseAddress(s)
+	if err == nil && strings.HasPrefix(a.Local, `"`) {
+		return Address{}, errAddrSyntax
+	}
+	return a, err
+}

@@ -330,7 +330,7 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		return err
 	}
 	if from != "" {
-		a, err := ParseAddress(from)
+		a, err := parsePathAddress(from)
 		if err != nil {
 			return replyBadSender
 		}
@@ -357,7 +357,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	to, postmaster := s.postmasterAlias(to)
-	a, err := ParseAddress(to)
+	a, err := parsePathAddress(to)
 	if err != nil {
 		return replyBadRcpt
 	}
