@@ -64,9 +64,6 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			continue
 		}
 		d.health.Responsive(h.name, h.addr)
-		if res := d.loopsToSelf(st, c, g, h); res != nil { // self.go
-			return res
-		}
 		if m.RequireTLS && m.From != "" { // a REQUIRETLS bounce is not stopped by a hop without it (RFC 8689 §5)
 			if ok, _ := c.Extension("REQUIRETLS"); !ok {
 				c.Quit()

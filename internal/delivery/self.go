@@ -3,7 +3,6 @@ package delivery
 import (
 	"net"
 	"net/netip"
-	"strings"
 
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
@@ -31,27 +30,20 @@ func (d *Deliverer) selfRelay(c *smtp.Client, hop string, rcpts []int) []queue.R
 	return deferAll(rcpts, hop, "451 4.4.6 routing loop: next hop "+hop+" is this server itself (it presents this server's transport database id)")
 }
 
-// loopsToSelf refuses a relay to a next hop that greets with this
-// server's own name (server.name, the name umbra greets and says EHLO
-// with; ASCII case and a final dot aside): it is this server, reached
-// through an MX or a smart host that points back here, and relaying
-// would send the message round until max_hop_count stopped it, one
-// stored copy per round. Only the exact name counts, so another server
-// (a transport server of the organisation has its own name) is never
-// taken for this one. An MX found in DNS fails the recipients with
-// 5.4.6 at once (the destination's DNS names a server not configured to
-// take its mail; retrying changes nothing, as Postfix's "mail for X
-// loops back to myself"); a smart host is the operator's configuration,
-// so the recipients are deferred with 4.4.6 and wait while it is fixed.
-// The connection is closed, not pooled.
-func (d *Deliverer) loopsToSelf(st *state, c *smtp.Client, g *group, h host) []queue.Result {
-	if !sameHostName(c.PeerName, st.cfg.Hostname) {
-		return nil
-	}
-	c.Quit()
-	c.Close()
-	return d.loop(st, g, h, "greets as this server ("+st.cfg.Hostname+")")
-}
+// A next hop of a send connector (an MX or a smart host) at an address
+// one of this server's receive connectors listens on is this server
+// itself: relaying would send the message round until max_hop_count
+// stopped it, one stored copy per round. It is not connected to. An MX
+// found in DNS fails the recipients with 5.4.6 at once (the
+// destination's DNS names a server not configured to take its mail;
+// retrying changes nothing, as Postfix's "mail for X loops back to
+// myself"); a smart host is the operator's configuration, so the
+// recipients are deferred with 4.4.6 and wait while it is fixed.
+//
+// The address is the test, not the name a next hop greets with: two
+// servers may share a name (a default such as localhost, several
+// instances on one machine), never a listening address, so another
+// server is never taken for this one.
 
 // loop is the result of a relay to h, which is this server (how says
 // why it is known to be).
@@ -122,26 +114,4 @@ func interfaceAddrs() []netip.Addr {
 		}
 	}
 	return out
-}
-
-// sameHostName: a and b are the same domain name, ASCII case and a
-// final dot aside; an empty name is nobody's.
-func sameHostName(a, b string) bool {
-	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
-	if a == "" || b == "" || len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -92,11 +92,6 @@ type Client struct {
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
-	// PeerName is the name the server gave in its greeting (the first
-	// word after 220, RFC 5321 §4.3.1: its domain), "" when it gave
-	// none; delivery compares it with this server's own name to catch a
-	// next hop that is this server itself.
-	PeerName string
 
 	awaitReply func() (done func()) // SetAwaitReply
 	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
@@ -149,7 +144,7 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		o.CommandTimeout = 5 * time.Minute
 	}
 	conn.SetDeadline(time.Now().Add(o.CommandTimeout))
-	c, useTLS, peer, err := prelude(conn, o)
+	c, useTLS, err := prelude(conn, o)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -170,7 +165,7 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		gc.Close()
 		return nil, err
 	}
-	return &Client{Client: gc, conn: c, sc: sc, TLS: useTLS, PeerName: peer}, nil
+	return &Client{Client: gc, conn: c, sc: sc, TLS: useTLS}, nil
 }
 
 // ErrNoShadow is returned by Shadow when the peer offers no XSHADOW.
@@ -614,20 +609,12 @@ func discardIDs(lines []string) []string {
 
 // prelude reads the greeting and, when policy asks for it, negotiates
 // STARTTLS. It returns the connection go-smtp should use, with a
-// greeting to replay in front of it, and the name the greeting gave.
-func prelude(conn net.Conn, o ClientOptions) (_ net.Conn, _ bool, peer string, _ error) {
-	c, useTLS, err := preludeConn(conn, o, &peer)
-	return c, useTLS, peer, err
-}
-
-func preludeConn(conn net.Conn, o ClientOptions, peer *string) (net.Conn, bool, error) {
+// greeting to replay in front of it.
+func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	tp := textproto.NewConn(conn)
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
 		return nil, false, replyError(code, msg, err)
-	}
-	if f := strings.Fields(firstLine(msg)); len(f) > 0 {
-		*peer = f[0]
 	}
 	greeting := fmt.Sprintf("220 %s\r\n", firstLine(msg))
 	if o.TLS == TLSNone || o.LMTP {
