@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -74,6 +75,7 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		if err != nil {
 			return nil, err
 		}
+		m.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as a client's body
 		checks = append(checks, m)
 	}
 	return checks, nil

@@ -513,6 +513,9 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		Log: log.With("component", "delivery"), MaxHopCount: t.MaxHopCount,
 		SourceAddress: cfg.Server.SourceAddress,
 	}
+	for _, rc := range cfg.ReceiveConnectors {
+		dc.OwnBindings = append(dc.OwnBindings, rc.Bindings...)
+	}
 	signer, err := signing.New(cfg.DKIM) // key files: read at start, reload and config check
 	if err != nil {
 		return delivery.Config{}, err

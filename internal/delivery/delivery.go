@@ -104,6 +104,10 @@ type Config struct {
 	// Health is the scheduler's record of servers that did not answer
 	// (queue.Manager.Health); nil makes one of the deliverer's own.
 	Health *queue.Health
+	// OwnBindings are the host:port addresses this server's receive
+	// connectors listen on: a next hop at one of them is this server
+	// itself (self.go, loopsToSelf).
+	OwnBindings []string
 	// MaxHopCount: a message with more Received: headers is not relayed
 	// but fails with 5.4.6 (a mail loop); 0 means no bound.
 	MaxHopCount int

@@ -138,6 +138,12 @@ func (ss *sinkSession) Logout() error { return nil }
 
 func startSink(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config) *sink {
 	t.Helper()
+	return startSinkNamed(t, addr, lmtp, tlsCfg, "sink.test")
+}
+
+// startSinkNamed is startSink greeting with name.
+func startSinkNamed(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config, name string) *sink {
+	t.Helper()
 	s := &sink{t: t, answers: map[string]error{}, dataErr: map[string]error{}}
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		s.mu.Lock()
@@ -146,7 +152,7 @@ func startSink(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config) *sink {
 		s.mu.Unlock()
 		return &sinkSession{s: s, c: c}, nil
 	}))
-	s.srv.Domain, s.srv.LMTP, s.srv.TLSConfig, s.srv.AllowInsecureAuth = "sink.test", lmtp, tlsCfg, true
+	s.srv.Domain, s.srv.LMTP, s.srv.TLSConfig, s.srv.AllowInsecureAuth = name, lmtp, tlsCfg, true
 	s.srv.EnableDSN = true
 	s.srv.ErrorLog = nopLog{}
 	ln, err := net.Listen("tcp", addr)

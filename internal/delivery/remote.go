@@ -48,6 +48,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
+		if ownBinding(st.cfg.OwnBindings, h.addr) { // self.go: not even connected to
+			return d.loop(st, g, h, "is an address this server listens on")
+		}
 		dec, err := d.hostTLS(ctx, dt, g.conn, h)
 		var c *smtp.Client
 		if err == nil {

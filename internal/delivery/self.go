@@ -1,6 +1,9 @@
 package delivery
 
 import (
+	"net"
+	"net/netip"
+
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 )
@@ -25,4 +28,90 @@ func (d *Deliverer) selfRelay(c *smtp.Client, hop string, rcpts []int) []queue.R
 		"next_hop", hop, "database_id", *self)
 	c.Close()
 	return deferAll(rcpts, hop, "451 4.4.6 routing loop: next hop "+hop+" is this server itself (it presents this server's transport database id)")
+}
+
+// A next hop of a send connector (an MX or a smart host) at an address
+// one of this server's receive connectors listens on is this server
+// itself: relaying would send the message round until max_hop_count
+// stopped it, one stored copy per round. It is not connected to. An MX
+// found in DNS fails the recipients with 5.4.6 at once (the
+// destination's DNS names a server not configured to take its mail;
+// retrying changes nothing, as Postfix's "mail for X loops back to
+// myself"); a smart host is the operator's configuration, so the
+// recipients are deferred with 4.4.6 and wait while it is fixed.
+//
+// The address is the test, not the name a next hop greets with: two
+// servers may share a name (a default such as localhost, several
+// instances on one machine), never a listening address, so another
+// server is never taken for this one.
+
+// loop is the result of a relay to h, which is this server (how says
+// why it is known to be).
+func (d *Deliverer) loop(st *state, g *group, h host, how string) []queue.Result {
+	d.log.Error("next hop is this server itself: not relaying (check the MX records or smart hosts of the destination)",
+		"next_hop", h.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", how)
+	what := "mail for " + g.dom + " loops back to myself: next hop " + h.String() + " " + how
+	if len(g.conn.cfg.SmartHosts) > 0 {
+		return deferAll(g.rcpts, h.String(), "451 4.4.6 "+what+"; check the smart hosts of send connector "+g.conn.cfg.Name)
+	}
+	return failAll(g.rcpts, h.String(), "554 5.4.6 "+what)
+}
+
+// ownBinding: addr (ip:port) is one this server listens on: a binding
+// with that very address, or a wildcard binding (0.0.0.0, ::, no host)
+// on that port when the IP is one of this machine's interface addresses
+// (another machine cannot have it; another server on this machine
+// cannot listen on a port a wildcard binding holds). Another address on
+// the same port, a loopback alias included, is not this server.
+func ownBinding(bindings []string, addr string) bool {
+	ip, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	hostIP, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	hostIP = hostIP.Unmap()
+	var local []netip.Addr // interface addresses, read once when needed
+	for _, b := range bindings {
+		bh, bp, err := net.SplitHostPort(b)
+		if err != nil || bp != port {
+			continue
+		}
+		if bip, err := netip.ParseAddr(bh); err == nil && !bip.IsUnspecified() {
+			if bip.Unmap() == hostIP {
+				return true
+			}
+			continue
+		}
+		if bh != "" && bh != "0.0.0.0" && bh != "::" {
+			continue // a host name: not compared
+		}
+		if local == nil {
+			local = interfaceAddrs()
+		}
+		for _, a := range local {
+			if a == hostIP {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// interfaceAddrs lists this machine's interface addresses (none when
+// they cannot be read: then no wildcard binding matches).
+func interfaceAddrs() []netip.Addr {
+	out := []netip.Addr{}
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
 }

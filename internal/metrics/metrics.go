@@ -57,7 +57,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Message events (receive, send, deliver, defer, fail, dsn, poison, remove), per recipient where one is involved, by queue type."},
 			[]string{"event", "queue_type"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_commands_total",
-			Help: "MAIL, RCPT, DATA and AUTH commands answered by umbra's session, by connector and reply class."},
+			Help: "Final replies sent to MAIL, RCPT, DATA, BDAT and AUTH commands, by connector and reply class."},
 			[]string{"connector", "command", "class"}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "umbra_queue_commit_duration_seconds",
 			Help:    "Latency of transport database commits (write and fsync).",

@@ -30,6 +30,7 @@ type Check struct {
 	network  string
 	address  string
 	failOpen bool
+	maxLine  int // SetMaxLineLength
 	hostname string
 	log      *slog.Logger
 	met      *Metrics
@@ -38,6 +39,25 @@ type Check struct {
 
 // New makes the check of one configured milter. hostname is the
 // server's name ($j); met may be nil.
+// SetMaxLineLength sets the connector's max_line_length (CRLF
+// included): a replacement body with a longer line is a milter failure,
+// as a client's body with one is refused. 0: no bound.
+func (c *Check) SetMaxLineLength(n int) { c.maxLine = n }
+
+// longestLine is the length of b's longest line, its CRLF included.
+func longestLine(b []byte) int {
+	longest := 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return max(longest, len(b))
+		}
+		longest = max(longest, i+1)
+		b = b[i+1:]
+	}
+	return longest
+}
+
 func New(cfg config.Milter, hostname string, log *slog.Logger, met *Metrics) (*Check, error) {
 	network, address, err := config.MilterAddress(cfg.Address)
 	if err != nil {
@@ -621,6 +641,12 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 			if size > maxReplacedBody {
 				return s.fail(stEOM, protoErr("replacement body over %d octets", maxReplacedBody))
 			}
+			if bytes.IndexByte(r.body, 0) >= 0 {
+				// A client's body with a NUL is refused (554 5.6.0); a
+				// milter's may not bring one in, where a next hop
+				// would refuse it and the sender get a bounce.
+				return s.fail(stEOM, protoErr("replacement body has a NUL octet"))
+			}
 		}
 		if len(mods) >= maxModifications {
 			return s.fail(stEOM, protoErr("more than %d modifications", maxModifications))
@@ -675,13 +701,12 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			body = append(body, r.body...)
 			replaced = true
 		case repAddRcpt:
-			a, err := smtp.ParseAddress(r.rcpt)
-			if err != nil {
-				return v, protoErr("added recipient %q: %v", r.rcpt, err)
-			}
-			rs.add(a.String())
+			// The session admits it by RCPT's rules (or drops and logs
+			// it): an address a client could not give is not a protocol
+			// failure of the milter.
+			rs.add(rcptKey(r.rcpt))
 		case repDelRcpt:
-			rs.del(r.rcpt)
+			rs.del(rcptKey(r.rcpt))
 		case repQuarantine:
 			reason := strings.Map(func(r rune) rune {
 				if r < 0x20 || r == 0x7f {
@@ -697,6 +722,11 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 	}
 	if replaced {
 		m.replaceBody(body)
+		if n := longestLine(m.body); s.c.maxLine > 0 && n > s.c.maxLine {
+			// A client's line that long is refused (554 5.6.0); a
+			// milter's may not bring one in either.
+			return v, protoErr("replacement body has a line of %d octets, over max_line_length %d", n, s.c.maxLine)
+		}
 		edited = true
 	}
 	if edited {
@@ -797,4 +827,18 @@ func (s *session) Close() {
 		s.conn.Write(appendPacket(nil, cmdQuit, nil))
 	}
 	s.closeConn()
+}
+
+// rcptKey is a path a milter names in an add or delete as RCPT reads it
+// (smtp.RcptPath, domain case folded), or as sent when it is not a path
+// RCPT would take (an addition the session then refuses).
+func rcptKey(p string) string {
+	path, err := smtp.RcptPath(p)
+	if err != nil {
+		return p
+	}
+	if a, err := smtp.ParseAddress(path); err == nil {
+		return a.String()
+	}
+	return path
 }

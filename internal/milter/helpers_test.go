@@ -3,6 +3,7 @@ package milter
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"net"
 	"strings"
@@ -107,13 +108,15 @@ receive_connectors:
 			if err != nil {
 				return nil, err
 			}
+			c.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as cmd/umbra does
 			out = append(out, c)
 		}
 		return out, nil
 	}
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
 	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build,
-		Spool: spool, SpoolThreshold: threshold})
+		Postmaster: "admin@example.test",
+		Spool:      spool, SpoolThreshold: threshold})
 	if err != nil {
 		t.Fatal(err)
 	}

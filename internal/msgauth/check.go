@@ -29,7 +29,8 @@ type Check struct {
 
 // New returns the check for a connector's settings. met may be nil.
 func New(cfg config.MessageAuthentication, dns resolver.Resolver, log *slog.Logger, met *Metrics) *Check {
-	return &Check{cfg: cfg, dns: dns, log: log, met: met,
+	// Names that cannot exist are not asked (dnsname.go).
+	return &Check{cfg: cfg, dns: nameGuard{dns}, log: log, met: met,
 		sample: func(pct int) bool { return rand.IntN(100) < pct }}
 }
 

@@ -7,6 +7,12 @@
 //   - Every DNS lookup goes through the resolver.Resolver given to New
 //     (SPF, DKIM keys, DMARC records, ARC keys), bounded per message by
 //     the connector's timeout.
+//   - A temperror means DNS failed. A name the checks build that cannot
+//     be a domain name (over 253 characters, a label over 63) is not
+//     asked: it is "not found" (nameGuard, dnsname.go). An SPF macro
+//     expansion over 253 characters is first shortened from the left,
+//     label by label (RFC 7208 §7.3, spfNames), as the SPF library does
+//     not do it.
 //   - The message the check passes on has exactly one
 //     Authentication-Results field naming umbra's authserv-id: the one
 //     umbra wrote, at the top. Arriving ones claiming that id are

@@ -41,7 +41,7 @@ func checkSPF(ctx context.Context, r resolver.Resolver, ip netip.Addr, helo, ide
 	}
 	res.domain, identity = ascii, local+"@"+ascii
 	v, err := spf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, identity,
-		spf.WithContext(ctx), spf.WithResolver(r))
+		spf.WithContext(ctx), spf.WithResolver(spfNames{nameGuard{r}})) // RFC 7208 §7.3 (dnsname.go)
 	res.value = string(v)
 	if err != nil && v != spf.Pass && !isSPFMatch(err) {
 		res.reason = err.Error()

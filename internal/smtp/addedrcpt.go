@@ -2,11 +2,11 @@ package smtp
 
 import (
 	"errors"
-	"umbra/internal/mailaddr"
 
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
@@ -28,16 +28,25 @@ func (s *session) relayAllowed(a Address, postmaster bool) bool {
 	return accepted && s.has(config.RightSubmit) || s.has(config.RightRelay) || postmaster
 }
 
-// admitAdded checks one recipient a check added.
+// admitAdded checks one recipient a check added, by RCPT's rules: the
+// path as RCPT reads it (RcptPath: source route, quotes, postmaster),
+// then the same address syntax, rights and validation.
 func (s *session) admitAdded(addr string) (string, error) {
-	a, err := ParseAddress(addr)
+	path, err := RcptPath(addr)
+	if err != nil || path == postmasterPath && s.srv.postmaster == "" {
+		// (a bare <postmaster> with none configured: RCPT refuses it
+		// as a path without a domain)
+		return "", replyBadRcpt
+	}
+	path, postmaster := s.postmasterAlias(path)
+	a, err := parsePathAddress(path)
 	if err != nil {
 		return "", replyBadRcpt
 	}
 	if !a.ASCII() && !s.opts.UTF8 {
 		return "", replyNeedUTF8
 	}
-	if !s.relayAllowed(a, false) {
+	if !s.relayAllowed(a, postmaster) {
 		return "", replyRelayDenied
 	}
 	if err := s.validateRcpt(a); err != nil {

@@ -130,3 +130,63 @@ func isASCII(s string) bool {
 func asciiEqualFold(a, b string) bool {
 	return mailaddr.EqualFold(a, b)
 }
+
+// RcptPath is the address a RCPT TO path (angle brackets optional) gives
+// the session, by the rules of the client's RCPT: a source route
+// (RFC 5321 §4.1.2, "@a,@b:") is ignored, a quoted local part is taken
+// by its content (quoted-pairs unescaped), as go-smtp's parser does, and
+// a bare "postmaster" (any ASCII case) is the postmaster path the verb
+// layer hands go-smtp for it (rcptPostmaster). The result still has to
+// pass ParseAddress: a local part that needed its quotes ("a b") fails
+// there, as at RCPT. Recipients a check adds go through it, so that
+// they get exactly what the same path in a RCPT would get.
+func RcptPath(p string) (string, error) {
+	p = strings.TrimSpace(p)
+	if strings.HasPrefix(p, "<") {
+		if !strings.HasSuffix(p, ">") {
+			return "", errAddrSyntax
+		}
+		p = p[1 : len(p)-1]
+	}
+	if asciiEqualFold(p, "postmaster") {
+		return postmasterPath, nil
+	}
+	if strings.HasPrefix(p, "@") {
+		i := strings.IndexByte(p, ':')
+		if i < 0 {
+			return "", errAddrSyntax
+		}
+		p = p[i+1:]
+	}
+	if !strings.HasPrefix(p, `"`) {
+		return p, nil
+	}
+	var sb strings.Builder
+	for i := 1; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '\\':
+			if i++; i == len(p) {
+				return "", errAddrSyntax
+			}
+			sb.WriteByte(p[i])
+		case '"':
+			return sb.String() + p[i+1:], nil
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return "", errAddrSyntax
+}
+
+// parsePathAddress is ParseAddress for an address read from a path
+// (go-smtp's parser, RcptPath): the quotes of a quoted local part are
+// gone by then, so a local part that still starts with a quote was
+// written with escaped quotes ("\"a b\"") and needs its quotes as much
+// as "a b": it is refused like it (README, Addresses).
+func parsePathAddress(s string) (Address, error) {
+	a, err := ParseAddress(s)
+	if err == nil && strings.HasPrefix(a.Local, `"`) {
+		return Address{}, errAddrSyntax
+	}
+	return a, err
+}

@@ -165,6 +165,7 @@ func (v *verbConn) fillCommand() error {
 	if cmd == "" {
 		cmd = verb
 	}
+	v.due = countedCommand(cmd) // cmdcount.go
 	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
 			v.limitHit("junk command limit")
@@ -603,7 +604,7 @@ func (v *verbConn) readError(err error) error {
 		return v.hangUp(r)
 	}
 	v.traceUnit(traceEOF, nil)
-	v.closed = true
+	v.closed, v.gone = true, true
 	v.dropBody() // a body cut off: its spool file goes
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = io.EOF

@@ -247,36 +247,35 @@ func (s *session) AuthMechanisms() []string { return s.c.cfg.Auth.Mechanisms }
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	if err := s.authAllowed(mech); err != nil {
-		return nil, s.count("AUTH", err)
+		return nil, err
 	}
 	check := func(identity, name, password string) error {
 		locked := s.srv.guard.lockedOut(s.ip)
 		if identity != "" && identity != name {
 			if locked {
-				return s.count("AUTH", s.authLockedOut(name))
+				return s.authLockedOut(name)
 			}
 			account := ""
 			if s.c.creds != nil && s.c.creds.exists(name) {
 				account = name
 			}
-			return s.count("AUTH", s.authFailed(name, account, "identity_mismatch"))
+			return s.authFailed(name, account, "identity_mismatch")
 		}
 		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
 		if locked && (err != nil || !server) {
 			// A lock-out of the address never keeps a transport server
 			// out (issue 14): only a server account's right password
 			// passes it.
-			return s.count("AUTH", s.authLockedOut(name))
+			return s.authLockedOut(name)
 		}
 		if errors.Is(err, errAccountsUnavailable) { // not the client's failure: no throttle
 			s.log.Warn("authentication not verifiable", "err", err)
-			return s.count("AUTH", replyAuthTempFail)
+			return replyAuthTempFail
 		}
 		if err != nil {
-			return s.count("AUTH", s.authFailed(name, user, "bad_credentials")) // user: the account, if name is one
+			return s.authFailed(name, user, "bad_credentials") // user: the account, if name is one
 		}
 		s.srv.guard.succeeded(name)
-		s.srv.obs.Command(s.c.cfg.Name, "AUTH", 235)
 		if server && !s.anyTransport(user) {
 			// A server account the topology does not give a transport
 			// server (a stale line for a decommissioned server, a typo):
@@ -305,7 +304,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 var replyRequireTLSPlain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session"}
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
-	return s.count("MAIL", s.mail(from, opts))
+	return s.mail(from, opts)
 }
 
 func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
@@ -335,7 +334,7 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		return err
 	}
 	if from != "" {
-		a, err := ParseAddress(from)
+		a, err := parsePathAddress(from)
 		if err != nil {
 			return replyBadSender
 		}
@@ -357,12 +356,12 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	return s.count("RCPT", s.rcptTo(to, opts))
+	return s.rcptTo(to, opts)
 }
 
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	to, postmaster := s.postmasterAlias(to)
-	a, err := ParseAddress(to)
+	a, err := parsePathAddress(to)
 	if err != nil {
 		return replyBadRcpt
 	}
@@ -405,7 +404,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	return s.count("DATA", s.data(r))
+	return s.data(r)
 }
 
 func (s *session) data(r io.Reader) error {
@@ -786,19 +785,6 @@ func sanitizeHeaderValue(s string) string {
 		s = "unknown"
 	}
 	return s
-}
-
-// count reports a command's reply to the observer and passes it on.
-func (s *session) count(command string, err error) error {
-	code := 250
-	var se *gosmtp.SMTPError
-	if errors.As(err, &se) {
-		code = se.Code
-	} else if err != nil {
-		code = 451
-	}
-	s.srv.obs.Command(s.c.cfg.Name, command, code)
-	return err
 }
 
 // shadowIfAny is the shadow server of the current message: set only

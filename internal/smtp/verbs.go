@@ -129,6 +129,8 @@ type verbConn struct {
 	errors    int    // error replies so far
 	delayed   int    // the error count the last error delay was for
 	closed    bool   // the layer ended the session
+	gone      bool   // the client's stream ended (or broke): no reply reaches it
+	due       string // the counted command whose reply is due (cmdcount.go)
 
 	// bdatErr: the open BDAT transfer is refused at LAST (a line too
 	// long); its chunks are read and dropped.
@@ -474,17 +476,18 @@ func (v *verbConn) write(b []byte) (int, error) {
 	hold := final && v.holdable(b)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if hold { // replyhold.go
+	if hold { // replyhold.go: written before the layer reads again
 		v.held = append(v.held, b...)
+		v.countReply(b)
 		return len(b), nil
 	}
-	if len(v.held) > 0 {
-		if _, err := v.conn.Write(v.withHeld(b)); err != nil {
-			return 0, err
-		}
-		return len(b), nil
+	if _, err := v.conn.Write(v.withHeld(b)); err != nil {
+		return 0, err
 	}
-	return v.conn.Write(b)
+	if final {
+		v.countReply(b)
+	}
+	return len(b), nil
 }
 
 func (v *verbConn) writeEHLO(b []byte) (int, error) {
@@ -524,14 +527,18 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 // reply writes one of the layer's own replies (from the connection's
 // goroutine: it counts errors).
 func (v *verbConn) reply(lines ...string) {
-	if len(lines) > 0 {
-		v.noteReply([]byte(lines[len(lines)-1]))
+	if len(lines) == 0 {
+		return
 	}
-	v.say(lines...)
+	last := []byte(lines[len(lines)-1])
+	v.noteReply(last)
+	if v.say(lines...) == nil {
+		v.countReply(last)
+	}
 }
 
 // say writes reply lines; any goroutine may (Shutdown does).
-func (v *verbConn) say(lines ...string) {
+func (v *verbConn) say(lines ...string) error {
 	var out bytes.Buffer
 	for _, l := range lines {
 		out.WriteString(l + "\r\n")
@@ -539,7 +546,8 @@ func (v *verbConn) say(lines ...string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.conn.SetWriteDeadline(time.Now().Add(time.Minute))
-	v.conn.Write(v.withHeld(out.Bytes()))
+	_, err := v.conn.Write(v.withHeld(out.Bytes()))
+	return err
 }
 
 // startTLS runs the STARTTLS exchange. After it the client must greet

@@ -1,0 +1,88 @@
+package milter
+
+import (
+	"bufio"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A recipient a milter adds passes the address rules a client's RCPT
+// passes, the same way: a local part that needs its quotes ("a b") or
+// is not an address at all is refused (the addition dropped and logged,
+// the message goes on, as the README promises for an addition refused
+// for good), a bare <postmaster> is the configured postmaster, a source
+// route is ignored and a quoted local part that needs no quotes is the
+// unquoted mailbox. A deletion names the recipient as RCPT would.
+func TestMilterAddedRecipientsFollowRCPTRules(t *testing.T) {
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+			return
+		}
+		var b []byte
+		for _, a := range []string{`<"a b"@example.test>`, `<"x@ext.test"@example.test>`, `<not an address>`,
+			`<postmaster>`, `<@relay.test,@b.test:route@example.test>`, `<"john.doe"@example.test>`, `<"gone"@example.test>`} {
+			b = appendPacket(b, repAddRcpt, []byte(a+"\x00"))
+		}
+		b = appendPacket(b, repDelRcpt, []byte(`<"v"@example.test>`+"\x00"))
+		b = appendPacket(b, repAccept, nil)
+		c.Write(b)
+		readPacket(r)
+	})
+	q := &fakeQueue{}
+	d := dial(t, startMTA(t, q, milterConf(addr, "")))
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test", "v@example.test"}, msg); !strings.HasPrefix(got, "250") {
+		t.Fatalf("end of data %q", got)
+	}
+	m, _ := q.last(t)
+	var got []string
+	for _, r := range m.Rcpts {
+		got = append(got, r.Addr)
+	}
+	want := []string{"u@example.test", "admin@example.test", "route@example.test", "john.doe@example.test", "gone@example.test"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("recipients %q, want %q", got, want)
+	}
+}
+
+// A replacement body with a NUL octet (a client's would get 554 5.6.0)
+// is a milter failure, not a message that next hops would refuse.
+func TestMilterReplacedBodyWithNUL(t *testing.T) {
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+			return
+		}
+		b := appendPacket(nil, repReplBody, []byte("new\x00body\r\n"))
+		b = appendPacket(b, repAccept, nil)
+		c.Write(b)
+		readPacket(r)
+	})
+	q := &fakeQueue{}
+	d := dial(t, startMTA(t, q, milterConf(addr, "")))
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "451 4.7.1") || q.count() != 0 {
+		t.Fatalf("end of data %q, queued %d", got, q.count())
+	}
+}
+
+// A replacement body with a line over the connector's max_line_length
+// (a client's would get 554 5.6.0) is a milter failure too.
+func TestMilterReplacedBodyLineTooLong(t *testing.T) {
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+			return
+		}
+		b := appendPacket(nil, repReplBody, []byte("short\r\n"+strings.Repeat("x", 3000)+"\r\n"))
+		b = appendPacket(b, repAccept, nil)
+		c.Write(b)
+		readPacket(r)
+	})
+	q := &fakeQueue{}
+	d := dial(t, startMTA(t, q, milterConf(addr, "")))
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "451 4.7.1") || q.count() != 0 {
+		t.Fatalf("end of data %q, queued %d", got, q.count())
+	}
+}

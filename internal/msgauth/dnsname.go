@@ -1,0 +1,125 @@
+package msgauth
+
+import (
+	"context"
+	"net"
+	"strings"
+
+	"umbra/internal/resolver"
+)
+
+// Names the checks build from what a message or a record says (an SPF
+// macro expansion, a DKIM selector and domain, "_dmarc." and a From:
+// domain) can be longer than a domain name may be (253 characters, RFC
+// 1035 §2.3.4) or have a label over 63 characters. No record can exist
+// at such a name: asking the resolver would fail as a DNS failure
+// (temperror, 451 "DNS failure" under p=reject, for ever) although DNS
+// never failed. nameGuard answers such a name "not found" without a
+// query, so each check takes it as the record's absence: SPF's exists
+// does not match and an include of it is a permerror, a DKIM key is not
+// there (permerror), a _dmarc name has no policy (the organisational
+// domain is asked next). SPF first shortens a long macro expansion as
+// RFC 7208 §7.3 says (spfNames).
+
+// maxDomainName is the longest domain name in text form, without the
+// final dot (RFC 1035 §2.3.4: 255 octets on the wire).
+const maxDomainName = 253
+
+// validDomainName: name (a final dot allowed) has at most 253
+// characters and non-empty labels of at most 63.
+func validDomainName(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > maxDomainName {
+		return false
+	}
+	for l := range strings.SplitSeq(name, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+	}
+	return true
+}
+
+// errNoSuchName is the answer for a name that cannot exist.
+func errNoSuchName(name string) error {
+	return &net.DNSError{Err: "not a valid domain name: no record can exist", Name: name, IsNotFound: true}
+}
+
+// nameGuard is a resolver that answers names that cannot exist "not
+// found" without asking.
+type nameGuard struct{ resolver.Resolver }
+
+func (g nameGuard) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	if !validDomainName(name) {
+		return nil, errNoSuchName(name)
+	}
+	return g.Resolver.LookupMX(ctx, name)
+}
+
+func (g nameGuard) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if net.ParseIP(host) == nil && !validDomainName(host) {
+		return nil, errNoSuchName(host)
+	}
+	return g.Resolver.LookupHost(ctx, host)
+}
+
+func (g nameGuard) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	if net.ParseIP(host) == nil && !validDomainName(host) {
+		return nil, errNoSuchName(host)
+	}
+	return g.Resolver.LookupIPAddr(ctx, host)
+}
+
+func (g nameGuard) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	if !validDomainName(name) {
+		return nil, errNoSuchName(name)
+	}
+	return g.Resolver.LookupTXT(ctx, name)
+}
+
+func (g nameGuard) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	if !validDomainName(name) {
+		return nil, errNoSuchName(name)
+	}
+	return g.Resolver.Lookup(ctx, name, qtype)
+}
+
+// spfNames is the resolver SPF evaluation asks: the SPF library does
+// not shorten a macro expansion longer than 253 characters, so this
+// does, as RFC 7208 §7.3 says: "the left side is truncated to fit, by
+// removing successive labels (and their following dots) until the total
+// length does not exceed 253 characters". A name without macros is its
+// own expansion; one of at most 253 characters is unchanged.
+type spfNames struct{ nameGuard }
+
+// truncateSPFName applies RFC 7208 §7.3 to name.
+func truncateSPFName(name string) string {
+	dot := strings.HasSuffix(name, ".")
+	n := strings.TrimSuffix(name, ".")
+	for len(n) > maxDomainName {
+		i := strings.IndexByte(n, '.')
+		if i < 0 {
+			break // one label: nothing left to remove; nameGuard refuses it
+		}
+		n = n[i+1:]
+	}
+	if dot {
+		n += "."
+	}
+	return n
+}
+
+func (s spfNames) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	return s.nameGuard.LookupMX(ctx, truncateSPFName(name))
+}
+
+func (s spfNames) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	if net.ParseIP(host) != nil {
+		return s.nameGuard.LookupIPAddr(ctx, host)
+	}
+	return s.nameGuard.LookupIPAddr(ctx, truncateSPFName(host))
+}
+
+func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return s.nameGuard.LookupTXT(ctx, truncateSPFName(name))
+}
