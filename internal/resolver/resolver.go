@@ -108,6 +108,13 @@ const maxCNAMEs = 8
 // is Secure only when every response was.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	fqdn := dns.Fqdn(name)
+	if !isDomainName(fqdn) {
+		// No record can exist at a name longer than a domain name may
+		// be: not found, never a DNS failure (a TLSA or MTA-STS name
+		// built from a long host would otherwise defer for ever).
+		return &Answer{Name: fqdn, Type: qtype, Rcode: dns.RcodeNameError},
+			dnsError(name, "", "no such host (not a domain name: over 253 characters or a label over 63)", false, true)
+	}
 	a := &Answer{Name: fqdn, Type: qtype, Secure: c.cfg.TrustAD}
 	target := fqdn
 	seen := map[string]bool{strings.ToLower(fqdn): true}
@@ -419,4 +426,23 @@ func sortMX(mx []*net.MX) {
 			mx[j], mx[j-1] = mx[j-1], mx[j]
 		}
 	}
+}
+
+// isDomainName: fqdn (with its final dot) has at most 253 characters
+// before it and non-empty labels of at most 63 (RFC 1035 §2.3.4). The
+// root alone is a name.
+func isDomainName(fqdn string) bool {
+	name := strings.TrimSuffix(fqdn, ".")
+	if name == "" {
+		return fqdn == "."
+	}
+	if len(name) > 253 {
+		return false
+	}
+	for l := range strings.SplitSeq(name, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+	}
+	return true
 }

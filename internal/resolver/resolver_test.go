@@ -135,3 +135,25 @@ func TestServersInOrder(t *testing.T) {
 		t.Fatalf("the next server was asked after a denial: %d queries", good.Queries())
 	}
 }
+
+// A name longer than a domain name may be (a TLSA or MTA-STS name built
+// from a long host, an SPF expansion) cannot have records: it is not
+// found, at once and without a query — not a temporary failure, which
+// would defer the mail for ever.
+func TestOverlongNameNotFound(t *testing.T) {
+	srv := dnstest.Start(t, "a.test. 60 IN A 127.0.0.1")
+	c := newClient(t, srv.Addr)
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 63) + ".test"
+	for _, name := range []string{"_25._tcp." + long, strings.Repeat("x", 64) + ".test", "a..test"} {
+		_, err := c.Lookup(context.Background(), name, dns.TypeTLSA)
+		if de := dnsErr(t, err); !de.IsNotFound || de.IsTemporary {
+			t.Errorf("%s: %+v, want not found", name, de)
+		}
+	}
+	if n := srv.Queries(); n != 0 {
+		t.Errorf("%d queries sent for names that cannot exist", n)
+	}
+	if _, err := c.LookupIPAddr(context.Background(), "a.test"); err != nil {
+		t.Fatalf("a valid name: %v", err)
+	}
+}
