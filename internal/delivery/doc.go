@@ -76,10 +76,13 @@
 // is this server itself: nothing is relayed, the recipients are deferred
 // with 451 4.4.6 naming the hop (self.go).
 // Likewise a send connector's next hop at one of this server's receive
-// bindings (Config.OwnBindings) is this server and is not connected to:
-// an MX fails with 554 5.4.6 "loops back to myself", a smart host
-// defers with 451 4.4.6 (self.go, ownBinding). The address decides, not
-// the greeting's name: two servers may share a name, never an address.
+// bindings (Config.OwnBindings) is this server and is not connected to
+// (self.go, ownBinding, dropSelf): a smart host that is this server is
+// skipped; MX hosts no better than the best one at which this server
+// appears are dropped, the better ones tried and their failure deferred.
+// Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
+// hosts defer with 451 4.4.6. The address decides, not the greeting's
+// name: two servers may share a name, never an address.
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary

@@ -45,12 +45,15 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	if hosts, res = d.filterHosts(dt, g, hosts); res != nil {
 		return res
 	}
+	// A host that is this server is not even connected to, nor an MX
+	// host no better than it (self.go).
+	hosts, self := dropSelf(st.cfg.OwnBindings, len(g.conn.cfg.SmartHosts) > 0, hosts)
+	if len(hosts) == 0 {
+		return d.loop(st, g, *self, "is an address this server listens on")
+	}
 	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	for _, h := range hosts {
-		if ownBinding(st.cfg.OwnBindings, h.addr) { // self.go: not even connected to
-			return d.loop(st, g, h, "is an address this server listens on")
-		}
 		dec, err := d.hostTLS(ctx, dt, g.conn, h)
 		var c *smtp.Client
 		if err == nil {
@@ -96,6 +99,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 type host struct {
 	name string
 	addr string // ip:port
+	pref int    // its MX preference (0: a smart host, the domain's own address)
 }
 
 func (h host) String() string {
@@ -112,6 +116,7 @@ var errPermanent = errors.New("permanent")
 func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []queue.Result) {
 	port := strconv.Itoa(g.conn.cfg.Port)
 	var names []string
+	var prefs []int   // each name's MX preference
 	implicit := false // no MX: the domain's own address (RFC 5321 §5.1)
 	if len(g.conn.cfg.SmartHosts) > 0 {
 		names = append(names, g.conn.cfg.SmartHosts...)
@@ -135,6 +140,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 			}
 			for _, mx := range mxs {
 				names = append(names, strings.TrimSuffix(mx.Host, "."))
+				prefs = append(prefs, int(mx.Pref))
 			}
 		case errors.As(err, &dnsErr) && dnsErr.IsNotFound || err == nil:
 			names, implicit = []string{g.dom}, true // no MX: the domain itself
@@ -147,13 +153,17 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 	}
 	var hosts []host
 	var failed []resolver.HostLookup
-	for _, n := range names {
+	for i, n := range names {
+		pref := 0
+		if i < len(prefs) {
+			pref = prefs[i]
+		}
 		name, p := n, port
 		if h, pp, err := net.SplitHostPort(n); err == nil {
 			name, p = h, pp
 		}
 		if ip := net.ParseIP(name); ip != nil {
-			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p)})
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p), pref: pref})
 			continue
 		}
 		addrs, err := st.cfg.Resolver.LookupHost(ctx, name)
@@ -162,7 +172,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 			continue
 		}
 		for _, a := range addrs {
-			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p)})
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p), pref: pref})
 		}
 	}
 	if len(hosts) == 0 && ctx.Err() != nil {

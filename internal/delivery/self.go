@@ -57,12 +57,52 @@ func (d *Deliverer) loop(st *state, g *group, h host, how string) []queue.Result
 	return failAll(g.rcpts, h.String(), "554 5.4.6 "+what)
 }
 
+// dropSelf removes from hosts what this server must not relay to
+// (ownBinding): among smart hosts (smart) the addresses that are this
+// server; among MX hosts every host whose preference is not better than
+// the best one at which this server appears — an MX host is this server
+// when any of its addresses is, and a host no better than this server
+// would pass the mail back to it (RFC 5321 §5.1; Postfix does the same).
+// self is the host that is this server, nil when none is. With self set
+// and nothing left, the mail loops back to this server; with something
+// left, that is tried and a failure defers (this server is a backup),
+// never bounces.
+func dropSelf(bindings []string, smart bool, hosts []host) (rest []host, self *host) {
+	best := 0
+	for i := range hosts {
+		if ownBinding(bindings, hosts[i].addr) && (self == nil || hosts[i].pref < best) {
+			self, best = &hosts[i], hosts[i].pref
+		}
+	}
+	if self == nil {
+		return hosts, nil
+	}
+	selfNames := map[string]bool{}
+	for _, h := range hosts {
+		if ownBinding(bindings, h.addr) {
+			selfNames[h.name] = true
+		}
+	}
+	for _, h := range hosts {
+		switch {
+		case smart && ownBinding(bindings, h.addr):
+		case !smart && (h.pref >= best || selfNames[h.name]):
+		default:
+			rest = append(rest, h)
+		}
+	}
+	return rest, self
+}
+
 // ownBinding: addr (ip:port) is one this server listens on: a binding
 // with that very address, or a wildcard binding (0.0.0.0, ::, no host)
 // on that port when the IP is one of this machine's interface addresses
-// (another machine cannot have it; another server on this machine
-// cannot listen on a port a wildcard binding holds). Another address on
-// the same port, a loopback alias included, is not this server.
+// or a loopback address (127.0.0.0/8 and ::1 reach a wildcard listener
+// of this machine) (another machine cannot have it; another server on
+// this machine cannot listen on a port a wildcard binding holds). The
+// unspecified address (0.0.0.0, ::) as a target is this machine's
+// loopback. Another address on the same port, a loopback alias
+// included, is not this server when only specific addresses are bound.
 func ownBinding(bindings []string, addr string) bool {
 	ip, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -73,6 +113,13 @@ func ownBinding(bindings []string, addr string) bool {
 		return false
 	}
 	hostIP = hostIP.Unmap()
+	if hostIP.IsUnspecified() { // connecting to it reaches this machine's loopback
+		if hostIP.Is4() {
+			hostIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		} else {
+			hostIP = netip.IPv6Loopback()
+		}
+	}
 	var local []netip.Addr // interface addresses, read once when needed
 	for _, b := range bindings {
 		bh, bp, err := net.SplitHostPort(b)
@@ -87,6 +134,9 @@ func ownBinding(bindings []string, addr string) bool {
 		}
 		if bh != "" && bh != "0.0.0.0" && bh != "::" {
 			continue // a host name: not compared
+		}
+		if hostIP.IsLoopback() {
+			return true
 		}
 		if local == nil {
 			local = interfaceAddrs()

@@ -25,8 +25,9 @@ func TestNextHopThatIsThisServer(t *testing.T) {
 	// another server with the same name, on the same port
 	twin := startSinkNamed(t, "127.0.0.3:"+port, false, nil, "umbra.test")
 	dns := &fakeDNS{mx: map[string][]*net.MX{"loop.example": {{Host: "mx.loop.example.", Pref: 10}},
-		"fine.example": {{Host: "mx.fine.example.", Pref: 10}}},
-		hosts: map[string][]string{"mx.loop.example": {"127.0.0.2"}, "mx.fine.example": {"127.0.0.3"}}}
+		"fine.example":   {{Host: "mx.fine.example.", Pref: 10}},
+		"backup.example": {{Host: "mx.down.example.", Pref: 10}, {Host: "mx.loop.example.", Pref: 20}}},
+		hosts: map[string][]string{"mx.loop.example": {"127.0.0.2"}, "mx.fine.example": {"127.0.0.3"}, "mx.down.example": {"127.0.0.4"}}}
 	own := []string{"127.0.0.5:" + port, self.addr}
 	conns := func(s *sink) int {
 		s.mu.Lock()
@@ -41,6 +42,14 @@ func TestNextHopThatIsThisServer(t *testing.T) {
 	if len(res) != 1 || res[0].Outcome != queue.FailedPerm || !strings.HasPrefix(res[0].Reply, "554 5.4.6 mail for loop.example loops back to myself") ||
 		!strings.Contains(res[0].Reply, "listens on") {
 		t.Fatalf("MX that is this server: %+v", res)
+	}
+
+	// This server is a backup MX (20) of a primary (10) that is down:
+	// the primary is tried, and its failure defers; no bounce, no loop.
+	mb := message("u@backup.example")
+	res = d.Deliver(context.Background(), mb, body, all(mb))
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || strings.Contains(res[0].Reply, "loops back") {
+		t.Fatalf("backup MX below a primary that is down: %+v", res)
 	}
 
 	sh := config.SendConnector{Name: "smart", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
@@ -81,13 +90,64 @@ func TestOwnBinding(t *testing.T) {
 		{[]string{"127.0.0.1:2525"}, "127.0.0.1:25", false},
 		{[]string{"0.0.0.0:2525"}, "127.0.0.1:2525", true},
 		{[]string{":2525"}, "127.0.0.1:2525", true},
-		{[]string{"0.0.0.0:2525"}, "127.0.0.2:2525", false}, // a loopback alias is not an interface address
+		// rt19 F1: a wildcard listener takes every loopback address (lo
+		// is 127.0.0.0/8), and a connection to the unspecified address
+		// reaches this machine's loopback.
+		{[]string{"0.0.0.0:2525"}, "127.0.0.2:2525", true},
+		{[]string{"0.0.0.0:2525"}, "127.0.0.88:2525", true},
+		{[]string{"0.0.0.0:2525"}, "0.0.0.0:2525", true},
+		{[]string{"[::]:2525"}, "[::]:2525", true},
+		{[]string{"[::]:2525"}, "[::ffff:127.0.0.5]:2525", true},
+		{[]string{"127.0.0.1:2525"}, "0.0.0.0:2525", true},
+		{[]string{"127.0.0.19:2525"}, "0.0.0.0:2525", false}, // reaches 127.0.0.1, not this binding
+		{[]string{"127.0.0.19:2525"}, "127.0.0.20:2525", false},
 		{[]string{"0.0.0.0:2525"}, "192.0.2.1:2525", false},
+		{[]string{"0.0.0.0:25"}, "127.0.0.2:2525", false},
 		{[]string{"[::1]:2525"}, "[::1]:2525", true},
 		{[]string{"mx.example:2525"}, "127.0.0.1:2525", false},
 	} {
 		if got := ownBinding(c.bindings, c.addr); got != c.want {
 			t.Errorf("ownBinding(%q, %q) = %v", c.bindings, c.addr, got)
+		}
+	}
+}
+
+// rt19 F2: a self address among the next hops decided the whole group.
+// A backup MX below a primary that is down bounced, and a smart host
+// list with this server first never tried the others. Now smart hosts
+// that are this server are skipped; among MX hosts, those no better
+// than the best one at which this server appears are dropped (an MX host
+// is this server when any of its addresses is), and what is left is
+// tried, a failure deferring; only nothing left is a loop.
+func TestDropSelf(t *testing.T) {
+	own := []string{"127.0.0.19:25"}
+	h := func(name, ip string, pref int) host { return host{name: name, addr: ip + ":25", pref: pref} }
+	names := func(hs []host) string {
+		var out []string
+		for _, x := range hs {
+			out = append(out, x.addr)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		what  string
+		smart bool
+		hosts []host
+		rest  string
+		self  bool
+	}{
+		{"no self", false, []host{h("a", "127.0.0.20", 10)}, "127.0.0.20:25", false},
+		{"backup MX below a primary", false, []host{h("p", "127.0.0.21", 10), h("me", "127.0.0.19", 20)}, "127.0.0.21:25", true},
+		{"best MX is this server", false, []host{h("me", "127.0.0.19", 10), h("b", "127.0.0.20", 20)}, "", true},
+		{"MX host with this server's address among others", false, []host{h("m", "127.0.0.19", 10), h("m", "127.0.0.20", 10)}, "", true},
+		{"an equal MX of another name", false, []host{h("me", "127.0.0.19", 10), h("peer", "127.0.0.20", 10)}, "", true},
+		{"better MX with two addresses", false, []host{h("p", "127.0.0.21", 5), h("p", "127.0.0.22", 5), h("me", "127.0.0.19", 10)}, "127.0.0.21:25 127.0.0.22:25", true},
+		{"smart hosts, this server first", true, []host{h("s", "127.0.0.19", 0), h("t", "127.0.0.20", 0)}, "127.0.0.20:25", true},
+		{"smart host, only this server", true, []host{h("s", "127.0.0.19", 0)}, "", true},
+	} {
+		rest, self := dropSelf(own, c.smart, c.hosts)
+		if names(rest) != c.rest || (self != nil) != c.self {
+			t.Errorf("%s: rest %q self %v, want %q %v", c.what, names(rest), self != nil, c.rest, c.self)
 		}
 	}
 }
