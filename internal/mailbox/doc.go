@@ -2,7 +2,8 @@
 //
 // One mailbox per address: Path maps (domain, local part), ASCII case
 // folded, to <root>/<domain>/<local> by an injective encoding ('/',
-// '\', '%', control bytes, DEL and a leading '.' as %XX; "" as "%"),
+// '\', '%', control bytes, DEL, C1 controls, format characters, line
+// separators, invalid UTF-8 and a leading '.' as %XX; "" as "%"),
 // so no two addresses share a directory and none names a path outside
 // the root, "." or "..", or a hidden directory; every other byte stays
 // as it is, so an ordinary address's directory is its own name.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"umbra/internal/mailaddr"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Maildir is a tree <root>/<domain>/<local-part>/{tmp,new,cur}.
@@ -33,22 +35,40 @@ func (d *Maildir) Path(local, domain string) string {
 // mapping is injective and safe: a byte that could leave the tree or
 // hide the directory — '/', '\\', NUL and the other control bytes, DEL,
 // a leading '.' — is written as '%' and two upper-case hex digits, and
-// so is '%' itself; the empty string is "%" alone. Every other byte
-// (letters, digits, the rest of atext, UTF-8) stays as it is, so an
-// ordinary address's Maildir is its own name, and no two names share a
-// directory: '%' always starts an escape, so the name decodes back.
+// so is '%' itself; so is every byte of a character that would mislead
+// whoever lists the directories: a C1 control character (U+0080–U+009F:
+// U+009B is a terminal's CSI), a format character (bidirectional
+// overrides such as U+202E, zero-width characters, U+FEFF), a line or
+// paragraph separator, or a byte that is not valid UTF-8. The empty
+// string is "%" alone. Every other character (letters, digits, the rest
+// of atext, printable UTF-8) stays as it is, so an ordinary address's
+// Maildir is its own name, and no two names share a directory: '%'
+// always starts an escape, so the name decodes back.
 func component(s string) string {
 	if s == "" {
 		return "%"
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c == '/' || c == '\\' || c == '%' || c < 0x20 || c == 0x7f || (c == '.' && i == 0) {
-			fmt.Fprintf(&b, "%%%02X", c)
+		if c < utf8.RuneSelf {
+			if c == '/' || c == '\\' || c == '%' || c < 0x20 || c == 0x7f || (c == '.' && i == 0) {
+				fmt.Fprintf(&b, "%%%02X", c)
+			} else {
+				b.WriteByte(c)
+			}
+			i++
 			continue
 		}
-		b.WriteByte(c)
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			for _, x := range []byte(s[i : i+n]) {
+				fmt.Fprintf(&b, "%%%02X", x)
+			}
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
 	}
 	return b.String()
 }

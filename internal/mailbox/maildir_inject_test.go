@@ -157,3 +157,26 @@ func TestAlreadyDeliveredWithPatternCharacters(t *testing.T) {
 		}
 	}
 }
+
+// rt19 F4: a C1 control character (U+009B is a terminal's CSI), a format
+// character (U+202E RIGHT-TO-LEFT OVERRIDE, zero-width ones, U+FEFF) or
+// a line separator in an SMTPUTF8 local part was written raw into the
+// directory name, where `ls` or `find` shows it to the operator. Each of
+// its bytes is now escaped; printable UTF-8 stays as it is.
+func TestPathEscapesMisleadingCharacters(t *testing.T) {
+	d := &Maildir{Root: "/m"}
+	for local, want := range map[string]string{
+		"a\u009b31mred": "a%C2%9B31mred",
+		"a\u0085b":      "a%C2%85b",
+		"evil\u202etxt": "evil%E2%80%AEtxt",
+		"zw\u200bsp":    "zw%E2%80%8Bsp",
+		"\ufeffbom":     "%EF%BB%BFbom",
+		"l\u2028s":      "l%E2%80%A8s",
+		"bad\xffutf8":   "bad%FFutf8",
+		"émile":         "émile",
+	} {
+		if got := d.Path(local, "example.test"); got != filepath.Join("/m", "example.test", want) {
+			t.Errorf("Path(%q) = %s, want /m/example.test/%s", local, got, want)
+		}
+	}
+}
