@@ -12,8 +12,10 @@ import "strconv"
 // session (421 at a timeout or a data rate cut) is counted for the
 // command it answers. A reply held back for a pipelined command
 // (replyhold.go) is counted when held: it is written before the layer
-// reads again. Intermediate replies (354, 334) are not counted,
-// nor replies to commands the layer made up (synth).
+// reads again, and counted only once that write succeeded (a client
+// that reset the connection under a pipelined group was sent none).
+// Intermediate replies (354, 334) are not counted, nor replies to
+// commands the layer made up (synth).
 
 // countedCommand is the metric label of a command whose replies are
 // counted, "" for the others.
@@ -26,17 +28,45 @@ func countedCommand(cmd string) string {
 }
 
 // countReply counts the final reply line b if it answers the command
-// whose reply is due; the caller has written (or held for writing) b.
+// whose reply is due; the caller has written b.
 func (v *verbConn) countReply(b []byte) {
+	if cmd, code, ok := v.replyDue(b); ok {
+		v.observeReply(cmd, code)
+	}
+}
+
+// holdCount records the count of a reply held back (replyhold.go), to
+// be made when the held replies are written (writeHeld); the caller
+// holds v.mu.
+func (v *verbConn) holdCount(b []byte) {
+	if cmd, code, ok := v.replyDue(b); ok {
+		v.heldCounts = append(v.heldCounts, heldCount{cmd, code})
+	}
+}
+
+// heldCount is a reply held back, counted once written.
+type heldCount struct {
+	cmd  string
+	code int
+}
+
+// replyDue reports the command and code b answers, when b is the final
+// reply of the command whose reply is due, and marks it answered.
+func (v *verbConn) replyDue(b []byte) (string, int, bool) {
 	if v.due == "" || v.gone || len(b) < 4 || b[3] != ' ' && b[3] != '\r' {
-		return
+		return "", 0, false
 	}
 	code, err := strconv.Atoi(string(b[:3]))
 	if err != nil || code == 354 || code == 334 {
-		return
+		return "", 0, false
 	}
-	if s := v.sess(); s != nil {
-		s.srv.obs.Command(s.c.cfg.Name, v.due, code)
-	}
+	cmd := v.due
 	v.due = ""
+	return cmd, code, true
+}
+
+func (v *verbConn) observeReply(cmd string, code int) {
+	if s := v.sess(); s != nil {
+		s.srv.obs.Command(s.c.cfg.Name, cmd, code)
+	}
 }

@@ -29,7 +29,7 @@ func (v *verbConn) writeReply(lines ...string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.conn.SetWriteDeadline(time.Now().Add(time.Minute))
-	_, err := v.conn.Write(v.withHeld(out.Bytes()))
+	err := v.writeHeld(out.Bytes())
 	return err
 }
 

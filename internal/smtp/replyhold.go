@@ -34,15 +34,27 @@ func (v *verbConn) holdable(b []byte) bool {
 	return bytes.IndexByte(buf, '\n') >= 0
 }
 
-// withHeld returns b after the replies held back, and forgets them; the
-// caller holds v.mu and writes the result.
-func (v *verbConn) withHeld(b []byte) []byte {
-	if len(v.held) == 0 {
-		return b
+// writeHeld writes the replies held back, then b, in one write, and
+// forgets them; the held replies are counted (cmdcount.go) only when
+// the write succeeded. The caller holds v.mu.
+func (v *verbConn) writeHeld(b []byte) error {
+	out := b
+	if len(v.held) > 0 {
+		out = append(v.held, b...)
+		v.held = nil
 	}
-	out := append(v.held, b...)
-	v.held = nil
-	return out
+	counts := v.heldCounts
+	v.heldCounts = nil
+	if len(out) == 0 {
+		return nil
+	}
+	if _, err := v.conn.Write(out); err != nil {
+		return err
+	}
+	for _, c := range counts {
+		v.observeReply(c.cmd, c.code)
+	}
+	return nil
 }
 
 // flushHeld writes the replies held back.
@@ -50,9 +62,7 @@ func (v *verbConn) flushHeld() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.held) > 0 {
-		held := v.held
-		v.held = nil
-		v.conn.Write(held) // a failed write fails the read that follows
+		v.writeHeld(nil) // a failed write fails the read that follows
 	}
 }
 

@@ -96,26 +96,27 @@ type verbConn struct {
 	tlsOn atomic.Bool
 	// certNames are the names in a client certificate the connector's
 	// organisation CA verified: the client is then that transport server.
-	certNames []string
-	pending   []byte // one vetted line waiting for go-smtp's Read
-	mode      int
-	dstate    int          // where DATA's end-of-data scan stands (modeData)
-	rawLen    int64        // the DATA body's bytes so far, as received
-	lineLen   int          // bytes of the body since its last LF
-	unst      unstuffer    // the DATA body's dot-unstuffing (spoolbody.go)
-	sink      bodySink     // the body being kept: in memory, past the threshold in a spool file
-	bodyOver  bool         // the unstuffed DATA body reached max_message_size (read on, keeping nothing)
-	body      []byte       // the unstuffed body of the DATA just ended, for takeBody
-	spooled   *spooledBody // or the spool file it went to (takeSpooled)
-	spoolErr  error        // why the spool file failed, for the session's log
-	bodyErr   *gosmtp.SMTPError
-	hasBody   bool
-	last      string // verb of the last command handed to go-smtp
-	ehlo      bool   // go-smtp is writing an EHLO reply
-	saslBad   bool   // a bad SASL response was replaced by "*"
-	sess      func() *session
-	acks      []discardAck // discard notifications waiting for the peer's next command (SR-15)
-	held      []byte       // 250s to pipelined MAIL and RCPT not yet written (replyhold.go; under mu)
+	certNames  []string
+	pending    []byte // one vetted line waiting for go-smtp's Read
+	mode       int
+	dstate     int          // where DATA's end-of-data scan stands (modeData)
+	rawLen     int64        // the DATA body's bytes so far, as received
+	lineLen    int          // bytes of the body since its last LF
+	unst       unstuffer    // the DATA body's dot-unstuffing (spoolbody.go)
+	sink       bodySink     // the body being kept: in memory, past the threshold in a spool file
+	bodyOver   bool         // the unstuffed DATA body reached max_message_size (read on, keeping nothing)
+	body       []byte       // the unstuffed body of the DATA just ended, for takeBody
+	spooled    *spooledBody // or the spool file it went to (takeSpooled)
+	spoolErr   error        // why the spool file failed, for the session's log
+	bodyErr    *gosmtp.SMTPError
+	hasBody    bool
+	last       string // verb of the last command handed to go-smtp
+	ehlo       bool   // go-smtp is writing an EHLO reply
+	saslBad    bool   // a bad SASL response was replaced by "*"
+	sess       func() *session
+	acks       []discardAck // discard notifications waiting for the peer's next command (SR-15)
+	held       []byte       // 250s to pipelined MAIL and RCPT not yet written (replyhold.go; under mu)
+	heldCounts []heldCount  // their counts, made once written (cmdcount.go; under mu)
 
 	greeted   bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
 	sasl      bool   // go-smtp asked for a SASL response (334)
@@ -478,10 +479,10 @@ func (v *verbConn) write(b []byte) (int, error) {
 	defer v.mu.Unlock()
 	if hold { // replyhold.go: written before the layer reads again
 		v.held = append(v.held, b...)
-		v.countReply(b)
+		v.holdCount(b)
 		return len(b), nil
 	}
-	if _, err := v.conn.Write(v.withHeld(b)); err != nil {
+	if err := v.writeHeld(b); err != nil {
 		return 0, err
 	}
 	if final {
@@ -517,7 +518,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if out.Len() > 0 {
-		if _, err := v.conn.Write(v.withHeld(out.Bytes())); err != nil {
+		if err := v.writeHeld(out.Bytes()); err != nil {
 			return 0, err
 		}
 	}
@@ -546,7 +547,7 @@ func (v *verbConn) say(lines ...string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.conn.SetWriteDeadline(time.Now().Add(time.Minute))
-	_, err := v.conn.Write(v.withHeld(out.Bytes()))
+	err := v.writeHeld(out.Bytes())
 	return err
 }
 
