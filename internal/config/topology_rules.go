@@ -1,11 +1,14 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // topologyRules reports what makes a syntactically valid topology unsafe
@@ -202,12 +205,13 @@ func topoVersion(v int) int {
 //   - another role than role: routing would treat it as what it is not (a
 //     hub taken for an edge relays nowhere, an edge taken for a hub
 //     receives the site's mail);
-//   - an address no binding listens on (the same port, and the same IP or
-//     an unspecified one): a copy-pasted server.name or a typo in the
-//     address. Every other server sends this server's shadow sessions,
+//   - an address no binding listens on, on this machine (listensOn: the
+//     same port, and the same IP; for a wildcard binding an address of
+//     this machine; for a host name what it resolves to here): a
+//     copy-pasted server.name or a typo in the address. Every other server sends this server's shadow sessions,
 //     heartbeats and relayed mail to that address, so its peers would find
 //     it dead while it runs and take its shadow copies over (a live
-//     server's mail delivered twice). An address or binding given by host
+//     server's mail delivered twice). A topology address given by host
 //     name is not compared, nor anything when bindings is nil (this
 //     server is reached through address translation: server.
 //     address_translated).
@@ -241,21 +245,55 @@ func CheckTopologyServer(path, name, role string, bindings []string) error {
 	return violations(path, doc, v.out)
 }
 
-// listensOn reports whether one of bindings accepts connections to
-// address: the same port, and the same IP or an unspecified one. An
-// address or binding that is not IP:port (a host name) is taken as
-// listening: it cannot be compared without resolving it.
+// listensOn reports whether one of bindings, on this machine, accepts
+// connections to address: the same port, and the same IP; for a wildcard
+// binding (0.0.0.0, ::, no host) an address of this machine (an
+// interface's, or loopback); for a binding by host name, an address the
+// name resolves to here. A topology address given by host name is taken
+// as listening: it is not resolved.
 func listensOn(address string, bindings []string) bool {
 	want, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return true
 	}
+	wantIP, wantPort := want.Addr().Unmap(), strconv.Itoa(int(want.Port()))
 	for _, b := range bindings {
-		got, err := netip.ParseAddrPort(b)
-		if err != nil {
-			return true
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || port != wantPort {
+			continue
 		}
-		if got.Port() == want.Port() && (got.Addr().IsUnspecified() || got.Addr().Unmap() == want.Addr().Unmap()) {
+		ip, err := netip.ParseAddr(host)
+		switch {
+		case host == "" || err == nil && ip.IsUnspecified():
+			if wantIP.IsLoopback() || isLocalAddr(wantIP) {
+				return true
+			}
+		case err == nil:
+			if ip.Unmap() == wantIP {
+				return true
+			}
+		default: // a host name: what it resolves to on this machine
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			addrs, _ := net.DefaultResolver.LookupHost(ctx, host)
+			cancel()
+			for _, a := range addrs {
+				if ip, err := netip.ParseAddr(a); err == nil && ip.Unmap() == wantIP {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// isLocalAddr: ip is an address of one of this machine's interfaces.
+func isLocalAddr(ip netip.Addr) bool {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip {
 			return true
 		}
 	}

@@ -131,6 +131,8 @@ servers:
   - {name: hubB, role: hub, address: "127.0.1.2:25"}
   - {name: hubC, role: hub, address: "[::1]:2525"}
   - {name: hubD, role: hub, address: "hubd.example:25"}
+  - {name: hubE, role: hub, address: "192.0.2.7:25"}
+  - {name: hubF, role: hub, address: "127.0.0.1:2526"}
 `
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -152,6 +154,14 @@ servers:
 		{"hubC", []string{"127.0.0.1:2525"}, 6},
 		{"hubA", []string{}, 4},
 		{"hubB", nil, 0}, // address translated: not compared
+		// rt18 F1: a wildcard binding listens on this machine's addresses
+		// only, a binding by name on what the name resolves to here.
+		{"hubE", []string{"0.0.0.0:25"}, 8}, // not an address of this machine
+		{"hubE", []string{":25"}, 8},
+		{"hubE", []string{"[::]:25"}, 8},
+		{"hubA", []string{"localhost:25"}, 4},
+		{"hubF", []string{"localhost:2526"}, 0},
+		{"hubF", []string{":2526"}, 0},
 	} {
 		err := CheckTopologyServer(path, c.name, "hub", c.bindings)
 		switch {
