@@ -76,6 +76,7 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 			return nil, err
 		}
 		m.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as a client's body
+		m.SetMaxHeaderSize(int64(e.cfg.Load().Transport.MaxHeaderSize))                  // as a client's header section
 		checks = append(checks, m)
 	}
 	return checks, nil

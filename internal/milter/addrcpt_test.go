@@ -86,3 +86,39 @@ func TestMilterReplacedBodyLineTooLong(t *testing.T) {
 		t.Fatalf("end of data %q, queued %d", got, q.count())
 	}
 }
+
+// rt19 F5, F6: a milter's edits may not bring in what a client could not
+// send: a header section over max_header_size (here 64 KiB; 30 headers of
+// 900 kB were accepted and relayed before), a header line over
+// max_line_length, or a replaced body whose last line, unterminated, is
+// over it once relayed with its CRLF. Each is a milter failure
+// (on_failure: tempfail here).
+func TestMilterEditsBoundedLikeAClient(t *testing.T) {
+	for name, edits := range map[string][]byte{
+		"header section over max_header_size": func() []byte {
+			var b []byte
+			for i := 0; i < 40; i++ { // 40 folded fields of ~1.9 KB: 76 KB of header section
+				b = appendPacket(b, repAddHeader, []byte("X-Big\x00"+strings.Repeat(strings.Repeat("y", 900)+"\n ", 2)+"\x00"))
+			}
+			return b
+		}(),
+		"header line over max_line_length": appendPacket(nil, repAddHeader, []byte("X-Long\x00"+strings.Repeat("z", 5000)+"\x00")),
+		"unterminated last body line":      appendPacket(nil, repReplBody, []byte("x\r\n"+strings.Repeat("a", 2000))),
+	} {
+		t.Run(name, func(t *testing.T) {
+			addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+				if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+					return
+				}
+				c.Write(appendPacket(edits, repAccept, nil))
+				readPacket(r)
+			})
+			q := &fakeQueue{}
+			d := dial(t, startMTA(t, q, milterConf(addr, "")))
+			d.cmd("EHLO client.test", "250")
+			if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "451 4.7.1") || q.count() != 0 {
+				t.Fatalf("end of data %q, queued %d", got, q.count())
+			}
+		})
+	}
+}

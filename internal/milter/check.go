@@ -31,10 +31,12 @@ type Check struct {
 	address  string
 	failOpen bool
 	maxLine  int // SetMaxLineLength
-	hostname string
-	log      *slog.Logger
-	met      *Metrics
-	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	// maxHeader is transport.max_header_size (SetMaxHeaderSize).
+	maxHeader int64
+	hostname  string
+	log       *slog.Logger
+	met       *Metrics
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // New makes the check of one configured milter. hostname is the
@@ -44,13 +46,17 @@ type Check struct {
 // as a client's body with one is refused. 0: no bound.
 func (c *Check) SetMaxLineLength(n int) { c.maxLine = n }
 
+// SetMaxHeaderSize sets transport.max_header_size: a milter's header
+// edits may not make the header section larger than a client's may be.
+func (c *Check) SetMaxHeaderSize(n int64) { c.maxHeader = n }
+
 // longestLine is the length of b's longest line, its CRLF included.
 func longestLine(b []byte) int {
 	longest := 0
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			return max(longest, len(b))
+			return max(longest, len(b)+2) // a last line without its end gets a CRLF when relayed
 		}
 		longest = max(longest, i+1)
 		b = b[i+1:]
@@ -730,6 +736,15 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 		edited = true
 	}
 	if edited {
+		// A client's header section over max_header_size is refused
+		// (552), and so is a line over max_line_length: a milter's
+		// header edits may not bring in either.
+		if n := m.headerLen(); s.c.maxHeader > 0 && int64(n) > s.c.maxHeader {
+			return v, protoErr("header section of %d octets after the milter's edits, over max_header_size %d", n, s.c.maxHeader)
+		}
+		if n := m.longestHeaderLine(); s.c.maxLine > 0 && n > s.c.maxLine {
+			return v, protoErr("header field with a line of %d octets after the milter's edits, over max_line_length %d", n, s.c.maxLine)
+		}
 		t.Content = m.bytes()
 	}
 	if replaced && t.Rest != nil {

@@ -50,6 +50,25 @@ func parseMessage(b []byte) message {
 	return m
 }
 
+// headerLen is the size of the header section (its fields and the blank
+// line that ends it).
+func (m message) headerLen() int {
+	n := 2
+	for _, f := range m.fields {
+		n += len(f.raw)
+	}
+	return n
+}
+
+// longestHeaderLine is the longest line of any field, its CRLF counted.
+func (m message) longestHeaderLine() int {
+	n := 0
+	for _, f := range m.fields {
+		n = max(n, longestLine(f.raw))
+	}
+	return n
+}
+
 func (m message) bytes() []byte {
 	n := len(m.body) + 2
 	for _, f := range m.fields {

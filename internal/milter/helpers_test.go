@@ -109,6 +109,7 @@ receive_connectors:
 				return nil, err
 			}
 			c.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as cmd/umbra does
+			c.SetMaxHeaderSize(64 << 10)                                                     // a small transport.max_header_size
 			out = append(out, c)
 		}
 		return out, nil
