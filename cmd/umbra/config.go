@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,7 +72,7 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a file it names is not valid", args[0])}
 			}
-			for _, w := range append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...) {
+			for _, w := range append(append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...), smartHostsThatAreThisServer(cfg)...) {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
 			}
 			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
@@ -118,6 +121,27 @@ func unusedSendConnectors(cfg *config.Config) []string {
 // max_delay: a primary with the same throttle answers a refused login
 // that late, after the heartbeat gave up, and a refusal that comes too
 // late counts as a failed heartbeat — a takeover of a live primary.
+func smartHostsThatAreThisServer(cfg *config.Config) []string {
+	var bindings []string
+	for _, rc := range cfg.ReceiveConnectors {
+		bindings = append(bindings, rc.Bindings...)
+	}
+	var out []string
+	for _, sc := range cfg.SendConnectors {
+		for _, h := range sc.SmartHosts {
+			addr := h
+			if _, _, err := net.SplitHostPort(h); err != nil {
+				addr = net.JoinHostPort(h, strconv.Itoa(cmp.Or(sc.Port, 25)))
+			}
+			if delivery.IsOwnAddress(bindings, addr) {
+				out = append(out, fmt.Sprintf("send connector %s: smart host %s is an address this server listens on: "+
+					"its mail would loop back here, so it is deferred (451 4.4.6) and never sent", sc.Name, h))
+			}
+		}
+	}
+	return out
+}
+
 func heartbeatUnderThrottle(cfg *config.Config) []string {
 	t := cfg.Transport
 	if !t.ShadowRedundancyEnabled {

@@ -57,3 +57,21 @@ func TestHeartbeatUnderThrottleWarns(t *testing.T) {
 		t.Errorf("a 20 s heartbeat against a 30 s max_delay: %v", w)
 	}
 }
+
+// rt19 F8: a smart host that is one of this server's own addresses makes
+// every message of its connector wait (451 4.4.6, loops back to myself);
+// config check says so instead of "ok" alone.
+func TestSmartHostThatIsThisServerWarns(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.ReceiveConnectors = []config.ReceiveConnector{{Name: "in", Bindings: []string{"127.0.0.1:2599", "0.0.0.0:25"}}}
+	cfg.SendConnectors = []config.SendConnector{
+		{Name: "loop", SmartHosts: []string{"127.0.0.1:2599"}},
+		{Name: "wild", SmartHosts: []string{"127.0.0.7"}}, // port 25: the wildcard binding
+		{Name: "out", SmartHosts: []string{"192.0.2.1:2599", "relay.example"}},
+	}
+	w := smartHostsThatAreThisServer(cfg)
+	if len(w) != 2 || !strings.Contains(w[0], "send connector loop: smart host 127.0.0.1:2599") ||
+		!strings.Contains(w[1], "send connector wild: smart host 127.0.0.7") {
+		t.Fatalf("warnings: %q", w)
+	}
+}

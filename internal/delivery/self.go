@@ -94,6 +94,11 @@ func dropSelf(bindings []string, smart bool, hosts []host) (rest []host, self *h
 	return rest, self
 }
 
+// IsOwnAddress reports whether a next hop at addr (ip:port) would be
+// this server itself, by the rule delivery applies (ownBinding): config
+// check warns of a smart host that is.
+func IsOwnAddress(bindings []string, addr string) bool { return ownBinding(bindings, addr) }
+
 // ownBinding: addr (ip:port) is one this server listens on: a binding
 // with that very address, or a wildcard binding (0.0.0.0, ::, no host)
 // on that port when the IP is one of this machine's interface addresses
