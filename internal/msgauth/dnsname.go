@@ -25,20 +25,9 @@ import (
 // final dot (RFC 1035 §2.3.4: 255 octets on the wire).
 const maxDomainName = 253
 
-// validDomainName: name (a final dot allowed) has at most 253
-// characters and non-empty labels of at most 63.
-func validDomainName(name string) bool {
-	name = strings.TrimSuffix(name, ".")
-	if name == "" || len(name) > maxDomainName {
-		return false
-	}
-	for l := range strings.SplitSeq(name, ".") {
-		if l == "" || len(l) > 63 {
-			return false
-		}
-	}
-	return true
-}
+// validDomainName: name (a final dot allowed) can be a domain name
+// (resolver.IsDomainName: at most 253 characters, labels of 1–63).
+func validDomainName(name string) bool { return name != "." && resolver.IsDomainName(name) }
 
 // errNoSuchName is the answer for a name that cannot exist.
 func errNoSuchName(name string) error {

@@ -108,7 +108,7 @@ const maxCNAMEs = 8
 // is Secure only when every response was.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	fqdn := dns.Fqdn(name)
-	if !isDomainName(fqdn) {
+	if !IsDomainName(fqdn) {
 		// No record can exist at a name longer than a domain name may
 		// be: not found, never a DNS failure (a TLSA or MTA-STS name
 		// built from a long host would otherwise defer for ever).
@@ -428,15 +428,16 @@ func sortMX(mx []*net.MX) {
 	}
 }
 
-// isDomainName: fqdn (with its final dot) has at most 253 characters
-// before it and non-empty labels of at most 63 (RFC 1035 §2.3.4). The
-// root alone is a name.
-func isDomainName(fqdn string) bool {
-	name := strings.TrimSuffix(fqdn, ".")
-	if name == "" {
-		return fqdn == "."
+// IsDomainName reports whether name (a final dot allowed) can be a
+// domain name: at most 253 characters before the final dot and non-empty
+// labels of at most 63 (RFC 1035 §2.3.4). The root (".") is one; "" is
+// not. No record can exist at any other name.
+func IsDomainName(name string) bool {
+	if name == "." {
+		return true
 	}
-	if len(name) > 253 {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > 253 {
 		return false
 	}
 	for l := range strings.SplitSeq(name, ".") {
