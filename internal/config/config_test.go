@@ -422,3 +422,14 @@ func TestUnreadableFilesAtTheirLine(t *testing.T) {
 		t.Fatalf("readable files refused: %v", err)
 	}
 }
+
+// rt18 F2: a binding whose host is digits that make no IP address
+// (127.000.000.017) passed config check and failed at start without a
+// line, after the database was created. It is refused at its line.
+func TestBindingOfDigitsThatAreNoAddress(t *testing.T) {
+	src := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.000.000.017:25\"]\n"
+	_, err := Parse([]byte(src), "t.yaml")
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:") || !strings.Contains(err.Error(), `bad host "127.000.000.017"`) {
+		t.Fatalf("binding 127.000.000.017:25: %v", err)
+	}
+}

@@ -369,7 +369,7 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("bad port %q", port)
 	}
 	if host != "" {
-		if _, err := netip.ParseAddr(host); err != nil && !IsDomain(host) {
+		if _, err := netip.ParseAddr(host); err != nil && !IsHost(host) { // 127.000.000.017 is neither
 			return fmt.Errorf("bad host %q", host)
 		}
 	}
