@@ -194,6 +194,9 @@ func (f *fakeDNS) LookupMX(ctx context.Context, name string) ([]*net.MX, error) 
 }
 
 func (f *fakeDNS) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if err := f.fail[host]; err != nil {
+		return nil, err
+	}
 	if a, ok := f.hosts[host]; ok {
 		return a, nil
 	}

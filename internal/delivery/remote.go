@@ -37,7 +37,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 	}
 
-	hosts, res := d.destinations(ctx, st, g)
+	hosts, unresolved, res := d.destinations(ctx, st, g)
 	if res != nil {
 		return res
 	}
@@ -49,6 +49,23 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// host no better than it (self.go).
 	hosts, self := dropSelf(st.cfg.OwnBindings, len(g.conn.cfg.SmartHosts) > 0, hosts)
 	if len(hosts) == 0 {
+		// MX hosts better than this server whose addresses could not be
+		// looked up: their lookup decides, as it would without this
+		// server among the hosts (a temporary failure defers, a missing
+		// address bounces naming it), not the loop.
+		var better []resolver.HostLookup
+		for _, u := range unresolved {
+			if u.pref < self.pref {
+				better = append(better, u.HostLookup)
+			}
+		}
+		if len(better) > 0 && len(g.conn.cfg.SmartHosts) == 0 {
+			reply, permanent := resolver.NoAddress(g.dom, false, better)
+			if permanent {
+				return failAll(g.rcpts, g.dom, reply)
+			}
+			return deferAll(g.rcpts, g.key, reply)
+		}
 		return d.loop(st, g, *self, "is an address this server listens on")
 	}
 	hosts = orderHosts(d.health, hosts)
@@ -109,11 +126,18 @@ func (h host) String() string {
 
 var errPermanent = errors.New("permanent")
 
+// unresolvedHost is a mail host whose addresses could not be looked up,
+// with its MX preference.
+type unresolvedHost struct {
+	resolver.HostLookup
+	pref int
+}
+
 // destinations lists the addresses to try for a group, in order: smart
 // hosts in random order (spreading load), or MX hosts by preference
 // (random among equals), falling back to the domain's own address when it
 // has no MX (RFC 5321 §5.1).
-func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []queue.Result) {
+func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []unresolvedHost, []queue.Result) {
 	port := strconv.Itoa(g.conn.cfg.Port)
 	var names []string
 	var prefs []int   // each name's MX preference
@@ -126,7 +150,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		var dnsErr *net.DNSError
 		switch {
 		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
-			return nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
+			return nil, nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
 		case err == nil && len(mxs) > 0:
 			sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
 			for i := 0; i < len(mxs); {
@@ -146,13 +170,14 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 			names, implicit = []string{g.dom}, true // no MX: the domain itself
 		case ctx.Err() != nil:
 			// Stopped, not failed: the lookup had no time to answer.
-			return nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
+			return nil, nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
 		default:
-			return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
+			return nil, nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
 		}
 	}
 	var hosts []host
 	var failed []resolver.HostLookup
+	var unresolved []unresolvedHost
 	for i, n := range names {
 		pref := 0
 		if i < len(prefs) {
@@ -169,6 +194,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		addrs, err := st.cfg.Resolver.LookupHost(ctx, name)
 		if err != nil {
 			failed = append(failed, resolver.HostLookup{Host: name, Err: err})
+			unresolved = append(unresolved, unresolvedHost{resolver.HostLookup{Host: name, Err: err}, pref})
 			continue
 		}
 		for _, a := range addrs {
@@ -176,7 +202,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		}
 	}
 	if len(hosts) == 0 && ctx.Err() != nil {
-		return nil, deferAll(g.rcpts, g.key, stopped("the address lookups for "+g.key))
+		return nil, nil, deferAll(g.rcpts, g.key, stopped("the address lookups for "+g.key))
 	}
 	if len(hosts) == 0 && len(g.conn.cfg.SmartHosts) > 0 {
 		// A smart host is the operator's: its missing address is retried.
@@ -184,7 +210,7 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		if len(failed) > 0 {
 			msg += ": " + failed[len(failed)-1].Err.Error()
 		}
-		return nil, deferAll(g.rcpts, g.key, msg)
+		return nil, nil, deferAll(g.rcpts, g.key, msg)
 	}
 	if len(hosts) == 0 {
 		// The same reply route explain shows (tlspolicy.Explain): a
@@ -193,11 +219,11 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		// temporary defers.
 		reply, permanent := resolver.NoAddress(g.dom, implicit, failed)
 		if permanent {
-			return nil, failAll(g.rcpts, g.dom, reply)
+			return nil, nil, failAll(g.rcpts, g.dom, reply)
 		}
-		return nil, deferAll(g.rcpts, g.key, reply)
+		return nil, nil, deferAll(g.rcpts, g.key, reply)
 	}
-	return hosts, nil
+	return hosts, unresolved, nil
 }
 
 // stopped is the reply of a delivery the server's stop cut short during

@@ -26,7 +26,10 @@ func TestNextHopThatIsThisServer(t *testing.T) {
 	twin := startSinkNamed(t, "127.0.0.3:"+port, false, nil, "umbra.test")
 	dns := &fakeDNS{mx: map[string][]*net.MX{"loop.example": {{Host: "mx.loop.example.", Pref: 10}},
 		"fine.example":   {{Host: "mx.fine.example.", Pref: 10}},
-		"backup.example": {{Host: "mx.down.example.", Pref: 10}, {Host: "mx.loop.example.", Pref: 20}}},
+		"backup.example": {{Host: "mx.down.example.", Pref: 10}, {Host: "mx.loop.example.", Pref: 20}},
+		"sfb.example":    {{Host: "mx.sf.example.", Pref: 10}, {Host: "mx.loop.example.", Pref: 20}},
+		"nxb.example":    {{Host: "mx.nx.example.", Pref: 10}, {Host: "mx.loop.example.", Pref: 20}}},
+		fail:  map[string]error{"mx.sf.example": &net.DNSError{Err: "server misbehaving", Name: "mx.sf.example", IsTemporary: true}},
 		hosts: map[string][]string{"mx.loop.example": {"127.0.0.2"}, "mx.fine.example": {"127.0.0.3"}, "mx.down.example": {"127.0.0.4"}}}
 	own := []string{"127.0.0.5:" + port, self.addr}
 	conns := func(s *sink) int {
@@ -50,6 +53,20 @@ func TestNextHopThatIsThisServer(t *testing.T) {
 	res = d.Deliver(context.Background(), mb, body, all(mb))
 	if len(res) != 1 || res[0].Outcome != queue.Deferred || strings.Contains(res[0].Reply, "loops back") {
 		t.Fatalf("backup MX below a primary that is down: %+v", res)
+	}
+
+	// rt20 N5: the primary's address lookup fails for now: deferred as
+	// it would be without this server among the hosts; a primary with no
+	// address bounces naming it, not as a loop.
+	ms := message("u@sfb.example")
+	res = d.Deliver(context.Background(), ms, body, all(ms))
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || strings.Contains(res[0].Reply, "loops back") {
+		t.Fatalf("backup MX, the primary's lookup failing: %+v", res)
+	}
+	mn := message("u@nxb.example")
+	res = d.Deliver(context.Background(), mn, body, all(mn))
+	if len(res) != 1 || res[0].Outcome != queue.FailedPerm || strings.Contains(res[0].Reply, "loops back") || !strings.Contains(res[0].Reply, "mx.nx.example") {
+		t.Fatalf("backup MX, the primary without an address: %+v", res)
 	}
 
 	sh := config.SendConnector{Name: "smart", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},

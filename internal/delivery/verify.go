@@ -58,7 +58,7 @@ func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict
 
 func (d *Deliverer) verifyConnector(ctx context.Context, st *state, sc *sendConnector, domain, rcpt string) (recipients.Verdict, string, error) {
 	g := &group{key: "verify:" + sc.cfg.Name, conn: sc, dom: domain, rcpts: []int{0}}
-	hosts, res := d.destinations(ctx, st, g)
+	hosts, _, res := d.destinations(ctx, st, g)
 	if res != nil {
 		return recipients.CannotDecide, res[0].Reply, errors.New(res[0].Reply)
 	}
