@@ -128,15 +128,22 @@ func smartHostsThatAreThisServer(cfg *config.Config) []string {
 	}
 	var out []string
 	for _, sc := range cfg.SendConnectors {
+		var self []string
 		for _, h := range sc.SmartHosts {
 			addr := h
 			if _, _, err := net.SplitHostPort(h); err != nil {
 				addr = net.JoinHostPort(h, strconv.Itoa(cmp.Or(sc.Port, 25)))
 			}
 			if delivery.IsOwnAddress(bindings, addr) {
-				out = append(out, fmt.Sprintf("send connector %s: smart host %s is an address this server listens on: "+
-					"its mail would loop back here, so it is deferred (451 4.4.6) and never sent", sc.Name, h))
+				self = append(self, h)
 			}
+		}
+		for _, h := range self {
+			what := "it is skipped; the connector's other smart hosts take its mail"
+			if len(self) == len(sc.SmartHosts) {
+				what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
+			}
+			out = append(out, fmt.Sprintf("send connector %s: smart host %s is an address this server listens on: %s", sc.Name, h, what))
 		}
 	}
 	return out

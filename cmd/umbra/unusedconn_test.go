@@ -68,10 +68,12 @@ func TestSmartHostThatIsThisServerWarns(t *testing.T) {
 		{Name: "loop", SmartHosts: []string{"127.0.0.1:2599"}},
 		{Name: "wild", SmartHosts: []string{"127.0.0.7"}}, // port 25: the wildcard binding
 		{Name: "out", SmartHosts: []string{"192.0.2.1:2599", "relay.example"}},
+		{Name: "mixed", SmartHosts: []string{"127.0.0.1:2599", "192.0.2.1:2599"}},
 	}
 	w := smartHostsThatAreThisServer(cfg)
-	if len(w) != 2 || !strings.Contains(w[0], "send connector loop: smart host 127.0.0.1:2599") ||
-		!strings.Contains(w[1], "send connector wild: smart host 127.0.0.7") {
+	if len(w) != 3 || !strings.Contains(w[0], "send connector loop: smart host 127.0.0.1:2599") || !strings.Contains(w[0], "never sent") ||
+		!strings.Contains(w[1], "send connector wild: smart host 127.0.0.7") ||
+		!strings.Contains(w[2], "send connector mixed: smart host 127.0.0.1:2599") || !strings.Contains(w[2], "is skipped") {
 		t.Fatalf("warnings: %q", w)
 	}
 }
