@@ -3,6 +3,8 @@ package delivery
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
+	"time"
 
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
@@ -78,14 +80,15 @@ func dropSelf(bindings []string, smart bool, hosts []host) (rest []host, self *h
 		return hosts, nil
 	}
 	selfNames := map[string]bool{}
-	for _, h := range hosts {
-		if ownBinding(bindings, h.addr) {
+	own := make([]bool, len(hosts))
+	for i, h := range hosts {
+		if own[i] = ownBinding(bindings, h.addr); own[i] {
 			selfNames[h.name] = true
 		}
 	}
-	for _, h := range hosts {
+	for i, h := range hosts {
 		switch {
-		case smart && ownBinding(bindings, h.addr):
+		case smart && own[i]:
 		case !smart && (h.pref >= best || selfNames[h.name]):
 		default:
 			rest = append(rest, h)
@@ -156,17 +159,33 @@ func ownBinding(bindings []string, addr string) bool {
 }
 
 // interfaceAddrs lists this machine's interface addresses (none when
-// they cannot be read: then no wildcard binding matches).
+// they cannot be read: then no wildcard binding matches). Every remote
+// delivery asks (an edge binds 0.0.0.0:25, the port of every MX), so the
+// list is read from the kernel at most every interfaceAddrsTTL.
 func interfaceAddrs() []netip.Addr {
-	out := []netip.Addr{}
-	as, err := net.InterfaceAddrs()
-	if err != nil {
-		return out
+	now := time.Now()
+	if c := localAddrs.Load(); c != nil && now.Sub(c.at) < interfaceAddrsTTL {
+		return c.addrs
 	}
-	for _, a := range as {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			out = append(out, p.Addr().Unmap())
+	out := []netip.Addr{}
+	if as, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range as {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				out = append(out, p.Addr().Unmap())
+			}
 		}
 	}
+	localAddrs.Store(&cachedAddrs{at: now, addrs: out})
 	return out
 }
+
+// interfaceAddrsTTL is how long a reading of the interface addresses is
+// used: an address added to the machine is known as its own within it.
+const interfaceAddrsTTL = 10 * time.Second
+
+type cachedAddrs struct {
+	at    time.Time
+	addrs []netip.Addr
+}
+
+var localAddrs atomic.Pointer[cachedAddrs]
