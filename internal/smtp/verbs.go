@@ -756,8 +756,8 @@ func rcptParams(line []byte) string {
 // pathParams checks the parameters after the path of a MAIL or RCPT
 // line (past any quoted local part).
 func pathParams(line []byte, mail bool) string {
-	s := strings.TrimRight(string(line), "\r\n")
-	i, quoted := strings.IndexByte(s, '<'), false
+	s := bytes.TrimRight(line, "\r\n")
+	i, quoted := bytes.IndexByte(s, '<'), false
 	if i < 0 {
 		return ""
 	}
@@ -768,7 +768,10 @@ func pathParams(line []byte, mail bool) string {
 		case c == '"':
 			quoted = !quoted
 		case c == '>' && !quoted:
-			return flagParams(s[i+1:], mail)
+			if len(bytes.TrimSpace(s[i+1:])) == 0 {
+				return "" // no parameters (most commands): nothing copied
+			}
+			return flagParams(string(s[i+1:]), mail)
 		}
 	}
 	return ""
