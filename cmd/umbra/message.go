@@ -67,9 +67,16 @@ func newMessageCmd() *cobra.Command {
 				for _, r := range m.Recipients {
 					rcpts = append(rcpts, r.Address)
 				}
+				// A held message waits for its queue's resume: that is
+				// what holds it now, not its last error (message show
+				// gives both).
+				why := m.LastError
+				if m.State == "held" {
+					why = m.Held
+				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.State, time.Since(m.Arrived).Round(time.Second),
 					m.Size, orDash(m.From), trunc(strings.Join(rcpts, ","), 40), strings.Join(m.Queues, ","),
-					trunc(orDash(m.LastError), 50))
+					trunc(orDash(why), 50))
 			}
 			return w.Flush()
 		},
@@ -103,6 +110,9 @@ func newMessageCmd() *cobra.Command {
 				m.ID, m.State, orDash(m.From), m.Size, m.Arrived.Format(time.RFC3339), m.Connector, m.ClientIP, m.Attempts)
 			if !m.NextAttempt.IsZero() {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
+			}
+			if m.Held != "" {
+				fmt.Fprintf(out, "held:       %s\n", m.Held)
 			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			printSpool(out, m.Spool) // messageexport.go

@@ -287,8 +287,10 @@
 // (ErrBusy) or skip Active messages.
 //
 // The operator sees a Ready message that waits for its next attempt after
-// a deferral as "retry" (DisplayState), and its queue counts it so: message
-// state and queue status agree. An operator's retry or flush (bulk.go)
+// a deferral as "retry" (DisplayState), and a Ready message whose every
+// pending recipient waits in a suspended queue as "held" (StateView, with
+// the queues that hold it; such a recipient shows "held" too); its queue
+// counts it so: message state and queue status agree. An operator's retry or flush (bulk.go)
 // only moves NextAttempt; it never counts as an attempt. A removal or any
 // other action by the operator names its actor in the tracking log (the
 // admin API audits it); a removal's own event keeps the envelope.
