@@ -458,7 +458,9 @@
 // it replaces anything — a changed byte is refused, naming the message —
 // and keeps the replaced file and spool directory under one unique
 // suffix; a backup without checksums (an older release) only with
-// RestoreOptions.Unverified. The Open that takes the mark drops the
+// RestoreOptions.Unverified; a backup of a newer schema version than
+// schemaVersion (ErrNewerSchema), whatever the options, before anything
+// is copied, as VerifyBackup names it. The Open that takes the mark drops the
 // checksums. Compact (same lock) replaces the file only with a complete,
 // fsync'd copy. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged; older versions are

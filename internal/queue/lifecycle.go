@@ -406,9 +406,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		if meta == nil || meta.Get(keyBackupOf) == nil {
 			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
 		}
-		return nil
+		return backupSchema(backup, meta)
 	})
 	b.Close()
+	if errors.Is(err, ErrNewerSchema) {
+		return "", fmt.Errorf("restore: %w. The database is unchanged: restore it with that release (or a newer one), or restore a backup taken by this release", err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("restore: %w", err)
 	}
@@ -546,6 +549,17 @@ func keepReplaced(path, spool string) (string, string, error) {
 // (openChecked's panic and fault guard) and checks its content against
 // its checksums (VerifyBackup).
 func checkBackup(path string) error { return VerifyBackup(path) }
+
+// backupSchema refuses (ErrNewerSchema) a backup whose schema version is
+// newer than this release knows: restored, the database would not open
+// (Store.init refuses it), after the one it replaced was put aside.
+func backupSchema(path string, meta *bolt.Bucket) error {
+	if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] > schemaVersion {
+		return fmt.Errorf("%w: the backup %s is of schema version %d, written by a newer release of umbra; this one knows versions 1 to %d",
+			ErrNewerSchema, path, v[0], schemaVersion)
+	}
+	return nil
+}
 
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
