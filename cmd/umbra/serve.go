@@ -281,6 +281,17 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			}
 		}
 	}
+	forgetGone := func(c *config.Config) { // healthprune.go
+		var peers []queue.ShadowPeer
+		if shadows != nil {
+			var err error
+			if peers, err = mgr.ShadowPeers(); err != nil {
+				return // which primaries hold copies is not known: keep every mark
+			}
+		}
+		forgetGoneServers(c, health, peers, log.With("component", "queue"))
+	}
+	forgetGone(cfg)
 	recovered, poisoned, err := mgr.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recovering the queue: %w", err)
@@ -446,6 +457,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 				cfgMu.Lock()
 				cfg = next
 				cfgMu.Unlock()
+				forgetGone(next) // a server the new topology moved or removed
 			}
 			systemd.Notify("READY=1")
 		}
