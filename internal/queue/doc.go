@@ -463,7 +463,8 @@
 // is copied, as VerifyBackup names it. The Open that takes the mark drops the
 // checksums. Compact (same lock) replaces the file only with a complete,
 // fsync'd copy. A file whose schema version is newer than schemaVersion
-// is refused (ErrNewerSchema) and left unchanged; older versions are
+// is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
+// Restore alike; older versions are
 // upgraded in the transaction that opens them.
 //
 // # Durability and the crash argument

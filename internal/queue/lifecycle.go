@@ -265,6 +265,20 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	defer src.Close()
+	// A newer release's file: its copy would be written in this
+	// release's layout (spool files, bodies), which that release may not
+	// read. Refused before anything is written, as Open refuses it.
+	if err := src.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] > schemaVersion {
+				return fmt.Errorf("%w: %s is of schema version %d, written by a newer release of umbra; this one knows versions 1 to %d "+
+					"and does not compact it: compact it with that release (the database is unchanged)", ErrNewerSchema, path, v[0], schemaVersion)
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
 	tmp := path + ".compact"
 	os.Remove(tmp) // a crashed compaction's partial copy
 	dst, err := bolt.Open(tmp, 0o600, opts)

@@ -55,3 +55,32 @@ func TestRestoreRefusesNewerSchema(t *testing.T) {
 		}
 	}
 }
+
+// db compact of a database a newer release wrote is refused before
+// anything is written: its copy would be in this release's layout.
+func TestCompactRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte{schemaVersion + 1}) })
+	db.Close()
+	before, _ := os.ReadFile(path)
+	for _, schema := range []int{0, 3} {
+		if _, _, err := CompactTo(path, testThreshold, schema); !errors.Is(err, ErrNewerSchema) {
+			t.Errorf("compact --schema %d of a newer schema: %v", schema, err)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a refused compaction changed the database")
+	}
+	if m, _ := filepath.Glob(path + ".*"); len(m) != 0 {
+		t.Errorf("left behind: %v", m)
+	}
+}
