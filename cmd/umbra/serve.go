@@ -297,6 +297,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return tlsEngine.Explain(ctx, domain, sendConnectorTLS(current(), domain))
 		})
 	}
+	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
 	if tlsReports != nil {
 		adm.SetTLSReports(tlsReportsAPI{tlsReports})
 	}
