@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/mail"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -334,7 +336,11 @@ type dmarcResult struct {
 }
 
 // fromDomain returns the single author domain of the header (RFC 7489
-// §6.6.1): one From: field whose addresses all have one domain.
+// §6.6.1): one From: field whose addresses all have one domain. A final
+// dot is the same domain (a@example.org. is example.org). An address
+// literal (a@[192.0.2.1]) names no domain and so has no DMARC policy:
+// the other addresses decide, and with none errAddressLiteral says so.
+// Every other error says precisely what is wrong with the field.
 func fromDomain(fields []field) (string, error) {
 	var from []field
 	for _, f := range fields {
@@ -342,8 +348,12 @@ func fromDomain(fields []field) (string, error) {
 			from = append(from, f)
 		}
 	}
-	if len(from) != 1 {
-		return "", errors.New("not exactly one From: field")
+	switch len(from) {
+	case 0:
+		return "", errors.New("no From: field")
+	case 1:
+	default:
+		return "", fmt.Errorf("%d From: fields", len(from))
 	}
 	var addrs []string
 	v := strings.TrimSpace(from[0].value())
@@ -351,32 +361,137 @@ func fromDomain(fields []field) (string, error) {
 		for _, a := range list {
 			addrs = append(addrs, a.Address)
 		}
-	} else if i, j := strings.LastIndexByte(v, '<'), strings.LastIndexByte(v, '>'); i >= 0 && j > i {
-		// Syntax the parser refuses (obsolete forms, raw 8-bit): the
-		// angle-bracketed address, as most receivers read it.
-		addrs = append(addrs, v[i+1:j])
 	} else {
-		return "", errors.New("From: field unreadable")
+		// Syntax the parser refuses (a final dot, an IPv6 literal,
+		// obsolete forms, raw 8-bit): each address as most receivers
+		// read it, the angle-bracketed one or the bare one.
+		addrs = looseAddresses(v)
 	}
 	if len(addrs) == 0 {
 		return "", errors.New("From: field without an address")
 	}
-	domain := ""
+	var domains []string
+	literal := false
 	for _, a := range addrs {
 		i := strings.LastIndexByte(a, '@')
-		if i < 0 {
-			return "", errors.New("From: address without a domain")
+		if i < 0 || i == len(a)-1 {
+			return "", fmt.Errorf("From: address %s without a domain", quoteShort(a))
 		}
-		d, ok := asciiDomain(a[i+1:])
+		raw := a[i+1:]
+		if strings.HasPrefix(raw, "[") && strings.HasSuffix(raw, "]") {
+			literal = true // RFC 5321 §4.1.3: an address, no domain to ask
+			continue
+		}
+		d, ok := asciiDomain(raw)
 		if !ok {
-			return "", errors.New("From: address without a domain")
+			return "", fmt.Errorf("From: domain %s is not a domain name", quoteShort(raw))
 		}
-		if domain != "" && domain != d {
-			return "", errors.New("From: addresses of several domains")
+		if !slices.Contains(domains, d) {
+			domains = append(domains, d)
 		}
-		domain = d
 	}
-	return domain, nil
+	switch {
+	case len(domains) == 0 && literal:
+		return "", errAddressLiteral
+	case len(domains) > 1:
+		if len(domains) > 3 {
+			domains = append(domains[:3], "…")
+		}
+		return "", errors.New("From: addresses of several domains: " + strings.Join(domains, ", "))
+	}
+	return domains[0], nil
+}
+
+// errAddressLiteral: the From: addresses are address literals, which
+// name no domain: there is no DMARC policy (result none).
+var errAddressLiteral = errors.New("From: address literal: no DMARC policy")
+
+// quoteShort quotes s for a reply, at most 64 bytes of it.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// looseAddresses reads the addresses of a From: value net/mail refuses:
+// split at the commas outside quotes, comments, angle and square
+// brackets; of each part the angle-bracketed address, or the part
+// without comments and a group's display name.
+func looseAddresses(v string) []string {
+	var parts []string
+	depthAngle, depthParen, inQuote, inBracket, start := 0, 0, false, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case inQuote && c == '\\':
+			i++
+		case c == '"' && depthParen == 0 && !inBracket:
+			inQuote = !inQuote
+		case inQuote:
+		case c == '(' && !inBracket:
+			depthParen++
+		case c == ')' && depthParen > 0:
+			depthParen--
+		case depthParen > 0:
+		case c == '[':
+			inBracket = true
+		case c == ']':
+			inBracket = false
+		case inBracket:
+		case c == '<':
+			depthAngle++
+		case c == '>' && depthAngle > 0:
+			depthAngle--
+		case (c == ',' || c == ';') && depthAngle == 0:
+			parts = append(parts, v[start:i])
+			start = i + 1
+		}
+	}
+	parts = append(parts, v[start:])
+	var out []string
+	for _, p := range parts {
+		if i, j := strings.LastIndexByte(p, '<'), strings.LastIndexByte(p, '>'); i >= 0 && j > i {
+			p = p[i+1 : j]
+		} else {
+			p = stripComments(p)
+			// A group's display name ("team: a@x.test"): up to a colon
+			// before the address's @ (an IPv6 literal's colons follow it).
+			if c, at := strings.IndexByte(p, ':'), strings.IndexByte(p, '@'); c >= 0 && (at < 0 || c < at) {
+				p = p[c+1:]
+			}
+		}
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// stripComments removes (comments) outside quoted strings.
+func stripComments(s string) string {
+	var b strings.Builder
+	depth, inQuote := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inQuote && c == '\\' && i+1 < len(s):
+			b.WriteByte(c)
+			i++
+			c = s[i]
+		case c == '"' && depth == 0:
+			inQuote = !inQuote
+		case !inQuote && c == '(':
+			depth++
+			continue
+		case !inQuote && c == ')' && depth > 0:
+			depth--
+			continue
+		}
+		if depth == 0 {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // asciiDomain returns d in lower case, internationalized labels as
@@ -461,6 +576,9 @@ func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmar
 func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spfRes spfResult,
 	dkims []dkimResult, sample func(pct int) bool) dmarcResult {
 	domain, err := fromDomain(fields)
+	if err == errAddressLiteral {
+		return dmarcResult{value: "none", reason: err.Error()}
+	}
 	if err != nil {
 		// RFC 7489 §6.6.1: without one author domain DMARC cannot be
 		// applied; such a message is refused where the policy is
