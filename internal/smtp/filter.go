@@ -271,7 +271,7 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 // of text (a reply line is at most 512 octets, RFC 5321 §4.5.3.1.5).
 const (
 	maxCheckReplyLines = 32
-	maxReplyText  = 512 - len("554-5.999.999 ") - len("\r\n")
+	maxReplyText       = 512 - len("554-5.999.999 ") - len("\r\n")
 )
 
 func wireReply(r *gosmtp.SMTPError) *gosmtp.SMTPError {
