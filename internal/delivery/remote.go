@@ -114,6 +114,13 @@ type host struct {
 	pref int    // its MX preference (0: a smart host, the domain's own address)
 }
 
+// port is the TCP port of h's address (TLSA records are at _PORT._tcp).
+func (h host) port() int {
+	_, p, _ := net.SplitHostPort(h.addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
 func (h host) String() string {
 	ip, port, _ := net.SplitHostPort(h.addr)
 	return fmt.Sprintf("%s[%s]:%s", h.name, ip, port)
