@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/mail"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
+	"umbra/internal/header"
 	"umbra/internal/resolver"
 )
 
@@ -355,18 +355,7 @@ func fromDomain(fields []field) (string, error) {
 	default:
 		return "", fmt.Errorf("%d From: fields", len(from))
 	}
-	var addrs []string
-	v := strings.TrimSpace(from[0].value())
-	if list, err := mail.ParseAddressList(v); err == nil {
-		for _, a := range list {
-			addrs = append(addrs, a.Address)
-		}
-	} else {
-		// Syntax the parser refuses (a final dot, an IPv6 literal,
-		// obsolete forms, raw 8-bit): each address as most receivers
-		// read it, the angle-bracketed one or the bare one.
-		addrs = looseAddresses(v)
-	}
+	addrs := header.Addresses(from[0].value()) // as DKIM signing reads it
 	if len(addrs) == 0 {
 		return "", errors.New("From: field without an address")
 	}
@@ -412,86 +401,6 @@ func quoteShort(s string) string {
 		s = s[:64] + "…"
 	}
 	return strconv.QuoteToASCII(s)
-}
-
-// looseAddresses reads the addresses of a From: value net/mail refuses:
-// split at the commas outside quotes, comments, angle and square
-// brackets; of each part the angle-bracketed address, or the part
-// without comments and a group's display name.
-func looseAddresses(v string) []string {
-	var parts []string
-	depthAngle, depthParen, inQuote, inBracket, start := 0, 0, false, false, 0
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case inQuote && c == '\\':
-			i++
-		case c == '"' && depthParen == 0 && !inBracket:
-			inQuote = !inQuote
-		case inQuote:
-		case c == '(' && !inBracket:
-			depthParen++
-		case c == ')' && depthParen > 0:
-			depthParen--
-		case depthParen > 0:
-		case c == '[':
-			inBracket = true
-		case c == ']':
-			inBracket = false
-		case inBracket:
-		case c == '<':
-			depthAngle++
-		case c == '>' && depthAngle > 0:
-			depthAngle--
-		case (c == ',' || c == ';') && depthAngle == 0:
-			parts = append(parts, v[start:i])
-			start = i + 1
-		}
-	}
-	parts = append(parts, v[start:])
-	var out []string
-	for _, p := range parts {
-		if i, j := strings.LastIndexByte(p, '<'), strings.LastIndexByte(p, '>'); i >= 0 && j > i {
-			p = p[i+1 : j]
-		} else {
-			p = stripComments(p)
-			// A group's display name ("team: a@x.test"): up to a colon
-			// before the address's @ (an IPv6 literal's colons follow it).
-			if c, at := strings.IndexByte(p, ':'), strings.IndexByte(p, '@'); c >= 0 && (at < 0 || c < at) {
-				p = p[c+1:]
-			}
-		}
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// stripComments removes (comments) outside quoted strings.
-func stripComments(s string) string {
-	var b strings.Builder
-	depth, inQuote := 0, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case inQuote && c == '\\' && i+1 < len(s):
-			b.WriteByte(c)
-			i++
-			c = s[i]
-		case c == '"' && depth == 0:
-			inQuote = !inQuote
-		case !inQuote && c == '(':
-			depth++
-			continue
-		case !inQuote && c == ')' && depth > 0:
-			depth--
-			continue
-		}
-		if depth == 0 {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // asciiDomain returns d in lower case, internationalized labels as
