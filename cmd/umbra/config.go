@@ -1,13 +1,12 @@
 package main
 
 import (
-	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +39,17 @@ func newConfigCmd() *cobra.Command {
 				}
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s%s", args[0], f.summary)}
 			}
-			for _, w := range append(append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...), smartHostsThatAreThisServer(cfg)...) {
+			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)
+			// Smart hosts given by name are looked up with the server's
+			// resolver (dns:), bounded: a check does not hang on DNS.
+			var r delivery.Resolver = noDNS{}
+			if c, err := newResolver(cfg.DNS, nil); err == nil {
+				r = c
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
+			cancel()
+			for _, w := range warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
 			}
 			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
@@ -141,39 +150,69 @@ func unusedSendConnectors(cfg *config.Config) []string {
 	return out
 }
 
-// heartbeatUnderThrottle warns when a heartbeat's bound (command_timeout,
-// at most shadow_heartbeat_timeout) is no longer than auth_throttle's
-// max_delay: a primary with the same throttle answers a refused login
-// that late, after the heartbeat gave up, and a refusal that comes too
-// late counts as a failed heartbeat — a takeover of a live primary.
-func smartHostsThatAreThisServer(cfg *config.Config) []string {
-	var bindings []string
-	for _, rc := range cfg.ReceiveConnectors {
-		bindings = append(bindings, rc.Bindings...)
-	}
+// smartHostsThatAreThisServer warns of a send connector's smart host
+// that is this server (by address or by a name that resolves to one of
+// its addresses): delivery skips it, and with no other smart host the
+// connector's mail waits for ever (451 4.4.6, loops back to myself).
+func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r delivery.Resolver) []string {
+	bindings := ownBindings(cfg)
 	var out []string
 	for _, sc := range cfg.SendConnectors {
-		var self []string
-		for _, h := range sc.SmartHosts {
-			addr := h
-			if _, _, err := net.SplitHostPort(h); err != nil {
-				addr = net.JoinHostPort(h, strconv.Itoa(cmp.Or(sc.Port, 25)))
-			}
-			if delivery.IsOwnAddress(bindings, addr) {
-				self = append(self, h)
-			}
+		if len(sc.SmartHosts) == 0 {
+			continue
 		}
-		for _, h := range self {
-			what := "it is skipped; the connector's other smart hosts take its mail"
-			if len(self) == len(sc.SmartHosts) {
-				what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
+		// What delivery finds for the connector's mail (delivery.CheckSelf:
+		// the same lookups and the same rule), then which smart host it is.
+		all := delivery.CheckSelf(ctx, r, bindings, sc.Name, sc.SmartHosts, sc.Port, "")
+		if all.Self == "" {
+			continue
+		}
+		what := "it is skipped; the connector's other smart hosts take its mail"
+		if all.Loops {
+			what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
+		}
+		for _, h := range sc.SmartHosts {
+			one := delivery.CheckSelf(ctx, r, bindings, sc.Name, []string{h}, sc.Port, "")
+			if one.Self == "" {
+				continue
 			}
-			out = append(out, fmt.Sprintf("send connector %s: smart host %s is an address this server listens on: %s", sc.Name, h, what))
+			how := "is an address this server listens on"
+			if ip, _, err := net.SplitHostPort(h); net.ParseIP(h) == nil && (err != nil || net.ParseIP(ip) == nil) {
+				how = "resolves to " + strings.Join(one.Skipped, ", ") + ", an address this server listens on"
+			}
+			out = append(out, fmt.Sprintf("send connector %s: smart host %s %s: %s", sc.Name, h, how, what))
 		}
 	}
 	return out
 }
 
+// noDNS answers no lookup: without a usable resolver only the smart
+// hosts given as addresses are checked.
+type noDNS struct{}
+
+func (noDNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "no resolver", Name: name, IsTemporary: true}
+}
+
+func (noDNS) LookupHost(_ context.Context, host string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no resolver", Name: host, IsTemporary: true}
+}
+
+// ownBindings are the addresses this server's receive connectors
+// listen on: a next hop at one of them is this server (delivery.CheckSelf).
+func ownBindings(cfg *config.Config) []string {
+	var bindings []string
+	for _, rc := range cfg.ReceiveConnectors {
+		bindings = append(bindings, rc.Bindings...)
+	}
+	return bindings
+}
+
+// heartbeatUnderThrottle warns when a heartbeat's bound (command_timeout,
+// at most shadow_heartbeat_timeout) is no longer than auth_throttle's
+// max_delay: a primary with the same throttle answers a refused login
+// that late, after the heartbeat gave up, and a refusal that comes too
+// late counts as a failed heartbeat — a takeover of a live primary.
 func heartbeatUnderThrottle(cfg *config.Config) []string {
 	t := cfg.Transport
 	if !t.ShadowRedundancyEnabled {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -149,19 +150,20 @@ func reportSubmitter(mgr **queue.Manager, hostname string) tlspolicy.Submitter {
 	}
 }
 
-// sendConnectorTLS is the tls setting of the send connector that routes
-// domain without a topology ("" when none does).
-func sendConnectorTLS(cfg *config.Config, domain string) string {
+// sendConnectorTLS is the tls setting and port of the send connector
+// that routes domain ("" and port 25 when none is configured): route
+// explain's connector setting, and the port whose TLSA records apply.
+func sendConnectorTLS(cfg *config.Config, domain string) (string, int) {
 	dec, err := topology.RoutingTable(cfg).Route(domain)
 	if err != nil {
-		return ""
+		return "", config.DefaultSMTPPort
 	}
 	for _, sc := range cfg.SendConnectors {
 		if sc.Name == dec.Connector {
-			return sc.TLS
+			return sc.TLS, cmp.Or(sc.Port, config.DefaultSMTPPort)
 		}
 	}
-	return ""
+	return "", config.DefaultSMTPPort
 }
 
 // publishMTASTS serves this server's MTA-STS policy for its

@@ -94,6 +94,7 @@ func newRouteCmd() *cobra.Command {
 				ownStore(cfg, &ex.Routes[i])
 			}
 			ex.TLS = explainTLS(cmd, cfg, tp, ex.Routes) // the outbound TLS policy and its source
+			ex.Self = explainSelf(cmd, cfg, server, ex.Routes)
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ex)
 			}
@@ -121,6 +122,10 @@ type routeExplanation struct {
 	// TLS: the outbound TLS policy of each recipient leaving through a
 	// send connector, and where it comes from (routetls.go).
 	TLS []routeTLS `json:"tls,omitempty"`
+	// Self: the next hops of each recipient leaving through a send
+	// connector that are this server, and whether its mail loops back
+	// here (routeself.go; routed as this server only).
+	Self []routeSelf `json:"self,omitempty"`
 	// Recipients: what RCPT answers each recipient (rcptcheck.go), in
 	// the order of Routes.
 	Recipients []rcptCheck `json:"recipients"`
@@ -164,6 +169,11 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 		}
 		for _, why := range r.Reasons {
 			fmt.Fprintf(out, "  - %s\n", why)
+		}
+		for _, s := range ex.Self {
+			if s.Recipient == r.Recipient {
+				printRouteSelf(out, s)
+			}
 		}
 		for _, t := range ex.TLS {
 			if t.Recipient == r.Recipient {

@@ -315,9 +315,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
 	if tlsEngine != nil {
 		adm.SetTLSPolicy(func(ctx context.Context, domain string) any {
-			return tlsEngine.Explain(ctx, domain, sendConnectorTLS(current(), domain))
+			connTLS, port := sendConnectorTLS(current(), domain)
+			return tlsEngine.Explain(ctx, domain, connTLS, port)
 		})
 	}
+	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
 	if tlsReports != nil {
 		adm.SetTLSReports(tlsReportsAPI{tlsReports})
 	}

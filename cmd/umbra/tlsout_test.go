@@ -86,7 +86,7 @@ func TestDaemonDANEDeliveryAndRouteExplain(t *testing.T) {
 	z := dnstest.StartSigned(t, "127.0.0.40", "dane.test",
 		"dane.test. 300 IN MX 10 mx.dane.test.",
 		"mx.dane.test. 300 IN A 127.0.0.41",
-		"_25._tcp.mx.dane.test. 300 IN TLSA 3 1 1 "+hex.EncodeToString(spki[:]))
+		"_"+port+"._tcp.mx.dane.test. 300 IN TLSA 3 1 1 "+hex.EncodeToString(spki[:])) // the port the MX listens on (RFC 7672 §2.2.2)
 	unbound := dnstest.StartUnbound(t, "127.0.0.42", z)
 
 	sink := &tlsSink{}
@@ -161,7 +161,8 @@ mailbox:
 		t.Fatalf("route explain: %v\n%s", err, out)
 	}
 	for _, want := range []string{"tls policy:  send connector internet, tls: opportunistic", "DNSSEC-validated: true",
-		"mx.dane.test: dane — TLS required, certificate must match a TLSA record", "order: DANE"} {
+		"mx.dane.test: dane — TLS required, certificate must match a TLSA record", "order: DANE",
+		"1 TLSA records at _" + port + "._tcp.mx.dane.test (1 usable)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("route explain lacks %q:\n%s", want, out)
 		}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"umbra/internal/config"
+	"umbra/internal/resolver"
+	"umbra/internal/resolver/dnstest"
 )
 
 // With a topology, a configured send connector that no topology connector
@@ -60,20 +63,47 @@ func TestHeartbeatUnderThrottleWarns(t *testing.T) {
 
 // rt19 F8: a smart host that is one of this server's own addresses makes
 // every message of its connector wait (451 4.4.6, loops back to myself);
-// config check says so instead of "ok" alone.
+// config check says so instead of "ok" alone. rt20 N4: a smart host given
+// by a name that resolves to this server is found too (the lookup and
+// rule of delivery, delivery.CheckSelf); a name that resolves elsewhere,
+// or to nothing, is not warned of.
 func TestSmartHostThatIsThisServerWarns(t *testing.T) {
+	dns := dnstest.Start(t,
+		"test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
+		"self.test. 300 IN A 127.0.0.1",
+		"twice.test. 300 IN A 127.0.0.1",
+		"twice.test. 300 IN A 192.0.2.7",
+		"relay.test. 300 IN A 192.0.2.1")
+	r, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := &config.Config{}
 	cfg.ReceiveConnectors = []config.ReceiveConnector{{Name: "in", Bindings: []string{"127.0.0.1:2599", "0.0.0.0:25"}}}
 	cfg.SendConnectors = []config.SendConnector{
 		{Name: "loop", SmartHosts: []string{"127.0.0.1:2599"}},
 		{Name: "wild", SmartHosts: []string{"127.0.0.7"}}, // port 25: the wildcard binding
-		{Name: "out", SmartHosts: []string{"192.0.2.1:2599", "relay.example"}},
+		{Name: "out", SmartHosts: []string{"192.0.2.1:2599", "relay.test", "missing.test"}},
 		{Name: "mixed", SmartHosts: []string{"127.0.0.1:2599", "192.0.2.1:2599"}},
+		{Name: "byname", SmartHosts: []string{"self.test:2599"}},
+		{Name: "twice", SmartHosts: []string{"twice.test"}},
 	}
-	w := smartHostsThatAreThisServer(cfg)
-	if len(w) != 3 || !strings.Contains(w[0], "send connector loop: smart host 127.0.0.1:2599") || !strings.Contains(w[0], "never sent") ||
-		!strings.Contains(w[1], "send connector wild: smart host 127.0.0.7") ||
-		!strings.Contains(w[2], "send connector mixed: smart host 127.0.0.1:2599") || !strings.Contains(w[2], "is skipped") {
+	w := smartHostsThatAreThisServer(context.Background(), cfg, r)
+	want := [][]string{
+		{"send connector loop: smart host 127.0.0.1:2599 is an address this server listens on", "never sent"},
+		{"send connector wild: smart host 127.0.0.7 is an address", "never sent"},
+		{"send connector mixed: smart host 127.0.0.1:2599", "is skipped"},
+		{"send connector byname: smart host self.test:2599 resolves to self.test[127.0.0.1]:2599, an address this server listens on", "never sent"},
+		{"send connector twice: smart host twice.test resolves to twice.test[127.0.0.1]:25", "is skipped"},
+	}
+	if len(w) != len(want) {
 		t.Fatalf("warnings: %q", w)
+	}
+	for i, ws := range want {
+		for _, s := range ws {
+			if !strings.Contains(w[i], s) {
+				t.Errorf("warning %d %q lacks %q", i, w[i], s)
+			}
+		}
 	}
 }

@@ -87,6 +87,13 @@ func (c *Client) TLSPolicy(domain string, out any) error {
 	return c.do("GET", "/v1/tlspolicy/"+url.PathEscape(domain), nil, out)
 }
 
+// SelfCheck asks the daemon which next hops of send connector
+// connector for domain are this server (the JSON of delivery.SelfCheck)
+// into out.
+func (c *Client) SelfCheck(connector, domain string, out any) error {
+	return c.do("GET", "/v1/selfcheck/"+url.PathEscape(connector)+"/"+url.PathEscape(domain), nil, out)
+}
+
 func (c *Client) Queues() ([]queue.QueueInfo, error) {
 	var qs []queue.QueueInfo
 	return qs, c.do("GET", "/v1/queues", nil, &qs)

@@ -134,6 +134,10 @@ type Server struct {
 	// tlsPolicy explains a destination's outbound TLS policy (nil: no
 	// DANE or MTA-STS; SetTLSPolicy).
 	tlsPolicy func(ctx context.Context, domain string) any
+	// selfCheck says which next hops of a send connector for a domain
+	// are this server and whether its mail loops back here (route
+	// explain; SetSelfCheck).
+	selfCheck func(ctx context.Context, connector, domain string) any
 	// tlsReports: the TLS-RPT counter (nil: tls_rpt off; tlsreport.go).
 	tlsReportsMu sync.Mutex
 	tlsReports   TLSReports
@@ -171,6 +175,13 @@ func (s *Server) SetDumpster(d Dumpster) { s.dump = d }
 // SetTLSPolicy gives the API the explanation of a destination's outbound
 // TLS policy (GET /v1/tlspolicy/{domain}; route explain).
 func (s *Server) SetTLSPolicy(f func(ctx context.Context, domain string) any) { s.tlsPolicy = f }
+
+// SetSelfCheck gives the API delivery's check of a send connector's
+// next hops against this server (GET /v1/selfcheck/{connector}/{domain};
+// route explain).
+func (s *Server) SetSelfCheck(f func(ctx context.Context, connector, domain string) any) {
+	s.selfCheck = f
+}
 
 // ShadowView is one primary this server holds shadow copies for.
 type ShadowView struct {
@@ -288,6 +299,13 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		reply(w, s.tlsPolicy(r.Context(), r.PathValue("domain")), nil)
+	})
+	mux.HandleFunc("GET /v1/selfcheck/{connector}/{domain}", func(w http.ResponseWriter, r *http.Request) {
+		if s.selfCheck == nil {
+			fail(w, http.StatusNotFound, "no deliverer")
+			return
+		}
+		reply(w, s.selfCheck(r.Context(), r.PathValue("connector"), r.PathValue("domain")), nil)
 	})
 	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
 		qs, err := s.q.Queues()

@@ -19,10 +19,24 @@ import (
 // validated by a real unbound on 127.0.0.31 (the zone's KSK is its trust
 // anchor); umbra's resolver trusts unbound's AD bit. Its MX
 // mx.dane.test is 127.0.0.2; tlsa are the TLSA records of
-// _25._tcp.mx.dane.test ("" for none). It also publishes an MTA-STS
-// policy in testing mode, which DANE must override.
+// _PORT._tcp.mx.dane.test ("" for none), PORT the one the MX listens on
+// (w.port). It also publishes an MTA-STS policy in testing mode, which
+// DANE must override.
 func daneWorld(t *testing.T, tlsa ...string) (*tlsWorld, *dnstest.SignedZone) {
 	t.Helper()
+	return daneWorldAt(t, "", tlsa...)
+}
+
+// daneWorldAt is daneWorld with the TLSA records at _PORT._tcp.NAME, or
+// at _PORT._tcp.mx.dane.test when name is ""; PORT in name is the port
+// the MX listens on.
+func daneWorldAt(t *testing.T, name string, tlsa ...string) (*tlsWorld, *dnstest.SignedZone) {
+	t.Helper()
+	port := freePort(t, "127.0.0.2", "127.0.0.3")
+	if name == "" {
+		name = "_PORT._tcp.mx.dane.test."
+	}
+	name = strings.ReplaceAll(name, "PORT", fmt.Sprint(port))
 	recs := []string{
 		"dane.test. 300 IN MX 10 mx.dane.test.",
 		"mx.dane.test. 300 IN A 127.0.0.2",
@@ -30,7 +44,7 @@ func daneWorld(t *testing.T, tlsa ...string) (*tlsWorld, *dnstest.SignedZone) {
 		"mta-sts.dane.test. 300 IN A 127.0.0.1",
 	}
 	for _, r := range tlsa {
-		recs = append(recs, "_25._tcp.mx.dane.test. 300 IN TLSA "+r)
+		recs = append(recs, name+" 300 IN TLSA "+r)
 	}
 	z := dnstest.StartSigned(t, "127.0.0.30", "dane.test", recs...)
 	addr := dnstest.StartUnbound(t, "127.0.0.31", z)
@@ -38,7 +52,7 @@ func daneWorld(t *testing.T, tlsa ...string) (*tlsWorld, *dnstest.SignedZone) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newTLSWorldOn(t, res)
+	w := newTLSWorldOnPort(t, res, port)
 	w.sts.set("dane.test", "version: STSv1\nmode: testing\nmx: mx.dane.test\nmax_age: 86400\n")
 	return w, z
 }
@@ -130,7 +144,7 @@ func TestDANERequiresTLS(t *testing.T) {
 	}
 
 	w, z := daneWorld(t, "3 1 1 "+spkiSHA256(cert))
-	z.Bogus("_25._tcp.mx.dane.test") // before unbound has seen it
+	z.Bogus(fmt.Sprintf("_%d._tcp.mx.dane.test", w.port)) // before unbound has seen it
 	mx = startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
 	r = w.deliver(message("a@dane.test"))
 	if r.Outcome != queue.Deferred || !strings.Contains(r.Reply, "TLSA lookup failed") || len(mx.received()) != 0 {
@@ -176,5 +190,26 @@ func TestDANEMalformedRecordsUnusable(t *testing.T) {
 	}
 	if got := w.rep.list(); len(got) != 1 || got[0] != "dane.test tlsa mx.dane.test tlsa-invalid" {
 		t.Errorf("reports %q", got)
+	}
+}
+
+// TLSA records apply to the port the connection goes to (_PORT._tcp,
+// RFC 7672 §2.2.2): records at _25._tcp say nothing about an MX reached
+// on another port (the send connector's port), so their mismatch does not
+// stop the message; at the connection's port they do.
+func TestDANETLSAAtTheConnectionsPort(t *testing.T) {
+	cert := newTestCA(t).issue(t, "mx.dane.test")
+	w, _ := daneWorldAt(t, "_25._tcp.mx.dane.test.", "3 1 1 "+strings.Repeat("ab", 32))
+	if w.port == 25 {
+		t.Skip("the MX listens on port 25")
+	}
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	if r := w.deliver(message("a@dane.test")); r.Outcome != queue.RelayedOK || len(mx.received()) != 1 {
+		t.Fatalf("TLSA at _25 for an MX on port %d: %+v", w.port, r)
+	}
+	w, _ = daneWorldAt(t, "", "3 1 1 "+strings.Repeat("ab", 32))
+	mx = startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	if r := w.deliver(message("a@dane.test")); r.Outcome != queue.Deferred || !strings.Contains(r.Reply, "no TLSA record matches") {
+		t.Fatalf("TLSA at the MX's port %d: %+v", w.port, r)
 	}
 }

@@ -82,7 +82,10 @@
 // appears are dropped, the better ones tried and their failure deferred.
 // Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
 // hosts defer with 451 4.4.6. The address decides, not the greeting's
-// name: two servers may share a name, never an address.
+// name: two servers may share a name, never an address. CheckSelf (and
+// Deliverer.CheckSelf) run the same lookups (nextHopNames, lookupHosts)
+// and rule (dropSelf, nothingLeft) without connecting, for config check
+// and route explain.
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary

@@ -49,24 +49,19 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// host no better than it (self.go).
 	hosts, self := dropSelf(st.cfg.OwnBindings, len(g.conn.cfg.SmartHosts) > 0, hosts)
 	if len(hosts) == 0 {
-		// MX hosts better than this server whose addresses could not be
-		// looked up: their lookup decides, as it would without this
-		// server among the hosts (a temporary failure defers, a missing
-		// address bounces naming it), not the loop.
-		var better []resolver.HostLookup
-		for _, u := range unresolved {
-			if u.pref < self.pref {
-				better = append(better, u.HostLookup)
-			}
-		}
-		if len(better) > 0 && len(g.conn.cfg.SmartHosts) == 0 {
-			reply, permanent := resolver.NoAddress(g.dom, false, better)
+		reply, permanent, loops := nothingLeft(g.dom, g.conn.cfg.Name, len(g.conn.cfg.SmartHosts) > 0, *self, unresolved)
+		switch {
+		case loops:
+			d.log.Error("next hop is this server itself: not relaying (check the MX records or smart hosts of the destination)",
+				"next_hop", self.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", selfHow)
 			if permanent {
-				return failAll(g.rcpts, g.dom, reply)
+				return failAll(g.rcpts, self.String(), reply)
 			}
-			return deferAll(g.rcpts, g.key, reply)
+			return deferAll(g.rcpts, self.String(), reply)
+		case permanent:
+			return failAll(g.rcpts, g.dom, reply)
 		}
-		return d.loop(st, g, *self, "is an address this server listens on")
+		return deferAll(g.rcpts, g.key, reply)
 	}
 	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
@@ -119,6 +114,13 @@ type host struct {
 	pref int    // its MX preference (0: a smart host, the domain's own address)
 }
 
+// port is the TCP port of h's address (TLSA records are at _PORT._tcp).
+func (h host) port() int {
+	_, p, _ := net.SplitHostPort(h.addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
 func (h host) String() string {
 	ip, port, _ := net.SplitHostPort(h.addr)
 	return fmt.Sprintf("%s[%s]:%s", h.name, ip, port)
@@ -138,73 +140,29 @@ type unresolvedHost struct {
 // (random among equals), falling back to the domain's own address when it
 // has no MX (RFC 5321 §5.1).
 func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []unresolvedHost, []queue.Result) {
-	port := strconv.Itoa(g.conn.cfg.Port)
-	var names []string
-	var prefs []int   // each name's MX preference
-	implicit := false // no MX: the domain's own address (RFC 5321 §5.1)
-	if len(g.conn.cfg.SmartHosts) > 0 {
-		names = append(names, g.conn.cfg.SmartHosts...)
-		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
-	} else {
-		mxs, err := st.cfg.Resolver.LookupMX(ctx, g.dom)
-		var dnsErr *net.DNSError
-		switch {
-		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
-			return nil, nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
-		case err == nil && len(mxs) > 0:
-			sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
-			for i := 0; i < len(mxs); {
-				j := i
-				for j < len(mxs) && mxs[j].Pref == mxs[i].Pref {
-					j++
-				}
-				same := mxs[i:j]
-				rand.Shuffle(len(same), func(a, b int) { same[a], same[b] = same[b], same[a] })
-				i = j
-			}
-			for _, mx := range mxs {
-				names = append(names, strings.TrimSuffix(mx.Host, "."))
-				prefs = append(prefs, int(mx.Pref))
-			}
-		case errors.As(err, &dnsErr) && dnsErr.IsNotFound || err == nil:
-			names, implicit = []string{g.dom}, true // no MX: the domain itself
-		case ctx.Err() != nil:
-			// Stopped, not failed: the lookup had no time to answer.
-			return nil, nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
-		default:
-			return nil, nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
-		}
+	smart := len(g.conn.cfg.SmartHosts) > 0
+	names, prefs, implicit, err := nextHopNames(ctx, st.cfg.Resolver, g.conn.cfg.SmartHosts, g.dom)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, errNullMX):
+		return nil, nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
+	case err == nil:
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+	case ctx.Err() != nil:
+		// Stopped, not failed: the lookup had no time to answer.
+		return nil, nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
+	default:
+		return nil, nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
 	}
-	var hosts []host
+	hosts, unresolved := lookupHosts(ctx, st.cfg.Resolver, names, prefs, strconv.Itoa(g.conn.cfg.Port))
 	var failed []resolver.HostLookup
-	var unresolved []unresolvedHost
-	for i, n := range names {
-		pref := 0
-		if i < len(prefs) {
-			pref = prefs[i]
-		}
-		name, p := n, port
-		if h, pp, err := net.SplitHostPort(n); err == nil {
-			name, p = h, pp
-		}
-		if ip := net.ParseIP(name); ip != nil {
-			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p), pref: pref})
-			continue
-		}
-		addrs, err := st.cfg.Resolver.LookupHost(ctx, name)
-		if err != nil {
-			failed = append(failed, resolver.HostLookup{Host: name, Err: err})
-			unresolved = append(unresolved, unresolvedHost{resolver.HostLookup{Host: name, Err: err}, pref})
-			continue
-		}
-		for _, a := range addrs {
-			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p), pref: pref})
-		}
+	for _, u := range unresolved {
+		failed = append(failed, u.HostLookup)
 	}
 	if len(hosts) == 0 && ctx.Err() != nil {
 		return nil, nil, deferAll(g.rcpts, g.key, stopped("the address lookups for "+g.key))
 	}
-	if len(hosts) == 0 && len(g.conn.cfg.SmartHosts) > 0 {
+	if len(hosts) == 0 && smart {
 		// A smart host is the operator's: its missing address is retried.
 		msg := "451 4.4.4 no address for any host of " + g.key
 		if len(failed) > 0 {
@@ -224,6 +182,76 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]ho
 		return nil, nil, deferAll(g.rcpts, g.key, reply)
 	}
 	return hosts, unresolved, nil
+}
+
+// errNullMX: the domain publishes a null MX (RFC 7505), it takes no mail.
+var errNullMX = errors.New("null MX")
+
+// nextHopNames lists the names to look up for mail to dom: the smart
+// hosts in random order (spreading load), or the MX hosts by preference
+// (random among equals) with their preferences, or the domain itself
+// when it has no MX (implicit; RFC 5321 §5.1; the error then is the
+// MX lookup's not-found, which callers take as no MX). errNullMX: a null MX.
+func nextHopNames(ctx context.Context, r Resolver, smartHosts []string, dom string) (names []string, prefs []int, implicit bool, err error) {
+	if len(smartHosts) > 0 {
+		names = append(names, smartHosts...)
+		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		return names, nil, false, nil
+	}
+	mxs, err := r.LookupMX(ctx, dom)
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+		return nil, nil, false, errNullMX
+	case err == nil && len(mxs) > 0:
+		sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+		for i := 0; i < len(mxs); {
+			j := i
+			for j < len(mxs) && mxs[j].Pref == mxs[i].Pref {
+				j++
+			}
+			same := mxs[i:j]
+			rand.Shuffle(len(same), func(a, b int) { same[a], same[b] = same[b], same[a] })
+			i = j
+		}
+		for _, mx := range mxs {
+			names = append(names, strings.TrimSuffix(mx.Host, "."))
+			prefs = append(prefs, int(mx.Pref))
+		}
+		return names, prefs, false, nil
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound || err == nil:
+		return []string{dom}, nil, true, err // no MX: the domain itself
+	}
+	return nil, nil, false, err
+}
+
+// lookupHosts looks up the addresses of names (a host, host:port or an
+// IP address; port where none is given), each with its preference (0
+// past the end of prefs); the names without an address are unresolved.
+func lookupHosts(ctx context.Context, r Resolver, names []string, prefs []int, port string) (hosts []host, unresolved []unresolvedHost) {
+	for i, n := range names {
+		pref := 0
+		if i < len(prefs) {
+			pref = prefs[i]
+		}
+		name, p := n, port
+		if h, pp, err := net.SplitHostPort(n); err == nil {
+			name, p = h, pp
+		}
+		if ip := net.ParseIP(name); ip != nil {
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p), pref: pref})
+			continue
+		}
+		addrs, err := r.LookupHost(ctx, name)
+		if err != nil {
+			unresolved = append(unresolved, unresolvedHost{resolver.HostLookup{Host: name, Err: err}, pref})
+			continue
+		}
+		for _, a := range addrs {
+			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p), pref: pref})
+		}
+	}
+	return hosts, unresolved
 }
 
 // stopped is the reply of a delivery the server's stop cut short during

@@ -1,12 +1,17 @@
 package delivery
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
 
@@ -47,16 +52,31 @@ func (d *Deliverer) selfRelay(c *smtp.Client, hop string, rcpts []int) []queue.R
 // instances on one machine), never a listening address, so another
 // server is never taken for this one.
 
-// loop is the result of a relay to h, which is this server (how says
-// why it is known to be).
-func (d *Deliverer) loop(st *state, g *group, h host, how string) []queue.Result {
-	d.log.Error("next hop is this server itself: not relaying (check the MX records or smart hosts of the destination)",
-		"next_hop", h.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", how)
-	what := "mail for " + g.dom + " loops back to myself: next hop " + h.String() + " " + how
-	if len(g.conn.cfg.SmartHosts) > 0 {
-		return deferAll(g.rcpts, h.String(), "451 4.4.6 "+what+"; check the smart hosts of send connector "+g.conn.cfg.Name)
+// selfHow says how a next hop is known to be this server.
+const selfHow = "is an address this server listens on"
+
+// nothingLeft decides for a destination whose hosts dropSelf all
+// removed (self is this server): MX hosts better than this server whose
+// addresses could not be looked up decide, as they would without this
+// server among the hosts (a temporary failure defers, a missing address
+// bounces naming it), not the loop; else the mail loops back here
+// (loops): an MX fails with 554 5.4.6, a smart host defers with 451 4.4.6.
+func nothingLeft(dom, conn string, smart bool, self host, unresolved []unresolvedHost) (reply string, permanent, loops bool) {
+	var better []resolver.HostLookup
+	for _, u := range unresolved {
+		if u.pref < self.pref {
+			better = append(better, u.HostLookup)
+		}
 	}
-	return failAll(g.rcpts, h.String(), "554 5.4.6 "+what)
+	if len(better) > 0 && !smart {
+		reply, permanent = resolver.NoAddress(dom, false, better)
+		return reply, permanent, false
+	}
+	what := "mail for " + dom + " loops back to myself: next hop " + self.String() + " " + selfHow
+	if smart {
+		return "451 4.4.6 " + what + "; check the smart hosts of send connector " + conn, false, true
+	}
+	return "554 5.4.6 " + what, true, true
 }
 
 // dropSelf removes from hosts what this server must not relay to
@@ -97,10 +117,92 @@ func dropSelf(bindings []string, smart bool, hosts []host) (rest []host, self *h
 	return rest, self
 }
 
-// IsOwnAddress reports whether a next hop at addr (ip:port) would be
-// this server itself, by the rule delivery applies (ownBinding): config
-// check warns of a smart host that is.
-func IsOwnAddress(bindings []string, addr string) bool { return ownBinding(bindings, addr) }
+// SelfCheck is what delivery finds, before it connects, about the next
+// hops of a send connector for a destination: which of them are this
+// server (dropSelf, ownBinding) and whether the mail loops back here
+// (CheckSelf; config check and route explain tell the operator).
+type SelfCheck struct {
+	// Self is the host that is this server (name[ip]:port), "" when none is.
+	Self string `json:"self,omitempty"`
+	// Skipped are the hosts delivery does not connect to: those that are
+	// this server, and MX hosts no better than it.
+	Skipped []string `json:"skipped,omitempty"`
+	// Tried are the hosts delivery tries.
+	Tried []string `json:"tried,omitempty"`
+	// Loops: no host is left, the mail would loop back to this server;
+	// Reply is what delivery answers then (a smart host defers, an MX
+	// bounces), or, when better MX hosts have no address, what their
+	// lookups make it answer.
+	Loops bool   `json:"loops,omitempty"`
+	Reply string `json:"reply,omitempty"`
+	// Unresolved names the hosts whose addresses could not be looked up
+	// (not checked).
+	Unresolved []string `json:"unresolved,omitempty"`
+	// Error: the MX lookup failed or found no mail host; nothing was checked.
+	Error string `json:"error,omitempty"`
+}
+
+// CheckSelf looks up the next hops of mail for dom through send
+// connector conn (its smart hosts, or dom's MX hosts; port 0 is 25) as
+// delivery does, and applies delivery's rule for hosts that are this
+// server (bindings: the receive connectors' bindings).
+func CheckSelf(ctx context.Context, r Resolver, bindings []string, conn string, smartHosts []string, port int, dom string) SelfCheck {
+	var out SelfCheck
+	names, prefs, _, err := nextHopNames(ctx, r, smartHosts, dom)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, errNullMX):
+		out.Error = "domain " + dom + " accepts no mail (null MX)"
+		return out
+	case err == nil, errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+	default:
+		out.Error = "MX lookup for " + dom + " failed: " + err.Error()
+		return out
+	}
+	if port == 0 {
+		port = config.DefaultSMTPPort
+	}
+	hosts, unresolved := lookupHosts(ctx, r, names, prefs, strconv.Itoa(port))
+	for _, u := range unresolved {
+		out.Unresolved = append(out.Unresolved, u.Host+": "+u.Err.Error())
+	}
+	smart := len(smartHosts) > 0
+	rest, self := dropSelf(bindings, smart, hosts)
+	if self == nil {
+		for _, h := range hosts {
+			out.Tried = append(out.Tried, h.String())
+		}
+		return out
+	}
+	out.Self = self.String()
+	kept := map[string]bool{}
+	for _, h := range rest {
+		out.Tried = append(out.Tried, h.String())
+		kept[h.String()] = true
+	}
+	for _, h := range hosts {
+		if !kept[h.String()] {
+			out.Skipped = append(out.Skipped, h.String())
+		}
+	}
+	if len(rest) == 0 {
+		out.Reply, _, out.Loops = nothingLeft(dom, conn, smart, *self, unresolved)
+	}
+	return out
+}
+
+// CheckSelf is CheckSelf for the send connector named connector as this
+// deliverer builds it (the configuration's, or the topology's smart
+// hosts) and mail for domain: its resolver, its bindings (route explain
+// asks the daemon).
+func (d *Deliverer) CheckSelf(ctx context.Context, connector, domain string) SelfCheck {
+	st := d.st.Load()
+	if st.conns[connector] == nil && st.cfg.Topology == nil {
+		return SelfCheck{Error: "no send connector " + connector}
+	}
+	sc := st.topoConnector(connector)
+	return CheckSelf(ctx, st.cfg.Resolver, st.cfg.OwnBindings, sc.cfg.Name, sc.cfg.SmartHosts, sc.cfg.Port, domain)
+}
 
 // ownBinding: addr (ip:port) is one this server listens on: a binding
 // with that very address, or a wildcard binding (0.0.0.0, ::, no host)

@@ -90,7 +90,7 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 	if t.eng != nil && t.mx {
 		var err error
 		waited := queue.AwaitingPeer(ctx) // the host's TLSA lookup
-		dec, err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, t.sts)
+		dec, err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, h.port(), t.sts)
 		waited()
 		if err != nil {
 			if r := t.eng.Reporter(); r != nil {

@@ -250,8 +250,15 @@ func newTLSWorld(t *testing.T, records ...string) *tlsWorld {
 // newTLSWorldOn is a world whose DNS is res.
 func newTLSWorldOn(t *testing.T, res resolver.Resolver) *tlsWorld {
 	t.Helper()
+	return newTLSWorldOnPort(t, res, freePort(t, "127.0.0.2", "127.0.0.3"))
+}
+
+// newTLSWorldOnPort is a world whose DNS is res and whose MX hosts
+// listen on port (a DNS zone that names the port: TLSA records).
+func newTLSWorldOnPort(t *testing.T, res resolver.Resolver, port int) *tlsWorld {
+	t.Helper()
 	w := &tlsWorld{ca: newTestCA(t), rep: &reports{}, clk: clock.NewFake(time.Now()), res: res}
-	w.port = freePort(t, "127.0.0.2", "127.0.0.3")
+	w.port = port
 	var err error
 	w.sts = startSTS(t, w.ca, "sts.test", "dane.test")
 	w.store, err = queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})

@@ -3,8 +3,10 @@
 // delivery replaces (Return-Path:, Delivered-To:) and what loop detection
 // looks for, and the Authentication-Results fields claiming umbra's
 // authserv-id that the front door removes (authres.go; RFC 8601 parsing
-// of the authserv-id, shared with internal/msgauth). It imports nothing
-// of umbra's.
+// of the authserv-id, shared with internal/msgauth), and the addresses of
+// a From: field as DMARC and DKIM signing both read them (addresses.go:
+// net/mail, else a tolerant reading, so that a@example.org. is
+// example.org for both). It imports nothing of umbra's.
 //
 // Invariants:
 //   - Only the header section is read or changed: it ends at the first

@@ -57,7 +57,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Message events (receive, send, deliver, defer, fail, dsn, poison, remove), per recipient where one is involved, by queue type."},
 			[]string{"event", "queue_type"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_commands_total",
-			Help: "Final replies sent to MAIL, RCPT, DATA, BDAT and AUTH commands, by connector and reply class."},
+			Help: "Final replies sent, by connector, the command they answer (its verb; other: a verb umbra does not know; none: the greeting and a 421 that ends a session between commands) and reply class."},
 			[]string{"connector", "command", "class"}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "umbra_queue_commit_duration_seconds",
 			Help:    "Latency of transport database commits (write and fsync).",

@@ -213,7 +213,7 @@ func TestMilterRefusals(t *testing.T) {
 		{name: "tempfail at header", s: &script{header: gomilter.RespTempFail}, greet: "250", mail: "250", rcpt: "250", eod: "451 4.7.1"},
 		{name: "reject in body", s: &script{body: gomilter.RespReject}, greet: "250", mail: "250", rcpt: "250", eod: "550 5.7.1 Message content rejected"},
 		{name: "multi-line reply code at eom", s: &script{eom: reject(554, "5.7.1 first line\r\n100% spam")}, greet: "250", mail: "250", rcpt: "250",
-			eod: "554-first line|554 5.7.1 100% spam"},
+			eod: "554-5.7.1 first line|554 5.7.1 100% spam"},
 		{name: "discard at eom", s: &script{eom: gomilter.RespDiscard}, greet: "250", mail: "250", rcpt: "250", eod: "250"},
 		{name: "discard at rcpt", s: &script{rcpt: gomilter.RespDiscard}, greet: "250", mail: "250", rcpt: "250", eod: "250"},
 		{name: "accept at mail", s: &script{mail: gomilter.RespAccept, header: gomilter.RespReject}, greet: "250", mail: "250", rcpt: "250", eod: "250", queued: 1},
@@ -249,6 +249,28 @@ func TestMilterRefusals(t *testing.T) {
 				t.Fatalf("the milter accepted the message at MAIL but still got %s", tc.s.seen())
 			}
 		})
+	}
+}
+
+// rt19 F9: a multi-line reply keeps its enhanced status code on every
+// line the client reads, at RCPT as at the end of data, and every line
+// (each cut to a reply line's 512 octets).
+func TestMilterMultiLineReply(t *testing.T) {
+	long := strings.Repeat("x", 900)
+	s := &script{rcpt: reject(550, "5.1.1 no such user\r\nsee "+long+"\r\nlast line")}
+	d := dial(t, startMTA(t, &fakeQueue{}, milterConf(startMilter(t, s), "")))
+	d.cmd("EHLO client.test", "250")
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	got := d.cmd("RCPT TO:<u@example.test>", "550")
+	lines := strings.Split(got, "|")
+	if len(lines) != 3 || lines[0] != "550-5.1.1 no such user" || !strings.HasPrefix(lines[1], "550-5.1.1 see xxx") ||
+		lines[2] != "550 5.1.1 last line" {
+		t.Fatalf("RCPT: %q", got)
+	}
+	for _, l := range lines {
+		if len(l)+2 > 512 {
+			t.Errorf("a reply line of %d octets", len(l)+2)
+		}
 	}
 }
 

@@ -467,6 +467,38 @@ func TestFromDomainRequired(t *testing.T) {
 	wantAll(t, authResults(t, body), "dmarc=permerror")
 }
 
+// rt19 F7: a From: domain with a final dot is the same domain (RFC 1035
+// absolute form): its policy applies, a pass passes and a failure is
+// refused naming the policy, not "no author domain". An address literal
+// names no domain, so there is no DMARC policy to apply (dmarc=none),
+// never a refusal. A From: that is refused says exactly why.
+func TestFromDomainTrailingDotAndLiteral(t *testing.T) {
+	e := startEdge(t, "{profile: internet}", senderZone...)
+	bare := func(from, subject string) string {
+		return strings.Replace(message("x@x.test", subject), "From: Sender <x@x.test>", "From: "+from, 1)
+	}
+	for _, c := range []struct{ from, mailFrom, want, ar string }{
+		{"a@spfok.test.", "a@spfok.test", "250", "dmarc=pass (p=reject) header.from=spfok.test"},
+		{"Sender <a@spfok.test.>", "a@spfok.test", "250", "dmarc=pass (p=reject) header.from=spfok.test"},
+		{"a@SPFOK.test., b@spfok.test", "a@spfok.test", "250", "dmarc=pass (p=reject) header.from=spfok.test"},
+		{"a@reject.test.", "a@reject.test", "550 5.7.1 message refused: DMARC policy of reject.test is reject", ""},
+		{"a@[192.0.2.1]", "a@reject.test", "250", "dmarc=none (From: address literal: no DMARC policy)"},
+		{"Sender <a@[IPv6:2001:db8::1]>", "a@reject.test", "250", "dmarc=none (From: address literal: no DMARC policy)"},
+		{"a@x.test, b@y.test", "a@reject.test", "550 5.7.1 message refused: DMARC needs one author domain in From: (From: addresses of several domains: x.test, y.test)", ""},
+		{"a@x..test", "a@reject.test", "550 5.7.1 message refused: DMARC needs one author domain in From: (From: domain \"x..test\" is not a domain name)", ""},
+	} {
+		got := e.send(t, "client.test", c.mailFrom, bare(c.from, "f"+strings.NewReplacer(" ", "", "<", "", ">", "", "@", "-", "[", "", "]", "", ":", "-", ",", "").Replace(c.from)))
+		if !strings.HasPrefix(got, c.want) {
+			t.Errorf("From: %s: %q, want %q", c.from, got, c.want)
+			continue
+		}
+		if c.ar != "" {
+			_, body := e.q.last(t)
+			wantAll(t, authResults(t, body), c.ar)
+		}
+	}
+}
+
 // RFC 7489 §10.5 local policy: a mailing list that changed the message
 // (DMARC fails here) is trusted when its ARC seal validates and it
 // recorded dmarc=pass; otherwise p=reject holds.

@@ -283,7 +283,7 @@ func (c *Check) decide(r *results) (outcome, *gosmtp.SMTPError, string) {
 		}
 		text := fmt.Sprintf("message refused: DMARC policy of %s is reject and the message failed it", d.domain)
 		if d.domain == "" {
-			text = "message refused: DMARC needs exactly one author domain in From: (" + d.reason + ")"
+			text = "message refused: DMARC needs one author domain in From: (" + d.reason + ")"
 		}
 		act(action, value, value == "temperror",
 			&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: text},

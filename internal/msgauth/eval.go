@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/mail"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
+	"umbra/internal/header"
 	"umbra/internal/resolver"
 )
 
@@ -334,7 +336,11 @@ type dmarcResult struct {
 }
 
 // fromDomain returns the single author domain of the header (RFC 7489
-// §6.6.1): one From: field whose addresses all have one domain.
+// §6.6.1): one From: field whose addresses all have one domain. A final
+// dot is the same domain (a@example.org. is example.org). An address
+// literal (a@[192.0.2.1]) names no domain and so has no DMARC policy:
+// the other addresses decide, and with none errAddressLiteral says so.
+// Every other error says precisely what is wrong with the field.
 func fromDomain(fields []field) (string, error) {
 	var from []field
 	for _, f := range fields {
@@ -342,41 +348,59 @@ func fromDomain(fields []field) (string, error) {
 			from = append(from, f)
 		}
 	}
-	if len(from) != 1 {
-		return "", errors.New("not exactly one From: field")
+	switch len(from) {
+	case 0:
+		return "", errors.New("no From: field")
+	case 1:
+	default:
+		return "", fmt.Errorf("%d From: fields", len(from))
 	}
-	var addrs []string
-	v := strings.TrimSpace(from[0].value())
-	if list, err := mail.ParseAddressList(v); err == nil {
-		for _, a := range list {
-			addrs = append(addrs, a.Address)
-		}
-	} else if i, j := strings.LastIndexByte(v, '<'), strings.LastIndexByte(v, '>'); i >= 0 && j > i {
-		// Syntax the parser refuses (obsolete forms, raw 8-bit): the
-		// angle-bracketed address, as most receivers read it.
-		addrs = append(addrs, v[i+1:j])
-	} else {
-		return "", errors.New("From: field unreadable")
-	}
+	addrs := header.Addresses(from[0].value()) // as DKIM signing reads it
 	if len(addrs) == 0 {
 		return "", errors.New("From: field without an address")
 	}
-	domain := ""
+	var domains []string
+	literal := false
 	for _, a := range addrs {
 		i := strings.LastIndexByte(a, '@')
-		if i < 0 {
-			return "", errors.New("From: address without a domain")
+		if i < 0 || i == len(a)-1 {
+			return "", fmt.Errorf("From: address %s without a domain", quoteShort(a))
 		}
-		d, ok := asciiDomain(a[i+1:])
+		raw := a[i+1:]
+		if strings.HasPrefix(raw, "[") && strings.HasSuffix(raw, "]") {
+			literal = true // RFC 5321 §4.1.3: an address, no domain to ask
+			continue
+		}
+		d, ok := asciiDomain(raw)
 		if !ok {
-			return "", errors.New("From: address without a domain")
+			return "", fmt.Errorf("From: domain %s is not a domain name", quoteShort(raw))
 		}
-		if domain != "" && domain != d {
-			return "", errors.New("From: addresses of several domains")
+		if !slices.Contains(domains, d) {
+			domains = append(domains, d)
 		}
-		domain = d
 	}
-	return domain, nil
+	switch {
+	case len(domains) == 0 && literal:
+		return "", errAddressLiteral
+	case len(domains) > 1:
+		if len(domains) > 3 {
+			domains = append(domains[:3], "…")
+		}
+		return "", errors.New("From: addresses of several domains: " + strings.Join(domains, ", "))
+	}
+	return domains[0], nil
+}
+
+// errAddressLiteral: the From: addresses are address literals, which
+// name no domain: there is no DMARC policy (result none).
+var errAddressLiteral = errors.New("From: address literal: no DMARC policy")
+
+// quoteShort quotes s for a reply, at most 64 bytes of it.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.QuoteToASCII(s)
 }
 
 // asciiDomain returns d in lower case, internationalized labels as
@@ -461,6 +485,9 @@ func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmar
 func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spfRes spfResult,
 	dkims []dkimResult, sample func(pct int) bool) dmarcResult {
 	domain, err := fromDomain(fields)
+	if err == errAddressLiteral {
+		return dmarcResult{value: "none", reason: err.Error()}
+	}
 	if err != nil {
 		// RFC 7489 §6.6.1: without one author domain DMARC cannot be
 		// applied; such a message is refused where the policy is

@@ -104,3 +104,20 @@ func FuzzAuthResults(f *testing.F) {
 		}
 	})
 }
+
+// fromDomain reads any From: value without panicking, and what it
+// returns is a lower-case domain name without a final dot, or an error.
+func FuzzFromDomain(f *testing.F) {
+	for _, s := range []string{"a@example.org.", "A <a@[IPv6:2001:db8::1]>", "a@x.test, b@y.test", "team: a@x.test;", `"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if strings.ContainsAny(v, "\r\n") {
+			return
+		}
+		d, err := fromDomain(mustFields("From: " + v + "\r\n"))
+		if err == nil && (d == "" || strings.HasSuffix(d, ".") || d != strings.ToLower(d)) {
+			t.Fatalf("%q: domain %q", v, d)
+		}
+	})
+}

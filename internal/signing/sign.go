@@ -6,14 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"mime"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 
 	"golang.org/x/net/idna"
 )
@@ -209,8 +207,10 @@ func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 		}
 	}
 	if len(from) == 1 {
-		if list, err := addressParser.ParseList(from[0]); err == nil && len(list) == 1 {
-			if k, ok := s.keyForAddress(list[0].Address); ok {
+		// The address DMARC takes the author domain from (header.Addresses):
+		// a domain with a final dot is that domain.
+		if list := header.Addresses(from[0]); len(list) == 1 {
+			if k, ok := s.keyForAddress(list[0]); ok {
 				return k, true
 			}
 		}
@@ -229,13 +229,6 @@ func asciiDomain(d string) (string, error) {
 	}
 	return d, nil
 }
-
-// addressParser reads From: whatever the charset of its encoded words:
-// only the address matters here, and net/mail alone refuses a display
-// name in a charset it does not know (windows-1252, iso-2022-jp, …).
-var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
-	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
-}}
 
 func (s *Signer) keyForAddress(addr string) (Key, bool) {
 	at := strings.LastIndexByte(addr, '@')

@@ -115,6 +115,8 @@ func TestSignVerifiesWithLibrary(t *testing.T) {
 		{"folded headers and bare LF body", "From: alice@example.org\r\nSubject: a\r\n\tfolded\r\n  subject\r\n\r\nline\nnext  \n", "", "example.org"},
 		{"empty body", "From: alice@example.org\r\n\r\n", "", "example.org"},
 		{"no body separator", "From: alice@example.org\r\n", "", ""},
+		{"from domain with a final dot", strings.Replace(plain, "alice@example.org", "alice@example.org.", 1), "b@bounce.example.com", "example.org"},
+		{"bare from address with a final dot", "From: alice@example.org.\r\n\r\nhi\r\n", "b@bounce.example.com", "example.org"},
 		{"top-level domain never matched", strings.Replace(plain, "alice@example.org", "alice@org", 1), "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

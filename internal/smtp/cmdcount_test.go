@@ -74,7 +74,7 @@ func TestCommandMetricCountsRepliesSent(t *testing.T) {
 	d.send("Subject: x\r\n")
 	d.conn.Close()
 	waitDisconnects(1)
-	check("DATA cut off", "MAIL 2xx=1 RCPT 2xx=1")
+	check("DATA cut off", "EHLO 2xx=1 MAIL 2xx=1 RCPT 2xx=1 none 2xx=1")
 
 	// BDAT cut off in a chunk: no reply either.
 	d = dial(t, s, "127.0.0.22")
@@ -85,7 +85,7 @@ func TestCommandMetricCountsRepliesSent(t *testing.T) {
 	d.send("BDAT 100 LAST\r\nSubject: x\r\n")
 	d.conn.Close()
 	waitDisconnects(2)
-	check("BDAT cut off", "MAIL 2xx=2 RCPT 2xx=2")
+	check("BDAT cut off", "EHLO 2xx=2 MAIL 2xx=2 RCPT 2xx=2 none 2xx=2")
 
 	// Replies that were sent: the layer's refusals and finished messages.
 	d = dial(t, s, "127.0.0.23")
@@ -106,5 +106,47 @@ func TestCommandMetricCountsRepliesSent(t *testing.T) {
 	d.expect("552 5.3.4")
 	d.cmd("QUIT", "221")
 	waitDisconnects(3)
-	check("replies sent", "BDAT 2xx=1 BDAT 5xx=1 DATA 2xx=1 MAIL 2xx=5 MAIL 5xx=1 RCPT 2xx=5")
+	check("replies sent", "BDAT 2xx=1 BDAT 5xx=1 DATA 2xx=1 EHLO 2xx=3 MAIL 2xx=5 MAIL 5xx=1 QUIT 2xx=1 RCPT 2xx=5 none 2xx=3")
+}
+
+// Every reply written is counted once: under the command it answers —
+// one refused before it ran (a line too long, a bare LF) included — or
+// under "none" when it answers no command (the greeting, the 421 of the
+// error limit, sent before the next command is read). An unknown verb
+// is "other", never its own label.
+func TestCommandMetricCountsEveryReply(t *testing.T) {
+	obs := &commandObserver{got: map[string]int{}}
+	s := startWith(t, ServerConfig{Observer: obs, Connectors: connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_line_length: 1000, max_errors: 3}
+`)})
+	want := func(step, w string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for obs.snapshot() != w && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := obs.snapshot(); got != w {
+			t.Fatalf("%s: counted %q, want %q", step, got, w)
+		}
+	}
+	d := dial(t, s, "127.0.0.31")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.send("RCPT TO:<" + strings.Repeat("x", 1100) + "@example.test>\r\n")
+	d.expect("421 4.7.0")
+	want("a line too long", "EHLO 2xx=1 MAIL 2xx=1 RCPT 4xx=1 none 2xx=1")
+
+	d = dial(t, s, "127.0.0.32")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("FROB", "500")
+	d.send("NOOP\nNOOP\r\n")
+	d.expect("500 5.5.2")
+	d.cmd("MAIL FROM:<bad", "501")
+	d.expect("421 4.7.0")
+	want("the error limit", "EHLO 2xx=2 MAIL 2xx=1 MAIL 5xx=1 NOOP 5xx=1 RCPT 4xx=1 none 2xx=2 none 4xx=1 other 5xx=1")
 }

@@ -30,6 +30,9 @@ func (v *verbConn) writeReply(lines ...string) error {
 	defer v.mu.Unlock()
 	v.conn.SetWriteDeadline(time.Now().Add(time.Minute))
 	err := v.writeHeld(out.Bytes())
+	if err == nil && len(lines) > 0 {
+		v.countReply([]byte(lines[len(lines)-1]))
+	}
 	return err
 }
 

@@ -2,10 +2,13 @@ package smtp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -256,7 +259,57 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 			tc.hangUp.Store(true)
 		}
 	}
-	return v.Reply
+	return wireReply(v.Reply)
+}
+
+// A check's reply may have several lines (a milter's SMFIR_REPLYCODE
+// from smfi_setmlreply): their texts joined by "\n", one code and one
+// enhanced status code for all. go-smtp writes the enhanced code on the
+// last line only; RFC 2034 §3 puts it on every line of a reply, so
+// wireReply writes it at the front of each other line's text. Lines
+// are bounded: at most maxCheckReplyLines, each at most maxReplyText octets
+// of text (a reply line is at most 512 octets, RFC 5321 §4.5.3.1.5).
+const (
+	maxCheckReplyLines = 32
+	maxReplyText       = 512 - len("554-5.999.999 ") - len("\r\n")
+)
+
+func wireReply(r *gosmtp.SMTPError) *gosmtp.SMTPError {
+	if r == nil || !strings.ContainsAny(r.Message, "\r\n") && len(r.Message) <= maxReplyText {
+		return r
+	}
+	lines := strings.Split(strings.ReplaceAll(strings.TrimRight(r.Message, "\r\n"), "\r\n", "\n"), "\n")
+	if len(lines) > maxCheckReplyLines {
+		lines = lines[:maxCheckReplyLines]
+	}
+	enh := r.EnhancedCode
+	if enh == gosmtp.EnhancedCodeNotSet {
+		enh = gosmtp.EnhancedCode{r.Code / 100, 0, 0} // what go-smtp writes on the last line
+	}
+	prefix := ""
+	if enh != gosmtp.NoEnhancedCode && r.Code/100 != 3 {
+		prefix = fmt.Sprintf("%d.%d.%d ", enh[0], enh[1], enh[2])
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		l = truncateUTF8(strings.TrimRight(l, "\r"), maxReplyText)
+		if i < len(lines)-1 {
+			l = prefix + l
+		}
+		out[i] = l
+	}
+	return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: enh, Message: strings.Join(out, "\n")}
+}
+
+// truncateUTF8 cuts s to at most n octets, not inside a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // checkGreeting runs the Connect and Helo checks when the first EHLO or

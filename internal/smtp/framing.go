@@ -134,6 +134,9 @@ func (v *verbConn) fillCommand() error {
 		v.refreshDeadline()
 	}
 	line, tooLong, err := v.readLine()
+	if !v.sasl && (tooLong || err == nil) {
+		v.due = countedCommand(lineCommand(line)) // cmdcount.go; a SASL response answers AUTH
+	}
 	if tooLong {
 		// The rest of the line cannot be told from a command: the
 		// session ends, with a 421 as RFC 5321 §3.8 asks of a server
@@ -161,11 +164,7 @@ func (v *verbConn) fillCommand() error {
 		return nil
 	}
 	verb, arg := splitCommand(line)
-	cmd := goSMTPVerb(line)
-	if cmd == "" {
-		cmd = verb
-	}
-	v.due = countedCommand(cmd) // cmdcount.go
+	cmd := lineCommand(line)
 	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
 			v.limitHit("junk command limit")
@@ -671,7 +670,7 @@ func (v *verbConn) readLine() (line []byte, tooLong bool, err error) {
 		frag, err := v.r.ReadSlice('\n')
 		out = append(out, frag...)
 		if v.maxLine > 0 && len(out) > v.maxLine {
-			return nil, true, nil
+			return out, true, nil // the start of the line: the command it is (cmdcount.go)
 		}
 		if err == bufio.ErrBufferFull {
 			continue

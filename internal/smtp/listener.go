@@ -53,6 +53,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		tc.release = func() { c.limits.release(ip, tc) }
 		// Build the connection whole before Shutdown can see it.
 		vc := newVerbConn(tc, c.tls, &c.cfg, c.clk)
+		vc.command = func(cmd string, code int) { c.obs.Command(c.cfg.Name, cmd, code) }
 		if b.trace != nil {
 			vc.trace = b.trace()
 		}
@@ -136,7 +137,9 @@ func (l *connLimits) closeIdle(force bool) int {
 	for _, tc := range victims {
 		tc.SetWriteDeadline(time.Now().Add(time.Second))
 		if tc.vc != nil {
-			tc.vc.say("421 4.3.2 Service shutting down, try again later")
+			if tc.vc.say("421 4.3.2 Service shutting down, try again later") == nil {
+				tc.vc.observeReply(noCommand, 421) // between commands (cmdcount.go)
+			}
 		}
 		tc.Close()
 	}

@@ -207,6 +207,7 @@ type connector struct {
 	vln    *chanListener
 	gs     *gosmtp.Server
 	clk    clock.Clock
+	obs    Observer // the server's (cmdcount.go: replies before a session exists)
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -259,7 +260,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
 	for _, rc := range cfgs {
-		c := &connector{cfg: rc, clk: s.clk}
+		c := &connector{cfg: rc, clk: s.clk, obs: s.obs}
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
 				c.limits = o.limits

@@ -114,9 +114,10 @@ type verbConn struct {
 	ehlo       bool   // go-smtp is writing an EHLO reply
 	saslBad    bool   // a bad SASL response was replaced by "*"
 	sess       func() *session
-	acks       []discardAck // discard notifications waiting for the peer's next command (SR-15)
-	held       []byte       // 250s to pipelined MAIL and RCPT not yet written (replyhold.go; under mu)
-	heldCounts []heldCount  // their counts, made once written (cmdcount.go; under mu)
+	command    func(cmd string, code int) // counts a reply (cmdcount.go); nil: not counted
+	acks       []discardAck               // discard notifications waiting for the peer's next command (SR-15)
+	held       []byte                     // 250s to pipelined MAIL and RCPT not yet written (replyhold.go; under mu)
+	heldCounts []heldCount                // their counts, made once written (cmdcount.go; under mu)
 
 	greeted   bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
 	sasl      bool   // go-smtp asked for a SASL response (334)
@@ -420,6 +421,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 			if _, err := v.conn.Write([]byte("220 " + greeting(v.banner) + "\r\n")); err != nil {
 				return 0, err
 			}
+			v.observeReply(noCommand, 220)
 			return len(b), nil
 		}
 	}
@@ -521,6 +523,9 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if err := v.writeHeld(out.Bytes()); err != nil {
 			return 0, err
 		}
+	}
+	if final {
+		v.countReply(b)
 	}
 	return len(b), nil
 }

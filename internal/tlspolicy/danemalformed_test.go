@@ -87,11 +87,11 @@ func TestHostMalformedTLSAOnly(t *testing.T) {
 	}
 	eng := New(Config{Resolver: res, DANE: true})
 	ctx := context.Background()
-	d, err := eng.Host(ctx, "m.test", eng.MXSecure(ctx, "m.test"), "mx.m.test", nil)
+	d, err := eng.Host(ctx, "m.test", eng.MXSecure(ctx, "m.test"), "mx.m.test", 25, nil)
 	if err != nil || d == nil || d.Mode != "dane-unusable" || d.Verify != nil || !d.Require || !strings.Contains(d.Detail, "3 TLSA records at _25._tcp.mx.m.test (0 usable)") {
 		t.Fatalf("malformed records only: %+v, %v", d, err)
 	}
-	d, err = eng.Host(ctx, "n.test", eng.MXSecure(ctx, "n.test"), "mx.n.test", nil)
+	d, err = eng.Host(ctx, "n.test", eng.MXSecure(ctx, "n.test"), "mx.n.test", 25, nil)
 	if err != nil || d == nil || d.Mode != "dane" || d.Verify == nil || !strings.Contains(d.Detail, "(1 usable)") {
 		t.Fatalf("a malformed and a good record: %+v, %v", d, err)
 	}

@@ -3,9 +3,12 @@
 // counts the outcomes for TLS reporting.
 //
 // Order (Engine.Host), per MX host: DANE (RFC 7672) when the domain's MX
-// RRset and the host's _25._tcp TLSA RRset were DNSSEC-validated
+// RRset and the host's _PORT._tcp TLSA RRset were DNSSEC-validated
 // (resolver.Answer.Secure: the AD bit of a validating resolver umbra
-// trusts); then MTA-STS (RFC 8461); else nil, and the send connector's
+// trusts; PORT the connection's; for an alias MX host, at the
+// CNAME-expanded name first when the whole chain is secure, then at the
+// MX name, and at the MX name only when a step is insecure: tlsaBases,
+// RFC 7672 §2.2.2); then MTA-STS (RFC 8461); else nil, and the send connector's
 // tls setting applies. Delivery (internal/delivery, tlsout.go) applies
 // the decision; REQUIRETLS (RFC 8689) accepts only a decision that
 // verifies (Decision.Verified) or a verify connector.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -446,45 +447,61 @@ var ErrSTSLookup = errors.New("MTA-STS TXT lookup failed")
 // must not be used without its TLSA records (RFC 7672 §2.2).
 var ErrDANELookup = errors.New("TLSA lookup failed")
 
-// Host decides the policy for one MX host of domain. mxSecure is
-// MXSecure(domain) (a host that is the domain itself, for lack of MX, is
-// secure when its address lookup was). DANE first: secure usable TLSA
-// records make TLS mandatory and authenticated by them; secure records
-// none of which is usable make TLS mandatory and unauthenticated. Then
-// MTA-STS (sts, from STS): enforce authenticates the host by its name
-// against RootCAs and refuses it when that fails; testing checks and
-// reports only. Nil: the connector's setting applies.
-func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host string, sts *STSPolicy) (*Decision, error) {
+// Host decides the policy for one MX host of domain, reached on port.
+// mxSecure is MXSecure(domain) (a host that is the domain itself, for
+// lack of MX, is secure when its address lookup was). DANE first: the
+// TLSA records at _PORT._tcp of the host's TLSA base domain (tlsaBases:
+// for an alias, the CNAME-expanded name first when the chain is secure);
+// secure usable records make TLS mandatory and authenticated by them;
+// secure records none of which is usable make TLS mandatory and
+// unauthenticated. Then MTA-STS (sts, from STS): enforce authenticates
+// the host by its name against RootCAs and refuses it when that fails;
+// testing checks and reports only. Nil: the connector's setting applies.
+func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host string, port int, sts *STSPolicy) (*Decision, error) {
 	host = mailaddr.Fold(strings.TrimSuffix(host, "."))
 	if e.cfg.DANE && mxSecure {
-		a, err := e.cfg.Resolver.Lookup(ctx, "_25._tcp."+host, dns.TypeTLSA)
-		var de *net.DNSError
-		switch {
-		case err == nil && a.Secure:
-			var recs []*dns.TLSA
-			usable := 0
-			for _, rr := range a.RRs {
-				if t, ok := rr.(*dns.TLSA); ok {
-					recs = append(recs, t)
-					if usableTLSA(t) {
-						usable++
+		for _, base := range e.tlsaBases(ctx, host) {
+			name := fmt.Sprintf("_%d._tcp.%s", port, base)
+			a, err := e.cfg.Resolver.Lookup(ctx, name, dns.TypeTLSA)
+			var de *net.DNSError
+			switch {
+			case err == nil && a.Secure:
+				var recs []*dns.TLSA
+				usable := 0
+				for _, rr := range a.RRs {
+					if t, ok := rr.(*dns.TLSA); ok {
+						recs = append(recs, t)
+						if usableTLSA(t) {
+							usable++
+						}
 					}
 				}
-			}
-			d := &Decision{Source: SourceDANE, Mode: "dane", PolicyDomain: domain, PolicyType: PolicyTLSA, Require: true, Enforce: true,
-				Detail: fmt.Sprintf("%d TLSA records at _25._tcp.%s (%d usable)", len(recs), host, usable)}
-			if usable == 0 {
-				d.Mode = "dane-unusable" // mandatory, unauthenticated TLS
+				via := ""
+				if base != host {
+					via = " (CNAME of " + host + ")"
+				}
+				d := &Decision{Source: SourceDANE, Mode: "dane", PolicyDomain: domain, PolicyType: PolicyTLSA, Require: true, Enforce: true,
+					Detail: fmt.Sprintf("%d TLSA records at %s%s (%d usable)", len(recs), name, via, usable)}
+				if usable == 0 {
+					d.Mode = "dane-unusable" // mandatory, unauthenticated TLS
+					return d, nil
+				}
+				// RFC 7672 §3.2.3: the TLSA base domain, the MX host name
+				// and the destination domain name the server.
+				names := []string{base}
+				for _, n := range []string{host, domain} {
+					if !slices.Contains(names, n) {
+						names = append(names, n)
+					}
+				}
+				clk := e.cfg.Clock
+				d.Verify = func(cs tls.ConnectionState) error { return VerifyDANE(cs, recs, names, clk.Now()) }
 				return d, nil
+			case err == nil || errors.As(err, &de) && de.IsNotFound:
+				// insecure, or securely no TLSA: not at this name
+			default:
+				return nil, fmt.Errorf("%w for %s: %v", ErrDANELookup, name, err)
 			}
-			names := []string{host, domain}
-			clk := e.cfg.Clock
-			d.Verify = func(cs tls.ConnectionState) error { return VerifyDANE(cs, recs, names, clk.Now()) }
-			return d, nil
-		case err == nil || errors.As(err, &de) && de.IsNotFound:
-			// insecure, or securely no TLSA: no DANE for this host
-		default:
-			return nil, fmt.Errorf("%w for %s: %v", ErrDANELookup, host, err)
 		}
 	}
 	if sts != nil && sts.Mode != ModeNone {
@@ -497,6 +514,30 @@ func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host st
 		return d, nil
 	}
 	return nil, nil
+}
+
+// tlsaBases are the names whose TLSA records apply to host, in the
+// order they are tried (RFC 7672 §2.2.2): for a host whose address
+// records are reached through a CNAME chain every step of which was
+// DNSSEC-validated, the expanded name, then the host's own; through a
+// chain with an insecure step, the host's own only (an attacker could
+// have chosen the expanded name); for a host that is no alias, itself.
+func (e *Engine) tlsaBases(ctx context.Context, host string) []string {
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		a, err := e.cfg.Resolver.Lookup(ctx, host, t)
+		switch {
+		case a == nil:
+			return []string{host} // the lookup failed: the connection's own lookup decides
+		case len(a.CNAMEs) == 0 && err == nil:
+			return []string{host}
+		case len(a.CNAMEs) == 0:
+			continue // no such record: the other family may say more
+		case a.Secure:
+			return []string{mailaddr.Fold(strings.TrimSuffix(a.CNAMEs[len(a.CNAMEs)-1], ".")), host}
+		}
+		return []string{host}
+	}
+	return []string{host}
 }
 
 // ResultType names a failure for a TLS report (RFC 8460 §4.3.2): a

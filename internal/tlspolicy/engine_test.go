@@ -87,7 +87,7 @@ func TestSTSFetchRetriedWhenIDChanges(t *testing.T) {
 	if p, _ := eng.STS(ctx, "s.test"); p != nil || h.count() != 1 {
 		t.Fatalf("policy %+v after a 404, %d requests", p, h.count())
 	}
-	ex := eng.Explain(ctx, "s.test", "opportunistic")
+	ex := eng.Explain(ctx, "s.test", "opportunistic", 25)
 	if h.count() != 1 || ex.STSFailure == nil || ex.STSFailure.ID != "1" || !strings.Contains(ex.STSFailure.Err, "404") {
 		t.Fatalf("explain during the pause: %+v (%d requests)", ex.STSFailure, h.count())
 	}
@@ -105,7 +105,7 @@ func TestSTSFetchRetriedWhenIDChanges(t *testing.T) {
 	if _, ok := eng.LastFetchFailure("s.test"); ok {
 		t.Fatal("failure still shown after a successful fetch")
 	}
-	if ex := eng.Explain(ctx, "s.test", "opportunistic"); ex.STSFailure != nil || ex.STS == nil {
+	if ex := eng.Explain(ctx, "s.test", "opportunistic", 25); ex.STSFailure != nil || ex.STS == nil {
 		t.Fatalf("explain after the fetch: %+v %+v", ex.STS, ex.STSFailure)
 	}
 	if len(rep.got) != 1 || rep.got[0] != "s.test sts sts-policy-fetch-error" {
@@ -158,7 +158,7 @@ func TestSTSBrokenNewPolicyKeepsCached(t *testing.T) {
 	if !ok || f.ID != "2" || !strings.Contains(f.Err, "max_age") {
 		t.Fatalf("failure %+v %v", f, ok)
 	}
-	if ex := eng.Explain(ctx, "s.test", "opportunistic"); ex.STS == nil || ex.STS.ID != "1" || ex.STSFailure == nil {
+	if ex := eng.Explain(ctx, "s.test", "opportunistic", 25); ex.STS == nil || ex.STS.ID != "1" || ex.STSFailure == nil {
 		t.Fatalf("explain: %+v %+v", ex.STS, ex.STSFailure)
 	}
 	if len(rep.got) != 0 { // the cached policy applied: nothing to report for the fetch
@@ -204,7 +204,7 @@ func TestExplainNamesTheLookupThatHung(t *testing.T) {
 	eng := New(Config{Resolver: res, MTASTS: true, FetchTimeout: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	ex := eng.Explain(ctx, "s.test", "opportunistic")
+	ex := eng.Explain(ctx, "s.test", "opportunistic", 25)
 	if strings.HasPrefix(ex.Error, "MX lookup:") || !strings.Contains(ex.Error, "MTA-STS TXT lookup") {
 		t.Fatalf("explain error %q: want the MTA-STS TXT lookup named, not the MX lookup", ex.Error)
 	}

@@ -82,7 +82,7 @@ const PolicyOrder = "DANE (DNSSEC-validated TLSA) > MTA-STS (enforce/testing) > 
 // Explain looks up what delivery would apply to domain's MX hosts now:
 // the same lookups, the same cache. connectorTLS is the send
 // connector's tls setting, shown where no policy of the domain applies.
-func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Explanation {
+func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string, port int) Explanation {
 	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	ex := Explanation{Domain: domain, Order: PolicyOrder, DANE: e.cfg.DANE, MTASTS: e.cfg.MTASTS, Hosts: []HostExplanation{}}
 	before := e.Cached(domain)
@@ -143,7 +143,7 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string) Expla
 			h.AddressError = err.Error()
 			failed = append(failed, resolver.HostLookup{Host: n, Err: err})
 		}
-		d, err := e.Host(ctx, domain, ex.MXSecure, n, sts)
+		d, err := e.Host(ctx, domain, ex.MXSecure, n, port, sts)
 		switch {
 		case err != nil:
 			h.Source, h.Effect, h.Detail = SourceDANE, "deferred: TLSA lookup failed in a signed zone", err.Error()

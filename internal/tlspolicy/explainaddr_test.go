@@ -33,7 +33,7 @@ func TestExplainMXHostAddresses(t *testing.T) {
 	eng := New(Config{Resolver: res})
 	ctx := context.Background()
 
-	ex := eng.Explain(ctx, "badmx.test", "opportunistic")
+	ex := eng.Explain(ctx, "badmx.test", "opportunistic", 25)
 	if len(ex.Hosts) != 1 || len(ex.Hosts[0].Addresses) != 0 || !strings.Contains(ex.Hosts[0].AddressError, "no such host") {
 		t.Fatalf("badmx.test hosts: %+v", ex.Hosts)
 	}
@@ -41,18 +41,18 @@ func TestExplainMXHostAddresses(t *testing.T) {
 		t.Errorf("badmx.test: no address %q (permanent %v)", ex.NoAddress, ex.NoAddressPermanent)
 	}
 
-	ex = eng.Explain(ctx, "cnmx.test", "opportunistic")
+	ex = eng.Explain(ctx, "cnmx.test", "opportunistic", 25)
 	if len(ex.Hosts) != 1 || strings.Join(ex.Hosts[0].Addresses, ",") != "127.0.0.17" || strings.Join(ex.Hosts[0].CNAMEs, ",") != "mx.ext.test." ||
 		ex.NoAddress != "" {
 		t.Fatalf("cnmx.test: %+v, no address %q", ex.Hosts, ex.NoAddress)
 	}
 
-	ex = eng.Explain(ctx, "null.test", "opportunistic")
+	ex = eng.Explain(ctx, "null.test", "opportunistic", 25)
 	if len(ex.Hosts) != 0 || ex.NoAddress != "556 5.1.10 domain null.test accepts no mail (null MX)" || !ex.NoAddressPermanent {
 		t.Errorf("null MX: %+v", ex)
 	}
 
-	ex = eng.Explain(ctx, "flaky.test", "opportunistic")
+	ex = eng.Explain(ctx, "flaky.test", "opportunistic", 25)
 	if !strings.HasPrefix(ex.NoAddress, "451 4.4.4") || ex.NoAddressPermanent {
 		t.Errorf("flaky.test: no address %q (permanent %v)", ex.NoAddress, ex.NoAddressPermanent)
 	}

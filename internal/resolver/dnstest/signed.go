@@ -212,10 +212,16 @@ func (z *SignedZone) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		} else { // NODATA: the name's own NSEC proves the type absent
 			r.Ns = append(soa(), z.rrset(qn, dns.TypeNSEC)...)
 		}
-	default: // NXDOMAIN: NSEC covering the name, and the wildcard
+	default: // NXDOMAIN: NSEC covering the name, and the wildcard at its closest encloser
 		r.Rcode = dns.RcodeNameError
 		r.Ns = append(soa(), z.covering(qn)...)
-		wc := z.covering("*." + z.Zone)
+		ce := qn
+		for ce != z.Zone && !z.has(ce) {
+			if _, ce, _ = strings.Cut(ce, "."); ce == "" {
+				ce = z.Zone // a name that only ends like the zone ("xdane.test.")
+			}
+		}
+		wc := z.covering("*." + ce)
 		if wc[0].Header().Name != r.Ns[len(r.Ns)-1].Header().Name {
 			r.Ns = append(r.Ns, wc...)
 		}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"umbra/internal/admin"
+	"umbra/internal/config"
+	"umbra/internal/delivery"
+	"umbra/internal/routing"
+)
+
+// routeSelf is what delivery finds about the next hops of one explained
+// recipient that leaves through a send connector: a host (an MX or a
+// smart host) that is this server is not connected to, and when no
+// other is left the mail loops back here. The running daemon answers
+// (Deliverer.CheckSelf: its resolver, its bindings, the same lookups
+// and rule as a delivery).
+type routeSelf struct {
+	Recipient string `json:"recipient"`
+	Connector string `json:"connector"`
+	delivery.SelfCheck
+	Note string `json:"note,omitempty"`
+}
+
+// explainSelf asks the daemon about every route through a send
+// connector. Only as this server: routed as another server (--server),
+// this server's next hops are not that server's, and nothing is asked.
+func explainSelf(cmd *cobra.Command, cfg *config.Config, server string, routes []routing.Route) []routeSelf {
+	if server != cfg.Server.Name {
+		return nil
+	}
+	var client *admin.Client
+	sock, sockErr := adminSocket(cmd)
+	if sockErr == nil {
+		client = admin.NewClient(sock)
+	}
+	var out []routeSelf
+	for _, rt := range routes {
+		if len(rt.NextHops) == 0 || rt.NextHops[0].Kind != routing.HopConnector {
+			continue
+		}
+		s := routeSelf{Recipient: rt.Recipient, Connector: rt.NextHops[0].Connector}
+		domain := strings.ToLower(rt.Recipient[strings.LastIndexByte(rt.Recipient, '@')+1:])
+		if client == nil {
+			s.Note = fmt.Sprintf("next hops not checked against this server: %v", sockErr)
+		} else if err := client.SelfCheck(s.Connector, domain, &s.SelfCheck); err != nil {
+			s.Note = fmt.Sprintf("next hops not checked against this server (the daemon looks them up): %v", err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func printRouteSelf(out io.Writer, s routeSelf) {
+	if s.Note != "" {
+		fmt.Fprintf(out, "  this server: %s\n", s.Note)
+	}
+	if s.Self == "" {
+		return
+	}
+	fmt.Fprintf(out, "  this server: next hop %s is an address this server listens on; not connected to\n", s.Self)
+	if len(s.Skipped) > 1 {
+		fmt.Fprintf(out, "    skipped with it: %s\n", strings.Join(s.Skipped, " "))
+	}
+	switch {
+	case s.Loops:
+		fmt.Fprintf(out, "    loop: no other host is left, the mail would loop back to this server: %s\n", s.Reply)
+	case s.Reply != "":
+		fmt.Fprintf(out, "    no other host is left: %s\n", s.Reply)
+	default:
+		fmt.Fprintf(out, "    tried instead: %s\n", strings.Join(s.Tried, " "))
+	}
+}
