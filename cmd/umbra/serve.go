@@ -187,6 +187,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// queue, closed through the variable set below before anything runs.
 	claims := queue.NewFinalClaims(store)
 	var shadowRec *shadow.Recorder
+	var _ delivery.RefusalRecorder = shadowRec // the deliverer finds it by this interface: kept in step
 	if cfg.Transport.ShadowRedundancyEnabled {
 		shadowRec = shadow.NewRecorder(shadowstore.Store{M: &mgr}, met, log.With("component", "shadow"))
 	}

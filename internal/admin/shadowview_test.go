@@ -30,7 +30,7 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 		refused, want         string
 	}{
 		{1, 0, 0, "", "healthy"},
-		{1, 0, 2, "", "failing"},
+		{1, 0, 2, "", "unreachable"},
 		{1, 0, 0, "535 5.7.8 Authentication failed", "refused"},
 		{1, 1, 0, "", "healthy"},
 		{0, 1, 3, "", "taken-over"},
