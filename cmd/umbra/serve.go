@@ -288,6 +288,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	if shadows != nil {
 		adm.SetShadows(shadows.Status)
+		metrics.RegisterShadowStates(reg, func() ([]metrics.PrimaryState, error) {
+			vs, err := adm.ShadowViews() // the view shadow list shows
+			out := make([]metrics.PrimaryState, 0, len(vs))
+			for _, v := range vs {
+				out = append(out, metrics.PrimaryState{Primary: v.Primary, State: v.State, FailedHeartbeats: v.FailedHeartbeats})
+			}
+			return out, err
+		})
 	}
 	adm.SetDumpster(dump)
 	adm.SetDatabase(store)

@@ -157,6 +157,12 @@ func TestImpostorAtDeadPrimaryAddressIsUnreachable(t *testing.T) {
 			if out, _ := cli(t, cfgB, "shadow", "list"); !strings.Contains(out, " unreachable ") || !strings.Contains(out, "takeover ") {
 				t.Errorf("shadow list does not say unreachable and when the takeover comes:\n%s", out)
 			}
+			if n := metricValue(t, metricsB, `umbra_shadow_primary_state{primary="hub-a",state="unreachable"}`); n != 1 {
+				t.Errorf("umbra_shadow_primary_state of hub-a unreachable: %v, want 1", n)
+			}
+			if n := metricValue(t, metricsB, `umbra_shadow_primary_state{primary="hub-a",state="refused"}`); n != 0 {
+				t.Errorf("umbra_shadow_primary_state of hub-a refused: %v, want 0", n)
+			}
 			waitCond(t, "hub-b to take the copy over", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 0 })
 			if im.loginCount() == 0 {
 				t.Errorf("hub-b never tried to log in at the impostor")

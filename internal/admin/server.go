@@ -227,7 +227,10 @@ func ShadowState(held, takenOver, failures int, refused string) string {
 	return "healthy"
 }
 
-func (s *Server) shadowViews() ([]ShadowView, error) {
+// ShadowViews is what shadow list shows of each primary: the shadow
+// queues with the shadow manager's view (GET /v1/shadows, the console,
+// the metrics' umbra_shadow_primary_state).
+func (s *Server) ShadowViews() ([]ShadowView, error) {
 	qs, err := s.q.Queues()
 	if err != nil {
 		return nil, err
@@ -367,7 +370,7 @@ func (s *Server) routes() http.Handler {
 		reply(w, map[string]any{"rescheduled": n}, err)
 	})
 	mux.HandleFunc("GET /v1/shadows", func(w http.ResponseWriter, r *http.Request) {
-		vs, err := s.shadowViews()
+		vs, err := s.ShadowViews()
 		if vs == nil {
 			vs = []ShadowView{}
 		}

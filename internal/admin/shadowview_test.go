@@ -50,7 +50,7 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 			{Name: "hub-b", TakenOver: true, Failures: 4},
 		}
 	})
-	vs, err := s.shadowViews()
+	vs, err := s.ShadowViews()
 	if err != nil || len(vs) != 2 {
 		t.Fatalf("views: %+v %v", vs, err)
 	}

@@ -338,10 +338,13 @@ const (
 	SessionWatch     = "watch"
 	SessionReconcile = "reconcile"
 	SessionRelay     = "relay" // a delivery that relays a message to it as a shadow session
+	// SessionReceipt: this server's session to a shadow server for copies
+	// on receipt (SR-17), where the peer is the shadow server.
+	SessionReceipt = "receipt"
 )
 
 // Sessions lists the kinds of sessions (metrics zero-fill them).
-var Sessions = []string{SessionHeartbeat, SessionWatch, SessionReconcile, SessionRelay}
+var Sessions = []string{SessionHeartbeat, SessionWatch, SessionReconcile, SessionRelay, SessionReceipt}
 
 // NewRecorder returns a recorder over store.
 func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
