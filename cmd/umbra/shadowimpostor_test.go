@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -181,5 +184,56 @@ func TestImpostorAtDeadPrimaryAddressIsUnreachable(t *testing.T) {
 			sink := startRecorder(t, sinkAddr)
 			waitArrived(t, sink, acked, hb)
 		})
+	}
+}
+
+// rt18 F6: a shadow server that refuses the session for copies on
+// receipt (hub-b refuses hub-a's login: hub-a's password is wrong) was
+// logged only at DEBUG and not counted. hub-a logs it at WARN with
+// hub-b's reply once a minute however many messages fail, counts each in
+// umbra_shadow_refused_sessions_total{session="receipt"}, and queue
+// destinations names the refusal; with reject_on_shadow_failure each
+// message is refused 451, its WARN naming hub-b's reply.
+func TestShadowOnReceiptRefusedPushWarns(t *testing.T) {
+	a, b, _, cfgA, cfgB := receiptOrgSASL(t, true)
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
+	raw, _ := os.ReadFile(cfgA)
+	pw := regexp.MustCompile(`password_file: "[^"]*"`)
+	if !pw.Match(raw) {
+		t.Fatal("hub-a logs in with no password file")
+	}
+	os.WriteFile(cfgA, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
+	rawB, _ := os.ReadFile(cfgB)
+	os.WriteFile(cfgB, append(rawB, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
+	metricsA := withMetrics(t, cfgA)
+	startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	if acked := sendMany(a, "pushrefused", 3, 1, nil); len(acked) != 0 {
+		ha.dumpLog()
+		t.Fatalf("%d of 3 acknowledged without a shadow copy (reject_on_shadow_failure)", len(acked))
+	}
+	if n := metricValue(t, metricsA, `umbra_shadow_refused_sessions_total{session="receipt"}`); n != 3 {
+		t.Errorf("%v refused sessions for copies on receipt counted, want 3", n)
+	}
+	log, _ := os.ReadFile(ha.log)
+	warn := `level=WARN msg="shadow server refused the session for copies on receipt" component=delivery shadow_server=hub-b`
+	if n := strings.Count(string(log), warn); n != 1 || !strings.Contains(string(log), `reply="535 5.7.8 `) {
+		ha.dumpLog()
+		t.Errorf("%d WARNs of hub-b's refusal for 3 messages within a minute, want 1 with its reply", n)
+	}
+	out, _ := cli(t, cfgA, "queue", "destinations", "--json")
+	var ds []struct {
+		Name      string
+		State     string
+		LastError string `json:"last_error"`
+	}
+	json.Unmarshal([]byte(out), &ds)
+	found := false
+	for _, d := range ds {
+		found = found || strings.Contains(d.Name, "hub-b") && strings.Contains(d.LastError, "shadow copy on receipt refused: 535 5.7.8")
+	}
+	if !found {
+		t.Errorf("queue destinations does not say hub-b refuses the copies:\n%s", out)
 	}
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -15,9 +16,10 @@ import (
 )
 
 // refusingPeer is a hub that refuses this server's shadow session for
-// copies on receipt (XSHADOW answered 550 5.7.1: the account has no
-// right to the shadow verbs), advertising the digest of its database.
-func refusingPeer(t *testing.T, addr, reply string) string {
+// copies on receipt (XSHADOW answered reply, 550 5.7.1: the account has
+// no right to the shadow verbs), advertising digest as its database's
+// (none when "").
+func refusingPeer(t *testing.T, addr, reply, digest string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -41,7 +43,11 @@ func refusingPeer(t *testing.T, addr, reply string) string {
 					}
 					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
 					case strings.HasPrefix(cmd, "EHLO"):
-						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 6\r\n250-XSHADOWDB "+queue.DatabaseDigest("peer-db")+"\r\n250 8BITMIME\r\n")
+						db := ""
+						if digest != "" {
+							db = "250-XSHADOWDB " + digest + "\r\n"
+						}
+						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 6\r\n"+db+"250 8BITMIME\r\n")
 					case strings.HasPrefix(cmd, "XSHADOW"):
 						io.WriteString(c, reply+"\r\n")
 					case cmd == "QUIT":
@@ -65,7 +71,7 @@ func refusingPeer(t *testing.T, addr, reply string) string {
 // advertised; destination health (queue destinations) names the refusal.
 func TestReceiptRefusedSessionWarns(t *testing.T) {
 	reply := "550 5.7.1 Not permitted to open a shadow session"
-	bAddr := refusingPeer(t, "127.0.0.2:0", reply)
+	bAddr := refusingPeer(t, "127.0.0.2:0", reply, queue.DatabaseDigest("peer-db"))
 	cAddr, _ := shadowPeer(t, "127.0.0.3:0")
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -111,5 +117,30 @@ func TestReceiptRefusedSessionWarns(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("destination health does not name hub-b's refusal: %q %+v", keys, marks)
+	}
+}
+
+// A heartbeat refused by a server that presents a database digest came
+// from a live transport server: destination health keeps it responsive.
+// One refused without a digest is not the primary's refusal (the shadow
+// manager counts it as failed, shadow doc.go: Judging a refusal), and
+// destination health marks the address as for a failed heartbeat, so
+// deliveries try it last (SR-16) instead of first.
+func TestHeartbeatRefusedWithoutDigestMarksUnresponsive(t *testing.T) {
+	reply := "550 5.7.1 Not permitted to open a shadow session"
+	for _, c := range []struct {
+		digest     string
+		responsive bool
+	}{{queue.DatabaseDigest("primary-db"), true}, {"", false}} {
+		addr := refusingPeer(t, "127.0.0.1:0", reply, c.digest)
+		d := shadowDeliverer(t, addr, &shadowRecorder{})
+		err := d.Heartbeat(context.Background(), "hub-b", addr, func(string, []string, bool) error { return nil })
+		var ref *refusedError
+		if !errors.As(err, &ref) || ref.DatabaseDigest() != c.digest {
+			t.Fatalf("digest %q: heartbeat error %v; want a refusal carrying the digest", c.digest, err)
+		}
+		if got := !d.health.Unhealthy("hub-b", addr); got != c.responsive {
+			t.Errorf("digest %q: responsive %v, want %v", c.digest, got, c.responsive)
+		}
 	}
 }

@@ -131,8 +131,12 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 	switch {
 	case saveFailed:
 		// This server's store failed; the primary answered.
-	case errors.As(err, &refused):
-		// The primary answered and refused the session: it is alive.
+	case errors.As(err, &refused) && refused.DatabaseDigest() != "":
+		// A transport server answered and refused the session: it is
+		// alive. One without a database digest may be anything at the
+		// primary's address: the shadow manager counts its refusal as a
+		// failed heartbeat (shadow doc.go: Judging a refusal), and so
+		// does destination health, below.
 		d.health.Responsive(primary, hostAddr)
 	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).

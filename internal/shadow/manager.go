@@ -113,7 +113,10 @@ type DatabaseDigester interface {
 // log in, or its account has no right to the shadow verbs). Refusal
 // returns the primary's reply. Such a primary is alive: a refused
 // heartbeat is not counted as a failed one (no takeover, SR-6), and is
-// logged at WARN with the reply.
+// logged at WARN with the reply — when the session presented the digest
+// of the primary's stored database id (DatabaseDigester); otherwise it
+// was not the primary that refused, and the heartbeat failed (doc.go:
+// Judging a refusal).
 type Refusal interface {
 	error
 	Refusal() string
@@ -365,7 +368,9 @@ const refusalLogEvery = time.Minute
 
 // Refused records that primary answered a session of kind session
 // (SessionHeartbeat, …) with a refusal — reply is its whole reply: a 5xx,
-// or any reply refusing this server's login (535, a lockout's 454). The
+// or a reply refusing this server's login (535, a lockout's 454) — and
+// that the refusal was judged the primary's (it presented its database
+// digest; SessionRefused judges for the deliverer's sessions). The
 // primary is alive; nothing is counted against it. The refusal is
 // counted (Observer.Refused) and kept for the operator's view (Refusal,
 // Status) until the primary lets this server in again (a Contact, or an
