@@ -830,10 +830,10 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	if !bounded && errors.As(err, &ref) {
 		if !m.refusedByPrimary(p.Name, err) {
 			// Something answered at the primary's address and refused,
-			// but it did not present the primary's database digest: not
-			// the primary refusing this server (it holds no mail of
-			// ours that we know of), so a failed heartbeat like no
-			// answer at all (rt18 F4).
+			// but it did not present the digest of the database the
+			// copies were made against: not the primary refusing this
+			// server, so a failed heartbeat like no answer at all
+			// (rt18 F4; another digest took the copies over already).
 			err = notPrimary(err, ref)
 		} else {
 			// The primary answered and refused the session (this server
