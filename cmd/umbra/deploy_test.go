@@ -86,6 +86,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.New(reg).RegisterOps(reg, "test")
 	metrics.RegisterSuspended(reg, func() []string { return nil })
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
+	metrics.RegisterShadowStates(reg, func() ([]metrics.PrimaryState, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)
 	metrics.RegisterScheduler(reg, func() []queue.DestinationInfo { return nil })

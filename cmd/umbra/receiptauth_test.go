@@ -229,6 +229,9 @@ func checkRefusedViews(t *testing.T, cfg, metricsAddr, primary, reply string, he
 	if n := metricValue(t, metricsAddr, `umbra_shadow_heartbeats_total{result="failed"}`); n != 0 {
 		t.Errorf("%v failed heartbeats counted for a primary that only refused", n)
 	}
+	if n := metricValue(t, metricsAddr, `umbra_shadow_primary_state{primary="`+primary+`",state="refused"}`); n != 1 {
+		t.Errorf("umbra_shadow_primary_state of %s refused: %v, want 1", primary, n)
+	}
 }
 
 // A relay between hubs that know each other only by login logs in

@@ -197,6 +197,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// queue, closed through the variable set below before anything runs.
 	claims := queue.NewFinalClaims(store)
 	var shadowRec *shadow.Recorder
+	var _ delivery.RefusalRecorder = shadowRec // the deliverer finds it by this interface: kept in step
 	if cfg.Transport.ShadowRedundancyEnabled {
 		shadowRec = shadow.NewRecorder(shadowstore.Store{M: &mgr}, met, log.With("component", "shadow"))
 	}
@@ -308,6 +309,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	if shadows != nil {
 		adm.SetShadows(shadows.Status)
+		metrics.RegisterShadowStates(reg, func() ([]metrics.PrimaryState, error) {
+			vs, err := adm.ShadowViews() // the view shadow list shows
+			out := make([]metrics.PrimaryState, 0, len(vs))
+			for _, v := range vs {
+				out = append(out, metrics.PrimaryState{Primary: v.Primary, State: v.State, FailedHeartbeats: v.FailedHeartbeats})
+			}
+			return out, err
+		})
 	}
 	adm.SetDumpster(dump)
 	adm.SetDatabase(store)

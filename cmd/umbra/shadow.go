@@ -12,7 +12,7 @@ func newShadowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "shadow", Short: "Shadow redundancy: the copies this server keeps for its primaries"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
-		Short: "List the primaries this server holds shadow copies for, with copies (and how many taken over), oldest, last contact, failed heartbeats, state and the last refusal",
+		Short: "List the primaries this server holds shadow copies for, with copies (and how many taken over), oldest, last contact, failed heartbeats, state and why: the last refusal, or the last heartbeat error and when the takeover comes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)
@@ -27,21 +27,38 @@ func newShadowCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), vs)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PRIMARY\tCOPIES\tTAKEN OVER\tOLDEST\tLAST CONTACT\tFAILED HEARTBEATS\tSTATE\tDATABASE ID\tREFUSED")
+			fmt.Fprintln(w, "PRIMARY\tCOPIES\tTAKEN OVER\tOLDEST\tLAST CONTACT\tFAILED HEARTBEATS\tSTATE\tDATABASE ID\tWHY")
 			for _, v := range vs {
 				last := "-"
 				if !v.LastContact.IsZero() {
 					last = time.Since(v.LastContact).Round(time.Second).String() + " ago"
 				}
-				refused := "-"
-				if v.Refused != "" {
-					refused = "since " + time.Since(v.RefusedSince).Round(time.Second).String() + " ago: " + v.Refused
+				why := "-"
+				switch {
+				case v.Refused != "":
+					why = "refused since " + time.Since(v.RefusedSince).Round(time.Second).String() + " ago: " + v.Refused
+				case v.Unreachable != "":
+					// Heartbeats fail: counted towards the takeover.
+					why = "takeover " + untilText(v.TakeoverAt) + ": " + v.Unreachable
 				}
 				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Primary, v.Copies, v.TakenOverCopies, v.OldestAge.Round(time.Second), last,
-					v.FailedHeartbeats, v.State, orDash(v.DatabaseID), refused)
+					v.FailedHeartbeats, v.State, orDash(v.DatabaseID), why)
 			}
 			return w.Flush()
 		},
 	})
 	return cmd
+}
+
+// untilText says when t comes: "in 4m0s", or "due" when it passed (the
+// heartbeat that decides runs, or its session is bounded by the command
+// timeout).
+func untilText(t time.Time) string {
+	if t.IsZero() {
+		return "time unknown"
+	}
+	if d := time.Until(t).Round(time.Second); d > 0 {
+		return "in " + d.String() + " (" + t.UTC().Format(time.RFC3339) + ")"
+	}
+	return "due (" + t.UTC().Format(time.RFC3339) + ")"
 }

@@ -208,15 +208,25 @@ type ShadowView struct {
 	Refused      string    `json:"refused,omitempty"`
 	RefusedSince time.Time `json:"refused_since,omitzero"`
 	LastRefused  time.Time `json:"last_refused,omitzero"`
+	// Unreachable is the error of the last failed heartbeat while they
+	// fail (state unreachable): no connection, a broken session, a 421,
+	// or a refusal by something without the primary's database digest.
+	// TakeoverAt is when the heartbeat starts that takes the held copies
+	// over if it fails too.
+	Unreachable string    `json:"unreachable,omitempty"`
+	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
 }
 
 // ShadowState is the state of a primary as shadow list, the API and the
 // console show it, from the copies listed and the sessions with it:
 // taken-over when every copy listed is taken over (this server's to
 // deliver); otherwise the state of the copies it still has: refused
-// (it answers and refuses this server's sessions — alive, never taken
-// over for it; no discard reaches this server meanwhile), failing
-// (heartbeats fail; taken over at the retry count) or healthy.
+// (it answers, presenting its database digest, and refuses this
+// server's sessions — alive, never taken over for it; no discard
+// reaches this server meanwhile), unreachable (heartbeats fail —
+// nothing answers, a 421, or something without its database digest
+// refuses —, counted towards the takeover at the retry count) or
+// healthy.
 func ShadowState(held, takenOver, failures int, refused string) string {
 	switch {
 	case held == 0 && takenOver > 0:
@@ -224,12 +234,15 @@ func ShadowState(held, takenOver, failures int, refused string) string {
 	case refused != "":
 		return "refused"
 	case failures > 0:
-		return "failing"
+		return "unreachable"
 	}
 	return "healthy"
 }
 
-func (s *Server) shadowViews() ([]ShadowView, error) {
+// ShadowViews is what shadow list shows of each primary: the shadow
+// queues with the shadow manager's view (GET /v1/shadows, the console,
+// the metrics' umbra_shadow_primary_state).
+func (s *Server) ShadowViews() ([]ShadowView, error) {
 	qs, err := s.q.Queues()
 	if err != nil {
 		return nil, err
@@ -255,6 +268,7 @@ func (s *Server) shadowViews() ([]ShadowView, error) {
 			if v := byName[st.Name]; v != nil {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
+				v.Unreachable, v.TakeoverAt = st.Unreachable, st.TakeoverAt
 				if counts == nil && st.TakenOver {
 					v.TakenOverCopies = v.Copies // no count by kind: the primary's record
 				}
@@ -375,7 +389,7 @@ func (s *Server) routes() http.Handler {
 		reply(w, map[string]any{"rescheduled": n}, err)
 	})
 	mux.HandleFunc("GET /v1/shadows", func(w http.ResponseWriter, r *http.Request) {
-		vs, err := s.shadowViews()
+		vs, err := s.ShadowViews()
 		if vs == nil {
 			vs = []ShadowView{}
 		}

@@ -30,7 +30,7 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 		refused, want         string
 	}{
 		{1, 0, 0, "", "healthy"},
-		{1, 0, 2, "", "failing"},
+		{1, 0, 2, "", "unreachable"},
 		{1, 0, 0, "535 5.7.8 Authentication failed", "refused"},
 		{1, 1, 0, "", "healthy"},
 		{0, 1, 3, "", "taken-over"},
@@ -50,7 +50,7 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 			{Name: "hub-b", TakenOver: true, Failures: 4},
 		}
 	})
-	vs, err := s.shadowViews()
+	vs, err := s.ShadowViews()
 	if err != nil || len(vs) != 2 {
 		t.Fatalf("views: %+v %v", vs, err)
 	}

@@ -41,7 +41,7 @@ type serverHealth struct {
 	Name, Role, Site, Address string
 	State                     string // self, ok, failing, refused, down, unknown
 	LastContact               time.Time
-	Heartbeat                 string // e.g. "ok", "2 failed", "refused: 535 5.7.8 …", "taken over", "not watched"
+	Heartbeat                 string // e.g. "ok", "unreachable: 2 failed, takeover at …: …", "refused: 535 5.7.8 …", "taken over", "not watched"
 	DatabaseID                string
 	Last                      *Result
 }
@@ -86,7 +86,15 @@ func (s *Server) health(t *Topology) []serverHealth {
 			case p.TakenOver:
 				h.Heartbeat, h.State = "taken over", "down"
 			case p.Failures > 0:
-				h.Heartbeat, h.State = strconv.Itoa(p.Failures)+" failed", "failing"
+				// Heartbeats fail (shadow list: unreachable), counted
+				// towards the takeover.
+				h.Heartbeat, h.State = "unreachable: "+strconv.Itoa(p.Failures)+" failed", "failing"
+				if !p.TakeoverAt.IsZero() {
+					h.Heartbeat += ", takeover at " + when(p.TakeoverAt)
+				}
+				if p.Unreachable != "" {
+					h.Heartbeat += ": " + p.Unreachable
+				}
 			default:
 				h.Heartbeat = "ok"
 				if h.State == "unknown" || !p.LastContact.IsZero() && (h.Last == nil || p.LastContact.After(h.Last.At)) {

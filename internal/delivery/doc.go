@@ -168,14 +168,21 @@
 // through connect with the same loginVia), by one rule: the send connector the copies went
 // by, else the send connector that logs in to that server (loginVia),
 // else the organisation's opportunistic TLS with this server's client
-// certificate. A 5xx reply in a session to a primary, or any reply
-// refusing the login (authFailed: 535, a lockout's 454), is returned as a
+// certificate. A 5xx reply in a session to a primary, or a reply
+// refusing the login (authFailed: 535, a lockout's 454; never a 421,
+// which closes the connection and refuses nobody), is returned as a
 // refusal (refusedError, shadow.Refusal) carrying the whole reply (its
-// enhanced status code too): the primary is alive, which the shadow
-// manager does not count as a failed heartbeat. A relay whose XSHADOW
-// the next hop refuses goes on without a shadow copy (openShadow): at
-// WARN with the reply, recorded as the shadow recorder's refusal
-// (session "relay"; it paces the WARN and counts it).
+// enhanced status code too) and the database digest the server
+// advertised (XSHADOWDB): the shadow manager takes it for the
+// primary's — alive, no failed heartbeat — only when that digest is the
+// one of the database the copies were made against (shadow doc.go,
+// Judging a refusal). A relay whose XSHADOW the next hop refuses goes
+// on without a shadow copy (openShadow): at WARN with the reply,
+// recorded by the shadow recorder (SessionRefused, session "relay"; it
+// judges the digest, paces the WARN and counts it). A shadow server
+// that refuses the session for copies on receipt (ReceiptShadow.Open)
+// is reported the same way (session "receipt", WARN at most once a
+// minute per server) and marked in destination health with the reply.
 //
 // Destination health (queue.Health, owned by the scheduler; SR-16): a server that failed a heartbeat
 // is tried after every other server of its route (a site's servers, a

@@ -102,11 +102,18 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 		}
 		c, err := r.session(ctx, st, s)
 		if err != nil {
-			errs = append(errs, s.Name+": "+err.Error())
+			why := "shadow copy on receipt: " + err.Error()
+			var ref *refusedError
+			if errors.As(err, &ref) {
+				why = "shadow copy on receipt refused: " + ref.Refusal()
+				r.refused(st, s, ref)
+			}
+			errs = append(errs, s.Name+": "+strings.TrimPrefix(why, "shadow copy on receipt: "))
 			if !errors.Is(err, smtp.ErrNoCopies) && ctx.Err() == nil {
 				// Tried last from now on, as delivery and heartbeats
-				// mark a server that did not answer (SR-16).
-				r.d.health.Unresponsive(time.Now(), "shadow copy on receipt: "+err.Error(), s.Name, s.Address)
+				// mark a server that did not answer (SR-16) — or
+				// refuses: queue destinations shows why.
+				r.d.health.Unresponsive(time.Now(), why, s.Name, s.Address)
 			}
 			continue
 		}
@@ -117,6 +124,24 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
+}
+
+// refused reports a shadow server that refused this server's session
+// for copies on receipt (its login, or XSHADOW: no right to the shadow
+// verbs): at WARN with its reply, paced per server by the shadow
+// recorder (at most once a minute), and counted there (session
+// "receipt"; a new database digest of a server that is also a primary
+// of this one takes its copies over). Copies go to the other candidates
+// meanwhile, or none is made.
+func (r *ReceiptShadow) refused(st *state, s *routing.Server, ref *refusedError) {
+	warn := true
+	if rr, ok := st.cfg.Shadows.(RefusalRecorder); ok {
+		warn = rr.SessionRefused(s.Name, "receipt", ref.Refusal(), ref.DatabaseDigest())
+	}
+	if warn {
+		r.d.log.Warn("shadow server refused the session for copies on receipt", "shadow_server", s.Name, "addr", s.Address,
+			"reply", ref.Refusal())
+	}
 }
 
 // receiptProbe is how often a candidate destination health marks is
@@ -208,13 +233,13 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) 
 	defer cancel()
 	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address) // logs in as heartbeats to s do (loginVia)
 	if err != nil {
-		return nil, err
+		return nil, refusal(err) // a refused login is a *refusedError with the peer's digest
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	if _, err := c.Shadow(st.cfg.ShadowServerID); err != nil {
 		c.Close()
-		return nil, err
+		return nil, refusalIn(err, c)
 	}
 	if c.ShadowVersion < 3 {
 		c.Quit()

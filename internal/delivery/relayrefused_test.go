@@ -11,8 +11,8 @@ import (
 )
 
 // refusingRecorder is a shadowRecorder that also records refused shadow
-// sessions (shadow.Recorder.Refused) and paces the WARN as the real one
-// does: due at the first refusal only.
+// sessions with the digest presented (shadow.Recorder.SessionRefused)
+// and paces the WARN as the real one does: due at the first refusal only.
 type refusingRecorder struct {
 	shadowRecorder
 	mu      sync.Mutex
@@ -20,16 +20,10 @@ type refusingRecorder struct {
 	digests []string
 }
 
-func (r *refusingRecorder) PresentedDigest(primary, digest string) error {
+func (r *refusingRecorder) SessionRefused(primary, session, reply, digest string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.digests = append(r.digests, digest)
-	return nil
-}
-
-func (r *refusingRecorder) Refused(primary, session, reply string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.refused = append(r.refused, session+" "+reply)
 	return len(r.refused) == 1
 }

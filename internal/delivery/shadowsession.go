@@ -29,19 +29,19 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 		// login, no right to the shadow verbs) — at WARN with its whole
 		// reply, paced and counted by the shadow recorder as the other
 		// refusals are (shadow list shows the primary refused).
+		// The digest the next hop advertised goes with it: a primary
+		// copies are held for that came back with a new database is
+		// taken over now, and only one presenting the digest copies
+		// were made against is shown as that primary refusing
+		// (shadow.Recorder.SessionRefused).
 		var ref *refusedError
-		if errors.As(refusal(err), &ref) {
+		if errors.As(refusalIn(err, c), &ref) {
 			warn := true
-			if r, ok := st.cfg.Shadows.(refusalRecorder); ok {
-				warn = r.Refused(primary, "relay", ref.Refusal())
+			if r, ok := st.cfg.Shadows.(RefusalRecorder); ok {
+				warn = r.SessionRefused(primary, "relay", ref.Refusal(), ref.DatabaseDigest())
 			}
 			if warn {
 				d.log.Warn("shadow session refused; relaying without it (no shadow copy here)", "primary", primary, "reply", ref.Refusal())
-			}
-			if r, ok := st.cfg.Shadows.(digestRecorder); ok {
-				// A primary copies are held for that came back with a new
-				// database: taken over now (shadow.Recorder.PresentedDigest).
-				_ = r.PresentedDigest(primary, c.PeerDatabaseDigest()) // a failed commit is logged there; the heartbeats ask again
 			}
 			return
 		}
@@ -54,17 +54,14 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 	}
 }
 
-// refusalRecorder is the part of Shadows that records a refused shadow
-// session (shadow.Recorder.Refused: counted, shown in shadow list) and
-// says whether its WARN is due (paced per primary and session kind).
-type refusalRecorder interface {
-	Refused(primary, session, reply string) bool
-}
-
-// digestRecorder is the part of Shadows that judges the database digest
-// a primary advertised before it refused XSHADOW (shadow.Recorder).
-type digestRecorder interface {
-	PresentedDigest(primary, digest string) error
+// RefusalRecorder is the part of Shadows that records a refused shadow
+// session (shadow.Recorder.SessionRefused): counted by kind ("relay",
+// "receipt"), judged by the database digest the peer advertised (a new
+// one takes the copies held for it over; the one copies were made
+// against makes it a primary refusing this server, shown in shadow
+// list), and whether its WARN is due (paced per peer and kind).
+type RefusalRecorder interface {
+	SessionRefused(peer, session, reply, digest string) (warn bool)
 }
 
 // queryDiscardsEvery bounds how often a busy shadow session asks for
@@ -134,8 +131,12 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 	switch {
 	case saveFailed:
 		// This server's store failed; the primary answered.
-	case errors.As(err, &refused):
-		// The primary answered and refused the session: it is alive.
+	case errors.As(err, &refused) && refused.DatabaseDigest() != "":
+		// A transport server answered and refused the session: it is
+		// alive. One without a database digest may be anything at the
+		// primary's address: the shadow manager counts its refusal as a
+		// failed heartbeat (shadow doc.go: Judging a refusal), and so
+		// does destination health, below.
 		d.health.Responsive(primary, hostAddr)
 	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).
@@ -218,9 +219,11 @@ func (e *refusedError) Refusal() string {
 }
 
 // refusal marks err as a refusal when it is a 5xx reply of the primary,
-// or any reply to this server's login (535 for a removed account or a
-// changed password, 454 while the primary's lockout holds the address):
-// the primary is up and answering, only not to this server.
+// or a reply refusing this server's login (535 for a removed account or
+// a changed password, 454 while the primary's lockout holds the
+// address): the primary is up and answering, only not to this server.
+// A 421 is never one, not even to AUTH: the server is closing the
+// connection (shutting down, overloaded), it refuses nobody (rt18 F5).
 func refusal(err error) error {
 	var rerr *gosmtp.SMTPError
 	if err == nil || !errors.As(err, &rerr) {
@@ -228,7 +231,7 @@ func refusal(err error) error {
 	}
 	var af *authFailed
 	isAuth := errors.As(err, &af)
-	if (rerr.Code < 500 || rerr.Code > 599) && !(isAuth && rerr.Code >= 400) {
+	if (rerr.Code < 500 || rerr.Code > 599) && !(isAuth && rerr.Code >= 400 && rerr.Code != 421) {
 		return err
 	}
 	r := &refusedError{reply: rerr, err: err}

@@ -69,7 +69,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_heartbeats_total",
 			Help: "Heartbeat sessions to primaries, by result (ok, failed; a heartbeat the primary refused is neither: umbra_shadow_refused_sessions_total)."}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_refused_sessions_total",
-			Help: "Shadow sessions a primary or next hop answered with a refusal (a 5xx, or a reply refusing this server's login: 535, a lockout's 454), by session: heartbeat, watch, reconcile, relay (a relay that went on without a shadow copy)."}, []string{"session"}),
+			Help: "Shadow sessions a primary or next hop answered with a refusal (a 5xx, or a reply refusing this server's login: 535, a lockout's 454; never a 421), by session: heartbeat, watch, reconcile, relay (a relay that went on without a shadow copy), receipt (a shadow server refused this server's session for copies on receipt). A refusal by something at a primary's address that does not present its database digest is counted as a failed heartbeat instead."}, []string{"session"}),
 		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_takeovers_total",
 			Help: "Primaries whose shadow copies were taken over (failed heartbeats or a new database)."}),
 		resubmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_resubmitted_messages_total",
@@ -387,4 +387,62 @@ func (c *schedulerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(running))
 	ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(waiting))
+}
+
+// PrimaryState is one primary as shadow list shows it (admin.ShadowView):
+// its state — healthy, unreachable, refused, taken-over — and its failed
+// heartbeats counted towards the takeover.
+type PrimaryState struct {
+	Primary          string
+	State            string
+	FailedHeartbeats int
+}
+
+// PrimaryStates lists the states a primary can be in (ShadowState).
+var PrimaryStates = []string{"healthy", "unreachable", "refused", "taken-over"}
+
+// shadowStateCollector reports each primary's state at scrape time, from
+// the same view as shadow list, the API and the console.
+type shadowStateCollector struct {
+	src      func() ([]PrimaryState, error)
+	state    *prometheus.Desc
+	failures *prometheus.Desc
+}
+
+// RegisterShadowStates adds umbra_shadow_primary_state{primary,state}
+// (1 for the state the primary is in, 0 for the others) and
+// umbra_shadow_primary_failed_heartbeats{primary}, computed at each
+// scrape. Primaries are servers of the organisation: a bounded label.
+func RegisterShadowStates(reg prometheus.Registerer, src func() ([]PrimaryState, error)) {
+	reg.MustRegister(&shadowStateCollector{src: src,
+		state: prometheus.NewDesc("umbra_shadow_primary_state",
+			"State of each primary this server holds shadow copies for, as shadow list shows it: healthy, unreachable (heartbeats fail: no answer, a 421, or a refusal by something without the primary's database digest; taken over at the retry count), refused (the primary itself refuses this server's sessions: never taken over for it), taken-over.",
+			[]string{"primary", "state"}, nil),
+		failures: prometheus.NewDesc("umbra_shadow_primary_failed_heartbeats",
+			"Consecutive failed heartbeats of each primary, counted towards the takeover (shadow_heartbeat_retry_count).",
+			[]string{"primary"}, nil),
+	})
+}
+
+func (c *shadowStateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.failures
+}
+
+func (c *shadowStateCollector) Collect(ch chan<- prometheus.Metric) {
+	ps, err := c.src()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.state, err)
+		return
+	}
+	for _, p := range ps {
+		for _, st := range PrimaryStates {
+			v := 0.0
+			if st == p.State {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, p.Primary, st)
+		}
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.GaugeValue, float64(p.FailedHeartbeats), p.Primary)
+	}
 }

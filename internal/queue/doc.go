@@ -219,7 +219,8 @@
 // the same commit, takes every copy over when it differs (SR-7, whichever
 // side restarted) or applies the discards; the digest of a database id
 // a refusing primary advertised (ShadowPresentedDigest) takes every copy
-// over in one commit when it is not the stored id's, and writes nothing
+// over in one commit when it is not the stored id's (and reports whether
+// it is: only then is the refusal the primary's), and writes nothing
 // else (the stored id stays until a push or contact brings the new one;
 // a crash before that commit leaves the copies to the next refusal); a failed heartbeat
 // (ShadowHeartbeatFailed) is counted and, at the retry count, takes the

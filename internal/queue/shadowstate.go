@@ -521,7 +521,9 @@ func DatabaseDigest(id string) string {
 // (the digest does not give the new one; the primary's next push or
 // accepted session brings it), not the heartbeat timer, not the failures.
 // A primary whose id is not known yet, or the same digest, changes
-// nothing and costs no write.
+// nothing and costs no write; the same digest is reported
+// (SameDatabase: the shadow manager takes only a refusal presenting it
+// for the primary's).
 func (q *Manager) ShadowPresentedDigest(primary, digest string) (ContactResult, error) {
 	if digest == "" {
 		return ContactResult{}, nil
@@ -533,13 +535,13 @@ func (q *Manager) ShadowPresentedDigest(primary, digest string) (ContactResult, 
 		}
 		return p, DatabaseDigest(p.DatabaseID) != digest, nil
 	}
-	changed := false
+	changed, same := false, false
 	if err := q.store.View(func(tx *Tx) error {
-		_, d, err := differs(tx)
-		changed = d
+		p, d, err := differs(tx)
+		changed, same = d, err == nil && p != nil && p.DatabaseID != "" && !d
 		return err
 	}); err != nil || !changed {
-		return ContactResult{}, err
+		return ContactResult{SameDatabase: same}, err
 	}
 	now := q.clk.Now()
 	var res ContactResult
@@ -603,6 +605,10 @@ type ContactResult struct {
 	TakenOver     int // copies taken over because of it
 	Discarded     int // discard notifications applied
 	Retried       int // taken-over copies made due again
+	// SameDatabase (ShadowPresentedDigest): the digest is the one of the
+	// stored database id — the server that presented it is the primary
+	// the copies were made against.
+	SameDatabase bool
 }
 
 // ShadowHeartbeatFailed records a failed heartbeat that started at

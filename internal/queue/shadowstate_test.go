@@ -487,9 +487,12 @@ func TestNewDatabaseDigestTakesOver(t *testing.T) {
 	if d := DatabaseDigest("db1"); len(d) != 32 || d == DatabaseDigest("db2") || strings.Contains(d, "db1") {
 		t.Fatalf("digest %q", d)
 	}
-	for _, c := range []struct{ primary, digest string }{{"hub-b", DatabaseDigest("db1")}, {"hub-b", ""}, {"hub-x", DatabaseDigest("db2")}} {
-		if res, err := q.ShadowPresentedDigest(c.primary, c.digest); err != nil || res != (ContactResult{}) {
-			t.Fatalf("digest %q of %s: %+v %v; want nothing changed", c.digest, c.primary, res, err)
+	for _, c := range []struct {
+		primary, digest string
+		same            bool
+	}{{"hub-b", DatabaseDigest("db1"), true}, {"hub-b", "", false}, {"hub-x", DatabaseDigest("db2"), false}} {
+		if res, err := q.ShadowPresentedDigest(c.primary, c.digest); err != nil || res != (ContactResult{SameDatabase: c.same}) {
+			t.Fatalf("digest %q of %s: %+v %v; want nothing changed, same database %v", c.digest, c.primary, res, err, c.same)
 		}
 	}
 	if got, _ := q.Message(m.ID); got.State != Shadow {

@@ -46,32 +46,78 @@
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
 //	side restarted since. A refused session (login or XSHADOW refused)
 //	never gets the id; the digest the primary advertised in its EHLO
-//	does the same (Recorder.PresentedDigest, DigestStore): another
+//	does the same (Recorder.presentedDigest, DigestStore): another
 //	digest than the stored id's takes over, the stored id stays until a
 //	push or an accepted session brings the new one.
 //
+//	A refused heartbeat: the stored id's digest presented ─▶ [refused]
+//	(alive, nothing counted); no digest, or another ─▶ a failed
+//	heartbeat ([failing], shown as unreachable).
+//
 // A heartbeat fails when the primary does not complete it: no
 // connection, a broken or timed-out session, a 4xx other than to the
-// login. A heartbeat the primary answers with a refusal (Refusal: a 5xx
-// reply — this server did not log in, or has no right to the shadow
-// verbs — or any reply refusing its login, 535 or a lockout's 454) is no
-// failure: the primary is alive, so nothing is counted and nothing taken
-// over; the refusal is logged at WARN with the whole reply and the next
-// heartbeat is due a timeout later (Manager.refusedAt, memory only). Its
-// copies stay until it lets this server in, or until they expire (the
-// queue takes an unconfirmed copy over after message_expiration and an
-// hour). A copy the primary pushes on receipt proves it alive too: the
-// store forgets its counted failures (not a contact: the timer stays).
+// login, a 421 anywhere (the server is closing the connection: shutting
+// down or overloaded — it refuses nobody). A heartbeat the primary
+// answers with a refusal (Refusal: a 5xx reply — this server did not
+// log in, or has no right to the shadow verbs — or a reply refusing its
+// login, 535 or a lockout's 454) is no failure: the primary is alive,
+// so nothing is counted and nothing taken over; the refusal is logged
+// at WARN with the whole reply and the next heartbeat is due a timeout
+// later (Manager.refusedAt, memory only). Its copies stay until it lets
+// this server in, or until they expire (the queue takes an unconfirmed
+// copy over after message_expiration and an hour). A copy the primary
+// pushes on receipt proves it alive too: the store forgets its counted
+// failures (not a contact: the timer stays).
+//
+// Judging a refusal (rt18 F4): a refusal is the primary's only when the
+// session presented the digest of the database id stored for it — the
+// database the copies were made against (XSHADOWDB in the EHLO reply,
+// Recorder.presentedDigest, ContactResult.SameDatabase). The promise:
+//
+//   - the same digest, refusing: the primary is alive and holds the
+//     mail; state refused, no failure counted, no takeover (the copies
+//     wait for it to let this server in, or for their expiry);
+//   - another digest: the primary lost its queue (SR-7); every copy is
+//     taken over at once, and the heartbeat counts as failed;
+//   - no digest (nothing advertised, or the id is not known here):
+//     whatever answered is not the primary refusing — a dead primary's
+//     address taken over by another server, a proxy, a server of an
+//     earlier release: the heartbeat fails like one nothing answered,
+//     and the copies are taken over after the retry count of failures,
+//     timeout × retries after the last contact. Watch sessions and
+//     reconciliations refused so count as failed sessions (never
+//     counted towards a takeover; a refused watch waits a timeout).
+//
+// This gives nothing that answers at a live primary's address a power it
+// does not have already. A live, reachable primary is what answers its
+// heartbeats; to make them fail something must stand between the two,
+// and that can already make them fail by dropping the connection — the
+// takeover it gets is the one a dead primary gets, after the same count
+// of failures, and any contact (a completed discard query, an XSHADOW
+// reply with the stored id, a push on receipt) resets the count. A live
+// primary whose database really changed presents its new digest and is
+// taken over at once, as before. What is given up: a primary of an
+// earlier release (no XSHADOWDB) that refuses this server's login is
+// taken over after the retry count, though it still holds its mail;
+// messages both then deliver are suppressed at final delivery where an
+// umbra mailbox or duplicate record sees them (SR-11), and may be
+// delivered twice elsewhere.
 //
 // One record of refusals (Recorder.Refused, memory): every session kind
 // — heartbeat, watch, reconciliation, and a delivery's relay whose
-// XSHADOW was refused — reports its refusal to the Recorder, which
-// counts it (Observer.Refused, not Observer.Heartbeat), paces its WARN
-// (a minute per primary and kind; the heartbeat's is logged at each,
-// one per timeout) and keeps the last reply, since when and the last
-// time until a session is let in (Contact, or an XSHADOW reply
-// Presented). Status shows it, so shadow list, the API, the console
-// and the metrics tell one story: refused, not healthy and not failing.
+// XSHADOW was refused, and this server's session for copies on receipt
+// to a shadow server (SessionRefused, session "receipt") — reports its
+// refusal to the Recorder, which counts it (Observer.Refused, not
+// Observer.Heartbeat), paces its WARN (a minute per peer and kind; the
+// heartbeat's is logged at each, one per timeout) and, when the
+// refusal is the primary's (Judging a refusal), keeps the last reply,
+// since when and the last time until a session is let in (Contact, or
+// an XSHADOW reply Presented) or a heartbeat fails (the primary is
+// unreachable now: Recorder.unreachable). Status shows it, so shadow
+// list, the API, the console and the metrics tell one story: refused
+// (the primary answers and refuses), unreachable (heartbeats fail:
+// Status.Unreachable has the last one's error and TakeoverAt when the
+// takeover comes), healthy, or taken over.
 // The scheduler shows a refused heartbeat as its destination's last
 // error without counting it in a row (its error is a Refusal). Watch
 // sessions and reconciliations are not opened to a primary that refused

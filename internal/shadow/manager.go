@@ -38,6 +38,10 @@ type ContactResult struct {
 	TakenOver     int
 	Discarded     int
 	Retried       int // taken-over copies made due again
+	// SameDatabase (PresentedDigest): the digest presented is the one
+	// of the database id stored for the primary — the session reached
+	// the server whose copies these are.
+	SameDatabase bool
 }
 
 // Store is the part of the queue the manager needs. Each call is one
@@ -90,7 +94,9 @@ type Save = func(dbID string, discards []string, contact bool) error
 // digest a primary advertised before a session logged in (the EHLO
 // keyword XSHADOWDB): PresentedDigest takes every copy held for the
 // primary over at once when the stored database id has another digest
-// (SR-7), in one commit, and changes nothing else.
+// (SR-7), in one commit, and changes nothing else; it reports in
+// SameDatabase whether the digest is the stored id's (false for "" and
+// for a primary whose id is not stored).
 type DigestStore interface {
 	PresentedDigest(primary, digest string) (ContactResult, error)
 }
@@ -107,7 +113,10 @@ type DatabaseDigester interface {
 // log in, or its account has no right to the shadow verbs). Refusal
 // returns the primary's reply. Such a primary is alive: a refused
 // heartbeat is not counted as a failed one (no takeover, SR-6), and is
-// logged at WARN with the reply.
+// logged at WARN with the reply — when the session presented the digest
+// of the primary's stored database id (DatabaseDigester); otherwise it
+// was not the primary that refused, and the heartbeat failed (doc.go:
+// Judging a refusal).
 type Refusal interface {
 	error
 	Refusal() string
@@ -229,6 +238,9 @@ type Manager struct {
 	// counting a failure. Memory only: a restart asks at once. The
 	// refusals of every session kind are the Recorder's (Refused).
 	refusedAt map[string]time.Time
+	// failedWhy is the error of a primary's last failed heartbeat, until
+	// one completes or is refused (Status). Memory only.
+	failedWhy map[string]string
 }
 
 // expediteFor is how long a primary stays urgent after a request: its
@@ -248,7 +260,7 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
-		refusedAt: map[string]time.Time{}}
+		refusedAt: map[string]time.Time{}, failedWhy: map[string]string{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 		m.rec.clk = cfg.Clock
@@ -310,6 +322,10 @@ type Recorder struct {
 	mu       sync.Mutex
 	refusals map[string]*refusal  // by primary, until it lets this server in
 	logged   map[string]time.Time // by session kind and primary: the last WARN
+	// watchRefused is when a primary's last watch session was refused,
+	// by it or by something else at its address (watch.go), until a
+	// session is let in: the next waits a heartbeat timeout.
+	watchRefused map[string]time.Time
 }
 
 // refusal is a primary's refusals of this server's sessions since the
@@ -325,10 +341,13 @@ const (
 	SessionWatch     = "watch"
 	SessionReconcile = "reconcile"
 	SessionRelay     = "relay" // a delivery that relays a message to it as a shadow session
+	// SessionReceipt: this server's session to a shadow server for copies
+	// on receipt (SR-17), where the peer is the shadow server.
+	SessionReceipt = "receipt"
 )
 
 // Sessions lists the kinds of sessions (metrics zero-fill them).
-var Sessions = []string{SessionHeartbeat, SessionWatch, SessionReconcile, SessionRelay}
+var Sessions = []string{SessionHeartbeat, SessionWatch, SessionReconcile, SessionRelay, SessionReceipt}
 
 // NewRecorder returns a recorder over store.
 func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
@@ -339,7 +358,7 @@ func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Recorder{store: store, obs: obs, log: log, clk: clock.Real{},
-		refusals: map[string]*refusal{}, logged: map[string]time.Time{}}
+		refusals: map[string]*refusal{}, logged: map[string]time.Time{}, watchRefused: map[string]time.Time{}}
 }
 
 // refusalLogEvery paces the WARN of refusals per primary and session
@@ -349,7 +368,9 @@ const refusalLogEvery = time.Minute
 
 // Refused records that primary answered a session of kind session
 // (SessionHeartbeat, …) with a refusal — reply is its whole reply: a 5xx,
-// or any reply refusing this server's login (535, a lockout's 454). The
+// or a reply refusing this server's login (535, a lockout's 454) — and
+// that the refusal was judged the primary's (it presented its database
+// digest; SessionRefused judges for the deliverer's sessions). The
 // primary is alive; nothing is counted against it. The refusal is
 // counted (Observer.Refused) and kept for the operator's view (Refusal,
 // Status) until the primary lets this server in again (a Contact, or an
@@ -366,12 +387,7 @@ func (r *Recorder) Refused(primary, session, reply string) (warn bool) {
 		r.refusals[primary] = f
 	}
 	f.last, f.reply = now, reply
-	key := session + "\x00" + primary
-	if at, ok := r.logged[key]; ok && !at.After(now) && now.Sub(at) < refusalLogEvery {
-		return false
-	}
-	r.logged[key] = now
-	return true
+	return r.warnDue(primary, session, now)
 }
 
 // Refusal returns the primary's refusals since the last session it let
@@ -387,26 +403,35 @@ func (r *Recorder) Refusal(primary string) (reply string, since, last time.Time,
 	return f.reply, f.since, f.last, true
 }
 
-// PresentedDigest records the database digest a primary advertised in a
-// session it refused before its XSHADOW reply (rt15 N1: a replacement
-// with a new database that refuses this server's login was recognised
-// only by its next push). Another digest than the stored id's takes the
-// primary's copies over at once (SR-7). The digest is as trustworthy as
-// an XSHADOW reply: both come from whoever answers at the primary's
-// address on the same connection, after the same TLS; the login proves
-// this server to the primary, not the primary to this server. And it
-// gives an outsider nothing to present: the id itself, which an XSHADOW
-// reply must carry before discards or reconciliation answers are
-// applied, is not derived from it.
-func (r *Recorder) PresentedDigest(name, digest string) error {
+// presentedDigest judges the database digest advertised in a session
+// to primary that was refused before its XSHADOW reply (rt15 N1: a
+// replacement with a new database that refuses this server's login was
+// recognised only by its next push). Another digest than the stored
+// id's takes the primary's copies over at once (SR-7). It reports
+// whether the digest is the stored id's: only then was the refusal the
+// primary's (see Judging a refusal in doc.go). A store that cannot judge
+// digests takes every refusal for the primary's.
+//
+// The digest is as trustworthy as an XSHADOW reply: both come from
+// whoever answers at the primary's address on the same connection,
+// after the same TLS; the login proves this server to the primary, not
+// the primary to this server. And it gives an outsider nothing to
+// present: the id itself, which an XSHADOW reply must carry before
+// discards or reconciliation answers are applied, is not derived from it.
+func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 	ds, ok := r.store.(DigestStore)
-	if !ok || digest == "" {
-		return nil
+	if !ok {
+		return true
+	}
+	if digest == "" {
+		return false
 	}
 	res, err := ds.PresentedDigest(name, digest)
 	if err != nil {
+		// Not judged: taken for the primary's refusal, as before the
+		// digest; the next refusal asks again.
 		r.log.Error("recording a primary's database digest failed", "primary", name, "err", err)
-		return err
+		return true
 	}
 	if res.OldDatabaseID != "" {
 		r.obs.Takeover(res.TakenOver)
@@ -414,7 +439,47 @@ func (r *Recorder) PresentedDigest(name, digest string) error {
 			"reason", "it returned with a new transport database (it refuses this server's login; its database digest changed)",
 			"database_digest", digest, "was", res.OldDatabaseID)
 	}
-	return nil
+	return res.SameDatabase
+}
+
+// SessionRefused records a session of kind session to peer (a relay in
+// a shadow session, a push of copies on receipt) that was answered with
+// a refusal: reply is the whole reply, digest the database digest the
+// peer's EHLO advertised ("" when none). It is counted
+// (Observer.Refused) and judged as a refused heartbeat is: another
+// digest than the one of the database id stored for peer as a primary
+// takes its copies over at once (SR-7); the same digest makes it the
+// primary's refusal, shown in Status until a session is let in. It
+// reports whether a WARN is due: the first refusal of the kind and peer,
+// then at most once per refusalLogEvery.
+func (r *Recorder) SessionRefused(peer, session, reply, digest string) (warn bool) {
+	if r.presentedDigest(peer, digest) {
+		return r.Refused(peer, session, reply)
+	}
+	r.obs.Refused(session)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.warnDue(peer, session, r.clk.Now())
+}
+
+// warnDue paces the WARN of refusals per peer and session kind; r.mu
+// held.
+func (r *Recorder) warnDue(peer, session string, now time.Time) bool {
+	key := session + "\x00" + peer
+	if at, ok := r.logged[key]; ok && !at.After(now) && now.Sub(at) < refusalLogEvery {
+		return false
+	}
+	r.logged[key] = now
+	return true
+}
+
+// unreachable forgets the refusals of a primary whose heartbeat failed:
+// it no longer answers (or something else answers at its address), and
+// the views say so instead of showing an old refusal (rt18 F5).
+func (r *Recorder) unreachable(primary string) {
+	r.mu.Lock()
+	delete(r.refusals, primary)
+	r.mu.Unlock()
 }
 
 // refusedWithin reports whether primary refused a session less than d
@@ -424,9 +489,26 @@ func (r *Recorder) refusedWithin(primary string, now time.Time, d time.Duration)
 	return ok && !last.After(now) && now.Sub(last) < d
 }
 
+// watchHeld reports whether a watch session to primary was refused less
+// than d before now, and no session let in since.
+func (r *Recorder) watchHeld(primary string, now time.Time, d time.Duration) bool {
+	r.mu.Lock()
+	at, ok := r.watchRefused[primary]
+	r.mu.Unlock()
+	return ok && !at.After(now) && now.Sub(at) < d
+}
+
+// holdWatch records a refused watch session to primary (watchHeld).
+func (r *Recorder) holdWatch(primary string, now time.Time) {
+	r.mu.Lock()
+	r.watchRefused[primary] = now
+	r.mu.Unlock()
+}
+
 // admitted forgets the refusals of a primary that let this server in.
 func (r *Recorder) admitted(primary string) {
 	r.mu.Lock()
+	delete(r.watchRefused, primary)
 	if r.refusals[primary] != nil {
 		delete(r.refusals, primary)
 		for _, s := range Sessions {
@@ -645,14 +727,48 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	return every
 }
 
-// refusedDigest hands the database digest the primary advertised before
-// it refused a session (err, a Refusal) to the recorder: a new database
-// takes its copies over at once (Recorder.PresentedDigest).
-func (m *Manager) refusedDigest(name string, err error) {
+// refusedByPrimary judges a session to primary name that was answered
+// with a refusal (err, a Refusal): the database digest advertised before
+// it (DatabaseDigester) goes to the recorder, where another digest than
+// the stored id's takes the copies over at once (SR-7). It reports
+// whether the refusal was the primary's: only a server presenting the
+// digest of the database the copies were made against is the primary
+// refusing this server, alive and holding the mail. Anything else at
+// its address — a server with no digest, or another one — is not, and
+// the session counts as if nothing had answered (doc.go: Judging a
+// refusal).
+func (m *Manager) refusedByPrimary(name string, err error) bool {
+	digest := ""
 	var dd DatabaseDigester
 	if errors.As(err, &dd) {
-		_ = m.rec.PresentedDigest(name, dd.DatabaseDigest()) // a failed commit is logged; the next refusal tries again
+		digest = dd.DatabaseDigest()
 	}
+	return m.rec.presentedDigest(name, digest)
+}
+
+// notThePrimary is a session refused by something that did not present
+// the primary's database digest: a failed session, not a refusal (no
+// Refusal method: the scheduler counts it in a row).
+type notThePrimary struct {
+	reply, digest string
+}
+
+func (e *notThePrimary) Error() string {
+	if e.digest == "" {
+		return "refused without the primary's database digest (none advertised; not the primary): " + e.reply
+	}
+	return "refused by a server with another database digest (" + e.digest + "; not the primary's database): " + e.reply
+}
+
+// notPrimary is the failure of a session refused by something other
+// than the primary (refusedByPrimary false).
+func notPrimary(err error, ref Refusal) error {
+	e := &notThePrimary{reply: ref.Refusal()}
+	var dd DatabaseDigester
+	if errors.As(err, &dd) {
+		e.digest = dd.DatabaseDigest()
+	}
+	return e
 }
 
 // refusedRecently reports whether primary refused a heartbeat less than
@@ -706,31 +822,49 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		m.cfg.Observer.Heartbeat(true)
 		m.mu.Lock()
 		delete(m.refusedAt, p.Name)
+		delete(m.failedWhy, p.Name)
 		m.mu.Unlock()
 		return nil
 	}
 	var ref Refusal
 	if !bounded && errors.As(err, &ref) {
-		// The primary answered and refused the session (this server did
-		// not log in, or has no right to the shadow verbs): it is alive,
-		// so this is no failed heartbeat and never leads to a takeover.
-		// Its copies stay here until it is reachable again or they
-		// expire; the next heartbeat is a timeout away. The scheduler
-		// shows the refusal as its destination's last error without
-		// counting it in the failures in a row (the error is a Refusal).
-		m.mu.Lock()
-		m.refusedAt[p.Name] = started
-		m.mu.Unlock()
-		m.rec.Refused(p.Name, SessionHeartbeat, ref.Refusal())
-		m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
-			"reply", ref.Refusal())
-		m.refusedDigest(p.Name, err)
-		return err
+		if !m.refusedByPrimary(p.Name, err) {
+			// Something answered at the primary's address and refused,
+			// but it did not present the digest of the database the
+			// copies were made against: not the primary refusing this
+			// server, so a failed heartbeat like no answer at all
+			// (rt18 F4; another digest took the copies over already).
+			err = notPrimary(err, ref)
+		} else {
+			// The primary answered and refused the session (this server
+			// did not log in, or has no right to the shadow verbs): it
+			// is alive, so this is no failed heartbeat and never leads
+			// to a takeover. Its copies stay here until it is reachable
+			// again or they expire; the next heartbeat is a timeout
+			// away. The scheduler shows the refusal as its
+			// destination's last error without counting it in the
+			// failures in a row (the error is a Refusal).
+			m.mu.Lock()
+			m.refusedAt[p.Name] = started
+			delete(m.failedWhy, p.Name)
+			m.mu.Unlock()
+			m.rec.Refused(p.Name, SessionHeartbeat, ref.Refusal())
+			m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
+				"reply", ref.Refusal())
+			return err
+		}
 	}
 	m.cfg.Observer.Heartbeat(false)
 	if bounded {
 		err = context.DeadlineExceeded // the bound, not an error of the primary's making
 	}
+	// It did not complete: whatever it refused before, the views say
+	// unreachable now, with this error (rt18 F5).
+	m.rec.unreachable(p.Name)
+	m.mu.Lock()
+	delete(m.refusedAt, p.Name)
+	m.failedWhy[p.Name] = err.Error()
+	m.mu.Unlock()
 	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, retries, err.Error())
 	if serr != nil {
 		m.cfg.Log.Error("recording a failed heartbeat failed", "primary", p.Name, "err", serr)
@@ -765,6 +899,27 @@ type PrimaryStatus struct {
 	Refused      string    `json:"refused,omitempty"`
 	RefusedSince time.Time `json:"refused_since,omitzero"`
 	LastRefused  time.Time `json:"last_refused,omitzero"`
+	// While heartbeats fail (Failures > 0, not taken over): Unreachable
+	// is the error of the last failed one (memory: empty after a restart
+	// until the next failure), TakeoverAt when the heartbeat starts that
+	// takes the copies over if it fails too (SR-6; a hung primary adds
+	// up to one command timeout). A refusal by the primary itself is no
+	// failure (Refused); a refusal by something without its database
+	// digest is one (doc.go: Judging a refusal).
+	Unreachable string    `json:"unreachable,omitempty"`
+	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
+}
+
+// takeoverAt is when the heartbeat starts that takes p's copies over if
+// it fails too: one timeout after the later of its last contact and its
+// last failed heartbeat's start per failure still missing (due).
+func takeoverAt(p Primary, t Timing) time.Time {
+	last := p.LastTry
+	if p.LastContact.After(last) {
+		last = p.LastContact
+	}
+	left := max(t.Retries-p.Failures, 1)
+	return last.Add(time.Duration(left) * t.Timeout)
 }
 
 // Status lists the primaries being watched, by name, as the store holds
@@ -776,11 +931,21 @@ func (m *Manager) Status() []PrimaryStatus {
 		ps = m.known
 		m.mu.Unlock()
 	}
+	t := m.Timing()
 	var out []PrimaryStatus
 	for _, p := range ps {
 		st := PrimaryStatus{Name: p.Name, LastContact: p.LastContact, Failures: p.Failures,
 			DatabaseID: p.DatabaseID, TakenOver: p.TakenOver}
 		st.Refused, st.RefusedSince, st.LastRefused, _ = m.rec.Refusal(p.Name)
+		if p.Failures > 0 && !p.TakenOver && st.Refused == "" {
+			m.mu.Lock()
+			st.Unreachable = m.failedWhy[p.Name]
+			m.mu.Unlock()
+			if st.Unreachable == "" {
+				st.Unreachable = "heartbeats fail" // failed before this start
+			}
+			st.TakeoverAt = takeoverAt(p, t)
+		}
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -86,8 +86,11 @@ func (f *fakeStore) PresentedDigest(name, digest string) (ContactResult, error) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.ps[name]
-	if p == nil || p.DatabaseID == "" || digest == "D:"+p.DatabaseID {
+	if p == nil || p.DatabaseID == "" || digest == "" {
 		return ContactResult{}, nil
+	}
+	if digest == "D:"+p.DatabaseID {
+		return ContactResult{SameDatabase: true}, nil
 	}
 	f.takeovers = append(f.takeovers, name+": new transport database (digest)")
 	return ContactResult{OldDatabaseID: p.DatabaseID, TakenOver: 1}, nil
@@ -477,13 +480,15 @@ func (e refusedErr) Error() string   { return "refused by the primary: " + e.rep
 func (e refusedErr) Refusal() string { return e.reply }
 
 // A primary that refuses the shadow session (5xx: this server did not
-// log in, or has no right to the shadow verbs) is alive: its copies are
-// not taken over however often it refuses, its heartbeats stay one per
-// timeout, and each refusal is logged at WARN with its reply. When it
-// then stops answering, its copies are taken over after the retry count
-// of failed heartbeats as always (SR-6).
+// log in, or has no right to the shadow verbs) presenting the digest of
+// its database is alive: its copies are not taken over however often it
+// refuses, its heartbeats stay one per timeout, and each refusal is
+// logged at WARN with its reply. When it then stops answering, its
+// copies are taken over after the retry count of failed heartbeats as
+// always (SR-6).
 func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 	m, st, hb, clk := setup()
+	st.ps["hub-b"].DatabaseID = "db1"
 	var logs strings.Builder
 	var logMu sync.Mutex
 	m.cfg.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
@@ -494,7 +499,7 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 	obs := &countingObserver{refused: map[string]int{}}
 	m.cfg.Observer, m.rec.obs = obs, obs
 	reply := "550 5.7.1 Not permitted to open a shadow session"
-	hb.set(func(h *fakeHB) { h.err = fmt.Errorf("heartbeat: %w", refusedErr{reply}) })
+	hb.set(func(h *fakeHB) { h.err = fmt.Errorf("heartbeat: %w", digestRefusal{refusedErr{reply}, "D:db1"}) })
 	step(t, m, hb, clk, 3000*time.Second)
 	if tk := st.taken(); len(tk) != 0 || st.ps["hub-b"].Failures != 0 {
 		t.Fatalf("a refusing primary: takeovers %v, failures %d", tk, st.ps["hub-b"].Failures)
@@ -521,6 +526,47 @@ func TestRefusingPrimaryNotTakenOver(t *testing.T) {
 	step(t, m, hb, clk, 900*time.Second)
 	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "connection refused") {
 		t.Fatalf("a primary that stopped answering: takeovers %v", tk)
+	}
+}
+
+// rt18 F4, F5: something at a dead primary's address that refuses this
+// server's login without presenting the primary's database digest (no
+// XSHADOWDB) is not the primary refusing: its heartbeats count as
+// failed, as if nothing answered, and the copies are taken over after
+// timeout × retries — not kept until they expire. Meanwhile every view
+// says unreachable with the error and the takeover time, not refused;
+// the metrics count failed heartbeats, not refused sessions. A refusal
+// by the primary itself before it died no longer shows once a
+// heartbeat failed.
+func TestRefusalWithoutPrimaryDigestIsNoRefusal(t *testing.T) {
+	m, st, hb, clk := setup()
+	st.ps["hub-b"].DatabaseID = "db1"
+	obs := &countingObserver{refused: map[string]int{}}
+	m.cfg.Observer, m.rec.obs = obs, obs
+	primary := "535 5.7.8 Authentication failed"
+	hb.set(func(h *fakeHB) { h.err = digestRefusal{refusedErr{primary}, "D:db1"} })
+	step(t, m, hb, clk, 300*time.Second)
+	if ps := m.Status(); len(ps) != 1 || ps[0].Refused != primary || ps[0].Unreachable != "" {
+		t.Fatalf("status after the primary's own refusal: %+v", ps)
+	}
+	impostor := "535 5.7.8 Authentication credentials invalid"
+	hb.set(func(h *fakeHB) { h.err = fmt.Errorf("heartbeat: %w", digestRefusal{refusedErr{impostor}, ""}) })
+	step(t, m, hb, clk, 300*time.Second)
+	ps := m.Status()
+	if len(ps) != 1 || ps[0].Refused != "" || ps[0].Failures != 1 || !strings.Contains(ps[0].Unreachable, impostor) ||
+		!strings.Contains(ps[0].Unreachable, "without the primary's database digest") ||
+		!ps[0].TakeoverAt.Equal(t0.Add(4*300*time.Second)) {
+		t.Fatalf("status while something without the digest refuses: %+v; want unreachable, 1 failure, takeover at %v", ps, t0.Add(1200*time.Second))
+	}
+	if len(st.taken()) != 0 {
+		t.Fatalf("taken over after one failure: %v", st.taken())
+	}
+	step(t, m, hb, clk, 600*time.Second)
+	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "3 heartbeats failed at 00:20:00") || !strings.Contains(tk[0], impostor) {
+		t.Fatalf("takeovers %v; want one after 3 failed heartbeats", tk)
+	}
+	if obs.count("heartbeat") != 1 || obs.failed != 3 {
+		t.Fatalf("%d refused heartbeats and %d failed ones counted, want 1 (the primary's) and 3", obs.count("heartbeat"), obs.failed)
 	}
 }
 

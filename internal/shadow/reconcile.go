@@ -92,12 +92,14 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 	}
 	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids)))
 	var ref Refusal
-	if err != nil && ctx.Err() == nil && errors.As(err, &ref) {
+	if err != nil && ctx.Err() == nil && errors.As(err, &ref) && m.refusedByPrimary(p.Name, err) {
 		if m.rec.Refused(p.Name, SessionReconcile, ref.Refusal()) {
 			m.cfg.Log.Warn("primary refused the question about old shadow copies", "primary", p.Name, "addr", p.Addr, "reply", ref.Refusal())
 		}
-		m.refusedDigest(p.Name, err)
 	} else if err != nil && ctx.Err() == nil {
+		if ref != nil {
+			err = notPrimary(err, ref) // not the primary (refusedByPrimary): a failed session
+		}
 		m.cfg.Log.Debug("asking a primary about old shadow copies failed", "primary", p.Name, "err", err)
 	}
 	return nil // failures are the heartbeats' to judge

@@ -42,11 +42,13 @@ func (m *Manager) startWatch(name string) bool {
 	if m.runCtx == nil || m.watching[name] {
 		return true // the first step starts it, or it runs
 	}
-	if m.rec.refusedWithin(name, m.cfg.Clock.Now(), m.timing.Timeout) {
-		// The primary refuses this server's sessions: another watch
-		// session waits a heartbeat timeout after the last refusal
-		// (one try per timeout, as the heartbeats), or until a session
-		// is let in.
+	now := m.cfg.Clock.Now()
+	if m.rec.refusedWithin(name, now, m.timing.Timeout) || m.rec.watchHeld(name, now, m.timing.Timeout) {
+		// The primary refuses this server's sessions, or a watch
+		// session was refused (by it, or by something else at its
+		// address): another waits a heartbeat timeout after the last
+		// refusal (one try per timeout, as the heartbeats), or until a
+		// session is let in.
 		return true
 	}
 	m.watching[name] = true
@@ -94,10 +96,18 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		// after the refusal, not a second later.
 		var ref Refusal
 		if errors.As(err, &ref) {
-			if m.rec.Refused(name, SessionWatch, ref.Refusal()) {
-				m.cfg.Log.Warn("primary refused the watch session", "primary", name, "addr", addr, "reply", ref.Refusal())
+			if m.refusedByPrimary(name, err) {
+				if m.rec.Refused(name, SessionWatch, ref.Refusal()) {
+					m.cfg.Log.Warn("primary refused the watch session", "primary", name, "addr", addr, "reply", ref.Refusal())
+				}
+			} else {
+				// Something that refuses without the primary's database
+				// digest is not the primary (refusedByPrimary): no
+				// refusal of the primary's, but asking it again each
+				// second would only be refused again.
+				m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", notPrimary(err, ref))
 			}
-			m.refusedDigest(name, err)
+			m.rec.holdWatch(name, m.cfg.Clock.Now())
 			return
 		}
 		m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)

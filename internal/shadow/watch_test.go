@@ -136,10 +136,10 @@ func TestRefusedWatchBacksOff(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	start := clk.Now()
 	st := &fakeStore{clk: clk, discarded: map[string][]string{}, copies: map[string]bool{"hub-b": true},
-		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: clk.Now()}}}
+		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: clk.Now(), DatabaseID: "db1"}}}
 	reply := "535 5.7.8 Authentication failed"
 	w := &fakeWatcher{fakeHB: fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}, push: make(chan []string),
-		ended: make(chan struct{}, 10), failing: true, failErr: refusedErr{reply}}
+		ended: make(chan struct{}, 10), failing: true, failErr: digestRefusal{refusedErr{reply}, "D:db1"}}
 	var logs strings.Builder
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {

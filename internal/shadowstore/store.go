@@ -40,7 +40,7 @@ func (s Store) Presented(p, dbID string, discards []string) (shadow.ContactResul
 // PresentedDigest implements shadow.DigestStore.
 func (s Store) PresentedDigest(p, digest string) (shadow.ContactResult, error) {
 	r, err := (*s.M).ShadowPresentedDigest(p, digest)
-	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver}, err
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, SameDatabase: r.SameDatabase}, err
 }
 
 func (s Store) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
