@@ -408,7 +408,10 @@ func (s *session) Data(r io.Reader) error {
 }
 
 func (s *session) data(r io.Reader) error {
-	defer s.Reset()
+	// The transaction's content ends here; the session stays busy until
+	// the protocol layer has written the reply and calls Reset, so that
+	// a draining Shutdown never answers 421 in place of this reply.
+	defer s.resetTransaction()
 	var sp *spooledBody // a body past the spool threshold (spooldata.go)
 	defer func() {
 		if sp == nil {
@@ -797,10 +800,16 @@ func (s *session) shadowIfAny() string {
 }
 
 func (s *session) Reset() {
+	s.resetTransaction()
+	s.busy.Store(false)
+}
+
+// resetTransaction forgets the transaction's sender, recipients and
+// checks' state, leaving its busy mark to Reset.
+func (s *session) resetTransaction() {
 	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.discardBy = s.sessionDiscardBy
-	s.busy.Store(false)
 	s.resetChecks()
 }
 
