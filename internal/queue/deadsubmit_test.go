@@ -54,3 +54,30 @@ func TestSubmitDoesNotWaitForDeadDestinationResults(t *testing.T) {
 		t.Fatal("Submit to a dead destination waits for its deferred results' commit")
 	}
 }
+
+// The same for a message whose every recipient is held back at its start
+// because its destination already holds its share of a crowded active
+// set (throttled): that attempt's commit, too, nobody waits for, and
+// Submit must not wait for it.
+func TestSubmitDoesNotWaitForThrottledResults(t *testing.T) {
+	s := openDeferring(t, filepath.Join(t.TempDir(), "queue.db"), time.Hour, nil)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	p := newPlanned()
+	p.stall["slow.test"] = true
+	q := NewManager(s, p, ManagerConfig{MaxActive: 8, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 2}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	for i := 0; i < 7; i++ {
+		done := make(chan error, 1)
+		go func() { done <- q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("Submit %d (a crowded active set holds it back) waits for its deferred results' commit", i+1)
+		}
+	}
+}

@@ -417,7 +417,11 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		q.runJob(ctx, jb)
 	}
 	if left == 0 && len(run) == 0 {
-		q.complete(ctx, a)
+		// Every job held back (throttled): the attempt is done, and its
+		// commit may be set aside for DeferLimit — not on this goroutine,
+		// which is a receiving session's inside Submit, or the
+		// scheduler's loop (as for a dead destination's jobs, pump).
+		go q.complete(ctx, a)
 		return
 	}
 	q.pump(ctx)
