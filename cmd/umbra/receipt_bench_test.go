@@ -47,10 +47,11 @@ send_connectors:
 // idle, one message at a time: with shadow on receipt in the same site
 // (local-only: the copy on hub-a2) or in the other (prefer-remote: on
 // hub-b), and without it (off: commit, then 250, no delayed
-// acknowledgement), with the next hop up (the sink) and down. The peer's own commit time is read from hub-a2's
+// acknowledgement), with the next hop up (the sink) and down (off/down
+// tells what the down next hop costs without any copy). The peer's own commit time is read from hub-a2's
 // umbra_queue_commit_duration_seconds (mean over the run).
 func BenchmarkShadowOnReceipt(b *testing.B) {
-	for _, tc := range []struct{ pref, next string }{{"off", "up"}, {"local-only", "up"}, {"local-only", "down"}, {"prefer-remote", "up"}} {
+	for _, tc := range []struct{ pref, next string }{{"off", "up"}, {"local-only", "up"}, {"off", "down"}, {"local-only", "down"}, {"prefer-remote", "up"}} {
 		b.Run("pref="+tc.pref+"/next-hop="+tc.next, func(b *testing.B) {
 			a, cfgA, cfgA2, sink := receiptBenchOrg(b, tc.pref)
 			metricsA2 := withMetrics(b, cfgA2)

@@ -530,6 +530,11 @@
 //     goroutine still waits for the commit before it acts on the results
 //     (waiters, discard signal, claim release, spool unlinks), so nothing
 //     that follows from durable results happens before they are durable.
+//     That goroutine is never one somebody else waits on: the jobs of a
+//     dead destination, and an attempt whose every job was held back
+//     (throttled), are answered and committed on one of their own, not on
+//     the receiving session's inside Submit nor on the scheduler's loop
+//     (TestSubmitDoesNotWaitForDeadDestinationResults, …ThrottledResults).
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in

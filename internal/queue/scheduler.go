@@ -417,7 +417,11 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		q.runJob(ctx, jb)
 	}
 	if left == 0 && len(run) == 0 {
-		q.complete(ctx, a)
+		// Every job held back (throttled): the attempt is done, and its
+		// commit may be set aside for DeferLimit — not on this goroutine,
+		// which is a receiving session's inside Submit, or the
+		// scheduler's loop (as for a dead destination's jobs, pump).
+		go q.complete(ctx, a)
 		return
 	}
 	q.pump(ctx)
@@ -475,24 +479,39 @@ func (q *Manager) pump(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
-	for k, jb := range deadJobs {
+	if len(deadJobs) > 0 {
+		// Answered on a goroutine of their own: the last answer of an
+		// attempt commits its results (complete), and that commit may be
+		// set aside for DeferLimit when nobody waits for it — while pump
+		// runs on the scheduler's loop or on a receiving session's
+		// goroutine (Submit → dispatch), whose sender waits for its 250.
+		// Each job holds its attempt's slot until then: bounded by the
+		// active set.
+		go q.answerDead(ctx, deadJobs, deadWhy, deadQueue)
+	}
+	for _, jb := range run {
+		q.runJob(ctx, jb)
+	}
+}
+
+// answerDead defers the jobs of dead destinations without a connection,
+// each as an attempt; why and queue are each job's destination's last
+// error and queue, read under the scheduler's lock.
+func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, queue []string) {
+	for k, jb := range jobs {
 		if ctx.Err() != nil {
 			q.report(ctx, jb, nil, nil)
 			continue
 		}
-		// A dead destination: deferred without a connection, as an attempt.
 		reply := "451 4.4.1 destination " + jb.d.key + " is dead (no connection until its cool-down ends)"
-		if deadWhy[k] != "" {
-			reply += "; last error: " + deadWhy[k]
+		if why[k] != "" {
+			reply += "; last error: " + why[k]
 		}
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
-			res[i] = Result{Rcpt: r, Outcome: Deferred, Queue: deadQueue[k], NextHop: jb.d.key, Reply: reply}
+			res[i] = Result{Rcpt: r, Outcome: Deferred, Queue: queue[k], NextHop: jb.d.key, Reply: reply}
 		}
 		q.report(ctx, jb, res, nil)
-	}
-	for _, jb := range run {
-		q.runJob(ctx, jb)
 	}
 }
 
