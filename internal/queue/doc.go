@@ -42,7 +42,8 @@
 //   - waiters.go (delayed acknowledgement and pickup waiters),
 //     finalclaims.go (duplicate suppression at final delivery),
 //     shadowprimary.go and shadowstate.go (both halves of shadow
-//     redundancy in the store), admin.go (the operator's commands),
+//     redundancy in the store), hold.go (an operator's hold settles the
+//     message's shadow copy), admin.go (the operator's commands),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema
@@ -181,6 +182,16 @@
 // returned, DiscardSignal wakes the shadow server's sessions waiting in
 // XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
 // still finds the notification when it looks).
+//
+// An operator's hold (SuspendMessage) writes the discard too, in the
+// commit that suspends the message (hold.go): a held message must not be
+// taken over and delivered by its shadow server while it is held here,
+// so from the hold on it lives on this server only. The record keeps
+// its ShadowServer and ShadowID (a takeover resubmission still merges
+// into it, and its sender's copy is then discarded at once: mergeHeld),
+// and XQUERYHELD answers "done" for a suspended message. A suspended
+// queue, a redirect and the poison queue keep the copy (hold.go says
+// why).
 //
 // DSNs and shadow copies: when the commit that makes a message done also
 // creates a DSN (the failure DSN, else a success DSN), the discard is not
@@ -546,7 +557,14 @@
 //     attempted again: the lost results repeat what the attempt had
 //     handed on (a duplicate, never a loss), never a message left in
 //     delivery until a restart (TestStrandedAttemptIsAttemptedAgain).
-//  6. Shadow state changes with the copies it is about: a primary's
+//  6. An operator's hold and its discard notification are one commit
+//     (hold.go): after a crash the message is held and its copy owed a
+//     discard, or neither; the copy goes only when the shadow server
+//     provably has the notification, as for any discard. A crash of
+//     this server before the shadow server fetched it, outlasting the
+//     takeover delay, lets the takeover deliver the held message (its
+//     copy, handed back here, merges into the held record instead).
+//     Shadow state changes with the copies it is about: a primary's
 //     record (database id, failures, taken over) and the recipients a
 //     takeover or a discard changes are one transaction, so after a crash
 //     the stored id is the one the stored copies were compared against;

@@ -20,7 +20,8 @@ import (
 // message's last recipient is the commit that prepares its discard
 // notification (results.go; a failure DSN that carries the discard has
 // recipients of its own pending until it leaves, so it answers "held"
-// too). A record that leaves the database leaves in such a commit, or
+// too), and is not held by the operator (a hold writes the copy's
+// discard: hold.go). A record that leaves the database leaves in such a commit, or
 // with the whole database — and a new database presents a new database
 // id, which takes the copies over (SR-7) instead. So an id with no such
 // record — delivered, relayed, failed, deleted by an operator, or never
@@ -72,7 +73,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 				if err != nil {
 					return err // an unreadable record could be one of them: answer nothing
 				}
-				if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 {
+				if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 && m.State != Suspended { // a hold settled its copy (hold.go)
 					held[m.ShadowID] = true
 				}
 				from = append(from[:0], k...)

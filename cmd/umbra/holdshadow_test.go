@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// An operator's hold (message suspend) is a hold on every server: the
+// commit that suspends the message writes the discard notification for
+// its shadow copy, so the shadow server drops the copy and has nothing to
+// take over when the holder dies. Otherwise hub-b delivered the held
+// messages after hub-a's kill -9, and hub-a, back with the hold still
+// shown, delivered them a second time when the operator released them.
+// After the release each message arrives once.
+func TestHoldSettlesShadowCopies(t *testing.T) {
+	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the mail
+	acked := sendMany(a, "hold", 2, 1, nil)
+	if len(acked) != 2 {
+		ha.dumpLog()
+		t.Fatalf("%d of 2 acknowledged", len(acked))
+	}
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 2 })
+	// A message in an attempt (toward the dead sink) is not suspended:
+	// ask until both are held.
+	waitCond(t, "hub-a to hold both messages", 30e9, func() bool {
+		cli(t, cfgA, "message", "suspend", "--to", "remote.example")
+		out, _ := cli(t, cfgA, "message", "list", "--state", "suspended")
+		return strings.Count(out, "suspended") == 2
+	})
+	waitCond(t, "hub-b to drop the copies of the held messages", 30e9, func() bool {
+		s, pend := p.held(t, cfgB, "hub-a")
+		return s == 0 && pend == 0
+	})
+	ha.kill()
+	sink := startRecorder(t, sinkAddr)
+	ha = startUmbra(t, cfgA, a)
+	out, _ := cli(t, cfgA, "message", "list", "--state", "suspended")
+	if n := strings.Count(out, "suspended"); n != 2 {
+		t.Fatalf("hub-a lists %d suspended messages after its restart, want 2:\n%s", n, out)
+	}
+	if n := len(sink.counts()); n != 0 {
+		hb.dumpLog()
+		t.Fatalf("%d held messages were delivered while held", n)
+	}
+	if out, code := cli(t, cfgA, "message", "resume", "--state", "suspended"); code != 0 {
+		t.Fatalf("message resume: exit %d\n%s", code, out)
+	}
+	waitArrived(t, sink, acked, ha)
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+	if out, _ := cli(t, cfgB, "track", "--json", "--sender", "a@example.org"); strings.Contains(out, `"event": "takeover"`) {
+		t.Errorf("hub-b took a held message over:\n%s", out)
+	}
+}
