@@ -130,7 +130,10 @@
 // (queue.HeldQueryAge), resuming where the last question stopped
 // (XQUERYHELD). The rule for the answer, the primary's side (package
 // queue, heldquery.go): the primary still needs a copy exactly while a
-// record naming this server and the copy's id has a recipient pending;
+// record naming this server and the copy's id has a recipient pending
+// and is not held by the operator (a hold settles the copy: its commit
+// writes the discard, so that no takeover here delivers a message held
+// there — queue, hold.go);
 // an id it has no such record for — delivered, relayed on, failed,
 // deleted by an operator, or never committed (a push on receipt before
 // a commit that failed) — it is done with, because a record leaves the
