@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,49 @@ func TestHoldSettlesShadowCopies(t *testing.T) {
 	}
 	if out, _ := cli(t, cfgB, "track", "--json", "--sender", "a@example.org"); strings.Contains(out, `"event": "takeover"`) {
 		t.Errorf("hub-b took a held message over:\n%s", out)
+	}
+}
+
+// A restore of a shadow server brings back copies whose discards it had
+// already applied: hub-b, restored from a backup holding hub-a's copies
+// of messages hub-a has delivered since, asks hub-a about every restored
+// copy at once (XQUERYHELD, whatever its age) and drops them, so a
+// failure of hub-a afterwards has nothing to take over. Otherwise they
+// stayed as healthy copies for an hour, and the next takeover delivered
+// each of those messages a second time.
+func TestRestoredShadowCopiesAreReconciled(t *testing.T) {
+	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the mail
+	acked := sendMany(a, "rst", 3, 1, nil)
+	if len(acked) != 3 {
+		ha.dumpLog()
+		t.Fatalf("%d of 3 acknowledged", len(acked))
+	}
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
+	backup := filepath.Join(t.TempDir(), "hub-b.backup")
+	if out, code := cli(t, cfgB, "db", "backup", backup); code != 0 {
+		t.Fatalf("db backup: exit %d\n%s", code, out)
+	}
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, acked, ha)
+	waitCond(t, "hub-b to drop the copies of the delivered messages", 30e9, func() bool {
+		s, pend := p.held(t, cfgB, "hub-a")
+		return s == 0 && pend == 0
+	})
+	hb.kill()
+	if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 {
+		t.Fatalf("db restore: exit %d\n%s", code, out)
+	}
+	hb = startUmbra(t, cfgB, b)
+	waitCond(t, "restored hub-b to drop the restored copies hub-a is done with", 30e9, func() bool {
+		s, pend := p.held(t, cfgB, "hub-a")
+		return s == 0 && pend == 0
+	})
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
 	}
 }

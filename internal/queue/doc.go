@@ -457,7 +457,10 @@
 // the same commit: the shadow servers hold copies of what the original
 // acknowledged after the backup, and only a new id makes them resubmit
 // (SR-7); a crash before that commit leaves the mark, so the next Open
-// does it. The meta key server (SetServer, at serve's start) goes into
+// does it. The same commit records the last message id the backup holds
+// (meta restored_upto): the shadow copies up to it may be of messages
+// whose discards this server applied after the backup, so they are
+// asked about at once, whatever their age (heldquery.go). The meta key server (SetServer, at serve's start) goes into
 // every backup, and CheckBackupOrigin refuses another server's backup
 // (the CLI's --force skips it). The commit that marks a backup also
 // records the SHA-256 of every bucket's content and of every message

@@ -144,7 +144,13 @@
 // after the session's XSHADOW database id was compared: a primary that
 // lost messages with its database never makes this server drop their
 // copies. A copy younger than an hour is never asked about, so a push
-// on receipt whose primary has not committed yet is not dropped. What
+// on receipt whose primary has not committed yet is not dropped — except
+// the copies a restore of this server's database brought back (queue,
+// heldquery.go: their discards may have been applied after the backup,
+// and none comes again): they are asked about whatever their age, batch
+// after batch (RestoredLister), so a healthy primary has them settled at
+// its first contact; one that cannot be asked leaves them to the
+// heartbeats, as any copy (a loss is worse than a duplicate). What
 // this cannot tell apart: a primary whose records were removed by
 // something other than umbra (a file edited by hand) — the database id
 // is the contract.
