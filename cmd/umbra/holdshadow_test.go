@@ -103,3 +103,20 @@ func TestRestoredShadowCopiesAreReconciled(t *testing.T) {
 		}
 	}
 }
+
+// A suspension of a shadow queue would park the copies a takeover hands
+// over (the only copy of that mail then) with nothing said: it is refused
+// (exit 1, naming what to do instead), as message suspend of a copy is.
+// Retry, resume and redirect act on taken-over copies and stay allowed
+// (TestCLIQueueActionOnPoisonRefused).
+func TestShadowQueueSuspendRefused(t *testing.T) {
+	_, b, _, _, _, cfgB := receiptOrg(t, "prefer-remote")
+	startUmbra(t, cfgB, b)
+	code, stderr := cliErr(t, cfgB, "queue", "suspend", "shadow:hub-a")
+	if code != 1 || !strings.Contains(stderr, "message suspend") {
+		t.Fatalf("queue suspend shadow:hub-a: exit %d, %q; want 1 naming message suspend", code, stderr)
+	}
+	if out, _ := cli(t, cfgB, "queue", "list", "--json"); strings.Contains(out, "suspended") {
+		t.Fatalf("a suspension was stored:\n%s", out)
+	}
+}

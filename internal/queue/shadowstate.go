@@ -655,6 +655,10 @@ func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 		q.ev.Event("takeover", m, nil, why)
 	}
 	if len(taken) > 0 {
+		if q.IsSuspended("shadow:" + primary) {
+			q.log.Warn("copies taken over wait behind a suspension of their queue, the only copy of their mail: umbra queue resume shadow:"+primary,
+				"primary", primary, "messages", len(taken))
+		}
 		q.Kick()
 	}
 }
