@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,5 +119,54 @@ func TestShadowQueueSuspendRefused(t *testing.T) {
 	}
 	if out, _ := cli(t, cfgB, "queue", "list", "--json"); strings.Contains(out, "suspended") {
 		t.Fatalf("a suspension was stored:\n%s", out)
+	}
+}
+
+// A primary's row in queue destinations follows the primary: after hub-a
+// was killed (its heartbeats failing in a row: taken over), came back and
+// hub-b holds nothing of it any more, hub-b lists no failing shadow:hub-a
+// row — no heartbeat will ever update one, and it would say that a
+// healthy server is failing.
+func TestShadowDestinationRowFollowsPrimary(t *testing.T) {
+	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the mail
+	acked := sendMany(a, "row", 2, 1, nil)
+	if len(acked) != 2 {
+		ha.dumpLog()
+		t.Fatalf("%d of 2 acknowledged", len(acked))
+	}
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 2 })
+	ha.kill()
+	failing := func() (string, bool) {
+		out, _ := cli(t, cfgB, "queue", "destinations", "--json")
+		var ds []struct {
+			Name     string
+			Failures int `json:"failures_in_a_row"`
+		}
+		json.Unmarshal([]byte(out), &ds)
+		for _, d := range ds {
+			if strings.HasSuffix(d.Name, ":hub-a") && d.Failures > 0 {
+				return out, true
+			}
+		}
+		return out, false
+	}
+	waitCond(t, "hub-b's heartbeats to hub-a to fail", 30e9, func() bool { _, f := failing(); return f })
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, acked, hb) // taken over and delivered by hub-b
+	waitCond(t, "hub-b to hold nothing of hub-a's", 30e9, func() bool {
+		s, pend := p.held(t, cfgB, "hub-a")
+		return s == 0 && pend == 0
+	})
+	ha = startUmbra(t, cfgA, a)
+	// hub-a is back and takes hub-b's copies on receipt.
+	if ok, err := send(b, "row-back"); !ok {
+		t.Fatalf("hub-b refused a message: %v", err)
+	}
+	waitArrived(t, sink, []string{"row-back"}, hb)
+	if out, f := failing(); f {
+		t.Fatalf("hub-b lists hub-a as failing while it holds nothing of it and hub-a is up:\n%s", out)
 	}
 }

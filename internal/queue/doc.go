@@ -142,7 +142,9 @@
 // timeout after the start of the last — is its own to keep); a running
 // one holds its slot however long it hangs, so a hung primary holds its
 // own window and no one else's; its result counts failures and the last
-// error as a delivery does (shown in Destinations) — a refusal (an error
+// error as a delivery does (shown in Destinations; a completed contact
+// with the primary or a push from it clears them, and an idle task
+// destination whose queue holds nothing is forgotten: tasks.go) — a refusal (an error
 // with a Refusal method: the primary answered and refused) is the last
 // error but no failure in a row — but never makes the
 // destination dead: whether a primary failed is shadow redundancy's rule

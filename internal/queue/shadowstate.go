@@ -423,6 +423,7 @@ func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
 // at the primary waits to be fetched (SR-5). An XSHADOW reply alone is
 // ShadowPresented.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	q.primaryAnswered(primary)
 	return q.shadowContact(primary, dbID, discards, true)
 }
 
