@@ -73,7 +73,7 @@ func TestClientTasksRunInTheirWindow(t *testing.T) {
 	// A copy held for hub-b: its tasks' destination is listed while
 	// this server holds something of hub-b's (tasks.go).
 	cp := msg(s, "a@example.org", "x@b.example")
-	cp.State, cp.Rcpts[0].Status, cp.Rcpts[0].Primary, cp.Rcpts[0].ShadowID = Shadow, Shadowed, "hub-b", "b1"
+	cp.Arrived, cp.State, cp.Rcpts[0].Status, cp.Rcpts[0].Primary, cp.Rcpts[0].ShadowID = clk.Now(), Shadow, Shadowed, "hub-b", "b1"
 	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(cp, []byte(body)) }); err != nil {
 		t.Fatal(err)
 	}
