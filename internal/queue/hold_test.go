@@ -2,8 +2,13 @@ package queue
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"umbra/internal/clock"
 )
 
 // An operator's hold settles the message's shadow copy (hold.go): the
@@ -96,5 +101,55 @@ func TestHoldMergesTakenOverCopy(t *testing.T) {
 	got, err := q.Message(orig.ID)
 	if err != nil || got.State != Suspended {
 		t.Fatalf("original: %v, %v", got, err)
+	}
+}
+
+// Copies a restore brought back are asked about whatever their age
+// (heldquery.go): the Open of a restored backup records the last message
+// it holds; a young copy up to it is listed for XQUERYHELD and counts as
+// waiting, a copy stored after the restore keeps the age rule.
+func TestRestoredShadowCopiesAskedAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "queue.db")
+	s, err := Open(live, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Now())
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	old := receiptCopy(s, "x@b.example")
+	if _, err := q.SubmitShadowCopy(context.Background(), old, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(dir, "backup.db")
+	if _, err := s.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Rename(backup, live); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(live, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	fresh := receiptCopy(s, "y@b.example")
+	if _, err := q.SubmitShadowCopy(context.Background(), fresh, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	ids, _, err := q.ShadowCopiesToAsk("hub-a", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []string{old.OrgID}) {
+		t.Fatalf("asked about %v, want the restored copy %s only", ids, old.OrgID)
+	}
+	if !q.RestoredCopiesWaiting("hub-a") || q.RestoredCopiesWaiting("hub-b") {
+		t.Fatalf("restored copies waiting: hub-a %v, hub-b %v", q.RestoredCopiesWaiting("hub-a"), q.RestoredCopiesWaiting("hub-b"))
+	}
+	clk.Advance(2 * HeldQueryAge) // both old now: the age rule covers them
+	if q.RestoredCopiesWaiting("hub-a") {
+		t.Fatalf("a restored copy older than HeldQueryAge still counts as waiting")
 	}
 }
