@@ -64,7 +64,8 @@
 //	                       └──────────────────────┘ requeue (shutdown)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	                    (a crash counts only if umbra's code was running on it)
-//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy)
+//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
+//	                                 its own shadow copy discarded in that commit: hold.go)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
