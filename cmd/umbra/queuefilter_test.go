@@ -82,13 +82,18 @@ func TestUnknownNameListsEachOnce(t *testing.T) {
 // "resume" while nothing changes.
 func TestCLIQueueActionOnPoisonRefused(t *testing.T) {
 	for _, name := range []string{"poison", "quarantine", "dumpster:DB1"} {
-		if err := queue.CheckQueueAction(name); err == nil {
-			t.Errorf("%s accepted", name)
+		for _, action := range []string{"suspend", "resume", "retry", "redirect"} {
+			if err := queue.CheckQueueAction(name, action); err == nil {
+				t.Errorf("%s %s accepted", action, name)
+			}
 		}
 	}
 	for _, name := range []string{"shadow:hub-b", "mx:example.org", "mailbox:DB1"} {
-		if err := queue.CheckQueueAction(name); err != nil {
-			t.Errorf("%s refused: %v", name, err)
+		for _, action := range []string{"suspend", "resume", "retry", "redirect"} {
+			err := queue.CheckQueueAction(name, action)
+			if refused := name == "shadow:hub-b" && action == "suspend"; refused != (err != nil) {
+				t.Errorf("%s %s: %v", action, name, err)
+			}
 		}
 	}
 	dir := t.TempDir()

@@ -343,7 +343,7 @@ func (s *Server) routes() http.Handler {
 			if !s.checkNames(w, name, "", r.PathValue("action") == "suspend") {
 				return
 			}
-			if err := queue.CheckQueueAction(name); err != nil {
+			if err := queue.CheckQueueAction(name, r.PathValue("action")); err != nil {
 				fail(w, http.StatusUnprocessableEntity, err.Error()) // it would say done and change nothing
 				return
 			}

@@ -544,9 +544,15 @@ func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message)
 	})
 }
 
-// SuspendMessage holds a message until it is resumed.
+// SuspendMessage holds a message until it is resumed. A hold is a hold
+// on every server: the commit that suspends the message also writes the
+// discard notification for its shadow copy (hold.go), so no other server
+// takes the held message over and delivers it.
 func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
-	return q.change(ctx, id, func(tx *Tx, m *Message) error {
+	now := q.clk.Now()
+	var settled *Message
+	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		settled = nil
 		if m.State == Poison {
 			return fmt.Errorf("message %s is in the poison queue: resume or remove it", id)
 		}
@@ -556,9 +562,22 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 		if m.State == Shadow {
 			return shadowCopyErr(m, "suspend")
 		}
+		if m.State != Suspended {
+			ok, err := settleHeldCopy(tx, m, now)
+			if err != nil {
+				return err
+			}
+			if ok {
+				settled = m
+			}
+		}
 		m.State = Suspended
 		return tx.Put(m)
 	})
+	if err == nil && settled != nil {
+		q.heldCopySettled(settled)
+	}
+	return err
 }
 
 // ResumeMessage makes a suspended or poison message due now. A poison

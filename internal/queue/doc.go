@@ -42,7 +42,8 @@
 //   - waiters.go (delayed acknowledgement and pickup waiters),
 //     finalclaims.go (duplicate suppression at final delivery),
 //     shadowprimary.go and shadowstate.go (both halves of shadow
-//     redundancy in the store), admin.go (the operator's commands),
+//     redundancy in the store), hold.go (an operator's hold settles the
+//     message's shadow copy), admin.go (the operator's commands),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema
@@ -63,7 +64,8 @@
 //	                       └──────────────────────┘ requeue (shutdown)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	                    (a crash counts only if umbra's code was running on it)
-//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy)
+//	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
+//	                                 its own shadow copy discarded in that commit: hold.go)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
@@ -141,7 +143,9 @@
 // timeout after the start of the last — is its own to keep); a running
 // one holds its slot however long it hangs, so a hung primary holds its
 // own window and no one else's; its result counts failures and the last
-// error as a delivery does (shown in Destinations) — a refusal (an error
+// error as a delivery does (shown in Destinations; a completed contact
+// with the primary or a push from it clears them, and an idle task
+// destination whose queue holds nothing is forgotten: tasks.go) — a refusal (an error
 // with a Refusal method: the primary answered and refused) is the last
 // error but no failure in a row — but never makes the
 // destination dead: whether a primary failed is shadow redundancy's rule
@@ -181,6 +185,16 @@
 // returned, DiscardSignal wakes the shadow server's sessions waiting in
 // XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
 // still finds the notification when it looks).
+//
+// An operator's hold (SuspendMessage) writes the discard too, in the
+// commit that suspends the message (hold.go): a held message must not be
+// taken over and delivered by its shadow server while it is held here,
+// so from the hold on it lives on this server only. The record keeps
+// its ShadowServer and ShadowID (a takeover resubmission still merges
+// into it, and its sender's copy is then discarded at once: mergeHeld),
+// and XQUERYHELD answers "done" for a suspended message. A suspended
+// queue, a redirect and the poison queue keep the copy (hold.go says
+// why).
 //
 // DSNs and shadow copies: when the commit that makes a message done also
 // creates a DSN (the failure DSN, else a success DSN), the discard is not
@@ -449,7 +463,10 @@
 // the same commit: the shadow servers hold copies of what the original
 // acknowledged after the backup, and only a new id makes them resubmit
 // (SR-7); a crash before that commit leaves the mark, so the next Open
-// does it. The meta key server (SetServer, at serve's start) goes into
+// does it. The same commit records the last message id the backup holds
+// (meta restored_upto): the shadow copies up to it may be of messages
+// whose discards this server applied after the backup, so they are
+// asked about at once, whatever their age (heldquery.go). The meta key server (SetServer, at serve's start) goes into
 // every backup, and CheckBackupOrigin refuses another server's backup
 // (the CLI's --force skips it). The commit that marks a backup also
 // records the SHA-256 of every bucket's content and of every message
@@ -557,7 +574,14 @@
 //     attempted again: the lost results repeat what the attempt had
 //     handed on (a duplicate, never a loss), never a message left in
 //     delivery until a restart (TestStrandedAttemptIsAttemptedAgain).
-//  6. Shadow state changes with the copies it is about: a primary's
+//  6. An operator's hold and its discard notification are one commit
+//     (hold.go): after a crash the message is held and its copy owed a
+//     discard, or neither; the copy goes only when the shadow server
+//     provably has the notification, as for any discard. A crash of
+//     this server before the shadow server fetched it, outlasting the
+//     takeover delay, lets the takeover deliver the held message (its
+//     copy, handed back here, merges into the held record instead).
+//     Shadow state changes with the copies it is about: a primary's
 //     record (database id, failures, taken over) and the recipients a
 //     takeover or a discard changes are one transaction, so after a crash
 //     the stored id is the one the stored copies were compared against;

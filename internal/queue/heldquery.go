@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 )
 
@@ -20,7 +21,8 @@ import (
 // message's last recipient is the commit that prepares its discard
 // notification (results.go; a failure DSN that carries the discard has
 // recipients of its own pending until it leaves, so it answers "held"
-// too). A record that leaves the database leaves in such a commit, or
+// too), and is not held by the operator (a hold writes the copy's
+// discard: hold.go). A record that leaves the database leaves in such a commit, or
 // with the whole database — and a new database presents a new database
 // id, which takes the copies over (SR-7) instead. So an id with no such
 // record — delivered, relayed, failed, deleted by an operator, or never
@@ -72,7 +74,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 				if err != nil {
 					return err // an unreadable record could be one of them: answer nothing
 				}
-				if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 {
+				if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 && m.State != Suspended { // a hold settled its copy (hold.go)
 					held[m.ShadowID] = true
 				}
 				from = append(from[:0], k...)
@@ -100,6 +102,7 @@ func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID
 	err = q.store.View(func(tx *Tx) error {
 		ids, next = nil, 0
 		seen := map[string]bool{}
+		restored := tx.restoredUpTo()
 		for _, id := range tx.InQueue("shadow:"+primary, 1<<20) {
 			if id <= after {
 				continue
@@ -109,7 +112,7 @@ func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID
 				return nil
 			}
 			m, err := tx.Get(id)
-			if err != nil || m.State != Shadow || !m.Arrived.Before(olderThan) {
+			if err != nil || m.State != Shadow || !m.Arrived.Before(olderThan) && id > restored {
 				continue
 			}
 			for _, r := range m.Rcpts {
@@ -124,8 +127,67 @@ func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID
 	return ids, next, err
 }
 
+// Restored copies. `umbra db restore` of a shadow server brings back
+// the copies the backup held, also those whose discard notifications it
+// applied after the backup: the primary forgot those notifications once
+// this server had them, so none comes again, and each such copy would
+// wait, looking healthy, for the next failure of its primary to be
+// taken over and delivered a second time. The Open that takes a
+// backup's mark (store.go) records the last message id the backup holds
+// (meta restored_upto); every shadow copy up to it is asked about
+// (ShadowCopiesHeld) whatever its age — at the first reconciliation
+// after the start, which a healthy primary gets at once — and, while
+// any such copy younger than HeldQueryAge is held
+// (RestoredCopiesWaiting), the shadow manager asks batch after batch
+// instead of one batch per reconcileEvery. The age rule guards a copy
+// pushed on receipt whose primary has not committed yet; a restored
+// copy was pushed before the backup, and by the time the restored
+// server runs its primary has committed the message or answered the
+// sender with a failure. A primary that cannot be asked — down, taken
+// over, failing heartbeats, refusing, of a release before XQUERYHELD —
+// keeps the rule for the copies it cannot confirm: they wait, and are
+// taken over when its heartbeats fail (a loss is worse than a
+// duplicate): the duplicates a restore can make (README, Backup and
+// restore). Nothing else brings a database back in time: a compaction
+// copies the file as it is, and a file copied back by other means than
+// db restore carries no mark — its copies are asked about only after
+// an hour, as any copy (README says to restore with db restore).
+
+// restoredUpTo is the last message id a restore brought back (0: none).
+func (t *Tx) restoredUpTo() ID {
+	if v := t.tx.Bucket(bucketMeta).Get(keyRestoredUpTo); len(v) == 8 {
+		return ID(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+// RestoredCopiesWaiting reports whether this server holds, for
+// primary, a shadow copy a restore brought back that the age rule alone
+// would not have asked about yet (younger than HeldQueryAge).
+func (q *Manager) RestoredCopiesWaiting(primary string) bool {
+	cutoff := q.clk.Now().Add(-HeldQueryAge)
+	found := false
+	_ = q.store.View(func(tx *Tx) error {
+		restored := tx.restoredUpTo()
+		if restored == 0 {
+			return nil
+		}
+		for _, id := range tx.InQueue("shadow:"+primary, 1<<20) {
+			if id > restored {
+				break
+			}
+			if m, err := tx.Get(id); err == nil && m.State == Shadow && !m.Arrived.Before(cutoff) {
+				found = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return found
+}
+
 // ShadowCopiesToAsk is ShadowCopiesHeld for copies older than
-// HeldQueryAge now.
+// HeldQueryAge now, and those a restore brought back.
 func (q *Manager) ShadowCopiesToAsk(primary string, after ID, max int) ([]string, ID, error) {
 	return q.ShadowCopiesHeld(primary, q.clk.Now().Add(-HeldQueryAge), after, max)
 }

@@ -149,6 +149,11 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
 			q.suspended[name] = true
+			if DeliveryType(name) == "shadow" {
+				// Stored by a release that took it (CheckQueueAction).
+				q.log.Warn("a shadow queue is suspended: copies taken over from its primary will wait, the only copy of their mail; umbra queue resume "+name,
+					"queue", name)
+			}
 		}
 		return nil
 	})

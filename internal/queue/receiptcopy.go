@@ -177,6 +177,7 @@ func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		return nil, err
 	}
 	q.afterTakeover(primary, oldDB, taken)
+	q.primaryAnswered(primary) // a primary that pushes is alive
 	kept := false
 	// The "shadow" events of the batch's copies in one write of their
 	// lines, not one per copy (as discardEvents does for their discards).

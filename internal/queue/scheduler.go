@@ -100,9 +100,10 @@ const heldCap = 1024
 // dest is one destination's queue and window.
 type dest struct {
 	key, queue string
-	max        int // window limit
-	window     int // current concurrency limit, 1..max
-	busy       int // jobs running
+	task       bool // a client's task destination (StartTask), not mail's
+	max        int  // window limit
+	window     int  // current concurrency limit, 1..max
+	busy       int  // jobs running
 	waiting    []*job
 	streak     int // failed attempts in a row
 	cohort     int // the window when the streak began: that many failures in a row make it dead
@@ -296,9 +297,27 @@ func (q *Manager) Destinations() []DestinationInfo {
 	now := q.clk.Now()
 	s := q.sched
 	s.mu.Lock()
+	idle := s.idleTaskQueues()
+	s.mu.Unlock()
+	// Task destinations whose queue holds nothing are not listed
+	// (tasks.go); the store is read outside the scheduler's lock.
+	empty := map[string]bool{}
+	if len(idle) > 0 {
+		_ = q.store.View(func(tx *Tx) error {
+			for name := range idle {
+				empty[name] = len(tx.InQueue(name, 1)) == 0
+			}
+			return nil
+		})
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]DestinationInfo, 0, len(s.dests))
-	for _, d := range s.dests {
+	for k, d := range s.dests {
+		if d.task && d.busy == 0 && len(d.waiting) == 0 && empty[d.queue] {
+			delete(s.dests, k)
+			continue
+		}
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
 			Waiting: len(d.waiting), Failures: d.streak, LastError: d.lastErr, State: "idle"}
 		switch {

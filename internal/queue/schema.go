@@ -14,6 +14,10 @@ import (
 //	          "backup_of"      → database id ‖ 0x00 ‖ RFC 3339 time: only in a
 //	                             backup (SaveBackup); the Open that finds it gives
 //	                             the restored file a new id and deletes it
+//	          "restored_upto"  → ID (8, BE): the last message record of a
+//	                             restored backup, written by the Open that took
+//	                             its mark; shadow copies up to it are asked
+//	                             about at once (heldquery.go)
 //	          "rate_counters"  → the receive connectors' rate limit counters
 //	                             (package ratelimit's snapshot; ratecounters.go)
 //	messages  ID (8, BE)       → message record (record.go)
@@ -133,8 +137,9 @@ var (
 	keyCreated       = []byte("created")
 	keyBackupOf      = []byte("backup_of")
 	keyRateCounters  = []byte("rate_counters")
-	keyRcptCount     = []byte("rcpt_count")   // entries of rcptcache (rcptcache.go)
-	keyPeerWaitRun   = []byte("peerwait_run") // the run whose slot file Recover trusts (peerwait.go)
+	keyRcptCount     = []byte("rcpt_count")    // entries of rcptcache (rcptcache.go)
+	keyPeerWaitRun   = []byte("peerwait_run")  // the run whose slot file Recover trusts (peerwait.go)
+	keyRestoredUpTo  = []byte("restored_upto") // the last message id a restore brought back (heldquery.go)
 )
 
 // The buckets of spooled bodies (spoolref.go).

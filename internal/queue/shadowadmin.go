@@ -142,8 +142,18 @@ var ErrNotDeliveryQueue = errors.New("not a delivery queue")
 // CheckQueueAction refuses suspend, resume, retry and redirect of the
 // queues no delivery is scheduled from — poison, quarantine and a
 // dumpster — naming the command that acts on their messages. A shadow
-// queue is a delivery queue: copies taken over wait in it.
-func CheckQueueAction(name string) error {
+// queue is a delivery queue: copies taken over wait in it, and retry,
+// redirect and resume act on those. Its suspension is refused: the
+// copies a takeover hands it are then the only copy of their mail, and a
+// suspension stored beforehand would park them silently (a held copy is
+// not this server's to hold before the takeover; after it, message
+// suspend holds one).
+func CheckQueueAction(name, action string) error {
+	if action == "suspend" && DeliveryType(name) == "shadow" {
+		return fmt.Errorf("%w: %s holds shadow copies kept for their primary, which delivers them; "+
+			"a suspension would park the copies a takeover hands over, the only copy of that mail then: "+
+			"hold one taken-over message with umbra message suspend ID", ErrNotDeliveryQueue, name)
+	}
 	why := ""
 	switch DeliveryType(name) {
 	case QueuePoison:

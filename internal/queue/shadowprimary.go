@@ -222,11 +222,12 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 			continue
 		}
 		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID})
-		// A quarantined original's discard went when it was quarantined,
-		// and the next comes only when the quarantine ends: the sender's
-		// copy must go now, or it expires unconfirmed and is delivered.
+		// A quarantined or held original's discard went when it was
+		// quarantined or held (hold.go), and the next comes only when it
+		// ends: the sender's copy must go now, or it expires unconfirmed
+		// and is delivered.
 		if into.ShadowServer != m.ShadowServer || into.ShadowID != m.ShadowID || len(into.Pending()) == 0 ||
-			into.State == Quarantined {
+			into.State == Quarantined || into.State == Suspended {
 			covered = false
 		}
 	}

@@ -423,6 +423,7 @@ func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
 // at the primary waits to be fetched (SR-5). An XSHADOW reply alone is
 // ShadowPresented.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	q.primaryAnswered(primary)
 	return q.shadowContact(primary, dbID, discards, true)
 }
 
@@ -661,6 +662,10 @@ func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 		q.ev.Event("takeover", m, nil, why)
 	}
 	if len(taken) > 0 {
+		if q.IsSuspended("shadow:" + primary) {
+			q.log.Warn("copies taken over wait behind a suspension of their queue, the only copy of their mail: umbra queue resume shadow:"+primary,
+				"primary", primary, "messages", len(taken))
+		}
 		q.Kick()
 	}
 }

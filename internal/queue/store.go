@@ -224,6 +224,15 @@ func (s *Store) init() error {
 			return err
 		}
 		s.restoredFrom = from
+		if from != "" {
+			// Its shadow copies may be of messages whose discards were
+			// applied after the backup: asked about at once (heldquery.go).
+			if last, _ := tx.Bucket(bucketMessages).Cursor().Last(); last != nil {
+				if err := meta.Put(keyRestoredUpTo, bytes.Clone(last)); err != nil {
+					return err
+				}
+			}
+		}
 		if tx.Bucket(bucketBackupSums) != nil {
 			// A restored backup's checksums (backupsums.go) are of
 			// the file as it was written, not of this database.

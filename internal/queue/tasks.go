@@ -68,6 +68,7 @@ func (q *Manager) StartTask(ctx context.Context, dest, queue string, max int, fn
 	s := q.sched
 	s.mu.Lock()
 	d := s.destFor(dest, queue, max)
+	d.task = true
 	d.lastUse = now
 	if d.busy >= d.window {
 		s.mu.Unlock()
@@ -209,6 +210,45 @@ func (q *Manager) ShadowUrgent() map[string]time.Time {
 			continue
 		}
 		out[p] = until
+	}
+	return out
+}
+
+// A task destination's row (queue destinations) follows its primary,
+// whose tasks alone update it: the failures in a row and last error of
+// its heartbeats would otherwise stay as the last task left them — a
+// primary that failed, came back and is never asked again (this server
+// holds nothing of it) listed as failing for as long as the row lived.
+// So a completed contact with the primary, or a copy it pushed
+// (primaryAnswered), clears the failures of every task destination of
+// the primary, and an idle task destination whose queue holds nothing
+// (no copy, taken over or not: no task of it will run again) is not
+// listed and is forgotten (Destinations).
+
+// primaryAnswered clears the failures and the last error of the task
+// destinations of primary: it answered.
+func (q *Manager) primaryAnswered(primary string) {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.dests {
+		if d.task && d.queue == "shadow:"+primary {
+			d.streak, d.cohort, d.lastErr = 0, 0, ""
+		}
+	}
+}
+
+// idleTaskQueues lists the queues of the idle task destinations; s.mu
+// held.
+func (s *scheduler) idleTaskQueues() map[string]bool {
+	var out map[string]bool
+	for _, d := range s.dests {
+		if d.task && d.busy == 0 && len(d.waiting) == 0 {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[d.queue] = true
+		}
 	}
 	return out
 }

@@ -24,7 +24,7 @@ type taskClient struct {
 }
 
 func (c *taskClient) Step(ctx context.Context) time.Duration {
-	ok := c.q.StartTask(ctx, "shadow:hub-b", "shadow", 1, func(ctx context.Context) error {
+	ok := c.q.StartTask(ctx, "shadow:hub-b", "shadow:hub-b", 1, func(ctx context.Context) error {
 		select {
 		case err := <-c.finish:
 			return err
@@ -70,6 +70,13 @@ func TestClientTasksRunInTheirWindow(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	q := NewManager(s, newPlanned(), ManagerConfig{Clock: clk})
 	c := &taskClient{q: q, finish: make(chan error)}
+	// A copy held for hub-b: its tasks' destination is listed while
+	// this server holds something of hub-b's (tasks.go).
+	cp := msg(s, "a@example.org", "x@b.example")
+	cp.Arrived, cp.State, cp.Rcpts[0].Status, cp.Rcpts[0].Primary, cp.Rcpts[0].ShadowID = clk.Now(), Shadow, Shadowed, "hub-b", "b1"
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(cp, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q.Start(ctx, c)
 	waitFor(t, "the first step", func() bool { st, _, _ := c.counts(); return st == 1 })

@@ -176,7 +176,10 @@
 // (queue.HeldQueryAge), resuming where the last question stopped
 // (XQUERYHELD). The rule for the answer, the primary's side (package
 // queue, heldquery.go): the primary still needs a copy exactly while a
-// record naming this server and the copy's id has a recipient pending;
+// record naming this server and the copy's id has a recipient pending
+// and is not held by the operator (a hold settles the copy: its commit
+// writes the discard, so that no takeover here delivers a message held
+// there — queue, hold.go);
 // an id it has no such record for — delivered, relayed on, failed,
 // deleted by an operator, or never committed (a push on receipt before
 // a commit that failed) — it is done with, because a record leaves the
@@ -187,7 +190,13 @@
 // after the session's XSHADOW database id was compared: a primary that
 // lost messages with its database never makes this server drop their
 // copies. A copy younger than an hour is never asked about, so a push
-// on receipt whose primary has not committed yet is not dropped. What
+// on receipt whose primary has not committed yet is not dropped — except
+// the copies a restore of this server's database brought back (queue,
+// heldquery.go: their discards may have been applied after the backup,
+// and none comes again): they are asked about whatever their age, batch
+// after batch (RestoredLister), so a healthy primary has them settled at
+// its first contact; one that cannot be asked leaves them to the
+// heartbeats, as any copy (a loss is worse than a duplicate). What
 // this cannot tell apart: a primary whose records were removed by
 // something other than umbra (a file edited by hand) — the database id
 // is the contract.

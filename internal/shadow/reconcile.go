@@ -36,6 +36,17 @@ type HeldLister interface {
 	HeldCopies(primary string, after uint64, max int) (ids []string, next uint64, err error)
 }
 
+// RestoredLister is a HeldLister that knows of copies a restore of
+// this server's database brought back (package queue, heldquery.go):
+// their discards may have been applied after the backup, so they are
+// listed whatever their age, and while RestoredWaiting says such a copy
+// of primary is still young the manager asks batch after batch, not one
+// batch per reconcileEvery — before a failure of the primary can take
+// them over.
+type RestoredLister interface {
+	RestoredWaiting(primary string) bool
+}
+
 // ReconcileDest + primary is the destination of reconciliation
 // sessions in the scheduler (window 1).
 const ReconcileDest = "shadow-check:"
@@ -91,6 +102,11 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 		return nil
 	}
 	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids)))
+	if rl, ok := m.cfg.Store.(RestoredLister); ok && err == nil && next != 0 && rl.RestoredWaiting(p.Name) {
+		m.mu.Lock()
+		delete(m.reconciled, p.Name) // the next batch at the next step
+		m.mu.Unlock()
+	}
 	var ref Refusal
 	if err != nil && ctx.Err() == nil && errors.As(err, &ref) && m.refusedByPrimary(p.Name, err) {
 		if m.rec.Refused(p.Name, SessionReconcile, ref.Refusal()) {

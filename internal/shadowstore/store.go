@@ -51,3 +51,6 @@ func (s Store) HeldCopies(p string, after uint64, max int) ([]string, uint64, er
 	ids, next, err := (*s.M).ShadowCopiesToAsk(p, queue.ID(after), max)
 	return ids, uint64(next), err
 }
+
+// RestoredWaiting implements shadow.RestoredLister.
+func (s Store) RestoredWaiting(p string) bool { return (*s.M).RestoredCopiesWaiting(p) }
