@@ -503,9 +503,14 @@ func (t *Tx) DeleteRequest(id string) error {
 //     the commit carried the record and the dumpster copy: without the
 //     mark, the repeat finding its own copy would keep none, and the
 //     acknowledged message would be outside the dumpster's protection.
-//     When the copy found came from another hub of a shared store
-//     instead, that hub keeps its own copy as well: one spare too many,
-//     never one too few.
+//   - when a restored backup is opened the first time (Store.init):
+//     each of its messages may have been delivered after the backup by
+//     the database the restore replaced, whose record and dumpster copy
+//     are gone with it.
+//
+// When the copy found came from another hub of a shared store instead,
+// that hub keeps its own copy as well: one spare too many, never one
+// too few.
 //
 // Delete drops the mark with the message.
 

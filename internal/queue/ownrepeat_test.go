@@ -219,3 +219,38 @@ func TestRepeatAfterKill9KeepsDumpsterCopy(t *testing.T) {
 		t.Errorf("the poisoned message, resumed, kept %d dumpster copies, want 1", n)
 	}
 }
+
+// A restored backup repeats the deliveries the replaced database made
+// after the backup: their records and dumpster copies went with that
+// database. Every message of the restored database is marked at its
+// first Open, so a copy its repeat finds in the mailbox is kept; a
+// message queued after the restore is not marked.
+func TestRestoredMessagesKeepFoundCopies(t *testing.T) {
+	backup, live, small, big, _ := backupWithBodies(t)
+	if _, err := Restore(backup, live); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(live, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.RestoredFrom() == "" {
+		t.Fatal("not seen as restored")
+	}
+	fresh := msg(s, "a@example.org", "b@example.test")
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(fresh, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) error {
+		for _, id := range []ID{small, big} {
+			if !tx.keepsFoundCopy(id) {
+				t.Errorf("restored message %s not marked", id)
+			}
+		}
+		if tx.keepsFoundCopy(fresh.ID) {
+			t.Error("a message queued after the restore is marked")
+		}
+		return nil
+	})
+}

@@ -97,9 +97,9 @@ import (
 //	          garbage (removed at Open)
 //	redelivery ID (8, BE) → empty: a message whose delivery keeps a
 //	          dumpster copy even when the mailbox store already has the
-//	          copy (back from the dumpster, or attempted again after an
-//	          attempt whose results were lost; dumpster.go), until it is
-//	          deleted
+//	          copy (back from the dumpster, attempted again after an
+//	          attempt whose results were lost, or in a restored backup;
+//	          dumpster.go), until it is deleted
 var (
 	bucketMeta       = []byte("meta")
 	bucketMessages   = []byte("messages")
