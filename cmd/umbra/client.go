@@ -19,6 +19,7 @@ const (
 	exitNotFound    = 3  // no such message or queue
 	exitBusy        = 4  // the message is in delivery; try again
 	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
+	exitUnfinished  = 75 // dumpster resubmit: stored and begun, not finished; the next start or a retry with the same id finishes it (EX_TEMPFAIL)
 	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE)
 )
 

@@ -88,8 +88,11 @@ func newDumpsterCmd() *cobra.Command {
 			"Exit codes: 0 every copy of the window was resubmitted (or there were none); 5 the request is done\n" +
 			"but some copies were NOT resubmitted because their content is unreadable (a missing or cut spool\n" +
 			"file): the count is printed, and each copy's message id is in the daemon's log, \"dumpster copy not\n" +
-			"resubmitted\" with the request_id; a retry answers 5 again. 1 refused or failed, 3 no dumpster or\n" +
-			"an unknown database (neither configured nor holding copies; the valid names are listed),\n" +
+			"resubmitted\" with the request_id; a retry answers 5 again. 75 the request is stored and begun but\n" +
+			"not finished: the transport database could not be written (a full disk); the daemon finishes it at\n" +
+			"its next start, or repeat the command with the same --request-id (a new id resubmits the window's\n" +
+			"copies again). 1 refused or failed (a request that could not be stored: nothing was done), 3 no\n" +
+			"dumpster or an unknown database (neither configured nor holding copies; the valid names are listed),\n" +
 			"64 usage, 69 daemon not running.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -121,6 +124,11 @@ func newDumpsterCmd() *cobra.Command {
 			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 				// Not "busy, try again": no retry of this id will do.
 				return &exitError{code: exitFailure, err: err}
+			}
+			if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+				// Stored and begun (the message names the request and
+				// what to do): not a failure to forget about.
+				return &exitError{code: exitUnfinished, err: err}
 			}
 			if err != nil {
 				return apiErr(err)

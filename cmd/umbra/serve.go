@@ -138,7 +138,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
 	for _, left := range store.Leftovers() { // restorespool.go
-		log.Warn("removed what an interrupted umbra db restore left beside the transport database (the database was not replaced)", "path", left)
+		log.Warn("removed what an interrupted umbra db restore or db compact left beside the transport database (the database itself was not replaced; a queue.db.replaced-TIME removed was a second name of the live database, not a copy of an older one)", "path", left)
 	}
 	if miss := store.MissingSpool(); len(miss) > 0 { // queue/spoolcheck.go: held as poison when the queue starts, never sent truncated
 		log.Error("spool files the transport database names are missing (was the data directory copied without spool/?): messages waiting for delivery that name them are moved to the poison queue when the queue starts (logged with their ids); dumpster copies are skipped by redelivery",

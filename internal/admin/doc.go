@@ -18,7 +18,11 @@
 //     configuration in force by the SetQueueNames check; so is the
 //     database of a redelivery request that has no copies), 409
 //     message in delivery (try again) or a redelivery request id reused
-//     for other parameters (never retry that), 500 anything else.
+//     for other parameters (never retry that), 503 a redelivery request
+//     stored and begun whose later commit failed (a full disk: finished
+//     at the daemon's next start, or by a retry with the same
+//     request_id), 500 anything else (for a redelivery request that
+//     could not be stored: nothing was done).
 //   - Every state change is audited: a log line and an "admin" line in
 //     the tracking log with the action, its target (the message's
 //     envelope, or the queue), the result and the actor, the socket

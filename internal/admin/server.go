@@ -487,6 +487,12 @@ func (s *Server) routes() http.Handler {
 			fail(w, http.StatusConflict, err.Error())
 			return
 		}
+		if errors.Is(err, dumpster.ErrUnfinished) {
+			// Stored and begun: finished at the next start, or by the
+			// same request made again (the message says so).
+			fail(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
 		var out Redelivery
 		if req != nil {
 			out = Redelivery{RequestID: req.ID, Database: req.Database, Since: req.Since, Started: req.Started,

@@ -60,8 +60,11 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
 			if errors.Is(err, mailbox.ErrAlreadyDelivered) {
 				// Another server of a shared store (or an earlier attempt)
-				// wrote this copy: not a delivery of this attempt, so no
-				// duplicate record and no dumpster copy.
+				// wrote this copy: not a delivery of this attempt. The
+				// queue keeps no duplicate record and no dumpster copy of
+				// it, unless the message repeats an attempt of this
+				// server whose results were lost (queue: the redelivery
+				// bucket), when they went with that commit.
 				r.Duplicate, r.Reply = true, "250 2.0.0 duplicate suppressed: org id "+m.OrgID+" already in the maildir"
 				err = nil
 			}

@@ -12,6 +12,12 @@
 //     final delivery, so a delivery the queue counts as done always has
 //     its copy (unless the dumpster is off, or the message alone is bigger
 //     than the database's bound, which is logged and counted as too_big).
+//     A delivery whose commit was lost (a kill -9 after the mailbox
+//     write, a full disk) lost its copy with it; its repeat, which finds
+//     the message in the mailbox already (a suppressed duplicate), keeps
+//     the copy instead (package queue marks such messages): a copy is
+//     kept for every acknowledged message in a mailbox, not only for the
+//     attempt that wrote it.
 //   - Each database holds at most max_dumpster_size_per_database bytes of
 //     copies: Keep evicts the oldest in the same commit (up to 64; Prune
 //     finishes a larger backlog), and nothing is kept past

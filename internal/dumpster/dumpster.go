@@ -455,12 +455,59 @@ func (d *Dumpster) redeliver(ctx context.Context, id, db string, w window) (*que
 		}
 		return nil
 	})
+	if err != nil && !errors.Is(err, ErrRequestConflict) {
+		// The commit failed (even one that only read: a full disk).
+		// An earlier call may have stored the request.
+		var stored *queue.Request
+		_ = d.store.View(func(tx *queue.Tx) error { stored, _ = tx.Request(id); return nil })
+		switch {
+		case stored != nil && stored.Database == db && stored.Since.Equal(w.at(stored.Started)) && stored.Phase == queue.Done:
+			return stored, Repeated, nil
+		case stored != nil && stored.Database == db && stored.Since.Equal(w.at(stored.Started)):
+			return stored, Resumed, d.unfinished(id, err)
+		}
+		return nil, out, fmt.Errorf("%w: redelivery request %s could not be stored (%v); nothing was resubmitted, "+
+			"and nothing will be until the request is made again: repeat it with the same request id once the "+
+			"transport database can be written", ErrNotStored, id, err)
+	}
 	if err != nil || out == Repeated {
 		return req, out, err
 	}
 	d.log.Info("redelivery request", "request_id", id, "database", db, "since", req.Since.Format(time.RFC3339Nano),
 		"outcome", out.String())
-	return req, out, d.carryOut(ctx, req)
+	if err := d.carryOut(ctx, req); err != nil {
+		return req, out, d.unfinished(id, err)
+	}
+	return req, out, nil
+}
+
+// ErrNotStored: a redelivery request's record could not be committed;
+// nothing of it was done, and nothing will be unless it is made again.
+var ErrNotStored = errors.New("redelivery request not stored")
+
+// ErrUnfinished: a redelivery request was stored and a later commit of
+// it failed (a full disk, an I/O error, a stop): what its committed
+// steps did holds, and the rest is done at the daemon's next start
+// (Run), or by the request made again with the same id (Resumed). A new
+// id would be a new request: its window's copies resubmitted again.
+var ErrUnfinished = errors.New("redelivery request not finished")
+
+// unfinished is ErrUnfinished for request id, with the progress its
+// stored record holds (not the failed step's).
+func (d *Dumpster) unfinished(id string, cause error) error {
+	progress := "how far it got is unknown (its record cannot be read now)"
+	_ = d.store.View(func(tx *queue.Tx) error {
+		if r, err := tx.Request(id); err == nil {
+			progress = fmt.Sprintf("so far %d duplicate records cleared, %d copies resubmitted", r.Cleared, r.Resubmitted)
+			if r.Skipped > 0 {
+				progress += fmt.Sprintf(", %d skipped as unreadable", r.Skipped)
+			}
+		}
+		return nil
+	})
+	return fmt.Errorf("%w: request %s is stored but not finished (%v); %s. The daemon finishes it at its next start, "+
+		"if the transport database can be written then, or repeat this request with the same request id once it can: "+
+		"a new request id would resubmit the copies of the window a second time", ErrUnfinished, id, cause, progress)
 }
 
 // carryOut runs the phases of a stored request to its end, from where it

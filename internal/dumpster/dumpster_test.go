@@ -24,6 +24,8 @@ type counts struct {
 	kept        int
 	evicted     map[string]int
 	resubmitted int
+	// onResubmitted runs after each resubmission step's commit is heard of.
+	onResubmitted func()
 }
 
 func (c *counts) DumpsterKept(string, int64) { c.mu.Lock(); c.kept++; c.mu.Unlock() }
@@ -32,7 +34,15 @@ func (c *counts) DumpsterEvicted(_, reason string, n int) {
 	c.evicted[reason] += n
 	c.mu.Unlock()
 }
-func (c *counts) DumpsterResubmitted(_ string, n int) { c.mu.Lock(); c.resubmitted += n; c.mu.Unlock() }
+func (c *counts) DumpsterResubmitted(_ string, n int) {
+	c.mu.Lock()
+	c.resubmitted += n
+	f := c.onResubmitted
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
 func (c *counts) get(reason string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -46,6 +56,7 @@ type rig struct {
 	t     *testing.T
 	clk   *clock.Fake
 	store *queue.Store
+	path  string
 	mgr   *queue.Manager
 	d     *Dumpster
 	obs   *counts
@@ -60,11 +71,12 @@ type rig struct {
 
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
-	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
+	path := filepath.Join(t.TempDir(), "queue.db")
+	store, err := queue.Open(path, queue.Options{UnsafeNoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, clk: clock.NewFake(t0), store: store, obs: &counts{evicted: map[string]int{}}, delivered: map[string]int{}}
+	r := &rig{t: t, clk: clock.NewFake(t0), store: store, path: path, obs: &counts{evicted: map[string]int{}}, delivered: map[string]int{}}
 	r.d = New(store, cfg, Options{Clock: r.clk, Observer: r.obs})
 	r.mgr = queue.NewManager(store, queue.DelivererFunc(r.deliver), queue.ManagerConfig{Clock: r.clk, Dumpster: r.d,
 		DuplicateWindow: 30 * 24 * time.Hour})

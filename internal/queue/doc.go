@@ -330,9 +330,18 @@
 // commit, and ClaimFinal reads the record only while holding the claim
 // lock, so a copy sees either the claim or the record: two copies of one
 // message can never both pass the check. A
-// crash between a mailbox write and this commit repeats the delivery
-// (at-least-once); the Maildir store absorbs the repeat by its
-// deterministic file name. A redelivery request (package dumpster) first
+// crash between a mailbox write and this commit (or a failure of the
+// commit, 5 below) repeats the delivery (at-least-once); the Maildir
+// store absorbs the repeat by its deterministic file name. The record
+// and the dumpster copy went with the lost commit, so a repeat keeps
+// them as a delivery does even though the store found the copy: Recover
+// and the stranded retry mark the message (bucket redelivery,
+// markRepeat), and the commit of a marked message's results records and
+// keeps each suppressed duplicate this server has no record of
+// (cmd/umbra TestKill9BetweenMaildirWriteAndCommitKeepsDumpsterCopy,
+// TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy). An unmarked
+// message whose copy the store has is another hub's delivery into a
+// shared store: that hub keeps the copy. A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster
 // copy to the messages bucket in the commit that deletes it from the
 // dumpster: the copy is in exactly one of the two at any time. An
@@ -574,20 +583,23 @@
 //     attempted again: the lost results repeat what the attempt had
 //     handed on (a duplicate, never a loss), never a message left in
 //     delivery until a restart (TestStrandedAttemptIsAttemptedAgain).
-//  6. An operator's hold and its discard notification are one commit
-//     (hold.go): after a crash the message is held and its copy owed a
-//     discard, or neither; the copy goes only when the shadow server
-//     provably has the notification, as for any discard. A crash of
-//     this server before the shadow server fetched it, outlasting the
-//     takeover delay, lets the takeover deliver the held message (its
-//     copy, handed back here, merges into the held record instead).
-//     Shadow state changes with the copies it is about: a primary's
+//     The commit that makes it Ready (here or in Recover) marks it
+//     (markRepeat), so a mailbox copy the lost attempt wrote gets its
+//     dumpster copy from the repeat (see Final delivery).
+//  6. Shadow state changes with the copies it is about: a primary's
 //     record (database id, failures, taken over) and the recipients a
 //     takeover or a discard changes are one transaction, so after a crash
 //     the stored id is the one the stored copies were compared against;
 //     a takeover recorded for a message in delivery survives a crash in
 //     bucket earlytakeover and is applied by the attempt's commit after
 //     Recover.
+//     An operator's hold and its discard notification are one commit
+//     (hold.go): after a crash the message is held and its copy owed a
+//     discard, or neither; the copy goes only when the shadow server
+//     provably has the notification, as for any discard. A crash of
+//     this server before the shadow server fetched it, outlasting the
+//     takeover delay, lets the takeover deliver the held message (its
+//     copy, handed back here, merges into the held record instead).
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference

@@ -485,18 +485,49 @@ func (t *Tx) DeleteRequest(id string) error {
 	return t.tx.Bucket(bucketRequests).Delete([]byte(id))
 }
 
+// The redelivery bucket marks the messages whose next delivery may find
+// a copy the mailbox store got from this server already, without this
+// server's duplicate record or dumpster copy of it: a delivery of such a
+// message that the mailbox store finds done already (duplicate
+// suppressed, with no record here) still keeps its dumpster copy and
+// its duplicate record, as a delivery does (Manager.finish). A message
+// is marked
+//   - when a redelivery request takes its copy from the dumpster
+//     (MarkRedelivery): the copy left the dumpster to be redelivered,
+//     and the mailbox having the message is no reason to lose the only
+//     spare of it;
+//   - when it is attempted again after an attempt whose results were
+//     lost (markRepeat): a kill -9 while it was in delivery (Recover)
+//     or a results' commit that failed (a full disk, stranded.go). That
+//     attempt may have written into the mailbox before its commit, and
+//     the commit carried the record and the dumpster copy: without the
+//     mark, the repeat finding its own copy would keep none, and the
+//     acknowledged message would be outside the dumpster's protection.
+//   - when a restored backup is opened the first time (Store.init):
+//     each of its messages may have been delivered after the backup by
+//     the database the restore replaced, whose record and dumpster copy
+//     are gone with it.
+//
+// When the copy found came from another hub of a shared store instead,
+// that hub keeps its own copy as well: one spare too many, never one
+// too few.
+//
+// Delete drops the mark with the message.
+
 // MarkRedelivery records that message id came back from the dumpster
-// (a redelivery request): a delivery of it that the mailbox store finds
-// done already (duplicate suppressed) still keeps its dumpster copy —
-// the copy left the dumpster to be redelivered, and the mailbox having
-// the message is no reason to lose the only spare of it. Delete drops
-// the mark with the message.
+// (a redelivery request).
 func (t *Tx) MarkRedelivery(id ID) error {
 	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), nil)
 }
 
-// IsRedelivery says whether MarkRedelivery marked id.
-func (t *Tx) IsRedelivery(id ID) bool {
+// markRepeat records that message id is attempted again after an
+// attempt whose results were lost.
+func (t *Tx) markRepeat(id ID) error {
+	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), nil)
+}
+
+// keepsFoundCopy says whether MarkRedelivery or markRepeat marked id.
+func (t *Tx) keepsFoundCopy(id ID) bool {
 	b := t.tx.Bucket(bucketRedeliver)
 	return b != nil && b.Get(id.Key()) != nil
 }

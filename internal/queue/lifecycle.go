@@ -281,9 +281,15 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	}
 	tmp := path + ".compact"
 	os.Remove(tmp) // a crashed compaction's partial copy
+	// A second name of this very file a killed restore left would name
+	// the old file once the copy takes path's name (restorespool.go).
+	if _, err := removeLiveLinks(path); err != nil {
+		return 0, 0, fmt.Errorf("compaction of %s: removing what a killed restore left: %w (the database is unchanged)", path, err)
+	}
 	dst, err := bolt.Open(tmp, 0o600, opts)
 	if err != nil {
-		return 0, 0, err
+		os.Remove(tmp) // bbolt creates the file before it writes its first pages
+		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	damaged, err := compactChecked(dst, src)
 	if damaged {
@@ -318,7 +324,7 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	}
 	respooled = nil // named by the database now
 	if err := syncDir(filepath.Dir(path)); err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its directory could not be synced: %w", path, err)
 	}
 	fi, err = os.Stat(path)
 	if err != nil {
@@ -442,10 +448,14 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			defer live.Close()
 		}
 	}
+	// A killed restore's second name of the live database (restorespool.go).
+	if _, err := removeLiveLinks(path); err != nil {
+		return "", fmt.Errorf("restore: removing what a killed restore left: %w. The database is unchanged", err)
+	}
 	tmp := path + ".restore"
 	if err := copyFile(backup, tmp); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("restore: %w", err)
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	// The copy that takes the database's name is the one checked: every
 	// page walked and every value checked, before anything is replaced.
@@ -490,7 +500,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	if exists {
 		if kept, suffix, err = keepReplaced(path, spool); err != nil {
 			os.Remove(tmp)
-			return "", fmt.Errorf("restore: keeping the replaced database: %w", err)
+			os.RemoveAll(staging)
+			return "", fmt.Errorf("restore: keeping the replaced database: %w. The database is unchanged", err)
 		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -499,7 +510,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		if kept != "" {
 			os.Remove(kept)
 		}
-		return "", fmt.Errorf("restore: %w", err)
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return kept, err

@@ -172,7 +172,9 @@ func (nopEvents) Event(string, *Message, *Recipient, string) {}
 // then, as its peer-wait slot says (peerwait.go) — or, when the slot
 // file cannot be trusted, every such message counts; at PoisonThreshold
 // crashes it goes to the poison queue (tracked and counted as the event
-// "poison"). Every one of them is due at once otherwise.
+// "poison"). Every one of them is due at once otherwise. Each is marked
+// (markRepeat): its delivery keeps a dumpster copy even when the mailbox
+// already has the message, from the attempt the stop cut short.
 func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err error) {
 	now := q.clk.Now()
 	slots := q.store.takePeerWaits(peerWaitMaxSlots(q.cfg.MaxActive), q.log)
@@ -213,6 +215,12 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				return err
 			} else if t {
 				took = append(took, m)
+			}
+			// Its attempt may have written into a mailbox before the
+			// commit that did not come: a copy found there is kept in
+			// the dumpster (dumpster.go, markRepeat).
+			if err := tx.markRepeat(id); err != nil {
+				return err
 			}
 		}
 		// Held back on "destination busy" by the scheduler of the run

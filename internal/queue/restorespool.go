@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -354,7 +355,9 @@ func installRestoredSpool(spool, suffix string) error {
 // the bodies its restore moved into spool files wait in spool.restore
 // (installed now, before the mark goes). Without the mark, spool.restore
 // and queue.db.restore are what a restore killed before it replaced the
-// database left: removed. It returns what it removed, for the log, and
+// database left: removed, with queue.db.compact (a killed compaction's
+// copy) and a queue.db.replaced-TIME that is the live database itself
+// (removeLiveLinks). It returns what it removed, for the log, and
 // whether it installed the restored spool directory.
 func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, err error) {
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
@@ -375,7 +378,10 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 		}
 		removed = append(removed, staging)
 	}
-	for _, left := range []string{path + ".restore", path + ".restore-compact"} {
+	// A compaction killed before its rename leaves path.compact (under
+	// this Open's lock no compaction runs: it holds the database's lock
+	// from before it creates the copy until after the rename).
+	for _, left := range []string{path + ".restore", path + ".restore-compact", path + ".compact"} {
 		if _, serr := os.Stat(left); serr == nil {
 			if err := os.Remove(left); err != nil {
 				return removed, false, err
@@ -383,7 +389,46 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 			removed = append(removed, left)
 		}
 	}
-	return removed, false, nil
+	links, err := removeLiveLinks(path)
+	return append(removed, links...), false, err
+}
+
+// removeLiveLinks removes the names path.replaced-* that are the
+// database at path itself, not a database a restore replaced: a restore
+// links the database it replaces to such a name and then renames the
+// restored copy over path, so one killed between the two leaves a second
+// name of the live database, which keeps changing — never a copy of the
+// database before the restore. The database keeps its own name. It
+// returns the names removed. The caller holds the database's lock.
+func removeLiveLinks(path string) ([]string, error) {
+	live, err := os.Stat(path)
+	if err != nil {
+		return nil, nil
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), base+".replaced-") || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(name)
+		if err != nil || !os.SameFile(live, fi) {
+			continue
+		}
+		if err := os.Remove(name); err != nil {
+			return removed, err
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
 }
 
 // Leftovers names what an interrupted restore (killed before it replaced

@@ -84,7 +84,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	attemptedAny, throttledAny := false, false
 	var final []int
 	finalDB := map[int]string{}
-	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a redelivery (MarkRedelivery)
+	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	expanded := false
@@ -290,7 +290,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 	}
 	var afters []func()
-	tookOver := false // sticky: a rerun of the function sees m already changed
+	var foundKept []int // suppressed duplicates kept as deliveries (the redelivery bucket)
+	tookOver := false   // sticky: a rerun of the function sees m already changed
 	dsnOwesDiscard := false
 	// Results nobody waits for ride along with the next commit (a
 	// receipt's, usually) instead of paying one of their own: at most
@@ -320,11 +321,34 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 			}
 		}
-		// A copy a redelivery request took from the dumpster, which the
-		// mailbox store had already: back to the dumpster, not lost.
-		if q.cfg.Dumpster != nil && len(dupDBs) > 0 && tx.IsRedelivery(m.ID) {
+		// A copy the mailbox store had already, of a message a redelivery
+		// request took from the dumpster or attempted again after an
+		// attempt whose results were lost (this server's own write,
+		// whose record and dumpster copy went with that commit): kept
+		// and recorded as a delivery (dumpster.go, the redelivery
+		// bucket). A recipient this server has the record of has its
+		// copy from that delivery's commit.
+		foundKept = foundKept[:0]
+		if len(dupDBs) > 0 && tx.keepsFoundCopy(m.ID) {
 			for _, db := range dupDBs {
-				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, dupPer[db], now)
+				var own []int
+				for _, i := range dupPer[db] {
+					if tx.WasDelivered(db, m.OrgID, m.Rcpts[i].Addr) {
+						continue
+					}
+					if err := tx.RecordDelivered(db, m.OrgID, m.Rcpts[i].Addr, now); err != nil {
+						return err
+					}
+					own = append(own, i)
+				}
+				if len(own) == 0 {
+					continue
+				}
+				foundKept = append(foundKept, own...)
+				if q.cfg.Dumpster == nil {
+					continue
+				}
+				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, own, now)
 				if err != nil {
 					return fmt.Errorf("dumpster: %w", err)
 				}
@@ -406,6 +430,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	}
 	for _, f := range afters {
 		f()
+	}
+	for _, i := range foundKept {
+		q.log.Info("copy found in the mailbox kept in the dumpster as this server's delivery: the message came back from the dumpster or repeats an attempt whose results were lost",
+			"msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", m.Rcpts[i].Addr, "database", dupDB[i])
 	}
 	if tookOver {
 		done, discard = false, false

@@ -99,6 +99,11 @@ import (
 //	          drop them, deleted with the last, after which the file is
 //	          removed. A file in the spool directory without a count is
 //	          garbage (removed at Open)
+//	redelivery ID (8, BE) → empty: a message whose delivery keeps a
+//	          dumpster copy even when the mailbox store already has the
+//	          copy (back from the dumpster, attempted again after an
+//	          attempt whose results were lost, or in a restored backup;
+//	          dumpster.go), until it is deleted
 var (
 	bucketMeta       = []byte("meta")
 	bucketMessages   = []byte("messages")
@@ -125,7 +130,10 @@ var (
 	bucketTLSPolicy  = []byte("tlspolicy")
 	bucketTLSRPT     = []byte("tlsrpt")
 	// bucketRedeliver: the messages a redelivery request put back in the
-	// queue from the dumpster (Tx.MarkRedelivery), until they are gone.
+	// queue from the dumpster (Tx.MarkRedelivery), and those attempted
+	// again after an attempt whose results were lost (Tx.markRepeat),
+	// until they are gone: a copy of theirs the mailbox store already has
+	// keeps its dumpster copy (dumpster.go).
 	bucketRedeliver = []byte("redelivery")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,

@@ -232,6 +232,14 @@ func (s *Store) init() error {
 					return err
 				}
 			}
+			// Every message of a restored backup may have been delivered
+			// after the backup by the database it replaced, whose record
+			// and dumpster copy are gone with it: a copy its repeat finds
+			// in a mailbox is kept as a delivery (dumpster.go).
+			red := tx.Bucket(bucketRedeliver)
+			if err := tx.Bucket(bucketMessages).ForEach(func(k, _ []byte) error { return red.Put(bytes.Clone(k), nil) }); err != nil {
+				return err
+			}
 		}
 		if tx.Bucket(bucketBackupSums) != nil {
 			// A restored backup's checksums (backupsums.go) are of

@@ -21,7 +21,10 @@ const strandedRetry = 5 * time.Second
 // in flight applied (putLeavingTook). No crash is counted: umbra's own
 // code did not crash. The results the failed commit carried are lost,
 // so recipients an attempt already handed on are attempted again — a
-// duplicate (final delivery suppresses it), never a loss.
+// duplicate (final delivery suppresses it), never a loss. The message is
+// marked (markRepeat): a copy its lost attempt wrote into a mailbox is
+// found by the repeat and kept in the dumpster as a delivery, since the
+// first dumpster copy went with the failed commit.
 type stranded struct {
 	mu   sync.Mutex
 	ids  map[ID]struct{}
@@ -87,6 +90,9 @@ func (q *Manager) retryStranded() {
 			m.State, m.NextAttempt = Ready, now
 			t, err := putLeavingTook(tx, m)
 			if err != nil {
+				return err
+			}
+			if err := tx.markRepeat(id); err != nil { // its lost results may have been a mailbox's (dumpster.go)
 				return err
 			}
 			if t {
