@@ -219,3 +219,19 @@ func findFile(root, s string) string {
 	})
 	return found
 }
+
+// config check warns about MX limits set on a connector with smart hosts
+// (they bound MX hosts only) and not about the defaults there.
+func TestConfigCheckWarnsInertMXLimits(t *testing.T) {
+	dir := t.TempDir()
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	want := `warning: send connector "sink": mx_address_limit and mx_session_limit bound MX hosts only`
+	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil || strings.Contains(string(out), want) {
+		t.Errorf("defaults on a smart-host connector: %v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "    tls: none\n", "    tls: none\n    mx_session_limit: 4\n", 1)), 0o600)
+	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("mx_session_limit on a smart-host connector: %v\n%s", err, out)
+	}
+}
