@@ -84,10 +84,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			failedTemp = true
 			break
 		}
+		limit.addresses++ // its TLSA lookup too may take a timeout
 		dec, err := d.hostTLS(ctx, dt, g.conn, h)
 		var c *smtp.Client
 		if err == nil {
-			limit.addresses++
 			c, err = d.connectWith(ctx, st, g.conn, h, dt, dec)
 		}
 		if err != nil {
