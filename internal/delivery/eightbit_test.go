@@ -9,9 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 // rawSink is an SMTP (or LMTP) server on loopback that offers exactly
@@ -325,4 +328,40 @@ func plainEightBit(msg []byte) (header8, body8 bool) {
 		return false
 	}
 	return high(msg[:end]), high(msg[end:])
+}
+
+// A relay to another server of the organisation follows the same rule:
+// a server that offers neither 8BITMIME nor SMTPUTF8 gets no 8-bit
+// message (umbra's own servers always offer both).
+func TestEightBitOrgRelay(t *testing.T) {
+	s := startRawSink(t, "127.0.0.7:0")
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: s.addr},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.8:25"}},
+		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
+			SourceServers: []string{"hub-a"}, SmartHosts: []string{"127.0.0.9:25"}, Enabled: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-b.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-b",
+		Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("r@remote.example")
+	m.OrgID = orgid.New()
+	res := d.Deliver(context.Background(), m, []byte("Subject: x\r\n\r\n\xc3\xa9\r\n"), all(m))
+	if len(res) != 1 || res[0].Outcome != queue.FailedPerm || !strings.HasPrefix(res[0].Reply, "550 5.6.3 hub-a") {
+		t.Fatalf("8-bit relay to hub-a: %+v", res)
+	}
+	if res := d.Deliver(context.Background(), m, body, all(m)); len(res) != 1 || res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("7-bit relay to hub-a: %+v", res)
+	}
+	if _, datas := s.got(); len(datas) != 1 {
+		t.Fatalf("hub-a got %d messages, want the 7-bit one", len(datas))
+	}
 }
