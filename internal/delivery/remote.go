@@ -380,5 +380,5 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		}
 		return c, nil
 	}
-	return nil, fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)
+	return nil, answered{fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)}
 }
