@@ -9,17 +9,14 @@ import (
 // Default values. They live here and nowhere else; SPEC §8 gives the shadow,
 // acknowledgement, expiration and delay values.
 const (
-	DefaultMessageExpiration     = 48 * time.Hour
-	DefaultDelayNotification     = 4 * time.Hour
-	DefaultRetryJitter           = 0.2
-	DefaultMaxActive             = 1000
-	DefaultPoisonThreshold       = 2
-	DefaultResultCommitDelay     = 10 * time.Millisecond
-	MaxResultCommitDelay         = time.Minute // a crash repeats the deliveries of at most this long
-	DefaultMaxConnectionsPerDest = 10
-	// Per delivery attempt to a domain's MX hosts (0 in the file: no bound).
-	DefaultMXAddressLimit             = 5
-	DefaultMXSessionLimit             = 2
+	DefaultMessageExpiration          = 48 * time.Hour
+	DefaultDelayNotification          = 4 * time.Hour
+	DefaultRetryJitter                = 0.2
+	DefaultMaxActive                  = 1000
+	DefaultPoisonThreshold            = 2
+	DefaultResultCommitDelay          = 10 * time.Millisecond
+	MaxResultCommitDelay              = time.Minute // a crash repeats the deliveries of at most this long
+	DefaultMaxConnectionsPerDest      = 10
 	DefaultInitialDestConcurrency     = 5               // Postfix's initial_destination_concurrency
 	DefaultDeadDestinationCoolDown    = 5 * time.Minute // at most; default: the first retry step
 	DefaultConnectTimeout             = 30 * time.Second
@@ -304,6 +301,13 @@ func connectorPresets() ReceiveConnector {
 	return ReceiveConnector{MaxAcknowledgementDelay: Duration(DefaultMaxAcknowledgementDelay), ShadowOnReceipt: DefaultShadowOnReceipt,
 		ConnectionFiltering: connectionFilteringPresets()}
 }
+
+// Per delivery attempt to a domain's MX hosts (send connectors'
+// mx_address_limit and mx_session_limit; 0 in the file: no bound).
+const (
+	DefaultMXAddressLimit = 5
+	DefaultMXSessionLimit = 2
+)
 
 // sendConnectorPresets is applied to each send connector before its YAML
 // is decoded: 0 is meaningful for the MX limits (no bound).
