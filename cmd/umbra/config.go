@@ -52,6 +52,9 @@ func newConfigCmd() *cobra.Command {
 			for _, w := range warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
 			}
+			for _, w := range inertMXLimits(cfg) {
+				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+			}
 			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
 				for _, w := range ws {
 					fmt.Fprintln(cmd.ErrOrStderr(), w)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,10 @@ type routeTLS struct {
 	// connector setting per MX host; nil when no daemon answered.
 	Policy *tlspolicy.Explanation `json:"policy,omitempty"`
 	Note   string                 `json:"note,omitempty"`
+	// MXAddressLimit and MXSessionLimit bound one delivery attempt to
+	// the MX hosts (0: no bound); not for smart hosts.
+	MXAddressLimit int `json:"mx_address_limit"`
+	MXSessionLimit int `json:"mx_session_limit"`
 }
 
 // explainTLS asks the running daemon (its policy cache is in the
@@ -46,11 +51,13 @@ func explainTLS(cmd *cobra.Command, cfg *config.Config, tp *routing.Topology, ro
 			continue
 		}
 		name := r.NextHops[0].Connector
-		rt := routeTLS{Recipient: r.Recipient, Connector: name, ConnectorTLS: config.TLSOpportunistic}
+		rt := routeTLS{Recipient: r.Recipient, Connector: name, ConnectorTLS: config.TLSOpportunistic,
+			MXAddressLimit: config.DefaultMXAddressLimit, MXSessionLimit: config.DefaultMXSessionLimit} // a topology connector's (delivery, topoConnector)
 		found := false
 		for _, sc := range cfg.SendConnectors {
 			if sc.Name == name {
 				rt.ConnectorTLS, rt.SmartHost, found = sc.TLS, len(sc.SmartHosts) > 0, true
+				rt.MXAddressLimit, rt.MXSessionLimit = sc.MXAddressLimit, sc.MXSessionLimit
 			}
 		}
 		if !found && tp != nil {
@@ -88,6 +95,7 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 	}
 	p := t.Policy
 	if p == nil {
+		printMXLimits(out, t)
 		return
 	}
 	fmt.Fprintf(out, "    order: %s\n", p.Order)
@@ -126,6 +134,7 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 			fmt.Fprintf(out, "      addresses: %s%s\n", strings.Join(h.Addresses, " "), via)
 		}
 	}
+	printMXLimits(out, t)
 	if p.NoAddress != "" {
 		what := "delivery deferred (retried)"
 		if p.NoAddressPermanent {
@@ -140,4 +149,36 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// printMXLimits shows what one delivery attempt tries of the MX hosts
+// listed (delivery: mxLimit): the addresses past mx_address_limit, in
+// preference order, wait until the hosts before them are fewer.
+func printMXLimits(out io.Writer, t routeTLS) {
+	if t.SmartHost {
+		return
+	}
+	limit := func(n int) string {
+		if n == 0 {
+			return "no bound"
+		}
+		return strconv.Itoa(n)
+	}
+	fmt.Fprintf(out, "    per attempt: mx_address_limit %s (addresses connected to, in preference order; equal preferences in random order), mx_session_limit %s (hosts that answer SMTP)\n",
+		limit(t.MXAddressLimit), limit(t.MXSessionLimit))
+	if t.Policy == nil || t.MXAddressLimit == 0 {
+		return
+	}
+	var beyond []string
+	n := 0
+	for _, h := range t.Policy.Hosts {
+		for _, a := range h.Addresses {
+			if n++; n > t.MXAddressLimit {
+				beyond = append(beyond, h.MX+"["+a+"]")
+			}
+		}
+	}
+	if len(beyond) > 0 {
+		fmt.Fprintf(out, "    not tried in an attempt (past mx_address_limit %d of %d addresses): %s\n", t.MXAddressLimit, n, strings.Join(beyond, " "))
+	}
 }

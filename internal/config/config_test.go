@@ -67,6 +67,40 @@ receive_connectors:
 	}
 }
 
+// A send connector's MX limits default to 5 addresses and 2 sessions per
+// attempt; 0 written in the file means no bound and stays 0.
+func TestSendConnectorMXLimits(t *testing.T) {
+	c, err := Parse([]byte(`
+server: {name: a.example.test}
+receive_connectors:
+  - name: x
+    bindings: ["127.0.0.1:25"]
+send_connectors:
+  - name: defaults
+    address_spaces: [{domain: "a.example", cost: 1}]
+  - name: unbounded
+    address_spaces: [{domain: "b.example", cost: 1}]
+    mx_address_limit: 0
+    mx_session_limit: 0
+  - name: set
+    address_spaces: [{domain: "c.example", cost: 1}]
+    mx_address_limit: 10
+    mx_session_limit: 3
+`), "mx.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][2]int{{DefaultMXAddressLimit, DefaultMXSessionLimit}, {0, 0}, {10, 3}} {
+		sc := c.SendConnectors[i]
+		if got := [2]int{sc.MXAddressLimit, sc.MXSessionLimit}; got != want {
+			t.Errorf("%s: limits %v, want %v", sc.Name, got, want)
+		}
+	}
+	if DefaultMXAddressLimit != 5 || DefaultMXSessionLimit != 2 {
+		t.Errorf("defaults %d, %d; the README promises 5 and 2", DefaultMXAddressLimit, DefaultMXSessionLimit)
+	}
+}
+
 // Each bad file must fail with the given error, file and line included.
 func TestBadConfigs(t *testing.T) {
 	want := map[string]string{
@@ -105,6 +139,7 @@ func TestBadConfigs(t *testing.T) {
 		// a host name (its top label is all digits): refused before any
 		// lookup could be made of it.
 		"smart-host-numeric.yaml": `smart-host-numeric.yaml:10: smart host "999.1.1.1:25" is not a host name or address`,
+		"mx-limit-negative.yaml":  `mx-limit-negative.yaml:11: mx_address_limit must not be negative (0: no bound)`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

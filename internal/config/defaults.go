@@ -302,6 +302,19 @@ func connectorPresets() ReceiveConnector {
 		ConnectionFiltering: connectionFilteringPresets()}
 }
 
+// Per delivery attempt to a domain's MX hosts (send connectors'
+// mx_address_limit and mx_session_limit; 0 in the file: no bound).
+const (
+	DefaultMXAddressLimit = 5
+	DefaultMXSessionLimit = 2
+)
+
+// sendConnectorPresets is applied to each send connector before its YAML
+// is decoded: 0 is meaningful for the MX limits (no bound).
+func sendConnectorPresets() SendConnector {
+	return SendConnector{MXAddressLimit: DefaultMXAddressLimit, MXSessionLimit: DefaultMXSessionLimit}
+}
+
 func setDur(d *Duration, v time.Duration) {
 	if *d == 0 {
 		*d = Duration(v)

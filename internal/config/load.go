@@ -129,6 +129,17 @@ func (rc *ReceiveConnector) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// UnmarshalYAML decodes a send connector on top of its presets.
+func (sc *SendConnector) UnmarshalYAML(n *yaml.Node) error {
+	type plain SendConnector
+	p := plain(sendConnectorPresets())
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*sc = SendConnector(p)
+	return nil
+}
+
 func resolvePaths(c *Config, base string) {
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) && !strings.HasPrefix(*p, "unix:") {

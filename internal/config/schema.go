@@ -412,6 +412,12 @@ type SendConnector struct {
 	MaxMessageSize Size `yaml:"max_message_size"`
 	// MaxConnections bounds concurrent connections per destination.
 	MaxConnections int `yaml:"max_connections"`
+	// MXAddressLimit bounds the MX host addresses one delivery attempt
+	// connects to, in preference order (0: no bound); MXSessionLimit the
+	// hosts among them that answer SMTP (greet, refuse, fail TLS) in one
+	// attempt (0: no bound). Smart hosts are not bounded.
+	MXAddressLimit int `yaml:"mx_address_limit"`
+	MXSessionLimit int `yaml:"mx_session_limit"`
 	// SendXShadow grants the send-xshadow right: open a shadow session
 	// when the next hop offers XSHADOW (SR-1).
 	SendXShadow bool `yaml:"send_xshadow"`

@@ -298,6 +298,12 @@ func validate(c *Config) []violation {
 		if sc.MaxMessageSize < 0 || sc.MaxConnections < 0 {
 			v.add("limits must be positive", at()...)
 		}
+		if sc.MXAddressLimit < 0 {
+			v.add("mx_address_limit must not be negative (0: no bound)", at("mx_address_limit")...)
+		}
+		if sc.MXSessionLimit < 0 {
+			v.add("mx_session_limit must not be negative (0: no bound)", at("mx_session_limit")...)
+		}
 	}
 
 	validateConsole(v, c)

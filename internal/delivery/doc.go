@@ -21,7 +21,30 @@
 // discard queries, heartbeats), tlsout.go (DANE, MTA-STS, REQUIRETLS),
 // watch.go, verify.go, loop.go, source.go,
 // health.go (ordering hosts by the scheduler's health record),
-// stream.go (spooled bodies).
+// stream.go (spooled bodies), eightbit.go (what content a next hop may
+// be sent).
+//
+// 8-bit and internationalised content (eightbit.go, RFC 6152, RFC 6531
+// §3.2): a message is never converted and never sent with a parameter
+// dropped. A next hop that offers neither 8BITMIME nor SMTPUTF8 gets no
+// message with a byte above 127 (550 5.6.3); one without SMTPUTF8 no
+// SMTPUTF8 message with non-ASCII header fields (550 5.6.7) or envelope
+// address (553 5.6.7). Every client path checks it in transaction (MX,
+// smart host, LMTP, relays inside the organisation, pooled sessions); a
+// shadow copy on receipt to a peer without SMTPUTF8 is refused
+// (smtp.Client.PushCopy). For MX and smart hosts the decision is per
+// host: a host lacking the extension is passed over (its session pooled)
+// and the recipients fail only when no host that answered takes the
+// message and none failed for now or was left by the limits below.
+//
+// MX limits (remote.go, mxLimit): one attempt through a send connector
+// without smart hosts connects to at most its mx_address_limit addresses
+// and talks to at most mx_session_limit hosts that answered SMTP (a
+// greeting, a refusal at greeting, a TLS failure, a refused login; not a
+// host that only lacks an extension the content needs), in the order of
+// destinations (preference, random among equals) after orderHosts. A cut
+// defers the recipients naming the limit; the next attempt starts again
+// from the best host. 0 means no bound.
 //
 // Large messages (stream.go): DeliverBody (queue.BodyDeliverer) takes a
 // queue.Body. A body in memory goes through Deliver unchanged. A spooled

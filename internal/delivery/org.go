@@ -83,7 +83,8 @@ func (st *state) topoConnector(name string) *sendConnector {
 	if sc := st.conns[name]; sc != nil {
 		return sc
 	}
-	c := &sendConnector{cfg: config.SendConnector{Name: name, Port: config.DefaultSMTPPort, TLS: config.TLSOpportunistic}}
+	c := &sendConnector{cfg: config.SendConnector{Name: name, Port: config.DefaultSMTPPort, TLS: config.TLSOpportunistic,
+		MXAddressLimit: config.DefaultMXAddressLimit, MXSessionLimit: config.DefaultMXSessionLimit}}
 	if tc, ok := st.cfg.Topology.Connector(name); ok {
 		c.cfg.SmartHosts, c.cfg.MaxMessageSize = tc.SmartHosts, config.Size(tc.MaxSize)
 	}

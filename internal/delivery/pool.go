@@ -43,6 +43,13 @@ func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
 // transaction that began a body is never repeated here (at least once,
 // but not twice on purpose); its results stand.
 func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) (res []queue.Result, ok bool) {
+	if reply, err := contentRefusal(ctx, pc.c, pc.c.Hop(), m, parts, rcpts); err == nil && reply != "" {
+		// This server does not take the message (eightbit.go); another
+		// host of the destination may: the caller's hosts decide, and
+		// the session stays for a message it does take.
+		d.finishConn(key, pc.c, nil)
+		return nil, false
+	}
 	before := pc.c.BodiesBegun()
 	res = d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, rcpts, lmtp)
 	if pc.c.BodiesBegun() == before && ctx.Err() == nil && sessionGone(res) {

@@ -17,6 +17,7 @@ import (
 	"umbra/internal/tlspolicy"
 
 	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // deliverRemote sends a group through its send connector: to a smart
@@ -65,7 +66,20 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	}
 	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
-	for _, h := range hosts {
+	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
+	limit := newMXLimit(g.conn.cfg)
+	for k, h := range hosts {
+		if cut := limit.reached(); cut != "" {
+			// The rest waits for the next attempt, which starts again
+			// from the best host (mx_address_limit, mx_session_limit).
+			if refusal != "" && !failedTemp {
+				lastErr, lastHost = "451 4.4.1 not sent to the hosts tried: "+refusal, refusalHost
+			}
+			lastErr += " (" + cut + ": " + strconv.Itoa(len(hosts)-k) + " more addresses not tried in this attempt)"
+			failedTemp = true
+			break
+		}
+		limit.addresses++ // its TLSA lookup too may take a timeout
 		dec, err := d.hostTLS(ctx, dt, g.conn, h)
 		var c *smtp.Client
 		if err == nil {
@@ -76,9 +90,14 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if errors.Is(err, errPermanent) {
 				return failAll(g.rcpts, h.String(), strings.TrimPrefix(err.Error(), errPermanent.Error()+": "))
 			}
+			if errors.As(err, new(answered)) {
+				limit.sessions++
+			}
 			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
+			failedTemp = true
 			continue
 		}
+		limit.sessions++
 		d.health.Responsive(h.name, h.addr)
 		if m.RequireTLS && m.From != "" { // a REQUIRETLS bounce is not stopped by a hop without it (RFC 8689 §5)
 			if ok, _ := c.Extension("REQUIRETLS"); !ok {
@@ -94,9 +113,24 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				return res
 			}
 		}
+		if reply, err := contentRefusal(ctx, c, h.String(), m, parts, g.rcpts); err == nil && reply != "" {
+			// Decided per host (eightbit.go): another host of the
+			// destination may offer 8BITMIME or SMTPUTF8. The session
+			// stays for a message this host takes.
+			d.log.Info("next hop host refused for the content", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", reply)
+			refusal, refusalHost = reply, h.String()
+			limit.sessions-- // an EHLO, not a transaction: mx_session_limit counts the hosts the message could go to
+			d.finishConn(g.key, c, nil)
+			continue
+		}
 		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
 		d.finishConn(g.key, c, res)
 		return res
+	}
+	if refusal != "" && !failedTemp {
+		// Every host that answered lacks what the message needs, and no
+		// other one could not be reached: the message cannot go there.
+		return failAll(g.rcpts, refusalHost, refusal)
 	}
 	if dt.requireTLS && dt.tlsFailed {
 		// A TLS failure (STARTTLS refused, a reset, a certificate that
@@ -106,6 +140,43 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	}
 	return deferAll(g.rcpts, lastHost, lastErr)
 }
+
+// mxLimit counts what one attempt spent of a send connector's
+// mx_address_limit (addresses connected to, in preference order) and
+// mx_session_limit (hosts among them that answered SMTP). Smart hosts are
+// the operator's and not bounded; the domain's own addresses (no MX) are.
+type mxLimit struct {
+	maxAddresses, maxSessions int // 0: no bound
+	addresses, sessions       int
+}
+
+func newMXLimit(sc config.SendConnector) mxLimit {
+	if len(sc.SmartHosts) > 0 {
+		return mxLimit{}
+	}
+	return mxLimit{maxAddresses: sc.MXAddressLimit, maxSessions: sc.MXSessionLimit}
+}
+
+// reached names the limit that stops the attempt before its next
+// address, or "".
+func (l *mxLimit) reached() string {
+	switch {
+	case l.maxAddresses > 0 && l.addresses >= l.maxAddresses:
+		return "mx_address_limit " + strconv.Itoa(l.maxAddresses) + " reached"
+	case l.maxSessions > 0 && l.sessions >= l.maxSessions:
+		return "mx_session_limit " + strconv.Itoa(l.maxSessions) + " reached"
+	}
+	return ""
+}
+
+// answered marks a failed connection to a host that spoke SMTP: a
+// greeting that refused, a TLS failure after EHLO, a refused login. It
+// counts as a session (mx_session_limit); a host that never greeted
+// (refused, unreachable, silent until the timeout) counts only as an
+// address.
+type answered struct{ error }
+
+func (a answered) Unwrap() error { return a.error }
 
 // host is one address to try, with the name it was found under.
 type host struct {
@@ -311,13 +382,17 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 				dt.tlsFailed = true
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))
 				if dec != nil {
-					return nil, fmt.Errorf("451 4.7.5 %s: %s policy of %s: %s", h, dec.Source, dt.dom, tlspolicy.Describe(dec, h.name, verr, err))
+					return nil, answered{fmt.Errorf("451 4.7.5 %s: %s policy of %s: %s", h, dec.Source, dt.dom, tlspolicy.Describe(dec, h.name, verr, err))}
 				}
 			}
-			return nil, fmt.Errorf("451 4.7.5 %s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))
+			return nil, answered{fmt.Errorf("451 4.7.5 %s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))
+			e := fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))
+			if se := (*gosmtp.SMTPError)(nil); errors.As(err, &se) {
+				return nil, answered{e} // it greeted, with a refusal
+			}
+			return nil, e
 		}
 		c.SetHop(h.String())
 		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
@@ -328,10 +403,10 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
 				digest := c.PeerDatabaseDigest() // the EHLO after STARTTLS: the channel XSHADOW would have used
 				c.Close()
-				return nil, &authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err, peerDigest: digest}
+				return nil, answered{&authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err, peerDigest: digest}}
 			}
 		}
 		return c, nil
 	}
-	return nil, fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)
+	return nil, answered{fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)}
 }

@@ -98,8 +98,14 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	}
 	if utf8, _ := c.Extension("SMTPUTF8"); m.UTF8 && utf8 {
 		opts.UTF8 = true
-	} else if m.UTF8 && !envelopeASCII(m, rcpts) {
-		return failAll(rcpts, hop, "553 5.6.7 "+hop+" does not support SMTPUTF8")
+	}
+	// An address that needs SMTPUTF8, internationalised header fields or
+	// 8-bit content only to a hop that takes them (eightbit.go): never
+	// sent raw with the parameter dropped.
+	if reply, err := contentRefusal(ctx, c, hop, m, parts, rcpts); err != nil {
+		return deferAll(rcpts, hop, queue.UnreadableReply(err))
+	} else if reply != "" {
+		return failAll(rcpts, hop, reply)
 	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)

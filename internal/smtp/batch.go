@@ -416,11 +416,10 @@ func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	utf8 := m.UTF8
-	if ok, _ := c.Extension("SMTPUTF8"); !ok {
-		utf8 = false
+	if ok, _ := c.Extension("SMTPUTF8"); !ok && m.UTF8 {
+		return nil, false // PushCopy refuses it (5.6.7)
 	}
-	return appendCopyRecord(make([]byte, 0, n+128), m, utf8, parts, n), true
+	return appendCopyRecord(make([]byte, 0, n+128), m, m.UTF8, parts, n), true
 }
 
 // PushBatch pushes the copies whose records are given (CopyRecord) as one

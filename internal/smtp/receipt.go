@@ -181,6 +181,10 @@ func (s *session) primaryAddr(primary string) string {
 // version 3 of the shadow verbs (it keeps no copies on receipt).
 var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHADOW 3)")
 
+// errNoUTF8Copy refuses an SMTPUTF8 message's copy to a peer that does not
+// offer SMTPUTF8 (umbra's receive connectors always do).
+var errNoUTF8Copy = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "peer does not support SMTPUTF8"}
+
 // PushCopy sends m as a shadow copy on receipt in a shadow session (after
 // Shadow): MAIL FROM with XSHADOWCOPY=dbID (this server's transport
 // database id), every recipient, and the body with the organisation
@@ -207,8 +211,12 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 	if m.RetFull {
 		opts.Return = gosmtp.DSNReturnFull
 	}
-	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 {
-		opts.UTF8 = false
+	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 && m.UTF8 {
+		// The copy would lose what the message was received with, and
+		// the peer would deliver it so (RFC 6531 §3.2): refused here, as
+		// delivery refuses such a hop (5.6.7). Nothing was sent.
+		c.sc.copyParam = ""
+		return errNoUTF8Copy
 	}
 	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the body not copied
 	if tail == nil && c.canPushOneTrip() {

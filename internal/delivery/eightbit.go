@@ -1,0 +1,121 @@
+package delivery
+
+import (
+	"context"
+	"io"
+	"umbra/internal/queue"
+	"umbra/internal/smtp"
+)
+
+// What a next hop may be sent (RFC 6152, RFC 6531 §3.2). umbra does not
+// convert a message to 7 bit: a conversion would break every DKIM
+// signature made before it, and a message is sent as it was received.
+// Instead the hop is refused, per hop:
+//   - a message received with SMTPUTF8 whose header section holds
+//     non-ASCII bytes (internationalised headers) goes only to a hop that
+//     offers SMTPUTF8: else 550 5.6.7 (an address of the envelope that
+//     needs SMTPUTF8: 553 5.6.7);
+//   - a message whose content holds any byte above 127 (BODY=8BITMIME or
+//     not) goes only to a hop that offers 8BITMIME or SMTPUTF8 (which
+//     implies 8BITMIME, RFC 6531 §3.1): else 550 5.6.3.
+//
+// A message received with BODY=8BITMIME or SMTPUTF8 whose bytes are all
+// ASCII goes anywhere: nothing in it needs the extension. The content is
+// read only for a hop that lacks an extension.
+
+// contentRefusal is the reply with which m (parts, then the tail of a
+// spooled body in ctx) must not be sent to the next hop c for the
+// recipients rcpts, or "" when it may. A tail that cannot be read gives
+// err.
+func contentRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int) (string, error) {
+	utf8, _ := c.Extension("SMTPUTF8")
+	if utf8 {
+		return "", nil
+	}
+	if m.UTF8 && !envelopeASCII(m, rcpts) {
+		return "553 5.6.7 " + hop + " does not support SMTPUTF8", nil
+	}
+	eight, _ := c.Extension("8BITMIME")
+	if eight && !m.UTF8 {
+		return "", nil
+	}
+	var s eightBitScan
+	for _, p := range parts {
+		s.write(p)
+	}
+	if !s.done(eight) {
+		tail, _, closeTail, err := openTail(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer closeTail()
+		if tail != nil {
+			buf := make([]byte, 32<<10)
+			for !s.done(eight) {
+				n, err := tail.Read(buf)
+				s.write(buf[:n])
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return "", err
+				}
+			}
+		}
+	}
+	switch {
+	case m.UTF8 && s.header8:
+		return "550 5.6.7 " + hop + " does not support SMTPUTF8, and the message has internationalised header fields", nil
+	case !eight && (s.header8 || s.body8):
+		return "550 5.6.3 " + hop + " does not support 8BITMIME, and the message has 8-bit content", nil
+	}
+	return "", nil
+}
+
+// eightBitScan finds bytes above 127 in a message given in pieces: in
+// its header section (up to the first empty line) and in its body.
+type eightBitScan struct {
+	inBody    bool
+	lineEmpty bool // nothing but CR seen on the current line
+	started   bool
+	header8   bool
+	body8     bool
+}
+
+// done reports whether what is still unread cannot change the answer:
+// eight: the hop takes 8-bit content.
+func (s *eightBitScan) done(eight bool) bool {
+	// header8 decides alone: a refusal by 5.6.7 (utf8) or 5.6.3 (the
+	// scan runs only for utf8 or a hop without 8BITMIME).
+	return s.header8 || s.inBody && (eight || s.body8)
+}
+
+func (s *eightBitScan) write(p []byte) {
+	if !s.started {
+		s.started, s.lineEmpty = true, true
+	}
+	for i := 0; i < len(p); i++ {
+		if s.inBody {
+			for _, b := range p[i:] {
+				if b >= 0x80 {
+					s.body8 = true
+					return
+				}
+			}
+			return
+		}
+		switch b := p[i]; {
+		case b == '\n':
+			if s.lineEmpty {
+				s.inBody = true // the empty line that ends the header section
+			}
+			s.lineEmpty = true
+		case b == '\r':
+		default:
+			s.lineEmpty = false
+			if b >= 0x80 {
+				s.header8 = true
+			}
+		}
+	}
+}
