@@ -74,6 +74,9 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	resolvePaths(cfg, base)
 	vs := append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
+	var pv validator
+	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
+	vs = append(vs, pv.out...)
 	if err := violations(file, doc, append(vs, fileViolations(cfg)...)); err != nil {
 		return nil, err
 	}

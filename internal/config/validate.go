@@ -306,6 +306,7 @@ func validate(c *Config) []violation {
 	}
 
 	validateConsole(v, c)
+	validateListeners(v, c)
 	validateBackPressure(v, c.BackPressure)
 	validateOutboundTLS(v, c)
 	validateQuarantine(v, c.Transport.Quarantine)

@@ -1,0 +1,141 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// listener is one address umbra listens on, and the setting naming it.
+type listener struct {
+	addr    string
+	path    []any
+	binding bool // a receive connector binding (the same one is shared)
+}
+
+// validateListeners refuses two listeners of this configuration that
+// cannot both be opened: umbra listens with Go's "tcp" network, on which
+// 0.0.0.0, [::] and an empty host all take every address of both
+// families, so a wildcard collides with anything on its port, and two
+// addresses collide when they are equal. Receive connectors that write
+// the same binding share one listener (their remote ranges choose) and
+// do not collide; port 0 (a port the system picks) never does. The
+// later setting is blamed, naming the earlier one (rt22 F1).
+func validateListeners(v *validator, c *Config) {
+	var ls []listener
+	for i, rc := range c.ReceiveConnectors {
+		for j, b := range rc.Bindings {
+			ls = append(ls, listener{b, []any{"receive_connectors", i, "bindings", j}, true})
+		}
+	}
+	if c.Server.MetricsListen != "" {
+		ls = append(ls, listener{c.Server.MetricsListen, []any{"server", "metrics_listen"}, false})
+	}
+	if c.Console.Listen != "" {
+		ls = append(ls, listener{c.Console.Listen, []any{"console", "listen"}, false})
+	}
+	if c.OutboundTLS.Publish.Listen != "" {
+		ls = append(ls, listener{c.OutboundTLS.Publish.Listen, []any{"outbound_tls", "mta_sts_publish", "listen"}, false})
+	}
+	for i, l := range ls {
+		for _, prev := range ls[:i] {
+			if l.binding && prev.binding && l.addr == prev.addr {
+				continue // one shared listener
+			}
+			if listenersCollide(prev.addr, l.addr) {
+				v.add(fmt.Sprintf("%s %s and %s %s cannot both be listened on (the same port, and the same address or a wildcard that takes every address)",
+					settingName(l.path), l.addr, settingName(prev.path), prev.addr), l.path...)
+				break
+			}
+		}
+	}
+}
+
+// listenersCollide: binding a and b (host:port) in one process fails.
+// Host names other than localhost are compared as written.
+func listenersCollide(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return false // reported at its line
+	}
+	na, err1 := strconv.Atoi(pa)
+	nb, err2 := strconv.Atoi(pb)
+	if err1 != nil || err2 != nil || na != nb || na == 0 {
+		return false
+	}
+	ipa, oka := listenIP(ha)
+	ipb, okb := listenIP(hb)
+	if !oka || !okb {
+		return strings.EqualFold(ha, hb)
+	}
+	return !ipa.IsValid() || !ipb.IsValid() || ipa == ipb
+}
+
+// listenIP is the address a listen host stands for: invalid (the zero
+// Addr) for a wildcard, ok false for a host name that is not localhost.
+func listenIP(h string) (netip.Addr, bool) {
+	if h == "" {
+		return netip.Addr{}, true
+	}
+	if strings.EqualFold(h, "localhost") {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
+	}
+	ip, err := netip.ParseAddr(h)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.IsUnspecified() {
+		return netip.Addr{}, true
+	}
+	return ip, true
+}
+
+// maxSocketPath is the longest path a unix socket address holds on
+// Linux (sun_path is 108 bytes with its terminating NUL).
+const maxSocketPath = 107
+
+// validatePaths refuses what serve would fail on after it began to
+// create things: a directory setting that names an existing file that is
+// not a directory, and an admin socket path too long to bind (rt22 F1).
+// A relative admin socket (the default, admin.sock) lies in data_dir:
+// when the operator did not write admin_socket, data_dir is blamed.
+func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
+	for _, d := range []struct {
+		dir  string
+		path []any
+	}{
+		{c.Server.DataDir, []any{"server", "data_dir"}},
+		{c.Mailbox.Maildir, []any{"mailbox", "maildir"}},
+		{c.Pickup.Directory, []any{"pickup", "directory"}},
+	} {
+		if d.dir == "" {
+			continue
+		}
+		if fi, err := os.Stat(d.dir); err == nil && !fi.IsDir() {
+			v.add(fmt.Sprintf("%s %s is not a directory (%s)", settingName(d.path), d.dir, fileKind(fi.Mode())), d.path...)
+		}
+	}
+	if s := c.Server.AdminSocket; len(s) > maxSocketPath && !strings.HasPrefix(s, "@") {
+		path := []any{"server", "admin_socket"}
+		what := ""
+		if !written("server", "admin_socket") {
+			path = []any{"server", "data_dir"}
+			what = fmt.Sprintf(" (%s in server.data_dir)", filepath.Base(s))
+		}
+		v.add(fmt.Sprintf("server.admin_socket %s is %d bytes long%s; a unix socket path holds at most %d: choose a shorter path",
+			s, len(s), what, maxSocketPath), path...)
+	}
+}
+
+func fileKind(m os.FileMode) string {
+	if m.IsRegular() {
+		return "a regular file"
+	}
+	return fileType(m)
+}
