@@ -39,6 +39,11 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
 			}
+			// Certificates and keys as serve loads them, at their lines.
+			if err := cfg.KeyPairs(); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s names a certificate or key that does not load", args[0])}
+			}
 			var missing []string
 			for _, f := range referencedFiles(cfg) {
 				if _, err := os.Stat(f); err != nil {

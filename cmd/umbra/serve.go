@@ -54,6 +54,9 @@ func newServeCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
+			if err == nil {
+				err = cfg.KeyPairs() // file:line, before anything is created
+			}
 			if err != nil {
 				return &exitError{code: exitConfig, err: err}
 			}
@@ -500,7 +503,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	if t.ClientCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile)
 		if err != nil {
-			return delivery.Config{}, fmt.Errorf("transport client certificate: %w", err)
+			return delivery.Config{}, fmt.Errorf("transport client certificate %s, key %s: %w", t.ClientCertFile, t.ClientKeyFile, err)
 		}
 		clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
