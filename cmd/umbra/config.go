@@ -64,6 +64,9 @@ func newConfigCmd() *cobra.Command {
 					if errors.As(err, new(localStoreError)) {
 						return &exitError{code: exitConfig, err: fmt.Errorf("%s: its mailbox store does not fit the topology %s", args[0], cfg.Topology)}
 					}
+					if es, ok := err.(config.Errors); ok && len(es) > 0 && es[0].File == cfg.File {
+						return &exitError{code: exitConfig, err: fmt.Errorf("%s does not fit the topology %s", args[0], cfg.Topology)}
+					}
 					return &exitError{code: exitConfig, err: fmt.Errorf("%s: the topology %s is not valid", args[0], cfg.Topology)}
 				}
 			}

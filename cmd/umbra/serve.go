@@ -490,6 +490,11 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings); err != nil {
 		return nil, err
 	}
+	if ct, err := config.LoadTopology(cfg.Topology); err != nil {
+		return nil, err
+	} else if err := cfg.BindingsOfOtherServers(ct); err != nil { // a binding copied from another server's file
+		return nil, err
+	}
 	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)
 		return nil, err
 	}

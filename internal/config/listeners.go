@@ -139,3 +139,45 @@ func fileKind(m os.FileMode) string {
 	}
 	return fileType(m)
 }
+
+// BindingsOfOtherServers refuses, at its line, a receive connector
+// binding that listens on the topology address of another server t
+// names: a binding copied from that server's file. This server would
+// answer for it on one machine (or fail to start beside it), and the
+// peers' heartbeats and shadow sessions for it would reach this server,
+// which would take its own database for the other's (rt21 F6). A binding
+// on that IP and port is refused; a wildcard one only where that address
+// is on this machine (listensOn, as CheckTopologyServer checks the
+// server's own address). Nothing is compared behind address translation.
+func (c *Config) BindingsOfOtherServers(t *Topology) error {
+	if t == nil || c.Server.AddressTranslated || c.doc == nil {
+		return nil
+	}
+	var v validator
+	for i, rc := range c.ReceiveConnectors {
+		for j, b := range rc.Bindings {
+			for _, s := range t.Servers {
+				if s.Name == c.Server.Name {
+					continue
+				}
+				if _, err := netip.ParseAddrPort(s.Address); err != nil {
+					continue // by host name: not resolved here
+				}
+				host, _, err := net.SplitHostPort(b)
+				if err != nil {
+					break // reported at its line
+				}
+				if _, err := netip.ParseAddr(host); err != nil && host != "" {
+					continue // a binding by name: not resolved here
+				}
+				if listensOn(s.Address, []string{b}) {
+					v.add(fmt.Sprintf("binding %s listens on the topology address of server %q (%s in %s): this server would answer for it, "+
+						"and the peers' heartbeats and shadow sessions for %s would reach this one; bind only this server's own addresses",
+						b, s.Name, s.Address, t.File, s.Name), "receive_connectors", i, "bindings", j)
+					break
+				}
+			}
+		}
+	}
+	return violations(c.File, c.doc, v.out)
+}

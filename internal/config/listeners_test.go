@@ -80,3 +80,62 @@ func TestDirectoriesAndSocketPath(t *testing.T) {
 		}
 	}
 }
+
+// A receive connector binding on the topology address of another server
+// (a binding copied from its file) makes this server answer for it: the
+// peers' heartbeats and shadow sessions for that server reach this one,
+// which records its own database as the other's (rt21 F6). Refused at
+// the binding's line; a wildcard only where the other's address is on
+// this machine; nothing for a server behind address translation.
+func TestBindingOfAnotherServer(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topo.yaml")
+	if err := os.WriteFile(topo, []byte(`sites:
+  - {name: A, subnets: ["127.21.1.0/24", "192.0.2.0/24"]}
+servers:
+  - {name: hubx, role: hub, address: "127.21.1.17:58025"}
+  - {name: huby, role: hub, address: "127.21.1.33:58025"}
+  - {name: hubz, role: hub, address: "192.0.2.9:58025"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0, err := LoadTopology(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bindings   string
+		translated bool
+		line       int
+	}{
+		{`["127.21.1.33:58025"]`, false, 0},
+		{`["127.21.1.33:58025", "127.21.1.17:58025"]`, false, 7},
+		{`["127.21.1.33:58025", "127.21.1.17:2525"]`, false, 0},
+		{`["0.0.0.0:58025"]`, false, 7}, // takes hubx's loopback address too
+		{`["127.21.1.33:58025", "192.0.2.9:58025"]`, false, 7},
+		{`["127.21.1.33:58025", "127.21.1.17:58025"]`, true, 0},
+	} {
+		yaml := "server:\n  name: huby\n"
+		if tc.translated {
+			yaml += "  address_translated: true\n"
+		} else {
+			yaml += "  data_dir: " + dir + "\n"
+		}
+		yaml += "topology: " + topo + "\nreceive_connectors:\n  - name: x\n    bindings: " + tc.bindings + "\n"
+		c, err := Parse([]byte(yaml), "y.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.BindingsOfOtherServers(t0)
+		if tc.line == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tc.bindings, err)
+			}
+			continue
+		}
+		es, ok := err.(Errors)
+		if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, "topology address of server") {
+			t.Errorf("%s: want one error at y.yaml:%d, got\n%v", tc.bindings, tc.line, err)
+		}
+	}
+}
