@@ -14,6 +14,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/delivery"
+	"umbra/internal/routing"
 	"umbra/internal/smtp"
 	"umbra/internal/topology"
 )
@@ -75,6 +76,16 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s: the recipient directory is not valid", args[0])}
 			}
+			// shadow_on_receipt against the candidates the topology gives.
+			var topo *routing.Topology
+			if cfg.Topology != "" {
+				topo, _ = loadTopology(cfg.Topology) // an error was reported above
+			}
+			receiptWarnings, err := receiptWithoutCandidates(cfg, topo)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a connector's shadow copy on receipt has no shadow server", args[0])}
+			}
 			// Every other file is read by the code serve reads it with.
 			if err := checkAsServe(cfg); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
@@ -82,6 +93,9 @@ func newConfigCmd() *cobra.Command {
 			}
 			for _, w := range append(append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...), smartHostsThatAreThisServer(cfg)...) {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+			}
+			for _, w := range receiptWarnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
 			}
 			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
 				for _, w := range ws {

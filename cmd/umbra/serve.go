@@ -472,6 +472,9 @@ const queueRetryScan = 10000
 
 func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if cfg.Topology == "" {
+		if _, err := receiptWithoutCandidates(cfg, nil); err != nil { // shadow_on_receipt with no shadow server
+			return nil, err
+		}
 		return nil, nil
 	}
 	t, err := loadTopology(cfg.Topology)
@@ -496,6 +499,9 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 		return nil, err
 	}
 	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)
+		return nil, err
+	}
+	if _, err := receiptWithoutCandidates(cfg, t); err != nil { // shadow_on_receipt with no candidate (shadowreceipt.go)
 		return nil, err
 	}
 	return t, nil

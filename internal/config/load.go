@@ -315,3 +315,10 @@ func lineOf(n *yaml.Node, path []any) int {
 	}
 	return line
 }
+
+// ErrorAt is msg as an Error at the line of the setting at path (map
+// keys and list indexes) in this configuration's file: for checks made
+// outside this package (against the topology, by routing's rules).
+func (c *Config) ErrorAt(msg string, path ...any) *Error {
+	return &Error{File: c.File, Line: lineOf(c.doc, path), Msg: msg}
+}
