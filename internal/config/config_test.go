@@ -157,6 +157,12 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}
 	}
+	// The error quotes the value as written, unit and all (rt22).
+	for _, in := range []string{"100XB", "50 KiBB", "99999999999GiB"} {
+		if _, err := ParseSize(in); err == nil || !strings.Contains(err.Error(), `"`+in+`"`) {
+			t.Errorf("ParseSize(%q): %v, want the value quoted whole", in, err)
+		}
+	}
 }
 
 // FuzzParse seeds from the small files: with the full example configs as
