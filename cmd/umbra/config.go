@@ -40,6 +40,11 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
 			}
+			// Listeners on addresses of this machine, as serve needs them.
+			if err := cfg.ListenersNotHere(); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s listens on an address this machine does not have", args[0])}
+			}
 			// Certificates and keys as serve loads them, at their lines.
 			if err := cfg.KeyPairs(); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)

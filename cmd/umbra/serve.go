@@ -57,6 +57,9 @@ func newServeCmd() *cobra.Command {
 			if err == nil {
 				err = cfg.KeyPairs() // file:line, before anything is created
 			}
+			if err == nil {
+				err = cfg.ListenersNotHere()
+			}
 			if err != nil {
 				return &exitError{code: exitConfig, err: err}
 			}

@@ -26,6 +26,23 @@ type listener struct {
 // do not collide; port 0 (a port the system picks) never does. The
 // later setting is blamed, naming the earlier one (rt22 F1).
 func validateListeners(v *validator, c *Config) {
+	ls := c.listeners()
+	for i, l := range ls {
+		for _, prev := range ls[:i] {
+			if l.binding && prev.binding && l.addr == prev.addr {
+				continue // one shared listener
+			}
+			if listenersCollide(prev.addr, l.addr) {
+				v.add(fmt.Sprintf("%s %s and %s %s cannot both be listened on (the same port, and the same address or a wildcard that takes every address)",
+					settingName(l.path), l.addr, settingName(prev.path), prev.addr), l.path...)
+				break
+			}
+		}
+	}
+}
+
+// listeners lists every address this configuration listens on.
+func (c *Config) listeners() []listener {
 	var ls []listener
 	for i, rc := range c.ReceiveConnectors {
 		for j, b := range rc.Bindings {
@@ -41,18 +58,48 @@ func validateListeners(v *validator, c *Config) {
 	if c.OutboundTLS.Publish.Listen != "" {
 		ls = append(ls, listener{c.OutboundTLS.Publish.Listen, []any{"outbound_tls", "mta_sts_publish", "listen"}, false})
 	}
-	for i, l := range ls {
-		for _, prev := range ls[:i] {
-			if l.binding && prev.binding && l.addr == prev.addr {
-				continue // one shared listener
-			}
-			if listenersCollide(prev.addr, l.addr) {
-				v.add(fmt.Sprintf("%s %s and %s %s cannot both be listened on (the same port, and the same address or a wildcard that takes every address)",
-					settingName(l.path), l.addr, settingName(prev.path), prev.addr), l.path...)
-				break
-			}
-		}
+	return ls
+}
+
+// ListenersNotHere refuses, at its line, a listener whose IP address is
+// not an address of this machine (an interface's, or loopback): serve
+// would fail to bind it ("cannot assign requested address") with neither
+// file nor line. config check and serve call it (not Load: it is true of
+// the machine that runs the check). Where the system binds addresses it
+// does not have (net.ipv4/ipv6.ip_nonlocal_bind, for a floating address)
+// nothing is refused; host names are not resolved.
+func (c *Config) ListenersNotHere() error {
+	if c.doc == nil {
+		return nil
 	}
+	var v validator
+	for _, l := range c.listeners() {
+		host, _, err := net.SplitHostPort(l.addr)
+		if err != nil {
+			continue // reported at its line
+		}
+		ip, ok := listenIP(host)
+		if !ok || !ip.IsValid() || ip.IsLoopback() || isLocalAddr(ip) || nonlocalBind(ip) {
+			continue
+		}
+		v.add(fmt.Sprintf("%s %s: %s is not an address of this machine, so it cannot be listened on "+
+			"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(l.path), l.addr, ip, ipVersion(ip)), l.path...)
+	}
+	return violations(c.File, c.doc, v.out)
+}
+
+func ipVersion(ip netip.Addr) string {
+	if ip.Is4() {
+		return "4"
+	}
+	return "6"
+}
+
+// nonlocalBind: the system lets a process bind ip's family's addresses
+// it does not have.
+func nonlocalBind(ip netip.Addr) bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv" + ipVersion(ip) + "/ip_nonlocal_bind")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 // listenersCollide: binding a and b (host:port) in one process fails.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +138,24 @@ servers:
 		if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, "topology address of server") {
 			t.Errorf("%s: want one error at y.yaml:%d, got\n%v", tc.bindings, tc.line, err)
 		}
+	}
+}
+
+// A listener on an address this machine does not have cannot be opened:
+// refused at its line by ListenersNotHere (config check and serve),
+// unless the system binds such addresses (ip_nonlocal_bind).
+func TestListenersNotHere(t *testing.T) {
+	if nonlocalBind(netip.MustParseAddr("192.0.2.1")) {
+		t.Skip("this machine binds addresses it does not have (ip_nonlocal_bind)")
+	}
+	yaml := "server:\n  name: mx.a.test\n  metrics_listen: 127.0.0.1:9325\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\", \"192.0.2.1:25\", \"0.0.0.0:587\", \"localhost:26\"]\n"
+	c, err := Parse([]byte(yaml), "n.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ListenersNotHere()
+	es, ok := err.(Errors)
+	if !ok || len(es) != 1 || es[0].Line != 6 || !strings.Contains(es[0].Msg, "192.0.2.1 is not an address of this machine") {
+		t.Errorf("want one error at n.yaml:6, got\n%v", err)
 	}
 }
