@@ -168,15 +168,28 @@ func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
 			v.add(fmt.Sprintf("%s %s is not a directory (%s)", settingName(d.path), d.dir, fileKind(fi.Mode())), d.path...)
 		}
 	}
-	if s := c.Server.AdminSocket; len(s) > maxSocketPath && !strings.HasPrefix(s, "@") {
-		path := []any{"server", "admin_socket"}
-		what := ""
-		if !written("server", "admin_socket") {
-			path = []any{"server", "data_dir"}
-			what = fmt.Sprintf(" (%s in server.data_dir)", filepath.Base(s))
-		}
+	s := c.Server.AdminSocket
+	path := []any{"server", "admin_socket"}
+	what := ""
+	if !written("server", "admin_socket") {
+		path = []any{"server", "data_dir"}
+		what = fmt.Sprintf(" (%s in server.data_dir)", filepath.Base(s))
+	}
+	if len(s) > maxSocketPath {
 		v.add(fmt.Sprintf("server.admin_socket %s is %d bytes long%s; a unix socket path holds at most %d: choose a shorter path",
 			s, len(s), what, maxSocketPath), path...)
+	}
+	// serve removes a stale socket at the path before it listens: never
+	// a file that is something else (a configuration file named by
+	// mistake), and the directory it creates must not be a file.
+	if fi, err := os.Lstat(s); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		v.add(fmt.Sprintf("server.admin_socket %s%s exists and is not a socket (%s)", s, what, fileKind(fi.Mode())), path...)
+	} else if fi, err := os.Stat(filepath.Dir(s)); err == nil && !fi.IsDir() && filepath.Dir(s) != c.Server.DataDir {
+		v.add(fmt.Sprintf("server.admin_socket %s: %s is not a directory (%s)", s, filepath.Dir(s), fileKind(fi.Mode())), path...)
+	}
+	if l, ok := strings.CutPrefix(c.Mailbox.LMTP, "unix:"); ok && len(l) > maxSocketPath {
+		v.add(fmt.Sprintf("mailbox.lmtp %s is %d bytes long; a unix socket path holds at most %d: every delivery would fail",
+			l, len(l), maxSocketPath), "mailbox", "lmtp")
 	}
 }
 

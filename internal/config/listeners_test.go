@@ -72,6 +72,9 @@ func TestDirectoriesAndSocketPath(t *testing.T) {
 		{"data_dir a file", "server:\n  name: mx.a.test\n  data_dir: " + file + "\n" + conn, 3, "server.data_dir"},
 		{"maildir a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "mailbox:\n  maildir: " + file + "\n", 8, "mailbox.maildir"},
 		{"admin_socket too long", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + long + "\n" + conn, 4, "server.admin_socket"},
+		{"admin_socket an existing file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "\n" + conn, 4, "exists and is not a socket (a regular file)"},
+		{"admin_socket under a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "/s.sock\n" + conn, 4, "is not a directory"},
+		{"lmtp socket too long", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "mailbox:\n  lmtp: unix:" + long + "\n", 8, "mailbox.lmtp"},
 		{"derived admin_socket too long: data_dir blamed", "server:\n  name: mx.a.test\n  data_dir: " + filepath.Join(dir, strings.Repeat("d", 110)) + "\n" + conn, 3, "server.data_dir"},
 	} {
 		_, err := Parse([]byte(tc.yaml), "d.yaml")
