@@ -16,11 +16,20 @@ import (
 // every message would get 451 4.4.0 for ever: an error, refused by
 // config check, serve and SIGHUP; without, every message is held on this
 // server's disk alone: a warning of config check. Both at the
-// connector's shadow_on_receipt line (rt21 F7).
+// connector's shadow_on_receipt line (rt21 F7). With shadow redundancy
+// off organisation-wide, shadow_on_receipt does nothing: a warning.
 func receiptWithoutCandidates(cfg *config.Config, topo *routing.Topology) (warnings []string, err error) {
 	var errs config.Errors
 	for i, rc := range cfg.ReceiveConnectors {
 		if rc.ShadowOnReceipt == "" || rc.ShadowOnReceipt == config.ShadowOnReceiptOff {
+			continue
+		}
+		if !cfg.Transport.ShadowRedundancyEnabled {
+			// The receive side copies nothing then (and refuses nothing
+			// for it): the setting is inert.
+			warnings = append(warnings, cfg.ErrorAt(fmt.Sprintf("warning: receive connector %s: shadow_on_receipt: %s does nothing while "+
+				"transport.shadow_redundancy_enabled is false: no shadow copy is made", rc.Name, rc.ShadowOnReceipt),
+				"receive_connectors", i, "shadow_on_receipt").Error())
 			continue
 		}
 		var same, other []*routing.Server

@@ -41,10 +41,15 @@ servers:
 		{"local-only", true, true, "hub.yaml:10: receive connector in: shadow_on_receipt: local-only", exitConfig},
 		{"prefer-remote", false, false, "hub.yaml:10: warning: receive connector in: shadow_on_receipt: prefer-remote", 0},
 		{"remote-only", true, false, "hub.yaml:10: receive connector in: shadow_on_receipt: remote-only", exitConfig},
+		// Shadow redundancy off: the setting is inert, whatever the topology.
+		{"remote-only", true, true, "hub.yaml:10: warning: receive connector in: shadow_on_receipt: remote-only does nothing while transport.shadow_redundancy_enabled is false", 0},
 	} {
 		top := ""
 		if c.topology {
 			top = "topology: " + topo
+		}
+		if strings.Contains(c.want, "shadow_redundancy_enabled") {
+			top += "\ntransport: {shadow_redundancy_enabled: false}"
 		}
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hubA, role: hub, data_dir: %s, metrics_listen: ""}
 accepted_domains: [{domain: corp.test, type: authoritative, recipient_validation: off}]
