@@ -36,7 +36,7 @@ run: build
 # daemons, and another package's listeners must not take them meanwhile.
 test: vet
 	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) test -count=1 -p 1 -timeout 600s ./...
+	$(GO) test -count=1 -p 1 -timeout 1500s ./...
 	$(GO) test -count=1 -race -timeout 600s $(RACE_PKGS)
 	SIM_SEEDS=20 $(GO) test -count=1 -race -timeout 600s ./internal/sim/
 

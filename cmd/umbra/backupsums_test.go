@@ -85,6 +85,30 @@ func TestDBRestoreRefusesChangedBackup(t *testing.T) {
 	if kept[0] == kept[1] {
 		t.Fatalf("both restores kept the replaced database as %s", kept[0])
 	}
+	// A backup a newer release wrote (a newer schema): verify says so,
+	// restore refuses it before anything is replaced, with or without
+	// --unverified.
+	newer := filepath.Join(dir, "newer.db")
+	os.WriteFile(newer, good, 0o600)
+	if db, err := bolt.Open(newer, 0o600, &bolt.Options{Timeout: time.Second}); err != nil {
+		t.Fatal(err)
+	} else {
+		db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte{99}) })
+		db.Close()
+	}
+	if code, errOut := cliErr(t, cfg, "db", "verify", newer); code != exitFailure || !strings.Contains(errOut, "schema version 99, written by a newer release") {
+		t.Errorf("db verify of a newer schema: exit %d %q", code, errOut)
+	}
+	for _, args := range [][]string{{"db", "restore", newer}, {"db", "restore", "--unverified", newer}} {
+		before, _ := os.ReadFile(live)
+		code, errOut := cliErr(t, cfg, args...)
+		if code != exitFailure || !strings.Contains(errOut, "schema version 99, written by a newer release") || !strings.Contains(errOut, "The database is unchanged") {
+			t.Errorf("%v: exit %d %q", args, code, errOut)
+		}
+		if after, _ := os.ReadFile(live); !bytes.Equal(before, after) {
+			t.Errorf("%v: the database changed", args)
+		}
+	}
 	// A backup of a release that recorded no checksums.
 	old := filepath.Join(dir, "old.db")
 	os.WriteFile(old, good, 0o600)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -156,16 +157,25 @@ func printJSON(w io.Writer, v any) error {
 	return e.Encode(v)
 }
 
+// orDash is a table field: s made safe for a terminal (termSafe), or
+// "-" when empty.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return termSafe(s)
 }
 
+// trunc is a table field: s made safe for a terminal (termSafe), cut to
+// at most n bytes at a character boundary, "…" marking the cut.
 func trunc(s string, n int) string {
+	s = termSafe(s)
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	cut := n - 1
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

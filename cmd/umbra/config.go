@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,71 +35,16 @@ func newConfigCmd() *cobra.Command {
 				}
 				return &exitError{code: exitConfig, err: err}
 			}
-			// Each file setting at its line; then the files derived from
-			// others (the console's defaults), by name.
-			if err := cfg.UnreadableFiles(); err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
-			}
-			// Listeners on addresses of this machine, as serve needs them.
-			if err := cfg.ListenersNotHere(); err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s listens on an address this machine does not have", args[0])}
-			}
-			// Certificates and keys as serve loads them, at their lines.
-			if err := cfg.KeyPairs(); err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s names a certificate or key that does not load", args[0])}
-			}
-			var missing []string
-			for _, f := range referencedFiles(cfg) {
-				if _, err := os.Stat(f); err != nil {
-					missing = append(missing, err.Error())
+			if f := checkConfig(cfg); f != nil {
+				for _, line := range f.detail {
+					fmt.Fprintln(cmd.ErrOrStderr(), line)
 				}
-			}
-			if len(missing) > 0 {
-				for _, m := range missing {
-					fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": "+m)
-				}
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s names files that cannot be read", args[0])}
-			}
-			// The topology first: its errors are the topology's, not the
-			// recipient directory's (which reads its addresses from it).
-			if cfg.Topology != "" {
-				if _, err := serverTopology(cfg); err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), err)
-					if errors.As(err, new(localStoreError)) {
-						return &exitError{code: exitConfig, err: fmt.Errorf("%s: its mailbox store does not fit the topology %s", args[0], cfg.Topology)}
-					}
-					if es, ok := err.(config.Errors); ok && len(es) > 0 && es[0].File == cfg.File {
-						return &exitError{code: exitConfig, err: fmt.Errorf("%s does not fit the topology %s", args[0], cfg.Topology)}
-					}
-					return &exitError{code: exitConfig, err: fmt.Errorf("%s: the topology %s is not valid", args[0], cfg.Topology)}
-				}
-			}
-			// The recipient directory sources parse as at start (file:line).
-			if _, err := recipientValidator(cfg, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s: the recipient directory is not valid", args[0])}
-			}
-			// shadow_on_receipt against the candidates the topology gives.
-			var topo *routing.Topology
-			if cfg.Topology != "" {
-				topo, _ = loadTopology(cfg.Topology) // an error was reported above
-			}
-			receiptWarnings, err := receiptWithoutCandidates(cfg, topo)
-			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a connector's shadow copy on receipt has no shadow server", args[0])}
-			}
-			// Every other file is read by the code serve reads it with.
-			if err := checkAsServe(cfg); err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s: a file it names is not valid", args[0])}
+				return &exitError{code: exitConfig, err: fmt.Errorf("%s%s", args[0], f.summary)}
 			}
 			for _, w := range append(append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...), smartHostsThatAreThisServer(cfg)...) {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
 			}
+			receiptWarnings, _ := receiptWithoutCandidates(cfg, checkedTopology(cfg)) // its errors: checkConfig
 			for _, w := range receiptWarnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), w)
 			}
@@ -114,6 +60,88 @@ func newConfigCmd() *cobra.Command {
 	}
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// checkFailure is why checkConfig refuses a configuration: the lines
+// config check prints (file:line where there is one) and its summary
+// after the file name.
+type checkFailure struct {
+	detail  []string
+	summary string
+}
+
+func (f *checkFailure) Error() string {
+	return strings.Join(f.detail, "\n")
+}
+
+// checkConfig runs every check of a loaded configuration beyond its own
+// file: the files it names, the topology and this server's place in it,
+// the recipient directory, and every file read by the code serve reads
+// it with. config check runs it, and serve runs it before it touches the
+// data directory: a configuration serve would refuse leaves no database
+// behind.
+func checkConfig(cfg *config.Config) *checkFailure {
+	fail := func(summary string, err error) *checkFailure {
+		return &checkFailure{detail: []string{err.Error()}, summary: summary}
+	}
+	// Each file setting at its line; then the files derived from
+	// others (the console's defaults), by name.
+	if err := cfg.UnreadableFiles(); err != nil {
+		return fail(" names files that cannot be read", err)
+	}
+	// Listeners on addresses of this machine, at their lines.
+	if err := cfg.ListenersNotHere(); err != nil {
+		return fail(" listens on an address this machine does not have", err)
+	}
+	// Certificates and keys as serve loads them, at their lines.
+	if err := cfg.KeyPairs(); err != nil {
+		return fail(" names a certificate or key that does not load", err)
+	}
+	var missing []string
+	for _, f := range referencedFiles(cfg) {
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, orDefault(cfg.File, "the configuration")+": "+err.Error())
+		}
+	}
+	if len(missing) > 0 {
+		return &checkFailure{detail: missing, summary: " names files that cannot be read"}
+	}
+	// The topology first: its errors are the topology's, not the
+	// recipient directory's (which reads its addresses from it).
+	if cfg.Topology != "" {
+		if _, err := serverTopology(cfg); err != nil {
+			if errors.As(err, new(localStoreError)) {
+				return fail(": its mailbox store does not fit the topology "+cfg.Topology, err)
+			}
+			if es, ok := err.(config.Errors); ok && len(es) > 0 && es[0].File == cfg.File {
+				return fail(" does not fit the topology "+cfg.Topology, err) // a binding on another server's address
+			}
+			return fail(": the topology "+cfg.Topology+" is not valid", err)
+		}
+	}
+	// The recipient directory sources parse as at start (file:line).
+	if _, err := recipientValidator(cfg, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
+		return fail(": the recipient directory is not valid", err)
+	}
+	// shadow_on_receipt against the candidates the topology gives.
+	if _, err := receiptWithoutCandidates(cfg, checkedTopology(cfg)); err != nil {
+		return fail(": a connector's shadow copy on receipt has no shadow server", err)
+	}
+	// Every other file is read by the code serve reads it with.
+	if err := checkAsServe(cfg); err != nil {
+		return fail(": a file it names is not valid", err)
+	}
+	return nil
+}
+
+// checkedTopology is the topology of cfg for the checks after it was
+// checked (nil without one, or when it did not load: reported before).
+func checkedTopology(cfg *config.Config) *routing.Topology {
+	if cfg.Topology == "" {
+		return nil
+	}
+	t, _ := loadTopology(cfg.Topology)
+	return t
 }
 
 // unusedSendConnectors names the configured send connectors that routing

@@ -75,7 +75,8 @@ func newDBCmd() *cobra.Command {
 		Long: "Put a backup in place of the transport database, with umbra stopped. The backup is checked first: every\n" +
 			"page read, and every message record and body compared with the checksums umbra db backup recorded in it;\n" +
 			"a backup whose bytes changed since (bit rot, a bad copy) is refused, naming the message, and nothing is\n" +
-			"replaced. The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
+			"replaced; so is a backup of a schema version newer than this release knows (written by a newer release).\n" +
+			"The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
 			"spool.replaced-TIME (the same suffix). Bodies over transport.spool_threshold go back into spool files, so\n" +
 			"that delivery streams them, and the restored file is compacted.",
 		Args: cobra.ExactArgs(1),
@@ -143,8 +144,9 @@ func newDBCmd() *cobra.Command {
 		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",
 		Long: "Read every page of the backup FILE and compare every message record, body and table with the checksums\n" +
 			"umbra db backup recorded in it, as db restore does before it replaces anything. Exit 0: the backup is as\n" +
-			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, or carries\n" +
-			"no checksums (written by an older release).",
+			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, carries\n" +
+			"no checksums (written by an older release), or is of a schema version newer than this release knows\n" +
+			"(written by a newer release: db restore refuses it).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			server, id, err := queue.BackupOrigin(args[0])
@@ -152,6 +154,9 @@ func newDBCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: fmt.Errorf("verify: %w", err)}
 			}
 			if err := queue.VerifyBackup(args[0]); err != nil {
+				if errors.Is(err, queue.ErrNewerSchema) {
+					return &exitError{code: exitFailure, err: fmt.Errorf("verify: %w: db restore of this release refuses it", err)}
+				}
 				if errors.Is(err, queue.ErrNoChecksums) {
 					return &exitError{code: exitFailure, err: fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
 						"its pages were read, its content cannot be checked", args[0], err)}

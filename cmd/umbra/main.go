@@ -29,8 +29,14 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
 	root := newRootCmd()
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "umbra:", err)
+	stdout, stderr := newTermWriter(os.Stdout), newTermWriter(os.Stderr) // termsafe.go
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	stdout.Flush()
+	if err != nil {
+		fmt.Fprintln(stderr, "umbra:", err)
+		stderr.Flush()
 		var ee *exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)

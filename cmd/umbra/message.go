@@ -67,9 +67,16 @@ func newMessageCmd() *cobra.Command {
 				for _, r := range m.Recipients {
 					rcpts = append(rcpts, r.Address)
 				}
+				// A held message waits for its queue's resume: that is
+				// what holds it now, not its last error (message show
+				// gives both).
+				why := m.LastError
+				if m.State == "held" {
+					why = m.Held
+				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.State, time.Since(m.Arrived).Round(time.Second),
-					m.Size, orDash(m.From), trunc(strings.Join(rcpts, ","), 40), strings.Join(m.Queues, ","),
-					trunc(orDash(m.LastError), 50))
+					m.Size, orDash(m.From), trunc(strings.Join(rcpts, ","), 40), termSafe(strings.Join(m.Queues, ",")),
+					trunc(orDash(why), 50))
 			}
 			return w.Flush()
 		},
@@ -100,16 +107,19 @@ func newMessageCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "id:         %s\nstate:      %s\nfrom:       %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nattempts:   %d\n",
-				m.ID, m.State, orDash(m.From), m.Size, m.Arrived.Format(time.RFC3339), m.Connector, m.ClientIP, m.Attempts)
+				m.ID, m.State, orDash(m.From), m.Size, m.Arrived.Format(time.RFC3339), termSafe(m.Connector), termSafe(m.ClientIP), m.Attempts)
 			if !m.NextAttempt.IsZero() {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
+			}
+			if m.Held != "" {
+				fmt.Fprintf(out, "held:       %s\n", termSafe(m.Held))
 			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			printSpool(out, m.Spool) // messageexport.go
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "\nRECIPIENT\tSTATUS\tQUEUE\tNEXT HOP\tLAST REPLY")
 			for _, r := range m.Recipients {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Address, r.Status, orDash(r.Queue), orDash(r.NextHop), orDash(r.LastReply))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", termSafe(r.Address), r.Status, orDash(r.Queue), orDash(r.NextHop), orDash(r.LastReply))
 			}
 			return w.Flush()
 		},
@@ -125,7 +135,7 @@ func newMessageCmd() *cobra.Command {
 				return err
 			}
 			if !wantJSON(cmd) {
-				return exportEML(c, args[0], exportOut, cmd.OutOrStdout()) // messageexport.go: whole or nothing
+				return exportEML(c, args[0], exportOut, rawOut(cmd)) // messageexport.go: whole or nothing, byte for byte
 			}
 			m, err := c.Message(args[0])
 			if err != nil {
@@ -357,7 +367,7 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 			fmt.Fprintf(out, "%s: %s\n", id, verb)
 		}
 		for _, f := range res.Failed {
-			fmt.Fprintf(out, "%s: failed: %s\n", f.ID, f.Error)
+			fmt.Fprintf(out, "%s: failed: %s\n", termSafe(f.ID), termSafe(f.Error))
 		}
 		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed%s\n", res.Matched, len(res.Done), verb, len(res.Failed), skippedText(res.Skipped))
 	}

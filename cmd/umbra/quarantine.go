@@ -77,8 +77,8 @@ func newQuarantineCmd() *cobra.Command {
 				rcpts = append(rcpts, r.Address)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "id:         %s\nreason:     %s\nfrom:       %s\nrecipients: %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nsubject:    %s\nmessage-id: %s\n",
-				m.ID, m.Quarantine, orDash(m.From), strings.Join(rcpts, ", "), m.Size, m.Arrived.Format(time.RFC3339),
-				m.Connector, m.ClientIP, orDash(m.Subject), orDash(m.MessageID))
+				m.ID, termSafe(m.Quarantine), orDash(m.From), termSafe(strings.Join(rcpts, ", ")), m.Size, m.Arrived.Format(time.RFC3339),
+				termSafe(m.Connector), termSafe(m.ClientIP), orDash(m.Subject), orDash(m.MessageID))
 			return nil
 		},
 	}

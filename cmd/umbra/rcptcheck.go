@@ -23,20 +23,20 @@ type rcptCheck struct {
 	RCPT string `json:"rcpt"`
 }
 
-// rcptAddress is a recipient as RCPT TO takes it: bare postmaster (any
-// ASCII case) is server.postmaster, as the receive side aliases it; any
-// other must parse as the receive side parses (smtp.ParseAddress: a
-// trailing dot dropped, the domain folded).
+// rcptAddress is a recipient as RCPT TO takes it (smtp.ParseRcptPath):
+// a source route ignored, a quoted local part taken by its content, bare
+// postmaster (any ASCII case) as server.postmaster, the address parsed
+// as the receive side parses it (a trailing dot dropped, the domain
+// folded).
 func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
-	if isPostmaster(rcpt) {
-		if cfg.Server.Postmaster == "" {
-			return "", fmt.Errorf("%q: RCPT TO:<postmaster> is refused, server.postmaster is not set", rcpt)
-		}
-		return cfg.Server.Postmaster, nil
-	}
-	a, err := smtp.ParseAddress(rcpt)
-	if err != nil {
+	a, postmaster, err := smtp.ParseRcptPath(rcpt)
+	switch {
+	case err != nil:
 		return "", fmt.Errorf("%q is not an address RCPT accepts (501 5.1.3; local-part@domain): %v", rcpt, err)
+	case postmaster && cfg.Server.Postmaster == "":
+		return "", fmt.Errorf("%q: RCPT TO:<postmaster> is refused, server.postmaster is not set", rcpt)
+	case postmaster:
+		return cfg.Server.Postmaster, nil
 	}
 	return a.String(), nil
 }

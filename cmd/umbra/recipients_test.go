@@ -295,6 +295,10 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	hub := startUmbra(t, hubCfg, hubAddr)
 	got := rcptReplies(t, hubAddr, "nobody@example.test", "alice@EXAMPLE.test.")
 	wantReplies(t, "hub", got, map[string]string{"nobody@example.test": "550 5.1.1", "alice@EXAMPLE.test.": "250"})
+	// Paths RCPT reads before the address: quotes, a source route.
+	paths := []string{`"alice"@example.test`, `@a,@b:alice@example.test`, `"al\ice"@example.test`, `"a b"@example.test`}
+	atRcpt := rcptReplies(t, hubAddr, paths...)
+	wantReplies(t, "paths", atRcpt, map[string]string{paths[0]: "250", paths[1]: "250", paths[2]: "250", paths[3]: "501 5.1.3"})
 	hub.kill()
 
 	explain := func(args ...string) (routeExplanation, string, int) {
@@ -330,6 +334,23 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	}
 	if _, _, code := explain("a b@example.test"); code != exitUsage {
 		t.Errorf("a syntax RCPT refuses: exit %d", code)
+	}
+	// Each path gets the answer RCPT gave it, for the address RCPT took.
+	for _, p := range paths {
+		ex, errOut, code := explain(p)
+		if strings.HasPrefix(atRcpt[p], "501") {
+			if code != exitUsage {
+				t.Errorf("%s: RCPT said %q, explain exit %d %+v", p, atRcpt[p], code, ex.Recipients)
+			}
+			continue
+		}
+		if code != 0 || len(ex.Recipients) != 1 {
+			t.Errorf("%s: RCPT said %q, explain exit %d: %s", p, atRcpt[p], code, errOut)
+			continue
+		}
+		if r := ex.Recipients[0]; r.Address != "alice@example.test" || !strings.HasPrefix(r.RCPT, "250") {
+			t.Errorf("%s: RCPT said %q, explain %+v", p, atRcpt[p], r)
+		}
 	}
 }
 

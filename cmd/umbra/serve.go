@@ -54,14 +54,13 @@ func newServeCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
-			if err == nil {
-				err = cfg.KeyPairs() // file:line, before anything is created
-			}
-			if err == nil {
-				err = cfg.ListenersNotHere()
-			}
 			if err != nil {
 				return &exitError{code: exitConfig, err: err}
+			}
+			// Everything config check checks, before the data directory
+			// is touched: a refused configuration leaves no database.
+			if f := checkConfig(cfg); f != nil {
+				return &exitError{code: exitConfig, err: fmt.Errorf("%w\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary)}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -92,6 +91,11 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 // configuration, runs them until ctx ends, and drains them in order.
 func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	log := newLogger(cfg.Server)
+	// The addresses serve listens on are free and this host's before the
+	// data directory is touched (listeners.go).
+	if err := probeListeners(cfg); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return err
 	}
@@ -277,6 +281,17 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			}
 		}
 	}
+	forgetGone := func(c *config.Config) { // healthprune.go
+		var peers []queue.ShadowPeer
+		if shadows != nil {
+			var err error
+			if peers, err = mgr.ShadowPeers(); err != nil {
+				return // which primaries hold copies is not known: keep every mark
+			}
+		}
+		forgetGoneServers(c, health, peers, log.With("component", "queue"))
+	}
+	forgetGone(cfg)
 	recovered, poisoned, err := mgr.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recovering the queue: %w", err)
@@ -442,6 +457,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 				cfgMu.Lock()
 				cfg = next
 				cfgMu.Unlock()
+				forgetGone(next) // a server the new topology moved or removed
 			}
 			systemd.Notify("READY=1")
 		}

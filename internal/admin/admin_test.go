@@ -31,6 +31,7 @@ func (f *fakeQueue) SuspendQueue(ctx context.Context, n string) error {
 	return nil
 }
 func (f *fakeQueue) ResumeQueue(ctx context.Context, n string) (int, error) { return 0, nil }
+func (f *fakeQueue) SuspendedQueues() []string                              { return nil }
 func (f *fakeQueue) RetryQueue(ctx context.Context, n string) (int, error) {
 	return 2, nil
 }

@@ -31,9 +31,9 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		ms, err := s.q.Messages(queue.MessageFilter{Queue: queue.QueueQuarantine, Limit: limit})
 		out := make([]MessageView, 0, len(ms))
-		now := s.now()
+		sv := s.stateView()
 		for _, m := range ms {
-			out = append(out, view(m, now))
+			out = append(out, view(m, sv))
 		}
 		reply(w, out, err)
 	})

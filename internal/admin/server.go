@@ -48,6 +48,7 @@ type Queue interface {
 	SuspendMessage(ctx context.Context, id queue.ID) error
 	ResumeMessage(ctx context.Context, id queue.ID) error
 	RemoveMessage(ctx context.Context, id queue.ID, ndr bool) error
+	SuspendedQueues() []string // their messages are shown "held"
 }
 
 // Tracker searches the message tracking log.
@@ -563,9 +564,9 @@ func (s *Server) routes() http.Handler {
 		}
 		ms, err := s.q.Messages(f)
 		out := make([]MessageView, 0, len(ms))
-		now := s.now()
+		sv := s.stateView()
 		for _, m := range ms {
-			out = append(out, view(m, now))
+			out = append(out, view(m, sv))
 		}
 		reply(w, out, err)
 	})
@@ -579,7 +580,7 @@ func (s *Server) routes() http.Handler {
 			reply(w, nil, err)
 			return
 		}
-		v := view(m, s.now())
+		v := view(m, s.stateView())
 		if b, err := s.q.BodyOf(id); err == nil {
 			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body
 			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole

@@ -31,6 +31,9 @@ type MessageView struct {
 	Recipients  []RecipientView `json:"recipients"`
 	// Quarantine: why an edge check holds the message (state quarantined).
 	Quarantine string `json:"quarantine,omitempty"`
+	// Held: why recipients wait without being attempted — the suspended
+	// queues they wait in (state held when every pending one does).
+	Held string `json:"held,omitempty"`
 	// Spool: a spooled body's file and whether it holds the content
 	// (only for a single message; spoolview.go).
 	Spool *SpoolView `json:"spool,omitempty"`
@@ -45,20 +48,26 @@ type RecipientView struct {
 	LastReply string `json:"last_reply,omitempty"`
 }
 
-// view shows m at now, in the state its queue counts it in
-// (queue.DisplayState).
-func view(m *queue.Message, now time.Time) MessageView {
-	v := MessageView{ID: m.ID.String(), State: queue.DisplayState(m, now), From: m.From, Size: m.Size, Arrived: m.Arrived,
+// view shows m as sv sees it, in the state its queue counts it in
+// (queue.StateView: a message of a suspended queue is "held").
+func view(m *queue.Message, sv queue.StateView) MessageView {
+	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: m.LastError,
-		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine}
-	if m.State == queue.Ready {
-		v.NextAttempt = m.NextAttempt
+		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m)}
+	if m.State == queue.Ready && v.State != "held" {
+		v.NextAttempt = m.NextAttempt // a held message waits for its queue's resume, not for a time
 	}
-	for _, r := range m.Rcpts {
-		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: r.Status.String(), Queue: r.Queue,
+	for i, r := range m.Rcpts {
+		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: sv.RecipientStatus(m, i), Queue: r.Queue,
 			NextHop: r.NextHop, LastReply: r.LastReply})
 	}
 	return v
+}
+
+// stateView is the view of messages now: the suspended queues make
+// their messages "held".
+func (s *Server) stateView() queue.StateView {
+	return queue.NewStateView(s.now(), s.q.SuspendedQueues())
 }
 
 // subjectOf reads the Subject header of a stored message (its header

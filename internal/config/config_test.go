@@ -484,3 +484,43 @@ func TestBindingOfDigitsThatAreNoAddress(t *testing.T) {
 		t.Fatalf("binding 127.000.000.017:25: %v", err)
 	}
 }
+
+// rt20 N1: a host that the C resolver reads as an IPv4 address in one
+// of inet_aton's other forms (hex, octal, fewer than four parts, one
+// number, a trailing dot) is neither an IP address umbra can parse nor
+// a host name: every host:port and host of the configuration refuses it
+// at its line, as 127.000.000.017 already was, instead of serve failing
+// without one.
+func TestInetAtonFormsRefused(t *testing.T) {
+	forms := []string{"0x7f000013", "0X7F000013", "127.1", "0177.0.0.1", "2130706451", "127.0.0.0x13", "0x7f.0.0.1",
+		"127.0.0.1.", "0x7f000013.", "0x", "1.2.3.0xff"}
+	for _, h := range forms {
+		if IsHost(h) {
+			t.Errorf("IsHost(%q) = true; inet_aton reads it as an IPv4 address", h)
+		}
+	}
+	for _, h := range []string{"mx.example", "0x7f.example", "a0x1", "localhost", "127.0.0.1", "::1", "host-0x1", "0xg"} {
+		if !IsHost(h) {
+			t.Errorf("IsHost(%q) = false", h)
+		}
+	}
+	src := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"0x7f000013:25\"]\n"
+	if _, err := Parse([]byte(src), "t.yaml"); err == nil || !strings.Contains(err.Error(), "IPv4 address 127.0.0.19") {
+		t.Errorf("binding 0x7f000013 does not say which address the resolver reads: %v", err)
+	}
+	for _, h := range forms {
+		cases := []struct{ name, src, line string }{
+			{"binding", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"" + h + ":25\"]\n", ":4:"},
+			{"metrics_listen", "server:\n  name: h.example\n  data_dir: /tmp/x\n  metrics_listen: \"" + h + ":9100\"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n", ":4:"},
+			{"console", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nconsole:\n  listen: \"" + h + ":8443\"\n", ":6:"},
+			{"ldap", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nldap:\n  url: \"ldap://" + h + ":389\"\n  base_dn: dc=example,dc=org\n", ":6:"},
+			{"smart host", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nsend_connectors:\n  - name: s\n    address_spaces: [{domain: \"*\"}]\n    smart_hosts: [\"" + h + ":25\"]\n", ":8:"},
+		}
+		for _, c := range cases {
+			_, err := Parse([]byte(c.src), "t.yaml")
+			if err == nil || !strings.Contains(err.Error(), "t.yaml"+c.line) || !strings.Contains(err.Error(), h) {
+				t.Errorf("%s %s: %v", c.name, h, err)
+			}
+		}
+	}
+}

@@ -15,6 +15,9 @@ func validateConsole(v *validator, c *Config) {
 		return
 	}
 	host, _, err := net.SplitHostPort(k.Listen)
+	if err == nil {
+		err = checkHostPort(k.Listen)
+	}
 	if err != nil {
 		v.add(fmt.Sprintf("console.listen: %v", err), "console", "listen")
 	} else if !k.AllowRemote && !loopbackHost(host) {

@@ -102,6 +102,12 @@ func validateLDAP(v *validator, c *Config) {
 		// silently ignored: the base and filters have their own keys.
 		v.add("ldap.url: want ldap://host[:port] or ldaps://host[:port] only, without user:password (use bind_dn and bind_password_file), path or query", "ldap", "url")
 		return
+	case u.Hostname() == "" || !IsHost(u.Hostname()):
+		v.add(fmt.Sprintf("ldap.url %q: bad host %q%s", l.URL, u.Hostname(), hostHint(u.Hostname())), "ldap", "url")
+		return
+	case u.Port() != "" && !validPort(u.Port()):
+		v.add(fmt.Sprintf("ldap.url %q: bad port %q", l.URL, u.Port()), "ldap", "url")
+		return
 	case l.StartTLS && u.Scheme == "ldaps":
 		v.add("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already", "ldap", "start_tls")
 	}

@@ -79,6 +79,9 @@ func MilterAddress(a string) (network, addr string, err error) {
 		if err != nil || host == "" || port == "" {
 			return "", "", fmt.Errorf("want inet:HOST:PORT, not %q", a)
 		}
+		if err := checkHostPort(hp); err != nil {
+			return "", "", fmt.Errorf("%q: %v", a, err)
+		}
 		return "tcp", hp, nil
 	}
 	return "", "", fmt.Errorf("want inet:HOST:PORT or unix:/path, not %q", a)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/mail"
 	"time"
 
@@ -107,7 +106,7 @@ func validateOutboundTLS(v *validator, c *Config) {
 		v.add("outbound_tls.mta_sts_refresh_interval must be positive", "outbound_tls", "mta_sts_refresh_interval")
 	}
 	if p := o.Publish; p.Listen != "" {
-		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+		if err := checkHostPort(p.Listen); err != nil {
 			v.add(fmt.Sprintf("outbound_tls.mta_sts_publish.listen: %v", err), "outbound_tls", "mta_sts_publish", "listen")
 		}
 		if p.CertFile == "" || p.KeyFile == "" {

@@ -55,7 +55,7 @@ func validate(c *Config) []violation {
 			"RCPT TO:<postmaster> is accepted from anyone, and would relay their mail out of the organisation", s.Postmaster), "server", "postmaster")
 	}
 	if s.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
+		if err := checkHostPort(s.MetricsListen); err != nil {
 			v.add(fmt.Sprintf("server.metrics_listen: %v", err), "server", "metrics_listen")
 		}
 	}
@@ -280,7 +280,7 @@ func validate(c *Config) []violation {
 				}
 			}
 			if !IsHost(host) {
-				v.add(fmt.Sprintf("smart host %q is not a host name or address", h), at("smart_hosts", j)...)
+				v.add(fmt.Sprintf("smart host %q is not a host name or address%s", h, hostHint(host)), at("smart_hosts", j)...)
 			}
 		}
 		if sc.Port < 1 || sc.Port > 65535 {
@@ -376,7 +376,7 @@ func checkHostPort(s string) error {
 	}
 	if host != "" {
 		if _, err := netip.ParseAddr(host); err != nil && !IsHost(host) { // 127.000.000.017 is neither
-			return fmt.Errorf("bad host %q", host)
+			return fmt.Errorf("bad host %q%s", host, hostHint(host))
 		}
 	}
 	return nil
@@ -406,9 +406,14 @@ func IsDomain(s string) bool {
 
 // IsHost reports whether s is something umbra can connect to: an IP
 // address (without brackets) or a host name — a domain whose last label
-// is not all digits (RFC 3696 section 2: no top-level domain is), so
+// is not a number (RFC 3696 section 2: no top-level domain is), so
 // that "999.1.1.1" or "1.2.3", typed as an address, is refused before
-// any lookup is made of it. One label (localhost) is a host name.
+// any lookup is made of it. A number is decimal digits or, as the C
+// resolver's inet_aton reads them, 0x and hex digits: "0x7f000013",
+// "127.0.0.0x13", "127.1", "0177.0.0.1", "2130706451" and "127.0.0.1."
+// are IPv4 addresses to the system's resolver but not to umbra, so
+// neither an address nor a name here. One label (localhost) is a host
+// name.
 func IsHost(s string) bool {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return true
@@ -417,8 +422,60 @@ func IsHost(s string) bool {
 		return false
 	}
 	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
-	top := labels[len(labels)-1]
-	return strings.Trim(top, "0123456789") != ""
+	return !numericLabel(labels[len(labels)-1])
+}
+
+// numericLabel reports whether a label is a number as inet_aton reads
+// one: decimal (or octal, with a leading 0) digits, or 0x and hex digits.
+func numericLabel(l string) bool {
+	if len(l) >= 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X') {
+		return strings.Trim(l[2:], "0123456789abcdefABCDEF") == ""
+	}
+	return l != "" && strings.Trim(l, "0123456789") == ""
+}
+
+// hostHint says what a refused host is when the system's resolver
+// would read it as an IPv4 address (inet_aton: one to four numbers,
+// each decimal, 0-led octal or 0x hex, the last filling the remaining
+// bytes): "" when it is not one.
+func hostHint(s string) string {
+	parts := strings.Split(strings.TrimSuffix(s, "."), ".")
+	if len(parts) > 4 {
+		return ""
+	}
+	var v [4]uint64
+	for i, p := range parts {
+		base, digits := 10, p
+		switch {
+		case len(p) >= 2 && (p[:2] == "0x" || p[:2] == "0X"):
+			base, digits = 16, p[2:]
+			if digits == "" {
+				digits = "0"
+			}
+		case len(p) > 1 && p[0] == '0':
+			base, digits = 8, p[1:]
+		}
+		n, err := strconv.ParseUint(digits, base, 32)
+		if err != nil || p == "" {
+			return ""
+		}
+		v[i] = n
+	}
+	last := len(parts) - 1
+	max := uint64(1)<<(8*(4-last)) - 1
+	var a uint64
+	for i := 0; i < last; i++ {
+		if v[i] > 255 {
+			return ""
+		}
+		a |= v[i] << (8 * (3 - i))
+	}
+	if v[last] > max {
+		return ""
+	}
+	a |= v[last]
+	ip := netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+	return fmt.Sprintf(" (the system resolver reads it as the IPv4 address %s: write that)", ip)
 }
 
 // IsAddressSpace reports whether s is "*", "*.domain" or a domain.

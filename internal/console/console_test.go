@@ -66,6 +66,7 @@ func (f *fakeQueue) ResumeQueue(ctx context.Context, n string) (int, error) {
 	f.did("resume " + n)
 	return 3, nil
 }
+func (f *fakeQueue) SuspendedQueues() []string { return []string{"mx:held.example"} }
 func (f *fakeQueue) RetryQueue(ctx context.Context, n string) (int, error) {
 	f.did("retry " + n)
 	return 2, nil
@@ -437,6 +438,26 @@ func TestConsolePagesEscapeAndKeepBodies(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("map lacks %s", want)
 		}
+	}
+}
+
+// rt18 F3: a message whose recipients wait in a suspended queue is shown
+// "held", with the queue and the command that releases it — as its queue
+// shows "suspended" — not "ready".
+func TestConsoleShowsHeldMessage(t *testing.T) {
+	h := newHarness(t)
+	h.q.extra = &queue.Message{ID: 9, State: queue.Ready, From: "a@example.org",
+		Rcpts: []queue.Recipient{{Addr: "b@held.example", Queue: "mx:held.example"}}}
+	h.login("ops", "s3cret-pass")
+	_, page := h.do("GET", "/messages/"+queue.ID(9).String(), nil, nil)
+	for _, want := range []string{`data-state="held"`, `<dd id="state">held</dd>`, "mx:held.example is suspended", "umbra queue resume mx:held.example", "<td>held</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("message page lacks %s", want)
+		}
+	}
+	_, page = h.do("GET", "/messages/"+queue.ID(7).String(), nil, nil)
+	if strings.Contains(page, "held") {
+		t.Errorf("a message of a queue that is not suspended is shown held")
 	}
 }
 

@@ -275,6 +275,14 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			qi.Status = "held" // until the operator releases or deletes (quarantine.go)
 		case q.suspended[qi.Name]:
 			qi.Status = "suspended"
+			// Its ready messages are not attempted from here: they
+			// are "held", as each message (StateView) and each of
+			// its recipients waiting here shows.
+			if n := qi.ByState["ready"] + qi.ByState["retry"]; n > 0 {
+				qi.ByState["held"] = n
+				delete(qi.ByState, "ready")
+				delete(qi.ByState, "retry")
+			}
 		case qi.ByState["active"] > 0:
 			qi.Status = "active"
 		case waiting[qi.Name][1] > 0 && waiting[qi.Name][0] == 0:
@@ -435,14 +443,14 @@ type MessageFilter struct {
 	OlderThan time.Duration
 	Limit     int
 
-	now time.Time // for State and OlderThan
+	view *StateView // for State and OlderThan (a pointer: filters stay comparable)
 }
 
 func (f MessageFilter) match(m *Message) bool {
-	if f.State != "" && DisplayState(m, f.now) != f.State {
+	if f.State != "" && f.view.State(m) != f.State {
 		return false
 	}
-	if f.OlderThan > 0 && f.now.Sub(m.Arrived) < f.OlderThan {
+	if f.OlderThan > 0 && f.view.Now.Sub(m.Arrived) < f.OlderThan {
 		return false
 	}
 	if f.Domain != "" {
@@ -475,7 +483,8 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	f.now = q.clk.Now()
+	sv := q.StateView()
+	f.view = &sv
 	var out []*Message
 	err := q.store.View(func(tx *Tx) error {
 		if f.Queue != "" {

@@ -284,7 +284,8 @@ func verifySums(tx *bolt.Tx) error {
 
 // VerifyBackup reads every page of the backup at path and checks its
 // content against the checksums recorded when it was written: nil for
-// a sound backup, ErrNoChecksums (wrapped) for one that carries none, a
+// a sound backup, ErrNoChecksums (wrapped) for one that carries none,
+// ErrNewerSchema (wrapped) for one a newer release wrote, a
 // *BackupDamage naming what changed, or the page fault met.
 func VerifyBackup(path string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -298,6 +299,16 @@ func VerifyBackup(path string) (err error) {
 		return err
 	}
 	defer db.Close()
+	// A newer release's backup is named so first: its checksums may be
+	// of a version this one cannot read either.
+	if err := db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			return backupSchema(path, meta)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	if err := checkPages(db); err != nil {
 		return err
 	}

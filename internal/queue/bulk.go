@@ -42,8 +42,10 @@ func uniqueNames(names []string) []string {
 
 // MessageStates are the states a message is shown in and can be selected
 // by: the stored states, with "retry" for a ready message that waits for
-// its next attempt after a deferral (what its queue shows as "retry").
-var MessageStates = []string{"ready", "retry", "active", "suspended", "poison", "shadow", "quarantined"}
+// its next attempt after a deferral (what its queue shows as "retry"),
+// and "held" for a ready message whose every pending recipient waits in
+// a queue the operator suspended (what its queue shows as "suspended").
+var MessageStates = []string{"ready", "retry", "held", "active", "suspended", "poison", "shadow", "quarantined"}
 
 // QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
 var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held"}
@@ -52,12 +54,103 @@ var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "h
 var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
 	"dumpster", QueueSubmission, QueuePoison, "unreachable", QueueQuarantine, "other"}
 
-// DisplayState is the state the operator sees for a message at now.
+// DisplayState is the state the operator sees for a message at now,
+// leaving aside suspended queues (StateView adds them).
 func DisplayState(m *Message, now time.Time) string {
 	if m.State == Ready && m.Attempts > 0 && m.NextAttempt.After(now) {
 		return "retry"
 	}
 	return m.State.String()
+}
+
+// StateView shows messages in the states the operator sees them in at
+// one moment: DisplayState, and "held" for a ready message none of whose
+// pending recipients can be attempted because each waits in a suspended
+// queue. Every view of a message — message list and show, their JSON,
+// the admin API, the console, the --state filter — and the counts of
+// queue list use it, so that a message and its queue never disagree
+// (a queue shown "suspended" whose messages show "ready").
+type StateView struct {
+	Now       time.Time
+	Suspended map[string]bool
+}
+
+// NewStateView is the view at now with the suspended queues given.
+func NewStateView(now time.Time, suspended []string) StateView {
+	v := StateView{Now: now, Suspended: make(map[string]bool, len(suspended))}
+	for _, name := range suspended {
+		v.Suspended[name] = true
+	}
+	return v
+}
+
+// StateView is the view of the manager's clock and suspended queues now.
+func (q *Manager) StateView() StateView {
+	return NewStateView(q.clk.Now(), q.SuspendedQueues())
+}
+
+// heldQueues lists, in order and once each, the suspended queues m's
+// pending recipients wait in, and whether every pending recipient waits
+// in one.
+func (v StateView) heldQueues(m *Message) (queues []string, all bool) {
+	if m.State != Ready || len(v.Suspended) == 0 {
+		return nil, false
+	}
+	all = true
+	pending := 0
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if r.Status.Done() {
+			continue
+		}
+		pending++
+		name := queueOf(r)
+		if !v.Suspended[name] {
+			all = false
+			continue
+		}
+		seen := false
+		for _, q := range queues {
+			seen = seen || q == name
+		}
+		if !seen {
+			queues = append(queues, name)
+		}
+	}
+	return queues, all && pending > 0
+}
+
+// State is the state the operator sees for m.
+func (v StateView) State(m *Message) string {
+	if _, all := v.heldQueues(m); all {
+		return "held"
+	}
+	return DisplayState(m, v.Now)
+}
+
+// Held says why recipients of m wait without being attempted: the
+// suspended queues they wait in and the command that releases them;
+// "" when none does.
+func (v StateView) Held(m *Message) string {
+	qs, _ := v.heldQueues(m)
+	switch len(qs) {
+	case 0:
+		return ""
+	case 1:
+		return "queue " + qs[0] + " is suspended (umbra queue resume " + qs[0] + ")"
+	}
+	return "queues " + strings.Join(qs, ", ") + " are suspended (umbra queue resume QUEUE)"
+}
+
+// RecipientStatus is the status the operator sees for recipient i of m:
+// its stored status, or "held" for a pending recipient of a ready
+// message that waits in a suspended queue.
+func (v StateView) RecipientStatus(m *Message, i int) string {
+	r := &m.Rcpts[i]
+	if m.State == Ready && !r.Status.Done() && v.Suspended[queueOf(r)] {
+		return "held"
+	}
+	return r.Status.String()
 }
 
 // WaitingRetry counts the messages of queue name that wait for a retry

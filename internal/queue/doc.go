@@ -287,8 +287,10 @@
 // (ErrBusy) or skip Active messages.
 //
 // The operator sees a Ready message that waits for its next attempt after
-// a deferral as "retry" (DisplayState), and its queue counts it so: message
-// state and queue status agree. An operator's retry or flush (bulk.go)
+// a deferral as "retry" (DisplayState), and a Ready message whose every
+// pending recipient waits in a suspended queue as "held" (StateView, with
+// the queues that hold it; such a recipient shows "held" too); its queue
+// counts it so: message state and queue status agree. An operator's retry or flush (bulk.go)
 // only moves NextAttempt; it never counts as an attempt. A removal or any
 // other action by the operator names its actor in the tracking log (the
 // admin API audits it); a removal's own event keeps the envelope.
@@ -456,10 +458,13 @@
 // it replaces anything — a changed byte is refused, naming the message —
 // and keeps the replaced file and spool directory under one unique
 // suffix; a backup without checksums (an older release) only with
-// RestoreOptions.Unverified. The Open that takes the mark drops the
+// RestoreOptions.Unverified; a backup of a newer schema version than
+// schemaVersion (ErrNewerSchema), whatever the options, before anything
+// is copied, as VerifyBackup names it. The Open that takes the mark drops the
 // checksums. Compact (same lock) replaces the file only with a complete,
 // fsync'd copy. A file whose schema version is newer than schemaVersion
-// is refused (ErrNewerSchema) and left unchanged; older versions are
+// is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
+// Restore alike; older versions are
 // upgraded in the transaction that opens them.
 //
 // # Durability and the crash argument

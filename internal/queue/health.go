@@ -21,6 +21,11 @@ import (
 type Health struct {
 	mu  sync.Mutex
 	bad map[string]HealthMark
+	// with links the keys marked together (a server's name and the
+	// addresses it was reached at): an answer under one clears them all,
+	// so the address a server was at before it moved does not stay
+	// marked — and listed in queue destinations — for good.
+	with map[string]map[string]bool
 }
 
 // HealthMark is why and since when a server is tried last.
@@ -32,7 +37,36 @@ type HealthMark struct {
 }
 
 // NewHealth returns an empty record.
-func NewHealth() *Health { return &Health{bad: map[string]HealthMark{}} }
+func NewHealth() *Health {
+	return &Health{bad: map[string]HealthMark{}, with: map[string]map[string]bool{}}
+}
+
+// link records that keys name one server.
+func (h *Health) link(keys []string) {
+	for _, a := range keys {
+		for _, b := range keys {
+			if a == "" || b == "" || a == b {
+				continue
+			}
+			if h.with[a] == nil {
+				h.with[a] = map[string]bool{}
+			}
+			h.with[a][b] = true
+		}
+	}
+}
+
+// drop removes the mark and the links of k. Called with h.mu held.
+func (h *Health) drop(k string) {
+	delete(h.bad, k)
+	for o := range h.with[k] {
+		delete(h.with[o], k)
+		if len(h.with[o]) == 0 {
+			delete(h.with, o)
+		}
+	}
+	delete(h.with, k)
+}
 
 // Unresponsive marks a server under every key given (its name, its
 // address): it failed at since. An earlier mark is kept, with since as
@@ -53,6 +87,7 @@ func (h *Health) Unresponsive(since time.Time, why string, keys ...string) {
 		}
 		h.bad[k] = m
 	}
+	h.link(keys)
 }
 
 // Probe reports whether a marked server is due a probe: its latest
@@ -84,12 +119,35 @@ func (h *Health) Probe(now time.Time, every time.Duration, keys ...string) bool 
 	return true
 }
 
-// Responsive clears the marks of a server that answered.
+// Responsive clears the marks of a server that answered, and those of
+// the keys marked together with them (the address it had before it
+// moved).
 func (h *Health) Responsive(keys ...string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var all []string
 	for _, k := range keys {
-		delete(h.bad, k)
+		all = append(all, k)
+		for o := range h.with[k] {
+			all = append(all, o)
+		}
+	}
+	for _, k := range all {
+		h.drop(k)
+	}
+}
+
+// Forget drops the marks of the keys keep refuses: servers and addresses
+// that no longer exist (the topology changed) and that no message waits
+// for, which nothing would ever clear. serve calls it at start and on
+// reload.
+func (h *Health) Forget(keep func(key string) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.bad {
+		if !keep(k) {
+			h.drop(k)
+		}
 	}
 }
 

@@ -265,6 +265,20 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	defer src.Close()
+	// A newer release's file: its copy would be written in this
+	// release's layout (spool files, bodies), which that release may not
+	// read. Refused before anything is written, as Open refuses it.
+	if err := src.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] > schemaVersion {
+				return fmt.Errorf("%w: %s is of schema version %d, written by a newer release of umbra; this one knows versions 1 to %d "+
+					"and does not compact it: compact it with that release (the database is unchanged)", ErrNewerSchema, path, v[0], schemaVersion)
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
 	tmp := path + ".compact"
 	os.Remove(tmp) // a crashed compaction's partial copy
 	dst, err := bolt.Open(tmp, 0o600, opts)
@@ -406,9 +420,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		if meta == nil || meta.Get(keyBackupOf) == nil {
 			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
 		}
-		return nil
+		return backupSchema(backup, meta)
 	})
 	b.Close()
+	if errors.Is(err, ErrNewerSchema) {
+		return "", fmt.Errorf("restore: %w. The database is unchanged: restore it with that release (or a newer one), or restore a backup taken by this release", err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("restore: %w", err)
 	}
@@ -546,6 +563,17 @@ func keepReplaced(path, spool string) (string, string, error) {
 // (openChecked's panic and fault guard) and checks its content against
 // its checksums (VerifyBackup).
 func checkBackup(path string) error { return VerifyBackup(path) }
+
+// backupSchema refuses (ErrNewerSchema) a backup whose schema version is
+// newer than this release knows: restored, the database would not open
+// (Store.init refuses it), after the one it replaced was put aside.
+func backupSchema(path string, meta *bolt.Bucket) error {
+	if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] > schemaVersion {
+		return fmt.Errorf("%w: the backup %s is of schema version %d, written by a newer release of umbra; this one knows versions 1 to %d",
+			ErrNewerSchema, path, v[0], schemaVersion)
+	}
+	return nil
+}
 
 func copyFile(from, to string) error {
 	in, err := os.Open(from)

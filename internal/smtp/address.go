@@ -178,6 +178,23 @@ func RcptPath(p string) (string, error) {
 	return "", errAddrSyntax
 }
 
+// ParseRcptPath is what RCPT TO takes from path p: the address
+// (RcptPath, then parsePathAddress), or postmaster true for a bare
+// postmaster, which the session maps to server.postmaster. Tools that
+// say what RCPT would answer (route explain) read paths with it, so that
+// they take a quoted local part or a source route exactly as RCPT does.
+func ParseRcptPath(p string) (a Address, postmaster bool, err error) {
+	path, err := RcptPath(p)
+	if err != nil {
+		return Address{}, false, err
+	}
+	if path == postmasterPath {
+		return Address{}, true, nil
+	}
+	a, err = parsePathAddress(path)
+	return a, false, err
+}
+
 // parsePathAddress is ParseAddress for an address read from a path
 // (go-smtp's parser, RcptPath): the quotes of a quoted local part are
 // gone by then, so a local part that still starts with a quote was

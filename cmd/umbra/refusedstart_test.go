@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// rt20 N1: a start serve refuses leaves the data directory untouched —
+// no queue.db, no directory — whether the configuration is refused (a
+// topology that does not place this server, a binding whose host is an
+// IPv4 address in inet_aton's hex form, refused at its file:line) or an
+// address serve is to listen on cannot be had.
+func TestRefusedStartLeavesNoDatabase(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(`sites:
+  - {name: a, subnets: ["127.0.63.0/24"]}
+servers:
+  - {name: hub1, role: hub, address: "127.0.63.17:2525"}
+  - {name: hub2, role: hub, address: "127.0.63.18:2525"}
+`), 0o600)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	write := func(name, body string) (cfg, data string) {
+		data = filepath.Join(dir, name+"-data")
+		cfg = filepath.Join(dir, name+".yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf("server: {name: hub1, data_dir: %s, metrics_listen: \"\"}\n%s", data, body)), 0o600)
+		return cfg, data
+	}
+	for _, tc := range []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"wrongtopo", "topology: " + topo + "\nreceive_connectors:\n  - {name: org, bindings: [\"127.0.63.18:2525\"], remote_ranges: [\"127.0.0.0/8\"]}\n",
+			exitConfig, topo + `:4: the topology puts server "hub1" at 127.0.63.17:2525`},
+		{"hexbinding", "receive_connectors:\n  - name: org\n    bindings: [\"0x7f000013:2525\"]\n",
+			exitConfig, `hexbinding.yaml:4: binding "0x7f000013:2525": bad host "0x7f000013"`},
+		{"taken", "receive_connectors:\n  - name: org\n    bindings: [\"" + held.Addr().String() + "\"]\n",
+			exitFailure, held.Addr().String()},
+	} {
+		cfg, data := write(tc.name, tc.body)
+		out, err := exec.Command(umbraBin, "serve", "--config", cfg).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: serve: %v\n%s\nwant exit %d and %s", tc.name, err, out, tc.code, tc.want)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			entries, _ := os.ReadDir(data)
+			t.Errorf("%s: a refused start left the data directory %s (%v, %d entries)", tc.name, data, err, len(entries))
+		}
+	}
+}
