@@ -14,6 +14,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/delivery"
+	"umbra/internal/routing"
 	"umbra/internal/smtp"
 	"umbra/internal/topology"
 )
@@ -54,6 +55,10 @@ func newConfigCmd() *cobra.Command {
 			}
 			for _, w := range inertMXLimits(cfg) {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+			}
+			receiptWarnings, _ := receiptWithoutCandidates(cfg, checkedTopology(cfg)) // its errors: checkConfig
+			for _, w := range receiptWarnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
 			}
 			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
 				for _, w := range ws {
@@ -96,6 +101,14 @@ func checkConfig(cfg *config.Config) *checkFailure {
 	if err := cfg.UnreadableFiles(); err != nil {
 		return fail(" names files that cannot be read", err)
 	}
+	// Listeners on addresses of this machine, at their lines.
+	if err := cfg.ListenersNotHere(); err != nil {
+		return fail(" listens on an address this machine does not have", err)
+	}
+	// Certificates and keys as serve loads them, at their lines.
+	if err := cfg.KeyPairs(); err != nil {
+		return fail(" names a certificate or key that does not load", err)
+	}
 	var missing []string
 	for _, f := range referencedFiles(cfg) {
 		if _, err := os.Stat(f); err != nil {
@@ -112,6 +125,9 @@ func checkConfig(cfg *config.Config) *checkFailure {
 			if errors.As(err, new(localStoreError)) {
 				return fail(": its mailbox store does not fit the topology "+cfg.Topology, err)
 			}
+			if es, ok := err.(config.Errors); ok && len(es) > 0 && es[0].File == cfg.File {
+				return fail(" does not fit the topology "+cfg.Topology, err) // a binding on another server's address
+			}
 			return fail(": the topology "+cfg.Topology+" is not valid", err)
 		}
 	}
@@ -119,11 +135,25 @@ func checkConfig(cfg *config.Config) *checkFailure {
 	if _, err := recipientValidator(cfg, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
 		return fail(": the recipient directory is not valid", err)
 	}
+	// shadow_on_receipt against the candidates the topology gives.
+	if _, err := receiptWithoutCandidates(cfg, checkedTopology(cfg)); err != nil {
+		return fail(": a connector's shadow copy on receipt has no shadow server", err)
+	}
 	// Every other file is read by the code serve reads it with.
 	if err := checkAsServe(cfg); err != nil {
 		return fail(": a file it names is not valid", err)
 	}
 	return nil
+}
+
+// checkedTopology is the topology of cfg for the checks after it was
+// checked (nil without one, or when it did not load: reported before).
+func checkedTopology(cfg *config.Config) *routing.Topology {
+	if cfg.Topology == "" {
+		return nil
+	}
+	t, _ := loadTopology(cfg.Topology)
+	return t
 }
 
 // unusedSendConnectors names the configured send connectors that routing

@@ -63,7 +63,7 @@ func consoleFiles(cfg *config.Config) (tls.Certificate, *smtp.Credentials, strin
 	certFile, keyFile := config.ConsoleCertificate(cfg)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return tls.Certificate{}, nil, "", fmt.Errorf("console certificate: %w", err)
+		return tls.Certificate{}, nil, "", fmt.Errorf("console certificate %s, key %s: %w", certFile, keyFile, err)
 	}
 	credFile := config.ConsoleCredentials(cfg)
 	creds, err := smtp.LoadCredentials(credFile)

@@ -175,7 +175,7 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("outbound_tls.mta_sts_publish: %w", err)
+		return nil, fmt.Errorf("outbound_tls.mta_sts_publish cert_file %s, key_file %s: %w", p.CertFile, p.KeyFile, err)
 	}
 	pub := tlspolicy.Publication{Mode: p.Mode, MX: p.MX, MaxAge: p.MaxAge.D()}
 	for _, d := range cfg.AcceptedDomains {

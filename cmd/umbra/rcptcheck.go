@@ -34,7 +34,7 @@ func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("%q is not an address RCPT accepts (501 5.1.3; local-part@domain): %v", rcpt, err)
 	case postmaster && cfg.Server.Postmaster == "":
-		return "", fmt.Errorf("%q: RCPT TO:<postmaster> is refused, server.postmaster is not set", rcpt)
+		return "", fmt.Errorf("%q: RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", rcpt)
 	case postmaster:
 		return cfg.Server.Postmaster, nil
 	}

@@ -131,9 +131,13 @@ func TestRouteExplainIsTheDeliveryPlan(t *testing.T) {
 		}
 		return p
 	}
-	common := `receive_connectors:
-  - {name: in, bindings: ["0.0.0.0:2525"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}}
+	// Each server binds its own topology address: a wildcard would also
+	// take the other's loopback address on this machine.
+	binding := func(addr string) string {
+		return `receive_connectors:
+  - {name: in, bindings: ["` + addr + `"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}}
 `
+	}
 	hubA := write("hub-a", fmt.Sprintf(`server: {name: hub-a, data_dir: %s}
 topology: %s
 accepted_domains:
@@ -142,14 +146,14 @@ accepted_domains:
   - {domain: other.test, type: authoritative, recipient_validation: off}
   - {domain: sales.test, type: internal_relay}
 mailbox: {maildir: maildir, database: HUBA}
-`, filepath.Join(dir, "a"), topo)+common)
+`, filepath.Join(dir, "a"), topo)+binding("127.0.61.10:2525"))
 	edgeA := write("edge-a", fmt.Sprintf(`server: {name: edge-a, role: edge, data_dir: %s}
 topology: %s
 accepted_domains:
   - {domain: corp.test, type: authoritative}
   - {domain: other.test, type: authoritative, recipient_validation: off}
 mailbox: {maildir: maildir}
-`, filepath.Join(dir, "e"), topo)+common)
+`, filepath.Join(dir, "e"), topo)+binding("127.0.61.11:2525"))
 	alone := write("alone", fmt.Sprintf(`server: {name: mx.alone.test, data_dir: %s}
 accepted_domains:
   - {domain: other.test, type: authoritative, recipient_validation: off}
@@ -157,7 +161,7 @@ mailbox: {maildir: maildir}
 send_connectors:
   - {name: out, address_spaces: [{domain: "*.ext.test", cost: 1}], smart_hosts: ["127.0.62.99:2525"], max_message_size: 1000}
   - {name: direct, address_spaces: [{domain: mx.test, cost: 1}]}
-`, filepath.Join(dir, "n"))+common)
+`, filepath.Join(dir, "n"))+binding("0.0.0.0:2525"))
 
 	for _, tc := range []struct {
 		cfg, rcpt string

@@ -502,6 +502,9 @@ const queueRetryScan = 10000
 
 func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if cfg.Topology == "" {
+		if _, err := receiptWithoutCandidates(cfg, nil); err != nil { // shadow_on_receipt with no shadow server
+			return nil, err
+		}
 		return nil, nil
 	}
 	t, err := loadTopology(cfg.Topology)
@@ -520,7 +523,15 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings); err != nil {
 		return nil, err
 	}
+	if ct, err := config.LoadTopology(cfg.Topology); err != nil {
+		return nil, err
+	} else if err := cfg.BindingsOfOtherServers(ct); err != nil { // a binding copied from another server's file
+		return nil, err
+	}
 	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)
+		return nil, err
+	}
+	if _, err := receiptWithoutCandidates(cfg, t); err != nil { // shadow_on_receipt with no candidate (shadowreceipt.go)
 		return nil, err
 	}
 	return t, nil
@@ -533,7 +544,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	if t.ClientCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile)
 		if err != nil {
-			return delivery.Config{}, fmt.Errorf("transport client certificate: %w", err)
+			return delivery.Config{}, fmt.Errorf("transport client certificate %s, key %s: %w", t.ClientCertFile, t.ClientKeyFile, err)
 		}
 		clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}

@@ -192,6 +192,12 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}
 	}
+	// The error quotes the value as written, unit and all (rt22).
+	for _, in := range []string{"100XB", "50 KiBB", "99999999999GiB"} {
+		if _, err := ParseSize(in); err == nil || !strings.Contains(err.Error(), `"`+in+`"`) {
+			t.Errorf("ParseSize(%q): %v, want the value quoted whole", in, err)
+		}
+	}
 }
 
 // FuzzParse seeds from the small files: with the full example configs as
@@ -291,12 +297,22 @@ func FuzzParseTopology(f *testing.F) {
 }
 
 // The postmaster defaults to the first authoritative domain, else the
-// domain of the server's name; the receive-side limits have defaults.
+// domain of the server's name where it is an accepted domain inside the
+// organisation, else the first internal_relay domain, else none (a bare
+// <postmaster> is refused): never an address outside the organisation
+// (rt22 F5). The receive-side limits have defaults.
 func TestPostmasterAndLimitDefaults(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"server: {name: mx.a.test}\naccepted_domains: [{domain: r.test, type: internal_relay}, {domain: Org.Test, recipient_validation: off}]\nmailbox: {maildir: m}\n", "postmaster@org.test"},
-		{"server: {name: mx.a.test}\n", "postmaster@a.test"},
-		{"server: {name: mx.a.test, postmaster: hostmaster@a.test}\n", "hostmaster@a.test"},
+		{"server: {name: mx.a.test}\n", ""},
+		{"server: {name: mx.a.test, postmaster: hostmaster@a.test}\naccepted_domains: [{domain: a.test, type: internal_relay}]\n", "hostmaster@a.test"},
+		// An edge: its domains are internal_relay; the name's domain
+		// first where it is one of them.
+		{"server: {name: edge.rt22.test, role: edge}\naccepted_domains: [{domain: example.test, type: internal_relay}]\n", "postmaster@example.test"},
+		{"server: {name: edge.b.test, role: edge}\naccepted_domains: [{domain: a.test, type: internal_relay}, {domain: b.test, type: internal_relay}]\n", "postmaster@b.test"},
+		{"server: {name: edge.x.b.test, role: edge}\naccepted_domains: [{domain: a.test, type: internal_relay}, {domain: \"*.b.test\", type: internal_relay}]\n", "postmaster@x.b.test"},
+		// An external_relay domain is outside the organisation.
+		{"server: {name: edge.b.test, role: edge}\naccepted_domains: [{domain: b.test, type: external_relay}]\n", ""},
 	} {
 		c, err := Parse([]byte(tc.yaml+"receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"), "t.yaml")
 		if err != nil {
@@ -308,6 +324,41 @@ func TestPostmasterAndLimitDefaults(t *testing.T) {
 		if c.Transport.MaxHopCount != DefaultMaxHopCount || c.Transport.BounceSizeLimit != DefaultBounceSizeLimit ||
 			c.AuthThrottle.LockoutAfter != DefaultAuthLockoutAfter || c.AuthThrottle.Delay.D() != DefaultAuthDelay {
 			t.Errorf("defaults not applied: %+v %+v", c.Transport, c.AuthThrottle)
+		}
+	}
+}
+
+// An explicit server.postmaster outside the authoritative and
+// internal_relay domains is refused at its line: <postmaster> is taken
+// from anyone, and would relay out of the organisation (rt22 F5).
+func TestPostmasterOutsideRefused(t *testing.T) {
+	for _, pm := range []string{"abuse@elsewhere.org", "postmaster@partner.test", "x@a.test.evil.example"} {
+		yaml := "server:\n  name: mx.a.test\n  postmaster: " + pm + "\naccepted_domains:\n  - {domain: a.test, type: internal_relay}\n" +
+			"  - {domain: partner.test, type: external_relay}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+		_, err := Parse([]byte(yaml), "pm.yaml")
+		es, ok := err.(Errors)
+		if !ok || len(es) != 1 || es[0].Line != 3 || !strings.Contains(es[0].Msg, "server.postmaster") {
+			t.Errorf("postmaster %s: want one error at pm.yaml:3, got %v", pm, err)
+		}
+	}
+}
+
+// One bad value is one error, at the line that holds it: a derived
+// default built from it (server.postmaster, outbound_tls.tls_rpt.from)
+// is not reported again against a line the file does not have (rt22 F3).
+func TestDerivedDefaultsNotBlamed(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		line int
+	}{
+		{"server:\n  name: mx.a.test\naccepted_domains:\n  - domain: \"exa mple.test\"\n    recipient_validation: off\nmailbox: {maildir: m}\n", 4},
+		{"server:\n  name: mx.a.test\n  postmaster: \"not an address\"\n", 3},
+		{"server:\n  name: \"mx.exa mple.test\"\n", 2},
+	} {
+		_, err := Parse([]byte(tc.yaml+"receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"), "d.yaml")
+		es, ok := err.(Errors)
+		if !ok || len(es) != 1 || es[0].Line != tc.line {
+			t.Errorf("%q: want one error at line %d, got\n%v", tc.yaml, tc.line, err)
 		}
 	}
 }

@@ -241,22 +241,60 @@ func applyDefaults(c *Config) {
 }
 
 // defaultPostmaster is postmaster@ the first authoritative domain, else
-// postmaster@ the domain of the server's name (its name without the
-// first label, or the name itself if it has one label).
+// postmaster@ the domain of the server's name (nameDomain) where that is
+// inside the organisation (insideDomain), else postmaster@ the first
+// internal_relay domain (an edge's domains), else none: a bare
+// <postmaster> is then refused at RCPT. <postmaster> is taken from
+// anyone, so it never defaults to an address that would leave the
+// organisation (rt22 F5). Only valid domains are used: a bad one is
+// reported at its own line, not again as a bad postmaster.
 func defaultPostmaster(c *Config) string {
-	for _, d := range c.AcceptedDomains {
-		if d.Type == DomainAuthoritative && !strings.HasPrefix(d.Domain, "*.") {
-			return "postmaster@" + strings.ToLower(d.Domain)
+	first := func(typ string) string {
+		for _, d := range c.AcceptedDomains {
+			if d.Type == typ && !strings.HasPrefix(d.Domain, "*.") && IsDomain(d.Domain) {
+				return "postmaster@" + strings.ToLower(strings.TrimSuffix(d.Domain, "."))
+			}
 		}
-	}
-	name := strings.ToLower(c.Server.Name)
-	if _, dom, ok := strings.Cut(name, "."); ok && strings.Contains(dom, ".") {
-		name = dom
-	}
-	if name == "" {
 		return ""
 	}
-	return "postmaster@" + name
+	if pm := first(DomainAuthoritative); pm != "" {
+		return pm
+	}
+	if dom := nameDomain(c.Server.Name); dom != "" && insideDomain(c, dom) {
+		return "postmaster@" + dom
+	}
+	return first(DomainInternalRelay)
+}
+
+// nameDomain is the domain of a server name: the name without its first
+// label, or the name itself if it has fewer than three labels; "" for a
+// name that is not a host name.
+func nameDomain(name string) string {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if !IsDomain(name) {
+		return ""
+	}
+	if _, dom, ok := strings.Cut(name, "."); ok && strings.Contains(dom, ".") {
+		return dom
+	}
+	return name
+}
+
+// insideDomain: domain is an authoritative or internal_relay accepted
+// domain (exactly, or under a *.wildcard), so mail for it stays inside
+// the organisation. external_relay domains are accepted but relayed out.
+func insideDomain(c *Config, domain string) bool {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	for _, d := range c.AcceptedDomains {
+		if d.Type != DomainAuthoritative && d.Type != DomainInternalRelay {
+			continue
+		}
+		name := strings.ToLower(strings.TrimSuffix(d.Domain, "."))
+		if name == domain || strings.HasPrefix(name, "*.") && strings.HasSuffix(domain, name[1:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // Back pressure (back_pressure): Exchange's resource monitor defaults

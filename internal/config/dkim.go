@@ -55,7 +55,7 @@ func applyDKIMDefaults(c *Config) {
 	if len(c.DKIM.Headers) == 0 {
 		c.DKIM.Headers = append([]string(nil), DefaultDKIMHeaders...)
 	}
-	if c.DKIM.ARC.Enabled() && c.DKIM.ARC.AuthServID == "" {
+	if c.DKIM.ARC.Enabled() && c.DKIM.ARC.AuthServID == "" && IsDomain(c.Server.Name) { // a bad name is reported at its line
 		c.DKIM.ARC.AuthServID = strings.ToLower(c.Server.Name) // as message_authentication's default
 	}
 }

@@ -26,7 +26,20 @@
 //     database and edge has a hub to route through, no two servers share
 //     an address and no two names differ only in case (topologyRules;
 //     names are ASCII). CheckTopologyServer ties the file to one server's
-//     configuration (its role), for serve, SIGHUP and config check.
+//     configuration (its role, its address), and BindingsOfOtherServers
+//     the other way (no binding on another server's address), for serve,
+//     SIGHUP and config check.
+//   - What can only fail at start is refused at load, at its line
+//     (listeners.go): listeners of one configuration that cannot all be
+//     opened, a directory setting naming a file, an admin socket path
+//     longer than a unix socket address, an admin socket path holding
+//     something else. KeyPairs (the certificate and key pairs) and
+//     ListenersNotHere (an address this machine does not have) run in
+//     config check and serve, not in Load: other commands read the
+//     configuration without the keys, or on another machine.
+//   - A derived default is built from valid values only, so one bad value
+//     is one error at the operator's line (rt22 F3), and the postmaster
+//     (taken from anyone) is always inside the organisation.
 //
 // The package imports no other umbra package.
 package config

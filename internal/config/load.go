@@ -74,6 +74,9 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	resolvePaths(cfg, base)
 	vs := append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
+	var pv validator
+	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
+	vs = append(vs, pv.out...)
 	if err := violations(file, doc, append(vs, fileViolations(cfg)...)); err != nil {
 		return nil, err
 	}
@@ -322,4 +325,11 @@ func lineOf(n *yaml.Node, path []any) int {
 		n = next
 	}
 	return line
+}
+
+// ErrorAt is msg as an Error at the line of the setting at path (map
+// keys and list indexes) in this configuration's file: for checks made
+// outside this package (against the topology, by routing's rules).
+func (c *Config) ErrorAt(msg string, path ...any) *Error {
+	return &Error{File: c.File, Line: lineOf(c.doc, path), Msg: msg}
 }

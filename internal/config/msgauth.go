@@ -82,7 +82,7 @@ func applyMsgAuthDefaults(m *MessageAuthentication, serverName string) {
 	if m.DMARC == "" {
 		m.DMARC = dmarc
 	}
-	if m.AuthservID == "" {
+	if m.AuthservID == "" && IsDomain(serverName) { // a bad name is reported at its line, once
 		m.AuthservID = strings.ToLower(serverName)
 	}
 	setInt(&m.MaxSignatures, DefaultMsgAuthMaxSignatures)

@@ -78,7 +78,16 @@ func applyOutboundTLSDefaults(c *Config) {
 		}
 	}
 	if o.TLSRPT.From == "" {
-		o.TLSRPT.From = c.Server.Postmaster
+		// The postmaster; a bad one is reported at its own line, not
+		// again here at a line the file does not have (rt22 F3). A
+		// server without a postmaster (no domain inside the
+		// organisation) signs reports as postmaster@ its name's domain.
+		switch {
+		case validMailbox(c.Server.Postmaster):
+			o.TLSRPT.From = c.Server.Postmaster
+		case c.Server.Postmaster == "" && nameDomain(c.Server.Name) != "":
+			o.TLSRPT.From = "postmaster@" + nameDomain(c.Server.Name)
+		}
 	}
 	if o.TLSRPT.Organization == "" {
 		o.TLSRPT.Organization = c.Server.Name

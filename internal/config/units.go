@@ -106,6 +106,7 @@ var sizeUnits = []struct {
 // ParseSize parses a non-negative byte count with an optional unit.
 func ParseSize(s string) (int64, error) {
 	s = strings.TrimSpace(s)
+	given := s // quoted whole in errors, unit and all
 	mult := int64(1)
 	for _, u := range sizeUnits {
 		if strings.HasSuffix(s, u.suffix) {
@@ -115,10 +116,10 @@ func ParseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q (use e.g. 36MiB, 512KiB, 1048576)", s)
+		return 0, fmt.Errorf("invalid size %q (use e.g. 36MiB, 512KiB, 1048576)", given)
 	}
 	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("size %q is too large", s)
+		return 0, fmt.Errorf("size %q is too large", given)
 	}
 	return n * mult, nil
 }

@@ -48,6 +48,11 @@ func validate(c *Config) []violation {
 	}
 	if s.Postmaster != "" && !validMailbox(s.Postmaster) {
 		v.add(fmt.Sprintf("server.postmaster %q is not a mailbox address (local-part@domain)", s.Postmaster), "server", "postmaster")
+	} else if _, dom, _ := strings.Cut(s.Postmaster, "@"); s.Postmaster != "" && !insideDomain(c, dom) {
+		// <postmaster> is taken from anyone: a postmaster elsewhere would
+		// relay their mail out of the organisation (rt22 F5).
+		v.add(fmt.Sprintf("server.postmaster %q is not in an authoritative or internal_relay accepted domain: "+
+			"RCPT TO:<postmaster> is accepted from anyone, and would relay their mail out of the organisation", s.Postmaster), "server", "postmaster")
 	}
 	if s.MetricsListen != "" {
 		if err := checkHostPort(s.MetricsListen); err != nil {
@@ -230,7 +235,7 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("bare_newlines %q: want %s or %s", rc.BareNewlines, BareNewlinesReject, BareNewlinesNormalize), at("bare_newlines")...)
 		}
 		validateMsgAuth(v, rc.MessageAuthentication, at)
-		if m := rc.MessageAuthentication; m.Enabled() && c.DKIM.ARC.Enabled() && !strings.EqualFold(strings.TrimSuffix(m.AuthservID, "."), strings.TrimSuffix(c.DKIM.ARC.AuthServID, ".")) {
+		if m := rc.MessageAuthentication; m.Enabled() && c.DKIM.ARC.Enabled() && m.AuthservID != "" && c.DKIM.ARC.AuthServID != "" && !strings.EqualFold(strings.TrimSuffix(m.AuthservID, "."), strings.TrimSuffix(c.DKIM.ARC.AuthServID, ".")) {
 			// The sealer seals only the verdict written under its own
 			// authserv-id: a connector writing another would never be sealed.
 			v.add(fmt.Sprintf("message_authentication.authserv_id %q differs from dkim.arc.authserv_id %q: ARC sealing would ignore this connector's verdicts", m.AuthservID, c.DKIM.ARC.AuthServID), at("message_authentication", "authserv_id")...)
@@ -307,6 +312,7 @@ func validate(c *Config) []violation {
 	}
 
 	validateConsole(v, c)
+	validateListeners(v, c)
 	validateBackPressure(v, c.BackPressure)
 	validateOutboundTLS(v, c)
 	validateQuarantine(v, c.Transport.Quarantine)

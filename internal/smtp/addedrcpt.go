@@ -21,11 +21,15 @@ import (
 // have asked for itself.
 
 // relayAllowed is RCPT's relay decision: a recipient in an accepted
-// domain needs the submit right, any other the relay right; the
-// postmaster alias is always accepted.
+// domain needs the submit right, any other the relay right. The
+// postmaster alias is accepted from anyone where it stays inside the
+// organisation (an authoritative or internal_relay domain): a postmaster
+// elsewhere would make <postmaster> a relay to the outside for anyone,
+// so it needs the relay right like any outside address.
 func (s *session) relayAllowed(a Address, postmaster bool) bool {
-	accepted := s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted
-	return accepted && s.has(config.RightSubmit) || s.has(config.RightRelay) || postmaster
+	typ := s.srv.routing.Load().Accepted(a.Domain)
+	inside := typ == routing.Authoritative || typ == routing.InternalRelay
+	return typ != routing.NotAccepted && s.has(config.RightSubmit) || s.has(config.RightRelay) || postmaster && inside
 }
 
 // admitAdded checks one recipient a check added, by RCPT's rules: the

@@ -54,7 +54,11 @@
 //     counted as a failure, and lets nobody in.
 //   - RCPT TO:<postmaster> (RFC 5321 §4.5.1) is accepted from anyone and
 //     goes to the configured postmaster; the verb layer hands go-smtp
-//     a path in .invalid for it, which its parser accepts.
+//     a path in .invalid for it, which its parser accepts. A postmaster
+//     outside the authoritative and internal_relay domains (config
+//     refuses one; a ServerConfig could still carry it) gets the relay
+//     decision of any outside address: <postmaster> never relays mail
+//     out of the organisation for a client without the relay right.
 //   - An arriving message whose Received: headers, umbra's own included,
 //     exceed max_hop_count is refused with 554 5.4.6; an arriving
 //     Return-Path is removed (only final delivery adds one).

@@ -256,6 +256,11 @@ func (v *verbConn) fillCommand() error {
 		}
 		line = stripped
 	case "EHLO":
+		if verb == "EHLO" && arg == "" {
+			// go-smtp's reply would name HELO; nothing changes state.
+			v.reply("501 5.5.2 Domain/address argument required for EHLO")
+			return nil
+		}
 		v.ehlo = true
 	case "RCPT":
 		if r := rcptParams(line); r != "" {

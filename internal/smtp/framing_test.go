@@ -177,7 +177,12 @@ func TestSTARTTLSDiscardsState(t *testing.T) {
 `, cert, key))...)
 	d := dial(t, s, "")
 	d.expect("220")
-	d.cmd("EHLO", "501")
+	if got := d.cmd("EHLO", "501 5.5.2"); !strings.Contains(got, "for EHLO") { // not "for HELO" (rt22)
+		t.Errorf("EHLO without a domain: %q", got)
+	}
+	if got := d.cmd("HELO", "501 5.5.2"); !strings.Contains(got, "for HELO") {
+		t.Errorf("HELO without a domain: %q", got)
+	}
 	if got := d.cmd("NOOP", "250"); strings.Contains(got, "STARTTLS") {
 		t.Fatalf("a refused EHLO's keywords went to the next reply: %q", got)
 	}

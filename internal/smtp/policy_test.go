@@ -16,7 +16,7 @@ import (
 // RFC 5321 §4.5.1: "postmaster" without a domain, in any case, is
 // accepted from anyone and goes to the configured postmaster address.
 func TestPostmasterAccepted(t *testing.T) {
-	for _, pm := range []string{"postmaster@example.test", "abuse@elsewhere.org"} {
+	for _, pm := range []string{"postmaster@example.test", "abuse@relay.test"} {
 		q := &fakeQueue{}
 		s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon), Postmaster: pm})
 		d := dial(t, s, "")
@@ -42,6 +42,31 @@ func TestPostmasterAccepted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A postmaster outside the organisation (no accepted domain, or an
+// external_relay one) would make <postmaster> a relay to the outside for
+// anyone: RCPT refuses it as it refuses any other relay (rt22 F5). Config
+// refuses such a postmaster; this holds for a ServerConfig built without it.
+func TestPostmasterOutsideNeverRelayed(t *testing.T) {
+	for _, pm := range []string{"abuse@elsewhere.org", "postmaster@sub.example.test"} {
+		q := &fakeQueue{}
+		s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon), Postmaster: pm})
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<postmaster>", "550 5.7.1")
+		d.cmd("RCPT TO:<postmaster@example.test>", "250")
+	}
+	// No postmaster (a server with no domain inside the organisation):
+	// a bare <postmaster> is a path without a domain.
+	s := startWith(t, ServerConfig{Connectors: connectors(t, anon)})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<postmaster>", "501 5.5.2")
 }
 
 // More Received: headers than max_hop_count (umbra's own counted) is a

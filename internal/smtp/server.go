@@ -279,7 +279,7 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 		if rc.TLS.CertFile != "" {
 			cert, err := tls.LoadX509KeyPair(rc.TLS.CertFile, rc.TLS.KeyFile)
 			if err != nil {
-				return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
+				return nil, fmt.Errorf("connector %s: cert_file %s, key_file %s: %w", rc.Name, rc.TLS.CertFile, rc.TLS.KeyFile, err)
 			}
 			c.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			if rc.TLS.ClientCAFile != "" {

@@ -1,0 +1,243 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// listener is one address umbra listens on, and the setting naming it.
+type listener struct {
+	addr    string
+	path    []any
+	binding bool // a receive connector binding (the same one is shared)
+}
+
+// validateListeners refuses two listeners of this configuration that
+// cannot both be opened: umbra listens with Go's "tcp" network, on which
+// 0.0.0.0, [::] and an empty host all take every address of both
+// families, so a wildcard collides with anything on its port, and two
+// addresses collide when they are equal. Receive connectors that write
+// the same binding share one listener (their remote ranges choose) and
+// do not collide; port 0 (a port the system picks) never does. The
+// later setting is blamed, naming the earlier one (rt22 F1).
+func validateListeners(v *validator, c *Config) {
+	ls := c.listeners()
+	for i, l := range ls {
+		for _, prev := range ls[:i] {
+			if l.binding && prev.binding && l.addr == prev.addr {
+				continue // one shared listener
+			}
+			if listenersCollide(prev.addr, l.addr) {
+				v.add(fmt.Sprintf("%s %s and %s %s cannot both be listened on (the same port, and the same address or a wildcard that takes every address)",
+					settingName(l.path), l.addr, settingName(prev.path), prev.addr), l.path...)
+				break
+			}
+		}
+	}
+}
+
+// listeners lists every address this configuration listens on.
+func (c *Config) listeners() []listener {
+	var ls []listener
+	for i, rc := range c.ReceiveConnectors {
+		for j, b := range rc.Bindings {
+			ls = append(ls, listener{b, []any{"receive_connectors", i, "bindings", j}, true})
+		}
+	}
+	if c.Server.MetricsListen != "" {
+		ls = append(ls, listener{c.Server.MetricsListen, []any{"server", "metrics_listen"}, false})
+	}
+	if c.Console.Listen != "" {
+		ls = append(ls, listener{c.Console.Listen, []any{"console", "listen"}, false})
+	}
+	if c.OutboundTLS.Publish.Listen != "" {
+		ls = append(ls, listener{c.OutboundTLS.Publish.Listen, []any{"outbound_tls", "mta_sts_publish", "listen"}, false})
+	}
+	return ls
+}
+
+// ListenersNotHere refuses, at its line, a listener whose IP address is
+// not an address of this machine (an interface's, or loopback): serve
+// would fail to bind it ("cannot assign requested address") with neither
+// file nor line. config check and serve call it (not Load: it is true of
+// the machine that runs the check). Where the system binds addresses it
+// does not have (net.ipv4/ipv6.ip_nonlocal_bind, for a floating address)
+// nothing is refused; host names are not resolved.
+func (c *Config) ListenersNotHere() error {
+	if c.doc == nil {
+		return nil
+	}
+	var v validator
+	for _, l := range c.listeners() {
+		host, _, err := net.SplitHostPort(l.addr)
+		if err != nil {
+			continue // reported at its line
+		}
+		ip, ok := listenIP(host)
+		if !ok || !ip.IsValid() || ip.IsLoopback() || isLocalAddr(ip) || nonlocalBind(ip) {
+			continue
+		}
+		v.add(fmt.Sprintf("%s %s: %s is not an address of this machine, so it cannot be listened on "+
+			"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(l.path), l.addr, ip, ipVersion(ip)), l.path...)
+	}
+	return violations(c.File, c.doc, v.out)
+}
+
+func ipVersion(ip netip.Addr) string {
+	if ip.Is4() {
+		return "4"
+	}
+	return "6"
+}
+
+// nonlocalBind: the system lets a process bind ip's family's addresses
+// it does not have.
+func nonlocalBind(ip netip.Addr) bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv" + ipVersion(ip) + "/ip_nonlocal_bind")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
+// listenersCollide: binding a and b (host:port) in one process fails.
+// Host names other than localhost are compared as written.
+func listenersCollide(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return false // reported at its line
+	}
+	na, err1 := strconv.Atoi(pa)
+	nb, err2 := strconv.Atoi(pb)
+	if err1 != nil || err2 != nil || na != nb || na == 0 {
+		return false
+	}
+	ipa, oka := listenIP(ha)
+	ipb, okb := listenIP(hb)
+	if !oka || !okb {
+		return strings.EqualFold(ha, hb)
+	}
+	return !ipa.IsValid() || !ipb.IsValid() || ipa == ipb
+}
+
+// listenIP is the address a listen host stands for: invalid (the zero
+// Addr) for a wildcard, ok false for a host name that is not localhost.
+func listenIP(h string) (netip.Addr, bool) {
+	if h == "" {
+		return netip.Addr{}, true
+	}
+	if strings.EqualFold(h, "localhost") {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
+	}
+	ip, err := netip.ParseAddr(h)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.IsUnspecified() {
+		return netip.Addr{}, true
+	}
+	return ip, true
+}
+
+// maxSocketPath is the longest path a unix socket address holds on
+// Linux (sun_path is 108 bytes with its terminating NUL).
+const maxSocketPath = 107
+
+// validatePaths refuses what serve would fail on after it began to
+// create things: a directory setting that names an existing file that is
+// not a directory, and an admin socket path too long to bind (rt22 F1).
+// A relative admin socket (the default, admin.sock) lies in data_dir:
+// when the operator did not write admin_socket, data_dir is blamed.
+func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
+	for _, d := range []struct {
+		dir  string
+		path []any
+	}{
+		{c.Server.DataDir, []any{"server", "data_dir"}},
+		{c.Mailbox.Maildir, []any{"mailbox", "maildir"}},
+		{c.Pickup.Directory, []any{"pickup", "directory"}},
+	} {
+		if d.dir == "" {
+			continue
+		}
+		if fi, err := os.Stat(d.dir); err == nil && !fi.IsDir() {
+			v.add(fmt.Sprintf("%s %s is not a directory (%s)", settingName(d.path), d.dir, fileKind(fi.Mode())), d.path...)
+		}
+	}
+	s := c.Server.AdminSocket
+	path := []any{"server", "admin_socket"}
+	what := ""
+	if !written("server", "admin_socket") {
+		path = []any{"server", "data_dir"}
+		what = fmt.Sprintf(" (%s in server.data_dir)", filepath.Base(s))
+	}
+	if len(s) > maxSocketPath {
+		v.add(fmt.Sprintf("server.admin_socket %s is %d bytes long%s; a unix socket path holds at most %d: choose a shorter path",
+			s, len(s), what, maxSocketPath), path...)
+	}
+	// serve removes a stale socket at the path before it listens: never
+	// a file that is something else (a configuration file named by
+	// mistake), and the directory it creates must not be a file.
+	if fi, err := os.Lstat(s); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		v.add(fmt.Sprintf("server.admin_socket %s%s exists and is not a socket (%s)", s, what, fileKind(fi.Mode())), path...)
+	} else if fi, err := os.Stat(filepath.Dir(s)); err == nil && !fi.IsDir() && filepath.Dir(s) != c.Server.DataDir {
+		v.add(fmt.Sprintf("server.admin_socket %s: %s is not a directory (%s)", s, filepath.Dir(s), fileKind(fi.Mode())), path...)
+	}
+	if l, ok := strings.CutPrefix(c.Mailbox.LMTP, "unix:"); ok && len(l) > maxSocketPath {
+		v.add(fmt.Sprintf("mailbox.lmtp %s is %d bytes long; a unix socket path holds at most %d: every delivery would fail",
+			l, len(l), maxSocketPath), "mailbox", "lmtp")
+	}
+}
+
+func fileKind(m os.FileMode) string {
+	if m.IsRegular() {
+		return "a regular file"
+	}
+	return fileType(m)
+}
+
+// BindingsOfOtherServers refuses, at its line, a receive connector
+// binding that listens on the topology address of another server t
+// names: a binding copied from that server's file. This server would
+// answer for it on one machine (or fail to start beside it), and the
+// peers' heartbeats and shadow sessions for it would reach this server,
+// which would take its own database for the other's (rt21 F6). A binding
+// on that IP and port is refused; a wildcard one only where that address
+// is on this machine (listensOn, as CheckTopologyServer checks the
+// server's own address). Nothing is compared behind address translation.
+func (c *Config) BindingsOfOtherServers(t *Topology) error {
+	if t == nil || c.Server.AddressTranslated || c.doc == nil {
+		return nil
+	}
+	var v validator
+	for i, rc := range c.ReceiveConnectors {
+		for j, b := range rc.Bindings {
+			for _, s := range t.Servers {
+				if s.Name == c.Server.Name {
+					continue
+				}
+				if _, err := netip.ParseAddrPort(s.Address); err != nil {
+					continue // by host name: not resolved here
+				}
+				host, _, err := net.SplitHostPort(b)
+				if err != nil {
+					break // reported at its line
+				}
+				if _, err := netip.ParseAddr(host); err != nil && host != "" {
+					continue // a binding by name: not resolved here
+				}
+				if listensOn(s.Address, []string{b}) {
+					v.add(fmt.Sprintf("binding %s listens on the topology address of server %q (%s in %s): this server would answer for it, "+
+						"and the peers' heartbeats and shadow sessions for %s would reach this one; bind only this server's own addresses",
+						b, s.Name, s.Address, t.File, s.Name), "receive_connectors", i, "bindings", j)
+					break
+				}
+			}
+		}
+	}
+	return violations(c.File, c.doc, v.out)
+}

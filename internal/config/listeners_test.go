@@ -1,0 +1,164 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every address umbra listens on (receive connector bindings,
+// metrics_listen, console.listen, the MTA-STS policy listener) is opened
+// by the same process: two that cannot both be bound (the same address
+// and port, or a wildcard and anything on its port, since umbra's
+// listeners on 0.0.0.0 and [::] take both families) are an error at the
+// later one's line, not a start that fails with no file or line (rt22 F1).
+// Receive connectors that write the same binding share one listener.
+func TestListenerCollisions(t *testing.T) {
+	const head = "server:\n  name: mx.a.test\n"
+	for _, tc := range []struct {
+		name, yaml string
+		line       int // 0: valid
+		msg        string
+	}{
+		{"metrics on a binding", head + "  metrics_listen: 127.0.0.1:2525\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:2525\"]\n", 3, "server.metrics_listen"},
+		{"metrics under a wildcard binding", head + "  metrics_listen: 127.0.0.1:2525\nreceive_connectors:\n  - name: x\n    bindings: [\"0.0.0.0:2525\"]\n", 3, "0.0.0.0:2525"},
+		{"metrics on [::] vs binding", head + "  metrics_listen: \"[::]:2525\"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:2525\"]\n", 3, "127.0.0.1:2525"},
+		{"metrics other port", head + "  metrics_listen: 127.0.0.1:9325\nreceive_connectors:\n  - name: x\n    bindings: [\"0.0.0.0:2525\"]\n", 0, ""},
+		{"metrics other address", head + "  metrics_listen: 127.0.0.2:2525\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:2525\"]\n", 0, ""},
+		{"port 0 never collides", head + "  metrics_listen: 127.0.0.1:0\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:0\"]\n", 0, ""},
+		{"two forms of the wildcard in one connector", head + "receive_connectors:\n  - name: x\n    bindings: [\"0.0.0.0:25\", \"[::]:25\"]\n", 5, "0.0.0.0:25"},
+		{"a wildcard and an address in two connectors", head + "receive_connectors:\n  - name: x\n    bindings: [\"0.0.0.0:25\"]\n  - name: y\n    bindings: [\"127.0.0.1:25\"]\n    remote_ranges: [\"127.0.0.0/8\"]\n", 7, "0.0.0.0:25"},
+		{"the same binding is shared", head + "receive_connectors:\n  - name: x\n    bindings: [\"0.0.0.0:25\"]\n  - name: y\n    bindings: [\"0.0.0.0:25\"]\n    remote_ranges: [\"127.0.0.0/8\"]\n", 0, ""},
+		{"console on a binding", head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:2525\"]\n" +
+			"console:\n  listen: 127.0.0.1:2525\n  cert_file: c.pem\n  key_file: k.pem\n  credentials_file: creds\n", 7, "console.listen"},
+		{"console on metrics", head + "  metrics_listen: 127.0.0.1:9325\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:2525\"]\n" +
+			"console:\n  listen: 127.0.0.1:9325\n  cert_file: c.pem\n  key_file: k.pem\n  credentials_file: creds\n", 8, "server.metrics_listen"},
+		{"mta-sts publish on metrics", head + "  metrics_listen: 127.0.0.1:9325\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:2525\"]\n" +
+			"outbound_tls:\n  mta_sts_publish:\n    listen: 127.0.0.1:9325\n    cert_file: c.pem\n    key_file: k.pem\n    mx: [mx.a.test]\n", 9, "server.metrics_listen"},
+	} {
+		_, err := Parse([]byte(tc.yaml), "l.yaml")
+		if tc.line == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		es, ok := err.(Errors)
+		if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, tc.msg) {
+			t.Errorf("%s: want one error at l.yaml:%d naming %s, got\n%v", tc.name, tc.line, tc.msg, err)
+		}
+	}
+}
+
+// A data_dir (or Maildir, pickup directory) that exists and is not a
+// directory, and an admin socket path longer than a unix socket address
+// holds, are errors at their lines: serve would fail after creating
+// things, without file or line (rt22 F1).
+func TestDirectoriesAndSocketPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "afile")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(dir, strings.Repeat("a", 120)+".sock")
+	const conn = "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n"
+	for _, tc := range []struct {
+		name, yaml string
+		line       int
+		msg        string
+	}{
+		{"data_dir a file", "server:\n  name: mx.a.test\n  data_dir: " + file + "\n" + conn, 3, "server.data_dir"},
+		{"maildir a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "mailbox:\n  maildir: " + file + "\n", 8, "mailbox.maildir"},
+		{"admin_socket too long", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + long + "\n" + conn, 4, "server.admin_socket"},
+		{"admin_socket an existing file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "\n" + conn, 4, "exists and is not a socket (a regular file)"},
+		{"admin_socket under a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "/s.sock\n" + conn, 4, "is not a directory"},
+		{"lmtp socket too long", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "mailbox:\n  lmtp: unix:" + long + "\n", 8, "mailbox.lmtp"},
+		{"derived admin_socket too long: data_dir blamed", "server:\n  name: mx.a.test\n  data_dir: " + filepath.Join(dir, strings.Repeat("d", 110)) + "\n" + conn, 3, "server.data_dir"},
+	} {
+		_, err := Parse([]byte(tc.yaml), "d.yaml")
+		es, ok := err.(Errors)
+		if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, tc.msg) {
+			t.Errorf("%s: want one error at d.yaml:%d naming %s, got\n%v", tc.name, tc.line, tc.msg, err)
+		}
+	}
+}
+
+// A receive connector binding on the topology address of another server
+// (a binding copied from its file) makes this server answer for it: the
+// peers' heartbeats and shadow sessions for that server reach this one,
+// which records its own database as the other's (rt21 F6). Refused at
+// the binding's line; a wildcard only where the other's address is on
+// this machine; nothing for a server behind address translation.
+func TestBindingOfAnotherServer(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topo.yaml")
+	if err := os.WriteFile(topo, []byte(`sites:
+  - {name: A, subnets: ["127.21.1.0/24", "192.0.2.0/24"]}
+servers:
+  - {name: hubx, role: hub, address: "127.21.1.17:58025"}
+  - {name: huby, role: hub, address: "127.21.1.33:58025"}
+  - {name: hubz, role: hub, address: "192.0.2.9:58025"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0, err := LoadTopology(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bindings   string
+		translated bool
+		line       int
+	}{
+		{`["127.21.1.33:58025"]`, false, 0},
+		{`["127.21.1.33:58025", "127.21.1.17:58025"]`, false, 7},
+		{`["127.21.1.33:58025", "127.21.1.17:2525"]`, false, 0},
+		{`["0.0.0.0:58025"]`, false, 7}, // takes hubx's loopback address too
+		{`["127.21.1.33:58025", "192.0.2.9:58025"]`, false, 7},
+		{`["127.21.1.33:58025", "127.21.1.17:58025"]`, true, 0},
+	} {
+		yaml := "server:\n  name: huby\n"
+		if tc.translated {
+			yaml += "  address_translated: true\n"
+		} else {
+			yaml += "  data_dir: " + dir + "\n"
+		}
+		yaml += "topology: " + topo + "\nreceive_connectors:\n  - name: x\n    bindings: " + tc.bindings + "\n"
+		c, err := Parse([]byte(yaml), "y.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.BindingsOfOtherServers(t0)
+		if tc.line == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tc.bindings, err)
+			}
+			continue
+		}
+		es, ok := err.(Errors)
+		if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, "topology address of server") {
+			t.Errorf("%s: want one error at y.yaml:%d, got\n%v", tc.bindings, tc.line, err)
+		}
+	}
+}
+
+// A listener on an address this machine does not have cannot be opened:
+// refused at its line by ListenersNotHere (config check and serve),
+// unless the system binds such addresses (ip_nonlocal_bind).
+func TestListenersNotHere(t *testing.T) {
+	if nonlocalBind(netip.MustParseAddr("192.0.2.1")) {
+		t.Skip("this machine binds addresses it does not have (ip_nonlocal_bind)")
+	}
+	yaml := "server:\n  name: mx.a.test\n  metrics_listen: 127.0.0.1:9325\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\", \"192.0.2.1:25\", \"0.0.0.0:587\", \"localhost:26\"]\n"
+	c, err := Parse([]byte(yaml), "n.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ListenersNotHere()
+	es, ok := err.(Errors)
+	if !ok || len(es) != 1 || es[0].Line != 6 || !strings.Contains(es[0].Msg, "192.0.2.1 is not an address of this machine") {
+		t.Errorf("want one error at n.yaml:6, got\n%v", err)
+	}
+}
