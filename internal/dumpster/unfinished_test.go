@@ -4,53 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/queue/queuetest"
 )
-
-// failWrites makes every commit of the store's file at path fail, as a
-// full disk does: the descriptor bbolt writes through is replaced (dup2)
-// by a read-only one of the same file. The returned func puts it back.
-func failWrites(t *testing.T, path string) (restore func()) {
-	t.Helper()
-	fd := -1
-	ents, _ := os.ReadDir("/proc/self/fd")
-	for _, e := range ents {
-		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != path {
-			continue
-		}
-		info, _ := os.ReadFile("/proc/self/fdinfo/" + e.Name())
-		for _, line := range strings.Split(string(info), "\n") {
-			if v, ok := strings.CutPrefix(line, "flags:"); ok {
-				if flags, err := strconv.ParseInt(strings.TrimSpace(v), 8, 64); err == nil && flags&syscall.O_RDWR != 0 {
-					fd, _ = strconv.Atoi(e.Name())
-				}
-			}
-		}
-	}
-	if fd < 0 {
-		t.Skip("no /proc/self/fd view of the database file here")
-	}
-	saved, err := syscall.Dup(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ro, err := syscall.Open(path, syscall.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Dup2(ro, fd); err != nil {
-		t.Fatal(err)
-	}
-	syscall.Close(ro)
-	return func() { syscall.Dup2(saved, fd); syscall.Close(saved) }
-}
 
 // rt21 F9: a redelivery request whose own record was stored and whose
 // later commits failed (a full database) answered a bare storage error,
@@ -72,7 +32,7 @@ func TestRedeliveryThatCannotCommitSaysWhatHolds(t *testing.T) {
 	r.waitEmpty()
 
 	// Nothing can be written: the request is not stored.
-	restore := failWrites(t, r.path)
+	restore := queuetest.BreakWrites(t, r.path)
 	_, _, err := r.d.Redeliver(context.Background(), "fo-0", "DB1", t0)
 	restore()
 	if !errors.Is(err, ErrNotStored) || errors.Is(err, ErrUnfinished) || !strings.Contains(err.Error(), "fo-0") ||
@@ -89,7 +49,7 @@ func TestRedeliveryThatCannotCommitSaysWhatHolds(t *testing.T) {
 	// The request is stored and its first step committed; the disk
 	// fills before the second.
 	r.obs.mu.Lock()
-	r.obs.onResubmitted = func() { restore = failWrites(t, r.path) }
+	r.obs.onResubmitted = func() { restore = queuetest.BreakWrites(t, r.path) }
 	r.obs.mu.Unlock()
 	_, _, err = r.d.Redeliver(context.Background(), "fo-1", "DB1", t0)
 	restore()
@@ -102,7 +62,7 @@ func TestRedeliveryThatCannotCommitSaysWhatHolds(t *testing.T) {
 		t.Fatalf("a request stored and not finished: %v", err)
 	}
 	// Retried while the disk is still full: still stored, not finished.
-	restore = failWrites(t, r.path)
+	restore = queuetest.BreakWrites(t, r.path)
 	_, _, err = r.d.Redeliver(context.Background(), "fo-1", "DB1", t0)
 	restore()
 	if !errors.Is(err, ErrUnfinished) || errors.Is(err, ErrNotStored) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/queue/queuetest"
 )
 
 // keptCopies is a Keeper that remembers the copies whose commit went
@@ -105,7 +106,7 @@ func TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy(t *testing.T) {
 	var breakOn atomic.Int32
 	fs.before = func(n int32) {
 		if n == breakOn.Load() {
-			r := breakWrites(t, s) // the disk fills after the mailbox took the message
+			r := queuetest.BreakWrites(t, s.db.Path()) // the disk fills after the mailbox took the message
 			restore.Store(&r)
 		}
 	}

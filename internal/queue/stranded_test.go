@@ -2,59 +2,13 @@ package queue
 
 import (
 	"context"
-	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/queue/queuetest"
 )
-
-// breakWrites makes the store's commits fail as a full disk or an I/O
-// error does: the database file's descriptor is replaced (dup2) by a
-// read-only one of the same file, so bbolt's writes fail. The returned
-// func puts the original back.
-func breakWrites(t *testing.T, s *Store) (restore func()) {
-	t.Helper()
-	path := s.db.Path()
-	fd := -1
-	ents, _ := os.ReadDir("/proc/self/fd")
-	for _, e := range ents {
-		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != path {
-			continue
-		}
-		info, _ := os.ReadFile("/proc/self/fdinfo/" + e.Name())
-		for _, line := range strings.Split(string(info), "\n") {
-			if v, ok := strings.CutPrefix(line, "flags:"); ok {
-				if flags, err := strconv.ParseInt(strings.TrimSpace(v), 8, 64); err == nil && flags&syscall.O_RDWR != 0 {
-					fd, _ = strconv.Atoi(e.Name())
-				}
-			}
-		}
-	}
-	if fd < 0 {
-		t.Skip("no /proc/self/fd view of the database file here")
-	}
-	saved, err := syscall.Dup(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ro, err := syscall.Open(path, syscall.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Dup2(ro, fd); err != nil {
-		t.Fatal(err)
-	}
-	syscall.Close(ro)
-	return func() {
-		syscall.Dup2(saved, fd)
-		syscall.Close(saved)
-	}
-}
 
 // rt17 F7: an attempt whose results could not be committed (a full disk)
 // left its message Active — in no time index, never attempted again, its
@@ -67,7 +21,7 @@ func TestStrandedAttemptIsAttemptedAgain(t *testing.T) {
 	var restore atomic.Pointer[func()]
 	del := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rcpts []int) []Result {
 		if calls.Add(1) == 1 {
-			r := breakWrites(t, s) // the disk fills while the next hop takes the message
+			r := queuetest.BreakWrites(t, s.db.Path()) // the disk fills while the next hop takes the message
 			restore.Store(&r)
 		}
 		var out []Result

@@ -1,0 +1,52 @@
+package queuetest
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// BreakWrites makes the writes to the database file at path fail: the
+// process's read-write descriptor of it is replaced (dup2) by a
+// read-only one of the same file, so bbolt's writes fail while its reads
+// (the mapping) go on. The returned func puts the original back. The test
+// is skipped where /proc/self/fd does not show the file.
+func BreakWrites(t testing.TB, path string) (restore func()) {
+	t.Helper()
+	fd := -1
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != path {
+			continue
+		}
+		info, _ := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				if flags, err := strconv.ParseInt(strings.TrimSpace(v), 8, 64); err == nil && flags&syscall.O_RDWR != 0 {
+					fd, _ = strconv.Atoi(e.Name())
+				}
+			}
+		}
+	}
+	if fd < 0 {
+		t.Skip("no /proc/self/fd view of the database file here")
+	}
+	saved, err := syscall.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := syscall.Open(path, syscall.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Dup2(ro, fd); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(ro)
+	return func() {
+		syscall.Dup2(saved, fd)
+		syscall.Close(saved)
+	}
+}
