@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// hungHubPair is hub-a (site a), a real umbra, whose mail for anywhere
+// outside is relayed to hub-b (site b, the source of the send
+// connector). hub-b is whatever the test listens with at b.
+func hungHubPair(t *testing.T, extra string) (dir, cfgA, a, b string) {
+	t.Helper()
+	dir, a, b = t.TempDir(), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: ["127.0.0.9:25"]}
+`, a, b)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgA, _ = orgHub(t, dir, "hub-a", a, topoPath, "0s", extra)
+	raw, err := os.ReadFile(cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(raw), "transport: {", "transport: {poison_threshold: 2, ", 1)
+	if err := os.WriteFile(cfgA, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfgA, a, b
+}
+
+// kill9ThriceWaiting sends one message to the daemon at listen, then,
+// three times, waits for reached (the delivery waits on the hung next
+// hop), kills the daemon with -9 and (twice) starts it again; the third
+// start's recovery counted the second kill. The message must be in the
+// database, neither poisoned nor with a crash counted against it.
+func kill9ThriceWaiting(t *testing.T, cfg, listen, dataDir string, reached func(*daemon)) {
+	t.Helper()
+	d := startUmbra(t, cfg, listen)
+	if ok, err := send(listen, "hung-hop"); !ok {
+		t.Fatalf("not acknowledged: %v", err)
+	}
+	for run := 1; run <= 3; run++ {
+		reached(d)
+		time.Sleep(200 * time.Millisecond)
+		d.kill()
+		if run < 3 {
+			d = startUmbra(t, cfg, listen)
+		}
+	}
+	st, err := queue.Open(filepath.Join(dataDir, "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := 0
+	st.View(func(tx *queue.Tx) error {
+		tx.ForEach(func(m *queue.Message, err error) bool {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.State == queue.Shadow || len(m.Rcpts) == 0 {
+				return true
+			}
+			n++
+			if m.State == queue.Poison || m.CrashCount != 0 {
+				t.Errorf("message %s: state %s, crash count %d (%s)", m.ID, m.State, m.CrashCount, m.LastError)
+			}
+			return true
+		})
+		return nil
+	})
+	if n != 1 {
+		t.Fatalf("%d messages in the database, want 1", n)
+	}
+}
+
+// rt24 F1: a relay to a hub of the organisation that hangs (stopped: its
+// connections complete in the listen backlog, no greeting ever comes)
+// only waits on the next hop. Two kill -9s of the sending hub while it
+// waits for the greeting count no crash against the message.
+func TestKill9WhileRelayWaitsForHungHubGreeting(t *testing.T) {
+	dir, cfgA, a, b := hungHubPair(t, "")
+	hub := startSilentPeer(t, b)
+	kill9ThriceWaiting(t, cfgA, a, filepath.Join(dir, "hub-a", "data"), func(d *daemon) { hub.waitConns(t, 1, d) })
+}
