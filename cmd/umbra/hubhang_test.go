@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,4 +101,120 @@ func TestKill9WhileRelayWaitsForHungHubGreeting(t *testing.T) {
 	dir, cfgA, a, b := hungHubPair(t, "")
 	hub := startSilentPeer(t, b)
 	kill9ThriceWaiting(t, cfgA, a, filepath.Join(dir, "hub-a", "data"), func(d *daemon) { hub.waitConns(t, 1, d) })
+}
+
+// stuckHub is a hub of the organisation as far as a relay to it goes:
+// it greets, offers XSHADOW, answers the shadow session and takes the
+// message — and stops answering at the first command that starts with
+// hangAt (it reads on, and never replies again). reached is signalled
+// each time a session gets there.
+type stuckHub struct {
+	hangAt  string
+	reached chan struct{}
+}
+
+func startStuckHub(t *testing.T, addr, hangAt string) *stuckHub {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &stuckHub{hangAt: hangAt, reached: make(chan struct{}, 64)}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go h.serve(c)
+		}
+	}()
+	return h
+}
+
+func (h *stuckHub) serve(c net.Conn) {
+	r := bufio.NewReader(c)
+	say := func(s string) { c.Write([]byte(s + "\r\n")) }
+	say("220 hub-b.test ESMTP")
+	hung, data := false, false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if data {
+			if line == "." {
+				data = false
+				say("250 2.0.0 queued")
+			}
+			continue
+		}
+		if hung {
+			continue
+		}
+		verb := strings.ToUpper(line)
+		if strings.HasPrefix(verb, h.hangAt) {
+			hung = true
+			select {
+			case h.reached <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		switch {
+		case strings.HasPrefix(verb, "EHLO"):
+			say("250-hub-b.test\r\n250-8BITMIME\r\n250-XSHADOW\r\n250 SIZE 0")
+		case strings.HasPrefix(verb, "XSHADOW "):
+			say("250 0123456789abcdef0123456789abcdef")
+		case strings.HasPrefix(verb, "XQUERYDISCARD"):
+			say("250 0 discard notifications")
+		case strings.HasPrefix(verb, "DATA"):
+			data = true
+			say("354 go ahead")
+		case strings.HasPrefix(verb, "QUIT"):
+			say("221 bye")
+			c.Close()
+			return
+		default:
+			say("250 2.0.0 ok")
+		}
+	}
+}
+
+func (h *stuckHub) wait(t *testing.T, d *daemon) {
+	t.Helper()
+	select {
+	case <-h.reached:
+	case <-time.After(30 * time.Second):
+		d.dumpLog()
+		t.Fatalf("no session reached %s", h.hangAt)
+	}
+}
+
+// Siblings of rt24 F1: a hub that answers, and stops answering the
+// shadow session's XSHADOW (before the message), or the XQUERYDISCARD a
+// relay asks right after the message: the relay only waits on it, so
+// two kill -9s count no crash against the message.
+func TestKill9WhileRelayWaitsForStuckHub(t *testing.T) {
+	for _, at := range []string{"XSHADOW ", "XQUERYDISCARD"} {
+		t.Run(strings.TrimSpace(at), func(t *testing.T) {
+			dir, cfgA, a, b := hungHubPair(t, "")
+			hub := startStuckHub(t, b, at)
+			kill9ThriceWaiting(t, cfgA, a, filepath.Join(dir, "hub-a", "data"), func(d *daemon) { hub.wait(t, d) })
+		})
+	}
 }

@@ -168,7 +168,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			c.SetHop(names[k] + "[" + addr + "]")
 			d.orgSession(h.Kind, c)
 			if !lmtp && h.Kind == routing.HopRelay {
-				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on
+				d.openShadow(ctx, st, c, names[k]) // inside the organisation: whenever shadowing is on
 				if res := d.selfRelay(c, c.Hop(), g.rcpts); res != nil {
 					return res
 				}
