@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
 )
@@ -217,4 +223,69 @@ func TestKill9WhileRelayWaitsForStuckHub(t *testing.T) {
 			kill9ThriceWaiting(t, cfgA, a, filepath.Join(dir, "hub-a", "data"), func(d *daemon) { hub.wait(t, d) })
 		})
 	}
+}
+
+// hangingAuthSession is a smart host's session whose login never gets an
+// answer: the SASL exchange blocks until the test ends.
+type hangingAuthSession struct {
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (s *hangingAuthSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *hangingAuthSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(string, string, string) error {
+		select {
+		case s.reached <- struct{}{}:
+		default:
+		}
+		<-s.release
+		return errors.New("too late")
+	}), nil
+}
+func (s *hangingAuthSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (s *hangingAuthSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (s *hangingAuthSession) Data(io.Reader) error                   { return nil }
+func (s *hangingAuthSession) Reset()                                 {}
+func (s *hangingAuthSession) Logout() error                          { return nil }
+
+// A sibling of rt24 F1: a smart host that takes the connection, TLS and
+// EHLO, and then never answers the send connector's login. Waiting for
+// it is the next hop's time: two kill -9s count no crash against the
+// message.
+func TestKill9WhileLoginToSmartHostHangs(t *testing.T) {
+	dir := t.TempDir()
+	listen, hostAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	s := &hangingAuthSession{reached: make(chan struct{}, 8), release: make(chan struct{})}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return s, nil }))
+	srv.Domain, srv.ErrorLog = "smart.test", nopLog{}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{selfSignedCert(t, "smart.test")}}
+	ln, err := net.Listen("tcp", hostAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { close(s.release); srv.Close() })
+	cfg := relayConfig(t, dir, listen, hostAddr)
+	pw := filepath.Join(dir, "smart-password")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.Replace(string(raw), "    tls: none\n", fmt.Sprintf("    tls: required\n    auth: {username: relay, password_file: %q}\n", pw), 1)
+	c = strings.Replace(c, "transport:\n", "transport:\n  poison_threshold: 2\n", 1)
+	if err := os.WriteFile(cfg, []byte(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kill9ThriceWaiting(t, cfg, listen, filepath.Join(dir, "data"), func(d *daemon) {
+		select {
+		case <-s.reached:
+		case <-time.After(30 * time.Second):
+			d.dumpLog()
+			t.Fatal("the smart host got no login")
+		}
+	})
 }
