@@ -59,11 +59,21 @@ send_connectors:
 // start's recovery counted the second kill. The message must be in the
 // database, neither poisoned nor with a crash counted against it.
 func kill9ThriceWaiting(t *testing.T, cfg, listen, dataDir string, reached func(*daemon)) {
+	kill9ThriceWaitingTo(t, cfg, listen, dataDir, "b@remote.example", reached)
+}
+
+// kill9ThriceWaitingTo is kill9ThriceWaiting for a message to rcpt.
+func kill9ThriceWaitingTo(t *testing.T, cfg, listen, dataDir, rcpt string, reached func(*daemon)) {
 	t.Helper()
 	d := startUmbra(t, cfg, listen)
-	if ok, err := send(listen, "hung-hop"); !ok {
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{rcpt}, strings.NewReader("Subject: hung-hop\r\n\r\n"+strings.Repeat("hung\r\n", 100))); err != nil {
 		t.Fatalf("not acknowledged: %v", err)
 	}
+	c.Quit()
 	for run := 1; run <= 3; run++ {
 		reached(d)
 		time.Sleep(200 * time.Millisecond)
@@ -288,4 +298,24 @@ func TestKill9WhileLoginToSmartHostHangs(t *testing.T) {
 			t.Fatal("the smart host got no login")
 		}
 	})
+}
+
+// A sibling of rt24 F1: the LMTP mailbox server takes the connection and
+// never greets (a hung Dovecot). Final delivery only waits on it: two
+// kill -9s count no crash against the message.
+func TestKill9WhileLMTPServerNeverGreets(t *testing.T) {
+	dir := t.TempDir()
+	listen, lmtpAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	peer := startSilentPeer(t, lmtpAddr)
+	cfg := relayConfig(t, dir, listen, "127.0.0.9:25")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(raw), "mailbox:\n  maildir: maildir\n", fmt.Sprintf("mailbox: {lmtp: %q}\n", lmtpAddr), 1)
+	s = strings.Replace(s, "transport:\n", "transport:\n  poison_threshold: 2\n", 1)
+	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kill9ThriceWaitingTo(t, cfg, listen, filepath.Join(dir, "data"), "x@example.test", func(d *daemon) { peer.waitConns(t, 1, d) })
 }
