@@ -142,8 +142,10 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					continue
 				}
 			} else {
+				connected := queue.AwaitingPeer(ctx) // connecting runs nothing on the message (queue/peerwait.go)
 				nc, err := st.dial(ctx, nil, "tcp", addr)
 				if err != nil {
+					connected()
 					d.bal.fail(addr)
 					lastErr, lastHop = "451 4.4.1 connect to "+names[k]+": "+err.Error(), names[k]
 					continue
@@ -154,6 +156,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 				c, err = smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
 					RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
+				connected()
 				if err != nil {
 					d.bal.fail(addr)
 					lastErr, lastHop = "451 4.4.2 greeting from "+names[k]+": "+smtp.Reply(err), names[k]
@@ -165,7 +168,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			c.SetHop(names[k] + "[" + addr + "]")
 			d.orgSession(h.Kind, c)
 			if !lmtp && h.Kind == routing.HopRelay {
-				d.openShadow(st, c, names[k]) // inside the organisation: whenever shadowing is on
+				d.openShadow(ctx, st, c, names[k]) // inside the organisation: whenever shadowing is on
 				if res := d.selfRelay(c, c.Hop(), g.rcpts); res != nil {
 					return res
 				}

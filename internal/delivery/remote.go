@@ -101,13 +101,15 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		d.health.Responsive(h.name, h.addr)
 		if m.RequireTLS && m.From != "" { // a REQUIRETLS bounce is not stopped by a hop without it (RFC 8689 §5)
 			if ok, _ := c.Extension("REQUIRETLS"); !ok {
+				quit := queue.AwaitingPeer(ctx) // QUIT's reply: the next hop's time
 				c.Quit()
+				quit()
 				c.Close()
 				return failAll(g.rcpts, h.String(), "550 5.7.10 REQUIRETLS: "+h.String()+" does not support REQUIRETLS")
 			}
 		}
 		if g.conn.cfg.SendXShadow {
-			d.openShadow(st, c, h.name)
+			d.openShadow(ctx, st, c, h.name)
 			c.Via = g.conn.cfg.Name
 			if res := d.selfRelay(c, h.String(), g.rcpts); res != nil {
 				return res
@@ -400,7 +402,10 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			dt.report(dec, h.name, c, verr)
 		}
 		if sc.cfg.Auth.Username != "" {
-			if err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password)); err != nil {
+			authed := queue.AwaitingPeer(ctx) // the login's replies: the next hop's time, as connecting is
+			err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password))
+			authed()
+			if err != nil {
 				digest := c.PeerDatabaseDigest() // the EHLO after STARTTLS: the channel XSHADOW would have used
 				c.Close()
 				return nil, answered{&authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err, peerDigest: digest}}

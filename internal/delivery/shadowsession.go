@@ -10,16 +10,21 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/queue"
 	"umbra/internal/smtp"
 )
 
 // openShadow makes the session a shadow session when this server shadows
 // and the peer offers XSHADOW; the peer is then the primary, named by hop.
-func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
+// Waiting for the XSHADOW reply is the next hop's time, as connecting is
+// (queue/peerwait.go).
+func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, primary string) {
 	if st.cfg.ShadowServerID == "" || c.ShadowDB != "" {
 		return
 	}
+	waited := queue.AwaitingPeer(ctx)
 	db, err := c.Shadow(st.cfg.ShadowServerID)
+	waited()
 	if errors.Is(err, smtp.ErrNoShadow) {
 		return // a non-shadow next hop (SR-10): deliver and forget
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"umbra/internal/mailaddr"
 
+	"umbra/internal/queue"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -154,12 +155,16 @@ func isPostmasterLocal(local string) bool {
 
 // unknownLocal reports whether the validator knows addr does not exist.
 // Postmaster always exists (RFC 5321 §4.5.1); an address the validator
-// cannot decide now is delivered, as it was accepted.
+// cannot decide now is delivered, as it was accepted. The check may ask
+// the directory (LDAP) or a callout: a wait on a peer, as a delivery's
+// lookups are (queue/peerwait.go).
 func (d *Deliverer) unknownLocal(ctx context.Context, addr string) bool {
 	h := d.rcpts.Load()
 	if h == nil || h.rc == nil || isPostmasterLocal(addr[:strings.LastIndexByte(addr, '@')]) {
 		return false
 	}
+	waited := queue.AwaitingPeer(ctx)
 	v, _ := h.rc.Check(ctx, addr)
+	waited()
 	return v == recipients.Unknown
 }

@@ -517,9 +517,11 @@
 //     twice). The crash counts against it only if umbra's own code was
 //     running on it then — the attempt's start (attemptable, plan), a job
 //     from its start (the body load is inside) to its report except while
-//     it waits on the next hop (AwaitingPeer: connecting, or its replies to
-//     the envelope and to the end of the message; writing the message is
-//     umbra's code), and the attempt's end (complete, finish) until its
+//     it waits on the next hop (AwaitingPeer: connecting — dial,
+//     greeting, EHLO, TLS, AUTH, a relay's XSHADOW —, or its replies to
+//     the envelope, to the end of the message and to the shadow verbs
+//     after it, on every path: MX, smart host, hub, LMTP; writing the
+//     message is umbra's code), and the attempt's end (complete, finish) until its
 //     results are handed to the store: not while it is queued behind its
 //     destination's window, nor while its results wait for their commit
 //     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says

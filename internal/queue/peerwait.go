@@ -36,9 +36,13 @@ import (
 //     window: no job of it has started;
 //   - a job waiting on the next hop — resolving it (MX, address, TLSA
 //     and MTA-STS lookups: delivery's resolver marks them), connecting
-//     (dial, greeting, EHLO, TLS handshake) or waiting for its replies (to MAIL, RCPT and DATA,
-//     which a tarpit drags out, and to the end of the message, which a
-//     slow mailbox may keep for minutes) — while no other job of the
+//     (dial, greeting, EHLO, TLS handshake, the send connector's AUTH,
+//     a relay's XSHADOW to a hub) or waiting for its replies (to MAIL,
+//     RCPT and DATA, which a tarpit drags out, to the end of the
+//     message, which a slow mailbox may keep for minutes, and to the
+//     XQUERYDISCARD after it), or a recipient check asking the directory
+//     or a callout — on every path (MX, smart host, a hub of the
+//     organisation, the LMTP mailbox server), while no other job of the
 //     attempt runs umbra's code (AwaitingPeer);
 //   - an attempt whose jobs are done and whose results wait for their
 //     commit (Store.UpdateDeferred may hold them up to

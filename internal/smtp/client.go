@@ -111,7 +111,8 @@ func (c *Client) BodiesBegun() int { return int(c.bodies.Load()) }
 // processing time, which may be minutes) — but not while it writes the
 // message; it returns the function called when they are in. The queue
 // uses it to tell a crash during such a wait from one in umbra's own code
-// (queue.AwaitingPeer). nil clears it.
+// (queue.AwaitingPeer). The shadow verbs and RSET wait through it as
+// well. nil clears it.
 func (c *Client) SetAwaitReply(f func() (done func())) { c.awaitReply = f }
 
 // awaitingReply calls the SetAwaitReply function, if any; the function it
@@ -178,7 +179,7 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if ok, _ := c.Extension("XSHADOW"); !ok {
 		return "", ErrNoShadow
 	}
-	lines, err := c.sc.command("XSHADOW " + serverID)
+	lines, err := c.command("XSHADOW " + serverID)
 	if err != nil {
 		return "", err
 	}
@@ -213,7 +214,7 @@ func (c *Client) SetShadowID(id string) { c.sc.mailParam = id }
 
 // QueryDiscard asks for up to max discard notifications (W-4).
 func (c *Client) QueryDiscard(max int) ([]string, error) {
-	lines, err := c.sc.command(fmt.Sprintf("XQUERYDISCARD %d", max))
+	lines, err := c.command(fmt.Sprintf("XQUERYDISCARD %d", max))
 	if err != nil {
 		return nil, err
 	}
@@ -304,6 +305,19 @@ func (s *shadowConn) withShadowParams(b []byte) []byte {
 // is returned as a *gosmtp.SMTPError. It returns the reply's texts.
 func (s *shadowConn) command(line string) ([]string, error) {
 	return s.commandWithin(line, 2*time.Minute)
+}
+
+// command sends one of umbra's own commands (the shadow verbs, RSET) and
+// reads its reply; the wait for the reply is the next hop's time
+// (SetAwaitReply), as the transaction's replies are.
+func (c *Client) command(line string) ([]string, error) {
+	return c.commandWithin(line, 2*time.Minute)
+}
+
+// commandWithin is command with the whole exchange bounded by d.
+func (c *Client) commandWithin(line string, d time.Duration) ([]string, error) {
+	defer c.awaitingReply()()
+	return c.sc.commandWithin(line, d)
 }
 
 // commandWithin is command with the whole exchange bounded by d.

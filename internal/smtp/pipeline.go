@@ -57,7 +57,7 @@ type Pipelined struct {
 // Rset sends RSET without touching go-smtp's state (go-smtp's Reset
 // makes it greet again before the next MAIL: a round trip more).
 func (c *Client) Rset() error {
-	_, err := c.sc.command("RSET")
+	_, err := c.command("RSET")
 	return err
 }
 

@@ -113,7 +113,7 @@ func (c *Client) QueryHeld(ids []string) ([]string, error) {
 		if line == "XQUERYHELD" {
 			continue
 		}
-		lines, err := c.sc.command(line)
+		lines, err := c.command(line)
 		if err != nil {
 			return done, err
 		}

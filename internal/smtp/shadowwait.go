@@ -169,7 +169,7 @@ func (c *Client) WaitDiscard(max int, wait time.Duration) ([]string, error) {
 		return c.QueryDiscard(max)
 	}
 	secs = min(secs, maxDiscardWait)
-	lines, err := c.sc.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d", max, secs), time.Duration(secs)*time.Second+c.CommandTimeout)
+	lines, err := c.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d", max, secs), time.Duration(secs)*time.Second+c.CommandTimeout)
 	if err != nil {
 		return nil, err
 	}
