@@ -4,6 +4,10 @@
 //   - Decoding is strict: a key that names no field is an error, reported
 //     with file and line, as is every type mismatch and every validation
 //     failure. Parse collects all errors of a file, not just the first.
+//   - Every value is of its setting's kind, checked on the node tree
+//     before decoding for the whole file (kinds.go), not setting by
+//     setting: yaml.v3 alone truncates 0.5 into an int and reads yes/on
+//     as booleans.
 //   - Every default lives in defaults.go. A field whose zero value is a
 //     meaningful setting (shadow_redundancy_enabled: false,
 //     delay_notification: 0, max_acknowledgement_delay: 0) is preset
