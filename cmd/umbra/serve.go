@@ -617,6 +617,20 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err != nil {
 		return nil, err
 	}
+	// Everything serve and config check refuse, at the same lines: a
+	// listener on an address this machine does not have, a key that does
+	// not load, the topology, the recipient directory, every file read.
+	if f := checkConfig(next); f != nil {
+		return nil, f
+	}
+	// A new binding another process holds, at its line.
+	var held []string
+	for _, rc := range cur.ReceiveConnectors {
+		held = append(held, rc.Bindings...)
+	}
+	if err := probeNewBindings(next, held); err != nil {
+		return nil, err
+	}
 	var restart []string
 	if next.Server != cur.Server {
 		restart = append(restart, changedKeys("server", cur.Server, next.Server)...)

@@ -61,6 +61,30 @@ func (c *Config) listeners() []listener {
 	return ls
 }
 
+// Listener is one address this configuration listens on: Setting names
+// it (receive_connectors[0].bindings[1]), Err puts a message at its line.
+type Listener struct {
+	Addr    string
+	Setting string
+	Binding bool // a receive connector's binding
+	c       *Config
+	path    []any
+}
+
+// Err is msg as an Error at the listener's line.
+func (l Listener) Err(msg string) *Error { return l.c.ErrorAt(msg, l.path...) }
+
+// Listeners lists every address this configuration listens on, in file
+// order, each with its setting: for serve and SIGHUP to open them and
+// blame a failure on its line.
+func (c *Config) Listeners() []Listener {
+	var out []Listener
+	for _, l := range c.listeners() {
+		out = append(out, Listener{Addr: l.addr, Setting: settingName(l.path), Binding: l.binding, c: c, path: l.path})
+	}
+	return out
+}
+
 // ListenersNotHere refuses, at its line, a listener whose IP address is
 // not an address of this machine (an interface's, or loopback): serve
 // would fail to bind it ("cannot assign requested address") with neither
