@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return err
 	}
 	defer store.Close()
+	var mgr *queue.Manager // set before the metrics and admin listeners start
 	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
 		err = store.View(func(tx *queue.Tx) error {
 			qs = tx.Queues()
@@ -125,6 +126,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return nil
 		})
 		return qs, err
+	}, func() []string {
+		if mgr == nil { // a scrape before the manager exists
+			return nil
+		}
+		return mgr.SuspendedQueues()
 	})
 	registerRetention(reg, store.DuplicateRecords)
 	store.SetSpoolLogger(log.With("component", "spool"))
@@ -187,7 +193,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		}
 	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
-	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
 	// The state the deliverer and the scheduler share is built first and
 	// given to both at construction: the record of final deliveries in
