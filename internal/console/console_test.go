@@ -39,7 +39,7 @@ import (
 type fakeQueue struct {
 	mu      sync.Mutex
 	actions []string
-	extra   *queue.Message // one more message Message finds (set before requests)
+	extra   *queue.Message    // one more message Message finds (set before requests)
 	queues  []queue.QueueInfo // more queues Queues lists (set before requests)
 }
 

@@ -245,9 +245,9 @@ type QueueSource func() ([]queue.QueueStats, error)
 type queueCollector struct {
 	src       QueueSource
 	suspended func() []string // may be nil
-	length *prometheus.Desc
-	oldest *prometheus.Desc
-	shadow *prometheus.Desc
+	length    *prometheus.Desc
+	oldest    *prometheus.Desc
+	shadow    *prometheus.Desc
 }
 
 // RegisterQueues adds the queue gauges, computed at each scrape.
