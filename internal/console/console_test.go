@@ -599,3 +599,25 @@ func TestConsoleOffersOnlyWhatTheAPIAllows(t *testing.T) {
 		}
 	}
 }
+
+// Strings from the network reach the pages escaped as the CLI and the
+// API's JSON write them (\u202e), not as characters the browser obeys:
+// a bidi override in a sender, a C1 control in a recipient, a zero-width
+// space in a reply.
+func TestConsoleEscapesControls(t *testing.T) {
+	h := newHarness(t)
+	h.q.extra = &queue.Message{ID: 12, State: queue.Ready, From: "\u202emoc.knab@ceo.example",
+		Rcpts: []queue.Recipient{{Addr: "a\u009bb@example.net", LastReply: "550 no\u200b such\u0085user"}}}
+	h.login("ops", "s3cret-pass")
+	_, page := h.do("GET", "/messages/"+queue.ID(12).String(), nil, nil)
+	for _, r := range []string{"\u202e", "\u009b", "\u200b", "\u0085"} {
+		if strings.Contains(page, r) {
+			t.Errorf("the page carries %U raw", []rune(r)[0])
+		}
+	}
+	for _, esc := range []string{`\u202emoc.knab@ceo.example`, `a\u009bb@example.net`, `550 no\u200b such\u0085user`} {
+		if !strings.Contains(page, esc) {
+			t.Errorf("the page lacks %s", esc)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"html/template"
@@ -147,9 +148,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, se *session, nam
 		p.Error = err.Error()
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, name+".html", p); err != nil {
+	var b bytes.Buffer
+	if err := pages.ExecuteTemplate(&b, name+".html", p); err != nil {
 		s.cfg.Log.Error("console page", "page", name, "err", err)
 	}
+	// What came from the network (senders, recipients, replies, EHLO
+	// names) is shown with its controls, bidi and zero-width characters
+	// escaped, as the CLI and the API's JSON write them.
+	w.Write(admin.EscapeUnprintable(b.Bytes()))
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, se *session) {
