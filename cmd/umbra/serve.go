@@ -82,7 +82,7 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		opts.ReplaceAttr = durationSeconds
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(escapingWriter{w}, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
