@@ -39,8 +39,10 @@
 //     longer than a unix socket address, an admin socket path holding
 //     something else. KeyPairs (the certificate and key pairs) and
 //     ListenersNotHere (an address this machine does not have) run in
-//     config check and serve, not in Load: other commands read the
-//     configuration without the keys, or on another machine.
+//     config check, serve and SIGHUP, not in Load: other commands read
+//     the configuration without the keys, or on another machine.
+//     Listeners gives serve and SIGHUP each listener with its setting,
+//     so that one another process holds is refused at its line too.
 //   - A derived default is built from valid values only, so one bad value
 //     is one error at the operator's line (rt22 F3), and the postmaster
 //     (taken from anyone) is always inside the organisation.
