@@ -38,7 +38,8 @@
 //     opened, a directory setting naming a file, an admin socket path
 //     longer than a unix socket address, an admin socket path holding
 //     something else. KeyPairs (the certificate and key pairs) and
-//     ListenersNotHere (an address this machine does not have) run in
+//     ListenersNotHere and SourceAddressesNotHere (a listener's or an
+//     outbound source address this machine does not have) run in
 //     config check, serve and SIGHUP, not in Load: other commands read
 //     the configuration without the keys, or on another machine.
 //     Listeners gives serve and SIGHUP each listener with its setting,

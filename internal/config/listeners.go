@@ -112,6 +112,42 @@ func (c *Config) ListenersNotHere() error {
 	return violations(c.File, c.doc, v.out)
 }
 
+// SourceAddressesNotHere refuses, at its line, an outbound source
+// address (server.source_address, a send connector's source_address)
+// that is not an address of this machine: no outbound connection could
+// be bound to it, and serve would fail on it with neither file nor line.
+// It is the check ListenersNotHere makes of a listener, run where that
+// one runs (config check, serve, SIGHUP), with the same exception for a
+// system that binds addresses it does not have. An address that is not
+// one (refused by Load) is left to Load's error.
+func (c *Config) SourceAddressesNotHere() error {
+	if c.doc == nil {
+		return nil
+	}
+	var v validator
+	check := func(a string, path ...any) {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return // reported at its line by Load
+		}
+		ip = ip.Unmap()
+		if ip.IsLoopback() || isLocalAddr(ip) || nonlocalBind(ip) {
+			return
+		}
+		v.add(fmt.Sprintf("%s %s is not an address of this machine, so no outbound connection can be bound to it "+
+			"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(path), a, ipVersion(ip)), path...)
+	}
+	if a := c.Server.SourceAddress; a != "" {
+		check(a, "server", "source_address")
+	}
+	for i, sc := range c.SendConnectors {
+		if sc.SourceAddress != "" {
+			check(sc.SourceAddress, "send_connectors", i, "source_address")
+		}
+	}
+	return violations(c.File, c.doc, v.out)
+}
+
 func ipVersion(ip netip.Addr) string {
 	if ip.Is4() {
 		return "4"
