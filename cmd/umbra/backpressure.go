@@ -60,9 +60,9 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 		{Name: "disk_used_percent", Mark: bw(b.DiskUsedPercent), Read: backpressure.DiskUsedPercent(cfg.Server.DataDir)},
 		{Name: "database_size", Mark: bw(b.DatabaseSize.Marks()), Read: func() (float64, error) { return float64(store.UsedBytes()), nil }},
 		{Name: "memory_percent", Mark: bw(b.MemoryPercent), Read: backpressure.MemoryPercent()},
-		{Name: "submission_queue", Mark: bw(b.SubmissionQueue), Read: queues(true)},
-		{Name: "total_queue", Mark: bw(b.TotalQueue), Read: queues(false)},
-		{Name: "sessions", Mark: bw(b.Sessions), Read: func() (float64, error) { return float64(srv.OpenSessions()), nil }},
+		{Name: "submission_queue", Mark: bw(b.SubmissionQueue.Marks()), Read: queues(true)},
+		{Name: "total_queue", Mark: bw(b.TotalQueue.Marks()), Read: queues(false)},
+		{Name: "sessions", Mark: bw(b.Sessions.Marks()), Read: func() (float64, error) { return float64(srv.OpenSessions()), nil }},
 	}, log, reg)
 	m.Check()
 	return m
@@ -86,8 +86,8 @@ func reloadBackPressure(m *backpressure.Monitor, srv *smtp.Server, cur, next *co
 	b := next.BackPressure
 	m.SetMarks(map[string]backpressure.Watermark{
 		"disk_used_percent": bw(b.DiskUsedPercent), "database_size": bw(b.DatabaseSize.Marks()),
-		"memory_percent": bw(b.MemoryPercent), "submission_queue": bw(b.SubmissionQueue),
-		"total_queue": bw(b.TotalQueue), "sessions": bw(b.Sessions),
+		"memory_percent": bw(b.MemoryPercent), "submission_queue": bw(b.SubmissionQueue.Marks()),
+		"total_queue": bw(b.TotalQueue.Marks()), "sessions": bw(b.Sessions.Marks()),
 	})
 	m.SetInterval(b.CheckInterval.D())
 	srv.SetBackPressure(m.State, b.SlowDelay.D())

@@ -105,6 +105,10 @@ func checkConfig(cfg *config.Config) *checkFailure {
 	if err := cfg.ListenersNotHere(); err != nil {
 		return fail(" listens on an address this machine does not have", err)
 	}
+	// Outbound source addresses too, at their lines.
+	if err := cfg.SourceAddressesNotHere(); err != nil {
+		return fail(" binds outbound connections to an address this machine does not have", err)
+	}
 	// Certificates and keys as serve loads them, at their lines.
 	if err := cfg.KeyPairs(); err != nil {
 		return fail(" names a certificate or key that does not load", err)
@@ -140,10 +144,7 @@ func checkConfig(cfg *config.Config) *checkFailure {
 		return fail(": a connector's shadow copy on receipt has no shadow server", err)
 	}
 	// Every other file is read by the code serve reads it with.
-	if err := checkAsServe(cfg); err != nil {
-		return fail(": a file it names is not valid", err)
-	}
-	return nil
+	return checkAsServe(cfg)
 }
 
 // checkedTopology is the topology of cfg for the checks after it was
@@ -322,32 +323,40 @@ func referencedFiles(c *config.Config) []string {
 // the topology (and this server's place in it), the receive connectors'
 // certificates and credentials, the transport client certificate and the
 // send connectors' passwords (issue 11 defect 8), and the web console's
-// certificate and credentials.
-func checkAsServe(cfg *config.Config) error {
+// certificate and credentials. Each step's refusal carries the summary
+// of what that step sets up: only the steps that read files say a file
+// is not valid (rt25 F1: the bind check of the source addresses did).
+func checkAsServe(cfg *config.Config) *checkFailure {
+	fail := func(summary string, err error) *checkFailure {
+		return &checkFailure{detail: []string{err.Error()}, summary: summary}
+	}
+	const badFile = ": a file it names is not valid"
 	log := slog.New(slog.DiscardHandler)
 	if _, _, _, err := consoleFiles(cfg); err != nil {
-		return err
+		return fail(badFile, err) // the console's certificate, key and credentials
 	}
 	table := topology.RoutingTable(cfg)
 	topo, err := serverTopology(cfg)
 	if err != nil {
-		return err
+		return fail(": the topology "+cfg.Topology+" is not valid", err) // reported by checkConfig before
 	}
 	dc, err := deliveryConfig(cfg, table, topo, nil, nil, log)
 	if err != nil {
-		return err
+		return fail(badFile, err) // the transport client certificate, the DKIM and ARC keys
 	}
 	if dc.Resolver, err = newResolver(cfg.DNS, nil); err != nil { // dns.servers, or a readable /etc/resolv.conf
-		return err
+		return fail(": its DNS resolver cannot be set up", err)
 	}
 	d, err := delivery.New(dc)
 	if err != nil {
-		return err
+		// The send connectors' password files (read before, at their
+		// lines) and the source addresses, bound once.
+		return fail(": its outbound delivery cannot be set up", err)
 	}
 	d.Close()
 	dir, err := newDirectory(cfg, nil) // reads the ldap password and CA files; does not connect
 	if err != nil {
-		return err
+		return fail(badFile, err)
 	}
 	if dir != nil {
 		defer dir.Close()
@@ -355,5 +364,8 @@ func checkAsServe(cfg *config.Config) error {
 	_, err = smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors, Routing: table,
 		Log: log, AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
 		Accounts: accountSource(dir)})
-	return err
+	if err != nil {
+		return fail(badFile, err) // the receive connectors' certificates and credentials
+	}
+	return nil
 }

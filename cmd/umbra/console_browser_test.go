@@ -46,9 +46,10 @@ func writeSelfSigned(t *testing.T, dir string) (cert, key string) {
 
 // The web console in a real headless Chromium against a real daemon:
 // hub-a (hub site a) shadows what it relayed to hub-b (site b, whose
-// outbound smart host is down, so it keeps the mail and hub-a its shadow
-// copies), and queues mail for far.example, whose smart host (connector
-// "far", sourced on hub-a) does not answer. hub-c (site c) never runs.
+// outbound smart host defers everything, so it keeps the mail and hub-a
+// its shadow copies), and queues mail for far.example, whose smart host
+// (connector "far", sourced on hub-a) defers too. hub-c (site c) never
+// runs.
 // The browser logs in, reads every page, suspends and resumes a message
 // (the form's CSRF token makes the round trip), is refused a POST
 // without the token, and finds every site and link on the map, a
@@ -57,7 +58,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	chromiumPath(t)
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
-	sink, far, consoleAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	consoleAddr := freeAddr(t, "127.0.0.1")
+	// The state the pages show is held, not left to timing: hub-b's and
+	// hub-a's next hops are listeners of this test that defer every
+	// delivery (no other process can take their ports and accept the
+	// mail, after which hub-b would discard hub-a's copies), and hub-a
+	// does not take the copies over however many of its heartbeats a
+	// loaded machine makes fail.
+	sink, far := deferringSink(t), deferringSink(t)
 	topo := fmt.Sprintf(`sites:
   - {name: a, hub_site: true}
   - {name: b}
@@ -86,6 +94,7 @@ send_connectors:
   key_file: %s
   credentials_file: %s
 `, consoleAddr, cert, key, creds))
+	editConfig(t, cfgA, "shadow_heartbeat_retry_count: 3", "shadow_heartbeat_retry_count: 100000")
 	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	startUmbra(t, cfgB, b)
 	hubA := startUmbra(t, cfgA, a)
@@ -188,7 +197,15 @@ send_connectors:
 		br.screenshot("body", filepath.Join(d, "console-queues.png"))
 	}
 	if !contains(queues, farQueue) || !contains(queues, "shadow:hub-b") {
-		t.Errorf("queues page lists %v, want %s and shadow:hub-b", queues, farQueue)
+		out, _ := cli(t, cfgA, "queue", "list")
+		t.Errorf("queues page lists %v, want %s and shadow:hub-b; queue list says:\n%s", queues, farQueue, out)
+	}
+	// The shadow queue's status, as queue list shows it: its copies are
+	// only held for hub-b (rt24 F4).
+	var shadowStatus string
+	br.eval(`(document.querySelector('#queues tr[data-queue="shadow:hub-b"]') || {dataset: {}}).dataset.status || ""`, &shadowStatus)
+	if shadowStatus != "shadow" {
+		t.Errorf("queues page shows shadow:hub-b %q, want shadow", shadowStatus)
 	}
 
 	// Shadow state per primary.
@@ -196,7 +213,8 @@ send_connectors:
 	var copies string
 	br.eval(`document.querySelector('#shadows tr[data-primary="hub-b"] td.copies').textContent`, &copies)
 	if copies != "2" {
-		t.Errorf("shadow copies for hub-b: %q, want 2", copies)
+		out, _ := cli(t, cfgA, "shadow", "list")
+		t.Errorf("shadow copies for hub-b: %q, want 2; shadow list says:\n%s", copies, out)
 	}
 
 	// A message action end to end: suspend a far.example message from the
@@ -272,6 +290,29 @@ send_connectors:
 	if !hasTable {
 		t.Error("the dumpster page has no table")
 	}
+}
+
+// deferringSink is a next hop on 127.0.0.1 that defers every delivery
+// (421 at its greeting), held by the test for its whole run.
+func deferringSink(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.Write([]byte("421 4.3.2 not now\r\n"))
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 func contains(list []string, s string) bool {

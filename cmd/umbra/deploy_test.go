@@ -85,7 +85,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	metrics.New(reg).RegisterOps(reg, "test")
 	metrics.RegisterSuspended(reg, func() []string { return nil })
-	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil })
+	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) { return nil, nil }, nil)
 	metrics.RegisterShadowStates(reg, func() ([]metrics.PrimaryState, error) { return nil, nil })
 	metrics.RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) { return nil, nil })
 	metrics.RegisterOutbound(reg)

@@ -20,7 +20,8 @@ import (
 
 // newDirectory builds the LDAP directory of a configuration (nil when
 // the ldap section is off). It reads the service password and the CA
-// file now, so that a missing one fails the start; it does not connect.
+// file now, so that a missing one fails the start, at its setting's
+// line; it does not connect.
 func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Directory, error) {
 	l := cfg.LDAP
 	if !l.Enabled() {
@@ -30,22 +31,22 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 	if l.BindPasswordFile != "" {
 		b, err := os.ReadFile(l.BindPasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("ldap.bind_password_file: %w", err)
+			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.bind_password_file: %v", err), "ldap", "bind_password_file")
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 		if password == "" {
-			return nil, fmt.Errorf("ldap.bind_password_file %s is empty", l.BindPasswordFile)
+			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.bind_password_file %s is empty", l.BindPasswordFile), "ldap", "bind_password_file")
 		}
 	}
 	var tc *tls.Config
 	if l.CAFile != "" {
 		pem, err := os.ReadFile(l.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("ldap.ca_file: %w", err)
+			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.ca_file: %v", err), "ldap", "ca_file")
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ldap.ca_file: no certificate in %s", l.CAFile)
+			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.ca_file %s: no certificate in it", l.CAFile), "ldap", "ca_file")
 		}
 		tc = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

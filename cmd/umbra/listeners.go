@@ -14,31 +14,40 @@ import (
 // the data directory (no queue.db is left behind by a start that never
 // ran). The real listeners open later, in the same process; a listener
 // closed without a connection leaves nothing that holds the port.
+// Each failure is blamed on its setting's line.
 func probeListeners(cfg *config.Config) error {
-	type want struct{ addr, what string }
-	var ws []want
+	return probe(cfg, nil, " (nothing was started; the data directory is untouched)")
+}
+
+// probeNewBindings is probeListeners for a reload: the receive
+// connectors' bindings the running server does not hold yet (the only
+// listeners a reload opens), so that one another process holds fails
+// the reload at its line rather than with the bare bind error.
+func probeNewBindings(cfg *config.Config, held []string) error {
+	h := map[string]bool{}
+	for _, a := range held {
+		h[a] = true
+	}
+	return probe(cfg, func(l config.Listener) bool { return !l.Binding || h[l.Addr] }, "")
+}
+
+func probe(cfg *config.Config, skip func(config.Listener) bool, note string) error {
 	seen := map[string]bool{}
-	for _, rc := range cfg.ReceiveConnectors {
-		for _, b := range rc.Bindings {
-			if !seen[b] {
-				seen[b] = true
-				ws = append(ws, want{b, fmt.Sprintf("receive connector %q binding", rc.Name)})
-			}
+	var errs config.Errors
+	for _, l := range cfg.Listeners() {
+		if seen[l.Addr] || (skip != nil && skip(l)) {
+			continue
 		}
-	}
-	for _, w := range []want{{cfg.Server.MetricsListen, "server.metrics_listen"}, {cfg.Console.Listen, "console.listen"},
-		{cfg.OutboundTLS.Publish.Listen, "outbound_tls.mta_sts_publish.listen"}} {
-		if w.addr != "" && !seen[w.addr] {
-			seen[w.addr] = true
-			ws = append(ws, w)
-		}
-	}
-	for _, w := range ws {
-		ln, err := net.Listen("tcp", w.addr)
+		seen[l.Addr] = true
+		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
-			return fmt.Errorf("%s %s: %w (nothing was started; the data directory is untouched)", w.what, w.addr, err)
+			errs = append(errs, l.Err(fmt.Sprintf("%s %s: %v%s", l.Setting, l.Addr, err, note)))
+			continue
 		}
 		ln.Close()
+	}
+	if len(errs) > 0 {
+		return errs
 	}
 	return nil
 }

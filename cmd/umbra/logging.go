@@ -1,9 +1,27 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"time"
+
+	"umbra/internal/admin"
 )
+
+// escapingWriter writes JSON log records with every character a terminal
+// would act on escaped (admin.EscapeUnprintable: C1 controls, bidi and
+// zero-width characters from senders, recipients and replies), as the
+// text log's quoting and the admin API do. slog writes one record per
+// Write, and the escapes are JSON's: each line stays valid JSON with the
+// same values.
+type escapingWriter struct{ w io.Writer }
+
+func (e escapingWriter) Write(p []byte) (int, error) {
+	if _, err := e.w.Write(admin.EscapeUnprintable(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
 
 // durationSeconds makes the JSON logs print a duration as seconds (a
 // number, as Prometheus and most log pipelines expect) instead of

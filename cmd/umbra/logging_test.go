@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/config"
 )
 
 // JSON logs print durations as seconds, not nanoseconds.
@@ -20,5 +23,24 @@ func TestJSONLogDurationsInSeconds(t *testing.T) {
 	}
 	if err := json.Unmarshal(buf.Bytes(), &v); err != nil || v.Waited != 1.5 || v.G.Delay != 120 || v.N != 3 {
 		t.Fatalf("%s → %+v %v", buf.String(), v, err)
+	}
+}
+
+// The JSON log escapes what a terminal would act on, as the text log
+// (strconv quoting) and the admin API do: a sender's bidi override, a
+// reply's C1 control.
+func TestJSONLogEscapesControls(t *testing.T) {
+	var buf bytes.Buffer
+	log := newLoggerTo(config.Server{LogFormat: "json", LogLevel: "info"}, &buf)
+	log.Info("send", "from", "\u202emoc.knab@ceo.example", "reply", "550 a\u009bb\u200bc")
+	out := buf.String()
+	for _, r := range []string{"\u202e", "\u009b", "\u200b"} {
+		if strings.Contains(out, r) {
+			t.Errorf("the JSON log carries %U raw: %q", []rune(r)[0], out)
+		}
+	}
+	var v struct{ From, Reply string }
+	if err := json.Unmarshal(buf.Bytes(), &v); err != nil || v.From != "\u202emoc.knab@ceo.example" || v.Reply != "550 a\u009bb\u200bc" {
+		t.Errorf("%s → %+v %v", out, v, err)
 	}
 }

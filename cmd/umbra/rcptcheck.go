@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -41,24 +42,6 @@ func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
 	return a.String(), nil
 }
 
-// isPostmaster: "postmaster" in ASCII case only (a Unicode fold would
-// take "poſtmaster", which RCPT does not).
-func isPostmaster(s string) bool {
-	if len(s) != len("postmaster") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != "postmaster"[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // checkRecipients answers each address as the receive side's recipient
 // check does (internal/smtp validateRcpt): postmaster and addresses of
 // domains not accepted here are not checked (relaying is the
@@ -83,7 +66,7 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
 		c := rcptCheck{Address: addr, RCPT: "250 2.1.5 accepted"}
 		switch {
-		case isPostmaster(local):
+		case mailaddr.IsPostmaster(local):
 			c.RCPT += " (postmaster is always accepted)"
 		case table.Accepted(domain) == routing.NotAccepted:
 			c.RCPT += " if the connector grants relay (not an accepted domain: not validated)"

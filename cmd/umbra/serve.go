@@ -82,7 +82,7 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		opts.ReplaceAttr = durationSeconds
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(escapingWriter{w}, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		return err
 	}
 	defer store.Close()
+	var mgr *queue.Manager // set before the metrics and admin listeners start
 	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
 		err = store.View(func(tx *queue.Tx) error {
 			qs = tx.Queues()
@@ -125,6 +126,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			return nil
 		})
 		return qs, err
+	}, func() []string {
+		if mgr == nil { // a scrape before the manager exists
+			return nil
+		}
+		return mgr.SuspendedQueues()
 	})
 	registerRetention(reg, store.DuplicateRecords)
 	store.SetSpoolLogger(log.With("component", "spool"))
@@ -187,7 +193,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		}
 	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
-	var mgr *queue.Manager
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
 	// The state the deliverer and the scheduler share is built first and
 	// given to both at construction: the record of final deliveries in
@@ -561,6 +566,9 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		dc.OwnBindings = append(dc.OwnBindings, rc.Bindings...)
 	}
 	signer, err := signing.New(cfg.DKIM) // key files: read at start, reload and config check
+	if kf := (*signing.KeyFileError)(nil); errors.As(err, &kf) {
+		return delivery.Config{}, cfg.ErrorAt(err.Error(), kf.Setting...) // at the key file's line
+	}
 	if err != nil {
 		return delivery.Config{}, err
 	}
@@ -615,6 +623,20 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next, err = config.Load(cur.File)
 	}
 	if err != nil {
+		return nil, err
+	}
+	// Everything serve and config check refuse, at the same lines: a
+	// listener on an address this machine does not have, a key that does
+	// not load, the topology, the recipient directory, every file read.
+	if f := checkConfig(next); f != nil {
+		return nil, f
+	}
+	// A new binding another process holds, at its line.
+	var held []string
+	for _, rc := range cur.ReceiveConnectors {
+		held = append(held, rc.Bindings...)
+	}
+	if err := probeNewBindings(next, held); err != nil {
 		return nil, err
 	}
 	var restart []string

@@ -62,7 +62,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		n, err = ob.BackupWith(dw, queue.BackupOptions{SkipUnreadable: true, Unreadable: func(u []queue.UnreadableBody) {
 			skipped = u
 			if j, jerr := json.Marshal(u); jerr == nil {
-				w.Header().Set(headerUnreadable, string(j))
+				w.Header().Set(headerUnreadable, string(EscapeUnprintable(j)))
 			}
 		}}, size)
 	} else {

@@ -11,6 +11,10 @@
 //     transaction each; the API adds no state of its own.
 //   - The web console (package console) serves the same handler
 //     in-process (Handler): its reads and actions are the CLI's.
+//   - Strings from the network (senders, recipients, EHLO names,
+//     replies) reach the JSON with every character a terminal or a
+//     browser would act on escaped (\u009b, \u202e; jsonescape.go), as
+//     the CLI escapes them; the console's pages use the same escape.
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
 //     400 bad request, 404 no such message, queue, state or dumpster database (the error
 //     lists the valid names: a typo never acts on a phantom queue; a

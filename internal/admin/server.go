@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -704,14 +705,24 @@ func reply(w http.ResponseWriter, v any, err error) {
 		fail(w, http.StatusInternalServerError, err.Error())
 	default:
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
+		writeJSON(w, v)
 	}
 }
 
 func fail(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	writeJSON(w, map[string]string{"error": msg})
+}
+
+// writeJSON writes v as one line of JSON with every character a
+// terminal or a browser would act on escaped (EscapeUnprintable).
+func writeJSON(w io.Writer, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	w.Write(append(EscapeUnprintable(b), '\n'))
 }
 
 // queryTimes reads the since and until parameters (RFC 3339) of a

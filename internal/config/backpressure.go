@@ -22,10 +22,10 @@ type BackPressure struct {
 	MemoryPercent Watermark `yaml:"memory_percent"`
 	// SubmissionQueue and TotalQueue: messages in the submission queue,
 	// and entries in every queue.
-	SubmissionQueue Watermark `yaml:"submission_queue"`
-	TotalQueue      Watermark `yaml:"total_queue"`
+	SubmissionQueue CountWatermark `yaml:"submission_queue"`
+	TotalQueue      CountWatermark `yaml:"total_queue"`
 	// Sessions: open SMTP sessions on every receive connector.
-	Sessions Watermark `yaml:"sessions"`
+	Sessions CountWatermark `yaml:"sessions"`
 }
 
 // Watermark is a resource's normal, medium and high marks.
@@ -44,6 +44,19 @@ type SizeWatermark struct {
 
 // Marks returns the watermark as numbers.
 func (w SizeWatermark) Marks() Watermark {
+	return Watermark{Normal: float64(w.Normal), Medium: float64(w.Medium), High: float64(w.High)}
+}
+
+// CountWatermark is a Watermark in whole messages or sessions: a
+// fraction is refused at its line, not compared against a count.
+type CountWatermark struct {
+	Normal int `yaml:"normal"`
+	Medium int `yaml:"medium"`
+	High   int `yaml:"high"`
+}
+
+// Marks returns the watermark as numbers.
+func (w CountWatermark) Marks() Watermark {
 	return Watermark{Normal: float64(w.Normal), Medium: float64(w.Medium), High: float64(w.High)}
 }
 
@@ -73,7 +86,7 @@ func validateBackPressure(v *validator, b BackPressure) {
 		w   Watermark
 	}{
 		{"disk_used_percent", b.DiskUsedPercent}, {"database_size", b.DatabaseSize.Marks()}, {"memory_percent", b.MemoryPercent},
-		{"submission_queue", b.SubmissionQueue}, {"total_queue", b.TotalQueue}, {"sessions", b.Sessions},
+		{"submission_queue", b.SubmissionQueue.Marks()}, {"total_queue", b.TotalQueue.Marks()}, {"sessions", b.Sessions.Marks()},
 	} {
 		w := r.w
 		switch {

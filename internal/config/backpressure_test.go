@@ -16,7 +16,7 @@ func TestBackPressureSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := c.BackPressure; !b.Enabled || b.SubmissionQueue != (Watermark{2000, 10000, 15000}) || b.CheckInterval.D() != DefaultBackPressureInterval {
+	if b := c.BackPressure; !b.Enabled || b.SubmissionQueue != (CountWatermark{2000, 10000, 15000}) || b.CheckInterval.D() != DefaultBackPressureInterval {
 		t.Fatalf("defaults: %+v", b)
 	}
 	base := `server: {name: hub.example.test, role: hub, data_dir: data}
@@ -30,7 +30,7 @@ receive_connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := c.BackPressure; b.SubmissionQueue != (Watermark{1, 3, 5}) || b.Sessions.High != 0 || b.DatabaseSize.High != 3<<20 || b.TotalQueue != DefaultBackPressureTotal {
+	if b := c.BackPressure; b.SubmissionQueue != (CountWatermark{1, 3, 5}) || b.Sessions.High != 0 || b.DatabaseSize.High != 3<<20 || b.TotalQueue != DefaultBackPressureTotal {
 		t.Fatalf("overrides: %+v", b)
 	}
 	for yaml, want := range map[string]string{
@@ -38,6 +38,7 @@ receive_connectors:
 		"back_pressure:\n  disk_used_percent: {high: 101}\n":               "x.yaml:5: back_pressure.disk_used_percent: a percentage is at most 100",
 		"back_pressure:\n  check_interval: 0s\n":                           "back_pressure.check_interval must be positive",
 		"back_pressure:\n  sessions: {hgh: 3}\n":                           `unknown key "hgh"`,
+		"back_pressure:\n  sessions: {high: 0.5}\n":                        "x.yaml:5: back_pressure.sessions.high: 0.5 is not a whole number",
 	} {
 		os.WriteFile(p, []byte(base+yaml), 0o600)
 		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), want) {

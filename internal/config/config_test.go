@@ -113,7 +113,7 @@ func TestBadConfigs(t *testing.T) {
 		"insecure-auth.yaml":     `insecure-auth.yaml:6: auth without TLS needs auth.allow_insecure`,
 		"syntax.yaml":            `syntax.yaml:2: did not find expected key`,
 		"bad-size.yaml":          `bad-size.yaml:7: invalid size "lots"`,
-		"wrong-type.yaml":        `wrong-type.yaml:4: cannot unmarshal`,
+		"wrong-type.yaml":        `wrong-type.yaml:4: transport.max_active: many is not a whole number`,
 		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
 		"bad-postmaster.yaml":    `bad-postmaster.yaml:3: server.postmaster "root at example.test" is not a mailbox address`,
 		"bad-auth-throttle.yaml": `bad-auth-throttle.yaml:8: auth_throttle.max_delay must be at least delay`,
@@ -140,6 +140,8 @@ func TestBadConfigs(t *testing.T) {
 		// lookup could be made of it.
 		"smart-host-numeric.yaml": `smart-host-numeric.yaml:10: smart host "999.1.1.1:25" is not a host name or address`,
 		"mx-limit-negative.yaml":  `mx-limit-negative.yaml:11: mx_address_limit must not be negative (0: no bound)`,
+		// A fraction is refused, not truncated to 0, "no bound" (NEW-1).
+		"mx-limit-fraction.yaml": `mx-limit-fraction.yaml:11: send_connectors[0].mx_address_limit: 0.5 is not a whole number`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

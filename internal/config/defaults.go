@@ -305,9 +305,9 @@ var (
 	DefaultBackPressureDisk       = Watermark{Normal: 90, Medium: 94, High: 97}
 	DefaultBackPressureDatabase   = SizeWatermark{Normal: 12 << 30, Medium: 14 << 30, High: 16 << 30}
 	DefaultBackPressureMemory     = Watermark{Normal: 70, Medium: 75, High: 80}
-	DefaultBackPressureSubmission = Watermark{Normal: 2000, Medium: 10000, High: 15000}
-	DefaultBackPressureTotal      = Watermark{Normal: 50000, Medium: 75000, High: 100000}
-	DefaultBackPressureSessions   = Watermark{Normal: 4000, Medium: 4500, High: 4800}
+	DefaultBackPressureSubmission = CountWatermark{Normal: 2000, Medium: 10000, High: 15000}
+	DefaultBackPressureTotal      = CountWatermark{Normal: 50000, Medium: 75000, High: 100000}
+	DefaultBackPressureSessions   = CountWatermark{Normal: 4000, Medium: 4500, High: 4800}
 )
 
 // newWithPresets returns the Config decoding starts from: the fields whose

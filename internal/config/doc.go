@@ -4,6 +4,10 @@
 //   - Decoding is strict: a key that names no field is an error, reported
 //     with file and line, as is every type mismatch and every validation
 //     failure. Parse collects all errors of a file, not just the first.
+//   - Every value is of its setting's kind, checked on the node tree
+//     before decoding for the whole file (kinds.go), not setting by
+//     setting: yaml.v3 alone truncates 0.5 into an int and reads yes/on
+//     as booleans.
 //   - Every default lives in defaults.go. A field whose zero value is a
 //     meaningful setting (shadow_redundancy_enabled: false,
 //     delay_notification: 0, max_acknowledgement_delay: 0) is preset
@@ -34,9 +38,12 @@
 //     opened, a directory setting naming a file, an admin socket path
 //     longer than a unix socket address, an admin socket path holding
 //     something else. KeyPairs (the certificate and key pairs) and
-//     ListenersNotHere (an address this machine does not have) run in
-//     config check and serve, not in Load: other commands read the
-//     configuration without the keys, or on another machine.
+//     ListenersNotHere and SourceAddressesNotHere (a listener's or an
+//     outbound source address this machine does not have) run in
+//     config check, serve and SIGHUP, not in Load: other commands read
+//     the configuration without the keys, or on another machine.
+//     Listeners gives serve and SIGHUP each listener with its setting,
+//     so that one another process holds is refused at its line too.
 //   - A derived default is built from valid values only, so one bad value
 //     is one error at the operator's line (rt22 F3), and the postmaster
 //     (taken from anyone) is always inside the organisation.

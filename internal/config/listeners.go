@@ -61,6 +61,30 @@ func (c *Config) listeners() []listener {
 	return ls
 }
 
+// Listener is one address this configuration listens on: Setting names
+// it (receive_connectors[0].bindings[1]), Err puts a message at its line.
+type Listener struct {
+	Addr    string
+	Setting string
+	Binding bool // a receive connector's binding
+	c       *Config
+	path    []any
+}
+
+// Err is msg as an Error at the listener's line.
+func (l Listener) Err(msg string) *Error { return l.c.ErrorAt(msg, l.path...) }
+
+// Listeners lists every address this configuration listens on, in file
+// order, each with its setting: for serve and SIGHUP to open them and
+// blame a failure on its line.
+func (c *Config) Listeners() []Listener {
+	var out []Listener
+	for _, l := range c.listeners() {
+		out = append(out, Listener{Addr: l.addr, Setting: settingName(l.path), Binding: l.binding, c: c, path: l.path})
+	}
+	return out
+}
+
 // ListenersNotHere refuses, at its line, a listener whose IP address is
 // not an address of this machine (an interface's, or loopback): serve
 // would fail to bind it ("cannot assign requested address") with neither
@@ -84,6 +108,42 @@ func (c *Config) ListenersNotHere() error {
 		}
 		v.add(fmt.Sprintf("%s %s: %s is not an address of this machine, so it cannot be listened on "+
 			"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(l.path), l.addr, ip, ipVersion(ip)), l.path...)
+	}
+	return violations(c.File, c.doc, v.out)
+}
+
+// SourceAddressesNotHere refuses, at its line, an outbound source
+// address (server.source_address, a send connector's source_address)
+// that is not an address of this machine: no outbound connection could
+// be bound to it, and serve would fail on it with neither file nor line.
+// It is the check ListenersNotHere makes of a listener, run where that
+// one runs (config check, serve, SIGHUP), with the same exception for a
+// system that binds addresses it does not have. An address that is not
+// one (refused by Load) is left to Load's error.
+func (c *Config) SourceAddressesNotHere() error {
+	if c.doc == nil {
+		return nil
+	}
+	var v validator
+	check := func(a string, path ...any) {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return // reported at its line by Load
+		}
+		ip = ip.Unmap()
+		if ip.IsLoopback() || isLocalAddr(ip) || nonlocalBind(ip) {
+			return
+		}
+		v.add(fmt.Sprintf("%s %s is not an address of this machine, so no outbound connection can be bound to it "+
+			"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(path), a, ipVersion(ip)), path...)
+	}
+	if a := c.Server.SourceAddress; a != "" {
+		check(a, "server", "source_address")
+	}
+	for i, sc := range c.SendConnectors {
+		if sc.SourceAddress != "" {
+			check(sc.SourceAddress, "send_connectors", i, "source_address")
+		}
 	}
 	return violations(c.File, c.doc, v.out)
 }

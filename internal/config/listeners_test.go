@@ -162,3 +162,45 @@ func TestListenersNotHere(t *testing.T) {
 		t.Errorf("want one error at n.yaml:6, got\n%v", err)
 	}
 }
+
+// An outbound source address this machine does not have cannot be bound:
+// refused at its line, as a listener is (rt25 F1), for the server's and
+// for each send connector's; loopback and the machine's addresses pass.
+func TestSourceAddressesNotHere(t *testing.T) {
+	if nonlocalBind(netip.MustParseAddr("192.0.2.55")) {
+		t.Skip("this machine binds addresses it does not have (ip_nonlocal_bind)")
+	}
+	yaml := `server:
+  name: mx.a.test
+  source_address: 192.0.2.55
+receive_connectors:
+  - {name: in, bindings: ["127.0.0.1:25"]}
+send_connectors:
+  - name: here
+    address_spaces: [{domain: "*", cost: 1}]
+    smart_hosts: [relay.a.test]
+    source_address: 127.0.0.2
+  - name: away
+    address_spaces: [{domain: "b.test", cost: 1}]
+    smart_hosts: [relay.a.test]
+    source_address: 192.0.2.56
+`
+	c, err := Parse([]byte(yaml), "s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.SourceAddressesNotHere()
+	es, ok := err.(Errors)
+	if !ok || len(es) != 2 || es[0].Line != 3 || es[1].Line != 14 ||
+		!strings.Contains(es[0].Msg, "server.source_address 192.0.2.55 is not an address of this machine") ||
+		!strings.Contains(es[1].Msg, "send_connectors[1].source_address 192.0.2.56 is not an address of this machine") {
+		t.Errorf("want errors at s.yaml:3 and s.yaml:14, got\n%v", err)
+	}
+	c, err = Parse([]byte("server:\n  name: mx.a.test\n  source_address: 127.0.0.1\nreceive_connectors:\n  - {name: in, bindings: [\"127.0.0.1:25\"]}\n"), "ok.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SourceAddressesNotHere(); err != nil {
+		t.Errorf("loopback source address refused: %v", err)
+	}
+}

@@ -98,7 +98,7 @@ func decodeStrict(data []byte, file string, v any) (*yaml.Node, error) {
 		doc = doc.Content[0]
 	}
 	var errs Errors
-	checkKnownFields(doc, reflect.TypeOf(v).Elem(), file, &errs)
+	checkKnownFields(doc, reflect.TypeOf(v).Elem(), "", file, &errs)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -217,14 +217,21 @@ func decodeErrors(file string, err error) Errors {
 }
 
 // checkKnownFields reports every mapping key that names no field of the
-// struct type it decodes into. yaml.v3's own KnownFields is not carried
-// into custom unmarshalers, so the check walks the node tree itself.
-func checkKnownFields(n *yaml.Node, t reflect.Type, file string, errs *Errors) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
+// struct type it decodes into, and every value of the wrong kind for
+// its field (kinds.go). yaml.v3's own KnownFields is not carried into
+// custom unmarshalers, and its decoder truncates 0.5 into an int and
+// reads yes/on as a boolean, so the check walks the node tree itself,
+// before anything is decoded. name is the dotted path of n, for messages.
+func checkKnownFields(n *yaml.Node, t reflect.Type, name, file string, errs *Errors) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
+	}
+	if msg := wrongKind(n, t); msg != "" {
+		*errs = append(*errs, &Error{File: file, Line: n.Line, Msg: name + ": " + msg})
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -247,14 +254,25 @@ func checkKnownFields(n *yaml.Node, t reflect.Type, file string, errs *Errors) {
 					Msg: fmt.Sprintf("unknown key %q in %s", k.Value, sectionName(t))})
 				continue
 			}
-			checkKnownFields(v, ft, file, errs)
+			kname := k.Value
+			if name != "" {
+				kname = name + "." + k.Value
+			}
+			checkKnownFields(v, ft, kname, file, errs)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return
 		}
-		for _, c := range n.Content {
-			checkKnownFields(c, t.Elem(), file, errs)
+		for i, c := range n.Content {
+			checkKnownFields(c, t.Elem(), fmt.Sprintf("%s[%d]", name, i), file, errs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			checkKnownFields(n.Content[i+1], t.Elem(), name+"."+n.Content[i].Value, file, errs)
 		}
 	}
 }
@@ -262,16 +280,7 @@ func checkKnownFields(n *yaml.Node, t reflect.Type, file string, errs *Errors) {
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
 	for tag, i := range yamlFieldIndex(t) {
-		f := t.Field(i)
-		// Scalars with their own unmarshalers (Duration, Size) need no walk.
-		if f.Type.Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) ||
-			reflect.PointerTo(f.Type).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
-			if f.Type.Kind() != reflect.Struct {
-				fields[tag] = reflect.TypeOf("")
-				continue
-			}
-		}
-		fields[tag] = f.Type
+		fields[tag] = t.Field(i).Type
 	}
 	return fields
 }

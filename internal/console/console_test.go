@@ -39,7 +39,8 @@ import (
 type fakeQueue struct {
 	mu      sync.Mutex
 	actions []string
-	extra   *queue.Message // one more message Message finds (set before requests)
+	extra   *queue.Message    // one more message Message finds (set before requests)
+	queues  []queue.QueueInfo // more queues Queues lists (set before requests)
 }
 
 func (f *fakeQueue) did(a string) {
@@ -55,8 +56,8 @@ func (f *fakeQueue) done() []string {
 }
 
 func (f *fakeQueue) Queues() ([]queue.QueueInfo, error) {
-	return []queue.QueueInfo{{Name: "mx:example.net", Status: "retry", Count: 2},
-		{Name: "mx:<script>alert(1)</script>.example", Status: "ready", Count: 1}}, nil
+	return append([]queue.QueueInfo{{Name: "mx:example.net", Status: "retry", Count: 2},
+		{Name: "mx:<script>alert(1)</script>.example", Status: "ready", Count: 1}}, f.queues...), nil
 }
 func (f *fakeQueue) SuspendQueue(ctx context.Context, n string) error {
 	f.did("suspend " + n)
@@ -533,6 +534,90 @@ func TestConsoleTrackSaysLimit(t *testing.T) {
 		}
 		if !strings.Contains(body, fmt.Sprintf("m%04d", tc.n-1)) || strings.Count(body, "<tr data-event") != trackLimit {
 			t.Errorf("%d events: not the newest %d shown", tc.n, trackLimit)
+		}
+	}
+}
+
+// The console offers no action the admin API refuses: no suspension of
+// a shadow queue (its copies are held per message), no queue action on
+// the poison queue, the quarantine or a dumpster, and per message only
+// what the API carries out in its state.
+func TestConsoleOffersOnlyWhatTheAPIAllows(t *testing.T) {
+	h := newHarness(t)
+	h.q.queues = []queue.QueueInfo{
+		{Name: "shadow:hub-b.example", DeliveryType: "shadow", Status: "ready", Count: 2},
+		{Name: "poison", DeliveryType: "poison", Status: "ready", Count: 1},
+		{Name: "quarantine", DeliveryType: "quarantine", Status: "held", Count: 1},
+		{Name: "dumpster:DB01", DeliveryType: "dumpster", Status: "kept", Count: 1},
+	}
+	h.login("ops", "s3cret-pass")
+	_, page := h.do("GET", "/queues", nil, nil)
+	row := func(name string) string {
+		i := strings.Index(page, `<tr data-queue="`+name+`"`)
+		if i < 0 {
+			t.Fatalf("queues page lacks %s", name)
+		}
+		r := page[i:]
+		return r[:strings.Index(r, "</tr>")]
+	}
+	ops := func(html string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile(`data-op="([a-z-]+)"`).FindAllStringSubmatch(html, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	for name, want := range map[string]string{
+		"mx:example.net":       "suspend retry redirect",
+		"shadow:hub-b.example": "retry redirect",
+		"poison":               "", "quarantine": "", "dumpster:DB01": "",
+	} {
+		if got := strings.Join(ops(row(name)), " "); got != want {
+			t.Errorf("queue %s offers [%s], want [%s]", name, got, want)
+		}
+	}
+	for _, c := range []struct {
+		state queue.State
+		want  string
+	}{
+		{queue.Ready, "suspend retry remove remove-ndr export"},
+		{queue.Suspended, "resume remove remove-ndr export"},
+		{queue.Poison, "resume remove remove-ndr export"},
+		{queue.Shadow, "remove remove-ndr export"},
+		{queue.Active, "suspend remove remove-ndr export"},
+	} {
+		h.q.extra = &queue.Message{ID: 11, State: c.state, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+		_, page := h.do("GET", "/messages/"+queue.ID(11).String(), nil, nil)
+		i := strings.Index(page, `<p class="actions">`)
+		if i < 0 {
+			t.Fatalf("%s: message page has no actions", c.state)
+		}
+		acts := page[i:]
+		acts = acts[:strings.Index(acts, "</p>")]
+		if got := strings.Join(ops(acts), " "); got != c.want {
+			t.Errorf("a %s message offers [%s], want [%s]", c.state, got, c.want)
+		}
+	}
+}
+
+// Strings from the network reach the pages escaped as the CLI and the
+// API's JSON write them (\u202e), not as characters the browser obeys:
+// a bidi override in a sender, a C1 control in a recipient, a zero-width
+// space in a reply.
+func TestConsoleEscapesControls(t *testing.T) {
+	h := newHarness(t)
+	h.q.extra = &queue.Message{ID: 12, State: queue.Ready, From: "\u202emoc.knab@ceo.example",
+		Rcpts: []queue.Recipient{{Addr: "a\u009bb@example.net", LastReply: "550 no\u200b such\u0085user"}}}
+	h.login("ops", "s3cret-pass")
+	_, page := h.do("GET", "/messages/"+queue.ID(12).String(), nil, nil)
+	for _, r := range []string{"\u202e", "\u009b", "\u200b", "\u0085"} {
+		if strings.Contains(page, r) {
+			t.Errorf("the page carries %U raw", []rune(r)[0])
+		}
+	}
+	for _, esc := range []string{`\u202emoc.knab@ceo.example`, `a\u009bb@example.net`, `550 no\u200b such\u0085user`} {
+		if !strings.Contains(page, esc) {
+			t.Errorf("the page lacks %s", esc)
 		}
 	}
 }

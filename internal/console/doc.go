@@ -26,7 +26,11 @@
 //     carries a token bound to a cookie (no login CSRF).
 //   - The console holds no queue logic: reads and actions go through the
 //     admin API's handler in-process (package admin), so they are the
-//     CLI's, with its checks and errors.
+//     CLI's, with its checks and errors. No button offers what the API
+//     refuses: queue actions follow queue.CheckQueueAction (no suspension
+//     of a shadow queue, nothing on poison, quarantine or a dumpster),
+//     message actions the state the message is shown in
+//     (messageActionOffered).
 //   - Pages never show a message body; only the explicit export
 //     (GET /messages/{id}/export, an attachment) returns one.
 //   - Output is escaped by html/template; the Content-Security-Policy

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"html/template"
@@ -29,7 +30,31 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"bytes": func(n int64) string { return strconv.FormatInt(n, 10) },
 	"fmt1":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"dict":  act,
+	// The actions the admin API carries out, so that no button is one
+	// it refuses.
+	"queueAct": func(name, action string) bool { return queue.CheckQueueAction(name, action) == nil },
+	"msgAct":   messageActionOffered,
 }).ParseFS(templateFS, "templates/*.html"))
+
+// messageActionOffered says whether the console offers action on a
+// message the operator sees in state (queue.StateView), following the
+// admin API's refusals (queue.Manager's SuspendMessage, ResumeMessage,
+// RetryMessage): a shadow copy is its primary's to suspend, resume or
+// retry; a poison message is resumed, not suspended; only a waiting
+// message (ready, retry, held) is retried; a suspended or poison one is
+// resumed. Remove and export apply in every state; a quarantined
+// message has the quarantine's own actions.
+func messageActionOffered(state, action string) bool {
+	switch action {
+	case "suspend":
+		return state != "shadow" && state != "poison" && state != "suspended"
+	case "resume":
+		return state == "suspended" || state == "poison"
+	case "retry":
+		return state == "ready" || state == "retry" || state == "held"
+	}
+	return true
+}
 
 // age prints a duration rounded for reading.
 func age(d time.Duration) string {
@@ -123,9 +148,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, se *session, nam
 		p.Error = err.Error()
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, name+".html", p); err != nil {
+	var b bytes.Buffer
+	if err := pages.ExecuteTemplate(&b, name+".html", p); err != nil {
 		s.cfg.Log.Error("console page", "page", name, "err", err)
 	}
+	// What came from the network (senders, recipients, replies, EHLO
+	// names) is shown with its controls, bidi and zero-width characters
+	// escaped, as the CLI and the API's JSON write them.
+	w.Write(admin.EscapeUnprintable(b.Bytes()))
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, se *session) {

@@ -137,22 +137,6 @@ type rcptHolder struct{ rc RecipientChecker }
 // configured) (SMTP-6).
 func (d *Deliverer) SetRecipients(rc RecipientChecker) { d.rcpts.Store(&rcptHolder{rc}) }
 
-// isPostmasterLocal: local is "postmaster" in any ASCII case, and only
-// that (RFC 5321 §4.5.1): strings.EqualFold would also take "poſtmaster"
-// (U+017F), a mailbox the validator and the Maildir do not take for it.
-func isPostmasterLocal(local string) bool {
-	const pm = "postmaster"
-	if len(local) != len(pm) {
-		return false
-	}
-	for i := 0; i < len(pm); i++ {
-		if c := local[i]; c != pm[i] && c+('a'-'A') != pm[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // unknownLocal reports whether the validator knows addr does not exist.
 // Postmaster always exists (RFC 5321 §4.5.1); an address the validator
 // cannot decide now is delivered, as it was accepted. The check may ask
@@ -160,7 +144,7 @@ func isPostmasterLocal(local string) bool {
 // lookups are (queue/peerwait.go).
 func (d *Deliverer) unknownLocal(ctx context.Context, addr string) bool {
 	h := d.rcpts.Load()
-	if h == nil || h.rc == nil || isPostmasterLocal(addr[:strings.LastIndexByte(addr, '@')]) {
+	if h == nil || h.rc == nil || mailaddr.IsPostmaster(addr[:strings.LastIndexByte(addr, '@')]) {
 		return false
 	}
 	waited := queue.AwaitingPeer(ctx)

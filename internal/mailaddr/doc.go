@@ -15,6 +15,9 @@
 // equivalence with other spellings is IDNA's (A-label conversion), which
 // umbra does not apply, so a U-label never matches a different domain.
 //
+// IsPostmaster is the one test of the postmaster name (RCPT, the
+// recipient check, delivery, the CLI's explanations), by the same rule.
+//
 // Fold is used for keys only: an address passed on (queued, relayed,
 // delivered) is always the one the sender wrote, local part untouched.
 //

@@ -40,3 +40,11 @@ func EqualFold(a, b string) bool {
 	}
 	return true
 }
+
+// IsPostmaster reports whether local (a local part, or a bare RCPT path)
+// is "postmaster" in any ASCII case, and only that (RFC 5321 §4.5.1):
+// strings.EqualFold would also take "poſtmaster" (U+017F), a mailbox the
+// directory and the Maildir do not take for it. It is the one test of
+// the postmaster name: RCPT, the recipient check, delivery and the CLI's
+// explanations all ask it.
+func IsPostmaster(local string) bool { return EqualFold(local, "postmaster") }

@@ -243,16 +243,20 @@ type QueueSource func() ([]queue.QueueStats, error)
 // queueCollector reports queue lengths and the oldest message's age per
 // queue type and state at scrape time.
 type queueCollector struct {
-	src    QueueSource
-	length *prometheus.Desc
-	oldest *prometheus.Desc
-	shadow *prometheus.Desc
+	src       QueueSource
+	suspended func() []string // may be nil
+	length    *prometheus.Desc
+	oldest    *prometheus.Desc
+	shadow    *prometheus.Desc
 }
 
 // RegisterQueues adds the queue gauges, computed at each scrape.
-func RegisterQueues(reg prometheus.Registerer, src QueueSource) {
-	reg.MustRegister(&queueCollector{src: src,
-		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, active, suspended, poison, shadow; a message waiting in two queues counts in both).",
+// suspended (nil: none) names the queues the operator suspended: their
+// waiting messages are counted "held", as queue list counts them and
+// each message shows (queue.StateView).
+func RegisterQueues(reg prometheus.Registerer, src QueueSource, suspended func() []string) {
+	reg.MustRegister(&queueCollector{src: src, suspended: suspended,
+		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active, suspended: the message itself, poison, shadow, quarantined; a message waiting in two queues counts in both).",
 			[]string{"queue_type", "state"}, nil),
 		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
 			[]string{"queue_type"}, nil),
@@ -261,6 +265,10 @@ func RegisterQueues(reg prometheus.Registerer, src QueueSource) {
 			[]string{"primary"}, nil),
 	})
 }
+
+// queueStates are the states the queue gauges always report: the
+// operator's vocabulary, as message list and queue list use it.
+var queueStates = queue.MessageStates
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.length
@@ -274,14 +282,19 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.length, err)
 		return
 	}
+	held := map[string]bool{}
+	if c.suspended != nil {
+		for _, name := range c.suspended() {
+			held[name] = true
+		}
+	}
 	type key struct{ typ, state string }
 	counts := map[key]int{}
 	oldest := map[string]queue.ID{}
-	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", "shadow", queue.QueueSubmission, queue.QueuePoison, "unreachable"} {
-		for _, st := range []queue.State{queue.Ready, queue.Active, queue.Suspended, queue.Poison, queue.Shadow} {
-			counts[key{typ, st.String()}] = 0
+	for _, typ := range queueTypes {
+		for _, st := range queueStates {
+			counts[key{typ, st}] = 0
 		}
-		counts[key{typ, "retry"}] = 0
 	}
 	for _, q := range qs {
 		typ := queue.DeliveryType(q.Name)
@@ -289,9 +302,15 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			counts[key{typ, st.String()}] += n
 		}
 		// A ready message waiting for its retry is "retry", as the CLI
-		// and the console show it (queue.MessageStates).
+		// and the console show it (queue.MessageStates); one waiting
+		// in a suspended queue is "held", retry or not (queue list).
 		counts[key{typ, "ready"}] -= q.Retry
 		counts[key{typ, "retry"}] += q.Retry
+		if held[q.Name] {
+			counts[key{typ, "held"}] += q.ByState[queue.Ready]
+			counts[key{typ, "ready"}] -= q.ByState[queue.Ready] - q.Retry
+			counts[key{typ, "retry"}] -= q.Retry
+		}
 		if o, ok := oldest[typ]; !ok || q.Oldest < o {
 			oldest[typ] = q.Oldest
 		}

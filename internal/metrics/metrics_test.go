@@ -24,7 +24,7 @@ func TestMetricsLintAndValues(t *testing.T) {
 			{Name: "poison", Count: 1, ByState: map[queue.State]int{queue.Poison: 1}, Oldest: old + 9},
 			{Name: "shadow:hub-b", Count: 4, ByState: map[queue.State]int{queue.Shadow: 4}, Oldest: old + 11},
 		}, nil
-	})
+	}, nil)
 	m.Session("default")
 	m.Received("default", 100)
 	m.Command("default", "RCPT", 550)
@@ -75,7 +75,7 @@ umbra_smtp_auth_failures_total{connector="default",reason="locked_out"} 1
 	}
 
 	want := `
-# HELP umbra_queue_messages Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, active, suspended, poison, shadow; a message waiting in two queues counts in both).
+# HELP umbra_queue_messages Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active, suspended: the message itself, poison, shadow, quarantined; a message waiting in two queues counts in both).
 # TYPE umbra_queue_messages gauge
 umbra_queue_messages{queue_type="smtp-mx",state="active"} 1
 umbra_queue_messages{queue_type="smtp-mx",state="ready"} 2
@@ -111,8 +111,8 @@ umbra_shadow_queue_messages{primary="hub-b"} 4
 // zeroLines lists the queue gauges that must be present at zero.
 func zeroLines() string {
 	var b strings.Builder
-	for _, typ := range []string{"mailbox", "poison", "shadow", "site", "smtp-mx", "smtp-smart-host", "submission", "unreachable"} {
-		for _, st := range []string{"active", "poison", "ready", "retry", "shadow", "suspended"} {
+	for _, typ := range []string{"legacy", "mailbox", "poison", "quarantine", "shadow", "site", "smtp-mx", "smtp-redirect", "smtp-smart-host", "submission", "unreachable"} {
+		for _, st := range []string{"active", "held", "poison", "quarantined", "ready", "retry", "shadow", "suspended"} {
 			if typ == "smtp-mx" && (st == "active" || st == "ready" || st == "retry") {
 				continue
 			}
@@ -141,6 +141,51 @@ func TestQuarantineEventsQueueType(t *testing.T) {
 	for _, c := range []struct{ event, typ string }{{"quarantine", "quarantine"}, {"remove", "quarantine"}, {"release", "quarantine"}, {"receive", ""}} {
 		if got := testutil.ToFloat64(m.events.WithLabelValues(c.event, c.typ)); got != 1 {
 			t.Errorf("umbra_queue_events_total{event=%q,queue_type=%q} = %v, want 1", c.event, c.typ, got)
+		}
+	}
+}
+
+// A suspended queue's waiting messages are "held" in the metrics, as
+// queue list counts them and each message shows; every queue type the
+// age gauge reports and every state is present at zero.
+func TestQueueMessagesHeldAsTheCLISays(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	RegisterQueues(reg, func() ([]queue.QueueStats, error) {
+		return []queue.QueueStats{
+			{Name: "smarthost:out", Count: 4, ByState: map[queue.State]int{queue.Ready: 3, queue.Active: 1}, Retry: 1},
+			{Name: "mx:example.net", Count: 2, ByState: map[queue.State]int{queue.Ready: 2}, Retry: 1},
+			{Name: "quarantine", Count: 1, ByState: map[queue.State]int{queue.Quarantined: 1}},
+		}, nil
+	}, func() []string { return []string{"smarthost:out", "mx:gone.example"} })
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "umbra_queue_messages" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var typ, st string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "queue_type":
+					typ = l.GetValue()
+				case "state":
+					st = l.GetValue()
+				}
+			}
+			got[typ+"/"+st] = m.GetGauge().GetValue()
+		}
+	}
+	for k, want := range map[string]float64{
+		"smtp-smart-host/held": 3, "smtp-smart-host/ready": 0, "smtp-smart-host/retry": 0, "smtp-smart-host/active": 1,
+		"smtp-mx/held": 0, "smtp-mx/ready": 1, "smtp-mx/retry": 1,
+		"quarantine/quarantined": 1, "legacy/held": 0, "smtp-redirect/ready": 0, "submission/quarantined": 0,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
 		}
 	}
 }

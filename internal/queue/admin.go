@@ -149,7 +149,7 @@ func (q *Manager) noteSubmitted(now time.Time) {
 type QueueInfo struct {
 	Name         string         `json:"name"`
 	DeliveryType string         `json:"delivery_type"`
-	Status       string         `json:"status"` // suspended, active, retry, ready
+	Status       string         `json:"status"` // QueueStatuses
 	Count        int            `json:"message_count"`
 	ByState      map[string]int `json:"by_state"`
 	OldestAge    time.Duration  `json:"oldest_age_ns"`
@@ -285,6 +285,11 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		case qi.ByState["active"] > 0:
 			qi.Status = "active"
+		case qi.ByState["shadow"] > 0 && qi.ByState["ready"]+qi.ByState["retry"] == 0:
+			// Copies kept for their primary, none taken over: nothing
+			// here is this server's to deliver (rt24 F4). Taken-over
+			// copies make the queue ready (or retry) as any other.
+			qi.Status = "shadow"
 		case waiting[qi.Name][1] > 0 && waiting[qi.Name][0] == 0:
 			// Every waiting message waits for a retry, as each shows.
 			qi.Status = "retry"

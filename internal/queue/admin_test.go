@@ -280,6 +280,11 @@ func TestShadowCopies(t *testing.T) {
 		qs, _ := q.Queues()
 		return len(qs) == 1 && qs[0].Name == "shadow:hub-b" && qs[0].Count == 2 && qs[0].DeliveryType == "shadow"
 	})
+	// Copies only held are not this server's to deliver: the queue shows
+	// them as its messages show (rt24 F4), not "ready".
+	if qs, _ := q.Queues(); qs[0].Status != "shadow" || qs[0].ByState["shadow"] != 2 {
+		t.Fatalf("a shadow queue of held copies: status %q, by state %v; want shadow", qs[0].Status, qs[0].ByState)
+	}
 	if p, _ := q.ShadowPrimaries(); p["hub-b"] != "127.0.0.2:25" {
 		t.Fatalf("primaries: %v", p)
 	}

@@ -48,7 +48,9 @@ func uniqueNames(names []string) []string {
 var MessageStates = []string{"ready", "retry", "held", "active", "suspended", "poison", "shadow", "quarantined"}
 
 // QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
-var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held"}
+// "shadow": a shadow:PRIMARY queue whose copies are all held for their
+// primary (none taken over), as its messages show.
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow"}
 
 // DeliveryTypes are the delivery types of queues (DeliveryType).
 var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",

@@ -2,6 +2,8 @@ package signing
 
 import (
 	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
@@ -107,7 +109,7 @@ func ParseKey(data []byte) (crypto.Signer, error) {
 	case ed25519.PrivateKey:
 		return k, nil
 	default:
-		return nil, fmt.Errorf("%T keys have no DKIM algorithm (use RSA or Ed25519)", key)
+		return nil, fmt.Errorf("%s keys have no DKIM algorithm (use RSA or Ed25519)", keyKind(key))
 	}
 }
 
@@ -138,7 +140,7 @@ func RecordValue(k crypto.Signer) (string, error) {
 		}
 		return "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der), nil
 	default:
-		return "", fmt.Errorf("%T keys have no DKIM algorithm", pub)
+		return "", fmt.Errorf("%s keys have no DKIM algorithm", keyKind(pub))
 	}
 }
 
@@ -195,4 +197,16 @@ func GenerateKey(algorithm string, bits int) (crypto.Signer, []byte, error) {
 		return nil, nil, err
 	}
 	return k, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// keyKind names the algorithm of a key that is neither RSA nor Ed25519,
+// in the operator's words (not a Go type name).
+func keyKind(k any) string {
+	switch k.(type) {
+	case *ecdsa.PrivateKey, *ecdsa.PublicKey:
+		return "ECDSA"
+	case *ecdh.PrivateKey, *ecdh.PublicKey:
+		return "ECDH (X25519)"
+	}
+	return "these"
 }

@@ -66,19 +66,38 @@ func New(c config.DKIM) (*Signer, error) {
 	for i, k := range c.Keys {
 		s, err := LoadKey(k.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, err)
+			return nil, &KeyFileError{Setting: []any{"dkim", "keys", i, "key_file"},
+				Err: fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, err)}
 		}
 		o.Keys = append(o.Keys, Key{Domain: k.Domain, Selector: k.Selector, Signer: s})
 	}
 	if c.ARC.Enabled() {
+		arcErr := func(err error) error {
+			return &KeyFileError{Setting: []any{"dkim", "arc", "key_file"},
+				Err: fmt.Errorf("dkim.arc %s (selector %s): key_file: %w", c.ARC.Domain, c.ARC.Selector, err)}
+		}
 		s, err := LoadKey(c.ARC.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("dkim.arc %s (selector %s): key_file: %w", c.ARC.Domain, c.ARC.Selector, err)
+			return nil, arcErr(err)
+		}
+		if a := Algorithm(s); a != "rsa" {
+			return nil, arcErr(fmt.Errorf("%s: the sealing key must be RSA (ARC verifiers accept only rsa-sha256), not %s", c.ARC.KeyFile, a))
 		}
 		o.ARC = &Sealer{Domain: c.ARC.Domain, Selector: c.ARC.Selector, Signer: s, AuthServID: c.ARC.AuthServID}
 	}
 	return NewSigner(o)
 }
+
+// KeyFileError is a key file of the configuration that cannot be used:
+// Setting is its setting's path in the configuration (dkim, keys, 0,
+// key_file), for the caller to name the file's line.
+type KeyFileError struct {
+	Setting []any
+	Err     error
+}
+
+func (e *KeyFileError) Error() string { return e.Err.Error() }
+func (e *KeyFileError) Unwrap() error { return e.Err }
 
 // NewSigner builds a Signer from loaded keys.
 func NewSigner(o Options) (*Signer, error) {

@@ -148,7 +148,7 @@ func RcptPath(p string) (string, error) {
 		}
 		p = p[1 : len(p)-1]
 	}
-	if asciiEqualFold(p, "postmaster") {
+	if mailaddr.IsPostmaster(p) {
 		return postmasterPath, nil
 	}
 	if strings.HasPrefix(p, "@") {

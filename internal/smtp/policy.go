@@ -6,6 +6,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/header"
+	"umbra/internal/mailaddr"
 )
 
 // postmasterPath is what the verb layer hands go-smtp for the path
@@ -22,21 +23,21 @@ func rcptPostmaster(line []byte, configured bool) []byte {
 		return line
 	}
 	rest := bytes.TrimLeft(line[8:], " ")
-	const path = "<postmaster>"
-	if len(rest) < len(path) || !asciiEqualFold(string(rest[:len(path)]), path) {
+	end := bytes.IndexByte(rest, '>')
+	if len(rest) == 0 || rest[0] != '<' || end < 0 || !mailaddr.IsPostmaster(string(rest[1:end])) {
 		return line
 	}
-	if tail := rest[len(path):]; len(tail) > 0 && tail[0] != ' ' && tail[0] != '\r' && tail[0] != '\n' {
+	if tail := rest[end+1:]; len(tail) > 0 && tail[0] != ' ' && tail[0] != '\r' && tail[0] != '\n' {
 		return line
 	}
-	return append([]byte("RCPT TO:<"+postmasterPath+">"), rest[len(path):]...)
+	return append([]byte("RCPT TO:<"+postmasterPath+">"), rest[end+1:]...)
 }
 
 // postmasterAsGiven is the "<postmaster>" path of a line rcptPostmaster
 // rewrote, in the client's own case.
 func postmasterAsGiven(line []byte) string {
 	rest := bytes.TrimLeft(line[8:], " ")
-	return string(rest[:len("<postmaster>")])
+	return string(rest[:bytes.IndexByte(rest, '>')+1])
 }
 
 // postmasterAlias maps the postmaster path to the configured postmaster

@@ -5,6 +5,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
@@ -29,7 +30,7 @@ func (s *Server) SetRecipients(v *recipients.Validator) { s.rcptv.Store(v) }
 // own tests) validates nothing.
 func (s *session) validateRcpt(a Address) error {
 	v := s.srv.rcptv.Load()
-	if v == nil || asciiEqualFold(a.Local, "postmaster") ||
+	if v == nil || mailaddr.IsPostmaster(a.Local) ||
 		s.srv.routing.Load().Accepted(a.Domain) == routing.NotAccepted {
 		return nil
 	}

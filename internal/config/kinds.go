@@ -1,0 +1,99 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Every setting's value is of its setting's kind, checked on the node
+// tree before decoding (checkKnownFields), for the whole file and the
+// topology file alike:
+//   - a whole-number setting takes a YAML integer only: yaml.v3 would
+//     truncate 0.5 to 0 (for mx_address_limit, "no bound") and 1.9 to 1;
+//   - a number setting (a percentage, a weight) takes an integer or a
+//     finite float: NaN passes every range check;
+//   - a boolean takes true or false only: yaml.v3 reads the YAML 1.1
+//     words yes, no, on, off, y and n as booleans, which YAML 1.2 and
+//     every other reader take as strings;
+//   - none of these, nor a duration or a size, may be written without a
+//     value (key: or key: ~): yaml.v3 leaves the zero there, and for
+//     many settings zero is a setting of its own (no bound, at once).
+//
+// Durations and sizes check their own text (units.go). A text setting
+// takes any scalar: 5 and true are the texts "5" and "true".
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// kindNames says what a scalar type with its own unmarshaler wants.
+var kindNames = map[reflect.Type]string{
+	reflect.TypeOf(Duration(0)): "a duration such as 30s, 5m, 4h or 2d",
+	reflect.TypeOf(Size(0)):     "a size such as 36MiB or 1048576",
+}
+
+// wrongKind says what is wrong with n as a value of type t, or "".
+func wrongKind(n *yaml.Node, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tag := n.ShortTag()
+	null := n.Kind == yaml.ScalarNode && tag == "!!null"
+	if t.Kind() != reflect.Struct && reflect.PointerTo(t).Implements(unmarshalerType) {
+		if null {
+			return "has no value: write " + kindNames[t] + ", or leave the key out for the default"
+		}
+		return "" // the type's UnmarshalYAML checks the rest, at this line
+	}
+	var want string
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a whole number"
+		if n.Kind == yaml.ScalarNode && tag == "!!int" {
+			return ""
+		}
+		if n.Kind == yaml.ScalarNode && tag == "!!float" {
+			return fmt.Sprintf("%s is not a whole number (a fraction is refused, not rounded)", written(n))
+		}
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+		if n.Kind == yaml.ScalarNode && tag == "!!int" {
+			return ""
+		}
+		if n.Kind == yaml.ScalarNode && tag == "!!float" {
+			var f float64
+			if err := n.Decode(&f); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+				return ""
+			}
+			return fmt.Sprintf("%s is not a finite number", written(n))
+		}
+	case reflect.Bool:
+		want = "true or false"
+		if n.Kind == yaml.ScalarNode && tag == "!!bool" {
+			return ""
+		}
+	default:
+		return "" // text, sections and lists: the decoder reports a mismatch
+	}
+	if null {
+		return "has no value: write " + want + ", or leave the key out for the default"
+	}
+	return fmt.Sprintf("%s is not %s", written(n), want)
+}
+
+// written is n as the operator wrote it, for messages.
+func written(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a section"
+	}
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		return strconv.Quote(n.Value) + " (quoted: a text)"
+	}
+	return n.Value
+}
