@@ -31,3 +31,13 @@ func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration)
 	m.receipt.results.WithLabelValues(connector, result).Inc()
 	m.receipt.added.WithLabelValues(connector).Observe(added.Seconds())
 }
+
+// RegisterSingleCopies registers the gauge of messages held by this
+// server only because their shadow copy was lost with its server's
+// database or could not be made (queue.Manager.SingleCopyCount): they
+// are made again when a shadow server answers.
+func RegisterSingleCopies(reg prometheus.Registerer, count func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_single_copy_messages",
+		Help: "Messages held by this server only: their shadow copy was lost with its server's database, or not made; made again when a shadow server answers (umbra shadow list)."},
+		func() float64 { return float64(count()) }))
+}

@@ -600,6 +600,18 @@
 //     this server before the shadow server fetched it, outlasting the
 //     takeover delay, lets the takeover deliver the held message (its
 //     copy, handed back here, merges into the held record instead).
+//     A shadow server's new database id (holders.go) is recorded in the
+//     commit that marks the messages whose copies it lost (singlecopy):
+//     after a crash both are written or neither, and a neither is found
+//     again at the next session with that server. A copy made again is
+//     durable at its holder before the commit that names it in the
+//     record and drops the mark; a crash between the two leaves the mark
+//     (the copy is pushed again: a holder keeps one per org id, and a
+//     copy no record here names is done with at its question,
+//     XQUERYHELD) — the
+//     record never names a holder that has not stored the copy because
+//     of this path. An Active message's record is not rewritten (the
+//     copy is made again after its attempt, ErrRecopyBusy).
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference

@@ -104,6 +104,13 @@ import (
 //	          copy (back from the dumpster, attempted again after an
 //	          attempt whose results were lost, or in a restored backup;
 //	          dumpster.go), until it is deleted
+//	shadowholders lower-cased shadow server name → its transport database
+//	          id as this server (the primary) last met it (holders.go): a
+//	          server met with another id lost the copies it kept for this one
+//	singlecopy ID (8, BE) → marked-at (8, BE) ‖ server name: a message
+//	          held by this server only, its copy on that server lost (the
+//	          server's new database id) or never made; its copy is made
+//	          again and the entry goes (holders.go)
 var (
 	bucketMeta       = []byte("meta")
 	bucketMessages   = []byte("messages")
@@ -135,10 +142,14 @@ var (
 	// until they are gone: a copy of theirs the mailbox store already has
 	// keeps its dumpster copy (dumpster.go).
 	bucketRedeliver = []byte("redelivery")
+	// bucketHolders, bucketSingle: the primary's view of the servers
+	// that keep its messages' shadow copies (holders.go).
+	bucketHolders = []byte("shadowholders")
+	bucketSingle  = []byte("singlecopy")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -142,6 +142,11 @@ func (t *Tx) Delete(id ID) error {
 			return err
 		}
 	}
+	if b := t.tx.Bucket(bucketSingle); b != nil { // holders.go; absent likewise
+		if err := b.Delete(id.Key()); err != nil {
+			return err
+		}
+	}
 	return t.messages.Delete(id.Key())
 }
 

@@ -201,6 +201,19 @@
 // something other than umbra (a file edited by hand) — the database id
 // is the contract.
 //
+// The other direction (holders.go, rt23 NEW-4): this server as primary.
+// A server that keeps copies of its messages — pushed on receipt, or
+// kept by the hop a message was relayed from — may lose them with its
+// database (a wiped data_dir, a db restore) and, knowing nothing of
+// them, never asks for them again. Holders probes every such server
+// each heartbeat timeout (an XSHADOW session: the reply is its database
+// id; the sessions for copies on receipt read it too); the store marks,
+// in the commit that records a new id, every message whose copy was
+// there held by this server only, and Holders makes those copies again
+// (Copier.Recopy: a copy on receipt to that server or another by the
+// same preference). A mark that cannot be cleared stays visible (shadow
+// list, message show, a metric) and is tried again at each pass.
+//
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database
 // id, take over or apply discards, reset the timer); each failed heartbeat

@@ -54,3 +54,16 @@ func (s Store) HeldCopies(p string, after uint64, max int) ([]string, uint64, er
 
 // RestoredWaiting implements shadow.RestoredLister.
 func (s Store) RestoredWaiting(p string) bool { return (*s.M).RestoredCopiesWaiting(p) }
+
+// Holders implements shadow.HolderStore.
+func (s Store) Holders() (map[string]int, error) { return (*s.M).ShadowHolders() }
+
+// SingleCopies implements shadow.HolderStore.
+func (s Store) SingleCopies() ([]uint64, error) {
+	list, err := (*s.M).SingleCopies()
+	ids := make([]uint64, len(list))
+	for i, sc := range list {
+		ids[i] = uint64(sc.ID)
+	}
+	return ids, err
+}

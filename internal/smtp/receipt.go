@@ -47,6 +47,13 @@ type ShadowCopier interface {
 	SubmitShadowCopyBody(ctx context.Context, m *queue.Message, body queue.Body, primary, addr, dbID string) (bool, error)
 }
 
+// SingleCopyMarker marks a message held by this server only after its
+// copy on receipt failed past the commit that named the shadow server
+// (queue.Manager).
+type SingleCopyMarker interface {
+	MarkSingleCopy(id queue.ID, server string) error
+}
+
 // serverAddresses gives a server's SMTP address from the topology
 // (routing.Topology), where heartbeats to a primary go.
 type serverAddresses interface {
@@ -425,6 +432,16 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		observe("single")
 		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
 		msg += ", no shadow copy"
+		if link != nil {
+			// The commit named the server: marked, so that the views
+			// do not imply the copy and it is made again when a shadow
+			// server answers (queue holders.go).
+			if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
+				if merr := mk.MarkSingleCopy(m.ID, link.Server()); merr != nil {
+					s.log.Error("marking the message held by this server only failed", "msg_id", m.ID.String(), "err", merr)
+				}
+			}
+		}
 	} else {
 		observe("copied")
 		s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
