@@ -392,6 +392,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			}},
 			Log: log.With("component", "shadow")})
 		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
+		metrics.RegisterRollbacks(reg, mgr.RolledBack)
 	}
 	if err := srv.Listen(); err != nil {
 		return err

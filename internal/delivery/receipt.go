@@ -239,6 +239,7 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) 
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	r.presentMark(c, s.Name) // before any commit names s on this session
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	if err != nil {
 		c.Close()

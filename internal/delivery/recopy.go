@@ -19,6 +19,17 @@ import (
 // copies it kept for this server (rt23 NEW-4).
 type HolderRecorder interface {
 	ShadowHolderSeen(server, dbID string) (lost int, old string, err error)
+	// ShadowHolderMark is this server's rollback mark for server,
+	// presented when a session to it opens (queue marks.go).
+	ShadowHolderMark(server string) uint64
+}
+
+// presentMark makes the next Shadow of c, a session to the shadow server
+// name, present this server's rollback mark for it (version 7).
+func (r *ReceiptShadow) presentMark(c *smtp.Client, name string) {
+	if r.holders != nil && r.dbID != "" {
+		c.PresentMark(r.holders.ShadowHolderMark(name), r.dbID)
+	}
 }
 
 // WithHolders makes r record the database id of every shadow server its
@@ -72,6 +83,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
 	if err == nil {
 		stop := context.AfterFunc(ctx, func() { c.Close() })
+		r.presentMark(c, s.Name)
 		var db string
 		if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
 			c.Quit()
@@ -100,6 +112,9 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 type RecopyStore interface {
 	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
 	ShadowRecopied(id queue.ID, to string) error
+	// BumpHolderMark raises the rollback mark for the server a copy is
+	// about to be pushed to (queue marks.go), before the push.
+	BumpHolderMark(server string) (uint64, error)
 }
 
 // Recopy makes the shadow copy of message id again: pushed on receipt
@@ -137,6 +152,10 @@ func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		return "", err
 	}
 	m.ShadowServer, m.ShadowID = "", ""
+	if m.HolderMark, err = q.BumpHolderMark(link.Server()); err != nil {
+		link.Done(true)
+		return "", err
+	}
 	err = link.Push(ctx, m, body)
 	link.Done(err == nil)
 	if err != nil {

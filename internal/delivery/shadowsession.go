@@ -19,6 +19,7 @@ func (d *Deliverer) openShadow(st *state, c *smtp.Client, primary string) {
 	if st.cfg.ShadowServerID == "" || c.ShadowDB != "" {
 		return
 	}
+	watchMarks(st, c, primary)
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	if errors.Is(err, smtp.ErrNoShadow) {
 		return // a non-shadow next hop (SR-10): deliver and forget

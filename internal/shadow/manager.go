@@ -951,3 +951,31 @@ func (m *Manager) Status() []PrimaryStatus {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// MarkStore is implemented by a Store that keeps rollback marks (queue
+// marks.go): MarkSeen compares the mark a primary presented (database
+// dbID) with the highest seen for it, and takes every copy held for it
+// over when it is less for the same database id — an older copy of the
+// primary's database was put back (a VM snapshot, a file copy), which
+// keeps its id.
+type MarkStore interface {
+	MarkSeen(primary, dbID string, mark uint64) (rolledBack bool, taken int, err error)
+}
+
+// MarkSeen records a rollback mark the primary name presented in a
+// session this server opened (shadow verbs version 7), before anything
+// else of the session is saved: a rolled-back primary's copies are
+// taken over (counted as a takeover) instead of being asked about.
+func (r *Recorder) MarkSeen(name, dbID string, mark uint64) {
+	ms, ok := r.store.(MarkStore)
+	if !ok {
+		return
+	}
+	rolledBack, taken, err := ms.MarkSeen(name, dbID, mark)
+	switch {
+	case err != nil:
+		r.log.Error("recording a primary's rollback mark failed", "primary", name, "err", err)
+	case rolledBack:
+		r.obs.Takeover(taken)
+	}
+}

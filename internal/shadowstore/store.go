@@ -67,3 +67,8 @@ func (s Store) SingleCopies() ([]uint64, error) {
 	}
 	return ids, err
 }
+
+// MarkSeen implements shadow.MarkStore.
+func (s Store) MarkSeen(p, dbID string, mark uint64) (bool, int, error) {
+	return (*s.M).ShadowMarkSeen(p, dbID, mark)
+}

@@ -93,6 +93,15 @@ type Client struct {
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
+	// OnMark, when set before Shadow, is called with the peer's database
+	// id and each rollback mark it presents (version 7: the XSHADOW
+	// reply, every XQUERYDISCARD reply), before the command returns: the
+	// shadow manager compares it with the highest seen (queue marks.go).
+	OnMark func(dbID string, mark uint64)
+	// markAsked: Shadow asked for marks; present, when set, is the mark
+	// Shadow presents (PresentMark).
+	markAsked bool
+	present   *presentedMark
 
 	awaitReply func() (done func()) // SetAwaitReply
 	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
@@ -178,17 +187,81 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if ok, _ := c.Extension("XSHADOW"); !ok {
 		return "", ErrNoShadow
 	}
-	lines, err := c.sc.command("XSHADOW " + serverID)
+	cmd := "XSHADOW " + serverID
+	asked := peerShadowVersion(c) >= 7
+	if asked {
+		if p := c.present; p != nil {
+			cmd += fmt.Sprintf(" MARK=%d DB=%s", p.mark, p.db)
+		} else {
+			cmd += " MARK"
+		}
+	}
+	lines, err := c.sc.command(cmd)
 	if err != nil {
 		return "", err
 	}
-	id, err := shadowDatabaseID(lines)
+	first := lines[0]
+	var mark uint64
+	hasMark := false
+	if asked {
+		if i := strings.LastIndex(first, " MARK="); i >= 0 {
+			mark, hasMark = parseMark(first[i+1:])
+			first = first[:i]
+		}
+	}
+	id, err := shadowDatabaseID(append([]string{first}, lines[1:]...))
 	if err != nil {
 		return "", err
 	}
 	c.ShadowDB = id
 	c.ShadowVersion = peerShadowVersion(c)
+	c.markAsked = asked
+	if hasMark && c.OnMark != nil {
+		c.OnMark(id, mark)
+	}
 	return id, nil
+}
+
+// presentedMark is this server's rollback mark for the peer and its own
+// database id (PresentMark).
+type presentedMark struct {
+	mark uint64
+	db   string
+}
+
+// PresentMark makes the next Shadow present this server's rollback mark
+// for the peer and its transport database id (version 7), as a primary
+// opening a session to push copies on receipt does (queue marks.go).
+func (c *Client) PresentMark(mark uint64, dbID string) {
+	c.present = &presentedMark{mark: mark, db: dbID}
+}
+
+// parseMark reads "MARK=<n>".
+func parseMark(f string) (uint64, bool) {
+	k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+	if !ok || !strings.EqualFold(k, "MARK") || v == "" || len(v) > 20 {
+		return 0, false
+	}
+	for _, r := range v {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	return n, err == nil
+}
+
+// noteQueryMark hands the mark of an XQUERYDISCARD reply's first line to
+// OnMark (version 7, when Shadow asked for marks).
+func (c *Client) noteQueryMark(lines []string) {
+	if !c.markAsked || c.OnMark == nil || len(lines) == 0 {
+		return
+	}
+	if i := strings.LastIndex(lines[0], " MARK="); i >= 0 {
+		if n, ok := parseMark(lines[0][i+1:]); ok {
+			c.OnMark(c.ShadowDB, n)
+		}
+	}
 }
 
 // PeerDatabaseDigest is the digest of its transport database id the
@@ -217,6 +290,7 @@ func (c *Client) QueryDiscard(max int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.noteQueryMark(lines)
 	return discardIDs(lines), nil
 }
 
@@ -228,6 +302,7 @@ type shadowConn struct {
 	net.Conn
 	mailParam string
 	copyParam string // XSHADOWCOPY=, shadow on receipt (receipt.go)
+	copyMark  uint64 // XSHADOWMARK= with it (version 7: queue marks.go), 0 for none
 
 	// Pipelining (pipeline.go): while capturing, commands are collected
 	// in captured and fake holds the 250s go-smtp reads for them.
@@ -293,8 +368,11 @@ func (s *shadowConn) withShadowParams(b []byte) []byte {
 		}
 		if s.copyParam != "" {
 			line = append(line, " XSHADOWCOPY="+s.copyParam...)
+			if s.copyMark > 0 {
+				line = append(line, " XSHADOWMARK="+strconv.FormatUint(s.copyMark, 10)...)
+			}
 		}
-		s.mailParam, s.copyParam = "", ""
+		s.mailParam, s.copyParam, s.copyMark = "", "", 0
 		return append(line, "\r\n"...)
 	}
 	return b

@@ -69,7 +69,10 @@ type session struct {
 	// shadowServer is the server id of a successful XSHADOW; the
 	// session is then a shadow session (W-2). pendingShadowID is the
 	// XSHADOW= parameter of the current MAIL (W-3).
-	shadowServer    string
+	shadowServer string
+	// wantMark: the shadow server asked for rollback marks (XSHADOW …
+	// MARK, version 7): every XQUERYDISCARD reply carries one.
+	wantMark        bool
 	pendingShadowID string
 	// pendingCopyDB is the XSHADOWCOPY= parameter of the current MAIL:
 	// the message is a shadow copy pushed on receipt (receipt.go).
@@ -80,6 +83,10 @@ type session struct {
 	// pendingBatch is the XSHADOWBATCH= parameter of the current MAIL:
 	// its body is a batch of that many copies (version 6, batch.go).
 	pendingBatch int
+	// pendingCopyMark is the XSHADOWMARK= parameter of the current MAIL
+	// (version 7): the primary's rollback mark after the commit of the
+	// copy (or the highest of a batch's), 0 when none came.
+	pendingCopyMark uint64
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
 	from string
