@@ -378,6 +378,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		rs := delivery.NewReceiptShadow(del, store.DatabaseID()).WithHolders(mgr)
 		defer rs.Close()
 		srv.SetReceiptShadow(rs)
+		srv.SetPeerHealth(health) // a shadow session another server completes here clears its marks
 		// The servers that keep copies of this server's messages are
 		// probed; a new database id there makes the lost copies again.
 		holders = shadow.NewHolders(shadow.HoldersConfig{

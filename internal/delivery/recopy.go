@@ -9,6 +9,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 	"umbra/internal/smtp"
 )
 
@@ -97,8 +98,9 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 	}
 	var ref *refusedError
 	if errors.As(refusal(err), &ref) {
-		// It answers: alive, though it refuses this server's shadow session.
-		r.d.health.Responsive(s.Name, s.Address)
+		// It answers, but refuses this server's shadow session: its
+		// mark (if a refused copy made one) stays, so copies keep going
+		// to the other candidates first.
 		return "", fmt.Errorf("%s refused the shadow session: %s", s.Name, ref.Refusal())
 	}
 	if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -173,6 +175,25 @@ type Holders struct {
 	R    *ReceiptShadow
 	Q    RecopyStore
 	Pref func(connector string) string
+}
+
+// Stale implements shadow.StaleLister: the transport servers of the
+// topology (other than this one) that destination health marks, by name
+// or address — a failed copy, relay, heartbeat or probe — so that a
+// quiet peer that came back is probed and its mark goes.
+func (h Holders) Stale() []string {
+	st := h.R.d.st.Load()
+	if st.cfg.Topology == nil || h.R.d.health == nil {
+		return nil
+	}
+	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
+	var out []string
+	for _, s := range append(append([]*routing.Server(nil), same...), other...) {
+		if h.R.d.health.Unhealthy(s.Name, s.Address) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
 
 // Probe implements shadow.Copier.

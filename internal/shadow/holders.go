@@ -68,6 +68,13 @@ type Copier interface {
 	Recopy(ctx context.Context, id uint64) (string, error)
 }
 
+// StaleLister is implemented by a Copier that can name the transport
+// servers destination health marks unanswering (delivery.Holders): each
+// pass probes them too, and an answer clears the mark.
+type StaleLister interface {
+	Stale() []string
+}
+
 // HoldersConfig configures Holders.
 type HoldersConfig struct {
 	Interval time.Duration // between passes; the heartbeat timeout
@@ -126,6 +133,16 @@ func (h *Holders) Pass(ctx context.Context) int {
 	names := make([]string, 0, len(holders))
 	for n := range holders {
 		names = append(names, n)
+	}
+	if sl, ok := h.cfg.Copier.(StaleLister); ok {
+		// Servers marked unanswering that hold nothing for this one:
+		// probed as well, so that a quiet peer's mark goes once it
+		// answers (rt23 NEW-3), at most once a pass.
+		for _, n := range sl.Stale() {
+			if _, dup := holders[n]; !dup {
+				names = append(names, n)
+			}
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

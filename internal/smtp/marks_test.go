@@ -149,3 +149,41 @@ func TestRollbackMarkNotSentToOlderPeer(t *testing.T) {
 		t.Fatalf("XSHADOW to a version-6 server: %v", err)
 	}
 }
+
+type healthRecord struct {
+	mu   sync.Mutex
+	keys [][]string
+}
+
+func (h *healthRecord) Responsive(keys ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.keys = append(h.keys, keys)
+}
+
+// rt23 NEW-3: a shadow session another server completes here (its
+// heartbeat's XQUERYDISCARD, XQUERYHELD) shows that server up: its
+// destination health marks are cleared; XSHADOW alone does not.
+func TestCompletedShadowQueryClearsPeerMarks(t *testing.T) {
+	s, _ := v6Peer(t)
+	h := &healthRecord{}
+	s.SetPeerHealth(h)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	h.mu.Lock()
+	if len(h.keys) != 0 {
+		t.Fatalf("cleared on XSHADOW alone: %v", h.keys)
+	}
+	h.mu.Unlock()
+	d.cmd("XQUERYDISCARD 10", "250")
+	d.cmd("XQUERYHELD a-1", "250")
+	d.cmd("QUIT", "221")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.keys) != 2 || h.keys[0][0] != "hub2" || h.keys[1][0] != "hub2" {
+		t.Fatalf("cleared %v; want hub2 after each query", h.keys)
+	}
+}

@@ -709,6 +709,7 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	}
 	s.waitDiscards(wait)
 	ids, ack := s.srv.shadow.Discards(s.shadowServer, max)
+	s.peerAnswered()
 	mark := ""
 	if s.wantMark {
 		// Read after the session's messages were committed (their 250s
