@@ -362,12 +362,16 @@ func (s *session) batchMessage(c batchCopy) (*queue.Message, []byte, *gosmtp.SMT
 		}
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Shadow copy not kept"}
 	}
-	s.busy.Store(false) // each copy is a transaction of its own
+	// Each copy's envelope is checked as a transaction of its own, inside
+	// the batch's: the session stays busy (MAIL of the batch set it) until
+	// the batch's reply is written and the protocol layer resets it, so
+	// that a draining Shutdown never takes it for idle and cuts the batch.
+	s.resetTransaction()
 	opts := &gosmtp.MailOptions{UTF8: c.utf8, EnvelopeID: c.envID}
 	if c.retFull {
 		opts.Return = gosmtp.DSNReturnFull
 	}
-	if err := s.mail(c.from, opts); err != nil {
+	if err := s.openMail(c.from, opts); err != nil {
 		return nil, nil, asReply(err)
 	}
 	for _, to := range c.rcpts {

@@ -321,6 +321,18 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		return replyNestedMail
 	}
 	s.Reset()
+	if err := s.openMail(from, opts); err != nil {
+		return err
+	}
+	s.busy.Store(true)
+	return nil
+}
+
+// openMail checks a MAIL and opens its transaction's state, leaving the
+// busy mark as it is: MAIL sets it after, and a copy of a batch (batch.go)
+// runs inside the batch's transaction, busy until its reply. A refused
+// MAIL leaves no transaction state.
+func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	s.declaredSize = 0
 	if opts != nil {
 		s.declaredSize = opts.Size // sizes the body's buffer (bodyscan.go)
@@ -355,10 +367,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		s.opts = *opts
 	}
 	if err := s.checkMail(from, opts); err != nil {
-		s.Reset()
+		s.resetTransaction()
 		return err
 	}
-	s.busy.Store(true)
 	return nil
 }
 
