@@ -140,7 +140,8 @@ type Shadows interface {
 // session this server opens to another transport server hands it the
 // marks the peer presents, before the session saves anything else.
 type MarkRecorder interface {
-	MarkSeen(primary, dbID string, mark uint64)
+	MarkFloor(primary string) (mark uint64, dbID string)
+	MarkSeen(primary, dbID string, mark, floor uint64, floorDB string)
 }
 
 // Deliverer implements queue.Deliverer: it groups a message's recipients

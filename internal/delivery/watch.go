@@ -198,6 +198,9 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 // shadow recorder (MarkRecorder), when there is one.
 func watchMarks(st *state, c *smtp.Client, primary string) {
 	if mr, ok := st.cfg.Shadows.(MarkRecorder); ok {
-		c.OnMark = func(dbID string, mark uint64) { mr.MarkSeen(primary, dbID, mark) }
+		c.MarkFloor = func() (uint64, string) { return mr.MarkFloor(primary) }
+		c.OnMark = func(dbID string, mark, floor uint64, floorDB string) {
+			mr.MarkSeen(primary, dbID, mark, floor, floorDB)
+		}
 	}
 }

@@ -33,7 +33,12 @@ import (
 // for it is taken over as for a new database (SR-7), the stored mark
 // starts again from what it presented, and the event is logged and
 // counted (RolledBack). Only presentations are compared, never a copy's
-// mark (copies of several sessions arrive in any order).
+// mark (copies of several sessions arrive in any order), and each with
+// the mark stored before the primary read its counter for it
+// (MarkFloor: read by this server before it sends the command whose
+// reply presents one, or at the EHLO of a session the primary opens) —
+// a copy of another session may raise the stored mark after the primary
+// read the counter and before its reply is read here.
 //
 // Why a rolled-back primary is caught before it makes a copy on H again:
 // every commit that raises H's counter comes after a presentation to H of
@@ -126,18 +131,18 @@ func (t *Tx) putPrimaryMark(primary, dbID string, mark uint64) error {
 }
 
 // checkMarkTx compares the mark primary presents (database dbID) with
-// the highest proved for it, in tx: rolledBack when it is less for the
-// same database id. The caller takes the copies over then. The stored
-// mark becomes the presented one for a rolled-back or new database, the
-// higher of the two otherwise.
-func (t *Tx) checkMarkTx(primary, dbID string, mark uint64) (rolledBack bool, seen uint64, err error) {
+// floor, in tx: rolledBack when it is less for the same database id. The
+// caller takes the copies over then. The stored mark becomes the
+// presented one for a rolled-back or new database, the higher of the two
+// otherwise.
+func (t *Tx) checkMarkTx(primary, dbID string, mark uint64, floor MarkFloor) (rolledBack bool, seen uint64, err error) {
 	if dbID == "" {
 		return false, 0, nil
 	}
 	seen, was := t.primaryMark(primary)
 	switch {
-	case was == dbID && mark < seen:
-		rolledBack = true
+	case was == dbID && floor.DB == dbID && mark < floor.Mark:
+		rolledBack, seen = true, floor.Mark
 	case was == dbID:
 		mark = max(mark, seen)
 	}
@@ -149,13 +154,57 @@ func rollbackReason(mark, seen uint64) string {
 	return fmt.Sprintf("its transport database was rolled back (an older copy of the same database: mark %d, %d seen before)", mark, seen)
 }
 
-// ShadowMarkSeen records the mark primary presented in a session this
-// server opened to it (the XSHADOW reply, an XQUERYDISCARD reply), with
-// the database id of that session. When it is less than a mark proved
-// before for the same database, the primary was rolled back: every copy
-// held for it is taken over in the same commit (as for a new database,
-// SR-7), and the count is returned.
-func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64) (rolledBack bool, taken int, err error) {
+// MarkFloor is the highest mark stored for a primary, with the database
+// id it is of, read before the command whose reply (or before the
+// session whose XSHADOW) presents a mark: a presentation is compared
+// with what was known before the primary read its counter, never with
+// a mark a concurrent copy brought meanwhile (the primary may have read
+// the counter for this reply before that copy's commit: a lower value,
+// and no rollback).
+type MarkFloor struct {
+	Mark uint64
+	DB   string
+}
+
+// ShadowMarkFloor returns primary's floor (MarkFloor) now.
+func (q *Manager) ShadowMarkFloor(primary string) MarkFloor {
+	var f MarkFloor
+	_ = q.store.View(func(tx *Tx) error {
+		f.Mark, f.DB = tx.primaryMark(primary)
+		return nil
+	})
+	return f
+}
+
+// ShadowMarkFloors returns every primary's floor now (a session that may
+// become a primary's push session reads them before that primary reads
+// its counter: at its EHLO).
+func (q *Manager) ShadowMarkFloors() map[string]MarkFloor {
+	out := map[string]MarkFloor{}
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketPrimaryMarks)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) >= 8 {
+				out[string(k)] = MarkFloor{Mark: binary.BigEndian.Uint64(v[:8]), DB: string(v[8:])}
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// ShadowMarkSeen records the mark primary presented (database dbID): in
+// a session this server opened to it (the XSHADOW reply, an
+// XQUERYDISCARD reply), or in the XSHADOW of its push session. When it is
+// less than floor — the highest mark stored for the same database before
+// the primary read its counter (MarkFloor) — the primary was rolled back:
+// every copy held for it is taken over in the same commit (as for a new
+// database, SR-7), the stored mark becomes the presented one, and the
+// count is returned. Otherwise the stored mark is raised to it.
+func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFloor) (rolledBack bool, taken int, err error) {
 	if primary == "" || dbID == "" {
 		return false, 0, nil
 	}
@@ -171,7 +220,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64) (rolledBack 
 		if p != nil && p.DatabaseID != "" && p.DatabaseID != dbID {
 			return nil // a new database: the contact takes the copies over (SR-7)
 		}
-		if rolledBack, seen, err = tx.checkMarkTx(primary, dbID, mark); err != nil || !rolledBack {
+		if rolledBack, seen, err = tx.checkMarkTx(primary, dbID, mark, floor); err != nil || !rolledBack {
 			return err
 		}
 		list, _, err = tx.takeoverTx(primary, rollbackReason(mark, seen), now)

@@ -51,22 +51,30 @@ func TestShadowMarkBelowSeenTakesCopiesOver(t *testing.T) {
 			t.Fatalf("copy: %+v, %v", res, err)
 		}
 	}
+	floor := q.ShadowMarkFloor("hub-a") // 7 of dbA, read before the primary's reply
+	// A copy of another session raises the mark to 12 meanwhile; the
+	// reply, read by the primary before that copy's commit, says 9: no
+	// rollback (it is compared with the floor read before, 7).
+	if _, err := q.SubmitShadowCopiesMarked(ctx, []ShadowCopy{{M: receiptCopy(s, "x@b.example"), Body: MemBody([]byte(body))}}, "hub-a", "127.0.0.1:25", "dbA", 12); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		db         string
 		mark       uint64
 		rolledBack bool
 		taken      int
 	}{
-		{"dbA", 7, false, 0}, // what it reached: fine
-		{"dbA", 9, false, 0}, // more: fine
-		{"dbB", 1, false, 0}, // another database: SR-7's, not a rollback
-		{"dbA", 8, true, 2},  // less than 9 seen: rolled back
-		{"dbA", 8, false, 0}, // the mark starts again from 8
+		{"dbA", 9, false, 0},  // above the floor: fine, though below 12
+		{"dbA", 12, false, 0}, // what it reached
+		{"dbB", 1, false, 0},  // another database: SR-7's, not a rollback
+		{"dbA", 11, true, 3},  // read after 12 was stored: less, rolled back
+		{"dbA", 11, false, 0}, // the mark starts again from 11
 	} {
-		rb, taken, err := q.ShadowMarkSeen("hub-a", c.db, c.mark)
+		rb, taken, err := q.ShadowMarkSeen("hub-a", c.db, c.mark, floor)
 		if err != nil || rb != c.rolledBack || taken != c.taken {
-			t.Fatalf("mark %d of %s: rolled back %v, taken %d, %v; want %v, %d", c.mark, c.db, rb, taken, err, c.rolledBack, c.taken)
+			t.Fatalf("mark %d of %s (floor %+v): rolled back %v, taken %d, %v; want %v, %d", c.mark, c.db, floor, rb, taken, err, c.rolledBack, c.taken)
 		}
+		floor = q.ShadowMarkFloor("hub-a") // the next presentation's floor
 	}
 	if q.RolledBack() != 1 {
 		t.Fatalf("counted %d rollbacks, want 1", q.RolledBack())

@@ -249,8 +249,11 @@
 // sessions: Recorder.MarkSeen, before the session saves anything else),
 // in "XSHADOW <id> MARK=<n> DB=<id>" of the sessions it opens to push
 // copies, and with each copy (XSHADOWMARK=, its own commit's value). The
-// store keeps the highest mark per primary and database id; a lower one
-// for the same id is a rolled-back primary: every copy held for it is
+// store keeps the highest mark per primary and database id; a
+// presentation lower than the one stored before the primary read its
+// counter (MarkFloor: read before the command that asks, or at the EHLO
+// of the primary's push session — never a mark a concurrent copy brought
+// since) for the same id is a rolled-back primary: every copy held for it is
 // taken over, as for a new database, logged and counted. With a peer of
 // version 6 or below, no marks: the behaviour of before.
 //

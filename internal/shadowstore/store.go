@@ -69,6 +69,12 @@ func (s Store) SingleCopies() ([]uint64, error) {
 }
 
 // MarkSeen implements shadow.MarkStore.
-func (s Store) MarkSeen(p, dbID string, mark uint64) (bool, int, error) {
-	return (*s.M).ShadowMarkSeen(p, dbID, mark)
+func (s Store) MarkSeen(p, dbID string, mark, floor uint64, floorDB string) (bool, int, error) {
+	return (*s.M).ShadowMarkSeen(p, dbID, mark, queue.MarkFloor{Mark: floor, DB: floorDB})
+}
+
+// MarkFloor implements shadow.MarkStore.
+func (s Store) MarkFloor(p string) (uint64, string) {
+	f := (*s.M).ShadowMarkFloor(p)
+	return f.Mark, f.DB
 }

@@ -97,7 +97,13 @@ type Client struct {
 	// id and each rollback mark it presents (version 7: the XSHADOW
 	// reply, every XQUERYDISCARD reply), before the command returns: the
 	// shadow manager compares it with the highest seen (queue marks.go).
-	OnMark func(dbID string, mark uint64)
+	OnMark func(dbID string, mark, floor uint64, floorDB string)
+	// MarkFloor, when set, is read right before each command whose
+	// reply presents a mark, and handed to OnMark with it: the mark is
+	// compared with what was known before the peer read its counter.
+	MarkFloor func() (uint64, string)
+	floor     uint64
+	floorDB   string
 	// markAsked: Shadow asked for marks; present, when set, is the mark
 	// Shadow presents (PresentMark).
 	markAsked bool
@@ -196,6 +202,7 @@ func (c *Client) Shadow(serverID string) (string, error) {
 			cmd += " MARK"
 		}
 	}
+	c.readFloor()
 	lines, err := c.sc.command(cmd)
 	if err != nil {
 		return "", err
@@ -217,9 +224,17 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	c.ShadowVersion = peerShadowVersion(c)
 	c.markAsked = asked
 	if hasMark && c.OnMark != nil {
-		c.OnMark(id, mark)
+		c.OnMark(id, mark, c.floor, c.floorDB)
 	}
 	return id, nil
+}
+
+// readFloor reads MarkFloor before a command that asks for a mark.
+func (c *Client) readFloor() {
+	c.floor, c.floorDB = 0, ""
+	if c.MarkFloor != nil {
+		c.floor, c.floorDB = c.MarkFloor()
+	}
 }
 
 // presentedMark is this server's rollback mark for the peer and its own
@@ -259,7 +274,7 @@ func (c *Client) noteQueryMark(lines []string) {
 	}
 	if i := strings.LastIndex(lines[0], " MARK="); i >= 0 {
 		if n, ok := parseMark(lines[0][i+1:]); ok {
-			c.OnMark(c.ShadowDB, n)
+			c.OnMark(c.ShadowDB, n, c.floor, c.floorDB)
 		}
 	}
 }
@@ -286,6 +301,9 @@ func (c *Client) SetShadowID(id string) { c.sc.mailParam = id }
 
 // QueryDiscard asks for up to max discard notifications (W-4).
 func (c *Client) QueryDiscard(max int) ([]string, error) {
+	if c.markAsked {
+		c.readFloor()
+	}
 	lines, err := c.sc.command(fmt.Sprintf("XQUERYDISCARD %d", max))
 	if err != nil {
 		return nil, err

@@ -28,11 +28,15 @@ func (q *markQueue) ShadowHolderMark(server string) uint64 {
 	return q.mark
 }
 
-func (q *markQueue) ShadowMarkSeen(primary, dbID string, mark uint64) (bool, int, error) {
+func (q *markQueue) ShadowMarkSeen(primary, dbID string, mark uint64, floor queue.MarkFloor) (bool, int, error) {
 	q.mmu.Lock()
 	defer q.mmu.Unlock()
-	q.seen = append(q.seen, primary+" "+dbID+" "+itoa(mark))
+	q.seen = append(q.seen, primary+" "+dbID+" "+itoa(mark)+" floor "+itoa(floor.Mark))
 	return false, 0, nil
+}
+
+func (q *markQueue) ShadowMarkFloors() map[string]queue.MarkFloor {
+	return map[string]queue.MarkFloor{"hub2": {Mark: 4, DB: "dbP"}}
 }
 
 func (q *markQueue) SubmitShadowCopiesMarked(ctx context.Context, copies []queue.ShadowCopy, primary, addr, dbID string, mark uint64) ([]queue.CopyResult, error) {
@@ -93,8 +97,8 @@ func TestRollbackMarkVerbs(t *testing.T) {
 		t.Fatalf("XSHADOW reply %q", got)
 	}
 	q.mmu.Lock()
-	if len(q.seen) != 1 || q.seen[0] != "hub2 dbP 9" {
-		t.Fatalf("marks checked: %v; want hub2's 9 of dbP", q.seen)
+	if len(q.seen) != 1 || q.seen[0] != "hub2 dbP 9 floor 4" {
+		t.Fatalf("marks checked: %v; want hub2's 9 of dbP against the floor read at EHLO", q.seen)
 	}
 	q.mmu.Unlock()
 	d.cmd("MAIL FROM:<a@example.org> XSHADOWMARK=4", "501 5.5.4") // only with a copy
@@ -104,7 +108,14 @@ func TestRollbackMarkVerbs(t *testing.T) {
 	// The client presents and asks; OnMark gets every mark.
 	c := clientFor(t, s)
 	var got []uint64
-	c.OnMark = func(db string, n uint64) { got = append(got, n) }
+	floors := 0
+	c.MarkFloor = func() (uint64, string) { floors++; return 3, "x" }
+	c.OnMark = func(db string, n, floor uint64, floorDB string) {
+		if floor != 3 || floorDB != "x" {
+			t.Errorf("mark %d handed with floor %d of %q", n, floor, floorDB)
+		}
+		got = append(got, n)
+	}
 	c.PresentMark(11, "dbP")
 	if _, err := c.Shadow("hub2"); err != nil {
 		t.Fatal(err)
@@ -112,11 +123,11 @@ func TestRollbackMarkVerbs(t *testing.T) {
 	if _, err := c.QueryDiscard(10); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0] != 6 || got[1] != 6 {
-		t.Fatalf("marks %v, want 6 twice", got)
+	if len(got) != 2 || got[0] != 6 || got[1] != 6 || floors != 2 {
+		t.Fatalf("marks %v (floors read %d), want 6 twice, each after a floor", got, floors)
 	}
 	q.mmu.Lock()
-	if len(q.seen) != 2 || q.seen[1] != "hub2 dbP 11" {
+	if len(q.seen) != 2 || q.seen[1] != "hub2 dbP 11 floor 4" {
 		t.Fatalf("marks checked: %v; want the presented 11", q.seen)
 	}
 	q.mmu.Unlock()
@@ -144,7 +155,7 @@ func TestRollbackMarkNotSentToOlderPeer(t *testing.T) {
 	d.cmd("QUIT", "221")
 	c := clientFor(t, s)
 	c.PresentMark(3, "dbP")
-	c.OnMark = func(string, uint64) { t.Error("a mark from a server without marks") }
+	c.OnMark = func(string, uint64, uint64, string) { t.Error("a mark from a server without marks") }
 	if _, err := c.Shadow("hub2"); err != nil {
 		t.Fatalf("XSHADOW to a version-6 server: %v", err)
 	}

@@ -72,7 +72,11 @@ type session struct {
 	shadowServer string
 	// wantMark: the shadow server asked for rollback marks (XSHADOW …
 	// MARK, version 7): every XQUERYDISCARD reply carries one.
-	wantMark        bool
+	wantMark bool
+	// markFloors: the primaries' marks read at the EHLO that offered
+	// XSHADOW (version 7), before a primary read the mark it presents in
+	// its XSHADOW (queue marks.go: MarkFloor).
+	markFloors      map[string]queue.MarkFloor
 	pendingShadowID string
 	// pendingCopyDB is the XSHADOWCOPY= parameter of the current MAIL:
 	// the message is a shadow copy pushed on receipt (receipt.go).

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"umbra/internal/queue"
 )
 
 // ShadowVersion is the version of the shadow verbs this server speaks,
@@ -62,7 +64,8 @@ const ShadowVersion = 7
 // a primary's presented mark against the highest seen for it.
 type MarkKeeper interface {
 	ShadowHolderMark(server string) uint64
-	ShadowMarkSeen(primary, dbID string, mark uint64) (rolledBack bool, taken int, err error)
+	ShadowMarkFloors() map[string]queue.MarkFloor
+	ShadowMarkSeen(primary, dbID string, mark uint64, floor queue.MarkFloor) (rolledBack bool, taken int, err error)
 }
 
 // maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
@@ -191,10 +194,24 @@ func (c *Client) WaitDiscard(max int, wait time.Duration) ([]string, error) {
 		return c.QueryDiscard(max)
 	}
 	secs = min(secs, maxDiscardWait)
+	if c.markAsked {
+		c.readFloor()
+	}
 	lines, err := c.sc.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d", max, secs), time.Duration(secs)*time.Second+c.CommandTimeout)
 	if err != nil {
 		return nil, err
 	}
 	c.noteQueryMark(lines)
 	return discardIDs(lines), nil
+}
+
+// readMarkFloors reads the primaries' rollback marks for a session that
+// may push copies here (version 7), at the EHLO that offers XSHADOW.
+func (s *session) readMarkFloors() {
+	if s.shadowVersion() < 7 {
+		return
+	}
+	if mk, ok := s.srv.queue.(MarkKeeper); ok {
+		s.markFloors = mk.ShadowMarkFloors()
+	}
 }

@@ -508,6 +508,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 			out.WriteString("250-STARTTLS\r\n")
 		}
 		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
+			s.readMarkFloors()
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
 			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.shadow.DatabaseID()) + "\r\n")
 		}
@@ -661,7 +662,10 @@ func (v *verbConn) xshadow(arg string) string {
 		// The peer, primary of copies it pushes here, presents its mark
 		// for this server: a lower one than seen is a rolled-back
 		// database (its copies here are taken over).
-		if _, _, err := mk.ShadowMarkSeen(id, pdb, presented); err != nil {
+		// Compared with the marks known at this session's EHLO: the peer
+		// read its counter after it (markFloors), so a mark a copy of
+		// another session brought since may be above it without a rollback.
+		if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[id]); err != nil {
 			s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
 		}
 	}
