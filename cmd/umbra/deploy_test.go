@@ -103,6 +103,8 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	registerBodyMemoryMetrics(reg, noBodyMemory{})
 	registerQuarantine(reg, func() (int, int64) { return 0, 0 })
 	registerQuarantineFull(reg, func() uint64 { return 0 })
+	metrics.RegisterSingleCopies(reg, func() int { return 0 })
+	metrics.RegisterRollbacks(reg, func() uint64 { return 0 })
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {

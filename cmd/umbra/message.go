@@ -114,6 +114,9 @@ func newMessageCmd() *cobra.Command {
 			if m.Held != "" {
 				fmt.Fprintf(out, "held:       %s\n", termSafe(m.Held))
 			}
+			if m.SingleCopy != "" {
+				fmt.Fprintf(out, "copies:     %s\n", termSafe(m.SingleCopy))
+			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			printSpool(out, m.Spool) // messageexport.go
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

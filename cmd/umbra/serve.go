@@ -376,12 +376,29 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	if topo != nil {
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
 	}
+	var holders *shadow.Holders
 	if shadows != nil {
 		// Shadow on receipt (SR-17): copies pushed to other transport
 		// servers of the topology before the 250.
-		rs := delivery.NewReceiptShadow(del, store.DatabaseID())
+		rs := delivery.NewReceiptShadow(del, store.DatabaseID()).WithHolders(mgr)
 		defer rs.Close()
 		srv.SetReceiptShadow(rs)
+		srv.SetPeerHealth(health) // a shadow session another server completes here clears its marks
+		// The servers that keep copies of this server's messages are
+		// probed; a new database id there makes the lost copies again.
+		holders = shadow.NewHolders(shadow.HoldersConfig{
+			Every: func() time.Duration { return current().Transport.ShadowHeartbeatTimeout.D() },
+			Store: shadowstore.Store{M: &mgr}, Copier: delivery.Holders{R: rs, Q: mgr, Pref: func(connector string) string {
+				for _, rc := range current().ReceiveConnectors {
+					if rc.Name == connector {
+						return rc.ShadowOnReceipt
+					}
+				}
+				return ""
+			}},
+			Log: log.With("component", "shadow")})
+		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
+		metrics.RegisterRollbacks(reg, mgr.RolledBack)
 	}
 	if err := srv.Listen(); err != nil {
 		return err
@@ -426,6 +443,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		}()
 	} else {
 		close(tlsDone)
+	}
+	holdersDone := make(chan struct{})
+	if holders != nil {
+		go func() { holders.Run(runCtx); close(holdersDone) }()
+	} else {
+		close(holdersDone)
 	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
@@ -488,6 +511,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	defer cancel()
 	srv.Shutdown(drainCtx)
 	cancelRun()
+	<-holdersDone
 	<-pickupDone
 	<-dumpDone
 	<-tlsDone // its last flush writes the store

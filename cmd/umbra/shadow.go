@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"umbra/internal/admin"
 )
 
 func newShadowCmd() *cobra.Command {
@@ -23,8 +25,12 @@ func newShadowCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
+			single, err := c.SingleCopies()
+			if err != nil {
+				return apiErr(err)
+			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), vs)
+				return printJSON(cmd.OutOrStdout(), vs) // the messages held here only: shadow single --json
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PRIMARY\tCOPIES\tTAKEN OVER\tOLDEST\tLAST CONTACT\tFAILED HEARTBEATS\tSTATE\tDATABASE ID\tWHY")
@@ -44,10 +50,55 @@ func newShadowCmd() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Primary, v.Copies, v.TakenOverCopies, v.OldestAge.Round(time.Second), last,
 					v.FailedHeartbeats, v.State, orDash(v.DatabaseID), why)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			printSingle(cmd, single, 10)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "single",
+		Short: "List the messages held by this server only: their shadow copy was lost with its server's database (a new database id), or could not be made; they are copied again while a shadow server answers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			single, err := c.SingleCopies()
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), single)
+			}
+			printSingle(cmd, single, -1)
+			return nil
 		},
 	})
 	return cmd
+}
+
+// printSingle shows the messages held by this server only (up to max of
+// them; -1 all), after shadow list's table: their copies were lost or
+// not made, so this server's disk is their only one.
+func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
+	if len(single) == 0 {
+		return
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "\n%d messages held by this server only (their shadow copy was lost or not made; copied again while a shadow server answers):\n", len(single))
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "MESSAGE\tCOPY LOST ON\tSINCE")
+	for i, s := range single {
+		if max >= 0 && i >= max {
+			fmt.Fprintf(w, "…\t%d more: umbra shadow single\t\n", len(single)-max)
+			break
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", s.ID, termSafe(s.Lost), s.Since.UTC().Format(time.RFC3339))
+	}
+	w.Flush()
 }
 
 // untilText says when t comes: "in 4m0s", or "due" when it passed (the

@@ -242,6 +242,13 @@ func (c *Client) Track(q tracking.Query) ([]tracking.Entry, error) {
 	return es, c.do("GET", "/v1/track", v, &es)
 }
 
+// SingleCopies lists the messages held by this server only: their
+// shadow copy was lost, or not made (GET /v1/shadows/single).
+func (c *Client) SingleCopies() ([]SingleCopyView, error) {
+	var vs []SingleCopyView
+	return vs, c.do("GET", "/v1/shadows/single", nil, &vs)
+}
+
 // Shadows lists the primaries this server holds shadow copies for.
 func (c *Client) Shadows() ([]ShadowView, error) {
 	var vs []ShadowView

@@ -240,6 +240,22 @@ func ShadowState(held, takenOver, failures int, refused string) string {
 	return "healthy"
 }
 
+// singleCopies is the queue's record of the messages held by this server
+// only (queue.Manager, holders.go).
+type singleCopies interface {
+	SingleCopies() ([]queue.SingleCopy, error)
+	SingleCopyOf(id queue.ID) (queue.SingleCopy, bool)
+}
+
+// SingleCopyView is a message held by this server only (GET
+// /v1/shadows/single, shadow list): its shadow copy on Lost was lost
+// with that server's database, or not made, Since then.
+type SingleCopyView struct {
+	ID    string    `json:"id"`
+	Lost  string    `json:"lost_on"`
+	Since time.Time `json:"since"`
+}
+
 // ShadowViews is what shadow list shows of each primary: the shadow
 // queues with the shadow manager's view (GET /v1/shadows, the console,
 // the metrics' umbra_shadow_primary_state).
@@ -388,6 +404,19 @@ func (s *Server) routes() http.Handler {
 		n, err := op.Flush(r.Context())
 		s.audit(r, "queue flush", nil, "", err)
 		reply(w, map[string]any{"rescheduled": n}, err)
+	})
+	mux.HandleFunc("GET /v1/shadows/single", func(w http.ResponseWriter, r *http.Request) {
+		out := []SingleCopyView{}
+		sc, ok := s.q.(singleCopies)
+		if !ok {
+			reply(w, out, nil)
+			return
+		}
+		list, err := sc.SingleCopies()
+		for _, c := range list {
+			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since})
+		}
+		reply(w, out, err)
 	})
 	mux.HandleFunc("GET /v1/shadows", func(w http.ResponseWriter, r *http.Request) {
 		vs, err := s.ShadowViews()
@@ -620,6 +649,11 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		v := view(m, s.stateView())
+		if sc, ok := s.q.(singleCopies); ok {
+			if c, ok := sc.SingleCopyOf(id); ok {
+				v.SingleCopy = c.String()
+			}
+		}
 		if b, err := s.q.BodyOf(id); err == nil {
 			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body
 			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole

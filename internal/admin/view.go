@@ -34,6 +34,10 @@ type MessageView struct {
 	// Held: why recipients wait without being attempted — the suspended
 	// queues they wait in (state held when every pending one does).
 	Held string `json:"held,omitempty"`
+	// SingleCopy: the message is held by this server only — its shadow
+	// copy was lost with its server's database, or not made — and since
+	// when (queue holders.go); "" while a shadow copy is known.
+	SingleCopy string `json:"single_copy,omitempty"`
 	// Spool: a spooled body's file and whether it holds the content
 	// (only for a single message; spoolview.go).
 	Spool *SpoolView `json:"spool,omitempty"`

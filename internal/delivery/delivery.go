@@ -135,6 +135,15 @@ type Shadows interface {
 	Presented(primary, dbID string, discards []string) error
 }
 
+// MarkRecorder is the part of Shadows that compares a primary's rollback
+// marks (shadow.Recorder.MarkSeen; shadow verbs version 7): every
+// session this server opens to another transport server hands it the
+// marks the peer presents, before the session saves anything else.
+type MarkRecorder interface {
+	MarkFloor(primary string) (mark uint64, dbID string)
+	MarkSeen(primary, dbID string, mark, floor uint64, floorDB string)
+}
+
 // Deliverer implements queue.Deliverer: it groups a message's recipients
 // by next hop and delivers each group over one connection.
 type Deliverer struct {

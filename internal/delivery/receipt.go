@@ -42,6 +42,8 @@ type ReceiptShadow struct {
 
 	next atomic.Uint64 // rotates the first candidate, to spread copies
 
+	holders HolderRecorder // records each shadow server's database id (recopy.go), or nil
+
 	mu      sync.Mutex
 	idle    map[string][]*receiptConn
 	batches map[string]*copyBatcher // by shadow server name (receiptbatch.go)
@@ -237,10 +239,15 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) 
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if _, err := c.Shadow(st.cfg.ShadowServerID); err != nil {
+	r.presentMark(c, s.Name) // before any commit names s on this session
+	db, err := c.Shadow(st.cfg.ShadowServerID)
+	if err != nil {
 		c.Close()
 		return nil, refusalIn(err, c)
 	}
+	// Before a copy's commit names s: a new database of s marks the
+	// messages whose copies it lost (recopy.go).
+	r.holderSeen(s.Name, db)
 	if c.ShadowVersion < 3 {
 		c.Quit()
 		return nil, smtp.ErrNoCopies

@@ -47,6 +47,7 @@ var maxInflight = 2
 
 type batchWaiter struct {
 	rec  []byte
+	mark uint64            // the rollback mark of the copy's commit (queue marks.go)
 	done chan batchOutcome // capacity 1
 }
 
@@ -78,7 +79,7 @@ func (l *receiptLink) pushBatched(ctx context.Context, m *queue.Message, body qu
 		return l.push(ctx, m, body)
 	}
 	b := l.r.batcher(l.srv.Name)
-	w := &batchWaiter{rec: rec, done: make(chan batchOutcome, 1)}
+	w := &batchWaiter{rec: rec, mark: m.HolderMark, done: make(chan batchOutcome, 1)}
 	b.mu.Lock()
 	if b.inflight >= maxInflight {
 		b.queue = append(b.queue, w)
@@ -111,10 +112,12 @@ func (l *receiptLink) lead(ctx context.Context, b *copyBatcher, own *batchWaiter
 	b.mu.Unlock()
 
 	records := make([][]byte, len(batch))
+	var mark uint64
 	for i, w := range batch {
 		records[i] = w.rec
+		mark = max(mark, w.mark)
 	}
-	errs, err := l.pushRecords(ctx, records)
+	errs, err := l.pushRecords(ctx, records, mark)
 	var ownErr error
 	for i, w := range batch {
 		e := err
@@ -144,12 +147,12 @@ func (l *receiptLink) lead(ctx context.Context, b *copyBatcher, own *batchWaiter
 // receiptTry. An error for the whole batch is temporary for each copy
 // (never a *gosmtp.SMTPError: a batch the peer refused whole is retried
 // alone, not taken for a refusal of each copy).
-func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte) ([]error, error) {
+func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte, mark uint64) ([]error, error) {
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
-	errs, err := l.c.PushBatch(records, l.r.dbID)
+	errs, err := l.c.PushBatchMarked(records, l.r.dbID, mark)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("shadow copy batch not pushed within %s: %v", receiptTry, err)

@@ -22,6 +22,7 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 	if st.cfg.ShadowServerID == "" || c.ShadowDB != "" {
 		return
 	}
+	watchMarks(st, c, primary)
 	waited := queue.AwaitingPeer(ctx)
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	waited()

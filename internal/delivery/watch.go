@@ -92,14 +92,22 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 		if sc == nil {
 			return nil, fmt.Errorf("send connector %s is gone", via)
 		}
-		return d.connect(ctx, st, sc, host{name: primary, addr: addr})
+		c, err := d.connect(ctx, st, sc, host{name: primary, addr: addr})
+		if err == nil {
+			watchMarks(st, c, primary)
+		}
+		return c, err
 	}
 	nc, err := st.dial(ctx, nil, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
+	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
 		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
+	if err == nil {
+		watchMarks(st, c, primary)
+	}
+	return c, err
 }
 
 // loginVia names the send connector a session to the transport server
@@ -184,4 +192,15 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 		return nil, "", nil, err
 	}
 	return c, db, end, nil
+}
+
+// watchMarks makes c hand the rollback marks primary presents to the
+// shadow recorder (MarkRecorder), when there is one.
+func watchMarks(st *state, c *smtp.Client, primary string) {
+	if mr, ok := st.cfg.Shadows.(MarkRecorder); ok {
+		c.MarkFloor = func() (uint64, string) { return mr.MarkFloor(primary) }
+		c.OnMark = func(dbID string, mark, floor uint64, floorDB string) {
+			mr.MarkSeen(primary, dbID, mark, floor, floorDB)
+		}
+	}
 }

@@ -31,3 +31,23 @@ func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration)
 	m.receipt.results.WithLabelValues(connector, result).Inc()
 	m.receipt.added.WithLabelValues(connector).Observe(added.Seconds())
 }
+
+// RegisterSingleCopies registers the gauge of messages held by this
+// server only because their shadow copy was lost with its server's
+// database or could not be made (queue.Manager.SingleCopyCount): they
+// are made again when a shadow server answers.
+func RegisterSingleCopies(reg prometheus.Registerer, count func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_single_copy_messages",
+		Help: "Messages held by this server only: their shadow copy was lost with its server's database, or not made; made again when a shadow server answers (umbra shadow list)."},
+		func() float64 { return float64(count()) }))
+}
+
+// RegisterRollbacks registers the counter of primaries found rolled back
+// (queue.Manager.RolledBack): a primary presented a lower rollback mark
+// than seen before for the same database id (an older copy of its
+// database put back), and its shadow copies were taken over.
+func RegisterRollbacks(reg prometheus.Registerer, count func() uint64) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "umbra_shadow_primary_rollbacks_total",
+		Help: "Primaries found rolled back (an older copy of the same transport database put back: a lower rollback mark); their shadow copies were taken over."},
+		func() float64 { return float64(count()) }))
+}

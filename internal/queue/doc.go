@@ -602,6 +602,27 @@
 //     this server before the shadow server fetched it, outlasting the
 //     takeover delay, lets the takeover deliver the held message (its
 //     copy, handed back here, merges into the held record instead).
+//     A shadow server's new database id (holders.go) is recorded in the
+//     commit that marks the messages whose copies it lost (singlecopy):
+//     after a crash both are written or neither, and a neither is found
+//     again at the next session with that server. A copy made again is
+//     durable at its holder before the commit that names it in the
+//     record and drops the mark; a crash between the two leaves the mark
+//     (the copy is pushed again: a holder keeps one per org id, and a
+//     copy no record here names is done with at its question,
+//     XQUERYHELD) — the
+//     record never names a holder that has not stored the copy because
+//     of this path. An Active message's record is not rewritten (the
+//     copy is made again after its attempt, ErrRecopyBusy).
+//     Rollback marks (marks.go): a shadow server's counter is raised in
+//     the commit that names it (PutNew) or durably before a copy made
+//     again is pushed (BumpHolderMark), so it never goes down with this
+//     database id; what is presented is read from committed state. On
+//     the shadow server, the highest mark seen is raised in the commit
+//     that keeps the copies it came with, and a lower one found takes
+//     the copies over in the commit that records it: after a crash the
+//     takeover and the new mark are both there or neither (the next
+//     presentation finds it again).
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference

@@ -101,7 +101,8 @@ type Manager struct {
 
 	fc *FinalClaims // final deliveries in flight (finalclaims.go)
 
-	peersFound atomic.Bool // shadow queues of an older database got their peer records
+	peersFound atomic.Bool   // shadow queues of an older database got their peer records
+	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)
 
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)

@@ -82,6 +82,12 @@ type CopyResult struct {
 // organisation message id) is refused alone in its result; an error
 // returned (the commit failed) means none of the batch was kept.
 func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, primary, addr, dbID string) ([]CopyResult, error) {
+	return q.submitShadowCopies(ctx, copies, primary, addr, dbID, 0)
+}
+
+// submitShadowCopies is SubmitShadowCopies; a mark above 0 is the
+// primary's rollback mark the copies came with (marks.go).
+func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, primary, addr, dbID string, mark uint64) ([]CopyResult, error) {
 	res := make([]CopyResult, len(copies))
 	now := q.clk.Now()
 	valid := 0
@@ -170,6 +176,13 @@ func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 				return err
 			}
 			res[i].Stored, again[i], named[i] = stored || again1, again1, stored
+		}
+		if mark > 0 && dbID != "" {
+			// A mark the primary reached with this database: the lowest
+			// it may present from now on (marks.go).
+			if seen, was := tx.primaryMark(primary); was != dbID || seen < mark {
+				return tx.putPrimaryMark(primary, dbID, mark)
+			}
 		}
 		return nil
 	})

@@ -202,6 +202,11 @@ type Message struct {
 	LastError   string
 
 	Rcpts []Recipient
+
+	// HolderMark is not stored: the rollback mark for ShadowServer that
+	// the commit which stored this record raised (PutNew; marks.go),
+	// presented with the copy pushed on receipt after it.
+	HolderMark uint64
 }
 
 // Pending returns the indexes of the recipients still to be delivered.

@@ -104,6 +104,19 @@ import (
 //	          copy (back from the dumpster, attempted again after an
 //	          attempt whose results were lost, or in a restored backup;
 //	          dumpster.go), until it is deleted
+//	shadowholders lower-cased shadow server name → its transport database
+//	          id as this server (the primary) last met it (holders.go): a
+//	          server met with another id lost the copies it kept for this one
+//	singlecopy ID (8, BE) → marked-at (8, BE) ‖ server name: a message
+//	          held by this server only, its copy on that server lost (the
+//	          server's new database id) or never made; its copy is made
+//	          again and the entry goes (holders.go)
+//	holdermarks lower-cased shadow server name → counter (8, BE): raised in
+//	          every commit that names that server as the keeper of a copy
+//	          (marks.go); presented to it so that it sees a rolled-back file
+//	primarymarks primary → mark (8, BE) ‖ database id: the highest mark
+//	          that primary is proved to have reached with that database
+//	          (marks.go); a lower one presented means a rollback
 var (
 	bucketMeta       = []byte("meta")
 	bucketMessages   = []byte("messages")
@@ -135,10 +148,18 @@ var (
 	// until they are gone: a copy of theirs the mailbox store already has
 	// keeps its dumpster copy (dumpster.go).
 	bucketRedeliver = []byte("redelivery")
+	// bucketHolders, bucketSingle: the primary's view of the servers
+	// that keep its messages' shadow copies (holders.go).
+	bucketHolders = []byte("shadowholders")
+	bucketSingle  = []byte("singlecopy")
+	// bucketHolderMarks, bucketPrimaryMarks: the rollback marks of
+	// either side (marks.go).
+	bucketHolderMarks  = []byte("holdermarks")
+	bucketPrimaryMarks = []byte("primarymarks")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -116,6 +116,15 @@ func (t *Tx) PutNew(m *Message, body []byte) error {
 	if err := putBodyValue(t.bodies, m.ID.Key(), body); err != nil { // bodyalone.go
 		return err
 	}
+	if m.ShadowServer != "" {
+		// A copy on that server now backs this message: its rollback
+		// mark grows (marks.go).
+		n, err := t.bumpHolderMark(m.ShadowServer)
+		if err != nil {
+			return err
+		}
+		m.HolderMark = n
+	}
 	return t.Put(m)
 }
 
@@ -138,6 +147,11 @@ func (t *Tx) Delete(id ID) error {
 		return err
 	}
 	if b := t.tx.Bucket(bucketRedeliver); b != nil { // absent in a database opened for a restore check
+		if err := b.Delete(id.Key()); err != nil {
+			return err
+		}
+	}
+	if b := t.tx.Bucket(bucketSingle); b != nil { // holders.go; absent likewise
 		if err := b.Delete(id.Key()); err != nil {
 			return err
 		}

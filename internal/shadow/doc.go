@@ -186,7 +186,9 @@
 // primary's database only in a commit that prepares the discard, or
 // with the whole database, and a new database presents a new database
 // id (db restore, a wiped disk) that takes the copies over here (SR-7)
-// instead. So the answer is applied like discard notifications and only
+// instead — or, put back from an older copy of the same file (a
+// snapshot), a lower rollback mark that does the same (version 7,
+// below; with an older peer such copies are lost). So the answer is applied like discard notifications and only
 // after the session's XSHADOW database id was compared: a primary that
 // lost messages with its database never makes this server drop their
 // copies. A copy younger than an hour is never asked about, so a push
@@ -200,6 +202,19 @@
 // this cannot tell apart: a primary whose records were removed by
 // something other than umbra (a file edited by hand) — the database id
 // is the contract.
+//
+// The other direction (holders.go, rt23 NEW-4): this server as primary.
+// A server that keeps copies of its messages — pushed on receipt, or
+// kept by the hop a message was relayed from — may lose them with its
+// database (a wiped data_dir, a db restore) and, knowing nothing of
+// them, never asks for them again. Holders probes every such server
+// each heartbeat timeout (an XSHADOW session: the reply is its database
+// id; the sessions for copies on receipt read it too); the store marks,
+// in the commit that records a new id, every message whose copy was
+// there held by this server only, and Holders makes those copies again
+// (Copier.Recopy: a copy on receipt to that server or another by the
+// same preference). A mark that cannot be cleared stays visible (shadow
+// list, message show, a metric) and is tried again at each pass.
 //
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database
@@ -221,7 +236,26 @@
 // Shadow verb versions (EHLO "XSHADOW n"; each side speaks the lower):
 // 1 XSHADOW, XSHADOW= and XQUERYDISCARD; 2 XQUERYDISCARD WAIT=; 3
 // XSHADOWCOPY= (copies on receipt); 4 XQUERYHELD; 5 copies on receipt
-// all or nothing, pushed in one round trip.
+// all or nothing, pushed in one round trip; 6 batches of copies; 7
+// rollback marks (below).
+//
+// Rollback marks (version 7; queue marks.go). A primary's database put
+// back from a VM snapshot or a file copy keeps its id, so SR-7 does not
+// fire, and XQUERYHELD would hear "done" for the copies of every message
+// it lost. A primary keeps a counter per shadow server, raised in each
+// commit that names that server as a copy's keeper, and presents it: in
+// the reply to "XSHADOW <id> MARK" and in every XQUERYDISCARD reply of
+// such a session (this server's heartbeats, watch, reconcile and relay
+// sessions: Recorder.MarkSeen, before the session saves anything else),
+// in "XSHADOW <id> MARK=<n> DB=<id>" of the sessions it opens to push
+// copies, and with each copy (XSHADOWMARK=, its own commit's value). The
+// store keeps the highest mark per primary and database id; a
+// presentation lower than the one stored before the primary read its
+// counter (MarkFloor: read before the command that asks, or at the EHLO
+// of the primary's push session — never a mark a concurrent copy brought
+// since) for the same id is a rolled-back primary: every copy held for it is
+// taken over, as for a new database, logged and counted. With a peer of
+// version 6 or below, no marks: the behaviour of before.
 //
 // Invariants: a heartbeat is one SMTP session bounded as a whole by one
 // command timeout (every step also has its own, W-7), so a hung primary

@@ -951,3 +951,43 @@ func (m *Manager) Status() []PrimaryStatus {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// MarkStore is implemented by a Store that keeps rollback marks (queue
+// marks.go): MarkSeen compares the mark a primary presented (database
+// dbID) with the highest seen for it, and takes every copy held for it
+// over when it is less for the same database id — an older copy of the
+// primary's database was put back (a VM snapshot, a file copy), which
+// keeps its id.
+type MarkStore interface {
+	// MarkFloor is the highest mark stored for primary and its database
+	// id, read before the command whose reply presents one.
+	MarkFloor(primary string) (mark uint64, dbID string)
+	MarkSeen(primary, dbID string, mark, floor uint64, floorDB string) (rolledBack bool, taken int, err error)
+}
+
+// MarkFloor returns the floor a mark presented by primary name is
+// compared with (MarkStore.MarkFloor), read before the command that asks.
+func (r *Recorder) MarkFloor(name string) (uint64, string) {
+	if ms, ok := r.store.(MarkStore); ok {
+		return ms.MarkFloor(name)
+	}
+	return 0, ""
+}
+
+// MarkSeen records a rollback mark the primary name presented in a
+// session this server opened (shadow verbs version 7), before anything
+// else of the session is saved: a rolled-back primary's copies are
+// taken over (counted as a takeover) instead of being asked about.
+func (r *Recorder) MarkSeen(name, dbID string, mark, floor uint64, floorDB string) {
+	ms, ok := r.store.(MarkStore)
+	if !ok {
+		return
+	}
+	rolledBack, taken, err := ms.MarkSeen(name, dbID, mark, floor, floorDB)
+	switch {
+	case err != nil:
+		r.log.Error("recording a primary's rollback mark failed", "primary", name, "err", err)
+	case rolledBack:
+		r.obs.Takeover(taken)
+	}
+}

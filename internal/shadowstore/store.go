@@ -54,3 +54,27 @@ func (s Store) HeldCopies(p string, after uint64, max int) ([]string, uint64, er
 
 // RestoredWaiting implements shadow.RestoredLister.
 func (s Store) RestoredWaiting(p string) bool { return (*s.M).RestoredCopiesWaiting(p) }
+
+// Holders implements shadow.HolderStore.
+func (s Store) Holders() (map[string]int, error) { return (*s.M).ShadowHolders() }
+
+// SingleCopies implements shadow.HolderStore.
+func (s Store) SingleCopies() ([]uint64, error) {
+	list, err := (*s.M).SingleCopies()
+	ids := make([]uint64, len(list))
+	for i, sc := range list {
+		ids[i] = uint64(sc.ID)
+	}
+	return ids, err
+}
+
+// MarkSeen implements shadow.MarkStore.
+func (s Store) MarkSeen(p, dbID string, mark, floor uint64, floorDB string) (bool, int, error) {
+	return (*s.M).ShadowMarkSeen(p, dbID, mark, queue.MarkFloor{Mark: floor, DB: floorDB})
+}
+
+// MarkFloor implements shadow.MarkStore.
+func (s Store) MarkFloor(p string) (uint64, string) {
+	f := (*s.M).ShadowMarkFloor(p)
+	return f.Mark, f.DB
+}

@@ -318,7 +318,13 @@ func (s *session) keepBatch(payload []byte) error {
 		at = append(at, i)
 	}
 	if len(keep) > 0 {
-		res, err := bc.SubmitShadowCopies(s.srv.ctx, keep, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+		var res []queue.CopyResult
+		var err error
+		if mc, ok := s.srv.queue.(MarkedCopier); ok && s.pendingCopyMark > 0 {
+			res, err = mc.SubmitShadowCopiesMarked(s.srv.ctx, keep, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB, s.pendingCopyMark)
+		} else {
+			res, err = bc.SubmitShadowCopies(s.srv.ctx, keep, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+		}
 		for k, i := range at {
 			m := keep[k].M
 			switch {
@@ -356,12 +362,16 @@ func (s *session) batchMessage(c batchCopy) (*queue.Message, []byte, *gosmtp.SMT
 		}
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Shadow copy not kept"}
 	}
-	s.busy.Store(false) // each copy is a transaction of its own
+	// Each copy's envelope is checked as a transaction of its own, inside
+	// the batch's: the session stays busy (MAIL of the batch set it) until
+	// the batch's reply is written and the protocol layer resets it, so
+	// that a draining Shutdown never takes it for idle and cuts the batch.
+	s.resetTransaction()
 	opts := &gosmtp.MailOptions{UTF8: c.utf8, EnvelopeID: c.envID}
 	if c.retFull {
 		opts.Return = gosmtp.DSNReturnFull
 	}
-	if err := s.mail(c.from, opts); err != nil {
+	if err := s.openMail(c.from, opts); err != nil {
 		return nil, nil, asReply(err)
 	}
 	for _, to := range c.rcpts {
@@ -430,6 +440,13 @@ func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
 // failure of the session (it is closed: never used again). dbID is this
 // server's transport database id.
 func (c *Client) PushBatch(records [][]byte, dbID string) ([]error, error) {
+	return c.PushBatchMarked(records, dbID, 0)
+}
+
+// PushBatchMarked is PushBatch with the highest rollback mark the
+// commits of the batch's copies raised (XSHADOWMARK=, to a peer of
+// version 7; 0: none).
+func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]error, error) {
 	if !c.CanPushBatch() || c.ShadowDB == "" {
 		return nil, ErrNoCopies
 	}
@@ -449,6 +466,10 @@ func (c *Client) PushBatch(records [][]byte, dbID string) ([]error, error) {
 	head = append(head, dbID...)
 	head = append(head, " XSHADOWBATCH="...)
 	head = strconv.AppendInt(head, int64(len(records)), 10)
+	if mark > 0 && c.ShadowVersion >= 7 {
+		head = append(head, " XSHADOWMARK="...)
+		head = strconv.AppendUint(head, mark, 10)
+	}
 	head = append(append(append(head, "\r\nRCPT TO:<"...), first[0].rcpts[0]...), ">\r\nBDAT "...)
 	head = strconv.AppendInt(head, int64(size), 10)
 	head = append(head, " LAST\r\n"...)

@@ -93,6 +93,21 @@ type Client struct {
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
+	// OnMark, when set before Shadow, is called with the peer's database
+	// id and each rollback mark it presents (version 7: the XSHADOW
+	// reply, every XQUERYDISCARD reply), before the command returns: the
+	// shadow manager compares it with the highest seen (queue marks.go).
+	OnMark func(dbID string, mark, floor uint64, floorDB string)
+	// MarkFloor, when set, is read right before each command whose
+	// reply presents a mark, and handed to OnMark with it: the mark is
+	// compared with what was known before the peer read its counter.
+	MarkFloor func() (uint64, string)
+	floor     uint64
+	floorDB   string
+	// markAsked: Shadow asked for marks; present, when set, is the mark
+	// Shadow presents (PresentMark).
+	markAsked bool
+	present   *presentedMark
 
 	awaitReply func() (done func()) // SetAwaitReply
 	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
@@ -179,17 +194,90 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if ok, _ := c.Extension("XSHADOW"); !ok {
 		return "", ErrNoShadow
 	}
-	lines, err := c.command("XSHADOW " + serverID)
+	cmd := "XSHADOW " + serverID
+	asked := peerShadowVersion(c) >= 7
+	if asked {
+		if p := c.present; p != nil {
+			cmd += fmt.Sprintf(" MARK=%d DB=%s", p.mark, p.db)
+		} else {
+			cmd += " MARK"
+		}
+	}
+	c.readFloor()
+	lines, err := c.command(cmd)
 	if err != nil {
 		return "", err
 	}
-	id, err := shadowDatabaseID(lines)
+	first := lines[0]
+	var mark uint64
+	hasMark := false
+	if asked {
+		if i := strings.LastIndex(first, " MARK="); i >= 0 {
+			mark, hasMark = parseMark(first[i+1:])
+			first = first[:i]
+		}
+	}
+	id, err := shadowDatabaseID(append([]string{first}, lines[1:]...))
 	if err != nil {
 		return "", err
 	}
 	c.ShadowDB = id
 	c.ShadowVersion = peerShadowVersion(c)
+	c.markAsked = asked
+	if hasMark && c.OnMark != nil {
+		c.OnMark(id, mark, c.floor, c.floorDB)
+	}
 	return id, nil
+}
+
+// readFloor reads MarkFloor before a command that asks for a mark.
+func (c *Client) readFloor() {
+	c.floor, c.floorDB = 0, ""
+	if c.MarkFloor != nil {
+		c.floor, c.floorDB = c.MarkFloor()
+	}
+}
+
+// presentedMark is this server's rollback mark for the peer and its own
+// database id (PresentMark).
+type presentedMark struct {
+	mark uint64
+	db   string
+}
+
+// PresentMark makes the next Shadow present this server's rollback mark
+// for the peer and its transport database id (version 7), as a primary
+// opening a session to push copies on receipt does (queue marks.go).
+func (c *Client) PresentMark(mark uint64, dbID string) {
+	c.present = &presentedMark{mark: mark, db: dbID}
+}
+
+// parseMark reads "MARK=<n>".
+func parseMark(f string) (uint64, bool) {
+	k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+	if !ok || !strings.EqualFold(k, "MARK") || v == "" || len(v) > 20 {
+		return 0, false
+	}
+	for _, r := range v {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	return n, err == nil
+}
+
+// noteQueryMark hands the mark of an XQUERYDISCARD reply's first line to
+// OnMark (version 7, when Shadow asked for marks).
+func (c *Client) noteQueryMark(lines []string) {
+	if !c.markAsked || c.OnMark == nil || len(lines) == 0 {
+		return
+	}
+	if i := strings.LastIndex(lines[0], " MARK="); i >= 0 {
+		if n, ok := parseMark(lines[0][i+1:]); ok {
+			c.OnMark(c.ShadowDB, n, c.floor, c.floorDB)
+		}
+	}
 }
 
 // PeerDatabaseDigest is the digest of its transport database id the
@@ -214,10 +302,14 @@ func (c *Client) SetShadowID(id string) { c.sc.mailParam = id }
 
 // QueryDiscard asks for up to max discard notifications (W-4).
 func (c *Client) QueryDiscard(max int) ([]string, error) {
+	if c.markAsked {
+		c.readFloor()
+	}
 	lines, err := c.command(fmt.Sprintf("XQUERYDISCARD %d", max))
 	if err != nil {
 		return nil, err
 	}
+	c.noteQueryMark(lines)
 	return discardIDs(lines), nil
 }
 
@@ -229,6 +321,7 @@ type shadowConn struct {
 	net.Conn
 	mailParam string
 	copyParam string // XSHADOWCOPY=, shadow on receipt (receipt.go)
+	copyMark  uint64 // XSHADOWMARK= with it (version 7: queue marks.go), 0 for none
 
 	// Pipelining (pipeline.go): while capturing, commands are collected
 	// in captured and fake holds the 250s go-smtp reads for them.
@@ -294,8 +387,11 @@ func (s *shadowConn) withShadowParams(b []byte) []byte {
 		}
 		if s.copyParam != "" {
 			line = append(line, " XSHADOWCOPY="+s.copyParam...)
+			if s.copyMark > 0 {
+				line = append(line, " XSHADOWMARK="+strconv.FormatUint(s.copyMark, 10)...)
+			}
 		}
-		s.mailParam, s.copyParam = "", ""
+		s.mailParam, s.copyParam, s.copyMark = "", "", 0
 		return append(line, "\r\n"...)
 	}
 	return b

@@ -107,7 +107,7 @@
 //     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 6",
+//     way of authenticating). It carries the verb version ("XSHADOW 7",
 //     shadowwait.go); the client speaks the lower of both versions, so
 //     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
@@ -118,7 +118,11 @@
 //     refused (replyCopyPartial), which the one-write form needs; peers
 //     below 6 never get a batch of copies (XSHADOWBATCH=, 503 5.5.1 if
 //     sent; offered only with a queue that keeps a batch in one commit,
-//     ShadowBatchCopier). With the keyword goes "XSHADOWDB <digest>": the
+//     ShadowBatchCopier); peers below 7 never see rollback marks (XSHADOW
+//     … MARK, MARK=<n> DB=<id>, XSHADOWMARK=: 501/503 if sent; offered
+//     only with a queue that keeps them, MarkKeeper; queue marks.go). A
+//     completed XQUERYDISCARD or XQUERYHELD of another server clears its
+//     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that
 //     a shadow server whose login or XSHADOW this server refuses still
 //     sees a new database (Client.PeerDatabaseDigest). Never the id: an
@@ -147,7 +151,8 @@
 //     stays the verb layer's: the batch is one BDAT body like any other,
 //     read whole in memory (never spooled; bounded by the connector's
 //     message size). Each copy's envelope goes through the session's
-//     MAIL and RCPT code (mail, rcptTo) and its body through messageOf,
+//     MAIL and RCPT code (openMail — inside the batch's transaction, which
+//     stays busy until its reply is written —, rcptTo) and its body through messageOf,
 //     as a copy sent alone; the copies taken are kept in one commit.
 //     The answer is per copy (one bad copy does not fail the others),
 //     a framing error refuses the batch whole (554 5.6.0), and a

@@ -118,7 +118,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		// go-smtp refused to format it (an unsupported SMTPUTF8, a bad
 		// ENVID): nothing was sent.
 		c.sc.stopCapture()
-		c.sc.mailParam, c.sc.copyParam = "", ""
+		c.sc.mailParam, c.sc.copyParam, c.sc.copyMark = "", "", 0
 		out.Mail = err
 		return out
 	}

@@ -74,7 +74,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 	if err := c.Mail(m.From, opts); err != nil {
 		// go-smtp refused to format it: nothing was sent.
 		c.sc.stopCapture()
-		c.sc.mailParam, c.sc.copyParam = "", ""
+		c.sc.mailParam, c.sc.copyParam, c.sc.copyMark = "", "", 0
 		return err
 	}
 	dsn, _ := c.Extension("DSN")

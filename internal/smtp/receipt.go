@@ -47,6 +47,20 @@ type ShadowCopier interface {
 	SubmitShadowCopyBody(ctx context.Context, m *queue.Message, body queue.Body, primary, addr, dbID string) (bool, error)
 }
 
+// SingleCopyMarker marks a message held by this server only after its
+// copy on receipt failed past the commit that named the shadow server
+// (queue.Manager).
+type SingleCopyMarker interface {
+	MarkSingleCopy(id queue.ID, server string) error
+}
+
+// MarkedCopier keeps copies whose primary presented its rollback mark
+// with them (XSHADOWMARK=, version 7): the commit also raises the mark
+// seen for that primary (queue.Manager, marks.go).
+type MarkedCopier interface {
+	SubmitShadowCopiesMarked(ctx context.Context, copies []queue.ShadowCopy, primary, addr, dbID string, mark uint64) ([]queue.CopyResult, error)
+}
+
 // serverAddresses gives a server's SMTP address from the topology
 // (routing.Topology), where heartbeats to a primary go.
 type serverAddresses interface {
@@ -61,9 +75,16 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 	var keep []string
 	db, found := "", false
 	batch, batchArg := 0, ""
+	markArg := ""
 	for _, f := range fields {
 		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOWCOPY") {
 			db, found = val, true
+			continue
+		} else if ok && strings.EqualFold(k, "XSHADOWMARK") {
+			if markArg != "" {
+				return nil, "501 5.5.4 XSHADOWMARK= given twice"
+			}
+			markArg = "=" + val
 			continue
 		} else if ok && strings.EqualFold(k, "XSHADOWBATCH") {
 			if batchArg != "" {
@@ -77,10 +98,13 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 	ss := v.sess()
 	if !found {
 		if ss != nil {
-			ss.pendingCopyDB, ss.pendingBatch = "", 0
+			ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
 		}
 		if batchArg != "" {
 			return nil, "501 5.5.4 XSHADOWBATCH= needs XSHADOWCOPY="
+		}
+		if markArg != "" {
+			return nil, "501 5.5.4 XSHADOWMARK= needs XSHADOWCOPY="
 		}
 		return line, ""
 	}
@@ -104,7 +128,18 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 		}
 		batch = n
 	}
-	ss.pendingCopyDB, ss.copyRefused, ss.pendingBatch = db, false, batch
+	var mark uint64
+	if markArg != "" {
+		n, err := strconv.ParseUint(markArg[1:], 10, 64)
+		switch {
+		case ss.shadowVersion() < 7:
+			return nil, "503 5.5.1 XSHADOWMARK not offered"
+		case err != nil || !digitsOnly(markArg[1:]) || n == 0:
+			return nil, "501 5.5.4 XSHADOWMARK= needs a positive number"
+		}
+		mark = n
+	}
+	ss.pendingCopyDB, ss.copyRefused, ss.pendingBatch, ss.pendingCopyMark = db, false, batch, mark
 	return []byte(strings.Join(keep, " ") + "\r\n"), ""
 }
 
@@ -142,7 +177,17 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
 	}
 	m.ShadowServer, m.ShadowID = "", ""
-	stored, err := cp.SubmitShadowCopyBody(s.srv.ctx, m, body, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+	var stored bool
+	var err error
+	if mc, ok := s.srv.queue.(MarkedCopier); ok && s.pendingCopyMark > 0 {
+		var res []queue.CopyResult
+		if res, err = mc.SubmitShadowCopiesMarked(s.srv.ctx, []queue.ShadowCopy{{M: m, Body: body}}, s.shadowServer, s.primaryAddr(s.shadowServer),
+			s.pendingCopyDB, s.pendingCopyMark); err == nil {
+			stored, err = res[0].Stored, res[0].Err
+		}
+	} else {
+		stored, err = cp.SubmitShadowCopyBody(s.srv.ctx, m, body, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+	}
 	if err == nil && body.Spooled() {
 		sp.handed = true
 	}
@@ -207,6 +252,9 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		return ErrNoCopies
 	}
 	c.sc.copyParam = dbID
+	if c.ShadowVersion >= 7 {
+		c.sc.copyMark = m.HolderMark // the commit's own mark: it proves that commit (queue marks.go)
+	}
 	opts := &gosmtp.MailOptions{Size: size, EnvelopeID: m.EnvID, UTF8: m.UTF8}
 	if m.RetFull {
 		opts.Return = gosmtp.DSNReturnFull
@@ -215,7 +263,7 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		// The copy would lose what the message was received with, and
 		// the peer would deliver it so (RFC 6531 §3.2): refused here, as
 		// delivery refuses such a hop (5.6.7). Nothing was sent.
-		c.sc.copyParam = ""
+		c.sc.copyParam, c.sc.copyMark = "", 0
 		return errNoUTF8Copy
 	}
 	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the body not copied
@@ -228,7 +276,7 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		return c.pushPipelined(m, opts, parts, tail)
 	}
 	if err := c.Mail(m.From, opts); err != nil {
-		c.sc.copyParam = ""
+		c.sc.copyParam, c.sc.copyMark = "", 0
 		return err
 	}
 	for _, r := range m.Rcpts {
@@ -417,6 +465,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	s.srv.obs.Received(s.c.cfg.Name, int(body.Len()))
 	s.logAccepted(m, int(body.Len()))
 	msg := "Ok: queued as " + m.ID.String()
+	snap.HolderMark = m.HolderMark // raised by the commit (queue marks.go): the copy presents it
 	if link != nil {
 		err = link.Push(s.srv.ctx, &snap, push)
 		link.Done(err == nil)
@@ -425,6 +474,16 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		observe("single")
 		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
 		msg += ", no shadow copy"
+		if link != nil {
+			// The commit named the server: marked, so that the views
+			// do not imply the copy and it is made again when a shadow
+			// server answers (queue holders.go).
+			if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
+				if merr := mk.MarkSingleCopy(m.ID, link.Server()); merr != nil {
+					s.log.Error("marking the message held by this server only failed", "msg_id", m.ID.String(), "err", merr)
+				}
+			}
+		}
 	} else {
 		observe("copied")
 		s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())

@@ -165,6 +165,7 @@ type Server struct {
 	routing      atomic.Pointer[routing.Table]
 	servers      atomic.Pointer[serverDirectory]
 	receipt      atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
+	peerHealth   atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
 	rcptv        atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
 	authIDs      atomic.Pointer[[]string]             // umbra's authserv-ids (authres.go)
 	ctx          context.Context
@@ -569,3 +570,40 @@ type slogPrinter struct{ l *slog.Logger }
 
 func (p slogPrinter) Printf(format string, v ...any) { p.l.Warn(fmt.Sprintf(format, v...)) }
 func (p slogPrinter) Println(v ...any)               { p.l.Warn(fmt.Sprint(v...)) }
+
+// PeerHealth is the record of servers that did not answer
+// (queue.Health): a shadow session another transport server completes
+// here — its heartbeat's or watch session's XQUERYDISCARD, its
+// XQUERYHELD — shows it up, and clears its marks (its name and its
+// topology address), as a session this server opens to it would (rt23
+// NEW-3: a peer back for minutes stayed listed unresponsive while
+// nothing was sent to it).
+type PeerHealth interface {
+	Responsive(keys ...string)
+}
+
+type peerHealthHolder struct{ h PeerHealth }
+
+// SetPeerHealth sets the record that shadow sessions of other servers
+// clear (nil: none).
+func (s *Server) SetPeerHealth(h PeerHealth) {
+	if h == nil {
+		s.peerHealth.Store(nil)
+		return
+	}
+	s.peerHealth.Store(&peerHealthHolder{h})
+}
+
+// peerAnswered clears the marks of the session's shadow server: it just
+// completed a query here.
+func (s *session) peerAnswered() {
+	ph := s.srv.peerHealth.Load()
+	if ph == nil || s.shadowServer == "" {
+		return
+	}
+	keys := []string{s.shadowServer}
+	if addr := s.primaryAddr(s.shadowServer); addr != "" {
+		keys = append(keys, addr)
+	}
+	ph.h.Responsive(keys...)
+}

@@ -69,7 +69,14 @@ type session struct {
 	// shadowServer is the server id of a successful XSHADOW; the
 	// session is then a shadow session (W-2). pendingShadowID is the
 	// XSHADOW= parameter of the current MAIL (W-3).
-	shadowServer    string
+	shadowServer string
+	// wantMark: the shadow server asked for rollback marks (XSHADOW …
+	// MARK, version 7): every XQUERYDISCARD reply carries one.
+	wantMark bool
+	// markFloors: the primaries' marks read at the EHLO that offered
+	// XSHADOW (version 7), before a primary read the mark it presents in
+	// its XSHADOW (queue marks.go: MarkFloor).
+	markFloors      map[string]queue.MarkFloor
 	pendingShadowID string
 	// pendingCopyDB is the XSHADOWCOPY= parameter of the current MAIL:
 	// the message is a shadow copy pushed on receipt (receipt.go).
@@ -80,6 +87,10 @@ type session struct {
 	// pendingBatch is the XSHADOWBATCH= parameter of the current MAIL:
 	// its body is a batch of that many copies (version 6, batch.go).
 	pendingBatch int
+	// pendingCopyMark is the XSHADOWMARK= parameter of the current MAIL
+	// (version 7): the primary's rollback mark after the commit of the
+	// copy (or the highest of a batch's), 0 when none came.
+	pendingCopyMark uint64
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
 	from string
@@ -314,6 +325,18 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		return replyNestedMail
 	}
 	s.Reset()
+	if err := s.openMail(from, opts); err != nil {
+		return err
+	}
+	s.busy.Store(true)
+	return nil
+}
+
+// openMail checks a MAIL and opens its transaction's state, leaving the
+// busy mark as it is: MAIL sets it after, and a copy of a batch (batch.go)
+// runs inside the batch's transaction, busy until its reply. A refused
+// MAIL leaves no transaction state.
+func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	s.declaredSize = 0
 	if opts != nil {
 		s.declaredSize = opts.Size // sizes the body's buffer (bodyscan.go)
@@ -348,10 +371,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		s.opts = *opts
 	}
 	if err := s.checkMail(from, opts); err != nil {
-		s.Reset()
+		s.resetTransaction()
 		return err
 	}
-	s.busy.Store(true)
 	return nil
 }
 

@@ -72,6 +72,7 @@ func (v *verbConn) xqueryHeld(arg string) string {
 		s.log.Info("shadow server asked about copies this server is done with", "shadow_server", s.shadowServer,
 			"asked", len(ids), "finished", len(done))
 	}
+	s.peerAnswered()
 	if len(done) == 0 {
 		return fmt.Sprintf("250 2.0.0 0 of %d finished", len(ids))
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"umbra/internal/queue"
 )
 
 // ShadowVersion is the version of the shadow verbs this server speaks,
@@ -44,7 +46,27 @@ import (
 // is offered by a server whose queue keeps a batch in one commit
 // (ShadowBatchCopier); a client sends a batch only to a server that
 // advertised version 6, single copies by version 5's form to any other.
-const ShadowVersion = 6
+//
+// Version 7 adds rollback marks (package queue, marks.go): "XSHADOW
+// <server-id> MARK" asks the primary for its mark for this server, which
+// the reply carries after the database id ("250 <database-id> MARK=<n>")
+// and so does the first line of every XQUERYDISCARD reply of the session
+// ("250 2.0.0 <n> discard notifications MARK=<m>"); "XSHADOW <server-id>
+// MARK=<n> DB=<database-id>" also presents the client's own mark for this
+// server, when it opens a session to push copies on receipt. A server
+// that keeps no marks (MarkKeeper) offers version 6 at most; a client
+// sends MARK only to a server that advertised version 7, so an older
+// peer sees the commands of version 6.
+const ShadowVersion = 7
+
+// MarkKeeper keeps the rollback marks (queue.Manager, marks.go): the
+// counter this server presents to each shadow server, and the check of
+// a primary's presented mark against the highest seen for it.
+type MarkKeeper interface {
+	ShadowHolderMark(server string) uint64
+	ShadowMarkFloors() map[string]queue.MarkFloor
+	ShadowMarkSeen(primary, dbID string, mark uint64, floor queue.MarkFloor) (rolledBack bool, taken int, err error)
+}
 
 // maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
 const maxDiscardWait = 60
@@ -72,6 +94,9 @@ func (s *session) shadowVersion() int {
 	}
 	if _, ok := s.srv.queue.(ShadowBatchCopier); !ok {
 		return 5
+	}
+	if _, ok := s.srv.queue.(MarkKeeper); !ok {
+		return 6
 	}
 	return ShadowVersion
 }
@@ -169,9 +194,24 @@ func (c *Client) WaitDiscard(max int, wait time.Duration) ([]string, error) {
 		return c.QueryDiscard(max)
 	}
 	secs = min(secs, maxDiscardWait)
+	if c.markAsked {
+		c.readFloor()
+	}
 	lines, err := c.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d", max, secs), time.Duration(secs)*time.Second+c.CommandTimeout)
 	if err != nil {
 		return nil, err
 	}
+	c.noteQueryMark(lines)
 	return discardIDs(lines), nil
+}
+
+// readMarkFloors reads the primaries' rollback marks for a session that
+// may push copies here (version 7), at the EHLO that offers XSHADOW.
+func (s *session) readMarkFloors() {
+	if s.shadowVersion() < 7 {
+		return
+	}
+	if mk, ok := s.srv.queue.(MarkKeeper); ok {
+		s.markFloors = mk.ShadowMarkFloors()
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -507,6 +508,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 			out.WriteString("250-STARTTLS\r\n")
 		}
 		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
+			s.readMarkFloors()
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
 			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.shadow.DatabaseID()) + "\r\n")
 		}
@@ -630,20 +632,66 @@ func (v *verbConn) handshakeTimeout() time.Duration {
 	return time.Minute
 }
 
-// xshadow answers XSHADOW <server-id> (W-2).
+// xshadow answers XSHADOW <server-id> (W-2), and from version 7 on
+// XSHADOW <server-id> MARK[=<n> DB=<database-id>] (rollback marks).
 func (v *verbConn) xshadow(arg string) string {
 	s := v.sess()
+	id, marks, _ := strings.Cut(arg, " ")
 	switch {
 	case s == nil:
 		return "503 5.5.1 Send EHLO first"
 	case !s.advertiseXShadow():
 		return "503 5.5.1 XSHADOW not available"
-	case arg == "" || len(arg) > maxServerID || strings.ContainsAny(arg, " \t"):
+	case marks != "" && s.shadowVersion() < 7:
+		return "501 5.5.4 Syntax: XSHADOW <server-id>"
+	case id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
 	case s.busy.Load():
 		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	}
-	return s.startShadow(arg)
+	ask, presented, pdb, ok := parseMarkArgs(marks)
+	if !ok {
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
+	}
+	reply := s.startShadow(id)
+	if !strings.HasPrefix(reply, "250 ") || !ask {
+		return reply
+	}
+	mk := s.srv.queue.(MarkKeeper) // offered only with one (shadowVersion)
+	if pdb != "" {
+		// The peer, primary of copies it pushes here, presents its mark
+		// for this server: a lower one than seen is a rolled-back
+		// database (its copies here are taken over).
+		// Compared with the marks known at this session's EHLO: the peer
+		// read its counter after it (markFloors), so a mark a copy of
+		// another session brought since may be above it without a rollback.
+		if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[id]); err != nil {
+			s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
+		}
+	}
+	s.wantMark = true
+	return reply + " MARK=" + strconv.FormatUint(mk.ShadowHolderMark(id), 10)
+}
+
+// parseMarkArgs reads XSHADOW's version-7 arguments: "" (no mark),
+// "MARK" (ask), or "MARK=<n> DB=<database-id>" (present and ask).
+func parseMarkArgs(arg string) (ask bool, mark uint64, db string, ok bool) {
+	f := strings.Fields(arg)
+	switch {
+	case len(f) == 0:
+		return false, 0, "", true
+	case len(f) == 1 && strings.EqualFold(f[0], "MARK"):
+		return true, 0, "", true
+	case len(f) == 2:
+		k, n, ok1 := strings.Cut(f[0], "=")
+		d, id, ok2 := strings.Cut(f[1], "=")
+		v, err := strconv.ParseUint(n, 10, 64)
+		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !validShadowID(id) {
+			return false, 0, "", false
+		}
+		return true, v, id, true
+	}
+	return false, 0, "", false
 }
 
 // xqueryDiscard answers XQUERYDISCARD <max> (W-4).
@@ -665,10 +713,17 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	}
 	s.waitDiscards(wait)
 	ids, ack := s.srv.shadow.Discards(s.shadowServer, max)
-	if len(ids) == 0 {
-		return "250 2.0.0 0 discard notifications"
+	s.peerAnswered()
+	mark := ""
+	if s.wantMark {
+		// Read after the session's messages were committed (their 250s
+		// came first): the mark proves them (marks.go).
+		mark = " MARK=" + strconv.FormatUint(s.srv.queue.(MarkKeeper).ShadowHolderMark(s.shadowServer), 10)
 	}
-	lines := []string{fmt.Sprintf("250-2.0.0 %d discard notifications", len(ids))}
+	if len(ids) == 0 {
+		return "250 2.0.0 0 discard notifications" + mark
+	}
+	lines := []string{fmt.Sprintf("250-2.0.0 %d discard notifications%s", len(ids), mark)}
 	for i, id := range ids {
 		sep := "-"
 		if i == len(ids)-1 {

@@ -1,0 +1,209 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// HolderRecorder records the transport database id of a server that
+// keeps shadow copies of this server's messages, as a session this
+// server opened to it met it (queue.Manager.ShadowHolderSeen): another
+// id than the one recorded means the server lost its database and the
+// copies it kept for this server (rt23 NEW-4).
+type HolderRecorder interface {
+	ShadowHolderSeen(server, dbID string) (lost int, old string, err error)
+	// ShadowHolderMark is this server's rollback mark for server,
+	// presented when a session to it opens (queue marks.go).
+	ShadowHolderMark(server string) uint64
+}
+
+// presentMark makes the next Shadow of c, a session to the shadow server
+// name, present this server's rollback mark for it (version 7).
+func (r *ReceiptShadow) presentMark(c *smtp.Client, name string) {
+	if r.holders != nil && r.dbID != "" {
+		c.PresentMark(r.holders.ShadowHolderMark(name), r.dbID)
+	}
+}
+
+// WithHolders makes r record the database id of every shadow server its
+// sessions meet (their XSHADOW reply) in rec, before a copy's commit
+// names the server.
+func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
+	r.holders = rec
+	return r
+}
+
+// holderSeen records the id a session to server met; a failure to record
+// is logged (the next session records it).
+func (r *ReceiptShadow) holderSeen(server, dbID string) {
+	if r.holders == nil || dbID == "" {
+		return
+	}
+	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
+	switch {
+	case err != nil:
+		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
+	case lost > 0:
+		r.d.log.Warn("shadow server returned with a new transport database: its copies of messages held here are lost and made again",
+			"shadow_server", server, "database_id", dbID, "was", old, "messages", lost)
+	case old != "":
+		r.d.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
+			"shadow_server", server, "database_id", dbID, "was", old)
+	}
+}
+
+// ErrUnknownServer: a shadow server the topology does not name (one that
+// relayed a message here under a name of its own) cannot be probed.
+var ErrUnknownServer = errors.New("not a server of the topology")
+
+// Probe opens a shadow session to the transport server name (logged in
+// as heartbeats to it are, loginVia), reads its transport database id
+// from the XSHADOW reply and ends the session. The id is recorded
+// (WithHolders) and destination health learns the server answers (or
+// does not): a quiet pair's server:NAME rows follow the server's real
+// state (rt23 NEW-3).
+func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) {
+	st := r.d.st.Load()
+	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
+		return "", fmt.Errorf("%s: %w (no topology)", name, ErrUnknownServer)
+	}
+	s, ok := st.cfg.Topology.Server(name)
+	if !ok {
+		return "", fmt.Errorf("%s: %w", name, ErrUnknownServer)
+	}
+	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	defer cancel()
+	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
+	if err == nil {
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		r.presentMark(c, s.Name)
+		var db string
+		if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
+			c.Quit()
+			stop()
+			r.d.health.Responsive(s.Name, s.Address)
+			r.holderSeen(s.Name, db)
+			return db, nil
+		}
+		stop()
+		c.Close()
+	}
+	var ref *refusedError
+	if errors.As(refusal(err), &ref) {
+		// It answers, but refuses this server's shadow session: its
+		// mark (if a refused copy made one) stays, so copies keep going
+		// to the other candidates first.
+		return "", fmt.Errorf("%s refused the shadow session: %s", s.Name, ref.Refusal())
+	}
+	if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		r.d.health.Unresponsive(time.Now(), "shadow server probe: "+err.Error(), s.Name, s.Address)
+	}
+	return "", err
+}
+
+// RecopyStore is the queue's side of making a lost copy again
+// (queue.Manager).
+type RecopyStore interface {
+	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
+	ShadowRecopied(id queue.ID, to string) error
+	// BumpHolderMark raises the rollback mark for the server a copy is
+	// about to be pushed to (queue marks.go), before the push.
+	BumpHolderMark(server string) (uint64, error)
+}
+
+// Recopy makes the shadow copy of message id again: pushed on receipt
+// (XSHADOWCOPY, as SR-17 pushes it) to a server chosen as for a new
+// message by the preference pref gives for the receive connector the
+// message came in by (config.ShadowOnReceipt*; "" or off — a message
+// relayed here in a shadow session, or pref nil — means prefer-remote), with
+// the message's pending recipients, then recorded in q. It returns the
+// server that keeps it; ("", nil) when the message needs no copy any
+// more (delivered meanwhile).
+func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string) (string, error) {
+	m, body, ok, err := q.RecopyCandidate(id)
+	if err != nil || !ok {
+		return "", err
+	}
+	pref := ""
+	if prefOf != nil {
+		pref = prefOf(m.Connector)
+	}
+	if pref == "" || pref == config.ShadowOnReceiptOff {
+		pref = config.ShadowOnReceiptPreferRemote
+	}
+	if body.Spooled() {
+		// The spool file goes when the message is delivered: the push
+		// reads a link to it (an orphan, swept at the next Open, after a
+		// crash), as the receive session's push does.
+		path, off, n := body.File()
+		if err := os.Link(path, path+".recopy"); err == nil {
+			body = queue.SpooledBody(body.Head(), path+".recopy", off, n)
+			defer os.Remove(path + ".recopy")
+		}
+	}
+	link, err := r.Open(ctx, pref)
+	if err != nil {
+		return "", err
+	}
+	m.ShadowServer, m.ShadowID = "", ""
+	if m.HolderMark, err = q.BumpHolderMark(link.Server()); err != nil {
+		link.Done(true)
+		return "", err
+	}
+	err = link.Push(ctx, m, body)
+	link.Done(err == nil)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", link.Server(), err)
+	}
+	if err := q.ShadowRecopied(id, link.Server()); err != nil {
+		return "", err
+	}
+	return link.Server(), nil
+}
+
+// Holders is the Copier of shadow.Holders: probes and copies through R,
+// marks in Q, the preference of each receive connector from Pref.
+type Holders struct {
+	R    *ReceiptShadow
+	Q    RecopyStore
+	Pref func(connector string) string
+}
+
+// Stale implements shadow.StaleLister: the transport servers of the
+// topology (other than this one) that destination health marks, by name
+// or address — a failed copy, relay, heartbeat or probe — so that a
+// quiet peer that came back is probed and its mark goes.
+func (h Holders) Stale() []string {
+	st := h.R.d.st.Load()
+	if st.cfg.Topology == nil || h.R.d.health == nil {
+		return nil
+	}
+	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
+	var out []string
+	for _, s := range append(append([]*routing.Server(nil), same...), other...) {
+		if h.R.d.health.Unhealthy(s.Name, s.Address) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// Probe implements shadow.Copier.
+func (h Holders) Probe(ctx context.Context, server string) (string, error) {
+	return h.R.Probe(ctx, server)
+}
+
+// Recopy implements shadow.Copier.
+func (h Holders) Recopy(ctx context.Context, id uint64) (string, error) {
+	return h.R.Recopy(ctx, h.Q, queue.ID(id), h.Pref)
+}
+
+var _ smtp.ReceiptShadow = (*ReceiptShadow)(nil)

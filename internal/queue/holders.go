@@ -1,0 +1,306 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Shadow holders: the primary's side of a shadow server's lost database
+// (rt23 NEW-4). A message this server is primary for names, in
+// ShadowServer, the server that keeps its shadow copy: the one it pushed
+// the copy to on receipt (SR-17), or the one it was relayed from in a
+// shadow session (SR-2). That server may lose its database — a wiped
+// data_dir, or umbra db restore of an older backup — and come back with
+// a new transport database id (SR-7): the copies it held for this server
+// are gone (or some are, for a restore), and nothing there asks for them
+// again. So this server remembers, per holder, the database id it last
+// met (bucket holders; the XSHADOW reply of every session it opens to
+// the holder: a push on receipt, a probe), and the commit that finds
+// another id marks every message still pending here whose copy was on
+// that holder as held by this server only (bucket singlecopy). A marked
+// message's copy is made again (pushed on receipt to the holder or
+// another candidate by the same preference, ShadowRecopied), and the mark
+// goes; while it cannot be, the message stays marked: shown by shadow
+// list and message show, counted in the metrics, logged.
+//
+// The first id met for a holder is recorded as its id; copies the holder
+// lost before that first meeting cannot be told apart (an upgrade, or a
+// holder that lost its disk between a relay to this server and this
+// server's first probe of it, less than one probe interval).
+
+// SingleCopy is a message held by this server only (singlecopy): its copy
+// on Lost went with that server's database, or could not be made.
+type SingleCopy struct {
+	ID    ID
+	Lost  string    // the server the copy was on, or was meant for
+	Since time.Time // when it was found so
+}
+
+func holderKey(server string) []byte { return []byte(strings.ToLower(server)) }
+
+// ShadowHolderID returns the transport database id stored for shadow
+// server server ("" when none was met yet).
+func (q *Manager) ShadowHolderID(server string) (string, error) {
+	var id string
+	err := q.store.View(func(tx *Tx) error {
+		id = string(tx.tx.Bucket(bucketHolders).Get(holderKey(server)))
+		return nil
+	})
+	return id, err
+}
+
+// ShadowHolderSeen records dbID as the transport database id of shadow
+// server server, as this server met it. When another id was stored, the
+// server lost its database since: every message still pending here whose
+// copy was on it is marked held by this server only, in the same commit,
+// and their count is returned with the old id. An empty dbID changes
+// nothing.
+func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, err error) {
+	if server == "" || dbID == "" {
+		return 0, "", nil
+	}
+	if cur, err := q.ShadowHolderID(server); err != nil || cur == dbID {
+		return 0, "", err // nothing to write: the common case
+	}
+	now := q.clk.Now()
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		lost, old = 0, ""
+		b := tx.tx.Bucket(bucketHolders)
+		old = string(b.Get(holderKey(server)))
+		if old == dbID {
+			return nil
+		}
+		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
+			return err
+		}
+		if old == "" {
+			return nil // first met: nothing known to be lost
+		}
+		var ids []ID
+		tx.ForEach(func(m *Message, err error) bool {
+			if err == nil && holdsCopyOn(m, server) {
+				ids = append(ids, m.ID)
+			}
+			return true
+		})
+		for _, id := range ids {
+			if err := tx.markSingle(id, server, now); err != nil {
+				return err
+			}
+		}
+		lost = len(ids)
+		return nil
+	})
+	return lost, old, err
+}
+
+// holdsCopyOn: m needs a shadow copy (needsCopy) and names server as
+// its copy's holder.
+func holdsCopyOn(m *Message, server string) bool {
+	return needsCopy(m) && strings.EqualFold(m.ShadowServer, server)
+}
+
+// needsCopy: m is this server's to deliver — not a shadow copy it keeps
+// itself, not held by an operator or kept in the quarantine (their
+// commits settled the copy: hold.go, submit.go) — has recipients
+// pending, and names the server that keeps its copy.
+func needsCopy(m *Message) bool {
+	switch m.State {
+	case Ready, Active, Poison:
+	default:
+		return false
+	}
+	return m.ShadowServer != "" && len(m.Pending()) > 0
+}
+
+func (t *Tx) markSingle(id ID, server string, now time.Time) error {
+	v := make([]byte, 8, 8+len(server))
+	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	return t.tx.Bucket(bucketSingle).Put(id.Key(), append(v, server...))
+}
+
+// MarkSingleCopy marks message id held by this server only: its copy on
+// server could not be made (a push on receipt that failed after the
+// commit named server). The copy is tried again as for a lost one.
+func (q *Manager) MarkSingleCopy(id ID, server string) error {
+	now := q.clk.Now()
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		if _, err := tx.Get(id); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil // delivered meanwhile: nothing to mark
+			}
+			return err
+		}
+		return tx.markSingle(id, server, now)
+	})
+}
+
+// SingleCopies lists the messages held by this server only, oldest mark
+// first, and drops the marks of messages that left or need no copy any
+// more (nothing pending).
+func (q *Manager) SingleCopies() ([]SingleCopy, error) {
+	var out []SingleCopy
+	var stale [][]byte
+	err := q.store.View(func(tx *Tx) error {
+		out, stale = out[:0], stale[:0]
+		c := tx.tx.Bucket(bucketSingle).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 || len(v) < 8 {
+				stale = append(stale, bytes.Clone(k))
+				continue
+			}
+			id := ID(binary.BigEndian.Uint64(k))
+			m, err := tx.Get(id)
+			if err != nil || !needsCopy(m) {
+				stale = append(stale, bytes.Clone(k))
+				continue
+			}
+			out = append(out, SingleCopy{ID: id, Lost: string(v[8:]), Since: time.Unix(0, int64(binary.BigEndian.Uint64(v[:8])))})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(stale) > 0 {
+		if err := q.store.Update(context.Background(), func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketSingle)
+			for _, k := range stale {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out, nil
+}
+
+// SingleCopyOf returns the mark of message id, ok false when it has none.
+func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
+	var sc SingleCopy
+	var ok bool
+	_ = q.store.View(func(tx *Tx) error {
+		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
+		if len(v) >= 8 {
+			sc, ok = SingleCopy{ID: id, Lost: string(v[8:]), Since: time.Unix(0, int64(binary.BigEndian.Uint64(v[:8])))}, true
+		}
+		return nil
+	})
+	return sc, ok
+}
+
+// ShadowHolders lists the shadow servers named by the messages still
+// pending here, with how many copies each should hold: the servers this
+// server probes for a new database id.
+func (q *Manager) ShadowHolders() (map[string]int, error) {
+	out := map[string]int{}
+	err := q.store.View(func(tx *Tx) error {
+		clear(out)
+		tx.ForEach(func(m *Message, err error) bool {
+			if err == nil && needsCopy(m) {
+				out[m.ShadowServer]++
+			}
+			return true
+		})
+		return nil
+	})
+	return out, err
+}
+
+// ErrRecopyBusy: the message is in a delivery attempt, whose commit owns
+// its record; its copy is made again at a later pass.
+var ErrRecopyBusy = errors.New("queue: message in delivery")
+
+// RecopyCandidate returns message id as a copy to push again (only its
+// pending recipients) with its body, when it is still marked held by
+// this server only and not in a delivery attempt; ok false when it needs
+// no copy any more.
+func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err error) {
+	err = q.store.View(func(tx *Tx) error {
+		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil {
+			return nil
+		}
+		o, err := tx.Get(id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !needsCopy(o) || o.OrgID == "" {
+			return nil
+		}
+		if o.State == Active {
+			return ErrRecopyBusy
+		}
+		cp := *o
+		cp.Rcpts = nil
+		for _, i := range o.Pending() {
+			cp.Rcpts = append(cp.Rcpts, o.Rcpts[i])
+		}
+		b, err := tx.BodyOf(id)
+		if err != nil {
+			return err
+		}
+		m, body, ok = &cp, b, true
+		return nil
+	})
+	return m, body, ok, err
+}
+
+// ShadowRecopied records that message id's copy was made again on server
+// to (named by its org id, as a copy on receipt): the record names it,
+// and the mark goes, in one commit. A message whose recipients are all
+// done meanwhile gets the discard of the new copy at once; one that left
+// (its record and org id are gone), or is in a delivery attempt whose
+// commit owns its record (ErrRecopyBusy: tried again at the next pass),
+// leaves the new copy to the holder's question about it after an hour
+// (XQUERYHELD: no record here names it, so it is done with).
+func (q *Manager) ShadowRecopied(id ID, to string) error {
+	now := q.clk.Now()
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		m, err := tx.Get(id)
+		if errors.Is(err, ErrNotFound) {
+			return tx.tx.Bucket(bucketSingle).Delete(id.Key())
+		}
+		if err != nil {
+			return err
+		}
+		if m.State == Active {
+			return ErrRecopyBusy
+		}
+		if err := tx.tx.Bucket(bucketSingle).Delete(id.Key()); err != nil {
+			return err
+		}
+		if !needsCopy(m) {
+			return tx.AddDiscard(to, m.OrgID, now) // done, or settled meanwhile (a hold)
+		}
+		m.ShadowServer, m.ShadowID = to, m.OrgID
+		return tx.Put(m)
+	})
+}
+
+// SingleCopyCount is the number of marks (for the metrics): messages held
+// by this server only because a shadow copy was lost or not made.
+func (q *Manager) SingleCopyCount() int {
+	n := 0
+	_ = q.store.View(func(tx *Tx) error {
+		n = tx.tx.Bucket(bucketSingle).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+func (sc SingleCopy) String() string {
+	return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was lost", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
+}

@@ -1,0 +1,112 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// rt23 NEW-4: a shadow server met with another transport database id
+// than before lost the copies it kept for this server. The commit that
+// records the new id marks every message still pending here whose copy
+// was there (pushed on receipt, or kept as the hop it was relayed from)
+// held by this server only — and no other; a copy made again, or the
+// message leaving, takes the mark away.
+func TestShadowHolderNewDatabaseMarksItsCopies(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background() // not started: nothing is delivered
+	put := func(server, shadowID string) *Message {
+		m := receiptCopy(s, "x@b.example", "y@c.example")
+		m.ShadowServer, m.ShadowID = server, shadowID
+		if shadowID == "" {
+			m.ShadowID = m.OrgID
+		}
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	onB := put("hub-b", "")        // copy on receipt on hub-b
+	onC := put("hub-c", "")        // on another server
+	fromB := put("HUB-B", "b-017") // relayed from hub-b in a shadow session
+	none := put("", "")            // no copy anywhere
+	_ = none
+
+	for i, want := range []struct {
+		db   string
+		lost int
+		old  string
+	}{{"db1", 0, ""}, {"db1", 0, ""}, {"db2", 2, "db1"}, {"db2", 0, ""}} {
+		lost, old, err := q.ShadowHolderSeen("hub-b", want.db)
+		if err != nil || lost != want.lost || old != want.old {
+			t.Fatalf("meeting %d (%s): lost %d, old %q, %v; want %d, %q", i, want.db, lost, old, err, want.lost, want.old)
+		}
+	}
+	single, err := q.SingleCopies()
+	if err != nil || len(single) != 2 || single[0].ID != onB.ID && single[1].ID != onB.ID {
+		t.Fatalf("single copies %+v, %v; want %s and %s", single, err, onB.ID, fromB.ID)
+	}
+	if _, ok := q.SingleCopyOf(onC.ID); ok {
+		t.Fatal("the copy on hub-c is marked lost")
+	}
+	if n := q.SingleCopyCount(); n != 2 {
+		t.Fatalf("count %d, want 2", n)
+	}
+
+	// The copy made again on hub-c: only the pending recipients go, and
+	// the record names hub-c with the org id (a copy on receipt).
+	if err := s.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(fromB.ID)
+		if err != nil {
+			return err
+		}
+		m.Rcpts[0].Status = Delivered
+		return tx.Put(m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, b, ok, err := q.RecopyCandidate(fromB.ID)
+	if err != nil || !ok || len(cp.Rcpts) != 1 || cp.Rcpts[0].Addr != "y@c.example" || b.Len() == 0 {
+		t.Fatalf("candidate %+v, %v, %v; want the one pending recipient", cp, ok, err)
+	}
+	if err := q.ShadowRecopied(fromB.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(fromB.ID)
+	if got.ShadowServer != "hub-c" || got.ShadowID != got.OrgID {
+		t.Fatalf("record names %s/%s; want hub-c/%s", got.ShadowServer, got.ShadowID, got.OrgID)
+	}
+	if _, ok := q.SingleCopyOf(fromB.ID); ok {
+		t.Fatal("the mark stayed after the copy was made again")
+	}
+	if _, _, ok, _ := q.RecopyCandidate(fromB.ID); ok {
+		t.Fatal("a message with its copy is a candidate again")
+	}
+
+	// The other one leaves (delivered): its mark goes with it.
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.Delete(onB.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := q.SingleCopyCount(); n != 0 {
+		t.Fatalf("count %d after the message left, want 0", n)
+	}
+	// A copy made again for a message that left meanwhile is discarded.
+	if err := q.MarkSingleCopy(onC.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.Delete(onC.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.ShadowRecopied(onC.ID, "hub-d"); err != nil {
+		t.Fatal(err)
+	}
+	var ds []string
+	s.View(func(tx *Tx) error { ds = tx.Discards("hub-d", 10); return nil })
+	if len(ds) != 0 {
+		t.Fatalf("discards %v for a message gone before its copy was recorded (the holder asks: XQUERYHELD)", ds)
+	}
+}

@@ -1,0 +1,241 @@
+package queue
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// Rollback marks (version 7 of the shadow verbs). A transport database
+// put back from a VM snapshot or a file copy keeps its database id, so
+// SR-7 does not see that it lost the messages it acknowledged since the
+// copy; its shadow servers would ask about their copies of those (an
+// hour later, XQUERYHELD), hear "done" and drop them. So a primary keeps,
+// per shadow server H, a counter (bucket holdermarks) raised in every
+// commit that stores a message naming H as the keeper of its copy
+// (PutNew: a copy on receipt's commit, a message relayed here by H in a
+// shadow session; BumpHolderMark before a copy is made again). It only
+// grows, so a database that presents less than H saw before is an older
+// file of the same database.
+//
+// H learns the counter from the primary's own words, each read from the
+// committed database when it is sent: the reply to "XSHADOW <H> MARK"
+// (H's heartbeats, relays, watch and reconcile sessions), the first
+// line of each XQUERYDISCARD reply in such a session,
+// "XSHADOW <primary> MARK=<n> DB=<id>" of each session the primary opens
+// to H to push copies on receipt, and each copy it pushes
+// (XSHADOWMARK=: the value its own commit raised the counter to;
+// Message.HolderMark). H keeps the highest per primary with the
+// primary's database id (bucket primarymarks: raised in the commit that
+// keeps the copies, SubmitShadowCopiesMarked); a primary of the same
+// database id that presents less has been rolled back: every copy held
+// for it is taken over as for a new database (SR-7), the stored mark
+// starts again from what it presented, and the event is logged and
+// counted (RolledBack). Only presentations are compared, never a copy's
+// mark (copies of several sessions arrive in any order), and each with
+// the mark stored before the primary read its counter for it
+// (MarkFloor: read by this server before it sends the command whose
+// reply presents one, or at the EHLO of a session the primary opens) —
+// a copy of another session may raise the stored mark after the primary
+// read the counter and before its reply is read here.
+//
+// Why a rolled-back primary is caught before it makes a copy on H again:
+// every commit that raises H's counter comes after a presentation to H of
+// the counter in the same process — a push on receipt after its
+// session's XSHADOW, a relay from H after its XSHADOW reply, a copy made
+// again after the XSHADOW of its push — so after a restart on the older
+// file H hears the file's own counter first. It is below what H saw as
+// soon as H stored one copy made after the file was copied, or heard the
+// counter in a session after such a commit. What a mark cannot see: a
+// rollback that lost only copies H never stored (their pushes failed)
+// and relays from H answered after H's last query; a peer of version 6
+// or below on either side (no marks: the behaviour of before, README).
+
+// holderMarkKey is the key of a shadow server's counter.
+func holderMarkKey(server string) []byte { return []byte(strings.ToLower(server)) }
+
+// bumpHolderMark raises the counter of shadow server server by one and
+// returns it.
+func (t *Tx) bumpHolderMark(server string) (uint64, error) {
+	b := t.tx.Bucket(bucketHolderMarks)
+	if b == nil || server == "" { // absent in a database opened for a restore check
+		return 0, nil
+	}
+	k := holderMarkKey(server)
+	var n uint64
+	if v := b.Get(k); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], n+1)
+	return n + 1, b.Put(k, v[:])
+}
+
+// ShadowHolderMark returns the counter of shadow server server: the
+// mark this server presents to it.
+func (q *Manager) ShadowHolderMark(server string) uint64 {
+	var n uint64
+	_ = q.store.View(func(tx *Tx) error {
+		if v := tx.tx.Bucket(bucketHolderMarks).Get(holderMarkKey(server)); len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return n
+}
+
+// BumpHolderMark raises the counter of server by one, durably, before a
+// copy is pushed to it outside the commit that names it (a copy made
+// again: holders.go), and returns it: the mark that copy presents.
+func (q *Manager) BumpHolderMark(server string) (uint64, error) {
+	var n uint64
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		n, err = tx.bumpHolderMark(server)
+		return err
+	})
+	return n, err
+}
+
+// SubmitShadowCopiesMarked is SubmitShadowCopies for copies whose
+// primary presented its rollback mark with them (XSHADOWMARK=: the mark
+// its commit of the copy, or of the last of a batch, raised): the same
+// commit raises the highest mark seen for the primary's database to it.
+func (q *Manager) SubmitShadowCopiesMarked(ctx context.Context, copies []ShadowCopy, primary, addr, dbID string, mark uint64) ([]CopyResult, error) {
+	return q.submitShadowCopies(ctx, copies, primary, addr, dbID, mark)
+}
+
+// primaryMark reads the highest mark proved for primary and the
+// database id it is of.
+func (t *Tx) primaryMark(primary string) (mark uint64, dbID string) {
+	b := t.tx.Bucket(bucketPrimaryMarks)
+	if b == nil {
+		return 0, ""
+	}
+	v := b.Get([]byte(primary))
+	if len(v) < 8 {
+		return 0, ""
+	}
+	return binary.BigEndian.Uint64(v[:8]), string(v[8:])
+}
+
+func (t *Tx) putPrimaryMark(primary, dbID string, mark uint64) error {
+	b := t.tx.Bucket(bucketPrimaryMarks)
+	if b == nil {
+		return nil
+	}
+	v := make([]byte, 8, 8+len(dbID))
+	binary.BigEndian.PutUint64(v, mark)
+	return b.Put([]byte(primary), append(v, dbID...))
+}
+
+// checkMarkTx compares the mark primary presents (database dbID) with
+// floor, in tx: rolledBack when it is less for the same database id. The
+// caller takes the copies over then. The stored mark becomes the
+// presented one for a rolled-back or new database, the higher of the two
+// otherwise.
+func (t *Tx) checkMarkTx(primary, dbID string, mark uint64, floor MarkFloor) (rolledBack bool, seen uint64, err error) {
+	if dbID == "" {
+		return false, 0, nil
+	}
+	seen, was := t.primaryMark(primary)
+	switch {
+	case was == dbID && floor.DB == dbID && mark < floor.Mark:
+		rolledBack, seen = true, floor.Mark
+	case was == dbID:
+		mark = max(mark, seen)
+	}
+	return rolledBack, seen, t.putPrimaryMark(primary, dbID, mark)
+}
+
+// rollbackReason is the takeover reason of a rolled-back primary.
+func rollbackReason(mark, seen uint64) string {
+	return fmt.Sprintf("its transport database was rolled back (an older copy of the same database: mark %d, %d seen before)", mark, seen)
+}
+
+// MarkFloor is the highest mark stored for a primary, with the database
+// id it is of, read before the command whose reply (or before the
+// session whose XSHADOW) presents a mark: a presentation is compared
+// with what was known before the primary read its counter, never with
+// a mark a concurrent copy brought meanwhile (the primary may have read
+// the counter for this reply before that copy's commit: a lower value,
+// and no rollback).
+type MarkFloor struct {
+	Mark uint64
+	DB   string
+}
+
+// ShadowMarkFloor returns primary's floor (MarkFloor) now.
+func (q *Manager) ShadowMarkFloor(primary string) MarkFloor {
+	var f MarkFloor
+	_ = q.store.View(func(tx *Tx) error {
+		f.Mark, f.DB = tx.primaryMark(primary)
+		return nil
+	})
+	return f
+}
+
+// ShadowMarkFloors returns every primary's floor now (a session that may
+// become a primary's push session reads them before that primary reads
+// its counter: at its EHLO).
+func (q *Manager) ShadowMarkFloors() map[string]MarkFloor {
+	out := map[string]MarkFloor{}
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketPrimaryMarks)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) >= 8 {
+				out[string(k)] = MarkFloor{Mark: binary.BigEndian.Uint64(v[:8]), DB: string(v[8:])}
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// ShadowMarkSeen records the mark primary presented (database dbID): in
+// a session this server opened to it (the XSHADOW reply, an
+// XQUERYDISCARD reply), or in the XSHADOW of its push session. When it is
+// less than floor — the highest mark stored for the same database before
+// the primary read its counter (MarkFloor) — the primary was rolled back:
+// every copy held for it is taken over in the same commit (as for a new
+// database, SR-7), the stored mark becomes the presented one, and the
+// count is returned. Otherwise the stored mark is raised to it.
+func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFloor) (rolledBack bool, taken int, err error) {
+	if primary == "" || dbID == "" {
+		return false, 0, nil
+	}
+	var seen uint64
+	var list []*Message
+	now := q.clk.Now()
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		rolledBack, list = false, nil
+		p, err := tx.Peer(primary)
+		if err != nil {
+			return err
+		}
+		if p != nil && p.DatabaseID != "" && p.DatabaseID != dbID {
+			return nil // a new database: the contact takes the copies over (SR-7)
+		}
+		if rolledBack, seen, err = tx.checkMarkTx(primary, dbID, mark, floor); err != nil || !rolledBack {
+			return err
+		}
+		list, _, err = tx.takeoverTx(primary, rollbackReason(mark, seen), now)
+		return err
+	})
+	if err != nil || !rolledBack {
+		return false, 0, err
+	}
+	q.rolledBack.Add(1)
+	q.log.Warn("primary's transport database was rolled back: its shadow copies are taken over",
+		"primary", primary, "database_id", dbID, "mark", mark, "seen", seen, "messages", len(list))
+	q.afterTakeover(primary, dbID, list)
+	return true, len(list), nil
+}
+
+// RolledBack counts the rolled-back primaries this server found (a
+// presented mark below one proved for the same database id).
+func (q *Manager) RolledBack() uint64 { return q.rolledBack.Load() }

@@ -1,0 +1,86 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// The primary's side of rollback marks: every commit that stores a
+// message naming a shadow server raises that server's counter (and
+// tells the message which value), so it only grows; another server's is
+// its own.
+func TestHolderMarkGrowsWithEachCopy(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	for i, server := range []string{"hub-b", "HUB-B", "hub-c", "hub-b"} {
+		m := receiptCopy(s, "x@b.example")
+		m.ShadowServer, m.ShadowID = server, m.OrgID
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]uint64{0: 1, 1: 2, 2: 1, 3: 3}[i]
+		if m.HolderMark != want {
+			t.Fatalf("copy %d on %s: mark %d, want %d", i, server, m.HolderMark, want)
+		}
+	}
+	if n := q.ShadowHolderMark("hub-b"); n != 3 {
+		t.Fatalf("hub-b's mark %d, want 3", n)
+	}
+	if n, err := q.BumpHolderMark("hub-b"); err != nil || n != 4 {
+		t.Fatalf("bump: %d, %v; want 4", n, err)
+	}
+}
+
+// The shadow server's side: a mark of the same database id below the
+// highest seen (from a presentation, or a copy's own mark) is a rolled-
+// back primary: its copies are taken over in that commit and the mark
+// starts again; a mark of another database id is left to SR-7.
+func TestShadowMarkBelowSeenTakesCopiesOver(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	for _, mark := range []uint64{3, 7} {
+		res, err := q.SubmitShadowCopiesMarked(ctx, []ShadowCopy{{M: receiptCopy(s, "x@b.example"), Body: MemBody([]byte(body))}}, "hub-a", "127.0.0.1:25", "dbA", mark)
+		if err != nil || !res[0].Stored {
+			t.Fatalf("copy: %+v, %v", res, err)
+		}
+	}
+	floor := q.ShadowMarkFloor("hub-a") // 7 of dbA, read before the primary's reply
+	// A copy of another session raises the mark to 12 meanwhile; the
+	// reply, read by the primary before that copy's commit, says 9: no
+	// rollback (it is compared with the floor read before, 7).
+	if _, err := q.SubmitShadowCopiesMarked(ctx, []ShadowCopy{{M: receiptCopy(s, "x@b.example"), Body: MemBody([]byte(body))}}, "hub-a", "127.0.0.1:25", "dbA", 12); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		db         string
+		mark       uint64
+		rolledBack bool
+		taken      int
+	}{
+		{"dbA", 9, false, 0},  // above the floor: fine, though below 12
+		{"dbA", 12, false, 0}, // what it reached
+		{"dbB", 1, false, 0},  // another database: SR-7's, not a rollback
+		{"dbA", 11, true, 3},  // read after 12 was stored: less, rolled back
+		{"dbA", 11, false, 0}, // the mark starts again from 11
+	} {
+		rb, taken, err := q.ShadowMarkSeen("hub-a", c.db, c.mark, floor)
+		if err != nil || rb != c.rolledBack || taken != c.taken {
+			t.Fatalf("mark %d of %s (floor %+v): rolled back %v, taken %d, %v; want %v, %d", c.mark, c.db, floor, rb, taken, err, c.rolledBack, c.taken)
+		}
+		floor = q.ShadowMarkFloor("hub-a") // the next presentation's floor
+	}
+	if q.RolledBack() != 1 {
+		t.Fatalf("counted %d rollbacks, want 1", q.RolledBack())
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].DatabaseID != "dbA" {
+		t.Fatalf("peers %+v: the stored id stays dbA", peers)
+	}
+}

@@ -1,0 +1,205 @@
+package shadow
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// Holders is the primary's half of a shadow server's lost database (rt23
+// NEW-4): it watches the servers that keep shadow copies of the
+// messages this server holds — the servers its copies on receipt went
+// to, and those it was relayed from in a shadow session — and makes
+// again the copies a server lost.
+//
+// A shadow server that lost its database (a wiped data_dir, a db restore
+// of an older backup) comes back with a new transport database id and
+// knows nothing of the copies it kept: nothing there heartbeats this
+// server for them. So this server asks: every Interval it opens a
+// session to each server named by a message still pending here (Probe:
+// XSHADOW, whose reply is the server's database id), and the store
+// compares the id with the one it met before (HolderStore.HolderSeen;
+// sessions for copies on receipt record it too). A new id marks every
+// message whose copy was there held by this server only, in the commit
+// that records the id; the copies are then made again (Copier.Recopy:
+// pushed on receipt to that server or another by the same preference)
+// and the marks go. A copy that cannot be made (no shadow server
+// answers) leaves its message marked — shown by shadow list and message
+// show, counted in the metrics — and is tried again at the next pass;
+// the log says once how many are so, and again when the count changes.
+//
+// The probe is also this server's contact with a quiet shadow server:
+// destination health learns from it that the server answers (or does
+// not), so its server:NAME rows follow its real state (rt23 NEW-3).
+//
+// Holders has a timing loop of its own (Run): it is not a client of the
+// scheduler's per-destination windows, as it opens at most one short
+// session per holder per Interval, one at a time.
+type Holders struct {
+	cfg HoldersConfig
+
+	mu        sync.Mutex
+	lastCount int // marks left after the last pass, for the log
+}
+
+// HolderStore is the queue's record of the holders (queue.Manager, via
+// package shadowstore).
+type HolderStore interface {
+	// Holders returns the servers named as keeping a copy of a message
+	// pending here, with the number of such messages.
+	Holders() (map[string]int, error)
+	// SingleCopies returns the messages marked held by this server only,
+	// oldest mark first.
+	SingleCopies() ([]uint64, error)
+}
+
+// Copier speaks to the holders (delivery.ReceiptShadow).
+type Copier interface {
+	// Probe opens a session to server and returns its transport
+	// database id, recording it (a new id marks the messages whose
+	// copies it lost).
+	Probe(ctx context.Context, server string) (string, error)
+	// Recopy makes the copy of message id again; the server that keeps
+	// it, "" when the message needs none any more.
+	Recopy(ctx context.Context, id uint64) (string, error)
+}
+
+// StaleLister is implemented by a Copier that can name the transport
+// servers destination health marks unanswering (delivery.Holders): each
+// pass probes them too, and an answer clears the mark.
+type StaleLister interface {
+	Stale() []string
+}
+
+// HoldersConfig configures Holders.
+type HoldersConfig struct {
+	Interval time.Duration // between passes; the heartbeat timeout
+	// Every, when set, gives the interval at each pass instead
+	// (a configuration reload changes the heartbeat timeout).
+	Every  func() time.Duration
+	Store  HolderStore
+	Copier Copier
+	Clock  clock.Clock
+	Log    *slog.Logger
+}
+
+// NewHolders returns the watcher of this server's shadow servers.
+func NewHolders(cfg HoldersConfig) *Holders {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Holders{cfg: cfg}
+}
+
+// maxRecopyPass bounds the copies made again in one pass: a holder that
+// lost many copies gets them back over several passes, and a pass never
+// runs for long.
+const maxRecopyPass = 500
+
+// Run makes a pass at once and then every Interval, until ctx ends.
+func (h *Holders) Run(ctx context.Context) {
+	for {
+		h.Pass(ctx)
+		d := h.cfg.Interval
+		if h.cfg.Every != nil {
+			d = h.cfg.Every()
+		}
+		t := h.cfg.Clock.NewTimer(max(d, time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// Pass probes every holder once and makes again the copies of the
+// messages marked held by this server only (at most maxRecopyPass). It
+// returns the number of marks left.
+func (h *Holders) Pass(ctx context.Context) int {
+	holders, err := h.cfg.Store.Holders()
+	if err != nil {
+		h.cfg.Log.Error("listing the shadow servers of queued messages failed", "err", err)
+		return -1
+	}
+	names := make([]string, 0, len(holders))
+	for n := range holders {
+		names = append(names, n)
+	}
+	if sl, ok := h.cfg.Copier.(StaleLister); ok {
+		// Servers marked unanswering that hold nothing for this one:
+		// probed as well, so that a quiet peer's mark goes once it
+		// answers (rt23 NEW-3), at most once a pass.
+		for _, n := range sl.Stale() {
+			if _, dup := holders[n]; !dup {
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if ctx.Err() != nil {
+			return -1
+		}
+		if _, err := h.cfg.Copier.Probe(ctx, n); err != nil {
+			h.cfg.Log.Debug("shadow server not reached", "shadow_server", n, "copies", holders[n], "err", err)
+		}
+	}
+	ids, err := h.cfg.Store.SingleCopies()
+	if err != nil {
+		h.cfg.Log.Error("listing the messages held by this server only failed", "err", err)
+		return -1
+	}
+	made, left := 0, 0
+	var lastErr error
+	for i, id := range ids {
+		if ctx.Err() != nil {
+			return -1
+		}
+		if i >= maxRecopyPass {
+			left += len(ids) - i
+			break
+		}
+		srv, err := h.cfg.Copier.Recopy(ctx, id)
+		switch {
+		case err != nil:
+			left++
+			lastErr = err
+		case srv != "":
+			made++
+			h.cfg.Log.Debug("shadow copy made again", "msg_id", idString(id), "shadow_server", srv)
+		}
+	}
+	if made > 0 {
+		h.cfg.Log.Info("shadow copies made again", "messages", made)
+	}
+	h.mu.Lock()
+	changed := left != h.lastCount
+	h.lastCount = left
+	h.mu.Unlock()
+	if changed && left > 0 {
+		h.cfg.Log.Warn("messages held by this server only: their shadow copies could not be made again", "messages", left, "err", lastErr)
+	} else if changed {
+		h.cfg.Log.Info("every message held here has its shadow copy again")
+	}
+	return left
+}
+
+// idString is a message id as the queue prints it (16 hex digits).
+func idString(id uint64) string {
+	const hexd = "0123456789ABCDEF"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = hexd[id&15]
+		id >>= 4
+	}
+	return string(b[:])
+}

@@ -1,0 +1,74 @@
+package shadow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+type fakeHolderStore struct {
+	holders map[string]int
+	single  []uint64
+}
+
+func (f *fakeHolderStore) Holders() (map[string]int, error) { return f.holders, nil }
+func (f *fakeHolderStore) SingleCopies() ([]uint64, error)  { return f.single, nil }
+
+type fakeCopier struct {
+	probed []string
+	newDB  map[string][]uint64 // a probe of the server marks these
+	store  *fakeHolderStore
+	down   bool // no shadow server takes a copy
+	made   []uint64
+}
+
+func (f *fakeCopier) Probe(_ context.Context, server string) (string, error) {
+	f.probed = append(f.probed, server)
+	f.store.single = append(f.store.single, f.newDB[server]...)
+	delete(f.newDB, server)
+	return "db", nil
+}
+
+func (f *fakeCopier) Recopy(_ context.Context, id uint64) (string, error) {
+	if f.down {
+		return "", errors.New("no shadow server took the copy")
+	}
+	f.made = append(f.made, id)
+	for i, s := range f.store.single {
+		if s == id {
+			f.store.single = append(f.store.single[:i], f.store.single[i+1:]...)
+			break
+		}
+	}
+	return "hub-c", nil
+}
+
+// rt23 NEW-4: a pass probes every server named as a holder, and makes
+// again the copies of the messages its probe found lost; while no
+// shadow server takes them, they stay marked and the log says how many,
+// once, until the count changes.
+func TestHoldersPassMakesLostCopiesAgain(t *testing.T) {
+	st := &fakeHolderStore{holders: map[string]int{"hub-b": 2, "hub-c": 1}}
+	cp := &fakeCopier{store: st, newDB: map[string][]uint64{"hub-b": {7, 9}}, down: true}
+	var logBuf bytes.Buffer
+	h := NewHolders(HoldersConfig{Store: st, Copier: cp, Log: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	if left := h.Pass(context.Background()); left != 2 {
+		t.Fatalf("left %d with no shadow server, want 2", left)
+	}
+	if strings.Join(cp.probed, ",") != "hub-b,hub-c" {
+		t.Fatalf("probed %v, want both holders", cp.probed)
+	}
+	if h.Pass(context.Background()) != 2 || strings.Count(logBuf.String(), "messages held by this server only") != 1 {
+		t.Fatalf("the count is not logged once:\n%s", logBuf.String())
+	}
+	cp.down = false
+	if left := h.Pass(context.Background()); left != 0 || len(cp.made) != 2 || len(st.single) != 0 {
+		t.Fatalf("left %d, made %v, marks %v; want both copies made", left, cp.made, st.single)
+	}
+	if !strings.Contains(logBuf.String(), "every message held here has its shadow copy again") {
+		t.Fatalf("the recovery is not logged:\n%s", logBuf.String())
+	}
+}
