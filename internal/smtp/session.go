@@ -262,20 +262,27 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.authFailed(name, account, "identity_mismatch")
 		}
 		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
+		// The throttle counts against the account the name resolved to
+		// (a directory may fold many typed names to one entry), and
+		// against the name as typed only when it is no account's.
+		counted := name
+		if user != "" {
+			counted = user
+		}
 		if locked && (err != nil || !server) {
 			// A lock-out of the address never keeps a transport server
 			// out (issue 14): only a server account's right password
 			// passes it.
-			return s.authLockedOut(name)
+			return s.authLockedOut(counted)
 		}
 		if errors.Is(err, errAccountsUnavailable) { // not the client's failure: no throttle
 			s.log.Warn("authentication not verifiable", "err", err)
 			return replyAuthTempFail
 		}
 		if err != nil {
-			return s.authFailed(name, user, "bad_credentials") // user: the account, if name is one
+			return s.authFailed(counted, user, "bad_credentials") // user: the account, if name is one
 		}
-		s.srv.guard.succeeded(name)
+		s.srv.guard.succeeded(user)
 		if server && !s.anyTransport(user) {
 			// A server account the topology does not give a transport
 			// server (a stale line for a decommissioned server, a typo):
