@@ -375,6 +375,17 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if !a.ASCII() && !s.opts.UTF8 {
 		return replyNeedUTF8
 	}
+	if a.Literal() {
+		if !s.ownPostmasterLiteral(a) {
+			s.srv.refusals.log(s.log, "recipient refused", "address_literal", s.ip, "rcpt", a.String())
+			return replyAddressLiteral
+		}
+		a, err = parsePathAddress(s.srv.postmaster)
+		if err != nil {
+			return replyBadRcpt
+		}
+		postmaster = true
+	}
 	if !s.relayAllowed(a, postmaster) {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
