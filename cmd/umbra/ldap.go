@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,7 +31,7 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 		if err != nil {
 			return nil, fmt.Errorf("ldap.bind_password_file: %w", err)
 		}
-		password = strings.TrimRight(string(b), "\r\n")
+		password = ldapPassword(b)
 		if password == "" {
 			return nil, fmt.Errorf("ldap.bind_password_file %s is empty", l.BindPasswordFile)
 		}

@@ -2,6 +2,8 @@ package signing
 
 import (
 	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
@@ -107,7 +109,7 @@ func ParseKey(data []byte) (crypto.Signer, error) {
 	case ed25519.PrivateKey:
 		return k, nil
 	default:
-		return nil, fmt.Errorf("%T keys have no DKIM algorithm (use RSA or Ed25519)", key)
+		return nil, fmt.Errorf("%s keys have no DKIM algorithm (use RSA or Ed25519)", keyKind(key))
 	}
 }
 
@@ -195,4 +197,16 @@ func GenerateKey(algorithm string, bits int) (crypto.Signer, []byte, error) {
 		return nil, nil, err
 	}
 	return k, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// keyKind names a private key's type for an operator ("ECDSA"), not as
+// Go spells it.
+func keyKind(k any) string {
+	switch k.(type) {
+	case *ecdsa.PrivateKey:
+		return "ECDSA"
+	case *ecdh.PrivateKey:
+		return "X25519 (ECDH)"
+	}
+	return "this type of"
 }
