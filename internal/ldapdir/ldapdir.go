@@ -403,9 +403,13 @@ func (d *Directory) Authenticate(ctx context.Context, name, password string) (se
 // AUTH (rate limits, logs, the server-id binding) must use the identity,
 // never the name as typed, or each variant would be a new user.
 //
-// A refusal (ErrBadCredentials) of a name that is exactly one account's
-// (a wrong password) returns that account's identity too, for the log's
-// record of which account was guessed at; any other refusal returns "".
+// The name must be the entry's own (match.go): a name the directory
+// folds to the entry beyond ASCII case and spaces ("\uff43arol") is
+// refused whatever the password. A refusal (ErrBadCredentials) of a name
+// that resolved to exactly one account (a wrong password, or such a
+// folded name) returns that account's identity too, for the log's record
+// of which account was guessed at and for the AUTH throttle's count; any
+// other refusal returns "". Two entries for the name are ErrAmbiguous.
 func (d *Directory) AuthenticateUser(ctx context.Context, name, password string) (user string, server bool, err error) {
 	server, dn, err := d.authenticate(ctx, name, password)
 	switch {
