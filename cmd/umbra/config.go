@@ -113,6 +113,11 @@ func checkConfig(cfg *config.Config) *checkFailure {
 	if err := cfg.KeyPairs(); err != nil {
 		return fail(" names a certificate or key that does not load", err)
 	}
+	// CA files, password files, DKIM and ARC keys as serve loads them,
+	// at their lines.
+	if err := namedFileContents(cfg); err != nil {
+		return fail(" names a file whose content does not load", err)
+	}
 	var missing []string
 	for _, f := range referencedFiles(cfg) {
 		if _, err := os.Stat(f); err != nil {

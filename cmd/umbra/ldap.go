@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,7 +32,7 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 		if err != nil {
 			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.bind_password_file: %v", err), "ldap", "bind_password_file")
 		}
-		password = strings.TrimRight(string(b), "\r\n")
+		password = ldapPassword(b)
 		if password == "" {
 			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.bind_password_file %s is empty", l.BindPasswordFile), "ldap", "bind_password_file")
 		}

@@ -66,6 +66,11 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
 		c := rcptCheck{Address: addr, RCPT: "250 2.1.5 accepted"}
 		switch {
+		case strings.HasPrefix(domain, "[") && mailaddr.IsPostmaster(local):
+			c.RCPT = "550 5.1.2 address literal refused, unless it is the address the client connected to: " +
+				"postmaster@[that address] is this server's postmaster (RFC 5321 §4.5.1)"
+		case strings.HasPrefix(domain, "["):
+			c.RCPT = "550 5.1.2 Recipient address rejected: address literals are not accepted here, use a domain"
 		case mailaddr.IsPostmaster(local):
 			c.RCPT += " (postmaster is always accepted)"
 		case table.Accepted(domain) == routing.NotAccepted:

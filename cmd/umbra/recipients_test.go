@@ -299,6 +299,8 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	paths := []string{`"alice"@example.test`, `@a,@b:alice@example.test`, `"al\ice"@example.test`, `"a b"@example.test`}
 	atRcpt := rcptReplies(t, hubAddr, paths...)
 	wantReplies(t, "paths", atRcpt, map[string]string{paths[0]: "250", paths[1]: "250", paths[2]: "250", paths[3]: "501 5.1.3"})
+	lits := rcptReplies(t, hubAddr, "u@[127.0.0.9]", "postmaster@[192.0.2.1]")
+	wantReplies(t, "address literals", lits, map[string]string{"u@[127.0.0.9]": "550 5.1.2", "postmaster@[192.0.2.1]": "550 5.1.2"})
 	hub.kill()
 
 	explain := func(args ...string) (routeExplanation, string, int) {
@@ -327,6 +329,9 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	}
 	if ex.Routes[1].Recipient != "alice@example.test" {
 		t.Errorf("the route is not explained for the address as RCPT takes it: %+v", ex.Routes[1])
+	}
+	if ex, errOut, code := explain("u@[127.0.0.9]"); code != 0 || len(ex.Recipients) != 1 || !strings.HasPrefix(ex.Recipients[0].RCPT, "550 5.1.2") {
+		t.Errorf("address literal: exit %d, %+v %s; want the 550 5.1.2 of RCPT", code, ex.Recipients, errOut)
 	}
 	out, _, _ := cliAll(t, hubCfg, "route", "explain", "nobody@example.test")
 	if !strings.Contains(out, "550 5.1.1") {

@@ -663,52 +663,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := probeNewBindings(next, held); err != nil {
 		return nil, err
 	}
-	var restart []string
-	if next.Server != cur.Server {
-		restart = append(restart, changedKeys("server", cur.Server, next.Server)...)
-	}
-	if next.Tracking != cur.Tracking {
-		restart = append(restart, changedKeys("tracking", cur.Tracking, next.Tracking)...)
-	}
-	if next.Transport.ResultCommitDelay != cur.Transport.ResultCommitDelay {
-		restart = append(restart, "transport.result_commit_delay")
-	}
-	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
-		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
-		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
-	}
-	if next.Transport.InitialDestinationConcurrency != cur.Transport.InitialDestinationConcurrency ||
-		next.Transport.DeadDestinationCoolDown != cur.Transport.DeadDestinationCoolDown {
-		restart = append(restart, "transport.initial_destination_concurrency/dead_destination_cool_down")
-	}
-	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
-		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
-	}
-	if next.Transport.SpoolThreshold != cur.Transport.SpoolThreshold || next.Transport.MaxHeaderSize != cur.Transport.MaxHeaderSize {
-		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
-		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
-	}
-	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit {
-		restart = append(restart, "transport.body_memory_limit") // the receive side's budget, made at start
-		next.Transport.BodyMemoryLimit = cur.Transport.BodyMemoryLimit
-	}
-	if next.AuthThrottle != cur.AuthThrottle {
-		restart = append(restart, "auth_throttle")
-	}
-	if fmt.Sprint(next.OutboundTLS) != fmt.Sprint(cur.OutboundTLS) {
-		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
-	}
-	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
-	// Receive-side policy is read at start: keep what is running.
-	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
-	next.AuthThrottle = cur.AuthThrottle
-	if next.Recipients.Callout != cur.Recipients.Callout {
-		restart = append(restart, "recipients.callout")
-	}
-	if next.LDAP != cur.LDAP { // the directory's connections and cache are built at start
-		restart = append(restart, "ldap")
-		next.LDAP = cur.LDAP
-	}
+	restart := restartOnly(cur, next)
 	// The recipients file is read again; a broken one fails the reload.
 	rcptv, err := recipientValidator(next, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	if err != nil {
@@ -765,15 +720,80 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	} else {
 		log.Info("configuration reloaded", "file", cur.File)
 	}
-	// Keep the settings that did not apply, so the next reload compares
-	// against what is really running.
+	keepRunning(cur, next)
+	return next, nil
+}
+
+// restartOnly names the settings of next that differ from the running
+// configuration cur but apply only after a restart, and puts into next
+// the running values of those read at start by the receive side (which
+// the reload hands next to). Every comparison is against what runs: cur
+// holds the running values of every restart-only setting (keepRunning),
+// never the file loaded last, so a setting not yet applied is named on
+// every reload and putting the file back is no change.
+func restartOnly(cur, next *config.Config) []string {
+	var restart []string
+	if next.Server != cur.Server {
+		restart = append(restart, changedKeys("server", cur.Server, next.Server)...)
+	}
+	if next.Tracking != cur.Tracking {
+		restart = append(restart, changedKeys("tracking", cur.Tracking, next.Tracking)...)
+	}
+	if next.Transport.ResultCommitDelay != cur.Transport.ResultCommitDelay {
+		restart = append(restart, "transport.result_commit_delay")
+	}
+	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
+		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
+		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
+	}
+	if next.Transport.InitialDestinationConcurrency != cur.Transport.InitialDestinationConcurrency ||
+		next.Transport.DeadDestinationCoolDown != cur.Transport.DeadDestinationCoolDown {
+		restart = append(restart, "transport.initial_destination_concurrency/dead_destination_cool_down")
+	}
+	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
+		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
+	}
+	if next.Transport.SpoolThreshold != cur.Transport.SpoolThreshold || next.Transport.MaxHeaderSize != cur.Transport.MaxHeaderSize {
+		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
+		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
+	}
+	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit {
+		restart = append(restart, "transport.body_memory_limit") // the receive side's budget, made at start
+		next.Transport.BodyMemoryLimit = cur.Transport.BodyMemoryLimit
+	}
+	if next.AuthThrottle != cur.AuthThrottle {
+		restart = append(restart, "auth_throttle")
+	}
+	if cur.OutboundTLSChanged(next) {
+		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
+	}
+	restart = append(restart, changedKeys("dns", cur.DNS, next.DNS)...) // one resolver, built at start
+	// Receive-side policy is read at start: keep what is running.
+	next.Transport.MaxHopCount, next.Transport.BounceSizeLimit = cur.Transport.MaxHopCount, cur.Transport.BounceSizeLimit
+	next.AuthThrottle = cur.AuthThrottle
+	if next.Recipients.Callout != cur.Recipients.Callout {
+		restart = append(restart, "recipients.callout")
+	}
+	if next.LDAP != cur.LDAP { // the directory's connections and cache are built at start
+		restart = append(restart, "ldap")
+		next.LDAP = cur.LDAP
+	}
+	return restart
+}
+
+// keepRunning puts into next, after a reload applied it, the running
+// values of the settings that did not apply (restartOnly), so that the
+// next reload compares against what is really running.
+func keepRunning(cur, next *config.Config) {
 	next.Server, next.Tracking = cur.Server, cur.Tracking
 	next.Transport.MaxActive, next.Transport.PoisonThreshold = cur.Transport.MaxActive, cur.Transport.PoisonThreshold
 	next.Transport.ShadowRedundancyEnabled = cur.Transport.ShadowRedundancyEnabled
 	next.Transport.ResultCommitDelay = cur.Transport.ResultCommitDelay
+	next.Transport.InitialDestinationConcurrency = cur.Transport.InitialDestinationConcurrency
+	next.Transport.DeadDestinationCoolDown = cur.Transport.DeadDestinationCoolDown
 	next.Recipients.Callout = cur.Recipients.Callout
 	next.DNS = cur.DNS
-	return next, nil
+	next.KeepOutboundTLS(cur)
 }
 
 // eventLog writes one log line per message event with fixed keys, then

@@ -236,8 +236,9 @@ func applyDefaults(c *Config) {
 	if s.Postmaster == "" {
 		s.Postmaster = defaultPostmaster(c) // after the domain types
 	}
-	applyOutboundTLSDefaults(c) // after the postmaster
-	applyBodyMemoryDefault(c)   // after the connectors' limits
+	c.outboundTLSWritten = c.OutboundTLS // before the defaults derived from server
+	applyOutboundTLSDefaults(c)          // after the postmaster
+	applyBodyMemoryDefault(c)            // after the connectors' limits
 }
 
 // defaultPostmaster is postmaster@ the first authoritative domain, else

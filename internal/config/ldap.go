@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -135,6 +136,10 @@ func validateLDAP(v *validator, c *Config) {
 		}
 		if _, err := ldap.CompileFilter(strings.ReplaceAll(f.filter, "%s", "x")); err != nil {
 			v.add(fmt.Sprintf("ldap.%s: %v", f.key, err), "ldap", f.key)
+			continue
+		}
+		if f.needArg && !verifiableFilter(f.filter) {
+			v.add(fmt.Sprintf("ldap.%s needs an equality item holding %%s, such as (mail=%%s): umbra accepts a hit only when the entry has that value (ASCII case aside)", f.key), "ldap", f.key)
 		}
 	}
 	if l.ServerAccountFilter != "" && l.AccountFilter == "" {
@@ -165,4 +170,20 @@ func validAttr(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// filterItemRE finds the simple items of a filter: (attr op value).
+var filterItemRE = regexp.MustCompile(`\(([A-Za-z0-9][A-Za-z0-9.;-]*)(~=|>=|<=|:[^()=]*:=|=)([^()]*)\)`)
+
+// verifiableFilter reports whether a filter pattern has an equality item
+// whose value holds %s without a wildcard: the items package ldapdir
+// verifies a directory's hit against (ldapdir.Assertions), since the
+// directory's matching rules may fold what umbra does not.
+func verifiableFilter(pattern string) bool {
+	for _, m := range filterItemRE.FindAllStringSubmatch(pattern, -1) {
+		if m[2] == "=" && strings.Contains(m[3], "%s") && !strings.Contains(m[3], "*") {
+			return true
+		}
+	}
+	return false
 }

@@ -68,6 +68,21 @@ func outboundTLSPresets() OutboundTLS {
 		MTASTSFetchTimeout: Duration(DefaultMTASTSFetchTimeout), MTASTSRefreshInterval: Duration(DefaultMTASTSRefreshInterval)}
 }
 
+// OutboundTLSChanged reports whether next's outbound_tls section differs
+// from c's as the files set it, before the defaults derived from the
+// server section: a changed server.name (itself restart-only) is not a
+// change of outbound_tls.
+func (c *Config) OutboundTLSChanged(next *Config) bool {
+	return fmt.Sprint(c.outboundTLSWritten) != fmt.Sprint(next.outboundTLSWritten) ||
+		(c.doc == nil || next.doc == nil) && fmt.Sprint(c.OutboundTLS) != fmt.Sprint(next.OutboundTLS)
+}
+
+// KeepOutboundTLS gives c the outbound_tls settings of running, which
+// stay in force until a restart (the policy engine is built at start).
+func (c *Config) KeepOutboundTLS(running *Config) {
+	c.OutboundTLS, c.outboundTLSWritten = running.OutboundTLS, running.outboundTLSWritten
+}
+
 func applyOutboundTLSDefaults(c *Config) {
 	o := &c.OutboundTLS
 	// mta_sts_fetch_timeout, mta_sts_refresh_interval: preset (outboundTLSPresets)

@@ -54,6 +54,10 @@ type Config struct {
 	// doc is the decoded document, for the lines of later checks
 	// (UnreadableFiles).
 	doc *yaml.Node
+	// outboundTLSWritten is OutboundTLS before the defaults derived from
+	// the server section (TLS-RPT's from, organization, contact): what
+	// a reload compares (OutboundTLSChanged).
+	outboundTLSWritten OutboundTLS
 }
 
 // Server identifies this transport server and where it keeps its state.

@@ -224,7 +224,10 @@ func newState(cfg Config) (*state, error) {
 			if err != nil {
 				return nil, fmt.Errorf("send connector %s: %w", sc.Name, err)
 			}
-			c.password, _, _ = strings.Cut(string(b), "\n")
+			if c.password = PasswordOf(b); c.password == "" {
+				// An empty password would be found only at the next hop.
+				return nil, fmt.Errorf("send connector %s: auth.password_file %s is empty", sc.Name, sc.Auth.PasswordFile)
+			}
 		}
 		st.conns[sc.Name] = c
 	}
@@ -360,4 +363,11 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	}
 	wg.Wait()
 	return results
+}
+
+// PasswordOf is a send connector's password in the content of its
+// auth.password_file: the first line, without its line end.
+func PasswordOf(b []byte) string {
+	line, _, _ := strings.Cut(string(b), "\n")
+	return line
 }

@@ -313,7 +313,10 @@ func TestMXFallbackAndDNSOutcomes(t *testing.T) {
 			"null.example": {{Host: ".", Pref: 0}},
 		},
 		hosts: map[string][]string{"down.example": {"127.0.0.3"}, "up.example": {"127.0.0.2"}, "nomx.example": {"127.0.0.2"}},
-		fail:  map[string]error{"flaky.example": &net.DNSError{Err: "server misbehaving", Name: "flaky.example", IsTemporary: true}},
+		fail: map[string]error{"flaky.example": &net.DNSError{Err: "server misbehaving", Name: "flaky.example", IsTemporary: true},
+			// A resolver refusing the junk name an address literal would
+			// be: it is never asked.
+			"[127.0.0.2]": &net.DNSError{Err: "server misbehaving", Name: "[127.0.0.2]", IsTemporary: true}},
 	}
 	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(port))
 	for rcpt, want := range map[string]struct {
@@ -325,6 +328,7 @@ func TestMXFallbackAndDNSOutcomes(t *testing.T) {
 		"a@null.example":    {queue.FailedPerm, "556 5.1.10"},
 		"a@missing.example": {queue.FailedPerm, "550 5.1.2"},
 		"a@flaky.example":   {queue.Deferred, "451 4.4.3"},
+		"a@[127.0.0.2]":     {queue.FailedPerm, "550 5.1.2"}, // an address literal is no domain to route by
 	} {
 		m := message(rcpt)
 		res := d.Deliver(context.Background(), m, body, all(m))

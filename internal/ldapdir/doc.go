@@ -26,6 +26,20 @@
 //     A server_account_filter matched on the entry (a base-scope search)
 //     makes it a transport server account. Results are never cached.
 //
+// Verification (match.go): a directory's matching rules may fold far
+// more than umbra does (caseIgnoreMatch on cn or uid, Active
+// Directory's mail and proxyAddresses ignore Unicode case: U+212A
+// KELVIN SIGN finds k's entry, fullwidth letters find the ASCII name).
+// Each search requests the attributes of the filter's equality items
+// holding %s, and an entry counts only when one of those values equals
+// the item's value with the address or name substituted, under
+// mailaddr's ASCII-only folding and with extra spaces ignored. An
+// address found only by the directory's folding is Unknown; a login
+// name found that way never binds (a bind to the dummy DN instead) but
+// names the entry on the refusal, so the AUTH throttle counts it
+// against the account. Two entries for one AUTH name are ErrAmbiguous
+// (an ErrUnavailable: 454 4.7.0, not counted), checked before any bind.
+//
 // Filters: every %s is replaced by the value escaped per RFC 4515
 // (ldap.EscapeFilter), so "*", "(" and ")" in an address or user name
 // never widen or close a filter. Searches ask for size limit 2 and the

@@ -54,6 +54,11 @@ var (
 	// answers with a temporary error, never with acceptance. It wraps
 	// recipients.ErrDirectoryFailure (RCPT gets 451 4.4.3).
 	ErrUnavailable = fmt.Errorf("ldap %w", recipients.ErrDirectoryFailure)
+	// ErrAmbiguous: several entries match account_filter for one name.
+	// A fault of the directory, not a wrong password: it wraps
+	// ErrUnavailable (454 4.7.0, not counted against the name), and no
+	// password is checked, as no entry is the name's.
+	ErrAmbiguous = fmt.Errorf("%w: several entries match account_filter", ErrUnavailable)
 )
 
 // redialPause: after a failed connection attempt, lookups fail at once
@@ -74,6 +79,10 @@ type Directory struct {
 
 	authMu   sync.Mutex // serialises user binds on authConn
 	authConn *ldap.Conn
+
+	// recipientAs and accountAs are the items of the filters a hit is
+	// verified against (match.go).
+	recipientAs, accountAs []assertion
 
 	// dummyDN is bound to when an AUTH name has no entry, so that an
 	// unknown name costs a bind like a known one.
@@ -100,6 +109,14 @@ func New(cfg Config) (*Directory, error) {
 	if cfg.RecipientFilter == "" {
 		cfg.RecipientFilter = "(mail=%s)"
 	}
+	recipientAs := Assertions(cfg.RecipientFilter)
+	if len(recipientAs) == 0 {
+		return nil, fmt.Errorf("ldap recipient_filter %q: no equality item (attr=%%s) to verify a hit against", cfg.RecipientFilter)
+	}
+	accountAs := Assertions(cfg.AccountFilter)
+	if cfg.AccountFilter != "" && len(accountAs) == 0 {
+		return nil, fmt.Errorf("ldap account_filter %q: no equality item (attr=%%s) to verify a hit against", cfg.AccountFilter)
+	}
 	t := cfg.TLS
 	if t == nil {
 		t = &tls.Config{}
@@ -113,6 +130,7 @@ func New(cfg Config) (*Directory, error) {
 		t.MinVersion = tls.VersionTLS12
 	}
 	return &Directory{cfg: cfg, tls: t, cache: newCache(cfg.CacheSize), m: newDirMetrics(cfg.Registerer),
+		recipientAs: recipientAs, accountAs: accountAs,
 		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN}, nil
 }
 
@@ -279,14 +297,22 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 		d.m.lookups.WithLabelValues("cache").Inc()
 		return r, nil
 	}
-	var attrs []string
+	attrs := attributes(d.recipientAs)
 	if d.cfg.DatabaseAttribute != "" {
-		attrs = []string{d.cfg.DatabaseAttribute}
+		attrs = append(attrs, d.cfg.DatabaseAttribute)
 	}
-	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.RecipientFilter, address), attrs))
+	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
 		d.m.lookups.WithLabelValues("error").Inc()
 		return recipient{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	// Only entries holding the address itself (ASCII case aside): the
+	// directory's matching rule may have folded a non-ASCII character.
+	var entries []*ldap.Entry
+	for _, e := range found {
+		if matches(e, d.recipientAs, address) {
+			entries = append(entries, e)
+		}
 	}
 	r := recipient{found: len(entries) > 0}
 	for i, e := range entries {
@@ -377,9 +403,13 @@ func (d *Directory) Authenticate(ctx context.Context, name, password string) (se
 // AUTH (rate limits, logs, the server-id binding) must use the identity,
 // never the name as typed, or each variant would be a new user.
 //
-// A refusal (ErrBadCredentials) of a name that is exactly one account's
-// (a wrong password) returns that account's identity too, for the log's
-// record of which account was guessed at; any other refusal returns "".
+// The name must be the entry's own (match.go): a name the directory
+// folds to the entry beyond ASCII case and spaces ("\uff43arol") is
+// refused whatever the password. A refusal (ErrBadCredentials) of a name
+// that resolved to exactly one account (a wrong password, or such a
+// folded name) returns that account's identity too, for the log's record
+// of which account was guessed at and for the AUTH throttle's count; any
+// other refusal returns "". Two entries for the name are ErrAmbiguous.
 func (d *Directory) AuthenticateUser(ctx context.Context, name, password string) (user string, server bool, err error) {
 	server, dn, err := d.authenticate(ctx, name, password)
 	switch {
@@ -414,24 +444,37 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	if d.cfg.AccountFilter == "" || password == "" || name == "" {
 		return false, "", ErrBadCredentials
 	}
-	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), nil))
+	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
 		return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	dn := d.dummyDN
-	if len(entries) == 1 {
-		dn = entries[0].DN
+	if len(found) > 1 {
+		// Two entries claim the name: no password decides which one is
+		// meant. The directory's fault, answered as one that cannot
+		// answer; the DNs are for the operator.
+		d.m.auths.WithLabelValues("error").Inc()
+		return false, "", fmt.Errorf("%w (%d or more entries, among them %s and %s)", ErrAmbiguous, len(found), found[0].DN, found[1].DN)
+	}
+	// The name must be the entry's own (a value of an attribute the
+	// filter names, ASCII case and extra spaces aside). A name the
+	// directory only folded to the entry (fullwidth letters, KELVIN
+	// SIGN) is refused whatever the password — without binding, at the
+	// cost of a bind to the dummy DN like an unknown name — but names
+	// the entry, so that the throttle counts it against the account.
+	dn, own := d.dummyDN, len(found) == 1 && matches(found[0], d.accountAs, name)
+	if own {
+		dn = found[0].DN
 	}
 	ok, err := d.bindAs(ctx, dn, password)
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
 		return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if !ok || len(entries) != 1 { // no entry, or a name two entries claim
+	if !ok || !own {
 		d.m.auths.WithLabelValues("refused").Inc()
-		if len(entries) == 1 {
-			return false, dn, ErrBadCredentials // an account, the wrong password
+		if len(found) == 1 {
+			return false, found[0].DN, ErrBadCredentials // the account guessed at
 		}
 		return false, "", ErrBadCredentials
 	}

@@ -108,6 +108,12 @@ const maxCNAMEs = 8
 // is Secure only when every response was.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	fqdn := dns.Fqdn(name)
+	if strings.ContainsAny(name, "[]") {
+		// An address literal ([192.0.2.1], a mail domain that is none):
+		// no record can be at it, and DNS is never asked.
+		return &Answer{Name: fqdn, Type: qtype, Rcode: dns.RcodeNameError},
+			dnsError(name, "", "no such host (an address literal, not a domain name)", false, true)
+	}
 	if !IsDomainName(fqdn) {
 		// No record can exist at a name longer than a domain name may
 		// be: not found, never a DNS failure (a TLSA or MTA-STS name

@@ -157,3 +157,27 @@ func TestOverlongNameNotFound(t *testing.T) {
 		t.Fatalf("a valid name: %v", err)
 	}
 }
+
+// An address literal ("[192.0.2.1]", a recipient's or a sender's
+// domain) is no domain name: not found, and never sent to DNS.
+func TestAddressLiteralNeverAsked(t *testing.T) {
+	srv := dnstest.Start(t, "a.test. 60 IN A 127.0.0.1")
+	c := newClient(t, srv.Addr)
+	for _, name := range []string{"[127.0.0.1]", "[IPv6:::1]", "[ipv6:::ffff:127.0.0.1]"} {
+		for _, qt := range []uint16{dns.TypeMX, dns.TypeA, dns.TypeTXT} {
+			_, err := c.Lookup(context.Background(), name, qt)
+			if de := dnsErr(t, err); !de.IsNotFound || de.IsTemporary {
+				t.Errorf("%s: %+v, want not found", name, de)
+			}
+		}
+		if _, err := c.LookupMX(context.Background(), name); err == nil {
+			t.Errorf("LookupMX(%s) found something", name)
+		}
+		if _, err := c.LookupIPAddr(context.Background(), name); err == nil {
+			t.Errorf("LookupIPAddr(%s) found something", name)
+		}
+	}
+	if n := srv.Queries(); n != 0 {
+		t.Errorf("%d queries sent for address literals", n)
+	}
+}

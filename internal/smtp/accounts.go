@@ -19,8 +19,11 @@ type AccountSource interface {
 	// matches names loosely (LDAP: case, extra spaces) returns the one
 	// name every variant stands for, which the session then uses for
 	// rate limits, logs and the server-id binding. On a refusal, user
-	// names the account when name is one (a wrong password), else "":
-	// the log names an account guessed at, never what else was typed.
+	// names the account when name resolved to one (a wrong password, or
+	// a name the source only folds to the account, which it never
+	// accepts), else "": the log names an account guessed at, never what
+	// else was typed, and the AUTH throttle counts the failure against
+	// that account.
 	Authenticate(ctx context.Context, name, password string) (user string, ok, server bool, err error)
 	// HasServer: the source can hold transport server accounts.
 	HasServer() bool

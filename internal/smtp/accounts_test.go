@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 )
 
 // fakeAccounts is an AccountSource whose answers the test sets.
@@ -36,6 +37,10 @@ func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (u
 		return "alice", true, false, nil
 	case folded == "hub9" && password == "hub9-pw":
 		return "hub9", true, true, nil
+	case folded == "carol" || folded == "\uff43arol" || folded == "c\uff41rol":
+		// carol's entry, which the directory also finds for fullwidth
+		// variants: never accepted through those, named on a refusal.
+		return "carol", folded == "carol" && password == "carol-pw", false, nil
 	}
 	return "", false, false, nil
 }
@@ -111,6 +116,59 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 
 	if _, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}}); err == nil {
 		t.Fatal("auth.ldap without an account source was accepted")
+	}
+}
+
+// The throttle counts a failure against the account the directory
+// resolved the name to, not the name as typed: variants the directory
+// folds beyond ASCII case ("\uff43arol" for carol) are one count with
+// carol, and the success clears that count.
+func TestAuthThrottleKeysResolvedAccount(t *testing.T) {
+	src := &fakeAccounts{}
+	conns := connectors(t, `
+  - name: submission
+    bindings: ["127.0.0.1:0"]
+    auth: {mechanisms: [PLAIN], ldap: true, allow_insecure: true}
+    permissions: {authenticated: [submit]}
+    limits: {max_auth_failures: 10}
+ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%s)"}
+`)
+	// No delay (the counts are what is checked), a window that keeps them.
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}, Accounts: src,
+		AuthThrottle: config.AuthThrottle{Window: config.Duration(time.Hour)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(5e9)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	keys := func() []string {
+		s.guard.mu.Lock()
+		defer s.guard.mu.Unlock()
+		var k []string
+		for n, f := range s.guard.accounts {
+			k = append(k, fmt.Sprintf("%s=%d", n, f.n))
+		}
+		return k
+	}
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(plain("\uff43arol", "carol-pw"), "535 5.7.8") // the right password, not carol's name
+	d.cmd(plain("c\uff41rol", "wrong"), "535 5.7.8")
+	d.cmd(plain("carol", "wrong"), "535 5.7.8")
+	if k := keys(); len(k) != 1 || k[0] != "carol=3" {
+		t.Fatalf("throttle counts %q, want carol=3 (every variant against the account)", k)
+	}
+	d.cmd(plain("carol", "carol-pw"), "235")
+	if k := keys(); len(k) != 0 {
+		t.Fatalf("after carol's success the throttle still counts %q", k)
 	}
 }
 

@@ -16,6 +16,23 @@ type Address struct {
 
 func (a Address) String() string { return a.Local + "@" + a.Domain }
 
+// Literal reports whether the domain is an address literal ([192.0.2.1],
+// [IPv6:2001:db8::1]).
+func (a Address) Literal() bool { return strings.HasPrefix(a.Domain, "[") }
+
+// LiteralAddr is the IP address of an address-literal domain.
+func (a Address) LiteralAddr() (netip.Addr, bool) {
+	if !a.Literal() {
+		return netip.Addr{}, false
+	}
+	lit := strings.TrimSuffix(strings.TrimPrefix(a.Domain, "["), "]")
+	if len(lit) > 5 && asciiEqualFold(lit[:5], "IPv6:") {
+		lit = lit[5:]
+	}
+	ip, err := netip.ParseAddr(lit)
+	return ip, err == nil
+}
+
 // ASCII reports whether the address needs no SMTPUTF8.
 func (a Address) ASCII() bool { return isASCII(a.Local) && isASCII(a.Domain) }
 

@@ -34,7 +34,11 @@ import (
 // Account names are counted in their folded form (accountKey): the
 // account directory matches names by LDAP equality rules, which ignore
 // case and leading, trailing and repeated spaces, so "carol", " carol"
-// and "CAROL  " are one account and must be one throttle.
+// and "CAROL  " are one account and must be one throttle. The session
+// counts a name the account source resolved to an account under that
+// account's identity instead (a directory folds more than case and
+// spaces: "\uff43arol" finds carol's entry), so no typed variant of a
+// name has a throttle of its own.
 //
 // Memory is bounded: at most maxGuardKeys keys per kind; when full, keys
 // past their window go first, then one not locked out with the fewest

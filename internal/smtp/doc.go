@@ -59,6 +59,10 @@
 //     refuses one; a ServerConfig could still carry it) gets the relay
 //     decision of any outside address: <postmaster> never relays mail
 //     out of the organisation for a client without the relay right.
+//   - A recipient at an address literal (u@[192.0.2.1]) is refused with
+//     550 5.1.2 whatever the connector grants (umbra routes by domain),
+//     except postmaster@[the address the client connected to], which
+//     is the configured postmaster (RFC 5321 §4.5.1).
 //   - An arriving message whose Received: headers, umbra's own included,
 //     exceed max_hop_count is refused with 554 5.4.6; an arriving
 //     Return-Path is removed (only final delivery adds one).

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"net/netip"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -48,6 +49,27 @@ func (s *session) postmasterAlias(to string) (addr string, isPostmaster bool) {
 		return s.srv.postmaster, true
 	}
 	return to, false
+}
+
+// replyAddressLiteral refuses a recipient at an address literal: umbra
+// routes by domain (DNS MX), and a literal is no name to route by.
+var replyAddressLiteral = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
+	Message: "Recipient address rejected: address literals are not accepted here, use a domain"}
+
+// ownPostmasterLiteral reports whether a (an address-literal recipient)
+// is postmaster at the address the client connected to: RFC 5321
+// §4.5.1 asks a server to take postmaster@[its own literal]. It is this
+// server's postmaster (none configured: refused like any literal).
+func (s *session) ownPostmasterLiteral(a Address) bool {
+	if s.srv.postmaster == "" || !asciiEqualFold(a.Local, "postmaster") {
+		return false
+	}
+	lit, ok := a.LiteralAddr()
+	if !ok {
+		return false
+	}
+	local, err := netip.ParseAddrPort(s.raw.LocalAddr().String())
+	return err == nil && local.Addr().Unmap() == lit.Unmap()
 }
 
 var replyTooManyHops = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 4, 6}, Message: "Too many hops (Received: headers): mail loop"}

@@ -249,3 +249,36 @@ func FuzzRcptPostmaster(f *testing.F) {
 		}
 	})
 }
+
+// An address literal is no domain umbra routes (asking DNS for the MX
+// of "[127.0.0.1]" is a question about no name): RCPT refuses it with
+// 550 5.1.2 even where relay is granted, except postmaster at the very
+// address the client connected to (RFC 5321 §4.5.1), which is this
+// server's postmaster.
+func TestAddressLiteralRecipients(t *testing.T) {
+	q := &fakeQueue{}
+	s := startWith(t, ServerConfig{Queue: q, Postmaster: "postmaster@example.test", Connectors: connectors(t, `
+  - name: relay
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit, relay]}
+`)})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	for _, rcpt := range []string{"u@[127.0.0.2]", "u@[127.0.0.1]", "u@[IPv6:::1]", "postmaster@[127.0.0.2]", "postmaster@[IPv6:::ffff:127.0.0.3]"} {
+		d.cmd("RCPT TO:<"+rcpt+">", "550 5.1.2")
+	}
+	d.cmd("RCPT TO:<PostMaster@[127.0.0.1]>", "250")
+	d.cmd("RCPT TO:<postmaster@[IPv6:::ffff:127.0.0.1]>", "250")
+	d.cmd("RCPT TO:<u@elsewhere.test>", "250") // relay as granted
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhi\r\n.", "250")
+	var got []string
+	for _, r := range q.msgs[0].Rcpts {
+		got = append(got, r.Addr)
+	}
+	if strings.Join(got, ",") != "postmaster@example.test,postmaster@example.test,u@elsewhere.test" {
+		t.Fatalf("recipients %q", got)
+	}
+}

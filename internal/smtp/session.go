@@ -273,20 +273,27 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.authFailed(name, account, "identity_mismatch")
 		}
 		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
+		// The throttle counts against the account the name resolved to
+		// (a directory may fold many typed names to one entry), and
+		// against the name as typed only when it is no account's.
+		counted := name
+		if user != "" {
+			counted = user
+		}
 		if locked && (err != nil || !server) {
 			// A lock-out of the address never keeps a transport server
 			// out (issue 14): only a server account's right password
 			// passes it.
-			return s.authLockedOut(name)
+			return s.authLockedOut(counted)
 		}
 		if errors.Is(err, errAccountsUnavailable) { // not the client's failure: no throttle
 			s.log.Warn("authentication not verifiable", "err", err)
 			return replyAuthTempFail
 		}
 		if err != nil {
-			return s.authFailed(name, user, "bad_credentials") // user: the account, if name is one
+			return s.authFailed(counted, user, "bad_credentials") // user: the account, if name is one
 		}
-		s.srv.guard.succeeded(name)
+		s.srv.guard.succeeded(user)
 		if server && !s.anyTransport(user) {
 			// A server account the topology does not give a transport
 			// server (a stale line for a decommissioned server, a typo):
@@ -389,6 +396,17 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	}
 	if !a.ASCII() && !s.opts.UTF8 {
 		return replyNeedUTF8
+	}
+	if a.Literal() {
+		if !s.ownPostmasterLiteral(a) {
+			s.srv.refusals.log(s.log, "recipient refused", "address_literal", s.ip, "rcpt", a.String())
+			return replyAddressLiteral
+		}
+		a, err = parsePathAddress(s.srv.postmaster)
+		if err != nil {
+			return replyBadRcpt
+		}
+		postmaster = true
 	}
 	if !s.relayAllowed(a, postmaster) {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")

@@ -1,0 +1,104 @@
+package ldapdir
+
+import (
+	"encoding/hex"
+	"regexp"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"umbra/internal/mailaddr"
+)
+
+// assertion is an equality item of a filter pattern whose value holds
+// %s: attr=parts[0] value parts[1] value … (the literal parts with
+// their RFC 4515 escapes decoded).
+type assertion struct {
+	attr  string
+	parts []string
+}
+
+// itemRE finds the simple items of a filter: (attr op value), value
+// without parentheses (they are escaped in an RFC 4515 value).
+var itemRE = regexp.MustCompile(`\(([A-Za-z0-9][A-Za-z0-9.;-]*)(~=|>=|<=|:[^()=]*:=|=)([^()]*)\)`)
+
+// Assertions returns the equality items of a filter pattern that assert
+// the %s value (not substrings, approximate or extensible matches):
+// those whose values a hit is verified against. An empty result means a
+// pattern no hit could be verified for; package config refuses it.
+func Assertions(pattern string) []assertion {
+	var out []assertion
+	for _, m := range itemRE.FindAllStringSubmatch(pattern, -1) {
+		attr, op, value := m[1], m[2], m[3]
+		if op != "=" || !strings.Contains(value, "%s") || strings.Contains(value, "*") {
+			continue
+		}
+		parts := strings.Split(value, "%s")
+		for i, p := range parts {
+			parts[i] = unescapeValue(p)
+		}
+		out = append(out, assertion{attr: attr, parts: parts})
+	}
+	return out
+}
+
+// unescapeValue decodes the \XX escapes of an RFC 4515 value.
+func unescapeValue(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+2 < len(s) {
+			if x, err := hex.DecodeString(s[i+1 : i+3]); err == nil {
+				b.Write(x)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// attributes are the attributes the assertions name, to request.
+func attributes(as []assertion) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.attr)
+	}
+	return out
+}
+
+// normalize is a value as umbra compares it: spaces trimmed and runs of
+// them collapsed (the directory ignores them too, RFC 4518 §2.6.1),
+// then only ASCII letters folded (mailaddr).
+func normalize(s string) string {
+	return mailaddr.Fold(strings.Join(strings.Fields(s), " "))
+}
+
+// matches reports whether the entry has a value, of an attribute an
+// assertion names, equal to what the assertion asks for with value
+// substituted, under umbra's ASCII-only folding. The directory's own
+// matching may fold far more (Unicode case, compatibility forms: U+212A
+// KELVIN SIGN, fullwidth letters); a hit it found that way is not this
+// value's.
+func matches(e *ldap.Entry, as []assertion, value string) bool {
+	for _, a := range as {
+		want := normalize(strings.Join(a.parts, value))
+		for _, ea := range e.Attributes {
+			// Options (mail;lang-en) are values of the attribute too.
+			name, _, _ := strings.Cut(ea.Name, ";")
+			attr, _, _ := strings.Cut(a.attr, ";")
+			if !strings.EqualFold(name, attr) {
+				continue
+			}
+			for _, v := range ea.Values {
+				if normalize(v) == want {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
