@@ -50,6 +50,7 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		{"outbound ca is a key", "outbound_tls:\n  ca_file: " + ecKey + "\n", "outbound_tls.ca_file " + ecKey + ": no PEM certificate"},
 		{"ldap ca", "ldap:\n  url: ldap://127.0.0.1:9\n  base_dn: dc=x\n  ca_file: " + garbage + "\n", "ldap.ca_file " + garbage + ": no PEM certificate"},
 		{"ldap password", "ldap:\n  url: ldap://127.0.0.1:9\n  base_dn: dc=x\n  bind_dn: cn=x\n  bind_password_file: " + emptyPW + "\n", "ldap.bind_password_file " + emptyPW + " is empty"},
+		{"dkim garbage", "dkim:\n  keys:\n    - {domain: example.test, selector: s, key_file: " + garbage + "}\n", "key_file: " + garbage + ": no PEM block"},
 		{"dkim ecdsa", "dkim:\n  keys:\n    - {domain: example.test, selector: s, key_file: " + ecKey + "}\n", "ECDSA keys have no DKIM algorithm"},
 		{"arc ed25519", "dkim:\n  arc:\n    domain: example.test\n    selector: s\n    key_file: " + edKey + "\n", "the sealing key must be RSA"},
 		{"send password", "", "send_connectors[1].auth.password_file " + emptyPW + " is empty"},
