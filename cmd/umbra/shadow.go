@@ -45,7 +45,7 @@ func newShadowCmd() *cobra.Command {
 					why = "refused since " + time.Since(v.RefusedSince).Round(time.Second).String() + " ago: " + v.Refused
 				case v.Unreachable != "":
 					// Heartbeats fail: counted towards the takeover.
-					why = "takeover " + untilText(v.TakeoverAt) + ": " + v.Unreachable
+					why = takeoverText(v.TakeoverAt, v.TakeoverBy, time.Now()) + ": " + v.Unreachable
 				}
 				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Primary, v.Copies, v.TakenOverCopies, v.OldestAge.Round(time.Second), last,
 					v.FailedHeartbeats, v.State, orDash(v.DatabaseID), why)
@@ -101,15 +101,26 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 	w.Flush()
 }
 
-// untilText says when t comes: "in 4m0s", or "due" when it passed (the
-// heartbeat that decides runs, or its session is bounded by the command
-// timeout).
-func untilText(t time.Time) string {
-	if t.IsZero() {
-		return "time unknown"
+// takeoverText forecasts the takeover of a primary whose heartbeats
+// fail: the last heartbeat starts at at and takes the copies over when it
+// fails, which is at once for a refused connection and by by (one command
+// timeout later) for a primary that hangs. Before at: "takeover in 15s
+// (…), by … if it hangs"; after: "takeover when the heartbeat started at
+// … fails, by …".
+func takeoverText(at, by, now time.Time) string {
+	if at.IsZero() {
+		return "takeover time unknown"
 	}
-	if d := time.Until(t).Round(time.Second); d > 0 {
-		return "in " + d.String() + " (" + t.UTC().Format(time.RFC3339) + ")"
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	hang := ""
+	if by.After(at) {
+		hang = ", by " + stamp(by) + " if it hangs"
 	}
-	return "due (" + t.UTC().Format(time.RFC3339) + ")"
+	if d := at.Sub(now).Round(time.Second); d > 0 {
+		return "takeover in " + d.String() + " (" + stamp(at) + ")" + hang
+	}
+	if by.After(now) {
+		return "takeover when the heartbeat started at " + stamp(at) + " fails" + hang
+	}
+	return "takeover due (" + stamp(at) + ")"
 }

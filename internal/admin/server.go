@@ -213,9 +213,11 @@ type ShadowView struct {
 	// fail (state unreachable): no connection, a broken session, a 421,
 	// or a refusal by something without the primary's database digest.
 	// TakeoverAt is when the heartbeat starts that takes the held copies
-	// over if it fails too.
+	// over if it fails too; TakeoverBy the latest it ends in (a primary
+	// that hangs keeps it open for one command timeout).
 	Unreachable string    `json:"unreachable,omitempty"`
 	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
+	TakeoverBy  time.Time `json:"takeover_by,omitzero"`
 }
 
 // ShadowState is the state of a primary as shadow list, the API and the
@@ -285,7 +287,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 			if v := byName[st.Name]; v != nil {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
-				v.Unreachable, v.TakeoverAt = st.Unreachable, st.TakeoverAt
+				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy
 				if counts == nil && st.TakenOver {
 					v.TakenOverCopies = v.Copies // no count by kind: the primary's record
 				}

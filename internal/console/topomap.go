@@ -91,6 +91,9 @@ func (s *Server) health(t *Topology) []serverHealth {
 				h.Heartbeat, h.State = "unreachable: "+strconv.Itoa(p.Failures)+" failed", "failing"
 				if !p.TakeoverAt.IsZero() {
 					h.Heartbeat += ", takeover at " + when(p.TakeoverAt)
+					if p.TakeoverBy.After(p.TakeoverAt) {
+						h.Heartbeat += " (by " + when(p.TakeoverBy) + " if it hangs)"
+					}
 				}
 				if p.Unreachable != "" {
 					h.Heartbeat += ": " + p.Unreachable

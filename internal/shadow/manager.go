@@ -905,9 +905,12 @@ type PrimaryStatus struct {
 	// takes the copies over if it fails too (SR-6; a hung primary adds
 	// up to one command timeout). A refusal by the primary itself is no
 	// failure (Refused); a refusal by something without its database
-	// digest is one (doc.go: Judging a refusal).
+	// digest is one (doc.go: Judging a refusal). TakeoverBy is the
+	// latest that heartbeat can end in: a primary that hangs keeps it
+	// open for one command timeout.
 	Unreachable string    `json:"unreachable,omitempty"`
 	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
+	TakeoverBy  time.Time `json:"takeover_by,omitzero"`
 }
 
 // takeoverAt is when the heartbeat starts that takes p's copies over if
@@ -945,6 +948,7 @@ func (m *Manager) Status() []PrimaryStatus {
 				st.Unreachable = "heartbeats fail" // failed before this start
 			}
 			st.TakeoverAt = takeoverAt(p, t)
+			st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
 		}
 		out = append(out, st)
 	}

@@ -558,6 +558,11 @@ func TestRefusalWithoutPrimaryDigestIsNoRefusal(t *testing.T) {
 		!ps[0].TakeoverAt.Equal(t0.Add(4*300*time.Second)) {
 		t.Fatalf("status while something without the digest refuses: %+v; want unreachable, 1 failure, takeover at %v", ps, t0.Add(1200*time.Second))
 	}
+	// rt24 F3: the heartbeat that decides may hang for one command
+	// timeout; the forecast says by when at the latest.
+	if ct := m.Timing().CommandTimeout; !ps[0].TakeoverBy.Equal(ps[0].TakeoverAt.Add(ct)) {
+		t.Fatalf("takeover by %v, want the takeover heartbeat's start %v + the command timeout %v", ps[0].TakeoverBy, ps[0].TakeoverAt, ct)
+	}
 	if len(st.taken()) != 0 {
 		t.Fatalf("taken over after one failure: %v", st.taken())
 	}
