@@ -10,6 +10,7 @@ import (
 	"time"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
+	"unicode/utf8"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -215,8 +216,12 @@ func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 			}
 		}
 	}
+	// ORCPT goes on as it came: rfc822, or utf-8 (RFC 6533 §3; go-smtp
+	// writes it as utf-8-addr-xtext to a hop without SMTPUTF8).
 	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
 		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
+	} else if ok && strings.EqualFold(typ, "utf-8") && utf8.ValidString(addr) {
+		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeUTF8, addr
 	}
 	return ro
 }
