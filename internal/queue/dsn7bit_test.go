@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -268,4 +269,40 @@ func FuzzUTF8AddrText(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The operator's removal with a DSN (and the quarantine's delete, the
+// same path) of an SMTPUTF8 message with 8-bit content from an ASCII
+// sender writes a 7-bit DSN not marked SMTPUTF8, like the manager's.
+func TestRemovalDSNOfUTF8MessageIsSevenBit(t *testing.T) {
+	s := openTest(t)
+	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" })
+	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "b@example.org", "z@example.net")
+	m.UTF8, m.RetFull, m.Quarantine = true, true, "held"
+	if err := q.Submit(ctx, m, []byte("Subject: caf\xc3\xa9\r\nTo: J\xc3\xbc <z@example.net>\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RemoveMessage(ctx, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	var dsn *Message
+	for _, x := range messages(t, s) {
+		if x.Connector == "dsn" {
+			dsn = x
+		}
+	}
+	if dsn == nil {
+		t.Fatal("no DSN")
+	}
+	b, _ := q.Body(dsn.ID)
+	if dsn.UTF8 || dsn.EightBit || firstEightBit(b) >= 0 {
+		t.Fatalf("DSN marked SMTPUTF8 %v, 8BITMIME %v, body:\n%s", dsn.UTF8, dsn.EightBit, b)
+	}
+	if !strings.Contains(string(b), "Subject: =?utf-8?q?caf=C3=A9?=\r\n") || !strings.Contains(string(b), "text/rfc822-headers") {
+		t.Fatalf("DSN body:\n%s", b)
+	}
 }
