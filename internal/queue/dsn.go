@@ -160,7 +160,7 @@ func returnedContent(body []byte, full bool, limit int64, sevenBit bool) (conten
 		h, dropped = sevenBitHeader(h)
 		if len(dropped) > 0 {
 			notes = append(notes, "Header fields of the message that cannot be written in 7-bit text are left out: "+
-				strings.Join(dropped, ", "))
+				fieldList(dropped))
 		}
 	}
 	if limit <= 0 || int64(len(h)) <= limit {

@@ -111,6 +111,29 @@ func sevenBitHeader(h []byte) (out []byte, dropped []string) {
 	return out, dropped
 }
 
+// fieldList names dropped fields for the human-readable part, bounded
+// (the names are the sender's text: a header section of many distinct
+// fields must not make the DSN bigger than bounce_size_limit allows):
+// at most 10 names of at most 40 characters, then how many more.
+func fieldList(names []string) string {
+	const most, long = 10, 40
+	var b strings.Builder
+	for i, n := range names {
+		if i == most {
+			fmt.Fprintf(&b, " and %d more", len(names)-most)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if len(n) > long {
+			n = n[:long] + "..."
+		}
+		b.WriteString(n)
+	}
+	return b.String()
+}
+
 // isFieldName: printable ASCII but the colon (RFC 5322 §3.6.8).
 func isFieldName(s string) bool {
 	if s == "" {

@@ -306,3 +306,20 @@ func TestRemovalDSNOfUTF8MessageIsSevenBit(t *testing.T) {
 		t.Fatalf("DSN body:\n%s", b)
 	}
 }
+
+// The names of the fields left out are the sender's text: their list
+// is bounded, so a header section of many distinct non-ASCII fields
+// does not make the DSN bigger than the returned content's cap.
+func TestDSNDroppedFieldsListBounded(t *testing.T) {
+	var h strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&h, "Field-%d-%s: \xc3\xa9\r\n", i, strings.Repeat("n", 60))
+	}
+	h.WriteString("Subject: x\r\n\r\nbody\r\n")
+	m := &Message{ID: 0xABC, From: "s@example.org", UTF8: true, Arrived: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Rcpts: []Recipient{{Addr: "x@example.net", LastReply: "550 5.6.7 no"}}}
+	out := BuildDSN("mx.test", m, []byte(h.String()), NotifyFailure, []int{0}, m.Arrived, m.Arrived, 0xDEF, 10<<10)
+	if len(out) > 14<<10 || !bytes.Contains(out, []byte("and 4990 more")) || !bytes.Contains(out, []byte("Subject: x\r\n")) {
+		t.Fatalf("DSN of %d bytes:\n%.3000s", len(out), out)
+	}
+}
