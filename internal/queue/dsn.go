@@ -117,11 +117,18 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		}
 		w("Action: %s", dsnAction(kind, r, action))
 		w("Status: %s", statusOf(r.LastReply, kind))
-		if host := dsnRemoteMTA(r); host != "" {
+		host, smtp := dsnReporter(r)
+		if host != "" {
 			w("Remote-MTA: dns; %s", host)
 		}
 		if r.LastReply != "" {
-			w("Diagnostic-Code: smtp; %s", dsnText(r.LastReply, global))
+			// RFC 3464 §2.3.6: type smtp for a remote MTA's reply; umbra's
+			// own diagnostic is of its private type X-Umbra.
+			typ := "X-Umbra"
+			if smtp {
+				typ = "smtp"
+			}
+			w("Diagnostic-Code: %s; %s", typ, dsnText(r.LastReply, global))
 		}
 		if kind == NotifyDelay {
 			w("Will-Retry-Until: %s", retryUntil.Format(time.RFC1123Z))

@@ -160,7 +160,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	for _, i := range attempted {
 		if !got[i] && !m.Rcpts[i].Status.Done() {
 			attemptedAny = true
-			m.Rcpts[i].LastReply = "451 4.3.0 no result from delivery"
+			// Umbra's own diagnostic: no host of this attempt is known,
+			// and the last attempt's host did not say it (dsnReporter).
+			m.Rcpts[i].NextHop, m.Rcpts[i].LastReply = "", "451 4.3.0 no result from delivery"
 		}
 	}
 	m.CrashCount = 0
@@ -199,7 +201,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if m.RequireTLS && strings.Contains(rc.LastReply, " REQUIRETLS: ") {
 					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
 				}
-				rc.LastReply = code + " message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
+				rc.LastReply = expiredReply(code, age, rc.LastReply)
 				failed = append(failed, i)
 				q.ev.Event("fail", m, rc, rc.LastReply)
 			}
