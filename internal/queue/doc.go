@@ -698,6 +698,18 @@
 // server's that fails is a lost bounce: finish logs it at WARN and emits
 // the bounce-lost event (metrics and tracking count it).
 //
+// A recipient's Remote-MTA names the MTA that reported its status (RFC
+// 3464 §2.3.5; dsnReporter): the host whose answer is quoted — its reply,
+// or its EHLO answer without 8BITMIME, SMTPUTF8 or REQUIRETLS — and none
+// when umbra decided alone (null MX, a domain or MX host without address,
+// a route or connector, a TLS policy before any session, a host that did
+// not answer, the operator's removal) or the host is the organisation's.
+// Its Diagnostic-Code is of type smtp only when it is that MTA's own
+// reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
+// This reads what delivery writes (Result.NextHop: a host tried as
+// name[address]:port, else where umbra decided; umbra's words about a
+// host name it), so the record format is unchanged.
+//
 // Group commit: a writer's function may run twice (once in a shared
 // transaction that another writer's error aborted, once alone), so it must
 // have no effect outside the transaction. UnsafeNoSync exists for tests
