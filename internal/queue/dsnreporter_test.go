@@ -35,6 +35,7 @@ func TestDSNRemoteMTAOnlyForAReportingHost(t *testing.T) {
 		{"expired after no answer", "mx:example.net", mx, expiredReply("550 4.4.7", 5*24*time.Hour, "451 4.4.2 "+mx+": i/o timeout"), NotifyFailure, "", "X-Umbra"},
 		{"next hop is this server", "mx:example.net", mx, "451 4.4.6 routing loop: next hop " + mx + " is this server itself (it presents this server's transport database id)", NotifyDelay, "", "X-Umbra"},
 		{"no result from delivery", "mx:example.net", "", "451 4.3.0 no result from delivery", NotifyDelay, "", "X-Umbra"},
+		{"taken over from a primary", "shadow:primary", "", "451 4.4.0 taken over from primary: heartbeats failed", NotifyDelay, "", "X-Umbra"},
 		{"removed by the operator", "mx:example.net", "", "550 5.3.0 message removed by the administrator of mx.test", NotifyFailure, "", "X-Umbra"},
 		{"internal hop's reply", "site:b", "hub-b[10.0.0.2:25]", "550 5.1.1 no such mailbox", NotifyFailure, "", "smtp"},
 		{"LMTP server's reply", "mailbox:DB01", "lmtp", "550 5.1.1 <x@example.net> unknown user", NotifyFailure, "", "smtp"},
@@ -58,5 +59,18 @@ func TestDSNRemoteMTAOnlyForAReportingHost(t *testing.T) {
 				t.Errorf("want %q:\n%s", want, dsn)
 			}
 		})
+	}
+}
+
+// A recipient taken over from a failed primary carries umbra's own
+// diagnostic: the host its shadow copy went to is no longer quoted.
+func TestTakenOverRecipientNamesNoReporter(t *testing.T) {
+	r := Recipient{Addr: "x@example.net", Status: Shadowed, Primary: "primary", Queue: "mx:example.net",
+		NextHop: "primary[10.0.0.9]:25", LastReply: "250 2.0.0 Ok: queued as 1"}
+	takeoverRcpt(&r, "heartbeats failed")
+	m := &Message{ID: 7, From: "sender@example.org", Arrived: time.Unix(1e9, 0), Rcpts: []Recipient{r}}
+	dsn := string(BuildDSN("mx.test", m, []byte("Subject: s\r\n\r\nbody\r\n"), NotifyDelay, []int{0}, time.Unix(1e9+60, 0), time.Unix(1e9+3600, 0), 8, 0))
+	if strings.Contains(dsn, "Remote-MTA") || !strings.Contains(dsn, "Diagnostic-Code: X-Umbra; 451 4.4.0 taken over") {
+		t.Errorf("a takeover's DSN quotes a remote MTA:\n%s", dsn)
 	}
 }
