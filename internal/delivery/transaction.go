@@ -27,7 +27,9 @@ const stopReplyGrace = 10 * time.Second
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
 	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
 		body := joined(parts)
-		if loops, rest := loopsAmong(m, body, rcpts, hop); len(loops) > 0 {
+		// A loop is umbra's decision before the LMTP server is asked: no
+		// next hop said it (a DSN quotes no reply of the server).
+		if loops, rest := loopsAmong(m, body, rcpts, ""); len(loops) > 0 {
 			if len(rest) == 0 {
 				return loops
 			}
