@@ -188,7 +188,7 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// The connection broke before this reply: the message may or
 			// may not have arrived; it is sent again (at least once).
 			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
-				Reply: "451 4.4.2 connection lost during DATA: " + errText(err)}
+				Reply: "451 4.4.2 " + hop + ": connection lost during DATA: " + errText(err)}
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:

@@ -45,7 +45,8 @@ func successIntro(m *Message, rcpts []int) string {
 //
 // It reads what delivery writes (queue.Result): NextHop is a host as
 // name[address]:port only when a host was tried — a domain, a queue, a
-// connector, "routing" or "maildir" is where umbra decided ("lmtp" is
+// connector, "routing" or "maildir" is where umbra decided, and a
+// content unreadable here is never the host's (UnreadableReply) ("lmtp" is
 // the local mailbox store: its replies are smtp, never a Remote-MTA) — and
 // umbra's own diagnostic about a host names that host in its text (a
 // remote reply does not), as "<host> does not support X" when it is
@@ -57,6 +58,9 @@ func dsnReporter(r Recipient) (mta string, smtp bool) {
 		reply, expired = last, true // the status is umbra's; the host is the one quoted
 	}
 	hop := r.NextHop
+	if strings.HasPrefix(reply, unreadablePrefix) {
+		return "", false
+	}
 	if hop == "lmtp" { // the mailbox store's own reply, or umbra's words about it
 		return "", !expired && !strings.Contains(strings.ToLower(reply), "lmtp")
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ func TestDSNRemoteMTAOnlyForAReportingHost(t *testing.T) {
 		{"EHLO answer lacks REQUIRETLS", "mx:example.net", mx, "550 5.7.10 REQUIRETLS: " + mx + " does not support REQUIRETLS", NotifyFailure, "mx.example.net", "X-Umbra"},
 		{"expired after a remote reply", "mx:example.net", mx, expiredReply("550 4.4.7", 5*24*time.Hour, "451 4.3.0 try later"), NotifyFailure, "mx.example.net", "X-Umbra"},
 		{"expired after no answer", "mx:example.net", mx, expiredReply("550 4.4.7", 5*24*time.Hour, "451 4.4.2 "+mx+": i/o timeout"), NotifyFailure, "", "X-Umbra"},
+		{"connection lost during DATA", "mx:example.net", mx, "451 4.4.2 " + mx + ": connection lost during DATA: EOF", NotifyDelay, "", "X-Umbra"},
+		{"content unreadable here", "mx:example.net", mx, UnreadableReply(errors.New("spool file gone")), NotifyDelay, "", "X-Umbra"},
 		{"next hop is this server", "mx:example.net", mx, "451 4.4.6 routing loop: next hop " + mx + " is this server itself (it presents this server's transport database id)", NotifyDelay, "", "X-Umbra"},
 		{"no result from delivery", "mx:example.net", "", "451 4.3.0 no result from delivery", NotifyDelay, "", "X-Umbra"},
 		{"taken over from a primary", "shadow:primary", "", "451 4.4.0 taken over from primary: heartbeats failed", NotifyDelay, "", "X-Umbra"},
@@ -40,6 +43,7 @@ func TestDSNRemoteMTAOnlyForAReportingHost(t *testing.T) {
 		{"internal hop's reply", "site:b", "hub-b[10.0.0.2:25]", "550 5.1.1 no such mailbox", NotifyFailure, "", "smtp"},
 		{"LMTP server's reply", "mailbox:DB01", "lmtp", "550 5.1.1 <x@example.net> unknown user", NotifyFailure, "", "smtp"},
 		{"LMTP server unreachable", "mailbox:DB01", "lmtp", "451 4.4.1 LMTP server unreachable: dial unix /run/lmtp: connect: no such file", NotifyDelay, "", "X-Umbra"},
+		{"LMTP content unreadable here", "mailbox:DB01", "lmtp", UnreadableReply(errors.New("spool file gone")), NotifyDelay, "", "X-Umbra"},
 		{"maildir", "mailbox:DB01", "maildir", "550 5.1.1 <x@example.net>: no such mailbox", NotifyFailure, "", "X-Umbra"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
