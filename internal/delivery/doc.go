@@ -35,7 +35,9 @@
 // (smtp.Client.PushCopy). For MX and smart hosts the decision is per
 // host: a host lacking the extension is passed over (its session pooled)
 // and the recipients fail only when no host that answered takes the
-// message and none failed for now or was left by the limits below.
+// message and none failed for now or was left by the limits below. The
+// queue's DSN of such a failure is 7-bit (queue/dsn7bit.go), so the same
+// kind of hop carries it (TestDSNOfEightBitFailureReachesSenderOverSameHop).
 //
 // MX limits (remote.go, mxLimit): one attempt through a send connector
 // without smart hosts connects to at most its mx_address_limit addresses
@@ -181,7 +183,8 @@
 // other; a body still unfinished then is cut, and the next hop discards
 // it (TestStopDuringBodyFinishesTheTransaction).
 //
-// DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT, RET and ENVID on when the
+// DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT (rfc822 or utf-8, RFC
+// 6533: as xtext to a hop without SMTPUTF8), RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
 // queue sends no success DSN for it.
 //

@@ -117,3 +117,29 @@ func TestNotifyOrderSorted(t *testing.T) {
 		}
 	}
 }
+
+// An ORCPT of the utf-8 address type (RFC 6533 §3) goes on too, as
+// utf-8-addr-xtext to a next hop without SMTPUTF8: dropping it would
+// take the original recipient out of the DSN a later hop writes.
+func TestUTF8OriginalRecipientPassedOn(t *testing.T) {
+	s := startDSNSink(t, true)
+	sc := config.SendConnector{Name: "out", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
+		SmartHosts: []string{s.addr}, TLS: config.TLSNone, Port: 25}
+	table := routing.NewTable(nil, []routing.Connector{{Name: "out", Enabled: true, AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}}}})
+	d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: []config.SendConnector{sc},
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := &queue.Message{ID: 0xD6, From: "s@example.org", Size: 40,
+		Rcpts: []queue.Recipient{{Addr: "x@remote.example", Notify: queue.NotifyFailure, ORcpt: "UTF-8;p\u00e9l\u00e9+1@example.org"}}}
+	if res := d.Deliver(context.Background(), m, body, all(m)); len(res) != 1 || res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("results %+v", res)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.rcpt) != 1 || s.rcpt[0].OriginalRecipientType != gosmtp.DSNAddressTypeUTF8 || s.rcpt[0].OriginalRecipient != "p\u00e9l\u00e9+1@example.org" {
+		t.Errorf("RCPT parameters: %+v", s.rcpt)
+	}
+}

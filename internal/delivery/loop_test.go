@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
@@ -91,6 +92,17 @@ func TestLMTPTraceHeadersAndLoop(t *testing.T) {
 	got := byRcpt(m, d.Deliver(context.Background(), m, []byte(arriving), all(m)))
 	if r := got["carol@example.test"]; r.Outcome != queue.FailedPerm || !strings.HasPrefix(r.Reply, "554 5.4.6") {
 		t.Errorf("looping recipient: %+v", r)
+	}
+	// The loop is umbra's decision, not the LMTP server's reply (RFC
+	// 3464 §2.3.6: its diagnostic is not of type smtp).
+	for i, rc := range m.Rcpts {
+		if r := got[rc.Addr]; rc.Addr == "carol@example.test" {
+			m.Rcpts[i].Queue, m.Rcpts[i].NextHop, m.Rcpts[i].LastReply = r.Queue, r.NextHop, r.Reply
+			dsn := string(queue.BuildDSN("umbra.test", m, []byte(arriving), queue.NotifyFailure, []int{i}, time.Now(), time.Now(), 9, 0))
+			if !strings.Contains(dsn, "Diagnostic-Code: X-Umbra; 554 5.4.6") || strings.Contains(dsn, "Remote-MTA") {
+				t.Errorf("the loop's DSN (next hop %q):\n%s", r.NextHop, dsn)
+			}
+		}
 	}
 	for _, rc := range []string{"alice@example.test", "bob@example.test"} {
 		if got[rc].Outcome != queue.DeliveredOK {

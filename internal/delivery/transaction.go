@@ -10,6 +10,7 @@ import (
 	"time"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
+	"unicode/utf8"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -26,7 +27,9 @@ const stopReplyGrace = 10 * time.Second
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
 	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
 		body := joined(parts)
-		if loops, rest := loopsAmong(m, body, rcpts, hop); len(loops) > 0 {
+		// A loop is umbra's decision before the LMTP server is asked: no
+		// next hop said it (a DSN quotes no reply of the server).
+		if loops, rest := loopsAmong(m, body, rcpts, ""); len(loops) > 0 {
 			if len(rest) == 0 {
 				return loops
 			}
@@ -185,7 +188,7 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// The connection broke before this reply: the message may or
 			// may not have arrived; it is sent again (at least once).
 			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
-				Reply: "451 4.4.2 connection lost during DATA: " + errText(err)}
+				Reply: "451 4.4.2 " + hop + ": connection lost during DATA: " + errText(err)}
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
@@ -215,8 +218,12 @@ func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 			}
 		}
 	}
+	// ORCPT goes on as it came: rfc822, or utf-8 (RFC 6533 §3; go-smtp
+	// writes it as utf-8-addr-xtext to a hop without SMTPUTF8).
 	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
 		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
+	} else if ok && strings.EqualFold(typ, "utf-8") && utf8.ValidString(addr) {
+		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeUTF8, addr
 	}
 	return ro
 }

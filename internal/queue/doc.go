@@ -710,6 +710,29 @@
 // section over it is cut at a field boundary, so no sender can make umbra
 // reflect more than that of its own text to a (forged) address.
 //
+// A DSN is 7-bit and not marked SMTPUTF8 (dsn7bit.go), whatever the
+// original was, so it reaches the sender over any hop that carries 7-bit
+// mail — the hop the original failed on for want of 8BITMIME or SMTPUTF8
+// may be the only one: 8-bit content comes back as its headers only,
+// non-ASCII text fields RFC 2047-encoded and other non-ASCII fields left
+// out (named in the human-readable part), non-ASCII addresses as RFC
+// 6533 utf-8 xtext. Only a DSN to a sender address that is not ASCII is
+// SMTPUTF8 (DSNNeedsSMTPUTF8; RFC 6533 global types). A DSN of this
+// server's that fails is a lost bounce: finish logs it at WARN and emits
+// the bounce-lost event (metrics and tracking count it).
+//
+// A recipient's Remote-MTA names the MTA that reported its status (RFC
+// 3464 §2.3.5; dsnReporter): the host whose answer is quoted — its reply,
+// or its EHLO answer without 8BITMIME, SMTPUTF8 or REQUIRETLS — and none
+// when umbra decided alone (null MX, a domain or MX host without address,
+// a route or connector, a TLS policy before any session, a host that did
+// not answer, the operator's removal) or the host is the organisation's.
+// Its Diagnostic-Code is of type smtp only when it is that MTA's own
+// reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
+// This reads what delivery writes (Result.NextHop: a host tried as
+// name[address]:port, else where umbra decided; umbra's words about a
+// host name it), so the record format is unchanged.
+//
 // Group commit: a writer's function may run twice (once in a shared
 // transaction that another writer's error aborted, once alone), so it must
 // have no effect outside the transaction. UnsafeNoSync exists for tests

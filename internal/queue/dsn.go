@@ -18,7 +18,17 @@ import (
 // back as its headers only, and a header section bigger than it is cut
 // at a field boundary. Otherwise anyone could make umbra reflect
 // megabytes of their text to a forged sender address.
+//
+// The DSN is 7-bit unless the sender's address needs SMTPUTF8
+// (DSNNeedsSMTPUTF8; dsn7bit.go): 8-bit content is not returned whole,
+// and a header section is made 7-bit.
 func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64) []byte {
+	return buildDSN(reportingMTA, m, body, kind, rcpts, now, retryUntil, id, returnLimit, "")
+}
+
+// buildDSN is BuildDSN with a note for the human-readable part about
+// what the caller left out of body.
+func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64, note string) []byte {
 	boundary := fmt.Sprintf("%s.%d/%s", id, now.Unix(), reportingMTA)
 	subject, action, intro := "Undelivered Mail Returned to Sender", "failed",
 		"Your message could not be delivered to one or more recipients.\r\nIt is attached below; the reasons follow.\r\n"
@@ -32,20 +42,36 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		subject, action = "Successful Mail Delivery Report", "delivered"
 		intro = successIntro(m, rcpts)
 	}
+	// A DSN to an ASCII sender is 7-bit (dsn7bit.go); one to a UTF-8
+	// sender address is SMTPUTF8 and uses the RFC 6533 global types.
+	global := DSNNeedsSMTPUTF8(m)
 	statusType, headersType := "message/delivery-status", "text/rfc822-headers"
-	if m.UTF8 {
+	if global {
 		statusType, headersType = "message/global-delivery-status", "message/global-headers"
 	}
 	// RFC 8689 §5: a REQUIRETLS message's DSN returns its headers only,
 	// whatever RET says.
-	original, full, capped := returnedContent(body, m.RetFull && kind == NotifyFailure && !m.RequireTLS, returnLimit)
+	original, full, notes := returnedContent(body, m.RetFull && kind == NotifyFailure && !m.RequireTLS, returnLimit, !global)
+	if note != "" {
+		notes = append([]string{note}, notes...)
+	}
 	description := "Undelivered message headers"
 	if full {
 		original, headersType, description = body, "message/rfc822", "Undelivered message"
-		if m.UTF8 {
+		if global {
 			headersType = "message/global"
 		}
 	}
+	var text strings.Builder
+	text.WriteString("This is the mail system at " + reportingMTA + ".\r\n\r\n" + intro + "\r\n")
+	for _, n := range notes {
+		text.WriteString(n + "\r\n\r\n")
+	}
+	for _, i := range rcpts {
+		r := m.Rcpts[i]
+		text.WriteString("<" + r.Addr + ">: " + oneLine(r.LastReply) + "\r\n")
+	}
+	cte, readable := readablePart(text.String())
 
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
@@ -63,14 +89,13 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("--%s", boundary)
 	w("Content-Type: text/plain; charset=utf-8")
 	w("Content-Description: Notification")
-	w("")
-	b.WriteString("This is the mail system at " + reportingMTA + ".\r\n\r\n" + intro + "\r\n")
-	if capped != "" {
-		b.WriteString(capped + "\r\n\r\n")
+	if cte != "" {
+		w("%s", cte)
 	}
-	for _, i := range rcpts {
-		r := m.Rcpts[i]
-		w("<%s>: %s", r.Addr, oneLine(r.LastReply))
+	w("")
+	b.WriteString(readable)
+	if !strings.HasSuffix(readable, "\r\n") {
+		b.WriteString("\r\n")
 	}
 	w("")
 	w("--%s", boundary)
@@ -80,23 +105,30 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("Reporting-MTA: dns; %s", reportingMTA)
 	w("X-Umbra-Queue-ID: %s", m.ID)
 	if m.EnvID != "" {
-		w("Original-Envelope-Id: %s", oneLine(m.EnvID))
+		w("Original-Envelope-Id: %s", dsnText(m.EnvID, global))
 	}
 	w("Arrival-Date: %s", m.Arrived.Format(time.RFC1123Z))
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
 		w("")
-		w("Final-Recipient: rfc822; %s", r.Addr)
+		w("Final-Recipient: %s", xtextAddr(r.Addr, global))
 		if r.ORcpt != "" {
-			w("Original-Recipient: %s", oneLine(r.ORcpt))
+			w("Original-Recipient: %s", originalRecipient(r.ORcpt, global))
 		}
 		w("Action: %s", dsnAction(kind, r, action))
 		w("Status: %s", statusOf(r.LastReply, kind))
-		if host := dsnRemoteMTA(r); host != "" {
+		host, smtp := dsnReporter(r)
+		if host != "" {
 			w("Remote-MTA: dns; %s", host)
 		}
 		if r.LastReply != "" {
-			w("Diagnostic-Code: smtp; %s", oneLine(r.LastReply))
+			// RFC 3464 §2.3.6: type smtp for a remote MTA's reply; umbra's
+			// own diagnostic is of its private type X-Umbra.
+			typ := "X-Umbra"
+			if smtp {
+				typ = "smtp"
+			}
+			w("Diagnostic-Code: %s; %s", typ, dsnText(r.LastReply, global))
 		}
 		if kind == NotifyDelay {
 			w("Will-Retry-Until: %s", retryUntil.Format(time.RFC1123Z))
@@ -117,18 +149,29 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 }
 
 // returnedContent picks what a DSN returns: the whole body when full is
-// asked and it fits in limit, else the header section, cut at the last
-// field boundary within limit. note tells the reader what was left out.
-func returnedContent(body []byte, full bool, limit int64) (content []byte, isFull bool, note string) {
-	if full && (limit <= 0 || int64(len(body)) <= limit) {
-		return body, true, ""
-	}
-	if full {
-		note = fmt.Sprintf("The message was larger than %d bytes; only its headers are returned.", limit)
+// asked and it fits in limit (and, sevenBit, has no byte above 127),
+// else the header section, made 7-bit when sevenBit (sevenBitHeader),
+// cut at the last field boundary within limit. notes tell the reader
+// what was left out.
+func returnedContent(body []byte, full bool, limit int64, sevenBit bool) (content []byte, isFull bool, notes []string) {
+	if full && limit > 0 && int64(len(body)) > limit {
+		notes = append(notes, fmt.Sprintf("The message was larger than %d bytes; only its headers are returned.", limit))
+	} else if full && sevenBit && has8bit(body) {
+		notes = append(notes, "The message has 8-bit content, which this report cannot carry; only its headers are returned.")
+	} else if full {
+		return body, true, nil
 	}
 	h := headersOf(body)
+	if sevenBit && has8bit(h) {
+		var dropped []string
+		h, dropped = sevenBitHeader(h)
+		if len(dropped) > 0 {
+			notes = append(notes, "Header fields of the message that cannot be written in 7-bit text are left out: "+
+				fieldList(dropped))
+		}
+	}
 	if limit <= 0 || int64(len(h)) <= limit {
-		return h, false, note
+		return h, false, notes
 	}
 	cut := 0
 	for i := 0; i+2 < len(h) && int64(i+2) <= limit; i++ {
@@ -136,7 +179,22 @@ func returnedContent(body []byte, full bool, limit int64) (content []byte, isFul
 			cut = i + 2 // a new field starts at i+2
 		}
 	}
-	return h[:cut], false, fmt.Sprintf("The message's header section was larger than %d bytes; it is cut.", limit)
+	return h[:cut], false, append(notes, fmt.Sprintf("The message's header section was larger than %d bytes; it is cut.", limit))
+}
+
+// originalRecipient is the Original-Recipient field of an ORCPT kept as
+// "type;address" (the address xtext-decoded): a utf-8 or non-ASCII
+// address as xtextAddr writes it.
+func originalRecipient(orcpt string, global bool) string {
+	typ, addr, ok := strings.Cut(orcpt, ";")
+	if !ok {
+		return dsnText(orcpt, global)
+	}
+	addr = oneLine(addr)
+	if strings.EqualFold(typ, "utf-8") || !isASCII(addr) {
+		return "utf-8; " + utf8AddrText(addr, global)
+	}
+	return oneLine(orcpt)
 }
 
 // headersOf returns the header section of a message, through its

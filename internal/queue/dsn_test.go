@@ -90,22 +90,26 @@ func TestManagerDSNIsCapped(t *testing.T) {
 }
 
 // Whatever the message, the returned content is within the limit (or the
-// whole message when it fits and was asked for), and a cut header
-// section ends at a line end.
+// whole message when it fits and was asked for), a cut header section
+// ends at a line end, and content for a 7-bit DSN has no byte above 127
+// (the message's start when its header section had none).
 func FuzzReturnedContent(f *testing.F) {
-	f.Add([]byte(body), true, int64(50))
-	f.Add([]byte("A: b\r\n c\r\nD: e\r\n\r\nbody"), false, int64(9))
-	f.Add([]byte("no header end"), true, int64(3))
-	f.Fuzz(func(t *testing.T, msg []byte, full bool, limit int64) {
-		out, isFull, _ := returnedContent(msg, full, limit)
+	f.Add([]byte(body), true, int64(50), false)
+	f.Add([]byte("A: b\r\n c\r\nD: e\r\n\r\nbody"), false, int64(9), false)
+	f.Add([]byte("no header end"), true, int64(3), true)
+	f.Add([]byte("Subject: caf\xc3\xa9\r\nTo: \xff\r\n\r\nbody \xe9"), true, int64(0), true)
+	f.Fuzz(func(t *testing.T, msg []byte, full bool, limit int64, sevenBit bool) {
+		out, isFull, _ := returnedContent(msg, full, limit, sevenBit)
 		switch {
 		case isFull:
-			if !full || (limit > 0 && int64(len(msg)) > limit) || !bytes.Equal(out, msg) {
+			if !full || (limit > 0 && int64(len(msg)) > limit) || !bytes.Equal(out, msg) || (sevenBit && has8bit(msg)) {
 				t.Fatalf("full content returned wrongly (limit %d, len %d)", limit, len(msg))
 			}
 		case limit > 0 && int64(len(out)) > limit:
 			t.Fatalf("%d bytes returned over a limit of %d", len(out), limit)
-		case !bytes.HasPrefix(msg, out):
+		case sevenBit && has8bit(out):
+			t.Fatalf("8-bit content %q returned for a 7-bit DSN", out)
+		case (!sevenBit || !has8bit(headersOf(msg))) && !bytes.HasPrefix(msg, out):
 			t.Fatal("returned content is not the message's start")
 		}
 	})

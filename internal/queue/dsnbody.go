@@ -1,6 +1,9 @@
 package queue
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // BuildDSNBody is BuildDSN for a body that may be spooled. A spooled
 // content is read whole only when the sender asked for it (RET=FULL) and
@@ -19,7 +22,16 @@ func BuildDSNBody(reportingMTA string, m *Message, body Body, kind Notify, rcpts
 	if err != nil {
 		h = nil // the DSN still goes, without the returned content's fields
 	}
+	note := "" // why RET=FULL gets the headers only
+	if m.RetFull && kind == NotifyFailure && !m.RequireTLS {
+		note = "The message could not be read back whole; only its headers are returned."
+		if returnLimit > 0 && body.Len() > returnLimit {
+			note = fmt.Sprintf("The message was larger than %d bytes; only its headers are returned.", returnLimit)
+		} else if returnLimit <= 0 {
+			note = "The message was too large to return whole; only its headers are returned."
+		}
+	}
 	hm := *m
 	hm.RetFull = false // headers only, labelled so (text/rfc822-headers)
-	return BuildDSN(reportingMTA, &hm, h, kind, rcpts, now, retryUntil, id, returnLimit)
+	return buildDSN(reportingMTA, &hm, h, kind, rcpts, now, retryUntil, id, returnLimit, note)
 }

@@ -1,6 +1,9 @@
 package queue
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // RFC 3461 relay semantics of success DSNs (§6.2): a recipient delivered
 // into a mailbox here is reported "delivered"; one handed to a next hop
@@ -28,15 +31,73 @@ func successIntro(m *Message, rcpts []int) string {
 	return "Your message was delivered to the recipients below.\r\n"
 }
 
-// dsnRemoteMTA is the host named in a recipient's Remote-MTA field:
-// only a host outside the organisation. Servers of the organisation
-// (relays to a site, legacy routing groups, mailbox servers, primaries
-// of shadow copies) are internal and never shown to the sender.
-func dsnRemoteMTA(r Recipient) string {
+// dsnReporter says who reported a recipient's status (RFC 3464 §2.3.5,
+// §2.3.6). mta is the Remote-MTA field: the host whose answer
+// LastReply reports, "" when no remote MTA reported anything — umbra
+// decided alone (a null MX, a domain or MX host without address, a
+// route, a connector, a TLS policy before any session, a host that did
+// not answer, this server as next hop, the operator) — and "" for a
+// server of the organisation (relays to a site, legacy routing groups,
+// mailbox servers, primaries of shadow copies are internal and never
+// shown to the sender). smtp is true when LastReply is that MTA's own
+// SMTP reply (Diagnostic-Code type smtp), false when it is umbra's own
+// diagnostic (type X-Umbra).
+//
+// It reads what delivery writes (queue.Result): NextHop is a host as
+// name[address]:port only when a host was tried — a domain, a queue, a
+// connector, "routing" or "maildir" is where umbra decided, and a
+// content unreadable here is never the host's (UnreadableReply) ("lmtp" is
+// the local mailbox store: its replies are smtp, never a Remote-MTA) — and
+// umbra's own diagnostic about a host names that host in its text (a
+// remote reply does not), as "<host> does not support X" when it is
+// decided from the host's EHLO answer (5.6.3, 5.6.7, REQUIRETLS): that
+// host reported the status, in umbra's words.
+func dsnReporter(r Recipient) (mta string, smtp bool) {
+	reply, expired := r.LastReply, false
+	if _, last, ok := splitExpired(reply); ok {
+		reply, expired = last, true // the status is umbra's; the host is the one quoted
+	}
+	hop := r.NextHop
+	if strings.HasPrefix(reply, unreadablePrefix) {
+		return "", false
+	}
+	if hop == "lmtp" { // the mailbox store's own reply, or umbra's words about it
+		return "", !expired && !strings.Contains(strings.ToLower(reply), "lmtp")
+	}
+	host := remoteMTA(hop)
+	if host == "" || !strings.Contains(hop, "[") || reply == "" {
+		return "", false
+	}
+	// A remote reply is quoted as it came; umbra's own words about the
+	// host name it.
+	own := strings.Contains(reply, hop)
+	if own && !strings.Contains(reply, hop+" does not support ") {
+		return "", false // it did not answer, or umbra refused it before any session
+	}
+	smtp = !own && !expired
 	for _, internal := range []string{"site:", "legacy:", "mailbox:", "shadow:"} {
 		if strings.HasPrefix(r.Queue, internal) {
-			return ""
+			return "", smtp
 		}
 	}
-	return remoteMTA(r.NextHop)
+	return host, smtp
 }
+
+// splitExpired undoes expiredReply.
+func splitExpired(reply string) (code, last string, ok bool) {
+	code, rest, ok := strings.Cut(reply, expiredText)
+	if !ok || strings.Count(code, " ") != 1 { // "550 4.4.7": the code comes first
+
+		return "", "", false
+	}
+	_, last, ok = strings.Cut(rest, lastReplyText)
+	return code, last, ok
+}
+
+// expiredReply is a recipient's reply when its message expires: umbra's
+// own code, then the reply it last had (splitExpired).
+func expiredReply(code string, age time.Duration, last string) string {
+	return code + expiredText + age.Round(time.Minute).String() + lastReplyText + last
+}
+
+const expiredText, lastReplyText = " message expired after ", "; last reply: "

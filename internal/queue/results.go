@@ -160,7 +160,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	for _, i := range attempted {
 		if !got[i] && !m.Rcpts[i].Status.Done() {
 			attemptedAny = true
-			m.Rcpts[i].LastReply = "451 4.3.0 no result from delivery"
+			// Umbra's own diagnostic: no host of this attempt is known,
+			// and the last attempt's host did not say it (dsnReporter).
+			m.Rcpts[i].NextHop, m.Rcpts[i].LastReply = "", "451 4.3.0 no result from delivery"
 		}
 	}
 	m.CrashCount = 0
@@ -199,7 +201,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if m.RequireTLS && strings.Contains(rc.LastReply, " REQUIRETLS: ") {
 					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
 				}
-				rc.LastReply = code + " message expired after " + age.Round(time.Minute).String() + "; last reply: " + rc.LastReply
+				rc.LastReply = expiredReply(code, age, rc.LastReply)
 				failed = append(failed, i)
 				q.ev.Event("fail", m, rc, rc.LastReply)
 			}
@@ -252,8 +254,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
 		dm.Size = int64(len(db))
-		dm.UTF8 = m.UTF8
-		dm.RequireTLS = m.RequireTLS // the DSN goes with REQUIRETLS too (RFC 8689 §5)
+		dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
+		dm.RequireTLS = m.RequireTLS  // the DSN goes with REQUIRETLS too (RFC 8689 §5)
 		if d.kind == NotifyFailure {
 			failDSN = len(dsns)
 		}
@@ -442,6 +444,17 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	}
 	for _, dm := range dsns {
 		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
+	}
+	// A DSN of this server's that fails has nobody to go to (the null
+	// sender): the original's sender is never told. Not silent: WARN and
+	// the bounce-lost event (counted in umbra_queue_events_total).
+	if m.Internal && m.Connector == "dsn" {
+		for _, i := range failed {
+			rc := &m.Rcpts[i]
+			q.log.Warn("bounce lost: a DSN could not be delivered, and its sender is never told", "msg_id", m.ID.String(),
+				"next_hop", rc.NextHop, "reply", rc.LastReply, "smtputf8", m.UTF8)
+			q.ev.Event("bounce-lost", m, rc, rc.LastReply)
+		}
 	}
 	if discard && dsnOwesDiscard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" owed by DSN "+dsns[failDSN].ID.String())

@@ -191,7 +191,9 @@ func takeoverRcpts(m *Message, primary, reason string) bool {
 func takeoverRcpt(r *Recipient, reason string) {
 	primary := r.Primary
 	r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "shadow:"+primary, "", "", "", ""
-	r.LastReply = "451 4.4.0 taken over from " + primary + ": " + reason
+	// Umbra's own diagnostic: the primary's host no longer speaks for
+	// the recipient (a DSN names no Remote-MTA for it: dsnReporter).
+	r.NextHop, r.LastReply = "", "451 4.4.0 taken over from "+primary+": "+reason
 }
 
 // takeoverTx makes this server primary for every copy it shadows for

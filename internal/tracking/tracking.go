@@ -199,7 +199,7 @@ func (l *Log) Close() error {
 
 // Events are the event names the log holds: `umbra track --event` takes
 // only these.
-var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "poison", "remove", "shadow", "discard",
+var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "shadow", "discard",
 	"takeover", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release"}
 
 // Query selects entries; empty fields match everything. ID matches the

@@ -1,0 +1,80 @@
+package queue
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RFC 3464 §2.3.5/§2.3.6: Remote-MTA names the MTA that reported the
+// status — none when umbra decided it alone (null MX, a domain or MX host
+// without address, a route, a TLS policy before any session, a host that
+// did not answer, the operator) — and the Diagnostic-Code is of type smtp
+// only when it quotes that MTA's own SMTP reply.
+func TestDSNRemoteMTAOnlyForAReportingHost(t *testing.T) {
+	const mx = "mx.example.net[192.0.2.7]:25"
+	for _, c := range []struct {
+		name, queue, hop, reply string
+		kind                    Notify
+		remoteMTA               string // "" for none
+		diag                    string // the Diagnostic-Code's type
+	}{
+		{"remote refusal", "mx:example.net", mx, "550 5.1.1 no such user", NotifyFailure, "mx.example.net", "smtp"},
+		{"remote tempfail", "mx:example.net", mx, "451 4.3.0 try later", NotifyDelay, "mx.example.net", "smtp"},
+		{"null MX", "mx:example.net", "example.net", "556 5.1.10 domain example.net accepts no mail (null MX)", NotifyFailure, "", "X-Umbra"},
+		{"MX host without address", "mx:example.net", "example.net", "550 5.4.4 MX host nohost.example.net of example.net has no address", NotifyFailure, "", "X-Umbra"},
+		{"no route", "routing", "routing", "550 5.4.4 no route to example.net", NotifyFailure, "", "X-Umbra"},
+		{"unreachable", "unreachable", "unreachable", "451 4.4.4 no route", NotifyDelay, "", "X-Umbra"},
+		{"connector", "smarthost:out", "out", "550 5.7.1 refused by connector out", NotifyFailure, "", "X-Umbra"},
+		{"host did not answer", "mx:example.net", mx, "451 4.4.2 " + mx + ": dial tcp 192.0.2.7:25: connection refused", NotifyDelay, "", "X-Umbra"},
+		{"TLS policy before any session", "mx:example.net", mx,
+			"550 5.7.10 REQUIRETLS: no verified TLS to " + mx + " (no DANE or MTA-STS policy, connector out is opportunistic)", NotifyFailure, "", "X-Umbra"},
+		{"EHLO answer lacks 8BITMIME", "mx:example.net", mx, "550 5.6.3 " + mx + " does not support 8BITMIME, and the message has 8-bit content", NotifyFailure, "mx.example.net", "X-Umbra"},
+		{"EHLO answer lacks REQUIRETLS", "mx:example.net", mx, "550 5.7.10 REQUIRETLS: " + mx + " does not support REQUIRETLS", NotifyFailure, "mx.example.net", "X-Umbra"},
+		{"expired after a remote reply", "mx:example.net", mx, expiredReply("550 4.4.7", 5*24*time.Hour, "451 4.3.0 try later"), NotifyFailure, "mx.example.net", "X-Umbra"},
+		{"expired after no answer", "mx:example.net", mx, expiredReply("550 4.4.7", 5*24*time.Hour, "451 4.4.2 "+mx+": i/o timeout"), NotifyFailure, "", "X-Umbra"},
+		{"connection lost during DATA", "mx:example.net", mx, "451 4.4.2 " + mx + ": connection lost during DATA: EOF", NotifyDelay, "", "X-Umbra"},
+		{"content unreadable here", "mx:example.net", mx, UnreadableReply(errors.New("spool file gone")), NotifyDelay, "", "X-Umbra"},
+		{"next hop is this server", "mx:example.net", mx, "451 4.4.6 routing loop: next hop " + mx + " is this server itself (it presents this server's transport database id)", NotifyDelay, "", "X-Umbra"},
+		{"no result from delivery", "mx:example.net", "", "451 4.3.0 no result from delivery", NotifyDelay, "", "X-Umbra"},
+		{"taken over from a primary", "shadow:primary", "", "451 4.4.0 taken over from primary: heartbeats failed", NotifyDelay, "", "X-Umbra"},
+		{"removed by the operator", "mx:example.net", "", "550 5.3.0 message removed by the administrator of mx.test", NotifyFailure, "", "X-Umbra"},
+		{"internal hop's reply", "site:b", "hub-b[10.0.0.2:25]", "550 5.1.1 no such mailbox", NotifyFailure, "", "smtp"},
+		{"LMTP server's reply", "mailbox:DB01", "lmtp", "550 5.1.1 <x@example.net> unknown user", NotifyFailure, "", "smtp"},
+		{"LMTP server unreachable", "mailbox:DB01", "lmtp", "451 4.4.1 LMTP server unreachable: dial unix /run/lmtp: connect: no such file", NotifyDelay, "", "X-Umbra"},
+		{"LMTP content unreadable here", "mailbox:DB01", "lmtp", UnreadableReply(errors.New("spool file gone")), NotifyDelay, "", "X-Umbra"},
+		{"maildir", "mailbox:DB01", "maildir", "550 5.1.1 <x@example.net>: no such mailbox", NotifyFailure, "", "X-Umbra"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &Message{ID: 7, From: "sender@example.org", Arrived: time.Unix(1e9, 0),
+				Rcpts: []Recipient{{Addr: "x@example.net", Queue: c.queue, NextHop: c.hop, LastReply: c.reply, Status: Failed}}}
+			dsn := string(BuildDSN("mx.test", m, []byte("Subject: s\r\n\r\nbody\r\n"), c.kind, []int{0}, time.Unix(1e9+60, 0), time.Unix(1e9+3600, 0), 8, 0))
+			got := ""
+			for _, line := range strings.Split(dsn, "\r\n") {
+				if v, ok := strings.CutPrefix(line, "Remote-MTA: "); ok {
+					got = v
+				}
+			}
+			if want := "dns; " + c.remoteMTA; c.remoteMTA == "" && got != "" || c.remoteMTA != "" && got != want {
+				t.Errorf("Remote-MTA %q, want %q:\n%s", got, c.remoteMTA, dsn)
+			}
+			if want := "Diagnostic-Code: " + c.diag + "; "; !strings.Contains(dsn, want) {
+				t.Errorf("want %q:\n%s", want, dsn)
+			}
+		})
+	}
+}
+
+// A recipient taken over from a failed primary carries umbra's own
+// diagnostic: the host its shadow copy went to is no longer quoted.
+func TestTakenOverRecipientNamesNoReporter(t *testing.T) {
+	r := Recipient{Addr: "x@example.net", Status: Shadowed, Primary: "primary", Queue: "mx:example.net",
+		NextHop: "primary[10.0.0.9]:25", LastReply: "250 2.0.0 Ok: queued as 1"}
+	takeoverRcpt(&r, "heartbeats failed")
+	m := &Message{ID: 7, From: "sender@example.org", Arrived: time.Unix(1e9, 0), Rcpts: []Recipient{r}}
+	dsn := string(BuildDSN("mx.test", m, []byte("Subject: s\r\n\r\nbody\r\n"), NotifyDelay, []int{0}, time.Unix(1e9+60, 0), time.Unix(1e9+3600, 0), 8, 0))
+	if strings.Contains(dsn, "Remote-MTA") || !strings.Contains(dsn, "Diagnostic-Code: X-Umbra; 451 4.4.0 taken over") {
+		t.Errorf("a takeover's DSN quotes a remote MTA:\n%s", dsn)
+	}
+}
