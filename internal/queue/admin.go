@@ -415,22 +415,37 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 	q.reviveDead()
 	now := q.clk.Now()
 	to := "redirect:" + target
+	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
 	n, err := q.eachInQueue(ctx, name, func(m *Message) bool {
+		moved[m.ID] = 0
 		if m.State != Ready && m.State != Suspended {
 			return false // in delivery or poison: left alone
 		}
-		changed := false
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if !r.Status.Done() && queueOf(r) == name && name != to {
-				r.Redirect, r.Queue, changed = target, to, true
+				r.Redirect, r.Queue = target, to
+				moved[m.ID]++
 			}
 		}
+		changed := moved[m.ID] > 0
 		if changed && m.State == Ready {
 			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
 		}
 		return changed
 	})
+	if err == nil {
+		// The recipients left this queue and entered the redirect's: its
+		// IN/MIN and OUT/MIN say so, as for a delivery's move.
+		q.qmu.Lock()
+		for _, k := range moved {
+			for range k {
+				q.rt(name, now).out.add(now)
+				q.rt(to, now).in.add(now)
+			}
+		}
+		q.qmu.Unlock()
+	}
 	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n)
 	return n, err
 }
