@@ -301,6 +301,8 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 // SuspendQueue stops delivery of the recipients waiting in a queue; it
 // survives restarts.
 func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
+	q.suspendMu.Lock() // the stored mark and the one in memory change together
+	defer q.suspendMu.Unlock()
 	if err := q.store.Update(ctx, func(tx *Tx) error { return tx.SetSuspended(name, true) }); err != nil {
 		return err
 	}
@@ -317,6 +319,8 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 // those whose retry it brought forward, so the operator learns what the
 // resume released.
 func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
+	q.suspendMu.Lock() // the stored mark and the one in memory change together
+	defer q.suspendMu.Unlock()
 	q.reviveDead()
 	now := q.clk.Now()
 	due := 0

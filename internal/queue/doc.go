@@ -168,6 +168,30 @@
 // every destination starts at InitialWindow; marks of failing primaries
 // are rebuilt from the stored shadow state.
 //
+// Liveness: every Ready message has its schedule entry at its
+// NextAttempt (Tx.Put), and the loop claims the schedule's due prefix
+// whenever the active set has room, woken by a Kick or Store.Wake from
+// every writer that makes mail due (submit, resume, retry, flush,
+// redirect, takeover, a primary answering again, a drained
+// destination, the end of an attempt) and by a timer at the next due
+// time otherwise; so every Ready message with a due time ≤ now is
+// claimed — in a destination's queue, in flight, or answered at once
+// (held, dead destination, throttled) — at the loop's next pass. A
+// message due later waits for a reason that must end its wait when it
+// ends: a retry step, a throttle's recheck (ended early by the drain:
+// wakeHeld), or a hold — every pending recipient in a suspended queue,
+// parked for holdRecheck. A hold's record lists each recipient in the
+// queue that holds it (a taken-over copy too: it leaves its shadow
+// queue for the suspended one), so the resume's commit, which makes due
+// every Ready message of the queue, finds it; and the commit that parks
+// a message on a hold reads the suspension in its own transaction
+// (Tx.anyResumed): an attempt that saw the queue suspended and commits
+// after the resume (which skipped the message, in delivery then) makes
+// it due at once instead of parking it for the hour. SuspendQueue and
+// ResumeQueue change the stored mark and the one in memory (what
+// attempts ask) under one lock, so the two never disagree for longer
+// than one of them.
+//
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or
 // redirect sets ManualRetry on the record: that attempt does not count,
@@ -245,7 +269,9 @@
 // Takeover turns the shadowed recipients back to Pending; they stay
 // listed in the primary's shadow queue (shadow:PRIMARY, now pending)
 // until an attempt hands them on (SR-6), and are made due at once when
-// the primary answers again. A shadow copy the primary never confirmed
+// the primary answers again. An attempt whose route's queue the
+// operator suspended hands them on to that queue, held there like any
+// mail of it (see "Liveness"). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit
 // bounces it with a DSN when no route takes it — never a silent deletion.
 // A crash at any point leaves either the copy (and a later discard or

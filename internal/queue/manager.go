@@ -103,6 +103,12 @@ type Manager struct {
 
 	peersFound atomic.Bool // shadow queues of an older database got their peer records
 
+	// suspendMu serialises SuspendQueue and ResumeQueue, each a commit
+	// and then the change in memory: without it a suspend and a resume
+	// that overlap could leave memory (what attempts see) saying
+	// suspended and the store (what a hold's commit reads) not, and a
+	// message would go round held and due again.
+	suspendMu sync.Mutex
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)
 	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)

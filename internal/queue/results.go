@@ -88,6 +88,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	expanded := false
+	var heldIn []string // the suspended queues holding recipients (Held)
+	parked := false     // every pending recipient held: due again at the hold's recheck
 	// One event per recipient: written together (one line each, one write).
 	ev, flushEvents := q.eventBatch()
 	for _, r := range results {
@@ -98,9 +100,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		outcome[r.Rcpt] = r.Outcome
 		rc := &m.Rcpts[r.Rcpt]
 		// A recipient taken over from a failed primary stays in that
-		// primary's shadow queue until a route takes it (SR-6).
+		// primary's shadow queue until a route takes it (SR-6). A route
+		// whose queue the operator suspended took it: it is held in
+		// that queue, where the queue's resume, retry and redirect find
+		// it (a hold left in the shadow queue waited out its hour after
+		// the resume).
 		prevQueue := rc.Queue
-		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == Held)
+		taken := strings.HasPrefix(prevQueue, "shadow:") && r.Outcome == Deferred
 		if r.Outcome != Held && r.Outcome != throttled {
 			attemptedAny = true
 			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
@@ -144,8 +150,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		case Held, throttled:
 			if r.Outcome == throttled {
 				throttledAny = true
-			} else if !taken {
+			} else {
 				rc.Queue = r.Queue
+				heldIn = append(heldIn, queueOf(rc))
 			}
 			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
 		default:
@@ -217,6 +224,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
+				parked = true
 			}
 		}
 	}
@@ -301,6 +309,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	if q.deferResults(m, refusal != nil, discard, interrupted) {
 		update = q.store.UpdateDeferred
 	}
+	holdUntil := m.NextAttempt
 	handed()
 	err := update(func(tx *Tx) error {
 		afters = afters[:0]
@@ -378,6 +387,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		m.State = shadowState
 		if keep {
 			m.State = Shadow
+		}
+		if parked {
+			// The hold is read in this commit: a resume committed since
+			// the attempt saw its queue suspended found the message in
+			// delivery and left it, so the hold it lifted is not kept.
+			m.NextAttempt = holdUntil
+			if tx.anyResumed(heldIn) {
+				m.NextAttempt = now
+			}
 		}
 		if tookOver {
 			m.State, m.NextAttempt = Ready, now

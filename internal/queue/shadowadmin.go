@@ -120,9 +120,22 @@ func (q *Manager) settledGone(m *Message) {
 // suspended queues — or that has none left to attempt at all.
 func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 	now := q.clk.Now()
-	m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
+	var queues []string // where its pending recipients wait: every one suspended when attemptable looked
+	for _, i := range m.Pending() {
+		queues = append(queues, queueOf(&m.Rcpts[i]))
+	}
 	var gone, took bool
-	if err := q.store.Update(ctx, func(tx *Tx) error { var err error; gone, took, err = settleIdle(tx, m, now); return err }); err != nil {
+	if err := q.store.Update(ctx, func(tx *Tx) error {
+		// A resume committed since attemptable looked found the message
+		// in delivery and left it: the hold it lifted is not kept.
+		m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
+		if tx.anyResumed(queues) {
+			m.NextAttempt = now
+		}
+		var err error
+		gone, took, err = settleIdle(tx, m, now)
+		return err
+	}); err != nil {
 		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
 		return
 	}
