@@ -182,8 +182,10 @@
 // wakeHeld), or a hold — every pending recipient in a suspended queue,
 // parked for holdRecheck. A hold's record lists each recipient in the
 // queue that holds it (a taken-over copy too: it leaves its shadow
-// queue for the suspended one), so the resume's commit, which makes due
-// every Ready message of the queue, finds it; and the commit that parks
+// queue for the suspended one; a copy an earlier release parked in its
+// shadow queue is made due by Recover: releaseShadowHolds), so the
+// resume's commit, which makes due every Ready message of the queue,
+// finds it; and the commit that parks
 // a message on a hold reads the suspension in its own transaction
 // (Tx.anyResumed): an attempt that saw the queue suspended and commits
 // after the resume (which skipped the message, in delivery then) makes

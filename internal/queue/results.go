@@ -22,6 +22,7 @@ const (
 	// FailedPerm: a permanent failure; the sender gets a DSN.
 	FailedPerm
 	// Held: routed to a queue the operator suspended; not attempted.
+	// Its reply is HeldReply(queue).
 	Held
 	// ShadowedOK: a primary took the recipient in a shadow session; the
 	// copy stays here until the primary's discard notification.
@@ -31,6 +32,28 @@ const (
 	// due at once, in the same commit.
 	Expanded
 )
+
+// HeldReply is the reply of a recipient held (Held) because the
+// operator suspended the queue its route takes.
+func HeldReply(queue string) string {
+	return "452 4.3.2 queue " + queue + heldSuffix
+}
+
+const heldSuffix = " suspended by the administrator"
+
+// heldBy names the queue a reply made by HeldReply names, "" for
+// another reply.
+func heldBy(reply string) string {
+	rest, ok := strings.CutPrefix(reply, "452 4.3.2 queue ")
+	if !ok {
+		return ""
+	}
+	name, ok := strings.CutSuffix(rest, heldSuffix)
+	if !ok {
+		return ""
+	}
+	return name
+}
 
 // Result is the outcome of an attempt for the recipient m.Rcpts[Rcpt].
 type Result struct {

@@ -41,7 +41,7 @@ func (d *suspendingDeliverer) Deliver(ctx context.Context, m *Message, b []byte,
 				Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: m.ID.String() + "-b"})
 		case held:
 			out = append(out, Result{Rcpt: i, Outcome: Held, Queue: heldQueue,
-				Reply: "452 4.3.2 queue " + heldQueue + " suspended by the administrator"})
+				Reply: HeldReply(heldQueue)})
 		default:
 			out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: heldQueue, NextHop: "smarthost", Reply: "250 ok"})
 		}
@@ -148,4 +148,45 @@ func mustMessage(t *testing.T, q *Manager, id ID) *Message {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// A database an earlier release wrote may hold a taken-over copy parked
+// on a hold in its shadow queue, where no resume finds it: the start
+// makes it due, and its attempt sends it (or holds it where a resume
+// finds it, its route's queue being suspended still).
+func TestStartReleasesHoldLeftInShadowQueue(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	now := clk.Now()
+	m := msg(s, "a@example.org", "x@ext.example", "y@ext.example")
+	m.Arrived, m.State, m.NextAttempt = now, Ready, now.Add(holdRecheck)
+	for i := range m.Rcpts {
+		m.Rcpts[i].Queue, m.Rcpts[i].LastReply = "shadow:hub-b", HeldReply(heldQueue)
+	}
+	m.Rcpts[1].Status = Relayed
+	// A copy deferred in its shadow queue waits for its retry step.
+	w := msg(s, "a@example.org", "z@ext.example")
+	w.Arrived, w.State, w.NextAttempt, w.Attempts = now, Ready, now.Add(time.Hour), 1
+	w.Rcpts[0].Queue, w.Rcpts[0].LastReply = "shadow:hub-b", "451 4.4.1 connection refused"
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.PutNew(m, []byte(body)); err != nil {
+			return err
+		}
+		return tx.PutNew(w, []byte(body))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := &suspendingDeliverer{}
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	d.q = q
+	if _, _, err := q.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	waitFor(t, "the copy held in its shadow queue sent", func() bool { return gone(q, m.ID) })
+	if got := mustMessage(t, q, w.ID); !got.NextAttempt.Equal(now.Add(time.Hour)) || got.State != Ready {
+		t.Errorf("the deferred copy: %s at %v, want ready at its retry step", got.State, got.NextAttempt)
+	}
 }
