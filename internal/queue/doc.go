@@ -189,7 +189,9 @@
 // a message on a hold reads the suspension in its own transaction
 // (Tx.anyResumed): an attempt that saw the queue suspended and commits
 // after the resume (which skipped the message, in delivery then) makes
-// it due at once instead of parking it for the hour. SuspendQueue and
+// it due at once instead of parking it for the hour, as it does when it
+// applies a takeover kept aside while the message was in delivery (the
+// recipients pending again were never attempted here). SuspendQueue and
 // ResumeQueue change the stored mark and the one in memory (what
 // attempts ask) under one lock, so the two never disagree for longer
 // than one of them.

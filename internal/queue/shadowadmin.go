@@ -72,6 +72,11 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
 		return false, false, err
 	}
+	if took && m.State == Ready {
+		// Recipients pending again, never attempted here: due now, as
+		// the commit of results makes a takeover (not after a hold).
+		m.NextAttempt = now
+	}
 	if m.State != Quarantined && len(m.Pending()) == 0 {
 		if !hasShadowed(m) {
 			// Its own shadow copy elsewhere goes with it, as with an
@@ -124,16 +129,18 @@ func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 	for _, i := range m.Pending() {
 		queues = append(queues, queueOf(&m.Rcpts[i]))
 	}
-	var gone, took bool
+	var gone, took bool // took is sticky: a rerun of the function sees m already changed
 	if err := q.store.Update(ctx, func(tx *Tx) error {
 		// A resume committed since attemptable looked found the message
 		// in delivery and left it: the hold it lifted is not kept.
 		m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
-		if tx.anyResumed(queues) {
+		if took || tx.anyResumed(queues) {
 			m.NextAttempt = now
 		}
+		var t bool
 		var err error
-		gone, took, err = settleIdle(tx, m, now)
+		gone, t, err = settleIdle(tx, m, now)
+		took = took || t
 		return err
 	}); err != nil {
 		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)

@@ -190,3 +190,47 @@ func TestStartReleasesHoldLeftInShadowQueue(t *testing.T) {
 		t.Errorf("the deferred copy: %s at %v, want ready at its retry step", got.State, got.NextAttempt)
 	}
 }
+
+// An attempt that finds every pending recipient in a suspended queue
+// holds the message without a delivery; a takeover kept aside while it
+// was in delivery makes a recipient shadowed at that primary pending
+// again in that same commit, and that recipient is due now, not after
+// the hold's hour. (The takeover is put aside before the claim here:
+// the hold's commit applies it alike.)
+func TestHoldAppliesTakeoverDueNow(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	now := clk.Now()
+	m := msg(s, "a@example.org", "x@ext.example", "y@ext.example")
+	m.Arrived, m.State, m.NextAttempt = now, Ready, now
+	m.Rcpts[0].Queue = heldQueue
+	r := &m.Rcpts[1]
+	r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID = Shadowed, "site:b", "hub-b", "127.0.0.2:25", m.ID.String()+"-b"
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.PutNew(m, []byte(body)); err != nil {
+			return err
+		}
+		return tx.AddEarlyTakeover(m.ID, "hub-b", now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := &suspendingDeliverer{}
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	d.q = q
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	if err := q.SuspendQueue(ctx, heldQueue); err != nil {
+		t.Fatal(err)
+	}
+	q.Start(ctx)
+	// y is routed: its queue is suspended too, so it is held there; x
+	// stays held. Both now wait for the resume, which releases them.
+	waitFor(t, "the taken-over recipient attempted", func() bool {
+		got, err := q.Message(m.ID)
+		return err == nil && got.State == Ready && got.Rcpts[1].Status == Pending && got.Rcpts[1].Queue == heldQueue
+	})
+	if n, err := q.ResumeQueue(ctx, heldQueue); err != nil || n != 1 {
+		t.Fatalf("resume: %d due, %v", n, err)
+	}
+	waitFor(t, "the message sent", func() bool { return gone(q, m.ID) })
+}
