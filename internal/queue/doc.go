@@ -168,30 +168,31 @@
 // every destination starts at InitialWindow; marks of failing primaries
 // are rebuilt from the stored shadow state.
 //
-// Liveness: every Ready message has its schedule entry at its
-// NextAttempt (Tx.Put), and the loop claims the schedule's due prefix
-// whenever the active set has room, woken by a Kick or Store.Wake from
-// every writer that makes mail due (submit, resume, retry, flush,
-// redirect, takeover, a primary answering again, a drained
-// destination, the end of an attempt) and by a timer at the next due
-// time otherwise; so every Ready message with a due time ≤ now is
-// claimed — in a destination's queue, in flight, or answered at once
-// (held, dead destination, throttled) — at the loop's next pass. A
-// message due later waits for a reason that must end its wait when it
-// ends: a retry step, a throttle's recheck (ended early by the drain:
-// wakeHeld), or a hold — every pending recipient in a suspended queue,
-// parked for holdRecheck. A hold's record lists each recipient in the
-// queue that holds it (a taken-over copy too: it leaves its shadow
-// queue for the suspended one; a copy an earlier release parked in its
-// shadow queue is made due by Recover: releaseShadowHolds), so the
-// resume's commit, which makes due every Ready message of the queue,
-// finds it; and the commit that parks
-// a message on a hold reads the suspension in its own transaction
+// Liveness. The invariant: every Ready message whose due time is ≤ now
+// is claimed at the loop's next pass while the active set has room —
+// then its jobs are in exactly one destination's queue each, in flight,
+// or answered at once (held, dead destination, throttled) — and every
+// Ready message due later waits for a reason whose end makes it due.
+// The first half holds because every Ready message has its schedule
+// entry at its NextAttempt (Tx.Put), the loop claims the schedule's due
+// prefix, and every writer that makes mail due wakes it (Kick, or
+// Store.Wake from outside the manager: submit, resume, retry, flush,
+// redirect, takeover, a primary answering again, a drained destination,
+// the end of an attempt; a timer at the next due time otherwise). The
+// reasons to wait: a retry step; a throttle's recheck (ended early by
+// the drain: wakeHeld); a hold — every pending recipient in a
+// suspended queue, parked for holdRecheck. A hold's record lists each
+// recipient in the queue that holds it (a taken-over copy too: it
+// leaves its shadow queue for the suspended one; a copy an earlier
+// release parked in its shadow queue is made due by Recover:
+// releaseShadowHolds), so the resume's commit, which makes due every
+// Ready message of the queue, finds it; and the commit that parks a
+// message on a hold reads the suspension in its own transaction
 // (Tx.anyResumed): an attempt that saw the queue suspended and commits
 // after the resume (which skipped the message, in delivery then) makes
-// it due at once instead of parking it for the hour, as it does when it
-// applies a takeover kept aside while the message was in delivery (the
-// recipients pending again were never attempted here). SuspendQueue and
+// it due at once instead of parking it for the hour — as it does when
+// it applies a takeover kept aside while the message was in delivery
+// (recipients pending again, never attempted here). SuspendQueue and
 // ResumeQueue change the stored mark and the one in memory (what
 // attempts ask) under one lock, so the two never disagree for longer
 // than one of them.
