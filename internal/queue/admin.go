@@ -127,7 +127,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		}
 		r := q.rt(name, now)
 		r.lastAttempt = now
-		if res.Outcome != Deferred {
+		if res.Outcome != Deferred && res.Outcome != deadWait {
 			r.lastError = ""
 			q.rt(prev, now).out.add(now)
 			continue

@@ -105,10 +105,14 @@
 // below 1. As many failures in a row as the window allowed when the
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once
-// ("451 4.4.1 destination … is dead", an attempt like any other deferral);
-// after that one probe (window 1) goes through and success regrows the
-// window; an operator's retry, redirect, resume or flush ends every
-// cool-down at once (as Postfix's flush does).
+// ("451 4.4.1 destination … is dead": outcome deadWait, tracked as a
+// deferral but no attempt — no connection was made, so no step of the
+// retry schedule is used; the message is due again when the cool-down
+// ends, with the probe, or at once when the results commit after the
+// destination was revived); after that one probe (window 1) goes
+// through and success regrows the window; an operator's retry,
+// redirect, resume or flush ends every cool-down at once (as Postfix's
+// flush does).
 // DeadCoolDown defaults to the first retry step (at most 5 min), as
 // Postfix's dead destinations wait minimal_backoff_time. Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has

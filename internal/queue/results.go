@@ -129,10 +129,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// it (a hold left in the shadow queue waited out its hour after
 		// the resume).
 		prevQueue := rc.Queue
-		taken := strings.HasPrefix(prevQueue, "shadow:") && r.Outcome == Deferred
+		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == deadWait)
 		if r.Outcome != Held && r.Outcome != throttled {
-			attemptedAny = true
+			// A dead destination's deferral made no connection: no attempt.
+			attemptedAny = attemptedAny || r.Outcome != deadWait
 			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
+		}
+		if r.Outcome == deadWait {
+			throttledAny = true // due again after its wait, with no retry step
 		}
 		switch r.Outcome {
 		case DeliveredOK:
@@ -205,7 +209,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		recheck = max(recheck, r.wait)
 	}
 	for _, i := range pending {
-		if got[i] && outcome[i] != throttled && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
+		if got[i] && outcome[i] != throttled && outcome[i] != deadWait && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
 			onlyThrottled = false
 		}
 	}
