@@ -562,6 +562,24 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, queue []stri
 	}
 }
 
+// stopReply is the reply of a recipient whose attempt the server's stop
+// cut: a connect "operation was canceled" or a connection lost during
+// DATA is then umbra's own doing, not the next hop's failure. It does
+// not count against the destination's window (feedback), and the
+// interrupted attempt uses no retry step (finish).
+const stopReply = "451 4.3.2 delivery stopped by shutdown (shutting down): not the next hop's failure"
+
+// stoppedByShutdown rewrites the deferrals of an attempt the stop cut
+// (its context done) as stopReply; what the next hop took stays.
+func stoppedByShutdown(res []Result) []Result {
+	for i := range res {
+		if res[i].Outcome == Deferred {
+			res[i].Reply = stopReply
+		}
+	}
+	return res
+}
+
 // runJob runs one job in its own goroutine: the number of these is
 // bounded by the windows (and by the active set for jobs without one).
 // The job counts as umbra's code on the message from here (before its
@@ -589,12 +607,21 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			}
 		}
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
+		if ctx.Err() != nil {
+			// The server is stopping: no new delivery begins (the
+			// message is due at once at the next start, no attempt).
+			q.jobDone(ctx, jb, nil, pw)
+			return
+		}
 		body, err := a.loadBody(q)
 		if err != nil {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
 		res, panicked := q.deliver(jctx, a.m, body, jb.rcpts)
+		if jctx.Err() != nil {
+			res = stoppedByShutdown(res)
+		}
 		a.mu.Lock()
 		a.attempted = append(a.attempted, jb.rcpts...)
 		if panicked != "" {
