@@ -637,6 +637,7 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 			return shadowCopyErr(m, "resume")
 		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
+		m.LastError = ""               // it described the hold or the crashes, which end here
 		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})

@@ -105,6 +105,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	got := map[int]bool{}
 	outcome := map[int]Outcome{}
 	attemptedAny, throttledAny := false, false
+	deferredAny := false // a recipient deferred in this attempt: the last error is its reply
 	var final []int
 	finalDB := map[int]string{}
 	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
@@ -184,6 +185,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
 		default:
 			m.LastError = r.Reply
+			deferredAny = true
 			ev.Event("defer", m, rc, r.Reply)
 		}
 		if taken {
@@ -191,6 +193,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 	}
 	flushEvents()
+	if attemptedAny && !deferredAny {
+		// The failure the last error described ended with this attempt
+		// (relayed, delivered, failed for good): it is not shown any more.
+		m.LastError = ""
+	}
 	for _, i := range attempted {
 		if !got[i] && !m.Rcpts[i].Status.Done() {
 			attemptedAny = true
