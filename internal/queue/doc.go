@@ -62,6 +62,10 @@
 //	       └─▶ Ready (schedule entry) ──claim──▶ Active ──results──▶ deleted (all recipients done)
 //	                       ▲                      │                └▶ Ready at now+backoff (some pending)
 //	                       └──────────────────────┘ requeue (shutdown)
+//	results of an attempt the stop cut ──▶ Ready now, no attempt counted; its
+//	                    deferrals read "delivery stopped by shutdown" (stopReply),
+//	                    not the next hop's failure; no job starts once the stop
+//	                    ended its context
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	                    (a crash counts only if umbra's code was running on it)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
