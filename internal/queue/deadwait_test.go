@@ -56,6 +56,9 @@ func TestDeadDestinationDeferralSpendsNoRetryStep(t *testing.T) {
 	if got.Attempts != 1 {
 		t.Errorf("attempts %d after a deferral without a connection, want 1", got.Attempts)
 	}
+	if st := DisplayState(got, clk.Now()); st != "retry" {
+		t.Errorf("listed %s, want retry: it waits after a deferral", st)
+	}
 	if end := t0.Add(time.Minute); got.NextAttempt.After(end) {
 		t.Errorf("due %s after the cool-down's end, want at its end", got.NextAttempt.Sub(end))
 	}

@@ -168,7 +168,8 @@ func TestDeadDestination(t *testing.T) {
 			switch {
 			case m.State == Ready && m.Attempts == 1:
 				tried++
-			case m.State == Ready && m.Attempts == 0 && isDeadReply(m.Rcpts[0].LastReply):
+			case m.State == Ready && m.Attempts == 0 && isDeadReply(m.Rcpts[0].LastReply) &&
+				DisplayState(m, clk.Now()) == "retry": // waiting after a deferral, listed so
 				dead++
 			}
 		}
