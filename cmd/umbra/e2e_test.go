@@ -52,6 +52,55 @@ func freeAddr(t testing.TB, ip string) string {
 	return ln.Addr().String()
 }
 
+// reserved holds the sink addresses reserveAddr keeps, each a socket
+// bound to it and not listening: a connection to it is refused, as to a
+// server that is down, and no other process can bind the port (it is
+// bound without SO_REUSEADDR) until startRecorder takes it.
+var reserved = struct {
+	mu  sync.Mutex
+	fds map[string]int
+}{fds: map[string]int{}}
+
+// reserveAddr returns a TCP address on ip (IPv4) that stays this test's
+// until startRecorder listens on it. freeAddr closes its port at once:
+// a sink started later, after a kill, could find the port taken by
+// another process meanwhile, or receive that process's mail.
+func reserveAddr(t testing.TB, ip string) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := &syscall.SockaddrInet4{}
+	copy(sa.Addr[:], net.ParseIP(ip).To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	got, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(ip, fmt.Sprint(got.(*syscall.SockaddrInet4).Port))
+	reserved.mu.Lock()
+	reserved.fds[addr] = fd
+	reserved.mu.Unlock()
+	t.Cleanup(func() { release(addr) })
+	return addr
+}
+
+// release closes the reservation of addr, if any.
+func release(addr string) {
+	reserved.mu.Lock()
+	fd, ok := reserved.fds[addr]
+	delete(reserved.fds, addr)
+	reserved.mu.Unlock()
+	if ok {
+		syscall.Close(fd)
+	}
+}
+
 // daemon is a running umbra process.
 type daemon struct {
 	t    testing.TB
@@ -138,6 +187,7 @@ func startRecorder(t testing.TB, addr string) *recorder {
 	r.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &recSession{r: r}, nil }))
 	r.srv.Domain = "sink.test"
 	r.srv.ErrorLog = nopLog{}
+	release(addr) // a reserved sink address: the listener takes it over
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,8 @@ func receiptOrg(t *testing.T, pref string) (a, b, sink, cfgA, dataA, cfgB string
 
 func receiptOrgReject(t *testing.T, pref string, reject bool) (a, b, sink, cfgA, dataA, cfgB string) {
 	dir := t.TempDir()
-	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
+	// The sink is often started late (after a kill): its port is kept.
+	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites:
   - {name: a}
   - {name: b}

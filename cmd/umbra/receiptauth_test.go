@@ -31,7 +31,7 @@ func receiptOrgSASL(t *testing.T, loginBack bool) (a, b, sink, cfgA, cfgB string
 // way out (the topology connector "out") named by out.
 func receiptOrgSASLOut(t *testing.T, loginBack bool, out string) (a, b, sink, cfgA, cfgB string) {
 	dir := t.TempDir()
-	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
+	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1") // kept until the sink starts
 	topo := fmt.Sprintf(`sites:
   - {name: a}
   - {name: b}

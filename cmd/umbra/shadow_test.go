@@ -249,13 +249,17 @@ func (p *shadowPair) queued(t *testing.T, cfg string) map[string]int {
 
 // held counts the copies still held as shadow copies for primary (state
 // shadow); after a takeover they stay in the shadow queue, pending (SR-6).
+// A listing that failed (a busy daemon) is -1, -1: it says nothing, and
+// must not pass for "holds nothing".
 func (p *shadowPair) held(t *testing.T, cfg, primary string) (shadow, pending int) {
-	out, _ := cli(t, cfg, "queue", "list", "--json")
+	out, code := cli(t, cfg, "queue", "list", "--json")
 	var qs []struct {
 		Name    string
 		ByState map[string]int `json:"by_state"`
 	}
-	json.Unmarshal([]byte(out), &qs)
+	if err := json.Unmarshal([]byte(out), &qs); code != 0 || err != nil {
+		return -1, -1
+	}
 	for _, q := range qs {
 		if q.Name == "shadow:"+primary {
 			return q.ByState["shadow"], q.ByState["ready"] + q.ByState["retry"] + q.ByState["active"] // retry: waiting after a failed attempt

@@ -327,7 +327,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		if st.cfg.Suspended != nil && st.cfg.Suspended(g.queue) {
 			for _, i := range g.rcpts {
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Held, Queue: g.queue,
-					Reply: "452 4.3.2 queue " + g.queue + " suspended by the administrator"})
+					Reply: queue.HeldReply(g.queue)})
 			}
 			continue
 		}

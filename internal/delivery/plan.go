@@ -85,7 +85,7 @@ func (st *state) group(m *queue.Message, rcpts []int, size int64) (groups map[st
 				continue
 			case len(r.NextHops) == 0:
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "unreachable", NextHop: "unreachable",
-					Reply: "451 4.4.4 no route to " + r.Destination})
+					Reply: "451 4.4.4 " + unreachable(r, domain)})
 				continue
 			case r.NextHops[0].Kind == routing.HopMailbox && len(r.NextHops[0].Servers) == 0:
 				g = st.localGroup(groups)
@@ -155,4 +155,13 @@ func (st *state) localGroup(groups map[string]*group) *group {
 		return g
 	}
 	return &group{key: "local", queue: "mailbox:" + st.cfg.Mailbox.Database, db: st.cfg.Mailbox.Database}
+}
+
+// unreachable says why a route has no next hop: no send connector
+// serves the domain, or the destination it names has none.
+func unreachable(r routing.Route, domain string) string {
+	if r.Destination == routing.NoConnector {
+		return "no send connector serves " + domain
+	}
+	return "no route to " + r.Destination
 }

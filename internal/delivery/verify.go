@@ -37,7 +37,7 @@ func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict
 		case r.NDR != "":
 			return recipients.Unknown, r.NDR, nil
 		case len(r.NextHops) == 0:
-			return recipients.CannotDecide, "", fmt.Errorf("no route to %s", r.Destination)
+			return recipients.CannotDecide, "", errors.New(unreachable(r, domain))
 		case r.NextHops[0].Kind == routing.HopConnector:
 			return d.verifyConnector(ctx, st, st.topoConnector(r.NextHops[0].Connector), domain, rcpt)
 		}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,7 +127,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		}
 		r := q.rt(name, now)
 		r.lastAttempt = now
-		if res.Outcome != Deferred {
+		if res.Outcome != Deferred && res.Outcome != deadWait {
 			r.lastError = ""
 			q.rt(prev, now).out.add(now)
 			continue
@@ -306,6 +307,8 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 // SuspendQueue stops delivery of the recipients waiting in a queue; it
 // survives restarts.
 func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
+	q.suspendMu.Lock() // the stored mark and the one in memory change together
+	defer q.suspendMu.Unlock()
 	if err := q.store.Update(ctx, func(tx *Tx) error { return tx.SetSuspended(name, true) }); err != nil {
 		return err
 	}
@@ -322,6 +325,8 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 // those whose retry it brought forward, so the operator learns what the
 // resume released.
 func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
+	q.suspendMu.Lock() // the stored mark and the one in memory change together
+	defer q.suspendMu.Unlock()
 	q.reviveDead()
 	now := q.clk.Now()
 	due := 0
@@ -361,6 +366,46 @@ func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
 	q.Kick()
 	q.log.Info("queue resumed", "queue", name, "due", due)
 	return due, err
+}
+
+// releaseShadowHolds makes due now, in tx, every Ready message parked on
+// a hold while a recipient of it waits in a shadow queue: a taken-over
+// copy an earlier release held there (it now goes to the queue that
+// holds it, where that queue's resume finds it). Only the Ready entries
+// of the shadow queues' index are read: copies still shadowed are not.
+func releaseShadowHolds(tx *Tx, now time.Time) (int, error) {
+	prefix := []byte("shadow:")
+	var ready []ID
+	c := tx.qidx.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if _, id, ok := parseQueueKey(k); ok && len(v) == 1 && State(v[0]) == Ready {
+			ready = append(ready, id)
+		}
+	}
+	n := 0
+	for _, id := range ready { // not while the cursor walks the index Put rewrites
+		m, err := tx.Get(id)
+		if err != nil {
+			continue // an undecodable record is the damaged-record check's
+		}
+		if m.State != Ready || !m.NextAttempt.After(now) {
+			continue
+		}
+		parked := false
+		for _, i := range m.Pending() {
+			r := &m.Rcpts[i]
+			parked = parked || strings.HasPrefix(r.Queue, "shadow:") && heldBy(r.LastReply) != ""
+		}
+		if !parked {
+			continue
+		}
+		m.NextAttempt = now
+		if err := tx.Put(m); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // eachInQueue applies change to every message of a queue in one
@@ -612,6 +657,7 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 			return shadowCopyErr(m, "resume")
 		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
+		m.LastError = ""               // it described the hold or the crashes, which end here
 		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})

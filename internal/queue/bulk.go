@@ -59,7 +59,10 @@ var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redi
 // DisplayState is the state the operator sees for a message at now,
 // leaving aside suspended queues (StateView adds them).
 func DisplayState(m *Message, now time.Time) string {
-	if m.State == Ready && m.Attempts > 0 && m.NextAttempt.After(now) {
+	// Waiting after a deferral: an attempt, or a dead destination's
+	// answer without a connection (no attempt; its reply is the last
+	// error).
+	if m.State == Ready && (m.Attempts > 0 || m.LastError != "") && m.NextAttempt.After(now) {
 		return "retry"
 	}
 	return m.State.String()

@@ -62,6 +62,10 @@
 //	       └─▶ Ready (schedule entry) ──claim──▶ Active ──results──▶ deleted (all recipients done)
 //	                       ▲                      │                └▶ Ready at now+backoff (some pending)
 //	                       └──────────────────────┘ requeue (shutdown)
+//	results of an attempt the stop cut ──▶ Ready now, no attempt counted; its
+//	                    deferrals read "delivery stopped by shutdown" (stopReply),
+//	                    not the next hop's failure; no job starts once the stop
+//	                    ended its context
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	                    (a crash counts only if umbra's code was running on it)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
@@ -105,10 +109,14 @@
 // below 1. As many failures in a row as the window allowed when the
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once
-// ("451 4.4.1 destination … is dead", an attempt like any other deferral);
-// after that one probe (window 1) goes through and success regrows the
-// window; an operator's retry, redirect, resume or flush ends every
-// cool-down at once (as Postfix's flush does).
+// ("451 4.4.1 destination … is dead": outcome deadWait, tracked as a
+// deferral but no attempt — no connection was made, so no step of the
+// retry schedule is used; the message is due again when the cool-down
+// ends, with the probe, or at once when the results commit after the
+// destination was revived); after that one probe (window 1) goes
+// through and success regrows the window; an operator's retry,
+// redirect, resume or flush ends every cool-down at once (as Postfix's
+// flush does).
 // DeadCoolDown defaults to the first retry step (at most 5 min), as
 // Postfix's dead destinations wait minimal_backoff_time. Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
@@ -167,6 +175,35 @@
 // umbra_scheduler_*). Windows and dead marks are memory: after a restart
 // every destination starts at InitialWindow; marks of failing primaries
 // are rebuilt from the stored shadow state.
+//
+// Liveness. The invariant: every Ready message whose due time is ≤ now
+// is claimed at the loop's next pass while the active set has room —
+// then its jobs are in exactly one destination's queue each, in flight,
+// or answered at once (held, dead destination, throttled) — and every
+// Ready message due later waits for a reason whose end makes it due.
+// The first half holds because every Ready message has its schedule
+// entry at its NextAttempt (Tx.Put), the loop claims the schedule's due
+// prefix, and every writer that makes mail due wakes it (Kick, or
+// Store.Wake from outside the manager: submit, resume, retry, flush,
+// redirect, takeover, a primary answering again, a drained destination,
+// the end of an attempt; a timer at the next due time otherwise). The
+// reasons to wait: a retry step; a throttle's recheck (ended early by
+// the drain: wakeHeld); a hold — every pending recipient in a
+// suspended queue, parked for holdRecheck. A hold's record lists each
+// recipient in the queue that holds it (a taken-over copy too: it
+// leaves its shadow queue for the suspended one; a copy an earlier
+// release parked in its shadow queue is made due by Recover:
+// releaseShadowHolds), so the resume's commit, which makes due every
+// Ready message of the queue, finds it; and the commit that parks a
+// message on a hold reads the suspension in its own transaction
+// (Tx.anyResumed): an attempt that saw the queue suspended and commits
+// after the resume (which skipped the message, in delivery then) makes
+// it due at once instead of parking it for the hour — as it does when
+// it applies a takeover kept aside while the message was in delivery
+// (recipients pending again, never attempted here). SuspendQueue and
+// ResumeQueue change the stored mark and the one in memory (what
+// attempts ask) under one lock, so the two never disagree for longer
+// than one of them.
 //
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or
@@ -245,7 +282,9 @@
 // Takeover turns the shadowed recipients back to Pending; they stay
 // listed in the primary's shadow queue (shadow:PRIMARY, now pending)
 // until an attempt hands them on (SR-6), and are made due at once when
-// the primary answers again. A shadow copy the primary never confirmed
+// the primary answers again. An attempt whose route's queue the
+// operator suspended hands them on to that queue, held there like any
+// mail of it (see "Liveness"). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit
 // bounces it with a DSN when no route takes it — never a silent deletion.
 // A crash at any point leaves either the copy (and a later discard or

@@ -104,6 +104,12 @@ type Manager struct {
 	peersFound atomic.Bool   // shadow queues of an older database got their peer records
 	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)
 
+	// suspendMu serialises SuspendQueue and ResumeQueue, each a commit
+	// and then the change in memory: without it a suspend and a resume
+	// that overlap could leave memory (what attempts see) saying
+	// suspended and the store (what a hold's commit reads) not, and a
+	// message would go round held and due again.
+	suspendMu sync.Mutex
 	qmu       sync.Mutex
 	suspended map[string]bool          // queues the operator suspended (persisted)
 	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)
@@ -167,7 +173,8 @@ func (nopEvents) Event(string, *Message, *Recipient, string) {}
 
 // Recover runs once before Start: messages held back on "destination
 // busy" (throttled) are due at once, since the scheduler state that held
-// them back is gone; and every message still marked Active was
+// them back is gone, as are taken-over copies an earlier release parked
+// on a hold in their shadow queue (releaseShadowHolds); and every message still marked Active was
 // in the active set when the server stopped without finishing it. Such a
 // message counts one crash only if umbra's own code was running on it
 // then, as its peer-wait slot says (peerwait.go) — or, when the slot
@@ -181,7 +188,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 	slots := q.store.takePeerWaits(peerWaitMaxSlots(q.cfg.MaxActive), q.log)
 	run := q.store.peerWaitRun(q.log) // the file started afresh for this run; nil: off
 	var moved, took []*Message
-	counted := 0
+	counted, shadowHolds := 0, 0
 	err = q.store.Update(ctx, func(tx *Tx) error {
 		recovered, poisoned, moved, took, counted = 0, 0, moved[:0], took[:0], 0
 		// The next start trusts the slot file only if it is this run's.
@@ -224,11 +231,21 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				return err
 			}
 		}
+		// A taken-over copy an earlier release parked on a hold in its
+		// shadow queue, where no resume finds it: its attempt now holds
+		// it in the suspended queue, or sends it.
+		if shadowHolds, err = releaseShadowHolds(tx, now); err != nil {
+			return err
+		}
 		// Held back on "destination busy" by the scheduler of the run
 		// that stopped: its verdict (a recheck estimated from what the
 		// destination held) died with that run's memory.
 		return q.rescheduleHeld(tx, now)
 	})
+	if err == nil && shadowHolds > 0 {
+		q.log.Warn("taken-over copies held in their shadow queue by an earlier release are due now: a resume of the queue holding them could not find them",
+			"messages", shadowHolds)
+	}
 	if !slots.trusted && (!slots.missing || counted > 0) {
 		q.log.Warn("peer-wait slot file not trusted: every message in delivery at the stop counts a crash",
 			"reason", slots.why, "counted", counted)

@@ -22,6 +22,7 @@ const (
 	// FailedPerm: a permanent failure; the sender gets a DSN.
 	FailedPerm
 	// Held: routed to a queue the operator suspended; not attempted.
+	// Its reply is HeldReply(queue).
 	Held
 	// ShadowedOK: a primary took the recipient in a shadow session; the
 	// copy stays here until the primary's discard notification.
@@ -31,6 +32,28 @@ const (
 	// due at once, in the same commit.
 	Expanded
 )
+
+// HeldReply is the reply of a recipient held (Held) because the
+// operator suspended the queue its route takes.
+func HeldReply(queue string) string {
+	return "452 4.3.2 queue " + queue + heldSuffix
+}
+
+const heldSuffix = " suspended by the administrator"
+
+// heldBy names the queue a reply made by HeldReply names, "" for
+// another reply.
+func heldBy(reply string) string {
+	rest, ok := strings.CutPrefix(reply, "452 4.3.2 queue ")
+	if !ok {
+		return ""
+	}
+	name, ok := strings.CutSuffix(rest, heldSuffix)
+	if !ok {
+		return ""
+	}
+	return name
+}
 
 // Result is the outcome of an attempt for the recipient m.Rcpts[Rcpt].
 type Result struct {
@@ -82,12 +105,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	got := map[int]bool{}
 	outcome := map[int]Outcome{}
 	attemptedAny, throttledAny := false, false
+	deferredAny := false // a recipient deferred in this attempt: the last error is its reply
 	var final []int
 	finalDB := map[int]string{}
 	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
 	q.noteResults(m, results, now)
 	var failed, delivered []int
 	expanded := false
+	var heldIn []string // the suspended queues holding recipients (Held)
+	parked := false     // every pending recipient held: due again at the hold's recheck
 	// One event per recipient: written together (one line each, one write).
 	ev, flushEvents := q.eventBatch()
 	for _, r := range results {
@@ -98,12 +124,20 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		outcome[r.Rcpt] = r.Outcome
 		rc := &m.Rcpts[r.Rcpt]
 		// A recipient taken over from a failed primary stays in that
-		// primary's shadow queue until a route takes it (SR-6).
+		// primary's shadow queue until a route takes it (SR-6). A route
+		// whose queue the operator suspended took it: it is held in
+		// that queue, where the queue's resume, retry and redirect find
+		// it (a hold left in the shadow queue waited out its hour after
+		// the resume).
 		prevQueue := rc.Queue
-		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == Held)
+		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == deadWait)
 		if r.Outcome != Held && r.Outcome != throttled {
-			attemptedAny = true
+			// A dead destination's deferral made no connection: no attempt.
+			attemptedAny = attemptedAny || r.Outcome != deadWait
 			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
+		}
+		if r.Outcome == deadWait {
+			throttledAny = true // due again after its wait, with no retry step
 		}
 		switch r.Outcome {
 		case DeliveredOK:
@@ -144,12 +178,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		case Held, throttled:
 			if r.Outcome == throttled {
 				throttledAny = true
-			} else if !taken {
+			} else {
 				rc.Queue = r.Queue
+				heldIn = append(heldIn, queueOf(rc))
 			}
 			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
 		default:
 			m.LastError = r.Reply
+			deferredAny = true
 			ev.Event("defer", m, rc, r.Reply)
 		}
 		if taken {
@@ -157,6 +193,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 	}
 	flushEvents()
+	if attemptedAny && !deferredAny {
+		// The failure the last error described ended with this attempt
+		// (relayed, delivered, failed for good): it is not shown any more.
+		m.LastError = ""
+	}
 	for _, i := range attempted {
 		if !got[i] && !m.Rcpts[i].Status.Done() {
 			attemptedAny = true
@@ -177,7 +218,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		recheck = max(recheck, r.wait)
 	}
 	for _, i := range pending {
-		if got[i] && outcome[i] != throttled && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
+		if got[i] && outcome[i] != throttled && outcome[i] != deadWait && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
 			onlyThrottled = false
 		}
 	}
@@ -219,6 +260,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
+				parked = true
 			}
 		}
 	}
@@ -303,6 +345,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	if q.deferResults(m, refusal != nil, discard, interrupted) {
 		update = q.store.UpdateDeferred
 	}
+	holdUntil := m.NextAttempt
 	handed()
 	err := update(func(tx *Tx) error {
 		afters = afters[:0]
@@ -380,6 +423,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		m.State = shadowState
 		if keep {
 			m.State = Shadow
+		}
+		if parked {
+			// The hold is read in this commit: a resume committed since
+			// the attempt saw its queue suspended found the message in
+			// delivery and left it, so the hold it lifted is not kept.
+			m.NextAttempt = holdUntil
+			if tx.anyResumed(heldIn) {
+				m.NextAttempt = now
+			}
 		}
 		if tookOver {
 			m.State, m.NextAttempt = Ready, now

@@ -82,6 +82,30 @@ func (c *SchedulerConfig) defaults() {
 // ThrottleRecheck, no step of the retry schedule used.
 const throttled Outcome = 255
 
+// deadWait is the outcome of a recipient whose destination is dead: no
+// connection was made, so it is a deferral (its reply and event are a
+// deferral's) but no attempt — no step of the retry schedule is used —
+// and it is due again when the destination's cool-down ends (wait),
+// when its probe goes, or at once after the operator revived it.
+const deadWait Outcome = 254
+
+// deadMark is in the reply of every deadWait recipient.
+const deadMark = " is dead (no connection until its cool-down ends)"
+
+// deadReply is the reply of a recipient of dead destination key.
+func deadReply(key, lastErr string) string {
+	reply := "451 4.4.1 destination " + key + deadMark
+	if lastErr != "" {
+		reply += "; last error: " + lastErr
+	}
+	return reply
+}
+
+// isDeadReply reports whether reply is one deadReply made.
+func isDeadReply(reply string) bool {
+	return strings.HasPrefix(reply, "451 4.4.1 destination ") && strings.Contains(reply, deadMark)
+}
+
 // destShare: once less than 1/destShare of the active set is free, a
 // destination that holds (waiting and running) 1/destShare of it or more
 // gets no more: the last part of the set is kept for the others, so that
@@ -221,7 +245,7 @@ const heldScan = 100000
 func onlyThrottled(m *Message) bool {
 	pending := m.Pending()
 	for _, i := range pending {
-		if m.Rcpts[i].LastReply != throttleReply {
+		if r := m.Rcpts[i].LastReply; r != throttleReply && !isDeadReply(r) {
 			return false
 		}
 	}
@@ -253,6 +277,7 @@ type attempt struct {
 	throttled []int  // recipients whose destination held its share
 	recheck   time.Duration
 	heldBy    []*dest // the destinations that throttled them
+	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -455,6 +480,7 @@ func (q *Manager) pump(ctx context.Context) {
 	now := q.clk.Now()
 	var run, deadJobs []*job
 	var deadWhy, deadQueue []string // read under s.mu: a reload's destFor rewrites them
+	var deadFor []time.Duration     // how long each dead job's destination stays dead
 	s.mu.Lock()
 	for progress := true; progress && len(s.ring) > 0; {
 		progress = false
@@ -469,6 +495,7 @@ func (q *Manager) pump(ctx context.Context) {
 					deadJobs = append(deadJobs, jb)
 					deadWhy = append(deadWhy, d.lastErr)
 					deadQueue = append(deadQueue, d.queue)
+					deadFor = append(deadFor, d.deadUntil.Sub(now))
 				}
 				d.waiting = nil
 			case d.busy < d.window:
@@ -506,32 +533,51 @@ func (q *Manager) pump(ctx context.Context) {
 		// goroutine (Submit → dispatch), whose sender waits for its 250.
 		// Each job holds its attempt's slot until then: bounded by the
 		// active set.
-		go q.answerDead(ctx, deadJobs, deadWhy, deadQueue)
+		go q.answerDead(ctx, deadJobs, deadWhy, deadQueue, deadFor)
 	}
 	for _, jb := range run {
 		q.runJob(ctx, jb)
 	}
 }
 
-// answerDead defers the jobs of dead destinations without a connection,
-// each as an attempt; why and queue are each job's destination's last
-// error and queue, read under the scheduler's lock.
-func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, queue []string) {
+// answerDead defers the jobs of dead destinations without a connection
+// (deadWait: no attempt, due again when the cool-down ends); why, queue
+// and left are each job's destination's last error, queue and time left
+// dead, read under the scheduler's lock.
+func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, queue []string, left []time.Duration) {
 	for k, jb := range jobs {
 		if ctx.Err() != nil {
 			q.report(ctx, jb, nil, nil)
 			continue
 		}
-		reply := "451 4.4.1 destination " + jb.d.key + " is dead (no connection until its cool-down ends)"
-		if why[k] != "" {
-			reply += "; last error: " + why[k]
-		}
+		reply := deadReply(jb.d.key, why[k])
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
-			res[i] = Result{Rcpt: r, Outcome: Deferred, Queue: queue[k], NextHop: jb.d.key, Reply: reply}
+			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0)}
 		}
+		jb.a.mu.Lock()
+		jb.a.deadOn = append(jb.a.deadOn, jb.d)
+		jb.a.mu.Unlock()
 		q.report(ctx, jb, res, nil)
 	}
+}
+
+// stopReply is the reply of a recipient whose attempt the server's stop
+// cut: a connect "operation was canceled" or a connection lost during
+// DATA is then umbra's own doing, not the next hop's failure. It does
+// not count against the destination's window (feedback), and the
+// interrupted attempt uses no retry step (finish).
+const stopReply = "451 4.3.2 delivery stopped by shutdown (shutting down): not the next hop's failure"
+
+// stoppedByShutdown rewrites the deferrals of an attempt the stop cut
+// (its context done) as stopReply; what the next hop took stays.
+func stoppedByShutdown(res []Result) []Result {
+	for i := range res {
+		if res[i].Outcome == Deferred {
+			res[i].Reply = stopReply
+		}
+	}
+	return res
 }
 
 // runJob runs one job in its own goroutine: the number of these is
@@ -561,12 +607,21 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			}
 		}
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
+		if ctx.Err() != nil {
+			// The server is stopping: no new delivery begins (the
+			// message is due at once at the next start, no attempt).
+			q.jobDone(ctx, jb, nil, pw)
+			return
+		}
 		body, err := a.loadBody(q)
 		if err != nil {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
 		res, panicked := q.deliver(jctx, a.m, body, jb.rcpts)
+		if jctx.Err() != nil {
+			res = stoppedByShutdown(res)
+		}
 		a.mu.Lock()
 		a.attempted = append(a.attempted, jb.rcpts...)
 		if panicked != "" {
@@ -801,6 +856,23 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 			q.wakeHeld([]ID{m.ID})
 		}
 	}
+	if len(a.deadOn) > 0 && ctx.Err() == nil {
+		// A dead destination the operator revived (retry, resume,
+		// flush) before these results committed found the message in
+		// delivery, and the retry's commit left it: it is due now, not
+		// when the cool-down would have ended.
+		now := q.clk.Now()
+		s := q.sched
+		s.mu.Lock()
+		revived := false
+		for _, d := range a.deadOn {
+			revived = revived || !d.dead(now)
+		}
+		s.mu.Unlock()
+		if revived {
+			q.wakeHeld([]ID{m.ID})
+		}
+	}
 	if cut != nil && len(m.Pending()) > 0 {
 		q.poison(m, fmt.Sprintf("body unreadable: %v", cut))
 	}
@@ -809,7 +881,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 // needsBody: a DSN or a dumpster copy needs the body.
 func needsBody(res []Result) bool {
 	for _, r := range res {
-		if r.Outcome != Held && r.Outcome != throttled {
+		if r.Outcome != Held && r.Outcome != throttled && r.Outcome != deadWait {
 			return true
 		}
 	}

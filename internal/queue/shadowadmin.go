@@ -72,6 +72,11 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
 		return false, false, err
 	}
+	if took && m.State == Ready {
+		// Recipients pending again, never attempted here: due now, as
+		// the commit of results makes a takeover (not after a hold).
+		m.NextAttempt = now
+	}
 	if m.State != Quarantined && len(m.Pending()) == 0 {
 		if !hasShadowed(m) {
 			// Its own shadow copy elsewhere goes with it, as with an
@@ -120,9 +125,24 @@ func (q *Manager) settledGone(m *Message) {
 // suspended queues — or that has none left to attempt at all.
 func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 	now := q.clk.Now()
-	m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
-	var gone, took bool
-	if err := q.store.Update(ctx, func(tx *Tx) error { var err error; gone, took, err = settleIdle(tx, m, now); return err }); err != nil {
+	var queues []string // where its pending recipients wait: every one suspended when attemptable looked
+	for _, i := range m.Pending() {
+		queues = append(queues, queueOf(&m.Rcpts[i]))
+	}
+	var gone, took bool // took is sticky: a rerun of the function sees m already changed
+	if err := q.store.Update(ctx, func(tx *Tx) error {
+		// A resume committed since attemptable looked found the message
+		// in delivery and left it: the hold it lifted is not kept.
+		m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
+		if took || tx.anyResumed(queues) {
+			m.NextAttempt = now
+		}
+		var t bool
+		var err error
+		gone, t, err = settleIdle(tx, m, now)
+		took = took || t
+		return err
+	}); err != nil {
 		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
 		return
 	}

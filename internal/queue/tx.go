@@ -284,6 +284,27 @@ func (t *Tx) SetSuspended(queue string, on bool) error {
 	return b.Delete([]byte(queue))
 }
 
+// IsSuspended reports whether the operator suspended a queue, as this
+// transaction sees it.
+func (t *Tx) IsSuspended(queue string) bool {
+	// Its value is empty: the key's presence is the mark (a Get could
+	// not tell an empty value from none).
+	k, _ := t.tx.Bucket(bucketSuspended).Cursor().Seek([]byte(queue))
+	return k != nil && string(k) == queue
+}
+
+// anyResumed reports whether a queue of queues, each of which an attempt
+// found suspended, is no longer suspended in this transaction: the
+// message held in it must not wait for the hold's recheck.
+func (t *Tx) anyResumed(queues []string) bool {
+	for _, name := range queues {
+		if !t.IsSuspended(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Suspended lists the suspended queues.
 func (t *Tx) Suspended() []string {
 	var out []string

@@ -376,7 +376,7 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 		cands = append(cands, cand)
 	}
 	if len(cands) == 0 {
-		r.Destination = "no send connector"
+		r.Destination = NoConnector
 		r.why("no enabled send connector in reach has an address space matching %s", domain)
 		return
 	}

@@ -92,6 +92,10 @@ type Decision struct {
 // matches the domain.
 type ErrNoRoute struct{ Domain string }
 
+// NoConnector is the Destination of a route no send connector serves:
+// its mail waits in the unreachable queue.
+const NoConnector = "no send connector"
+
 func (e *ErrNoRoute) Error() string { return fmt.Sprintf("no send connector for domain %s", e.Domain) }
 
 // Route picks the send connector for a recipient domain (RT-9).
@@ -178,7 +182,7 @@ func (t *Table) Explain(rcpt string) Route {
 	}
 	d, err := t.Route(domain)
 	if err != nil {
-		r.Destination = "no send connector"
+		r.Destination = NoConnector
 		r.why("no enabled send connector has an address space matching %s: the message waits in the unreachable queue", domain)
 		return r
 	}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rt23: a copy taken over while the queue of its route was suspended sat
+// ready in its shadow queue after that queue was resumed — held for the
+// hold's hour where the resume never looked. Now the takeover's attempt
+// holds it in the suspended queue (listed there, held), and the resume
+// sends it at once.
+func TestTakenOverCopyHeldBySuspendedRouteGoesOnResume(t *testing.T) {
+	dir := t.TempDir()
+	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
+	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
+site_links: [{name: a-b, sites: [a, b], cost: 10}]
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
+`, a, b)
+	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
+	cfgA, _ := orgHub(t, dir, "hub-a", a, filepath.Join(dir, "topology.yaml"), "0s",
+		"accepted_domains: [{domain: example.test, type: internal_relay}]\n")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, filepath.Join(dir, "topology.yaml"), "0s",
+		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+	hb := startUmbra(t, cfgB, b)
+	startUmbra(t, cfgA, a)
+	p := &shadowPair{}
+	if _, code := cli(t, cfgB, "queue", "suspend", "mailbox:local"); code != 0 {
+		t.Fatal("suspend at B")
+	}
+	msg := "Message-ID: <held-takeover@example.org>\r\nSubject: held takeover\r\n\r\nbody"
+	if r := rawSend(t, a, "s@example.org", []string{"bob@example.test"}, msg); !strings.HasPrefix(r, "250") {
+		t.Fatalf("send: %q", r)
+	}
+	waitCond(t, "A to shadow the message at B", 45*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == 1 })
+	// A's route to B is suspended when B dies: the takeover's attempt
+	// finds the route held.
+	if _, code := cli(t, cfgA, "queue", "suspend", "site:b"); code != 0 {
+		t.Fatal("suspend at A")
+	}
+	hb.kill()
+	waitCond(t, "A to take the copy over and hold it in site:b", 60*time.Second, func() bool {
+		q := p.queued(t, cfgA)
+		return q["site:b"] == 1 && q["shadow:hub-b"] == 0
+	})
+	out, _ := cli(t, cfgA, "message", "list", "--json")
+	var msgs []struct{ State string }
+	if json.Unmarshal([]byte(out), &msgs); len(msgs) != 1 || msgs[0].State != "held" {
+		t.Errorf("A lists the taken-over copy as %+v, want one held message:\n%s", msgs, out)
+	}
+	hb = startUmbra(t, cfgB, b) // back with its database, its own copy held
+	cli(t, cfgB, "queue", "resume", "mailbox:local")
+	if out, code := cli(t, cfgA, "queue", "resume", "site:b"); code != 0 || !strings.Contains(out, "1") {
+		t.Fatalf("resume site:b at A: exit %d %q", code, out)
+	}
+	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(maildir, "*"))
+		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
+		if len(files) == 1 && len(qa) == 0 && len(qb) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			outA, _ := cli(t, cfgA, "message", "list")
+			outB, _ := cli(t, cfgB, "message", "list")
+			hb.dumpLog()
+			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

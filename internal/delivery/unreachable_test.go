@@ -1,0 +1,41 @@
+package delivery
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// Mail no send connector serves waits in the unreachable queue with a
+// reply that says so, naming its domain — not "no route to no send
+// connector" (the route's destination read as a host).
+func TestUnreachableReplyNamesDomain(t *testing.T) {
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites:   []routing.Site{{Name: "a"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"}},
+		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "served.example", Cost: 1}},
+			SourceServers: []string{"hub-a"}, Enabled: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("x@nowhere.example")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || res[0].Queue != "unreachable" {
+		t.Fatalf("results %+v, want deferred in the unreachable queue", res)
+	}
+	if want := "451 4.4.4 no send connector serves nowhere.example"; res[0].Reply != want {
+		t.Errorf("reply %q, want %q", res[0].Reply, want)
+	}
+	if strings.Contains(res[0].Reply, "no route to no") {
+		t.Errorf("reply %q", res[0].Reply)
+	}
+}
