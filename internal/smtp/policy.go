@@ -61,7 +61,7 @@ var replyAddressLiteral = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.Enha
 // §4.5.1 asks a server to take postmaster@[its own literal]. It is this
 // server's postmaster (none configured: refused like any literal).
 func (s *session) ownPostmasterLiteral(a Address) bool {
-	if s.srv.postmaster == "" || !asciiEqualFold(a.Local, "postmaster") {
+	if s.srv.postmaster == "" || !mailaddr.IsPostmaster(a.Local) {
 		return false
 	}
 	lit, ok := a.LiteralAddr()
