@@ -33,7 +33,10 @@
 // Each search requests the attributes of the filter's equality items
 // holding %s, and an entry counts only when one of those values equals
 // the item's value with the address or name substituted, under
-// mailaddr's ASCII-only folding and with extra spaces ignored. An
+// mailaddr's ASCII-only folding, the entry's value with ASCII spaces
+// trimmed and collapsed; a recipient address is compared as given (a
+// space the directory ignores, U+0020 or U+00A0, makes another
+// address), a login name with its ASCII spaces trimmed (only U+0020). An
 // address found only by the directory's folding is Unknown; a login
 // name found that way never binds (a bind to the dummy DN instead) but
 // names the entry on the refusal, so the AUTH throttle counts it
@@ -61,7 +64,8 @@
 // Cache: answers for addresses (found with its database, or not found)
 // are kept in memory for positive_ttl / negative_ttl, at most cache_size
 // of them (least recently stored dropped first), by the address folded
-// as the mail equality rule compares it (cacheKey: case, extra spaces).
+// in ASCII case only (cacheKey): a variant with spaces is its own entry,
+// with its own verdict, never the answer of the address it looks like.
 // While the directory is down, an answer within its TTL still decides;
 // past it the address is CannotDecide. The cache is not persisted: the
 // directory is the source of truth and a restart asks again. Time comes

@@ -421,13 +421,13 @@ func (d *Directory) AuthenticateUser(ctx context.Context, name, password string)
 	return Identity(dn), server, nil
 }
 
-// cacheKey is an address as the directory's equality rule for mail
-// (caseIgnoreIA5Match with insignificant space handling, RFC 4518
-// §2.6.1) compares it: case folded, spaces trimmed and runs of them
-// collapsed. Variants the directory takes for one address are one
-// cache entry, so none bypasses a negative answer.
+// cacheKey is an address as umbra compares it: ASCII case folded and
+// nothing else. The directory may take variants with spaces (leading,
+// trailing, U+00A0) for the same entry; each is its own cache entry and
+// its own verdict (matches), so no variant inherits the answer of the
+// address it looks like.
 func cacheKey(address string) string {
-	return mailaddr.Fold(strings.Join(strings.Fields(address), " "))
+	return mailaddr.Fold(address)
 }
 
 // Identity is the value of the first RDN of dn as written (the naming
@@ -462,7 +462,10 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	// SIGN) is refused whatever the password — without binding, at the
 	// cost of a bind to the dummy DN like an unknown name — but names
 	// the entry, so that the throttle counts it against the account.
-	dn, own := d.dummyDN, len(found) == 1 && matches(found[0], d.accountAs, name)
+	// A login name is no mailbox: ASCII spaces around it are forgiven
+	// (a name typed with one is still the account's, rt16); a NO-BREAK
+	// or ideographic space is not (rt26 F2).
+	dn, own := d.dummyDN, len(found) == 1 && matches(found[0], d.accountAs, collapseSpaces(name))
 	if own {
 		dn = found[0].DN
 	}

@@ -70,11 +70,20 @@ func attributes(as []assertion) []string {
 	return out
 }
 
-// normalize is a value as umbra compares it: spaces trimmed and runs of
-// them collapsed (the directory ignores them too, RFC 4518 §2.6.1),
-// then only ASCII letters folded (mailaddr).
+// normalize is an entry's value as umbra compares it: ASCII spaces
+// trimmed and runs of them collapsed (a value stored carelessly), then
+// only ASCII letters folded (mailaddr). Only U+0020 counts as a space: a
+// NO-BREAK SPACE or an ideographic space is a character of the name —
+// the directory may ignore it (RFC 4518 maps it to a space), umbra does
+// not.
 func normalize(s string) string {
-	return mailaddr.Fold(strings.Join(strings.Fields(s), " "))
+	return mailaddr.Fold(collapseSpaces(s))
+}
+
+// collapseSpaces trims ASCII spaces (U+0020 only) and collapses runs of
+// them to one.
+func collapseSpaces(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
 }
 
 // matches reports whether the entry has a value, of an attribute an
@@ -85,7 +94,10 @@ func normalize(s string) string {
 // value's.
 func matches(e *ldap.Entry, as []assertion, value string) bool {
 	for _, a := range as {
-		want := normalize(strings.Join(a.parts, value))
+		// The asked value is compared as given, ASCII case aside: a
+		// space the directory ignores (leading, trailing, doubled) makes
+		// another address — another mailbox — not this entry's.
+		want := mailaddr.Fold(strings.Join(a.parts, value))
 		for _, ea := range e.Attributes {
 			// Options (mail;lang-en) are values of the attribute too.
 			name, _, _ := strings.Cut(ea.Name, ";")

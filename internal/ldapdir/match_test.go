@@ -29,6 +29,8 @@ func TestAssertionsAndMatches(t *testing.T) {
 		"zz@example.org":        false,
 		"smtp:kim@example.org":  false,
 		"kim@example.org\u0131": false,
+		" m@example.org":        false, // the entry's value is trimmed, the asked one is not
+		"\u00a0k2@example.org":  false, // NO-BREAK SPACE is no space here (rt26 F1)
 	} {
 		if got := matches(e, as, v); got != want {
 			t.Errorf("matches(%q) = %v, want %v", v, got, want)

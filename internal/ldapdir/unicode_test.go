@@ -95,7 +95,9 @@ func TestSlapdUnicodeFoldedRecipientIsUnknown(t *testing.T) {
 		"\u212aIM@example.org":   recipients.Unknown,
 		"\uff4bim@example.org":   recipients.Unknown, // fullwidth k
 		"nobody@example.org":     recipients.Unknown,
-		" kim@example.org":       recipients.Known, // spaces the directory ignores, as before
+		" kim@example.org":       recipients.Unknown, // spaces the directory ignores make another address (rt26 F1)
+		"\u00a0kim@example.org":  recipients.Unknown, // NO-BREAK SPACE
+		"kim@example.org\u3000":  recipients.Unknown, // IDEOGRAPHIC SPACE
 		"carol@example.org":      recipients.Known,
 		"\uff43arol@example.org": recipients.Unknown,
 	} {
@@ -123,6 +125,13 @@ func TestSlapdUnicodeFoldedLoginIsRefused(t *testing.T) {
 	for _, name := range []string{"carol", " CAROL ", "Carol@Example.org"} {
 		if user, _, err := d.AuthenticateUser(ctx, name, "carol-pw"); err != nil || user != "carol" {
 			t.Errorf("AuthenticateUser(%q) = %q, %v; want carol", name, user, err)
+		}
+	}
+	// Spaces the directory ignores (rt26 F2): not the entry's name either.
+	for _, name := range []string{"carol\u00a0", "\u00a0carol", "carol\u2003", "carol\u3000"} {
+		user, _, err := d.AuthenticateUser(ctx, name, "carol-pw")
+		if !errors.Is(err, ErrBadCredentials) || user != "carol" {
+			t.Errorf("AuthenticateUser(%q, right password) = %q, %v; want carol, bad credentials", name, user, err)
 		}
 	}
 	if user, _, err := d.AuthenticateUser(ctx, "\u212aim", "kim-pw"); !errors.Is(err, ErrBadCredentials) || user != "kim" {
