@@ -3,6 +3,7 @@ package shadowstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -134,9 +135,22 @@ func TestTakeoverOnTimeUnderDeliveryLoad(t *testing.T) {
 		}
 		return -1
 	}
+	// The heartbeat task's window slot: a failure is recorded before
+	// its task ends, and a step meanwhile finds the window full ("asked
+	// again at the next step", a second later — which a fake clock
+	// stepped by the test never reaches).
+	heartbeatRunning := func() bool {
+		for _, d := range q.Destinations() {
+			if d.Name == shadow.HeartbeatDest+"hub1.sb.test" && d.Running > 0 {
+				return true
+			}
+		}
+		return false
+	}
 	for k := 1; k <= 3; k++ {
+		waitFor(t, "no heartbeat running", func() bool { return !heartbeatRunning() })
 		clk.Advance(5 * time.Second)
-		waitFor(t, "the heartbeat's failure counted", func() bool { return failures() == k })
+		waitFor(t, fmt.Sprintf("heartbeat %d's failure counted (failures %d, heartbeats %v)", k, failures(), len(hb.at)), func() bool { return failures() == k })
 		at, due := hb.calls()
 		if len(at) != k || !at[k-1].Equal(t0.Add(time.Duration(k)*5*time.Second)) {
 			t.Fatalf("heartbeats at %v, want the %dth at +%v", at, k, time.Duration(k)*5*time.Second)
