@@ -276,6 +276,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			qi.Status = "held" // until the operator releases or deletes (quarantine.go)
 		case q.suspended[qi.Name]:
 			qi.Status = "suspended"
+			// Nothing is attempted before a resume: no next retry to
+			// show (rt26 F5), as message show gives none for its mail.
+			qi.NextRetry = time.Time{}
 			// Its ready messages are not attempted from here: they
 			// are "held", as each message (StateView) and each of
 			// its recipients waiting here shows.

@@ -67,8 +67,8 @@ func TestSuspendResumeRetryQueue(t *testing.T) {
 	if err := q.SuspendQueue(ctx, "mx:slow.example"); err != nil {
 		t.Fatal(err)
 	}
-	if info().Status != "suspended" {
-		t.Fatalf("after suspend: %+v", info())
+	if qi := info(); qi.Status != "suspended" || !qi.NextRetry.IsZero() {
+		t.Fatalf("after suspend: %+v; want suspended with no next retry", qi)
 	}
 	clk.Advance(2 * time.Minute) // the retry falls due, but the queue is suspended
 	waitFor(t, "the message to be held", func() bool {

@@ -97,7 +97,13 @@ func splitExpired(reply string) (code, last string, ok bool) {
 // expiredReply is a recipient's reply when its message expires: umbra's
 // own code, then the reply it last had (splitExpired).
 func expiredReply(code string, age time.Duration, last string) string {
-	return code + expiredText + age.Round(time.Minute).String() + lastReplyText + last
+	// To the minute, but a message_expiration under an hour to the
+	// second: 41 s is not "1m0s" (rt26 F8).
+	unit := time.Minute
+	if age < time.Hour {
+		unit = time.Second
+	}
+	return code + expiredText + age.Round(unit).String() + lastReplyText + last
 }
 
 const expiredText, lastReplyText = " message expired after ", "; last reply: "

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,18 @@ func TestRedirectCountsRecipientsOutAndIn(t *testing.T) {
 	}
 	if in, _ := rates("redirect:127.0.0.9:2525"); in < 2 {
 		t.Errorf("redirect:127.0.0.9:2525 IN/MIN %d, want the 2 recipients moved in", in)
+	}
+}
+
+// rt26 F8: an expiry under an hour said "expired after 1m0s" for 41 s.
+func TestExpiredReplyStatesTheAge(t *testing.T) {
+	for age, want := range map[time.Duration]string{
+		41*time.Second + 25*time.Millisecond: "expired after 41s;",
+		5*24*time.Hour + 20*time.Second:      "expired after 120h0m0s;",
+		90*time.Minute + 40*time.Second:      "expired after 1h31m0s;",
+	} {
+		if got := expiredReply("550 4.4.7", age, "451 4.4.1 x"); !strings.Contains(got, want) {
+			t.Errorf("expiredReply(%v) = %q, want %q", age, got, want)
+		}
 	}
 }
