@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -47,15 +48,28 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 		}
 		return "" // the type's UnmarshalYAML checks the rest, at this line
 	}
+	// An explicit tag (!!int 3.5, !!bool yes) claims the kind without
+	// the value having it: the value must decode as the setting's type,
+	// or the decoder would refuse it later without the line (rt26 F3).
+	fits := func() bool { return n.Decode(reflect.New(t).Interface()) == nil }
 	var want string
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		want = "a whole number"
 		if n.Kind == yaml.ScalarNode && tag == "!!int" {
-			return ""
+			if fits() {
+				return ""
+			}
+			if _, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil || strings.Contains(err.Error(), "range") {
+				return fmt.Sprintf("%s is out of range for this setting", written(n))
+			}
+			return fmt.Sprintf("%s is not a whole number", written(n))
 		}
 		if n.Kind == yaml.ScalarNode && tag == "!!float" {
+			if strings.Trim(n.Value, "+-0123456789_") == "" {
+				return fmt.Sprintf("%s is out of range for this setting", written(n))
+			}
 			return fmt.Sprintf("%s is not a whole number (a fraction is refused, not rounded)", written(n))
 		}
 	case reflect.Float32, reflect.Float64:
@@ -72,7 +86,7 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 		}
 	case reflect.Bool:
 		want = "true or false"
-		if n.Kind == yaml.ScalarNode && tag == "!!bool" {
+		if n.Kind == yaml.ScalarNode && tag == "!!bool" && (n.Value == "true" || n.Value == "false") {
 			return ""
 		}
 	default:
