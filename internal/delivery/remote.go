@@ -214,10 +214,11 @@ type unresolvedHost struct {
 // has no MX (RFC 5321 §5.1).
 func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []unresolvedHost, []queue.Result) {
 	smart := len(g.conn.cfg.SmartHosts) > 0
-	if !smart && strings.HasPrefix(g.dom, "[") {
+	if strings.HasPrefix(g.dom, "[") {
 		// An address literal (a sender's, for its DSN; RCPT refuses
-		// it): umbra routes by domain, and DNS is never asked about a
-		// bracketed name.
+		// it): umbra routes by domain — through a smart host too, which
+		// would only be handed the question (rt26 F6) — and DNS is
+		// never asked about a bracketed name.
 		return nil, nil, failAll(g.rcpts, g.dom, "550 5.1.2 "+g.dom+" is an address literal, not a domain: umbra delivers to domains only")
 	}
 	names, prefs, implicit, err := nextHopNames(ctx, st.cfg.Resolver, g.conn.cfg.SmartHosts, g.dom)
