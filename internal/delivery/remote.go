@@ -93,7 +93,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if errors.As(err, new(answered)) {
 				limit.sessions++
 			}
-			d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
+			if ctx.Err() != nil {
+				// The stop ended the attempt: the host did not fail
+				// (rt26 F7), and the queue records the stop, not this.
+				d.log.Info("delivery cut by the stop, not the next hop's failure", "msg_id", m.ID.String(), "next_hop", h.String())
+			} else {
+				d.log.Info("next hop host failed", "msg_id", m.ID.String(), "next_hop", h.String(), "err", err)
+			}
 			failedTemp = true
 			continue
 		}
