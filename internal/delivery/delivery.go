@@ -161,6 +161,10 @@ type Deliverer struct {
 	// selfDB is this server's transport database id (self.go).
 	selfDB atomic.Pointer[string]
 
+	// presenter presents this server's rollback mark and database id in
+	// the shadow sessions of its relays (ReceiptShadow.WithHolders).
+	presenter atomic.Pointer[ReceiptShadow]
+
 	// health deprioritises servers that failed a heartbeat (SR-16): the
 	// scheduler's record (Config.Health).
 	health *queue.Health

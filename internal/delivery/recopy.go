@@ -35,9 +35,13 @@ func (r *ReceiptShadow) presentMark(c *smtp.Client, name string) {
 
 // WithHolders makes r record the database id of every shadow server its
 // sessions meet (their XSHADOW reply) in rec, before a copy's commit
-// names the server.
+// names the server. The shadow sessions of the deliverer's relays then
+// present this server's mark and database id too: the primary a relay
+// goes to learns from them, before the relayed message's commit, the
+// database the relay's shadow copy is kept in (smtp session.holderSeen).
 func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 	r.holders = rec
+	r.d.presenter.Store(r)
 	return r
 }
 

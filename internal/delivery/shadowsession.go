@@ -23,6 +23,18 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		return
 	}
 	watchMarks(st, c, primary)
+	if r := d.presenter.Load(); r != nil && st.cfg.Topology != nil {
+		// The primary records this server's database id before the
+		// relay's commit names this server as the copy's holder: a
+		// copy kept under a new database (after a db restore or a lost
+		// data_dir) is never taken for one lost with the old one.
+		// Only to a server of the topology, named as its marks are
+		// kept: a host of a send connector (send_xshadow) has no mark
+		// here, and a 0 presented could read as a rollback there.
+		if _, ok := st.cfg.Topology.Server(primary); ok {
+			r.presentMark(c, primary)
+		}
+	}
 	waited := queue.AwaitingPeer(ctx)
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	waited()

@@ -644,7 +644,12 @@
 //     A shadow server's new database id (holders.go) is recorded in the
 //     commit that marks the messages whose copies it lost (singlecopy):
 //     after a crash both are written or neither, and a neither is found
-//     again at the next session with that server. A copy made again is
+//     again at the next session with that server. That commit comes
+//     before any commit naming the server under its new id: sessions
+//     this server opens record the id before a copy's commit, and a
+//     relay's shadow session presents it at XSHADOW, recorded before the
+//     session's first message (smtp HolderRecorder) — so no copy held
+//     under the new database is marked lost. A copy made again is
 //     durable at its holder before the commit that names it in the
 //     record and drops the mark; a crash between the two leaves the mark
 //     (the copy is pushed again: a holder keeps one per org id, and a

@@ -21,7 +21,9 @@ import (
 // are gone (or some are, for a restore), and nothing there asks for them
 // again. So this server remembers, per holder, the database id it last
 // met (bucket holders; the XSHADOW reply of every session it opens to
-// the holder: a push on receipt, a probe), and the commit that finds
+// the holder: a push on receipt, a probe; and the id a holder relaying
+// here presents at XSHADOW, before that session's first message), and
+// the commit that finds
 // another id marks every message still pending here whose copy was on
 // that holder as held by this server only (bucket singlecopy). A marked
 // message's copy is made again (pushed on receipt to the holder or

@@ -209,9 +209,12 @@
 // database (a wiped data_dir, a db restore) and, knowing nothing of
 // them, never asks for them again. Holders probes every such server
 // each heartbeat timeout (an XSHADOW session: the reply is its database
-// id; the sessions for copies on receipt read it too); the store marks,
-// in the commit that records a new id, every message whose copy was
-// there held by this server only, and Holders makes those copies again
+// id; the sessions for copies on receipt read it too, and a server
+// relaying here in a shadow session presents it at XSHADOW, recorded
+// before the session's first message); the store marks, in the commit
+// that records a new id, every message whose copy was there held by
+// this server only (only copies under the old id: a message relayed in
+// a session that presented the new id commits after that mark), and Holders makes those copies again
 // (Copier.Recopy: a copy on receipt to that server or another by the
 // same preference). A mark that cannot be cleared stays visible (shadow
 // list, message show, a metric) and is tried again at each pass.

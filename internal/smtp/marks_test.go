@@ -20,6 +20,14 @@ type markQueue struct {
 	mark   uint64
 	seen   []string // ShadowMarkSeen calls: "primary db mark"
 	copied []uint64 // marks of SubmitShadowCopiesMarked calls
+	held   []string // ShadowHolderSeen calls: "server db"
+}
+
+func (q *markQueue) ShadowHolderSeen(server, dbID string) (int, string, error) {
+	q.mmu.Lock()
+	defer q.mmu.Unlock()
+	q.held = append(q.held, server+" "+dbID)
+	return 0, "", nil
 }
 
 func (q *markQueue) ShadowHolderMark(server string) uint64 {
@@ -196,5 +204,34 @@ func TestCompletedShadowQueryClearsPeerMarks(t *testing.T) {
 	defer h.mu.Unlock()
 	if len(h.keys) != 2 || h.keys[0][0] != "hub2" || h.keys[1][0] != "hub2" {
 		t.Fatalf("cleared %v; want hub2 after each query", h.keys)
+	}
+}
+
+// F10: a peer that presents its database id at XSHADOW (a relay's
+// shadow session) has it recorded as the id of the server keeping the
+// copies of what it relays here, before the reply: every MAIL of the
+// session commits after it. Asking for the mark alone records nothing.
+func TestXShadowRecordsPresentedHolderDatabase(t *testing.T) {
+	q := &markQueue{mark: 5}
+	sh := &heldShadow{signalShadow: signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}}
+	s := startShadowServer(t, q, sh, true, transportConnector(t, ""))
+	c := clientFor(t, s)
+	if _, err := c.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	q.mmu.Lock()
+	if len(q.held) != 0 {
+		t.Fatalf("holder ids recorded without one presented: %v", q.held)
+	}
+	q.mmu.Unlock()
+	c2 := clientFor(t, s)
+	c2.PresentMark(3, "dbNew")
+	if _, err := c2.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	q.mmu.Lock()
+	defer q.mmu.Unlock()
+	if len(q.held) != 1 || q.held[0] != "hub2 dbNew" {
+		t.Fatalf("holder ids recorded: %v; want hub2's dbNew at its XSHADOW", q.held)
 	}
 }

@@ -668,9 +668,41 @@ func (v *verbConn) xshadow(arg string) string {
 		if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[id]); err != nil {
 			s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
 		}
+		s.holderSeen(id, pdb)
 	}
 	s.wantMark = true
 	return reply + " MARK=" + strconv.FormatUint(mk.ShadowHolderMark(id), 10)
+}
+
+// HolderRecorder is the part of the queue that records the transport
+// database id of a server keeping shadow copies of messages held here
+// (queue.Manager.ShadowHolderSeen): a new id marks the messages whose
+// copies that server lost with its old database.
+type HolderRecorder interface {
+	ShadowHolderSeen(server, dbID string) (lost int, old string, err error)
+}
+
+// holderSeen records the database id a peer presented at XSHADOW. The
+// peer may relay messages in this session, and keeps their shadow copies
+// under that id: recorded before any MAIL of the session, so that the
+// commit finding a new id marks only the messages relayed before it
+// (whose copies went with the old database), never one relayed here now.
+func (s *session) holderSeen(server, dbID string) {
+	hr, ok := s.srv.queue.(HolderRecorder)
+	if !ok {
+		return
+	}
+	lost, old, err := hr.ShadowHolderSeen(server, dbID)
+	switch {
+	case err != nil:
+		s.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
+	case lost > 0:
+		s.log.Warn("shadow server returned with a new transport database: its copies of messages held here are lost and made again",
+			"shadow_server", server, "database_id", dbID, "was", old, "messages", lost)
+	case old != "":
+		s.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
+			"shadow_server", server, "database_id", dbID, "was", old)
+	}
 }
 
 // parseMarkArgs reads XSHADOW's version-7 arguments: "" (no mark),
