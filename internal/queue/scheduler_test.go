@@ -306,6 +306,12 @@ func TestFlushRevivesDeadDestination(t *testing.T) {
 		return false
 	}
 	waitFor(t, "the destination dead", dead)
+	// The attempt that made it dead commits its deferral after the mark;
+	// a flush before that commit finds the message still in delivery.
+	waitFor(t, "the deferral committed", func() bool {
+		ms := messages(t, s)
+		return len(ms) == 1 && ms[0].State == Ready
+	})
 	p.mu.Lock()
 	p.refuse["down.test"] = false
 	p.mu.Unlock()
