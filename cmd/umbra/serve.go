@@ -590,11 +590,8 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		dc.OwnBindings = append(dc.OwnBindings, rc.Bindings...)
 	}
 	signer, err := signing.New(cfg.DKIM) // key files: read at start, reload and config check
-	if kf := (*signing.KeyFileError)(nil); errors.As(err, &kf) {
-		return delivery.Config{}, cfg.ErrorAt(err.Error(), kf.Setting...) // at the key file's line
-	}
 	if err != nil {
-		return delivery.Config{}, err
+		return delivery.Config{}, cfg.Place(err) // a key file at its line
 	}
 	dc.Signer = signer
 	if shadows != nil {

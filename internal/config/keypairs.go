@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -14,8 +13,7 @@ import (
 // client certificate, the MTA-STS policy listener) as serve loads them,
 // and reports each one that does not load with file and line: a
 // certificate given as the key, a key that does not match its
-// certificate, a file without PEM data, a client CA file without a
-// certificate (rt22 F2). config check and serve
+// certificate, a file without PEM data (rt22 F2). config check and serve
 // call it before anything listens or is created; Load does not, since
 // other commands read the configuration without the keys (which are
 // often readable by the daemon only).
@@ -63,17 +61,6 @@ func (c *Config) KeyPairs() error {
 				certKey, p.cert), at(keyKey)...)
 		default: // the key: a certificate in its place, no PEM, an unknown key type
 			v.add(fmt.Sprintf("%s %s: %s", settingName(at(keyKey)), p.key, strings.TrimPrefix(msg, "tls: ")), at(keyKey)...)
-		}
-	}
-	// A client CA file that holds no certificate (a key given by
-	// mistake) would refuse the connector at start.
-	for i, rc := range c.ReceiveConnectors {
-		if rc.TLS.ClientCAFile == "" {
-			continue
-		}
-		at := []any{"receive_connectors", i, "tls", "client_ca_file"}
-		if pem, err := os.ReadFile(rc.TLS.ClientCAFile); err == nil && !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			v.add(fmt.Sprintf("%s %s holds no PEM certificate", settingName(at), rc.TLS.ClientCAFile), at...)
 		}
 	}
 	return violations(c.File, c.doc, v.out)
