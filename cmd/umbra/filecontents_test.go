@@ -23,7 +23,8 @@ import (
 // by SIGHUP before it changes anything — each error at the setting's
 // file:line (rt25 F8, F1): a missing file, a directory in its place, a
 // CA file without a certificate, an empty password file, a DKIM or ARC
-// key of the wrong kind.
+// key of the wrong kind, a certificate or key that does not load or a
+// key of another certificate.
 func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, data string) string {
@@ -67,7 +68,29 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 				"    tls: {cert_file: "+certFile+", key_file: "+keyFile+", client_ca_file: "+file+"}\n", 1)
 		}
 	}
+	receiveTLS := func(cert, key string) func(string) string {
+		return func(text string) string {
+			return strings.Replace(text, "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n"+
+				"    tls: {cert_file: "+cert+", key_file: "+key+"}\n", 1)
+		}
+	}
+	transportTLS := func(cert, key string) func(string) string {
+		return func(text string) string {
+			return strings.Replace(text, "transport:\n", "transport:\n  client_cert_file: "+cert+"\n  client_key_file: "+key+"\n", 1)
+		}
+	}
+	other := selfSignedCert(t, "other.e2e.test")
+	der, _ = x509.MarshalPKCS8PrivateKey(other.PrivateKey)
+	otherKey := write("other.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	creds := write("creds", "# no account\n")
 	appendYAML := func(yaml string) func(string) string { return func(text string) string { return text + yaml } }
+	console := func(cert, key string) func(string) string {
+		return appendYAML("console:\n  listen: " + freeAddr(t, "127.0.0.1") + "\n  cert_file: " + cert + "\n  key_file: " + key + "\n  credentials_file: " + creds + "\n")
+	}
+	publish := func(cert, key string) func(string) string {
+		return appendYAML("outbound_tls:\n  mta_sts_publish:\n    listen: " + freeAddr(t, "127.0.0.1") + "\n    cert_file: " + cert + "\n    key_file: " + key +
+			"\n    mx: [mx.example.test]\n")
+	}
 	cases := []struct {
 		name string
 		edit func(string) string
@@ -90,6 +113,15 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		{"arc missing", appendYAML(arc(missing)), `dkim\.arc\.key_file ` + missing + `: no such file or directory`},
 		{"arc ecdsa", appendYAML(arc(ecKey)), `ECDSA keys have no DKIM algorithm`},
 		{"arc ed25519", appendYAML(arc(edKey)), edKey + `: the sealing key must be RSA`},
+		{"receive key is a certificate", receiveTLS(certFile, certFile), `receive_connectors\[0\]\.tls\.key_file ` + certFile + `: .*found a certificate rather than a key`},
+		{"receive certificate garbage", receiveTLS(garbage, keyFile), `receive_connectors\[0\]\.tls\.cert_file ` + garbage + `: .*PEM data in certificate input`},
+		{"receive key missing", receiveTLS(certFile, missing), `receive_connectors\[0\]\.tls\.key_file ` + missing + `: no such file or directory`},
+		{"transport key of another certificate", transportTLS(certFile, otherKey), `transport\.client_key_file ` + otherKey + ` does not match the certificate`},
+		{"transport certificate is a key", transportTLS(keyFile, keyFile), `transport\.client_cert_file ` + keyFile + `: .*PEM data in certificate input`},
+		{"console key is a certificate", console(certFile, certFile), `console\.key_file ` + certFile + `: .*found a certificate rather than a key`},
+		{"console key of another certificate", console(certFile, otherKey), `console\.key_file ` + otherKey + ` does not match the certificate`},
+		{"mta-sts publish key is a certificate", publish(certFile, certFile), `outbound_tls\.mta_sts_publish\.key_file ` + certFile + `: .*found a certificate rather than a key`},
+		{"mta-sts publish certificate garbage", publish(garbage, keyFile), `outbound_tls\.mta_sts_publish\.cert_file ` + garbage + `: .*PEM data in certificate input`},
 		{"client ca missing", clientCA(missing), `receive_connectors\[0\]\.tls\.client_ca_file ` + missing + `: no such file or directory`},
 		{"client ca garbage", clientCA(garbage), `receive_connectors\[0\]\.tls\.client_ca_file ` + garbage + `:? .*no PEM certificate`},
 	}
