@@ -109,10 +109,6 @@ func checkConfig(cfg *config.Config) *checkFailure {
 	if err := cfg.SourceAddressesNotHere(); err != nil {
 		return fail(" binds outbound connections to an address this machine does not have", err)
 	}
-	// Certificates and keys as serve loads them, at their lines.
-	if err := cfg.KeyPairs(); err != nil {
-		return fail(" names a certificate or key that does not load", err)
-	}
 	var missing []string
 	for _, f := range referencedFiles(cfg) {
 		if _, err := os.Stat(f); err != nil {
@@ -324,7 +320,8 @@ func referencedFiles(c *config.Config) []string {
 // certificates, client CA files and credentials, the transport client
 // certificate, the DKIM and ARC keys, the send connectors' passwords
 // (issue 11 defect 8), the LDAP directory's password and CA files, the
-// outbound CA file and the web console's certificate and credentials.
+// outbound CA file, the MTA-STS policy's certificate and the web
+// console's certificate and credentials.
 // Each loader holds the one copy of the rule for what its file must
 // hold; a file it refuses is a config.FileError, reported here at the
 // setting's file:line, so config check, serve and a reload refuse it
@@ -345,6 +342,11 @@ func checkAsServe(cfg *config.Config) *checkFailure {
 	}
 	if _, err := outboundRoots(cfg.OutboundTLS); err != nil {
 		return fail(badFile, err) // loaded whether or not a policy that uses it is on
+	}
+	if cfg.OutboundTLS.Publish.Listen != "" {
+		if _, err := publishCertificate(cfg.OutboundTLS.Publish); err != nil {
+			return fail(badFile, err)
+		}
 	}
 	table := topology.RoutingTable(cfg)
 	topo, err := serverTopology(cfg)

@@ -172,6 +172,13 @@ func sendConnectorTLS(cfg *config.Config, domain string) (string, int) {
 	return "", config.DefaultSMTPPort
 }
 
+// publishCertificate loads the certificate the MTA-STS policy is served
+// with (serve, config check).
+func publishCertificate(p config.MTASTSPublish) (tls.Certificate, error) {
+	return config.LoadKeyPair(p.CertFile, p.KeyFile, []any{"outbound_tls", "mta_sts_publish", "cert_file"},
+		[]any{"outbound_tls", "mta_sts_publish", "key_file"})
+}
+
 // publishMTASTS serves this server's MTA-STS policy for its
 // authoritative domains (outbound_tls.mta_sts_publish); nil when off.
 func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
@@ -179,9 +186,9 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
 	if p.Listen == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+	cert, err := publishCertificate(p)
 	if err != nil {
-		return nil, fmt.Errorf("outbound_tls.mta_sts_publish cert_file %s, key_file %s: %w", p.CertFile, p.KeyFile, err)
+		return nil, cfg.Place(err)
 	}
 	pub := tlspolicy.Publication{Mode: p.Mode, MX: p.MX, MaxAge: p.MaxAge.D()}
 	for _, d := range cfg.AcceptedDomains {

@@ -571,9 +571,10 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	t := cfg.Transport
 	var clientTLS *tls.Config
 	if t.ClientCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile)
+		cert, err := config.LoadKeyPair(t.ClientCertFile, t.ClientKeyFile,
+			[]any{"transport", "client_cert_file"}, []any{"transport", "client_key_file"})
 		if err != nil {
-			return delivery.Config{}, fmt.Errorf("transport client certificate %s, key %s: %w", t.ClientCertFile, t.ClientKeyFile, err)
+			return delivery.Config{}, cfg.Place(err) // at its line
 		}
 		clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}

@@ -280,9 +280,10 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 			c.ranges = append(c.ranges, p.Masked())
 		}
 		if rc.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(rc.TLS.CertFile, rc.TLS.KeyFile)
+			at := []any{"receive_connectors", i, "tls"}
+			cert, err := config.LoadKeyPair(rc.TLS.CertFile, rc.TLS.KeyFile, append(at[:3:3], "cert_file"), append(at[:3:3], "key_file"))
 			if err != nil {
-				return nil, fmt.Errorf("connector %s: cert_file %s, key_file %s: %w", rc.Name, rc.TLS.CertFile, rc.TLS.KeyFile, err)
+				return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
 			}
 			c.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			if rc.TLS.ClientCAFile != "" {

@@ -62,16 +62,18 @@ func TestKeyPairErrorsHaveLines(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		err = c.KeyPairs()
+		rc := c.ReceiveConnectors[0].TLS
+		_, err = LoadKeyPair(rc.CertFile, rc.KeyFile, []any{"receive_connectors", 0, "tls", "cert_file"},
+			[]any{"receive_connectors", 0, "tls", "key_file"})
 		if tc.line == 0 {
 			if err != nil {
 				t.Errorf("%s: %v", tc.name, err)
 			}
 			continue
 		}
-		es, ok := err.(Errors)
-		if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, tc.msg) {
-			t.Errorf("%s: want one error at line %d containing %q, got\n%v", tc.name, tc.line, tc.msg, err)
+		e, ok := c.Place(err).(*Error)
+		if !ok || e.Line != tc.line || !strings.Contains(e.Msg, tc.msg) {
+			t.Errorf("%s: want an error at line %d containing %q, got\n%v", tc.name, tc.line, tc.msg, err)
 		}
 	}
 }
