@@ -122,6 +122,12 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		{"console key of another certificate", console(certFile, otherKey), `console\.key_file ` + otherKey + ` does not match the certificate`},
 		{"mta-sts publish key is a certificate", publish(certFile, certFile), `outbound_tls\.mta_sts_publish\.key_file ` + certFile + `: .*found a certificate rather than a key`},
 		{"mta-sts publish certificate garbage", publish(garbage, keyFile), `outbound_tls\.mta_sts_publish\.cert_file ` + garbage + `: .*PEM data in certificate input`},
+		// A directory serve creates under a file: refused at load, not
+		// by serve after it created the database.
+		{"pickup directory under a file", appendYAML("pickup:\n  directory: " + garbage + "/pickup\n"), `pickup\.directory ` + garbage + `/pickup: ` + garbage + ` is not a directory`},
+		{"maildir under a file", func(text string) string {
+			return strings.Replace(text, "  maildir: maildir\n", "  maildir: "+garbage+"/maildir\n", 1)
+		}, `mailbox\.maildir ` + garbage + `/maildir: ` + garbage + ` is not a directory`},
 		{"client ca missing", clientCA(missing), `receive_connectors\[0\]\.tls\.client_ca_file ` + missing + `: no such file or directory`},
 		{"client ca garbage", clientCA(garbage), `receive_connectors\[0\]\.tls\.client_ca_file ` + garbage + `:? .*no PEM certificate`},
 	}
