@@ -59,8 +59,11 @@ func (noResolver) LookupHost(_ context.Context, host string) ([]string, error) {
 
 // Config configures a Deliverer.
 type Config struct {
-	Hostname       string
-	Routing        *routing.Table
+	Hostname string
+	Routing  *routing.Table
+	// SendConnectors are the configuration's send_connectors, in
+	// order: a password file one names that does not load is a
+	// config.FileError at its setting (send_connectors[i]…).
 	SendConnectors []config.SendConnector
 	Mailbox        config.Mailbox
 	Resolver       Resolver
