@@ -109,15 +109,6 @@ func checkConfig(cfg *config.Config) *checkFailure {
 	if err := cfg.SourceAddressesNotHere(); err != nil {
 		return fail(" binds outbound connections to an address this machine does not have", err)
 	}
-	// Certificates and keys as serve loads them, at their lines.
-	if err := cfg.KeyPairs(); err != nil {
-		return fail(" names a certificate or key that does not load", err)
-	}
-	// CA files, password files, DKIM and ARC keys as serve loads them,
-	// at their lines.
-	if err := namedFileContents(cfg); err != nil {
-		return fail(" names a file whose content does not load", err)
-	}
 	var missing []string
 	for _, f := range referencedFiles(cfg) {
 		if _, err := os.Stat(f); err != nil {
@@ -326,19 +317,36 @@ func referencedFiles(c *config.Config) []string {
 // checkAsServe loads what serve loads at start and on SIGHUP, with the
 // same functions, without opening the transport database or listening:
 // the topology (and this server's place in it), the receive connectors'
-// certificates and credentials, the transport client certificate and the
-// send connectors' passwords (issue 11 defect 8), and the web console's
-// certificate and credentials. Each step's refusal carries the summary
-// of what that step sets up: only the steps that read files say a file
-// is not valid (rt25 F1: the bind check of the source addresses did).
+// certificates, client CA files and credentials, the transport client
+// certificate, the DKIM and ARC keys, the send connectors' passwords
+// (issue 11 defect 8), the LDAP directory's password and CA files, the
+// outbound CA file, the MTA-STS policy's certificate and the web
+// console's certificate and credentials.
+// Each loader holds the one copy of the rule for what its file must
+// hold; a file it refuses is a config.FileError, reported here at the
+// setting's file:line, so config check, serve and a reload refuse it
+// alike. Each other refusal carries the summary of what that step sets
+// up: only the steps that read files say a file is not valid (rt25 F1:
+// the bind check of the source addresses did).
 func checkAsServe(cfg *config.Config) *checkFailure {
+	const badFile = ": a file it names is not valid"
 	fail := func(summary string, err error) *checkFailure {
+		if errors.As(err, new(*config.FileError)) {
+			summary, err = badFile, cfg.Place(err)
+		}
 		return &checkFailure{detail: []string{err.Error()}, summary: summary}
 	}
-	const badFile = ": a file it names is not valid"
 	log := slog.New(slog.DiscardHandler)
 	if _, _, _, err := consoleFiles(cfg); err != nil {
 		return fail(badFile, err) // the console's certificate, key and credentials
+	}
+	if _, err := outboundRoots(cfg.OutboundTLS); err != nil {
+		return fail(badFile, err) // loaded whether or not a policy that uses it is on
+	}
+	if cfg.OutboundTLS.Publish.Listen != "" {
+		if _, err := publishCertificate(cfg.OutboundTLS.Publish); err != nil {
+			return fail(badFile, err)
+		}
 	}
 	table := topology.RoutingTable(cfg)
 	topo, err := serverTopology(cfg)
@@ -354,8 +362,8 @@ func checkAsServe(cfg *config.Config) *checkFailure {
 	}
 	d, err := delivery.New(dc)
 	if err != nil {
-		// The send connectors' password files (read before, at their
-		// lines) and the source addresses, bound once.
+		// The send connectors' password files, and the source
+		// addresses, bound once.
 		return fail(": its outbound delivery cannot be set up", err)
 	}
 	d.Close()

@@ -60,10 +60,9 @@ func consoleFiles(cfg *config.Config) (tls.Certificate, *smtp.Credentials, strin
 	if cfg.Console.Listen == "" {
 		return tls.Certificate{}, nil, "", nil
 	}
-	certFile, keyFile := config.ConsoleCertificate(cfg)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := config.LoadConsoleCertificate(cfg)
 	if err != nil {
-		return tls.Certificate{}, nil, "", fmt.Errorf("console certificate %s, key %s: %w", certFile, keyFile, err)
+		return tls.Certificate{}, nil, "", fmt.Errorf("console certificate: %w", err)
 	}
 	credFile := config.ConsoleCredentials(cfg)
 	creds, err := smtp.LoadCredentials(credFile)

@@ -13,59 +13,144 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// Every file a setting names is loaded and checked as serve uses it, by
-// config check and by serve before it creates anything in data_dir,
-// each error at the setting's file:line (rt25 F8, F1): a CA file
-// without a certificate, an empty password file, a DKIM or ARC key of
-// the wrong kind.
+// Every file a setting names is loaded and checked as serve uses it —
+// by config check, by serve before it creates anything in data_dir, and
+// by SIGHUP before it changes anything — each error at the setting's
+// file:line (rt25 F8, F1): a missing file, a directory in its place, a
+// CA file without a certificate, an empty password file, a DKIM or ARC
+// key of the wrong kind, a certificate or key that does not load or a
+// key of another certificate.
 func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, data string, mode os.FileMode) string {
+	write := func(name, data string) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	empty := write("empty.pem", "", 0o600)
-	garbage := write("garbage.pem", "garbage\n", 0o600)
-	emptyPW := write("empty.pw", "\n", 0o600)
+	missing := filepath.Join(dir, "missing")
+	empty := write("empty.pem", "")
+	garbage := write("garbage.pem", "garbage\n")
+	emptyPW := write("empty.pw", "\n")
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(ec)
-	ecKey := write("ec.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600)
+	ecKey := write("ec.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ = x509.MarshalPKCS8PrivateKey(ed)
-	edKey := write("ed.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600)
+	edKey := write("ed.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	cert := selfSignedCert(t, "hub.e2e.test")
+	certFile := write("tls.crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})))
+	der, _ = x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	keyFile := write("tls.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
 
-	for _, tc := range []struct {
-		name, yaml string
-		want       string // after file:line
+	const ldap = "ldap:\n  url: ldap://127.0.0.1:9\n  base_dn: dc=x\n"
+	arc := func(key string) string {
+		return "dkim:\n  arc:\n    domain: example.test\n    selector: s\n    key_file: " + key + "\n"
+	}
+	dkim := func(key string) string {
+		return "dkim:\n  keys:\n    - {domain: example.test, selector: s, key_file: " + key + "}\n"
+	}
+	sendAuth := func(file string) func(string) string {
+		return func(text string) string {
+			return strings.Replace(text, "mailbox:\n", "  - name: submit\n    address_spaces: [{domain: \"x.test\", cost: 1}]\n    smart_hosts: [\"127.0.0.1:9\"]\n    tls: required\n"+
+				"    auth: {username: u, password_file: "+file+"}\nmailbox:\n", 1)
+		}
+	}
+	clientCA := func(file string) func(string) string {
+		return func(text string) string {
+			return strings.Replace(text, "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n"+
+				"    tls: {cert_file: "+certFile+", key_file: "+keyFile+", client_ca_file: "+file+"}\n", 1)
+		}
+	}
+	receiveTLS := func(cert, key string) func(string) string {
+		return func(text string) string {
+			return strings.Replace(text, "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n"+
+				"    tls: {cert_file: "+cert+", key_file: "+key+"}\n", 1)
+		}
+	}
+	transportTLS := func(cert, key string) func(string) string {
+		return func(text string) string {
+			return strings.Replace(text, "transport:\n", "transport:\n  client_cert_file: "+cert+"\n  client_key_file: "+key+"\n", 1)
+		}
+	}
+	other := selfSignedCert(t, "other.e2e.test")
+	der, _ = x509.MarshalPKCS8PrivateKey(other.PrivateKey)
+	otherKey := write("other.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	creds := write("creds", "# no account\n")
+	appendYAML := func(yaml string) func(string) string { return func(text string) string { return text + yaml } }
+	console := func(cert, key string) func(string) string {
+		return appendYAML("console:\n  listen: " + freeAddr(t, "127.0.0.1") + "\n  cert_file: " + cert + "\n  key_file: " + key + "\n  credentials_file: " + creds + "\n")
+	}
+	publish := func(cert, key string) func(string) string {
+		return appendYAML("outbound_tls:\n  mta_sts_publish:\n    listen: " + freeAddr(t, "127.0.0.1") + "\n    cert_file: " + cert + "\n    key_file: " + key +
+			"\n    mx: [mx.example.test]\n")
+	}
+	cases := []struct {
+		name string
+		edit func(string) string
+		want string // a regular expression, after file:line
 	}{
-		{"outbound ca empty", "outbound_tls:\n  ca_file: " + empty + "\n", "outbound_tls.ca_file " + empty + ": no PEM certificate"},
-		{"outbound ca garbage", "outbound_tls:\n  ca_file: " + garbage + "\n", "outbound_tls.ca_file " + garbage + ": no PEM certificate"},
-		{"outbound ca is a key", "outbound_tls:\n  ca_file: " + ecKey + "\n", "outbound_tls.ca_file " + ecKey + ": no PEM certificate"},
-		{"ldap ca", "ldap:\n  url: ldap://127.0.0.1:9\n  base_dn: dc=x\n  ca_file: " + garbage + "\n", "ldap.ca_file " + garbage + ": no PEM certificate"},
-		{"ldap password", "ldap:\n  url: ldap://127.0.0.1:9\n  base_dn: dc=x\n  bind_dn: cn=x\n  bind_password_file: " + emptyPW + "\n", "ldap.bind_password_file " + emptyPW + " is empty"},
-		{"dkim garbage", "dkim:\n  keys:\n    - {domain: example.test, selector: s, key_file: " + garbage + "}\n", "key_file: " + garbage + ": no PEM block"},
-		{"dkim ecdsa", "dkim:\n  keys:\n    - {domain: example.test, selector: s, key_file: " + ecKey + "}\n", "ECDSA keys have no DKIM algorithm"},
-		{"arc ed25519", "dkim:\n  arc:\n    domain: example.test\n    selector: s\n    key_file: " + edKey + "\n", "the sealing key must be RSA"},
-		{"send password", "", "send_connectors[1].auth.password_file " + emptyPW + " is empty"},
-	} {
+		{"outbound ca missing", appendYAML("outbound_tls:\n  ca_file: " + missing + "\n"), `outbound_tls\.ca_file ` + missing + `: no such file or directory`},
+		{"outbound ca directory", appendYAML("outbound_tls:\n  ca_file: " + dir + "\n"), `outbound_tls\.ca_file ` + dir + ` is not a regular file`},
+		{"outbound ca empty", appendYAML("outbound_tls:\n  ca_file: " + empty + "\n"), `outbound_tls\.ca_file ` + empty + `: no PEM certificate`},
+		{"outbound ca garbage", appendYAML("outbound_tls:\n  ca_file: " + garbage + "\n"), `outbound_tls\.ca_file ` + garbage + `: no PEM certificate`},
+		{"outbound ca is a key", appendYAML("outbound_tls:\n  ca_file: " + ecKey + "\n"), `outbound_tls\.ca_file ` + ecKey + `: no PEM certificate`},
+		{"ldap ca missing", appendYAML(ldap + "  ca_file: " + missing + "\n"), `ldap\.ca_file ` + missing + `: no such file or directory`},
+		{"ldap ca garbage", appendYAML(ldap + "  ca_file: " + garbage + "\n"), `ldap\.ca_file ` + garbage + `: no PEM certificate`},
+		{"ldap password missing", appendYAML(ldap + "  bind_dn: cn=x\n  bind_password_file: " + missing + "\n"), `ldap\.bind_password_file ` + missing + `: no such file or directory`},
+		{"ldap password empty", appendYAML(ldap + "  bind_dn: cn=x\n  bind_password_file: " + emptyPW + "\n"), `ldap\.bind_password_file ` + emptyPW + ` is empty`},
+		{"send password missing", sendAuth(missing), `send_connectors\[1\]\.auth\.password_file ` + missing + `: no such file or directory`},
+		{"send password empty", sendAuth(emptyPW), `send_connectors\[1\]\.auth\.password_file ` + emptyPW + ` is empty`},
+		{"dkim missing", appendYAML(dkim(missing)), `dkim\.keys\[0\]\.key_file ` + missing + `: no such file or directory`},
+		{"dkim garbage", appendYAML(dkim(garbage)), `key_file: ` + garbage + `: no PEM block`},
+		{"dkim ecdsa", appendYAML(dkim(ecKey)), `key_file: ` + ecKey + `: ECDSA keys have no DKIM algorithm`},
+		{"arc missing", appendYAML(arc(missing)), `dkim\.arc\.key_file ` + missing + `: no such file or directory`},
+		{"arc ecdsa", appendYAML(arc(ecKey)), `ECDSA keys have no DKIM algorithm`},
+		{"arc ed25519", appendYAML(arc(edKey)), edKey + `: the sealing key must be RSA`},
+		{"receive key is a certificate", receiveTLS(certFile, certFile), `receive_connectors\[0\]\.tls\.key_file ` + certFile + `: .*found a certificate rather than a key`},
+		{"receive certificate garbage", receiveTLS(garbage, keyFile), `receive_connectors\[0\]\.tls\.cert_file ` + garbage + `: .*PEM data in certificate input`},
+		{"receive key missing", receiveTLS(certFile, missing), `receive_connectors\[0\]\.tls\.key_file ` + missing + `: no such file or directory`},
+		{"transport key of another certificate", transportTLS(certFile, otherKey), `transport\.client_key_file ` + otherKey + ` does not match the certificate`},
+		{"transport certificate is a key", transportTLS(keyFile, keyFile), `transport\.client_cert_file ` + keyFile + `: .*PEM data in certificate input`},
+		{"console key is a certificate", console(certFile, certFile), `console\.key_file ` + certFile + `: .*found a certificate rather than a key`},
+		{"console key of another certificate", console(certFile, otherKey), `console\.key_file ` + otherKey + ` does not match the certificate`},
+		{"mta-sts publish key is a certificate", publish(certFile, certFile), `outbound_tls\.mta_sts_publish\.key_file ` + certFile + `: .*found a certificate rather than a key`},
+		{"mta-sts publish certificate garbage", publish(garbage, keyFile), `outbound_tls\.mta_sts_publish\.cert_file ` + garbage + `: .*PEM data in certificate input`},
+		// A directory serve creates under a file: refused at load, not
+		// by serve after it created the database.
+		{"pickup directory under a file", appendYAML("pickup:\n  directory: " + garbage + "/pickup\n"), `pickup\.directory ` + garbage + `/pickup: ` + garbage + ` is not a directory`},
+		{"maildir under a file", func(text string) string {
+			return strings.Replace(text, "  maildir: maildir\n", "  maildir: "+garbage+"/maildir\n", 1)
+		}, `mailbox\.maildir ` + garbage + `/maildir: ` + garbage + ` is not a directory`},
+		{"client ca missing", clientCA(missing), `receive_connectors\[0\]\.tls\.client_ca_file ` + missing + `: no such file or directory`},
+		{"client ca garbage", clientCA(garbage), `receive_connectors\[0\]\.tls\.client_ca_file ` + garbage + `:? .*no PEM certificate`},
+	}
+
+	// One running daemon takes each configuration on SIGHUP and refuses
+	// it at the same line.
+	hupDir := t.TempDir()
+	hupAddr := freeAddr(t, "127.0.0.1")
+	hupCfg := relayConfig(t, hupDir, hupAddr, "127.0.0.1:9")
+	hupBase, _ := os.ReadFile(hupCfg)
+	hub := startUmbra(t, hupCfg, hupAddr)
+	failures := func() (int, string) {
+		b, _ := os.ReadFile(hub.log)
+		return strings.Count(string(b), "reload failed"), string(b)
+	}
+
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sub := t.TempDir()
 			cfg := relayConfig(t, sub, freeAddr(t, "127.0.0.1"), "127.0.0.1:9")
 			data, _ := os.ReadFile(cfg)
-			text := string(data) + tc.yaml
-			if tc.name == "send password" {
-				text = strings.Replace(text, "mailbox:\n", "  - name: submit\n    address_spaces: [{domain: \"x.test\", cost: 1}]\n    smart_hosts: [\"127.0.0.1:9\"]\n    tls: required\n"+
-					"    auth: {username: u, password_file: "+emptyPW+"}\nmailbox:\n", 1)
-			}
-			os.WriteFile(cfg, []byte(text), 0o600)
-			re := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:\d+: .*` + regexp.QuoteMeta(tc.want))
+			os.WriteFile(cfg, []byte(tc.edit(string(data))), 0o600)
+			re := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:\d+: .*` + tc.want)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, umbraBin, "config", "check", cfg).CombinedOutput()
@@ -78,6 +163,15 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(sub, "data", "queue.db")); err == nil {
 				t.Errorf("serve refused the configuration after creating queue.db")
+			}
+
+			before, _ := failures()
+			os.WriteFile(hupCfg, []byte(tc.edit(string(hupBase))), 0o600)
+			hub.cmd.Process.Signal(syscall.SIGHUP)
+			waitCond(t, "the failed reload in the log", 20*time.Second, func() bool { n, _ := failures(); return n > before })
+			hupRE := regexp.MustCompile(regexp.QuoteMeta(hupCfg) + `:\d+: .*` + tc.want)
+			if _, log := failures(); !hupRE.MatchString(log[strings.LastIndex(log, "reload failed"):]) {
+				t.Errorf("SIGHUP: the reload's error does not match %q:\n%s", hupRE, log)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,33 +20,22 @@ import (
 
 // newDirectory builds the LDAP directory of a configuration (nil when
 // the ldap section is off). It reads the service password and the CA
-// file now, so that a missing one fails the start, at its setting's
-// line; it does not connect.
+// file now, so that a missing or unusable one fails config check, the
+// start and a reload, at its setting's line; it does not connect.
 func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Directory, error) {
 	l := cfg.LDAP
 	if !l.Enabled() {
 		return nil, nil
 	}
-	var password string
-	if l.BindPasswordFile != "" {
-		b, err := os.ReadFile(l.BindPasswordFile)
-		if err != nil {
-			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.bind_password_file: %v", err), "ldap", "bind_password_file")
-		}
-		password = ldapPassword(b)
-		if password == "" {
-			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.bind_password_file %s is empty", l.BindPasswordFile), "ldap", "bind_password_file")
-		}
+	password, err := ldapPassword(l.BindPasswordFile)
+	if err != nil {
+		return nil, cfg.Place(err)
 	}
 	var tc *tls.Config
 	if l.CAFile != "" {
-		pem, err := os.ReadFile(l.CAFile)
-		if err != nil {
-			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.ca_file: %v", err), "ldap", "ca_file")
-		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, cfg.ErrorAt(fmt.Sprintf("ldap.ca_file %s: no certificate in it", l.CAFile), "ldap", "ca_file")
+		if err := config.AppendCAFile(pool, l.CAFile, "ldap", "ca_file"); err != nil {
+			return nil, cfg.Place(err)
 		}
 		tc = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
@@ -53,6 +43,26 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 		BaseDN: l.BaseDN, RecipientFilter: l.RecipientFilter, DatabaseAttribute: l.DatabaseAttribute,
 		AccountFilter: l.AccountFilter, ServerAccountFilter: l.ServerAccountFilter, Timeout: l.Timeout.D(),
 		PositiveTTL: l.PositiveTTL.D(), NegativeTTL: l.NegativeTTL.D(), CacheSize: l.CacheSize, Registerer: reg})
+}
+
+// ldapPassword is the service account's password: the content of
+// ldap.bind_password_file without its trailing line ends ("" without
+// the setting). An empty one would be refused only by the directory, at
+// the first lookup.
+func ldapPassword(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", config.NewFileError(file, err, "ldap", "bind_password_file")
+	}
+	password := strings.TrimRight(string(b), "\r\n")
+	if password == "" {
+		return "", &config.FileError{Setting: []any{"ldap", "bind_password_file"},
+			Err: fmt.Errorf("ldap.bind_password_file %s is empty", file)}
+	}
+	return password, nil
 }
 
 // ldapAccounts adapts the directory to smtp.AccountSource.

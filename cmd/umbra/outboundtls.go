@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -37,19 +36,9 @@ func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, 
 		log.Warn("outbound_tls.dane is on but the resolver's AD bit is not trusted (dns.trust_ad with a validating resolver on loopback, such as unbound): DANE is off")
 		dane = false
 	}
-	var roots *x509.CertPool
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("outbound_tls.ca_file: %w", err)
-		}
-		roots, err = x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("outbound_tls.ca_file %s: no PEM certificate", o.CAFile)
-		}
+	roots, err := outboundRoots(o)
+	if err != nil {
+		return nil, nil, cfg.Place(err)
 	}
 	var engine atomic.Pointer[tlspolicy.Engine] // set below; a scrape may come first
 	cached := func() float64 {                  // policies in force only: expired entries stay in the store until refetched
@@ -74,6 +63,23 @@ func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, 
 	engine.Store(eng)
 	log.Info("outbound TLS policies", "dane", dane, "mta_sts", o.MTASTS, "tls_rpt", o.TLSRPT.Enabled)
 	return eng, counter, nil
+}
+
+// outboundRoots is the system roots with the certificates of
+// outbound_tls.ca_file added, or nil (the system roots) without one.
+// config check loads it whether or not a policy that uses it is on.
+func outboundRoots(o config.OutboundTLS) (*x509.CertPool, error) {
+	if o.CAFile == "" {
+		return nil, nil
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if err := config.AppendCAFile(roots, o.CAFile, "outbound_tls", "ca_file"); err != nil {
+		return nil, err
+	}
+	return roots, nil
 }
 
 // metricsOnly counts results as metrics when TLS reports are off.
@@ -166,6 +172,13 @@ func sendConnectorTLS(cfg *config.Config, domain string) (string, int) {
 	return "", config.DefaultSMTPPort
 }
 
+// publishCertificate loads the certificate the MTA-STS policy is served
+// with (serve, config check).
+func publishCertificate(p config.MTASTSPublish) (tls.Certificate, error) {
+	return config.LoadKeyPair(p.CertFile, p.KeyFile, []any{"outbound_tls", "mta_sts_publish", "cert_file"},
+		[]any{"outbound_tls", "mta_sts_publish", "key_file"})
+}
+
 // publishMTASTS serves this server's MTA-STS policy for its
 // authoritative domains (outbound_tls.mta_sts_publish); nil when off.
 func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
@@ -173,9 +186,9 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
 	if p.Listen == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+	cert, err := publishCertificate(p)
 	if err != nil {
-		return nil, fmt.Errorf("outbound_tls.mta_sts_publish cert_file %s, key_file %s: %w", p.CertFile, p.KeyFile, err)
+		return nil, cfg.Place(err)
 	}
 	pub := tlspolicy.Publication{Mode: p.Mode, MX: p.MX, MaxAge: p.MaxAge.D()}
 	for _, d := range cfg.AcceptedDomains {

@@ -58,7 +58,7 @@ receive_connectors:
 	}{
 		{fmt.Sprintf("[%q, \"192.0.2.7:%s\"]", addr, port), "",
 			"hub.yaml:6: receive_connectors[0].bindings[1] 192.0.2.7:" + port + ": 192.0.2.7 is not an address of this machine", false},
-		// The key file holds the certificate: KeyPairs, at the key's line.
+		// The key file holds the certificate: its loader, at the key's line.
 		{good, fmt.Sprintf("\n    tls: {cert_file: %s, key_file: %s}", certFile, certFile),
 			"hub.yaml:9: receive_connectors[0].tls.key_file " + certFile + ": found a certificate rather than a key", false},
 		// A new binding another process holds, at its line.

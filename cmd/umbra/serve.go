@@ -571,9 +571,10 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	t := cfg.Transport
 	var clientTLS *tls.Config
 	if t.ClientCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile)
+		cert, err := config.LoadKeyPair(t.ClientCertFile, t.ClientKeyFile,
+			[]any{"transport", "client_cert_file"}, []any{"transport", "client_key_file"})
 		if err != nil {
-			return delivery.Config{}, fmt.Errorf("transport client certificate %s, key %s: %w", t.ClientCertFile, t.ClientKeyFile, err)
+			return delivery.Config{}, cfg.Place(err) // at its line
 		}
 		clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
@@ -590,11 +591,8 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		dc.OwnBindings = append(dc.OwnBindings, rc.Bindings...)
 	}
 	signer, err := signing.New(cfg.DKIM) // key files: read at start, reload and config check
-	if kf := (*signing.KeyFileError)(nil); errors.As(err, &kf) {
-		return delivery.Config{}, cfg.ErrorAt(err.Error(), kf.Setting...) // at the key file's line
-	}
 	if err != nil {
-		return delivery.Config{}, err
+		return delivery.Config{}, cfg.Place(err) // a key file at its line
 	}
 	dc.Signer = signer
 	if shadows != nil {

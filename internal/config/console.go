@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -49,15 +50,31 @@ func loopbackHost(host string) bool {
 // ConsoleCertificate is the certificate and key files the console serves
 // HTTPS with: its own, else the first receive connector's.
 func ConsoleCertificate(c *Config) (cert, key string) {
+	cert, key, _ = consoleCertificate(c)
+	return cert, key
+}
+
+// LoadConsoleCertificate loads the console's certificate (as
+// ConsoleCertificate names it) with LoadKeyPair, at the settings that
+// name it: the console's own, or the receive connector's it falls back
+// to.
+func LoadConsoleCertificate(c *Config) (tls.Certificate, error) {
+	cert, key, at := consoleCertificate(c)
+	return LoadKeyPair(cert, key, append(at[:len(at):len(at)], "cert_file"), append(at[:len(at):len(at)], "key_file"))
+}
+
+// consoleCertificate is ConsoleCertificate with the section of the
+// settings that name the files.
+func consoleCertificate(c *Config) (cert, key string, at []any) {
 	if c.Console.CertFile != "" {
-		return c.Console.CertFile, c.Console.KeyFile
+		return c.Console.CertFile, c.Console.KeyFile, []any{"console"}
 	}
-	for _, rc := range c.ReceiveConnectors {
+	for i, rc := range c.ReceiveConnectors {
 		if rc.TLS.CertFile != "" && rc.TLS.KeyFile != "" {
-			return rc.TLS.CertFile, rc.TLS.KeyFile
+			return rc.TLS.CertFile, rc.TLS.KeyFile, []any{"receive_connectors", i, "tls"}
 		}
 	}
-	return "", ""
+	return "", "", nil
 }
 
 // ConsoleCredentials is the credentials file the console checks logins

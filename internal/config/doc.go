@@ -37,11 +37,18 @@
 //     (listeners.go): listeners of one configuration that cannot all be
 //     opened, a directory setting naming a file, an admin socket path
 //     longer than a unix socket address, an admin socket path holding
-//     something else. KeyPairs (the certificate and key pairs) and
-//     ListenersNotHere and SourceAddressesNotHere (a listener's or an
-//     outbound source address this machine does not have) run in
-//     config check, serve and SIGHUP, not in Load: other commands read
-//     the configuration without the keys, or on another machine.
+//     something else. ListenersNotHere and SourceAddressesNotHere (a
+//     listener's or an outbound source address this machine does not
+//     have) run in config check, serve and SIGHUP, not in Load: other
+//     commands read the configuration on another machine.
+//   - A file's content is checked by the loader that reads it for
+//     serve, and nowhere else, so config check and serve cannot differ
+//     on it: LoadKeyPair (certificate and key pairs), AppendCAFile (CA
+//     files) here, the password, key and directory loaders in their
+//     packages. A loader refuses a file with a FileError naming its
+//     setting; Config.Place puts it at the setting's line. Load does not
+//     read them: other commands read the configuration without the keys
+//     (often readable by the daemon only).
 //     Listeners gives serve and SIGHUP each listener with its setting,
 //     so that one another process holds is refused at its line too.
 //   - A derived default is built from valid values only, so one bad value

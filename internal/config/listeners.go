@@ -209,7 +209,8 @@ const maxSocketPath = 107
 
 // validatePaths refuses what serve would fail on after it began to
 // create things: a directory setting that names an existing file that is
-// not a directory, and an admin socket path too long to bind (rt22 F1).
+// not a directory, or a directory serve would create under a file, and
+// an admin socket path too long to bind (rt22 F1).
 // A relative admin socket (the default, admin.sock) lies in data_dir:
 // when the operator did not write admin_socket, data_dir is blamed.
 func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
@@ -224,8 +225,22 @@ func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
 		if d.dir == "" {
 			continue
 		}
-		if fi, err := os.Stat(d.dir); err == nil && !fi.IsDir() {
+		fi, err := os.Stat(d.dir)
+		if err == nil && !fi.IsDir() {
 			v.add(fmt.Sprintf("%s %s is not a directory (%s)", settingName(d.path), d.dir, fileKind(fi.Mode())), d.path...)
+		}
+		if err == nil {
+			continue
+		}
+		// Not there yet: serve creates it, under its nearest existing
+		// parent, which must be a directory.
+		for p := filepath.Dir(d.dir); p != filepath.Dir(p); p = filepath.Dir(p) {
+			if fi, err := os.Stat(p); err == nil {
+				if !fi.IsDir() {
+					v.add(fmt.Sprintf("%s %s: %s is not a directory (%s)", settingName(d.path), d.dir, p, fileKind(fi.Mode())), d.path...)
+				}
+				break
+			}
 		}
 	}
 	s := c.Server.AdminSocket

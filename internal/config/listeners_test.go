@@ -53,7 +53,7 @@ func TestListenerCollisions(t *testing.T) {
 }
 
 // A data_dir (or Maildir, pickup directory) that exists and is not a
-// directory, and an admin socket path longer than a unix socket address
+// directory or would be created under a file, and an admin socket path longer than a unix socket address
 // holds, are errors at their lines: serve would fail after creating
 // things, without file or line (rt22 F1).
 func TestDirectoriesAndSocketPath(t *testing.T) {
@@ -71,6 +71,9 @@ func TestDirectoriesAndSocketPath(t *testing.T) {
 	}{
 		{"data_dir a file", "server:\n  name: mx.a.test\n  data_dir: " + file + "\n" + conn, 3, "server.data_dir"},
 		{"maildir a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "mailbox:\n  maildir: " + file + "\n", 8, "mailbox.maildir"},
+		{"data_dir under a file", "server:\n  name: mx.a.test\n  data_dir: " + file + "/data\n" + conn, 3, "server.data_dir " + file + "/data: " + file + " is not a directory (a regular file)"},
+		{"pickup directory under a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "pickup:\n  directory: " + file + "/a/b\n", 8,
+			"pickup.directory " + file + "/a/b: " + file + " is not a directory"},
 		{"admin_socket too long", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + long + "\n" + conn, 4, "server.admin_socket"},
 		{"admin_socket an existing file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "\n" + conn, 4, "exists and is not a socket (a regular file)"},
 		{"admin_socket under a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "/s.sock\n" + conn, 4, "is not a directory"},

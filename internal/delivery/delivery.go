@@ -59,8 +59,11 @@ func (noResolver) LookupHost(_ context.Context, host string) ([]string, error) {
 
 // Config configures a Deliverer.
 type Config struct {
-	Hostname       string
-	Routing        *routing.Table
+	Hostname string
+	Routing  *routing.Table
+	// SendConnectors are the configuration's send_connectors, in
+	// order: a password file one names that does not load is a
+	// config.FileError at its setting (send_connectors[i]…).
 	SendConnectors []config.SendConnector
 	Mailbox        config.Mailbox
 	Resolver       Resolver
@@ -221,17 +224,11 @@ func newState(cfg Config) (*state, error) {
 		cfg.Mailbox.Database = config.DefaultMailboxDatabase
 	}
 	st := &state{cfg: cfg, conns: map[string]*sendConnector{}}
-	for _, sc := range cfg.SendConnectors {
+	for i, sc := range cfg.SendConnectors {
 		c := &sendConnector{cfg: sc}
-		if sc.Auth.PasswordFile != "" {
-			b, err := os.ReadFile(sc.Auth.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("send connector %s: %w", sc.Name, err)
-			}
-			if c.password = PasswordOf(b); c.password == "" {
-				// An empty password would be found only at the next hop.
-				return nil, fmt.Errorf("send connector %s: auth.password_file %s is empty", sc.Name, sc.Auth.PasswordFile)
-			}
+		var err error
+		if c.password, err = Password(i, sc); err != nil {
+			return nil, err
 		}
 		st.conns[sc.Name] = c
 	}
@@ -369,9 +366,26 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	return results
 }
 
-// PasswordOf is a send connector's password in the content of its
-// auth.password_file: the first line, without its line end.
-func PasswordOf(b []byte) string {
+// Password reads the password of send connector i (the ith of the
+// configuration's send_connectors) from its auth.password_file: the
+// first line, without its line end; "" without the setting. A file
+// that cannot be read, or an empty password (found otherwise only at
+// the next hop), is a config.FileError at the setting: config check,
+// the start and a reload read the file here.
+func Password(i int, sc config.SendConnector) (string, error) {
+	file := sc.Auth.PasswordFile
+	if file == "" {
+		return "", nil
+	}
+	setting := []any{"send_connectors", i, "auth", "password_file"}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", config.NewFileError(file, err, setting...)
+	}
 	line, _, _ := strings.Cut(string(b), "\n")
-	return line
+	if line == "" {
+		return "", &config.FileError{Setting: setting,
+			Err: fmt.Errorf("send_connectors[%d].auth.password_file %s is empty (send connector %s)", i, file, sc.Name)}
+	}
+	return line, nil
 }

@@ -66,38 +66,36 @@ func New(c config.DKIM) (*Signer, error) {
 	for i, k := range c.Keys {
 		s, err := LoadKey(k.KeyFile)
 		if err != nil {
-			return nil, &KeyFileError{Setting: []any{"dkim", "keys", i, "key_file"},
+			return nil, &config.FileError{Setting: []any{"dkim", "keys", i, "key_file"},
 				Err: fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, err)}
 		}
 		o.Keys = append(o.Keys, Key{Domain: k.Domain, Selector: k.Selector, Signer: s})
 	}
 	if c.ARC.Enabled() {
 		arcErr := func(err error) error {
-			return &KeyFileError{Setting: []any{"dkim", "arc", "key_file"},
+			return &config.FileError{Setting: []any{"dkim", "arc", "key_file"},
 				Err: fmt.Errorf("dkim.arc %s (selector %s): key_file: %w", c.ARC.Domain, c.ARC.Selector, err)}
 		}
 		s, err := LoadKey(c.ARC.KeyFile)
 		if err != nil {
 			return nil, arcErr(err)
 		}
-		if a := Algorithm(s); a != "rsa" {
-			return nil, arcErr(fmt.Errorf("%s: the sealing key must be RSA (ARC verifiers accept only rsa-sha256), not %s", c.ARC.KeyFile, a))
+		if err := sealingKey(s); err != nil {
+			return nil, arcErr(fmt.Errorf("%s: %w", c.ARC.KeyFile, err))
 		}
 		o.ARC = &Sealer{Domain: c.ARC.Domain, Selector: c.ARC.Selector, Signer: s, AuthServID: c.ARC.AuthServID}
 	}
 	return NewSigner(o)
 }
 
-// KeyFileError is a key file of the configuration that cannot be used:
-// Setting is its setting's path in the configuration (dkim, keys, 0,
-// key_file), for the caller to name the file's line.
-type KeyFileError struct {
-	Setting []any
-	Err     error
+// sealingKey refuses a key ARC cannot seal with. RFC 8617 §4.1.3: ARC
+// signs with rsa-sha256; verifiers refuse other algorithms in ARC sets.
+func sealingKey(k crypto.Signer) error {
+	if a := Algorithm(k); a != "rsa" {
+		return fmt.Errorf("the sealing key must be RSA (ARC verifiers accept only rsa-sha256), not %s", a)
+	}
+	return nil
 }
-
-func (e *KeyFileError) Error() string { return e.Err.Error() }
-func (e *KeyFileError) Unwrap() error { return e.Err }
 
 // NewSigner builds a Signer from loaded keys.
 func NewSigner(o Options) (*Signer, error) {
@@ -129,10 +127,10 @@ func NewSigner(o Options) (*Signer, error) {
 	if s.arc != nil && s.arc.AuthServID == "" {
 		return nil, fmt.Errorf("arc: no authserv-id")
 	}
-	if s.arc != nil && Algorithm(s.arc.Signer) != "rsa" {
-		// RFC 8617 §4.1.3: ARC signs with rsa-sha256; verifiers refuse
-		// other algorithms in ARC sets.
-		return nil, fmt.Errorf("arc: the sealing key must be RSA (ARC verifiers accept only rsa-sha256), not %s", Algorithm(s.arc.Signer))
+	if s.arc != nil {
+		if err := sealingKey(s.arc.Signer); err != nil {
+			return nil, fmt.Errorf("arc: %w", err)
+		}
 	}
 	return s, nil
 }

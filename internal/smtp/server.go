@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +61,10 @@ func (nopObserver) Reply(string, string, int)              {}
 
 // ServerConfig configures the receive side.
 type ServerConfig struct {
-	Hostname   string
+	Hostname string
+	// Connectors are the configuration's receive_connectors, in order:
+	// a file one names that does not load is a config.FileError at its
+	// setting (receive_connectors[i]…).
 	Connectors []config.ReceiveConnector
 	Routing    *routing.Table
 	Queue      Queue
@@ -260,7 +262,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // limits), so a reload neither forgets nor double-counts open sessions.
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
-	for _, rc := range cfgs {
+	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
 		c := &connector{cfg: rc, clk: s.clk, obs: s.obs}
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
@@ -278,19 +280,16 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 			c.ranges = append(c.ranges, p.Masked())
 		}
 		if rc.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(rc.TLS.CertFile, rc.TLS.KeyFile)
+			at := []any{"receive_connectors", i, "tls"}
+			cert, err := config.LoadKeyPair(rc.TLS.CertFile, rc.TLS.KeyFile, append(at[:3:3], "cert_file"), append(at[:3:3], "key_file"))
 			if err != nil {
-				return nil, fmt.Errorf("connector %s: cert_file %s, key_file %s: %w", rc.Name, rc.TLS.CertFile, rc.TLS.KeyFile, err)
+				return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
 			}
 			c.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			if rc.TLS.ClientCAFile != "" {
-				pem, err := os.ReadFile(rc.TLS.ClientCAFile)
-				if err != nil {
-					return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
-				}
 				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("connector %s: no certificate in %s", rc.Name, rc.TLS.ClientCAFile)
+				if err := config.AppendCAFile(pool, rc.TLS.ClientCAFile, "receive_connectors", i, "tls", "client_ca_file"); err != nil {
+					return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
 				}
 				c.tls.ClientCAs, c.tls.ClientAuth = pool, tls.VerifyClientCertIfGiven
 			}

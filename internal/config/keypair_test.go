@@ -48,38 +48,32 @@ func TestKeyPairErrorsHaveLines(t *testing.T) {
 		return "server:\n  name: mx.a.test\n  data_dir: " + dir + "\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n" +
 			"    tls:\n      cert_file: " + c + "\n      key_file: " + k + "\n"
 	}
-	ca := func(f string) string { return conf(cert, key) + "      client_ca_file: " + f + "\n" }
 	for _, tc := range []struct {
 		name, cert, key string
 		line            int
 		msg             string
-		ca              string
 	}{
-		{"good", cert, key, 0, "", ""},
-		{"certificate as key", cert, cert, 9, "receive_connectors[0].tls.key_file " + cert, ""},
-		{"key of another certificate", cert, other, 9, "does not match the certificate of cert_file " + cert, ""},
-		{"key as certificate", key, key, 8, "receive_connectors[0].tls.cert_file " + key, ""},
-		{"client CA", cert, key, 0, "", cert},
-		{"key as client CA", cert, key, 10, "receive_connectors[0].tls.client_ca_file " + key + " holds no PEM certificate", key},
+		{"good", cert, key, 0, ""},
+		{"certificate as key", cert, cert, 9, "receive_connectors[0].tls.key_file " + cert},
+		{"key of another certificate", cert, other, 9, "does not match the certificate of cert_file " + cert},
+		{"key as certificate", key, key, 8, "receive_connectors[0].tls.cert_file " + key},
 	} {
-		y := conf(tc.cert, tc.key)
-		if tc.ca != "" {
-			y = ca(tc.ca)
-		}
-		c, err := Parse([]byte(y), filepath.Join(dir, "k.yaml"))
+		c, err := Parse([]byte(conf(tc.cert, tc.key)), filepath.Join(dir, "k.yaml"))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		err = c.KeyPairs()
+		rc := c.ReceiveConnectors[0].TLS
+		_, err = LoadKeyPair(rc.CertFile, rc.KeyFile, []any{"receive_connectors", 0, "tls", "cert_file"},
+			[]any{"receive_connectors", 0, "tls", "key_file"})
 		if tc.line == 0 {
 			if err != nil {
 				t.Errorf("%s: %v", tc.name, err)
 			}
 			continue
 		}
-		es, ok := err.(Errors)
-		if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, tc.msg) {
-			t.Errorf("%s: want one error at line %d containing %q, got\n%v", tc.name, tc.line, tc.msg, err)
+		e, ok := c.Place(err).(*Error)
+		if !ok || e.Line != tc.line || !strings.Contains(e.Msg, tc.msg) {
+			t.Errorf("%s: want an error at line %d containing %q, got\n%v", tc.name, tc.line, tc.msg, err)
 		}
 	}
 }
