@@ -70,6 +70,15 @@ func startDSNSink(t *testing.T, dsn bool) *dsnSink {
 // result says so too (the queue reports "relayed").
 func TestDSNParametersPassedOn(t *testing.T) {
 	for _, dsn := range []bool{true, false} {
+		testDSNParametersPassedOn(t, dsn, true, false, gosmtp.DSNReturnFull)
+		testDSNParametersPassedOn(t, dsn, false, true, gosmtp.DSNReturnHeaders)
+		testDSNParametersPassedOn(t, dsn, false, false, "")
+	}
+}
+
+func testDSNParametersPassedOn(t *testing.T, dsn, retFull, retHdrs bool, wantRet gosmtp.DSNReturn) {
+	t.Helper()
+	{
 		s := startDSNSink(t, dsn)
 		sc := config.SendConnector{Name: "out", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
 			SmartHosts: []string{s.addr}, TLS: config.TLSNone, Port: 25}
@@ -79,7 +88,7 @@ func TestDSNParametersPassedOn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := &queue.Message{ID: 0xD5, From: "s@example.org", Size: 40, EnvID: "env-42", RetFull: true,
+		m := &queue.Message{ID: 0xD5, From: "s@example.org", Size: 40, EnvID: "env-42", RetFull: retFull, RetHdrs: retHdrs,
 			Rcpts: []queue.Recipient{{Addr: "x@remote.example", Notify: queue.NotifySuccess | queue.NotifyFailure, ORcpt: "rfc822;orig@example.org"}}}
 		res := d.Deliver(context.Background(), m, body, all(m))
 		d.Close()
@@ -90,10 +99,13 @@ func TestDSNParametersPassedOn(t *testing.T) {
 		mail, rcpt := s.mail, s.rcpt
 		s.mu.Unlock()
 		if !dsn {
-			continue
+			if len(mail) != 1 || mail[0].EnvelopeID != "" || mail[0].Return != "" {
+				t.Errorf("MAIL parameters passed to a hop without DSN: %+v", mail)
+			}
+			return
 		}
-		if len(mail) != 1 || mail[0].EnvelopeID != "env-42" || mail[0].Return != gosmtp.DSNReturnFull {
-			t.Errorf("MAIL parameters not passed on: %+v", mail)
+		if len(mail) != 1 || mail[0].EnvelopeID != "env-42" || mail[0].Return != wantRet {
+			t.Errorf("RET full %v, headers %v: MAIL parameters not passed on as RET=%q: %+v", retFull, retHdrs, wantRet, mail)
 		}
 		if len(rcpt) != 1 || len(rcpt[0].Notify) != 2 || rcpt[0].OriginalRecipient != "orig@example.org" ||
 			rcpt[0].OriginalRecipientType != gosmtp.DSNAddressTypeRFC822 {

@@ -93,9 +93,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		defer d.queryDiscards(st, c, primary)
 	}
 	opts := &gosmtp.MailOptions{Size: int64(size), EnvelopeID: m.EnvID}
-	if m.RetFull {
-		opts.Return = gosmtp.DSNReturnFull
-	}
+	opts.Return = dsnReturn(m)
 	if ok, _ := c.Extension("REQUIRETLS"); m.RequireTLS && ok && !lmtp {
 		opts.RequireTLS = true // carried on (RFC 8689); a send connector's hop without it was refused before (tlsout.go)
 	}
@@ -209,6 +207,19 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 }
 
 // rcptOptions are a recipient's DSN parameters for RCPT TO.
+// dsnReturn is the RET parameter (RFC 3461 §4.3) the sender gave, to be
+// passed on as given: RET=HDRS dropped would let the next hop return
+// the whole message in its DSN, which the sender asked not to have.
+func dsnReturn(m *queue.Message) gosmtp.DSNReturn {
+	switch {
+	case m.RetFull:
+		return gosmtp.DSNReturnFull
+	case m.RetHdrs:
+		return gosmtp.DSNReturnHeaders
+	}
+	return ""
+}
+
 func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 	ro := &gosmtp.RcptOptions{}
 	if r.Notify != 0 {

@@ -162,7 +162,7 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 func Copy(m *queue.Message, rcpts []int) *queue.Message {
 	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: m.From, Arrived: m.Arrived, Size: m.Size,
 		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID, OrgID: m.OrgID,
-		EnvID: m.EnvID, RetFull: m.RetFull, UTF8: m.UTF8, EightBit: m.EightBit, Internal: m.Internal, RequireTLS: m.RequireTLS}
+		EnvID: m.EnvID, RetFull: m.RetFull, RetHdrs: m.RetHdrs, UTF8: m.UTF8, EightBit: m.EightBit, Internal: m.Internal, RequireTLS: m.RequireTLS}
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
 		n := r.Notify &^ queue.NotifySuccess

@@ -31,7 +31,7 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64, note string) []byte {
 	boundary := fmt.Sprintf("%s.%d/%s", id, now.Unix(), reportingMTA)
 	subject, action, intro := "Undelivered Mail Returned to Sender", "failed",
-		"Your message could not be delivered to one or more recipients.\r\nIt is attached below; the reasons follow.\r\n"
+		"Your message could not be delivered to one or more recipients.\r\n%s; the reasons follow.\r\n"
 	switch kind {
 	case NotifyDelay:
 		subject, action = "Delayed Mail (still being retried)", "delayed"
@@ -55,12 +55,21 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	if note != "" {
 		notes = append([]string{note}, notes...)
 	}
-	description := "Undelivered message headers"
+	// The part is labelled for what it holds and for what happened to
+	// the message: a success or delay report returns the headers of a
+	// message that was delivered or is still being tried.
+	description, attached := "Message headers", "Its header section is attached below"
+	if kind == NotifyFailure {
+		description = "Undelivered message headers"
+	}
 	if full {
-		original, headersType, description = body, "message/rfc822", "Undelivered message"
+		original, headersType, description, attached = body, "message/rfc822", "Undelivered message", "It is attached below"
 		if global {
 			headersType = "message/global"
 		}
+	}
+	if kind == NotifyFailure {
+		intro = fmt.Sprintf(intro, attached)
 	}
 	var text strings.Builder
 	text.WriteString("This is the mail system at " + reportingMTA + ".\r\n\r\n" + intro + "\r\n")

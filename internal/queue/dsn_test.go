@@ -114,3 +114,39 @@ func FuzzReturnedContent(f *testing.F) {
 		}
 	})
 }
+
+// A DSN's words say what it carries: a failure DSN that returns only the
+// header section (RET=HDRS, no RET, or a message over the limit) does not
+// say the message is attached, and a success or delay report does not
+// label the headers of a delivered message "undelivered".
+func TestDSNSaysWhatItReturns(t *testing.T) {
+	const body = "From: a@example.org\r\nSubject: s\r\n\r\nhello\r\n"
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name        string
+		kind        Notify
+		retFull     bool
+		want, avoid []string
+	}{
+		{"failure RET=FULL", NotifyFailure, true, []string{"It is attached below; the reasons follow.",
+			"Content-Description: Undelivered message\r\n"}, []string{"header section is attached"}},
+		{"failure RET=HDRS", NotifyFailure, false, []string{"Its header section is attached below; the reasons follow.",
+			"Content-Description: Undelivered message headers\r\n"}, []string{"It is attached below"}},
+		{"success", NotifySuccess, false, []string{"Content-Description: Message headers\r\n"}, []string{"Undelivered"}},
+		{"delay", NotifyDelay, false, []string{"Content-Description: Message headers\r\n"}, []string{"Undelivered message"}},
+	} {
+		m := &Message{ID: 0xABC, From: "s@example.org", RetFull: tc.retFull, RetHdrs: !tc.retFull, Arrived: at,
+			Rcpts: []Recipient{{Addr: "x@example.net", LastReply: "550 5.1.1 no such user"}}}
+		out := string(BuildDSN("mx.test", m, []byte(body), tc.kind, []int{0}, at, at.Add(time.Hour), 0xDEF, 50<<10))
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		for _, a := range tc.avoid {
+			if strings.Contains(out, a) {
+				t.Errorf("%s: says %q:\n%s", tc.name, a, out)
+			}
+		}
+	}
+}

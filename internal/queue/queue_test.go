@@ -421,6 +421,10 @@ func TestRecordRoundTrip(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(m) {
 		t.Fatalf("round trip:\n%+v\n%+v", got, m)
 	}
+	m.RetFull, m.RetHdrs = false, true // RET=HDRS is kept as given, not read back as "no RET"
+	if got, err = decodeMessage(m.encode()); err != nil || !got.RetHdrs || got.RetFull {
+		t.Fatalf("RET=HDRS round trip: %+v, %v", got, err)
+	}
 }
 
 func FuzzDecodeMessage(f *testing.F) {

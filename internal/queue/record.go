@@ -174,6 +174,7 @@ type Message struct {
 	ShadowID     string
 	EnvID        string // RFC 3461 ENVID
 	RetFull      bool   // RFC 3461 RET=FULL
+	RetHdrs      bool   // RFC 3461 RET=HDRS (neither: RET not given, the next hop chooses)
 	UTF8         bool   // SMTPUTF8 given
 	EightBit     bool   // BODY=8BITMIME given
 	// RequireTLS: MAIL FROM carried REQUIRETLS (RFC 8689): every hop
@@ -253,7 +254,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs} {
 		if b {
 			flags |= 1 << i
 		}
@@ -316,6 +317,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.ManualRetry = flags&16 != 0 // unknown to older releases, which ignore the bit
 	m.RequireTLS = flags&32 != 0  // likewise (RFC 8689)
 	m.Internal = flags&64 != 0    // likewise: an older release's record is not DKIM-signed
+	m.RetHdrs = flags&128 != 0    // likewise: an older release passed RET=HDRS on as no RET
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

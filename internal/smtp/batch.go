@@ -418,7 +418,9 @@ func (c *Client) BatchLimit() int {
 // body would change by the DATA form, or its envelope does not fit a
 // record): it then goes alone (PushCopy).
 func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
-	if !batchable(m) {
+	if !batchable(m) || m.RetHdrs {
+		// A record carries RET=FULL only (flag F): a copy given RET=HDRS
+		// goes alone, with the parameter on its MAIL.
 		return nil, false
 	}
 	parts := orgid.PartsRecord(m.OrgID, m.Internal, body)

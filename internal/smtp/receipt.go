@@ -256,8 +256,11 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		c.sc.copyMark = m.HolderMark // the commit's own mark: it proves that commit (queue marks.go)
 	}
 	opts := &gosmtp.MailOptions{Size: size, EnvelopeID: m.EnvID, UTF8: m.UTF8}
-	if m.RetFull {
+	switch {
+	case m.RetFull:
 		opts.Return = gosmtp.DSNReturnFull
+	case m.RetHdrs:
+		opts.Return = gosmtp.DSNReturnHeaders // kept as given (RFC 3461 §4.3)
 	}
 	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 && m.UTF8 {
 		// The copy would lose what the message was received with, and

@@ -40,7 +40,8 @@ func TestAcceptAndTraceHeader(t *testing.T) {
 		t.Fatalf("%d messages submitted", q.count())
 	}
 	m, body := q.msgs[0], string(q.bodies[0])
-	if m.From != "a@example.org" || m.Rcpts[0].Addr != "Bob@example.test" || m.EnvID != "e1" || m.ClientIP != "127.0.0.1" {
+	if m.From != "a@example.org" || m.Rcpts[0].Addr != "Bob@example.test" || m.EnvID != "e1" || m.ClientIP != "127.0.0.1" ||
+		!m.RetHdrs || m.RetFull {
 		t.Errorf("envelope: %+v", m)
 	}
 	if !strings.HasPrefix(body, "Received: from client.example ([127.0.0.1])\r\n\tby mx.test (umbra) with ESMTP id 0000000000001001\r\n\tfor <Bob@example.test>;") {

@@ -14,9 +14,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
 
 	"umbra/internal/config"
 	"umbra/internal/orgid"
@@ -804,7 +806,7 @@ func (s *session) receivedHeader(id queue.ID) string {
 	if s.user != "" {
 		proto += "A"
 	}
-	helo := sanitizeHeaderValue(s.conn.Hostname())
+	helo := traceName(s.conn.Hostname(), s.opts.UTF8)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (umbra) with %s id %s", helo, s.ip, s.srv.hostname, proto, id)
 	if len(s.rcpt) == 1 {
@@ -814,20 +816,45 @@ func (s *session) receivedHeader(id queue.ID) string {
 	return b.String()
 }
 
-func sanitizeHeaderValue(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x21 || r == 0x7f || r == '(' || r == ')' || r == ';' {
-			return -1
+// traceName is the client's HELO name as the Received field's "from"
+// clause shows it. The field is umbra's own, so it must not make an
+// ASCII message 8-bit: a name with non-ASCII characters is written as
+// its A-label (RFC 5890) when it is a domain, as given only in an
+// SMTPUTF8 transaction (RFC 6531 §3.7.3), and otherwise with "?" for
+// each byte that cannot stand there. A character that would end the
+// clause or its comment (space, controls, "(", ")", ";", "\\") is shown
+// as "?" too, so the name is visibly altered rather than silently joined.
+func traceName(helo string, utf8Message bool) string {
+	if !isASCII(helo) && utf8.ValidString(helo) {
+		if a, err := idna.Lookup.ToASCII(helo); err == nil && isASCII(a) {
+			if !utf8Message {
+				helo = a
+			}
+		} else if !utf8Message {
+			helo = strings.Map(func(r rune) rune {
+				if r > 0x7e {
+					return '?'
+				}
+				return r
+			}, helo)
 		}
-		return r
-	}, s)
-	if len(s) > 255 {
-		s = s[:255]
 	}
-	if s == "" {
-		s = "unknown"
+	var b strings.Builder
+	for i := 0; i < len(helo) && b.Len() < 255; {
+		r, n := utf8.DecodeRuneInString(helo[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r < 0x21, r == 0x7f, r >= 0x80 && r < 0xa0,
+			r == '(', r == ')', r == ';', r == '\\':
+			b.WriteByte('?')
+		default:
+			b.WriteString(helo[i : i+n])
+		}
+		i += n
 	}
-	return s
+	if b.Len() == 0 {
+		return "unknown"
+	}
+	return b.String()
 }
 
 // shadowIfAny is the shadow server of the current message: set only
@@ -888,7 +915,8 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	return head, &queue.Message{OrgID: orgID, Internal: internal,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
 		ID: id, From: s.from, MessageID: msgID, Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
-		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull, UTF8: s.opts.UTF8,
+		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
+		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
 	}
