@@ -282,7 +282,13 @@
 // Takeover turns the shadowed recipients back to Pending; they stay
 // listed in the primary's shadow queue (shadow:PRIMARY, now pending)
 // until an attempt hands them on (SR-6), and are made due at once when
-// the primary answers again. An attempt whose route's queue the
+// the primary answers again. A taken-over recipient keeps the primary
+// and shadow id of its copy until it is handed on, so the primary's
+// discard for the copy — it came back and finished the original —
+// settles it whatever holds it here (its retry time, an operator's
+// hold of the message, its route's suspended queue, a redirect, an
+// attempt in progress: the attempt's commit applies it, as for a
+// shadowed one): only a copy already handed on is sent twice. An attempt whose route's queue the
 // operator suspended hands them on to that queue, held there like any
 // mail of it (see "Liveness"). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit

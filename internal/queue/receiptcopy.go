@@ -253,7 +253,8 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bo
 
 // receiptCopies returns the messages holding a shadow copy on receipt
 // named sid for primary: those whose org id is sid with a recipient
-// Shadowed at primary under that id.
+// Shadowed at primary under that id, or taken over from it and still
+// pending (discardSettles).
 func (t *Tx) receiptCopies(primary, sid string) []ID {
 	if !orgid.Valid(sid) {
 		return nil
@@ -265,7 +266,7 @@ func (t *Tx) receiptCopies(primary, sid string) []ID {
 			continue
 		}
 		for _, r := range m.Rcpts {
-			if r.Status == Shadowed && r.Primary == primary && r.ShadowID == sid {
+			if discardSettles(&r, primary, sid) {
 				out = append(out, id)
 				break
 			}
