@@ -290,7 +290,11 @@
 // attempt in progress: the attempt's commit applies it, as for a
 // shadowed one): only a copy already handed on is sent twice. An attempt whose route's queue the
 // operator suspended hands them on to that queue, held there like any
-// mail of it (see "Liveness"). A shadow copy the primary never confirmed
+// mail of it (see "Liveness"). One deferred on its route stays listed
+// in the shadow queue (the primary stays watched; the route is not
+// stored): an operator's retry, resume or redirect of the route's queue
+// reaches it by asking the deliverer for the route now (RouteNamer,
+// takenOverOn in admin.go). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit
 // bounces it with a DSN when no route takes it — never a silent deletion.
 // A crash at any point leaves either the copy (and a later discard or

@@ -30,6 +30,16 @@ type Planner interface {
 	Plan(m *Message, rcpts []int) []Job
 }
 
+// RouteNamer is implemented by a Deliverer that can name, without I/O,
+// the queue each recipient's route takes now (Job.Queue of its Plan,
+// whether or not that queue is suspended), parallel to rcpts. An
+// operator's action on a route's queue asks it for the copies taken over
+// from a failed primary, which wait listed in the primary's shadow queue
+// rather than their route's (admin.go, takenOverOn).
+type RouteNamer interface {
+	RouteQueues(m *Message, rcpts []int) []string
+}
+
 // Job is the recipients of one message that share a destination.
 type Job struct {
 	// Dest names the destination (its connection pool and window), e.g.
