@@ -330,7 +330,17 @@
 // marked), since a primary that pushes is alive — the next failure then
 // cannot take the new copy over at once; a copy pushed twice is kept once, and a relayed copy of the message never merges
 // into a copy on receipt (mergeHeld): the primary's discard would take
-// both.
+// both. A push of a message this server relayed to that primary in a
+// shadow session and still holds the copy of (a server restored from a
+// backup taken after the relay: the primary saw its new database id and
+// made the old database's copies again) is kept as that one copy
+// (foldIntoRelayed): in the push's commit the relayed record's
+// recipients shadowed at the primary are filed under the org id and the
+// pushed recipients it lacks are added; nothing is stored apart. Its
+// discard then comes under either id — the org id, or the relay's
+// shadow id from a primary that lost the commit recording the push —
+// and settles the one record (applyDiscardsTx), so only one copy can be
+// taken over and delivered.
 //
 // # One writer per message
 //
@@ -662,7 +672,11 @@
 //     under the new database is marked lost. A copy made again is
 //     durable at its holder before the commit that names it in the
 //     record and drops the mark; a crash between the two leaves the mark
-//     (the copy is pushed again: a holder keeps one per org id, and a
+//     (the copy is pushed again: a holder keeps one per org id — a
+//     copy it relayed here itself and kept through a restore included,
+//     which the push's commit files under the org id while the relay's
+//     shadow id still settles it, so the crash leaves the record named
+//     by either id the primary may send, never a second copy — and a
 //     copy no record here names is done with at its question,
 //     XQUERYHELD) — the
 //     record never names a holder that has not stored the copy because

@@ -768,48 +768,57 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 	for _, sid := range ids {
 		hexID, _, ok := strings.Cut(sid, "-")
 		id, err := ParseID(hexID)
-		if !ok || err != nil {
+		relay := ok && err == nil // "<local id>-…": the copy of a message relayed from here
+		records := []ID{id}
+		if !relay {
 			// A copy on receipt is named by its org id (receiptcopy.go).
-			copies := tx.receiptCopies(primary, sid)
-			if len(copies) == 0 {
+			if records = tx.receiptCopies(primary, sid); len(records) == 0 {
 				if err := tx.earlyReceiptDiscard(primary, sid, now); err != nil {
 					return 0, nil, err
 				}
 				continue
 			}
-			id = copies[0]
 		}
-		m, err := tx.Get(id)
-		if err != nil {
-			continue
-		}
-		if m.State == Active {
-			// Still in delivery here: its ShadowedOK results are not
-			// committed yet. Keep the discard for that commit.
-			if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
+		counted := false
+		for _, id := range records {
+			m, err := tx.Get(id)
+			if err != nil {
+				continue
+			}
+			if m.State == Active {
+				// Still in delivery here: its ShadowedOK results are not
+				// committed yet. Keep the discard for that commit.
+				if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
+					return 0, nil, err
+				}
+				counted = true
+				continue
+			}
+			changed := false
+			for i := range m.Rcpts {
+				r := &m.Rcpts[i]
+				// A relayed copy the primary pushed again is filed
+				// under the org id (foldIntoRelayed): the relay's id
+				// settles it still.
+				if discardSettles(r, primary, sid) || relay && discardSettles(r, primary, m.OrgID) {
+					r.Status, changed = Relayed, true
+				}
+			}
+			if !changed {
+				continue
+			}
+			counted = true
+			if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
+				if err := tx.Delete(m.ID); err != nil {
+					return 0, nil, err
+				}
+				gone = append(gone, m)
+			} else if err := tx.Put(m); err != nil {
 				return 0, nil, err
 			}
+		}
+		if counted {
 			n++
-			continue
-		}
-		changed := false
-		for i := range m.Rcpts {
-			r := &m.Rcpts[i]
-			if discardSettles(r, primary, sid) {
-				r.Status, changed = Relayed, true
-			}
-		}
-		if !changed {
-			continue
-		}
-		n++
-		if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
-			if err := tx.Delete(m.ID); err != nil {
-				return 0, nil, err
-			}
-			gone = append(gone, m)
-		} else if err := tx.Put(m); err != nil {
-			return 0, nil, err
 		}
 	}
 	return n, gone, nil
