@@ -64,8 +64,10 @@
 //	                       └──────────────────────┘ requeue (shutdown)
 //	results of an attempt the stop cut ──▶ Ready now, no attempt counted; its
 //	                    deferrals read "delivery stopped by shutdown" (stopReply),
-//	                    not the next hop's failure; no job starts once the stop
-//	                    ended its context
+//	                    not the next hop's failure; no attempt and no job starts
+//	                    once the stop began (Drain, at SIGTERM: claimed or
+//	                    submitted mail goes back Ready, due now, unattempted;
+//	                    attempts under way commit their results)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	                    (a crash counts only if umbra's code was running on it)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
