@@ -221,3 +221,55 @@ send_connectors:
 		t.Errorf("hub-b holds %d shadow copies for hub-a, want 2 (one per message)", s)
 	}
 }
+
+// hub-b relays to hub-a in a shadow session and keeps the copy; it is
+// then restored from a backup taken after that (a new transport database
+// that still holds the copy). hub-a sees the new id and makes the copy
+// again, pushed to hub-b: hub-b keeps one copy of the message — the
+// push is filed as the copy it relayed — not two, one of which no
+// discard of hub-a's would ever settle.
+func TestShadowCopyPushedAgainOverRestoredRelayedCopyIsOne(t *testing.T) {
+	dir := t.TempDir()
+	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a], smart_hosts: [%q]}
+`, a, b, sinkAddr)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topoPath, []byte(topo), 0o600)
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	p := &shadowPair{}
+	if acked := sendMany(b, "relayed", 1, 1, nil); len(acked) != 1 {
+		t.Fatal("the message was not acknowledged")
+	}
+	waitCond(t, "hub-b to hold the copy for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
+	backup := filepath.Join(dir, "hub-b.backup")
+	if out, code := cli(t, cfgB, "db", "backup", backup); code != 0 {
+		t.Fatalf("db backup: %d %s", code, out)
+	}
+	hb.kill()
+	os.RemoveAll(dataB)
+	if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 {
+		t.Fatalf("db restore: %d %s", code, out)
+	}
+	hb = startUmbra(t, cfgB, b)
+	waitCond(t, "hub-a to make the copy again", 60e9, func() bool {
+		log, _ := os.ReadFile(ha.log)
+		return strings.Contains(string(log), "shadow copies made again")
+	})
+	// The push was committed at hub-b before hub-a recorded it and logged.
+	if s, _ := p.held(t, cfgB, "hub-a"); s != 1 {
+		hb.dumpLog()
+		t.Fatalf("hub-b holds %d shadow copies for hub-a, want 1", s)
+	}
+}

@@ -505,8 +505,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	<-ctx.Done()
 	// A second signal during the drain ends the process at once.
 	stopSignals()
-	log.Info("draining: no new sessions; finishing transactions and deliveries", "timeout", drainTimeout)
+	log.Info("draining: no new sessions, no new delivery attempts; finishing transactions and the deliveries under way", "timeout", drainTimeout)
 	systemd.Notify("STOPPING=1")
+	// No delivery attempt starts from here on: mail received during the
+	// drain is stored and goes at the next start; attempts under way go
+	// on until the drain ends (then a body begun gets its grace).
+	mgr.Drain()
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	srv.Shutdown(drainCtx)

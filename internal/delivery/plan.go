@@ -36,6 +36,30 @@ func (d *Deliverer) Plan(m *queue.Message, rcpts []int) []queue.Job {
 	return jobs
 }
 
+var _ queue.RouteNamer = (*Deliverer)(nil)
+
+// RouteQueues implements queue.RouteNamer: the queue each recipient's
+// route takes now — the grouping Plan makes, whether or not that queue
+// is suspended — parallel to rcpts.
+func (d *Deliverer) RouteQueues(m *queue.Message, rcpts []int) []string {
+	st := d.st.Load()
+	groups, order, results := st.group(m, rcpts, planSize(st, m))
+	at := make(map[int]string, len(rcpts))
+	for _, r := range results {
+		at[r.Rcpt] = r.Queue
+	}
+	for _, k := range order {
+		for _, i := range groups[k].rcpts {
+			at[i] = groups[k].queue
+		}
+	}
+	out := make([]string, len(rcpts))
+	for j, i := range rcpts {
+		out[j] = at[i]
+	}
+	return out
+}
+
 // limit is a destination's concurrency limit: its send connector's
 // max_connections, else max_connections_per_destination.
 func (st *state) limit(g *group) int {

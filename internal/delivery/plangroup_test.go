@@ -37,3 +37,18 @@ func TestPlanGroupsMixedDomains(t *testing.T) {
 		t.Fatalf("jobs:\n got  %+v\n want %+v", got, want)
 	}
 }
+
+// RouteQueues names, per recipient, the queue Plan shows it in — a
+// recipient answered without a connection gets the queue its result
+// names ("" for a size limit) — so an operator's action on a route's
+// queue finds the taken-over copies whose route it is.
+func TestRouteQueuesAgreeWithPlan(t *testing.T) {
+	partner := config.SendConnector{Name: "partner", AddressSpaces: []config.AddressSpace{{Domain: "b.example", Cost: 1}}}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Database: "db1"}, mxConnector("25"), partner)
+	m := message("a1@x.example", "b1@b.example", "l1@example.test", "b2@B.example")
+	got := d.RouteQueues(m, []int{3, 0, 1, 2})
+	want := []string{"mx:b.example", "mx:x.example", "mx:b.example", "mailbox:db1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("route queues %q, want %q", got, want)
+	}
+}

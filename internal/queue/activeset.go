@@ -83,7 +83,11 @@ func (q *Manager) run(ctx context.Context) {
 		var due time.Time
 		var ok bool
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
-		wait := min(nextWake(due, ok, q.clk.Now(), q.room()), q.stepClients(ctx))
+		wake := nextWake(due, ok, q.clk.Now(), q.room())
+		if q.draining.Load() {
+			wake = time.Hour // nothing is claimed: due mail waits for the next start, not a spinning loop
+		}
+		wait := min(wake, q.stepClients(ctx))
 		if q.store.SpoolUnlinkPending() > 0 {
 			wait = min(wait, time.Minute)
 		}
@@ -130,7 +134,7 @@ func nextWake(due time.Time, ok bool, now time.Time, room int) time.Duration {
 // due mail (retries toward a dead primary, every few seconds) can never
 // hold the heartbeats, and with them the takeover, back.
 func (q *Manager) claimDue(ctx context.Context) {
-	if ctx.Err() == nil {
+	if !q.stopping(ctx) {
 		now := q.clk.Now()
 		// Reserve only what is due, so that a Submit meanwhile still
 		// finds room and goes straight to delivery.

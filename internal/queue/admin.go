@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -333,16 +334,26 @@ func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
 	q.reviveDead()
 	now := q.clk.Now()
 	due := 0
+	// Copies taken over from a failed primary and deferred on this
+	// route wait listed in the primary's shadow queue: the resume makes
+	// them due as well (takenOverOn).
+	taken, err := q.takenOverOn(name, Ready)
+	if err != nil {
+		return 0, err
+	}
 	// The suspension goes in the commit that makes its messages due: a
 	// crash cannot leave the queue resumed and its messages waiting on
 	// the retry time the suspension gave them.
-	err := q.store.Update(ctx, func(tx *Tx) error {
+	err = q.store.Update(ctx, func(tx *Tx) error {
 		due = 0
 		if err := tx.SetSuspended(name, false); err != nil {
 			return err
 		}
-		for _, id := range tx.InQueue(name, 1<<31-1) {
+		for _, id := range withTaken(tx.InQueue(name, 1<<31-1), taken) {
 			m, err := tx.Get(id)
+			if errors.Is(err, ErrNotFound) && taken[id] != nil {
+				continue // a taken-over copy gone since takenOverOn looked
+			}
 			if err != nil {
 				return err
 			}
@@ -411,14 +422,78 @@ func releaseShadowHolds(tx *Tx, now time.Time) (int, error) {
 	return n, nil
 }
 
-// eachInQueue applies change to every message of a queue in one
-// transaction, writes back those it changed and returns their number.
-func (q *Manager) eachInQueue(ctx context.Context, name string, change func(m *Message) bool) (int, error) {
+// takenOverOn finds the copies taken over from a failed primary, in one
+// of states, whose route now takes queue name, with the recipients it
+// takes. Such a copy stays listed in the primary's shadow queue after a
+// deferral — the primary stays watched while its shadow queue holds
+// anything (SR-16), and its answer makes the copy due (retakeDue) — so
+// the route's queue does not list it; an operator's retry, resume or
+// redirect of the route must still reach it, as every other message
+// waiting for that route. The route is not stored with the copy: it is
+// asked of the deliverer (RouteNamer) now, so it is the route the
+// copy's next attempt takes, after a reload too, and the record keeps
+// the layout an older release reads. Only the shadow queues' index
+// entries in those states are read (copies still shadowed are not), and
+// the routes are named outside any transaction.
+func (q *Manager) takenOverOn(name string, states ...State) (map[ID][]int, error) {
+	rn, ok := q.del.(RouteNamer)
+	if !ok || strings.HasPrefix(name, "shadow:") {
+		return nil, nil
+	}
+	var found []*Message
+	err := q.store.View(func(tx *Tx) error {
+		prefix := []byte("shadow:")
+		seen := map[ID]bool{}
+		var ids []ID
+		c := tx.qidx.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if _, id, ok := parseQueueKey(k); ok && len(v) == 1 && slices.Contains(states, State(v[0])) && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		for _, id := range ids {
+			if m, err := tx.Get(id); err == nil { // an undecodable record is the damaged-record check's
+				found = append(found, m)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	out := map[ID][]int{}
+	for _, m := range found {
+		var taken []int
+		for _, i := range m.Pending() {
+			if strings.HasPrefix(m.Rcpts[i].Queue, "shadow:") {
+				taken = append(taken, i)
+			}
+		}
+		if len(taken) == 0 {
+			continue
+		}
+		for j, route := range rn.RouteQueues(m, taken) {
+			if route == name {
+				out[m.ID] = append(out[m.ID], taken[j])
+			}
+		}
+	}
+	return out, nil
+}
+
+// eachInQueue applies change to every message of a queue, and to the
+// messages of also (takenOverOn), in one transaction, writes back those
+// it changed and returns their number.
+func (q *Manager) eachInQueue(ctx context.Context, name string, also map[ID][]int, change func(m *Message) bool) (int, error) {
 	n := 0
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		n = 0
-		for _, id := range tx.InQueue(name, 1<<31-1) {
+		for _, id := range withTaken(tx.InQueue(name, 1<<31-1), also) {
 			m, err := tx.Get(id)
+			if errors.Is(err, ErrNotFound) && also[id] != nil {
+				continue // a taken-over copy gone since takenOverOn looked
+			}
 			if err != nil {
 				return err
 			}
@@ -436,12 +511,33 @@ func (q *Manager) eachInQueue(ctx context.Context, name string, change func(m *M
 	return n, err
 }
 
-// RetryQueue makes every waiting (Ready) message of a queue due now. It
-// returns how many it rescheduled.
+// withTaken is ids followed by the messages of also not among them, in
+// id order.
+func withTaken(ids []ID, also map[ID][]int) []ID {
+	if len(also) == 0 {
+		return ids
+	}
+	var extra []ID
+	for id := range also {
+		if !slices.Contains(ids, id) {
+			extra = append(extra, id)
+		}
+	}
+	slices.Sort(extra)
+	return append(ids, extra...)
+}
+
+// RetryQueue makes every waiting (Ready) message of a queue due now —
+// copies taken over from a failed primary whose route is this queue
+// too (takenOverOn). It returns how many it rescheduled.
 func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 	q.reviveDead()
 	now := q.clk.Now()
-	return q.eachInQueue(ctx, name, func(m *Message) bool {
+	taken, err := q.takenOverOn(name, Ready)
+	if err != nil {
+		return 0, err
+	}
+	return q.eachInQueue(ctx, name, taken, func(m *Message) bool {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false
 		}
@@ -463,15 +559,20 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 	q.reviveDead()
 	now := q.clk.Now()
 	to := "redirect:" + target
+	taken, err := q.takenOverOn(name, Ready, Suspended)
+	if err != nil {
+		return 0, err
+	}
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
-	n, err := q.eachInQueue(ctx, name, func(m *Message) bool {
+	n, err := q.eachInQueue(ctx, name, taken, func(m *Message) bool {
 		moved[m.ID] = 0
 		if m.State != Ready && m.State != Suspended {
 			return false // in delivery or poison: left alone
 		}
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if !r.Status.Done() && queueOf(r) == name && name != to {
+			routed := slices.Contains(taken[m.ID], i) && strings.HasPrefix(r.Queue, "shadow:") // a taken-over copy whose route this is
+			if !r.Status.Done() && (queueOf(r) == name || routed) && name != to {
 				r.Redirect, r.Queue = target, to
 				moved[m.ID]++
 			}

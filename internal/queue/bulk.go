@@ -187,8 +187,8 @@ func CheckState(s string) error {
 }
 
 // CheckQueue returns an UnknownNameError for a queue the operator names
-// that does not exist now (no message waits in it and it is not
-// suspended). With mayBeNew (a suspension ahead of maintenance), a
+// that does not exist now (no message waits in it or is routed to it
+// from a shadow queue after a takeover, and it is not suspended). With mayBeNew (a suspension ahead of maintenance), a
 // well-formed name of a queue that can exist is accepted too:
 // KIND:DESTINATION of a known kind (mx:, smarthost:, mailbox:, site:, …).
 func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
@@ -202,6 +202,13 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 			return nil
 		}
 		names = append(names, qi.Name)
+	}
+	// Copies taken over and deferred on this route wait listed in their
+	// shadow queue: the route's queue exists for them (takenOverOn).
+	if taken, err := q.takenOverOn(name, Ready, Suspended); err != nil {
+		return err
+	} else if len(taken) > 0 {
+		return nil
 	}
 	if mayBeNew {
 		kind, dest, ok := strings.Cut(name, ":")

@@ -64,8 +64,10 @@
 //	                       └──────────────────────┘ requeue (shutdown)
 //	results of an attempt the stop cut ──▶ Ready now, no attempt counted; its
 //	                    deferrals read "delivery stopped by shutdown" (stopReply),
-//	                    not the next hop's failure; no job starts once the stop
-//	                    ended its context
+//	                    not the next hop's failure; no attempt and no job starts
+//	                    once the stop began (Drain, at SIGTERM: claimed or
+//	                    submitted mail goes back Ready, due now, unattempted;
+//	                    attempts under way commit their results)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
 //	                    (a crash counts only if umbra's code was running on it)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
@@ -282,9 +284,19 @@
 // Takeover turns the shadowed recipients back to Pending; they stay
 // listed in the primary's shadow queue (shadow:PRIMARY, now pending)
 // until an attempt hands them on (SR-6), and are made due at once when
-// the primary answers again. An attempt whose route's queue the
+// the primary answers again. A taken-over recipient keeps the primary
+// and shadow id of its copy until it is handed on, so the primary's
+// discard for the copy — it came back and finished the original —
+// settles it whatever holds it here (its retry time, an operator's
+// hold of the message, its route's suspended queue, a redirect, an
+// attempt in progress: the attempt's commit applies it, as for a
+// shadowed one): only a copy already handed on is sent twice. An attempt whose route's queue the
 // operator suspended hands them on to that queue, held there like any
-// mail of it (see "Liveness"). A shadow copy the primary never confirmed
+// mail of it (see "Liveness"). One deferred on its route stays listed
+// in the shadow queue (the primary stays watched; the route is not
+// stored): an operator's retry, resume or redirect of the route's queue
+// reaches it by asking the deliverer for the route now (RouteNamer,
+// takenOverOn in admin.go). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit
 // bounces it with a DSN when no route takes it — never a silent deletion.
 // A crash at any point leaves either the copy (and a later discard or
@@ -320,7 +332,17 @@
 // marked), since a primary that pushes is alive — the next failure then
 // cannot take the new copy over at once; a copy pushed twice is kept once, and a relayed copy of the message never merges
 // into a copy on receipt (mergeHeld): the primary's discard would take
-// both.
+// both. A push of a message this server relayed to that primary in a
+// shadow session and still holds the copy of (a server restored from a
+// backup taken after the relay: the primary saw its new database id and
+// made the old database's copies again) is kept as that one copy
+// (foldIntoRelayed): in the push's commit the relayed record's
+// recipients shadowed at the primary are filed under the org id and the
+// pushed recipients it lacks are added; nothing is stored apart. Its
+// discard then comes under either id — the org id, or the relay's
+// shadow id from a primary that lost the commit recording the push —
+// and settles the one record (applyDiscardsTx), so only one copy can be
+// taken over and delivered.
 //
 // # One writer per message
 //
@@ -652,7 +674,11 @@
 //     under the new database is marked lost. A copy made again is
 //     durable at its holder before the commit that names it in the
 //     record and drops the mark; a crash between the two leaves the mark
-//     (the copy is pushed again: a holder keeps one per org id, and a
+//     (the copy is pushed again: a holder keeps one per org id — a
+//     copy it relayed here itself and kept through a restore included,
+//     which the push's commit files under the org id while the relay's
+//     shadow id still settles it, so the crash leaves the record named
+//     by either id the primary may send, never a second copy — and a
 //     copy no record here names is done with at its question,
 //     XQUERYHELD) — the
 //     record never names a holder that has not stored the copy because

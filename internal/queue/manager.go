@@ -64,6 +64,8 @@ type ManagerConfig struct {
 // together with the DSNs they cause.
 type Manager struct {
 	store *Store
+	// draining: the stop began (Drain); no delivery attempt starts.
+	draining atomic.Bool
 	// strandedSet: attempts whose ending commit failed (stranded.go).
 	strandedSet stranded
 	del         Deliverer
@@ -282,6 +284,26 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 
 // Wait blocks until the scheduler and every attempt have finished.
 func (q *Manager) Wait() { q.wg.Wait() }
+
+// Drain begins the stop (serve calls it at SIGTERM, before the drain of
+// sessions): from its call on no delivery attempt starts — no message is
+// claimed, a message submitted is stored Ready and due (receipts in
+// progress still commit; the next start delivers it), a claimed message
+// or a job not started yet goes back unattempted (due now, no attempt
+// counted), jobs waiting for a window included — while the attempts
+// already running go on and commit their results until the context
+// given to Start ends. The shadow clients' tasks are not attempts: they
+// run until then too.
+func (q *Manager) Drain() {
+	q.draining.Store(true)
+	q.Kick()
+}
+
+// stopping reports whether no delivery attempt may start: the stop
+// began (Drain) or the context ended.
+func (q *Manager) stopping(ctx context.Context) bool {
+	return ctx.Err() != nil || q.draining.Load()
+}
 
 // DelivererFunc adapts a function to the Deliverer interface.
 type DelivererFunc func(ctx context.Context, m *Message, body []byte, rcpts []int) []Result

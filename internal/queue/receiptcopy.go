@@ -248,12 +248,76 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bo
 		}
 		m.Rcpts = keep
 	}
+	if folded, err := tx.foldIntoRelayed(m, primary); err != nil || folded {
+		return false, folded, err
+	}
 	return true, false, tx.PutNewBody(m, body)
+}
+
+// foldIntoRelayed keeps a copy primary pushed (m, its recipients
+// Shadowed at primary under its org id) as the copy of the same message
+// this server relayed to primary in a shadow session, when it holds one:
+// a server restored from a backup taken after the relay has that copy
+// under its new database, and the primary, which saw the new database
+// id, makes its copies of the old one again. Two records would be
+// settled by two discards (the relay's shadow id, the org id), and the
+// primary sends one: the other would be taken over and delivered again.
+// So the relayed record's recipients shadowed at primary are filed under
+// the org id — as a copy on receipt is, found by receiptCopies — and the
+// pushed recipients it lacks are added to it, in this commit; nothing of
+// the push is stored apart. The relay's shadow id still settles the
+// record (applyDiscardsTx): a primary that lost the push's commit in a
+// crash still names it. Not folded: a record in delivery (one writer),
+// or one holding a pushed address in another state than shadowed at
+// primary (then it is not the same copy).
+func (t *Tx) foldIntoRelayed(m *Message, primary string) (bool, error) {
+	for _, id := range t.ByOrgID(m.OrgID) {
+		if id == m.ID {
+			continue
+		}
+		o, err := t.Get(id)
+		if err != nil || o.State == Active || o.State == Quarantined {
+			continue
+		}
+		at := map[string]int{}
+		for i, r := range o.Rcpts {
+			at[strings.ToLower(r.Addr)] = i
+		}
+		relayed, same := false, true
+		for _, r := range m.Rcpts {
+			i, ok := at[strings.ToLower(r.Addr)]
+			if !ok {
+				continue
+			}
+			or := o.Rcpts[i]
+			if or.Status != Shadowed || or.Primary != primary {
+				same = false
+				break
+			}
+			relayed = relayed || or.ShadowID != m.OrgID
+		}
+		if !same || !relayed {
+			continue
+		}
+		for i := range o.Rcpts {
+			if r := &o.Rcpts[i]; r.Status == Shadowed && r.Primary == primary {
+				r.ShadowID = m.OrgID
+			}
+		}
+		for _, r := range m.Rcpts {
+			if _, ok := at[strings.ToLower(r.Addr)]; !ok {
+				o.Rcpts = append(o.Rcpts, r)
+			}
+		}
+		return true, t.Put(o)
+	}
+	return false, nil
 }
 
 // receiptCopies returns the messages holding a shadow copy on receipt
 // named sid for primary: those whose org id is sid with a recipient
-// Shadowed at primary under that id.
+// Shadowed at primary under that id, or taken over from it and still
+// pending (discardSettles).
 func (t *Tx) receiptCopies(primary, sid string) []ID {
 	if !orgid.Valid(sid) {
 		return nil
@@ -265,7 +329,7 @@ func (t *Tx) receiptCopies(primary, sid string) []ID {
 			continue
 		}
 		for _, r := range m.Rcpts {
-			if r.Status == Shadowed && r.Primary == primary && r.ShadowID == sid {
+			if discardSettles(&r, primary, sid) {
 				out = append(out, id)
 				break
 			}

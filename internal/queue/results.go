@@ -334,8 +334,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 	}
 	var afters []func()
-	var foundKept []int // suppressed duplicates kept as deliveries (the redelivery bucket)
-	tookOver := false   // sticky: a rerun of the function sees m already changed
+	var foundKept []int  // suppressed duplicates kept as deliveries (the redelivery bucket)
+	tookOver := false    // sticky: a rerun of the function sees m already changed
+	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
 	// Results nobody waits for ride along with the next commit (a
 	// receipt's, usually) instead of paying one of their own: at most
@@ -404,11 +405,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		// A primary may have sent a discard while this message was in
 		// delivery (ApplyDiscards kept it aside) — for a recipient
-		// shadowed now or by an earlier attempt: apply it now, one
-		// discard to every recipient shadowed under its id.
-		if err := applyEarlyDiscards(tx, m); err != nil {
+		// shadowed now or by an earlier attempt, or taken over from it
+		// and still pending: apply it now, one discard to every
+		// recipient shadowed or taken over under its id. When it
+		// settled the last pending recipient the message is done.
+		settled, err := applyEarlyDiscards(tx, m)
+		if err != nil {
 			return err
 		}
+		settledDone = settledDone || settled && !done && len(m.Pending()) == 0 // sticky, as tookOver
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
@@ -417,8 +422,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		} else if t {
 			tookOver = true
 		}
-		done := done && !tookOver
-		discard := discard && !tookOver
+		done := (done || settledDone) && !tookOver
+		discard := (discard || settledDone && m.ShadowServer != "" && m.ShadowID != "") && !tookOver
 		keep := done && hasShadowed(m) // a shadow copy stays for its primaries
 		m.State = shadowState
 		if keep {
@@ -488,6 +493,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	for _, i := range foundKept {
 		q.log.Info("copy found in the mailbox kept in the dumpster as this server's delivery: the message came back from the dumpster or repeats an attempt whose results were lost",
 			"msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", m.Rcpts[i].Addr, "database", dupDB[i])
+	}
+	if settledDone {
+		done, discard = true, m.ShadowServer != "" && m.ShadowID != ""
 	}
 	if tookOver {
 		done, discard = false, false

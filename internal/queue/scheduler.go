@@ -30,6 +30,16 @@ type Planner interface {
 	Plan(m *Message, rcpts []int) []Job
 }
 
+// RouteNamer is implemented by a Deliverer that can name, without I/O,
+// the queue each recipient's route takes now (Job.Queue of its Plan,
+// whether or not that queue is suspended), parallel to rcpts. An
+// operator's action on a route's queue asks it for the copies taken over
+// from a failed primary, which wait listed in the primary's shadow queue
+// rather than their route's (admin.go, takenOverOn).
+type RouteNamer interface {
+	RouteQueues(m *Message, rcpts []int) []string
+}
+
 // Job is the recipients of one message that share a destination.
 type Job struct {
 	// Dest names the destination (its connection pool and window), e.g.
@@ -273,6 +283,7 @@ type attempt struct {
 	attempted []int // the recipients of the jobs that reached the deliverer
 	left      int
 	ran       bool   // at least one job reached the deliverer
+	stopped   bool   // a job of it was kept from starting by the stop (unstarted)
 	panicked  string // a job's delivery panicked: the message goes to poison
 	throttled []int  // recipients whose destination held its share
 	recheck   time.Duration
@@ -404,8 +415,8 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	// routed and split into jobs): running, until the jobs that start
 	// now take over, or none does (queued behind windows: no code runs).
 	q.enterOwn(a)
-	if ctx.Err() != nil {
-		q.complete(ctx, a)
+	if q.stopping(ctx) {
+		q.complete(ctx, a) // no job ran: due now, no attempt (requeue)
 		return
 	}
 	rcpts := q.attemptable(m)
@@ -490,7 +501,7 @@ func (q *Manager) pump(ctx context.Context) {
 			}
 			d := s.ring[s.next]
 			switch {
-			case ctx.Err() != nil, d.dead(now):
+			case q.stopping(ctx), d.dead(now):
 				for _, jb := range d.waiting {
 					deadJobs = append(deadJobs, jb)
 					deadWhy = append(deadWhy, d.lastErr)
@@ -546,7 +557,8 @@ func (q *Manager) pump(ctx context.Context) {
 // dead, read under the scheduler's lock.
 func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, queue []string, left []time.Duration) {
 	for k, jb := range jobs {
-		if ctx.Err() != nil {
+		if q.stopping(ctx) {
+			unstarted(jb)
 			q.report(ctx, jb, nil, nil)
 			continue
 		}
@@ -607,9 +619,10 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			}
 		}
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
-		if ctx.Err() != nil {
+		if q.stopping(ctx) {
 			// The server is stopping: no new delivery begins (the
 			// message is due at once at the next start, no attempt).
+			unstarted(jb)
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
@@ -630,6 +643,15 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		a.mu.Unlock()
 		q.jobDone(ctx, jb, res, pw)
 	}()
+}
+
+// unstarted marks a job the stop kept from starting: it is answered
+// without a result, and its attempt is interrupted (finish: its pending
+// recipients due now, no attempt counted), whatever its other jobs did.
+func unstarted(jb *job) {
+	jb.a.mu.Lock()
+	jb.a.stopped = true
+	jb.a.mu.Unlock()
 }
 
 // loadBody loads the body once per attempt, when its first job starts:
@@ -835,7 +857,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
-	q.finish(m, body, rcpts, a.results, ctx.Err() != nil, leave)
+	q.finish(m, body, rcpts, a.results, ctx.Err() != nil || a.stopped, leave)
 	if len(a.heldBy) > 0 && ctx.Err() == nil {
 		// A destination that drained while these results waited for
 		// their commit found the message still in delivery: it is made

@@ -188,12 +188,16 @@ func takeoverRcpts(m *Message, primary, reason string) bool {
 	return changed
 }
 
+// takeoverRcpt makes r pending again. It keeps Primary and ShadowID —
+// which copy it was — until an attempt hands it on: the primary's
+// discard for that copy still settles it (discardSettles) when the
+// primary comes back and finishes the original, whatever holds the
+// copy here meanwhile.
 func takeoverRcpt(r *Recipient, reason string) {
-	primary := r.Primary
-	r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia = Pending, "shadow:"+primary, "", "", "", ""
+	r.Status, r.Queue, r.PrimaryAddr, r.PrimaryVia = Pending, "shadow:"+r.Primary, "", ""
 	// Umbra's own diagnostic: the primary's host no longer speaks for
 	// the recipient (a DSN names no Remote-MTA for it: dsnReporter).
-	r.NextHop, r.LastReply = "", "451 4.4.0 taken over from "+primary+": "+reason
+	r.NextHop, r.LastReply = "", "451 4.4.0 taken over from "+r.Primary+": "+reason
 }
 
 // takeoverTx makes this server primary for every copy it shadows for
@@ -764,48 +768,57 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 	for _, sid := range ids {
 		hexID, _, ok := strings.Cut(sid, "-")
 		id, err := ParseID(hexID)
-		if !ok || err != nil {
+		relay := ok && err == nil // "<local id>-…": the copy of a message relayed from here
+		records := []ID{id}
+		if !relay {
 			// A copy on receipt is named by its org id (receiptcopy.go).
-			copies := tx.receiptCopies(primary, sid)
-			if len(copies) == 0 {
+			if records = tx.receiptCopies(primary, sid); len(records) == 0 {
 				if err := tx.earlyReceiptDiscard(primary, sid, now); err != nil {
 					return 0, nil, err
 				}
 				continue
 			}
-			id = copies[0]
 		}
-		m, err := tx.Get(id)
-		if err != nil {
-			continue
-		}
-		if m.State == Active {
-			// Still in delivery here: its ShadowedOK results are not
-			// committed yet. Keep the discard for that commit.
-			if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
+		counted := false
+		for _, id := range records {
+			m, err := tx.Get(id)
+			if err != nil {
+				continue
+			}
+			if m.State == Active {
+				// Still in delivery here: its ShadowedOK results are not
+				// committed yet. Keep the discard for that commit.
+				if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
+					return 0, nil, err
+				}
+				counted = true
+				continue
+			}
+			changed := false
+			for i := range m.Rcpts {
+				r := &m.Rcpts[i]
+				// A relayed copy the primary pushed again is filed
+				// under the org id (foldIntoRelayed): the relay's id
+				// settles it still.
+				if discardSettles(r, primary, sid) || relay && discardSettles(r, primary, m.OrgID) {
+					r.Status, changed = Relayed, true
+				}
+			}
+			if !changed {
+				continue
+			}
+			counted = true
+			if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
+				if err := tx.Delete(m.ID); err != nil {
+					return 0, nil, err
+				}
+				gone = append(gone, m)
+			} else if err := tx.Put(m); err != nil {
 				return 0, nil, err
 			}
+		}
+		if counted {
 			n++
-			continue
-		}
-		changed := false
-		for i := range m.Rcpts {
-			r := &m.Rcpts[i]
-			if r.Status == Shadowed && r.Primary == primary && r.ShadowID == sid {
-				r.Status, changed = Relayed, true
-			}
-		}
-		if !changed {
-			continue
-		}
-		n++
-		if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
-			if err := tx.Delete(m.ID); err != nil {
-				return 0, nil, err
-			}
-			gone = append(gone, m)
-		} else if err := tx.Put(m); err != nil {
-			return 0, nil, err
 		}
 	}
 	return n, gone, nil
@@ -816,7 +829,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 // takeovers kept aside meanwhile — in that order, as the commit of an
 // attempt's results does.
 func putLeaving(tx *Tx, m *Message) error {
-	if err := applyEarlyDiscards(tx, m); err != nil {
+	if _, err := applyEarlyDiscards(tx, m); err != nil {
 		return err
 	}
 	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
@@ -832,12 +845,15 @@ func putLeaving(tx *Tx, m *Message) error {
 // without results — would keep a copy its primary finished with, to be
 // taken over and sent again if that primary fails.
 // One discard covers every recipient shadowed under its id: taken once,
-// applied to all of them (as the commit of results does).
-func applyEarlyDiscards(tx *Tx, m *Message) error {
+// applied to all of them (as the commit of results does), and to those
+// taken over from that copy and still pending (discardSettles). It
+// reports whether it settled a pending recipient: the caller's commit
+// may find nothing left to deliver.
+func applyEarlyDiscards(tx *Tx, m *Message) (settledPending bool, err error) {
 	early := map[[2]string]bool{}
 	for i := range m.Rcpts {
 		rc := &m.Rcpts[i]
-		if rc.Status != Shadowed {
+		if !discardSettles(rc, rc.Primary, rc.ShadowID) {
 			continue
 		}
 		k := [2]string{rc.Primary, rc.ShadowID}
@@ -845,13 +861,27 @@ func applyEarlyDiscards(tx *Tx, m *Message) error {
 		if !seen {
 			var err error
 			if e, err = tx.TakeEarlyDiscard(rc.Primary, rc.ShadowID); err != nil {
-				return err
+				return false, err
 			}
 			early[k] = e
 		}
 		if e {
+			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
 		}
 	}
-	return nil
+	return settledPending, nil
+}
+
+// discardSettles reports whether primary's discard notification for the
+// shadow id sid settles r: a copy shadowed under that id, or one taken
+// over from it and not handed on yet (pending, whatever holds it here:
+// its retry time, an operator's hold of the message, a suspension of
+// its route's queue, a redirect). The primary finished the original —
+// delivered, relayed, failed with its DSN, held or removed by its
+// operator — so the copy is no longer owed: sending it would be a
+// duplicate (or deliver a message its operator holds or removed).
+func discardSettles(r *Recipient, primary, sid string) bool {
+	return (r.Status == Shadowed || r.Status == Pending) && r.Primary != "" && r.ShadowID != "" &&
+		r.Primary == primary && r.ShadowID == sid
 }

@@ -59,7 +59,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 			return 0, false, err
 		}
 	}
-	active := !quarantined && q.reserve()
+	active := !quarantined && !q.draining.Load() && q.reserve() // the stop began: stored, due at the next start
 	switch {
 	case quarantined: // state set by quarantineOnSubmit
 	case active:
