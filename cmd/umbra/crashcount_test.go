@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,15 +77,8 @@ func TestKill9TwiceBehindTarpitWindowCountsNoCrash(t *testing.T) {
 	listen, pitAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	pit := startSilentPeer(t, pitAddr)
 	cfg := relayConfig(t, dir, listen, pitAddr)
-	raw, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(raw), "    tls: none\n", "    tls: none\n    max_connections: 2\n", 1)
-	s = strings.Replace(s, "transport:\n", "transport:\n  connect_timeout: 5m\n  poison_threshold: 2\n", 1)
-	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, cfg, "    tls: none\n", "    tls: none\n    max_connections: 2\n")
+	editConfig(t, cfg, "transport:\n", "transport:\n  connect_timeout: 5m\n  poison_threshold: 2\n")
 	const n = 15
 	d := startUmbra(t, cfg, listen)
 	for i := range n {
@@ -164,16 +155,9 @@ func TestKill9WhileResolvingCountsNoCrash(t *testing.T) {
 	listen := freeAddr(t, "127.0.0.1")
 	dnsAddr, queried := blackholeDNS(t)
 	cfg := relayConfig(t, dir, listen, "unused.invalid:25")
-	raw, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(raw), "    smart_hosts: [\"unused.invalid:25\"]\n", "", 1)
-	s = strings.Replace(s, "transport:\n", "transport:\n  poison_threshold: 2\n", 1)
-	s += fmt.Sprintf("dns:\n  servers: [%q]\n  timeout: 30s\n  attempts: 2\n  hosts_file: none\n", dnsAddr)
-	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, cfg, "    smart_hosts: [\"unused.invalid:25\"]\n", "")
+	editConfig(t, cfg, "transport:\n", "transport:\n  poison_threshold: 2\n")
+	appendConfig(t, cfg, fmt.Sprintf("dns:\n  servers: [%q]\n  timeout: 30s\n  attempts: 2\n  hosts_file: none\n", dnsAddr))
 	d := startUmbra(t, cfg, listen)
 	if ok, err := send(listen, "resolving"); !ok {
 		t.Fatalf("not acknowledged: %v", err)

@@ -21,21 +21,7 @@ import (
 // mailbox absorbs them. Every acknowledged message is in the mailbox
 // exactly once.
 func TestDBBackupRestoreLosesNothing(t *testing.T) {
-	dir := t.TempDir()
-	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
-	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
-site_links: [{name: a-b, sites: [a, b], cost: 10}]
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
-`, a, b)
-	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
-	cfgA, _ := orgHub(t, dir, "hub-a", a, filepath.Join(dir, "topology.yaml"), "0s",
-		"accepted_domains: [{domain: example.test, type: internal_relay}]\n")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, filepath.Join(dir, "topology.yaml"), "0s",
-		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)
 	p := &shadowPair{}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,20 +18,8 @@ func receiptOrgReject(t *testing.T, pref string, reject bool) (a, b, sink, cfgA,
 	dir := t.TempDir()
 	// The sink is often started late (after a kill): its port is kept.
 	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
-`, a, b, sink)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
-	cfgA, dataA = orgHub(t, dir, "hub-a", a, topoPath, fmt.Sprintf("30s\n    shadow_on_receipt: %s\n    reject_on_shadow_failure: %v", pref, reject), "")
+	topoPath := twoSiteTopology(t, dir, a, b, sink, "hub-a", "hub-b")
+	cfgA, dataA = orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt(pref, reject), "")
 	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	return
 }

@@ -32,19 +32,7 @@ func receiptOrgSASL(t *testing.T, loginBack bool) (a, b, sink, cfgA, cfgB string
 func receiptOrgSASLOut(t *testing.T, loginBack bool, out string) (a, b, sink, cfgA, cfgB string) {
 	dir := t.TempDir()
 	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1") // kept until the sink starts
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
-`, a, b, out, sink)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
+	topoPath := twoSiteTopology(t, dir, a, b, sink, out)
 
 	cert := selfSignedCert(t, "hub.umbra.test")
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -78,7 +66,7 @@ send_connectors:
 		os.WriteFile(path, []byte(cfg), 0o600)
 		return path
 	}
-	cfgA = hub("hub-a", a, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: true", "hub-b", b)
+	cfgA = hub("hub-a", a, shadowOnReceipt("prefer-remote", true), "hub-b", b)
 	cfgB = hub("hub-b", b, "0s", "hub-a", a)
 	return
 }

@@ -181,20 +181,9 @@ func newShadowPair(t testing.TB) *shadowPair { return newShadowPairAck(t, "0s") 
 
 func newShadowPairAck(t testing.TB, ackDelay string) *shadowPair {
 	p := &shadowPair{ackDelay: ackDelay, dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: freeAddr(t, "127.0.0.1")}
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
-`, p.a, p.b, p.sink)
-	os.WriteFile(filepath.Join(p.dir, "topology.yaml"), []byte(topo), 0o600)
+	topoPath := twoSiteTopology(t, p.dir, p.a, p.b, p.sink, "hub-b")
 	for _, h := range []struct{ name, addr string }{{"hub-a", p.a}, {"hub-b", p.b}} {
-		path, data := orgHub(t, p.dir, h.name, h.addr, filepath.Join(p.dir, "topology.yaml"), p.ackDelay, "")
+		path, data := orgHub(t, p.dir, h.name, h.addr, topoPath, p.ackDelay, "")
 		if h.name == "hub-a" {
 			p.cfgA = path
 		} else {
@@ -469,25 +458,8 @@ func TestDelayedAcknowledgement(t *testing.T) {
 // Then the mailbox database fails over and B's dumpster redelivers: once
 // more exactly one copy each, also when the request is repeated.
 func TestShadowPrimaryBackSameDatabase(t *testing.T) {
-	dir := t.TempDir()
-	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
-	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
-site_links: [{name: a-b, sites: [a, b], cost: 10}]
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
-`, a, b)
-	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
-	cfg := func(name, addr, domainType, mailbox string) string {
-		path, _ := orgHub(t, dir, name, addr, filepath.Join(dir, "topology.yaml"), "0s",
-			fmt.Sprintf("accepted_domains: [{domain: example.test, type: %s}]\n%s", domainType, mailbox))
-		return path
-	}
-	cfgA := cfg("hub-a", a, "internal_relay", "")
 	// B accepts every local part; A validates by asking B (callout).
-	cfgB := cfg("hub-b", b, "authoritative, recipient_validation: off", "mailbox: {maildir: maildir}\n")
+	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)
 	if _, code := cli(t, cfgB, "queue", "suspend", "mailbox:local"); code != 0 {

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Test organisations of two sites: hub-a (site a) and hub-b (site b),
+// linked at cost 10, each a real umbra written by orgHub.
+
+// twoSiteTopology writes dir/topology.yaml: hub-a at a and hub-b at b,
+// both sending from 127.0.0.1, and the send connector "out", which sends
+// everything to smartHost from the servers named in sources. It returns
+// the file's path.
+func twoSiteTopology(t testing.TB, dir, a, b, smartHost string, sources ...string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
+`, a, b, strings.Join(sources, ", "), smartHost)
+	path := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// shadowOnReceipt is the ackDelay argument of orgHub for a connector
+// that makes shadow copies on receipt with the preference pref and
+// refuses (or not) the message when no copy could be made; delayed
+// acknowledgement stays configured (30 s) to show that it does not
+// apply.
+func shadowOnReceipt(pref string, reject bool) string {
+	return fmt.Sprintf("30s\n    shadow_on_receipt: %s\n    reject_on_shadow_failure: %v", pref, reject)
+}
+
+// mailboxOrg is hub-a (site a), which relays mail for example.test to
+// hub-b (site b, the source of the topology's connector "to-b"), which
+// keeps it in its maildir and accepts any local part. It returns the
+// directory of both and their configuration files.
+func mailboxOrg(t testing.TB) (dir, a, b, cfgA, cfgB string) {
+	t.Helper()
+	dir = t.TempDir()
+	a, b = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
+	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
+site_links: [{name: a-b, sites: [a, b], cost: 10}]
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
+`, a, b)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgA, _ = orgHub(t, dir, "hub-a", a, topoPath, "0s",
+		"accepted_domains: [{domain: example.test, type: internal_relay}]\n")
+	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s",
+		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+	return dir, a, b, cfgA, cfgB
+}
