@@ -25,21 +25,8 @@ type killProxy struct {
 
 func startKillProxy(t *testing.T, target string) *killProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", freeAddr(t, "127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &killProxy{ln: ln, target: target, killed: make(chan struct{})}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
+	p := &killProxy{target: target, killed: make(chan struct{})}
+	p.ln = acceptLoop(t, freeAddr(t, "127.0.0.1"), func(c net.Conn) { go p.serve(c) })
 	return p
 }
 

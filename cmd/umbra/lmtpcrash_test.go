@@ -28,21 +28,8 @@ type heldLMTP struct {
 var orgIDLine = regexp.MustCompile(`(?mi)^X-Umbra-Org-Id:\s*(\S+)`)
 
 func startHeldLMTP(t *testing.T, addr string) *heldLMTP {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &heldLMTP{delivered: map[string][]string{}, held: make(chan struct{}), first: true}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
+	acceptLoop(t, addr, func(c net.Conn) { go s.serve(c) })
 	return s
 }
 

@@ -121,11 +121,41 @@ func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
 // twice — and names the refusal at WARN with hub-a's reply.
 func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, false)
+	refusedPrimaryKeepsCopies(t, a, b, sinkAddr, cfgA, cfgB, "refused", "550 5.7.1", "no WARN naming hub-a's refusal with its reply")
+}
+
+// wrongPassword makes the hub name (configuration cfg) of the
+// organisation of receiptOrgSASL log in to its peer (peerCfg) with a
+// wrong password, and the peer's auth throttle short: a 535 slower than
+// the heartbeat's bound would be a timed-out heartbeat (config check
+// warns of it).
+func wrongPassword(t *testing.T, name, cfg, peerCfg string) {
+	t.Helper()
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
+	raw, _ := os.ReadFile(cfg)
+	pw := regexp.MustCompile(`password_file: "[^"]*"`)
+	if !pw.Match(raw) {
+		t.Fatal(name + " logs in with no password file")
+	}
+	os.WriteFile(cfg, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
+	appendConfig(t, peerCfg, "auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")
+}
+
+// refusedPrimaryKeepsCopies runs the organisation of receiptOrgSASL,
+// whose hub-a refuses hub-b's sessions with reply (its code and
+// enhanced status code), and sends 3 messages (subjects prefix-N) at
+// hub-a: hub-b keeps their copies — no takeover however many heartbeats
+// hub-a refuses, nothing delivered twice —, names the refusal at WARN
+// with the reply (else the test fails saying noWarn), and tells it in
+// every view (checkRefusedViews).
+func refusedPrimaryKeepsCopies(t *testing.T, a, b, sinkAddr, cfgA, cfgB, prefix, reply, noWarn string) {
+	t.Helper()
 	sink := startRecorder(t, sinkAddr)
 	metricsB := withMetrics(t, cfgB)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
-	acked := sendMany(a, "refused", 3, 1, nil)
+	acked := sendMany(a, prefix, 3, 1, nil)
 	if len(acked) != 3 {
 		ha.dumpLog()
 		t.Fatalf("%d of 3 acknowledged", len(acked))
@@ -145,11 +175,11 @@ func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
 	}
 	log, _ := os.ReadFile(hb.log)
 	if !strings.Contains(string(log), `level=WARN msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`) ||
-		!strings.Contains(string(log), `reply="550 5.7.1 `) {
+		!strings.Contains(string(log), `reply="`+reply+` `) {
 		hb.dumpLog()
-		t.Errorf("no WARN naming hub-a's refusal with its reply")
+		t.Error(noWarn)
 	}
-	checkRefusedViews(t, cfgB, metricsB, "hub-a", "550 5.7.1 ", 3)
+	checkRefusedViews(t, cfgB, metricsB, "hub-a", reply+" ", 3)
 }
 
 // checkRefusedViews checks that every operator view of a shadow server
@@ -264,45 +294,8 @@ func TestRelayBetweenSASLOnlyHubsLogsIn(t *testing.T) {
 // heartbeat's bound is a timed-out heartbeat (config check warns of it).
 func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
-	raw, _ := os.ReadFile(cfgB)
-	pw := regexp.MustCompile(`password_file: "[^"]*"`)
-	if !pw.Match(raw) {
-		t.Fatal("hub-b logs in with no password file")
-	}
-	os.WriteFile(cfgB, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
-	rawA, _ := os.ReadFile(cfgA)
-	os.WriteFile(cfgA, append(rawA, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
-	sink := startRecorder(t, sinkAddr)
-	metricsB := withMetrics(t, cfgB)
-	hb := startUmbra(t, cfgB, b)
-	ha := startUmbra(t, cfgA, a)
-	acked := sendMany(a, "loginrefused", 3, 1, nil)
-	if len(acked) != 3 {
-		ha.dumpLog()
-		t.Fatalf("%d of 3 acknowledged", len(acked))
-	}
-	waitArrived(t, sink, acked, ha)
-	p := &shadowPair{}
-	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
-	time.Sleep(5 * time.Second) // five heartbeat timeouts (1 s, 3 retries): a takeover would have come
-	if s, pending := p.held(t, cfgB, "hub-a"); s != 3 || pending != 0 {
-		hb.dumpLog()
-		t.Fatalf("hub-b holds %d copies for hub-a, %d taken over; want 3 kept", s, pending)
-	}
-	for s, n := range sink.counts() {
-		if n != 1 {
-			t.Errorf("%s arrived %d times", s, n)
-		}
-	}
-	log, _ := os.ReadFile(hb.log)
-	if !strings.Contains(string(log), `level=WARN msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`) ||
-		!strings.Contains(string(log), `reply="535 5.7.8 `) {
-		hb.dumpLog()
-		t.Errorf("no WARN naming hub-a's refused login with its whole reply (535 5.7.8)")
-	}
-	checkRefusedViews(t, cfgB, metricsB, "hub-a", "535 5.7.8 ", 3)
+	wrongPassword(t, "hub-b", cfgB, cfgA)
+	refusedPrimaryKeepsCopies(t, a, b, sinkAddr, cfgA, cfgB, "loginrefused", "535 5.7.8", "no WARN naming hub-a's refused login with its whole reply (535 5.7.8)")
 }
 
 // rt15 N1: a primary back with a wiped database that refuses its peer's
@@ -313,16 +306,7 @@ func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
 // their expiry — and the message whose only copy it held is delivered.
 func TestRefusingPrimaryWithNewDatabaseRecognised(t *testing.T) {
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
-	raw, _ := os.ReadFile(cfgB)
-	pw := regexp.MustCompile(`password_file: "[^"]*"`)
-	if !pw.Match(raw) {
-		t.Fatal("hub-b logs in with no password file")
-	}
-	os.WriteFile(cfgB, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
-	rawA, _ := os.ReadFile(cfgA)
-	os.WriteFile(cfgA, append(rawA, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
+	wrongPassword(t, "hub-b", cfgB, cfgA)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the message, hub-b its copy
 	acked := sendMany(a, "wiped", 1, 1, nil)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,10 +24,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"umbra/internal/clock"
-	"umbra/internal/queue"
 	"umbra/internal/resolver/dnstest"
-	"umbra/internal/tlspolicy"
 )
 
 // tlsSink is an MX host that records whether each message came over TLS.
@@ -89,55 +85,14 @@ func TestDaemonDANEDeliveryAndRouteExplain(t *testing.T) {
 		"_"+port+"._tcp.mx.dane.test. 300 IN TLSA 3 1 1 "+hex.EncodeToString(spki[:])) // the port the MX listens on (RFC 7672 §2.2.2)
 	unbound := dnstest.StartUnbound(t, "127.0.0.42", z)
 
-	sink := &tlsSink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &tlsSinkSession{s: sink, c: c}, nil
-	}))
-	srv.Domain, srv.ErrorLog = "mx.dane.test", nopLog{}
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	ln, err := net.Listen("tcp", mxAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sink := startTLSSink(t, mxAddr, "mx.dane.test", func(srv *gosmtp.Server) {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	})
 
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.43")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [1s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: %s
-    tls: opportunistic
-dns:
-  servers: [%q]
-  trust_ad: true
-outbound_tls:
-  mta_sts: false
-mailbox:
-  maildir: maildir
-`, filepath.Join(dir, "data"), listen, port, unbound)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := umbraHub(t, dir, listen, "1s", "internet", "port: "+port+"\ntls: opportunistic",
+		dnsServers(unbound)+"  trust_ad: true\n"+noMTASTS)
 	d := startUmbra(t, cfgPath, listen)
 	c, err := gosmtp.Dial(listen)
 	if err != nil {
@@ -183,19 +138,8 @@ func TestDaemonSendsTLSReport(t *testing.T) {
 
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	os.MkdirAll(data, 0o750)
-	st, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	yesterday := time.Now().Add(-24 * time.Hour)
-	c := tlspolicy.NewCounter(tlspolicy.RPTConfig{Store: st, Clock: clock.NewFake(yesterday)})
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "")
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "certificate-expired")
-	if err := c.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	storeTLSResults(t, data, yesterday)
 
 	listen := freeAddr(t, "127.0.0.52")
 	cfg := fmt.Sprintf(`server:
@@ -267,18 +211,10 @@ func TestDaemonRequireTLSBounces(t *testing.T) {
 	_, port, _ := net.SplitHostPort(mxAddr)
 	dns := dnstest.Start(t, "plain.test. 300 IN MX 10 mx.plain.test.", "mx.plain.test. 300 IN A 127.0.0.61")
 	mxCert := selfSignedCert(t, "mx.plain.test")
-	sink := &tlsSink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &tlsSinkSession{s: sink, c: c}, nil
-	}))
-	srv.Domain, srv.ErrorLog, srv.EnableREQUIRETLS = "mx.plain.test", nopLog{}, true
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mxCert}}
-	ln, err := net.Listen("tcp", mxAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sink := startTLSSink(t, mxAddr, "mx.plain.test", func(srv *gosmtp.Server) {
+		srv.EnableREQUIRETLS = true
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mxCert}}
+	})
 
 	dir := t.TempDir()
 	cert := selfSignedCert(t, "hub.umbra.test")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"umbra/internal/clock"
-	"umbra/internal/queue"
 	"umbra/internal/resolver/dnstest"
 	"umbra/internal/tlspolicy"
 )
@@ -23,18 +20,7 @@ func TestCLITLSReport(t *testing.T) {
 	dns := dnstest.Start(t, `_smtp._tls.dest.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:reports@rpt.test"`)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	os.MkdirAll(data, 0o750)
-	st, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := tlspolicy.NewCounter(tlspolicy.RPTConfig{Store: st, Clock: clock.NewFake(time.Now())})
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "")
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "certificate-expired")
-	if err := c.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	storeTLSResults(t, data, time.Now())
 	listen := freeAddr(t, "127.0.0.53")
 	cfg := fmt.Sprintf(`server:
   name: hub.umbra.test

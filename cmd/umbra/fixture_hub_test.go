@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Single servers of a test, each written as dir/umbra.yaml.
+
+// umbraHub writes the configuration of hub.umbra.test and returns its
+// path: it keeps the mail for umbra.test (any local part) in its
+// maildir, takes mail from loopback at listen (anonymous submit and
+// relay, acknowledged at once), retries on the schedule retry ("1h":
+// one attempt in a test's time) and sends everything else through the
+// send connector connector, whose further lines (smart_hosts, port,
+// tls, one a line) are send. tail (dns:, outbound_tls:, …) is added as
+// it is.
+func umbraHub(t testing.TB, dir, listen, retry, connector, send, tail string) string {
+	t.Helper()
+	var sendLines strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(send), "\n") {
+		sendLines.WriteString("    " + l + "\n")
+	}
+	return writeConfig(t, dir, fmt.Sprintf(`server:
+  name: hub.umbra.test
+  data_dir: %s
+  metrics_listen: ""
+transport:
+  retry_schedule: [%s]
+accepted_domains:
+  - domain: umbra.test
+    type: authoritative
+    recipient_validation: off
+receive_connectors:
+  - name: loopback
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions:
+      anonymous: [submit, relay]
+    max_acknowledgement_delay: 0s
+send_connectors:
+  - name: %s
+    address_spaces: [{domain: "*", cost: 1}]
+%s%smailbox:
+  maildir: maildir
+`, filepath.Join(dir, "data"), retry, listen, connector, sendLines.String(), tail))
+}
+
+// dnsServers is the dns section of a configuration that asks the DNS
+// server at addr alone.
+func dnsServers(addr string) string { return fmt.Sprintf("dns:\n  servers: [%q]\n", addr) }
+
+// noMTASTS is the outbound_tls section of a daemon that looks up no
+// MTA-STS policies (a test's DNS server has none to give).
+const noMTASTS = "outbound_tls:\n  mta_sts: false\n"
+
+// dmarcMX writes the configuration of mx.e2e.test in dir and returns
+// its path and listen address: its connector "internet" takes mail for
+// example.test (any local part, into the maildir) from loopback and
+// checks it with the internet profile of message authentication, asking
+// the DNS server at dnsAddr (one attempt, 1 s).
+func dmarcMX(t testing.TB, dir, dnsAddr string) (path, listen string) {
+	t.Helper()
+	listen = freeAddr(t, "127.0.0.1")
+	path = writeConfig(t, dir, fmt.Sprintf(`server:
+  name: mx.e2e.test
+  data_dir: %s
+  metrics_listen: ""
+accepted_domains:
+  - domain: example.test
+    type: authoritative
+    recipient_validation: off
+receive_connectors:
+  - name: internet
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions:
+      anonymous: [submit]
+    max_acknowledgement_delay: 0s
+    message_authentication:
+      profile: internet
+dns:
+  servers: [%q]
+  timeout: 1s
+  attempts: 1
+mailbox:
+  maildir: maildir
+`, filepath.Join(dir, "data"), listen, dnsAddr))
+	return path, listen
+}
