@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -460,11 +459,10 @@ func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr
 // The counters on /metrics match a known workload.
 func TestMetricsAfterWorkload(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	r := startRecorder(t, sinkAddr)
 	cfg := relayConfig(t, dir, listen, sinkAddr)
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	metricsAddr := withMetrics(t, cfg)
 	d := startUmbra(t, cfg, listen)
 	acked := sendMany(listen, "m", 3, 1, nil)
 	waitArrived(t, r, acked, d)
@@ -477,16 +475,14 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		body, err := scrapeMetrics(metricsAddr)
 		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			all := true
 			for k := range want {
-				want[k] = strings.Contains(string(body), k+"\n")
+				want[k] = strings.Contains(body, k+"\n")
 				all = all && want[k]
 			}
-			if all && strings.Contains(string(body), "umbra_queue_commit_duration_seconds_count") {
+			if all && strings.Contains(body, "umbra_queue_commit_duration_seconds_count") {
 				return
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Test organisations of two sites: hub-a (site a) and hub-b (site b),
@@ -44,6 +45,26 @@ func shadowOnReceipt(pref string, reject bool) string {
 	return fmt.Sprintf("30s\n    shadow_on_receipt: %s\n    reject_on_shadow_failure: %v", pref, reject)
 }
 
+// receiptHubs is hub-a and hub-b of twoSiteTopology, both of which may
+// send to the sink through connector "out"; hub-a's connector makes
+// shadow copies on receipt (shadowOnReceipt). The sink's address is
+// kept (reserveAddr) until the test starts it, often late (after a
+// kill).
+type receiptHubs struct {
+	dir                      string
+	a, b, sink               string // listen addresses
+	cfgA, dataA, cfgB, dataB string
+}
+
+func newReceiptHubs(t testing.TB, pref string, reject bool) *receiptHubs {
+	t.Helper()
+	o := &receiptHubs{dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: reserveAddr(t, "127.0.0.1")}
+	topoPath := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
+	o.cfgA, o.dataA = orgHub(t, o.dir, "hub-a", o.a, topoPath, shadowOnReceipt(pref, reject), "")
+	o.cfgB, o.dataB = orgHub(t, o.dir, "hub-b", o.b, topoPath, "0s", "")
+	return o
+}
+
 // mailboxOrg is hub-a (site a), which relays mail for example.test to
 // hub-b (site b, the source of the topology's connector "to-b"), which
 // keeps it in its maildir and accepts any local part. It returns the
@@ -69,4 +90,34 @@ send_connectors:
 	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s",
 		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
 	return dir, a, b, cfgA, cfgB
+}
+
+// bobMailbox is the folder of new mail of bob@example.test at hub-b of
+// mailboxOrg(dir).
+func bobMailbox(dir string) string {
+	return filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
+}
+
+// waitMailboxOrgDone waits, up to d, until bob's mailbox at hub-b of
+// mailboxOrg(dir) holds a number of messages full accepts and neither
+// hub has any message queued; else it fails the test with both hubs'
+// messages and hub-b's log (hb).
+func waitMailboxOrgDone(t *testing.T, dir, cfgA, cfgB string, hb *daemon, d time.Duration, full func(n int) bool) {
+	t.Helper()
+	p := &shadowPair{}
+	deadline := time.Now().Add(d)
+	for {
+		files, _ := filepath.Glob(filepath.Join(bobMailbox(dir), "*"))
+		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
+		if full(len(files)) && len(qa) == 0 && len(qb) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			outA, _ := cli(t, cfgA, "message", "list")
+			outB, _ := cli(t, cfgB, "message", "list")
+			hb.dumpLog()
+			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,20 +45,5 @@ func TestTakenOverCopyHeldBySuspendedRouteGoesOnResume(t *testing.T) {
 	if out, code := cli(t, cfgA, "queue", "resume", "site:b"); code != 0 || !strings.Contains(out, "1") {
 		t.Fatalf("resume site:b at A: exit %d %q", code, out)
 	}
-	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(maildir, "*"))
-		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
-		if len(files) == 1 && len(qa) == 0 && len(qb) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			outA, _ := cli(t, cfgA, "message", "list")
-			outB, _ := cli(t, cfgB, "message", "list")
-			hb.dumpLog()
-			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitMailboxOrgDone(t, dir, cfgA, cfgB, hb, 60*time.Second, func(got int) bool { return got == 1 })
 }

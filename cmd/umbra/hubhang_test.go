@@ -16,8 +16,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
-
-	"umbra/internal/queue"
 )
 
 // hungHubPair is hub-a (site a), a real umbra, whose mail for anywhere
@@ -61,31 +59,7 @@ func kill9ThriceWaitingTo(t *testing.T, cfg, listen, dataDir, rcpt string, reach
 			d = startUmbra(t, cfg, listen)
 		}
 	}
-	st, err := queue.Open(filepath.Join(dataDir, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	n := 0
-	st.View(func(tx *queue.Tx) error {
-		tx.ForEach(func(m *queue.Message, err error) bool {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.State == queue.Shadow || len(m.Rcpts) == 0 {
-				return true
-			}
-			n++
-			if m.State == queue.Poison || m.CrashCount != 0 {
-				t.Errorf("message %s: state %s, crash count %d (%s)", m.ID, m.State, m.CrashCount, m.LastError)
-			}
-			return true
-		})
-		return nil
-	})
-	if n != 1 {
-		t.Fatalf("%d messages in the database, want 1", n)
-	}
+	wantNoCrashCounted(t, dataDir, 1, true)
 }
 
 // rt24 F1: a relay to a hub of the organisation that hangs (stopped: its

@@ -25,7 +25,7 @@ func TestDBBackupRestoreLosesNothing(t *testing.T) {
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)
 	p := &shadowPair{}
-	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
+	maildir := bobMailbox(dir)
 	inMailbox := func() int { files, _ := filepath.Glob(filepath.Join(maildir, "*")); return len(files) }
 	send := func(tag string, n int) {
 		for i := 0; i < n; i++ {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,15 +150,13 @@ mailbox: {maildir: maildir}
 	c := rawDial(t, listen)
 	c.cmd("EHLO client.example", "250")
 	c.cmd("AUTH PLAIN "+plain("alice", "pw"), "454 4.7.0")
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	body, err := scrapeMetrics(metricsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{`umbra_smtp_auth_failures_total{connector="in",reason="bad_credentials"} 3`,
 		`umbra_smtp_auth_failures_total{connector="in",reason="locked_out"} 1`} {
-		if !strings.Contains(string(body), want+"\n") {
+		if !strings.Contains(body, want+"\n") {
 			t.Errorf("metrics lack %s", want)
 		}
 	}

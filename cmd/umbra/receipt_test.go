@@ -15,13 +15,8 @@ func receiptOrg(t *testing.T, pref string) (a, b, sink, cfgA, dataA, cfgB string
 }
 
 func receiptOrgReject(t *testing.T, pref string, reject bool) (a, b, sink, cfgA, dataA, cfgB string) {
-	dir := t.TempDir()
-	// The sink is often started late (after a kill): its port is kept.
-	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1")
-	topoPath := twoSiteTopology(t, dir, a, b, sink, "hub-a", "hub-b")
-	cfgA, dataA = orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt(pref, reject), "")
-	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	return
+	o := newReceiptHubs(t, pref, reject)
+	return o.a, o.b, o.sink, o.cfgA, o.dataA, o.cfgB
 }
 
 // SR-17: with its next hop down, hub-a answers each sender at once (no

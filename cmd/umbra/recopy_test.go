@@ -29,11 +29,8 @@ func TestShadowCopiesRemadeAfterShadowServerRestore(t *testing.T) {
 }
 
 func testShadowCopiesRemade(t *testing.T, restore bool) {
-	dir := t.TempDir()
-	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
-	topoPath := twoSiteTopology(t, dir, a, b, sinkAddr, "hub-a", "hub-b")
-	cfgA, dataA := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), "")
-	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	o := newReceiptHubs(t, "prefer-remote", false)
+	dir, a, b, sinkAddr, cfgA, dataA, cfgB, dataB := o.dir, o.a, o.b, o.sink, o.cfgA, o.dataA, o.cfgB, o.dataB
 
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
@@ -88,11 +85,8 @@ func testShadowCopiesRemade(t *testing.T, restore bool) {
 // arrives (the 2 older ones possibly twice: the takeover's outside
 // duplicate).
 func TestShadowServerDetectsPrimaryRollback(t *testing.T) {
-	dir := t.TempDir()
-	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
-	topoPath := twoSiteTopology(t, dir, a, b, sinkAddr, "hub-a", "hub-b")
-	cfgA, dataA := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), "")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	o := newReceiptHubs(t, "prefer-remote", false)
+	dir, a, b, sinkAddr, cfgA, dataA, cfgB := o.dir, o.a, o.b, o.sink, o.cfgA, o.dataA, o.cfgB
 
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)

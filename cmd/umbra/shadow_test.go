@@ -478,22 +478,8 @@ func TestShadowPrimaryBackSameDatabase(t *testing.T) {
 	waitCond(t, "A to take over", 60*time.Second, func() bool { shadow, _ := p.held(t, cfgA, "hub-b"); return shadow == 0 })
 	hb = startUmbra(t, cfgB, b) // back with the same database
 	cli(t, cfgB, "queue", "resume", "mailbox:local")
-	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(maildir, "*"))
-		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
-		if len(files) >= n && len(qa) == 0 && len(qb) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			outA, _ := cli(t, cfgA, "message", "list")
-			outB, _ := cli(t, cfgB, "message", "list")
-			hb.dumpLog()
-			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	maildir := bobMailbox(dir)
+	waitMailboxOrgDone(t, dir, cfgA, cfgB, hb, 90*time.Second, func(got int) bool { return got >= n })
 	time.Sleep(time.Second) // anything still on its way would land now
 	files, _ := filepath.Glob(filepath.Join(maildir, "*"))
 	if len(files) != n {
