@@ -290,6 +290,25 @@ func send(addr, subject string) (bool, error) {
 func sendMany(addr, prefix string, n, sessions int, onAck func(int)) []string {
 	var mu sync.Mutex
 	var acked []string
+	eachSubject(prefix, n, sessions, func(subj string) {
+		if ok, _ := send(addr, subj); ok {
+			mu.Lock()
+			acked = append(acked, subj)
+			k := len(acked)
+			mu.Unlock()
+			if onAck != nil {
+				onAck(k)
+			}
+		}
+	})
+	return acked
+}
+
+// eachSubject calls f once for each of the n subjects prefix-0 …
+// prefix-(n-1) from `sessions` concurrent workers, each taking the next
+// subject when done with its last, and returns when all are done.
+func eachSubject(prefix string, n, sessions int, f func(subj string)) {
+	var mu sync.Mutex
 	next := 0
 	var wg sync.WaitGroup
 	for s := 0; s < sessions; s++ {
@@ -304,21 +323,11 @@ func sendMany(addr, prefix string, n, sessions int, onAck func(int)) []string {
 				if i >= n {
 					return
 				}
-				subj := fmt.Sprintf("%s-%d", prefix, i)
-				if ok, _ := send(addr, subj); ok {
-					mu.Lock()
-					acked = append(acked, subj)
-					k := len(acked)
-					mu.Unlock()
-					if onAck != nil {
-						onAck(k)
-					}
-				}
+				f(fmt.Sprintf("%s-%d", prefix, i))
 			}
 		}()
 	}
 	wg.Wait()
-	return acked
 }
 
 // waitArrived waits until every acknowledged subject reached the recorder
@@ -602,4 +611,18 @@ func TestPickupDirectory(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(pick, "*"))
 		return len(m) == 0
 	})
+}
+
+// sendAll is sendMany that fails the test (with the log of d, if not
+// nil) unless umbra acknowledged every one of the n messages.
+func sendAll(t *testing.T, d *daemon, addr, prefix string, n, sessions int) []string {
+	t.Helper()
+	acked := sendMany(addr, prefix, n, sessions, nil)
+	if len(acked) != n {
+		if d != nil {
+			d.dumpLog()
+		}
+		t.Fatalf("%d of %d acknowledged", len(acked), n)
+	}
+	return acked
 }

@@ -90,3 +90,18 @@ mailbox:
 `, filepath.Join(dir, "data"), listen, dnsAddr))
 	return path, listen
 }
+
+// lmtpHub writes the configuration of hub1.example.test in dir and
+// returns its path: it takes mail for example.test (any local part: the
+// mailbox server refuses unknown users) from loopback at listen, on
+// connector "in" (anonymous submit, and the further connector lines),
+// and delivers it to the mailbox server mailbox (the inside of the
+// mailbox mapping: lmtp, database), retrying every second.
+func lmtpHub(t testing.TB, dir, listen, mailbox string, connector ...string) string {
+	t.Helper()
+	return writeConfig(t, dir, fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1s], retry_jitter: 0.1}
+accepted_domains: [{domain: example.test, recipient_validation: off}]
+%smailbox: {%s}
+`, filepath.Join(dir, "data"), submitConnector("in", listen, connector...), mailbox))
+}

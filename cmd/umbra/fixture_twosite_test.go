@@ -121,3 +121,22 @@ func waitMailboxOrgDone(t *testing.T, dir, cfgA, cfgB string, hb *daemon, d time
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// bLosesDatabase kills hub-b (b) of the pair, removes its database and
+// starts the sink and hub-b again: hub-a (a) learns hub-b's new database
+// and resubmits its shadow copies, and every acknowledged message
+// arrives. A hub-a whose log does not say so fails the test with
+// notResubmitted.
+func (p *shadowPair) bLosesDatabase(t *testing.T, a, b *daemon, acked []string, notResubmitted string) {
+	t.Helper()
+	b.kill()
+	os.RemoveAll(p.dataB)
+	sink := startRecorder(t, p.sink)
+	startUmbra(t, p.cfgB, p.b)
+	waitArrived(t, sink, acked, a)
+	log, _ := os.ReadFile(a.log)
+	if !strings.Contains(string(log), "new transport database") {
+		a.dumpLog()
+		t.Fatal(notResubmitted)
+	}
+}

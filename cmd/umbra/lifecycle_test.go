@@ -185,10 +185,7 @@ func TestBackPressureLowWatermarks(t *testing.T) {
 	f.WriteString("back_pressure:\n  check_interval: 100ms\n  total_queue: {normal: 1, medium: 2, high: 3}\n")
 	f.Close()
 	d := startUmbra(t, cfg, listen)
-	acked := sendMany(listen, "bp", 2, 1, nil)
-	if len(acked) != 2 {
-		t.Fatalf("acknowledged %d of 2", len(acked))
-	}
+	acked := sendAll(t, nil, listen, "bp", 2, 1)
 	waitCond(t, "back pressure to reach medium", 30*time.Second, func() bool {
 		out, _ := cli(t, cfg, "queue", "list")
 		return strings.Contains(out, "Back pressure: medium (total_queue at 2)")

@@ -376,8 +376,7 @@ func TestQueueLastErrorSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), "retry_schedule: [1s]", "retry_schedule: [1h]", 1)), 0o600)
+	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	d := startUmbra(t, cfg, listen)
 	if acked := sendMany(listen, "lasterr", 1, 1, nil); len(acked) != 1 {
 		t.Fatalf("acknowledged %d", len(acked))

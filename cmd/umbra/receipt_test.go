@@ -34,11 +34,7 @@ func TestShadowOnReceiptSurvivesReceiverLoss(t *testing.T) {
 		ha.dumpLog()
 		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
 	}
-	acked := sendMany(a, "sor", 6, 3, nil)
-	if len(acked) != 6 {
-		ha.dumpLog()
-		t.Fatalf("%d of 6 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, "sor", 6, 3)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 7 })
 	if q := p.queued(t, cfgA); q["shadow:hub-b"] != 0 {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,11 +31,7 @@ func receiptOrgSASLOut(t *testing.T, loginBack bool, out string) (a, b, sink, cf
 	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1") // kept until the sink starts
 	topoPath := twoSiteTopology(t, dir, a, b, sink, out)
 
-	cert := selfSignedCert(t, "hub.umbra.test")
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	kb, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "hub.umbra.test"))
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	creds, pw := filepath.Join(dir, "credentials"), filepath.Join(dir, "pw")
 	os.WriteFile(creds, []byte("hub-a:"+string(hash)+":server\nhub-b:"+string(hash)+":server\n"), 0o600)
@@ -155,11 +148,7 @@ func refusedPrimaryKeepsCopies(t *testing.T, a, b, sinkAddr, cfgA, cfgB, prefix,
 	metricsB := withMetrics(t, cfgB)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
-	acked := sendMany(a, prefix, 3, 1, nil)
-	if len(acked) != 3 {
-		ha.dumpLog()
-		t.Fatalf("%d of 3 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, prefix, 3, 1)
 	waitArrived(t, sink, acked, ha)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
@@ -264,11 +253,7 @@ func TestRelayBetweenSASLOnlyHubsLogsIn(t *testing.T) {
 	sink := startRecorder(t, sinkAddr)
 	ha := startUmbra(t, cfgA, a)
 	hb := startUmbra(t, cfgB, b)
-	acked := sendMany(b, "via-a", 3, 1, nil)
-	if len(acked) != 3 {
-		hb.dumpLog()
-		t.Fatalf("%d of 3 acknowledged", len(acked))
-	}
+	acked := sendAll(t, hb, b, "via-a", 3, 1)
 	waitArrived(t, sink, acked, hb)
 	if log, _ := os.ReadFile(hb.log); strings.Contains(string(log), "relaying without it") {
 		hb.dumpLog()
@@ -309,11 +294,7 @@ func TestRefusingPrimaryWithNewDatabaseRecognised(t *testing.T) {
 	wrongPassword(t, "hub-b", cfgB, cfgA)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the message, hub-b its copy
-	acked := sendMany(a, "wiped", 1, 1, nil)
-	if len(acked) != 1 {
-		ha.dumpLog()
-		t.Fatalf("%d of 1 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, "wiped", 1, 1)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copy for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
 	waitCond(t, "a refused heartbeat", 30e9, func() bool {

@@ -90,10 +90,8 @@ func TestPrimaryDiscardNotifications(t *testing.T) {
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
 	cfg := relayConfig(t, dir, listen, sinkAddr)
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), "    permissions:\n      anonymous: [submit, relay]\n",
-		fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
-			"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds), 1)), 0o600)
+	editConfig(t, cfg, "    permissions:\n      anonymous: [submit, relay]\n", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
+		"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds))
 	d := startUmbra(t, cfg, listen)
 	sink := startRecorder(t, sinkAddr)
 
@@ -338,16 +336,7 @@ func TestShadowPrimaryNewDatabase(t *testing.T) {
 	a := startUmbra(t, p.cfgA, p.a)
 	acked := sendMany(p.a, "newdb", 2, 1, nil)
 	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 2 })
-	b.kill()
-	os.RemoveAll(p.dataB)
-	sink := startRecorder(t, p.sink)
-	startUmbra(t, p.cfgB, p.b)
-	waitArrived(t, sink, acked, a)
-	log, _ := os.ReadFile(a.log)
-	if !strings.Contains(string(log), "new transport database") {
-		a.dumpLog()
-		t.Fatal("hub-a did not resubmit for the new database")
-	}
+	p.bLosesDatabase(t, a, b, acked, "hub-a did not resubmit for the new database")
 }
 
 // Multi-hop: Chicago -> New York -> London -> Dublin (hub sites New York

@@ -69,6 +69,24 @@ func selfSignedCert(t *testing.T, name string) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
+// writeCertFiles writes cert (an ECDSA key's) as dir/cert.pem and its
+// key as dir/key.pem, and returns their paths.
+func writeCertFiles(t testing.TB, dir string, cert tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	kb, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // The daemon delivers to a DANE-protected MX: the MX and TLSA records
 // come from a real unbound validating a signed loopback zone
 // (dns.servers with dns.trust_ad), the MX presents a certificate no CA
@@ -217,46 +235,13 @@ func TestDaemonRequireTLSBounces(t *testing.T) {
 	})
 
 	dir := t.TempDir()
-	cert := selfSignedCert(t, "hub.umbra.test")
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-	kb, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "hub.umbra.test"))
 	data := filepath.Join(dir, "data")
 	listen := freeAddr(t, "127.0.0.62")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [1s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    tls: {cert_file: %q, key_file: %q}
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: %s
-    tls: opportunistic
-dns:
-  servers: [%q]
-mailbox:
-  maildir: maildir
-`, data, listen, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), port, dns.Addr)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := umbraHub(t, dir, listen, "1s", "internet", "port: "+port+"\ntls: opportunistic", dnsServers(dns.Addr))
+	// Its loopback connector offers STARTTLS.
+	editConfig(t, cfgPath, "    remote_ranges: [\"127.0.0.0/8\"]\n",
+		fmt.Sprintf("    remote_ranges: [\"127.0.0.0/8\"]\n    tls: {cert_file: %q, key_file: %q}\n", certFile, keyFile))
 	d := startUmbra(t, cfgPath, listen)
 	c, err := gosmtp.DialStartTLS(listen, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {

@@ -40,15 +40,9 @@ func topoHub(t *testing.T, dir, listen, retry, topo string) string {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.topo.test, data_dir: %s, metrics_listen: ""}
 transport: {retry_schedule: [%s]}
 accepted_domains: [{domain: old.test, type: authoritative}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    max_acknowledgement_delay: 0s
-mailbox: {maildir: maildir}
+%smailbox: {maildir: maildir}
 topology: %s
-`, filepath.Join(dir, "data"), retry, listen, topo)), 0o600)
+`, filepath.Join(dir, "data"), retry, submitConnector("in", listen, "max_acknowledgement_delay: 0s"), topo)), 0o600)
 	return cfg
 }
 
