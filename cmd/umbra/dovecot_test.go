@@ -151,11 +151,7 @@ func TestInteropDovecotLMTPRedelivery(t *testing.T) {
 	// Dovecot refuses unknown users at LMTP
 	cfg := lmtpHub(t, dir, listen, fmt.Sprintf("lmtp: %q, database: MDB01", lmtpAddr))
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 
 	const n = 5
 	for i := 0; i < n; i++ {
@@ -234,11 +230,7 @@ transport: {retry_schedule: [1s], retry_jitter: 0.1}
 accepted_domains: [{domain: example.test, type: internal_relay}]
 %s`, filepath.Join(dir, "data"), topo, submitConnector("in", listen, "max_acknowledgement_delay: 0s"))), 0o600)
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 	if _, code := cli(t, cfg, "queue", "suspend", "mailbox:DB-B"); code != 0 {
 		t.Fatal("suspend mailbox:DB-B")
 	}

@@ -171,6 +171,16 @@ func (d *daemon) dumpLog() {
 	d.t.Logf("umbra log:\n%s", b)
 }
 
+// dumpLogIfFailed prints the daemon's log at the end of a test that
+// failed.
+func (d *daemon) dumpLogIfFailed() {
+	d.t.Cleanup(func() {
+		if d.t.Failed() {
+			d.dumpLog()
+		}
+	})
+}
+
 // recorder is a real SMTP server that counts what arrives by Subject.
 type recorder struct {
 	mu     sync.Mutex

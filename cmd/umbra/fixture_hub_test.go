@@ -19,10 +19,6 @@ import (
 // it is.
 func umbraHub(t testing.TB, dir, listen, retry, connector, send, tail string) string {
 	t.Helper()
-	var sendLines strings.Builder
-	for _, l := range strings.Split(strings.TrimSpace(send), "\n") {
-		sendLines.WriteString("    " + l + "\n")
-	}
 	return writeConfig(t, dir, fmt.Sprintf(`server:
   name: hub.umbra.test
   data_dir: %s
@@ -45,7 +41,51 @@ send_connectors:
     address_spaces: [{domain: "*", cost: 1}]
 %s%smailbox:
   maildir: maildir
-`, filepath.Join(dir, "data"), retry, listen, connector, sendLines.String(), tail))
+`, filepath.Join(dir, "data"), retry, listen, connector, indented("    ", send), tail))
+}
+
+// tlsrptHub writes the configuration of hub.umbra.test that reports its
+// TLS results (TLS-RPT, from tlsrpt@umbra.test, the further tls_rpt
+// lines rpt) and returns its path: it takes mail for umbra.test from
+// loopback at listen (anonymous submit alone) and sends everything else
+// through connector "internet" (further lines send), asking the DNS
+// server at dnsAddr. transport is its whole transport section, or "".
+func tlsrptHub(t testing.TB, dir, listen, dnsAddr, transport, send, rpt string) string {
+	t.Helper()
+	return writeConfig(t, dir, fmt.Sprintf(`server:
+  name: hub.umbra.test
+  data_dir: %s
+  metrics_listen: ""
+%saccepted_domains:
+  - domain: umbra.test
+    type: authoritative
+    recipient_validation: off
+receive_connectors:
+  - name: loopback
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions:
+      anonymous: [submit]
+send_connectors:
+  - name: internet
+    address_spaces: [{domain: "*", cost: 1}]
+%s%soutbound_tls:
+  tls_rpt:
+    from: tlsrpt@umbra.test
+%smailbox:
+  maildir: maildir
+`, filepath.Join(dir, "data"), transport, listen, indented("    ", send), dnsServers(dnsAddr), indented("    ", rpt)))
+}
+
+// indented is text (lines) with each line after prefix, or "" for "".
+func indented(prefix, text string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+		if l != "" {
+			b.WriteString(prefix + l + "\n")
+		}
+	}
+	return b.String()
 }
 
 // dnsServers is the dns section of a configuration that asks the DNS

@@ -116,11 +116,7 @@ accepted_domains: [{domain: example.test, type: internal_relay, recipient_valida
 		t.Fatalf("config check (exit %d): %s", code, out)
 	}
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 
 	wantReplies(t, "directory up", rcptReplies(t, listen, "alice@example.test", "ALICE@example.test", "bob@example.test",
 		"nobody@example.test", "*@example.test", "postmaster@example.test"),
@@ -193,11 +189,7 @@ accepted_domains: [{domain: example.test, type: internal_relay, recipient_valida
 ldap: {url: %s, bind_dn: "cn=umbra,%s", bind_password_file: %s, base_dn: %q}
 `, filepath.Join(dir, "edge-data"), submitConnector("internet", edgeListen, "max_acknowledgement_delay: 0s"), listen, slapd.URL, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
 	edge := startUmbra(t, edgeCfg, edgeListen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			edge.dumpLog()
-		}
-	})
+	edge.dumpLogIfFailed()
 	wantReplies(t, "edge, directory up", rcptReplies(t, edgeListen, "alice@example.test", "nobody@example.test"),
 		map[string]string{"alice@example.test": "250", "nobody@example.test": "550 5.1.1"})
 

@@ -160,39 +160,7 @@ func TestDaemonSendsTLSReport(t *testing.T) {
 	storeTLSResults(t, data, yesterday)
 
 	listen := freeAddr(t, "127.0.0.52")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [1s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit]
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: %s
-dns:
-  servers: [%q]
-outbound_tls:
-  tls_rpt:
-    from: tlsrpt@umbra.test
-    organization: Umbra Test
-mailbox:
-  maildir: maildir
-`, data, listen, port, dns.Addr)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := tlsrptHub(t, dir, listen, dns.Addr, "transport:\n  retry_schedule: [1s]\n", "port: "+port, "organization: Umbra Test")
 	d := startUmbra(t, cfgPath, listen)
 	subject := "Report Domain: dest.test Submitter: hub.umbra.test Report-ID: <" + yesterday.UTC().Format(time.DateOnly) + "_dest.test_"
 	deadline := time.Now().Add(20 * time.Second)

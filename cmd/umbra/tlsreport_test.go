@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,35 +20,7 @@ func TestCLITLSReport(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	storeTLSResults(t, data, time.Now())
 	listen := freeAddr(t, "127.0.0.53")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit]
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-dns:
-  servers: [%q]
-outbound_tls:
-  tls_rpt:
-    from: tlsrpt@umbra.test
-mailbox:
-  maildir: maildir
-`, data, listen, dns.Addr)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := tlsrptHub(t, dir, listen, dns.Addr, "", "", "")
 	startUmbra(t, cfgPath, listen)
 	today := time.Now().UTC().Format(time.DateOnly)
 	out, code := cli(t, cfgPath, "tls", "report")
