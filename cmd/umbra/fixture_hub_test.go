@@ -19,29 +19,8 @@ import (
 // it is.
 func umbraHub(t testing.TB, dir, listen, retry, connector, send, tail string) string {
 	t.Helper()
-	return writeConfig(t, dir, fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [%s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: %s
-    address_spaces: [{domain: "*", cost: 1}]
-%s%smailbox:
-  maildir: maildir
-`, filepath.Join(dir, "data"), retry, listen, connector, indented("    ", send), tail))
+	return writeConfig(t, dir, umbraTestHub(dir, "transport:\n  retry_schedule: ["+retry+"]\n", listen, "submit, relay",
+		"max_acknowledgement_delay: 0s", connector, send, tail))
 }
 
 // tlsrptHub writes the configuration of hub.umbra.test that reports its
@@ -52,7 +31,19 @@ send_connectors:
 // server at dnsAddr. transport is its whole transport section, or "".
 func tlsrptHub(t testing.TB, dir, listen, dnsAddr, transport, send, rpt string) string {
 	t.Helper()
-	return writeConfig(t, dir, fmt.Sprintf(`server:
+	return writeConfig(t, dir, umbraTestHub(dir, transport, listen, "submit", "", "internet", send,
+		dnsServers(dnsAddr)+"outbound_tls:\n  tls_rpt:\n    from: tlsrpt@umbra.test\n"+indented("    ", rpt)))
+}
+
+// umbraTestHub is the configuration text of hub.umbra.test, its data
+// under dir: transport is its whole transport section, or ""; it keeps
+// the mail for umbra.test (any local part) in its maildir, takes mail
+// from loopback at listen with the anonymous permissions anon (and the
+// further connector lines receive), and sends everything else through
+// the send connector connector (further lines send). tail comes before
+// the mailbox section.
+func umbraTestHub(dir, transport, listen, anon, receive, connector, send, tail string) string {
+	return fmt.Sprintf(`server:
   name: hub.umbra.test
   data_dir: %s
   metrics_listen: ""
@@ -65,16 +56,13 @@ receive_connectors:
     bindings: [%q]
     remote_ranges: ["127.0.0.0/8"]
     permissions:
-      anonymous: [submit]
-send_connectors:
-  - name: internet
+      anonymous: [%s]
+%ssend_connectors:
+  - name: %s
     address_spaces: [{domain: "*", cost: 1}]
-%s%soutbound_tls:
-  tls_rpt:
-    from: tlsrpt@umbra.test
-%smailbox:
+%s%smailbox:
   maildir: maildir
-`, filepath.Join(dir, "data"), transport, listen, indented("    ", send), dnsServers(dnsAddr), indented("    ", rpt)))
+`, filepath.Join(dir, "data"), transport, listen, anon, indented("    ", receive), connector, indented("    ", send), tail)
 }
 
 // indented is text (lines) with each line after prefix, or "" for "".
