@@ -26,9 +26,7 @@ func TestIdleConnectionsAndSlowWritersDoNotStarve(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), "limits: {max_connections_per_source: 200}",
-		"limits: {max_connections_per_source: 20, max_connections: 2000, idle_timeout: 4s}", 1)), 0o600)
+	editConfig(t, cfg, "limits: {max_connections_per_source: 200}", "limits: {max_connections_per_source: 20, max_connections: 2000, idle_timeout: 4s}")
 	startUmbra(t, cfg, listen)
 
 	dialFrom := func(src string) (net.Conn, *bufio.Reader, error) {

@@ -142,10 +142,7 @@ func TestDBRestoreIntoMissingDataDir(t *testing.T) {
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the smart host is down: the messages wait
 	d := startUmbra(t, cfg, listen)
-	acked := sendMany(listen, "newdisk", 2, 1, nil)
-	if len(acked) != 2 {
-		t.Fatalf("acknowledged %d of 2", len(acked))
-	}
+	acked := sendAll(t, nil, listen, "newdisk", 2, 1)
 	backup := filepath.Join(t.TempDir(), "b.db")
 	if out, code := cli(t, cfg, "db", "backup", backup); code != 0 {
 		t.Fatalf("db backup: exit %d %q", code, out)

@@ -218,21 +218,10 @@ func chaosNetCuts(t *testing.T, n *chaosNet) {
 
 func listenOn(t *testing.T, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("hello\n"))
-			c.Close()
-		}
-	}()
+	ln := acceptLoop(t, ip+":0", func(c net.Conn) {
+		c.Write([]byte("hello\n"))
+		c.Close()
+	})
 	return ln.Addr().String()
 }
 

@@ -37,10 +37,7 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
 	d := startUmbra(t, cfg, listen)
-	acked := sendMany(listen, "cli", 3, 1, nil)
-	if len(acked) != 3 {
-		t.Fatalf("acknowledged %d", len(acked))
-	}
+	acked := sendAll(t, nil, listen, "cli", 3, 1)
 
 	var qs []queue.QueueInfo
 	deadline := time.Now().Add(30 * time.Second)
@@ -191,10 +188,7 @@ func TestCLIRedirectSuspendedQueue(t *testing.T) {
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("suspend: exit %d %s", code, out)
 	}
-	acked := sendMany(listen, "held", 1, 1, nil)
-	if len(acked) != 1 {
-		t.Fatalf("acknowledged %d", len(acked))
-	}
+	acked := sendAll(t, nil, listen, "held", 1, 1)
 	waitCond(t, "the message held in smarthost:sink", 30*time.Second, func() bool {
 		out, _ := cli(t, cfg, "message", "list", "--json", "--queue", "smarthost:sink")
 		var ms []admin.MessageView
@@ -253,10 +247,7 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := startUmbra(t, cfg, listen)
-	acked := sendMany(listen, "bulk", 6, 1, nil)
-	if len(acked) != 6 {
-		t.Fatalf("acknowledged %d", len(acked))
-	}
+	sendAll(t, nil, listen, "bulk", 6, 1)
 	// Every message deferred once: they wait for a retry, and say so as
 	// their queue does.
 	waitCond(t, "six messages waiting for a retry", 30*time.Second, func() bool {

@@ -296,22 +296,11 @@ send_connectors:
 // (421 at its greeting), held by the test for its whole run.
 func deferringSink(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			c.Write([]byte("421 4.3.2 not now\r\n"))
-			c.Close()
-		}
-	}()
+	ln := acceptLoop(t, "127.0.0.1:0", func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write([]byte("421 4.3.2 not now\r\n"))
+		c.Close()
+	})
 	return ln.Addr().String()
 }
 

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,21 +25,8 @@ type killProxy struct {
 
 func startKillProxy(t *testing.T, target string) *killProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", freeAddr(t, "127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &killProxy{ln: ln, target: target, killed: make(chan struct{})}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
+	p := &killProxy{target: target, killed: make(chan struct{})}
+	p.ln = acceptLoop(t, freeAddr(t, "127.0.0.1"), func(c net.Conn) { go p.serve(c) })
 	return p
 }
 
@@ -115,20 +100,8 @@ func TestShadowServerKilledAfterDiscardReply(t *testing.T) {
 	dir := t.TempDir()
 	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
 	proxy := startKillProxy(t, a)
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
-`, proxy.ln.Addr().String(), b, sinkAddr)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
-	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: true", "")
+	topoPath := twoSiteTopology(t, dir, proxy.ln.Addr().String(), b, sinkAddr, "hub-a", "hub-b")
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", true), "")
 	translated(t, cfgA) // its peers reach it through the proxy
 	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	sink := startRecorder(t, sinkAddr)

@@ -103,19 +103,7 @@ func TestDKIMSignedEndToEnd(t *testing.T) {
 	if ok, err := send(listen, "signed e2e"); !ok {
 		t.Fatalf("send: %v", err)
 	}
-	var got string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		sink.mu.Lock()
-		got = sink.bodies["signed e2e"]
-		sink.mu.Unlock()
-		if got != "" {
-			break
-		}
-	}
-	if got == "" {
-		d.dumpLog()
-		t.Fatal("the message did not arrive")
-	}
+	got := waitBody(t, d, sink, "signed e2e")
 	if n := strings.Count(strings.ToLower(got), "\r\ndkim-signature:") + boolInt(strings.HasPrefix(strings.ToLower(got), "dkim-signature:")); n != 1 {
 		t.Fatalf("%d DKIM-Signature fields in the delivered copy:\n%s", n, got)
 	}
@@ -163,17 +151,7 @@ func TestDKIMReload(t *testing.T) {
 		if ok, err := send(listen, subject); !ok {
 			t.Fatalf("send: %v", err)
 		}
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			sink.mu.Lock()
-			got := sink.bodies[subject]
-			sink.mu.Unlock()
-			if got != "" {
-				return got
-			}
-		}
-		d.dumpLog()
-		t.Fatalf("%q did not arrive", subject)
-		return ""
+		return waitBody(t, d, sink, subject)
 	}
 	signed := func(msg string) bool {
 		vs, err := dkim.VerifyWithOptions(strings.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup})
@@ -240,8 +218,7 @@ func TestARCSealedEndToEnd(t *testing.T) {
 	// results are kept and sealed; the front door removes anyone else's
 	// (TestForgedAuthResultsNotSealed). Its mail did not originate inside
 	// the organisation, so it is sealed, not DKIM-signed.
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n    externally_secured: true\n", 1)), 0o600)
+	editConfig(t, cfg, "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n    externally_secured: true\n")
 	d := startUmbra(t, cfg, listen)
 	c, err := gosmtp.Dial(listen)
 	if err != nil {
@@ -253,16 +230,7 @@ func TestARCSealedEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
-	var got string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && got == ""; time.Sleep(20 * time.Millisecond) {
-		sink.mu.Lock()
-		got = sink.bodies["forwarded e2e"]
-		sink.mu.Unlock()
-	}
-	if got == "" {
-		d.dumpLog()
-		t.Fatal("the message did not arrive")
-	}
+	got := waitBody(t, d, sink, "forwarded e2e")
 	if !strings.HasPrefix(got, "ARC-Seal: i=1;") || !strings.Contains(got, "ARC-Authentication-Results: i=1; hub.e2e.test; spf=pass") {
 		t.Fatalf("no ARC set on top:\n%s", got)
 	}

@@ -148,23 +148,10 @@ func TestInteropDovecotLMTPRedelivery(t *testing.T) {
 	dir := t.TempDir()
 	lmtpAddr, listen := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	mail := startDovecot(t, filepath.Join(dir, "dovecot"), lmtpAddr, "bob@example.test", "carol@example.test")
-	cfg := filepath.Join(dir, "umbra.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
-transport: {retry_schedule: [1s], retry_jitter: 0.1}
-accepted_domains: [{domain: example.test, recipient_validation: off}] # Dovecot refuses unknown users at LMTP
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-mailbox: {lmtp: %q, database: MDB01}
-`, filepath.Join(dir, "data"), listen, lmtpAddr)), 0o600)
+	// Dovecot refuses unknown users at LMTP
+	cfg := lmtpHub(t, dir, listen, fmt.Sprintf("lmtp: %q, database: MDB01", lmtpAddr))
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 
 	const n = 5
 	for i := 0; i < n; i++ {
@@ -241,19 +228,9 @@ recipients:
 topology: %s
 transport: {retry_schedule: [1s], retry_jitter: 0.1}
 accepted_domains: [{domain: example.test, type: internal_relay}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    max_acknowledgement_delay: 0s
-`, filepath.Join(dir, "data"), topo, listen)), 0o600)
+%s`, filepath.Join(dir, "data"), topo, submitConnector("in", listen, "max_acknowledgement_delay: 0s"))), 0o600)
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 	if _, code := cli(t, cfg, "queue", "suspend", "mailbox:DB-B"); code != 0 {
 		t.Fatal("suspend mailbox:DB-B")
 	}

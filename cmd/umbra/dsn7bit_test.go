@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"net"
-	"os"
-	"path/filepath"
+	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,94 +18,10 @@ import (
 // so the smart host takes it.
 func TestDaemonDSNOfEightBitFailureReachesOutsideSender(t *testing.T) {
 	smart := freeAddr(t, "127.0.77.1")
-	var mu sync.Mutex
-	var mails, bodies []string
-	ln, err := net.Listen("tcp", smart)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				c.Write([]byte("220 smart.test ESMTP\r\n"))
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch u := strings.ToUpper(l); {
-					case strings.HasPrefix(u, "EHLO"):
-						c.Write([]byte("250-smart.test\r\n250 SIZE 10000000\r\n"))
-					case strings.HasPrefix(u, "MAIL"):
-						mu.Lock()
-						mails = append(mails, strings.TrimRight(l, "\r\n"))
-						mu.Unlock()
-						c.Write([]byte("250 ok\r\n"))
-					case strings.HasPrefix(u, "DATA"):
-						c.Write([]byte("354 go\r\n"))
-						var b strings.Builder
-						for {
-							d, err := r.ReadString('\n')
-							if err != nil || d == ".\r\n" {
-								break
-							}
-							b.WriteString(d)
-						}
-						mu.Lock()
-						bodies = append(bodies, b.String())
-						mu.Unlock()
-						c.Write([]byte("250 ok\r\n"))
-					case strings.HasPrefix(u, "QUIT"):
-						c.Write([]byte("221 bye\r\n"))
-						return
-					default:
-						c.Write([]byte("250 ok\r\n"))
-					}
-				}
-			}()
-		}
-	}()
-
+	host := startPlainHost(t, smart, "smart.test")
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.77.2")
-	cfg := `server:
-  name: hub.umbra.test
-  data_dir: ` + filepath.Join(dir, "data") + `
-  metrics_listen: ""
-transport:
-  retry_schedule: [1h]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: ["` + listen + `"]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: outside
-    address_spaces: [{domain: "*", cost: 1}]
-    smart_hosts: ["` + smart + `"]
-    tls: none
-outbound_tls:
-  mta_sts: false
-mailbox:
-  maildir: maildir
-`
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := umbraHub(t, dir, listen, "1h", "outside", fmt.Sprintf("smart_hosts: [%q]\ntls: none", smart), noMTASTS)
 	d := startUmbra(t, cfgPath, listen)
 	c, err := gosmtp.Dial(listen)
 	if err != nil {
@@ -133,9 +45,7 @@ mailbox:
 
 	deadline := time.Now().Add(30 * time.Second) // a bound on the test, not a timing assertion
 	for {
-		mu.Lock()
-		got, gotMails := append([]string(nil), bodies...), append([]string(nil), mails...)
-		mu.Unlock()
+		gotMails, got := host.got()
 		if len(got) > 0 {
 			dsn := got[0]
 			if len(got) != 1 || !strings.HasPrefix(gotMails[len(gotMails)-1], "MAIL FROM:<>") {

@@ -44,11 +44,7 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 	const secret = "the-confidential-body-text"
 	for i := 1; i <= 3; i++ {
 		msg := fmt.Sprintf("Message-ID: <op-%d@example.org>\r\nSubject: copy %d\r\n\r\n%s %d", i, i, secret, i)
@@ -179,11 +175,7 @@ func TestCLIDumpsterResubmitUnknownDatabase(t *testing.T) {
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 	out, errOut, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", "locl", "--since", "1h", "--request-id", "typo-1")
 	if code != exitNotFound || !strings.Contains(errOut, `"locl"`) || !strings.Contains(errOut, "local") {
 		t.Fatalf("resubmit for a misspelt database: exit %d, want %d naming it and the valid ones\n%s%s", code, exitNotFound, out, errOut)
@@ -204,11 +196,7 @@ func TestCLIDumpsterEmptyConfiguredDatabase(t *testing.T) {
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 	for _, args := range [][]string{{"dumpster", "list", "--database", "local"}, {"dumpster", "remove", "--database", "local", "--yes"}} {
 		out, errOut, code := cliAll(t, cfg, args...)
 		if code != 0 {

@@ -25,11 +25,7 @@ func TestKill9BetweenMaildirWriteAndCommitKeepsDumpsterCopy(t *testing.T) {
 	cfg := relayConfig(t, dir, listen, sink)
 	withResultCommitDelay(t, cfg, "1m")
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 	msg := "Message-ID: <repeat@example.org>\r\nSubject: repeat\r\n\r\nkept once\r\n"
 	if r := rawSend(t, listen, "s@example.org", []string{"bob@example.test"}, msg); !strings.HasPrefix(r, "250") {
 		t.Fatalf("send: %q", r)

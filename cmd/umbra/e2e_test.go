@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,6 +171,16 @@ func (d *daemon) dumpLog() {
 	d.t.Logf("umbra log:\n%s", b)
 }
 
+// dumpLogIfFailed prints the daemon's log at the end of a test that
+// failed.
+func (d *daemon) dumpLogIfFailed() {
+	d.t.Cleanup(func() {
+		if d.t.Failed() {
+			d.dumpLog()
+		}
+	})
+}
+
 // recorder is a real SMTP server that counts what arrives by Subject.
 type recorder struct {
 	mu     sync.Mutex
@@ -291,6 +300,25 @@ func send(addr, subject string) (bool, error) {
 func sendMany(addr, prefix string, n, sessions int, onAck func(int)) []string {
 	var mu sync.Mutex
 	var acked []string
+	eachSubject(prefix, n, sessions, func(subj string) {
+		if ok, _ := send(addr, subj); ok {
+			mu.Lock()
+			acked = append(acked, subj)
+			k := len(acked)
+			mu.Unlock()
+			if onAck != nil {
+				onAck(k)
+			}
+		}
+	})
+	return acked
+}
+
+// eachSubject calls f once for each of the n subjects prefix-0 …
+// prefix-(n-1) from `sessions` concurrent workers, each taking the next
+// subject when done with its last, and returns when all are done.
+func eachSubject(prefix string, n, sessions int, f func(subj string)) {
+	var mu sync.Mutex
 	next := 0
 	var wg sync.WaitGroup
 	for s := 0; s < sessions; s++ {
@@ -305,21 +333,11 @@ func sendMany(addr, prefix string, n, sessions int, onAck func(int)) []string {
 				if i >= n {
 					return
 				}
-				subj := fmt.Sprintf("%s-%d", prefix, i)
-				if ok, _ := send(addr, subj); ok {
-					mu.Lock()
-					acked = append(acked, subj)
-					k := len(acked)
-					mu.Unlock()
-					if onAck != nil {
-						onAck(k)
-					}
-				}
+				f(fmt.Sprintf("%s-%d", prefix, i))
 			}
 		}()
 	}
 	wg.Wait()
-	return acked
 }
 
 // waitArrived waits until every acknowledged subject reached the recorder
@@ -460,11 +478,10 @@ func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr
 // The counters on /metrics match a known workload.
 func TestMetricsAfterWorkload(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	r := startRecorder(t, sinkAddr)
 	cfg := relayConfig(t, dir, listen, sinkAddr)
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	metricsAddr := withMetrics(t, cfg)
 	d := startUmbra(t, cfg, listen)
 	acked := sendMany(listen, "m", 3, 1, nil)
 	waitArrived(t, r, acked, d)
@@ -477,16 +494,14 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		body, err := scrapeMetrics(metricsAddr)
 		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			all := true
 			for k := range want {
-				want[k] = strings.Contains(string(body), k+"\n")
+				want[k] = strings.Contains(body, k+"\n")
 				all = all && want[k]
 			}
-			if all && strings.Contains(string(body), "umbra_queue_commit_duration_seconds_count") {
+			if all && strings.Contains(body, "umbra_queue_commit_duration_seconds_count") {
 				return
 			}
 		}
@@ -606,4 +621,18 @@ func TestPickupDirectory(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(pick, "*"))
 		return len(m) == 0
 	})
+}
+
+// sendAll is sendMany that fails the test (with the log of d, if not
+// nil) unless umbra acknowledged every one of the n messages.
+func sendAll(t *testing.T, d *daemon, addr, prefix string, n, sessions int) []string {
+	t.Helper()
+	acked := sendMany(addr, prefix, n, sessions, nil)
+	if len(acked) != n {
+		if d != nil {
+			d.dumpLog()
+		}
+		t.Fatalf("%d of %d acknowledged", len(acked), n)
+	}
+	return acked
 }

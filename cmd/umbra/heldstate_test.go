@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +18,7 @@ func TestCLIHeldMessagesOfSuspendedQueue(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down: the message waits
-	metricsAddr := freeAddr(t, "127.0.0.1")
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	metricsAddr := withMetrics(t, cfg)
 	startUmbra(t, cfg, listen)
 	if acked := sendMany(listen, "held", 1, 1, nil); len(acked) != 1 {
 		t.Fatalf("acknowledged %d", len(acked))
@@ -78,17 +73,15 @@ func TestCLIHeldMessagesOfSuspendedQueue(t *testing.T) {
 		t.Errorf("queue list lacks smarthost:sink:\n%s", out)
 	}
 	// The metrics count it as queue list does: held, not ready or retry.
-	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	scraped, err := scrapeMetrics(metricsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scraped, _ := io.ReadAll(res.Body)
-	res.Body.Close()
 	for _, want := range []string{`umbra_queue_messages{queue_type="smtp-smart-host",state="held"} 1`,
 		`umbra_queue_messages{queue_type="smtp-smart-host",state="ready"} 0`,
 		`umbra_queue_messages{queue_type="smtp-smart-host",state="retry"} 0`} {
-		if !strings.Contains(string(scraped), want) {
-			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(scraped), "umbra_queue_messages"))
+		if !strings.Contains(scraped, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(scraped, "umbra_queue_messages"))
 		}
 	}
 	// Resumed, the message waits as before: not held.

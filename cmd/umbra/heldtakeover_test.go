@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,21 +13,7 @@ import (
 // holds it in the suspended queue (listed there, held), and the resume
 // sends it at once.
 func TestTakenOverCopyHeldBySuspendedRouteGoesOnResume(t *testing.T) {
-	dir := t.TempDir()
-	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
-	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
-site_links: [{name: a-b, sites: [a, b], cost: 10}]
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
-`, a, b)
-	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
-	cfgA, _ := orgHub(t, dir, "hub-a", a, filepath.Join(dir, "topology.yaml"), "0s",
-		"accepted_domains: [{domain: example.test, type: internal_relay}]\n")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, filepath.Join(dir, "topology.yaml"), "0s",
-		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)
 	p := &shadowPair{}
@@ -62,20 +45,5 @@ send_connectors:
 	if out, code := cli(t, cfgA, "queue", "resume", "site:b"); code != 0 || !strings.Contains(out, "1") {
 		t.Fatalf("resume site:b at A: exit %d %q", code, out)
 	}
-	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(maildir, "*"))
-		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
-		if len(files) == 1 && len(qa) == 0 && len(qb) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			outA, _ := cli(t, cfgA, "message", "list")
-			outB, _ := cli(t, cfgB, "message", "list")
-			hb.dumpLog()
-			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitMailboxOrgDone(t, dir, cfgA, cfgB, hb, 60*time.Second, func(got int) bool { return got == 1 })
 }

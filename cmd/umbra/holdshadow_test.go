@@ -81,11 +81,7 @@ func TestRestoredShadowCopiesAreReconciled(t *testing.T) {
 	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the mail
-	acked := sendMany(a, "rst", 3, 1, nil)
-	if len(acked) != 3 {
-		ha.dumpLog()
-		t.Fatalf("%d of 3 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, "rst", 3, 1)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
 	backup := filepath.Join(t.TempDir(), "hub-b.backup")
@@ -140,11 +136,7 @@ func TestShadowDestinationRowFollowsPrimary(t *testing.T) {
 	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the mail
-	acked := sendMany(a, "row", 2, 1, nil)
-	if len(acked) != 2 {
-		ha.dumpLog()
-		t.Fatalf("%d of 2 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, "row", 2, 1)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 2 })
 	ha.kill()

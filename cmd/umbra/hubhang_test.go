@@ -16,8 +16,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
-
-	"umbra/internal/queue"
 )
 
 // hungHubPair is hub-a (site a), a real umbra, whose mail for anywhere
@@ -26,30 +24,9 @@ import (
 func hungHubPair(t *testing.T, extra string) (dir, cfgA, a, b string) {
 	t.Helper()
 	dir, a, b = t.TempDir(), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: ["127.0.0.9:25"]}
-`, a, b)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoPath := twoSiteTopology(t, dir, a, b, "127.0.0.9:25", "hub-b")
 	cfgA, _ = orgHub(t, dir, "hub-a", a, topoPath, "0s", extra)
-	raw, err := os.ReadFile(cfgA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(raw), "transport: {", "transport: {poison_threshold: 2, ", 1)
-	if err := os.WriteFile(cfgA, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, cfgA, "transport: {", "transport: {poison_threshold: 2, ")
 	return dir, cfgA, a, b
 }
 
@@ -82,31 +59,7 @@ func kill9ThriceWaitingTo(t *testing.T, cfg, listen, dataDir, rcpt string, reach
 			d = startUmbra(t, cfg, listen)
 		}
 	}
-	st, err := queue.Open(filepath.Join(dataDir, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	n := 0
-	st.View(func(tx *queue.Tx) error {
-		tx.ForEach(func(m *queue.Message, err error) bool {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.State == queue.Shadow || len(m.Rcpts) == 0 {
-				return true
-			}
-			n++
-			if m.State == queue.Poison || m.CrashCount != 0 {
-				t.Errorf("message %s: state %s, crash count %d (%s)", m.ID, m.State, m.CrashCount, m.LastError)
-			}
-			return true
-		})
-		return nil
-	})
-	if n != 1 {
-		t.Fatalf("%d messages in the database, want 1", n)
-	}
+	wantNoCrashCounted(t, dataDir, 1, true)
 }
 
 // rt24 F1: a relay to a hub of the organisation that hangs (stopped: its
@@ -281,15 +234,8 @@ func TestKill9WhileLoginToSmartHostHangs(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := strings.Replace(string(raw), "    tls: none\n", fmt.Sprintf("    tls: required\n    auth: {username: relay, password_file: %q}\n", pw), 1)
-	c = strings.Replace(c, "transport:\n", "transport:\n  poison_threshold: 2\n", 1)
-	if err := os.WriteFile(cfg, []byte(c), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, cfg, "    tls: none\n", fmt.Sprintf("    tls: required\n    auth: {username: relay, password_file: %q}\n", pw))
+	editConfig(t, cfg, "transport:\n", "transport:\n  poison_threshold: 2\n")
 	kill9ThriceWaiting(t, cfg, listen, filepath.Join(dir, "data"), func(d *daemon) {
 		select {
 		case <-s.reached:
@@ -308,14 +254,7 @@ func TestKill9WhileLMTPServerNeverGreets(t *testing.T) {
 	listen, lmtpAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	peer := startSilentPeer(t, lmtpAddr)
 	cfg := relayConfig(t, dir, listen, "127.0.0.9:25")
-	raw, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(raw), "mailbox:\n  maildir: maildir\n", fmt.Sprintf("mailbox: {lmtp: %q}\n", lmtpAddr), 1)
-	s = strings.Replace(s, "transport:\n", "transport:\n  poison_threshold: 2\n", 1)
-	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, cfg, "mailbox:\n  maildir: maildir\n", fmt.Sprintf("mailbox: {lmtp: %q}\n", lmtpAddr))
+	editConfig(t, cfg, "transport:\n", "transport:\n  poison_threshold: 2\n")
 	kill9ThriceWaitingTo(t, cfg, listen, filepath.Join(dir, "data"), "x@example.test", func(d *daemon) { peer.waitConns(t, 1, d) })
 }

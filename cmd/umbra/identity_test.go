@@ -18,10 +18,7 @@ func TestShadowPrimaryBackOldQueueExternal(t *testing.T) {
 	p := newShadowPair(t)
 	b := startUmbra(t, p.cfgB, p.b)
 	a := startUmbra(t, p.cfgA, p.a)
-	acked := sendMany(p.a, "back", 2, 1, nil) // the sink is down: B keeps them
-	if len(acked) != 2 {
-		t.Fatalf("acknowledged %d of 2", len(acked))
-	}
+	acked := sendAll(t, nil, p.a, "back", 2, 1) // the sink is down: B keeps them
 	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 2 })
 	if _, code := cli(t, p.cfgB, "queue", "suspend", "smarthost:out"); code != 0 {
 		t.Fatal("suspend smarthost:out")

@@ -100,14 +100,7 @@ recipients:
 topology: %s
 transport: {retry_schedule: [1h]}
 accepted_domains: [{domain: example.test, type: internal_relay, recipient_validation: directory}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    auth: {mechanisms: [PLAIN], allow_insecure: true, ldap: true}
-    max_acknowledgement_delay: 0s
-ldap:
+%sldap:
   url: %s
   bind_dn: cn=umbra,%s
   bind_password_file: %s
@@ -118,16 +111,12 @@ ldap:
   server_account_filter: "(objectClass=umbraTransportServer)"
   positive_ttl: 1h
   negative_ttl: 1h
-`, filepath.Join(dir, "data"), topo, listen, slapd.URL, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
+`, filepath.Join(dir, "data"), topo, submitConnector("in", listen, "auth: {mechanisms: [PLAIN], allow_insecure: true, ldap: true}", "max_acknowledgement_delay: 0s"), slapd.URL, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
 	if out, code := cli(t, cfg, "config", "check", cfg); code != 0 {
 		t.Fatalf("config check (exit %d): %s", code, out)
 	}
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 
 	wantReplies(t, "directory up", rcptReplies(t, listen, "alice@example.test", "ALICE@example.test", "bob@example.test",
 		"nobody@example.test", "*@example.test", "postmaster@example.test"),
@@ -195,22 +184,12 @@ ldap:
 	edgeCfg := filepath.Join(dir, "edge.yaml")
 	os.WriteFile(edgeCfg, []byte(fmt.Sprintf(`server: {name: edge.example.test, role: edge, data_dir: %s, metrics_listen: ""}
 accepted_domains: [{domain: example.test, type: internal_relay, recipient_validation: directory}]
-receive_connectors:
-  - name: internet
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    max_acknowledgement_delay: 0s
-send_connectors:
+%ssend_connectors:
   - {name: to-hub, address_spaces: [{domain: example.test, cost: 1}], smart_hosts: [%q], tls: none}
 ldap: {url: %s, bind_dn: "cn=umbra,%s", bind_password_file: %s, base_dn: %q}
-`, filepath.Join(dir, "edge-data"), edgeListen, listen, slapd.URL, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
+`, filepath.Join(dir, "edge-data"), submitConnector("internet", edgeListen, "max_acknowledgement_delay: 0s"), listen, slapd.URL, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
 	edge := startUmbra(t, edgeCfg, edgeListen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			edge.dumpLog()
-		}
-	})
+	edge.dumpLogIfFailed()
 	wantReplies(t, "edge, directory up", rcptReplies(t, edgeListen, "alice@example.test", "nobody@example.test"),
 		map[string]string{"alice@example.test": "250", "nobody@example.test": "550 5.1.1"})
 

@@ -21,25 +21,11 @@ import (
 // mailbox absorbs them. Every acknowledged message is in the mailbox
 // exactly once.
 func TestDBBackupRestoreLosesNothing(t *testing.T) {
-	dir := t.TempDir()
-	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
-	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
-site_links: [{name: a-b, sites: [a, b], cost: 10}]
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
-`, a, b)
-	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
-	cfgA, _ := orgHub(t, dir, "hub-a", a, filepath.Join(dir, "topology.yaml"), "0s",
-		"accepted_domains: [{domain: example.test, type: internal_relay}]\n")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, filepath.Join(dir, "topology.yaml"), "0s",
-		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)
 	p := &shadowPair{}
-	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
+	maildir := bobMailbox(dir)
 	inMailbox := func() int { files, _ := filepath.Glob(filepath.Join(maildir, "*")); return len(files) }
 	send := func(tag string, n int) {
 		for i := 0; i < n; i++ {
@@ -199,10 +185,7 @@ func TestBackPressureLowWatermarks(t *testing.T) {
 	f.WriteString("back_pressure:\n  check_interval: 100ms\n  total_queue: {normal: 1, medium: 2, high: 3}\n")
 	f.Close()
 	d := startUmbra(t, cfg, listen)
-	acked := sendMany(listen, "bp", 2, 1, nil)
-	if len(acked) != 2 {
-		t.Fatalf("acknowledged %d of 2", len(acked))
-	}
+	acked := sendAll(t, nil, listen, "bp", 2, 1)
 	waitCond(t, "back pressure to reach medium", 30*time.Second, func() bool {
 		out, _ := cli(t, cfg, "queue", "list")
 		return strings.Contains(out, "Back pressure: medium (total_queue at 2)")

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -28,21 +26,8 @@ type heldLMTP struct {
 var orgIDLine = regexp.MustCompile(`(?mi)^X-Umbra-Org-Id:\s*(\S+)`)
 
 func startHeldLMTP(t *testing.T, addr string) *heldLMTP {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &heldLMTP{delivered: map[string][]string{}, held: make(chan struct{}), first: true}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
+	acceptLoop(t, addr, func(c net.Conn) { go s.serve(c) })
 	return s
 }
 
@@ -132,18 +117,7 @@ func TestLMTPKill9BetweenMailbox250AndCommitDeliversAgain(t *testing.T) {
 	dir := t.TempDir()
 	listen, lmtpAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	mbx := startHeldLMTP(t, lmtpAddr)
-	cfg := filepath.Join(dir, "umbra.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
-transport: {retry_schedule: [1s], retry_jitter: 0.1}
-accepted_domains: [{domain: example.test, recipient_validation: off}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    max_acknowledgement_delay: 0s
-mailbox: {lmtp: %q, database: MDB1}
-`, filepath.Join(dir, "data"), listen, lmtpAddr)), 0o600)
+	cfg := lmtpHub(t, dir, listen, fmt.Sprintf("lmtp: %q, database: MDB1", lmtpAddr), "max_acknowledgement_delay: 0s")
 	d := startUmbra(t, cfg, listen)
 	msg := "Message-ID: <once@example.org>\r\nSubject: once\r\n\r\nhello\r\n"
 	if r := rawSend(t, listen, "s@example.org", []string{"alice@example.test", "bob@example.test"}, msg); !strings.HasPrefix(r, "250") {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -18,20 +16,16 @@ import (
 // line names the metrics address.
 func TestMonitoringOnAFreshServer(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	metricsAddr := withMetrics(t, cfg)
 	d := startUmbra(t, cfg, listen)
 
 	var scrape string
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			scrape = string(body)
+		var err error
+		if scrape, err = scrapeMetrics(metricsAddr); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -94,10 +88,9 @@ func TestMonitoringOnAFreshServer(t *testing.T) {
 // its name and TLS outcome (tls: none here).
 func TestOutboundSessionsCounted(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	metricsAddr := withMetrics(t, cfg)
 	r := startRecorder(t, sinkAddr)
 	startUmbra(t, cfg, listen)
 	if ok, err := send(listen, "counted"); !ok || err != nil {
@@ -106,12 +99,7 @@ func TestOutboundSessionsCounted(t *testing.T) {
 	want := `umbra_outbound_sessions_total{destination="sink",tls="none"} 1`
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var scrape string
-		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			scrape = string(body)
-		}
+		scrape, _ := scrapeMetrics(metricsAddr)
 		if r.counts()["counted"] == 1 && strings.Contains(scrape, want) {
 			break
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,35 +23,7 @@ func TestMessageAuthenticationEndToEnd(t *testing.T) {
 		`_dmarc.none.test. 300 IN TXT "v=DMARC1; p=none"`,
 	)
 	dir := t.TempDir()
-	listen := freeAddr(t, "127.0.0.1")
-	cfg := fmt.Sprintf(`server:
-  name: mx.e2e.test
-  data_dir: %s
-  metrics_listen: ""
-accepted_domains:
-  - domain: example.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: internet
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit]
-    max_acknowledgement_delay: 0s
-    message_authentication:
-      profile: internet
-dns:
-  servers: [%q]
-  timeout: 1s
-  attempts: 1
-mailbox:
-  maildir: maildir
-`, filepath.Join(dir, "data"), listen, dns.Addr)
-	path := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, listen := dmarcMX(t, dir, dns.Addr)
 	startUmbra(t, path, listen)
 	msg := func(from, subject string) string {
 		return "Authentication-Results: mx.e2e.test; dmarc=pass header.from=" + from[strings.Index(from, "@")+1:] + "\r\n" +

@@ -30,53 +30,11 @@ func TestDaemonMXHostWithoutAddress(t *testing.T) {
 		"mx.ext.test. 300 IN A 127.0.0.217")
 	dns.NoChase("cnmx.test")
 
-	sink := &tlsSink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &tlsSinkSession{s: sink, c: c}, nil
-	}))
-	srv.Domain, srv.ErrorLog = "mx.ext.test", nopLog{}
-	ln, err := net.Listen("tcp", mxAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sink := startTLSSink(t, mxAddr, "mx.ext.test", nil)
 
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.218")
-	cfg := `server:
-  name: hub.umbra.test
-  data_dir: ` + filepath.Join(dir, "data") + `
-  metrics_listen: ""
-transport:
-  retry_schedule: [1s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: ["` + listen + `"]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: ` + port + `
-    tls: opportunistic
-dns:
-  servers: ["` + dns.Addr + `"]
-outbound_tls:
-  mta_sts: false
-mailbox:
-  maildir: maildir
-`
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := umbraHub(t, dir, listen, "1s", "internet", "port: "+port+"\ntls: opportunistic", dnsServers(dns.Addr)+noMTASTS)
 	d := startUmbra(t, cfgPath, listen)
 	c, err := gosmtp.Dial(listen)
 	if err != nil {

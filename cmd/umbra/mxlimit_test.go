@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,112 +31,21 @@ func TestDaemonMXLimitAnd8BitMIME(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		records = append(records, fmt.Sprintf("many.test. 300 IN MX %d m%d.many.test.", 10*(i+1), i),
 			fmt.Sprintf("m%d.many.test. 300 IN A 127.0.0.%d", i, 230+i))
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:%s", 230+i, port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				busy.Add(1)
-				c.Write([]byte("421 4.3.2 busy\r\n"))
-				c.Close()
-			}
-		}()
+		acceptLoop(t, fmt.Sprintf("127.0.0.%d:%s", 230+i, port), func(c net.Conn) {
+			busy.Add(1)
+			c.Write([]byte("421 4.3.2 busy\r\n"))
+			c.Close()
+		})
 	}
 	dns := dnstest.Start(t, records...)
 
 	// mx.seven.test offers neither 8BITMIME nor SMTPUTF8 and records
 	// what reaches its DATA.
-	var mu sync.Mutex
-	var bodies []string
-	ln, err := net.Listen("tcp", "127.0.0.239:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				c.Write([]byte("220 seven.test ESMTP\r\n"))
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch u := strings.ToUpper(l); {
-					case strings.HasPrefix(u, "EHLO"):
-						c.Write([]byte("250-seven.test\r\n250 SIZE 10000000\r\n"))
-					case strings.HasPrefix(u, "DATA"):
-						c.Write([]byte("354 go\r\n"))
-						var b strings.Builder
-						for {
-							d, err := r.ReadString('\n')
-							if err != nil || d == ".\r\n" {
-								break
-							}
-							b.WriteString(d)
-						}
-						mu.Lock()
-						bodies = append(bodies, b.String())
-						mu.Unlock()
-						c.Write([]byte("250 ok\r\n"))
-					case strings.HasPrefix(u, "QUIT"):
-						c.Write([]byte("221 bye\r\n"))
-						return
-					default:
-						c.Write([]byte("250 ok\r\n"))
-					}
-				}
-			}()
-		}
-	}()
+	seven := startPlainHost(t, "127.0.0.239:"+port, "seven.test")
 
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.229")
-	cfg := `server:
-  name: hub.umbra.test
-  data_dir: ` + filepath.Join(dir, "data") + `
-  metrics_listen: ""
-transport:
-  retry_schedule: [1h]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: ["` + listen + `"]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: ` + port + `
-    tls: none
-dns:
-  servers: ["` + dns.Addr + `"]
-outbound_tls:
-  mta_sts: false
-mailbox:
-  maildir: maildir
-`
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := umbraHub(t, dir, listen, "1h", "internet", "port: "+port+"\ntls: none", dnsServers(dns.Addr)+noMTASTS)
 	d := startUmbra(t, cfgPath, listen)
 	c, err := gosmtp.Dial(listen)
 	if err != nil {
@@ -186,11 +93,9 @@ mailbox:
 		d.dumpLog()
 		t.Fatalf("no DSN with 5.6.3 for u@seven.test in the sender's mailbox")
 	}
-	mu.Lock()
-	if len(bodies) != 0 {
+	if _, bodies := seven.got(); len(bodies) != 0 {
 		t.Errorf("the host without 8BITMIME got %q", bodies)
 	}
-	mu.Unlock()
 
 	out, err := exec.Command(umbraBin, "route", "explain", "--socket", filepath.Join(dir, "data", "admin.sock"), "u@many.test").CombinedOutput()
 	if err != nil {
@@ -229,8 +134,7 @@ func TestConfigCheckWarnsInertMXLimits(t *testing.T) {
 	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil || strings.Contains(string(out), want) {
 		t.Errorf("defaults on a smart-host connector: %v\n%s", err, out)
 	}
-	raw, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "    tls: none\n", "    tls: none\n    mx_session_limit: 4\n", 1)), 0o600)
+	editConfig(t, cfg, "    tls: none\n", "    tls: none\n    mx_session_limit: 4\n")
 	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), want) {
 		t.Errorf("mx_session_limit on a smart-host connector: %v\n%s", err, out)
 	}

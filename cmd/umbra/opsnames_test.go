@@ -300,10 +300,9 @@ servers:
 // "retry" in the metrics as in message list and queue list.
 func TestMetricsSayRetryAsTheCLIDoes(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+metricsAddr, 1)), 0o600)
+	metricsAddr := withMetrics(t, cfg)
 	startUmbra(t, cfg, listen)
 	if acked := sendMany(listen, "vocab", 2, 1, nil); len(acked) != 2 {
 		t.Fatalf("acknowledged %d", len(acked))
@@ -314,13 +313,10 @@ func TestMetricsSayRetryAsTheCLIDoes(t *testing.T) {
 	})
 	var scraped string
 	waitCond(t, "the metrics saying retry", 10*time.Second, func() bool {
-		res, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
+		var err error
+		if scraped, err = scrapeMetrics(metricsAddr); err != nil {
 			return false
 		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		scraped = string(b)
 		return strings.Contains(scraped, `umbra_queue_messages{queue_type="smtp-smart-host",state="retry"} 2`) &&
 			strings.Contains(scraped, `umbra_queue_messages{queue_type="smtp-smart-host",state="ready"} 0`)
 	})
@@ -363,8 +359,7 @@ func TestReloadNamesRestartSetting(t *testing.T) {
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+freeAddr(t, "127.0.0.1"), 1)), 0o600)
+	withMetrics(t, cfg)
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	waitCond(t, "the reload naming server.metrics_listen", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
@@ -381,8 +376,7 @@ func TestQueueLastErrorSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), "retry_schedule: [1s]", "retry_schedule: [1h]", 1)), 0o600)
+	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	d := startUmbra(t, cfg, listen)
 	if acked := sendMany(listen, "lasterr", 1, 1, nil); len(acked) != 1 {
 		t.Fatalf("acknowledged %d", len(acked))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -95,8 +94,7 @@ func kill9TwiceDuringSlowReply(t *testing.T, lmtp, atRcpt bool) {
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	rcpt := "b@remote.example"
 	if lmtp {
-		raw, _ := os.ReadFile(cfg)
-		os.WriteFile(cfg, []byte(strings.Replace(string(raw), "mailbox:\n  maildir: maildir\n", fmt.Sprintf("mailbox: {lmtp: %q}\n", sinkAddr), 1)), 0o600)
+		editConfig(t, cfg, "mailbox:\n  maildir: maildir\n", fmt.Sprintf("mailbox: {lmtp: %q}\n", sinkAddr))
 		rcpt = "x@example.test"
 	}
 	d := startUmbra(t, cfg, listen)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,17 +79,7 @@ func TestLMTPTraceFieldsWithDovecot(t *testing.T) {
 	dir := t.TempDir()
 	lmtpAddr, listen := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	mail := startDovecot(t, filepath.Join(dir, "dovecot"), lmtpAddr, "bob@example.test", "carol@example.test")
-	cfg := filepath.Join(dir, "umbra.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
-transport: {retry_schedule: [1s], retry_jitter: 0.1}
-accepted_domains: [{domain: example.test, recipient_validation: off}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-mailbox: {lmtp: %q}
-`, filepath.Join(dir, "data"), listen, lmtpAddr)), 0o600)
+	cfg := lmtpHub(t, dir, listen, fmt.Sprintf("lmtp: %q", lmtpAddr))
 	startUmbra(t, cfg, listen)
 	msg := "Return-Path: <evil@forged.example>\r\nDelivered-To: carol@example.test\r\nSubject: trace\r\n\r\nhello"
 	// Naming carol, the message loops for her: refused whole at DATA.
@@ -152,15 +140,13 @@ mailbox: {maildir: maildir}
 	c := rawDial(t, listen)
 	c.cmd("EHLO client.example", "250")
 	c.cmd("AUTH PLAIN "+plain("alice", "pw"), "454 4.7.0")
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	body, err := scrapeMetrics(metricsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{`umbra_smtp_auth_failures_total{connector="in",reason="bad_credentials"} 3`,
 		`umbra_smtp_auth_failures_total{connector="in",reason="locked_out"} 1`} {
-		if !strings.Contains(string(body), want+"\n") {
+		if !strings.Contains(body, want+"\n") {
 			t.Errorf("metrics lack %s", want)
 		}
 	}

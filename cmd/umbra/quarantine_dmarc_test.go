@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,35 +21,7 @@ func TestDMARCQuarantineThroughDaemon(t *testing.T) {
 		`_dmarc.quarantine.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
 	)
 	dir := t.TempDir()
-	listen := freeAddr(t, "127.0.0.1")
-	cfg := fmt.Sprintf(`server:
-  name: mx.e2e.test
-  data_dir: %s
-  metrics_listen: ""
-accepted_domains:
-  - domain: example.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: internet
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit]
-    max_acknowledgement_delay: 0s
-    message_authentication:
-      profile: internet
-dns:
-  servers: [%q]
-  timeout: 1s
-  attempts: 1
-mailbox:
-  maildir: maildir
-`, filepath.Join(dir, "data"), listen, dns.Addr)
-	path := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, listen := dmarcMX(t, dir, dns.Addr)
 	startUmbra(t, path, listen)
 	body := "From: <a@quarantine.test>\r\nTo: bob@example.test\r\nSubject: held\r\n\r\nhello"
 	if r := rawSend(t, listen, "a@quarantine.test", []string{"bob@example.test"}, body); !strings.HasPrefix(r, "250") {

@@ -51,11 +51,7 @@ func TestRateLimitsSurviveReloadAndRestart(t *testing.T) {
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte(rateConfig(dir, listen, 3)), 0o600)
 	d := startUmbra(t, cfg, listen)
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.dumpLog()
-		}
-	})
+	d.dumpLogIfFailed()
 	want := func(what string, got []string, prefixes ...string) {
 		t.Helper()
 		for i, p := range prefixes {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -17,25 +15,8 @@ func receiptOrg(t *testing.T, pref string) (a, b, sink, cfgA, dataA, cfgB string
 }
 
 func receiptOrgReject(t *testing.T, pref string, reject bool) (a, b, sink, cfgA, dataA, cfgB string) {
-	dir := t.TempDir()
-	// The sink is often started late (after a kill): its port is kept.
-	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
-`, a, b, sink)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
-	cfgA, dataA = orgHub(t, dir, "hub-a", a, topoPath, fmt.Sprintf("30s\n    shadow_on_receipt: %s\n    reject_on_shadow_failure: %v", pref, reject), "")
-	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	return
+	o := newReceiptHubs(t, pref, reject)
+	return o.a, o.b, o.sink, o.cfgA, o.dataA, o.cfgB
 }
 
 // SR-17: with its next hop down, hub-a answers each sender at once (no
@@ -53,11 +34,7 @@ func TestShadowOnReceiptSurvivesReceiverLoss(t *testing.T) {
 		ha.dumpLog()
 		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
 	}
-	acked := sendMany(a, "sor", 6, 3, nil)
-	if len(acked) != 6 {
-		ha.dumpLog()
-		t.Fatalf("%d of 6 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, "sor", 6, 3)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 7 })
 	if q := p.queued(t, cfgA); q["shadow:hub-b"] != 0 {

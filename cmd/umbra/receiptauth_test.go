@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,25 +29,9 @@ func receiptOrgSASL(t *testing.T, loginBack bool) (a, b, sink, cfgA, cfgB string
 func receiptOrgSASLOut(t *testing.T, loginBack bool, out string) (a, b, sink, cfgA, cfgB string) {
 	dir := t.TempDir()
 	a, b, sink = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1") // kept until the sink starts
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
-`, a, b, out, sink)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
+	topoPath := twoSiteTopology(t, dir, a, b, sink, out)
 
-	cert := selfSignedCert(t, "hub.umbra.test")
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	kb, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "hub.umbra.test"))
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	creds, pw := filepath.Join(dir, "credentials"), filepath.Join(dir, "pw")
 	os.WriteFile(creds, []byte("hub-a:"+string(hash)+":server\nhub-b:"+string(hash)+":server\n"), 0o600)
@@ -78,7 +59,7 @@ send_connectors:
 		os.WriteFile(path, []byte(cfg), 0o600)
 		return path
 	}
-	cfgA = hub("hub-a", a, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: true", "hub-b", b)
+	cfgA = hub("hub-a", a, shadowOnReceipt("prefer-remote", true), "hub-b", b)
 	cfgB = hub("hub-b", b, "0s", "hub-a", a)
 	return
 }
@@ -133,15 +114,41 @@ func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
 // twice — and names the refusal at WARN with hub-a's reply.
 func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, false)
+	refusedPrimaryKeepsCopies(t, a, b, sinkAddr, cfgA, cfgB, "refused", "550 5.7.1", "no WARN naming hub-a's refusal with its reply")
+}
+
+// wrongPassword makes the hub name (configuration cfg) of the
+// organisation of receiptOrgSASL log in to its peer (peerCfg) with a
+// wrong password, and the peer's auth throttle short: a 535 slower than
+// the heartbeat's bound would be a timed-out heartbeat (config check
+// warns of it).
+func wrongPassword(t *testing.T, name, cfg, peerCfg string) {
+	t.Helper()
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
+	raw, _ := os.ReadFile(cfg)
+	pw := regexp.MustCompile(`password_file: "[^"]*"`)
+	if !pw.Match(raw) {
+		t.Fatal(name + " logs in with no password file")
+	}
+	os.WriteFile(cfg, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
+	appendConfig(t, peerCfg, "auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")
+}
+
+// refusedPrimaryKeepsCopies runs the organisation of receiptOrgSASL,
+// whose hub-a refuses hub-b's sessions with reply (its code and
+// enhanced status code), and sends 3 messages (subjects prefix-N) at
+// hub-a: hub-b keeps their copies — no takeover however many heartbeats
+// hub-a refuses, nothing delivered twice —, names the refusal at WARN
+// with the reply (else the test fails saying noWarn), and tells it in
+// every view (checkRefusedViews).
+func refusedPrimaryKeepsCopies(t *testing.T, a, b, sinkAddr, cfgA, cfgB, prefix, reply, noWarn string) {
+	t.Helper()
 	sink := startRecorder(t, sinkAddr)
 	metricsB := withMetrics(t, cfgB)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
-	acked := sendMany(a, "refused", 3, 1, nil)
-	if len(acked) != 3 {
-		ha.dumpLog()
-		t.Fatalf("%d of 3 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, prefix, 3, 1)
 	waitArrived(t, sink, acked, ha)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
@@ -157,11 +164,11 @@ func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
 	}
 	log, _ := os.ReadFile(hb.log)
 	if !strings.Contains(string(log), `level=WARN msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`) ||
-		!strings.Contains(string(log), `reply="550 5.7.1 `) {
+		!strings.Contains(string(log), `reply="`+reply+` `) {
 		hb.dumpLog()
-		t.Errorf("no WARN naming hub-a's refusal with its reply")
+		t.Error(noWarn)
 	}
-	checkRefusedViews(t, cfgB, metricsB, "hub-a", "550 5.7.1 ", 3)
+	checkRefusedViews(t, cfgB, metricsB, "hub-a", reply+" ", 3)
 }
 
 // checkRefusedViews checks that every operator view of a shadow server
@@ -246,11 +253,7 @@ func TestRelayBetweenSASLOnlyHubsLogsIn(t *testing.T) {
 	sink := startRecorder(t, sinkAddr)
 	ha := startUmbra(t, cfgA, a)
 	hb := startUmbra(t, cfgB, b)
-	acked := sendMany(b, "via-a", 3, 1, nil)
-	if len(acked) != 3 {
-		hb.dumpLog()
-		t.Fatalf("%d of 3 acknowledged", len(acked))
-	}
+	acked := sendAll(t, hb, b, "via-a", 3, 1)
 	waitArrived(t, sink, acked, hb)
 	if log, _ := os.ReadFile(hb.log); strings.Contains(string(log), "relaying without it") {
 		hb.dumpLog()
@@ -276,45 +279,8 @@ func TestRelayBetweenSASLOnlyHubsLogsIn(t *testing.T) {
 // heartbeat's bound is a timed-out heartbeat (config check warns of it).
 func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
-	raw, _ := os.ReadFile(cfgB)
-	pw := regexp.MustCompile(`password_file: "[^"]*"`)
-	if !pw.Match(raw) {
-		t.Fatal("hub-b logs in with no password file")
-	}
-	os.WriteFile(cfgB, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
-	rawA, _ := os.ReadFile(cfgA)
-	os.WriteFile(cfgA, append(rawA, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
-	sink := startRecorder(t, sinkAddr)
-	metricsB := withMetrics(t, cfgB)
-	hb := startUmbra(t, cfgB, b)
-	ha := startUmbra(t, cfgA, a)
-	acked := sendMany(a, "loginrefused", 3, 1, nil)
-	if len(acked) != 3 {
-		ha.dumpLog()
-		t.Fatalf("%d of 3 acknowledged", len(acked))
-	}
-	waitArrived(t, sink, acked, ha)
-	p := &shadowPair{}
-	waitCond(t, "hub-b to hold the copies for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 3 })
-	time.Sleep(5 * time.Second) // five heartbeat timeouts (1 s, 3 retries): a takeover would have come
-	if s, pending := p.held(t, cfgB, "hub-a"); s != 3 || pending != 0 {
-		hb.dumpLog()
-		t.Fatalf("hub-b holds %d copies for hub-a, %d taken over; want 3 kept", s, pending)
-	}
-	for s, n := range sink.counts() {
-		if n != 1 {
-			t.Errorf("%s arrived %d times", s, n)
-		}
-	}
-	log, _ := os.ReadFile(hb.log)
-	if !strings.Contains(string(log), `level=WARN msg="primary refused the heartbeat; its copies are kept, not taken over" component=shadow primary=hub-a`) ||
-		!strings.Contains(string(log), `reply="535 5.7.8 `) {
-		hb.dumpLog()
-		t.Errorf("no WARN naming hub-a's refused login with its whole reply (535 5.7.8)")
-	}
-	checkRefusedViews(t, cfgB, metricsB, "hub-a", "535 5.7.8 ", 3)
+	wrongPassword(t, "hub-b", cfgB, cfgA)
+	refusedPrimaryKeepsCopies(t, a, b, sinkAddr, cfgA, cfgB, "loginrefused", "535 5.7.8", "no WARN naming hub-a's refused login with its whole reply (535 5.7.8)")
 }
 
 // rt15 N1: a primary back with a wiped database that refuses its peer's
@@ -325,23 +291,10 @@ func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
 // their expiry — and the message whose only copy it held is delivered.
 func TestRefusingPrimaryWithNewDatabaseRecognised(t *testing.T) {
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
-	raw, _ := os.ReadFile(cfgB)
-	pw := regexp.MustCompile(`password_file: "[^"]*"`)
-	if !pw.Match(raw) {
-		t.Fatal("hub-b logs in with no password file")
-	}
-	os.WriteFile(cfgB, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
-	rawA, _ := os.ReadFile(cfgA)
-	os.WriteFile(cfgA, append(rawA, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
+	wrongPassword(t, "hub-b", cfgB, cfgA)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the message, hub-b its copy
-	acked := sendMany(a, "wiped", 1, 1, nil)
-	if len(acked) != 1 {
-		ha.dumpLog()
-		t.Fatalf("%d of 1 acknowledged", len(acked))
-	}
+	acked := sendAll(t, ha, a, "wiped", 1, 1)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copy for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
 	waitCond(t, "a refused heartbeat", 30e9, func() bool {

@@ -18,38 +18,21 @@ import (
 func sendReplies(addr, prefix string, n, sessions int, onAck func(int)) (acked map[string]string, failed []string) {
 	var mu sync.Mutex
 	acked = map[string]string{}
-	next := 0
-	var wg sync.WaitGroup
-	for range sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				subj := fmt.Sprintf("%s-%d", prefix, i)
-				text, err := sendOne(addr, subj)
-				mu.Lock()
-				if err != nil {
-					failed = append(failed, subj+": "+err.Error())
-					mu.Unlock()
-					continue
-				}
-				acked[subj] = text
-				k := len(acked)
-				mu.Unlock()
-				if onAck != nil {
-					onAck(k)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	eachSubject(prefix, n, sessions, func(subj string) {
+		text, err := sendOne(addr, subj)
+		mu.Lock()
+		if err != nil {
+			failed = append(failed, subj+": "+err.Error())
+			mu.Unlock()
+			return
+		}
+		acked[subj] = text
+		k := len(acked)
+		mu.Unlock()
+		if onAck != nil {
+			onAck(k)
+		}
+	})
 	return acked, failed
 }
 

@@ -25,15 +25,9 @@ func rcptHub(t *testing.T, dir, listen string) (cfg, rcptFile, maildir string) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.rcpt.test, data_dir: %s, metrics_listen: ""}
 transport: {retry_schedule: [1s]}
 accepted_domains: [{domain: example.test, type: authoritative}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    max_acknowledgement_delay: 0s
-mailbox: {maildir: maildir}
+%smailbox: {maildir: maildir}
 recipients: {file: %s}
-`, filepath.Join(dir, "hub-data"), listen, rcptFile)), 0o600)
+`, filepath.Join(dir, "hub-data"), submitConnector("in", listen, "max_acknowledgement_delay: 0s"), rcptFile)), 0o600)
 	return cfg, rcptFile, filepath.Join(dir, "hub-data", "maildir", "example.test")
 }
 
@@ -257,8 +251,7 @@ func TestEdgeCalloutCacheBounded(t *testing.T) {
 	os.WriteFile(rcptFile, []byte("@example.test\n"), 0o600) // catch-all
 	hub := startUmbra(t, hubCfg, hubAddr)
 	edgeCfg := rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s")
-	b, _ := os.ReadFile(edgeCfg)
-	os.WriteFile(edgeCfg, []byte(strings.Replace(string(b), "timeout: 5s}", "timeout: 5s, max_entries: 10}", 1)), 0o600)
+	editConfig(t, edgeCfg, "timeout: 5s}", "timeout: 5s, max_entries: 10}")
 	edge := startUmbra(t, edgeCfg, edgeAddr)
 
 	var random []string

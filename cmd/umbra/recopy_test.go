@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,23 +29,8 @@ func TestShadowCopiesRemadeAfterShadowServerRestore(t *testing.T) {
 }
 
 func testShadowCopiesRemade(t *testing.T, restore bool) {
-	dir := t.TempDir()
-	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
-`, a, b, sinkAddr)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
-	cfgA, dataA := orgHub(t, dir, "hub-a", a, topoPath, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: false", "")
-	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	o := newReceiptHubs(t, "prefer-remote", false)
+	dir, a, b, sinkAddr, cfgA, dataA, cfgB, dataB := o.dir, o.a, o.b, o.sink, o.cfgA, o.dataA, o.cfgB, o.dataB
 
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
@@ -101,23 +85,8 @@ send_connectors:
 // arrives (the 2 older ones possibly twice: the takeover's outside
 // duplicate).
 func TestShadowServerDetectsPrimaryRollback(t *testing.T) {
-	dir := t.TempDir()
-	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
-`, a, b, sinkAddr)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
-	cfgA, dataA := orgHub(t, dir, "hub-a", a, topoPath, "30s\n    shadow_on_receipt: prefer-remote\n    reject_on_shadow_failure: false", "")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	o := newReceiptHubs(t, "prefer-remote", false)
+	dir, a, b, sinkAddr, cfgA, dataA, cfgB := o.dir, o.a, o.b, o.sink, o.cfgA, o.dataA, o.cfgB
 
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
@@ -163,25 +132,12 @@ send_connectors:
 func TestShadowCopyRelayedAfterRestoreNotRemade(t *testing.T) {
 	dir := t.TempDir()
 	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a], smart_hosts: [%q]}
-`, a, b, sinkAddr)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topoPath, []byte(topo), 0o600)
+	topoPath := twoSiteTopology(t, dir, a, b, sinkAddr, "hub-a")
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
 	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	// hub-a probes its shadow servers every 10s: long enough that the
 	// relay session, not a probe, is where it meets hub-b's new id.
-	raw, _ := os.ReadFile(cfgA)
-	os.WriteFile(cfgA, []byte(strings.Replace(string(raw), "shadow_heartbeat_timeout: 1s", "shadow_heartbeat_timeout: 10s", 1)), 0o600)
+	editConfig(t, cfgA, "shadow_heartbeat_timeout: 1s", "shadow_heartbeat_timeout: 10s")
 
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)

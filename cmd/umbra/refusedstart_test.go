@@ -17,13 +17,7 @@ import (
 // address serve is to listen on cannot be had.
 func TestRefusedStartLeavesNoDatabase(t *testing.T) {
 	dir := t.TempDir()
-	topo := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topo, []byte(`sites:
-  - {name: a, subnets: ["127.0.63.0/24"]}
-servers:
-  - {name: hub1, role: hub, address: "127.0.63.17:2525"}
-  - {name: hub2, role: hub, address: "127.0.63.18:2525"}
-`), 0o600)
+	topo := twoHubsOfOneSite(t, dir)
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

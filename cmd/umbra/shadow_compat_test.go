@@ -74,10 +74,7 @@ func TestShadowCompatiblePreviousRelease(t *testing.T) {
 		previousTopology(t, p.cfgA)
 		var a *daemon
 		withBinary(old, func() { a = startUmbra(t, p.cfgA, p.a) })
-		acked := sendMany(p.a, "compat-old-new", 3, 1, nil)
-		if len(acked) != 3 {
-			t.Fatalf("acknowledged %d of 3", len(acked))
-		}
+		acked := sendAll(t, nil, p.a, "compat-old-new", 3, 1)
 		waitArrived(t, sink, acked, b)
 		withBinary(old, func() {
 			waitCond(t, "the previous release's shadow copies to be discarded by the new primary", 45*time.Second,

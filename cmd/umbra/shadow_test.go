@@ -90,10 +90,8 @@ func TestPrimaryDiscardNotifications(t *testing.T) {
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
 	cfg := relayConfig(t, dir, listen, sinkAddr)
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), "    permissions:\n      anonymous: [submit, relay]\n",
-		fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
-			"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds), 1)), 0o600)
+	editConfig(t, cfg, "    permissions:\n      anonymous: [submit, relay]\n", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
+		"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds))
 	d := startUmbra(t, cfg, listen)
 	sink := startRecorder(t, sinkAddr)
 
@@ -181,20 +179,9 @@ func newShadowPair(t testing.TB) *shadowPair { return newShadowPairAck(t, "0s") 
 
 func newShadowPairAck(t testing.TB, ackDelay string) *shadowPair {
 	p := &shadowPair{ackDelay: ackDelay, dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: freeAddr(t, "127.0.0.1")}
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
-`, p.a, p.b, p.sink)
-	os.WriteFile(filepath.Join(p.dir, "topology.yaml"), []byte(topo), 0o600)
+	topoPath := twoSiteTopology(t, p.dir, p.a, p.b, p.sink, "hub-b")
 	for _, h := range []struct{ name, addr string }{{"hub-a", p.a}, {"hub-b", p.b}} {
-		path, data := orgHub(t, p.dir, h.name, h.addr, filepath.Join(p.dir, "topology.yaml"), p.ackDelay, "")
+		path, data := orgHub(t, p.dir, h.name, h.addr, topoPath, p.ackDelay, "")
 		if h.name == "hub-a" {
 			p.cfgA = path
 		} else {
@@ -349,16 +336,7 @@ func TestShadowPrimaryNewDatabase(t *testing.T) {
 	a := startUmbra(t, p.cfgA, p.a)
 	acked := sendMany(p.a, "newdb", 2, 1, nil)
 	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 2 })
-	b.kill()
-	os.RemoveAll(p.dataB)
-	sink := startRecorder(t, p.sink)
-	startUmbra(t, p.cfgB, p.b)
-	waitArrived(t, sink, acked, a)
-	log, _ := os.ReadFile(a.log)
-	if !strings.Contains(string(log), "new transport database") {
-		a.dumpLog()
-		t.Fatal("hub-a did not resubmit for the new database")
-	}
+	p.bLosesDatabase(t, a, b, acked, "hub-a did not resubmit for the new database")
 }
 
 // Multi-hop: Chicago -> New York -> London -> Dublin (hub sites New York
@@ -469,25 +447,8 @@ func TestDelayedAcknowledgement(t *testing.T) {
 // Then the mailbox database fails over and B's dumpster redelivers: once
 // more exactly one copy each, also when the request is repeated.
 func TestShadowPrimaryBackSameDatabase(t *testing.T) {
-	dir := t.TempDir()
-	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
-	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
-site_links: [{name: a-b, sites: [a, b], cost: 10}]
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
-`, a, b)
-	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
-	cfg := func(name, addr, domainType, mailbox string) string {
-		path, _ := orgHub(t, dir, name, addr, filepath.Join(dir, "topology.yaml"), "0s",
-			fmt.Sprintf("accepted_domains: [{domain: example.test, type: %s}]\n%s", domainType, mailbox))
-		return path
-	}
-	cfgA := cfg("hub-a", a, "internal_relay", "")
 	// B accepts every local part; A validates by asking B (callout).
-	cfgB := cfg("hub-b", b, "authoritative, recipient_validation: off", "mailbox: {maildir: maildir}\n")
+	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)
 	if _, code := cli(t, cfgB, "queue", "suspend", "mailbox:local"); code != 0 {
@@ -506,22 +467,8 @@ send_connectors:
 	waitCond(t, "A to take over", 60*time.Second, func() bool { shadow, _ := p.held(t, cfgA, "hub-b"); return shadow == 0 })
 	hb = startUmbra(t, cfgB, b) // back with the same database
 	cli(t, cfgB, "queue", "resume", "mailbox:local")
-	maildir := filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(maildir, "*"))
-		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
-		if len(files) >= n && len(qa) == 0 && len(qb) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			outA, _ := cli(t, cfgA, "message", "list")
-			outB, _ := cli(t, cfgB, "message", "list")
-			hb.dumpLog()
-			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	maildir := bobMailbox(dir)
+	waitMailboxOrgDone(t, dir, cfgA, cfgB, hb, 90*time.Second, func(got int) bool { return got >= n })
 	time.Sleep(time.Second) // anything still on its way would land now
 	files, _ := filepath.Glob(filepath.Join(maildir, "*"))
 	if len(files) != n {

@@ -15,10 +15,7 @@ func TestCLIShadowCopiesRefuseOperatorDelivery(t *testing.T) {
 	p := newShadowPair(t) // the sink is down: hub-b holds the mail, hub-a the copies
 	b := startUmbra(t, p.cfgB, p.b)
 	startUmbra(t, p.cfgA, p.a)
-	acked := sendMany(p.a, "copy", 3, 1, nil)
-	if len(acked) != 3 {
-		t.Fatalf("acknowledged %d", len(acked))
-	}
+	acked := sendAll(t, nil, p.a, "copy", 3, 1)
 	var ids []string
 	listCopies := func() []string {
 		out, _ := cli(t, p.cfgA, "message", "list", "--state", "shadow", "--json")

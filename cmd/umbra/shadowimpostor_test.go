@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -127,11 +124,7 @@ func TestImpostorAtDeadPrimaryAddressIsUnreachable(t *testing.T) {
 			metricsB := withMetrics(t, cfgB)
 			hb := startUmbra(t, cfgB, b)
 			ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the message, hub-b its copy
-			acked := sendMany(a, "impostor", 1, 1, nil)
-			if len(acked) != 1 {
-				ha.dumpLog()
-				t.Fatalf("%d of 1 acknowledged", len(acked))
-			}
+			acked := sendAll(t, ha, a, "impostor", 1, 1)
 			p := &shadowPair{}
 			waitCond(t, "hub-b to hold the copy for hub-a", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
 			ha.kill()
@@ -196,16 +189,7 @@ func TestImpostorAtDeadPrimaryAddressIsUnreachable(t *testing.T) {
 // message is refused 451, its WARN naming hub-b's reply.
 func TestShadowOnReceiptRefusedPushWarns(t *testing.T) {
 	a, b, _, cfgA, cfgB := receiptOrgSASL(t, true)
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("wrong\n"), 0o600)
-	raw, _ := os.ReadFile(cfgA)
-	pw := regexp.MustCompile(`password_file: "[^"]*"`)
-	if !pw.Match(raw) {
-		t.Fatal("hub-a logs in with no password file")
-	}
-	os.WriteFile(cfgA, pw.ReplaceAll(raw, []byte(fmt.Sprintf("password_file: %q", wrong))), 0o600)
-	rawB, _ := os.ReadFile(cfgB)
-	os.WriteFile(cfgB, append(rawB, []byte("auth_throttle: {delay: 10ms, max_delay: 20ms, lockout_after: 100000, lockout: 1m}\n")...), 0o600)
+	wrongPassword(t, "hub-a", cfgA, cfgB)
 	metricsA := withMetrics(t, cfgA)
 	startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)

@@ -58,16 +58,7 @@ func TestShadowServerRestartThenPrimaryNewDatabase(t *testing.T) {
 	waitCond(t, "hub-a to hold shadow copies for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 3 })
 	a.kill()
 	a = startUmbra(t, p.cfgA, p.a)
-	b.kill()
-	os.RemoveAll(p.dataB)
-	sink := startRecorder(t, p.sink)
-	startUmbra(t, p.cfgB, p.b)
-	waitArrived(t, sink, acked, a)
-	log, _ := os.ReadFile(a.log)
-	if !strings.Contains(string(log), "new transport database") {
-		a.dumpLog()
-		t.Fatal("hub-a did not resubmit for the new database after its own restart")
-	}
+	p.bLosesDatabase(t, a, b, acked, "hub-a did not resubmit for the new database after its own restart")
 }
 
 // SR-16 (issue 20 item 3, issue 19 defect 2): after a takeover with no
@@ -76,12 +67,7 @@ func TestShadowServerRestartThenPrimaryNewDatabase(t *testing.T) {
 // at the next heartbeat, not at the next retry an hour later.
 func TestTakenOverCopiesFollowReturningPrimary(t *testing.T) {
 	p := newShadowPair(t)
-	cfg, _ := os.ReadFile(p.cfgA)
-	slow := strings.Replace(string(cfg), "retry_schedule: [1s]", "retry_schedule: [1h]", 1)
-	if slow == string(cfg) {
-		t.Fatal("no retry schedule to change in hub-a's configuration")
-	}
-	os.WriteFile(p.cfgA, []byte(slow), 0o600)
+	editConfig(t, p.cfgA, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	b := startUmbra(t, p.cfgB, p.b)
 	a := startUmbra(t, p.cfgA, p.a)
 	acked := sendMany(p.a, "returning", 3, 1, nil) // the sink is down: hub-b keeps them

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,10 +24,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
-	"umbra/internal/clock"
-	"umbra/internal/queue"
 	"umbra/internal/resolver/dnstest"
-	"umbra/internal/tlspolicy"
 )
 
 // tlsSink is an MX host that records whether each message came over TLS.
@@ -73,6 +69,24 @@ func selfSignedCert(t *testing.T, name string) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
+// writeCertFiles writes cert (an ECDSA key's) as dir/cert.pem and its
+// key as dir/key.pem, and returns their paths.
+func writeCertFiles(t testing.TB, dir string, cert tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	kb, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // The daemon delivers to a DANE-protected MX: the MX and TLSA records
 // come from a real unbound validating a signed loopback zone
 // (dns.servers with dns.trust_ad), the MX presents a certificate no CA
@@ -89,55 +103,14 @@ func TestDaemonDANEDeliveryAndRouteExplain(t *testing.T) {
 		"_"+port+"._tcp.mx.dane.test. 300 IN TLSA 3 1 1 "+hex.EncodeToString(spki[:])) // the port the MX listens on (RFC 7672 §2.2.2)
 	unbound := dnstest.StartUnbound(t, "127.0.0.42", z)
 
-	sink := &tlsSink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &tlsSinkSession{s: sink, c: c}, nil
-	}))
-	srv.Domain, srv.ErrorLog = "mx.dane.test", nopLog{}
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	ln, err := net.Listen("tcp", mxAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sink := startTLSSink(t, mxAddr, "mx.dane.test", func(srv *gosmtp.Server) {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	})
 
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.43")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [1s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: %s
-    tls: opportunistic
-dns:
-  servers: [%q]
-  trust_ad: true
-outbound_tls:
-  mta_sts: false
-mailbox:
-  maildir: maildir
-`, filepath.Join(dir, "data"), listen, port, unbound)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := umbraHub(t, dir, listen, "1s", "internet", "port: "+port+"\ntls: opportunistic",
+		dnsServers(unbound)+"  trust_ad: true\n"+noMTASTS)
 	d := startUmbra(t, cfgPath, listen)
 	c, err := gosmtp.Dial(listen)
 	if err != nil {
@@ -183,54 +156,11 @@ func TestDaemonSendsTLSReport(t *testing.T) {
 
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	os.MkdirAll(data, 0o750)
-	st, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	yesterday := time.Now().Add(-24 * time.Hour)
-	c := tlspolicy.NewCounter(tlspolicy.RPTConfig{Store: st, Clock: clock.NewFake(yesterday)})
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "")
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "certificate-expired")
-	if err := c.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	storeTLSResults(t, data, yesterday)
 
 	listen := freeAddr(t, "127.0.0.52")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [1s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit]
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: %s
-dns:
-  servers: [%q]
-outbound_tls:
-  tls_rpt:
-    from: tlsrpt@umbra.test
-    organization: Umbra Test
-mailbox:
-  maildir: maildir
-`, data, listen, port, dns.Addr)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := tlsrptHub(t, dir, listen, dns.Addr, "transport:\n  retry_schedule: [1s]\n", "port: "+port, "organization: Umbra Test")
 	d := startUmbra(t, cfgPath, listen)
 	subject := "Report Domain: dest.test Submitter: hub.umbra.test Report-ID: <" + yesterday.UTC().Format(time.DateOnly) + "_dest.test_"
 	deadline := time.Now().Add(20 * time.Second)
@@ -267,60 +197,19 @@ func TestDaemonRequireTLSBounces(t *testing.T) {
 	_, port, _ := net.SplitHostPort(mxAddr)
 	dns := dnstest.Start(t, "plain.test. 300 IN MX 10 mx.plain.test.", "mx.plain.test. 300 IN A 127.0.0.61")
 	mxCert := selfSignedCert(t, "mx.plain.test")
-	sink := &tlsSink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
-		return &tlsSinkSession{s: sink, c: c}, nil
-	}))
-	srv.Domain, srv.ErrorLog, srv.EnableREQUIRETLS = "mx.plain.test", nopLog{}, true
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mxCert}}
-	ln, err := net.Listen("tcp", mxAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	sink := startTLSSink(t, mxAddr, "mx.plain.test", func(srv *gosmtp.Server) {
+		srv.EnableREQUIRETLS = true
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{mxCert}}
+	})
 
 	dir := t.TempDir()
-	cert := selfSignedCert(t, "hub.umbra.test")
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-	kb, _ := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "hub.umbra.test"))
 	data := filepath.Join(dir, "data")
 	listen := freeAddr(t, "127.0.0.62")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [1s]
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    tls: {cert_file: %q, key_file: %q}
-    permissions:
-      anonymous: [submit, relay]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-    port: %s
-    tls: opportunistic
-dns:
-  servers: [%q]
-mailbox:
-  maildir: maildir
-`, data, listen, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), port, dns.Addr)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := umbraHub(t, dir, listen, "1s", "internet", "port: "+port+"\ntls: opportunistic", dnsServers(dns.Addr))
+	// Its loopback connector offers STARTTLS.
+	editConfig(t, cfgPath, "    remote_ranges: [\"127.0.0.0/8\"]\n",
+		fmt.Sprintf("    remote_ranges: [\"127.0.0.0/8\"]\n    tls: {cert_file: %q, key_file: %q}\n", certFile, keyFile))
 	d := startUmbra(t, cfgPath, listen)
 	c, err := gosmtp.DialStartTLS(listen, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"umbra/internal/clock"
-	"umbra/internal/queue"
 	"umbra/internal/resolver/dnstest"
 	"umbra/internal/tlspolicy"
 )
@@ -23,48 +18,9 @@ func TestCLITLSReport(t *testing.T) {
 	dns := dnstest.Start(t, `_smtp._tls.dest.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:reports@rpt.test"`)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	os.MkdirAll(data, 0o750)
-	st, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := tlspolicy.NewCounter(tlspolicy.RPTConfig{Store: st, Clock: clock.NewFake(time.Now())})
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "")
-	c.Result("dest.test", tlspolicy.PolicySTS, "mx1.dest.test", "certificate-expired")
-	if err := c.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	storeTLSResults(t, data, time.Now())
 	listen := freeAddr(t, "127.0.0.53")
-	cfg := fmt.Sprintf(`server:
-  name: hub.umbra.test
-  data_dir: %s
-  metrics_listen: ""
-accepted_domains:
-  - domain: umbra.test
-    type: authoritative
-    recipient_validation: off
-receive_connectors:
-  - name: loopback
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit]
-send_connectors:
-  - name: internet
-    address_spaces: [{domain: "*", cost: 1}]
-dns:
-  servers: [%q]
-outbound_tls:
-  tls_rpt:
-    from: tlsrpt@umbra.test
-mailbox:
-  maildir: maildir
-`, data, listen, dns.Addr)
-	cfgPath := filepath.Join(dir, "umbra.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := tlsrptHub(t, dir, listen, dns.Addr, "", "", "")
 	startUmbra(t, cfgPath, listen)
 	today := time.Now().UTC().Format(time.DateOnly)
 	out, code := cli(t, cfgPath, "tls", "report")

@@ -16,13 +16,7 @@ import (
 // lets a server reached through a proxy start.
 func TestTopologyAddressMustBeBound(t *testing.T) {
 	dir := t.TempDir()
-	topo := filepath.Join(dir, "topology.yaml")
-	os.WriteFile(topo, []byte(`sites:
-  - {name: a, subnets: ["127.0.63.0/24"]}
-servers:
-  - {name: hub1, role: hub, address: "127.0.63.17:2525"}
-  - {name: hub2, role: hub, address: "127.0.63.18:2525"}
-`), 0o600)
+	topo := twoHubsOfOneSite(t, dir)
 	write := func(name, server, extra string) string {
 		p := filepath.Join(dir, name+".yaml")
 		os.WriteFile(p, []byte(fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""%s}

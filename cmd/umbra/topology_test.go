@@ -29,6 +29,23 @@ routing_group_connectors:
 `, hub, legacy, strings.Join(mailboxes, ", "), rgcCost)
 }
 
+// topoHub writes dir/hub.yaml, the configuration of hub.topo.test of
+// the topology file topo: authoritative for old.test (recipients as the
+// topology lists them, into the maildir), taking mail from loopback at
+// listen and answering at once, retrying on the schedule retry. It
+// returns the file's path.
+func topoHub(t *testing.T, dir, listen, retry, topo string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.topo.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [%s]}
+accepted_domains: [{domain: old.test, type: authoritative}]
+%smailbox: {maildir: maildir}
+topology: %s
+`, filepath.Join(dir, "data"), retry, submitConnector("in", listen, "max_acknowledgement_delay: 0s"), topo)), 0o600)
+	return cfg
+}
+
 // Issue 11 acceptance: "The daemon survives any topology that config
 // check accepts; a topology that would make routing fail is refused at
 // load with file:line, and SIGHUP keeps the old one." Defects 5 and 9
@@ -41,19 +58,7 @@ func TestDaemonTopologyReloadKeepsTheOldOne(t *testing.T) {
 	rec := startRecorder(t, legacyAddr)
 	topo := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topo, []byte(legacyTopology(hubAddr, legacyAddr, "", "alice@old.test")), 0o600)
-	cfg := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.topo.test, data_dir: %s, metrics_listen: ""}
-transport: {retry_schedule: [1s]}
-accepted_domains: [{domain: old.test, type: authoritative}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    max_acknowledgement_delay: 0s
-mailbox: {maildir: maildir}
-topology: %s
-`, filepath.Join(dir, "data"), hubAddr, topo)), 0o600)
+	cfg := topoHub(t, dir, hubAddr, "1s", topo)
 	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
@@ -109,19 +114,7 @@ func TestDaemonExpandsGroup(t *testing.T) {
 	topo := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topo, []byte(strings.Replace(legacyTopology(hubAddr, legacyAddr, "", "alice@old.test", "bob@old.test"),
 		"routing_group_connectors:", "  - {match: all@old.test, members: [alice@old.test, bob@old.test], expansion_site: a}\nrouting_group_connectors:", 1)), 0o600)
-	cfg := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.topo.test, data_dir: %s, metrics_listen: ""}
-transport: {retry_schedule: [1h]}
-accepted_domains: [{domain: old.test, type: authoritative}]
-receive_connectors:
-  - name: in
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions: {anonymous: [submit]}
-    max_acknowledgement_delay: 0s
-mailbox: {maildir: maildir}
-topology: %s
-`, filepath.Join(dir, "data"), hubAddr, topo)), 0o600)
+	cfg := topoHub(t, dir, hubAddr, "1h", topo)
 	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}

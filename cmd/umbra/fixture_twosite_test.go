@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Test organisations of two sites: hub-a (site a) and hub-b (site b),
+// linked at cost 10, each a real umbra written by orgHub.
+
+// twoSiteTopology writes dir/topology.yaml: hub-a at a and hub-b at b,
+// both sending from 127.0.0.1, and the send connector "out", which sends
+// everything to smartHost from the servers named in sources. It returns
+// the file's path.
+func twoSiteTopology(t testing.TB, dir, a, b, smartHost string, sources ...string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
+`, a, b, strings.Join(sources, ", "), smartHost)
+	path := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// shadowOnReceipt is the ackDelay argument of orgHub for a connector
+// that makes shadow copies on receipt with the preference pref and
+// refuses (or not) the message when no copy could be made; delayed
+// acknowledgement stays configured (30 s) to show that it does not
+// apply.
+func shadowOnReceipt(pref string, reject bool) string {
+	return fmt.Sprintf("30s\n    shadow_on_receipt: %s\n    reject_on_shadow_failure: %v", pref, reject)
+}
+
+// receiptHubs is hub-a and hub-b of twoSiteTopology, both of which may
+// send to the sink through connector "out"; hub-a's connector makes
+// shadow copies on receipt (shadowOnReceipt). The sink's address is
+// kept (reserveAddr) until the test starts it, often late (after a
+// kill).
+type receiptHubs struct {
+	dir                      string
+	a, b, sink               string // listen addresses
+	cfgA, dataA, cfgB, dataB string
+}
+
+func newReceiptHubs(t testing.TB, pref string, reject bool) *receiptHubs {
+	t.Helper()
+	o := &receiptHubs{dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: reserveAddr(t, "127.0.0.1")}
+	topoPath := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
+	o.cfgA, o.dataA = orgHub(t, o.dir, "hub-a", o.a, topoPath, shadowOnReceipt(pref, reject), "")
+	o.cfgB, o.dataB = orgHub(t, o.dir, "hub-b", o.b, topoPath, "0s", "")
+	return o
+}
+
+// mailboxOrg is hub-a (site a), which relays mail for example.test to
+// hub-b (site b, the source of the topology's connector "to-b"), which
+// keeps it in its maildir and accepts any local part. It returns the
+// directory of both and their configuration files.
+func mailboxOrg(t testing.TB) (dir, a, b, cfgA, cfgB string) {
+	t.Helper()
+	dir = t.TempDir()
+	a, b = freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
+	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
+site_links: [{name: a-b, sites: [a, b], cost: 10}]
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: to-b, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-b]}
+`, a, b)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgA, _ = orgHub(t, dir, "hub-a", a, topoPath, "0s",
+		"accepted_domains: [{domain: example.test, type: internal_relay}]\n")
+	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s",
+		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+	return dir, a, b, cfgA, cfgB
+}
+
+// bobMailbox is the folder of new mail of bob@example.test at hub-b of
+// mailboxOrg(dir).
+func bobMailbox(dir string) string {
+	return filepath.Join(dir, "hub-b", "data", "maildir", "example.test", "bob", "new")
+}
+
+// waitMailboxOrgDone waits, up to d, until bob's mailbox at hub-b of
+// mailboxOrg(dir) holds a number of messages full accepts and neither
+// hub has any message queued; else it fails the test with both hubs'
+// messages and hub-b's log (hb).
+func waitMailboxOrgDone(t *testing.T, dir, cfgA, cfgB string, hb *daemon, d time.Duration, full func(n int) bool) {
+	t.Helper()
+	p := &shadowPair{}
+	deadline := time.Now().Add(d)
+	for {
+		files, _ := filepath.Glob(filepath.Join(bobMailbox(dir), "*"))
+		qa, qb := p.queued(t, cfgA), p.queued(t, cfgB)
+		if full(len(files)) && len(qa) == 0 && len(qb) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			outA, _ := cli(t, cfgA, "message", "list")
+			outB, _ := cli(t, cfgB, "message", "list")
+			hb.dumpLog()
+			t.Fatalf("mailbox %d, queues at A %v, at B %v\nA:\n%s\nB:\n%s", len(files), qa, qb, outA, outB)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// bLosesDatabase kills hub-b (b) of the pair, removes its database and
+// starts the sink and hub-b again: hub-a (a) learns hub-b's new database
+// and resubmits its shadow copies, and every acknowledged message
+// arrives. A hub-a whose log does not say so fails the test with
+// notResubmitted.
+func (p *shadowPair) bLosesDatabase(t *testing.T, a, b *daemon, acked []string, notResubmitted string) {
+	t.Helper()
+	b.kill()
+	os.RemoveAll(p.dataB)
+	sink := startRecorder(t, p.sink)
+	startUmbra(t, p.cfgB, p.b)
+	waitArrived(t, sink, acked, a)
+	log, _ := os.ReadFile(a.log)
+	if !strings.Contains(string(log), "new transport database") {
+		a.dumpLog()
+		t.Fatal(notResubmitted)
+	}
+}
