@@ -580,7 +580,8 @@ func stoppedByShutdown(res []Result) []Result {
 	return res
 }
 
-// runJob runs one job in its own goroutine: the number of these is
+// runJob runs one job in its own goroutine (a worker kept from an
+// earlier job when one is parked, workers.go): the number of these is
 // bounded by the windows (and by the active set for jobs without one).
 // The job counts as umbra's code on the message from here (before its
 // goroutine runs, so that the attempt's start hands over to it without
@@ -594,7 +595,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 	if !suspect {
 		jctx, pw = q.withJob(ctx, a)
 	}
-	go func() {
+	q.workers.run(func() {
 		if suspect {
 			// Its turn first, and only then umbra's code (peerwait.go,
 			// "Suspects"): waiting for the turn runs nothing on it.
@@ -629,7 +630,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		}
 		a.mu.Unlock()
 		q.jobDone(ctx, jb, res, pw)
-	}()
+	})
 }
 
 // loadBody loads the body once per attempt, when its first job starts:
