@@ -79,8 +79,9 @@ type Manager struct {
 	// released: ids released from quarantine (quarantine.go).
 	released releasedSet
 
-	kick  chan struct{}
-	sched *scheduler // per-destination queues and windows (scheduler.go)
+	kick    chan struct{}
+	sched   *scheduler // per-destination queues and windows (scheduler.go)
+	workers jobWorkers // the goroutines delivery jobs run on (workers.go)
 
 	mu     sync.Mutex
 	active int
@@ -283,7 +284,10 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 }
 
 // Wait blocks until the scheduler and every attempt have finished.
-func (q *Manager) Wait() { q.wg.Wait() }
+func (q *Manager) Wait() {
+	q.wg.Wait()
+	q.workers.close()
+}
 
 // Drain begins the stop (serve calls it at SIGTERM, before the drain of
 // sessions): from its call on no delivery attempt starts — no message is

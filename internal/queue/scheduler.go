@@ -592,7 +592,8 @@ func stoppedByShutdown(res []Result) []Result {
 	return res
 }
 
-// runJob runs one job in its own goroutine: the number of these is
+// runJob runs one job in its own goroutine (a worker kept from an
+// earlier job when one is parked, workers.go): the number of these is
 // bounded by the windows (and by the active set for jobs without one).
 // The job counts as umbra's code on the message from here (before its
 // goroutine runs, so that the attempt's start hands over to it without
@@ -606,7 +607,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 	if !suspect {
 		jctx, pw = q.withJob(ctx, a)
 	}
-	go func() {
+	q.workers.run(func() {
 		if suspect {
 			// Its turn first, and only then umbra's code (peerwait.go,
 			// "Suspects"): waiting for the turn runs nothing on it.
@@ -642,7 +643,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		}
 		a.mu.Unlock()
 		q.jobDone(ctx, jb, res, pw)
-	}()
+	})
 }
 
 // unstarted marks a job the stop kept from starting: it is answered
