@@ -1,0 +1,128 @@
+package queue
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// A shadow id names the message and its primary (delivery: the message id
+// and a hash of the primary), not the primary's record: every relay of
+// one message to one primary carries the same id — the recipients a
+// primary deferred at RCPT (452 4.5.3 too many recipients, a directory's
+// 451) and relayed by a later attempt, or two destinations of one
+// attempt served by the same hub. The primary keeps each transaction as
+// a record of its own, both naming (shadow server, shadow id); the first
+// to finish writes the discard, and the shadow server applies it to
+// every recipient shadowed under that id — the copy of the second
+// record's recipients too, while that record still waits at the primary.
+// From then on those recipients are on the primary's disk only: its loss
+// (one failure) loses them.
+func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
+	t.Skip("audit: a shadow id is per message and primary, not per primary record: the first record's discard settles the copy of a second record still pending at the primary")
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t) // the shadow server (hub-a) and the primary (hub-b)
+
+	// The primary: "a@" goes once allowed, "b@" waits (its mailbox server is down).
+	var allowA atomic.Bool
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" && allowA.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+
+	// The shadow server relays to the primary in a shadow session; the
+	// primary takes "a@" in the first transaction and "b@" in the second
+	// (452 4.5.3 for it the first time). Each transaction is a record of
+	// the primary's, as its session's Submit makes it.
+	var attempts atomic.Int32
+	relay := func(ctx context.Context, m *Message, rcpt int) Result {
+		sid := m.ID.String() + "-b" // delivery: m.ID + "-" + shortHash(primary)
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
+	}
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		n := attempts.Add(1)
+		var out []Result
+		for _, i := range rcpts {
+			switch {
+			case m.Rcpts[i].Addr == "a@c.example", n > 1:
+				out = append(out, relay(ctx, m, i))
+			default:
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
+			}
+		}
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a@ relayed to the primary", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
+	})
+	clk.Advance(2 * time.Minute)
+	qS.Kick()
+	waitFor(t, "b@ relayed to the primary", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Shadow && got.Rcpts[1].Status == Shadowed
+	})
+	var recB ID
+	waitFor(t, "the primary's two records", func() bool {
+		n := 0
+		for _, pm := range messages(t, sP) {
+			n++
+			if pm.Rcpts[0].Addr == "b@c.example" {
+				recB = pm.ID
+			}
+		}
+		return n == 2 && recB != 0
+	})
+
+	// The first record goes; the second still waits at the primary.
+	allowA.Store(true)
+	clk.Advance(10 * time.Minute)
+	qP.Kick()
+	waitFor(t, "the primary's first record done", func() bool { return len(messages(t, sP)) == 1 })
+	ids, ack := qP.Discards("hub-a", 100)
+	if len(ids) != 1 {
+		t.Fatalf("discards owed to the shadow server: %v", ids)
+	}
+	if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+		t.Fatal(err)
+	}
+	ack()
+
+	pb, err := qP.Message(recB)
+	if err != nil || pb == nil || len(pb.Pending()) != 1 {
+		t.Fatalf("the primary's record of b@ should still be pending: %+v %v", pb, err)
+	}
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: its shadow copy went with the discard of a@'s record (copy: %+v)", got)
+	}
+}
