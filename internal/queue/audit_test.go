@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,5 +163,119 @@ func TestReceiptCopyOfSecondRecordKept(t *testing.T) {
 	}
 	if !held {
 		t.Fatal("the second copy was answered kept, but no record here holds b@c.example")
+	}
+}
+
+// F1 after a kill -9 of the shadow server: a discard it received while
+// the message was in delivery is kept as an early discard; the crash
+// loses the attempt's results, so Recover finds no copy to apply it to
+// and it stays (bucket early). The next attempt relays the message to the
+// same primary under the same shadow id; the primary, whose first record
+// is gone, keeps a second one — and the commit of that attempt applies
+// the left-over early discard to the copies it just made: the second
+// record, still pending at the primary, has no shadow copy. One failure
+// after the recovered one (the primary's disk) loses b@.
+func TestLeftoverEarlyDiscardSettlesNewCopy(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	pathS := filepath.Join(t.TempDir(), "queue.db")
+	sS, err := Open(pathS, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sS.Close()
+	sP := openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	qP.Start(ctx)
+
+	// The first run of the shadow server: a@ is relayed (b@ deferred at
+	// RCPT), the primary delivers it at once, its discard arrives while
+	// the attempt is still in delivery here — and the server is killed.
+	var qS *Manager
+	var crashedAt atomic.Value // the copy's path, once taken
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		out := relay(ctx, m, rcpts[:1])
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		crashedAt.Store(crashCopy(t, pathS))
+		return append(out, Result{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx1, cancel1 := context.WithCancel(ctx)
+	qS.Start(ctx1)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx1, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the killed attempt", func() bool { return crashedAt.Load() != nil })
+	crashed := crashedAt.Load().(string)
+	cancel1()
+	qS.Wait()
+
+	// The restart: Recover, then the attempt again — a@ and b@ to the
+	// same primary, same shadow id; the primary keeps them as a new record.
+	s2, err := Open(crashed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	q2 := NewManager(s2, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		return relay(ctx, m, rcpts)
+	}), ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	if _, _, err := q2.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q2.Start(ctx)
+	defer func() { cancel(); q2.Wait(); qP.Wait() }()
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the restarted attempt's commit", func() bool {
+		got, err := q2.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := q2.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard the killed attempt left settled the new copy (copy: %+v)", got)
 	}
 }

@@ -553,7 +553,11 @@
 //  3. A claimed message is Active in the database before delivery starts.
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
-//     twice). The crash counts against it only if umbra's own code was
+//     twice), in one commit with the discards and takeovers kept aside
+//     for it (putLeavingTook); a discard kept aside for a copy the lost
+//     attempt made is spent then and dropped (earlyspent.go), so that
+//     the next attempt's copy under the same shadow id — a new record at
+//     the primary — is not settled by it. The crash counts against it only if umbra's own code was
 //     running on it then — the attempt's start (attemptable, plan), a job
 //     from its start (the body load is inside) to its report except while
 //     it waits on the next hop (AwaitingPeer: connecting — dial,
