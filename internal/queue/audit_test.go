@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/queue/queuetest"
 )
 
 // A shadow id names the message and its primary (delivery: the message id
@@ -277,5 +278,175 @@ func TestLeftoverEarlyDiscardSettlesNewCopy(t *testing.T) {
 	got, _ := q2.Message(m.ID)
 	if got == nil || got.Rcpts[1].Status != Shadowed {
 		t.Fatalf("b@ waits at the primary only: the early discard the killed attempt left settled the new copy (copy: %+v)", got)
+	}
+}
+
+// The sibling without a crash: an attempt whose results are lost because
+// umbra's code panicked (held as poison) after the relay's 250. The
+// discard fetched meanwhile must not wait for the attempt the operator's
+// resume starts, which relays the message under the same shadow id.
+func TestPoisonDropsSpentEarlyDiscard(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	var qS *Manager
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) > 1 {
+			return relay(ctx, m, rcpts)
+		}
+		relay(ctx, m, rcpts[:1])
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		panic("deliverer bug after the relay's 250")
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the poisoned attempt", func() bool { got, _ := qS.Message(m.ID); return got != nil && got.State == Poison })
+	if err := qS.ResumeMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the resumed attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard the poisoned attempt left settled the new copy (copy: %+v)", got)
+	}
+}
+
+// The sibling of a failed commit: the results of the attempt are lost
+// (the disk full); the stranded retry makes the message due again, and
+// the discard kept aside for the copy they named is spent.
+func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	var qS *Manager
+	var restore atomic.Pointer[func()]
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) > 1 {
+			return relay(ctx, m, rcpts)
+		}
+		out := relay(ctx, m, rcpts[:1])
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		r := queuetest.BreakWrites(t, sS.db.Path()) // the disk fills before the results' commit
+		restore.Store(&r)
+		return append(out, Result{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the results' commit to fail", func() bool { return qS.strandedWait(clk.Now()) > 0 })
+	(*restore.Load())() // room again
+	clk.Advance(strandedRetry)
+	qS.Kick()
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the resumed attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard the stranded attempt left settled the new copy (copy: %+v)", got)
 	}
 }

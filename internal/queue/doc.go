@@ -623,7 +623,8 @@
 //     the database, in no time index. The manager remembers it
 //     (stranded.go) and its loop tries every strandedRetry (5 s) the
 //     commit Recover would make for it — Ready, due now, the discards and
-//     takeovers kept aside applied, no crash counted — until one goes
+//     takeovers kept aside applied (those for copies the lost results
+//     named dropped: earlyspent.go), no crash counted — until one goes
 //     through; a crash first leaves it to Recover (3). Either way it is
 //     attempted again: the lost results repeat what the attempt had
 //     handed on (a duplicate, never a loss), never a message left in

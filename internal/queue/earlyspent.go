@@ -10,9 +10,11 @@ import (
 // for the commit that ends the attempt (doc.go, "One writer per
 // message"): it may be for a copy that very attempt is making — the
 // relay's 250 came, the primary finished the message, its discard was
-// fetched, and the results are not committed yet. A kill -9 before that
-// commit loses the attempt's results: Recover finds no copy to apply
-// the discard to, and the recipients are pending again. The discard is
+// fetched, and the results are not committed yet. When the attempt's
+// results are lost — a kill -9 before that commit (Recover), a commit
+// that failed (stranded.go), umbra's code panicking on the message
+// (poison) — the commit that makes the message leave delivery finds no
+// copy to apply the discard to, and the recipients are pending again. The discard is
 // then spent — the copy it named is one this database never recorded,
 // and a discard for it arriving now would be ignored (applyDiscardsTx
 // finds nothing shadowed under its id). Left in bucket early, it would
