@@ -450,3 +450,91 @@ func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
 		t.Fatalf("b@ waits at the primary only: the early discard the stranded attempt left settled the new copy (copy: %+v)", got)
 	}
 }
+
+// The sibling in the commit of results: the relay's 250 to the final dot
+// was lost (the connection broke), so the result is a deferral while the
+// primary committed — and delivered, and its discard came while the
+// message was in delivery. The next attempt's copy under the same shadow
+// id must not be settled by it.
+func TestLostReplyDropsSpentEarlyDiscard(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	var qS *Manager
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) > 1 {
+			return relay(ctx, m, rcpts)
+		}
+		relay(ctx, m, rcpts[:1]) // the primary commits; its 250 to the final dot is lost
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		return []Result{{Rcpt: rcpts[0], Outcome: Deferred, NextHop: "hub-b", Reply: "451 4.4.2 connection lost"},
+			{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"}}
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt's commit", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Ready && got.Attempts == 1
+	})
+	clk.Advance(2 * time.Minute)
+	qS.Kick()
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the resumed attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard of the copy whose 250 was lost settled the new copy (copy: %+v)", got)
+	}
+}

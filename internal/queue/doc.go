@@ -588,7 +588,10 @@
 //  4. Results, the message's removal and the DSNs they cause are one
 //     transaction. A crash before it commits repeats the attempt (a
 //     duplicate, never a loss); after it, the DSNs are as durable as the
-//     message they replace. That transaction may be deferred
+//     message they replace. It also drops the discards kept aside for
+//     this message's relays that matched no copy (a relay whose 250 was
+//     lost): spent, they must not settle the next attempt's copy under
+//     the same shadow id (earlyspent.go). That transaction may be deferred
 //     (Store.UpdateDeferred; the store's Options.DeferLimit, from
 //     transport.result_commit_delay, 10 ms): when nobody waits
 //     for the results (deferResults: no sender in delayed

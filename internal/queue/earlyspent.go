@@ -55,3 +55,36 @@ func (t *Tx) dropSpentEarlyDiscards(ids map[ID]bool) (int, error) {
 	}
 	return len(spent), nil
 }
+
+// dropSpentEarlyDiscardsOf is dropSpentEarlyDiscards for the one message
+// of an attempt's commit, without a walk over bucket early: an early
+// discard is written in the commit that records its primary
+// (shadowContact writes the primary's shadowpeers record), so each
+// primary's keys for this message's relays are found by one seek. A
+// primary's record dropped since (peerGrace without copies) leaves its
+// early discards to the next Recover-like commit or to pruning.
+func (t *Tx) dropSpentEarlyDiscardsOf(id ID) error {
+	b := t.tx.Bucket(bucketEarly)
+	if k, _ := b.Cursor().First(); k == nil {
+		return nil // the usual case: nothing kept aside at all
+	}
+	rel := id.String() + "-"
+	var spent [][]byte
+	c := b.Cursor()
+	err := t.tx.Bucket(bucketPeers).ForEach(func(primary, _ []byte) error {
+		prefix := discardKey(string(primary), rel)
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			spent = append(spent, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range spent {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
