@@ -575,7 +575,11 @@
 //  3. A claimed message is Active in the database before delivery starts.
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
-//     twice). The crash counts against it only if umbra's own code was
+//     twice), in one commit with the discards and takeovers kept aside
+//     for it (putLeavingTook); a discard kept aside for a copy the lost
+//     attempt made is spent then and dropped (earlyspent.go), so that
+//     the next attempt's copy under the same shadow id — a new record at
+//     the primary — is not settled by it. The crash counts against it only if umbra's own code was
 //     running on it then — the attempt's start (attemptable, plan), a job
 //     from its start (the body load is inside) to its report except while
 //     it waits on the next hop (AwaitingPeer: connecting — dial,
@@ -606,7 +610,10 @@
 //  4. Results, the message's removal and the DSNs they cause are one
 //     transaction. A crash before it commits repeats the attempt (a
 //     duplicate, never a loss); after it, the DSNs are as durable as the
-//     message they replace. That transaction may be deferred
+//     message they replace. It also drops the discards kept aside for
+//     this message's relays that matched no copy (a relay whose 250 was
+//     lost): spent, they must not settle the next attempt's copy under
+//     the same shadow id (earlyspent.go). That transaction may be deferred
 //     (Store.UpdateDeferred; the store's Options.DeferLimit, from
 //     transport.result_commit_delay, 10 ms): when nobody waits
 //     for the results (deferResults: no sender in delayed
@@ -641,7 +648,8 @@
 //     the database, in no time index. The manager remembers it
 //     (stranded.go) and its loop tries every strandedRetry (5 s) the
 //     commit Recover would make for it — Ready, due now, the discards and
-//     takeovers kept aside applied, no crash counted — until one goes
+//     takeovers kept aside applied (those for copies the lost results
+//     named dropped: earlyspent.go), no crash counted — until one goes
 //     through; a crash first leaves it to Recover (3). Either way it is
 //     attempted again: the lost results repeat what the attempt had
 //     handed on (a duplicate, never a loss), never a message left in

@@ -204,7 +204,9 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				return err
 			}
 		}
+		active := map[ID]bool{}
 		for _, id := range tx.ActiveIDs() {
+			active[id] = true
 			m, err := tx.Get(id)
 			if err != nil {
 				return fmt.Errorf("recover %s: %w", id, err)
@@ -233,6 +235,12 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 			if err := tx.markRepeat(id); err != nil {
 				return err
 			}
+		}
+		// The discards kept aside for copies the lost attempts made are
+		// spent (earlyspent.go): applied above to every copy recorded,
+		// never to the copies the next attempts make.
+		if _, err := tx.dropSpentEarlyDiscards(active); err != nil {
+			return err
 		}
 		// A taken-over copy an earlier release parked on a hold in its
 		// shadow queue, where no resume finds it: its attempt now holds

@@ -473,7 +473,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				return err
 			}
 		}
-		return nil
+		// A discard kept aside that matched no copy above names one no
+		// record holds (a relay whose 250 was lost): spent, it must not
+		// settle the copy the next attempt makes under its id
+		// (earlyspent.go).
+		return tx.dropSpentEarlyDiscardsOf(m.ID)
 	})
 	refusal.answer(m, err == nil)
 	if err != nil {

@@ -27,7 +27,17 @@ func (q *Manager) requeue(m *Message) {
 func (q *Manager) poison(m *Message, why string) {
 	m.State, m.LastError = Poison, why
 	var took bool
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { var err error; took, err = putLeavingTook(tx, m); return err }); err != nil {
+	if err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		if took, err = putLeavingTook(tx, m); err != nil {
+			return err
+		}
+		// The attempt's results are lost (a panic, an unreadable body):
+		// the discards kept aside for copies it made are spent, as at
+		// Recover (earlyspent.go).
+		_, err = tx.dropSpentEarlyDiscards(map[ID]bool{m.ID: true})
+		return err
+	}); err != nil {
 		q.log.Error("moving message to the poison queue failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
 		if !errors.Is(err, ErrClosed) {
 			q.strand(m.ID)

@@ -101,7 +101,14 @@ func (q *Manager) retryStranded() {
 			back = append(back, m)
 			settled = append(settled, id)
 		}
-		return nil
+		// As at Recover: the discards kept aside for copies the lost
+		// results named are spent (earlyspent.go).
+		lost := make(map[ID]bool, len(back))
+		for _, m := range back {
+			lost[m.ID] = true
+		}
+		_, err := tx.dropSpentEarlyDiscards(lost)
+		return err
 	})
 	if err != nil {
 		if !errors.Is(err, ErrClosed) {

@@ -1,0 +1,540 @@
+package queue
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/queue/queuetest"
+)
+
+// A shadow id names the message and its primary (delivery: the message id
+// and a hash of the primary), not the primary's record: every relay of
+// one message to one primary carries the same id — the recipients a
+// primary deferred at RCPT (452 4.5.3 too many recipients, a directory's
+// 451) and relayed by a later attempt, or two destinations of one
+// attempt served by the same hub. The primary keeps each transaction as
+// a record of its own, both naming (shadow server, shadow id); the first
+// to finish writes the discard, and the shadow server applies it to
+// every recipient shadowed under that id — the copy of the second
+// record's recipients too, while that record still waits at the primary.
+// From then on those recipients are on the primary's disk only: its loss
+// (one failure) loses them.
+func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
+	t.Skip("audit: a shadow id is per message and primary, not per primary record: the first record's discard settles the copy of a second record still pending at the primary")
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t) // the shadow server (hub-a) and the primary (hub-b)
+
+	// The primary: "a@" goes once allowed, "b@" waits (its mailbox server is down).
+	var allowA atomic.Bool
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" && allowA.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+
+	// The shadow server relays to the primary in a shadow session; the
+	// primary takes "a@" in the first transaction and "b@" in the second
+	// (452 4.5.3 for it the first time). Each transaction is a record of
+	// the primary's, as its session's Submit makes it.
+	var attempts atomic.Int32
+	relay := func(ctx context.Context, m *Message, rcpt int) Result {
+		sid := m.ID.String() + "-b" // delivery: m.ID + "-" + shortHash(primary)
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
+	}
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		n := attempts.Add(1)
+		var out []Result
+		for _, i := range rcpts {
+			switch {
+			case m.Rcpts[i].Addr == "a@c.example", n > 1:
+				out = append(out, relay(ctx, m, i))
+			default:
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
+			}
+		}
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a@ relayed to the primary", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
+	})
+	clk.Advance(2 * time.Minute)
+	qS.Kick()
+	waitFor(t, "b@ relayed to the primary", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Shadow && got.Rcpts[1].Status == Shadowed
+	})
+	var recB ID
+	waitFor(t, "the primary's two records", func() bool {
+		n := 0
+		for _, pm := range messages(t, sP) {
+			n++
+			if pm.Rcpts[0].Addr == "b@c.example" {
+				recB = pm.ID
+			}
+		}
+		return n == 2 && recB != 0
+	})
+
+	// The first record goes; the second still waits at the primary.
+	allowA.Store(true)
+	clk.Advance(10 * time.Minute)
+	qP.Kick()
+	waitFor(t, "the primary's first record done", func() bool { return len(messages(t, sP)) == 1 })
+	ids, ack := qP.Discards("hub-a", 100)
+	if len(ids) != 1 {
+		t.Fatalf("discards owed to the shadow server: %v", ids)
+	}
+	if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+		t.Fatal(err)
+	}
+	ack()
+
+	pb, err := qP.Message(recB)
+	if err != nil || pb == nil || len(pb.Pending()) != 1 {
+		t.Fatalf("the primary's record of b@ should still be pending: %+v %v", pb, err)
+	}
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: its shadow copy went with the discard of a@'s record (copy: %+v)", got)
+	}
+}
+
+// The sibling on receipt: a copy on receipt is named by its org id for its
+// primary, and a second copy with that org id from that primary is taken
+// for a push repeated after its reply was lost — answered as kept, not
+// stored — even when it carries other recipients: a second record of the
+// primary's with the same org id (the message relayed to it again by a
+// transport server without a shadow session, for the recipients it
+// deferred the first time). The shadow server then holds no copy of the
+// second record's recipients, and the primary, told the copy is kept,
+// does not mark it held by itself only.
+func TestReceiptCopyOfSecondRecordKept(t *testing.T) {
+	t.Skip("audit: a copy on receipt with an org id already held for its primary is answered kept but not stored, whatever its recipients")
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	first := receiptCopy(s, "a@c.example")
+	if stored, err := q.SubmitShadowCopy(ctx, first, []byte(body), "hub-b", "127.0.0.2:25", "db-b"); err != nil || !stored {
+		t.Fatalf("first copy: %v %v", stored, err)
+	}
+	second := msg(s, "a@example.org", "b@c.example")
+	second.OrgID = first.OrgID
+	stored, err := q.SubmitShadowCopy(ctx, second, []byte(body), "hub-b", "127.0.0.2:25", "db-b")
+	if err != nil || !stored {
+		t.Fatalf("second copy: %v %v", stored, err)
+	}
+	held := false
+	for _, m := range messages(t, s) {
+		for _, r := range m.Rcpts {
+			held = held || r.Addr == "b@c.example" && r.Status == Shadowed
+		}
+	}
+	if !held {
+		t.Fatal("the second copy was answered kept, but no record here holds b@c.example")
+	}
+}
+
+// F1 after a kill -9 of the shadow server: a discard it received while
+// the message was in delivery is kept as an early discard; the crash
+// loses the attempt's results, so Recover finds no copy to apply it to
+// and it stays (bucket early). The next attempt relays the message to the
+// same primary under the same shadow id; the primary, whose first record
+// is gone, keeps a second one — and the commit of that attempt applies
+// the left-over early discard to the copies it just made: the second
+// record, still pending at the primary, has no shadow copy. One failure
+// after the recovered one (the primary's disk) loses b@.
+func TestLeftoverEarlyDiscardSettlesNewCopy(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	pathS := filepath.Join(t.TempDir(), "queue.db")
+	sS, err := Open(pathS, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sS.Close()
+	sP := openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	qP.Start(ctx)
+
+	// The first run of the shadow server: a@ is relayed (b@ deferred at
+	// RCPT), the primary delivers it at once, its discard arrives while
+	// the attempt is still in delivery here — and the server is killed.
+	var qS *Manager
+	var crashedAt atomic.Value // the copy's path, once taken
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		out := relay(ctx, m, rcpts[:1])
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		crashedAt.Store(crashCopy(t, pathS))
+		return append(out, Result{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx1, cancel1 := context.WithCancel(ctx)
+	qS.Start(ctx1)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx1, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the killed attempt", func() bool { return crashedAt.Load() != nil })
+	crashed := crashedAt.Load().(string)
+	cancel1()
+	qS.Wait()
+
+	// The restart: Recover, then the attempt again — a@ and b@ to the
+	// same primary, same shadow id; the primary keeps them as a new record.
+	s2, err := Open(crashed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	q2 := NewManager(s2, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		return relay(ctx, m, rcpts)
+	}), ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	if _, _, err := q2.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q2.Start(ctx)
+	defer func() { cancel(); q2.Wait(); qP.Wait() }()
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the restarted attempt's commit", func() bool {
+		got, err := q2.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := q2.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard the killed attempt left settled the new copy (copy: %+v)", got)
+	}
+}
+
+// The sibling without a crash: an attempt whose results are lost because
+// umbra's code panicked (held as poison) after the relay's 250. The
+// discard fetched meanwhile must not wait for the attempt the operator's
+// resume starts, which relays the message under the same shadow id.
+func TestPoisonDropsSpentEarlyDiscard(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	var qS *Manager
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) > 1 {
+			return relay(ctx, m, rcpts)
+		}
+		relay(ctx, m, rcpts[:1])
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		panic("deliverer bug after the relay's 250")
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the poisoned attempt", func() bool { got, _ := qS.Message(m.ID); return got != nil && got.State == Poison })
+	if err := qS.ResumeMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the resumed attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard the poisoned attempt left settled the new copy (copy: %+v)", got)
+	}
+}
+
+// The sibling of a failed commit: the results of the attempt are lost
+// (the disk full); the stranded retry makes the message due again, and
+// the discard kept aside for the copy they named is spent.
+func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	var qS *Manager
+	var restore atomic.Pointer[func()]
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) > 1 {
+			return relay(ctx, m, rcpts)
+		}
+		out := relay(ctx, m, rcpts[:1])
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		r := queuetest.BreakWrites(t, sS.db.Path()) // the disk fills before the results' commit
+		restore.Store(&r)
+		return append(out, Result{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the results' commit to fail", func() bool { return qS.strandedWait(clk.Now()) > 0 })
+	(*restore.Load())() // room again
+	clk.Advance(strandedRetry)
+	qS.Kick()
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the resumed attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard the stranded attempt left settled the new copy (copy: %+v)", got)
+	}
+}
+
+// The sibling in the commit of results: the relay's 250 to the final dot
+// was lost (the connection broke), so the result is a deferral while the
+// primary committed — and delivered, and its discard came while the
+// message was in delivery. The next attempt's copy under the same shadow
+// id must not be settled by it.
+func TestLostReplyDropsSpentEarlyDiscard(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		var out []Result
+		for _, i := range rcpts {
+			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
+		}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return out
+	}
+	var qS *Manager
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) > 1 {
+			return relay(ctx, m, rcpts)
+		}
+		relay(ctx, m, rcpts[:1]) // the primary commits; its 250 to the final dot is lost
+		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		return []Result{{Rcpt: rcpts[0], Outcome: Deferred, NextHop: "hub-b", Reply: "451 4.4.2 connection lost"},
+			{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"}}
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt's commit", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Ready && got.Attempts == 1
+	})
+	clk.Advance(2 * time.Minute)
+	qS.Kick()
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, sP) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, "the resumed attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the early discard of the copy whose 250 was lost settled the new copy (copy: %+v)", got)
+	}
+}
