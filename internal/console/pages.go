@@ -13,6 +13,7 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/dumpster"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -155,7 +156,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, se *session, nam
 	// What came from the network (senders, recipients, replies, EHLO
 	// names) is shown with its controls, bidi and zero-width characters
 	// escaped, as the CLI and the API's JSON write them.
-	w.Write(admin.EscapeUnprintable(b.Bytes()))
+	w.Write(jsonsafe.Escape(b.Bytes()))
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, se *session) {
