@@ -554,13 +554,16 @@
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
 //     twice). The crash counts against it only if umbra's own code was
-//     running on it then — the attempt's start (attemptable, plan), a job
+//     running on it then — the attempt's start (attemptable, plan: the
+//     planner does no I/O, so a recipient whose mailbox database only
+//     the directory can tell goes to a job that asks), a job
 //     from its start (the body load is inside) to its report except while
 //     it waits on the next hop (AwaitingPeer: connecting — dial,
 //     greeting, EHLO, TLS, AUTH, a relay's XSHADOW —, or its replies to
 //     the envelope, to the end of the message and to the shadow verbs
 //     after it, on every path: MX, smart host, hub, LMTP; writing the
-//     message is umbra's code), and the attempt's end (complete, finish) until its
+//     message is umbra's code) or on the directory (a mailbox database
+//     asked of LDAP, bounded by ldap.timeout), and the attempt's end (complete, finish) until its
 //     results are handed to the store: not while it is queued behind its
 //     destination's window, nor while its results wait for their commit
 //     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says
