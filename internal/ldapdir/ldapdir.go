@@ -386,7 +386,9 @@ func unavailable(err error) error {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
 		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded) || ldap.IsErrorWithCode(err, ldap.LDAPResultTimeout) ||
-		ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && strings.Contains(err.Error(), "timed out") {
+		// go-ldap words its own timeouts and wraps some transport
+		// errors (the StartTLS handshake's) with %v, not %w:
+		ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && (strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "i/o timeout")) {
 		return fmt.Errorf("%w: %w: %v", ErrUnavailable, context.DeadlineExceeded, err)
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
