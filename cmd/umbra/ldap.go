@@ -13,6 +13,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/ldapdir"
+	"umbra/internal/queue"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -42,7 +43,8 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 	return ldapdir.New(ldapdir.Config{URL: l.URL, StartTLS: l.StartTLS, TLS: tc, BindDN: l.BindDN, BindPassword: password,
 		BaseDN: l.BaseDN, RecipientFilter: l.RecipientFilter, DatabaseAttribute: l.DatabaseAttribute,
 		AccountFilter: l.AccountFilter, ServerAccountFilter: l.ServerAccountFilter, Timeout: l.Timeout.D(),
-		PositiveTTL: l.PositiveTTL.D(), NegativeTTL: l.NegativeTTL.D(), CacheSize: l.CacheSize, Registerer: reg})
+		PositiveTTL: l.PositiveTTL.D(), NegativeTTL: l.NegativeTTL.D(), CacheSize: l.CacheSize, Registerer: reg,
+		AwaitPeer: queue.AwaitingPeer})
 }
 
 // ldapPassword is the service account's password: the content of
@@ -87,11 +89,18 @@ func accountSource(d *ldapdir.Directory) smtp.AccountSource {
 }
 
 // ldapDatabases adapts the directory to routing.DatabaseSource: each
-// question is bounded by the directory's own timeout.
+// question is bounded by the directory's own timeout and by ctx, and
+// while the directory is asked (not its cache) the attempt planning the
+// message waits on a peer (ldapdir.Config.AwaitPeer is
+// queue.AwaitingPeer).
 type ldapDatabases struct{ d *ldapdir.Directory }
 
-func (a ldapDatabases) MailboxDatabase(rcpt string) (string, bool, error) {
-	return a.d.MailboxDatabase(context.Background(), rcpt)
+func (a ldapDatabases) MailboxDatabase(ctx context.Context, rcpt string) (string, bool, error) {
+	return a.d.MailboxDatabase(ctx, rcpt)
+}
+
+func (a ldapDatabases) CachedMailboxDatabase(rcpt string) (string, bool, bool) {
+	return a.d.CachedMailboxDatabase(rcpt)
 }
 
 // withDirectoryDatabases makes topo ask the directory for mailbox

@@ -5,11 +5,11 @@ import (
 	"log/slog"
 	"time"
 
-	"umbra/internal/admin"
+	"umbra/internal/jsonsafe"
 )
 
 // escapingWriter writes JSON log records with every character a terminal
-// would act on escaped (admin.EscapeUnprintable: C1 controls, bidi and
+// would act on escaped (jsonsafe.Escape: C1 controls, bidi and
 // zero-width characters from senders, recipients and replies), as the
 // text log's quoting and the admin API do. slog writes one record per
 // Write, and the escapes are JSON's: each line stays valid JSON with the
@@ -17,7 +17,7 @@ import (
 type escapingWriter struct{ w io.Writer }
 
 func (e escapingWriter) Write(p []byte) (int, error) {
-	if _, err := e.w.Write(admin.EscapeUnprintable(p)); err != nil {
+	if _, err := e.w.Write(jsonsafe.Escape(p)); err != nil {
 		return 0, err
 	}
 	return len(p), nil

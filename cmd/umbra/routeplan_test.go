@@ -95,7 +95,7 @@ func explainedQueue(r routing.Route, cfg *config.Config, domain string) string {
 // connection, the result Deliver gives it (no network is touched).
 func plannedQueue(t *testing.T, d *delivery.Deliverer, rcpt string, size int64) string {
 	m := &queue.Message{ID: 0x5EED, From: "s@example.org", Size: size, Rcpts: []queue.Recipient{{Addr: rcpt}}}
-	jobs := d.Plan(m, []int{0})
+	jobs := d.Plan(context.Background(), m, []int{0})
 	if len(jobs) != 1 {
 		t.Fatalf("%s: %d jobs", rcpt, len(jobs))
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"umbra/internal/backpressure"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
@@ -62,7 +63,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		n, err = ob.BackupWith(dw, queue.BackupOptions{SkipUnreadable: true, Unreadable: func(u []queue.UnreadableBody) {
 			skipped = u
 			if j, jerr := json.Marshal(u); jerr == nil {
-				w.Header().Set(headerUnreadable, string(EscapeUnprintable(j)))
+				w.Header().Set(headerUnreadable, string(jsonsafe.Escape(j)))
 			}
 		}}, size)
 	} else {

@@ -19,6 +19,7 @@ import (
 
 	"umbra/internal/backpressure"
 	"umbra/internal/dumpster"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 	"umbra/internal/shadow"
 	"umbra/internal/tracking"
@@ -752,13 +753,13 @@ func fail(w http.ResponseWriter, code int, msg string) {
 }
 
 // writeJSON writes v as one line of JSON with every character a
-// terminal or a browser would act on escaped (EscapeUnprintable).
+// terminal or a browser would act on escaped (jsonsafe.Escape).
 func writeJSON(w io.Writer, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}
-	w.Write(append(EscapeUnprintable(b), '\n'))
+	w.Write(append(jsonsafe.Escape(b), '\n'))
 }
 
 // queryTimes reads the since and until parameters (RFC 3339) of a

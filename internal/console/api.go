@@ -38,7 +38,14 @@ func (e *apiError) Error() string { return e.Msg }
 // would send them over the socket. A JSON answer is decoded into out (when
 // not nil); an error answer becomes an *apiError.
 func (s *Server) call(ctx context.Context, method, path string, query url.Values, user string, out any) ([]byte, error) {
-	u := &url.URL{Path: path, RawQuery: query.Encode()}
+	// path is escaped already (each name in it by url.PathEscape): it is
+	// the URL's path as written, not escaped again (a "%" in a queue name
+	// would reach the API as "%25").
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		return nil, err
+	}
+	u := &url.URL{Path: p, RawPath: path, RawQuery: query.Encode()}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"math/big"
@@ -620,4 +621,65 @@ func TestConsoleEscapesControls(t *testing.T) {
 			t.Errorf("the page lacks %s", esc)
 		}
 	}
+}
+
+// A queue whose name carries a character the page shows escaped (a
+// zero-width space, a C1 control, a bidi override) is still acted on:
+// the form posts back what names the queue, not the escape shown, and
+// the action reaches the queue itself. The test posts exactly the
+// fields of the page's own forms, as a browser does.
+func TestConsoleActsOnQueueWithEscapedName(t *testing.T) {
+	for _, name := range []string{"mx:a\u200bb.example", "mx:c\u009bd.example", "smarthost:\u202eevil", "mx:50%25+x.example"} {
+		t.Run(fmt.Sprintf("%q", name), func(t *testing.T) {
+			h := newHarness(t)
+			h.q.queues = []queue.QueueInfo{{Name: name, DeliveryType: "smtp", Status: "retry", Count: 1}}
+			_, csrf := h.login("ops", "s3cret-pass")
+			_, page := h.do("GET", "/queues", nil, nil)
+			if strings.ContainsAny(page, "\u200b\u009b\u202e") {
+				t.Fatal("the page carries the character raw")
+			}
+			for _, op := range []string{"suspend", "retry", "redirect"} {
+				form := pageForm(t, page, op, name)
+				if form.Get("csrf") != csrf {
+					t.Fatalf("%s form: csrf %q", op, form.Get("csrf"))
+				}
+				if op == "redirect" {
+					form.Set("to", "127.0.0.9:25")
+				}
+				res, body := h.do("POST", "/action", form, h.origin())
+				if res.StatusCode >= 400 {
+					t.Fatalf("%s: %d %s", op, res.StatusCode, body)
+				}
+			}
+			want := []string{"suspend " + name, "retry " + name, "redirect " + name + " 127.0.0.9:25"}
+			if got := h.q.done(); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("actions reaching the queue: %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// pageForm is the fields of the form of page whose button is op, in the
+// row of the last queue (the test's, after the fake's own); hidden
+// fields as the browser posts them.
+func pageForm(t *testing.T, page, op, name string) url.Values {
+	t.Helper()
+	i := strings.LastIndex(page, `<tr data-queue=`)
+	if i < 0 {
+		t.Fatalf("no queue row for %q", name)
+	}
+	row := page[i:]
+	row = row[:strings.Index(row, "</tr>")]
+	for _, f := range regexp.MustCompile(`(?s)<form .*?</form>`).FindAllString(row, -1) {
+		if !strings.Contains(f, `data-op="`+op+`"`) {
+			continue
+		}
+		v := url.Values{}
+		for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(f, -1) {
+			v.Add(m[1], html.UnescapeString(m[2]))
+		}
+		return v
+	}
+	t.Fatalf("no %s form in the row of %q:\n%s", op, name, row)
+	return nil
 }

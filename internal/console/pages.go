@@ -13,6 +13,7 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/dumpster"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -33,7 +34,11 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	// The actions the admin API carries out, so that no button is one
 	// it refuses.
 	"queueAct": func(name, action string) bool { return queue.CheckQueueAction(name, action) == nil },
-	"msgAct":   messageActionOffered,
+	// pathEscape: a form's target as the page posts it back (target_escaped):
+	// ASCII, so the page's escaping of what a terminal or browser would act
+	// on (render) leaves it the real name, not the escape shown.
+	"pathEscape": url.PathEscape,
+	"msgAct":     messageActionOffered,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // messageActionOffered says whether the console offers action on a
@@ -155,7 +160,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, se *session, nam
 	// What came from the network (senders, recipients, replies, EHLO
 	// names) is shown with its controls, bidi and zero-width characters
 	// escaped, as the CLI and the API's JSON write them.
-	w.Write(admin.EscapeUnprintable(b.Bytes()))
+	w.Write(jsonsafe.Escape(b.Bytes()))
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, se *session) {
@@ -299,6 +304,14 @@ func (s *Server) mapPage(w http.ResponseWriter, r *http.Request, se *session) {
 // sends the browser back to the page it came from with the outcome.
 func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 	kind, op, target := r.PostFormValue("kind"), r.PostFormValue("op"), r.PostFormValue("target")
+	if r.PostFormValue("target_escaped") == "1" { // the pages' own forms (pathEscape)
+		t, err := url.PathUnescape(target)
+		if err != nil {
+			http.Error(w, "bad target", http.StatusBadRequest)
+			return
+		}
+		target = t
+	}
 	back := safeNext(r.PostFormValue("back"))
 	var path string
 	q := url.Values{}

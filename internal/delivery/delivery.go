@@ -320,7 +320,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		once.Do(func() { body = orgid.PrependRecord(m.OrgID, m.Internal, stored) })
 		return body
 	}
-	groups, order, results := st.group(m, rcpts, limitSize(st, m, body))
+	groups, order, results := st.group(ctx, m, rcpts, limitSize(st, m, body), false)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, k := range order {

@@ -38,6 +38,9 @@
 // message and none failed for now or was left by the limits below. The
 // queue's DSN of such a failure is 7-bit (queue/dsn7bit.go), so the same
 // kind of hop carries it (TestDSNOfEightBitFailureReachesSenderOverSameHop).
+// BODY=8BITMIME is declared only for a message that is 8-bit (received
+// with it, or with a byte above 127: declaresEightBit), never because
+// the hop offers it (smtp.Client.Mail takes out what go-smtp adds).
 //
 // MX limits (remote.go, mxLimit): one attempt through a send connector
 // without smart hosts connects to at most its mx_address_limit addresses

@@ -72,6 +72,50 @@ func contentRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Me
 	return "", nil
 }
 
+// declaresEightBit says whether the MAIL of m to c declares
+// BODY=8BITMIME (RFC 6152; smtp.Client.Mail takes it out otherwise): only
+// to a hop that offers 8BITMIME, and only for a message that is 8-bit —
+// received with BODY=8BITMIME (umbra never converts it), or with a byte
+// above 127 in its content (mail received without the parameter that
+// has one anyway, a DSN of umbra's quoting such a header field). A 7-bit
+// message, umbra's own 7-bit DSNs among them, goes without it. The
+// content (parts, then the tail of a spooled body in ctx) is read only
+// for a message received without the parameter, up to its first 8-bit
+// byte.
+func declaresEightBit(ctx context.Context, c *smtp.Client, m *queue.Message, parts [][]byte) (bool, error) {
+	if ok, _ := c.Extension("8BITMIME"); !ok {
+		return false, nil
+	}
+	if m.EightBit {
+		return true, nil
+	}
+	var s eightBitScan
+	for _, p := range parts {
+		s.write(p)
+	}
+	if !s.done(false) {
+		tail, _, closeTail, err := openTail(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer closeTail()
+		if tail != nil {
+			buf := make([]byte, 32<<10)
+			for !s.done(false) {
+				n, err := tail.Read(buf)
+				s.write(buf[:n])
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return false, err
+				}
+			}
+		}
+	}
+	return s.header8 || s.body8, nil
+}
+
 // eightBitScan finds bytes above 127 in a message given in pieces: in
 // its header section (up to the first empty line) and in its body.
 type eightBitScan struct {

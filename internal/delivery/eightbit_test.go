@@ -365,3 +365,38 @@ func TestEightBitOrgRelay(t *testing.T) {
 		t.Fatalf("hub-a got %d messages, want the 7-bit one", len(datas))
 	}
 }
+
+// To a hop that offers 8BITMIME, MAIL declares BODY=8BITMIME only for a
+// message that is 8-bit: received with the parameter (umbra never
+// converts it), or with a byte above 127 in it though received without;
+// a 7-bit message — umbra's own DSNs among them — goes without it.
+func TestEightBitDeclaredOnlyForEightBitMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		eight bool
+		body  string
+		want  bool
+	}{
+		{"7-bit", false, "Subject: x\r\n\r\nhello\r\n", false},
+		{"received with BODY=8BITMIME, ASCII", true, "Subject: x\r\n\r\nhello\r\n", true},
+		{"8-bit body received without it", false, "Subject: x\r\n\r\nx \xc3\xa9\r\n", true},
+		{"8-bit header received without it", false, "Subject: caf\xc3\xa9\r\n\r\nhello\r\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startRawSink(t, "127.0.0.2:0", "8BITMIME")
+			dns := &fakeDNS{mx: map[string][]*net.MX{"outside.example": {{Host: "mx.outside.example.", Pref: 10}}},
+				hosts: map[string][]string{"mx.outside.example": {"127.0.0.2"}}}
+			d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+			m := message("x@outside.example")
+			m.EightBit = tc.eight
+			res := d.Deliver(context.Background(), m, []byte(tc.body), all(m))
+			if len(res) != 1 || res[0].Outcome != queue.RelayedOK {
+				t.Fatalf("results %+v", res)
+			}
+			mails, _ := s.got()
+			if len(mails) != 1 || strings.Contains(mails[0], "BODY=8BITMIME") != tc.want {
+				t.Errorf("MAIL %q, want BODY=8BITMIME %v", mails, tc.want)
+			}
+		})
+	}
+}

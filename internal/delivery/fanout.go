@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"umbra/internal/mailaddr"
@@ -15,8 +16,11 @@ import (
 // past this site travel as one copy to the site where they part. Each
 // route also avoids the server of the organisation the message came from
 // unless its path requires it (origin). size is what the size limits
-// on the way hold (size.go).
-func orgRoutes(st *state, m *queue.Message, rcpts []int, size int64) map[int]routing.Route {
+// on the way hold (size.go). ctx is the attempt's: a directory the
+// topology asks for mailbox databases waits on it, marked as a wait on
+// a peer by the source (queue.AwaitingPeer). A plan (plan) does no I/O:
+// a recipient only the directory can route gets Route.Lookup.
+func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, size int64, plan bool) map[int]routing.Route {
 	tp := st.cfg.Topology
 	if tp == nil {
 		return nil
@@ -30,7 +34,11 @@ func orgRoutes(st *state, m *queue.Message, rcpts []int, size int64) map[int]rou
 		}
 		domain := mailaddr.Fold(addr[strings.LastIndexByte(addr, '@')+1:])
 		idx = append(idx, i)
-		routes = append(routes, tp.Route(st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))
+		if plan {
+			routes = append(routes, tp.PlanRoute(st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))
+		} else {
+			routes = append(routes, tp.RouteContext(ctx, st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))
+		}
 	}
 	tp.FanOut(st.cfg.LocalServer, routes)
 	origin := messageOrigin(tp, m)

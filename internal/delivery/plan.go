@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"umbra/internal/mailaddr"
@@ -14,9 +15,14 @@ import (
 // scheduler can queue each group behind its destination's window.
 // Recipients answered without a connection (no route, a size limit, a
 // suspended queue, a mail loop) form a job without a destination.
-func (d *Deliverer) Plan(m *queue.Message, rcpts []int) []queue.Job {
+// Planning runs on a receiving session's or the scheduler's goroutine
+// and never waits on a peer: a recipient whose mailbox database only the
+// directory can tell now (not in its cache) joins the job without a
+// destination, and its attempt asks the directory (Deliver, with the
+// job's context: bounded, and a wait on a peer). ctx is the attempt's.
+func (d *Deliverer) Plan(ctx context.Context, m *queue.Message, rcpts []int) []queue.Job {
 	st := d.st.Load()
-	groups, order, results := st.group(m, rcpts, planSize(st, m))
+	groups, order, results := st.group(ctx, m, rcpts, planSize(st, m), true)
 	var jobs []queue.Job
 	var now []int
 	for _, r := range results {
@@ -43,7 +49,7 @@ var _ queue.RouteNamer = (*Deliverer)(nil)
 // is suspended — parallel to rcpts.
 func (d *Deliverer) RouteQueues(m *queue.Message, rcpts []int) []string {
 	st := d.st.Load()
-	groups, order, results := st.group(m, rcpts, planSize(st, m))
+	groups, order, results := st.group(context.Background(), m, rcpts, planSize(st, m), true) // no I/O, as Plan
 	at := make(map[int]string, len(rcpts))
 	for _, r := range results {
 		at[r.Rcpt] = r.Queue
@@ -70,10 +76,12 @@ func (st *state) limit(g *group) int {
 }
 
 // group sorts a message's recipients by next hop. Recipients that need
-// no connection get their result at once.
-func (st *state) group(m *queue.Message, rcpts []int, size int64) (groups map[string]*group, order []string, results []queue.Result) {
+// no connection get their result at once. With plan (Plan) it does no
+// I/O: a recipient only the directory can route is among the results
+// (Plan runs it at once, and its attempt routes it again).
+func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size int64, plan bool) (groups map[string]*group, order []string, results []queue.Result) {
 	groups = map[string]*group{}
-	planned := orgRoutes(st, m, rcpts, size) // delayed fan-out over the whole message (fanout.go)
+	planned := orgRoutes(ctx, st, m, rcpts, size, plan) // delayed fan-out over the whole message (fanout.go)
 	// Without a topology a recipient's group depends on its domain alone:
 	// the recipient before with the same domain gives it, without a
 	// second routing decision (recipients of one message mostly share
@@ -97,6 +105,10 @@ func (st *state) group(m *queue.Message, rcpts []int, size int64) (groups map[st
 			// with no server), so the two cannot differ (rt5 F2).
 			r := planned[i]
 			switch {
+			case r.Lookup: // only in a plan: the attempt asks the directory
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "directory", NextHop: "directory",
+					Reply: "451 4.4.3 mailbox database not yet assigned by the directory"})
+				continue
 			case len(r.Expand) > 0: // a group expanded here: its members join the message
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Expanded, Queue: "expansion", NextHop: "expansion",
 					Expand: r.Expand, Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})

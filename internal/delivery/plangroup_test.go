@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"reflect"
 	"testing"
 
@@ -24,7 +25,7 @@ func TestPlanGroupsMixedDomains(t *testing.T) {
 		Rcpts       []int
 	}
 	var got []job
-	for _, j := range d.Plan(m, all(m)) {
+	for _, j := range d.Plan(context.Background(), m, all(m)) {
 		got = append(got, job{j.Dest, j.Queue, j.Rcpts})
 	}
 	want := []job{

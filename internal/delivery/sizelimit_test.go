@@ -125,7 +125,7 @@ func TestPlanSizeNeverStricterThanDeliver(t *testing.T) {
 	stored := append([]byte(traceOf), senderMessage(4000)...)
 	m := message("r@small.example")
 	m.Size = int64(len(stored))
-	if jobs := d.Plan(m, all(m)); len(jobs) != 1 || jobs[0].Dest != "connector:small" {
+	if jobs := d.Plan(context.Background(), m, all(m)); len(jobs) != 1 || jobs[0].Dest != "connector:small" {
 		t.Fatalf("a message at the limit as received: %+v, want its destination", jobs)
 	}
 }

@@ -108,6 +108,11 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	} else if reply != "" {
 		return failAll(rcpts, hop, reply)
 	}
+	if eight, err := declaresEightBit(ctx, c, m, parts); err != nil {
+		return deferAll(rcpts, hop, queue.UnreadableReply(err))
+	} else if eight {
+		opts.Body = gosmtp.Body8BitMIME
+	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
 		return unreadableContent(pipelinedResults(c, hop, rcpts, p, lmtp, okOutcome, primary, shadowID), p.Err)

@@ -26,7 +26,7 @@ func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict
 	domain := mailaddr.Fold(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	typ := st.cfg.Routing.Accepted(domain)
 	if st.cfg.Topology != nil { // the route delivery takes (plan.go)
-		r := st.cfg.Topology.Route(st.cfg.LocalServer, rcpt, 0, typ)
+		r := st.cfg.Topology.RouteContext(ctx, st.cfg.LocalServer, rcpt, 0, typ)
 		switch {
 		case r.Tempfail != "":
 			return recipients.CannotDecide, "", errors.New(r.Tempfail)

@@ -57,9 +57,17 @@
 // connection that finds it dead (the directory restarted) is retried
 // once on a new one. After a failed dial, lookups fail at once for
 // redialPause, so a dead directory costs one connection attempt per
-// second, not one per RCPT. Every operation (dial, TLS, StartTLS, bind,
-// search) is bounded by Timeout, and callers' contexts are honoured (the
-// operation finishes in the background within Timeout).
+// second, not one per RCPT. Every operation is bounded by Timeout: the
+// connection's setup (dial, TLS, StartTLS and its handshake, bind) by one
+// deadline on the connection itself — go-ldap bounds requests, not the
+// StartTLS handshake, and a directory that agreed to StartTLS and then
+// said nothing held the dial and every lookup behind it for good — and
+// each search by its request timeout. A question waits at most twice
+// Timeout (a dial and a search) and callers' contexts are honoured (the
+// operation finishes in the background within its bounds); one that
+// timed out wraps context.DeadlineExceeded. While a question waits on
+// the directory (not its cache), Config.AwaitPeer marks the wait (a
+// delivery attempt's: queue.AwaitingPeer).
 //
 // Cache: answers for addresses (found with its database, or not found)
 // are kept in memory for positive_ttl / negative_ttl, at most cache_size

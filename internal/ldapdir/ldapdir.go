@@ -41,6 +41,11 @@ type Config struct {
 	CacheSize                int
 
 	Clock clock.Clock
+	// AwaitPeer, when set, is told that a lookup now waits on the
+	// directory (a cache miss), on the lookup's context; the function it
+	// returns is called when the wait ends. A delivery attempt's context
+	// uses it to mark the wait as the peer's time (queue.AwaitingPeer).
+	AwaitPeer func(context.Context) (done func())
 	// Registerer gets the directory's metrics (nil: none).
 	Registerer prometheus.Registerer
 }
@@ -152,12 +157,40 @@ func (d *Directory) Close() error {
 }
 
 // dial opens a connection (TLS as configured) and binds it as bindDN
-// when given. Every step is bounded by the timeout.
+// when given. The whole of it — connect, TLS handshake, StartTLS and its
+// handshake, bind — is bounded by the timeout: a deadline on the
+// connection itself, since go-ldap bounds its requests but not the
+// StartTLS handshake, and a directory that agrees to StartTLS and then
+// says nothing would otherwise hold the dial (and every lookup queued
+// behind the service connection's lock) for good.
 func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
-	c, err := ldap.DialURL(d.cfg.URL, ldap.DialWithDialer(&net.Dialer{Timeout: d.cfg.Timeout}), ldap.DialWithTLSConfig(d.tls))
+	u, err := url.Parse(d.cfg.URL)
 	if err != nil {
 		return nil, err
 	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "389"
+		if u.Scheme == "ldaps" {
+			port = "636"
+		}
+	}
+	raw, err := (&net.Dialer{Timeout: d.cfg.Timeout}).Dial("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, err
+	}
+	raw.SetDeadline(time.Now().Add(d.cfg.Timeout))
+	nc := raw
+	if u.Scheme == "ldaps" {
+		tc := tls.Client(raw, d.tls)
+		if err := tc.Handshake(); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		nc = tc
+	}
+	c := ldap.NewConn(nc, u.Scheme == "ldaps")
+	c.Start()
 	c.SetTimeout(d.cfg.Timeout)
 	if d.cfg.StartTLS {
 		if err := c.StartTLS(d.tls); err != nil {
@@ -171,6 +204,7 @@ func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
 			return nil, fmt.Errorf("bind as service account: %w", err)
 		}
 	}
+	raw.SetDeadline(time.Time{}) // from now on each request has its own timeout
 	return c, nil
 }
 
@@ -301,10 +335,17 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	if d.cfg.DatabaseAttribute != "" {
 		attrs = append(attrs, d.cfg.DatabaseAttribute)
 	}
+	// The question waits at most for a dial and a search, each bounded
+	// by the timeout, whatever the caller's context allows.
+	if d.cfg.AwaitPeer != nil {
+		defer d.cfg.AwaitPeer(ctx)()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*d.cfg.Timeout)
+	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
 		d.m.lookups.WithLabelValues("error").Inc()
-		return recipient{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return recipient{}, unavailable(err)
 	}
 	// Only entries holding the address itself (ASCII case aside): the
 	// directory's matching rule may have folded a non-ASCII character.
@@ -335,6 +376,22 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 		d.cache.put(key, r, now.Add(ttl))
 	}
 	return r, nil
+}
+
+// unavailable wraps a failure to get an answer in ErrUnavailable; one
+// that is the directory not answering in time (the dial's deadline, a
+// request's timeout, the question's own bound) wraps
+// context.DeadlineExceeded as well, so that a caller can say so.
+func unavailable(err error) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
+		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded) || ldap.IsErrorWithCode(err, ldap.LDAPResultTimeout) ||
+		// go-ldap words its own timeouts and wraps some transport
+		// errors (the StartTLS handshake's) with %v, not %w:
+		ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && (strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "i/o timeout")) {
+		return fmt.Errorf("%w: %w: %v", ErrUnavailable, context.DeadlineExceeded, err)
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
 // Lookup implements recipients.Directory: an address with an entry is
@@ -368,6 +425,20 @@ func (d *Directory) MailboxDatabase(ctx context.Context, address string) (db str
 		return "", false, fmt.Errorf("%w: several entries of %s name different mailbox databases", ErrUnavailable, address)
 	}
 	return r.database, r.database != "", nil
+}
+
+// CachedMailboxDatabase is MailboxDatabase from the cache alone, without
+// I/O: known is false when the address has no cached answer (or its
+// entries disagree), and only asking the directory can tell.
+func (d *Directory) CachedMailboxDatabase(address string) (db string, found, known bool) {
+	if d.cfg.DatabaseAttribute == "" {
+		return "", false, true
+	}
+	r, ok := d.cache.get(cacheKey(address), d.cfg.Clock.Now())
+	if !ok || r.ambiguous {
+		return "", false, false
+	}
+	return r.database, r.database != "", true
 }
 
 // HasAccounts reports whether the directory holds SMTP accounts.

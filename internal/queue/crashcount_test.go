@@ -62,7 +62,7 @@ type oneDest struct {
 	DelivererFunc
 }
 
-func (oneDest) Plan(m *Message, rcpts []int) []Job {
+func (oneDest) Plan(_ context.Context, m *Message, rcpts []int) []Job {
 	return []Job{{Dest: "slow.example", Queue: "mx:slow.example", Max: 1, Rcpts: rcpts}}
 }
 

@@ -579,14 +579,18 @@
 //     for it (putLeavingTook); a discard kept aside for a copy the lost
 //     attempt made is spent then and dropped (earlyspent.go), so that
 //     the next attempt's copy under the same shadow id — a new record at
-//     the primary — is not settled by it. The crash counts against it only if umbra's own code was
-//     running on it then — the attempt's start (attemptable, plan), a job
+//     the primary — is not settled by it. The crash counts against it
+//     only if umbra's own code was running on it then — the attempt's
+//     start (attemptable, plan: the planner does no I/O, so a recipient
+//     whose mailbox database only the directory can tell goes to a job
+//     that asks), a job
 //     from its start (the body load is inside) to its report except while
 //     it waits on the next hop (AwaitingPeer: connecting — dial,
 //     greeting, EHLO, TLS, AUTH, a relay's XSHADOW —, or its replies to
 //     the envelope, to the end of the message and to the shadow verbs
 //     after it, on every path: MX, smart host, hub, LMTP; writing the
-//     message is umbra's code), and the attempt's end (complete, finish) until its
+//     message is umbra's code) or on the directory (a mailbox database
+//     asked of LDAP, bounded by ldap.timeout), and the attempt's end (complete, finish) until its
 //     results are handed to the store: not while it is queued behind its
 //     destination's window, nor while its results wait for their commit
 //     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says

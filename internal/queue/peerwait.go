@@ -40,8 +40,9 @@ import (
 //     a relay's XSHADOW to a hub) or waiting for its replies (to MAIL,
 //     RCPT and DATA, which a tarpit drags out, to the end of the
 //     message, which a slow mailbox may keep for minutes, and to the
-//     XQUERYDISCARD after it), or a recipient check asking the directory
-//     or a callout — on every path (MX, smart host, a hub of the
+//     XQUERYDISCARD after it), a recipient check asking the directory
+//     or a callout, or routing asking the directory for a recipient's
+//     mailbox database (ldapdir's AwaitPeer) — on every path (MX, smart host, a hub of the
 //     organisation, the LMTP mailbox server), while no other job of the
 //     attempt runs umbra's code (AwaitingPeer);
 //   - an attempt whose jobs are done and whose results wait for their

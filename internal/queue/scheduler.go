@@ -26,8 +26,12 @@ import (
 // message whole, as one job without a window.
 type Planner interface {
 	// Plan splits the recipients at the given indexes into jobs, one per
-	// destination. Every index appears in exactly one job.
-	Plan(m *Message, rcpts []int) []Job
+	// destination. Every index appears in exactly one job. It must not
+	// wait on a peer (it runs on a receiving session's goroutine or the
+	// scheduler's loop): what needs I/O to be routed (a directory asked
+	// for a mailbox database) goes in a job without a destination, and
+	// the job's attempt does the I/O. ctx is the attempt's.
+	Plan(ctx context.Context, m *Message, rcpts []int) []Job
 }
 
 // RouteNamer is implemented by a Deliverer that can name, without I/O,
@@ -395,10 +399,12 @@ func (s *scheduler) destFor(key, queue string, max int) *dest {
 	return d
 }
 
-// plan splits an attempt into jobs.
-func (q *Manager) plan(m *Message, rcpts []int) []Job {
+// plan splits an attempt into jobs. It runs on the caller's goroutine
+// (a receiving session's, the scheduler's loop): the planner does no
+// I/O, so it never waits on a peer (Planner).
+func (q *Manager) plan(ctx context.Context, a *attempt, rcpts []int) []Job {
 	if p, ok := q.del.(Planner); ok {
-		if jobs := p.Plan(m, rcpts); len(jobs) > 0 {
+		if jobs := p.Plan(ctx, a.m, rcpts); len(jobs) > 0 {
 			return jobs
 		}
 	}
@@ -428,7 +434,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		q.wg.Done()
 		return
 	}
-	jobs := q.plan(m, rcpts)
+	jobs := q.plan(ctx, a, rcpts)
 	now := q.clk.Now()
 	s := q.sched
 	share := max(q.cfg.MaxActive/destShare, 1)

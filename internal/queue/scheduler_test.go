@@ -29,7 +29,7 @@ func newPlanned() *planned {
 
 func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
 
-func (p *planned) Plan(m *Message, rcpts []int) []Job {
+func (p *planned) Plan(_ context.Context, m *Message, rcpts []int) []Job {
 	var jobs []Job
 	at := map[string]int{}
 	for _, i := range rcpts {

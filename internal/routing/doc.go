@@ -42,8 +42,12 @@
 //     SetDatabases (the LDAP directory, assign.go) is asked first; its
 //     answer must name a database of the topology. When it cannot answer,
 //     Route.Tempfail says so and the recipient waits (no guess from the
-//     recipient map). Routing does no I/O itself: the source bounds its
-//     own time and caches its answers.
+//     recipient map); the reply says whether it did not answer in time
+//     (451 4.4.3). Routing does no I/O itself: the source bounds its own
+//     time, honours the caller's context (RouteContext) and caches its
+//     answers. PlanRoute, a delivery's plan, asks only the cache: a
+//     recipient it would have to ask the directory for gets Route.Lookup,
+//     and the attempt routes it again with RouteContext.
 //   - NewTopology is total: every numeric field is ranged (link cost
 //     1..99999, routing-group connector cost 1..100 with 0 meaning 1,
 //     address-space cost 0..100, sizes >= 0), every reference resolves,

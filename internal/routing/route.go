@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -60,6 +61,9 @@ type Route struct {
 	// Tempfail, when set, is why the recipient waits and is routed again
 	// later (the directory could not assign its mailbox database).
 	Tempfail string `json:"tempfail,omitempty"`
+	// Lookup (PlanRoute only): the directory must be asked for the
+	// recipient's mailbox database; the route has no next hop yet.
+	Lookup bool `json:"lookup,omitempty"`
 
 	explain bool
 	delayed bool // FanOut sent it to a fork site (RT-6)
@@ -87,15 +91,29 @@ func (r *Route) why(format string, args ...any) {
 // server named local. accepted tells whether the recipient's domain is
 // one of the organisation's (from the accepted domains).
 func (t *Topology) Route(local, rcpt string, size int64, accepted DomainType) Route {
-	return t.route(local, rcpt, size, accepted, false)
+	return t.route(context.Background(), local, rcpt, size, accepted, false, false)
+}
+
+// RouteContext is Route for a delivery attempt: ctx bounds and marks
+// what the database source does (a directory lookup waits on a peer).
+func (t *Topology) RouteContext(ctx context.Context, local, rcpt string, size int64, accepted DomainType) Route {
+	return t.route(ctx, local, rcpt, size, accepted, false, false)
+}
+
+// PlanRoute is Route without I/O, for a delivery's plan: a recipient
+// whose mailbox database only the directory can tell now (not in its
+// cache) gets Lookup and no next hop; the attempt routes it again with
+// RouteContext, where asking may wait.
+func (t *Topology) PlanRoute(local, rcpt string, size int64, accepted DomainType) Route {
+	return t.route(context.Background(), local, rcpt, size, accepted, false, true)
 }
 
 // Explain is Route with the reason for every choice (RT-11).
 func (t *Topology) Explain(local, rcpt string, size int64, accepted DomainType) Route {
-	return t.route(local, rcpt, size, accepted, true)
+	return t.route(context.Background(), local, rcpt, size, accepted, true, false)
 }
 
-func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, explain bool) Route {
+func (t *Topology) route(ctx context.Context, local, rcpt string, size int64, accepted DomainType, explain, noIO bool) Route {
 	r := Route{Recipient: rcpt, explain: explain}
 	me, ok := t.servers[local]
 	if !ok {
@@ -120,7 +138,11 @@ func (t *Topology) route(local, rcpt string, size int64, accepted DomainType, ex
 		t.routeConnector(&r, me, domain, size, true)
 		return r
 	}
-	if db, tempfail := t.assigned(rcpt); tempfail != "" {
+	if db, tempfail, lookup := t.assigned(ctx, rcpt, noIO); lookup {
+		r.Lookup, r.Destination = true, "the mailbox database the directory assigns"
+		r.why("only the directory can assign the mailbox database of %s now: routed when the attempt asks it", rcpt)
+		return r
+	} else if tempfail != "" {
 		r.Tempfail, r.Destination = tempfail, "the mailbox database the directory assigns"
 		r.why("the directory cannot assign the mailbox database of %s now: the recipient waits", rcpt)
 		return r

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"container/heap"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -607,7 +608,7 @@ func (t *Topology) Hubs(site string) []*Server { return t.bySite[site] }
 // HasMailbox reports whether the topology maps rcpt to a mailbox database.
 func (t *Topology) HasMailbox(rcpt string) bool {
 	domain := mailaddr.Fold(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
-	if db, tempfail := t.assigned(rcpt); db != nil || tempfail != "" {
+	if db, tempfail, _ := t.assigned(context.Background(), rcpt, false); db != nil || tempfail != "" {
 		return true
 	}
 	return t.database(rcpt, domain) != nil || t.groups[mailaddr.Fold(rcpt)] != nil

@@ -21,7 +21,7 @@ import (
 // answers its jobs inside the claim.
 type deadRelay struct{}
 
-func (deadRelay) Plan(m *queue.Message, rcpts []int) []queue.Job {
+func (deadRelay) Plan(_ context.Context, m *queue.Message, rcpts []int) []queue.Job {
 	return []queue.Job{{Dest: "org/hub1.sb.test", Queue: "org:site:sb", Max: 2, Rcpts: rcpts}}
 }
 

@@ -297,6 +297,20 @@ func (c *Client) PeerDatabaseDigest() string {
 	return v
 }
 
+// Mail is go-smtp's Mail, except that BODY=8BITMIME is declared only
+// when opts says the message is 8-bit (opts.Body, RFC 6152): go-smtp
+// adds it to every MAIL to a hop that offers 8BITMIME, a 7-bit message
+// and umbra's own DSNs included, and the hop would then store and pass
+// them on as 8-bit. A 7-bit message goes without the parameter (7BIT is
+// the default). The hop lacking 8BITMIME gets no parameter either way
+// (delivery refuses it 8-bit content: eightbit.go).
+func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
+	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = from, opts != nil && opts.Body == gosmtp.Body8BitMIME, true
+	err := c.Client.Mail(from, opts)
+	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = "", false, false
+	return err
+}
+
 // SetShadowID makes the next MAIL command carry XSHADOW=id (W-3).
 func (c *Client) SetShadowID(id string) { c.sc.mailParam = id }
 
@@ -322,6 +336,12 @@ type shadowConn struct {
 	mailParam string
 	copyParam string // XSHADOWCOPY=, shadow on receipt (receipt.go)
 	copyMark  uint64 // XSHADOWMARK= with it (version 7: queue marks.go), 0 for none
+
+	// The MAIL being written (Client.Mail): its reverse path, and whether
+	// the message is 8-bit; without body8 the BODY=8BITMIME go-smtp adds
+	// after the path is taken out.
+	mailFrom       string
+	body8, bodySet bool
 
 	// Pipelining (pipeline.go): while capturing, commands are collected
 	// in captured and fake holds the 250s go-smtp reads for them.
@@ -371,14 +391,22 @@ func (s *shadowConn) Read(b []byte) (int, error) {
 }
 
 // withShadowParams adds the pending XSHADOW= and XSHADOWCOPY= parameters
-// to a MAIL command (and forgets them); other writes are returned as
-// they are.
+// to a MAIL command (and forgets them), and takes out the BODY=8BITMIME
+// go-smtp added to the MAIL of a message that is not 8-bit (Client.Mail);
+// other writes are returned as they are.
 func (s *shadowConn) withShadowParams(b []byte) []byte {
 	if s.mailParam != "" && !validShadowID(s.mailParam) {
 		s.mailParam = "" // cannot be an id; never sent (it could hold CR or LF)
 	}
 	if s.copyParam != "" && !validShadowID(s.copyParam) {
 		s.copyParam = ""
+	}
+	if s.bodySet && !s.body8 && bytes.HasPrefix(b, []byte("MAIL FROM:")) {
+		path := len("MAIL FROM:<") + len(s.mailFrom) + len(">")
+		if len(b) > path && string(b[:path]) == "MAIL FROM:<"+s.mailFrom+">" && bytes.HasPrefix(b[path:], []byte(" BODY=8BITMIME")) {
+			b = append(bytes.Clone(b[:path]), b[path+len(" BODY=8BITMIME"):]...)
+		}
+		s.bodySet = false
 	}
 	if (s.mailParam != "" || s.copyParam != "") && bytes.HasPrefix(b, []byte("MAIL FROM:")) && bytes.HasSuffix(b, []byte("\r\n")) {
 		line := bytes.Clone(b[:len(b)-2])

@@ -256,6 +256,9 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		c.sc.copyMark = m.HolderMark // the commit's own mark: it proves that commit (queue marks.go)
 	}
 	opts := &gosmtp.MailOptions{Size: size, EnvelopeID: m.EnvID, UTF8: m.UTF8}
+	if m.EightBit { // the copy keeps what the message was received with (Client.Mail)
+		opts.Body = gosmtp.Body8BitMIME
+	}
 	switch {
 	case m.RetFull:
 		opts.Return = gosmtp.DSNReturnFull

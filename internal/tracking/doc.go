@@ -24,8 +24,12 @@
 //     last write is older than the bound is deleted (at each rotation, at
 //     SetMaxAge and hourly): no line outlives the bound by more than a day.
 //   - Lines are JSON without HTML escaping: <id@host> is written as it is,
-//     so that grep finds it. The line is built by hand (encode.go), byte
-//     for byte what encoding/json writes for an Entry (FuzzAppendEntry);
+//     so that grep finds it. What a terminal would act on (C1 controls,
+//     DEL, bidirectional and zero-width format characters) is escaped
+//     as jsonsafe.Escape does for the admin API and the daemon's log
+//     (\u009b): the line decodes to the same values. The line is built
+//     by hand (encode.go), byte for byte what encoding/json writes for
+//     an Entry with jsonsafe.Escape applied (FuzzAppendEntry);
 //     what it cannot write (a time outside years 0–9999, a delay that is
 //     not a number) goes through encoding/json.
 //   - Search (the function) only reads the files: `umbra track` uses it

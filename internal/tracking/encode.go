@@ -9,11 +9,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
 // appendEntry appends e as one JSON line, byte for byte what
-// encoding/json's Encoder with SetEscapeHTML(false) writes for an Entry
+// encoding/json's Encoder with SetEscapeHTML(false) writes for an Entry,
+// with what a terminal would act on escaped as jsonsafe.Escape does
 // (FuzzAppendEntry holds it to that), without reflection: a line is
 // written for every recipient of every message. ok is false when the
 // entry cannot be written as JSON (a time outside years 0–9999, a delay
@@ -73,7 +75,8 @@ func appendEntryReflect(b []byte, e *Entry) ([]byte, bool) {
 	if enc.Encode(e) != nil {
 		return b, false
 	}
-	return buf.Bytes(), true
+	line := jsonsafe.Escape(buf.Bytes()[len(b):])
+	return append(buf.Bytes()[:len(b)], line...), true
 }
 
 func appendOmit(b []byte, key, s string) []byte {
@@ -104,14 +107,17 @@ func appendJSONFloat(b []byte, f float64) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString is encoding/json's string encoding without HTML
-// escaping: quotes, backslash and control characters escaped, invalid
-// UTF-8 as \ufffd, U+2028 and U+2029 escaped.
+// escaping — quotes, backslash and control characters escaped, invalid
+// UTF-8 as \ufffd — and what jsonsafe.Escape escapes besides: DEL and
+// every character that is not printable (C1 controls, bidirectional
+// and zero-width format characters, U+2028 and U+2029, U+FFFD), as
+// \uXXXX (a surrogate pair above U+FFFF).
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
 				i++
 				continue
 			}
@@ -137,16 +143,9 @@ func appendJSONString(b []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		if !jsonsafe.Raw(r) { // invalid UTF-8 decodes as U+FFFD: \ufffd
 			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			b = appendRuneEscape(b, r)
 			i += size
 			start = i
 			continue
@@ -155,6 +154,20 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendRuneEscape appends r as \uXXXX, a surrogate pair above U+FFFF.
+func appendRuneEscape(b []byte, r rune) []byte {
+	if r > 0xffff {
+		r -= 0x10000
+		b = appendU16(b, 0xd800+(r>>10)&0x3ff)
+		return appendU16(b, 0xdc00+r&0x3ff)
+	}
+	return appendU16(b, r)
+}
+
+func appendU16(b []byte, r rune) []byte {
+	return append(b, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
 }
 
 // lineBufs are the buffers lines are built in (one per concurrent

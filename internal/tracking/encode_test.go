@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
@@ -19,7 +20,7 @@ func reflectLine(t testing.TB, e *Entry) (string, bool) {
 	if enc.Encode(e) != nil {
 		return "", false
 	}
-	return buf.String(), true
+	return string(jsonsafe.Escape(buf.Bytes())), true
 }
 
 func checkEntry(t testing.TB, e *Entry) {
@@ -30,7 +31,8 @@ func checkEntry(t testing.TB, e *Entry) {
 	}
 }
 
-// TestAppendEntryMatchesJSON: the hand-written line is encoding/json's,
+// TestAppendEntryMatchesJSON: the hand-written line is encoding/json's
+// with jsonsafe.Escape applied,
 // for every field empty and set, the escapes JSON has, invalid UTF-8,
 // the line and paragraph separators, floats in both notations, times
 // with and without fractions and offsets, and those JSON refuses.
@@ -43,7 +45,7 @@ func TestAppendEntryMatchesJSON(t *testing.T) {
 	checkEntry(t, &Entry{Time: base.Truncate(time.Second), Event: "receive", ID: "x", MessageID: "<m@x>", OrgID: "o",
 		Sender: "", Recipients: []string{"a", "b", ""}, Size: -1, Connector: "c", ClientIP: "::1", Helo: "h<&>",
 		Action: "remove", Actor: "uid=0(root)"})
-	for _, s := range []string{"\"\\/\b\f\n\r\t\x00\x01\x1f\x7f", "ä€😀", "\xff\xfe", "a\xe2\x80\xa8b\xe2\x80\xa9c", "\xe2\x80", "<script>&"} {
+	for _, s := range []string{"\"\\/\b\f\n\r\t\x00\x01\x1f\x7f", "ä€😀", "\xff\xfe", "a\xe2\x80\xa8b\xe2\x80\xa9c", "\xe2\x80", "<script>&", "\u009b\u202e\u200b\ufeff\U000E0001\ufffd\u00a0é"} {
 		checkEntry(t, &Entry{Time: base, Event: s, Sender: s, Reply: s, Recipients: []string{s}})
 	}
 	for _, d := range []float64{0.001, 1, 123456.789, 1e-7, 5e-324, 1e21, 1e22, -0.5, math.Copysign(0, -1), 1e20, 1.5e-6,
@@ -136,5 +138,42 @@ func TestBatchWritesTheSameLinesAtOnce(t *testing.T) {
 	got, _ := os.ReadFile(dir + "/all.log")
 	if string(got) != string(want) || strings.Count(string(got), "\n") != 2 {
 		t.Fatalf("batch wrote\n%s\nwant\n%s", got, want)
+	}
+}
+
+// The tracking log's lines escape what a terminal would act on — C1
+// controls (CSI U+009B), DEL, bidirectional overrides and isolates,
+// zero-width characters — as the admin API's JSON and the daemon's log
+// do (jsonsafe.Escape): `cat tracking.log` cannot be made to move the
+// cursor or reverse a line, and the line decodes to the same values.
+func TestLineEscapesWhatATerminalActsOn(t *testing.T) {
+	path := t.TempDir() + "/tracking.log"
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Entry{Time: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), Event: "defer", ID: "1",
+		Sender: "\u202emoc.knab@ceo.example", Recipients: []string{"a\u009b31mb@example.net"},
+		Reply: "550 5.1.1 no\u200b such\u0085user\u2066 \x7f\U000E0001", Helo: "mx\u0080.example"}
+	l.Write(e)
+	l.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"\u202e", "\u009b", "\u200b", "\u0085", "\u2066", "\x7f", "\u0080", "\U000E0001"} {
+		if strings.Contains(string(raw), c) {
+			t.Errorf("the line carries %q raw: %s", c, raw)
+		}
+	}
+	for _, esc := range []string{`\u202e`, `\u009b`, `\u200b`, `\u0085`, `\u2066`, `\u007f`, `\u0080`, `\udb40\udc01`} {
+		if !strings.Contains(string(raw), esc) {
+			t.Errorf("the line lacks %s: %s", esc, raw)
+		}
+	}
+	var back Entry
+	if err := json.Unmarshal(raw, &back); err != nil || back.Sender != e.Sender || back.Reply != e.Reply ||
+		back.Helo != e.Helo || len(back.Recipients) != 1 || back.Recipients[0] != e.Recipients[0] {
+		t.Errorf("the line does not decode to the entry: %+v %v", back, err)
 	}
 }

@@ -1,4 +1,9 @@
-package admin
+// Package jsonsafe escapes, in JSON umbra writes, the characters a
+// terminal or a browser would act on: one rule for the admin API, the
+// web console, the daemon's JSON log and the tracking log, the same
+// characters the CLI escapes. The escapes are JSON's, so a document
+// stays valid and decodes to the same values.
+package jsonsafe
 
 import (
 	"fmt"
@@ -6,23 +11,23 @@ import (
 	"unicode/utf8"
 )
 
-// The API's strings come from the network: a sender, a recipient, an
+// umbra's JSON strings come from the network: a sender, a recipient, an
 // EHLO name, a next hop's reply. encoding/json escapes the C0 controls
 // but writes C1 controls (U+0080–U+009F, CSI U+009B among them), DEL,
 // bidirectional overrides and isolates and zero-width characters raw,
 // and a terminal or a browser showing the raw JSON would act on them.
-// EscapeUnprintable writes each such character as a JSON escape
+// Escape writes each such character as a JSON escape
 // (\u009b, a surrogate pair above U+FFFF): the same characters the CLI
 // escapes (every one that is not printable; tab, newline and carriage
-// return are kept), so the API's JSON stays valid and decodes to the
+// return are kept), so the JSON stays valid and decodes to the
 // same values (outside strings JSON has only ASCII, and encoding/json
 // has escaped the C0 controls in strings), and the web console's pages,
 // built from that JSON, show the escape rather than obey the character.
-func EscapeUnprintable(b []byte) []byte {
+func Escape(b []byte) []byte {
 	i := 0
 	for i < len(b) {
 		r, n := utf8.DecodeRune(b[i:])
-		if !jsonRaw(r) {
+		if !Raw(r) {
 			break
 		}
 		i += n
@@ -34,7 +39,7 @@ func EscapeUnprintable(b []byte) []byte {
 	for i < len(b) {
 		r, n := utf8.DecodeRune(b[i:])
 		switch {
-		case jsonRaw(r):
+		case Raw(r):
 			out = append(out, b[i:i+n]...)
 		case r > 0xffff:
 			r -= 0x10000
@@ -47,9 +52,10 @@ func EscapeUnprintable(b []byte) []byte {
 	return out
 }
 
-// jsonRaw: r may appear as itself. A byte that is not UTF-8 (RuneError)
-// is escaped as U+FFFD, which encoding/json writes in its place too.
-func jsonRaw(r rune) bool {
+// Raw reports whether r may appear as itself in a JSON string umbra
+// writes. A byte that is not UTF-8 (RuneError) is escaped as U+FFFD,
+// which encoding/json writes in its place too.
+func Raw(r rune) bool {
 	if r < utf8.RuneSelf {
 		return r >= 0x20 && r != 0x7f || r == '\t' || r == '\n' || r == '\r'
 	}
