@@ -503,8 +503,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}()
 
 	<-ctx.Done()
-	// A second signal during the drain ends the process at once.
+	// A second signal during the drain ends the process at once, as the
+	// operator's decision: not a crash (stopAtOnce).
+	now := make(chan os.Signal, 1)
+	signal.Notify(now, syscall.SIGINT, syscall.SIGTERM) // before the first's is stopped: no moment with neither
+	defer signal.Stop(now)
 	stopSignals()
+	go stopAtOnce(now, mgr, log)
 	log.Info("draining: no new sessions; finishing transactions and deliveries", "timeout", drainTimeout)
 	systemd.Notify("STOPPING=1")
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
@@ -898,4 +903,29 @@ func (f fanout) Batch() (queue.Events, func()) {
 			fl()
 		}
 	}
+}
+
+// stopAtOnce ends the process at a second SIGTERM or SIGINT during the
+// drain, by that signal as its default action did, without waiting for
+// anything (no next hop, no commit). First it records that it cuts the
+// deliveries in flight (queue StopAtOnce: one pwrite of each attempt's
+// slot): a stop the operator asked for is no crash, and counts none
+// toward the poison queue; each such message is due at once at the
+// next start, no retry step used, as the drain's own cut leaves it.
+func stopAtOnce(sigs <-chan os.Signal, mgr *queue.Manager, log *slog.Logger) {
+	sig := <-sigs
+	cut, recorded := mgr.StopAtOnce()
+	if recorded {
+		log.Warn("second signal: stopping at once; deliveries in flight are cut and due at once at the next start, no crash counted",
+			"signal", sig.String(), "deliveries", cut)
+	} else {
+		log.Warn("second signal: stopping at once; the peer-wait slot file is off, so every delivery in flight counts a crash at the next start",
+			"signal", sig.String())
+	}
+	signal.Reset(sig)
+	if s, ok := sig.(syscall.Signal); ok {
+		syscall.Kill(os.Getpid(), s)
+		time.Sleep(5 * time.Second) // the signal ends the process first
+	}
+	os.Exit(exitFailure)
 }
