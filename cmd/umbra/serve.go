@@ -425,6 +425,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		metricsAddr = "http://" + ln.Addr().String() + "/metrics"
 	}
 
+	// Nothing may fail once the queue has started: a return from here
+	// ends the process without the drain, its deliveries in flight cut
+	// with their slots saying running — a crash counted against each at
+	// the next start for a stop umbra decided. So the pickup directory
+	// is made first.
+	if dir := cfg.Pickup.Directory; dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("pickup directory: %w", err)
+		}
+	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	mgr.Start(runCtx, clients...)
@@ -452,9 +462,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("pickup directory: %w", err)
-		}
 		w := pickup.New(pickup.Config{AuthservIDs: authservIDs(cfg), Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure),
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),

@@ -28,7 +28,7 @@ import (
 // from its start (loading the body from the database, checking its spool
 // file) through everything the deliverer does on the message between
 // waits on the next hop (signing, loop checks, reading the spool,
-// dot-stuffing and writing it), and the attempt's end (its results
+// dot-stuffing it and handing it to the socket), and the attempt's end (its results
 // applied, DSNs built) up to the moment its results are handed to the
 // store's commit. Nothing else counts:
 //
@@ -40,7 +40,9 @@ import (
 //     a relay's XSHADOW to a hub) or waiting for its replies (to MAIL,
 //     RCPT and DATA, which a tarpit drags out, to the end of the
 //     message, which a slow mailbox may keep for minutes, and to the
-//     XQUERYDISCARD after it), or a recipient check asking the directory
+//     XQUERYDISCARD after it), writing to it while the write blocks
+//     because it takes no more (a slow reader of the body: smtp
+//     peerwrite.go), or a recipient check asking the directory
 //     or a callout — on every path (MX, smart host, a hub of the
 //     organisation, the LMTP mailbox server), while no other job of the
 //     attempt runs umbra's code (AwaitingPeer);
@@ -62,6 +64,10 @@ import (
 // and a CRC-32C of both. A file per attempt, as an older release kept,
 // cost a create and an unlink (an inode allocated and freed) per
 // delivery: 17 % of the daemon's CPU relaying 4 KiB messages.
+//
+// A stop umbra decides is no crash. The immediate stop of a second
+// signal (StopAtOnce) rewrites every slot in use as stopped and writes
+// no slot after, just before the process ends: nothing is waited for.
 //
 // At the next start (Recover) an Active message counts a crash only if
 // its slot says running — when the file can be trusted. It is trusted
@@ -130,6 +136,9 @@ type peerWaitJob struct {
 // that section, so a bystander counts again only by bad luck, while a
 // poisonous message still crashes the server with the turn in hand and
 // counts. Waiting for the turn runs nothing on the message (no slot).
+// Past its first wait a suspect runs without the turn: its writes that
+// block on a slow next hop are waits (count nothing), but two suspects
+// whose bodies go at full speed both run umbra's code meanwhile.
 
 // suspectTurn waits for the suspects' turn; false when ctx ended first
 // (the job goes on without it: it ends at once).
