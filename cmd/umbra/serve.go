@@ -425,6 +425,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		metricsAddr = "http://" + ln.Addr().String() + "/metrics"
 	}
 
+	// Nothing may fail once the queue has started: a return from here
+	// ends the process without the drain, its deliveries in flight cut
+	// with their slots saying running — a crash counted against each at
+	// the next start for a stop umbra decided. So the pickup directory
+	// is made first.
+	if dir := cfg.Pickup.Directory; dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("pickup directory: %w", err)
+		}
+	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	mgr.Start(runCtx, clients...)
@@ -452,9 +462,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("pickup directory: %w", err)
-		}
 		w := pickup.New(pickup.Config{AuthservIDs: authservIDs(cfg), Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure),
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
@@ -503,8 +510,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}()
 
 	<-ctx.Done()
-	// A second signal during the drain ends the process at once.
+	// A second signal during the drain ends the process at once, as the
+	// operator's decision: not a crash (stopAtOnce).
+	now := make(chan os.Signal, 1)
+	signal.Notify(now, syscall.SIGINT, syscall.SIGTERM) // before the first's is stopped: no moment with neither
+	defer signal.Stop(now)
 	stopSignals()
+	go stopAtOnce(now, mgr, log)
 	log.Info("draining: no new sessions, no new delivery attempts; finishing transactions and the deliveries under way", "timeout", drainTimeout)
 	systemd.Notify("STOPPING=1")
 	// No delivery attempt starts from here on: mail received during the
@@ -900,4 +912,29 @@ func (f fanout) Batch() (queue.Events, func()) {
 			fl()
 		}
 	}
+}
+
+// stopAtOnce ends the process at a second SIGTERM or SIGINT during the
+// drain, by that signal as its default action did, without waiting for
+// anything (no next hop, no commit). First it records that it cuts the
+// deliveries in flight (queue StopAtOnce: one pwrite of each attempt's
+// slot): a stop the operator asked for is no crash, and counts none
+// toward the poison queue; each such message is due at once at the
+// next start, no retry step used, as the drain's own cut leaves it.
+func stopAtOnce(sigs <-chan os.Signal, mgr *queue.Manager, log *slog.Logger) {
+	sig := <-sigs
+	cut, recorded := mgr.StopAtOnce()
+	if recorded {
+		log.Warn("second signal: stopping at once; deliveries in flight are cut and due at once at the next start, no crash counted",
+			"signal", sig.String(), "deliveries", cut)
+	} else {
+		log.Warn("second signal: stopping at once; the peer-wait slot file is off, so every delivery in flight counts a crash at the next start",
+			"signal", sig.String())
+	}
+	signal.Reset(sig)
+	if s, ok := sig.(syscall.Signal); ok {
+		syscall.Kill(os.Getpid(), s)
+		time.Sleep(5 * time.Second) // the signal ends the process first
+	}
+	os.Exit(exitFailure)
 }

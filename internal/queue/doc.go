@@ -69,7 +69,8 @@
 //	                    submitted mail goes back Ready, due now, unattempted;
 //	                    attempts under way commit their results)
 //	Active at start-up ──Recover──▶ Ready (crash count < threshold) or Poison
-//	                    (a crash counts only if umbra's code was running on it)
+//	                    (a crash counts only if umbra's code was running on it,
+//	                    never after a second signal's stop: StopAtOnce)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
 //	                                 its own shadow copy discarded in that commit: hold.go)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
@@ -588,9 +589,12 @@
 //     it waits on the next hop (AwaitingPeer: connecting — dial,
 //     greeting, EHLO, TLS, AUTH, a relay's XSHADOW —, or its replies to
 //     the envelope, to the end of the message and to the shadow verbs
-//     after it, on every path: MX, smart host, hub, LMTP; writing the
-//     message is umbra's code) or on the directory (a mailbox database
-//     asked of LDAP, bounded by ldap.timeout), and the attempt's end (complete, finish) until its
+//     after it, on every path: MX, smart host, hub, LMTP; or a write to
+//     it that blocks because the next hop does not take more (smtp
+//     peerwrite.go); dot-stuffing and a write the socket takes at once
+//     are umbra's code) or on the directory (a mailbox database asked
+//     of LDAP, bounded by ldap.timeout), and the attempt's end
+//     (complete, finish) until its
 //     results are handed to the store: not while it is queued behind its
 //     destination's window, nor while its results wait for their commit
 //     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says
@@ -606,7 +610,13 @@
 //     a crash is a suspect: suspects run umbra's code up to their first
 //     wait on a peer one at a time (peerwait.go, "Suspects"), so a kill
 //     soon after a start — when every recovered message begins at once —
-//     counts again against at most one of them. Only PoisonThreshold
+//     counts again against at most one of them (past their first wait
+//     they are not held back: two writing at full speed both count). A
+//     stop umbra decides counts no crash: the drain cuts its attempts
+//     (stopReply), and the immediate stop of a second signal marks every
+//     slot in use stopped before the process ends (StopAtOnce: a pwrite
+//     each; nothing written to the slots after), which Recover reads as
+//     no crash. Only PoisonThreshold
 //     counted crashes since its last completed attempt move it to the
 //     poison queue, where it stays for the operator; it is never dropped.
 //     Every move to poison (here, a panic, an unreadable body) is the

@@ -191,9 +191,9 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 	slots := q.store.takePeerWaits(peerWaitMaxSlots(q.cfg.MaxActive), q.log)
 	run := q.store.peerWaitRun(q.log) // the file started afresh for this run; nil: off
 	var moved, took []*Message
-	counted, shadowHolds := 0, 0
+	counted, stopped, shadowHolds := 0, 0, 0
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		recovered, poisoned, moved, took, counted = 0, 0, moved[:0], took[:0], 0
+		recovered, poisoned, moved, took, counted, stopped = 0, 0, moved[:0], took[:0], 0, 0
 		// The next start trusts the slot file only if it is this run's.
 		meta := tx.tx.Bucket(bucketMeta)
 		if err := meta.Delete(keyPeerWaitRun); err != nil {
@@ -214,6 +214,8 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 			if slots.counts(id) {
 				m.CrashCount++
 				counted++
+			} else if slots.stopped[id] {
+				stopped++ // cut by the operator's immediate stop (StopAtOnce): umbra stopped, nothing crashed
 			}
 			if m.CrashCount >= q.cfg.PoisonThreshold {
 				m.State = Poison
@@ -260,6 +262,10 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 	if !slots.trusted && (!slots.missing || counted > 0) {
 		q.log.Warn("peer-wait slot file not trusted: every message in delivery at the stop counts a crash",
 			"reason", slots.why, "counted", counted)
+	}
+	if err == nil && stopped > 0 {
+		q.log.Info("deliveries the last stop cut at once (a second signal) are due now: "+
+			stopReply+"; no crash counted", "messages", stopped)
 	}
 	if err == nil {
 		for _, m := range took {

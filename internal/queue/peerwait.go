@@ -28,7 +28,7 @@ import (
 // from its start (loading the body from the database, checking its spool
 // file) through everything the deliverer does on the message between
 // waits on the next hop (signing, loop checks, reading the spool,
-// dot-stuffing and writing it), and the attempt's end (its results
+// dot-stuffing it and handing it to the socket), and the attempt's end (its results
 // applied, DSNs built) up to the moment its results are handed to the
 // store's commit. Nothing else counts:
 //
@@ -40,8 +40,10 @@ import (
 //     a relay's XSHADOW to a hub) or waiting for its replies (to MAIL,
 //     RCPT and DATA, which a tarpit drags out, to the end of the
 //     message, which a slow mailbox may keep for minutes, and to the
-//     XQUERYDISCARD after it), a recipient check asking the directory
-//     or a callout, or routing asking the directory for a recipient's
+//     XQUERYDISCARD after it), writing to it while the write blocks
+//     because it takes no more (a slow reader of the body: smtp
+//     peerwrite.go), a recipient check asking the directory or a
+//     callout, or routing asking the directory for a recipient's
 //     mailbox database (ldapdir's AwaitPeer) — on every path (MX, smart host, a hub of the
 //     organisation, the LMTP mailbox server), while no other job of the
 //     attempt runs umbra's code (AwaitingPeer);
@@ -63,6 +65,10 @@ import (
 // and a CRC-32C of both. A file per attempt, as an older release kept,
 // cost a create and an unlink (an inode allocated and freed) per
 // delivery: 17 % of the daemon's CPU relaying 4 KiB messages.
+//
+// A stop umbra decides is no crash. The immediate stop of a second
+// signal (StopAtOnce) rewrites every slot in use as stopped and writes
+// no slot after, just before the process ends: nothing is waited for.
 //
 // At the next start (Recover) an Active message counts a crash only if
 // its slot says running — when the file can be trusted. It is trusted
@@ -95,6 +101,9 @@ const (
 	slotFree    byte = 'F'
 	slotRunning byte = 'R' // umbra's code runs on the message
 	slotWaiting byte = 'W' // every running job of the attempt waits on a peer
+	// slotStopped: the operator's immediate stop (a second signal) cut
+	// the attempt — umbra ended itself, nothing crashed (StopAtOnce).
+	slotStopped byte = 'S'
 )
 
 // peerWaitMaxSlots bounds the slots read at start: one per attempt in
@@ -112,7 +121,7 @@ type peerWaitKey struct{}
 type peerWaitJob struct {
 	q       *Manager
 	a       *attempt
-	waiting int // this job's waits not ended (a.mu)
+	waiting int // this job's waits not ended, nested (a.mu): the job waits while it is above 0
 	left    bool
 	turn    bool // holds the suspects' turn (a.mu): given back at its first wait or its end
 }
@@ -128,6 +137,9 @@ type peerWaitJob struct {
 // that section, so a bystander counts again only by bad luck, while a
 // poisonous message still crashes the server with the turn in hand and
 // counts. Waiting for the turn runs nothing on the message (no slot).
+// Past its first wait a suspect runs without the turn: its writes that
+// block on a slow next hop are waits (count nothing), but two suspects
+// whose bodies go at full speed both run umbra's code meanwhile.
 
 // suspectTurn waits for the suspects' turn; false when ctx ended first
 // (the job goes on without it: it ends at once).
@@ -180,6 +192,7 @@ type peerWaitSlots struct {
 	log  *slog.Logger
 	free []int64 // released slots, taken again first
 	next int64   // slots handed out so far
+	cut  bool    // StopAtOnce marked the slots: nothing is written after
 }
 
 // bootID is the identity of the running kernel's boot; nil when the
@@ -369,6 +382,9 @@ func (p *peerWaitSlots) put(slot int64, id ID, phase byte) error {
 	if p.f == nil {
 		return errPeerWaitOff
 	}
+	if p.cut {
+		return nil // the process ends: the slots say how the stop found each attempt
+	}
 	if _, err := p.f.WriteAt(b[:], peerWaitHeaderSize+slot*peerWaitSlotSize); err != nil {
 		p.off(err)
 		return err
@@ -408,6 +424,61 @@ func (p *peerWaitSlots) close() {
 
 var errPeerWaitOff = errors.New("peer-wait slots are off")
 
+// stopAll marks every slot in use (running or waiting) stopped and
+// writes nothing after: the process ends at once (StopAtOnce). It reads
+// back the slots handed out (at most the active set's, 16 bytes each)
+// and rewrites those that say running or waiting, one pwrite each, no
+// fsync (the page cache outlives the process). It returns how many
+// attempts it marked, and false when the slots are off (every attempt in
+// delivery then counts a crash at the next start, the safe side).
+func (p *peerWaitSlots) stopAll() (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.f == nil {
+		return 0, false
+	}
+	p.cut = true
+	if p.next == 0 {
+		return 0, true
+	}
+	b := make([]byte, p.next*peerWaitSlotSize)
+	if _, err := p.f.ReadAt(b, peerWaitHeaderSize); err != nil {
+		return 0, false // the slots stay as they were: running ones count
+	}
+	n := 0
+	for i := int64(0); i < p.next; i++ {
+		slot := b[i*peerWaitSlotSize : (i+1)*peerWaitSlotSize]
+		if slot[8] != slotRunning && slot[8] != slotWaiting || binary.BigEndian.Uint32(slot[12:]) != crc32.Checksum(slot[:12], castagnoli) {
+			continue
+		}
+		slot[8] = slotStopped
+		binary.BigEndian.PutUint32(slot[12:], crc32.Checksum(slot[:12], castagnoli))
+		if _, err := p.f.WriteAt(slot, peerWaitHeaderSize+i*peerWaitSlotSize); err != nil {
+			return n, false
+		}
+		n++
+	}
+	return n, true
+}
+
+// StopAtOnce records that the server stops at once, by the operator's
+// decision (a second SIGTERM or SIGINT during the drain), cutting every
+// attempt in flight: at the next start none of them counts a crash
+// toward the poison queue, as the drain's cut counts none — each is due
+// at once, no retry step used (Recover). It waits for nothing (no next
+// hop, no commit): the caller ends the process right after, and nothing
+// of the slots is written in between. It returns how many attempts it
+// marked, and false when the slot file is off (then every message in
+// delivery counts a crash at the next start, as after any stop the file
+// cannot tell).
+func (q *Manager) StopAtOnce() (cut int, recorded bool) {
+	pw := q.store.peerWaits(q.log)
+	if pw == nil {
+		return 0, false
+	}
+	return pw.stopAll()
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // peerWaitRead is what the slot file of the previous run says.
@@ -417,6 +488,9 @@ type peerWaitRead struct {
 	// whose slot said running.
 	trusted bool
 	running map[ID]bool
+	// stopped: trusted, the messages whose attempt the operator's
+	// immediate stop cut (StopAtOnce): no crash.
+	stopped map[ID]bool
 	// why the file is not trusted; "" with trusted.
 	why string
 	// missing: there was no file (a first start; not worth a warning
@@ -498,7 +572,7 @@ func readPeerWaitSlots(r io.Reader, maxSlots int, boot, run []byte) (out peerWai
 	if len(run) != 16 || string(h[24:40]) != string(run) {
 		return peerWaitRead{why: "the slot file is not the one the last run started (it could not write one, or the database or the file was replaced)"}
 	}
-	out.running = map[ID]bool{}
+	out.running, out.stopped = map[ID]bool{}, map[ID]bool{}
 	var slot [peerWaitSlotSize]byte
 	var zero [peerWaitSlotSize]byte
 	for {
@@ -521,6 +595,8 @@ func readPeerWaitSlots(r io.Reader, maxSlots int, boot, run []byte) (out peerWai
 		switch slot[8] {
 		case slotRunning:
 			out.running[ID(binary.BigEndian.Uint64(slot[:8]))] = true
+		case slotStopped:
+			out.stopped[ID(binary.BigEndian.Uint64(slot[:8]))] = true
 		case slotWaiting, slotFree:
 		default:
 			return peerWaitRead{why: "a slot of the slot file says no known phase"}
@@ -633,8 +709,8 @@ func (q *Manager) jobLeftLocked(j *peerWaitJob) {
 	}
 	a := j.a
 	if j.waiting > 0 {
-		a.peer -= j.waiting
-		a.own += j.waiting
+		a.peer--
+		a.own++
 		j.waiting = 0
 	}
 	a.own--
@@ -648,7 +724,10 @@ func (q *Manager) jobLeftLocked(j *peerWaitJob) {
 // umbra's code on the message; call the returned function when the wait
 // ends (calling it again does nothing). A crash while every job of the
 // attempt waits this way does not count toward the poison queue. With a
-// context that is not a job's, it does nothing.
+// context that is not a job's, it does nothing. Waits nest: a write that
+// blocks on the peer inside a wait for its reply (smtp's peer writes)
+// changes nothing, and the job runs umbra's code again only when its
+// outermost wait ends.
 func AwaitingPeer(ctx context.Context) (done func()) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
 	if j == nil {
@@ -660,11 +739,13 @@ func AwaitingPeer(ctx context.Context) (done func()) {
 		a.mu.Unlock()
 		return func() {}
 	}
-	a.own--
-	a.peer++
 	j.waiting++
-	j.q.markPhase(a)
-	j.giveTurn() // after the slot says waiting: the next suspect may run
+	if j.waiting == 1 {
+		a.own--
+		a.peer++
+		j.q.markPhase(a)
+		j.giveTurn() // after the slot says waiting: the next suspect may run
+	}
 	a.mu.Unlock()
 	ended := false
 	return func() {
@@ -675,9 +756,11 @@ func AwaitingPeer(ctx context.Context) (done func()) {
 		}
 		ended = true
 		j.waiting--
-		a.peer--
-		a.own++
-		j.q.markPhase(a)
+		if j.waiting == 0 {
+			a.peer--
+			a.own++
+			j.q.markPhase(a)
+		}
 	}
 }
 

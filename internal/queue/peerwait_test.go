@@ -360,3 +360,99 @@ func reslot(b []byte, i int, f func([]byte)) []byte {
 	binary.BigEndian.PutUint32(sl[12:], crc32.Checksum(sl[:12], castagnoli))
 	return b
 }
+
+// Waits nest: a write that blocks on the peer inside a wait for its
+// reply (smtp's peer writes) is one more wait of the same job. Before,
+// each nested wait took one more of the attempt's running count away, so
+// one job nested in a wait made the slot say waiting while another job
+// of the attempt ran umbra's code.
+func TestPeerWaitNested(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q := NewManager(s, nil, ManagerConfig{})
+	a := &attempt{m: &Message{ID: s.NewID(time.Now())}}
+	phase := func() byte { return slotPhases(t, path)[a.m.ID] }
+	ctx1, j1 := q.withJob(context.Background(), a)
+	_, j2 := q.withJob(context.Background(), a) // runs umbra's code throughout
+	outer := AwaitingPeer(ctx1)
+	inner := AwaitingPeer(ctx1)
+	if phase() != slotRunning || a.own != 1 || a.peer != 1 {
+		t.Fatalf("one job in two nested waits, one running: slot %q own %d peer %d", phase(), a.own, a.peer)
+	}
+	q.jobLeft(j2)
+	if phase() != slotWaiting {
+		t.Fatalf("the only job waits (nested): slot says %q", phase())
+	}
+	inner()
+	if phase() != slotWaiting {
+		t.Fatalf("the inner wait ended inside the outer one: slot says %q, want waiting", phase())
+	}
+	outer()
+	if phase() != slotRunning || a.own != 1 || a.peer != 0 {
+		t.Fatalf("both waits ended: slot %q own %d peer %d", phase(), a.own, a.peer)
+	}
+	// A job that leaves inside nested waits ends them all at once.
+	AwaitingPeer(ctx1)
+	AwaitingPeer(ctx1)
+	q.jobLeft(j1)
+	if phase() != 0 || a.own != 0 || a.peer != 0 {
+		t.Fatalf("after the job left in nested waits: slot %q own %d peer %d", phase(), a.own, a.peer)
+	}
+}
+
+// F6: the operator's immediate stop (a second signal) while umbra's
+// code runs on a message is no crash: StopAtOnce marks the attempt's
+// slot stopped, nothing the job does after changes it, and the next
+// start counts no crash — three such stops leave the message due, never
+// poisoned. Before, the slot said running and each stop counted.
+func TestStopAtOnceCountsNoCrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	id := submitActive(t, path)
+	for stop := 1; stop <= 3; stop++ {
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reached, step, stepped, release := make(chan struct{}, 1), make(chan struct{}), make(chan struct{}), make(chan struct{})
+		q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, _ []byte, rcpts []int) []Result {
+			reached <- struct{}{} // umbra's code on the message
+			<-step
+			AwaitingPeer(ctx)() // phase changes after the stop: never written
+			close(stepped)
+			<-release
+			return nil
+		}), ManagerConfig{PoisonThreshold: 2})
+		if _, poi, err := q.Recover(context.Background()); err != nil || poi != 0 {
+			t.Fatalf("stop %d: recover: %d poisoned, %v", stop, poi, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		q.Start(ctx)
+		select {
+		case <-reached:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stop %d: the message was not attempted", stop)
+		}
+		if got := slotPhases(t, path)[id]; got != slotRunning {
+			t.Fatalf("stop %d: the slot says %q before the stop, want running", stop, got)
+		}
+		if n, ok := q.StopAtOnce(); n != 1 || !ok {
+			t.Fatalf("stop %d: StopAtOnce marked %d, recorded %v; want 1, true", stop, n, ok)
+		}
+		close(step)
+		<-stepped
+		if got := slotPhases(t, path)[id]; got != slotStopped {
+			t.Fatalf("stop %d: after the job went on, the slot says %q, want stopped", stop, got)
+		}
+		s.Close() // the process ends: nothing after reaches the disk
+		close(release)
+		cancel()
+	}
+	m := stateOf(t, path)
+	if m.State == Poison || m.CrashCount != 0 {
+		t.Fatalf("after 3 immediate stops: state %s, crash count %d, %q", m.State, m.CrashCount, m.LastError)
+	}
+}

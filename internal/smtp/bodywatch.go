@@ -128,6 +128,8 @@ func underlyingTCP(c net.Conn) *net.TCPConn {
 			c = v.Conn
 		case *shadowConn:
 			c = v.Conn
+		case *peerWriteConn:
+			c = v.Conn
 		default:
 			return nil
 		}

@@ -123,8 +123,11 @@ func (c *Client) BodiesBegun() int { return int(c.bodies.Load()) }
 // SetAwaitReply sets the function called while the client of a
 // transaction (Pipeline, SendData) waits for the next hop's replies — to
 // the envelope and DATA, and to the end of the message (the next hop's
-// processing time, which may be minutes) — but not while it writes the
-// message; it returns the function called when they are in. The queue
+// processing time, which may be minutes) — and while a write to the next
+// hop blocks because it does not take the bytes (peerwrite.go), but not
+// while the message is read and dot-stuffed between writes, nor during
+// a write the socket takes at once; it returns the function called when
+// they are in. The queue
 // uses it to tell a crash during such a wait from one in umbra's own code
 // (queue.AwaitingPeer). The shadow verbs and RSET wait through it as
 // well. nil clears it.
@@ -161,7 +164,8 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		o.CommandTimeout = 5 * time.Minute
 	}
 	conn.SetDeadline(time.Now().Add(o.CommandTimeout))
-	c, useTLS, err := prelude(conn, o)
+	pw := newPeerWriteConn(conn) // peerwrite.go: a write blocked on the next hop is its time
+	c, useTLS, err := prelude(pw, o)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -182,7 +186,9 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		gc.Close()
 		return nil, err
 	}
-	return &Client{Client: gc, conn: c, sc: sc, TLS: useTLS}, nil
+	cl := &Client{Client: gc, conn: c, sc: sc, TLS: useTLS}
+	pw.c = cl
+	return cl, nil
 }
 
 // ErrNoShadow is returned by Shadow when the peer offers no XSHADOW.
@@ -933,6 +939,9 @@ func (c *Client) Alive() bool {
 			continue
 		case *tls.Conn:
 			nc = x.NetConn()
+			continue
+		case *peerWriteConn:
+			nc = x.Conn
 			continue
 		}
 		break
