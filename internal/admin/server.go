@@ -752,9 +752,10 @@ func fail(w http.ResponseWriter, code int, msg string) {
 }
 
 // writeJSON writes v as one line of JSON with every character a
-// terminal or a browser would act on escaped (EscapeUnprintable).
+// terminal or a browser would act on escaped (EscapeUnprintable) and
+// each byte that is not UTF-8 as the text \xNN (textBytes).
 func writeJSON(w io.Writer, v any) {
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(textBytes(v))
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}
