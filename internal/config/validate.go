@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
@@ -210,6 +211,24 @@ func validate(c *Config) []violation {
 		checkRights(v, rc.Permissions.Anonymous, at("permissions", "anonymous"))
 		checkRights(v, rc.Permissions.Authenticated, at("permissions", "authenticated"))
 		checkRights(v, rc.Permissions.Servers, at("permissions", "servers"))
+		// accept-xshadow is a transport server's right. Given to the
+		// anonymous or authenticated class it could only reach the
+		// transport servers among them (which permissions.servers
+		// names) while XSHADOW was advertised to every session of the
+		// class: a mistake, not a grant. On an externally secured
+		// connector every session is a transport server.
+		if !rc.ExternallySecured {
+			for _, class := range []struct {
+				name   string
+				rights []string
+			}{{"anonymous", rc.Permissions.Anonymous}, {"authenticated", rc.Permissions.Authenticated}} {
+				if j := slices.Index(class.rights, RightAcceptXShadow); j >= 0 {
+					v.add(fmt.Sprintf("accept-xshadow in permissions.%s: only a transport server opens a shadow session, and an %s session is none "+
+						"on a connector that is not externally_secured; grant it in permissions.servers", class.name, class.name),
+						at("permissions", class.name, j)...)
+				}
+			}
+		}
 		validateConnectionFiltering(v, rc.ConnectionFiltering, at)
 		l := rc.Limits
 		for _, f := range []struct {
