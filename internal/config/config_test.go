@@ -581,3 +581,17 @@ func TestInetAtonFormsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A domain of an unknown type is reported once, at its type: the
+// recipient_validation its type would have given is not reported as
+// wrong when the file does not set it (rt28).
+func TestUnknownDomainTypeReportedOnce(t *testing.T) {
+	_, err := Parse([]byte(`server: {name: hub.test}
+accepted_domains:
+  - domain: example.test
+    type: internal-relay
+`), "t.yaml")
+	if err == nil || !strings.Contains(err.Error(), "internal-relay") || strings.Contains(err.Error(), "recipient_validation") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -542,6 +542,7 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 				"(use recipient_validation: directory)", d.Domain), "accepted_domains", i, "recipient_validation")
 		}
 	case ValidationOff:
+	case "": // not set, and the domain's type, reported already, gives no default
 	default:
 		v.add(fmt.Sprintf("recipient_validation must be directory, callout or off, not %q", d.RecipientValidation),
 			"accepted_domains", i, "recipient_validation")
