@@ -250,6 +250,12 @@ func validate(c *Config) []violation {
 		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
 			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
 		}
+		if l.MaxLineLength > MaxLineLengthBound {
+			// Each session holds a line whole until it ends or passes the
+			// bound: past 1 MiB the bound is no protection.
+			v.add(fmt.Sprintf("limits.max_line_length must be at most %d (a line is held in memory whole before it is judged)", MaxLineLengthBound),
+				at("limits", "max_line_length")...)
+		}
 		if rc.BareNewlines != BareNewlinesReject && rc.BareNewlines != BareNewlinesNormalize {
 			v.add(fmt.Sprintf("bare_newlines %q: want %s or %s", rc.BareNewlines, BareNewlinesReject, BareNewlinesNormalize), at("bare_newlines")...)
 		}
