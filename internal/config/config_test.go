@@ -147,7 +147,7 @@ func TestBadConfigs(t *testing.T) {
 		// them (rt28 F5).
 		// A command line is buffered whole before it is judged: a bound
 		// past 1 MiB per line and session is no bound (rt28).
-		"line-length-huge.yaml": `line-length-huge.yaml:7: limits.max_line_length must be at most 1048576`,
+		"line-length-huge.yaml":      `line-length-huge.yaml:7: limits.max_line_length must be at most 1048576`,
 		"xshadow-anonymous.yaml":     `xshadow-anonymous.yaml:7: accept-xshadow in permissions.anonymous`,
 		"xshadow-authenticated.yaml": `xshadow-authenticated.yaml:10: accept-xshadow in permissions.authenticated`,
 	}
