@@ -142,12 +142,12 @@ func TestBadConfigs(t *testing.T) {
 		"mx-limit-negative.yaml":  `mx-limit-negative.yaml:11: mx_address_limit must not be negative (0: no bound)`,
 		// A fraction is refused, not truncated to 0, "no bound" (NEW-1).
 		"mx-limit-fraction.yaml": `mx-limit-fraction.yaml:11: send_connectors[0].mx_address_limit: 0.5 is not a whole number`,
+		// A command line is buffered whole before it is judged: a bound
+		// past 1 MiB per line and session is no bound (rt28).
+		"line-length-huge.yaml": `line-length-huge.yaml:7: limits.max_line_length must be at most 1048576`,
 		// accept-xshadow is a transport server's right: given to anonymous
 		// or authenticated sessions it would only advertise XSHADOW to
 		// them (rt28 F5).
-		// A command line is buffered whole before it is judged: a bound
-		// past 1 MiB per line and session is no bound (rt28).
-		"line-length-huge.yaml":      `line-length-huge.yaml:7: limits.max_line_length must be at most 1048576`,
 		"xshadow-anonymous.yaml":     `xshadow-anonymous.yaml:7: accept-xshadow in permissions.anonymous`,
 		"xshadow-authenticated.yaml": `xshadow-authenticated.yaml:10: accept-xshadow in permissions.authenticated`,
 	}
