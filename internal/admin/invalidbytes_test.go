@@ -70,3 +70,23 @@ func TestTextBytesCopiesOnlyWhatChanges(t *testing.T) {
 		t.Error("a value without invalid bytes was copied")
 	}
 }
+
+// FuzzTextBytes: the result is valid UTF-8, valid input is returned as
+// it is, and every byte that is not UTF-8 is one \xNN.
+func FuzzTextBytes(f *testing.F) {
+	for _, s := range []string{"", "ok", "l\xe9a", "\xff\xfe", "\xe2\x80", "é\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := TextBytes(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("%q -> %q: not UTF-8", s, out)
+		}
+		if utf8.ValidString(s) && out != s {
+			t.Fatalf("%q changed to %q", s, out)
+		}
+		if len(out) > 4*len(s) {
+			t.Fatalf("%q -> %q: longer than 4 per byte", s, out)
+		}
+	})
+}
