@@ -54,3 +54,29 @@ outbound_tls: {mta_sts: %s}
 		}
 	}
 }
+
+// A reload that changes only max_message_size moves the derived
+// body_memory_limit, which applies after a restart: the warning says it
+// is derived, not set, so the operator is not told of a setting they
+// never wrote as if they had (rt28).
+func TestRestartOnlyNamesDerivedBodyMemoryLimit(t *testing.T) {
+	parse := func(size, limit string) *config.Config {
+		t.Helper()
+		c, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.example.test}
+transport: {spool_threshold: 100MB%s}
+receive_connectors: [{name: x, bindings: ["127.0.0.1:0"], limits: {max_connections: 10, max_message_size: %s}}]
+`, limit, size)), "umbra.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	got := restartOnly(parse("1MB", ""), parse("2MB", ""))
+	if len(got) != 1 || !strings.Contains(got[0], "derived from the receive connectors' max_message_size") {
+		t.Errorf("derived limit moved: %q", got)
+	}
+	got = restartOnly(parse("1MB", ", body_memory_limit: 10MB"), parse("1MB", ", body_memory_limit: 20MB"))
+	if !slices.Equal(got, []string{"transport.body_memory_limit"}) {
+		t.Errorf("set limit changed: %q", got)
+	}
+}

@@ -771,9 +771,17 @@ func restartOnly(cur, next *config.Config) []string {
 		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
 		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
 	}
-	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit {
-		restart = append(restart, "transport.body_memory_limit") // the receive side's budget, made at start
-		next.Transport.BodyMemoryLimit = cur.Transport.BodyMemoryLimit
+	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit || next.Transport.BodyMemoryDerived != cur.Transport.BodyMemoryDerived {
+		// The receive side's budget, made at start. Not in the file, it
+		// is named for what it derives from, which the operator changed.
+		key := "transport.body_memory_limit"
+		if next.Transport.BodyMemoryDerived && cur.Transport.BodyMemoryDerived {
+			key = "transport.body_memory_limit (not set: derived from the receive connectors' max_message_size and max_connections)"
+		}
+		if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit {
+			restart = append(restart, key)
+		}
+		next.Transport.BodyMemoryLimit, next.Transport.BodyMemoryDerived = cur.Transport.BodyMemoryLimit, cur.Transport.BodyMemoryDerived
 	}
 	if next.AuthThrottle != cur.AuthThrottle {
 		restart = append(restart, "auth_throttle")

@@ -62,7 +62,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	if ob, ok := s.db.(OptionsBackuper); ok && r.URL.Query().Get("skip_unreadable") == "1" {
 		n, err = ob.BackupWith(dw, queue.BackupOptions{SkipUnreadable: true, Unreadable: func(u []queue.UnreadableBody) {
 			skipped = u
-			if j, jerr := json.Marshal(u); jerr == nil {
+			if j, jerr := json.Marshal(textBytes(u)); jerr == nil {
 				w.Header().Set(headerUnreadable, string(jsonsafe.Escape(j)))
 			}
 		}}, size)

@@ -14,13 +14,19 @@
 //   - Strings from the network (senders, recipients, EHLO names,
 //     replies) reach the JSON with every character a terminal or a
 //     browser would act on escaped (\u009b, \u202e; jsonescape.go), as
-//     the CLI escapes them; the console's pages use the same escape.
+//     the CLI escapes them; the console's pages use the same escape. A
+//     byte that is not UTF-8, which JSON cannot hold, is written as the
+//     text \xNN (textbytes.go), never as U+FFFD, which hides the byte.
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
 //     400 bad request, 404 no such message, queue, state or dumpster database (the error
 //     lists the valid names: a typo never acts on a phantom queue; a
-//     suspension of a queue that holds no message is checked against the
-//     configuration in force by the SetQueueNames check; so is the
-//     database of a redelivery request that has no copies), 409
+//     suspension, resume or retry of a queue that holds no message is
+//     checked against the configuration in force by the SetQueueNames
+//     check; so is the database of a redelivery request that has no
+//     copies), 422 an action that does not apply (to a shadow copy; a
+//     retry of a suspended queue or of a message only such a queue
+//     holds; suspend, resume or retry of poison, quarantine or a
+//     dumpster queue), 409
 //     message in delivery (try again) or a redelivery request id reused
 //     for other parameters (never retry that), 503 a redelivery request
 //     stored and begun whose later commit failed (a full disk: finished

@@ -358,13 +358,16 @@ func (s *Server) routes() http.Handler {
 		n := 0
 		switch r.PathValue("action") {
 		case "suspend", "resume", "retry", "redirect":
-			// A typo must not suspend a phantom queue nor succeed; a
-			// queue that can exist may be suspended before its mail.
-			if !s.checkNames(w, name, "", r.PathValue("action") == "suspend") {
-				return
-			}
+			// A queue nothing is delivered from is refused with what acts
+			// on its messages, whether or not one is there now.
 			if err := queue.CheckQueueAction(name, r.PathValue("action")); err != nil {
 				fail(w, http.StatusUnprocessableEntity, err.Error()) // it would say done and change nothing
+				return
+			}
+			// A typo must not suspend a phantom queue nor succeed; a
+			// queue that can exist may be suspended before its mail,
+			// and resumed or retried with none in it (0 due).
+			if !s.checkNames(w, name, "", r.PathValue("action") != "redirect") {
 				return
 			}
 		}
@@ -736,7 +739,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 		fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, queue.ErrBusy):
 		fail(w, http.StatusConflict, err.Error())
-	case errors.Is(err, queue.ErrShadowCopy):
+	case errors.Is(err, queue.ErrShadowCopy), errors.Is(err, queue.ErrQueueSuspended):
 		fail(w, http.StatusUnprocessableEntity, err.Error()) // the action does not apply: not a server error
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err.Error())
@@ -753,9 +756,10 @@ func fail(w http.ResponseWriter, code int, msg string) {
 }
 
 // writeJSON writes v as one line of JSON with every character a
-// terminal or a browser would act on escaped (jsonsafe.Escape).
+// terminal or a browser would act on escaped (jsonsafe.Escape) and
+// each byte that is not UTF-8 as the text \xNN (textBytes).
 func writeJSON(w io.Writer, v any) {
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(textBytes(v))
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}

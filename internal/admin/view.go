@@ -1,13 +1,12 @@
 package admin
 
 import (
-	"bufio"
 	"bytes"
 	"mime"
-	"net/textproto"
 	"strings"
 	"time"
 
+	"umbra/internal/header"
 	"umbra/internal/queue"
 )
 
@@ -75,13 +74,17 @@ func (s *Server) stateView() queue.StateView {
 }
 
 // subjectOf reads the Subject header of a stored message (its header
-// section only, at most 256 KiB), decoded from RFC 2047.
+// section only, at most 256 KiB), decoded from RFC 2047. A control
+// character or a byte that is not UTF-8 in it is kept (writeJSON
+// escapes it): the Subject is the sender's, whatever it holds.
 func subjectOf(body []byte) string {
 	if len(body) > 256<<10 {
-		body = body[:256<<10]
+		body = body[:bytes.LastIndexByte(body[:256<<10], '\n')+1] // whole lines only
 	}
-	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(body))).ReadMIMEHeader()
-	raw := h.Get("Subject")
+	var raw string
+	if vs := header.Values(body, "Subject"); len(vs) > 0 {
+		raw = vs[0]
+	}
 	dec := new(mime.WordDecoder)
 	if s, err := dec.DecodeHeader(raw); err == nil {
 		raw = s

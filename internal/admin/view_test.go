@@ -33,3 +33,18 @@ func FuzzSubjectOf(f *testing.F) {
 		_ = utf8.ValidString(s)
 	})
 }
+
+// A Subject holding a control character (an ESC a sender put there) or
+// a byte that is not UTF-8 is the message's Subject all the same: the
+// API escapes it when it writes it, it does not drop it.
+func TestSubjectOfControlsAndBytes(t *testing.T) {
+	for body, want := range map[string]string{
+		"Subject: esc \x1b[31mRED\x1b[0m\r\n\r\n": "esc \x1b[31mRED\x1b[0m",
+		"Subject: latin \xe9\r\n\r\n":             "latin \xe9",
+		"X: \x01\r\nSubject: after\r\n\r\n":       "after",
+	} {
+		if got := subjectOf([]byte(body)); got != want {
+			t.Errorf("%q: %q, want %q", body, got, want)
+		}
+	}
+}

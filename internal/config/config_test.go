@@ -142,6 +142,14 @@ func TestBadConfigs(t *testing.T) {
 		"mx-limit-negative.yaml":  `mx-limit-negative.yaml:11: mx_address_limit must not be negative (0: no bound)`,
 		// A fraction is refused, not truncated to 0, "no bound" (NEW-1).
 		"mx-limit-fraction.yaml": `mx-limit-fraction.yaml:11: send_connectors[0].mx_address_limit: 0.5 is not a whole number`,
+		// A command line is buffered whole before it is judged: a bound
+		// past 1 MiB per line and session is no bound (rt28).
+		"line-length-huge.yaml": `line-length-huge.yaml:7: limits.max_line_length must be at most 1048576`,
+		// accept-xshadow is a transport server's right: given to anonymous
+		// or authenticated sessions it would only advertise XSHADOW to
+		// them (rt28 F5).
+		"xshadow-anonymous.yaml":     `xshadow-anonymous.yaml:7: accept-xshadow in permissions.anonymous`,
+		"xshadow-authenticated.yaml": `xshadow-authenticated.yaml:10: accept-xshadow in permissions.authenticated`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {
@@ -163,6 +171,21 @@ func TestBadConfigs(t *testing.T) {
 	_, err := Load("testdata/bad/bad-send.yaml")
 	if es, ok := err.(Errors); !ok || len(es) != 2 || es[0].Line > es[1].Line {
 		t.Errorf("want two errors in line order, got %v", err)
+	}
+}
+
+// On an externally secured connector every session is a transport
+// server: accept-xshadow may be granted to every class there.
+func TestXShadowRightOnExternallySecured(t *testing.T) {
+	_, err := Parse([]byte(`server: {name: hub.test}
+receive_connectors:
+  - name: transport
+    bindings: ["127.0.0.1:0"]
+    externally_secured: true
+    permissions: {anonymous: [submit, relay, accept-xshadow], authenticated: [accept-xshadow]}
+`), "es.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -559,5 +582,19 @@ func TestInetAtonFormsRefused(t *testing.T) {
 				t.Errorf("%s %s: %v", c.name, h, err)
 			}
 		}
+	}
+}
+
+// A domain of an unknown type is reported once, at its type: the
+// recipient_validation its type would have given is not reported as
+// wrong when the file does not set it (rt28).
+func TestUnknownDomainTypeReportedOnce(t *testing.T) {
+	_, err := Parse([]byte(`server: {name: hub.test}
+accepted_domains:
+  - domain: example.test
+    type: internal-relay
+`), "t.yaml")
+	if err == nil || !strings.Contains(err.Error(), "internal-relay") || strings.Contains(err.Error(), "recipient_validation") {
+		t.Fatalf("%v", err)
 	}
 }

@@ -33,6 +33,7 @@ const (
 	DefaultMaxConnections             = 5000
 	DefaultMaxConnectionsPerSource    = 50 // as Postfix's smtpd_client_connection_count_limit; 20 refused a third of one client's burst
 	DefaultMaxLineLength              = 2000
+	MaxLineLengthBound                = 1 << 20 // the largest limits.max_line_length
 	DefaultIdleTimeout                = 5 * time.Minute
 	DefaultMaxAuthFailures            = 3
 	DefaultMaxJunkCommands            = 100

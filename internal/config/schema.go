@@ -179,6 +179,9 @@ type Transport struct {
 	// BodyMemoryLimit caps the bytes of received bodies held in memory
 	// across every session (spool.go).
 	BodyMemoryLimit Size `yaml:"body_memory_limit"`
+	// BodyMemoryDerived: the file does not set body_memory_limit, and
+	// its value is the default derived from the receive connectors.
+	BodyMemoryDerived bool `yaml:"-"`
 }
 
 // Accepted domain types.

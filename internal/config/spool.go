@@ -53,6 +53,7 @@ func applyBodyMemoryDefault(c *Config) {
 	if t.BodyMemoryLimit != 0 {
 		return
 	}
+	t.BodyMemoryDerived = true
 	var worst int64
 	for _, rc := range c.ReceiveConnectors {
 		worst += int64(rc.Limits.MaxConnections) * min(int64(rc.Limits.MaxMessageSize), int64(t.SpoolThreshold))

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
@@ -210,6 +211,24 @@ func validate(c *Config) []violation {
 		checkRights(v, rc.Permissions.Anonymous, at("permissions", "anonymous"))
 		checkRights(v, rc.Permissions.Authenticated, at("permissions", "authenticated"))
 		checkRights(v, rc.Permissions.Servers, at("permissions", "servers"))
+		// accept-xshadow is a transport server's right. Given to the
+		// anonymous or authenticated class it could only reach the
+		// transport servers among them (which permissions.servers
+		// names) while XSHADOW was advertised to every session of the
+		// class: a mistake, not a grant. On an externally secured
+		// connector every session is a transport server.
+		if !rc.ExternallySecured {
+			for _, class := range []struct {
+				name   string
+				rights []string
+			}{{"anonymous", rc.Permissions.Anonymous}, {"authenticated", rc.Permissions.Authenticated}} {
+				if j := slices.Index(class.rights, RightAcceptXShadow); j >= 0 {
+					v.add(fmt.Sprintf("accept-xshadow in permissions.%s: only a transport server opens a shadow session, and an %s session is none "+
+						"on a connector that is not externally_secured; grant it in permissions.servers", class.name, class.name),
+						at("permissions", class.name, j)...)
+				}
+			}
+		}
 		validateConnectionFiltering(v, rc.ConnectionFiltering, at)
 		l := rc.Limits
 		for _, f := range []struct {
@@ -230,6 +249,12 @@ func validate(c *Config) []violation {
 		}
 		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
 			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
+		}
+		if l.MaxLineLength > MaxLineLengthBound {
+			// Each session holds a line whole until it ends or passes the
+			// bound: past 1 MiB the bound is no protection.
+			v.add(fmt.Sprintf("limits.max_line_length must be at most %d (a line is held in memory whole before it is judged)", MaxLineLengthBound),
+				at("limits", "max_line_length")...)
 		}
 		if rc.BareNewlines != BareNewlinesReject && rc.BareNewlines != BareNewlinesNormalize {
 			v.add(fmt.Sprintf("bare_newlines %q: want %s or %s", rc.BareNewlines, BareNewlinesReject, BareNewlinesNormalize), at("bare_newlines")...)
@@ -523,6 +548,7 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 				"(use recipient_validation: directory)", d.Domain), "accepted_domains", i, "recipient_validation")
 		}
 	case ValidationOff:
+	case "": // not set, and the domain's type, reported already, gives no default
 	default:
 		v.add(fmt.Sprintf("recipient_validation must be directory, callout or off, not %q", d.RecipientValidation),
 			"accepted_domains", i, "recipient_validation")

@@ -102,12 +102,38 @@ func Remove(msg []byte, names ...string) []byte {
 }
 
 // HasAddress reports whether a field called name holds addr, compared
-// case-insensitively, with or without angle brackets.
+// case-insensitively, with or without angle brackets, and with a quoted
+// local part taken by its content ("alice"@x is alice@x, as RCPT takes
+// it).
 func HasAddress(msg []byte, name, addr string) bool {
 	for _, v := range Values(msg, name) {
-		if mailaddr.EqualFold(strings.TrimSpace(strings.Trim(v, "<>")), addr) {
+		if mailaddr.EqualFold(unquoteLocal(strings.TrimSpace(strings.Trim(v, "<>"))), addr) {
 			return true
 		}
 	}
 	return false
+}
+
+// unquoteLocal is a with its quoted local part ("...", backslash
+// escapes) written as its content; a as it is when its local part is not
+// quoted or the quotes are not closed before the last "@".
+func unquoteLocal(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	if at < 2 || a[0] != '"' || a[at-1] != '"' {
+		return a
+	}
+	var b strings.Builder
+	q := a[1 : at-1]
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; {
+		case c == '\\' && i+1 < len(q):
+			i++
+			b.WriteByte(q[i])
+		case c == '"':
+			return a // a quote inside: not one quoted string
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String() + a[at:]
 }

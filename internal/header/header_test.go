@@ -101,3 +101,22 @@ func TestLargeHeaderSectionNoAllocationPerField(t *testing.T) {
 		}
 	}
 }
+
+// A quoted local part whose content is a dot-string is the same mailbox
+// (README: taken by its content), so a Delivered-To written with one
+// names the recipient as much as the plain form (rt28).
+func TestHasAddressQuotedLocalPart(t *testing.T) {
+	for _, v := range []string{`"alice"@example.test`, `<"alice"@Example.test>`, `"al\ice"@example.test`, `"john.doe"@example.test`} {
+		m := []byte("Delivered-To: " + v + "\r\n\r\nbody\r\n")
+		want := "alice@example.test"
+		if strings.Contains(v, "john") {
+			want = "john.doe@example.test"
+		}
+		if !HasAddress(m, "Delivered-To", want) {
+			t.Errorf("%s does not name %s", v, want)
+		}
+	}
+	if HasAddress([]byte("Delivered-To: \"a b\"@example.test\r\n\r\n"), "Delivered-To", "ab@example.test") {
+		t.Error(`"a b" names ab`)
+	}
+}

@@ -527,10 +527,23 @@ func withTaken(ids []ID, also map[ID][]int) []ID {
 	return append(ids, extra...)
 }
 
+// ErrQueueSuspended: a retry of a suspended queue, or of a message that
+// waits only in suspended queues, would attempt nothing — the
+// suspension holds the mail until its resume, which makes it due now.
+var ErrQueueSuspended = errors.New("the queue is suspended")
+
 // RetryQueue makes every waiting (Ready) message of a queue due now —
 // copies taken over from a failed primary whose route is this queue
-// too (takenOverOn). It returns how many it rescheduled.
+// too (takenOverOn). It returns how many it rescheduled. A suspended
+// queue is refused (ErrQueueSuspended): its messages are not attempted
+// until its resume.
 func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
+	q.qmu.Lock()
+	held := q.suspended[name]
+	q.qmu.Unlock()
+	if held {
+		return 0, fmt.Errorf("%w: %s holds its messages until umbra queue resume %s, which makes them due now", ErrQueueSuspended, name, name)
+	}
 	q.reviveDead()
 	now := q.clk.Now()
 	taken, err := q.takenOverOn(name, Ready)

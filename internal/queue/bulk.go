@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -224,16 +225,22 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 }
 
 // RetryMessage makes a waiting (ready) message due now. It does not count
-// as an attempt.
+// as an attempt. A message whose every pending recipient waits in a
+// suspended queue is refused (ErrQueueSuspended): it would not be
+// attempted.
 func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	now := q.clk.Now()
+	suspended := q.SuspendedQueues()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		if m.State == Shadow {
 			return shadowCopyErr(m, "retry")
 		}
 		if m.State != Ready {
 			return fmt.Errorf("message %s is %s, not waiting for a retry", id, m.State)
+		}
+		if held := heldOnlyBy(m, suspended); held != "" {
+			return fmt.Errorf("%w: message %s waits in %s, held until umbra queue resume %s", ErrQueueSuspended, id, held, held)
 		}
 		if !m.NextAttempt.After(now) {
 			return nil
@@ -243,6 +250,20 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 	})
 	q.Kick()
 	return err
+}
+
+// heldOnlyBy is the suspended queue (one of them) every pending
+// recipient of m waits in, "" when one waits in a queue not suspended.
+func heldOnlyBy(m *Message, suspended []string) string {
+	held := ""
+	for _, i := range m.Pending() {
+		name := queueOf(&m.Rcpts[i])
+		if !slices.Contains(suspended, name) {
+			return ""
+		}
+		held = name
+	}
+	return held
 }
 
 // Flush makes every waiting message due now, except those whose every

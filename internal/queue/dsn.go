@@ -78,7 +78,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	}
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
-		text.WriteString("<" + r.Addr + ">: " + oneLine(r.LastReply) + "\r\n")
+		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(r.LastReply), false) + "\r\n")
 	}
 	cte, readable := readablePart(text.String())
 

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"strings"
+	"unicode/utf8"
 )
 
 // A DSN must reach the sender over any hop that carries 7-bit mail: the
@@ -199,26 +200,51 @@ func utf8AddrText(s string, unitext bool) string {
 }
 
 // dsnText is a line of a delivery-status field: one line, and 7-bit
-// ("?" for each byte above 127) unless global (valid UTF-8 then).
+// ("?" for each byte above 127) unless global (valid UTF-8 then). It
+// comes from the network (a next hop's reply, an ENVID): each byte that
+// is not UTF-8 and each control character (an ESC, DEL, a C1 control)
+// is "?" too, so that the sender's mail reader is given text, not
+// commands.
 func dsnText(s string, global bool) string {
-	s = oneLine(s)
-	if global {
-		return strings.ToValidUTF8(s, "?")
+	return plainText(oneLine(s), !global)
+}
+
+// plainText is s with "?" for each byte that is not UTF-8 and for each
+// control character but tab, CR and LF (C0, DEL, C1), and, with ascii,
+// for each byte above 127.
+func plainText(s string, ascii bool) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' && c != '\r' && c != '\n' || c >= 0x7f {
+			clean = false
+			break
+		}
 	}
-	if isASCII(s) {
+	if clean {
 		return s
 	}
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 0x80 {
-			b[i] = '?'
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r < 0x20 && r != '\t' && r != '\r' && r != '\n', r == 0x7f:
+			b = append(b, '?')
+		case r == utf8.RuneError && n == 1, r >= 0x80 && r < 0xa0:
+			b = append(b, strings.Repeat("?", n)...)
+		case r >= 0x80 && ascii:
+			b = append(b, strings.Repeat("?", n)...)
+		default:
+			b = append(b, s[i:i+n]...)
 		}
+		i += n
 	}
 	return string(b)
 }
 
 // readablePart is the human-readable part's transfer encoding header and
-// body: as it is when ASCII, else quoted-printable of its valid UTF-8.
+// body: as it is when ASCII, else quoted-printable of its valid UTF-8
+// (its network text has been through plainText: "?" for a byte that is
+// not UTF-8).
 func readablePart(text string) (cte, body string) {
 	if isASCII(text) {
 		return "", text

@@ -1,6 +1,9 @@
 package smtp
 
 import (
+	"unicode"
+	"unicode/utf8"
+
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -95,6 +98,26 @@ func validNotifySet(values []gosmtp.DSNNotify) bool {
 }
 
 // printableASCII: every byte from space to tilde.
+// replyBadOrcpt refuses an ORCPT holding a character that is not
+// printable: go-smtp refuses the C0 controls in a utf-8 ORCPT, but not
+// DEL, C1 controls, bidirectional overrides or zero-width characters,
+// which would go on into the record, the DSN and the next hop's RCPT.
+var replyBadOrcpt = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 4}, Message: "Malformed ORCPT: a character that is not printable"}
+
+// printableText reports whether s is valid UTF-8 of printable
+// characters only (space included).
+func printableText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r != ' ' && !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
 func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < ' ' || s[i] > '~' {

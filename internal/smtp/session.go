@@ -420,6 +420,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if err := s.checkRcpt(a.String()); err != nil {
 		return err
 	}
+	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
+		return replyBadOrcpt
+	}
 	r := queue.Recipient{Addr: a.String()}
 	if opts != nil {
 		for _, n := range opts.Notify {

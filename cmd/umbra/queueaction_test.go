@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// rt28 F3/F4: the queue actions say what they did, with an honest exit
+// code. poison and quarantine are refused (exit 1, naming the command
+// that acts on their messages) whether or not a message is in them; a
+// queue the configuration can produce is a name suspend, resume and
+// retry all take (nothing in it: 0 due); a retry of a suspended queue
+// or of a message it holds is refused (exit 1, naming the resume),
+// since it would attempt nothing.
+func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1") // nothing listens at sinkAddr: deferred
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	startUmbra(t, cfg, listen)
+	for _, name := range []string{"poison", "quarantine"} {
+		for _, action := range []string{"suspend", "resume", "retry"} {
+			code, stderr := cliErr(t, cfg, "queue", action, name)
+			if code != exitFailure || !strings.Contains(stderr, "not delivered from") {
+				t.Errorf("queue %s %s (empty): exit %d %q, want 1 naming what acts on its messages", action, name, code, stderr)
+			}
+		}
+	}
+	for _, action := range []string{"resume", "retry"} {
+		if out, code := cli(t, cfg, "queue", action, "smarthost:sink"); code != 0 || !strings.Contains(out, "0 messages") {
+			t.Errorf("queue %s of an empty queue that can exist: exit %d %q", action, code, out)
+		}
+	}
+	if code, stderr := cliErr(t, cfg, "queue", "resume", "smarthost:nosuch"); code != exitNotFound {
+		t.Errorf("queue resume of a name the configuration cannot produce: exit %d %q, want %d", code, stderr, exitNotFound)
+	}
+
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{"x@elsewhere.example"}, strings.NewReader("Subject: held\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	var id string
+	waitCond(t, "the deferral", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "message", "list", "--json")
+		var ms []struct {
+			ID       string `json:"id"`
+			Attempts int    `json:"attempts"`
+		}
+		if json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 1 || ms[0].Attempts == 0 {
+			return false
+		}
+		id = ms[0].ID
+		return true
+	})
+	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
+		t.Fatalf("suspend: exit %d %s", code, out)
+	}
+	code, stderr := cliErr(t, cfg, "queue", "retry", "smarthost:sink")
+	if code != exitFailure || !strings.Contains(stderr, "umbra queue resume smarthost:sink") {
+		t.Errorf("queue retry of a suspended queue: exit %d %q, want 1 naming the resume", code, stderr)
+	}
+	code, stderr = cliErr(t, cfg, "message", "retry", id)
+	if code != exitFailure || !strings.Contains(stderr, "umbra queue resume smarthost:sink") {
+		t.Errorf("message retry of a held message: exit %d %q, want 1 naming the resume", code, stderr)
+	}
+	if out, code := cli(t, cfg, "queue", "resume", "smarthost:sink"); code != 0 || !strings.Contains(out, "1 message") {
+		t.Errorf("resume: exit %d %q", code, out)
+	}
+}

@@ -1,0 +1,155 @@
+package admin
+
+import (
+	"fmt"
+	"reflect"
+	"unicode/utf8"
+)
+
+// A string from the network (a sender, a Subject, a next hop's reply)
+// may hold bytes that are not UTF-8. JSON has no way to write such a
+// byte, and encoding/json would write U+FFFD in its place — hiding which
+// byte it was, and looking like a character the sender wrote. The API
+// writes each such byte as the text \xNN instead, as the CLI and the
+// daemon's text log show it (so `umbra message show` prints \xe9 for a
+// Latin-1 é, with or without --json). writeJSON applies textBytes to
+// every value it writes.
+
+// TextBytes is s with each byte that is not part of valid UTF-8 written
+// as \xNN (lower-case hex); valid UTF-8 is returned as it is.
+func TextBytes(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+16)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			b = fmt.Appendf(b, `\x%02x`, s[i])
+			i++
+			continue
+		}
+		b = append(b, s[i:i+n]...)
+		i += n
+	}
+	return string(b)
+}
+
+// textBytes is v with TextBytes applied to every string JSON would
+// write (exported struct fields, slice and array elements, map keys and
+// values, through pointers and interfaces). What holds no invalid byte
+// is returned itself, not copied; what does is copied, so that the
+// caller's value (often the queue's own) is never changed.
+func textBytes(v any) any {
+	if v == nil {
+		return nil
+	}
+	nv, changed := textBytesValue(reflect.ValueOf(v))
+	if !changed {
+		return v
+	}
+	return nv.Interface()
+}
+
+func textBytesValue(v reflect.Value) (reflect.Value, bool) {
+	switch v.Kind() {
+	case reflect.String:
+		s := v.String()
+		if utf8.ValidString(s) {
+			return v, false
+		}
+		nv := reflect.New(v.Type()).Elem()
+		nv.SetString(TextBytes(s))
+		return nv, true
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v, false
+		}
+		e, changed := textBytesValue(v.Elem())
+		if !changed {
+			return v, false
+		}
+		nv := reflect.New(v.Type().Elem())
+		nv.Elem().Set(e)
+		return nv, true
+	case reflect.Interface:
+		if v.IsNil() {
+			return v, false
+		}
+		e, changed := textBytesValue(v.Elem())
+		if !changed {
+			return v, false
+		}
+		nv := reflect.New(v.Type()).Elem()
+		nv.Set(e)
+		return nv, true
+	case reflect.Struct:
+		var nv reflect.Value
+		t := v.Type()
+		for i := 0; i < v.NumField(); i++ {
+			if !t.Field(i).IsExported() {
+				continue
+			}
+			f, changed := textBytesValue(v.Field(i))
+			if !changed {
+				continue
+			}
+			if !nv.IsValid() {
+				nv = reflect.New(t).Elem()
+				nv.Set(v)
+			}
+			nv.Field(i).Set(f)
+		}
+		if !nv.IsValid() {
+			return v, false
+		}
+		return nv, true
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && (v.IsNil() || v.Type().Elem().Kind() == reflect.Uint8) {
+			return v, false // []byte is base64 in JSON
+		}
+		var nv reflect.Value
+		for i := 0; i < v.Len(); i++ {
+			e, changed := textBytesValue(v.Index(i))
+			if !changed {
+				continue
+			}
+			if !nv.IsValid() {
+				if v.Kind() == reflect.Slice {
+					nv = reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+					reflect.Copy(nv, v)
+				} else {
+					nv = reflect.New(v.Type()).Elem()
+					nv.Set(v)
+				}
+			}
+			nv.Index(i).Set(e)
+		}
+		if !nv.IsValid() {
+			return v, false
+		}
+		return nv, true
+	case reflect.Map:
+		if v.IsNil() {
+			return v, false
+		}
+		changed := false
+		keys := make([]reflect.Value, 0, v.Len())
+		vals := make([]reflect.Value, 0, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			k, kc := textBytesValue(it.Key())
+			e, ec := textBytesValue(it.Value())
+			changed = changed || kc || ec
+			keys, vals = append(keys, k), append(vals, e)
+		}
+		if !changed {
+			return v, false
+		}
+		nv := reflect.MakeMapWithSize(v.Type(), len(keys))
+		for i := range keys {
+			nv.SetMapIndex(keys[i], vals[i])
+		}
+		return nv, true
+	}
+	return v, false
+}
