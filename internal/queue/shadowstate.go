@@ -149,8 +149,47 @@ func (t *Tx) TakeEarlyTakeovers(id ID) ([]string, error) {
 
 // hasShadowCopies reports whether the shadow queue of primary holds any
 // message, taken over or not.
+//
+// A copy taken over keeps its primary until an attempt hands it on, and
+// the primary's discard still settles it (applyDiscardsTx): it must stay
+// watched for that while such a copy waits outside its shadow queue —
+// held in a suspended route's queue, redirected, or poisoned. Only those
+// queues are read, and only when the shadow queue is empty.
 func (t *Tx) hasShadowCopies(primary string) bool {
-	return len(t.InQueue("shadow:"+primary, 1)) > 0
+	if len(t.InQueue("shadow:"+primary, 1)) > 0 {
+		return true
+	}
+	pending := func(id ID) bool {
+		m, err := t.Get(id)
+		if err != nil {
+			return false
+		}
+		for _, r := range m.Rcpts {
+			if r.Status == Pending && r.Primary == primary {
+				return true
+			}
+		}
+		return false
+	}
+	names := append(t.Suspended(), "poison")
+	for _, name := range names {
+		if strings.HasPrefix(name, "shadow:") {
+			continue
+		}
+		for _, id := range t.InQueue(name, 1<<31-1) {
+			if pending(id) {
+				return true
+			}
+		}
+	}
+	prefix := []byte("redirect:")
+	c := t.qidx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if _, id, ok := parseQueueKey(k); ok && pending(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // notePeer records, in the commit that makes a copy Shadowed, the primary

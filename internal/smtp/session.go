@@ -847,6 +847,7 @@ func traceName(helo string, utf8Message bool) string {
 		r, n := utf8.DecodeRuneInString(helo[i:])
 		switch {
 		case r == utf8.RuneError && n <= 1, r < 0x21, r == 0x7f, r >= 0x80 && r < 0xa0,
+			r >= 0x80 && !utf8Message, // a name that is not UTF-8 throughout keeps none of it raw
 			r == '(', r == ')', r == ';', r == '\\':
 			b.WriteByte('?')
 		default:

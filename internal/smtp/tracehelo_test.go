@@ -20,6 +20,7 @@ func TestReceivedHeloNameIsSafe(t *testing.T) {
 		{"u-label, 7-bit message", "x\xc3\xa9.example", "", "Received: from xn--x-bga.example ([127.0.0.1])"},
 		{"u-label, SMTPUTF8 message", "x\xc3\xa9.example", " SMTPUTF8", "Received: from x\xc3\xa9.example ([127.0.0.1])"},
 		{"invalid utf-8", "a\xffb", "", "Received: from a?b ([127.0.0.1])"},
+		{"utf-8 and an invalid byte", "h\xc3\xa9llo\xff.example", "", "Received: from h?llo?.example ([127.0.0.1])"},
 		{"clause breakers", "a)(by;evil", "", "Received: from a??by?evil ([127.0.0.1])"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
