@@ -158,6 +158,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	events = fanout{events, learner}
 	var tracker admin.Tracker
 	if cfg.Tracking.Enabled {
+		// Its directory is made as data_dir is (config check refused a
+		// file or a dead link on the way).
+		if err := os.MkdirAll(filepath.Dir(cfg.Tracking.Path), 0o750); err != nil {
+			return fmt.Errorf("tracking log: %w", err)
+		}
 		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
 		if err != nil {
 			return fmt.Errorf("tracking log: %w", err)

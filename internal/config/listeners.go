@@ -214,27 +214,44 @@ const maxSocketPath = 107
 // A relative admin socket (the default, admin.sock) lies in data_dir:
 // when the operator did not write admin_socket, data_dir is blamed.
 func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
-	for _, d := range []struct {
+	type place struct {
 		dir  string
 		path []any
-	}{
-		{c.Server.DataDir, []any{"server", "data_dir"}},
-		{c.Mailbox.Maildir, []any{"mailbox", "maildir"}},
-		{c.Pickup.Directory, []any{"pickup", "directory"}},
-	} {
+		file bool // the tracking log: a file serve creates, in a directory it creates
+	}
+	places := []place{
+		{c.Server.DataDir, []any{"server", "data_dir"}, false},
+		{c.Mailbox.Maildir, []any{"mailbox", "maildir"}, false},
+		{c.Pickup.Directory, []any{"pickup", "directory"}, false},
+	}
+	if c.Tracking.Enabled && written("tracking", "path") { // else in data_dir: checked with it
+		places = append(places, place{c.Tracking.Path, []any{"tracking", "path"}, true})
+	}
+	for _, d := range places {
 		if d.dir == "" {
 			continue
 		}
+		if leadsNowhere(d.dir) {
+			if !d.file { // fileViolations says it of a file
+				v.add(settingName(d.path)+" "+d.dir+linkNowhere, d.path...)
+			}
+			continue
+		}
 		fi, err := os.Stat(d.dir)
-		if err == nil && !fi.IsDir() {
+		if err == nil && !d.file && !fi.IsDir() {
 			v.add(fmt.Sprintf("%s %s is not a directory (%s)", settingName(d.path), d.dir, fileKind(fi.Mode())), d.path...)
 		}
 		if err == nil {
 			continue
 		}
 		// Not there yet: serve creates it, under its nearest existing
-		// parent, which must be a directory.
+		// parent, which must be a directory (a symbolic link that leads
+		// nowhere makes the creation fail with "file exists").
 		for p := filepath.Dir(d.dir); p != filepath.Dir(p); p = filepath.Dir(p) {
+			if leadsNowhere(p) {
+				v.add(fmt.Sprintf("%s %s: %s%s", settingName(d.path), d.dir, p, linkNowhere), d.path...)
+				break
+			}
 			if fi, err := os.Stat(p); err == nil {
 				if !fi.IsDir() {
 					v.add(fmt.Sprintf("%s %s: %s is not a directory (%s)", settingName(d.path), d.dir, p, fileKind(fi.Mode())), d.path...)

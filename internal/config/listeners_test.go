@@ -63,6 +63,13 @@ func TestDirectoriesAndSocketPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := filepath.Join(dir, strings.Repeat("a", 120)+".sock")
+	dangling := filepath.Join(dir, "dangling")
+	loop1, loop2 := filepath.Join(dir, "loop1"), filepath.Join(dir, "loop2")
+	for _, l := range [][2]string{{filepath.Join(dir, "nowhere", "x"), dangling}, {loop2, loop1}, {loop1, loop2}} {
+		if err := os.Symlink(l[0], l[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	const conn = "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n"
 	for _, tc := range []struct {
 		name, yaml string
@@ -77,6 +84,15 @@ func TestDirectoriesAndSocketPath(t *testing.T) {
 		{"admin_socket too long", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + long + "\n" + conn, 4, "server.admin_socket"},
 		{"admin_socket an existing file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "\n" + conn, 4, "exists and is not a socket (a regular file)"},
 		{"admin_socket under a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n  admin_socket: " + file + "/s.sock\n" + conn, 4, "is not a directory"},
+		{"data_dir a dangling symbolic link", "server:\n  name: mx.a.test\n  data_dir: " + dangling + "\n" + conn, 3, "server.data_dir " + dangling + " is a symbolic link that leads to nothing"},
+		{"pickup directory under a symbolic link loop", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "pickup:\n  directory: " + loop1 + "/p\n", 8,
+			"pickup.directory " + loop1 + "/p: " + loop1 + " is a symbolic link that leads to nothing"},
+		{"tracking log under a file", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "tracking:\n  path: " + file + "/t.log\n", 8,
+			"tracking.path " + file + "/t.log: " + file + " is not a directory"},
+		{"tracking log a directory", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "tracking:\n  path: " + dir + "\n", 8,
+			"tracking.path " + dir + " is not a regular file (a directory)"},
+		{"tracking log a dangling symbolic link", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "tracking:\n  path: " + dangling + "\n", 8,
+			"tracking.path " + dangling + " is a symbolic link that leads to nothing"},
 		{"lmtp socket too long", "server:\n  name: mx.a.test\n  data_dir: " + dir + "\n" + conn + "mailbox:\n  lmtp: unix:" + long + "\n", 8, "mailbox.lmtp"},
 		{"derived admin_socket too long: data_dir blamed", "server:\n  name: mx.a.test\n  data_dir: " + filepath.Join(dir, strings.Repeat("d", 110)) + "\n" + conn, 3, "server.data_dir"},
 	} {

@@ -637,8 +637,28 @@ func fileViolations(c *Config) []violation {
 		if fi, err := os.Stat(name); err == nil && !fi.Mode().IsRegular() {
 			return fmt.Sprintf(" is not a regular file (%s)", fileType(fi.Mode()))
 		}
+		if leadsNowhere(name) {
+			return linkNowhere
+		}
 		return ""
 	})
+}
+
+// linkNowhere ends the message for a path that is a symbolic link
+// whose target does not exist or that loops: opening or creating
+// through it fails with a reason ("file exists", "no such file") that
+// names neither the link nor the setting.
+const linkNowhere = " is a symbolic link that leads to nothing (its target is missing, or links loop)"
+
+// leadsNowhere reports whether p is a symbolic link that cannot be
+// followed to an existing file.
+func leadsNowhere(p string) bool {
+	fi, err := os.Lstat(p)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return false
+	}
+	_, err = os.Stat(p)
+	return err != nil
 }
 
 // UnreadableFiles reports, with file and line, every configured file
