@@ -457,6 +457,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// exists only here until it leaves, so it carries the
 			// discard and owes it when it is done (doc.go, "DSNs and
 			// shadow copies"); until then the shadow copy covers it.
+			// Another record here under the same shadow id may still
+			// need the copy (siblingcopy.go): its end writes the
+			// discard, and the DSN carries none (carried, its end would
+			// settle that record's copy).
+			if discard && tx.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+				discard = false
+			}
 			if discard && failDSN >= 0 {
 				dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = m.ShadowServer, m.ShadowID
 				dsnOwesDiscard = true

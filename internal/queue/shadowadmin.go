@@ -81,10 +81,9 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 		if !hasShadowed(m) {
 			// Its own shadow copy elsewhere goes with it, as with an
 			// operator's removal (admin.go).
-			if m.ShadowServer != "" && m.ShadowID != "" {
-				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
-					return false, false, err
-				}
+			// Unless another record here still needs it (siblingcopy.go).
+			if _, err := tx.addCopyDiscard(m, now); err != nil {
+				return false, false, err
 			}
 			return true, took, tx.Delete(m.ID)
 		}
