@@ -561,3 +561,101 @@ func TestLostReplyDropsSpentEarlyDiscard(t *testing.T) {
 		t.Fatalf("b@ waits at the primary only: the early discard of the copy whose 250 was lost settled the new copy (copy: %+v)", got)
 	}
 }
+
+// F1's race on the shadow server: the primary's discard for a@'s record
+// (the only record under the shadow id when it was written) is fetched
+// while the next attempt here is in delivery, and that attempt then
+// relays b@ to the same primary under the same id. Kept aside as an
+// early discard, it must settle a@'s copy, made before the attempt —
+// not b@'s, made by the attempt after the primary wrote the discard:
+// b@'s record still waits there.
+func TestEarlyDiscardSparesCopyOfLaterRecord(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	var allowA atomic.Bool
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" && allowA.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpt int) Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
+	}
+	var qS *Manager
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) == 1 {
+			return []Result{relay(ctx, m, 0),
+				{Rcpt: 1, Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"}}
+		}
+		// The second attempt: a@'s record finishes at the primary, its
+		// discard is fetched while this attempt runs, then b@ goes.
+		allowA.Store(true)
+		clk.Advance(10 * time.Minute)
+		qP.Kick()
+		waitFor(t, "the primary's record of a@ done", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if len(ids) != 1 {
+			t.Errorf("discards owed for a@'s record: %v", ids)
+		}
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, relay(ctx, m, i))
+		}
+		return out
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a@ relayed to the primary", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
+	})
+	clk.Advance(2 * time.Minute)
+	qS.Kick()
+	waitFor(t, "the second attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got == nil || attempts.Load() == 2 && got.State != Active && got.State != Ready
+	})
+	var recB ID
+	for _, pm := range messages(t, sP) {
+		if pm.Rcpts[0].Addr == "b@c.example" && len(pm.Pending()) == 1 {
+			recB = pm.ID
+		}
+	}
+	if recB == 0 {
+		t.Fatal("the primary's record of b@ should be pending")
+	}
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the discard of a@'s record, kept aside during the attempt, settled b@'s new copy (copy: %+v)", got)
+	}
+	if got.Rcpts[0].Status != Relayed {
+		t.Fatalf("a@'s copy should be settled by its discard: %+v", got.Rcpts[0])
+	}
+}

@@ -37,7 +37,9 @@ var ErrBadCopy = errors.New("queue: a shadow copy needs a valid organisation mes
 // once the commit is fsync'd; stored is false when the primary's discard
 // for the copy arrived first (nothing is kept: the primary is done). A
 // copy this server holds already (the same org id for the same primary:
-// a push repeated after its reply was lost) is kept once.
+// a push repeated after its reply was lost) is kept once; one with
+// recipients the kept copy lacks (a second record of the primary's)
+// adds them to it.
 func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte, primary, addr, dbID string) (stored bool, err error) {
 	return q.SubmitShadowCopyBody(ctx, m, MemBody(body), primary, addr, dbID)
 }
@@ -222,7 +224,8 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 // keepCopyTx stores one copy on receipt held for primary, whose
 // shadowpeers record the caller writes in tx: stored when a record now
 // names it, again when it was kept already (a push repeated after its
-// reply was lost: kept once, so that one discard removes it), neither
+// reply was lost: kept once, so that one discard removes it; the
+// recipients it lacked added to it), neither
 // when its discard came first or every recipient is quarantined here.
 func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bool, err error) {
 	early, err := tx.TakeEarlyDiscard(primary, m.OrgID)

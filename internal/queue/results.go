@@ -102,6 +102,10 @@ type Keeper interface {
 func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, interrupted bool, handed func()) {
 	now := q.clk.Now()
 	pol := q.policy()
+	before := make([]RcptStatus, len(m.Rcpts)) // as the attempt began (freshCopies)
+	for i, rc := range m.Rcpts {
+		before[i] = rc.Status
+	}
 	got := map[int]bool{}
 	outcome := map[int]Outcome{}
 	attemptedAny, throttledAny := false, false
@@ -409,7 +413,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// and still pending: apply it now, one discard to every
 		// recipient shadowed or taken over under its id. When it
 		// settled the last pending recipient the message is done.
-		settled, err := applyEarlyDiscards(tx, m)
+		// Not to a copy this attempt made that the discard may
+		// predate (freshCopies).
+		settled, err := applyEarlyDiscards(tx, m, freshCopies(m, results, before))
 		if err != nil {
 			return err
 		}
