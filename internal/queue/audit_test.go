@@ -659,3 +659,105 @@ func TestEarlyDiscardSparesCopyOfLaterRecord(t *testing.T) {
 		t.Fatalf("a@'s copy should be settled by its discard: %+v", got.Rcpts[0])
 	}
 }
+
+// twoJobs plans a job per recipient domain and delivers with deliver.
+type twoJobs struct {
+	deliver func(ctx context.Context, m *Message, rcpts []int) []Result
+}
+
+func (d twoJobs) Plan(m *Message, rcpts []int) []Job {
+	var jobs []Job
+	at := map[string]int{}
+	for _, i := range rcpts {
+		dom := domainOf(m.Rcpts[i].Addr)
+		k, ok := at[dom]
+		if !ok {
+			k = len(jobs)
+			at[dom] = k
+			jobs = append(jobs, Job{Dest: "hub-b/" + dom, Queue: "org:hub-b", Max: 2})
+		}
+		jobs[k].Rcpts = append(jobs[k].Rcpts, i)
+	}
+	return jobs
+}
+
+func (d twoJobs) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
+	return d.deliver(ctx, m, rcpts)
+}
+
+// The same race with two destinations of one attempt served by the same
+// primary (one queue, two jobs, two transactions): the first job's
+// record is done at the primary and its discard fetched here before the
+// second job's transaction — the second record's copy must stay.
+func TestEarlyDiscardSparesCopyOfOtherJob(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.d.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpt int) Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Queue: "org:hub-b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
+	}
+	var qS *Manager
+	firstDone := make(chan struct{})
+	dS := twoJobs{deliver: func(ctx context.Context, m *Message, rcpts []int) []Result {
+		if m.Rcpts[rcpts[0]].Addr == "a@c.example" {
+			out := []Result{relay(ctx, m, rcpts[0])}
+			waitFor(t, "the primary's record of a@ done", func() bool { return len(messages(t, sP)) == 0 })
+			ids, ack := qP.Discards("hub-a", 100)
+			if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+				t.Error(err)
+			}
+			ack()
+			close(firstDone)
+			return out
+		}
+		select {
+		case <-firstDone:
+		case <-time.After(20 * time.Second):
+			t.Error("the first job did not run")
+		}
+		return []Result{relay(ctx, m, rcpts[0])}
+	}}
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@d.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got == nil || got.State != Active && got.State != Ready
+	})
+	pending := false
+	for _, pm := range messages(t, sP) {
+		pending = pending || pm.Rcpts[0].Addr == "b@d.example" && len(pm.Pending()) == 1
+	}
+	if !pending {
+		t.Fatal("the primary's record of b@ should be pending")
+	}
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the discard of the other job's record settled its copy (copy: %+v)", got)
+	}
+}

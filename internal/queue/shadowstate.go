@@ -891,17 +891,17 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 func freshCopies(m *Message, results []Result, before []RcptStatus) map[int]bool {
 	type key struct{ primary, sid string }
 	made := map[key][]int{}
-	queues := map[key]map[string]bool{}
+	jobs := map[key]map[int]bool{}
 	for _, r := range results {
 		if r.Outcome != ShadowedOK || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
 			continue
 		}
 		k := key{r.Primary, r.ShadowID}
 		made[k] = append(made[k], r.Rcpt)
-		if queues[k] == nil {
-			queues[k] = map[string]bool{}
+		if jobs[k] == nil {
+			jobs[k] = map[int]bool{}
 		}
-		queues[k][r.Queue] = true
+		jobs[k][r.job] = true
 	}
 	var spare map[int]bool
 	for k, idx := range made {
@@ -912,7 +912,7 @@ func freshCopies(m *Message, results []Result, before []RcptStatus) map[int]bool
 				break
 			}
 		}
-		if !older && len(queues[k]) < 2 {
+		if !older && len(jobs[k]) < 2 {
 			continue
 		}
 		if spare == nil {
