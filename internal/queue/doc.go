@@ -237,8 +237,9 @@
 // delivery, a hold, a removal, a quarantine, settleIdle, a merge into a
 // held original, a DSN carrying it, a copy made again — writes it only
 // when no other record under the same org id names that (server, id)
-// with a recipient pending and not held or quarantined (the rule
-// XQUERYHELD answers by): the last of them writes it. A record stored
+// with a recipient pending and not held or quarantined (XQUERYHELD's
+// rule, save that a quarantined record, whose quarantine settles its
+// copy, does not count): the last of them writes it. A record stored
 // under an id whose discard is written and not fetched yet withdraws it
 // in its commit. The copy of a finished record then stays until its
 // sibling's end — a duplicate at worst, never a loss. What this costs:

@@ -23,8 +23,9 @@ import (
 // copyNeededElsewhere reports whether a record other than self still
 // needs the shadow copy id at server: one naming (server, id) with a
 // recipient pending that no hold or quarantine settled (ShadowHeld, the
-// answer to XQUERYHELD, applies the same rule). A record that cannot be
-// read counts as needing it: the safe side is a copy kept.
+// answer to XQUERYHELD, applies that rule but for the quarantine, which
+// it answers "held"). A record that cannot be read counts as needing
+// it: the safe side is a copy kept.
 func (t *Tx) copyNeededElsewhere(self ID, orgID, server, id string) bool {
 	for _, oid := range t.ByOrgID(orgID) {
 		if oid == self {
