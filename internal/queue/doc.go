@@ -246,10 +246,13 @@
 // a record held or quarantined here keeps its copy at the shadow server
 // while a sibling needs it (a takeover in that time delivers it); a
 // failure DSN carries no discard while a sibling needs the copy (the
-// sibling's end settles it, and the DSN then lives here only). A
-// discard fetched before the later record was stored reaches the
-// shadow server anyway; the shadow server's side of that race is in
-// "One writer per message".
+// sibling's end settles it, and the DSN then lives here only). Not
+// covered: a failure DSN that took the discard before a later record
+// under the id was stored — the DSN has an org id of its own, so its
+// end does not find that record and writes the discard, settling the
+// later record's copy early. A discard fetched before the later record
+// was stored reaches the shadow server anyway; the shadow server's side
+// of that race is in "One writer per message".
 //
 // An operator's hold (SuspendMessage) writes the discard too, in the
 // commit that suspends the message (hold.go): a held message must not be
