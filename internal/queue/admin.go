@@ -841,10 +841,10 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 			return err
 		}
 		// The operator ended the message: its shadow must not resurrect it.
-		if m.ShadowServer != "" && m.ShadowID != "" {
-			if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
-				return err
-			}
+		// Unless another record here still needs the copy (siblingcopy.go).
+		if ok, err := tx.addCopyDiscard(m, now); err != nil {
+			return err
+		} else if ok {
 			discardFor = m.ShadowServer
 		}
 		if !ndr || len(failed) == 0 || m.From == "" {

@@ -24,13 +24,16 @@ import (
 // From then on those recipients are on the primary's disk only: its loss
 // (one failure) loses them.
 func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
-	t.Skip("audit: a shadow id is per message and primary, not per primary record: the first record's discard settles the copy of a second record still pending at the primary")
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sS, sP := openTest(t), openTest(t) // the shadow server (hub-a) and the primary (hub-b)
 
 	// The primary: "a@" goes once allowed, "b@" waits (its mailbox server is down).
 	var allowA atomic.Bool
+	var deliverB atomic.Pointer[func(context.Context, *Message, []byte, []int) []Result]
 	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if f := deliverB.Load(); f != nil {
+			return (*f)(ctx, m, b, rcpts)
+		}
 		var out []Result
 		for _, i := range rcpts {
 			if m.Rcpts[i].Addr == "a@c.example" && allowA.Load() {
@@ -110,10 +113,8 @@ func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
 	clk.Advance(10 * time.Minute)
 	qP.Kick()
 	waitFor(t, "the primary's first record done", func() bool { return len(messages(t, sP)) == 1 })
+	// Whatever the primary owes the shadow server now, it gets.
 	ids, ack := qP.Discards("hub-a", 100)
-	if len(ids) != 1 {
-		t.Fatalf("discards owed to the shadow server: %v", ids)
-	}
 	if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +128,29 @@ func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
 	if got == nil || got.Rcpts[1].Status != Shadowed {
 		t.Fatalf("b@ waits at the primary only: its shadow copy went with the discard of a@'s record (copy: %+v)", got)
 	}
+
+	// The second record's end owes the discard, which settles the copy.
+	allowA.Store(false)
+	dP2 := func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+		}
+		return out
+	}
+	deliverB.Store(&dP2)
+	clk.Advance(10 * time.Minute)
+	qP.Kick()
+	waitFor(t, "the primary's second record done", func() bool { return len(messages(t, sP)) == 0 })
+	ids, ack = qP.Discards("hub-a", 100)
+	if len(ids) != 1 {
+		t.Fatalf("discards owed to the shadow server once both records are done: %v", ids)
+	}
+	if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+		t.Fatal(err)
+	}
+	ack()
+	waitFor(t, "the shadow copy settled", func() bool { got, err := qS.Message(m.ID); return got == nil || err != nil })
 }
 
 // The sibling on receipt: a copy on receipt is named by its org id for its
@@ -139,7 +163,6 @@ func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
 // second record's recipients, and the primary, told the copy is kept,
 // does not mark it held by itself only.
 func TestReceiptCopyOfSecondRecordKept(t *testing.T) {
-	t.Skip("audit: a copy on receipt with an org id already held for its primary is answered kept but not stored, whatever its recipients")
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
@@ -536,5 +559,205 @@ func TestLostReplyDropsSpentEarlyDiscard(t *testing.T) {
 	got, _ := qS.Message(m.ID)
 	if got == nil || got.Rcpts[1].Status != Shadowed {
 		t.Fatalf("b@ waits at the primary only: the early discard of the copy whose 250 was lost settled the new copy (copy: %+v)", got)
+	}
+}
+
+// F1's race on the shadow server: the primary's discard for a@'s record
+// (the only record under the shadow id when it was written) is fetched
+// while the next attempt here is in delivery, and that attempt then
+// relays b@ to the same primary under the same id. Kept aside as an
+// early discard, it must settle a@'s copy, made before the attempt —
+// not b@'s, made by the attempt after the primary wrote the discard:
+// b@'s record still waits there.
+func TestEarlyDiscardSparesCopyOfLaterRecord(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	var allowA atomic.Bool
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" && allowA.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpt int) Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
+	}
+	var qS *Manager
+	var attempts atomic.Int32
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if attempts.Add(1) == 1 {
+			return []Result{relay(ctx, m, 0),
+				{Rcpt: 1, Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"}}
+		}
+		// The second attempt: a@'s record finishes at the primary, its
+		// discard is fetched while this attempt runs, then b@ goes.
+		allowA.Store(true)
+		clk.Advance(10 * time.Minute)
+		qP.Kick()
+		waitFor(t, "the primary's record of a@ done", func() bool { return len(messages(t, sP)) == 0 })
+		ids, ack := qP.Discards("hub-a", 100)
+		if len(ids) != 1 {
+			t.Errorf("discards owed for a@'s record: %v", ids)
+		}
+		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+			t.Error(err)
+		}
+		ack()
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, relay(ctx, m, i))
+		}
+		return out
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a@ relayed to the primary", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
+	})
+	clk.Advance(2 * time.Minute)
+	qS.Kick()
+	waitFor(t, "the second attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got == nil || attempts.Load() == 2 && got.State != Active && got.State != Ready
+	})
+	var recB ID
+	for _, pm := range messages(t, sP) {
+		if pm.Rcpts[0].Addr == "b@c.example" && len(pm.Pending()) == 1 {
+			recB = pm.ID
+		}
+	}
+	if recB == 0 {
+		t.Fatal("the primary's record of b@ should be pending")
+	}
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the discard of a@'s record, kept aside during the attempt, settled b@'s new copy (copy: %+v)", got)
+	}
+	if got.Rcpts[0].Status != Relayed {
+		t.Fatalf("a@'s copy should be settled by its discard: %+v", got.Rcpts[0])
+	}
+}
+
+// twoJobs plans a job per recipient domain and delivers with deliver.
+type twoJobs struct {
+	deliver func(ctx context.Context, m *Message, rcpts []int) []Result
+}
+
+func (d twoJobs) Plan(m *Message, rcpts []int) []Job {
+	var jobs []Job
+	at := map[string]int{}
+	for _, i := range rcpts {
+		dom := domainOf(m.Rcpts[i].Addr)
+		k, ok := at[dom]
+		if !ok {
+			k = len(jobs)
+			at[dom] = k
+			jobs = append(jobs, Job{Dest: "hub-b/" + dom, Queue: "org:hub-b", Max: 2})
+		}
+		jobs[k].Rcpts = append(jobs[k].Rcpts, i)
+	}
+	return jobs
+}
+
+func (d twoJobs) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
+	return d.deliver(ctx, m, rcpts)
+}
+
+// The same race with two destinations of one attempt served by the same
+// primary (one queue, two jobs, two transactions): the first job's
+// record is done at the primary and its discard fetched here before the
+// second job's transaction — the second record's copy must stay.
+func TestEarlyDiscardSparesCopyOfOtherJob(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, sP := openTest(t), openTest(t)
+	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.d.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	relay := func(ctx context.Context, m *Message, rcpt int) Result {
+		sid := m.ID.String() + "-b"
+		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
+			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
+		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
+			t.Errorf("primary's submit: %v", err)
+		}
+		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Queue: "org:hub-b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
+	}
+	var qS *Manager
+	firstDone := make(chan struct{})
+	dS := twoJobs{deliver: func(ctx context.Context, m *Message, rcpts []int) []Result {
+		if m.Rcpts[rcpts[0]].Addr == "a@c.example" {
+			out := []Result{relay(ctx, m, rcpts[0])}
+			waitFor(t, "the primary's record of a@ done", func() bool { return len(messages(t, sP)) == 0 })
+			ids, ack := qP.Discards("hub-a", 100)
+			if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
+				t.Error(err)
+			}
+			ack()
+			close(firstDone)
+			return out
+		}
+		select {
+		case <-firstDone:
+		case <-time.After(20 * time.Second):
+			t.Error("the first job did not run")
+		}
+		return []Result{relay(ctx, m, rcpts[0])}
+	}}
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); qP.Wait() }()
+	qP.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "a@c.example", "b@d.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the attempt's commit", func() bool {
+		got, err := qS.Message(m.ID)
+		return err != nil || got == nil || got.State != Active && got.State != Ready
+	})
+	pending := false
+	for _, pm := range messages(t, sP) {
+		pending = pending || pm.Rcpts[0].Addr == "b@d.example" && len(pm.Pending()) == 1
+	}
+	if !pending {
+		t.Fatal("the primary's record of b@ should be pending")
+	}
+	got, _ := qS.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: the discard of the other job's record settled its copy (copy: %+v)", got)
 	}
 }

@@ -226,6 +226,35 @@
 // XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
 // still finds the notification when it looks).
 //
+// One copy, several records (siblingcopy.go): the shadow id names the
+// message and this server (the relay's "<id>-<hash of the primary>", or
+// the org id of a copy on receipt), not this server's record, and this
+// server keeps a record per transaction — so two records can name one
+// (shadow server, id): recipients the shadow server relayed in a later
+// attempt (deferred at RCPT the first time), two destinations of one
+// attempt served by this server, a message relayed here again. The
+// shadow server applies a discard to every recipient shadowed under the
+// id. So every commit that would write the discard — the end of
+// delivery, a hold, a removal, a quarantine, settleIdle, a merge into a
+// held original, a DSN carrying it, a copy made again — writes it only
+// when no other record under the same org id names that (server, id)
+// with a recipient pending and not held or quarantined (XQUERYHELD's
+// rule, save that a quarantined record, whose quarantine settles its
+// copy, does not count): the last of them writes it. A record stored
+// under an id whose discard is written and not fetched yet withdraws it
+// in its commit. The copy of a finished record then stays until its
+// sibling's end — a duplicate at worst, never a loss. What this costs:
+// a record held or quarantined here keeps its copy at the shadow server
+// while a sibling needs it (a takeover in that time delivers it); a
+// failure DSN carries no discard while a sibling needs the copy (the
+// sibling's end settles it, and the DSN then lives here only). Not
+// covered: a failure DSN that took the discard before a later record
+// under the id was stored — the DSN has an org id of its own, so its
+// end does not find that record and writes the discard, settling the
+// later record's copy early. A discard fetched before the later record
+// was stored reaches the shadow server anyway; the shadow server's side
+// of that race is in "One writer per message".
+//
 // An operator's hold (SuspendMessage) writes the discard too, in the
 // commit that suspends the message (hold.go): a held message must not be
 // taken over and delivered by its shadow server while it is held here,
@@ -318,7 +347,11 @@
 // topology, the database id the copy presents; a different stored id
 // takes the old database's copies over in that commit, SR-7): state
 // Shadow, every recipient Shadowed at the primary, the shadow id being
-// the org id. From then on it is a shadow copy like any other. A discard
+// the org id. From then on it is a shadow copy like any other. A copy
+// pushed again with an org id already kept for that primary adds the
+// recipients the kept copy lacks to it (a second record of the primary's
+// with that org id: the message relayed to it again); one carrying none
+// is a repeat after a lost reply. A discard
 // whose id is not "<local id>-…" is looked up by org id (orgids index);
 // one that arrives before its copy is kept in bucket early, and the copy
 // is then not stored. On the primary, the one commit of Submit carries
@@ -358,7 +391,17 @@
 // (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike. A discard names a shadow id,
 // which is the message's and the primary's (every recipient shadowed
 // there shares it), so the commit takes an early discard once and applies
-// it to every recipient shadowed under that id. Expiry of shadow copies
+// it to every recipient shadowed under that id — except, in the commit
+// of results, a copy the attempt itself made under an id the message
+// already held a copy under, or made by two of its jobs (freshCopies):
+// the primary may have written the discard before it stored the
+// record that copy is of (its other records were done then), so the
+// copy stays for the primary's next discard or its XQUERYHELD answer.
+// A copy the attempt made alone under a new id is settled at once (the
+// usual case: the primary delivered it before this commit). Still
+// open: such a discard for a record of an earlier attempt whose results
+// were lost (earlyspent.go), fetched after this attempt began and
+// before the primary stored this attempt's record. Expiry of shadow copies
 // touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.

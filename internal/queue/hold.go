@@ -45,10 +45,9 @@ import "time"
 // copy of m, which the caller's commit holds. It reports whether m has
 // one.
 func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
-	if m.ShadowServer == "" || m.ShadowID == "" {
-		return false, nil
-	}
-	return true, tx.AddDiscard(m.ShadowServer, m.ShadowID, now)
+	// Another record here under the same shadow id may still need the
+	// copy (siblingcopy.go): then its end writes the discard.
+	return tx.addCopyDiscard(m, now)
 }
 
 // heldCopySettled tells, after the commit, the shadow server's waiting

@@ -285,9 +285,15 @@ func (q *Manager) ShadowRecopied(id ID, to string) error {
 			return err
 		}
 		if !needsCopy(m) {
-			return tx.AddDiscard(to, m.OrgID, now) // done, or settled meanwhile (a hold)
+			// done, or settled meanwhile (a hold) — unless another record
+			// here still needs the copy (siblingcopy.go)
+			_, err := tx.addDiscardFor(m.ID, m.OrgID, to, m.OrgID, now)
+			return err
 		}
 		m.ShadowServer, m.ShadowID = to, m.OrgID
+		if err := tx.withdrawUnfetchedDiscard(m); err != nil { // siblingcopy.go
+			return err
+		}
 		return tx.Put(m)
 	})
 }

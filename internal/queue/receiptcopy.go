@@ -37,7 +37,9 @@ var ErrBadCopy = errors.New("queue: a shadow copy needs a valid organisation mes
 // once the commit is fsync'd; stored is false when the primary's discard
 // for the copy arrived first (nothing is kept: the primary is done). A
 // copy this server holds already (the same org id for the same primary:
-// a push repeated after its reply was lost) is kept once.
+// a push repeated after its reply was lost) is kept once; one with
+// recipients the kept copy lacks (a second record of the primary's)
+// adds them to it.
 func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte, primary, addr, dbID string) (stored bool, err error) {
 	return q.SubmitShadowCopyBody(ctx, m, MemBody(body), primary, addr, dbID)
 }
@@ -222,15 +224,31 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 // keepCopyTx stores one copy on receipt held for primary, whose
 // shadowpeers record the caller writes in tx: stored when a record now
 // names it, again when it was kept already (a push repeated after its
-// reply was lost: kept once, so that one discard removes it), neither
+// reply was lost: kept once, so that one discard removes it; the
+// recipients it lacked added to it), neither
 // when its discard came first or every recipient is quarantined here.
 func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bool, err error) {
 	early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
 	if err != nil || early {
 		return false, false, err
 	}
-	if len(tx.receiptCopies(primary, m.OrgID)) > 0 {
-		return false, true, nil
+	if kept := tx.receiptCopies(primary, m.OrgID); len(kept) > 0 {
+		// Kept already: a push repeated after its reply was lost — or
+		// the copy of a second record of the primary's with this org
+		// id (the message relayed to it again, for recipients it
+		// deferred the first time). Its recipients not held yet join
+		// the copy kept, so that one discard settles both (the primary
+		// writes it once neither record needs the copy: siblingcopy.go).
+		added, err := tx.addToReceiptCopy(kept, m)
+		if err != nil || added {
+			return false, true, err
+		}
+		if m.Rcpts = newReceiptRcpts(tx, kept, m); len(m.Rcpts) == 0 {
+			return false, true, nil
+		}
+		// Every copy kept is in delivery (taken over; one writer): the
+		// new recipients are a record of their own, settled by the
+		// same discard (receiptCopies finds both).
 	}
 	if qr := tx.quarantinedRcpts(m.OrgID, m.ID); qr != nil {
 		// The message is quarantined here already (it was relayed
@@ -252,6 +270,48 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bo
 		return false, folded, err
 	}
 	return true, false, tx.PutNewBody(m, body)
+}
+
+// newReceiptRcpts returns the recipients of the pushed copy m that no
+// record of kept (the copies on receipt held for its org id) has.
+func newReceiptRcpts(tx *Tx, kept []ID, m *Message) []Recipient {
+	have := map[string]bool{}
+	for _, id := range kept {
+		o, err := tx.Get(id)
+		if err != nil {
+			continue
+		}
+		for _, r := range o.Rcpts {
+			have[strings.ToLower(r.Addr)] = true
+		}
+	}
+	var out []Recipient
+	for _, r := range m.Rcpts {
+		if !have[strings.ToLower(r.Addr)] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// addToReceiptCopy adds to one record of kept that is not in delivery
+// the recipients of m it lacks (added reports that it wrote one, or
+// that there were none to add); a record in delivery is left to its
+// attempt's commit (one writer).
+func (t *Tx) addToReceiptCopy(kept []ID, m *Message) (added bool, err error) {
+	rcpts := newReceiptRcpts(t, kept, m)
+	if len(rcpts) == 0 {
+		return true, nil
+	}
+	for _, id := range kept {
+		o, err := t.Get(id)
+		if err != nil || o.State == Active {
+			continue
+		}
+		o.Rcpts = append(o.Rcpts, rcpts...)
+		return true, t.Put(o)
+	}
+	return false, nil
 }
 
 // foldIntoRelayed keeps a copy primary pushed (m, its recipients

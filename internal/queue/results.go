@@ -81,6 +81,9 @@ type Result struct {
 	Expand []string
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
+	// job numbers, from 1, the job of its attempt that gave it (report):
+	// each job is one transaction with its next hop (freshCopies).
+	job int
 }
 
 // Keeper keeps a copy of each final delivery (the transport dumpster,
@@ -102,6 +105,10 @@ type Keeper interface {
 func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, interrupted bool, handed func()) {
 	now := q.clk.Now()
 	pol := q.policy()
+	before := make([]RcptStatus, len(m.Rcpts)) // as the attempt began (freshCopies)
+	for i, rc := range m.Rcpts {
+		before[i] = rc.Status
+	}
 	got := map[int]bool{}
 	outcome := map[int]Outcome{}
 	attemptedAny, throttledAny := false, false
@@ -409,7 +416,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// and still pending: apply it now, one discard to every
 		// recipient shadowed or taken over under its id. When it
 		// settled the last pending recipient the message is done.
-		settled, err := applyEarlyDiscards(tx, m)
+		// Not to a copy this attempt made that the discard may
+		// predate (freshCopies).
+		settled, err := applyEarlyDiscards(tx, m, freshCopies(m, results, before))
 		if err != nil {
 			return err
 		}
@@ -457,6 +466,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// exists only here until it leaves, so it carries the
 			// discard and owes it when it is done (doc.go, "DSNs and
 			// shadow copies"); until then the shadow copy covers it.
+			// Another record here under the same shadow id may still
+			// need the copy (siblingcopy.go): its end writes the
+			// discard, and the DSN carries none (carried, its end would
+			// settle that record's copy).
+			if discard && tx.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+				discard = false
+			}
 			if discard && failDSN >= 0 {
 				dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = m.ShadowServer, m.ShadowID
 				dsnOwesDiscard = true

@@ -66,7 +66,7 @@ func nothingLeft(m *Message) bool {
 // (putLeaving), and then removes it if nothing is left of it, or makes it
 // a shadow copy again if only copies are. It reports whether m is gone.
 func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) {
-	if _, err := applyEarlyDiscards(tx, m); err != nil {
+	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
 		return false, false, err
 	}
 	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
@@ -81,10 +81,9 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 		if !hasShadowed(m) {
 			// Its own shadow copy elsewhere goes with it, as with an
 			// operator's removal (admin.go).
-			if m.ShadowServer != "" && m.ShadowID != "" {
-				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
-					return false, false, err
-				}
+			// Unless another record here still needs it (siblingcopy.go).
+			if _, err := tx.addCopyDiscard(m, now); err != nil {
+				return false, false, err
 			}
 			return true, took, tx.Delete(m.ID)
 		}
@@ -99,7 +98,7 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 // results does — a takeover is an event operators alert on, whichever
 // path applies it (requeue, poison, Recover, hold).
 func putLeavingTook(tx *Tx, m *Message) (took bool, err error) {
-	if _, err := applyEarlyDiscards(tx, m); err != nil {
+	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
 		return false, err
 	}
 	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {

@@ -868,7 +868,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 // takeovers kept aside meanwhile — in that order, as the commit of an
 // attempt's results does.
 func putLeaving(tx *Tx, m *Message) error {
-	if _, err := applyEarlyDiscards(tx, m); err != nil {
+	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
 		return err
 	}
 	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
@@ -887,8 +887,10 @@ func putLeaving(tx *Tx, m *Message) error {
 // applied to all of them (as the commit of results does), and to those
 // taken over from that copy and still pending (discardSettles). It
 // reports whether it settled a pending recipient: the caller's commit
-// may find nothing left to deliver.
-func applyEarlyDiscards(tx *Tx, m *Message) (settledPending bool, err error) {
+// may find nothing left to deliver. It leaves the recipients of spare
+// shadowed (the commit of results: copies its attempt made that the
+// discard may predate, freshCopies).
+func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending bool, err error) {
 	early := map[[2]string]bool{}
 	for i := range m.Rcpts {
 		rc := &m.Rcpts[i]
@@ -904,12 +906,62 @@ func applyEarlyDiscards(tx *Tx, m *Message) (settledPending bool, err error) {
 			}
 			early[k] = e
 		}
-		if e {
+		if e && !spare[i] {
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
 		}
 	}
 	return settledPending, nil
+}
+
+// freshCopies returns the recipients an attempt's results made shadowed
+// that a discard kept aside during the attempt must not settle. The
+// primary writes a discard for (this server, id) when none of its records
+// under that id still needs the copy (siblingcopy.go) — but a record the
+// attempt made there after the discard was written, and before it was
+// fetched here, shares the id: a copy made by this attempt when the
+// message already held a copy under that id (its recipients relayed
+// there by an earlier attempt: a 452 at RCPT), or by two of this
+// attempt's jobs (two destinations served by that primary). Those new
+// copies stay; the primary's next discard, or its answer to XQUERYHELD,
+// settles them. The usual case — one transaction to the primary, no
+// older copy — is settled by the discard at once. before is each
+// recipient's status as the attempt began.
+func freshCopies(m *Message, results []Result, before []RcptStatus) map[int]bool {
+	type key struct{ primary, sid string }
+	made := map[key][]int{}
+	jobs := map[key]map[int]bool{}
+	for _, r := range results {
+		if r.Outcome != ShadowedOK || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
+			continue
+		}
+		k := key{r.Primary, r.ShadowID}
+		made[k] = append(made[k], r.Rcpt)
+		if jobs[k] == nil {
+			jobs[k] = map[int]bool{}
+		}
+		jobs[k][r.job] = true
+	}
+	var spare map[int]bool
+	for k, idx := range made {
+		older := false
+		for i, rc := range m.Rcpts {
+			if i < len(before) && before[i] == Shadowed && rc.Primary == k.primary && rc.ShadowID == k.sid {
+				older = true
+				break
+			}
+		}
+		if !older && len(jobs[k]) < 2 {
+			continue
+		}
+		if spare == nil {
+			spare = map[int]bool{}
+		}
+		for _, i := range idx {
+			spare[i] = true
+		}
+	}
+	return spare
 }
 
 // discardSettles reports whether primary's discard notification for the

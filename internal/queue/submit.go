@@ -91,20 +91,31 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		if len(m.Rcpts) == 0 {
 			stored = false
 			if discardNow {
-				return tx.AddDiscard(m.ShadowServer, m.ShadowID, now)
+				_, err := tx.addCopyDiscard(m, now)
+				return err
 			}
 			return nil
 		}
 		if quarantined && m.ShadowServer != "" && m.ShadowID != "" {
 			// Its shadow copy must never be taken over and delivered
 			// (quarantine.go): the discard goes in this commit.
-			if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+			// Unless another record here still needs the copy
+			// (siblingcopy.go): losing it would be the worse failure.
+			if _, err := tx.addCopyDiscard(m, now); err != nil {
 				return err
 			}
 		}
 		if quarantined {
 			var err error
 			if settled, err = settleCopiesForQuarantine(tx, m); err != nil {
+				return err
+			}
+		}
+		if !quarantined {
+			// A discard written by an earlier record under the same
+			// shadow id and not fetched yet would settle this one's
+			// copy too (siblingcopy.go).
+			if err := tx.withdrawUnfetchedDiscard(m); err != nil {
 				return err
 			}
 		}

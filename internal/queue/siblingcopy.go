@@ -1,0 +1,75 @@
+package queue
+
+import (
+	"errors"
+	"time"
+)
+
+// One shadow id, several records (doc.go, "One copy, several records").
+// The id a shadow server S gives the copy of a message it relays to this
+// server names the message and this server (delivery: the message id
+// and a hash of the primary), and a copy on receipt is named by the org
+// id: not by this server's record. This server keeps one record per
+// transaction, so two records can name the same (S, id) — the recipients
+// S relayed in a later attempt (a 452 4.5.3 or a directory's 451 at RCPT
+// the first time), two destinations of one attempt served by this
+// server, a message relayed here again by a transport server without a
+// shadow session. S applies a discard to every recipient shadowed under
+// the id, so the discard for (S, id) is owed only when no record here
+// still needs that copy: the last of them to finish (or be held, removed,
+// quarantined) writes it. Records of one message share its org id, so
+// the others are found through the orgids index.
+
+// copyNeededElsewhere reports whether a record other than self still
+// needs the shadow copy id at server: one naming (server, id) with a
+// recipient pending that no hold or quarantine settled (ShadowHeld, the
+// answer to XQUERYHELD, applies that rule but for the quarantine, which
+// it answers "held"). A record that cannot be read counts as needing
+// it: the safe side is a copy kept.
+func (t *Tx) copyNeededElsewhere(self ID, orgID, server, id string) bool {
+	for _, oid := range t.ByOrgID(orgID) {
+		if oid == self {
+			continue
+		}
+		o, err := t.Get(oid)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return true
+		}
+		if o.ShadowServer == server && o.ShadowID == id && len(o.Pending()) > 0 &&
+			o.State != Suspended && o.State != Quarantined {
+			return true
+		}
+	}
+	return false
+}
+
+// addCopyDiscard writes, in tx, the discard notification for m's shadow
+// copy unless another record here still needs that copy (then that
+// record's end writes it). It reports whether it wrote one.
+func (t *Tx) addCopyDiscard(m *Message, now time.Time) (bool, error) {
+	return t.addDiscardFor(m.ID, m.OrgID, m.ShadowServer, m.ShadowID, now)
+}
+
+// addDiscardFor is addCopyDiscard for the copy id at server of record
+// self (org id orgID).
+func (t *Tx) addDiscardFor(self ID, orgID, server, id string, now time.Time) (bool, error) {
+	if server == "" || id == "" || t.copyNeededElsewhere(self, orgID, server, id) {
+		return false, nil
+	}
+	return true, t.AddDiscard(server, id, now)
+}
+
+// withdrawUnfetchedDiscard forgets, in the commit that stores m, a
+// discard for m's shadow copy that its shadow server has not fetched
+// yet: it was written by an earlier record under the same id, and would
+// settle the copy of m's recipients too. The copy stays until m's own
+// end writes the discard again.
+func (t *Tx) withdrawUnfetchedDiscard(m *Message) error {
+	if m.ShadowServer == "" || m.ShadowID == "" || len(m.Pending()) == 0 {
+		return nil
+	}
+	return t.DeleteDiscards(m.ShadowServer, []string{m.ShadowID})
+}
