@@ -81,9 +81,6 @@ type Result struct {
 	Expand []string
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
-	// job numbers, from 1, the job of its attempt that gave it (report):
-	// each job is one transaction with its next hop (freshCopies).
-	job int
 }
 
 // Keeper keeps a copy of each final delivery (the transport dumpster,

@@ -286,7 +286,6 @@ type attempt struct {
 	results   []Result
 	attempted []int // the recipients of the jobs that reached the deliverer
 	left      int
-	jobs      int    // the jobs reported so far (Result.job)
 	ran       bool   // at least one job reached the deliverer
 	stopped   bool   // a job of it was kept from starting by the stop (unstarted)
 	panicked  string // a job's delivery panicked: the message goes to poison
@@ -789,10 +788,6 @@ func enhanced(reply string) string {
 func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	a := jb.a
 	a.mu.Lock()
-	a.jobs++
-	for i := range res {
-		res[i].job = a.jobs
-	}
 	a.results = append(a.results, res...)
 	a.left--
 	last := a.left == 0

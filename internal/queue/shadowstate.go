@@ -930,17 +930,17 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 func freshCopies(m *Message, results []Result, before []RcptStatus) map[int]bool {
 	type key struct{ primary, sid string }
 	made := map[key][]int{}
-	jobs := map[key]map[int]bool{}
+	queues := map[key]map[string]bool{}
 	for _, r := range results {
 		if r.Outcome != ShadowedOK || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
 			continue
 		}
 		k := key{r.Primary, r.ShadowID}
 		made[k] = append(made[k], r.Rcpt)
-		if jobs[k] == nil {
-			jobs[k] = map[int]bool{}
+		if queues[k] == nil {
+			queues[k] = map[string]bool{}
 		}
-		jobs[k][r.job] = true
+		queues[k][r.Queue] = true
 	}
 	var spare map[int]bool
 	for k, idx := range made {
@@ -951,7 +951,7 @@ func freshCopies(m *Message, results []Result, before []RcptStatus) map[int]bool
 				break
 			}
 		}
-		if !older && len(jobs[k]) < 2 {
+		if !older && len(queues[k]) < 2 {
 			continue
 		}
 		if spare == nil {
