@@ -393,7 +393,7 @@
 // there shares it), so the commit takes an early discard once and applies
 // it to every recipient shadowed under that id — except, in the commit
 // of results, a copy the attempt itself made under an id the message
-// already held a copy under, or made by two of its jobs (freshCopies):
+// already held a copy under, or made in two of its queues (freshCopies):
 // the primary may have written the discard before it stored the
 // record that copy is of (its other records were done then), so the
 // copy stays for the primary's next discard or its XQUERYHELD answer.
@@ -401,7 +401,10 @@
 // usual case: the primary delivered it before this commit). Still
 // open: such a discard for a record of an earlier attempt whose results
 // were lost (earlyspent.go), fetched after this attempt began and
-// before the primary stored this attempt's record. Expiry of shadow copies
+// before the primary stored this attempt's record; and two jobs of one
+// attempt to the same primary under one queue name (two destinations
+// behind one hub), when the first job's record is done at the primary
+// and its discard fetched before the second job's transaction. Expiry of shadow copies
 // touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.
