@@ -657,7 +657,10 @@
 //     XQUERYHELD) — the
 //     record never names a holder that has not stored the copy because
 //     of this path. An Active message's record is not rewritten (the
-//     copy is made again after its attempt, ErrRecopyBusy).
+//     copy is made again after its attempt, ErrRecopyBusy). A message
+//     accepted with no shadow copy (no shadow server took a session at
+//     receipt, Message.NoCopy) is marked in the commit that stores it:
+//     no crash leaves it on one disk unmarked.
 //     Rollback marks (marks.go): a shadow server's counter is raised in
 //     the commit that names it (PutNew) or durably before a copy made
 //     again is pushed (BumpHolderMark), so it never goes down with this

@@ -37,7 +37,9 @@ import (
 // server's first probe of it, less than one probe interval).
 
 // SingleCopy is a message held by this server only (singlecopy): its copy
-// on Lost went with that server's database, or could not be made.
+// on Lost went with that server's database, or could not be made; Lost
+// is "" for a message accepted with no shadow copy (no shadow server
+// took a session at receipt: Message.NoCopy).
 type SingleCopy struct {
 	ID    ID
 	Lost  string    // the server the copy was on, or was meant for
@@ -113,12 +115,19 @@ func holdsCopyOn(m *Message, server string) bool {
 // commits settled the copy: hold.go, submit.go) — has recipients
 // pending, and names the server that keeps its copy.
 func needsCopy(m *Message) bool {
+	return m.ShadowServer != "" && needsCopyMarked(m)
+}
+
+// needsCopyMarked is needsCopy for a message marked held by this server
+// only: one accepted with no shadow copy (Message.NoCopy) names no
+// server and still needs one.
+func needsCopyMarked(m *Message) bool {
 	switch m.State {
 	case Ready, Active, Poison:
 	default:
 		return false
 	}
-	return m.ShadowServer != "" && len(m.Pending()) > 0
+	return len(m.Pending()) > 0
 }
 
 func (t *Tx) markSingle(id ID, server string, now time.Time) error {
@@ -159,7 +168,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 			}
 			id := ID(binary.BigEndian.Uint64(k))
 			m, err := tx.Get(id)
-			if err != nil || !needsCopy(m) {
+			if err != nil || !needsCopyMarked(m) {
 				stale = append(stale, bytes.Clone(k))
 				continue
 			}
@@ -239,7 +248,7 @@ func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err er
 		if err != nil {
 			return err
 		}
-		if !needsCopy(o) || o.OrgID == "" {
+		if !needsCopyMarked(o) || o.OrgID == "" {
 			return nil
 		}
 		if o.State == Active {
@@ -284,7 +293,7 @@ func (q *Manager) ShadowRecopied(id ID, to string) error {
 		if err := tx.tx.Bucket(bucketSingle).Delete(id.Key()); err != nil {
 			return err
 		}
-		if !needsCopy(m) {
+		if !needsCopyMarked(m) {
 			return tx.AddDiscard(to, m.OrgID, now) // done, or settled meanwhile (a hold)
 		}
 		m.ShadowServer, m.ShadowID = to, m.OrgID
@@ -304,5 +313,8 @@ func (q *Manager) SingleCopyCount() int {
 }
 
 func (sc SingleCopy) String() string {
+	if sc.Lost == "" {
+		return fmt.Sprintf("held by this server only since %s: no shadow server took its copy on receipt", sc.Since.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was lost", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 }

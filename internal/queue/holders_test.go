@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,64 @@ func TestShadowHolderNewDatabaseMarksItsCopies(t *testing.T) {
 	s.View(func(tx *Tx) error { ds = tx.Discards("hub-d", 10); return nil })
 	if len(ds) != 0 {
 		t.Fatalf("discards %v for a message gone before its copy was recorded (the holder asks: XQUERYHELD)", ds)
+	}
+}
+
+// rt27 F2: a message accepted "no shadow copy" because no shadow server
+// took a session at receipt (Message.NoCopy) is held by this server only
+// from its commit on, like a copy whose push broke after the commit: in
+// SingleCopies and the count, with no server named, a candidate for the
+// copy; the copy made again names its server and the mark goes. A
+// message that needs no copy (a client submission: NoCopy unset) is not
+// marked.
+func TestNoCopyAtReceiptIsHeldHereOnly(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background() // not started: nothing is delivered
+	m := receiptCopy(s, "x@b.example", "y@c.example")
+	m.ShadowServer, m.ShadowID, m.NoCopy = "", "", true
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	plain := receiptCopy(s, "x@b.example")
+	plain.ShadowServer, plain.ShadowID = "", ""
+	if err := q.Submit(ctx, plain, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	single, err := q.SingleCopies()
+	if err != nil || len(single) != 1 || single[0].ID != m.ID || single[0].Lost != "" || !single[0].Since.Equal(clk.Now()) {
+		t.Fatalf("single copies %+v, %v; want %s only, no server named", single, err, m.ID)
+	}
+	if n := q.SingleCopyCount(); n != 1 {
+		t.Fatalf("count %d, want 1", n)
+	}
+	sc, ok := q.SingleCopyOf(m.ID)
+	if !ok || !strings.Contains(sc.String(), "no shadow server took its copy on receipt") {
+		t.Fatalf("mark %q (%v)", sc.String(), ok)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { // its attempt deferred: waiting
+		o, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		o.State = Ready
+		return tx.Put(o)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, _, ok, err := q.RecopyCandidate(m.ID)
+	if err != nil || !ok || len(cp.Rcpts) != 2 {
+		t.Fatalf("candidate %+v, %v, %v; want both recipients", cp, ok, err)
+	}
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(m.ID)
+	if got.ShadowServer != "hub-c" || got.ShadowID != got.OrgID {
+		t.Fatalf("record names %s/%s; want hub-c/%s", got.ShadowServer, got.ShadowID, got.OrgID)
+	}
+	if n := q.SingleCopyCount(); n != 0 {
+		t.Fatalf("count %d after the copy was made, want 0", n)
 	}
 }
