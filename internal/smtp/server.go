@@ -157,25 +157,25 @@ func (s *Server) SetServers(d ServerDirectory) {
 // the connector set in place; sessions keep the connector they started
 // with until they end.
 type Server struct {
-	hostname     string
-	queue        Queue
-	shadow       ShadowVerbs // nil when shadow redundancy is off
-	log          *slog.Logger
-	obs          Observer
-	routing      atomic.Pointer[routing.Table]
-	servers      atomic.Pointer[serverDirectory]
-	receipt      atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
-	peerHealth   atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
-	rcptv        atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
-	authIDs      atomic.Pointer[[]string]             // umbra's authserv-ids (authres.go)
-	ctx          context.Context
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
-	draining     chan struct{} // closed when Shutdown begins
+	hostname   string
+	queue      Queue
+	shadow     ShadowVerbs // nil when shadow redundancy is off
+	log        *slog.Logger
+	obs        Observer
+	routing    atomic.Pointer[routing.Table]
+	servers    atomic.Pointer[serverDirectory]
+	receipt    atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
+	peerHealth atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
+	rcptv      atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
+	authIDs    atomic.Pointer[[]string]             // umbra's authserv-ids (authres.go)
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	draining   chan struct{} // closed when Shutdown begins
 	// shadowDone is closed when the drain's last step releases the
 	// shadow sessions (CloseShadow); shadowOnce closes it once.
-	shadowDone chan struct{}
-	shadowOnce sync.Once
+	shadowDone   chan struct{}
+	shadowOnce   sync.Once
 	clk          clock.Clock
 	listen       func(network, addr string) (net.Listener, error)
 	checkBuilder CheckBuilder

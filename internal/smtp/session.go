@@ -96,9 +96,9 @@ type session struct {
 	// querying: inside XQUERYDISCARD (a long poll, then its reply): a
 	// drain's last step closes the session only after it (CloseShadow).
 	querying atomic.Bool
-	from string
-	opts gosmtp.MailOptions
-	rcpt []queue.Recipient
+	from     string
+	opts     gosmtp.MailOptions
+	rcpt     []queue.Recipient
 
 	// Marks of the edge checks (filter.go): the current transaction's,
 	// and the session's (Connect and Helo), which every transaction
