@@ -552,6 +552,11 @@ func (s *Server) Drain(ctx context.Context) {
 		}
 	}
 	s.closeSessions(ctx, all, true)
+	// The work the sessions started ends with the server's context, as
+	// before the drain kept the shadow sessions: a delivery dispatched
+	// at receipt runs in it (its stop is the deliveries' bounded one).
+	// The shadow sessions left need none of it to answer XQUERYDISCARD.
+	s.cancel()
 }
 
 // CloseShadow is the last step of Shutdown, after the deliveries stopped:
