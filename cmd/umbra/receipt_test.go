@@ -126,3 +126,31 @@ func chaosReceipt() string {
 	}
 	return ""
 }
+
+// rt27 F2: a message accepted "no shadow copy" because no shadow server
+// answered at receipt is held by this server only like one whose push
+// broke after the commit: shadow single lists it, message show says so,
+// and its copy is made once a shadow server answers (hub-b, started
+// later, then holds it).
+func TestNoShadowCopyAtReceiptIsTrackedAndCopiedLater(t *testing.T) {
+	a, b, _, cfgA, _, cfgB := receiptOrgReject(t, "prefer-remote", false)
+	ha := startUmbra(t, cfgA, a) // hub-b is not running; the sink neither: the message waits
+	reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: lonely\r\n\r\nhello")
+	_, rest, ok := strings.Cut(reply, "queued as ")
+	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "no shadow copy") || !ok {
+		ha.dumpLog()
+		t.Fatalf("reply %q: want 250 held by hub-a only", reply)
+	}
+	id, _, _ := strings.Cut(rest, ",")
+	if out, _ := cli(t, cfgA, "shadow", "single"); !strings.Contains(out, id) {
+		ha.dumpLog()
+		t.Fatalf("shadow single does not list %s:\n%s", id, out)
+	}
+	if out, _ := cli(t, cfgA, "message", "show", id); !strings.Contains(out, "held by this server only") {
+		t.Fatalf("message show %s says nothing of its single copy:\n%s", id, out)
+	}
+	startUmbra(t, cfgB, b)
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copy made again", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
+	waitCond(t, "the mark to go", 10e9, func() bool { out, _ := cli(t, cfgA, "shadow", "single"); return !strings.Contains(out, id) })
+}

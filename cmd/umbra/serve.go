@@ -47,6 +47,10 @@ import (
 // transaction and for delivery attempts to finish.
 const drainTimeout = 30 * time.Second
 
+// shadowCloseTimeout bounds the drain's last step: the shadow sessions'
+// last replies (their discards) are written, then they close.
+const shadowCloseTimeout = 5 * time.Second
+
 func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -530,13 +534,20 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	mgr.Drain()
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	srv.Shutdown(drainCtx)
+	// The shadow servers' watch sessions stay open through the drain:
+	// the discards of the deliveries finished meanwhile reach them as
+	// they commit, and the last long poll is answered once deliveries
+	// stopped, before the sessions close (rt27 F3).
+	srv.Drain(drainCtx)
 	cancelRun()
 	<-holdersDone
 	<-pickupDone
 	<-dumpDone
 	<-tlsDone // its last flush writes the store
 	mgr.Wait()
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), shadowCloseTimeout)
+	srv.CloseShadow(closeCtx)
+	cancelClose()
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)
 	}

@@ -96,7 +96,11 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 			fmt.Fprintf(w, "…\t%d more: umbra shadow single\t\n", len(single)-max)
 			break
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", s.ID, termSafe(s.Lost), s.Since.UTC().Format(time.RFC3339))
+		lost := termSafe(s.Lost)
+		if lost == "" {
+			lost = "- (none made at receipt)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", s.ID, lost, s.Since.UTC().Format(time.RFC3339))
 	}
 	w.Flush()
 }

@@ -212,7 +212,9 @@ type ShadowView struct {
 	LastRefused  time.Time `json:"last_refused,omitzero"`
 	// Unreachable is the error of the last failed heartbeat while they
 	// fail (state unreachable): no connection, a broken session, a 421,
-	// or a refusal by something without the primary's database digest.
+	// or a refusal by something without the primary's database digest;
+	// or, before a heartbeat failed, of the last failed watch session
+	// ("watch session failed: …", state unreachable too).
 	// TakeoverAt is when the heartbeat starts that takes the held copies
 	// over if it fails too; TakeoverBy the latest it ends in (a primary
 	// that hangs keeps it open for one command timeout).
@@ -304,6 +306,9 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		}
 		v.TakenOver = v.TakenOverCopies > 0
 		v.State = ShadowState(v.HeldCopies, v.TakenOverCopies, v.FailedHeartbeats, v.Refused)
+		if v.State == "healthy" && v.Unreachable != "" {
+			v.State = "unreachable" // no heartbeat failed yet, its watch sessions do
+		}
 	}
 	return out, nil
 }

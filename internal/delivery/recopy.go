@@ -118,6 +118,9 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 type RecopyStore interface {
 	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
 	ShadowRecopied(id queue.ID, to string) error
+	// RecopyUnconfirmed records a push of the copy to server that was
+	// not confirmed: server may hold it (queue holders.go).
+	RecopyUnconfirmed(id queue.ID, server string) error
 	// BumpHolderMark raises the rollback mark for the server a copy is
 	// about to be pushed to (queue marks.go), before the push.
 	BumpHolderMark(server string) (uint64, error)
@@ -165,6 +168,13 @@ func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	err = link.Push(ctx, m, body)
 	link.Done(err == nil)
 	if err != nil {
+		// Not confirmed, but the server may store it all the same (a
+		// push abandoned at its bound, committed when the server runs
+		// again): it gets the copy's discard once the copy is made
+		// elsewhere (rt27 F7).
+		if uerr := q.RecopyUnconfirmed(id, link.Server()); uerr != nil {
+			r.d.log.Error("recording an unconfirmed shadow copy failed", "msg_id", id.String(), "shadow_server", link.Server(), "err", uerr)
+		}
 		return "", fmt.Errorf("%s: %w", link.Server(), err)
 	}
 	if err := q.ShadowRecopied(id, link.Server()); err != nil {

@@ -435,7 +435,7 @@ type shadowStateCollector struct {
 func RegisterShadowStates(reg prometheus.Registerer, src func() ([]PrimaryState, error)) {
 	reg.MustRegister(&shadowStateCollector{src: src,
 		state: prometheus.NewDesc("umbra_shadow_primary_state",
-			"State of each primary this server holds shadow copies for, as shadow list shows it: healthy, unreachable (heartbeats fail: no answer, a 421, or a refusal by something without the primary's database digest; taken over at the retry count), refused (the primary itself refuses this server's sessions: never taken over for it), taken-over.",
+			"State of each primary this server holds shadow copies for, as shadow list shows it: healthy, unreachable (heartbeats fail: no answer, a 421, or a refusal by something without the primary's database digest; taken over at the retry count; or its watch sessions fail before a heartbeat did), refused (the primary itself refuses this server's sessions: never taken over for it), taken-over.",
 			[]string{"primary", "state"}, nil),
 		failures: prometheus.NewDesc("umbra_shadow_primary_failed_heartbeats",
 			"Consecutive failed heartbeats of each primary, counted towards the takeover (shadow_heartbeat_retry_count).",

@@ -751,7 +751,25 @@
 //     XQUERYHELD) — the
 //     record never names a holder that has not stored the copy because
 //     of this path. An Active message's record is not rewritten (the
-//     copy is made again after its attempt, ErrRecopyBusy).
+//     copy is made again after its attempt, ErrRecopyBusy). A message
+//     accepted with no shadow copy (no shadow server took a session at
+//     receipt, Message.NoCopy) is marked in the commit that stores it:
+//     no crash leaves it on one disk unmarked. A push this server did not
+//     see confirmed (it broke, or was abandoned at its bound while the
+//     shadow server hung) may still be committed there — the server reads
+//     what was sent when it runs again, and its 250 may be written after
+//     this server gave up, so the shadow server cannot tell that the
+//     sender left: dropping the copy on its side would not be sound. So
+//     this server keeps that server in the message's mark as one that may
+//     hold the copy (MarkSingleCopy, RecopyUnconfirmed), and the commit
+//     that makes the copy on another server (ShadowRecopied) adds the
+//     discard of the unconfirmed one — kept there as an early discard
+//     when it comes before the copy, so the copy is never stored — while
+//     a message that stays marked keeps naming the first server in its
+//     record, which its completion sends the discard to. A crash before
+//     the mark loses only that knowledge for a push that broke in the
+//     same instant; such a copy is asked about after an hour
+//     (XQUERYHELD).
 //     Rollback marks (marks.go): a shadow server's counter is raised in
 //     the commit that names it (PutNew) or durably before a copy made
 //     again is pushed (BumpHolderMark), so it never goes down with this

@@ -37,7 +37,9 @@ import (
 // server's first probe of it, less than one probe interval).
 
 // SingleCopy is a message held by this server only (singlecopy): its copy
-// on Lost went with that server's database, or could not be made.
+// on Lost went with that server's database, or could not be made; Lost
+// is "" for a message accepted with no shadow copy (no shadow server
+// took a session at receipt: Message.NoCopy).
 type SingleCopy struct {
 	ID    ID
 	Lost  string    // the server the copy was on, or was meant for
@@ -113,18 +115,69 @@ func holdsCopyOn(m *Message, server string) bool {
 // commits settled the copy: hold.go, submit.go) — has recipients
 // pending, and names the server that keeps its copy.
 func needsCopy(m *Message) bool {
+	return m.ShadowServer != "" && needsCopyMarked(m)
+}
+
+// needsCopyMarked is needsCopy for a message marked held by this server
+// only: one accepted with no shadow copy (Message.NoCopy) names no
+// server and still needs one.
+func needsCopyMarked(m *Message) bool {
 	switch m.State {
 	case Ready, Active, Poison:
 	default:
 		return false
 	}
-	return m.ShadowServer != "" && len(m.Pending()) > 0
+	return len(m.Pending()) > 0
 }
 
 func (t *Tx) markSingle(id ID, server string, now time.Time) error {
+	_, _, pushed, _ := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
+	return t.markSingleKind(id, server, now, pushed) // the servers that may hold a copy still may
+}
+
+// pushedSep starts, in a mark's value, each server a copy of the message
+// was pushed to without its confirmation (MarkSingleCopy,
+// RecopyUnconfirmed): that server may store it all the same.
+const pushedSep = "\x00"
+
+// markSingleKind writes the mark of message id: when it was made, the
+// server its copy was on or meant for, and the servers a copy was pushed
+// to and not confirmed (the push broke, or was abandoned at its bound),
+// which may hold it all the same.
+func (t *Tx) markSingleKind(id ID, server string, now time.Time, pushed []string) error {
 	v := make([]byte, 8, 8+len(server))
 	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
-	return t.tx.Bucket(bucketSingle).Put(id.Key(), append(v, server...))
+	v = append(v, server...)
+	for _, p := range pushed {
+		v = append(append(v, pushedSep...), p...)
+	}
+	return t.tx.Bucket(bucketSingle).Put(id.Key(), v)
+}
+
+// singleMark reads a mark's value (markSingleKind); ok false when it is
+// not one.
+func singleMark(v []byte) (server string, since time.Time, pushed []string, ok bool) {
+	if len(v) < 8 {
+		return "", time.Time{}, nil, false
+	}
+	parts := strings.Split(string(v[8:]), pushedSep)
+	return parts[0], time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), parts[1:], true
+}
+
+// addPushed marks message id as possibly held by server, to which a copy
+// was pushed without confirmation: kept with its mark (made now, naming
+// server, when it had none).
+func (t *Tx) addPushed(id ID, server string, now time.Time) error {
+	lost, since, pushed, ok := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
+	if !ok {
+		lost, since = server, now
+	}
+	for _, p := range pushed {
+		if strings.EqualFold(p, server) {
+			return nil
+		}
+	}
+	return t.markSingleKind(id, lost, since, append(pushed, server))
 }
 
 // MarkSingleCopy marks message id held by this server only: its copy on
@@ -139,7 +192,21 @@ func (q *Manager) MarkSingleCopy(id ID, server string) error {
 			}
 			return err
 		}
-		return tx.markSingle(id, server, now)
+		return tx.addPushed(id, server, now)
+	})
+}
+
+// RecopyUnconfirmed records that a copy of message id, marked held by
+// this server only, was pushed to server again and not confirmed: server
+// may hold it all the same, and gets its discard when the copy is made
+// elsewhere (ShadowRecopied).
+func (q *Manager) RecopyUnconfirmed(id ID, server string) error {
+	now := q.clk.Now()
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil {
+			return nil // copied or gone meanwhile
+		}
+		return tx.addPushed(id, server, now)
 	})
 }
 
@@ -153,17 +220,18 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 		out, stale = out[:0], stale[:0]
 		c := tx.tx.Bucket(bucketSingle).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(k) != 8 || len(v) < 8 {
+			server, since, _, ok := singleMark(v)
+			if len(k) != 8 || !ok {
 				stale = append(stale, bytes.Clone(k))
 				continue
 			}
 			id := ID(binary.BigEndian.Uint64(k))
 			m, err := tx.Get(id)
-			if err != nil || !needsCopy(m) {
+			if err != nil || !needsCopyMarked(m) {
 				stale = append(stale, bytes.Clone(k))
 				continue
 			}
-			out = append(out, SingleCopy{ID: id, Lost: string(v[8:]), Since: time.Unix(0, int64(binary.BigEndian.Uint64(v[:8])))})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since})
 		}
 		return nil
 	})
@@ -192,9 +260,8 @@ func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
 	var sc SingleCopy
 	var ok bool
 	_ = q.store.View(func(tx *Tx) error {
-		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
-		if len(v) >= 8 {
-			sc, ok = SingleCopy{ID: id, Lost: string(v[8:]), Since: time.Unix(0, int64(binary.BigEndian.Uint64(v[:8])))}, true
+		if server, since, _, marked := singleMark(tx.tx.Bucket(bucketSingle).Get(id.Key())); marked {
+			sc, ok = SingleCopy{ID: id, Lost: server, Since: since}, true
 		}
 		return nil
 	})
@@ -239,7 +306,7 @@ func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err er
 		if err != nil {
 			return err
 		}
-		if !needsCopy(o) || o.OrgID == "" {
+		if !needsCopyMarked(o) || o.OrgID == "" {
 			return nil
 		}
 		if o.State == Active {
@@ -281,10 +348,29 @@ func (q *Manager) ShadowRecopied(id ID, to string) error {
 		if m.State == Active {
 			return ErrRecopyBusy
 		}
-		if err := tx.tx.Bucket(bucketSingle).Delete(id.Key()); err != nil {
+		b := tx.tx.Bucket(bucketSingle)
+		_, _, pushed, _ := singleMark(b.Get(id.Key()))
+		if err := b.Delete(id.Key()); err != nil {
 			return err
 		}
-		if !needsCopy(m) {
+		for _, p := range pushed {
+			if strings.EqualFold(p, to) || m.OrgID == "" {
+				continue
+			}
+			// A copy pushed to p was not confirmed — the push broke,
+			// or was abandoned at its bound — and p may store it all
+			// the same (it commits what it read once it runs again,
+			// rt27 F7): the record names another server now, so p gets
+			// the discard of its copy (named by the org id, as every
+			// copy on receipt), kept there as an early discard when
+			// the copy comes after it (receiptcopy.go). Otherwise no
+			// record here would name it, and a takeover would deliver
+			// it again.
+			if err := tx.AddDiscard(p, m.OrgID, now); err != nil {
+				return err
+			}
+		}
+		if !needsCopyMarked(m) {
 			// done, or settled meanwhile (a hold) — unless another record
 			// here still needs the copy (siblingcopy.go)
 			_, err := tx.addDiscardFor(m.ID, m.OrgID, to, m.OrgID, now)
@@ -310,5 +396,8 @@ func (q *Manager) SingleCopyCount() int {
 }
 
 func (sc SingleCopy) String() string {
+	if sc.Lost == "" {
+		return fmt.Sprintf("held by this server only since %s: no shadow server took its copy on receipt", sc.Since.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was lost", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 }

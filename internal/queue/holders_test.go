@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,144 @@ func TestShadowHolderNewDatabaseMarksItsCopies(t *testing.T) {
 	s.View(func(tx *Tx) error { ds = tx.Discards("hub-d", 10); return nil })
 	if len(ds) != 0 {
 		t.Fatalf("discards %v for a message gone before its copy was recorded (the holder asks: XQUERYHELD)", ds)
+	}
+}
+
+// rt27 F2: a message accepted "no shadow copy" because no shadow server
+// took a session at receipt (Message.NoCopy) is held by this server only
+// from its commit on, like a copy whose push broke after the commit: in
+// SingleCopies and the count, with no server named, a candidate for the
+// copy; the copy made again names its server and the mark goes. A
+// message that needs no copy (a client submission: NoCopy unset) is not
+// marked.
+func TestNoCopyAtReceiptIsHeldHereOnly(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background() // not started: nothing is delivered
+	m := receiptCopy(s, "x@b.example", "y@c.example")
+	m.ShadowServer, m.ShadowID, m.NoCopy = "", "", true
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	plain := receiptCopy(s, "x@b.example")
+	plain.ShadowServer, plain.ShadowID = "", ""
+	if err := q.Submit(ctx, plain, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	single, err := q.SingleCopies()
+	if err != nil || len(single) != 1 || single[0].ID != m.ID || single[0].Lost != "" || !single[0].Since.Equal(clk.Now()) {
+		t.Fatalf("single copies %+v, %v; want %s only, no server named", single, err, m.ID)
+	}
+	if n := q.SingleCopyCount(); n != 1 {
+		t.Fatalf("count %d, want 1", n)
+	}
+	sc, ok := q.SingleCopyOf(m.ID)
+	if !ok || !strings.Contains(sc.String(), "no shadow server took its copy on receipt") {
+		t.Fatalf("mark %q (%v)", sc.String(), ok)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { // its attempt deferred: waiting
+		o, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		o.State = Ready
+		return tx.Put(o)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cp, _, ok, err := q.RecopyCandidate(m.ID)
+	if err != nil || !ok || len(cp.Rcpts) != 2 {
+		t.Fatalf("candidate %+v, %v, %v; want both recipients", cp, ok, err)
+	}
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(m.ID)
+	if got.ShadowServer != "hub-c" || got.ShadowID != got.OrgID {
+		t.Fatalf("record names %s/%s; want hub-c/%s", got.ShadowServer, got.ShadowID, got.OrgID)
+	}
+	if n := q.SingleCopyCount(); n != 0 {
+		t.Fatalf("count %d after the copy was made, want 0", n)
+	}
+}
+
+// rt27 F7: a copy on receipt whose push was not confirmed (it broke, or
+// was abandoned at its bound while the shadow server hung) may be stored
+// by that server all the same once it runs again. When the copy is made
+// again on another server, the first one gets the discard of its copy
+// in the same commit (an early discard there if the copy comes later),
+// so that no copy outlives its message unnamed. A copy lost with its
+// server's database gets none (nothing is there to discard, and an early
+// discard would eat a later copy made there).
+func TestRecopyElsewhereDiscardsAnUnconfirmedPush(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	put := func() *Message {
+		m := receiptCopy(s, "x@b.example")
+		m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Update(ctx, func(tx *Tx) error { // deferred: waiting
+			o, err := tx.Get(m.ID)
+			if err != nil {
+				return err
+			}
+			o.State = Ready
+			return tx.Put(o)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	discards := func(server string) []string {
+		var ds []string
+		s.View(func(tx *Tx) error { ds = tx.Discards(server, 10); return nil })
+		return ds
+	}
+	unconfirmed := put()
+	if err := q.MarkSingleCopy(unconfirmed.ID, "hub-b"); err != nil {
+		t.Fatal(err)
+	}
+	if sc, ok := q.SingleCopyOf(unconfirmed.ID); !ok || sc.Lost != "hub-b" {
+		t.Fatalf("mark %+v (%v); want the copy on hub-b", sc, ok)
+	}
+	// A pass pushes it to hub-d, unconfirmed too; the next makes it on hub-c.
+	if err := q.RecopyUnconfirmed(unconfirmed.ID, "hub-d"); err != nil {
+		t.Fatal(err)
+	}
+	if sc, ok := q.SingleCopyOf(unconfirmed.ID); !ok || sc.Lost != "hub-b" {
+		t.Fatalf("mark %+v (%v); want the copy on hub-b still", sc, ok)
+	}
+	if err := q.ShadowRecopied(unconfirmed.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	if ds := discards("hub-d"); len(ds) != 1 || ds[0] != unconfirmed.OrgID {
+		t.Fatalf("discards for hub-d %v; want the unconfirmed copy's %s", ds, unconfirmed.OrgID)
+	}
+	if ds := discards("hub-b"); len(ds) != 1 || ds[0] != unconfirmed.OrgID {
+		t.Fatalf("discards for hub-b %v; want the unconfirmed copy's %s", ds, unconfirmed.OrgID)
+	}
+	if ds := discards("hub-c"); len(ds) != 0 {
+		t.Fatalf("discards for hub-c %v; want none (it keeps the copy)", ds)
+	}
+
+	// Lost with hub-b's database: no discard goes there.
+	s2 := openTest(t)
+	q2 := NewManager(s2, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	s, q = s2, q2
+	lost := put()
+	q.ShadowHolderSeen("hub-b", "db1")
+	if n, _, err := q.ShadowHolderSeen("hub-b", "db2"); n != 1 || err != nil {
+		t.Fatalf("marked %d, %v; want 1", n, err)
+	}
+	if err := q.ShadowRecopied(lost.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	if ds := discards("hub-b"); len(ds) != 0 {
+		t.Fatalf("discards for hub-b %v after its database was lost; want none", ds)
 	}
 }

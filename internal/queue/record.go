@@ -208,6 +208,13 @@ type Message struct {
 	// the commit which stored this record raised (PutNew; marks.go),
 	// presented with the copy pushed on receipt after it.
 	HolderMark uint64
+	// NoCopy is not stored: the message wanted a shadow copy on receipt
+	// and no shadow server took a session before its commit (SR-17:
+	// accepted held by this server only). The commit that stores it
+	// marks it so, in the same transaction (holders.go: shown, counted,
+	// and copied again while a shadow server answers), as a copy whose
+	// push broke after the commit is.
+	NoCopy bool
 }
 
 // Pending returns the indexes of the recipients still to be delivered.

@@ -119,7 +119,16 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 				return err
 			}
 		}
-		return tx.PutNewBody(m, body) // spoolref.go: whole, or naming its spool file
+		if err := tx.PutNewBody(m, body); err != nil { // spoolref.go: whole, or naming its spool file
+			return err
+		}
+		if m.NoCopy && !quarantined && m.ShadowServer == "" {
+			// No shadow server took its copy on receipt: held by this
+			// server only from this commit on (holders.go), never on
+			// one disk unnamed (rt27 F2).
+			return tx.markSingle(m.ID, "", now)
+		}
+		return nil
 	})
 	if err != nil {
 		m.Rcpts = all

@@ -124,6 +124,36 @@ func (q *Manager) taskDone(d *dest, started time.Time, err error) {
 	d.window = max(d.window-1, 1)
 }
 
+// TaskFailed records a failure of a running task of destination dest
+// that goes on (a watch session to a primary, which opens its next
+// connection a second after a failed one inside the same task): it
+// counts in the destination's failures in a row and is its last error,
+// as a task that ended with it — so that the row of a task that retries
+// for as long as it runs does not show it running without failures
+// while every try fails (rt27 F8). A refusal is the last error without a
+// failure in a row (taskDone). The next success of the task, or an
+// answer of its primary (primaryAnswered), clears them.
+func (q *Manager) TaskFailed(dest string, err error) {
+	if err == nil {
+		return
+	}
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dests[dest]
+	if d == nil || !d.task {
+		return
+	}
+	d.lastUse = q.clk.Now()
+	var ref refusal
+	if errors.As(err, &ref) {
+		d.streak, d.cohort, d.lastErr = 0, 0, err.Error()
+		return
+	}
+	d.streak++
+	d.lastErr = err.Error()
+}
+
 // stepClients asks every client whose time came (or every client, when
 // a primary became urgent) to start its due work, and returns how long
 // the run loop may sleep for the clients' sake.

@@ -162,3 +162,47 @@ type taskRefusal struct{ reply string }
 
 func (e taskRefusal) Error() string   { return "refused by the primary: " + e.reply }
 func (e taskRefusal) Refusal() string { return e.reply }
+
+// A task that retries inside itself (a watch session to a primary that
+// does not answer, one connection a second) reports each failed try
+// while it runs: its row shows it running with the failures in a row
+// and the last error, not a clean running task (rt27 F8); the primary's
+// answer clears them.
+func TestRunningTaskReportsFailures(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, newPlanned(), ManagerConfig{Clock: clk})
+	cp := msg(s, "a@example.org", "x@b.example")
+	cp.Arrived, cp.State, cp.Rcpts[0].Status, cp.Rcpts[0].Primary, cp.Rcpts[0].ShadowID = clk.Now(), Shadow, Shadowed, "hub-b", "b1"
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(cp, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	tries := make(chan error)
+	if !q.StartTask(ctx, "shadow-watch:hub-b", "shadow:hub-b", 1, func(ctx context.Context) error {
+		for {
+			select {
+			case err := <-tries:
+				q.TaskFailed("shadow-watch:hub-b", err)
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}) {
+		t.Fatal("the task did not start")
+	}
+	for i := 1; i <= 3; i++ {
+		tries <- errors.New("dial tcp 127.0.0.2:25: connection refused")
+		waitFor(t, "the failure counted", func() bool { d, _ := destInfo(q, "shadow-watch:hub-b"); return d.Failures == i })
+	}
+	d, ok := destInfo(q, "shadow-watch:hub-b")
+	if !ok || d.Running != 1 || d.LastError != "dial tcp 127.0.0.2:25: connection refused" || d.State == "dead" {
+		t.Fatalf("row of a running task whose tries fail: %+v (listed %v)", d, ok)
+	}
+	q.primaryAnswered("hub-b")
+	if d, _ := destInfo(q, "shadow-watch:hub-b"); d.Failures != 0 || d.LastError != "" || d.Running != 1 {
+		t.Fatalf("after the primary answered: %+v", d)
+	}
+}

@@ -151,7 +151,10 @@
 // watchRetry — a refused one not before a heartbeat timeout (startWatch):
 // the refused watch ends, it does not hold its window. A watch session's completed queries are contacts
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
-// judge.
+// judge for the takeover, but they are shown: each failed try is
+// reported to the scheduler (TaskFailer: the destination's failures in
+// a row and last error) and makes the primary unreachable in Status
+// until a session with it is let in (rt27 F8).
 //
 // Discards are saved before the next command (SR-15): a primary
 // forgets the notifications of an XQUERYDISCARD reply when this server's

@@ -326,6 +326,11 @@ type Recorder struct {
 	// by it or by something else at its address (watch.go), until a
 	// session is let in: the next waits a heartbeat timeout.
 	watchRefused map[string]time.Time
+	// watchFailed is the error of a primary's last failed watch session
+	// (no connection, a broken session), until a session with it
+	// completes or is let in: the views show the primary unreachable
+	// meanwhile, not healthy until its next heartbeat (rt27 F8).
+	watchFailed map[string]string
 }
 
 // refusal is a primary's refusals of this server's sessions since the
@@ -358,7 +363,8 @@ func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Recorder{store: store, obs: obs, log: log, clk: clock.Real{},
-		refusals: map[string]*refusal{}, logged: map[string]time.Time{}, watchRefused: map[string]time.Time{}}
+		refusals: map[string]*refusal{}, logged: map[string]time.Time{}, watchRefused: map[string]time.Time{},
+		watchFailed: map[string]string{}}
 }
 
 // refusalLogEvery paces the WARN of refusals per primary and session
@@ -505,10 +511,28 @@ func (r *Recorder) holdWatch(primary string, now time.Time) {
 	r.mu.Unlock()
 }
 
-// admitted forgets the refusals of a primary that let this server in.
+// watchFailing records the failure of a watch session to primary
+// (watchFailed).
+func (r *Recorder) watchFailing(primary string, err error) {
+	r.mu.Lock()
+	r.watchFailed[primary] = err.Error()
+	r.mu.Unlock()
+}
+
+// watchFailure is the error of primary's last failed watch session
+// since a session with it was let in; "" when none.
+func (r *Recorder) watchFailure(primary string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.watchFailed[primary]
+}
+
+// admitted forgets the refusals of a primary that let this server in,
+// and the failures of its watch sessions.
 func (r *Recorder) admitted(primary string) {
 	r.mu.Lock()
 	delete(r.watchRefused, primary)
+	delete(r.watchFailed, primary)
 	if r.refusals[primary] != nil {
 		delete(r.refusals, primary)
 		for _, s := range Sessions {
@@ -901,7 +925,9 @@ type PrimaryStatus struct {
 	LastRefused  time.Time `json:"last_refused,omitzero"`
 	// While heartbeats fail (Failures > 0, not taken over): Unreachable
 	// is the error of the last failed one (memory: empty after a restart
-	// until the next failure), TakeoverAt when the heartbeat starts that
+	// until the next failure); while none failed yet but watch sessions
+	// to the primary fail, the error of the last of those ("watch
+	// session failed: …", until a session with it completes). TakeoverAt when the heartbeat starts that
 	// takes the copies over if it fails too (SR-6; a hung primary adds
 	// up to one command timeout). A refusal by the primary itself is no
 	// failure (Refused); a refusal by something without its database
@@ -940,11 +966,18 @@ func (m *Manager) Status() []PrimaryStatus {
 		st := PrimaryStatus{Name: p.Name, LastContact: p.LastContact, Failures: p.Failures,
 			DatabaseID: p.DatabaseID, TakenOver: p.TakenOver}
 		st.Refused, st.RefusedSince, st.LastRefused, _ = m.rec.Refusal(p.Name)
-		if p.Failures > 0 && !p.TakenOver && st.Refused == "" {
+		watchErr := m.rec.watchFailure(p.Name)
+		if (p.Failures > 0 || watchErr != "") && !p.TakenOver && st.Refused == "" {
 			m.mu.Lock()
 			st.Unreachable = m.failedWhy[p.Name]
 			m.mu.Unlock()
-			if st.Unreachable == "" {
+			switch {
+			case p.Failures == 0:
+				// No heartbeat failed yet, but its watch sessions do:
+				// unreachable now, not healthy until the next heartbeat
+				// (rt27 F8); the takeover needs the heartbeats' count.
+				st.Unreachable = "watch session failed: " + watchErr
+			case st.Unreachable == "":
 				st.Unreachable = "heartbeats fail" // failed before this start
 			}
 			st.TakeoverAt = takeoverAt(p, t)

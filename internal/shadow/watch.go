@@ -25,6 +25,13 @@ type Watcher interface {
 	Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error
 }
 
+// TaskFailer is implemented by a Runner that can count a failure of a
+// task while it goes on (queue.Manager.TaskFailed): a watch session's
+// failed connection, retried inside the same task.
+type TaskFailer interface {
+	TaskFailed(dest string, err error)
+}
+
 // watchRetry is the pause before a failed watch session is opened again:
 // at most one new connection per second per primary, at any load. A
 // refused one is not retried before a heartbeat timeout (startWatch).
@@ -110,7 +117,16 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			m.rec.holdWatch(name, m.cfg.Clock.Now())
 			return
 		}
+		// The task goes on (the next connection a second later), so its
+		// failure is reported to the scheduler now: the destination's
+		// row counts it with its error, and the views show the primary
+		// unreachable, instead of a watch running without failures while
+		// nothing answers (rt27 F8).
 		m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
+		m.rec.watchFailing(name, err)
+		if tf, ok := m.cfg.Runner.(TaskFailer); ok {
+			tf.TaskFailed(WatchDest+name, err)
+		}
 		t := m.cfg.Clock.NewTimer(watchRetry)
 		select {
 		case <-ctx.Done():

@@ -236,3 +236,60 @@ func (o *countingObserver) count(s string) int {
 	defer o.mu.Unlock()
 	return o.refused[s]
 }
+
+// failRunner is a scheduler that records the failures its running tasks
+// report (TaskFailer).
+type failRunner struct {
+	goRunner
+	mu     sync.Mutex
+	failed map[string][]string
+}
+
+func (r *failRunner) TaskFailed(dest string, err error) {
+	r.mu.Lock()
+	r.failed[dest] = append(r.failed[dest], err.Error())
+	r.mu.Unlock()
+}
+
+func (r *failRunner) count(dest string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.failed[dest])
+}
+
+// A watch session to a primary that stopped answering fails once a
+// second inside its task: each failure reaches the scheduler (the
+// destination's row counts it with its error) and the views show the
+// primary unreachable with the error, not healthy until its next
+// heartbeat (rt27 F8); a session that completes clears it.
+func TestFailingWatchShowsUnreachable(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := &fakeStore{clk: clk, discarded: map[string][]string{}, copies: map[string]bool{"hub-b": true},
+		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: clk.Now()}}}
+	w := &fakeWatcher{fakeHB: fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}, push: make(chan []string), ended: make(chan struct{}, 10),
+		failing: true}
+	var wg sync.WaitGroup
+	r := &failRunner{goRunner: goRunner{&wg}, failed: map[string][]string{}}
+	m := New(Config{Timeout: 300 * time.Second, Retries: 3, Clock: clk, Store: st, Heartbeater: w, Runner: r})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); wg.Wait() }()
+	m.mu.Lock()
+	m.runCtx = ctx
+	m.mu.Unlock()
+	m.Expedite("hub-b")
+	waitUntil(t, "the first failure reported", func() bool { return r.count(WatchDest+"hub-b") == 1 })
+	waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 1 })
+	clk.Advance(watchRetry)
+	waitUntil(t, "the second failure reported", func() bool { return r.count(WatchDest+"hub-b") == 2 })
+	ps := m.Status()
+	if len(ps) != 1 || ps[0].Failures != 0 || ps[0].Unreachable != "watch session failed: connection refused" || ps[0].TakeoverAt.IsZero() {
+		t.Fatalf("status while the watch sessions fail: %+v", ps)
+	}
+	// It answers again: the next session is let in, the failure is gone.
+	w.mu.Lock()
+	w.failing = false
+	w.mu.Unlock()
+	waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 1 })
+	clk.Advance(watchRetry)
+	waitUntil(t, "the session let in", func() bool { return m.Status()[0].Unreachable == "" })
+}

@@ -163,8 +163,9 @@
 //     storage error answers every copy of the batch with it.
 //   - XQUERYDISCARD WAIT= blocks only the session's own reader (go-smtp is
 //     idle between commands), at most 60 s, and ends at once when the
-//     server drains; it wakes on the queue's discard signal, taken before
-//     looking so that no commit is missed.
+//     drain's last step releases the shadow sessions (CloseShadow); it
+//     wakes on the queue's discard signal, taken before looking so that
+//     no commit is missed.
 //   - A sender that did not open a shadow session (and is not an
 //     authenticated client) gets its 250 once its message has left the
 //     queue confirmed, or after max_acknowledgement_delay (SR-9). If the
@@ -183,7 +184,13 @@
 //     permanent failure decidable at receipt is never turned into a DSN.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
 //     senders waiting for confirmation their 250, and lets transactions
-//     finish until its context ends.
+//     finish until its context ends. It is Drain then CloseShadow: the
+//     daemon runs its deliveries' stop between the two, and Drain keeps
+//     the shadow sessions of other transport servers that are between
+//     commands (their watch sessions' long polls; no new transaction on
+//     them: 421), so that the discards of the deliveries finished during
+//     the drain reach their shadow servers; CloseShadow answers their
+//     last long poll and closes them once the reply is written (rt27 F3).
 //
 // One framing authority. Two parsers reading one byte stream disagree
 // somewhere, and an attacker lives there (a malformed BDAT once made the

@@ -124,15 +124,33 @@ func (l *connLimits) track(tc *trackedConn) {
 // closeIdle closes every connection that is not inside a mail transaction
 // (all of them when force is set), telling the client why. It returns how
 // many connections remain open.
-func (l *connLimits) closeIdle(force bool) int {
+//
+// keepShadow (the drain's first step, Drain) keeps the shadow sessions
+// of other transport servers open — their watch sessions' long polls
+// are how the discards of the deliveries finished during the drain
+// reach them — and does not count them; a shadow session inside a mail
+// transaction is counted and cut like any at force. Without it (the last
+// step, CloseShadow) a session inside XQUERYDISCARD is counted too, so
+// that its reply is written before the session is closed.
+func (l *connLimits) closeIdle(force, keepShadow bool) int {
 	l.mu.Lock()
 	var victims []*trackedConn
+	n := 0
 	for tc := range l.live {
-		if s := tc.sess.Load(); force || s == nil || !s.busy.Load() {
-			victims = append(victims, tc)
+		s := tc.sess.Load()
+		switch {
+		case s == nil:
+		case s.busy.Load() && !force:
+			n++
+			continue
+		case keepShadow && s.stats.shadow.Load() && !s.busy.Load():
+			continue
+		case !keepShadow && s.querying.Load() && !force:
+			n++
+			continue
 		}
+		victims = append(victims, tc)
 	}
-	n := len(l.live) - len(victims)
 	l.mu.Unlock()
 	for _, tc := range victims {
 		tc.SetWriteDeadline(time.Now().Add(time.Second))

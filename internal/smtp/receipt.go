@@ -436,6 +436,11 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	}
 	if link != nil {
 		m.ShadowServer, m.ShadowID = link.Server(), m.OrgID
+	} else {
+		// No shadow server took a session: the commit marks the
+		// message held by this server only (queue holders.go), so the
+		// views name it and its copy is made when one answers again.
+		m.NoCopy = true
 	}
 	// Delivery may start on m as soon as it is committed: the copy is
 	// made from a snapshot.

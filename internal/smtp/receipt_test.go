@@ -267,6 +267,16 @@ func TestShadowOnReceiptFailures(t *testing.T) {
 			if q.count() != tc.queued {
 				t.Fatalf("queued %d, want %d", q.count(), tc.queued)
 			}
+			// Accepted because no shadow server took a session: the
+			// commit is told, so that it marks the message held by this
+			// server only (rt27 F2); a push that broke after the commit
+			// is marked by its own path and names the server.
+			if tc.queued == 1 {
+				m := q.msgs[0]
+				if wantNoCopy := tc.fail; m.NoCopy != wantNoCopy || m.NoCopy && m.ShadowServer != "" {
+					t.Fatalf("committed NoCopy %v, shadow server %q; want NoCopy %v", m.NoCopy, m.ShadowServer, wantNoCopy)
+				}
+			}
 		})
 	}
 }

@@ -159,21 +159,25 @@ func (s *Server) SetServers(d ServerDirectory) {
 // the connector set in place; sessions keep the connector they started
 // with until they end.
 type Server struct {
-	hostname     string
-	queue        Queue
-	shadow       ShadowVerbs // nil when shadow redundancy is off
-	log          *slog.Logger
-	obs          Observer
-	routing      atomic.Pointer[routing.Table]
-	servers      atomic.Pointer[serverDirectory]
-	receipt      atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
-	peerHealth   atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
-	rcptv        atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
-	authIDs      atomic.Pointer[[]string]             // umbra's authserv-ids (authres.go)
-	ctx          context.Context
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
-	draining     chan struct{} // closed when Shutdown begins
+	hostname   string
+	queue      Queue
+	shadow     ShadowVerbs // nil when shadow redundancy is off
+	log        *slog.Logger
+	obs        Observer
+	routing    atomic.Pointer[routing.Table]
+	servers    atomic.Pointer[serverDirectory]
+	receipt    atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
+	peerHealth atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
+	rcptv      atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
+	authIDs    atomic.Pointer[[]string]             // umbra's authserv-ids (authres.go)
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	draining   chan struct{} // closed when Shutdown begins
+	// shadowDone is closed when the drain's last step releases the
+	// shadow sessions (CloseShadow); shadowOnce closes it once.
+	shadowDone   chan struct{}
+	shadowOnce   sync.Once
 	clk          clock.Clock
 	listen       func(network, addr string) (net.Listener, error)
 	checkBuilder CheckBuilder
@@ -226,7 +230,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Clock = clock.Real{}
 	}
 	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
-		draining: make(chan struct{}), clk: cfg.Clock}
+		draining: make(chan struct{}), shadowDone: make(chan struct{}), clk: cfg.Clock}
 	s.postmaster, s.maxHops = cfg.Postmaster, cfg.MaxHopCount
 	s.accounts = cfg.Accounts
 	s.listen = cfg.Listen
@@ -517,8 +521,20 @@ func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) e
 // Shutdown drains: it stops accepting, closes sessions as soon as they are
 // outside a mail transaction (with 421), lets transactions in progress
 // finish until ctx ends, then closes whatever is left. A session cut off
-// mid-DATA never got its 250, so its client still owns the message.
+// mid-DATA never got its 250, so its client still owns the message. It
+// is Drain then CloseShadow.
 func (s *Server) Shutdown(ctx context.Context) {
+	s.Drain(ctx)
+	s.CloseShadow(ctx)
+}
+
+// Drain is the first step of Shutdown: no new connection, sessions
+// closed once outside a mail transaction, transactions cut when ctx
+// ends — except the shadow sessions of other transport servers between
+// commands (a watch session's long poll), which stay open until
+// CloseShadow, so that the discards of the deliveries that finish
+// during the drain reach their shadow servers as they commit (rt27 F3).
+func (s *Server) Drain(ctx context.Context) {
 	s.mu.Lock()
 	if !s.closed {
 		close(s.draining) // senders waiting for confirmation get their 250 now
@@ -534,34 +550,54 @@ func (s *Server) Shutdown(ctx context.Context) {
 			c.vln.Close()
 		}
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		open := 0
-		for _, c := range all {
-			open += c.limits.closeIdle(false)
-		}
-		if open == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			for _, c := range all {
-				c.limits.closeIdle(true)
-			}
-			open = 0
-		case <-tick.C:
-		}
-		if open == 0 {
-			break
-		}
-	}
+	s.closeSessions(ctx, all, true)
+	// The work the sessions started ends with the server's context, as
+	// before the drain kept the shadow sessions: a delivery dispatched
+	// at receipt runs in it (its stop is the deliveries' bounded one).
+	// The shadow sessions left need none of it to answer XQUERYDISCARD.
+	s.cancel()
+}
+
+// CloseShadow is the last step of Shutdown, after the deliveries stopped:
+// the shadow sessions' long polls are answered now, with the discards
+// the drain prepared, and every session is closed once its reply is
+// written (until ctx ends, then at once).
+func (s *Server) CloseShadow(ctx context.Context) {
+	s.mu.Lock()
+	all := append(append([]*connector(nil), s.conns...), s.retired...)
+	s.mu.Unlock()
+	s.shadowOnce.Do(func() { close(s.shadowDone) })
+	s.closeSessions(ctx, all, false)
 	for _, c := range all {
 		c.gs.Close()
 	}
 	s.cancel()
 	s.wg.Wait()
 	s.refusals.flush(s.log)
+}
+
+// closeSessions closes the sessions of all as closeIdle does, every 50 ms
+// until none is left open, and forces them when ctx ends.
+func (s *Server) closeSessions(ctx context.Context, all []*connector, keepShadow bool) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		open := 0
+		for _, c := range all {
+			open += c.limits.closeIdle(false, keepShadow)
+		}
+		if open == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			for _, c := range all {
+				c.limits.closeIdle(true, keepShadow)
+			}
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // slogPrinter adapts go-smtp's Printf logger to slog.

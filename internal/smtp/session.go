@@ -95,9 +95,12 @@ type session struct {
 	pendingCopyMark uint64
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
-	from string
-	opts gosmtp.MailOptions
-	rcpt []queue.Recipient
+	// querying: inside XQUERYDISCARD (a long poll, then its reply): a
+	// drain's last step closes the session only after it (CloseShadow).
+	querying atomic.Bool
+	from     string
+	opts     gosmtp.MailOptions
+	rcpt     []queue.Recipient
 
 	// Marks of the edge checks (filter.go): the current transaction's,
 	// and the session's (Connect and Helo), which every transaction
@@ -332,6 +335,15 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// RFC 5321 §4.1.4: MAIL inside an open transaction is out of
 		// sequence; the open one (its recipients) stays as it was.
 		return replyNestedMail
+	}
+	if s.stats.shadow.Load() {
+		select {
+		case <-s.srv.draining:
+			// A shadow session the drain keeps open for its discards
+			// (Drain) starts no new transaction.
+			return replyShuttingDown
+		default:
+		}
 	}
 	s.Reset()
 	if err := s.openMail(from, opts); err != nil {

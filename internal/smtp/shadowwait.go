@@ -137,8 +137,11 @@ func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, ok 
 
 // waitDiscards blocks the session (go-smtp is idle between commands)
 // until a discard notification for its shadow server is waiting, wait
-// passed, or the server drains. The signal is taken before looking, so
-// that a commit between the look and the wait is not missed.
+// passed, or the drain's last step releases the shadow sessions
+// (CloseShadow: after the deliveries stopped, so that the discards they
+// prepared during the drain are in the reply, rt27 F3). The signal is
+// taken before looking, so that a commit between the look and the wait
+// is not missed.
 func (s *session) waitDiscards(wait time.Duration) {
 	ds, ok := s.srv.shadow.(DiscardSignaller)
 	if !ok || wait <= 0 {
@@ -158,7 +161,7 @@ func (s *session) waitDiscards(wait time.Duration) {
 		case <-sig:
 		case <-t.C():
 			return
-		case <-s.srv.draining:
+		case <-s.srv.shadowDone:
 			return
 		}
 	}

@@ -736,6 +736,8 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if !ok {
 		return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>], max a positive integer"
 	}
+	s.querying.Store(true)
+	defer s.querying.Store(false)
 	if v.r.Buffered() > 0 {
 		// More commands are pipelined behind this one: a long poll is
 		// the last command a client sends before it waits, so answer

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// rt27 F3: a message delivered during the SIGTERM drain has its discard
+// notification fetched by its shadow server before the primary stops:
+// the drain keeps the shadow server's watch session open while the
+// delivery finishes (here the next hop answers the final dot half a
+// second after the signal), so the copy goes and the takeover that follows the stop
+// (the primary stays down past the takeover delay, 3 s here) finds
+// nothing to send again.
+func TestDrainDeliveredDiscardReachesShadowServer(t *testing.T) {
+	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
+	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
+	reached, answer := make(chan struct{}, 1), make(chan struct{})
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return &gatedReplySession{slowReplySession{r: r, reached: reached}, answer}, nil
+	}))
+	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
+	release(sinkAddr)
+	ln, err := net.Listen("tcp", sinkAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: drain-discard\r\n\r\nhello")
+	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+		ha.dumpLog()
+		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+	}
+	select {
+	case <-reached: // the next hop has it; its 250 comes in the drain
+	case <-time.After(30 * time.Second):
+		ha.dumpLog()
+		t.Fatal("the message never reached the next hop")
+	}
+	// hub-b watches hub-a (it was pushed a copy): its session is open.
+	waitCond(t, "hub-b's watch session to hub-a", 10e9, func() bool {
+		out, _ := cli(t, cfgB, "queue", "destinations", "--json")
+		var ds []struct {
+			Name     string
+			Running  int
+			Failures int `json:"failures_in_a_row"`
+		}
+		json.Unmarshal([]byte(out), &ds)
+		for _, d := range ds {
+			if d.Name == "shadow-watch:hub-a" {
+				return d.Running == 1 && d.Failures == 0 // running, no failed try
+			}
+		}
+		return false
+	})
+	time.Sleep(500 * time.Millisecond) // its long poll is in
+	ha.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond) // the drain runs (below the 3 s takeover delay)
+	close(answer)
+	select {
+	case <-ha.done:
+		ha.done <- nil
+	case <-time.After(60 * time.Second):
+		ha.dumpLog()
+		t.Fatal("hub-a did not stop after SIGTERM")
+	}
+	p := &shadowPair{}
+	if s, pending := p.held(t, cfgB, "hub-a"); s != 0 || pending != 0 {
+		time.Sleep(2 * time.Second) // the discard was fetched before the stop: applied at once
+		if s, pending = p.held(t, cfgB, "hub-a"); s != 0 || pending != 0 {
+			hb.dumpLog()
+			ha.dumpLog()
+			t.Fatalf("hub-b still holds %d copies (%d taken over) of a message hub-a delivered during its drain", s, pending)
+		}
+	}
+	time.Sleep(6 * time.Second) // past the takeover delay: a copy left would be sent again now
+	if n := r.counts()["drain-discard"]; n != 1 {
+		hb.dumpLog()
+		t.Fatalf("the next hop got the message %d times, want once", n)
+	}
+}
+
+// gatedReplySession answers the final dot once answer is closed.
+type gatedReplySession struct {
+	slowReplySession
+	answer chan struct{}
+}
+
+func (s *gatedReplySession) Data(rd io.Reader) error {
+	err := s.slowReplySession.Data(rd)
+	<-s.answer
+	return err
+}
