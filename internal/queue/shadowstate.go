@@ -147,6 +147,10 @@ func (t *Tx) TakeEarlyTakeovers(id ID) ([]string, error) {
 	return out, nil
 }
 
+// maxTakenScan bounds the records hasShadowCopies reads outside the
+// shadow queue (it runs about once a second per primary).
+const maxTakenScan = 2000
+
 // hasShadowCopies reports whether the shadow queue of primary holds any
 // message, taken over or not.
 //
@@ -154,12 +158,18 @@ func (t *Tx) TakeEarlyTakeovers(id ID) ([]string, error) {
 // the primary's discard still settles it (applyDiscardsTx): it must stay
 // watched for that while such a copy waits outside its shadow queue —
 // held in a suspended route's queue, redirected, or poisoned. Only those
-// queues are read, and only when the shadow queue is empty.
+// queues are read, only when the shadow queue is empty, and at most
+// maxTakenScan records: past that the primary counts as holding copies
+// here — a heartbeat more is the safe side, a lost watch is not.
 func (t *Tx) hasShadowCopies(primary string) bool {
 	if len(t.InQueue("shadow:"+primary, 1)) > 0 {
 		return true
 	}
+	read := 0
 	pending := func(id ID) bool {
+		if read++; read > maxTakenScan {
+			return true
+		}
 		m, err := t.Get(id)
 		if err != nil {
 			return false
@@ -171,22 +181,22 @@ func (t *Tx) hasShadowCopies(primary string) bool {
 		}
 		return false
 	}
+	prefix := []byte("redirect:") // (small, usually: read before the suspended queues)
+	c := t.qidx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if _, id, ok := parseQueueKey(k); ok && pending(id) {
+			return true
+		}
+	}
 	names := append(t.Suspended(), "poison")
 	for _, name := range names {
 		if strings.HasPrefix(name, "shadow:") {
 			continue
 		}
-		for _, id := range t.InQueue(name, 1<<31-1) {
+		for _, id := range t.InQueue(name, maxTakenScan+1) {
 			if pending(id) {
 				return true
 			}
-		}
-	}
-	prefix := []byte("redirect:")
-	c := t.qidx.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if _, id, ok := parseQueueKey(k); ok && pending(id) {
-			return true
 		}
 	}
 	return false
