@@ -338,3 +338,50 @@ func validRelayID(id string) bool {
 	}
 	return strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
 }
+
+// Case c's sibling for a copy on receipt, whose id is the message's org
+// id (receiptcopy.go): this server failed f@ of the first record and made
+// the failure DSN, which carries that record's discard; a later record
+// of the same message (relayed here again without a shadow session) then
+// pushed its copy to the same shadow server, under the same id. The DSN's
+// end must not write the discard while that record waits: it would
+// settle the later record's copy there too.
+func TestFailureDSNKeepsDiscardOfLaterReceiptCopy(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := newCopyPrimary(t, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); p.q.Wait() }()
+	p.q.Start(ctx)
+	org := "0123456789abcdef0123456789abcdef"
+	r1 := msg(p.s, "s@example.org", "f@c.example")
+	r1.OrgID, r1.ShadowServer, r1.ShadowID = org, "hub-s", org
+	r1.Arrived = clk.Now()
+	if err := p.q.Submit(ctx, r1, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	var dsn ID
+	waitFor(t, "the failure DSN carrying the discard", func() bool {
+		for _, pm := range messages(t, p.s) {
+			if pm.From == "" && pm.ShadowServer == "hub-s" {
+				dsn = pm.ID
+			}
+		}
+		return dsn != 0
+	})
+	r2 := msg(p.s, "s@example.org", "b@c.example")
+	r2.OrgID, r2.ShadowServer, r2.ShadowID = org, "hub-s", org
+	r2.Arrived = clk.Now()
+	if err := p.q.Submit(ctx, r2, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	p.dsnGo.Store(true)
+	clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "the DSN's end", func() bool { _, err := p.q.Message(dsn); return err != nil })
+	if !p.pendingAt(t, "b@c.example") {
+		t.Fatal("the later record should wait with b@")
+	}
+	if ids, _ := p.q.Discards("hub-s", 100); len(ids) != 0 {
+		t.Fatalf("the DSN's end discarded %v while the later record needs the copy", ids)
+	}
+}
