@@ -227,8 +227,10 @@
 // still finds the notification when it looks).
 //
 // One copy, several records (siblingcopy.go): the shadow id names the
-// message and this server (the relay's "<id>-<hash of the primary>", or
-// the org id of a copy on receipt), not this server's record, and this
+// message and this server (the relay's "<id>-<hash of the primary>" from
+// a shadow server below version 8, or the org id of a copy on receipt;
+// a version-8 shadow server names each transaction apart, copyid.go, but
+// for a taken-over copy it sends back), not this server's record, and this
 // server keeps a record per transaction — so two records can name one
 // (shadow server, id): recipients the shadow server relayed in a later
 // attempt (deferred at RCPT the first time), two destinations of one
@@ -522,7 +524,11 @@
 // ends at max_hop_count with 5.4.6 and a DSN. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
-// has work, else a discard is written in that same commit. SubmitKeyed
+// has work, else a discard is written in that same commit. A copy whose
+// id names its transaction (version 8) merges into a pending original
+// only under the same id (sameCopy): under another, the discard of that
+// same commit would drop the copy while the original still needs it; it
+// is queued instead, a duplicate. SubmitKeyed
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
 // queues it once.
@@ -663,8 +669,14 @@
 //     twice), in one commit with the discards and takeovers kept aside
 //     for it (putLeavingTook); a discard kept aside for a copy the lost
 //     attempt made is spent then and dropped (earlyspent.go), so that
-//     the next attempt's copy under the same shadow id — a new record at
-//     the primary — is not settled by it. The crash counts against it
+//     the next attempt's copy under the same shadow id (a primary below
+//     version 8) — a new record at the primary — is not settled by it. A
+//     version-8 primary's copies are named per transaction by a random id
+//     drawn before the transaction's MAIL and stored only by the
+//     primary's commit of its record and this server's commit of the
+//     results (copyid.go): a kill -9 at any step loses at most an id no
+//     record here holds, whose discard then settles nothing, and the
+//     next attempt draws a new one. The crash counts against it
 //     only if umbra's own code was running on it then — the attempt's
 //     start (attemptable, plan: the planner does no I/O, so a recipient
 //     whose mailbox database only the directory can tell goes to a job
