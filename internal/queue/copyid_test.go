@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ type copyPrimary struct {
 	q     *Manager
 	clk   *clock.Fake
 	dsnGo atomic.Bool
+	allGo atomic.Bool // every recipient relayed at once
 }
 
 func newCopyPrimary(t *testing.T, clk *clock.Fake) *copyPrimary {
@@ -27,7 +29,7 @@ func newCopyPrimary(t *testing.T, clk *clock.Fake) *copyPrimary {
 		var out []Result
 		for _, i := range rcpts {
 			switch a := m.Rcpts[i].Addr; {
-			case a == "a@c.example" || a == "s@example.org" && p.dsnGo.Load():
+			case a == "a@c.example" || a == "s@example.org" && p.dsnGo.Load() || p.allGo.Load():
 				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
 			case a == "f@c.example":
 				out = append(out, Result{Rcpt: i, Outcome: FailedPerm, NextHop: "mx.c.example", Reply: "550 5.1.1 no such user"})
@@ -384,4 +386,69 @@ func TestFailureDSNKeepsDiscardOfLaterReceiptCopy(t *testing.T) {
 	if ids, _ := p.q.Discards("hub-s", 100); len(ids) != 0 {
 		t.Fatalf("the DSN's end discarded %v while the later record needs the copy", ids)
 	}
+}
+
+// A copy taken over here and sent back to its own primary, back with its
+// old database, keeps the id it was taken over under: the version-8
+// primary merges it into its original (no second delivery), writes no
+// discard for it then, and the original's own discard settles it when
+// the original is done.
+func TestTakenOverCopySentBackMergesUnderItsID(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS := openTest(t)
+	p := newCopyPrimary(t, clk)
+	var mu sync.Mutex
+	var sids []string
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		out := p.relay(t, ctx, m, rcpts, "hub-b")
+		mu.Lock()
+		sids = append(sids, out[0].ShadowID)
+		mu.Unlock()
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); qS.Wait(); p.q.Wait() }()
+	p.q.Start(ctx)
+	qS.Start(ctx)
+	m := msg(sS, "s@example.org", "b@c.example")
+	m.OrgID = "0123456789abcdef0123456789abcdef"
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b@ relayed to the primary", func() bool {
+		got, _ := qS.Message(m.ID)
+		return got != nil && got.State != Active && got.Rcpts[0].Status == Shadowed
+	})
+	if n, err := qS.Takeover("hub-b", "test: the primary seemed gone"); err != nil || n != 1 {
+		t.Fatalf("takeover: %d, %v", n, err)
+	}
+	qS.Kick()
+	waitFor(t, "the taken-over copy sent back", func() bool {
+		got, _ := qS.Message(m.ID)
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sids) == 2 && got != nil && got.State != Active && got.Rcpts[0].Status == Shadowed
+	})
+	mu.Lock()
+	first, second := sids[0], sids[1]
+	mu.Unlock()
+	if first != second {
+		t.Fatalf("the taken-over copy went back under %q, taken over under %q", second, first)
+	}
+	if recs := messages(t, p.s); len(recs) != 1 {
+		t.Fatalf("the primary keeps %d records: the copy sent back did not merge into the original", len(recs))
+	}
+	if ids, _ := p.q.Discards("hub-a", 100); len(ids) != 0 {
+		t.Fatalf("the merge discarded %v while the original still needs the copy", ids)
+	}
+	p.allGo.Store(true)
+	clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "the original's discard settling the copy", func() bool {
+		p.fetch(t, qS)
+		_, err := qS.Message(m.ID)
+		return err != nil
+	})
 }
