@@ -23,9 +23,9 @@ import (
 // the lost one, still gets a new id. A discard then names exactly the
 // record it is for, whatever the order of the commits here and there.
 //
-// A taken-over copy sent back to its own primary keeps the id it was
-// taken over under when every recipient of the transaction was taken
-// over from that one copy: the primary, back with its old database,
+// A taken-over copy of a relay sent back to its own primary keeps the id
+// it was taken over under when every recipient of the transaction was
+// taken over from that one copy: the primary, back with its old database,
 // merges it into its original (mergeHeld), whose own discard — naming
 // that id — then settles it. Merged under another id, the copy would be
 // settled by the merge's discard while the original still needs it; so
@@ -51,8 +51,10 @@ func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool)
 }
 
 // takenOverID is the shadow id every recipient of rcpts was taken over
-// under from primary's copy, or "" when not all were, or not from one
-// copy.
+// under from primary's copy of a relay of m, or "" when not all were, or
+// not from one copy. A copy on receipt taken over (its id the org id)
+// gets an id of its own: a relay under the org id would make its copy
+// here look like a copy on receipt.
 func takenOverID(m *Message, rcpts []int, primary string) string {
 	sid := ""
 	for _, i := range rcpts {
@@ -60,7 +62,8 @@ func takenOverID(m *Message, rcpts []int, primary string) string {
 			return ""
 		}
 		r := &m.Rcpts[i]
-		if r.Status != Pending || r.Primary != primary || r.ShadowID == "" || sid != "" && r.ShadowID != sid {
+		if r.Status != Pending || r.Primary != primary || !strings.HasPrefix(r.ShadowID, m.ID.String()+"-") ||
+			sid != "" && r.ShadowID != sid {
 			return ""
 		}
 		sid = r.ShadowID

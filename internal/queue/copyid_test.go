@@ -331,6 +331,11 @@ func TestPerTransactionID(t *testing.T) {
 	if got := RelayShadowID(m, []int{0}, "hub-c", true); got == a {
 		t.Fatal("a copy taken over from hub-b goes to hub-c under hub-b's id")
 	}
+	m.OrgID = "0123456789abcdef0123456789abcdef"
+	m.Rcpts[0].ShadowID = m.OrgID // a copy on receipt taken over
+	if got := RelayShadowID(m, []int{0}, "hub-b", true); !perTransactionID(got) {
+		t.Fatalf("a copy on receipt taken over goes back under %q", got)
+	}
 }
 
 // validRelayID is W-3's rule for a shadow id.

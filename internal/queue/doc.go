@@ -424,7 +424,10 @@
 // attempt is the original's end, which had done those recipients (else
 // they would have merged): the record it leaves without a copy here
 // repeats recipients the original delivered, relayed or failed — a
-// duplicate's copy, not an acknowledged message's.
+// duplicate's copy, not an acknowledged message's. A copy on receipt
+// taken over here and sent back gets an id of its own (its copy here
+// must not look like a copy on receipt), so a version-8 primary keeps it
+// as a record of its own beside its original: a duplicate.
 //
 // To a primary below version 8 the id names the message and the primary,
 // shared by every transaction of the message to it, and the primary's
