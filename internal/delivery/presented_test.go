@@ -41,6 +41,13 @@ func (r *shadowRecorder) Presented(primary, dbID string, ids []string) error {
 // connection. DATA is taken whole and answered 250.
 func scriptedPrimary(t *testing.T, reply func(cmd string) string) string {
 	t.Helper()
+	return scriptedPrimaryAs(t, "XSHADOW", reply)
+}
+
+// scriptedPrimaryAs is scriptedPrimary offering the EHLO keyword keyword
+// (a version: "XSHADOW 8").
+func scriptedPrimaryAs(t *testing.T, keyword string, reply func(cmd string) string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +73,7 @@ func scriptedPrimary(t *testing.T, reply func(cmd string) string) string {
 					var out string
 					switch {
 					case strings.HasPrefix(cmd, "EHLO"):
-						out = "250-primary.test\r\n250-XSHADOWDB " + queue.DatabaseDigest("primary-db") + "\r\n250 XSHADOW\r\n"
+						out = "250-primary.test\r\n250-XSHADOWDB " + queue.DatabaseDigest("primary-db") + "\r\n250 " + keyword + "\r\n"
 					case cmd == "DATA":
 						c.Write([]byte("354 go on\r\n"))
 						for {

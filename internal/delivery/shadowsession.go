@@ -3,8 +3,6 @@ package delivery
 import (
 	"context"
 	"errors"
-	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -201,12 +199,6 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, sav
 	}
 	c.Quit()
 	return nil
-}
-
-func shortHash(s string) string {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return fmt.Sprintf("%08x", h.Sum32())
 }
 
 // refusedError is a session to a primary that the primary answered with

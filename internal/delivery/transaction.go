@@ -88,7 +88,9 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	primary, shadowID := "", ""
 	if c.ShadowDB != "" && !lmtp {
 		primary = c.Hop()
-		shadowID = m.ID.String() + "-" + shortHash(primary)
+		// Version 8: an id per transaction, so that a discard settles
+		// only this transaction's copy (queue/copyid.go).
+		shadowID = queue.RelayShadowID(m, rcpts, primary, c.ShadowVersion >= 8)
 		c.SetShadowID(shadowID)
 		defer d.queryDiscards(st, c, primary)
 	}

@@ -227,8 +227,10 @@
 // still finds the notification when it looks).
 //
 // One copy, several records (siblingcopy.go): the shadow id names the
-// message and this server (the relay's "<id>-<hash of the primary>", or
-// the org id of a copy on receipt), not this server's record, and this
+// message and this server (the relay's "<id>-<hash of the primary>" from
+// a shadow server below version 8, or the org id of a copy on receipt;
+// a version-8 shadow server names each transaction apart, copyid.go, but
+// for a taken-over copy it sends back), not this server's record, and this
 // server keeps a record per transaction — so two records can name one
 // (shadow server, id): recipients the shadow server relayed in a later
 // attempt (deferred at RCPT the first time), two destinations of one
@@ -247,13 +249,18 @@
 // a record held or quarantined here keeps its copy at the shadow server
 // while a sibling needs it (a takeover in that time delivers it); a
 // failure DSN carries no discard while a sibling needs the copy (the
-// sibling's end settles it, and the DSN then lives here only). Not
-// covered: a failure DSN that took the discard before a later record
-// under the id was stored — the DSN has an org id of its own, so its
-// end does not find that record and writes the discard, settling the
-// later record's copy early. A discard fetched before the later record
-// was stored reaches the shadow server anyway; the shadow server's side
-// of that race is in "One writer per message".
+// sibling's end settles it, and the DSN then lives here only). A
+// failure DSN that took the discard before a later record under the id
+// was stored has an org id of its own; its end finds the later record
+// of a copy on receipt through the id, which is the message's org id
+// (copyNeededElsewhere), and a relay's cannot share the id when its
+// shadow server speaks version 8 (one id per transaction, "One writer
+// per message"). Not covered: that DSN for the relay of a shadow server
+// below version 8 — nothing here links the DSN to the records under the
+// relay's id, so its end writes the discard and settles the later
+// record's copy early; likewise a discard fetched before the later
+// record was stored reaches such a shadow server anyway (its side of
+// that race is in "One writer per message").
 //
 // An operator's hold (SuspendMessage) writes the discard too, in the
 // commit that suspends the message (hold.go): a held message must not be
@@ -388,23 +395,59 @@
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
 // the record — the commit of results and one that leaves without results
-// (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike. A discard names a shadow id,
-// which is the message's and the primary's (every recipient shadowed
-// there shares it), so the commit takes an early discard once and applies
-// it to every recipient shadowed under that id — except, in the commit
-// of results, a copy the attempt itself made under an id the message
-// already held a copy under, or made in two of its queues (freshCopies):
-// the primary may have written the discard before it stored the
-// record that copy is of (its other records were done then), so the
-// copy stays for the primary's next discard or its XQUERYHELD answer.
-// A copy the attempt made alone under a new id is settled at once (the
-// usual case: the primary delivered it before this commit). Still
-// open: such a discard for a record of an earlier attempt whose results
-// were lost (earlyspent.go), fetched after this attempt began and
-// before the primary stored this attempt's record; and two jobs of one
-// attempt to the same primary under one queue name (two destinations
-// behind one hub), when the first job's record is done at the primary
-// and its discard fetched before the second job's transaction. Expiry of shadow copies
+// (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike.
+//
+// A discard names a shadow id, and settles every recipient shadowed
+// under it (and every one taken over from that copy and still pending),
+// so it is safe exactly when no record at the primary that still needs a
+// copy here shares the id. The rule (copyid.go): to a primary that
+// speaks shadow verb version 8, every transaction of a relay gets an id
+// of its own — the message id, a hash of the primary and 12 random hex
+// digits drawn for that transaction, so an attempt repeated after a
+// kill -9 that lost the results of the one before gets a new id too —
+// and the primary keeps that transaction's copy under that id alone: it
+// merges a copy named so into an original it holds only under the same
+// id (mergeHeld, sameCopy), so a retry after a lost 250 is a second
+// record there, a duplicate, never a copy its merge discards at once. A
+// discard from it is then for exactly one copy here: the commit takes an
+// early discard once and applies it to the recipients under its id, and
+// in whatever order the two servers' commits come, it settles nothing
+// else — not the copy of this attempt when it is for a record of an
+// earlier attempt whose results were lost (that id names no copy here:
+// spent, earlyspent.go), not the copy of another job of this attempt to
+// the same primary, not the copy of a later record when a failure DSN
+// made for an earlier one carries it. The one id a transaction reuses:
+// a taken-over copy sent back to its own primary, every recipient of the
+// transaction taken over from one copy, keeps that copy's id, so the
+// primary, back with its old database, merges it into its original and
+// the original's discard settles it; such a discard fetched during the
+// attempt is the original's end, which had done those recipients (else
+// they would have merged): the record it leaves without a copy here
+// repeats recipients the original delivered, relayed or failed — a
+// duplicate's copy, not an acknowledged message's. A copy on receipt
+// taken over here and sent back gets an id of its own (its copy here
+// must not look like a copy on receipt), so a version-8 primary keeps it
+// as a record of its own beside its original: a duplicate.
+//
+// To a primary below version 8 the id names the message and the primary,
+// shared by every transaction of the message to it, and the primary's
+// discard can name no more than that. The commit of results then spares
+// a copy the attempt made under an id the message already held a copy
+// under, or made in two of its queues (freshCopies): the primary may
+// have written the discard before it stored the record that copy is of
+// (its other records were done then), so the copy stays for the
+// primary's next discard or its XQUERYHELD answer. A copy the attempt
+// made alone under a new id is settled at once (the usual case: the
+// primary delivered it before this commit). With such a primary these
+// stay open, and cannot be closed here, since nothing in its discard
+// tells the records under one id apart: a discard for a record of an
+// earlier attempt whose results were lost, fetched after this attempt
+// began and before the primary stored this attempt's record; two jobs of
+// one attempt to it under one queue name (two destinations behind one
+// hub), when the first job's record is done there and its discard
+// fetched before the second job's transaction; and a failure DSN there
+// carrying the discard of an earlier record (see "One copy, several
+// records"). Expiry of shadow copies
 // touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
 // (ErrBusy) or skip Active messages.
@@ -484,7 +527,11 @@
 // ends at max_hop_count with 5.4.6 and a DSN. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
-// has work, else a discard is written in that same commit. SubmitKeyed
+// has work, else a discard is written in that same commit. A copy whose
+// id names its transaction (version 8) merges into a pending original
+// only under the same id (sameCopy): under another, the discard of that
+// same commit would drop the copy while the original still needs it; it
+// is queued instead, a duplicate. SubmitKeyed
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
 // queues it once.
@@ -625,8 +672,14 @@
 //     twice), in one commit with the discards and takeovers kept aside
 //     for it (putLeavingTook); a discard kept aside for a copy the lost
 //     attempt made is spent then and dropped (earlyspent.go), so that
-//     the next attempt's copy under the same shadow id — a new record at
-//     the primary — is not settled by it. The crash counts against it
+//     the next attempt's copy under the same shadow id (a primary below
+//     version 8) — a new record at the primary — is not settled by it. A
+//     version-8 primary's copies are named per transaction by a random id
+//     drawn before the transaction's MAIL and stored only by the
+//     primary's commit of its record and this server's commit of the
+//     results (copyid.go): a kill -9 at any step loses at most an id no
+//     record here holds, whose discard then settles nothing, and the
+//     next attempt draws a new one. The crash counts against it
 //     only if umbra's own code was running on it then — the attempt's
 //     start (attemptable, plan: the planner does no I/O, so a recipient
 //     whose mailbox database only the directory can tell goes to a job

@@ -19,10 +19,13 @@ import (
 // and a discard for it arriving now would be ignored (applyDiscardsTx
 // finds nothing shadowed under its id). Left in bucket early, it would
 // wait for the next attempt, which relays the message to the same
-// primary under the same shadow id (delivery: the message id and a hash
-// of the primary): that attempt's commit would apply it to the new copy,
+// primary — under the same shadow id when that primary speaks a shadow
+// verb version below 8 (the message id and a hash of the primary;
+// copyid.go): that attempt's commit would apply it to the new copy,
 // whose record at the primary is a new one still to be delivered — the
-// shadow server dropping the only other copy of it.
+// shadow server dropping the only other copy of it. (To a version-8
+// primary the next attempt's id is a new one, which the discard does not
+// name; dropping it is then only tidying.)
 
 // dropSpentEarlyDiscards removes, in tx, the early discards that name a
 // copy of a relay of one of the messages ids (a shadow id "<id>-…"), after

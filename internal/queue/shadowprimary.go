@@ -210,9 +210,9 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 				if !mailaddr.EqualFold(orc.Addr, r.Addr) {
 					continue
 				}
-				if orc.Status == Pending ||
+				if (orc.Status == Pending ||
 					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
-						!receiptShadowed(o, orc) {
+						!receiptShadowed(o, orc)) && sameCopy(o, m) {
 					into = o
 				}
 			}
@@ -233,6 +233,17 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 	}
 	discardNow = len(keep) == 0 && m.ShadowServer != "" && m.ShadowID != "" && !covered
 	return keep, merged, discardNow
+}
+
+// sameCopy reports whether a recipient of m may merge into original o
+// as far as the sender's copy goes: m names its copy per transaction
+// (copyid.go), so o's discard settles m's copy only under the same id —
+// a copy merged under another id would be settled by the merge's
+// discard while o still needs it. A quarantined or held original takes
+// it anyway: its discard went already, and the copy goes with the merge.
+func sameCopy(o, m *Message) bool {
+	return !perTransactionID(m.ShadowID) || m.ShadowID == o.ShadowID ||
+		o.State == Quarantined || o.State == Suspended
 }
 
 // tookOver reports whether m (with body) is the copy of the queued

@@ -925,7 +925,10 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 }
 
 // freshCopies returns the recipients an attempt's results made shadowed
-// that a discard kept aside during the attempt must not settle. The
+// that a discard kept aside during the attempt must not settle. It
+// matters for copies made at a primary below shadow verb version 8, one
+// shadow id per message and primary; a version-8 primary's copies have
+// an id per transaction (copyid.go), which two copies never share. The
 // primary writes a discard for (this server, id) when none of its records
 // under that id still needs the copy (siblingcopy.go) — but a record the
 // attempt made there after the discard was written, and before it was

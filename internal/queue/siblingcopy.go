@@ -6,10 +6,12 @@ import (
 )
 
 // One shadow id, several records (doc.go, "One copy, several records").
-// The id a shadow server S gives the copy of a message it relays to this
-// server names the message and this server (delivery: the message id
-// and a hash of the primary), and a copy on receipt is named by the org
-// id: not by this server's record. This server keeps one record per
+// The id a shadow server S below shadow verb version 8 gives the copy of
+// a message it relays to this server names the message and this server
+// (the message id and a hash of the primary), and a copy on receipt is
+// named by the org id: not by this server's record (a version-8 S names
+// each transaction apart, copyid.go, but for a taken-over copy sent
+// back, which keeps its id). This server keeps one record per
 // transaction, so two records can name the same (S, id) — the recipients
 // S relayed in a later attempt (a 452 4.5.3 or a directory's 451 at RCPT
 // the first time), two destinations of one attempt served by this
@@ -25,9 +27,17 @@ import (
 // recipient pending that no hold or quarantine settled (ShadowHeld, the
 // answer to XQUERYHELD, applies that rule but for the quarantine, which
 // it answers "held"). A record that cannot be read counts as needing
-// it: the safe side is a copy kept.
+// it: the safe side is a copy kept. Records are found by orgID and, when
+// id is another org id (a copy on receipt's), by id too: a failure DSN
+// carrying the discard of a copy on receipt has an org id of its own,
+// and a later record of the original's message pushed its copy under
+// the same id.
 func (t *Tx) copyNeededElsewhere(self ID, orgID, server, id string) bool {
-	for _, oid := range t.ByOrgID(orgID) {
+	ids := t.ByOrgID(orgID)
+	if id != orgID {
+		ids = append(ids, t.ByOrgID(id)...)
+	}
+	for _, oid := range ids {
 		if oid == self {
 			continue
 		}

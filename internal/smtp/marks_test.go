@@ -85,8 +85,8 @@ func TestRollbackMarkVerbs(t *testing.T) {
 	s := startShadowServer(t, q, sh, true, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 7") {
-		t.Fatalf("XSHADOW 7 not advertised:\n%s", ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 8") {
+		t.Fatalf("XSHADOW 8 not advertised:\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2 MARK=x DB=db1", "501 5.5.4")

@@ -57,7 +57,17 @@ import (
 // that keeps no marks (MarkKeeper) offers version 6 at most; a client
 // sends MARK only to a server that advertised version 7, so an older
 // peer sees the commands of version 6.
-const ShadowVersion = 7
+//
+// Version 8 changes no command, only what a shadow id names: a client
+// gives each transaction a shadow id of its own (queue.RelayShadowID),
+// so that a discard settles exactly the copy of the primary's record it
+// is for, and a primary merges a copy named so into an original it
+// holds only under the same id (package queue, copyid.go). A client
+// names copies per transaction only to a server that advertised version
+// 8 — an older one merges a retried copy into its original whatever
+// the id, and would discard the retried copy at once —, and one id per
+// message and primary to any other. It is offered with version 7.
+const ShadowVersion = 8
 
 // MarkKeeper keeps the rollback marks (queue.Manager, marks.go): the
 // counter this server presents to each shadow server, and the check of
