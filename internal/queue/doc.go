@@ -53,7 +53,10 @@
 // version byte, then varints and length-prefixed strings; the decoder
 // rejects every malformed input and is fuzzed). Message ids are
 // microsecond timestamps made unique by NewID, big-endian, so cursor order
-// is arrival order. The database id (meta/db_id) is random and made with
+// is arrival order; they never repeat within a database, whatever the
+// clock does: each new message's commit raises meta id_high, and Open
+// starts NewID above it (a run of an older release in between keeps it
+// only as far as the messages still stored). The database id (meta/db_id) is random and made with
 // the file: a server with a new id has lost its queue.
 //
 // # States
