@@ -390,7 +390,11 @@
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
-// the record — the commit of results and one that leaves without results
+// the record; a quarantine of the same org id that holds a recipient
+// the record keeps a shadow copy of needs nothing kept aside — that
+// commit reads the quarantined record and settles the copy first
+// (settleForQuarantine), and until then the quarantine cannot be
+// released, deleted or expired (ErrBusy, quarantine.go) — the commit of results and one that leaves without results
 // (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike. A discard names a shadow id,
 // which is the message's and the primary's (every recipient shadowed
 // there shares it), so the commit takes an early discard once and applies
@@ -550,7 +554,9 @@
 // The quarantine holds the only copy of its message on this server: the
 // same commit settles every recipient of the same org id that another
 // record here holds Shadowed (a copy on receipt, a shadow copy of a
-// relay) — a copy left with nothing goes — and a copy on receipt pushed
+// relay) — a copy left with nothing goes; one in a record in delivery
+// is settled by the commit that ends its attempt, and the quarantine
+// does not end before it (ErrBusy) — and a copy on receipt pushed
 // after the message was quarantined keeps none of the quarantined
 // recipients (quarantine.go). Otherwise the copy's primary failing would
 // have it taken over and delivered unreleased. Any later arrival with

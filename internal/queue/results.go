@@ -415,6 +415,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// settled the last pending recipient the message is done.
 		// Not to a copy this attempt made that the discard may
 		// predate (freshCopies).
+		// A quarantine committed while this message was in delivery
+		// settles its copies of the quarantined recipients (quarantine.go).
+		settleForQuarantine(tx, m)
 		settled, err := applyEarlyDiscards(tx, m, freshCopies(m, results, before))
 		if err != nil {
 			return err
