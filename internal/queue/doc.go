@@ -36,6 +36,7 @@
 //     the DSNs they cause; retry.go: the retry policy, requeue, poison;
 //     peerwait.go: which crashes count toward poison (only those while
 //     umbra's code ran on the message, as its slot says);
+//     suspectgate.go: messages that counted a crash run one at a time;
 //   - shadowadmin.go: operator actions refused on shadow copies and on
 //     queues nothing is delivered from; a record with nothing left is
 //     removed where it is found;
@@ -662,11 +663,14 @@
 //     message counts, as does every one after a write to the file failed
 //     (the file is emptied and removed). So a message is at worst parked
 //     too early, never a poisonous one looping. A message that counted
-//     a crash is a suspect: suspects run umbra's code up to their first
-//     wait on a peer one at a time (peerwait.go, "Suspects"), so a kill
-//     soon after a start — when every recovered message begins at once —
-//     counts again against at most one of them (past their first wait
-//     they are not held back: two writing at full speed both count). A
+//     a crash is a suspect: suspects' attempts run one at a time, each
+//     holding the suspects' turn from its first job's start to its end
+//     — its waits on the peer and its body written at full speed
+//     included — (suspectgate.go, "Suspects"), so a kill soon after a
+//     start — when every recovered message begins at once — counts
+//     again against at most one of them. The turn is bounded
+//     (SuspectTurn, 10 s): a suspect that hangs hands it on then, and
+//     only a kill while two suspects run past that bound counts both. A
 //     stop umbra decides counts no crash: the drain cuts its attempts
 //     (stopReply), and the immediate stop of a second signal marks every
 //     slot in use stopped before the process ends (StopAtOnce: a pwrite
