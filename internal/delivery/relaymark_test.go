@@ -19,7 +19,9 @@ type holdersByDigest struct {
 	mark     uint64
 }
 
-func (h *holdersByDigest) ShadowHolderSeen(server, dbID string) (int, string, error) { return 0, "", nil }
+func (h *holdersByDigest) ShadowHolderSeen(server, dbID string) (int, string, error) {
+	return 0, "", nil
+}
 func (h *holdersByDigest) ShadowHolderMark(server string) uint64 {
 	if strings.EqualFold(server, h.name) {
 		return h.mark
