@@ -16,7 +16,9 @@
 //     database does not hold. A crash between the commit and the write
 //     loses those lines — the log may miss what the database holds, never
 //     the other way round — and a commit that fails writes none (the
-//     attempt is repeated and raises its own).
+//     attempt is repeated and raises its own). An attempt's lines come
+//     with its commit, which transport.result_commit_delay may defer
+//     (an operator's request through the admin API commits it first).
 //   - Each event is one write(2) of one line, so a crash loses at most the
 //     line being written and never interleaves two lines. The results of
 //     one delivery attempt (a line per recipient) come as a batch
