@@ -43,11 +43,14 @@ func TestKill9BetweenMaildirWriteAndCommitKeepsDumpsterCopy(t *testing.T) {
 		}
 		return es
 	}
-	waitCond(t, "the repeat suppressed as a duplicate", 30*time.Second, func() bool {
+	// The repeat's results wait for their commit too (result_commit_delay);
+	// an operator's request commits them first (dumpster list), and the
+	// tracking line follows that commit.
+	waitCond(t, "a dumpster copy of the repeated delivery", 30*time.Second, func() bool { return len(copies()) == 1 })
+	waitCond(t, "the repeat suppressed as a duplicate", 10*time.Second, func() bool {
 		out, _ := cli(t, cfg, "track", "--event", "duplicate-suppressed", "--json")
 		return strings.Contains(out, "repeat@example.org")
 	})
-	waitCond(t, "a dumpster copy of the repeated delivery", 10*time.Second, func() bool { return len(copies()) == 1 })
 	if fs := files(); len(fs) != 1 {
 		t.Fatalf("%d files in the mailbox after the repeat, want 1", len(fs))
 	}

@@ -23,6 +23,10 @@ type HolderRecorder interface {
 	// ShadowHolderMark is this server's rollback mark for server,
 	// presented when a session to it opens (queue marks.go).
 	ShadowHolderMark(server string) uint64
+	// ShadowHolderByDigest is the server whose recorded database id has
+	// the digest a peer advertised (XSHADOWDB), or "": the name its
+	// mark is kept under when a relay reaches it by a host name.
+	ShadowHolderByDigest(digest string) string
 }
 
 // presentMark makes the next Shadow of c, a session to the shadow server
@@ -30,6 +34,21 @@ type HolderRecorder interface {
 func (r *ReceiptShadow) presentMark(c *smtp.Client, name string) {
 	if r.holders != nil && r.dbID != "" {
 		c.PresentMark(r.holders.ShadowHolderMark(name), r.dbID)
+	}
+}
+
+// presentMarkByDigest is presentMark for a peer this server names by a
+// host name (a send connector's host, send_xshadow): when the database
+// digest it advertised is that of a server whose mark this server keeps,
+// that server's mark is presented; otherwise nothing (the session asks
+// for the peer's mark only), since a mark presented under a name it was
+// never counted for could read as a rollback there.
+func (r *ReceiptShadow) presentMarkByDigest(c *smtp.Client) {
+	if r.holders == nil || r.dbID == "" {
+		return
+	}
+	if name := r.holders.ShadowHolderByDigest(c.PeerDatabaseDigest()); name != "" {
+		r.presentMark(c, name)
 	}
 }
 

@@ -21,16 +21,21 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		return
 	}
 	watchMarks(st, c, primary)
-	if r := d.presenter.Load(); r != nil && st.cfg.Topology != nil {
+	if r := d.presenter.Load(); r != nil {
 		// The primary records this server's database id before the
 		// relay's commit names this server as the copy's holder: a
 		// copy kept under a new database (after a db restore or a lost
 		// data_dir) is never taken for one lost with the old one.
-		// Only to a server of the topology, named as its marks are
-		// kept: a host of a send connector (send_xshadow) has no mark
-		// here, and a 0 presented could read as a rollback there.
-		if _, ok := st.cfg.Topology.Server(primary); ok {
+		// The mark presented with it is the one kept for the primary:
+		// a server of the topology by its name; a host of a send
+		// connector (send_xshadow), named by its host name, by the
+		// database digest it advertised — found among the servers
+		// this server met, it is that server's mark; not found, none
+		// is presented (a 0 could read as a rollback there).
+		if st.cfg.Topology != nil && inTopology(st, primary) {
 			r.presentMark(c, primary)
+		} else {
+			r.presentMarkByDigest(c)
 		}
 	}
 	waited := queue.AwaitingPeer(ctx)
@@ -68,6 +73,12 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 	if st.cfg.Shadows != nil {
 		st.cfg.Shadows.Presented(primary, db, nil)
 	}
+}
+
+// inTopology: name is a server of the topology (st has one).
+func inTopology(st *state, name string) bool {
+	_, ok := st.cfg.Topology.Server(name)
+	return ok
 }
 
 // RefusalRecorder is the part of Shadows that records a refused shadow

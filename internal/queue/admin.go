@@ -798,7 +798,7 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 // message (nil: any), reply is the recipients' diagnostic, event and
 // note what tracking says ("": the administrator's removal).
 type removal struct {
-	check       func(m *Message) error
+	check       func(tx *Tx, m *Message) error
 	reply       string
 	event, note string
 }
@@ -817,7 +817,7 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		dsn, discardFor, removed = nil, "", m
 		if how.check != nil {
-			if err := how.check(m); err != nil {
+			if err := how.check(tx, m); err != nil {
 				return err
 			}
 		}

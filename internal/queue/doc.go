@@ -36,6 +36,7 @@
 //     the DSNs they cause; retry.go: the retry policy, requeue, poison;
 //     peerwait.go: which crashes count toward poison (only those while
 //     umbra's code ran on the message, as its slot says);
+//     suspectgate.go: messages that counted a crash run one at a time;
 //   - shadowadmin.go: operator actions refused on shadow copies and on
 //     queues nothing is delivered from; a record with nothing left is
 //     removed where it is found;
@@ -53,7 +54,10 @@
 // version byte, then varints and length-prefixed strings; the decoder
 // rejects every malformed input and is fuzzed). Message ids are
 // microsecond timestamps made unique by NewID, big-endian, so cursor order
-// is arrival order. The database id (meta/db_id) is random and made with
+// is arrival order; they never repeat within a database, whatever the
+// clock does: each new message's commit raises meta id_high, and Open
+// starts NewID above it (a run of an older release in between keeps it
+// only as far as the messages still stored). The database id (meta/db_id) is random and made with
 // the file: a server with a new id has lost its queue.
 //
 // # States
@@ -394,7 +398,12 @@
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
-// the record — the commit of results and one that leaves without results
+// the record; a quarantine of the same org id that holds a recipient
+// the record keeps a shadow copy of needs nothing kept aside — that
+// commit reads the quarantined record and settles the copy first
+// (settleForQuarantine), and until then the quarantine cannot be
+// released, deleted or expired (ErrBusy, quarantine.go) — the commit of
+// results and one that leaves without results
 // (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike.
 //
 // A discard names a shadow id, and settles every recipient shadowed
@@ -594,7 +603,9 @@
 // The quarantine holds the only copy of its message on this server: the
 // same commit settles every recipient of the same org id that another
 // record here holds Shadowed (a copy on receipt, a shadow copy of a
-// relay) — a copy left with nothing goes — and a copy on receipt pushed
+// relay) — a copy left with nothing goes; one in a record in delivery
+// is settled by the commit that ends its attempt, and the quarantine
+// does not end before it (ErrBusy) — and a copy on receipt pushed
 // after the message was quarantined keeps none of the quarantined
 // recipients (quarantine.go). Otherwise the copy's primary failing would
 // have it taken over and delivered unreleased. Any later arrival with
@@ -706,11 +717,14 @@
 //     message counts, as does every one after a write to the file failed
 //     (the file is emptied and removed). So a message is at worst parked
 //     too early, never a poisonous one looping. A message that counted
-//     a crash is a suspect: suspects run umbra's code up to their first
-//     wait on a peer one at a time (peerwait.go, "Suspects"), so a kill
-//     soon after a start — when every recovered message begins at once —
-//     counts again against at most one of them (past their first wait
-//     they are not held back: two writing at full speed both count). A
+//     a crash is a suspect: suspects' attempts run one at a time, each
+//     holding the suspects' turn from its first job's start to its end
+//     — its waits on the peer and its body written at full speed
+//     included — (suspectgate.go, "Suspects"), so a kill soon after a
+//     start — when every recovered message begins at once — counts
+//     again against at most one of them. The turn is bounded
+//     (SuspectTurn, 10 s): a suspect that hangs hands it on then, and
+//     only a kill while two suspects run past that bound counts both. A
 //     stop umbra decides counts no crash: the drain cuts its attempts
 //     (stopReply), and the immediate stop of a second signal marks every
 //     slot in use stopped before the process ends (StopAtOnce: a pwrite

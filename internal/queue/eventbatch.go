@@ -38,3 +38,44 @@ func (q *Manager) discardEvents(primary string, gone []*Message) {
 		q.notifyGone(m.ID)
 	}
 }
+
+// heldEvents keeps the events of one attempt's results until their
+// commit returned (finish): a line of the tracking log says what the
+// database holds, so a crash between the two loses lines, never writes
+// one the database contradicts (tracking doc.go). Each event keeps the
+// message and the recipient as they were when it was raised: the
+// receivers read them after the commit, when the attempt has changed
+// both (its attempt count, a recipient settled by an early discard).
+type heldEvents struct {
+	m   *Message // the message as the events were raised (a shallow copy)
+	evs []heldEvent
+}
+
+type heldEvent struct {
+	name  string
+	rc    Recipient
+	reply string
+}
+
+// Event keeps an event of m (the message heldEvents was made for).
+func (h *heldEvents) Event(name string, m *Message, r *Recipient, reply string) {
+	if h.m == nil {
+		snap := *m
+		h.m = &snap
+	}
+	h.evs = append(h.evs, heldEvent{name: name, rc: *r, reply: reply})
+}
+
+// emit gives the kept events, in their order, to the manager's
+// receivers as one batch.
+func (h *heldEvents) emit(q *Manager) {
+	if len(h.evs) == 0 {
+		return
+	}
+	ev, flush := q.eventBatch()
+	for i := range h.evs {
+		e := &h.evs[i]
+		ev.Event(e.name, h.m, &e.rc, e.reply)
+	}
+	flush()
+}

@@ -56,6 +56,9 @@ type ManagerConfig struct {
 	// expiry of quarantined mail (quarantine.go).
 	QuarantineExpiration time.Duration
 	QuarantineDSN        bool
+	// SuspectTurn bounds how long one suspect's attempt keeps the
+	// suspects' turn (suspectgate.go; default DefaultSuspectTurn).
+	SuspectTurn time.Duration
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -69,9 +72,9 @@ type Manager struct {
 	// strandedSet: attempts whose ending commit failed (stranded.go).
 	strandedSet stranded
 	del         Deliverer
-	// suspects is the one turn for a suspect's job to run umbra's code
-	// before its first wait on a peer (peerwait.go, "Suspects").
-	suspects chan struct{}
+	// suspects is the one turn for a suspect's attempt to run
+	// (suspectgate.go, "Suspects").
+	suspects suspectGate
 	cfg      ManagerConfig
 	clk      clock.Clock
 	log      *slog.Logger
@@ -137,6 +140,9 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	if cfg.PoisonThreshold <= 0 {
 		cfg.PoisonThreshold = 2
 	}
+	if cfg.SuspectTurn <= 0 {
+		cfg.SuspectTurn = DefaultSuspectTurn
+	}
 	if cfg.MessageExpiration <= 0 {
 		cfg.MessageExpiration = 48 * time.Hour
 	}
@@ -154,7 +160,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	}
 	q := &Manager{store: store, del: del, cfg: cfg, clk: cfg.Clock, log: cfg.Log, ev: cfg.Events,
 		kick: make(chan struct{}, 1), sched: newScheduler(cfg.Scheduler), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
-		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{}, suspects: make(chan struct{}, 1),
+		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{},
 		fc: cfg.Claims}
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {

@@ -123,46 +123,6 @@ type peerWaitJob struct {
 	a       *attempt
 	waiting int // this job's waits not ended, nested (a.mu): the job waits while it is above 0
 	left    bool
-	turn    bool // holds the suspects' turn (a.mu): given back at its first wait or its end
-}
-
-// Suspects. A message that counted a crash (CrashCount > 0) is a
-// suspect: every message running umbra's code at a crash counts it, so
-// after a crash loop that kills the server just after its start — when
-// every recovered message begins at once — dozens of bystanders count
-// crashes that were not theirs, and a second kill would park them all.
-// A suspect's job therefore runs umbra's code up to its first wait on a
-// peer (loading the body, planning, until it connects or resolves) only
-// with the one suspects' turn: at a crash at most one suspect is in
-// that section, so a bystander counts again only by bad luck, while a
-// poisonous message still crashes the server with the turn in hand and
-// counts. Waiting for the turn runs nothing on the message (no slot).
-// Past its first wait a suspect runs without the turn: its writes that
-// block on a slow next hop are waits (count nothing), but two suspects
-// whose bodies go at full speed both run umbra's code meanwhile.
-
-// suspectTurn waits for the suspects' turn; false when ctx ended first
-// (the job goes on without it: it ends at once).
-func (q *Manager) suspectTurn(ctx context.Context) bool {
-	select {
-	case q.suspects <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// giveTurn hands the suspects' turn back if j holds it. Called with
-// j.a.mu held; never blocks (the turn is j's).
-func (j *peerWaitJob) giveTurn() {
-	if !j.turn {
-		return
-	}
-	j.turn = false
-	select {
-	case <-j.q.suspects:
-	default:
-	}
 }
 
 // peerDir is the old marker directory, beside the spool directory; ""
@@ -716,7 +676,6 @@ func (q *Manager) jobLeftLocked(j *peerWaitJob) {
 	a.own--
 	j.left = true
 	q.markPhase(a)
-	j.giveTurn()
 }
 
 // AwaitingPeer tells the queue that the delivery of ctx's message now
@@ -744,7 +703,6 @@ func AwaitingPeer(ctx context.Context) (done func()) {
 		a.own--
 		a.peer++
 		j.q.markPhase(a)
-		j.giveTurn() // after the slot says waiting: the next suspect may run
 	}
 	a.mu.Unlock()
 	ended := false
@@ -777,6 +735,11 @@ func (q *Manager) markPhase(a *attempt) {
 		want = slotRunning
 	case a.peer > 0:
 		want = slotWaiting
+	}
+	if want == 0 {
+		// Nothing of the attempt runs: a suspect's turn goes on
+		// (suspectgate.go), whether or not the slot file is in use.
+		q.suspects.release(a)
 	}
 	if want == a.phase {
 		return

@@ -153,7 +153,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 		if m.State == Active {
 			return ErrBusy
 		}
-		if err := checkQuarantined(m); err != nil {
+		if err := checkQuarantinedIdle(tx, m); err != nil {
 			return err
 		}
 		reason = m.Quarantine
@@ -181,7 +181,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 // names umbra's checks, which are no business of a possibly forged
 // sender.
 func (q *Manager) DeleteQuarantined(ctx context.Context, id ID, dsn bool) error {
-	err := q.removeMessage(ctx, id, dsn, removal{check: checkQuarantined,
+	err := q.removeMessage(ctx, id, dsn, removal{check: checkQuarantinedIdle,
 		reply: "550 5.7.1 message held in quarantine and deleted by the administrator of " + q.cfg.Hostname,
 		event: "remove", note: "deleted from quarantine by the administrator"})
 	if err == nil {
@@ -248,7 +248,7 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 	})
 	n := 0
 	for _, id := range expired {
-		err := q.removeMessage(context.Background(), id, dsn, removal{check: checkQuarantined,
+		err := q.removeMessage(context.Background(), id, dsn, removal{check: checkQuarantinedIdle,
 			reply: "550 5.7.1 the message was held at " + q.cfg.Hostname + " and not released for delivery within the time allowed",
 			event: "remove", note: "quarantine expired"})
 		switch {
@@ -279,8 +279,82 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 // copy left with nothing is removed; a copy that arrives after the
 // quarantined message keeps none of its recipients
 // (quarantinedRcpts). A record in delivery (Active) is not written (one
-// writer per message): it was taken over already, which is the case
-// the check's verdict came too late for.
+// writer per message): the commit that ends its attempt settles its
+// copies instead (settleForQuarantine: the commit of results, and
+// putLeaving for a requeue, hold, poison or Recover), reading the
+// quarantined records in its own transaction — no record is kept aside,
+// the quarantined record is itself the durable fact. Until that commit
+// the operator cannot release or delete the quarantined message (nor
+// can its expiry remove it): ErrBusy, "try again in a moment"
+// (copyInDelivery). A release or a deletion then would leave the copy
+// to a takeover — the message delivered twice, or delivered although
+// the operator deleted it —, and refusing for the seconds an attempt
+// lasts is what the operator expects of a message in delivery anyway.
+// What no quarantine reaches: a copy taken over before the message was
+// quarantined (its recipients pending again here), the case the check's
+// verdict came too late for.
+
+// copyInDelivery returns a record in delivery (Active) with the org id
+// of the quarantined message m that holds a shadowed copy of one of m's
+// recipients, or 0: until its attempt's commit settles that copy
+// (settleForQuarantine), m's quarantine must not end.
+func (t *Tx) copyInDelivery(m *Message) ID {
+	if m.OrgID == "" {
+		return 0
+	}
+	held := map[string]bool{}
+	for _, r := range m.Rcpts {
+		held[strings.ToLower(r.Addr)] = true
+	}
+	for _, id := range t.ByOrgID(m.OrgID) {
+		if id == m.ID {
+			continue
+		}
+		o, err := t.Get(id)
+		if err != nil || o.State != Active {
+			continue
+		}
+		for _, r := range o.Rcpts {
+			if r.Status == Shadowed && held[strings.ToLower(r.Addr)] {
+				return o.ID
+			}
+		}
+	}
+	return 0
+}
+
+// checkQuarantinedIdle is checkQuarantined for a quarantine that ends
+// (release, deletion, expiry): refused with ErrBusy while a copy of the
+// message is in delivery (copyInDelivery).
+func checkQuarantinedIdle(tx *Tx, m *Message) error {
+	if err := checkQuarantined(m); err != nil {
+		return err
+	}
+	if o := tx.copyInDelivery(m); o != 0 {
+		return fmt.Errorf("%w: message %s holds a shadow copy of the quarantined message %s, which the end of its attempt settles",
+			ErrBusy, o, m.ID)
+	}
+	return nil
+}
+
+// settleForQuarantine settles, in the commit that ends the attempt of m
+// (the record leaving delivery, in memory), every recipient m holds
+// Shadowed that a quarantined record here with m's org id holds too:
+// the quarantine absorbs the copy it could not write while m was in
+// delivery (settleCopiesForQuarantine). Run before the takeovers kept
+// aside are applied, so a settled copy is not taken over.
+func settleForQuarantine(tx *Tx, m *Message) {
+	if m.OrgID == "" || !hasShadowed(m) {
+		return
+	}
+	qr := tx.quarantinedRcpts(m.OrgID, m.ID)
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if into, ok := qr[strings.ToLower(r.Addr)]; ok && r.Status == Shadowed {
+			r.Status, r.LastReply = Relayed, "merged into quarantined message "+into.String()
+		}
+	}
+}
 
 // quarantinedRcpts returns the lower-cased recipients of the quarantined
 // records here with org id orgID (the record except is left out).

@@ -118,8 +118,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	expanded := false
 	var heldIn []string // the suspended queues holding recipients (Held)
 	parked := false     // every pending recipient held: due again at the hold's recheck
-	// One event per recipient: written together (one line each, one write).
-	ev, flushEvents := q.eventBatch()
+	// One event per recipient: written together (one line each, one
+	// write), once the results are committed (heldEvents).
+	ev := &heldEvents{}
 	for _, r := range results {
 		if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || got[r.Rcpt] || m.Rcpts[r.Rcpt].Status.Done() {
 			continue
@@ -196,7 +197,6 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			rc.Queue = prevQueue
 		}
 	}
-	flushEvents()
 	if attemptedAny && !deferredAny {
 		// The failure the last error described ended with this attempt
 		// (relayed, delivered, failed for good): it is not shown any more.
@@ -248,7 +248,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 				rc.LastReply = expiredReply(code, age, rc.LastReply)
 				failed = append(failed, i)
-				q.ev.Event("fail", m, rc, rc.LastReply)
+				ev.Event("fail", m, rc, rc.LastReply)
 			}
 		} else {
 			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
@@ -415,6 +415,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// settled the last pending recipient the message is done.
 		// Not to a copy this attempt made that the discard may
 		// predate (freshCopies).
+		// A quarantine committed while this message was in delivery
+		// settles its copies of the quarantined recipients (quarantine.go).
+		settleForQuarantine(tx, m)
 		settled, err := applyEarlyDiscards(tx, m, freshCopies(m, results, before))
 		if err != nil {
 			return err
@@ -502,8 +505,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if !errors.Is(err, ErrClosed) {
 			q.strand(m.ID)
 		}
+		// Its result events are not written: the database does not
+		// hold them, and the repeat raises its own.
 		return
 	}
+	ev.emit(q)
 	for _, f := range afters {
 		f()
 	}

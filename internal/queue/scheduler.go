@@ -615,15 +615,12 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 	}
 	q.workers.run(func() {
 		if suspect {
-			// Its turn first, and only then umbra's code (peerwait.go,
-			// "Suspects"): waiting for the turn runs nothing on it.
-			turn := q.suspectTurn(ctx)
+			// Its attempt's turn first, and only then umbra's code
+			// (suspectgate.go, "Suspects"): waiting for the turn runs
+			// nothing on it. The turn goes back when nothing of the
+			// attempt runs any more (markPhase).
+			q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn)
 			jctx, pw = q.withJob(ctx, a)
-			if turn {
-				a.mu.Lock()
-				pw.turn = true
-				a.mu.Unlock()
-			}
 		}
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
 		if q.stopping(ctx) {

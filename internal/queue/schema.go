@@ -169,6 +169,7 @@ var (
 	keyRcptCount     = []byte("rcpt_count")    // entries of rcptcache (rcptcache.go)
 	keyPeerWaitRun   = []byte("peerwait_run")  // the run whose slot file Recover trusts (peerwait.go)
 	keyRestoredUpTo  = []byte("restored_upto") // the last message id a restore brought back (heldquery.go)
+	keyIDHigh        = []byte("id_high")       // the highest message id ever stored (Tx.PutNew, Store.NewID)
 )
 
 // The buckets of spooled bodies (spoolref.go).

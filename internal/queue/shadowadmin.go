@@ -98,6 +98,7 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 // results does — a takeover is an event operators alert on, whichever
 // path applies it (requeue, poison, Recover, hold).
 func putLeavingTook(tx *Tx, m *Message) (took bool, err error) {
+	settleForQuarantine(tx, m) // quarantine.go
 	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
 		return false, err
 	}

@@ -878,6 +878,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 // takeovers kept aside meanwhile — in that order, as the commit of an
 // attempt's results does.
 func putLeaving(tx *Tx, m *Message) error {
+	settleForQuarantine(tx, m) // quarantine.go
 	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
 		return err
 	}

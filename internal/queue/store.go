@@ -267,8 +267,14 @@ func (s *Store) init() error {
 				}
 			}
 		}
+		// Ids go on above every id this database ever stored (meta
+		// id_high, kept by PutNew), not only above those still here: the
+		// clock may have gone back since the newest left.
 		if k, _ := tx.Bucket(bucketMessages).Cursor().Last(); len(k) == 8 {
 			s.lastID = ID(binary.BigEndian.Uint64(k))
+		}
+		if v := meta.Get(keyIDHigh); len(v) == 8 {
+			s.lastID = max(s.lastID, ID(binary.BigEndian.Uint64(v)))
 		}
 		return nil
 	})
@@ -279,8 +285,12 @@ func (s *Store) init() error {
 func (s *Store) DatabaseID() string { return s.dbID }
 
 // NewID returns a fresh message id: microseconds since the epoch, bumped
-// past the last id handed out or found in the database, so ids never
-// repeat even if the clock steps back.
+// past the last id handed out in this run and every id the database ever
+// stored (meta id_high, raised by the commit of each new message; a
+// database of a release without it: the newest message it holds), so
+// ids never repeat within a database even if the clock steps back,
+// across restarts included. An id handed out whose message was never
+// committed may come again after a restart: nothing durable names it.
 func (s *Store) NewID(now time.Time) ID {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()

@@ -6,13 +6,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // rt11 F7: after a crash, every message that counted it is a suspect.
 // Their jobs run umbra's code up to their first wait on a peer one at a
 // time, so that a second kill finds at most one of them there: a crash
 // loop right after a start no longer parks dozens of bystanders. Before,
-// all five ran that section at once.
+// all five ran that section at once. Here each hangs on its peer, so the
+// next one starts only when the turn's bound (SuspectTurn) passes on the
+// fake clock, advanced once the one holding it waits.
 func TestSuspectsRunTheirOwnCodeOneAtATime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
 	s, err := Open(path, Options{})
@@ -36,6 +40,7 @@ func TestSuspectsRunTheirOwnCodeOneAtATime(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	clk := clock.NewFake(time.Now().Add(time.Second))
 	var inOwn, most atomic.Int32
 	waiting := make(chan struct{}, n)
 	release := make(chan struct{})
@@ -52,7 +57,7 @@ func TestSuspectsRunTheirOwnCodeOneAtATime(t *testing.T) {
 		waiting <- struct{}{}
 		<-release
 		return nil
-	}), ManagerConfig{PoisonThreshold: 5})
+	}), ManagerConfig{PoisonThreshold: 5, Clock: clk})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { close(release); cancel(); q.Wait(); s.Close() }()
 	q.Start(ctx)
@@ -62,6 +67,7 @@ func TestSuspectsRunTheirOwnCodeOneAtATime(t *testing.T) {
 		case <-time.After(30 * time.Second): // a bound on the test
 			t.Fatalf("%d of %d suspects reached their wait on the peer", i, n)
 		}
+		clk.Advance(DefaultSuspectTurn) // the one waiting hangs: its turn passes on
 	}
 	if m := most.Load(); m != 1 {
 		t.Fatalf("%d suspects ran umbra's code at once, want 1", m)

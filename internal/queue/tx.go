@@ -113,6 +113,9 @@ func (t *Tx) PutNew(m *Message, body []byte) error {
 	if m.OrgID == "" {
 		m.OrgID = orgid.New()
 	}
+	if err := t.raiseIDHigh(m.ID); err != nil {
+		return err
+	}
 	if err := putBodyValue(t.bodies, m.ID.Key(), body); err != nil { // bodyalone.go
 		return err
 	}
@@ -126,6 +129,18 @@ func (t *Tx) PutNew(m *Message, body []byte) error {
 		m.HolderMark = n
 	}
 	return t.Put(m)
+}
+
+// raiseIDHigh keeps in meta the highest message id ever stored, in the
+// commit that stores it: Open starts NewID above it, so an id is never
+// handed out twice by one database, whatever the clock did between two
+// runs and whether the message is still here (Store.NewID).
+func (t *Tx) raiseIDHigh(id ID) error {
+	meta := t.tx.Bucket(bucketMeta)
+	if v := meta.Get(keyIDHigh); len(v) == 8 && ID(binary.BigEndian.Uint64(v)) >= id {
+		return nil
+	}
+	return meta.Put(keyIDHigh, id.Key())
 }
 
 // Delete removes a message, its body and its index entries.

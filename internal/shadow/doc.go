@@ -214,7 +214,9 @@
 // each heartbeat timeout (an XSHADOW session: the reply is its database
 // id; the sessions for copies on receipt read it too, and a server
 // relaying here in a shadow session presents it at XSHADOW, recorded
-// before the session's first message); the store marks, in the commit
+// before the session's first message — through a send connector too,
+// when the host's advertised database digest is one the relay met under
+// a server name, whose mark it then presents); the store marks, in the commit
 // that records a new id, every message whose copy was there held by
 // this server only (only copies under the old id: a message relayed in
 // a session that presented the new id commits after that mark), and Holders makes those copies again

@@ -9,13 +9,23 @@
 // Invariants:
 //   - A line holds envelope data, next hop and reply only: never a message
 //     body or a credential.
+//   - A line follows the commit: the queue raises an event only after
+//     the transport database's commit of the change it reports returned
+//     (an attempt's results, a receipt, a removal, a move to poison, a
+//     discard), so the log never says something happened that the
+//     database does not hold. A crash between the commit and the write
+//     loses those lines — the log may miss what the database holds, never
+//     the other way round — and a commit that fails writes none (the
+//     attempt is repeated and raises its own). An attempt's lines come
+//     with its commit, which transport.result_commit_delay may defer
+//     (an operator's request through the admin API commits it first).
 //   - Each event is one write(2) of one line, so a crash loses at most the
 //     line being written and never interleaves two lines. The results of
 //     one delivery attempt (a line per recipient) come as a batch
-//     (Batch, queue.EventBatcher): their lines are built as the events
-//     come and written with one write(2) of whole lines when the batch
-//     ends, before the commit of those results; a crash loses at most the
-//     lines of the batch being written.
+//     (Batch, queue.EventBatcher): the queue keeps the attempt's events
+//     until its results are committed and then gives them to one batch,
+//     whose lines are written with one write(2) of whole lines when it
+//     ends; a crash loses at most the lines of the batch being written.
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.

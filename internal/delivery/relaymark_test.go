@@ -1,0 +1,120 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// holdersByDigest is a HolderRecorder that knows one shadow server,
+// name, by the database id recorded for it (db), with its rollback mark.
+type holdersByDigest struct {
+	name, db string
+	mark     uint64
+}
+
+func (h *holdersByDigest) ShadowHolderSeen(server, dbID string) (int, string, error) {
+	return 0, "", nil
+}
+func (h *holdersByDigest) ShadowHolderMark(server string) uint64 {
+	if strings.EqualFold(server, h.name) {
+		return h.mark
+	}
+	return 0
+}
+func (h *holdersByDigest) ShadowHolderByDigest(digest string) string {
+	if digest != "" && digest == queue.DatabaseDigest(h.db) {
+		return h.name
+	}
+	return ""
+}
+
+// markPeer is a primary on 127.0.0.1 speaking the shadow verbs of version
+// 7, advertising the digest of database db; it records each XSHADOW
+// command and answers it with db and mark 3.
+func markPeer(t *testing.T, db string, got func(cmd string)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				c.Write([]byte("220 primary.test ESMTP\r\n"))
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					cmd := strings.TrimSpace(line)
+					switch up := strings.ToUpper(cmd); {
+					case strings.HasPrefix(up, "EHLO"):
+						c.Write([]byte("250-primary.test\r\n250-XSHADOWDB " + queue.DatabaseDigest(db) + "\r\n250 XSHADOW 7\r\n"))
+					case strings.HasPrefix(up, "XSHADOW "):
+						got(cmd)
+						c.Write([]byte("250 " + db + " MARK=3\r\n"))
+					default:
+						return // MAIL: the session ends here; the XSHADOW line is what counts
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A relay's shadow session to a send connector's host (send_xshadow),
+// which this server names by its host name, not as a server of the
+// topology: when the host's advertised database digest is the one
+// recorded for a server this server keeps marks for, the session
+// presents that server's mark and this server's database id, so the
+// primary records the database the relay's copy is kept in before the
+// relayed message's commit — and does not take that copy for one lost
+// with an older database and make it again.
+func TestRelayToSendConnectorHostPresentsDatabase(t *testing.T) {
+	var mu sync.Mutex
+	var cmds []string
+	addr := markPeer(t, "primary-db", func(cmd string) { mu.Lock(); cmds = append(cmds, cmd); mu.Unlock() })
+	d := shadowDeliverer(t, addr, &shadowRecorder{})
+	NewReceiptShadow(d, "self-db").WithHolders(&holdersByDigest{name: "hub-p", db: "primary-db", mark: 7})
+	m := message("r@example.net")
+	d.Deliver(context.Background(), m, body, all(m))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(cmds) != 1 || cmds[0] != "XSHADOW edge1 MARK=7 DB=self-db" {
+		t.Fatalf("XSHADOW commands %q; want the mark kept for hub-p and this server's database id", cmds)
+	}
+}
+
+// A host whose digest matches no server this server keeps marks for is
+// asked for its mark only: a mark presented under a name it was never
+// counted for could read as a rollback there.
+func TestRelayToUnknownHostAsksMarkOnly(t *testing.T) {
+	var mu sync.Mutex
+	var cmds []string
+	addr := markPeer(t, "other-db", func(cmd string) { mu.Lock(); cmds = append(cmds, cmd); mu.Unlock() })
+	d := shadowDeliverer(t, addr, &shadowRecorder{})
+	NewReceiptShadow(d, "self-db").WithHolders(&holdersByDigest{name: "hub-p", db: "primary-db", mark: 7})
+	m := message("r@example.net")
+	d.Deliver(context.Background(), m, body, all(m))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(cmds) != 1 || cmds[0] != "XSHADOW edge1 MARK" {
+		t.Fatalf("XSHADOW commands %q; want the mark asked for only", cmds)
+	}
+}

@@ -1,0 +1,100 @@
+package queue
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// Suspects. A message that counted a crash (CrashCount > 0) is a
+// suspect: every message running umbra's code at a crash counts it, so
+// after a crash loop that kills the server just after its start — when
+// every recovered message begins at once — dozens of bystanders count
+// crashes that were not theirs, and a second kill would park them all.
+//
+// So suspects take the one suspects' turn, an attempt at a time: a
+// suspect's job starts (loads the body, plans, connects) only with its
+// attempt holding the turn, and the attempt keeps it — through its
+// waits on the peer and the sections of umbra's code between them (a
+// body written at full speed: dot-stuffing, writes the socket takes at
+// once), every job of it, and its end until its results are handed to
+// the store — until nothing of the attempt runs (its slot is free,
+// markPhase): the attempt ended, or its remaining jobs wait behind
+// their destination's window (running nothing, they count no crash,
+// and take the turn again to start). At a crash at most one suspect
+// runs, so a bystander suspect counts again only if its own attempt
+// was the one running, while a poisonous message still crashes the
+// server with the turn in hand and counts. Waiting for the turn runs
+// nothing on the message (no slot).
+//
+// The turn is bounded (ManagerConfig.SuspectTurn, default
+// DefaultSuspectTurn): a suspect waiting for it takes it over once the
+// holder has had it that long, so a suspect hung on its next hop (or in
+// its own code) delays the others by at most the bound, and non-suspect
+// mail is never gated at all. What the bound gives up: a kill after it,
+// while the overtaken suspect still runs umbra's code, counts against
+// both — an attempt of a suspect that lasts longer than the bound
+// (TestSuspectHoldsTurnPastItsFirstWait, …HandsTheTurnOnAtItsBound).
+// The start of an attempt (attemptable, plan: no I/O) runs before its
+// first job asks for the turn.
+
+// DefaultSuspectTurn bounds how long one suspect's attempt keeps the
+// suspects' turn from another suspect.
+const DefaultSuspectTurn = 10 * time.Second
+
+// suspectGate is the suspects' turn: held by one attempt at a time.
+type suspectGate struct {
+	mu      sync.Mutex
+	holder  *attempt
+	since   time.Time     // when holder took it (the manager's clock)
+	changed chan struct{} // closed when the turn is given back
+}
+
+// acquire waits until a holds the turn: free, a's already, or held by
+// another attempt for bound; false when ctx ended first (the job goes
+// on without it: it ends at once).
+func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, bound time.Duration) bool {
+	for {
+		g.mu.Lock()
+		now := clk.Now()
+		if g.holder == nil || g.holder == a || now.Sub(g.since) >= bound {
+			if g.holder != a {
+				g.holder, g.since = a, now
+			}
+			g.mu.Unlock()
+			return true
+		}
+		if g.changed == nil {
+			g.changed = make(chan struct{})
+		}
+		ch, left := g.changed, bound-now.Sub(g.since)
+		g.mu.Unlock()
+		t := clk.NewTimer(left)
+		select {
+		case <-ch:
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		t.Stop()
+	}
+}
+
+// release gives the turn back if a holds it. Never blocks; called from
+// markPhase with a.mu held (the gate's lock is taken inside a.mu, never
+// the other way round).
+func (g *suspectGate) release(a *attempt) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.holder != a {
+		return
+	}
+	g.holder = nil
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+}
