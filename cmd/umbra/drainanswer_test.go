@@ -2,13 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/admin"
 )
@@ -21,18 +18,7 @@ import (
 func TestQueueCommandsDuringDrainSayNextStart(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
-	reached := make(chan struct{}, 1)
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
-		return &slowReplySession{r: r, delay: 30 * time.Second, reached: reached}, nil
-	}))
-	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
-	ln, err := net.Listen("tcp", sinkAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	r, reached := startSlowReplySink(t, sinkAddr, 30*time.Second)
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()

@@ -13,24 +13,31 @@ import (
 	"umbra/internal/tracking"
 )
 
+// trackConfig is a daemon's configuration for umbra track to read, and
+// the directory of its tracking log, made.
+func trackConfig(t *testing.T) (string, *config.Config) {
+	t.Helper()
+	cfgPath := relayConfig(t, t.TempDir(), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Tracking.Path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, cfg
+}
+
 // umbra track with one rotated log file that is a FIFO: the file is
 // skipped with a warning naming it, the events of the others are shown,
 // and the exit status (5) says the answer is partial. Before, the whole
 // search failed on the FIFO.
 func TestTrackSkipsUnreadableFile(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, cfg := trackConfig(t)
 	if !cfg.Tracking.Enabled || cfg.Tracking.MaxFiles < 2 {
 		t.Fatalf("the test's configuration keeps no rotated tracking files: %+v", cfg.Tracking)
 	}
 	path := cfg.Tracking.Path
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	line := func(id string) string {
 		return `{"time":"` + time.Now().UTC().Format(time.RFC3339) + `","event":"receive","msg_id":"` + id + `"}` + "\n"
 	}
@@ -57,16 +64,8 @@ func TestTrackSkipsUnreadableFile(t *testing.T) {
 // does, naming the time of the oldest event shown: a table that starts
 // late does not look complete. An answer within the limit says nothing.
 func TestTrackSaysLimit(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, cfg := trackConfig(t)
 	path := cfg.Tracking.Path
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
 	t0 := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Second)
 	for i := range 5 {
@@ -94,16 +93,8 @@ func TestTrackSaysLimit(t *testing.T) {
 // (before, the tracking log wrote U+FFFD in its place); a line an older
 // version wrote with U+FFFD still shows.
 func TestTrackShowsInvalidBytes(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, cfg := trackConfig(t)
 	path := cfg.Tracking.Path
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().UTC()
 	old := `{"time":"` + now.Add(-time.Minute).Format(time.RFC3339) + `","event":"defer","msg_id":"old","sender":"a@example.org","reply":"450 old caf\ufffd"}` + "\n"
 	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
