@@ -169,7 +169,9 @@ func checkConfig(cfg *config.Config) *checkFailure {
 		r.add(" listens on an address this machine does not have", err)
 	}
 	// Outbound source addresses too, at their lines.
+	sourceOK := true
 	if err := cfg.SourceAddressesNotHere(); err != nil {
+		sourceOK = false
 		r.add(" binds outbound connections to an address this machine does not have", err)
 	}
 	// The topology first: its errors are the topology's, not the
@@ -199,7 +201,7 @@ func checkConfig(cfg *config.Config) *checkFailure {
 		}
 	}
 	// Every other file is read by the code serve reads it with.
-	checkAsServe(loadable, topoOK, &r)
+	checkAsServe(loadable, topoOK, sourceOK, &r)
 	return r.failure()
 }
 
@@ -393,8 +395,10 @@ func referencedFiles(c *config.Config) []string {
 // no more, so that every bad file is reported in one run. A refusal
 // that is not a file's, once a setting was left out, may be the
 // omission's doing and is not reported. With topoOK false (the
-// topology was refused before) the steps that need it are left out.
-func checkAsServe(cfg *config.Config, topoOK bool, r *checkReport) {
+// topology was refused before) the steps that need it are left out;
+// with sourceOK false (a source address refused before) delivery is
+// set up without source addresses, which it would fail to bind again.
+func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 	const badFile = ": a file it names is not valid"
 	log := slog.New(slog.DiscardHandler)
 	table := topology.RoutingTable(cfg)
@@ -430,7 +434,14 @@ func checkAsServe(cfg *config.Config, topoOK bool, r *checkReport) {
 				return err
 			}
 			noKeys := *c
-			noKeys.DKIM = config.DKIM{}                                    // checked by the step before
+			noKeys.DKIM = config.DKIM{} // checked by the step before
+			if !sourceOK {
+				noKeys.Server.SourceAddress = ""
+				noKeys.SendConnectors = slices.Clone(c.SendConnectors)
+				for i := range noKeys.SendConnectors {
+					noKeys.SendConnectors[i].SourceAddress = ""
+				}
+			}
 			dc, err := deliveryConfig(&noKeys, table, topo, nil, nil, log) // the transport client certificate
 			if err != nil {
 				return err
