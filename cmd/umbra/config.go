@@ -190,11 +190,12 @@ func checkConfig(cfg *config.Config) *checkFailure {
 			}
 		}
 	}
-	// The recipient directory sources parse as at start (file:line).
-	if _, err := recipientValidator(loadable, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
-		r.add(": the recipient directory is not valid", err)
-	}
 	if topoOK {
+		// The recipient directory sources parse as at start (file:line);
+		// it reads addresses from the topology, refused above if not.
+		if _, err := recipientValidator(loadable, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
+			r.add(": the recipient directory is not valid", err)
+		}
 		// shadow_on_receipt against the candidates the topology gives.
 		if _, err := receiptWithoutCandidates(cfg, checkedTopology(cfg)); err != nil {
 			r.add(": a connector's shadow copy on receipt has no shadow server", err)
