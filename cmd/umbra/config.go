@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/delivery"
 	"umbra/internal/routing"
+	"umbra/internal/signing"
 	"umbra/internal/smtp"
 	"umbra/internal/topology"
 )
@@ -86,61 +88,122 @@ func (f *checkFailure) Error() string {
 	return strings.Join(f.detail, "\n")
 }
 
+// checkReport gathers every refusal of one check: each step adds what it
+// finds and the checks go on, so that an operator with several mistakes
+// sees them all in one run. A line already reported (the same file
+// refused by two loaders) is not repeated.
+type checkReport struct {
+	detail    []string
+	summaries []string
+	seen      map[string]bool
+}
+
+// add reports err (each of its lines) with the summary of its step.
+func (r *checkReport) add(summary string, err error) {
+	added := false
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line == "" || r.seen[line] {
+			continue
+		}
+		if r.seen == nil {
+			r.seen = map[string]bool{}
+		}
+		r.seen[line] = true
+		r.detail = append(r.detail, line)
+		added = true
+	}
+	if added && !slices.Contains(r.summaries, summary) {
+		r.summaries = append(r.summaries, summary)
+	}
+}
+
+// failure is the report as a refusal, or nil when nothing was found.
+// Several steps' summaries are joined: "umbra.yaml names files that
+// cannot be read; a file it names is not valid".
+func (r *checkReport) failure() *checkFailure {
+	if len(r.detail) == 0 {
+		return nil
+	}
+	summary := r.summaries[0]
+	for _, s := range r.summaries[1:] {
+		summary += "; " + strings.TrimPrefix(strings.TrimPrefix(s, ": "), " ")
+	}
+	return &checkFailure{detail: r.detail, summary: summary}
+}
+
 // checkConfig runs every check of a loaded configuration beyond its own
 // file: the files it names, the topology and this server's place in it,
 // the recipient directory, and every file read by the code serve reads
 // it with. config check runs it, and serve runs it before it touches the
 // data directory: a configuration serve would refuse leaves no database
-// behind.
+// behind. It reports everything it finds, each at its file:line, not
+// only the first: the checks that do not need what an earlier one
+// refused go on after it.
 func checkConfig(cfg *config.Config) *checkFailure {
-	fail := func(summary string, err error) *checkFailure {
-		return &checkFailure{detail: []string{err.Error()}, summary: summary}
-	}
+	var r checkReport
 	// Each file setting at its line; then the files derived from
-	// others (the console's defaults), by name.
+	// others (the console's defaults), by name. The loaders below run
+	// without the settings whose files cannot be read: reported here,
+	// once.
+	loadable := cfg
 	if err := cfg.UnreadableFiles(); err != nil {
-		return fail(" names files that cannot be read", err)
+		r.add(" names files that cannot be read", err)
+		for _, at := range cfg.UnreadableSettings() {
+			if c, ok := loadable.Without(at...); ok {
+				loadable = c
+			}
+		}
+	} else {
+		var missing []string
+		for _, f := range referencedFiles(cfg) {
+			if _, err := os.Stat(f); err != nil {
+				missing = append(missing, orDefault(cfg.File, "the configuration")+": "+err.Error())
+			}
+		}
+		if len(missing) > 0 {
+			r.add(" names files that cannot be read", errors.New(strings.Join(missing, "\n")))
+		}
 	}
 	// Listeners on addresses of this machine, at their lines.
 	if err := cfg.ListenersNotHere(); err != nil {
-		return fail(" listens on an address this machine does not have", err)
+		r.add(" listens on an address this machine does not have", err)
 	}
 	// Outbound source addresses too, at their lines.
+	sourceOK := true
 	if err := cfg.SourceAddressesNotHere(); err != nil {
-		return fail(" binds outbound connections to an address this machine does not have", err)
-	}
-	var missing []string
-	for _, f := range referencedFiles(cfg) {
-		if _, err := os.Stat(f); err != nil {
-			missing = append(missing, orDefault(cfg.File, "the configuration")+": "+err.Error())
-		}
-	}
-	if len(missing) > 0 {
-		return &checkFailure{detail: missing, summary: " names files that cannot be read"}
+		sourceOK = false
+		r.add(" binds outbound connections to an address this machine does not have", err)
 	}
 	// The topology first: its errors are the topology's, not the
 	// recipient directory's (which reads its addresses from it).
+	topoOK := true
 	if cfg.Topology != "" {
 		if _, err := serverTopology(cfg); err != nil {
-			if errors.As(err, new(localStoreError)) {
-				return fail(": its mailbox store does not fit the topology "+cfg.Topology, err)
+			topoOK = false
+			switch es, ok := err.(config.Errors); {
+			case errors.As(err, new(localStoreError)):
+				r.add(": its mailbox store does not fit the topology "+cfg.Topology, err)
+			case ok && len(es) > 0 && es[0].File == cfg.File:
+				r.add(" does not fit the topology "+cfg.Topology, err) // a binding on another server's address
+			default:
+				r.add(": the topology "+cfg.Topology+" is not valid", err)
 			}
-			if es, ok := err.(config.Errors); ok && len(es) > 0 && es[0].File == cfg.File {
-				return fail(" does not fit the topology "+cfg.Topology, err) // a binding on another server's address
-			}
-			return fail(": the topology "+cfg.Topology+" is not valid", err)
 		}
 	}
-	// The recipient directory sources parse as at start (file:line).
-	if _, err := recipientValidator(cfg, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
-		return fail(": the recipient directory is not valid", err)
-	}
-	// shadow_on_receipt against the candidates the topology gives.
-	if _, err := receiptWithoutCandidates(cfg, checkedTopology(cfg)); err != nil {
-		return fail(": a connector's shadow copy on receipt has no shadow server", err)
+	if topoOK {
+		// The recipient directory sources parse as at start (file:line);
+		// it reads addresses from the topology, refused above if not.
+		if _, err := recipientValidator(loadable, nil, nil, slog.New(slog.DiscardHandler)); err != nil {
+			r.add(": the recipient directory is not valid", err)
+		}
+		// shadow_on_receipt against the candidates the topology gives.
+		if _, err := receiptWithoutCandidates(cfg, checkedTopology(cfg)); err != nil {
+			r.add(": a connector's shadow copy on receipt has no shadow server", err)
+		}
 	}
 	// Every other file is read by the code serve reads it with.
-	return checkAsServe(cfg)
+	checkAsServe(loadable, topoOK, sourceOK, &r)
+	return r.failure()
 }
 
 // checkedTopology is the topology of cfg for the checks after it was
@@ -328,57 +391,148 @@ func referencedFiles(c *config.Config) []string {
 // alike. Each other refusal carries the summary of what that step sets
 // up: only the steps that read files say a file is not valid (rt25 F1:
 // the bind check of the source addresses did).
-func checkAsServe(cfg *config.Config) *checkFailure {
+// A loader stops at the first file it refuses; each step runs its
+// loader again without that setting (config.Without) until it refuses
+// no more, so that every bad file is reported in one run. A refusal
+// that is not a file's, once a setting was left out, may be the
+// omission's doing and is not reported. With topoOK false (the
+// topology was refused before) the steps that need it are left out;
+// with sourceOK false (a source address refused before) delivery is
+// set up without source addresses, which it would fail to bind again.
+func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 	const badFile = ": a file it names is not valid"
-	fail := func(summary string, err error) *checkFailure {
-		if errors.As(err, new(*config.FileError)) {
-			summary, err = badFile, cfg.Place(err)
-		}
-		return &checkFailure{detail: []string{err.Error()}, summary: summary}
-	}
 	log := slog.New(slog.DiscardHandler)
-	if _, _, _, err := consoleFiles(cfg); err != nil {
-		return fail(badFile, err) // the console's certificate, key and credentials
+	table := topology.RoutingTable(cfg)
+	steps := []struct {
+		summary string // of a refusal that is not a file's
+		run     func(c *config.Config) error
+	}{
+		{badFile, func(c *config.Config) error { // the console's certificate, key and credentials
+			_, _, _, err := consoleFiles(c)
+			return err
+		}},
+		{badFile, func(c *config.Config) error { // loaded whether or not a policy that uses it is on
+			_, err := outboundRoots(c.OutboundTLS)
+			return err
+		}},
+		{badFile, func(c *config.Config) error {
+			if c.OutboundTLS.Publish.Listen == "" {
+				return nil
+			}
+			_, err := publishCertificate(c.OutboundTLS.Publish)
+			return err
+		}},
+		{badFile, func(c *config.Config) error { // the DKIM and ARC keys, each refused named
+			_, err := signing.New(c.DKIM)
+			return err
+		}},
+		{": its outbound delivery cannot be set up", func(c *config.Config) error {
+			if !topoOK {
+				return nil // reported by checkConfig
+			}
+			topo, err := serverTopology(c)
+			if err != nil {
+				return err
+			}
+			noKeys := *c
+			noKeys.DKIM = config.DKIM{} // checked by the step before
+			if !sourceOK {
+				noKeys.Server.SourceAddress = ""
+				noKeys.SendConnectors = slices.Clone(c.SendConnectors)
+				for i := range noKeys.SendConnectors {
+					noKeys.SendConnectors[i].SourceAddress = ""
+				}
+			}
+			dc, err := deliveryConfig(&noKeys, table, topo, nil, nil, log) // the transport client certificate
+			if err != nil {
+				return err
+			}
+			if res, err := newResolver(c.DNS, nil); err == nil { // else reported by its own step
+				dc.Resolver = res
+			}
+			d, err := delivery.New(dc) // the send connectors' password files, and the source addresses, bound once
+			if err != nil {
+				return err
+			}
+			d.Close()
+			return nil
+		}},
+		{": its DNS resolver cannot be set up", func(c *config.Config) error {
+			_, err := newResolver(c.DNS, nil) // dns.servers, or a readable /etc/resolv.conf
+			return err
+		}},
+		{badFile, func(c *config.Config) error {
+			dir, err := newDirectory(c, nil) // reads the ldap password and CA files; does not connect
+			if err != nil {
+				return err
+			}
+			if dir != nil {
+				defer dir.Close()
+			}
+			_, err = smtp.NewServer(smtp.ServerConfig{Hostname: c.Server.Name, Connectors: c.ReceiveConnectors, Routing: table,
+				Log: log, AuthThrottle: c.AuthThrottle, Postmaster: c.Server.Postmaster, MaxHopCount: c.Transport.MaxHopCount,
+				Accounts: accountSource(dir)})
+			return err // the receive connectors' certificates and credentials
+		}},
 	}
-	if _, err := outboundRoots(cfg.OutboundTLS); err != nil {
-		return fail(badFile, err) // loaded whether or not a policy that uses it is on
-	}
-	if cfg.OutboundTLS.Publish.Listen != "" {
-		if _, err := publishCertificate(cfg.OutboundTLS.Publish); err != nil {
-			return fail(badFile, err)
+	for _, st := range steps {
+		c := cfg
+		for range maxFileRefusals {
+			err := st.run(c)
+			if err == nil {
+				break
+			}
+			fes := fileErrors(err)
+			if len(fes) == 0 {
+				if c == cfg {
+					r.add(st.summary, err)
+				}
+				break
+			}
+			next, left := c, 0
+			for _, fe := range fes {
+				n, ok := next.Without(fe.Setting...)
+				if !ok && c != cfg {
+					continue // a file left out before: the omission's doing
+				}
+				r.add(badFile, cfg.Place(fe))
+				if !ok {
+					continue
+				}
+				if p := config.Partner(fe.Setting...); p != nil {
+					if n2, ok := n.Without(p...); ok {
+						n = n2
+					}
+				}
+				next, left = n, left+1
+			}
+			if left == 0 {
+				break // nothing more to leave out: the loader would refuse the same
+			}
+			c = next
 		}
 	}
-	table := topology.RoutingTable(cfg)
-	topo, err := serverTopology(cfg)
-	if err != nil {
-		return fail(": the topology "+cfg.Topology+" is not valid", err) // reported by checkConfig before
+}
+
+// fileErrors are the config.FileErrors err holds: itself, what it wraps,
+// and each of several joined (a loader that names every bad file).
+func fileErrors(err error) []*config.FileError {
+	if fe, ok := err.(*config.FileError); ok {
+		return []*config.FileError{fe}
 	}
-	dc, err := deliveryConfig(cfg, table, topo, nil, nil, log)
-	if err != nil {
-		return fail(badFile, err) // the transport client certificate, the DKIM and ARC keys
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*config.FileError
+		for _, e := range j.Unwrap() {
+			out = append(out, fileErrors(e)...)
+		}
+		return out
 	}
-	if dc.Resolver, err = newResolver(cfg.DNS, nil); err != nil { // dns.servers, or a readable /etc/resolv.conf
-		return fail(": its DNS resolver cannot be set up", err)
-	}
-	d, err := delivery.New(dc)
-	if err != nil {
-		// The send connectors' password files, and the source
-		// addresses, bound once.
-		return fail(": its outbound delivery cannot be set up", err)
-	}
-	d.Close()
-	dir, err := newDirectory(cfg, nil) // reads the ldap password and CA files; does not connect
-	if err != nil {
-		return fail(badFile, err)
-	}
-	if dir != nil {
-		defer dir.Close()
-	}
-	_, err = smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors, Routing: table,
-		Log: log, AuthThrottle: cfg.AuthThrottle, Postmaster: cfg.Server.Postmaster, MaxHopCount: cfg.Transport.MaxHopCount,
-		Accounts: accountSource(dir)})
-	if err != nil {
-		return fail(badFile, err) // the receive connectors' certificates and credentials
+	if u := errors.Unwrap(err); u != nil {
+		return fileErrors(u)
 	}
 	return nil
 }
+
+// maxFileRefusals bounds the runs of one loader by checkAsServe: far
+// more than the file settings of any configuration.
+const maxFileRefusals = 256

@@ -15,10 +15,10 @@ import (
 // greeting): every delivery to it waits on it, and its window stays
 // full. It holds the connections until the test ends.
 type silentPeer struct {
-	ln       net.Listener
-	accepted chan struct{}
-	mu       sync.Mutex
-	conns    []net.Conn
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	at    []time.Time // when each of conns was accepted
 }
 
 func startSilentPeer(t *testing.T, addr string) *silentPeer {
@@ -27,7 +27,7 @@ func startSilentPeer(t *testing.T, addr string) *silentPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := &silentPeer{ln: ln, accepted: make(chan struct{}, 256)}
+	tp := &silentPeer{ln: ln}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -35,12 +35,8 @@ func startSilentPeer(t *testing.T, addr string) *silentPeer {
 				return
 			}
 			tp.mu.Lock()
-			tp.conns = append(tp.conns, c)
+			tp.conns, tp.at = append(tp.conns, c), append(tp.at, time.Now())
 			tp.mu.Unlock()
-			select {
-			case tp.accepted <- struct{}{}:
-			default:
-			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -54,16 +50,30 @@ func startSilentPeer(t *testing.T, addr string) *silentPeer {
 	return tp
 }
 
-// waitConns waits for n more connections.
+// waitConns waits until the daemon d (this run of it) has made n
+// connections: a connection of an earlier run, killed since, does not
+// count, so a test that kills d once it waits here kills it while this
+// run waits on the peer — never early, at its start.
 func (tp *silentPeer) waitConns(t *testing.T, n int, d *daemon) {
 	t.Helper()
-	for i := 0; i < n; i++ {
-		select {
-		case <-tp.accepted:
-		case <-time.After(30 * time.Second):
-			d.dumpLog()
-			t.Fatalf("the next hop got %d of %d connections", i, n)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := 0
+		tp.mu.Lock()
+		for _, at := range tp.at {
+			if !at.Before(d.started) {
+				got++
+			}
 		}
+		tp.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.dumpLog()
+			t.Fatalf("the next hop got %d of %d connections from this run of umbra", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

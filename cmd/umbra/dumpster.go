@@ -133,6 +133,9 @@ func newDumpsterCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
+			if out.Resubmitted > 0 {
+				defer stoppingNote(cmd, c) // they go at the next start when umbra is stopping
+			}
 			if wantJSON(cmd) {
 				if err := printJSON(cmd.OutOrStdout(), out); err != nil {
 					return err

@@ -108,6 +108,9 @@ type daemon struct {
 	smtp string
 	log  string
 	done chan error
+	// started: just before the process was started (a peer's
+	// connection from this run is not older).
+	started time.Time
 }
 
 func startUmbra(t testing.TB, cfgPath, smtpAddr string) *daemon {
@@ -126,11 +129,12 @@ func startUmbraWith(t testing.TB, cfgPath, smtpAddr string, wrapper []string) *d
 	argv := append(append([]string{}, wrapper...), umbraBin, "serve", "--config", cfgPath)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	lf.Close()
-	d := &daemon{t: t, cmd: cmd, cfg: cfgPath, smtp: smtpAddr, log: logPath, done: make(chan error, 1)}
+	d := &daemon{t: t, cmd: cmd, cfg: cfgPath, smtp: smtpAddr, log: logPath, done: make(chan error, 1), started: started}
 	go func() { d.done <- cmd.Wait() }()
 	t.Cleanup(func() { d.kill() })
 	deadline := time.Now().Add(30 * time.Second)

@@ -91,6 +91,14 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		return appendYAML("outbound_tls:\n  mta_sts_publish:\n    listen: " + freeAddr(t, "127.0.0.1") + "\n    cert_file: " + cert + "\n    key_file: " + key +
 			"\n    mx: [mx.example.test]\n")
 	}
+	all := func(edits ...func(string) string) func(string) string {
+		return func(text string) string {
+			for _, e := range edits {
+				text = e(text)
+			}
+			return text
+		}
+	}
 	cases := []struct {
 		name string
 		edit func(string) string
@@ -130,7 +138,27 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		}, `mailbox\.maildir ` + garbage + `/maildir: ` + garbage + ` is not a directory`},
 		{"client ca missing", clientCA(missing), `receive_connectors\[0\]\.tls\.client_ca_file ` + missing + `: no such file or directory`},
 		{"client ca garbage", clientCA(garbage), `receive_connectors\[0\]\.tls\.client_ca_file ` + garbage + `:? .*no PEM certificate`},
+		// Several mistakes at once: one run reports each, at its line,
+		// not only the first (an operator used to fix one, rerun, and
+		// find the next). Two refused by one loader (the DKIM key and
+		// the transport certificate are both deliveryConfig's), one file
+		// that cannot be read beside the files that load.
+		{"every bad file at once", all(appendYAML(dkim(ecKey)), transportTLS(certFile, otherKey), sendAuth(emptyPW), receiveTLS(certFile, certFile),
+			appendYAML("outbound_tls:\n  ca_file: "+garbage+"\n"), appendYAML(ldap+"  bind_dn: cn=x\n  bind_password_file: "+missing+"\n"),
+			console(certFile, otherKey)),
+			`dkim\.keys\[0\] .*key_file: ` + ecKey + `: ECDSA keys have no DKIM algorithm`},
 	}
+
+	// also: more refusals the same run reports, each after file:line
+	// (the loaders do not stop at the first file).
+	also := map[string][]string{"every bad file at once": []string{
+		`transport\.client_key_file ` + otherKey + ` does not match the certificate`,
+		`send_connectors\[1\]\.auth\.password_file ` + emptyPW + ` is empty`,
+		`receive_connectors\[0\]\.tls\.key_file ` + certFile + `: .*found a certificate rather than a key`,
+		`outbound_tls\.ca_file ` + garbage + `: no PEM certificate`,
+		`ldap\.bind_password_file ` + missing + `: no such file or directory`,
+		`console\.key_file ` + otherKey + ` does not match the certificate`,
+	}}
 
 	// One running daemon takes each configuration on SIGHUP and refuses
 	// it at the same line.
@@ -150,16 +178,26 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 			cfg := relayConfig(t, sub, freeAddr(t, "127.0.0.1"), "127.0.0.1:9")
 			data, _ := os.ReadFile(cfg)
 			os.WriteFile(cfg, []byte(tc.edit(string(data))), 0o600)
-			re := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:\d+: .*` + tc.want)
+			var res []*regexp.Regexp
+			for _, w := range append([]string{tc.want}, also[tc.name]...) {
+				res = append(res, regexp.MustCompile(regexp.QuoteMeta(cfg)+`:\d+: .*`+w))
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, umbraBin, "config", "check", cfg).CombinedOutput()
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !re.Match(out) {
-				t.Errorf("config check: %v, want exit %d and %q\n%s", err, exitConfig, re, out)
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig {
+				t.Errorf("config check: %v, want exit %d\n%s", err, exitConfig, out)
+			}
+			for _, re := range res {
+				if !re.Match(out) {
+					t.Errorf("config check: want %q\n%s", re, out)
+				}
 			}
 			out, err = exec.CommandContext(ctx, umbraBin, "serve", "--config", cfg).CombinedOutput()
-			if err == nil || !re.Match(out) {
-				t.Errorf("serve: %v, want %q\n%s", err, re, out)
+			for _, re := range res {
+				if err == nil || !re.Match(out) {
+					t.Errorf("serve: %v, want %q\n%s", err, re, out)
+				}
 			}
 			if _, err := os.Stat(filepath.Join(sub, "data", "queue.db")); err == nil {
 				t.Errorf("serve refused the configuration after creating queue.db")
@@ -169,9 +207,11 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 			os.WriteFile(hupCfg, []byte(tc.edit(string(hupBase))), 0o600)
 			hub.cmd.Process.Signal(syscall.SIGHUP)
 			waitCond(t, "the failed reload in the log", 20*time.Second, func() bool { n, _ := failures(); return n > before })
-			hupRE := regexp.MustCompile(regexp.QuoteMeta(hupCfg) + `:\d+: .*` + tc.want)
-			if _, log := failures(); !hupRE.MatchString(log[strings.LastIndex(log, "reload failed"):]) {
-				t.Errorf("SIGHUP: the reload's error does not match %q:\n%s", hupRE, log)
+			for _, w := range append([]string{tc.want}, also[tc.name]...) {
+				hupRE := regexp.MustCompile(regexp.QuoteMeta(hupCfg) + `:\d+: .*` + w)
+				if _, log := failures(); !hupRE.MatchString(log[strings.LastIndex(log, "reload failed"):]) {
+					t.Errorf("SIGHUP: the reload's error does not match %q:\n%s", hupRE, log)
+				}
 			}
 		})
 	}

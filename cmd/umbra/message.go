@@ -214,6 +214,9 @@ lists what would be done and does nothing.`,
 				if err != nil {
 					return apiErr(err)
 				}
+				if makesDue(action, dryRun) && len(res.Done) > 0 {
+					defer stoppingNote(cmd, c)
+				}
 				return reportBulk(cmd, res)
 			}
 			ids := args
@@ -241,6 +244,9 @@ lists what would be done and does nothing.`,
 			}
 			if len(ids) == 1 && firstErr != nil {
 				return apiErr(firstErr)
+			}
+			if makesDue(action, dryRun) && len(res.Done) > 0 {
+				defer stoppingNote(cmd, c)
 			}
 			if len(ids) == 1 && !dryRun && !wantJSON(cmd) {
 				fmt.Fprintf(out, "%s: %s\n", ids[0], action)
@@ -352,6 +358,12 @@ func readJSONIDs(r *bufio.Reader) ([]string, error) {
 		return nil, fmt.Errorf("no message ids on standard input")
 	}
 	return ids, nil
+}
+
+// makesDue reports whether a message action makes messages due (they
+// go now, or at the next start when the daemon is stopping).
+func makesDue(action string, dryRun bool) bool {
+	return !dryRun && (action == "retry" || action == "resume")
 }
 
 // reportBulk prints what a bulk action did; any failure exits 1.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +18,9 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/admin"
+	"umbra/internal/queue"
 )
 
 // slowReadSink is a next hop that reads a message body slowly while slow
@@ -191,6 +197,29 @@ func TestKill9TwiceDuringSlowBodyWriteDoesNotPoison(t *testing.T) {
 	waitArrived(t, sink.r, subjects, d)
 }
 
+// slotPhase is what the peer-wait slot file of the stopped daemon whose
+// data directory is dataDir says of message id: 'R' (umbra's code ran
+// on it), 'W' (it waited on a peer), 'S' (the operator's immediate stop
+// cut it), or 0 for no slot. The file (queue/peerwait.go) is a 48-byte
+// header beginning with "umbraPW2", then 16-byte slots: the id (8 bytes,
+// big-endian), the phase, and a checksum.
+func slotPhase(t *testing.T, dataDir string, id queue.ID) byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "peerwait.slots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 48 || string(b[:8]) != "umbraPW2" {
+		t.Fatalf("peer-wait slot file without its header (%d bytes)", len(b))
+	}
+	for b = b[48:]; len(b) >= 16; b = b[16:] {
+		if queue.ID(binary.BigEndian.Uint64(b[:8])) == id && b[8] != 'F' {
+			return b[8]
+		}
+	}
+	return 0
+}
+
 // waitLogCount waits until the daemon's log holds want lines with s.
 func waitLogCount(t *testing.T, d *daemon, s string, want int) {
 	t.Helper()
@@ -228,6 +257,16 @@ func TestDoubleSignalStopCountsNoCrash(t *testing.T) {
 		t.Fatalf("not acknowledged: %v", err)
 	}
 	c.Quit()
+	var ms []admin.MessageView
+	out, _ := cli(t, cfg, "message", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &ms); err != nil || len(ms) != 1 {
+		t.Fatalf("message list: %s (%v), want the one message", out, err)
+	}
+	id, err := queue.ParseID(ms[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, "data")
 	for stop := 1; stop <= 3; stop++ {
 		sink.awaitBodies(t, 1, d, fmt.Sprintf("stop %d", stop))
 		time.Sleep(300 * time.Millisecond) // the body under way
@@ -242,6 +281,13 @@ func TestDoubleSignalStopCountsNoCrash(t *testing.T) {
 			t.Fatalf("stop %d: the second SIGTERM did not stop umbra at once", stop)
 		}
 		waitLogCount(t, d, "second signal: stopping at once", stop)
+		// What the next start reads: the delivery the signal cut is
+		// recorded as the operator's stop — whichever phase the signal
+		// found it in (umbra's code or a wait on the slow next hop) —
+		// so that no crash counts, not even from umbra's code.
+		if ph := slotPhase(t, dataDir, id); ph != 'S' {
+			t.Fatalf("stop %d: the peer-wait slot of the delivery the second signal cut says %q, want 'S' (stopped by the operator)", stop, ph)
+		}
 		sink.drain()
 		d = startUmbra(t, cfg, listen)
 		if p := lastPoisoned(t, d); p != 0 {
@@ -254,6 +300,13 @@ func TestDoubleSignalStopCountsNoCrash(t *testing.T) {
 	if code != 0 || strings.Contains(out, "poison") {
 		t.Fatalf("message list --state poison: rc %d\n%s", code, out)
 	}
+	// The three recoveries counted no crash: the database says so (a
+	// kill -9 to read it; its own crash, if any, is counted at the next
+	// start, below the threshold).
+	d.kill()
+	wantNoCrashCounted(t, dataDir, 1, true)
+	sink.drain()
+	d = startUmbra(t, cfg, listen)
 	sink.setSlow(false)
 	waitArrived(t, sink.r, []string{"stopnow-1"}, d)
 }

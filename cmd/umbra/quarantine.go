@@ -130,6 +130,13 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 	}
 	past := map[string]string{"release": "released", "delete": "deleted"}[action]
 	res := quarantineResult{Action: action, DSN: dsn, Total: len(ids), Done: []string{}, Failed: []quarantineFailure{}}
+	if action == "release" {
+		defer func() { // released messages are due: now, or at the next start
+			if len(res.Done) > 0 {
+				stoppingNote(cmd, c)
+			}
+		}()
+	}
 	code := 0
 	out := cmd.OutOrStdout()
 	for _, id := range ids {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"umbra/internal/admin"
 	"umbra/internal/queue"
 )
 
@@ -116,11 +117,11 @@ func newQueueCmd() *cobra.Command {
 					return apiErr(err)
 				}
 				if wantJSON(cmd) {
-					return printJSON(cmd.OutOrStdout(), map[string]any{"queue": args[0], "action": a.use, "rescheduled": n})
+					return printJSON(cmd.OutOrStdout(), dueJSON(c, a.use != "suspend", map[string]any{"queue": args[0], "action": a.use, "rescheduled": n}))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
 				if a.use != "suspend" {
-					fmt.Fprintf(cmd.OutOrStdout(), " (%d messages due now)", n)
+					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", dueText(c, n))
 				}
 				fmt.Fprintln(cmd.OutOrStdout())
 				return nil
@@ -145,9 +146,10 @@ func newQueueCmd() *cobra.Command {
 				return apiErr(err)
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n})
+				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n}))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d messages redirected to %s\n", args[0], n, to)
+			stoppingNote(cmd, c)
 			return nil
 		},
 	}
@@ -167,14 +169,41 @@ func newQueueCmd() *cobra.Command {
 				return apiErr(err)
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"action": "flush", "rescheduled": n})
+				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"action": "flush", "rescheduled": n}))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "flush: %d messages due now\n", n)
+			fmt.Fprintf(cmd.OutOrStdout(), "flush: %s\n", dueText(c, n))
 			return nil
 		},
 	})
 	cmd.AddCommand(newQuarantineCmd()) // quarantine.go
 	return cmd
+}
+
+// dueText says when the n messages an action made due go: now, or at
+// the daemon's next start when its stop (the drain after SIGTERM) began
+// — no delivery attempt starts before then (admin.StoppingHeader).
+func dueText(c *admin.Client, n int) string {
+	if c.Stopping() {
+		return fmt.Sprintf("%d messages due at the next start: umbra is stopping, and no delivery attempt starts before it is started again", n)
+	}
+	return fmt.Sprintf("%d messages due now", n)
+}
+
+// dueJSON is v with "at_next_start": true when the action made messages
+// due (due) and the daemon's stop began: they go at its next start.
+func dueJSON(c *admin.Client, due bool, v map[string]any) map[string]any {
+	if due && c.Stopping() {
+		v["at_next_start"] = true
+	}
+	return v
+}
+
+// stoppingNote says, on stderr, that what a command made due goes at
+// the daemon's next start, when its stop began.
+func stoppingNote(cmd *cobra.Command, c *admin.Client) {
+	if c.Stopping() {
+		fmt.Fprintln(cmd.ErrOrStderr(), "umbra: note: umbra is stopping: no delivery attempt starts before it is started again; what this command made due goes then")
+	}
 }
 
 // filterQueues keeps the queues matching every filter: status=S, type=T,

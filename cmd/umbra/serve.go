@@ -531,6 +531,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	// No delivery attempt starts from here on: mail received during the
 	// drain is stored and goes at the next start; attempts under way go
 	// on until the drain ends (then a body begun gets its grace).
+	adm.SetStopping() // its answers say so: what a command makes due goes at the next start
 	mgr.Drain()
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()

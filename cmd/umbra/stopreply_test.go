@@ -36,6 +36,26 @@ func (s *slowReplySession) Data(rd io.Reader) error {
 	return nil
 }
 
+// startSlowReplySink starts a next hop at addr whose sessions are
+// slowReplySessions: it takes each message and answers its final dot
+// only after delay; reached is signalled when a message is in.
+func startSlowReplySink(t *testing.T, addr string, delay time.Duration) (r *recorder, reached chan struct{}) {
+	t.Helper()
+	r = &recorder{seen: map[string]int{}, bodies: map[string]string{}}
+	reached = make(chan struct{}, 1)
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return &slowReplySession{r: r, delay: delay, reached: reached}, nil
+	}))
+	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return r, reached
+}
+
 // stopWhileReplyAwaited relays one message (subject) to a next hop that
 // answers its final dot only after delay, sends umbra SIGTERM once the
 // next hop has the message, and waits for umbra to stop (60 s keeps a
@@ -45,18 +65,7 @@ func stopWhileReplyAwaited(t *testing.T, delay time.Duration, subject string) (r
 	t.Helper()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	r = &recorder{seen: map[string]int{}, bodies: map[string]string{}}
-	reached := make(chan struct{}, 1)
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
-		return &slowReplySession{r: r, delay: delay, reached: reached}, nil
-	}))
-	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
-	ln, err := net.Listen("tcp", sinkAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	r, reached := startSlowReplySink(t, sinkAddr, delay)
 	cfg = relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	if ok, err := send(listen, subject); !ok || err != nil {

@@ -13,24 +13,31 @@ import (
 	"umbra/internal/tracking"
 )
 
+// trackConfig is a daemon's configuration for umbra track to read, and
+// the directory of its tracking log, made.
+func trackConfig(t *testing.T) (string, *config.Config) {
+	t.Helper()
+	cfgPath := relayConfig(t, t.TempDir(), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Tracking.Path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, cfg
+}
+
 // umbra track with one rotated log file that is a FIFO: the file is
 // skipped with a warning naming it, the events of the others are shown,
 // and the exit status (5) says the answer is partial. Before, the whole
 // search failed on the FIFO.
 func TestTrackSkipsUnreadableFile(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, cfg := trackConfig(t)
 	if !cfg.Tracking.Enabled || cfg.Tracking.MaxFiles < 2 {
 		t.Fatalf("the test's configuration keeps no rotated tracking files: %+v", cfg.Tracking)
 	}
 	path := cfg.Tracking.Path
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	line := func(id string) string {
 		return `{"time":"` + time.Now().UTC().Format(time.RFC3339) + `","event":"receive","msg_id":"` + id + `"}` + "\n"
 	}
@@ -57,16 +64,8 @@ func TestTrackSkipsUnreadableFile(t *testing.T) {
 // does, naming the time of the oldest event shown: a table that starts
 // late does not look complete. An answer within the limit says nothing.
 func TestTrackSaysLimit(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, cfg := trackConfig(t)
 	path := cfg.Tracking.Path
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
 	t0 := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Second)
 	for i := range 5 {
@@ -86,5 +85,39 @@ func TestTrackSaysLimit(t *testing.T) {
 	out, errOut, code = umbraIn(t, t.TempDir(), nil, "-c", cfgPath, "track", "--since", "1h", "--limit", "5")
 	if code != 0 || errOut != "" || strings.Count(out, "receive") != 5 {
 		t.Errorf("within the limit: exit %d, stderr %q, out %s", code, errOut, out)
+	}
+}
+
+// umbra track shows a byte of a next hop's reply that is not UTF-8 as
+// \xNN, in the table and with --json, as every other admin answer does
+// (before, the tracking log wrote U+FFFD in its place); a line an older
+// version wrote with U+FFFD still shows.
+func TestTrackShowsInvalidBytes(t *testing.T) {
+	cfgPath, cfg := trackConfig(t)
+	path := cfg.Tracking.Path
+	now := time.Now().UTC()
+	old := `{"time":"` + now.Add(-time.Minute).Format(time.RFC3339) + `","event":"defer","msg_id":"old","sender":"a@example.org","reply":"450 old caf\ufffd"}` + "\n"
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := tracking.Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write(tracking.Entry{Time: now, Event: "defer", ID: "new", Sender: "a@example.org", Recipients: []string{"b@remote.example"},
+		NextHop: "127.0.0.1:25", Reply: "450 4.2.0 caf\xe9 busy"})
+	l.Close()
+
+	out, errOut, code := umbraIn(t, t.TempDir(), nil, "-c", cfgPath, "track", "--event", "defer", "--since", "1h")
+	if code != 0 || !strings.Contains(out, `450 4.2.0 caf\xe9 busy`) || strings.Count(out, "\ufffd") != 1 || !strings.Contains(out, "450 old caf\ufffd") {
+		t.Fatalf("exit %d, table:\n%s%s\nwant the new reply with \\xe9 and the old one as written", code, out, errOut)
+	}
+	out, errOut, code = umbraIn(t, t.TempDir(), nil, "-c", cfgPath, "track", "--json", "--event", "defer", "--since", "1h")
+	var es []tracking.Entry
+	if err := json.Unmarshal([]byte(out), &es); err != nil || code != 0 || len(es) != 2 {
+		t.Fatalf("exit %d, --json %s%s (%v)", code, out, errOut, err)
+	}
+	if es[0].Reply != "450 old caf\ufffd" || es[1].Reply != `450 4.2.0 caf\xe9 busy` {
+		t.Fatalf("--json replies %q, %q: want the old as written, the new with \\xe9", es[0].Reply, es[1].Reply)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/dumpster"
@@ -23,7 +24,14 @@ type Client struct {
 	// probed, when set (tests), is called once the probe of answers is
 	// connected, before it waits for the answer.
 	probed func()
+	// stopping: an answer carried StoppingHeader (Stopping).
+	stopping atomic.Bool
 }
+
+// Stopping reports whether an answer this client got said the daemon's
+// stop had begun (StoppingHeader): what a command made due goes at the
+// daemon's next start, not now.
+func (c *Client) Stopping() bool { return c.stopping.Load() }
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
@@ -60,6 +68,9 @@ func (c *Client) do(method, path string, q url.Values, out any) error {
 		return c.requestErr(err, method, path)
 	}
 	defer resp.Body.Close()
+	if resp.Header.Get(StoppingHeader) != "" {
+		c.stopping.Store(true)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		json.NewDecoder(resp.Body).Decode(&e)

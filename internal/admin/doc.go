@@ -33,6 +33,11 @@
 //     at the daemon's next start, or by a retry with the same
 //     request_id), 500 anything else (for a redelivery request that
 //     could not be stored: nothing was done).
+//   - Once the daemon's stop began (SetStopping, at the drain after
+//     SIGTERM) every answer carries the header X-Umbra-Stopping: no
+//     delivery attempt starts before the next start, so the CLI says
+//     that what a command made due goes then, not now (Client.Stopping).
+//     The header is set as the answer is written, after the action.
 //   - Every state change is audited: a log line and an "admin" line in
 //     the tracking log with the action, its target (the message's
 //     envelope, or the queue), the result and the actor, the socket

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/backpressure"
@@ -143,7 +144,65 @@ type Server struct {
 	// tlsReports: the TLS-RPT counter (nil: tls_rpt off; tlsreport.go).
 	tlsReportsMu sync.Mutex
 	tlsReports   TLSReports
+	// stopping: the daemon's stop began (SetStopping); every answer
+	// says so (StoppingHeader).
+	stopping atomic.Bool
 }
+
+// StoppingHeader is set on every answer of a daemon whose stop (the
+// drain after SIGTERM) began: no delivery attempt starts before its next
+// start, so a command that made messages due (queue retry, resume,
+// flush, message retry, a release or a redelivery) must not say they go
+// now. Its value says so in words.
+const StoppingHeader = "X-Umbra-Stopping"
+
+// stoppingText is StoppingHeader's value.
+const stoppingText = "umbra is stopping: no delivery attempt starts before it is started again"
+
+// SetStopping tells the API that the daemon's stop began (serve calls it
+// when the drain starts): from now on every answer carries
+// StoppingHeader.
+func (s *Server) SetStopping() { s.stopping.Store(true) }
+
+// markStopping sets StoppingHeader on every answer once the stop began.
+// It looks when the answer is written, after the action: an action that
+// began before the stop and took effect after it is answered so too.
+func (s *Server) markStopping(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&stoppingWriter{ResponseWriter: w, s: s}, r)
+	})
+}
+
+// stoppingWriter sets StoppingHeader, if the stop began, as the answer's
+// header is written.
+type stoppingWriter struct {
+	http.ResponseWriter
+	s      *Server
+	marked bool
+}
+
+func (w *stoppingWriter) mark() {
+	if !w.marked {
+		w.marked = true
+		if w.s.stopping.Load() {
+			w.Header().Set(StoppingHeader, stoppingText)
+		}
+	}
+}
+
+func (w *stoppingWriter) WriteHeader(code int) {
+	w.mark()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *stoppingWriter) Write(b []byte) (int, error) {
+	w.mark()
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the connection's writer (the
+// backup's write deadlines).
+func (w *stoppingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Listen creates the socket at path (mode 0660).
 func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger) (*Server, error) {
@@ -699,7 +758,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
 	s.quarantineRoutes(mux) // quarantine.go
-	return settleFirst(s.q, mux)
+	return settleFirst(s.q, s.markStopping(mux))
 }
 
 // settleFirst has every request wait until the results of attempts

@@ -1,9 +1,10 @@
 package admin
 
 import (
-	"fmt"
 	"reflect"
 	"unicode/utf8"
+
+	"umbra/internal/jsonsafe"
 )
 
 // A string from the network (a sender, a Subject, a next hop's reply)
@@ -16,24 +17,9 @@ import (
 // every value it writes.
 
 // TextBytes is s with each byte that is not part of valid UTF-8 written
-// as \xNN (lower-case hex); valid UTF-8 is returned as it is.
-func TextBytes(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	b := make([]byte, 0, len(s)+16)
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n <= 1 {
-			b = fmt.Appendf(b, `\x%02x`, s[i])
-			i++
-			continue
-		}
-		b = append(b, s[i:i+n]...)
-		i += n
-	}
-	return string(b)
-}
+// as \xNN (lower-case hex); valid UTF-8 is returned as it is. The rule
+// is jsonsafe.TextBytes, which the tracking log writes its lines with.
+func TextBytes(s string) string { return jsonsafe.TextBytes(s) }
 
 // textBytes is v with TextBytes applied to every string JSON would
 // write (exported struct fields, slice and array elements, map keys and

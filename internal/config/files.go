@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"sort"
+	"strings"
 )
 
 // FileError is a file a setting names that its loader cannot use. The
@@ -35,12 +38,29 @@ func NewFileError(file string, err error, setting ...any) *FileError {
 
 // Place is err at the line of the setting it is about when it is (or
 // wraps) a FileError; any other error as it is.
+// Several errors joined (errors.Join: a loader that names every bad file
+// it found) are placed each, as Errors in line order, when each is a
+// FileError.
 func (c *Config) Place(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && c != nil {
+		var es Errors
+		for _, e := range j.Unwrap() {
+			pe, ok := c.Place(e).(*Error)
+			if !ok {
+				return err
+			}
+			es = append(es, pe)
+		}
+		sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+		return es
+	}
 	var fe *FileError
 	if c == nil || !errors.As(err, &fe) {
 		return err
 	}
-	return c.ErrorAt(fe.Error(), fe.Setting...)
+	e := c.ErrorAt(fe.Error(), fe.Setting...)
+	e.cause = fe
+	return e
 }
 
 // errNoCertificate: a CA file with no PEM certificate in it (a key
@@ -61,4 +81,101 @@ func AppendCAFile(pool *x509.CertPool, file string, setting ...any) error {
 		return NewFileError(file, errNoCertificate, setting...)
 	}
 	return nil
+}
+
+// Without is a copy of c with the file setting at the path setting (as
+// a FileError names it) emptied, and ok; ok is false when no file
+// setting is named there. c is not changed: what the path passes
+// through is copied, the rest shared. config check uses it to go on
+// after a file its loader refused, so that one run reports every bad
+// file: the loader, run again on the copy, no longer stops at that one.
+func (c *Config) Without(setting ...any) (_ *Config, ok bool) {
+	if c == nil || len(setting) == 0 {
+		return nil, false
+	}
+	cp := *c
+	v := reflect.ValueOf(&cp).Elem()
+	for _, k := range setting {
+		if v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return nil, false
+			}
+			np := reflect.New(v.Type().Elem())
+			np.Elem().Set(v.Elem())
+			v.Set(np)
+			v = np.Elem()
+		}
+		switch k := k.(type) {
+		case int:
+			if v.Kind() != reflect.Slice || k < 0 || k >= v.Len() {
+				return nil, false
+			}
+			ns := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+			reflect.Copy(ns, v)
+			v.Set(ns)
+			v = ns.Index(k)
+		case string:
+			if v = fieldByKey(v, k); !v.IsValid() {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+	if v.Kind() != reflect.String || v.String() == "" {
+		return nil, false
+	}
+	v.SetString("")
+	return &cp, true
+}
+
+// Partner is the other file of the pair the file setting at setting
+// belongs to (a certificate's key_file for its cert_file, and back:
+// cert_file, client_cert_file, …), or nil for a setting of no pair: a
+// check that leaves one file of a pair out (Without) leaves out both, or
+// the loader refuses the half left.
+func Partner(setting ...any) []any {
+	if len(setting) == 0 {
+		return nil
+	}
+	last, ok := setting[len(setting)-1].(string)
+	if !ok {
+		return nil
+	}
+	var other string
+	switch {
+	case strings.HasSuffix(last, "cert_file"):
+		other = strings.TrimSuffix(last, "cert_file") + "key_file"
+	case strings.HasSuffix(last, "key_file") && len(setting) > 1 && setting[0] != "dkim":
+		other = strings.TrimSuffix(last, "key_file") + "cert_file"
+	default:
+		return nil
+	}
+	return append(append([]any{}, setting[:len(setting)-1]...), other)
+}
+
+// fieldByKey is the field of struct v whose YAML key is key, looking
+// through fields without a key (embedded, as walkFiles does); the zero
+// Value when there is none.
+func fieldByKey(v reflect.Value, key string) reflect.Value {
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		k, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch k {
+		case key:
+			return v.Field(i)
+		case "":
+			if fv := fieldByKey(v.Field(i), key); fv.IsValid() {
+				return fv
+			}
+		}
+	}
+	return reflect.Value{}
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 )
@@ -37,5 +39,55 @@ func TestAppendCAFilePlacesItsError(t *testing.T) {
 		if got := c.Place(err); got == nil || got.Error() != filepath.Join(dir, tc.want) {
 			t.Errorf("%s: %v, want %s", tc.name, got, filepath.Join(dir, tc.want))
 		}
+	}
+}
+
+// Without empties one file setting in a copy, leaving the configuration
+// it was made from as it was; Partner names the other file of a pair;
+// Place puts each of several joined FileErrors at its own line, and a
+// placed error still holds its FileError (config check goes on without
+// that setting).
+func TestWithoutLeavesOriginal(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Parse([]byte("server:\n  name: mx.a.test\n  data_dir: "+dir+"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n"+
+		"  - name: y\n    bindings: [\"127.0.0.1:26\"]\n    tls: {cert_file: /c, key_file: /k}\n"+
+		"ldap:\n  url: ldap://127.0.0.1\n  base_dn: dc=x\n  ca_file: /ca\n"), filepath.Join(dir, "c.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ok := c.Without("receive_connectors", 1, "tls", "key_file")
+	if !ok || w.ReceiveConnectors[1].TLS.KeyFile != "" || w.ReceiveConnectors[1].TLS.CertFile != "/c" {
+		t.Fatalf("Without: %v %+v", ok, w.ReceiveConnectors[1].TLS)
+	}
+	if c.ReceiveConnectors[1].TLS.KeyFile != "/k" {
+		t.Fatalf("Without changed the original: %+v", c.ReceiveConnectors[1].TLS)
+	}
+	if _, ok := w.Without("receive_connectors", 1, "tls", "key_file"); ok {
+		t.Error("Without of a setting already empty: ok")
+	}
+	for _, bad := range [][]any{{"receive_connectors", 5, "tls", "key_file"}, {"nothing"}, {"receive_connectors", 0, "name", "x"}} {
+		if _, ok := c.Without(bad...); ok {
+			t.Errorf("Without(%v): ok", bad)
+		}
+	}
+	if p := Partner("receive_connectors", 1, "tls", "key_file"); fmt.Sprint(p) != fmt.Sprint([]any{"receive_connectors", 1, "tls", "cert_file"}) {
+		t.Errorf("Partner of a key_file: %v", p)
+	}
+	if p := Partner("transport", "client_cert_file"); fmt.Sprint(p) != "[transport client_key_file]" {
+		t.Errorf("Partner of client_cert_file: %v", p)
+	}
+	if p := Partner("dkim", "keys", 0, "key_file"); p != nil {
+		t.Errorf("Partner of a DKIM key: %v", p)
+	}
+	ca := &FileError{Setting: []any{"ldap", "ca_file"}, Err: errors.New("ldap.ca_file /ca: bad")}
+	key := &FileError{Setting: []any{"receive_connectors", 1, "tls", "key_file"}, Err: errors.New("key bad")}
+	got := c.Place(errors.Join(ca, key))
+	want := filepath.Join(dir, "c.yaml") + ":9: key bad\n" + filepath.Join(dir, "c.yaml") + ":13: ldap.ca_file /ca: bad"
+	if got == nil || got.Error() != want {
+		t.Errorf("Place(joined) = %v, want\n%s", got, want)
+	}
+	var fe *FileError
+	if !errors.As(c.Place(ca), &fe) || fe != ca {
+		t.Error("a placed error does not hold its FileError")
 	}
 }

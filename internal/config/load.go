@@ -19,7 +19,13 @@ type Error struct {
 	File string
 	Line int // 0 when the problem has no single line (e.g. a missing section)
 	Msg  string
+	// cause is the FileError Place put at its line (nil otherwise):
+	// config check goes on without that file's setting (Without).
+	cause error
 }
+
+// Unwrap is the FileError the error was placed from, if any.
+func (e *Error) Unwrap() error { return e.cause }
 
 func (e *Error) Error() string {
 	file := e.File
@@ -34,6 +40,16 @@ func (e *Error) Error() string {
 
 // Errors is every problem found in one file, in line order.
 type Errors []*Error
+
+// Unwrap is the errors themselves (errors.As finds a FileError placed
+// among them).
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
 
 func (es Errors) Error() string {
 	lines := make([]string, len(es))

@@ -671,6 +671,24 @@ func (c *Config) UnreadableFiles() error {
 	if c.doc == nil {
 		return nil
 	}
+	return violations(c.File, c.doc, c.unreadable())
+}
+
+// UnreadableSettings are the settings whose files UnreadableFiles
+// reports, as paths for Without: a check that goes on after them leaves
+// them out, rather than refuse the same file twice.
+func (c *Config) UnreadableSettings() [][]any {
+	if c.doc == nil {
+		return nil
+	}
+	var out [][]any
+	for _, v := range c.unreadable() {
+		out = append(out, v.path)
+	}
+	return out
+}
+
+func (c *Config) unreadable() []violation {
 	var vs []violation
 	for _, v := range walkFiles(c, func(name string) string {
 		fi, err := os.Stat(name)
@@ -694,7 +712,7 @@ func (c *Config) UnreadableFiles() error {
 			vs = append(vs, v)
 		}
 	}
-	return violations(c.File, c.doc, vs)
+	return vs
 }
 
 // walkFiles reports what bad says of the file each file setting names

@@ -38,17 +38,24 @@ func (e *apiError) Error() string { return e.Msg }
 // would send them over the socket. A JSON answer is decoded into out (when
 // not nil); an error answer becomes an *apiError.
 func (s *Server) call(ctx context.Context, method, path string, query url.Values, user string, out any) ([]byte, error) {
+	_, b, err := s.callHeader(ctx, method, path, query, user, out)
+	return b, err
+}
+
+// callHeader is call, with the answer's header (admin.StoppingHeader:
+// what an action made due goes at the daemon's next start).
+func (s *Server) callHeader(ctx context.Context, method, path string, query url.Values, user string, out any) (http.Header, []byte, error) {
 	// path is escaped already (each name in it by url.PathEscape): it is
 	// the URL's path as written, not escaped again (a "%" in a queue name
 	// would reach the API as "%25").
 	p, err := url.PathUnescape(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	u := &url.URL{Path: p, RawPath: path, RawQuery: query.Encode()}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.RemoteAddr = "console"
 	if user != "" {
@@ -66,17 +73,17 @@ func (s *Server) call(ctx context.Context, method, path string, query url.Values
 		if json.Unmarshal(res.body.Bytes(), &e) != nil || e.Error == "" {
 			e.Error = fmt.Sprintf("admin API answered %d", res.code)
 		}
-		return nil, &apiError{Code: res.code, Msg: e.Error}
+		return res.header, nil, &apiError{Code: res.code, Msg: e.Error}
 	}
 	if why := res.header.Get(admin.ExportErrorTrailer); why != "" {
 		// A message's content that stopped short (its spool file cut
 		// while it was read): never passed on as the message.
-		return nil, &apiError{Code: http.StatusConflict, Msg: why}
+		return res.header, nil, &apiError{Code: http.StatusConflict, Msg: why}
 	}
 	if out != nil {
 		if err := json.Unmarshal(res.body.Bytes(), out); err != nil {
-			return nil, fmt.Errorf("admin API answer: %w", err)
+			return res.header, nil, fmt.Errorf("admin API answer: %w", err)
 		}
 	}
-	return res.body.Bytes(), nil
+	return res.header, res.body.Bytes(), nil
 }

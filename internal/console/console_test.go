@@ -115,6 +115,7 @@ type harness struct {
 	logs   *strings.Builder
 	// credFile is the credentials file the console reads.
 	credFile string
+	adm      *admin.Server // the admin API the console calls in-process
 }
 
 func selfSigned(t *testing.T) tls.Certificate {
@@ -192,7 +193,7 @@ func newHarnessTracking(t *testing.T, track admin.Tracker) *harness {
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &harness{t: t, q: q, s: s, credFile: credFile, base: "https://" + ln.Addr().String(), client: c, logs: &logs.Builder}
+	return &harness{t: t, q: q, s: s, credFile: credFile, base: "https://" + ln.Addr().String(), client: c, logs: &logs.Builder, adm: adm}
 }
 
 func (h *harness) do(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
@@ -682,4 +683,31 @@ func pageForm(t *testing.T, page, op, name string) url.Values {
 	}
 	t.Fatalf("no %s form in the row of %q:\n%s", op, name, row)
 	return nil
+}
+
+// A queue retry from the console says when its messages go: now, or —
+// once the daemon's stop began (the drain, when no delivery attempt
+// starts) — at the next start, as the CLI says.
+func TestConsoleRetrySaysNextStartDuringDrain(t *testing.T) {
+	h := newHarness(t)
+	const name = "mx:slow.example"
+	h.q.queues = []queue.QueueInfo{{Name: name, DeliveryType: "smtp", Status: "retry", Count: 1}}
+	h.login("ops", "s3cret-pass")
+	retry := func() string {
+		_, page := h.do("GET", "/queues", nil, nil)
+		res, body := h.do("POST", "/action", pageForm(t, page, "retry", name), h.origin())
+		if res.StatusCode >= 400 {
+			t.Fatalf("retry: %d %s", res.StatusCode, body)
+		}
+		_, page = h.do("GET", res.Header.Get("Location"), nil, nil)
+		return page
+	}
+	if page := retry(); !strings.Contains(page, "messages due now)") {
+		t.Fatalf("retry before the stop: no \"due now\" in the page:\n%s", page)
+	}
+	h.adm.SetStopping()
+	page := retry()
+	if strings.Contains(page, "due now") || !strings.Contains(page, "messages due at the next start)") || !strings.Contains(page, "umbra is stopping") {
+		t.Fatalf("retry during the drain: want the next start, not now:\n%s", page)
+	}
 }

@@ -360,10 +360,18 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 	}
 	label := kind + " " + r.PostFormValue("op")
 	var out map[string]any
-	_, err := s.call(r.Context(), "POST", path, q, se.user, &out)
+	h, _, err := s.callHeader(r.Context(), "POST", path, q, se.user, &out)
+	stopping := h.Get(admin.StoppingHeader) != "" // the drain: no attempt starts before the next start
 	flash := label + " " + target + ": done"
 	if n, ok := out["rescheduled"].(float64); ok && (op == "retry" || op == "redirect" || op == "resume") {
-		flash += " (" + strconv.Itoa(int(n)) + " messages due now)"
+		when := "now"
+		if stopping {
+			when = "at the next start"
+		}
+		flash += " (" + strconv.Itoa(int(n)) + " messages due " + when + ")"
+	}
+	if stopping && (op == "retry" || op == "redirect" || op == "resume" || op == "release") {
+		flash += "; umbra is stopping: no delivery attempt starts before it is started again"
 	}
 	if err != nil {
 		flash = label + " " + target + " failed: " + err.Error()

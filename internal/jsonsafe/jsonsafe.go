@@ -54,10 +54,41 @@ func Escape(b []byte) []byte {
 
 // Raw reports whether r may appear as itself in a JSON string umbra
 // writes. A byte that is not UTF-8 (RuneError) is escaped as U+FFFD,
-// which encoding/json writes in its place too.
+// which encoding/json writes in its place too (where umbra writes
+// TextBytes first, no such byte is left).
 func Raw(r rune) bool {
 	if r < utf8.RuneSelf {
 		return r >= 0x20 && r != 0x7f || r == '\t' || r == '\n' || r == '\r'
 	}
 	return r != utf8.RuneError && unicode.IsPrint(r)
 }
+
+// TextBytes is s with each byte that is not part of valid UTF-8 written
+// as the text \xNN (lower-case hex); valid UTF-8 is returned as it is.
+// JSON cannot hold such a byte, and encoding/json writes U+FFFD in its
+// place, which hides which byte it was and looks like a character the
+// sender wrote: the admin API and the tracking log write \xNN instead,
+// as the CLI and the daemon's text log show it.
+func TextBytes(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return string(AppendTextBytes(make([]byte, 0, len(s)+16), s))
+}
+
+// AppendTextBytes appends TextBytes(s) to b.
+func AppendTextBytes(b []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+			i++
+			continue
+		}
+		b = append(b, s[i:i+n]...)
+		i += n
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"

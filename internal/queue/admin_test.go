@@ -32,20 +32,63 @@ func queuedDeliverer(accept *bool) (*scripted, Deliverer) {
 	})
 }
 
-func TestSuspendResumeRetryQueue(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	accept := false
-	d, del := queuedDeliverer(&accept)
-	q := NewManager(s, del, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+// slowQueue is a manager over a fresh store whose deliverer
+// (queuedDeliverer) defers every message into mx:<domain> until
+// *accept is set, with the messages submitted to it.
+type slowQueue struct {
+	s      *Store
+	q      *Manager
+	d      *scripted
+	del    Deliverer
+	clk    *clock.Fake
+	accept *bool
+	ctx    context.Context // the manager's: ended, and the manager waited for, when the test ends
+	ms     []*Message
+}
+
+// deferredSlowQueue starts a slowQueue and submits n messages for
+// x@slow.example, each attempted and deferred once into
+// mx:slow.example (retry is the schedule's one step).
+func deferredSlowQueue(t *testing.T, n int, retry time.Duration) *slowQueue {
+	t.Helper()
+	sq := &slowQueue{s: openTest(t), clk: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), accept: new(bool)}
+	sq.d, sq.del = queuedDeliverer(sq.accept)
+	sq.q = NewManager(sq.s, sq.del, ManagerConfig{Clock: sq.clk, RetrySchedule: []time.Duration{retry}})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@slow.example")
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+	t.Cleanup(func() { cancel(); sq.q.Wait() })
+	sq.ctx = ctx
+	sq.q.Start(ctx)
+	for range n {
+		m := msg(sq.s, "a@example.org", "x@slow.example")
+		if err := sq.q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		sq.ms = append(sq.ms, m)
+	}
+	for _, m := range sq.ms {
+		sq.d.wait(t)
+		waitFor(t, "the deferral", func() bool {
+			got, _ := sq.q.Message(m.ID)
+			return got.State == Ready && got.Attempts == 1
+		})
+	}
+	return sq
+}
+
+// suspendedSlowQueue is a suspended queue with n messages:
+// deferredSlowQueue, then mx:slow.example suspended.
+func suspendedSlowQueue(t *testing.T, n int, retry time.Duration) *slowQueue {
+	t.Helper()
+	sq := deferredSlowQueue(t, n, retry)
+	if err := sq.q.SuspendQueue(sq.ctx, "mx:slow.example"); err != nil {
 		t.Fatal(err)
 	}
-	d.wait(t)
+	return sq
+}
+
+func TestSuspendResumeRetryQueue(t *testing.T) {
+	sq := deferredSlowQueue(t, 1, time.Minute)
+	s, q, d, del, clk, ctx, m := sq.s, sq.q, sq.d, sq.del, sq.clk, sq.ctx, sq.ms[0]
 	info := func() QueueInfo {
 		qs, err := q.Queues()
 		if err != nil {
@@ -84,7 +127,7 @@ func TestSuspendResumeRetryQueue(t *testing.T) {
 	if !NewManager(s, del, ManagerConfig{}).suspended["mx:slow.example"] {
 		t.Fatal("suspension not persisted")
 	}
-	accept = true
+	*sq.accept = true
 	if n, err := q.ResumeQueue(ctx, "mx:slow.example"); err != nil || n != 1 {
 		t.Fatalf("resume: %d messages due, %v; want the 1 held", n, err)
 	}

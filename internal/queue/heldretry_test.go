@@ -1,13 +1,10 @@
 package queue
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"umbra/internal/clock"
 )
 
 // rt28 F3: a retry of a suspended queue, or of a message its suspended
@@ -15,26 +12,8 @@ import (
 // refused with ErrQueueSuspended naming the resume, not reported done.
 // Once resumed, a retry applies again.
 func TestRetryOfSuspendedQueueIsRefused(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	accept := false
-	d, del := queuedDeliverer(&accept)
-	q := NewManager(s, del, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@slow.example")
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	d.wait(t)
-	waitFor(t, "the deferral", func() bool {
-		got, _ := q.Message(m.ID)
-		return got.State == Ready && got.Attempts == 1
-	})
-	if err := q.SuspendQueue(ctx, "mx:slow.example"); err != nil {
-		t.Fatal(err)
-	}
+	sq := suspendedSlowQueue(t, 1, time.Hour)
+	q, ctx, m := sq.q, sq.ctx, sq.ms[0]
 	before, _ := q.Message(m.ID)
 	n, err := q.RetryQueue(ctx, "mx:slow.example")
 	if !errors.Is(err, ErrQueueSuspended) || n != 0 || !strings.Contains(err.Error(), "umbra queue resume mx:slow.example") {

@@ -1,12 +1,9 @@
 package queue
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
-
-	"umbra/internal/clock"
 )
 
 // rt18 F3: while its queue is suspended a message is not attempted, so
@@ -14,23 +11,8 @@ import (
 // "retry"), it names the suspended queue, the --state filter selects it
 // by that state, and the queue's counts use the same word.
 func TestSuspendedQueueShowsItsMessagesHeld(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	accept := false
-	d, del := queuedDeliverer(&accept)
-	q := NewManager(s, del, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@slow.example")
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	d.wait(t)
-	waitFor(t, "the deferral", func() bool {
-		got, _ := q.Message(m.ID)
-		return got.State == Ready && got.Attempts == 1
-	})
+	sq := deferredSlowQueue(t, 1, time.Minute)
+	q, ctx, m := sq.q, sq.ctx, sq.ms[0]
 	got, _ := q.Message(m.ID)
 	if st := q.StateView().State(got); st != "retry" {
 		t.Fatalf("before the suspension: %s, want retry", st)

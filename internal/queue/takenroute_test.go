@@ -55,6 +55,51 @@ func (d *routedShadow) RouteQueues(m *Message, rcpts []int) []string {
 
 func (d *routedShadow) count() int { d.mu.Lock(); defer d.mu.Unlock(); return d.attempts }
 
+// takenOver is a copy shadowed at hub-b, then taken over: the manager
+// over a fresh store, its deliverer (routedShadow), the fake clock,
+// the copy and the context the manager runs under (ended, and the
+// manager waited for, when the test ends).
+type takenOver struct {
+	q   *Manager
+	d   *routedShadow
+	clk *clock.Fake
+	m   *Message
+	ctx context.Context
+}
+
+// takeOverAtHubB submits one message for x@b.example, which hub-b takes
+// (the copy here is its shadow), then fails hub-b's heartbeat three
+// times: the copy is taken over, attempted on its route mx:b.example
+// and deferred there once (retry is the schedule's one step).
+func takeOverAtHubB(t *testing.T, retry time.Duration) *takenOver {
+	t.Helper()
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := &routedShadow{db: &primaryDB{v: "db1"}}
+	q := NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{retry}})
+	d.q = q
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); q.Wait() })
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	d.db.set("")
+	for i := 0; i < 3; i++ {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the taken-over copy's deferral on its route", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Ready && got.Attempts == 1
+	})
+	return &takenOver{q: q, d: d, clk: clk, m: m, ctx: ctx}
+}
+
 // An operator's retry, resume or redirect of a route's queue reaches
 // every message waiting for that route — also a copy taken over from a
 // failed primary and deferred on that route, which waits listed in the
@@ -63,30 +108,8 @@ func (d *routedShadow) count() int { d.mu.Lock(); defer d.mu.Unlock(); return d.
 func TestRouteQueueActionsReachTakenOverCopies(t *testing.T) {
 	for _, action := range []string{"retry", "resume", "redirect"} {
 		t.Run(action, func(t *testing.T) {
-			s := openTest(t)
-			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			d := &routedShadow{db: &primaryDB{v: "db1"}}
-			q := NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-			d.q = q
-			ctx, cancel := context.WithCancel(context.Background())
-			defer func() { cancel(); q.Wait() }()
-			q.Start(ctx)
-			m := msg(s, "a@example.org", "x@b.example")
-			m.Arrived = clk.Now()
-			if err := q.Submit(ctx, m, []byte(body)); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
-			d.db.set("")
-			for i := 0; i < 3; i++ {
-				if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			waitFor(t, "the taken-over copy's deferral on its route", func() bool {
-				got, _ := q.Message(m.ID)
-				return got != nil && got.State == Ready && got.Attempts == 1
-			})
+			to := takeOverAtHubB(t, time.Hour)
+			q, d, clk, m, ctx := to.q, to.d, to.clk, to.m, to.ctx
 			got, _ := q.Message(m.ID)
 			if got.Rcpts[0].Queue != "shadow:hub-b" || !got.NextAttempt.After(clk.Now()) {
 				t.Fatalf("the taken-over copy does not wait in its shadow queue for its retry: %+v, next %v", got.Rcpts[0], got.NextAttempt)

@@ -1,11 +1,8 @@
 package queue
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"umbra/internal/clock"
 )
 
 // A primary stays watched while a copy taken over from it is here and
@@ -16,30 +13,8 @@ import (
 // with every copy out of shadow:PRIMARY, nothing was fetched and each
 // went out twice).
 func TestPrimaryWatchedWhileTakenOverCopyHeldElsewhere(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	d := &routedShadow{db: &primaryDB{v: "db1"}}
-	q := NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
-	d.q = q
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@b.example")
-	m.Arrived = clk.Now()
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
-	d.db.set("")
-	for i := 0; i < 3; i++ {
-		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "the taken-over copy's deferral on its route", func() bool {
-		got, _ := q.Message(m.ID)
-		return got != nil && got.State == Ready && got.Attempts == 1
-	})
+	to := takeOverAtHubB(t, time.Minute)
+	q, clk, m, ctx := to.q, to.clk, to.m, to.ctx
 	if err := q.SuspendQueue(ctx, "mx:b.example"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,16 @@
 package signing
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"umbra/internal/config"
 )
 
 // TestLoadKeyRefusesWhatIsNotOneKeyFile: a FIFO (which once blocked the
@@ -40,5 +45,35 @@ func TestLoadKeyRefusesWhatIsNotOneKeyFile(t *testing.T) {
 		if _, err := LoadKey(path); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("LoadKey(%s) = %v, want %q", filepath.Base(path), err, want)
 		}
+	}
+}
+
+// TestNewNamesEveryBadKey: New loads every key and names each one that
+// does not load, at its setting (a FileError each), not only the first:
+// one config check shows every bad key.
+func TestNewNamesEveryBadKey(t *testing.T) {
+	dir := t.TempDir()
+	_, good, err := GenerateKey("ed25519", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodFile := filepath.Join(dir, "good.key")
+	os.WriteFile(goodFile, good, 0o600)
+	missing := filepath.Join(dir, "missing.key")
+	_, err = New(config.DKIM{Keys: []config.DKIMKey{
+		{Domain: "a.test", Selector: "s", KeyFile: missing},
+		{Domain: "b.test", Selector: "s", KeyFile: goodFile},
+		{Domain: "c.test", Selector: "s", KeyFile: dir},
+	}, ARC: config.ARC{Domain: "a.test", Selector: "s", KeyFile: goodFile}}) // Ed25519: ARC seals with RSA only
+	var got []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *config.FileError
+		if !errors.As(e, &fe) {
+			t.Fatalf("%v is not a FileError", e)
+		}
+		got = append(got, fmt.Sprint(fe.Setting...))
+	}
+	if want := []string{fmt.Sprint("dkim", "keys", 0, "key_file"), fmt.Sprint("dkim", "keys", 2, "key_file"), fmt.Sprint("dkim", "arc", "key_file")}; !slices.Equal(got, want) {
+		t.Fatalf("refused settings %q, want %q (%v)", got, want, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,11 +64,16 @@ func New(c config.DKIM) (*Signer, error) {
 		return nil, nil
 	}
 	o := Options{Headers: c.Headers}
+	// Every key is loaded, and every one that does not load is named
+	// (errors.Join of FileErrors): an operator with two bad keys learns
+	// of both in one config check.
+	var errs []error
 	for i, k := range c.Keys {
 		s, err := LoadKey(k.KeyFile)
 		if err != nil {
-			return nil, &config.FileError{Setting: []any{"dkim", "keys", i, "key_file"},
-				Err: fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, err)}
+			errs = append(errs, &config.FileError{Setting: []any{"dkim", "keys", i, "key_file"},
+				Err: fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, err)})
+			continue
 		}
 		o.Keys = append(o.Keys, Key{Domain: k.Domain, Selector: k.Selector, Signer: s})
 	}
@@ -77,13 +83,23 @@ func New(c config.DKIM) (*Signer, error) {
 				Err: fmt.Errorf("dkim.arc %s (selector %s): key_file: %w", c.ARC.Domain, c.ARC.Selector, err)}
 		}
 		s, err := LoadKey(c.ARC.KeyFile)
+		if err == nil {
+			if err = sealingKey(s); err != nil {
+				err = fmt.Errorf("%s: %w", c.ARC.KeyFile, err)
+			}
+		}
 		if err != nil {
-			return nil, arcErr(err)
+			errs = append(errs, arcErr(err))
+		} else {
+			o.ARC = &Sealer{Domain: c.ARC.Domain, Selector: c.ARC.Selector, Signer: s, AuthServID: c.ARC.AuthServID}
 		}
-		if err := sealingKey(s); err != nil {
-			return nil, arcErr(fmt.Errorf("%s: %w", c.ARC.KeyFile, err))
-		}
-		o.ARC = &Sealer{Domain: c.ARC.Domain, Selector: c.ARC.Selector, Signer: s, AuthServID: c.ARC.AuthServID}
+	}
+	switch len(errs) {
+	case 0:
+	case 1:
+		return nil, errs[0]
+	default:
+		return nil, errors.Join(errs...)
 	}
 	return NewSigner(o)
 }

@@ -37,9 +37,15 @@
 //     so that grep finds it. What a terminal would act on (C1 controls,
 //     DEL, bidirectional and zero-width format characters) is escaped
 //     as jsonsafe.Escape does for the admin API and the daemon's log
-//     (\u009b): the line decodes to the same values. The line is built
+//     (\u009b): the line decodes to the same values. A byte that is not
+//     UTF-8 (a next hop's reply in Latin-1) is written as the text \xNN
+//     (jsonsafe.TextBytes, "\\xe9" in the line), as the admin API
+//     answers and the CLI shows it: JSON cannot hold the byte, and the
+//     U+FFFD encoding/json writes would hide which byte it was. Lines
+//     written before hold U+FFFD in its place and read as they are. The line is built
 //     by hand (encode.go), byte for byte what encoding/json writes for
-//     an Entry with jsonsafe.Escape applied (FuzzAppendEntry);
+//     an Entry with jsonsafe.TextBytes and jsonsafe.Escape applied
+//     (FuzzAppendEntry);
 //     what it cannot write (a time outside years 0–9999, a delay that is
 //     not a number) goes through encoding/json.
 //   - Search (the function) only reads the files: `umbra track` uses it

@@ -72,11 +72,28 @@ func appendEntryReflect(b []byte, e *Entry) ([]byte, bool) {
 	buf := bytes.NewBuffer(b)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
-	if enc.Encode(e) != nil {
+	if enc.Encode(e.textBytes()) != nil {
 		return b, false
 	}
 	line := jsonsafe.Escape(buf.Bytes()[len(b):])
 	return append(buf.Bytes()[:len(b)], line...), true
+}
+
+// textBytes is e with jsonsafe.TextBytes applied to every string: a
+// byte that is not UTF-8 written as the text \xNN.
+func (e *Entry) textBytes() *Entry {
+	c := *e
+	for _, p := range []*string{&c.Event, &c.ID, &c.MessageID, &c.OrgID, &c.Sender, &c.Connector, &c.ClientIP, &c.Helo,
+		&c.Queue, &c.NextHop, &c.Reply, &c.Action, &c.Actor} {
+		*p = jsonsafe.TextBytes(*p)
+	}
+	if c.Recipients != nil {
+		c.Recipients = make([]string, len(e.Recipients))
+		for i, r := range e.Recipients {
+			c.Recipients[i] = jsonsafe.TextBytes(r)
+		}
+	}
+	return &c
 }
 
 func appendOmit(b []byte, key, s string) []byte {
@@ -106,9 +123,10 @@ func appendJSONFloat(b []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString is encoding/json's string encoding without HTML
-// escaping — quotes, backslash and control characters escaped, invalid
-// UTF-8 as \ufffd — and what jsonsafe.Escape escapes besides: DEL and
+// appendJSONString is encoding/json's string encoding of
+// jsonsafe.TextBytes(s) without HTML escaping — quotes, backslash and
+// control characters escaped, a byte that is not UTF-8 as the text \xNN
+// (\\xNN in the line) — and what jsonsafe.Escape escapes besides: DEL and
 // every character that is not printable (C1 controls, bidirectional
 // and zero-width format characters, U+2028 and U+2029, U+FFFD), as
 // \uXXXX (a surrogate pair above U+FFFF).
@@ -143,7 +161,17 @@ func appendJSONString(b []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if !jsonsafe.Raw(r) { // invalid UTF-8 decodes as U+FFFD: \ufffd
+		if r == utf8.RuneError && size <= 1 {
+			// A byte that is not UTF-8: the text \xNN (jsonsafe.TextBytes),
+			// which says which byte it was, where encoding/json
+			// writes U+FFFD.
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xF])
+			i++
+			start = i
+			continue
+		}
+		if !jsonsafe.Raw(r) {
 			b = append(b, s[start:i]...)
 			b = appendRuneEscape(b, r)
 			i += size

@@ -17,7 +17,7 @@ func reflectLine(t testing.TB, e *Entry) (string, bool) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if enc.Encode(e) != nil {
+	if enc.Encode(e.textBytes()) != nil {
 		return "", false
 	}
 	return string(jsonsafe.Escape(buf.Bytes())), true
@@ -32,7 +32,7 @@ func checkEntry(t testing.TB, e *Entry) {
 }
 
 // TestAppendEntryMatchesJSON: the hand-written line is encoding/json's
-// with jsonsafe.Escape applied,
+// of the entry with jsonsafe.TextBytes applied, with jsonsafe.Escape applied,
 // for every field empty and set, the escapes JSON has, invalid UTF-8,
 // the line and paragraph separators, floats in both notations, times
 // with and without fractions and offsets, and those JSON refuses.
@@ -175,5 +175,41 @@ func TestLineEscapesWhatATerminalActsOn(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil || back.Sender != e.Sender || back.Reply != e.Reply ||
 		back.Helo != e.Helo || len(back.Recipients) != 1 || back.Recipients[0] != e.Recipients[0] {
 		t.Errorf("the line does not decode to the entry: %+v %v", back, err)
+	}
+}
+
+// TestInvalidBytesKeptAsText: a next hop's reply with a byte that is not
+// UTF-8 (a Latin-1 é) is written as the text \xe9 — which byte it was —
+// and read back so, as the admin API shows such a byte; a line an older
+// version wrote with U+FFFD in its place still reads.
+func TestInvalidBytesKeptAsText(t *testing.T) {
+	path := t.TempDir() + "/tracking.log"
+	old := `{"time":"2026-11-30T20:00:00Z","event":"defer","msg_id":"old","sender":"a@example.org","reply":"450 caf\ufffd"}` + "\n"
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Write(Entry{Time: time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC), Event: "defer", ID: "new", Sender: "b\xff@example.org",
+		Recipients: []string{"r\xe9@remote.example"}, Reply: "450 4.2.0 caf\xe9 \\ ok"})
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"reply":"450 4.2.0 caf\\xe9 \\ ok"`) || strings.Contains(string(raw[len(old):]), `\ufffd`) {
+		t.Fatalf("line %q: want the byte as the text \\xe9", raw[len(old):])
+	}
+	es, err := l.Search(Query{Since: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)})
+	if err != nil || len(es) != 2 {
+		t.Fatalf("search: %v, %+v", err, es)
+	}
+	if es[0].Reply != "450 caf\ufffd" {
+		t.Errorf("old line's reply %q, want it as written", es[0].Reply)
+	}
+	if es[1].Reply != `450 4.2.0 caf\xe9 \ ok` || es[1].Sender != `b\xff@example.org` || es[1].Recipients[0] != `r\xe9@remote.example` {
+		t.Errorf("entry read back %+v: want each invalid byte as \\xNN", es[1])
 	}
 }
