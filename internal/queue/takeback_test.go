@@ -178,8 +178,8 @@ func TestPrimaryBackSameDatabaseGetsWaitingCopiesBack(t *testing.T) {
 }
 
 // What a returning primary does not get back: a copy when it presents
-// another database (it lost the original), a copy an operator took over
-// by hand, and a copy in delivery here when it answers (that attempt may
+// another database (it lost the original), a copy taken over without a
+// database id to go back to (Manager.Takeover), and a copy in delivery here when it answers (that attempt may
 // hand it on: the README's duplicate window). Its copies given back are
 // taken over again when it fails again.
 func TestPrimaryBackKeepsWhatItCannotHave(t *testing.T) {
@@ -207,11 +207,11 @@ func TestPrimaryBackKeepsWhatItCannotHave(t *testing.T) {
 			t.Fatalf("second contact with the new database: %+v %v", res, err)
 		}
 	})
-	t.Run("operator's takeover", func(t *testing.T) {
+	t.Run("takeover without a database id", func(t *testing.T) {
 		r := newTakebackRig(t)
 		m := r.submit(t, "x@b.example")
 		r.db.set("")
-		if n, err := r.q.Takeover("hub-b", "operator"); err != nil || n != 1 {
+		if n, err := r.q.Takeover("hub-b", "test"); err != nil || n != 1 {
 			t.Fatalf("takeover: %d %v", n, err)
 		}
 		waitFor(t, "the taken-over copy's attempt", func() bool {
@@ -219,7 +219,7 @@ func TestPrimaryBackKeepsWhatItCannotHave(t *testing.T) {
 			return got != nil && got.State == Ready && got.Attempts == 1
 		})
 		if res, err := r.q.ShadowContact("hub-b", "db1", nil); err != nil || res.GivenBack != 0 {
-			t.Fatalf("contact after an operator's takeover: %+v %v", res, err)
+			t.Fatalf("contact after a takeover without a database id: %+v %v", res, err)
 		}
 	})
 	t.Run("in delivery", func(t *testing.T) {

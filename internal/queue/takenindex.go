@@ -27,8 +27,8 @@ import (
 // to when that primary answers again with it (giveBackTx), or empty:
 // never given back. Only a takeover for failed heartbeats writes an id
 // (ShadowHeartbeatFailed): the primary may come back with its queue.
-// A takeover because the primary presented another database, an
-// operator's takeover, an expired copy, a rollback mark: never.
+// A takeover because the primary presented another database,
+// Manager.Takeover, an expired copy, a rollback mark: never.
 
 // takenByKey is the index key of message id taken over from primary.
 func takenByKey(primary string, id ID) []byte {
