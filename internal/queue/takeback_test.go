@@ -117,10 +117,28 @@ func TestPrimaryBackSameDatabaseGetsWaitingCopiesBack(t *testing.T) {
 				// it waits in its route's.
 				return got != nil && (got.State == Ready && got.Attempts == 1 || got.Rcpts[0].Queue == "mx:b.example")
 			})
+			// As the admin API does before an operator's request: the
+			// attempt's results, set aside for a commit to ride along
+			// with, are committed first.
+			if err := r.q.Settle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			before := r.count()
 			switch where {
 			case "redirected":
 				if n, err := r.q.RedirectQueue(ctx, "shadow:hub-b", "192.0.2.9:25"); err != nil || n != 1 {
 					t.Fatalf("redirect: %d %v", n, err)
+				}
+				r.q.Kick()
+				waitFor(t, "the redirected copy's attempt", func() bool {
+					got, _ := r.q.Message(m.ID)
+					return r.count() == before+1 && got != nil && got.State == Ready
+				})
+				if err := r.q.Settle(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got, _ := r.q.Message(m.ID); got.Rcpts[0].Redirect == "" || got.Rcpts[0].Status != Pending {
+					t.Fatalf("the redirected copy: %+v", got.Rcpts[0])
 				}
 			case "poison":
 				if err := r.s.Update(ctx, func(tx *Tx) error {
@@ -155,7 +173,7 @@ func TestPrimaryBackSameDatabaseGetsWaitingCopiesBack(t *testing.T) {
 				t.Fatalf("copies of hub-b given back: %+v", c)
 			}
 			// Nothing sends it: a resume, a retry long after.
-			before := r.count()
+			before = r.count()
 			if _, err := r.q.ResumeQueue(ctx, "mx:b.example"); err != nil {
 				t.Fatal(err)
 			}
