@@ -14,7 +14,7 @@ func newShadowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "shadow", Short: "Shadow redundancy: the copies this server keeps for its primaries"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
-		Short: "List the primaries this server holds shadow copies for, with copies (and how many taken over), oldest, last contact, failed heartbeats, state and why: the last refusal, or the last heartbeat error and when the takeover comes",
+		Short: "List the primaries this server holds shadow copies for, with copies (held for it, and taken over from it and not handed on yet, wherever they wait: its shadow queue, a route's queue, a redirect, poison; TAKEN OVER counts the latter), oldest, last contact, failed heartbeats, state and why: the last refusal, or the last heartbeat error and when the takeover comes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,8 +255,10 @@ type ShadowView struct {
 	DatabaseID       string        `json:"database_id,omitempty"`
 	// HeldCopies are copies the primary still has (this server keeps
 	// them until its discard); TakenOverCopies were taken back from it
-	// and wait in its shadow queue for a route or attempt (SR-16). The
-	// primary is heartbeated while either is here.
+	// and not handed on yet, wherever they wait: its shadow queue (for a
+	// route or attempt), a route's queue (a retry, a suspension), a
+	// redirect, the poison queue (SR-16). Copies is both. The primary is
+	// heartbeated while either is here.
 	HeldCopies      int `json:"held_copies"`
 	TakenOverCopies int `json:"taken_over_copies"`
 	// TakenOver: some of the copies listed are taken over.
@@ -344,6 +347,22 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 			return nil, err
 		}
 	}
+	// A primary whose only copies here are taken over and wait outside
+	// its shadow queue (a route's queue, a redirect, poison) is listed
+	// too: it is still heartbeated for them.
+	var extra []string
+	for p, c := range counts {
+		if byName[p] == nil && c.Held+c.TakenOver > 0 {
+			extra = append(extra, p)
+		}
+	}
+	sort.Strings(extra)
+	for _, p := range extra {
+		out = append(out, ShadowView{Primary: p})
+	}
+	for i := range out {
+		byName[out[i].Primary] = &out[i]
+	}
 	if s.shadows != nil {
 		for _, st := range s.shadows() {
 			if v := byName[st.Name]; v != nil {
@@ -360,6 +379,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		v := &out[i]
 		if c, ok := counts[v.Primary]; ok {
 			v.HeldCopies, v.TakenOverCopies = c.Held, c.TakenOver
+			v.Copies = c.Held + c.TakenOver
 		} else if v.TakenOverCopies == 0 {
 			v.HeldCopies = v.Copies
 		}

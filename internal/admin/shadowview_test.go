@@ -17,7 +17,9 @@ func (shadowQueue) Queues() ([]queue.QueueInfo, error) {
 }
 
 func (shadowQueue) ShadowCopies() (map[string]queue.ShadowCopyCount, error) {
-	return map[string]queue.ShadowCopyCount{"hub-a": {Held: 1, TakenOver: 1}, "hub-b": {TakenOver: 1}}, nil
+	// hub-c's copies are all taken over and wait outside its shadow
+	// queue (a suspended route's queue, poison, a redirect).
+	return map[string]queue.ShadowCopyCount{"hub-a": {Held: 1, TakenOver: 1}, "hub-b": {TakenOver: 1}, "hub-c": {TakenOver: 2}}, nil
 }
 
 // The state shadow list shows describes the copies listed (rt14 F5: a
@@ -48,10 +50,11 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 			// still says taken over; the copies say otherwise.
 			{Name: "hub-a", TakenOver: true, Refused: "535 5.7.8 Authentication failed", RefusedSince: since, LastRefused: since.Add(time.Minute)},
 			{Name: "hub-b", TakenOver: true, Failures: 4},
+			{Name: "hub-c", TakenOver: true, Failures: 5},
 		}
 	})
 	vs, err := s.ShadowViews()
-	if err != nil || len(vs) != 2 {
+	if err != nil || len(vs) != 3 {
 		t.Fatalf("views: %+v %v", vs, err)
 	}
 	a, b := vs[0], vs[1]
@@ -61,5 +64,10 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 	}
 	if b.Primary != "hub-b" || b.HeldCopies != 0 || b.TakenOverCopies != 1 || b.State != "taken-over" {
 		t.Fatalf("hub-b: %+v", b)
+	}
+	// A primary still watched for copies taken over from it that wait
+	// outside its shadow queue is listed, with them counted.
+	if c := vs[2]; c.Primary != "hub-c" || c.Copies != 2 || c.TakenOverCopies != 2 || c.State != "taken-over" || c.FailedHeartbeats != 5 {
+		t.Fatalf("hub-c: %+v", c)
 	}
 }

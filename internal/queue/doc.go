@@ -321,17 +321,36 @@
 // copies over in the same commit. A copy committed against an id other
 // than the stored one (the primary was replaced while the attempt ran) is
 // taken back by that commit. A primary is listed for heartbeats while its
-// shadow queue holds any message, taken over or not (SR-16).
+// shadow queue holds any message, taken over or not, or a copy taken over
+// from it waits anywhere else here (SR-16; one seek each: the queue index
+// and the index of taken-over copies, below).
 // Takeover turns the shadowed recipients back to Pending; they stay
 // listed in the primary's shadow queue (shadow:PRIMARY, now pending)
 // until an attempt hands them on (SR-6), and are made due at once when
-// the primary answers again. A taken-over recipient keeps the primary
+// the primary answers again — unless they go back to it (takenindex.go):
+// copies taken over for failed heartbeats record, in the takeover's
+// commit, the database id the primary had (in the index of taken-over
+// copies, or beside a takeover kept aside in earlytakeover); a contact
+// presenting that same id makes every such copy still waiting — not
+// Active, not handed on, not of a quarantined message, not of a poison
+// message with other recipients pending — Shadowed again under its
+// primary (its address from the primary's record), in the commit that
+// resets the failures, and drops the takeovers kept aside for messages
+// in delivery. The primary still holds the original (it was only cut off
+// or stopped): its discard or its XQUERYHELD answer settles the copy as
+// any held one, and a later failure takes it over again. A contact with
+// another id (SR-7) or its digest, a push presenting another id,
+// Manager.Takeover, an expired copy and a rollback mark record no id:
+// such copies are never given back. A copy Active at the contact stays taken over; its
+// attempt may hand it on beside the original (README, window 1).
+// A taken-over recipient keeps the primary
 // and shadow id of its copy until it is handed on, so the primary's
 // discard for the copy — it came back and finished the original —
 // settles it whatever holds it here (its retry time, an operator's
 // hold of the message, its route's suspended queue, a redirect, an
 // attempt in progress: the attempt's commit applies it, as for a
-// shadowed one): only a copy already handed on is sent twice. An attempt whose route's queue the
+// shadowed one): only a copy already handed on (or in delivery when the
+// primary answers again) is sent twice. An attempt whose route's queue the
 // operator suspended hands them on to that queue, held there like any
 // mail of it (see "Liveness"). One deferred on its route stays listed
 // in the shadow queue (the primary stays watched; the route is not
@@ -791,6 +810,23 @@
 //     a takeover recorded for a message in delivery survives a crash in
 //     bucket earlytakeover and is applied by the attempt's commit after
 //     Recover.
+//     The index of taken-over copies (bucket takenby: primary ‖ message
+//     id → the database id the copy goes back to, or empty) cannot go
+//     stale: Tx.Put and Tx.Delete, through which every change of a
+//     message record goes, move its entries in the transaction that
+//     writes the record (an entry exists exactly while the record has a
+//     pending recipient naming that primary and a shadow id), and the
+//     takeover that records a database id writes it in the same
+//     transaction; a crash leaves both or neither. A release that wrote
+//     records without the index (an upgrade, or a rollback and forward
+//     again) is caught by Open, which reads every message record in its
+//     one transaction and adds the entries missing (empty: never given
+//     back — which database such a takeover was of is not known) and
+//     deletes those naming no taken-over copy; entries that agree keep
+//     their value. A contact's give-back and the reset of the primary's
+//     failures are one commit: after a crash the copies are held again
+//     and the primary counted as answering, or neither (the next contact
+//     gives them back).
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

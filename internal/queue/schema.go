@@ -80,9 +80,18 @@ import (
 //	          copies for — address, database id, last contact, start of
 //	          the last failed heartbeat, consecutive failures, taken over
 //	          (SR-13); written in the commits that change the copies
-//	earlytakeover ID (8, BE) ‖ 0x00 ‖ primary → taken-at (8, BE)
+//	earlytakeover ID (8, BE) ‖ 0x00 ‖ primary → taken-at (8, BE) ‖ the
+//	          database id its copies go back to (takenby), if any
 //	          takeovers of a message that was in delivery here; the
 //	          commit that ends its attempt applies them (one writer)
+//	takenby   primary ‖ 0x00 ‖ ID (8, BE) → database id, or empty
+//	          one entry per (message, primary it has a taken-over copy
+//	          of: a pending recipient still naming that primary and its
+//	          shadow id), kept by Tx.Put/Tx.Delete and made to agree with
+//	          the records at every Open (takenindex.go); the value is the
+//	          primary's database the copy goes back to when it answers
+//	          again with it (a takeover for failed heartbeats), empty for
+//	          never
 //	tlspolicy lower-cased domain → cached MTA-STS policy (tlspolicy.go;
 //	          opaque to the queue, encoded by package tlspolicy), so a
 //	          policy survives restarts until its max_age (RFC 8461 §5.1)
@@ -140,6 +149,7 @@ var (
 	bucketRcptAge    = []byte("rcptage")
 	bucketPeers      = []byte("shadowpeers")
 	bucketTaken      = []byte("earlytakeover")
+	bucketTakenBy    = []byte("takenby")
 	bucketTLSPolicy  = []byte("tlspolicy")
 	bucketTLSRPT     = []byte("tlsrpt")
 	// bucketRedeliver: the messages a redelivery request put back in the
@@ -159,7 +169,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

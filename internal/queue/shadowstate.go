@@ -122,22 +122,48 @@ func takenKey(id ID, primary string) []byte {
 // AddEarlyTakeover records a takeover from primary of a message that is
 // still in delivery here; the commit of its results applies it.
 func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
-	return t.tx.Bucket(bucketTaken).Put(takenKey(id, primary), v[:])
+	return t.addEarlyTakeover(id, primary, now, "")
+}
+
+// addEarlyTakeover is AddEarlyTakeover for a takeover whose copies may
+// go back to the primary when it answers again with database giveBack
+// ("" never; see takenindex.go): the id follows the time in the value.
+func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack string) error {
+	v := make([]byte, 8, 8+len(giveBack))
+	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	return t.tx.Bucket(bucketTaken).Put(takenKey(id, primary), append(v, giveBack...))
+}
+
+// earlyTakeover is a takeover kept aside for a message in delivery.
+type earlyTakeover struct {
+	primary  string
+	giveBack string // the database id its copies may go back to, or ""
 }
 
 // TakeEarlyTakeovers returns and forgets the primaries whose takeover of
 // message id waits for the commit of its results.
 func (t *Tx) TakeEarlyTakeovers(id ID) ([]string, error) {
+	ts, err := t.takeEarlyTakeovers(id)
+	var out []string
+	for _, e := range ts {
+		out = append(out, e.primary)
+	}
+	return out, err
+}
+
+func (t *Tx) takeEarlyTakeovers(id ID) ([]earlyTakeover, error) {
 	b := t.tx.Bucket(bucketTaken)
 	prefix := append(id.Key(), 0)
 	var keys [][]byte
-	var out []string
+	var out []earlyTakeover
 	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		keys = append(keys, bytes.Clone(k))
-		out = append(out, string(k[len(prefix):]))
+		e := earlyTakeover{primary: string(k[len(prefix):])}
+		if len(v) > 8 {
+			e.giveBack = string(v[8:])
+		}
+		out = append(out, e)
 	}
 	for _, k := range keys {
 		if err := b.Delete(k); err != nil {
@@ -147,59 +173,16 @@ func (t *Tx) TakeEarlyTakeovers(id ID) ([]string, error) {
 	return out, nil
 }
 
-// maxTakenScan bounds the records hasShadowCopies reads outside the
-// shadow queue (it runs about once a second per primary).
-const maxTakenScan = 2000
-
-// hasShadowCopies reports whether the shadow queue of primary holds any
-// message, taken over or not.
-//
-// A copy taken over keeps its primary until an attempt hands it on, and
-// the primary's discard still settles it (applyDiscardsTx): it must stay
-// watched for that while such a copy waits outside its shadow queue —
-// held in a suspended route's queue, redirected, or poisoned. Only those
-// queues are read, only when the shadow queue is empty, and at most
-// maxTakenScan records: past that the primary counts as holding copies
-// here — a heartbeat more is the safe side, a lost watch is not.
+// hasShadowCopies reports whether primary is still watched here: its
+// shadow queue holds a message (held or taken over), or a copy taken
+// over from it waits elsewhere — in a suspended route's queue, a route's
+// queue for its retry, redirected, or poisoned. Such a copy keeps its
+// primary until an attempt hands it on, and the primary's discard still
+// settles it (applyDiscardsTx): it must stay watched for that. Two
+// seeks: the queue index and the index of taken-over copies
+// (takenindex.go), kept in the commits that change the records.
 func (t *Tx) hasShadowCopies(primary string) bool {
-	if len(t.InQueue("shadow:"+primary, 1)) > 0 {
-		return true
-	}
-	read := 0
-	pending := func(id ID) bool {
-		if read++; read > maxTakenScan {
-			return true
-		}
-		m, err := t.Get(id)
-		if err != nil {
-			return false
-		}
-		for _, r := range m.Rcpts {
-			if r.Status == Pending && r.Primary == primary {
-				return true
-			}
-		}
-		return false
-	}
-	prefix := []byte("redirect:") // (small, usually: read before the suspended queues)
-	c := t.qidx.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if _, id, ok := parseQueueKey(k); ok && pending(id) {
-			return true
-		}
-	}
-	names := append(t.Suspended(), "poison")
-	for _, name := range names {
-		if strings.HasPrefix(name, "shadow:") {
-			continue
-		}
-		for _, id := range t.InQueue(name, maxTakenScan+1) {
-			if pending(id) {
-				return true
-			}
-		}
-	}
-	return false
+	return len(t.InQueue("shadow:"+primary, 1)) > 0 || t.hasTakenOver(primary)
 }
 
 // notePeer records, in the commit that makes a copy Shadowed, the primary
@@ -255,6 +238,13 @@ func takeoverRcpt(r *Recipient, reason string) {
 // but marked; that commit applies the takeover (one writer per message,
 // see doc.go). It returns the messages changed now and the number marked.
 func (t *Tx) takeoverTx(primary, reason string, now time.Time) (taken []*Message, marked int, err error) {
+	return t.takeoverGiveBackTx(primary, reason, "", now)
+}
+
+// takeoverGiveBackTx is takeoverTx for a takeover whose copies go back
+// to the primary when it answers again with database giveBack (failed
+// heartbeats: it may only have been cut off or stopped; takenindex.go).
+func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time) (taken []*Message, marked int, err error) {
 	for _, id := range t.InQueue("shadow:"+primary, 1<<31-1) {
 		m, err := t.Get(id)
 		if err != nil {
@@ -266,7 +256,7 @@ func (t *Tx) takeoverTx(primary, reason string, now time.Time) (taken []*Message
 				shadowed = shadowed || r.Status == Shadowed && r.Primary == primary
 			}
 			if shadowed {
-				if err := t.AddEarlyTakeover(m.ID, primary, now); err != nil {
+				if err := t.addEarlyTakeover(m.ID, primary, now, giveBack); err != nil {
 					return nil, 0, err
 				}
 				marked++
@@ -280,6 +270,9 @@ func (t *Tx) takeoverTx(primary, reason string, now time.Time) (taken []*Message
 			m.State, m.NextAttempt = Ready, now
 		}
 		if err := t.Put(m); err != nil {
+			return nil, 0, err
+		}
+		if err := t.markGiveBack(primary, m.ID, giveBack); err != nil {
 			return nil, 0, err
 		}
 		taken = append(taken, m)
@@ -417,24 +410,28 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 	return out
 }
 
-// ShadowCopyCount counts the messages of a primary's shadow queue by
-// what they are now: Held — a recipient still shadowed for it (the
-// primary has the message; this server keeps the copy until its
-// discard) — and TakenOver — only recipients taken back from it, this
-// server's to deliver, waiting in its shadow queue for a route or
-// attempt. A message is counted once, Held first.
+// ShadowCopyCount counts the copies of a primary by what they are now:
+// Held — messages with a recipient still shadowed for it (the primary
+// has the message; this server keeps the copy until its discard) — and
+// TakenOver — messages with only recipients taken back from it that no
+// attempt has handed on yet, this server's to deliver, wherever they
+// wait: its shadow queue (for a route or attempt), a route's queue (for
+// a retry, or suspended), a redirect, the poison queue. A message is
+// counted once, Held first.
 type ShadowCopyCount struct {
 	Held      int `json:"held"`
 	TakenOver int `json:"taken_over"`
 }
 
-// ShadowCopies counts the copies of every shadow queue by kind
-// (ShadowCopyCount), by primary: the operator's view (shadow list) says
-// what the copies listed are, not what the primary's record says it
-// once was (a primary taken over earlier may hold new copies since).
+// ShadowCopies counts the copies of every primary by kind
+// (ShadowCopyCount): the operator's view (shadow list) says what the
+// copies are, not what the primary's record says it once was (a primary
+// taken over earlier may hold new copies since). Held copies are read
+// from the shadow queues, taken-over ones from their index.
 func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
 	out := map[string]ShadowCopyCount{}
 	err := q.store.View(func(tx *Tx) error {
+		held := map[string]map[ID]bool{}
 		for _, st := range tx.Queues() {
 			primary, ok := strings.CutPrefix(st.Name, "shadow:")
 			if !ok {
@@ -446,15 +443,24 @@ func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
 				if err != nil {
 					continue
 				}
-				held, taken := false, false
 				for _, r := range m.Rcpts {
-					held = held || r.Status == Shadowed && r.Primary == primary
-					taken = taken || r.Status == Pending && r.Queue == st.Name
+					if r.Status == Shadowed && r.Primary == primary {
+						c.Held++
+						if held[primary] == nil {
+							held[primary] = map[ID]bool{}
+						}
+						held[primary][id] = true
+						break
+					}
 				}
-				switch {
-				case held:
-					c.Held++
-				case taken:
+			}
+			out[primary] = c
+		}
+		for _, primary := range tx.takenPrimaries() {
+			c := out[primary]
+			ids, _ := tx.takenOverOf(primary)
+			for _, id := range ids {
+				if !held[primary][id] {
 					c.TakenOver++
 				}
 			}
@@ -507,9 +513,9 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, nil
 	}
 	var res ContactResult
-	var taken, gone []*Message
+	var taken, gone, back []*Message
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		res, taken, gone = ContactResult{}, taken[:0], gone[:0]
+		res, taken, gone, back = ContactResult{}, taken[:0], gone[:0], back[:0]
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
@@ -537,6 +543,14 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		if !queried {
 			return tx.PutPeer(p)
 		}
+		if res.OldDatabaseID == "" {
+			// Back with the database its copies were taken over from:
+			// those still waiting are its own again (takenindex.go).
+			if back, err = tx.giveBackTx(p, dbID, now); err != nil {
+				return err
+			}
+			res.GivenBack = len(back)
+		}
 		if p.TakenOver || p.Failures > 0 {
 			if res.Retried, err = tx.retakeDue(primary, now); err != nil {
 				return err
@@ -550,6 +564,13 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	}
 	q.afterTakeover(primary, res.OldDatabaseID, taken)
 	q.discardEvents(primary, gone)
+	for _, m := range back {
+		q.ev.Event("takeover", m, nil, "given back to "+primary+": it answered again with the same transport database")
+	}
+	if len(back) > 0 {
+		q.log.Info("taken-over copies given back to their primary: it answered again with the same transport database",
+			"primary", primary, "messages", len(back))
+	}
 	if res.Retried > 0 || len(taken) > 0 {
 		q.Kick()
 	}
@@ -661,6 +682,10 @@ type ContactResult struct {
 	TakenOver     int // copies taken over because of it
 	Discarded     int // discard notifications applied
 	Retried       int // taken-over copies made due again
+	// GivenBack: messages whose copies taken over for failed heartbeats
+	// became held copies again — the primary answered with the database
+	// they were taken over from (takenindex.go).
+	GivenBack int
 	// SameDatabase (ShadowPresentedDigest): the digest is the one of the
 	// stored database id — the server that presented it is the primary
 	// the copies were made against.
@@ -689,7 +714,7 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retri
 		if p.Failures >= retries {
 			var marked int
 			why := fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, reason)
-			if taken, marked, err = tx.takeoverTx(primary, why, now); err != nil {
+			if taken, marked, err = tx.takeoverGiveBackTx(primary, why, p.DatabaseID, now); err != nil {
 				return err
 			}
 			takenN = len(taken) + marked
@@ -793,19 +818,26 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 // commit that writes a message leaving delivery calls it (results,
 // requeue, hold, poison, Recover).
 func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
-	prims, err := tx.TakeEarlyTakeovers(m.ID)
+	prims, err := tx.takeEarlyTakeovers(m.ID)
 	if err != nil {
 		return false, err
 	}
 	took := false
 	for _, p := range prims {
+		mine := false
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if fresh[i] || r.Status != Shadowed || r.Primary != p {
+			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary {
 				continue
 			}
 			takeoverRcpt(r, "taken over while in delivery here")
-			took = true
+			took, mine = true, true
+		}
+		if mine {
+			// Written before the caller's Put of m, which keeps it.
+			if err := tx.markGiveBack(p.primary, m.ID, p.giveBack); err != nil {
+				return false, err
+			}
 		}
 	}
 	return took, nil

@@ -216,6 +216,9 @@ func (s *Store) init() error {
 		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
 		}
+		if err := repairTakenIndex(tx); err != nil { // takenindex.go
+			return fmt.Errorf("indexing taken-over copies: %w", err)
+		}
 		if err := rewriteRequests(tx); err != nil {
 			return fmt.Errorf("rewriting redelivery requests: %w", err)
 		}

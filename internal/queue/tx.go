@@ -69,14 +69,20 @@ func (t *Tx) Put(m *Message) error {
 		// The record would not decode (record.go): refuse the commit.
 		return fmt.Errorf("message %s: state %s with quarantine reason %q", m.ID, m.State, m.Quarantine)
 	}
-	if old, err := t.Get(m.ID); err == nil {
+	old, err := t.Get(m.ID)
+	if err == nil {
 		if err := t.unindex(old); err != nil {
 			return err
 		}
 	} else if err != ErrNotFound {
 		return err
+	} else {
+		old = nil
 	}
 	if err := t.messages.Put(m.ID.Key(), m.encode()); err != nil {
+		return err
+	}
+	if err := t.indexTaken(old, m); err != nil { // takenindex.go
 		return err
 	}
 	if m.OrgID != "" {
@@ -152,7 +158,12 @@ func (t *Tx) Delete(id ID) error {
 	if err != nil {
 		// A record that cannot be decoded is still removed whole.
 		_ = t.active.Delete(id.Key())
+		if err := t.dropTakenOf(id); err != nil {
+			return err
+		}
 	} else if err := t.unindex(old); err != nil {
+		return err
+	} else if err := t.unindexTaken(old, id, nil, nil); err != nil {
 		return err
 	}
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go

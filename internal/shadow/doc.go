@@ -39,8 +39,11 @@
 //	                                          ▼
 //	                          Takeover (copies back to routing) ─▶ [taken over]
 //	[taken over] ──heartbeat every timeout──▶ still watched while any copy
-//	             (taken over or not) is here; a contact makes its waiting
-//	             copies due at once
+//	             (taken over or not) is here, wherever it waits; a contact
+//	             with the same database id gives the copies its failed
+//	             heartbeats took over and that still wait back to it (held
+//	             copies again, settled by its discard: queue, takenindex.go)
+//	             and makes the other waiting copies due at once
 //
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever

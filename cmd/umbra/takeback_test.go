@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rt27 F1: a primary that is only stopped (SIGSTOP) past the takeover
+// delay comes back with its queue. hub-a took the message and pushed its
+// copy to hub-b on receipt; its own way out is suspended. hub-a stops,
+// hub-b takes the copy over and tries its own route to the outside,
+// which defers (the sink is down). hub-a continues: hub-b gives the copy
+// back (a held copy again) instead of sending it beside hub-a's
+// original when the way out returns before hub-a releases the original,
+// and the outside gets the message once.
+func TestStoppedPrimaryBackGetsTakenCopyBack(t *testing.T) {
+	o := newReceiptHubs(t, "prefer-remote", false)
+	// hub-b's heartbeats to the stopped hub-a hang until their bound.
+	raw, _ := os.ReadFile(o.cfgB)
+	cfg := strings.Replace(string(raw), "shadow_heartbeat_retry_count: 3}", "shadow_heartbeat_retry_count: 3, connect_timeout: 2s, command_timeout: 2s}", 1)
+	if cfg == string(raw) {
+		t.Fatal("orgHub's transport line changed: cannot bound the heartbeats")
+	}
+	os.WriteFile(o.cfgB, []byte(cfg), 0o600)
+	hb := startUmbra(t, o.cfgB, o.b)
+	ha := startUmbra(t, o.cfgA, o.a)
+	hb.dumpLogIfFailed()
+	ha.dumpLogIfFailed()
+	p := &shadowPair{}
+	if reply := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: takeback\r\n\r\nhello"); !strings.HasPrefix(reply, "250") ||
+		!strings.Contains(reply, "shadow copy on hub-b") {
+		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+	}
+	if _, code := cli(t, o.cfgA, "queue", "suspend", "smarthost:out"); code != 0 {
+		t.Fatal("suspend smarthost:out on hub-a")
+	}
+	waitCond(t, "hub-b to hold the copy for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 1 })
+
+	if err := ha.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitCond(t, "hub-b to take the copy over and try its route", 90*time.Second, func() bool {
+		s, pending := p.held(t, o.cfgB, "hub-a")
+		out, _ := cli(t, o.cfgB, "track", "--json", "--sender", "a@example.org")
+		return s == 0 && pending == 1 && strings.Contains(out, `"event": "takeover"`) && strings.Contains(out, `"event": "defer"`)
+	})
+	if err := ha.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// hub-b's next heartbeat reaches hub-a: the contact that resets its
+	// failures gives the copy back in the same commit.
+	waitCond(t, "hub-b's heartbeat to reach hub-a again", 60*time.Second, func() bool {
+		out, code := cli(t, o.cfgB, "shadow", "list", "--json")
+		var vs []struct {
+			Primary          string
+			FailedHeartbeats int `json:"failed_heartbeats"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &vs) != nil {
+			return false
+		}
+		for _, v := range vs {
+			if v.Primary == "hub-a" {
+				return v.FailedHeartbeats == 0
+			}
+		}
+		return false
+	})
+	if s, pending := p.held(t, o.cfgB, "hub-a"); s != 1 || pending != 0 {
+		t.Errorf("hub-b after hub-a answered again: %d held, %d taken over; want the copy held again", s, pending)
+	}
+
+	// The way out is back before hub-a releases its original: a copy
+	// hub-b still counted as its own would go out now (its retries are
+	// a second apart), before hub-a's discard could settle it.
+	sink := startRecorder(t, o.sink)
+	time.Sleep(3 * time.Second)
+	if _, code := cli(t, o.cfgA, "queue", "resume", "smarthost:out"); code != 0 {
+		t.Fatal("resume smarthost:out on hub-a")
+	}
+	waitArrived(t, sink, []string{"takeback"}, ha)
+	waitCond(t, "hub-b's copy to be discarded", 45*time.Second, func() bool { return len(p.queued(t, o.cfgB)) == 0 })
+	time.Sleep(2 * time.Second) // a second copy still on its way would land now
+	if n := sink.counts()["takeback"]; n != 1 {
+		t.Fatalf("the message reached the outside %d times, want once", n)
+	}
+}

@@ -1,0 +1,329 @@
+package queue
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The index of taken-over copies by primary (bucket takenby, schema.go).
+//
+// A copy taken over from a primary keeps its Primary and ShadowID while
+// it is pending, whatever queue holds it — its shadow queue, a route's
+// queue (waiting for a retry, or suspended), a redirect, the poison
+// queue — until an attempt hands it on: the primary's discard still
+// settles it, and the primary is watched for that (hasShadowCopies).
+// The index names every such message under its primary, so "is this
+// primary still watched" is one seek and a primary's returning answer
+// finds its copies without reading any queue.
+//
+// It is kept by Tx.Put and Tx.Delete, in the transaction that changes
+// the record: an entry exists exactly when the record has a pending
+// recipient with that Primary and a ShadowID (takenFrom). Its value is
+// the transport database id of the primary the copy may be given back
+// to when that primary answers again with it (giveBackTx), or empty:
+// never given back. Only a takeover for failed heartbeats writes an id
+// (ShadowHeartbeatFailed): the primary may come back with its queue.
+// A takeover because the primary presented another database,
+// Manager.Takeover, an expired copy, a rollback mark: never.
+
+// takenByKey is the index key of message id taken over from primary.
+func takenByKey(primary string, id ID) []byte {
+	k := make([]byte, 0, len(primary)+9)
+	k = append(k, primary...)
+	k = append(k, 0)
+	return append(k, id.Key()...)
+}
+
+// takenFrom lists the primaries m has a taken-over recipient of: one
+// pending with its Primary and ShadowID still set (takeoverRcpt).
+func takenFrom(m *Message) []string {
+	var out []string
+	for _, r := range m.Rcpts {
+		if r.Status != Pending || r.Primary == "" || r.ShadowID == "" {
+			continue
+		}
+		dup := false
+		for _, p := range out {
+			dup = dup || p == r.Primary
+		}
+		if !dup {
+			out = append(out, r.Primary)
+		}
+	}
+	return out
+}
+
+// indexTaken moves m's entries in the index from what old (nil: none)
+// had to what m has. An entry that stays keeps its value; a new one is
+// empty unless a takeover wrote it first (markGiveBack) — then it is
+// kept. Entries of the primaries old or m name and m no longer has a
+// taken-over copy of go.
+func (t *Tx) indexTaken(old, m *Message) error {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil { // a database opened for a restore check
+		return nil
+	}
+	now := takenFrom(m)
+	for _, p := range now {
+		k := takenByKey(p, m.ID)
+		if b.Get(k) == nil {
+			if err := b.Put(k, []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return t.unindexTaken(old, m.ID, now, m)
+}
+
+// unindexTaken deletes the entries of message id for every primary old
+// or m (either may be nil) names, except those in keep.
+func (t *Tx) unindexTaken(old *Message, id ID, keep []string, m *Message) error {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, p := range keep {
+		seen[p] = true
+	}
+	for _, msg := range []*Message{old, m} {
+		if msg == nil {
+			continue
+		}
+		for _, r := range msg.Rcpts {
+			if r.Primary == "" || seen[r.Primary] {
+				continue
+			}
+			seen[r.Primary] = true
+			if err := b.Delete(takenByKey(r.Primary, id)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropTakenOf deletes every entry of message id, for a record that no
+// longer decodes (Tx.Delete): a full pass, for that rare case.
+func (t *Tx) dropTakenOf(id ID) error {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil {
+		return nil
+	}
+	var keys [][]byte
+	suffix := id.Key()
+	err := b.ForEach(func(k, _ []byte) error {
+		if len(k) > 9 && k[len(k)-9] == 0 && bytes.HasSuffix(k, suffix) {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range keys {
+		if err == nil {
+			err = b.Delete(k)
+		}
+	}
+	return err
+}
+
+// markGiveBack records that the copy of message id taken over from
+// primary may go back to it when it answers again with database dbID.
+// It is written in the commit of the takeover, before or after the Put
+// of the record (indexTaken keeps an entry's value); m must name
+// primary among its recipients, so that the entry goes with the record.
+func (t *Tx) markGiveBack(primary string, id ID, dbID string) error {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil || dbID == "" {
+		return nil
+	}
+	return b.Put(takenByKey(primary, id), []byte(dbID))
+}
+
+// hasTakenOver reports whether any copy taken over from primary is
+// still pending here: one seek.
+func (t *Tx) hasTakenOver(primary string) bool {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil {
+		return false
+	}
+	prefix := append([]byte(primary), 0)
+	k, _ := b.Cursor().Seek(prefix)
+	return k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8
+}
+
+// takenOverOf lists the messages with a copy taken over from primary
+// and, for each, the database id it may be given back to ("" never).
+func (t *Tx) takenOverOf(primary string) (ids []ID, giveBack []string) {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := append([]byte(primary), 0)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue
+		}
+		ids = append(ids, ID(beUint64(k[len(prefix):])))
+		giveBack = append(giveBack, string(v))
+	}
+	return ids, giveBack
+}
+
+// takenPrimaries lists the primaries the index names, in order.
+func (t *Tx) takenPrimaries() []string {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil {
+		return nil
+	}
+	var out []string
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; {
+		if len(k) < 9 || k[len(k)-9] != 0 {
+			k, _ = c.Next()
+			continue
+		}
+		p := string(k[:len(k)-9])
+		out = append(out, p)
+		// Skip the rest of this primary's entries: past p ‖ 0x00 ‖ 0xff….
+		next := append(append([]byte(p), 0), bytes.Repeat([]byte{0xff}, 9)...)
+		k, _ = c.Seek(next)
+	}
+	return out
+}
+
+// repairTakenIndex makes the index agree with the message records, in
+// the transaction of Open: an entry for every taken-over copy (a new one
+// empty — never given back: a database of an earlier release, or one an
+// earlier release wrote to since, does not say which database its
+// takeovers were of), none for a copy that is not one. Entries that
+// agree keep their value. It reads every message record once.
+func repairTakenIndex(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketTakenBy)
+	want := map[string]bool{}
+	err := tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
+		m, err := decodeMessage(v)
+		if err != nil || len(k) != 8 {
+			return nil // not this index's to judge (the queue reports it)
+		}
+		for _, p := range takenFrom(m) {
+			key := takenByKey(p, m.ID)
+			want[string(key)] = true
+			if b.Get(key) == nil {
+				if err := b.Put(key, []byte{}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var stale [][]byte
+	if err := b.ForEach(func(k, _ []byte) error {
+		if !want[string(k)] {
+			stale = append(stale, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// giveBackTx makes the copies taken over from primary for failed
+// heartbeats shadowed copies of it again, now that it answered with the
+// database they were taken over from (dbID): it still holds the
+// originals, and its discard or its answer to XQUERYHELD settles each
+// copy as for any held copy — sending both would be a duplicate. Only a
+// copy still waiting is given back: not one in delivery here (Active:
+// the attempt's commit writes the record; it stays taken over, as does a
+// recipient an attempt handed on), not one of a quarantined message, and
+// not one of a poison message with other recipients still pending (a
+// shadowed recipient of a poison message would be listed nowhere but
+// the poison queue). The takeovers kept aside for messages in delivery
+// (earlytakeover) that were made for those heartbeats are dropped: the
+// copies stay shadowed when the attempt commits. It returns the
+// messages changed.
+func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time) ([]*Message, error) {
+	if dbID == "" || p.DatabaseID != dbID {
+		return nil, nil
+	}
+	if err := t.dropEarlyTakeoversOf(p.Primary, dbID); err != nil {
+		return nil, err
+	}
+	ids, back := t.takenOverOf(p.Primary)
+	addr, via, _ := strings.Cut(p.Addr, " via ")
+	var out []*Message
+	for i, id := range ids {
+		if back[i] != dbID {
+			continue
+		}
+		m, err := t.Get(id)
+		if err != nil {
+			if err == ErrNotFound {
+				continue
+			}
+			return nil, err
+		}
+		if m.State == Active || m.State == Quarantined {
+			continue
+		}
+		others := false // pending recipients that stay this server's
+		for _, r := range m.Rcpts {
+			others = others || r.Status == Pending && !(r.Primary == p.Primary && r.ShadowID != "")
+		}
+		if m.State == Poison && others {
+			continue
+		}
+		for j := range m.Rcpts {
+			r := &m.Rcpts[j]
+			if r.Status != Pending || r.Primary != p.Primary || r.ShadowID == "" {
+				continue
+			}
+			r.Status, r.Queue, r.Redirect = Shadowed, "shadow:"+p.Primary, ""
+			r.PrimaryAddr, r.PrimaryVia = addr, via
+			r.NextHop, r.LastReply = "", "given back to "+p.Primary+": it answered again with the transport database the copy was taken over from"
+		}
+		if !others {
+			m.State = Shadow
+		}
+		if err := t.Put(m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// dropEarlyTakeoversOf forgets the takeovers from primary kept aside for
+// messages in delivery that were made while it had database dbID.
+func (t *Tx) dropEarlyTakeoversOf(primary, dbID string) error {
+	b := t.tx.Bucket(bucketTaken)
+	var keys [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) > 9 && k[8] == 0 && string(k[9:]) == primary && len(v) > 8 && string(v[8:]) == dbID {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range keys {
+		if err == nil {
+			err = b.Delete(k)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dropping kept-aside takeovers of %s: %w", primary, err)
+	}
+	return nil
+}
