@@ -210,8 +210,10 @@
 //
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or
-// redirect sets ManualRetry on the record: that attempt does not count,
-// and after it fails the message waits the step it was on.
+// redirect, a message retry or resume, and a flush set ManualRetry on
+// the record: that attempt does not count — also when it is the
+// message's first real one (mail deferred by a dead destination at
+// receipt) — and after it fails the message waits the step it was on.
 //
 // # Shadow redundancy in the store
 //
