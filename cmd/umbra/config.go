@@ -55,6 +55,9 @@ func newConfigCmd() *cobra.Command {
 			for _, w := range warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
 			}
+			for _, w := range outgoingSourcesOutsideTopology(cfg, checkedTopology(cfg)) {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
+			}
 			for _, w := range inertMXLimits(cfg) {
 				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
 			}

@@ -42,7 +42,7 @@ send_connectors:
 	cfg := filepath.Join(dir, "umbra.yaml")
 	check := func(domains, mailbox string) (string, int) {
 		t.Helper()
-		body := fmt.Sprintf(`server: {name: hub1.sa.test, data_dir: %s, metrics_listen: ""}
+		body := fmt.Sprintf(`server: {name: hub1.sa.test, data_dir: %s, metrics_listen: "", source_address: 127.0.71.10}
 topology: %s
 receive_connectors:
   - {name: in, bindings: ["127.0.71.10:2525"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}}

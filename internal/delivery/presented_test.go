@@ -48,6 +48,12 @@ func scriptedPrimary(t *testing.T, reply func(cmd string) string) string {
 // (a version: "XSHADOW 8").
 func scriptedPrimaryAs(t *testing.T, keyword string, reply func(cmd string) string) string {
 	t.Helper()
+	return scriptedPeer(t, "250-primary.test\r\n250-XSHADOWDB "+queue.DatabaseDigest("primary-db")+"\r\n250 "+keyword+"\r\n", reply)
+}
+
+// scriptedPeer is scriptedPrimary with the given EHLO reply.
+func scriptedPeer(t *testing.T, ehlo string, reply func(cmd string) string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +79,7 @@ func scriptedPrimaryAs(t *testing.T, keyword string, reply func(cmd string) stri
 					var out string
 					switch {
 					case strings.HasPrefix(cmd, "EHLO"):
-						out = "250-primary.test\r\n250-XSHADOWDB " + queue.DatabaseDigest("primary-db") + "\r\n250 " + keyword + "\r\n"
+						out = ehlo
 					case cmd == "DATA":
 						c.Write([]byte("354 go on\r\n"))
 						for {

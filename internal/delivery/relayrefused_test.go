@@ -6,8 +6,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 // refusingRecorder is a shadowRecorder that also records refused shadow
@@ -91,5 +93,73 @@ func TestRelayWithoutShadowCopyWarns(t *testing.T) {
 	out := logs.String()
 	if n := strings.Count(out, `level=WARN msg="shadow session refused; relaying without it (no shadow copy here)"`); n != 1 || !strings.Contains(out, `reply="`+reply+`"`) {
 		t.Fatalf("%d WARNs for %d refused shadow sessions, want 1 with the reply:\n%s", n, len(refused), out)
+	}
+}
+
+// A relay to a transport server of the topology that offers no XSHADOW
+// to this server (it sees the connection come from an address that is
+// not this server's topology address nor one of its source_addresses)
+// is a refused shadow session, not a non-shadow next hop: the verb is
+// asked anyway, and the next hop's precise reply is logged at WARN and
+// recorded as a refusal (counted, shown in shadow list). It went on
+// silently without a shadow copy.
+func TestRelayToHubOfferingNoXShadowIsRefusal(t *testing.T) {
+	reply := "550 5.7.1 Server id does not match the connection's address"
+	asked := make(chan string, 4)
+	addr := scriptedPeer(t, "250-hub-b.test\r\n250 PIPELINING\r\n", func(cmd string) string {
+		switch {
+		case strings.HasPrefix(cmd, "XSHADOW"):
+			asked <- cmd
+			return reply + "\r\n"
+		case strings.HasPrefix(cmd, "QUIT"):
+			return "221 bye\r\n"
+		}
+		return "250 ok\r\n"
+	})
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr},
+			{Name: "mbx-b", Role: routing.RoleMailbox, Site: "b", Address: "127.0.0.3:1"}},
+		Databases:  []routing.Database{{Name: "db-b", Server: "mbx-b"}},
+		Recipients: []routing.RecipientMap{{Match: "b.test", Database: "db-b"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "b.test", Type: routing.Authoritative}}, nil)
+	d, err := New(Config{Hostname: "hub-a", Routing: table, Topology: topo, LocalServer: "hub-a",
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rec := &refusingRecorder{}
+	d.st.Load().cfg.ShadowServerID = "hub-a"
+	d.st.Load().cfg.Shadows = rec
+	var logs logBuffer
+	d.log = slog.New(slog.NewTextHandler(&logs, nil))
+	m := message("u@b.test")
+	if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("relay to a hub offering no XSHADOW: %+v; want relayed without a copy", res)
+	}
+	select {
+	case cmd := <-asked:
+		if cmd != "XSHADOW HUB-A" {
+			t.Errorf("asked %q, want the bare verb with this server's id", cmd)
+		}
+	default:
+		t.Fatal("XSHADOW not asked of a hub of the topology that did not offer it")
+	}
+	rec.mu.Lock()
+	refused := append([]string(nil), rec.refused...)
+	rec.mu.Unlock()
+	if len(refused) != 1 || refused[0] != "relay "+reply {
+		t.Fatalf("refusals recorded: %q; want the relay's with the hub's reply", refused)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `level=WARN msg="shadow session refused; relaying without it (no shadow copy here)"`) || !strings.Contains(out, reply) {
+		t.Fatalf("no WARN with the hub's reply:\n%s", out)
 	}
 }

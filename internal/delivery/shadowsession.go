@@ -9,6 +9,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 	"umbra/internal/smtp"
 )
 
@@ -41,8 +42,22 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 	waited := queue.AwaitingPeer(ctx)
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	waited()
-	if errors.Is(err, smtp.ErrNoShadow) {
-		return // a non-shadow next hop (SR-10): deliver and forget
+	offered := !errors.Is(err, smtp.ErrNoShadow)
+	if !offered {
+		if !transportServerOf(st, primary) {
+			return // a non-shadow next hop (SR-10): deliver and forget
+		}
+		// A hub or edge of the topology that offers no XSHADOW to this
+		// server refuses the shadow session (it does not take this
+		// connection for this server's: it comes from an address that
+		// is neither its topology address nor one of its
+		// source_addresses, or the connector grants no accept-xshadow):
+		// the relay would go on without a copy, silently. The verb is
+		// asked anyway: the next hop's answer says why, and the refusal
+		// is logged, counted and shown as any other.
+		waited := queue.AwaitingPeer(ctx)
+		db, err = c.ShadowUnoffered(st.cfg.ShadowServerID)
+		waited()
 	}
 	if err != nil {
 		// The message goes on without a copy here: an operator must
@@ -56,7 +71,11 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		// were made against is shown as that primary refusing
 		// (shadow.Recorder.SessionRefused).
 		var ref *refusedError
-		if errors.As(refusalIn(err, c), &ref) {
+		errors.As(refusalIn(err, c), &ref)
+		if rerr := (*gosmtp.SMTPError)(nil); ref == nil && !offered && errors.As(err, &rerr) {
+			ref = &refusedError{reply: rerr, err: err, digest: c.PeerDatabaseDigest()} // a 4xx to the unoffered verb refuses it too
+		}
+		if ref != nil {
 			warn := true
 			if r, ok := st.cfg.Shadows.(RefusalRecorder); ok {
 				warn = r.SessionRefused(primary, "relay", ref.Refusal(), ref.DatabaseDigest())
@@ -79,6 +98,17 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 func inTopology(st *state, name string) bool {
 	_, ok := st.cfg.Topology.Server(name)
 	return ok
+}
+
+// transportServerOf reports whether name is a hub or edge of this
+// server's topology: a next hop inside the organisation that keeps
+// shadow copies and opens shadow sessions.
+func transportServerOf(st *state, name string) bool {
+	if st.cfg.Topology == nil {
+		return false
+	}
+	s, ok := st.cfg.Topology.Server(name)
+	return ok && (s.Role == routing.RoleHub || s.Role == routing.RoleEdge)
 }
 
 // RefusalRecorder is the part of Shadows that records a refused shadow

@@ -364,7 +364,7 @@ func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
 			if !m.NextAttempt.After(now) {
 				continue
 			}
-			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
+			m.NextAttempt, m.ManualRetry = now, true
 			if err := tx.Put(m); err != nil {
 				return err
 			}
@@ -554,7 +554,7 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false
 		}
-		m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
+		m.NextAttempt, m.ManualRetry = now, true
 		return true
 	})
 }
@@ -592,7 +592,7 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 		}
 		changed := moved[m.ID] > 0
 		if changed && m.State == Ready {
-			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0
+			m.NextAttempt, m.ManualRetry = now, true
 		}
 		return changed
 	})
@@ -774,8 +774,8 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 			return shadowCopyErr(m, "resume")
 		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
-		m.LastError = ""               // it described the hold or the crashes, which end here
-		m.ManualRetry = m.Attempts > 0 // the operator's attempt uses no step of the retry schedule
+		m.LastError = ""     // it described the hold or the crashes, which end here
+		m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})
 	q.Kick()

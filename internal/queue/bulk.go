@@ -245,7 +245,7 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 		if !m.NextAttempt.After(now) {
 			return nil
 		}
-		m.NextAttempt, m.ManualRetry = now, m.Attempts > 0 // no step of the retry schedule (scheduler.go)
+		m.NextAttempt, m.ManualRetry = now, true // no step of the retry schedule (scheduler.go)
 		return tx.Put(m)
 	})
 	q.Kick()
@@ -295,7 +295,7 @@ func (q *Manager) Flush(ctx context.Context) (int, error) {
 			return true
 		})
 		for _, m := range due {
-			m.NextAttempt, m.ManualRetry = now, m.Attempts > 0 // no step of the retry schedule
+			m.NextAttempt, m.ManualRetry = now, true // no step of the retry schedule
 			if err := tx.Put(m); err != nil {
 				return err
 			}

@@ -70,3 +70,110 @@ func TestDeadDestinationDeferralSpendsNoRetryStep(t *testing.T) {
 	q.Kick()
 	waitFor(t, "the message sent when the cool-down ended", func() bool { return len(messages(t, s)) == 0 })
 }
+
+// An operator's retry is never a scheduled attempt, also when it is the
+// message's first real attempt: mail that arrived while its destination
+// was dead (deferred without a connection, no attempt counted) and is
+// then retried by the operator — message retry, queue retry, flush,
+// message resume — keeps no attempt counted and waits the first step
+// after the failure, as the README's retry and flush promise.
+func TestOperatorRetryAsFirstAttemptUsesNoStep(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	clk := clock.NewFake(t0)
+	p := newPlanned()
+	p.refuse["down.test"] = true
+	q := NewManager(s, p, ManagerConfig{MaxActive: 100, Clock: clk,
+		RetrySchedule: []time.Duration{10 * time.Minute, time.Hour},
+		Scheduler:     SchedulerConfig{InitialWindow: 1, DeadCoolDown: 5 * time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	first := msg(s, "a@example.org", "x@down.test")
+	first.Arrived = clk.Now()
+	if err := q.Submit(ctx, first, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	committed := func(id ID, what string, cond func(got *Message) bool) *Message {
+		var got *Message
+		waitFor(t, what, func() bool {
+			got, _ = q.Message(id)
+			return got != nil && got.State == Ready && cond(got)
+		})
+		return got
+	}
+	committed(first.ID, "the refused attempt", func(got *Message) bool { return got.Attempts == 1 })
+	// Mail arriving now is deferred by the dead mark: no attempt.
+	clk.Advance(time.Second)
+	m := msg(s, "a@example.org", "y@down.test")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	committed(m.ID, "the deferral at receipt", func(got *Message) bool {
+		return strings.Contains(got.Rcpts[0].LastReply, "is dead") && got.NextAttempt.After(clk.Now())
+	})
+	// The message that found the destination dead leaves: m is the
+	// queue's only message, so each retry below attempts it.
+	if err := q.RemoveMessage(ctx, first.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []struct {
+		name  string
+		retry func() error
+	}{
+		{"message retry", func() error { return q.RetryMessage(ctx, m.ID) }},
+		{"queue retry", func() error {
+			cur, _ := q.Message(m.ID)
+			n, err := q.RetryQueue(ctx, queueOf(&cur.Rcpts[0]))
+			if err == nil && n != 1 {
+				t.Errorf("queue retry of %s made %d messages due, want 1", queueOf(&cur.Rcpts[0]), n)
+			}
+			return err
+		}},
+		{"queue flush", func() error { _, err := q.Flush(ctx); return err }},
+	} {
+		clk.Advance(time.Second)
+		calls := p.count(p.calls, "down.test")
+		if err := op.retry(); err != nil {
+			t.Fatalf("%s: %v", op.name, err)
+		}
+		got := committed(m.ID, op.name+": its attempt committed", func(got *Message) bool {
+			return p.count(p.calls, "down.test") > calls && !got.ManualRetry && got.NextAttempt.After(clk.Now())
+		})
+		if got.Attempts != 0 {
+			t.Errorf("%s: attempts %d after the operator's retry, want 0: it is no scheduled attempt", op.name, got.Attempts)
+		}
+		if wait := got.NextAttempt.Sub(clk.Now()); wait != 10*time.Minute {
+			t.Errorf("%s: next attempt in %s, want the first step 10m0s", op.name, wait)
+		}
+		if st := DisplayState(got, clk.Now()); st != "retry" {
+			t.Errorf("%s: listed %s, want retry: it waits after a failed attempt", op.name, st)
+		}
+	}
+	// A message resumed after a suspension: the same.
+	if err := q.SuspendMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	calls := p.count(p.calls, "down.test")
+	if err := q.ResumeMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := committed(m.ID, "message resume: its attempt committed", func(got *Message) bool {
+		return p.count(p.calls, "down.test") > calls && got.NextAttempt.After(clk.Now())
+	})
+	if got.Attempts != 0 || got.NextAttempt.Sub(clk.Now()) != 10*time.Minute {
+		t.Errorf("message resume: attempts %d, next in %s; want 0, 10m0s", got.Attempts, got.NextAttempt.Sub(clk.Now()))
+	}
+	// The first scheduled attempt is the first counted, and waits the
+	// first step; the second waits the second.
+	for n, step := range []time.Duration{10 * time.Minute, time.Hour} {
+		clk.Advance(got.NextAttempt.Sub(clk.Now()))
+		q.Kick()
+		got = committed(m.ID, "the scheduled attempt", func(got *Message) bool { return got.Attempts == n+1 && got.NextAttempt.After(clk.Now()) })
+		if wait := got.NextAttempt.Sub(clk.Now()); wait != step {
+			t.Errorf("after scheduled attempt %d: next in %s, want %s", n+1, wait, step)
+		}
+	}
+}

@@ -214,8 +214,10 @@
 //
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or
-// redirect sets ManualRetry on the record: that attempt does not count,
-// and after it fails the message waits the step it was on.
+// redirect, a message retry or resume, and a flush set ManualRetry on
+// the record: that attempt does not count — also when it is the
+// message's first real one (mail deferred by a dead destination at
+// receipt) — and after it fails the message waits the step it was on.
 //
 // # Shadow redundancy in the store
 //
@@ -547,12 +549,20 @@
 // dropped, merged into the original, which delivers them, and counted as
 // suppressed duplicates. A recipient the original relayed, delivered or
 // failed, or a copy coming back from the primary it was handed to, is
-// queued: a route that sends mail back must not lose it. Only a genuine
-// takeover resubmission merges at all: the copy arrives in a shadow
-// session from the original's own ShadowServer and carries no more
-// Received: fields than the original had; a copy that went round a relay
-// loop or that this server relayed to itself is queued, and the loop
-// ends at max_hop_count with 5.4.6 and a DSN. When every recipient merged, nothing is queued;
+// queued: a route that sends mail back must not lose it. A genuine
+// takeover resubmission merges by those rules: the copy arrives in a
+// shadow session from the original's own ShadowServer and carries no more
+// Received: fields than the original had. Any other copy (relayed here by
+// another hub: a taken-over copy re-routed through the point of failure)
+// merges only a recipient the original, Ready (not in delivery), holds
+// Pending with no Primary — owed here and never handed on, not a
+// taken-over copy's; a copy that went round a relay loop or that this
+// server relayed to itself finds its recipient handed on (Shadowed,
+// Relayed) or the original in delivery (Active: the attempt handing it on
+// has not committed), is queued, and the loop ends at max_hop_count with
+// 5.4.6 and a DSN. The merge and the discard for the sender's copy are in
+// the Submit commit: a crash before it leaves the sender unanswered (it
+// sends again), after it the original delivers. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
 // has work, else a discard is written in that same commit. A copy whose

@@ -18,6 +18,8 @@ import (
 // the original was itself received from in a shadow session (the
 // original's ShadowServer), carrying no more Received: fields than the
 // original had when it arrived, is the returning-primary case of SR-14.
+// (Another copy merges only into a recipient the original still owes
+// and never handed on: TestRelayedBackCopyMergesIntoPendingOriginal.)
 func TestLoopCopyNeverMergedIntoOriginal(t *testing.T) {
 	s := openTest(t)
 	var mu sync.Mutex
@@ -32,7 +34,8 @@ func TestLoopCopyNeverMergedIntoOriginal(t *testing.T) {
 	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		var out []Result
 		for _, i := range rcpts {
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "org:hubB", Reply: "451 4.4.1 later"})
+			// Relayed in a shadow session to hubB, the loop's other hub.
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hubB", PrimaryAddr: "127.0.0.2:25", ShadowID: m.ID.String() + "-b"})
 		}
 		return out
 	}), ManagerConfig{Events: ev, RetrySchedule: []time.Duration{time.Hour}})
@@ -50,7 +53,10 @@ func TestLoopCopyNeverMergedIntoOriginal(t *testing.T) {
 	if err := q.Submit(ctx, orig, recv(1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first attempt", func() bool { m, err := q.Message(orig.ID); return err == nil && m.State == Ready && m.Attempts > 0 })
+	waitFor(t, "the relay to hubB", func() bool {
+		m, err := q.Message(orig.ID)
+		return err == nil && m.State != Active && m.Rcpts[0].Status == Shadowed
+	})
 
 	queued := func(what string, m *Message) {
 		t.Helper()

@@ -175,7 +175,11 @@ type mergedRcpt struct {
 // had when it arrived here. A copy that went round a relay loop (two
 // hubs whose topologies disagree; a server relaying to itself) has more,
 // or comes from another server: merging it would drop the very copy the
-// original was relayed as, and the message would vanish.
+// original was relayed as, and the message would vanish. Such a copy
+// merges only recipients the original still owes and never handed on
+// (waitingHere), and only while the original is Ready: it cannot be the
+// relay of those (rt32 F16: a taken-over copy that came back through
+// another hub was delivered beside its original).
 //
 // It returns the recipients to keep and the merged ones; discardNow says
 // that every recipient merged and the sender's shadow copy
@@ -186,20 +190,30 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 	if m.OrgID == "" {
 		return m.Rcpts, nil, false
 	}
-	var held []*Message
+	var held, waiting []*Message
 	for _, id := range tx.ByOrgID(m.OrgID) {
 		if id == m.ID {
 			continue
 		}
+		o, err := tx.Get(id)
+		switch {
+		case err != nil:
 		// A quarantined original takes every arrival of its message (the
 		// org id is kept only from transport servers of the organisation,
 		// or made here): one quarantine record per message, whoever sends
 		// it again (a primary that restarted before it noted the relay).
-		if o, err := tx.Get(id); err == nil && (o.State == Quarantined || m.ShadowServer != "" && tookOver(tx, o, m, body)) {
+		case o.State == Quarantined || m.ShadowServer != "" && tookOver(tx, o, m, body):
 			held = append(held, o)
+		case o.State == Ready:
+			// Any other copy of it (relayed here by another hub: a
+			// taken-over copy re-routed through the point of failure)
+			// merges only into recipients this original still owes and
+			// never handed on (waitingHere); not while it is in delivery,
+			// where its attempt may be handing them on as that very copy.
+			waiting = append(waiting, o)
 		}
 	}
-	if len(held) == 0 {
+	if len(held) == 0 && len(waiting) == 0 {
 		return m.Rcpts, nil, false
 	}
 	covered := true // the original's own discard covers the sender's copy
@@ -213,6 +227,13 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 				if (orc.Status == Pending ||
 					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
 						!receiptShadowed(o, orc)) && sameCopy(o, m) {
+					into = o
+				}
+			}
+		}
+		for _, o := range waiting {
+			for _, orc := range o.Rcpts {
+				if into == nil && mailaddr.EqualFold(orc.Addr, r.Addr) && waitingHere(orc) {
 					into = o
 				}
 			}
@@ -244,6 +265,14 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 func sameCopy(o, m *Message) bool {
 	return !perTransactionID(m.ShadowID) || m.ShadowID == o.ShadowID ||
 		o.State == Quarantined || o.State == Suspended
+}
+
+// waitingHere reports whether r is a recipient this server owes and
+// never handed on: pending, and not a taken-over copy's (which keeps its
+// Primary until an attempt hands it on, and which its primary's discard
+// may still settle, or a returning primary take back).
+func waitingHere(r Recipient) bool {
+	return r.Status == Pending && r.Primary == ""
 }
 
 // tookOver reports whether m (with body) is the copy of the queued

@@ -236,6 +236,26 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	return id, nil
 }
 
+// ShadowUnoffered asks XSHADOW of a peer whose EHLO did not offer it, for
+// its reply: a transport server of the topology that offers no XSHADOW
+// to this server refuses the shadow session, and its answer to the verb
+// says why (550 5.7.1 when the connection comes from an address the
+// topology does not give this server). The bare verb of version 1 is
+// sent (no keyword, so no version); a 2xx opens the session at version 1
+// as Shadow would.
+func (c *Client) ShadowUnoffered(serverID string) (string, error) {
+	lines, err := c.command("XSHADOW " + serverID)
+	if err != nil {
+		return "", err
+	}
+	id, err := shadowDatabaseID(lines)
+	if err != nil {
+		return "", err
+	}
+	c.ShadowDB, c.ShadowVersion, c.markAsked = id, 1, false
+	return id, nil
+}
+
 // readFloor reads MarkFloor before a command that asks for a mark.
 func (c *Client) readFloor() {
 	c.floor, c.floorDB = 0, ""

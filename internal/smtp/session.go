@@ -208,7 +208,8 @@ func (s *session) bindServerID(serverID string) string {
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
 		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology")
-		return "550 5.7.1 Server id does not match the connection's address"
+		return "550 5.7.1 Server id does not match the connection's address: " + s.ip.String() +
+			" is neither that server's topology address nor one of its source_addresses"
 	}
 	return ""
 }
