@@ -204,6 +204,17 @@ func (v *verbConn) fillCommand() error {
 			v.dropBDAT() // the transfer is abandoned
 		}
 	}
+	if cmd == "EHLO" || cmd == "HELO" {
+		// The first greeting's name is checked as it makes the session
+		// (checkGreeting); a later one's here, before go-smtp takes it.
+		if s := v.sess(); s != nil && arg != "" {
+			name, _, _ := strings.Cut(arg, " ") // go-smtp's parseHelloArgument
+			if r := s.checkGreetingAgain(name); r != nil {
+				v.reply(replyLines(r)...)
+				return nil
+			}
+		}
+	}
 	switch cmd {
 	case "STARTTLS":
 		if v.tlsCfg != nil {
