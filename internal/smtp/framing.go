@@ -249,6 +249,13 @@ func (v *verbConn) fillCommand() error {
 		}
 		return nil
 	case "MAIL":
+		if s := v.sess(); s != nil && s.busy.Load() {
+			// The sequence before the parameters (the session's own
+			// check, which the layer's parameter checks below would
+			// otherwise answer first): the open transaction stays.
+			v.reply(replyLines(replyNestedMail)...)
+			return nil
+		}
 		if v.declaredTooBig(line) {
 			v.reply(replyMailTooBig)
 			return nil
