@@ -33,12 +33,16 @@ const (
 	replyGreetAgain       = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
 	replyTLSAfterAuth     = "503 5.5.1 STARTTLS is not allowed after AUTH"
 	replyUnrecognized     = "500 5.5.2 Syntax error, command unrecognized"
-	replyUnknownVerb      = "500 5.5.1 Command unrecognized"
-	replyJunkLimit        = "421 4.7.0 Too many commands without mail delivered, closing connection"
-	replyMailTooBig       = "552 5.3.4 Declared message size exceeds fixed maximum message size"
-	replyTxnTooLong       = "421 4.4.2 Mail transaction took too long, closing connection"
-	replyDataRate         = "421 4.4.2 Data rate too low, closing connection"
-	replyErrorLimit       = "421 4.7.0 Too many errors, closing connection"
+	// replyVRFY: umbra verifies no address by VRFY. go-smtp's text
+	// ("but will accept message") promised what RCPT may refuse (an
+	// unknown recipient gets 550 5.1.1 there).
+	replyVRFY        = "252 2.5.0 Cannot VRFY user; RCPT tells whether the address is accepted"
+	replyUnknownVerb = "500 5.5.1 Command unrecognized"
+	replyJunkLimit   = "421 4.7.0 Too many commands without mail delivered, closing connection"
+	replyMailTooBig  = "552 5.3.4 Declared message size exceeds fixed maximum message size"
+	replyTxnTooLong  = "421 4.4.2 Mail transaction took too long, closing connection"
+	replyDataRate    = "421 4.4.2 Data rate too low, closing connection"
+	replyErrorLimit  = "421 4.7.0 Too many errors, closing connection"
 )
 
 // Replies of the session to bodies and transactions.
@@ -216,6 +220,9 @@ func (v *verbConn) fillCommand() error {
 		}
 	}
 	switch cmd {
+	case "VRFY":
+		v.reply(replyVRFY)
+		return nil
 	case "STARTTLS":
 		if v.tlsCfg != nil {
 			v.startTLS(arg)

@@ -28,3 +28,15 @@ func TestNestedMailBeforeParametersAndHelloEscaped(t *testing.T) {
 	d.cmd("RSET", "250")
 	d.cmd("MAIL FROM:<a@b.example> SIZE=999999999999", "552 5.3.4")
 }
+
+// VRFY promises nothing RCPT may refuse (README: umbra never accepts what
+// it would later bounce).
+func TestVRFYPromisesNoAcceptance(t *testing.T) {
+	s := startWithChecks(t, &fakeQueue{})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	if got := d.cmd("VRFY nobody@example.test", "252 2.5.0"); strings.Contains(got, "accept message") {
+		t.Fatalf("VRFY reply %q promises acceptance", got)
+	}
+}
