@@ -96,3 +96,84 @@ func TestLargeMessageSpooledEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// A message past the spool threshold whose header section is long (past
+// the size at which the store keeps a body in a bucket of its own) is
+// taken with 250, by DATA and by BDAT, and reaches the Maildir whole,
+// with the dumpster on (its copy names the spool file too).
+func TestLargeMessageWithLongHeaderSection(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
+	startUmbra(t, cfg, listen)
+	var h, b strings.Builder
+	for i := 0; h.Len() < 40<<10; i++ {
+		fmt.Fprintf(&h, "X-Field-%05d: one of many fields of a long header section\r\n", i)
+	}
+	for i := 0; b.Len() < 400<<10; i++ {
+		fmt.Fprintf(&b, "line %d of a large message, long enough to be spooled\r\n", i)
+	}
+	body := b.String()
+	c, err := net.DialTimeout("tcp", listen, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReader(c)
+	reply := func(want string) {
+		t.Helper()
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l) < 4 || l[3] != '-' {
+				if !strings.HasPrefix(l, want) {
+					t.Fatalf("got %q, want %s", l, want)
+				}
+				return
+			}
+		}
+	}
+	send := func(s string) {
+		if _, err := c.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply("220")
+	send("EHLO client.test\r\n")
+	reply("250")
+	for i, bdat := range []bool{false, true} {
+		content := fmt.Sprintf("Subject: long header %d\r\n", i) + h.String() + "\r\n" + body
+		send("MAIL FROM:<bob@example.org>\r\n")
+		reply("250")
+		send("RCPT TO:<alice@example.test>\r\n")
+		reply("250")
+		if bdat {
+			send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(content), content))
+		} else {
+			send("DATA\r\n")
+			reply("354")
+			send(content + ".\r\n")
+		}
+		reply("250")
+	}
+	send("QUIT\r\n")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(dir, "data", "maildir", "example.test", "alice", "new", "*"))
+		if len(files) == 2 {
+			for _, f := range files {
+				got, _ := os.ReadFile(f)
+				s := strings.ReplaceAll(string(got), "\r\n", "\n")
+				if !strings.Contains(s, strings.ReplaceAll(h.String(), "\r\n", "\n")) || !strings.HasSuffix(s, "\n\n"+strings.ReplaceAll(body, "\r\n", "\n")) {
+					t.Fatalf("%s: the delivered message lacks its header section or body whole (%d bytes)", f, len(got))
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages in the Maildir", len(files))
+		}
+	}
+}

@@ -574,7 +574,9 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 		return nil, err
 	}
 	if _, ok := t.Server(cfg.Server.Name); !ok {
-		return nil, fmt.Errorf("server %s is not in the topology %s", cfg.Server.Name, cfg.Topology)
+		// The configuration file's error, at server.name: the topology
+		// (every server's) is valid, this server's name is not in it.
+		return nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server %q is not in the topology %s", cfg.Server.Name, cfg.Topology), "server", "name")}
 	}
 	var bindings []string // nil: not compared
 	for _, rc := range cfg.ReceiveConnectors {

@@ -50,3 +50,30 @@ receive_connectors:
 		}
 	}
 }
+
+// rt32 F9: a server.name the topology does not hold is the
+// configuration file's error, at server.name's line: config check and
+// serve name that file, not the topology (which every server reads).
+func TestServerNameNotInTopologyAtItsLine(t *testing.T) {
+	dir := t.TempDir()
+	topo := twoHubsOfOneSite(t, dir)
+	p := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`server:
+  name: hub2.tset
+  data_dir: %s
+  metrics_listen: ""
+topology: %s
+receive_connectors:
+  - {name: org, bindings: ["127.0.63.18:2525"], remote_ranges: ["127.0.0.0/8"], externally_secured: true, permissions: {servers: [submit, relay, accept-xshadow]}}
+`, filepath.Join(dir, "typo"), topo)), 0o600)
+	want := p + `:2: server "hub2.tset" is not in the topology ` + topo
+	out, err := exec.Command(umbraBin, "config", "check", p).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), want) ||
+		strings.Contains(string(out), "is not valid") {
+		t.Errorf("config check: %v\n%s\nwant %s", err, out, want)
+	}
+	out, err = exec.Command(umbraBin, "serve", "--config", p).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("serve: %v\n%s\nwant %s", err, out, want)
+	}
+}

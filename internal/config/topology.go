@@ -179,7 +179,7 @@ func validateTopology(t *Topology) []violation {
 			if s.Site != "" && !sites[s.Site] {
 				v.add(fmt.Sprintf("server %q is in unknown site %q", s.Name, s.Site), "servers", i, "site")
 			}
-			if err := checkHostPort(s.Address); err != nil {
+			if err := checkDialAddress(s.Address); err != nil {
 				v.add(fmt.Sprintf("server %q: address %q: %v", s.Name, s.Address, err), "servers", i, "address")
 			}
 			for j, a := range s.SourceAddresses {
@@ -255,6 +255,11 @@ func validateTopology(t *Topology) []violation {
 		}
 		if c.Scope != "" && c.Scope != "organisation" && c.Scope != "site" {
 			v.add(fmt.Sprintf("scope must be organisation or site, not %q", c.Scope), "send_connectors", i, "scope")
+		}
+		for j, h := range c.SmartHosts {
+			for _, msg := range smartHostErrors(h) { // validate.go: as the configuration file's
+				v.add(msg, "send_connectors", i, "smart_hosts", j)
+			}
 		}
 	}
 	rgcs := map[string]bool{}

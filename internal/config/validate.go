@@ -297,15 +297,8 @@ func validate(c *Config) []violation {
 			}
 		}
 		for j, h := range sc.SmartHosts {
-			host := h
-			if hh, port, err := net.SplitHostPort(h); err == nil {
-				host = hh
-				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-					v.add(fmt.Sprintf("smart host %q has a bad port", h), at("smart_hosts", j)...)
-				}
-			}
-			if !IsHost(host) {
-				v.add(fmt.Sprintf("smart host %q is not a host name or address%s", h, hostHint(host)), at("smart_hosts", j)...)
+			for _, msg := range smartHostErrors(h) {
+				v.add(msg, at("smart_hosts", j)...)
 			}
 		}
 		if sc.Port < 1 || sc.Port > 65535 {
@@ -365,7 +358,7 @@ func validate(c *Config) []violation {
 		v.add("authoritative domains need mailbox.maildir or mailbox.lmtp", "accepted_domains")
 	}
 	if m.LMTP != "" && !strings.HasPrefix(m.LMTP, "unix:") {
-		if err := checkHostPort(m.LMTP); err != nil {
+		if err := checkDialAddress(m.LMTP); err != nil {
 			v.add(fmt.Sprintf("mailbox.lmtp %q: %v (use host:port or unix:/path)", m.LMTP, err), "mailbox", "lmtp")
 		}
 	}
@@ -409,6 +402,23 @@ func checkHostPort(s string) error {
 		if _, err := netip.ParseAddr(host); err != nil && !IsHost(host) { // 127.000.000.017 is neither
 			return fmt.Errorf("bad host %q%s", host, hostHint(host))
 		}
+	}
+	return nil
+}
+
+// checkDialAddress is checkHostPort for an address umbra connects to (a
+// topology server's, mailbox.lmtp): it needs a host, and a port other
+// than 0, which only a listener takes (any port).
+func checkDialAddress(s string) error {
+	if err := checkHostPort(s); err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(s)
+	if host == "" {
+		return fmt.Errorf("no host (a listener's form): name the host to connect to")
+	}
+	if port == "0" || strings.TrimLeft(port, "0") == "" {
+		return fmt.Errorf("bad port %q: a port to connect to is 1 to 65535", port)
 	}
 	return nil
 }
@@ -791,4 +801,22 @@ func settingName(path []any) string {
 		}
 	}
 	return b.String()
+}
+
+// smartHostErrors is what is wrong with smart host h (host or
+// host:port), nothing when it is good: the one check of the
+// configuration file's send connectors and the topology's.
+func smartHostErrors(h string) []string {
+	var out []string
+	host := h
+	if hh, port, err := net.SplitHostPort(h); err == nil {
+		host = hh
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			out = append(out, fmt.Sprintf("smart host %q has a bad port", h))
+		}
+	}
+	if !IsHost(host) {
+		out = append(out, fmt.Sprintf("smart host %q is not a host name or address%s", h, hostHint(host)))
+	}
+	return out
 }

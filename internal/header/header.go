@@ -106,12 +106,50 @@ func Remove(msg []byte, names ...string) []byte {
 // local part taken by its content ("alice"@x is alice@x, as RCPT takes
 // it).
 func HasAddress(msg []byte, name, addr string) bool {
+	addr = strings.TrimSuffix(addr, ".")
 	for _, v := range Values(msg, name) {
-		if mailaddr.EqualFold(unquoteLocal(strings.TrimSpace(strings.Trim(v, "<>"))), addr) {
+		a := unquoteLocal(strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>")))
+		if mailaddr.EqualFold(strings.TrimSuffix(a, "."), addr) {
 			return true
 		}
 	}
 	return false
+}
+
+// withoutComments is the field value v without its RFC 5322 comments
+// (parenthesised, nested, outside quoted strings, a backslash quoting
+// the next character), each replaced by a space. An unclosed comment
+// runs to the end.
+func withoutComments(v string) string {
+	if !strings.Contains(v, "(") {
+		return v
+	}
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0) && i+1 < len(v):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(v[i+1])
+			}
+			i++
+		case depth == 0 && c == '"':
+			quoted = !quoted
+			b.WriteByte(c)
+		case !quoted && c == '(':
+			if depth == 0 {
+				b.WriteByte(' ')
+			}
+			depth++
+		case !quoted && depth > 0 && c == ')':
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // unquoteLocal is a with its quoted local part ("...", backslash

@@ -120,3 +120,24 @@ func TestHasAddressQuotedLocalPart(t *testing.T) {
 		t.Error(`"a b" names ab`)
 	}
 }
+
+// rt31 F3: a Delivered-To with a comment or the domain's trailing dot
+// names the recipient as RCPT takes it (alice@example.test. is alice), so
+// the loop check sees it; a comment never makes another address match.
+func TestHasAddressCommentAndTrailingDot(t *testing.T) {
+	for _, v := range []string{"alice@example.test.", "alice@example.test (comment)", "(c) <alice@example.test> (x (nested))",
+		"<alice@Example.Test.>", "alice@example.test.(c)"} {
+		m := []byte("Delivered-To: " + v + "\r\n\r\nbody\r\n")
+		if !HasAddress(m, "Delivered-To", "alice@example.test") {
+			t.Errorf("%q does not name alice@example.test", v)
+		}
+		if !HasAddress(m, "Delivered-To", "alice@example.test.") {
+			t.Errorf("%q does not name alice@example.test.", v)
+		}
+	}
+	for _, v := range []string{"alice@example.test.x", "alice@example.test..", "(alice@example.test) bob@example.test", `"alice@example.test (c)"@x.test`} {
+		if HasAddress([]byte("Delivered-To: "+v+"\r\n\r\n"), "Delivered-To", "alice@example.test") {
+			t.Errorf("%q names alice@example.test", v)
+		}
+	}
+}

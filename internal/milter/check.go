@@ -414,6 +414,11 @@ func (s *session) negotiate() error {
 // active: the milter takes part in this session's stages.
 func (s *session) active() bool { return s.conn != nil && !s.failed && !s.done }
 
+// GreetingOnce implements smtp.GreetingOnce: the milter gets its HELO
+// event at the greeting that makes the session only (a later EHLO may
+// come inside a transaction, where a HELO event has no place).
+func (s *session) GreetingOnce() {}
+
 func (s *session) Helo(ctx context.Context, info *smtp.ConnInfo, name string) smtp.Verdict {
 	if s.failed {
 		return s.failVerdict()

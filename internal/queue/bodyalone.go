@@ -50,10 +50,14 @@ func putBodyValue(b *bolt.Bucket, key, body []byte) error {
 	if len(body) <= bodyAloneMin {
 		return b.Put(key, body)
 	}
-	if b.Get(key) != nil {
-		if err := b.Delete(key); err != nil {
-			return err
-		}
+	// Whatever value key holds goes first, an empty one too: within a
+	// write transaction bbolt's Get answers nil for a value put as nil
+	// (PutNew's placeholder before a spooled body's head, spoolref.go),
+	// so Get cannot tell "no value" from "an empty value", and
+	// CreateBucket on a key holding any value fails with "incompatible
+	// value". Delete of a missing key does nothing.
+	if err := b.Delete(key); err != nil {
+		return err
 	}
 	own, err := b.CreateBucket(key)
 	if err != nil {

@@ -208,7 +208,7 @@ func (t *Tx) DumpsterPut(k DumpsterKey, m *Message, body []byte) error {
 		return err
 	}
 	if err := putBodyValue(t.tx.Bucket(bucketDumpBody), kb, body); err != nil { // bodyalone.go
-		return err
+		return fmt.Errorf("storing the body (%d bytes) of dumpster copy %s/%s: %w", len(body), k.Database, k.ID, err)
 	}
 	return t.addDumpsterStat(k.Database, 1, int64(len(body)))
 }

@@ -100,7 +100,10 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 		return err
 	}
 	if !b.Spooled() {
-		return putBodyValue(bodies, key, b.Head())
+		if err := putBodyValue(bodies, key, b.Head()); err != nil { // bodyalone.go
+			return fmt.Errorf("storing a body (%d bytes): %w", len(b.Head()), err)
+		}
+		return nil
 	}
 	name, err := t.spoolName(b)
 	if err != nil {
@@ -108,7 +111,7 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 	}
 	_, off, n := b.File()
 	if err := putBodyValue(bodies, key, b.Head()); err != nil {
-		return err
+		return fmt.Errorf("storing the header section (%d bytes) of a body spooled to %s: %w", len(b.Head()), name, err)
 	}
 	if err := t.tx.Bucket(bucketSpooled).Put(refKey(kind, key), encodeRef(name, off, n)); err != nil {
 		return err

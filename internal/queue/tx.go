@@ -123,7 +123,7 @@ func (t *Tx) PutNew(m *Message, body []byte) error {
 		return err
 	}
 	if err := putBodyValue(t.bodies, m.ID.Key(), body); err != nil { // bodyalone.go
-		return err
+		return fmt.Errorf("storing the body (%d bytes) of message %s: %w", len(body), m.ID, err)
 	}
 	if m.ShadowServer != "" {
 		// A copy on that server now backs this message: its rollback

@@ -799,7 +799,10 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		return nil, false, replyError(code, msg, err)
 	}
 	greeting := fmt.Sprintf("220 %s\r\n", firstLine(msg))
-	if o.TLS == TLSNone || o.LMTP {
+	if o.LMTP {
+		return lhlo(tp, conn, greeting, o.LocalName)
+	}
+	if o.TLS == TLSNone {
 		return &replayConn{Conn: conn, prefix: []byte(greeting)}, false, nil
 	}
 	if err := tp.PrintfLine("EHLO %s", o.LocalName); err != nil {
@@ -849,6 +852,46 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	}
 	// After STARTTLS the server sends no new greeting; go-smtp expects one.
 	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n")}, true, nil
+}
+
+// ErrNotLMTP is the error of a next hop that refused LHLO as an unknown
+// command (500, 502): an SMTP server where an LMTP server was meant (a
+// mailbox server's address with the MTA's port).
+var ErrNotLMTP = errors.New("next hop does not speak LMTP")
+
+// notLMTP is ErrNotLMTP with the reply to LHLO. It does not unwrap to
+// the reply: that 5xx is about the command, not about the message or
+// its recipients, and the next hop is to be deferred, never failed.
+type notLMTP struct{ reply string }
+
+func (e *notLMTP) Error() string {
+	return ErrNotLMTP.Error() + " (LHLO answered " + e.reply + ")"
+}
+
+func (e *notLMTP) Is(target error) bool { return target == ErrNotLMTP }
+
+// lhlo greets an LMTP server. go-smtp, refused LHLO as an unknown
+// command, would greet again with HELO and run an SMTP transaction, whose
+// one reply after DATA it would then take for the first recipient's and
+// wait for the others' until the data timeout: the message delivered
+// once, or failed with another server's refusal. So LHLO is sent here;
+// a refusal ends the session, and go-smtp's own LHLO is answered with
+// the reply read here.
+func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Conn, bool, error) {
+	if err := tp.PrintfLine("LHLO %s", localName); err != nil {
+		return nil, false, err
+	}
+	code, msg, err := tp.ReadResponse(250)
+	if err != nil {
+		rerr := replyError(code, msg, err)
+		if se := (*gosmtp.SMTPError)(nil); errors.As(rerr, &se) && (se.Code == 500 || se.Code == 502) {
+			tp.PrintfLine("QUIT") // courtesy: the connection closes whatever it answers
+			return nil, false, &notLMTP{reply: Reply(rerr)}
+		}
+		return nil, false, rerr
+	}
+	return &replayConn{Conn: conn, prefix: []byte(greeting),
+		ehlo: "LHLO " + localName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
 }
 
 func firstLine(s string) string {

@@ -26,7 +26,8 @@ import (
 //   - Connect and Helo run when the client's first EHLO or HELO makes
 //     the session (go-smtp makes none before): a refusal answers that
 //     command, so the log names the HELO with the refusal, and a
-//     421 closes the connection.
+//     421 closes the connection. Helo runs again on every later EHLO
+//     or HELO (checkGreetingAgain), whose name the session would take.
 //   - Mail and Rcpt run after umbra's own checks (TLS, AUTH, rights,
 //     syntax, relay, recipient validation) accepted the command.
 //   - Data runs at the end of data, after the size, framing, hop and
@@ -110,6 +111,12 @@ type ConnectCheck interface {
 	Check
 	Connect(ctx context.Context, c *ConnInfo) Verdict
 }
+
+// GreetingOnce marks a HeloCheck asked only at the greeting that makes
+// the session, not at later ones (checkGreetingAgain): a milter, whose
+// HELO event umbra sends once per connection, before any transaction
+// (a later greeting may come inside one).
+type GreetingOnce interface{ GreetingOnce() }
 
 // HeloCheck checks the EHLO/HELO name.
 type HeloCheck interface {
@@ -340,6 +347,61 @@ func (s *session) checkGreeting() error {
 	s.sessionQuarantine, s.sessionDiscard = s.quarantine, s.discard
 	s.sessionDiscardBy = s.discardBy
 	return nil
+}
+
+// checkGreetingAgain runs the Helo checks on the name of a later EHLO or
+// HELO of the session (after the first, after STARTTLS, after RSET):
+// the name a greeting gives replaces the one the checks took — in the
+// trace field, as the SPF HELO identity — so it passes them the same
+// (but for GreetingOnce checks).
+// A refusal is that greeting's reply and changes nothing (the session
+// keeps its name and its transaction); the Connect checks ran once, on
+// the connection, and are not asked again. The verdicts of an accepted
+// greeting are the session's, as the first one's are (its transaction
+// is reset by the greeting).
+func (s *session) checkGreetingAgain(name string) *gosmtp.SMTPError {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	quarantine, discard, discardBy := s.quarantine, s.discard, s.discardBy
+	s.quarantine, s.discard, s.discardBy = s.sessionQuarantine, s.sessionDiscard, s.sessionDiscardBy
+	info := s.connInfo()
+	info.Helo = name
+	for _, ck := range s.checks {
+		if _, once := ck.(GreetingOnce); once {
+			continue
+		}
+		if hc, ok := ck.(HeloCheck); ok {
+			if r := s.applyVerdict(ck, hc.Helo(s.srv.ctx, info, name), "helo"); r != nil {
+				s.quarantine, s.discard, s.discardBy = quarantine, discard, discardBy
+				return r.(*gosmtp.SMTPError)
+			}
+		}
+	}
+	s.sessionQuarantine, s.sessionDiscard, s.sessionDiscardBy = s.quarantine, s.discard, s.discardBy
+	return nil
+}
+
+// replyLines writes a check's reply as the verb layer sends it: go-smtp's
+// form (the enhanced code on the last line; wireReply put it on the
+// others).
+func replyLines(r *gosmtp.SMTPError) []string {
+	lines := strings.Split(r.Message, "\n")
+	enh := r.EnhancedCode
+	if enh == gosmtp.EnhancedCodeNotSet {
+		enh = gosmtp.EnhancedCode{r.Code / 100, 0, 0}
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		switch {
+		case i < len(lines)-1:
+			out[i] = fmt.Sprintf("%d-%s", r.Code, l)
+		case enh == gosmtp.NoEnhancedCode:
+			out[i] = fmt.Sprintf("%d %s", r.Code, l)
+		default:
+			out[i] = fmt.Sprintf("%d %d.%d.%d %s", r.Code, enh[0], enh[1], enh[2], l)
+		}
+	}
+	return out
 }
 
 func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {

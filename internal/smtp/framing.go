@@ -33,12 +33,16 @@ const (
 	replyGreetAgain       = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
 	replyTLSAfterAuth     = "503 5.5.1 STARTTLS is not allowed after AUTH"
 	replyUnrecognized     = "500 5.5.2 Syntax error, command unrecognized"
-	replyUnknownVerb      = "500 5.5.1 Command unrecognized"
-	replyJunkLimit        = "421 4.7.0 Too many commands without mail delivered, closing connection"
-	replyMailTooBig       = "552 5.3.4 Declared message size exceeds fixed maximum message size"
-	replyTxnTooLong       = "421 4.4.2 Mail transaction took too long, closing connection"
-	replyDataRate         = "421 4.4.2 Data rate too low, closing connection"
-	replyErrorLimit       = "421 4.7.0 Too many errors, closing connection"
+	// replyVRFY: umbra verifies no address by VRFY. go-smtp's text
+	// ("but will accept message") promised what RCPT may refuse (an
+	// unknown recipient gets 550 5.1.1 there).
+	replyVRFY        = "252 2.5.0 Cannot VRFY user; RCPT tells whether the address is accepted"
+	replyUnknownVerb = "500 5.5.1 Command unrecognized"
+	replyJunkLimit   = "421 4.7.0 Too many commands without mail delivered, closing connection"
+	replyMailTooBig  = "552 5.3.4 Declared message size exceeds fixed maximum message size"
+	replyTxnTooLong  = "421 4.4.2 Mail transaction took too long, closing connection"
+	replyDataRate    = "421 4.4.2 Data rate too low, closing connection"
+	replyErrorLimit  = "421 4.7.0 Too many errors, closing connection"
 )
 
 // Replies of the session to bodies and transactions.
@@ -204,7 +208,21 @@ func (v *verbConn) fillCommand() error {
 			v.dropBDAT() // the transfer is abandoned
 		}
 	}
+	if cmd == "EHLO" || cmd == "HELO" {
+		// The first greeting's name is checked as it makes the session
+		// (checkGreeting); a later one's here, before go-smtp takes it.
+		if s := v.sess(); s != nil && arg != "" {
+			name, _, _ := strings.Cut(arg, " ") // go-smtp's parseHelloArgument
+			if r := s.checkGreetingAgain(name); r != nil {
+				v.reply(replyLines(r)...)
+				return nil
+			}
+		}
+	}
 	switch cmd {
+	case "VRFY":
+		v.reply(replyVRFY)
+		return nil
 	case "STARTTLS":
 		if v.tlsCfg != nil {
 			v.startTLS(arg)
@@ -238,6 +256,13 @@ func (v *verbConn) fillCommand() error {
 		}
 		return nil
 	case "MAIL":
+		if s := v.sess(); s != nil && s.busy.Load() {
+			// The sequence before the parameters (the session's own
+			// check, which the layer's parameter checks below would
+			// otherwise answer first): the open transaction stays.
+			v.reply(replyLines(replyNestedMail)...)
+			return nil
+		}
 		if v.declaredTooBig(line) {
 			v.reply(replyMailTooBig)
 			return nil
