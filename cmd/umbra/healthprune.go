@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/delivery"
 	"umbra/internal/queue"
 )
 
@@ -53,7 +54,7 @@ func forgetGoneServers(cfg *config.Config, h *queue.Health, peers []queue.Shadow
 		}
 	}
 	h.Forget(func(k string) bool {
-		if !known[k] {
+		if !known[strings.TrimPrefix(k, delivery.CopiesKeyPrefix)] { // a refusal of copies: its server's name
 			log.Info("server no longer in the topology: its unresponsive mark is dropped", "server", k)
 			return false
 		}

@@ -100,6 +100,9 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		if lost == "" {
 			lost = "- (none made at receipt)"
 		}
+		if s.Refused != "" {
+			lost += " (refused: " + termSafe(s.Refused) + ")"
+		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", s.ID, lost, s.Since.UTC().Format(time.RFC3339))
 	}
 	w.Flush()

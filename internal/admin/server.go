@@ -316,11 +316,13 @@ type singleCopies interface {
 
 // SingleCopyView is a message held by this server only (GET
 // /v1/shadows/single, shadow list): its shadow copy on Lost was lost
-// with that server's database, or not made, Since then.
+// with that server's database, or not made, Since then; Refused is the
+// reply of the latest server that refused to keep it (a full disk).
 type SingleCopyView struct {
-	ID    string    `json:"id"`
-	Lost  string    `json:"lost_on"`
-	Since time.Time `json:"since"`
+	ID      string    `json:"id"`
+	Lost    string    `json:"lost_on"`
+	Since   time.Time `json:"since"`
+	Refused string    `json:"refused,omitempty"`
 }
 
 // ShadowViews is what shadow list shows of each primary: the shadow
@@ -504,7 +506,7 @@ func (s *Server) routes() http.Handler {
 		}
 		list, err := sc.SingleCopies()
 		for _, c := range list {
-			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since})
+			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused})
 		}
 		reply(w, out, err)
 	})

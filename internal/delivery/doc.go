@@ -134,6 +134,13 @@
 // that fails whole fails each copy's first try, and each session makes
 // its second try alone on a new session. A copy waits at most for the
 // batch in flight and its own, each bounded by receiptTry (10 s).
+// A copy the server refuses (a reply to it other than 421: 452 4.3.1
+// from a full disk) gets no second try there: the server is marked in
+// destination health for copies (copies:NAME, which only a copy it keeps
+// clears — it still answers sessions, heartbeats and probes), and the
+// receive session has the next candidate make the copy
+// (RecopyRefused), the refusing server counted against the budgets.
+// Candidates of a kind rotate once per copy.
 //
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
 // through a send connector by MX (no smart hosts) gets, per MX host,

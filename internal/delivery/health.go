@@ -12,11 +12,12 @@ import (
 // last. These helpers order a route's hosts by it.
 
 // orderOrg moves the unresponsive servers of a site's list to its end,
-// keeping the balanced order otherwise.
+// keeping the balanced order otherwise; so are those that refused a
+// copy or a relay for want of storage (copiesKey, relayStorage).
 func orderOrg(h *queue.Health, names, addrs []string) ([]string, []string) {
 	var n, a, lateN, lateA []string
 	for i := range addrs {
-		if h.Unhealthy(names[i], addrs[i]) {
+		if h.Unhealthy(names[i], addrs[i], copiesKey(names[i])) {
 			lateN, lateA = append(lateN, names[i]), append(lateA, addrs[i])
 			continue
 		}
@@ -45,4 +46,38 @@ func orderHosts(h *queue.Health, hosts []host) []host {
 func (d *Deliverer) MarkUnresponsive(server, addr string, since time.Time) {
 	hostAddr, _, _ := strings.Cut(addr, " via ")
 	d.health.Unresponsive(since, "failed heartbeats before the restart", server, hostAddr)
+}
+
+// relayStorage learns from a relay's results whether the transport
+// server name can store messages: one that refused the relay with a
+// mail-system status (4.3.x or 5.3.x: 452 4.3.1 from a full disk) is
+// marked for copies as a refused copy marks it (copiesKey) — it answers
+// sessions and heartbeats, and would otherwise get every other relay of
+// its site and every copy on receipt (rt30 F2); one that took a
+// recipient clears that mark.
+func (d *Deliverer) relayStorage(name string, res []queue.Result) {
+	for _, r := range res {
+		if r.Outcome == queue.RelayedOK || r.Outcome == queue.ShadowedOK {
+			d.health.Responsive(copiesKey(name))
+			return
+		}
+	}
+	for _, r := range res {
+		if systemStatus(r.Reply) {
+			d.health.Unresponsive(time.Now(), "relay refused: "+r.Reply, copiesKey(name))
+			return
+		}
+	}
+}
+
+// systemStatus: reply ("452 4.3.1 …") carries an enhanced status of the
+// mail system class (X.3.X, RFC 3463: the receiving system's own
+// condition, such as its storage), not one about the recipient or the
+// message.
+func systemStatus(reply string) bool {
+	code, rest, ok := strings.Cut(reply, " ")
+	if !ok || len(code) != 3 || (code[0] != '4' && code[0] != '5') {
+		return false
+	}
+	return len(rest) >= 4 && rest[0] == code[0] && rest[1:3] == ".3" && rest[3] == '.'
 }

@@ -174,6 +174,9 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 			}
 			res := d.transaction(ctx, st, c, c.Hop(), m, parts, g.rcpts, lmtp)
+			if h.Kind == routing.HopRelay {
+				d.relayStorage(names[k], res)
+			}
 			d.finishConn(key, c, res) // kept for the next message to this server
 			return res
 		}

@@ -43,6 +43,7 @@ type ReceiptShadow struct {
 	next atomic.Uint64 // rotates the first candidate, to spread copies
 
 	holders HolderRecorder // records each shadow server's database id (recopy.go), or nil
+	store   RecopyStore    // the holders' queue when it is one: refused copies made on the next candidate (recopy.go)
 
 	mu      sync.Mutex
 	idle    map[string][]*receiptConn
@@ -77,6 +78,17 @@ var ErrNoShadowServer = errors.New("no shadow server took the copy")
 
 // Open implements smtp.ReceiptShadow.
 func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink, error) {
+	l, err := r.open(ctx, pref, nil)
+	if err != nil {
+		return nil, err // not a nil *receiptLink in the interface
+	}
+	return l, nil
+}
+
+// open is Open after the copy was refused by the servers tried (by
+// name): they are not tried again, and each counts against the retry
+// budget of its kind (this site's, the other sites').
+func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]bool) (*receiptLink, error) {
 	st := r.d.st.Load()
 	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
 		return nil, fmt.Errorf("%w: no topology", ErrNoShadowServer)
@@ -84,8 +96,20 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
 	marked := r.marked(time.Now())
 	var plan []*routing.Server
+	// One turn per copy: with one per kind, prefer-remote would add two
+	// each time, and a kind of an even number of servers would start at
+	// the same one for every copy (rt30 F2: every copy to one hub).
+	turn := r.next.Add(1)
 	add := func(list []*routing.Server, budget int) {
-		plan = append(plan, receiptTries(marked, list, r.next.Add(1), budget)...)
+		var left []*routing.Server
+		for _, s := range list {
+			if tried[s.Name] {
+				budget--
+				continue
+			}
+			left = append(left, s)
+		}
+		plan = append(plan, receiptTries(marked, left, turn, budget)...)
 	}
 	switch pref {
 	case config.ShadowOnReceiptPreferRemote:
@@ -119,7 +143,7 @@ func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink
 			}
 			continue
 		}
-		r.d.health.Responsive(s.Name, s.Address)
+		r.d.health.Responsive(s.Name, s.Address) // it answers; a refusal of copies stays marked (copiesKey)
 		return &receiptLink{r: r, srv: s, c: c}, nil
 	}
 	if len(plan) == 0 {
@@ -165,7 +189,7 @@ func (r *ReceiptShadow) marked(now time.Time) func(*routing.Server) bool {
 		if v, ok := seen[s]; ok {
 			return v
 		}
-		v := h.Unhealthy(s.Name, s.Address) && !h.Probe(now, receiptProbe, s.Name, s.Address)
+		v := h.Unhealthy(s.Name, s.Address, copiesKey(s.Name)) && !h.Probe(now, receiptProbe, s.Name, s.Address, copiesKey(s.Name))
 		seen[s] = v
 		return v
 	}
@@ -314,11 +338,39 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 // included: a peer that hangs (accepts, then never answers; a stalled
 // disk) holds the sender's 250 at most two tries, never the session's
 // data timeout.
+//
+// A copy the server refuses (any reply to it: 452 4.3.1 from a full
+// disk, 5xx) is not tried again on it: the server is marked in
+// destination health for copies (copiesKey), so that the next copies
+// and the made-again passes try the other candidates first, until a
+// copy it keeps (a probe of it, receiptProbe) clears the mark. A push
+// that fails without a reply (a broken or hung session) marks the
+// server itself, as a failed session does.
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
-	err := l.pushBatched(ctx, m, body)
+	err := l.push2(ctx, m, body)
+	h := l.r.d.health
+	switch {
+	case err == nil:
+		h.Responsive(copiesKey(l.srv.Name))
+	case refusedCopy(err):
+		h.Unresponsive(time.Now(), "shadow copy refused: "+smtp.Reply(err), copiesKey(l.srv.Name))
+	case ctx.Err() == nil:
+		h.Unresponsive(time.Now(), "shadow copy on receipt: "+err.Error(), l.srv.Name, l.srv.Address)
+	}
+	return err
+}
+
+// refusedCopy reports whether err is the shadow server's reply refusing
+// the copy (Push): the next candidate may keep it.
+func refusedCopy(err error) bool {
 	var se *gosmtp.SMTPError
-	if err == nil || errors.As(err, &se) && se.Code/100 == 5 {
-		return err
+	return errors.As(err, &se) && se.Code != 421 // 421: the server ended the session (an idle timeout), tried again
+}
+
+func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Body) error {
+	err := l.pushBatched(ctx, m, body)
+	if err == nil || refusedCopy(err) {
+		return err // a reply: the session is sound, the server refused
 	}
 	l.c.Close()
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
@@ -355,3 +407,15 @@ func (l *receiptLink) Done(ok bool) {
 	}
 	l.c = nil
 }
+
+// copiesKey is the destination health key under which a shadow server
+// that refused a copy is marked (queue.Health): apart from its name and
+// address, which an answered session, heartbeat or probe clears — a
+// server whose disk is full answers those and still refuses every copy.
+// Only a copy it keeps clears this mark.
+func copiesKey(name string) string { return CopiesKeyPrefix + name }
+
+// CopiesKeyPrefix starts the destination health key of a server that
+// refused a copy (copiesKey; queue destinations lists it as
+// server:copies:NAME).
+const CopiesKeyPrefix = "copies:"

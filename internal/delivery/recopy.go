@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"umbra/internal/config"
@@ -58,8 +59,13 @@ func (r *ReceiptShadow) presentMarkByDigest(c *smtp.Client) {
 // present this server's mark and database id too: the primary a relay
 // goes to learns from them, before the relayed message's commit, the
 // database the relay's shadow copy is kept in (smtp session.holderSeen).
+//
+// When rec is also the RecopyStore (queue.Manager), a copy on receipt
+// the chosen server refused after the commit is made on the next
+// candidate within the same receipt (RecopyRefused).
 func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 	r.holders = rec
+	r.store, _ = rec.(RecopyStore)
 	r.d.presenter.Store(r)
 	return r
 }
@@ -143,6 +149,9 @@ type RecopyStore interface {
 	// BumpHolderMark raises the rollback mark for the server a copy is
 	// about to be pushed to (queue marks.go), before the push.
 	BumpHolderMark(server string) (uint64, error)
+	// RecopyRefused records that server refused the copy (its reply),
+	// for the views.
+	RecopyRefused(id queue.ID, server, reply string) error
 }
 
 // Recopy makes the shadow copy of message id again: pushed on receipt
@@ -153,7 +162,55 @@ type RecopyStore interface {
 // the message's pending recipients, then recorded in q. It returns the
 // server that keeps it; ("", nil) when the message needs no copy any
 // more (delivered meanwhile).
+//
+// A server that refuses the copy (its reply: 452 4.3.1 from a full disk)
+// is a failed try, as for a copy on receipt: the next candidate of the
+// preference is tried in the same call, up to the retry budgets, and
+// the refusal is marked in destination health (receiptLink.Push), so
+// that the next passes try the unmarked candidates first (rt30 F2).
 func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string) (string, error) {
+	return r.recopy(ctx, q, id, prefOf, nil)
+}
+
+// RecopyRefused implements smtp.ReceiptRecopier: a copy on receipt
+// that the servers tried refused after the commit named the first of
+// them is made on the next candidate of pref (the receive connector's
+// preference) within the same receipt.
+func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error) {
+	if r.store == nil {
+		return "", nil
+	}
+	done := map[string]bool{}
+	for _, s := range tried {
+		done[s] = true
+	}
+	// The message's first delivery attempt starts at its commit and
+	// owns its record until it ends (queue.ErrRecopyBusy): waited for
+	// within one try's bound, the sender waiting. An attempt that
+	// outlasts it leaves the copy to the next pass, which tries the
+	// refusing server last (its mark).
+	deadline := time.Now().Add(receiptTry)
+	for {
+		srv, err := r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
+		if !errors.Is(err, queue.ErrRecopyBusy) || time.Now().After(deadline) {
+			return srv, err
+		}
+		t := time.NewTimer(recopyBusyWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", err
+		case <-t.C:
+		}
+	}
+}
+
+// recopyBusyWait is how often RecopyRefused asks again while the
+// message's delivery attempt owns its record.
+const recopyBusyWait = 50 * time.Millisecond
+
+// recopy is Recopy, the servers in tried refused already.
+func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool) (string, error) {
 	m, body, ok, err := q.RecopyCandidate(id)
 	if err != nil || !ok {
 		return "", err
@@ -175,31 +232,57 @@ func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			defer os.Remove(path + ".recopy")
 		}
 	}
-	link, err := r.Open(ctx, pref)
-	if err != nil {
-		return "", err
+	if tried == nil {
+		tried = map[string]bool{}
 	}
-	m.ShadowServer, m.ShadowID = "", ""
-	if m.HolderMark, err = q.BumpHolderMark(link.Server()); err != nil {
-		link.Done(true)
-		return "", err
-	}
-	err = link.Push(ctx, m, body)
-	link.Done(err == nil)
-	if err != nil {
-		// Not confirmed, but the server may store it all the same (a
-		// push abandoned at its bound, committed when the server runs
-		// again): it gets the copy's discard once the copy is made
-		// elsewhere (rt27 F7).
-		if uerr := q.RecopyUnconfirmed(id, link.Server()); uerr != nil {
-			r.d.log.Error("recording an unconfirmed shadow copy failed", "msg_id", id.String(), "shadow_server", link.Server(), "err", uerr)
+	var refusals []string
+	for {
+		link, err := r.open(ctx, pref, tried)
+		if err != nil {
+			if len(refusals) > 0 {
+				// Every candidate the budgets allow refused it, or
+				// the rest did not answer.
+				if errors.Is(err, ErrNoShadowServer) && strings.Contains(err.Error(), "no candidate") {
+					return "", errors.New(strings.Join(refusals, "; "))
+				}
+				return "", fmt.Errorf("%s; %w", strings.Join(refusals, "; "), err)
+			}
+			return "", err
 		}
-		return "", fmt.Errorf("%s: %w", link.Server(), err)
+		srv := link.Server()
+		m.ShadowServer, m.ShadowID = "", ""
+		if m.HolderMark, err = q.BumpHolderMark(srv); err != nil {
+			link.Done(true)
+			return "", err
+		}
+		err = link.Push(ctx, m, body)
+		link.Done(err == nil)
+		if err == nil {
+			if err := q.ShadowRecopied(id, srv); err != nil {
+				return "", err
+			}
+			return srv, nil
+		}
+		if !refusedCopy(err) {
+			// Not confirmed, but the server may store it all the same
+			// (a push abandoned at its bound, committed when the
+			// server runs again): it gets the copy's discard once the
+			// copy is made elsewhere (rt27 F7).
+			if uerr := q.RecopyUnconfirmed(id, srv); uerr != nil {
+				r.d.log.Error("recording an unconfirmed shadow copy failed", "msg_id", id.String(), "shadow_server", srv, "err", uerr)
+			}
+			return "", fmt.Errorf("%s: %w", srv, err)
+		}
+		// Refused: srv holds no copy; the next candidate is tried.
+		if rerr := q.RecopyRefused(id, srv, smtp.Reply(err)); rerr != nil {
+			r.d.log.Error("recording a refused shadow copy failed", "msg_id", id.String(), "shadow_server", srv, "err", rerr)
+		}
+		tried[srv] = true
+		refusals = append(refusals, srv+": "+smtp.Reply(err))
+		if ctx.Err() != nil {
+			return "", errors.New(strings.Join(refusals, "; "))
+		}
 	}
-	if err := q.ShadowRecopied(id, link.Server()); err != nil {
-		return "", err
-	}
-	return link.Server(), nil
 }
 
 // Holders is the Copier of shadow.Holders: probes and copies through R,

@@ -251,7 +251,14 @@
 // copy, does not count): the last of them writes it. A record stored
 // under an id whose discard is written and not fetched yet withdraws it
 // in its commit. The copy of a finished record then stays until its
-// sibling's end — a duplicate at worst, never a loss. What this costs:
+// sibling's end — a duplicate at worst, never a loss. Within one record
+// the same holds per recipient: the discard settles the whole copy, so
+// it is written when the record's last recipient is finished, and until
+// then the copy keeps the recipients already relayed too; a takeover in
+// that time (up to message_expiration, while one recipient defers) sends
+// them again (README, duplicate window 1). A per-recipient settlement
+// would need the discard to name recipients, a change of the shadow
+// verbs. What this costs:
 // a record held or quarantined here keeps its copy at the shadow server
 // while a sibling needs it (a takeover in that time delivers it); a
 // failure DSN carries no discard while a sibling needs the copy (the
@@ -882,7 +889,16 @@
 //     record, which its completion sends the discard to. A crash before
 //     the mark loses only that knowledge for a push that broke in the
 //     same instant; such a copy is asked about after an hour
-//     (XQUERYHELD).
+//     (XQUERYHELD). A push the server refused with a reply to the copy
+//     (452 4.3.1 from a full disk, any 4xx or 5xx but 421) was not stored
+//     there: a shadow server answers 250 only after the commit that
+//     keeps the copy, and any other reply ends the copy's transaction
+//     with nothing kept. So the mark keeps the refusal for the views
+//     (MarkSingleCopy's refused, RecopyRefused) and not that server
+//     among those that may hold the copy: it gets no discard. The copy
+//     is made on the next candidate at once — within the receipt, once
+//     the message's first attempt has ended (ErrRecopyBusy), or by the
+//     next pass — through the same ShadowRecopied commit as above.
 //     Rollback marks (marks.go): a shadow server's counter is raised in
 //     the commit that names it (PutNew) or durably before a copy made
 //     again is pushed (BumpHolderMark), so it never goes down with this

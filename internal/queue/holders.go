@@ -44,6 +44,10 @@ type SingleCopy struct {
 	ID    ID
 	Lost  string    // the server the copy was on, or was meant for
 	Since time.Time // when it was found so
+	// Refused is the reply of the latest server that refused the copy
+	// ("hub4: 452 4.3.1 …"; MarkSingleCopy, RecopyRefused): the copy was
+	// not lost, it could not be made. "" when none did.
+	Refused string
 }
 
 func holderKey(server string) []byte { return []byte(strings.ToLower(server)) }
@@ -135,6 +139,11 @@ func (t *Tx) markSingle(id ID, server string, now time.Time) error {
 	return t.markSingleKind(id, server, now, pushed) // the servers that may hold a copy still may
 }
 
+// refusedSep ends, in a mark's value, the server its copy was on or
+// meant for, and starts the reply of the latest server that refused the
+// copy (SingleCopy.Refused).
+const refusedSep = "\x01"
+
 // pushedSep starts, in a mark's value, each server a copy of the message
 // was pushed to without its confirmation (MarkSingleCopy,
 // RecopyUnconfirmed): that server may store it all the same.
@@ -155,20 +164,50 @@ func (t *Tx) markSingleKind(id ID, server string, now time.Time, pushed []string
 }
 
 // singleMark reads a mark's value (markSingleKind); ok false when it is
-// not one.
+// not one. The server read is without a refusal (singleRefusal).
 func singleMark(v []byte) (server string, since time.Time, pushed []string, ok bool) {
 	if len(v) < 8 {
 		return "", time.Time{}, nil, false
 	}
 	parts := strings.Split(string(v[8:]), pushedSep)
-	return parts[0], time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), parts[1:], true
+	server, _, _ = strings.Cut(parts[0], refusedSep)
+	return server, time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), parts[1:], true
+}
+
+// singleRefusal reads the refusal a mark's value keeps ("" for none).
+func singleRefusal(v []byte) string {
+	if len(v) < 8 {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(v[8:]), pushedSep)
+	_, why, _ := strings.Cut(first, refusedSep)
+	return why
+}
+
+// setRefused keeps reply as the refusal of message id's copy in its
+// mark, which it must have.
+func (t *Tx) setRefused(id ID, reply string) error {
+	b := t.tx.Bucket(bucketSingle)
+	lost, since, pushed, ok := singleMark(b.Get(id.Key()))
+	if !ok {
+		return nil
+	}
+	// No separator of a mark's value inside it: the reply is the peer's.
+	reply = strings.Map(func(r rune) rune {
+		if r == 0 || r == 1 {
+			return ' '
+		}
+		return r
+	}, reply)
+	return t.markSingleKind(id, lost+refusedSep+reply, since, pushed)
 }
 
 // addPushed marks message id as possibly held by server, to which a copy
 // was pushed without confirmation: kept with its mark (made now, naming
 // server, when it had none).
 func (t *Tx) addPushed(id ID, server string, now time.Time) error {
-	lost, since, pushed, ok := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
+	v := t.tx.Bucket(bucketSingle).Get(id.Key())
+	lost, since, pushed, ok := singleMark(v)
 	if !ok {
 		lost, since = server, now
 	}
@@ -177,13 +216,20 @@ func (t *Tx) addPushed(id ID, server string, now time.Time) error {
 			return nil
 		}
 	}
+	if why := singleRefusal(v); why != "" {
+		lost += refusedSep + why // kept
+	}
 	return t.markSingleKind(id, lost, since, append(pushed, server))
 }
 
 // MarkSingleCopy marks message id held by this server only: its copy on
 // server could not be made (a push on receipt that failed after the
 // commit named server). The copy is tried again as for a lost one.
-func (q *Manager) MarkSingleCopy(id ID, server string) error {
+// refused is server's reply when it refused the copy (452 4.3.1 from a
+// full disk): kept for the views (SingleCopy.Refused); a server that
+// answered no does not hold the copy. "" when the push failed without a
+// reply: server may hold it all the same (addPushed).
+func (q *Manager) MarkSingleCopy(id ID, server, refused string) error {
 	now := q.clk.Now()
 	return q.store.Update(context.Background(), func(tx *Tx) error {
 		if _, err := tx.Get(id); err != nil {
@@ -192,7 +238,24 @@ func (q *Manager) MarkSingleCopy(id ID, server string) error {
 			}
 			return err
 		}
-		return tx.addPushed(id, server, now)
+		if refused == "" {
+			return tx.addPushed(id, server, now)
+		}
+		if _, _, _, ok := singleMark(tx.tx.Bucket(bucketSingle).Get(id.Key())); !ok {
+			if err := tx.markSingleKind(id, server, now, nil); err != nil {
+				return err
+			}
+		}
+		return tx.setRefused(id, server+": "+refused)
+	})
+}
+
+// RecopyRefused records that server refused the copy of message id,
+// marked held by this server only, when it was made again: its reply is
+// kept for the views (SingleCopy.Refused). server holds no copy.
+func (q *Manager) RecopyRefused(id ID, server, reply string) error {
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		return tx.setRefused(id, server+": "+reply)
 	})
 }
 
@@ -221,6 +284,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 		c := tx.tx.Bucket(bucketSingle).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			server, since, _, ok := singleMark(v)
+			refused := singleRefusal(v)
 			if len(k) != 8 || !ok {
 				stale = append(stale, bytes.Clone(k))
 				continue
@@ -231,7 +295,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 				stale = append(stale, bytes.Clone(k))
 				continue
 			}
-			out = append(out, SingleCopy{ID: id, Lost: server, Since: since})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused})
 		}
 		return nil
 	})
@@ -260,8 +324,9 @@ func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
 	var sc SingleCopy
 	var ok bool
 	_ = q.store.View(func(tx *Tx) error {
-		if server, since, _, marked := singleMark(tx.tx.Bucket(bucketSingle).Get(id.Key())); marked {
-			sc, ok = SingleCopy{ID: id, Lost: server, Since: since}, true
+		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
+		if server, since, _, marked := singleMark(v); marked {
+			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v)}, true
 		}
 		return nil
 	})
@@ -396,6 +461,10 @@ func (q *Manager) SingleCopyCount() int {
 }
 
 func (sc SingleCopy) String() string {
+	if sc.Refused != "" {
+		return fmt.Sprintf("held by this server only since %s: its shadow copy was refused (%s); made again when a shadow server takes it",
+			sc.Since.UTC().Format(time.RFC3339), sc.Refused)
+	}
 	if sc.Lost == "" {
 		return fmt.Sprintf("held by this server only since %s: no shadow server took its copy on receipt", sc.Since.UTC().Format(time.RFC3339))
 	}

@@ -96,7 +96,7 @@ func TestShadowHolderNewDatabaseMarksItsCopies(t *testing.T) {
 		t.Fatalf("count %d after the message left, want 0", n)
 	}
 	// A copy made again for a message that left meanwhile is discarded.
-	if err := q.MarkSingleCopy(onC.ID, "hub-c"); err != nil {
+	if err := q.MarkSingleCopy(onC.ID, "hub-c", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.Delete(onC.ID) }); err != nil {
@@ -208,7 +208,7 @@ func TestRecopyElsewhereDiscardsAnUnconfirmedPush(t *testing.T) {
 		return ds
 	}
 	unconfirmed := put()
-	if err := q.MarkSingleCopy(unconfirmed.ID, "hub-b"); err != nil {
+	if err := q.MarkSingleCopy(unconfirmed.ID, "hub-b", ""); err != nil {
 		t.Fatal(err)
 	}
 	if sc, ok := q.SingleCopyOf(unconfirmed.ID); !ok || sc.Lost != "hub-b" {
@@ -248,5 +248,64 @@ func TestRecopyElsewhereDiscardsAnUnconfirmedPush(t *testing.T) {
 	}
 	if ds := discards("hub-b"); len(ds) != 0 {
 		t.Fatalf("discards for hub-b %v after its database was lost; want none", ds)
+	}
+}
+
+// rt30 F2: a copy the chosen shadow server refused (452 4.3.1, its disk
+// full) was shown as "lost". The mark keeps the refusal — the latest
+// one, as a pass tries other servers — and message show names it; a
+// refusing server holds no copy, so it gets no discard when the copy is
+// made elsewhere, while one whose push broke without a reply does.
+func TestSingleCopyRefusalShown(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	m := receiptCopy(s, "x@b.example")
+	m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { // deferred: waiting
+		o, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		o.State = Ready
+		return tx.Put(o)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.MarkSingleCopy(m.ID, "hub-b", "452 4.3.1 Insufficient system storage"); err != nil {
+		t.Fatal(err)
+	}
+	sc, ok := q.SingleCopyOf(m.ID)
+	if !ok || sc.Lost != "hub-b" || sc.Refused != "hub-b: 452 4.3.1 Insufficient system storage" ||
+		!strings.Contains(sc.String(), "refused (hub-b: 452 4.3.1 Insufficient system storage)") || strings.Contains(sc.String(), "lost") {
+		t.Fatalf("mark %+v %q (%v); want hub-b's refusal, not a lost copy", sc, sc.String(), ok)
+	}
+	// A pass: hub-d's push breaks (unconfirmed), hub-e refuses too.
+	if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RecopyRefused(m.ID, "hub-e", "550 5.7.1 no"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := q.SingleCopies()
+	if err != nil || len(list) != 1 || list[0].Lost != "hub-b" || list[0].Refused != "hub-e: 550 5.7.1 no" {
+		t.Fatalf("single copies %+v, %v; want hub-b's mark with hub-e's refusal", list, err)
+	}
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	for server, want := range map[string]int{"hub-b": 0, "hub-e": 0, "hub-d": 1, "hub-c": 0} {
+		var ds []string
+		s.View(func(tx *Tx) error { ds = tx.Discards(server, 10); return nil })
+		if len(ds) != want {
+			t.Errorf("discards for %s: %v; want %d", server, ds, want)
+		}
+	}
+	if _, ok := q.SingleCopyOf(m.ID); ok {
+		t.Fatal("still marked after the copy was made")
 	}
 }

@@ -224,8 +224,19 @@
 // this server only (only copies under the old id: a message relayed in
 // a session that presented the new id commits after that mark), and Holders makes those copies again
 // (Copier.Recopy: a copy on receipt to that server or another by the
-// same preference). A mark that cannot be cleared stays visible (shadow
-// list, message show, a metric) and is tried again at each pass.
+// same preference; a server that refuses the copy — 452 4.3.1 from a
+// full disk — is a failed try, and the next candidate is tried in the
+// same pass). A mark that cannot be cleared stays visible (shadow list,
+// message show with the latest refusal, a metric) and is tried again at
+// each pass.
+//
+// What the discard cannot say: it settles a whole copy, written when
+// the primary's record has no recipient left pending. A message
+// delivered to some recipients while another defers keeps every
+// recipient in its copy until then, so a takeover meanwhile — up to
+// message_expiration — sends the recipients already relayed again
+// (README, duplicate window 1; a mailbox recipient is kept out by the
+// final delivery's org id check).
 //
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database

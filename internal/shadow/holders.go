@@ -31,6 +31,10 @@ import (
 // answers) leaves its message marked — shown by shadow list and message
 // show, counted in the metrics — and is tried again at the next pass;
 // the log says once how many are so, and again when the count changes.
+// A server that refuses a copy (452 4.3.1 from a full disk) is a failed
+// try: Recopy moves on to the next candidate in the same call, and the
+// refusal marks that server for copies in destination health, which
+// its answered probes do not clear, so the next passes try it last.
 //
 // The probe is also this server's contact with a quiet shadow server:
 // destination health learns from it that the server answers (or does

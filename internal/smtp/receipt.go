@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -49,9 +50,21 @@ type ShadowCopier interface {
 
 // SingleCopyMarker marks a message held by this server only after its
 // copy on receipt failed past the commit that named the shadow server
-// (queue.Manager).
+// (queue.Manager); refused is the server's reply when it refused the
+// copy, "" when the push failed without one.
 type SingleCopyMarker interface {
-	MarkSingleCopy(id queue.ID, server string) error
+	MarkSingleCopy(id queue.ID, server, refused string) error
+}
+
+// ReceiptRecopier is implemented by a ReceiptShadow that can make a
+// copy refused after the commit on the next candidate within the same
+// receipt (delivery.ReceiptShadow): the message marked held by this
+// server only is copied again, by preference pref, to a server other
+// than those in tried (which count against the retry budgets), and its
+// record then names that server. It returns the server that keeps the
+// copy, "" when none did.
+type ReceiptRecopier interface {
+	RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error)
 }
 
 // MarkedCopier keeps copies whose primary presented its rollback mark
@@ -481,24 +494,58 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		err = link.Push(s.srv.ctx, &snap, push)
 		link.Done(err == nil)
 	}
+	again := ""
+	if err != nil && link != nil {
+		// The commit named the server: marked, so that the views do
+		// not imply the copy and it is made again when a shadow server
+		// answers (queue holders.go).
+		refused := refusedReply(err)
+		marked := false
+		if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
+			if merr := mk.MarkSingleCopy(m.ID, link.Server(), refused); merr != nil {
+				s.log.Error("marking the message held by this server only failed", "msg_id", m.ID.String(), "err", merr)
+			} else {
+				marked = true
+			}
+		}
+		// A refusal (452 4.3.1 from a full disk) is a failed try: the
+		// next candidate takes the copy within this receipt (rt30 F2).
+		var rc ReceiptRecopier
+		if h := s.srv.receipt.Load(); h != nil {
+			rc, _ = h.r.(ReceiptRecopier)
+		}
+		if rc != nil && marked && refused != "" && s.srv.ctx.Err() == nil {
+			s.log.Info("shadow copy refused: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "reply", refused)
+			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, s.c.cfg.ShadowOnReceipt, []string{link.Server()})
+			if srv != "" {
+				again, err = srv, nil
+			} else if rerr != nil {
+				err = fmt.Errorf("%w; then %v", err, rerr)
+			}
+		}
+	}
 	if err != nil {
 		observe("single")
 		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
 		msg += ", no shadow copy"
-		if link != nil {
-			// The commit named the server: marked, so that the views
-			// do not imply the copy and it is made again when a shadow
-			// server answers (queue holders.go).
-			if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
-				if merr := mk.MarkSingleCopy(m.ID, link.Server()); merr != nil {
-					s.log.Error("marking the message held by this server only failed", "msg_id", m.ID.String(), "err", merr)
-				}
-			}
-		}
+	} else if again != "" {
+		observe("copied")
+		s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
+		msg += ", shadow copy on " + again
 	} else {
 		observe("copied")
 		s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
 		msg += ", shadow copy on " + link.Server()
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// refusedReply is the shadow server's reply when err is its refusal of
+// a copy (any reply but 421, which ends a session), else "".
+func refusedReply(err error) string {
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) || se.Code == 421 {
+		return ""
+	}
+	return Reply(err)
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// fullShadowPeer is a transport server whose disk is full: it takes
+// shadow sessions (XSHADOW, verbs version 3) and answers 452 4.3.1 to
+// every copy's data. It counts the copies it refused.
+func fullShadowPeer(t *testing.T, ip string) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var refused atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				io.WriteString(c, "220 hub-c.test\r\n")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						io.WriteString(c, "250-hub-c.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
+					case strings.HasPrefix(cmd, "XSHADOW"):
+						io.WriteString(c, "250 hub-c-database\r\n")
+					case cmd == "DATA":
+						io.WriteString(c, "354 go on\r\n")
+						for {
+							l, err := r.ReadString('\n')
+							if err != nil {
+								return
+							}
+							if l == ".\r\n" {
+								break
+							}
+						}
+						refused.Add(1)
+						io.WriteString(c, "452 4.3.1 Insufficient system storage, try again later\r\n")
+					case cmd == "QUIT":
+						io.WriteString(c, "221 bye\r\n")
+						return
+					default:
+						io.WriteString(c, "250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), &refused
+}
+
+// rt30 F2 with real daemons: hub-a copies on receipt, prefer-remote; the
+// other site has hub-b (healthy) and hub-c, whose disk is full (452
+// 4.3.1 to each copy, though it answers the session). Every message
+// gets its copy on hub-b, in its own receipt — the one whose copy hub-c
+// refused first included — and hub-c is not chosen again: none is
+// accepted "no shadow copy" and none stays held by hub-a only.
+func TestShadowOnReceiptFullPeerCopiesElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	a, b, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1")
+	c, refused := fullShadowPeer(t, "127.0.0.3")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
+`, a, b, c, sink)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), "")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a) // the sink is down: the messages wait at hub-a
+	for i := range 4 {
+		reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, fmt.Sprintf("Subject: full-%d\r\n\r\nhello", i))
+		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+			ha.dumpLog()
+			t.Fatalf("message %d: reply %q; want its copy on hub-b (hub-c's disk is full)", i, reply)
+		}
+	}
+	if n := refused.Load(); n != 1 {
+		t.Errorf("hub-c was pushed %d copies, want 1 (the rotation's first, then it is tried last)", n)
+	}
+	if out, _ := cli(t, cfgA, "shadow", "single"); strings.Contains(out, "full-") || strings.Contains(out, "hub-c") {
+		t.Errorf("messages held by hub-a only:\n%s", out)
+	}
+	if out, _ := cli(t, cfgA, "queue", "destinations"); !strings.Contains(out, "server:copies:hub-c") || !strings.Contains(out, "4.3.1") {
+		t.Errorf("queue destinations does not show hub-c refusing copies:\n%s", out)
+	}
+}
