@@ -231,16 +231,10 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	now := q.clk.Now()
-	suspended := q.SuspendedQueues()
+	sv := NewStateView(now, q.SuspendedQueues())
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
-		if m.State == Shadow {
-			return shadowCopyErr(m, "retry")
-		}
-		if m.State != Ready {
-			return fmt.Errorf("message %s is %s, not waiting for a retry", id, m.State)
-		}
-		if held := heldOnlyBy(m, suspended); held != "" {
-			return fmt.Errorf("%w: message %s waits in %s, held until umbra queue resume %s", ErrQueueSuspended, id, held, held)
+		if err := sv.Refusal("retry", m); err != nil {
+			return err
 		}
 		if !m.NextAttempt.After(now) {
 			return nil
