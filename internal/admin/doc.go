@@ -70,6 +70,7 @@
 // A dry run (dry_run=true) makes the action's own check of each message
 // (queue.StateView.Refusal) and changes nothing: it answers the refusal
 // the action would, so that it predicts what the action does.
+//
 //	GET  /v1/track?id=&sender=&recipient=&since=&until=&event=&limit=
 //	GET  /v1/dumpster
 //	GET  /v1/dumpster/{database}?since=&limit=
