@@ -66,11 +66,6 @@
 //	GET  /v1/messages/{id}/eml
 //	POST /v1/messages/{id}/suspend | resume | retry[?dry_run=true]
 //	POST /v1/messages/{id}/remove[?ndr=true][&dry_run=true]
-//
-// A dry run (dry_run=true) makes the action's own check of each message
-// (queue.StateView.Refusal) and changes nothing: it answers the refusal
-// the action would, so that it predicts what the action does.
-//
 //	GET  /v1/track?id=&sender=&recipient=&since=&until=&event=&limit=
 //	GET  /v1/dumpster
 //	GET  /v1/dumpster/{database}?since=&limit=
@@ -83,4 +78,8 @@
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;
 //	                     Content-Length first; the client writes the file)
+//
+// A dry run (dry_run=true) makes the action's own check of each message
+// (queue.StateView.Refusal) and changes nothing: it answers the refusal
+// the action would, so that it predicts what the action does.
 package admin
