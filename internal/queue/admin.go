@@ -275,6 +275,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			qi.Status = "kept"
 		case qi.DeliveryType == QueueQuarantine:
 			qi.Status = "held" // until the operator releases or deletes (quarantine.go)
+		case qi.Name == QueuePoison:
+			// Nothing is delivered from it: its messages wait for the
+			// operator (message resume|remove), as each shows "poison".
+			qi.Status = "poison"
 		case q.suspended[qi.Name]:
 			qi.Status = "suspended"
 			// Nothing is attempted before a resume: no next retry to

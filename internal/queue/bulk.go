@@ -51,7 +51,7 @@ var MessageStates = []string{"ready", "retry", "held", "active", "suspended", "p
 // QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
 // "shadow": a shadow:PRIMARY queue whose copies are all held for their
 // primary (none taken over), as its messages show.
-var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow"}
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow", "poison"}
 
 // DeliveryTypes are the delivery types of queues (DeliveryType).
 var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
