@@ -107,6 +107,16 @@ func TestOperatorAnswersSayWhatHappens(t *testing.T) {
 			t.Errorf("retry --all with the message and the queue suspended: %+v", real)
 		}
 	}
+	// A typo of a queue's kind lists the queues the command takes — the
+	// configured ones, also with nothing in them —, not those it refuses
+	// (a dumpster: nothing is delivered from it).
+	for _, action := range []string{"suspend", "resume", "retry"} {
+		code, errOut := cliErr(t, cfg, "queue", action, "bogus:1")
+		if code != exitNotFound || !strings.Contains(errOut, "smarthost:sink") || !strings.Contains(errOut, "mailbox:local") ||
+			strings.Contains(errOut, "dumpster:") {
+			t.Errorf("queue %s bogus:1: exit %d %q", action, code, errOut)
+		}
+	}
 	// The resume --all released the suspended message (into its held queue).
 	if s := state(ms[1].ID); s != "held" {
 		t.Errorf("the suspended message after resume --all: %s", s)

@@ -102,7 +102,18 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 				// can produce, named ahead of time.
 				var ue *queue.UnknownNameError
 				if err = s.newQueue(queueName); errors.As(err, &ue) {
-					ue.Valid = append(existing.Valid, ue.Valid...)
+					// The queues that exist now, but for those the
+					// queue actions refuse (nothing is delivered from
+					// them), and those the configuration can produce.
+					var names []string
+					for _, n := range existing.Valid {
+						switch queue.DeliveryType(n) {
+						case "dumpster", queue.QueuePoison, queue.QueueQuarantine:
+						default:
+							names = append(names, n)
+						}
+					}
+					ue.Valid = append(names, ue.Valid...)
 				}
 			}
 		}
