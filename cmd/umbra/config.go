@@ -28,19 +28,40 @@ func newConfigCmd() *cobra.Command {
 		Short: "Validate a configuration file and the files it names; errors give file:line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0])
-			if err != nil {
-				if _, ok := err.(config.Errors); ok {
-					fmt.Fprintln(cmd.ErrOrStderr(), err)
-					return &exitError{code: exitConfig, err: fmt.Errorf("%s is not valid", args[0])}
+			// --json: the verdict as one object on standard output
+			// (configCheckResult), the exit code as without it.
+			res := configCheckResult{File: args[0], Errors: []string{}, Warnings: []string{}}
+			refuse := func(lines []string, summary error) error {
+				res.Errors = append(res.Errors, lines...)
+				if wantJSON(cmd) {
+					if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+						return err
+					}
+				} else {
+					for _, line := range lines {
+						fmt.Fprintln(cmd.ErrOrStderr(), line)
+					}
 				}
-				return &exitError{code: exitConfig, err: err}
+				return &exitError{code: exitConfig, err: summary}
 			}
-			if f := checkConfig(cfg); f != nil {
-				for _, line := range f.detail {
+			warn := func(line string) {
+				res.Warnings = append(res.Warnings, line)
+				if !wantJSON(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
 				}
-				return &exitError{code: exitConfig, err: fmt.Errorf("%s%s", args[0], f.summary)}
+			}
+			cfg, err := config.Load(args[0])
+			if err != nil {
+				if es, ok := err.(config.Errors); ok {
+					return refuse(strings.Split(es.Error(), "\n"), fmt.Errorf("%s is not valid", args[0]))
+				}
+				if !wantJSON(cmd) {
+					return &exitError{code: exitConfig, err: err} // one line: main prints it
+				}
+				return refuse([]string{err.Error()}, err)
+			}
+			if f := checkConfig(cfg); f != nil {
+				return refuse(f.detail, fmt.Errorf("%s%s", args[0], f.summary))
 			}
 			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)
 			// Smart hosts given by name are looked up with the server's
@@ -53,22 +74,27 @@ func newConfigCmd() *cobra.Command {
 			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
 			cancel()
 			for _, w := range warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+				warn(args[0] + ": warning: " + w)
 			}
 			for _, w := range outgoingSourcesOutsideTopology(cfg, checkedTopology(cfg)) {
 				fmt.Fprintln(cmd.ErrOrStderr(), w)
 			}
 			for _, w := range inertMXLimits(cfg) {
-				fmt.Fprintln(cmd.ErrOrStderr(), args[0]+": warning: "+w)
+				warn(args[0] + ": warning: " + w)
 			}
 			receiptWarnings, _ := receiptWithoutCandidates(cfg, checkedTopology(cfg)) // its errors: checkConfig
 			for _, w := range receiptWarnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), w)
+				warn(w)
 			}
 			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
 				for _, w := range ws {
-					fmt.Fprintln(cmd.ErrOrStderr(), w)
+					warn(w)
 				}
+			}
+			res.OK, res.Role, res.Server = true, cfg.Server.Role, cfg.Server.Name
+			res.ReceiveConnectors, res.SendConnectors = len(cfg.ReceiveConnectors), len(cfg.SendConnectors)
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
@@ -77,6 +103,20 @@ func newConfigCmd() *cobra.Command {
 	}
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// configCheckResult is what config check --json prints: the verdict,
+// each error (file:line: message) and warning as the text prints them,
+// and, when ok, what the file configures.
+type configCheckResult struct {
+	File              string   `json:"file"`
+	OK                bool     `json:"ok"`
+	Errors            []string `json:"errors"`
+	Warnings          []string `json:"warnings"`
+	Role              string   `json:"role,omitempty"`
+	Server            string   `json:"server,omitempty"`
+	ReceiveConnectors int      `json:"receive_connectors"`
+	SendConnectors    int      `json:"send_connectors"`
 }
 
 // checkFailure is why checkConfig refuses a configuration: the lines

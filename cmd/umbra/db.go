@@ -102,6 +102,13 @@ func newDBCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
+			if wantJSON(cmd) {
+				out := map[string]any{"file": args[0], "database": path}
+				if kept != "" {
+					out["replaced_kept_as"] = kept
+				}
+				return printJSON(cmd.OutOrStdout(), out)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s as %s; it starts under a new database id\n", args[0], path)
 			if kept != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "the replaced database is kept as %s\n", kept)
@@ -151,17 +158,34 @@ func newDBCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			server, id, err := queue.BackupOrigin(args[0])
 			if err != nil {
-				return &exitError{code: exitFailure, err: fmt.Errorf("verify: %w", err)}
+				err = fmt.Errorf("verify: %w", err)
+			} else if err = queue.VerifyBackup(args[0]); err != nil {
+				switch {
+				case errors.Is(err, queue.ErrNewerSchema):
+					err = fmt.Errorf("verify: %w: db restore of this release refuses it", err)
+				case errors.Is(err, queue.ErrNoChecksums):
+					err = fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
+						"its pages were read, its content cannot be checked", args[0], err)
+				default:
+					err = fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)
+				}
 			}
-			if err := queue.VerifyBackup(args[0]); err != nil {
-				if errors.Is(err, queue.ErrNewerSchema) {
-					return &exitError{code: exitFailure, err: fmt.Errorf("verify: %w: db restore of this release refuses it", err)}
+			if wantJSON(cmd) {
+				// The verdict on standard output too, for a script; the
+				// exit code stays the verdict.
+				out := map[string]any{"file": args[0], "sound": err == nil, "server": server, "database_id": id}
+				if err != nil {
+					out["error"] = err.Error()
 				}
-				if errors.Is(err, queue.ErrNoChecksums) {
-					return &exitError{code: exitFailure, err: fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
-						"its pages were read, its content cannot be checked", args[0], err)}
+				if perr := printJSON(cmd.OutOrStdout(), out); perr != nil {
+					return perr
 				}
-				return &exitError{code: exitFailure, err: fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)}
+			}
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			if wantJSON(cmd) {
+				return nil
 			}
 			if server == "" {
 				server = "an unnamed server"

@@ -102,4 +102,52 @@ accepted_domains:
 		!strings.Contains(out, "warning: mailbox.lmtp 127.0.72.20:2424 is the address of server mbx.sb.test") {
 		t.Errorf("unused store: exit %d\n%s", code, out)
 	}
+
+	// route explain names the route the daemon takes: for a
+	// configuration or topology serve and reload refuse, none (exit 2,
+	// with the refusal), whether the topology is the configuration's or
+	// given with --topology (a planned one, or a copy cut short).
+	explain := func(args ...string) (string, int) {
+		t.Helper()
+		out, err := exec.Command(umbraBin, append([]string{"route", "explain", "--config", cfg}, args...)...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		return string(out), 0
+	}
+	check(mapped+other, "")
+	if out, code := explain("x@other.test"); code != exitConfig || !strings.Contains(out, "umbra.yaml:8: accepted domain \"other.test\" is authoritative") {
+		t.Errorf("route explain of a configuration serve refuses: exit %d\n%s", code, out)
+	}
+	if out, code := check(mapped, ""); code != 0 {
+		t.Fatalf("mapped domains: exit %d\n%s", code, out)
+	}
+	if out, code := explain("alice@corp.test"); code != 0 || !strings.Contains(out, "DB1") {
+		t.Errorf("route explain: exit %d\n%s", code, out)
+	}
+	full, _ := os.ReadFile(topo)
+	cut := filepath.Join(dir, "cut.yaml")
+	os.WriteFile(cut, full[:strings.Index(string(full), "mailbox_databases:")], 0o600)
+	if out, code := explain("--topology", cut, "alice@corp.test"); code != exitConfig || !strings.Contains(out, "accepted domain \"corp.test\" is authoritative") {
+		t.Errorf("route explain --topology of a topology serve refuses: exit %d\n%s", code, out)
+	}
+
+	// A typo of server.name is this file's mistake, at its line; the
+	// topology every server reads is not blamed.
+	os.WriteFile(cfg, []byte(strings.Replace(string(mustRead(t, cfg)), "hub1.sa.test", "hub1.sa.tset", 1)), 0o600)
+	raw, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig ||
+		!strings.Contains(string(raw), "umbra.yaml:1: server.name \"hub1.sa.tset\" is not a server of the topology") ||
+		strings.Contains(string(raw), "is not valid") {
+		t.Errorf("config check of a server.name typo: %v\n%s", err, raw)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -182,7 +182,8 @@ Messages are named by id (several may be given), by ids on standard input
 ("-": one per line, the first field of each line, so the output of
 "umbra message list" can be piped after filtering), or selected by filter
 (every filter given must match). --all selects every message. --dry-run
-lists what would be done and does nothing.`,
+lists what would be done, and what the action would refuse, and does
+nothing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			filtered := f != (queue.MessageFilter{}) || olderThan != ""
 			switch {
@@ -229,7 +230,7 @@ lists what would be done and does nothing.`,
 			var firstErr error
 			for _, id := range ids {
 				if dryRun {
-					_, err = c.Message(id) // it must exist
+					err = c.CheckMessageAction(id, action) // the action's checks, nothing changed
 				} else {
 					err = c.MessageAction(id, action, ndr)
 				}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,10 +110,24 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 				return nil
 			}
 		}
+		if !slices.Contains(queueKinds, kind) {
+			// An unknown kind (a typo of it): every name the
+			// configuration can produce is valid.
+			check := queueNameChecker(cur)
+			for _, k := range queueKinds {
+				var ue *queue.UnknownNameError
+				if errors.As(check(k+":"), &ue) {
+					valid = append(valid, ue.Valid...)
+				}
+			}
+		}
 		sort.Strings(valid)
 		return &queue.UnknownNameError{Kind: "queue", Name: name, Valid: valid}
 	}
 }
+
+// queueKinds are the kinds of queue queueNameChecker knows.
+var queueKinds = []string{"smarthost", "mailbox", "site", "shadow", "legacy", "redirect", "mx"}
 
 // wellFormedDomain reports whether s is a domain name of two labels or
 // more, each of letters, digits and inner hyphens, at most 63 octets,

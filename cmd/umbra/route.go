@@ -28,6 +28,9 @@ func newRouteCmd() *cobra.Command {
 			if topoFile == "" {
 				topoFile = cfg.Topology
 			}
+			// The routes of the configuration with this topology, as the
+			// daemon would run them: recipients checked against it too.
+			cfg.Topology = topoFile
 			// Each recipient as RCPT takes it (rcptcheck.go): bare
 			// postmaster, a trailing dot, the domain's case.
 			for i, rcpt := range args {
@@ -69,6 +72,17 @@ func newRouteCmd() *cobra.Command {
 				}
 				if _, ok := tp.Server(server); !ok {
 					return &exitError{code: exitNotFound, err: fmt.Errorf("server %q is not in %s", server, topoFile)}
+				}
+				if server == cfg.Server.Name {
+					// The checks serve and a reload make of this server
+					// against the topology (its place in it, its own
+					// mailbox store, shadow copies on receipt): a route
+					// is not explained for a configuration and topology
+					// the daemon refuses to run.
+					if _, err := serverTopology(cfg); err != nil {
+						return &exitError{code: exitConfig, err: fmt.Errorf("%v\n%s with the topology %s is refused by serve and reload: no route to explain",
+							err, orDefault(cfg.File, "the configuration"), topoFile)}
+					}
 				}
 				// The directory's mailbox database assignments, as the
 				// daemon routes by them (ldap.go).

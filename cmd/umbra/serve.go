@@ -574,9 +574,10 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 		return nil, err
 	}
 	if _, ok := t.Server(cfg.Server.Name); !ok {
-		// The configuration file's error, at server.name: the topology
-		// (every server's) is valid, this server's name is not in it.
-		return nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server %q is not in the topology %s", cfg.Server.Name, cfg.Topology), "server", "name")}
+		// This file's mistake (a typo of server.name), at its line: the
+		// topology, which every server reads, is fine.
+		return nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server.name %q is not a server of the topology %s", cfg.Server.Name, cfg.Topology),
+			"server", "name")}
 	}
 	var bindings []string // nil: not compared
 	for _, rc := range cfg.ReceiveConnectors {

@@ -66,7 +66,7 @@ topology: %s
 receive_connectors:
   - {name: org, bindings: ["127.0.63.18:2525"], remote_ranges: ["127.0.0.0/8"], externally_secured: true, permissions: {servers: [submit, relay, accept-xshadow]}}
 `, filepath.Join(dir, "typo"), topo)), 0o600)
-	want := p + `:2: server "hub2.tset" is not in the topology ` + topo
+	want := p + `:2: server.name "hub2.tset" is not a server of the topology ` + topo
 	out, err := exec.Command(umbraBin, "config", "check", p).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), want) ||
 		strings.Contains(string(out), "is not valid") {

@@ -14,6 +14,10 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print umbra's version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
+			if wantJSON(cmd) {
+				printJSON(cmd.OutOrStdout(), map[string]string{"version": version, "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})
+				return
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "umbra %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	}

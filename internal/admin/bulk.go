@@ -102,7 +102,18 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 				// can produce, named ahead of time.
 				var ue *queue.UnknownNameError
 				if err = s.newQueue(queueName); errors.As(err, &ue) {
-					ue.Valid = append(existing.Valid, ue.Valid...)
+					// The queues that exist now, but for those the
+					// queue actions refuse (nothing is delivered from
+					// them), and those the configuration can produce.
+					var names []string
+					for _, n := range existing.Valid {
+						switch queue.DeliveryType(n) {
+						case "dumpster", queue.QueuePoison, queue.QueueQuarantine:
+						default:
+							names = append(names, n)
+						}
+					}
+					ue.Valid = append(names, ue.Valid...)
 				}
 			}
 		}
@@ -304,6 +315,21 @@ func (s *Server) messageAction(r *http.Request, action string, id queue.ID, ndr 
 	return err
 }
 
+// checkAction is messageAction's dry run: the action's own check
+// (queue.StateView.Refusal) of message id now, nothing written.
+func (s *Server) checkAction(action string, id queue.ID) error {
+	switch action {
+	case "suspend", "resume", "remove", "retry":
+	default:
+		return errUnknownAction
+	}
+	m, err := s.q.Message(id)
+	if err != nil {
+		return err
+	}
+	return s.stateView().Refusal(action, m)
+}
+
 var errUnknownAction = errors.New("unknown message action (suspend, resume, remove, retry)")
 
 // bulk serves POST /v1/messages/{action}?FILTER[&dry_run=true][&ndr=true]:
@@ -340,6 +366,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Matched: len(ms), Done: []string{}}
 	ndr := v.Get("ndr") == "true"
+	sv := s.stateView()
 	for _, m := range ms {
 		if why := queue.BulkSkip(action, m); why != "" {
 			if out.Skipped == nil {
@@ -349,6 +376,12 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if out.DryRun {
+			// The action's own check, minus the write: a dry run
+			// predicts the refusals the action would answer.
+			if err := sv.Refusal(action, m); err != nil {
+				out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
+				continue
+			}
 			out.Done = append(out.Done, m.ID.String())
 			continue
 		}

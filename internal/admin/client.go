@@ -183,6 +183,13 @@ func (c *Client) MessageAction(id, action string, ndr bool) error {
 	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
 }
 
+// CheckMessageAction is MessageAction's dry run: the refusal the
+// action would answer for message id now (nil: it would be carried
+// out); nothing is changed.
+func (c *Client) CheckMessageAction(id, action string) error {
+	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, url.Values{"dry_run": {"true"}}, nil)
+}
+
 // DumpsterSummaries lists every database's dumpster.
 func (c *Client) DumpsterSummaries() ([]dumpster.Summary, error) {
 	var out []dumpster.Summary

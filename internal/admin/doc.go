@@ -23,10 +23,12 @@
 //     suspension, resume or retry of a queue that holds no message is
 //     checked against the configuration in force by the SetQueueNames
 //     check; so is the database of a redelivery request that has no
-//     copies), 422 an action that does not apply (to a shadow copy; a
-//     retry of a suspended queue or of a message only such a queue
+//     copies; a quarantine release or delete of a message that is not
+//     quarantined), 422 an action that does not apply (to a shadow copy;
+//     a retry of a suspended queue or of a message only such a queue
 //     holds; suspend, resume or retry of poison, quarantine or a
-//     dumpster queue), 409
+//     dumpster queue; resume of a message that is neither suspended nor
+//     poison; the export of a message whose spool file is damaged), 409
 //     message in delivery (try again) or a redelivery request id reused
 //     for other parameters (never retry that), 503 a redelivery request
 //     stored and begun whose later commit failed (a full disk: finished
@@ -67,8 +69,8 @@
 //	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
 //	GET  /v1/messages/{id}
 //	GET  /v1/messages/{id}/eml
-//	POST /v1/messages/{id}/suspend | resume | retry
-//	POST /v1/messages/{id}/remove[?ndr=true]
+//	POST /v1/messages/{id}/suspend | resume | retry[?dry_run=true]
+//	POST /v1/messages/{id}/remove[?ndr=true][&dry_run=true]
 //	GET  /v1/track?id=&sender=&recipient=&since=&until=&event=&limit=
 //	GET  /v1/dumpster
 //	GET  /v1/dumpster/{database}?since=&limit=
@@ -81,4 +83,8 @@
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;
 //	                     Content-Length first; the client writes the file)
+//
+// A dry run (dry_run=true) makes the action's own check of each message
+// (queue.StateView.Refusal) and changes nothing: it answers the refusal
+// the action would, so that it predicts what the action does.
 package admin

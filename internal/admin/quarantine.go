@@ -70,14 +70,26 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 			// knows, also across restarts): not "no such message".
 			err = fmt.Errorf("%w: message %s has left the queue", queue.ErrAlreadyReleased, id)
 		}
+		if errors.Is(err, queue.ErrBusy) || errors.Is(err, queue.ErrNotQuarantined) {
+			// A quarantined message is never in delivery: one that is
+			// (or is in any other state) is not quarantined, and no
+			// retry of the command will do. Its state as every view
+			// shows it (message list, quarantine show), not the record's.
+			state := "gone"
+			if now, _ := s.q.Message(id); now != nil {
+				state = s.stateView().State(now)
+			}
+			err = fmt.Errorf("%w: message %s is %s", queue.ErrNotQuarantined, id, state)
+		}
 		s.audit(r, "quarantine "+action, m, queue.QueueQuarantine, err)
+		if errors.Is(err, queue.ErrNotQuarantined) {
+			// As quarantine show: no such quarantined message (exit 3).
+			fail(w, http.StatusNotFound, err.Error())
+			return
+		}
 		if errors.Is(err, queue.ErrAlreadyReleased) {
 			// Releasing twice is done, not an error to retry.
 			reply(w, map[string]string{"id": id.String(), "note": err.Error()}, nil)
-			return
-		}
-		if errors.Is(err, queue.ErrNotQuarantined) {
-			fail(w, http.StatusConflict, err.Error())
 			return
 		}
 		reply(w, map[string]string{"id": id.String()}, err)

@@ -771,7 +771,12 @@ func (s *Server) routes() http.Handler {
 		if !ok {
 			return
 		}
-		err := s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
+		var err error
+		if r.URL.Query().Get("dry_run") == "true" {
+			err = s.checkAction(r.PathValue("action"), id)
+		} else {
+			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
+		}
 		if errors.Is(err, errUnknownAction) {
 			fail(w, http.StatusNotFound, err.Error())
 			return
@@ -825,7 +830,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 		fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, queue.ErrBusy):
 		fail(w, http.StatusConflict, err.Error())
-	case errors.Is(err, queue.ErrShadowCopy), errors.Is(err, queue.ErrQueueSuspended):
+	case errors.Is(err, queue.ErrShadowCopy), errors.Is(err, queue.ErrQueueSuspended), errors.Is(err, queue.ErrNotApplicable):
 		fail(w, http.StatusUnprocessableEntity, err.Error()) // the action does not apply: not a server error
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err.Error())

@@ -66,16 +66,17 @@ const (
 // such as the console) in which an export that stopped short says why.
 const ExportErrorTrailer = "Umbra-Export-Error"
 
-// serveExport streams b to w: refused at once (409) when its spool file
-// is already damaged, else streamed with the trailer.
+// serveExport streams b to w: refused at once (422: the content is
+// gone, and no retry brings it back) when its spool file is already
+// damaged, else streamed with the trailer.
 func serveExport(w http.ResponseWriter, b queue.Body) {
 	if err := b.Check(); err != nil {
-		fail(w, http.StatusConflict, queue.UnreadableReply(err)[len("451 4.3.0 "):])
+		fail(w, http.StatusUnprocessableEntity, queue.UnreadableReply(err)[len("451 4.3.0 "):])
 		return
 	}
 	rd, err := b.Reader() // streamed: a spooled body is never whole in memory
 	if err != nil {
-		fail(w, http.StatusConflict, queue.UnreadableReply(err)[len("451 4.3.0 "):])
+		fail(w, http.StatusUnprocessableEntity, queue.UnreadableReply(err)[len("451 4.3.0 "):])
 		return
 	}
 	defer rd.Close()

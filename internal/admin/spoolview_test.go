@@ -70,7 +70,7 @@ func TestExportOfSpoolFileCutWhileStreamed(t *testing.T) {
 	got.Reset()
 	err = c.Export("0000000000000001", &got)
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || !strings.Contains(ae.Msg, "unreadable") || got.Len() != 0 {
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity || !strings.Contains(ae.Msg, "unreadable") || got.Len() != 0 {
 		t.Fatalf("export of a file already cut: %v, %d bytes", err, got.Len())
 	}
 }

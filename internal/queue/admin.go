@@ -275,6 +275,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			qi.Status = "kept"
 		case qi.DeliveryType == QueueQuarantine:
 			qi.Status = "held" // until the operator releases or deletes (quarantine.go)
+		case qi.Name == QueuePoison:
+			// Nothing is delivered from it: its messages wait for the
+			// operator (message resume|remove), as each shows "poison".
+			qi.Status = "poison"
 		case q.suspended[qi.Name]:
 			qi.Status = "suspended"
 			// Nothing is attempted before a resume: no next retry to
@@ -732,17 +736,12 @@ func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message)
 // takes the held message over and delivers it.
 func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 	now := q.clk.Now()
+	sv := q.StateView()
 	var settled *Message
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
 		settled = nil
-		if m.State == Poison {
-			return fmt.Errorf("message %s is in the poison queue: resume or remove it", id)
-		}
-		if m.State == Quarantined {
-			return errQuarantined(id)
-		}
-		if m.State == Shadow {
-			return shadowCopyErr(m, "suspend")
+		if err := sv.Refusal("suspend", m); err != nil {
+			return err
 		}
 		if m.State != Suspended {
 			ok, err := settleHeldCopy(tx, m, now)
@@ -763,15 +762,16 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 }
 
 // ResumeMessage makes a suspended or poison message due now. A poison
-// message starts again with no crashes counted.
+// message starts again with no crashes counted. Any other message is
+// refused (StateView.Refusal): answering "resumed" for a message that
+// waits for a retry or for its queue's resume would tell the operator
+// it was released when nothing changed.
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
+	sv := q.StateView()
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
-		if m.State == Quarantined {
-			return errQuarantined(id)
-		}
-		if m.State == Shadow {
-			return shadowCopyErr(m, "resume")
+		if err := sv.Refusal("resume", m); err != nil {
+			return err
 		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
 		m.LastError = ""     // it described the hold or the crashes, which end here

@@ -51,7 +51,7 @@ var MessageStates = []string{"ready", "retry", "held", "active", "suspended", "p
 // QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
 // "shadow": a shadow:PRIMARY queue whose copies are all held for their
 // primary (none taken over), as its messages show.
-var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow"}
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow", "poison"}
 
 // DeliveryTypes are the delivery types of queues (DeliveryType).
 var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
@@ -231,16 +231,10 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	now := q.clk.Now()
-	suspended := q.SuspendedQueues()
+	sv := NewStateView(now, q.SuspendedQueues())
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
-		if m.State == Shadow {
-			return shadowCopyErr(m, "retry")
-		}
-		if m.State != Ready {
-			return fmt.Errorf("message %s is %s, not waiting for a retry", id, m.State)
-		}
-		if held := heldOnlyBy(m, suspended); held != "" {
-			return fmt.Errorf("%w: message %s waits in %s, held until umbra queue resume %s", ErrQueueSuspended, id, held, held)
+		if err := sv.Refusal("retry", m); err != nil {
+			return err
 		}
 		if !m.NextAttempt.After(now) {
 			return nil

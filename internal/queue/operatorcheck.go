@@ -1,0 +1,71 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotApplicable refuses an operator's action on a message the action
+// does not apply to in its state (resume of a message that is not
+// suspended): not an error to try again.
+var ErrNotApplicable = errors.New("the action does not apply to the message")
+
+// Refusal is why the operator's action on one message (suspend, resume,
+// retry, remove) does not apply to m as v sees it, nil when it does. It
+// is the one check both the action (SuspendMessage, ResumeMessage,
+// RetryMessage, RemoveMessage) and its dry run (umbra message ACTION
+// --dry-run) make, so that a dry run predicts what the action does.
+// A message in delivery is ErrBusy: that passes.
+func (v StateView) Refusal(action string, m *Message) error {
+	if m.State == Active {
+		return ErrBusy
+	}
+	switch action {
+	case "suspend":
+		switch m.State {
+		case Poison:
+			return fmt.Errorf("%w: message %s is in the poison queue: resume or remove it", ErrNotApplicable, m.ID)
+		case Quarantined:
+			return errQuarantined(m.ID)
+		case Shadow:
+			return shadowCopyErr(m, "suspend")
+		}
+	case "resume":
+		switch m.State {
+		case Suspended, Poison:
+			return nil
+		case Quarantined:
+			return errQuarantined(m.ID)
+		case Shadow:
+			return shadowCopyErr(m, "resume")
+		}
+		if held := heldOnlyBy(m, v.suspendedList()); held != "" && m.State == Ready {
+			return fmt.Errorf("%w: message %s is not suspended: it waits in %s, held until umbra queue resume %s",
+				ErrQueueSuspended, m.ID, held, held)
+		}
+		return fmt.Errorf("%w: message %s is %s, not suspended or poison: nothing to resume (umbra message retry makes a waiting message due now)",
+			ErrNotApplicable, m.ID, v.State(m))
+	case "retry":
+		if m.State == Shadow {
+			return shadowCopyErr(m, "retry")
+		}
+		if m.State != Ready {
+			return fmt.Errorf("%w: message %s is %s, not waiting for a retry", ErrNotApplicable, m.ID, v.State(m))
+		}
+		if held := heldOnlyBy(m, v.suspendedList()); held != "" {
+			return fmt.Errorf("%w: message %s waits in %s, held until umbra queue resume %s", ErrQueueSuspended, m.ID, held, held)
+		}
+	case "remove":
+	default:
+		return fmt.Errorf("%w: unknown message action %q", ErrNotApplicable, action)
+	}
+	return nil
+}
+
+func (v StateView) suspendedList() []string {
+	out := make([]string, 0, len(v.Suspended))
+	for name := range v.Suspended {
+		out = append(out, name)
+	}
+	return out
+}
