@@ -212,7 +212,7 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 				}
 				if (orc.Status == Pending ||
 					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
-						!receiptShadowed(o, orc)) && sameCopy(o, m) {
+						!receiptShadowed(o, orc)) && sameCopy(o, orc, m) {
 					into = o
 				}
 			}
@@ -235,15 +235,22 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 	return keep, merged, discardNow
 }
 
-// sameCopy reports whether a recipient of m may merge into original o
-// as far as the sender's copy goes: m names its copy per transaction
-// (copyid.go), so o's discard settles m's copy only under the same id —
-// a copy merged under another id would be settled by the merge's
-// discard while o still needs it. A quarantined or held original takes
-// it anyway: its discard went already, and the copy goes with the merge.
-func sameCopy(o, m *Message) bool {
-	return !perTransactionID(m.ShadowID) || m.ShadowID == o.ShadowID ||
-		o.State == Quarantined || o.State == Suspended
+// sameCopy reports whether recipient orc of original o may take m's
+// recipient as far as the sender's copy goes. A merge that leaves
+// nothing of m owes the discard of m's copy at once unless o's own
+// discard will name it (the same id), so merging under another id drops
+// that copy now: sound only when o does not need it — orc shadowed at
+// another primary (o handed it on: the message is there and in o's copy
+// here), or o quarantined or held (its discard went already, and the
+// copy goes with the merge). A recipient o still owes (pending) merges
+// only under the same id: under another — a copy named per transaction
+// (copyid.go), or a copy on receipt taken over and sent back by a
+// shadow server below version 8 under its relay id — the sender's copy
+// is the only other one of the original, and m is kept as a record of
+// its own: a duplicate, never the message on one disk.
+func sameCopy(o *Message, orc Recipient, m *Message) bool {
+	return m.ShadowID == o.ShadowID || o.State == Quarantined || o.State == Suspended ||
+		orc.Status == Shadowed && !perTransactionID(m.ShadowID)
 }
 
 // tookOver reports whether m (with body) is the copy of the queued
