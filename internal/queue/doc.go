@@ -388,10 +388,13 @@
 // pending may be a copy on receipt's, which a relay's discard (for
 // another record there) must not settle; a folded one taken over before
 // the relay's discard came is delivered here as well, a duplicate after
-// a takeover. Not covered: a relay's discard also settles a recipient a
-// later push filed under the org id beside the folded ones (a record of
-// the primary's that came there again), whose push the primary then
-// does not repeat.
+// a takeover. Not covered: the fold files every recipient shadowed at
+// the primary under the org id, whichever relay or push it came from, so
+// the discard of a relay's record the primary finished before pushing it
+// again settles the recipients of a record whose push was committed (no
+// longer marked there, so not pushed again): that record lives on the
+// primary only until it is done (a restore of this server, and a
+// message relayed in two transactions).
 //
 // # One writer per message
 //
