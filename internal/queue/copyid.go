@@ -32,18 +32,25 @@ import (
 // a version-8 primary merges a copy named per transaction only into an
 // original under the same id (sameCopy), and keeps any other as a
 // record of its own: a duplicate at worst, never a copy dropped early.
+// The taken-over id goes back to a primary below version 8 too: one
+// rolled back after it stored the copy keeps the original under that id,
+// and it merges a copy into its original whatever the id, owing the
+// copy's discard at once when the ids differ — the copy here dropped
+// while the original still needs it. Under the same id its original's
+// discard settles it, as between version-8 servers.
 
 // RelayShadowID is the shadow id this server gives the copy of m it
 // relays to primary in one shadow-session transaction (W-3), carrying
 // the recipients rcpts. perTransaction says the primary speaks shadow
-// verb version 8 or later; an older one gets the id of version 7.
+// verb version 8 or later; an older one gets the id of version 7 — but
+// for a taken-over copy sent back, which keeps its id (takenOverID).
 func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool) string {
+	if sid := takenOverID(m, rcpts, primary); sid != "" {
+		return sid
+	}
 	base := m.ID.String() + "-" + primaryHash(primary)
 	if !perTransaction {
 		return base
-	}
-	if sid := takenOverID(m, rcpts, primary); sid != "" {
-		return sid
 	}
 	var b [6]byte
 	rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)

@@ -415,7 +415,18 @@
 // discard then comes under either id — the org id, or the relay's
 // shadow id from a primary that lost the commit recording the push —
 // and settles the one record (applyDiscardsTx), so only one copy can be
-// taken over and delivered.
+// taken over and delivered. A relay's id settles the recipients filed
+// under the org id only while they are shadowed: one taken over and
+// pending may be a copy on receipt's, which a relay's discard (for
+// another record there) must not settle; a folded one taken over before
+// the relay's discard came is delivered here as well, a duplicate after
+// a takeover. Not covered: the fold files every recipient shadowed at
+// the primary under the org id, whichever relay or push it came from, so
+// the discard of a relay's record the primary finished before pushing it
+// again settles the recipients of a record whose push was committed (no
+// longer marked there, so not pushed again): that record lives on the
+// primary only until it is done (a restore of this server, and a
+// message relayed in two transactions).
 //
 // # One writer per message
 //
@@ -461,10 +472,18 @@
 // attempt is the original's end, which had done those recipients (else
 // they would have merged): the record it leaves without a copy here
 // repeats recipients the original delivered, relayed or failed — a
-// duplicate's copy, not an acknowledged message's. A copy on receipt
+// duplicate's copy, not an acknowledged message's. The taken-over id
+// goes back to a primary below version 8 as well (one rolled back after
+// it stored the copy: it merges whatever the id, and would owe the
+// copy's discard at once under another). A copy on receipt
 // taken over here and sent back gets an id of its own (its copy here
 // must not look like a copy on receipt), so a version-8 primary keeps it
-// as a record of its own beside its original: a duplicate.
+// as a record of its own beside its original: a duplicate. Its record's
+// discard there names that transaction: it settles here the recipients
+// it carried, and of those filed under the org id only the shadowed ones
+// (a relayed copy the primary pushed again: foldIntoRelayed) — never a
+// recipient still pending, taken over from the copy on receipt, which
+// the original there may still owe (applyDiscardsTx).
 //
 // To a primary below version 8 the id names the message and the primary,
 // shared by every transaction of the message to it, and the primary's
@@ -563,7 +582,12 @@
 // another hub: a taken-over copy re-routed through the point of failure)
 // merges only a recipient the original, Ready (not in delivery), holds
 // Pending with no Primary — owed here and never handed on, not a
-// taken-over copy's; a copy that went round a relay loop or that this
+// taken-over copy's — and only when the merge releases no copy
+// (releasesNoCopy: the copy came in no shadow session, or under the
+// original's own shadow copy); a copy kept by the hub that relays it is,
+// once a takeover handed the original's copy on, the message's only one
+// off this server, so it is queued and delivered too (a duplicate, never
+// a message on one disk); a copy that went round a relay loop or that this
 // server relayed to itself finds its recipient handed on (Shadowed,
 // Relayed) or the original in delivery (Active: the attempt handing it on
 // has not committed), is queued, and the loop ends at max_hop_count with
@@ -572,11 +596,18 @@
 // sends again), after it the original delivers. When every recipient merged, nothing is queued;
 // the sender's shadow copy is released by the original's own discard
 // notification when it names the same shadow id and the original still
-// has work, else a discard is written in that same commit. A copy whose
-// id names its transaction (version 8) merges into a pending original
-// only under the same id (sameCopy): under another, the discard of that
-// same commit would drop the copy while the original still needs it; it
-// is queued instead, a duplicate. SubmitKeyed
+// has work, else a discard is written in that same commit. So a
+// recipient the original still owes (pending) merges only under the
+// original's shadow id (sameCopy), whatever the id's form: under
+// another, the discard of that same commit would drop the sender's copy
+// — the original's only other one — while the original still needs it
+// (a copy on receipt taken over and sent back under a relay's id by a
+// shadow server below version 8, a copy named per transaction); it is
+// queued instead, a duplicate. A recipient the original handed on to
+// another primary merges under another id too, when the id is not named
+// per transaction (the message is at that primary and in the original's
+// copy here), and a quarantined or held original takes every copy (its
+// discard went already). SubmitKeyed
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
 // queues it once.

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -13,14 +12,17 @@ import (
 // third hub, the copy its shadow server took over while it was down (the
 // shadow server re-routed it, and the hub at the point of failure queued
 // it until this server answered). The original still owes the recipient
-// (pending here, never handed on): the copy merges into it, whichever
-// server relays it and however many Received: fields it gathered, and
-// the relaying hub's shadow copy is discarded at once. The original
-// delivers it once. Not merged (queued, as a loop copy must be): a
+// (pending here, never handed on). Relayed in a shadow session, the copy
+// is the relaying hub's — the only one off this server, since the
+// takeover handed the original's own copy on — so it is queued, not
+// merged, and that copy is not discarded: a duplicate rather than a
+// message on one disk. Relayed in no shadow session, it releases nothing
+// and merges, whichever server relays it and however many Received:
+// fields it gathered: the original delivers it once. Never merged: a
 // recipient the original already handed on, and any copy that arrives
 // while the original is in delivery (its attempt may be handing the
 // recipient on at that moment, the copy being the very relay).
-func TestRelayedBackCopyMergesIntoPendingOriginal(t *testing.T) {
+func TestRelayedBackCopyMergesOnlyWhenItReleasesNoCopy(t *testing.T) {
 	s := openTest(t)
 	var mu sync.Mutex
 	var merges []string
@@ -66,7 +68,8 @@ func TestRelayedBackCopyMergesIntoPendingOriginal(t *testing.T) {
 		m, err := q.Message(orig.ID)
 		return err == nil && m.State == Ready && m.Attempts > 0
 	})
-	// hubA took its copy over and re-routed it; hubB relays it here.
+	// hubA took its copy over and re-routed it; hubB relays it here in a
+	// shadow session and keeps a copy: queued whole, that copy kept.
 	back := msg(s, "a@example.org", "typo2@else.example", "relayed@b.example")
 	back.OrgID, back.ShadowServer, back.ShadowID = org, "hubB", "0002-bb"
 	if err := q.Submit(ctx, back, recv(3)); err != nil {
@@ -74,24 +77,28 @@ func TestRelayedBackCopyMergesIntoPendingOriginal(t *testing.T) {
 	}
 	got, err := q.Message(back.ID)
 	if err != nil {
-		t.Fatalf("the relayed-back copy: %v; want it queued with the recipient the original handed on", err)
+		t.Fatalf("the relayed-back copy kept in a shadow session: %v; want it queued", err)
 	}
-	if len(got.Rcpts) != 1 || got.Rcpts[0].Addr != "relayed@b.example" {
-		t.Fatalf("the relayed-back copy queued with %+v; want only relayed@b.example (typo2 merged into the original)", got.Rcpts)
+	if len(got.Rcpts) != 2 {
+		t.Fatalf("the relayed-back copy queued with %+v; want both recipients (merging would release hubB's copy)", got.Rcpts)
 	}
 	mu.Lock()
-	if len(merges) != 1 || merges[0] != "typo2@else.example" {
-		t.Fatalf("merges %v, want typo2@else.example", merges)
+	if len(merges) != 0 {
+		t.Fatalf("merges %v, want none", merges)
 	}
 	mu.Unlock()
-	if o, _ := q.Message(orig.ID); o == nil || o.Rcpts[0].Status != Pending {
-		t.Fatalf("the original lost its pending recipient: %+v", o)
+	ids, done := q.Discards("hubB", 100)
+	done()
+	for _, id := range ids {
+		if id == "0002-bb" {
+			t.Fatalf("hubB's copy 0002-bb discarded while the original still owes its recipients")
+		}
 	}
 
-	// Every recipient merged: nothing queued, and hubB's shadow copy is
-	// discarded at once (the original's own discard goes to hubA).
+	// The same copy relayed in no shadow session: its recipient the
+	// original still owes merges, the one it handed on is queued.
 	org2 := "fedcba9876543210fedcba9876543210"
-	o2 := msg(s, "a@example.org", "x@else.example")
+	o2 := msg(s, "a@example.org", "x@else.example", "relayed@b.example")
 	o2.OrgID = org2
 	if err := q.Submit(ctx, o2, recv(1)); err != nil {
 		t.Fatal(err)
@@ -100,22 +107,22 @@ func TestRelayedBackCopyMergesIntoPendingOriginal(t *testing.T) {
 		m, err := q.Message(o2.ID)
 		return err == nil && m.State == Ready && m.Attempts > 0
 	})
-	b2 := msg(s, "a@example.org", "x@else.example")
-	b2.OrgID, b2.ShadowServer, b2.ShadowID = org2, "hubB", "0003-cc"
+	b2 := msg(s, "a@example.org", "x@else.example", "relayed@b.example")
+	b2.OrgID = org2
 	if err := q.Submit(ctx, b2, recv(4)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Message(b2.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("a copy whose every recipient the original owes was queued: %v", err)
+	got, err = q.Message(b2.ID)
+	if err != nil || len(got.Rcpts) != 1 || got.Rcpts[0].Addr != "relayed@b.example" {
+		t.Fatalf("the copy relayed in no shadow session: %+v, %v; want only relayed@b.example queued (x merged)", got, err)
 	}
-	ids, done := q.Discards("hubB", 100)
-	done()
-	found := false
-	for _, id := range ids {
-		found = found || id == "0003-cc"
+	mu.Lock()
+	if len(merges) != 1 || merges[0] != "x@else.example" {
+		t.Fatalf("merges %v, want x@else.example", merges)
 	}
-	if !found {
-		t.Fatalf("discards for hubB %v; want 0003-cc at once", ids)
+	mu.Unlock()
+	if o, _ := q.Message(o2.ID); o == nil || o.Rcpts[0].Status != Pending {
+		t.Fatalf("the original lost its pending recipient: %+v", o)
 	}
 
 	// An original in delivery: the copy is queued.

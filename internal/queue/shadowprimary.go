@@ -177,9 +177,14 @@ type mergedRcpt struct {
 // or comes from another server: merging it would drop the very copy the
 // original was relayed as, and the message would vanish. Such a copy
 // merges only recipients the original still owes and never handed on
-// (waitingHere), and only while the original is Ready: it cannot be the
-// relay of those (rt32 F16: a taken-over copy that came back through
-// another hub was delivered beside its original).
+// (waitingHere), only while the original is Ready (it cannot be the
+// relay of those), and only when the merge releases no copy
+// (releasesNoCopy): a copy relayed in no shadow session, or under the
+// original's own copy. A taken-over copy that comes back through another
+// hub in a shadow session (rt32 F16) is that hub's copy — since the
+// takeover handed the original's own copy on, the message's only one
+// off this server — so it is queued and delivered beside the original:
+// a duplicate (README window 1), not a message on one disk.
 //
 // It returns the recipients to keep and the merged ones; discardNow says
 // that every recipient merged and the sender's shadow copy
@@ -208,8 +213,10 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 			// Any other copy of it (relayed here by another hub: a
 			// taken-over copy re-routed through the point of failure)
 			// merges only into recipients this original still owes and
-			// never handed on (waitingHere); not while it is in delivery,
-			// where its attempt may be handing them on as that very copy.
+			// never handed on (waitingHere), and only when the merge
+			// releases no copy (releasesNoCopy); not while it is in
+			// delivery, where its attempt may be handing them on as that
+			// very copy.
 			waiting = append(waiting, o)
 		}
 	}
@@ -226,14 +233,14 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 				}
 				if (orc.Status == Pending ||
 					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
-						!receiptShadowed(o, orc)) && sameCopy(o, m) {
+						!receiptShadowed(o, orc)) && sameCopy(o, orc, m) {
 					into = o
 				}
 			}
 		}
 		for _, o := range waiting {
 			for _, orc := range o.Rcpts {
-				if into == nil && mailaddr.EqualFold(orc.Addr, r.Addr) && waitingHere(orc) {
+				if into == nil && mailaddr.EqualFold(orc.Addr, r.Addr) && waitingHere(orc) && releasesNoCopy(o, m) {
 					into = o
 				}
 			}
@@ -256,15 +263,34 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 	return keep, merged, discardNow
 }
 
-// sameCopy reports whether a recipient of m may merge into original o
-// as far as the sender's copy goes: m names its copy per transaction
-// (copyid.go), so o's discard settles m's copy only under the same id —
-// a copy merged under another id would be settled by the merge's
-// discard while o still needs it. A quarantined or held original takes
-// it anyway: its discard went already, and the copy goes with the merge.
-func sameCopy(o, m *Message) bool {
-	return !perTransactionID(m.ShadowID) || m.ShadowID == o.ShadowID ||
-		o.State == Quarantined || o.State == Suspended
+// sameCopy reports whether recipient orc of original o may take m's
+// recipient as far as the sender's copy goes. A merge that leaves
+// nothing of m owes the discard of m's copy at once unless o's own
+// discard will name it (the same id), so merging under another id drops
+// that copy now: sound only when o does not need it — orc shadowed at
+// another primary (o handed it on: the message is there and in o's copy
+// here), or o quarantined or held (its discard went already, and the
+// copy goes with the merge). A recipient o still owes (pending) merges
+// only under the same id: under another — a copy named per transaction
+// (copyid.go), or a copy on receipt taken over and sent back by a
+// shadow server below version 8 under its relay id — the sender's copy
+// is the only other one of the original, and m is kept as a record of
+// its own: a duplicate, never the message on one disk.
+func sameCopy(o *Message, orc Recipient, m *Message) bool {
+	return m.ShadowID == o.ShadowID || o.State == Quarantined || o.State == Suspended ||
+		orc.Status == Shadowed && !perTransactionID(m.ShadowID)
+}
+
+// releasesNoCopy reports whether merging m into the waiting original o
+// leaves every copy of the message where it was: m came in no shadow
+// session (its sender keeps no copy of it), or its copy is o's own (o's
+// discard settles it when o ends). Otherwise the merge would owe the
+// discard of the sender's copy at once, and o — whose own copy a
+// takeover handed on — would be on this server's disk only until it is
+// delivered: a duplicate is better than that, so m is queued.
+func releasesNoCopy(o, m *Message) bool {
+	return m.ShadowServer == "" || m.ShadowID == "" ||
+		strings.EqualFold(m.ShadowServer, o.ShadowServer) && m.ShadowID == o.ShadowID
 }
 
 // waitingHere reports whether r is a recipient this server owes and

@@ -880,8 +880,14 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				r := &m.Rcpts[i]
 				// A relayed copy the primary pushed again is filed
 				// under the org id (foldIntoRelayed): the relay's id
-				// settles it still.
-				if discardSettles(r, primary, sid) || relay && discardSettles(r, primary, m.OrgID) {
+				// settles it still — while it is a copy (shadowed).
+				// A recipient taken over from a copy on receipt and
+				// still pending is that copy's, which the primary's
+				// original may still need: a relay's discard, for a
+				// record the primary made of another transaction,
+				// leaves it to the org id's.
+				if discardSettles(r, primary, sid) ||
+					relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
 					r.Status, changed = Relayed, true
 				}
 			}
