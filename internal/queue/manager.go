@@ -104,6 +104,10 @@ type Manager struct {
 	// tasks they run and the primaries senders wait on (tasks.go).
 	tasks tasks
 	dsig  discardSignals // shadow sessions waiting for a discard notification
+	// answered: when each primary last completed a session with this
+	// server (answered.go); a heartbeat cut off before then takes
+	// nothing over.
+	answered answeredAt
 
 	fc *FinalClaims // final deliveries in flight (finalclaims.go)
 

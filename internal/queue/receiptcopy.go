@@ -193,6 +193,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	}
 	q.afterTakeover(primary, oldDB, taken)
 	q.primaryAnswered(primary) // a primary that pushes is alive
+	q.answered.note(primary, q.clk.Now())
 	kept := false
 	// The "shadow" events of the batch's copies in one write of their
 	// lines, not one per copy (as discardEvents does for their discards).

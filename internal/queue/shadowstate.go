@@ -485,6 +485,7 @@ func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
 // ShadowPresented.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
 	q.primaryAnswered(primary)
+	q.answered.note(primary, q.clk.Now())
 	return q.shadowContact(primary, dbID, discards, true)
 }
 
@@ -696,17 +697,30 @@ type ContactResult struct {
 // started, in one commit with its consequence: at retries consecutive
 // failures every copy held for the primary is taken over (SR-6). The
 // primary stays watched while copies of it are here.
+//
+// A heartbeat that failed although the primary completed a session with
+// this server after it began (a discard query, a reconciliation, a copy
+// it pushed: answered.go) is no failure: the primary is alive (it was
+// stopped, or slow, while the heartbeat waited). Nothing is written or
+// taken over, and the answer is ErrAnsweredSince with the failures as
+// they stand. The check runs in the commit that would take the copies
+// over, so a session recorded before that commit always prevents it.
 func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, takenN int, err error) {
 	now := q.clk.Now()
 	var taken []*Message
+	answered := false
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		taken, takenN = taken[:0], 0
+		taken, takenN, answered = taken[:0], 0, false
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
 		}
 		if p == nil {
 			p = &ShadowPeer{Primary: primary}
+		}
+		if q.answered.since(primary, started) {
+			answered, failures = true, p.Failures
+			return nil
 		}
 		p.Failures++
 		p.LastTry = started
@@ -728,6 +742,9 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retri
 	})
 	if err != nil {
 		return 0, 0, err
+	}
+	if answered {
+		return failures, 0, ErrAnsweredSince
 	}
 	q.afterTakeover(primary, "", taken)
 	return failures, takenN, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/orgid"
 )
 
 // primaryDB is the database id the fake primary presents ("": no shadow
@@ -522,5 +523,73 @@ func TestNewDatabaseDigestTakesOver(t *testing.T) {
 	peers, _ := q.ShadowPeers()
 	if len(peers) != 1 || peers[0].DatabaseID != "db1" || peers[0].Failures != 0 {
 		t.Fatalf("stored primary after a digest takeover: %+v", peers)
+	}
+}
+
+// A heartbeat that began while the primary was stopped and hit its bound
+// after the primary came back and completed a session here must not take
+// its copies over: the primary delivers them itself (rt33 F1: 13
+// duplicates). Neither a discard query nor a copy it pushed after the
+// heartbeat began lets the failure count; one before it does.
+func TestHeartbeatFailedAfterAnswerTakesNothing(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	db.set("")
+	// Two heartbeats failed; the third would take the copy over.
+	for i := 0; i < 2; i++ {
+		clk.Advance(10 * time.Second)
+		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := clk.Now()
+	clk.Advance(5 * time.Second)
+	// The primary answers a discard query while the third heartbeat
+	// waits (it resets the failures); the heartbeat then fails at its
+	// bound, asked with a retry count it would reach.
+	if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Second)
+	failures, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 1, "context deadline exceeded")
+	if !errors.Is(err, ErrAnsweredSince) || taken != 0 || failures != 0 {
+		t.Fatalf("heartbeat cut off after a contact: failures %d, taken %d, %v; want none, ErrAnsweredSince", failures, taken, err)
+	}
+	if got, _ := q.Message(m.ID); got == nil || got.State != Shadow {
+		t.Fatalf("the copy after a heartbeat cut off after a contact: %+v", got)
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].Failures != 0 || peers[0].TakenOver {
+		t.Fatalf("peer after a heartbeat cut off after a contact: %+v", peers)
+	}
+	// A copy the primary pushed after a heartbeat began counts the same.
+	clk.Advance(time.Minute)
+	started = clk.Now()
+	clk.Advance(time.Second)
+	c := msg(s, "b@example.org", "y@b.example")
+	c.OrgID = orgid.New()
+	if _, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-b", "127.0.0.2:25", "db1"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if _, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 1, "context deadline exceeded"); !errors.Is(err, ErrAnsweredSince) || taken != 0 {
+		t.Fatalf("heartbeat cut off after a pushed copy: taken %d, %v; want none, ErrAnsweredSince", taken, err)
+	}
+	// A heartbeat that began after the last session counts, and at the
+	// retry count takes the copies over.
+	clk.Advance(time.Second)
+	failures, taken, err = q.ShadowHeartbeatFailed("hub-b", clk.Now(), 1, "timeout")
+	if err != nil || failures != 1 || taken != 2 {
+		t.Fatalf("heartbeat begun after the last session: failures %d, taken %d, %v; want 1, 2", failures, taken, err)
 	}
 }

@@ -241,7 +241,14 @@
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database
 // id, take over or apply discards, reset the timer); each failed heartbeat
-// is one commit (count it, take over at the retry count). The commit that
+// is one commit (count it, take over at the retry count). That commit
+// first checks whether the primary completed a session with this server
+// after the heartbeat began — a discard query (Contact), a reconciliation
+// (AnswerStore), a copy it pushed, a query of its own answered here — and
+// if so counts nothing and takes nothing over (ErrAnsweredSince): the
+// primary is alive, it was stopped or slow while the heartbeat waited
+// (rt33 F1). Those times are the store's memory only; a restart ends every
+// heartbeat in flight, so none is lost that could matter. The commit that
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.
 //

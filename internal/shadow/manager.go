@@ -62,7 +62,23 @@ type Store interface {
 	Presented(primary, dbID string, discards []string) (ContactResult, error)
 	// HeartbeatFailed counts a failed heartbeat that started at started
 	// and takes the copies over at retries consecutive failures (SR-6).
+	// When the primary completed a session with this server after
+	// started, it counts nothing, takes nothing over and returns
+	// ErrAnsweredSince, decided in the commit that would take over.
 	HeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, taken int, err error)
+}
+
+// ErrAnsweredSince is HeartbeatFailed's answer for a heartbeat that
+// failed after the primary completed another session with this server
+// (it was stopped or slow while the heartbeat waited, and is back): no
+// failure, no takeover.
+var ErrAnsweredSince = errors.New("the primary completed a session with this server after the heartbeat began")
+
+// AnswerStore is a Store that is told of completed sessions with a
+// primary that are no discard query (a reconciliation): a heartbeat
+// that began before one and fails takes nothing over.
+type AnswerStore interface {
+	Answered(primary string)
 }
 
 // Heartbeater opens a session to a primary only to query discard
@@ -890,6 +906,14 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	m.failedWhy[p.Name] = err.Error()
 	m.mu.Unlock()
 	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, retries, err.Error())
+	if errors.Is(serr, ErrAnsweredSince) {
+		m.mu.Lock()
+		delete(m.failedWhy, p.Name)
+		m.mu.Unlock()
+		m.cfg.Log.Warn("heartbeat failed, but the primary completed another session here since it began: no failure counted, its copies are kept",
+			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
+		return err
+	}
 	if serr != nil {
 		m.cfg.Log.Error("recording a failed heartbeat failed", "primary", p.Name, "err", serr)
 		return err

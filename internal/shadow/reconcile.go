@@ -102,6 +102,11 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 		return nil
 	}
 	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids)))
+	if as, ok := m.cfg.Store.(AnswerStore); ok && err == nil {
+		// A completed session: a heartbeat that began before it and
+		// fails takes nothing over (the primary is alive).
+		as.Answered(p.Name)
+	}
 	if rl, ok := m.cfg.Store.(RestoredLister); ok && err == nil && next != 0 && rl.RestoredWaiting(p.Name) {
 		m.mu.Lock()
 		delete(m.reconciled, p.Name) // the next batch at the next step

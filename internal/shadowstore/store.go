@@ -1,6 +1,7 @@
 package shadowstore
 
 import (
+	"errors"
 	"time"
 
 	"umbra/internal/queue"
@@ -44,8 +45,15 @@ func (s Store) PresentedDigest(p, digest string) (shadow.ContactResult, error) {
 }
 
 func (s Store) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
-	return (*s.M).ShadowHeartbeatFailed(p, started, retries, reason)
+	f, t, err := (*s.M).ShadowHeartbeatFailed(p, started, retries, reason)
+	if errors.Is(err, queue.ErrAnsweredSince) {
+		err = shadow.ErrAnsweredSince
+	}
+	return f, t, err
 }
+
+// Answered implements shadow.AnswerStore.
+func (s Store) Answered(p string) { (*s.M).ShadowAnswered(p) }
 
 func (s Store) HeldCopies(p string, after uint64, max int) ([]string, uint64, error) {
 	ids, next, err := (*s.M).ShadowCopiesToAsk(p, queue.ID(after), max)

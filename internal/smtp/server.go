@@ -629,9 +629,22 @@ func (s *Server) SetPeerHealth(h PeerHealth) {
 	s.peerHealth.Store(&peerHealthHolder{h})
 }
 
+// ShadowAnswerer is ShadowVerbs that is told when a peer completed a
+// query here (queue.Manager.ShadowAnswered): a heartbeat this server
+// began to that peer before, and that fails, takes none of its copies
+// over — the peer is alive.
+type ShadowAnswerer interface {
+	ShadowAnswered(serverID string)
+}
+
+var _ ShadowAnswerer = (*queue.Manager)(nil)
+
 // peerAnswered clears the marks of the session's shadow server: it just
 // completed a query here.
 func (s *session) peerAnswered() {
+	if a, ok := s.srv.shadow.(ShadowAnswerer); ok && s.shadowServer != "" {
+		a.ShadowAnswered(s.shadowServer)
+	}
 	ph := s.srv.peerHealth.Load()
 	if ph == nil || s.shadowServer == "" {
 		return

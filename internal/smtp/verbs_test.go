@@ -27,8 +27,21 @@ import (
 
 // fakeShadow holds discard notifications per shadow server.
 type fakeShadow struct {
-	mu    sync.Mutex
-	notes map[string][]string
+	mu       sync.Mutex
+	notes    map[string][]string
+	answered []string // ShadowAnswered: the peers that completed a query
+}
+
+func (f *fakeShadow) ShadowAnswered(server string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answered = append(f.answered, server)
+}
+
+func (f *fakeShadow) answeredBy() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.answered...)
 }
 
 func (f *fakeShadow) DatabaseID() string { return "db-0123456789abcdef" }
@@ -97,8 +110,16 @@ func TestShadowVerbReplies(t *testing.T) {
 	d.cmd("XSHADOW hub2", "250 db-0123456789abcdef")
 	d.cmd("XQUERYDISCARD 0", "501 5.5.4")
 	d.cmd("XQUERYDISCARD many", "501 5.5.4")
+	if got := sh.answeredBy(); len(got) != 0 {
+		t.Fatalf("refused queries counted as answered: %v", got)
+	}
 	if got := d.cmd("XQUERYDISCARD 2", "250 s2"); got != "250-2.0.0 2 discard notifications\n250-s1\n250 s2" {
 		t.Fatalf("XQUERYDISCARD reply:\n%s", got)
+	}
+	// A completed query tells the shadow verbs the peer is alive: a
+	// heartbeat this server began to it takes nothing over (rt33 F1).
+	if got := sh.answeredBy(); len(got) != 1 || got[0] != "hub2" {
+		t.Fatalf("peers that completed a query: %v; want [hub2]", got)
 	}
 	d.cmd("XQDISCARD 2", "250 s3") // the alias; s1 and s2 were forgotten once the peer spoke again
 	d.cmd("XQUERYDISCARD 2", "250 2.0.0 0 discard notifications")

@@ -1,0 +1,50 @@
+package queue
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrAnsweredSince is ShadowHeartbeatFailed's answer for a heartbeat that
+// failed although the primary completed a session with this server after
+// the heartbeat began: the primary is alive (it was stopped, or slow,
+// while the heartbeat waited), so the failure is not counted and nothing
+// is taken over. Taking its copies over now would deliver again what the
+// primary delivers itself.
+var ErrAnsweredSince = errors.New("the primary completed a session with this server after the heartbeat began")
+
+// answeredAt remembers, per primary, when it last completed a session
+// with this server: a discard query (heartbeat, watch, delivery session:
+// ShadowContact), a reconciliation (ShadowAnswered), a copy it pushed
+// here. Memory only: a restart ends every heartbeat in flight, and the
+// next one starts after it.
+type answeredAt struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (a *answeredAt) note(primary string, t time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.at == nil {
+		a.at = map[string]time.Time{}
+	}
+	if t.After(a.at[primary]) {
+		a.at[primary] = t
+	}
+}
+
+// since reports whether primary completed a session after started.
+func (a *answeredAt) since(primary string, started time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.at[primary].After(started)
+}
+
+// ShadowAnswered records that primary completed a session with this
+// server now that is no discard query (a reconciliation): a heartbeat
+// that began before and fails takes nothing over (ErrAnsweredSince).
+func (q *Manager) ShadowAnswered(primary string) {
+	q.answered.note(primary, q.clk.Now())
+}
