@@ -534,6 +534,9 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 			}
 			next, left := c, 0
 			for _, fe := range fes {
+				if f, ok := c.FileSetting(fe.Setting...); ok && f == "" {
+					continue // a file left out (here or by checkConfig): the omission's doing (rt34 F13)
+				}
 				n, ok := next.Without(fe.Setting...)
 				if !ok && c != cfg {
 					continue // a file left out before: the omission's doing

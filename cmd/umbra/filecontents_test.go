@@ -83,6 +83,11 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 	der, _ = x509.MarshalPKCS8PrivateKey(other.PrivateKey)
 	otherKey := write("other.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
 	creds := write("creds", "# no account\n")
+	badCreds := write("badcreds", "alice:notahash\nbob\n")
+	bigFile := write("big.pem", "")
+	if err := os.Truncate(bigFile, 1<<30); err != nil { // sparse: a size, not disk
+		t.Fatal(err)
+	}
 	appendYAML := func(yaml string) func(string) string { return func(text string) string { return text + yaml } }
 	console := func(cert, key string) func(string) string {
 		return appendYAML("console:\n  listen: " + freeAddr(t, "127.0.0.1") + "\n  cert_file: " + cert + "\n  key_file: " + key + "\n  credentials_file: " + creds + "\n")
@@ -147,6 +152,18 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 			appendYAML("outbound_tls:\n  ca_file: "+garbage+"\n"), appendYAML(ldap+"  bind_dn: cn=x\n  bind_password_file: "+missing+"\n"),
 			console(certFile, otherKey)),
 			`dkim\.keys\[0\] .*key_file: ` + ecKey + `: ECDSA keys have no DKIM algorithm`},
+		// Every bad file of one receive connector, and every bad line of
+		// its credentials file, in one run (rt34 F1, F3): a certificate
+		// without PEM, a client CA file without a certificate, a
+		// credentials file with two bad lines.
+		{"every bad file of a connector", func(text string) string {
+			return strings.Replace(text, "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n"+
+				"    tls: {cert_file: "+garbage+", key_file: "+keyFile+", client_ca_file: "+garbage+"}\n"+
+				"    auth: {credentials_file: "+badCreds+"}\n", 1)
+		}, `receive_connectors\[0\]\.tls\.cert_file ` + garbage + `: .*PEM data in certificate input`},
+		// A large file is refused at its limit, not read whole (rt34 F16).
+		{"client ca too large", clientCA(bigFile), `receive_connectors\[0\]\.tls\.client_ca_file ` + bigFile + `: file too large: larger than the 16 MiB limit for a certificate file`},
+		{"mta-sts publish certificate missing", publish(missing, keyFile), `outbound_tls\.mta_sts_publish\.cert_file ` + missing + `: no such file or directory`},
 	}
 
 	// also: more refusals the same run reports, each after file:line
@@ -158,7 +175,18 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		`outbound_tls\.ca_file ` + garbage + `: no PEM certificate`,
 		`ldap\.bind_password_file ` + missing + `: no such file or directory`,
 		`console\.key_file ` + otherKey + ` does not match the certificate`,
-	}}
+	},
+		"every bad file of a connector": []string{
+			`receive_connectors\[0\]\.tls\.client_ca_file ` + garbage + `:? .*no PEM certificate`,
+			`receive_connectors\[0\]\.auth\.credentials_file ` + badCreds + `:1: the password of \\?"alice\\?" is not a bcrypt hash`,
+			`receive_connectors\[0\]\.auth\.credentials_file ` + badCreds + `:2: want name:bcrypt-hash\[:server\]`,
+		}}
+	// never: what the same run must not say: a file left out after its
+	// refusal is not refused again under an empty name (rt34 F13).
+	never := map[string]string{
+		"dkim missing":                        `stat : |key_file : `,
+		"mta-sts publish certificate missing": `cert_file : |stat : `,
+	}
 
 	// One running daemon takes each configuration on SIGHUP and refuses
 	// it at the same line.
@@ -192,6 +220,9 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 				if !re.Match(out) {
 					t.Errorf("config check: want %q\n%s", re, out)
 				}
+			}
+			if n := never[tc.name]; n != "" && regexp.MustCompile(n).Match(out) {
+				t.Errorf("config check: a refusal of a file left out (%q)\n%s", n, out)
 			}
 			out, err = exec.CommandContext(ctx, umbraBin, "serve", "--config", cfg).CombinedOutput()
 			for _, re := range res {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +54,7 @@ func ldapPassword(file string) (string, error) {
 	if file == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := config.ReadFileLimit(file, config.MaxPasswordFileSize, "a password file")
 	if err != nil {
 		return "", config.NewFileError(file, err, "ldap", "bind_password_file")
 	}

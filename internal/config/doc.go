@@ -48,7 +48,10 @@
 //     packages. A loader refuses a file with a FileError naming its
 //     setting; Config.Place puts it at the setting's line. Load does not
 //     read them: other commands read the configuration without the keys
-//     (often readable by the daemon only).
+//     (often readable by the daemon only). Each reads its file up to the
+//     limit of its kind (ReadFileLimit, LimitReader, the Max…FileSize
+//     constants): a setting pointed at a huge file is refused naming the
+//     limit, not read whole.
 //     Listeners gives serve and SIGHUP each listener with its setting,
 //     so that one another process holds is refused at its line too.
 //   - A derived default is built from valid values only, so one bad value

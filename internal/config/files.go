@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"sort"
@@ -73,7 +74,7 @@ var errNoCertificate = errors.New("no PEM certificate")
 // client_ca_file). A file that cannot be read, or holds no certificate,
 // is a FileError at the setting.
 func AppendCAFile(pool *x509.CertPool, file string, setting ...any) error {
-	pem, err := os.ReadFile(file)
+	pem, err := ReadFileLimit(file, MaxCertFileSize, "a certificate file")
 	if err != nil {
 		return NewFileError(file, err, setting...)
 	}
@@ -178,4 +179,115 @@ func fieldByKey(v reflect.Value, key string) reflect.Value {
 		}
 	}
 	return reflect.Value{}
+}
+
+// Size limits of the files a configuration names, by kind: far above
+// any real file of the kind, far below what a setting pointed by
+// mistake at a log file or a disk image would make a check, a start or
+// a reload hold in memory (config check, serve and SIGHUP read them
+// with ReadFileLimit and the readers of each kind).
+const (
+	MaxCertFileSize        = 16 << 20 // a certificate chain or a CA bundle
+	MaxKeyFileSize         = 1 << 20  // a private key (TLS, DKIM, ARC)
+	MaxPasswordFileSize    = 64 << 10 // a password file
+	MaxCredentialsFileSize = 64 << 20 // a credentials file (one line per account)
+	MaxRecipientsFileSize  = 64 << 20 // a recipients list
+)
+
+// ErrTooLarge is a file larger than the limit of its kind.
+var ErrTooLarge = errors.New("file too large")
+
+// ReadFileLimit reads file whole when it holds at most limit bytes;
+// a larger one is refused after reading limit+1 bytes, with an error
+// that names the limit ("is larger than the 16 MiB limit for a
+// certificate file"), what is a kind's name in it.
+func ReadFileLimit(file string, limit int64, what string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(LimitReader(f, limit, what))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// LimitReader reads r up to limit bytes, and fails with ErrTooLarge
+// (naming the limit and what) at the byte after: a reader that parses as
+// it goes (a credentials file's lines) stops there too.
+func LimitReader(r io.Reader, limit int64, what string) io.Reader {
+	return &limitReader{r: io.LimitReader(r, limit+1), left: limit, limit: limit, what: what}
+}
+
+type limitReader struct {
+	r     io.Reader
+	left  int64
+	limit int64
+	what  string
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if int64(n) > l.left {
+		return int(l.left), fmt.Errorf("%w: larger than the %s limit for %s", ErrTooLarge, sizeName(l.limit), l.what)
+	}
+	l.left -= int64(n)
+	return n, err
+}
+
+// sizeName is n bytes as the largest unit that divides it: "16 MiB".
+func sizeName(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// NewFileLineError is err (which names the file and its line already:
+// "creds:2: want name:bcrypt-hash[:server]") as a FileError at the
+// setting that names the file, after the setting's name: a loader that
+// refuses several lines of one file gives one of these for each.
+func NewFileLineError(err error, setting ...any) *FileError {
+	return &FileError{Setting: setting, Err: fmt.Errorf("%s %w", settingName(setting), err)}
+}
+
+// FileSetting is the value of the file setting at the path setting (as
+// a FileError names it), and whether there is one there: a check that
+// left the setting out (Without) finds it empty, and a loader's refusal
+// of that empty name is the omission's doing.
+func (c *Config) FileSetting(setting ...any) (string, bool) {
+	if c == nil || len(setting) == 0 {
+		return "", false
+	}
+	v := reflect.ValueOf(c).Elem()
+	for _, k := range setting {
+		if v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return "", false
+			}
+			v = v.Elem()
+		}
+		switch k := k.(type) {
+		case int:
+			if v.Kind() != reflect.Slice || k < 0 || k >= v.Len() {
+				return "", false
+			}
+			v = v.Index(k)
+		case string:
+			if v = fieldByKey(v, k); !v.IsValid() {
+				return "", false
+			}
+		default:
+			return "", false
+		}
+	}
+	if v.Kind() != reflect.String {
+		return "", false
+	}
+	return v.String(), true
 }

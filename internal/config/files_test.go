@@ -4,7 +4,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -89,5 +91,68 @@ func TestWithoutLeavesOriginal(t *testing.T) {
 	var fe *FileError
 	if !errors.As(c.Place(ca), &fe) || fe != ca {
 		t.Error("a placed error does not hold its FileError")
+	}
+}
+
+// A file a setting names is read up to the limit of its kind, not
+// whole: a CA file, a certificate or a key larger than its limit is
+// refused at the setting's line with the limit named (rt34 F16). The
+// files are sparse: a size, not memory.
+func TestFilesReadUpToTheirLimit(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writePair(t, dir, "a")
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	err := AppendCAFile(x509.NewCertPool(), big, "ldap", "ca_file")
+	if err == nil || err.Error() != "ldap.ca_file "+big+": file too large: larger than the 16 MiB limit for a certificate file" {
+		t.Errorf("a 1 GiB CA file: %v", err)
+	}
+	_, err = LoadKeyPair(cert, big, []any{"console", "cert_file"}, []any{"console", "key_file"})
+	var fe *FileError
+	if !errors.As(err, &fe) || fmt.Sprint(fe.Setting) != "[console key_file]" || !strings.Contains(err.Error(), "larger than the 1 MiB limit for a key file") {
+		t.Errorf("a 1 GiB key file: %v", err)
+	}
+	_, err = LoadKeyPair(big, key, []any{"console", "cert_file"}, []any{"console", "key_file"})
+	if !errors.As(err, &fe) || fmt.Sprint(fe.Setting) != "[console cert_file]" || !strings.Contains(err.Error(), "larger than the 16 MiB limit") {
+		t.Errorf("a 1 GiB certificate file: %v", err)
+	}
+	if _, err := LoadKeyPair(cert, key, []any{"console", "cert_file"}, []any{"console", "key_file"}); err != nil {
+		t.Errorf("a good pair: %v", err)
+	}
+	// Exactly at the limit is read; one byte more is not.
+	at := filepath.Join(dir, "at")
+	os.WriteFile(at, make([]byte, 100), 0o600)
+	if b, err := ReadFileLimit(at, 100, "x"); err != nil || len(b) != 100 {
+		t.Errorf("at the limit: %d bytes, %v", len(b), err)
+	}
+	if _, err := ReadFileLimit(at, 99, "x"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("over the limit: %v", err)
+	}
+}
+
+// FileSetting reads a file setting's value by the path a FileError
+// names: a setting left out (Without) reads empty, and a path that is no
+// file setting is not one.
+func TestFileSetting(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Parse([]byte("server:\n  name: mx.a.test\n  data_dir: "+dir+"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    tls: {cert_file: /c, key_file: /k}\n"),
+		filepath.Join(dir, "c.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := c.FileSetting("receive_connectors", 0, "tls", "cert_file"); !ok || f != "/c" {
+		t.Errorf("cert_file: %q %v", f, ok)
+	}
+	w, _ := c.Without("receive_connectors", 0, "tls", "cert_file")
+	if f, ok := w.FileSetting("receive_connectors", 0, "tls", "cert_file"); !ok || f != "" {
+		t.Errorf("cert_file left out: %q %v", f, ok)
+	}
+	if _, ok := c.FileSetting("receive_connectors", 3, "tls", "cert_file"); ok {
+		t.Error("a connector that is not there: ok")
 	}
 }

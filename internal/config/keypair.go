@@ -17,12 +17,27 @@ import (
 // key, a key that does not match its certificate, a file without PEM
 // data, a key of an unknown type.
 func LoadKeyPair(cert, key string, certAt, keyAt []any) (tls.Certificate, error) {
-	pair, err := tls.LoadX509KeyPair(cert, key)
-	if err == nil {
-		return pair, nil
-	}
 	fileErr := func(at []any, msg string) error {
 		return &FileError{Setting: at, Err: errors.New(settingName(at) + " " + msg)}
+	}
+	// Each file read bounded (rt34 F16): a setting pointed at a huge
+	// file is refused at its limit, not read whole.
+	certPEM, err := ReadFileLimit(cert, MaxCertFileSize, "a certificate file")
+	if errors.Is(err, ErrTooLarge) {
+		return tls.Certificate{}, fileErr(certAt, fmt.Sprintf("%s: %v", cert, err))
+	}
+	var keyPEM []byte
+	if err == nil {
+		keyPEM, err = ReadFileLimit(key, MaxKeyFileSize, "a key file")
+		if errors.Is(err, ErrTooLarge) {
+			return tls.Certificate{}, fileErr(keyAt, fmt.Sprintf("%s: %v", key, err))
+		}
+	}
+	var pair tls.Certificate
+	if err == nil {
+		if pair, err = tls.X509KeyPair(certPEM, keyPEM); err == nil {
+			return pair, nil
+		}
 	}
 	var pe *os.PathError
 	switch msg := err.Error(); {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,7 +377,7 @@ func Password(i int, sc config.SendConnector) (string, error) {
 		return "", nil
 	}
 	setting := []any{"send_connectors", i, "auth", "password_file"}
-	b, err := os.ReadFile(file)
+	b, err := config.ReadFileLimit(file, config.MaxPasswordFileSize, "a password file")
 	if err != nil {
 		return "", config.NewFileError(file, err, setting...)
 	}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"umbra/internal/mailaddr"
 	"unicode/utf8"
+
+	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 )
 
 // Verdict is a directory's answer for one address.
@@ -146,9 +147,10 @@ func validDomain(s string) bool {
 	return true
 }
 
-// LoadFile reads and parses a recipients file.
+// LoadFile reads and parses a recipients file, up to
+// config.MaxRecipientsFileSize: a larger one is refused naming the limit.
 func LoadFile(path string) (*List, error) {
-	data, err := os.ReadFile(path)
+	data, err := config.ReadFileLimit(path, config.MaxRecipientsFileSize, "a recipients file")
 	if err != nil {
 		return nil, err
 	}

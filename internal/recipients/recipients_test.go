@@ -3,6 +3,8 @@ package recipients
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -324,5 +326,18 @@ func TestCalloutLearnsFromRefusal(t *testing.T) {
 	calls := h.calls
 	if v, _ := c.Lookup(ctx, "alice@corp.test"); v != Unknown || h.calls != calls {
 		t.Fatalf("after the refusal: %v (callouts %d → %d)", v, calls, h.calls)
+	}
+}
+
+// A recipients file is read up to its limit, not whole (rt34 F16). The
+// file is sparse: a size, not disk.
+func TestLoadFileReadsUpToItsLimit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big")
+	os.WriteFile(p, nil, 0o600)
+	if err := os.Truncate(p, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "larger than the 64 MiB limit for a recipients file") {
+		t.Errorf("a 1 GiB recipients file: %v", err)
 	}
 }

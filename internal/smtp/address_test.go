@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"umbra/internal/config"
 )
 
 func TestParseAddress(t *testing.T) {
@@ -79,4 +81,22 @@ func FuzzParseCredentials(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every bad line of a credentials file is reported, each at its line,
+// not only the first (rt34 F3); a file past its limit is refused naming
+// the limit, not read whole (F16).
+func TestCredentialsReportEveryBadLine(t *testing.T) {
+	_, err := parseCredentials(strings.NewReader("alice:notahash\nbob\n# c\ncarol:$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy:admin\n"), "creds")
+	want := "creds:1: the password of \"alice\" is not a bcrypt hash\ncreds:2: want name:bcrypt-hash[:server]\ncreds:4: unknown flag \"admin\" (server)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want\n%s", err, want)
+	}
+	// Comment lines without end, past the limit: refused there, at the
+	// limit, the lines before it parsed as they came.
+	comments := strings.NewReader(strings.Repeat("# comment\n", 1<<17))
+	_, err = parseCredentials(config.LimitReader(comments, 1<<20, "a credentials file"), "creds")
+	if err == nil || err.Error() != "creds: file too large: larger than the 1 MiB limit for a credentials file" {
+		t.Errorf("past the limit: %v", err)
+	}
 }

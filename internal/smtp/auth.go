@@ -10,6 +10,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"golang.org/x/crypto/bcrypt"
+
+	"umbra/internal/config"
 )
 
 // Credentials are the accounts of a credentials file: one
@@ -31,46 +33,77 @@ type account struct {
 	server bool
 }
 
-// LoadCredentials reads a credentials file. Errors name file and line and
-// never include a hash.
+// LoadCredentials reads a credentials file, up to
+// config.MaxCredentialsFileSize. Errors name file and line and never
+// include a hash; every bad line is reported (up to maxCredentialErrors),
+// joined, not only the first.
 func LoadCredentials(path string) (*Credentials, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return parseCredentials(f, path)
+	return parseCredentials(config.LimitReader(f, config.MaxCredentialsFileSize, "a credentials file"), path)
+}
+
+// maxCredentialErrors bounds the bad lines one load reports.
+const maxCredentialErrors = 10
+
+// credentialsFileErrors is err of LoadCredentials as config.FileErrors
+// at the setting that names the file: one for a file that cannot be
+// read, one for each bad line.
+func credentialsFileErrors(err error, setting ...any) []error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return []error{config.NewFileError(pe.Path, err, setting...)}
+	}
+	var out []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, config.NewFileLineError(e, setting...))
+		}
+		return out
+	}
+	return []error{config.NewFileLineError(err, setting...)}
 }
 
 // parseCredentials reads the lines of a credentials file named path.
 func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 	c := &Credentials{users: map[string]account{}}
 	maxCost := 0
+	var bad []error
 	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
+	for n := 1; sc.Scan() && len(bad) < maxCredentialErrors; n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		parts := strings.Split(line, ":")
 		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
-			return nil, fmt.Errorf("%s:%d: want name:bcrypt-hash[:server]", path, n)
+			bad = append(bad, fmt.Errorf("%s:%d: want name:bcrypt-hash[:server]", path, n))
+			continue
 		}
 		cost, err := bcrypt.Cost([]byte(parts[1]))
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: the password of %q is not a bcrypt hash", path, n, parts[0])
+			bad = append(bad, fmt.Errorf("%s:%d: the password of %q is not a bcrypt hash", path, n, parts[0]))
+			continue
 		}
 		maxCost = max(maxCost, cost)
 		if len(parts) == 3 && parts[2] != "server" {
-			return nil, fmt.Errorf("%s:%d: unknown flag %q (server)", path, n, parts[2])
+			bad = append(bad, fmt.Errorf("%s:%d: unknown flag %q (server)", path, n, parts[2]))
+			continue
 		}
 		if _, dup := c.users[parts[0]]; dup {
-			return nil, fmt.Errorf("%s:%d: %q is listed twice", path, n, parts[0])
+			bad = append(bad, fmt.Errorf("%s:%d: %q is listed twice", path, n, parts[0]))
+			continue
 		}
 		c.users[parts[0]] = account{hash: []byte(parts[1]), server: len(parts) == 3}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		bad = append(bad, fmt.Errorf("%s: %w", path, err))
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
 	}
 	if maxCost == 0 {
 		maxCost = bcrypt.DefaultCost // no account: nothing to match
