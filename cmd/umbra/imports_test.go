@@ -60,6 +60,8 @@ func TestImportGraph(t *testing.T) {
 	// drives shadow timing through queue.Client and queue.TaskRunner,
 	// which shadow.Manager satisfies without importing queue). The
 	// operator's views (admin, console) read both parts' status.
+	// Leaf utilities that import no umbra package: any package may use them.
+	leaf := map[string]bool{"umbra/internal/mailaddr": true, "umbra/internal/filelimit": true}
 	wiring := map[string]bool{"umbra/cmd/umbra": true, "umbra/internal/sim": true, "umbra/internal/shadowstore": true,
 		"umbra/internal/admin": true, "umbra/internal/console": true}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -80,7 +82,7 @@ func TestImportGraph(t *testing.T) {
 		}
 		for _, imp := range imports {
 			for _, bad := range forbidden[pkg] {
-				if (imp == bad || strings.HasPrefix(imp, bad) && strings.HasSuffix(bad, "/") || strings.HasPrefix(imp, bad+"/")) && imp != pkg && imp != "umbra/internal/mailaddr" {
+				if (imp == bad || strings.HasPrefix(imp, bad) && strings.HasSuffix(bad, "/") || strings.HasPrefix(imp, bad+"/")) && imp != pkg && !leaf[imp] {
 					t.Errorf("%s imports %s", pkg, imp)
 				}
 			}

@@ -58,5 +58,5 @@
 //     is one error at the operator's line (rt22 F3), and the postmaster
 //     (taken from anyone) is always inside the organisation.
 //
-// The package imports no other umbra package.
+// The package imports no other umbra package but the leaf utilities mailaddr and filelimit.
 package config

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"umbra/internal/config"
+	"umbra/internal/filelimit"
 	"umbra/internal/mailaddr"
 )
 
@@ -147,10 +147,15 @@ func validDomain(s string) bool {
 	return true
 }
 
-// LoadFile reads and parses a recipients file, up to
-// config.MaxRecipientsFileSize: a larger one is refused naming the limit.
+// MaxFileSize bounds a recipients file: far above any real list, far
+// below what a setting pointed at a log file or a disk image would make
+// a check, a start or a reload hold in memory.
+const MaxFileSize = 64 << 20
+
+// LoadFile reads and parses a recipients file, up to MaxFileSize: a
+// larger one is refused naming the limit.
 func LoadFile(path string) (*List, error) {
-	data, err := config.ReadFileLimit(path, config.MaxRecipientsFileSize, "a recipients file")
+	data, err := filelimit.ReadFile(path, MaxFileSize, "a recipients file")
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,11 @@
+// Package filelimit reads a file an operator names (a certificate, a
+// key, a password, credentials or recipients list) up to a limit of its
+// kind, so that a setting pointed by mistake at a log file or a disk
+// image costs a check, a start or a reload at most that limit in memory.
+//
+// Invariants: a read never returns more than limit bytes; a larger file
+// fails with an error that wraps ErrTooLarge and names the limit and the
+// kind ("larger than the 16 MiB limit for a certificate file"), after
+// reading at most limit+1 bytes. The package imports no other umbra
+// package, so every loader may use it.
+package filelimit
