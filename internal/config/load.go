@@ -178,6 +178,11 @@ func resolvePaths(c *Config, base string) {
 		abs(&c.DKIM.Keys[i].KeyFile)
 	}
 	abs(&c.DKIM.ARC.KeyFile)
+	for _, o := range []*OutboundTLS{&c.OutboundTLS, &c.outboundTLSWritten} {
+		abs(&o.CAFile)
+		abs(&o.Publish.CertFile)
+		abs(&o.Publish.KeyFile)
+	}
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
 	}
