@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -119,6 +120,63 @@ func setRelativeCheck(v reflect.Value, name string, check func(name, path string
 				continue
 			}
 			setRelativeCheck(fv, name+"."+key, check)
+		}
+	}
+}
+
+// The admin socket's length is checked, and the socket used, as one
+// path whatever the spelling of the configuration's name: a data_dir
+// whose relative socket path fits in a unix socket address and whose
+// absolute one does not made the same file "ok" from its directory and
+// invalid (serve refused, every command exit 2) named absolutely (rt34
+// F11). Both spellings now give the same absolute socket and the same
+// refusal. Same for a relative unix: LMTP path, which was resolved
+// against the working directory.
+func TestSocketPathsDoNotDependOnTheConfigSpelling(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	const conn = "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n"
+	// relative socket: <data>/admin.sock fits (admin_socket is under data_dir); absolute: dir/<data>/admin.sock does not.
+	fits := strings.Repeat("y", maxSocketPath-len("/admin.sock"))
+	if len(filepath.Join(dir, fits, "admin.sock")) <= maxSocketPath {
+		t.Fatalf("temporary directory %s too short for the test", dir)
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		line       int // 0: valid
+		msg        string
+	}{
+		{"derived admin socket", "server:\n  name: mx.a.test\n  data_dir: " + fits + "\n" + conn, 3, "server.data_dir"},
+		{"relative admin socket", "server:\n  name: mx.a.test\n  data_dir: .\n  admin_socket: " + fits + "/admin.sock\n" + conn, 4, "server.admin_socket"},
+		{"relative lmtp socket", "server:\n  name: mx.a.test\n  data_dir: d\n" + conn + "mailbox:\n  lmtp: unix:" + fits + "/lmtp.sock\n", 8, "mailbox.lmtp"},
+		{"short ones", "server:\n  name: mx.a.test\n  data_dir: d\n  admin_socket: s/admin.sock\n" + conn + "mailbox:\n  lmtp: unix:l.sock\n", 0, ""},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(tc.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var sockets []string
+		for _, name := range []string{"c.yaml", filepath.Join(dir, "c.yaml"), filepath.Join("..", filepath.Base(dir), "c.yaml")} {
+			c, err := Load(name)
+			if tc.line == 0 {
+				if err != nil {
+					t.Errorf("%s as %s: %v", tc.name, name, err)
+					continue
+				}
+				sockets = append(sockets, c.Server.AdminSocket, c.Mailbox.LMTP)
+				continue
+			}
+			es, ok := err.(Errors)
+			if !ok || len(es) != 1 || es[0].Line != tc.line || !strings.Contains(es[0].Msg, tc.msg) {
+				t.Errorf("%s as %s: want one error at line %d naming %s, got\n%v", tc.name, name, tc.line, tc.msg, err)
+			}
+		}
+		if tc.line == 0 {
+			want := []string{filepath.Join(dir, "d", "s", "admin.sock"), "unix:" + filepath.Join(dir, "l.sock")}
+			for i, s := range sockets {
+				if s != want[i%2] {
+					t.Errorf("%s: socket %q, want %q", tc.name, s, want[i%2])
+				}
+			}
 		}
 	}
 }
