@@ -42,8 +42,12 @@ func TestAdminSocketDiscovery(t *testing.T) {
 		}
 		return path
 	}
-	// Nothing installed: the embedded default's socket.
-	if got := socketOf(); got != filepath.Join("umbra-data", "admin.sock") {
+	// Nothing installed: the embedded default's socket (absolute).
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := socketOf(), filepath.Join(wd, "umbra-data", "admin.sock"); got != want {
 		t.Errorf("without anything: %s", got)
 	}
 	// An installed configuration names the socket.

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net"
+	"sort"
+	"time"
 
 	"umbra/internal/config"
 )
@@ -14,9 +16,26 @@ import (
 // the data directory (no queue.db is left behind by a start that never
 // ran). The real listeners open later, in the same process; a listener
 // closed without a connection leaves nothing that holds the port.
-// Each failure is blamed on its setting's line.
+// Each failure is blamed on its setting's line. The admin socket is
+// probed with them: a process that answers on it refuses the start
+// before the data directory is touched, too (admin.Listen checks again
+// when it creates the socket).
 func probeListeners(cfg *config.Config) error {
-	return probe(cfg, nil, " (nothing was started; the data directory is untouched)")
+	const note = " (nothing was started; the data directory is untouched)"
+	err := probe(cfg, nil, note)
+	if s := cfg.Server.AdminSocket; s != "" {
+		if c, derr := net.DialTimeout("unix", s, time.Second); derr == nil {
+			c.Close()
+			var errs config.Errors
+			if err != nil {
+				errs = err.(config.Errors)
+			}
+			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("server.admin_socket %s is in use by another process%s", s, note), "server", "admin_socket"))
+			sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+			return errs
+		}
+	}
+	return err
 }
 
 // probeNewBindings is probeListeners for a reload: the receive

@@ -14,7 +14,8 @@ import (
 // no queue.db, no directory — whether the configuration is refused (a
 // topology that does not place this server, a binding whose host is an
 // IPv4 address in inet_aton's hex form, refused at its file:line) or an
-// address serve is to listen on cannot be had.
+// address serve is to listen on cannot be had — the admin socket too,
+// when another process answers on it (rt34 F12).
 func TestRefusedStartLeavesNoDatabase(t *testing.T) {
 	dir := t.TempDir()
 	topo := twoHubsOfOneSite(t, dir)
@@ -23,10 +24,20 @@ func TestRefusedStartLeavesNoDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	heldSock := filepath.Join(dir, "held.sock")
+	heldAdmin, err := net.Listen("unix", heldSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer heldAdmin.Close()
 	write := func(name, body string) (cfg, data string) {
 		data = filepath.Join(dir, name+"-data")
 		cfg = filepath.Join(dir, name+".yaml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf("server: {name: hub1, data_dir: %s, metrics_listen: \"\"}\n%s", data, body)), 0o600)
+		admin := ""
+		if name == "adminsocket" {
+			admin = ", admin_socket: " + heldSock
+		}
+		os.WriteFile(cfg, []byte(fmt.Sprintf("server: {name: hub1, data_dir: %s, metrics_listen: \"\"%s}\n%s", data, admin, body)), 0o600)
 		return cfg, data
 	}
 	for _, tc := range []struct {
@@ -40,6 +51,8 @@ func TestRefusedStartLeavesNoDatabase(t *testing.T) {
 			exitConfig, `hexbinding.yaml:4: binding "0x7f000013:2525": bad host "0x7f000013"`},
 		{"taken", "receive_connectors:\n  - name: org\n    bindings: [\"" + held.Addr().String() + "\"]\n",
 			exitFailure, held.Addr().String()},
+		{"adminsocket", "receive_connectors:\n  - name: org\n    bindings: [\"127.0.0.1:0\"]\n",
+			exitFailure, "adminsocket.yaml:1: server.admin_socket " + heldSock + " is in use by another process"},
 	} {
 		cfg, data := write(tc.name, tc.body)
 		out, err := exec.Command(umbraBin, "serve", "--config", cfg).CombinedOutput()

@@ -18,7 +18,9 @@
 //     changed (zerovalues.go), so a new defaulted field is covered too.
 //   - Relative paths are resolved once, at load: files against the
 //     configuration file's directory, the admin socket and the Maildir
-//     against the data directory.
+//     against the data directory; unix socket paths (the admin socket, a
+//     unix: mailbox.lmtp) are then made absolute, so their length, which
+//     a socket address bounds, does not depend on how the file is named.
 //   - A *Config is immutable after Load returns; reloading builds a new one
 //     and swaps it in whole.
 //   - The topology file (topology.go) is validated totally, each error at

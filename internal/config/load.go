@@ -178,8 +178,22 @@ func resolvePaths(c *Config, base string) {
 		abs(&c.DKIM.Keys[i].KeyFile)
 	}
 	abs(&c.DKIM.ARC.KeyFile)
+	for _, o := range []*OutboundTLS{&c.OutboundTLS, &c.outboundTLSWritten} {
+		abs(&o.CAFile)
+		abs(&o.Publish.CertFile)
+		abs(&o.Publish.KeyFile)
+	}
 	if c.Server.AdminSocket != "" && !filepath.IsAbs(c.Server.AdminSocket) {
 		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
+	}
+	// Unix socket paths are absolute: the length a socket address holds
+	// is then checked, and the socket used, as one path whatever the
+	// spelling of the configuration's name (relative, absolute, via ..).
+	socketAbs(&c.Server.AdminSocket)
+	if l, ok := strings.CutPrefix(c.Mailbox.LMTP, "unix:"); ok {
+		abs(&l)
+		socketAbs(&l)
+		c.Mailbox.LMTP = "unix:" + l
 	}
 	if c.Pickup.Directory != "" && !filepath.IsAbs(c.Pickup.Directory) {
 		c.Pickup.Directory = filepath.Join(c.Server.DataDir, c.Pickup.Directory)
@@ -199,6 +213,17 @@ func resolvePaths(c *Config, base string) {
 	}
 	for i := range c.SendConnectors {
 		abs(&c.SendConnectors[i].Auth.PasswordFile)
+	}
+}
+
+// socketAbs makes a unix socket path absolute (left as it is when the
+// working directory is gone).
+func socketAbs(p *string) {
+	if *p == "" || filepath.IsAbs(*p) {
+		return
+	}
+	if a, err := filepath.Abs(*p); err == nil {
+		*p = a
 	}
 }
 
