@@ -343,6 +343,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		})
 	}
 	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
+	adm.SetRedirectCheck(del.RedirectSelf)
 	if tlsReports != nil {
 		adm.SetTLSReports(tlsReportsAPI{tlsReports})
 	}
