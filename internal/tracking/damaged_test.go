@@ -41,3 +41,24 @@ func TestSearchDamagedLines(t *testing.T) {
 		t.Errorf("error %q does not say how many lines and which first", err)
 	}
 }
+
+// A Message-ID holding the byte 0xff and one holding the literal text
+// \xff are two values: the log writes them apart, and a search finds
+// each by the text track shows for it (or the first by the raw byte),
+// never both.
+func TestByteAndItsEscapeTextAreApart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write(Entry{Event: "receive", ID: "A", MessageID: "<id\xff1@x>", Sender: "a@ex.test"})
+	l.Write(Entry{Event: "receive", ID: "B", MessageID: `<id\xff1@x>`, Sender: "b@ex.test"})
+	l.Close()
+	for q, want := range map[string]string{`<id\xff1@x>`: "A", "<id\xff1@x>": "A", `<id\\xff1@x>`: "B"} {
+		es, err := Search(path, 0, Query{ID: q})
+		if err != nil || len(es) != 1 || es[0].ID != want {
+			t.Errorf("search %q: %+v %v, want only %s", q, es, err, want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
@@ -269,6 +270,13 @@ func (l *Log) Search(q Query) ([]Entry, error) {
 func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 1000
+	}
+	// A query holding a byte that is not UTF-8 looks for it as the log
+	// writes it (jsonsafe.TextBytes); a valid one is the text track shows.
+	for _, p := range []*string{&q.ID, &q.Sender, &q.Recipient} {
+		if !utf8.ValidString(*p) {
+			*p = jsonsafe.TextBytes(*p)
+		}
 	}
 	var files []string
 	for i := maxFiles; i >= 1; i-- {
