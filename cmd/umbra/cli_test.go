@@ -153,6 +153,18 @@ func TestCLIRedirectQueue(t *testing.T) {
 	other := startRecorder(t, otherAddr)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		// To this server's own listener the mail would only loop back
+		// and wait with 451 4.4.6: refused, saying why, nothing moved.
+		cmd := exec.Command(umbraBin, "--config", cfg, "queue", "redirect", "smarthost:sink", "--to", listen)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == exitNotFound && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond) // the queue does not exist yet
+			continue
+		} else if !ok || ee.ExitCode() != exitFailure || !strings.Contains(stderr.String(), "loop back here") {
+			t.Fatalf("redirect to this server's own listener %s: %v %q, want exit %d saying the mail would loop back", listen, err, stderr.String(), exitFailure)
+		}
 		out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", otherAddr, "--json")
 		var res struct{ Messages int }
 		json.Unmarshal([]byte(out), &res)

@@ -239,6 +239,13 @@ func checkRefusedViews(t *testing.T, cfg, metricsAddr, primary, reply string, he
 	if n := metricValue(t, metricsAddr, `umbra_shadow_primary_state{primary="`+primary+`",state="refused"}`); n != 1 {
 		t.Errorf("umbra_shadow_primary_state of %s refused: %v, want 1", primary, n)
 	}
+	// The copies kept for it are shadow list's COPIES and TAKEN OVER.
+	if n := metricValue(t, metricsAddr, `umbra_shadow_queue_messages{primary="`+primary+`"}`); n != float64(held) {
+		t.Errorf("umbra_shadow_queue_messages of %s: %v, want shadow list's %d copies", primary, n, held)
+	}
+	if n := metricValue(t, metricsAddr, `umbra_shadow_taken_over_messages{primary="`+primary+`"}`); n != 0 {
+		t.Errorf("umbra_shadow_taken_over_messages of %s: %v, want 0 (none taken over)", primary, n)
+	}
 }
 
 // A relay between hubs that know each other only by login logs in

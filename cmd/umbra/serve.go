@@ -327,7 +327,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 			vs, err := adm.ShadowViews() // the view shadow list shows
 			out := make([]metrics.PrimaryState, 0, len(vs))
 			for _, v := range vs {
-				out = append(out, metrics.PrimaryState{Primary: v.Primary, State: v.State, FailedHeartbeats: v.FailedHeartbeats})
+				out = append(out, metrics.PrimaryState{Primary: v.Primary, State: v.State, FailedHeartbeats: v.FailedHeartbeats,
+					Copies: v.Copies, TakenOverCopies: v.TakenOverCopies})
 			}
 			return out, err
 		})
@@ -343,6 +344,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		})
 	}
 	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
+	adm.SetRedirectCheck(del.RedirectSelf)
 	if tlsReports != nil {
 		adm.SetTLSReports(tlsReportsAPI{tlsReports})
 	}

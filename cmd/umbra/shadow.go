@@ -47,7 +47,14 @@ func newShadowCmd() *cobra.Command {
 					// Heartbeats fail: counted towards the takeover.
 					why = takeoverText(v.TakeoverAt, v.TakeoverBy, time.Now()) + ": " + v.Unreachable
 				}
-				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Primary, v.Copies, v.TakenOverCopies, v.OldestAge.Round(time.Second), last,
+				// The oldest of its shadow queue: "-" when that is empty
+				// (every copy taken over waits elsewhere), not a 0s that
+				// reads as a copy just arrived.
+				oldest := "-"
+				if v.OldestAge > 0 {
+					oldest = v.OldestAge.Round(time.Second).String()
+				}
+				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Primary, v.Copies, v.TakenOverCopies, oldest, last,
 					v.FailedHeartbeats, v.State, orDash(v.DatabaseID), why)
 			}
 			if err := w.Flush(); err != nil {

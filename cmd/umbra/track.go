@@ -25,7 +25,10 @@ configuration (tracking.path and its rotated files) itself: it works while
 the daemon is stopped, and needs read access to the files (root or the
 umbra group). A log file that cannot be read (not a regular file, no
 permission) is skipped with a warning naming it on stderr; the events of
-the other files are shown and the exit status is 5. At most --limit
+the other files are shown and the exit status is 5. So are lines that are
+no event (torn by a crash, or foreign): each file's count and first such
+line are named on stderr. A raw byte that is not UTF-8 in a line is shown
+as the text \xNN, as umbra logs it. At most --limit
 (1000) events are shown, the newest; when more match, stderr says so
 and from what time the events shown start.`,
 		Args: cobra.NoArgs,
@@ -92,8 +95,19 @@ and from what time the events shown start.`,
 				for _, sk := range partial.Skipped {
 					fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log file %s skipped: %v\n", sk.Name, sk.Err)
 				}
-				err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above): the events shown are from the others",
-					len(partial.Skipped))}
+				// Lines that are no event (torn, foreign) are named
+				// too: count and first line of each file.
+				for _, bl := range partial.BadLines {
+					fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log file %s\n", bl)
+				}
+				switch {
+				case len(partial.Skipped) > 0:
+					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above): the events shown are from the others",
+						len(partial.Skipped))}
+				default:
+					err = &exitError{code: exitSkipped, err: fmt.Errorf("lines of %d tracking log file(s) skipped (named above): the events shown are from the rest",
+						len(partial.BadLines))}
+				}
 			} else if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}

@@ -121,3 +121,32 @@ func TestTrackShowsInvalidBytes(t *testing.T) {
 		t.Fatalf("--json replies %q, %q: want the old as written, the new with \\xe9", es[0].Reply, es[1].Reply)
 	}
 }
+
+// umbra track on a log line umbra did not write (a raw byte that is not
+// UTF-8, a torn line): the byte shows as \xNN, as umbra logs it, not as
+// U+FFFD, and the lines that are no event are named on stderr (count,
+// first line) with exit 5, not skipped silently.
+func TestTrackDamagedLog(t *testing.T) {
+	cfgPath, cfg := trackConfig(t)
+	path := cfg.Tracking.Path
+	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	lines := `{"time":"` + ts + `","event":"receive","msg_id":"raw","sender":"s` + "\xe9" + `@ex.test"}` + "\n" +
+		"garbage line\n" +
+		`{"time":"` + ts + `","event":"receive","msg_id":"esc","sender":"` + "\x1b" + `@ex.test"}` + "\n" +
+		`{"time":"` + ts + `","event":"receive","msg_id":"ok","sender":"ok@ex.test"}` + "\n"
+	if err := os.WriteFile(path, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := umbraIn(t, t.TempDir(), nil, "-c", cfgPath, "track", "--since", "1h")
+	if code != exitSkipped || !strings.Contains(out, `s\xe9@ex.test`) || strings.Contains(out, "\ufffd") || !strings.Contains(out, "ok@ex.test") {
+		t.Fatalf("exit %d, table:\n%s%s\nwant the raw byte as \\xe9 and exit %d", code, out, errOut, exitSkipped)
+	}
+	if !strings.Contains(errOut, path) || !strings.Contains(errOut, "2 lines skipped") || !strings.Contains(errOut, "line 2") {
+		t.Fatalf("stderr %q: want the file, 2 lines and the first at line 2", errOut)
+	}
+	out, _, code = umbraIn(t, t.TempDir(), nil, "-c", cfgPath, "track", "--json", "--since", "1h")
+	var es []tracking.Entry
+	if err := json.Unmarshal([]byte(out), &es); err != nil || code != exitSkipped || len(es) != 2 || es[0].Sender != `s\xe9@ex.test` {
+		t.Fatalf("exit %d, --json %s (%v)", code, out, err)
+	}
+}

@@ -142,6 +142,9 @@ type Server struct {
 	// are this server and whether its mail loops back here (route
 	// explain; SetSelfCheck).
 	selfCheck func(ctx context.Context, connector, domain string) any
+	// redirectSelf says why a queue redirect's target is this server
+	// ("" when it is not; SetRedirectCheck).
+	redirectSelf func(ctx context.Context, to string) string
 	// tlsReports: the TLS-RPT counter (nil: tls_rpt off; tlsreport.go).
 	tlsReportsMu sync.Mutex
 	tlsReports   TLSReports
@@ -243,6 +246,13 @@ func (s *Server) SetTLSPolicy(f func(ctx context.Context, domain string) any) { 
 // route explain).
 func (s *Server) SetSelfCheck(f func(ctx context.Context, connector, domain string) any) {
 	s.selfCheck = f
+}
+
+// SetRedirectCheck gives the API delivery's check of a queue redirect's
+// target against this server: a redirect whose mail would loop back
+// here (and wait with 451 4.4.6) is refused, nothing moved.
+func (s *Server) SetRedirectCheck(f func(ctx context.Context, to string) string) {
+	s.redirectSelf = f
 }
 
 // ShadowView is one primary this server holds shadow copies for.
@@ -473,6 +483,12 @@ func (s *Server) routes() http.Handler {
 			if err := checkRedirectTarget(to); err != nil {
 				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
 				return
+			}
+			if s.redirectSelf != nil {
+				if why := s.redirectSelf(r.Context(), to); why != "" {
+					fail(w, http.StatusUnprocessableEntity, why)
+					return
+				}
 			}
 			n, err = s.q.RedirectQueue(r.Context(), name, to)
 		default:

@@ -17,8 +17,12 @@ import (
 // every value it writes.
 
 // TextBytes is s with each byte that is not part of valid UTF-8 written
-// as \xNN (lower-case hex); valid UTF-8 is returned as it is. The rule
-// is jsonsafe.TextBytes, which the tracking log writes its lines with.
+// as \xNN (lower-case hex), and a run of literal backslashes that would
+// read as such an escape doubled: a reply holding the byte 0xe9 and one
+// holding the text \xe9 show apart in message list and show, as in the
+// tracking log (the operator must be able to tell which bytes a next hop
+// sent); other text is returned as it is. The rule is jsonsafe.TextBytes,
+// which the tracking log writes its lines with.
 func TextBytes(s string) string { return jsonsafe.TextBytes(s) }
 
 // textBytes is v with TextBytes applied to every string JSON would

@@ -291,3 +291,29 @@ type cachedAddrs struct {
 }
 
 var localAddrs atomic.Pointer[cachedAddrs]
+
+// RedirectSelf says why an operator's queue redirect to target (host or
+// host:port, as the admin API checked it) would loop back here, "" when
+// it would not. A redirect makes target the only smart host of its mail
+// (redirectConnector), so a target that is this server defers every
+// message it takes with 451 4.4.6: refused before anything is moved. A
+// target without a port is checked at every port a redirect may use
+// (25 and each send connector's port: the one of the connector that
+// routes the message's domain).
+func (d *Deliverer) RedirectSelf(ctx context.Context, target string) string {
+	st := d.st.Load()
+	ports := []int{config.DefaultSMTPPort}
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		for _, sc := range st.conns {
+			ports = append(ports, sc.cfg.Port)
+		}
+	}
+	for _, p := range ports {
+		c := CheckSelf(ctx, st.cfg.Resolver, st.cfg.OwnBindings, "redirect", []string{target}, p, "")
+		if c.Self != "" && c.Loops {
+			return "redirect target " + target + ": next hop " + c.Self + " " + selfHow +
+				": the redirected mail would loop back here and wait with 451 4.4.6"
+		}
+	}
+	return ""
+}

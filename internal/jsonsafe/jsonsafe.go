@@ -7,6 +7,7 @@ package jsonsafe
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -69,16 +70,55 @@ func Raw(r rune) bool {
 // place, which hides which byte it was and looks like a character the
 // sender wrote: the admin API and the tracking log write \xNN instead,
 // as the CLI and the daemon's text log show it.
+//
+// So that the text \xNN the sender wrote does not read as the byte, a
+// run of literal backslashes that would read as (or run into) an escape
+// — followed by x and two hex digits, or by a byte written \xNN — is
+// written doubled: a run of n backslashes before xNN reads as n/2
+// literal backslashes then the text xNN when n is even, and as (n-1)/2
+// then the byte when n is odd. Any other backslash is left as it is, so
+// a value written before this rule reads the same unless it held such a
+// run.
 func TextBytes(s string) string {
-	if utf8.ValidString(s) {
+	if utf8.ValidString(s) && !strings.Contains(s, `\x`) {
 		return s
 	}
 	return string(AppendTextBytes(make([]byte, 0, len(s)+16), s))
 }
 
+// BackslashRunBeforeEscape reports, for s[i:] starting a run of literal
+// backslashes, where the run ends and whether it is followed by what
+// reads as an escape (x and two hex digits, or a byte that is not UTF-8):
+// such a run is written doubled (TextBytes).
+func BackslashRunBeforeEscape(s string, i int) (end int, double bool) {
+	end = i
+	for end < len(s) && s[end] == '\\' {
+		end++
+	}
+	if end < len(s) {
+		if r, n := utf8.DecodeRuneInString(s[end:]); r == utf8.RuneError && n <= 1 {
+			return end, true
+		}
+	}
+	return end, end+3 <= len(s) && s[end] == 'x' && isHex(s[end+1]) && isHex(s[end+2])
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 // AppendTextBytes appends TextBytes(s) to b.
 func AppendTextBytes(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
+		if s[i] == '\\' {
+			end, double := BackslashRunBeforeEscape(s, i)
+			b = append(b, s[i:end]...)
+			if double {
+				b = append(b, s[i:end]...)
+			}
+			i = end
+			continue
+		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && n <= 1 {
 			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])

@@ -247,7 +247,6 @@ type queueCollector struct {
 	suspended func() []string // may be nil
 	length    *prometheus.Desc
 	oldest    *prometheus.Desc
-	shadow    *prometheus.Desc
 }
 
 // RegisterQueues adds the queue gauges, computed at each scrape.
@@ -260,9 +259,6 @@ func RegisterQueues(reg prometheus.Registerer, src QueueSource, suspended func()
 			[]string{"queue_type", "state"}, nil),
 		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
 			[]string{"queue_type"}, nil),
-		// Primaries are servers of the organisation: a bounded label.
-		shadow: prometheus.NewDesc("umbra_shadow_queue_messages", "Shadow copies held for each primary.",
-			[]string{"primary"}, nil),
 	})
 }
 
@@ -273,7 +269,6 @@ var queueStates = queue.MessageStates
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.length
 	ch <- c.oldest
-	ch <- c.shadow
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -313,9 +308,6 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if o, ok := oldest[typ]; !ok || q.Oldest < o {
 			oldest[typ] = q.Oldest
-		}
-		if p, ok := strings.CutPrefix(q.Name, "shadow:"); ok {
-			ch <- prometheus.MustNewConstMetric(c.shadow, prometheus.GaugeValue, float64(q.Count), p)
 		}
 	}
 	for k, n := range counts {
@@ -415,6 +407,11 @@ type PrimaryState struct {
 	Primary          string
 	State            string
 	FailedHeartbeats int
+	// Copies are shadow list's COPIES: the copies this server keeps for
+	// the primary, held (the primary still has them) and taken over
+	// and not handed on yet, wherever they wait; TakenOverCopies are
+	// its TAKEN OVER.
+	Copies, TakenOverCopies int
 }
 
 // PrimaryStates lists the states a primary can be in (ShadowState).
@@ -423,15 +420,20 @@ var PrimaryStates = []string{"healthy", "unreachable", "refused", "taken-over"}
 // shadowStateCollector reports each primary's state at scrape time, from
 // the same view as shadow list, the API and the console.
 type shadowStateCollector struct {
-	src      func() ([]PrimaryState, error)
-	state    *prometheus.Desc
-	failures *prometheus.Desc
+	src       func() ([]PrimaryState, error)
+	state     *prometheus.Desc
+	failures  *prometheus.Desc
+	copies    *prometheus.Desc
+	takenOver *prometheus.Desc
 }
 
 // RegisterShadowStates adds umbra_shadow_primary_state{primary,state}
 // (1 for the state the primary is in, 0 for the others) and
-// umbra_shadow_primary_failed_heartbeats{primary}, computed at each
-// scrape. Primaries are servers of the organisation: a bounded label.
+// umbra_shadow_primary_failed_heartbeats{primary}, and the copies kept
+// for it as shadow list counts them: umbra_shadow_queue_messages{primary}
+// (COPIES) and umbra_shadow_taken_over_messages{primary} (TAKEN OVER),
+// computed at each scrape. Primaries are servers of the organisation: a
+// bounded label.
 func RegisterShadowStates(reg prometheus.Registerer, src func() ([]PrimaryState, error)) {
 	reg.MustRegister(&shadowStateCollector{src: src,
 		state: prometheus.NewDesc("umbra_shadow_primary_state",
@@ -440,12 +442,20 @@ func RegisterShadowStates(reg prometheus.Registerer, src func() ([]PrimaryState,
 		failures: prometheus.NewDesc("umbra_shadow_primary_failed_heartbeats",
 			"Consecutive failed heartbeats of each primary, counted towards the takeover (shadow_heartbeat_retry_count).",
 			[]string{"primary"}, nil),
+		copies: prometheus.NewDesc("umbra_shadow_queue_messages",
+			"Shadow copies this server keeps for each primary, as shadow list's COPIES: held (the primary still has them) and taken over from it and not handed on yet, wherever they wait (its shadow queue, a route's queue, a redirect, poison).",
+			[]string{"primary"}, nil),
+		takenOver: prometheus.NewDesc("umbra_shadow_taken_over_messages",
+			"Of umbra_shadow_queue_messages, the copies taken over from each primary and not handed on yet (shadow list's TAKEN OVER).",
+			[]string{"primary"}, nil),
 	})
 }
 
 func (c *shadowStateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.failures
+	ch <- c.copies
+	ch <- c.takenOver
 }
 
 func (c *shadowStateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -463,5 +473,7 @@ func (c *shadowStateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, p.Primary, st)
 		}
 		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.GaugeValue, float64(p.FailedHeartbeats), p.Primary)
+		ch <- prometheus.MustNewConstMetric(c.copies, prometheus.GaugeValue, float64(p.Copies), p.Primary)
+		ch <- prometheus.MustNewConstMetric(c.takenOver, prometheus.GaugeValue, float64(p.TakenOverCopies), p.Primary)
 	}
 }

@@ -15,7 +15,10 @@ func TestShadowPrimaryStates(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var err error
 	RegisterShadowStates(reg, func() ([]PrimaryState, error) {
-		return []PrimaryState{{Primary: "hub-a", State: "unreachable", FailedHeartbeats: 2}, {Primary: "hub-b", State: "refused"}}, err
+		return []PrimaryState{{Primary: "hub-a", State: "unreachable", FailedHeartbeats: 2, Copies: 3},
+			{Primary: "hub-b", State: "refused"},
+			// every copy taken over and redirected: none in its shadow queue
+			{Primary: "hub-c", State: "taken-over", Copies: 4, TakenOverCopies: 4}}, err
 	})
 	mfs, gerr := reg.Gather()
 	if gerr != nil {
@@ -39,13 +42,18 @@ func TestShadowPrimaryStates(t *testing.T) {
 		"umbra_shadow_primary_state primary=hub-b state=taken-over":  0,
 		"umbra_shadow_primary_failed_heartbeats primary=hub-a":       2,
 		"umbra_shadow_primary_failed_heartbeats primary=hub-b":       0,
+		"umbra_shadow_queue_messages primary=hub-a":                  3,
+		"umbra_shadow_queue_messages primary=hub-b":                  0,
+		"umbra_shadow_queue_messages primary=hub-c":                  4,
+		"umbra_shadow_taken_over_messages primary=hub-a":             0,
+		"umbra_shadow_taken_over_messages primary=hub-c":             4,
 	} {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
 		}
 	}
-	if len(got) != 2*len(PrimaryStates)+2 {
-		t.Errorf("%d series, want %d: %v", len(got), 2*len(PrimaryStates)+2, got)
+	if want := 3 * (len(PrimaryStates) + 3); len(got) != want {
+		t.Errorf("%d series, want %d: %v", len(got), want, got)
 	}
 	err = errors.New("store closed")
 	if _, gerr := reg.Gather(); gerr == nil {

@@ -41,8 +41,12 @@
 //     UTF-8 (a next hop's reply in Latin-1) is written as the text \xNN
 //     (jsonsafe.TextBytes, "\\xe9" in the line), as the admin API
 //     answers and the CLI shows it: JSON cannot hold the byte, and the
-//     U+FFFD encoding/json writes would hide which byte it was. Lines
-//     written before hold U+FFFD in its place and read as they are. The line is built
+//     U+FFFD encoding/json writes would hide which byte it was. A run
+//     of literal backslashes before what reads as such an escape is
+//     written doubled, so the text \xe9 a sender wrote (\\xe9) and the
+//     byte (\xe9) read apart. Lines written before hold U+FFFD in its
+//     place and read as they are. Search reads a raw byte in a line it
+//     did not write as \xNN and counts lines that are no event. The line is built
 //     by hand (encode.go), byte for byte what encoding/json writes for
 //     an Entry with jsonsafe.TextBytes and jsonsafe.Escape applied
 //     (FuzzAppendEntry);

@@ -126,7 +126,8 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString is encoding/json's string encoding of
 // jsonsafe.TextBytes(s) without HTML escaping — quotes, backslash and
 // control characters escaped, a byte that is not UTF-8 as the text \xNN
-// (\\xNN in the line) — and what jsonsafe.Escape escapes besides: DEL and
+// (\\xNN in the line), a literal backslash run before what reads as an
+// escape doubled — and what jsonsafe.Escape escapes besides: DEL and
 // every character that is not printable (C1 controls, bidirectional
 // and zero-width format characters, U+2028 and U+2029, U+FFFD), as
 // \uXXXX (a surrogate pair above U+FFFF).
@@ -140,6 +141,20 @@ func appendJSONString(b []byte, s string) []byte {
 				continue
 			}
 			b = append(b, s[start:i]...)
+			if c == '\\' {
+				// A run of literal backslashes before what reads as an
+				// escape is written doubled (jsonsafe.TextBytes).
+				end, double := jsonsafe.BackslashRunBeforeEscape(s, i)
+				for n := end - i; n > 0; n-- {
+					b = append(b, '\\', '\\')
+					if double {
+						b = append(b, '\\', '\\')
+					}
+				}
+				i = end
+				start = i
+				continue
+			}
 			switch c {
 			case '\\', '"':
 				b = append(b, '\\', c)

@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,9 +12,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
@@ -259,10 +262,21 @@ func (l *Log) Search(q Query) ([]Entry, error) {
 // are only read. A file that cannot be read (not a regular file — a
 // FIFO would block the reader for ever —, no permission, a read error
 // or a line over 1 MiB part way) is skipped: the entries of the others
-// are returned with a *Partial error naming each skipped file.
+// are returned with a *Partial error naming each skipped file. So is a
+// line that is no tracking event (torn by a crash, foreign): skipped, and
+// counted in the *Partial with the number of the first such line of its
+// file. A raw byte that is not UTF-8 in a line reads as the text \xNN
+// (rawBytesAsText).
 func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 1000
+	}
+	// A query holding a byte that is not UTF-8 looks for it as the log
+	// writes it (jsonsafe.TextBytes); a valid one is the text track shows.
+	for _, p := range []*string{&q.ID, &q.Sender, &q.Recipient} {
+		if !utf8.ValidString(*p) {
+			*p = jsonsafe.TextBytes(*p)
+		}
 	}
 	var files []string
 	for i := maxFiles; i >= 1; i-- {
@@ -282,24 +296,62 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+		bad := BadLines{Name: name}
+		for n := 1; sc.Scan(); n++ {
 			var e Entry
-			if json.Unmarshal(sc.Bytes(), &e) == nil && q.match(&e) {
+			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+				continue
+			}
+			if json.Unmarshal(rawBytesAsText(sc.Bytes()), &e) != nil {
+				if bad.Count++; bad.First == 0 {
+					bad.First = n
+				}
+				continue
+			}
+			if q.match(&e) {
 				out = append(out, e)
 				if len(out) > q.Limit {
 					out = out[1:]
 				}
 			}
 		}
+		if bad.Count > 0 {
+			partial.BadLines = append(partial.BadLines, bad)
+		}
 		if err := sc.Err(); err != nil {
 			partial.Skipped = append(partial.Skipped, Skipped{Name: name, Err: fmt.Errorf("read only in part: %w", err)})
 		}
 		f.Close()
 	}
-	if len(partial.Skipped) > 0 {
+	if len(partial.Skipped) > 0 || len(partial.BadLines) > 0 {
 		return out, &partial
 	}
 	return out, nil
+}
+
+// rawBytesAsText is line with each byte that is not UTF-8 replaced by
+// the text \xNN (\\xNN in JSON), as umbra writes such a byte
+// (jsonsafe.TextBytes): a line umbra did not write (a copy through a
+// tool that unescaped it) reads as the value would have been logged,
+// not with U+FFFD, which says nothing of the byte. umbra's own lines are
+// UTF-8 and returned as they are.
+func rawBytesAsText(line []byte) []byte {
+	if utf8.Valid(line) {
+		return line
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(line)+16)
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRune(line[i:])
+		if r == utf8.RuneError && size <= 1 {
+			out = append(out, '\\', '\\', 'x', hex[line[i]>>4], hex[line[i]&0xF])
+			i++
+			continue
+		}
+		out = append(out, line[i:i+size]...)
+		i += size
+	}
+	return out
 }
 
 // Skipped is a log file a search could not read (whole).
@@ -308,19 +360,34 @@ type Skipped struct {
 	Err  error
 }
 
-// Partial is the error of a search that skipped files: its entries come
-// from the others.
-type Partial struct{ Skipped []Skipped }
+// BadLines are the lines of a log file that are no tracking event (not
+// a JSON object of one: a torn or foreign line), skipped by a search.
+type BadLines struct {
+	Name  string
+	Count int // how many
+	First int // the line number of the first, from 1
+}
+
+func (l BadLines) String() string {
+	return fmt.Sprintf("%s: %d lines skipped, not a tracking event (the first at line %d)", l.Name, l.Count, l.First)
+}
+
+// Partial is the error of a search that skipped files, or lines of
+// them: its entries come from the rest.
+type Partial struct {
+	Skipped  []Skipped
+	BadLines []BadLines
+}
 
 func (p *Partial) Error() string {
-	var b strings.Builder
-	for i, s := range p.Skipped {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%s skipped: %v", s.Name, s.Err)
+	var parts []string
+	for _, s := range p.Skipped {
+		parts = append(parts, fmt.Sprintf("%s skipped: %v", s.Name, s.Err))
 	}
-	return b.String()
+	for _, l := range p.BadLines {
+		parts = append(parts, l.String())
+	}
+	return strings.Join(parts, "; ")
 }
 
 // openRegular opens a log file for reading without blocking on a FIFO
