@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,6 +166,18 @@ func TestCLIRedirectQueue(t *testing.T) {
 		} else if !ok || ee.ExitCode() != exitFailure || !strings.Contains(stderr.String(), "loop back here") {
 			t.Fatalf("redirect to this server's own listener %s: %v %q, want exit %d saying the mail would loop back", listen, err, stderr.String(), exitFailure)
 		}
+		// rt35 F5: the same listener with its port written otherwise
+		// (leading zeros, a sign: the dialer reads them as the number).
+		h, p, _ := net.SplitHostPort(listen)
+		for _, odd := range []string{net.JoinHostPort(h, "0"+p), net.JoinHostPort(h, "+"+p)} {
+			cmd := exec.Command(umbraBin, "--config", cfg, "queue", "redirect", "smarthost:sink", "--to", odd)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure || !strings.Contains(stderr.String(), "loop back here") {
+				t.Fatalf("redirect to this server's own listener as %s: %v %q, want exit %d saying the mail would loop back", odd, err, stderr.String(), exitFailure)
+			}
+		}
 		out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", otherAddr, "--json")
 		var res struct{ Messages int }
 		json.Unmarshal([]byte(out), &res)
@@ -214,6 +227,18 @@ func TestCLIRedirectSuspendedQueue(t *testing.T) {
 	}
 	redirect := func() int {
 		t.Helper()
+		// rt35 F5: the same listener with its port written otherwise
+		// (leading zeros, a sign: the dialer reads them as the number).
+		h, p, _ := net.SplitHostPort(listen)
+		for _, odd := range []string{net.JoinHostPort(h, "0"+p), net.JoinHostPort(h, "+"+p)} {
+			cmd := exec.Command(umbraBin, "--config", cfg, "queue", "redirect", "smarthost:sink", "--to", odd)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure || !strings.Contains(stderr.String(), "loop back here") {
+				t.Fatalf("redirect to this server's own listener as %s: %v %q, want exit %d saying the mail would loop back", odd, err, stderr.String(), exitFailure)
+			}
+		}
 		out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", otherAddr, "--json")
 		var res struct{ Messages int }
 		if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {

@@ -214,8 +214,12 @@ func (d *Deliverer) CheckSelf(ctx context.Context, connector, domain string) Sel
 // loopback. Another address on the same port, a loopback alias
 // included, is not this server when only specific addresses are bound.
 func ownBinding(bindings []string, addr string) bool {
-	ip, port, err := net.SplitHostPort(addr)
+	ip, portText, err := net.SplitHostPort(addr)
 	if err != nil {
+		return false
+	}
+	port, ok := portNumber(portText)
+	if !ok {
 		return false
 	}
 	hostIP, err := netip.ParseAddr(ip)
@@ -233,7 +237,7 @@ func ownBinding(bindings []string, addr string) bool {
 	var local []netip.Addr // interface addresses, read once when needed
 	for _, b := range bindings {
 		bh, bp, err := net.SplitHostPort(b)
-		if err != nil || bp != port {
+		if n, ok := portNumber(bp); err != nil || !ok || n != port {
 			continue
 		}
 		if bip, err := netip.ParseAddr(bh); err == nil && !bip.IsUnspecified() {
@@ -258,6 +262,15 @@ func ownBinding(bindings []string, addr string) bool {
 		}
 	}
 	return false
+}
+
+// portNumber is the port the dialer connects to for p: it reads
+// leading zeros, a sign and a service name ("smtp") as the number they
+// stand for, so a port written so is compared as that number (rt35 F5:
+// a redirect to "HOST:056025" reached this server's own listener).
+func portNumber(p string) (int, bool) {
+	n, err := net.LookupPort("tcp", p)
+	return n, err == nil
 }
 
 // interfaceAddrs lists this machine's interface addresses (none when

@@ -122,6 +122,13 @@ func TestOwnBinding(t *testing.T) {
 		{[]string{"0.0.0.0:25"}, "127.0.0.2:2525", false},
 		{[]string{"[::1]:2525"}, "[::1]:2525", true},
 		{[]string{"mx.example:2525"}, "127.0.0.1:2525", false},
+		// rt35 F5: the dialer reads a port with leading zeros, a sign or
+		// a service name as its number: so must the comparison.
+		{[]string{"127.0.0.1:2525"}, "127.0.0.1:02525", true},
+		{[]string{"127.0.0.1:2525"}, "127.0.0.1:+2525", true},
+		{[]string{"127.0.0.1:25"}, "127.0.0.1:smtp", true},
+		{[]string{"127.0.0.1:025"}, "127.0.0.1:25", true},
+		{[]string{"127.0.0.1:2525"}, "127.0.0.1:02526", false},
 	} {
 		if got := ownBinding(c.bindings, c.addr); got != c.want {
 			t.Errorf("ownBinding(%q, %q) = %v", c.bindings, c.addr, got)
