@@ -171,7 +171,7 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	sc := &shadowConn{Conn: c}
+	sc := &shadowConn{Conn: newReplyLimitConn(c)} // replylimit.go
 	var gc *gosmtp.Client
 	if o.LMTP {
 		gc = gosmtp.NewClientLMTP(sc)
@@ -793,7 +793,7 @@ func discardIDs(lines []string) []string {
 // STARTTLS. It returns the connection go-smtp should use, with a
 // greeting to replay in front of it.
 func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
-	tp := textproto.NewConn(conn)
+	tp := textproto.NewConn(newReplyLimitConn(conn)) // replylimit.go
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
 		return nil, false, replyError(code, msg, err)
