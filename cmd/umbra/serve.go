@@ -85,7 +85,7 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		opts.ReplaceAttr = durationSeconds
+		opts.ReplaceAttr = jsonLogAttr
 		return slog.New(slog.NewJSONHandler(escapingWriter{w}, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
