@@ -80,8 +80,9 @@ func rcptStatuses(t *testing.T, q *Manager, id ID) []RcptStatus {
 // keeps the copy, so a takeover now routes b@ alone; the full discard
 // later ends the copy.
 func TestPartialDiscardSettlesFinishedRecipients(t *testing.T) {
-	p, qS, _, _, m, stop := partialSetup(t)
-	defer stop()
+	p, qS, _, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS() // no attempt here: the takeover's result is read as committed
 	got, _ := qS.Message(m.ID)
 	sid := got.Rcpts[0].ShadowID
 	lines := p.fetchPartial(t, qS, "hub-b")
@@ -198,8 +199,9 @@ func TestPartialDiscardSurvivesShadowRestart(t *testing.T) {
 // send now would be a duplicate), one already handed on stays as it is,
 // and nothing is sent twice.
 func TestPartialDiscardAfterTakeover(t *testing.T) {
-	p, qS, _, _, m, stop := partialSetup(t)
-	defer stop()
+	p, qS, _, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS() // no attempt here: the takeover's result is read as committed
 	lines, ack := p.q.DiscardsPartial("hub-a", 100)
 	if _, err := qS.Takeover("hub-b", "test"); err != nil {
 		t.Fatal(err)
