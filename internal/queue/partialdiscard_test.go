@@ -294,3 +294,49 @@ func FuzzParsePartialDiscard(f *testing.F) {
 		}
 	})
 }
+
+// A partial discard for a copy in delivery here is kept aside (bucket
+// early) and applied by the commit that ends the attempt, to the
+// recipient it names only.
+func TestPartialDiscardKeptAsideWhileInDelivery(t *testing.T) {
+	p, qS, sS, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	err := sS.Update(context.Background(), func(tx *Tx) error {
+		got, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		got.State = Active
+		return tx.Put(got)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := p.fetchPartial(t, qS, "hub-b")
+	if len(lines) != 1 {
+		t.Fatalf("notifications %q", lines)
+	}
+	if st := rcptStatuses(t, qS, m.ID); st[0] != Shadowed || st[1] != Shadowed {
+		t.Fatalf("a record in delivery was rewritten: %v", st)
+	}
+	err = sS.Update(context.Background(), func(tx *Tx) error {
+		got, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := applyEarlyDiscards(tx, got, nil); err != nil {
+			return err
+		}
+		if got.Rcpts[0].Status != Relayed || got.Rcpts[1].Status != Shadowed {
+			t.Errorf("the attempt's commit applied %v %v, want a@ relayed, b@ shadowed", got.Rcpts[0].Status, got.Rcpts[1].Status)
+		}
+		if again, _ := tx.TakeEarlyDiscard("hub-b", earlyPartialID(got.Rcpts[0].ShadowID, "a@c.example")); again {
+			t.Error("the early partial discard was applied and kept")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
