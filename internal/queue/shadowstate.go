@@ -515,8 +515,9 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	}
 	var res ContactResult
 	var taken, gone, back []*Message
+	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		res, taken, gone, back = ContactResult{}, taken[:0], gone[:0], back[:0]
+		res, taken, gone, back, settled = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0]
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
@@ -534,7 +535,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
-			if res.Discarded, gone, err = q.applyDiscardsTx(tx, primary, discards, now); err != nil {
+			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now); err != nil {
 				return err
 			}
 		}
@@ -564,6 +565,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, err
 	}
 	q.afterTakeover(primary, res.OldDatabaseID, taken)
+	q.partialEvents(primary, settled)
 	q.discardEvents(primary, gone)
 	for _, m := range back {
 		q.ev.Event("takeover", m, nil, "given back to "+primary+": it answered again with the same transport database")
@@ -862,8 +864,22 @@ func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
 
 // applyDiscardsTx is ApplyDiscards in a transaction; it returns the
 // messages that left the queue.
-func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time) (n int, gone []*Message, err error) {
+func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time) (n int, gone []*Message, settled []partialSettled, err error) {
 	for _, sid := range ids {
+		if pd, ok := ParsePartialDiscard(sid); ok {
+			applied, g, these, err := q.applyPartialDiscardTx(tx, primary, pd, now)
+			if err != nil {
+				return 0, nil, nil, err
+			}
+			if applied {
+				n++
+			}
+			if g != nil {
+				gone = append(gone, g)
+			}
+			settled = append(settled, these...)
+			continue
+		}
 		hexID, _, ok := strings.Cut(sid, "-")
 		id, err := ParseID(hexID)
 		relay := ok && err == nil // "<local id>-…": the copy of a message relayed from here
@@ -872,7 +888,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			// A copy on receipt is named by its org id (receiptcopy.go).
 			if records = tx.receiptCopies(primary, sid); len(records) == 0 {
 				if err := tx.earlyReceiptDiscard(primary, sid, now); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 				continue
 			}
@@ -887,7 +903,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// Still in delivery here: its ShadowedOK results are not
 				// committed yet. Keep the discard for that commit.
 				if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 				counted = true
 				continue
@@ -914,18 +930,18 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			counted = true
 			if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
 				if err := tx.Delete(m.ID); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 				gone = append(gone, m)
 			} else if err := tx.Put(m); err != nil {
-				return 0, nil, err
+				return 0, nil, nil, err
 			}
 		}
 		if counted {
 			n++
 		}
 	}
-	return n, gone, nil
+	return n, gone, settled, nil
 }
 
 // putLeaving writes a message leaving delivery without results
@@ -973,6 +989,18 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			early[k] = e
 		}
 		if e && !spare[i] {
+			settledPending = settledPending || rc.Status == Pending
+			rc.Status = Relayed
+			continue
+		}
+		// A partial discard kept aside for this recipient
+		// (partialdiscard.go): the same, for its address alone.
+		if spare[i] {
+			continue
+		}
+		if pe, err := tx.TakeEarlyDiscard(rc.Primary, earlyPartialID(rc.ShadowID, rc.Addr)); err != nil {
+			return false, err
+		} else if pe {
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
 		}

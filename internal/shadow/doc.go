@@ -230,13 +230,23 @@
 // message show with the latest refusal, a metric) and is tried again at
 // each pass.
 //
-// What the discard cannot say: it settles a whole copy, written when
-// the primary's record has no recipient left pending. A message
-// delivered to some recipients while another defers keeps every
-// recipient in its copy until then, so a takeover meanwhile — up to
-// message_expiration — sends the recipients already relayed again
-// (README, duplicate window 1; a mailbox recipient is kept out by the
-// final delivery's org id check).
+// Partial discards (version 9): the discard settles a whole copy and is
+// written when the primary's record has no recipient left pending; the
+// recipients finished before are named by partial discards (queue,
+// partialdiscard.go), "<id> RCPT=<xtext address>" in the same replies,
+// asked for with XQUERYDISCARD … PARTIAL by every session kind here —
+// delivery session, heartbeat, watch session — when the primary
+// advertised version 9. They travel as the full ones: handed to the same
+// Save (Contact or Presented, one commit) before the next command, from
+// that session's primary only, applied only to copies held for it; so a
+// kill -9 here leaves each either applied or still at the primary. The
+// copy stays for its other recipients, and a takeover after that routes
+// only those. What stays open (README, duplicate window 1): a primary
+// below version 9, a recipient whose DSN the primary made in the
+// finishing commit (the copy covers it until the full discard), and the
+// time between the primary's commit and this server's fetch — a
+// heartbeat timeout at most, a watch session's next wait while a sender
+// waits — in which a primary killed for good leaves the copy whole.
 //
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database
@@ -266,7 +276,8 @@
 // 1 XSHADOW, XSHADOW= and XQUERYDISCARD; 2 XQUERYDISCARD WAIT=; 3
 // XSHADOWCOPY= (copies on receipt); 4 XQUERYHELD; 5 copies on receipt
 // all or nothing, pushed in one round trip; 6 batches of copies; 7
-// rollback marks (below).
+// rollback marks (below); 8 an id per transaction (queue copyid.go); 9
+// partial discards (above).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

@@ -111,7 +111,7 @@
 //     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 8",
+//     way of authenticating). It carries the verb version ("XSHADOW 9",
 //     shadowwait.go); the client speaks the lower of both versions, so
 //     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
