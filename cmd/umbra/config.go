@@ -15,6 +15,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/delivery"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/routing"
 	"umbra/internal/signing"
 	"umbra/internal/smtp"
@@ -31,7 +32,13 @@ func newConfigCmd() *cobra.Command {
 			// --json: the verdict as one object on standard output
 			// (configCheckResult), the exit code as without it.
 			res := configCheckResult{File: args[0], Errors: []string{}, Warnings: []string{}}
+			// Errors and warnings name files and quote their content:
+			// a byte that is not UTF-8 shows as \xNN and the text \xNN
+			// as \\xNN (jsonsafe.TextBytes), as in every other answer.
 			refuse := func(lines []string, summary error) error {
+				for i := range lines {
+					lines[i] = jsonsafe.TextBytes(lines[i])
+				}
 				res.Errors = append(res.Errors, lines...)
 				if wantJSON(cmd) {
 					if err := printJSON(cmd.OutOrStdout(), res); err != nil {
@@ -45,6 +52,7 @@ func newConfigCmd() *cobra.Command {
 				return &exitError{code: exitConfig, err: summary}
 			}
 			warn := func(line string) {
+				line = jsonsafe.TextBytes(line)
 				res.Warnings = append(res.Warnings, line)
 				if !wantJSON(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
@@ -56,7 +64,7 @@ func newConfigCmd() *cobra.Command {
 					return refuse(strings.Split(es.Error(), "\n"), fmt.Errorf("%s is not valid", args[0]))
 				}
 				if !wantJSON(cmd) {
-					return &exitError{code: exitConfig, err: err} // one line: main prints it
+					return &exitError{code: exitConfig, err: errors.New(jsonsafe.TextBytes(err.Error()))} // one line: main prints it
 				}
 				return refuse([]string{err.Error()}, err)
 			}
