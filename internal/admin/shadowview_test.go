@@ -22,6 +22,10 @@ func (shadowQueue) ShadowCopies() (map[string]queue.ShadowCopyCount, error) {
 	return map[string]queue.ShadowCopyCount{"hub-a": {Held: 1, TakenOver: 1}, "hub-b": {TakenOver: 1}, "hub-c": {TakenOver: 2}}, nil
 }
 
+func (shadowQueue) ShadowOldestAge() (map[string]time.Duration, error) {
+	return map[string]time.Duration{"hub-a": time.Minute, "hub-b": time.Second, "hub-c": time.Hour}, nil
+}
+
 // The state shadow list shows describes the copies listed (rt14 F5: a
 // primary taken over earlier whose copies are held ones again read
 // taken-over) and a primary that refuses this server's sessions
@@ -67,7 +71,9 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 	}
 	// A primary still watched for copies taken over from it that wait
 	// outside its shadow queue is listed, with them counted.
-	if c := vs[2]; c.Primary != "hub-c" || c.Copies != 2 || c.TakenOverCopies != 2 || c.State != "taken-over" || c.FailedHeartbeats != 5 {
+	// Its OLDEST covers them too (rt35 F7: "-" while COPIES was 2).
+	if c := vs[2]; c.Primary != "hub-c" || c.Copies != 2 || c.TakenOverCopies != 2 || c.State != "taken-over" || c.FailedHeartbeats != 5 ||
+		c.OldestAge != time.Hour {
 		t.Fatalf("hub-c: %+v", c)
 	}
 }
