@@ -58,17 +58,39 @@ func newConfigCmd() *cobra.Command {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
 				}
 			}
-			cfg, err := config.Load(args[0])
+			// A valid configuration whose paths are not (a directory
+			// under a file, a link that leads nowhere) is checked on
+			// without the files refused: its other files' errors are
+			// reported in the same run.
+			cfg, err := config.LoadForCheck(args[0])
+			var pathErrs config.Errors
 			if err != nil {
-				if es, ok := err.(config.Errors); ok {
+				es, ok := err.(config.Errors)
+				switch {
+				case ok && cfg != nil:
+					pathErrs = es
+					for _, at := range cfg.PathFaults() {
+						if c, ok := cfg.Without(at...); ok {
+							cfg = c
+						}
+					}
+				case ok:
 					return refuse(strings.Split(es.Error(), "\n"), fmt.Errorf("%s is not valid", args[0]))
-				}
-				if !wantJSON(cmd) {
+				case !wantJSON(cmd):
 					return &exitError{code: exitConfig, err: errors.New(jsonsafe.TextBytes(err.Error()))} // one line: main prints it
+				default:
+					return refuse([]string{err.Error()}, err)
 				}
-				return refuse([]string{err.Error()}, err)
 			}
-			if f := checkConfig(cfg); f != nil {
+			if f := checkConfig(cfg); f != nil || pathErrs != nil {
+				var r checkReport
+				if pathErrs != nil {
+					r.add(" is not valid", pathErrs)
+				}
+				if f != nil {
+					r.add(f.summary, errors.New(strings.Join(f.detail, "\n")))
+				}
+				f = r.failure()
 				return refuse(f.detail, fmt.Errorf("%s%s", args[0], f.summary))
 			}
 			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)
