@@ -31,7 +31,7 @@ func newConfigCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// --json: the verdict as one object on standard output
 			// (configCheckResult), the exit code as without it.
-			res := configCheckResult{File: args[0], Errors: []string{}, Warnings: []string{}}
+			res := configCheckResult{File: jsonsafe.TextBytes(args[0]), Errors: []string{}, Warnings: []string{}}
 			// Errors and warnings name files and quote their content:
 			// a byte that is not UTF-8 shows as \xNN and the text \xNN
 			// as \\xNN (jsonsafe.TextBytes), as in every other answer.
