@@ -38,8 +38,7 @@ type destinationLister interface {
 // shadowCopyCounter tells held copies from taken-over ones, and gives
 // the age of the oldest of either kind (queue.Manager).
 type shadowCopyCounter interface {
-	ShadowCopies() (map[string]queue.ShadowCopyCount, error)
-	ShadowOldestAge() (map[string]time.Duration, error)
+	ShadowCopiesAged() (map[string]queue.ShadowCopyCount, map[string]time.Duration, error)
 }
 
 type Queue interface {
@@ -358,10 +357,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 	var counts map[string]queue.ShadowCopyCount
 	var oldest map[string]time.Duration
 	if c, ok := s.q.(shadowCopyCounter); ok {
-		if counts, err = c.ShadowCopies(); err != nil {
-			return nil, err
-		}
-		if oldest, err = c.ShadowOldestAge(); err != nil {
+		if counts, oldest, err = c.ShadowCopiesAged(); err != nil {
 			return nil, err
 		}
 	}

@@ -16,14 +16,15 @@ func (shadowQueue) Queues() ([]queue.QueueInfo, error) {
 	return []queue.QueueInfo{{Name: "shadow:hub-a", Count: 2}, {Name: "shadow:hub-b", Count: 1}, {Name: "mx:example.net", Count: 1}}, nil
 }
 
+func (q shadowQueue) ShadowCopiesAged() (map[string]queue.ShadowCopyCount, map[string]time.Duration, error) {
+	c, _ := q.ShadowCopies()
+	return c, map[string]time.Duration{"hub-a": time.Minute, "hub-b": time.Second, "hub-c": time.Hour}, nil
+}
+
 func (shadowQueue) ShadowCopies() (map[string]queue.ShadowCopyCount, error) {
 	// hub-c's copies are all taken over and wait outside its shadow
 	// queue (a suspended route's queue, poison, a redirect).
 	return map[string]queue.ShadowCopyCount{"hub-a": {Held: 1, TakenOver: 1}, "hub-b": {TakenOver: 1}, "hub-c": {TakenOver: 2}}, nil
-}
-
-func (shadowQueue) ShadowOldestAge() (map[string]time.Duration, error) {
-	return map[string]time.Duration{"hub-a": time.Minute, "hub-b": time.Second, "hub-c": time.Hour}, nil
 }
 
 // The state shadow list shows describes the copies listed (rt14 F5: a

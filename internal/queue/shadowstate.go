@@ -437,22 +437,24 @@ func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
 	return out, err
 }
 
-// ShadowOldestAge is the age of the oldest copy of every primary among
-// the copies ShadowCopies counts — held ones and taken-over ones
+// ShadowCopiesAged is ShadowCopies with the age of the oldest copy of
+// every primary among those counted — held ones and taken-over ones
 // wherever they wait (a route's queue, a redirect, poison) —, measured
-// as Queues measures a queue's (from its id, the time it arrived):
-// shadow list's OLDEST covers every copy COPIES counts.
-func (q *Manager) ShadowOldestAge() (map[string]time.Duration, error) {
+// as Queues measures a queue's (from its id, the time it arrived), in
+// one read: shadow list's OLDEST covers every copy COPIES counts.
+func (q *Manager) ShadowCopiesAged() (map[string]ShadowCopyCount, map[string]time.Duration, error) {
 	now := q.clk.Now()
-	out := map[string]time.Duration{}
+	var counts map[string]ShadowCopyCount
+	ages := map[string]time.Duration{}
 	err := q.store.View(func(tx *Tx) error {
-		_, oldest := tx.shadowCopies()
+		var oldest map[string]ID
+		counts, oldest = tx.shadowCopies()
 		for p, id := range oldest {
-			out[p] = now.Sub(time.UnixMicro(int64(id)))
+			ages[p] = now.Sub(time.UnixMicro(int64(id)))
 		}
 		return nil
 	})
-	return out, err
+	return counts, ages, err
 }
 
 // shadowCopies counts the copies of every primary (ShadowCopies) and
