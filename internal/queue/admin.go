@@ -691,6 +691,7 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 						ids = append(ids, id)
 					}
 				}
+				slices.Sort(ids) // oldest first, as the queue lists them
 			}
 			for _, id := range ids {
 				if m, err := tx.Get(id); err == nil && f.match(m) {
