@@ -201,10 +201,38 @@ func TestConfigCheckRecipientsFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("good file: %v\n%s", err, out)
 	}
+	// Errors at the line of recipients.file, as for every file a
+	// setting names, then the file's own line where there is one.
+	text, _ := os.ReadFile(cfg)
+	at := ""
+	for i, line := range strings.Split(string(text), "\n") {
+		if strings.Contains(line, rcptFile) {
+			at = fmt.Sprintf("%s:%d: recipients.file ", cfg, i+1)
+		}
+	}
 	os.WriteFile(rcptFile, []byte("alice@example.test\nalice example.test\n"), 0o600)
 	out, err = exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), rcptFile+":2:") {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), at+rcptFile+":2:") {
 		t.Fatalf("bad recipients file: %v\n%s", err, out)
+	}
+	// A file over the limit: named, at the setting's line, in the text,
+	// --json and serve.
+	if err := os.Truncate(rcptFile, 65<<20); err != nil { // sparse: a size, not disk
+		t.Fatal(err)
+	}
+	want := at + rcptFile + ": file too large"
+	out, err = exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), want) {
+		t.Fatalf("recipients file over the limit: %v\n%s", err, out)
+	}
+	out, err = exec.Command(umbraBin, "config", "check", "--json", cfg).Output()
+	var res configCheckResult
+	if json.Unmarshal(out, &res) != nil || len(res.Errors) != 1 || !strings.HasPrefix(res.Errors[0], want) {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	out, err = exec.Command(umbraBin, "serve", "-c", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), want) {
+		t.Fatalf("serve: %v\n%s", err, out)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -64,6 +65,12 @@ func newServeCmd() *cobra.Command {
 			// Everything config check checks, before the data directory
 			// is touched: a refused configuration leaves no database.
 			if f := checkConfig(cfg); f != nil {
+				// An address another process holds is refused with the
+				// rest, not only by a second start.
+				if err := probeInUse(cfg); err != nil {
+					f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
+					f.summary += "; it listens on an address in use"
+				}
 				return &exitError{code: exitConfig, err: fmt.Errorf("%w\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary)}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -688,13 +695,16 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// Everything serve and config check refuse, at the same lines: a
 	// listener on an address this machine does not have, a key that does
 	// not load, the topology, the recipient directory, every file read.
-	if f := checkConfig(next); f != nil {
-		return nil, f
-	}
 	// A new binding another process holds, at its line.
 	var held []string
 	for _, rc := range cur.ReceiveConnectors {
 		held = append(held, rc.Bindings...)
+	}
+	if f := checkConfig(next); f != nil {
+		if err := probeNewBindingsInUse(next, held); err != nil { // with the rest, not only on the next try
+			f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
+		}
+		return nil, f
 	}
 	if err := probeNewBindings(next, held); err != nil {
 		return nil, err

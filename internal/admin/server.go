@@ -35,9 +35,10 @@ type destinationLister interface {
 	Destinations() []queue.DestinationInfo
 }
 
-// shadowCopyCounter tells held copies from taken-over ones (queue.Manager).
+// shadowCopyCounter tells held copies from taken-over ones, and gives
+// the age of the oldest of either kind (queue.Manager).
 type shadowCopyCounter interface {
-	ShadowCopies() (map[string]queue.ShadowCopyCount, error)
+	ShadowCopiesAged() (map[string]queue.ShadowCopyCount, map[string]time.Duration, error)
 }
 
 type Queue interface {
@@ -354,8 +355,9 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		byName[out[i].Primary] = &out[i]
 	}
 	var counts map[string]queue.ShadowCopyCount
+	var oldest map[string]time.Duration
 	if c, ok := s.q.(shadowCopyCounter); ok {
-		if counts, err = c.ShadowCopies(); err != nil {
+		if counts, oldest, err = c.ShadowCopiesAged(); err != nil {
 			return nil, err
 		}
 	}
@@ -392,6 +394,9 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		if c, ok := counts[v.Primary]; ok {
 			v.HeldCopies, v.TakenOverCopies = c.Held, c.TakenOver
 			v.Copies = c.Held + c.TakenOver
+			// OLDEST covers every copy COPIES counts, the taken-over
+			// ones outside the shadow queue too (rt35 F7).
+			v.OldestAge = oldest[v.Primary]
 		} else if v.TakenOverCopies == 0 {
 			v.HeldCopies = v.Copies
 		}

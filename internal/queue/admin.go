@@ -672,9 +672,28 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 	sv := q.StateView()
 	f.view = &sv
 	var out []*Message
+	// The messages attempted through the queue now: a first attempt's
+	// recipients name it only once its results do (attemptsOn).
+	var attempted []ID
+	if f.Queue != "" {
+		attempted = q.attemptsOn(f.Queue)
+	}
 	err := q.store.View(func(tx *Tx) error {
 		if f.Queue != "" {
-			for _, id := range tx.InQueue(f.Queue, 1<<31-1) {
+			ids := tx.InQueue(f.Queue, 1<<31-1)
+			if len(attempted) > 0 {
+				listed := make(map[ID]bool, len(ids))
+				for _, id := range ids {
+					listed[id] = true
+				}
+				for _, id := range attempted {
+					if !listed[id] {
+						ids = append(ids, id)
+					}
+				}
+				slices.Sort(ids) // oldest first, as the queue lists them
+			}
+			for _, id := range ids {
 				if m, err := tx.Get(id); err == nil && f.match(m) {
 					if out = append(out, m); len(out) >= f.Limit {
 						break

@@ -154,6 +154,10 @@ type dest struct {
 	// drained, made due when it drains (jobDone) rather than when the
 	// recheck estimated at the verdict comes round.
 	held map[ID]struct{}
+	// running: the messages with a job running here, and how many
+	// (attemptsOn: the queue a first attempt is in before its results
+	// name it).
+	running map[ID]int
 }
 
 // drain estimates how long d needs for what it holds: its jobs in
@@ -330,6 +334,30 @@ type DestinationInfo struct {
 	Failures  int       `json:"failures_in_a_row"`
 	DeadUntil time.Time `json:"dead_until,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+}
+
+// attemptsOn is the messages with a job waiting for a slot of, or
+// running on, a destination of queue name: in their first attempt their
+// recipients name no queue yet (the results set it), and the operator
+// who names the queue must find them in it (CheckQueue, Messages).
+func (q *Manager) attemptsOn(name string) []ID {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ID
+	for _, d := range s.dests {
+		if d.task || d.queue != name {
+			continue
+		}
+		for _, jb := range d.waiting {
+			out = append(out, jb.a.m.ID)
+		}
+		for id := range d.running {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Destinations lists the scheduler's destinations with their windows.
@@ -526,6 +554,10 @@ func (q *Manager) pump(ctx context.Context) {
 					d.waiting = nil
 				}
 				d.busy++
+				if d.running == nil {
+					d.running = map[ID]int{}
+				}
+				d.running[jb.a.m.ID]++
 				jb.started = now
 				d.starts = append(d.starts, now)
 				run = append(run, jb)
@@ -688,6 +720,9 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		s := q.sched
 		s.mu.Lock()
 		d.busy--
+		if d.running[jb.a.m.ID]--; d.running[jb.a.m.ID] <= 0 {
+			delete(d.running, jb.a.m.ID)
+		}
 		if k := slices.Index(d.starts, jb.started); k >= 0 {
 			d.starts = slices.Delete(d.starts, k, k+1)
 		}

@@ -429,46 +429,81 @@ type ShadowCopyCount struct {
 // taken over earlier may hold new copies since). Held copies are read
 // from the shadow queues, taken-over ones from their index.
 func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
-	out := map[string]ShadowCopyCount{}
+	var out map[string]ShadowCopyCount
 	err := q.store.View(func(tx *Tx) error {
-		held := map[string]map[ID]bool{}
-		for _, st := range tx.Queues() {
-			primary, ok := strings.CutPrefix(st.Name, "shadow:")
-			if !ok {
-				continue
-			}
-			var c ShadowCopyCount
-			for _, id := range tx.InQueue(st.Name, 1<<31-1) {
-				m, err := tx.Get(id)
-				if err != nil {
-					continue
-				}
-				for _, r := range m.Rcpts {
-					if r.Status == Shadowed && r.Primary == primary {
-						c.Held++
-						if held[primary] == nil {
-							held[primary] = map[ID]bool{}
-						}
-						held[primary][id] = true
-						break
-					}
-				}
-			}
-			out[primary] = c
-		}
-		for _, primary := range tx.takenPrimaries() {
-			c := out[primary]
-			ids, _ := tx.takenOverOf(primary)
-			for _, id := range ids {
-				if !held[primary][id] {
-					c.TakenOver++
-				}
-			}
-			out[primary] = c
-		}
+		out, _ = tx.shadowCopies()
 		return nil
 	})
 	return out, err
+}
+
+// ShadowCopiesAged is ShadowCopies with the age of the oldest copy of
+// every primary among those counted — held ones and taken-over ones
+// wherever they wait (a route's queue, a redirect, poison) —, measured
+// as Queues measures a queue's (from its id, the time it arrived), in
+// one read: shadow list's OLDEST covers every copy COPIES counts.
+func (q *Manager) ShadowCopiesAged() (map[string]ShadowCopyCount, map[string]time.Duration, error) {
+	now := q.clk.Now()
+	var counts map[string]ShadowCopyCount
+	ages := map[string]time.Duration{}
+	err := q.store.View(func(tx *Tx) error {
+		var oldest map[string]ID
+		counts, oldest = tx.shadowCopies()
+		for p, id := range oldest {
+			ages[p] = now.Sub(time.UnixMicro(int64(id)))
+		}
+		return nil
+	})
+	return counts, ages, err
+}
+
+// shadowCopies counts the copies of every primary (ShadowCopies) and
+// finds the oldest of each (ShadowOldest), in one read.
+func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
+	out, oldest := map[string]ShadowCopyCount{}, map[string]ID{}
+	note := func(primary string, id ID) {
+		if o, ok := oldest[primary]; !ok || id < o {
+			oldest[primary] = id
+		}
+	}
+	held := map[string]map[ID]bool{}
+	for _, st := range tx.Queues() {
+		primary, ok := strings.CutPrefix(st.Name, "shadow:")
+		if !ok {
+			continue
+		}
+		var c ShadowCopyCount
+		for _, id := range tx.InQueue(st.Name, 1<<31-1) {
+			m, err := tx.Get(id)
+			if err != nil {
+				continue
+			}
+			for _, r := range m.Rcpts {
+				if r.Status == Shadowed && r.Primary == primary {
+					c.Held++
+					if held[primary] == nil {
+						held[primary] = map[ID]bool{}
+					}
+					held[primary][id] = true
+					note(primary, id)
+					break
+				}
+			}
+		}
+		out[primary] = c
+	}
+	for _, primary := range tx.takenPrimaries() {
+		c := out[primary]
+		ids, _ := tx.takenOverOf(primary)
+		for _, id := range ids {
+			if !held[primary][id] {
+				c.TakenOver++
+				note(primary, id)
+			}
+		}
+		out[primary] = c
+	}
+	return out, oldest
 }
 
 // ShadowContact records a successful session with a primary (a delivery

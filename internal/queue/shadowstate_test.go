@@ -222,6 +222,12 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	if c, err := q.ShadowCopies(); err != nil || c["hub-b"] != (ShadowCopyCount{Held: 1, TakenOver: 1}) {
 		t.Fatalf("copies of hub-b: %+v %v; want 1 held, 1 taken over", c, err)
 	}
+	// Its oldest copy is the one taken over, waiting outside its shadow
+	// queue: shadow list's OLDEST counts it as COPIES does (rt35 F7).
+	oldest := clk.Now().Sub(time.UnixMicro(int64(min(m1.ID, m2.ID))))
+	if _, o, err := q.ShadowCopiesAged(); err != nil || o["hub-b"] != oldest || m1.ID == m2.ID {
+		t.Fatalf("oldest copy of hub-b: %v %v; want %v", o, err, oldest)
+	}
 	// All copies taken over after failed heartbeats, and no route: still
 	// watched.
 	db.set("")
@@ -237,6 +243,9 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	}
 	if c, _ := q.ShadowCopies(); c["hub-b"] != (ShadowCopyCount{TakenOver: 2}) {
 		t.Fatalf("copies of hub-b after the takeover: %+v; want 2 taken over", c)
+	}
+	if _, o, _ := q.ShadowCopiesAged(); o["hub-b"] != clk.Now().Sub(time.UnixMicro(int64(min(m1.ID, m2.ID)))) {
+		t.Fatalf("oldest copy of hub-b after the takeover: %v", o)
 	}
 	// It answers again with its database: the copy taken over by hand
 	// waits no longer, due now, not in an hour. The one its failed

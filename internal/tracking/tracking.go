@@ -55,6 +55,10 @@ type Log struct {
 	f    *os.File
 	size int64
 	err  error // the last write error, reported once
+	// torn: the file does not end in a newline (a crash mid-write
+	// before this open, or a write cut short since): the next write
+	// starts a new line, so that only the torn line is lost.
+	torn bool
 	now  func() time.Time
 
 	// Age bound (retention.go).
@@ -77,7 +81,9 @@ func (l *Log) open() error {
 	// O_NONBLOCK: a FIFO in the log's place must not hang the start
 	// (opening one for writing waits for a reader); it is refused below.
 	// A symlink is followed: an operator may point the log elsewhere.
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
+	// Read and write: the last byte is read to see whether a crash
+	// left a torn line.
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
 	if errors.Is(err, syscall.ENXIO) {
 		return fmt.Errorf("tracking log %s is a FIFO, not a regular file", l.path)
 	}
@@ -95,8 +101,18 @@ func (l *Log) open() error {
 	}
 	l.f, l.size = f, fi.Size()
 	l.first = time.Time{}
+	l.torn = false
 	if l.size > 0 {
 		l.first = firstLineTime(l.path)
+		// A crash mid-write left the last line without its newline:
+		// end it now, or the first event after the start would be
+		// written onto it and skipped with it as damaged.
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], l.size-1); err == nil && last[0] != '\n' {
+			n, err := f.Write([]byte{'\n'})
+			l.size += int64(n)
+			l.torn = err != nil || n != 1
+		}
 	}
 	return nil
 }
@@ -159,8 +175,19 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 	if l.size == 0 {
 		l.first = t
 	}
+	if l.torn {
+		n, _ := l.f.Write([]byte{'\n'})
+		l.size += int64(n)
+		l.torn = n != 1
+		if l.torn {
+			return // the line would be written onto the torn one
+		}
+	}
 	n, err := l.f.Write(line)
 	l.size += int64(n)
+	// A write cut short (a full disk) leaves a torn line: the next
+	// starts a new one.
+	l.torn = n > 0 && n < len(line)
 	if err != nil && l.err == nil {
 		l.err = err
 		fmt.Fprintf(os.Stderr, "umbra: tracking log %s: %v\n", l.path, err)
