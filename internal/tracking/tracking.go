@@ -305,6 +305,14 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 			*p = jsonsafe.TextBytes(*p)
 		}
 	}
+	// A query as track's table shows a control character (\u009b, \t)
+	// also finds the value holding the character (shown.go).
+	shown, alt := q, false
+	for _, p := range []*string{&shown.ID, &shown.Sender, &shown.Recipient} {
+		var ok bool
+		*p, ok = fromShown(*p)
+		alt = alt || ok
+	}
 	var files []string
 	for i := maxFiles; i >= 1; i-- {
 		files = append(files, fmt.Sprintf("%s.%d", path, i))
@@ -335,7 +343,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 				}
 				continue
 			}
-			if q.match(&e) {
+			if q.match(&e) || alt && shown.match(&e) {
 				out = append(out, e)
 				if len(out) > q.Limit {
 					out = out[1:]
