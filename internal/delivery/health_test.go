@@ -100,3 +100,42 @@ func TestFailedHeartbeatDeprioritisesHost(t *testing.T) {
 		t.Fatalf("a primary that answered again is still tried last: %v", names)
 	}
 }
+
+// A server marked for a failed heartbeat whose copies all went (taken
+// over: no heartbeat is sent to it any more) is probed once per dead
+// destination cool-down in its normal place: when it answers, its mark
+// goes and the route uses it again (rt35 F6: relays went to the route's
+// other smart host for good). Until a probe is due it stays last.
+func TestMarkedPrimaryProbedAgain(t *testing.T) {
+	back := startSink(t, "127.0.0.1:0", false, nil)
+	other := startSink(t, "127.0.0.1:0", false, nil)
+	sc := config.SendConnector{Name: "to-hubs", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
+		SmartHosts: []string{back.addr, other.addr}, TLS: config.TLSNone}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, sc)
+	conns := func(s *sink) int { s.mu.Lock(); defer s.mu.Unlock(); return s.conns }
+	deliver := func() {
+		m := message("x@anywhere.example")
+		if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
+			t.Fatalf("delivery: %+v", res)
+		}
+		d.mu.Lock()
+		d.idle = map[string][]*pooled{} // a new connection each time
+		d.mu.Unlock()
+	}
+	d.health.SetProbeEvery(time.Hour)
+	d.health.Unresponsive(time.Now(), "failed heartbeats before the takeover", "hub-a", back.addr)
+	for i := 0; i < 8; i++ {
+		deliver()
+	}
+	if n := conns(back); n != 0 {
+		t.Fatalf("a marked server was tried before its probe was due (%d connections)", n)
+	}
+	d.health.SetProbeEvery(time.Nanosecond) // a probe due at every ordering
+	for i := 0; i < 40 && d.health.Unhealthy("hub-a", back.addr); i++ {
+		deliver()
+	}
+	if conns(back) == 0 || d.health.Unhealthy("hub-a", back.addr) {
+		t.Fatalf("the marked server answering again was never probed (%d connections, marked %v)",
+			conns(back), d.health.Unhealthy("hub-a", back.addr))
+	}
+}
