@@ -448,7 +448,8 @@
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
 // the record; a quarantine of the same org id that holds a recipient
-// the record keeps a shadow copy of needs nothing kept aside — that
+// the record keeps a copy of (shadowed, or taken over and still
+// pending) needs nothing kept aside — that
 // commit reads the quarantined record and settles the copy first
 // (settleForQuarantine), and until then the quarantine cannot be
 // released, deleted or expired (ErrBusy, quarantine.go) — the commit of
