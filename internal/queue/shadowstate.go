@@ -578,7 +578,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	q.afterTakeover(primary, res.OldDatabaseID, taken)
 	q.discardEvents(primary, gone)
 	for _, m := range back {
-		q.ev.Event("takeover", m, nil, "given back to "+primary+": it answered again with the same transport database")
+		q.ev.Event("giveback", m, nil, "given back to "+primary+": it answered again with the same transport database")
 	}
 	if len(back) > 0 {
 		q.log.Info("taken-over copies given back to their primary: it answered again with the same transport database",
