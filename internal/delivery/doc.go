@@ -224,10 +224,7 @@
 // is tried after every other server of its route (a site's servers, a
 // send connector's hosts) from that moment, until a session with it
 // succeeds; so a hung primary costs no command timeout per message once
-// its heartbeat failed. Once per dead destination cool-down a marked
-// server keeps its normal place for one ordering (queue.Health.Last, a
-// probe): a primary whose copies were all taken over gets no heartbeat
-// any more, and is found again this way when it answers. The record is memory, rebuilt at start from the
+// its heartbeat failed. The record is memory, rebuilt at start from the
 // stored shadow state (MarkUnresponsive).
 //
 // Final delivery (SR-11): every group bound for a mailbox belongs to one
