@@ -371,9 +371,11 @@
 // a crash before that commit leaves the copies to the next refusal); a failed heartbeat
 // (ShadowHeartbeatFailed) is counted and, at the retry count, takes the
 // copies over in the same commit — unless the primary completed a session
-// with this server after the heartbeat began (answered.go: memory only,
+// with this server after the heartbeat began, or answered XSHADOW with
+// the stored database id on any session since (answered.go: memory only,
 // and a crash ends every heartbeat in flight), when that commit counts
-// nothing and takes nothing over. A copy committed against an id other
+// nothing and takes nothing over. Such a reply resets nothing (SR-5: the
+// next heartbeat is due as before and must complete). A copy committed against an id other
 // than the stored one (the primary was replaced while the attempt ran) is
 // taken back by that commit. A primary is listed for heartbeats while its
 // shadow queue holds any message, taken over or not, or a copy taken over
@@ -484,7 +486,8 @@
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
 // the record; a quarantine of the same org id that holds a recipient
-// the record keeps a shadow copy of needs nothing kept aside — that
+// the record keeps a copy of (shadowed, or taken over and still
+// pending) needs nothing kept aside — that
 // commit reads the quarantined record and settles the copy first
 // (settleForQuarantine), and until then the quarantine cannot be
 // released, deleted or expired (ErrBusy, quarantine.go) — the commit of

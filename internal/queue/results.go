@@ -430,13 +430,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// Not to a copy this attempt made that the discard may
 		// predate (freshCopies).
 		// A quarantine committed while this message was in delivery
-		// settles its copies of the quarantined recipients (quarantine.go).
-		settleForQuarantine(tx, m)
+		// settles its copies of the quarantined recipients, taken-over
+		// ones still pending included (quarantine.go).
+		absorbed := settleForQuarantine(tx, m)
 		settled, err := applyEarlyDiscards(tx, m, freshCopies(m, results, before))
 		if err != nil {
 			return err
 		}
-		settledDone = settledDone || settled && !done && len(m.Pending()) == 0 // sticky, as tookOver
+		settledDone = settledDone || (settled || absorbed) && !done && len(m.Pending()) == 0 // sticky, as tookOver
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).

@@ -533,6 +533,14 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // and a takeover stay as they are, so that sessions which never complete
 // a discard query cannot keep the heartbeat from falling due while a
 // committed discard waits at the primary (SR-5).
+//
+// An id equal to the stored one is still an answer of the primary for
+// the takeover decision (answered.go): only the server holding the
+// database the copies were made against presents its id, which is a
+// secret of the transport servers, so the primary is alive with its
+// queue, and a heartbeat that began before the reply and fails takes
+// nothing over (ShadowHeartbeatFailed, rt35 F6). The failures already
+// counted stay; the heartbeat that falls due next still has to complete.
 func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
@@ -546,6 +554,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, nil
 	}
 	if !queried && len(discards) == 0 && q.presentedNeedsNoWrite(primary, dbID) {
+		q.answered.note(primary, now)
 		return ContactResult{}, nil
 	}
 	var res ContactResult
@@ -559,6 +568,9 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		}
 		if p == nil {
 			p = &ShadowPeer{Primary: primary}
+		}
+		if !queried && p.DatabaseID != "" && dbID == p.DatabaseID {
+			q.answered.note(primary, now) // the primary with its queue answered
 		}
 		if p.DatabaseID != "" && dbID != "" && dbID != p.DatabaseID {
 			res.OldDatabaseID = p.DatabaseID
@@ -603,7 +615,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	q.partialEvents(primary, settled)
 	q.discardEvents(primary, gone)
 	for _, m := range back {
-		q.ev.Event("takeover", m, nil, "given back to "+primary+": it answered again with the same transport database")
+		q.ev.Event("giveback", m, nil, "given back to "+primary+": it answered again with the same transport database")
 	}
 	if len(back) > 0 {
 		q.log.Info("taken-over copies given back to their primary: it answered again with the same transport database",
@@ -737,7 +749,8 @@ type ContactResult struct {
 //
 // A heartbeat that failed although the primary completed a session with
 // this server after it began (a discard query, a reconciliation, a copy
-// it pushed: answered.go) is no failure: the primary is alive (it was
+// it pushed, an XSHADOW reply with the stored database id: answered.go)
+// is no failure: the primary is alive (it was
 // stopped, or slow, while the heartbeat waited). Nothing is written or
 // taken over, and the answer is ErrAnsweredSince with the failures as
 // they stand. The check runs in the commit that would take the copies

@@ -254,10 +254,13 @@
 // is one commit (count it, take over at the retry count). That commit
 // first checks whether the primary completed a session with this server
 // after the heartbeat began — a discard query (Contact), a reconciliation
-// (AnswerStore), a copy it pushed, a query of its own answered here — and
-// if so counts nothing and takes nothing over (ErrAnsweredSince): the
-// primary is alive, it was stopped or slow while the heartbeat waited
-// (rt33 F1). Those times are the store's memory only; a restart ends every
+// (AnswerStore), a copy it pushed, a query of its own answered here, an
+// XSHADOW reply with the stored database id on another session (Presented;
+// only the primary holding the copies' mail knows that id) — and if so
+// counts nothing and takes nothing over (ErrAnsweredSince): the primary is
+// alive, it was stopped or slow while the heartbeat waited (rt33 F1; rt35
+// F6: back just before the bound, too late for the heartbeat's own login).
+// Only a completed discard query resets the failures and the timer. Those times are the store's memory only; a restart ends every
 // heartbeat in flight, so none is lost that could matter. The commit that
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.

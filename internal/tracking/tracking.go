@@ -230,7 +230,20 @@ func (l *Log) Close() error {
 // Events are the event names the log holds: `umbra track --event` takes
 // only these.
 var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "shadow", "discard",
-	"takeover", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release"}
+	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release"}
+
+// givenBackReply starts the reply of a giveback event: copies taken over
+// made held copies again for their returning primary.
+const givenBackReply = "given back to "
+
+// readOldEvent reads an entry written before an event got a name of its
+// own as that event: copies given back to their primary were takeover
+// events with a "given back to" reply until giveback.
+func readOldEvent(e *Entry) {
+	if e.Event == "takeover" && strings.HasPrefix(e.Reply, givenBackReply) {
+		e.Event = "giveback"
+	}
+}
 
 // Query selects entries; empty fields match everything. ID matches the
 // umbra id, the Message-ID or the organisation message id (which follows
@@ -343,6 +356,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 				}
 				continue
 			}
+			readOldEvent(&e)
 			if q.match(&e) || alt && shown.match(&e) {
 				out = append(out, e)
 				if len(out) > q.Limit {
