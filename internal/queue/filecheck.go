@@ -32,6 +32,10 @@ type boltMeta struct {
 	txid     uint64
 }
 
+// errNoDatabaseFile is checkBoltFile's answer for what cannot be a
+// database file at all: not a regular file, or empty.
+var errNoDatabaseFile = errors.New("not a database")
+
 // ErrTruncated is the damage checkBoltFile finds in a file shorter than
 // the pages its meta page says it holds.
 var ErrTruncated = errors.New("truncated")
@@ -47,21 +51,29 @@ var ErrTruncated = errors.New("truncated")
 // (ErrTruncated). An empty file is not a database either; callers that
 // create the file check it only when it has bytes.
 func checkBoltFile(path string) error {
+	// The kind of file before it is opened: opening a FIFO waits for a
+	// writer, forever.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s, not a regular file", errNoDatabaseFile, fileKind(fi.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	if fi, err = f.Stat(); err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
+	if !fi.Mode().IsRegular() { // replaced in between
+		return fmt.Errorf("%w: %s, not a regular file", errNoDatabaseFile, fileKind(fi.Mode()))
 	}
 	size := fi.Size()
 	if size == 0 {
-		return errors.New("an empty file, not a database")
+		return fmt.Errorf("%w: an empty file", errNoDatabaseFile)
 	}
 	read := func(off int64) (boltMeta, bool) {
 		buf := make([]byte, boltPageHeader+boltMetaSize)

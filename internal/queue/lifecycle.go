@@ -421,6 +421,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// any of its pages is read through bbolt's mapping (filecheck.go).
 	if err := checkBoltFile(backup); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return "", fmt.Errorf("restore: %w", err)
+	} else if errors.Is(err, errNoDatabaseFile) {
+		return "", fmt.Errorf("restore: %s is not a backup made by umbra db backup: %w. The database is unchanged", backup, err)
 	} else if err != nil {
 		return "", fmt.Errorf("restore: the backup %s is damaged: %v. The database is unchanged: restore another backup "+
 			"(or copy this one again from where it is kept)", backup, err)
@@ -701,6 +703,8 @@ func (s *Store) SetServer(name string) error {
 func BackupOrigin(backup string) (server, dbID string, err error) {
 	if err := checkBoltFile(backup); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return "", "", err
+	} else if errors.Is(err, errNoDatabaseFile) {
+		return "", "", fmt.Errorf("%s is not a backup made by umbra db backup: %w", backup, err)
 	} else if err != nil {
 		return "", "", fmt.Errorf("the backup %s is damaged: %w", backup, err)
 	}

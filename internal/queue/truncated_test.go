@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -117,5 +118,42 @@ func TestRestoreOverTruncatedDatabase(t *testing.T) {
 		}
 		s.Close()
 		os.Remove(kept)
+	}
+}
+
+// What is not a regular file with bytes — a FIFO, an empty file, a
+// directory — is refused by every reader of a backup at once, naming
+// it: opening a FIFO waited for a writer forever, and an empty file
+// read as "write: bad file descriptor".
+func TestBackupReadersRefuseOddFiles(t *testing.T) {
+	backup, live := soundBackup(t)
+	dir := filepath.Dir(backup)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	os.WriteFile(empty, nil, 0o600)
+	before, _ := os.ReadFile(live)
+	for path, want := range map[string]string{fifo: "FIFO", empty: "empty file", dir: "directory"} {
+		done := make(chan []error, 1)
+		go func() {
+			_, _, e1 := BackupOrigin(path)
+			_, e3 := Restore(path, live)
+			done <- []error{e1, VerifyBackup(path), e3}
+		}()
+		select {
+		case errs := <-done:
+			for i, err := range errs {
+				if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(want)) || strings.Contains(err.Error(), "bad file descriptor") {
+					t.Errorf("%s: reader %d: %v", want, i, err)
+				}
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: a reader hangs", want)
+		}
+	}
+	if after, _ := os.ReadFile(live); !bytes.Equal(before, after) {
+		t.Fatal("the database changed")
 	}
 }
