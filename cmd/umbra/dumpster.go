@@ -25,6 +25,16 @@ func newDumpsterCmd() *cobra.Command {
 		Short: "List each database's dumpster (messages, size, oldest), or with --database its copies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
+			// --since and --limit filter one database's copies: without
+			// --database they would be ignored without a word.
+			for _, name := range []string{"since", "limit"} {
+				if db == "" && cmd.Flags().Changed(name) {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--%s lists one database's copies: give --database DB", name)}
+				}
+			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err

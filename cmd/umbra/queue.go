@@ -284,3 +284,12 @@ func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
 	}
 	return w.Flush()
 }
+
+// checkLimit refuses a --limit that is not a positive count (exit 64):
+// 0 and -1 listed everything, which is not what they say.
+func checkLimit(limit int) error {
+	if limit <= 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--limit %d: give a positive count", limit)}
+	}
+	return nil
+}
