@@ -29,3 +29,14 @@ func TestListArgumentsThatMeanNothing(t *testing.T) {
 		}
 	}
 }
+
+// A file the command cannot write is a failure (exit 1), not a usage
+// error (64): message export -o into a directory that does not exist.
+func TestExportIntoMissingDirectoryIsFailure(t *testing.T) {
+	dir := t.TempDir()
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	code, errOut := cliErr(t, cfg, "message", "export", "0000000000000001", "-o", dir+"/nonexist/x.eml")
+	if code != exitFailure || !strings.Contains(errOut, "nonexist") {
+		t.Errorf("exit %d %q, want 1", code, errOut)
+	}
+}
