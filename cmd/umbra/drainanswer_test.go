@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,6 +56,17 @@ func TestQueueCommandsDuringDrainSayNextStart(t *testing.T) {
 		if code != 0 || strings.Contains(out, "due now") || !strings.Contains(out, "due at the next start") {
 			t.Fatalf("%s during the drain: exit %d %q, want due at the next start", strings.Join(args, " "), code, out)
 		}
+	}
+	// A second flush moves nothing: its count is of what it moved, and
+	// it must not read as "nothing is due then" (rt38 F3). queue list
+	// shows no negative next retry, and says the daemon stops.
+	if out, code := cli(t, cfg, "queue", "flush"); code != 0 || !strings.Contains(out, "0 messages rescheduled by this command") ||
+		!strings.Contains(out, "every message already due are due at the next start") {
+		t.Fatalf("a second flush during the drain: exit %d %q", code, out)
+	}
+	if out, errOut, code := umbraIn(t, dir, nil, "-c", cfg, "queue", "list"); code != 0 || regexp.MustCompile(`\s-[0-9]`).MatchString(out) ||
+		!strings.Contains(out, "next start") || !strings.Contains(errOut, "umbra is stopping") {
+		t.Fatalf("queue list during the drain: exit %d %q %q, want next start and a note", code, out, errOut)
 	}
 	out, code := cli(t, cfg, "queue", "retry", q, "--json")
 	var v map[string]any

@@ -345,6 +345,11 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	if r := ex.Recipients[1]; r.Address != "alice@example.test" || !strings.HasPrefix(r.RCPT, "250") {
 		t.Errorf("trailing dot: %+v, want alice@example.test accepted", r)
 	}
+	// The rcpt: line is the code RCPT gives, enhanced code included
+	// (rt38 F11: it said 2.1.5 where RCPT says 2.0.0).
+	if real := got["alice@EXAMPLE.test."]; len(real) < 9 || !strings.HasPrefix(ex.Recipients[1].RCPT, real[:9]) {
+		t.Errorf("route explain predicts %q, RCPT answered %q", ex.Recipients[1].RCPT, real)
+	}
 	if r := ex.Recipients[2]; !strings.HasPrefix(r.Address, "postmaster@") || !strings.HasPrefix(r.RCPT, "250") {
 		t.Errorf("bare postmaster: %+v", r)
 	}

@@ -788,21 +788,15 @@ func restartOnly(cur, next *config.Config) []string {
 	if next.Transport.ResultCommitDelay != cur.Transport.ResultCommitDelay {
 		restart = append(restart, "transport.result_commit_delay")
 	}
-	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
-		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
-		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
+	// Each transport key read only at start, by the name the file
+	// gives it, not a group of them (transportRestart).
+	for _, key := range transportRestart {
+		if key != "body_memory_limit" && key != "result_commit_delay" && changedKeys("transport."+key, yamlField(cur.Transport, key), yamlField(next.Transport, key)) != nil {
+			restart = append(restart, "transport."+key)
+		}
 	}
-	if next.Transport.InitialDestinationConcurrency != cur.Transport.InitialDestinationConcurrency ||
-		next.Transport.DeadDestinationCoolDown != cur.Transport.DeadDestinationCoolDown {
-		restart = append(restart, "transport.initial_destination_concurrency/dead_destination_cool_down")
-	}
-	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
-		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
-	}
-	if next.Transport.SpoolThreshold != cur.Transport.SpoolThreshold || next.Transport.MaxHeaderSize != cur.Transport.MaxHeaderSize {
-		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
-		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
-	}
+	// The receive side's, read at start: what runs stays.
+	next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
 	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit || next.Transport.BodyMemoryDerived != cur.Transport.BodyMemoryDerived {
 		// The receive side's budget, made at start. Not in the file, it
 		// is named for what it derives from, which the operator changed.
@@ -815,9 +809,11 @@ func restartOnly(cur, next *config.Config) []string {
 		}
 		next.Transport.BodyMemoryLimit, next.Transport.BodyMemoryDerived = cur.Transport.BodyMemoryLimit, cur.Transport.BodyMemoryDerived
 	}
-	if next.AuthThrottle != cur.AuthThrottle {
-		restart = append(restart, "auth_throttle")
-	}
+	restart = append(restart, changedKeys("auth_throttle", cur.AuthThrottle, next.AuthThrottle)...)
+	// The console's listener and the pickup directory's watcher are
+	// made at start.
+	restart = append(restart, changedKeys("console", cur.Console, next.Console)...)
+	restart = append(restart, changedKeys("pickup", cur.Pickup, next.Pickup)...)
 	if cur.OutboundTLSChanged(next) {
 		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
 	}
@@ -829,7 +825,7 @@ func restartOnly(cur, next *config.Config) []string {
 		restart = append(restart, "recipients.callout")
 	}
 	if next.LDAP != cur.LDAP { // the directory's connections and cache are built at start
-		restart = append(restart, "ldap")
+		restart = append(restart, changedKeys("ldap", cur.LDAP, next.LDAP)...)
 		next.LDAP = cur.LDAP
 	}
 	return restart
@@ -847,6 +843,7 @@ func keepRunning(cur, next *config.Config) {
 	next.Transport.DeadDestinationCoolDown = cur.Transport.DeadDestinationCoolDown
 	next.Recipients.Callout = cur.Recipients.Callout
 	next.DNS = cur.DNS
+	next.Console, next.Pickup = cur.Console, cur.Pickup
 	next.KeepOutboundTLS(cur)
 }
 

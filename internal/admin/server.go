@@ -457,6 +457,19 @@ func (s *Server) routes() http.Handler {
 		name := r.PathValue("name")
 		var err error
 		n := 0
+		to := r.URL.Query().Get("to")
+		if r.PathValue("action") == "redirect" {
+			// A bad target is a usage error, found before anything is
+			// looked up (the queue's name included) or changed.
+			if to == "" {
+				fail(w, http.StatusBadRequest, "redirect needs ?to=host[:port]")
+				return
+			}
+			if err := checkRedirectTarget(to); err != nil {
+				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
+				return
+			}
+		}
 		switch r.PathValue("action") {
 		case "suspend", "resume", "retry", "redirect":
 			// A queue nothing is delivered from is refused with what acts
@@ -468,7 +481,7 @@ func (s *Server) routes() http.Handler {
 			// A typo must not suspend a phantom queue nor succeed; a
 			// queue that can exist may be suspended before its mail,
 			// and resumed or retried with none in it (0 due).
-			if !s.checkNames(w, name, "", r.PathValue("action") != "redirect") {
+			if !s.checkNamesFor(w, name, "", r.PathValue("action") != "redirect", true) {
 				return
 			}
 		}
@@ -480,15 +493,6 @@ func (s *Server) routes() http.Handler {
 		case "retry":
 			n, err = s.q.RetryQueue(r.Context(), name)
 		case "redirect":
-			to := r.URL.Query().Get("to")
-			if to == "" {
-				fail(w, http.StatusBadRequest, "redirect needs ?to=host[:port]")
-				return
-			}
-			if err := checkRedirectTarget(to); err != nil {
-				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
-				return
-			}
 			if s.redirectSelf != nil {
 				if why := s.redirectSelf(r.Context(), to); why != "" {
 					fail(w, http.StatusUnprocessableEntity, why)
@@ -501,7 +505,7 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		action := "queue " + r.PathValue("action")
-		if to := r.URL.Query().Get("to"); to != "" {
+		if to != "" {
 			action += " to " + to
 		}
 		s.audit(r, action, nil, name, err)

@@ -294,6 +294,11 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		case qi.ByState["active"] > 0:
 			qi.Status = "active"
+		case qi.ByState["suspended"] > 0 && qi.ByState["ready"]+qi.ByState["retry"]+qi.ByState["shadow"] == 0:
+			// Every message here is held by its own suspension
+			// (message suspend): nothing is ready, and "ready" (which
+			// status=ready lists) said otherwise.
+			qi.Status = "suspended"
 		case qi.ByState["shadow"] > 0 && qi.ByState["ready"]+qi.ByState["retry"] == 0:
 			// Copies kept for their primary, none taken over: nothing
 			// here is this server's to deliver (rt24 F4). Taken-over

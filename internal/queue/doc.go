@@ -762,8 +762,15 @@
 // (the CLI's --force skips it). The commit that marks a backup also
 // records the SHA-256 of every bucket's content and of every message
 // record and body, spooled bodies included (bucket backupsums,
-// backupsums.go). Restore (server stopped, file lock held) reads every
-// page of the copy and checks every value against those checksums before
+// backupsums.go). Every reader of a file it did not just write — Open,
+// compaction, BackupOrigin, VerifyBackup, Restore — first checks it
+// against what its meta pages claim, with ordinary reads (filecheck.go):
+// a file shorter than the pages its meta names (a copy cut short) is
+// damaged before any page is read through bbolt's mapping, where a read
+// beyond the file's end is a fault, not an error; Restore takes the
+// replaced database's lock with flock and reads none of its pages, so
+// a damaged database is replaced as a sound one is. Restore (server
+// stopped, file lock held) reads every page of the copy and checks every value against those checksums before
 // it replaces anything — a changed byte is refused, naming the message —
 // and keeps the replaced file and spool directory under one unique
 // suffix; a backup without checksums (an older release) only with

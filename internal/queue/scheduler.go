@@ -140,6 +140,7 @@ type dest struct {
 	key, queue string
 	task       bool // a client's task destination (StartTask), not mail's
 	max        int  // window limit
+	defaultMax bool // max is SchedulerConfig.MaxWindow (no limit of the job's own): a reload changes it (SetReloadable)
 	window     int  // current concurrency limit, 1..max
 	busy       int  // jobs running
 	waiting    []*job
@@ -415,14 +416,15 @@ func (q *Manager) Health() *Health { return q.cfg.Health }
 // Called with s.mu held.
 func (s *scheduler) destFor(key, queue string, max int) *dest {
 	d := s.dests[key]
-	if max <= 0 {
+	def := max <= 0
+	if def {
 		max = s.cfg.MaxWindow
 	}
 	if d == nil {
 		d = &dest{key: key, queue: queue, window: min(s.cfg.InitialWindow, max)}
 		s.dests[key] = d
 	}
-	d.max, d.queue = max, queue // a reload may change the limit
+	d.max, d.queue, d.defaultMax = max, queue, def // a reload may change the limit
 	d.window = min(d.window, max)
 	return d
 }

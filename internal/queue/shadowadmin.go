@@ -46,13 +46,16 @@ func shadowCopyErr(m *Message, action string) error {
 // BulkSkip says why a bulk action (suspend, resume, retry, remove)
 // leaves m alone, "" when it applies: bulk selections (--all, a filter)
 // skip, rather than fail on, the shadow copies and quarantined messages
-// that the action does not apply to (remove applies to both).
+// that the action does not apply to (remove applies to both), and a
+// suspend the messages already suspended.
 func BulkSkip(action string, m *Message) string {
 	switch {
 	case m.State == Shadow && action != "remove":
 		return "shadow copies"
 	case m.State == Quarantined && action != "remove":
 		return "quarantined (umbra queue quarantine)"
+	case m.State == Suspended && action == "suspend":
+		return "already suspended"
 	}
 	return ""
 }
