@@ -356,16 +356,29 @@ func compactChecked(dst, src *bolt.DB) (damaged bool, err error) {
 // caller's panic and fault guard. It returns the first fault found.
 func checkPages(db *bolt.DB) error {
 	return db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walkBucket(b) })
+		seen := map[uint64]bool{}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walkBucket(b, seen, 1) })
 	})
 }
 
-func walkBucket(b *bolt.Bucket) error {
+func walkBucket(b *bolt.Bucket, seen map[uint64]bool, depth int) error {
+	// A damaged file can make a sub-bucket's root point back at a bucket
+	// on the way down: without a bound the walk recurses until the stack
+	// overflows, which no recover catches.
+	if depth > maxBucketDepth {
+		return fmt.Errorf("buckets nested deeper than %d: damaged", maxBucketDepth)
+	}
+	if root := uint64(b.Root()); root != 0 {
+		if seen[root] {
+			return fmt.Errorf("bucket page %d reached twice: damaged", root)
+		}
+		seen[root] = true
+	}
 	var sum byte
 	return b.ForEach(func(k, v []byte) error {
 		if v == nil {
 			if nb := b.Bucket(k); nb != nil {
-				return walkBucket(nb)
+				return walkBucket(nb, seen, depth+1)
 			}
 			return nil
 		}
@@ -375,6 +388,10 @@ func walkBucket(b *bolt.Bucket) error {
 		return nil
 	})
 }
+
+// maxBucketDepth bounds the nesting checkPages follows: umbra's own
+// layout nests buckets a few levels deep.
+const maxBucketDepth = 16
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

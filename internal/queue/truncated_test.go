@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -92,10 +93,11 @@ func TestTruncatedBackupIsDamaged(t *testing.T) {
 func TestRestoreOverTruncatedDatabase(t *testing.T) {
 	backup, live := soundBackup(t)
 	whole, _ := os.ReadFile(live)
+	// The live file ends in pages bbolt grew it by and has not used:
+	// cuts within the used part, up to the meta's high-water mark.
+	used := usedBytes(t, whole)
 	page := os.Getpagesize()
-	// (The live file ends in pages bbolt grew it by and has not used:
-	// cuts within the used part.)
-	for _, n := range []int{4 * page, len(whole) / 3, len(whole) / 2} {
+	for _, n := range []int{4 * page, used / 2, used - 1} {
 		if err := os.WriteFile(live, whole[:n], 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -156,4 +158,25 @@ func TestBackupReadersRefuseOddFiles(t *testing.T) {
 	if after, _ := os.ReadFile(live); !bytes.Equal(before, after) {
 		t.Fatal("the database changed")
 	}
+}
+
+// usedBytes is the part of a database file its newer valid meta page
+// says is in use: pages below the high-water mark (pgid × page size).
+func usedBytes(t *testing.T, file []byte) int {
+	t.Helper()
+	bo := binary.NativeEndian
+	meta := func(off int) (pgid, txid uint64, ps int) {
+		m := file[off+boltPageHeader:]
+		return bo.Uint64(m[40:]), bo.Uint64(m[48:]), int(bo.Uint32(m[8:]))
+	}
+	pg0, tx0, ps := meta(0)
+	pg1, tx1, _ := meta(ps)
+	if tx1 > tx0 {
+		pg0 = pg1
+	}
+	used := int(pg0) * ps
+	if used <= 4*os.Getpagesize() || used > len(file) {
+		t.Fatalf("high-water mark %d of a %d-byte file", used, len(file))
+	}
+	return used
 }
