@@ -290,7 +290,13 @@
 //     the last accepted message; past either the session ends with
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command
-//     is read. Every line must arrive within idle_timeout, and a message
+//     is read, with the replies held for its pipelined commands written
+//     first. A session umbra ends (any 421, a refused connection) ends
+//     so that its client gets every reply: trackedConn.Close closes the
+//     sending side and reads and drops what still comes, bounded in
+//     bytes and time (linger), before the close — a close with unread
+//     input sends a reset, and the client's stack may drop the replies,
+//     the 421 among them. Nothing is written or handed on after that. Every line must arrive within idle_timeout, and a message
 //     at min_data_rate (datarate.go, Postfix's smtpd_min_data_rate): a
 //     DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them, has a deadline
