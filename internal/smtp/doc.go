@@ -348,7 +348,13 @@
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies
 // read in order through the session's reply reader (the server sends
 // nothing unasked; a byte left after the last reply closes the session
-// as out of step). That reader (shadowConn.replies) reads a buffer at a
+// as out of step). So does a reply that cannot be the answer: one whose
+// lines carry different codes (RFC 5321 §4.2.1; its last line's 250
+// would count a refusal as a delivery), a 3xx to MAIL, RCPT, BDAT or the
+// end of a message, and a 250 or stray 3xx to DATA, which gives the
+// recipients umbra's 451 4.4.2 "unexpected reply to DATA: …" as the
+// reason they wait, not the next hop's success reply (delivery treats
+// a 3xx that go-smtp's lock-step replies hand back the same way). That reader (shadowConn.replies) reads a buffer at a
 // time for every reply umbra reads itself — the shadow verbs' too — and
 // hands what it read ahead to go-smtp first, so no byte is lost between
 // the two readers. A body goes in writes of up to 64 KiB, its parts (the
