@@ -155,6 +155,11 @@ func (v *verbConn) fillCommand() error {
 		// timeout, not at the end of the stream.
 		return v.readError(err)
 	}
+	if v.bdat {
+		// A command between chunks: the client is not idle, whatever
+		// the transfer's rate (timeoutReply names the limit that cuts it).
+		v.lastRead = time.Now()
+	}
 	if len(v.acks) > 0 {
 		v.peerSpoke(len(line)) // the peer has the discards of the last reply (SR-15)
 	}

@@ -192,3 +192,36 @@ func TestRefusalReachesEagerClient(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A BDAT transfer kept open with empty chunks is never idle: its client
+// sends a command well within idle_timeout each time. When the
+// transfer's min_data_rate deadline passes, the session ends with "Data
+// rate too low" — the limit that cut it — not "Idle timeout".
+func TestEmptyChunksCutByDataRate(t *testing.T) {
+	s := startWith(t, ServerConfig{Connectors: connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {idle_timeout: 2s, max_junk_commands: 1000000}
+`)})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.send("BDAT 20\r\nSubject: r\r\n\r\nhi\r\n\r\n")
+	d.expect("250")
+	for i := 0; i < 200; i++ { // 20 s at most
+		d.send("BDAT 0\r\n")
+		got := d.reply()
+		if strings.HasPrefix(got, "250") {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if !strings.HasPrefix(got, "421 4.4.2 Data rate too low") {
+			t.Fatalf("a transfer sending a command every 0.1 s ended with %q", got)
+		}
+		return
+	}
+	t.Fatal("empty chunks held the transfer open past its deadline")
+}
