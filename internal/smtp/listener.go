@@ -60,7 +60,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		}
 		c.limits.track(tc)
 		if !c.vln.push(vc) {
-			tc.Close()
+			go tc.Close() // shutting down; its close lingers apart from this loop
 		}
 	}
 }
