@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -318,6 +319,13 @@ func errText(err error) string {
 
 func classify(i int, hop string, err error) queue.Result {
 	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code < 400 {
+		// Not an error reply at all (a 3xx to RCPT, which go-smtp hands
+		// back as one): the next hop is out of step. Its words must not
+		// stand as the reason mail waits, and the session ends (a 451
+		// 4.4.2 closes it: pool.go).
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": unexpected reply " + strconv.Quote(smtp.Reply(err))}
+	}
 	if errors.As(err, &se) {
 		o := queue.Deferred
 		if smtp.Permanent(err) {

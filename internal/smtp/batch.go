@@ -499,6 +499,9 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		}
 	}
 	code, texts, err := readReplyCode(br)
+	if err == nil {
+		err = stray(code, texts)
+	}
 	if err != nil {
 		return fail(err)
 	}

@@ -522,6 +522,7 @@ func readReply(r io.Reader) ([]string, error) {
 func readReplyCode(r io.Reader) (int, []string, error) {
 	var texts []string
 	var cur []byte
+	first := 0 // the code of the reply's first line
 	one := make([]byte, 1)
 	next := func() (byte, error) { _, err := r.Read(one); return one[0], err }
 	if br, ok := r.(io.ByteReader); ok {
@@ -548,6 +549,14 @@ func readReplyCode(r io.Reader) (int, []string, error) {
 		if err != nil || code < 200 || code > 599 || len(l) > 3 && l[3] != ' ' && l[3] != '-' {
 			return 0, nil, fmt.Errorf("malformed reply %q", l)
 		}
+		if len(texts) > 0 && code != first {
+			// RFC 5321 §4.2.1: one code for every line of a reply. A
+			// reply mixing them (a 550 line, then a 250 one) has no
+			// meaning to act on: taking its last line would count a
+			// refusal as a delivery.
+			return 0, nil, fmt.Errorf("malformed reply: a line %q in a reply with code %d", l, first)
+		}
+		first = code
 		text := ""
 		if len(l) > 4 {
 			text = l[4:]
@@ -560,6 +569,28 @@ func readReplyCode(r io.Reader) (int, []string, error) {
 			return code, texts, nil
 		}
 	}
+}
+
+// unexpectedReply is umbra's 451 4.4.2 for a reply that is neither
+// the one the command asks for nor an error (a 250 or a stray 3xx to
+// DATA): the next hop broke the protocol, and the reply it gave must
+// not stand as the reason a message waits (a "250" deferral).
+func (c *Client) unexpectedReply(cmd string, code int, texts []string) *gosmtp.SMTPError {
+	msg := fmt.Sprintf("unexpected reply to %s: %d %s", cmd, code, strings.Join(texts, " "))
+	if c.hop != "" {
+		msg = c.hop + ": " + msg
+	}
+	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: msg}
+}
+
+// stray is the error of a 3xx reply where only a 2xx, 4xx or 5xx may
+// come (to MAIL, RCPT, BDAT, the end of a message): the session is out
+// of step and ends; nil for any other code.
+func stray(code int, texts []string) error {
+	if code/100 != 3 {
+		return nil
+	}
+	return fmt.Errorf("unexpected reply %q", fmt.Sprintf("%d %s", code, strings.Join(texts, " ")))
 }
 
 // DataReply is one reply to the end of the message: for LMTP there is
@@ -599,6 +630,10 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	if err != nil {
 		return nil, err
 	}
+	if code < 400 && code != 354 {
+		c.sc.Conn.Close() // out of step: not used again
+		return nil, c.unexpectedReply("DATA", code, texts)
+	}
 	if code != 354 {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
@@ -623,6 +658,9 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	defer c.awaitingReply()()
 	for len(out) < n {
 		code, texts, err := readReplyCode(br)
+		if err == nil {
+			err = stray(code, texts)
+		}
 		if err != nil {
 			return out, err
 		}

@@ -290,7 +290,13 @@
 //     the last accepted message; past either the session ends with
 //     421 4.7.0. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command
-//     is read. Every line must arrive within idle_timeout, and a message
+//     is read, with the replies held for its pipelined commands written
+//     first. A session umbra ends (any 421, a refused connection) ends
+//     so that its client gets every reply: trackedConn.Close closes the
+//     sending side and reads and drops what still comes, bounded in
+//     bytes and time (linger), before the close — a close with unread
+//     input sends a reset, and the client's stack may drop the replies,
+//     the 421 among them. Nothing is written or handed on after that. Every line must arrive within idle_timeout, and a message
 //     at min_data_rate (datarate.go, Postfix's smtpd_min_data_rate): a
 //     DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them, has a deadline
@@ -350,7 +356,13 @@
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies
 // read in order through the session's reply reader (the server sends
 // nothing unasked; a byte left after the last reply closes the session
-// as out of step). That reader (shadowConn.replies) reads a buffer at a
+// as out of step). So does a reply that cannot be the answer: one whose
+// lines carry different codes (RFC 5321 §4.2.1; its last line's 250
+// would count a refusal as a delivery), a 3xx to MAIL, RCPT, BDAT or the
+// end of a message, and a 250 or stray 3xx to DATA, which gives the
+// recipients umbra's 451 4.4.2 "unexpected reply to DATA: …" as the
+// reason they wait, not the next hop's success reply (delivery treats
+// a 3xx that go-smtp's lock-step replies hand back the same way). That reader (shadowConn.replies) reads a buffer at a
 // time for every reply umbra reads itself — the shadow verbs' too — and
 // hands what it read ahead to go-smtp first, so no byte is lost between
 // the two readers. A body goes in writes of up to 64 KiB, its parts (the

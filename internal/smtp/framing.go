@@ -127,10 +127,12 @@ func (v *verbConn) fillCommand() error {
 	}
 	if v.softErrors > 0 && v.errors > v.softErrors && v.errorDelay > 0 && v.errors != v.delayed {
 		// A client past the soft limit waits before each next command
-		// is read (once per error), so guessing and junk get slow.
+		// is read (once per error), so guessing and junk get slow. The
+		// replies held for its pipelined commands go out first: it
+		// waits with every reply so far in hand.
 		v.delayed = v.errors
-		t := v.clk.NewTimer(v.errorDelay)
-		<-t.C()
+		v.flushHeld()
+		v.errorWait()
 	}
 	if v.bdat {
 		v.bodyDeadline() // between chunks the transfer's rate still runs
@@ -152,6 +154,11 @@ func (v *verbConn) fillCommand() error {
 		// A line without its CRLF is never a command: not at a
 		// timeout, not at the end of the stream.
 		return v.readError(err)
+	}
+	if v.bdat {
+		// A command between chunks: the client is not idle, whatever
+		// the transfer's rate (timeoutReply names the limit that cuts it).
+		v.lastRead = time.Now()
 	}
 	if len(v.acks) > 0 {
 		v.peerSpoke(len(line)) // the peer has the discards of the last reply (SR-15)
@@ -639,6 +646,22 @@ func (v *verbConn) readError(err error) error {
 		err = io.EOF
 	}
 	return err
+}
+
+// errorWait waits error_delay on the session's clock, or until the
+// server drains or stops (the session is closed then).
+func (v *verbConn) errorWait() {
+	t := v.clk.NewTimer(v.errorDelay)
+	defer t.Stop()
+	var draining, done <-chan struct{}
+	if s := v.sess(); s != nil {
+		draining, done = s.srv.draining, s.srv.ctx.Done()
+	}
+	select {
+	case <-t.C():
+	case <-draining:
+	case <-done:
+	}
 }
 
 // limitHit logs and counts a session ended by a limit (why is one of a

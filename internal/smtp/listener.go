@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -59,7 +60,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		}
 		c.limits.track(tc)
 		if !c.vln.push(vc) {
-			tc.Close()
+			go tc.Close() // shutting down; its close lingers apart from this loop
 		}
 	}
 }
@@ -91,11 +92,27 @@ func remoteIP(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
+// refuse answers a connection refused at once and closes it. Its close
+// lingers (linger) apart from the accept loop, so that a client that
+// talked first gets the reply too; past maxRefusing lingering at once
+// (a flood over the connection limits) a refusal closes at once.
 func refuse(c net.Conn, reply string) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.Write([]byte(reply + "\r\n"))
-	c.Close()
+	select {
+	case refusing <- struct{}{}:
+		go func() {
+			linger(c)
+			<-refusing
+		}()
+	default:
+		c.Close()
+	}
 }
+
+const maxRefusing = 64
+
+var refusing = make(chan struct{}, maxRefusing)
 
 // connLimits counts a connector's connections, in all and per source IP.
 type connLimits struct {
@@ -139,6 +156,9 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 	for tc := range l.live {
 		s := tc.sess.Load()
 		switch {
+		case tc.ending.Load():
+			n++ // closing already (its linger)
+			continue
 		case s == nil:
 		case s.busy.Load() && !force:
 			n++
@@ -152,15 +172,21 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 		victims = append(victims, tc)
 	}
 	l.mu.Unlock()
+	// Each closes in parallel: a close lingers (linger) until its client
+	// has read the 421.
+	var wg sync.WaitGroup
 	for _, tc := range victims {
-		tc.SetWriteDeadline(time.Now().Add(time.Second))
-		if tc.vc != nil {
-			if tc.vc.say("421 4.3.2 Service shutting down, try again later") == nil {
-				tc.vc.observeReply(noCommand, 421) // between commands (cmdcount.go)
+		wg.Go(func() {
+			tc.SetWriteDeadline(time.Now().Add(time.Second))
+			if tc.vc != nil {
+				if tc.vc.sayLast("421 4.3.2 Service shutting down, try again later") == nil {
+					tc.vc.observeReply(noCommand, 421) // between commands (cmdcount.go)
+				}
 			}
-		}
-		tc.Close()
+			tc.Close()
+		})
 	}
+	wg.Wait()
 	return n
 }
 
@@ -199,9 +225,30 @@ type trackedConn struct {
 	// last: go-smtp has no way for a session to close its connection.
 	hangUp atomic.Bool
 	vc     *verbConn // the verb layer above it (writes through TLS)
+
+	// ending: the server is closing the connection. Nothing more is
+	// written, and what the client still sends is read and dropped
+	// (linger), never handed to the session.
+	ending   atomic.Bool
+	closing  sync.Once
+	closeErr error
+}
+
+func (t *trackedConn) Read(b []byte) (int, error) {
+	if t.ending.Load() {
+		return 0, io.EOF
+	}
+	n, err := t.Conn.Read(b)
+	if t.ending.Load() {
+		return 0, io.EOF // read while the connection closes: dropped
+	}
+	return n, err
 }
 
 func (t *trackedConn) Write(b []byte) (int, error) {
+	if t.ending.Load() {
+		return 0, net.ErrClosed
+	}
 	n, err := t.Conn.Write(b)
 	if t.hangUp.Load() {
 		t.Close()
@@ -209,9 +256,55 @@ func (t *trackedConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Close ends the connection after its last reply (linger) and releases
+// the connector's slot; a later Close waits for the first.
 func (t *trackedConn) Close() error {
-	t.once.Do(t.release)
-	return t.Conn.Close()
+	t.closing.Do(func() {
+		t.ending.Store(true)
+		t.closeErr = linger(t.Conn)
+		t.once.Do(t.release)
+	})
+	return t.closeErr
+}
+
+// How a closing connection lingers: it reads and drops what the client
+// still sends until the client ends its side, at most lingerBytes, at
+// most lingerTime in all and lingerIdle without a byte.
+const (
+	lingerTime  = 2 * time.Second
+	lingerIdle  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// linger closes c so that the replies written before reach the client.
+// A close with input still unread (a pipelining client's commands past
+// the one that ended the session) makes the kernel send a reset in
+// place of the end of the stream, and the client's stack may throw away
+// the replies it has not read yet, the 421 that says why among them:
+// the client could not tell a refusal from a crash. So the write side is
+// closed first (the replies, then the end of the stream), and what the
+// client still sends is read and dropped until it closes its side (a
+// client that read the 421 does at once), within the bounds above.
+func linger(c net.Conn) error {
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return c.Close() // not TCP, or already broken: nothing to wait for
+	}
+	end := time.Now().Add(lingerTime)
+	buf := make([]byte, 4096)
+	for n := 0; n < lingerBytes; {
+		dl := time.Now().Add(lingerIdle)
+		if dl.After(end) {
+			dl = end
+		}
+		c.SetReadDeadline(dl)
+		k, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		n += k
+	}
+	return c.Close()
 }
 
 // chanListener is the net.Listener a connector's go-smtp server serves:

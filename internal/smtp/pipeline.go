@@ -183,6 +183,12 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	if err != nil {
 		return fail(err)
 	}
+	if code < 400 && code != 354 {
+		// Out of step (a 250 or a stray 3xx to DATA): no body goes,
+		// the session ends, the recipients wait with umbra's reason.
+		out.Data = c.unexpectedReply("DATA", code, texts)
+		return fail(out.Data)
+	}
 	if code != 354 {
 		out.Data = parseSMTPError(code, strings.Join(texts, "\n"))
 		return c.settle(br, out)
@@ -226,6 +232,9 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	defer replied()
 	for len(out.Final) < n {
 		code, texts, err := readReplyCode(br)
+		if err == nil {
+			err = stray(code, texts)
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -249,9 +258,13 @@ func (c *Client) settle(br *bufio.Reader, out *Pipelined) *Pipelined {
 }
 
 // replyErr reads one reply: nil for 2xx, a *gosmtp.SMTPError for 4xx
-// and 5xx (and a stray 3xx), another error when it could not be read.
+// and 5xx, another error when it could not be read or is a stray 3xx
+// (the session is out of step).
 func replyErr(br *bufio.Reader) error {
 	code, texts, err := readReplyCode(br)
+	if err == nil {
+		err = stray(code, texts)
+	}
 	if err != nil {
 		return err
 	}

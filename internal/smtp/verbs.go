@@ -592,6 +592,21 @@ func (v *verbConn) say(lines ...string) error {
 	return err
 }
 
+// sayLast writes the session's last reply from any goroutine: no reply
+// of the session's own goroutine follows it (the connection is ending,
+// trackedConn refuses later writes).
+func (v *verbConn) sayLast(lines ...string) error {
+	var out bytes.Buffer
+	for _, l := range lines {
+		out.WriteString(l + "\r\n")
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	err := v.writeHeld(out.Bytes())
+	v.tc.ending.Store(true)
+	return err
+}
+
 // startTLS runs the STARTTLS exchange. After it the client must greet
 // again, and everything learnt before it is forgotten (RFC 3207 §4.2).
 func (v *verbConn) startTLS(arg string) {
