@@ -159,7 +159,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				connected()
 				if err != nil {
 					d.bal.fail(addr)
-					lastErr, lastHop = "451 4.4.2 greeting from "+names[k]+": "+smtp.Reply(err), names[k]
+					lastErr, lastHop = "451 4.4.2 "+openingStage(err)+" from "+names[k]+": "+smtp.Reply(err), names[k]
 					continue
 				}
 			}

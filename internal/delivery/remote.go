@@ -403,7 +403,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			return nil, answered{fmt.Errorf("451 4.7.5 %s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))}
 		}
 		if err != nil {
-			e := fmt.Errorf("451 4.4.2 greeting from %s: %s", h, smtp.Reply(err))
+			e := fmt.Errorf("451 4.4.2 %s from %s: %s", openingStage(err), h, smtp.Reply(err))
 			if se := (*gosmtp.SMTPError)(nil); errors.As(err, &se) {
 				return nil, answered{e} // it greeted, with a refusal
 			}
@@ -427,4 +427,13 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		return c, nil
 	}
 	return nil, answered{fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)}
+}
+
+// openingStage names the step of a session's opening err happened at
+// (smtp.Stage), "greeting" for an error before any reply was read whole.
+func openingStage(err error) string {
+	if s := smtp.Stage(err); s != "" {
+		return s
+	}
+	return "greeting"
 }

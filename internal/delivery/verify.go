@@ -93,7 +93,7 @@ func (d *Deliverer) verifyOrg(ctx context.Context, st *state, hops []routing.Nex
 			c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
 				RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, LMTP: lmtp})
 			if err != nil {
-				lastErr = fmt.Errorf("greeting from %s: %s", names[k], smtp.Reply(err))
+				lastErr = fmt.Errorf("%s from %s: %s", openingStage(err), names[k], smtp.Reply(err))
 				continue
 			}
 			return probe(ctx, c, rcpt)

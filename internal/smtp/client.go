@@ -186,7 +186,11 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 	}
 	if err := gc.Hello(o.LocalName); err != nil {
 		gc.Close()
-		return nil, err
+		hello := "EHLO"
+		if o.LMTP {
+			hello = "LHLO"
+		}
+		return nil, &StageError{Stage: "reply to " + hello, Err: err}
 	}
 	cl := &Client{Client: gc, conn: c, sc: sc, TLS: useTLS}
 	pw.c = cl
@@ -844,7 +848,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	tp := textproto.NewConn(newReplyLimitConn(conn)) // replylimit.go
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
-		return nil, false, replyError(code, msg, err)
+		return nil, false, &StageError{Stage: "greeting", Err: replyError(code, msg, err)}
 	}
 	greeting := fmt.Sprintf("220 %s\r\n", firstLine(msg))
 	if o.LMTP {
@@ -858,7 +862,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	}
 	code, msg, err = tp.ReadResponse(250)
 	if err != nil {
-		return nil, false, replyError(code, msg, err)
+		return nil, false, &StageError{Stage: "reply to EHLO", Err: replyError(code, msg, err)}
 	}
 	offered := false
 	for _, l := range strings.Split(msg, "\n")[1:] {
@@ -936,7 +940,7 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 			tp.PrintfLine("QUIT") // courtesy: the connection closes whatever it answers
 			return nil, false, &notLMTP{reply: Reply(rerr)}
 		}
-		return nil, false, rerr
+		return nil, false, &StageError{Stage: "reply to LHLO", Err: rerr}
 	}
 	return &replayConn{Conn: conn, prefix: []byte(greeting),
 		ehlo: "LHLO " + localName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
@@ -1008,6 +1012,9 @@ func (r *replayConn) Read(b []byte) (int, error) {
 // Reply formats a server reply or error as "code x.y.z text" for logs,
 // DSNs and the queue.
 func Reply(err error) string {
+	if st := (*StageError)(nil); errors.As(err, &st) {
+		err = st.Err // the stage is the caller's to name (Stage)
+	}
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) {
 		var b bytes.Buffer
@@ -1019,6 +1026,26 @@ func Reply(err error) string {
 		return b.String()
 	}
 	return err.Error()
+}
+
+// StageError is an error of a session's opening, with the step it
+// happened at: "greeting", "reply to EHLO", "reply to LHLO". A caller
+// names the step (Stage) so that a reason says which reply failed, not
+// "greeting" for all of them.
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Stage is the step of a session's opening err happened at, or "".
+func Stage(err error) string {
+	if st := (*StageError)(nil); errors.As(err, &st) {
+		return st.Stage
+	}
+	return ""
 }
 
 // Permanent reports whether err is a 5xx reply.

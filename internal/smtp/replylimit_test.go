@@ -82,13 +82,15 @@ func TestNextHopReplyFloodIsBounded(t *testing.T) {
 		tls    TLSPolicy
 		after  bool // the flood answers MAIL, after the prelude
 		want   error
+		stage  string // the opening's step the error names (Stage)
 	}{
-		{"greeting without a line end", nil, "220 aaaaaaaaaaaaaaaa", TLSNone, false, ErrReplyLineTooLong},
-		{"greeting of endless lines", nil, "220-aaaaaaaaaaaaaa\r\n", TLSNone, false, ErrReplyTooLong},
-		{"EHLO reply of endless lines", []string{"220 hop.test\r\n"}, "250-aaaaaaaaaaaaaa\r\n", TLSOpportunistic, false, ErrReplyTooLong},
-		{"EHLO reply without a line end", []string{"220 hop.test\r\n"}, "250-aaaaaaaaaaaaaaa", TLSOpportunistic, false, ErrReplyLineTooLong},
-		{"MAIL reply of endless lines", []string{"220 hop.test\r\n", "250-hop.test\r\n250 8BITMIME\r\n"}, "250-aaaaaaaaaaaaaa\r\n", TLSNone, true, ErrReplyTooLong},
-		{"MAIL reply without a line end", []string{"220 hop.test\r\n", "250-hop.test\r\n250 8BITMIME\r\n"}, "250 aaaaaaaaaaaaaaa", TLSNone, true, gosmtp.ErrTooLongLine}, // go-smtp's own line bound, 2,000, comes first
+		{"greeting without a line end", nil, "220 aaaaaaaaaaaaaaaa", TLSNone, false, ErrReplyLineTooLong, "greeting"},
+		{"greeting of endless lines", nil, "220-aaaaaaaaaaaaaa\r\n", TLSNone, false, ErrReplyTooLong, "greeting"},
+		{"EHLO reply of endless lines", []string{"220 hop.test\r\n"}, "250-aaaaaaaaaaaaaa\r\n", TLSOpportunistic, false, ErrReplyTooLong, "reply to EHLO"},
+		{"EHLO reply without a line end", []string{"220 hop.test\r\n"}, "250-aaaaaaaaaaaaaaa", TLSOpportunistic, false, ErrReplyLineTooLong, "reply to EHLO"},
+		{"go-smtp's EHLO reply of endless lines", []string{"220 hop.test\r\n"}, "250-aaaaaaaaaaaaaa\r\n", TLSNone, false, ErrReplyTooLong, "reply to EHLO"},
+		{"MAIL reply of endless lines", []string{"220 hop.test\r\n", "250-hop.test\r\n250 8BITMIME\r\n"}, "250-aaaaaaaaaaaaaa\r\n", TLSNone, true, ErrReplyTooLong, ""},
+		{"MAIL reply without a line end", []string{"220 hop.test\r\n", "250-hop.test\r\n250 8BITMIME\r\n"}, "250 aaaaaaaaaaaaaaa", TLSNone, true, gosmtp.ErrTooLongLine, ""}, // go-smtp's own line bound, 2,000, comes first
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,6 +113,9 @@ func TestNextHopReplyFloodIsBounded(t *testing.T) {
 			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if got := Stage(err); got != tc.stage {
+				t.Fatalf("stage %q (%v), want %q", got, err, tc.stage)
 			}
 			nc.Close()
 			if n := <-wrote; n >= floodLimit {
