@@ -404,9 +404,14 @@
 // id; delivery then does not take the shadow server for the message's
 // origin). A push is not a contact (it brings no discards: the last
 // contact stays), but the same commit forgets the failed heartbeats
-// counted against the primary (Failures, LastTry; a takeover done stays
-// marked), since a primary that pushes is alive — the next failure then
-// cannot take the new copy over at once; a copy pushed twice is kept once, and a relayed copy of the message never merges
+// counted against the primary (Failures; a takeover done stays marked)
+// and makes the next heartbeat due a timeout after the push (LastTry),
+// since a primary that pushes is alive — the next failure then cannot
+// take the new copy over at once, and the takeover comes no earlier than
+// timeout × retries after the push. An XSHADOW reply with the stored id
+// (ShadowPresented) and a session of the primary's completed here
+// (ShadowAnswered) do the same in a commit of their own when failures
+// are counted (alive.go); a copy pushed twice is kept once, and a relayed copy of the message never merges
 // into a copy on receipt (mergeHeld): the primary's discard would take
 // both. A push of a message this server relayed to that primary in a
 // shadow session and still holds the copy of (a server restored from a
