@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,8 +44,8 @@ func TestShadowCopyRefusesOperatorDelivery(t *testing.T) {
 			t.Errorf("bulk %s does not skip a copy", name)
 		}
 	}
-	if BulkSkip("remove", m) != "" {
-		t.Error("remove skips a copy")
+	if BulkSkipForce("remove", m, true) != "" {
+		t.Error("remove --force skips a copy")
 	}
 }
 
@@ -155,5 +156,53 @@ func TestRecordWithNothingLeftDiscardsItsCopy(t *testing.T) {
 	s.View(func(tx *Tx) error { ids = tx.Discards("hub2.sa.test", 10); return nil })
 	if len(ids) != 1 || ids[0] != "0123-abcd" {
 		t.Fatalf("discards for the copy: %v", ids)
+	}
+}
+
+// rt36 F1: an operator's removal of a shadow copy left the primary's
+// message on one server's disk, and the primary never learned it. By id
+// it is refused (ErrShadowCopy, naming the primary and --force); a bulk
+// removal (--all, a filter) skips copies; its dry run predicts the
+// refusal. RemoveMessageForce removes it, with its discard bookkeeping
+// as before. A copy taken over (nothing shadowed) is this server's mail
+// and is removed as any.
+func TestRemoveShadowCopyNeedsForce(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	m := putCopy(t, s, "hub1.sb.test")
+	ctx := context.Background()
+	err := q.RemoveMessage(ctx, m.ID, false)
+	if !errors.Is(err, ErrShadowCopy) || !strings.Contains(err.Error(), "hub1.sb.test") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("remove of a shadow copy: %v; want ErrShadowCopy naming the primary and --force", err)
+	}
+	if got := messages(t, s); len(got) != 1 || got[0].State != Shadow {
+		t.Fatalf("after a refused remove: %+v", got)
+	}
+	if BulkSkip("remove", m) != "shadow copies" || BulkSkipForce("remove", m, true) != "" {
+		t.Errorf("bulk remove: skip %q, forced %q; want a copy skipped unless forced", BulkSkip("remove", m), BulkSkipForce("remove", m, true))
+	}
+	if err := q.StateView().Refusal("remove", m); !errors.Is(err, ErrShadowCopy) {
+		t.Errorf("dry run of remove of a shadow copy: %v", err)
+	}
+	if err := q.RemoveMessageForce(ctx, m.ID, false); err != nil {
+		t.Fatalf("forced remove: %v", err)
+	}
+	if got := messages(t, s); len(got) != 0 {
+		t.Fatalf("after a forced remove: %+v", got)
+	}
+	taken := putCopy(t, s, "hub1.sb.test")
+	if err := s.Update(ctx, func(tx *Tx) error {
+		got, err := tx.Get(taken.ID)
+		if err != nil {
+			return err
+		}
+		takeoverRcpts(got, "hub1.sb.test", "test")
+		got.State = Ready
+		return tx.Put(got)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RemoveMessage(ctx, taken.ID, false); err != nil {
+		t.Fatalf("remove of a taken-over copy: %v", err)
 	}
 }
