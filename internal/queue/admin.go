@@ -773,6 +773,11 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 		if err := sv.Refusal("resume", m); err != nil {
 			return err
 		}
+		if m.State == Suspended {
+			if err := tx.markReleasedSingle(m, q.clk.Now()); err != nil {
+				return err
+			}
+		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
 		m.LastError = ""     // it described the hold or the crashes, which end here
 		m.ManualRetry = true // the operator's attempt uses no step of the retry schedule

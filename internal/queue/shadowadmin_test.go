@@ -206,3 +206,42 @@ func TestRemoveShadowCopyNeedsForce(t *testing.T) {
 		t.Fatalf("remove of a taken-over copy: %v", err)
 	}
 }
+
+// rt36 F4: a hold discards the message's shadow copy (hold.go), so after
+// `message resume` the message is on this server's disk alone — and no
+// view said so. The resume marks it held by this server only (shadow
+// single, message show, umbra_shadow_single_copy_messages), and the
+// re-make pass makes its copy again as for any such message. A message
+// that never had a copy is not marked (nothing was promised).
+func TestResumedMessageIsSingleCopy(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "b@example.net")
+	m.OrgID = "org-1"
+	m.ShadowServer, m.ShadowID = "hub-b.example", "org-1"
+	plain := msg(s, "a@example.org", "c@example.net")
+	for _, x := range []*Message{m, plain} {
+		x.State, x.NextAttempt = Ready, time.Now().Add(time.Hour)
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(x, []byte(body)) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.SuspendMessage(ctx, x.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.ResumeMessage(ctx, x.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc, ok := q.SingleCopyOf(m.ID)
+	if !ok || sc.Lost != "hub-b.example" {
+		t.Fatalf("resumed message whose copy the hold discarded: mark %+v, %v; want held by this server only", sc, ok)
+	}
+	if _, ok := q.SingleCopyOf(plain.ID); ok {
+		t.Fatal("a resumed message that never had a copy is marked")
+	}
+	list, err := q.SingleCopies()
+	if err != nil || len(list) != 1 || list[0].ID != m.ID || q.SingleCopyCount() != 1 {
+		t.Fatalf("shadow single: %+v %v, count %d", list, err, q.SingleCopyCount())
+	}
+}
