@@ -52,7 +52,8 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 	return tx.addCopyDiscard(m, now)
 }
 
-// markReleasedSingle marks m, released from an operator's hold in the
+// markReleasedSingle marks m, released from an operator's hold (or from
+// the quarantine, whose commit settled the copy the same way) in the
 // caller's commit, held by this server only (holders.go) when the hold
 // settled its shadow copy: m names a shadow server and id, and no other
 // record here keeps that copy needed (siblingcopy.go: then the hold wrote

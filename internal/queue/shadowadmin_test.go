@@ -245,3 +245,25 @@ func TestResumedMessageIsSingleCopy(t *testing.T) {
 		t.Fatalf("shadow single: %+v %v, count %d", list, err, q.SingleCopyCount())
 	}
 }
+
+// The quarantine settles a message's shadow copy as a hold does
+// (submit.go): a release leaves it on this disk alone, and it is marked
+// held by this server only as a resumed message is (rt36 F4's sibling).
+func TestReleasedFromQuarantineIsSingleCopy(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "b@example.net")
+	m.OrgID = "org-2"
+	m.ShadowServer, m.ShadowID = "hub-b.example", "org-2"
+	m.State, m.Quarantine = Quarantined, "spf fail"
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.ReleaseQuarantined(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Lost != "hub-b.example" {
+		t.Fatalf("message released from quarantine: mark %+v, %v; want held by this server only", sc, ok)
+	}
+}
