@@ -15,6 +15,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/delivery"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/routing"
 	"umbra/internal/signing"
 	"umbra/internal/smtp"
@@ -30,8 +31,14 @@ func newConfigCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// --json: the verdict as one object on standard output
 			// (configCheckResult), the exit code as without it.
-			res := configCheckResult{File: args[0], Errors: []string{}, Warnings: []string{}}
+			res := configCheckResult{File: jsonsafe.TextBytes(args[0]), Errors: []string{}, Warnings: []string{}}
+			// Errors and warnings name files and quote their content:
+			// a byte that is not UTF-8 shows as \xNN and the text \xNN
+			// as \\xNN (jsonsafe.TextBytes), as in every other answer.
 			refuse := func(lines []string, summary error) error {
+				for i := range lines {
+					lines[i] = jsonsafe.TextBytes(lines[i])
+				}
 				res.Errors = append(res.Errors, lines...)
 				if wantJSON(cmd) {
 					if err := printJSON(cmd.OutOrStdout(), res); err != nil {
@@ -45,22 +52,45 @@ func newConfigCmd() *cobra.Command {
 				return &exitError{code: exitConfig, err: summary}
 			}
 			warn := func(line string) {
+				line = jsonsafe.TextBytes(line)
 				res.Warnings = append(res.Warnings, line)
 				if !wantJSON(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
 				}
 			}
-			cfg, err := config.Load(args[0])
+			// A valid configuration whose paths are not (a directory
+			// under a file, a link that leads nowhere) is checked on
+			// without the files refused: its other files' errors are
+			// reported in the same run.
+			cfg, err := config.LoadForCheck(args[0])
+			var pathErrs config.Errors
 			if err != nil {
-				if es, ok := err.(config.Errors); ok {
+				es, ok := err.(config.Errors)
+				switch {
+				case ok && cfg != nil:
+					pathErrs = es
+					for _, at := range cfg.PathFaults() {
+						if c, ok := cfg.Without(at...); ok {
+							cfg = c
+						}
+					}
+				case ok:
 					return refuse(strings.Split(es.Error(), "\n"), fmt.Errorf("%s is not valid", args[0]))
+				case !wantJSON(cmd):
+					return &exitError{code: exitConfig, err: errors.New(jsonsafe.TextBytes(err.Error()))} // one line: main prints it
+				default:
+					return refuse([]string{err.Error()}, err)
 				}
-				if !wantJSON(cmd) {
-					return &exitError{code: exitConfig, err: err} // one line: main prints it
-				}
-				return refuse([]string{err.Error()}, err)
 			}
-			if f := checkConfig(cfg); f != nil {
+			if f := checkConfig(cfg); f != nil || pathErrs != nil {
+				var r checkReport
+				if pathErrs != nil {
+					r.add(" is not valid", pathErrs)
+				}
+				if f != nil {
+					r.add(f.summary, errors.New(strings.Join(f.detail, "\n")))
+				}
+				f = r.failure()
 				return refuse(f.detail, fmt.Errorf("%s%s", args[0], f.summary))
 			}
 			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -60,16 +61,40 @@ func consoleFiles(cfg *config.Config) (tls.Certificate, *smtp.Credentials, strin
 	if cfg.Console.Listen == "" {
 		return tls.Certificate{}, nil, "", nil
 	}
-	cert, err := config.LoadConsoleCertificate(cfg)
-	if err != nil {
-		return tls.Certificate{}, nil, "", fmt.Errorf("console certificate: %w", err)
+	// Both are loaded, each refusal a FileError at the setting that
+	// names the file (placed at its line), so that one run reports a
+	// bad certificate and a bad credentials file.
+	cert, certErr := config.LoadConsoleCertificate(cfg)
+	credFile, at := config.ConsoleCredentialsAt(cfg)
+	var creds *smtp.Credentials
+	var credErr error
+	if credFile != "" { // else left out by a check that refused it
+		creds, credErr = smtp.LoadCredentialsAt(credFile, at...)
 	}
-	credFile := config.ConsoleCredentials(cfg)
-	creds, err := smtp.LoadCredentials(credFile)
-	if err != nil {
-		return tls.Certificate{}, nil, "", fmt.Errorf("console credentials: %w", err)
+	if err := flatJoin(certErr, credErr); err != nil {
+		return tls.Certificate{}, nil, "", cfg.Place(err)
 	}
 	return cert, creds, credFile, nil
+}
+
+// flatJoin is errors.Join of errs with the errors each joins taken out,
+// so that config.Place puts each at its line; nil when all are nil.
+func flatJoin(errs ...error) error {
+	var flat []error
+	for _, err := range errs {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			flat = append(flat, j.Unwrap()...)
+		} else if err != nil {
+			flat = append(flat, err)
+		}
+	}
+	switch len(flat) {
+	case 0:
+		return nil
+	case 1:
+		return flat[0]
+	}
+	return errors.Join(flat...)
 }
 
 // consoleTopology reads the topology file and resolves each server's site

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"umbra/internal/jsonsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -46,19 +47,19 @@ func newDBCmd() *cobra.Command {
 			skip, _ := cmd.Flags().GetBool("skip-unreadable")
 			n, skipped, err := c.BackupWith(ctx, args[0], skip)
 			if err != nil && ctx.Err() != nil {
-				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", args[0])}
+				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", shown(args[0]))}
 			}
 			if err != nil {
 				return apiErr(err)
 			}
 			if wantJSON(cmd) {
-				out := map[string]any{"file": args[0], "bytes": n}
+				out := map[string]any{"file": shown(args[0]), "bytes": n}
 				if skipped != nil {
 					out["without_body"] = skipped
 				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", args[0], size(n))
+			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", shown(args[0]), size(n))
 			if len(skipped) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "%d bodies are NOT in this backup (their spool file is unreadable); restored, a message is held as poison and a dumpster copy is skipped by redelivery:\n", len(skipped))
 				for _, u := range skipped {
@@ -103,15 +104,15 @@ func newDBCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: err}
 			}
 			if wantJSON(cmd) {
-				out := map[string]any{"file": args[0], "database": path}
+				out := map[string]any{"file": shown(args[0]), "database": shown(path)}
 				if kept != "" {
 					out["replaced_kept_as"] = kept
 				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %s as %s; it starts under a new database id\n", args[0], path)
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %s as %s; it starts under a new database id\n", shown(args[0]), shown(path))
 			if kept != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "the replaced database is kept as %s\n", kept)
+				fmt.Fprintf(cmd.OutOrStdout(), "the replaced database is kept as %s\n", shown(kept))
 			}
 			return nil
 		},
@@ -139,9 +140,9 @@ func newDBCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: err}
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"file": path, "bytes_before": before, "bytes_after": after})
+				return printJSON(cmd.OutOrStdout(), map[string]any{"file": shown(path), "bytes_before": before, "bytes_after": after})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %s -> %s\n", path, size(before), size(after))
+			fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %s -> %s\n", shown(path), size(before), size(after))
 			return nil
 		},
 	}
@@ -167,13 +168,13 @@ func newDBCmd() *cobra.Command {
 					err = fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
 						"its pages were read, its content cannot be checked", args[0], err)
 				default:
-					err = fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)
+					err = fmt.Errorf("verify: the backup %s is damaged: %v", shown(args[0]), err)
 				}
 			}
 			if wantJSON(cmd) {
 				// The verdict on standard output too, for a script; the
 				// exit code stays the verdict.
-				out := map[string]any{"file": args[0], "sound": err == nil, "server": server, "database_id": id}
+				out := map[string]any{"file": shown(args[0]), "sound": err == nil, "server": server, "database_id": id}
 				if err != nil {
 					out["error"] = err.Error()
 				}
@@ -190,7 +191,7 @@ func newDBCmd() *cobra.Command {
 			if server == "" {
 				server = "an unnamed server"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", args[0], server, id)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", shown(args[0]), server, id)
 			return nil
 		},
 	}
@@ -215,3 +216,8 @@ func registerRetention(reg prometheus.Registerer, duplicateRecords func() int) {
 		Help: "Final deliveries remembered to suppress duplicates (pruned after the duplicate window)."},
 		func() float64 { return float64(duplicateRecords()) }))
 }
+
+// shown is a file name as the CLI prints it, in text and --json: a
+// byte that is not UTF-8 as \xNN, and the text \xNN with its backslash
+// doubled (jsonsafe.TextBytes), so that two names read apart.
+func shown(name string) string { return jsonsafe.TextBytes(name) }

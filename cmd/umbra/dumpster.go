@@ -25,6 +25,16 @@ func newDumpsterCmd() *cobra.Command {
 		Short: "List each database's dumpster (messages, size, oldest), or with --database its copies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
+			// --since and --limit filter one database's copies: without
+			// --database they would be ignored without a word.
+			for _, name := range []string{"since", "limit"} {
+				if db == "" && cmd.Flags().Changed(name) {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--%s lists one database's copies: give --database DB", name)}
+				}
+			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
@@ -107,7 +117,8 @@ func newDumpsterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if reqID == "" {
+			made := reqID == ""
+			if made {
 				var b [8]byte
 				rand.Read(b[:])
 				reqID = "cli-" + hex.EncodeToString(b[:])
@@ -121,6 +132,12 @@ func newDumpsterCmd() *cobra.Command {
 				out, err = c.Redeliver(reqID, rdb, since)
 			}
 			var ae *admin.APIError
+			if made && errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 {
+				// Refused before it was stored (a database that is not
+				// there, a bad window): the advice printed first does
+				// not apply.
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: request id %s was refused and not stored: there is nothing to retry\n", reqID)
+			}
 			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 				// Not "busy, try again": no retry of this id will do.
 				return &exitError{code: exitFailure, err: err}

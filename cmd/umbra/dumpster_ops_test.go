@@ -101,6 +101,12 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 	if _, errOut, _ := cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "0s"); !strings.Contains(errOut, "to retry this request, give --request-id cli-") {
 		t.Errorf("no request id printed:\n%s", errOut)
 	}
+	// A refused request (a typo of the database) was never stored: the
+	// advice to retry it is taken back (rt38 F5 g).
+	if _, errOut, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", "lcoal", "--since", "1h"); code != exitNotFound ||
+		!strings.Contains(errOut, "was refused and not stored: there is nothing to retry") {
+		t.Errorf("a refused request: exit %d\n%s", code, errOut)
+	}
 	time.Sleep(time.Second)
 	if n := files(); n != 3 {
 		t.Fatalf("%d messages in the mailbox after the retries, want 3", n)

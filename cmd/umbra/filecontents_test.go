@@ -88,9 +88,21 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 	if err := os.Truncate(bigFile, 1<<30); err != nil { // sparse: a size, not disk
 		t.Fatal(err)
 	}
+	bigKey := write("big.key", "")
+	if err := os.Truncate(bigKey, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	bigDKIM := write("big.dkim", "")
+	if err := os.Truncate(bigDKIM, 70<<10); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(bigDKIM, 0o644) // every user may read it, and it is too large: two faults
 	appendYAML := func(yaml string) func(string) string { return func(text string) string { return text + yaml } }
 	console := func(cert, key string) func(string) string {
 		return appendYAML("console:\n  listen: " + freeAddr(t, "127.0.0.1") + "\n  cert_file: " + cert + "\n  key_file: " + key + "\n  credentials_file: " + creds + "\n")
+	}
+	consoleCreds := func(file string) func(string) string {
+		return appendYAML("console:\n  listen: " + freeAddr(t, "127.0.0.1") + "\n  cert_file: " + certFile + "\n  key_file: " + keyFile + "\n  credentials_file: " + file + "\n")
 	}
 	publish := func(cert, key string) func(string) string {
 		return appendYAML("outbound_tls:\n  mta_sts_publish:\n    listen: " + freeAddr(t, "127.0.0.1") + "\n    cert_file: " + cert + "\n    key_file: " + key +
@@ -164,6 +176,16 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		// A large file is refused at its limit, not read whole (rt34 F16).
 		{"client ca too large", clientCA(bigFile), `receive_connectors\[0\]\.tls\.client_ca_file ` + bigFile + `: file too large: larger than the 16 MiB limit for a certificate file`},
 		{"mta-sts publish certificate missing", publish(missing, keyFile), `outbound_tls\.mta_sts_publish\.cert_file ` + missing + `: no such file or directory`},
+		// Every failing check of every file (rt35 F2): both files of a
+		// pair over their limits, a certificate without PEM beside a key
+		// over its limit, a DKIM key every user can read that is too
+		// large.
+		{"receive certificate and key too large", receiveTLS(bigFile, bigKey), `receive_connectors\[0\]\.tls\.cert_file ` + bigFile + `: file too large`},
+		{"mta-sts publish certificate garbage, key too large", publish(garbage, bigKey), `outbound_tls\.mta_sts_publish\.cert_file ` + garbage + `: .*PEM data in certificate input`},
+		{"dkim readable by every user and too large", appendYAML(dkim(bigDKIM)), `key_file: ` + bigDKIM + `: mode -rw-r--r-- lets every user read the key`},
+		// The console's credentials file at its setting's line, each bad
+		// line, like a receive connector's.
+		{"console credentials bad lines", consoleCreds(badCreds), `console\.credentials_file ` + badCreds + `:1: the password of \\?"alice\\?" is not a bcrypt hash`},
 	}
 
 	// also: more refusals the same run reports, each after file:line
@@ -176,6 +198,10 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		`ldap\.bind_password_file ` + missing + `: no such file or directory`,
 		`console\.key_file ` + otherKey + ` does not match the certificate`,
 	},
+		"receive certificate and key too large":              {`receive_connectors\[0\]\.tls\.key_file ` + bigKey + `: file too large`},
+		"mta-sts publish certificate garbage, key too large": {`outbound_tls\.mta_sts_publish\.key_file ` + bigKey + `: file too large`},
+		"dkim readable by every user and too large":          {`key_file: ` + bigDKIM + `: more than 65536 bytes`},
+		"console credentials bad lines":                      {`console\.credentials_file ` + badCreds + `:2: want name:bcrypt-hash\[:server\]`},
 		"every bad file of a connector": []string{
 			`receive_connectors\[0\]\.tls\.client_ca_file ` + garbage + `:? .*no PEM certificate`,
 			`receive_connectors\[0\]\.auth\.credentials_file ` + badCreds + `:1: the password of \\?"alice\\?" is not a bcrypt hash`,
@@ -245,5 +271,45 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A configuration whose only own errors are paths (a data_dir under a
+// file, a file setting that is a link to nothing) is checked on: config
+// check reports those and the content errors of the other files it
+// names in one run, each at its file:line (rt34 F2).
+func TestConfigCheckPathErrorsBesideContentErrors(t *testing.T) {
+	dir := t.TempDir()
+	afile := filepath.Join(dir, "afile")
+	os.WriteFile(afile, nil, 0o600)
+	garbage := filepath.Join(dir, "garbage.pem")
+	os.WriteFile(garbage, []byte("garbage\n"), 0o600)
+	nowhere := filepath.Join(dir, "nowhere.pem")
+	os.Symlink(filepath.Join(dir, "missing"), nowhere)
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), "127.0.0.1:9")
+	data, _ := os.ReadFile(cfg)
+	text := regexp.MustCompile(`(?m)^  data_dir: .*$`).ReplaceAllString(string(data), "  data_dir: "+afile+"/data")
+	text += "outbound_tls:\n  ca_file: " + garbage + "\nldap:\n  url: ldap://127.0.0.1:9\n  base_dn: dc=x\n  ca_file: " + nowhere + "\n"
+	os.WriteFile(cfg, []byte(text), 0o600)
+	out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig {
+		t.Fatalf("config check: %v, want exit %d\n%s", err, exitConfig, out)
+	}
+	for _, w := range []string{
+		`server\.data_dir ` + afile + `/data: ` + afile + ` is not a directory`,
+		`ldap\.ca_file ` + nowhere + ` is a symbolic link that leads to nothing`,
+		`outbound_tls\.ca_file ` + garbage + `: no PEM certificate`,
+	} {
+		if !regexp.MustCompile(regexp.QuoteMeta(cfg) + `:\d+: ` + w).Match(out) {
+			t.Errorf("want %q\n%s", w, out)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(line, cfg+":") && !strings.HasPrefix(line, "umbra: ") {
+			t.Errorf("a line without file:line: %q", line)
+		}
+		if strings.Contains(line, "ca_file : ") {
+			t.Errorf("a file left out refused again: %q", line)
+		}
 	}
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"sort"
+	"syscall"
 	"time"
 
 	"umbra/internal/config"
@@ -21,8 +23,20 @@ import (
 // before the data directory is touched, too (admin.Listen checks again
 // when it creates the socket).
 func probeListeners(cfg *config.Config) error {
+	return probeListenersOf(cfg, false)
+}
+
+// probeInUse is probeListeners reporting only the addresses another
+// process holds (and the admin socket one answers on): what serve
+// refuses besides what checkConfig refused, so that one start reports
+// both (an address that is not this host's is checkConfig's already).
+func probeInUse(cfg *config.Config) error {
+	return probeListenersOf(cfg, true)
+}
+
+func probeListenersOf(cfg *config.Config, inUseOnly bool) error {
 	const note = " (nothing was started; the data directory is untouched)"
-	err := probe(cfg, nil, note)
+	err := probe(cfg, nil, note, inUseOnly)
 	if s := cfg.Server.AdminSocket; s != "" {
 		if c, derr := net.DialTimeout("unix", s, time.Second); derr == nil {
 			c.Close()
@@ -47,10 +61,20 @@ func probeNewBindings(cfg *config.Config, held []string) error {
 	for _, a := range held {
 		h[a] = true
 	}
-	return probe(cfg, func(l config.Listener) bool { return !l.Binding || h[l.Addr] }, "")
+	return probe(cfg, func(l config.Listener) bool { return !l.Binding || h[l.Addr] }, "", false)
 }
 
-func probe(cfg *config.Config, skip func(config.Listener) bool, note string) error {
+// probeNewBindingsInUse is probeNewBindings reporting only the bindings
+// another process holds (probeInUse).
+func probeNewBindingsInUse(cfg *config.Config, held []string) error {
+	h := map[string]bool{}
+	for _, a := range held {
+		h[a] = true
+	}
+	return probe(cfg, func(l config.Listener) bool { return !l.Binding || h[l.Addr] }, "", true)
+}
+
+func probe(cfg *config.Config, skip func(config.Listener) bool, note string, inUseOnly bool) error {
 	seen := map[string]bool{}
 	var errs config.Errors
 	for _, l := range cfg.Listeners() {
@@ -60,6 +84,9 @@ func probe(cfg *config.Config, skip func(config.Listener) bool, note string) err
 		seen[l.Addr] = true
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
+			if inUseOnly && !errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
 			errs = append(errs, l.Err(fmt.Sprintf("%s %s: %v%s", l.Setting, l.Addr, err, note)))
 			continue
 		}

@@ -23,6 +23,31 @@ func (e escapingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// jsonLogAttr is the JSON log's ReplaceAttr: durations as seconds, and
+// text as the tracking log and the admin answers write it.
+func jsonLogAttr(groups []string, a slog.Attr) slog.Attr {
+	return textBytesAttr(durationSeconds(groups, a))
+}
+
+// textBytesAttr writes a text value, or an error's text, with the one
+// rule for bytes from outside (jsonsafe.TextBytes): a byte that is not
+// UTF-8 as \xNN, a backslash run before what reads as such an escape
+// doubled. encoding/json would write every such byte as U+FFFD, and a
+// raw 0xE9 and the text \xe9 a sender wrote would read alike.
+func textBytesAttr(a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); jsonsafe.TextBytes(s) != s {
+			return slog.String(a.Key, jsonsafe.TextBytes(s))
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok && err != nil {
+			return slog.String(a.Key, jsonsafe.TextBytes(err.Error()))
+		}
+	}
+	return a
+}
+
 // durationSeconds makes the JSON logs print a duration as seconds (a
 // number, as Prometheus and most log pipelines expect) instead of
 // slog's integer nanoseconds: "waited":1.5, not "waited":1500000000.

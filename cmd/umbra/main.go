@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 )
 
@@ -40,6 +41,11 @@ func main() {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
+		}
+		// A file the command could not read or write (message export
+		// -o into a missing directory) is a failure, not a usage error.
+		if errors.As(err, new(*fs.PathError)) || errors.As(err, new(*os.LinkError)) || errors.As(err, new(*os.SyscallError)) {
+			os.Exit(exitFailure)
 		}
 		os.Exit(exitUsage)
 	}

@@ -26,6 +26,9 @@ func newMessageCmd() *cobra.Command {
 		Short: "List messages (filters: --queue, --from, --to, --state, --domain, --older-than)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(f.Limit); err != nil {
+				return err
+			}
 			if err := queue.CheckState(f.State); err != nil {
 				return &exitError{code: exitNotFound, err: err}
 			}

@@ -195,7 +195,8 @@ func TestConfigCheckLoadsConsoleFiles(t *testing.T) {
 		t.Errorf("console credentials file missing: exit %d\n%s", code, out)
 	}
 	os.WriteFile(creds, []byte("this is not a credentials line\n"), 0o600)
-	if code, out := check(); code != exitConfig || !strings.Contains(out, "console credentials") {
+	// At the line of the setting that names it, like every file (rt38 F8).
+	if code, out := check(); code != exitConfig || !regexp.MustCompile(regexp.QuoteMeta(cfg)+`:\d+: console\.credentials_file `+regexp.QuoteMeta(creds)+`:1: `).MatchString(out) {
 		t.Errorf("console credentials file malformed: exit %d\n%s", code, out)
 	}
 	// serve agrees with the check.

@@ -21,12 +21,12 @@ func newQuarantineCmd() *cobra.Command {
 		Short: "List quarantined messages, oldest first, with the reason each is held",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
-			}
-			if limit <= 0 {
-				limit = 1000
 			}
 			ms, err := c.Quarantine(limit + 1) // one more tells whether the list stops at the limit
 			if err != nil {

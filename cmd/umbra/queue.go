@@ -48,10 +48,11 @@ func newQueueCmd() *cobra.Command {
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "QUEUE\tTYPE\tSTATUS\tMESSAGES\tOLDEST\tIN/MIN\tOUT/MIN\tNEXT RETRY\tLAST ERROR")
+			stopping := c.Stopping()
 			for _, q := range qs {
 				next := "-"
 				if !q.NextRetry.IsZero() {
-					next = time.Until(q.NextRetry).Round(time.Second).String()
+					next = nextRetryText(time.Until(q.NextRetry), stopping)
 				}
 				oldest := "-"
 				if q.Count > 0 {
@@ -74,6 +75,9 @@ func newQueueCmd() *cobra.Command {
 				}
 			}
 			printBackPressure(cmd, c)
+			if stopping {
+				fmt.Fprintln(cmd.ErrOrStderr(), "umbra: note: umbra is stopping: no delivery attempt starts before it is started again; a queue's due messages go then")
+			}
 			return nil
 		},
 	}
@@ -184,9 +188,27 @@ func newQueueCmd() *cobra.Command {
 // — no delivery attempt starts before then (admin.StoppingHeader).
 func dueText(c *admin.Client, n int) string {
 	if c.Stopping() {
-		return fmt.Sprintf("%d messages due at the next start: umbra is stopping, and no delivery attempt starts before it is started again", n)
+		// n is what this command moved, not every message due then: a
+		// second flush moves none, and "0 messages due at the next
+		// start" read as though none were.
+		return fmt.Sprintf("%d messages rescheduled by this command; they and every message already due are due at the next start: "+
+			"umbra is stopping, and no delivery attempt starts before it is started again", n)
 	}
 	return fmt.Sprintf("%d messages due now", n)
+}
+
+// nextRetryText is a queue's next retry, until from now: a due time
+// that passed is "now" (an attempt about to start), or "next start"
+// while the daemon stops (no attempt starts before it is started
+// again) — never a negative duration.
+func nextRetryText(until time.Duration, stopping bool) string {
+	switch {
+	case until >= time.Second/2:
+		return until.Round(time.Second).String()
+	case stopping:
+		return "next start"
+	}
+	return "now"
 }
 
 // dueJSON is v with "at_next_start": true when the action made messages
@@ -261,4 +283,13 @@ func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
 			d.Failures, trunc(orDash(d.LastError), 60))
 	}
 	return w.Flush()
+}
+
+// checkLimit refuses a --limit that is not a positive count (exit 64):
+// 0 and -1 listed everything, which is not what they say.
+func checkLimit(limit int) error {
+	if limit <= 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--limit %d: give a positive count", limit)}
+	}
+	return nil
 }

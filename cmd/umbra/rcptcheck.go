@@ -64,7 +64,7 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 	out := []rcptCheck{}
 	for _, addr := range addrs {
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
-		c := rcptCheck{Address: addr, RCPT: "250 2.1.5 accepted"}
+		c := rcptCheck{Address: addr, RCPT: "250 2.0.0 accepted"}
 		switch {
 		case strings.HasPrefix(domain, "[") && mailaddr.IsPostmaster(local):
 			c.RCPT = "550 5.1.2 address literal refused, unless it is the address the client connected to: " +

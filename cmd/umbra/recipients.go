@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -43,9 +44,9 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 		all = append(all, l)
 	}
 	if f := cfg.Recipients.File; f != "" {
-		l, err := recipients.LoadFile(f)
+		l, err := loadRecipientsFile(cfg, f)
 		if err != nil {
-			return nil, fmt.Errorf("recipients file: %w", err)
+			return nil, err
 		}
 		all = append(all, l)
 	}
@@ -152,4 +153,29 @@ func (l *calloutLearner) run(ctx context.Context, c *recipients.Callout, log *sl
 			}
 		}
 	}
+}
+
+// loadRecipientsFile reads the recipients file f as config check, serve
+// and a reload do, its errors at the line of recipients.file like every
+// file a setting names: "umbra.yaml:12: recipients.file rcpt: file too
+// large: ..." for a file that cannot be read, one such line for each bad
+// line of it ("... recipients.file rcpt:3: ...").
+func loadRecipientsFile(cfg *config.Config, f string) (*recipients.List, error) {
+	data, err := config.ReadFileLimit(f, recipients.MaxFileSize, "a recipients file")
+	if err != nil {
+		return nil, cfg.Place(config.NewFileError(f, err, "recipients", "file"))
+	}
+	l, err := recipients.ParseFile(data, f)
+	if err == nil {
+		return l, nil
+	}
+	var fes []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			fes = append(fes, config.NewFileLineError(e, "recipients", "file"))
+		}
+	} else {
+		fes = append(fes, config.NewFileLineError(err, "recipients", "file"))
+	}
+	return nil, cfg.Place(errors.Join(fes...))
 }

@@ -201,10 +201,38 @@ func TestConfigCheckRecipientsFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("good file: %v\n%s", err, out)
 	}
+	// Errors at the line of recipients.file, as for every file a
+	// setting names, then the file's own line where there is one.
+	text, _ := os.ReadFile(cfg)
+	at := ""
+	for i, line := range strings.Split(string(text), "\n") {
+		if strings.Contains(line, rcptFile) {
+			at = fmt.Sprintf("%s:%d: recipients.file ", cfg, i+1)
+		}
+	}
 	os.WriteFile(rcptFile, []byte("alice@example.test\nalice example.test\n"), 0o600)
 	out, err = exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), rcptFile+":2:") {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), at+rcptFile+":2:") {
 		t.Fatalf("bad recipients file: %v\n%s", err, out)
+	}
+	// A file over the limit: named, at the setting's line, in the text,
+	// --json and serve.
+	if err := os.Truncate(rcptFile, 65<<20); err != nil { // sparse: a size, not disk
+		t.Fatal(err)
+	}
+	want := at + rcptFile + ": file too large"
+	out, err = exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), want) {
+		t.Fatalf("recipients file over the limit: %v\n%s", err, out)
+	}
+	out, err = exec.Command(umbraBin, "config", "check", "--json", cfg).Output()
+	var res configCheckResult
+	if json.Unmarshal(out, &res) != nil || len(res.Errors) != 1 || !strings.HasPrefix(res.Errors[0], want) {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	out, err = exec.Command(umbraBin, "serve", "-c", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig || !strings.Contains(string(out), want) {
+		t.Fatalf("serve: %v\n%s", err, out)
 	}
 }
 
@@ -316,6 +344,11 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	}
 	if r := ex.Recipients[1]; r.Address != "alice@example.test" || !strings.HasPrefix(r.RCPT, "250") {
 		t.Errorf("trailing dot: %+v, want alice@example.test accepted", r)
+	}
+	// The rcpt: line is the code RCPT gives, enhanced code included
+	// (rt38 F11: it said 2.1.5 where RCPT says 2.0.0).
+	if real := got["alice@EXAMPLE.test."]; len(real) < 9 || !strings.HasPrefix(ex.Recipients[1].RCPT, real[:9]) {
+		t.Errorf("route explain predicts %q, RCPT answered %q", ex.Recipients[1].RCPT, real)
 	}
 	if r := ex.Recipients[2]; !strings.HasPrefix(r.Address, "postmaster@") || !strings.HasPrefix(r.RCPT, "250") {
 		t.Errorf("bare postmaster: %+v", r)

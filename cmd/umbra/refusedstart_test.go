@@ -53,12 +53,20 @@ func TestRefusedStartLeavesNoDatabase(t *testing.T) {
 			exitFailure, held.Addr().String()},
 		{"adminsocket", "receive_connectors:\n  - name: org\n    bindings: [\"127.0.0.1:0\"]\n",
 			exitFailure, "adminsocket.yaml:1: server.admin_socket " + heldSock + " is in use by another process"},
+		// An address in use is reported with the configuration's other
+		// refusals (an address not of this machine), not by a second
+		// start (rt34 F10).
+		{"takenandnothere", "receive_connectors:\n  - name: org\n    bindings: [\"192.0.2.1:2525\", \"" + held.Addr().String() + "\"]\n",
+			exitConfig, "takenandnothere.yaml:4: receive_connectors[0].bindings[1] " + held.Addr().String() + ": listen tcp " + held.Addr().String() + ": bind: address already in use"},
 	} {
 		cfg, data := write(tc.name, tc.body)
 		out, err := exec.Command(umbraBin, "serve", "--config", cfg).CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
 		if !ok || ee.ExitCode() != tc.code || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%s: serve: %v\n%s\nwant exit %d and %s", tc.name, err, out, tc.code, tc.want)
+		}
+		if tc.name == "takenandnothere" && !strings.Contains(string(out), "takenandnothere.yaml:4: receive_connectors[0].bindings[0] 192.0.2.1:2525: 192.0.2.1 is not an address of this machine") {
+			t.Errorf("%s: serve: the address not of this machine is not reported beside the one in use\n%s", tc.name, out)
 		}
 		if _, err := os.Stat(data); !os.IsNotExist(err) {
 			entries, _ := os.ReadDir(data)

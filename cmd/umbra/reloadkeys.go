@@ -37,3 +37,31 @@ func diffKeys(prefix string, a, b reflect.Value) []string {
 	}
 	return out
 }
+
+// What a reload does with each top-level key of the configuration
+// (reloadkeys_test.go walks config.Config so that a new key is put in
+// one list or the other, never silently ignored by a reload):
+// reloadApplied are applied in place (with the named exceptions their
+// sections list: transportRestart, recipients.callout, back_pressure.enabled);
+// reloadRestart are read at start, and a change of any key in them is
+// named by the reload's warning (restartOnly).
+var (
+	reloadApplied = []string{"transport", "accepted_domains", "receive_connectors", "send_connectors", "mailbox",
+		"topology", "recipients", "back_pressure", "dkim"}
+	reloadRestart = []string{"server", "tracking", "pickup", "ldap", "auth_throttle", "console", "dns", "outbound_tls"}
+	// transportRestart are the transport keys read at start.
+	transportRestart = []string{"max_active", "result_commit_delay", "poison_threshold", "initial_destination_concurrency",
+		"dead_destination_cool_down", "shadow_redundancy_enabled", "max_hop_count", "bounce_size_limit",
+		"spool_threshold", "max_header_size", "body_memory_limit"}
+)
+
+// yamlField is the field of struct v whose yaml name is key.
+func yamlField(v any, key string) any {
+	rv := reflect.ValueOf(v)
+	for i := 0; i < rv.NumField(); i++ {
+		if name, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("yaml"), ","); name == key {
+			return rv.Field(i).Interface()
+		}
+	}
+	panic("no configuration key " + key)
+}

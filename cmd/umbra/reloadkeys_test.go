@@ -41,8 +41,8 @@ outbound_tls: {mta_sts: %s}
 		{parse("mx.example.test", "true", "5"), []string{"outbound_tls"}},
 		{parse("mx.example.test", "true", "5"), []string{"outbound_tls"}}, // still not applied
 		{parse("mx.example.test", "false", "5"), nil},                     // the file is what runs again
-		{parse("mx.example.test", "false", "9"), []string{"transport.initial_destination_concurrency/dead_destination_cool_down"}},
-		{parse("mx.example.test", "false", "9"), []string{"transport.initial_destination_concurrency/dead_destination_cool_down"}},
+		{parse("mx.example.test", "false", "9"), []string{"transport.initial_destination_concurrency"}},
+		{parse("mx.example.test", "false", "9"), []string{"transport.initial_destination_concurrency"}},
 		{parse("mx.example.test", "false", "5"), nil},
 		{parse("mx2.example.test", "false", "5"), []string{"server.name"}},
 		{parse("mx2.example.test", "false", "5"), []string{"server.name"}},

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -64,6 +65,12 @@ func newServeCmd() *cobra.Command {
 			// Everything config check checks, before the data directory
 			// is touched: a refused configuration leaves no database.
 			if f := checkConfig(cfg); f != nil {
+				// An address another process holds is refused with the
+				// rest, not only by a second start.
+				if err := probeInUse(cfg); err != nil {
+					f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
+					f.summary += "; it listens on an address in use"
+				}
 				return &exitError{code: exitConfig, err: fmt.Errorf("%w\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary)}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -85,7 +92,7 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		opts.ReplaceAttr = durationSeconds
+		opts.ReplaceAttr = jsonLogAttr
 		return slog.New(slog.NewJSONHandler(escapingWriter{w}, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -688,13 +695,16 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// Everything serve and config check refuse, at the same lines: a
 	// listener on an address this machine does not have, a key that does
 	// not load, the topology, the recipient directory, every file read.
-	if f := checkConfig(next); f != nil {
-		return nil, f
-	}
 	// A new binding another process holds, at its line.
 	var held []string
 	for _, rc := range cur.ReceiveConnectors {
 		held = append(held, rc.Bindings...)
+	}
+	if f := checkConfig(next); f != nil {
+		if err := probeNewBindingsInUse(next, held); err != nil { // with the rest, not only on the next try
+			f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
+		}
+		return nil, f
 	}
 	if err := probeNewBindings(next, held); err != nil {
 		return nil, err
@@ -778,21 +788,15 @@ func restartOnly(cur, next *config.Config) []string {
 	if next.Transport.ResultCommitDelay != cur.Transport.ResultCommitDelay {
 		restart = append(restart, "transport.result_commit_delay")
 	}
-	if next.Transport.MaxActive != cur.Transport.MaxActive || next.Transport.PoisonThreshold != cur.Transport.PoisonThreshold ||
-		next.Transport.ShadowRedundancyEnabled != cur.Transport.ShadowRedundancyEnabled {
-		restart = append(restart, "transport.max_active/poison_threshold/shadow_redundancy_enabled")
+	// Each transport key read only at start, by the name the file
+	// gives it, not a group of them (transportRestart).
+	for _, key := range transportRestart {
+		if key != "body_memory_limit" && key != "result_commit_delay" && changedKeys("transport."+key, yamlField(cur.Transport, key), yamlField(next.Transport, key)) != nil {
+			restart = append(restart, "transport."+key)
+		}
 	}
-	if next.Transport.InitialDestinationConcurrency != cur.Transport.InitialDestinationConcurrency ||
-		next.Transport.DeadDestinationCoolDown != cur.Transport.DeadDestinationCoolDown {
-		restart = append(restart, "transport.initial_destination_concurrency/dead_destination_cool_down")
-	}
-	if next.Transport.MaxHopCount != cur.Transport.MaxHopCount || next.Transport.BounceSizeLimit != cur.Transport.BounceSizeLimit {
-		restart = append(restart, "transport.max_hop_count/bounce_size_limit")
-	}
-	if next.Transport.SpoolThreshold != cur.Transport.SpoolThreshold || next.Transport.MaxHeaderSize != cur.Transport.MaxHeaderSize {
-		restart = append(restart, "transport.spool_threshold/max_header_size") // the receive side's, read at start
-		next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
-	}
+	// The receive side's, read at start: what runs stays.
+	next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
 	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit || next.Transport.BodyMemoryDerived != cur.Transport.BodyMemoryDerived {
 		// The receive side's budget, made at start. Not in the file, it
 		// is named for what it derives from, which the operator changed.
@@ -805,9 +809,11 @@ func restartOnly(cur, next *config.Config) []string {
 		}
 		next.Transport.BodyMemoryLimit, next.Transport.BodyMemoryDerived = cur.Transport.BodyMemoryLimit, cur.Transport.BodyMemoryDerived
 	}
-	if next.AuthThrottle != cur.AuthThrottle {
-		restart = append(restart, "auth_throttle")
-	}
+	restart = append(restart, changedKeys("auth_throttle", cur.AuthThrottle, next.AuthThrottle)...)
+	// The console's listener and the pickup directory's watcher are
+	// made at start.
+	restart = append(restart, changedKeys("console", cur.Console, next.Console)...)
+	restart = append(restart, changedKeys("pickup", cur.Pickup, next.Pickup)...)
 	if cur.OutboundTLSChanged(next) {
 		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start
 	}
@@ -819,7 +825,7 @@ func restartOnly(cur, next *config.Config) []string {
 		restart = append(restart, "recipients.callout")
 	}
 	if next.LDAP != cur.LDAP { // the directory's connections and cache are built at start
-		restart = append(restart, "ldap")
+		restart = append(restart, changedKeys("ldap", cur.LDAP, next.LDAP)...)
 		next.LDAP = cur.LDAP
 	}
 	return restart
@@ -837,6 +843,7 @@ func keepRunning(cur, next *config.Config) {
 	next.Transport.DeadDestinationCoolDown = cur.Transport.DeadDestinationCoolDown
 	next.Recipients.Callout = cur.Recipients.Callout
 	next.DNS = cur.DNS
+	next.Console, next.Pickup = cur.Console, cur.Pickup
 	next.KeepOutboundTLS(cur)
 }
 

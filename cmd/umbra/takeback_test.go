@@ -72,6 +72,10 @@ func TestStoppedPrimaryBackGetsTakenCopyBack(t *testing.T) {
 	if s, pending := p.held(t, o.cfgB, "hub-a"); s != 1 || pending != 0 {
 		t.Errorf("hub-b after hub-a answered again: %d held, %d taken over; want the copy held again", s, pending)
 	}
+	if out, _ := cli(t, o.cfgB, "track", "--json", "--event", "giveback", "--sender", "a@example.org"); !strings.Contains(out, `"event": "giveback"`) ||
+		!strings.Contains(out, `"reply": "given back to hub-a`) {
+		t.Errorf("hub-b's tracking log has no giveback event for the copy given back: %s", out)
+	}
 
 	// The way out is back before hub-a releases its original: a copy
 	// hub-b still counted as its own would go out now (its retries are

@@ -47,6 +47,15 @@ and from what time the events shown start.`,
 				}
 				*t.to = v
 			}
+			// An empty window is a mistake in the command, not a search
+			// that found nothing.
+			if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--until %s is not after --since %s: no event can match",
+					q.Until.Local().Format(time.DateTime), q.Since.Local().Format(time.DateTime))}
+			}
+			if err := checkLimit(q.Limit); err != nil {
+				return err
+			}
 			for _, ev := range q.Events {
 				if !slices.Contains(tracking.Events, ev) {
 					return &exitError{code: exitNotFound, err: fmt.Errorf("no event %q; valid: %s", ev, strings.Join(tracking.Events, ", "))}

@@ -92,6 +92,13 @@ func (s *Server) auditAs(r *http.Request, action string, m *queue.Message, queue
 // checkNames answers 404 with the valid names for an unknown queue or
 // state; it reports whether the request may go on.
 func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayBeNew bool) bool {
+	return s.checkNamesFor(w, queueName, state, mayBeNew, false)
+}
+
+// checkNamesFor is checkNames; for a queue action (suspend, resume,
+// retry, redirect) the valid names it gives are the queues the action
+// takes: not the poison, quarantine or dumpster queues it refuses.
+func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, mayBeNew, action bool) bool {
 	err := queue.CheckState(state)
 	if err == nil && queueName != "" {
 		if op, ok := s.q.(Operator); ok {
@@ -105,20 +112,15 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 					// The queues that exist now, but for those the
 					// queue actions refuse (nothing is delivered from
 					// them), and those the configuration can produce.
-					var names []string
-					for _, n := range existing.Valid {
-						switch queue.DeliveryType(n) {
-						case "dumpster", queue.QueuePoison, queue.QueueQuarantine:
-						default:
-							names = append(names, n)
-						}
-					}
-					ue.Valid = append(names, ue.Valid...)
+					ue.Valid = append(actionable(existing.Valid), ue.Valid...)
 				}
 			}
 		}
 	}
 	var ue *queue.UnknownNameError
+	if action && errors.As(err, &ue) {
+		ue.Valid = actionable(ue.Valid)
+	}
 	switch {
 	case errors.As(err, &ue):
 		fail(w, http.StatusNotFound, ue.Error())
@@ -128,6 +130,20 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 		return false
 	}
 	return true
+}
+
+// actionable is names without the queues the queue actions refuse
+// (nothing is delivered from them): poison, quarantine, dumpsters.
+func actionable(names []string) []string {
+	var out []string
+	for _, n := range names {
+		switch queue.DeliveryType(n) {
+		case "dumpster", queue.QueuePoison, queue.QueueQuarantine:
+		default:
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // configuredDatabases lists the mailbox databases the configuration

@@ -75,6 +75,9 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	// The daemon knows what it handed to the socket, not what the client
 	// kept: a complete copy is "sent", never "ok".
 	action := fmt.Sprintf("database backup (sent %d of %d bytes)", n, total)
+	if total < 0 { // refused before its length was known: nothing sent
+		action = "database backup (nothing sent)"
+	}
 	if len(skipped) > 0 {
 		action = fmt.Sprintf("database backup (sent %d of %d bytes; %d bodies left out, their spool file unreadable)", n, total, len(skipped))
 	}

@@ -16,7 +16,11 @@
 //     browser would act on escaped (\u009b, \u202e; jsonescape.go), as
 //     the CLI escapes them; the console's pages use the same escape. A
 //     byte that is not UTF-8, which JSON cannot hold, is written as the
-//     text \xNN (textbytes.go), never as U+FFFD, which hides the byte.
+//     text \xNN (textbytes.go), never as U+FFFD, which hides the byte;
+//     a run of backslashes that would read as such an escape (the text
+//     \xNN a sender wrote) is written doubled, in every string of every
+//     answer, so that the byte and the text read apart (a test fills
+//     every string field of every answer type).
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
 //     400 bad request, 404 no such message, queue, state or dumpster database (the error
 //     lists the valid names: a typo never acts on a phantom queue; a

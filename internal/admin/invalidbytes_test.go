@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -71,8 +72,8 @@ func TestTextBytesCopiesOnlyWhatChanges(t *testing.T) {
 	}
 }
 
-// FuzzTextBytes: the result is valid UTF-8, valid input is returned as
-// it is, and every byte that is not UTF-8 is one \xNN.
+// FuzzTextBytes: the result is valid UTF-8, valid input without the
+// text \x is returned as it is, and every byte that is not UTF-8 is one \xNN.
 func FuzzTextBytes(f *testing.F) {
 	for _, s := range []string{"", "ok", "l\xe9a", "\xff\xfe", "\xe2\x80", "é\x80"} {
 		f.Add(s)
@@ -82,7 +83,7 @@ func FuzzTextBytes(f *testing.F) {
 		if !utf8.ValidString(out) {
 			t.Fatalf("%q -> %q: not UTF-8", s, out)
 		}
-		if utf8.ValidString(s) && out != s {
+		if utf8.ValidString(s) && !strings.Contains(s, `\x`) && out != s {
 			t.Fatalf("%q changed to %q", s, out)
 		}
 		if len(out) > 4*len(s) {

@@ -35,9 +35,10 @@ type destinationLister interface {
 	Destinations() []queue.DestinationInfo
 }
 
-// shadowCopyCounter tells held copies from taken-over ones (queue.Manager).
+// shadowCopyCounter tells held copies from taken-over ones, and gives
+// the age of the oldest of either kind (queue.Manager).
 type shadowCopyCounter interface {
-	ShadowCopies() (map[string]queue.ShadowCopyCount, error)
+	ShadowCopiesAged() (map[string]queue.ShadowCopyCount, map[string]time.Duration, error)
 }
 
 type Queue interface {
@@ -354,8 +355,9 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		byName[out[i].Primary] = &out[i]
 	}
 	var counts map[string]queue.ShadowCopyCount
+	var oldest map[string]time.Duration
 	if c, ok := s.q.(shadowCopyCounter); ok {
-		if counts, err = c.ShadowCopies(); err != nil {
+		if counts, oldest, err = c.ShadowCopiesAged(); err != nil {
 			return nil, err
 		}
 	}
@@ -392,6 +394,9 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		if c, ok := counts[v.Primary]; ok {
 			v.HeldCopies, v.TakenOverCopies = c.Held, c.TakenOver
 			v.Copies = c.Held + c.TakenOver
+			// OLDEST covers every copy COPIES counts, the taken-over
+			// ones outside the shadow queue too (rt35 F7).
+			v.OldestAge = oldest[v.Primary]
 		} else if v.TakenOverCopies == 0 {
 			v.HeldCopies = v.Copies
 		}
@@ -452,6 +457,19 @@ func (s *Server) routes() http.Handler {
 		name := r.PathValue("name")
 		var err error
 		n := 0
+		to := r.URL.Query().Get("to")
+		if r.PathValue("action") == "redirect" {
+			// A bad target is a usage error, found before anything is
+			// looked up (the queue's name included) or changed.
+			if to == "" {
+				fail(w, http.StatusBadRequest, "redirect needs ?to=host[:port]")
+				return
+			}
+			if err := checkRedirectTarget(to); err != nil {
+				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
+				return
+			}
+		}
 		switch r.PathValue("action") {
 		case "suspend", "resume", "retry", "redirect":
 			// A queue nothing is delivered from is refused with what acts
@@ -463,7 +481,7 @@ func (s *Server) routes() http.Handler {
 			// A typo must not suspend a phantom queue nor succeed; a
 			// queue that can exist may be suspended before its mail,
 			// and resumed or retried with none in it (0 due).
-			if !s.checkNames(w, name, "", r.PathValue("action") != "redirect") {
+			if !s.checkNamesFor(w, name, "", r.PathValue("action") != "redirect", true) {
 				return
 			}
 		}
@@ -475,15 +493,6 @@ func (s *Server) routes() http.Handler {
 		case "retry":
 			n, err = s.q.RetryQueue(r.Context(), name)
 		case "redirect":
-			to := r.URL.Query().Get("to")
-			if to == "" {
-				fail(w, http.StatusBadRequest, "redirect needs ?to=host[:port]")
-				return
-			}
-			if err := checkRedirectTarget(to); err != nil {
-				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
-				return
-			}
 			if s.redirectSelf != nil {
 				if why := s.redirectSelf(r.Context(), to); why != "" {
 					fail(w, http.StatusUnprocessableEntity, why)
@@ -496,7 +505,7 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		action := "queue " + r.PathValue("action")
-		if to := r.URL.Query().Get("to"); to != "" {
+		if to != "" {
 			action += " to " + to
 		}
 		s.audit(r, action, nil, name, err)

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"reflect"
-	"unicode/utf8"
 
 	"umbra/internal/jsonsafe"
 )
@@ -27,8 +26,8 @@ func TextBytes(s string) string { return jsonsafe.TextBytes(s) }
 
 // textBytes is v with TextBytes applied to every string JSON would
 // write (exported struct fields, slice and array elements, map keys and
-// values, through pointers and interfaces). What holds no invalid byte
-// is returned itself, not copied; what does is copied, so that the
+// values, through pointers and interfaces). What TextBytes leaves as it
+// is is returned itself, not copied; what it changes is copied, so that the
 // caller's value (often the queue's own) is never changed.
 func textBytes(v any) any {
 	if v == nil {
@@ -45,11 +44,14 @@ func textBytesValue(v reflect.Value) (reflect.Value, bool) {
 	switch v.Kind() {
 	case reflect.String:
 		s := v.String()
-		if utf8.ValidString(s) {
+		// Valid UTF-8 changes too when it holds the text \xNN: its
+		// backslash is doubled, so that it does not read as a byte.
+		t := TextBytes(s)
+		if t == s {
 			return v, false
 		}
 		nv := reflect.New(v.Type()).Elem()
-		nv.SetString(TextBytes(s))
+		nv.SetString(t)
 		return nv, true
 	case reflect.Pointer:
 		if v.IsNil() {

@@ -60,6 +60,11 @@ func ConsoleCertificate(c *Config) (cert, key string) {
 // to.
 func LoadConsoleCertificate(c *Config) (tls.Certificate, error) {
 	cert, key, at := consoleCertificate(c)
+	if cert == "" && key == "" {
+		// None left: validation refuses a console without one, so this
+		// is a check that left the files out after refusing them (Without).
+		return tls.Certificate{}, nil
+	}
 	return LoadKeyPair(cert, key, append(at[:len(at):len(at)], "cert_file"), append(at[:len(at):len(at)], "key_file"))
 }
 
@@ -80,13 +85,21 @@ func consoleCertificate(c *Config) (cert, key string, at []any) {
 // ConsoleCredentials is the credentials file the console checks logins
 // against: its own, else the first receive connector's.
 func ConsoleCredentials(c *Config) string {
+	f, _ := ConsoleCredentialsAt(c)
+	return f
+}
+
+// ConsoleCredentialsAt is ConsoleCredentials with the setting that names
+// the file (console.credentials_file, or the receive connector's
+// auth.credentials_file it falls back to), for errors at its line.
+func ConsoleCredentialsAt(c *Config) (file string, at []any) {
 	if c.Console.CredentialsFile != "" {
-		return c.Console.CredentialsFile
+		return c.Console.CredentialsFile, []any{"console", "credentials_file"}
 	}
-	for _, rc := range c.ReceiveConnectors {
+	for i, rc := range c.ReceiveConnectors {
 		if rc.Auth.CredentialsFile != "" {
-			return rc.Auth.CredentialsFile
+			return rc.Auth.CredentialsFile, []any{"receive_connectors", i, "auth", "credentials_file"}
 		}
 	}
-	return ""
+	return "", nil
 }

@@ -58,6 +58,9 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		want = "a whole number"
 		if n.Kind == yaml.ScalarNode && tag == "!!int" {
+			if msg := leadingZero(n); msg != "" {
+				return msg
+			}
 			if fits() {
 				return ""
 			}
@@ -67,6 +70,9 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 			return fmt.Sprintf("%s is not a whole number", written(n))
 		}
 		if n.Kind == yaml.ScalarNode && tag == "!!float" {
+			if msg := leadingZero(n); msg != "" {
+				return msg // 09: no octal number, so the decoder calls it a float
+			}
 			if strings.Trim(n.Value, "+-0123456789_") == "" {
 				return fmt.Sprintf("%s is out of range for this setting", written(n))
 			}
@@ -96,6 +102,29 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 		return "has no value: write " + want + ", or leave the key out for the default"
 	}
 	return fmt.Sprintf("%s is not %s", written(n), want)
+}
+
+// leadingZero refuses a whole number written with a leading zero whose
+// octal and decimal readings differ (010, -010, 0_10, 09): the decoder
+// reads it as octal, 8 for 010, where the operator most likely meant the
+// decimal number. 007 means 7 either way; a base written out (0x10,
+// 0o10, 0b10) says what it means.
+func leadingZero(n *yaml.Node) string {
+	v := strings.TrimLeft(n.Value, "+-")
+	if len(v) < 2 || v[0] != '0' || strings.Trim(v, "0123456789_") != "" {
+		return ""
+	}
+	digits := strings.ReplaceAll(v, "_", "")
+	dec, derr := strconv.ParseUint(digits, 10, 64)
+	oct, oerr := strconv.ParseUint(digits, 8, 64)
+	if derr != nil || oerr == nil && oct == dec {
+		return ""
+	}
+	sign := strings.TrimSuffix(n.Value, v)
+	if oerr != nil {
+		return fmt.Sprintf("%s has a leading zero, which reads as an octal number, and is not one: write %s%d", n.Value, sign, dec)
+	}
+	return fmt.Sprintf("%s has a leading zero, which reads as the octal number %s%d: write %s%d for the decimal number, or %s0o%o for the octal one", n.Value, sign, oct, sign, dec, sign, oct)
 }
 
 // written is n as the operator wrote it, for messages.

@@ -84,7 +84,10 @@ func wrongKinds(t reflect.Type) []string {
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint:
-		return append(null, "0.5", "1.5", "-0.5", "1e9", "5.0", "true", "yes", `"5"`, "[1]", "{a: 1}")
+		// 010, -010, 0_10: a leading zero reads as octal (010 is 8),
+		// not as the decimal number the operator most likely meant
+		// (rt38 F9); 09 is no octal number at all.
+		return append(null, "0.5", "1.5", "-0.5", "1e9", "5.0", "true", "yes", `"5"`, "[1]", "{a: 1}", "010", "-010", "+0_10", "09")
 	case reflect.Float64:
 		return append(null, `"0.5"`, "true", "yes", ".nan", ".inf", "-.inf", "[1]")
 	case reflect.Bool:
@@ -139,7 +142,7 @@ func TestRightKindStillDecodes(t *testing.T) {
 transport:
   max_active: 0x10
   poison_threshold: 1_000
-  retry_jitter: 0
+  retry_jitter: 00
 receive_connectors:
   - name: x
     bindings: ["127.0.0.1:25"]

@@ -76,6 +76,34 @@ func LoadDefault() (*Config, error) { return Parse(embeddedDefault, "") }
 // Parse decodes data strictly (unknown keys are errors), applies the
 // defaults and validates the result. Every error names file and line.
 func Parse(data []byte, file string) (*Config, error) {
+	cfg, err := parse(data, file)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadForCheck is Load for config check. When the configuration itself
+// is valid and only paths it names are not (a directory under a file, a
+// file setting that names a FIFO or a symbolic link that leads to
+// nothing), it returns the configuration with those errors (Errors), so
+// that config check goes on to the content of the other files it names
+// and reports both in one run; PathFaults names the settings refused.
+// Any other error returns no configuration, as Load.
+func LoadForCheck(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, path)
+}
+
+// PathFaults are the file settings (as paths for Without) whose files
+// LoadForCheck refused (not a regular file, a link that leads nowhere):
+// a check that goes on after them leaves them out.
+func (c *Config) PathFaults() [][]any { return c.pathFaults }
+
+func parse(data []byte, file string) (*Config, error) {
 	cfg := newWithPresets()
 	doc, err := decodeStrict(data, file, cfg)
 	if err != nil {
@@ -92,9 +120,15 @@ func Parse(data []byte, file string) (*Config, error) {
 	vs := append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
 	var pv validator
 	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
-	vs = append(vs, pv.out...)
-	if err := violations(file, doc, append(vs, fileViolations(cfg)...)); err != nil {
-		return nil, err
+	fvs := fileViolations(cfg)
+	if err := violations(file, doc, append(append(vs, pv.out...), fvs...)); err != nil {
+		if len(vs) > 0 {
+			return nil, err
+		}
+		for _, v := range fvs {
+			cfg.pathFaults = append(cfg.pathFaults, v.path)
+		}
+		return cfg, err
 	}
 	return cfg, nil
 }

@@ -54,6 +54,8 @@ type Config struct {
 	// doc is the decoded document, for the lines of later checks
 	// (UnreadableFiles).
 	doc *yaml.Node
+	// pathFaults: the file settings LoadForCheck refused (PathFaults).
+	pathFaults [][]any
 	// outboundTLSWritten is OutboundTLS before the defaults derived from
 	// the server section (TLS-RPT's from, organization, contact): what
 	// a reload compares (OutboundTLSChanged).

@@ -395,7 +395,9 @@ func checkHostPort(s string) error {
 	if err != nil {
 		return err
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+	// Digits only: Atoi takes a sign, and "-0" or "+0" would pass the
+	// dial check below as a port other than 0.
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strings.Trim(port, "0123456789") != "" {
 		return fmt.Errorf("bad port %q", port)
 	}
 	if host != "" {

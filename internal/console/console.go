@@ -408,9 +408,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, se *session) {
 }
 
 // safeNext keeps a redirect target on the console: a local path only.
+// A control character anywhere refuses it, not only a line break: a
+// browser removes tabs and line breaks from a Location before reading
+// it, so "/<tab>/host" would take it to another host.
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+		strings.ContainsFunc(next, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return "/"
 	}
 	return next

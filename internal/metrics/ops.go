@@ -26,7 +26,7 @@ type Ops struct {
 }
 
 // eventNames are the message events a fresh server shows at zero.
-var eventNames = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "takeover", "discard",
+var eventNames = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "takeover", "giveback", "discard",
 	"quarantine", "release"}
 
 // queueTypes are the delivery types the queue gauges always report.

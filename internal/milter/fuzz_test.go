@@ -103,3 +103,40 @@ func bareEnd(b []byte) bool {
 	b = bytes.ReplaceAll(b, []byte("\r\n"), nil)
 	return bytes.ContainsAny(b, "\r\n")
 }
+
+// FuzzReadPacket: a milter's stream (any bytes) reads as packets, each
+// exactly as appendPacket writes it, until an error; a packet never
+// claims more than maxPacket, and each reply in it parses or is refused.
+func FuzzReadPacket(f *testing.F) {
+	var s []byte
+	s = appendPacket(s, cmdOptNeg, []byte{0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0x1f, 0xff, 0xff})
+	s = appendPacket(s, 'h', []byte("X-A\x00v\x00"))
+	s = appendPacket(s, 'y', []byte("550 5.7.1 no\x00"))
+	s = appendPacket(s, 'c', nil)
+	f.Add(s)
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'c'})
+	f.Add([]byte{0, 0x10, 0, 0x40, 'b'})
+	f.Add([]byte{0, 0, 0, 5, 'y', '5'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		for {
+			before := len(b) - r.Len()
+			p, err := readPacket(r)
+			if err != nil {
+				return
+			}
+			if len(p.data)+1 > maxPacket {
+				t.Fatalf("packet of %d octets", len(p.data)+1)
+			}
+			if got, want := appendPacket(nil, p.code, p.data), b[before:len(b)-r.Len()]; !bytes.Equal(got, want) {
+				t.Fatalf("packet %q re-encodes as %q", want, got)
+			}
+			parseReply(p)
+			parseOptNeg(p)
+			if ss, err := cstrings(p.data); err == nil && len(ss) == 0 {
+				t.Fatalf("cstrings(%q) gave no string", p.data)
+			}
+		}
+	})
+}

@@ -294,6 +294,11 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		case qi.ByState["active"] > 0:
 			qi.Status = "active"
+		case qi.ByState["suspended"] > 0 && qi.ByState["ready"]+qi.ByState["retry"]+qi.ByState["shadow"] == 0:
+			// Every message here is held by its own suspension
+			// (message suspend): nothing is ready, and "ready" (which
+			// status=ready lists) said otherwise.
+			qi.Status = "suspended"
 		case qi.ByState["shadow"] > 0 && qi.ByState["ready"]+qi.ByState["retry"] == 0:
 			// Copies kept for their primary, none taken over: nothing
 			// here is this server's to deliver (rt24 F4). Taken-over
@@ -672,9 +677,28 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 	sv := q.StateView()
 	f.view = &sv
 	var out []*Message
+	// The messages attempted through the queue now: a first attempt's
+	// recipients name it only once its results do (attemptsOn).
+	var attempted []ID
+	if f.Queue != "" {
+		attempted = q.attemptsOn(f.Queue)
+	}
 	err := q.store.View(func(tx *Tx) error {
 		if f.Queue != "" {
-			for _, id := range tx.InQueue(f.Queue, 1<<31-1) {
+			ids := tx.InQueue(f.Queue, 1<<31-1)
+			if len(attempted) > 0 {
+				listed := make(map[ID]bool, len(ids))
+				for _, id := range ids {
+					listed[id] = true
+				}
+				for _, id := range attempted {
+					if !listed[id] {
+						ids = append(ids, id)
+					}
+				}
+				slices.Sort(ids) // oldest first, as the queue lists them
+			}
+			for _, id := range ids {
 				if m, err := tx.Get(id); err == nil && f.match(m) {
 					if out = append(out, m); len(out) >= f.Limit {
 						break

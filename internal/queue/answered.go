@@ -17,7 +17,11 @@ var ErrAnsweredSince = errors.New("the primary completed a session with this ser
 // answeredAt remembers, per primary, when it last completed a session
 // with this server: a discard query (heartbeat, watch, delivery session:
 // ShadowContact), a reconciliation (ShadowAnswered), a copy it pushed
-// here. Memory only: a restart ends every heartbeat in flight, and the
+// here, an XSHADOW reply presenting the stored database id on any
+// session (ShadowPresented: only the primary holding the copies' mail
+// knows that id). A heartbeat's own XSHADOW reply is saved only with
+// the discards it read, so a primary that answers XSHADOW and then hangs
+// still fails that heartbeat. Memory only: a restart ends every heartbeat in flight, and the
 // next one starts after it.
 type answeredAt struct {
 	mu sync.Mutex

@@ -294,6 +294,13 @@ func VerifyBackup(path string) (err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
+	// Its meta pages first, with ordinary reads: a page beyond a
+	// truncated file's end is never read through the mapping, and a
+	// file shorter than its pages is not sound even when the pages cut
+	// off are free ones (filecheck.go).
+	if err := checkBoltFile(path); err != nil {
+		return err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
 		return err

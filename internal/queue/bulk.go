@@ -189,7 +189,8 @@ func CheckState(s string) error {
 
 // CheckQueue returns an UnknownNameError for a queue the operator names
 // that does not exist now (no message waits in it or is routed to it
-// from a shadow queue after a takeover, and it is not suspended). With mayBeNew (a suspension ahead of maintenance), a
+// from a shadow queue after a takeover, none is attempted through it,
+// and it is not suspended). With mayBeNew (a suspension ahead of maintenance), a
 // well-formed name of a queue that can exist is accepted too:
 // KIND:DESTINATION of a known kind (mx:, smarthost:, mailbox:, site:, …).
 func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
@@ -209,6 +210,11 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 	if taken, err := q.takenOverOn(name, Ready, Suspended); err != nil {
 		return err
 	} else if len(taken) > 0 {
+		return nil
+	}
+	// A first attempt runs (or waits for a slot) through it: its
+	// recipients name the queue only once the attempt's results do.
+	if len(q.attemptsOn(name)) > 0 {
 		return nil
 	}
 	if mayBeNew {

@@ -252,13 +252,9 @@
 // under an id whose discard is written and not fetched yet withdraws it
 // in its commit. The copy of a finished record then stays until its
 // sibling's end — a duplicate at worst, never a loss. Within one record
-// the same holds per recipient: the discard settles the whole copy, so
-// it is written when the record's last recipient is finished, and until
-// then the copy keeps the recipients already relayed too; a takeover in
-// that time (up to message_expiration, while one recipient defers) sends
-// them again (README, duplicate window 1). A per-recipient settlement
-// would need the discard to name recipients, a change of the shadow
-// verbs. What this costs:
+// the discard settles the whole copy, so it is written when the record's
+// last recipient is finished; the recipients finished before are named
+// by partial discards (below). What this costs:
 // a record held or quarantined here keeps its copy at the shadow server
 // while a sibling needs it (a takeover in that time delivers it); a
 // failure DSN carries no discard while a sibling needs the copy (the
@@ -274,6 +270,53 @@
 // record's copy early; likewise a discard fetched before the later
 // record was stored reaches such a shadow server anyway (its side of
 // that race is in "One writer per message").
+//
+// Partial discards (partialdiscard.go; shadow verb version 9). The
+// commit of an attempt's results that finishes some recipients of a
+// record with a shadow copy elsewhere — pending as the attempt began,
+// now delivered, relayed, shadowed at a next hop or failed — and does
+// not write the full discard (recipients still pending; a sibling still
+// needs the copy; a failure DSN carries the full discard) writes, in the
+// same commit, one entry per finished address in bucket partialdiscards
+// (server, copy id, address). Left out: a group expanded here (the copy
+// names the group, its members are pending), a recipient a DSN of that
+// commit reports (the DSN exists only here until it leaves; the copy
+// covers it, as the full discard a failure DSN carries), and an address
+// another record under the same (server, id) has pending and not held
+// or quarantined (pendingUnderCopy: the last to finish it names it; a
+// record stored later under an id withdraws the unfetched entries of
+// the addresses it has pending with the full discard). Addresses, not
+// indexes: a copy made again holds only the pending recipients. The
+// full discard, written in a later commit, deletes the copy's partial
+// entries in that commit (it settles all). They are sent only to a
+// query that asked (XQUERYDISCARD … PARTIAL, version 9), after the full
+// ones, and deleted like them only once the peer's next command proved
+// it has them; unfetched, they go with message_expiration (PruneDiscards)
+// or with the full discard, so an older shadow server costs a bucket of
+// entries bounded by the records pending. Durability, as primary: before
+// the results commit nothing is written and the shadow server's copy
+// keeps every recipient; after it the entries are on disk and are sent
+// until acknowledged. A kill -9 between the results commit and the
+// shadow server's fetch, for good (the database lost with it), leaves
+// the copy with every recipient — the duplicate of before for the
+// finished ones, never a recipient lost; with the database back, the
+// entries are sent at the next query.
+//
+// As shadow server, a partial discard is applied in the same commit as
+// the full ones of its batch (ShadowContact, ShadowPresented: committed
+// before the session's next command, so the primary forgets it only
+// then): a recipient of the copies held for that primary under that id,
+// with that address, shadowed or taken over and still pending
+// (discardSettles), is Relayed; a copy with nothing left goes as after a
+// full discard, another keeps its record and body. A copy not held for
+// that primary — another primary's, or none — is left alone (W-4), and
+// one in delivery here gets it as an early discard under
+// "<id> 0x00 <address>" in bucket early, taken by its results commit
+// (applyEarlyDiscards) or dropped as spent with the full ones. A restart
+// of this server keeps what was applied (it is in the copy's record);
+// a crash before that commit leaves the entry at the primary, sent
+// again. A recipient taken over and handed on already is not touched:
+// nothing is undone and nothing sent twice because of it.
 //
 // An operator's hold (SuspendMessage) writes the discard too, in the
 // commit that suspends the message (hold.go): a held message must not be
@@ -334,9 +377,11 @@
 // a crash before that commit leaves the copies to the next refusal); a failed heartbeat
 // (ShadowHeartbeatFailed) is counted and, at the retry count, takes the
 // copies over in the same commit — unless the primary completed a session
-// with this server after the heartbeat began (answered.go: memory only,
+// with this server after the heartbeat began, or answered XSHADOW with
+// the stored database id on any session since (answered.go: memory only,
 // and a crash ends every heartbeat in flight), when that commit counts
-// nothing and takes nothing over. A copy committed against an id other
+// nothing and takes nothing over. Such a reply resets nothing (SR-5: the
+// next heartbeat is due as before and must complete). A copy committed against an id other
 // than the stored one (the primary was replaced while the attempt ran) is
 // taken back by that commit. A primary is listed for heartbeats while its
 // shadow queue holds any message, taken over or not, or a copy taken over
@@ -452,7 +497,8 @@
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
 // the record; a quarantine of the same org id that holds a recipient
-// the record keeps a shadow copy of needs nothing kept aside — that
+// the record keeps a copy of (shadowed, or taken over and still
+// pending) needs nothing kept aside — that
 // commit reads the quarantined record and settles the copy first
 // (settleForQuarantine), and until then the quarantine cannot be
 // released, deleted or expired (ErrBusy, quarantine.go) — the commit of
@@ -727,8 +773,15 @@
 // (the CLI's --force skips it). The commit that marks a backup also
 // records the SHA-256 of every bucket's content and of every message
 // record and body, spooled bodies included (bucket backupsums,
-// backupsums.go). Restore (server stopped, file lock held) reads every
-// page of the copy and checks every value against those checksums before
+// backupsums.go). Every reader of a file it did not just write — Open,
+// compaction, BackupOrigin, VerifyBackup, Restore — first checks it
+// against what its meta pages claim, with ordinary reads (filecheck.go):
+// a file shorter than the pages its meta names (a copy cut short) is
+// damaged before any page is read through bbolt's mapping, where a read
+// beyond the file's end is a fault, not an error; Restore takes the
+// replaced database's lock with flock and reads none of its pages, so
+// a damaged database is replaced as a sound one is. Restore (server
+// stopped, file lock held) reads every page of the copy and checks every value against those checksums before
 // it replaces anything — a changed byte is refused, naming the message —
 // and keeps the replaced file and spool directory under one unique
 // suffix; a backup without checksums (an older release) only with

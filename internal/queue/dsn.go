@@ -216,13 +216,15 @@ func headersOf(body []byte) []byte {
 }
 
 // statusOf picks the RFC 3463 status of a recipient from its last reply
-// ("550 5.1.1 …" gives 5.1.1), falling back to the reply class.
+// ("550 5.1.1 …" gives 5.1.1), falling back to the reply class. The
+// reply is the next hop's: a status of another class than its code
+// ("550 2.1.1") or a success class in a failure or delay is not taken.
 func statusOf(reply string, kind Notify) string {
 	if kind == NotifySuccess {
 		return "2.0.0"
 	}
 	f := strings.Fields(reply)
-	if len(f) >= 2 && isStatusCode(f[1]) {
+	if len(f) >= 2 && isStatusCode(f[1]) && f[1][0] != '2' && (len(f[0]) != 3 || f[0][0] == f[1][0]) {
 		return f[1]
 	}
 	if len(f) >= 1 && len(f[0]) == 3 && (f[0][0] == '4' || f[0][0] == '5') && kind == NotifyFailure {

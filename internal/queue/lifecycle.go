@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -416,19 +417,17 @@ type RestoreOptions struct {
 
 // RestoreWith is Restore with options.
 func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error) {
-	opts := &bolt.Options{Timeout: time.Second, ReadOnly: true}
-	b, err := bolt.Open(backup, 0o600, opts)
-	if err != nil {
-		return "", fmt.Errorf("restore: %s: %w", backup, err)
+	// What the backup's meta pages claim, with ordinary reads, before
+	// any of its pages is read through bbolt's mapping (filecheck.go).
+	if err := checkBoltFile(backup); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return "", fmt.Errorf("restore: %w", err)
+	} else if errors.Is(err, errNoDatabaseFile) {
+		return "", fmt.Errorf("restore: %s is not a backup made by umbra db backup: %w. The database is unchanged", backup, err)
+	} else if err != nil {
+		return "", fmt.Errorf("restore: the backup %s is damaged: %v. The database is unchanged: restore another backup "+
+			"(or copy this one again from where it is kept)", backup, err)
 	}
-	err = b.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil || meta.Get(keyBackupOf) == nil {
-			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
-		}
-		return backupSchema(backup, meta)
-	})
-	b.Close()
+	err = backupMark(backup)
 	if errors.Is(err, ErrNewerSchema) {
 		return "", fmt.Errorf("restore: %w. The database is unchanged: restore it with that release (or a newer one), or restore a backup taken by this release", err)
 	}
@@ -438,15 +437,18 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	exists := false
 	if _, err := os.Stat(path); err == nil {
 		exists = true
-		live, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
-		if errors.Is(err, bolterrors.ErrTimeout) {
+		// The lock bbolt takes, taken on the file itself: none of the
+		// database's pages is read, so a damaged database (the case a
+		// restore is for) is replaced as a sound one is. Held until the
+		// new file has the name: nothing opens the old one meanwhile.
+		unlock, err := lockFile(path, time.Second)
+		if errors.Is(err, errLocked) {
 			return "", fmt.Errorf("restore: transport database %s is in use (stop umbra first)", path)
 		}
-		if err == nil {
-			// Held until the new file has the name: nothing opens
-			// the old one meanwhile.
-			defer live.Close()
+		if err != nil {
+			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 		}
+		defer unlock()
 	}
 	// A killed restore's second name of the live database (restorespool.go).
 	if _, err := removeLiveLinks(path); err != nil {
@@ -542,6 +544,59 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return kept, syncDir(filepath.Dir(path))
 	}
 	return kept, nil
+}
+
+// backupMark refuses a file that is not a backup made by SaveBackup and
+// one of a newer schema (ErrNewerSchema), reading its meta bucket with
+// bbolt's panics and page faults turned into errors.
+func backupMark(backup string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the backup %s is damaged: %v", backup, r)
+		}
+	}()
+	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("%s: %w", backup, err)
+	}
+	defer b.Close()
+	return b.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyBackupOf) == nil {
+			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
+		}
+		return backupSchema(backup, meta)
+	})
+}
+
+// errLocked is lockFile's answer for a file another process holds.
+var errLocked = errors.New("the file is locked by another process")
+
+// lockFile takes the exclusive lock bbolt takes on a database it opens
+// for writing (flock), on the file at path, retrying for up to timeout;
+// errLocked when another process holds it. It reads nothing of the file.
+func lockFile(path string, timeout time.Duration) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, errLocked
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // keepReplaced links the database at path to path.replaced-TIME, with
@@ -640,7 +695,25 @@ func (s *Store) SetServer(name string) error {
 // BackupOrigin reads which server (server.name, "" for a backup of a
 // release that did not record it) and which database id a backup was
 // taken of.
+//
+// A file that is not what its meta pages claim (truncated: a copy cut
+// short) is named damaged before any page is read through bbolt's
+// mapping (filecheck.go); a page fault or bbolt's panic on a bad page
+// met while reading the meta bucket is an error too, never a crash.
 func BackupOrigin(backup string) (server, dbID string, err error) {
+	if err := checkBoltFile(backup); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return "", "", err
+	} else if errors.Is(err, errNoDatabaseFile) {
+		return "", "", fmt.Errorf("%s is not a backup made by umbra db backup: %w", backup, err)
+	} else if err != nil {
+		return "", "", fmt.Errorf("the backup %s is damaged: %w", backup, err)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			server, dbID, err = "", "", fmt.Errorf("the backup %s is damaged: %v", backup, r)
+		}
+	}()
 	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w", backup, err)

@@ -29,6 +29,11 @@ func (v StateView) Refusal(action string, m *Message) error {
 			return errQuarantined(m.ID)
 		case Shadow:
 			return shadowCopyErr(m, "suspend")
+		case Suspended:
+			// Answering "suspend" (and auditing it as done) for a
+			// message already held would report an action that
+			// changed nothing.
+			return fmt.Errorf("%w: message %s is already suspended: nothing to suspend (umbra message resume releases it)", ErrNotApplicable, m.ID)
 		}
 	case "resume":
 		switch m.State {

@@ -279,8 +279,9 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 // and the release would deliver it a second time. So the quarantine
 // absorbs them (settleCopiesForQuarantine): in the commit that
 // quarantines a message, every recipient of the same organisation
-// message id that another record here holds Shadowed — the same
-// address — is settled ("merged into the quarantined message"), and a
+// message id of which another record here holds a copy — Shadowed, or
+// taken over from a copy before the quarantine and still pending
+// (heldCopy) — the same address — is settled ("merged into the quarantined message"), and a
 // copy left with nothing is removed; a copy that arrives after the
 // quarantined message keeps none of its recipients
 // (quarantinedRcpts). A record in delivery (Active) is not written (one
@@ -295,17 +296,27 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 // to a takeover — the message delivered twice, or delivered although
 // the operator deleted it —, and refusing for the seconds an attempt
 // lasts is what the operator expects of a message in delivery anyway.
-// What no quarantine reaches: a copy taken over before the message was
-// quarantined (its recipients pending again here), the case the check's
-// verdict came too late for.
+// A copy taken over and in delivery when the quarantine comes may be
+// delivered by that attempt (the verdict came too late for it); what the
+// attempt defers is settled by its commit. Settled copies can no longer
+// be taken over, so the quarantine also reaches every copy this server
+// would take over later.
 
-// copyInDelivery returns a record in delivery (Active) with the org id
-// of the quarantined message m that holds a shadowed copy of one of m's
-// recipients, or 0: until its attempt's commit settles that copy
-// (settleForQuarantine), m's quarantine must not end.
-func (t *Tx) copyInDelivery(m *Message) ID {
+// heldCopy reports whether r is a copy this server holds of a message
+// another server is primary for: shadowed, or taken over from such a
+// copy and still pending (takenOverRcpt). The quarantine of the message
+// reaches both.
+func heldCopy(r *Recipient) bool {
+	return r.Status == Shadowed || takenOverRcpt(r)
+}
+
+// copiesOf calls fn for every other record here with the org id of the
+// quarantined message m that holds a copy (heldCopy) of one of m's
+// recipients, with the indexes of those recipients; fn stops the walk
+// by returning false.
+func (t *Tx) copiesOf(m *Message, fn func(o *Message, rcpts []int) (bool, error)) error {
 	if m.OrgID == "" {
-		return 0
+		return nil
 	}
 	held := map[string]bool{}
 	for _, r := range m.Rcpts {
@@ -316,16 +327,38 @@ func (t *Tx) copyInDelivery(m *Message) ID {
 			continue
 		}
 		o, err := t.Get(id)
-		if err != nil || o.State != Active {
+		if err != nil || o.State == Quarantined {
 			continue
 		}
-		for _, r := range o.Rcpts {
-			if r.Status == Shadowed && held[strings.ToLower(r.Addr)] {
-				return o.ID
+		var rcpts []int
+		for i := range o.Rcpts {
+			if heldCopy(&o.Rcpts[i]) && held[strings.ToLower(o.Rcpts[i].Addr)] {
+				rcpts = append(rcpts, i)
 			}
 		}
+		if len(rcpts) == 0 {
+			continue
+		}
+		if more, err := fn(o, rcpts); err != nil || !more {
+			return err
+		}
 	}
-	return 0
+	return nil
+}
+
+// copyInDelivery returns a record in delivery (Active) that holds a copy
+// of one of the quarantined message m's recipients (copiesOf), or 0:
+// until its attempt's commit settles that copy (settleForQuarantine),
+// m's quarantine must not end.
+func (t *Tx) copyInDelivery(m *Message) ID {
+	var busy ID
+	_ = t.copiesOf(m, func(o *Message, _ []int) (bool, error) {
+		if o.State == Active {
+			busy = o.ID
+		}
+		return busy == 0, nil
+	})
+	return busy
 }
 
 // checkQuarantinedIdle is checkQuarantined for a quarantine that ends
@@ -343,22 +376,27 @@ func checkQuarantinedIdle(tx *Tx, m *Message) error {
 }
 
 // settleForQuarantine settles, in the commit that ends the attempt of m
-// (the record leaving delivery, in memory), every recipient m holds
-// Shadowed that a quarantined record here with m's org id holds too:
-// the quarantine absorbs the copy it could not write while m was in
+// (the record leaving delivery, in memory), every recipient of which m
+// holds a copy (heldCopy: shadowed, or taken over and still pending)
+// that a quarantined record here with m's org id holds too: the
+// quarantine absorbs the copy it could not write while m was in
 // delivery (settleCopiesForQuarantine). Run before the takeovers kept
-// aside are applied, so a settled copy is not taken over.
-func settleForQuarantine(tx *Tx, m *Message) {
-	if m.OrgID == "" || !hasShadowed(m) {
-		return
+// aside are applied, so a settled copy is not taken over. It reports
+// whether it settled a pending recipient (one taken over): the commit
+// may leave m with nothing to attempt.
+func settleForQuarantine(tx *Tx, m *Message) (pending bool) {
+	if m.OrgID == "" || !hasShadowed(m) && len(takenFrom(m)) == 0 {
+		return false
 	}
 	qr := tx.quarantinedRcpts(m.OrgID, m.ID)
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		if into, ok := qr[strings.ToLower(r.Addr)]; ok && r.Status == Shadowed {
+		if into, ok := qr[strings.ToLower(r.Addr)]; ok && heldCopy(r) {
+			pending = pending || r.Status == Pending
 			r.Status, r.LastReply = Relayed, "merged into quarantined message "+into.String()
 		}
 	}
+	return pending
 }
 
 // quarantinedRcpts returns the lower-cased recipients of the quarantined
@@ -389,42 +427,25 @@ func (t *Tx) quarantinedRcpts(orgID string, except ID) map[string]ID {
 }
 
 // settleCopiesForQuarantine settles, for the quarantined message m
-// being committed, the shadowed recipients of the other records here
-// with m's org id that m holds too. It returns the records it removed.
+// being committed, the recipients of which the other records here with
+// m's org id hold a copy (copiesOf: shadowed, or taken over and still
+// pending) that m holds too; a record in delivery is left to the commit
+// ending its attempt (settleForQuarantine). A record left with nothing
+// to deliver or shadow is removed; it returns those.
 func settleCopiesForQuarantine(tx *Tx, m *Message) (gone []*Message, err error) {
-	if m.OrgID == "" {
-		return nil, nil
-	}
-	held := map[string]bool{}
-	for _, r := range m.Rcpts {
-		held[strings.ToLower(r.Addr)] = true
-	}
-	for _, id := range tx.ByOrgID(m.OrgID) {
-		if id == m.ID {
-			continue
+	err = tx.copiesOf(m, func(o *Message, rcpts []int) (bool, error) {
+		if o.State == Active {
+			return true, nil
 		}
-		o, err := tx.Get(id)
-		if err != nil || o.State == Active || o.State == Quarantined {
-			continue
-		}
-		changed := false
-		for i := range o.Rcpts {
+		for _, i := range rcpts {
 			r := &o.Rcpts[i]
-			if r.Status == Shadowed && held[strings.ToLower(r.Addr)] {
-				r.Status, r.LastReply, changed = Relayed, "merged into quarantined message "+m.ID.String(), true
-			}
+			r.Status, r.LastReply = Relayed, "merged into quarantined message "+m.ID.String()
 		}
-		if !changed {
-			continue
-		}
-		if o.State == Shadow && !hasShadowed(o) && len(o.Pending()) == 0 {
-			if err := tx.Delete(o.ID); err != nil {
-				return nil, err
-			}
+		if nothingLeft(o) {
 			gone = append(gone, o)
-		} else if err := tx.Put(o); err != nil {
-			return nil, err
+			return true, tx.Delete(o.ID)
 		}
-	}
-	return gone, nil
+		return true, tx.Put(o)
+	})
+	return gone, err
 }

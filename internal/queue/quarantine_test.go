@@ -592,3 +592,72 @@ func TestRemoveQuarantinedIsQuarantineDelete(t *testing.T) {
 		t.Fatalf("still queued: %v", err)
 	}
 }
+
+// A copy taken over before its message was quarantined here (hub-b
+// failed before it relayed the message here, then came back and
+// relayed it): the quarantine reaches the taken-over recipients too —
+// delivering them would deliver the message outside the quarantine, and
+// its release would deliver it again. A recipient the quarantine does
+// not hold stays taken over; a copy left with nothing goes.
+func TestQuarantineReachesTakenOverCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	cp := receiptCopy(s, "x@example.net", "other@example.com")
+	if stored, err := q.SubmitShadowCopy(ctx, cp, []byte(body), "hub-b", "127.0.0.2:25", "dbB"); err != nil || !stored {
+		t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+	}
+	whole := receiptCopy(s, "y@example.net")
+	if stored, err := q.SubmitShadowCopy(ctx, whole, []byte(body), "hub-b", "127.0.0.2:25", "dbB"); err != nil || !stored {
+		t.Fatalf("SubmitShadowCopy = %v, %v", stored, err)
+	}
+	if n, err := q.Takeover("hub-b", "heartbeats failed"); err != nil || n != 2 {
+		t.Fatalf("Takeover = %d, %v", n, err)
+	}
+	for _, c := range []*Message{cp, whole} {
+		rel := msg(s, "a@example.org", strings.ToUpper(c.Rcpts[0].Addr))
+		rel.OrgID, rel.ShadowServer, rel.ShadowID, rel.Quarantine = c.OrgID, "hub-b", c.OrgID, "milter: HOLD"
+		if err := q.Submit(ctx, rel, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, org := range []string{cp.OrgID, whole.OrgID} {
+		quarantined, other := 0, 0
+		for _, m := range queuedWithOrgID(t, s, org) {
+			if m.State == Quarantined {
+				quarantined++
+				continue
+			}
+			for _, r := range m.Rcpts {
+				switch {
+				case strings.EqualFold(r.Addr, "other@example.com"):
+					if r.Status != Pending {
+						t.Fatalf("recipient %s the quarantine does not hold: %s, want pending (taken over)", r.Addr, r.Status)
+					}
+					other++
+				case !r.Status.Done():
+					t.Fatalf("%s (%s) would deliver %s (%s) outside the quarantine", m.ID, m.State, r.Addr, r.Status)
+				}
+			}
+		}
+		if quarantined != 1 {
+			t.Fatalf("records of %s: %d quarantined, want 1", org, quarantined)
+		}
+		if org == whole.OrgID && len(queuedWithOrgID(t, s, org)) != 1 {
+			t.Fatalf("a taken-over copy wholly the quarantined message's is kept: %d records", len(queuedWithOrgID(t, s, org)))
+		}
+		if org == cp.OrgID && other != 1 {
+			t.Fatalf("the recipient the quarantine does not hold: %d, want 1", other)
+		}
+	}
+}

@@ -101,3 +101,65 @@ func TestQuarantineReachesCopyInDelivery(t *testing.T) {
 		t.Fatalf("deletion after the attempt: %v", err)
 	}
 }
+
+// The same with a copy taken over before the quarantine and in delivery
+// when it comes: the release waits for the attempt's commit (ErrBusy),
+// and that commit — the attempt deferred — settles the taken-over
+// recipient; a record left with nothing to deliver goes.
+func TestQuarantineReachesTakenOverCopyInDelivery(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "mx:example.net", Reply: "451 4.4.1 try later"})
+		}
+		started <- struct{}{}
+		<-release
+		return out
+	}), ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+		cancel()
+		q.Wait()
+	}()
+	now := clk.Now()
+	o := msg(s, "a@example.org", "x@example.net")
+	o.OrgID, o.State, o.Arrived, o.NextAttempt = "org-quarbusy-2", Ready, now, now
+	o.Rcpts[0].Primary, o.Rcpts[0].ShadowID = "hub-b", "sid-2"
+	takeoverRcpt(&o.Rcpts[0], "heartbeats failed")
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(o, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	q.Start(ctx)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the taken-over copy was not attempted")
+	}
+	held := msg(s, "a@example.org", "X@example.net")
+	held.OrgID, held.Quarantine = o.OrgID, "milter: HOLD"
+	if err := q.Submit(ctx, held, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.ReleaseQuarantined(ctx, held.ID); !errors.Is(err, ErrBusy) {
+		t.Fatalf("release while a taken-over copy of the message is in delivery = %v, want ErrBusy", err)
+	}
+	close(release)
+	released = true
+	waitFor(t, "the attempt's commit", func() bool {
+		_, err := q.Message(o.ID)
+		return errors.Is(err, ErrNotFound)
+	})
+	if ms := queuedWithOrgID(t, s, o.OrgID); len(ms) != 1 || ms[0].State != Quarantined {
+		t.Fatalf("records of the message after the attempt: %d, want the quarantined one only", len(ms))
+	}
+	if err := q.ReleaseQuarantined(ctx, held.ID); err != nil {
+		t.Fatalf("release after the attempt: %v", err)
+	}
+}

@@ -272,7 +272,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// A sender still waiting for its reply (SR-9) whose every recipient
 	// was refused now gets the refusal instead of a DSN (SMTP-7).
 	refusal := q.claimRefusal(m, failed)
-	failDSN := -1 // index in dsns of the DSN that carries the discard
+	failDSN := -1          // index in dsns of the DSN that carries the discard
+	var inDSN map[int]bool // recipients a DSN of this commit reports (partial discards leave them out)
 	var dsns []*Message
 	var dsnBodies [][]byte
 	for _, d := range []struct {
@@ -287,6 +288,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		if len(want) == 0 {
 			continue
+		}
+		if d.kind != NotifyDelay && (d.kind != NotifyFailure || refusal == nil) && m.From != "" { // a DSN made below reports them
+			if inDSN == nil {
+				inDSN = map[int]bool{}
+			}
+			for _, i := range want {
+				inDSN[i] = true
+			}
 		}
 		if d.kind == NotifyFailure && refusal != nil {
 			q.log.Info("no DSN: the waiting sender gets the refusal", "msg_id", m.ID.String())
@@ -351,7 +360,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the store's DeferLimit later, and never when a sender, a shadow
 	// server or shutdown waits on them (deferResults).
 	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
-	if q.deferResults(m, refusal != nil, discard, interrupted) {
+	// Recipients finished while others stay pending: a partial discard
+	// may be owed to the shadow server (partialdiscard.go).
+	partialOwed := !done && m.ShadowServer != "" && m.ShadowID != ""
+	var partial []string // the addresses of the partial discard this commit wrote
+	if q.deferResults(m, refusal != nil, discard || partialOwed, interrupted) {
 		update = q.store.UpdateDeferred
 	}
 	holdUntil := m.NextAttempt
@@ -359,6 +372,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	err := update(func(tx *Tx) error {
 		afters = afters[:0]
 		dsnOwesDiscard, singleDSNs = false, false
+		partial = nil
 		for _, db := range dbs {
 			for _, i := range perDB[db] {
 				if err := tx.RecordDelivered(db, m.OrgID, m.Rcpts[i].Addr, now); err != nil {
@@ -420,13 +434,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// Not to a copy this attempt made that the discard may
 		// predate (freshCopies).
 		// A quarantine committed while this message was in delivery
-		// settles its copies of the quarantined recipients (quarantine.go).
-		settleForQuarantine(tx, m)
+		// settles its copies of the quarantined recipients, taken-over
+		// ones still pending included (quarantine.go).
+		absorbed := settleForQuarantine(tx, m)
 		settled, err := applyEarlyDiscards(tx, m, freshCopies(m, results, before))
 		if err != nil {
 			return err
 		}
-		settledDone = settledDone || settled && !done && len(m.Pending()) == 0 // sticky, as tookOver
+		settledDone = settledDone || (settled || absorbed) && !done && len(m.Pending()) == 0 // sticky, as tookOver
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
@@ -488,6 +503,22 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		} else if err := tx.Put(m); err != nil {
 			return err
+		}
+		// Some recipients finished, the copy elsewhere not settled whole
+		// by this commit: a partial discard names them (partialdiscard.go;
+		// doc.go, "Partial discards"). Not after a takeover here (the
+		// recipients are this server's again), nor with the full discard.
+		if m.ShadowServer != "" && m.ShadowID != "" && !tookOver && (!discard || dsnOwesDiscard) {
+			addrs, err := tx.finishedForCopy(m, before, outcome, inDSN)
+			if err != nil {
+				return err
+			}
+			if len(addrs) > 0 {
+				if err := tx.AddPartialDiscard(m.ShadowServer, m.ShadowID, addrs, now); err != nil {
+					return err
+				}
+				partial = addrs
+			}
 		}
 		for i, dm := range dsns {
 			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
@@ -555,6 +586,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" owed by DSN "+dsns[failDSN].ID.String())
 	} else if discard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
+		q.dsig.signal(m.ShadowServer)
+	}
+	if len(partial) > 0 {
+		q.ev.Event("discard", m, nil, fmt.Sprintf("partial discard notification for %s prepared (%d recipients)", m.ShadowServer, len(partial)))
 		q.dsig.signal(m.ShadowServer)
 	}
 	if done {

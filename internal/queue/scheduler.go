@@ -140,6 +140,7 @@ type dest struct {
 	key, queue string
 	task       bool // a client's task destination (StartTask), not mail's
 	max        int  // window limit
+	defaultMax bool // max is SchedulerConfig.MaxWindow (no limit of the job's own): a reload changes it (SetReloadable)
 	window     int  // current concurrency limit, 1..max
 	busy       int  // jobs running
 	waiting    []*job
@@ -154,6 +155,10 @@ type dest struct {
 	// drained, made due when it drains (jobDone) rather than when the
 	// recheck estimated at the verdict comes round.
 	held map[ID]struct{}
+	// running: the messages with a job running here, and how many
+	// (attemptsOn: the queue a first attempt is in before its results
+	// name it).
+	running map[ID]int
 }
 
 // drain estimates how long d needs for what it holds: its jobs in
@@ -332,6 +337,30 @@ type DestinationInfo struct {
 	LastError string    `json:"last_error,omitempty"`
 }
 
+// attemptsOn is the messages with a job waiting for a slot of, or
+// running on, a destination of queue name: in their first attempt their
+// recipients name no queue yet (the results set it), and the operator
+// who names the queue must find them in it (CheckQueue, Messages).
+func (q *Manager) attemptsOn(name string) []ID {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ID
+	for _, d := range s.dests {
+		if d.task || d.queue != name {
+			continue
+		}
+		for _, jb := range d.waiting {
+			out = append(out, jb.a.m.ID)
+		}
+		for id := range d.running {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // Destinations lists the scheduler's destinations with their windows.
 func (q *Manager) Destinations() []DestinationInfo {
 	now := q.clk.Now()
@@ -387,14 +416,15 @@ func (q *Manager) Health() *Health { return q.cfg.Health }
 // Called with s.mu held.
 func (s *scheduler) destFor(key, queue string, max int) *dest {
 	d := s.dests[key]
-	if max <= 0 {
+	def := max <= 0
+	if def {
 		max = s.cfg.MaxWindow
 	}
 	if d == nil {
 		d = &dest{key: key, queue: queue, window: min(s.cfg.InitialWindow, max)}
 		s.dests[key] = d
 	}
-	d.max, d.queue = max, queue // a reload may change the limit
+	d.max, d.queue, d.defaultMax = max, queue, def // a reload may change the limit
 	d.window = min(d.window, max)
 	return d
 }
@@ -526,6 +556,10 @@ func (q *Manager) pump(ctx context.Context) {
 					d.waiting = nil
 				}
 				d.busy++
+				if d.running == nil {
+					d.running = map[ID]int{}
+				}
+				d.running[jb.a.m.ID]++
 				jb.started = now
 				d.starts = append(d.starts, now)
 				run = append(run, jb)
@@ -688,6 +722,9 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		s := q.sched
 		s.mu.Lock()
 		d.busy--
+		if d.running[jb.a.m.ID]--; d.running[jb.a.m.ID] <= 0 {
+			delete(d.running, jb.a.m.ID)
+		}
 		if k := slices.Index(d.starts, jb.started); k >= 0 {
 			d.starts = slices.Delete(d.starts, k, k+1)
 		}

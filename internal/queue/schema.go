@@ -166,10 +166,13 @@ var (
 	// either side (marks.go).
 	bucketHolderMarks  = []byte("holdermarks")
 	bucketPrimaryMarks = []byte("primarymarks")
+	// bucketPartial: partial discard notifications owed to shadow
+	// servers (partialdiscard.go).
+	bucketPartial = []byte("partialdiscards")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

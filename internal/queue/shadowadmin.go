@@ -65,7 +65,8 @@ func shadowCopyRemoveErr(m *Message) error {
 // leaves m alone, "" when it applies: bulk selections (--all, a filter)
 // skip, rather than fail on, the shadow copies and quarantined messages
 // that the action does not apply to (remove applies to quarantined
-// messages, and to shadow copies only when forced: BulkSkipForce).
+// messages, and to shadow copies only when forced: BulkSkipForce), and a
+// suspend the messages already suspended.
 func BulkSkip(action string, m *Message) string {
 	return BulkSkipForce(action, m, false)
 }
@@ -80,6 +81,8 @@ func BulkSkipForce(action string, m *Message, force bool) string {
 		return "shadow copies"
 	case m.State == Quarantined && action != "remove":
 		return "quarantined (umbra queue quarantine)"
+	case m.State == Suspended && action == "suspend":
+		return "already suspended"
 	}
 	return ""
 }

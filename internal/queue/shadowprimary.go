@@ -105,11 +105,15 @@ func (q *Manager) ShadowPrimaries() (map[string]string, error) {
 func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 	n := 0
 	var gone []*Message
+	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
-		n, gone, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now())
+		n, gone, settled, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now())
 		return err
 	})
+	if err == nil {
+		q.partialEvents(primary, settled)
+	}
 	q.discardEvents(primary, gone)
 	return n, err
 }

@@ -429,46 +429,81 @@ type ShadowCopyCount struct {
 // taken over earlier may hold new copies since). Held copies are read
 // from the shadow queues, taken-over ones from their index.
 func (q *Manager) ShadowCopies() (map[string]ShadowCopyCount, error) {
-	out := map[string]ShadowCopyCount{}
+	var out map[string]ShadowCopyCount
 	err := q.store.View(func(tx *Tx) error {
-		held := map[string]map[ID]bool{}
-		for _, st := range tx.Queues() {
-			primary, ok := strings.CutPrefix(st.Name, "shadow:")
-			if !ok {
-				continue
-			}
-			var c ShadowCopyCount
-			for _, id := range tx.InQueue(st.Name, 1<<31-1) {
-				m, err := tx.Get(id)
-				if err != nil {
-					continue
-				}
-				for _, r := range m.Rcpts {
-					if r.Status == Shadowed && r.Primary == primary {
-						c.Held++
-						if held[primary] == nil {
-							held[primary] = map[ID]bool{}
-						}
-						held[primary][id] = true
-						break
-					}
-				}
-			}
-			out[primary] = c
-		}
-		for _, primary := range tx.takenPrimaries() {
-			c := out[primary]
-			ids, _ := tx.takenOverOf(primary)
-			for _, id := range ids {
-				if !held[primary][id] {
-					c.TakenOver++
-				}
-			}
-			out[primary] = c
-		}
+		out, _ = tx.shadowCopies()
 		return nil
 	})
 	return out, err
+}
+
+// ShadowCopiesAged is ShadowCopies with the age of the oldest copy of
+// every primary among those counted — held ones and taken-over ones
+// wherever they wait (a route's queue, a redirect, poison) —, measured
+// as Queues measures a queue's (from its id, the time it arrived), in
+// one read: shadow list's OLDEST covers every copy COPIES counts.
+func (q *Manager) ShadowCopiesAged() (map[string]ShadowCopyCount, map[string]time.Duration, error) {
+	now := q.clk.Now()
+	var counts map[string]ShadowCopyCount
+	ages := map[string]time.Duration{}
+	err := q.store.View(func(tx *Tx) error {
+		var oldest map[string]ID
+		counts, oldest = tx.shadowCopies()
+		for p, id := range oldest {
+			ages[p] = now.Sub(time.UnixMicro(int64(id)))
+		}
+		return nil
+	})
+	return counts, ages, err
+}
+
+// shadowCopies counts the copies of every primary (ShadowCopies) and
+// finds the oldest of each (ShadowOldest), in one read.
+func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
+	out, oldest := map[string]ShadowCopyCount{}, map[string]ID{}
+	note := func(primary string, id ID) {
+		if o, ok := oldest[primary]; !ok || id < o {
+			oldest[primary] = id
+		}
+	}
+	held := map[string]map[ID]bool{}
+	for _, st := range tx.Queues() {
+		primary, ok := strings.CutPrefix(st.Name, "shadow:")
+		if !ok {
+			continue
+		}
+		var c ShadowCopyCount
+		for _, id := range tx.InQueue(st.Name, 1<<31-1) {
+			m, err := tx.Get(id)
+			if err != nil {
+				continue
+			}
+			for _, r := range m.Rcpts {
+				if r.Status == Shadowed && r.Primary == primary {
+					c.Held++
+					if held[primary] == nil {
+						held[primary] = map[ID]bool{}
+					}
+					held[primary][id] = true
+					note(primary, id)
+					break
+				}
+			}
+		}
+		out[primary] = c
+	}
+	for _, primary := range tx.takenPrimaries() {
+		c := out[primary]
+		ids, _ := tx.takenOverOf(primary)
+		for _, id := range ids {
+			if !held[primary][id] {
+				c.TakenOver++
+				note(primary, id)
+			}
+		}
+		out[primary] = c
+	}
+	return out, oldest
 }
 
 // ShadowContact records a successful session with a primary (a delivery
@@ -497,9 +532,16 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // the next batch). It is not a contact: the heartbeat timer and a
 // takeover stay as they are, so that sessions which never complete a
 // discard query cannot keep the heartbeat from falling due while a
-// committed discard waits at the primary (SR-5). The stored database id
-// in the reply proves the real primary alive, though: the failed
-// heartbeats counted so far are forgotten (alive.go).
+// committed discard waits at the primary (SR-5).
+//
+// An id equal to the stored one is still an answer of the primary for
+// the takeover decision (answered.go): only the server holding the
+// database the copies were made against presents its id, which is a
+// secret of the transport servers, so the primary is alive with its
+// queue, and a heartbeat that began before the reply and fails takes
+// nothing over (ShadowHeartbeatFailed, rt35 F6). The failures already
+// counted are forgotten too, and the next heartbeat is due a timeout
+// after the reply (alive.go, rt36 F2).
 func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
@@ -513,18 +555,23 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, nil
 	}
 	if !queried && len(discards) == 0 && q.presentedNeedsNoWrite(primary, dbID) {
+		q.answered.note(primary, now)
 		return ContactResult{}, nil
 	}
 	var res ContactResult
 	var taken, gone, back []*Message
+	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		res, taken, gone, back = ContactResult{}, taken[:0], gone[:0], back[:0]
+		res, taken, gone, back, settled = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0]
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
 		}
 		if p == nil {
 			p = &ShadowPeer{Primary: primary}
+		}
+		if !queried && p.DatabaseID != "" && dbID == p.DatabaseID {
+			q.answered.note(primary, now) // the primary with its queue answered
 		}
 		if p.DatabaseID != "" && dbID != "" && dbID != p.DatabaseID {
 			res.OldDatabaseID = p.DatabaseID
@@ -536,7 +583,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
-			if res.Discarded, gone, err = q.applyDiscardsTx(tx, primary, discards, now); err != nil {
+			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now); err != nil {
 				return err
 			}
 		}
@@ -570,9 +617,10 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, err
 	}
 	q.afterTakeover(primary, res.OldDatabaseID, taken)
+	q.partialEvents(primary, settled)
 	q.discardEvents(primary, gone)
 	for _, m := range back {
-		q.ev.Event("takeover", m, nil, "given back to "+primary+": it answered again with the same transport database")
+		q.ev.Event("giveback", m, nil, "given back to "+primary+": it answered again with the same transport database")
 	}
 	if len(back) > 0 {
 		q.log.Info("taken-over copies given back to their primary: it answered again with the same transport database",
@@ -706,7 +754,8 @@ type ContactResult struct {
 //
 // A heartbeat that failed although the primary completed a session with
 // this server after it began (a discard query, a reconciliation, a copy
-// it pushed: answered.go) is no failure: the primary is alive (it was
+// it pushed, an XSHADOW reply with the stored database id: answered.go)
+// is no failure: the primary is alive (it was
 // stopped, or slow, while the heartbeat waited). Nothing is written or
 // taken over, and the answer is ErrAnsweredSince with the failures as
 // they stand. The check runs in the commit that would take the copies
@@ -868,8 +917,22 @@ func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
 
 // applyDiscardsTx is ApplyDiscards in a transaction; it returns the
 // messages that left the queue.
-func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time) (n int, gone []*Message, err error) {
+func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time) (n int, gone []*Message, settled []partialSettled, err error) {
 	for _, sid := range ids {
+		if pd, ok := ParsePartialDiscard(sid); ok {
+			applied, g, these, err := q.applyPartialDiscardTx(tx, primary, pd, now)
+			if err != nil {
+				return 0, nil, nil, err
+			}
+			if applied {
+				n++
+			}
+			if g != nil {
+				gone = append(gone, g)
+			}
+			settled = append(settled, these...)
+			continue
+		}
 		hexID, _, ok := strings.Cut(sid, "-")
 		id, err := ParseID(hexID)
 		relay := ok && err == nil // "<local id>-…": the copy of a message relayed from here
@@ -878,7 +941,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			// A copy on receipt is named by its org id (receiptcopy.go).
 			if records = tx.receiptCopies(primary, sid); len(records) == 0 {
 				if err := tx.earlyReceiptDiscard(primary, sid, now); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 				continue
 			}
@@ -893,7 +956,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// Still in delivery here: its ShadowedOK results are not
 				// committed yet. Keep the discard for that commit.
 				if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 				counted = true
 				continue
@@ -920,18 +983,18 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			counted = true
 			if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
 				if err := tx.Delete(m.ID); err != nil {
-					return 0, nil, err
+					return 0, nil, nil, err
 				}
 				gone = append(gone, m)
 			} else if err := tx.Put(m); err != nil {
-				return 0, nil, err
+				return 0, nil, nil, err
 			}
 		}
 		if counted {
 			n++
 		}
 	}
-	return n, gone, nil
+	return n, gone, settled, nil
 }
 
 // putLeaving writes a message leaving delivery without results
@@ -979,6 +1042,18 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			early[k] = e
 		}
 		if e && !spare[i] {
+			settledPending = settledPending || rc.Status == Pending
+			rc.Status = Relayed
+			continue
+		}
+		// A partial discard kept aside for this recipient
+		// (partialdiscard.go): the same, for its address alone.
+		if spare[i] {
+			continue
+		}
+		if pe, err := tx.TakeEarlyDiscard(rc.Primary, earlyPartialID(rc.ShadowID, rc.Addr)); err != nil {
+			return false, err
+		} else if pe {
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
 		}

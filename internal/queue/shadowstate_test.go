@@ -222,6 +222,12 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	if c, err := q.ShadowCopies(); err != nil || c["hub-b"] != (ShadowCopyCount{Held: 1, TakenOver: 1}) {
 		t.Fatalf("copies of hub-b: %+v %v; want 1 held, 1 taken over", c, err)
 	}
+	// Its oldest copy is the one taken over, waiting outside its shadow
+	// queue: shadow list's OLDEST counts it as COPIES does (rt35 F7).
+	oldest := clk.Now().Sub(time.UnixMicro(int64(min(m1.ID, m2.ID))))
+	if _, o, err := q.ShadowCopiesAged(); err != nil || o["hub-b"] != oldest || m1.ID == m2.ID {
+		t.Fatalf("oldest copy of hub-b: %v %v; want %v", o, err, oldest)
+	}
 	// All copies taken over after failed heartbeats, and no route: still
 	// watched.
 	db.set("")
@@ -237,6 +243,9 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	}
 	if c, _ := q.ShadowCopies(); c["hub-b"] != (ShadowCopyCount{TakenOver: 2}) {
 		t.Fatalf("copies of hub-b after the takeover: %+v; want 2 taken over", c)
+	}
+	if _, o, _ := q.ShadowCopiesAged(); o["hub-b"] != clk.Now().Sub(time.UnixMicro(int64(min(m1.ID, m2.ID)))) {
+		t.Fatalf("oldest copy of hub-b after the takeover: %v", o)
 	}
 	// It answers again with its database: the copy taken over by hand
 	// waits no longer, due now, not in an hour. The one its failed
@@ -591,5 +600,77 @@ func TestHeartbeatFailedAfterAnswerTakesNothing(t *testing.T) {
 	failures, taken, err = q.ShadowHeartbeatFailed("hub-b", clk.Now(), 1, "timeout")
 	if err != nil || failures != 1 || taken != 2 {
 		t.Fatalf("heartbeat begun after the last session: failures %d, taken %d, %v; want 1, 2", failures, taken, err)
+	}
+}
+
+// An XSHADOW reply with the stored database id on another session
+// (rt35 F6: a delivery session the primary answered while the heartbeat,
+// begun before, could not finish its login in time) is an answer of the
+// primary holding the copies' mail: the heartbeat failing after it takes
+// nothing over. It also forgets the failures counted before it (alive.go,
+// rt36 F2: every contact with the real primary restarts the count), but
+// not the heartbeat timer (SR-5: only a completed discard query does);
+// a reply with no stored id to compare, or a heartbeat begun after the
+// reply, counts as before.
+func TestHeartbeatFailedAfterXShadowReplyTakesNothing(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	db.set("")
+	clk.Advance(10 * time.Second)
+	if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "timeout"); err != nil {
+		t.Fatal(err)
+	}
+	started := clk.Now()
+	clk.Advance(5 * time.Second)
+	if _, err := q.ShadowPresented("hub-b", "db1", nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Second)
+	failures, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 2, "context deadline exceeded")
+	if !errors.Is(err, ErrAnsweredSince) || taken != 0 || failures != 0 {
+		t.Fatalf("heartbeat failed after an XSHADOW reply with the stored id: failures %d, taken %d, %v; want 0, none, ErrAnsweredSince", failures, taken, err)
+	}
+	if got, _ := q.Message(m.ID); got == nil || got.State != Shadow {
+		t.Fatalf("the copy after a heartbeat failed after an XSHADOW reply: %+v", got)
+	}
+	peers, _ := q.ShadowPeers()
+	if len(peers) != 1 || peers[0].Failures != 0 || peers[0].TakenOver {
+		t.Fatalf("peer after an XSHADOW reply (failures forgotten, no takeover): %+v", peers)
+	}
+	// Heartbeats begun after the reply count, and at the retry count take
+	// the copy over.
+	for i := 1; i <= 2; i++ {
+		clk.Advance(5 * time.Second)
+		failures, taken, err = q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "timeout")
+		if err != nil || failures != i || (taken != 0) != (i == 2) {
+			t.Fatalf("heartbeat %d begun after the XSHADOW reply: failures %d, taken %d, %v", i, failures, taken, err)
+		}
+	}
+}
+
+// An XSHADOW reply from a server whose id this server has not stored
+// proves nothing of the primary: the failing heartbeat counts.
+func TestXShadowReplyOfUnknownPrimaryIsNoAnswer(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, nil, ManagerConfig{Clock: clk})
+	started := clk.Now()
+	clk.Advance(time.Second)
+	if _, err := q.ShadowPresented("hub-x", "dbx", nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if failures, _, err := q.ShadowHeartbeatFailed("hub-x", started, 3, "timeout"); err != nil || failures != 1 {
+		t.Fatalf("heartbeat failed after a first XSHADOW reply: failures %d, %v; want 1, counted", failures, err)
 	}
 }

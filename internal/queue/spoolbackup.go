@@ -85,8 +85,8 @@ func (e *UnreadableBodiesError) Error() string {
 		more = fmt.Sprintf(" and %d more", len(e.Bodies)-show)
 	}
 	return fmt.Sprintf("%d message bodies are unreadable: %s%s. A backup without them would miss those bodies, so none was "+
-		"written: remove those messages (umbra message remove ID; a dumpster copy has no remove command and goes when "+
-		"it expires or is evicted) or take the backup with --skip-unreadable, which records them without their body "+
+		"written: remove those messages (umbra message remove ID) and dumpster copies (umbra dumpster remove ID) "+
+		"or take the backup with --skip-unreadable, which records them without their body "+
 		"(restored, a message is held as poison and a dumpster copy is skipped by redelivery)", len(e.Bodies), strings.Join(parts, "; "), more)
 }
 

@@ -167,10 +167,17 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%v", r)
 		}
 	}()
+	// What the meta pages claim is checked with ordinary reads before
+	// any page is read through the mapping (filecheck.go); an empty
+	// file is one bbolt makes a new database of.
 	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
 	} else if serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
 		return nil, fmt.Errorf("file of %d bytes is shorter than an empty database", fi.Size())
+	} else if serr == nil && fi.Size() > 0 {
+		if err := checkBoltFile(path); err != nil {
+			return nil, err
+		}
 	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        2 * time.Second,

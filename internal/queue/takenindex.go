@@ -38,12 +38,20 @@ func takenByKey(primary string, id ID) []byte {
 	return append(k, id.Key()...)
 }
 
-// takenFrom lists the primaries m has a taken-over recipient of: one
-// pending with its Primary and ShadowID still set (takeoverRcpt).
+// takenOverRcpt reports whether r was taken over from a copy and is
+// still pending: its Primary and ShadowID stay set until an attempt
+// hands it on (takeoverRcpt).
+func takenOverRcpt(r *Recipient) bool {
+	return r.Status == Pending && r.Primary != "" && r.ShadowID != ""
+}
+
+// takenFrom lists the primaries m has a taken-over recipient of
+// (takenOverRcpt).
 func takenFrom(m *Message) []string {
 	var out []string
-	for _, r := range m.Rcpts {
-		if r.Status != Pending || r.Primary == "" || r.ShadowID == "" {
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if !takenOverRcpt(r) {
 			continue
 		}
 		dup := false

@@ -345,10 +345,14 @@ func discardKey(server, id string) []byte {
 	return append(append([]byte(server), 0), id...)
 }
 
-// AddDiscard records that the shadow server may discard its copy id.
+// AddDiscard records that the shadow server may discard its copy id. The
+// copy's partial discards not fetched yet go: this one settles all of it.
 func (t *Tx) AddDiscard(server, id string, now time.Time) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	if err := t.dropPartialDiscards(server, id); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketDiscards).Put(discardKey(server, id), v[:])
 }
 
@@ -383,7 +387,11 @@ func (t *Tx) PruneDiscards(cutoff time.Time, limit int) (int, error) {
 		return 0, err
 	}
 	k, err := t.prune(bucketDiscards, cutoff, limit)
-	return n + k, err
+	if err != nil {
+		return 0, err
+	}
+	p, err := t.prune(bucketPartial, cutoff, limit)
+	return n + k + p, err
 }
 
 func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {

@@ -235,13 +235,23 @@
 // message show with the latest refusal, a metric) and is tried again at
 // each pass.
 //
-// What the discard cannot say: it settles a whole copy, written when
-// the primary's record has no recipient left pending. A message
-// delivered to some recipients while another defers keeps every
-// recipient in its copy until then, so a takeover meanwhile — up to
-// message_expiration — sends the recipients already relayed again
-// (README, duplicate window 1; a mailbox recipient is kept out by the
-// final delivery's org id check).
+// Partial discards (version 9): the discard settles a whole copy and is
+// written when the primary's record has no recipient left pending; the
+// recipients finished before are named by partial discards (queue,
+// partialdiscard.go), "<id> RCPT=<xtext address>" in the same replies,
+// asked for with XQUERYDISCARD … PARTIAL by every session kind here —
+// delivery session, heartbeat, watch session — when the primary
+// advertised version 9. They travel as the full ones: handed to the same
+// Save (Contact or Presented, one commit) before the next command, from
+// that session's primary only, applied only to copies held for it; so a
+// kill -9 here leaves each either applied or still at the primary. The
+// copy stays for its other recipients, and a takeover after that routes
+// only those. What stays open (README, duplicate window 1): a primary
+// below version 9, a recipient whose DSN the primary made in the
+// finishing commit (the copy covers it until the full discard), and the
+// time between the primary's commit and this server's fetch — a
+// heartbeat timeout at most, a watch session's next wait while a sender
+// waits — in which a primary killed for good leaves the copy whole.
 //
 // Persistence (SR-13): the manager keeps nothing a decision depends on in
 // memory. Each contact is one store commit (compare the stored database
@@ -249,10 +259,13 @@
 // is one commit (count it, take over at the retry count). That commit
 // first checks whether the primary completed a session with this server
 // after the heartbeat began — a discard query (Contact), a reconciliation
-// (AnswerStore), a copy it pushed, a query of its own answered here — and
-// if so counts nothing and takes nothing over (ErrAnsweredSince): the
-// primary is alive, it was stopped or slow while the heartbeat waited
-// (rt33 F1). Those times are the store's memory only; a restart ends every
+// (AnswerStore), a copy it pushed, a query of its own answered here, an
+// XSHADOW reply with the stored database id on another session (Presented;
+// only the primary holding the copies' mail knows that id) — and if so
+// counts nothing and takes nothing over (ErrAnsweredSince): the primary is
+// alive, it was stopped or slow while the heartbeat waited (rt33 F1; rt35
+// F6: back just before the bound, too late for the heartbeat's own login).
+// Only a completed discard query resets the failures and the timer. Those times are the store's memory only; a restart ends every
 // heartbeat in flight, so none is lost that could matter. The commit that
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.
@@ -271,7 +284,8 @@
 // 1 XSHADOW, XSHADOW= and XQUERYDISCARD; 2 XQUERYDISCARD WAIT=; 3
 // XSHADOWCOPY= (copies on receipt); 4 XQUERYHELD; 5 copies on receipt
 // all or nothing, pushed in one round trip; 6 batches of copies; 7
-// rollback marks (below).
+// rollback marks (below); 8 an id per transaction (queue copyid.go); 9
+// partial discards (above).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

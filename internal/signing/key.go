@@ -24,7 +24,8 @@ const MinRSABits = 1024
 
 // LoadKey reads a PEM private key file (ParseKey). A key file that
 // anyone may read is refused: it would let any local user sign as the
-// domain.
+// domain. A file with several faults (that mode, and a size over the
+// limit or content that is no key) is refused for each: errors.Join.
 func LoadKey(path string) (crypto.Signer, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -48,21 +49,32 @@ func LoadKey(path string) (crypto.Signer, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
 	}
+	// Every fault is reported, not only the first: a key every user
+	// can read that is too large (or no key) is both (errors.Join).
+	var modeErr error
 	if fi.Mode().Perm()&0o007 != 0 {
-		return nil, fmt.Errorf("%s: mode %v lets every user read the key; chmod o-rwx", path, fi.Mode().Perm())
+		modeErr = fmt.Errorf("%s: mode %v lets every user read the key; chmod o-rwx", path, fi.Mode().Perm())
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, err
+	switch {
+	case err != nil:
+	case len(data) > maxKeyFile:
+		err = fmt.Errorf("%s: more than %d bytes: not a key file", path, maxKeyFile)
+	default:
+		var k crypto.Signer
+		if k, err = ParseKey(data); err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		} else if modeErr == nil {
+			return k, nil
+		}
 	}
-	if len(data) > maxKeyFile {
-		return nil, fmt.Errorf("%s: more than %d bytes: not a key file", path, maxKeyFile)
+	if modeErr != nil && err != nil {
+		return nil, errors.Join(modeErr, err)
 	}
-	k, err := ParseKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if modeErr != nil {
+		return nil, modeErr
 	}
-	return k, nil
+	return nil, err
 }
 
 // maxKeyFile bounds what LoadKey reads: a 16384-bit RSA key in PEM is

@@ -77,3 +77,35 @@ func TestNewNamesEveryBadKey(t *testing.T) {
 		t.Fatalf("refused settings %q, want %q (%v)", got, want, err)
 	}
 }
+
+// A key file with several faults is refused for each in one run: a
+// mode every user can read and a size over the limit (or content that
+// is no key) are two errors, each a FileError at the key's setting.
+func TestNewNamesEveryFaultOfAKey(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.key")
+	os.WriteFile(big, nil, 0o644)
+	os.Truncate(big, maxKeyFile+1)
+	os.Chmod(big, 0o644)
+	garbage := filepath.Join(dir, "garbage.key")
+	os.WriteFile(garbage, []byte("garbage\n"), 0o644)
+	os.Chmod(garbage, 0o644)
+	for file, want := range map[string][]string{
+		big:     {"lets every user read the key", "more than 65536 bytes"},
+		garbage: {"lets every user read the key", "no PEM block"},
+	} {
+		_, err := New(config.DKIM{Keys: []config.DKIMKey{{Domain: "a.test", Selector: "s", KeyFile: file}}})
+		j, ok := err.(interface{ Unwrap() []error })
+		if !ok || len(j.Unwrap()) != len(want) {
+			t.Errorf("%s: %v, want %d errors", file, err, len(want))
+			continue
+		}
+		for i, e := range j.Unwrap() {
+			var fe *config.FileError
+			if !errors.As(e, &fe) || fmt.Sprint(fe.Setting...) != fmt.Sprint("dkim", "keys", 0, "key_file") ||
+				strings.Contains(e.Error(), "\n") || !strings.Contains(e.Error(), want[i]) {
+				t.Errorf("%s: error %d %q, want one line at dkim.keys[0].key_file saying %q", file, i, e, want[i])
+			}
+		}
+	}
+}

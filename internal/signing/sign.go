@@ -71,8 +71,10 @@ func New(c config.DKIM) (*Signer, error) {
 	for i, k := range c.Keys {
 		s, err := LoadKey(k.KeyFile)
 		if err != nil {
-			errs = append(errs, &config.FileError{Setting: []any{"dkim", "keys", i, "key_file"},
-				Err: fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, err)})
+			for _, e := range eachError(err) { // a key with several faults: a line each
+				errs = append(errs, &config.FileError{Setting: []any{"dkim", "keys", i, "key_file"},
+					Err: fmt.Errorf("dkim.keys[%d] %s (selector %s): key_file: %w", i, k.Domain, k.Selector, e)})
+			}
 			continue
 		}
 		o.Keys = append(o.Keys, Key{Domain: k.Domain, Selector: k.Selector, Signer: s})
@@ -89,7 +91,9 @@ func New(c config.DKIM) (*Signer, error) {
 			}
 		}
 		if err != nil {
-			errs = append(errs, arcErr(err))
+			for _, e := range eachError(err) {
+				errs = append(errs, arcErr(e))
+			}
 		} else {
 			o.ARC = &Sealer{Domain: c.ARC.Domain, Selector: c.ARC.Selector, Signer: s, AuthServID: c.ARC.AuthServID}
 		}
@@ -393,4 +397,12 @@ func formatField(name string, tagList [][2]string) string {
 	}
 	b.WriteString("\r\n")
 	return b.String()
+}
+
+// eachError is the errors err joins (errors.Join), or err alone.
+func eachError(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

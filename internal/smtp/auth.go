@@ -46,6 +46,18 @@ func LoadCredentials(path string) (*Credentials, error) {
 	return parseCredentials(config.LimitReader(f, config.MaxCredentialsFileSize, "a credentials file"), path)
 }
 
+// LoadCredentialsAt is LoadCredentials with its errors as
+// config.FileErrors at the setting that names the file (one for a file
+// that cannot be read, one for each bad line; errors.Join), so that
+// each is placed at that setting's line like every other file's.
+func LoadCredentialsAt(path string, setting ...any) (*Credentials, error) {
+	c, err := LoadCredentials(path)
+	if err != nil {
+		return nil, errors.Join(credentialsFileErrors(err, setting...)...)
+	}
+	return c, nil
+}
+
 // maxCredentialErrors bounds the bad lines one load reports.
 const maxCredentialErrors = 10
 

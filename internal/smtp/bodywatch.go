@@ -116,7 +116,7 @@ func (w *bodyWatch) stop() {
 }
 
 // underlyingTCP finds the TCP connection under the layers umbra puts on
-// a client connection (TLS, the prelude's replay).
+// a client connection (TLS, the prelude's replay, the reply bound).
 func underlyingTCP(c net.Conn) *net.TCPConn {
 	for range 8 {
 		switch v := c.(type) {
@@ -127,6 +127,8 @@ func underlyingTCP(c net.Conn) *net.TCPConn {
 		case *replayConn:
 			c = v.Conn
 		case *shadowConn:
+			c = v.Conn
+		case *replyLimitConn:
 			c = v.Conn
 		case *peerWriteConn:
 			c = v.Conn

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/queue"
 )
 
 // TLSPolicy is a send connector's STARTTLS policy.
@@ -171,7 +173,7 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	sc := &shadowConn{Conn: c}
+	sc := &shadowConn{Conn: newReplyLimitConn(c)} // replylimit.go
 	var gc *gosmtp.Client
 	if o.LMTP {
 		gc = gosmtp.NewClientLMTP(sc)
@@ -345,7 +347,7 @@ func (c *Client) QueryDiscard(max int) ([]string, error) {
 	if c.markAsked {
 		c.readFloor()
 	}
-	lines, err := c.command(fmt.Sprintf("XQUERYDISCARD %d", max))
+	lines, err := c.command(fmt.Sprintf("XQUERYDISCARD %d%s", max, c.partialArg()))
 	if err != nil {
 		return nil, err
 	}
@@ -777,13 +779,21 @@ func shadowDatabaseID(lines []string) (string, error) {
 }
 
 // discardIDs reads an XQUERYDISCARD reply (W-4): the first line counts
-// the ids, one per following line. Ids that are not valid shadow message
-// ids are dropped: they can match no copy.
+// the ids, one per following line — or, from version 9, a partial
+// discard "<id> RCPT=<xtext address>", kept in that form (the queue
+// reads it: queue.ParsePartialDiscard). Lines that are neither a valid
+// shadow message id nor a well-formed partial discard of one are
+// dropped: they can match no copy.
 func discardIDs(lines []string) []string {
 	var ids []string
 	for _, l := range lines[1:] {
-		if id := strings.TrimSpace(l); validShadowID(id) {
+		id := strings.TrimSpace(l)
+		if validShadowID(id) {
 			ids = append(ids, id)
+			continue
+		}
+		if pd, ok := queue.ParsePartialDiscard(id); ok && validShadowID(pd.ID) {
+			ids = append(ids, pd.Wire())
 		}
 	}
 	return ids
@@ -793,7 +803,7 @@ func discardIDs(lines []string) []string {
 // STARTTLS. It returns the connection go-smtp should use, with a
 // greeting to replay in front of it.
 func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
-	tp := textproto.NewConn(conn)
+	tp := textproto.NewConn(newReplyLimitConn(conn)) // replylimit.go
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
 		return nil, false, replyError(code, msg, err)

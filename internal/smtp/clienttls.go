@@ -15,6 +15,8 @@ func (c *Client) TLSVersion() string {
 			conn = x.Conn
 		case *shadowConn:
 			conn = x.Conn
+		case *replyLimitConn:
+			conn = x.Conn
 		default:
 			return ""
 		}

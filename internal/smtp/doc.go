@@ -111,7 +111,7 @@
 //     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 8",
+//     way of authenticating). It carries the verb version ("XSHADOW 9",
 //     shadowwait.go); the client speaks the lower of both versions, so
 //     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
@@ -337,6 +337,14 @@
 // what happened. MAIL parameters that take no value (REQUIRETLS,
 // SMTPUTF8) are refused with 501 5.5.4 when given one or twice
 // (mailFlagParams) before go-smtp, which would take any value as the flag.
+//
+// A next hop's replies are outside input (the MX of any domain, for a
+// bounce the sender's): every reader of an outbound session's replies —
+// the prelude's greeting and EHLO, go-smtp's, shadowConn.replies — reads
+// through replyLimitConn (replylimit.go), which fails the session once a
+// reply line passes 4 KiB or a reply 1 MiB, so a next hop that never ends
+// a line or a reply costs a bounded buffer, not memory for every octet it
+// sends.
 //
 // The client pipelines (RFC 2920, pipeline.go) when the server advertises
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies

@@ -67,7 +67,28 @@ import (
 // 8 — an older one merges a retried copy into its original whatever
 // the id, and would discard the retried copy at once —, and one id per
 // message and primary to any other. It is offered with version 7.
-const ShadowVersion = 8
+//
+// Version 9 adds partial discards (package queue, partialdiscard.go):
+// "XQUERYDISCARD <max> [WAIT=<seconds>] PARTIAL" asks for them with the
+// full ones, and the reply then carries, after the ids of the copies to
+// drop whole, lines "<id> RCPT=<xtext address>": the recipient of that
+// copy is done at the primary (delivered, relayed, failed with no DSN of
+// the primary's own to cover), and the copy stays for its others. max
+// counts the lines. A client asks PARTIAL only of a server that
+// advertised version 9; a server sends such lines only to a query that
+// asked, so an older peer, on either side, sees the replies of version 8
+// (and keeps the whole copy until the full discard: README, duplicate
+// window 1). It is offered by a server whose queue keeps partial
+// discards (PartialDiscarder).
+const ShadowVersion = 9
+
+// PartialDiscarder is a ShadowVerbs that keeps partial discard
+// notifications (queue.Manager): only then is version 9 offered.
+type PartialDiscarder interface {
+	// DiscardsPartial is Discards with the partial notifications after
+	// the full ones (queue.PartialDiscard.Wire), up to max in all.
+	DiscardsPartial(serverID string, max int) (lines []string, ack func())
+}
 
 // MarkKeeper keeps the rollback marks (queue.Manager, marks.go): the
 // counter this server presents to each shadow server, and the check of
@@ -108,6 +129,9 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.queue.(MarkKeeper); !ok {
 		return 6
 	}
+	if _, ok := s.srv.shadow.(PartialDiscarder); !ok {
+		return 8
+	}
 	return ShadowVersion
 }
 
@@ -123,26 +147,42 @@ func (s *session) xshadowKeyword() string {
 	return "XSHADOW"
 }
 
-// parseDiscardArgs reads XQUERYDISCARD's "<max> [WAIT=<seconds>]" (W-4);
-// WAIT= exists from version 2 on.
-func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, ok bool) {
+// parseDiscardArgs reads XQUERYDISCARD's "<max> [WAIT=<seconds>]
+// [PARTIAL]" (W-4); WAIT= exists from version 2 on, PARTIAL from 9.
+func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, partial, ok bool) {
 	f := strings.Fields(arg)
+	if n := len(f); n > 1 && strings.EqualFold(f[n-1], "PARTIAL") {
+		if s.shadowVersion() < 9 {
+			return 0, 0, false, false
+		}
+		f, partial = f[:n-1], true
+	}
 	if len(f) == 0 || len(f) > 2 {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	max, err := strconv.Atoi(f[0])
 	if err != nil || max < 1 {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	if len(f) == 2 {
 		k, v, found := strings.Cut(f[1], "=")
 		n, err := strconv.Atoi(v)
 		if !found || !strings.EqualFold(k, "WAIT") || err != nil || n < 1 || n > maxDiscardWait || s.shadowVersion() < 2 {
-			return 0, 0, false
+			return 0, 0, false, false
 		}
 		wait = time.Duration(n) * time.Second
 	}
-	return max, wait, true
+	return max, wait, partial, true
+}
+
+// discards is the session's look at the notifications owed to its
+// shadow server: the full ones, and the partial ones when its query
+// asked for them (version 9).
+func (s *session) discards(max int, partial bool) ([]string, func()) {
+	if pd, ok := s.srv.shadow.(PartialDiscarder); ok && partial {
+		return pd.DiscardsPartial(s.shadowServer, max)
+	}
+	return s.srv.shadow.Discards(s.shadowServer, max)
 }
 
 // waitDiscards blocks the session (go-smtp is idle between commands)
@@ -152,7 +192,7 @@ func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, ok 
 // prepared during the drain are in the reply, rt27 F3). The signal is
 // taken before looking, so that a commit between the look and the wait
 // is not missed.
-func (s *session) waitDiscards(wait time.Duration) {
+func (s *session) waitDiscards(wait time.Duration, partial bool) {
 	ds, ok := s.srv.shadow.(DiscardSignaller)
 	if !ok || wait <= 0 {
 		return
@@ -164,7 +204,7 @@ func (s *session) waitDiscards(wait time.Duration) {
 	defer t.Stop()
 	for {
 		sig := ds.DiscardSignal(s.shadowServer)
-		if ids, _ := s.srv.shadow.Discards(s.shadowServer, 1); len(ids) > 0 {
+		if ids, _ := s.discards(1, partial); len(ids) > 0 {
 			return
 		}
 		select {
@@ -210,7 +250,7 @@ func (c *Client) WaitDiscard(max int, wait time.Duration) ([]string, error) {
 	if c.markAsked {
 		c.readFloor()
 	}
-	lines, err := c.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d", max, secs), time.Duration(secs)*time.Second+c.CommandTimeout)
+	lines, err := c.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d%s", max, secs, c.partialArg()), time.Duration(secs)*time.Second+c.CommandTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -227,4 +267,13 @@ func (s *session) readMarkFloors() {
 	if mk, ok := s.srv.queue.(MarkKeeper); ok {
 		s.markFloors = mk.ShadowMarkFloors()
 	}
+}
+
+// partialArg is the PARTIAL keyword of XQUERYDISCARD for a peer of
+// version 9, "" for an older one.
+func (c *Client) partialArg() string {
+	if c.ShadowVersion >= 9 {
+		return " PARTIAL"
+	}
+	return ""
 }

@@ -766,8 +766,11 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if s == nil || s.shadowServer == "" {
 		return "503 5.5.1 XSHADOW first"
 	}
-	max, wait, ok := s.parseDiscardArgs(arg)
+	max, wait, partial, ok := s.parseDiscardArgs(arg)
 	if !ok {
+		if s.shadowVersion() >= 9 {
+			return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>] [PARTIAL], max a positive integer"
+		}
 		return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>], max a positive integer"
 	}
 	s.querying.Store(true)
@@ -779,8 +782,8 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		// their sum (maxDiscardWait each).
 		wait = 0
 	}
-	s.waitDiscards(wait)
-	ids, ack := s.srv.shadow.Discards(s.shadowServer, max)
+	s.waitDiscards(wait, partial)
+	ids, ack := s.discards(max, partial)
 	s.peerAnswered()
 	mark := ""
 	if s.wantMark {

@@ -35,7 +35,9 @@
 //   - An MTA-STS policy is cached (memory and the transport database's
 //     tlspolicy bucket, through Store) before it is used; it is used
 //     until Fetched+MaxAge, while the TXT id is unchanged or DNS cannot
-//     answer. A fetch failure (including a policy file that does not
+//     answer. A stored policy that is damaged (a mode, max_age or mx a
+//     policy file could not give) is not read: the domain is fetched
+//     again as if none were cached. A fetch failure (including a policy file that does not
 //     parse: RFC 8461 §3.2) keeps a valid cached policy; with none, the
 //     domain has no policy (RFC 8461 §5) and the failure is reported
 //     (sts-webpki-invalid, sts-policy-invalid, sts-policy-fetch-error).

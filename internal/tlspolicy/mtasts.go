@@ -189,9 +189,26 @@ func decodeSTS(b []byte) (*STSPolicy, error) {
 	}
 	age, err1 := strconv.ParseInt(lines[2], 10, 64)
 	fetched, err2 := strconv.ParseInt(lines[4], 10, 64)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || age < 0 || age > int64(maxMaxAge/time.Second) {
 		return nil, errors.New("cached mta-sts policy: bad numbers")
 	}
+	// A damaged value is refused (the policy is fetched again), never
+	// read as one the policy file could not have given: an unknown mode
+	// would enforce nothing.
+	switch lines[1] {
+	case ModeEnforce, ModeTesting, ModeNone:
+	default:
+		return nil, errors.New("cached mta-sts policy: unknown mode")
+	}
+	mx := lines[5:]
+	if lines[1] != ModeNone && len(mx) == 0 {
+		return nil, errors.New("cached mta-sts policy: no mx")
+	}
+	for _, m := range mx {
+		if !validMXPattern(m) {
+			return nil, errors.New("cached mta-sts policy: bad mx")
+		}
+	}
 	return &STSPolicy{Mode: lines[1], MaxAge: time.Duration(age) * time.Second, ID: lines[3],
-		Fetched: time.Unix(0, fetched), MX: lines[5:]}, nil
+		Fetched: time.Unix(0, fetched), MX: mx}, nil
 }

@@ -62,3 +62,38 @@ func TestByteAndItsEscapeTextAreApart(t *testing.T) {
 		}
 	}
 }
+
+// A control character shows in track's table as \u009b (or \t, a
+// surrogate pair above U+FFFF): a query in that shown form finds the
+// value that holds the character, as the README says track takes a value
+// as shown (rt38 F10). A printable character written as an escape
+// (\u0041) is text, as track would never show it so.
+func TestSearchTakesControlsAsShown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write(Entry{Event: "receive", ID: "A", MessageID: "<c\u009b1@x>", Sender: "a\u202e@ex.test", Recipients: []string{"t\tab@ex.test"}})
+	l.Write(Entry{Event: "receive", ID: "B", MessageID: "<e\U000E0001@x>", Sender: "b@ex.test", Recipients: []string{"A@ex.test"}})
+	l.Close()
+	for _, c := range []struct {
+		q    Query
+		want string
+	}{
+		{Query{ID: `<c\u009b1@x>`}, "A"},
+		{Query{Sender: `a\u202e@`}, "A"},
+		{Query{Recipient: `t\tab`}, "A"},
+		{Query{ID: `<e\udb40\udc01@x>`}, "B"},
+		{Query{Recipient: `\u0041@`}, ""},
+	} {
+		es, err := Search(path, 0, c.q)
+		got := ""
+		for _, e := range es {
+			got += e.ID
+		}
+		if err != nil || got != c.want {
+			t.Errorf("search %+v: %q %v, want %q", c.q, got, err, c.want)
+		}
+	}
+}

@@ -26,6 +26,10 @@
 //     until its results are committed and then gives them to one batch,
 //     whose lines are written with one write(2) of whole lines when it
 //     ends; a crash loses at most the lines of the batch being written.
+//     The torn line it leaves (no newline at the end of the file) is
+//     ended when the log is opened again, and a write cut short (a full
+//     disk) is ended before the next: the next event starts its own
+//     line instead of being written onto the torn one and lost with it.
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.

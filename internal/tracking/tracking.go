@@ -55,6 +55,10 @@ type Log struct {
 	f    *os.File
 	size int64
 	err  error // the last write error, reported once
+	// torn: the file does not end in a newline (a crash mid-write
+	// before this open, or a write cut short since): the next write
+	// starts a new line, so that only the torn line is lost.
+	torn bool
 	now  func() time.Time
 
 	// Age bound (retention.go).
@@ -77,7 +81,9 @@ func (l *Log) open() error {
 	// O_NONBLOCK: a FIFO in the log's place must not hang the start
 	// (opening one for writing waits for a reader); it is refused below.
 	// A symlink is followed: an operator may point the log elsewhere.
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
+	// Read and write: the last byte is read to see whether a crash
+	// left a torn line.
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
 	if errors.Is(err, syscall.ENXIO) {
 		return fmt.Errorf("tracking log %s is a FIFO, not a regular file", l.path)
 	}
@@ -95,8 +101,18 @@ func (l *Log) open() error {
 	}
 	l.f, l.size = f, fi.Size()
 	l.first = time.Time{}
+	l.torn = false
 	if l.size > 0 {
 		l.first = firstLineTime(l.path)
+		// A crash mid-write left the last line without its newline:
+		// end it now, or the first event after the start would be
+		// written onto it and skipped with it as damaged.
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], l.size-1); err == nil && last[0] != '\n' {
+			n, err := f.Write([]byte{'\n'})
+			l.size += int64(n)
+			l.torn = err != nil || n != 1
+		}
 	}
 	return nil
 }
@@ -159,8 +175,19 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 	if l.size == 0 {
 		l.first = t
 	}
+	if l.torn {
+		n, _ := l.f.Write([]byte{'\n'})
+		l.size += int64(n)
+		l.torn = n != 1
+		if l.torn {
+			return // the line would be written onto the torn one
+		}
+	}
 	n, err := l.f.Write(line)
 	l.size += int64(n)
+	// A write cut short (a full disk) leaves a torn line: the next
+	// starts a new one.
+	l.torn = n > 0 && n < len(line)
 	if err != nil && l.err == nil {
 		l.err = err
 		fmt.Fprintf(os.Stderr, "umbra: tracking log %s: %v\n", l.path, err)
@@ -203,7 +230,20 @@ func (l *Log) Close() error {
 // Events are the event names the log holds: `umbra track --event` takes
 // only these.
 var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "shadow", "discard",
-	"takeover", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release"}
+	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release"}
+
+// givenBackReply starts the reply of a giveback event: copies taken over
+// made held copies again for their returning primary.
+const givenBackReply = "given back to "
+
+// readOldEvent reads an entry written before an event got a name of its
+// own as that event: copies given back to their primary were takeover
+// events with a "given back to" reply until giveback.
+func readOldEvent(e *Entry) {
+	if e.Event == "takeover" && strings.HasPrefix(e.Reply, givenBackReply) {
+		e.Event = "giveback"
+	}
+}
 
 // Query selects entries; empty fields match everything. ID matches the
 // umbra id, the Message-ID or the organisation message id (which follows
@@ -278,6 +318,14 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 			*p = jsonsafe.TextBytes(*p)
 		}
 	}
+	// A query as track's table shows a control character (\u009b, \t)
+	// also finds the value holding the character (shown.go).
+	shown, alt := q, false
+	for _, p := range []*string{&shown.ID, &shown.Sender, &shown.Recipient} {
+		var ok bool
+		*p, ok = fromShown(*p)
+		alt = alt || ok
+	}
 	var files []string
 	for i := maxFiles; i >= 1; i-- {
 		files = append(files, fmt.Sprintf("%s.%d", path, i))
@@ -308,7 +356,8 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 				}
 				continue
 			}
-			if q.match(&e) {
+			readOldEvent(&e)
+			if q.match(&e) || alt && shown.match(&e) {
 				out = append(out, e)
 				if len(out) > q.Limit {
 					out = out[1:]

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Arguments that cannot mean what they say are usage errors (exit 64)
+// before the daemon is asked, not a listing that ignores them (rt38 F5
+// d, e, j): a --limit that is no positive count, --since or --limit of
+// dumpster list without --database, a track window that ends before it
+// starts.
+func TestListArgumentsThatMeanNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	for _, args := range [][]string{
+		{"message", "list", "--limit", "0"},
+		{"message", "list", "--limit", "-1"},
+		{"queue", "quarantine", "list", "--limit", "0"},
+		{"dumpster", "list", "--since", "1m"},
+		{"dumpster", "list", "--limit", "5"},
+		{"dumpster", "list", "--database", "local", "--limit", "0"},
+		{"track", "--since", "1h", "--until", "2h"},
+		{"track", "--since", "1h", "--limit", "-1"},
+	} {
+		code, errOut := cliErr(t, cfg, args...)
+		if code != exitUsage || errOut == "" || strings.Contains(errOut, "not running") {
+			t.Errorf("%s: exit %d %q, want 64", strings.Join(args, " "), code, errOut)
+		}
+	}
+}
+
+// A file the command cannot write is a failure (exit 1), not a usage
+// error (64): message export -o into a directory that does not exist.
+func TestExportIntoMissingDirectoryIsFailure(t *testing.T) {
+	dir := t.TempDir()
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	code, errOut := cliErr(t, cfg, "message", "export", "0000000000000001", "-o", dir+"/nonexist/x.eml")
+	if code != exitFailure || !strings.Contains(errOut, "nonexist") {
+		t.Errorf("exit %d %q, want 1", code, errOut)
+	}
+}

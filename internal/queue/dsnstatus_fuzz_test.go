@@ -1,0 +1,40 @@
+package queue
+
+import (
+	"strings"
+	"testing"
+)
+
+// The Status of a DSN comes from the next hop's last reply (anyone's
+// text): it is always an RFC 3463 code, 2.0.0 for a success, of class 4
+// or 5 for a delay or a failure, and of the reply code's class when the
+// reply has one.
+func FuzzStatusOf(f *testing.F) {
+	for _, s := range []string{"550 5.1.1 no such user", "451 4.3.0 later", "550 2.1.1 odd", "250 2.0.0 ok", "421 5.0.0 mixed",
+		"5.1.1", "", "550", "550 5.1.1000 x", "452 4.2.2"} {
+		for k := range uint8(3) {
+			f.Add(s, k)
+		}
+	}
+	f.Fuzz(func(t *testing.T, reply string, k uint8) {
+		kind := []Notify{NotifySuccess, NotifyFailure, NotifyDelay}[k%3]
+		st := statusOf(reply, kind)
+		if !isStatusCode(st) {
+			t.Fatalf("status %q from %q", st, reply)
+		}
+		switch {
+		case kind == NotifySuccess && st != "2.0.0":
+			t.Fatalf("success with status %q", st)
+		case kind != NotifySuccess && st[0] != '4' && st[0] != '5':
+			t.Fatalf("%v with status %q from %q", kind, st, reply)
+		}
+		if f := strings.Fields(reply); kind != NotifySuccess && len(f) >= 2 && len(f[0]) == 3 && st != f[1] && isStatusCode(f[1]) &&
+			f[1][0] == f[0][0] && f[1][0] != '2' {
+			t.Fatalf("status %q from %q: the reply's own not taken", st, reply)
+		}
+		if f := strings.Fields(reply); kind != NotifySuccess && len(f) >= 1 && len(f[0]) == 3 && (f[0][0] == '4' || f[0][0] == '5') &&
+			st[0] != f[0][0] && kind == NotifyFailure {
+			t.Fatalf("status %q from %q: not the reply's class", st, reply)
+		}
+	})
+}

@@ -1,0 +1,370 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Partial discards (shadow verb version 9; doc.go, "Partial discards").
+// A discard notification settles a whole copy and is written only when
+// the primary's record has no recipient left pending, so a message
+// delivered to some recipients while another defers kept every recipient
+// in its shadow copy until then: a takeover in between sent the finished
+// ones again (README, duplicate window 1). A results commit that
+// finishes some recipients of a record with a copy elsewhere now also
+// writes a partial discard: the copy's id and the finished recipients'
+// addresses (addresses, since a copy made again holds only the pending
+// ones, at other indexes), one entry per address in bucket
+// partialdiscards:
+//
+//	partialdiscards server ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ address → prepared-at (8, BE)
+//
+// A shadow server that speaks version 9 fetches them with the full ones
+// (XQUERYDISCARD … PARTIAL, package smtp) and marks those recipients of
+// its copy done; the copy stays for the rest, and the full discard still
+// ends it. The full discard of a copy supersedes its partial ones (they
+// are deleted in the commit that writes it); an older shadow server never
+// asks, and its entries go with the full discard or, unfetched, with
+// message_expiration (PruneDiscards): the window stays open with it.
+
+// PartialDiscardSep separates a partial discard's shadow id from the
+// address it settles in the strings Manager.DiscardsPartial returns and
+// ShadowContact takes: "<id> RCPT=<xtext address>" (the wire form too).
+const PartialDiscardSep = " RCPT="
+
+func partialKey(server, id, addr string) []byte {
+	k := make([]byte, 0, len(server)+len(id)+len(addr)+2)
+	k = append(append(append(k, server...), 0), id...)
+	return append(append(k, 0), addr...)
+}
+
+// AddPartialDiscard records that the shadow server may mark the
+// recipients addrs of its copy id done.
+func (t *Tx) AddPartialDiscard(server, id string, addrs []string, now time.Time) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	b := t.tx.Bucket(bucketPartial)
+	for _, a := range addrs {
+		if err := b.Put(partialKey(server, id, a), v[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PartialDiscard is one partial discard notification: the recipient Addr
+// of the copy ID is done.
+type PartialDiscard struct{ ID, Addr string }
+
+// Wire is the notification as an XQUERYDISCARD reply line carries it.
+func (p PartialDiscard) Wire() string { return p.ID + PartialDiscardSep + xtextEncode(p.Addr) }
+
+// PartialDiscards lists up to max partial notifications owed to server.
+func (t *Tx) PartialDiscards(server string, max int) []PartialDiscard {
+	var out []PartialDiscard
+	prefix := append([]byte(server), 0)
+	c := t.tx.Bucket(bucketPartial).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
+		id, addr, ok := strings.Cut(string(k[len(prefix):]), "\x00")
+		if ok {
+			out = append(out, PartialDiscard{id, addr})
+		}
+	}
+	return out
+}
+
+// DeletePartialDiscards forgets partial notifications that were delivered.
+func (t *Tx) DeletePartialDiscards(server string, ps []PartialDiscard) error {
+	b := t.tx.Bucket(bucketPartial)
+	for _, p := range ps {
+		if err := b.Delete(partialKey(server, p.ID, p.Addr)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropPartialDiscards forgets every partial notification for the copy id
+// at server: the full discard written in the same commit settles all of
+// it, or the copy is this server's to keep whole (withdrawn).
+func (t *Tx) dropPartialDiscards(server, id string) error {
+	b := t.tx.Bucket(bucketPartial)
+	prefix := partialKey(server, id, "")
+	var ks [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ks = append(ks, bytes.Clone(k))
+	}
+	for _, k := range ks {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DiscardsPartial is Discards for a shadow server of version 9: the full
+// notifications, then the partial ones (PartialDiscard.Wire), up to max
+// in all. ack forgets exactly those sent.
+func (q *Manager) DiscardsPartial(server string, max int) ([]string, func()) {
+	var ids []string
+	var ps []PartialDiscard
+	_ = q.store.View(func(tx *Tx) error {
+		ids = tx.Discards(server, max)
+		if n := max - len(ids); n > 0 {
+			ps = tx.PartialDiscards(server, n)
+		}
+		return nil
+	})
+	out := ids
+	for _, p := range ps {
+		out = append(out, p.Wire())
+	}
+	return out, func() {
+		if len(out) == 0 {
+			return
+		}
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			if err := tx.DeleteDiscards(server, ids); err != nil {
+				return err
+			}
+			return tx.DeletePartialDiscards(server, ps)
+		})
+		if err != nil {
+			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
+		}
+	}
+}
+
+// finishedForCopy returns the addresses of m's recipients this results
+// commit finished — pending as the attempt began (before), now
+// delivered, relayed, shadowed at a next hop or failed — that the
+// shadow copy of m (m.ShadowServer, m.ShadowID) no longer needs: not a
+// group expanded here (its members are new recipients the copy does not
+// name), not one a DSN of this commit reports (that DSN exists only here
+// until it leaves; the copy covers it, as the full discard a failure DSN
+// carries), and not one another record here under the same copy id still
+// has pending (siblingcopy.go: the last to finish it names it).
+func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Outcome, inDSN map[int]bool) ([]string, error) {
+	var addrs []string
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if i >= len(before) || before[i] != Pending || r.Status == Pending || outcome[i] == Expanded || inDSN[i] {
+			continue
+		}
+		addrs = append(addrs, r.Addr)
+	}
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	pendingElsewhere, err := t.pendingUnderCopy(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)
+	if err != nil {
+		return nil, err
+	}
+	keep := addrs[:0]
+	for _, a := range addrs {
+		if !pendingElsewhere[a] {
+			keep = append(keep, a)
+		}
+	}
+	return keep, nil
+}
+
+// pendingUnderCopy is the set of addresses pending in records other than
+// self that name the copy id at server and are not settled by a hold or
+// quarantine (the rule of copyNeededElsewhere, per address). A record
+// that cannot be read fails the commit: the safe side is no partial
+// discard.
+func (t *Tx) pendingUnderCopy(self ID, orgID, server, id string) (map[string]bool, error) {
+	out := map[string]bool{}
+	ids := t.ByOrgID(orgID)
+	if id != orgID {
+		ids = append(ids, t.ByOrgID(id)...)
+	}
+	for _, oid := range ids {
+		if oid == self {
+			continue
+		}
+		o, err := t.Get(oid)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.ShadowServer != server || o.ShadowID != id || o.State == Suspended || o.State == Quarantined {
+			continue
+		}
+		for _, i := range o.Pending() {
+			out[o.Rcpts[i].Addr] = true
+		}
+	}
+	return out, nil
+}
+
+// xtextEncode is RFC 3461's xtext: every byte outside "!" to "~", and
+// "+" and "=", as "+XX".
+func xtextEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			b.WriteByte('+')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// xtextDecode reverses xtextEncode; ok is false for a malformed string.
+func xtextDecode(s string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '=' {
+			return "", false
+		}
+		if c != '+' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", false
+		}
+		hi, lo := unhex(s[i+1]), unhex(s[i+2])
+		if hi < 0 || lo < 0 {
+			return "", false
+		}
+		b.WriteByte(byte(hi<<4 | lo))
+		i += 2
+	}
+	return b.String(), true
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// ParsePartialDiscard reads "<id> RCPT=<xtext address>"; ok is false for
+// anything else (a full discard's bare id among them).
+func ParsePartialDiscard(s string) (PartialDiscard, bool) {
+	id, x, found := strings.Cut(s, PartialDiscardSep)
+	if !found || id == "" || strings.ContainsAny(id, " \x00") {
+		return PartialDiscard{}, false
+	}
+	addr, ok := xtextDecode(x)
+	if !ok || addr == "" || strings.ContainsAny(addr, "\x00\r\n") {
+		return PartialDiscard{}, false
+	}
+	return PartialDiscard{id, addr}, true
+}
+
+// earlyPartialID is the key under which a partial discard for the
+// recipient addr of the copy sid waits in bucket early while the copy's
+// record is in delivery here: "<sid> 0x00 <addr>", under the prefix of
+// the copy's id, so that dropSpentEarlyDiscards finds it with the full
+// ones.
+func earlyPartialID(sid, addr string) string { return sid + "\x00" + addr }
+
+// applyPartialDiscardTx applies primary's partial discard pd: the
+// recipients with its address of the copies held under its id for that
+// primary are done (Relayed, as a full discard makes them) — shadowed
+// ones, and ones taken over from that copy and still pending here
+// (discardSettles: the primary finished them, so sending them would be a
+// duplicate). A recipient taken over and handed on already stays as it
+// is: nothing is undone, nothing sent again. The copy stays for its
+// other recipients; one with none left goes, as after a full discard.
+// A copy this server does not hold for primary — another primary's, or
+// none — is left alone (the rule of full discards, W-4). A copy whose
+// record is in delivery here gets it when its results commit
+// (applyEarlyDiscards). It reports whether a recipient was settled or
+// the discard kept aside.
+func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscard, now time.Time) (applied bool, gone *Message, settled []partialSettled, err error) {
+	hexID, _, ok := strings.Cut(pd.ID, "-")
+	id, perr := ParseID(hexID)
+	relay := ok && perr == nil
+	records := []ID{id}
+	if !relay {
+		records = tx.receiptCopies(primary, pd.ID) // a copy on receipt: named by its org id
+	}
+	for _, id := range records {
+		m, err := tx.Get(id)
+		if err != nil {
+			continue
+		}
+		if m.State == Active {
+			held := false
+			for i := range m.Rcpts {
+				r := &m.Rcpts[i]
+				if r.Addr == pd.Addr && discardSettles(r, primary, pd.ID) {
+					held = true
+				}
+			}
+			if held {
+				if err := tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now); err != nil {
+					return false, nil, nil, err
+				}
+				applied = true
+			}
+			continue
+		}
+		var these []partialSettled
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if r.Addr != pd.Addr {
+				continue
+			}
+			if discardSettles(r, primary, pd.ID) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
+				r.Status = Relayed
+				these = append(these, partialSettled{m: m, rc: *r})
+			}
+		}
+		if len(these) == 0 {
+			continue
+		}
+		applied = true
+		settled = append(settled, these...)
+		if m.State != Quarantined && nothingLeft(m) {
+			if err := tx.Delete(m.ID); err != nil {
+				return false, nil, nil, err
+			}
+			gone = m
+		} else if err := tx.Put(m); err != nil {
+			return false, nil, nil, err
+		}
+	}
+	return applied, gone, settled, nil
+}
+
+// partialSettled is a recipient of a copy a partial discard settled, for
+// its event once the commit returned.
+type partialSettled struct {
+	m  *Message
+	rc Recipient
+}
+
+// partialEvents writes the events of the recipients partial discards
+// settled (after their commit, as discardEvents).
+func (q *Manager) partialEvents(primary string, settled []partialSettled) {
+	if len(settled) == 0 {
+		return
+	}
+	ev, flush := q.eventBatch()
+	for _, s := range settled {
+		ev.Event("discard", s.m, &s.rc, "partial discard notification from "+primary+": recipient done there")
+	}
+	flush()
+}

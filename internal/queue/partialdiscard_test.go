@@ -1,0 +1,342 @@
+package queue
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// partialSetup: the shadow server hub-a (its own bbolt file at path)
+// relays a@ and b@ of one message to the primary hub-b in one shadow
+// transaction; hub-b relays a@ at once and defers b@. It returns once
+// hub-a holds the copy and hub-b has committed its results (a@ done).
+func partialSetup(t *testing.T) (p *copyPrimary, qS *Manager, sS *Store, path string, m *Message, stop func()) {
+	p, qS, sS, path, m, stopS, stopP := partialSetup2(t)
+	return p, qS, sS, path, m, func() { stopS(); stopP() }
+}
+
+func partialSetup2(t *testing.T) (p *copyPrimary, qS *Manager, sS *Store, path string, m *Message, stopS, stopP func()) {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	path = filepath.Join(t.TempDir(), "queue.db")
+	sS, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = newCopyPrimary(t, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.q.Start(ctx)
+	ctxS, cancelS := context.WithCancel(ctx)
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		return p.relay(t, ctx, m, rcpts, "hub-b")
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	qS.Start(ctxS)
+	m = msg(sS, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctxS, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "hub-a's copy", func() bool {
+		got, err := qS.Message(m.ID)
+		return err == nil && got.State == Shadow
+	})
+	waitFor(t, "hub-b's results: a@ relayed, b@ deferred", func() bool {
+		return !p.pendingAt(t, "a@c.example") && p.pendingAt(t, "b@c.example")
+	})
+	return p, qS, sS, path, m, func() { cancelS(); qS.Wait() }, func() { cancel(); p.q.Wait() }
+}
+
+// fetchPartial is a version-9 session's query: full and partial
+// notifications, saved as a contact, then acknowledged.
+func (p *copyPrimary) fetchPartial(t *testing.T, q *Manager, primary string) []string {
+	lines, ack := p.q.DiscardsPartial("hub-a", 100)
+	if _, err := q.ShadowContact(primary, "db-b", lines); err != nil {
+		t.Error(err)
+	}
+	ack()
+	return lines
+}
+
+func rcptStatuses(t *testing.T, q *Manager, id ID) []RcptStatus {
+	t.Helper()
+	got, err := q.Message(id)
+	if err != nil {
+		t.Fatalf("the copy is gone: %v", err)
+	}
+	var out []RcptStatus
+	for _, r := range got.Rcpts {
+		out = append(out, r.Status)
+	}
+	return out
+}
+
+// The primary's results commit that finishes a@ while b@ waits writes a
+// partial discard naming the copy's id and a@; hub-a marks a@ done and
+// keeps the copy, so a takeover now routes b@ alone; the full discard
+// later ends the copy.
+func TestPartialDiscardSettlesFinishedRecipients(t *testing.T) {
+	p, qS, _, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS() // no attempt here: the takeover's result is read as committed
+	got, _ := qS.Message(m.ID)
+	sid := got.Rcpts[0].ShadowID
+	lines := p.fetchPartial(t, qS, "hub-b")
+	if want := []string{sid + " RCPT=a@c.example"}; !slices.Equal(lines, want) {
+		t.Fatalf("notifications %q, want %q", lines, want)
+	}
+	if st := rcptStatuses(t, qS, m.ID); st[0] != Relayed || st[1] != Shadowed {
+		t.Fatalf("after the partial discard: %v, want a@ relayed, b@ shadowed", st)
+	}
+	if again, _ := p.q.DiscardsPartial("hub-a", 100); len(again) != 0 {
+		t.Fatalf("acknowledged notifications sent again: %q", again)
+	}
+	if _, err := qS.Takeover("hub-b", "test"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = qS.Message(m.ID)
+	if pend := got.Pending(); len(pend) != 1 || got.Rcpts[pend[0]].Addr != "b@c.example" {
+		t.Fatalf("taken over: pending %v of %+v, want b@ alone", pend, got.Rcpts)
+	}
+}
+
+// An older shadow server (version 8: Discards, no PARTIAL) gets nothing
+// new: the copy keeps both recipients until the full discard, which
+// supersedes the partial one at the primary.
+func TestPartialDiscardNotSentToOlderPeer(t *testing.T) {
+	p, qS, _, _, m, stop := partialSetup(t)
+	defer stop()
+	if ids := p.fetch(t, qS); len(ids) != 0 {
+		t.Fatalf("a version-8 query got %q", ids)
+	}
+	if st := rcptStatuses(t, qS, m.ID); st[0] != Shadowed || st[1] != Shadowed {
+		t.Fatalf("copy at an older peer: %v, want both shadowed", st)
+	}
+	p.allGo.Store(true)
+	p.clk.Advance(2 * time.Minute) // b@'s retry
+	p.q.Kick()
+	waitFor(t, "hub-b's full discard", func() bool {
+		ids, _ := p.q.Discards("hub-a", 10)
+		return len(ids) == 1
+	})
+	var left []PartialDiscard
+	_ = p.s.View(func(tx *Tx) error { left = tx.PartialDiscards("hub-a", 10); return nil })
+	if len(left) != 0 {
+		t.Fatalf("partial discards left beside the full one: %v", left)
+	}
+	p.fetch(t, qS)
+	if _, err := qS.Message(m.ID); err == nil {
+		t.Fatal("the full discard left the copy")
+	}
+}
+
+// A partial discard from a server that is not the copy's primary, or for
+// a copy this server does not hold, changes nothing (as a full discard).
+func TestPartialDiscardFromWrongServerIgnored(t *testing.T) {
+	p, qS, _, _, m, stop := partialSetup(t)
+	defer stop()
+	got, _ := qS.Message(m.ID)
+	sid := got.Rcpts[0].ShadowID
+	lines, _ := p.q.DiscardsPartial("hub-a", 100)
+	if len(lines) != 1 {
+		t.Fatalf("notifications %q", lines)
+	}
+	if _, err := qS.ShadowContact("hub-x", "db-x", lines); err != nil {
+		t.Fatal(err)
+	}
+	other := (m.ID + 1000).String() + "-00000000-000000000000 RCPT=b@c.example"
+	if _, err := qS.ShadowContact("hub-b", "db-b", []string{other, sid + "-x RCPT=b@c.example", sid + " RCPT=z@c.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := rcptStatuses(t, qS, m.ID); st[0] != Shadowed || st[1] != Shadowed {
+		t.Fatalf("after foreign partial discards: %v, want both shadowed", st)
+	}
+}
+
+// The shadow server restarts between the partial and the full discard:
+// the partial one was committed with the contact, so a@ stays done, a
+// takeover after the restart routes b@ alone, and the full discard ends
+// the copy.
+func TestPartialDiscardSurvivesShadowRestart(t *testing.T) {
+	p, qS, sS, path, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	p.fetchPartial(t, qS, "hub-b")
+	stopS()
+	sS.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	q2 := NewManager(s2, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result { return nil }),
+		ManagerConfig{Clock: p.clk, RetrySchedule: []time.Duration{time.Minute}})
+	if _, _, err := q2.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := rcptStatuses(t, q2, m.ID); st[0] != Relayed || st[1] != Shadowed {
+		t.Fatalf("after the restart: %v, want a@ relayed, b@ shadowed", st)
+	}
+	// The full discard: the primary finishes b@.
+	p.allGo.Store(true)
+	p.clk.Advance(2 * time.Minute) // b@'s retry
+	p.q.Kick()
+	waitFor(t, "hub-b's full discard", func() bool {
+		ids, _ := p.q.Discards("hub-a", 10)
+		return len(ids) == 1
+	})
+	p.fetchPartial(t, q2, "hub-b")
+	if _, err := q2.Message(m.ID); err == nil {
+		t.Fatal("the full discard left the copy")
+	}
+}
+
+// A partial discard that arrives after this server took the copy over:
+// a recipient still pending here is settled (the primary finished it; a
+// send now would be a duplicate), one already handed on stays as it is,
+// and nothing is sent twice.
+func TestPartialDiscardAfterTakeover(t *testing.T) {
+	p, qS, _, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS() // no attempt here: the takeover's result is read as committed
+	lines, ack := p.q.DiscardsPartial("hub-a", 100)
+	if _, err := qS.Takeover("hub-b", "test"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := qS.Message(m.ID)
+	if len(got.Pending()) != 2 {
+		t.Fatalf("taken over: %+v", got.Rcpts)
+	}
+	if _, err := qS.ShadowContact("hub-b", "db-b", lines); err != nil {
+		t.Fatal(err)
+	}
+	ack()
+	got, _ = qS.Message(m.ID)
+	if pend := got.Pending(); len(pend) != 1 || got.Rcpts[pend[0]].Addr != "b@c.example" || got.Rcpts[0].Status != Relayed {
+		t.Fatalf("after the partial discard: pending %v of %+v, want b@ alone", pend, got.Rcpts)
+	}
+}
+
+// Another record at the primary under the same copy id with the address
+// still pending keeps it out of the partial discard: the last record to
+// finish it names it.
+func TestPartialDiscardSparesSiblingPending(t *testing.T) {
+	s := openTest(t)
+	mk := func(st RcptStatus) *Message {
+		m := msg(s, "s@example.org", "a@c.example", "b@c.example")
+		m.State, m.OrgID, m.ShadowServer, m.ShadowID = Ready, "org-1@example.org", "hub-a", "copy-1"
+		m.Rcpts[0].Status = st
+		return m
+	}
+	self, sib := mk(Relayed), mk(Pending)
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		for _, m := range []*Message{self, sib} {
+			if err := tx.PutNew(m, []byte(body)); err != nil {
+				return err
+			}
+		}
+		addrs, err := tx.finishedForCopy(self, []RcptStatus{Pending, Pending}, nil, nil)
+		if err != nil {
+			return err
+		}
+		if len(addrs) != 0 {
+			t.Errorf("a@ pending in a sibling record was named: %q", addrs)
+		}
+		sib.Rcpts[0].Status = Relayed
+		if err := tx.Put(sib); err != nil {
+			return err
+		}
+		if addrs, _ = tx.finishedForCopy(self, []RcptStatus{Pending, Pending}, nil, nil); !slices.Equal(addrs, []string{"a@c.example"}) {
+			t.Errorf("with no sibling pending: %q, want a@", addrs)
+		}
+		if addrs, _ = tx.finishedForCopy(self, []RcptStatus{Pending, Pending}, map[int]Outcome{0: Expanded}, nil); len(addrs) != 0 {
+			t.Errorf("an expanded group named: %q", addrs)
+		}
+		if addrs, _ = tx.finishedForCopy(self, []RcptStatus{Pending, Pending}, nil, map[int]bool{0: true}); len(addrs) != 0 {
+			t.Errorf("a recipient a DSN of this commit reports named: %q", addrs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPartialDiscardWireForm(t *testing.T) {
+	for _, addr := range []string{"a@c.example", "\"a b+c=d\"@c.example", "ü@c.example"} {
+		pd := PartialDiscard{"0123456789abcdef-01234567-0123456789ab", addr}
+		back, ok := ParsePartialDiscard(pd.Wire())
+		if !ok || back != pd {
+			t.Errorf("%q: read back as %q %v", pd.Wire(), back, ok)
+		}
+	}
+	for _, bad := range []string{"id", "id RCPT=", " RCPT=a@b", "id RCPT=a+4", "id RCPT=a+zz", "a b RCPT=x", "id RCPT=a b", "id RCPT=a+00b"} {
+		if pd, ok := ParsePartialDiscard(bad); ok {
+			t.Errorf("%q read as %+v", bad, pd)
+		}
+	}
+}
+
+func FuzzParsePartialDiscard(f *testing.F) {
+	f.Add("0123456789abcdef-01234567-0123456789ab RCPT=a@c.example")
+	f.Add("x RCPT=+41")
+	f.Fuzz(func(t *testing.T, s string) {
+		pd, ok := ParsePartialDiscard(s)
+		if !ok {
+			return
+		}
+		back, ok := ParsePartialDiscard(pd.Wire())
+		if !ok || back != pd {
+			t.Fatalf("%q: %+v does not read back (%+v %v)", s, pd, back, ok)
+		}
+	})
+}
+
+// A partial discard for a copy in delivery here is kept aside (bucket
+// early) and applied by the commit that ends the attempt, to the
+// recipient it names only.
+func TestPartialDiscardKeptAsideWhileInDelivery(t *testing.T) {
+	p, qS, sS, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	err := sS.Update(context.Background(), func(tx *Tx) error {
+		got, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		got.State = Active
+		return tx.Put(got)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := p.fetchPartial(t, qS, "hub-b")
+	if len(lines) != 1 {
+		t.Fatalf("notifications %q", lines)
+	}
+	if st := rcptStatuses(t, qS, m.ID); st[0] != Shadowed || st[1] != Shadowed {
+		t.Fatalf("a record in delivery was rewritten: %v", st)
+	}
+	err = sS.Update(context.Background(), func(tx *Tx) error {
+		got, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := applyEarlyDiscards(tx, got, nil); err != nil {
+			return err
+		}
+		if got.Rcpts[0].Status != Relayed || got.Rcpts[1].Status != Shadowed {
+			t.Errorf("the attempt's commit applied %v %v, want a@ relayed, b@ shadowed", got.Rcpts[0].Status, got.Rcpts[1].Status)
+		}
+		if again, _ := tx.TakeEarlyDiscard("hub-b", earlyPartialID(got.Rcpts[0].ShadowID, "a@c.example")); again {
+			t.Error("the early partial discard was applied and kept")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
