@@ -175,7 +175,7 @@ func newMessageCmd() *cobra.Command {
 func newMessageActionCmd(action, short string) *cobra.Command {
 	var f queue.MessageFilter
 	var olderThan string
-	var ndr, all, dryRun bool
+	var ndr, all, dryRun, force bool
 	c := &cobra.Command{
 		Use:   action + " [ID... | - | --queue Q --from S --to R --state S --domain D --older-than AGE | --all]",
 		Short: short,
@@ -214,7 +214,7 @@ nothing.`,
 			}
 			out := cmd.OutOrStdout()
 			if len(args) == 0 {
-				res, err := c.BulkAction(action, f, all, dryRun, ndr)
+				res, err := c.BulkActionForce(action, f, all, dryRun, ndr, force)
 				if err != nil {
 					return apiErr(err)
 				}
@@ -233,9 +233,9 @@ nothing.`,
 			var firstErr error
 			for _, id := range ids {
 				if dryRun {
-					err = c.CheckMessageAction(id, action) // the action's checks, nothing changed
+					err = c.CheckMessageActionForce(id, action, force) // the action's checks, nothing changed
 				} else {
-					err = c.MessageAction(id, action, ndr)
+					err = c.MessageActionForce(id, action, ndr, force)
 				}
 				if err != nil {
 					if firstErr == nil {
@@ -270,6 +270,8 @@ nothing.`,
 	fl.BoolVar(&dryRun, "dry-run", false, "list the messages and do nothing")
 	if action == "remove" {
 		fl.BoolVar(&ndr, "ndr", false, "send the sender a non-delivery report")
+		fl.BoolVar(&force, "force", false, "remove shadow copies of other servers' messages too (refused, or skipped by a filter, without it: "+
+			"their primary is left with the only copy and does not learn of it)")
 	}
 	return c
 }

@@ -314,9 +314,18 @@ func (s *Server) messageAction(r *http.Request, action string, id queue.ID, ndr 
 	case "resume":
 		err = s.q.ResumeMessage(r.Context(), id)
 	case "remove":
-		err = s.q.RemoveMessage(r.Context(), id, ndr)
+		if r.URL.Query().Get("force") == "true" {
+			fr, ok := s.q.(ForceRemover)
+			if !ok {
+				return errors.New("remove --force is not supported")
+			}
+			err = fr.RemoveMessageForce(r.Context(), id, ndr)
+			action = "remove --force"
+		} else {
+			err = s.q.RemoveMessage(r.Context(), id, ndr)
+		}
 		if ndr {
-			action = "remove --ndr"
+			action += " --ndr"
 		}
 	case "retry":
 		op, ok := s.q.(Operator)
@@ -331,9 +340,16 @@ func (s *Server) messageAction(r *http.Request, action string, id queue.ID, ndr 
 	return err
 }
 
+// ForceRemover is the queue's removal of a message holding a shadow
+// copy (queue.Manager.RemoveMessageForce: message remove --force).
+type ForceRemover interface {
+	RemoveMessageForce(ctx context.Context, id queue.ID, ndr bool) error
+}
+
 // checkAction is messageAction's dry run: the action's own check
-// (queue.StateView.Refusal) of message id now, nothing written.
-func (s *Server) checkAction(action string, id queue.ID) error {
+// (queue.StateView.Refusal) of message id now, nothing written. A forced
+// removal is refused only for a message in delivery.
+func (s *Server) checkAction(action string, id queue.ID, force bool) error {
 	switch action {
 	case "suspend", "resume", "remove", "retry":
 	default:
@@ -343,7 +359,17 @@ func (s *Server) checkAction(action string, id queue.ID) error {
 	if err != nil {
 		return err
 	}
-	return s.stateView().Refusal(action, m)
+	return s.refusal(action, m, force)
+}
+
+// refusal is the action's check of m; a forced removal passes a shadow
+// copy (ErrShadowCopy).
+func (s *Server) refusal(action string, m *queue.Message, force bool) error {
+	err := s.stateView().Refusal(action, m)
+	if force && action == "remove" && errors.Is(err, queue.ErrShadowCopy) {
+		return nil
+	}
+	return err
 }
 
 var errUnknownAction = errors.New("unknown message action (suspend, resume, remove, retry)")
@@ -382,9 +408,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Matched: len(ms), Done: []string{}}
 	ndr := v.Get("ndr") == "true"
-	sv := s.stateView()
+	force := v.Get("force") == "true"
 	for _, m := range ms {
-		if why := queue.BulkSkip(action, m); why != "" {
+		if why := queue.BulkSkipForce(action, m, force); why != "" {
 			if out.Skipped == nil {
 				out.Skipped = map[string]int{}
 			}
@@ -394,7 +420,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
-			if err := sv.Refusal(action, m); err != nil {
+			if err := s.refusal(action, m, force); err != nil {
 				out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
 				continue
 			}

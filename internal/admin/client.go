@@ -153,8 +153,14 @@ func filterQuery(f queue.MessageFilter) url.Values {
 // retry) on every message f selects (all: every message, when f is
 // empty); dryRun only lists them.
 func (c *Client) BulkAction(action string, f queue.MessageFilter, all, dryRun, ndr bool) (BulkResult, error) {
+	return c.BulkActionForce(action, f, all, dryRun, ndr, false)
+}
+
+// BulkActionForce is BulkAction; force (remove --force) removes shadow
+// copies too, which a removal skips otherwise.
+func (c *Client) BulkActionForce(action string, f queue.MessageFilter, all, dryRun, ndr, force bool) (BulkResult, error) {
 	q := filterQuery(f)
-	for k, on := range map[string]bool{"all": all, "dry_run": dryRun, "ndr": ndr} {
+	for k, on := range map[string]bool{"all": all, "dry_run": dryRun, "ndr": ndr, "force": force} {
 		if on {
 			q.Set(k, "true")
 		}
@@ -176,9 +182,18 @@ func (c *Client) Message(id string) (MessageView, error) {
 
 // MessageAction is suspend, resume, remove or retry.
 func (c *Client) MessageAction(id, action string, ndr bool) error {
+	return c.MessageActionForce(id, action, ndr, false)
+}
+
+// MessageActionForce is MessageAction; force (remove --force) removes a
+// shadow copy too, which a removal refuses otherwise.
+func (c *Client) MessageActionForce(id, action string, ndr, force bool) error {
 	q := url.Values{}
 	if ndr {
 		q.Set("ndr", "true")
+	}
+	if force {
+		q.Set("force", "true")
 	}
 	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
 }
@@ -187,7 +202,16 @@ func (c *Client) MessageAction(id, action string, ndr bool) error {
 // action would answer for message id now (nil: it would be carried
 // out); nothing is changed.
 func (c *Client) CheckMessageAction(id, action string) error {
-	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, url.Values{"dry_run": {"true"}}, nil)
+	return c.CheckMessageActionForce(id, action, false)
+}
+
+// CheckMessageActionForce is CheckMessageAction of remove --force.
+func (c *Client) CheckMessageActionForce(id, action string, force bool) error {
+	q := url.Values{"dry_run": {"true"}}
+	if force {
+		q.Set("force", "true")
+	}
+	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
 }
 
 // DumpsterSummaries lists every database's dumpster.

@@ -798,7 +798,7 @@ func (s *Server) routes() http.Handler {
 		}
 		var err error
 		if r.URL.Query().Get("dry_run") == "true" {
-			err = s.checkAction(r.PathValue("action"), id)
+			err = s.checkAction(r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
 		} else {
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
 		}

@@ -196,8 +196,10 @@ func (r *ReceiptShadow) marked(now time.Time) func(*routing.Server) bool {
 }
 
 // receiptTries picks up to budget tries from list, each server once:
-// the servers destination health has no mark for first, in an order
-// rotated by turn to spread copies, then the marked ones (a dead or
+// the servers destination health has no mark for first, site by site in
+// the list's order (ShadowCandidates: the other sites nearest first by
+// topology cost) and rotated by turn within a site to spread copies over
+// its servers, then the marked ones (a dead or
 // unanswering server, SR-16: one that failed a copy, a relay or a
 // heartbeat, until it answers again), which a waiting sender's copy
 // reaches only when every other failed. A server is never tried twice
@@ -209,14 +211,22 @@ func receiptTries(marked func(*routing.Server) bool, list []*routing.Server, tur
 		return nil
 	}
 	var ok, late []*routing.Server
-	off := int(turn % uint64(len(list)))
-	for i := range list {
-		s := list[(off+i)%len(list)]
-		if marked(s) {
-			late = append(late, s)
-		} else {
-			ok = append(ok, s)
+	for start := 0; start < len(list); {
+		end := start + 1
+		for end < len(list) && list[end].Site == list[start].Site {
+			end++
 		}
+		site := list[start:end]
+		off := int(turn % uint64(len(site)))
+		for i := range site {
+			s := site[(off+i)%len(site)]
+			if marked(s) {
+				late = append(late, s)
+			} else {
+				ok = append(ok, s)
+			}
+		}
+		start = end
 	}
 	order := append(ok, late...)
 	return order[:min(budget, len(order))]

@@ -174,3 +174,36 @@ func TestReceiptProbesMarkedPeer(t *testing.T) {
 		t.Fatalf("after it answered: %s tried first", got)
 	}
 }
+
+// prefer-remote puts a copy on a hub of the nearest other site first
+// (README, Shadow on receipt), rotating among that site's hubs; the
+// farther sites' hubs come after them (rt36 F5: copies rotated over every
+// remote hub, two thirds of them over the more costly link). A marked
+// hub of the nearest site gives way to the next site's.
+func TestReceiptTriesNearestSiteFirst(t *testing.T) {
+	b := &routing.Server{Name: "hub-b", Site: "s2", Address: "127.0.0.2:25"}
+	b2 := &routing.Server{Name: "hub-b2", Site: "s2", Address: "127.0.0.5:25"}
+	c := &routing.Server{Name: "hub-c", Site: "s3", Address: "127.0.0.3:25"}
+	d := &routing.Server{Name: "hub-d", Site: "s3", Address: "127.0.0.4:25"}
+	h := queue.NewHealth()
+	first := map[string]int{}
+	for turn := uint64(0); turn < 6; turn++ {
+		got := receiptTries(unhealthy(h), []*routing.Server{b, c, d}, turn, 3)
+		if len(got) != 3 || got[0] != b {
+			t.Fatalf("turn %d: %v, want hub-b (nearest site) first", turn, got)
+		}
+		got = receiptTries(unhealthy(h), []*routing.Server{b, b2, c, d}, turn, 4)
+		if len(got) != 4 || got[0].Site != "s2" || got[1].Site != "s2" || got[2].Site != "s3" || got[3].Site != "s3" {
+			t.Fatalf("turn %d: %v, want the nearest site's hubs first", turn, got)
+		}
+		first[got[0].Name]++
+	}
+	if first["hub-b"] == 0 || first["hub-b2"] == 0 {
+		t.Fatalf("copies do not rotate within the nearest site: %v", first)
+	}
+	h.Unresponsive(time.Now(), "no answer", b.Name, b.Address)
+	got := receiptTries(unhealthy(h), []*routing.Server{b, c, d}, 0, 3)
+	if got[0].Site != "s3" || got[2] != b {
+		t.Fatalf("nearest site's hub marked: %v, want the next site's first and hub-b last", got)
+	}
+}

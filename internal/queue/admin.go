@@ -797,6 +797,11 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 		if err := sv.Refusal("resume", m); err != nil {
 			return err
 		}
+		if m.State == Suspended {
+			if err := tx.markReleasedSingle(m, q.clk.Now()); err != nil {
+				return err
+			}
+		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
 		m.LastError = ""     // it described the hold or the crashes, which end here
 		m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
@@ -809,13 +814,56 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 // RemoveMessage deletes a message. With ndr, the sender gets a failure DSN
 // for every recipient not yet delivered (unless NOTIFY=NEVER or the null
 // sender), in the same transaction.
+//
+// A message holding a shadow copy of another server's message (a
+// recipient Shadowed) is refused (ErrShadowCopy): its primary would be
+// left with the only copy without knowing (rt36 F1). RemoveMessageForce
+// removes it anyway.
 func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
+	return q.remove(ctx, id, ndr, false)
+}
+
+// RemoveMessageForce is RemoveMessage that removes a shadow copy too
+// (umbra message remove --force): its primary's message is then held by
+// the primary alone, and the primary does not learn of it (it re-makes
+// a copy only of messages it knows lack one). Logged at WARN with the
+// primary.
+func (q *Manager) RemoveMessageForce(ctx context.Context, id ID, ndr bool) error {
+	return q.remove(ctx, id, ndr, true)
+}
+
+func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	// A quarantined message removed is the quarantine's delete: tracked
 	// as such, and its DSN says nothing of checks (quarantine.go).
 	if err := q.DeleteQuarantined(ctx, id, ndr); !errors.Is(err, ErrNotQuarantined) {
 		return err
 	}
-	return q.removeMessage(ctx, id, ndr, removal{})
+	var how removal
+	copyOf := ""
+	how.check = func(tx *Tx, m *Message) error {
+		copyOf = ""
+		if !hasShadowed(m) {
+			return nil
+		}
+		if !force {
+			return shadowCopyRemoveErr(m)
+		}
+		for _, r := range m.Rcpts {
+			if r.Status == Shadowed {
+				copyOf = r.Primary
+				break
+			}
+		}
+		return nil
+	}
+	if err := q.removeMessage(ctx, id, ndr, how); err != nil {
+		return err
+	}
+	if copyOf != "" {
+		q.log.Warn("shadow copy removed by the administrator: the primary's message is held by the primary alone",
+			"msg_id", id.String(), "primary", copyOf)
+	}
+	return nil
 }
 
 // removal says how removeMessage ends a message: check refuses a

@@ -49,6 +49,8 @@ func (a *answeredAt) since(primary string, started time.Time) bool {
 // ShadowAnswered records that primary completed a session with this
 // server now that is no discard query (a reconciliation): a heartbeat
 // that began before and fails takes nothing over (ErrAnsweredSince).
+// The failed heartbeats counted before are forgotten (shadowAlive).
 func (q *Manager) ShadowAnswered(primary string) {
 	q.answered.note(primary, q.clk.Now())
+	q.shadowAlive(primary)
 }

@@ -329,14 +329,20 @@
 // why).
 //
 // DSNs and shadow copies: when the commit that makes a message done also
-// creates a DSN (the failure DSN, else a success DSN), the discard is not
-// written then: the DSN is a
+// creates a failure DSN, the discard is not written then: the DSN is a
 // new message that exists only on this server, and until it has left, the
 // shadow copy is the only other trace of the failure. The DSN carries the
 // original's shadow server and shadow id instead, and the commit that
 // makes the DSN done writes the discard. If this server dies before, the
 // shadow server takes its copy over and the failure (and its DSN) happens
-// again there. Not covered: a failure DSN made by an earlier attempt while
+// again there. A success DSN alone carries no discard (rt36 F3: holding
+// the copy until the notice left let a takeover send the whole message
+// again to every recipient, for as long as the return path deferred):
+// the commit writes the discard and marks the DSN held by this server
+// only (holders.go), so the views count it and the re-make pass pushes
+// its copy like any single-copy message's. A crash after that commit
+// loses nothing: the mark is in it; a lost disk before the DSN's copy
+// is made loses that success notice, no message. Not covered: a failure DSN made by an earlier attempt while
 // other recipients were still pending (the discard follows the last
 // recipient, not that DSN), and an operator's removal with NDR (the
 // discard is written at once, so that the shadow cannot resurrect a
@@ -449,9 +455,14 @@
 // id; delivery then does not take the shadow server for the message's
 // origin). A push is not a contact (it brings no discards: the last
 // contact stays), but the same commit forgets the failed heartbeats
-// counted against the primary (Failures, LastTry; a takeover done stays
-// marked), since a primary that pushes is alive — the next failure then
-// cannot take the new copy over at once; a copy pushed twice is kept once, and a relayed copy of the message never merges
+// counted against the primary (Failures; a takeover done stays marked)
+// and makes the next heartbeat due a timeout after the push (LastTry),
+// since a primary that pushes is alive — the next failure then cannot
+// take the new copy over at once, and the takeover comes no earlier than
+// timeout × retries after the push. An XSHADOW reply with the stored id
+// (ShadowPresented) and a session of the primary's completed here
+// (ShadowAnswered) do the same in a commit of their own when failures
+// are counted (alive.go); a copy pushed twice is kept once, and a relayed copy of the message never merges
 // into a copy on receipt (mergeHeld): the primary's discard would take
 // both. A push of a message this server relayed to that primary in a
 // shadow session and still holds the copy of (a server restored from a

@@ -17,8 +17,10 @@ import "time"
 //
 // What this costs: from the hold on, the message has one copy, on this
 // server's disk; a lost disk loses it (the quarantine's rule too). A
-// release (ResumeMessage) does not make a new copy: the message is
-// delivered from here alone.
+// release (ResumeMessage) marks it held by this server only in its
+// commit (markReleasedSingle, holders.go): the views count it, and the
+// re-make pass pushes its copy again as for a copy lost with its
+// holder's database; until then it is on this disk alone.
 //
 // The record keeps ShadowServer and ShadowID, so that
 //   - a copy the shadow server took over anyway (the primary died
@@ -48,6 +50,27 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 	// Another record here under the same shadow id may still need the
 	// copy (siblingcopy.go): then its end writes the discard.
 	return tx.addCopyDiscard(m, now)
+}
+
+// markReleasedSingle marks m, released from an operator's hold (or from
+// the quarantine, whose commit settled the copy the same way) in the
+// caller's commit, held by this server only (holders.go) when the hold
+// settled its shadow copy: m names a shadow server and id, and no other
+// record here keeps that copy needed (siblingcopy.go: then the hold wrote
+// no discard). The views then show it (shadow single, message show,
+// umbra_shadow_single_copy_messages) and the re-make pass pushes its copy
+// again by the receive connector's preference, as for a copy lost with
+// its holder's database (rt36 F4: a resumed message was on one disk and
+// no view said so). A message that never had a copy is not marked, nor
+// one marked already.
+func (t *Tx) markReleasedSingle(m *Message, now time.Time) error {
+	if m.ShadowServer == "" || m.ShadowID == "" || t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+		return nil
+	}
+	if _, _, _, ok := singleMark(t.tx.Bucket(bucketSingle).Get(m.ID.Key())); ok {
+		return nil
+	}
+	return t.markSingleKind(m.ID, m.ShadowServer, now, nil)
 }
 
 // heldCopySettled tells, after the commit, the shadow server's waiting

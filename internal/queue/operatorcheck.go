@@ -61,6 +61,9 @@ func (v StateView) Refusal(action string, m *Message) error {
 			return fmt.Errorf("%w: message %s waits in %s, held until umbra queue resume %s", ErrQueueSuspended, m.ID, held, held)
 		}
 	case "remove":
+		if hasShadowed(m) {
+			return shadowCopyRemoveErr(m) // RemoveMessageForce removes it
+		}
 	default:
 		return fmt.Errorf("%w: unknown message action %q", ErrNotApplicable, action)
 	}

@@ -157,6 +157,11 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 			return err
 		}
 		reason = m.Quarantine
+		// The quarantine discarded its shadow copy (submit.go): from
+		// the release on it is held by this server only (hold.go).
+		if err := tx.markReleasedSingle(m, q.clk.Now()); err != nil {
+			return err
+		}
 		m.Quarantine = ""
 		m.State, m.NextAttempt = Ready, q.clk.Now()
 		released = m

@@ -156,16 +156,14 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		// sessions this server opens (heartbeats), and a primary that
 		// keeps pushing copies must still be asked for them, so the last
 		// contact stays as it is. But it proves the primary alive: the
-		// failed heartbeats counted so far are forgotten (the next
-		// heartbeat is due at once, as the last contact is old), so that
-		// the next failure does not take over every copy — this one
+		// failed heartbeats counted so far are forgotten (alive.go), so
+		// that the next failure does not take over every copy — this one
 		// included — of a primary that is pushing them. A primary that
 		// dies after its push still has its copies taken over after its
-		// retry count of failed heartbeats (SR-6). A takeover done
-		// already stays: the next contact makes those copies due again.
-		if p.Failures > 0 {
-			p.Failures, p.LastTry = 0, time.Time{}
-		}
+		// retry count of failed heartbeats (SR-6), the first a timeout
+		// after the push. A takeover done already stays: the next
+		// contact makes those copies due again.
+		resetFailuresTx(p, now)
 		if err := tx.PutPeer(p); err != nil {
 			return err
 		}

@@ -258,7 +258,9 @@ func TestShadowCopyOnReceiptSpooled(t *testing.T) {
 // take its copies over) proves it alive: the failures are forgotten, so
 // the copy is not taken over at the next failed heartbeat — only after
 // the retry count of failures counted anew — and the push is still not
-// a contact (the last contact stays, the heartbeat is due at once).
+// a contact (the last contact stays; the next heartbeat is due a timeout
+// after the push, so the takeover comes no earlier than timeout ×
+// retries after it: alive.go).
 func TestShadowCopyOnReceiptFromFailedPrimaryNotTakenOver(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -280,8 +282,8 @@ func TestShadowCopyOnReceiptFromFailedPrimaryNotTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	peers, _ := q.ShadowPeers()
-	if len(peers) != 1 || peers[0].Failures != 0 || !peers[0].LastTry.IsZero() || !peers[0].LastContact.Equal(first) {
-		t.Fatalf("peers = %+v; want hub-a without failures, last contacted at the first copy", peers)
+	if len(peers) != 1 || peers[0].Failures != 0 || !peers[0].LastTry.Equal(clk.Now()) || !peers[0].LastContact.Equal(first) {
+		t.Fatalf("peers = %+v; want hub-a without failures, last contacted at the first copy, the next heartbeat a timeout after the push", peers)
 	}
 	for i := 1; i <= 3; i++ {
 		clk.Advance(20 * time.Second)

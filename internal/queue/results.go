@@ -319,9 +319,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 
 	done := len(m.Pending()) == 0
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
-	if failDSN < 0 && len(dsns) > 0 {
-		failDSN = 0 // a success DSN carries the discard when there is no failure DSN
-	}
+	// A success (or delay) DSN carries no discard: its recipients are
+	// done, and holding the copy until the notice has left would let a
+	// takeover send the whole message again to every one of them, for as
+	// long as the return path defers (rt36 F3). It is marked held by this
+	// server only instead, in the same commit (doc.go, "DSNs and shadow
+	// copies").
 	shadowState := m.State
 	// Final deliveries per database, in recipient order.
 	var dbs []string
@@ -351,6 +354,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	tookOver := false    // sticky: a rerun of the function sees m already changed
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
+	singleDSNs := false // the discard was written although DSNs were made: they are marked held here only
 	// Results nobody waits for ride along with the next commit (a
 	// receipt's, usually) instead of paying one of their own: at most
 	// the store's DeferLimit later, and never when a sender, a shadow
@@ -367,7 +371,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	handed()
 	err := update(func(tx *Tx) error {
 		afters = afters[:0]
-		dsnOwesDiscard = false
+		dsnOwesDiscard, singleDSNs = false, false
 		partial = nil
 		for _, db := range dbs {
 			for _, i := range perDB[db] {
@@ -495,6 +499,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
 					return err
 				}
+				singleDSNs = len(dsns) > 0
 			}
 		} else if err := tx.Put(m); err != nil {
 			return err
@@ -518,6 +523,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		for i, dm := range dsns {
 			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
 				return err
+			}
+			if singleDSNs {
+				// The discard went at once: the DSN is on this disk
+				// alone until the re-make pass copies it (holders.go).
+				if err := tx.markSingleKind(dm.ID, "", now, nil); err != nil {
+					return err
+				}
 			}
 		}
 		// A discard kept aside that matched no copy above names one no

@@ -43,13 +43,40 @@ func shadowCopyErr(m *Message, action string) error {
 		ErrShadowCopy, m.ID, primary, action, primary, primary)
 }
 
+// shadowCopyRemoveErr is the refusal of an operator's removal of a
+// message holding a shadow copy (a recipient Shadowed) without force:
+// the primary's message would be left on one server's disk, and the
+// primary would not learn of it (rt36 F1).
+func shadowCopyRemoveErr(m *Message) error {
+	primary := "its primary"
+	for _, r := range m.Rcpts {
+		if r.Status == Shadowed && r.Primary != "" {
+			primary = r.Primary
+			break
+		}
+	}
+	return fmt.Errorf("%w: message %s holds a shadow copy kept for %s, which delivers the message: removing the copy "+
+		"leaves %s's message on one server's disk without %s knowing; the copy is dropped when %s reports the message "+
+		"done, or taken over if %s fails (umbra message remove --force removes it anyway)",
+		ErrShadowCopy, m.ID, primary, primary, primary, primary, primary)
+}
+
 // BulkSkip says why a bulk action (suspend, resume, retry, remove)
 // leaves m alone, "" when it applies: bulk selections (--all, a filter)
 // skip, rather than fail on, the shadow copies and quarantined messages
-// that the action does not apply to (remove applies to both), and a
+// that the action does not apply to (remove applies to quarantined
+// messages, and to shadow copies only when forced: BulkSkipForce), and a
 // suspend the messages already suspended.
 func BulkSkip(action string, m *Message) string {
+	return BulkSkipForce(action, m, false)
+}
+
+// BulkSkipForce is BulkSkip of a removal with --force (force): it skips
+// no shadow copy.
+func BulkSkipForce(action string, m *Message, force bool) string {
 	switch {
+	case action == "remove" && !force && hasShadowed(m):
+		return "shadow copies"
 	case m.State == Shadow && action != "remove":
 		return "shadow copies"
 	case m.State == Quarantined && action != "remove":

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,8 +44,8 @@ func TestShadowCopyRefusesOperatorDelivery(t *testing.T) {
 			t.Errorf("bulk %s does not skip a copy", name)
 		}
 	}
-	if BulkSkip("remove", m) != "" {
-		t.Error("remove skips a copy")
+	if BulkSkipForce("remove", m, true) != "" {
+		t.Error("remove --force skips a copy")
 	}
 }
 
@@ -155,5 +156,114 @@ func TestRecordWithNothingLeftDiscardsItsCopy(t *testing.T) {
 	s.View(func(tx *Tx) error { ids = tx.Discards("hub2.sa.test", 10); return nil })
 	if len(ids) != 1 || ids[0] != "0123-abcd" {
 		t.Fatalf("discards for the copy: %v", ids)
+	}
+}
+
+// rt36 F1: an operator's removal of a shadow copy left the primary's
+// message on one server's disk, and the primary never learned it. By id
+// it is refused (ErrShadowCopy, naming the primary and --force); a bulk
+// removal (--all, a filter) skips copies; its dry run predicts the
+// refusal. RemoveMessageForce removes it, with its discard bookkeeping
+// as before. A copy taken over (nothing shadowed) is this server's mail
+// and is removed as any.
+func TestRemoveShadowCopyNeedsForce(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	m := putCopy(t, s, "hub1.sb.test")
+	ctx := context.Background()
+	err := q.RemoveMessage(ctx, m.ID, false)
+	if !errors.Is(err, ErrShadowCopy) || !strings.Contains(err.Error(), "hub1.sb.test") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("remove of a shadow copy: %v; want ErrShadowCopy naming the primary and --force", err)
+	}
+	if got := messages(t, s); len(got) != 1 || got[0].State != Shadow {
+		t.Fatalf("after a refused remove: %+v", got)
+	}
+	if BulkSkip("remove", m) != "shadow copies" || BulkSkipForce("remove", m, true) != "" {
+		t.Errorf("bulk remove: skip %q, forced %q; want a copy skipped unless forced", BulkSkip("remove", m), BulkSkipForce("remove", m, true))
+	}
+	if err := q.StateView().Refusal("remove", m); !errors.Is(err, ErrShadowCopy) {
+		t.Errorf("dry run of remove of a shadow copy: %v", err)
+	}
+	if err := q.RemoveMessageForce(ctx, m.ID, false); err != nil {
+		t.Fatalf("forced remove: %v", err)
+	}
+	if got := messages(t, s); len(got) != 0 {
+		t.Fatalf("after a forced remove: %+v", got)
+	}
+	taken := putCopy(t, s, "hub1.sb.test")
+	if err := s.Update(ctx, func(tx *Tx) error {
+		got, err := tx.Get(taken.ID)
+		if err != nil {
+			return err
+		}
+		takeoverRcpts(got, "hub1.sb.test", "test")
+		got.State = Ready
+		return tx.Put(got)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RemoveMessage(ctx, taken.ID, false); err != nil {
+		t.Fatalf("remove of a taken-over copy: %v", err)
+	}
+}
+
+// rt36 F4: a hold discards the message's shadow copy (hold.go), so after
+// `message resume` the message is on this server's disk alone — and no
+// view said so. The resume marks it held by this server only (shadow
+// single, message show, umbra_shadow_single_copy_messages), and the
+// re-make pass makes its copy again as for any such message. A message
+// that never had a copy is not marked (nothing was promised).
+func TestResumedMessageIsSingleCopy(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "b@example.net")
+	m.OrgID = "org-1"
+	m.ShadowServer, m.ShadowID = "hub-b.example", "org-1"
+	plain := msg(s, "a@example.org", "c@example.net")
+	for _, x := range []*Message{m, plain} {
+		x.State, x.NextAttempt = Ready, time.Now().Add(time.Hour)
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(x, []byte(body)) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.SuspendMessage(ctx, x.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.ResumeMessage(ctx, x.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc, ok := q.SingleCopyOf(m.ID)
+	if !ok || sc.Lost != "hub-b.example" {
+		t.Fatalf("resumed message whose copy the hold discarded: mark %+v, %v; want held by this server only", sc, ok)
+	}
+	if _, ok := q.SingleCopyOf(plain.ID); ok {
+		t.Fatal("a resumed message that never had a copy is marked")
+	}
+	list, err := q.SingleCopies()
+	if err != nil || len(list) != 1 || list[0].ID != m.ID || q.SingleCopyCount() != 1 {
+		t.Fatalf("shadow single: %+v %v, count %d", list, err, q.SingleCopyCount())
+	}
+}
+
+// The quarantine settles a message's shadow copy as a hold does
+// (submit.go): a release leaves it on this disk alone, and it is marked
+// held by this server only as a resumed message is (rt36 F4's sibling).
+func TestReleasedFromQuarantineIsSingleCopy(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "b@example.net")
+	m.OrgID = "org-2"
+	m.ShadowServer, m.ShadowID = "hub-b.example", "org-2"
+	m.State, m.Quarantine = Quarantined, "spf fail"
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.ReleaseQuarantined(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Lost != "hub-b.example" {
+		t.Fatalf("message released from quarantine: mark %+v, %v; want held by this server only", sc, ok)
 	}
 }

@@ -529,9 +529,9 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // database id of its XSHADOW reply (W-6; another id than the stored one
 // takes every copy over, SR-7) and the notifications of the batches read
 // before it broke (applied, SR-3: the primary forgot them when asked for
-// the next batch). It is not a contact: the heartbeat timer, the failures
-// and a takeover stay as they are, so that sessions which never complete
-// a discard query cannot keep the heartbeat from falling due while a
+// the next batch). It is not a contact: the heartbeat timer and a
+// takeover stay as they are, so that sessions which never complete a
+// discard query cannot keep the heartbeat from falling due while a
 // committed discard waits at the primary (SR-5).
 //
 // An id equal to the stored one is still an answer of the primary for
@@ -540,7 +540,8 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // secret of the transport servers, so the primary is alive with its
 // queue, and a heartbeat that began before the reply and fails takes
 // nothing over (ShadowHeartbeatFailed, rt35 F6). The failures already
-// counted stay; the heartbeat that falls due next still has to complete.
+// counted are forgotten too, and the next heartbeat is due a timeout
+// after the reply (alive.go, rt36 F2).
 func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
@@ -586,10 +587,14 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 				return err
 			}
 		}
+		stored := p.DatabaseID
 		if dbID != "" {
 			p.DatabaseID = dbID
 		}
 		if !queried {
+			if stored != "" && dbID == stored {
+				resetFailuresTx(p, now) // the real primary answered (alive.go)
+			}
 			return tx.PutPeer(p)
 		}
 		if res.OldDatabaseID == "" {
@@ -719,7 +724,7 @@ func (q *Manager) presentedNeedsNoWrite(primary, dbID string) bool {
 	same := false
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)
-		same = err == nil && p != nil && dbID == p.DatabaseID
+		same = err == nil && p != nil && dbID == p.DatabaseID && p.Failures == 0
 		return nil
 	})
 	return same

@@ -97,7 +97,12 @@
 // and that can already make them fail by dropping the connection — the
 // takeover it gets is the one a dead primary gets, after the same count
 // of failures, and any contact (a completed discard query, an XSHADOW
-// reply with the stored id, a push on receipt) resets the count. A live
+// reply with the stored id, a push on receipt, a session of the primary's
+// completed here) resets the count, and a contact that is no discard query
+// makes the next heartbeat due a timeout after it, so the takeover never
+// comes before timeout × retries after the last contact of any kind
+// (queue alive.go; rt36 F2: a primary down a second twice was taken over
+// a second into its second outage). A live
 // primary whose database really changed presents its new digest and is
 // taken over at once, as before. What is given up: a primary of an
 // earlier release (no XSHADOWDB) that refuses this server's login is

@@ -589,7 +589,10 @@ func (r *Recorder) Contact(name, dbID string, discards []string) error {
 // a new one takes its copies over at once, SR-7), and the notifications
 // of the batches read before the session broke — the primary forgot
 // those when this server asked for the next batch (SR-15), so they are
-// applied, never dropped. The heartbeat timer is not reset.
+// applied, never dropped. The heartbeat timer is not reset, but an
+// XSHADOW reply with the stored id proves the real primary alive: the
+// store forgets the failed heartbeats counted against it, and the next is
+// due a timeout after the reply (queue alive.go).
 // Like Contact it returns once the commit is durable.
 func (r *Recorder) Presented(name, dbID string, discards []string) error {
 	if len(discards) > 0 {

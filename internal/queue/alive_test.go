@@ -1,0 +1,97 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/orgid"
+)
+
+// A primary down twice for a moment, each time just when a heartbeat
+// fell due, was taken over although it completed sessions with this
+// server in between (rt36 F2): its own session here (ShadowAnswered) and
+// the XSHADOW reply of a watch session with the stored database id
+// (ShadowPresented) left the failed heartbeats counted, so the second
+// failure, a second after the primary went down again, made two "in a
+// row". Every contact with the real primary resets the count, and the
+// next heartbeat is due a timeout after that contact, so a takeover
+// never comes before timeout × retries after the last contact.
+func TestContactsResetFailedHeartbeats(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		contact func(q *Manager) error
+	}{
+		{"session of the primary here", func(q *Manager) error { q.ShadowAnswered("hub-b"); return nil }},
+		{"XSHADOW reply with the stored id", func(q *Manager) error {
+			_, err := q.ShadowPresented("hub-b", "db1", nil)
+			return err
+		}},
+		{"copy pushed", func(q *Manager) error {
+			c := msg(q.store, "b@example.org", "y@b.example")
+			c.OrgID = orgid.New()
+			_, err := q.SubmitShadowCopy(context.Background(), c, []byte(body), "hub-b", "127.0.0.2:25", "db1")
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			db := &primaryDB{v: "db1"}
+			q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
+				ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer func() { cancel(); q.Wait() }()
+			q.Start(ctx)
+			m := msg(s, "a@example.org", "x@b.example")
+			m.Arrived = clk.Now()
+			q.Submit(ctx, m, []byte(body))
+			waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+			if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
+				t.Fatal(err)
+			}
+			const timeout = 5 * time.Second
+			clk.Advance(timeout)
+			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "connection refused"); err != nil || f != 1 || taken != 0 {
+				t.Fatalf("first failed heartbeat: failures %d, taken %d, %v", f, taken, err)
+			}
+			clk.Advance(time.Second)
+			if err := tc.contact(q); err != nil {
+				t.Fatal(err)
+			}
+			contact := clk.Now()
+			peers, err := q.ShadowPeers()
+			if err != nil || len(peers) != 1 || peers[0].Failures != 0 {
+				t.Fatalf("failures after a contact with the primary: %+v %v", peers, err)
+			}
+			// The next heartbeat is due a timeout after the contact, not
+			// after the failed one.
+			if got := peerDue(peers[0]); got.Before(contact.Add(timeout)) {
+				t.Fatalf("next heartbeat due at %v, before a timeout after the contact (%v)", got, contact)
+			}
+			clk.Advance(4 * time.Second)
+			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "connection refused"); err != nil || f != 1 || taken != 0 {
+				t.Fatalf("failed heartbeat after a contact: failures %d, taken %d, %v; want 1, none", f, taken, err)
+			}
+			if got, _ := q.Message(m.ID); got == nil || got.State != Shadow {
+				t.Fatalf("the copy after one failure since the last contact: %+v", got)
+			}
+			// Two in a row after the contact take it over.
+			clk.Advance(timeout)
+			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "connection refused"); err != nil || f != 2 || taken == 0 {
+				t.Fatalf("second failure since the contact: failures %d, taken %d, %v; want 2, a takeover", f, taken, err)
+			}
+		})
+	}
+}
+
+// peerDue is when the next heartbeat to p falls due: a timeout after
+// the later of its last contact and the start of its last failed
+// heartbeat (shadow.due), here without the timeout.
+func peerDue(p ShadowPeer) time.Time {
+	if p.LastTry.After(p.LastContact) {
+		return p.LastTry.Add(5 * time.Second)
+	}
+	return p.LastContact.Add(5 * time.Second)
+}
