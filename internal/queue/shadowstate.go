@@ -529,10 +529,10 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // database id of its XSHADOW reply (W-6; another id than the stored one
 // takes every copy over, SR-7) and the notifications of the batches read
 // before it broke (applied, SR-3: the primary forgot them when asked for
-// the next batch). It is not a contact: the heartbeat timer and a
-// takeover stay as they are, so that sessions which never complete a
-// discard query cannot keep the heartbeat from falling due while a
-// committed discard waits at the primary (SR-5).
+// the next batch). It is not a contact: the heartbeat timer of SR-5
+// (LastContact) and a takeover done stay as they are, so that sessions
+// which never complete a discard query cannot keep the heartbeat from
+// falling due while a committed discard waits at the primary.
 //
 // An id equal to the stored one is still an answer of the primary for
 // the takeover decision (answered.go): only the server holding the

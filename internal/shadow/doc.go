@@ -265,7 +265,12 @@
 // counts nothing and takes nothing over (ErrAnsweredSince): the primary is
 // alive, it was stopped or slow while the heartbeat waited (rt33 F1; rt35
 // F6: back just before the bound, too late for the heartbeat's own login).
-// Only a completed discard query resets the failures and the timer. Those times are the store's memory only; a restart ends every
+// A completed discard query resets the failures and the timer; any
+// other contact with the real primary (that XSHADOW reply, a push, a
+// session of its own completed here) forgets the failures and makes the
+// next heartbeat due a timeout after it (queue alive.go, rt36 F2), so a
+// takeover never comes before timeout × retries after the last contact
+// of any kind. Those times are the store's memory only; a restart ends every
 // heartbeat in flight, so none is lost that could matter. The commit that
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.
