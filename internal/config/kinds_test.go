@@ -166,3 +166,17 @@ send_connectors:
 		t.Errorf("decoded %+v %+v %+v", c.Transport, c.ReceiveConnectors[0].Limits, c.SendConnectors[0])
 	}
 }
+
+// A byte that is not UTF-8 (a Latin-1 é in a comment) is refused at its
+// line, with the byte named: the YAML decoder's own error has no line.
+func TestNonUTF8ByteAtItsLine(t *testing.T) {
+	doc := "server:\n  name: a.example.test\n# caf\xe9\ntransport:\n  max_active: 10\n"
+	_, err := Parse([]byte(doc), "u.yaml")
+	if err == nil || !strings.Contains(err.Error(), "u.yaml:3: ") || !strings.Contains(err.Error(), `\xe9`) {
+		t.Fatalf("got %v", err)
+	}
+	_, err = ParseTopology([]byte("sites:\n  - name: s\xff1\n"), "t.yaml")
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:2: ") {
+		t.Fatalf("topology: got %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -133,9 +135,30 @@ func parse(data []byte, file string) (*Config, error) {
 	return cfg, nil
 }
 
+// notUTF8 reports the first byte of data that is not UTF-8 at its line
+// (the YAML decoder refuses such a file without one: "invalid trailing
+// UTF-8 octet"), or nil.
+func notUTF8(data []byte, file string) *Error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			line := 1 + bytes.Count(data[:i], []byte("\n"))
+			return &Error{File: file, Line: line, Msg: fmt.Sprintf("the byte \\x%02x is not UTF-8: the file must be written in UTF-8", data[i])}
+		}
+		i += n
+	}
+	return nil
+}
+
 // decodeStrict decodes data into v (a pointer to a struct), refusing
 // unknown keys; it returns the document node for line lookups.
 func decodeStrict(data []byte, file string, v any) (*yaml.Node, error) {
+	if e := notUTF8(data, file); e != nil {
+		return nil, Errors{e}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{yamlError(file, err)}
