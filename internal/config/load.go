@@ -146,7 +146,7 @@ func notUTF8(data []byte, file string) *Error {
 		r, n := utf8.DecodeRune(data[i:])
 		if r == utf8.RuneError && n <= 1 {
 			line := 1 + bytes.Count(data[:i], []byte("\n"))
-			return &Error{File: file, Line: line, Msg: fmt.Sprintf("the byte \\x%02x is not UTF-8: the file must be written in UTF-8", data[i])}
+			return &Error{File: file, Line: line, Msg: "the byte " + string(data[i:i+1]) + " is not UTF-8: the file must be written in UTF-8"} // shown \xNN by the one escape rule
 		}
 		i += n
 	}
