@@ -261,7 +261,7 @@ type ShadowView struct {
 	Primary          string        `json:"primary"`
 	Copies           int           `json:"copies"`
 	OldestAge        time.Duration `json:"oldest_age_ns"`
-	LastContact      time.Time     `json:"last_contact,omitempty"`
+	LastContact      time.Time     `json:"last_contact,omitzero"`
 	FailedHeartbeats int           `json:"failed_heartbeats"`
 	DatabaseID       string        `json:"database_id,omitempty"`
 	// HeldCopies are copies the primary still has (this server keeps

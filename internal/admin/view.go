@@ -24,7 +24,7 @@ type MessageView struct {
 	Subject     string          `json:"subject,omitempty"` // decoded (RFC 2047); only for a single message
 	OrgID       string          `json:"org_id,omitempty"`  // organisation message id (SR-14)
 	Attempts    int             `json:"attempts"`
-	NextAttempt time.Time       `json:"next_attempt,omitempty"`
+	NextAttempt time.Time       `json:"next_attempt,omitzero"`
 	LastError   string          `json:"last_error,omitempty"`
 	Queues      []string        `json:"queues"`
 	Recipients  []RecipientView `json:"recipients"`

@@ -156,7 +156,7 @@ type QueueInfo struct {
 	ByState      map[string]int `json:"by_state"`
 	OldestAge    time.Duration  `json:"oldest_age_ns"`
 	LastError    string         `json:"last_error,omitempty"`
-	NextRetry    time.Time      `json:"next_retry,omitempty"`
+	NextRetry    time.Time      `json:"next_retry,omitzero"`
 	// Recipients that entered (left) the queue in the 60 s before the
 	// listing: one count for queue list, the console and the API.
 	IncomingRate int `json:"incoming_per_minute"`
