@@ -224,7 +224,12 @@
 // is tried after every other server of its route (a site's servers, a
 // send connector's hosts) from that moment, until a session with it
 // succeeds; so a hung primary costs no command timeout per message once
-// its heartbeat failed. The record is memory, rebuilt at start from the
+// its heartbeat failed. Once per dead destination cool-down a marked
+// server keeps its normal place for one ordering (queue.Health.Last, a
+// probe): a primary whose taken-over copies all went on gets no
+// heartbeat any more, and a server marked for copies (a full disk) is
+// cleared only by a message it takes; both are found again this way
+// when they answer. The record is memory, rebuilt at start from the
 // stored shadow state (MarkUnresponsive).
 //
 // Final delivery (SR-11): every group bound for a mailbox belongs to one

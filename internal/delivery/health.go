@@ -13,11 +13,15 @@ import (
 
 // orderOrg moves the unresponsive servers of a site's list to its end,
 // keeping the balanced order otherwise; so are those that refused a
-// copy or a relay for want of storage (copiesKey, relayStorage).
+// copy or a relay for want of storage (copiesKey, relayStorage). A
+// marked server due a probe (queue.Health.Last: once per dead
+// destination cool-down) keeps its place, so that one which answers
+// again is found although no heartbeat goes to it any more.
 func orderOrg(h *queue.Health, names, addrs []string) ([]string, []string) {
 	var n, a, lateN, lateA []string
+	now := time.Now()
 	for i := range addrs {
-		if h.Unhealthy(names[i], addrs[i], copiesKey(names[i])) {
+		if h.Last(now, names[i], addrs[i], copiesKey(names[i])) {
 			lateN, lateA = append(lateN, names[i]), append(lateA, addrs[i])
 			continue
 		}
@@ -29,8 +33,9 @@ func orderOrg(h *queue.Health, names, addrs []string) ([]string, []string) {
 // orderHosts does the same for a send connector's hosts.
 func orderHosts(h *queue.Health, hosts []host) []host {
 	var ok, late []host
+	now := time.Now()
 	for _, x := range hosts {
-		if h.Unhealthy(x.name, x.addr) {
+		if h.Last(now, x.name, x.addr) {
 			late = append(late, x)
 			continue
 		}

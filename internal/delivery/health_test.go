@@ -100,3 +100,67 @@ func TestFailedHeartbeatDeprioritisesHost(t *testing.T) {
 		t.Fatalf("a primary that answered again is still tried last: %v", names)
 	}
 }
+
+// A server marked for a failed heartbeat whose copies all went (taken
+// over and sent on: no heartbeat is sent to it any more) is probed once per dead
+// destination cool-down in its normal place: when it answers, its mark
+// goes and the route uses it again (rt35 F6: relays went to the route's
+// other smart host for good). Until a probe is due it stays last.
+func TestMarkedPrimaryProbedAgain(t *testing.T) {
+	back := startSink(t, "127.0.0.1:0", false, nil)
+	other := startSink(t, "127.0.0.1:0", false, nil)
+	sc := config.SendConnector{Name: "to-hubs", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
+		SmartHosts: []string{back.addr, other.addr}, TLS: config.TLSNone}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, sc)
+	conns := func(s *sink) int { s.mu.Lock(); defer s.mu.Unlock(); return s.conns }
+	deliver := func() {
+		m := message("x@anywhere.example")
+		if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
+			t.Fatalf("delivery: %+v", res)
+		}
+		d.mu.Lock()
+		d.idle = map[string][]*pooled{} // a new connection each time
+		d.mu.Unlock()
+	}
+	d.health.SetProbeEvery(time.Hour)
+	d.health.Unresponsive(time.Now(), "failed heartbeats before the takeover", "hub-a", back.addr)
+	for i := 0; i < 8; i++ {
+		deliver()
+	}
+	if n := conns(back); n != 0 {
+		t.Fatalf("a marked server was tried before its probe was due (%d connections)", n)
+	}
+	d.health.SetProbeEvery(time.Nanosecond) // a probe due at every ordering
+	for i := 0; i < 40 && d.health.Unhealthy("hub-a", back.addr); i++ {
+		deliver()
+	}
+	if conns(back) == 0 || d.health.Unhealthy("hub-a", back.addr) {
+		t.Fatalf("the marked server answering again was never probed (%d connections, marked %v)",
+			conns(back), d.health.Unhealthy("hub-a", back.addr))
+	}
+}
+
+// The sibling for a site's servers: one marked for copies (a full disk
+// refused a copy or a relay: copiesKey, which only a message it takes
+// clears) keeps its normal place once per probe interval, and a relay
+// it takes clears the mark; until a probe is due it stays last.
+func TestCopiesMarkedServerProbedInItsSite(t *testing.T) {
+	h := queue.NewHealth()
+	names, addrs := []string{"hub-a", "hub-b"}, []string{"127.0.0.1:1", "127.0.0.2:1"}
+	h.SetProbeEvery(time.Hour)
+	h.Unresponsive(time.Now(), "shadow copy refused: 452 4.3.1 disk full", copiesKey("hub-a"))
+	for i := 0; i < 3; i++ {
+		if got, _ := orderOrg(h, names, addrs); got[0] != "hub-b" {
+			t.Fatalf("a server marked for copies was first before its probe was due: %v", got)
+		}
+	}
+	h.SetProbeEvery(time.Nanosecond)
+	if got, _ := orderOrg(h, names, addrs); got[0] != "hub-a" {
+		t.Fatalf("a server marked for copies kept its last place when a probe was due: %v", got)
+	}
+	d := &Deliverer{health: h}
+	d.relayStorage("hub-a", []queue.Result{{Outcome: queue.RelayedOK, Reply: "250 2.0.0 Ok"}})
+	if h.Unhealthy(copiesKey("hub-a")) {
+		t.Fatal("the relay the probed server took left its mark")
+	}
+}

@@ -176,7 +176,12 @@
 //
 // Destination health (Health, health.go) is the scheduler's record of
 // servers that did not answer a heartbeat or a session: delivery tries
-// them last on every route until they answer (SR-16). Manager.Destinations
+// them last on every route until they answer (SR-16), except once per
+// DeadCoolDown, when a marked server keeps its normal place for one
+// ordering (Health.Last: a probe, as a dead destination gets one
+// connection after its cool-down) — a primary whose taken-over copies
+// all went on gets no more heartbeats, and would otherwise never be
+// tried again while another server of its route answers. Manager.Destinations
 // lists windows, running and waiting jobs, dead destinations and marked
 // servers (`umbra queue list`, `umbra queue destinations`, metrics
 // umbra_scheduler_*). Windows and dead marks are memory: after a restart

@@ -26,7 +26,14 @@ type Health struct {
 	// so the address a server was at before it moved does not stay
 	// marked — and listed in queue destinations — for good.
 	with map[string]map[string]bool
+	// probeEvery is how often a marked server is tried in its normal
+	// place anyway (Last): the scheduler's dead destination cool-down.
+	probeEvery time.Duration
 }
+
+// defaultProbeEvery is probeEvery until the scheduler sets its
+// cool-down (SchedulerConfig.DeadCoolDown's default).
+const defaultProbeEvery = 5 * time.Minute
 
 // HealthMark is why and since when a server is tried last.
 type HealthMark struct {
@@ -38,7 +45,39 @@ type HealthMark struct {
 
 // NewHealth returns an empty record.
 func NewHealth() *Health {
-	return &Health{bad: map[string]HealthMark{}, with: map[string]map[string]bool{}}
+	return &Health{bad: map[string]HealthMark{}, with: map[string]map[string]bool{}, probeEvery: defaultProbeEvery}
+}
+
+// SetProbeEvery sets how often a marked server is probed (Last); the
+// manager sets the scheduler's dead destination cool-down.
+func (h *Health) SetProbeEvery(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.probeEvery = d
+}
+
+// Last reports whether a route's server is tried after the unmarked
+// ones now: it is marked under one of its keys, and no probe of it is
+// due. Once per probe interval (the dead destination cool-down) a marked
+// server keeps its normal place for one ordering, as a dead destination
+// gets one connection after its cool-down: a session with it that
+// succeeds clears the mark (Responsive), one that fails leaves it for
+// another interval. Without the probe a server marked when its last
+// copy went (a primary whose taken-over copies all went on: no
+// heartbeat is sent to it any more), or marked for copies (a full disk:
+// only a message it takes clears that), would never be tried again
+// while another server of the route answers (rt35 F6).
+func (h *Health) Last(now time.Time, keys ...string) bool {
+	return h.Unhealthy(keys...) && !h.Probe(now, h.every(), keys...)
+}
+
+func (h *Health) every() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.probeEvery
 }
 
 // link records that keys name one server.

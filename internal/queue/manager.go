@@ -156,6 +156,8 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	if cfg.Health == nil {
 		cfg.Health = NewHealth()
 	}
+	cfg.Scheduler.defaults()
+	cfg.Health.SetProbeEvery(cfg.Scheduler.DeadCoolDown) // a marked server is probed as a dead destination revives
 	if cfg.Claims == nil {
 		cfg.Claims = NewFinalClaims(store)
 	}
