@@ -33,10 +33,12 @@ type Check struct {
 	maxLine  int // SetMaxLineLength
 	// maxHeader is transport.max_header_size (SetMaxHeaderSize).
 	maxHeader int64
-	hostname  string
-	log       *slog.Logger
-	met       *Metrics
-	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	// maxSize is the connector's max_message_size (SetMaxMessageSize).
+	maxSize  int64
+	hostname string
+	log      *slog.Logger
+	met      *Metrics
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // New makes the check of one configured milter. hostname is the
@@ -49,6 +51,20 @@ func (c *Check) SetMaxLineLength(n int) { c.maxLine = n }
 // SetMaxHeaderSize sets transport.max_header_size: a milter's header
 // edits may not make the header section larger than a client's may be.
 func (c *Check) SetMaxHeaderSize(n int64) { c.maxHeader = n }
+
+// SetMaxMessageSize sets the connector's max_message_size: a milter's
+// replacement body may not make the message larger than a client's may
+// be (a milter failure, found as the chunks arrive). 0: no bound but
+// maxReplacedBody.
+func (c *Check) SetMaxMessageSize(n int64) { c.maxSize = n }
+
+// replacedLimit is the most a message with a replaced body may hold.
+func (c *Check) replacedLimit() (int64, string) {
+	if c.maxSize > 0 {
+		return c.maxSize, "max_message_size"
+	}
+	return maxReplacedBody, "the replacement bound"
+}
 
 // longestLine is the length of b's longest line, its CRLF included.
 func longestLine(b []byte) int {
@@ -633,7 +649,8 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	}
 	var mods []reply
 	var final reply
-	size := 0
+	limit, limitName := s.c.replacedLimit()
+	size := int64(m.headerLen()) // the header section the replacement follows
 	for {
 		r, err := s.await(et)
 		if err != nil {
@@ -648,9 +665,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 			break
 		}
 		if r.code == repReplBody {
-			size += len(r.body)
-			if size > maxReplacedBody {
-				return s.fail(stEOM, protoErr("replacement body over %d octets", maxReplacedBody))
+			size += int64(len(r.body))
+			if size > limit {
+				// A client's message that large is refused (552
+				// 5.3.4); a milter's replacement may not make one.
+				return s.fail(stEOM, protoErr("replacement body makes the message over %d octets (%s)", limit, limitName))
 			}
 			if bytes.IndexByte(r.body, 0) >= 0 {
 				// A client's body with a NUL is refused (554 5.6.0); a
@@ -751,10 +770,14 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			return v, protoErr("header field with a line of %d octets after the milter's edits, over max_line_length %d", n, s.c.maxLine)
 		}
 		t.Content = m.bytes()
+		if limit, name := s.c.replacedLimit(); replaced && int64(len(t.Content)) > limit {
+			// Line ends made CRLF may have grown it past the limit.
+			return v, protoErr("replacement body makes the message %d octets, over %d (%s)", len(t.Content), limit, name)
+		}
 	}
 	if replaced && t.Rest != nil {
 		// A spooled message's body replaced: Content is now the whole
-		// message, held in memory (bounded by maxReplacedBody).
+		// message, held in memory (bounded by max_message_size).
 		t.Rest, t.RestLen = nil, 0
 	}
 	t.Rcpts = rs.list()
