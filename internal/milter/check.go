@@ -649,6 +649,9 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	}
 	var mods []reply
 	var final reply
+	// The replacement body's chunks are joined as they arrive: one
+	// buffer, not every packet kept until the end as well.
+	var replacement []byte
 	limit, limitName := s.c.replacedLimit()
 	size := int64(m.headerLen()) // the header section the replacement follows
 	for {
@@ -677,6 +680,8 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 				// would refuse it and the sender get a bounce.
 				return s.fail(stEOM, protoErr("replacement body has a NUL octet"))
 			}
+			replacement = append(replacement, r.body...)
+			r.body = nil
 		}
 		if len(mods) >= maxModifications {
 			return s.fail(stEOM, protoErr("more than %d modifications", maxModifications))
@@ -690,7 +695,7 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 		return s.verdict(stEOM, final)
 	}
 	s.c.met.reply(s.c.cfg.Name, stEOM, final.code)
-	v, err := s.apply(m, mods, t)
+	v, err := s.apply(m, mods, replacement, t)
 	if err != nil {
 		return s.fail(stEOM, err)
 	}
@@ -699,11 +704,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 
 // apply makes the modifications a milter sent at end of message, in
 // order, to t; those whose action it did not negotiate are logged and
-// ignored.
-func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verdict, error) {
+// ignored. body is the replacement body, its chunks (the REPLBODY
+// replies in mods) joined.
+func (s *session) apply(m message, mods []reply, body []byte, t *smtp.Transaction) (smtp.Verdict, error) {
 	var v smtp.Verdict
 	edited := false
-	var body []byte
 	replaced := false
 	rs := newRcptSet(t.Rcpts)
 	for _, r := range mods {
@@ -728,7 +733,6 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			}
 			edited = true
 		case repReplBody:
-			body = append(body, r.body...)
 			replaced = true
 		case repAddRcpt:
 			// The session admits it by RCPT's rules (or drops and logs
