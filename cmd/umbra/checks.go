@@ -77,6 +77,7 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		}
 		m.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as a client's body
 		m.SetMaxHeaderSize(int64(e.cfg.Load().Transport.MaxHeaderSize))                  // as a client's header section
+		m.SetMaxMessageSize(int64(rc.Limits.MaxMessageSize))                             // as a client's message
 		checks = append(checks, m)
 	}
 	return checks, nil

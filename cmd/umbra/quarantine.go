@@ -111,7 +111,10 @@ type quarantineResult struct {
 	Total  int                 `json:"total"`
 	Done   []string            `json:"done"`
 	Failed []quarantineFailure `json:"failed"`
-	Notes  map[string]string   `json:"notes,omitempty"` // what a done id's answer added
+	// Already are the ids a release found released before (being
+	// delivered or gone): not a failure, and not counted as done.
+	Already []string          `json:"already,omitempty"`
+	Notes   map[string]string `json:"notes,omitempty"` // what an already released id's answer said
 }
 
 type quarantineFailure struct {
@@ -131,6 +134,9 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 	past := map[string]string{"release": "released", "delete": "deleted"}[action]
 	res := quarantineResult{Action: action, DSN: dsn, Total: len(ids), Done: []string{}, Failed: []quarantineFailure{}}
 	if action == "release" {
+		res.Already = []string{}
+	}
+	if action == "release" {
 		defer func() { // released messages are due: now, or at the next start
 			if len(res.Done) > 0 {
 				stoppingNote(cmd, c)
@@ -143,12 +149,17 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 		note, err := c.QuarantineAction(id, action, dsn)
 		err = apiErr(err)
 		if err == nil {
-			res.Done = append(res.Done, id)
 			if note != "" {
+				// Released before (also by an earlier id of this
+				// list): the state asked for holds, but this command
+				// released nothing.
+				res.Already = append(res.Already, id)
 				if res.Notes == nil {
 					res.Notes = map[string]string{}
 				}
-				res.Notes[id] = note // e.g. "already released"
+				res.Notes[id] = note // "already released from quarantine: …"
+			} else {
+				res.Done = append(res.Done, id)
 			}
 			if !wantJSON(cmd) {
 				if note == "" {
@@ -183,7 +194,11 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 			return err
 		}
 	} else {
-		fmt.Fprintf(out, "%d of %d %s\n", len(res.Done), len(ids), past)
+		if len(res.Already) > 0 {
+			fmt.Fprintf(out, "%d of %d %s, %d already released\n", len(res.Done), len(ids), past, len(res.Already))
+		} else {
+			fmt.Fprintf(out, "%d of %d %s\n", len(res.Done), len(ids), past)
+		}
 	}
 	if len(res.Failed) > 0 {
 		var names []string

@@ -93,14 +93,21 @@ func TestCLIQuarantine(t *testing.T) {
 		t.Fatal("message resume released a quarantined message")
 	}
 	// The same id twice: the second is already released (it is being
-	// delivered or gone by then), which is not an error to retry.
+	// delivered or gone by then), which is not an error to retry, and
+	// not a second release either (rt39 F2: "2 of 2 released").
 	if out, code := cli(t, cfg, "queue", "quarantine", "release", held["q-0"].ID, held["q-0"].ID); code != 0 ||
-		!strings.Contains(out, held["q-0"].ID+" released\n") || !strings.Contains(out, "already released") {
+		!strings.Contains(out, held["q-0"].ID+" released\n") || !strings.Contains(out, "already released") ||
+		!strings.Contains(out, "1 of 2 released, 1 already released\n") {
 		t.Fatalf("release: exit %d %s", code, out)
 	}
 	waitArrived(t, r, []string{"q-0"}, d)
-	if out, code := cli(t, cfg, "queue", "quarantine", "release", held["q-0"].ID); code != 0 || !strings.Contains(out, "already released") {
+	if out, code := cli(t, cfg, "queue", "quarantine", "release", held["q-0"].ID); code != 0 || !strings.Contains(out, "already released") ||
+		!strings.Contains(out, "0 of 1 released, 1 already released\n") {
 		t.Fatalf("release after delivery: exit %d %s", code, out)
+	}
+	if out, code := cli(t, cfg, "queue", "quarantine", "release", "--json", held["q-0"].ID); code != 0 ||
+		!strings.Contains(out, `"done": []`) || !strings.Contains(out, `"already": [`) {
+		t.Fatalf("release --json after delivery: exit %d %s", code, out)
 	}
 	if out, code := cli(t, cfg, "queue", "quarantine", "delete", held["q-1"].ID); code != 0 || !strings.Contains(out, "deleted") {
 		t.Fatalf("delete: exit %d %s", code, out)

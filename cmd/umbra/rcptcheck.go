@@ -85,7 +85,7 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 			case verdict == recipients.Unknown:
 				c.RCPT = "550 5.1.1 Recipient address rejected: user unknown (refused at RCPT: no directory source knows it)"
 			case v.ModeOf(domain) == recipients.ModeCallout:
-				c.RCPT = "callout: the next hop is asked at RCPT (not asked here); its 5xx refuses with 550 5.1.1"
+				c.RCPT = "callout: the next hop is asked at RCPT (not asked here); its 5.1.x refusal refuses with 550 5.1.1, another 5xx is passed on"
 			case errors.Is(err, recipients.ErrDirectoryFailure):
 				c.RCPT = fmt.Sprintf("451 4.4.3 directory server failure: cannot be verified now (%v)", err)
 			default:

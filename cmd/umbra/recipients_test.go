@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -397,4 +400,93 @@ func TestRcptQuotedLocalPart(t *testing.T) {
 	startUmbra(t, hubCfg, hubAddr)
 	wantReplies(t, "quoted", rcptReplies(t, hubAddr, `"john.doe"@example.test`, `"a b"@example.test`, `"x@ext.example"@example.test`),
 		map[string]string{`"john.doe"@example.test`: "250", `"a b"@example.test`: "501 5.1.3", `"x@ext.example"@example.test`: "501 5.1.3"})
+}
+
+// scriptedHub is a next hop on real TCP that answers RCPT from replies
+// (default 250) and counts the RCPTs per address. Sessions end at QUIT.
+func scriptedHub(t *testing.T, listen string, replies map[string]string) func(addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	asked := map[string]int{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				r := bufio.NewReader(c)
+				fmt.Fprintf(c, "220 hub.test ESMTP\r\n")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					cmd := strings.ToUpper(strings.TrimSpace(line))
+					switch {
+					case strings.HasPrefix(cmd, "EHLO"):
+						fmt.Fprintf(c, "250-hub.test\r\n250 8BITMIME\r\n")
+					case strings.HasPrefix(cmd, "RCPT TO:<"):
+						a := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(line)[len("RCPT TO:<"):], ">"))
+						mu.Lock()
+						asked[a]++
+						mu.Unlock()
+						if rep, ok := replies[a]; ok {
+							fmt.Fprintf(c, "%s\r\n", rep)
+						} else {
+							fmt.Fprintf(c, "250 2.1.5 ok\r\n")
+						}
+					case cmd == "QUIT":
+						fmt.Fprintf(c, "221 bye\r\n")
+						return
+					default:
+						fmt.Fprintf(c, "250 2.0.0 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return func(a string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked[a]
+	}
+}
+
+// rt39 F3: the edge's callout passes on a hub's refusal that is not
+// about the mailbox's existence (552 5.2.2 mailbox full, 550 5.7.1
+// policy) and does not cache it: the next RCPT asks again. Only a 5.1.x
+// answer is an unknown user, refused with 550 5.1.1 and cached.
+func TestEdgeCalloutPassesOnHubRefusal(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
+	asked := scriptedHub(t, hubAddr, map[string]string{
+		"full@example.test": "552 5.2.2 mailbox full",
+		"pol@example.test":  "550 5.7.1 policy refusal",
+		"gone@example.test": "550 5.1.1 no such user",
+	})
+	edge := startUmbra(t, rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s"), edgeAddr)
+	want := map[string]string{
+		"full@example.test":  "552 5.2.2 Recipient address rejected by the next hop: mailbox full",
+		"pol@example.test":   "550 5.7.1 Recipient address rejected by the next hop: policy refusal",
+		"gone@example.test":  "550 5.1.1",
+		"alice@example.test": "250",
+	}
+	addrs := []string{"full@example.test", "pol@example.test", "gone@example.test", "alice@example.test"}
+	wantReplies(t, "first", rcptReplies(t, edgeAddr, addrs...), want)
+	wantReplies(t, "second", rcptReplies(t, edgeAddr, addrs...), want)
+	if asked("full@example.test") != 2 || asked("pol@example.test") != 2 || asked("gone@example.test") != 1 || asked("alice@example.test") != 1 {
+		t.Errorf("callouts per address: full %d pol %d gone %d alice %d (want 2 2 1 1: refusals not cached)",
+			asked("full@example.test"), asked("pol@example.test"), asked("gone@example.test"), asked("alice@example.test"))
+	}
+	if t.Failed() {
+		edge.dumpLog()
+	}
 }

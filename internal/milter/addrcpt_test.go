@@ -122,3 +122,61 @@ func TestMilterEditsBoundedLikeAClient(t *testing.T) {
 		})
 	}
 }
+
+// rt39 F1: a replacement body that makes the message larger than the
+// connector's max_message_size (a client's would get 552 5.3.4) is a
+// milter failure (on_failure: tempfail here), found while the chunks
+// arrive: before, a 50 MB replacement was accepted over a 36 MiB limit.
+// The milter sends chunks past the limit; umbra stops reading them.
+func TestMilterReplacedBodyOverMaxMessageSize(t *testing.T) {
+	for name, chunks := range map[string]int{"far over": 40, "just over": 3} {
+		t.Run(name, func(t *testing.T) {
+			addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+				if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+					return
+				}
+				line := strings.Repeat("x", 900) + "\r\n"
+				chunk := []byte(strings.Repeat(line, 50)) // 45,100 octets
+				for i := 0; i < chunks; i++ {
+					if _, err := c.Write(appendPacket(nil, repReplBody, chunk)); err != nil {
+						return
+					}
+				}
+				c.Write(appendPacket(nil, repAccept, nil))
+				readPacket(r)
+			})
+			q := &fakeQueue{}
+			conf := milterConf(addr, "") + "    limits: {max_message_size: 100KiB}\n"
+			d := dial(t, startMTA(t, q, conf))
+			d.cmd("EHLO client.test", "250")
+			if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "451 4.7.1") || q.count() != 0 {
+				t.Fatalf("end of data %q, queued %d", got, q.count())
+			}
+		})
+	}
+}
+
+// A replacement within max_message_size is applied.
+func TestMilterReplacedBodyUnderMaxMessageSize(t *testing.T) {
+	line := strings.Repeat("x", 900) + "\r\n"
+	chunk := []byte(strings.Repeat(line, 50))
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+			return
+		}
+		b := appendPacket(nil, repReplBody, chunk)
+		b = appendPacket(b, repReplBody, chunk)
+		c.Write(appendPacket(b, repAccept, nil))
+		readPacket(r)
+	})
+	q := &fakeQueue{}
+	conf := milterConf(addr, "") + "    limits: {max_message_size: 100KiB}\n"
+	d := dial(t, startMTA(t, q, conf))
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "250") || q.count() != 1 {
+		t.Fatalf("end of data %q, queued %d", got, q.count())
+	}
+	if _, body := q.last(t); !strings.HasSuffix(body, "\r\n\r\n"+string(chunk)+string(chunk)) {
+		t.Fatalf("body not replaced (%d octets)", len(body))
+	}
+}

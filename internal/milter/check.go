@@ -33,10 +33,12 @@ type Check struct {
 	maxLine  int // SetMaxLineLength
 	// maxHeader is transport.max_header_size (SetMaxHeaderSize).
 	maxHeader int64
-	hostname  string
-	log       *slog.Logger
-	met       *Metrics
-	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	// maxSize is the connector's max_message_size (SetMaxMessageSize).
+	maxSize  int64
+	hostname string
+	log      *slog.Logger
+	met      *Metrics
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // New makes the check of one configured milter. hostname is the
@@ -49,6 +51,20 @@ func (c *Check) SetMaxLineLength(n int) { c.maxLine = n }
 // SetMaxHeaderSize sets transport.max_header_size: a milter's header
 // edits may not make the header section larger than a client's may be.
 func (c *Check) SetMaxHeaderSize(n int64) { c.maxHeader = n }
+
+// SetMaxMessageSize sets the connector's max_message_size: a milter's
+// replacement body may not make the message larger than a client's may
+// be (a milter failure, found as the chunks arrive). 0: no bound but
+// maxReplacedBody.
+func (c *Check) SetMaxMessageSize(n int64) { c.maxSize = n }
+
+// replacedLimit is the most a message with a replaced body may hold.
+func (c *Check) replacedLimit() (int64, string) {
+	if c.maxSize > 0 {
+		return c.maxSize, "max_message_size"
+	}
+	return maxReplacedBody, "the replacement bound"
+}
 
 // longestLine is the length of b's longest line, its CRLF included.
 func longestLine(b []byte) int {
@@ -633,7 +649,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	}
 	var mods []reply
 	var final reply
-	size := 0
+	// The replacement body's chunks are joined as they arrive: one
+	// buffer, not every packet kept until the end as well.
+	var replacement []byte
+	limit, limitName := s.c.replacedLimit()
+	size := int64(m.headerLen()) // the header section the replacement follows
 	for {
 		r, err := s.await(et)
 		if err != nil {
@@ -648,9 +668,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 			break
 		}
 		if r.code == repReplBody {
-			size += len(r.body)
-			if size > maxReplacedBody {
-				return s.fail(stEOM, protoErr("replacement body over %d octets", maxReplacedBody))
+			size += int64(len(r.body))
+			if size > limit {
+				// A client's message that large is refused (552
+				// 5.3.4); a milter's replacement may not make one.
+				return s.fail(stEOM, protoErr("replacement body makes the message over %d octets (%s)", limit, limitName))
 			}
 			if bytes.IndexByte(r.body, 0) >= 0 {
 				// A client's body with a NUL is refused (554 5.6.0); a
@@ -658,6 +680,8 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 				// would refuse it and the sender get a bounce.
 				return s.fail(stEOM, protoErr("replacement body has a NUL octet"))
 			}
+			replacement = append(replacement, r.body...)
+			r.body = nil
 		}
 		if len(mods) >= maxModifications {
 			return s.fail(stEOM, protoErr("more than %d modifications", maxModifications))
@@ -671,7 +695,7 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 		return s.verdict(stEOM, final)
 	}
 	s.c.met.reply(s.c.cfg.Name, stEOM, final.code)
-	v, err := s.apply(m, mods, t)
+	v, err := s.apply(m, mods, replacement, t)
 	if err != nil {
 		return s.fail(stEOM, err)
 	}
@@ -680,11 +704,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 
 // apply makes the modifications a milter sent at end of message, in
 // order, to t; those whose action it did not negotiate are logged and
-// ignored.
-func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verdict, error) {
+// ignored. body is the replacement body, its chunks (the REPLBODY
+// replies in mods) joined.
+func (s *session) apply(m message, mods []reply, body []byte, t *smtp.Transaction) (smtp.Verdict, error) {
 	var v smtp.Verdict
 	edited := false
-	var body []byte
 	replaced := false
 	rs := newRcptSet(t.Rcpts)
 	for _, r := range mods {
@@ -709,7 +733,6 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			}
 			edited = true
 		case repReplBody:
-			body = append(body, r.body...)
 			replaced = true
 		case repAddRcpt:
 			// The session admits it by RCPT's rules (or drops and logs
@@ -751,10 +774,14 @@ func (s *session) apply(m message, mods []reply, t *smtp.Transaction) (smtp.Verd
 			return v, protoErr("header field with a line of %d octets after the milter's edits, over max_line_length %d", n, s.c.maxLine)
 		}
 		t.Content = m.bytes()
+		if limit, name := s.c.replacedLimit(); replaced && int64(len(t.Content)) > limit {
+			// Line ends made CRLF may have grown it past the limit.
+			return v, protoErr("replacement body makes the message %d octets, over %d (%s)", len(t.Content), limit, name)
+		}
 	}
 	if replaced && t.Rest != nil {
 		// A spooled message's body replaced: Content is now the whole
-		// message, held in memory (bounded by maxReplacedBody).
+		// message, held in memory (bounded by max_message_size).
 		t.Rest, t.RestLen = nil, 0
 	}
 	t.Rcpts = rs.list()

@@ -17,8 +17,9 @@
 //     message timeout) and the server's context cuts them short at
 //     shutdown; the replay of a message also stops (a failure, reason
 //     "cancelled") when the session's check context ends — the client
-//     hung up. A packet is 1 to 1 MiB long; replacement bodies are
-//     bounded, and so is the number of modifications per message
+//     hung up. A packet is 1 to 1 MiB long; a replacement body may
+//     not make the message larger than the connector's max_message_size
+//     (SetMaxMessageSize; checked as its chunks arrive), and so is the number of modifications per message
 //     (maxModifications); recipient edits cost constant time each. Anything malformed, a timeout or a dead connection fails
 //     the milter for the rest of the session: on_failure tempfail
 //     answers 451 4.7.1 to that command and every later one, accept

@@ -208,6 +208,9 @@ func (m *message) replaceBody(b []byte) {
 
 // crlf turns every bare LF and bare CR into CRLF.
 func crlf(b []byte) []byte {
+	if !hasBareLineEnd(b) {
+		return b // no copy of a body already in CRLF
+	}
 	out := make([]byte, 0, len(b)+len(b)/32)
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
@@ -221,4 +224,18 @@ func crlf(b []byte) []byte {
 		}
 	}
 	return out
+}
+
+// hasBareLineEnd reports whether b has a CR not followed by LF or an LF
+// not preceded by CR.
+func hasBareLineEnd(b []byte) bool {
+	for i, c := range b {
+		switch {
+		case c == '\r' && (i+1 == len(b) || b[i+1] != '\n'):
+			return true
+		case c == '\n' && (i == 0 || b[i-1] != '\r'):
+			return true
+		}
+	}
+	return false
 }

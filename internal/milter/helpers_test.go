@@ -110,6 +110,7 @@ receive_connectors:
 			}
 			c.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as cmd/umbra does
 			c.SetMaxHeaderSize(64 << 10)                                                     // a small transport.max_header_size
+			c.SetMaxMessageSize(int64(rc.Limits.MaxMessageSize))                             // as cmd/umbra does
 			out = append(out, c)
 		}
 		return out, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -141,6 +142,9 @@ func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
 	if v != CannotDecide {
 		return v, nil
 	}
+	if rf := (*Refusal)(nil); errors.As(err, &rf) {
+		return CannotDecide, err // an answer, just not about the mailbox's existence
+	}
 	if cached && age < StaleFactor*c.ttl(e.Known) {
 		return verdictOf(e.Known), nil // the next hop cannot answer: the last answer decides
 	}
@@ -172,6 +176,69 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 func mailboxRefusal(reply string) bool {
 	code, rest, _ := strings.Cut(reply, " ")
 	return len(code) == 3 && code[0] == '5' && strings.HasPrefix(rest, "5.1.")
+}
+
+// Refusal is the error of a CannotDecide verdict whose next hop refused
+// the address with a 5xx reply that does not say the mailbox does not
+// exist (its enhanced code is not 5.1.x: a full mailbox, a policy
+// refusal, or no enhanced code at all). It is not cached; the SMTP
+// session passes the next hop's code on (Postfix's
+// reject_unverified_recipient does the same).
+type Refusal struct {
+	Code     int    // 500–599
+	Enhanced [3]int // class 5; {5, 0, 0} when the reply had none
+	Text     string // the next hop's text, printable ASCII, at most maxRefusalText
+}
+
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("the next hop refused it: %d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Text)
+}
+
+// maxRefusalText bounds the next hop's text passed on.
+const maxRefusalText = 200
+
+// parseRefusal reads a 5xx reply ("552 5.2.2 mailbox full") as the
+// Verifier gives it.
+func parseRefusal(reply string) *Refusal {
+	r := &Refusal{Code: 550, Enhanced: [3]int{5, 0, 0}}
+	code, rest, _ := strings.Cut(reply, " ")
+	if n, err := strconv.Atoi(code); err == nil && len(code) == 3 && n >= 500 && n <= 599 {
+		r.Code = n
+	}
+	if ec, text, ok := strings.Cut(rest, " "); ok || ec != "" {
+		if e, good := enhancedCode(ec); good && e[0] == 5 {
+			r.Enhanced, rest = e, text
+		}
+	}
+	t := strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e {
+			return ' '
+		}
+		return c
+	}, rest)
+	if len(t) > maxRefusalText {
+		t = t[:maxRefusalText]
+	}
+	r.Text = strings.TrimSpace(t)
+	return r
+}
+
+// enhancedCode parses "c.s.d" (RFC 3463: class one digit, subject and
+// detail up to three digits).
+func enhancedCode(s string) ([3]int, bool) {
+	var e [3]int
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return e, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || len(p) == 0 || len(p) > 3 || n < 0 || (i == 0 && len(p) != 1) {
+			return e, false
+		}
+		e[i] = n
+	}
+	return e, true
 }
 
 // ask runs one callout for key, sharing it with concurrent askers.
@@ -206,6 +273,13 @@ func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error)
 		return cl.v, cl.err
 	}
 	v, reply, err := c.cfg.Verifier.Verify(ctx, address)
+	if v == Unknown && !mailboxRefusal(reply) {
+		// A full mailbox, a policy refusal: the mailbox may well
+		// exist, so this is no unknown address to remember for
+		// negative_ttl; the sender gets the next hop's reply.
+		cl.v, cl.err = CannotDecide, parseRefusal(reply)
+		return cl.v, cl.err
+	}
 	switch v {
 	case Known, Unknown:
 		// A failed write loses only the memory of the answer; the answer

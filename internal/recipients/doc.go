@@ -38,6 +38,11 @@
 //     delivery the next hop refused with 5.1.x for an address cached as
 //     valid (a mailbox deleted since) replaces the positive answer with a
 //     negative one, so one message is bounced, not a week of them.
+//     Only a 5xx with a 5.1.x enhanced code is a negative answer (the
+//     mailbox does not exist); another 5xx (552 5.2.2 mailbox full,
+//     550 5.7.1 policy, none at all) is CannotDecide with a *Refusal
+//     carrying the next hop's code, never cached, and not overridden by
+//     a stale positive answer: the next hop did answer.
 //
 //   - The organisation's LDAP directory (package ldapdir, configured in
 //     the ldap section): an address with an entry is Known, one without
@@ -55,7 +60,8 @@
 //
 // The receive session maps Unknown to "550 5.1.1" and CannotDecide to
 // "451 4.3.0" ("451 4.4.3" when its error wraps ErrDirectoryFailure: a
-// directory server that cannot answer); no mode ever turns "cannot decide" into acceptance, and a
+// directory server that cannot answer; the next hop's own code when it
+// is a *Refusal); no mode ever turns "cannot decide" into acceptance, and a
 // next hop that is down never turns a cached positive answer into a
 // refusal. The postmaster address (RFC 5321 §4.5.1) is the session's to
 // let through before it asks. Final delivery into Maildir asks the same

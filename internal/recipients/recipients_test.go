@@ -341,3 +341,70 @@ func TestLoadFileReadsUpToItsLimit(t *testing.T) {
 		t.Errorf("a 1 GiB recipients file: %v", err)
 	}
 }
+
+// rt39 F3: only a 5.1.x refusal says the mailbox does not exist. A full
+// mailbox or a policy refusal is passed on with the next hop's code
+// (Refusal) and not cached as unknown — before, both became a cached
+// "550 5.1.1 user unknown" for negative_ttl. A stale positive answer
+// does not override such a refusal either: the next hop did answer.
+func TestCalloutPassesOnRefusalsThatAreNotUnknown(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	replies := map[string]string{
+		"full@corp.test":  "552 5.2.2 mailbox full",
+		"pol@corp.test":   "550 5.7.1 policy refusal\x01",
+		"bare@corp.test":  "554 no thanks",
+		"gone@corp.test":  "550 5.1.1 no such user",
+		"moved@corp.test": "551 5.1.6 moved",
+	}
+	calls := map[string]int{}
+	var mu sync.Mutex
+	v := verifierFunc(func(_ context.Context, a string) (Verdict, string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[a]++
+		if r, ok := replies[a]; ok {
+			return Unknown, r, nil
+		}
+		return Known, "250 2.1.5 ok", nil
+	})
+	cache := &memCache{m: map[string]Entry{}}
+	c := NewCallout(CalloutConfig{Verifier: v, Cache: cache, Now: clk.Now})
+	want := map[string]*Refusal{
+		"full@corp.test": {Code: 552, Enhanced: [3]int{5, 2, 2}, Text: "mailbox full"},
+		"pol@corp.test":  {Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "policy refusal"},
+		"bare@corp.test": {Code: 554, Enhanced: [3]int{5, 0, 0}, Text: "no thanks"},
+	}
+	for range 2 {
+		for a, w := range want {
+			verdict, err := c.Lookup(ctx, a)
+			var rf *Refusal
+			if verdict != CannotDecide || !errors.As(err, &rf) || *rf != *w {
+				t.Errorf("%s: %v %v, want refusal %+v", a, verdict, err, w)
+			}
+		}
+		for _, a := range []string{"gone@corp.test", "moved@corp.test"} {
+			if verdict, err := c.Lookup(ctx, a); verdict != Unknown || err != nil {
+				t.Errorf("%s: %v %v, want unknown", a, verdict, err)
+			}
+		}
+	}
+	for a := range want {
+		if _, ok := cache.m[a]; ok || calls[a] != 2 {
+			t.Errorf("%s: cached %v, asked %d times (want not cached, asked each time)", a, ok, calls[a])
+		}
+	}
+	if calls["gone@corp.test"] != 1 {
+		t.Errorf("a 5.1.1 answer was not cached: asked %d times", calls["gone@corp.test"])
+	}
+	// A positive answer gone stale, then the mailbox is full: the
+	// refusal is passed on, not the stale acceptance.
+	if verdict, _ := c.Lookup(ctx, "ok@corp.test"); verdict != Known {
+		t.Fatal("ok not known")
+	}
+	clk.Advance(8 * 24 * time.Hour)
+	replies["ok@corp.test"] = "552 5.2.2 mailbox full"
+	if verdict, err := c.Lookup(ctx, "ok@corp.test"); verdict != CannotDecide || err == nil {
+		t.Errorf("stale positive answer over a refusal: %v %v", verdict, err)
+	}
+}

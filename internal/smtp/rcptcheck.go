@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"errors"
+	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -23,7 +24,9 @@ var (
 func (s *Server) SetRecipients(v *recipients.Validator) { s.rcptv.Store(v) }
 
 // validateRcpt decides a recipient at an accepted domain before it is
-// taken: unknown → 550 5.1.1, undecidable → 451 4.3.0. The postmaster
+// taken: unknown → 550 5.1.1, undecidable → 451 4.3.0, refused by a
+// callout's next hop for another reason than an unknown mailbox → its
+// own code (recipients.Refusal). The postmaster
 // mailbox of every accepted domain is always accepted (RFC 5321 §4.5.1).
 // Addresses outside the accepted domains are relaying, decided by the
 // rights alone. A server built without a validator (only the package's
@@ -41,6 +44,13 @@ func (s *session) validateRcpt(a Address) error {
 	case recipients.Unknown:
 		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "unknown")
 		return replyUnknownRcpt
+	}
+	if rf := (*recipients.Refusal)(nil); errors.As(err, &rf) {
+		// The next hop refused it for another reason than an unknown
+		// mailbox (full, policy): its code, not "user unknown".
+		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "refused by the next hop", "code", rf.Code)
+		return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
+			Message: strings.TrimSpace("Recipient address rejected by the next hop: " + rf.Text)}
 	}
 	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
 	if errors.Is(err, recipients.ErrDirectoryFailure) {

@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -102,5 +103,35 @@ func TestRecipientCaseFoldsASCIIOnly(t *testing.T) {
 	want := []string{"KELVIN@example.test", "STRAßE@example.test", "Someone@relay.test"}
 	if !slices.Equal(got, want) {
 		t.Errorf("queued recipients %q, want %q", got, want)
+	}
+}
+
+// refusing is a callout whose next hop refused every address for a
+// reason other than an unknown mailbox.
+type refusing struct{ r *recipients.Refusal }
+
+func (f refusing) Lookup(context.Context, string) (recipients.Verdict, error) {
+	return recipients.CannotDecide, f.r
+}
+
+// rt39 F3: a callout's refusal that is not about the mailbox's existence
+// (552 5.2.2 mailbox full, 550 5.7.1 policy) reaches the sender with the
+// next hop's code, not as 550 5.1.1 user unknown.
+func TestRecipientRefusalPassedOn(t *testing.T) {
+	for _, rf := range []*recipients.Refusal{
+		{Code: 552, Enhanced: [3]int{5, 2, 2}, Text: "mailbox full"},
+		{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "policy refusal"},
+	} {
+		v := recipients.NewValidator([]recipients.DomainMode{{Pattern: "relay.test", Mode: recipients.ModeCallout}},
+			recipients.Chain{}, refusing{rf})
+		s := startServer(t, &fakeQueue{}, connectors(t, anon)...)
+		s.SetRecipients(v)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		want := fmt.Sprintf("%d %d.%d.%d Recipient address rejected by the next hop: %s", rf.Code, rf.Enhanced[0], rf.Enhanced[1], rf.Enhanced[2], rf.Text)
+		d.cmd("RCPT TO:<someone@relay.test>", want)
+		d.cmd("QUIT", "221")
 	}
 }
