@@ -106,11 +106,11 @@ func TestRecipientCaseFoldsASCIIOnly(t *testing.T) {
 	}
 }
 
-// refusing is a callout whose next hop refused every address for a
+// refusingCallout is a callout whose next hop refused every address for a
 // reason other than an unknown mailbox.
-type refusing struct{ r *recipients.Refusal }
+type refusingCallout struct{ r *recipients.Refusal }
 
-func (f refusing) Lookup(context.Context, string) (recipients.Verdict, error) {
+func (f refusingCallout) Lookup(context.Context, string) (recipients.Verdict, error) {
 	return recipients.CannotDecide, f.r
 }
 
@@ -123,7 +123,7 @@ func TestRecipientRefusalPassedOn(t *testing.T) {
 		{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "policy refusal"},
 	} {
 		v := recipients.NewValidator([]recipients.DomainMode{{Pattern: "relay.test", Mode: recipients.ModeCallout}},
-			recipients.Chain{}, refusing{rf})
+			recipients.Chain{}, refusingCallout{rf})
 		s := startServer(t, &fakeQueue{}, connectors(t, anon)...)
 		s.SetRecipients(v)
 		d := dial(t, s, "")
