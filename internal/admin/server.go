@@ -736,7 +736,19 @@ func (s *Server) routes() http.Handler {
 			w.Header().Set("X-Umbra-Track-Skipped", err.Error())
 			err = nil
 		}
-		reply(w, es, err)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		// The log holds each value as shown already (a byte as \xNN,
+		// the text \xNN doubled: jsonsafe.TextBytes), as umbra track
+		// prints it: written as it is, not escaped a second time.
+		w.Header().Set("Content-Type", "application/json")
+		b, jerr := json.Marshal(es)
+		if jerr != nil {
+			b, _ = json.Marshal(map[string]string{"error": jerr.Error()})
+		}
+		w.Write(append(jsonsafe.Escape(b), '\n'))
 	})
 	mux.HandleFunc("GET /v1/messages", func(w http.ResponseWriter, r *http.Request) {
 		f, err := filterOf(r.URL.Query())
