@@ -75,11 +75,11 @@ func newConfigCmd() *cobra.Command {
 						}
 					}
 				case ok:
-					return refuse(strings.Split(es.Error(), "\n"), fmt.Errorf("%s is not valid", args[0]))
+					return refuse(strings.Split(es.Error(), "\n"), fmt.Errorf("%s is not valid", jsonsafe.TextBytes(args[0])))
 				case !wantJSON(cmd):
 					return &exitError{code: exitConfig, err: errors.New(jsonsafe.TextBytes(err.Error()))} // one line: main prints it
 				default:
-					return refuse([]string{err.Error()}, err)
+					return refuse([]string{err.Error()}, errors.New(jsonsafe.TextBytes(err.Error())))
 				}
 			}
 			if f := checkConfig(cfg); f != nil || pathErrs != nil {
@@ -91,7 +91,7 @@ func newConfigCmd() *cobra.Command {
 					r.add(f.summary, errors.New(strings.Join(f.detail, "\n")))
 				}
 				f = r.failure()
-				return refuse(f.detail, fmt.Errorf("%s%s", args[0], f.summary))
+				return refuse(f.detail, fmt.Errorf("%s%s", jsonsafe.TextBytes(args[0]), f.summary))
 			}
 			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)
 			// Smart hosts given by name are looked up with the server's

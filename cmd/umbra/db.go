@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"umbra/internal/admin"
 	"umbra/internal/queue"
 )
 
@@ -48,6 +49,12 @@ func newDBCmd() *cobra.Command {
 			n, skipped, err := c.BackupWith(ctx, args[0], skip)
 			if err != nil && ctx.Err() != nil {
 				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", shown(args[0]))}
+			}
+			var ae *admin.APIError
+			if err != nil && !errors.As(err, &ae) {
+				// Refused here (the file exists, its directory is
+				// missing): the text names the file as given, once.
+				err = shownErr(err)
 			}
 			if err != nil {
 				return apiErr(err)
@@ -89,19 +96,19 @@ func newDBCmd() *cobra.Command {
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
 			if force, _ := cmd.Flags().GetBool("force"); !force {
 				if err := queue.CheckBackupOrigin(args[0], cfg.Server.Name); err != nil {
-					return &exitError{code: exitFailure, err: fmt.Errorf("restore: %w", err)}
+					return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %w", err))}
 				}
 			}
 			unverified, _ := cmd.Flags().GetBool("unverified")
 			// A machine rebuilt after its disk died has no data directory
 			// yet: made as umbra serve makes it.
 			if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
-				return &exitError{code: exitFailure, err: fmt.Errorf("restore: data directory: %w", err)}
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: data directory: %w", err))}
 			}
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold)})
 			if err != nil {
-				return &exitError{code: exitFailure, err: err}
+				return &exitError{code: exitFailure, err: shownErr(err)}
 			}
 			if wantJSON(cmd) {
 				out := map[string]any{"file": shown(args[0]), "database": shown(path)}
@@ -168,9 +175,10 @@ func newDBCmd() *cobra.Command {
 					err = fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
 						"its pages were read, its content cannot be checked", args[0], err)
 				default:
-					err = fmt.Errorf("verify: the backup %s is damaged: %v", shown(args[0]), err)
+					err = fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)
 				}
 			}
+			err = shownErr(err) // file names as given, once
 			if wantJSON(cmd) {
 				// The verdict on standard output too, for a script; the
 				// exit code stays the verdict.
@@ -221,3 +229,21 @@ func registerRetention(reg prometheus.Registerer, duplicateRecords func() int) {
 // byte that is not UTF-8 as \xNN, and the text \xNN with its backslash
 // doubled (jsonsafe.TextBytes), so that two names read apart.
 func shown(name string) string { return jsonsafe.TextBytes(name) }
+
+// shownError is an error of this command (not the daemon's answer, which
+// comes escaped already) whose text names files as given: its text is
+// written by the one rule (shown), so that two names read apart there
+// too. It unwraps to the error, whose kind decides the exit status.
+type shownError struct{ err error }
+
+func (e shownError) Error() string { return shown(e.err.Error()) }
+func (e shownError) Unwrap() error { return e.err }
+
+// shownErr is err with its text written by the rule (shownError); nil
+// stays nil.
+func shownErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return shownError{err}
+}

@@ -45,9 +45,10 @@ func newDKIMCmd() *cobra.Command {
 			if err := writeKeyFile(path, pemBytes); err != nil {
 				// An I/O failure (no such directory, no room, no
 				// permission) is not a usage error: exit 1, not 64.
-				return &exitError{code: exitFailure, err: err}
+				return &exitError{code: exitFailure, err: shownErr(err)} // the file as given, once
 			}
 			abs, _ := filepath.Abs(path)
+			abs = shown(abs) // a byte that is not UTF-8 as \xNN, as every answer names a file
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "; %s key written to %s\n", signing.Algorithm(k), abs)
 			fmt.Fprintf(w, "; publish this record, then add the key to the configuration:\n")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,18 @@ import (
 // to stdout or out, and the command exits non-zero with the reason (a
 // spool file missing or cut short, the daemon gone).
 func exportEML(c *admin.Client, id, out string, stdout io.Writer) error {
+	var ae *admin.APIError
+	err := exportEMLTo(c, id, out, stdout)
+	if err != nil && !errors.As(err, &ae) && !errors.As(err, new(*exitError)) {
+		// Refused here (no such directory, no room): the text names
+		// the file as given, once (shownErr); the daemon's answer
+		// comes escaped already.
+		err = shownErr(err)
+	}
+	return err
+}
+
+func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 	dir := os.TempDir()
 	if out != "" {
 		dir = filepath.Dir(out)

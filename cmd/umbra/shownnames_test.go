@@ -40,3 +40,57 @@ func TestConfigCheckFileNamesReadApart(t *testing.T) {
 		t.Errorf("the byte shows %q, the text %q; want \\xe9 and \\\\xe9", shown[byteName], shown[textName])
 	}
 }
+
+// The same holds for every line that names a file umbra was given: the
+// summary of config check, db verify (text and --json, whose error
+// agrees with its file), db restore: the byte shows \xe9, the text
+// \\xe9, never U+FFFD.
+func TestFileNamesReadApartInRefusals(t *testing.T) {
+	dir := t.TempDir()
+	byteName, textName := filepath.Join(dir, "c\xe9.yaml"), filepath.Join(dir, `c\xe9.yaml`)
+	want := map[string]string{byteName: filepath.Join(dir, `c\xe9.yaml`), textName: filepath.Join(dir, `c\\xe9.yaml`)}
+	for _, n := range []string{byteName, textName} {
+		os.WriteFile(n, []byte("server:\n  name: mx.a.test\n  log_levl: debug\n"), 0o600)
+		out, _ := exec.Command(umbraBin, "config", "check", n).CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if last := lines[len(lines)-1]; last != "umbra: "+want[n]+" is not valid" {
+			t.Errorf("config check summary: %q, want the name %q", last, want[n])
+		}
+	}
+	byteDB, textDB := filepath.Join(dir, "b\xe9.db"), filepath.Join(dir, `b\xe9.db`)
+	want = map[string]string{byteDB: filepath.Join(dir, `b\xe9.db`), textDB: filepath.Join(dir, `b\\xe9.db`)}
+	for _, n := range []string{byteDB, textDB} {
+		os.WriteFile(n, []byte("junk\n"), 0o600)
+		out, _ := exec.Command(umbraBin, "db", "verify", n).CombinedOutput()
+		if !strings.Contains(string(out), want[n]) {
+			t.Errorf("db verify: %q, want the name %q", out, want[n])
+		}
+		jout, _ := exec.Command(umbraBin, "db", "verify", "--json", n).Output()
+		var res struct{ File, Error string }
+		if err := json.Unmarshal(jout, &res); err != nil {
+			t.Fatalf("db verify --json: %v\n%s", err, jout)
+		}
+		if res.File != want[n] || !strings.Contains(res.Error, want[n]) || strings.Contains(string(jout), `\ufffd`) {
+			t.Errorf("db verify --json: %s, want the name %q in file and error", jout, want[n])
+		}
+	}
+}
+
+// dkim keygen names the key file it wrote, and the one it refuses to
+// overwrite, by the same rule.
+func TestDKIMKeygenNamesReadApart(t *testing.T) {
+	dir := t.TempDir()
+	byteDir, textDir := filepath.Join(dir, "k\xe9"), filepath.Join(dir, `k\xe9`)
+	want := map[string]string{byteDir: filepath.Join(dir, `k\xe9`), textDir: filepath.Join(dir, `k\\xe9`)}
+	for _, d := range []string{byteDir, textDir} {
+		os.Mkdir(d, 0o700)
+		out, err := exec.Command(umbraBin, "dkim", "keygen", "example.org", "s1", "--out", d).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "written to "+want[d]+"/example.org.s1.key\n") {
+			t.Errorf("keygen: %v %q, want the name %q", err, out, want[d])
+		}
+		out, _ = exec.Command(umbraBin, "dkim", "keygen", "example.org", "s1", "--out", d).CombinedOutput()
+		if !strings.Contains(string(out), want[d]+"/example.org.s1.key exists") {
+			t.Errorf("keygen again: %q, want the name %q", out, want[d])
+		}
+	}
+}

@@ -123,7 +123,7 @@ func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, m
 	}
 	switch {
 	case errors.As(err, &ue):
-		fail(w, http.StatusNotFound, ue.Error())
+		failShown(w, http.StatusNotFound, ue.Error())
 		return false
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err.Error())

@@ -560,7 +560,7 @@ func (s *Server) routes() http.Handler {
 		// A typo in the database name must not look like an empty
 		// dumpster; a configured database without copies is empty.
 		if err := s.checkDumpsterDatabase(r.PathValue("database")); err != nil {
-			fail(w, http.StatusNotFound, err.Error())
+			failShown(w, http.StatusNotFound, err.Error())
 			return
 		}
 		out, err := s.dump.List(r.PathValue("database"), since, limit)
@@ -608,7 +608,7 @@ func (s *Server) routes() http.Handler {
 			s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, err.Error())
 			var ue *queue.UnknownNameError
 			if errors.As(err, &ue) {
-				fail(w, http.StatusNotFound, err.Error())
+				failShown(w, http.StatusNotFound, err.Error())
 			} else {
 				fail(w, http.StatusInternalServerError, err.Error())
 			}
@@ -664,7 +664,7 @@ func (s *Server) routes() http.Handler {
 		for _, a := range v["id"] {
 			id, err := queue.ParseID(a)
 			if err != nil {
-				fail(w, http.StatusBadRequest, err.Error())
+				failShown(w, http.StatusBadRequest, err.Error())
 				return
 			}
 			sel.IDs = append(sel.IDs, id)
@@ -676,7 +676,7 @@ func (s *Server) routes() http.Handler {
 		}
 		if sel.Database != "" {
 			if err := s.checkDumpsterDatabase(sel.Database); err != nil {
-				fail(w, http.StatusNotFound, err.Error())
+				failShown(w, http.StatusNotFound, err.Error())
 				return
 			}
 		}
@@ -736,7 +736,19 @@ func (s *Server) routes() http.Handler {
 			w.Header().Set("X-Umbra-Track-Skipped", err.Error())
 			err = nil
 		}
-		reply(w, es, err)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		// The log holds each value as shown already (a byte as \xNN,
+		// the text \xNN doubled: jsonsafe.TextBytes), as umbra track
+		// prints it: written as it is, not escaped a second time.
+		w.Header().Set("Content-Type", "application/json")
+		b, jerr := json.Marshal(es)
+		if jerr != nil {
+			b, _ = json.Marshal(map[string]string{"error": jerr.Error()})
+		}
+		w.Write(append(jsonsafe.Escape(b), '\n'))
 	})
 	mux.HandleFunc("GET /v1/messages", func(w http.ResponseWriter, r *http.Request) {
 		f, err := filterOf(r.URL.Query())
@@ -843,7 +855,7 @@ func (s *Server) withDumpster(h http.HandlerFunc) http.HandlerFunc {
 func parseID(w http.ResponseWriter, r *http.Request) (queue.ID, bool) {
 	id, err := queue.ParseID(r.PathValue("id"))
 	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
+		failShown(w, http.StatusBadRequest, err.Error())
 		return 0, false
 	}
 	return id, true
@@ -863,6 +875,17 @@ func reply(w http.ResponseWriter, v any, err error) {
 		w.Header().Set("Content-Type", "application/json")
 		writeJSON(w, v)
 	}
+}
+
+// failShown is fail for a refusal whose text already names its values
+// by the rule for bytes from outside (queue.QuoteShown: an unknown name,
+// a malformed message id): passed on as it is, not escaped a second
+// time, so that the name shown is the name given.
+func failShown(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Write(append(jsonsafe.Escape(b), '\n'))
 }
 
 func fail(w http.ResponseWriter, code int, msg string) {

@@ -39,7 +39,22 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	// on (render) leaves it the real name, not the escape shown.
 	"pathEscape": url.PathEscape,
 	"msgAct":     messageActionOffered,
+	"field":      field,
+	// shown: what the operator typed in a filter, echoed by the rule
+	// for bytes from outside (a byte as \xNN, the text \xNN doubled),
+	// never as U+FFFD, so that the form asks the same again.
+	"shown": jsonsafe.TextBytes,
 }).ParseFS(templateFS, "templates/*.html"))
+
+// field is a table cell's value with tab, newline and carriage return
+// written \t, \n, \r, as the CLI's tables write them (render escapes
+// the other controls).
+func field(s string) string {
+	if !strings.ContainsAny(s, "\t\n\r") {
+		return s
+	}
+	return strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`).Replace(s)
+}
 
 // messageActionOffered says whether the console offers action on a
 // message the operator sees in state (queue.StateView), following the

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"umbra/internal/jsonsafe"
 )
 
 // Operator actions on many messages, and the names the operator may use.
@@ -19,12 +20,27 @@ type UnknownNameError struct {
 	Valid []string
 }
 
+// Error names the name asked for as QuoteShown writes it: the admin API
+// passes the text on as it is (not escaped again), the CLI and the web
+// console escape its control characters where they show it.
 func (e *UnknownNameError) Error() string {
 	if len(e.Valid) == 0 {
-		return fmt.Sprintf("no %s %q; valid: none now", e.Kind, e.Name)
+		return fmt.Sprintf("no %s %s; valid: none now", e.Kind, QuoteShown(e.Name))
 	}
-	return fmt.Sprintf("no %s %q; valid: %s", e.Kind, e.Name, strings.Join(uniqueNames(e.Valid), ", "))
+	valid := uniqueNames(e.Valid)
+	for i, v := range valid {
+		valid[i] = jsonsafe.TextBytes(v)
+	}
+	return fmt.Sprintf("no %s %s; valid: %s", e.Kind, QuoteShown(e.Name), strings.Join(valid, ", "))
 }
+
+// QuoteShown is s in double quotes by the one rule for bytes from
+// outside (jsonsafe.TextBytes): a byte that is not UTF-8 as \xNN, a
+// backslash run before what reads as such an escape doubled, anything
+// else as it is. Unlike %q it is not escaped a second time by that rule
+// where the text is shown, so a refusal names the name given: the byte
+// 0xe9 reads \xe9, the text \xe9 reads \\xe9.
+func QuoteShown(s string) string { return `"` + jsonsafe.TextBytes(s) + `"` }
 
 // uniqueNames is names without repeats, in their order: a valid list is
 // often put together from two sources (the queues that exist and those

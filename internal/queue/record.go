@@ -32,12 +32,14 @@ func (id ID) Key() []byte {
 
 // ParseID reads the 16-hex-digit form String writes.
 func ParseID(s string) (ID, error) {
+	// The id as given, by the one rule for bytes from outside
+	// (QuoteShown: the admin API passes a refusal's text on as it is).
 	if len(s) != 16 {
-		return 0, fmt.Errorf("message id %q: want 16 hex digits", s)
+		return 0, fmt.Errorf("message id %s: want 16 hex digits", QuoteShown(s))
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return 0, fmt.Errorf("message id %q: %v", s, err)
+		return 0, fmt.Errorf("message id %s: want 16 hex digits", QuoteShown(s))
 	}
 	return ID(binary.BigEndian.Uint64(b)), nil
 }
