@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"strings"
 	"time"
 )
@@ -181,27 +180,14 @@ func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Ou
 // discard.
 func (t *Tx) pendingUnderCopy(self ID, orgID, server, id string) (map[string]bool, error) {
 	out := map[string]bool{}
-	ids := t.ByOrgID(orgID)
-	if id != orgID {
-		ids = append(ids, t.ByOrgID(id)...)
-	}
-	for _, oid := range ids {
-		if oid == self {
-			continue
-		}
-		o, err := t.Get(oid)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if o.ShadowServer != server || o.ShadowID != id || o.State == Suspended || o.State == Quarantined {
-			continue
-		}
+	err := t.siblingsUnderCopy(self, orgID, server, id, func(o *Message) bool {
 		for _, i := range o.Pending() {
 			out[o.Rcpts[i].Addr] = true
 		}
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -29,15 +29,20 @@ import (
 // shadow copy.
 var ErrShadowCopy = errors.New("not applicable to a shadow copy")
 
-// shadowCopyErr explains the refusal for m.
-func shadowCopyErr(m *Message, action string) error {
-	primary := "its primary"
+// shadowCopyPrimary names the primary m's shadow copy is kept for, for a
+// refusal's text.
+func shadowCopyPrimary(m *Message) string {
 	for _, r := range m.Rcpts {
 		if r.Status == Shadowed && r.Primary != "" {
-			primary = r.Primary
-			break
+			return r.Primary
 		}
 	}
+	return "its primary"
+}
+
+// shadowCopyErr explains the refusal for m.
+func shadowCopyErr(m *Message, action string) error {
+	primary := shadowCopyPrimary(m)
 	return fmt.Errorf("%w: message %s is a shadow copy kept for %s, which delivers it; this server cannot %s it: "+
 		"the copy is dropped when %s reports the message done, or taken over if %s fails (umbra shadow list)",
 		ErrShadowCopy, m.ID, primary, action, primary, primary)
@@ -48,13 +53,7 @@ func shadowCopyErr(m *Message, action string) error {
 // the primary's message would be left on one server's disk, and the
 // primary would not learn of it (rt36 F1).
 func shadowCopyRemoveErr(m *Message) error {
-	primary := "its primary"
-	for _, r := range m.Rcpts {
-		if r.Status == Shadowed && r.Primary != "" {
-			primary = r.Primary
-			break
-		}
-	}
+	primary := shadowCopyPrimary(m)
 	return fmt.Errorf("%w: message %s holds a shadow copy kept for %s, which delivers the message: removing the copy "+
 		"leaves %s's message on one server's disk without %s knowing; the copy is dropped when %s reports the message "+
 		"done, or taken over if %s fails (umbra message remove --force removes it anyway)",

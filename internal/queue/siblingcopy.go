@@ -33,6 +33,20 @@ import (
 // and a later record of the original's message pushed its copy under
 // the same id.
 func (t *Tx) copyNeededElsewhere(self ID, orgID, server, id string) bool {
+	needed := false
+	err := t.siblingsUnderCopy(self, orgID, server, id, func(o *Message) bool {
+		needed = len(o.Pending()) > 0
+		return !needed
+	})
+	return needed || err != nil
+}
+
+// siblingsUnderCopy calls fn for each record other than self that names
+// the copy id at server and is not settled by a hold or quarantine,
+// found by orgID and, when id is another org id, by id too (as
+// copyNeededElsewhere says), until fn returns false. A record that
+// cannot be read ends the walk with its error.
+func (t *Tx) siblingsUnderCopy(self ID, orgID, server, id string, fn func(*Message) bool) error {
 	ids := t.ByOrgID(orgID)
 	if id != orgID {
 		ids = append(ids, t.ByOrgID(id)...)
@@ -46,14 +60,16 @@ func (t *Tx) copyNeededElsewhere(self ID, orgID, server, id string) bool {
 			continue
 		}
 		if err != nil {
-			return true
+			return err
 		}
-		if o.ShadowServer == server && o.ShadowID == id && len(o.Pending()) > 0 &&
-			o.State != Suspended && o.State != Quarantined {
-			return true
+		if o.ShadowServer != server || o.ShadowID != id || o.State == Suspended || o.State == Quarantined {
+			continue
+		}
+		if !fn(o) {
+			return nil
 		}
 	}
-	return false
+	return nil
 }
 
 // addCopyDiscard writes, in tx, the discard notification for m's shadow
