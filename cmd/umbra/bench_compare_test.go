@@ -251,7 +251,7 @@ func fillQueue(b *testing.B, path string, n int) {
 	for done := 0; done < n; {
 		err := s.Update(context.Background(), func(tx *queue.Tx) error {
 			for k := 0; k < 10000 && done+k < n; k++ {
-				id := s.NewID(now)
+				id := tx.NewID(now) // inside the transaction: Store.NewID may wait for a commit
 				m := &queue.Message{ID: id, State: queue.Ready, From: "a@example.org", Arrived: now, Size: int64(len(body)),
 					NextAttempt: now.Add(time.Duration(done+k) * time.Hour / time.Duration(n)), Attempts: 1,
 					Rcpts: []queue.Recipient{{Addr: "b@remote.example", Queue: "smarthost:sink", NextHop: "sink", LastReply: "451 4.4.1 connection refused"}}}

@@ -41,15 +41,19 @@ func (r *ReceiptShadow) presentMark(c *smtp.Client, name string) {
 // presentMarkByDigest is presentMark for a peer this server names by a
 // host name (a send connector's host, send_xshadow): when the database
 // digest it advertised is that of a server whose mark this server keeps,
-// that server's mark is presented; otherwise nothing (the session asks
-// for the peer's mark only), since a mark presented under a name it was
-// never counted for could read as a rollback there.
+// that server's mark is presented; otherwise this server's database id
+// alone (version 10; a peer below it is asked for its mark only), since
+// a mark presented under a name it was never counted for could read as
+// a rollback there — and the primary still records, before the
+// relayed message's commit, the database the relay's copy is kept in.
 func (r *ReceiptShadow) presentMarkByDigest(c *smtp.Client) {
 	if r.holders == nil || r.dbID == "" {
 		return
 	}
 	if name := r.holders.ShadowHolderByDigest(c.PeerDatabaseDigest()); name != "" {
 		r.presentMark(c, name)
+	} else {
+		c.PresentDatabase(r.dbID)
 	}
 }
 

@@ -22,23 +22,7 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		return
 	}
 	watchMarks(st, c, primary)
-	if r := d.presenter.Load(); r != nil {
-		// The primary records this server's database id before the
-		// relay's commit names this server as the copy's holder: a
-		// copy kept under a new database (after a db restore or a lost
-		// data_dir) is never taken for one lost with the old one.
-		// The mark presented with it is the one kept for the primary:
-		// a server of the topology by its name; a host of a send
-		// connector (send_xshadow), named by its host name, by the
-		// database digest it advertised — found among the servers
-		// this server met, it is that server's mark; not found, none
-		// is presented (a 0 could read as a rollback there).
-		if st.cfg.Topology != nil && inTopology(st, primary) {
-			r.presentMark(c, primary)
-		} else {
-			r.presentMarkByDigest(c)
-		}
-	}
+	d.presentTo(st, c, primary)
 	waited := queue.AwaitingPeer(ctx)
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	waited()
@@ -91,6 +75,34 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
 		st.cfg.Shadows.Presented(primary, db, nil)
+	}
+}
+
+// presentTo makes the next Shadow of c, a session to primary, present
+// this server's database id and the rollback mark kept for primary, on
+// every session this server opens to a primary — its relays, and its
+// heartbeats, watch and reconciliation sessions — so that the primary
+// records the database this server keeps copies in before anything
+// else of the session: a relay's commit naming this server never takes
+// a copy kept under a new database (after a db restore or a lost
+// data_dir) for one lost with the old one, and a primary that holds
+// messages this server relayed or copies it pushed hears of a new
+// database from the first session, not only from the next relay.
+// The mark presented with it is the one kept for the primary: a server
+// of the topology by its name; a host of a send connector
+// (send_xshadow), named by its host name, by the database digest it
+// advertised — found among the servers this server met, it is that
+// server's mark; not found, none is presented (a 0 could read as a
+// rollback there).
+func (d *Deliverer) presentTo(st *state, c *smtp.Client, primary string) {
+	r := d.presenter.Load()
+	if r == nil {
+		return
+	}
+	if st.cfg.Topology != nil && inTopology(st, primary) {
+		r.presentMark(c, primary)
+	} else {
+		r.presentMarkByDigest(c)
 	}
 }
 

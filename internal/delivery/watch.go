@@ -95,6 +95,7 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 		c, err := d.connect(ctx, st, sc, host{name: primary, addr: addr})
 		if err == nil {
 			watchMarks(st, c, primary)
+			d.presentTo(st, c, primary)
 		}
 		return c, err
 	}
@@ -106,6 +107,7 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
 	if err == nil {
 		watchMarks(st, c, primary)
+		d.presentTo(st, c, primary)
 	}
 	return c, err
 }

@@ -438,7 +438,7 @@ func (d *Dumpster) redeliver(ctx context.Context, id, db string, w window) (*que
 		r, err := tx.Request(id)
 		switch {
 		case errors.Is(err, queue.ErrNotFound):
-			req = &queue.Request{ID: id, Database: db, Since: w.at(now), Started: now, FirstID: d.store.NewID(d.clk.Now())}
+			req = &queue.Request{ID: id, Database: db, Since: w.at(now), Started: now, FirstID: tx.NewID(d.clk.Now())}
 			return tx.PutRequest(req)
 		case err != nil:
 			return err
@@ -586,7 +586,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 					continue
 				}
 				was = append(was, cp.ID)
-				cp.ID = d.store.NewID(d.clk.Now())
+				cp.ID = tx.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
 				// notices) counts from now.
 				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, body.Len()

@@ -922,7 +922,7 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		if !ndr || len(failed) == 0 || m.From == "" {
 			return nil
 		}
-		dsn = &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
+		dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
 			UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit)
 		dsn.Size = int64(len(db))

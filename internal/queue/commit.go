@@ -290,6 +290,7 @@ func (s *Store) commit(batch []*op) []error {
 	errs := make([]error, len(batch))
 	start := time.Now()
 	var unlink []string
+	var reserve ID
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := s.wrap(btx)
 		defer func() { unlink = tx.unlink }()
@@ -298,10 +299,13 @@ func (s *Store) commit(batch []*op) []error {
 				return err
 			}
 		}
-		return nil
+		var err error
+		reserve, err = s.reserveInTx(btx) // idreserve.go
+		return err
 	})
 	s.obs.Commit(time.Since(start), len(batch), err)
 	if err == nil {
+		s.reservedCommitted(reserve)
 		s.unlinkSpool(unlink) // after the commit that dropped their last reference
 	}
 	if err == nil || len(batch) == 1 {
@@ -317,13 +321,20 @@ func (s *Store) commit(batch []*op) []error {
 		}
 		start := time.Now()
 		var unlink []string
+		var reserve ID
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := s.wrap(btx)
 			defer func() { unlink = tx.unlink }()
-			return o.call(tx)
+			if err := o.call(tx); err != nil {
+				return err
+			}
+			var err error
+			reserve, err = s.reserveInTx(btx)
+			return err
 		})
 		s.obs.Commit(time.Since(start), 1, err)
 		if err == nil {
+			s.reservedCommitted(reserve)
 			s.unlinkSpool(unlink)
 		}
 		errs[i] = err

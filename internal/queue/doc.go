@@ -21,7 +21,8 @@
 //
 // Files, by what they decide or keep:
 //   - store.go, tx.go, schema.go, record.go: the transport database
-//     (state);
+//     (state); idreserve.go: ids reserved ahead in commits, so that none
+//     handed out is handed out again;
 //   - manager.go: the Manager, its configuration and lifecycle (Recover,
 //     Start, Wait);
 //   - submit.go: the funnel for new mail (Submit, SubmitKeyed);
@@ -55,9 +56,12 @@
 // rejects every malformed input and is fuzzed). Message ids are
 // microsecond timestamps made unique by NewID, big-endian, so cursor order
 // is arrival order; they never repeat within a database, whatever the
-// clock does: each new message's commit raises meta id_high, and Open
-// starts NewID above it (a run of an older release in between keeps it
-// only as far as the messages still stored). The database id (meta/db_id) is random and made with
+// clock does, stored or only handed out: each new message's commit
+// raises meta id_high, Open commits a reservation (meta id_reserved)
+// above everything the last run can have handed out, commits keep it
+// ahead of the ids, and NewID past it waits for one commit
+// (idreserve.go; a run of an older release in between keeps neither,
+// only the messages still stored). The database id (meta/db_id) is random and made with
 // the file: a server with a new id has lost its queue.
 //
 // # States

@@ -606,7 +606,7 @@ func BenchmarkQueueStats(b *testing.B) {
 	for batch := 0; batch < 100; batch++ {
 		s.Update(context.Background(), func(tx *Tx) error {
 			for i := 0; i < 1000; i++ {
-				m := &Message{ID: s.NewID(time.Now()), State: Ready, NextAttempt: time.Now().Add(time.Hour),
+				m := &Message{ID: tx.NewID(time.Now()), State: Ready, NextAttempt: time.Now().Add(time.Hour),
 					Rcpts: []Recipient{{Addr: "x@example.net", Queue: fmt.Sprintf("mx:d%d.example", i%100)}}}
 				if err := tx.PutNew(m, []byte(body)); err != nil {
 					return err

@@ -183,6 +183,7 @@ var (
 	keyPeerWaitRun   = []byte("peerwait_run")  // the run whose slot file Recover trusts (peerwait.go)
 	keyRestoredUpTo  = []byte("restored_upto") // the last message id a restore brought back (heldquery.go)
 	keyIDHigh        = []byte("id_high")       // the highest message id ever stored (Tx.PutNew, Store.NewID)
+	keyIDReserved    = []byte("id_reserved")   // no id handed out is above it (idreserve.go)
 )
 
 // The buckets of spooled bodies (spoolref.go).

@@ -47,8 +47,9 @@ type Store struct {
 
 	gc groupCommit // commit.go: the writers waiting and who commits them
 
-	idMu   sync.Mutex
-	lastID ID
+	idMu     sync.Mutex
+	lastID   ID // the last id handed out (or stored, at Open)
+	reserved ID // meta id_reserved as last committed: NewID hands out no id above it (idreserve.go)
 
 	obs Observer
 
@@ -286,7 +287,14 @@ func (s *Store) init() error {
 		if v := meta.Get(keyIDHigh); len(v) == 8 {
 			s.lastID = max(s.lastID, ID(binary.BigEndian.Uint64(v)))
 		}
-		return nil
+		// And above every id the last run may have handed out (its
+		// reservation), then a reservation of this run's own, committed
+		// before any id is handed out (idreserve.go).
+		if v := meta.Get(keyIDReserved); len(v) == 8 {
+			s.lastID = max(s.lastID, ID(binary.BigEndian.Uint64(v)))
+		}
+		s.reserved = max(s.lastID, ID(time.Now().UnixMicro())) + idReserveAhead
+		return meta.Put(keyIDReserved, s.reserved.Key())
 	})
 }
 
@@ -295,20 +303,16 @@ func (s *Store) init() error {
 func (s *Store) DatabaseID() string { return s.dbID }
 
 // NewID returns a fresh message id: microseconds since the epoch, bumped
-// past the last id handed out in this run and every id the database ever
-// stored (meta id_high, raised by the commit of each new message; a
-// database of a release without it: the newest message it holds), so
-// ids never repeat within a database even if the clock steps back,
-// across restarts included. An id handed out whose message was never
-// committed may come again after a restart: nothing durable names it.
+// past the last id handed out and every id this database ever stored or
+// reserved, so that no id is handed out twice by one database, whatever
+// the clock does, across restarts and kill -9 included (idreserve.go).
+// It may wait for one commit (an id past the reservation), so it is not
+// for a transaction's function: there, Tx.NewID.
 func (s *Store) NewID(now time.Time) ID {
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	id := ID(now.UnixMicro())
-	if id <= s.lastID {
-		id = s.lastID + 1
+	id, covered := s.nextID(now)
+	if !covered {
+		s.reserveIDs()
 	}
-	s.lastID = id
 	return id
 }
 

@@ -22,12 +22,15 @@ type Tx struct {
 
 	spoolDir string   // the store's spool directory (spoolref.go)
 	unlink   []string // spool files whose last reference this transaction dropped
+
+	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 }
 
 // wrap is wrapTx for a transaction of s: it can name spool files.
 func (s *Store) wrap(btx *bolt.Tx) *Tx {
 	t := wrapTx(btx)
 	t.spoolDir = s.spoolDir
+	t.store = s
 	return t
 }
 

@@ -290,7 +290,8 @@
 // XSHADOWCOPY= (copies on receipt); 4 XQUERYHELD; 5 copies on receipt
 // all or nothing, pushed in one round trip; 6 batches of copies; 7
 // rollback marks (below); 8 an id per transaction (queue copyid.go); 9
-// partial discards (above).
+// partial discards (above); 10 a database id presented without a mark
+// (smtp shadowwait.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not
@@ -300,8 +301,10 @@
 // the reply to "XSHADOW <id> MARK" and in every XQUERYDISCARD reply of
 // such a session (this server's heartbeats, watch, reconcile and relay
 // sessions: Recorder.MarkSeen, before the session saves anything else),
-// in "XSHADOW <id> MARK=<n> DB=<id>" of the sessions it opens to push
-// copies, and with each copy (XSHADOWMARK=, its own commit's value). The
+// in "XSHADOW <id> MARK=<n> DB=<id>" of every session it opens to a
+// peer (to push copies, to relay, and as a shadow server its heartbeat,
+// watch and reconcile sessions: the peer records the database it keeps
+// copies in), and with each copy (XSHADOWMARK=, its own commit's value). The
 // store keeps the highest mark per primary and database id; a
 // presentation lower than the one stored before the primary read its
 // counter (MarkFloor: read before the command that asks, or at the EHLO

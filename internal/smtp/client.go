@@ -209,9 +209,12 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	cmd := "XSHADOW " + serverID
 	asked := peerShadowVersion(c) >= 7
 	if asked {
-		if p := c.present; p != nil {
+		switch p := c.present; {
+		case p != nil && p.hasMark:
 			cmd += fmt.Sprintf(" MARK=%d DB=%s", p.mark, p.db)
-		} else {
+		case p != nil && peerShadowVersion(c) >= 10:
+			cmd += " MARK DB=" + p.db
+		default:
 			cmd += " MARK"
 		}
 	}
@@ -273,15 +276,24 @@ func (c *Client) readFloor() {
 // presentedMark is this server's rollback mark for the peer and its own
 // database id (PresentMark).
 type presentedMark struct {
-	mark uint64
-	db   string
+	mark    uint64
+	hasMark bool // false: the database id alone (PresentDatabase)
+	db      string
 }
 
 // PresentMark makes the next Shadow present this server's rollback mark
 // for the peer and its transport database id (version 7), as a primary
 // opening a session to push copies on receipt does (queue marks.go).
 func (c *Client) PresentMark(mark uint64, dbID string) {
-	c.present = &presentedMark{mark: mark, db: dbID}
+	c.present = &presentedMark{mark: mark, hasMark: true, db: dbID}
+}
+
+// PresentDatabase makes the next Shadow present this server's transport
+// database id without a mark (version 10: "MARK DB=<id>"), for a peer
+// this server keeps no mark for; a peer below version 10 is only asked
+// for its mark, as before.
+func (c *Client) PresentDatabase(dbID string) {
+	c.present = &presentedMark{db: dbID}
 }
 
 // parseMark reads "MARK=<n>".

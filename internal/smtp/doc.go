@@ -111,7 +111,7 @@
 //     that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 9",
+//     way of authenticating). It carries the verb version ("XSHADOW 10",
 //     shadowwait.go); the client speaks the lower of both versions, so
 //     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
@@ -126,7 +126,9 @@
 //     … MARK, MARK=<n> DB=<id>, XSHADOWMARK=: 501/503 if sent; offered
 //     only with a queue that keeps them, MarkKeeper; queue marks.go), and
 //     peers below 8 get one shadow id per message and primary instead of
-//     one per transaction (queue copyid.go). A
+//     one per transaction (queue copyid.go); peers below 10 never see
+//     "XSHADOW … MARK DB=<id>" (a database id presented without a mark,
+//     501 if sent; Client.PresentDatabase). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that

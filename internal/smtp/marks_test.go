@@ -90,6 +90,7 @@ func TestRollbackMarkVerbs(t *testing.T) {
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2 MARK=x DB=db1", "501 5.5.4")
+	d.cmd("XSHADOW hub2 MARK DB=db1", "501 5.5.4") // version 10
 	d.cmd("XSHADOW hub2 MARK=3", "501 5.5.4")
 	d.cmd("XSHADOW hub2 MORE", "501 5.5.4")
 	if got := d.cmd("XSHADOW hub2 MARK", "250"); !strings.HasSuffix(got, " MARK=5") {
@@ -233,5 +234,46 @@ func TestXShadowRecordsPresentedHolderDatabase(t *testing.T) {
 	defer q.mmu.Unlock()
 	if len(q.held) != 1 || q.held[0] != "hub2 dbNew" {
 		t.Fatalf("holder ids recorded: %v; want hub2's dbNew at its XSHADOW", q.held)
+	}
+}
+
+// Version 10: "XSHADOW <id> MARK DB=<id>" presents the client's database
+// id without a mark (a client that keeps none for this server): the
+// server records the database the client keeps its copies in (the
+// relay's holder) before the session's messages, compares no mark, and
+// answers with its own. The client sends it only to a server of
+// version 10; an older one gets the bare MARK.
+func TestDatabaseWithoutMark(t *testing.T) {
+	q := &markQueue{mark: 5}
+	s := startShadowServer(t, q, newPartialShadow(), true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 10") {
+		t.Fatalf("XSHADOW 10 not advertised:\n%s", ehlo)
+	}
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK DB=", "501 5.5.4")
+	d.cmd("XSHADOW hub2 MARK DB=db\x01", "501 5.5.4")
+	d.cmd("XSHADOW hub2 MARK XB=dbQ", "501 5.5.4")
+	if got := d.cmd("XSHADOW hub2 MARK DB=dbQ", "250"); !strings.HasSuffix(got, " MARK=5") {
+		t.Fatalf("XSHADOW reply %q: want the mark", got)
+	}
+	d.cmd("QUIT", "221")
+	q.mmu.Lock()
+	if len(q.seen) != 0 || len(q.held) != 1 || q.held[0] != "hub2 dbQ" {
+		t.Fatalf("marks checked %v, holders recorded %v; want no mark checked and hub2's database dbQ recorded", q.seen, q.held)
+	}
+	q.mmu.Unlock()
+
+	// The client: the database alone to a server of version 10.
+	c := clientFor(t, s)
+	c.PresentDatabase("dbR")
+	if _, err := c.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	q.mmu.Lock()
+	defer q.mmu.Unlock()
+	if len(q.seen) != 0 || len(q.held) != 2 || q.held[1] != "hub2 dbR" {
+		t.Fatalf("marks checked %v, holders recorded %v; want dbR recorded, no mark checked", q.seen, q.held)
 	}
 }

@@ -52,8 +52,8 @@ func TestPartialDiscardVerbs(t *testing.T) {
 	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 9") {
-		t.Fatalf("XSHADOW 9 not advertised:\n%s", ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 10") {
+		t.Fatalf("XSHADOW 10 not advertised:\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "250")
@@ -70,8 +70,8 @@ func TestPartialDiscardVerbs(t *testing.T) {
 	if _, err := c.Shadow("hub2"); err != nil {
 		t.Fatal(err)
 	}
-	if c.ShadowVersion != 9 {
-		t.Fatalf("client speaks version %d, want 9", c.ShadowVersion)
+	if c.ShadowVersion != ShadowVersion {
+		t.Fatalf("client speaks version %d, want %d", c.ShadowVersion, ShadowVersion)
 	}
 	sh.partial["hub2"] = append(sh.partial["hub2"], "bad id RCPT=x", partialCopyID+" RCPT=+zz")
 	ids, err := c.QueryDiscard(10)

@@ -66,11 +66,15 @@ func FuzzPeerReplyFields(f *testing.F) {
 					}
 				}
 			}
-			if ask, mark, db, ok := parseMarkArgs(l); ok && db != "" {
-				if !ask || !validShadowID(db) {
-					t.Fatalf("%q: mark %d db %q", l, mark, db)
+			if ask, mark, hasMark, db, ok := parseMarkArgs(l); ok && db != "" {
+				if !ask || !validShadowID(db) || (!hasMark && mark != 0) {
+					t.Fatalf("%q: mark %d (%v) db %q", l, mark, hasMark, db)
 				}
-				if a2, m2, d2, ok := parseMarkArgs(fmt.Sprintf("MARK=%d DB=%s", mark, db)); !ok || !a2 || m2 != mark || d2 != db {
+				form := fmt.Sprintf("MARK=%d DB=%s", mark, db)
+				if !hasMark {
+					form = "MARK DB=" + db
+				}
+				if a2, m2, h2, d2, ok := parseMarkArgs(form); !ok || !a2 || m2 != mark || h2 != hasMark || d2 != db {
 					t.Fatalf("%q: the client's form reads back as %v %d %q %v", l, a2, m2, d2, ok)
 				}
 			}

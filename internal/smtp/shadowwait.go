@@ -80,7 +80,15 @@ import (
 // (and keeps the whole copy until the full discard: README, duplicate
 // window 1). It is offered by a server whose queue keeps partial
 // discards (PartialDiscarder).
-const ShadowVersion = 9
+//
+// Version 10 adds "XSHADOW <id> MARK DB=<database-id>": a client that
+// keeps no rollback mark for the server (a send connector's host whose
+// database it never met under a name it counts marks for) presents its
+// database id alone, so the server records the database the client keeps
+// its shadow copies in before the session's messages (HolderRecorder),
+// with no mark compared. A client asks it only of a server that
+// advertised 10; to an older one it sends the bare MARK, as before.
+const ShadowVersion = 10
 
 // PartialDiscarder is a ShadowVerbs that keeps partial discard
 // notifications (queue.Manager): only then is version 9 offered.
@@ -132,7 +140,7 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(PartialDiscarder); !ok {
 		return 8
 	}
-	return ShadowVersion
+	return ShadowVersion // 10: the database id alone needs nothing more of the queue
 }
 
 // xshadowKeyword is the EHLO keyword with its version (W-1), or "" when

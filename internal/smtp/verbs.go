@@ -698,7 +698,13 @@ func (v *verbConn) xshadow(arg string) string {
 	case s.busy.Load():
 		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	}
-	ask, presented, pdb, ok := parseMarkArgs(marks)
+	ask, presented, hasMark, pdb, ok := parseMarkArgs(marks)
+	if ok && pdb != "" && !hasMark && s.shadowVersion() < 10 {
+		ok = false // the database id alone is of version 10
+	}
+	if !ok && s.shadowVersion() >= 10 {
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>]"
+	}
 	if !ok {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
 	}
@@ -714,8 +720,13 @@ func (v *verbConn) xshadow(arg string) string {
 		// Compared with the marks known at this session's EHLO: the peer
 		// read its counter after it (markFloors), so a mark a copy of
 		// another session brought since may be above it without a rollback.
-		if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[id]); err != nil {
-			s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
+		// A peer that keeps no mark for this server (version 10: it met
+		// this database under no name it counts for) presents its
+		// database id alone: recorded, nothing compared.
+		if hasMark {
+			if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[id]); err != nil {
+				s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
+			}
 		}
 		s.holderSeen(id, pdb)
 	}
@@ -755,24 +766,32 @@ func (s *session) holderSeen(server, dbID string) {
 }
 
 // parseMarkArgs reads XSHADOW's version-7 arguments: "" (no mark),
-// "MARK" (ask), or "MARK=<n> DB=<database-id>" (present and ask).
-func parseMarkArgs(arg string) (ask bool, mark uint64, db string, ok bool) {
+// "MARK" (ask), or "MARK=<n> DB=<database-id>" (present and ask); and
+// version 10's "MARK DB=<database-id>" (ask, and present the database id
+// without a mark: hasMark false).
+func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, ok bool) {
 	f := strings.Fields(arg)
 	switch {
 	case len(f) == 0:
-		return false, 0, "", true
+		return false, 0, false, "", true
 	case len(f) == 1 && strings.EqualFold(f[0], "MARK"):
-		return true, 0, "", true
+		return true, 0, false, "", true
+	case len(f) == 2 && strings.EqualFold(f[0], "MARK"):
+		d, id, ok := strings.Cut(f[1], "=")
+		if !ok || !strings.EqualFold(d, "DB") || !validShadowID(id) {
+			return false, 0, false, "", false
+		}
+		return true, 0, false, id, true
 	case len(f) == 2:
 		k, n, ok1 := strings.Cut(f[0], "=")
 		d, id, ok2 := strings.Cut(f[1], "=")
 		v, err := strconv.ParseUint(n, 10, 64)
 		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !validShadowID(id) {
-			return false, 0, "", false
+			return false, 0, false, "", false
 		}
-		return true, v, id, true
+		return true, v, true, id, true
 	}
-	return false, 0, "", false
+	return false, 0, false, "", false
 }
 
 // xqueryDiscard answers XQUERYDISCARD <max> (W-4).
