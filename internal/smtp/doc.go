@@ -300,7 +300,11 @@
 //     sending side and reads and drops what still comes, bounded in
 //     bytes and time (linger), before the close — a close with unread
 //     input sends a reset, and the client's stack may drop the replies,
-//     the 421 among them. Nothing is written or handed on after that. Every line must arrive within idle_timeout, and a message
+//     the 421 among them. Nothing is written or handed on after that.
+//     The connection's slot (max_connections, per source) is released
+//     when the session ends, before the linger; lingering has its own
+//     bound instead: maxLingering sessions (maxRefusing refusals) at
+//     once, past it a connection closes at once. Every line must arrive within idle_timeout, and a message
 //     at min_data_rate (datarate.go, Postfix's smtpd_min_data_rate): a
 //     DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them, has a deadline
