@@ -358,7 +358,14 @@
 // through replyLimitConn (replylimit.go), which fails the session once a
 // reply line passes 4 KiB or a reply 1 MiB, so a next hop that never ends
 // a line or a reply costs a bounded buffer, not memory for every octet it
-// sends.
+// sends. It also ends a reply at a line without the reply's code after a
+// continuation line (ErrReplyMixedCodes): net/textproto, under the
+// prelude and go-smtp, would take that line for more text and wait for
+// the command timeout. A reply that could not be read names what it
+// answered: the opening's step (StageError: "greeting", "reply to
+// EHLO"), or in a transaction the command (replyTo: "reply to RCPT:
+// reply too long"), go-smtp's one-command path and the pipelined one
+// alike.
 //
 // The client pipelines (RFC 2920, pipeline.go) when the server advertises
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies
