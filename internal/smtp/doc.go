@@ -246,7 +246,10 @@
 //     it and gives it back when the buffer goes; a body the budget cannot
 //     cover goes to a spool file at once (accepted as usual), or, on a
 //     session that cannot spool, is read to its end keeping nothing and
-//     answered 452 4.3.1.
+//     answered 452 4.3.1. A body a check builds (a milter's replacement)
+//     is reserved from the same budget through Transaction.ReserveBody
+//     until the transaction ends (data gives it back); past it the check
+//     answers ReplyBodyMemory (452 4.3.1). It is not spooled.
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the
