@@ -33,10 +33,11 @@
 //     connection: it terminates STARTTLS itself, answers the shadow verbs
 //     XSHADOW and XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
-//     Every line go-smtp writes leaves as printable ASCII: the client text
-//     it echoes (Hello NAME, the MAIL and RCPT paths) in echoText's form
-//     (replyecho.go: \xNN for any other byte, a backslash run before what
-//     reads as such an escape doubled), any other stray byte as \xNN.
+//     Every reply line leaves as printable ASCII: the client text go-smtp
+//     echoes (Hello NAME, the MAIL and RCPT paths) and the layer's own
+//     (a MAIL/RCPT parameter named twice) in echoText's form (replyecho.go:
+//     \xNN for any other byte, a backslash run before what reads as such
+//     an escape doubled), any other stray byte as \xNN (asciiLine).
 //   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name is
 //     checked against a dummy hash with the cost of the most expensive
 //     configured hash, so refusals take as long whether or not the name

@@ -90,9 +90,21 @@ func escapeEcho(b []byte) []byte {
 		out = append(out, p.after...)
 		return append(out, eol...)
 	}
+	if esc := asciiLine(line); len(esc) != len(line) {
+		return append(esc, eol...)
+	}
+	return b
+}
+
+// asciiLine is a reply line (without its CRLF) with each byte outside
+// printable ASCII written \xNN: the backstop for a reply's text that
+// is not known to echo client text (a check's or milter's reply text,
+// a reply of the verb layer's own), so that no reply carries a raw
+// byte. line itself when it is clean.
+func asciiLine(line []byte) []byte {
 	for _, c := range line {
 		if !printable(c) {
-			out := make([]byte, 0, len(b)+16)
+			out := make([]byte, 0, len(line)+16)
 			for _, c := range line {
 				if printable(c) {
 					out = append(out, c)
@@ -100,7 +112,20 @@ func escapeEcho(b []byte) []byte {
 					out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&0xf])
 				}
 			}
-			return append(out, eol...)
+			return out
+		}
+	}
+	return line
+}
+
+// upperASCII is s with its ASCII letters upper-cased and every other
+// byte as it is (strings.ToUpper writes U+FFFD for a byte that is not
+// UTF-8, which would hide it).
+func upperASCII(s string) []byte {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
 		}
 	}
 	return b

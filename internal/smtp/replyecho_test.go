@@ -37,6 +37,14 @@ func TestEchoedClientTextIsUnambiguous(t *testing.T) {
 			t.Errorf("%q: reply %q, want %q", tc.send, got, tc.want)
 		}
 	}
+	// umbra's own replies that name client text name it the same way.
+	d.cmd("RSET", "250")
+	if got := d.cmd("MAIL FROM:<a@example.org> X\xe9=1 x\xe9=2", "501"); got != `501 5.5.4 X\xe9 given more than once` {
+		t.Errorf("a parameter given twice: %q", got)
+	}
+	if got := d.cmd(`MAIL FROM:<a@example.org> X\xe9=1 x\xe9=2`, "501"); got != `501 5.5.4 X\XE9 given more than once` {
+		t.Errorf("a parameter given twice: %q", got)
+	}
 	// A reply never carries a raw byte outside printable ASCII.
 	for _, line := range []string{"NOOP \xff", "VRFY \xe9\x1b", "XSHADOW \xe9", "AUTH \xe9", "MAIL FROM:<\xff@x>", "FOO\xe9 bar"} {
 		d.send(line + "\r\n")

@@ -550,7 +550,8 @@ func (v *verbConn) reply(lines ...string) {
 func (v *verbConn) say(lines ...string) error {
 	var out bytes.Buffer
 	for _, l := range lines {
-		out.WriteString(l + "\r\n")
+		out.Write(asciiLine([]byte(l))) // replyecho.go: no raw byte in a reply
+		out.WriteString("\r\n")
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -565,7 +566,8 @@ func (v *verbConn) say(lines ...string) error {
 func (v *verbConn) sayLast(lines ...string) error {
 	var out bytes.Buffer
 	for _, l := range lines {
-		out.WriteString(l + "\r\n")
+		out.Write(asciiLine([]byte(l)))
+		out.WriteString("\r\n")
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -896,10 +898,12 @@ const maxEnvID = 100
 func flagParams(params string, mail bool) string {
 	seen := map[string]bool{}
 	for _, f := range strings.Fields(params) {
-		k, v, hasValue := strings.Cut(f, "=")
-		k = strings.ToUpper(k)
+		name, v, hasValue := strings.Cut(f, "=")
+		k := strings.ToUpper(name)
 		if seen[k] {
-			return "501 5.5.4 " + k + " given more than once"
+			// The name as the client wrote it, ASCII letters upper-cased,
+			// echoed unambiguously (replyecho.go).
+			return "501 5.5.4 " + string(echoText(upperASCII(name))) + " given more than once"
 		}
 		seen[k] = true
 		switch {
