@@ -65,7 +65,11 @@
 // each search by its request timeout. A question waits at most twice
 // Timeout (a dial and a search) and callers' contexts are honoured (the
 // operation finishes in the background within its bounds); one that
-// timed out wraps context.DeadlineExceeded. While a question waits on
+// timed out wraps context.DeadlineExceeded. A message from the directory
+// is read up to MaxPacketBytes (8 MiB; go-asn1-ber's process-wide bound,
+// 2 GiB by default, is set once by the first New): a larger one is an
+// error at its header that drops the connection, not a buffer grown
+// with what the directory sends. While a question waits on
 // the directory (not its cache), Config.AwaitPeer marks the wait (a
 // delivery attempt's: queue.AwaitingPeer).
 //

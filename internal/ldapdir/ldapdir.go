@@ -12,6 +12,7 @@ import (
 	"time"
 	"umbra/internal/mailaddr"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -94,10 +95,25 @@ type Directory struct {
 	dummyDN string
 }
 
+// MaxPacketBytes bounds one LDAP message read from the directory (and
+// each element in it). go-ldap's BER reader allows 2 GiB by default and
+// grows its buffer with what the directory sends; a directory that
+// announces more than this gets an error at the packet's header, its
+// connection is dropped and the lookup is ErrUnavailable. 8 MiB holds a
+// recipient or account entry with thousands of addresses; umbra asks for
+// a few attributes of one entry at a time (Active Directory's own
+// MaxReceiveBuffer is 10 MiB).
+const MaxPacketBytes = 8 << 20
+
+// boundPackets sets the BER reader's bound, a process-wide variable of
+// go-asn1-ber, once, before the first connection is made.
+var boundPackets sync.Once
+
 // New returns a Directory. It does not connect: the first lookup does,
 // so that a directory that is down at start delays nothing but the
 // lookups (which get CannotDecide).
 func New(cfg Config) (*Directory, error) {
+	boundPackets.Do(func() { ber.MaxPacketLengthBytes = MaxPacketBytes })
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
 		return nil, fmt.Errorf("ldap url %q: want ldap:// or ldaps://", cfg.URL)

@@ -654,6 +654,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	var replacement []byte
 	limit, limitName := s.c.replacedLimit()
 	size := int64(m.headerLen()) // the header section the replacement follows
+	// The replacement is held in memory within the server's body budget
+	// (Transaction.ReserveBody), reserved as its chunks arrive; past it
+	// the chunks are read and dropped, so the milter stays in step, and
+	// the message gets ReplyBodyMemory.
+	overBudget := false
 	for {
 		r, err := s.await(et)
 		if err != nil {
@@ -680,7 +685,12 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 				// would refuse it and the sender get a bounce.
 				return s.fail(stEOM, protoErr("replacement body has a NUL octet"))
 			}
-			replacement = append(replacement, r.body...)
+			if !overBudget && t.ReserveBody != nil && !t.ReserveBody(int64(len(replacement)+len(r.body))) {
+				overBudget, replacement = true, nil
+			}
+			if !overBudget {
+				replacement = append(replacement, r.body...)
+			}
 			r.body = nil
 		}
 		if len(mods) >= maxModifications {
@@ -695,6 +705,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 		return s.verdict(stEOM, final)
 	}
 	s.c.met.reply(s.c.cfg.Name, stEOM, final.code)
+	if overBudget {
+		s.c.log.Warn("milter's replacement body over the in-memory body budget; message deferred",
+			"msg_id", t.QueueID, "size", size)
+		return smtp.Verdict{Reply: smtp.ReplyBodyMemory}
+	}
 	v, err := s.apply(m, mods, replacement, t)
 	if err != nil {
 		return s.fail(stEOM, err)
@@ -772,6 +787,11 @@ func (s *session) apply(m message, mods []reply, body []byte, t *smtp.Transactio
 		}
 		if n := m.longestHeaderLine(); s.c.maxLine > 0 && n > s.c.maxLine {
 			return v, protoErr("header field with a line of %d octets after the milter's edits, over max_line_length %d", n, s.c.maxLine)
+		}
+		if replaced && t.ReserveBody != nil && !t.ReserveBody(int64(m.headerLen()+len(m.body))) {
+			// The message as stored: the reservation covers it once the
+			// chunks' buffer is let go.
+			return smtp.Verdict{Reply: smtp.ReplyBodyMemory}, nil
 		}
 		t.Content = m.bytes()
 		if limit, name := s.c.replacedLimit(); replaced && int64(len(t.Content)) > limit {

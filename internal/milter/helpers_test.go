@@ -86,6 +86,13 @@ func startMTA(t *testing.T, q *fakeQueue, milters string) *smtp.Server {
 // startMTASpool is startMTA spooling bodies past threshold to st.
 func startMTASpool(t *testing.T, q *fakeQueue, milters string, st *queue.Store, threshold int64) *smtp.Server {
 	t.Helper()
+	return startMTAMem(t, q, milters, st, threshold, 0)
+}
+
+// startMTAMem is startMTASpool with transport.body_memory_limit memLimit
+// (0: none).
+func startMTAMem(t *testing.T, q *fakeQueue, milters string, st *queue.Store, threshold, memLimit int64) *smtp.Server {
+	t.Helper()
 	var spool func() (*queue.SpoolFile, error)
 	if st != nil {
 		spool = st.NewSpool
@@ -118,7 +125,7 @@ receive_connectors:
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
 	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build,
 		Postmaster: "admin@example.test",
-		Spool:      spool, SpoolThreshold: threshold})
+		Spool:      spool, SpoolThreshold: threshold, BodyMemoryLimit: memLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -489,8 +489,8 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	defer replied()
 	br := c.sc.replies()
 	var refused error
-	for range 2 { // MAIL, RCPT
-		err := replyErr(br)
+	for _, cmd := range []string{"MAIL", "RCPT"} {
+		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
 			return fail(err)
 		}
@@ -503,7 +503,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		err = stray(code, texts)
 	}
 	if err != nil {
-		return fail(err)
+		return fail(replyTo("BDAT", err))
 	}
 	if br.Buffered() > 0 {
 		return fail(fmt.Errorf("%d unexpected bytes after the last reply", br.Buffered()))

@@ -90,3 +90,27 @@ func (s *Server) BodyMemory() (used, limit int64, spilled, refused uint64) {
 	}
 	return b.used.Load(), b.limit, b.spilled.Load(), b.refused.Load()
 }
+
+// reserveBody is Transaction.ReserveBody: the session's reservation for
+// bodies its checks build (checkHeld) grows to n when n is more; the
+// transaction's end (data) gives it back (releaseCheckBody).
+func (s *session) reserveBody(n int64) bool {
+	d := n - s.checkHeld
+	if d <= 0 {
+		return true
+	}
+	if !s.srv.bodyMem.take(d) {
+		if s.srv.bodyMem != nil {
+			s.srv.bodyMem.refused.Add(1)
+		}
+		return false
+	}
+	s.checkHeld = n
+	return true
+}
+
+// releaseCheckBody gives back what the transaction's checks reserved.
+func (s *session) releaseCheckBody() {
+	s.srv.bodyMem.give(s.checkHeld)
+	s.checkHeld = 0
+}

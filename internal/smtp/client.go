@@ -352,6 +352,19 @@ func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = from, opts != nil && opts.Body == gosmtp.Body8BitMIME, true
 	err := c.Client.Mail(from, opts)
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = "", false, false
+	if badReply(err) {
+		err = replyTo("MAIL", err)
+	}
+	return err
+}
+
+// Rcpt is go-smtp's RCPT TO with a reply it could not take named as the
+// reply to RCPT (replyTo).
+func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	err := c.Client.Rcpt(to, opts)
+	if badReply(err) {
+		err = replyTo("RCPT", err)
+	}
 	return err
 }
 
@@ -500,6 +513,9 @@ func (s *shadowConn) commandWithin(line string, d time.Duration) ([]string, erro
 		return nil, err
 	}
 	texts, err := readReply(s.replies())
+	if verb, _, _ := strings.Cut(line, " "); err != nil {
+		err = replyTo(verb, err)
+	}
 	var rerr *gosmtp.SMTPError
 	if err != nil && !errors.As(err, &rerr) {
 		// The reply was not read whole (a timeout, a break, a malformed
@@ -551,8 +567,8 @@ func readReplyCode(r io.Reader) (int, []string, error) {
 		}
 		cur = append(cur, b)
 		if b != '\n' {
-			if len(cur) > 4096 {
-				return 0, nil, errors.New("reply line too long")
+			if len(cur) > maxReplyLine {
+				return 0, nil, ErrReplyLineTooLong
 			}
 			continue
 		}
@@ -570,7 +586,7 @@ func readReplyCode(r io.Reader) (int, []string, error) {
 			// reply mixing them (a 550 line, then a 250 one) has no
 			// meaning to act on: taking its last line would count a
 			// refusal as a delivery.
-			return 0, nil, fmt.Errorf("malformed reply: a line %q in a reply with code %d", l, first)
+			return 0, nil, fmt.Errorf("%w: a line %q in a reply with code %d", ErrReplyMixedCodes, l, first)
 		}
 		first = code
 		text := ""
@@ -579,7 +595,7 @@ func readReplyCode(r io.Reader) (int, []string, error) {
 		}
 		texts = append(texts, text)
 		if len(texts) > maxReplyLines {
-			return 0, nil, errors.New("reply too long")
+			return 0, nil, ErrReplyTooLong
 		}
 		if len(l) == 3 || l[3] == ' ' {
 			return code, texts, nil
@@ -644,7 +660,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	code, texts, err := readReplyCode(br)
 	replied()
 	if err != nil {
-		return nil, err
+		return nil, replyTo("DATA", err)
 	}
 	if code < 400 && code != 354 {
 		c.sc.Conn.Close() // out of step: not used again
@@ -678,7 +694,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 			err = stray(code, texts)
 		}
 		if err != nil {
-			return out, err
+			return out, replyTo("the end of the message", err)
 		}
 		r := DataReply{Text: strings.Join(texts, " ")}
 		if code/100 != 2 {

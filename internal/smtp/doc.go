@@ -33,6 +33,11 @@
 //     connection: it terminates STARTTLS itself, answers the shadow verbs
 //     XSHADOW and XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
+//     Every reply line leaves as printable ASCII: the client text go-smtp
+//     echoes (Hello NAME, the MAIL and RCPT paths) and the layer's own
+//     (a MAIL/RCPT parameter named twice) in echoText's form (replyecho.go:
+//     \xNN for any other byte, a backslash run before what reads as such
+//     an escape doubled), any other stray byte as \xNN (asciiLine).
 //   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name is
 //     checked against a dummy hash with the cost of the most expensive
 //     configured hash, so refusals take as long whether or not the name
@@ -244,7 +249,10 @@
 //     it and gives it back when the buffer goes; a body the budget cannot
 //     cover goes to a spool file at once (accepted as usual), or, on a
 //     session that cannot spool, is read to its end keeping nothing and
-//     answered 452 4.3.1.
+//     answered 452 4.3.1. A body a check builds (a milter's replacement)
+//     is reserved from the same budget through Transaction.ReserveBody
+//     until the transaction ends (data gives it back); past it the check
+//     answers ReplyBodyMemory (452 4.3.1). It is not spooled.
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the
@@ -298,7 +306,11 @@
 //     sending side and reads and drops what still comes, bounded in
 //     bytes and time (linger), before the close — a close with unread
 //     input sends a reset, and the client's stack may drop the replies,
-//     the 421 among them. Nothing is written or handed on after that. Every line must arrive within idle_timeout, and a message
+//     the 421 among them. Nothing is written or handed on after that.
+//     The connection's slot (max_connections, per source) is released
+//     when the session ends, before the linger; lingering has its own
+//     bound instead: maxLingering sessions (maxRefusing refusals) at
+//     once, past it a connection closes at once. Every line must arrive within idle_timeout, and a message
 //     at min_data_rate (datarate.go, Postfix's smtpd_min_data_rate): a
 //     DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them, has a deadline
@@ -352,7 +364,14 @@
 // through replyLimitConn (replylimit.go), which fails the session once a
 // reply line passes 4 KiB or a reply 1 MiB, so a next hop that never ends
 // a line or a reply costs a bounded buffer, not memory for every octet it
-// sends.
+// sends. It also ends a reply at a line without the reply's code after a
+// continuation line (ErrReplyMixedCodes): net/textproto, under the
+// prelude and go-smtp, would take that line for more text and wait for
+// the command timeout. A reply that could not be read names what it
+// answered: the opening's step (StageError: "greeting", "reply to
+// EHLO"), or in a transaction the command (replyTo: "reply to RCPT:
+// reply too long"), go-smtp's one-command path and the pipelined one
+// alike.
 //
 // The client pipelines (RFC 2920, pipeline.go) when the server advertises
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies

@@ -98,7 +98,21 @@ type Transaction struct {
 	// is its length.
 	Rest    func() (io.ReadCloser, error)
 	RestLen int64
+	// ReserveBody makes the bytes a check holds in memory for a body it
+	// builds (a milter's replacement body) at least n in all, taken from
+	// the server's in-memory body budget (transport.body_memory_limit),
+	// which every session's received bodies share; they are given back
+	// when the transaction ends. false: the budget cannot cover them
+	// now (the reservation is unchanged), and the check answers
+	// ReplyBodyMemory, the 452 4.3.1 of a received body the server could
+	// not keep. nil: no budget.
+	ReserveBody func(n int64) bool
 }
+
+// ReplyBodyMemory is the reply to a message whose body the server's
+// in-memory body budget cannot hold now (452 4.3.1): the client tries
+// again later.
+var ReplyBodyMemory = replyBodyMemory
 
 // BodyStreamer is a DataCheck that reads a spooled message's body
 // through Transaction.Rest and edits only the header section.
@@ -480,7 +494,8 @@ func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.Rea
 		}
 		if t == nil {
 			info = s.connInfo()
-			t = &Transaction{QueueID: id.String(), From: s.from, Content: content, Rest: rest, RestLen: restLen}
+			t = &Transaction{QueueID: id.String(), From: s.from, Content: content, Rest: rest, RestLen: restLen,
+				ReserveBody: s.reserveBody}
 			for _, r := range s.rcpt {
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}

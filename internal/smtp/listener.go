@@ -51,7 +51,8 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 			continue
 		}
 		tc := &trackedConn{Conn: nc}
-		tc.release = func() { c.limits.release(ip, tc) }
+		tc.release = func() { c.limits.release(ip) }
+		tc.untrack = func() { c.limits.untrack(tc) }
 		// Build the connection whole before Shutdown can see it.
 		vc := newVerbConn(tc, c.tls, &c.cfg, c.clk)
 		vc.command = func(cmd string, code int) { c.obs.Command(c.cfg.Name, cmd, code) }
@@ -204,14 +205,23 @@ func (l *connLimits) acquire(ip netip.Addr) string {
 	return ""
 }
 
-func (l *connLimits) release(ip netip.Addr, tc *trackedConn) {
+// release frees a connection's slot (its share of max_connections and
+// max_connections_per_source): when its session ends, before it lingers.
+func (l *connLimits) release(ip netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.live, tc)
 	l.total--
 	if l.perSource[ip]--; l.perSource[ip] <= 0 {
 		delete(l.perSource, ip)
 	}
+}
+
+// untrack forgets a connection once it is closed (after its linger):
+// until then a drain counts it as closing (closeIdle).
+func (l *connLimits) untrack(tc *trackedConn) {
+	l.mu.Lock()
+	delete(l.live, tc)
+	l.mu.Unlock()
 }
 
 // trackedConn releases its connector's connection slot once, on Close.
@@ -219,6 +229,7 @@ type trackedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	untrack func()
 	sess    atomic.Pointer[session] // the session on it, once EHLO made one
 
 	// hangUp makes the next write (the reply that ends the session) the
@@ -256,16 +267,40 @@ func (t *trackedConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Close ends the connection after its last reply (linger) and releases
-// the connector's slot; a later Close waits for the first.
+// Close releases the connector's slot at once — the session is over;
+// a client that keeps sending cannot hold the slot for the linger — and
+// then ends the connection after its last reply (closeLingering); a
+// later Close waits for the first.
 func (t *trackedConn) Close() error {
 	t.closing.Do(func() {
 		t.ending.Store(true)
-		t.closeErr = linger(t.Conn)
 		t.once.Do(t.release)
+		t.closeErr = closeLingering(t.Conn)
+		if t.untrack != nil {
+			t.untrack()
+		}
 	})
 	return t.closeErr
 }
+
+// closeLingering closes a session's connection with linger, at most
+// maxLingering of them at once (their slots are free, so lingering has
+// its own bound); past it (a flood of clients that keep sending after
+// their session ended) a connection closes at once, as a refusal past
+// maxRefusing does.
+func closeLingering(c net.Conn) error {
+	select {
+	case lingering <- struct{}{}:
+		defer func() { <-lingering }()
+		return linger(c)
+	default:
+		return c.Close()
+	}
+}
+
+const maxLingering = 256
+
+var lingering = make(chan struct{}, maxLingering)
 
 // How a closing connection lingers: it reads and drops what the client
 // still sends until the client ends its side, at most lingerBytes, at

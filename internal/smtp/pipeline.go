@@ -157,7 +157,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		out.Err = err
 		return out
 	}
-	if err := replyErr(br); err != nil {
+	if err := replyErr(br, "MAIL"); err != nil {
 		if !isReply(err) {
 			out.Rcpts = nil
 			return fail(err)
@@ -170,7 +170,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			out.Rcpts = append(out.Rcpts, local[k])
 			continue
 		}
-		err := replyErr(br)
+		err := replyErr(br, "RCPT")
 		if err != nil && !isReply(err) {
 			return fail(err)
 		}
@@ -181,7 +181,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	}
 	code, texts, err := readReplyCode(br)
 	if err != nil {
-		return fail(err)
+		return fail(replyTo("DATA", err))
 	}
 	if code < 400 && code != 354 {
 		// Out of step (a 250 or a stray 3xx to DATA): no body goes,
@@ -204,7 +204,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			return fail(err)
 		}
 		if _, _, err := readReplyCode(br); err != nil {
-			return fail(err)
+			return fail(replyTo("the end of the message", err))
 		}
 		if out.Mail == nil {
 			out.Data = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
@@ -236,7 +236,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			err = stray(code, texts)
 		}
 		if err != nil {
-			return fail(err)
+			return fail(replyTo("the end of the message", err))
 		}
 		r := DataReply{Text: strings.Join(texts, " ")}
 		if code/100 != 2 {
@@ -257,16 +257,16 @@ func (c *Client) settle(br *bufio.Reader, out *Pipelined) *Pipelined {
 	return out
 }
 
-// replyErr reads one reply: nil for 2xx, a *gosmtp.SMTPError for 4xx
-// and 5xx, another error when it could not be read or is a stray 3xx
-// (the session is out of step).
-func replyErr(br *bufio.Reader) error {
+// replyErr reads one reply, to cmd: nil for 2xx, a *gosmtp.SMTPError
+// for 4xx and 5xx, another error, naming cmd (replyTo), when it could not
+// be read or is a stray 3xx (the session is out of step).
+func replyErr(br *bufio.Reader, cmd string) error {
 	code, texts, err := readReplyCode(br)
 	if err == nil {
 		err = stray(code, texts)
 	}
 	if err != nil {
-		return err
+		return replyTo(cmd, err)
 	}
 	if code/100 == 2 {
 		return nil

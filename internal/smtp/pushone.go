@@ -103,7 +103,14 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 	br := c.sc.replies()
 	var refused error
 	for k := 0; k < len(m.Rcpts)+2; k++ { // MAIL, each RCPT, BDAT
-		err := replyErr(br)
+		cmd := "RCPT"
+		switch k {
+		case 0:
+			cmd = "MAIL"
+		case len(m.Rcpts) + 1:
+			cmd = "BDAT"
+		}
+		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
 			return fail(err)
 		}

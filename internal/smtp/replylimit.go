@@ -2,7 +2,11 @@ package smtp
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"net/textproto"
+
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // The next hop of an outbound session is whoever a domain's MX names —
@@ -32,6 +36,7 @@ const (
 var (
 	ErrReplyLineTooLong = errors.New("reply line too long")
 	ErrReplyTooLong     = errors.New("reply too long")
+	ErrReplyMixedCodes  = errors.New("malformed reply: its lines have different codes")
 )
 
 // replyLimitConn is a connection whose reads fail once a reply line or a
@@ -39,12 +44,23 @@ var (
 // line whose fourth octet is '-' continues its reply, any other line
 // ends it. Bytes are passed on as read; only the bound is enforced, so
 // the readers above keep their own parsing.
+//
+// It also ends a reply whose lines do not all carry its code (RFC 5321
+// §4.2.1): net/textproto, under the greeting, the prelude's EHLO and
+// every reply go-smtp waits for, takes a line with another code (or
+// none) after a continuation line for more text and waits for a line
+// with the first code — until the command timeout or maxReplyBytes. The
+// line is handed on whole (umbra's own reader, readReplyCode, names it
+// in its error) and the next read fails with ErrReplyMixedCodes.
 type replyLimitConn struct {
 	net.Conn
-	line  int   // octets of the current line so far
-	reply int   // octets of the current reply so far
-	cont  bool  // the current line's fourth octet is '-'
-	err   error // the bound passed: every later read fails with it
+	line  int     // octets of the current line so far
+	reply int     // octets of the current reply so far
+	cont  bool    // the current line's fourth octet is '-'
+	code  [3]byte // the first three octets of the reply's first line
+	cur   [3]byte // the first three octets of the current line
+	multi bool    // a line of the current reply continued it
+	err   error   // the bound passed: every later read fails with it
 }
 
 func newReplyLimitConn(c net.Conn) *replyLimitConn { return &replyLimitConn{Conn: c} }
@@ -57,6 +73,9 @@ func (r *replyLimitConn) Read(b []byte) (int, error) {
 	for i, c := range b[:n] {
 		r.line++
 		r.reply++
+		if r.line <= 3 {
+			r.cur[r.line-1] = c
+		}
 		if r.line == 4 {
 			r.cont = c == '-'
 		}
@@ -74,11 +93,49 @@ func (r *replyLimitConn) Read(b []byte) (int, error) {
 			return i, nil
 		}
 		if c == '\n' {
-			if !r.cont {
+			if r.line < 3 {
+				copy(r.cur[r.line-1:], "\x00\x00\x00") // a short line has no code
+			}
+			mixed := false
+			if !r.multi {
+				r.code = r.cur
+			} else if r.cur != r.code {
+				mixed = true
+			}
+			r.multi = r.cont && !mixed
+			if !r.cont || mixed {
 				r.reply = 0
 			}
 			r.line, r.cont = 0, false
+			if mixed {
+				// The line is handed on whole; the reader above sees the
+				// error at its next read.
+				r.err = ErrReplyMixedCodes
+				return i + 1, nil
+			}
 		}
 	}
 	return n, err
+}
+
+// replyTo names the command whose reply could not be read — past a
+// bound, malformed, cut off, timed out — "reply to RCPT: reply too
+// long", so that the reason a message waits says which reply broke. A
+// reply (*gosmtp.SMTPError) and nil are returned as they are.
+func replyTo(cmd string, err error) error {
+	if err == nil || isReply(err) {
+		return err
+	}
+	return fmt.Errorf("reply to %s: %w", cmd, err)
+}
+
+// badReply reports whether err is a reply go-smtp could not take: past
+// the bounds above, lines with different codes, a line past go-smtp's
+// own bound or one textproto cannot parse. go-smtp returns these from a
+// command as they are; the caller names the command (replyTo). Errors
+// before anything was sent (an option the server lacks) are not.
+func badReply(err error) bool {
+	var pe textproto.ProtocolError
+	return errors.Is(err, ErrReplyLineTooLong) || errors.Is(err, ErrReplyTooLong) ||
+		errors.Is(err, ErrReplyMixedCodes) || errors.Is(err, gosmtp.ErrTooLongLine) || errors.As(err, &pe)
 }

@@ -117,6 +117,9 @@ func TestNextHopReplyFloodIsBounded(t *testing.T) {
 			if got := Stage(err); got != tc.stage {
 				t.Fatalf("stage %q (%v), want %q", got, err, tc.stage)
 			}
+			if tc.after && errors.Is(err, ErrReplyTooLong) && !strings.Contains(err.Error(), "reply to MAIL") {
+				t.Fatalf("error %q does not name the command it answered", err)
+			}
 			nc.Close()
 			if n := <-wrote; n >= floodLimit {
 				t.Fatalf("the next hop wrote all %d octets: nothing stopped reading it", n)

@@ -58,6 +58,9 @@ type session struct {
 	raw  net.Conn // the accepted connection, below any TLS
 	ip   netip.Addr
 	log  *slog.Logger
+	// checkHeld: bytes of the body budget the transaction's checks
+	// reserved (Transaction.ReserveBody), given back at its end.
+	checkHeld int64
 
 	user   string // authenticated name, "" if none
 	server bool   // authenticated as a transport server
@@ -470,7 +473,8 @@ func (s *session) data(r io.Reader) error {
 	// the protocol layer has written the reply and calls Reset, so that
 	// a draining Shutdown never answers 421 in place of this reply.
 	defer s.resetTransaction()
-	var sp *spooledBody // a body past the spool threshold (spooldata.go)
+	defer s.releaseCheckBody() // the checks' bodies (a milter's replacement) are let go by now
+	var sp *spooledBody        // a body past the spool threshold (spooldata.go)
 	defer func() {
 		if sp == nil {
 			sp = s.takeSpooled()

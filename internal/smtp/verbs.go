@@ -452,9 +452,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
 		v.rcptAsGiven = ""
 	}
-	if v.last == "EHLO" || v.last == "HELO" {
-		b = escapeHello(b)
-	}
+	b = escapeEcho(b) // replyecho.go: client text echoed unambiguously
 	if final {
 		v.noteReply(b)
 		switch {
@@ -495,37 +493,6 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.countReply(b)
 	}
 	return len(b), nil
-}
-
-// escapeHello escapes the client's name in go-smtp's "Hello NAME" line
-// of a reply to EHLO or HELO: go-smtp echoes it as sent, and a control
-// byte or a byte past ASCII goes back to the client as \xNN, never raw
-// (a terminal escape in a transcript, invalid UTF-8 on the wire).
-func escapeHello(b []byte) []byte {
-	i := bytes.Index(b, []byte("Hello "))
-	if i < 0 || i > len("250 2.0.0 ") {
-		return b
-	}
-	name := bytes.TrimRight(b[i+len("Hello "):], "\r\n")
-	clean := true
-	for _, c := range name {
-		if c < 0x20 || c >= 0x7f {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return b
-	}
-	out := append([]byte(nil), b[:i+len("Hello ")]...)
-	for _, c := range name {
-		if c < 0x20 || c >= 0x7f {
-			out = fmt.Appendf(out, "\\x%02x", c)
-		} else {
-			out = append(out, c)
-		}
-	}
-	return append(out, b[i+len("Hello ")+len(name):]...)
 }
 
 func (v *verbConn) writeEHLO(b []byte) (int, error) {
@@ -583,7 +550,8 @@ func (v *verbConn) reply(lines ...string) {
 func (v *verbConn) say(lines ...string) error {
 	var out bytes.Buffer
 	for _, l := range lines {
-		out.WriteString(l + "\r\n")
+		out.Write(asciiLine([]byte(l))) // replyecho.go: no raw byte in a reply
+		out.WriteString("\r\n")
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -598,7 +566,8 @@ func (v *verbConn) say(lines ...string) error {
 func (v *verbConn) sayLast(lines ...string) error {
 	var out bytes.Buffer
 	for _, l := range lines {
-		out.WriteString(l + "\r\n")
+		out.Write(asciiLine([]byte(l)))
+		out.WriteString("\r\n")
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -948,10 +917,12 @@ const maxEnvID = 100
 func flagParams(params string, mail bool) string {
 	seen := map[string]bool{}
 	for _, f := range strings.Fields(params) {
-		k, v, hasValue := strings.Cut(f, "=")
-		k = strings.ToUpper(k)
+		name, v, hasValue := strings.Cut(f, "=")
+		k := strings.ToUpper(name)
 		if seen[k] {
-			return "501 5.5.4 " + k + " given more than once"
+			// The name as the client wrote it, ASCII letters upper-cased,
+			// echoed unambiguously (replyecho.go).
+			return "501 5.5.4 " + string(echoText(upperASCII(name))) + " given more than once"
 		}
 		seen[k] = true
 		switch {

@@ -1,0 +1,132 @@
+package smtp
+
+import "bytes"
+
+// echoText is client text (an EHLO/HELO name, a MAIL or RCPT path) as a
+// reply echoes it: reply text is printable ASCII (RFC 5321 §4.2), so
+// every other byte — a control, DEL, any byte past ASCII, UTF-8 or not —
+// is written as the text \xNN (lower-case hex). So that the text \xNN a
+// client wrote does not read as that byte, a run of backslashes followed
+// by x and two hex digits, or by a byte written \xNN, is written doubled:
+// the one escape rule of umbra's logs and CLI (jsonsafe.TextBytes), with
+// "written \xNN" meaning here everything outside printable ASCII. An odd
+// run before xNN ends in a byte, an even one in text.
+func echoText(s []byte) []byte {
+	clean := true
+	for i, c := range s {
+		if c < 0x20 || c > 0x7e || c == '\\' && i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == '\\' || !printable(s[i+1])) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	out := make([]byte, 0, len(s)+16)
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\\':
+			end := i
+			for end < len(s) && s[end] == '\\' {
+				end++
+			}
+			out = append(out, s[i:end]...)
+			if end < len(s) && (!printable(s[end]) ||
+				end+3 <= len(s) && s[end] == 'x' && isHexDigit(s[end+1]) && isHexDigit(s[end+2])) {
+				out = append(out, s[i:end]...)
+			}
+			i = end
+		case printable(c):
+			out = append(out, c)
+			i++
+		default:
+			out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&0xf])
+			i++
+		}
+	}
+	return out
+}
+
+const hexDigit = "0123456789abcdef"
+
+func printable(c byte) bool { return c >= 0x20 && c <= 0x7e }
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// echoPrefixes are go-smtp's replies that echo client text after a fixed
+// wording: the EHLO/HELO name, the MAIL path, the RCPT path.
+var echoPrefixes = []struct{ before, after string }{
+	{"Hello ", ""},
+	{"Roger, accepting mail from <", ">"},
+	{"I'll make sure <", "> gets this"},
+}
+
+// escapeEcho rewrites a reply line of go-smtp's that echoes client text
+// with that text in echoText's form; any other line keeps its text, with
+// a byte outside printable ASCII (none is expected) written \xNN all the
+// same, so that no reply carries a raw byte.
+func escapeEcho(b []byte) []byte {
+	line := bytes.TrimRight(b, "\r\n")
+	eol := b[len(line):]
+	if len(line) < 4 {
+		return b
+	}
+	for _, p := range echoPrefixes {
+		i := bytes.Index(line, []byte(p.before))
+		if i < 0 || i > len("250 2.0.0 ") || !bytes.HasSuffix(line, []byte(p.after)) ||
+			len(line)-len(p.after) < i+len(p.before) {
+			continue
+		}
+		text := line[i+len(p.before) : len(line)-len(p.after)]
+		esc := echoText(text)
+		if len(esc) == len(text) {
+			return b
+		}
+		out := append([]byte(nil), line[:i+len(p.before)]...)
+		out = append(out, esc...)
+		out = append(out, p.after...)
+		return append(out, eol...)
+	}
+	if esc := asciiLine(line); len(esc) != len(line) {
+		return append(esc, eol...)
+	}
+	return b
+}
+
+// asciiLine is a reply line (without its CRLF) with each byte outside
+// printable ASCII written \xNN: the backstop for a reply's text that
+// is not known to echo client text (a check's or milter's reply text,
+// a reply of the verb layer's own), so that no reply carries a raw
+// byte. line itself when it is clean.
+func asciiLine(line []byte) []byte {
+	for _, c := range line {
+		if !printable(c) {
+			out := make([]byte, 0, len(line)+16)
+			for _, c := range line {
+				if printable(c) {
+					out = append(out, c)
+				} else {
+					out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&0xf])
+				}
+			}
+			return out
+		}
+	}
+	return line
+}
+
+// upperASCII is s with its ASCII letters upper-cased and every other
+// byte as it is (strings.ToUpper writes U+FFFD for a byte that is not
+// UTF-8, which would hide it).
+func upperASCII(s string) []byte {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return b
+}

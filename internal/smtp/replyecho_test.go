@@ -1,0 +1,59 @@
+package smtp
+
+import (
+	"strings"
+	"testing"
+)
+
+// rt41 F2: a reply that echoes what the client wrote (the EHLO/HELO name,
+// the MAIL and RCPT paths) shows it in printable ASCII, unambiguously: a
+// byte outside printable ASCII as \xNN, and a backslash run that would
+// read as such an escape doubled, so the byte 0xe9 and the text \xe9 a
+// client sent are told apart (the one escape rule of the logs and CLI).
+func TestEchoedClientTextIsUnambiguous(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, anon)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	for _, tc := range []struct{ send, want string }{
+		{"EHLO x\xe9", `250-Hello x\xe9`},
+		{`EHLO x\xe9`, `250-Hello x\\xe9`},
+		{`EHLO x\\xe9`, `250-Hello x\\\\xe9`},
+		{"EHLO x\\\xe9", `250-Hello x\\\xe9`},
+		{`EHLO x\y\`, `250-Hello x\y\`},
+		{`HELO y\x7f`, `250 2.0.0 Hello y\\x7f`},
+		{"HELO y\x7f", `250 2.0.0 Hello y\x7f`},
+	} {
+		got := d.cmd(tc.send, "250")
+		if first, _, _ := strings.Cut(got, "\n"); first != tc.want {
+			t.Errorf("%q: reply's first line %q, want %q", tc.send, first, tc.want)
+		}
+	}
+	d.cmd("EHLO client.test", "250")
+	for _, tc := range []struct{ send, want string }{
+		{"MAIL FROM:<\xc3\xa9@example.org> SMTPUTF8", `250 2.0.0 Roger, accepting mail from <\xc3\xa9@example.org>`},
+		{"RCPT TO:<\xc3\xa9@example.test>", `250 2.0.0 I'll make sure <\xc3\xa9@example.test> gets this`},
+	} {
+		if got := d.cmd(tc.send, "250"); got != tc.want {
+			t.Errorf("%q: reply %q, want %q", tc.send, got, tc.want)
+		}
+	}
+	// umbra's own replies that name client text name it the same way.
+	d.cmd("RSET", "250")
+	if got := d.cmd("MAIL FROM:<a@example.org> X\xe9=1 x\xe9=2", "501"); got != `501 5.5.4 X\xe9 given more than once` {
+		t.Errorf("a parameter given twice: %q", got)
+	}
+	if got := d.cmd(`MAIL FROM:<a@example.org> X\xe9=1 x\xe9=2`, "501"); got != `501 5.5.4 X\XE9 given more than once` {
+		t.Errorf("a parameter given twice: %q", got)
+	}
+	// A reply never carries a raw byte outside printable ASCII.
+	for _, line := range []string{"NOOP \xff", "VRFY \xe9\x1b", "XSHADOW \xe9", "AUTH \xe9", "MAIL FROM:<\xff@x>", "FOO\xe9 bar"} {
+		d.send(line + "\r\n")
+		got := d.reply()
+		for i := 0; i < len(got); i++ {
+			if c := got[i]; c != '\n' && (c < 0x20 || c > 0x7e) {
+				t.Errorf("%q: reply %q holds byte %#x", line, got, c)
+				break
+			}
+		}
+	}
+}
