@@ -385,8 +385,12 @@
 // with this server after the heartbeat began, or answered XSHADOW with
 // the stored database id on any session since (answered.go: memory only,
 // and a crash ends every heartbeat in flight), when that commit counts
-// nothing and takes nothing over. Such a reply resets nothing (SR-5: the
-// next heartbeat is due as before and must complete). A copy committed against an id other
+// nothing and takes nothing over; nor does it take over less than
+// timeout × retries after the last contact of any kind (answered.go; the
+// manager's start after a restart): that failure is counted, and the next
+// one past the bound takes the copies over (ErrTakeoverDeferred). Such a
+// reply leaves the SR-5 timer (LastContact) as it is; it forgets the
+// failures counted (alive.go). A copy committed against an id other
 // than the stored one (the primary was replaced while the attempt ran) is
 // taken back by that commit. A primary is listed for heartbeats while its
 // shadow queue holds any message, taken over or not, or a copy taken over

@@ -65,8 +65,17 @@ type Store interface {
 	// When the primary completed a session with this server after
 	// started, it counts nothing, takes nothing over and returns
 	// ErrAnsweredSince, decided in the commit that would take over.
-	HeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, taken int, err error)
+	// Within timeout × retries of the last contact of any kind with the
+	// primary (or of the store's start) it counts the failure, takes
+	// nothing over and returns ErrTakeoverDeferred.
+	HeartbeatFailed(primary string, started time.Time, timeout time.Duration, retries int, reason string) (failures, taken int, err error)
 }
+
+// ErrTakeoverDeferred is HeartbeatFailed's answer for a failure that
+// reached the retry count less than timeout × retries after the last
+// contact of any kind with the primary: counted, nothing taken over yet
+// (the next failed heartbeat past the bound takes the copies over).
+var ErrTakeoverDeferred = errors.New("the primary was heard from less than timeout × retries ago: takeover deferred")
 
 // ErrAnsweredSince is HeartbeatFailed's answer for a heartbeat that
 // failed after the primary completed another session with this server
@@ -756,7 +765,7 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	}
 	for _, s := range starts {
 		ok := m.cfg.Runner.StartTask(ctx, HeartbeatDest+s.p.Name, shadowQueue(s.p.Name), 1, func(ctx context.Context) error {
-			return m.session(ctx, s.p, now, s.timer, t.Retries)
+			return m.session(ctx, s.p, now, s.timer, t.Timeout, t.Retries)
 		})
 		if !ok {
 			// The scheduler stopped, or its window still counts the last
@@ -829,7 +838,7 @@ func (m *Manager) busy(primary string) bool {
 
 // session runs one heartbeat to p, cut off when timer fires, and
 // returns its failure (for the destination's window).
-func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, retries int) error {
+func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, timeout time.Duration, retries int) error {
 	defer func() {
 		m.mu.Lock()
 		delete(m.flight, p.Name)
@@ -908,13 +917,18 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	delete(m.refusedAt, p.Name)
 	m.failedWhy[p.Name] = err.Error()
 	m.mu.Unlock()
-	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, retries, err.Error())
+	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, timeout, retries, err.Error())
 	if errors.Is(serr, ErrAnsweredSince) {
 		m.mu.Lock()
 		delete(m.failedWhy, p.Name)
 		m.mu.Unlock()
 		m.cfg.Log.Warn("heartbeat failed, but the primary completed another session here since it began: no failure counted, its copies are kept",
 			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
+		return err
+	}
+	if errors.Is(serr, ErrTakeoverDeferred) {
+		m.cfg.Log.Warn("heartbeat failed; its copies are taken over no earlier than timeout × retries after the last contact of any kind with the primary",
+			"primary", p.Name, "addr", p.Addr, "failures", failures, "of", retries, "bound", timeout*time.Duration(retries), "err", err)
 		return err
 	}
 	if serr != nil {

@@ -44,10 +44,13 @@ func (s Store) PresentedDigest(p, digest string) (shadow.ContactResult, error) {
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, SameDatabase: r.SameDatabase}, err
 }
 
-func (s Store) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
-	f, t, err := (*s.M).ShadowHeartbeatFailed(p, started, retries, reason)
-	if errors.Is(err, queue.ErrAnsweredSince) {
+func (s Store) HeartbeatFailed(p string, started time.Time, timeout time.Duration, retries int, reason string) (int, int, error) {
+	f, t, err := (*s.M).ShadowHeartbeatFailed(p, started, timeout, retries, reason)
+	switch {
+	case errors.Is(err, queue.ErrAnsweredSince):
 		err = shadow.ErrAnsweredSince
+	case errors.Is(err, queue.ErrTakeoverDeferred):
+		err = shadow.ErrTakeoverDeferred
 	}
 	return f, t, err
 }
