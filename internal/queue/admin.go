@@ -793,13 +793,19 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	sv := q.StateView()
+	var single *Message
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		single = nil
 		if err := sv.Refusal("resume", m); err != nil {
 			return err
 		}
 		if m.State == Suspended {
-			if err := tx.markReleasedSingle(m, q.clk.Now()); err != nil {
+			marked, err := tx.markReleasedSingle(m, q.clk.Now())
+			if err != nil {
 				return err
+			}
+			if marked {
+				single = m
 			}
 		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
@@ -807,6 +813,9 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 		m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})
+	if err == nil && single != nil {
+		q.releasedSingle(single, "resume")
+	}
 	q.Kick()
 	return err
 }

@@ -981,7 +981,10 @@
 //     copy is made again after its attempt, ErrRecopyBusy). A message
 //     accepted with no shadow copy (no shadow server took a session at
 //     receipt, Message.NoCopy) is marked in the commit that stores it:
-//     no crash leaves it on one disk unmarked. A push this server did not
+//     no crash leaves it on one disk unmarked; one quarantined on
+//     receipt (no copy while the quarantine holds it) stores
+//     CopyOnRelease instead, and the commit that releases it marks it
+//     (markReleasedSingle). A push this server did not
 //     see confirmed (it broke, or was abandoned at its bound while the
 //     shadow server hung) may still be committed there — the server reads
 //     what was sent when it runs again, and its 250 may be written after
