@@ -918,6 +918,9 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		// Its DSN is on this disk alone (the discard goes now): marked held
+		// by this server only when the message had a copy or was marked.
+		singleDSN := m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(id)
 		if err := tx.Delete(id); err != nil {
 			return err
 		}
@@ -935,7 +938,10 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 			UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit)
 		dsn.Size = int64(len(db))
-		return tx.PutNew(dsn, db)
+		if err := tx.PutNew(dsn, db); err != nil || !singleDSN {
+			return err
+		}
+		return tx.markSingleKind(dsn.ID, "", now, nil)
 	})
 	if err != nil {
 		return err

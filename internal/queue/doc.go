@@ -347,11 +347,16 @@
 // only (holders.go), so the views count it and the re-make pass pushes
 // its copy like any single-copy message's. A crash after that commit
 // loses nothing: the mark is in it; a lost disk before the DSN's copy
-// is made loses that success notice, no message. Not covered: a failure DSN made by an earlier attempt while
-// other recipients were still pending (the discard follows the last
-// recipient, not that DSN), and an operator's removal with NDR (the
-// discard is written at once, so that the shadow cannot resurrect a
-// message the operator removed).
+// is made loses that success notice, no message. Every other DSN of a
+// message that had a copy (or was marked held here only) is marked so
+// in the commit that makes it: a success or delay DSN beside the failure
+// DSN that carries the discard, and any DSN made while other recipients
+// were still pending (the discard follows the last recipient, after
+// which nothing else covers it; so a failure DSN made by an earlier
+// attempt while other recipients were still pending is marked and
+// copied, not covered by the shadow copy). An operator's removal with
+// NDR writes the discard at once (so that the shadow cannot resurrect a
+// message the operator removed) and marks its DSN the same way.
 //
 // Success DSNs follow RFC 3461 relay semantics: a recipient relayed to a
 // next hop that took the DSN parameters (Result.DSNPassed) gets none
