@@ -128,7 +128,8 @@
 // list, the API, the console and the metrics tell one story: refused
 // (the primary answers and refuses), unreachable (heartbeats fail:
 // Status.Unreachable has the last one's error and TakeoverAt when the
-// takeover comes), healthy, or taken over.
+// takeover comes), healthy, or taken over (Status.TakenOverWhy: the
+// failed heartbeats' count and the last one's error while they go on).
 // The scheduler shows a refused heartbeat as its destination's last
 // error without counting it in a row (its error is a Refusal). Watch
 // sessions and reconciliations are not opened to a primary that refused

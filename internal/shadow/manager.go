@@ -3,6 +3,7 @@ package shadow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -978,6 +979,12 @@ type PrimaryStatus struct {
 	Unreachable string    `json:"unreachable,omitempty"`
 	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
 	TakeoverBy  time.Time `json:"takeover_by,omitzero"`
+	// TakenOverWhy, once its copies were taken over for failed heartbeats
+	// (TakenOver) and while the primary refuses nothing: the count of
+	// failed heartbeats and the last one's error (memory: its count alone
+	// after a restart until the next failure), as the takeover recorded
+	// its reason — shadow list's WHY, where the failures go on.
+	TakenOverWhy string `json:"taken_over_why,omitempty"`
 }
 
 // takeoverAt is when the heartbeat starts that takes p's copies over if
@@ -1023,6 +1030,21 @@ func (m *Manager) Status() []PrimaryStatus {
 			}
 			st.TakeoverAt = takeoverAt(p, t)
 			st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
+		}
+		if p.TakenOver && st.Refused == "" {
+			m.mu.Lock()
+			last := m.failedWhy[p.Name]
+			m.mu.Unlock()
+			switch {
+			case p.Failures == 0:
+				// A push or another contact that is no discard query
+				// since: the count starts again, the takeover stays.
+				st.TakenOverWhy = "heartbeats failed; none since the primary was last heard from"
+			case last == "":
+				st.TakenOverWhy = fmt.Sprintf("%d heartbeats failed", p.Failures) // before this start
+			default:
+				st.TakenOverWhy = fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, last)
+			}
 		}
 		out = append(out, st)
 	}
