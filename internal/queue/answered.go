@@ -71,6 +71,13 @@ func (a *answeredAt) last(primary string) time.Time {
 	return a.start
 }
 
+// ShadowLastHeard is when primary was last heard from (answeredAt.last):
+// no takeover for failed heartbeats comes before timeout × retries after
+// it. For the takeover forecast of shadow list.
+func (q *Manager) ShadowLastHeard(primary string) time.Time {
+	return q.answered.last(primary)
+}
+
 // ShadowAnswered records that primary completed a session with this
 // server now that is no discard query (a reconciliation): a heartbeat
 // that began before and fails takes nothing over (ErrAnsweredSince).

@@ -31,6 +31,10 @@ type Primary struct {
 	// pushed a copy on receipt (SR-17): the queue keeps it; a watch
 	// session runs while it lies ahead. Zero when nobody waits.
 	UrgentUntil time.Time
+	// LastHeard is the last contact of any kind with the primary (the
+	// store's memory; its start after a restart): no takeover for failed
+	// heartbeats comes before timeout × retries after it (HeartbeatFailed).
+	LastHeard time.Time
 }
 
 // ContactResult is what the store changed on a contact.
@@ -989,14 +993,23 @@ type PrimaryStatus struct {
 
 // takeoverAt is when the heartbeat starts that takes p's copies over if
 // it fails too: one timeout after the later of its last contact and its
-// last failed heartbeat's start per failure still missing (due).
+// last failed heartbeat's start per failure still missing (due), or the
+// first heartbeat of that schedule at least timeout × retries after the
+// last contact of any kind (LastHeard), when that is later.
 func takeoverAt(p Primary, t Timing) time.Time {
 	last := p.LastTry
 	if p.LastContact.After(last) {
 		last = p.LastContact
 	}
 	left := max(t.Retries-p.Failures, 1)
-	return last.Add(time.Duration(left) * t.Timeout)
+	at := last.Add(time.Duration(left) * t.Timeout)
+	// The store defers the takeover until timeout × retries after the
+	// last contact of any kind: the first heartbeat past that bound.
+	if bound := p.LastHeard.Add(time.Duration(t.Retries) * t.Timeout); at.Before(bound) && t.Timeout > 0 {
+		k := (bound.Sub(last) + t.Timeout - 1) / t.Timeout
+		at = last.Add(k * t.Timeout)
+	}
+	return at
 }
 
 // Status lists the primaries being watched, by name, as the store holds
