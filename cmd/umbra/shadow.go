@@ -43,6 +43,9 @@ func newShadowCmd() *cobra.Command {
 				switch {
 				case v.Refused != "":
 					why = "refused since " + time.Since(v.RefusedSince).Round(time.Second).String() + " ago: " + v.Refused
+				case v.TakenOverWhy != "":
+					// Taken over for failed heartbeats, and they go on.
+					why = "taken over: " + v.TakenOverWhy
 				case v.Unreachable != "":
 					// Heartbeats fail: counted towards the takeover.
 					why = takeoverText(v.TakeoverAt, v.TakeoverBy, time.Now()) + ": " + v.Unreachable

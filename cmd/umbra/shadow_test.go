@@ -320,6 +320,23 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 		a.dumpLog()
 		t.Fatal("the takeover did not follow exactly three failed heartbeats")
 	}
+	// WHY says why, while its heartbeats keep failing (rt41 F5: it
+	// showed "-"), in text and --json.
+	waitCond(t, "a heartbeat failing after the takeover", 30*time.Second, func() bool {
+		log, _ := os.ReadFile(a.log)
+		_, after, _ := strings.Cut(string(log), `msg="took over shadow copies"`)
+		return strings.Contains(after, `msg="heartbeat failed"`)
+	})
+	if out, _ := cli(t, p.cfgA, "shadow", "list"); !strings.Contains(out, "taken over: ") || !strings.Contains(out, "heartbeats failed, the last: ") {
+		t.Errorf("shadow list of a taken-over primary whose heartbeats fail says not why:\n%s", out)
+	}
+	out, _ = cli(t, p.cfgA, "shadow", "list", "--json")
+	var why []struct {
+		TakenOverWhy string `json:"taken_over_why"`
+	}
+	if json.Unmarshal([]byte(out), &why); len(why) != 1 || !strings.Contains(why[0].TakenOverWhy, "heartbeats failed, the last: ") {
+		t.Errorf("shadow list --json of a taken-over primary: no taken_over_why:\n%s", out)
+	}
 	sink := startRecorder(t, p.sink)
 	startUmbra(t, p.cfgB, p.b) // a new hub-b, with a new database
 	waitArrived(t, sink, acked, a)

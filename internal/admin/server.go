@@ -294,6 +294,10 @@ type ShadowView struct {
 	Unreachable string    `json:"unreachable,omitempty"`
 	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
 	TakeoverBy  time.Time `json:"takeover_by,omitzero"`
+	// TakenOverWhy: why copies of the primary were taken over (failed
+	// heartbeats: their count and the last one's error), while it is
+	// marked taken over and refuses nothing.
+	TakenOverWhy string `json:"taken_over_why,omitempty"`
 }
 
 // ShadowState is the state of a primary as shadow list, the API and the
@@ -383,6 +387,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
 				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy
+				v.TakenOverWhy = st.TakenOverWhy
 				if counts == nil && st.TakenOver {
 					v.TakenOverCopies = v.Copies // no count by kind: the primary's record
 				}

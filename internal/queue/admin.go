@@ -793,13 +793,19 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 	q.reviveDead()
 	sv := q.StateView()
+	var single *Message
 	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+		single = nil
 		if err := sv.Refusal("resume", m); err != nil {
 			return err
 		}
 		if m.State == Suspended {
-			if err := tx.markReleasedSingle(m, q.clk.Now()); err != nil {
+			marked, err := tx.markReleasedSingle(m, q.clk.Now())
+			if err != nil {
 				return err
+			}
+			if marked {
+				single = m
 			}
 		}
 		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
@@ -807,6 +813,9 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 		m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
 	})
+	if err == nil && single != nil {
+		q.releasedSingle(single, "resume")
+	}
 	q.Kick()
 	return err
 }
@@ -909,6 +918,9 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		// Its DSN is on this disk alone (the discard goes now): marked held
+		// by this server only when the message had a copy or was marked.
+		singleDSN := m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(id)
 		if err := tx.Delete(id); err != nil {
 			return err
 		}
@@ -926,7 +938,10 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 			UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit)
 		dsn.Size = int64(len(db))
-		return tx.PutNew(dsn, db)
+		if err := tx.PutNew(dsn, db); err != nil || !singleDSN {
+			return err
+		}
+		return tx.markSingleKind(dsn.ID, "", now, nil)
 	})
 	if err != nil {
 		return err

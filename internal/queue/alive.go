@@ -14,11 +14,13 @@ import (
 // heartbeat fell due, was taken over a second after its second outage
 // began). Such a contact does not reset the heartbeat timer of SR-5 (only
 // a completed discard query does: LastContact), but it restarts the count
-// and makes the next heartbeat due a timeout after the contact (LastTry),
-// so the retry count of failures that takes the copies over starts no
-// earlier than a timeout after the last contact of any kind: a takeover
-// comes at least timeout × retries after it. A primary with no failures
-// counted costs no write; a takeover done stays (the next discard query
+// and makes the next heartbeat due a timeout after the contact (LastTry).
+// A primary with no failures counted costs no write and keeps its
+// heartbeat schedule, so its retry count of failures can come sooner
+// than timeout × retries after such a contact; the commit that would take
+// over checks that bound against the last contact of any kind
+// (ShadowHeartbeatFailed, answered.go) and defers the takeover to the
+// next failure past it. A takeover done stays (the next discard query
 // makes those copies due again, or gives them back).
 
 // resetFailuresTx restarts p's count of failed heartbeats at a contact

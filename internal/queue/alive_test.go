@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,7 +55,7 @@ func TestContactsResetFailedHeartbeats(t *testing.T) {
 			}
 			const timeout = 5 * time.Second
 			clk.Advance(timeout)
-			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "connection refused"); err != nil || f != 1 || taken != 0 {
+			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); err != nil || f != 1 || taken != 0 {
 				t.Fatalf("first failed heartbeat: failures %d, taken %d, %v", f, taken, err)
 			}
 			clk.Advance(time.Second)
@@ -71,16 +73,26 @@ func TestContactsResetFailedHeartbeats(t *testing.T) {
 				t.Fatalf("next heartbeat due at %v, before a timeout after the contact (%v)", got, contact)
 			}
 			clk.Advance(4 * time.Second)
-			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "connection refused"); err != nil || f != 1 || taken != 0 {
+			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); err != nil || f != 1 || taken != 0 {
 				t.Fatalf("failed heartbeat after a contact: failures %d, taken %d, %v; want 1, none", f, taken, err)
 			}
 			if got, _ := q.Message(m.ID); got == nil || got.State != Shadow {
 				t.Fatalf("the copy after one failure since the last contact: %+v", got)
 			}
-			// Two in a row after the contact take it over.
+			// Two in a row after the contact reach the retry count, 9 s
+			// after it: counted, but no takeover before timeout × retries
+			// after the contact (rt F0).
 			clk.Advance(timeout)
-			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "connection refused"); err != nil || f != 2 || taken == 0 {
-				t.Fatalf("second failure since the contact: failures %d, taken %d, %v; want 2, a takeover", f, taken, err)
+			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); !errors.Is(err, ErrTakeoverDeferred) || f != 2 || taken != 0 {
+				t.Fatalf("second failure 9 s after the contact: failures %d, taken %d, %v; want 2, deferred", f, taken, err)
+			}
+			if got, _ := q.Message(m.ID); got == nil || got.State != Shadow {
+				t.Fatalf("the copy 9 s after the last contact: %+v", got)
+			}
+			// The next one, past the bound, takes it over.
+			clk.Advance(timeout)
+			if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); err != nil || f != 3 || taken == 0 {
+				t.Fatalf("third failure, 14 s after the contact: failures %d, taken %d, %v; want 3, a takeover", f, taken, err)
 			}
 		})
 	}
@@ -94,4 +106,49 @@ func peerDue(p ShadowPeer) time.Time {
 		return p.LastTry.Add(5 * time.Second)
 	}
 	return p.LastContact.Add(5 * time.Second)
+}
+
+// The bound on a takeover (no earlier than timeout × retries after the
+// last contact of any kind) holds across a restart of this server, which
+// forgets in memory when it last heard from each primary: its start
+// stands for that contact. A primary that pushed a copy just before the
+// shadow server restarted, with failures stored from before, is not
+// taken over by the first failures after the start.
+func TestRestartedShadowServerDefersTakeover(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const timeout = 5 * time.Second
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, nil, ManagerConfig{Clock: clk})
+	c := msg(s, "b@example.org", "y@b.example")
+	c.OrgID = orgid.New()
+	if _, err := q.SubmitShadowCopy(context.Background(), c, []byte(body), "hub-b", "127.0.0.2:25", "db1"); err != nil {
+		t.Fatal(err)
+	}
+	// One failure counted before the restart (the push came after it:
+	// the count starts again, then fails once more).
+	clk.Advance(timeout)
+	if f, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); err != nil || f != 1 {
+		t.Fatalf("failure before the restart: %d, %v", f, err)
+	}
+	s.Close()
+	clk.Advance(time.Second)
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, nil, ManagerConfig{Clock: clk})
+	start := clk.Now()
+	clk.Advance(time.Second)
+	if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); !errors.Is(err, ErrTakeoverDeferred) || f != 2 || taken != 0 {
+		t.Fatalf("second failure 1 s after the restart: failures %d, taken %d, %v; want 2, deferred", f, taken, err)
+	}
+	clk.Advance(start.Add(2 * timeout).Sub(clk.Now()))
+	if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); err != nil || f != 3 || taken != 1 {
+		t.Fatalf("failure timeout × retries after the restart: failures %d, taken %d, %v; want 3, the copy taken over", f, taken, err)
+	}
 }

@@ -14,6 +14,13 @@ import (
 // primary delivers itself.
 var ErrAnsweredSince = errors.New("the primary completed a session with this server after the heartbeat began")
 
+// ErrTakeoverDeferred is ShadowHeartbeatFailed's answer for a failed
+// heartbeat that reached the retry count less than timeout × retries
+// after the last contact of any kind with the primary (answeredAt.last):
+// the failure is counted, nothing is taken over, and the next failed
+// heartbeat past that bound takes the copies over.
+var ErrTakeoverDeferred = errors.New("the primary was heard from less than timeout × retries ago: takeover deferred")
+
 // answeredAt remembers, per primary, when it last completed a session
 // with this server: a discard query (heartbeat, watch, delivery session:
 // ShadowContact), a reconciliation (ShadowAnswered), a copy it pushed
@@ -21,11 +28,18 @@ var ErrAnsweredSince = errors.New("the primary completed a session with this ser
 // session (ShadowPresented: only the primary holding the copies' mail
 // knows that id). A heartbeat's own XSHADOW reply is saved only with
 // the discards it read, so a primary that answers XSHADOW and then hangs
-// still fails that heartbeat. Memory only: a restart ends every heartbeat in flight, and the
-// next one starts after it.
+// still fails that heartbeat.
+//
+// It is also the last contact of any kind that bounds a takeover
+// (ShadowHeartbeatFailed: never before timeout × retries after it).
+// Memory only: a restart ends every heartbeat in flight, and the next one
+// starts after it; start, when this manager was made, stands for every
+// contact before it (a restart of this server forgot them), so a restart
+// makes a takeover later, never earlier.
 type answeredAt struct {
-	mu sync.Mutex
-	at map[string]time.Time
+	mu    sync.Mutex
+	at    map[string]time.Time
+	start time.Time
 }
 
 func (a *answeredAt) note(primary string, t time.Time) {
@@ -44,6 +58,24 @@ func (a *answeredAt) since(primary string, started time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.at[primary].After(started)
+}
+
+// last is when primary was last heard from: its last contact of any
+// kind since this manager started, else the start.
+func (a *answeredAt) last(primary string) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t := a.at[primary]; t.After(a.start) {
+		return t
+	}
+	return a.start
+}
+
+// ShadowLastHeard is when primary was last heard from (answeredAt.last):
+// no takeover for failed heartbeats comes before timeout × retries after
+// it. For the takeover forecast of shadow list.
+func (q *Manager) ShadowLastHeard(primary string) time.Time {
+	return q.answered.last(primary)
 }
 
 // ShadowAnswered records that primary completed a session with this

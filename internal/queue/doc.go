@@ -351,11 +351,16 @@
 // only (holders.go), so the views count it and the re-make pass pushes
 // its copy like any single-copy message's. A crash after that commit
 // loses nothing: the mark is in it; a lost disk before the DSN's copy
-// is made loses that success notice, no message. Not covered: a failure DSN made by an earlier attempt while
-// other recipients were still pending (the discard follows the last
-// recipient, not that DSN), and an operator's removal with NDR (the
-// discard is written at once, so that the shadow cannot resurrect a
-// message the operator removed).
+// is made loses that success notice, no message. Every other DSN of a
+// message that had a copy (or was marked held here only) is marked so
+// in the commit that makes it: a success or delay DSN beside the failure
+// DSN that carries the discard, and any DSN made while other recipients
+// were still pending (the discard follows the last recipient, after
+// which nothing else covers it; so a failure DSN made by an earlier
+// attempt while other recipients were still pending is marked and
+// copied, not covered by the shadow copy). An operator's removal with
+// NDR writes the discard at once (so that the shadow cannot resurrect a
+// message the operator removed) and marks its DSN the same way.
 //
 // Success DSNs follow RFC 3461 relay semantics: a recipient relayed to a
 // next hop that took the DSN parameters (Result.DSNPassed) gets none
@@ -389,8 +394,12 @@
 // with this server after the heartbeat began, or answered XSHADOW with
 // the stored database id on any session since (answered.go: memory only,
 // and a crash ends every heartbeat in flight), when that commit counts
-// nothing and takes nothing over. Such a reply resets nothing (SR-5: the
-// next heartbeat is due as before and must complete). A copy committed against an id other
+// nothing and takes nothing over; nor does it take over less than
+// timeout × retries after the last contact of any kind (answered.go; the
+// manager's start after a restart): that failure is counted, and the next
+// one past the bound takes the copies over (ErrTakeoverDeferred). Such a
+// reply leaves the SR-5 timer (LastContact) as it is; it forgets the
+// failures counted (alive.go). A copy committed against an id other
 // than the stored one (the primary was replaced while the attempt ran) is
 // taken back by that commit. A primary is listed for heartbeats while its
 // shadow queue holds any message, taken over or not, or a copy taken over
@@ -981,7 +990,10 @@
 //     copy is made again after its attempt, ErrRecopyBusy). A message
 //     accepted with no shadow copy (no shadow server took a session at
 //     receipt, Message.NoCopy) is marked in the commit that stores it:
-//     no crash leaves it on one disk unmarked. A push this server did not
+//     no crash leaves it on one disk unmarked; one quarantined on
+//     receipt (no copy while the quarantine holds it) stores
+//     CopyOnRelease instead, and the commit that releases it marks it
+//     (markReleasedSingle). A push this server did not
 //     see confirmed (it broke, or was abandoned at its bound while the
 //     shadow server hung) may still be committed there — the server reads
 //     what was sent when it runs again, and its 250 may be written after

@@ -61,16 +61,29 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // umbra_shadow_single_copy_messages) and the re-make pass pushes its copy
 // again by the receive connector's preference, as for a copy lost with
 // its holder's database (rt36 F4: a resumed message was on one disk and
-// no view said so). A message that never had a copy is not marked, nor
-// one marked already.
-func (t *Tx) markReleasedSingle(m *Message, now time.Time) error {
-	if m.ShadowServer == "" || m.ShadowID == "" || t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
-		return nil
+// no view said so). So is a message quarantined on receipt that got no
+// copy for it (CopyOnRelease, cleared here: the caller puts m), naming no
+// server, as one accepted "no shadow copy" (F1). A message that never had
+// nor wanted a copy is not marked, nor one marked already. It reports
+// whether it marked m.
+func (t *Tx) markReleasedSingle(m *Message, now time.Time) (bool, error) {
+	lost := m.ShadowServer
+	if m.CopyOnRelease {
+		m.CopyOnRelease, lost = false, ""
+	} else if m.ShadowServer == "" || m.ShadowID == "" || t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+		return false, nil
 	}
 	if _, _, _, ok := singleMark(t.tx.Bucket(bucketSingle).Get(m.ID.Key())); ok {
-		return nil
+		return false, nil
 	}
-	return t.markSingleKind(m.ID, m.ShadowServer, now, nil)
+	return true, t.markSingleKind(m.ID, lost, now, nil)
+}
+
+// releasedSingle logs a message marked held by this server only by its
+// release (markReleasedSingle), as every single-copy case is logged.
+func (q *Manager) releasedSingle(m *Message, how string) {
+	q.log.Warn("message held by this server only after its "+how+": its shadow copy is made again by the next pass of the shadow-server probe",
+		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
 }
 
 // heldCopySettled tells, after the commit, the shadow server's waiting

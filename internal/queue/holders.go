@@ -134,6 +134,13 @@ func needsCopyMarked(m *Message) bool {
 	return len(m.Pending()) > 0
 }
 
+// markedSingle reports whether message id is marked held by this server
+// only.
+func (t *Tx) markedSingle(id ID) bool {
+	_, _, _, ok := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
+	return ok
+}
+
 func (t *Tx) markSingle(id ID, server string, now time.Time) error {
 	_, _, pushed, _ := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
 	return t.markSingleKind(id, server, now, pushed) // the servers that may hold a copy still may

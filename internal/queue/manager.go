@@ -168,6 +168,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 		kick: make(chan struct{}, 1), sched: newScheduler(cfg.Scheduler), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
 		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{},
 		fc: cfg.Claims}
+	q.answered.start = cfg.Clock.Now() // contacts before a restart are forgotten: the start stands for them
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
 			q.suspended[name] = true

@@ -139,7 +139,9 @@ func (q *Manager) QuarantineStats() (n int, size int64) {
 func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 	var released *Message
 	var reason string
+	single := false
 	err := q.store.Update(ctx, func(tx *Tx) error {
+		single = false
 		m, err := tx.Get(id)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) && q.released.has(id) {
@@ -159,7 +161,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 		reason = m.Quarantine
 		// The quarantine discarded its shadow copy (submit.go): from
 		// the release on it is held by this server only (hold.go).
-		if err := tx.markReleasedSingle(m, q.clk.Now()); err != nil {
+		if single, err = tx.markReleasedSingle(m, q.clk.Now()); err != nil {
 			return err
 		}
 		m.Quarantine = ""
@@ -175,6 +177,9 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 	q.noteQuarantine(now, false)
 	q.noteSubmitted(now) // it enters delivery as a new message would
 	q.log.Info("message released from quarantine", "msg_id", id.String(), "reason", reason)
+	if single {
+		q.releasedSingle(released, "release from quarantine")
+	}
 	q.ev.Event("release", released, nil, "released from quarantine (held for: "+reason+")")
 	q.Kick()
 	return nil

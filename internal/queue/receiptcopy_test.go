@@ -272,7 +272,7 @@ func TestShadowCopyOnReceiptFromFailedPrimaryNotTakenOver(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		clk.Advance(20 * time.Second)
-		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 3, "refused"); err != nil {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "refused"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -287,7 +287,7 @@ func TestShadowCopyOnReceiptFromFailedPrimaryNotTakenOver(t *testing.T) {
 	}
 	for i := 1; i <= 3; i++ {
 		clk.Advance(20 * time.Second)
-		failures, taken, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 3, "refused")
+		failures, taken, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "refused")
 		if err != nil {
 			t.Fatal(err)
 		}

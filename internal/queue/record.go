@@ -215,8 +215,15 @@ type Message struct {
 	// accepted held by this server only). The commit that stores it
 	// marks it so, in the same transaction (holders.go: shown, counted,
 	// and copied again while a shadow server answers), as a copy whose
-	// push broke after the commit is.
+	// push broke after the commit is. A quarantined message is not marked
+	// (the quarantine holds it); its commit stores CopyOnRelease instead.
 	NoCopy bool
+	// CopyOnRelease is stored (flag bit 256): a message quarantined on
+	// receipt that wanted a shadow copy (NoCopy) and got none. The commit
+	// that releases it marks it held by this server only and clears it
+	// (markReleasedSingle), so the views name it and the holders' pass
+	// makes its copy; older releases ignore the bit.
+	CopyOnRelease bool
 }
 
 // Pending returns the indexes of the recipients still to be delivered.
@@ -263,7 +270,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs, m.CopyOnRelease} {
 		if b {
 			flags |= 1 << i
 		}
@@ -323,10 +330,11 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.ShadowID = d.str()
 	flags := d.uint()
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
-	m.ManualRetry = flags&16 != 0 // unknown to older releases, which ignore the bit
-	m.RequireTLS = flags&32 != 0  // likewise (RFC 8689)
-	m.Internal = flags&64 != 0    // likewise: an older release's record is not DKIM-signed
-	m.RetHdrs = flags&128 != 0    // likewise: an older release passed RET=HDRS on as no RET
+	m.ManualRetry = flags&16 != 0    // unknown to older releases, which ignore the bit
+	m.RequireTLS = flags&32 != 0     // likewise (RFC 8689)
+	m.Internal = flags&64 != 0       // likewise: an older release's record is not DKIM-signed
+	m.RetHdrs = flags&128 != 0       // likewise: an older release passed RET=HDRS on as no RET
+	m.CopyOnRelease = flags&256 != 0 // likewise: an older release does not mark it at its release
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

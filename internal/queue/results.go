@@ -354,7 +354,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	tookOver := false    // sticky: a rerun of the function sees m already changed
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
-	singleDSNs := false // the discard was written although DSNs were made: they are marked held here only
+	// The DSNs of a message that had a shadow copy, or was marked held
+	// here only, are marked held by this server only in the commit that
+	// makes them, save the one that carries the discard (the copy covers
+	// it): once the discard is written, by this commit, by the failure
+	// DSN's end or by the last recipient's, nothing else covers them.
+	singleDSNs := false
 	// Results nobody waits for ride along with the next commit (a
 	// receipt's, usually) instead of paying one of their own: at most
 	// the store's DeferLimit later, and never when a sender, a shadow
@@ -371,7 +376,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	handed()
 	err := update(func(tx *Tx) error {
 		afters = afters[:0]
-		dsnOwesDiscard, singleDSNs = false, false
+		dsnOwesDiscard = false
+		singleDSNs = len(dsns) > 0 && (m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID))
 		partial = nil
 		for _, db := range dbs {
 			for _, i := range perDB[db] {
@@ -499,7 +505,6 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
 					return err
 				}
-				singleDSNs = len(dsns) > 0
 			}
 		} else if err := tx.Put(m); err != nil {
 			return err
@@ -524,9 +529,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
 				return err
 			}
-			if singleDSNs {
-				// The discard went at once: the DSN is on this disk
-				// alone until the re-make pass copies it (holders.go).
+			if singleDSNs && !(dsnOwesDiscard && i == failDSN) {
+				// On this disk alone until the re-make pass copies it
+				// (holders.go).
 				if err := tx.markSingleKind(dm.ID, "", now, nil); err != nil {
 					return err
 				}

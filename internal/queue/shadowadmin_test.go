@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,55 @@ func TestReleasedFromQuarantineIsSingleCopy(t *testing.T) {
 	}
 	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Lost != "hub-b.example" {
 		t.Fatalf("message released from quarantine: mark %+v, %v; want held by this server only", sc, ok)
+	}
+}
+
+// A message quarantined on receipt on a connector with shadow on receipt
+// got no copy (smtp: NoCopy): the quarantine held it on this disk alone,
+// and its release must mark it held by this server only, as a message
+// accepted "no shadow copy" is, so that the views name it and the
+// holders' pass makes its copy (F1). The fact is stored with the record:
+// a restart between the quarantine and the release keeps it. A
+// quarantined message that never wanted a copy is not marked.
+func TestReleasedAfterQuarantineOnReceiptIsSingleCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, nil, ManagerConfig{})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "b@example.net")
+	m.Quarantine, m.NoCopy = "dmarc fail", true
+	plain := msg(s, "a@example.org", "c@example.net")
+	plain.Quarantine = "dmarc fail"
+	for _, x := range []*Message{m, plain} {
+		if err := q.Submit(ctx, x, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := q.SingleCopyOf(m.ID); ok {
+		t.Fatal("a quarantined message is listed held by this server only while it is held by the quarantine")
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, nil, ManagerConfig{})
+	for _, x := range []*Message{m, plain} {
+		if err := q.ReleaseQuarantined(ctx, x.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Lost != "" {
+		t.Fatalf("released message quarantined on receipt without a copy: mark %+v, %v; want held by this server only", sc, ok)
+	}
+	if _, ok := q.SingleCopyOf(plain.ID); ok {
+		t.Fatal("a released message that never wanted a copy is marked")
+	}
+	list, err := q.SingleCopies()
+	if err != nil || len(list) != 1 || list[0].ID != m.ID || q.SingleCopyCount() != 1 {
+		t.Fatalf("shadow single: %+v %v, count %d", list, err, q.SingleCopyCount())
 	}
 }

@@ -760,12 +760,22 @@ type ContactResult struct {
 // taken over, and the answer is ErrAnsweredSince with the failures as
 // they stand. The check runs in the commit that would take the copies
 // over, so a session recorded before that commit always prevents it.
-func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, takenN int, err error) {
+//
+// Nor is anything taken over less than timeout × retries after the last
+// contact of any kind (answeredAt.last: the start of this manager when
+// none came since): a contact that is no discard query leaves the
+// heartbeat schedule as it is (SR-5: only a completed discard query moves
+// it), so a primary that dies just after such a contact can fail its
+// retry count of heartbeats sooner (rt F0: 6.3 s after its push with
+// 5 s × 2). The failure is counted, and the answer is
+// ErrTakeoverDeferred; the next failed heartbeat past the bound takes
+// the copies over. A timeout of 0 sets no bound.
+func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeout time.Duration, retries int, reason string) (failures, takenN int, err error) {
 	now := q.clk.Now()
 	var taken []*Message
-	answered := false
+	answered, deferred := false, false
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		taken, takenN, answered = taken[:0], 0, false
+		taken, takenN, answered, deferred = taken[:0], 0, false, false
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
@@ -780,7 +790,9 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retri
 		p.Failures++
 		p.LastTry = started
 		failures = p.Failures
-		if p.Failures >= retries {
+		if p.Failures >= retries && now.Sub(q.answered.last(primary)) < time.Duration(retries)*timeout {
+			deferred = true // counted; the next failure past the bound takes over
+		} else if p.Failures >= retries {
 			var marked int
 			why := fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, reason)
 			if taken, marked, err = tx.takeoverGiveBackTx(primary, why, p.DatabaseID, now); err != nil {
@@ -800,6 +812,9 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, retri
 	}
 	if answered {
 		return failures, 0, ErrAnsweredSince
+	}
+	if deferred {
+		return failures, 0, ErrTakeoverDeferred
 	}
 	q.afterTakeover(primary, "", taken)
 	return failures, takenN, nil

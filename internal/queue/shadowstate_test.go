@@ -233,7 +233,7 @@ func TestTakenOverPrimaryStaysWatched(t *testing.T) {
 	db.set("")
 	q.SetPolicy(Policy{RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 48 * time.Hour})
 	for i := 0; i < 3; i++ {
-		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 3, "timeout"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -367,7 +367,7 @@ func TestHeartbeatFailuresCountPastTakeover(t *testing.T) {
 	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
 	db.set("") // no route once taken over: the copy stays, the primary watched
 	for i := 1; i <= 8; i++ {
-		failures, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout")
+		failures, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 3, "timeout")
 		if err != nil || failures != i {
 			t.Fatalf("heartbeat %d: failures %d, %v", i, failures, err)
 		}
@@ -557,7 +557,7 @@ func TestHeartbeatFailedAfterAnswerTakesNothing(t *testing.T) {
 	// Two heartbeats failed; the third would take the copy over.
 	for i := 0; i < 2; i++ {
 		clk.Advance(10 * time.Second)
-		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 3, "timeout"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -570,7 +570,7 @@ func TestHeartbeatFailedAfterAnswerTakesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(5 * time.Second)
-	failures, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 1, "context deadline exceeded")
+	failures, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 0, 1, "context deadline exceeded")
 	if !errors.Is(err, ErrAnsweredSince) || taken != 0 || failures != 0 {
 		t.Fatalf("heartbeat cut off after a contact: failures %d, taken %d, %v; want none, ErrAnsweredSince", failures, taken, err)
 	}
@@ -591,13 +591,13 @@ func TestHeartbeatFailedAfterAnswerTakesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	if _, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 1, "context deadline exceeded"); !errors.Is(err, ErrAnsweredSince) || taken != 0 {
+	if _, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 0, 1, "context deadline exceeded"); !errors.Is(err, ErrAnsweredSince) || taken != 0 {
 		t.Fatalf("heartbeat cut off after a pushed copy: taken %d, %v; want none, ErrAnsweredSince", taken, err)
 	}
 	// A heartbeat that began after the last session counts, and at the
 	// retry count takes the copies over.
 	clk.Advance(time.Second)
-	failures, taken, err = q.ShadowHeartbeatFailed("hub-b", clk.Now(), 1, "timeout")
+	failures, taken, err = q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 1, "timeout")
 	if err != nil || failures != 1 || taken != 2 {
 		t.Fatalf("heartbeat begun after the last session: failures %d, taken %d, %v; want 1, 2", failures, taken, err)
 	}
@@ -627,7 +627,7 @@ func TestHeartbeatFailedAfterXShadowReplyTakesNothing(t *testing.T) {
 	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
 	db.set("")
 	clk.Advance(10 * time.Second)
-	if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "timeout"); err != nil {
+	if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 2, "timeout"); err != nil {
 		t.Fatal(err)
 	}
 	started := clk.Now()
@@ -636,7 +636,7 @@ func TestHeartbeatFailedAfterXShadowReplyTakesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(5 * time.Second)
-	failures, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 2, "context deadline exceeded")
+	failures, taken, err := q.ShadowHeartbeatFailed("hub-b", started, 0, 2, "context deadline exceeded")
 	if !errors.Is(err, ErrAnsweredSince) || taken != 0 || failures != 0 {
 		t.Fatalf("heartbeat failed after an XSHADOW reply with the stored id: failures %d, taken %d, %v; want 0, none, ErrAnsweredSince", failures, taken, err)
 	}
@@ -651,7 +651,7 @@ func TestHeartbeatFailedAfterXShadowReplyTakesNothing(t *testing.T) {
 	// the copy over.
 	for i := 1; i <= 2; i++ {
 		clk.Advance(5 * time.Second)
-		failures, taken, err = q.ShadowHeartbeatFailed("hub-b", clk.Now(), 2, "timeout")
+		failures, taken, err = q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 2, "timeout")
 		if err != nil || failures != i || (taken != 0) != (i == 2) {
 			t.Fatalf("heartbeat %d begun after the XSHADOW reply: failures %d, taken %d, %v", i, failures, taken, err)
 		}
@@ -670,7 +670,7 @@ func TestXShadowReplyOfUnknownPrimaryIsNoAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	if failures, _, err := q.ShadowHeartbeatFailed("hub-x", started, 3, "timeout"); err != nil || failures != 1 {
+	if failures, _, err := q.ShadowHeartbeatFailed("hub-x", started, 0, 3, "timeout"); err != nil || failures != 1 {
 		t.Fatalf("heartbeat failed after a first XSHADOW reply: failures %d, %v; want 1, counted", failures, err)
 	}
 }

@@ -67,6 +67,10 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	default:
 		m.State, m.NextAttempt = Ready, now
 	}
+	// Quarantined on receipt with no copy: its release marks it held by
+	// this server only (hold.go); stored, since the release may follow a
+	// restart.
+	m.CopyOnRelease = quarantined && m.NoCopy && m.ShadowServer == ""
 	all := m.Rcpts
 	var merged []mergedRcpt
 	stored := true

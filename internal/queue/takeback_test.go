@@ -84,7 +84,7 @@ func (r *takebackRig) failHeartbeats(t *testing.T) {
 	t.Helper()
 	r.db.set("")
 	for i := 0; i < 3; i++ {
-		if _, _, err := r.q.ShadowHeartbeatFailed("hub-b", r.clk.Now(), 3, "timeout"); err != nil {
+		if _, _, err := r.q.ShadowHeartbeatFailed("hub-b", r.clk.Now(), 0, 3, "timeout"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -218,7 +218,7 @@ func TestPrimaryBackKeepsWhatItCannotHave(t *testing.T) {
 			t.Fatalf("a primary with another database got the copy back: %+v", got)
 		}
 		// Not later either, once the new database is the one stored.
-		if _, _, err := r.q.ShadowHeartbeatFailed("hub-b", r.clk.Now(), 3, "timeout"); err != nil {
+		if _, _, err := r.q.ShadowHeartbeatFailed("hub-b", r.clk.Now(), 0, 3, "timeout"); err != nil {
 			t.Fatal(err)
 		}
 		if res, err := r.q.ShadowContact("hub-b", "db2", nil); err != nil || res.GivenBack != 0 {

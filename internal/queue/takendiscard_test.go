@@ -79,7 +79,7 @@ func TestDiscardSettlesTakenOverCopy(t *testing.T) {
 				mu.Unlock()
 			}
 			for i := 0; i < 3; i++ {
-				if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
+				if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 3, "timeout"); err != nil {
 					t.Fatal(err)
 				}
 			}

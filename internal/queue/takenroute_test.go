@@ -89,7 +89,7 @@ func takeOverAtHubB(t *testing.T, retry time.Duration) *takenOver {
 	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
 	d.db.set("")
 	for i := 0; i < 3; i++ {
-		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 3, "timeout"); err != nil {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 3, "timeout"); err != nil {
 			t.Fatal(err)
 		}
 	}

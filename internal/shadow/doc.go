@@ -99,10 +99,13 @@
 // of failures, and any contact (a completed discard query, an XSHADOW
 // reply with the stored id, a push on receipt, a session of the primary's
 // completed here) resets the count, and a contact that is no discard query
-// makes the next heartbeat due a timeout after it, so the takeover never
-// comes before timeout × retries after the last contact of any kind
-// (queue alive.go; rt36 F2: a primary down a second twice was taken over
-// a second into its second outage). A live
+// makes the next heartbeat due a timeout after it (queue alive.go; rt36
+// F2: a primary down a second twice was taken over a second into its
+// second outage). The takeover never comes before timeout × retries after
+// the last contact of any kind: the commit that would take over checks
+// it and defers to the next failure past it (HeartbeatFailed answers
+// ErrTakeoverDeferred; F0: a primary dead just after its push, with no
+// failure counted, was taken over 6.3 s after it with 5 s × 2). A live
 // primary whose database really changed presents its new digest and is
 // taken over at once, as before. What is given up: a primary of an
 // earlier release (no XSHADOWDB) that refuses this server's login is
@@ -125,7 +128,8 @@
 // list, the API, the console and the metrics tell one story: refused
 // (the primary answers and refuses), unreachable (heartbeats fail:
 // Status.Unreachable has the last one's error and TakeoverAt when the
-// takeover comes), healthy, or taken over.
+// takeover comes), healthy, or taken over (Status.TakenOverWhy: the
+// failed heartbeats' count and the last one's error while they go on).
 // The scheduler shows a refused heartbeat as its destination's last
 // error without counting it in a row (its error is a Refusal). Watch
 // sessions and reconciliations are not opened to a primary that refused
@@ -268,10 +272,12 @@
 // A completed discard query resets the failures and the timer; any
 // other contact with the real primary (that XSHADOW reply, a push, a
 // session of its own completed here) forgets the failures and makes the
-// next heartbeat due a timeout after it (queue alive.go, rt36 F2), so a
-// takeover never comes before timeout × retries after the last contact
-// of any kind. Those times are the store's memory only; a restart ends every
-// heartbeat in flight, so none is lost that could matter. The commit that
+// next heartbeat due a timeout after it (queue alive.go, rt36 F2), and
+// the commit that would take over defers it while the last contact of
+// any kind is less than timeout × retries old (ErrTakeoverDeferred).
+// Those times are the store's memory only; a restart ends every
+// heartbeat in flight, and the store counts its start as a contact, so a
+// restart of this server never brings a takeover forward. The commit that
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.
 //

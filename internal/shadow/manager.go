@@ -3,6 +3,7 @@ package shadow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -30,6 +31,10 @@ type Primary struct {
 	// pushed a copy on receipt (SR-17): the queue keeps it; a watch
 	// session runs while it lies ahead. Zero when nobody waits.
 	UrgentUntil time.Time
+	// LastHeard is the last contact of any kind with the primary (the
+	// store's memory; its start after a restart): no takeover for failed
+	// heartbeats comes before timeout × retries after it (HeartbeatFailed).
+	LastHeard time.Time
 }
 
 // ContactResult is what the store changed on a contact.
@@ -65,8 +70,17 @@ type Store interface {
 	// When the primary completed a session with this server after
 	// started, it counts nothing, takes nothing over and returns
 	// ErrAnsweredSince, decided in the commit that would take over.
-	HeartbeatFailed(primary string, started time.Time, retries int, reason string) (failures, taken int, err error)
+	// Within timeout × retries of the last contact of any kind with the
+	// primary (or of the store's start) it counts the failure, takes
+	// nothing over and returns ErrTakeoverDeferred.
+	HeartbeatFailed(primary string, started time.Time, timeout time.Duration, retries int, reason string) (failures, taken int, err error)
 }
+
+// ErrTakeoverDeferred is HeartbeatFailed's answer for a failure that
+// reached the retry count less than timeout × retries after the last
+// contact of any kind with the primary: counted, nothing taken over yet
+// (the next failed heartbeat past the bound takes the copies over).
+var ErrTakeoverDeferred = errors.New("the primary was heard from less than timeout × retries ago: takeover deferred")
 
 // ErrAnsweredSince is HeartbeatFailed's answer for a heartbeat that
 // failed after the primary completed another session with this server
@@ -756,7 +770,7 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	}
 	for _, s := range starts {
 		ok := m.cfg.Runner.StartTask(ctx, HeartbeatDest+s.p.Name, shadowQueue(s.p.Name), 1, func(ctx context.Context) error {
-			return m.session(ctx, s.p, now, s.timer, t.Retries)
+			return m.session(ctx, s.p, now, s.timer, t.Timeout, t.Retries)
 		})
 		if !ok {
 			// The scheduler stopped, or its window still counts the last
@@ -829,7 +843,7 @@ func (m *Manager) busy(primary string) bool {
 
 // session runs one heartbeat to p, cut off when timer fires, and
 // returns its failure (for the destination's window).
-func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, retries int) error {
+func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, timeout time.Duration, retries int) error {
 	defer func() {
 		m.mu.Lock()
 		delete(m.flight, p.Name)
@@ -908,13 +922,18 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	delete(m.refusedAt, p.Name)
 	m.failedWhy[p.Name] = err.Error()
 	m.mu.Unlock()
-	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, retries, err.Error())
+	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, timeout, retries, err.Error())
 	if errors.Is(serr, ErrAnsweredSince) {
 		m.mu.Lock()
 		delete(m.failedWhy, p.Name)
 		m.mu.Unlock()
 		m.cfg.Log.Warn("heartbeat failed, but the primary completed another session here since it began: no failure counted, its copies are kept",
 			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
+		return err
+	}
+	if errors.Is(serr, ErrTakeoverDeferred) {
+		m.cfg.Log.Warn("heartbeat failed; its copies are taken over no earlier than timeout × retries after the last contact of any kind with the primary",
+			"primary", p.Name, "addr", p.Addr, "failures", failures, "of", retries, "bound", timeout*time.Duration(retries), "err", err)
 		return err
 	}
 	if serr != nil {
@@ -964,18 +983,33 @@ type PrimaryStatus struct {
 	Unreachable string    `json:"unreachable,omitempty"`
 	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
 	TakeoverBy  time.Time `json:"takeover_by,omitzero"`
+	// TakenOverWhy, once its copies were taken over for failed heartbeats
+	// (TakenOver) and while the primary refuses nothing: the count of
+	// failed heartbeats and the last one's error (memory: its count alone
+	// after a restart until the next failure), as the takeover recorded
+	// its reason — shadow list's WHY, where the failures go on.
+	TakenOverWhy string `json:"taken_over_why,omitempty"`
 }
 
 // takeoverAt is when the heartbeat starts that takes p's copies over if
 // it fails too: one timeout after the later of its last contact and its
-// last failed heartbeat's start per failure still missing (due).
+// last failed heartbeat's start per failure still missing (due), or the
+// first heartbeat of that schedule at least timeout × retries after the
+// last contact of any kind (LastHeard), when that is later.
 func takeoverAt(p Primary, t Timing) time.Time {
 	last := p.LastTry
 	if p.LastContact.After(last) {
 		last = p.LastContact
 	}
 	left := max(t.Retries-p.Failures, 1)
-	return last.Add(time.Duration(left) * t.Timeout)
+	at := last.Add(time.Duration(left) * t.Timeout)
+	// The store defers the takeover until timeout × retries after the
+	// last contact of any kind: the first heartbeat past that bound.
+	if bound := p.LastHeard.Add(time.Duration(t.Retries) * t.Timeout); at.Before(bound) && t.Timeout > 0 {
+		k := (bound.Sub(last) + t.Timeout - 1) / t.Timeout
+		at = last.Add(k * t.Timeout)
+	}
+	return at
 }
 
 // Status lists the primaries being watched, by name, as the store holds
@@ -1009,6 +1043,21 @@ func (m *Manager) Status() []PrimaryStatus {
 			}
 			st.TakeoverAt = takeoverAt(p, t)
 			st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
+		}
+		if p.TakenOver && st.Refused == "" {
+			m.mu.Lock()
+			last := m.failedWhy[p.Name]
+			m.mu.Unlock()
+			switch {
+			case p.Failures == 0:
+				// A push or another contact that is no discard query
+				// since: the count starts again, the takeover stays.
+				st.TakenOverWhy = "heartbeats failed; none since the primary was last heard from"
+			case last == "":
+				st.TakenOverWhy = fmt.Sprintf("%d heartbeats failed", p.Failures) // before this start
+			default:
+				st.TakenOverWhy = fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, last)
+			}
 		}
 		out = append(out, st)
 	}

@@ -96,7 +96,7 @@ func (f *fakeStore) PresentedDigest(name, digest string) (ContactResult, error) 
 	return ContactResult{OldDatabaseID: p.DatabaseID, TakenOver: 1}, nil
 }
 
-func (f *fakeStore) HeartbeatFailed(name string, started time.Time, retries int, reason string) (int, int, error) {
+func (f *fakeStore) HeartbeatFailed(name string, started time.Time, _ time.Duration, retries int, reason string) (int, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.ps[name]

@@ -22,7 +22,7 @@ func (s Store) Primaries() ([]shadow.Primary, error) {
 	for _, p := range peers {
 		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
 			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver,
-			UrgentUntil: urgent[p.Primary]})
+			UrgentUntil: urgent[p.Primary], LastHeard: (*s.M).ShadowLastHeard(p.Primary)})
 	}
 	return out, err
 }
@@ -44,10 +44,13 @@ func (s Store) PresentedDigest(p, digest string) (shadow.ContactResult, error) {
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, SameDatabase: r.SameDatabase}, err
 }
 
-func (s Store) HeartbeatFailed(p string, started time.Time, retries int, reason string) (int, int, error) {
-	f, t, err := (*s.M).ShadowHeartbeatFailed(p, started, retries, reason)
-	if errors.Is(err, queue.ErrAnsweredSince) {
+func (s Store) HeartbeatFailed(p string, started time.Time, timeout time.Duration, retries int, reason string) (int, int, error) {
+	f, t, err := (*s.M).ShadowHeartbeatFailed(p, started, timeout, retries, reason)
+	switch {
+	case errors.Is(err, queue.ErrAnsweredSince):
 		err = shadow.ErrAnsweredSince
+	case errors.Is(err, queue.ErrTakeoverDeferred):
+		err = shadow.ErrTakeoverDeferred
 	}
 	return f, t, err
 }

@@ -65,6 +65,11 @@ func TestQuarantinedMessageNotDelayedNotCopied(t *testing.T) {
 			if tc.receipt != nil && tc.receipt.opened != 0 {
 				t.Fatalf("a shadow copy of a quarantined message was attempted %d times", tc.receipt.opened)
 			}
+			// It wanted a copy and got none: the queue stores that, so
+			// that its release marks it held by this server only.
+			if q.msgs[0].NoCopy != (tc.receipt != nil) {
+				t.Fatalf("NoCopy %v on a quarantined message (shadow on receipt: %v)", q.msgs[0].NoCopy, tc.receipt != nil)
+			}
 		})
 	}
 }

@@ -541,8 +541,13 @@ func (s *session) data(r io.Reader) error {
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, queue.MemBody(body), nil)
 	}
-	if s.copiesOnReceipt() && m.Quarantine == "" { // a quarantined message goes nowhere: no copy (queue/quarantine.go)
-		return s.submitWithCopy(m, body)
+	if s.copiesOnReceipt() {
+		if m.Quarantine == "" {
+			return s.submitWithCopy(m, body)
+		}
+		// A quarantined message goes nowhere: no copy (queue/quarantine.go);
+		// its release marks it held by this server only (queue hold.go).
+		m.NoCopy = true
 	}
 	release := noRefusal
 	if s.delaysAck() {

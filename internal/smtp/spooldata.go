@@ -139,8 +139,11 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body, sp)
 	}
-	if s.copiesOnReceipt() && m.Quarantine == "" {
-		return s.submitWithCopyBody(m, body, sp)
+	if s.copiesOnReceipt() {
+		if m.Quarantine == "" {
+			return s.submitWithCopyBody(m, body, sp)
+		}
+		m.NoCopy = true // as in data(): marked at its release
 	}
 	return s.submitSpooled(m, body, sp)
 }
