@@ -241,10 +241,13 @@ nothing.`,
 					if firstErr == nil {
 						firstErr = err
 					}
-					res.Failed = append(res.Failed, admin.BulkFailed{ID: id, Error: err.Error()})
+					// The id as given, by the one rule (shown): a byte
+					// that is not UTF-8 reads \xNN, the text \xNN
+					// \\xNN, in the text lines and in --json.
+					res.Failed = append(res.Failed, admin.BulkFailed{ID: shown(id), Error: err.Error()})
 					continue
 				}
-				res.Done = append(res.Done, id)
+				res.Done = append(res.Done, shown(id))
 			}
 			if len(ids) == 1 && firstErr != nil {
 				return apiErr(firstErr)

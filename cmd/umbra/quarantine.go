@@ -145,8 +145,11 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 	}
 	code := 0
 	out := cmd.OutOrStdout()
-	for _, id := range ids {
-		note, err := c.QuarantineAction(id, action, dsn)
+	for _, given := range ids {
+		note, err := c.QuarantineAction(given, action, dsn)
+		// The id as given, by the one rule (shown): a byte that is not
+		// UTF-8 reads \xNN, the text \xNN \\xNN, in text and --json.
+		id := shown(given)
 		err = apiErr(err)
 		if err == nil {
 			if note != "" {
