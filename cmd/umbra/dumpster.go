@@ -77,7 +77,7 @@ func newDumpsterCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&db, "database", "", "list this mailbox database's copies")
 	list.Flags().StringVar(&sinceArg, "since", "", "with --database: copies kept since TIME (RFC 3339, or a duration ago such as 2h)")
-	list.Flags().IntVar(&limit, "limit", 1000, "with --database: at most this many copies")
+	intFlag(list.Flags(), &limit, "limit", 1000, "with --database: at most this many copies")
 
 	var rdb, rsince, reqID string
 	resubmit := &cobra.Command{

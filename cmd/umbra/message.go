@@ -90,7 +90,7 @@ func newMessageCmd() *cobra.Command {
 	list.Flags().StringVar(&f.State, "state", "", "state: "+strings.Join(queue.MessageStates, ", "))
 	list.Flags().StringVar(&f.Domain, "domain", "", "a recipient's domain is")
 	list.Flags().StringVar(&olderThan, "older-than", "", "arrived at least this long ago (90m, 2h, 1d) or before an RFC 3339 time")
-	list.Flags().IntVar(&f.Limit, "limit", 1000, "at most this many messages")
+	intFlag(list.Flags(), &f.Limit, "limit", 1000, "at most this many messages")
 
 	show := &cobra.Command{
 		Use:   "show ID",

@@ -52,7 +52,7 @@ func newQuarantineCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	list.Flags().IntVar(&limit, "limit", 1000, "at most this many messages, oldest first (a note on standard error says when more are quarantined)")
+	intFlag(list.Flags(), &limit, "limit", 1000, "at most this many messages, oldest first (a note on standard error says when more are quarantined)")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a quarantined message's envelope, reason and subject",

@@ -161,6 +161,6 @@ and from what time the events shown start.`,
 	cmd.Flags().StringVar(&since, "since", "", "events from this time on: RFC 3339 or a duration ago (90m, 2h, 1d)")
 	cmd.Flags().StringVar(&until, "until", "", "events before this time: RFC 3339 or a duration ago")
 	cmd.Flags().StringSliceVar(&q.Events, "event", nil, "only these events (receive, send, deliver, defer, fail, dsn, remove, admin, takeover, …; repeatable or comma-separated)")
-	cmd.Flags().IntVar(&q.Limit, "limit", 1000, "the newest this many events (stderr says when more match)")
+	intFlag(cmd.Flags(), &q.Limit, "limit", 1000, "the newest this many events (stderr says when more match)")
 	return cmd
 }
