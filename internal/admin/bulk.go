@@ -59,9 +59,22 @@ func actor(r *http.Request) string {
 func (s *Server) audit(r *http.Request, action string, m *queue.Message, queueName string, err error) {
 	result := "ok"
 	if err != nil {
-		result = err.Error()
+		result = auditText(err)
 	}
 	s.auditAs(r, action, m, queueName, result)
+}
+
+// auditText is err's text for the audit line. The daemon's log and the
+// tracking log apply the one rule to what they write; a refusal naming
+// an unknown name (queue.UnknownNameError) has applied it already for
+// the admin API's answer, so its names are put back as given: written
+// by the rule once, as the line's queue is (0xe9 reads \xe9 in both).
+func auditText(err error) string {
+	var ue *queue.UnknownNameError
+	if errors.As(err, &ue) {
+		return strings.Replace(err.Error(), ue.Error(), ue.Text(), 1)
+	}
+	return err.Error()
 }
 
 // auditAs is audit with the result in words.

@@ -605,7 +605,7 @@ func (s *Server) routes() http.Handler {
 		if err := s.knownDatabase(db); err != nil {
 			// A misspelt database would store a request that matches
 			// nothing and answer success.
-			s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, err.Error())
+			s.audit(r, "dumpster resubmit", nil, "dumpster:"+db, err)
 			var ue *queue.UnknownNameError
 			if errors.As(err, &ue) {
 				failShown(w, http.StatusNotFound, err.Error())
@@ -624,7 +624,7 @@ func (s *Server) routes() http.Handler {
 		result := outcome.String()
 		switch {
 		case err != nil:
-			result = err.Error()
+			result = auditText(err)
 		case req != nil:
 			result = fmt.Sprintf("%s: request %s since %s, %d resubmitted, %d skipped as unreadable, %d duplicate records cleared",
 				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, req.Cleared)
