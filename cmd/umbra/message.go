@@ -79,7 +79,7 @@ func newMessageCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.State, time.Since(m.Arrived).Round(time.Second),
 					m.Size, orDash(m.From), trunc(strings.Join(rcpts, ","), 40), termSafe(strings.Join(m.Queues, ",")),
-					trunc(orDash(why), 50))
+					truncDash(why, 50))
 			}
 			return w.Flush()
 		},

@@ -189,7 +189,7 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 		}
 		res.Failed = append(res.Failed, quarantineFailure{ID: id, Error: err.Error()})
 		if !wantJSON(cmd) {
-			fmt.Fprintf(out, "%s: failed: %v\n", id, err)
+			fmt.Fprintf(out, "%s: failed: %s\n", termSafe(id), termSafe(err.Error()))
 		}
 	}
 	if wantJSON(cmd) {

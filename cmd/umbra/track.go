@@ -147,7 +147,7 @@ and from what time the events shown start.`,
 				// The time with its zone: the log is in UTC, the table
 				// in the local zone, and a reader must know which.
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05 MST"), e.Event, orDash(e.ID),
-					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 100))
+					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), truncDash(reply, 100))
 			}
 			if ferr := w.Flush(); ferr != nil {
 				return ferr
