@@ -656,8 +656,7 @@ func (s *Server) routes() http.Handler {
 	// (envelope and ids, never the content).
 	mux.HandleFunc("POST /v1/dumpster/remove", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
-		sel := dumpster.Selection{Database: v.Get("database"), From: v.Get("from"), To: v.Get("to"),
-			MessageID: v.Get("message_id"), OrgID: v.Get("org_id")}
+		sel := selectionOf(v)
 		if !queryTimes(w, v, &sel.Since, &sel.Until) {
 			return
 		}
@@ -923,4 +922,12 @@ func queryTimes(w http.ResponseWriter, v url.Values, since, until *time.Time) bo
 		}
 	}
 	return true
+}
+
+// selectionOf is the filter of a dumpster removal: the database as
+// named, the sender, recipient, Message-ID and organisation id as the
+// CLI shows them (asGiven).
+func selectionOf(v url.Values) dumpster.Selection {
+	return dumpster.Selection{Database: v.Get("database"), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")),
+		MessageID: asGiven(v.Get("message_id")), OrgID: asGiven(v.Get("org_id"))}
 }

@@ -110,3 +110,37 @@ func hex4(s string) (uint64, bool) {
 	v, err := strconv.ParseUint(s[1:5], 16, 32)
 	return v, err == nil
 }
+
+// FromTextBytes undoes TextBytes: \xNN after an odd run of backslashes
+// is the byte, and such a run (before xNN, or before a byte that is not
+// UTF-8) is halved; any other backslash is left as it is.
+func FromTextBytes(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end, double := BackslashRunBeforeEscape(s, i)
+		n := end - i
+		if !double {
+			b.WriteString(s[i:end])
+			i = end
+			continue
+		}
+		b.WriteString(s[i : i+n/2])
+		i = end
+		if n%2 == 1 && end+3 <= len(s) && s[end] == 'x' {
+			v, _ := strconv.ParseUint(s[end+1:end+3], 16, 8)
+			b.WriteByte(byte(v))
+			i = end + 3
+		} else if n%2 == 1 {
+			b.WriteByte('\\')
+		}
+	}
+	return b.String()
+}

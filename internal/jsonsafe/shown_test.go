@@ -26,3 +26,13 @@ func TestFromShown(t *testing.T) {
 		}
 	}
 }
+
+// FromTextBytes undoes TextBytes: the value as given, for a filter that
+// compares it with what is stored raw.
+func TestFromTextBytesUndoesTextBytes(t *testing.T) {
+	for _, v := range []string{"caf\xe9", `caf\xe9`, `caf\\xe9`, "caf\\\xe9", "a\\\\\xff1", `C:\dir\x`, `x\xg1`, "plain", `\`, "\xff\xfe"} {
+		if got := FromTextBytes(TextBytes(v)); got != v {
+			t.Errorf("FromTextBytes(TextBytes(%q)) = %q", v, got)
+		}
+	}
+}
