@@ -167,6 +167,16 @@ func orDash(s string) string {
 	return termSafe(s)
 }
 
+// truncDash is trunc, or "-" when s is empty: a field escaped once
+// (termSafe doubles a backslash run before an escape, so a field passes
+// through it once: never trunc(orDash(s))).
+func truncDash(s string, n int) string {
+	if s == "" {
+		return "-"
+	}
+	return trunc(s, n)
+}
+
 // trunc is a table field: s made safe for a terminal (termSafe), cut to
 // at most n bytes at a character boundary, "…" marking the cut.
 func trunc(s string, n int) string {

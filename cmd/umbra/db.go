@@ -153,7 +153,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
-	compact.Flags().Int("schema", 0, "write the copy in the layout of this schema version: 3 for a rollback to a release of version 3 (default: the file's own)")
+	intFlag(compact.Flags(), new(int), "schema", 0, "write the copy in the layout of this schema version: 3 for a rollback to a release of version 3 (default: the file's own)")
 	verify := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",

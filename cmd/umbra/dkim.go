@@ -58,7 +58,7 @@ func newDKIMCmd() *cobra.Command {
 		},
 	}
 	keygen.Flags().StringVar(&algorithm, "algorithm", "ed25519", "ed25519 or rsa")
-	keygen.Flags().IntVar(&bits, "bits", 2048, "RSA key size (2048 to 4096)")
+	intFlag(keygen.Flags(), &bits, "bits", 2048, "RSA key size (2048 to 4096)")
 	keygen.Flags().StringVar(&out, "out", ".", "directory the key file is written to")
 	cmd.AddCommand(keygen)
 	return cmd

@@ -70,14 +70,14 @@ func newDumpsterCmd() *cobra.Command {
 			fmt.Fprintln(w, "KEPT\tAGE\tQUEUE ID\tSIZE\tFROM\tRECIPIENTS\tMESSAGE-ID")
 			for _, e := range es {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.KeptAt.Local().Format(time.DateTime), age(e.KeptAt), e.QueueID,
-					size(e.Size), orDash(e.From), trunc(strings.Join(e.Recipients, ","), 60), orDash(trunc(e.MessageID, 50)))
+					size(e.Size), orDash(e.From), trunc(strings.Join(e.Recipients, ","), 60), truncDash(e.MessageID, 50))
 			}
 			return w.Flush()
 		},
 	}
 	list.Flags().StringVar(&db, "database", "", "list this mailbox database's copies")
 	list.Flags().StringVar(&sinceArg, "since", "", "with --database: copies kept since TIME (RFC 3339, or a duration ago such as 2h)")
-	list.Flags().IntVar(&limit, "limit", 1000, "with --database: at most this many copies")
+	intFlag(list.Flags(), &limit, "limit", 1000, "with --database: at most this many copies")
 
 	var rdb, rsince, reqID string
 	resubmit := &cobra.Command{
@@ -249,7 +249,7 @@ func newDumpsterRemoveCmd() *cobra.Command {
 				fmt.Fprintln(w, "DATABASE\tKEPT\tQUEUE ID\tSIZE\tFROM\tRECIPIENTS\tMESSAGE-ID")
 				for _, e := range out.Removed {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Database, e.KeptAt.Local().Format(time.DateTime), e.QueueID,
-						size(e.Size), orDash(e.From), trunc(strings.Join(e.Recipients, ","), 60), orDash(trunc(e.MessageID, 50)))
+						size(e.Size), orDash(e.From), trunc(strings.Join(e.Recipients, ","), 60), truncDash(e.MessageID, 50))
 				}
 				w.Flush()
 				if out.DryRun {

@@ -36,7 +36,9 @@ func main() {
 	err := root.Execute()
 	stdout.Flush()
 	if err != nil {
-		fmt.Fprintln(stderr, "umbra:", err)
+		// The message by the CLI's rule for text (textSafe): a value
+		// it names reads apart from the text of its escape.
+		fmt.Fprintln(stderr, "umbra:", textSafe(err.Error()))
 		stderr.Flush()
 		var ee *exitError
 		if errors.As(err, &ee) {

@@ -79,7 +79,7 @@ func newMessageCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.State, time.Since(m.Arrived).Round(time.Second),
 					m.Size, orDash(m.From), trunc(strings.Join(rcpts, ","), 40), termSafe(strings.Join(m.Queues, ",")),
-					trunc(orDash(why), 50))
+					truncDash(why, 50))
 			}
 			return w.Flush()
 		},
@@ -90,7 +90,7 @@ func newMessageCmd() *cobra.Command {
 	list.Flags().StringVar(&f.State, "state", "", "state: "+strings.Join(queue.MessageStates, ", "))
 	list.Flags().StringVar(&f.Domain, "domain", "", "a recipient's domain is")
 	list.Flags().StringVar(&olderThan, "older-than", "", "arrived at least this long ago (90m, 2h, 1d) or before an RFC 3339 time")
-	list.Flags().IntVar(&f.Limit, "limit", 1000, "at most this many messages")
+	intFlag(list.Flags(), &f.Limit, "limit", 1000, "at most this many messages")
 
 	show := &cobra.Command{
 		Use:   "show ID",
@@ -241,10 +241,13 @@ nothing.`,
 					if firstErr == nil {
 						firstErr = err
 					}
-					res.Failed = append(res.Failed, admin.BulkFailed{ID: id, Error: err.Error()})
+					// The id as given, by the one rule (shown): a byte
+					// that is not UTF-8 reads \xNN, the text \xNN
+					// \\xNN, in the text lines and in --json.
+					res.Failed = append(res.Failed, admin.BulkFailed{ID: shown(id), Error: err.Error()})
 					continue
 				}
-				res.Done = append(res.Done, id)
+				res.Done = append(res.Done, shown(id))
 			}
 			if len(ids) == 1 && firstErr != nil {
 				return apiErr(firstErr)

@@ -52,7 +52,7 @@ func newQuarantineCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	list.Flags().IntVar(&limit, "limit", 1000, "at most this many messages, oldest first (a note on standard error says when more are quarantined)")
+	intFlag(list.Flags(), &limit, "limit", 1000, "at most this many messages, oldest first (a note on standard error says when more are quarantined)")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a quarantined message's envelope, reason and subject",
@@ -145,8 +145,11 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 	}
 	code := 0
 	out := cmd.OutOrStdout()
-	for _, id := range ids {
-		note, err := c.QuarantineAction(id, action, dsn)
+	for _, given := range ids {
+		note, err := c.QuarantineAction(given, action, dsn)
+		// The id as given, by the one rule (shown): a byte that is not
+		// UTF-8 reads \xNN, the text \xNN \\xNN, in text and --json.
+		id := shown(given)
 		err = apiErr(err)
 		if err == nil {
 			if note != "" {
@@ -186,7 +189,7 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 		}
 		res.Failed = append(res.Failed, quarantineFailure{ID: id, Error: err.Error()})
 		if !wantJSON(cmd) {
-			fmt.Fprintf(out, "%s: failed: %v\n", id, err)
+			fmt.Fprintf(out, "%s: failed: %s\n", termSafe(id), termSafe(err.Error()))
 		}
 	}
 	if wantJSON(cmd) {

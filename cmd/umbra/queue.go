@@ -59,7 +59,7 @@ func newQueueCmd() *cobra.Command {
 					oldest = q.OldestAge.Round(time.Second).String()
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", termSafe(q.Name), q.DeliveryType, q.Status, q.Count, oldest,
-					q.IncomingRate, q.OutgoingRate, next, trunc(orDash(q.LastError), 60))
+					q.IncomingRate, q.OutgoingRate, next, truncDash(q.LastError, 60))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -280,7 +280,7 @@ func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
 			state += " until " + d.DeadUntil.Format(time.TimeOnly)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", termSafe(d.Name), orDash(d.Queue), termSafe(state), window, d.Running, d.Waiting,
-			d.Failures, trunc(orDash(d.LastError), 60))
+			d.Failures, truncDash(d.LastError, 60))
 	}
 	return w.Flush()
 }

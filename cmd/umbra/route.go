@@ -116,7 +116,7 @@ func newRouteCmd() *cobra.Command {
 			return nil
 		},
 	}
-	explain.Flags().Int64Var(&size, "size", 0, "message size in bytes (size limits on the path)")
+	int64Flag(explain.Flags(), &size, "size", 0, "message size in bytes (size limits on the path)")
 	explain.Flags().StringVar(&server, "server", "", "route as this server of the topology (default: server.name)")
 	explain.Flags().StringVar(&topoFile, "topology", "", "topology file (default: topology: of the configuration)")
 	cmd.AddCommand(explain)

@@ -94,3 +94,46 @@ func TestDKIMKeygenNamesReadApart(t *testing.T) {
 		}
 	}
 }
+
+// db backup and message export -o name the file they were given by the
+// rule, in what they print and in their refusals (text and --json): the
+// byte 0xe9 shows \xe9, the text \xe9 shows \\xe9, never U+FFFD.
+func TestBackupAndExportNamesReadApart(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	startUmbra(t, cfg, listen)
+	byteName, textName := filepath.Join(dir, "b\xe9.db"), filepath.Join(dir, `b\xe9.db`)
+	want := map[string]string{byteName: filepath.Join(dir, `b\xe9.db`), textName: filepath.Join(dir, `b\\xe9.db`)}
+	for _, n := range []string{byteName, textName} {
+		out, code := cli(t, cfg, "db", "backup", n)
+		if code != 0 || !strings.HasPrefix(out, "backup "+want[n]+": ") {
+			t.Errorf("db backup: exit %d %q, want the name %q", code, out, want[n])
+		}
+		// The file exists now: refused here, naming it.
+		_, errOut, code := cliAll(t, cfg, "db", "backup", n)
+		if code == 0 || !strings.Contains(errOut, want[n]) || strings.Contains(errOut, "\uFFFD") {
+			t.Errorf("db backup over it: exit %d %q, want the name %q", code, errOut, want[n])
+		}
+		os.Remove(n)
+		jout, code := cli(t, cfg, "db", "backup", "--json", n)
+		var res struct{ File string }
+		if err := json.Unmarshal([]byte(jout), &res); err != nil || code != 0 || res.File != want[n] || strings.Contains(jout, `\ufffd`) {
+			t.Errorf("db backup --json: exit %d %v %s, want the file %q", code, err, jout, want[n])
+		}
+	}
+	// Into a directory that does not exist: refused here (exit 1),
+	// naming the directory as given.
+	byteDir, textDir := filepath.Join(dir, "m\xe9"), filepath.Join(dir, `m\xe9`)
+	want = map[string]string{byteDir: filepath.Join(dir, `m\xe9`), textDir: filepath.Join(dir, `m\\xe9`)}
+	for _, d := range []string{byteDir, textDir} {
+		_, errOut, code := cliAll(t, cfg, "message", "export", "0000000000000001", "-o", filepath.Join(d, "out.eml"))
+		if code != exitFailure || !strings.Contains(errOut, want[d]+"/") || strings.Contains(errOut, "\uFFFD") {
+			t.Errorf("message export -o into %q: exit %d %q, want 1 naming %q", d, code, errOut, want[d])
+		}
+		_, errOut, code = cliAll(t, cfg, "db", "backup", filepath.Join(d, "q.db"))
+		if code == 0 || !strings.Contains(errOut, want[d]+"/") || strings.Contains(errOut, "\uFFFD") {
+			t.Errorf("db backup into %q: exit %d %q, want the name %q", d, code, errOut, want[d])
+		}
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"umbra/internal/jsonsafe"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -23,13 +26,28 @@ func TestTermSafe(t *testing.T) {
 		"tab\tand\nnewline\rcr": `tab\tand\nnewline\rcr`,
 		"tag \U000E0041":        `tag \udb40\udc41`,
 		"back\\slash":           "back\\slash",
+		// The text of an escape reads apart from the escape: a run
+		// of backslashes before what reads as one (u and four hex
+		// digits, t, n, r, or a character shown escaped) is doubled.
+		`text \u001b`:   `text \\u001b`,
+		`text \t \n \r`: `text \\t \\n \\r`,
+		"one \\\x1b":    `one \\\u001b`,
+		`two \\u001b`:   `two \\\\u001b`,
+		`x \xe9 kept`:   `x \xe9 kept`, // the rule upstream doubled \xNN already
+		`path C:\dir\a`: `path C:\dir\a`,
 	} {
 		if got := termSafe(in); got != want {
 			t.Errorf("termSafe(%q) = %q, want %q", in, got, want)
 		}
-		if got := termSafe(termSafe(in)); got != termSafe(in) {
-			t.Errorf("termSafe is not idempotent on %q", in)
+	}
+	// Different values never read alike.
+	seen := map[string]string{}
+	for _, in := range []string{"a\x1b", `a\u001b`, `a\\u001b`, "a\\\x1b", "a\t", `a\t`, `a\\t`, "a\\\t", "a\u0085", `a\u0085`} {
+		out := termSafe(in)
+		if prev, ok := seen[out]; ok {
+			t.Errorf("%q and %q both read %q", prev, in, out)
 		}
+		seen[out] = in
 	}
 	if got := trunc("aé\u009bxyz", 5); !utf8.ValidString(got) {
 		t.Errorf("trunc cut a character: %q", got)
@@ -138,4 +156,36 @@ func TestCLIEscapesControlCharacters(t *testing.T) {
 	if out, _ := cli(t, cfg, "message", "show", id); !strings.Contains(out, `\u009b31m\u001b[2J`) {
 		t.Errorf("message show does not show the escapes:\n%s", out)
 	}
+}
+
+// The refusal on standard error follows the same doubling as a table
+// field: a state given as ESC reads \u001b, the text \u001b reads
+// \\u001b (before, both read \u001b); a tab stays a tab in a message
+// (it is no table), the text \t reads \\t.
+func TestRefusalTextReadsApartFromEscape(t *testing.T) {
+	sock := t.TempDir() + "/none.sock"
+	want := map[string]string{"x\x1b": `"x\u001b"`, `x\u001b`: `"x\\u001b"`, "x\t": "\"x\t\"", `x\t`: `"x\\t"`}
+	for v, w := range want {
+		out, _ := exec.Command(umbraBin, "--socket", sock, "message", "list", "--state", v).CombinedOutput()
+		if !strings.Contains(string(out), "no state "+w+";") {
+			t.Errorf("--state %q: %q, want it named %s", v, out, w)
+		}
+	}
+}
+
+// What a table shows reads back as the value (jsonsafe.FromShown, which
+// umbra track and every filter apply): the value as the admin API gives
+// it (jsonsafe.TextBytes applied) for any text, escapes and backslash
+// runs included.
+func FuzzTermSafeReadsBack(f *testing.F) {
+	for _, s := range []string{"a\x1b", `a\u001b`, `a\\u001b`, "a\\\x1b", "a\t", `a\t`, "a\\\t", "\U000E0041", `\udb40\udc41`,
+		`\ud800`, `\u0041`, `\xe9`, "\xe9", `\`, `\\`, "\\\r\n", `C:\new\table`, "\u009b\\\u0085", `\u00` + "\x1b41"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v := jsonsafe.TextBytes(s)
+		if got, _ := jsonsafe.FromShown(termSafe(v)); got != v {
+			t.Fatalf("%q shows %q, which reads back as %q", v, termSafe(v), got)
+		}
+	})
 }

@@ -147,7 +147,7 @@ and from what time the events shown start.`,
 				// The time with its zone: the log is in UTC, the table
 				// in the local zone, and a reader must know which.
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05 MST"), e.Event, orDash(e.ID),
-					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), trunc(orDash(reply), 100))
+					orDash(e.Sender), trunc(strings.Join(e.Recipients, ","), 40), orDash(e.NextHop), truncDash(reply, 100))
 			}
 			if ferr := w.Flush(); ferr != nil {
 				return ferr
@@ -161,6 +161,6 @@ and from what time the events shown start.`,
 	cmd.Flags().StringVar(&since, "since", "", "events from this time on: RFC 3339 or a duration ago (90m, 2h, 1d)")
 	cmd.Flags().StringVar(&until, "until", "", "events before this time: RFC 3339 or a duration ago")
 	cmd.Flags().StringSliceVar(&q.Events, "event", nil, "only these events (receive, send, deliver, defer, fail, dsn, remove, admin, takeover, …; repeatable or comma-separated)")
-	cmd.Flags().IntVar(&q.Limit, "limit", 1000, "the newest this many events (stderr says when more match)")
+	intFlag(cmd.Flags(), &q.Limit, "limit", 1000, "the newest this many events (stderr says when more match)")
 	return cmd
 }

@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"umbra/internal/config"
 	"umbra/internal/dumpster"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -59,9 +61,22 @@ func actor(r *http.Request) string {
 func (s *Server) audit(r *http.Request, action string, m *queue.Message, queueName string, err error) {
 	result := "ok"
 	if err != nil {
-		result = err.Error()
+		result = auditText(err)
 	}
 	s.auditAs(r, action, m, queueName, result)
+}
+
+// auditText is err's text for the audit line. The daemon's log and the
+// tracking log apply the one rule to what they write; a refusal naming
+// an unknown name (queue.UnknownNameError) has applied it already for
+// the admin API's answer, so its names are put back as given: written
+// by the rule once, as the line's queue is (0xe9 reads \xe9 in both).
+func auditText(err error) string {
+	var ue *queue.UnknownNameError
+	if errors.As(err, &ue) {
+		return strings.Replace(err.Error(), ue.Error(), ue.Text(), 1)
+	}
+	return err.Error()
 }
 
 // auditAs is audit with the result in words.
@@ -265,7 +280,7 @@ func (s *Server) SetQueueNames(check func(name string) error) { s.newQueue = che
 // filterOf reads a message filter from query parameters: queue, from,
 // to, state, domain, older_than (a Go duration), limit.
 func filterOf(v url.Values) (queue.MessageFilter, error) {
-	f := queue.MessageFilter{Queue: v.Get("queue"), From: v.Get("from"), To: v.Get("to"), State: v.Get("state"),
+	f := queue.MessageFilter{Queue: v.Get("queue"), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")), State: v.Get("state"),
 		Domain: v.Get("domain")}
 	f.Limit, _ = strconv.Atoi(v.Get("limit"))
 	if s := v.Get("older_than"); s != "" {
@@ -434,4 +449,19 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		out.Done = append(out.Done, m.ID.String())
 	}
 	reply(w, out, nil)
+}
+
+// asGiven is a filter value an operator copied from what umbra shows
+// (the CLI's tables, the console), as the value it shows: the escapes of
+// a character (\u001b, \t: jsonsafe.FromShown) and of a byte that is
+// not UTF-8 (\xe9: jsonsafe.FromTextBytes) undone, a doubled backslash
+// run read as text, so it compares with the sender, recipient or id
+// stored as received; umbra track takes a value so too. A value that is
+// not UTF-8 holds the raw byte already and is taken as it is.
+func asGiven(s string) string {
+	if !utf8.ValidString(s) {
+		return s
+	}
+	s, _ = jsonsafe.FromShown(s)
+	return jsonsafe.FromTextBytes(s)
 }

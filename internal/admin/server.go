@@ -610,7 +610,7 @@ func (s *Server) routes() http.Handler {
 		if err := s.knownDatabase(db); err != nil {
 			// A misspelt database would store a request that matches
 			// nothing and answer success.
-			s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, err.Error())
+			s.audit(r, "dumpster resubmit", nil, "dumpster:"+db, err)
 			var ue *queue.UnknownNameError
 			if errors.As(err, &ue) {
 				failShown(w, http.StatusNotFound, err.Error())
@@ -629,7 +629,7 @@ func (s *Server) routes() http.Handler {
 		result := outcome.String()
 		switch {
 		case err != nil:
-			result = err.Error()
+			result = auditText(err)
 		case req != nil:
 			result = fmt.Sprintf("%s: request %s since %s, %d resubmitted, %d skipped as unreadable, %d duplicate records cleared",
 				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, req.Cleared)
@@ -661,8 +661,7 @@ func (s *Server) routes() http.Handler {
 	// (envelope and ids, never the content).
 	mux.HandleFunc("POST /v1/dumpster/remove", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
-		sel := dumpster.Selection{Database: v.Get("database"), From: v.Get("from"), To: v.Get("to"),
-			MessageID: v.Get("message_id"), OrgID: v.Get("org_id")}
+		sel := selectionOf(v)
 		if !queryTimes(w, v, &sel.Since, &sel.Until) {
 			return
 		}
@@ -928,4 +927,12 @@ func queryTimes(w http.ResponseWriter, v url.Values, since, until *time.Time) bo
 		}
 	}
 	return true
+}
+
+// selectionOf is the filter of a dumpster removal: the database as
+// named, the sender, recipient, Message-ID and organisation id as the
+// CLI shows them (asGiven).
+func selectionOf(v url.Values) dumpster.Selection {
+	return dumpster.Selection{Database: v.Get("database"), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")),
+		MessageID: asGiven(v.Get("message_id")), OrgID: asGiven(v.Get("org_id"))}
 }

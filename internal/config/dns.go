@@ -95,6 +95,8 @@ func validateDNS(v *validator, d DNS) {
 		}
 		if !validPort(port) {
 			v.add(fmt.Sprintf("dns.servers: %q has no valid port", s), "dns", "servers", i)
+		} else if msg := leadingZeroText(port, false); msg != "" {
+			v.add(fmt.Sprintf("dns.servers: %q: port %s", s, msg), "dns", "servers", i)
 		}
 		if d.TrustAD && !ip.IsLoopback() {
 			v.add(fmt.Sprintf("dns.trust_ad: server %s is not on loopback; only a validating resolver on this host may be trusted for DNSSEC", s),

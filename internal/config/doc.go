@@ -7,7 +7,10 @@
 //   - Every value is of its setting's kind, checked on the node tree
 //     before decoding for the whole file (kinds.go), not setting by
 //     setting: yaml.v3 alone truncates 0.5 into an int and reads yes/on
-//     as booleans.
+//     as booleans. A leading zero whose octal and decimal readings
+//     differ (010) is refused naming both, in a whole number and alike
+//     in a size, a duration and a port, which their own parsers read in
+//     decimal (leadingZeroText).
 //   - Every default lives in defaults.go. A field whose zero value is a
 //     meaningful setting (shadow_redundancy_enabled: false,
 //     delay_notification: 0, max_acknowledgement_delay: 0) is preset

@@ -110,7 +110,18 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 // decimal number. 007 means 7 either way; a base written out (0x10,
 // 0o10, 0b10) says what it means.
 func leadingZero(n *yaml.Node) string {
-	v := strings.TrimLeft(n.Value, "+-")
+	return leadingZeroText(n.Value, true)
+}
+
+// leadingZeroText is what leadingZero says of the number s (a sign,
+// digits, underscores), "" when it reads the same either way. A port, a
+// size or a duration (units.go, checkHostPort) is read in decimal by
+// its own parser, but the same text in a whole-number setting reads
+// octal: so it is refused the same way (octalForm false: no 0o form is
+// offered, that parser takes none), and 010 means one thing, or
+// nothing, in every setting.
+func leadingZeroText(s string, octalForm bool) string {
+	v := strings.TrimLeft(s, "+-")
 	if len(v) < 2 || v[0] != '0' || strings.Trim(v, "0123456789_") != "" {
 		return ""
 	}
@@ -120,11 +131,35 @@ func leadingZero(n *yaml.Node) string {
 	if derr != nil || oerr == nil && oct == dec {
 		return ""
 	}
-	sign := strings.TrimSuffix(n.Value, v)
+	sign := strings.TrimSuffix(s, v)
 	if oerr != nil {
-		return fmt.Sprintf("%s has a leading zero, which reads as an octal number, and is not one: write %s%d", n.Value, sign, dec)
+		return fmt.Sprintf("%s has a leading zero, which reads as an octal number, and is not one: write %s%d", s, sign, dec)
 	}
-	return fmt.Sprintf("%s has a leading zero, which reads as the octal number %s%d: write %s%d for the decimal number, or %s0o%o for the octal one", n.Value, sign, oct, sign, dec, sign, oct)
+	if !octalForm {
+		return fmt.Sprintf("%s has a leading zero, which reads as the octal number %s%d in a whole-number setting: write %s%d for the decimal number", s, sign, oct, sign, dec)
+	}
+	return fmt.Sprintf("%s has a leading zero, which reads as the octal number %s%d: write %s%d for the decimal number, or %s0o%o for the octal one", s, sign, oct, sign, dec, sign, oct)
+}
+
+// leadingZeroIn is leadingZeroText of the first number in s (a
+// duration: 1h08m) with a leading zero that reads apart; the fraction
+// of a decimal (1.05s) is no whole number and is left alone.
+func leadingZeroIn(s string) string {
+	for i := 0; i < len(s); {
+		if s[i] < '0' || s[i] > '9' || i > 0 && s[i-1] == '.' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '_') {
+			j++
+		}
+		if msg := leadingZeroText(s[i:j], false); msg != "" {
+			return msg
+		}
+		i = j
+	}
+	return ""
 }
 
 // written is n as the operator wrote it, for messages.

@@ -77,10 +77,12 @@ func wrongKinds(t reflect.Type) []string {
 		t = t.Elem()
 	}
 	switch {
+	// A duration or a size with a leading zero whose octal and decimal
+	// readings differ is refused as a whole number is (rt41 F3).
 	case t == reflect.TypeOf(Duration(0)):
-		return append(null, "0.5", "true")
+		return append(null, "0.5", "true", "010s", "1h08m", "09m", "2d010h")
 	case t == reflect.TypeOf(Size(0)):
-		return append(null, "0.5", "1e9", "true")
+		return append(null, "0.5", "1e9", "true", "010MiB", "09KiB", `"010"`)
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint:

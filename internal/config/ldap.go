@@ -109,6 +109,9 @@ func validateLDAP(v *validator, c *Config) {
 	case u.Port() != "" && !validPort(u.Port()):
 		v.add(fmt.Sprintf("ldap.url %q: bad port %q", l.URL, u.Port()), "ldap", "url")
 		return
+	case leadingZeroText(u.Port(), false) != "":
+		v.add(fmt.Sprintf("ldap.url %q: port %s", l.URL, leadingZeroText(u.Port(), false)), "ldap", "url")
+		return
 	case l.StartTLS && u.Scheme == "ldaps":
 		v.add("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already", "ldap", "start_tls")
 	}

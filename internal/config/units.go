@@ -46,6 +46,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
+	if msg := leadingZeroIn(s); msg != "" {
+		return 0, fmt.Errorf("duration %q: %s", s, msg)
+	}
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
 		n, err := strconv.ParseUint(s[:i], 10, 16)
@@ -113,6 +116,9 @@ func ParseSize(s string) (int64, error) {
 			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
 			break
 		}
+	}
+	if msg := leadingZeroText(s, false); msg != "" {
+		return 0, fmt.Errorf("size %q: %s", given, msg)
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {

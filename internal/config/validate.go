@@ -400,6 +400,9 @@ func checkHostPort(s string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strings.Trim(port, "0123456789") != "" {
 		return fmt.Errorf("bad port %q", port)
 	}
+	if msg := leadingZeroText(port, false); msg != "" {
+		return fmt.Errorf("port %s", msg)
+	}
 	if host != "" {
 		if _, err := netip.ParseAddr(host); err != nil && !IsHost(host) { // 127.000.000.017 is neither
 			return fmt.Errorf("bad host %q%s", host, hostHint(host))
@@ -815,6 +818,8 @@ func smartHostErrors(h string) []string {
 		host = hh
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			out = append(out, fmt.Sprintf("smart host %q has a bad port", h))
+		} else if msg := leadingZeroText(port, false); msg != "" {
+			out = append(out, fmt.Sprintf("smart host %q: port %s", h, msg))
 		}
 	}
 	if !IsHost(host) {

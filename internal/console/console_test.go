@@ -40,8 +40,9 @@ import (
 type fakeQueue struct {
 	mu      sync.Mutex
 	actions []string
-	extra   *queue.Message    // one more message Message finds (set before requests)
-	queues  []queue.QueueInfo // more queues Queues lists (set before requests)
+	extra   *queue.Message      // one more message Message finds (set before requests)
+	queues  []queue.QueueInfo   // more queues Queues lists (set before requests)
+	filter  queue.MessageFilter // the last filter Messages was asked with
 }
 
 func (f *fakeQueue) did(a string) {
@@ -77,7 +78,10 @@ func (f *fakeQueue) RedirectQueue(ctx context.Context, n, to string) (int, error
 	f.did("redirect " + n + " " + to)
 	return 1, nil
 }
-func (f *fakeQueue) Messages(queue.MessageFilter) ([]*queue.Message, error) {
+func (f *fakeQueue) Messages(mf queue.MessageFilter) ([]*queue.Message, error) {
+	f.mu.Lock()
+	f.filter = mf
+	f.mu.Unlock()
 	return []*queue.Message{{ID: 7, State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}}, nil
 }
 func (f *fakeQueue) Message(id queue.ID) (*queue.Message, error) {

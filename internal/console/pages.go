@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"umbra/internal/admin"
 	"umbra/internal/dumpster"
@@ -40,11 +41,22 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"pathEscape": url.PathEscape,
 	"msgAct":     messageActionOffered,
 	"field":      field,
-	// shown: what the operator typed in a filter, echoed by the rule
-	// for bytes from outside (a byte as \xNN, the text \xNN doubled),
-	// never as U+FFFD, so that the form asks the same again.
-	"shown": jsonsafe.TextBytes,
+	// shown: what the operator typed in a filter, echoed so that the
+	// form asks the same again: a value that is UTF-8 as typed (it is
+	// read as shown: \xe9 is the byte, \\xe9 the text), one holding a
+	// byte that is not UTF-8 by the rule for bytes from outside (the
+	// byte as \xNN, the text \xNN doubled), never as U+FFFD.
+	"shown": shownTyped,
 }).ParseFS(templateFS, "templates/*.html"))
+
+// shownTyped is a filter value echoed in its field (the "shown"
+// template function).
+func shownTyped(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return jsonsafe.TextBytes(s)
+}
 
 // field is a table cell's value with tab, newline and carriage return
 // written \t, \n, \r, as the CLI's tables write them (render escapes

@@ -23,15 +23,23 @@ type UnknownNameError struct {
 // Error names the name asked for as QuoteShown writes it: the admin API
 // passes the text on as it is (not escaped again), the CLI and the web
 // console escape its control characters where they show it.
-func (e *UnknownNameError) Error() string {
+func (e *UnknownNameError) Error() string { return e.text(jsonsafe.TextBytes) }
+
+// Text is Error with the names as given, for a writer that applies the
+// rule itself (the daemon's log, the tracking log's audit line): so the
+// rule is applied there once, not a second time over Error's text.
+func (e *UnknownNameError) Text() string { return e.text(func(s string) string { return s }) }
+
+func (e *UnknownNameError) text(show func(string) string) string {
+	quoted := `"` + show(e.Name) + `"`
 	if len(e.Valid) == 0 {
-		return fmt.Sprintf("no %s %s; valid: none now", e.Kind, QuoteShown(e.Name))
+		return fmt.Sprintf("no %s %s; valid: none now", e.Kind, quoted)
 	}
 	valid := uniqueNames(e.Valid)
 	for i, v := range valid {
-		valid[i] = jsonsafe.TextBytes(v)
+		valid[i] = show(v)
 	}
-	return fmt.Sprintf("no %s %s; valid: %s", e.Kind, QuoteShown(e.Name), strings.Join(valid, ", "))
+	return fmt.Sprintf("no %s %s; valid: %s", e.Kind, quoted, strings.Join(valid, ", "))
 }
 
 // QuoteShown is s in double quotes by the one rule for bytes from

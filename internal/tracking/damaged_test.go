@@ -76,6 +76,10 @@ func TestSearchTakesControlsAsShown(t *testing.T) {
 	}
 	l.Write(Entry{Event: "receive", ID: "A", MessageID: "<c\u009b1@x>", Sender: "a\u202e@ex.test", Recipients: []string{"t\tab@ex.test"}})
 	l.Write(Entry{Event: "receive", ID: "B", MessageID: "<e\U000E0001@x>", Sender: "b@ex.test", Recipients: []string{"A@ex.test"}})
+	// The text of an escape, shown with its backslash doubled (\\u001b,
+	// \\t), against the character, shown escaped once.
+	l.Write(Entry{Event: "receive", ID: "C", MessageID: "<c@x>", Sender: `lit\u001b@ex.test`, Recipients: []string{`lit\nab@ex.test`}})
+	l.Write(Entry{Event: "receive", ID: "D", MessageID: "<d@x>", Sender: "esc\x1b@ex.test", Recipients: []string{"esc\\\tab@ex.test"}})
 	l.Close()
 	for _, c := range []struct {
 		q    Query
@@ -86,6 +90,10 @@ func TestSearchTakesControlsAsShown(t *testing.T) {
 		{Query{Recipient: `t\tab`}, "A"},
 		{Query{ID: `<e\udb40\udc01@x>`}, "B"},
 		{Query{Recipient: `\u0041@`}, ""},
+		{Query{Sender: `lit\\u001b@`}, "C"},
+		{Query{Sender: `esc\u001b@`}, "D"},
+		{Query{Recipient: `lit\\nab`}, "C"},
+		{Query{Recipient: `esc\\\tab`}, "D"},
 	} {
 		es, err := Search(path, 0, c.q)
 		got := ""

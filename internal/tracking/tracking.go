@@ -318,12 +318,13 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 			*p = jsonsafe.TextBytes(*p)
 		}
 	}
-	// A query as track's table shows a control character (\u009b, \t)
-	// also finds the value holding the character (shown.go).
+	// A query as track's table shows a control character (\u009b, \t;
+	// the text of such an escape shown \\u009b) also finds the value
+	// as shown (jsonsafe.FromShown).
 	shown, alt := q, false
 	for _, p := range []*string{&shown.ID, &shown.Sender, &shown.Recipient} {
 		var ok bool
-		*p, ok = fromShown(*p)
+		*p, ok = jsonsafe.FromShown(*p)
 		alt = alt || ok
 	}
 	var files []string
