@@ -57,8 +57,11 @@ func newShadowCmd() *cobra.Command {
 				if v.OldestAge > 0 {
 					oldest = v.OldestAge.Round(time.Second).String()
 				}
-				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Primary, v.Copies, v.TakenOverCopies, oldest, last,
-					v.FailedHeartbeats, v.State, orDash(v.DatabaseID), why)
+				// Every text field passes termSafe once: a refusal or a
+				// heartbeat's error is the peer's text, and a tab or
+				// newline in it would shift the columns.
+				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", termSafe(v.Primary), v.Copies, v.TakenOverCopies, oldest, last,
+					v.FailedHeartbeats, termSafe(v.State), orDash(v.DatabaseID), termSafe(why))
 			}
 			if err := w.Flush(); err != nil {
 				return err
