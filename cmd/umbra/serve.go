@@ -266,7 +266,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	pol := policy(cfg)
 	mgr = queue.NewManager(store, del, queue.ManagerConfig{
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
-		MessageExpiration: pol.MessageExpiration, DelayNotification: pol.DelayNotification,
+		MessageExpiration: pol.MessageExpiration, DelayNotification: pol.DelayNotification, Inside: pol.Inside,
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
 		Log: log.With("component", "queue"), Events: events,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
@@ -659,7 +659,29 @@ func policy(cfg *config.Config) queue.Policy {
 	for _, d := range t.RetrySchedule {
 		p.RetrySchedule = append(p.RetrySchedule, d.D())
 	}
+	p.Inside = inside(cfg)
 	return p
+}
+
+// inside is what this server knows, without asking a topology, of where
+// the organisation ends, for its DSNs' Remote-MTA (queue.Inside): the
+// hosts that take mail for its authoritative and internal_relay domains
+// (an edge's smart host for them is a hub), and the smart hosts of its
+// send connectors that speak shadow redundancy (send_xshadow: only
+// servers of the organisation do).
+func inside(cfg *config.Config) queue.Inside {
+	var in queue.Inside
+	for _, d := range cfg.AcceptedDomains {
+		if d.Type == config.DomainAuthoritative || d.Type == config.DomainInternalRelay {
+			in.Domains = append(in.Domains, d.Domain)
+		}
+	}
+	for _, c := range cfg.SendConnectors {
+		if c.SendXShadow {
+			in.Connectors = append(in.Connectors, c.Name)
+		}
+	}
+	return in
 }
 
 func dumpsterConfig(cfg *config.Config) dumpster.Config {

@@ -240,7 +240,11 @@
 // Message-ID) the database already got for that recipient is answered
 // DeliveredOK with Duplicate set and not written; one another attempt is
 // delivering right now is Deferred; results name the database so the
-// queue records the delivery and keeps the dumpster copy. Maildir file
+// queue records the delivery and keeps the dumpster copy. A Reply is
+// what a DSN quotes to the sender, often outside the organisation: a
+// duplicate's is a first delivery's on that path ("delivered to
+// maildir"), a copy in flight's names no id, and the detail with the
+// organisation id goes to Result.Note (the tracking log). Maildir file
 // names come from (database, org id, recipient) (package mailbox).
 //
 // Identity (SR-14): every copy Deliver sends or writes inside the

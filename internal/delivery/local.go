@@ -12,8 +12,12 @@ import (
 // suppressDuplicates answers the recipients whose copy of this message
 // is already in their mailbox database (and holds back those whose copy
 // is being delivered by another attempt right now), and returns the
-// others, each now claimed by this attempt.
-func suppressDuplicates(st *state, m *queue.Message, db string, rcpts []int, hop string) ([]queue.Result, []int) {
+// others, each now claimed by this attempt. delivered is the reply a
+// first delivery on this path gives: a duplicate's, which a DSN quotes
+// to the sender, is the same (it was delivered, once); what happened,
+// with the organisation id, is the operator's (Note), never the
+// sender's (rt44 L1).
+func suppressDuplicates(st *state, m *queue.Message, db string, rcpts []int, hop, delivered string) ([]queue.Result, []int) {
 	if st.cfg.Dedup == nil || m.OrgID == "" {
 		return nil, rcpts
 	}
@@ -22,11 +26,12 @@ func suppressDuplicates(st *state, m *queue.Message, db string, rcpts []int, hop
 	for _, i := range rcpts {
 		switch st.cfg.Dedup.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr) {
 		case queue.Duplicate:
-			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: hop, Duplicate: true,
-				Reply: "250 2.0.0 duplicate suppressed: org id " + m.OrgID + " was delivered to database " + db + " before"})
+			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: hop, Duplicate: true, Reply: delivered,
+				Note: "duplicate suppressed: org id " + m.OrgID + " was delivered to database " + db + " before"})
 		case queue.Busy:
 			dup = append(dup, queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop,
-				Reply: "451 4.3.0 another copy of org id " + m.OrgID + " is being delivered to database " + db})
+				Reply: "451 4.3.0 another delivery of this message to the mailbox is in progress",
+				Note:  "451 4.3.0 another copy of org id " + m.OrgID + " is being delivered to database " + db})
 		default:
 			rest = append(rest, i)
 		}
@@ -34,8 +39,18 @@ func suppressDuplicates(st *state, m *queue.Message, db string, rcpts []int, hop
 	return dup, rest
 }
 
+// The replies of a delivery into this server's mailbox store.
+const (
+	maildirDelivered = "250 2.0.0 delivered to maildir"
+	mailboxDelivered = "250 2.0.0 delivered"
+)
+
 func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
-	dup, rcpts := suppressDuplicates(st, m, g.db, g.rcpts, "mailbox")
+	delivered := mailboxDelivered // the reply of a mailbox server (LMTP) that was not asked
+	if st.maildir != nil {
+		delivered = maildirDelivered
+	}
+	dup, rcpts := suppressDuplicates(st, m, g.db, g.rcpts, "mailbox", delivered)
 	if len(rcpts) == 0 {
 		return dup
 	}
@@ -57,7 +72,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				continue
 			}
 			err := d.maildirWrite(ctx, st, addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
-			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: "250 2.0.0 delivered to maildir"}
+			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: maildirDelivered}
 			if errors.Is(err, mailbox.ErrAlreadyDelivered) {
 				// Another server of a shared store (or an earlier attempt)
 				// wrote this copy: not a delivery of this attempt. The
@@ -65,7 +80,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				// it, unless the message repeats an attempt of this
 				// server whose results were lost (queue: the redelivery
 				// bucket), when they went with that commit.
-				r.Duplicate, r.Reply = true, "250 2.0.0 duplicate suppressed: org id "+m.OrgID+" already in the maildir"
+				r.Duplicate, r.Note = true, "duplicate suppressed: org id "+m.OrgID+" already in the maildir"
 				err = nil
 			}
 			if err != nil {

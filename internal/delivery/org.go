@@ -95,7 +95,7 @@ func (st *state) topoConnector(name string) *sendConnector {
 // (queue at point of failure), each hop's servers in balanced order.
 func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox {
-		dup, rest := suppressDuplicates(st, m, g.db, g.rcpts, g.queue)
+		dup, rest := suppressDuplicates(st, m, g.db, g.rcpts, g.queue, mailboxDelivered)
 		if len(rest) == 0 {
 			return dup
 		}

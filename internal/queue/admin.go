@@ -936,7 +936,7 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		}
 		dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
 			UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit)
+		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit, q.policy().Inside)
 		dsn.Size = int64(len(db))
 		if err := tx.PutNew(dsn, db); err != nil || !singleDSN {
 			return err

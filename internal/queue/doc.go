@@ -1112,7 +1112,19 @@
 // is bounded by ManagerConfig.BounceSizeLimit (bounce_size_limit): a
 // RET=FULL message over it comes back as its headers only, and a header
 // section over it is cut at a field boundary, so no sender can make umbra
-// reflect more than that of its own text to a (forged) address.
+// reflect more than that of its own text to a (forged) address. RET=FULL
+// asks for the content in a failure report only (RFC 3461 §4.3), and a
+// REQUIRETLS message's report returns its headers whatever RET says: a
+// report that returns headers only to a RET=FULL sender says why in its
+// text, whatever the reason (retFullNote).
+//
+// A DSN often leaves the organisation, so none shows what is the
+// organisation's own (dsn.go): no X-Umbra- field (none is written, and
+// the returned content has them removed) and never the organisation
+// message id, even where a quoted reply named it (sendable). Replies are
+// what DSNs quote, so delivery writes the detail the sender must not see
+// (a duplicate found in the mailbox: that is a delivery to the sender)
+// into Result.Note, which the tracking log reads instead (Result.detail).
 //
 // A DSN is 7-bit and not marked SMTPUTF8 (dsn7bit.go), whatever the
 // original was, so it reaches the sender over any hop that carries 7-bit
@@ -1130,7 +1142,12 @@
 // or its EHLO answer without 8BITMIME, SMTPUTF8 or REQUIRETLS — and none
 // when umbra decided alone (null MX, a domain or MX host without address,
 // a route or connector, a TLS policy before any session, a host that did
-// not answer, the operator's removal) or the host is the organisation's.
+// not answer, the operator's removal) or the host is the organisation's:
+// a route inside it, an operator's redirect, or what Policy.Inside says —
+// without a topology the daemon fills it from its configuration: the
+// hosts that take mail for its authoritative and internal_relay domains
+// (an edge's smart host for them is a hub), and the smart hosts of its
+// send_xshadow connectors (Inside.Hop).
 // Its Diagnostic-Code is of type smtp only when it is that MTA's own
 // reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
 // This reads what delivery writes (Result.NextHop: a host tried as

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"umbra/internal/orgid"
 )
 
 // BuildDSN writes an RFC 3464 delivery status notification about the
@@ -22,13 +24,22 @@ import (
 // The DSN is 7-bit unless the sender's address needs SMTPUTF8
 // (DSNNeedsSMTPUTF8; dsn7bit.go): 8-bit content is not returned whole,
 // and a header section is made 7-bit.
+//
+// A DSN goes to the original's sender, often outside the organisation,
+// so it shows nothing an outsider could replay or learn the inside from
+// (rt44 L1): no X-Umbra- field (none is written, and the returned
+// content has them removed, as a copy leaving the organisation does) and
+// never the organisation message id, even where a reply it quotes named
+// it (sendable). The operator finds the message by this server's queue
+// id in the returned Received field, or by the DSN's own id in the
+// tracking log.
 func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64) []byte {
-	return buildDSN(reportingMTA, m, body, kind, rcpts, now, retryUntil, id, returnLimit, "")
+	return buildDSN(reportingMTA, m, body, kind, rcpts, now, retryUntil, id, returnLimit, "", Inside{})
 }
 
 // buildDSN is BuildDSN with a note for the human-readable part about
 // what the caller left out of body.
-func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64, note string) []byte {
+func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64, note string, in Inside) []byte {
 	boundary := fmt.Sprintf("%s.%d/%s", id, now.Unix(), reportingMTA)
 	subject, action, intro := "Undelivered Mail Returned to Sender", "failed",
 		"Your message could not be delivered to one or more recipients.\r\n%s; the reasons follow.\r\n"
@@ -52,9 +63,13 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	// RFC 8689 §5: a REQUIRETLS message's DSN returns its headers only,
 	// whatever RET says.
 	original, full, notes := returnedContent(body, m.RetFull && kind == NotifyFailure && !m.RequireTLS, returnLimit, !global)
+	if note == "" {
+		note = retFullNote(m, kind)
+	}
 	if note != "" {
 		notes = append([]string{note}, notes...)
 	}
+	original, _ = orgid.Strip(original)
 	// The part is labelled for what it holds and for what happened to
 	// the message: a success or delay report returns the headers of a
 	// message that was delivered or is still being tried.
@@ -78,7 +93,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	}
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
-		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(r.LastReply), false) + "\r\n")
+		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(sendable(r.LastReply, m.OrgID)), false) + "\r\n")
 	}
 	cte, readable := readablePart(text.String())
 
@@ -112,7 +127,6 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("Content-Description: Delivery report")
 	w("")
 	w("Reporting-MTA: dns; %s", reportingMTA)
-	w("X-Umbra-Queue-ID: %s", m.ID)
 	if m.EnvID != "" {
 		w("Original-Envelope-Id: %s", dsnText(m.EnvID, global))
 	}
@@ -126,7 +140,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		}
 		w("Action: %s", dsnAction(kind, r, action))
 		w("Status: %s", statusOf(r.LastReply, kind))
-		host, smtp := dsnReporter(r)
+		host, smtp := dsnReporter(r, in)
 		if host != "" {
 			w("Remote-MTA: dns; %s", host)
 		}
@@ -137,7 +151,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 			if smtp {
 				typ = "smtp"
 			}
-			w("Diagnostic-Code: %s; %s", typ, dsnText(r.LastReply, global))
+			w("Diagnostic-Code: %s; %s", typ, dsnText(sendable(r.LastReply, m.OrgID), global))
 		}
 		if kind == NotifyDelay {
 			w("Will-Retry-Until: %s", retryUntil.Format(time.RFC1123Z))
@@ -262,4 +276,47 @@ func remoteMTA(hop string) string {
 
 func oneLine(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+// retFullNote is why a DSN of kind for m returns the header section
+// although its sender asked RET=FULL, when that is not for the size or
+// the content (returnedContent says those): RET=FULL asks for the whole
+// message in a failure report only (RFC 3461 §4.3), and a REQUIRETLS
+// message's report returns its headers whatever RET says (RFC 8689 §5).
+func retFullNote(m *Message, kind Notify) string {
+	switch {
+	case !m.RetFull:
+		return ""
+	case kind != NotifyFailure:
+		return "The sender asked for the whole message to be returned (RET=FULL), which applies to a report of failure only; only its headers are returned."
+	case m.RequireTLS:
+		return "The message was sent with REQUIRETLS, whose reports do not carry its content; only its headers are returned."
+	}
+	return ""
+}
+
+// sendable is a reply as a DSN may quote it: without the organisation
+// message id (orgID), in any case of its hex digits. No reply umbra
+// writes names it; a server of the organisation's might.
+func sendable(reply, orgID string) string {
+	if orgID == "" || len(reply) < len(orgID) {
+		return reply
+	}
+	lower := []byte(reply) // ASCII letters folded only: the same length, so its indexes are reply's
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	var b strings.Builder
+	for at := 0; ; {
+		i := bytes.Index(lower[at:], []byte(orgID))
+		if i < 0 {
+			b.WriteString(reply[at:])
+			return b.String()
+		}
+		b.WriteString(reply[at : at+i])
+		b.WriteString("(id withheld)")
+		at += i + len(orgID)
+	}
 }

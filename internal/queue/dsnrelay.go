@@ -38,8 +38,8 @@ func successIntro(m *Message, rcpts []int) string {
 // route, a connector, a TLS policy before any session, a host that did
 // not answer, this server as next hop, the operator) — and "" for a
 // server of the organisation (relays to a site, legacy routing groups,
-// mailbox servers, primaries of shadow copies are internal and never
-// shown to the sender). smtp is true when LastReply is that MTA's own
+// mailbox servers, primaries of shadow copies, an operator's redirect
+// target, and what in says is inside are never shown to the sender). smtp is true when LastReply is that MTA's own
 // SMTP reply (Diagnostic-Code type smtp), false when it is umbra's own
 // diagnostic (type X-Umbra).
 //
@@ -52,7 +52,7 @@ func successIntro(m *Message, rcpts []int) string {
 // remote reply does not), as "<host> does not support X" when it is
 // decided from the host's EHLO answer (5.6.3, 5.6.7, REQUIRETLS): that
 // host reported the status, in umbra's words.
-func dsnReporter(r Recipient) (mta string, smtp bool) {
+func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 	reply, expired := r.LastReply, false
 	if _, last, ok := splitExpired(reply); ok {
 		reply, expired = last, true // the status is umbra's; the host is the one quoted
@@ -75,10 +75,13 @@ func dsnReporter(r Recipient) (mta string, smtp bool) {
 		return "", false // it did not answer, or umbra refused it before any session
 	}
 	smtp = !own && !expired
-	for _, internal := range []string{"site:", "legacy:", "mailbox:", "shadow:"} {
+	for _, internal := range []string{"site:", "legacy:", "mailbox:", "shadow:", "redirect:"} {
 		if strings.HasPrefix(r.Queue, internal) {
 			return "", smtp
 		}
+	}
+	if in.Hop(r) {
+		return "", smtp
 	}
 	return host, smtp
 }
@@ -107,3 +110,44 @@ func expiredReply(code string, age time.Duration, last string) string {
 }
 
 const expiredText, lastReplyText = " message expired after ", "; last reply: "
+
+// Inside is what a server knows of where the organisation ends, for the
+// Remote-MTA of its DSNs (dsnReporter).
+type Inside struct {
+	// Domains are the organisation's accepted domains (authoritative
+	// and internal_relay); "*.example.com" covers the names under it.
+	Domains []string
+	// Connectors are the send connectors whose smart hosts are servers
+	// of the organisation.
+	Connectors []string
+}
+
+// Hop reports whether the host that answered for r is a server of the
+// organisation: r's domain is one of its accepted domains (whoever takes
+// mail for it is the organisation's: an edge's smart host for it is a
+// hub), or r went through one of its send connectors (smart hosts that
+// speak shadow redundancy with this server). Naming a host of the
+// organisation as outside would leak it, so this errs the other way
+// from the header rule (delivery: leavesOrganisation), which keeps the
+// organisation id only where a hop is known to be inside.
+func (in Inside) Hop(r Recipient) bool {
+	if name, ok := strings.CutPrefix(r.Queue, "smarthost:"); ok {
+		for _, c := range in.Connectors {
+			if c == name {
+				return true
+			}
+		}
+	}
+	at := strings.LastIndexByte(r.Addr, '@')
+	if at < 0 {
+		return false
+	}
+	dom := strings.ToLower(strings.TrimSuffix(r.Addr[at+1:], "."))
+	for _, d := range in.Domains {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if d == dom || strings.HasPrefix(d, "*.") && strings.HasSuffix(dom, d[1:]) {
+			return true
+		}
+	}
+	return false
+}

@@ -44,6 +44,9 @@ type ManagerConfig struct {
 	// BounceSizeLimit caps the original content a DSN returns (bytes;
 	// default 50 KiB): see BuildDSN.
 	BounceSizeLimit int64
+	// Inside is where the organisation ends: DSNs name no host of it
+	// (Remote-MTA; dsnReporter). SetPolicy changes it.
+	Inside Inside
 	// Scheduler sets the per-destination concurrency windows.
 	Scheduler SchedulerConfig
 	// Health is the record of servers that did not answer, shared with

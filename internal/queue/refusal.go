@@ -101,7 +101,7 @@ func (h *refusalHold) answer(m *Message, committed bool) {
 func refusalOf(m *Message) *Refusal {
 	var out *Refusal
 	for _, r := range m.Rcpts {
-		code, enh, text := splitReply(r.LastReply)
+		code, enh, text := splitReply(sendable(r.LastReply, m.OrgID)) // quoted to the sender, as a DSN quotes it
 		if code < 500 || code > 599 {
 			code, enh, text = 554, [3]int{5, 0, 0}, "refused by the next hop"
 		}

@@ -62,6 +62,10 @@ type Result struct {
 	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:DB01"
 	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
+	// Note, when set, is what the operator reads of this result instead
+	// of Reply (tracking log): the detail Reply leaves out because DSNs
+	// quote Reply to the sender (an organisation id, a duplicate found).
+	Note string
 	// For ShadowedOK: the primary, its address, the shadow message id and
 	// the send connector used ("" inside the organisation).
 	Primary, PrimaryAddr, ShadowID, PrimaryVia string
@@ -81,6 +85,14 @@ type Result struct {
 	Expand []string
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
+}
+
+// detail is what the tracking log says of r: its Note, else its Reply.
+func (r Result) detail() string {
+	if r.Note != "" {
+		return r.Note
+	}
+	return r.Reply
 }
 
 // Keeper keeps a copy of each final delivery (the transport dumpster,
@@ -153,33 +165,33 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					dupDB = map[int]string{}
 				}
 				dupDB[r.Rcpt] = r.Database
-				ev.Event("duplicate-suppressed", m, rc, r.Reply)
+				ev.Event("duplicate-suppressed", m, rc, r.detail())
 				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
 			} else {
 				final = append(final, r.Rcpt)
 				finalDB[r.Rcpt] = r.Database
-				ev.Event("deliver", m, rc, r.Reply)
+				ev.Event("deliver", m, rc, r.detail())
 			}
 		case RelayedOK:
 			rc.Status = Relayed
 			if !r.DSNPassed { // else the next hop reports success (RFC 3461)
 				delivered = append(delivered, r.Rcpt)
 			}
-			ev.Event("send", m, rc, r.Reply)
+			ev.Event("send", m, rc, r.detail())
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
 			if !r.DSNPassed {
 				delivered = append(delivered, r.Rcpt)
 			}
-			ev.Event("shadow", m, rc, r.Reply)
+			ev.Event("shadow", m, rc, r.detail())
 		case Expanded:
 			rc.Status = Relayed
-			ev.Event("expand", m, rc, r.Reply)
+			ev.Event("expand", m, rc, r.detail())
 			expanded = expandInto(m, r.Rcpt, r.Expand) || expanded
 		case FailedPerm:
 			rc.Status = Failed
 			failed = append(failed, r.Rcpt)
-			ev.Event("fail", m, rc, r.Reply)
+			ev.Event("fail", m, rc, r.detail())
 		case Held, throttled:
 			if r.Outcome == throttled {
 				throttledAny = true
@@ -191,7 +203,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		default:
 			m.LastError = r.Reply
 			deferredAny = true
-			ev.Event("defer", m, rc, r.Reply)
+			ev.Event("defer", m, rc, r.detail())
 		}
 		if taken {
 			rc.Queue = prevQueue
@@ -307,7 +319,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
 			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit)
+		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
 		dm.Size = int64(len(db))
 		dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
 		dm.RequireTLS = m.RequireTLS  // the DSN goes with REQUIRETLS too (RFC 8689 §5)

@@ -57,12 +57,15 @@ type Policy struct {
 	RetryJitter       float64
 	MessageExpiration time.Duration
 	DelayNotification time.Duration
+	// Inside is where the organisation ends, for DSNs (dsnReporter).
+	Inside Inside
 }
 
 func (q *Manager) policy() Policy {
 	q.pmu.Lock()
 	defer q.pmu.Unlock()
-	return Policy{q.cfg.RetrySchedule, q.cfg.RetryJitter, q.cfg.MessageExpiration, q.cfg.DelayNotification}
+	return Policy{RetrySchedule: q.cfg.RetrySchedule, RetryJitter: q.cfg.RetryJitter, MessageExpiration: q.cfg.MessageExpiration,
+		DelayNotification: q.cfg.DelayNotification, Inside: q.cfg.Inside}
 }
 
 // SetPolicy changes retry and expiry settings; they apply from the next
@@ -78,6 +81,7 @@ func (q *Manager) SetPolicy(p Policy) {
 		q.cfg.MessageExpiration = p.MessageExpiration
 	}
 	q.cfg.DelayNotification = p.DelayNotification
+	q.cfg.Inside = p.Inside
 }
 
 // backoff is the wait after the n-th failed attempt, with jitter so that

@@ -491,12 +491,12 @@ func TestDSNOfSpooledBody(t *testing.T) {
 	m.RetFull = true
 	m.Rcpts[0].Status, m.Rcpts[0].LastReply = Failed, "550 5.1.1 no such user"
 	now := time.Now()
-	small := BuildDSNBody("umbra.test", m, b, NotifyFailure, []int{0}, now, now, 1, 100<<10)
+	small := BuildDSNBody("umbra.test", m, b, NotifyFailure, []int{0}, now, now, 1, 100<<10, Inside{})
 	if !bytes.Contains(small, []byte("text/rfc822-headers")) || !bytes.Contains(small, []byte("Subject: big")) ||
 		bytes.Contains(small, []byte("0123456789abcdefghij")) {
 		t.Fatalf("over the limit: want the header section only (%d bytes)", len(small))
 	}
-	full := BuildDSNBody("umbra.test", m, b, NotifyFailure, []int{0}, now, now, 1, 1<<20)
+	full := BuildDSNBody("umbra.test", m, b, NotifyFailure, []int{0}, now, now, 1, 1<<20, Inside{})
 	if !bytes.Contains(full, []byte("message/rfc822")) || !bytes.Contains(full, content[len(content)-200:]) {
 		t.Fatalf("RET=FULL within the limit: want the whole message (%d bytes)", len(full))
 	}
