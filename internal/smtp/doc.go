@@ -64,8 +64,13 @@
 //     except postmaster@[the address the client connected to], which
 //     is the configured postmaster (RFC 5321 §4.5.1).
 //   - An arriving message whose Received: headers, umbra's own included,
-//     exceed max_hop_count is refused with 554 5.4.6; an arriving
-//     Return-Path is removed (only final delivery adds one).
+//     exceed the session's hop limit is refused with 554 5.4.6:
+//     max_hop_count from an authenticated transport server of the
+//     organisation, max_hop_count - entryHeadroom from anyone else,
+//     so a message entering the organisation leaves room for its hops
+//     and no later umbra hop refuses what an earlier one took (policy.go;
+//     the relay check in internal/delivery counts the next hop's field).
+//     An arriving Return-Path is removed (only final delivery adds one).
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the
