@@ -185,7 +185,10 @@
 //     postmaster@ an accepted domain is always taken (the local part
 //     compared in ASCII only, asciiEqualFold: a Unicode fold would take
 //     "poſtmaster" for it, which delivery does not); addresses outside the
-//     accepted domains are decided by relay rights alone.
+//     accepted domains are decided by relay rights alone. A recipient the
+//     transaction already has (rcptKey: ASCII case, no trailing dot) gets
+//     250 and is not stored again, the first RCPT's DSN parameters kept
+//     (repeatedRcpt); a shadow copy keeps its primary's list as sent.
 //   - A message carrying a Delivered-To that names one of its recipients
 //     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a
 //     permanent failure decidable at receipt is never turned into a DSN.
