@@ -432,6 +432,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
 		return replyBadOrcpt
 	}
+	if opts != nil && utf8.RuneCountInString(opts.OriginalRecipient) > maxOrcpt {
+		return replyLongOrcpt
+	}
 	if s.repeatedRcpt(a) {
 		return nil
 	}
