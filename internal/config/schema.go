@@ -164,8 +164,10 @@ type Transport struct {
 	MaxDumpsterTime            Duration `yaml:"max_dumpster_time"`
 
 	// MaxHopCount bounds the Received: headers a message may carry: more
-	// is a mail loop (554 5.4.6 at receipt; a DSN, no relay, on the way
-	// out, where umbra's own header would be one more).
+	// is a mail loop (554 5.4.6 at receipt, where mail entering the
+	// organisation must leave room for min(10, MaxHopCount/2) more hops;
+	// a DSN, no relay, on the way out, where the next hop's header would
+	// be one more). See internal/smtp policy.go.
 	MaxHopCount int `yaml:"max_hop_count"`
 	// BounceSizeLimit caps the original content a DSN returns: a message
 	// bigger than this comes back as its header section only

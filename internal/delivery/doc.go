@@ -271,8 +271,10 @@
 // does, per recipient; umbra adding them too would double them). A message that arrived with a Delivered-To naming the
 // recipient was delivered there before: that recipient fails with 5.4.6
 // (checked on the arriving fields, before umbra adds its own). A group
-// that would relay a message with more Received: headers than
-// max_hop_count fails with 5.4.6 and is not sent.
+// that would relay a message the next hop would count above
+// max_hop_count (its Received: headers and the next hop's own) fails
+// with 5.4.6 and is not sent: an umbra hop with the same limit takes
+// whatever a relay sends it.
 //
 // Invariants and failure semantics:
 //   - 2xx for a recipient means the next hop took it (Relayed) or the

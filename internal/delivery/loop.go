@@ -7,20 +7,25 @@ import (
 	"umbra/internal/queue"
 )
 
-// hopLimit fails a relay group's recipients with 5.4.6 when the message
-// carries more Received: headers than max_hop_count: it would loop on.
-// Final delivery (the local store, an organisation mailbox server) is
-// not relaying and is not limited here. The failure is permanent, so the
-// sender gets a DSN (if it asked for failures).
+// hopLimit fails a relay group's recipients with 5.4.6 when the next hop
+// would count more Received: headers than max_hop_count: the message
+// leaves with the ones it carries (this server's included) and the next
+// hop adds its own, as an umbra hop does before it counts. So a relay
+// never hands an umbra hop with the same limit a message it must refuse
+// (rt44 M1); where mail enters the organisation the receive side leaves
+// room for its hops (internal/smtp policy.go), so this fires only on a
+// loop. Final delivery (the local store, an organisation mailbox server)
+// is not relaying and is not limited here. The failure is permanent, so
+// the sender gets a DSN (if it asked for failures).
 func hopLimit(st *state, body []byte, g *group) []queue.Result {
 	if st.cfg.MaxHopCount <= 0 || g.key == "local" || g.db != "" {
 		return nil
 	}
 	n := header.Count(body, "Received")
-	if n <= st.cfg.MaxHopCount {
+	if n+1 <= st.cfg.MaxHopCount {
 		return nil
 	}
-	return failAll(g.rcpts, g.queue, fmt.Sprintf("554 5.4.6 too many hops: %d Received: headers, max_hop_count %d (mail loop)", n, st.cfg.MaxHopCount))
+	return failAll(g.rcpts, g.queue, fmt.Sprintf("554 5.4.6 too many hops: %d Received: headers and the next hop's, max_hop_count %d (mail loop)", n, st.cfg.MaxHopCount))
 }
 
 // deliveredBefore reports a mail loop at final delivery: the message

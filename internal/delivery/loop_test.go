@@ -25,22 +25,24 @@ func received(n int) string {
 	return strings.Repeat("Received: from a by b; Mon, 30 Nov 2026 12:00:00 +0000\r\n", n)
 }
 
-// A message that would leave with more Received: headers than
-// max_hop_count is not relayed: it fails with 5.4.6 (and so gets a DSN).
+// A message the next hop would take with more Received: headers than
+// max_hop_count — the next hop adds its own, as umbra does — is not
+// relayed: it fails with 5.4.6 (and so gets a DSN). So a relay never
+// hands an umbra hop with the same limit what it must refuse (rt44 M1).
 func TestHopLimitBeforeRelay(t *testing.T) {
 	s := startSink(t, "127.0.0.2:0", false, nil)
 	dns := &fakeDNS{hosts: map[string][]string{"example.net": {"127.0.0.2"}}}
 	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
 	withHopLimit(t, d, 5)
 	m := message("x@example.net")
-	res := d.Deliver(context.Background(), m, []byte(received(6)+"Subject: loop\r\n\r\nhi\r\n"), all(m))
+	res := d.Deliver(context.Background(), m, []byte(received(5)+"Subject: loop\r\n\r\nhi\r\n"), all(m))
 	if len(res) != 1 || res[0].Outcome != queue.FailedPerm || !strings.HasPrefix(res[0].Reply, "554 5.4.6") {
 		t.Fatalf("results: %+v", res)
 	}
 	if len(s.received()) != 0 {
 		t.Fatal("the looping message was relayed")
 	}
-	res = d.Deliver(context.Background(), m, []byte(received(5)+"Subject: ok\r\n\r\nhi\r\n"), all(m))
+	res = d.Deliver(context.Background(), m, []byte(received(4)+"Subject: ok\r\n\r\nhi\r\n"), all(m))
 	if len(res) != 1 || res[0].Outcome != queue.RelayedOK || len(s.received()) != 1 {
 		t.Fatalf("a message within the limit: %+v", res)
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 )
 
 // Credentials are the accounts of a credentials file: one
@@ -82,6 +83,7 @@ func credentialsFileErrors(err error, setting ...any) []error {
 // parseCredentials reads the lines of a credentials file named path.
 func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 	c := &Credentials{users: map[string]account{}}
+	servers := map[string]string{} // folded server account name -> as written
 	maxCost := 0
 	var bad []error
 	sc := bufio.NewScanner(r)
@@ -108,6 +110,18 @@ func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 		if _, dup := c.users[parts[0]]; dup {
 			bad = append(bad, fmt.Errorf("%s:%d: %q is listed twice", path, n, parts[0]))
 			continue
+		}
+		if len(parts) == 3 {
+			// A server account's name is its server id, which shadow
+			// sessions compare without ASCII case (a host name): two
+			// such names differing only in case would be two logins
+			// for one server id.
+			k := mailaddr.Fold(parts[0])
+			if other, dup := servers[k]; dup {
+				bad = append(bad, fmt.Errorf("%s:%d: server account %q differs from server account %q only in case: server ids compare without case", path, n, parts[0], other))
+				continue
+			}
+			servers[k] = parts[0]
 		}
 		c.users[parts[0]] = account{hash: []byte(parts[1]), server: len(parts) == 3}
 	}

@@ -69,8 +69,13 @@
 //     except postmaster@[the address the client connected to], which
 //     is the configured postmaster (RFC 5321 §4.5.1).
 //   - An arriving message whose Received: headers, umbra's own included,
-//     exceed max_hop_count is refused with 554 5.4.6; an arriving
-//     Return-Path is removed (only final delivery adds one).
+//     exceed the session's hop limit is refused with 554 5.4.6:
+//     max_hop_count from an authenticated transport server of the
+//     organisation, max_hop_count - entryHeadroom from anyone else,
+//     so a message entering the organisation leaves room for its hops
+//     and no later umbra hop refuses what an earlier one took (policy.go;
+//     the relay check in internal/delivery counts the next hop's field).
+//     An arriving Return-Path is removed (only final delivery adds one).
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the
@@ -187,7 +192,10 @@
 //     postmaster@ an accepted domain is always taken (the local part
 //     compared in ASCII only, asciiEqualFold: a Unicode fold would take
 //     "poſtmaster" for it, which delivery does not); addresses outside the
-//     accepted domains are decided by relay rights alone.
+//     accepted domains are decided by relay rights alone. A recipient the
+//     transaction already has (rcptKey: ASCII case, no trailing dot) gets
+//     250 and is not stored again, the first RCPT's DSN parameters kept
+//     (repeatedRcpt); a shadow copy keeps its primary's list as sent.
 //   - A message carrying a Delivered-To that names one of its recipients
 //     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a
 //     permanent failure decidable at receipt is never turned into a DSN.

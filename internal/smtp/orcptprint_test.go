@@ -1,6 +1,9 @@
 package smtp
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A utf-8 ORCPT (RFC 6533) is an address: a character that is not
 // printable in it — DEL, a C1 control, a bidirectional override, a
@@ -23,4 +26,32 @@ func TestUTF8OrcptRefusesUnprintable(t *testing.T) {
 		d.cmd("RCPT TO:<b@example.test> ORCPT=utf-8;"+v, "501 5.5.4")
 	}
 	d.cmd(`RCPT TO:<b@example.test> ORCPT=utf-8;p\x{E9}l\x{E9}@example.test`, "250")
+}
+
+// RFC 3461 §4.2: the original recipient, before xtext encoding, is at
+// most 500 characters (the DSN's Original-Recipient field is built from
+// it). One longer is refused 501 5.5.4; 500 is taken, in rfc822 (xtext,
+// a "+2B" is one character) and utf-8 (a multi-byte character is one).
+func TestOrcptLengthCap(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: internet
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	local := func(n int) string { return strings.Repeat("x", n-len("@example.test")) + "@example.test" }
+	d.cmd("RCPT TO:<b@example.test> ORCPT=rfc822;"+local(501), "501 5.5.4")
+	d.cmd("RCPT TO:<b@example.test> ORCPT=rfc822;+2B"+local(500), "501 5.5.4")
+	d.cmd("RCPT TO:<b@example.test> ORCPT=rfc822;"+local(500), "250")
+	d.cmd("RCPT TO:<c@example.test> ORCPT=rfc822;+2B"+local(499), "250")
+	d.cmd(`RCPT TO:<d@example.test> ORCPT=utf-8;\x{E9}`+local(499), "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhi\r\n.", "250")
+	if r := q.msgs[0].Rcpts; len(r) != 3 || len(r[0].ORcpt) != len("RFC822;")+500 {
+		t.Fatalf("recipients %+v", r)
+	}
 }

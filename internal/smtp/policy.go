@@ -74,17 +74,48 @@ func (s *session) ownPostmasterLiteral(a Address) bool {
 
 var replyTooManyHops = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 4, 6}, Message: "Too many hops (Received: headers): mail loop"}
 
+// internalHops is the room for the organisation's own hops that a
+// message entering it must leave under max_hop_count (entryHeadroom).
+const internalHops = 10
+
+// entryHeadroom is the number of umbra hops a message entering the
+// organisation must still have under max_hop_count: internalHops, at
+// most half of max_hop_count. Every umbra hop adds a Received field and
+// the next one counts it, so a limit applied alike at every hop would
+// let one hop take a message that the next must refuse (a DSN to a
+// possibly forged sender: rt44 M1). Instead the limit for outside mail
+// is max_hop_count - entryHeadroom, taken where the mail enters; among
+// the organisation's transport servers the limit is max_hop_count, and
+// a relay leaves only with room for the next hop's field
+// (internal/delivery loop.go): so a message taken where it entered is
+// refused further on only when it has gone round more than
+// entryHeadroom umbra hops — a loop inside the organisation.
+func entryHeadroom(max int) int {
+	return min(internalHops, max/2)
+}
+
+// hopLimit is the most Received fields (umbra's own included) a message
+// of this session may carry: max_hop_count from an authenticated
+// transport server of the organisation, max_hop_count - entryHeadroom
+// from anyone else (the message enters the organisation here).
+func (s *session) hopLimit() int {
+	if s.trustedServer() {
+		return s.srv.maxHops
+	}
+	return s.srv.maxHops - entryHeadroom(s.srv.maxHops)
+}
+
 // receivePolicy checks and edits an arriving message (trace header
-// included) before it is queued: more than max_hop_count Received:
-// headers is a mail loop (554 5.4.6; umbra's own header counts, as the
-// message would leave with it), as is a Delivered-To naming one of its
+// included) before it is queued: more Received: headers than hopLimit
+// is a mail loop (554 5.4.6; umbra's own header counts, as the message
+// would leave with it), as is a Delivered-To naming one of its
 // recipients (554 5.4.6, the whole message), and a Return-Path is removed: only
 // final delivery adds one (RFC 5321 §4.4).
 func (s *session) receivePolicy(body []byte) ([]byte, *gosmtp.SMTPError) {
 	if s.srv.maxHops > 0 {
-		if n := header.Count(body, "Received"); n > s.srv.maxHops {
+		if n, limit := header.Count(body, "Received"), s.hopLimit(); n > limit {
 			s.srv.refusals.log(s.log, "message rejected", "too_many_hops", s.ip,
-				"received_headers", n, "max_hop_count", s.srv.maxHops)
+				"received_headers", n, "hop_limit", limit, "max_hop_count", s.srv.maxHops)
 			return nil, replyTooManyHops
 		}
 	}

@@ -104,6 +104,14 @@ func validNotifySet(values []gosmtp.DSNNotify) bool {
 // which would go on into the record, the DSN and the next hop's RCPT.
 var replyBadOrcpt = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 4}, Message: "Malformed ORCPT: a character that is not printable"}
 
+// maxOrcpt is the longest original recipient RFC 3461 §4.2 allows, in
+// characters before xtext encoding: the DSN's Original-Recipient field
+// is made from it.
+const maxOrcpt = 500
+
+// replyLongOrcpt refuses an ORCPT over maxOrcpt.
+var replyLongOrcpt = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 4}, Message: "Malformed ORCPT: longer than 500 characters"}
+
 // printableText reports whether s is valid UTF-8 of printable
 // characters only (space included).
 func printableText(s string) bool {

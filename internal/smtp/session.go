@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 )
@@ -104,6 +105,7 @@ type session struct {
 	from     string
 	opts     gosmtp.MailOptions
 	rcpt     []queue.Recipient
+	rcptKeys map[string]bool // rcptKey of each of rcpt (repeatedRcpt)
 
 	// Marks of the edge checks (filter.go): the current transaction's,
 	// and the session's (Connect and Helo), which every transaction
@@ -430,14 +432,20 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
+	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
+		return replyBadOrcpt
+	}
+	if opts != nil && utf8.RuneCountInString(opts.OriginalRecipient) > maxOrcpt {
+		return replyLongOrcpt
+	}
+	if s.repeatedRcpt(a) {
+		return nil
+	}
 	if err := s.validateRcpt(a); err != nil {
 		return err
 	}
 	if err := s.checkRcpt(a.String()); err != nil {
 		return err
-	}
-	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
-		return replyBadOrcpt
 	}
 	r := queue.Recipient{Addr: a.String()}
 	if opts != nil {
@@ -461,7 +469,33 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		r.ORcpt = "rfc822;postmaster"
 	}
 	s.rcpt = append(s.rcpt, r)
+	if s.rcptKeys == nil {
+		s.rcptKeys = map[string]bool{}
+	}
+	s.rcptKeys[rcptKey(r.Addr)] = true // only once accepted: a refused one may be tried again
 	return nil
+}
+
+// repeatedRcpt reports a recipient the transaction already has, by the
+// comparison the accepted domains and the mailbox use (ASCII case, the
+// domain without a trailing dot; a quoted local part was unquoted by
+// the parser): the repeat is answered 250 and not stored again, and the
+// first RCPT's DSN parameters stand (Postfix does the same). Stored
+// twice, final delivery would find the message already in the mailbox
+// and count and log the second as a shadow-redundancy duplicate, which
+// any client could then set off (rt44 L3); a relay would send the next
+// hop the recipient twice. A shadow copy keeps the recipient list its
+// primary sent, as sent.
+func (s *session) repeatedRcpt(a Address) bool {
+	if s.pendingCopyDB != "" {
+		return false
+	}
+	return s.rcptKeys[rcptKey(a.String())]
+}
+
+// rcptKey is the comparison key of a recipient address.
+func rcptKey(addr string) string {
+	return mailaddr.Fold(strings.TrimSuffix(addr, "."))
 }
 
 func (s *session) Data(r io.Reader) error {
@@ -900,7 +934,7 @@ func (s *session) Reset() {
 // resetTransaction forgets the transaction's sender, recipients and
 // checks' state, leaving its busy mark to Reset.
 func (s *session) resetTransaction() {
-	s.from, s.opts, s.rcpt = "", gosmtp.MailOptions{}, nil
+	s.from, s.opts, s.rcpt, s.rcptKeys = "", gosmtp.MailOptions{}, nil, nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.discardBy = s.sessionDiscardBy
 	s.resetChecks()
