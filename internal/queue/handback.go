@@ -101,7 +101,7 @@ type handBack struct {
 
 // handBacks lists up to max messages given to server (their copies'
 // ids), each still here as poison under that copy; entries of any other
-// are returned in stale, to be dropped.
+// are returned in stale, to be dropped (not sent).
 func (t *Tx) handBacks(server string, max int) (out, stale []handBack) {
 	prefix := append([]byte(server), 0)
 	c := t.tx.Bucket(bucketHandBack).Cursor()
@@ -133,23 +133,33 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 			return nil
 		})
 	}
-	for _, h := range hs {
-		lines = append(lines, h.sid+HandBackSuffix)
-	}
-	return lines, func() {
-		ackPartial()
-		if len(hs) == 0 && len(stale) == 0 {
-			return
-		}
-		var given []*Message
-		err := q.store.Update(context.Background(), func(tx *Tx) error {
-			given = given[:0]
+	if len(stale) > 0 {
+		// Never sent: the record went or is no longer poison (resumed,
+		// removed). Dropped now, as no acknowledgement comes for them.
+		if err := q.store.Update(context.Background(), func(tx *Tx) error {
 			b := tx.tx.Bucket(bucketHandBack)
 			for _, h := range stale {
 				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
 					return err
 				}
 			}
+			return nil
+		}); err != nil {
+			q.log.Error("dropping messages no longer given to their copy's holder failed", "shadow_server", server, "err", err)
+		}
+	}
+	for _, h := range hs {
+		lines = append(lines, h.sid+HandBackSuffix)
+	}
+	return lines, func() {
+		ackPartial()
+		if len(hs) == 0 {
+			return
+		}
+		var given []*Message
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			given = given[:0]
+			b := tx.tx.Bucket(bucketHandBack)
 			for _, h := range hs {
 				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
 					return err

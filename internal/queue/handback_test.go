@@ -77,3 +77,46 @@ func TestPoisonGivenToCopyHolder(t *testing.T) {
 		t.Fatalf("lines after the acknowledgement: %q", lines)
 	}
 }
+
+// A message given while poison and resumed by the operator before the
+// holder asked is not given any more: no line goes out, and the entry
+// is dropped (no acknowledgement would come for it).
+func TestResumedPoisonNotGiven(t *testing.T) {
+	p, _, _, _, _, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	var id ID
+	for _, pm := range messages(t, p.s) {
+		if slices.ContainsFunc(pm.Rcpts, func(r Recipient) bool { return r.Addr == "b@c.example" && r.Status == Pending }) {
+			id = pm.ID
+		}
+	}
+	put := func(st State, give bool) {
+		t.Helper()
+		if err := p.s.Update(context.Background(), func(tx *Tx) error {
+			m, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			m.State = st
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+			if give {
+				_, err = tx.handBackTx(m, p.clk.Now())
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(Poison, true)
+	put(Ready, false) // the operator's resume
+	if lines, _ := p.q.DiscardsHandBack("hub-a", 100); slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, HandBackSuffix) }) {
+		t.Fatalf("a resumed message was given: %q", lines)
+	}
+	put(Poison, false) // poison again without a give: the old entry must not come back
+	if lines, _ := p.q.DiscardsHandBack("hub-a", 100); slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, HandBackSuffix) }) {
+		t.Fatalf("a dropped entry was sent: %q", lines)
+	}
+}
