@@ -120,6 +120,9 @@ func newMessageCmd() *cobra.Command {
 			if m.SingleCopy != "" {
 				fmt.Fprintf(out, "copies:     %s\n", termSafe(m.SingleCopy))
 			}
+			if m.ShadowCopy != "" {
+				fmt.Fprintf(out, "copy:       on %s\n", termSafe(m.ShadowCopy))
+			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			printSpool(out, m.Spool) // messageexport.go
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

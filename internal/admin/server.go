@@ -782,9 +782,12 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		v := view(m, s.stateView())
+		if m.ShadowServer != "" && m.ShadowID != "" {
+			v.ShadowCopy = m.ShadowServer
+		}
 		if sc, ok := s.q.(singleCopies); ok {
 			if c, ok := sc.SingleCopyOf(id); ok {
-				v.SingleCopy = c.String()
+				v.SingleCopy, v.ShadowCopy = c.String(), ""
 			}
 		}
 		if b, err := s.q.BodyOf(id); err == nil {

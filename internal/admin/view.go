@@ -37,6 +37,10 @@ type MessageView struct {
 	// copy was lost with its server's database, or not made — and since
 	// when (queue holders.go); "" while a shadow copy is known.
 	SingleCopy string `json:"single_copy,omitempty"`
+	// ShadowCopy: the server holding a shadow copy of the message, ""
+	// when none is known (only for a single message: message show). A
+	// copy it lost is SingleCopy instead.
+	ShadowCopy string `json:"shadow_copy,omitempty"`
 	// Spool: a spooled body's file and whether it holds the content
 	// (only for a single message; spoolview.go).
 	Spool *SpoolView `json:"spool,omitempty"`

@@ -132,8 +132,12 @@
 // together as the next batch, on the session of the oldest. Each copy's
 // outcome is its own (a copy refused in the batch fails alone); a batch
 // that fails whole fails each copy's first try, and each session makes
-// its second try alone on a new session. A copy waits at most for the
-// batch in flight and its own, each bounded by receiptTry (10 s).
+// its second try alone on a new session — unless the batch ran out of
+// receiptTry (smtp.ErrCopyTimedOut: the peer hangs, and a new session
+// to it would hang too): then no second try there, and the receive side
+// moves the copy to the next candidate, as after a refusal. A copy waits
+// at most for the batch in flight and its own, each bounded by
+// receiptTry (10 s).
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1
 // from a full disk) gets no second try there: the server is marked in
 // destination health for copies (copies:NAME, which only a copy it keeps

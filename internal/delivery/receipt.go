@@ -345,9 +345,10 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 // (receiptbatch.go); the second goes alone.
 //
 // Each try is bounded by receiptTry, the second one's new session
-// included: a peer that hangs (accepts, then never answers; a stalled
-// disk) holds the sender's 250 at most two tries, never the session's
-// data timeout.
+// included. A try that ran out of its bound (smtp.ErrCopyTimedOut: a
+// peer that took the session and hangs — a stopped process, a stalled
+// disk) is not tried again on that server: a new session to it would
+// hang too; the receive side moves the copy to the next candidate.
 //
 // A copy the server refuses (any reply to it: 452 4.3.1 from a full
 // disk, 5xx) is not tried again on it: the server is marked in
@@ -382,6 +383,13 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 	if err == nil || refusedCopy(err) {
 		return err // a reply: the session is sound, the server refused
 	}
+	if errors.Is(err, smtp.ErrCopyTimedOut) {
+		// Hung (rt43 observation 1): a new session to it would hang as
+		// well; the next candidate takes the copy (smtp receipt.go).
+		l.c.Close()
+		l.c = nil
+		return err
+	}
 	l.c.Close()
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
@@ -401,7 +409,7 @@ func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Bod
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("shadow copy not pushed within %s: %w", receiptTry, err)
+		return fmt.Errorf("shadow copy not pushed within %s: %w: %w", receiptTry, smtp.ErrCopyTimedOut, err)
 	}
 	return err
 }

@@ -155,7 +155,7 @@ func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte, mark ui
 	errs, err := l.c.PushBatchMarked(records, l.r.dbID, mark)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return nil, fmt.Errorf("shadow copy batch not pushed within %s: %v", receiptTry, err)
+		return nil, fmt.Errorf("shadow copy batch not pushed within %s: %w: %v", receiptTry, smtp.ErrCopyTimedOut, err)
 	case err != nil:
 		return nil, fmt.Errorf("shadow copy batch of %d failed: %v", len(records), err)
 	}

@@ -851,6 +851,17 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	copyOf := ""
 	how.check = func(tx *Tx, m *Message) error {
 		copyOf = ""
+		if !force {
+			// A body unreadable here whose shadow copy is elsewhere: the
+			// removal would discard the sound copy with it (rt43 F4).
+			if holder := tx.CopyHolder(m); holder != "" {
+				if b, err := tx.BodyOf(m.ID); err == nil {
+					if berr := b.Check(); berr != nil {
+						return RefuseRemoveDamaged(m, holder, berr)
+					}
+				}
+			}
+		}
 		if !hasShadowed(m) {
 			return nil
 		}

@@ -311,6 +311,23 @@
 // finished ones, never a recipient lost; with the database back, the
 // entries are sent at the next query.
 //
+// Messages given to their copy's holder (handback.go; shadow verb
+// version 11). The commit that holds a message as poison for a body
+// found unreadable here (before its attempt, cut during it, or at start)
+// writes, when the message names a copy elsewhere not known lost and no
+// other record here names that copy, an entry in bucket handback
+// (holder, copy id → message id); it is sent after the partial
+// discards, "<id> TAKEOVER", to a query that asked (… PARTIAL TAKEOVER),
+// and only while the record is still poison under that copy. The holder
+// takes that copy over in the commit applying the batch (never given
+// back); the primary, once the holder's next command proved its commit,
+// deletes the entry and the poison record in one commit. A crash of
+// either side before that leaves both records: the line is sent again
+// and the holder's takeover of a copy already taken over changes
+// nothing. An operator's removal without force of a message whose body
+// is unreadable while such a copy exists is refused (it would discard
+// the sound copy too).
+//
 // As shadow server, a partial discard is applied in the same commit as
 // the full ones of its batch (ShadowContact, ShadowPresented: committed
 // before the session's next command, so the primary forgets it only

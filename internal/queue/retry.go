@@ -25,12 +25,29 @@ func (q *Manager) requeue(m *Message) {
 }
 
 func (q *Manager) poison(m *Message, why string) {
+	q.poisonGiving(m, why, false)
+}
+
+// poisonUnreadable is poison for a body found unreadable here: in the
+// same commit the message is given to the holder of its shadow copy,
+// when one is known (handback.go).
+func (q *Manager) poisonUnreadable(m *Message, why string) {
+	q.poisonGiving(m, why, true)
+}
+
+func (q *Manager) poisonGiving(m *Message, why string, give bool) {
 	m.State, m.LastError = Poison, why
 	var took bool
+	holder := ""
 	if err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
 		if took, err = putLeavingTook(tx, m); err != nil {
 			return err
+		}
+		if give {
+			if holder, err = tx.handBackTx(m, q.clk.Now()); err != nil {
+				return err
+			}
 		}
 		// The attempt's results are lost (a panic, an unreadable body):
 		// the discards kept aside for copies it made are spent, as at
@@ -49,6 +66,11 @@ func (q *Manager) poison(m *Message, why string) {
 	}
 	q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", why)
 	q.ev.Event("poison", m, nil, why)
+	if holder != "" {
+		q.log.Warn("poison message given to the holder of its shadow copy: it takes the copy over when it next asks for its discard notifications",
+			"msg_id", m.ID.String(), "shadow_server", holder)
+		q.dsig.signal(holder)
+	}
 }
 
 // Policy is the part of the configuration a reload may change.

@@ -860,7 +860,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	switch {
 	case a.bodyErr != nil:
 		leave()
-		q.poison(m, fmt.Sprintf("body unreadable: %v", a.bodyErr))
+		q.poisonUnreadable(m, fmt.Sprintf("body unreadable: %v", a.bodyErr)) // before any delivery: given to its copy's holder
 		return
 	case a.panicked != "":
 		leave()
@@ -937,7 +937,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		}
 	}
 	if cut != nil && len(m.Pending()) > 0 {
-		q.poison(m, fmt.Sprintf("body unreadable: %v", cut))
+		q.poisonUnreadable(m, fmt.Sprintf("body unreadable: %v", cut)) // what went out is committed: the rest given to its copy's holder
 	}
 }
 

@@ -169,10 +169,13 @@ var (
 	// bucketPartial: partial discard notifications owed to shadow
 	// servers (partialdiscard.go).
 	bucketPartial = []byte("partialdiscards")
+	// bucketHandBack: messages given to the holder of their shadow copy,
+	// owed to it as XQUERYDISCARD lines (handback.go).
+	bucketHandBack = []byte("handback")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -104,14 +104,16 @@ func (q *Manager) ShadowPrimaries() (map[string]string, error) {
 // shadowed or pending.
 func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 	n := 0
-	var gone []*Message
+	var gone, given []*Message
 	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
-		n, gone, settled, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now())
+		given = given[:0]
+		n, gone, settled, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now(), &given)
 		return err
 	})
 	if err == nil {
+		q.afterCopyGiven(primary, given)
 		q.partialEvents(primary, settled)
 	}
 	q.discardEvents(primary, gone)

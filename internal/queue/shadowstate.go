@@ -559,10 +559,10 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, nil
 	}
 	var res ContactResult
-	var taken, gone, back []*Message
+	var taken, gone, back, given []*Message
 	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		res, taken, gone, back, settled = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0]
+		res, taken, gone, back, settled, given = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0]
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
@@ -583,7 +583,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
-			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now); err != nil {
+			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now, &given); err != nil {
 				return err
 			}
 		}
@@ -617,6 +617,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		return ContactResult{}, err
 	}
 	q.afterTakeover(primary, res.OldDatabaseID, taken)
+	q.afterCopyGiven(primary, given)
 	q.partialEvents(primary, settled)
 	q.discardEvents(primary, gone)
 	for _, m := range back {
@@ -930,10 +931,22 @@ func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
 	return took, nil
 }
 
-// applyDiscardsTx is ApplyDiscards in a transaction; it returns the
+// applyDiscardsTx is ApplyDiscards in a transaction (with the messages a
+// primary gave this server, taken over, added to given: handback.go); it returns the
 // messages that left the queue.
-func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time) (n int, gone []*Message, settled []partialSettled, err error) {
+func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time, given *[]*Message) (n int, gone []*Message, settled []partialSettled, err error) {
 	for _, sid := range ids {
+		if cid, ok := strings.CutSuffix(sid, HandBackSuffix); ok { // handback.go
+			taken, marked, err := tx.takeCopyGivenTx(primary, cid, now)
+			if err != nil {
+				return 0, nil, nil, err
+			}
+			*given = append(*given, taken...)
+			if len(taken)+marked > 0 {
+				n++
+			}
+			continue
+		}
 		if pd, ok := ParsePartialDiscard(sid); ok {
 			applied, g, these, err := q.applyPartialDiscardTx(tx, primary, pd, now)
 			if err != nil {

@@ -80,7 +80,7 @@ func (q *Manager) holdDamagedSpool() {
 			left = append(left, id.String()+" ("+m.State.String()+")")
 			continue
 		}
-		q.poison(m, fmt.Sprintf("body unreadable: %v (found at start)", why))
+		q.poisonUnreadable(m, fmt.Sprintf("body unreadable: %v (found at start)", why))
 		held = append(held, id.String())
 	}
 	q.log.Error("spool files of queued messages are missing or shorter than their records: messages waiting for delivery moved to the poison queue",

@@ -156,7 +156,10 @@
 // Delayed acknowledgement (SR-9, SR-15): a primary is urgent for a minute
 // after a sender starts waiting on a copy held for it — the queue keeps
 // that (Primary.UrgentUntil) and has the scheduler step the Manager at
-// once; Expedite marks one directly. While it is, one watch session
+// once; Expedite marks one directly. Only the minute's end ends it — not
+// a step that finds no copy held for it at that moment (rt43 F3: under
+// steady load the watch ended then and the next opened a step later, the
+// discards between coming up to a second late). While it is, one watch session
 // (Watcher, watch.go; a task of WatchDest+primary) stays open to it and
 // brings each discard as the primary commits it — no connection per
 // query, and a failed watch session is reopened at most once per

@@ -730,7 +730,13 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		}
 	}
 	for name, until := range m.urgent {
-		if !listed[name] || now.After(until) {
+		// Only expiry ends urgency (rt43 F3). Not a moment without
+		// copies: under steady load the last copy for a primary goes
+		// now and then, and ending its watch session then left the
+		// discards of the next copies to the session a later step
+		// opens, up to a second late, in one batch. An unlisted primary
+		// gets no new session (primaryAddr); an open one stays.
+		if now.After(until) {
 			delete(m.urgent, name)
 		}
 	}

@@ -101,7 +101,14 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids)))
+	// Copies a db restore of this server brought back are asked about
+	// whatever their age: their discards came, and were applied here
+	// after the backup; the WARN says so rather than "went missing".
+	restored := false
+	if rl, ok := m.cfg.Store.(RestoredLister); ok {
+		restored = rl.RestoredWaiting(p.Name)
+	}
+	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids), restored))
 	if as, ok := m.cfg.Store.(AnswerStore); ok && err == nil {
 		// A completed session: a heartbeat that began before it and
 		// fails takes nothing over (the primary is alive).
@@ -128,8 +135,10 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 
 // saveFinished is the Save of a reconciliation with primary name: the
 // database id first (Presented: a new one takes the copies over), then
-// the copies the primary is done with, applied as discards.
-func (r *Recorder) saveFinished(name string, asked int) Save {
+// the copies the primary is done with, applied as discards. restored:
+// copies a db restore of this server brought back are among those asked
+// (RestoredLister), which is then the likely reason no discard came.
+func (r *Recorder) saveFinished(name string, asked int, restored bool) Save {
 	return func(dbID string, done []string, _ bool) error {
 		if len(done) == 0 {
 			if err := r.Presented(name, dbID, nil); err != nil {
@@ -143,8 +152,12 @@ func (r *Recorder) saveFinished(name string, asked int) Save {
 			return &SaveError{err}
 		}
 		r.obs.DiscardsReceived(len(done))
-		if res.Discarded > 0 {
-			r.log.Warn("dropped shadow copies the primary is done with (their discard notifications went missing)",
+		switch {
+		case res.Discarded > 0 && restored:
+			r.log.Warn("dropped shadow copies the primary is done with (a db restore of this server brought them back: their discard notifications came, and were applied, after the backup)",
+				"primary", name, "asked", asked, "finished", len(done), "dropped", res.Discarded)
+		case res.Discarded > 0:
+			r.log.Warn("dropped shadow copies the primary is done with (their discard notifications went missing, or were applied here before a db restore brought the copies back)",
 				"primary", name, "asked", asked, "finished", len(done), "dropped", res.Discarded)
 		}
 		r.contacted(name, dbID, nil, res)

@@ -851,7 +851,8 @@ func shadowDatabaseID(lines []string) (string, error) {
 // discardIDs reads an XQUERYDISCARD reply (W-4): the first line counts
 // the ids, one per following line — or, from version 9, a partial
 // discard "<id> RCPT=<xtext address>", kept in that form (the queue
-// reads it: queue.ParsePartialDiscard). Lines that are neither a valid
+// reads it: queue.ParsePartialDiscard), or from version 11 a message
+// given to this server "<id> TAKEOVER" (queue.HandBackSuffix). Lines that are neither a valid
 // shadow message id nor a well-formed partial discard of one are
 // dropped: they can match no copy.
 func discardIDs(lines []string) []string {
@@ -860,6 +861,10 @@ func discardIDs(lines []string) []string {
 		id := strings.TrimSpace(l)
 		if validShadowID(id) {
 			ids = append(ids, id)
+			continue
+		}
+		if cid, ok := strings.CutSuffix(id, queue.HandBackSuffix); ok && validShadowID(cid) {
+			ids = append(ids, id) // version 11: the message is given to this server (queue handback.go)
 			continue
 		}
 		if pd, ok := queue.ParsePartialDiscard(id); ok && validShadowID(pd.ID) {

@@ -239,6 +239,12 @@ func (s *session) primaryAddr(primary string) string {
 // version 3 of the shadow verbs (it keeps no copies on receipt).
 var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHADOW 3)")
 
+// ErrCopyTimedOut marks a push of a copy on receipt that the shadow
+// server did not answer within its try's bound (a hung peer: a stopped
+// process, a stalled disk): a failed try, as a refusal is — the copy is
+// not tried on that server again, the next candidate takes it.
+var ErrCopyTimedOut = errors.New("the shadow server did not answer the copy in time")
+
 // errNoUTF8Copy refuses an SMTPUTF8 message's copy to a peer that does not
 // offer SMTPUTF8 (umbra's receive connectors always do).
 var errNoUTF8Copy = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "peer does not support SMTPUTF8"}
@@ -514,8 +520,15 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		if h := s.srv.receipt.Load(); h != nil {
 			rc, _ = h.r.(ReceiptRecopier)
 		}
-		if rc != nil && marked && refused != "" && s.srv.ctx.Err() == nil {
-			s.log.Info("shadow copy refused: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "reply", refused)
+		// So is a push the server did not answer in time (hung, rt43
+		// observation 1): it is not tried again on that server.
+		hung := errors.Is(err, ErrCopyTimedOut)
+		if rc != nil && marked && (refused != "" || hung) && s.srv.ctx.Err() == nil {
+			if hung {
+				s.log.Info("shadow copy not answered in time: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "err", err)
+			} else {
+				s.log.Info("shadow copy refused: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "reply", refused)
+			}
 			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, s.c.cfg.ShadowOnReceipt, []string{link.Server()})
 			if srv != "" {
 				again, err = srv, nil

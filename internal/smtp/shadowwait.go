@@ -88,7 +88,27 @@ import (
 // its shadow copies in before the session's messages (HolderRecorder),
 // with no mark compared. A client asks it only of a server that
 // advertised 10; to an older one it sends the bare MARK, as before.
-const ShadowVersion = 10
+//
+// Version 11 adds messages given to the holder of their copy (package
+// queue, handback.go): "XQUERYDISCARD <max> [WAIT=<seconds>] PARTIAL
+// TAKEOVER" asks for them too, and the reply then carries, after the
+// full and partial discards, lines "<id> TAKEOVER": the primary found
+// the message's body unreadable and gives it to this server, which takes
+// that copy over and delivers it; the primary removes its record once
+// the client speaks again (the client's commit came first). A client
+// asks TAKEOVER only of a server that advertised version 11, a server
+// sends such lines only to a query that asked. It is offered by a
+// server whose queue gives messages so (HandBackDiscarder).
+const ShadowVersion = 11
+
+// HandBackDiscarder is a PartialDiscarder that also gives messages to
+// the holders of their copies (queue.Manager): only then is version 11
+// offered.
+type HandBackDiscarder interface {
+	// DiscardsHandBack is DiscardsPartial with the messages given to
+	// serverID after the partial notifications ("<id> TAKEOVER").
+	DiscardsHandBack(serverID string, max int) (lines []string, ack func())
+}
 
 // PartialDiscarder is a ShadowVerbs that keeps partial discard
 // notifications (queue.Manager): only then is version 9 offered.
@@ -140,7 +160,10 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(PartialDiscarder); !ok {
 		return 8
 	}
-	return ShadowVersion // 10: the database id alone needs nothing more of the queue
+	if _, ok := s.srv.shadow.(HandBackDiscarder); !ok {
+		return 10 // the database id alone needs nothing more of the queue
+	}
+	return ShadowVersion
 }
 
 // xshadowKeyword is the EHLO keyword with its version (W-1), or "" when
@@ -156,37 +179,47 @@ func (s *session) xshadowKeyword() string {
 }
 
 // parseDiscardArgs reads XQUERYDISCARD's "<max> [WAIT=<seconds>]
-// [PARTIAL]" (W-4); WAIT= exists from version 2 on, PARTIAL from 9.
-func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, partial, ok bool) {
+// [PARTIAL [TAKEOVER]]" (W-4); WAIT= exists from version 2 on, PARTIAL from 9,
+// TAKEOVER from 11.
+func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, partial, takeover, ok bool) {
 	f := strings.Fields(arg)
+	if n := len(f); n > 2 && strings.EqualFold(f[n-1], "TAKEOVER") && strings.EqualFold(f[n-2], "PARTIAL") {
+		if s.shadowVersion() < 11 {
+			return 0, 0, false, false, false
+		}
+		f, takeover = f[:n-1], true
+	}
 	if n := len(f); n > 1 && strings.EqualFold(f[n-1], "PARTIAL") {
 		if s.shadowVersion() < 9 {
-			return 0, 0, false, false
+			return 0, 0, false, false, false
 		}
 		f, partial = f[:n-1], true
 	}
 	if len(f) == 0 || len(f) > 2 {
-		return 0, 0, false, false
+		return 0, 0, false, false, false
 	}
 	max, err := strconv.Atoi(f[0])
 	if err != nil || max < 1 {
-		return 0, 0, false, false
+		return 0, 0, false, false, false
 	}
 	if len(f) == 2 {
 		k, v, found := strings.Cut(f[1], "=")
 		n, err := strconv.Atoi(v)
 		if !found || !strings.EqualFold(k, "WAIT") || err != nil || n < 1 || n > maxDiscardWait || s.shadowVersion() < 2 {
-			return 0, 0, false, false
+			return 0, 0, false, false, false
 		}
 		wait = time.Duration(n) * time.Second
 	}
-	return max, wait, partial, true
+	return max, wait, partial, takeover, true
 }
 
 // discards is the session's look at the notifications owed to its
 // shadow server: the full ones, and the partial ones when its query
 // asked for them (version 9).
-func (s *session) discards(max int, partial bool) ([]string, func()) {
+func (s *session) discards(max int, partial, takeover bool) ([]string, func()) {
+	if hb, ok := s.srv.shadow.(HandBackDiscarder); ok && takeover {
+		return hb.DiscardsHandBack(s.shadowServer, max)
+	}
 	if pd, ok := s.srv.shadow.(PartialDiscarder); ok && partial {
 		return pd.DiscardsPartial(s.shadowServer, max)
 	}
@@ -200,7 +233,7 @@ func (s *session) discards(max int, partial bool) ([]string, func()) {
 // prepared during the drain are in the reply, rt27 F3). The signal is
 // taken before looking, so that a commit between the look and the wait
 // is not missed.
-func (s *session) waitDiscards(wait time.Duration, partial bool) {
+func (s *session) waitDiscards(wait time.Duration, partial, takeover bool) {
 	ds, ok := s.srv.shadow.(DiscardSignaller)
 	if !ok || wait <= 0 {
 		return
@@ -212,7 +245,7 @@ func (s *session) waitDiscards(wait time.Duration, partial bool) {
 	defer t.Stop()
 	for {
 		sig := ds.DiscardSignal(s.shadowServer)
-		if ids, _ := s.discards(1, partial); len(ids) > 0 {
+		if ids, _ := s.discards(1, partial, takeover); len(ids) > 0 {
 			return
 		}
 		select {
@@ -280,6 +313,9 @@ func (s *session) readMarkFloors() {
 // partialArg is the PARTIAL keyword of XQUERYDISCARD for a peer of
 // version 9, "" for an older one.
 func (c *Client) partialArg() string {
+	if c.ShadowVersion >= 11 {
+		return " PARTIAL TAKEOVER" // and the messages given to this server (version 11)
+	}
 	if c.ShadowVersion >= 9 {
 		return " PARTIAL"
 	}

@@ -22,11 +22,11 @@ func FuzzShadowVerbArgs(f *testing.F) {
 			t.Fatalf("version %d from %q", v, arg)
 		}
 		for _, s := range []*session{v1, v2} {
-			max, wait, partial, ok := s.parseDiscardArgs(arg)
+			max, wait, partial, takeover, ok := s.parseDiscardArgs(arg)
 			if !ok {
 				continue
 			}
-			if partial {
+			if partial || takeover {
 				t.Fatalf("%q: PARTIAL accepted by a server below version 9", arg)
 			}
 			if max < 1 || wait < 0 || wait > maxDiscardWait*time.Second || wait%time.Second != 0 {
@@ -39,7 +39,7 @@ func FuzzShadowVerbArgs(f *testing.F) {
 			if wait > 0 {
 				again += fmt.Sprintf(" WAIT=%d", wait/time.Second)
 			}
-			if m2, w2, _, ok := s.parseDiscardArgs(again); !ok || m2 != max || w2 != wait {
+			if m2, w2, _, _, ok := s.parseDiscardArgs(again); !ok || m2 != max || w2 != wait {
 				t.Fatalf("%q: the client's form %q reads back as %d %v %v", arg, again, m2, w2, ok)
 			}
 		}
@@ -51,7 +51,7 @@ func FuzzShadowVerbArgs(f *testing.F) {
 func TestDiscardWaitRange(t *testing.T) {
 	v2 := &session{srv: &Server{shadow: &signalShadow{}}}
 	for arg, ok := range map[string]bool{"5 WAIT=0": false, "5 WAIT=1": true, "5 WAIT=60": true, "5 WAIT=61": false, "5": true} {
-		if _, _, _, got := v2.parseDiscardArgs(arg); got != ok {
+		if _, _, _, _, got := v2.parseDiscardArgs(arg); got != ok {
 			t.Errorf("%q: accepted %v, want %v", arg, got, ok)
 		}
 	}

@@ -769,8 +769,11 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if s == nil || s.shadowServer == "" {
 		return "503 5.5.1 XSHADOW first"
 	}
-	max, wait, partial, ok := s.parseDiscardArgs(arg)
+	max, wait, partial, takeover, ok := s.parseDiscardArgs(arg)
 	if !ok {
+		if s.shadowVersion() >= 11 {
+			return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>] [PARTIAL [TAKEOVER]], max a positive integer"
+		}
 		if s.shadowVersion() >= 9 {
 			return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>] [PARTIAL], max a positive integer"
 		}
@@ -785,8 +788,8 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		// their sum (maxDiscardWait each).
 		wait = 0
 	}
-	s.waitDiscards(wait, partial)
-	ids, ack := s.discards(max, partial)
+	s.waitDiscards(wait, partial, takeover)
+	ids, ack := s.discards(max, partial, takeover)
 	s.peerAnswered()
 	mark := ""
 	if s.wantMark {

@@ -1,0 +1,261 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Giving a message to the holder of its shadow copy (rt43 F4; shadow
+// verb version 10, package smtp). A message whose body this server finds
+// unreadable (a spool file missing or cut short: loadBody) goes to the
+// poison queue; while it names a shadow copy on another server
+// (ShadowServer, ShadowID) that is not known lost (no singlecopy mark),
+// that copy is the sound one, and only a takeover would deliver it —
+// which happens only if this server fails. So the commit that holds the
+// message as poison also gives it to the holder: an entry
+//
+//	handback server ‖ 0x00 ‖ shadow id → message id (8, BE) ‖ prepared-at (8, BE)
+//
+// which the holder fetches with its discard notifications (a line
+// "<shadow id> TAKEOVER" after the full and partial ones, only to a query
+// that asked: XQUERYDISCARD … TAKEOVER). The holder takes the copy over
+// in the commit that applies the batch (as after failed heartbeats, but
+// for that copy only, and never given back) and delivers it. The batch is
+// forgotten here once the holder provably has it (SR-15: it asks again or
+// quits, after its commit): then, in one commit, the entry and the
+// poison record go (tracked as a giveback event "given to <holder>"),
+// and the spool file with the record's last reference. Until then the
+// message stays poison here, listed, and `message remove` without
+// --force refuses it (RefuseRemoveDamaged).
+//
+// Not given: a message with another record here under the same copy
+// (a fan-out split: the copy covers both, and the other may still be
+// delivered from here), one whose copy is known lost, one with no copy,
+// and one no longer poison when the holder fetches the line (the
+// operator resumed or removed it: the line is not sent, the entry is
+// dropped). A holder of an older version never asks: its copy waits as
+// before, and the operator's path is `message show` (it names the
+// holder) and a takeover if this server fails.
+
+// HandBackSuffix ends an XQUERYDISCARD reply line that gives the message
+// of the copy named before it to the holder: "<shadow id> TAKEOVER".
+const HandBackSuffix = " TAKEOVER"
+
+func handBackKey(server, sid string) []byte {
+	k := make([]byte, 0, len(server)+len(sid)+1)
+	return append(append(append(k, server...), 0), sid...)
+}
+
+// CopyHolder returns the server holding a shadow copy of m, "" when none
+// is known: m names no copy, or its copy is known lost (singlecopy).
+func (t *Tx) CopyHolder(m *Message) string {
+	if m.ShadowServer == "" || m.ShadowID == "" {
+		return ""
+	}
+	if _, _, _, lost := singleMark(t.tx.Bucket(bucketSingle).Get(m.ID.Key())); lost {
+		return ""
+	}
+	return m.ShadowServer
+}
+
+// otherRecordUnderCopy reports whether a record other than m's names m's
+// shadow copy (whatever its state).
+func (t *Tx) otherRecordUnderCopy(m *Message) bool {
+	ids := t.ByOrgID(m.OrgID)
+	if m.ShadowID != m.OrgID {
+		ids = append(ids, t.ByOrgID(m.ShadowID)...)
+	}
+	for _, oid := range ids {
+		if oid == m.ID {
+			continue
+		}
+		if o, err := t.Get(oid); err == nil && o.ShadowServer == m.ShadowServer && o.ShadowID == m.ShadowID {
+			return true
+		}
+	}
+	return false
+}
+
+// handBackTx gives m, held as poison for an unreadable body, to the
+// holder of its copy, in tx. It returns the holder, "" when m is not
+// given (see above).
+func (t *Tx) handBackTx(m *Message, now time.Time) (string, error) {
+	holder := t.CopyHolder(m)
+	if holder == "" || m.State != Poison || t.otherRecordUnderCopy(m) {
+		return "", nil
+	}
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], uint64(m.ID))
+	binary.BigEndian.PutUint64(v[8:], uint64(now.UnixNano()))
+	return holder, t.tx.Bucket(bucketHandBack).Put(handBackKey(holder, m.ShadowID), v[:])
+}
+
+type handBack struct {
+	sid string
+	id  ID
+}
+
+// handBacks lists up to max messages given to server (their copies'
+// ids), each still here as poison under that copy; entries of any other
+// are returned in stale, to be dropped (not sent).
+func (t *Tx) handBacks(server string, max int) (out, stale []handBack) {
+	prefix := append([]byte(server), 0)
+	c := t.tx.Bucket(bucketHandBack).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, v = c.Next() {
+		if len(v) < 8 {
+			continue
+		}
+		h := handBack{sid: string(k[len(prefix):]), id: ID(binary.BigEndian.Uint64(v[:8]))}
+		if m, err := t.Get(h.id); err == nil && m.State == Poison && m.ShadowServer == server && m.ShadowID == h.sid {
+			out = append(out, h)
+		} else {
+			stale = append(stale, h)
+		}
+	}
+	return out, stale
+}
+
+// DiscardsHandBack is DiscardsPartial for a shadow server of version 11:
+// after the full and partial notifications, the messages given to it
+// ("<id> TAKEOVER"), up to max lines in all. ack forgets exactly those
+// sent and removes the records of the messages given (the holder has
+// taken them over: it asks again only after its commit).
+func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
+	lines, ackPartial := q.DiscardsPartial(server, max)
+	var hs, stale []handBack
+	if n := max - len(lines); n > 0 {
+		_ = q.store.View(func(tx *Tx) error {
+			hs, stale = tx.handBacks(server, n)
+			return nil
+		})
+	}
+	if len(stale) > 0 {
+		// Never sent: the record went or is no longer poison (resumed,
+		// removed). Dropped now, as no acknowledgement comes for them.
+		if err := q.store.Update(context.Background(), func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketHandBack)
+			for _, h := range stale {
+				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			q.log.Error("dropping messages no longer given to their copy's holder failed", "shadow_server", server, "err", err)
+		}
+	}
+	for _, h := range hs {
+		lines = append(lines, h.sid+HandBackSuffix)
+	}
+	return lines, func() {
+		ackPartial()
+		if len(hs) == 0 {
+			return
+		}
+		var given []*Message
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			given = given[:0]
+			b := tx.tx.Bucket(bucketHandBack)
+			for _, h := range hs {
+				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
+					return err
+				}
+				m, err := tx.Get(h.id)
+				if err != nil || m.State != Poison || m.ShadowServer != server || m.ShadowID != h.sid {
+					continue // changed since the line went out: the holder took its copy over all the same
+				}
+				if err := tx.Delete(m.ID); err != nil {
+					return err
+				}
+				given = append(given, m)
+			}
+			return nil
+		})
+		if err != nil {
+			q.log.Error("forgetting messages given to their copy's holder failed; they are sent again", "shadow_server", server, "err", err)
+			return
+		}
+		for _, m := range given {
+			why := "given to " + server + ", which holds its shadow copy: " + m.LastError
+			q.log.Warn("poison message given to the holder of its shadow copy, which delivers it", "msg_id", m.ID.String(), "shadow_server", server, "reason", m.LastError)
+			q.ev.Event("giveback", m, nil, why)
+			q.notifyGone(m.ID)
+		}
+	}
+}
+
+// takeCopyGivenTx is the holder's side: the primary gave it the message
+// of copy sid (a "<sid> TAKEOVER" line). The recipients that copy holds
+// for primary are taken over in tx, as after failed heartbeats but for
+// this copy only and never given back. A record in delivery here is
+// marked (its results commit applies it, as takeoverTx does).
+func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Message, marked int, err error) {
+	hexID, _, ok := strings.Cut(sid, "-")
+	id, perr := ParseID(hexID)
+	relay := ok && perr == nil // "<local id>-…": the copy of a message relayed from here
+	records := []ID{id}
+	if !relay {
+		records = t.receiptCopies(primary, sid)
+	}
+	reason := "it gave the message to this server: its body there is unreadable"
+	for _, id := range records {
+		m, err := t.Get(id)
+		if err != nil {
+			continue
+		}
+		if m.State == Active {
+			if err := t.addEarlyTakeover(m.ID, primary, now, ""); err != nil {
+				return nil, 0, err
+			}
+			marked++
+			continue
+		}
+		changed := false
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if r.Status == Shadowed && (discardSettles(r, primary, sid) || relay && discardSettles(r, primary, m.OrgID)) {
+				takeoverRcpt(r, reason)
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		if m.State != Poison && m.State != Suspended {
+			m.State, m.NextAttempt = Ready, now
+		}
+		if err := t.Put(m); err != nil {
+			return nil, 0, err
+		}
+		taken = append(taken, m)
+	}
+	return taken, marked, nil
+}
+
+// afterCopyGiven tracks and logs the copies a primary gave this server.
+func (q *Manager) afterCopyGiven(primary string, taken []*Message) {
+	for _, m := range taken {
+		q.ev.Event("takeover", m, nil, primary+": it gave the message here (its body there is unreadable)")
+	}
+	if len(taken) > 0 {
+		q.log.Warn("copies taken over: their primary gave the messages here, their bodies there are unreadable",
+			"primary", primary, "messages", len(taken))
+		q.Kick()
+	}
+}
+
+// RefuseRemoveDamaged is the refusal of an operator's removal, without
+// force, of message m whose body here is unreadable (bodyErr) while a
+// shadow copy of it is held by holder: the removal would discard that
+// copy, the only sound one, in the same commit.
+func RefuseRemoveDamaged(m *Message, holder string, bodyErr error) error {
+	return fmt.Errorf("%w: message %s: its body here is unreadable (%v) and %s holds a shadow copy of it; removing it "+
+		"discards that copy too, and the message is lost. The attempt that finds the body unreadable holds the message "+
+		"as poison and gives it to %s, which delivers it (umbra message retry, or resume when it is poison, makes that "+
+		"attempt now); umbra message remove --force removes both",
+		ErrShadowCopy, m.ID, bodyErr, holder, holder)
+}
