@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -183,4 +184,51 @@ func TestDamagedRecordSetAsideAtClaim(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A backup of a database holding a record that does not decode matches
+// its checksums (the record was stored so): db verify must still not
+// call it sound, and must name the record; restore restores it, and
+// the restored database's start sets the record aside (rt45 F1).
+func TestVerifyNamesDamagedRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := putDue(t, s, 3)
+	bad := ids[1]
+	if err := s.db.Update(func(btx *bolt.Tx) error { // damaged after the open, before the backup
+		return btx.Bucket(bucketMessages).Put(bad.Key(), []byte{2, 0xff, 0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(dir, "b.db")
+	if _, err := s.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	err = VerifyBackup(backup)
+	var rd *RecordDamage
+	if !errors.As(err, &rd) || !strings.Contains(err.Error(), "message "+bad.String()+": its record does not decode") {
+		t.Fatalf("verify of a backup with a damaged record: %v", err)
+	}
+	target := filepath.Join(dir, "restored", "queue.db")
+	os.MkdirAll(filepath.Dir(target), 0o700)
+	if _, err := Restore(backup, target); err != nil {
+		t.Fatalf("restore of a backup whose only damage is a record stored so: %v", err)
+	}
+	r, err := Open(target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := r.DamagedAtOpen(); len(got) != 1 || got[0].ID != bad {
+		t.Fatalf("restored start set aside %+v, want %s", got, bad)
+	}
+	n := 0
+	r.View(func(tx *Tx) error { tx.ForEach(func(*Message, error) bool { n++; return true }); return nil })
+	if n != 2 {
+		t.Fatalf("%d sound messages restored, want 2", n)
+	}
 }

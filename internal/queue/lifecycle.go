@@ -645,7 +645,19 @@ func keepReplaced(path, spool string) (string, string, error) {
 // checkBackup opens a backup read-only, walks it as Open and Compact do
 // (openChecked's panic and fault guard) and checks its content against
 // its checksums (VerifyBackup).
-func checkBackup(path string) error { return VerifyBackup(path) }
+//
+// Message records that do not decode although the checksums match
+// (*RecordDamage: stored so before the backup was written) do not
+// refuse it: the first start sets them aside and the rest of the queue
+// is delivered, as for a live database (damaged.go); refusing would
+// leave the operator no way to restore the rest.
+func checkBackup(path string) error {
+	err := VerifyBackup(path)
+	if _, ok := err.(*RecordDamage); ok {
+		return nil
+	}
+	return err
+}
 
 // backupSchema refuses (ErrNewerSchema) a backup whose schema version is
 // newer than this release knows: restored, the database would not open
