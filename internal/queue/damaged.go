@@ -362,3 +362,15 @@ func damagedListed(tx *Tx, f MessageFilter, out []*Message) []*Message {
 	}
 	return out
 }
+
+// RawRecord returns a copy of the bytes stored for id: its record in
+// the messages bucket, or one set aside as damaged; nil when neither.
+func (t *Tx) RawRecord(id ID) []byte {
+	if v := t.messages.Get(id.Key()); v != nil {
+		return bytes.Clone(v)
+	}
+	if b := t.tx.Bucket(bucketDamaged); b != nil {
+		return bytes.Clone(b.Get(id.Key()))
+	}
+	return nil
+}
