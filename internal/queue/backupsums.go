@@ -293,7 +293,7 @@ func VerifyBackup(path string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
+			err = errors.New(damageText(path, r)) // pagewalk.go: the page, bucket and key
 		}
 	}()
 	// Its meta pages first, with ordinary reads: a page beyond a

@@ -341,7 +341,7 @@ func compactChecked(dst, src *bolt.DB) (damaged bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			damaged, err = true, fmt.Errorf("%v", r)
+			damaged, err = true, errors.New(damageText(src.Path(), r)) // pagewalk.go: the page, bucket and key
 		}
 	}()
 	if err := checkPages(src); err != nil {
@@ -570,7 +570,7 @@ func backupMark(backup string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("the backup %s is damaged: %v", backup, r)
+			err = fmt.Errorf("the backup %s is damaged: %s", backup, damageText(backup, r)) // pagewalk.go
 		}
 	}()
 	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
@@ -740,7 +740,7 @@ func BackupOrigin(backup string) (server, dbID string, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			server, dbID, err = "", "", fmt.Errorf("the backup %s is damaged: %v", backup, r)
+			server, dbID, err = "", "", fmt.Errorf("the backup %s is damaged: %s", backup, damageText(backup, r)) // pagewalk.go
 		}
 	}()
 	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})

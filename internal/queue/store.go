@@ -166,7 +166,7 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The file stays locked by this process; the caller exits.
-			db, err = nil, fmt.Errorf("%v", r)
+			db, err = nil, errors.New(damageText(path, r)) // pagewalk.go: the page, bucket and key
 		}
 	}()
 	// What the meta pages claim is checked with ordinary reads before
