@@ -37,7 +37,8 @@ import (
 // of a due message (claimDue) for damage Open did not see. A record
 // stored under a key that is not 8 bytes long is set aside under an id
 // made from the key (damagedID). An index entry left naming no record
-// (its record's key was damaged) is dropped by the same Open pass.
+// (its record's key was damaged) is dropped by the same Open, when it
+// found damage, and by the claim that meets it.
 
 // QueueDamaged is the queue that lists damaged message records.
 const QueueDamaged = "damaged"

@@ -256,9 +256,14 @@ func repairTakenIndex(tx *bolt.Tx) ([]DamagedRecord, error) {
 	for i := range damaged {
 		damaged[i].ID = damagedID(tx, damagedKeys[i])
 	}
+	if len(damaged) == 0 {
+		return nil, nil
+	}
 	if err := setAsideDamaged(tx, damaged, damagedKeys); err != nil {
 		return nil, fmt.Errorf("setting aside damaged message records: %w", err)
 	}
+	// Only a file with damage can hold index entries that name no
+	// record (a key overwritten): the pass is not made otherwise.
 	if err := dropStaleIndexes(tx); err != nil {
 		return nil, err
 	}
