@@ -157,7 +157,7 @@ func newDBCmd() *cobra.Command {
 	verify := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",
-		Long: "Read every page of the backup FILE and compare every message record, body and table with the checksums\n" +
+		Long: "Read every page of the backup FILE, decode every message record, and compare every record, body and table with the checksums\n" +
 			"umbra db backup recorded in it, as db restore does before it replaces anything. Exit 0: the backup is as\n" +
 			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, carries\n" +
 			"no checksums (written by an older release), or is of a schema version newer than this release knows\n" +
@@ -174,6 +174,9 @@ func newDBCmd() *cobra.Command {
 				case errors.Is(err, queue.ErrNoChecksums):
 					err = fmt.Errorf("verify: %s: %w (written by an umbra release that did not record them): "+
 						"its pages were read, its content cannot be checked", args[0], err)
+				case errors.As(err, new(*queue.RecordDamage)):
+					err = fmt.Errorf("verify: the backup %s matches its checksums but is not sound: %v; "+
+						"db restore restores it, and the first start sets those records aside (never delivered) and delivers the rest", args[0], err)
 				default:
 					err = fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)
 				}

@@ -117,6 +117,9 @@ func newMessageCmd() *cobra.Command {
 			if m.Held != "" {
 				fmt.Fprintf(out, "held:       %s\n", termSafe(m.Held))
 			}
+			if m.Damaged != "" {
+				fmt.Fprintf(out, "damaged:    %s\n", termSafe(m.Damaged))
+			}
 			if m.SingleCopy != "" {
 				fmt.Fprintf(out, "copies:     %s\n", termSafe(m.SingleCopy))
 			}

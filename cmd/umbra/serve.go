@@ -157,6 +157,19 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	for _, left := range store.Leftovers() { // restorespool.go
 		log.Warn("removed what an interrupted umbra db restore or db compact left beside the transport database (the database itself was not replaced; a queue.db.replaced-TIME removed was a second name of the live database, not a copy of an older one)", "path", left)
 	}
+	// Damaged message records: set aside by the open, the rest of the
+	// queue delivered (queue/damaged.go); one line each, at most
+	// damagedLogged of them, then how many more.
+	if dmg := store.DamagedAtOpen(); len(dmg) > 0 {
+		for i, d := range dmg {
+			if i == damagedLogged {
+				log.Error("more damaged message records set aside: umbra message list --queue damaged lists them all", "more", len(dmg)-i)
+				break
+			}
+			log.Error("message record damaged: set aside in the queue damaged (its bytes kept as found, never delivered); the rest of the queue goes on: umbra message export "+d.ID.String()+", then umbra message remove "+d.ID.String(),
+				"msg_id", d.ID.String(), "err", d.Why, "bytes", len(d.Raw))
+		}
+	}
 	if miss := store.MissingSpool(); len(miss) > 0 { // queue/spoolcheck.go: held as poison when the queue starts, never sent truncated
 		log.Error("spool files the transport database names are missing (was the data directory copied without spool/?): messages waiting for delivery that name them are moved to the poison queue when the queue starts (logged with their ids); dumpster copies are skipped by redelivery",
 			"missing", len(miss), "first", miss[0])
@@ -570,6 +583,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 // queueRetryScan bounds the records of one queue read at a scrape to
 // split its ready messages from those waiting for a retry.
 const queueRetryScan = 10000
+
+// damagedLogged bounds the lines a start logs for damaged records it set
+// aside: a page overwritten can hold many.
+const damagedLogged = 20
 
 func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 	if cfg.Topology == "" {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"fmt"
 	"mime"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type MessageView struct {
 	// when none is known (only for a single message: message show). A
 	// copy it lost is SingleCopy instead.
 	ShadowCopy string `json:"shadow_copy,omitempty"`
+	// Damaged: the record does not decode (state damaged): why, the
+	// size of its bytes kept as found, and what acts on it (queue
+	// damaged.go).
+	Damaged string `json:"damaged,omitempty"`
 	// Spool: a spooled body's file and whether it holds the content
 	// (only for a single message; spoolview.go).
 	Spool *SpoolView `json:"spool,omitempty"`
@@ -61,6 +66,10 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: m.LastError,
 		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m)}
+	if m.State == queue.Damaged {
+		v.Damaged = fmt.Sprintf("the record of %d bytes does not decode: %s; kept as found, never delivered: "+
+			"umbra message export %s writes its body, umbra message remove %s removes it", m.Size, m.LastError, m.ID, m.ID)
+	}
 	if m.State == queue.Ready && v.State != "held" {
 		v.NextAttempt = m.NextAttempt // a held message waits for its queue's resume, not for a time
 	}

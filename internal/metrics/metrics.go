@@ -255,7 +255,7 @@ type queueCollector struct {
 // each message shows (queue.StateView).
 func RegisterQueues(reg prometheus.Registerer, src QueueSource, suspended func() []string) {
 	reg.MustRegister(&queueCollector{src: src, suspended: suspended,
-		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active, suspended: the message itself, poison, shadow, quarantined; a message waiting in two queues counts in both).",
+		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active, suspended: the message itself, poison, shadow, quarantined, damaged: a record that does not decode, set aside in the queue type damaged; a message waiting in two queues counts in both).",
 			[]string{"queue_type", "state"}, nil),
 		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
 			[]string{"queue_type"}, nil),

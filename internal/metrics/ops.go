@@ -31,7 +31,7 @@ var eventNames = []string{"receive", "send", "deliver", "defer", "fail", "dsn", 
 
 // queueTypes are the delivery types the queue gauges always report.
 var queueTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", "shadow", "smtp-redirect", "legacy",
-	queue.QueueSubmission, queue.QueuePoison, "unreachable", queue.QueueQuarantine}
+	queue.QueueSubmission, queue.QueuePoison, "unreachable", queue.QueueQuarantine, queue.QueueDamaged}
 
 // RegisterOps adds the operations collectors: umbra_build_info with
 // version, the delivery-latency histogram, results per destination, TLS

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,6 +85,12 @@ func (q *Manager) run(ctx context.Context) {
 		var ok bool
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
 		wake := nextWake(due, ok, q.clk.Now(), q.room())
+		if q.claimFailed {
+			// Mail that could not be claimed is still due: without a
+			// pause the loop would retry the failing claim at once,
+			// without end.
+			wake = max(wake, claimRetry)
+		}
 		if q.draining.Load() {
 			wake = time.Hour // nothing is claimed: due mail waits for the next start, not a spinning loop
 		}
@@ -110,6 +117,14 @@ func (q *Manager) run(ctx context.Context) {
 		t.Stop()
 	}
 }
+
+// claimRetry is how long the scheduler waits after a claim failed
+// before it tries again; claimLogEvery how often it logs the failure
+// (with the count of failures since the line before).
+const (
+	claimRetry    = time.Second
+	claimLogEvery = time.Minute
+)
 
 // nextWake is how long the scheduler sleeps: until the next due time, at
 // once if that passed since claimDue looked, and until a kick (an hour at
@@ -145,11 +160,28 @@ func (q *Manager) claimDue(ctx context.Context) {
 			return
 		}
 		var claimed []*Message
+		var setAside []DamagedRecord
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
-			claimed = claimed[:0]
+			claimed, setAside = claimed[:0], setAside[:0]
 			for _, id := range tx.Due(now, slots) {
 				m, err := tx.Get(id)
-				if err != nil {
+				switch {
+				case errors.Is(err, errCorrupt):
+					// Damaged since Open read it: set aside, so that
+					// the rest of the batch is claimed (damaged.go).
+					d, err := tx.setAsideOne(id)
+					if err != nil {
+						return fmt.Errorf("claim %s: setting its damaged record aside: %w", id, err)
+					}
+					setAside = append(setAside, d)
+					continue
+				case errors.Is(err, ErrNotFound):
+					// An entry naming no record: nothing to claim.
+					if err := tx.dropStaleSchedule(id); err != nil {
+						return fmt.Errorf("claim %s: %w", id, err)
+					}
+					continue
+				case err != nil:
 					return fmt.Errorf("claim %s: %w", id, err)
 				}
 				m.State = Active
@@ -161,8 +193,22 @@ func (q *Manager) claimDue(ctx context.Context) {
 			return nil
 		})
 		if err != nil {
-			claimed = nil
-			q.log.Error("claiming due messages failed", "err", err)
+			claimed, setAside = nil, nil
+			// The loop waits before the next claim (claimFailed), and
+			// the line is logged at most once per claimLogEvery.
+			q.claimFailures++
+			if now := q.clk.Now(); now.Sub(q.claimLogged) >= claimLogEvery {
+				q.log.Error("claiming due messages failed; retried every second", "err", err,
+					"failures_since_last_logged", q.claimFailures)
+				q.claimLogged, q.claimFailures = now, 0
+			}
+			q.claimFailed = true
+		} else {
+			q.claimFailed = false
+		}
+		for _, d := range setAside {
+			q.log.Error("message record damaged: set aside in the queue damaged (its bytes kept as found); the rest of the queue goes on: umbra message export "+d.ID.String()+", then umbra message remove "+d.ID.String(),
+				"msg_id", d.ID.String(), "err", d.Why, "bytes", len(d.Raw))
 		}
 		q.unreserve(slots - len(claimed))
 		for _, m := range claimed {

@@ -183,7 +183,7 @@ func DeliveryType(queue string) string {
 		return "legacy"
 	case "dumpster":
 		return "dumpster"
-	case QueueSubmission, QueuePoison, "unreachable", QueueQuarantine:
+	case QueueSubmission, QueuePoison, "unreachable", QueueQuarantine, QueueDamaged:
 		return kind
 	}
 	return "other"
@@ -275,6 +275,8 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			qi.Status = "kept"
 		case qi.DeliveryType == QueueQuarantine:
 			qi.Status = "held" // until the operator releases or deletes (quarantine.go)
+		case qi.DeliveryType == QueueDamaged:
+			qi.Status = "damaged" // records that do not decode, until the operator removes them (damaged.go)
 		case qi.Name == QueuePoison:
 			// Nothing is delivered from it: its messages wait for the
 			// operator (message resume|remove), as each shows "poison".
@@ -699,7 +701,11 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 				slices.Sort(ids) // oldest first, as the queue lists them
 			}
 			for _, id := range ids {
-				if m, err := tx.Get(id); err == nil && f.match(m) {
+				m, err := tx.Get(id)
+				if d, ok := tx.Damaged(id); err != nil && ok {
+					m, err = d.asMessage(), nil // the queue damaged (damaged.go)
+				}
+				if err == nil && f.match(m) {
 					if out = append(out, m); len(out) >= f.Limit {
 						break
 					}
@@ -713,6 +719,7 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 			}
 			return len(out) < f.Limit
 		})
+		out = damagedListed(tx, f, out) // damaged.go
 		return nil
 	})
 	return out, err
@@ -724,6 +731,9 @@ func (q *Manager) Message(id ID) (*Message, error) {
 	err := q.store.View(func(tx *Tx) error {
 		var err error
 		m, err = tx.Get(id)
+		if d, ok := tx.Damaged(id); errors.Is(err, ErrNotFound) && ok {
+			m, err = d.asMessage(), nil // state damaged, its size and why (damaged.go)
+		}
 		return err
 	})
 	return m, err
@@ -744,6 +754,9 @@ func (q *Manager) Body(id ID) ([]byte, error) {
 func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message) error) error {
 	return q.store.Update(ctx, func(tx *Tx) error {
 		m, err := tx.Get(id)
+		if _, ok := tx.Damaged(id); errors.Is(err, ErrNotFound) && ok {
+			return damagedRefusal(id, "this action") // damaged.go: only remove and export
+		}
 		if err != nil {
 			return err
 		}
@@ -842,6 +855,11 @@ func (q *Manager) RemoveMessageForce(ctx context.Context, id ID, ndr bool) error
 }
 
 func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
+	// A damaged record goes whole, with its body: it has no envelope
+	// to send a DSN to, nor a shadow copy known (damaged.go).
+	if ok, err := q.removeDamagedMessage(ctx, id); ok || err != nil {
+		return err
+	}
 	// A quarantined message removed is the quarantine's delete: tracked
 	// as such, and its DSN says nothing of checks (quarantine.go).
 	if err := q.DeleteQuarantined(ctx, id, ndr); !errors.Is(err, ErrNotQuarantined) {

@@ -286,12 +286,14 @@ func verifySums(tx *bolt.Tx) error {
 // content against the checksums recorded when it was written: nil for
 // a sound backup, ErrNoChecksums (wrapped) for one that carries none,
 // ErrNewerSchema (wrapped) for one a newer release wrote, a
-// *BackupDamage naming what changed, or the page fault met.
+// *BackupDamage naming what changed, a *RecordDamage naming the
+// message records that do not decode (checkRecords), or the page fault
+// met.
 func VerifyBackup(path string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
+			err = errors.New(damageText(path, r)) // pagewalk.go: the page, bucket and key
 		}
 	}()
 	// Its meta pages first, with ordinary reads: a page beyond a
@@ -319,5 +321,60 @@ func VerifyBackup(path string) (err error) {
 	if err := checkPages(db); err != nil {
 		return err
 	}
-	return db.View(verifySums)
+	if err := db.View(verifySums); err != nil {
+		return err
+	}
+	return db.View(checkRecords)
+}
+
+// RecordDamage names the message records of a database or backup that
+// do not decode although its checksums match: damaged before the backup
+// was written, or set aside as damaged by the server (damaged.go). db
+// verify reports such a backup as not sound; db restore restores it (the
+// first start sets the records aside, as it does for a live database).
+type RecordDamage struct {
+	Problems []string
+}
+
+func (d *RecordDamage) Error() string {
+	return (&BackupDamage{Problems: d.Problems}).Error()
+}
+
+// checkRecords decodes every message record of the queue and of the
+// dumpster, and lists the records set aside as damaged: a
+// *RecordDamage naming each, or nil.
+func checkRecords(tx *bolt.Tx) error {
+	var problems []string
+	if b := tx.Bucket(bucketMessages); b != nil {
+		_ = b.ForEach(func(k, v []byte) error {
+			if why := damagedWhy(k, v); why != "" {
+				problems = append(problems, fmt.Sprintf("%s does not decode: %s", describeValue(bucketMessages, k), why))
+			}
+			return nil
+		})
+	}
+	if b := tx.Bucket(bucketDumpster); b != nil {
+		_ = b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return nil
+			}
+			if _, err := decodeMessage(v); err != nil {
+				problems = append(problems, fmt.Sprintf("%s does not decode: %v (%d bytes)", describeValue(bucketDumpster, k), err, len(v)))
+			}
+			return nil
+		})
+	}
+	if b := tx.Bucket(bucketDamaged); b != nil {
+		_ = b.ForEach(func(k, v []byte) error {
+			if len(k) == 8 {
+				problems = append(problems, fmt.Sprintf("message %s: its record was set aside as damaged by the server (%d bytes; "+
+					"umbra message remove %s on the server removes it)", ID(beUint64(k)), len(v), ID(beUint64(k))))
+			}
+			return nil
+		})
+	}
+	if len(problems) > 0 {
+		return &RecordDamage{Problems: problems}
+	}
+	return nil
 }

@@ -53,6 +53,7 @@ func backupWithBodies(t *testing.T) (backup, live string, small, big ID, dump Du
 	dumpBody = append(dumpBody, bigContent(100<<10)...)
 	db := spooled(t, s, dumpBody)
 	dm := msg(s, "a@example.org", "d@example.test")
+	dm.State = Ready // as dumpster.Copy keeps it: a record of state 0 does not decode (db verify names it)
 	dump = DumpsterKey{Database: "DB1", KeptAt: time.Unix(1000, 0), ID: dm.ID}
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.DumpsterPutBody(dump, dm, db) }); err != nil {
 		t.Fatal(err)

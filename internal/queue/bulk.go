@@ -70,16 +70,18 @@ func uniqueNames(names []string) []string {
 // its next attempt after a deferral (what its queue shows as "retry"),
 // and "held" for a ready message whose every pending recipient waits in
 // a queue the operator suspended (what its queue shows as "suspended").
-var MessageStates = []string{"ready", "retry", "held", "active", "suspended", "poison", "shadow", "quarantined"}
+// "damaged": a record that does not decode, set aside (damaged.go).
+var MessageStates = []string{"ready", "retry", "held", "active", "suspended", "poison", "shadow", "quarantined", "damaged"}
 
 // QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
 // "shadow": a shadow:PRIMARY queue whose copies are all held for their
 // primary (none taken over), as its messages show.
-var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow", "poison"}
+// "damaged": the queue of damaged records (damaged.go).
+var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow", "poison", "damaged"}
 
 // DeliveryTypes are the delivery types of queues (DeliveryType).
 var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
-	"dumpster", QueueSubmission, QueuePoison, "unreachable", QueueQuarantine, "other"}
+	"dumpster", QueueSubmission, QueuePoison, "unreachable", QueueQuarantine, QueueDamaged, "other"}
 
 // DisplayState is the state the operator sees for a message at now,
 // leaving aside suspended queues (StateView adds them).

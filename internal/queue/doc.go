@@ -22,7 +22,9 @@
 // Files, by what they decide or keep:
 //   - store.go, tx.go, schema.go, record.go: the transport database
 //     (state); idreserve.go: ids reserved ahead in commits, so that none
-//     handed out is handed out again;
+//     handed out is handed out again; damaged.go: records that do not
+//     decode, set aside; filecheck.go, pagewalk.go: a damaged file named
+//     before (and when) bbolt reads it;
 //   - manager.go: the Manager, its configuration and lifecycle (Recover,
 //     Start, Wait);
 //   - submit.go: the funnel for new mail (Submit, SubmitKeyed);
@@ -89,6 +91,10 @@
 // Every new message (Submit, DSNs, resubmissions) is written by
 // Tx.PutNew, which refuses one without recipients (ErrNoRecipients): it
 // could never be delivered, only wait for expiry.
+//
+// A record that does not decode is not a message: it is set aside in
+// the bucket damaged and listed in the queue damaged, state Damaged,
+// never written back (damaged.go).
 //
 // Index invariants, kept by Tx.Put/Tx.Delete in the same transaction as
 // the record: a message has a schedule entry iff it is Ready (keyed by its
@@ -1119,6 +1125,24 @@
 //     becomes a value again, and the copy takes the database's name only
 //     whole and fsync'd, so a crash leaves the version-4 file or the
 //     version-3 one.
+//  9. Damaged records (damaged.go). The points above assume the disk
+//     gives back what was committed. When it does not — bytes of a
+//     message record overwritten, its page otherwise whole — the record
+//     is set aside, not delivered, and nothing else is held back: the
+//     Open pass over every record (and the claim, for damage Open did
+//     not see) moves its bytes as found to the bucket damaged and drops
+//     its index entries but its queue damaged entry, in one commit, so a
+//     crash leaves the record in messages (found again at the next Open)
+//     or set aside, never lost from both. Its body and spool reference
+//     stay until the operator's message remove; nothing but remove and
+//     export acts on it. What cannot be decoded is never delivered from
+//     that record: the mail it held is lost here unless a backup has it
+//     (its body stays, for message export). Its shadow copy, if one was
+//     made, is not protected by it: the record that names the copy
+//     cannot be read, so nothing here tells the shadow server to keep
+//     it. A damaged page
+//     (element headers, a branch) stops Open instead, naming the page
+//     (pagewalk.go): no record of it can be trusted.
 //
 // A spooled body is never read whole by the queue: the scheduler loads
 // its head and reference (Tx.BodyOf) and a BodyDeliverer streams it; a

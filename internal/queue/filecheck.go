@@ -51,29 +51,36 @@ var ErrTruncated = errors.New("truncated")
 // (ErrTruncated). An empty file is not a database either; callers that
 // create the file check it only when it has bytes.
 func checkBoltFile(path string) error {
+	_, err := checkedMeta(path)
+	return err
+}
+
+// checkedMeta is checkBoltFile that also returns the meta page bbolt
+// would use (pagewalk.go walks the pages it names).
+func checkedMeta(path string) (boltMeta, error) {
 	// The kind of file before it is opened: opening a FIFO waits for a
 	// writer, forever.
 	fi, err := os.Stat(path)
 	if err != nil {
-		return err
+		return boltMeta{}, err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s, not a regular file", errNoDatabaseFile, fileKind(fi.Mode()))
+		return boltMeta{}, fmt.Errorf("%w: %s, not a regular file", errNoDatabaseFile, fileKind(fi.Mode()))
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return boltMeta{}, err
 	}
 	defer f.Close()
 	if fi, err = f.Stat(); err != nil {
-		return err
+		return boltMeta{}, err
 	}
 	if !fi.Mode().IsRegular() { // replaced in between
-		return fmt.Errorf("%w: %s, not a regular file", errNoDatabaseFile, fileKind(fi.Mode()))
+		return boltMeta{}, fmt.Errorf("%w: %s, not a regular file", errNoDatabaseFile, fileKind(fi.Mode()))
 	}
 	size := fi.Size()
 	if size == 0 {
-		return fmt.Errorf("%w: an empty file", errNoDatabaseFile)
+		return boltMeta{}, fmt.Errorf("%w: an empty file", errNoDatabaseFile)
 	}
 	read := func(off int64) (boltMeta, bool) {
 		buf := make([]byte, boltPageHeader+boltMetaSize)
@@ -117,19 +124,19 @@ func checkBoltFile(path string) error {
 		m = m0
 	default:
 		if size < boltPageHeader+boltMetaSize {
-			return fmt.Errorf("a file of %d bytes: not a database (shorter than its first page)", size)
+			return boltMeta{}, fmt.Errorf("a file of %d bytes: not a database (shorter than its first page)", size)
 		}
-		return errors.New("neither meta page is valid: not a database, or its first pages were overwritten")
+		return boltMeta{}, errors.New("neither meta page is valid: not a database, or its first pages were overwritten")
 	}
 	if m.pageSize < boltMinPageSize || m.pageSize&(m.pageSize-1) != 0 || m.pageSize > 16<<20 {
-		return fmt.Errorf("its meta page claims a page size of %d bytes", m.pageSize)
+		return boltMeta{}, fmt.Errorf("its meta page claims a page size of %d bytes", m.pageSize)
 	}
 	if m.pgid < boltFirstPages || m.root < 2 || m.root >= m.pgid || m.freelist != boltNoFreelist && (m.freelist < 2 || m.freelist >= m.pgid) {
-		return fmt.Errorf("its meta page names pages outside the file (root %d, free list %d, high-water mark %d)", m.root, m.freelist, m.pgid)
+		return boltMeta{}, fmt.Errorf("its meta page names pages outside the file (root %d, free list %d, high-water mark %d)", m.root, m.freelist, m.pgid)
 	}
 	if want := int64(m.pgid) * int64(m.pageSize); size < want {
-		return fmt.Errorf("%w: a file of %d bytes, and its meta page (transaction %d) says it holds %d pages of %d bytes "+
+		return boltMeta{}, fmt.Errorf("%w: a file of %d bytes, and its meta page (transaction %d) says it holds %d pages of %d bytes "+
 			"(%d bytes): a copy cut short, or a file that lost its end", ErrTruncated, size, m.txid, m.pgid, m.pageSize, want)
 	}
-	return nil
+	return m, nil
 }

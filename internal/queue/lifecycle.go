@@ -341,7 +341,7 @@ func compactChecked(dst, src *bolt.DB) (damaged bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			damaged, err = true, fmt.Errorf("%v", r)
+			damaged, err = true, errors.New(damageText(src.Path(), r)) // pagewalk.go: the page, bucket and key
 		}
 	}()
 	if err := checkPages(src); err != nil {
@@ -570,7 +570,7 @@ func backupMark(backup string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("the backup %s is damaged: %v", backup, r)
+			err = fmt.Errorf("the backup %s is damaged: %s", backup, damageText(backup, r)) // pagewalk.go
 		}
 	}()
 	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
@@ -645,7 +645,19 @@ func keepReplaced(path, spool string) (string, string, error) {
 // checkBackup opens a backup read-only, walks it as Open and Compact do
 // (openChecked's panic and fault guard) and checks its content against
 // its checksums (VerifyBackup).
-func checkBackup(path string) error { return VerifyBackup(path) }
+//
+// Message records that do not decode although the checksums match
+// (*RecordDamage: stored so before the backup was written) do not
+// refuse it: the first start sets them aside and the rest of the queue
+// is delivered, as for a live database (damaged.go); refusing would
+// leave the operator no way to restore the rest.
+func checkBackup(path string) error {
+	err := VerifyBackup(path)
+	if _, ok := err.(*RecordDamage); ok {
+		return nil
+	}
+	return err
+}
 
 // backupSchema refuses (ErrNewerSchema) a backup whose schema version is
 // newer than this release knows: restored, the database would not open
@@ -728,7 +740,7 @@ func BackupOrigin(backup string) (server, dbID string, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			server, dbID, err = "", "", fmt.Errorf("the backup %s is damaged: %v", backup, r)
+			server, dbID, err = "", "", fmt.Errorf("the backup %s is damaged: %s", backup, damageText(backup, r)) // pagewalk.go
 		}
 	}()
 	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})

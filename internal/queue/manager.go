@@ -70,6 +70,12 @@ type ManagerConfig struct {
 // together with the DSNs they cause.
 type Manager struct {
 	store *Store
+	// claimFailed: the last claim failed (the run loop waits
+	// claimRetry); claimLogged, claimFailures: when a failed claim was
+	// last logged and how many failed since. The run loop's alone.
+	claimFailed   bool
+	claimLogged   time.Time
+	claimFailures int
 	// draining: the stop began (Drain); no delivery attempt starts.
 	draining atomic.Bool
 	// strandedSet: attempts whose ending commit failed (stranded.go).

@@ -20,6 +20,9 @@ func (v StateView) Refusal(action string, m *Message) error {
 	if m.State == Active {
 		return ErrBusy
 	}
+	if m.State == Damaged && action != "remove" {
+		return damagedRefusal(m.ID, "message "+action) // damaged.go
+	}
 	switch action {
 	case "suspend":
 		switch m.State {

@@ -67,6 +67,10 @@ const (
 	// says why); stored durably, never scheduled, until an operator
 	// releases or deletes it or it expires (quarantine.go).
 	Quarantined
+	// Damaged: never stored in a record. A record that does not decode
+	// is set aside (damaged.go); the queue index lists it in the queue
+	// damaged with this state, and listings show it so.
+	Damaged
 )
 
 func (s State) String() string {
@@ -83,6 +87,8 @@ func (s State) String() string {
 		return "shadow"
 	case Quarantined:
 		return "quarantined"
+	case Damaged:
+		return "damaged"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }

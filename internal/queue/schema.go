@@ -123,12 +123,17 @@ import (
 //	holdermarks lower-cased shadow server name → counter (8, BE): raised in
 //	          every commit that names that server as the keeper of a copy
 //	          (marks.go); presented to it so that it sees a rolled-back file
+//	damaged   ID (8, BE)       → a message record that does not decode, its
+//	          bytes as found (damaged.go): set aside by the Open or the
+//	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID
+//	          and no other index entry; its body stays in bodies
 //	primarymarks primary → mark (8, BE) ‖ database id: the highest mark
 //	          that primary is proved to have reached with that database
 //	          (marks.go); a lower one presented means a rollback
 var (
 	bucketMeta       = []byte("meta")
 	bucketMessages   = []byte("messages")
+	bucketDamaged    = []byte("damaged")
 	bucketBodies     = []byte("bodies")
 	bucketSchedule   = []byte("schedule")
 	bucketActive     = []byte("active")
@@ -175,7 +180,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
@@ -284,6 +289,9 @@ func QueuesOf(m *Message) []string {
 	}
 	if m.State == Quarantined {
 		return []string{QueueQuarantine}
+	}
+	if m.State == Damaged {
+		return []string{QueueDamaged}
 	}
 	var out []string
 	for _, r := range m.Rcpts {

@@ -211,6 +211,8 @@ func CheckQueueAction(name, action string) error {
 		why = "its messages wait for release or deletion: umbra queue quarantine"
 	case "dumpster":
 		why = "it keeps copies of delivered mail, never sent from there: umbra dumpster resubmit"
+	case QueueDamaged:
+		why = "it lists message records that do not decode: umbra message export ID, then umbra message remove ID"
 	default:
 		return nil
 	}

@@ -63,6 +63,8 @@ type Store struct {
 	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
 
+	damagedAtOpen []DamagedRecord // records Open set aside as damaged (damaged.go)
+
 	deferLimit time.Duration // Options.DeferLimit (UpdateDeferred)
 	deferredN  atomic.Int64  // deferred writers queued and not yet committed (Flush, Settle)
 	asideN     atomic.Int64  // deferred writers queued that no commit holds yet (set aside)
@@ -165,7 +167,7 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The file stays locked by this process; the caller exits.
-			db, err = nil, fmt.Errorf("%v", r)
+			db, err = nil, errors.New(damageText(path, r)) // pagewalk.go: the page, bucket and key
 		}
 	}()
 	// What the meta pages claim is checked with ordinary reads before
@@ -224,9 +226,11 @@ func (s *Store) init() error {
 		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
 		}
-		if err := repairTakenIndex(tx); err != nil { // takenindex.go
+		damaged, err := repairTakenIndex(tx) // takenindex.go; damaged.go
+		if err != nil {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}
+		s.damagedAtOpen = damaged
 		if err := rewriteRequests(tx); err != nil {
 			return fmt.Errorf("rewriting redelivery requests: %w", err)
 		}

@@ -209,14 +209,21 @@ func (t *Tx) takenPrimaries() []string {
 // empty — never given back: a database of an earlier release, or one an
 // earlier release wrote to since, does not say which database its
 // takeovers were of), none for a copy that is not one. Entries that
-// agree keep their value. It reads every message record once.
-func repairTakenIndex(tx *bolt.Tx) error {
+// agree keep their value. It reads every message record once, and that
+// pass also finds the records that do not decode (or name another id
+// than their key): it sets them aside (damaged.go) and returns them,
+// and drops the index entries that name no record.
+func repairTakenIndex(tx *bolt.Tx) ([]DamagedRecord, error) {
 	b := tx.Bucket(bucketTakenBy)
 	want := map[string]bool{}
+	var damaged []DamagedRecord
+	var damagedKeys [][]byte
 	err := tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
 		m, err := decodeMessage(v)
-		if err != nil || len(k) != 8 {
-			return nil // not this index's to judge (the queue reports it)
+		if err != nil || len(k) != 8 || m.ID != ID(beUint64(k)) {
+			damaged = append(damaged, DamagedRecord{Raw: bytes.Clone(v), Why: damagedWhy(k, v)})
+			damagedKeys = append(damagedKeys, bytes.Clone(k))
+			return nil
 		}
 		for _, p := range takenFrom(m) {
 			key := takenByKey(p, m.ID)
@@ -230,7 +237,7 @@ func repairTakenIndex(tx *bolt.Tx) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var stale [][]byte
 	if err := b.ForEach(func(k, _ []byte) error {
@@ -239,14 +246,28 @@ func repairTakenIndex(tx *bolt.Tx) error {
 		}
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	for _, k := range stale {
 		if err := b.Delete(k); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	for i := range damaged {
+		damaged[i].ID = damagedID(tx, damagedKeys[i])
+	}
+	if len(damaged) == 0 {
+		return nil, nil
+	}
+	if err := setAsideDamaged(tx, damaged, damagedKeys); err != nil {
+		return nil, fmt.Errorf("setting aside damaged message records: %w", err)
+	}
+	// Only a file with damage can hold index entries that name no
+	// record (a key overwritten): the pass is not made otherwise.
+	if err := dropStaleIndexes(tx); err != nil {
+		return nil, err
+	}
+	return damaged, nil
 }
 
 // giveBackTx makes the copies taken over from primary for failed

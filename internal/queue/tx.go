@@ -68,6 +68,9 @@ func (t *Tx) Body(id ID) ([]byte, error) {
 // message is in the schedule at NextAttempt, an Active one in the active
 // index, others in neither.
 func (t *Tx) Put(m *Message) error {
+	if m.State == Damaged {
+		return fmt.Errorf("message %s: %w: it is not written back", m.ID, ErrDamagedRecord)
+	}
 	if (m.State == Quarantined) != (m.Quarantine != "") {
 		// The record would not decode (record.go): refuse the commit.
 		return fmt.Errorf("message %s: state %s with quarantine reason %q", m.ID, m.State, m.Quarantine)

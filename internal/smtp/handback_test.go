@@ -7,7 +7,7 @@ import (
 )
 
 // handBackShadow also gives messages to their copies' holders
-// (HandBackDiscarder): a server with one offers version 10.
+// (HandBackDiscarder): a server with one offers version 11.
 type handBackShadow struct {
 	*partialShadow
 	given map[string][]string // server -> copy ids given
