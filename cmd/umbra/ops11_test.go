@@ -59,3 +59,22 @@ func TestRouteExplainServerEscapesByTheRule(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, errOut)
 	}
 }
+
+// rt45 F2 end to end: config check and serve refuse a tracking log that
+// is the transport database, at its line, before anything is written.
+func TestTrackingLogOverTheDatabaseRefused(t *testing.T) {
+	cfg := ops11Config(t, "tracking:\n  path: queue.db\n  max_size: 70KiB\n")
+	data := filepath.Join(filepath.Dir(cfg), "data")
+	os.MkdirAll(data, 0o700)
+	out, errOut, code := ops11Run(t, "config", "check", cfg)
+	if code != exitConfig || !strings.Contains(out+errOut, "umbra.yaml:4: tracking.path "+filepath.Join(data, "queue.db")+" is the transport database") {
+		t.Errorf("config check: exit %d\n%s", code, out)
+	}
+	_, errOut, code = ops11Run(t, "serve", "--config", cfg)
+	if code == 0 || !strings.Contains(errOut, "umbra.yaml:4: tracking.path") {
+		t.Errorf("serve: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, "queue.db")); err == nil {
+		t.Errorf("serve created the database it refused to start with")
+	}
+}

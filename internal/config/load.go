@@ -123,6 +123,7 @@ func parse(data []byte, file string) (*Config, error) {
 	vs := append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
 	var pv validator
 	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
+	pv.out = append(pv.out, writtenFileViolations(cfg, func(path ...string) bool { return keyWritten(doc, path...) })...)
 	fvs := fileViolations(cfg)
 	if err := violations(file, doc, append(append(vs, pv.out...), fvs...)); err != nil {
 		if len(vs) > 0 {

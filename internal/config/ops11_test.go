@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,5 +47,60 @@ func TestDurationErrorNamesTheWholeValue(t *testing.T) {
 		if !strings.Contains(err.Error(), `"`+in+`"`) || !strings.Contains(err.Error(), "units s, m, h, d") {
 			t.Errorf("ParseDuration(%q): %v", in, err)
 		}
+	}
+}
+
+// rt45 F2: tracking.path may not name a file umbra reads or owns
+// otherwise: the log was appended into queue.db and its rotation renamed
+// the live database. Compared after resolving relative paths and
+// symbolic links, for the log and each of its rotations; refused at the
+// tracking.path line by Parse (config check, serve and reload).
+func TestTrackingPathNeverAnOwnedFile(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(filepath.Join(data, "spool"), 0o700)
+	os.WriteFile(filepath.Join(data, "queue.db"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(dir, "recips"), []byte("a@example.test\n"), 0o600)
+	os.Symlink(filepath.Join(data, "queue.db"), filepath.Join(dir, "link.log"))
+	cfgFile := filepath.Join(dir, "c.yaml")
+	head := "server: {name: h.example.test, data_dir: data}\n" +
+		"receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n" +
+		"recipients: {file: recips}\n" +
+		"tracking:\n"
+	for name, tc := range map[string]struct{ path, want string }{
+		"database relative":  {"queue.db", "is the transport database"},
+		"database via dir":   {"../data/./queue.db", "is the transport database"},
+		"database via link":  {"../link.log", "is the transport database"},
+		"recipients file":    {"../recips", "is recipients.file"},
+		"configuration":      {"../c.yaml", "is the configuration file"},
+		"rotation":           {"queue", "its rotation"},
+		"spool":              {"spool/t.log", "is inside the spool directory"},
+		"peer wait slots":    {"peerwait.slots", "is the peer wait slot file"},
+		"admin socket":       {"umbra.sock", "is server.admin_socket"},
+		"absolute recipient": {filepath.Join(dir, "recips"), "is recipients.file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			y := head + "  path: " + tc.path + "\n"
+			if name == "rotation" {
+				os.WriteFile(filepath.Join(data, "queue.1"), nil, 0o600)
+				os.Symlink(filepath.Join(dir, "recips"), filepath.Join(data, "queue.2"))
+				defer os.Remove(filepath.Join(data, "queue.1"))
+				defer os.Remove(filepath.Join(data, "queue.2"))
+			}
+			if name == "admin socket" {
+				y = strings.Replace(y, "data_dir: data}", "data_dir: data, admin_socket: umbra.sock}", 1)
+			}
+			if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(cfgFile)
+			if err == nil || !strings.Contains(err.Error(), "c.yaml:5: tracking.path") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant c.yaml:5: tracking.path ... %s", err, tc.want)
+			}
+		})
+	}
+	os.WriteFile(cfgFile, []byte(head+"  path: tracking.log\n"), 0o600)
+	if _, err := Load(cfgFile); err != nil {
+		t.Fatalf("a tracking log of its own: %v", err)
 	}
 }
