@@ -104,3 +104,32 @@ func TestTrackingPathNeverAnOwnedFile(t *testing.T) {
 		t.Fatalf("a tracking log of its own: %v", err)
 	}
 }
+
+// rt45 F4: watermarks in the wrong unit (a fraction for a percentage, a
+// size without a unit, which is bytes) passed and refused all mail with
+// 452 4.3.1. Refused at the mark's line, naming the unit expected.
+func TestWatermarksInTheWrongUnitRefused(t *testing.T) {
+	base := "server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\nback_pressure:\n"
+	for yaml, want := range map[string]string{
+		"  memory_percent:\n    normal: 0.7\n    medium: 75\n    high: 80\n":  "c.yaml:5: back_pressure.memory_percent.normal 0.7 is below 1: marks are percentages (write 70 for 70 %)",
+		"  disk_used_percent: {normal: 60, medium: 70, high: 0.9}\n":           "c.yaml:4: back_pressure.disk_used_percent.high 0.9 is below 1",
+		"  database_size:\n    normal: 12\n    medium: 14GiB\n    high: 16GiB\n": "c.yaml:5: back_pressure.database_size.normal 12 bytes is below 1MiB: a size without a unit is bytes (write e.g. 12GiB)",
+		"  database_size: {normal: 12KiB, medium: 14GiB, high: 16GiB}\n":        "c.yaml:4: back_pressure.database_size.normal 12288 bytes is below 1MiB",
+	} {
+		_, err := Parse([]byte(base+yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v\nwant %s", yaml, err, want)
+		}
+	}
+	// Whole percentages, 0 (never normal again), high 0 (not watched)
+	// and sizes from 1MiB load.
+	for _, yaml := range []string{
+		"  memory_percent: {normal: 0, medium: 1, high: 1.5}\n",
+		"  memory_percent: {normal: 0.5, medium: 0.6, high: 0}\n",
+		"  database_size: {normal: 1MiB, medium: 2MiB, high: 3MiB}\n",
+	} {
+		if _, err := Parse([]byte(base+yaml), "c.yaml"); err != nil {
+			t.Errorf("%q: %v", yaml, err)
+		}
+	}
+}
