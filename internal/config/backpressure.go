@@ -141,3 +141,17 @@ func wrongUnit(v *validator, key string, w Watermark) bool {
 	}
 	return bad
 }
+
+// MinMessageSizeLimit is the least message size limit: a few header
+// lines are longer, so a limit below it (max_message_size: 36, bytes,
+// for 36MiB) refuses every message or leaves every route too small.
+const MinMessageSizeLimit = 1000
+
+// messageSizeTooSmall refuses a nonzero message size limit below
+// MinMessageSizeLimit, naming the unit (rt45 F4's siblings).
+func messageSizeTooSmall(v *validator, label string, n Size, path ...any) {
+	if n > 0 && n < MinMessageSizeLimit {
+		v.add(fmt.Sprintf("%s %d bytes is below %d: a size without a unit is bytes (write e.g. %dMiB); no message would fit",
+			label, n, MinMessageSizeLimit, n), path...)
+	}
+}
