@@ -141,9 +141,9 @@ func TestWatermarksInTheWrongUnitRefused(t *testing.T) {
 func TestMessageSizeLimitInTheWrongUnitRefused(t *testing.T) {
 	base := "server: {name: a.example.test}\n"
 	for yaml, want := range map[string]string{
-		base + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {max_message_size: 36}\n": "c.yaml:5: receive_connectors[0].limits.max_message_size 36 bytes is below 1000: a size without a unit is bytes (write e.g. 36MiB)",
+		base + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {max_message_size: 36}\n":                                                                                               "c.yaml:5: receive_connectors[0].limits.max_message_size 36 bytes is below 1000: a size without a unit is bytes (write e.g. 36MiB)",
 		base + "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\nsend_connectors:\n  - name: out\n    address_spaces: [{domain: \"*\"}]\n    smart_hosts: [\"127.0.0.9:25\"]\n    max_message_size: 10\n": "c.yaml:7: send_connectors[0].max_message_size 10 bytes is below 1000",
-		base + "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\npickup: {directory: p, max_message_size: 500}\n": "c.yaml:3: pickup.max_message_size 500 bytes is below 1000",
+		base + "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\npickup: {directory: p, max_message_size: 500}\n":                                                                                         "c.yaml:3: pickup.max_message_size 500 bytes is below 1000",
 	} {
 		_, err := Parse([]byte(yaml), "c.yaml")
 		if err == nil || !strings.Contains(err.Error(), want) {
