@@ -78,3 +78,26 @@ func TestTrackingLogOverTheDatabaseRefused(t *testing.T) {
 		t.Errorf("serve created the database it refused to start with")
 	}
 }
+
+// rt45 F7: a topology with two errors, one of the file (an edge server
+// in a site without a hub) and one of this server's place in it (its
+// role is not server.role), reported only the first; fixing it revealed
+// the second. Both come in one run, each at its line.
+func TestTopologyErrorsAllInOneRun(t *testing.T) {
+	cfg := ops11Config(t, "topology: t.yaml\n")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "server: {name: hub.ops.test,", "server: {name: hub.ops.test, role: hub,", 1)), 0o600)
+	topo := `sites:
+  - name: alpha
+    subnets: ["127.0.0.0/24"]
+servers:
+  - {name: hub.ops.test, role: edge, site: alpha, address: "127.0.0.1:25"}
+`
+	os.WriteFile(filepath.Join(filepath.Dir(cfg), "t.yaml"), []byte(topo), 0o600)
+	out, errOut, code := ops11Run(t, "config", "check", cfg)
+	all := out + errOut
+	if code != exitConfig || !strings.Contains(all, `t.yaml:5: edge server "hub.ops.test" is in site "alpha", which has no hub to relay to`) ||
+		!strings.Contains(all, `t.yaml:5: the topology gives server "hub.ops.test" the role edge, but its server.role is hub`) {
+		t.Errorf("exit %d\n%s", code, all)
+	}
+}
