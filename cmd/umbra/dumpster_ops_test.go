@@ -186,6 +186,13 @@ func TestCLIDumpsterResubmitUnknownDatabase(t *testing.T) {
 	if code != exitNotFound || !strings.Contains(errOut, `"locl"`) || !strings.Contains(errOut, "local") {
 		t.Fatalf("resubmit for a misspelt database: exit %d, want %d naming it and the valid ones\n%s%s", code, exitNotFound, out, errOut)
 	}
+	// Without --request-id one precise answer (rt45 F7): not how to
+	// retry a request, then that there is nothing to retry.
+	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "locl", "--since", "1h")
+	if code != exitNotFound || !strings.Contains(errOut, `"locl"`) || !strings.Contains(errOut, "local") ||
+		strings.Contains(errOut, "retry") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("resubmit for a misspelt database, no request id: exit %d, want %d with one answer\n%s%s", code, exitNotFound, out, errOut)
+	}
 	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "empty-1")
 	if code != 0 || !strings.Contains(out, "resubmitted 0 messages") {
 		t.Fatalf("resubmit for the configured database without copies: exit %d\n%s%s", code, out, errOut)
