@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,5 +100,38 @@ servers:
 	if code != exitConfig || !strings.Contains(all, `t.yaml:5: edge server "hub.ops.test" is in site "alpha", which has no hub to relay to`) ||
 		!strings.Contains(all, `t.yaml:5: the topology gives server "hub.ops.test" the role edge, but its server.role is hub`) {
 		t.Errorf("exit %d\n%s", code, all)
+	}
+}
+
+// rt45 F7: `--json db restore` printed its refusal as plain text only.
+// Every command given --json answers a refusal with a JSON object on
+// standard output too ("error", "exit"; the text stays on stderr), with
+// the same exit status: an offline command, one that asks a daemon that
+// is not running, a usage error; a command that printed its own JSON
+// verdict (config check, db verify) prints nothing more.
+func TestJSONRefusalsAreJSON(t *testing.T) {
+	cfg := ops11Config(t, "")
+	dir := filepath.Dir(cfg)
+	for _, args := range [][]string{
+		{"db", "restore", filepath.Join(dir, "missing.db")},
+		{"db", "backup", cfg},
+		{"db", "verify", filepath.Join(dir, "missing.db")},
+		{"message", "list"},
+		{"queue", "list"},
+		{"message", "list", "--limit", "0"},
+		{"route", "explain", "not an address"},
+		{"dumpster", "resubmit", "--database", "x"},
+		{"config", "check", filepath.Join(dir, "missing.yaml")},
+		{"track", "--since", "yesterday"},
+	} {
+		out, errOut, code := ops11Run(t, append([]string{"--json", "--config", cfg}, args...)...)
+		var v map[string]any
+		if code == 0 || json.Unmarshal([]byte(out), &v) != nil || len(v) == 0 {
+			t.Errorf("--json %v: exit %d, stdout %q (stderr %q)", args, code, out, errOut)
+			continue
+		}
+		if _, ok := v["exit"]; ok && (v["exit"] != float64(code) || v["error"] == "") {
+			t.Errorf("--json %v: exit %d, %v", args, code, v)
+		}
 	}
 }
