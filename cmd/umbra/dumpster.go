@@ -119,6 +119,12 @@ func newDumpsterCmd() *cobra.Command {
 			}
 			made := reqID == ""
 			if made {
+				// A misspelt database gets one answer, the names that
+				// are valid (exit 3), before the advice on retrying a
+				// request that would then never be stored (rt45 F7).
+				if _, err := c.DumpsterList(rdb, time.Time{}, 1); err != nil {
+					return apiErr(err)
+				}
 				var b [8]byte
 				rand.Read(b[:])
 				reqID = "cli-" + hex.EncodeToString(b[:])

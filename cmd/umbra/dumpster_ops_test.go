@@ -101,10 +101,10 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 	if _, errOut, _ := cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "0s"); !strings.Contains(errOut, "to retry this request, give --request-id cli-") {
 		t.Errorf("no request id printed:\n%s", errOut)
 	}
-	// A refused request (a typo of the database) was never stored: the
-	// advice to retry it is taken back (rt38 F5 g).
+	// A typo of the database is refused before any request id is made
+	// or advertised: one answer, no advice to retry (rt38 F5 g, rt45 F7).
 	if _, errOut, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", "lcoal", "--since", "1h"); code != exitNotFound ||
-		!strings.Contains(errOut, "was refused and not stored: there is nothing to retry") {
+		strings.Contains(errOut, "retry") || !strings.Contains(errOut, `"lcoal"`) {
 		t.Errorf("a refused request: exit %d\n%s", code, errOut)
 	}
 	time.Sleep(time.Second)
@@ -185,6 +185,13 @@ func TestCLIDumpsterResubmitUnknownDatabase(t *testing.T) {
 	out, errOut, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", "locl", "--since", "1h", "--request-id", "typo-1")
 	if code != exitNotFound || !strings.Contains(errOut, `"locl"`) || !strings.Contains(errOut, "local") {
 		t.Fatalf("resubmit for a misspelt database: exit %d, want %d naming it and the valid ones\n%s%s", code, exitNotFound, out, errOut)
+	}
+	// Without --request-id one precise answer (rt45 F7): not how to
+	// retry a request, then that there is nothing to retry.
+	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "locl", "--since", "1h")
+	if code != exitNotFound || !strings.Contains(errOut, `"locl"`) || !strings.Contains(errOut, "local") ||
+		strings.Contains(errOut, "retry") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("resubmit for a misspelt database, no request id: exit %d, want %d with one answer\n%s%s", code, exitNotFound, out, errOut)
 	}
 	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "empty-1")
 	if code != 0 || !strings.Contains(out, "resubmitted 0 messages") {

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 )
@@ -30,26 +31,55 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
 	root := newRootCmd()
-	stdout, stderr := newTermWriter(os.Stdout), newTermWriter(os.Stderr) // termsafe.go
+	out := &stdoutCounter{w: os.Stdout}
+	stdout, stderr := newTermWriter(out), newTermWriter(os.Stderr) // termsafe.go
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	ran, err := root.ExecuteC()
 	stdout.Flush()
 	if err != nil {
 		// The message by the CLI's rule for text (textSafe): a value
 		// it names reads apart from the text of its escape.
 		fmt.Fprintln(stderr, "umbra:", textSafe(err.Error()))
 		stderr.Flush()
-		var ee *exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
+		code := exitCode(err)
+		// With --json a refusal is JSON on standard output too (rt45
+		// F7), unless the command printed its own verdict there
+		// (config check, db verify): a script reads one object.
+		if ran != nil && wantJSON(ran) && out.n == 0 {
+			printJSON(stdout, struct {
+				Error string `json:"error"`
+				Exit  int    `json:"exit"`
+			}{err.Error(), code})
+			stdout.Flush()
 		}
-		// A file the command could not read or write (message export
-		// -o into a missing directory) is a failure, not a usage error.
-		if errors.As(err, new(*fs.PathError)) || errors.As(err, new(*os.LinkError)) || errors.As(err, new(*os.SyscallError)) {
-			os.Exit(exitFailure)
-		}
-		os.Exit(exitUsage)
+		os.Exit(code)
 	}
 	os.Exit(exitOK)
+}
+
+// exitCode is the exit status of a command's error.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	// A file the command could not read or write (message export
+	// -o into a missing directory) is a failure, not a usage error.
+	if errors.As(err, new(*fs.PathError)) || errors.As(err, new(*os.LinkError)) || errors.As(err, new(*os.SyscallError)) {
+		return exitFailure
+	}
+	return exitUsage
+}
+
+// stdoutCounter counts the bytes written through it.
+type stdoutCounter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *stdoutCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -163,7 +163,7 @@ func newMessageCmd() *cobra.Command {
 			}{m, eml.String()})
 		},
 	}
-	export.Flags().StringVarP(&exportOut, "output", "o", "", "write to this file (made whole under a temporary name, then renamed) instead of standard output")
+	export.Flags().StringVarP(&exportOut, "output", "o", "", "write to this new file (made whole under a temporary name, then linked in; an existing file is never replaced) instead of standard output")
 	cmd.AddCommand(list, show, export)
 	for _, a := range []struct{ use, short string }{
 		{"suspend", "Hold messages until they are resumed (postsuper -h)"},

@@ -34,6 +34,12 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 	dir := os.TempDir()
 	if out != "" {
 		dir = filepath.Dir(out)
+		// An existing file is never replaced, as a backup's or a DKIM
+		// key's: -o naming the configuration or queue.db by a slip
+		// would put the message in its place.
+		if _, err := os.Lstat(out); err == nil {
+			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out))}
+		}
 	}
 	tmp, err := os.CreateTemp(dir, ".umbra-export-*.eml")
 	if err != nil {
@@ -56,9 +62,14 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 		if err := tmp.Close(); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp.Name(), out); err != nil {
+		// Link, not rename: a file that appeared at out meanwhile is kept.
+		if err := os.Link(tmp.Name(), out); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out))}
+			}
 			return err
 		}
+		os.Remove(tmp.Name())
 		done = true
 		return nil
 	}

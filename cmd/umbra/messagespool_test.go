@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -64,6 +65,21 @@ func TestMessageShowAndExportOfDamagedSpoolFile(t *testing.T) {
 	}
 	if fi, err := os.Stat(whole); err != nil || fi.Size() < int64(len(body)) {
 		t.Fatalf("export -o wrote %v, %v", fi, err)
+	}
+	// An existing file is never replaced (rt45 F2's class): -o naming
+	// the configuration or the transport database, by a slip, renamed
+	// the message over it.
+	for _, over := range []string{cfg, filepath.Join(dir, "data", "queue.db"), whole} {
+		before, _ := os.ReadFile(over)
+		if code, errOut := cliErr(t, cfg, "message", "export", "-o", over, id); code != exitFailure || !strings.Contains(errOut, "the file exists; name a new file") {
+			t.Errorf("export -o over %s: exit %d %q", over, code, errOut)
+		}
+		if after, _ := os.ReadFile(over); !bytes.Equal(before, after) {
+			t.Errorf("export -o replaced %s", over)
+		}
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".umbra-export-*")); len(tmps) != 0 {
+		t.Fatalf("temporary files left: %v", tmps)
 	}
 
 	spoolFile := filepath.Join(dir, "data", "spool", v.Spool.File)

@@ -33,9 +33,11 @@ func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
 	a, postmaster, err := smtp.ParseRcptPath(rcpt)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("%q is not an address RCPT accepts (501 5.1.3; local-part@domain): %v", rcpt, err)
+		// Named by the one escape rule (shownErr, then the terminal
+		// writer), not Go's %q: \x1b would read as a byte that is not UTF-8.
+		return "", shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (501 5.1.3; local-part@domain): %v", rcpt, err))
 	case postmaster && cfg.Server.Postmaster == "":
-		return "", fmt.Errorf("%q: RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", rcpt)
+		return "", shownErr(fmt.Errorf("\"%s\": RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", rcpt))
 	case postmaster:
 		return cfg.Server.Postmaster, nil
 	}

@@ -55,8 +55,8 @@ func newRouteCmd() *cobra.Command {
 			if topoFile == "" && server != cfg.Server.Name {
 				// Without a topology this server is the only one to route
 				// as: another name (a misspelling) must not be ignored.
-				return &exitError{code: exitNotFound, err: fmt.Errorf("server %q: without a topology (--topology, or topology: in the configuration) "+
-					"routes are explained as this server only; valid: %s", server, cfg.Server.Name)}
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\": without a topology (--topology, or topology: in the configuration) "+
+					"routes are explained as this server only; valid: %s", server, cfg.Server.Name))}
 			}
 			if topoFile == "" {
 				// No topology: the send connector choice of the
@@ -71,7 +71,7 @@ func newRouteCmd() *cobra.Command {
 					return &exitError{code: exitConfig, err: err}
 				}
 				if _, ok := tp.Server(server); !ok {
-					return &exitError{code: exitNotFound, err: fmt.Errorf("server %q is not in %s", server, topoFile)}
+					return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\" is not in %s", server, topoFile))}
 				}
 				if server == cfg.Server.Name {
 					// The checks serve and a reload make of this server

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -595,9 +596,18 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 		}
 		return nil, nil
 	}
+	var bindings []string // nil: not compared
+	for _, rc := range cfg.ReceiveConnectors {
+		if !cfg.Server.AddressTranslated {
+			bindings = append(bindings, rc.Bindings...)
+		}
+	}
 	t, err := loadTopology(cfg.Topology)
 	if err != nil {
-		return nil, err
+		// The file's own errors and this server's place in it (role,
+		// address) in one run, each at its line (rt45 F7): fixing the
+		// first must not reveal the second.
+		return nil, mergeErrors(err, config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings))
 	}
 	if _, ok := t.Server(cfg.Server.Name); !ok {
 		// This file's mistake (a typo of server.name), at its line: the
@@ -605,18 +615,10 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 		return nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server.name %q is not a server of the topology %s", cfg.Server.Name, cfg.Topology),
 			"server", "name")}
 	}
-	var bindings []string // nil: not compared
-	for _, rc := range cfg.ReceiveConnectors {
-		if !cfg.Server.AddressTranslated {
-			bindings = append(bindings, rc.Bindings...)
-		}
-	}
-	if err := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings); err != nil {
-		return nil, err
-	}
+	placeErr := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings)
 	if ct, err := config.LoadTopology(cfg.Topology); err != nil {
-		return nil, err
-	} else if err := cfg.BindingsOfOtherServers(ct); err != nil { // a binding copied from another server's file
+		return nil, mergeErrors(err, placeErr)
+	} else if err := mergeErrors(placeErr, cfg.BindingsOfOtherServers(ct)); err != nil { // a binding copied from another server's file
 		return nil, err
 	}
 	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)
@@ -626,6 +628,49 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// mergeErrors is first and then's errors in one answer: the
+// config.Errors of both, without repeats, in file and line order. An
+// error that is no list of lines (an unreadable file) is answered alone.
+func mergeErrors(first, then error) error {
+	if first == nil || then == nil {
+		if first != nil {
+			return first
+		}
+		return then
+	}
+	var a, b config.Errors
+	if !errors.As(first, &a) {
+		return first
+	}
+	if !errors.As(then, &b) {
+		return first
+	}
+	out := append(config.Errors{}, a...)
+	seen := map[string]bool{}
+	for _, e := range a {
+		seen[e.Error()] = true
+	}
+	for _, e := range b {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	fileOrder := map[string]int{} // the files in the order given
+	for _, e := range out {
+		if _, ok := fileOrder[e.File]; !ok {
+			fileOrder[e.File] = len(fileOrder)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if fi, fj := fileOrder[out[i].File], fileOrder[out[j].File]; fi != fj {
+			return fi < fj
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out
 }
 
 func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topology, suspended func(string) bool,

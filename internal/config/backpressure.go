@@ -89,6 +89,9 @@ func validateBackPressure(v *validator, b BackPressure) {
 		{"submission_queue", b.SubmissionQueue.Marks()}, {"total_queue", b.TotalQueue.Marks()}, {"sessions", b.Sessions.Marks()},
 	} {
 		w := r.w
+		if w.High != 0 && wrongUnit(v, r.key, w) {
+			continue
+		}
 		switch {
 		case w.High == 0:
 			// not watched
@@ -98,5 +101,57 @@ func validateBackPressure(v *validator, b BackPressure) {
 		case (r.key == "disk_used_percent" || r.key == "memory_percent") && w.High > 100:
 			v.add(fmt.Sprintf("back_pressure.%s: a percentage is at most 100", r.key), "back_pressure", r.key)
 		}
+	}
+}
+
+// MinDatabaseSizeMark is the least database_size watermark: an empty
+// transport database is larger than a few KiB, so a mark below it
+// (database_size: 16, bytes, for 16GiB) holds all mail at once.
+const MinDatabaseSizeMark = 1 << 20
+
+// wrongUnit refuses, at each mark's line, a watermark that cannot be
+// meant (rt45 F4): a percentage below 1 (a fraction, 0.8 for 80 %) and a
+// database size below MinDatabaseSizeMark (a size without a unit is
+// bytes). Such marks passed and answered all mail 452 4.3.1. It reports
+// whether it refused any (the order check is then left out).
+func wrongUnit(v *validator, key string, w Watermark) bool {
+	bad := false
+	for _, m := range []struct {
+		name string
+		x    float64
+	}{{"normal", w.Normal}, {"medium", w.Medium}, {"high", w.High}} {
+		switch key {
+		case "disk_used_percent", "memory_percent":
+			if m.x > 0 && m.x < 1 {
+				v.add(fmt.Sprintf("back_pressure.%s.%s %v is below 1: marks are percentages (write %.4g for %.4g %%)",
+					key, m.name, m.x, m.x*100, m.x*100), "back_pressure", key, m.name)
+				bad = true
+			}
+		case "database_size":
+			if m.x > 0 && m.x < MinDatabaseSizeMark {
+				hint := "16GiB"
+				if m.x < 1024 {
+					hint = fmt.Sprintf("%vGiB", m.x)
+				}
+				v.add(fmt.Sprintf("back_pressure.%s.%s %v bytes is below 1MiB: a size without a unit is bytes (write e.g. %s)",
+					key, m.name, m.x, hint), "back_pressure", key, m.name)
+				bad = true
+			}
+		}
+	}
+	return bad
+}
+
+// MinMessageSizeLimit is the least message size limit: a few header
+// lines are longer, so a limit below it (max_message_size: 36, bytes,
+// for 36MiB) refuses every message or leaves every route too small.
+const MinMessageSizeLimit = 1000
+
+// messageSizeTooSmall refuses a nonzero message size limit below
+// MinMessageSizeLimit, naming the unit (rt45 F4's siblings).
+func messageSizeTooSmall(v *validator, label string, n Size, path ...any) {
+	if n > 0 && n < MinMessageSizeLimit {
+		v.add(fmt.Sprintf("%s %d bytes is below %d: a size without a unit is bytes (write e.g. %dMiB); no message would fit",
+			label, n, MinMessageSizeLimit, n), path...)
 	}
 }

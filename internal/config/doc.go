@@ -4,6 +4,8 @@
 //   - Decoding is strict: a key that names no field is an error, reported
 //     with file and line, as is every type mismatch and every validation
 //     failure. Parse collects all errors of a file, not just the first.
+//     A second YAML document (after "---" or "...") is refused at its
+//     line, not dropped as yaml.Unmarshal drops it.
 //   - Every value is of its setting's kind, checked on the node tree
 //     before decoding for the whole file (kinds.go), not setting by
 //     setting: yaml.v3 alone truncates 0.5 into an int and reads yes/on

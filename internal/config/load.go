@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -122,6 +123,7 @@ func parse(data []byte, file string) (*Config, error) {
 	vs := append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
 	var pv validator
 	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
+	pv.out = append(pv.out, writtenFileViolations(cfg, func(path ...string) bool { return keyWritten(doc, path...) })...)
 	fvs := fileViolations(cfg)
 	if err := violations(file, doc, append(append(vs, pv.out...), fvs...)); err != nil {
 		if len(vs) > 0 {
@@ -163,6 +165,9 @@ func decodeStrict(data []byte, file string, v any) (*yaml.Node, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{yamlError(file, err)}
 	}
+	if e := secondDocument(data, file); e != nil {
+		return nil, Errors{e}
+	}
 	if root.Kind == 0 {
 		return nil, Errors{{File: file, Msg: "empty file"}}
 	}
@@ -179,6 +184,64 @@ func decodeStrict(data []byte, file string, v any) (*yaml.Node, error) {
 		return nil, decodeErrors(file, err)
 	}
 	return doc, nil
+}
+
+// secondDocument refuses a second YAML document in data (after a "---"
+// or "..." line) at the line it begins: yaml.Unmarshal reads the first
+// and drops the rest without a word, even when it is not valid YAML,
+// and whatever an operator pasted there would be silently ignored.
+func secondDocument(data []byte, file string) *Error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if dec.Decode(&first) != nil {
+		return nil // reported by the caller's own decoding
+	}
+	err := dec.Decode(&second)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	line := documentStart(data)
+	if line == 0 {
+		switch {
+		case err == nil:
+			line = second.Line
+		default:
+			line = yamlError(file, err).Line
+		}
+	}
+	return &Error{File: file, Line: line, Msg: "a second YAML document begins here: a file holds one document (remove the \"---\" line and merge what follows into the first)"}
+}
+
+// documentStart is the line where a second document begins in data:
+// a "---" line after content, or the first content after a "..." line;
+// 0 when none is found that way.
+func documentStart(data []byte) int {
+	content, ended := false, false
+	for i, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimRight(l, "\r")
+		marker := func(m string) bool { return l == m || strings.HasPrefix(l, m+" ") || strings.HasPrefix(l, m+"\t") }
+		t := strings.TrimSpace(l)
+		switch {
+		case marker("---"):
+			if content || ended {
+				return i + 1
+			}
+			if rest := strings.TrimSpace(l[3:]); rest != "" && !strings.HasPrefix(rest, "#") {
+				content = true
+			}
+		case marker("..."):
+			ended = true
+		case t == "" || strings.HasPrefix(t, "#"):
+		case strings.HasPrefix(l, "%") && !content:
+			// a directive before the first document
+		default:
+			if ended {
+				return i + 1
+			}
+			content = true
+		}
+	}
+	return 0
 }
 
 // violations turns validation results into Errors with lines, or nil.

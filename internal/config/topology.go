@@ -166,6 +166,7 @@ func validateTopology(t *Topology) []violation {
 		if l.MaxMessageSize < 0 || l.MaxMessageSize > maxTopoSize {
 			v.add("site link max_message_size is out of range", "site_links", i, "max_message_size")
 		}
+		messageSizeTooSmall(v, "site link max_message_size", l.MaxMessageSize, "site_links", i, "max_message_size")
 	}
 	roles := map[string]string{}
 	for i, s := range t.Servers {
@@ -245,6 +246,7 @@ func validateTopology(t *Topology) []violation {
 		if c.MaxMessageSize < 0 || c.MaxMessageSize > maxTopoSize {
 			v.add("send connector max_message_size is out of range", "send_connectors", i, "max_message_size")
 		}
+		messageSizeTooSmall(v, "send connector max_message_size", c.MaxMessageSize, "send_connectors", i, "max_message_size")
 		if len(c.SourceServers) == 0 {
 			v.add(fmt.Sprintf("send connector %q needs source servers", c.Name), "send_connectors", i)
 		}
@@ -284,6 +286,7 @@ func validateTopology(t *Topology) []violation {
 		if c.MaxMessageSize < 0 || c.MaxMessageSize > maxTopoSize {
 			v.add("routing group connector max_message_size is out of range", "routing_group_connectors", i, "max_message_size")
 		}
+		messageSizeTooSmall(v, "routing group connector max_message_size", c.MaxMessageSize, "routing_group_connectors", i, "max_message_size")
 		for j, s := range c.SourceServers {
 			if !servers[s] {
 				v.add(fmt.Sprintf("routing group connector %q names unknown source server %q", c.Name, s), "routing_group_connectors", i, "source_servers", j)

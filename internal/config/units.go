@@ -40,6 +40,7 @@ func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 // accepts it knows "d" (24 hours), alone or as the leading unit ("2d12h").
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
+	given := s // named whole in errors, never a fragment of it
 	if s == "" {
 		return 0, errors.New("empty duration")
 	}
@@ -49,11 +50,14 @@ func ParseDuration(s string) (time.Duration, error) {
 	if msg := leadingZeroIn(s); msg != "" {
 		return 0, fmt.Errorf("duration %q: %s", s, msg)
 	}
+	invalid := func() error {
+		return fmt.Errorf("invalid duration %q: write a number and one of the units s, m, h, d (e.g. 30s, 5m, 4h, 2d, 1d12h)", given)
+	}
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
 		n, err := strconv.ParseUint(s[:i], 10, 16)
 		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q", s)
+			return 0, invalid()
 		}
 		days = time.Duration(n) * 24 * time.Hour
 		s = s[i+1:]
@@ -63,10 +67,10 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 4h, 2d)", s)
+		return 0, invalid()
 	}
 	if v < 0 {
-		return 0, fmt.Errorf("negative duration %q", s)
+		return 0, fmt.Errorf("negative duration %q", given)
 	}
 	return days + v, nil
 }

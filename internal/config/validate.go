@@ -247,6 +247,7 @@ func validate(c *Config) []violation {
 				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)
 			}
 		}
+		messageSizeTooSmall(v, settingName(at("limits", "max_message_size")), l.MaxMessageSize, at("limits", "max_message_size")...)
 		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
 			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
 		}
@@ -321,6 +322,7 @@ func validate(c *Config) []violation {
 		if sc.MaxMessageSize < 0 || sc.MaxConnections < 0 {
 			v.add("limits must be positive", at()...)
 		}
+		messageSizeTooSmall(v, settingName(at("max_message_size")), sc.MaxMessageSize, at("max_message_size")...)
 		if sc.MXAddressLimit < 0 {
 			v.add("mx_address_limit must not be negative (0: no bound)", at("mx_address_limit")...)
 		}
@@ -332,6 +334,9 @@ func validate(c *Config) []violation {
 	validateConsole(v, c)
 	validateListeners(v, c)
 	validateBackPressure(v, c.BackPressure)
+	if c.Pickup.Directory != "" {
+		messageSizeTooSmall(v, "pickup.max_message_size", c.Pickup.MaxMessageSize, "pickup", "max_message_size")
+	}
 	validateOutboundTLS(v, c)
 	validateQuarantine(v, c.Transport.Quarantine)
 	validateSpool(v, c.Transport)
