@@ -71,6 +71,11 @@ func parseDecimal(s string, bits int) (int64, error) {
 				return 0, fmt.Errorf("write a decimal number without a leading zero: %s is %d", s, dec)
 			}
 		}
+		if dec, err := strconv.ParseInt(s, 10, bits); err == nil {
+			// 08, 02048: no octal reading, but the zero is refused all
+			// the same (no flag reads it one way here and another there).
+			return 0, fmt.Errorf("write a decimal number without a leading zero: %s is %d (not octal: a leading zero is refused; write %d)", s, dec, dec)
+		}
 		return 0, fmt.Errorf("write a decimal number without a leading zero or base prefix: %s", s)
 	}
 	v, err := strconv.ParseInt(s, 10, bits)

@@ -77,3 +77,16 @@ func TestEveryIntegerFlagIsDecimalOnly(t *testing.T) {
 	}
 	walk(newRootCmd())
 }
+
+// A leading zero before a digit octal has not (08, 02048) is refused with
+// its decimal reading like the others (rt47 note).
+func TestLeadingZeroNotOctalSaysDecimal(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"08", "08 is 8"}, {"02048", "02048 is 2048"}, {"-09", "-09 is -9"},
+	} {
+		_, err := parseDecimal(c.in, 64)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "a leading zero is refused") {
+			t.Errorf("parseDecimal(%q): %v, want %q and why", c.in, err, c.want)
+		}
+	}
+}

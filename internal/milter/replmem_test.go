@@ -57,3 +57,48 @@ func TestMilterReplacedBodyWithinBodyMemory(t *testing.T) {
 	used, _, _, _ := s.BodyMemory()
 	t.Fatalf("%d bytes of the body budget still held after the session", used)
 }
+
+// umbra_smtp_body_memory_refused_total counts bodies answered 452 4.3.1
+// for the budget, and only those: a replacement that ran past the budget
+// and then past max_message_size gets the milter failure's reply (451
+// 4.7.1), which is not counted.
+func TestMilterBodyMemoryRefusedCountsOnly452(t *testing.T) {
+	line := strings.Repeat("x", 900) + "\r\n"
+	chunk := []byte(strings.Repeat(line, 50)) // 45,100 octets
+	var chunks = 2
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, onlyEOM) {
+			return
+		}
+		for n := 0; ; n++ {
+			if !untilEOB(r) {
+				return
+			}
+			var b []byte
+			for i := 0; i < chunks+n; i++ { // 2 chunks, then 3
+				b = appendPacket(b, repReplBody, chunk)
+			}
+			if _, err := c.Write(appendPacket(b, repAccept, nil)); err != nil {
+				return
+			}
+		}
+	})
+	q := &fakeQueue{}
+	conf := milterConf(addr, "") + "    limits: {max_message_size: 120KiB}\n"
+	s := startMTAMem(t, q, conf, nil, 0, 80<<10) // room for one chunk, not two
+	d := dial(t, s)
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "452 4.3.1") {
+		t.Fatalf("replacement over the budget: %q, want 452 4.3.1", got)
+	}
+	if _, _, _, refused := s.BodyMemory(); refused != 1 {
+		t.Fatalf("one body answered 452 4.3.1: refused counted %d", refused)
+	}
+	if got := d.send("a@sender.test", []string{"u@example.test"}, msg); strings.HasPrefix(got, "452") || !strings.HasPrefix(got, "4") {
+		t.Fatalf("replacement over the budget, then over max_message_size: %q, want the milter failure's 4xx", got)
+	}
+	if _, _, _, refused := s.BodyMemory(); refused != 1 {
+		t.Fatalf("a body answered other than 452 4.3.1 counted as refused for the budget: %d", refused)
+	}
+	d.cmd("QUIT", "221")
+}

@@ -100,9 +100,8 @@ func (s *session) reserveBody(n int64) bool {
 		return true
 	}
 	if !s.srv.bodyMem.take(d) {
-		if s.srv.bodyMem != nil {
-			s.srv.bodyMem.refused.Add(1)
-		}
+		// Counted as refused only when the check answers 452 4.3.1 for
+		// it (applyVerdict): it may fail the message otherwise first.
 		return false
 	}
 	s.checkHeld = n

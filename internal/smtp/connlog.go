@@ -1,11 +1,14 @@
 package smtp
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"time"
 
+	"umbra/internal/clock"
 	"umbra/internal/queue"
 )
 
@@ -14,24 +17,44 @@ import (
 // disconnect with its duration and message count. Shadow sessions end at
 // DEBUG (a server's heartbeats would otherwise fill the log).
 
-// connStats are what the disconnect line reports. go-smtp may end the
-// session (Logout) from another goroutine when the server closes, so the
-// disconnect line reads only these.
+// connStats are what the disconnect line reports. They belong to the
+// connection (trackedConn), not to go-smtp's session, which exists only
+// from EHLO: a session that ends before it (a limit, an idle timeout, a
+// failed TLS handshake, a client gone) is counted and logged like any.
+// go-smtp may end the session (Logout) from another goroutine when the
+// server closes, so the disconnect line reads only these.
 type connStats struct {
 	started  time.Time    // set before the session runs
 	log      *slog.Logger // the connect-time logger
+	clk      clock.Clock
 	messages atomic.Int64
 	shadow   atomic.Bool // a shadow session
 	done     atomic.Bool
 }
 
-func (s *session) logConnect() {
-	s.stats.started, s.stats.log = s.srv.clk.Now(), s.log
+// connect opens the connection's story: counted as a session opened,
+// and its connect line.
+func (st *connStats) connect(c *connector, log *slog.Logger, clk clock.Clock, conn net.Conn) {
+	st.started, st.log, st.clk = clk.Now(), log, clk
+	c.obs.Session(c.cfg.Name)
 	local := ""
-	if s.raw != nil && s.raw.LocalAddr() != nil {
-		local = s.raw.LocalAddr().String()
+	if conn != nil && conn.LocalAddr() != nil {
+		local = conn.LocalAddr().String()
 	}
-	s.log.Info("connect", "local", local)
+	log.Info("connect", "local", local)
+}
+
+// disconnect writes the disconnect line, once.
+func (st *connStats) disconnect() {
+	if st.done.Swap(true) || st.log == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if st.shadow.Load() {
+		level = slog.LevelDebug
+	}
+	st.log.Log(context.Background(), level, "disconnect", "messages", st.messages.Load(),
+		"duration", st.clk.Now().Sub(st.started))
 }
 
 // tlsState is the session's TLS version and cipher suite, "" without TLS.
@@ -85,14 +108,4 @@ func (s *session) logAccepted(m *queue.Message, size int) {
 	s.log.Log(s.srv.ctx, level, "message accepted", attrs...)
 }
 
-func (s *session) logDisconnect() {
-	if s.stats.done.Swap(true) || s.stats.log == nil {
-		return
-	}
-	level := slog.LevelInfo
-	if s.stats.shadow.Load() {
-		level = slog.LevelDebug
-	}
-	s.stats.log.Log(s.srv.ctx, level, "disconnect", "messages", s.stats.messages.Load(),
-		"duration", s.srv.clk.Now().Sub(s.stats.started))
-}
+func (s *session) logDisconnect() { s.stats.disconnect() }

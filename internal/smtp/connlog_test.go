@@ -77,3 +77,82 @@ func TestConnectionLogLines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// sessionObserver counts sessions opened and sessions ended by a limit.
+type sessionObserver struct {
+	rejectObserver
+	sessions int
+}
+
+func (o *sessionObserver) Session(string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sessions++
+}
+
+func (o *sessionObserver) opened() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sessions
+}
+
+// A session ended before EHLO is counted and logged exactly as one ended
+// after it: by the error, line length or junk command limit (opened,
+// refused with its reason, connect, "session ended", disconnect), and
+// one the client leaves or lets idle out (opened, connect, disconnect).
+func TestSessionEndedBeforeEHLOCountedAndLogged(t *testing.T) {
+	obs := &sessionObserver{rejectObserver: rejectObserver{why: map[string]int{}}}
+	var buf syncBuffer
+	s := startWith(t, ServerConfig{Observer: obs, Log: slog.New(slog.NewTextHandler(&buf, nil)), Connectors: connectors(t, `
+  - name: front
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_errors: 3, max_junk_commands: 5, max_line_length: 1000, idle_timeout: 1s}
+`)})
+	for i, c := range []struct{ greet, send, reply, why string }{
+		{"", "FOO\r\nFOO\r\nFOO\r\nFOO\r\n", "421 4.7.0 Too many errors", "error limit"},
+		{"", "NOOP " + strings.Repeat("A", 3000) + "\r\n", "421 4.7.0 Line too long", "line length"},
+		{"", strings.Repeat("NOOP\r\n", 7), "421 4.7.0 Too many commands", "junk command limit"},
+		{"EHLO c\r\n", "FOO\r\nFOO\r\nFOO\r\nFOO\r\n", "421 4.7.0 Too many errors", "error limit"},
+		{"", "", "421 4.4.2", ""}, // idle timeout before EHLO
+	} {
+		d := dial(t, s, "")
+		d.expect("220")
+		if c.greet != "" {
+			d.cmd("EHLO c", "250")
+		}
+		d.send(c.send)
+		for {
+			r := d.reply()
+			if strings.HasPrefix(r, c.reply) {
+				break
+			}
+			if strings.HasPrefix(r, "EOF") || r == "" {
+				t.Fatalf("case %d: no %q before the end", i, c.reply)
+			}
+		}
+		d.conn.Close()
+		if c.why != "" && obs.count(c.why) == 0 {
+			t.Errorf("case %d: %q not counted as refused", i, c.why)
+		}
+	}
+	// The client that vanishes before EHLO.
+	d := dial(t, s, "")
+	d.expect("220")
+	d.conn.Close()
+	if obs.count("error limit") != 2 || obs.count("line length") != 1 || obs.count("junk command limit") != 1 {
+		t.Errorf("refusals counted: %v", obs.why)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, ended, disc := len(buf.lines("msg=connect connector=front")), len(buf.lines(`msg="session ended" connector=front`)), len(buf.lines("msg=disconnect connector=front"))
+		if obs.opened() == 6 && conn == 6 && ended == 4 && disc == 6 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions %d (want 6), connect lines %d (6), session ended %d (4), disconnect %d (6):\n%s",
+				obs.opened(), conn, ended, disc, strings.Join(buf.lines(""), "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

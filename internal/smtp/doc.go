@@ -84,7 +84,11 @@
 //     line per message accepted (HELO, TLS, SASL user; never the body)
 //     and disconnect (connlog.go); shadow sessions end at DEBUG. The
 //     disconnect line reads only connStats: go-smtp may end a session from
-//     another goroutine.
+//     another goroutine. connStats belong to the accepted connection, not
+//     to go-smtp's session (made only at EHLO): a session that ends before
+//     EHLO (a limit, an idle timeout, a failed handshake, a client gone) is
+//     counted as opened and logged, and a limit's end counted and logged,
+//     as after it.
 //   - A delayed acknowledgement says how the message left (queue
 //     Departure): "confirmed by the next hop" only when a next hop took
 //     it, "delivered to the mailbox" for a local delivery.

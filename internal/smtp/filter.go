@@ -275,6 +275,12 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 		return nil
 	}
 	s.srv.refusals.log(s.log, "refused by check", ck.Name(), s.ip, "stage", stage, "code", v.Reply.Code)
+	if v.Reply == replyBodyMemory && s.srv.bodyMem != nil {
+		// A body a check could not hold within the budget (a milter's
+		// replacement): counted as the reply the client gets.
+		s.srv.bodyMem.refused.Add(1)
+		s.log.Warn("body over the in-memory body budget; message deferred", "check", ck.Name(), "stage", stage)
+	}
 	if v.Reply.Code == 421 {
 		if tc, ok := s.raw.(*trackedConn); ok {
 			tc.hangUp.Store(true)

@@ -665,11 +665,15 @@ func (v *verbConn) errorWait() {
 }
 
 // limitHit logs and counts a session ended by a limit (why is one of a
-// few fixed strings: a bounded metric label).
+// few fixed strings: a bounded metric label), before EHLO (no go-smtp
+// session yet) as after it.
 func (v *verbConn) limitHit(why string) {
 	if s := v.sess(); s != nil {
 		s.srv.obs.Rejected(s.c.cfg.Name, why)
 		s.log.Info("session ended", "reason", why, "commands_without_transaction", v.junk, "errors", v.errors)
+	} else if tc := v.tc; tc != nil && tc.c != nil && tc.stats.log != nil {
+		tc.c.obs.Rejected(tc.c.cfg.Name, why)
+		tc.stats.log.Info("session ended", "reason", why, "commands_without_transaction", v.junk, "errors", v.errors)
 	}
 }
 

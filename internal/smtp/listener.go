@@ -50,7 +50,8 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 			onReject(c, ip, why)
 			continue
 		}
-		tc := &trackedConn{Conn: nc}
+		tc := &trackedConn{Conn: nc, c: c}
+		tc.stats.connect(c, c.log.With("connector", c.cfg.Name, "client_ip", ip.String()), c.clk, nc)
 		tc.release = func() { c.limits.release(ip) }
 		tc.untrack = func() { c.limits.untrack(tc) }
 		// Build the connection whole before Shutdown can see it.
@@ -231,6 +232,8 @@ type trackedConn struct {
 	release func()
 	untrack func()
 	sess    atomic.Pointer[session] // the session on it, once EHLO made one
+	c       *connector
+	stats   connStats // its connect and disconnect lines (connlog.go)
 
 	// hangUp makes the next write (the reply that ends the session) the
 	// last: go-smtp has no way for a session to close its connection.
@@ -275,6 +278,7 @@ func (t *trackedConn) Close() error {
 	t.closing.Do(func() {
 		t.ending.Store(true)
 		t.once.Do(t.release)
+		t.stats.disconnect() // the session is over: before the linger
 		t.closeErr = closeLingering(t.Conn)
 		if t.untrack != nil {
 			t.untrack()

@@ -215,6 +215,7 @@ type connector struct {
 	gs     *gosmtp.Server
 	clk    clock.Clock
 	obs    Observer // the server's (cmdcount.go: replies before a session exists)
+	log    *slog.Logger
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -267,7 +268,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
 	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
-		c := &connector{cfg: rc, clk: s.clk, obs: s.obs}
+		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log}
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
 				c.limits = o.limits

@@ -124,7 +124,7 @@ type session struct {
 	// the session's goroutine.
 	dataChecks bool
 
-	stats connStats // connect and disconnect log lines (connlog.go)
+	stats *connStats // connect and disconnect log lines: the connection's (connlog.go)
 
 	// declaredSize is MAIL SIZE= of the open transaction (0: none).
 	declaredSize int64
@@ -140,10 +140,12 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 	ss.log = s.log.With("connector", c.cfg.Name, "client_ip", ss.ip.String())
 	if tc, ok := raw.(*trackedConn); ok {
 		ss.vc = tc.vc
+		ss.stats = &tc.stats // counted and logged at accept
 		tc.sess.Store(ss)
+	} else {
+		ss.stats = &connStats{}
+		ss.stats.connect(c, ss.log, s.clk, raw)
 	}
-	s.obs.Session(c.cfg.Name)
-	ss.logConnect()
 	return ss
 }
 

@@ -320,11 +320,17 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	}
 	// A query as track's table shows a control character (\u009b, \t;
 	// the text of such an escape shown \\u009b) also finds the value
-	// as shown (jsonsafe.FromShown).
+	// as shown (jsonsafe.FromShown), and \xNN byte escapes read as the
+	// bytes when they make UTF-8 (jsonsafe.FromTextBytes, as message
+	// list --from reads them; bytes that are not UTF-8 the log holds as
+	// that text already).
 	shown, alt := q, false
 	for _, p := range []*string{&shown.ID, &shown.Sender, &shown.Recipient} {
-		var ok bool
-		*p, ok = jsonsafe.FromShown(*p)
+		v, ok := jsonsafe.FromShown(*p)
+		if b := jsonsafe.FromTextBytes(v); utf8.ValidString(b) && nonASCII(b) > nonASCII(v) {
+			v, ok = b, true // a byte escape decoded, not only a run halved
+		}
+		*p = v
 		alt = alt || ok
 	}
 	var files []string
@@ -458,4 +464,15 @@ func openRegular(name string) (*os.File, error) {
 		return nil, fmt.Errorf("tracking log %s is not a regular file (%s)", name, fi.Mode().Type())
 	}
 	return f, nil
+}
+
+// nonASCII counts the bytes of s above 0x7f.
+func nonASCII(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			n++
+		}
+	}
+	return n
 }
