@@ -315,7 +315,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := time.Now()
 	for typ, id := range oldest {
-		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, now.Sub(time.UnixMicro(int64(id))).Seconds(), typ)
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, id.Age(now).Seconds(), typ)
 	}
 	// An empty queue type's oldest message is 0 s old: the series stays
 	// when the queues are idle.

@@ -204,7 +204,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 		for _, st := range tx.Queues() {
 			seen[st.Name] = true
 			qi := QueueInfo{Name: st.Name, DeliveryType: DeliveryType(st.Name), Count: st.Count,
-				ByState: map[string]int{}, OldestAge: now.Sub(time.UnixMicro(int64(st.Oldest)))}
+				ByState: map[string]int{}, OldestAge: st.Oldest.Age(now)}
 			for s, n := range st.ByState {
 				qi.ByState[s.String()] = n
 			}
@@ -248,7 +248,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 		// copies kept, never delivered from there.
 		for db, st := range tx.DumpsterStats() {
 			qi := QueueInfo{Name: "dumpster:" + db, DeliveryType: "dumpster", Count: int(st.Messages), ByState: map[string]int{"kept": int(st.Messages)}}
-			tx.DumpsterScan(db, time.Time{}, func(e DumpsterEntry) bool { qi.OldestAge = now.Sub(e.Key.KeptAt); return false })
+			tx.DumpsterScan(db, time.Time{}, func(e DumpsterEntry) bool { qi.OldestAge = max(0, now.Sub(e.Key.KeptAt)); return false })
 			out = append(out, qi)
 		}
 		q.qmu.Lock()

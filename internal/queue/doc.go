@@ -60,7 +60,9 @@
 // is arrival order; they never repeat within a database, whatever the
 // clock does, stored or only handed out: each new message's commit
 // raises meta id_high, Open commits a reservation (meta id_reserved)
-// above everything the last run can have handed out, commits keep it
+// above everything the last run can have handed out (ten seconds past
+// the clock, or 100 ms past those ids when they are ahead of it: ids
+// lead the clock by at most 10 s plus 100 ms per quick restart), commits keep it
 // ahead of the ids, and NewID past it waits for one commit
 // (idreserve.go; a run of an older release in between keeps neither,
 // only the messages still stored). The database id (meta/db_id) is random and made with

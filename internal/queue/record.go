@@ -30,6 +30,13 @@ func (id ID) Key() []byte {
 	return b[:]
 }
 
+// Age is how long before now id was handed out, read from its timestamp:
+// 0, never negative, for an id ahead of now (ids run ahead of the clock
+// after quick restarts or a step back, idreserve.go).
+func (id ID) Age(now time.Time) time.Duration {
+	return max(0, now.Sub(time.UnixMicro(int64(id))))
+}
+
 // ParseID reads the 16-hex-digit form String writes.
 func ParseID(s string) (ID, error) {
 	// The id as given, by the one rule for bytes from outside

@@ -450,7 +450,7 @@ func (q *Manager) ShadowCopiesAged() (map[string]ShadowCopyCount, map[string]tim
 		var oldest map[string]ID
 		counts, oldest = tx.shadowCopies()
 		for p, id := range oldest {
-			ages[p] = now.Sub(time.UnixMicro(int64(id)))
+			ages[p] = id.Age(now)
 		}
 		return nil
 	})

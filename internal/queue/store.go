@@ -49,6 +49,7 @@ type Store struct {
 
 	idMu     sync.Mutex
 	lastID   ID // the last id handed out (or stored, at Open)
+	clockAt  ID // the clock as NewID (or Open) last read it, in µs: reservations reach past it (idreserve.go)
 	reserved ID // meta id_reserved as last committed: NewID hands out no id above it (idreserve.go)
 
 	obs Observer
@@ -95,6 +96,9 @@ type Options struct {
 	// Update does). See UpdateDeferred.
 	DeferLimit time.Duration
 	Observer   Observer
+	// Now is the clock Open reads to reserve ids (idreserve.go); nil:
+	// time.Now. Tests set it to a clock of their own.
+	Now func() time.Time
 }
 
 // Open opens or creates the transport database at path. A new database
@@ -129,7 +133,11 @@ func Open(path string, o Options) (*Store, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
-	if err := s.init(); err != nil {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	if err := s.init(now()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open transport database %s: %w", path, err)
 	}
@@ -207,7 +215,7 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	return db, nil
 }
 
-func (s *Store) init() error {
+func (s *Store) init(now time.Time) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -297,7 +305,11 @@ func (s *Store) init() error {
 		if v := meta.Get(keyIDReserved); len(v) == 8 {
 			s.lastID = max(s.lastID, ID(binary.BigEndian.Uint64(v)))
 		}
-		s.reserved = max(s.lastID, ID(time.Now().UnixMicro())) + idReserveAhead
+		// Past the clock by the margin, and past the last run's ids only by
+		// a step: ids that start ahead of the clock (a restart within the
+		// margin) do not push the next reservation a whole margin further.
+		s.clockAt = ID(now.UnixMicro())
+		s.reserved = s.nextReservation(s.lastID, s.clockAt)
 		return meta.Put(keyIDReserved, s.reserved.Key())
 	})
 }
