@@ -29,8 +29,9 @@ var ErrTakenOverAlready = errors.New("the primary's copies are taken over alread
 
 // answeredAt remembers, per primary, when it last completed a session
 // with this server: a discard query (heartbeat, watch, delivery session:
-// ShadowContact), a reconciliation (ShadowAnswered), a copy it pushed
-// here, an XSHADOW reply presenting the stored database id on any
+// ShadowContact), a reconciliation or a shadow session of its own
+// ended by its QUIT — its probe, a relay (ShadowAnswered), a copy it
+// pushed here, an XSHADOW reply presenting the stored database id on any
 // session (ShadowPresented: only the primary holding the copies' mail
 // knows that id). A heartbeat's own XSHADOW reply is saved only with
 // the discards it read, so a primary that answers XSHADOW and then hangs
