@@ -152,3 +152,42 @@ func TestRestartedShadowServerDefersTakeover(t *testing.T) {
 		t.Fatalf("failure timeout × retries after the restart: failures %d, taken %d, %v; want 3, the copy taken over", f, taken, err)
 	}
 }
+
+// rt46 Observation: after the copies were taken over, a restart of this
+// server (its start counts as a contact) made the next failures answer
+// ErrTakeoverDeferred, and the log promised a takeover to come of copies
+// taken over already. They answer ErrTakenOverAlready: counted, nothing
+// more to take.
+func TestFailuresAfterTakeoverAndRestartSayTakenOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const timeout = 5 * time.Second
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, nil, ManagerConfig{Clock: clk})
+	c := msg(s, "b@example.org", "y@b.example")
+	c.OrgID = orgid.New()
+	if _, err := q.SubmitShadowCopy(context.Background(), c, []byte(body), "hub-b", "127.0.0.2:25", "db1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		clk.Advance(timeout)
+		q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused")
+	}
+	if got, _ := q.Message(c.ID); got == nil || got.State == Shadow {
+		t.Fatalf("the copy after 2 failures past the bound: %+v", got)
+	}
+	s.Close()
+	clk.Advance(time.Second)
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, nil, ManagerConfig{Clock: clk})
+	clk.Advance(time.Second)
+	if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); !errors.Is(err, ErrTakenOverAlready) || f != 3 || taken != 0 {
+		t.Fatalf("failure after the takeover and a restart: failures %d, taken %d, %v; want 3, taken over already", f, taken, err)
+	}
+}

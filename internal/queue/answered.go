@@ -21,10 +21,17 @@ var ErrAnsweredSince = errors.New("the primary completed a session with this ser
 // heartbeat past that bound takes the copies over.
 var ErrTakeoverDeferred = errors.New("the primary was heard from less than timeout × retries ago: takeover deferred")
 
+// ErrTakenOverAlready is ShadowHeartbeatFailed's answer in place of
+// ErrTakeoverDeferred when the primary's copies were taken over before
+// (a restart of this server since counts as a contact): the failure is
+// counted, and there is no takeover to come, only the one done.
+var ErrTakenOverAlready = errors.New("the primary's copies are taken over already")
+
 // answeredAt remembers, per primary, when it last completed a session
 // with this server: a discard query (heartbeat, watch, delivery session:
-// ShadowContact), a reconciliation (ShadowAnswered), a copy it pushed
-// here, an XSHADOW reply presenting the stored database id on any
+// ShadowContact), a reconciliation or a shadow session of its own
+// ended by its QUIT — its probe, a relay (ShadowAnswered), a copy it
+// pushed here, an XSHADOW reply presenting the stored database id on any
 // session (ShadowPresented: only the primary holding the copies' mail
 // knows that id). A heartbeat's own XSHADOW reply is saved only with
 // the discards it read, so a primary that answers XSHADOW and then hangs

@@ -770,13 +770,15 @@ type ContactResult struct {
 // retry count of heartbeats sooner (rt F0: 6.3 s after its push with
 // 5 s × 2). The failure is counted, and the answer is
 // ErrTakeoverDeferred; the next failed heartbeat past the bound takes
-// the copies over. A timeout of 0 sets no bound.
+// the copies over. A timeout of 0 sets no bound. When the copies were
+// taken over before (this server restarted since: its start is a
+// contact), the answer is ErrTakenOverAlready instead.
 func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeout time.Duration, retries int, reason string) (failures, takenN int, err error) {
 	now := q.clk.Now()
 	var taken []*Message
-	answered, deferred := false, false
+	answered, deferred, already := false, false, false
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		taken, takenN, answered, deferred = taken[:0], 0, false, false
+		taken, takenN, answered, deferred, already = taken[:0], 0, false, false, false
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
@@ -793,6 +795,7 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 		failures = p.Failures
 		if p.Failures >= retries && now.Sub(q.answered.last(primary)) < time.Duration(retries)*timeout {
 			deferred = true // counted; the next failure past the bound takes over
+			already = p.TakenOver
 		} else if p.Failures >= retries {
 			var marked int
 			why := fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, reason)
@@ -813,6 +816,9 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 	}
 	if answered {
 		return failures, 0, ErrAnsweredSince
+	}
+	if deferred && already {
+		return failures, 0, ErrTakenOverAlready
 	}
 	if deferred {
 		return failures, 0, ErrTakeoverDeferred

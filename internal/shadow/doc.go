@@ -266,7 +266,9 @@
 // is one commit (count it, take over at the retry count). That commit
 // first checks whether the primary completed a session with this server
 // after the heartbeat began — a discard query (Contact), a reconciliation
-// (AnswerStore), a copy it pushed, a query of its own answered here, an
+// (AnswerStore), a copy it pushed, a query of its own answered here, a
+// shadow session of its own ended here by its QUIT (its probe, a relay:
+// smtp Logout), an
 // XSHADOW reply with the stored database id on another session (Presented;
 // only the primary holding the copies' mail knows that id) — and if so
 // counts nothing and takes nothing over (ErrAnsweredSince): the primary is
@@ -280,7 +282,9 @@
 // any kind is less than timeout × retries old (ErrTakeoverDeferred).
 // Those times are the store's memory only; a restart ends every
 // heartbeat in flight, and the store counts its start as a contact, so a
-// restart of this server never brings a takeover forward. The commit that
+// restart of this server never brings a takeover forward; after a restart
+// the failures of a primary whose copies were taken over before answer
+// ErrTakenOverAlready (logged as such: no takeover is to come). The commit that
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.
 //

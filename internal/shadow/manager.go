@@ -82,6 +82,11 @@ type Store interface {
 // (the next failed heartbeat past the bound takes the copies over).
 var ErrTakeoverDeferred = errors.New("the primary was heard from less than timeout × retries ago: takeover deferred")
 
+// ErrTakenOverAlready is HeartbeatFailed's answer in place of
+// ErrTakeoverDeferred when the primary's copies were taken over before:
+// the failure is counted; no takeover is to come, it is done (rt46).
+var ErrTakenOverAlready = errors.New("the primary's copies are taken over already")
+
 // ErrAnsweredSince is HeartbeatFailed's answer for a heartbeat that
 // failed after the primary completed another session with this server
 // (it was stopped or slow while the heartbeat waited, and is back): no
@@ -934,6 +939,11 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		delete(m.failedWhy, p.Name)
 		m.mu.Unlock()
 		m.cfg.Log.Warn("heartbeat failed, but the primary completed another session here since it began: no failure counted, its copies are kept",
+			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
+		return err
+	}
+	if errors.Is(serr, ErrTakenOverAlready) {
+		m.cfg.Log.Warn("heartbeat failed; its copies are taken over already",
 			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
 		return err
 	}

@@ -51,6 +51,8 @@ func (s Store) HeartbeatFailed(p string, started time.Time, timeout time.Duratio
 		err = shadow.ErrAnsweredSince
 	case errors.Is(err, queue.ErrTakeoverDeferred):
 		err = shadow.ErrTakeoverDeferred
+	case errors.Is(err, queue.ErrTakenOverAlready):
+		err = shadow.ErrTakenOverAlready
 	}
 	return f, t, err
 }

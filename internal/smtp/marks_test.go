@@ -200,11 +200,28 @@ func TestCompletedShadowQueryClearsPeerMarks(t *testing.T) {
 	h.mu.Unlock()
 	d.cmd("XQUERYDISCARD 10", "250")
 	d.cmd("XQUERYHELD a-1", "250")
-	d.cmd("QUIT", "221")
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if len(h.keys) != 2 || h.keys[0][0] != "hub2" || h.keys[1][0] != "hub2" {
 		t.Fatalf("cleared %v; want hub2 after each query", h.keys)
+	}
+	h.mu.Unlock()
+	// The session's completion (its QUIT answered) is a contact too
+	// (rt46 Finding 1), counted once the session ends.
+	d.cmd("QUIT", "221")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.mu.Lock()
+		n := len(h.keys)
+		h.mu.Unlock()
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.keys) != 3 || h.keys[2][0] != "hub2" {
+		t.Fatalf("cleared %v; want hub2 once more at the session's end", h.keys)
 	}
 }
 

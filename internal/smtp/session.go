@@ -943,6 +943,14 @@ func (s *session) resetTransaction() {
 }
 
 func (s *session) Logout() error {
+	if s.shadowServer != "" && s.vc != nil && s.vc.quitDone() {
+		// A shadow session the peer completed (its QUIT answered): a
+		// probe, a reconciliation, a push, a relay of that server's own
+		// is a contact (rt46 Finding 1). XSHADOW alone is none, nor a
+		// dropped connection: it may be noticed long after the peer
+		// last spoke.
+		s.peerAnswered()
+	}
 	s.closeChecks()
 	s.logDisconnect()
 	return nil

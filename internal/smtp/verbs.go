@@ -64,13 +64,16 @@ const (
 //   - answers BDAT wholly: it reads the chunks and hands the assembled
 //     body to the session through the same path as DATA.
 type verbConn struct {
-	tc     *trackedConn // the accepted connection, below TLS
-	mu     sync.Mutex   // guards writes to conn
-	conn   net.Conn     // tc, or a TLS connection over it
-	r      *bufio.Reader
-	cmdR   *bufio.Reader // while dataR is r: the command reader (bodyscan.go)
-	dataR  *bufio.Reader // the larger reader of a body, from its pool
-	tlsCfg *tls.Config
+	tc *trackedConn // the accepted connection, below TLS
+	mu sync.Mutex   // guards writes to conn
+	// quitAnswered: a QUIT's 221 was written (guarded by mu): the
+	// session ended as the client asked, not by a dropped connection.
+	quitAnswered bool
+	conn         net.Conn // tc, or a TLS connection over it
+	r            *bufio.Reader
+	cmdR         *bufio.Reader // while dataR is r: the command reader (bodyscan.go)
+	dataR        *bufio.Reader // the larger reader of a body, from its pool
+	tlsCfg       *tls.Config
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
 	noAuth       bool // the connector offers no AUTH mechanism
@@ -490,9 +493,19 @@ func (v *verbConn) write(b []byte) (int, error) {
 		return 0, err
 	}
 	if final {
+		if v.due == "QUIT" && bytes.HasPrefix(b, []byte("221")) {
+			v.quitAnswered = true
+		}
 		v.countReply(b)
 	}
 	return len(b), nil
+}
+
+// quitDone reports whether the session's QUIT was answered.
+func (v *verbConn) quitDone() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.quitAnswered
 }
 
 func (v *verbConn) writeEHLO(b []byte) (int, error) {
