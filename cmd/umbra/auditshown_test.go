@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,9 +25,26 @@ func TestAuditNamesUnknownDumpsterDatabaseOnce(t *testing.T) {
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	want := map[string]string{"d\xe9": `d\xe9`, `d\xe9`: `d\\xe9`}
+	// The CLI looks the database up before it asks (exit 3 with the
+	// valid names, no request, nothing audited); a client of the admin
+	// API that asks anyway is refused and audited, so the request goes
+	// to the socket itself.
+	sock := filepath.Join(dir, "data", "admin.sock")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
 	for db := range want {
 		if _, _, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", db, "--since", "1h"); code != exitNotFound {
 			t.Fatalf("resubmit --database %q: exit %d, want %d", db, code, exitNotFound)
+		}
+		u := "http://umbra/v1/dumpster/" + url.PathEscape(db) + "/redeliver?since_ago=1h&request_id=r1"
+		resp, err := hc.Post(u, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("POST %s: %s, want 404", u, resp.Status)
 		}
 	}
 	out, code := cli(t, cfg, "track", "--json", "--event", "admin", "--since", "1h")
