@@ -48,7 +48,11 @@ func validate(c *Config) []violation {
 		v.add(fmt.Sprintf("server.log_level must be debug, info, warn or error, not %q", s.LogLevel), "server", "log_level")
 	}
 	if s.Postmaster != "" && !validMailbox(s.Postmaster) {
-		v.add(fmt.Sprintf("server.postmaster %q is not a mailbox address (local-part@domain)", s.Postmaster), "server", "postmaster")
+		msg := fmt.Sprintf("server.postmaster %q is not a mailbox address (local-part@domain)", s.Postmaster)
+		if fixed, ok := strings.CutSuffix(s.Postmaster, "."); ok && validMailbox(fixed) {
+			msg = fmt.Sprintf("server.postmaster %q: an address's domain has no final dot (write %s without the final dot)", s.Postmaster, fixed)
+		}
+		v.add(msg, "server", "postmaster")
 	} else if _, dom, _ := strings.Cut(s.Postmaster, "@"); s.Postmaster != "" && !insideDomain(c, dom) {
 		// <postmaster> is taken from anyone: a postmaster elsewhere would
 		// relay their mail out of the organisation (rt22 F5).
@@ -374,7 +378,9 @@ func validate(c *Config) []violation {
 // quoting, no spaces) and a domain name.
 func validMailbox(s string) bool {
 	local, dom, ok := strings.Cut(s, "@")
-	if !ok || local == "" || len(local) > 64 || !IsDomain(dom) {
+	// A domain name may be written with its final dot; an address's
+	// domain may not (RFC 5321 4.1.2: no empty label on the wire).
+	if !ok || local == "" || len(local) > 64 || !IsDomain(dom) || strings.HasSuffix(dom, ".") {
 		return false
 	}
 	for _, r := range local {
