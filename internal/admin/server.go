@@ -595,9 +595,15 @@ func (s *Server) routes() http.Handler {
 				fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
 				return
 			}
+			// A window that cannot hold a copy would be stored as a
+			// request that resubmitted nothing, and answer success.
+			if !since.Before(time.Now()) {
+				fail(w, http.StatusBadRequest, fmt.Sprintf("since %s is not before now: no copy is kept since then", v.Get("since")))
+				return
+			}
 		default:
-			if ago, err = time.ParseDuration(v.Get("since_ago")); err != nil || ago < 0 {
-				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of 0 or more (90m, 24h): %q", v.Get("since_ago")))
+			if ago, err = time.ParseDuration(v.Get("since_ago")); err != nil || ago <= 0 {
+				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h): %q", v.Get("since_ago")))
 				return
 			}
 		}
