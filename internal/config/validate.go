@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"umbra/internal/mailaddr"
 	"unicode/utf8"
 )
@@ -272,6 +273,14 @@ func validate(c *Config) []violation {
 		}
 		if rc.MaxAcknowledgementDelay < 0 {
 			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
+		} else if d := time.Duration(rc.MaxAcknowledgementDelay); d > MaxAcknowledgementDelayLimit {
+			// Past this the sender has given up on its reply (RFC 5321
+			// 4.5.3.2.6: 10 minutes for the reply to the data) and sends
+			// the message again: the delay would make a duplicate of
+			// every message whose next hop is slow.
+			v.add(fmt.Sprintf("max_acknowledgement_delay %s leaves a sender too little of the 10 minutes it waits for the reply "+
+				"to its data (RFC 5321 4.5.3.2.6), after which it sends the message again: at most %s", d, MaxAcknowledgementDelayLimit),
+				at("max_acknowledgement_delay")...)
 		}
 		validateMilters(v, i, rc)
 		switch rc.ShadowOnReceipt {
@@ -400,6 +409,11 @@ func checkRights(v *validator, rights []string, path []any) {
 		}
 	}
 }
+
+// MaxAcknowledgementDelayLimit is the longest max_acknowledgement_delay:
+// half of the 10 minutes a sender waits for the reply to its data (RFC
+// 5321 4.5.3.2.6) before it gives up and sends the message again.
+const MaxAcknowledgementDelayLimit = 5 * time.Minute
 
 func checkHostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)
