@@ -486,6 +486,13 @@ func (s *Server) routes() http.Handler {
 			// A typo must not suspend a phantom queue nor succeed; a
 			// queue that can exist may be suspended before its mail,
 			// and resumed or retried with none in it (0 due).
+			if r.PathValue("action") == "redirect" && s.emptyQueue(name) {
+				// A queue the configuration can produce, with nothing in
+				// it: there is nothing to redirect, and the name is not a
+				// typo (suspend lists it as valid).
+				failShown(w, http.StatusNotFound, fmt.Sprintf("queue %s holds no message now: nothing to redirect", queue.QuoteShown(name)))
+				return
+			}
 			if !s.checkNamesFor(w, name, "", r.PathValue("action") != "redirect", true) {
 				return
 			}
