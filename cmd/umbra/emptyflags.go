@@ -11,7 +11,7 @@ import (
 // refuseEmptyValues refuses a flag given with no value (exit 64): a
 // filter of "" would match everything, a file or name of "" names
 // nothing, and either way the command would not do what was asked
-// (rt51 F8: `message list --state ”` listed every message where
+// (rt51 F8: `message list --state ""` listed every message where
 // `--state nosuch` is refused). --config and --socket are left to their
 // own rules (an empty one means the default chain).
 func refuseEmptyValues(cmd *cobra.Command, _ []string) error {
