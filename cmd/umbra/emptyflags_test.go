@@ -7,7 +7,7 @@ import (
 )
 
 // A filter given with no value is refused (exit 64) rather than
-// ignored (rt51 F8): `message list --state ”` listed every message,
+// ignored (rt51 F8): `message list --state ""` listed every message,
 // where `--state nosuch` is refused. No daemon is needed to refuse it.
 func TestEmptyFlagValuesRefused(t *testing.T) {
 	for _, args := range [][]string{
