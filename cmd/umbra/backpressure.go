@@ -109,10 +109,11 @@ func printBackPressure(cmd *cobra.Command, c *admin.Client) {
 	}
 	line := "Back pressure: " + st.Level.String()
 	if st.Level != backpressure.Normal {
-		line += fmt.Sprintf(" (%s at %g)", st.Resource, st.Value)
+		line += fmt.Sprintf(" (%s at %s)", st.Resource, backpressure.FormatValue(st.Value))
 		for _, r := range st.Resources {
 			if r.Name == st.Resource {
-				line += fmt.Sprintf("; watermarks normal %g, medium %g, high %g", r.Mark.Normal, r.Mark.Medium, r.Mark.High)
+				line += fmt.Sprintf("; watermarks normal %s, medium %s, high %s", backpressure.FormatValue(r.Mark.Normal),
+					backpressure.FormatValue(r.Mark.Medium), backpressure.FormatValue(r.Mark.High))
 			}
 		}
 	}

@@ -150,6 +150,13 @@ func TestCLIRedirectQueue(t *testing.T) {
 	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, deadAddr)
 	d := startUmbra(t, cfg, listen)
+	// A queue the configuration names that holds nothing yet: exit 3,
+	// saying so, not "no queue; valid: none now" (rt51 F8), which
+	// queue suspend contradicts by listing it as valid.
+	if _, errOut, code := cliAll(t, cfg, "queue", "redirect", "smarthost:sink", "--to", otherAddr); code != exitNotFound ||
+		!strings.Contains(errOut, `"smarthost:sink" holds no message now`) {
+		t.Errorf("redirect of the empty queue: exit %d %q", code, errOut)
+	}
 	acked := sendMany(listen, "redirect", 4, 2, nil)
 	other := startRecorder(t, otherAddr)
 	deadline := time.Now().Add(30 * time.Second)

@@ -94,6 +94,7 @@ func newConfigCmd() *cobra.Command {
 				return refuse(f.detail, fmt.Errorf("%s%s", jsonsafe.TextBytes(args[0]), f.summary))
 			}
 			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)
+			warnings = append(warnings, configSlips(cfg)...)
 			// Smart hosts given by name are looked up with the server's
 			// resolver (dns:), bounded: a check does not hang on DNS.
 			var r delivery.Resolver = noDNS{}

@@ -165,7 +165,10 @@ func newDBCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			server, id, err := queue.BackupOrigin(args[0])
-			if err != nil {
+			if errors.Is(err, queue.ErrInUse) {
+				err = fmt.Errorf("verify: %w: verify reads a backup or a stopped server's database; "+
+					"umbra db backup FILE writes a consistent copy of a running one, to verify", err)
+			} else if err != nil {
 				err = fmt.Errorf("verify: %w", err)
 			} else if err = queue.VerifyBackup(args[0]); err != nil {
 				switch {

@@ -288,13 +288,23 @@ func newDumpsterRemoveCmd() *cobra.Command {
 // parseWindow reads --since of resubmit: an RFC 3339 time, or a
 // duration ("90m", "2h", "1d") to be measured back from the request's
 // start by the daemon.
+//
+// A window that cannot hold a copy (a time not before now, a duration
+// of 0) is refused: stored as a request, it would resubmit nothing and
+// answer success.
 func parseWindow(s string, now time.Time) (since time.Time, ago time.Duration, byAgo bool, err error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if !t.Before(now) {
+			return time.Time{}, 0, false, fmt.Errorf("%q is not before now (%s): no copy is kept since then", s, now.UTC().Format(time.RFC3339))
+		}
 		return t, 0, false, nil
 	}
 	t, err := parseSince(s, now)
 	if err != nil {
 		return time.Time{}, 0, false, err
+	}
+	if !t.Before(now) {
+		return time.Time{}, 0, false, fmt.Errorf("%q is no time before the request: give how far back copies are resubmitted (90m, 2h, 1d)", s)
 	}
 	return time.Time{}, now.Sub(t), true, nil
 }

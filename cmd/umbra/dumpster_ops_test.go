@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,7 +101,7 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 		t.Fatalf("the same id for another window: exit %d, want %d naming both\n%s%s", code, exitFailure, out, errOut)
 	}
 	// Without --request-id the id made is printed first, so a retry can name it.
-	if _, errOut, _ := cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "0s"); !strings.Contains(errOut, "to retry this request, give --request-id cli-") {
+	if _, errOut, _ := cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1s"); !strings.Contains(errOut, "to retry this request, give --request-id cli-") {
 		t.Errorf("no request id printed:\n%s", errOut)
 	}
 	// A typo of the database is refused before any request id is made
@@ -196,6 +199,30 @@ func TestCLIDumpsterResubmitUnknownDatabase(t *testing.T) {
 	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "empty-1")
 	if code != 0 || !strings.Contains(out, "resubmitted 0 messages") {
 		t.Fatalf("resubmit for the configured database without copies: exit %d\n%s%s", code, out, errOut)
+	}
+	// A window that cannot select a copy is refused, not stored as a
+	// request that resubmitted nothing (rt51 F12): a time after the
+	// request's start, or no time at all before it.
+	for _, since := range []string{"2099-01-01T00:00:00Z", "0s", "0d", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)} {
+		out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", since, "--request-id", "w-"+since)
+		if code != exitUsage || !strings.Contains(errOut, "--since") {
+			t.Errorf("resubmit --since %s: exit %d, want %d\n%s%s", since, code, exitUsage, out, errOut)
+		}
+	}
+	// The same from the admin API itself.
+	sock := filepath.Join(dir, "data", "admin.sock")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	for _, q := range []string{"since_ago=0s", "since=2099-01-01T00:00:00Z"} {
+		resp, err := hc.Post("http://umbra/v1/dumpster/local/redeliver?request_id=api-w&"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("redeliver %s: status %d, want 400", q, resp.StatusCode)
+		}
 	}
 }
 

@@ -14,6 +14,8 @@ func newRootCmd() *cobra.Command {
 		Short:         "umbra is an SMTP mail transfer agent with shadow redundancy",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command: a flag given with no value is refused.
+		PersistentPreRunE: refuseEmptyValues,
 	}
 	root.PersistentFlags().StringP("config", "c", "", "configuration file (default: $UMBRA_CONFIG, else the embedded default; the management commands also look for /etc/umbra/hub.yaml and edge.yaml, and track and route explain ask the daemon named by --socket which file it runs)")
 	root.PersistentFlags().String("socket", "", "admin socket of the running daemon (default: $UMBRA_SOCKET, else server.admin_socket of --config, else /run/umbra/admin.sock when it exists, else that of the installed configuration whose daemon runs)")

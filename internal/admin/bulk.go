@@ -113,6 +113,17 @@ func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayB
 // checkNamesFor is checkNames; for a queue action (suspend, resume,
 // retry, redirect) the valid names it gives are the queues the action
 // takes: not the poison, quarantine or dumpster queues it refuses.
+// emptyQueue: name is a queue the configuration can produce that holds
+// nothing now (no message waits in it, none is attempted through it).
+func (s *Server) emptyQueue(name string) bool {
+	op, ok := s.q.(Operator)
+	if !ok || s.newQueue == nil {
+		return false
+	}
+	var ue *queue.UnknownNameError
+	return errors.As(op.CheckQueue(name, false), &ue) && s.newQueue(name) == nil
+}
+
 func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, mayBeNew, action bool) bool {
 	err := queue.CheckState(state)
 	if err == nil && queueName != "" {

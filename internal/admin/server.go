@@ -486,6 +486,13 @@ func (s *Server) routes() http.Handler {
 			// A typo must not suspend a phantom queue nor succeed; a
 			// queue that can exist may be suspended before its mail,
 			// and resumed or retried with none in it (0 due).
+			if r.PathValue("action") == "redirect" && s.emptyQueue(name) {
+				// A queue the configuration can produce, with nothing in
+				// it: there is nothing to redirect, and the name is not a
+				// typo (suspend lists it as valid).
+				failShown(w, http.StatusNotFound, fmt.Sprintf("queue %s holds no message now: nothing to redirect", queue.QuoteShown(name)))
+				return
+			}
 			if !s.checkNamesFor(w, name, "", r.PathValue("action") != "redirect", true) {
 				return
 			}
@@ -595,9 +602,15 @@ func (s *Server) routes() http.Handler {
 				fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
 				return
 			}
+			// A window that cannot hold a copy would be stored as a
+			// request that resubmitted nothing, and answer success.
+			if !since.Before(time.Now()) {
+				fail(w, http.StatusBadRequest, fmt.Sprintf("since %s is not before now: no copy is kept since then", v.Get("since")))
+				return
+			}
 		default:
-			if ago, err = time.ParseDuration(v.Get("since_ago")); err != nil || ago < 0 {
-				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of 0 or more (90m, 24h): %q", v.Get("since_ago")))
+			if ago, err = time.ParseDuration(v.Get("since_ago")); err != nil || ago <= 0 {
+				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h): %q", v.Get("since_ago")))
 				return
 			}
 		}

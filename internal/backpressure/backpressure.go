@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -177,7 +178,7 @@ func (m *Monitor) Check() State {
 	if st.Level != prev.Level || (st.Level != Normal && st.Resource != prev.Resource) {
 		args := []any{"level", st.Level.String(), "previous", prev.Level.String()}
 		if st.Level != Normal {
-			args = append(args, "resource", st.Resource, "value", st.Value)
+			args = append(args, "resource", st.Resource, "value", FormatValue(st.Value))
 		}
 		if st.Level > prev.Level {
 			m.log.Warn("back pressure", args...)
@@ -188,6 +189,11 @@ func (m *Monitor) Check() State {
 	m.state.Store(st)
 	return *st
 }
+
+// FormatValue writes a resource's value or watermark the way an operator
+// reads it: a byte count or a queue length as the whole number it is, a
+// percentage with its fraction, never in exponent form.
+func FormatValue(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // Run checks every interval until ctx ends, timed by clk (nil: the
 // system clock), whose timers run on the monotonic clock: a step of the

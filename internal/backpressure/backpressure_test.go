@@ -170,3 +170,25 @@ func TestRunChecksOnTheClock(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A byte count is logged and shown as the whole number it is, never in
+// exponent form (rt51 F9: "value=2.162688e+06" for a 2 MB database).
+func TestValuesAreWrittenAsWholeNumbers(t *testing.T) {
+	for v, want := range map[float64]string{2162688: "2162688", 12884901888: "12884901888", 91.5: "91.5", 0: "0", 75012: "75012"} {
+		if got := FormatValue(v); got != want {
+			t.Errorf("FormatValue(%v) = %q, want %q", v, got, want)
+		}
+	}
+	var logBuf bytes.Buffer
+	size := 0.0
+	m := New([]Resource{{Name: "database_size", Mark: Watermark{Normal: 1 << 20, Medium: 2 << 20, High: 3 << 20},
+		Read: func() (float64, error) { return size, nil }}}, slog.New(slog.NewTextHandler(&logBuf, nil)), prometheus.NewRegistry())
+	m.Check()
+	size = 2162688
+	if st := m.Check(); st.Level != Medium {
+		t.Fatalf("%+v", st)
+	}
+	if !strings.Contains(logBuf.String(), "value=2162688") || strings.Contains(logBuf.String(), "e+") {
+		t.Errorf("log: %s", logBuf.String())
+	}
+}

@@ -379,11 +379,16 @@ func TestDerivedDefaultsNotBlamed(t *testing.T) {
 		{"server:\n  name: mx.a.test\naccepted_domains:\n  - domain: \"exa mple.test\"\n    recipient_validation: off\nmailbox: {maildir: m}\n", 4},
 		{"server:\n  name: mx.a.test\n  postmaster: \"not an address\"\n", 3},
 		{"server:\n  name: \"mx.exa mple.test\"\n", 2},
+		// A mailbox's domain ends without a dot on the wire: refused
+		// where it is written, with what to write (rt51 F10).
+		{"server:\n  name: mx.a.test\n  postmaster: postmaster@a.test.\naccepted_domains: [{domain: a.test, type: internal_relay}]\n", 3},
 	} {
 		_, err := Parse([]byte(tc.yaml+"receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"), "d.yaml")
 		es, ok := err.(Errors)
 		if !ok || len(es) != 1 || es[0].Line != tc.line {
 			t.Errorf("%q: want one error at line %d, got\n%v", tc.yaml, tc.line, err)
+		} else if strings.Contains(tc.yaml, "a.test.\n") && !strings.Contains(es[0].Msg, "postmaster@a.test without the final dot") {
+			t.Errorf("%q: %v", tc.yaml, es[0])
 		}
 	}
 }

@@ -278,7 +278,8 @@ type ReceiveConnector struct {
 	// RateLimits per address, network, user and sender domain (ratelimit.go).
 	RateLimits RateLimits `yaml:"rate_limits"`
 	// MaxAcknowledgementDelay bounds how long the final reply to a
-	// non-shadow sender is withheld (SR-9); 0 turns delaying off.
+	// non-shadow sender is withheld (SR-9); 0 turns delaying off. At
+	// most MaxAcknowledgementDelayLimit.
 	MaxAcknowledgementDelay Duration `yaml:"max_acknowledgement_delay"`
 	// ShadowOnReceipt makes a shadow copy of each message on another
 	// transport server before the 250 (SR-17): off, prefer-remote (a

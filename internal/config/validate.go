@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"umbra/internal/mailaddr"
 	"unicode/utf8"
 )
@@ -48,7 +49,11 @@ func validate(c *Config) []violation {
 		v.add(fmt.Sprintf("server.log_level must be debug, info, warn or error, not %q", s.LogLevel), "server", "log_level")
 	}
 	if s.Postmaster != "" && !validMailbox(s.Postmaster) {
-		v.add(fmt.Sprintf("server.postmaster %q is not a mailbox address (local-part@domain)", s.Postmaster), "server", "postmaster")
+		msg := fmt.Sprintf("server.postmaster %q is not a mailbox address (local-part@domain)", s.Postmaster)
+		if fixed, ok := strings.CutSuffix(s.Postmaster, "."); ok && validMailbox(fixed) {
+			msg = fmt.Sprintf("server.postmaster %q: an address's domain has no final dot (write %s without the final dot)", s.Postmaster, fixed)
+		}
+		v.add(msg, "server", "postmaster")
 	} else if _, dom, _ := strings.Cut(s.Postmaster, "@"); s.Postmaster != "" && !insideDomain(c, dom) {
 		// <postmaster> is taken from anyone: a postmaster elsewhere would
 		// relay their mail out of the organisation (rt22 F5).
@@ -268,6 +273,14 @@ func validate(c *Config) []violation {
 		}
 		if rc.MaxAcknowledgementDelay < 0 {
 			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
+		} else if d := time.Duration(rc.MaxAcknowledgementDelay); d > MaxAcknowledgementDelayLimit {
+			// Past this the sender has given up on its reply (RFC 5321
+			// 4.5.3.2.6: 10 minutes for the reply to the data) and sends
+			// the message again: the delay would make a duplicate of
+			// every message whose next hop is slow.
+			v.add(fmt.Sprintf("max_acknowledgement_delay %s leaves a sender too little of the 10 minutes it waits for the reply "+
+				"to its data (RFC 5321 4.5.3.2.6), after which it sends the message again: at most %s", d, MaxAcknowledgementDelayLimit),
+				at("max_acknowledgement_delay")...)
 		}
 		validateMilters(v, i, rc)
 		switch rc.ShadowOnReceipt {
@@ -374,7 +387,9 @@ func validate(c *Config) []violation {
 // quoting, no spaces) and a domain name.
 func validMailbox(s string) bool {
 	local, dom, ok := strings.Cut(s, "@")
-	if !ok || local == "" || len(local) > 64 || !IsDomain(dom) {
+	// A domain name may be written with its final dot; an address's
+	// domain may not (RFC 5321 4.1.2: no empty label on the wire).
+	if !ok || local == "" || len(local) > 64 || !IsDomain(dom) || strings.HasSuffix(dom, ".") {
 		return false
 	}
 	for _, r := range local {
@@ -394,6 +409,11 @@ func checkRights(v *validator, rights []string, path []any) {
 		}
 	}
 }
+
+// MaxAcknowledgementDelayLimit is the longest max_acknowledgement_delay:
+// half of the 10 minutes a sender waits for the reply to its data (RFC
+// 5321 4.5.3.2.6) before it gives up and sends the message again.
+const MaxAcknowledgementDelayLimit = 5 * time.Minute
 
 func checkHostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)

@@ -305,7 +305,7 @@ func VerifyBackup(path string) (err error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
-		return err
+		return inUse(path, err)
 	}
 	defer db.Close()
 	// A newer release's backup is named so first: its checksums may be

@@ -575,7 +575,7 @@ func backupMark(backup string) (err error) {
 	}()
 	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("%s: %w", backup, err)
+		return inUse(backup, err)
 	}
 	defer b.Close()
 	return b.View(func(tx *bolt.Tx) error {
@@ -745,6 +745,9 @@ func BackupOrigin(backup string) (server, dbID string, err error) {
 	}()
 	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return "", "", inUse(backup, err)
+		}
 		return "", "", fmt.Errorf("%s: %w", backup, err)
 	}
 	defer b.Close()

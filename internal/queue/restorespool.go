@@ -470,7 +470,7 @@ func compactCopy(path string) error {
 	os.Remove(tmp)
 	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
-		return err
+		return inUse(path, err)
 	}
 	defer src.Close()
 	dst, err := bolt.Open(tmp, 0o600, opts)

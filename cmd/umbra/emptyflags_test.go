@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// A filter given with no value is refused (exit 64) rather than
+// ignored (rt51 F8): `message list --state ""` listed every message,
+// where `--state nosuch` is refused. No daemon is needed to refuse it.
+func TestEmptyFlagValuesRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"message", "list", "--state", ""},
+		{"message", "list", "--queue="},
+		{"message", "list", "--from", ""},
+		{"track", "--event", ""},
+		{"track", "--sender="},
+		{"dumpster", "list", "--database", ""},
+		{"queue", "list", "--filter", ""},
+	} {
+		cmd := exec.Command(umbraBin, append([]string{"--socket", "/nonexistent/admin.sock"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != exitUsage || !strings.Contains(string(out), "no value") {
+			t.Errorf("%q: exit %d, want %d\n%s", args, code, exitUsage, out)
+		}
+	}
+}
