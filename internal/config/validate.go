@@ -248,6 +248,14 @@ func validate(c *Config) []violation {
 			}
 		}
 		messageSizeTooSmall(v, settingName(at("limits", "max_message_size")), l.MaxMessageSize, at("limits", "max_message_size")...)
+		if l.MinDataRate > 0 && l.MinDataRate < MinDataRateFloor {
+			hint := fmt.Sprintf("%dKiB", l.MinDataRate)
+			if l.MinDataRate >= 1024 {
+				hint = "500"
+			}
+			v.add(fmt.Sprintf("%s %d bytes per second is below %d: a rate without a unit is bytes per second (write e.g. %s); a client could hold a session for days with a trickle",
+				settingName(at("limits", "min_data_rate")), l.MinDataRate, MinDataRateFloor, hint), at("limits", "min_data_rate")...)
+		}
 		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
 			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
 		}
@@ -343,13 +351,20 @@ func validate(c *Config) []violation {
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 
-	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
-		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
+	if c.Tracking.MaxSize <= 0 {
+		v.add("tracking.max_size must be positive", "tracking", "max_size")
+	}
+	unitFloor(v, "tracking.max_size", int64(c.Tracking.MaxSize), MinTrackingMaxSize, "4KiB", "MiB", "100MiB",
+		"the log would rotate every few lines and its history (the audit lines too) go past max_files", "tracking", "max_size")
+	if c.Tracking.MaxFiles < 0 {
+		v.add("tracking.max_files must not be negative", "tracking", "max_files")
 	}
 
 	if c.Transport.MaxDumpsterSizePerDatabase < 0 || c.Transport.MaxDumpsterTime < 0 {
 		v.add("dumpster limits must not be negative", "transport")
 	}
+	unitFloor(v, "transport.max_dumpster_size_per_database", int64(c.Transport.MaxDumpsterSizePerDatabase), MinDumpsterSize, "1MiB", "MiB", "18MiB",
+		"the dumpster would keep no copy to redeliver after a mailbox failover (0 turns it off)", "transport", "max_dumpster_size_per_database")
 	m := c.Mailbox
 	if !validDatabaseName(m.Database) {
 		v.add(fmt.Sprintf("mailbox.database %q: use letters, digits and ._- (at most 64)", m.Database), "mailbox", "database")
