@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// ops11's F2 class, the CLI's writers (paths12): dkim keygen --out and
-// message export -o never create their file inside a place umbra
+// ops11's F2 class, the CLI's writers (paths12): dkim keygen --out,
+// message export -o and db backup never create their file inside a place umbra
 // writes (the spool, the Maildir tree, the pickup directory, where an
 // exported NAME.eml would be submitted again and a key removed or
 // renamed with the mail). Refused (exit 1) before anything is written
@@ -43,6 +43,8 @@ func TestCLIWritersKeepOutOfUmbrasPlaces(t *testing.T) {
 		"dkim", "keygen", "example.test", "s1", "--out", filepath.Join(dir, "mail", "example.test"))
 	refused("export into the pickup directory", "is inside pickup.directory "+filepath.Join(dir, "pick"),
 		"message", "export", "0000000000000001", "-o", filepath.Join(dir, "pick", "again.eml"))
+	refused("backup into the spool", "is inside the spool directory "+spool,
+		"db", "backup", filepath.Join(spool, "queue.backup"))
 	for _, d := range []string{spool, filepath.Join(dir, "mail", "example.test"), filepath.Join(dir, "pick")} {
 		if names, _ := os.ReadDir(d); len(names) != 0 {
 			t.Errorf("%s: %d files written", d, len(names))
