@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // BackPressure is the server's resource monitoring (package
 // backpressure; Exchange's back pressure is the model). Each resource
@@ -195,4 +198,14 @@ func unitFloor(v *validator, label string, n, floor int64, floorText, unit, exam
 		example = fmt.Sprintf("%d%s", n, unit)
 	}
 	v.add(fmt.Sprintf("%s %d bytes is below %s: a size without a unit is bytes (write e.g. %s); %s", label, n, floorText, example, why), path...)
+}
+
+// subSecond refuses a duration above 0 and below a second at path: a
+// duration is written with its unit, so such a value is a sub-second
+// unit written for another (300ms for 300s) in a setting where it cuts
+// every session or delivery (why).
+func subSecond(v *validator, label string, d Duration, why string, path ...any) {
+	if d > 0 && d.D() < time.Second {
+		v.add(fmt.Sprintf("%s %s is below 1s: %s (ms is milliseconds: write e.g. 5m or 300s)", label, d.D(), why), path...)
+	}
 }

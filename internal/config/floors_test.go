@@ -40,3 +40,26 @@ func TestSizesAndRatesInTheWrongUnitRefused(t *testing.T) {
 		}
 	}
 }
+
+// A duration needs its unit, so the likely slip is a sub-second one
+// (300ms for 300s): a session limit or an outbound timeout below a
+// second cuts every session or delivery. Refused at its line.
+func TestSubSecondSessionTimeoutsRefused(t *testing.T) {
+	head := "server: {name: a.example.test}\n"
+	rc := "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+	for yaml, want := range map[string]string{
+		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {idle_timeout: 300ms}\n":             "c.yaml:5: receive_connectors[0].limits.idle_timeout 300ms is below 1s",
+		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits:\n      max_transaction_time: 10ms\n": "c.yaml:6: receive_connectors[0].limits.max_transaction_time 10ms is below 1s",
+		head + rc + "transport:\n  connect_timeout: 30ms\n":                                                                          "c.yaml:4: transport.connect_timeout 30ms is below 1s",
+		head + rc + "transport:\n  command_timeout: 300ms\n":                                                                         "c.yaml:4: transport.command_timeout 300ms is below 1s",
+		head + rc + "transport:\n  data_timeout: 600ms\n":                                                                            "c.yaml:4: transport.data_timeout 600ms is below 1s",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+	if _, err := Parse([]byte(head+"receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {idle_timeout: 1s, max_transaction_time: 1s}\ntransport: {connect_timeout: 1s, command_timeout: 1s, data_timeout: 1s}\n"), "c.yaml"); err != nil {
+		t.Errorf("one second each: %v", err)
+	}
+}

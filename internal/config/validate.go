@@ -86,6 +86,12 @@ func validate(c *Config) []violation {
 		v.add(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
 			t.DelayNotification.D(), t.MessageExpiration.D()), "transport", key)
 	}
+	for _, f := range []struct {
+		key string
+		d   Duration
+	}{{"connect_timeout", t.ConnectTimeout}, {"command_timeout", t.CommandTimeout}, {"data_timeout", t.DataTimeout}} {
+		subSecond(v, "transport."+f.key, f.d, "every delivery would time out", "transport", f.key)
+	}
 	if t.MaxActive < 0 {
 		v.add("transport.max_active must be positive", "transport", "max_active")
 	}
@@ -248,6 +254,8 @@ func validate(c *Config) []violation {
 			}
 		}
 		messageSizeTooSmall(v, settingName(at("limits", "max_message_size")), l.MaxMessageSize, at("limits", "max_message_size")...)
+		subSecond(v, settingName(at("limits", "idle_timeout")), l.IdleTimeout, "every session would be cut before a client could answer", at("limits", "idle_timeout")...)
+		subSecond(v, settingName(at("limits", "max_transaction_time")), l.MaxTransactionTime, "every transaction would be cut before its DATA", at("limits", "max_transaction_time")...)
 		if l.MinDataRate > 0 && l.MinDataRate < MinDataRateFloor {
 			hint := fmt.Sprintf("%dKiB", l.MinDataRate)
 			if l.MinDataRate >= 1024 {
