@@ -93,10 +93,14 @@ func writeKeyFile(path string, pemBytes []byte) error {
 // checkWritePlace refuses (exit 1) a file a command is to create inside
 // a place umbra writes or that umbra reads or owns (config.WriteConflict),
 // as the configuration the management commands find (discoverConfig)
-// places them. A configuration named (--config, $UMBRA_CONFIG) that does
+// places them; a file that exists is left to the command, which never
+// replaces one. A configuration named (--config, $UMBRA_CONFIG) that does
 // not load refuses the command; an installed one that does not load is
 // a warning, and the file is not judged against it.
 func checkWritePlace(cmd *cobra.Command, what, path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return nil // an existing file: every such command refuses it itself ("exists")
+	}
 	cfg, err := discoverConfig(cmd)
 	if err != nil {
 		if configNamed(cmd) != "" {
