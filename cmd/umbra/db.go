@@ -33,6 +33,11 @@ func newDBCmd() *cobra.Command {
 			"naming the messages using it; --skip-unreadable writes it without those bodies and lists them.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Never inside the spool (its files are the bodies), a Maildir
+			// tree or the pickup directory: refused before the daemon is asked.
+			if err := checkWritePlace(cmd, "db backup", args[0]); err != nil {
+				return err
+			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err

@@ -42,6 +42,9 @@ func newDKIMCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: err}
 			}
 			path := filepath.Join(out, domain+"."+selector+".key")
+			if err := checkWritePlace(cmd, "dkim keygen --out", path); err != nil {
+				return err
+			}
 			if err := writeKeyFile(path, pemBytes); err != nil {
 				// An I/O failure (no such directory, no room, no
 				// permission) is not a usage error: exit 1, not 64.
@@ -85,4 +88,29 @@ func writeKeyFile(path string, pemBytes []byte) error {
 		os.Remove(path)
 	}
 	return err
+}
+
+// checkWritePlace refuses (exit 1) a file a command is to create inside
+// a place umbra writes or that umbra reads or owns (config.WriteConflict),
+// as the configuration the management commands find (discoverConfig)
+// places them; a file that exists is left to the command, which never
+// replaces one. A configuration named (--config, $UMBRA_CONFIG) that does
+// not load refuses the command; an installed one that does not load is
+// a warning, and the file is not judged against it.
+func checkWritePlace(cmd *cobra.Command, what, path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return nil // an existing file: every such command refuses it itself ("exists")
+	}
+	cfg, err := discoverConfig(cmd)
+	if err != nil {
+		if configNamed(cmd) != "" {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: not checked against umbra's places: %v\n", what, shown(path), err)
+		return nil
+	}
+	if err := cfg.WriteConflict(path); err != nil {
+		return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+	}
+	return nil
 }

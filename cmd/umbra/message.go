@@ -142,6 +142,13 @@ func newMessageCmd() *cobra.Command {
 		Short: "Write the message as received (RFC 5322, .eml) to standard output (--json: with its envelope)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if exportOut != "" {
+				// Never into the pickup directory (submitted again), the
+				// spool or a Maildir tree: refused before the daemon is asked.
+				if err := checkWritePlace(cmd, "message export -o", exportOut); err != nil {
+					return err
+				}
+			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err

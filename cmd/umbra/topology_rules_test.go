@@ -72,7 +72,7 @@ func TestRouteExplainAgreesWithDelivery(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "umbra.yaml")
 	os.WriteFile(cfg, []byte(`server: {name: mx.a.test}
 accepted_domains: [{domain: a.test, recipient_validation: off}]
-mailbox: {maildir: /tmp/nowhere}
+mailbox: {maildir: `+filepath.Join(filepath.Dir(cfg), "maildir")+`}
 receive_connectors: [{name: in, bindings: ["127.0.0.1:2525"]}]
 send_connectors:
   - {name: small, address_spaces: [{domain: "*", cost: 5}], smart_hosts: ["127.0.0.1:2600"], max_message_size: 1000}

@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // BackPressure is the server's resource monitoring (package
 // backpressure; Exchange's back pressure is the model). Each resource
@@ -153,5 +156,56 @@ func messageSizeTooSmall(v *validator, label string, n Size, path ...any) {
 	if n > 0 && n < MinMessageSizeLimit {
 		v.add(fmt.Sprintf("%s %d bytes is below %d: a size without a unit is bytes (write e.g. %dMiB); no message would fit",
 			label, n, MinMessageSizeLimit, n), path...)
+	}
+}
+
+// Floors of the sizes and rates whose value in the wrong unit (a number
+// without a unit is bytes, or bytes per second) would refuse mail or
+// switch a protection off (rt45 F4's siblings): each is refused at its
+// line by unitFloor, naming the unit. 0 keeps its meaning where it has
+// one (no bound, off).
+const (
+	// MinDataRateFloor: min_data_rate: 4, meant as 4 KiB/s, let a
+	// client hold a session for days with a trickle.
+	MinDataRateFloor = 100
+	// MinQuarantineSize: quarantine.max_size: 2, meant as 2GiB, refused
+	// every message with a quarantine verdict (452 4.3.1).
+	MinQuarantineSize = 1 << 20
+	// MinDumpsterSize: max_dumpster_size_per_database: 18, meant as
+	// 18MiB, kept no copy a mailbox failover could be redelivered from.
+	MinDumpsterSize = 1 << 20
+	// MinBodyMemoryLimit: body_memory_limit: 256, meant as 256MiB,
+	// spooled every body at once and refused what cannot spool (452).
+	MinBodyMemoryLimit = 1 << 20
+	// MinHeaderSizeLimit: a header section of real mail (Received,
+	// DKIM and ARC chains) is often several KiB; max_header_size: 64,
+	// meant as 64KiB, refused most mail with 552 5.3.4.
+	MinHeaderSizeLimit = 16 << 10
+	// MinTrackingMaxSize: tracking.max_size: 100, meant as 100MiB,
+	// rotated the log at every few lines and dropped the tracking (and
+	// audit) history past max_files rotations.
+	MinTrackingMaxSize = 4 << 10
+)
+
+// unitFloor refuses a nonzero n below floor at path, naming the value in
+// bytes, the floor (floorText) and, for a small number, the number with
+// the unit it was most likely meant in (unit; else example).
+func unitFloor(v *validator, label string, n, floor int64, floorText, unit, example, why string, path ...any) {
+	if n <= 0 || n >= floor {
+		return
+	}
+	if n < 1024 {
+		example = fmt.Sprintf("%d%s", n, unit)
+	}
+	v.add(fmt.Sprintf("%s %d bytes is below %s: a size without a unit is bytes (write e.g. %s); %s", label, n, floorText, example, why), path...)
+}
+
+// subSecond refuses a duration above 0 and below a second at path: a
+// duration is written with its unit, so such a value is a sub-second
+// unit written for another (300ms for 300s) in a setting where it cuts
+// every session or delivery (why).
+func subSecond(v *validator, label string, d Duration, why string, path ...any) {
+	if d > 0 && d.D() < time.Second {
+		v.add(fmt.Sprintf("%s %s is below 1s: %s (ms is milliseconds: write e.g. 5m or 300s)", label, d.D(), why), path...)
 	}
 }

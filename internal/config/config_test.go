@@ -411,7 +411,7 @@ accepted_domains:
   - {domain: b.test, type: external_relay}
   - {domain: c.test, type: authoritative, recipient_validation: off}
 receive_connectors: [{name: x, bindings: ["127.0.0.1:25"]}]
-mailbox: {maildir: /tmp/m}
+mailbox: {maildir: `+filepath.Join(t.TempDir(), "m")+`}
 `), "d.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +431,7 @@ mailbox: {maildir: /tmp/m}
 // operator wrote: message_expiration's when delay_notification is the
 // default, delay_notification's when it is set.
 func TestDelayNotificationBlamesTheWrittenLine(t *testing.T) {
-	base := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntransport:\n  retry_schedule: [1m]\n"
+	base := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntransport:\n  retry_schedule: [1m]\n"
 	for _, tc := range []struct{ yaml, want string }{
 		{base + "  message_expiration: 1h\n", "t.yaml:5: transport.delay_notification (4h0m0s) must be shorter than message_expiration (1h0m0s)"},
 		{base + "  message_expiration: 1h\n  delay_notification: 2h\n", "t.yaml:6: transport.delay_notification (2h0m0s)"},
@@ -451,7 +451,7 @@ func TestTrackingPathMustBeARegularFile(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	y := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntracking:\n  path: " + fifo + "\n"
+	y := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntracking:\n  path: " + fifo + "\n"
 	_, err := Parse([]byte(y), "t.yaml")
 	if err == nil || !strings.Contains(err.Error(), "t.yaml:4: tracking.path "+fifo+" is not a regular file (a FIFO)") {
 		t.Fatalf("a FIFO as the tracking log: %v", err)
@@ -468,7 +468,7 @@ func TestFileSettingsMustBeRegularFiles(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := "server: {name: h.example, data_dir: /tmp/x}\n"
+	base := "server: {name: h.example, data_dir: " + t.TempDir() + "}\n"
 	for _, tc := range []struct{ yaml, want string }{
 		{base + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    auth:\n      mechanisms: [PLAIN]\n      credentials_file: " + fifo + "\n",
 			"t.yaml:7: receive_connectors[0].auth.credentials_file " + fifo + " is not a regular file (a FIFO)"},
@@ -509,7 +509,7 @@ func TestUnreadableFilesAtTheirLine(t *testing.T) {
 	if err := os.WriteFile(denied, []byte("x"), 0o000); err != nil {
 		t.Fatal(err)
 	}
-	src := "server: {name: h.example, data_dir: /tmp/x}\n" +
+	src := "server: {name: h.example, data_dir: " + t.TempDir() + "}\n" +
 		"receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n" +
 		"send_connectors:\n  - name: out\n    address_spaces: [{domain: \"*\"}]\n    smart_hosts: [\"127.0.0.1:2525\"]\n" +
 		"    tls: required\n    auth:\n      username: u\n      password_file: " + missing + "\n"
@@ -543,7 +543,7 @@ func TestUnreadableFilesAtTheirLine(t *testing.T) {
 // (127.000.000.017) passed config check and failed at start without a
 // line, after the database was created. It is refused at its line.
 func TestBindingOfDigitsThatAreNoAddress(t *testing.T) {
-	src := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.000.000.017:25\"]\n"
+	src := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.000.000.017:25\"]\n"
 	_, err := Parse([]byte(src), "t.yaml")
 	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:") || !strings.Contains(err.Error(), `bad host "127.000.000.017"`) {
 		t.Fatalf("binding 127.000.000.017:25: %v", err)
@@ -569,17 +569,17 @@ func TestInetAtonFormsRefused(t *testing.T) {
 			t.Errorf("IsHost(%q) = false", h)
 		}
 	}
-	src := "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"0x7f000013:25\"]\n"
+	src := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"0x7f000013:25\"]\n"
 	if _, err := Parse([]byte(src), "t.yaml"); err == nil || !strings.Contains(err.Error(), "IPv4 address 127.0.0.19") {
 		t.Errorf("binding 0x7f000013 does not say which address the resolver reads: %v", err)
 	}
 	for _, h := range forms {
 		cases := []struct{ name, src, line string }{
-			{"binding", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"" + h + ":25\"]\n", ":4:"},
-			{"metrics_listen", "server:\n  name: h.example\n  data_dir: /tmp/x\n  metrics_listen: \"" + h + ":9100\"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n", ":4:"},
-			{"console", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nconsole:\n  listen: \"" + h + ":8443\"\n", ":6:"},
-			{"ldap", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nldap:\n  url: \"ldap://" + h + ":389\"\n  base_dn: dc=example,dc=org\n", ":6:"},
-			{"smart host", "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nsend_connectors:\n  - name: s\n    address_spaces: [{domain: \"*\"}]\n    smart_hosts: [\"" + h + ":25\"]\n", ":8:"},
+			{"binding", "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"" + h + ":25\"]\n", ":4:"},
+			{"metrics_listen", "server:\n  name: h.example\n  data_dir: " + t.TempDir() + "\n  metrics_listen: \"" + h + ":9100\"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n", ":4:"},
+			{"console", "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nconsole:\n  listen: \"" + h + ":8443\"\n", ":6:"},
+			{"ldap", "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nldap:\n  url: \"ldap://" + h + ":389\"\n  base_dn: dc=example,dc=org\n", ":6:"},
+			{"smart host", "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nsend_connectors:\n  - name: s\n    address_spaces: [{domain: \"*\"}]\n    smart_hosts: [\"" + h + ":25\"]\n", ":8:"},
 		}
 		for _, c := range cases {
 			_, err := Parse([]byte(c.src), "t.yaml")

@@ -48,6 +48,12 @@
 //     listener's or an outbound source address this machine does not
 //     have) run in config check, serve and SIGHUP, not in Load: other
 //     commands read the configuration on another machine.
+//   - No place umbra writes (the tracking log and its rotations, the
+//     Maildir tree, the pickup directory, the spool) is, holds or lies
+//     inside a file umbra reads or owns otherwise, or another such place
+//     (writepaths.go): refused at load, at a line, after relative paths
+//     and links are resolved. WriteConflict gives the CLI's files (a
+//     DKIM key, an exported message) the same judgement.
 //   - A file's content is checked by the loader that reads it for
 //     serve, and nowhere else, so config check and serve cannot differ
 //     on it: LoadKeyPair (certificate and key pairs), AppendCAFile (CA

@@ -71,7 +71,15 @@ func validateSpool(v *validator, t Transport) {
 	if t.SpoolThreshold < 0 {
 		v.add("transport.spool_threshold must be positive", "transport", "spool_threshold")
 	}
-	if t.MaxHeaderSize < 1024 {
-		v.add("transport.max_header_size must be at least 1KiB", "transport", "max_header_size")
+	if t.MaxHeaderSize < 0 {
+		v.add("transport.max_header_size must be positive", "transport", "max_header_size")
+	}
+	unitFloor(v, "transport.max_header_size", int64(t.MaxHeaderSize), MinHeaderSizeLimit, "16KiB", "KiB", "1MiB",
+		"real header sections (Received, DKIM, ARC) are often several KiB: most mail would be refused 552 5.3.4", "transport", "max_header_size")
+	if !t.BodyMemoryDerived {
+		// The derived default may be small (few small connectors) and is
+		// right; a value written below 1MiB is a unit mistake.
+		unitFloor(v, "transport.body_memory_limit", int64(t.BodyMemoryLimit), MinBodyMemoryLimit, "1MiB", "MiB", "256MiB",
+			"every body would be spooled at once, and one that cannot spool refused 452 4.3.1", "transport", "body_memory_limit")
 	}
 }

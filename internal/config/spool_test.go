@@ -33,7 +33,7 @@ func TestSpoolConfig(t *testing.T) {
 	}
 	for keys, want := range map[string]string{
 		"  spool_threshold: -1\n":  "umbra.yaml:4: invalid size",
-		"  max_header_size: 100\n": "umbra.yaml:4: transport.max_header_size must be at least 1KiB",
+		"  max_header_size: 100\n": "umbra.yaml:4: transport.max_header_size 100 bytes is below 16KiB",
 	} {
 		if _, err := load(t, keys); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %s", keys, err, want)

@@ -20,7 +20,7 @@ send_connectors:
     source_servers: [hubA]
     smart_hosts: ["127.0.3.8:25", "SMART"]
 `
-	const file = "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n" +
+	file := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n" +
 		"send_connectors:\n  - name: s\n    address_spaces: [{domain: \"*\"}]\n    smart_hosts: [\"127.0.3.8:25\", \"SMART\"]\n"
 	for _, good := range []string{"relay.example", "relay.example:587", "127.0.3.9", "[::1]:25"} {
 		if _, err := ParseTopology([]byte(strings.Replace(topo, "SMART", good, 1)), "t.yaml"); err != nil {
@@ -56,7 +56,7 @@ servers:
   - {name: hubA, role: hub, address: "127.0.1.1:25"}
   - {name: hubB, role: hub, site: A, address: "ADDR"}
 `
-	const file = "server: {name: h.example, data_dir: /tmp/x}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nmailbox:\n  lmtp: \"ADDR\"\n"
+	file := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\nmailbox:\n  lmtp: \"ADDR\"\n"
 	for _, good := range []string{"127.0.1.2:25", "hub.example:2525", "[::1]:24"} {
 		if _, err := ParseTopology([]byte(strings.Replace(topo, "ADDR", good, 1)), "t.yaml"); err != nil {
 			t.Errorf("server address %q refused: %v", good, err)

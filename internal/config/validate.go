@@ -91,6 +91,12 @@ func validate(c *Config) []violation {
 		v.add(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
 			t.DelayNotification.D(), t.MessageExpiration.D()), "transport", key)
 	}
+	for _, f := range []struct {
+		key string
+		d   Duration
+	}{{"connect_timeout", t.ConnectTimeout}, {"command_timeout", t.CommandTimeout}, {"data_timeout", t.DataTimeout}} {
+		subSecond(v, "transport."+f.key, f.d, "every delivery would time out", "transport", f.key)
+	}
 	if t.MaxActive < 0 {
 		v.add("transport.max_active must be positive", "transport", "max_active")
 	}
@@ -253,6 +259,16 @@ func validate(c *Config) []violation {
 			}
 		}
 		messageSizeTooSmall(v, settingName(at("limits", "max_message_size")), l.MaxMessageSize, at("limits", "max_message_size")...)
+		subSecond(v, settingName(at("limits", "idle_timeout")), l.IdleTimeout, "every session would be cut before a client could answer", at("limits", "idle_timeout")...)
+		subSecond(v, settingName(at("limits", "max_transaction_time")), l.MaxTransactionTime, "every transaction would be cut before its DATA", at("limits", "max_transaction_time")...)
+		if l.MinDataRate > 0 && l.MinDataRate < MinDataRateFloor {
+			hint := fmt.Sprintf("%dKiB", l.MinDataRate)
+			if l.MinDataRate >= 1024 {
+				hint = "500"
+			}
+			v.add(fmt.Sprintf("%s %d bytes per second is below %d: a rate without a unit is bytes per second (write e.g. %s); a client could hold a session for days with a trickle",
+				settingName(at("limits", "min_data_rate")), l.MinDataRate, MinDataRateFloor, hint), at("limits", "min_data_rate")...)
+		}
 		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
 			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
 		}
@@ -356,13 +372,20 @@ func validate(c *Config) []violation {
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
 
-	if c.Tracking.MaxSize < 4096 || c.Tracking.MaxFiles < 0 {
-		v.add("tracking.max_size must be at least 4KiB and max_files positive", "tracking")
+	if c.Tracking.MaxSize <= 0 {
+		v.add("tracking.max_size must be positive", "tracking", "max_size")
+	}
+	unitFloor(v, "tracking.max_size", int64(c.Tracking.MaxSize), MinTrackingMaxSize, "4KiB", "MiB", "100MiB",
+		"the log would rotate every few lines and its history (the audit lines too) go past max_files", "tracking", "max_size")
+	if c.Tracking.MaxFiles < 0 {
+		v.add("tracking.max_files must not be negative", "tracking", "max_files")
 	}
 
 	if c.Transport.MaxDumpsterSizePerDatabase < 0 || c.Transport.MaxDumpsterTime < 0 {
 		v.add("dumpster limits must not be negative", "transport")
 	}
+	unitFloor(v, "transport.max_dumpster_size_per_database", int64(c.Transport.MaxDumpsterSizePerDatabase), MinDumpsterSize, "1MiB", "MiB", "18MiB",
+		"the dumpster would keep no copy to redeliver after a mailbox failover (0 turns it off)", "transport", "max_dumpster_size_per_database")
 	m := c.Mailbox
 	if !validDatabaseName(m.Database) {
 		v.add(fmt.Sprintf("mailbox.database %q: use letters, digits and ._- (at most 64)", m.Database), "mailbox", "database")

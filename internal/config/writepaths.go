@@ -7,43 +7,106 @@ import (
 	"strings"
 )
 
-// A file umbra writes (the tracking log and its rotations) must never be
-// a file umbra reads or owns otherwise: the log appended into queue.db
-// and its rotation renamed the live database to queue.db.1 (rt45 F2);
-// over recipients.file or the configuration it destroyed them. Names
-// are compared after relative paths and symbolic links are resolved,
-// and by the file itself (a hard link) where both exist.
+// A place umbra writes must never be a file umbra reads or owns
+// otherwise, nor hold one: the tracking log appended into queue.db and
+// its rotation renamed the live database to queue.db.1 (rt45 F2); over
+// recipients.file or the configuration it destroyed them. The places
+// umbra writes are the tracking log and its rotations (which hold the
+// audit lines too: there is no other audit log), the Maildir tree (mail
+// is delivered into it), the pickup directory (its files are submitted,
+// renamed and removed) and the spool directory (bodies are written and
+// removed there; the transport database beside it holds the queue, the
+// dumpsters and every other record: no file of their own). So:
+//   - no file umbra reads (the configuration, every file setting) or
+//     owns (the database, the peer wait slot file, the admin socket) is
+//     a written file or lies inside a written directory (the reverse
+//     direction: a recipients file inside the spool);
+//   - no written place is, holds or lies inside another (the tracking
+//     log inside the Maildir tree, the pickup directory inside the
+//     spool, the Maildir tree holding the database).
+// Names are compared after relative paths and symbolic links are
+// resolved, and by the file itself (a hard link) where both exist. A
+// hard link of a file inside a written directory is not found: that
+// would take reading the directory.
 
-// ownedFile is a file umbra reads or owns, and how an error names it.
-type ownedFile struct {
+// placeKind is how umbra uses a place.
+type placeKind int
+
+const (
+	placeRead    placeKind = iota // read, or owned by another part (the database)
+	placeLog                      // the tracking log: appended to, renamed at rotation
+	placeWritten                  // a directory umbra writes and removes files in
+)
+
+// place is a file or directory of the configuration: its name, how an
+// error names it, where an error about it goes and how umbra uses it.
+type place struct {
 	name, what string
-	dir        bool // a directory: every file inside it is owned too
+	dir        bool
+	kind       placeKind
+	at         []any // the setting it comes from; nil: none (the configuration file)
+	derived    bool  // at is the setting it is derived from (data_dir), not its own
+	why        string
+	log        int // the tracking log: its rotation (0: the log itself)
 }
 
-// ownedFiles are the files umbra reads or owns besides what it writes:
-// the configuration, every file setting (walkFiles), the transport
-// database, its spool directory, the peer wait slot file and the admin
-// socket.
-func ownedFiles(c *Config) []ownedFile {
-	var out []ownedFile
+const (
+	whyLog     = "the tracking log must be a file of its own (it is appended to and renamed at rotation), never a file umbra reads or owns"
+	whyLogIn   = "the tracking log must be a file of its own, outside the files umbra reads or owns and the places it writes otherwise"
+	whyMaildir = "mail is delivered into the Maildir tree: it must hold nothing umbra reads or owns otherwise, and lie outside every other place umbra writes"
+	whyPickup  = "the files in the pickup directory are submitted, renamed and removed: it must hold nothing umbra reads or owns otherwise, and lie outside every other place umbra writes"
+	whySpool   = "message bodies are written and removed in the spool directory: it holds nothing else"
+)
+
+// places are the files and directories umbra reads, owns or writes.
+func places(c *Config, written func(path ...string) bool) []place {
+	var out []place
 	if c.File != "" {
-		out = append(out, ownedFile{name: c.File, what: "the configuration file"})
+		out = append(out, place{name: c.File, what: "the configuration file"})
 	}
 	var names []string
 	for i, v := range walkFiles(c, func(name string) string { names = append(names, name); return " " }) {
 		if settingName(v.path) == "tracking.path" {
 			continue
 		}
-		out = append(out, ownedFile{name: names[i], what: settingName(v.path)})
+		out = append(out, place{name: names[i], what: settingName(v.path), at: v.path})
 	}
+	dataDir := []any{"server", "data_dir"}
 	if c.Server.DataDir != "" {
 		out = append(out,
-			ownedFile{name: filepath.Join(c.Server.DataDir, "queue.db"), what: "the transport database"},
-			ownedFile{name: filepath.Join(c.Server.DataDir, "spool"), what: "the spool directory", dir: true},
-			ownedFile{name: filepath.Join(c.Server.DataDir, "peerwait.slots"), what: "the peer wait slot file"})
+			place{name: filepath.Join(c.Server.DataDir, "queue.db"), what: "the transport database", at: dataDir, derived: true},
+			place{name: filepath.Join(c.Server.DataDir, "spool"), what: "the spool directory", dir: true, kind: placeWritten, at: dataDir, derived: true, why: whySpool},
+			place{name: filepath.Join(c.Server.DataDir, "peerwait.slots"), what: "the peer wait slot file", at: dataDir, derived: true})
 	}
 	if c.Server.AdminSocket != "" {
-		out = append(out, ownedFile{name: c.Server.AdminSocket, what: "server.admin_socket"})
+		p := place{name: c.Server.AdminSocket, what: "server.admin_socket", at: []any{"server", "admin_socket"}}
+		if !written("server", "admin_socket") {
+			p.at, p.derived = dataDir, true
+		}
+		out = append(out, p)
+	}
+	if c.Mailbox.Maildir != "" {
+		p := place{name: c.Mailbox.Maildir, what: "mailbox.maildir", dir: true, kind: placeWritten, at: []any{"mailbox", "maildir"}, why: whyMaildir}
+		if !written("mailbox", "maildir") {
+			p.at, p.derived = dataDir, true
+		}
+		out = append(out, p)
+	}
+	if c.Pickup.Directory != "" {
+		out = append(out, place{name: c.Pickup.Directory, what: "pickup.directory", dir: true, kind: placeWritten, at: []any{"pickup", "directory"}, why: whyPickup})
+	}
+	if c.Tracking.Enabled && c.Tracking.Path != "" {
+		at, derived := []any{"tracking", "path"}, false
+		if !written("tracking", "path") {
+			at, derived = dataDir, true
+		}
+		for i := 0; i <= c.Tracking.MaxFiles; i++ {
+			name := c.Tracking.Path
+			if i > 0 {
+				name = fmt.Sprintf("%s.%d", c.Tracking.Path, i)
+			}
+			out = append(out, place{name: name, what: "tracking.path", kind: placeLog, at: at, derived: derived, why: whyLog, log: i})
+		}
 	}
 	return out
 }
@@ -82,38 +145,117 @@ func inside(p, dir string) bool {
 	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
 }
 
-// writtenFileViolations refuses, at tracking.path (or data_dir where
-// the log is its default there), a tracking log or one of its rotations
-// that is a file umbra reads or owns otherwise.
+// writtenFileViolations refuses every place umbra writes that is, holds
+// or lies inside a place umbra reads, owns or writes otherwise: one
+// error for each such pair, at the line of the setting that names the
+// place inside (or, for two names of one place, the place umbra
+// writes), or of the other where that one has no line of its own (the
+// configuration file, a file in data_dir).
 func writtenFileViolations(c *Config, written func(path ...string) bool) []violation {
-	if !c.Tracking.Enabled || c.Tracking.Path == "" {
+	ps := places(c, written)
+	var out []violation
+	// First each written place against the files umbra reads or owns
+	// (each file named once), then the written places against each other
+	// (each pair once): a place is named in at most one error of each.
+	for _, againstWriters := range []bool{false, true} {
+		refused := map[int]bool{}
+		for i, w := range ps {
+			if w.kind == placeRead || refused[i] {
+				continue
+			}
+			for j, o := range ps {
+				if i == j || refused[j] || (o.kind != placeRead) != againstWriters ||
+					(againstWriters && j < i) || (w.kind == placeLog && o.kind == placeLog) {
+					continue
+				}
+				if v, ok := conflict(w, o); ok {
+					out = append(out, v)
+					refused[i], refused[j] = true, true
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// conflict is the error of w (a place umbra writes) and o (listed after
+// w when umbra writes it too), when one is the other or lies inside the
+// other.
+func conflict(w, o place) (violation, bool) {
+	switch {
+	case sameFile(w.name, o.name):
+		// Named as the place umbra writes; of two, the one with a line
+		// of its own, the later.
+		if o.kind != placeRead && !o.derived {
+			w, o = o, w
+		}
+		why := w.why
+		also := ""
+		if w.name != o.name {
+			also = " (" + o.name + ")"
+		}
+		return violation{path: blame(w, o), msg: fmt.Sprintf("%s is %s%s: %s", label(w), o.what, also, why)}, true
+	case o.dir && inside(w.name, o.name):
+		return placedInside(w, o), true
+	case w.dir && inside(o.name, w.name):
+		return placedInside(o, w), true
+	}
+	return violation{}, false
+}
+
+// placedInside is the error of in lying inside the directory dir (one of
+// them a place umbra writes), at in's line or else at dir's.
+func placedInside(in, dir place) violation {
+	why := dir.why
+	if dir.kind == placeRead {
+		why = in.why
+	}
+	if in.kind == placeLog {
+		why = whyLogIn
+	}
+	if in.at != nil && !in.derived || dir.at == nil || dir.derived && in.at != nil {
+		return violation{path: in.at, msg: fmt.Sprintf("%s is inside %s %s: %s", label(in), dir.what, dir.name, why)}
+	}
+	return violation{path: dir.at, msg: fmt.Sprintf("%s %s holds %s %s: %s", dir.what, dir.name, in.what, in.name, why)}
+}
+
+// blame is where the error of two names of one place goes: w's line,
+// else o's.
+func blame(w, o place) []any {
+	if w.at != nil {
+		return w.at
+	}
+	return o.at
+}
+
+// label names p in an error: its setting and name; a rotation of the
+// tracking log as such.
+func label(p place) string {
+	if p.kind == placeLog && p.log > 0 {
+		base := strings.TrimSuffix(p.name, fmt.Sprintf(".%d", p.log))
+		return fmt.Sprintf("%s %s: its rotation %s", p.what, base, p.name)
+	}
+	return p.what + " " + p.name
+}
+
+// WriteConflict says why a command may not create the file name (a DKIM
+// key, an exported message): it lies inside a place umbra writes (the
+// spool, the Maildir tree, the pickup directory, where it would be
+// removed, renamed or submitted with the mail), or it is a file umbra
+// reads, owns or writes itself; nil when it is none of these. The same
+// judgement as the configuration's own places get (writtenFileViolations).
+func (c *Config) WriteConflict(name string) error {
+	if c == nil {
 		return nil
 	}
-	at := []any{"tracking", "path"}
-	if !written("tracking", "path") {
-		at = []any{"server", "data_dir"}
-	}
-	owned := ownedFiles(c)
-	log := c.Tracking.Path
-	for i := 0; i <= c.Tracking.MaxFiles; i++ {
-		name, whose := log, ""
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", log, i)
-			whose = fmt.Sprintf(": its rotation %s", name)
-		}
-		for _, o := range owned {
-			switch {
-			case o.dir && (inside(name, o.name) || sameFile(name, o.name)):
-				return []violation{{path: at, msg: fmt.Sprintf("tracking.path %s%s is inside %s %s: the tracking log must be a file of its own, outside the files umbra reads or owns",
-					log, whose, o.what, o.name)}}
-			case !o.dir && sameFile(name, o.name):
-				also := ""
-				if name != o.name {
-					also = " (" + o.name + ")"
-				}
-				return []violation{{path: at, msg: fmt.Sprintf("tracking.path %s%s is %s%s: the tracking log must be a file of its own (it is appended to and renamed at rotation), never a file umbra reads or owns",
-					log, whose, o.what, also)}}
-			}
+	written := func(path ...string) bool { return c.doc != nil && keyWritten(c.doc, path...) }
+	for _, p := range places(c, written) {
+		switch {
+		case p.dir && (inside(name, p.name) || sameFile(name, p.name)):
+			return fmt.Errorf("%s is inside %s %s: %s", name, p.what, p.name, p.why)
+		case !p.dir && sameFile(name, p.name):
+			return fmt.Errorf("%s is %s (%s): umbra reads, owns or writes it", name, p.what, p.name)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +214,75 @@ func TestLargeBodyBufferNotKeptForSmall(t *testing.T) {
 	if got := fitBodyBuf(big, 0, 256<<10); cap(got) > 256<<10 {
 		t.Errorf("a spooling session starts with a buffer of %d, past spool_threshold", cap(got))
 	}
+}
+
+// fix47's leftover: a client that hangs up halfway through a body the
+// budget could not hold was counted in umbra_smtp_body_memory_refused_total
+// although nobody was answered 452. Only an answered refusal counts:
+// DATA cut before its end, BDAT cut after a chunk (its 250 "octets
+// received" says the chunk was read past the budget) and a BDAT
+// transaction reset count nothing; the one answered 452 counts once.
+func TestBodyMemoryRefusalCountedOnlyWhenAnswered(t *testing.T) {
+	q := &fakeQueue{}
+	s, _ := startBudgetServer(t, q, false, 0, 300<<10)
+	body := bodyOf(200 << 10)
+	first := dial(t, s, "")
+	first.expect("220")
+	first.cmd("EHLO c", "250")
+	first.cmd("MAIL FROM:<a@example.org>", "250")
+	first.cmd("RCPT TO:<b@example.test>", "250")
+	first.cmd("DATA", "354")
+	first.send(body)
+	waitBudget(t, s, "the first body held", func(used int64, _, _ uint64) bool { return used >= int64(len(body)) })
+	open := s.OpenSessions()
+
+	// DATA: the body past the budget, then the client goes. The server
+	// reads what was sent before the connection's end.
+	cut := dial(t, s, "")
+	cut.expect("220")
+	cut.cmd("EHLO c", "250")
+	cut.cmd("MAIL FROM:<a@example.org>", "250")
+	cut.cmd("RCPT TO:<b@example.test>", "250")
+	cut.cmd("DATA", "354")
+	cut.send(body)
+	cut.conn.Close()
+
+	// BDAT: a chunk past the budget is read (250), then RSET, then a
+	// chunk past it again and the client goes.
+	chunked := dial(t, s, "")
+	chunked.expect("220")
+	chunked.cmd("EHLO c", "250")
+	chunked.cmd("MAIL FROM:<a@example.org>", "250")
+	chunked.cmd("RCPT TO:<b@example.test>", "250")
+	chunked.send(fmt.Sprintf("BDAT %d\r\n%s", len(body), body))
+	chunked.expect("250")
+	chunked.cmd("RSET", "250")
+	chunked.cmd("MAIL FROM:<a@example.org>", "250")
+	chunked.cmd("RCPT TO:<b@example.test>", "250")
+	chunked.send(fmt.Sprintf("BDAT %d\r\n%s", len(body), body))
+	chunked.expect("250")
+	chunked.conn.Close()
+
+	for deadline := time.Now().Add(10 * time.Second); s.OpenSessions() > open; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions still open, want %d", s.OpenSessions(), open)
+		}
+	}
+	if _, _, _, refused := s.BodyMemory(); refused != 0 {
+		t.Errorf("%d bodies counted refused after clients that went away and a reset, want 0: nobody was answered 452", refused)
+	}
+
+	// One answered 452 counts once.
+	answered := dial(t, s, "")
+	answered.expect("220")
+	answered.cmd("EHLO c", "250")
+	answered.cmd("MAIL FROM:<a@example.org>", "250")
+	answered.cmd("RCPT TO:<b@example.test>", "250")
+	answered.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), body))
+	answered.expect("452 4.3.1")
+	if _, _, _, refused := s.BodyMemory(); refused != 1 {
+		t.Errorf("%d bodies counted refused after one 452, want 1", refused)
+	}
+	first.send(".\r\n")
+	first.expect("250")
 }

@@ -261,7 +261,8 @@
 //     it and gives it back when the buffer goes; a body the budget cannot
 //     cover goes to a spool file at once (accepted as usual), or, on a
 //     session that cannot spool, is read to its end keeping nothing and
-//     answered 452 4.3.1. A body a check builds (a milter's replacement)
+//     answered 452 4.3.1 (counted refused when answered: a client gone
+//     mid-body counts nothing). A body a check builds (a milter's replacement)
 //     is reserved from the same budget through Transaction.ReserveBody
 //     until the transaction ends (data gives it back); past it the check
 //     answers ReplyBodyMemory (452 4.3.1). It is not spooled.

@@ -547,6 +547,12 @@ func (s *session) data(r io.Reader) error {
 		fast, ferr, ok := s.vc.takeBody()
 		if ferr != nil {
 			s.log.Info("message rejected", "reason", ferr.Message)
+			if ferr == replyBodyMemory && s.srv.bodyMem != nil {
+				// Counted as the reply the client gets, once the whole
+				// body was read: a client that went away mid-body, or a
+				// BDAT transaction reset, was answered no 452.
+				s.srv.bodyMem.refused.Add(1)
+			}
 			return ferr
 		}
 		if ok {

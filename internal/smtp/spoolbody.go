@@ -356,7 +356,8 @@ func (k *bodySink) write(p []byte) {
 			}
 			// Past the server's in-memory budget (bodymem.go).
 			if k.newSpool == nil {
-				k.budget.refused.Add(1)
+				// Counted refused when the 452 is answered (session
+				// data), not here: the client may yet go away.
 				k.err = errBodyMemory
 				k.dropMem()
 				return

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ops11's F2 class, the CLI's writers (paths12): dkim keygen --out,
+// message export -o and db backup never create their file inside a place umbra
+// writes (the spool, the Maildir tree, the pickup directory, where an
+// exported NAME.eml would be submitted again and a key removed or
+// renamed with the mail). Refused (exit 1) before anything is written
+// or the daemon is asked, naming the place, as the configuration
+// (--config) places it; elsewhere they write as before.
+func TestCLIWritersKeepOutOfUmbrasPlaces(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"data/spool", "mail/example.test", "pick", "keys"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "umbra.yaml")
+	os.WriteFile(cfg, []byte("server: {name: mx.example.test, data_dir: data, admin_socket: "+filepath.Join(dir, "none.sock")+"}\n"+
+		"accepted_domains: [{domain: example.test, recipient_validation: off}]\n"+
+		"receive_connectors: [{name: in, bindings: [\"127.0.0.1:2525\"]}]\n"+
+		"mailbox: {maildir: ../mail}\npickup: {directory: ../pick}\n"), 0o600)
+	refused := func(what string, want string, args ...string) {
+		t.Helper()
+		out, err := exec.Command(umbraBin, append(args, "--config", cfg)...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), want) {
+			t.Errorf("%s: %v\n%s\nwant exit 1 and %q", what, err, out, want)
+		}
+	}
+	spool := filepath.Join(dir, "data", "spool")
+	refused("keygen into the spool", "is inside the spool directory "+spool,
+		"dkim", "keygen", "example.test", "s1", "--out", spool)
+	refused("keygen into the Maildir tree", "is inside mailbox.maildir "+filepath.Join(dir, "mail"),
+		"dkim", "keygen", "example.test", "s1", "--out", filepath.Join(dir, "mail", "example.test"))
+	refused("export into the pickup directory", "is inside pickup.directory "+filepath.Join(dir, "pick"),
+		"message", "export", "0000000000000001", "-o", filepath.Join(dir, "pick", "again.eml"))
+	refused("backup into the spool", "is inside the spool directory "+spool,
+		"db", "backup", filepath.Join(spool, "queue.backup"))
+	for _, d := range []string{spool, filepath.Join(dir, "mail", "example.test"), filepath.Join(dir, "pick")} {
+		if names, _ := os.ReadDir(d); len(names) != 0 {
+			t.Errorf("%s: %d files written", d, len(names))
+		}
+	}
+	out, err := exec.Command(umbraBin, "dkim", "keygen", "example.test", "s1", "--out", filepath.Join(dir, "keys"), "--config", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("keygen into a directory of its own: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys", "example.test.s1.key")); err != nil {
+		t.Fatal(err)
+	}
+}

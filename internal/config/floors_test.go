@@ -1,0 +1,65 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// rt45 F4's siblings (paths12): a size or rate written without its unit
+// is bytes (per second), and where such a value would refuse all mail of
+// a kind or switch a protection off it is refused at its line, naming
+// the unit. 0 keeps its meaning (no bound, off) where it has one.
+func TestSizesAndRatesInTheWrongUnitRefused(t *testing.T) {
+	head := "server: {name: a.example.test}\n"
+	rc := "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+	for yaml, want := range map[string]string{
+		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {min_data_rate: 4}\n": "c.yaml:5: receive_connectors[0].limits.min_data_rate 4 bytes per second is below 100: a rate without a unit is bytes per second (write e.g. 4KiB)",
+		head + rc + "transport:\n  quarantine:\n    max_size: 2\n":                                                    "c.yaml:5: transport.quarantine.max_size 2 bytes is below 1MiB: a size without a unit is bytes (write e.g. 2GiB)",
+		head + rc + "transport:\n  max_dumpster_size_per_database: 18\n":                                              "c.yaml:4: transport.max_dumpster_size_per_database 18 bytes is below 1MiB: a size without a unit is bytes (write e.g. 18MiB)",
+		head + rc + "transport:\n  body_memory_limit: 256\n":                                                          "c.yaml:4: transport.body_memory_limit 256 bytes is below 1MiB: a size without a unit is bytes (write e.g. 256MiB)",
+		head + rc + "transport:\n  max_header_size: 1000\n":                                                           "c.yaml:4: transport.max_header_size 1000 bytes is below 16KiB: a size without a unit is bytes (write e.g. 1000KiB)",
+		head + rc + "transport:\n  max_header_size: 64\n":                                                             "c.yaml:4: transport.max_header_size 64 bytes is below 16KiB: a size without a unit is bytes (write e.g. 64KiB)",
+		head + rc + "tracking:\n  max_size: 100\n":                                                                    "c.yaml:4: tracking.max_size 100 bytes is below 4KiB: a size without a unit is bytes (write e.g. 100MiB)",
+		head + rc + "tracking:\n  max_files: -1\n":                                                                    "c.yaml:4: tracking.max_files must not be negative",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+	// The floors themselves, the defaults and 0 where it means off load.
+	for _, yaml := range []string{
+		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {min_data_rate: 100}\n",
+		head + rc + "transport:\n  quarantine: {max_size: 0}\n  max_dumpster_size_per_database: 0\n",
+		head + rc + "transport:\n  quarantine: {max_size: 1MiB}\n  max_dumpster_size_per_database: 1MiB\n  body_memory_limit: 1MiB\n  max_header_size: 16KiB\n",
+		head + rc + "tracking:\n  max_size: 4KiB\n",
+		head + rc,
+	} {
+		if _, err := Parse([]byte(yaml), "c.yaml"); err != nil {
+			t.Errorf("%q: %v", yaml, err)
+		}
+	}
+}
+
+// A duration needs its unit, so the likely slip is a sub-second one
+// (300ms for 300s): a session limit or an outbound timeout below a
+// second cuts every session or delivery. Refused at its line.
+func TestSubSecondSessionTimeoutsRefused(t *testing.T) {
+	head := "server: {name: a.example.test}\n"
+	rc := "receive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+	for yaml, want := range map[string]string{
+		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {idle_timeout: 300ms}\n":             "c.yaml:5: receive_connectors[0].limits.idle_timeout 300ms is below 1s",
+		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits:\n      max_transaction_time: 10ms\n": "c.yaml:6: receive_connectors[0].limits.max_transaction_time 10ms is below 1s",
+		head + rc + "transport:\n  connect_timeout: 30ms\n":                                                                          "c.yaml:4: transport.connect_timeout 30ms is below 1s",
+		head + rc + "transport:\n  command_timeout: 300ms\n":                                                                         "c.yaml:4: transport.command_timeout 300ms is below 1s",
+		head + rc + "transport:\n  data_timeout: 600ms\n":                                                                            "c.yaml:4: transport.data_timeout 600ms is below 1s",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+	if _, err := Parse([]byte(head+"receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {idle_timeout: 1s, max_transaction_time: 1s}\ntransport: {connect_timeout: 1s, command_timeout: 1s, data_timeout: 1s}\n"), "c.yaml"); err != nil {
+		t.Errorf("one second each: %v", err)
+	}
+}
