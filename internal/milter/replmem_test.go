@@ -220,3 +220,51 @@ func TestMilterReplacedBodySpooledPastThreshold(t *testing.T) {
 	used, _, _, _ := s.BodyMemory()
 	t.Fatalf("%d bytes of the body budget still held after the session", used)
 }
+
+// A spooled replacement is bounded as one in memory: a line over
+// max_line_length (the unterminated last one counted with its CRLF) or a
+// message over max_message_size once its line ends are CRLF is a milter
+// failure (on_failure tempfail: 451 4.7.1), nothing is queued, and the
+// replacement's spool file is removed.
+func TestMilterSpooledReplacementBoundedLikeInMemory(t *testing.T) {
+	lines := []byte(strings.Repeat(strings.Repeat("z", 900)+"\n", 60)) // 54,060 octets, 54,120 once CRLF
+	for name, tc := range map[string]struct {
+		chunks [][]byte
+		limits string
+	}{
+		"line over max_line_length": {[][]byte{lines, []byte(strings.Repeat("a", 1999))}, "{max_message_size: 4MiB}"},
+		// Within the bound as sent, over it once LF is CRLF (found when
+		// the replacement ends, as for one in memory).
+		"over max_message_size with CRLF": {[][]byte{lines}, "{max_message_size: 54100}"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+				if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+					return
+				}
+				var b []byte
+				for _, p := range tc.chunks {
+					b = appendPacket(b, repReplBody, p)
+				}
+				c.Write(appendPacket(b, repAccept, nil))
+				readPacket(r)
+			})
+			dir := t.TempDir()
+			st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			q := &fakeQueue{}
+			s := startMTASpool(t, q, milterConf(addr, "")+"    limits: "+tc.limits+"\n", st, 16<<10)
+			d := dial(t, s)
+			d.cmd("EHLO client.test", "250")
+			if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "451 4.7.1") || q.count() != 0 {
+				t.Fatalf("end of data %q, queued %d", got, q.count())
+			}
+			if ents, _ := os.ReadDir(filepath.Join(dir, "spool")); len(ents) != 0 {
+				t.Fatalf("%d spool files left behind by a refused replacement", len(ents))
+			}
+		})
+	}
+}
