@@ -160,6 +160,11 @@ type Deliverer struct {
 
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
+	// stopGrace is stopReplyGrace; a test whose next hop is slowed on
+	// purpose sets it longer, so that what it shows does not depend on
+	// how fast a loaded machine runs that next hop.
+	stopGrace time.Duration
+
 	// selfDB is this server's transport database id (self.go).
 	selfDB atomic.Pointer[string]
 
@@ -195,7 +200,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), health: st.cfg.Health, idle: map[string][]*pooled{}}
+	d := &Deliverer{log: st.cfg.Log, bal: newBalancer(), health: st.cfg.Health, idle: map[string][]*pooled{}, stopGrace: stopReplyGrace}
 	d.st.Store(st)
 	return d, nil
 }

@@ -240,8 +240,13 @@ func TestSpoolFileShortNeverDelivered(t *testing.T) {
 // included, before the writing goroutine learns its last write is done,
 // and a close then makes SMTP's duplicate (the next hop delivers, the
 // result is lost, the restart sends it again). The body and the reply to
-// its final dot get the stop's grace; here the slow next hop takes well
+// its final dot get the stop's grace; here the slow next hop takes
 // under it, so the message ends with "." once and its 250 is the result.
+// The grace is the sink's own bound here: the sink reads 8 MiB a few KiB
+// per millisecond, which on a loaded machine under -race (or with
+// GOMAXPROCS=1 beside another test binary) took more than the 10 s of
+// production's grace, and the test then saw the body cut (and read the
+// sink's counts before it had noted the cut: "0 ended, 0 cut").
 func TestStopDuringBodyFinishesTheTransaction(t *testing.T) {
 	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
 	if err != nil {
@@ -255,6 +260,7 @@ func TestStopDuringBodyFinishesTheTransaction(t *testing.T) {
 	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
 		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
 	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	d.stopGrace = 60 * time.Second // the sink's deadline, a bound on the test (startCutSink)
 	m := message("x@example.net")
 	res := d.DeliverBody(ctx, m, body, all(m))
 	ended, cut := s.counts()
@@ -264,4 +270,42 @@ func TestStopDuringBodyFinishesTheTransaction(t *testing.T) {
 	if len(res) != 1 || res[0].Outcome != queue.RelayedOK {
 		t.Fatalf("result %+v: want the next hop's 250 (relayed)", res)
 	}
+}
+
+// The stop's grace is a bound: a body the next hop has not taken when it
+// passes is cut (the connection closed, no final "."), and the result is
+// a deferral, never a 250 the next hop did not give. The sink sleeps a
+// millisecond per read of at most 4 KiB, so 8 MiB take it at least two
+// seconds, far past the 50 ms grace here.
+func TestStopGraceCutsAnUnfinishedBody(t *testing.T) {
+	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	body, _ := spoolInto(t, store, bigMessage(8<<20))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startCutSink(t, cancel)
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	d.stopGrace = 50 * time.Millisecond
+	m := message("x@example.net")
+	res := d.DeliverBody(ctx, m, body, all(m))
+	for _, r := range res {
+		if r.Outcome == queue.RelayedOK {
+			t.Fatalf("result %+v: relayed, but the next hop never had the whole body", r)
+		}
+	}
+	for i := 0; i < 600; i++ { // the sink notes the cut when its read fails; a bound on the test
+		if ended, cut := s.counts(); len(ended) != 0 || len(cut) != 0 {
+			if len(ended) != 0 || len(cut) != 1 {
+				t.Fatalf("at the next hop: %d ended with \".\", %d cut; want 0 and 1", len(ended), len(cut))
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the next hop's connection was never cut")
 }

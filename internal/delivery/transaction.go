@@ -64,7 +64,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		stopMu.Lock()
 		defer stopMu.Unlock()
 		if c.BodiesBegun() != bodies {
-			grace = time.AfterFunc(stopReplyGrace, func() { c.Close() })
+			grace = time.AfterFunc(d.stopGrace, func() { c.Close() })
 			return
 		}
 		c.Close()

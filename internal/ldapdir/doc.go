@@ -65,7 +65,9 @@
 // each search by its request timeout. A question waits at most twice
 // Timeout (a dial and a search) and callers' contexts are honoured (the
 // operation finishes in the background within its bounds); one that
-// timed out wraps context.DeadlineExceeded. A message from the directory
+// timed out wraps context.DeadlineExceeded, a setup step that failed
+// after the deadline included (go-ldap hands a pending StartTLS or bind
+// its reader's timeout as a plain error). A message from the directory
 // is read up to MaxPacketBytes (8 MiB; go-asn1-ber's process-wide bound,
 // 2 GiB by default, is set once by the first New): a larger one is an
 // error at its header that drops the connection, not a buffer grown

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -195,13 +196,25 @@ func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw.SetDeadline(time.Now().Add(d.cfg.Timeout))
+	deadline := time.Now().Add(d.cfg.Timeout)
+	raw.SetDeadline(deadline)
+	// A step that fails once the deadline passed failed for it, whatever
+	// error go-ldap makes of that: its reader's read error reaches a
+	// pending StartTLS or Bind as a plain error ("unable to read LDAP
+	// response packet: … i/o timeout", no net.Error in it), which would
+	// otherwise not say it was the directory not answering in time.
+	timedOut := func(err error) error {
+		if time.Now().Before(deadline) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		return fmt.Errorf("%w (no answer within the timeout, %v: %w)", err, d.cfg.Timeout, os.ErrDeadlineExceeded)
+	}
 	nc := raw
 	if u.Scheme == "ldaps" {
 		tc := tls.Client(raw, d.tls)
 		if err := tc.Handshake(); err != nil {
 			raw.Close()
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, fmt.Errorf("tls: %w", timedOut(err))
 		}
 		nc = tc
 	}
@@ -211,13 +224,13 @@ func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
 	if d.cfg.StartTLS {
 		if err := c.StartTLS(d.tls); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("starttls: %w", err)
+			return nil, fmt.Errorf("starttls: %w", timedOut(err))
 		}
 	}
 	if bindDN != "" {
 		if err := c.Bind(bindDN, password); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("bind as service account: %w", err)
+			return nil, fmt.Errorf("bind as service account: %w", timedOut(err))
 		}
 	}
 	raw.SetDeadline(time.Time{}) // from now on each request has its own timeout
@@ -400,7 +413,7 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 // context.DeadlineExceeded as well, so that a caller can say so.
 func unavailable(err error) error {
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
 		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded) || ldap.IsErrorWithCode(err, ldap.LDAPResultTimeout) ||
 		// go-ldap words its own timeouts and wraps some transport
 		// errors (the StartTLS handshake's) with %v, not %w:

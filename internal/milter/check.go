@@ -650,15 +650,16 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	var mods []reply
 	var final reply
 	// The replacement body's chunks are joined as they arrive: one
-	// buffer, not every packet kept until the end as well.
-	var replacement []byte
+	// buffer, not every packet kept until the end as well, and past the
+	// spool threshold a spool file (replbody.go). Held in memory, it is
+	// within the server's body budget (Transaction.ReserveBody),
+	// reserved as its chunks arrive; past it, with no spool file to go
+	// to, the chunks are read and dropped, so the milter stays in step,
+	// and the message gets ReplyBodyMemory.
+	rp := &replacement{t: t}
+	defer rp.abort() // unless apply gave the file to the transaction
 	limit, limitName := s.c.replacedLimit()
 	size := int64(m.headerLen()) // the header section the replacement follows
-	// The replacement is held in memory within the server's body budget
-	// (Transaction.ReserveBody), reserved as its chunks arrive; past it
-	// the chunks are read and dropped, so the milter stays in step, and
-	// the message gets ReplyBodyMemory.
-	overBudget := false
 	for {
 		r, err := s.await(et)
 		if err != nil {
@@ -685,12 +686,7 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 				// would refuse it and the sender get a bounce.
 				return s.fail(stEOM, protoErr("replacement body has a NUL octet"))
 			}
-			if !overBudget && t.ReserveBody != nil && !t.ReserveBody(int64(len(replacement)+len(r.body))) {
-				overBudget, replacement = true, nil
-			}
-			if !overBudget {
-				replacement = append(replacement, r.body...)
-			}
+			rp.add(r.body)
 			r.body = nil
 		}
 		if len(mods) >= maxModifications {
@@ -705,12 +701,18 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 		return s.verdict(stEOM, final)
 	}
 	s.c.met.reply(s.c.cfg.Name, stEOM, final.code)
-	if overBudget {
+	if rp.overBudget {
 		s.c.log.Warn("milter's replacement body over the in-memory body budget; message deferred",
 			"msg_id", t.QueueID, "size", size)
 		return smtp.Verdict{Reply: smtp.ReplyBodyMemory}
 	}
-	v, err := s.apply(m, mods, replacement, t)
+	if rp.err != nil {
+		// umbra's disk, not the milter: the message is deferred, the
+		// milter stays (it was read in step).
+		s.c.log.Error("milter's replacement body: spool file failed; message deferred", "msg_id", t.QueueID, "err", rp.err)
+		return smtp.Verdict{Reply: smtp.ReplySpoolFailed(rp.err)}
+	}
+	v, err := s.apply(m, mods, rp, t)
 	if err != nil {
 		return s.fail(stEOM, err)
 	}
@@ -719,9 +721,9 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 
 // apply makes the modifications a milter sent at end of message, in
 // order, to t; those whose action it did not negotiate are logged and
-// ignored. body is the replacement body, its chunks (the REPLBODY
-// replies in mods) joined.
-func (s *session) apply(m message, mods []reply, body []byte, t *smtp.Transaction) (smtp.Verdict, error) {
+// ignored. rp is the replacement body, its chunks (the REPLBODY replies
+// in mods) joined in memory or in a spool file.
+func (s *session) apply(m message, mods []reply, rp *replacement, t *smtp.Transaction) (smtp.Verdict, error) {
 	var v smtp.Verdict
 	edited := false
 	replaced := false
@@ -769,9 +771,21 @@ func (s *session) apply(m message, mods []reply, body []byte, t *smtp.Transactio
 			v.Quarantine = reason
 		}
 	}
+	spooled := replaced && rp.file != nil
 	if replaced {
-		m.replaceBody(body)
-		if n := longestLine(m.body); s.c.maxLine > 0 && n > s.c.maxLine {
+		longest := 0
+		if spooled {
+			if err := rp.w.close(); err != nil {
+				s.c.log.Error("milter's replacement body: spool file failed; message deferred", "msg_id", t.QueueID, "err", err)
+				return smtp.Verdict{Reply: smtp.ReplySpoolFailed(err)}, nil
+			}
+			m.body, m.sep = nil, true // the header section; the body follows in the file
+			longest = int(rp.w.longest)
+		} else {
+			m.replaceBody(rp.mem)
+			longest = longestLine(m.body)
+		}
+		if n := longest; s.c.maxLine > 0 && n > s.c.maxLine {
 			// A client's line that long is refused (554 5.6.0); a
 			// milter's may not bring one in either.
 			return v, protoErr("replacement body has a line of %d octets, over max_line_length %d", n, s.c.maxLine)
@@ -788,18 +802,34 @@ func (s *session) apply(m message, mods []reply, body []byte, t *smtp.Transactio
 		if n := m.longestHeaderLine(); s.c.maxLine > 0 && n > s.c.maxLine {
 			return v, protoErr("header field with a line of %d octets after the milter's edits, over max_line_length %d", n, s.c.maxLine)
 		}
-		if replaced && t.ReserveBody != nil && !t.ReserveBody(int64(m.headerLen()+len(m.body))) {
+		if replaced && !spooled && t.ReserveBody != nil && !t.ReserveBody(int64(m.headerLen()+len(m.body))) {
 			// The message as stored: the reservation covers it once the
 			// chunks' buffer is let go.
 			return smtp.Verdict{Reply: smtp.ReplyBodyMemory}, nil
 		}
-		t.Content = m.bytes()
-		if limit, name := s.c.replacedLimit(); replaced && int64(len(t.Content)) > limit {
+		content := m.bytes()
+		total := int64(len(content))
+		if spooled {
+			total += rp.w.n
+		}
+		if limit, name := s.c.replacedLimit(); replaced && total > limit {
 			// Line ends made CRLF may have grown it past the limit.
-			return v, protoErr("replacement body makes the message %d octets, over %d (%s)", len(t.Content), limit, name)
+			return v, protoErr("replacement body makes the message %d octets, over %d (%s)", total, limit, name)
+		}
+		if spooled {
+			// The file is the transaction's from here on (made durable,
+			// removed unless queued).
+			f := rp.file
+			rp.file = nil
+			if err := t.ReplaceBodySpooled(content, f); err != nil {
+				s.c.log.Error("milter's replacement body: spool file failed; message deferred", "msg_id", t.QueueID, "err", err)
+				return smtp.Verdict{Reply: smtp.ReplySpoolFailed(err)}, nil
+			}
+		} else {
+			t.Content = content
 		}
 	}
-	if replaced && t.Rest != nil {
+	if replaced && !spooled && t.Rest != nil {
 		// A spooled message's body replaced: Content is now the whole
 		// message, held in memory (bounded by max_message_size).
 		t.Rest, t.RestLen = nil, 0

@@ -19,11 +19,16 @@
 //     "cancelled") when the session's check context ends — the client
 //     hung up. A packet is 1 to 1 MiB long; a replacement body may
 //     not make the message larger than the connector's max_message_size
-//     (SetMaxMessageSize; checked as its chunks arrive) and is held in
+//     (SetMaxMessageSize; checked as its chunks arrive). It is held in
 //     the server's in-memory body budget (Transaction.ReserveBody: the
-//     chunks as they arrive, then the message made; past it the rest is
-//     read and dropped, the milter kept in step, and the message gets
-//     452 4.3.1), and so is the number of modifications per message
+//     chunks as they arrive, then the message made) up to the spool
+//     threshold, and past it, or past the budget, goes on in a spool
+//     file (Transaction.SpoolBody, replbody.go), so a session holds at
+//     most the threshold of it; only on a session that cannot spool is
+//     the rest past the budget read and dropped, the milter kept in
+//     step, and the message answered 452 4.3.1. A spool file failure
+//     defers the message (451 4.3.0, or 452 4.3.1 for want of room)
+//     without failing the milter. The number of modifications per message
 //     (maxModifications); recipient edits cost constant time each. Anything malformed, a timeout or a dead connection fails
 //     the milter for the rest of the session: on_failure tempfail
 //     answers 451 4.7.1 to that command and every later one, accept

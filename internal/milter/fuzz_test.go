@@ -140,3 +140,40 @@ func FuzzReadPacket(f *testing.F) {
 		}
 	})
 }
+
+// A replacement body written to a spool file in chunks (crlfWriter) is
+// byte for byte what the in-memory path makes of the chunks joined
+// (crlf), and its longest line is longestLine's, wherever the chunks
+// split it (a CR at the end of one and an LF at the start of the next
+// above all).
+func FuzzCRLFWriter(f *testing.F) {
+	f.Add([]byte("a\r\nb\nc\rd\r"), uint8(3))
+	f.Add([]byte("\r\n\r\n"), uint8(1))
+	f.Add([]byte("line\r"), uint8(5))
+	f.Add([]byte("x\n\ny\r\r\nz"), uint8(2))
+	f.Fuzz(func(t *testing.T, body []byte, step uint8) {
+		n := int(step%16) + 1
+		var out bytes.Buffer
+		w := newCRLFWriter(&out)
+		for p := body; len(p) > 0; {
+			k := min(n, len(p))
+			if err := w.write(p[:k]); err != nil {
+				t.Fatal(err)
+			}
+			p = p[k:]
+		}
+		if err := w.close(); err != nil {
+			t.Fatal(err)
+		}
+		want := crlf(bytes.Clone(body))
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("written %q, in memory %q", out.Bytes(), want)
+		}
+		if w.n != int64(len(want)) {
+			t.Fatalf("counted %d octets, wrote %d", w.n, len(want))
+		}
+		if got, want := int(w.longest), longestLine(want); got != want {
+			t.Fatalf("longest line %d, in memory %d (%q)", got, want, body)
+		}
+	})
+}

@@ -84,7 +84,8 @@ func (q *Manager) run(ctx context.Context) {
 		var due time.Time
 		var ok bool
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
-		wake := nextWake(due, ok, q.clk.Now(), q.room())
+		read := q.clk.Now()
+		wake := nextWake(due, ok, read, q.room())
 		if q.claimFailed {
 			// Mail that could not be claimed is still due: without a
 			// pause the loop would retry the failing claim at once,
@@ -102,6 +103,14 @@ func (q *Manager) run(ctx context.Context) {
 			wait = min(wait, w)
 		}
 		t := q.clk.NewTimer(wait)
+		if wait > 0 && q.clk.Now().Sub(read) >= wait {
+			// The clock passed the wake between the reading and the
+			// arming (as the suspects' turn, suspectgate.go): a timer
+			// armed for all of wait would fire that much late, on a
+			// fake clock not before its next advance.
+			t.Stop()
+			t = q.clk.NewTimer(0)
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -69,9 +69,18 @@ func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, 
 		if g.changed == nil {
 			g.changed = make(chan struct{})
 		}
-		ch, left := g.changed, bound-now.Sub(g.since)
+		ch, since, left := g.changed, g.since, bound-now.Sub(g.since)
 		g.mu.Unlock()
 		t := clk.NewTimer(left)
+		// The timer runs from when it was armed, not from the reading
+		// above: a clock that moved in between (a goroutine descheduled
+		// there; a test's fake clock advanced by a whole bound) would
+		// have it fire a bound late, or, on a fake clock, never. The
+		// turn's bound is by the clock: looked at again once armed.
+		if clk.Now().Sub(since) >= bound {
+			t.Stop()
+			continue
+		}
 		select {
 		case <-ch:
 		case <-t.C():

@@ -73,3 +73,45 @@ func TestSuspectsRunTheirOwnCodeOneAtATime(t *testing.T) {
 		t.Fatalf("%d suspects ran umbra's code at once, want 1", m)
 	}
 }
+
+// armLate is a fake clock that moves by a whole bound while a timer is
+// being armed: what a goroutine descheduled between reading the clock
+// and arming its timer sees when the time moves on meanwhile (a loaded
+// machine under -race, and a test advancing its fake clock).
+type armLate struct {
+	*clock.Fake
+	by time.Duration
+}
+
+func (c armLate) NewTimer(d time.Duration) clock.Timer {
+	c.Fake.Advance(c.by)
+	return c.Fake.NewTimer(d)
+}
+
+// The suspects' turn is bounded by the clock: a suspect waiting for it
+// takes it once the holder has had it for the bound, even when the clock
+// passed the bound between its reading and the arming of its timer.
+// Before, its timer was armed for the whole remaining bound from then
+// on, a bound late (on a fake clock, never: how
+// TestSuspectsRunTheirOwnCodeOneAtATime hung once, "1 of 5 suspects
+// reached their wait").
+func TestSuspectTurnBoundedByTheClockNotByTheArming(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_000_000_000, 0))
+	var g suspectGate
+	holder, waiter := &attempt{}, &attempt{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if !g.acquire(ctx, holder, clk, DefaultSuspectTurn) {
+		t.Fatal("a free turn not taken")
+	}
+	got := make(chan bool, 1)
+	go func() { got <- g.acquire(ctx, waiter, armLate{clk, DefaultSuspectTurn}, DefaultSuspectTurn) }()
+	select {
+	case ok := <-got:
+		if !ok || g.holder != waiter {
+			t.Fatalf("acquire %v, holder is the waiter %v", ok, g.holder == waiter)
+		}
+	case <-time.After(30 * time.Second): // a bound on the test
+		t.Fatal("the waiter still waits for a turn whose bound passed by the clock")
+	}
+}

@@ -264,8 +264,13 @@
 //     answered 452 4.3.1 (counted refused when answered: a client gone
 //     mid-body counts nothing). A body a check builds (a milter's replacement)
 //     is reserved from the same budget through Transaction.ReserveBody
-//     until the transaction ends (data gives it back); past it the check
-//     answers ReplyBodyMemory (452 4.3.1). It is not spooled.
+//     until the transaction ends (data gives it back). On a session
+//     that spools, such a body past spool_threshold (or past the budget)
+//     goes to a spool file (Transaction.SpoolBody; ReplaceBodySpooled
+//     makes it durable and gives it to the transaction), handed to the
+//     queue with the message as a received body's file is, or removed
+//     (checkDataRest, data); on one that cannot spool, past the budget
+//     the check answers ReplyBodyMemory (452 4.3.1).
 //   - Large messages stream (spoolbody.go, spooldata.go): a body (DATA or
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the

@@ -107,6 +107,41 @@ type Transaction struct {
 	// ReplyBodyMemory, the 452 4.3.1 of a received body the server could
 	// not keep. nil: no budget.
 	ReserveBody func(n int64) bool
+	// SpoolBody, set when the session spools bodies (every DataCheck a
+	// BodyStreamer, a spool directory), makes a spool file for a body a
+	// check builds (a milter's replacement) once it is past
+	// SpoolThreshold bytes, as a received body goes to one: the check
+	// writes the body into it and gives it to the transaction with
+	// ReplaceBodySpooled, or Aborts it. nil: the check holds the body in
+	// memory, within ReserveBody.
+	SpoolBody      func() (*queue.SpoolFile, error)
+	SpoolThreshold int64
+
+	// spooled is the spool file of the replacement Rest reads now
+	// (ReplaceBodySpooled), nil when none. The session hands it to the
+	// queue with the message, or removes it (checkDataRest).
+	spooled     *queue.SpoolFile
+	spooledBody queue.Body // its content, made durable
+}
+
+// ReplaceBodySpooled replaces the message's body by the content of f, a
+// file from SpoolBody the check wrote: Content becomes head (the header
+// section, through its empty line) and Rest reads f. The file is made
+// durable here, before any commit can name it, and is the
+// transaction's from the call on (removed with the transaction unless
+// the queue takes it; an error removes it at once). A spool file an
+// earlier check gave is removed.
+func (t *Transaction) ReplaceBodySpooled(head []byte, f *queue.SpoolFile) error {
+	body, err := f.Finish()
+	if err != nil {
+		return err
+	}
+	if t.spooled != nil {
+		t.spooled.Abort()
+	}
+	t.spooled, t.spooledBody = f, body
+	t.Content, t.Rest, t.RestLen = head, body.Reader, body.Len()
+	return nil
 }
 
 // ReplyBodyMemory is the reply to a message whose body the server's
@@ -478,7 +513,11 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 // loss would deliver less than the sender was promised. A discard or
 // quarantine verdict an earlier stage gave the transaction refuses the
 // copy instead, and the primary tries another server.
-func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) (_ []byte, _ []queue.Recipient, replaced bool, _ error) {
+//
+// A check's replacement body in a spool file (Transaction.SpoolBody) is
+// left in s.replBody, the message's body after content; data() hands it
+// to the queue with the message or removes it.
+func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) (_ []byte, _ []queue.Recipient, replaced bool, err error) {
 	if s.pendingCopyDB != "" {
 		if s.discard || s.quarantine != "" {
 			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", s.ip, "primary", s.shadowServer)
@@ -502,6 +541,22 @@ func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.Rea
 			info = s.connInfo()
 			t = &Transaction{QueueID: id.String(), From: s.from, Content: content, Rest: rest, RestLen: restLen,
 				ReserveBody: s.reserveBody}
+			if s.spooling() {
+				t.SpoolBody, t.SpoolThreshold = s.srv.newSpool, s.srv.spoolThreshold
+			}
+			defer func() {
+				// The replacement's spool file is the message's body only
+				// when the checks let it through and no later check
+				// replaced the body again in memory (Rest nil).
+				if t.spooled == nil {
+					return
+				}
+				if err != nil || t.Rest == nil {
+					t.spooled.Abort()
+					return
+				}
+				s.replBody = &spooledBody{file: t.spooled, size: t.RestLen, body: t.spooledBody}
+			}()
 			for _, r := range s.rcpt {
 				t.Rcpts = append(t.Rcpts, r.Addr)
 			}
@@ -532,5 +587,5 @@ func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.Rea
 	if err != nil {
 		return nil, nil, false, err
 	}
-	return t.Content, rcpts, rest != nil && t.Rest == nil, nil
+	return t.Content, rcpts, rest != nil && t.Rest == nil || t.spooled != nil && t.Rest != nil, nil
 }

@@ -62,6 +62,10 @@ type session struct {
 	// checkHeld: bytes of the body budget the transaction's checks
 	// reserved (Transaction.ReserveBody), given back at its end.
 	checkHeld int64
+	// replBody: a check's replacement body of the transaction, in a
+	// spool file (checkDataRest); removed at the transaction's end
+	// unless handed to the queue.
+	replBody *spooledBody
 
 	user   string // authenticated name, "" if none
 	server bool   // authenticated as a transport server
@@ -516,6 +520,8 @@ func (s *session) data(r io.Reader) error {
 			sp = s.takeSpooled()
 		}
 		sp.abort() // unless it was handed to the queue
+		s.replBody.abort()
+		s.replBody = nil
 	}()
 	if len(s.rcpt) == 0 {
 		return replyNoRecipients // never queue a message without recipients
@@ -579,6 +585,11 @@ func (s *session) data(r io.Reader) error {
 	body, m, rerr := s.messageOf(id, trace, buf.Bytes())
 	if m == nil {
 		return rerr
+	}
+	if s.replBody != nil {
+		// A check replaced the body with one in a spool file: body is
+		// the trace field and header section in front of it.
+		return s.submitStored(m, s.replBody.withHead(body), s.replBody)
 	}
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, queue.MemBody(body), nil)
@@ -658,7 +669,11 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte) ([]byte, *qu
 	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
 		body = append([]byte(trace), content...)
 	}
-	body, m := s.message(id, body, len(trace), rcpts, 0)
+	var more int64
+	if s.replBody != nil {
+		more = s.replBody.size // content is the header section, the replacement follows in its file
+	}
+	body, m := s.message(id, body, len(trace), rcpts, more)
 	return body, m, nil
 }
 

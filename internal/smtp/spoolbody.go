@@ -549,6 +549,17 @@ type spooledBody struct {
 	// handed: the queue has the file (SubmitBody returned); the
 	// session no longer removes it.
 	handed bool
+	// body: for a check's replacement (Transaction.SpoolBody), the
+	// file's content, already durable; head and buf are unused.
+	body queue.Body
+}
+
+// withHead is the message the queue stores for a check's replacement:
+// head (umbra's trace field and the header section) followed by the
+// file.
+func (sp *spooledBody) withHead(head []byte) queue.Body {
+	path, off, n := sp.body.File()
+	return queue.SpooledBody(head, path, off, n)
 }
 
 // finish ends the body: the content in memory, or the spool file.

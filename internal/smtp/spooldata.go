@@ -116,26 +116,43 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	if len(content) != len(head)-len(trace) || len(content) > 0 && &content[0] != &head[len(trace)] {
 		head = append(head[:len(trace):len(trace)], content...) // the header section as the checks left it
 	}
-	size := int64(len(head)) + rest.Len() // the message, trace included
+	more := rest.Len() // what follows head
 	if replaced {
-		// A check replaced the body: the message is in memory now,
-		// and the spool file goes (data() aborts it, not handed).
-		size = int64(len(head))
+		// A check replaced the body: the message is in memory now, or
+		// head followed by the replacement's spool file (s.replBody);
+		// the received body's spool file goes (data() aborts it, not
+		// handed).
+		more = 0
+		if s.replBody != nil {
+			more = s.replBody.size
+		}
 	}
+	size := int64(len(head)) + more // the message, trace included
 	if s.discard || len(rcpts) == 0 {
 		s.log.Info("message discarded by a check", "msg_id", id.String(), "size", size)
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
-	head, m := s.message(id, head, len(trace), rcpts, rest.Len())
-	body, err := file.WithOwnHead(head, int64(skip)) // head is not used again
-	if replaced {
-		body = queue.MemBody(head)
+	head, m := s.message(id, head, len(trace), rcpts, more)
+	switch {
+	case replaced && s.replBody != nil:
+		return s.submitStored(m, s.replBody.withHead(head), s.replBody)
+	case replaced:
+		return s.submitStored(m, queue.MemBody(head), sp)
 	}
+	body, err := file.WithOwnHead(head, int64(skip)) // head is not used again
 	if err != nil {
 		s.log.Error("spooled body", "msg_id", id.String(), "err", err)
 		return replyLocalError(id)
 	}
+	return s.submitStored(m, body, sp)
+}
+
+// submitStored hands a message made at the end of data to the queue: a
+// copy on receipt kept, a message with its copy on receipt, or a message
+// alone. sp is the spool file body names (the queue takes it with the
+// commit), nil when body is in memory.
+func (s *session) submitStored(m *queue.Message, body queue.Body, sp *spooledBody) error {
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, body, sp)
 	}
@@ -200,4 +217,15 @@ func withHeadSection(body, head []byte, n int) []byte {
 		return body
 	}
 	return append(head[:len(head):len(head)], body[n:]...)
+}
+
+// ReplySpoolFailed is the reply to a message whose spool file failed
+// (err from queue.SpoolFile): 452 4.3.1 for want of room, else 451
+// 4.3.0. A check that spools a body it builds (Transaction.SpoolBody)
+// answers with it, as the session does for a received body.
+func ReplySpoolFailed(err error) *gosmtp.SMTPError {
+	if noStorage(err) {
+		return replyNoStorage
+	}
+	return replyLocalSpool
 }
