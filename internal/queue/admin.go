@@ -812,6 +812,9 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 		if err := sv.Refusal("resume", m); err != nil {
 			return err
 		}
+		if err := tx.refuseGiven(m); err != nil { // handback.go
+			return err
+		}
 		if m.State == Suspended {
 			marked, err := tx.markReleasedSingle(m, q.clk.Now())
 			if err != nil {

@@ -334,7 +334,14 @@
 // and the holder's takeover of a copy already taken over changes
 // nothing. An operator's removal without force of a message whose body
 // is unreadable while such a copy exists is refused (it would discard
-// the sound copy too).
+// the sound copy too). The entry is marked offered in a commit before
+// its line is written (a View first, so a query with nothing to give
+// commits nothing); from then on the holder may hold the message taken
+// over whether or not it acknowledges, and the operator's resume of the
+// poison record is refused until the acknowledgement removes it — a
+// resume in that window, with the body readable again, would deliver it
+// here too (poison11's leftover). A crash after the offer keeps the mark:
+// the line is sent again and the resume stays refused.
 //
 // As shadow server, a partial discard is applied in the same commit as
 // the full ones of its batch (ShadowContact, ShadowPresented: committed
