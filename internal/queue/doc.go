@@ -319,6 +319,17 @@
 // finished ones, never a recipient lost; with the database back, the
 // entries are sent at the next query.
 //
+// Copies removed by an operator (droppedcopy.go; shadow verb version
+// 12). A forced removal of a shadow copy writes, in its commit, an
+// entry in bucket dropped (lower-case primary ‖ 0x00 ‖ copy id →
+// removed-at) for each primary and copy id of its shadowed recipients;
+// the primary asks for them in its holder probe (XQUERYDROPPED), marks
+// the messages whose copy they were held by it only (singlecopy, as for
+// a holder's lost database), and the entries go once it spoke again.
+// Entries older than message_expiration plus shadowExpiryGrace (no
+// message they could name is left at the primary) are dropped by the
+// next commit that writes one.
+//
 // Messages given to their copy's holder (handback.go; shadow verb
 // version 11). The commit that holds a message as poison for a body
 // found unreadable here (before its attempt, cut during it, or at start)
@@ -1059,6 +1070,15 @@
 //     the copies over in the commit that records it: after a crash the
 //     takeover and the new mark are both there or neither (the next
 //     presentation finds it again).
+//     A shadow copy an operator removes (RemoveMessageForce) is noted
+//     for its primary (bucket dropped: primary ‖ copy id) in the commit
+//     that deletes it (droppedcopy.go): after a crash the copy is there
+//     or the note is. The primary's commit that marks the messages of
+//     the notes held by it only comes before its next command, and the
+//     note goes only after that command (SR-15): a crash of either side
+//     in between leaves the note, told again at the next probe, and a
+//     message marked already is not marked twice. From the mark on, the
+//     copy is made again as for a holder's lost database (above).
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference

@@ -177,10 +177,14 @@ var (
 	// bucketHandBack: messages given to the holder of their shadow copy,
 	// owed to it as XQUERYDISCARD lines (handback.go).
 	bucketHandBack = []byte("handback")
+	// bucketDropped: shadow copies an operator removed here, owed to
+	// their primaries as XQUERYDROPPED lines (droppedcopy.go).
+	bucketDropped = []byte("dropped")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
+		bucketDropped}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
