@@ -540,13 +540,20 @@
 // pending may be a copy on receipt's, which a relay's discard (for
 // another record there) must not settle; a folded one taken over before
 // the relay's discard came is delivered here as well, a duplicate after
-// a takeover. Not covered: the fold files every recipient shadowed at
-// the primary under the org id, whichever relay or push it came from, so
-// the discard of a relay's record the primary finished before pushing it
-// again settles the recipients of a record whose push was committed (no
-// longer marked there, so not pushed again): that record lives on the
-// primary only until it is done (a restore of this server, and a
-// message relayed in two transactions).
+// a takeover. The fold remembers, per recipient, the relay id it was
+// filed under (bucket foldedrelay: primary ‖ org id ‖ address → relay
+// id, written in the fold's commit, deleted by the discard that settles
+// it; receiptcopy.go), so a relay's discard settles of the recipients
+// filed under the org id only those of its own transaction: the discard
+// of a relay's record the primary finished before pushing it again no
+// longer settles the recipients of a record whose push was committed (a
+// restore of this server, and a message relayed in two transactions:
+// queue11's sequence; before, that record lived on the primary alone).
+// A recipient with no entry (folded by an earlier release) keeps the
+// earlier rule. Still open: the org id's discard (or XQUERYHELD's answer
+// for it) settles every recipient filed under it, the ones folded from a
+// relay record the primary still holds under that relay id included,
+// when that record's own push has not come yet.
 //
 // # One writer per message
 //

@@ -180,11 +180,14 @@ var (
 	// bucketDropped: shadow copies an operator removed here, owed to
 	// their primaries as XQUERYDROPPED lines (droppedcopy.go).
 	bucketDropped = []byte("dropped")
+	// bucketFolded: the relay id each recipient of a relayed copy folded
+	// under its org id was filed under before (receiptcopy.go).
+	bucketFolded = []byte("foldedrelay")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped}
+		bucketDropped, bucketFolded}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
