@@ -287,7 +287,7 @@ nothing.`,
 	if action == "remove" {
 		fl.BoolVar(&ndr, "ndr", false, "send the sender a non-delivery report")
 		fl.BoolVar(&force, "force", false, "remove shadow copies of other servers' messages too (refused, or skipped by a filter, without it: "+
-			"their primary is left with the only copy and does not learn of it)")
+			"their primary is left with the only copy until its next holder probe learns of it and makes the copy again)")
 	}
 	return c
 }

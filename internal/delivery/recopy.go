@@ -120,7 +120,11 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		r.presentMark(c, s.Name)
 		var db string
 		if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
-			c.Quit()
+			if r.askDropped(c, s.Name) {
+				c.Quit() // the server forgets the copies told: they are recorded
+			} else {
+				c.Close() // no command after them: the server tells them again
+			}
 			stop()
 			r.d.health.Responsive(s.Name, s.Address)
 			r.holderSeen(s.Name, db)
@@ -140,6 +144,57 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		r.d.health.Unresponsive(time.Now(), "shadow server probe: "+err.Error(), s.Name, s.Address)
 	}
 	return "", err
+}
+
+// DroppedRecorder records the shadow copies a server's operator removed
+// there (queue.Manager.ShadowCopiesDropped): the messages they were the
+// copies of are marked held by this server only, and made again.
+type DroppedRecorder interface {
+	ShadowCopiesDropped(server string, ids []string) (int, error)
+}
+
+// Bounds of one probe's questions about dropped copies: a server that
+// dropped more tells the rest at the next probe.
+const (
+	droppedBatch  = 500
+	droppedRounds = 20
+)
+
+// askDropped asks server, in the probe session c (shadow verbs 12), which
+// copies of this server's messages its operator removed, and records
+// them before the next command, which tells the server it may forget
+// them (SR-15). It reports whether the session may go on: false when a
+// batch could not be recorded (the session must end without a command,
+// so the server keeps the notes). With an older peer nothing is asked.
+func (r *ReceiptShadow) askDropped(c *smtp.Client, server string) bool {
+	rec, ok := r.holders.(DroppedRecorder)
+	if !ok || c.ShadowVersion < 12 {
+
+		return true
+	}
+	for range droppedRounds {
+		ids, err := c.QueryDropped(droppedBatch)
+		if err != nil {
+			r.d.log.Info("asking the shadow server for the copies its administrator removed failed; asked again at the next probe",
+				"shadow_server", server, "err", err)
+			return true // nothing was told
+		}
+		if len(ids) == 0 {
+			return true
+		}
+		n, err := rec.ShadowCopiesDropped(server, ids)
+		if err != nil {
+			r.d.log.Error("recording the shadow copies a server's administrator removed failed; asked again at the next probe",
+				"shadow_server", server, "err", err)
+			return false
+		}
+		r.d.log.Warn("shadow server's administrator removed copies of messages held here: they are made again",
+			"shadow_server", server, "copies", len(ids), "messages", n)
+		if len(ids) < droppedBatch {
+			return true
+		}
+	}
+	return true
 }
 
 // RecopyStore is the queue's side of making a lost copy again

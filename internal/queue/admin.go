@@ -812,6 +812,9 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
 		if err := sv.Refusal("resume", m); err != nil {
 			return err
 		}
+		if err := tx.refuseGiven(m); err != nil { // handback.go
+			return err
+		}
 		if m.State == Suspended {
 			marked, err := tx.markReleasedSingle(m, q.clk.Now())
 			if err != nil {
@@ -847,9 +850,10 @@ func (q *Manager) RemoveMessage(ctx context.Context, id ID, ndr bool) error {
 
 // RemoveMessageForce is RemoveMessage that removes a shadow copy too
 // (umbra message remove --force): its primary's message is then held by
-// the primary alone, and the primary does not learn of it (it re-makes
-// a copy only of messages it knows lack one). Logged at WARN with the
-// primary.
+// the primary alone until the primary learns of it — the commit notes
+// the copy for it (droppedcopy.go), which it asks for at its next holder
+// probe (version 12) and then makes the copy again; a primary below 12
+// never learns of it. Logged at WARN with the primary.
 func (q *Manager) RemoveMessageForce(ctx context.Context, id ID, ndr bool) error {
 	return q.remove(ctx, id, ndr, true)
 }
@@ -867,6 +871,10 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	}
 	var how removal
 	copyOf := ""
+	var told []string
+	if force {
+		how.dropped = &told // the primary is told (droppedcopy.go)
+	}
 	how.check = func(tx *Tx, m *Message) error {
 		copyOf = ""
 		if !force {
@@ -898,8 +906,8 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 		return err
 	}
 	if copyOf != "" {
-		q.log.Warn("shadow copy removed by the administrator: the primary's message is held by the primary alone",
-			"msg_id", id.String(), "primary", copyOf)
+		q.log.Warn("shadow copy removed by the administrator: the primary's message is held by the primary alone until it asks this server (its next holder probe, shadow verbs 12) and makes the copy again",
+			"msg_id", id.String(), "primary", copyOf, "primaries_told", len(told))
 	}
 	return nil
 }
@@ -911,6 +919,9 @@ type removal struct {
 	check       func(tx *Tx, m *Message) error
 	reply       string
 	event, note string
+	// dropped: the removal's commit notes the shadow copies m kept for
+	// their primaries (droppedcopy.go); set to the primaries noted.
+	dropped *[]string
 }
 
 func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how removal) error {
@@ -950,6 +961,11 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		// Its DSN is on this disk alone (the discard goes now): marked held
 		// by this server only when the message had a copy or was marked.
 		singleDSN := m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(id)
+		if how.dropped != nil {
+			if *how.dropped, err = tx.noteDroppedTx(m, now, q.policy().MessageExpiration); err != nil {
+				return err
+			}
+		}
 		if err := tx.Delete(id); err != nil {
 			return err
 		}

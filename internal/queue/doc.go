@@ -319,6 +319,17 @@
 // finished ones, never a recipient lost; with the database back, the
 // entries are sent at the next query.
 //
+// Copies removed by an operator (droppedcopy.go; shadow verb version
+// 12). A forced removal of a shadow copy writes, in its commit, an
+// entry in bucket dropped (lower-case primary ‖ 0x00 ‖ copy id →
+// removed-at) for each primary and copy id of its shadowed recipients;
+// the primary asks for them in its holder probe (XQUERYDROPPED), marks
+// the messages whose copy they were held by it only (singlecopy, as for
+// a holder's lost database), and the entries go once it spoke again.
+// Entries older than message_expiration plus shadowExpiryGrace (no
+// message they could name is left at the primary) are dropped by the
+// next commit that writes one.
+//
 // Messages given to their copy's holder (handback.go; shadow verb
 // version 11). The commit that holds a message as poison for a body
 // found unreadable here (before its attempt, cut during it, or at start)
@@ -334,7 +345,14 @@
 // and the holder's takeover of a copy already taken over changes
 // nothing. An operator's removal without force of a message whose body
 // is unreadable while such a copy exists is refused (it would discard
-// the sound copy too).
+// the sound copy too). The entry is marked offered in a commit before
+// its line is written (a View first, so a query with nothing to give
+// commits nothing); from then on the holder may hold the message taken
+// over whether or not it acknowledges, and the operator's resume of the
+// poison record is refused until the acknowledgement removes it — a
+// resume in that window, with the body readable again, would deliver it
+// here too (poison11's leftover). A crash after the offer keeps the mark:
+// the line is sent again and the resume stays refused.
 //
 // As shadow server, a partial discard is applied in the same commit as
 // the full ones of its batch (ShadowContact, ShadowPresented: committed
@@ -522,13 +540,20 @@
 // pending may be a copy on receipt's, which a relay's discard (for
 // another record there) must not settle; a folded one taken over before
 // the relay's discard came is delivered here as well, a duplicate after
-// a takeover. Not covered: the fold files every recipient shadowed at
-// the primary under the org id, whichever relay or push it came from, so
-// the discard of a relay's record the primary finished before pushing it
-// again settles the recipients of a record whose push was committed (no
-// longer marked there, so not pushed again): that record lives on the
-// primary only until it is done (a restore of this server, and a
-// message relayed in two transactions).
+// a takeover. The fold remembers, per recipient, the relay id it was
+// filed under (bucket foldedrelay: primary ‖ org id ‖ address → relay
+// id, written in the fold's commit, deleted by the discard that settles
+// it; receiptcopy.go), so a relay's discard settles of the recipients
+// filed under the org id only those of its own transaction: the discard
+// of a relay's record the primary finished before pushing it again no
+// longer settles the recipients of a record whose push was committed (a
+// restore of this server, and a message relayed in two transactions:
+// queue11's sequence; before, that record lived on the primary alone).
+// A recipient with no entry (folded by an earlier release) keeps the
+// earlier rule. Still open: the org id's discard (or XQUERYHELD's answer
+// for it) settles every recipient filed under it, the ones folded from a
+// relay record the primary still holds under that relay id included,
+// when that record's own push has not come yet.
 //
 // # One writer per message
 //
@@ -1052,6 +1077,15 @@
 //     the copies over in the commit that records it: after a crash the
 //     takeover and the new mark are both there or neither (the next
 //     presentation finds it again).
+//     A shadow copy an operator removes (RemoveMessageForce) is noted
+//     for its primary (bucket dropped: primary ‖ copy id) in the commit
+//     that deletes it (droppedcopy.go): after a crash the copy is there
+//     or the note is. The primary's commit that marks the messages of
+//     the notes held by it only comes before its next command, and the
+//     note goes only after that command (SR-15): a crash of either side
+//     in between leaves the note, told again at the next probe, and a
+//     message marked already is not marked twice. From the mark on, the
+//     copy is made again as for a holder's lost database (above).
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference

@@ -45,6 +45,11 @@ import (
 // of the copy named before it to the holder: "<shadow id> TAKEOVER".
 const HandBackSuffix = " TAKEOVER"
 
+// handBackOffered, a 17th byte of a handback entry's value, marks the
+// entry's line sent to the holder (DiscardsHandBack): the holder may
+// have taken the copy over since.
+const handBackOffered = 1
+
 func handBackKey(server, sid string) []byte {
 	k := make([]byte, 0, len(server)+len(sid)+1)
 	return append(append(append(k, server...), 0), sid...)
@@ -124,6 +129,12 @@ func (t *Tx) handBacks(server string, max int) (out, stale []handBack) {
 // ("<id> TAKEOVER"), up to max lines in all. ack forgets exactly those
 // sent and removes the records of the messages given (the holder has
 // taken them over: it asks again only after its commit).
+//
+// Each entry sent is marked offered in a commit before its line is
+// returned (poison11's leftover): from then on the holder may have taken
+// the copy over, whether or not an acknowledgement comes, and a resume
+// here would deliver the message twice; ResumeMessage refuses an
+// offered message (refuseGiven).
 func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 	lines, ackPartial := q.DiscardsPartial(server, max)
 	var hs, stale []handBack
@@ -133,19 +144,35 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 			return nil
 		})
 	}
-	if len(stale) > 0 {
-		// Never sent: the record went or is no longer poison (resumed,
-		// removed). Dropped now, as no acknowledgement comes for them.
+	if len(hs)+len(stale) > 0 { // a commit only when there is something (every query comes here)
+		n := max - len(lines)
 		if err := q.store.Update(context.Background(), func(tx *Tx) error {
+			hs, stale = tx.handBacks(server, n)
 			b := tx.tx.Bucket(bucketHandBack)
+			// Never sent: the record went or is no longer poison
+			// (resumed, removed). Dropped now, as no acknowledgement
+			// comes for them.
 			for _, h := range stale {
 				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
 					return err
 				}
 			}
+			for _, h := range hs {
+				k := handBackKey(server, h.sid)
+				v := b.Get(k)
+				if len(v) < 16 || len(v) > 16 && v[16] == handBackOffered {
+					continue
+				}
+				if err := b.Put(k, append(bytes.Clone(v[:16]), handBackOffered)); err != nil {
+					return err
+				}
+			}
 			return nil
 		}); err != nil {
-			q.log.Error("dropping messages no longer given to their copy's holder failed", "shadow_server", server, "err", err)
+			// Nothing offered without its mark: the lines wait for the
+			// next query.
+			q.log.Error("offering messages to their copy's holder failed", "shadow_server", server, "err", err)
+			hs = nil
 		}
 	}
 	for _, h := range hs {
@@ -246,6 +273,24 @@ func (q *Manager) afterCopyGiven(primary string, taken []*Message) {
 			"primary", primary, "messages", len(taken))
 		q.Kick()
 	}
+}
+
+// refuseGiven refuses, in tx, an operator's resume of m when m was
+// offered to the holder of its copy ("<id> TAKEOVER" sent, not yet
+// acknowledged): the holder may have taken the copy over and delivers
+// it, so a delivery from here would be a second one. The record goes
+// once the holder speaks again.
+func (t *Tx) refuseGiven(m *Message) error {
+	if m.State != Poison || m.ShadowServer == "" || m.ShadowID == "" {
+		return nil
+	}
+	v := t.tx.Bucket(bucketHandBack).Get(handBackKey(m.ShadowServer, m.ShadowID))
+	if len(v) < 17 || v[16] != handBackOffered || ID(binary.BigEndian.Uint64(v[:8])) != m.ID {
+		return nil
+	}
+	return fmt.Errorf("%w: message %s was given to %s, which holds its shadow copy, takes it over and delivers it; "+
+		"a delivery from here would be a second one. The record here goes once %s confirms (its next query)",
+		ErrNotApplicable, m.ID, m.ShadowServer, m.ShadowServer)
 }
 
 // RefuseRemoveDamaged is the refusal of an operator's removal, without

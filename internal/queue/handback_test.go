@@ -120,3 +120,54 @@ func TestResumedPoisonNotGiven(t *testing.T) {
 		t.Fatalf("a dropped entry was sent: %q", lines)
 	}
 }
+
+// poison11's leftover: once the line "<id> TAKEOVER" went out, the
+// holder may have taken the copy over (its commit comes before it speaks
+// again); an operator's resume in that window, with the body readable
+// again, would deliver the message here as well. The offer is committed
+// before the line is returned, and a resume of an offered message is
+// refused; the acknowledgement then removes the record.
+func TestResumeRefusedWhileGivenToHolder(t *testing.T) {
+	p, _, _, _, _, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	var id ID
+	for _, pm := range messages(t, p.s) {
+		if slices.ContainsFunc(pm.Rcpts, func(r Recipient) bool { return r.Addr == "b@c.example" && r.Status == Pending }) {
+			id = pm.ID
+		}
+	}
+	if err := p.s.Update(context.Background(), func(tx *Tx) error {
+		m, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		m.State, m.LastError = Poison, "body unreadable: test"
+		if err := tx.Put(m); err != nil {
+			return err
+		}
+		_, err = tx.handBackTx(m, p.clk.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lines, ack := p.q.DiscardsHandBack("hub-a", 100)
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, HandBackSuffix) }) {
+		t.Fatalf("not given: %q", lines)
+	}
+	// The holder fetched the line; the operator resumes before it acks.
+	err := p.q.ResumeMessage(context.Background(), id)
+	if err == nil {
+		t.Fatal("resume of a message offered to its copy's holder was accepted: both may deliver it")
+	}
+	if !strings.Contains(err.Error(), "hub-a") {
+		t.Errorf("refusal %q does not name the holder", err)
+	}
+	if m, err := p.q.Message(id); err != nil || m.State != Poison {
+		t.Fatalf("after the refused resume: %+v, %v; want still poison", m, err)
+	}
+	ack()
+	if _, err := p.q.Message(id); err == nil {
+		t.Fatal("the record is still here after the holder acknowledged")
+	}
+}

@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -171,7 +173,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			if res[i].Err != nil {
 				continue
 			}
-			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary)
+			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary, now, q.policy().MessageExpiration+shadowExpiryGrace)
 			if err != nil {
 				return err
 			}
@@ -226,7 +228,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 // reply was lost: kept once, so that one discard removes it; the
 // recipients it lacked added to it), neither
 // when its discard came first or every recipient is quarantined here.
-func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bool, err error) {
+func keepCopyTx(tx *Tx, m *Message, body Body, primary string, now time.Time, foldTTL time.Duration) (stored, again bool, err error) {
 	early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
 	if err != nil || early {
 		return false, false, err
@@ -265,7 +267,7 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string) (stored, again bo
 		}
 		m.Rcpts = keep
 	}
-	if folded, err := tx.foldIntoRelayed(m, primary); err != nil || folded {
+	if folded, err := tx.foldIntoRelayed(m, primary, now, foldTTL); err != nil || folded {
 		return false, folded, err
 	}
 	return true, false, tx.PutNewBody(m, body)
@@ -329,7 +331,7 @@ func (t *Tx) addToReceiptCopy(kept []ID, m *Message) (added bool, err error) {
 // crash still names it. Not folded: a record in delivery (one writer),
 // or one holding a pushed address in another state than shadowed at
 // primary (then it is not the same copy).
-func (t *Tx) foldIntoRelayed(m *Message, primary string) (bool, error) {
+func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time.Duration) (bool, error) {
 	for _, id := range t.ByOrgID(m.OrgID) {
 		if id == m.ID {
 			continue
@@ -358,19 +360,114 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string) (bool, error) {
 		if !same || !relayed {
 			continue
 		}
+		// The relay id the push stands for: the one its recipients the
+		// relay had were filed under, when they agree. The push's own
+		// recipients (a group member expanded at the primary) belong to
+		// that record there; with several, nothing tells which, and they
+		// keep the earlier rule (no entry).
+		pushedFrom := ""
+		for _, r := range m.Rcpts {
+			if i, ok := at[strings.ToLower(r.Addr)]; ok && o.Rcpts[i].ShadowID != m.OrgID {
+				if pushedFrom != "" && pushedFrom != o.Rcpts[i].ShadowID {
+					pushedFrom = "\x00" // several
+					break
+				}
+				pushedFrom = o.Rcpts[i].ShadowID
+			}
+		}
 		for i := range o.Rcpts {
 			if r := &o.Rcpts[i]; r.Status == Shadowed && r.Primary == primary {
+				if r.ShadowID != m.OrgID {
+					if err := t.putFolded(primary, m.OrgID, r.Addr, r.ShadowID, now, ttl); err != nil {
+						return false, err
+					}
+				}
 				r.ShadowID = m.OrgID
 			}
 		}
 		for _, r := range m.Rcpts {
 			if _, ok := at[strings.ToLower(r.Addr)]; !ok {
 				o.Rcpts = append(o.Rcpts, r)
+				if pushedFrom == "" || pushedFrom == "\x00" {
+					continue
+				}
+				if err := t.putFolded(primary, m.OrgID, r.Addr, pushedFrom, now, ttl); err != nil {
+					return false, err
+				}
 			}
 		}
 		return true, t.Put(o)
 	}
 	return false, nil
+}
+
+// The relay id each folded recipient came from (queue11's leftover,
+// AUDIT.md): a relay in two transactions left two records at the
+// primary (copy ids X1, X2); after a restore here the primary pushes one
+// of them again under the org id G, and the fold files every recipient
+// shadowed at it under G. A relay's discard then settles, of the
+// recipients filed under G, only those folded from that relay id —
+// never those of the other record, which the primary still holds (no
+// longer marked, it does not push it again) — nor the push's own
+// recipients (filed with G itself). Bucket foldedrelay:
+//
+//	primary ‖ 0x00 ‖ org id ‖ 0x00 ‖ lower(address) → folded-at (8, BE) ‖ relay id
+//
+// written in the fold's commit, deleted by the discard that settles the
+// recipient; entries older than message_expiration and the grace (a
+// recipient taken over and delivered instead) go with the next fold's
+// commit. A recipient the push alone carried (a group member expanded at
+// the primary) is filed under the relay id of the push's other
+// recipients. A recipient with no entry (folded by an earlier release,
+// or pushed alone by a push whose other recipients came from several
+// relay ids) keeps the earlier rule: any relay id of the record settles
+// it.
+
+func foldedKey(primary, org, addr string) []byte {
+	k := make([]byte, 0, len(primary)+len(org)+len(addr)+2)
+	k = append(append(k, primary...), 0)
+	k = append(append(k, org...), 0)
+	return append(k, strings.ToLower(addr)...)
+}
+
+func (t *Tx) putFolded(primary, org, addr, from string, now time.Time, ttl time.Duration) error {
+	b := t.tx.Bucket(bucketFolded)
+	v := make([]byte, 8, 8+len(from))
+	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	if err := b.Put(foldedKey(primary, org, addr), append(v, from...)); err != nil {
+		return err
+	}
+	cutoff := now.Add(-ttl)
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(v) < 8 || time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))).Before(cutoff) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relaySettlesFolded reports whether a discard of relay id sid settles
+// r, a recipient shadowed at primary under the org id org (folded): it
+// was folded from sid, or carries no entry (folded by an earlier
+// release: the earlier rule).
+func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string) bool {
+	v := t.tx.Bucket(bucketFolded).Get(foldedKey(primary, org, r.Addr))
+	return len(v) < 8 || string(v[8:]) == sid
+}
+
+// dropFolded forgets the fold entry of a recipient settled.
+func (t *Tx) dropFolded(primary, org, addr string) error {
+	if org == "" {
+		return nil
+	}
+	return t.tx.Bucket(bucketFolded).Delete(foldedKey(primary, org, addr))
 }
 
 // receiptCopies returns the messages holding a shadow copy on receipt

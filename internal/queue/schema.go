@@ -177,10 +177,17 @@ var (
 	// bucketHandBack: messages given to the holder of their shadow copy,
 	// owed to it as XQUERYDISCARD lines (handback.go).
 	bucketHandBack = []byte("handback")
+	// bucketDropped: shadow copies an operator removed here, owed to
+	// their primaries as XQUERYDROPPED lines (droppedcopy.go).
+	bucketDropped = []byte("dropped")
+	// bucketFolded: the relay id each recipient of a relayed copy folded
+	// under its org id was filed under before (receiptcopy.go).
+	bucketFolded = []byte("foldedrelay")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged}
+		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
+		bucketDropped, bucketFolded}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -55,8 +55,8 @@ func shadowCopyErr(m *Message, action string) error {
 func shadowCopyRemoveErr(m *Message) error {
 	primary := shadowCopyPrimary(m)
 	return fmt.Errorf("%w: message %s holds a shadow copy kept for %s, which delivers the message: removing the copy "+
-		"leaves %s's message on one server's disk without %s knowing; the copy is dropped when %s reports the message "+
-		"done, or taken over if %s fails (umbra message remove --force removes it anyway)",
+		"leaves %s's message on one server's disk until %s learns of it at its next probe and makes the copy again; "+
+		"the copy is dropped when %s reports the message done, or taken over if %s fails (umbra message remove --force removes it anyway)",
 		ErrShadowCopy, m.ID, primary, primary, primary, primary, primary)
 }
 

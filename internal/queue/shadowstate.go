@@ -1006,9 +1006,15 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// original may still need: a relay's discard, for a
 				// record the primary made of another transaction,
 				// leaves it to the org id's.
+				// Of those, only the ones folded from this relay id
+				// (relaySettlesFolded): another transaction's record
+				// may still be pending at the primary.
 				if discardSettles(r, primary, sid) ||
-					relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
+					relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) && tx.relaySettlesFolded(primary, m.OrgID, r, sid) {
 					r.Status, changed = Relayed, true
+					if err := tx.dropFolded(primary, m.OrgID, r.Addr); err != nil {
+						return 0, nil, nil, err
+					}
 				}
 			}
 			if !changed {

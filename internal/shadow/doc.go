@@ -240,7 +240,9 @@
 // full disk — is a failed try, and the next candidate is tried in the
 // same pass). A mark that cannot be cleared stays visible (shadow list,
 // message show with the latest refusal, a metric) and is tried again at
-// each pass.
+// each pass. The same probe asks a server of version 12 which copies its
+// operator removed (XQUERYDROPPED; queue droppedcopy.go): their messages
+// are marked as for a lost database, and made again by the same pass.
 //
 // Partial discards (version 9): the discard settles a whole copy and is
 // written when the primary's record has no recipient left pending; the

@@ -36,6 +36,12 @@ import (
 // refusal marks that server for copies in destination health, which
 // its answered probes do not clear, so the next passes try it last.
 //
+// The probe also asks (shadow verbs 12, delivery askDropped) which copies
+// the server's operator removed (umbra message remove --force there):
+// their messages are marked held by this server only in the commit that
+// records the answer, before the session's next command, and this pass
+// makes them again like copies of a lost database.
+//
 // The probe is also this server's contact with a quiet shadow server:
 // destination health learns from it that the server answers (or does
 // not), so its server:NAME rows follow its real state (rt23 NEW-3).

@@ -33,7 +33,8 @@ import (
 func countedCommand(cmd string) string {
 	switch cmd {
 	case "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "AUTH", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
-		"STARTTLS", "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD":
+		"STARTTLS", "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD",
+		"XQUERYDROPPED":
 		return cmd
 	}
 	return "other"

@@ -142,7 +142,10 @@
 //     peers below 8 get one shadow id per message and primary instead of
 //     one per transaction (queue copyid.go); peers below 10 never see
 //     "XSHADOW … MARK DB=<id>" (a database id presented without a mark,
-//     501 if sent; Client.PresentDatabase). A
+//     501 if sent; Client.PresentDatabase); peers below 12 never see
+//     XQUERYDROPPED (shadowdropped.go: a primary asks which copies of its
+//     messages the holder's operator removed; offered only with a queue
+//     that notes them, DroppedNoter; 500 if sent to an older server). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that

@@ -262,6 +262,11 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 		}
 		return nil
+	case "XQUERYDROPPED":
+		if r := v.xqueryDropped(arg); r != "" {
+			v.reply(r)
+		}
+		return nil
 	case "MAIL":
 		if s := v.sess(); s != nil && s.busy.Load() {
 			// The sequence before the parameters (the session's own

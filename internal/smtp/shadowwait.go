@@ -99,7 +99,13 @@ import (
 // asks TAKEOVER only of a server that advertised version 11, a server
 // sends such lines only to a query that asked. It is offered by a
 // server whose queue gives messages so (HandBackDiscarder).
-const ShadowVersion = 11
+//
+// Version 12 adds XQUERYDROPPED <max> (shadowdropped.go): a primary asks
+// the server that keeps its messages' copies which of them that server's
+// operator removed, and makes them again. A client asks only a server
+// that advertised 12; it is offered by a server whose queue notes such
+// removals (DroppedNoter).
+const ShadowVersion = 12
 
 // HandBackDiscarder is a PartialDiscarder that also gives messages to
 // the holders of their copies (queue.Manager): only then is version 11
@@ -162,6 +168,9 @@ func (s *session) shadowVersion() int {
 	}
 	if _, ok := s.srv.shadow.(HandBackDiscarder); !ok {
 		return 10 // the database id alone needs nothing more of the queue
+	}
+	if _, ok := s.srv.shadow.(DroppedNoter); !ok {
+		return 11
 	}
 	return ShadowVersion
 }

@@ -1,0 +1,179 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"time"
+)
+
+// Copies dropped by an operator (shadow verbs version 12, package smtp:
+// XQUERYDROPPED). An operator's forced removal of a shadow copy here
+// (RemoveMessageForce: `umbra message remove --force`, by id or by a
+// bulk selection) leaves its primary's message on the primary's disk
+// alone, and the primary, which counts the message as copied, would
+// never make the copy again: a later loss of the primary loses the
+// message. So the commit that removes the copy also notes, per primary
+// and copy id of its shadowed recipients,
+//
+//	dropped lower(primary) ‖ 0x00 ‖ copy id → dropped-at (8, BE)
+//
+// and the primary learns of it when it next asks this server (its
+// holder probe, package shadow holders.go, each heartbeat timeout):
+// "XQUERYDROPPED <max>" after its XSHADOW lists the copies dropped for
+// the session's authenticated server. The primary marks, in one commit,
+// every message still pending there whose copy was that one as held by
+// it only (ShadowCopiesDropped: the singlecopy mark of a holder's lost
+// database), and the same probe pass makes the copies again (Recopy).
+// A note is forgotten here only once the primary provably has it
+// (SR-15: its next command, which it sends after its commit); a crash
+// of either side before that leaves the note, asked again at the next
+// probe, and marking a message marked already changes nothing.
+//
+// A primary below version 12 never asks: its message stays on its disk
+// alone until done, as before, and the note is pruned here once every
+// message it could name has expired at the primary (message_expiration
+// and shadowExpiryGrace after the removal).
+
+func droppedPrefix(primary string) []byte {
+	return append([]byte(strings.ToLower(primary)), 0)
+}
+
+func droppedKey(primary, sid string) []byte {
+	return append(droppedPrefix(primary), sid...)
+}
+
+// noteDroppedTx writes, in the caller's commit that removes m, the note
+// of every copy m kept (a primary and copy id of a shadowed recipient).
+// Notes older than the expiry bound go in the same commit. It returns
+// the primaries noted.
+func (t *Tx) noteDroppedTx(m *Message, now time.Time, expiry time.Duration) ([]string, error) {
+	b := t.tx.Bucket(bucketDropped)
+	var primaries []string
+	seen := map[string]bool{}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	for _, r := range m.Rcpts {
+		if r.Status != Shadowed || r.Primary == "" || r.ShadowID == "" {
+			continue
+		}
+		k := droppedKey(r.Primary, r.ShadowID)
+		if seen[string(k)] {
+			continue
+		}
+		seen[string(k)] = true
+		if err := b.Put(k, v[:]); err != nil {
+			return nil, err
+		}
+		if !containsFold(primaries, r.Primary) {
+			primaries = append(primaries, r.Primary)
+		}
+	}
+	if len(primaries) == 0 {
+		return nil, nil
+	}
+	cutoff := now.Add(-expiry - shadowExpiryGrace)
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(v) != 8 || time.Unix(0, int64(binary.BigEndian.Uint64(v))).Before(cutoff) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return primaries, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// DroppedCopies lists up to max copies dropped here by an operator that
+// were kept for primary (their copy ids). ack forgets exactly those
+// listed: call it once the primary provably has them (its next command).
+func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
+	var ids []string
+	prefix := droppedPrefix(primary)
+	_ = q.store.View(func(tx *Tx) error {
+		c := tx.tx.Bucket(bucketDropped).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < max; k, _ = c.Next() {
+			ids = append(ids, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return ids, func() {
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketDropped)
+			for _, id := range ids {
+				if err := b.Delete(droppedKey(primary, id)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			q.log.Error("forgetting the dropped copies a primary was told of failed; they are told again", "primary", primary, "err", err)
+			return
+		}
+		q.log.Info("primary told of the shadow copies its administrator removed here", "primary", primary, "copies", len(ids))
+	}
+}
+
+// ShadowCopiesDropped is the primary's side: server (a shadow server
+// this server probed) says its operator removed the copies ids. Every
+// message still pending here whose copy was one of them on server is
+// marked held by this server only, in one commit (the mark of a lost
+// copy: the views show it, and the holder probe's pass makes the copy
+// again). It returns how many messages it marked.
+func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) {
+	if server == "" || len(ids) == 0 {
+		return 0, nil
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	now := q.clk.Now()
+	var marked []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		marked = marked[:0]
+		var found []*Message
+		tx.ForEach(func(m *Message, err error) bool {
+			if err == nil && holdsCopyOn(m, server) && want[m.ShadowID] {
+				found = append(found, m)
+			}
+			return true
+		})
+		for _, m := range found {
+			if tx.markedSingle(m.ID) {
+				continue // known already (a note told twice after a crash)
+			}
+			if err := tx.markSingle(m.ID, server, now); err != nil {
+				return err
+			}
+			marked = append(marked, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range marked {
+		q.log.Warn("shadow copy removed by the administrator of its holder: the message is held by this server only until its copy is made again",
+			"msg_id", m.ID.String(), "shadow_server", server)
+	}
+	return len(marked), nil
+}
