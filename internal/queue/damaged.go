@@ -165,19 +165,30 @@ func dropIndexesOf(btx *bolt.Tx, ids map[ID]bool) error {
 		if b == nil {
 			continue
 		}
-		var drop [][]byte
-		if err := b.ForEach(func(k, _ []byte) error {
-			if (ix.size == 0 || len(k) == ix.size) && idSuffixed(k, ids, ix.sep) {
-				drop = append(drop, bytes.Clone(k))
-			}
-			return nil
+		if err := deleteKeysWhere(b, func(k []byte) bool {
+			return (ix.size == 0 || len(k) == ix.size) && idSuffixed(k, ids, ix.sep)
 		}); err != nil {
 			return err
 		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// deleteKeysWhere deletes the keys of b that drop names: collected
+// first, since a bucket is not changed under its own ForEach.
+func deleteKeysWhere(b *bolt.Bucket, drop func(k []byte) bool) error {
+	var keys [][]byte
+	if err := b.ForEach(func(k, _ []byte) error {
+		if drop(k) {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -200,28 +211,18 @@ func dropStaleIndexes(btx *bolt.Tx) error {
 		{bucketQueues, func(k []byte) (ID, bool) { _, id, ok := parseQueueKey(k); return id, ok },
 			func(k []byte) bool { n, _, _ := parseQueueKey(k); return n == QueueDamaged }},
 	} {
-		b := btx.Bucket(ix.name)
-		var drop [][]byte
-		if err := b.ForEach(func(k, _ []byte) error {
+		if err := deleteKeysWhere(btx.Bucket(ix.name), func(k []byte) bool {
 			id, ok := ix.idOf(k)
 			if !ok {
-				return nil // not this pass's to judge
+				return false // not this pass's to judge
 			}
 			home := msgs
 			if ix.isDmg != nil && ix.isDmg(k) {
 				home = dmg
 			}
-			if home.Get(id.Key()) == nil {
-				drop = append(drop, bytes.Clone(k))
-			}
-			return nil
+			return home.Get(id.Key()) == nil
 		}); err != nil {
 			return err
-		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
