@@ -1143,8 +1143,12 @@
 //     made, is not protected by it: the record that names the copy
 //     cannot be read, so nothing here tells the shadow server to keep
 //     it. A damaged page
-//     (element headers, a branch) stops Open instead, naming the page
-//     (pagewalk.go): no record of it can be trusted.
+//     (element headers, a branch, keys out of order) stops Open instead,
+//     naming the page (pagewalk.go): no record of it can be trusted. The
+//     walk runs before bbolt opens the file for writing (and in db verify
+//     and a restore): bbolt's own walk at such an open reports a key out
+//     of order by a panic in a goroutine of its own, which kills the
+//     process.
 //
 // A spooled body is never read whole by the queue: the scheduler loads
 // its head and reference (Tx.BodyOf) and a BodyDeliverer streams it; a
