@@ -378,13 +378,25 @@ func (s *Server) checkAction(action string, id queue.ID, force bool) error {
 }
 
 // refusal is the action's check of m; a forced removal passes a shadow
-// copy (ErrShadowCopy).
+// copy (ErrShadowCopy). A removal is decided by the queue's own removal
+// code (RemoveChecker), which also refuses, without force, a message
+// whose body here is unreadable while its shadow copy is elsewhere.
 func (s *Server) refusal(action string, m *queue.Message, force bool) error {
 	err := s.stateView().Refusal(action, m)
 	if force && action == "remove" && errors.Is(err, queue.ErrShadowCopy) {
-		return nil
+		err = nil
+	}
+	if rc, ok := s.q.(RemoveChecker); ok && err == nil && action == "remove" {
+		return rc.CheckRemove(m.ID, force)
 	}
 	return err
+}
+
+// RemoveChecker is the dry run of the queue's removal
+// (queue.Manager.CheckRemove): the refusal remove (force: remove
+// --force) would answer, from the same decision, nothing written.
+type RemoveChecker interface {
+	CheckRemove(id queue.ID, force bool) error
 }
 
 var errUnknownAction = errors.New("unknown message action (suspend, resume, remove, retry)")

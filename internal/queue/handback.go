@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -257,5 +258,11 @@ func RefuseRemoveDamaged(m *Message, holder string, bodyErr error) error {
 		"discards that copy too, and the message is lost. The attempt that finds the body unreadable holds the message "+
 		"as poison and gives it to %s, which delivers it (umbra message retry, or resume when it is poison, makes that "+
 		"attempt now); umbra message remove --force removes both",
-		ErrShadowCopy, m.ID, bodyErr, holder, holder)
+		ErrSoundCopyElsewhere, m.ID, bodyErr, holder, holder)
 }
+
+// ErrSoundCopyElsewhere refuses an operator's removal, without force,
+// of a message of this server's own whose only sound copy is the shadow
+// copy another server holds (RefuseRemoveDamaged). It is not
+// ErrShadowCopy: the message here is not a shadow copy.
+var ErrSoundCopyElsewhere = errors.New("the only sound copy of the message is the shadow copy another server holds")
