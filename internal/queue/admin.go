@@ -857,7 +857,7 @@ func (q *Manager) RemoveMessageForce(ctx context.Context, id ID, ndr bool) error
 func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	// A damaged record goes whole, with its body: it has no envelope
 	// to send a DSN to, nor a shadow copy known (damaged.go).
-	if ok, err := q.removeDamagedMessage(ctx, id); ok || err != nil {
+	if ok, err := q.removeDamagedMessage(ctx, id, force); ok || err != nil {
 		return err
 	}
 	// A quarantined message removed is the quarantine's delete: tracked
@@ -917,8 +917,8 @@ func removeCheck(tx *Tx, m *Message, force bool) (copyOf string, err error) {
 // would remove the message.
 func (q *Manager) CheckRemove(id ID, force bool) error {
 	return q.store.View(func(tx *Tx) error {
-		if _, ok := tx.Damaged(id); ok {
-			return nil // removed whole (removeDamagedMessage)
+		if d, ok := tx.Damaged(id); ok {
+			return tx.damagedRemoveCheck(d, force) // removeDamagedMessage
 		}
 		m, err := tx.Get(id)
 		if err != nil {

@@ -237,7 +237,7 @@ func (s *Store) init(now time.Time) error {
 		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
 		}
-		damaged, err := repairTakenIndex(tx) // takenindex.go; damaged.go
+		damaged, err := repairTakenIndex(tx, now) // takenindex.go; damaged.go
 		if err != nil {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}
