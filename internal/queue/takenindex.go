@@ -239,19 +239,8 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stale [][]byte
-	if err := b.ForEach(func(k, _ []byte) error {
-		if !want[string(k)] {
-			stale = append(stale, bytes.Clone(k))
-		}
-		return nil
-	}); err != nil {
+	if err := deleteKeysWhere(b, func(k []byte) bool { return !want[string(k)] }); err != nil { // damaged.go
 		return nil, err
-	}
-	for _, k := range stale {
-		if err := b.Delete(k); err != nil {
-			return nil, err
-		}
 	}
 	for i := range damaged {
 		damaged[i].ID = damagedID(tx, damagedKeys[i])
