@@ -342,7 +342,7 @@ func readJSONIDs(r *bufio.Reader) ([]string, error) {
 			return fmt.Errorf("a JSON object on standard input has no \"id\" (give message list --json, or ids one a line)")
 		}
 		if *m.ID == "" || strings.ContainsAny(*m.ID, " \t\r\n") || len(*m.ID) > 100 {
-			return fmt.Errorf("not a message id on standard input: %q", *m.ID)
+			return fmt.Errorf("not a message id on standard input: %s", queue.QuoteShown(*m.ID))
 		}
 		if len(ids) >= 10_000_000 {
 			return fmt.Errorf("too many ids on standard input")

@@ -241,7 +241,7 @@ func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, er
 		case isKV && k == "type" && !slices.Contains(queue.DeliveryTypes, v):
 			return nil, &queue.UnknownNameError{Kind: "type", Name: v, Valid: queue.DeliveryTypes}
 		case isKV && k != "status" && k != "type":
-			return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %q (status=, type= or text)", f)}
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %s (status=, type= or text)", queue.QuoteShown(f))}
 		}
 	}
 	var out []queue.QueueInfo

@@ -167,7 +167,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 				log.Error("more damaged message records set aside: umbra message list --queue damaged lists them all", "more", len(dmg)-i)
 				break
 			}
-			log.Error("message record damaged: set aside in the queue damaged (its bytes kept as found, never delivered); the rest of the queue goes on: umbra message export "+d.ID.String()+", then umbra message remove "+d.ID.String(),
+			log.Error(d.LogText(), // queue/damaged.go: the copy's holder it is given to, or export and remove
 				"msg_id", d.ID.String(), "err", d.Why, "bytes", len(d.Raw))
 		}
 	}

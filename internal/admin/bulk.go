@@ -269,15 +269,15 @@ func checkRedirectTarget(to string) error {
 	if h, p, err := net.SplitHostPort(to); err == nil {
 		host, port = h, p
 	} else if strings.Contains(to, ":") && net.ParseIP(to) == nil {
-		return fmt.Errorf("redirect target %q: not host[:port]: %v", to, err)
+		return fmt.Errorf("redirect target %s: not host[:port]: %v", queue.QuoteShown(to), err)
 	}
 	if port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("redirect target %q: port %q is not a number from 1 to 65535", to, port)
+			return fmt.Errorf("redirect target %s: port %s is not a number from 1 to 65535", queue.QuoteShown(to), queue.QuoteShown(port))
 		}
 	}
 	if !config.IsHost(host) {
-		return fmt.Errorf("redirect target %q: %q is not a host name or an IP address", to, host)
+		return fmt.Errorf("redirect target %s: %s is not a host name or an IP address", queue.QuoteShown(to), queue.QuoteShown(host))
 	}
 	return nil
 }
@@ -297,7 +297,7 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 	if s := v.Get("older_than"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
-			return f, fmt.Errorf("older_than must be a duration like 90m or 2h: %q", s)
+			return f, fmt.Errorf("older_than must be a duration like 90m or 2h: %s", queue.QuoteShown(s))
 		}
 		f.OlderThan = d
 	}
@@ -389,13 +389,25 @@ func (s *Server) checkAction(action string, id queue.ID, force bool) error {
 }
 
 // refusal is the action's check of m; a forced removal passes a shadow
-// copy (ErrShadowCopy).
+// copy (ErrShadowCopy). A removal is decided by the queue's own removal
+// code (RemoveChecker), which also refuses, without force, a message
+// whose body here is unreadable while its shadow copy is elsewhere.
 func (s *Server) refusal(action string, m *queue.Message, force bool) error {
 	err := s.stateView().Refusal(action, m)
 	if force && action == "remove" && errors.Is(err, queue.ErrShadowCopy) {
-		return nil
+		err = nil
+	}
+	if rc, ok := s.q.(RemoveChecker); ok && err == nil && action == "remove" {
+		return rc.CheckRemove(m.ID, force)
 	}
 	return err
+}
+
+// RemoveChecker is the dry run of the queue's removal
+// (queue.Manager.CheckRemove): the refusal remove (force: remove
+// --force) would answer, from the same decision, nothing written.
+type RemoveChecker interface {
+	CheckRemove(id queue.ID, force bool) error
 }
 
 var errUnknownAction = errors.New("unknown message action (suspend, resume, remove, retry)")

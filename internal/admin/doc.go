@@ -89,6 +89,8 @@
 //	                     Content-Length first; the client writes the file)
 //
 // A dry run (dry_run=true) makes the action's own check of each message
-// (queue.StateView.Refusal) and changes nothing: it answers the refusal
-// the action would, so that it predicts what the action does.
+// (queue.StateView.Refusal; for remove also the removal's own decision,
+// queue.Manager.CheckRemove, which sees the body and the copy's holder)
+// and changes nothing: it answers the refusal the action would, so that
+// it predicts what the action does.
 package admin

@@ -23,7 +23,7 @@ func TestRefusalNamesEscapedOnce(t *testing.T) {
 	defer s.Shutdown(context.Background())
 	c := NewClient(path)
 	name := "x\x1b[2J\xe9\\xe9\u202e"
-	shown := "x\x1b[2J\\xe9\\\\xe9\u202e"
+	shown := "x\\x1b[2J\\xe9\\\\xe9\u202e" // ESC written as its byte (rt47 F3), once
 	_, err = c.QueueAction(name, "suspend", "")
 	if want := `no queue "` + shown + `"`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("queue suspend: %q, want %q", err, want)

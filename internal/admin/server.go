@@ -887,7 +887,8 @@ func reply(w http.ResponseWriter, v any, err error) {
 		fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, queue.ErrBusy):
 		fail(w, http.StatusConflict, err.Error())
-	case errors.Is(err, queue.ErrShadowCopy), errors.Is(err, queue.ErrQueueSuspended), errors.Is(err, queue.ErrNotApplicable):
+	case errors.Is(err, queue.ErrShadowCopy), errors.Is(err, queue.ErrQueueSuspended), errors.Is(err, queue.ErrNotApplicable),
+		errors.Is(err, queue.ErrSoundCopyElsewhere):
 		fail(w, http.StatusUnprocessableEntity, err.Error()) // the action does not apply: not a server error
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err.Error())

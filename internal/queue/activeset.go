@@ -178,7 +178,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 				case errors.Is(err, errCorrupt):
 					// Damaged since Open read it: set aside, so that
 					// the rest of the batch is claimed (damaged.go).
-					d, err := tx.setAsideOne(id)
+					d, err := tx.setAsideOne(id, now)
 					if err != nil {
 						return fmt.Errorf("claim %s: setting its damaged record aside: %w", id, err)
 					}
@@ -216,7 +216,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 			q.claimFailed = false
 		}
 		for _, d := range setAside {
-			q.log.Error("message record damaged: set aside in the queue damaged (its bytes kept as found); the rest of the queue goes on: umbra message export "+d.ID.String()+", then umbra message remove "+d.ID.String(),
+			q.log.Error(d.LogText(),
 				"msg_id", d.ID.String(), "err", d.Why, "bytes", len(d.Raw))
 		}
 		q.unreserve(slots - len(claimed))

@@ -861,7 +861,7 @@ func (q *Manager) RemoveMessageForce(ctx context.Context, id ID, ndr bool) error
 func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	// A damaged record goes whole, with its body: it has no envelope
 	// to send a DSN to, nor a shadow copy known (damaged.go).
-	if ok, err := q.removeDamagedMessage(ctx, id); ok || err != nil {
+	if ok, err := q.removeDamagedMessage(ctx, id, force); ok || err != nil {
 		return err
 	}
 	// A quarantined message removed is the quarantine's delete: tracked
@@ -875,32 +875,9 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	if force {
 		how.dropped = &told // the primary is told (droppedcopy.go)
 	}
-	how.check = func(tx *Tx, m *Message) error {
-		copyOf = ""
-		if !force {
-			// A body unreadable here whose shadow copy is elsewhere: the
-			// removal would discard the sound copy with it (rt43 F4).
-			if holder := tx.CopyHolder(m); holder != "" {
-				if b, err := tx.BodyOf(m.ID); err == nil {
-					if berr := b.Check(); berr != nil {
-						return RefuseRemoveDamaged(m, holder, berr)
-					}
-				}
-			}
-		}
-		if !hasShadowed(m) {
-			return nil
-		}
-		if !force {
-			return shadowCopyRemoveErr(m)
-		}
-		for _, r := range m.Rcpts {
-			if r.Status == Shadowed {
-				copyOf = r.Primary
-				break
-			}
-		}
-		return nil
+	how.check = func(tx *Tx, m *Message) (err error) {
+		copyOf, err = removeCheck(tx, m, force)
+		return err
 	}
 	if err := q.removeMessage(ctx, id, ndr, how); err != nil {
 		return err
@@ -910,6 +887,60 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 			"msg_id", id.String(), "primary", copyOf, "primaries_told", len(told))
 	}
 	return nil
+}
+
+// removeCheck is the operator's removal's decision on m (force: message
+// remove --force), in tx: nil, or the refusal the removal answers.
+// copyOf is the primary whose shadow copy m holds, when force removes
+// one. CheckRemove (the dry run) and remove run this same code.
+func removeCheck(tx *Tx, m *Message, force bool) (copyOf string, err error) {
+	if !force {
+		// A body unreadable here whose shadow copy is elsewhere: the
+		// removal would discard the sound copy with it (rt43 F4).
+		if holder := tx.CopyHolder(m); holder != "" {
+			if b, err := tx.BodyOf(m.ID); err == nil {
+				if berr := b.Check(); berr != nil {
+					return "", RefuseRemoveDamaged(m, holder, berr)
+				}
+			}
+		}
+	}
+	if !hasShadowed(m) {
+		return "", nil
+	}
+	if !force {
+		return "", shadowCopyRemoveErr(m)
+	}
+	for _, r := range m.Rcpts {
+		if r.Status == Shadowed {
+			return r.Primary, nil
+		}
+	}
+	return "", nil
+}
+
+// CheckRemove is the dry run of RemoveMessage (force: of
+// RemoveMessageForce): the refusal the removal of id would answer now,
+// from the same decision (removeCheck), nothing written; nil when it
+// would remove the message.
+func (q *Manager) CheckRemove(id ID, force bool) error {
+	return q.store.View(func(tx *Tx) error {
+		if d, ok := tx.Damaged(id); ok {
+			return tx.damagedRemoveCheck(d, force) // removeDamagedMessage
+		}
+		m, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		switch m.State {
+		case Active:
+			return ErrBusy // as change answers
+		case Quarantined:
+			return nil // the quarantine's delete (DeleteQuarantined)
+		}
+		_, err = removeCheck(tx, m, force)
+		return err
+	})
 }
 
 // removal says how removeMessage ends a message: check refuses a

@@ -299,8 +299,10 @@ func VerifyBackup(path string) (err error) {
 	// Its meta pages first, with ordinary reads: a page beyond a
 	// truncated file's end is never read through the mapping, and a
 	// file shorter than its pages is not sound even when the pages cut
-	// off are free ones (filecheck.go).
-	if err := checkBoltFile(path); err != nil {
+	// off are free ones (filecheck.go); and its page tree, which a
+	// writable open (a restore's) walks with bbolt's fatal checks
+	// (pagewalk.go).
+	if err := checkPageTree(path); err != nil {
 		return err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})

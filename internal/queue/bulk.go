@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
+
 	"umbra/internal/jsonsafe"
 )
 
@@ -23,7 +25,7 @@ type UnknownNameError struct {
 // Error names the name asked for as QuoteShown writes it: the admin API
 // passes the text on as it is (not escaped again), the CLI and the web
 // console escape its control characters where they show it.
-func (e *UnknownNameError) Error() string { return e.text(jsonsafe.TextBytes) }
+func (e *UnknownNameError) Error() string { return e.text(shownName) }
 
 // Text is Error with the names as given, for a writer that applies the
 // rule itself (the daemon's log, the tracking log's audit line): so the
@@ -48,7 +50,46 @@ func (e *UnknownNameError) text(show func(string) string) string {
 // else as it is. Unlike %q it is not escaped a second time by that rule
 // where the text is shown, so a refusal names the name given: the byte
 // 0xe9 reads \xe9, the text \xe9 reads \\xe9.
-func QuoteShown(s string) string { return `"` + jsonsafe.TextBytes(s) + `"` }
+//
+// A control character (tab, newline, CR, ESC …) is written as \xNN too,
+// the byte it is (rt47 F3): the CLI writes an error's text with tab and
+// newline kept (an error may have several lines), so a name's tab would
+// reach the terminal raw. jsonsafe.FromTextBytes reads \x09 back as the
+// tab, so a name copied from a refusal is the name given.
+func QuoteShown(s string) string { return `"` + shownName(s) + `"` }
+
+// shownName is s by the one rule (jsonsafe.TextBytes) with every control
+// character written \xNN as well, and a backslash run before one
+// doubled (QuoteShown).
+func shownName(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return jsonsafe.TextBytes(s)
+	}
+	b := make([]byte, 0, len(s)+16)
+	for i := 0; i < len(s); {
+		if s[i] == '\\' {
+			end, double := jsonsafe.BackslashRunBeforeEscape(s, i)
+			double = double || end < len(s) && isControl(rune(s[end]))
+			b = append(b, s[i:end]...)
+			if double {
+				b = append(b, s[i:end]...)
+			}
+			i = end
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 || isControl(r) {
+			b = fmt.Appendf(b, `\x%02x`, s[i])
+		} else {
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return string(b)
+}
+
+// isControl reports whether r is a C0 control character or DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // uniqueNames is names without repeats, in their order: a valid list is
 // often put together from two sources (the queues that exist and those

@@ -39,6 +39,20 @@ import (
 // made from the key (damagedID). An index entry left naming no record
 // (its record's key was damaged) is dropped by the same Open, when it
 // found damage, and by the claim that meets it.
+//
+// Its shadow copy (rt48 F2). The head of a record — version, id, state,
+// sender … org id, shadow server, shadow id — comes before the
+// recipients, and damage often leaves it whole. When it decodes (the id
+// the one it is stored under, the state a state, the names without
+// control characters: damagedHead), a copy it names on another server,
+// not known lost, is the sound one: the commit that sets the record
+// aside gives the message to that holder as for a poison message whose
+// body is unreadable (handback.go: the holder takes its copy over and
+// delivers it; the damaged record goes once the holder has the batch),
+// and message remove of it without --force is refused (the removal would
+// leave the copy as an orphan on its holder; with --force the copy is
+// discarded too). message show names the holder, or says the head does
+// not decode either, so that no holder can be named.
 
 // QueueDamaged is the queue that lists damaged message records.
 const QueueDamaged = "damaged"
@@ -53,13 +67,82 @@ type DamagedRecord struct {
 	ID  ID
 	Raw []byte
 	Why string
+	// GivenTo is the server the commit that set the record aside gave
+	// the message to (the holder of its sound shadow copy), "" when none.
+	GivenTo string
+}
+
+// LogText is the line an operator reads of d set aside.
+func (d DamagedRecord) LogText() string {
+	id := d.ID.String()
+	if d.GivenTo != "" {
+		return "message record damaged: set aside in the queue damaged (its bytes kept as found, never delivered from here); " +
+			d.GivenTo + " holds a sound shadow copy of it and is given the message, which it delivers, at its next shadow session " +
+			"(the record here goes then); the rest of the queue goes on"
+	}
+	return "message record damaged: set aside in the queue damaged (its bytes kept as found, never delivered); the rest of the queue goes on: umbra message export " +
+		id + ", then umbra message remove " + id
 }
 
 // asMessage is what listings show of d: state Damaged, the size of the
-// bytes kept, and why it does not decode as its last error.
+// bytes kept, and why it does not decode as its last error; the org id
+// and the shadow copy its head names when the head decodes
+// (damagedHead), else the last error says that they cannot be read.
 func (d DamagedRecord) asMessage() *Message {
-	return &Message{ID: d.ID, State: Damaged, Size: int64(len(d.Raw)), Arrived: time.UnixMicro(int64(d.ID)),
+	m := &Message{ID: d.ID, State: Damaged, Size: int64(len(d.Raw)), Arrived: time.UnixMicro(int64(d.ID)),
 		LastError: d.Why}
+	if h, ok := damagedHead(d.ID, d.Raw); ok {
+		m.OrgID = h.OrgID
+		if d.GivenTo != "" {
+			m.ShadowServer, m.ShadowID = d.GivenTo, h.ShadowID
+		}
+	} else {
+		m.LastError += "; its head is damaged too: its org id and the server holding its shadow copy (if any) cannot be read"
+	}
+	return m
+}
+
+// damagedHead decodes the head of the damaged record raw stored under
+// id — the fields before the recipients — into a Message of those fields
+// alone; false when the head does not decode or does not hold up: the
+// id is not id, the state is none, or the org id or a shadow name holds
+// a byte that is not printable ASCII (what damage leaves in a string
+// whose length survived).
+func damagedHead(id ID, raw []byte) (*Message, bool) {
+	if len(raw) == 0 || raw[0] != recordVersion && raw[0] != recordVersionQuarantine {
+		return nil, false
+	}
+	d := decoder{buf: raw[1:]}
+	m := &Message{ID: ID(d.uint()), State: State(d.uint())}
+	d.str() // From
+	d.time()
+	d.uint()      // Size
+	for range 5 { // Connector, ClientIP, Helo, EnvID, MessageID
+		d.str()
+	}
+	m.OrgID, m.ShadowServer, m.ShadowID = d.str(), d.str(), d.str()
+	if d.err != nil || m.ID != id || m.State < Ready || m.State > Quarantined {
+		return nil, false
+	}
+	for _, s := range []string{m.OrgID, m.ShadowServer, m.ShadowID} {
+		for i := 0; i < len(s); i++ {
+			if s[i] <= ' ' || s[i] >= 0x7f {
+				return nil, false
+			}
+		}
+	}
+	return m, true
+}
+
+// damagedHolder is the server holding a sound shadow copy of the
+// damaged record d, as its head names it (CopyHolder), "" when none is
+// known or the head does not decode.
+func (t *Tx) damagedHolder(d DamagedRecord) (*Message, string) {
+	h, ok := damagedHead(d.ID, d.Raw)
+	if !ok {
+		return nil, ""
+	}
+	return h, t.CopyHolder(h)
 }
 
 // damagedWhy says why raw, stored under key, is not a message record:
@@ -97,7 +180,7 @@ func damagedID(btx *bolt.Tx, key []byte) ID {
 // messages bucket of btx) to the damaged bucket and drops every index
 // entry of their ids (package comment above). It returns what it set
 // aside.
-func setAsideDamaged(btx *bolt.Tx, found []DamagedRecord, keys [][]byte) error {
+func setAsideDamaged(btx *bolt.Tx, found []DamagedRecord, keys [][]byte, now time.Time) error {
 	msgs, dmg := btx.Bucket(bucketMessages), btx.Bucket(bucketDamaged)
 	ids := map[ID]bool{}
 	for i, d := range found {
@@ -108,6 +191,19 @@ func setAsideDamaged(btx *bolt.Tx, found []DamagedRecord, keys [][]byte) error {
 			return err
 		}
 		ids[d.ID] = true
+	}
+	// A sound copy elsewhere is given to its holder, before the
+	// single-copy marks that say a copy is lost go with the indexes.
+	t := wrapTx(btx)
+	for i, d := range found {
+		if h, holder := t.damagedHolder(d); holder != "" {
+			h.State = Poison // given as a poison message is (handBackTx)
+			given, err := t.handBackTx(h, now)
+			if err != nil {
+				return err
+			}
+			found[i].GivenTo = given
+		}
 	}
 	if err := dropIndexesOf(btx, ids); err != nil {
 		return err
@@ -165,19 +261,30 @@ func dropIndexesOf(btx *bolt.Tx, ids map[ID]bool) error {
 		if b == nil {
 			continue
 		}
-		var drop [][]byte
-		if err := b.ForEach(func(k, _ []byte) error {
-			if (ix.size == 0 || len(k) == ix.size) && idSuffixed(k, ids, ix.sep) {
-				drop = append(drop, bytes.Clone(k))
-			}
-			return nil
+		if err := deleteKeysWhere(b, func(k []byte) bool {
+			return (ix.size == 0 || len(k) == ix.size) && idSuffixed(k, ids, ix.sep)
 		}); err != nil {
 			return err
 		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// deleteKeysWhere deletes the keys of b that drop names: collected
+// first, since a bucket is not changed under its own ForEach.
+func deleteKeysWhere(b *bolt.Bucket, drop func(k []byte) bool) error {
+	var keys [][]byte
+	if err := b.ForEach(func(k, _ []byte) error {
+		if drop(k) {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -200,38 +307,29 @@ func dropStaleIndexes(btx *bolt.Tx) error {
 		{bucketQueues, func(k []byte) (ID, bool) { _, id, ok := parseQueueKey(k); return id, ok },
 			func(k []byte) bool { n, _, _ := parseQueueKey(k); return n == QueueDamaged }},
 	} {
-		b := btx.Bucket(ix.name)
-		var drop [][]byte
-		if err := b.ForEach(func(k, _ []byte) error {
+		if err := deleteKeysWhere(btx.Bucket(ix.name), func(k []byte) bool {
 			id, ok := ix.idOf(k)
 			if !ok {
-				return nil // not this pass's to judge
+				return false // not this pass's to judge
 			}
 			home := msgs
 			if ix.isDmg != nil && ix.isDmg(k) {
 				home = dmg
 			}
-			if home.Get(id.Key()) == nil {
-				drop = append(drop, bytes.Clone(k))
-			}
-			return nil
+			return home.Get(id.Key()) == nil
 		}); err != nil {
 			return err
-		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
 // setAsideOne sets aside the record of id that Get found damaged, in t.
-func (t *Tx) setAsideOne(id ID) (DamagedRecord, error) {
+func (t *Tx) setAsideOne(id ID, now time.Time) (DamagedRecord, error) {
 	raw := bytes.Clone(t.messages.Get(id.Key()))
-	d := DamagedRecord{ID: id, Raw: raw, Why: damagedWhy(id.Key(), raw)}
-	return d, setAsideDamaged(t.tx, []DamagedRecord{d}, [][]byte{id.Key()})
+	found := []DamagedRecord{{ID: id, Raw: raw, Why: damagedWhy(id.Key(), raw)}}
+	err := setAsideDamaged(t.tx, found, [][]byte{id.Key()}, now)
+	return found[0], err
 }
 
 // dropStaleSchedule deletes the schedule entries of id, a message the
@@ -255,7 +353,15 @@ func (t *Tx) Damaged(id ID) (DamagedRecord, bool) {
 	if why == "" {
 		why = fmt.Sprintf("set aside as damaged (%d bytes kept as found)", len(raw))
 	}
-	return DamagedRecord{ID: id, Raw: raw, Why: why}, true
+	d := DamagedRecord{ID: id, Raw: raw, Why: why}
+	if h, ok := damagedHead(id, raw); ok && h.ShadowServer != "" && h.ShadowID != "" {
+		// Given to its copy's holder when it was set aside, and not yet
+		// taken (handback.go).
+		if g := t.tx.Bucket(bucketHandBack).Get(handBackKey(h.ShadowServer, h.ShadowID)); len(g) >= 8 && ID(beUint64(g[:8])) == id {
+			d.GivenTo = h.ShadowServer
+		}
+	}
+	return d, true
 }
 
 // DamagedRecords lists the records set aside, in id order.
@@ -276,23 +382,72 @@ func (t *Tx) DamagedRecords() []DamagedRecord {
 	return out
 }
 
+// damagedRemoveCheck is the operator's removal's decision on the
+// damaged record d (force: remove --force): without force, a record
+// whose head names a sound copy on another server is refused.
+func (t *Tx) damagedRemoveCheck(d DamagedRecord, force bool) error {
+	if force {
+		return nil
+	}
+	if holder := d.GivenTo; holder != "" {
+		return fmt.Errorf("%w: message %s: its record here does not decode, and %s holds a sound shadow copy of it "+
+			"(named by the record's head); the message is given to %s, which takes the copy over and delivers it, at its "+
+			"next shadow session (umbra shadow list shows it; the record here goes then). Removing the record now leaves "+
+			"that copy on %s as a copy of a message this server no longer knows; umbra message remove --force removes "+
+			"the record and discards the copy too, and the message is lost",
+			ErrSoundCopyElsewhere, d.ID, holder, holder, holder)
+	}
+	return nil
+}
+
 // removeDamaged deletes the damaged record of id, its body (and spool
-// reference) and its queue entry; false when id is not one.
-func (t *Tx) removeDamaged(id ID) (bool, error) {
+// reference) and its queue entry; false when id is not one. A shadow
+// copy its head names is discarded with it (a forced removal:
+// damagedRemoveCheck refuses one otherwise), and its hand-back dropped.
+func (t *Tx) removeDamaged(id ID, force bool, now time.Time) (bool, error) {
 	b := t.tx.Bucket(bucketDamaged)
 	if b == nil || b.Get(id.Key()) == nil {
 		return false, nil
 	}
-	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
+	d, _ := t.Damaged(id)
+	if err := t.damagedRemoveCheck(d, force); err != nil {
 		return false, err
+	}
+	if h, ok := damagedHead(d.ID, d.Raw); ok && h.ShadowServer != "" && h.ShadowID != "" {
+		if err := t.tx.Bucket(bucketHandBack).Delete(handBackKey(h.ShadowServer, h.ShadowID)); err != nil {
+			return false, err
+		}
+		if _, err := t.addCopyDiscard(h, now); err != nil {
+			return false, err
+		}
+	}
+	return true, t.dropDamaged(id)
+}
+
+// dropDamaged deletes the damaged record of id, its body (and spool
+// reference) and its index entries.
+func (t *Tx) dropDamaged(id ID) error {
+	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
+		return err
 	}
 	if err := deleteBodyValue(t.bodies, id.Key()); err != nil {
-		return false, err
+		return err
 	}
 	if err := dropIndexesOf(t.tx, map[ID]bool{id: true}); err != nil {
-		return false, err
+		return err
 	}
-	return true, b.Delete(id.Key())
+	return t.tx.Bucket(bucketDamaged).Delete(id.Key())
+}
+
+// givenDamaged reports whether id is a damaged record given to server
+// under its copy sid (handback.go), and returns it.
+func (t *Tx) givenDamaged(id ID, server, sid string) (DamagedRecord, bool) {
+	d, ok := t.Damaged(id)
+	if !ok || d.GivenTo != server {
+		return d, false
+	}
+	h, ok := damagedHead(id, d.Raw)
+	return d, ok && h.ShadowID == sid
 }
 
 // DamagedAtOpen lists the records Open set aside as damaged.
@@ -325,11 +480,12 @@ func damagedRefusal(id ID, action string) error {
 
 // removeDamagedMessage removes the damaged record of id; false when id
 // is not one.
-func (q *Manager) removeDamagedMessage(ctx context.Context, id ID) (bool, error) {
+func (q *Manager) removeDamagedMessage(ctx context.Context, id ID, force bool) (bool, error) {
 	var removed bool
+	now := q.clk.Now()
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		var err error
-		removed, err = tx.removeDamaged(id)
+		removed, err = tx.removeDamaged(id, force, now)
 		return err
 	})
 	if err != nil || !removed {

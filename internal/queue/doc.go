@@ -1173,12 +1173,17 @@
 //     stay until the operator's message remove; nothing but remove and
 //     export acts on it. What cannot be decoded is never delivered from
 //     that record: the mail it held is lost here unless a backup has it
-//     (its body stays, for message export). Its shadow copy, if one was
-//     made, is not protected by it: the record that names the copy
-//     cannot be read, so nothing here tells the shadow server to keep
-//     it. A damaged page
-//     (element headers, a branch) stops Open instead, naming the page
-//     (pagewalk.go): no record of it can be trusted.
+//     (its body stays, for message export), unless the record's head
+//     still decodes and names a sound shadow copy on another server:
+//     the commit that sets it aside gives the message to that holder
+//     (damaged.go, handback.go), which takes the copy over and
+//     delivers it. With the head damaged too, nothing names the copy. A damaged page
+//     (element headers, a branch, keys out of order) stops Open instead,
+//     naming the page (pagewalk.go): no record of it can be trusted. The
+//     walk runs before bbolt opens the file for writing (and in db verify
+//     and a restore): bbolt's own walk at such an open reports a key out
+//     of order by a panic in a goroutine of its own, which kills the
+//     process.
 //
 // A spooled body is never read whole by the queue: the scheduler loads
 // its head and reference (Tx.BodyOf) and a BodyDeliverer streams it; a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -117,6 +118,8 @@ func (t *Tx) handBacks(server string, max int) (out, stale []handBack) {
 		h := handBack{sid: string(k[len(prefix):]), id: ID(binary.BigEndian.Uint64(v[:8]))}
 		if m, err := t.Get(h.id); err == nil && m.State == Poison && m.ShadowServer == server && m.ShadowID == h.sid {
 			out = append(out, h)
+		} else if _, ok := t.givenDamaged(h.id, server, h.sid); ok { // damaged.go
+			out = append(out, h)
 		} else {
 			stale = append(stale, h)
 		}
@@ -188,8 +191,16 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 			given = given[:0]
 			b := tx.tx.Bucket(bucketHandBack)
 			for _, h := range hs {
+				d, dmg := tx.givenDamaged(h.id, server, h.sid) // damaged.go; read before its entry goes
 				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
 					return err
+				}
+				if dmg {
+					if err := tx.dropDamaged(h.id); err != nil {
+						return err
+					}
+					given = append(given, d.asMessage())
+					continue
 				}
 				m, err := tx.Get(h.id)
 				if err != nil || m.State != Poison || m.ShadowServer != server || m.ShadowID != h.sid {
@@ -208,7 +219,11 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 		}
 		for _, m := range given {
 			why := "given to " + server + ", which holds its shadow copy: " + m.LastError
-			q.log.Warn("poison message given to the holder of its shadow copy, which delivers it", "msg_id", m.ID.String(), "shadow_server", server, "reason", m.LastError)
+			what := "poison message given to the holder of its shadow copy, which delivers it"
+			if m.State == Damaged {
+				what = "damaged message record given to the holder of its shadow copy, which delivers it; the record here is removed"
+			}
+			q.log.Warn(what, "msg_id", m.ID.String(), "shadow_server", server, "reason", m.LastError)
 			q.ev.Event("giveback", m, nil, why)
 			q.notifyGone(m.ID)
 		}
@@ -302,5 +317,11 @@ func RefuseRemoveDamaged(m *Message, holder string, bodyErr error) error {
 		"discards that copy too, and the message is lost. The attempt that finds the body unreadable holds the message "+
 		"as poison and gives it to %s, which delivers it (umbra message retry, or resume when it is poison, makes that "+
 		"attempt now); umbra message remove --force removes both",
-		ErrShadowCopy, m.ID, bodyErr, holder, holder)
+		ErrSoundCopyElsewhere, m.ID, bodyErr, holder, holder)
 }
+
+// ErrSoundCopyElsewhere refuses an operator's removal, without force,
+// of a message of this server's own whose only sound copy is the shadow
+// copy another server holds (RefuseRemoveDamaged). It is not
+// ErrShadowCopy: the message here is not a shadow copy.
+var ErrSoundCopyElsewhere = errors.New("the only sound copy of the message is the shadow copy another server holds")

@@ -434,9 +434,11 @@ type RestoreOptions struct {
 
 // RestoreWith is Restore with options.
 func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error) {
-	// What the backup's meta pages claim, with ordinary reads, before
-	// any of its pages is read through bbolt's mapping (filecheck.go).
-	if err := checkBoltFile(backup); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+	// What the backup's meta pages claim, and its page tree (a key out
+	// of order kills the process at the copy's writable open), with
+	// ordinary reads, before any of its pages is read through bbolt's
+	// mapping (filecheck.go, pagewalk.go).
+	if err := checkPageTree(backup); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return "", fmt.Errorf("restore: %w", err)
 	} else if errors.Is(err, errNoDatabaseFile) {
 		return "", fmt.Errorf("restore: %s is not a backup made by umbra db backup: %w. The database is unchanged", backup, err)

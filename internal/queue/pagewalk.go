@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -18,7 +20,16 @@ import (
 // first page that is not what its parent says: its number, the bucket
 // it belongs to, the key before it, and what is wrong. The recovered
 // panic is then reported as that, with the panic's text after it.
-
+//
+// The same walk runs before bbolt opens a file for writing (checkPageTree):
+// such an open rebuilds the free list by walking every page, and bbolt
+// reports what that walk finds wrong (a key out of order, a page reached
+// twice, a page past the end) by a panic in a goroutine of its own,
+// which no recover reaches: the process dies with bbolt's text. So the
+// walk also checks what bbolt's does — on every page (not inline ones,
+// which bbolt does not check either), keys in strictly rising order and
+// within the range of the branch element that leads to the page — and
+// the file is refused, naming the page, before bbolt sees it.
 // Page layout (go.etcd.io/bbolt internal/common), in the machine's byte
 // order: a 16-byte header (id 8, flags 2, count 2, overflow 4), then
 // count element headers of 16 bytes — a branch's pos 4, ksize 4, pgid
@@ -56,6 +67,22 @@ func describeDamage(path string) string {
 	defer f.Close()
 	w := &pageWalk{f: f, meta: m, seen: map[uint64]bool{}}
 	return w.bucket(m.root, nil, nil, 0)
+}
+
+// errPageTree is a file whose page tree describeDamage found damaged.
+var errPageTree = errors.New("its pages are damaged")
+
+// checkPageTree is checkBoltFile and then the page walk, for a file
+// bbolt is about to open for writing (see above): nil for a sound tree,
+// else an error naming the first damaged page.
+func checkPageTree(path string) error {
+	if err := checkBoltFile(path); err != nil {
+		return err
+	}
+	if d := describeDamage(path); d != "" {
+		return fmt.Errorf("%w: %s", errPageTree, d)
+	}
+	return nil
 }
 
 // where names a place in the tree for the operator.
@@ -114,47 +141,72 @@ func (w *pageWalk) bucket(root uint64, inline []byte, path []string, depth int) 
 		return fmt.Sprintf("%s: buckets nested deeper than %d", where(path, nil), maxWalkDepth)
 	}
 	if root == 0 {
-		return w.node(inline, 0, path, nil, depth)
+		_, why := w.node(inline, 0, path, nil, nil, depth)
+		return why
 	}
-	return w.page(root, path, nil, depth)
+	_, why := w.page(root, path, nil, nil, depth)
+	return why
 }
 
-// page walks page id of the bucket path.
-func (w *pageWalk) page(id uint64, path []string, after []byte, depth int) string {
+// page walks page id of the bucket path, whose keys are at least after
+// and below before (nil: no bound), as its parent's branch elements
+// say. It returns the last key under it.
+func (w *pageWalk) page(id uint64, path []string, after, before []byte, depth int) ([]byte, string) {
 	if w.seen[id] {
-		return fmt.Sprintf("page %d (%s) is reached twice: its parent was overwritten", id, where(path, after))
+		return nil, fmt.Sprintf("page %d (%s) is reached twice: its parent was overwritten", id, where(path, after))
 	}
 	w.seen[id] = true
 	if w.pages++; w.pages > 1<<24 {
-		return ""
+		return nil, ""
 	}
 	b, why := w.read(id)
 	if why != "" {
-		return fmt.Sprintf("%s: %s", where(path, after), why)
+		return nil, fmt.Sprintf("%s: %s", where(path, after), why)
 	}
-	return w.node(b, id, path, after, depth)
+	return w.node(b, id, path, after, before, depth)
+}
+
+// orderWhy says what is wrong with the order of key, element i (from 0)
+// of count on a page whose keys must be at least min (nil: no bound)
+// — after the first, above the key before it (min then) — and below
+// before (nil: no bound); "" when nothing is.
+func orderWhy(path []string, i, count int, key, min, before []byte) string {
+	switch {
+	case i == 0 && min != nil && bytes.Compare(key, min) < 0:
+		return fmt.Sprintf("key 1 of %d (%s) sorts before the key its parent page leads to it by (%s)",
+			count, shownKey(path, key), shownKey(path, min))
+	case i > 0 && bytes.Compare(key, min) <= 0:
+		return fmt.Sprintf("key %d of %d (%s) does not sort after the key before it (%s)",
+			i+1, count, shownKey(path, key), shownKey(path, min))
+	case before != nil && bytes.Compare(key, before) >= 0:
+		return fmt.Sprintf("key %d of %d (%s) does not sort before the key its parent page leads to the next page by (%s)",
+			i+1, count, shownKey(path, key), shownKey(path, before))
+	}
+	return ""
 }
 
 // node checks the page (or inline page) b, page number id (0: inline),
-// and walks what it names.
-func (w *pageWalk) node(b []byte, id uint64, path []string, after []byte, depth int) string {
+// whose keys are at least after and below before (pages only), and
+// walks what it names. It returns the last key under it.
+func (w *pageWalk) node(b []byte, id uint64, path []string, after, before []byte, depth int) ([]byte, string) {
 	name := fmt.Sprintf("page %d", id)
 	if id == 0 {
 		name = "the inline page"
 	}
 	name += " (" + where(path, after) + ")"
 	if len(b) < boltPageHeader {
-		return name + ": shorter than a page header"
+		return nil, name + ": shorter than a page header"
 	}
 	bo := binary.NativeEndian
 	flags, count := bo.Uint16(b[8:]), int(bo.Uint16(b[10:]))
 	if flags != pageBranch && flags != pageLeaf {
-		return fmt.Sprintf("%s: page type %#x, not a branch or leaf page: overwritten", name, flags)
+		return nil, fmt.Sprintf("%s: page type %#x, not a branch or leaf page: overwritten", name, flags)
 	}
 	if boltPageHeader+count*elemSize > len(b) {
-		return fmt.Sprintf("%s: %d elements do not fit in its %d bytes", name, count, len(b))
+		return nil, fmt.Sprintf("%s: %d elements do not fit in its %d bytes", name, count, len(b))
 	}
-	var prev []byte
+	var prev, last []byte
+	min := after // the running lower bound (bbolt's key-order check)
 	for i := 0; i < count; i++ {
 		e := boltPageHeader + i*elemSize
 		var pos, ksize, vsize uint64
@@ -173,27 +225,55 @@ func (w *pageWalk) node(b []byte, id uint64, path []string, after []byte, depth 
 			if i == 0 {
 				at = "its first element"
 			}
-			return fmt.Sprintf("%s: element %d of %d (%s) runs past the page's end (offset %d, key %d bytes, value %d bytes, page %d bytes): its element headers were overwritten",
+			return nil, fmt.Sprintf("%s: element %d of %d (%s) runs past the page's end (offset %d, key %d bytes, value %d bytes, page %d bytes): its element headers were overwritten",
 				name, i+1, count, at, start, ksize, vsize, len(b))
 		}
 		key := b[start : start+ksize]
+		if id != 0 {
+			if why := orderWhy(path, i, count, key, min, before); why != "" {
+				return nil, fmt.Sprintf("%s: keys out of order: %s: its keys were overwritten", name, why)
+			}
+		}
+		last, min = key, key
 		switch {
 		case flags == pageBranch:
-			if why := w.page(child, path, key, depth); why != "" {
-				return why
+			next := before
+			if i+1 < count {
+				next = w.branchKey(b, i+1)
 			}
+			sub, why := w.page(child, path, key, next, depth)
+			if why != "" {
+				return nil, why
+			}
+			last, min = sub, sub
 		case eflags&leafBucketFlag != 0:
 			v := b[start+ksize : start+ksize+vsize]
 			if len(v) < 16 {
-				return fmt.Sprintf("%s: the bucket %q has a header of %d bytes", name, key, len(v))
+				return nil, fmt.Sprintf("%s: the bucket %q has a header of %d bytes", name, key, len(v))
 			}
 			if why := w.bucket(bo.Uint64(v), v[16:], append(append([]string{}, path...), string(key)), depth+1); why != "" {
-				return why
+				return nil, why
 			}
 		}
 		prev = key
 	}
-	return ""
+	return last, ""
+}
+
+// branchKey is the key of element i of the branch page b, nil when its
+// header sends it past the page's end (the walk names that when it
+// reaches the element).
+func (w *pageWalk) branchKey(b []byte, i int) []byte {
+	bo := binary.NativeEndian
+	e := boltPageHeader + i*elemSize
+	if e+elemSize > len(b) {
+		return nil
+	}
+	start, ksize := uint64(e)+uint64(bo.Uint32(b[e:])), uint64(bo.Uint32(b[e+4:]))
+	if start+ksize > uint64(len(b)) {
+		return nil
+	}
+	return b[start : start+ksize]
 }
 
 // damageText is what an operator is told of a panic r met reading the

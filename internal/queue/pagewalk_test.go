@@ -72,8 +72,11 @@ func TestDamagedPageNamed(t *testing.T) {
 				return err
 			}},
 		} {
+			// Refused before bbolt read a page (the walk ran first:
+			// pagewalk.go) or after a recovered panic: either names the
+			// page, never a runtime error's text alone.
 			err := check.run()
-			if err == nil || !strings.Contains(err.Error(), "runtime error") {
+			if err == nil || !strings.Contains(err.Error(), "runtime error") && !strings.Contains(err.Error(), "page ") {
 				continue
 			}
 			if !strings.Contains(err.Error(), "page ") || strings.HasPrefix(err.Error(), "runtime error") {
@@ -87,7 +90,7 @@ func TestDamagedPageNamed(t *testing.T) {
 		}
 	}
 	if named == 0 {
-		t.Fatal("no damaged page met a panic: the test damages nothing bbolt trips on")
+		t.Fatal("no damaged page was refused: the test damages nothing")
 	}
-	t.Logf("%d panics named a page, %d did not", named, runtimeOnly)
+	t.Logf("%d refusals named a page, %d did not", named, runtimeOnly)
 }

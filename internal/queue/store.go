@@ -32,7 +32,8 @@ var ErrDamaged = errors.New("transport database is damaged")
 
 // recoverPath is what an operator does with a damaged file.
 const recoverPath = "move it aside (mv queue.db queue.db.damaged) and start again: umbra starts with a new, empty " +
-	"database and a new database id, so the shadow servers of the messages it held resubmit them"
+	"database and a new database id, so the shadow servers of the messages it held resubmit them; " +
+	"or restore a backup (umbra db verify BACKUP, then umbra db restore BACKUP)"
 
 // Store is the transport database: the only code that opens bbolt and
 // owns transaction boundaries. Every write goes through the group commit
@@ -186,7 +187,9 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	} else if serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
 		return nil, fmt.Errorf("file of %d bytes is shorter than an empty database", fi.Size())
 	} else if serr == nil && fi.Size() > 0 {
-		if err := checkBoltFile(path); err != nil {
+		// Every page, before bbolt's own walk of them at a writable
+		// open, whose findings kill the process (pagewalk.go).
+		if err := checkPageTree(path); err != nil {
 			return nil, err
 		}
 	}
@@ -234,7 +237,7 @@ func (s *Store) init(now time.Time) error {
 		} else if v != nil && (len(v) != 1 || v[0] != schemaVersion) {
 			return fmt.Errorf("schema version %v is not %d", v, schemaVersion)
 		}
-		damaged, err := repairTakenIndex(tx) // takenindex.go; damaged.go
+		damaged, err := repairTakenIndex(tx, now) // takenindex.go; damaged.go
 		if err != nil {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}

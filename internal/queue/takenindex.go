@@ -213,7 +213,7 @@ func (t *Tx) takenPrimaries() []string {
 // pass also finds the records that do not decode (or name another id
 // than their key): it sets them aside (damaged.go) and returns them,
 // and drops the index entries that name no record.
-func repairTakenIndex(tx *bolt.Tx) ([]DamagedRecord, error) {
+func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 	b := tx.Bucket(bucketTakenBy)
 	want := map[string]bool{}
 	var damaged []DamagedRecord
@@ -239,19 +239,8 @@ func repairTakenIndex(tx *bolt.Tx) ([]DamagedRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stale [][]byte
-	if err := b.ForEach(func(k, _ []byte) error {
-		if !want[string(k)] {
-			stale = append(stale, bytes.Clone(k))
-		}
-		return nil
-	}); err != nil {
+	if err := deleteKeysWhere(b, func(k []byte) bool { return !want[string(k)] }); err != nil { // damaged.go
 		return nil, err
-	}
-	for _, k := range stale {
-		if err := b.Delete(k); err != nil {
-			return nil, err
-		}
 	}
 	for i := range damaged {
 		damaged[i].ID = damagedID(tx, damagedKeys[i])
@@ -259,7 +248,7 @@ func repairTakenIndex(tx *bolt.Tx) ([]DamagedRecord, error) {
 	if len(damaged) == 0 {
 		return nil, nil
 	}
-	if err := setAsideDamaged(tx, damaged, damagedKeys); err != nil {
+	if err := setAsideDamaged(tx, damaged, damagedKeys, now); err != nil {
 		return nil, fmt.Errorf("setting aside damaged message records: %w", err)
 	}
 	// Only a file with damage can hold index entries that name no

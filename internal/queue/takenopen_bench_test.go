@@ -73,7 +73,7 @@ func BenchmarkTakenIndexCheck(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := s.db.Update(func(btx *bolt.Tx) error {
-			if _, err := repairTakenIndex(btx); err != nil {
+			if _, err := repairTakenIndex(btx, time.Now()); err != nil {
 				return err
 			}
 			return errRollback
