@@ -103,7 +103,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("To: <%s>", m.From)
 	w("Subject: %s", subject)
 	w("Date: %s", now.Format(time.RFC1123Z))
-	w("Message-ID: <%s.dsn@%s>", id, reportingMTA)
+	w("Message-ID: %s", dsnMessageID(id, reportingMTA))
 	w("Auto-Submitted: auto-replied")
 	w("MIME-Version: 1.0")
 	w("Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"", boundary)
