@@ -1,6 +1,10 @@
 package queue
 
-import "strings"
+import (
+	"strings"
+
+	"umbra/internal/mailaddr"
+)
 
 // What a DSN says of a recipient's reply (shownReply). A reply is one of
 // three things: a remote host's own answer, umbra's own diagnostic
@@ -29,11 +33,13 @@ func (in Inside) Sender(addr string) bool {
 }
 
 // domainIn reports whether dom is one of domains ("*.example.com"
-// covers the names under it), compared without case and trailing dot.
+// covers the names under it), compared as mailaddr keys them (ASCII
+// case, an internationalised label as its A-label), without trailing
+// dot.
 func domainIn(dom string, domains []string) bool {
-	dom = strings.ToLower(strings.TrimSuffix(dom, "."))
+	dom = mailaddr.DomainKey(strings.TrimSuffix(dom, "."))
 	for _, d := range domains {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		d = mailaddr.DomainKey(strings.TrimSuffix(d, "."))
 		if d == dom || strings.HasPrefix(d, "*.") && strings.HasSuffix(dom, d[1:]) {
 			return true
 		}

@@ -142,3 +142,17 @@ func TestRefusalDescribesOwnErrorsToOutside(t *testing.T) {
 		}
 	}
 }
+
+// Where the organisation ends is known by domain in either spelling of
+// an internationalised name: a hub answering for bücher.example is
+// inside when xn--bcher-kva.example is configured, and a sender of it is
+// inside too.
+func TestInsideMatchesUAndALabels(t *testing.T) {
+	in := Inside{Domains: []string{"xn--bcher-kva.example"}, SenderDomains: []string{"straße.example"}}
+	if !in.Hop(Recipient{Addr: "anna@bücher.example"}) || !in.Hop(Recipient{Addr: "anna@BÜCHER.example."}) {
+		t.Error("a U-label recipient domain is not inside")
+	}
+	if !in.Sender("s@xn--strae-oqa.example") || !in.Sender("s@straße.example") {
+		t.Error("the A-label of a U-label sender domain is not inside")
+	}
+}
