@@ -15,7 +15,7 @@ import (
 // umbra's or the organisation's own words too. A DSN to a sender outside
 // the organisation quotes only the first whole; the others it describes
 // by their reply code, enhanced status code and the status's reason
-// (statusReason), as Remote-MTA names no host inside (dsnReporter). The
+// (StatusReason), as Remote-MTA names no host inside (dsnReporter). The
 // full text stays in the tracking log and the daemon's log, and a sender
 // inside (Inside.Sender) reads it whole in the DSN too.
 
@@ -116,12 +116,13 @@ func describedReply(reply string, kind Notify) string {
 	if code == "" || code[0] != status[0] {
 		code = map[byte]string{'2': "250", '4': "451", '5': "550"}[status[0]]
 	}
-	return code + " " + status + " " + statusReason(status)
+	return code + " " + status + " " + StatusReason(status)
 }
 
-// statusReason is the reason RFC 3463 (and RFC 5248's registry) gives a
-// status, in words a sender reads: the detail first, else its subject's.
-func statusReason(status string) string {
+// StatusReason is the reason RFC 3463 (and RFC 5248's registry) gives a
+// status ("5.2.2"), in words a sender reads: the detail first, else its
+// subject's. The session gives it for a callout's refusal too.
+func StatusReason(status string) string {
 	class, detail, _ := strings.Cut(status, ".")
 	if class == "2" {
 		return "completed"

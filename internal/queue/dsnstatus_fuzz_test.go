@@ -61,7 +61,7 @@ func FuzzDescribedReply(f *testing.F) {
 			return
 		}
 		p := strings.SplitN(got, " ", 3)
-		if len(p) != 3 || len(p[0]) != 3 || !isStatusCode(p[1]) || p[0][0] != p[1][0] || p[2] != statusReason(p[1]) {
+		if len(p) != 3 || len(p[0]) != 3 || !isStatusCode(p[1]) || p[0][0] != p[1][0] || p[2] != StatusReason(p[1]) {
 			t.Fatalf("%q described as %q", reply, got)
 		}
 		if strings.Trim(p[0], "0123456789") != "" {
