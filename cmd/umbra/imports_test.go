@@ -13,7 +13,7 @@ import (
 
 // The import rules of the architecture: config and routing import no
 // other umbra package but mailaddr (the one rule for comparing
-// addresses, a leaf that imports nothing); delivery, smtp and queue never import admin,
+// addresses, a leaf that imports no umbra package); delivery, smtp and queue never import admin,
 // metrics, tracking or cmd; only cmd/umbra wires everything; no package
 // but queue imports bbolt; shadow is pure logic over interfaces.
 func TestImportGraph(t *testing.T) {

@@ -474,8 +474,8 @@ func TestEdgeCalloutPassesOnHubRefusal(t *testing.T) {
 	})
 	edge := startUmbra(t, rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s"), edgeAddr)
 	want := map[string]string{
-		"full@example.test":  "552 5.2.2 Recipient address rejected by the next hop: mailbox full",
-		"pol@example.test":   "550 5.7.1 Recipient address rejected by the next hop: policy refusal",
+		"full@example.test":  "552 5.2.2 Recipient address rejected by the next hop: the recipient's mailbox is full",
+		"pol@example.test":   "550 5.7.1 Recipient address rejected by the next hop: delivery not authorized, message refused",
 		"gone@example.test":  "550 5.1.1",
 		"alice@example.test": "250",
 	}

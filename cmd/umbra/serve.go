@@ -730,12 +730,17 @@ func policy(cfg *config.Config) queue.Policy {
 // hosts that take mail for its authoritative and internal_relay domains
 // (an edge's smart host for them is a hub), and the smart hosts of its
 // send connectors that speak shadow redundancy (send_xshadow: only
-// servers of the organisation do).
+// servers of the organisation do); and whose senders are inside, for
+// how much of umbra's own diagnostics its DSNs show: the authoritative
+// domains' (queue.Inside.Sender).
 func inside(cfg *config.Config) queue.Inside {
 	var in queue.Inside
 	for _, d := range cfg.AcceptedDomains {
 		if d.Type == config.DomainAuthoritative || d.Type == config.DomainInternalRelay {
 			in.Domains = append(in.Domains, d.Domain)
+		}
+		if d.Type == config.DomainAuthoritative {
+			in.SenderDomains = append(in.SenderDomains, d.Domain)
 		}
 	}
 	for _, c := range cfg.SendConnectors {

@@ -150,6 +150,11 @@ func TestBadConfigs(t *testing.T) {
 		// them (rt28 F5).
 		"xshadow-anonymous.yaml":     `xshadow-anonymous.yaml:7: accept-xshadow in permissions.anonymous`,
 		"xshadow-authenticated.yaml": `xshadow-authenticated.yaml:10: accept-xshadow in permissions.authenticated`,
+		// An internationalised domain is compared as its A-label: an
+		// invalid one is refused at its line, and its two spellings
+		// are one domain (dsn12).
+		"bad-idn.yaml": `bad-idn.yaml:4: accepted domain "xn--zz.example": invalid internationalized domain name label xn--zz`,
+		"dup-idn.yaml": `dup-idn.yaml:6: accepted domain "XN--BCHER-KVA.example" is listed twice`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

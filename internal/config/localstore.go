@@ -123,13 +123,13 @@ func CheckLocalStore(c *Config, t *Topology) (warnings []string, err error) {
 // domain itself, or a "*.x" entry for a parent of it ("*.x" covers the
 // subdomains of x, not x).
 func topologyMapsDomain(t *Topology, domain string) bool {
-	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.AddrKey(strings.TrimSuffix(domain, "."))
 	wild := strings.HasPrefix(domain, "*.")
 	for _, r := range t.Recipients {
 		if len(r.Members) > 0 || strings.Contains(r.Match, "@") {
 			continue // a group or one address
 		}
-		match := mailaddr.Fold(r.Match)
+		match := mailaddr.AddrKey(r.Match)
 		switch {
 		case match == domain:
 			return true

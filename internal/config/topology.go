@@ -210,7 +210,7 @@ func validateTopology(t *Topology) []violation {
 	}
 	matches := map[string]bool{}
 	for i, r := range t.Recipients {
-		if m := mailaddr.Fold(r.Match); matches[m] && m != "" {
+		if m := mailaddr.AddrKey(r.Match); matches[m] && m != "" {
 			v.add(fmt.Sprintf("recipients %q are mapped twice", r.Match), "recipients", i, "match")
 		} else {
 			matches[m] = true
@@ -236,7 +236,9 @@ func validateTopology(t *Topology) []violation {
 			v.add(fmt.Sprintf("send connector %q needs address spaces", c.Name), "send_connectors", i)
 		}
 		for j, a := range c.AddressSpaces {
-			if !IsAddressSpace(a.Domain) {
+			if _, err := mailaddr.Domain(a.Domain); err != nil {
+				v.add(fmt.Sprintf("address space %q: %v", a.Domain, err), "send_connectors", i, "address_spaces", j, "domain")
+			} else if !IsAddressSpace(mailaddr.DomainKey(a.Domain)) {
 				v.add(fmt.Sprintf("address space %q is not a domain, *.domain or *", a.Domain), "send_connectors", i, "address_spaces", j, "domain")
 			}
 			if a.Cost < 0 || a.Cost > 100 {
@@ -331,13 +333,13 @@ func validateGroup(v *validator, t *Topology, i int, sites map[string]bool) {
 	groups := map[string][]string{}
 	for _, g := range t.Recipients {
 		if g.Members != nil {
-			groups[mailaddr.Fold(g.Match)] = g.Members
+			groups[mailaddr.AddrKey(g.Match)] = g.Members
 		}
 	}
-	start := mailaddr.Fold(r.Match)
+	start := mailaddr.AddrKey(r.Match)
 	seen := map[string]bool{}
 	for todo := append([]string(nil), r.Members...); len(todo) > 0; todo = todo[1:] {
-		m := mailaddr.Fold(todo[0])
+		m := mailaddr.AddrKey(todo[0])
 		if m == start {
 			v.add(fmt.Sprintf("group %q contains itself (a cycle of groups)", r.Match), "recipients", i, "members")
 			return
@@ -518,7 +520,7 @@ func topoAddressUnder(a, match string) bool {
 	if !ok || local == "" || !ValidRecipientEntry(a) || strings.Contains(match, "@") {
 		return false
 	}
-	domain, match = mailaddr.Fold(domain), mailaddr.Fold(match)
+	domain, match = mailaddr.AddrKey(domain), mailaddr.AddrKey(match)
 	if suffix, wild := strings.CutPrefix(match, "*"); wild {
 		return strings.HasSuffix(domain, suffix)
 	}

@@ -137,8 +137,12 @@ func validate(c *Config) []violation {
 	authoritative := false
 	domains := map[string]bool{}
 	for i, d := range c.AcceptedDomains {
-		name := mailaddr.Fold(d.Domain)
-		if !IsDomain(strings.TrimPrefix(name, "*.")) {
+		// Compared as its A-label (mailaddr.Domain): bücher.example and
+		// xn--bcher-kva.example are one domain, listed once.
+		name, err := mailaddr.Domain(d.Domain)
+		if err != nil {
+			v.add(fmt.Sprintf("accepted domain %q: %v", d.Domain, err), "accepted_domains", i, "domain")
+		} else if !IsDomain(strings.TrimPrefix(name, "*.")) {
 			v.add(fmt.Sprintf("accepted domain %q is not a domain name", d.Domain), "accepted_domains", i, "domain")
 		}
 		if domains[name] {
@@ -319,7 +323,9 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("send connector %q needs at least one address space", sc.Name), at()...)
 		}
 		for j, as := range sc.AddressSpaces {
-			if !IsAddressSpace(as.Domain) {
+			if _, err := mailaddr.Domain(as.Domain); err != nil {
+				v.add(fmt.Sprintf("address space %q: %v", as.Domain, err), at("address_spaces", j, "domain")...)
+			} else if !IsAddressSpace(mailaddr.DomainKey(as.Domain)) {
 				v.add(fmt.Sprintf("address space %q is not a domain, *.domain or *", as.Domain), at("address_spaces", j, "domain")...)
 			}
 			if as.Cost < 0 || as.Cost > 100 {

@@ -32,7 +32,7 @@ func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, si
 		if m.Rcpts[i].Redirect != "" {
 			continue
 		}
-		domain := mailaddr.Fold(addr[strings.LastIndexByte(addr, '@')+1:])
+		domain := mailaddr.AddrKey(addr[strings.LastIndexByte(addr, '@')+1:])
 		idx = append(idx, i)
 		if plan {
 			routes = append(routes, tp.PlanRoute(st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))

@@ -90,7 +90,7 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 	var lastG *group
 	for _, i := range rcpts {
 		addr := m.Rcpts[i].Addr
-		domain := mailaddr.Fold(addr[strings.LastIndexByte(addr, '@')+1:])
+		domain := mailaddr.AddrKey(addr[strings.LastIndexByte(addr, '@')+1:])
 		var g *group
 		if target := m.Rcpts[i].Redirect; target != "" {
 			key := "redirect:" + target

@@ -23,7 +23,7 @@ import (
 // ctx and the connect and command timeouts; no connection is pooled.
 func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict, string, error) {
 	st := d.st.Load()
-	domain := mailaddr.Fold(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	domain := mailaddr.AddrKey(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	typ := st.cfg.Routing.Accepted(domain)
 	if st.cfg.Topology != nil { // the route delivery takes (plan.go)
 		r := st.cfg.Topology.RouteContext(ctx, st.cfg.LocalServer, rcpt, 0, typ)

@@ -11,9 +11,16 @@
 // strings.EqualFold takes U+017F LONG S for "s" — so a recipient could
 // reach another's mailbox, or pass a per-recipient check as someone
 // else. Domains fold ASCII too (DNS names are case-insensitive in ASCII,
-// RFC 4343); a U-label of an SMTPUTF8 domain is compared as given: its
-// equivalence with other spellings is IDNA's (A-label conversion), which
-// umbra does not apply, so a U-label never matches a different domain.
+// RFC 4343), and an internationalised label is compared as its A-label
+// (Domain, DomainKey, AddrKey; idn.go): "bücher.example" in any case and
+// "xn--bcher-kva.example" are one domain for the accepted domains,
+// routing (address spaces, the topology's recipient map), the recipient
+// directory and where the organisation ends. IDNA's lookup mapping
+// (golang.org/x/net/idna, UTS #46 non-transitional) is applied to such
+// labels only — the local part never, and ASCII labels that are no
+// A-label keep Fold's rule — so it cannot merge two ASCII names; a label
+// IDNA refuses is an error for config and RCPT (553 5.1.3), and keys as
+// Fold gives it (it matches only itself).
 //
 // IsPostmaster is the one test of the postmaster name (RCPT, the
 // recipient check, delivery, the CLI's explanations), by the same rule.
@@ -21,6 +28,7 @@
 // Fold is used for keys only: an address passed on (queued, relayed,
 // delivered) is always the one the sender wrote, local part untouched.
 //
-// It imports nothing, so that every package may use it (routing and
-// config among them, which import no other package of umbra's).
+// It imports no package of umbra's (only golang.org/x/net/idna), so that
+// every package may use it (routing and config among them, which import
+// no other package of umbra's).
 package mailaddr

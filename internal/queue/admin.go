@@ -1012,6 +1012,7 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		}
 		dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
 			UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+		dsn.MessageID, dsn.ReportOn, dsn.ReportOnMessageID = dsnMessageID(dsn.ID, q.cfg.Hostname), m.ID, m.MessageID
 		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit, q.policy().Inside)
 		dsn.Size = int64(len(db))
 		if err := tx.PutNew(dsn, db); err != nil || !singleDSN {
@@ -1029,7 +1030,7 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		q.dsig.signal(discardFor)
 	}
 	if dsn != nil {
-		q.ev.Event("dsn", dsn, &dsn.Rcpts[0], "")
+		q.dsnEvent(dsn, NotifyFailure)
 		q.Kick()
 	}
 	return nil

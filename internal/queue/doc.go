@@ -1232,7 +1232,14 @@
 // send_xshadow connectors (Inside.Hop).
 // Its Diagnostic-Code is of type smtp only when it is that MTA's own
 // reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
-// This reads what delivery writes (Result.NextHop: a host tried as
+// To a sender outside the organisation (Inside.Sender: not of an
+// authoritative domain) a DSN quotes whole only a reply it names a
+// Remote-MTA for; umbra's own diagnostics and the replies of the
+// organisation's servers, which can name its hosts, addresses, spool
+// and socket paths, queues and connectors, are given as reply code,
+// enhanced status code and reason (shownReply, dsnown.go), in
+// Diagnostic-Code and the text part alike. Tracking and the log keep
+// the whole text. This reads what delivery writes (Result.NextHop: a host tried as
 // name[address]:port, else where umbra decided; umbra's words about a
 // host name it), so the record format is unchanged.
 //

@@ -93,7 +93,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	}
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
-		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(sendable(r.LastReply, m.OrgID)), false) + "\r\n")
+		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(shownReply(m, r, kind, in)), false) + "\r\n")
 	}
 	cte, readable := readablePart(text.String())
 
@@ -103,7 +103,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("To: <%s>", m.From)
 	w("Subject: %s", subject)
 	w("Date: %s", now.Format(time.RFC1123Z))
-	w("Message-ID: <%s.dsn@%s>", id, reportingMTA)
+	w("Message-ID: %s", dsnMessageID(id, reportingMTA))
 	w("Auto-Submitted: auto-replied")
 	w("MIME-Version: 1.0")
 	w("Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"", boundary)
@@ -151,7 +151,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 			if smtp {
 				typ = "smtp"
 			}
-			w("Diagnostic-Code: %s; %s", typ, dsnText(sendable(r.LastReply, m.OrgID), global))
+			w("Diagnostic-Code: %s; %s", typ, dsnText(shownReply(m, r, kind, in), global))
 		}
 		if kind == NotifyDelay {
 			w("Will-Retry-Until: %s", retryUntil.Format(time.RFC1123Z))

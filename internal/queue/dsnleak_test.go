@@ -155,7 +155,7 @@ func TestRefusalShowsNoOrganisationID(t *testing.T) {
 		for range n {
 			m.Rcpts = append(m.Rcpts, Recipient{Addr: "a@example.test", Status: Failed, LastReply: "550 5.7.1 copy " + org + " refused"})
 		}
-		r := refusalOf(m)
+		r := refusalOf(m, Inside{})
 		if r == nil || r.Code != 550 || strings.Contains(strings.ToLower(r.Text), org) {
 			t.Errorf("%d recipients: refusal %+v", n, r)
 		}

@@ -75,15 +75,21 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		return "", false // it did not answer, or umbra refused it before any session
 	}
 	smtp = !own && !expired
-	for _, internal := range []string{"site:", "legacy:", "mailbox:", "shadow:", "redirect:"} {
-		if strings.HasPrefix(r.Queue, internal) {
-			return "", smtp
-		}
-	}
-	if in.Hop(r) {
+	if in.hopInside(r) {
 		return "", smtp
 	}
 	return host, smtp
+}
+
+// hopInside reports whether r's next hop is a server of the
+// organisation: its queue is one inside it, or Hop says so.
+func (in Inside) hopInside(r Recipient) bool {
+	for _, internal := range []string{"site:", "legacy:", "mailbox:", "shadow:", "redirect:"} {
+		if strings.HasPrefix(r.Queue, internal) {
+			return true
+		}
+	}
+	return in.Hop(r)
 }
 
 // splitExpired undoes expiredReply.
@@ -120,6 +126,10 @@ type Inside struct {
 	// Connectors are the send connectors whose smart hosts are servers
 	// of the organisation.
 	Connectors []string
+	// SenderDomains are the domains whose senders are inside the
+	// organisation for the DSNs they get (Sender): the authoritative
+	// accepted domains, whose mail stays in the organisation's mailboxes.
+	SenderDomains []string
 }
 
 // Hop reports whether the host that answered for r is a server of the
@@ -139,15 +149,5 @@ func (in Inside) Hop(r Recipient) bool {
 		}
 	}
 	at := strings.LastIndexByte(r.Addr, '@')
-	if at < 0 {
-		return false
-	}
-	dom := strings.ToLower(strings.TrimSuffix(r.Addr[at+1:], "."))
-	for _, d := range in.Domains {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
-		if d == dom || strings.HasPrefix(d, "*.") && strings.HasSuffix(dom, d[1:]) {
-			return true
-		}
-	}
-	return false
+	return at >= 0 && domainIn(r.Addr[at+1:], in.Domains)
 }

@@ -15,7 +15,7 @@ import (
 func TestDSNReplyBytesAndControls(t *testing.T) {
 	for _, from := range []string{"s@example.org", "s\xc3\xa9@example.org"} {
 		m := Message{ID: 0xABC, From: from, Arrived: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-			Rcpts: []Recipient{{Addr: "evil@example.net", NextHop: "mx.example.net", LastReply: "550 5.1.1 evil \xff\xfe \x1b[31mred\x7f r\xc3\xa9ponse"}}}
+			Rcpts: []Recipient{{Addr: "evil@example.net", NextHop: "mx.example.net[192.0.2.7]:25", LastReply: "550 5.1.1 evil \xff\xfe \x1b[31mred\x7f r\xc3\xa9ponse"}}}
 		global := DSNNeedsSMTPUTF8(&m)
 		s := string(BuildDSN("mx.test", &m, []byte("Subject: hi\r\n\r\nx\r\n"), NotifyFailure, []int{0}, m.Arrived, m.Arrived.Add(time.Hour), 0xDEF, 50<<10))
 		for _, bad := range []string{"\x1b", "\x7f", "\xef\xbf\xbd", "=EF=BF=BD", "\xff"} {

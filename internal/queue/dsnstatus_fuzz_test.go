@@ -38,3 +38,34 @@ func FuzzStatusOf(f *testing.F) {
 		}
 	})
 }
+
+// What a DSN to an outside sender says of umbra's own diagnostic is the
+// reply code, an RFC 3463 status of the code's class and that status's
+// reason from umbra's table — nothing of the diagnostic's text — but for
+// an expiry, whose own words are kept and whose last reply is described
+// the same way.
+func FuzzDescribedReply(f *testing.F) {
+	for _, s := range []string{"451 4.4.2 hub-b[10.0.0.2]:25: connection lost", "550 5.1.1 </var/spool/x>", "550 2.1.1 odd",
+		"250 2.0.0 ok", "hub-b down", "", "421", expiredReply("550 4.4.7", 3600e9, "451 4.4.1 10.0.0.2:25: refused")} {
+		for k := range uint8(3) {
+			f.Add(s, k)
+		}
+	}
+	f.Fuzz(func(t *testing.T, reply string, k uint8) {
+		kind := []Notify{NotifySuccess, NotifyFailure, NotifyDelay}[k%3]
+		got := describedReply(reply, kind)
+		if code, last, ok := splitExpired(reply); ok {
+			if !strings.HasPrefix(got, code+expiredText) || !strings.HasSuffix(got, lastReplyText+describedReply(last, NotifyDelay)) {
+				t.Fatalf("expiry %q described as %q", reply, got)
+			}
+			return
+		}
+		p := strings.SplitN(got, " ", 3)
+		if len(p) != 3 || len(p[0]) != 3 || !isStatusCode(p[1]) || p[0][0] != p[1][0] || p[2] != StatusReason(p[1]) {
+			t.Fatalf("%q described as %q", reply, got)
+		}
+		if strings.Trim(p[0], "0123456789") != "" {
+			t.Fatalf("%q described with code %q", reply, p[0])
+		}
+	})
+}

@@ -237,6 +237,12 @@ type Message struct {
 	// (markReleasedSingle), so the views name it and the holders' pass
 	// makes its copy; older releases ignore the bit.
 	CopyOnRelease bool
+	// ReportOn and ReportOnMessageID are not stored: on a DSN this
+	// server has just made, the queue id and Message-ID of the message it
+	// reports on, for its "dsn" tracking event (dsnEvent), so that a
+	// search for the original finds its DSN.
+	ReportOn          ID
+	ReportOnMessageID string
 }
 
 // Pending returns the indexes of the recipients still to be delivered.

@@ -21,6 +21,7 @@ type Refusal struct {
 type refusalHold struct {
 	claimed bool
 	ch      chan *Refusal
+	in      Inside // where the organisation ends, when claimed (refusalOf)
 }
 
 // HoldRefusal registers a sender that waits for message id's
@@ -78,7 +79,7 @@ func (q *Manager) claimRefusal(m *Message, failed []int) *refusalHold {
 		return nil
 	}
 	delete(q.refusals, m.ID)
-	h.claimed = true
+	h.claimed, h.in = true, q.policy().Inside
 	return h
 }
 
@@ -93,15 +94,18 @@ func (h *refusalHold) answer(m *Message, committed bool) {
 		h.ch <- nil
 		return
 	}
-	h.ch <- refusalOf(m)
+	h.ch <- refusalOf(m, h.in)
 }
 
 // refusalOf builds the reply from the recipients' last replies: the next
-// hop's own code and enhanced code when all agree, else 554 5.0.0.
-func refusalOf(m *Message) *Refusal {
+// hop's own code and enhanced code when all agree, else 554 5.0.0. Each
+// reply is quoted to the sender as a DSN quotes it (shownReply): to a
+// sender outside the organisation, umbra's own diagnostic and the reply
+// of a server inside it are described by status and reason.
+func refusalOf(m *Message, in Inside) *Refusal {
 	var out *Refusal
 	for _, r := range m.Rcpts {
-		code, enh, text := splitReply(sendable(r.LastReply, m.OrgID)) // quoted to the sender, as a DSN quotes it
+		code, enh, text := splitReply(shownReply(m, r, NotifyFailure, in))
 		if code < 500 || code > 599 {
 			code, enh, text = 554, [3]int{5, 0, 0}, "refused by the next hop"
 		}

@@ -38,7 +38,10 @@ func TestWaitingSenderGetsRefusalNotDSN(t *testing.T) {
 				}
 				return FailedPerm, "550 5.1.1 <" + addr + ">: user unknown"
 			})
-			q := NewManager(s, d, ManagerConfig{Hostname: "mx.test"})
+			// The sender is inside: the scripted replies name no next hop,
+			// so to a sender outside they would read as umbra's own and be
+			// described (TestRefusalDescribesOwnErrorsToOutside).
+			q := NewManager(s, d, ManagerConfig{Hostname: "mx.test", Inside: Inside{SenderDomains: []string{"example.org"}}})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer func() { cancel(); q.Wait() }()
 			m := msg(s, "sender@example.org", tc.rcpts...)
@@ -96,7 +99,7 @@ func FuzzRefusalReply(f *testing.F) {
 			for _, r := range rcpts {
 				m.Rcpts = append(m.Rcpts, Recipient{Addr: "x@y", LastReply: r})
 			}
-			r := refusalOf(m)
+			r := refusalOf(m, Inside{})
 			if r.Code < 500 || r.Code > 599 || r.Enhanced[0] != 5 || r.Enhanced[1] > 999 || r.Enhanced[2] > 999 {
 				t.Fatalf("%q: %+v", rcpts, r)
 			}

@@ -287,6 +287,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	failDSN := -1          // index in dsns of the DSN that carries the discard
 	var inDSN map[int]bool // recipients a DSN of this commit reports (partial discards leave them out)
 	var dsns []*Message
+	var dsnKinds []Notify // dsns' kinds, for their events
 	var dsnBodies [][]byte
 	for _, d := range []struct {
 		kind  Notify
@@ -319,6 +320,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
 			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+		dm.MessageID, dm.ReportOn, dm.ReportOnMessageID = dsnMessageID(dm.ID, q.cfg.Hostname), m.ID, m.MessageID
+		dsnKinds = append(dsnKinds, d.kind)
 		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
 		dm.Size = int64(len(db))
 		dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
@@ -585,8 +588,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		q.ev.Event("takeover", m, nil, "taken over while in delivery")
 		q.Kick()
 	}
-	for _, dm := range dsns {
-		q.ev.Event("dsn", dm, &dm.Rcpts[0], "")
+	for i, dm := range dsns {
+		q.dsnEvent(dm, dsnKinds[i])
 	}
 	// A DSN of this server's that fails has nobody to go to (the null
 	// sender): the original's sender is never told. Not silent: WARN and
@@ -640,6 +643,23 @@ func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) b
 		return false
 	}
 	return !discard || !q.dsig.waiting(m.ShadowServer)
+}
+
+// dsnEvent raises the "dsn" event of a DSN this server has just made
+// (its commit returned): the DSN's own id and Message-ID, the message it
+// reports on (tracking: original, original_message_id) and, in the
+// reply, what kind of report on which message it is.
+func (q *Manager) dsnEvent(dm *Message, kind Notify) {
+	reply := "DSN (" + dsnKindName(kind) + ") on " + dm.ReportOn.String()
+	if dm.ReportOnMessageID != "" {
+		reply += " " + dm.ReportOnMessageID
+	}
+	q.ev.Event("dsn", dm, &dm.Rcpts[0], reply)
+}
+
+// dsnMessageID is the Message-ID of the DSN id made by host.
+func dsnMessageID(id ID, host string) string {
+	return "<" + id.String() + ".dsn@" + host + ">"
 }
 
 func dsnKindName(k Notify) string {

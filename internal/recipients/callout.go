@@ -128,7 +128,7 @@ func verdictOf(known bool) Verdict {
 
 // Lookup implements Directory.
 func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
-	key := mailaddr.Fold(address)
+	key := mailaddr.AddrKey(address)
 	now := c.cfg.Now()
 	e, cached, err := c.cfg.Cache.GetRecipient(key)
 	if err != nil {
@@ -163,7 +163,7 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 	if !mailboxRefusal(reply) {
 		return false
 	}
-	key := mailaddr.Fold(address)
+	key := mailaddr.AddrKey(address)
 	e, cached, err := c.cfg.Cache.GetRecipient(key)
 	if err != nil || !cached || !e.Known {
 		return false

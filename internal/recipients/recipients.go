@@ -69,7 +69,7 @@ func (l *List) Len() int { return len(l.addrs) + len(l.catchAll) }
 // Covers reports whether the list names domain at all (an address or a
 // catch-all there).
 func (l *List) Covers(domain string) bool {
-	domain = mailaddr.Fold(domain)
+	domain = mailaddr.AddrKey(domain)
 	if l.catchAll[domain] {
 		return true
 	}
@@ -83,7 +83,7 @@ func (l *List) Covers(domain string) bool {
 
 // Lookup implements Directory.
 func (l *List) Lookup(_ context.Context, address string) (Verdict, error) {
-	a := mailaddr.Fold(address)
+	a := mailaddr.AddrKey(address)
 	if l.addrs[a] {
 		return Known, nil
 	}
@@ -101,11 +101,11 @@ func (l *List) add(entry string) error {
 	case !validDomain(domain):
 		return errors.New("bad domain")
 	case local == "":
-		l.catchAll[mailaddr.Fold(domain)] = true
+		l.catchAll[mailaddr.AddrKey(domain)] = true
 	case !validLocal(local):
 		return errors.New("bad local part")
 	default:
-		l.addrs[mailaddr.Fold(local+"@"+domain)] = true
+		l.addrs[mailaddr.AddrKey(local+"@"+domain)] = true
 	}
 	return nil
 }

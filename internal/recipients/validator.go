@@ -47,7 +47,7 @@ func NewValidator(domains []DomainMode, lists Directory, callout Directory) *Val
 		v.lists = Chain(nil)
 	}
 	for _, d := range domains {
-		p := mailaddr.Fold(d.Pattern)
+		p := mailaddr.AddrKey(d.Pattern)
 		if strings.HasPrefix(p, "*.") {
 			v.wild = append(v.wild, DomainMode{Pattern: p[1:], Mode: d.Mode})
 		} else {
@@ -61,7 +61,7 @@ func NewValidator(domains []DomainMode, lists Directory, callout Directory) *Val
 // ModeOf is the mode of a domain; a domain that is not accepted is Off
 // (relaying is the session's decision, not this one's).
 func (v *Validator) ModeOf(domain string) Mode {
-	d := mailaddr.Fold(domain)
+	d := mailaddr.AddrKey(domain)
 	if m, ok := v.exact[d]; ok {
 		return m
 	}

@@ -121,9 +121,9 @@ func (t *Topology) route(ctx context.Context, local, rcpt string, size int64, ac
 		r.why("the local server is not in the topology")
 		return r
 	}
-	domain := mailaddr.Fold(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	domain := mailaddr.AddrKey(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 
-	if g := t.groups[mailaddr.Fold(rcpt)]; g != nil && me.Role != RoleEdge {
+	if g := t.groups[mailaddr.AddrKey(rcpt)]; g != nil && me.Role != RoleEdge {
 		t.routeGroup(&r, me, g, size)
 		return r
 	}
@@ -189,7 +189,7 @@ func (t *Topology) routeGroup(r *Route, me *Server, g *RecipientMap, size int64)
 // database finds the mailbox database of a recipient: the exact address
 // first, then the domain, then the longest "*.domain" pattern.
 func (t *Topology) database(rcpt, domain string) *Database {
-	if db, ok := t.rcptExact[mailaddr.Fold(rcpt)]; ok {
+	if db, ok := t.rcptExact[mailaddr.AddrKey(rcpt)]; ok {
 		return t.databases[db]
 	}
 	if db, ok := t.rcptExact[domain]; ok {
@@ -331,7 +331,7 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 		c := &t.in.Connectors[i]
 		spec, asCost, match := -1, 0, ""
 		for _, a := range c.AddressSpaces {
-			if s := specificity(mailaddr.Fold(a.Domain), domain); s > spec || s == spec && s >= 0 && a.Cost < asCost {
+			if s := specificity(mailaddr.AddrKey(a.Domain), domain); s > spec || s == spec && s >= 0 && a.Cost < asCost {
 				spec, asCost, match = s, a.Cost, a.Domain
 			}
 		}

@@ -51,7 +51,7 @@ type Table struct {
 func NewTable(domains []AcceptedDomain, conns []Connector) *Table {
 	t := &Table{exact: map[string]DomainType{}}
 	for _, d := range domains {
-		name := mailaddr.Fold(strings.TrimSuffix(d.Domain, "."))
+		name := mailaddr.AddrKey(strings.TrimSuffix(d.Domain, "."))
 		if strings.HasPrefix(name, "*.") {
 			t.wildcards = append(t.wildcards, AcceptedDomain{Domain: name[1:], Type: d.Type}) // ".x"
 		} else {
@@ -68,7 +68,7 @@ func NewTable(domains []AcceptedDomain, conns []Connector) *Table {
 
 // Accepted returns how the organisation treats domain.
 func (t *Table) Accepted(domain string) DomainType {
-	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.AddrKey(strings.TrimSuffix(domain, "."))
 	if typ, ok := t.exact[domain]; ok {
 		return typ
 	}
@@ -100,7 +100,7 @@ func (e *ErrNoRoute) Error() string { return fmt.Sprintf("no send connector for 
 
 // Route picks the send connector for a recipient domain (RT-9).
 func (t *Table) Route(domain string) (Decision, error) {
-	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.AddrKey(strings.TrimSuffix(domain, "."))
 	type cand struct {
 		Decision
 		spec int
@@ -113,7 +113,7 @@ func (t *Table) Route(domain string) (Decision, error) {
 		best := -1
 		var as AddressSpace
 		for _, a := range c.AddressSpaces {
-			if s := specificity(mailaddr.Fold(a.Domain), domain); s > best || (s == best && s >= 0 && a.Cost < as.Cost) {
+			if s := specificity(mailaddr.AddrKey(a.Domain), domain); s > best || (s == best && s >= 0 && a.Cost < as.Cost) {
 				best, as = s, a
 			}
 		}
@@ -169,7 +169,7 @@ func specificity(pattern, domain string) int {
 // reason; no connector means the message waits (unreachable queue).
 func (t *Table) Explain(rcpt string) Route {
 	r := Route{Recipient: rcpt, explain: true}
-	domain := mailaddr.Fold(strings.TrimSuffix(rcpt[strings.LastIndexByte(rcpt, '@')+1:], "."))
+	domain := mailaddr.AddrKey(strings.TrimSuffix(rcpt[strings.LastIndexByte(rcpt, '@')+1:], "."))
 	typ := t.Accepted(domain)
 	if typ == Authoritative {
 		r.Destination = "the local mailbox store"

@@ -257,7 +257,7 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 	}
 	for i := range in.Recipients {
 		r := in.Recipients[i]
-		m := mailaddr.Fold(r.Match)
+		m := mailaddr.AddrKey(r.Match)
 		if r.Members != nil || r.ExpansionSite != "" {
 			if err := t.addGroup(&r); err != nil {
 				return nil, err
@@ -388,7 +388,7 @@ func (t *Topology) rgReachable() map[string]bool {
 // addGroup indexes an expansion group: an address with members, expanded
 // by a hub of its expansion site.
 func (t *Topology) addGroup(r *RecipientMap) error {
-	m := mailaddr.Fold(r.Match)
+	m := mailaddr.AddrKey(r.Match)
 	if !strings.Contains(m, "@") {
 		return fmt.Errorf("group %q: a group is an address", r.Match)
 	}
@@ -432,7 +432,7 @@ func (t *Topology) groupCycle() string {
 		state[g] = 1
 		stack = append(stack, g)
 		for _, m := range t.groups[g].Members {
-			m = mailaddr.Fold(m)
+			m = mailaddr.AddrKey(m)
 			if t.groups[m] == nil {
 				continue
 			}
@@ -607,11 +607,11 @@ func (t *Topology) Hubs(site string) []*Server { return t.bySite[site] }
 
 // HasMailbox reports whether the topology maps rcpt to a mailbox database.
 func (t *Topology) HasMailbox(rcpt string) bool {
-	domain := mailaddr.Fold(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
+	domain := mailaddr.AddrKey(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	if db, tempfail, _ := t.assigned(context.Background(), rcpt, false); db != nil || tempfail != "" {
 		return true
 	}
-	return t.database(rcpt, domain) != nil || t.groups[mailaddr.Fold(rcpt)] != nil
+	return t.database(rcpt, domain) != nil || t.groups[mailaddr.AddrKey(rcpt)] != nil
 }
 
 // Connector returns an organisation send connector by name.

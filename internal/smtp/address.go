@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"errors"
+
+	gosmtp "github.com/emersion/go-smtp"
 	"net/netip"
 	"strings"
 	"umbra/internal/mailaddr"
@@ -41,6 +43,26 @@ var (
 	errAddrLength = errors.New("address too long")
 )
 
+// IDNError is an address whose domain has an internationalised label
+// IDNA refuses (mailaddr.Domain): bad punycode after "xn--", a character
+// IDNA disallows.
+type IDNError struct{ Err error }
+
+func (e *IDNError) Error() string { return e.Err.Error() }
+
+// idnReply is the refusal of an address with an invalid
+// internationalised domain: 553 (mailbox name not allowed) with the
+// enhanced code of a bad sender (5.1.7) or recipient (5.1.3) address,
+// naming the label refused.
+func idnReply(err error, enhanced int) error {
+	var idn *IDNError
+	if !errors.As(err, &idn) {
+		return nil
+	}
+	return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, enhanced},
+		Message: "Invalid internationalized domain name: " + strings.TrimPrefix(idn.Error(), "invalid internationalized domain name ")}
+}
+
 // ParseAddress checks a mailbox address as go-smtp hands it over (angle
 // brackets removed, quoted local parts kept): a local part of at most 64
 // octets, a domain or an address literal, at most 254 octets in all, valid
@@ -74,6 +96,13 @@ func ParseAddress(s string) (Address, error) {
 	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	if !validDomain(domain) {
 		return Address{}, errAddrSyntax
+	}
+	// An internationalised domain (a U-label, or an A-label) must be
+	// one IDNA takes: its A-label is how umbra compares it (accepted
+	// domains, routing, the directory). The address keeps the form the
+	// sender wrote.
+	if _, err := mailaddr.Domain(domain); err != nil {
+		return Address{}, &IDNError{err}
 	}
 	return Address{Local: local, Domain: domain}, nil
 }

@@ -136,7 +136,8 @@ func startServer(t *testing.T, q Queue, conns ...config.ReceiveConnector) *Serve
 
 func testTable() *routing.Table {
 	return routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative},
-		{Domain: "relay.test", Type: routing.InternalRelay}}, nil)
+		{Domain: "relay.test", Type: routing.InternalRelay}, {Domain: "xn--bcher-kva.example", Type: routing.Authoritative},
+		{Domain: "straße.example", Type: routing.Authoritative}}, nil)
 }
 
 // dialog is a client that sends lines and reads replies.

@@ -2,7 +2,7 @@ package smtp
 
 import (
 	"errors"
-	"strings"
+	"fmt"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -47,10 +47,13 @@ func (s *session) validateRcpt(a Address) error {
 	}
 	if rf := (*recipients.Refusal)(nil); errors.As(err, &rf) {
 		// The next hop refused it for another reason than an unknown
-		// mailbox (full, policy): its code, not "user unknown".
-		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "refused by the next hop", "code", rf.Code)
+		// mailbox (full, policy): its code, not "user unknown". The
+		// hop is the organisation's: its text (which can name its hosts
+		// or paths) goes to the log, the client gets the status's reason.
+		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "refused by the next hop", "code", rf.Code, "reply", rf.Text)
+		st := fmt.Sprintf("%d.%d.%d", rf.Enhanced[0], rf.Enhanced[1], rf.Enhanced[2])
 		return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
-			Message: strings.TrimSpace("Recipient address rejected by the next hop: " + rf.Text)}
+			Message: "Recipient address rejected by the next hop: " + queue.StatusReason(st)}
 	}
 	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
 	if errors.Is(err, recipients.ErrDirectoryFailure) {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"umbra/internal/queue"
 	"umbra/internal/recipients"
 )
 
@@ -116,11 +118,14 @@ func (f refusingCallout) Lookup(context.Context, string) (recipients.Verdict, er
 
 // rt39 F3: a callout's refusal that is not about the mailbox's existence
 // (552 5.2.2 mailbox full, 550 5.7.1 policy) reaches the sender with the
-// next hop's code, not as 550 5.1.1 user unknown.
+// next hop's code, not as 550 5.1.1 user unknown. The next hop is the
+// organisation's (a callout asks the hop for an accepted domain): its
+// text, which can name its hosts or paths, is given as the status's
+// reason, as a DSN to an outside sender gives it (dsn12).
 func TestRecipientRefusalPassedOn(t *testing.T) {
 	for _, rf := range []*recipients.Refusal{
-		{Code: 552, Enhanced: [3]int{5, 2, 2}, Text: "mailbox full"},
-		{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "policy refusal"},
+		{Code: 552, Enhanced: [3]int{5, 2, 2}, Text: "mailbox full on hub-b.corp.test [10.0.0.2]"},
+		{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "policy refusal (/etc/umbra/policy.yaml)"},
 	} {
 		v := recipients.NewValidator([]recipients.DomainMode{{Pattern: "relay.test", Mode: recipients.ModeCallout}},
 			recipients.Chain{}, refusingCallout{rf})
@@ -130,8 +135,11 @@ func TestRecipientRefusalPassedOn(t *testing.T) {
 		d.expect("220")
 		d.cmd("EHLO c", "250")
 		d.cmd("MAIL FROM:<a@example.org>", "250")
-		want := fmt.Sprintf("%d %d.%d.%d Recipient address rejected by the next hop: %s", rf.Code, rf.Enhanced[0], rf.Enhanced[1], rf.Enhanced[2], rf.Text)
-		d.cmd("RCPT TO:<someone@relay.test>", want)
+		st := fmt.Sprintf("%d.%d.%d", rf.Enhanced[0], rf.Enhanced[1], rf.Enhanced[2])
+		want := fmt.Sprintf("%d %s Recipient address rejected by the next hop: %s", rf.Code, st, queue.StatusReason(st))
+		if got := d.cmd("RCPT TO:<someone@relay.test>", want); strings.Contains(got, "hub-b") || strings.Contains(got, "/etc") {
+			t.Errorf("the refusal names the next hop's inside: %q", got)
+		}
 		d.cmd("QUIT", "221")
 	}
 }

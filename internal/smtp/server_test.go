@@ -66,6 +66,17 @@ func TestReplies(t *testing.T) {
 			{"RCPT TO:<jörg@example.test>", "553 5.6.7"}}},
 		{"non-ASCII with SMTPUTF8", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org> SMTPUTF8", "250"},
 			{"RCPT TO:<jörg@example.test>", "250"}}},
+		// An accepted domain matches in either spelling of an
+		// internationalised name: configured as A-label, given as U-label
+		// (SMTPUTF8), and the reverse; an invalid IDN is a precise refusal.
+		{"U-label of an A-label accepted domain", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org> SMTPUTF8", "250"},
+			{"RCPT TO:<anna@bücher.example>", "250"}, {"RCPT TO:<anna@BÜCHER.example>", "250"}}},
+		{"A-label of a U-label accepted domain", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org>", "250"},
+			{"RCPT TO:<anna@xn--strae-oqa.example>", "250"}, {"RCPT TO:<anna@XN--STRAE-OQA.example>", "250"}}},
+		{"invalid IDN recipient", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org> SMTPUTF8", "250"},
+			{"RCPT TO:<anna@xn--zz.example>", "553 5.1.3 Invalid internationalized domain name"},
+			{"RCPT TO:<anna@bü_cher.example>", "553 5.1.3 Invalid internationalized domain name"}}},
+		{"invalid IDN sender", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@xn--zz.example>", "553 5.1.7 Invalid internationalized domain name"}}},
 		{"too many recipients", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<>", "250"}, {"RCPT TO:<a@example.test>", "250"},
 			{"RCPT TO:<b@example.test>", "250"}, {"RCPT TO:<c@example.test>", "250"}, {"RCPT TO:<d@example.test>", "452 4.5.3"}}},
 		{"declared size too big", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org> SIZE=5000", "552 5.3.4"}}},

@@ -391,6 +391,9 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if from != "" {
 		a, err := parsePathAddress(from)
+		if r := idnReply(err, 7); r != nil {
+			return r
+		}
 		if err != nil {
 			return replyBadSender
 		}
@@ -417,6 +420,9 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	to, postmaster := s.postmasterAlias(to)
 	a, err := parsePathAddress(to)
+	if r := idnReply(err, 3); r != nil {
+		return r
+	}
 	if err != nil {
 		return replyBadRcpt
 	}
@@ -501,7 +507,7 @@ func (s *session) repeatedRcpt(a Address) bool {
 
 // rcptKey is the comparison key of a recipient address.
 func rcptKey(addr string) string {
-	return mailaddr.Fold(strings.TrimSuffix(addr, "."))
+	return mailaddr.AddrKey(strings.TrimSuffix(addr, "."))
 }
 
 func (s *session) Data(r io.Reader) error {

@@ -4,7 +4,9 @@
 // receipt, which is answered 250 but never stored —, and the shadow and
 // dumpster events as they come), searchable
 // by umbra id, Message-ID, organisation message id (SR-14: the same on
-// every server the message passed), sender or recipient.
+// every server the message passed), sender or recipient. A DSN's "dsn"
+// event names the message it reports on too (original,
+// original_message_id), so a search for that message shows its DSN.
 //
 // Invariants:
 //   - A line holds envelope data, next hop and reply only: never a message

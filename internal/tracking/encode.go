@@ -63,6 +63,8 @@ func appendEntry(b []byte, e *Entry) (_ []byte, ok bool) {
 	}
 	b = appendOmit(b, `,"action":`, e.Action)
 	b = appendOmit(b, `,"actor":`, e.Actor)
+	b = appendOmit(b, `,"original":`, e.Original)
+	b = appendOmit(b, `,"original_message_id":`, e.OriginalMessageID)
 	return append(b, "}\n"...), true
 }
 
@@ -84,7 +86,7 @@ func appendEntryReflect(b []byte, e *Entry) ([]byte, bool) {
 func (e *Entry) textBytes() *Entry {
 	c := *e
 	for _, p := range []*string{&c.Event, &c.ID, &c.MessageID, &c.OrgID, &c.Sender, &c.Connector, &c.ClientIP, &c.Helo,
-		&c.Queue, &c.NextHop, &c.Reply, &c.Action, &c.Actor} {
+		&c.Queue, &c.NextHop, &c.Reply, &c.Action, &c.Actor, &c.Original, &c.OriginalMessageID} {
 		*p = jsonsafe.TextBytes(*p)
 	}
 	if c.Recipients != nil {

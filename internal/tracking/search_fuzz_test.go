@@ -23,6 +23,8 @@ func FuzzSearch(f *testing.F) {
 		{Time: base, Event: "receive", ID: "0000000000001a2b", MessageID: "<m@x.test>", Sender: "a@x.test", Recipients: []string{"b@y.test"}, Size: 12, ClientIP: "127.0.0.1", Helo: "h"},
 		{Time: base.Add(time.Second), Event: "send", ID: "0000000000001a2b", Sender: "a@x.test", Recipients: []string{"b@y.test"}, NextHop: "127.0.0.2:25", Reply: "250 2.0.0 ok", Delay: 0.25},
 		{Time: base.Add(2 * time.Second), Event: "admin", Action: "remove", Actor: "uid=0(root)", ID: "0000000000001a2b"},
+		{Time: base.Add(3 * time.Second), Event: "dsn", ID: "0000000000001a2c", MessageID: "<0000000000001a2c.dsn@x.test>", Recipients: []string{"a@x.test"},
+			Reply: "DSN (failed) on 0000000000001a2b <m@x.test>", Original: "0000000000001a2b", OriginalMessageID: "<m@x.test>"},
 	} {
 		good, _ = appendEntry(good, &e)
 	}
@@ -85,7 +87,7 @@ func FuzzSearch(f *testing.F) {
 
 func hasBackslash(e *Entry) bool {
 	for _, s := range append([]string{e.Event, e.ID, e.MessageID, e.OrgID, e.Sender, e.Connector, e.ClientIP, e.Helo,
-		e.Queue, e.NextHop, e.Reply, e.Action, e.Actor}, e.Recipients...) {
+		e.Queue, e.NextHop, e.Reply, e.Action, e.Actor, e.Original, e.OriginalMessageID}, e.Recipients...) {
 		if strings.Contains(s, `\`) {
 			return true
 		}

@@ -43,6 +43,10 @@ type Entry struct {
 	// the admin socket saw the peer ("uid=0(root)").
 	Action string `json:"action,omitempty"`
 	Actor  string `json:"actor,omitempty"`
+	// A DSN's event ("dsn") names the message it reports on: its queue
+	// id and Message-ID, so that a search for the original finds it.
+	Original          string `json:"original,omitempty"`
+	OriginalMessageID string `json:"original_message_id,omitempty"`
 }
 
 // Log is an open tracking log. It implements queue.Events.
@@ -126,6 +130,9 @@ func (l *Log) Event(name string, m *queue.Message, r *queue.Recipient, reply str
 func (l *Log) entry(name string, m *queue.Message, r *queue.Recipient, reply string) Entry {
 	e := Entry{Time: l.now().UTC(), Event: name, ID: m.ID.String(), MessageID: m.MessageID, OrgID: m.OrgID, Sender: m.From,
 		Size: m.Size, Reply: reply}
+	if m.ReportOn != 0 {
+		e.Original, e.OriginalMessageID = m.ReportOn.String(), m.ReportOnMessageID
+	}
 	if r != nil {
 		e.Recipients, e.Queue, e.NextHop = []string{r.Addr}, r.Queue, r.NextHop
 		if !m.Arrived.IsZero() {
@@ -247,7 +254,8 @@ func readOldEvent(e *Entry) {
 
 // Query selects entries; empty fields match everything. ID matches the
 // umbra id, the Message-ID or the organisation message id (which follows
-// the message from server to server); Sender and Recipient match
+// the message from server to server), and a DSN's event by the umbra id
+// or Message-ID of the message it reports on; Sender and Recipient match
 // substrings, case-insensitively.
 type Query struct {
 	ID        string
@@ -274,8 +282,8 @@ func (q Query) match(e *Entry) bool {
 			return false
 		}
 	}
-	if q.ID != "" && !strings.EqualFold(e.ID, q.ID) && e.MessageID != q.ID && strings.Trim(e.MessageID, "<>") != strings.Trim(q.ID, "<>") &&
-		!(e.OrgID != "" && strings.EqualFold(e.OrgID, q.ID)) {
+	if q.ID != "" && !idMatch(q.ID, e.ID, e.MessageID) && !(e.OrgID != "" && strings.EqualFold(e.OrgID, q.ID)) &&
+		!(e.Original != "" && idMatch(q.ID, e.Original, e.OriginalMessageID)) {
 		return false
 	}
 	if q.Sender != "" && !strings.Contains(strings.ToLower(e.Sender), strings.ToLower(q.Sender)) {
@@ -289,6 +297,12 @@ func (q Query) match(e *Entry) bool {
 		return ok
 	}
 	return true
+}
+
+// idMatch reports whether the query's id is the umbra id (any case) or
+// the Message-ID (with or without its angle brackets).
+func idMatch(q, id, messageID string) bool {
+	return strings.EqualFold(id, q) || messageID != "" && (messageID == q || strings.Trim(messageID, "<>") == strings.Trim(q, "<>"))
 }
 
 // Search reads the rotated files and the current one, oldest first, and

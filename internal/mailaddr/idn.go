@@ -1,0 +1,94 @@
+package mailaddr
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// Domain is the comparison key of a domain (or a "*.domain" pattern):
+// every internationalised label — one with a byte above ASCII, or an
+// A-label ("xn--…" in any case) — as its lower-case A-label under IDNA
+// 2008's lookup rules (UTS #46 mapping, non-transitional: "ß" stays
+// "ß"), every other label as Fold gives it. So "bücher.example",
+// "BÜCHER.example" and "XN--BCHER-KVA.example" have one key,
+// "xn--bcher-kva.example". ASCII labels that are not A-labels are not
+// run through IDNA ("_dmarc", "ab--c" stay as DNS takes them). An
+// internationalised label IDNA refuses (bad punycode, a disallowed
+// character, bytes that are not UTF-8) is an error naming it.
+func Domain(s string) (string, error) {
+	if !needsIDNA(s) {
+		return Fold(s), nil
+	}
+	labels := strings.Split(s, ".")
+	for i, l := range labels {
+		if !labelNeedsIDNA(l) {
+			labels[i] = Fold(l)
+			continue
+		}
+		if !utf8.ValidString(l) {
+			return "", fmt.Errorf("invalid internationalized domain name label %s: not UTF-8", quoteLabel(l))
+		}
+		a, err := idna.Lookup.ToASCII(l)
+		if err != nil {
+			return "", fmt.Errorf("invalid internationalized domain name label %s: %v", quoteLabel(l), strings.TrimPrefix(err.Error(), "idna: "))
+		}
+		labels[i] = Fold(a)
+	}
+	return strings.Join(labels, "."), nil
+}
+
+// DomainKey is Domain's key, or for a domain Domain refuses, Fold's: an
+// invalid name then matches only itself, as before IDNA was applied.
+func DomainKey(s string) string {
+	if k, err := Domain(s); err == nil {
+		return k
+	}
+	return Fold(s)
+}
+
+// AddrKey is the comparison key of an address local@domain: Fold's for
+// the local part (ASCII letters only), DomainKey's for the domain. A
+// string without "@" (a recipient map's domain entry) is a domain:
+// DomainKey's.
+func AddrKey(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return DomainKey(addr)
+	}
+	if !needsIDNA(addr[at+1:]) {
+		return Fold(addr)
+	}
+	return Fold(addr[:at]) + "@" + DomainKey(addr[at+1:])
+}
+
+// needsIDNA reports whether some label of s is internationalised.
+func needsIDNA(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return strings.Contains(Fold(s), "xn--")
+}
+
+func labelNeedsIDNA(l string) bool {
+	for i := 0; i < len(l); i++ {
+		if l[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return len(l) >= 4 && EqualFold(l[:4], "xn--")
+}
+
+// quoteLabel is l as an error shows it: as it is when printable UTF-8,
+// else Go-quoted (a byte as \xff).
+func quoteLabel(l string) string {
+	if q := strconv.Quote(l); q[1:len(q)-1] != l {
+		return q
+	}
+	return l
+}

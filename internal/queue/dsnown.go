@@ -1,0 +1,181 @@
+package queue
+
+import (
+	"strings"
+
+	"umbra/internal/mailaddr"
+)
+
+// What a DSN says of a recipient's reply (shownReply). A reply is one of
+// three things: a remote host's own answer, umbra's own diagnostic
+// (delivery's words: "451 4.4.2 hub-b[10.0.0.2]:25: connection lost …",
+// a dial or read error with this server's own address, a spool file or
+// an LMTP socket path, a queue or connector name), or the answer of a
+// server of the organisation (a hub, the mailbox store), which is
+// umbra's or the organisation's own words too. A DSN to a sender outside
+// the organisation quotes only the first whole; the others it describes
+// by their reply code, enhanced status code and the status's reason
+// (StatusReason), as Remote-MTA names no host inside (dsnReporter). The
+// full text stays in the tracking log and the daemon's log, and a sender
+// inside (Inside.Sender) reads it whole in the DSN too.
+
+// Sender reports whether a DSN to addr stays inside the organisation:
+// its domain is one of SenderDomains (the authoritative accepted
+// domains). Anything else — an internal_relay domain, whose mail may be
+// relayed to another system, or no domain at all — is outside: this
+// errs toward saying less.
+func (in Inside) Sender(addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return false
+	}
+	return domainIn(addr[at+1:], in.SenderDomains)
+}
+
+// domainIn reports whether dom is one of domains ("*.example.com"
+// covers the names under it), compared as mailaddr keys them (ASCII
+// case, an internationalised label as its A-label), without trailing
+// dot.
+func domainIn(dom string, domains []string) bool {
+	dom = mailaddr.DomainKey(strings.TrimSuffix(dom, "."))
+	for _, d := range domains {
+		d = mailaddr.DomainKey(strings.TrimSuffix(d, "."))
+		if d == dom || strings.HasPrefix(d, "*.") && strings.HasSuffix(dom, d[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// shownReply is r's reply as a DSN of kind about m quotes it: never the
+// organisation id (sendable); to a sender outside the organisation, only
+// a reply of a remote host outside it whole (dsnReporter names it), any
+// other described (describedReply).
+func shownReply(m *Message, r Recipient, kind Notify, in Inside) string {
+	reply := sendable(r.LastReply, m.OrgID)
+	if reply == "" || in.Sender(m.From) {
+		return reply
+	}
+	if mta, _ := dsnReporter(r, in); mta != "" || plainOwn(reply) {
+		return reply
+	}
+	described := describedReply(reply, kind)
+	// umbra's words about a host outside (it did not answer, the
+	// connection broke) name it still: its name is no secret, the
+	// addresses and errors around it may be (this server's own address).
+	if host := remoteMTA(r.NextHop); host != "" && strings.Contains(r.NextHop, "[") && !in.hopInside(r) {
+		described += " (" + host + ")"
+	}
+	return described
+}
+
+// plainOwnTexts start umbra's own diagnostics that name nothing but
+// this server (the DSN's Reporting-MTA): the operator's removal and the
+// quarantine's end (admin.go, quarantine.go). They are shown whole.
+var plainOwnTexts = []string{
+	"message removed by the administrator of ",
+	"message held in quarantine and deleted by the administrator of ",
+	"the message was held at ",
+}
+
+// plainOwn reports whether reply is "NNN X.Y.Z " and one of
+// plainOwnTexts.
+func plainOwn(reply string) bool {
+	f := strings.SplitN(reply, " ", 3)
+	if len(f) < 3 || len(f[0]) != 3 || !isStatusCode(f[1]) {
+		return false
+	}
+	for _, p := range plainOwnTexts {
+		if strings.HasPrefix(f[2], p) {
+			return true
+		}
+	}
+	return false
+}
+
+// describedReply is reply with its text replaced by the reason of its
+// status: "451 4.4.2 connection with the next hop broken". An expired
+// recipient's reply keeps umbra's own words on the expiry, the last
+// reply described. The reply code and the enhanced status code are
+// kept; a reply without an enhanced code gets the one the DSN's Status
+// field gives it.
+func describedReply(reply string, kind Notify) string {
+	if code, last, ok := splitExpired(reply); ok {
+		age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
+		return code + expiredText + age + lastReplyText + describedReply(last, NotifyDelay)
+	}
+	f := strings.Fields(reply)
+	code := ""
+	if len(f) > 0 && len(f[0]) == 3 && strings.Trim(f[0], "0123456789") == "" && '2' <= f[0][0] && f[0][0] <= '5' {
+		code = f[0]
+	}
+	status := statusOf(reply, kind)
+	if code != "" && len(f) > 1 && isStatusCode(f[1]) && f[1][0] == code[0] {
+		status = f[1] // a success's own 2.x.y too
+	}
+	if code == "" || code[0] != status[0] {
+		code = map[byte]string{'2': "250", '4': "451", '5': "550"}[status[0]]
+	}
+	return code + " " + status + " " + StatusReason(status)
+}
+
+// StatusReason is the reason RFC 3463 (and RFC 5248's registry) gives a
+// status ("5.2.2"), in words a sender reads: the detail first, else its
+// subject's. The session gives it for a callout's refusal too.
+func StatusReason(status string) string {
+	class, detail, _ := strings.Cut(status, ".")
+	if class == "2" {
+		return "completed"
+	}
+	if r, ok := statusReasons[detail]; ok {
+		return r
+	}
+	subject, _, _ := strings.Cut(detail, ".")
+	if r, ok := statusReasons[subject+".0"]; ok {
+		return r
+	}
+	return "delivery failed"
+}
+
+var statusReasons = map[string]string{
+	"0.0":  "delivery failed",
+	"1.0":  "recipient address problem",
+	"1.1":  "the recipient's mailbox does not exist",
+	"1.2":  "the recipient's domain does not exist or takes no mail",
+	"1.3":  "bad recipient address syntax",
+	"1.4":  "the recipient's address is ambiguous",
+	"1.6":  "the recipient's mailbox has moved",
+	"1.7":  "bad sender address",
+	"1.8":  "bad sender domain",
+	"1.10": "the recipient's domain takes no mail (null MX)",
+	"2.0":  "mailbox problem",
+	"2.1":  "the recipient's mailbox is disabled",
+	"2.2":  "the recipient's mailbox is full",
+	"2.3":  "message too large for the recipient's mailbox",
+	"2.4":  "mailing list expansion problem",
+	"3.0":  "mail system problem",
+	"3.1":  "mail system full",
+	"3.2":  "mail system not accepting messages now",
+	"3.3":  "the mail system cannot handle a feature of the message",
+	"3.4":  "message too big for the route",
+	"3.5":  "mail system configuration problem",
+	"4.0":  "network or routing problem",
+	"4.1":  "no answer from the next hop",
+	"4.2":  "connection with the next hop broken",
+	"4.3":  "directory server failure",
+	"4.4":  "no route to the destination",
+	"4.5":  "mail system congestion",
+	"4.6":  "routing loop detected",
+	"4.7":  "delivery time expired",
+	"5.0":  "mail protocol problem",
+	"5.3":  "too many recipients",
+	"5.4":  "invalid command arguments",
+	"6.0":  "message content problem",
+	"6.3":  "conversion required but not supported",
+	"6.5":  "conversion failed",
+	"6.7":  "non-ASCII addresses not permitted for the recipient",
+	"7.0":  "security or policy problem",
+	"7.1":  "delivery not authorized, message refused",
+	"7.10": "encryption needed",
+	"7.30": "REQUIRETLS support required",
+}
