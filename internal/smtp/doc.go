@@ -120,9 +120,10 @@
 //     (originInside, authres.go): only such mail is DKIM-signed.
 //   - umbra's own Authentication-Results (authres.go): on every
 //     connector, before the edge checks, arriving ones claiming one of
-//     umbra's authserv-ids (ServerConfig.AuthservIDs) are removed unless
-//     the client is such a transport server; the ARC sealer seals what
-//     that header says.
+//     the organisation's authserv-ids (ServerConfig.AuthservIDs.Org) are
+//     removed unless the client is such a transport server, and ones
+//     claiming this server's name (ServerOnly) from every client; the
+//     ARC sealer seals what that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
 //     way of authenticating). It carries the verb version ("XSHADOW 10",
