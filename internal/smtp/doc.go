@@ -45,7 +45,9 @@
 //     across every connection (authGuard, on the injected clock): each is
 //     answered after a doubling delay, a success never is; a source past
 //     lockout_after gets 454 4.7.0 until its lock-out ends, except for a
-//     server account's right password. An account is never locked out,
+//     server account's right password. An attempt reserves its place
+//     before its password is checked (authGuard.reserve): attempts under
+//     way count, so concurrent guesses never pass lockout_after. An account is never locked out,
 //     nor a server account behind a locked-out address (that would let
 //     anyone keep a transport server out of its hub): in a lock-out the
 //     password is checked and a failure waits the name's delay only,

@@ -243,7 +243,7 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 
 	g := newAuthGuard(clk, throttle(t))
 	for i := 0; i < maxGuardKeys+50; i++ {
-		g.failed(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), fmt.Sprintf("u%d", i))
+		g.failed(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), fmt.Sprintf("u%d", i), false)
 	}
 	if len(g.sources) > maxGuardKeys || len(g.accounts) > maxGuardKeys {
 		t.Errorf("throttle keeps %d sources, %d accounts", len(g.sources), len(g.accounts))
@@ -251,7 +251,7 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 	// One IPv6 host cannot escape its throttle by changing addresses in its /64.
 	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
 	for i := 0; i < 4; i++ {
-		g.failed(a, "x")
+		g.failed(a, "x", false)
 	}
 	if !g.lockedOut(b) {
 		t.Error("a neighbour in the same /64 is not locked out")

@@ -69,6 +69,7 @@ type session struct {
 	// not only an account on an externally secured connector.
 	serverAccount bool
 	authFailures  int
+	authReserved  bool // an AUTH attempt holds a place with the throttle (authguard.go reserve)
 
 	vc *verbConn // the verb layer of the connection
 
@@ -274,7 +275,17 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return nil, err
 	}
 	check := func(identity, name, password string) error {
-		locked := s.srv.guard.lockedOut(s.ip)
+		// The attempt takes its place against the source before any
+		// password is checked: attempts under way count, so concurrent
+		// guesses cannot all be checked (authguard.go).
+		s.authReserved = s.srv.guard.reserve(s.srv.ctx, s.ip)
+		locked := !s.authReserved
+		defer func() {
+			if s.authReserved {
+				s.authReserved = false
+				s.srv.guard.release(s.ip)
+			}
+		}()
 		if identity != "" && identity != name {
 			if locked {
 				return s.authLockedOut(name)
@@ -305,6 +316,15 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		if err != nil {
 			return s.authFailed(counted, user, "bad_credentials") // user: the account, if name is one
+		}
+		if s.authReserved {
+			s.authReserved = false
+			s.srv.guard.release(s.ip)
+		}
+		if !server && s.srv.guard.lockedOut(s.ip) {
+			// The source was locked out while this password was being
+			// checked: a right guess then is one too many.
+			return s.authLockedOut(counted)
 		}
 		s.srv.guard.succeeded(user)
 		if server && !s.anyTransport(user) {
