@@ -223,14 +223,18 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	logs := &syncBuffer{}
 	l := slog.New(slog.NewTextHandler(logs, nil))
-	r := newRefusalLog(clk, 2, time.Minute)
+	r := newRefusalLog(clk, l, 2, time.Minute)
 	for i := 0; i < 5; i++ {
 		r.log(l, "relay denied", "relay_denied", netip.MustParseAddr("192.0.2.1"))
 	}
 	clk.Advance(2 * time.Minute)
-	r.log(l, "connection refused", "range", netip.MustParseAddr("192.0.2.9")) // another key triggers the sweep
+	// Another key — another session's, whose logger names its client —
+	// triggers the sweep. The summary names the offender under
+	// client_ip, the key every refusal line uses (rt50 L1), never the
+	// session that happened to write it.
+	r.log(l.With("client_ip", "192.0.2.9"), "connection refused", "range", netip.MustParseAddr("192.0.2.9"))
 	if got := logs.lines("log lines suppressed"); len(got) != 1 || !strings.Contains(got[0], "suppressed=3") ||
-		!strings.Contains(got[0], "source=192.0.2.1") {
+		!strings.Contains(got[0], "client_ip=192.0.2.1 ") || strings.Contains(got[0], "192.0.2.9") {
 		t.Fatalf("summary: %q", got)
 	}
 	for i := 0; i < maxLogKeys+100; i++ {

@@ -246,7 +246,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.bodyMem = newMemBudget(cfg.BodyMemoryLimit)
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
-	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
+	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
@@ -585,7 +585,7 @@ func (s *Server) CloseShadow(ctx context.Context) {
 	}
 	s.cancel()
 	s.wg.Wait()
-	s.refusals.flush(s.log)
+	s.refusals.flush()
 }
 
 // closeSessions closes the sessions of all as closeIdle does, every 50 ms
