@@ -27,7 +27,9 @@
 //   - DATA and BDAT bodies are byte-exact after dot-unstuffing; bare LF,
 //     bare CR and NUL are refused (554 5.6.0), or with bare_newlines:
 //     normalize bare CR and LF become CRLF, so "\n.\n" and "\r.\r" can
-//     never end a message here or at a next hop (no smuggling). Nothing
+//     never end a message here or at a next hop (no smuggling); a DATA
+//     body's dot starting a line a bare newline began is transparency,
+//     as after CRLF (normalizeNewlines, bodySink.dotted). Nothing
 //     umbra sends has a bare CR or LF: AppendDotStuffed makes them CRLF.
 //   - The verb layer (verbs.go, framing.go) sits under go-smtp on every
 //     connection: it terminates STARTTLS itself, answers the shadow verbs

@@ -590,7 +590,7 @@ func (s *session) data(r io.Reader) error {
 	if sp != nil {
 		return s.dataSpooled(id, trace, sp)
 	}
-	body, m, rerr := s.messageOf(id, trace, buf.Bytes())
+	body, m, rerr := s.messageOf(id, trace, buf.Bytes(), s.vc != nil && s.vc.bodyDotted)
 	if m == nil {
 		return rerr
 	}
@@ -639,9 +639,9 @@ func (s *session) data(r io.Reader) error {
 // policy, the checks; it returns the message and its stored bytes, or
 // (nil, nil, reply) when the transaction ends here — refused, or
 // discarded by a check (a 250).
-func (s *session) messageOf(id queue.ID, trace string, body []byte) ([]byte, *queue.Message, error) {
+func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool) ([]byte, *queue.Message, error) {
 	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
-		body = normalizeNewlines([]byte(trace), body[len(trace):])
+		body = normalizeNewlines([]byte(trace), body[len(trace):], dotted)
 	}
 	if err := checkBody(body[len(trace):]); err != nil {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
