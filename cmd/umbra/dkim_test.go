@@ -211,10 +211,10 @@ func TestARCSealedEndToEnd(t *testing.T) {
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("dkim:\n  keys:\n    - {domain: example.org, selector: d1, key_file: example.org.d1.key}\n" +
-		"  arc: {domain: example.org, selector: arc1, key_file: example.org.arc1.key}\n") // authserv_id: server.name
+		"  arc: {domain: example.org, selector: arc1, key_file: example.org.arc1.key, authserv_id: corp.e2e.test}\n") // the shared id, never a server name
 	f.Close()
 	// The client is a transport server of the organisation (an edge that
-	// checked the message and wrote hub.e2e.test's results): only its
+	// checked the message and wrote the shared id corp.e2e.test): only its
 	// results are kept and sealed; the front door removes anyone else's
 	// (TestForgedAuthResultsNotSealed). Its mail did not originate inside
 	// the organisation, so it is sealed, not DKIM-signed.
@@ -224,14 +224,14 @@ func TestARCSealedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := "Authentication-Results: hub.e2e.test; spf=pass smtp.mailfrom=a@example.org; dkim=none; arc=none\r\n" +
+	msg := "Authentication-Results: corp.e2e.test; spf=pass smtp.mailfrom=a@example.org; dkim=none; arc=none\r\n" +
 		"From: a@example.org\r\nTo: b@remote.example\r\nSubject: forwarded e2e\r\n\r\nforwarded body\r\n"
 	if err := c.SendMail("a@example.org", []string{"b@remote.example"}, strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
 	}
 	c.Quit()
 	got := waitBody(t, d, sink, "forwarded e2e")
-	if !strings.HasPrefix(got, "ARC-Seal: i=1;") || !strings.Contains(got, "ARC-Authentication-Results: i=1; hub.e2e.test; spf=pass") {
+	if !strings.HasPrefix(got, "ARC-Seal: i=1;") || !strings.Contains(got, "ARC-Authentication-Results: i=1; corp.e2e.test; spf=pass") {
 		t.Fatalf("no ARC set on top:\n%s", got)
 	}
 	script := `

@@ -47,7 +47,7 @@ func diffKeys(prefix string, a, b reflect.Value) []string {
 // named by the reload's warning (restartOnly).
 var (
 	reloadApplied = []string{"transport", "accepted_domains", "receive_connectors", "send_connectors", "mailbox",
-		"topology", "recipients", "back_pressure", "dkim"}
+		"topology", "recipients", "back_pressure", "dkim", "organisation_authserv_ids"}
 	reloadRestart = []string{"server", "tracking", "pickup", "ldap", "auth_throttle", "console", "dns", "outbound_tls"}
 	// transportRestart are the transport keys read at start.
 	transportRestart = []string{"max_active", "result_commit_delay", "poison_threshold", "initial_destination_concurrency",

@@ -45,6 +45,12 @@ type Config struct {
 	// DKIM signs mail leaving the organisation and seals forwarded mail
 	// with ARC (package signing).
 	DKIM DKIM `yaml:"dkim"`
+	// OrganisationAuthservIDs are authserv-ids the organisation's other
+	// servers write in Authentication-Results that this configuration
+	// does not otherwise name (a server reached by address, a shared id):
+	// a result claiming one is removed where mail enters (README "umbra's
+	// results are umbra's alone").
+	OrganisationAuthservIDs []string `yaml:"organisation_authserv_ids"`
 
 	// File is the path the configuration was read from ("" for the
 	// embedded default). Relative paths inside the file are resolved

@@ -37,6 +37,11 @@ func validate(c *Config) []violation {
 	} else if !IsDomain(s.Name) {
 		v.add(fmt.Sprintf("server.name %q is not a host name", s.Name), "server", "name")
 	}
+	for i, id := range c.OrganisationAuthservIDs {
+		if id == "" || !validAuthservID(id) {
+			v.add(fmt.Sprintf("organisation_authserv_ids: %q: want a token without spaces, quotes or semicolons", id), "organisation_authserv_ids", i)
+		}
+	}
 	if s.Role != "hub" && s.Role != "edge" {
 		v.add(fmt.Sprintf("server.role must be hub or edge, not %q", s.Role), "server", "role")
 	}

@@ -42,7 +42,7 @@ type Config struct {
 	// Paused, when set and true, holds the directory's files where they
 	// are (back pressure at high: no new mail); Scan then submits none.
 	Paused func() bool
-	// AuthservIDs are umbra's authserv-ids: a file's
+	// AuthservIDs are the organisation's authserv-ids: a file's
 	// Authentication-Results claiming one are removed, as the front door
 	// removes an SMTP client's (no umbra check looked at the file, and
 	// the ARC sealer seals what such a header says).

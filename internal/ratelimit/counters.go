@@ -72,10 +72,15 @@ func NewCounters(clk clock.Clock, reg prometheus.Registerer) *Counters {
 	return c
 }
 
-// Known zero-fills the refusal series of a connector.
+// Known zero-fills the refusal series of a connector that can count:
+// connections only per address and network (neither a user nor a sender
+// domain is known at connect; config refuses such a limit).
 func (c *Counters) Known(connector string) {
 	for _, s := range Scopes {
 		for _, k := range Kinds {
+			if k == KindConnections && s != ScopeAddress && s != ScopeNetwork {
+				continue
+			}
 			c.refused.WithLabelValues(connector, s, k)
 		}
 	}

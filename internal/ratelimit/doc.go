@@ -54,5 +54,6 @@
 //
 // Metrics (registry passed in): umbra_ratelimit_refusals_total
 // {connector, scope, kind} (configured names and fixed words; zero-filled
-// per connector with limits), umbra_ratelimit_tracked_keys.
+// per connector with limits; connections only under address and network,
+// the scopes that can count it), umbra_ratelimit_tracked_keys.
 package ratelimit

@@ -557,3 +557,42 @@ func TestKeyFloodEvictsNoCounterAtItsLimit(t *testing.T) {
 		t.Fatalf("a new domain once the windows ended: %q", r)
 	}
 }
+
+// rt50 note: only series that can count are exported. Connections are
+// counted per address and network only (connections under user or
+// sender_domain is a configuration error: neither is known at connect),
+// so the zero-filled refusal series have no connections series for
+// those scopes; messages and recipients have all four.
+func TestKnownSeriesCanCount(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := NewCounters(clock.NewFake(time.Now()), reg)
+	c.Known("in")
+	want := map[string]bool{}
+	for _, s := range Scopes {
+		for _, k := range Kinds {
+			if k != KindConnections || s == ScopeAddress || s == ScopeNetwork {
+				want[s+"/"+k] = true
+			}
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != "umbra_ratelimit_refusals_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["scope"]+"/"+l["kind"]] = true
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+}

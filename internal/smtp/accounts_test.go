@@ -182,7 +182,7 @@ func TestAuthThrottleFoldsAccountNames(t *testing.T) {
 	var got []time.Duration
 	for i, name := range []string{"carol", "carol ", " carol", "CAROL  ", "Carol\t"} {
 		// A new source each time: only the account's count can grow.
-		d, _ := g.failed(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), name)
+		d, _ := g.failed(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), name, false)
 		got = append(got, d)
 	}
 	for i := 1; i < len(got); i++ {
@@ -212,7 +212,7 @@ func TestAuthThrottleFloodKeepsGuessedAccount(t *testing.T) {
 	src := netip.MustParseAddr("192.0.2.1")
 	var last time.Duration
 	for i := 0; i < 2; i++ { // 1s, 2s: below max_delay (4s)
-		last, _ = g.failed(src, "carol")
+		last, _ = g.failed(src, "carol", false)
 	}
 	clk.Advance(time.Second) // older than every flooded name: LRU would drop it first
 	for i := 0; i < maxGuardKeys+100; i++ {

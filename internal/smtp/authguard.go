@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"sync"
@@ -31,6 +32,15 @@ import (
 // name: reply and timing are those of any locked-out attempt unless the
 // password of a server account was right.
 //
+// The lock-out holds under concurrency: an attempt reserves its place
+// against the source before its password is checked (reserve), and
+// attempts under way count with the failures, so no more than
+// LockoutAfter guesses are checked however many connections send them at
+// once. An attempt finding every place taken by attempts still under way
+// waits (bounded) for them to end: then the source is locked out, or a
+// place is free. A success seen after the source was locked out does not
+// log in (the session asks lockedOut again).
+//
 // Account names are counted in their folded form (accountKey): the
 // account directory matches names by LDAP equality rules, which ignore
 // case and leading, trailing and repeated spaces, so "carol", " carol"
@@ -51,18 +61,20 @@ type authGuard struct {
 	mu       sync.Mutex
 	sources  map[string]*failures
 	accounts map[string]*failures
+	ended    chan struct{} // closed and replaced when a reserved attempt ends
 }
 
 type failures struct {
 	n           int
 	last        time.Time
 	lockedUntil time.Time
+	inflight    int // attempts reserved and not yet ended (sources only)
 }
 
 const maxGuardKeys = 10000
 
 func newAuthGuard(clk clock.Clock, cfg config.AuthThrottle) *authGuard {
-	return &authGuard{clk: clk, cfg: cfg, sources: map[string]*failures{}, accounts: map[string]*failures{}}
+	return &authGuard{clk: clk, cfg: cfg, sources: map[string]*failures{}, accounts: map[string]*failures{}, ended: make(chan struct{})}
 }
 
 // sourceKey is the address a throttle counts against: an IPv4 address,
@@ -95,14 +107,90 @@ func (g *authGuard) lockedOut(ip netip.Addr) bool {
 	return f != nil && g.clk.Now().Before(f.lockedUntil)
 }
 
-// failed counts a failure of account from ip. It returns the delay
-// before the failure may be answered and whether this failure locked the
-// source out.
-func (g *authGuard) failed(ip netip.Addr, account string) (delay time.Duration, lockedNow bool) {
+// reserveWait bounds how long an attempt waits for the attempts under
+// way from its source to end; past it, it is answered as locked out.
+const reserveWait = 30 * time.Second
+
+// reserve takes a place for one AUTH attempt from ip before its password
+// is checked. It reports false when the source is locked out, or when
+// every place (LockoutAfter less the failures counted, at least one) is
+// taken by attempts under way and none ended within reserveWait (or ctx
+// ended): the attempt is then answered as in a lock-out. A true answer
+// must be ended by failed(…, true) or release.
+func (g *authGuard) reserve(ctx context.Context, ip netip.Addr) bool {
+	if g.cfg.LockoutAfter <= 0 {
+		return true
+	}
+	key := sourceKey(ip)
+	t := g.clk.NewTimer(reserveWait)
+	defer t.Stop()
+	for {
+		g.mu.Lock()
+		now := g.clk.Now()
+		f := g.sources[key]
+		if f == nil {
+			if len(g.sources) >= maxGuardKeys {
+				g.evict(g.sources, now)
+			}
+			f = &failures{last: now}
+			g.sources[key] = f
+		}
+		if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) && f.inflight == 0 {
+			f.n = 0
+		}
+		switch {
+		case now.Before(f.lockedUntil):
+			g.mu.Unlock()
+			return false
+		case f.inflight < max(1, g.cfg.LockoutAfter-f.n):
+			f.inflight++
+			g.mu.Unlock()
+			return true
+		}
+		ended := g.ended
+		g.mu.Unlock()
+		select {
+		case <-ended:
+		case <-t.C():
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// release ends a reserved attempt that was no failure (a success, or an
+// account source that could not answer).
+func (g *authGuard) release(ip netip.Addr) {
+	if g.cfg.LockoutAfter <= 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.endAttempt(g.sources[sourceKey(ip)])
+}
+
+// endAttempt ends a reserved attempt of f, caller holding g.mu, and wakes
+// the attempts waiting for a place.
+func (g *authGuard) endAttempt(f *failures) {
+	if f != nil && f.inflight > 0 {
+		f.inflight--
+	}
+	close(g.ended)
+	g.ended = make(chan struct{})
+}
+
+// failed counts a failure of account from ip, ending its reserved
+// attempt when reserved. It returns the delay before the failure may be
+// answered and whether this failure locked the source out.
+func (g *authGuard) failed(ip netip.Addr, account string, reserved bool) (delay time.Duration, lockedNow bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clk.Now()
 	src := g.count(g.sources, sourceKey(ip), now)
+	if reserved && g.cfg.LockoutAfter > 0 {
+		g.endAttempt(src)
+	}
 	acct := g.count(g.accounts, accountKey(account), now)
 	if g.cfg.LockoutAfter > 0 && src.n >= g.cfg.LockoutAfter && !now.Before(src.lockedUntil) {
 		src.lockedUntil = now.Add(g.cfg.Lockout.D())
@@ -152,7 +240,7 @@ func (g *authGuard) count(m map[string]*failures, key string, now time.Time) *fa
 		f = &failures{}
 		m[key] = f
 	}
-	if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) {
+	if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) && f.inflight == 0 {
 		f.n = 0
 	}
 	f.n++
@@ -168,6 +256,9 @@ func (g *authGuard) evict(m map[string]*failures, now time.Time) {
 	var oldest string
 	var oldestF *failures
 	for k, f := range m {
+		if f.inflight > 0 {
+			continue // an attempt under way keeps its place
+		}
 		if now.Sub(f.last) > g.cfg.Window.D() && now.After(f.lockedUntil) {
 			delete(m, k)
 			continue

@@ -91,7 +91,8 @@ func (s *session) authLockedOut(name string) error {
 // unknown "name" may be a password typed in the wrong field.
 func (s *session) authFailed(name, account, reason string) error {
 	s.authFailures++
-	delay, lockedNow := s.srv.guard.failed(s.ip, name)
+	delay, lockedNow := s.srv.guard.failed(s.ip, name, s.authReserved)
+	s.authReserved = false
 	s.observeAuthFailure(reason)
 	attrs := []any{"delay", delay}
 	if account != "" {

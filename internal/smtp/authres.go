@@ -11,28 +11,57 @@ import (
 // header claiming one of umbra's authserv-ids is a verdict umbra wrote,
 // and the ARC sealer (package signing) seals it onward, so one written by
 // anyone else is removed on receipt, on every receive connector, before
-// the edge checks run (message authentication then adds its own). Only
-// an authenticated transport server of the organisation keeps them: its
-// results came from umbra itself, which removed forged ones at its own
-// front door.
+// the edge checks run (message authentication then adds its own). Mail
+// enters the organisation wherever the client is not an authenticated
+// transport server of the organisation, so there a result claiming any
+// of the organisation's ids is removed, another server's as well as
+// this one's. A transport server keeps them (its results came from
+// umbra's checks behind its own front door), except those claiming this
+// server's own name, which no earlier hop writes.
 
-// SetAuthservIDs replaces the authserv-ids umbra writes in
-// Authentication-Results (ServerConfig.AuthservIDs), on reload.
-func (s *Server) SetAuthservIDs(ids []string) {
-	ids = append([]string(nil), ids...)
+// FrontDoorIDs are the authserv-ids the front door acts on.
+type FrontDoorIDs struct {
+	// Own are the ids umbra writes here: after the checks only umbra's
+	// own results of these are kept (keepOwnResults).
+	Own []string
+	// Org are every id of the organisation the configuration knows
+	// (Own included): removed on receipt from every client that is not
+	// an authenticated transport server of the organisation — mail
+	// enters the organisation there.
+	Org []string
+	// ServerOnly are ids no other server writes (the server's name):
+	// removed on receipt from every client, transport servers included,
+	// since no earlier hop can have written them.
+	ServerOnly []string
+}
+
+// SetAuthservIDs replaces the front door's authserv-ids
+// (ServerConfig.AuthservIDs), on reload.
+func (s *Server) SetAuthservIDs(ids FrontDoorIDs) {
+	ids.Own = append([]string(nil), ids.Own...)
+	ids.Org = append(append([]string(nil), ids.Org...), ids.Own...)
+	ids.ServerOnly = append([]string(nil), ids.ServerOnly...)
 	s.authIDs.Store(&ids)
 }
 
 // removeForgedResults removes, from the message after the trace header at
 // body[:traceLen], every Authentication-Results field that claims one of
-// umbra's authserv-ids, unless the sender is an authenticated transport
-// server of the organisation.
+// the organisation's authserv-ids, unless the sender is an authenticated
+// transport server of the organisation; from one, those claiming this
+// server's own name (no earlier hop wrote them).
 func (s *session) removeForgedResults(body []byte, traceLen int) []byte {
 	p := s.srv.authIDs.Load()
-	if p == nil || len(*p) == 0 || s.trustedServer() {
+	if p == nil {
 		return body
 	}
-	content, n := header.RemoveAuthResults(body[traceLen:], *p...)
+	ids := p.Org
+	if s.trustedServer() {
+		ids = p.ServerOnly
+	}
+	if len(ids) == 0 {
+		return body
+	}
+	content, n := header.RemoveAuthResults(body[traceLen:], ids...)
 	if n == 0 {
 		return body
 	}
@@ -74,10 +103,10 @@ func (s *session) originInside(content []byte) bool {
 // author. before is the content the checks were given.
 func (s *session) keepOwnResults(before []byte, t *Transaction, ownFrom []string) []byte {
 	p := s.srv.authIDs.Load()
-	if p == nil || len(*p) == 0 {
+	if p == nil || len(p.Own) == 0 {
 		return t.Content
 	}
-	ids := *p
+	ids := p.Own
 	from := header.Values(t.Content, "From")
 	var keep [][]byte
 	if slices.Equal(header.Values(before, "From"), from) {

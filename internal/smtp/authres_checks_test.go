@@ -52,7 +52,7 @@ func TestOnlyUmbraWritesItsResults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := &fakeQueue{}
 			s := startWithChecks(t, q, &ownResults{field: own}, &editor{edit: tc.edit})
-			s.SetAuthservIDs([]string{"mx.corp.test"})
+			s.SetAuthservIDs(FrontDoorIDs{Own: []string{"mx.corp.test"}, ServerOnly: []string{"mx.corp.test"}})
 			d := dial(t, s, "")
 			d.expect("220")
 			d.cmd("EHLO client.test", "250")

@@ -383,7 +383,7 @@ func (s *session) batchMessage(c batchCopy) (*queue.Message, []byte, *gosmtp.SMT
 	trace := s.receivedHeader(id)
 	buf := make([]byte, 0, len(trace)+len(c.body))
 	buf = append(append(buf, trace...), c.body...)
-	body, m, err := s.messageOf(id, trace, buf)
+	body, m, err := s.messageOf(id, trace, buf, false) // BDAT: no transparency
 	if m == nil {
 		return nil, nil, asReply(err)
 	}

@@ -27,7 +27,9 @@
 //   - DATA and BDAT bodies are byte-exact after dot-unstuffing; bare LF,
 //     bare CR and NUL are refused (554 5.6.0), or with bare_newlines:
 //     normalize bare CR and LF become CRLF, so "\n.\n" and "\r.\r" can
-//     never end a message here or at a next hop (no smuggling). Nothing
+//     never end a message here or at a next hop (no smuggling); a DATA
+//     body's dot starting a line a bare newline began is transparency,
+//     as after CRLF (normalizeNewlines, bodySink.dotted). Nothing
 //     umbra sends has a bare CR or LF: AppendDotStuffed makes them CRLF.
 //   - The verb layer (verbs.go, framing.go) sits under go-smtp on every
 //     connection: it terminates STARTTLS itself, answers the shadow verbs
@@ -45,7 +47,9 @@
 //     across every connection (authGuard, on the injected clock): each is
 //     answered after a doubling delay, a success never is; a source past
 //     lockout_after gets 454 4.7.0 until its lock-out ends, except for a
-//     server account's right password. An account is never locked out,
+//     server account's right password. An attempt reserves its place
+//     before its password is checked (authGuard.reserve): attempts under
+//     way count, so concurrent guesses never pass lockout_after. An account is never locked out,
 //     nor a server account behind a locked-out address (that would let
 //     anyone keep a transport server out of its hub): in a lock-out the
 //     password is checked and a failure waits the name's delay only,
@@ -120,9 +124,10 @@
 //     (originInside, authres.go): only such mail is DKIM-signed.
 //   - umbra's own Authentication-Results (authres.go): on every
 //     connector, before the edge checks, arriving ones claiming one of
-//     umbra's authserv-ids (ServerConfig.AuthservIDs) are removed unless
-//     the client is such a transport server; the ARC sealer seals what
-//     that header says.
+//     the organisation's authserv-ids (ServerConfig.AuthservIDs.Org) are
+//     removed unless the client is such a transport server, and ones
+//     claiming this server's name (ServerOnly) from every client; the
+//     ARC sealer seals what that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
 //     way of authenticating). It carries the verb version ("XSHADOW 10",

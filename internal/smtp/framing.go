@@ -79,18 +79,26 @@ func bareNewline(b []byte) byte {
 }
 
 // normalizeNewlines appends b to dst with every bare CR and bare LF made
-// a CRLF (bare_newlines: normalize).
-func normalizeNewlines(dst, b []byte) []byte {
+// a CRLF (bare_newlines: normalize). dotted: b is a DATA body (dot
+// unstuffed at CRLF line starts), read as if each bare newline had been a
+// CRLF, so a dot starting a line a bare newline began is transparency
+// too and dropped (RFC 5321 §4.5.2), as at a CRLF line start; only CRLF
+// "." CRLF ended the body. A BDAT body has no transparency (dotted false).
+func normalizeNewlines(dst, b []byte, dotted bool) []byte {
 	for i := 0; i < len(b); {
 		j := bytes.IndexAny(b[i:], "\r\n")
 		if j < 0 {
 			return append(dst, b[i:]...)
 		}
 		dst, i = append(dst, b[i:i+j]...), i+j
-		if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+		bare := !(b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n')
+		if !bare {
 			i++
 		}
 		dst, i = append(dst, '\r', '\n'), i+1
+		if bare && dotted && i < len(b) && b[i] == '.' {
+			i++
+		}
 	}
 	return dst
 }

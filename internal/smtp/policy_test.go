@@ -223,14 +223,18 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	logs := &syncBuffer{}
 	l := slog.New(slog.NewTextHandler(logs, nil))
-	r := newRefusalLog(clk, 2, time.Minute)
+	r := newRefusalLog(clk, l, 2, time.Minute)
 	for i := 0; i < 5; i++ {
 		r.log(l, "relay denied", "relay_denied", netip.MustParseAddr("192.0.2.1"))
 	}
 	clk.Advance(2 * time.Minute)
-	r.log(l, "connection refused", "range", netip.MustParseAddr("192.0.2.9")) // another key triggers the sweep
+	// Another key — another session's, whose logger names its client —
+	// triggers the sweep. The summary names the offender under
+	// client_ip, the key every refusal line uses (rt50 L1), never the
+	// session that happened to write it.
+	r.log(l.With("client_ip", "192.0.2.9"), "connection refused", "range", netip.MustParseAddr("192.0.2.9"))
 	if got := logs.lines("log lines suppressed"); len(got) != 1 || !strings.Contains(got[0], "suppressed=3") ||
-		!strings.Contains(got[0], "source=192.0.2.1") {
+		!strings.Contains(got[0], "client_ip=192.0.2.1 ") || strings.Contains(got[0], "192.0.2.9") {
 		t.Fatalf("summary: %q", got)
 	}
 	for i := 0; i < maxLogKeys+100; i++ {
@@ -243,7 +247,7 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 
 	g := newAuthGuard(clk, throttle(t))
 	for i := 0; i < maxGuardKeys+50; i++ {
-		g.failed(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), fmt.Sprintf("u%d", i))
+		g.failed(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), fmt.Sprintf("u%d", i), false)
 	}
 	if len(g.sources) > maxGuardKeys || len(g.accounts) > maxGuardKeys {
 		t.Errorf("throttle keeps %d sources, %d accounts", len(g.sources), len(g.accounts))
@@ -251,7 +255,7 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 	// One IPv6 host cannot escape its throttle by changing addresses in its /64.
 	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
 	for i := 0; i < 4; i++ {
-		g.failed(a, "x")
+		g.failed(a, "x", false)
 	}
 	if !g.lockedOut(b) {
 		t.Error("a neighbour in the same /64 is not locked out")

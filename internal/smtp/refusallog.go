@@ -16,10 +16,13 @@ import (
 // token bucket of burst lines refilled at burst per interval. Lines over
 // it are counted; the next line written for that key carries
 // suppressed=N, and a key that stays quiet gets a "log lines suppressed"
-// summary at the next sweep (or at shutdown). At most maxLogKeys keys are
-// kept; beyond, sources share one bucket per reason.
+// summary at the next sweep (or at shutdown), written with the server's
+// logger (not the session's that triggered the sweep) and naming the
+// source under client_ip, as every refusal line does. At most maxLogKeys
+// keys are kept; beyond, sources share one bucket per reason.
 type refusalLog struct {
 	clk      clock.Clock
+	base     *slog.Logger // the summaries' logger: no session's attributes
 	burst    float64
 	interval time.Duration
 
@@ -38,14 +41,14 @@ type logBucket struct {
 
 const maxLogKeys = 4096
 
-func newRefusalLog(clk clock.Clock, burst int, interval time.Duration) *refusalLog {
+func newRefusalLog(clk clock.Clock, base *slog.Logger, burst int, interval time.Duration) *refusalLog {
 	if burst <= 0 {
 		burst = 1
 	}
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	return &refusalLog{clk: clk, burst: float64(burst), interval: interval, keys: map[refusalKey]*logBucket{}, lastSweep: clk.Now()}
+	return &refusalLog{clk: clk, base: base, burst: float64(burst), interval: interval, keys: map[refusalKey]*logBucket{}, lastSweep: clk.Now()}
 }
 
 // log writes msg at info level with the reason, unless the bucket of
@@ -57,7 +60,7 @@ func (r *refusalLog) log(l *slog.Logger, msg, reason string, ip netip.Addr, attr
 	r.mu.Lock()
 	defer func() {
 		if now.Sub(r.lastSweep) >= r.interval {
-			r.sweepLocked(l, now, false)
+			r.sweepLocked(now, false)
 		}
 		r.mu.Unlock()
 	}()
@@ -87,21 +90,25 @@ func (r *refusalLog) log(l *slog.Logger, msg, reason string, ip netip.Addr, attr
 }
 
 // flush writes the summaries of every key with suppressed lines.
-func (r *refusalLog) flush(l *slog.Logger) {
+func (r *refusalLog) flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sweepLocked(l, r.clk.Now(), true)
+	r.sweepLocked(r.clk.Now(), true)
 }
 
 // sweepLocked reports the suppressed lines of keys quiet for an interval
 // (every key if all) and forgets keys whose bucket is full again.
-func (r *refusalLog) sweepLocked(l *slog.Logger, now time.Time, all bool) {
+func (r *refusalLog) sweepLocked(now time.Time, all bool) {
 	r.lastSweep = now
 	for k, b := range r.keys {
 		quiet := now.Sub(b.last) >= r.interval
 		if b.suppressed > 0 && (quiet || all) {
-			l.LogAttrs(context.Background(), slog.LevelInfo, "log lines suppressed",
-				slog.String("reason", k.reason), slog.String("source", k.source), slog.Int("suppressed", b.suppressed))
+			who := slog.String("client_ip", k.source) // an address, or an IPv6 /64
+			if k.source == "*" {
+				who = slog.String("sources", "others") // the shared bucket past maxLogKeys
+			}
+			r.base.LogAttrs(context.Background(), slog.LevelInfo, "log lines suppressed",
+				who, slog.String("reason", k.reason), slog.Int("suppressed", b.suppressed))
 			b.suppressed = 0
 		}
 		if quiet && b.suppressed == 0 {

@@ -105,9 +105,10 @@ type ServerConfig struct {
 	Checks CheckBuilder
 	// AuthservIDs are the authserv-ids umbra writes in
 	// Authentication-Results (every connector's message_authentication
-	// and the ARC sealer's): arriving ones claiming them are removed
-	// (authres.go); SetAuthservIDs replaces them on reload.
-	AuthservIDs []string
+	// and the ARC sealer's) and the organisation's: arriving ones
+	// claiming them are removed (authres.go); SetAuthservIDs replaces
+	// them on reload.
+	AuthservIDs FrontDoorIDs
 	// Spool, when set and the Queue is a BodyQueue, makes the spool
 	// file a body past SpoolThreshold bytes goes to as it is read
 	// (spoolbody.go; queue.Store.NewSpool); MaxHeaderSize bounds the
@@ -169,7 +170,7 @@ type Server struct {
 	receipt    atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
 	peerHealth atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
 	rcptv      atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
-	authIDs    atomic.Pointer[[]string]             // umbra's authserv-ids (authres.go)
+	authIDs    atomic.Pointer[FrontDoorIDs]         // umbra's and the organisation's authserv-ids (authres.go)
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -245,7 +246,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.bodyMem = newMemBudget(cfg.BodyMemoryLimit)
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
-	s.refusals = newRefusalLog(s.clk, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
+	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
@@ -584,7 +585,7 @@ func (s *Server) CloseShadow(ctx context.Context) {
 	}
 	s.cancel()
 	s.wg.Wait()
-	s.refusals.flush(s.log)
+	s.refusals.flush()
 }
 
 // closeSessions closes the sessions of all as closeIdle does, every 50 ms

@@ -73,6 +73,7 @@ type session struct {
 	// not only an account on an externally secured connector.
 	serverAccount bool
 	authFailures  int
+	authReserved  bool // an AUTH attempt holds a place with the throttle (authguard.go reserve)
 
 	vc *verbConn // the verb layer of the connection
 
@@ -278,7 +279,17 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return nil, err
 	}
 	check := func(identity, name, password string) error {
-		locked := s.srv.guard.lockedOut(s.ip)
+		// The attempt takes its place against the source before any
+		// password is checked: attempts under way count, so concurrent
+		// guesses cannot all be checked (authguard.go).
+		s.authReserved = s.srv.guard.reserve(s.srv.ctx, s.ip)
+		locked := !s.authReserved
+		defer func() {
+			if s.authReserved {
+				s.authReserved = false
+				s.srv.guard.release(s.ip)
+			}
+		}()
 		if identity != "" && identity != name {
 			if locked {
 				return s.authLockedOut(name)
@@ -309,6 +320,15 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		if err != nil {
 			return s.authFailed(counted, user, "bad_credentials") // user: the account, if name is one
+		}
+		if s.authReserved {
+			s.authReserved = false
+			s.srv.guard.release(s.ip)
+		}
+		if !server && s.srv.guard.lockedOut(s.ip) {
+			// The source was locked out while this password was being
+			// checked: a right guess then is one too many.
+			return s.authLockedOut(counted)
 		}
 		s.srv.guard.succeeded(user)
 		if server && !s.anyTransport(user) {
@@ -588,7 +608,7 @@ func (s *session) data(r io.Reader) error {
 	if sp != nil {
 		return s.dataSpooled(id, trace, sp)
 	}
-	body, m, rerr := s.messageOf(id, trace, buf.Bytes())
+	body, m, rerr := s.messageOf(id, trace, buf.Bytes(), s.vc != nil && s.vc.bodyDotted)
 	if m == nil {
 		return rerr
 	}
@@ -642,9 +662,9 @@ func (s *session) data(r io.Reader) error {
 // policy, the checks; it returns the message and its stored bytes, or
 // (nil, nil, reply) when the transaction ends here — refused, or
 // discarded by a check (a 250).
-func (s *session) messageOf(id queue.ID, trace string, body []byte) ([]byte, *queue.Message, error) {
+func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool) ([]byte, *queue.Message, error) {
 	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
-		body = normalizeNewlines([]byte(trace), body[len(trace):])
+		body = normalizeNewlines([]byte(trace), body[len(trace):], dotted)
 	}
 	if err := checkBody(body[len(trace):]); err != nil {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)

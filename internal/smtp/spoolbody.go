@@ -330,6 +330,11 @@ type bodySink struct {
 	spool *queue.SpoolFile
 	wbuf  []byte
 	pend  bool // normalising: a CR ended the last piece
+	// dotted: a DATA body, whose dot starting a line a bare newline
+	// began is transparency (normalizeNewlines); dotNext: a bare newline
+	// ended the last piece.
+	dotted, dotNext bool
+
 	stats bodyStats
 	head  []byte // the header section of the file's content, as it passes
 	hdone bool   // head is complete (its end seen, or over maxHead)
@@ -425,11 +430,20 @@ func (k *bodySink) pass(p []byte) {
 		return
 	}
 	for i := 0; i < len(p); {
+		if k.dotNext {
+			k.dotNext = false
+			if p[i] == '.' {
+				i++
+				continue
+			}
+		}
 		if k.pend {
 			k.pend = false
 			k.out([]byte("\r\n"))
 			if p[i] == '\n' {
 				i++
+			} else {
+				k.dotNext = k.dotted // a bare CR began this line
 			}
 			continue
 		}
@@ -440,17 +454,19 @@ func (k *bodySink) pass(p []byte) {
 		}
 		k.out(p[i : i+j])
 		i += j
+		bare := true
 		if p[i] == '\r' {
 			if i+1 == len(p) {
 				k.pend = true // CRLF or a bare CR: the next piece says
 				return
 			}
 			if p[i+1] == '\n' {
-				i++
+				i, bare = i+1, false
 			}
 		}
 		k.out([]byte("\r\n"))
 		i++
+		k.dotNext = bare && k.dotted
 	}
 }
 

@@ -56,10 +56,15 @@ func FuzzBodySink(f *testing.F) {
 		f.Add([]byte(s), []byte{0, 3, 1}, false, uint8(0))
 		f.Add([]byte(s), []byte{7}, true, uint8(2))
 	}
+	for _, s := range []string{"a\n.\nb\r\n", "a\r.\r..c\n.", "a\r", ".\n.\r\n.\r.", "x\n..\n.\n"} {
+		f.Add([]byte(s), []byte{1, 2}, true, uint8(10))
+		f.Add([]byte(s), []byte{0, 1, 1, 1}, true, uint8(9))
+	}
 	st, _ := spoolStore(f)
 	f.Fuzz(func(t *testing.T, b, cut []byte, normalize bool, threshold uint8) {
 		maxHead := 64
-		k := bodySink{threshold: int64(threshold) % 8, maxHead: maxHead, newSpool: st.NewSpool, normalize: normalize}
+		dotted := normalize && threshold&8 != 0 // a DATA body (normalizeNewlines)
+		k := bodySink{threshold: int64(threshold) % 8, maxHead: maxHead, newSpool: st.NewSpool, normalize: normalize, dotted: dotted}
 		for _, p := range cuts(b, cut) {
 			k.write(p)
 		}
@@ -84,7 +89,7 @@ func FuzzBodySink(f *testing.F) {
 		}
 		want := b
 		if normalize && bareNewline(b) != 0 {
-			want = normalizeNewlines(nil, b)
+			want = normalizeNewlines(nil, b, dotted)
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%q: file %q, want %q", b, got, want)

@@ -114,6 +114,7 @@ type verbConn struct {
 	spoolErr   error        // why the spool file failed, for the session's log
 	bodyErr    *gosmtp.SMTPError
 	hasBody    bool
+	bodyDotted bool   // the kept body came by DATA (normalizeNewlines: transparency)
 	last       string // verb of the last command handed to go-smtp
 	ehlo       bool   // go-smtp is writing an EHLO reply
 	saslBad    bool   // a bad SASL response was replaced by "*"
@@ -319,6 +320,7 @@ func (v *verbConn) startBody() {
 // endBody hands the kept body to the session (takeBody, takeSpooled):
 // in memory, or its spool file, or why the file failed.
 func (v *verbConn) endBody() {
+	v.bodyDotted = v.sink.dotted
 	mem, sp, err := v.sink.finish()
 	v.body, v.spooled, v.hasBody = mem, sp, true
 	if err != nil {
@@ -477,6 +479,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.rawLen, v.lineLen, v.body, v.bodyErr, v.hasBody = 0, 0, nil, nil, false
 		v.unst, v.bodyOver = unstuffer{}, false
 		v.startBody()
+		v.sink.dotted = true // DATA: transparency (normalizeNewlines)
 		v.startRate()
 		v.result = true
 		v.traceUnit(trace354, nil)

@@ -538,7 +538,7 @@ func FuzzDotStuffing(f *testing.F) {
 		var want bytes.Buffer
 		w := textproto.NewWriter(bufio.NewWriter(&want))
 		dw := w.DotWriter()
-		dw.Write(normalizeNewlines(nil, b))
+		dw.Write(normalizeNewlines(nil, b, false))
 		dw.Close()
 		got := AppendDotStuffed(nil, b)
 		if !bytes.Equal(got, want.Bytes()) {
