@@ -310,15 +310,24 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 		shadow, pending := p.held(t, p.cfgA, "hub-b")
 		return shadow == 0 && pending == 3
 	})
-	// SR-6: taken over after exactly shadow_heartbeat_retry_count failed
-	// heartbeats (the timing itself is asserted on the fake clock in
-	// internal/shadow).
+	// SR-6: taken over after shadow_heartbeat_retry_count failed
+	// heartbeats, and not before timeout × retries after the last
+	// contact: a contact of the primary's just before the kill (a
+	// heartbeat answered, its own session ended) defers the takeover
+	// to the next failure, so three or four (the timing itself is
+	// asserted on the fake clock in internal/shadow).
 	log, _ := os.ReadFile(a.log)
 	before, after, found := strings.Cut(string(log), `msg="took over shadow copies"`)
-	if line, _, _ := strings.Cut(after, "\n"); !found || !strings.Contains(line, "failures=3") ||
-		strings.Count(before, `msg="heartbeat failed"`) != 2 {
+	line, _, _ := strings.Cut(after, "\n")
+	failures := 0
+	for _, n := range []int{3, 4} {
+		if strings.Contains(line, fmt.Sprintf("failures=%d ", n)) || strings.HasSuffix(line, fmt.Sprintf("failures=%d", n)) {
+			failures = n
+		}
+	}
+	if !found || failures == 0 || strings.Count(before, `msg="heartbeat failed"`) != failures-1 {
 		a.dumpLog()
-		t.Fatal("the takeover did not follow exactly three failed heartbeats")
+		t.Fatal("the takeover did not follow three (or, deferred to the bound after a last contact, four) failed heartbeats")
 	}
 	// WHY says why, while its heartbeats keep failing (rt41 F5: it
 	// showed "-"), in text and --json.
