@@ -3,9 +3,11 @@ package queue
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -205,12 +207,47 @@ func setAsideDamaged(btx *bolt.Tx, found []DamagedRecord, keys [][]byte, now tim
 			found[i].GivenTo = given
 		}
 	}
+	// A shadow copy kept here for a primary: its queue index names the
+	// primary (shadow:PRIMARY) when the record cannot; the primary is
+	// told as of a copy its operator removed, naming no copy
+	// (droppedcopy.go), before the index goes.
+	if err := noteDamagedCopies(btx, ids, now); err != nil {
+		return err
+	}
 	if err := dropIndexesOf(btx, ids); err != nil {
 		return err
 	}
 	qidx := btx.Bucket(bucketQueues)
 	for id := range ids {
 		if err := qidx.Put(queueKey(QueueDamaged, id), []byte{byte(Damaged)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noteDamagedCopies writes a DroppedEvery note for the primary of each
+// shadow copy among ids, as its shadow queue's index entry names it.
+func noteDamagedCopies(btx *bolt.Tx, ids map[ID]bool, now time.Time) error {
+	qidx, dropped := btx.Bucket(bucketQueues), btx.Bucket(bucketDropped)
+	if qidx == nil || dropped == nil {
+		return nil
+	}
+	primaries := map[string]bool{}
+	if err := qidx.ForEach(func(k, _ []byte) error {
+		if name, id, ok := parseQueueKey(k); ok && ids[id] {
+			if primary, ok := strings.CutPrefix(name, "shadow:"); ok && primary != "" {
+				primaries[primary] = true
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	for primary := range primaries {
+		if err := dropped.Put(droppedKey(primary, DroppedEvery), v[:]); err != nil {
 			return err
 		}
 	}

@@ -36,6 +36,14 @@ import (
 // message it could name has expired at the primary (message_expiration
 // and shadowExpiryGrace after the removal).
 
+// DroppedEvery is the copy id of a note that names no copy: a shadow
+// copy this server set aside as damaged (damaged.go) cannot say which
+// copy of its primary's it was, so the primary takes every message
+// whose copy is here as held by it alone, and copies them again (a
+// copy this server still holds then arrives twice and is kept once:
+// one copy per message).
+const DroppedEvery = "*"
+
 func droppedPrefix(primary string) []byte {
 	return append([]byte(strings.ToLower(primary)), 0)
 }
@@ -133,9 +141,10 @@ func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
 }
 
 // ShadowCopiesDropped is the primary's side: server (a shadow server
-// this server probed) says its operator removed the copies ids. Every
-// message still pending here whose copy was one of them on server is
-// marked held by this server only, in one commit (the mark of a lost
+// this server probed) says its operator removed the copies ids (or,
+// DroppedEvery, that it set aside as damaged a copy it cannot name).
+// Every message still pending here whose copy was one of them (any, for
+// DroppedEvery) on server is marked held by this server only, in one commit (the mark of a lost
 // copy: the views show it, and the holder probe's pass makes the copy
 // again). It returns how many messages it marked.
 func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) {
@@ -152,7 +161,7 @@ func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) 
 		marked = marked[:0]
 		var found []*Message
 		tx.ForEach(func(m *Message, err error) bool {
-			if err == nil && holdsCopyOn(m, server) && want[m.ShadowID] {
+			if err == nil && holdsCopyOn(m, server) && (want[m.ShadowID] || want[DroppedEvery]) {
 				found = append(found, m)
 			}
 			return true
@@ -171,9 +180,12 @@ func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) 
 	if err != nil {
 		return 0, err
 	}
+	why := "shadow copy removed by the administrator of its holder: the message is held by this server only until its copy is made again"
+	if want[DroppedEvery] {
+		why = "a shadow copy on its holder was set aside as damaged, and which one is unknown: the message is held by this server only until its copy is made again"
+	}
 	for _, m := range marked {
-		q.log.Warn("shadow copy removed by the administrator of its holder: the message is held by this server only until its copy is made again",
-			"msg_id", m.ID.String(), "shadow_server", server)
+		q.log.Warn(why, "msg_id", m.ID.String(), "shadow_server", server)
 	}
 	return len(marked), nil
 }

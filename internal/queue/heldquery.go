@@ -17,7 +17,9 @@ import (
 //
 // The primary's rule: it still needs the copy named id of shadow server
 // S exactly while it holds a record with ShadowServer S and ShadowID id
-// that has a recipient not done (Pending): the commit that finishes a
+// that has a recipient not done (Pending), or a record set aside as
+// damaged names it (or could: its head does not decode, and nothing is
+// answered done meanwhile); the commit that finishes a
 // message's last recipient is the commit that prepares its discard
 // notification (results.go; a failure DSN that carries the discard has
 // recipients of its own pending until it leaves, so it answers "held"
@@ -46,7 +48,9 @@ var heldScanChunk = 5000
 
 // ShadowHeld answers XQUERYHELD for shadow server server: of ids (shadow
 // message ids of its copies), those this server is done with — no
-// record holds one of them with a recipient still pending. It reads
+// record holds one of them with a recipient still pending, and no
+// record set aside as damaged names it (none at all while one whose
+// head cannot be read is set aside). It reads
 // every message record once, heldScanChunk records per read
 // transaction, so shadow servers ask rarely and in batches. Between
 // chunks a record can only finish (it was seen held: the answer stays
@@ -85,6 +89,26 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 		if err != nil {
 			return nil, err
 		}
+	}
+	// A record set aside as damaged (damaged.go) still needs the copy
+	// its head names; one whose head does not decode could need any of
+	// them: then nothing is answered done, as for a record that did not
+	// decode before records were set aside (rt49 F1).
+	unknown := false
+	err = q.store.View(func(tx *Tx) error {
+		for _, d := range tx.DamagedRecords() {
+			h, ok := damagedHead(d.ID, d.Raw)
+			switch {
+			case !ok:
+				unknown = true
+			case h.ShadowServer == server && asked[h.ShadowID]:
+				held[h.ShadowID] = true
+			}
+		}
+		return nil
+	})
+	if err != nil || unknown {
+		return nil, err
 	}
 	for _, id := range ids {
 		if !held[id] {

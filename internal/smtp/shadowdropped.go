@@ -85,7 +85,9 @@ func (c *Client) QueryDropped(max int) ([]string, error) {
 	}
 	var ids []string
 	for _, l := range lines[1:] {
-		if id := strings.TrimSpace(l); validShadowID(id) {
+		// "*": a copy set aside as damaged there, which it cannot name
+		// (queue.DroppedEvery).
+		if id := strings.TrimSpace(l); validShadowID(id) || id == "*" {
 			ids = append(ids, id)
 		}
 	}

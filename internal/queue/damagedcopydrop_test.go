@@ -1,0 +1,41 @@
+package queue
+
+import (
+	"context"
+	"slices"
+	"testing"
+)
+
+// A shadow copy set aside as damaged on its holder is a copy the
+// primary counts on and no longer has: the holder notes it for the
+// primary as an operator's removal is noted (XQUERYDROPPED), as "every
+// copy" since the damaged record cannot say which, and the primary
+// marks its messages held there as held by it alone, so it copies them
+// again (rt49 F2, rt52: the primary's disk loss then lost 4 of 4).
+func TestDamagedCopyToldToItsPrimary(t *testing.T) {
+	p, qS, sS, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	if err := sS.Update(context.Background(), func(tx *Tx) error {
+		raw := tx.RawRecord(m.ID)
+		if err := tx.messages.Put(m.ID.Key(), raw[:len(raw)-3]); err != nil {
+			return err
+		}
+		_, err := tx.setAsideOne(m.ID, p.clk.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ids, ack := qS.DroppedCopies("hub-b", 100)
+	if !slices.Equal(ids, []string{DroppedEvery}) {
+		t.Fatalf("dropped copies told to hub-b: %q, want %q", ids, DroppedEvery)
+	}
+	n, err := p.q.ShadowCopiesDropped("hub-a", ids)
+	if err != nil || n == 0 {
+		t.Fatalf("the primary marked %d messages single-copy: %v", n, err)
+	}
+	ack()
+	if ids, _ := qS.DroppedCopies("hub-b", 100); len(ids) != 0 {
+		t.Errorf("told again after the acknowledgement: %q", ids)
+	}
+}
