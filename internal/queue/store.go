@@ -110,9 +110,13 @@ type Options struct {
 // by a crash in the middle of delivery. A read beyond a truncated file's
 // end faults inside the mapping; that fault becomes an error too.
 func Open(path string, o Options) (*Store, error) {
+	fresh := holdsNothing(path) // openfull.go
 	db, err := openChecked(path, o)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("transport database %s is in use by another process", path)
+	}
+	if err != nil && isNoSpace(err) {
+		return nil, refuseNoSpace(path, fresh, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
@@ -139,6 +143,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if err := s.init(now()); err != nil {
 		db.Close()
+		if isNoSpace(err) {
+			return nil, refuseNoSpace(path, fresh, err)
+		}
 		return nil, fmt.Errorf("open transport database %s: %w", path, err)
 	}
 	// Before anything is served: spool files no record names are
