@@ -71,6 +71,8 @@ type Store struct {
 	asideN     atomic.Int64  // deferred writers queued that no commit holds yet (set aside)
 	noDefer    atomic.Bool   // StopDeferring: every writer commits at once from now on
 
+	fault commitFault // commitfault.go: a commit failure tests inject
+
 	pwOnce sync.Once
 	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
 }
