@@ -16,7 +16,10 @@ import (
 // with the function that commits them, and the scheduler's loop tries
 // that commit again every strandedRetry until it goes through; then what
 // follows from committed results (events, waiters, discard signals,
-// DSNs kicked) happens as after a first commit that went through. The
+// DSNs kicked) happens as after a first commit that went through, and
+// the attempt's final-delivery claims (finalclaims.go), held until then,
+// are released: another copy of the message meanwhile finds its mailbox
+// Busy, never Fresh. The
 // message meanwhile is Active in the database, in no time index: never
 // claimed, and every other writer treats it as in delivery (discards and
 // takeovers kept aside, which the commit applies when it goes through;
@@ -56,6 +59,15 @@ func (q *Manager) pendResults(m *Message, commit func(*Tx) error, committed func
 		"msg_id", m.ID.String(), "err", err, "retry_in", strandedRetry, "pending", n)
 	q.ev.Event("results-pending", m, nil, "delivery results not committed: "+err.Error())
 	q.Kick()
+}
+
+// resultsPending says whether message id's results wait for their
+// commit.
+func (q *Manager) resultsPending(id ID) bool {
+	q.pending.mu.Lock()
+	defer q.pending.mu.Unlock()
+	_, ok := q.pending.byID[id]
+	return ok
 }
 
 // PendingResults is how many attempts' results wait for their commit.
@@ -127,6 +139,7 @@ func (q *Manager) retryPendingResults(force bool) {
 		q.log.Info("delivery results committed after their commit had failed; the message was not attempted again",
 			"msg_id", p.m.ID.String(), "failed_commits", p.failures, "pending_for", now.Sub(p.since).Round(time.Millisecond))
 		p.committed()
+		q.releaseClaims(p.m.ID) // held with the results (finalclaims.go)
 	}
 	if failed > 0 && !errors.Is(lastErr, ErrClosed) {
 		// One line a round (strandedRetry), whatever the number.

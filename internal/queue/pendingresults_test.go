@@ -187,3 +187,61 @@ func TestFailedResultCommitDoesNotDeliverAgain(t *testing.T) {
 		t.Fatalf("no send event once the results were committed: %v", ev.out)
 	}
 }
+
+// The sibling in final delivery: a mailbox write whose results wait for
+// their commit keeps its claim (finalclaims.go) until that commit goes
+// through, so another copy of the message (a takeover's, a resubmission)
+// is Busy there, never Fresh: the record that would make it a Duplicate
+// is not written yet.
+func TestPendingResultsKeepFinalClaims(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	m := msg(s, "a@example.org", "alice@example.test")
+	var seen, full atomic.Bool
+	full.Store(true)
+	var failed atomic.Int32
+	s.setCommitFault(func(tx *Tx) error {
+		_, err := tx.Get(m.ID)
+		if err == nil {
+			seen.Store(true)
+			return nil
+		}
+		if errors.Is(err, ErrNotFound) && seen.Load() && full.Load() {
+			failed.Add(1)
+			return fmt.Errorf("write: %w", syscall.ENOSPC)
+		}
+		return nil
+	})
+	var q *Manager
+	del := DelivererFunc(func(_ context.Context, dm *Message, _ []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if q.ClaimFinal(dm.ID, "DB1", dm.OrgID, dm.Rcpts[i].Addr) != Fresh {
+				t.Errorf("the first delivery's claim was not fresh")
+			}
+			out = append(out, Result{Rcpt: i, Outcome: DeliveredOK, Reply: "250 delivered", Queue: "mailbox:DB1", Database: "DB1"})
+		}
+		return out
+	})
+	q = NewManager(s, del, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the results pending", func() bool { return q.PendingResults() > 0 })
+	other := s.NewID(clk.Now()) // another copy of the same message (its org id)
+	if c := q.ClaimFinal(other, "DB1", m.OrgID, "alice@example.test"); c != Busy {
+		t.Fatalf("another copy's claim while the first's results are pending: %v, want Busy", c)
+	}
+	full.Store(false)
+	waitFor(t, "the pending results committed", func() bool {
+		clk.Advance(strandedRetry)
+		q.Kick()
+		return q.PendingResults() == 0
+	})
+	waitFor(t, "the claim released", func() bool {
+		return q.ClaimFinal(other, "DB1", m.OrgID, "alice@example.test") == Duplicate
+	})
+}

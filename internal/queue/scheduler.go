@@ -847,7 +847,13 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer q.wg.Done()
 	defer q.release()
-	defer q.releaseClaims(a.m.ID)
+	// Claims go with the results' commit: one still pending keeps them
+	// until it goes through (pendingresults.go).
+	defer func() {
+		if !q.resultsPending(a.m.ID) {
+			q.releaseClaims(a.m.ID)
+		}
+	}()
 	left := false
 	leave := func() {
 		if !left {
