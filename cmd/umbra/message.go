@@ -120,6 +120,9 @@ func newMessageCmd() *cobra.Command {
 			if m.Damaged != "" {
 				fmt.Fprintf(out, "damaged:    %s\n", termSafe(m.Damaged))
 			}
+			if m.ResultsPending != "" {
+				fmt.Fprintf(out, "results:    %s\n", termSafe(m.ResultsPending))
+			}
 			if m.SingleCopy != "" {
 				fmt.Fprintf(out, "copies:     %s\n", termSafe(m.SingleCopy))
 			}

@@ -194,6 +194,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		}
 		defer tl.Close()
 		tl.Register(reg)
+		tl.SetLogger(log) // events lost to failed writes: counted, logged at a bounded rate
 		tl.SetMaxAge(cfg.Tracking.MaxAge.D())
 		events, tracker = fanout{events, tl}, tl
 	}

@@ -803,6 +803,9 @@ func (s *Server) routes() http.Handler {
 				v.SingleCopy, v.ShadowCopy = c.String(), ""
 			}
 		}
+		if pr, ok := s.q.(pendingResults); ok {
+			v.ResultsPending = resultsPendingText(pr, id)
+		}
 		if b, err := s.q.BodyOf(id); err == nil {
 			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body
 			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole

@@ -49,6 +49,33 @@ type MessageView struct {
 	// Spool: a spooled body's file and whether it holds the content
 	// (only for a single message; spoolview.go).
 	Spool *SpoolView `json:"spool,omitempty"`
+	// ResultsPending: the message's last attempt handed it on but its
+	// results could not be committed (a full disk): since when, how many
+	// commits failed and the last error; it is not attempted again while
+	// they are retried (queue pendingresults.go). Only for a single
+	// message.
+	ResultsPending string `json:"results_pending,omitempty"`
+}
+
+// pendingResults is the part of the queue that knows attempts' results
+// waiting for their commit.
+type pendingResults interface {
+	PendingResult(id queue.ID) (since time.Time, failures int, lastErr error, ok bool)
+}
+
+// resultsPendingText is MessageView.ResultsPending for message id, ""
+// when its results are not pending.
+func resultsPendingText(pr pendingResults, id queue.ID) string {
+	since, n, err, ok := pr.PendingResult(id)
+	if !ok {
+		return ""
+	}
+	why := ""
+	if err != nil {
+		why = ": " + err.Error()
+	}
+	return fmt.Sprintf("results not committed since %s (%d failed commits%s); retried every 5s, the message is not attempted again meanwhile",
+		since.UTC().Format(time.RFC3339), n, why)
 }
 
 // RecipientView is one recipient's progress.

@@ -54,7 +54,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		receivedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_received_bytes_total",
 			Help: "Bytes of accepted messages, by receive connector."}, []string{"connector"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_queue_events_total",
-			Help: "Message events (receive, send, deliver, defer, fail, dsn, bounce-lost: a DSN of this server that could not be delivered, poison, remove), per recipient where one is involved, by queue type."},
+			Help: "Message events (receive, send, deliver, defer, fail, dsn, bounce-lost: a DSN of this server that could not be delivered, poison, remove, results-pending: an attempt's results whose commit failed, kept and retried without a new attempt; repeat: a message attempted again because the results of an attempt were lost), per recipient where one is involved, by queue type."},
 			[]string{"event", "queue_type"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_commands_total",
 			Help: "Final replies sent, by connector, the command they answer (its verb; other: a verb umbra does not know; none: the greeting and a 421 that ends a session between commands) and reply class."},

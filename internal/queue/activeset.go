@@ -79,7 +79,8 @@ func (q *Manager) run(ctx context.Context) {
 			lastUnlinkRetry = now
 			q.store.RetrySpoolUnlinks() // spoolstats.go: removals that failed
 		}
-		q.retryStranded() // stranded.go: attempts whose ending commit failed
+		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
+		q.retryStranded()            // stranded.go: attempts whose ending commit failed
 		q.claimDue(ctx)
 		var due time.Time
 		var ok bool
@@ -100,6 +101,9 @@ func (q *Manager) run(ctx context.Context) {
 			wait = min(wait, time.Minute)
 		}
 		if w := q.strandedWait(q.clk.Now()); w > 0 {
+			wait = min(wait, w)
+		}
+		if w := q.pendingWait(q.clk.Now()); w > 0 {
 			wait = min(wait, w)
 		}
 		t := q.clk.NewTimer(wait)

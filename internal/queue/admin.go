@@ -339,10 +339,11 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 // those the suspension held (already due, never attempted meanwhile) and
 // those whose retry it brought forward, so the operator learns what the
 // resume released.
-func (q *Manager) ResumeQueue(ctx context.Context, name string) (int, error) {
+func (q *Manager) ResumeQueue(ctx context.Context, name string) (n int, err error) {
 	q.suspendMu.Lock() // the stored mark and the one in memory change together
 	defer q.suspendMu.Unlock()
-	q.reviveDead()
+	revived := q.reviveDead()
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	due := 0
 	// Copies taken over from a failed primary and deferred on this
@@ -548,14 +549,15 @@ var ErrQueueSuspended = errors.New("the queue is suspended")
 // too (takenOverOn). It returns how many it rescheduled. A suspended
 // queue is refused (ErrQueueSuspended): its messages are not attempted
 // until its resume.
-func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
+func (q *Manager) RetryQueue(ctx context.Context, name string) (n int, err error) {
 	q.qmu.Lock()
 	held := q.suspended[name]
 	q.qmu.Unlock()
 	if held {
 		return 0, fmt.Errorf("%w: %s holds its messages until umbra queue resume %s, which makes them due now", ErrQueueSuspended, name, name)
 	}
-	q.reviveDead()
+	revived := q.reviveDead()
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	taken, err := q.takenOverOn(name, Ready)
 	if err != nil {
@@ -579,8 +581,9 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (int, error) {
 // only a suspension of the redirect's own queue, or of the message,
 // holds them. Mail that reaches the queue later is not redirected. It
 // returns how many messages it changed.
-func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, error) {
-	q.reviveDead()
+func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (n int, err error) {
+	revived := q.reviveDead()
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	to := "redirect:" + target
 	taken, err := q.takenOverOn(name, Ready, Suspended)
@@ -588,7 +591,7 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (int, 
 		return 0, err
 	}
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
-	n, err := q.eachInQueue(ctx, name, taken, func(m *Message) bool {
+	n, err = q.eachInQueue(ctx, name, taken, func(m *Message) bool {
 		moved[m.ID] = 0
 		if m.State != Ready && m.State != Suspended {
 			return false // in delivery or poison: left alone
@@ -803,11 +806,12 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 // refused (StateView.Refusal): answering "resumed" for a message that
 // waits for a retry or for its queue's resume would tell the operator
 // it was released when nothing changed.
-func (q *Manager) ResumeMessage(ctx context.Context, id ID) error {
-	q.reviveDead()
+func (q *Manager) ResumeMessage(ctx context.Context, id ID) (err error) {
+	revived := q.reviveDead()
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	sv := q.StateView()
 	var single *Message
-	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+	err = q.change(ctx, id, func(tx *Tx, m *Message) error {
 		single = nil
 		if err := sv.Refusal("resume", m); err != nil {
 			return err

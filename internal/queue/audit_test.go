@@ -388,9 +388,10 @@ func TestPoisonDropsSpentEarlyDiscard(t *testing.T) {
 	}
 }
 
-// The sibling of a failed commit: the results of the attempt are lost
-// (the disk full); the stranded retry makes the message due again, and
-// the discard kept aside for the copy they named is spent.
+// The sibling of a failed commit: the results of the attempt cannot be
+// committed (the disk full) and wait in memory (pendingresults.go); the
+// discard kept aside for the copy they named is applied by their commit
+// when it goes through, never to the next attempt's copy.
 func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sS, sP := openTest(t), openTest(t)
@@ -449,9 +450,14 @@ func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
 	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the results' commit to fail", func() bool { return qS.strandedWait(clk.Now()) > 0 })
+	waitFor(t, "the results' commit to fail", func() bool { return qS.PendingResults() > 0 })
 	(*restore.Load())() // room again
 	clk.Advance(strandedRetry)
+	qS.Kick()
+	// The results kept in memory are committed (pendingresults.go); b@
+	// is due after its retry step.
+	waitFor(t, "the pending results' commit", func() bool { return qS.PendingResults() == 0 })
+	clk.Advance(time.Minute)
 	qS.Kick()
 	var recB ID
 	waitFor(t, "the primary's second record waiting with b@", func() bool {

@@ -301,11 +301,12 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 // as an attempt. A message whose every pending recipient waits in a
 // suspended queue is refused (ErrQueueSuspended): it would not be
 // attempted.
-func (q *Manager) RetryMessage(ctx context.Context, id ID) error {
-	q.reviveDead()
+func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
+	revived := q.reviveDead()
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	sv := NewStateView(now, q.SuspendedQueues())
-	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+	err = q.change(ctx, id, func(tx *Tx, m *Message) error {
 		if err := sv.Refusal("retry", m); err != nil {
 			return err
 		}
@@ -336,8 +337,9 @@ func heldOnlyBy(m *Message, suspended []string) string {
 // Flush makes every waiting message due now, except those whose every
 // pending recipient waits in a suspended queue (postqueue -f). It returns
 // how many it rescheduled.
-func (q *Manager) Flush(ctx context.Context) (int, error) {
-	q.reviveDead()
+func (q *Manager) Flush(ctx context.Context) (n int, err error) {
+	revived := q.reviveDead()
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	q.qmu.Lock()
 	suspended := make(map[string]bool, len(q.suspended))
@@ -345,8 +347,8 @@ func (q *Manager) Flush(ctx context.Context) (int, error) {
 		suspended[k] = true
 	}
 	q.qmu.Unlock()
-	n := 0
-	err := q.store.Update(ctx, func(tx *Tx) error {
+	n = 0
+	err = q.store.Update(ctx, func(tx *Tx) error {
 		n = 0
 		var due []*Message
 		tx.ForEach(func(m *Message, err error) bool {

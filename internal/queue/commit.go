@@ -355,7 +355,10 @@ func (o *op) call(tx *Tx) (err error) {
 			err = errPanicked
 		}
 	}()
-	return o.fn(tx)
+	if err := o.fn(tx); err != nil {
+		return err
+	}
+	return tx.injected() // commitfault.go: tests only
 }
 
 // queued is how many writers wait for a commit (tests).

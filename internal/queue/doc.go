@@ -972,19 +972,33 @@
 //     admin API before every request), and an operator's change is a
 //     commit that takes them first; the shutdown of the scheduler ends
 //     deferral (Store.StopDeferring), and Close commits what is left.
-//  5. If that transaction fails (disk full, an I/O error), or the commit
-//     of a requeue or a move to poison does, the message stays Active in
-//     the database, in no time index. The manager remembers it
-//     (stranded.go) and its loop tries every strandedRetry (5 s) the
-//     commit Recover would make for it — Ready, due now, the discards and
-//     takeovers kept aside applied (those for copies the lost results
-//     named dropped: earlyspent.go), no crash counted — until one goes
-//     through; a crash first leaves it to Recover (3). Either way it is
-//     attempted again: the lost results repeat what the attempt had
-//     handed on (a duplicate, never a loss), never a message left in
-//     delivery until a restart (TestStrandedAttemptIsAttemptedAgain).
-//     The commit that makes it Ready (here or in Recover) marks it
-//     (markRepeat), so a mailbox copy the lost attempt wrote gets its
+//  5. If that transaction fails (disk full, an I/O error), the message
+//     stays Active in the database, in no time index, and the attempt's
+//     results stay in memory with the function that commits them
+//     (pendingresults.go): the scheduler's loop tries that commit again
+//     every strandedRetry (5 s) until it goes through, and only then does
+//     what follows from committed results (events, waiters, discard
+//     signals). The attempt is not made again meanwhile: what a next hop
+//     or a mailbox took is not handed to it again however long the disk
+//     stays full (rt51 F5, TestFailedResultCommitDoesNotDeliverAgain). The
+//     commit function is the one given to the first commit; like any
+//     function given to Update it reads the stored state each time, so
+//     the discards and takeovers kept aside meanwhile are applied when it
+//     goes through (one writer per message: an Active record is written
+//     by nobody else). A stop tries once more (Manager.Wait); what still
+//     fails, like a crash, leaves the message Active, and Recover makes it
+//     Ready again (3): the one repeat a full disk may cost, a duplicate,
+//     never a loss, the event "repeat". The commit of a requeue or a move
+//     to poison, and the results' commit of an attempt that answered a
+//     waiting sender's refusal (which handed nothing on, and whose sender
+//     was told no refusal), are not retried as such: the manager
+//     remembers the message (stranded.go) and its loop tries every
+//     strandedRetry the commit Recover would make for it — Ready, due
+//     now, the discards and takeovers kept aside applied (those for
+//     copies the lost results named dropped: earlyspent.go), no crash
+//     counted — until one goes through (the event "repeat"). The commit
+//     that makes a message Ready again (here or in Recover) marks it
+//     (markRepeat), so a mailbox copy a lost attempt wrote gets its
 //     dumpster copy from the repeat (see Final delivery).
 //  6. Shadow state changes with the copies it is about: a primary's
 //     record (database id, failures, taken over) and the recipients a

@@ -80,6 +80,7 @@ type Manager struct {
 	draining atomic.Bool
 	// strandedSet: attempts whose ending commit failed (stranded.go).
 	strandedSet stranded
+	pending     pendingResults // attempts' results whose commit failed (pendingresults.go)
 	del         Deliverer
 	// suspects is the one turn for a suspect's attempt to run
 	// (suspectgate.go, "Suspects").
@@ -212,10 +213,10 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 	now := q.clk.Now()
 	slots := q.store.takePeerWaits(peerWaitMaxSlots(q.cfg.MaxActive), q.log)
 	run := q.store.peerWaitRun(q.log) // the file started afresh for this run; nil: off
-	var moved, took []*Message
+	var moved, took, again []*Message
 	counted, stopped, shadowHolds := 0, 0, 0
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		recovered, poisoned, moved, took, counted, stopped = 0, 0, moved[:0], took[:0], 0, 0
+		recovered, poisoned, moved, took, again, counted, stopped = 0, 0, moved[:0], took[:0], again[:0], 0, 0
 		// The next start trusts the slot file only if it is this run's.
 		meta := tx.tx.Bucket(bucketMeta)
 		if err := meta.Delete(keyPeerWaitRun); err != nil {
@@ -247,6 +248,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 			} else {
 				m.State, m.NextAttempt = Ready, now
 				recovered++
+				again = append(again, m)
 			}
 			if t, err := putLeavingTook(tx, m); err != nil { // with takeovers kept aside while it was in flight
 				return err
@@ -297,6 +299,15 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 			q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", m.LastError)
 			q.ev.Event("poison", m, nil, m.LastError)
 		}
+		// What the stopped attempts handed on has no committed result:
+		// it goes again (a duplicate at a next hop; a mailbox drops it).
+		for _, m := range again {
+			q.ev.Event("repeat", m, nil, "attempted again: in delivery at the last stop, its results never committed")
+		}
+		if len(again) > 0 {
+			q.log.Warn("messages in delivery at the last stop are attempted again: their next hops may get them twice",
+				"messages", len(again))
+		}
 	}
 	return recovered, poisoned, err
 }
@@ -322,6 +333,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 // Wait blocks until the scheduler and every attempt have finished.
 func (q *Manager) Wait() {
 	q.wg.Wait()
+	q.flushPendingResults() // pendingresults.go: the last try before the stop
 	q.workers.close()
 }
 

@@ -90,13 +90,13 @@ func (f *fileStore) put(orgID, addr string) {
 }
 
 // rt21 F8: an attempt wrote into the mailbox and its results' commit
-// failed (a full disk): the record of the delivery and its dumpster copy
-// went with that commit. The attempt made again finds its own file and
-// is a suppressed duplicate — and used to keep no dumpster copy, as if
-// another hub had delivered it, so a mailbox failover lost that message
-// for good. A repeat of this server's own attempt keeps the copy and the
-// record, as a delivery; a copy another hub wrote (no attempt of this
-// server lost its results) still keeps none.
+// failed (a full disk). The attempt used to be made again, found its own
+// file and kept no dumpster copy, as if another hub had delivered it.
+// Now (rt51 F5) the results stay in memory and their commit is tried
+// again: the mailbox is not written again, and the commit that goes
+// through keeps the copies and the records, as a delivery; a copy
+// another hub wrote still keeps none. (A repeat after a kill -9 in that
+// window: TestRepeatAfterKill9KeepsDumpsterCopy.)
 func TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -130,8 +130,8 @@ func TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy(t *testing.T) {
 	if err := q.Submit(ctx, m, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the results' commit to fail", func() bool { return q.strandedWait(clk.Now()) > 0 })
-	(*restore.Load())() // room again
+	waitFor(t, "the results' commit to fail", func() bool { return q.PendingResults() > 0 })
+	(*restore.Load())() // room again: the results kept in memory are committed (pendingresults.go)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		clk.Advance(strandedRetry)
@@ -140,7 +140,7 @@ func TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			got, _ := q.Message(m.ID)
-			t.Fatalf("the message was not attempted again: %+v", got)
+			t.Fatalf("the message's results were not committed: %+v", got)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -148,7 +148,10 @@ func TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy(t *testing.T) {
 		t.Errorf("another hub's copy kept in the dumpster for %d recipients, want none", n)
 	}
 	if n := keeper.wait(m.ID, 2); n != 2 {
-		t.Errorf("the repeat of this server's own delivery kept %d dumpster copies, want 2 (the first went with the failed commit)", n)
+		t.Errorf("the delivery whose first commit failed kept %d dumpster copies, want 2", n)
+	}
+	if n := fs.calls.Load(); n != breakOn.Load() {
+		t.Errorf("%d attempts in all, want %d: the mailbox was written again while the results were pending", n, breakOn.Load())
 	}
 	s.View(func(tx *Tx) error {
 		for _, a := range []string{"alice@example.test", "bob@example.test"} {

@@ -389,7 +389,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	}
 	holdUntil := m.NextAttempt
 	handed()
-	err := update(func(tx *Tx) error {
+	commit := func(tx *Tx) error {
 		afters = afters[:0]
 		dsnOwesDiscard = false
 		singleDSNs = len(dsns) > 0 && (m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID))
@@ -557,21 +557,43 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// settle the copy the next attempt makes under its id
 		// (earlyspent.go).
 		return tx.dropSpentEarlyDiscardsOf(m.ID)
-	})
+	}
+	// What follows from committed results (events, waiters, discard
+	// signals): after the commit, this one or a retry of it.
+	committed := func() {
+		q.resultsCommitted(m, ev, afters, foundKept, dupDB, settledDone, tookOver, dsns, failed,
+			done, discard, dsnOwesDiscard, failDSN, partial)
+	}
+	err := update(commit)
 	refusal.answer(m, err == nil)
 	if err != nil {
-		// The message stays Active in the database; the scheduler makes
-		// it due again once a commit goes through (stranded.go), or
-		// Recover at the next start. Delivered recipients may then see a
-		// duplicate, never a loss.
-		q.log.Error("committing delivery results failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
-		if !errors.Is(err, ErrClosed) {
+		// The message stays Active in the database, in no time index.
+		// Its results stay in memory and their commit is tried again
+		// (pendingresults.go): what the next hops and mailboxes took is
+		// not handed to them again while the disk is full. Only a stop
+		// before that commit goes through loses them (Recover repeats
+		// the attempt: a duplicate, never a loss). A sender that waited
+		// for its refusal was answered without one: the attempt, which
+		// handed nothing on, is made again instead (stranded.go), and
+		// its failure DSN is made then.
+		if errors.Is(err, ErrClosed) {
+			q.log.Error("committing delivery results failed; the message is attempted again at the next start", "msg_id", m.ID.String(), "err", err)
+		} else if refusal != nil {
+			q.log.Error("committing delivery results failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
 			q.strand(m.ID)
+		} else {
+			q.pendResults(m, commit, committed, err)
 		}
-		// Its result events are not written: the database does not
-		// hold them, and the repeat raises its own.
+		// Its result events are written when the results are committed.
 		return
 	}
+	committed()
+}
+
+// resultsCommitted is what finish does once an attempt's results are
+// committed: by its own commit, or by a retry of it (pendingresults.go).
+func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), foundKept []int, dupDB map[int]string,
+	settledDone, tookOver bool, dsns []*Message, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, partial []string) {
 	ev.emit(q)
 	for _, f := range afters {
 		f()

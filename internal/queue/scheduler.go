@@ -847,7 +847,13 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer q.wg.Done()
 	defer q.release()
-	defer q.releaseClaims(a.m.ID)
+	// Claims go with the results' commit: one still pending keeps them
+	// until it goes through (pendingresults.go).
+	defer func() {
+		if !q.resultsPending(a.m.ID) {
+			q.releaseClaims(a.m.ID)
+		}
+	}()
 	left := false
 	leave := func() {
 		if !left {
@@ -972,7 +978,7 @@ func (q *Manager) deliver(ctx context.Context, m *Message, body Body, rcpts []in
 // flush does: an operator who retries mail wants it tried, not deferred
 // by a dead mark made before the next hop came back. Each gets one probe
 // (window 1) and grows from there.
-func (q *Manager) reviveDead() {
+func (q *Manager) reviveDead() (revived []string) {
 	now := q.clk.Now()
 	s := q.sched
 	s.mu.Lock()
@@ -981,8 +987,11 @@ func (q *Manager) reviveDead() {
 		if d.dead(now) {
 			d.deadUntil, d.streak, d.cohort, d.window = time.Time{}, 0, 0, 1
 			q.log.Info("dead destination revived by the operator", "next_hop", d.key)
+			revived = append(revived, d.key)
 		}
 	}
+	slices.Sort(revived)
+	return revived
 }
 
 // pruneDests forgets idle destinations that are neither dead nor
@@ -996,4 +1005,28 @@ func (q *Manager) pruneDests(now time.Time) {
 			delete(s.dests, k)
 		}
 	}
+}
+
+// revivedError is the failure of an operator's action that had revived
+// dead destinations (reviveDead) before it failed: that part took effect
+// — mail already due to them goes out now — and the answer says so
+// (rt51 F7), not only what failed.
+type revivedError struct {
+	err     error
+	revived []string
+}
+
+func (e *revivedError) Error() string {
+	return fmt.Sprintf("%v; done before the failure: the cool-down of the dead destinations %s was ended (revived), so mail already due to them is delivered now",
+		e.err, strings.Join(e.revived, ", "))
+}
+
+func (e *revivedError) Unwrap() error { return e.err }
+
+// revivedBefore is err told what reviveDead did before it, nil for nil.
+func revivedBefore(err error, revived []string) error {
+	if err == nil || len(revived) == 0 {
+		return err
+	}
+	return &revivedError{err: err, revived: revived}
 }

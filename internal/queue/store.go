@@ -72,6 +72,8 @@ type Store struct {
 	asideN     atomic.Int64  // deferred writers queued that no commit holds yet (set aside)
 	noDefer    atomic.Bool   // StopDeferring: every writer commits at once from now on
 
+	fault commitFault // commitfault.go: a commit failure tests inject
+
 	pwOnce sync.Once
 	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
 }
@@ -111,9 +113,13 @@ type Options struct {
 // by a crash in the middle of delivery. A read beyond a truncated file's
 // end faults inside the mapping; that fault becomes an error too.
 func Open(path string, o Options) (*Store, error) {
+	fresh := holdsNothing(path) // openfull.go
 	db, err := openChecked(path, o)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("transport database %s is in use by another process", path)
+	}
+	if err != nil && isNoSpace(err) {
+		return nil, refuseNoSpace(path, fresh, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
@@ -140,6 +146,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if err := s.init(now()); err != nil {
 		db.Close()
+		if isNoSpace(err) {
+			return nil, refuseNoSpace(path, fresh, err)
+		}
 		return nil, fmt.Errorf("open transport database %s: %w", path, err)
 	}
 	// Before anything is served: spool files no record names are

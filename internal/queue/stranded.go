@@ -12,19 +12,19 @@ import (
 const strandedRetry = 5 * time.Second
 
 // stranded holds the messages whose attempt ended without the commit
-// that ends it: the results' commit (finish), a requeue or a move to the
-// poison queue failed (a full disk, an I/O error). Such a message is
-// still Active in the database — in no time index, so never claimed —
-// and used to stay so until the next start's Recover. The scheduler's
-// loop now tries again every strandedRetry what Recover would do for it:
-// Ready, due now, with the discards and takeovers kept aside while it was
-// in flight applied (putLeavingTook). No crash is counted: umbra's own
-// code did not crash. The results the failed commit carried are lost,
-// so recipients an attempt already handed on are attempted again — a
-// duplicate (final delivery suppresses it), never a loss. The message is
-// marked (markRepeat): a copy its lost attempt wrote into a mailbox is
-// found by the repeat and kept in the dumpster as a delivery, since the
-// first dumpster copy went with the failed commit.
+// that ends it and whose attempt handed nothing on that a repeat would
+// duplicate: a requeue or a move to the poison queue failed (a full disk,
+// an I/O error), or the results' commit of an attempt that a waiting
+// sender's refusal answered (every recipient refused). The results'
+// commit of any other attempt is retried itself (pendingresults.go),
+// never the attempt. Such a message is still Active in the database — in
+// no time index, so never claimed — and used to stay so until the next
+// start's Recover. The scheduler's loop now tries again every
+// strandedRetry what Recover would do for it: Ready, due now, with the
+// discards and takeovers kept aside while it was in flight applied
+// (putLeavingTook). No crash is counted: umbra's own code did not crash.
+// The message is marked (markRepeat), as at Recover, and the repeat is
+// the event "repeat".
 type stranded struct {
 	mu   sync.Mutex
 	ids  map[ID]struct{}
@@ -126,7 +126,8 @@ func (q *Manager) retryStranded() {
 		q.trackTakeover(m)
 	}
 	for _, m := range back {
-		q.log.Info("message attempted again after its results could not be committed", "msg_id", m.ID.String())
+		q.log.Warn("message attempted again after its attempt's ending commit failed", "msg_id", m.ID.String())
+		q.ev.Event("repeat", m, nil, "attempted again: the commit that ended its attempt failed")
 	}
 	if len(back) > 0 {
 		q.Kick()

@@ -115,7 +115,13 @@ func (l *Log) Register(reg prometheus.Registerer) {
 		}
 		return
 	}
-	reg.MustRegister(l.pruned,
+	l.mu.Lock()
+	if l.lost == nil {
+		l.lost = newLostCounter()
+	}
+	lost := l.lost
+	l.mu.Unlock()
+	reg.MustRegister(l.pruned, lost,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_tracking_log_files", Help: "Tracking log files on disk (the current one and the rotated ones)."},
 			func() float64 { n, _ := stat(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_tracking_log_bytes", Help: "Bytes of the tracking log files on disk."},

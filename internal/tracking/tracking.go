@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"strings"
@@ -70,11 +71,18 @@ type Log struct {
 	first  time.Time // the current file's first entry
 	stop   chan struct{}
 	pruned prometheus.Counter
+
+	// Events lost to failed writes (lost.go).
+	lost     prometheus.Counter
+	log      *slog.Logger
+	lostRun  int       // events lost since the last line about them
+	lostLast time.Time // that line
+	failing  bool      // the last write failed
 }
 
 // Open opens (or creates) the log at path.
 func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
-	l := &Log{path: path, maxSize: maxSize, maxFiles: maxFiles, now: time.Now}
+	l := &Log{path: path, maxSize: maxSize, maxFiles: maxFiles, now: time.Now, lost: newLostCounter()}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -172,6 +180,7 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
+		l.noteLost(bytes.Count(line, []byte{'\n'}), errNoFile) // lost.go
 		return
 	}
 	if l.maxSize > 0 && l.size+int64(len(line)) > l.maxSize && l.size > 0 ||
@@ -187,7 +196,8 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 		l.size += int64(n)
 		l.torn = n != 1
 		if l.torn {
-			return // the line would be written onto the torn one
+			l.noteLost(bytes.Count(line, []byte{'\n'}), errTorn) // the line would be written onto the torn one
+			return
 		}
 	}
 	n, err := l.f.Write(line)
@@ -195,10 +205,13 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 	// A write cut short (a full disk) leaves a torn line: the next
 	// starts a new one.
 	l.torn = n > 0 && n < len(line)
-	if err != nil && l.err == nil {
-		l.err = err
-		fmt.Fprintf(os.Stderr, "umbra: tracking log %s: %v\n", l.path, err)
+	if err != nil {
+		// The lines whose end was not written are lost, the torn one
+		// included (lost.go).
+		l.noteLost(bytes.Count(line[n:], []byte{'\n'}), err)
+		return
 	}
+	l.noteWritten()
 }
 
 func (l *Log) rotate() {
@@ -214,7 +227,7 @@ func (l *Log) rotate() {
 	}
 	if err := l.open(); err != nil {
 		l.f = nil
-		fmt.Fprintf(os.Stderr, "umbra: tracking log %s: %v\n", l.path, err)
+		l.report(err)
 	}
 }
 
@@ -237,7 +250,7 @@ func (l *Log) Close() error {
 // Events are the event names the log holds: `umbra track --event` takes
 // only these.
 var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "shadow", "discard",
-	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release"}
+	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release", "results-pending", "repeat"}
 
 // givenBackReply starts the reply of a giveback event: copies taken over
 // made held copies again for their returning primary.

@@ -1,0 +1,78 @@
+package admin
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+	"umbra/internal/queue/queuetest"
+	"umbra/internal/tracking"
+)
+
+// rt51 F5: a message whose results could not be committed (a full disk)
+// waits in delivery, not attempted again; message show says so, with
+// the failed commits and the last error.
+func TestMessageShowSaysResultsPending(t *testing.T) {
+	dir := t.TempDir()
+	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var restore atomic.Pointer[func()]
+	del := queue.DelivererFunc(func(_ context.Context, m *queue.Message, _ []byte, rcpts []int) []queue.Result {
+		r := queuetest.BreakWrites(t, filepath.Join(dir, "queue.db")) // the disk fills while the next hop takes it
+		restore.Store(&r)
+		var out []queue.Result
+		for _, i := range rcpts {
+			out = append(out, queue.Result{Rcpt: i, Outcome: queue.RelayedOK, Reply: "250 ok", Queue: "mx:example.test"})
+		}
+		return out
+	})
+	q := queue.NewManager(st, del, queue.ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	defer func() {
+		if r := restore.Load(); r != nil {
+			(*r)()
+		}
+		cancel()
+		q.Wait()
+	}()
+	tl, err := tracking.Open(filepath.Join(dir, "tracking.log"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	sock := filepath.Join(dir, "admin.sock")
+	s, err := Listen(sock, q, tl, Status{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Shutdown(context.Background())
+	m := &queue.Message{ID: st.NewID(time.Now()), From: "a@example.org", Connector: "test",
+		Rcpts: []queue.Recipient{{Addr: "x@example.test"}}}
+	if err := q.Submit(ctx, m, []byte("Subject: x\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for q.PendingResults() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the results' commit never failed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	v, err := NewClient(sock).Message(m.ID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(v.ResultsPending, "results not committed since") || !strings.Contains(v.ResultsPending, "not attempted again") {
+		t.Fatalf("message show of a message whose results wait for their commit: results_pending %q", v.ResultsPending)
+	}
+}

@@ -1,0 +1,82 @@
+package queue
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// fullDisk mounts a small tmpfs of its own and fills it: a real full
+// disk, nothing else on it. The test is skipped where it cannot mount
+// (not root, no tmpfs). free removes the filler.
+func fullDisk(t *testing.T) (dir string, free func()) {
+	t.Helper()
+	dir = t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for range 1 << 10 { // bounded: 4 MiB at most, the mount holds 256 KiB
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for _, n := range []int{512, 1} { // the last bytes of the last page
+		for range 4096 / n {
+			if _, err := f.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+	}
+	f.Close()
+	return dir, func() {
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rt51 F13: a first start on a full disk was refused as a damaged
+// database (sending the operator to the damaged-database procedure) and
+// left a 0-byte queue.db. It is refused as a full disk, leaves no file,
+// and the start once space returns makes the database.
+func TestOpenOnFullDiskSaysNoSpaceAndLeavesNoFile(t *testing.T) {
+	dir, free := fullDisk(t)
+	path := filepath.Join(dir, "queue.db")
+	s, err := Open(path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("a new database opened on a full disk")
+	}
+	if errors.Is(err, ErrDamaged) {
+		t.Fatalf("a full disk diagnosed as a damaged database: %v", err)
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("the refusal does not say the disk is full: %v", err)
+	}
+	if _, serr := os.Lstat(path); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatalf("the refused open left %s behind (%v)", path, serr)
+	}
+	free()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("once space returned: %v", err)
+	}
+	s.Close()
+}

@@ -1,0 +1,159 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Pending results (rt51 F5). An attempt whose results' commit failed (a
+// full disk: the commit that must grow the file fails while a small one
+// still finds a free page in it) has handed the message on: a next hop
+// answered 250, a mailbox holds it. Making it due again would hand it on
+// again at every retry for as long as the disk stays full — a copy at
+// the next hop every strandedRetry. So the results stay here, in memory,
+// with the function that commits them, and the scheduler's loop tries
+// that commit again every strandedRetry until it goes through; then what
+// follows from committed results (events, waiters, discard signals,
+// DSNs kicked) happens as after a first commit that went through, and
+// the attempt's final-delivery claims (finalclaims.go), held until then,
+// are released: another copy of the message meanwhile finds its mailbox
+// Busy, never Fresh. The
+// message meanwhile is Active in the database, in no time index: never
+// claimed, and every other writer treats it as in delivery (discards and
+// takeovers kept aside, which the commit applies when it goes through;
+// the operator's commands refuse or skip it). The commit function may
+// run any number of times (as any function given to Store.Update).
+//
+// A stop loses what is pending here: the shutdown tries each commit once
+// more (flushPendingResults), and what still fails is left Active, which
+// the next start's Recover makes due again — the one repeat a full disk
+// may cost, counted as the event "repeat" (doc.go, point 5).
+type pendingResult struct {
+	m         *Message
+	commit    func(*Tx) error
+	committed func()
+	since     time.Time // the first failed commit
+	failures  int       // failed commits so far
+	lastErr   error
+}
+
+type pendingResults struct {
+	mu   sync.Mutex
+	byID map[ID]*pendingResult
+	last time.Time // the last retry round
+}
+
+// pendResults keeps an attempt's results whose commit failed with err.
+func (q *Manager) pendResults(m *Message, commit func(*Tx) error, committed func(), err error) {
+	now := q.clk.Now()
+	q.pending.mu.Lock()
+	if q.pending.byID == nil {
+		q.pending.byID = map[ID]*pendingResult{}
+	}
+	q.pending.byID[m.ID] = &pendingResult{m: m, commit: commit, committed: committed, since: now, failures: 1, lastErr: err}
+	n := len(q.pending.byID)
+	q.pending.mu.Unlock()
+	q.log.Error("committing delivery results failed; the results are kept and their commit tried again: the message is not attempted again meanwhile",
+		"msg_id", m.ID.String(), "err", err, "retry_in", strandedRetry, "pending", n)
+	q.ev.Event("results-pending", m, nil, "delivery results not committed: "+err.Error())
+	q.Kick()
+}
+
+// resultsPending says whether message id's results wait for their
+// commit.
+func (q *Manager) resultsPending(id ID) bool {
+	q.pending.mu.Lock()
+	defer q.pending.mu.Unlock()
+	_, ok := q.pending.byID[id]
+	return ok
+}
+
+// PendingResults is how many attempts' results wait for their commit.
+func (q *Manager) PendingResults() int {
+	q.pending.mu.Lock()
+	defer q.pending.mu.Unlock()
+	return len(q.pending.byID)
+}
+
+// PendingResult says whether message id's results wait for their commit:
+// since when, and how many commits of them failed.
+func (q *Manager) PendingResult(id ID) (since time.Time, failures int, lastErr error, ok bool) {
+	q.pending.mu.Lock()
+	defer q.pending.mu.Unlock()
+	p, ok := q.pending.byID[id]
+	if !ok {
+		return time.Time{}, 0, nil, false
+	}
+	return p.since, p.failures, p.lastErr, true
+}
+
+// pendingWait is how long the loop may sleep before the next retry of
+// pending results; 0 with none.
+func (q *Manager) pendingWait(now time.Time) time.Duration {
+	q.pending.mu.Lock()
+	defer q.pending.mu.Unlock()
+	if len(q.pending.byID) == 0 {
+		return 0
+	}
+	return max(q.pending.last.Add(strandedRetry).Sub(now), time.Millisecond)
+}
+
+// retryPendingResults tries the commit of every pending attempt's
+// results again, when strandedRetry passed since the last round (always,
+// with force: the stop's last try).
+func (q *Manager) retryPendingResults(force bool) {
+	now := q.clk.Now()
+	q.pending.mu.Lock()
+	if len(q.pending.byID) == 0 || !force && !q.pending.last.IsZero() && now.Sub(q.pending.last) < strandedRetry {
+		q.pending.mu.Unlock()
+		return
+	}
+	q.pending.last = now
+	ps := make([]*pendingResult, 0, len(q.pending.byID))
+	for _, p := range q.pending.byID {
+		ps = append(ps, p)
+	}
+	q.pending.mu.Unlock()
+
+	failed := 0
+	var lastErr error
+	for _, p := range ps {
+		// Each alone: one that fails does not hold back the others.
+		err := q.store.Update(context.Background(), p.commit)
+		q.pending.mu.Lock()
+		if err != nil {
+			p.failures++
+			p.lastErr = err
+			q.pending.mu.Unlock()
+			failed++
+			lastErr = err
+			if errors.Is(err, ErrClosed) {
+				break
+			}
+			continue
+		}
+		delete(q.pending.byID, p.m.ID)
+		q.pending.mu.Unlock()
+		q.log.Info("delivery results committed after their commit had failed; the message was not attempted again",
+			"msg_id", p.m.ID.String(), "failed_commits", p.failures, "pending_for", now.Sub(p.since).Round(time.Millisecond))
+		p.committed()
+		q.releaseClaims(p.m.ID) // held with the results (finalclaims.go)
+	}
+	if failed > 0 && !errors.Is(lastErr, ErrClosed) {
+		// One line a round (strandedRetry), whatever the number.
+		q.log.Warn("delivery results still not committed; their messages stay in delivery and are not attempted again",
+			"messages", failed, "err", lastErr, "retry_in", strandedRetry)
+	}
+}
+
+// flushPendingResults is the stop's last try: what still fails is
+// left to the next start's Recover (one repeat).
+func (q *Manager) flushPendingResults() {
+	q.retryPendingResults(true)
+	if n := q.PendingResults(); n > 0 {
+		q.log.Error("delivery results could not be committed before the stop: the next start attempts these messages again (a duplicate at their next hops)",
+			"messages", n)
+	}
+}
