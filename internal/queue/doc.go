@@ -94,7 +94,8 @@
 // Tx.PutNew, which refuses one without recipients (ErrNoRecipients): it
 // could never be delivered, only wait for expiry.
 //
-// A record that does not decode is not a message: it is set aside in
+// A record that does not decode (its checksum failing included:
+// checksum.go) is not a message: it is set aside in
 // the bucket damaged and listed in the queue damaged, state Damaged,
 // never written back (damaged.go).
 //
@@ -1129,7 +1130,10 @@
 //     version-3 one.
 //  9. Damaged records (damaged.go). The points above assume the disk
 //     gives back what was committed. When it does not — bytes of a
-//     message record overwritten, its page otherwise whole — the record
+//     message record overwritten, its page otherwise whole, or one byte
+//     changed that still decodes: every record carries a CRC-32C of its
+//     bytes in the same value, written by the same Put (checksum.go), and
+//     one whose checksum fails does not decode — the record
 //     is set aside, not delivered, and nothing else is held back: the
 //     Open pass over every record (and the claim, for damage Open did
 //     not see) moves its bytes as found to the bucket damaged and drops
