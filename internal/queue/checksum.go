@@ -3,8 +3,13 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -127,4 +132,119 @@ func recordsUnsummed(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// ErrBodyChecksum is a stored body whose bytes do not match the checksum
+// written with them: changed on disk. It comes wrapped with
+// ErrBodyUnreadable, so every consumer takes it as an unreadable body.
+var ErrBodyChecksum = errors.New("stored body does not match its checksum")
+
+// Spool files (body.go) are checksummed whole: the file NewSpool makes
+// is named with summedSpoolPrefix, and Finish appends the CRC-32C of
+// every byte written (4 bytes, big-endian) before it syncs the file, so
+// the checksum is durable with the data before any commit names the
+// file (doc.go, point 7 (a)). The records that name the file name a
+// part of it (a receiving server's head replaces its start, so the part
+// ends where the file's content does); a reader of that part reads the
+// bytes before it too (the header section as received) and checks the
+// whole before it reports the end of the part. A file
+// whose name lacks the prefix was written by an older release (or by a
+// restore of one's backup): read unchecked, as before.
+const summedSpoolPrefix = "c-"
+
+// spoolSummed reports whether the spool file name carries a checksum.
+func spoolSummed(name string) bool { return strings.HasPrefix(name, summedSpoolPrefix) }
+
+// spoolSumLen is the length of a spool file's checksum trailer.
+const spoolSumLen = 4
+
+// spoolCheck is the checksum state of one reader of a summed spool file.
+type spoolCheck struct {
+	sum uint32
+}
+
+// startSpoolCheck hashes the file's bytes before off. The part a record
+// names always ends where the content written ends (a new head only
+// moves its start), so the checksum lies right after it, at off+n:
+// bytes appended to the file after that are never read, as before.
+func startSpoolCheck(f *os.File, name string, off, n int64) (*spoolCheck, error) {
+	sum, err := hashFileRange(f, 0, off, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: spool file %s: %w", ErrBodyUnreadable, name, err)
+	}
+	return &spoolCheck{sum: sum}, nil
+}
+
+// finish compares the sum of every byte before end (the part's end) with
+// the checksum stored after it.
+func (c *spoolCheck) finish(f *os.File, name string, end int64) error {
+	var tr [spoolSumLen]byte
+	if k, err := f.ReadAt(tr[:], end); k < len(tr) {
+		return fmt.Errorf("%w: %w: spool file %s: its checksum after byte %d: %v", ErrBodyUnreadable, ErrSpoolShort, name, end, err)
+	}
+	if want := binary.BigEndian.Uint32(tr[:]); want != c.sum {
+		return fmt.Errorf("%w: %w: spool file %s (stored %08x, bytes give %08x): changed on disk",
+			ErrBodyUnreadable, ErrBodyChecksum, name, want, c.sum)
+	}
+	return nil
+}
+
+// hashFileRange adds the bytes of f in [from, to) to sum.
+func hashFileRange(f *os.File, from, to int64, sum uint32) (uint32, error) {
+	if to <= from {
+		return sum, nil
+	}
+	buf := make([]byte, min(to-from, 64<<10))
+	for from < to {
+		p := buf[:min(int64(len(buf)), to-from)]
+		k, err := f.ReadAt(p, from)
+		sum = crc32.Update(sum, castagnoli, p[:k])
+		from += int64(k)
+		if err != nil && from < to {
+			if err == io.EOF {
+				err = ErrSpoolShort
+			}
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+// verifySpool is checkSpool and, for a summed spool file, the whole
+// file read and compared with its checksum: the check of a claim for
+// delivery (before any byte goes out), of an export, of a dumpster
+// copy's resubmission and of a removal that would discard a sound copy
+// elsewhere (Body.Check).
+func (b Body) verifySpool() error {
+	if err := b.checkSpool(); err != nil || !b.Spooled() {
+		return err
+	}
+	name := filepath.Base(b.file)
+	if !spoolSummed(name) {
+		return nil
+	}
+	f, err := os.Open(b.file)
+	if err != nil {
+		return fmt.Errorf("%w: spool file %s: %w", ErrBodyUnreadable, name, err)
+	}
+	defer f.Close()
+	c, err := startSpoolCheck(f, name, b.off, b.n)
+	if err != nil {
+		return err
+	}
+	if c.sum, err = hashFileRange(f, b.off, b.off+b.n, c.sum); err != nil {
+		return fmt.Errorf("%w: spool file %s: %w", ErrBodyUnreadable, name, err)
+	}
+	return c.finish(f, name, b.off+b.n)
+}
+
+// anyUnreadable reports whether a result says the content could not be
+// read (a reader failed during the attempt: its checksum, or a cut).
+func anyUnreadable(res []Result) bool {
+	for _, r := range res {
+		if strings.HasPrefix(r.Reply, unreadablePrefix) {
+			return true
+		}
+	}
+	return false
 }

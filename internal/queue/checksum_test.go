@@ -3,9 +3,14 @@ package queue
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -127,5 +132,130 @@ func TestRecordChecksumOlderRecordsAndRollback(t *testing.T) {
 	defer s.Close()
 	if len(messages(t, s)) != 2 || len(s.DamagedAtOpen()) != 0 {
 		t.Fatalf("after the round trip: %d messages, %d damaged", len(messages(t, s)), len(s.DamagedAtOpen()))
+	}
+}
+
+// Eight bytes of a spool file overwritten, its length unchanged (rt49
+// F3(a): delivered corrupted, no log line, the sound copy discarded):
+// the body's checksum fails, so every reader of it fails with an error
+// wrapping ErrBodyUnreadable before its end — a transfer is never
+// completed with those bytes — and the attempt holds the message as
+// poison, "body unreadable", the path that gives it to the holder of a
+// sound copy (handback.go). A body whose file is whole is delivered.
+func TestSpoolChecksumRefusesChangedBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	content := bigContent(300 << 10)
+	put := func() (*Message, Body) {
+		b := spooled(t, s, content)
+		// A receiving server's edit: a new head over the file's start.
+		b, err := b.WithHead([]byte("Received: by mx.test\r\n"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := msg(s, "a@example.org", "b@example.test")
+		m.State, m.NextAttempt = Ready, time.Now().Add(-time.Second)
+		if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
+			t.Fatal(err)
+		}
+		return m, b
+	}
+	bad, bb := put()
+	good, _ := put()
+	p, _, _ := bb.File()
+	flipInFile(t, p, 200010, content[200010:200011])
+
+	var b Body
+	s.View(func(tx *Tx) error { b, err = tx.BodyOf(bad.ID); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Bytes(); !errors.Is(err, ErrBodyUnreadable) || !errors.Is(err, ErrBodyChecksum) {
+		t.Fatalf("the changed body read whole: %v, want ErrBodyUnreadable and ErrBodyChecksum", err)
+	}
+	r, err := b.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, r); !errors.Is(err, ErrBodyUnreadable) {
+		t.Fatalf("the changed body streamed: %v, want ErrBodyUnreadable", err)
+	}
+	r.Close()
+
+	var delivered []ID
+	var mu sync.Mutex
+	d := bodyDelivererFunc(func(ctx context.Context, m *Message, body Body, rcpts []int) []Result {
+		var res []Result
+		r, err := body.Reader()
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+			r.Close()
+		}
+		for _, i := range rcpts {
+			if err != nil {
+				res = append(res, Result{Rcpt: i, Outcome: Deferred, Reply: UnreadableReply(err)})
+			} else {
+				res = append(res, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250 2.0.0 ok"})
+			}
+		}
+		if err == nil {
+			mu.Lock()
+			delivered = append(delivered, m.ID)
+			mu.Unlock()
+		}
+		return res
+	})
+	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	waitFor(t, "the sound message delivered and the changed one held", func() bool {
+		m, err := q.Message(bad.ID)
+		return err == nil && m.State == Poison && len(messages(t, s)) == 1
+	})
+	m, _ := q.Message(bad.ID)
+	if !strings.Contains(m.LastError, "body unreadable") || !strings.Contains(m.LastError, "checksum") {
+		t.Fatalf("the changed body's message: %s %q", m.State, m.LastError)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(delivered) != 1 || delivered[0] != good.ID {
+		t.Fatalf("delivered %v, want only %s", delivered, good.ID)
+	}
+}
+
+// A backup reads every spooled body: one whose file changed on disk is
+// not carried into it under checksums of the changed bytes (which
+// restore would then trust): the backup fails, naming the file.
+func TestSpoolChecksumBackupRefusesChangedBody(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "queue.db"), Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	content := bigContent(300 << 10)
+	b := spooled(t, s, content)
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteBackup(filepath.Join(dir, "sound.db")); err != nil {
+		t.Fatalf("backup of a sound body: %v", err)
+	}
+	p, _, _ := b.File()
+	flipInFile(t, p, 1000, content[1000:1001])
+	var ub *UnreadableBodiesError
+	if _, err := s.WriteBackup(filepath.Join(dir, "b.db")); !errors.As(err, &ub) || len(ub.Bodies) != 1 ||
+		ub.Bodies[0].ID != m.ID || !strings.Contains(ub.Bodies[0].Problem, "changed on disk") {
+		t.Fatalf("backup of a changed body: %v, want it named as unreadable, changed on disk", err)
+	}
+	if err := b.Check(); !errors.Is(err, ErrBodyChecksum) {
+		t.Fatalf("Check (export, dumpster resubmit, remove): %v", err)
 	}
 }

@@ -1056,8 +1056,10 @@
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference
-//     count. (a) SpoolFile.Finish fdatasyncs the file and fsyncs the
-//     spool directory before any commit names it; (b) the commit that
+//     count. (a) SpoolFile.Finish appends the CRC-32C of the file's bytes
+//     (checksum.go), then fdatasyncs the file and fsyncs the
+//     spool directory before any commit names it, so the checksum is as
+//     durable as the data it covers; (b) the commit that
 //     stores the record adds the reference and the count; the 250 follows
 //     that commit (point 1); (c) the commit that drops a reference (the
 //     message done, a dumpster copy evicted) lowers the count in the same
@@ -1091,7 +1093,15 @@
 //     refused; an export an error), and the attempt that saw the file
 //     short holds the message as poison, "body unreadable"
 //     (Manager.complete), after committing the recipients it reached
-//     whole. A backup carries spooled bodies in pieces of 1 MiB, each
+//     whole. A byte changed in the file, its length unchanged, is the
+//     same: the claim reads the whole file against its checksum before
+//     any byte goes out (loadBody, Body.verifySpool), and every reader
+//     reports the end of the content only once the checksum matched, or
+//     an error wrapping ErrBodyUnreadable and ErrBodyChecksum instead —
+//     so a body changed on disk is never delivered, relayed, exported,
+//     resubmitted from the dumpster or carried into a backup, and the
+//     message is given to the holder of a sound copy (poisonUnreadable).
+//     A file of an older release (no checksum) is read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
 //     copied from its file and written a piece at a time (spoolbackup.go;
 //     no step of a backup, its check or its restore holds a body whole);
 //     Compact keeps the references and the files.
