@@ -137,8 +137,9 @@ func newDBCmd() *cobra.Command {
 		Long: "Rewrite the transport database without its free space, with umbra stopped, and report its sizes before and\n" +
 			"after. A body over transport.spool_threshold that the database holds whole (written by a release before\n" +
 			"large messages were streamed) is moved into a spool file on the way, so that delivery streams it.\n" +
-			"With --schema 3 the copy is written in the layout of schema version 3 (every body a value of its table\n" +
-			"again), which the release before version 4 reads: the way back before rolling back the binary.",
+			"With --schema 4 the copy is written in the layout of schema version 4 (every message record without its\n" +
+			"checksum), which the release before version 5 reads; with --schema 3 also every body a value of its table\n" +
+			"again, which the release before version 4 reads: the way back before rolling back the binary.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := discoverConfig(cmd)
@@ -158,7 +159,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
-	intFlag(compact.Flags(), new(int), "schema", 0, "write the copy in the layout of this schema version: 3 for a rollback to a release of version 3 (default: the file's own)")
+	intFlag(compact.Flags(), new(int), "schema", 0, "write the copy in the layout of this schema version: 4 or 3 for a rollback to a release of that version (default: the file's own)")
 	verify := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",

@@ -3,9 +3,11 @@ package queue
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -62,7 +64,14 @@ func (b Body) Reader() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: spool file %s: %w", ErrBodyUnreadable, filepath.Base(b.file), err)
 	}
-	return &bodyReader{head: bytes.NewReader(b.head), f: f, name: filepath.Base(b.file), off: b.off, n: b.n}, nil
+	r := &bodyReader{head: bytes.NewReader(b.head), f: f, name: filepath.Base(b.file), off: b.off, n: b.n}
+	if spoolSummed(r.name) { // checksum.go
+		if r.check, err = startSpoolCheck(f, r.name, b.off, b.n); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // bodyReader is the head, then exactly n bytes of f from off.
@@ -73,6 +82,8 @@ type bodyReader struct {
 	off  int64
 	n    int64 // the file part's recorded length
 	got  int64 // of the file part, read so far
+
+	check *spoolCheck // the file's checksum (checksum.go); nil: unchecked
 }
 
 func (r *bodyReader) Read(p []byte) (int, error) {
@@ -80,6 +91,12 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 		return r.head.Read(p)
 	}
 	if r.got >= r.n {
+		if r.check != nil { // the end only once the whole file matches its checksum
+			if err := r.check.finish(r.f, r.name, r.off+r.n); err != nil {
+				return 0, err
+			}
+			r.check = nil
+		}
 		return 0, io.EOF
 	}
 	if len(p) == 0 {
@@ -90,6 +107,9 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	}
 	k, err := r.f.ReadAt(p, r.off+r.got)
 	r.got += int64(k)
+	if r.check != nil {
+		r.check.sum = crc32.Update(r.check.sum, castagnoli, p[:k])
+	}
 	switch {
 	case err == io.EOF && r.got < r.n:
 		return k, fmt.Errorf("%w: %w: %s ended at %d bytes, the record names %d from %d",
@@ -121,6 +141,14 @@ func (b Body) Bytes() ([]byte, error) {
 	if n, err := io.ReadFull(r, out); err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF { // cannot happen with bodyReader; kept exact anyway
 			err = fmt.Errorf("%w: %w: %s: %d bytes where %d were stored", ErrBodyUnreadable, ErrSpoolShort, filepath.Base(b.file), n, b.Len())
+		}
+		return nil, err
+	}
+	// The end, which a summed file's reader reports only once the whole
+	// file matches its checksum (checksum.go).
+	if _, err := r.Read(make([]byte, 1)); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("%w: %s: more than the %d bytes stored", ErrBodyUnreadable, filepath.Base(b.file), b.Len())
 		}
 		return nil, err
 	}
@@ -164,6 +192,7 @@ type SpoolFile struct {
 	path   string
 	dir    string
 	n      int64
+	sum    uint32 // CRC-32C of the bytes written (checksum.go)
 	noSync bool
 	err    error
 }
@@ -177,7 +206,7 @@ func (s *Store) NewSpool() (*SpoolFile, error) {
 	if _, err := rand.Read(r[:]); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(s.spoolDir, hex.EncodeToString(r[:]))
+	path := filepath.Join(s.spoolDir, summedSpoolPrefix+hex.EncodeToString(r[:])) // checksum.go
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spool file: %w", err)
@@ -192,6 +221,7 @@ func (w *SpoolFile) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(p)
 	w.n += int64(n)
+	w.sum = crc32.Update(w.sum, castagnoli, p[:n])
 	if err != nil {
 		w.err = fmt.Errorf("spool file: %w", err)
 	}
@@ -204,6 +234,11 @@ func (w *SpoolFile) Len() int64 { return w.n }
 // Finish syncs the file's data and the directory entry, closes the file
 // and returns its content as a Body.
 func (w *SpoolFile) Finish() (Body, error) {
+	if w.err == nil { // the checksum of every byte, written before the sync (checksum.go)
+		if _, err := w.f.Write(binary.BigEndian.AppendUint32(nil, w.sum)); err != nil {
+			w.err = fmt.Errorf("spool file: %w", err)
+		}
+	}
 	if w.err != nil {
 		w.Abort()
 		return Body{}, w.err

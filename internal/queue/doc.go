@@ -94,7 +94,8 @@
 // Tx.PutNew, which refuses one without recipients (ErrNoRecipients): it
 // could never be delivered, only wait for expiry.
 //
-// A record that does not decode is not a message: it is set aside in
+// A record that does not decode (its checksum failing included:
+// checksum.go) is not a message: it is set aside in
 // the bucket damaged and listed in the queue damaged, state Damaged,
 // never written back (damaged.go).
 //
@@ -1103,8 +1104,10 @@
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference
-//     count. (a) SpoolFile.Finish fdatasyncs the file and fsyncs the
-//     spool directory before any commit names it; (b) the commit that
+//     count. (a) SpoolFile.Finish appends the CRC-32C of the file's bytes
+//     (checksum.go), then fdatasyncs the file and fsyncs the
+//     spool directory before any commit names it, so the checksum is as
+//     durable as the data it covers; (b) the commit that
 //     stores the record adds the reference and the count; the 250 follows
 //     that commit (point 1); (c) the commit that drops a reference (the
 //     message done, a dumpster copy evicted) lowers the count in the same
@@ -1138,7 +1141,15 @@
 //     refused; an export an error), and the attempt that saw the file
 //     short holds the message as poison, "body unreadable"
 //     (Manager.complete), after committing the recipients it reached
-//     whole. A backup carries spooled bodies in pieces of 1 MiB, each
+//     whole. A byte changed in the file, its length unchanged, is the
+//     same: the claim reads the whole file against its checksum before
+//     any byte goes out (loadBody, Body.verifySpool), and every reader
+//     reports the end of the content only once the checksum matched, or
+//     an error wrapping ErrBodyUnreadable and ErrBodyChecksum instead —
+//     so a body changed on disk is never delivered, relayed, exported,
+//     resubmitted from the dumpster or carried into a backup, and the
+//     message is given to the holder of a sound copy (poisonUnreadable).
+//     A file of an older release (no checksum) is read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
 //     copied from its file and written a piece at a time (spoolbackup.go;
 //     no step of a backup, its check or its restore holds a body whole);
 //     Compact keeps the references and the files.
@@ -1177,7 +1188,10 @@
 //     version-3 one.
 //  9. Damaged records (damaged.go). The points above assume the disk
 //     gives back what was committed. When it does not — bytes of a
-//     message record overwritten, its page otherwise whole — the record
+//     message record overwritten, its page otherwise whole, or one byte
+//     changed that still decodes: every record carries a CRC-32C of its
+//     bytes in the same value, written by the same Put (checksum.go), and
+//     one whose checksum fails does not decode — the record
 //     is set aside, not delivered, and nothing else is held back: the
 //     Open pass over every record (and the claim, for damage Open did
 //     not see) moves its bytes as found to the bucket damaged and drops

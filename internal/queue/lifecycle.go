@@ -241,14 +241,15 @@ func CompactSpooling(path string, threshold int64) (before, after int64, err err
 }
 
 // CompactTo is CompactSpooling that writes the compacted copy in the
-// layout of schema version schema: 0 keeps the file's own, 3 writes
-// every body stored in a bucket of its own as a value again
-// (bodyalone.go), so that a release of version 3 reads the file — the
+// layout of schema version schema: 0 keeps the file's own, 4 writes
+// every record without its checksum (checksum.go), 3 does that and
+// writes every body stored in a bucket of its own as a value again
+// (bodyalone.go), so that a release of version 4 or 3 reads the file — the
 // way back for a rollback (README, "Upgrades and rollback"). The
 // database takes the copy's name only once it is whole and durable.
 func CompactTo(path string, threshold int64, schema int) (before, after int64, err error) {
-	if schema != 0 && schema != 3 && schema != schemaVersion {
-		return 0, 0, fmt.Errorf("schema version %d: compaction writes version 3 or %d", schema, schemaVersion)
+	if schema != 0 && schema != 3 && schema != 4 && schema != schemaVersion {
+		return 0, 0, fmt.Errorf("schema version %d: compaction writes version 3, 4 or %d", schema, schemaVersion)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -305,6 +306,9 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
 	if err == nil {
 		respooled, err = respoolInline(tmp, spool, threshold, false)
+	}
+	if err == nil && (schema == 3 || schema == 4) {
+		err = recordsUnsummed(tmp) // checksum.go
 	}
 	if err == nil && schema == 3 {
 		err = bodiesAsValues(tmp)

@@ -317,7 +317,7 @@ func (m *Message) encode() []byte {
 	if version == recordVersionQuarantine {
 		e.str(m.Quarantine)
 	}
-	return e.buf
+	return appendRecordSum(e.buf) // checksum.go
 }
 
 // errCorrupt marks a record that cannot be decoded.
@@ -326,6 +326,10 @@ var errCorrupt = errors.New("corrupt message record")
 // decodeMessage reads a record written by encode. It never panics: any
 // malformed input gives an error wrapping errCorrupt.
 func decodeMessage(b []byte) (*Message, error) {
+	b, _, err := checkRecordSum(b) // checksum.go: a record whose checksum fails is not decoded
+	if err != nil {
+		return nil, err
+	}
 	if len(b) == 0 || b[0] != recordVersion && b[0] != 1 && b[0] != recordVersionQuarantine {
 		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
 	}

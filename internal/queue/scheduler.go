@@ -708,7 +708,7 @@ func (a *attempt) loadBody(q *Manager) (Body, error) {
 		return err
 	})
 	if a.bodyErr == nil {
-		a.bodyErr = a.body.checkSpool()
+		a.bodyErr = a.body.verifySpool() // its checksum too (checksum.go): nothing goes out of a changed file
 	}
 	a.loaded = a.bodyErr == nil
 	return a.body, a.bodyErr
@@ -900,7 +900,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	// poison, as a file cut before the attempt is (loadBody).
 	var cut error
 	if a.loaded && a.body.Spooled() {
-		cut = a.body.checkSpool()
+		if cut = a.body.checkSpool(); cut == nil && anyUnreadable(a.results) {
+			cut = a.body.verifySpool() // changed while read (checksum.go)
+		}
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.

@@ -241,7 +241,12 @@ var bucketBackupSpool = []byte("backupspool")
 // dumpbodies (bodyalone.go), which a release of version 3 would not
 // find; a version-3 file is upgraded by writing the number alone, and
 // CompactTo writes a version-3 copy back for a rollback (lifecycle.go).
-const schemaVersion = 4
+// Version 5 writes every message record with a checksum (checksum.go),
+// which a release of version 4 would take for a record that does not
+// decode; a version-4 file is upgraded by writing the number alone (its
+// records are read unchecked until written again), and CompactTo writes
+// a version-4 (or 3) copy without them for a rollback.
+const schemaVersion = 5
 
 // scheduleKey orders by due time, then by id.
 func scheduleKey(due time.Time, id ID) []byte {

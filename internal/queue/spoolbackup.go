@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -60,7 +61,7 @@ type UnreadableBody struct {
 	What    string `json:"what"`    // "message ID" or "dumpster copy of message ID (database D, kept T)"
 	ID      ID     `json:"id"`      // the message id
 	File    string `json:"file"`    // the spool file's name
-	Problem string `json:"problem"` // missing, or shorter than the record says
+	Problem string `json:"problem"` // missing, shorter than the record says, or changed on disk (its checksum)
 }
 
 func (u UnreadableBody) String() string {
@@ -142,6 +143,13 @@ func (s *Store) linkSpooled(tx *bolt.Tx, skip bool) (*spoolLinks, error) {
 			}
 			if fi.Size() < off+n {
 				problem = fmt.Sprintf("%d bytes, the record names %d from %d", fi.Size(), n, off)
+			} else if spoolSummed(name) {
+				// Its checksum, once per file (checksum.go): a changed
+				// body is unreadable, as a cut one is.
+				if err := SpooledBody(nil, link, off, n).verifySpool(); err != nil {
+					problem = strings.TrimPrefix(err.Error(), ErrBodyUnreadable.Error()+": ")
+				}
+				problems[name] = problem
 			}
 		}
 		if problem != "" {
@@ -285,6 +293,12 @@ func (l *spoolLinks) inlineOne(db *bolt.DB, k string, buf []byte) error {
 		return fmt.Errorf("spool file %s: %w", name, err)
 	}
 	defer sf.Close()
+	var check *spoolCheck // checksum.go: a changed body is not carried into a backup as sound
+	if spoolSummed(name) {
+		if check, err = startSpoolCheck(sf, name, off, n); err != nil {
+			return err
+		}
+	}
 	r := io.NewSectionReader(sf, off, n)
 	var i uint32
 	for done := int64(0); ; i++ {
@@ -294,6 +308,14 @@ func (l *spoolLinks) inlineOne(db *bolt.DB, k string, buf []byte) error {
 		}
 		done += int64(len(p))
 		last := done == n
+		if check != nil {
+			check.sum = crc32.Update(check.sum, castagnoli, p)
+			if last {
+				if err := check.finish(sf, name, off+n); err != nil {
+					return err
+				}
+			}
+		}
 		err := db.Update(func(tx *bolt.Tx) error {
 			pb, err := tx.Bucket(bucketBackupSpool).CreateBucket(chunkKey([]byte(k), i))
 			if err != nil {

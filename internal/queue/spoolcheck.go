@@ -96,8 +96,9 @@ func firstIDs(ids []string) []string {
 	return ids
 }
 
-// Check reports a spooled body whose file is missing or shorter than its
-// record (nil for a body in memory): for copies that must not be
+// Check reports a spooled body whose file is missing, shorter than its
+// record or changed since it was written (its checksum, checksum.go;
+// nil for a body in memory): for copies that must not be
 // resubmitted without their content (dumpster redelivery) and the
 // operator's tools.
-func (b Body) Check() error { return b.checkSpool() }
+func (b Body) Check() error { return b.verifySpool() }

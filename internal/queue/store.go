@@ -415,7 +415,9 @@ func (s *Store) View(fn func(*Tx) error) error {
 // built. From version 3 nothing is rewritten: its bodies, values of the
 // body buckets, are read as they are (bodyalone.go), and only the bodies
 // written from now on may be buckets of their own, which is what the
-// version number tells an older release.
+// version number tells an older release. From version 4 likewise: its
+// records are read unchecked, and only those written from now on carry
+// a checksum (checksum.go).
 func upgrade(btx *bolt.Tx, from byte) error {
 	if from < 3 {
 		if err := upgradeOrgIDs(btx); err != nil {
