@@ -561,7 +561,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// What follows from committed results (events, waiters, discard
 	// signals): after the commit, this one or a retry of it.
 	committed := func() {
-		q.resultsCommitted(m, ev, afters, foundKept, dupDB, settledDone, tookOver, dsns, failed,
+		q.resultsCommitted(m, ev, afters, foundKept, dupDB, settledDone, tookOver, dsns, dsnKinds, failed,
 			done, discard, dsnOwesDiscard, failDSN, partial)
 	}
 	err := update(commit)
@@ -593,7 +593,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 // resultsCommitted is what finish does once an attempt's results are
 // committed: by its own commit, or by a retry of it (pendingresults.go).
 func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), foundKept []int, dupDB map[int]string,
-	settledDone, tookOver bool, dsns []*Message, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, partial []string) {
+	settledDone, tookOver bool, dsns []*Message, dsnKinds []Notify, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, partial []string) {
 	ev.emit(q)
 	for _, f := range afters {
 		f()
