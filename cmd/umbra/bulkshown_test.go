@@ -46,3 +46,19 @@ func TestBulkRefusalsNameIDsByTheRule(t *testing.T) {
 		}
 	}
 }
+
+// The summary line of a bulk command's refusal names each failed id
+// as its line does: a tab or newline in an id never splits the refusal
+// (rt51 F11, rt53 R6).
+func TestBulkSummaryEscapesControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	startUmbra(t, cfg, listen)
+	for _, c := range [][]string{{"queue", "quarantine", "release"}, {"queue", "quarantine", "delete"}} {
+		_, errOut, code := cliAll(t, cfg, append(c, "00000000000000\n1", "a\tb")...)
+		if code == 0 || strings.Contains(errOut, "\t") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v: exit %d, a raw control character in the refusal: %q", c, code, errOut)
+		}
+	}
+}

@@ -92,8 +92,8 @@ func writeKeyFile(path string, pemBytes []byte) error {
 
 // checkWritePlace refuses (exit 1) a file a command is to create inside
 // a place umbra writes or that umbra reads or owns (config.WriteConflict),
-// as the configuration the management commands find (discoverConfig)
-// places them; a file that exists is left to the command, which never
+// as the configuration the management commands find (discoverConfig; the
+// daemon's own, daemonConfig, when it is named by its socket) places them; a file that exists is left to the command, which never
 // replaces one. A configuration named (--config, $UMBRA_CONFIG) that does
 // not load refuses the command; an installed one that does not load is
 // a warning, and the file is not judged against it.
@@ -101,7 +101,13 @@ func checkWritePlace(cmd *cobra.Command, what, path string) error {
 	if _, err := os.Lstat(path); err == nil {
 		return nil // an existing file: every such command refuses it itself ("exists")
 	}
-	cfg, err := discoverConfig(cmd)
+	// A daemon named by its socket (--socket, $UMBRA_SOCKET) and no
+	// configuration named: its places are those of the file it runs.
+	find := discoverConfig
+	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
+		find = daemonConfig
+	}
+	cfg, err := find(cmd)
 	if err != nil {
 		if configNamed(cmd) != "" {
 			return err

@@ -18,6 +18,8 @@ func TestEmptyFlagValuesRefused(t *testing.T) {
 		{"track", "--sender="},
 		{"dumpster", "list", "--database", ""},
 		{"queue", "list", "--filter", ""},
+		{"queue", "list", "--filter", "status="},
+		{"queue", "list", "--filter=type="},
 	} {
 		cmd := exec.Command(umbraBin, append([]string{"--socket", "/nonexistent/admin.sock"}, args...)...)
 		out, err := cmd.CombinedOutput()

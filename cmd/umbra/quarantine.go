@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+
+	"umbra/internal/queue"
 )
 
 // newQuarantineCmd is umbra queue quarantine: the messages edge checks
@@ -206,7 +208,7 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 	if len(res.Failed) > 0 {
 		var names []string
 		for _, f := range res.Failed {
-			names = append(names, f.ID)
+			names = append(names, queue.QuoteShown(f.ID)) // a tab or newline in an id never splits the refusal
 		}
 		return &exitError{code: code, err: fmt.Errorf("%s failed for %d of %d messages: %s", action, len(res.Failed), len(ids), strings.Join(names, " "))}
 	}

@@ -236,6 +236,9 @@ func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, er
 	for _, f := range filters {
 		k, v, isKV := strings.Cut(f, "=")
 		switch {
+		case isKV && (k == "status" || k == "type") && v == "":
+			// As any flag given with no value (emptyflags.go).
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("--filter %s= given with no value: give one, or leave the filter out", k)}
 		case isKV && k == "status" && !slices.Contains(queue.QueueStatuses, v):
 			return nil, &queue.UnknownNameError{Kind: "status", Name: v, Valid: queue.QueueStatuses}
 		case isKV && k == "type" && !slices.Contains(queue.DeliveryTypes, v):

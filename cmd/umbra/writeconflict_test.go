@@ -45,6 +45,12 @@ func TestCLIWritersKeepOutOfUmbrasPlaces(t *testing.T) {
 		"message", "export", "0000000000000001", "-o", filepath.Join(dir, "pick", "again.eml"))
 	refused("backup into the spool", "is inside the spool directory "+spool,
 		"db", "backup", filepath.Join(spool, "queue.backup"))
+	// The names db compact and db restore write beside queue.db, which
+	// the next start removes (rt53 R1).
+	for _, name := range []string{"queue.db.compact", "queue.db.restore", "queue.db.restore-compact", "queue.db-compact"} {
+		refused("backup as "+name, "the next start removes it", "db", "backup", filepath.Join(dir, "data", name))
+		refused("export as "+name, "the next start removes it", "message", "export", "0000000000000001", "-o", filepath.Join(dir, "data", name))
+	}
 	for _, d := range []string{spool, filepath.Join(dir, "mail", "example.test"), filepath.Join(dir, "pick")} {
 		if names, _ := os.ReadDir(d); len(names) != 0 {
 			t.Errorf("%s: %d files written", d, len(names))
@@ -56,5 +62,29 @@ func TestCLIWritersKeepOutOfUmbrasPlaces(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "keys", "example.test.s1.key")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Without --config, the places are the running daemon's: a command that
+// finds the daemon by its socket ($UMBRA_SOCKET) judges the file against
+// the configuration the daemon runs (rt53 R1: a backup landed in the
+// spool, and the next start removed it).
+func TestCLIWritersJudgedByTheDaemonsConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	spool := filepath.Join(dir, "data", "spool")
+	cmd := exec.Command(umbraBin, "db", "backup", filepath.Join(spool, "b.db"))
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "UMBRA_SOCKET="+filepath.Join(dir, "data", "admin.sock"), "UMBRA_CONFIG=")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "is inside the spool directory") {
+		t.Errorf("backup into the daemon's spool by its socket: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(spool, "b.db")); err == nil {
+		t.Error("the backup was written into the spool")
 	}
 }

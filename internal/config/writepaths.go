@@ -56,7 +56,16 @@ const (
 	whyMaildir = "mail is delivered into the Maildir tree: it must hold nothing umbra reads or owns otherwise, and lie outside every other place umbra writes"
 	whyPickup  = "the files in the pickup directory are submitted, renamed and removed: it must hold nothing umbra reads or owns otherwise, and lie outside every other place umbra writes"
 	whySpool   = "message bodies are written and removed in the spool directory: it holds nothing else"
+	// The files db compact and db restore write beside queue.db: a start
+	// removes any it finds (what a killed compaction or restore left).
+	whyLeftover = "db compact and db restore write it beside queue.db, and the next start removes it"
 )
+
+// leftoverNames are those files, and leftoverSpool the directory a
+// restore stages spool files in (queue: lifecycle.go, restorespool.go).
+var leftoverNames = []string{"queue.db.compact", "queue.db.restore", "queue.db.restore-compact", "queue.db-compact"}
+
+const leftoverSpool = "spool.restore"
 
 // places are the files and directories umbra reads, owns or writes.
 func places(c *Config, written func(path ...string) bool) []place {
@@ -77,6 +86,11 @@ func places(c *Config, written func(path ...string) bool) []place {
 			place{name: filepath.Join(c.Server.DataDir, "queue.db"), what: "the transport database", at: dataDir, derived: true},
 			place{name: filepath.Join(c.Server.DataDir, "spool"), what: "the spool directory", dir: true, kind: placeWritten, at: dataDir, derived: true, why: whySpool},
 			place{name: filepath.Join(c.Server.DataDir, "peerwait.slots"), what: "the peer wait slot file", at: dataDir, derived: true})
+		for _, n := range leftoverNames {
+			out = append(out, place{name: filepath.Join(c.Server.DataDir, n), what: "a file of db compact or db restore", at: dataDir, derived: true, why: whyLeftover})
+		}
+		out = append(out, place{name: filepath.Join(c.Server.DataDir, leftoverSpool), what: "the directory db restore stages spool files in",
+			dir: true, kind: placeWritten, at: dataDir, derived: true, why: whyLeftover})
 	}
 	if c.Server.AdminSocket != "" {
 		p := place{name: c.Server.AdminSocket, what: "server.admin_socket", at: []any{"server", "admin_socket"}}
@@ -191,6 +205,9 @@ func conflict(w, o place) (violation, bool) {
 			w, o = o, w
 		}
 		why := w.why
+		if o.why == whyLeftover {
+			why = whyLeftover // a file umbra removes: that is why it cannot be another
+		}
 		also := ""
 		if w.name != o.name {
 			also = " (" + o.name + ")"
@@ -213,6 +230,9 @@ func placedInside(in, dir place) violation {
 	}
 	if in.kind == placeLog {
 		why = whyLogIn
+	}
+	if dir.why == whyLeftover {
+		why = whyLeftover
 	}
 	if in.at != nil && !in.derived || dir.at == nil || dir.derived && in.at != nil {
 		return violation{path: in.at, msg: fmt.Sprintf("%s is inside %s %s: %s", label(in), dir.what, dir.name, why)}
@@ -254,6 +274,8 @@ func (c *Config) WriteConflict(name string) error {
 		switch {
 		case p.dir && (inside(name, p.name) || sameFile(name, p.name)):
 			return fmt.Errorf("%s is inside %s %s: %s", name, p.what, p.name, p.why)
+		case !p.dir && sameFile(name, p.name) && p.why != "":
+			return fmt.Errorf("%s is %s (%s): %s", name, p.what, p.name, p.why)
 		case !p.dir && sameFile(name, p.name):
 			return fmt.Errorf("%s is %s (%s): umbra reads, owns or writes it", name, p.what, p.name)
 		}
