@@ -53,6 +53,12 @@ func TestSubSecondSessionTimeoutsRefused(t *testing.T) {
 		head + rc + "transport:\n  connect_timeout: 30ms\n":                                                                          "c.yaml:4: transport.connect_timeout 30ms is below 1s",
 		head + rc + "transport:\n  command_timeout: 300ms\n":                                                                         "c.yaml:4: transport.command_timeout 300ms is below 1s",
 		head + rc + "transport:\n  data_timeout: 600ms\n":                                                                            "c.yaml:4: transport.data_timeout 600ms is below 1s",
+		// rt53 R5: a heartbeat timeout below a second takes every
+		// primary over (a duplicate of its mail); an expiry or a retry
+		// step below a second bounces or hammers.
+		head + rc + "transport:\n  shadow_heartbeat_timeout: 300ms\n": "c.yaml:4: transport.shadow_heartbeat_timeout 300ms is below 1s",
+		head + rc + "transport:\n  message_expiration: 900ms\n":       "c.yaml:4: transport.message_expiration 900ms is below 1s",
+		head + rc + "transport:\n  retry_schedule: [1s, 300ms]\n":     "c.yaml:4: transport.retry_schedule[1] 300ms is below 1s",
 	} {
 		_, err := Parse([]byte(yaml), "c.yaml")
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -78,6 +78,8 @@ func validate(c *Config) []violation {
 	for i, d := range t.RetrySchedule {
 		if d <= 0 {
 			v.add("retry_schedule entries must be positive", "transport", "retry_schedule", i)
+		} else {
+			subSecond(v, fmt.Sprintf("transport.retry_schedule[%d]", i), d, "every deferred message would be attempted again at once", "transport", "retry_schedule", i)
 		}
 	}
 	if (t.ClientCertFile == "") != (t.ClientKeyFile == "") {
@@ -102,6 +104,9 @@ func validate(c *Config) []violation {
 	}{{"connect_timeout", t.ConnectTimeout}, {"command_timeout", t.CommandTimeout}, {"data_timeout", t.DataTimeout}} {
 		subSecond(v, "transport."+f.key, f.d, "every delivery would time out", "transport", f.key)
 	}
+	subSecond(v, "transport.shadow_heartbeat_timeout", t.ShadowHeartbeatTimeout,
+		"every primary would be taken over, and its mail delivered twice", "transport", "shadow_heartbeat_timeout")
+	subSecond(v, "transport.message_expiration", t.MessageExpiration, "every message not delivered at once would expire", "transport", "message_expiration")
 	if t.MaxActive < 0 {
 		v.add("transport.max_active must be positive", "transport", "max_active")
 	}
