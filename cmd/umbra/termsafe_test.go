@@ -158,13 +158,13 @@ func TestCLIEscapesControlCharacters(t *testing.T) {
 	}
 }
 
-// The refusal on standard error follows the same doubling as a table
-// field: a state given as ESC reads \u001b, the text \u001b reads
-// \\u001b (before, both read \u001b); a tab stays a tab in a message
-// (it is no table), the text \t reads \\t.
+// The refusal on standard error names an operator's value apart from
+// the text of an escape: a control character given is written as its
+// byte (ESC reads \x1b, a tab \x09: a name never splits the refusal,
+// rt47 F3), the text \u001b reads \\u001b, the text \t reads \\t.
 func TestRefusalTextReadsApartFromEscape(t *testing.T) {
 	sock := t.TempDir() + "/none.sock"
-	want := map[string]string{"x\x1b": `"x\u001b"`, `x\u001b`: `"x\\u001b"`, "x\t": "\"x\t\"", `x\t`: `"x\\t"`}
+	want := map[string]string{"x\x1b": `"x\x1b"`, `x\u001b`: `"x\\u001b"`, "x\t": `"x\x09"`, `x\t`: `"x\\t"`}
 	for v, w := range want {
 		out, _ := exec.Command(umbraBin, "--socket", sock, "message", "list", "--state", v).CombinedOutput()
 		if !strings.Contains(string(out), "no state "+w+";") {

@@ -44,10 +44,12 @@ func TestRecordChecksumSetsAsideChangedByte(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := putDue(t, s, 3)
+	// Eight records: a bucket too large to be stored inline, whose
+	// values bbolt maps from the file's own pages (recordOffsetClosed).
+	ids := putDue(t, s, 8)
 	bad := ids[1]
-	off, rec := recordOffset(t, s, bad)
 	s.Close()
+	off, rec := recordOffsetClosed(t, path, bad)
 	i := bytes.Index(rec, []byte("b@example.net"))
 	if i < 0 {
 		t.Fatalf("no recipient in the record %q", rec)

@@ -111,7 +111,10 @@ func (d DamagedRecord) asMessage() *Message {
 // a byte that is not printable ASCII (what damage leaves in a string
 // whose length survived).
 func damagedHead(id ID, raw []byte) (*Message, bool) {
-	if len(raw) == 0 || raw[0] != recordVersion && raw[0] != recordVersionQuarantine {
+	// The version byte without the checksum flag (checksum.go): the
+	// checksum of a damaged record fails by definition, and the head is
+	// read before it.
+	if len(raw) == 0 || raw[0]&^recordSummed != recordVersion && raw[0]&^recordSummed != recordVersionQuarantine {
 		return nil, false
 	}
 	d := decoder{buf: raw[1:]}
