@@ -313,6 +313,15 @@ type group struct {
 // leaves the organisation carries no umbra header (leavesOrganisation). It does not wait for connection
 // slots: the queue manager's scheduler starts a job only when its
 // destination's window has room (Plan names the destinations).
+// noteAtFinalDelivery reports whether m, delivered into a mailbox, gets
+// no umbra header: a message with the null reverse path (a DSN, umbra's
+// or another server's) carries no X-Umbra- field to whoever it goes to
+// (README, Delivery). Between servers of the organisation it keeps them
+// (duplicate suppression at the next hop, the origin for signing); at
+// final delivery the record still names its Maildir file, so the
+// Maildir's duplicate check holds without the header.
+func noteAtFinalDelivery(m *queue.Message) bool { return m.From == "" }
+
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	st := d.st.Load()
 	// Relays send the id line and the stored body as parts (no copy per
@@ -321,7 +330,11 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	stored := body
 	var once sync.Once
 	withID := func() []byte {
-		once.Do(func() { body = orgid.PrependRecord(m.OrgID, m.Internal, stored) })
+		once.Do(func() {
+			if !noteAtFinalDelivery(m) {
+				body = orgid.PrependRecord(m.OrgID, m.Internal, stored)
+			}
+		})
 		return body
 	}
 	groups, order, results := st.group(ctx, m, rcpts, limitSize(st, m, body), false)

@@ -257,7 +257,10 @@
 // stored body holds none. A copy leaving the organisation through a send
 // connector carries no X-Umbra- header (leave.go: leavesOrganisation),
 // so no outsider learns an id to replay; an administrator's redirect
-// and, without a topology, a send_xshadow connector count as inside. A
+// and, without a topology, a send_xshadow connector count as inside.
+// Final delivery (Maildir, LMTP, a mailbox server) writes no umbra
+// header in front of a message with the null reverse path: a DSN
+// carries no X-Umbra- field to whoever it goes to (noteAtFinalDelivery). A
 // Maildir file already there (a shared store) is a suppressed duplicate
 // (mailbox.ErrAlreadyDelivered), not a delivery. A mailbox server that another hub also delivers to drops a copy
 // it already has by that header (deploy/dovecot: a Sieve duplicate test).

@@ -106,6 +106,9 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		}
 	}
 	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
+	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox && noteAtFinalDelivery(m) {
+		parts = [][]byte{body} // into a mailbox: a DSN carries no umbra field
+	}
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	for _, h := range g.hops {
 		names, addrs := d.bal.order(h)

@@ -35,7 +35,7 @@ func TestDSNShowsNoOrganisationID(t *testing.T) {
 					{Addr: "alice@example.test", Queue: "site:b", NextHop: "hub-b[10.0.0.2]:25", Status: Delivered,
 						LastReply: "550 5.7.1 \u0130\u0130 org id " + org + " refused"}, // İ: ToLower would change its length
 					{Addr: "bob@example.net", Queue: "mx:example.net", NextHop: "mx.example.net[192.0.2.7]:25", Status: Failed,
-						LastReply: expiredReply("550 4.4.7", 48*time.Hour, "451 4.3.0 copy "+strings.ToUpper(org)+" busy")},
+						LastReply: expiredReply("550 5.4.7", 48*time.Hour, "451 4.3.0 copy "+strings.ToUpper(org)+" busy")},
 				}}
 			dsn := string(BuildDSNBody("mx.test", m, b, kind, []int{0, 1}, m.Arrived, m.Arrived.Add(time.Hour), 0xDEF, 50<<10, Inside{}))
 			if strings.Contains(strings.ToLower(dsn), org) {

@@ -33,7 +33,7 @@ func TestDSNToOutsideDescribesOwnErrorsWithoutInternalNames(t *testing.T) {
 			{Recipient{Addr: "b@example.test", Queue: "mailbox:db1", NextHop: "lmtp", Status: Failed,
 				LastReply: "550 5.1.1 <b@example.test>: dial unix /run/dovecot/lmtp: connect: no such file or directory"}, "5.1.1"},
 			{Recipient{Addr: "c@example.net", Queue: "mx:example.net", NextHop: "mx.example.net[192.0.2.7]:25", Status: Failed,
-				LastReply: expiredReply("550 4.4.7", 48*time.Hour, "451 4.4.2 mx.example.net[192.0.2.7]:25: dial tcp 10.0.0.9:0->192.0.2.7:25: connect: connection refused")}, "4.4.7"},
+				LastReply: expiredReply("550 5.4.7", 48*time.Hour, "451 4.4.2 mx.example.net[192.0.2.7]:25: dial tcp 10.0.0.9:0->192.0.2.7:25: connect: connection refused")}, "5.4.7"},
 			{Recipient{Addr: "d@example.net", Queue: "routing", NextHop: "routing", Status: Failed,
 				LastReply: "552 5.3.4 message size 300000 exceeds the limit 200000 of send connector to-hub"}, "5.3.4"},
 			{Recipient{Addr: "e@example.net", Queue: "mx:example.net", NextHop: "mx.example.net[192.0.2.7]:25", Status: Failed,

@@ -95,7 +95,7 @@ func (in Inside) hopInside(r Recipient) bool {
 // splitExpired undoes expiredReply.
 func splitExpired(reply string) (code, last string, ok bool) {
 	code, rest, ok := strings.Cut(reply, expiredText)
-	if !ok || strings.Count(code, " ") != 1 { // "550 4.4.7": the code comes first
+	if !ok || strings.Count(code, " ") != 1 { // "550 5.4.7": the code comes first
 
 		return "", "", false
 	}

@@ -46,7 +46,7 @@ func FuzzStatusOf(f *testing.F) {
 // the same way.
 func FuzzDescribedReply(f *testing.F) {
 	for _, s := range []string{"451 4.4.2 hub-b[10.0.0.2]:25: connection lost", "550 5.1.1 </var/spool/x>", "550 2.1.1 odd",
-		"250 2.0.0 ok", "hub-b down", "", "421", expiredReply("550 4.4.7", 3600e9, "451 4.4.1 10.0.0.2:25: refused")} {
+		"250 2.0.0 ok", "hub-b down", "", "421", expiredReply("550 5.4.7", 3600e9, "451 4.4.1 10.0.0.2:25: refused")} {
 		for k := range uint8(3) {
 			f.Add(s, k)
 		}

@@ -182,6 +182,18 @@ func TestRetryExpiryAndDSN(t *testing.T) {
 	if n := d.attempts["sender@example.org"]; n != 3 {
 		t.Errorf("%d DSNs sent to the sender, want 3 (failed, delayed, expired)", n)
 	}
+	// The expiry is a permanent failure: its reply and its status agree
+	// (RFC 3463 5.4.7, delivery time expired), not a 550 with a 4.x.x
+	// code under a Status of 5.0.0 (rt53 R8).
+	d.mu.Lock()
+	last := d.seen[len(d.seen)-1]
+	d.mu.Unlock()
+	if !strings.Contains(last.Helo, "Final-Recipient: rfc822; slow@example.net") ||
+		!strings.Contains(last.Helo, "Status: 5.4.7") ||
+		!strings.Contains(last.Helo, "Diagnostic-Code: X-Umbra; 550 5.4.7 message expired after") ||
+		strings.Contains(last.Helo, "4.4.7") {
+		t.Errorf("expiry DSN:\n%s", last.Helo)
+	}
 }
 
 func TestNoDSNToNullSender(t *testing.T) {

@@ -62,7 +62,7 @@ func TestExpiredReplyStatesTheAge(t *testing.T) {
 		5*24*time.Hour + 20*time.Second:      "expired after 120h0m0s;",
 		90*time.Minute + 40*time.Second:      "expired after 1h31m0s;",
 	} {
-		if got := expiredReply("550 4.4.7", age, "451 4.4.1 x"); !strings.Contains(got, want) {
+		if got := expiredReply("550 5.4.7", age, "451 4.4.1 x"); !strings.Contains(got, want) {
 			t.Errorf("expiredReply(%v) = %q, want %q", age, got, want)
 		}
 	}
