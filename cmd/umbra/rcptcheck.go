@@ -35,7 +35,14 @@ func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
 	case err != nil:
 		// Named by the one escape rule (shownErr, then the terminal
 		// writer), not Go's %q: \x1b would read as a byte that is not UTF-8.
-		return "", shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (501 5.1.3; local-part@domain): %v", rcpt, err))
+		// The code is RCPT's own (smtp.RcptRefusal): 553 5.1.3 for an
+		// invalid internationalised domain, 501 5.1.3 for bad syntax.
+		r := smtp.RcptRefusal(err)
+		code := fmt.Sprintf("%d %d.%d.%d", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2])
+		if r.Code == 501 {
+			code += "; local-part@domain"
+		}
+		return "", shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (%s): %v", rcpt, code, err))
 	case postmaster && cfg.Server.Postmaster == "":
 		return "", shownErr(fmt.Errorf("\"%s\": RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", rcpt))
 	case postmaster:

@@ -20,7 +20,10 @@
 // labels only — the local part never, and ASCII labels that are no
 // A-label keep Fold's rule — so it cannot merge two ASCII names; a label
 // IDNA refuses is an error for config and RCPT (553 5.1.3), and keys as
-// Fold gives it (it matches only itself).
+// Fold gives it (it matches only itself). So is a label with a non-ASCII
+// character UTS #46 maps to ASCII only (U+212A KELVIN SIGN to "k", a
+// full-width letter): IDNA 2008 disallows it, and "\u212Aiosk.test" must
+// not be taken for "kiosk.test".
 //
 // IsPostmaster is the one test of the postmaster name (RCPT, the
 // recipient check, delivery, the CLI's explanations), by the same rule.

@@ -18,7 +18,10 @@ import (
 // "xn--bcher-kva.example". ASCII labels that are not A-labels are not
 // run through IDNA ("_dmarc", "ab--c" stay as DNS takes them). An
 // internationalised label IDNA refuses (bad punycode, a disallowed
-// character, bytes that are not UTF-8) is an error naming it.
+// character, bytes that are not UTF-8) is an error naming it; so is one
+// with a non-ASCII character that only stands for ASCII (asciiStandIn:
+// KELVIN SIGN, a full-width letter), which IDNA 2008 disallows though
+// UTS #46 maps it: "\u212Aiosk.test" is not "kiosk.test".
 func Domain(s string) (string, error) {
 	if !needsIDNA(s) {
 		return Fold(s), nil
@@ -31,6 +34,9 @@ func Domain(s string) (string, error) {
 		}
 		if !utf8.ValidString(l) {
 			return "", fmt.Errorf("invalid internationalized domain name label %s: not UTF-8", quoteLabel(l))
+		}
+		if r, ok := asciiStandIn(l); ok {
+			return "", fmt.Errorf("invalid internationalized domain name label %s: disallowed rune %U", quoteLabel(l), r)
 		}
 		a, err := idna.Lookup.ToASCII(l)
 		if err != nil {
@@ -63,6 +69,24 @@ func AddrKey(addr string) string {
 		return Fold(addr)
 	}
 	return Fold(addr[:at]) + "@" + DomainKey(addr[at+1:])
+}
+
+// asciiStandIn is the first non-ASCII character of label l that UTS #46
+// maps to ASCII only (U+212A KELVIN SIGN to "k", U+FF4B to "k", U+FF0E
+// to "."): IDNA 2008 disallows each, and a domain written with one would
+// otherwise be taken as the ASCII domain it imitates. Case mapping to a
+// non-ASCII letter ("Ü" to "ü") is kept.
+func asciiStandIn(l string) (rune, bool) {
+	for _, r := range l {
+		if r < utf8.RuneSelf {
+			continue
+		}
+		m, _ := idna.Lookup.ToUnicode(string(r))
+		if m != "" && strings.IndexFunc(m, func(c rune) bool { return c >= utf8.RuneSelf }) < 0 {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // needsIDNA reports whether some label of s is internationalised.

@@ -26,6 +26,12 @@ func TestDomainIDN(t *testing.T) {
 		{"bü_cher.example", "", "bü_cher"},
 		{"\u200d.example", "", `"\u200d"`},
 		{"b\xffcher.example", "", "b\\xffcher"},
+		// IDNA 2008 disallows a character that only stands for an ASCII
+		// one (UTS #46 maps KELVIN SIGN and full-width letters to them):
+		// such a domain is refused, never taken as the ASCII domain.
+		{"\u212Aiosk.test", "", "U+212A"},
+		{"\uFF4Biosk.test", "", "U+FF4B"},
+		{"b\u00FCcher-\u212A.example", "", "U+212A"},
 	} {
 		got, err := Domain(c.in)
 		if c.err != "" {

@@ -6,7 +6,11 @@
 // separators, invalid UTF-8 and a leading '.' as %XX; "" as "%"),
 // so no two addresses share a directory and none names a path outside
 // the root, "." or "..", or a hidden directory; every other byte stays
-// as it is, so an ordinary address's directory is its own name.
+// as it is, so an ordinary address's directory is its own name. A domain
+// with a non-ASCII byte is written as its lower-case A-label
+// (mailaddr.DomainKey: "bücher.example" as "xn--bcher-kva.example"), so
+// both forms of an internationalised domain share one directory; an
+// ASCII domain keeps its ASCII-folded name.
 //
 // Invariant: a message appears in new/ complete or not at all. It is
 // written to tmp/, fsync'd, renamed into new/, and new/ is fsync'd before
@@ -15,7 +19,8 @@
 // redelivery (at-least-once), never a partial message in new/.
 //
 // Once per copy: the file name comes from (database, organisation message
-// id, recipient) and holds no host name, and the file enters new/ by
+// id, recipient keyed by mailaddr.AddrKey, so an internationalised
+// domain's two forms are one recipient) and holds no host name, and the file enters new/ by
 // link(2), which never replaces a name. A retry, a copy resubmitted by a
 // shadow takeover, or the same message delivered by another hub into a
 // shared store finds the name (in new/, or in cur/ with or without flags)

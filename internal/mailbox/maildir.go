@@ -26,9 +26,23 @@ type Maildir struct {
 // Path returns the Maildir of a recipient: <root>/<domain>/<local>, each
 // folded in ASCII (mailaddr.Fold) so that Alice@ and alice@ share a
 // mailbox, and \u212Aelvin@ (KELVIN SIGN) never shares kelvin@'s, then
-// written by component.
+// written by component. A domain with a non-ASCII byte is written as its
+// lower-case A-label (mailaddr.DomainKey), so anna@bücher.example and
+// anna@xn--bcher-kva.example share one directory; an ASCII domain keeps
+// its directory as ever (ASCII case folded, nothing else).
 func (d *Maildir) Path(local, domain string) string {
-	return filepath.Join(d.Root, component(mailaddr.Fold(domain)), component(mailaddr.Fold(local)))
+	return filepath.Join(d.Root, component(domainDir(domain)), component(mailaddr.Fold(local)))
+}
+
+// domainDir is the directory name of a domain before component:
+// Fold's for an ASCII domain, DomainKey's (the A-label) otherwise.
+func domainDir(domain string) string {
+	for i := 0; i < len(domain); i++ {
+		if domain[i] >= 0x80 {
+			return mailaddr.DomainKey(domain)
+		}
+	}
+	return mailaddr.Fold(domain)
 }
 
 // component is the directory name of a folded local part or domain. The
@@ -82,8 +96,11 @@ func component(s string) string {
 // it. The org id is never empty (every queued message has one); should it
 // be, the name is still stable per (database, recipient) — and Deliver
 // would then keep the first copy only, so callers never pass "".
+// The recipient is keyed as mailaddr.AddrKey gives it: ASCII case
+// aside, and an internationalised domain as its A-label, so both forms
+// of one address name one delivery (an ASCII address keys as Fold's).
 func Name(database, orgID, rcpt string) string {
-	h := sha256.Sum256([]byte(database + "\x00" + orgID + "\x00" + mailaddr.Fold(rcpt)))
+	h := sha256.Sum256([]byte(database + "\x00" + orgID + "\x00" + mailaddr.AddrKey(rcpt)))
 	return "O" + hex.EncodeToString(h[:16])
 }
 

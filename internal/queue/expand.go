@@ -7,13 +7,14 @@ const maxRecipients = 10000
 
 // expandInto adds the members of the group recipient m.Rcpts[group] to m
 // as pending recipients (in the caller's commit), skipping addresses the
-// message already has; they inherit the group's NOTIFY, and their ORCPT
+// message already has (mailaddr.AddrKey: ASCII case and the form of an
+// internationalised domain aside); they inherit the group's NOTIFY, and their ORCPT
 // names the group (RFC 3461 §5.2.1: the original recipient). It reports
 // whether any was added.
 func expandInto(m *Message, group int, members []string) bool {
 	have := map[string]bool{}
 	for _, r := range m.Rcpts {
-		have[mailaddr.Fold(r.Addr)] = true
+		have[mailaddr.AddrKey(r.Addr)] = true
 	}
 	g := m.Rcpts[group]
 	orcpt := g.ORcpt
@@ -22,10 +23,10 @@ func expandInto(m *Message, group int, members []string) bool {
 	}
 	added := false
 	for _, a := range members {
-		if have[mailaddr.Fold(a)] || len(m.Rcpts) >= maxRecipients {
+		if have[mailaddr.AddrKey(a)] || len(m.Rcpts) >= maxRecipients {
 			continue
 		}
-		have[mailaddr.Fold(a)] = true
+		have[mailaddr.AddrKey(a)] = true
 		m.Rcpts = append(m.Rcpts, Recipient{Addr: a, ORcpt: orcpt, Notify: g.Notify})
 		added = true
 	}

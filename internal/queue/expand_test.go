@@ -84,3 +84,16 @@ func TestExpandIntoInheritsAndBounds(t *testing.T) {
 		t.Error("nothing new, yet added")
 	}
 }
+
+// A member given in the other form of an internationalised domain
+// (U-label or A-label, any case) is the recipient the message has
+// already: one delivery, not two.
+func TestExpandIntoIDNFormsAreOneRecipient(t *testing.T) {
+	m := &Message{Rcpts: []Recipient{{Addr: "g@x"}, {Addr: "anna@bücher.example"}}}
+	if expandInto(m, 0, []string{"ANNA@xn--bcher-kva.example", "bob@xn--bcher-kva.example", "bob@BÜCHER.example"}) && len(m.Rcpts) != 3 {
+		t.Fatalf("rcpts %+v", m.Rcpts)
+	}
+	if len(m.Rcpts) != 3 || m.Rcpts[2].Addr != "bob@xn--bcher-kva.example" {
+		t.Errorf("rcpts %+v", m.Rcpts)
+	}
+}

@@ -63,6 +63,17 @@ func idnReply(err error, enhanced int) error {
 		Message: "Invalid internationalized domain name: " + strings.TrimPrefix(idn.Error(), "invalid internationalized domain name ")}
 }
 
+// RcptRefusal is RCPT TO's reply to an address its parse refused
+// (ParseRcptPath, parsePathAddress): 553 5.1.3 naming the label for an
+// invalid internationalised domain, else 501 5.1.3. route explain
+// answers with it too, so both say the same.
+func RcptRefusal(err error) *gosmtp.SMTPError {
+	if r := idnReply(err, 3); r != nil {
+		return r.(*gosmtp.SMTPError)
+	}
+	return replyBadRcpt
+}
+
 // ParseAddress checks a mailbox address as go-smtp hands it over (angle
 // brackets removed, quoted local parts kept): a local part of at most 64
 // octets, a domain or an address literal, at most 254 octets in all, valid

@@ -440,11 +440,8 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	to, postmaster := s.postmasterAlias(to)
 	a, err := parsePathAddress(to)
-	if r := idnReply(err, 3); r != nil {
-		return r
-	}
 	if err != nil {
-		return replyBadRcpt
+		return RcptRefusal(err)
 	}
 	if !a.ASCII() && !s.opts.UTF8 {
 		return replyNeedUTF8
