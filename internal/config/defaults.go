@@ -102,6 +102,16 @@ func EmbeddedDefault() []byte { return embeddedDefault }
 // applyDefaults fills every unset field. The organisation-wide shadow
 // switch is the one boolean whose default is true, so decoding starts from
 // a Config that has it set (see Parse).
+// withoutFinalDot is a domain name as mail names it: one final dot
+// (the root, as DNS writes a fully qualified name) removed. "." stays,
+// refused by validation as no domain.
+func withoutFinalDot(d string) string {
+	if len(d) > 1 {
+		return strings.TrimSuffix(d, ".")
+	}
+	return d
+}
+
 func applyDefaults(c *Config) {
 	applyDKIMDefaults(c)
 	s := &c.Server
@@ -180,6 +190,18 @@ func applyDefaults(c *Config) {
 	setInt(&c.Tracking.MaxFiles, DefaultTrackingMaxFiles)
 	setDur(&c.Tracking.MaxAge, DefaultTrackingMaxAge)
 
+	// A domain written with its final dot is the same domain (rt51 F1,
+	// F2): kept without it, so that every lookup (validation, routing,
+	// address spaces) finds it as mail names it.
+	for i := range c.AcceptedDomains {
+		c.AcceptedDomains[i].Domain = withoutFinalDot(c.AcceptedDomains[i].Domain)
+	}
+	for i := range c.SendConnectors {
+		for j := range c.SendConnectors[i].AddressSpaces {
+			a := &c.SendConnectors[i].AddressSpaces[j]
+			a.Domain = withoutFinalDot(a.Domain)
+		}
+	}
 	for i := range c.AcceptedDomains {
 		if c.AcceptedDomains[i].Type == "" {
 			c.AcceptedDomains[i].Type = DomainAuthoritative

@@ -117,6 +117,12 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 		return nil, err
 	}
 	t.File = file
+	for i := range t.SendConnectors {
+		for j := range t.SendConnectors[i].AddressSpaces {
+			a := &t.SendConnectors[i].AddressSpaces[j]
+			a.Domain = withoutFinalDot(a.Domain) // as the configuration's (defaults.go)
+		}
+	}
 	if err := violations(file, doc, validateTopology(t)); err != nil {
 		return nil, err
 	}
