@@ -208,6 +208,9 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	if primary == "" || dbID == "" {
 		return false, 0, nil
 	}
+	if !q.markNeedsWrite(primary, dbID, mark, floor) {
+		return false, 0, nil
+	}
 	var seen uint64
 	var list []*Message
 	now := q.clk.Now()
@@ -234,6 +237,32 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 		"primary", primary, "database_id", dbID, "mark", mark, "seen", seen, "messages", len(list))
 	q.afterTakeover(primary, dbID, list)
 	return true, len(list), nil
+}
+
+// markNeedsWrite reports whether ShadowMarkSeen would change anything
+// stored: a rollback, a mark above the one kept for the same database
+// id, or a mark of a database id not kept yet. A commit of no change
+// still pays the store's two fdatasyncs, and a shadow server hears a
+// presentation in every push session and every discard reply; the
+// Update re-checks all of it, so a change made between the two only
+// ever adds a write.
+func (q *Manager) markNeedsWrite(primary, dbID string, mark uint64, floor MarkFloor) bool {
+	need := true
+	_ = q.store.View(func(tx *Tx) error {
+		p, err := tx.Peer(primary)
+		if err != nil {
+			return nil
+		}
+		if p != nil && p.DatabaseID != "" && p.DatabaseID != dbID {
+			need = false // the contact's to handle (SR-7), as in the Update
+			return nil
+		}
+		seen, was := tx.primaryMark(primary)
+		rollback := was == dbID && floor.DB == dbID && mark < floor.Mark
+		need = rollback || was != dbID || mark > seen
+		return nil
+	})
+	return need
 }
 
 // RolledBack counts the rolled-back primaries this server found (a

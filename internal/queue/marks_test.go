@@ -84,3 +84,51 @@ func TestShadowMarkBelowSeenTakesCopiesOver(t *testing.T) {
 		t.Fatalf("peers %+v: the stored id stays dbA", peers)
 	}
 }
+
+// A presentation that changes nothing stored — the mark is not above the
+// one kept for the same database id, no rollback, or the primary
+// presented a database id other than the one its copies were made
+// against (SR-7 is the contact's to handle) — commits nothing: a
+// commit of no change still pays the store's two fdatasyncs, and a
+// shadow server under shadow on receipt hears a presentation in every
+// push session and every discard reply.
+func TestShadowMarkSeenUnchangedCommitsNothing(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	if _, err := q.SubmitShadowCopiesMarked(ctx, []ShadowCopy{{M: receiptCopy(s, "x@b.example"), Body: MemBody([]byte(body))}}, "hub-a", "127.0.0.1:25", "dbA", 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowContact("hub-a", "dbA", nil); err != nil {
+		t.Fatal(err)
+	}
+	txid := func() (id int) {
+		s.View(func(tx *Tx) error { id = tx.tx.ID(); return nil })
+		return id
+	}
+	for _, mark := range []uint64{7, 5} { // equal, and below with no floor proving a rollback
+		before := txid()
+		if rolled, _, err := q.ShadowMarkSeen("hub-a", "dbA", mark, MarkFloor{}); err != nil || rolled {
+			t.Fatalf("mark %d: rolled back %v, %v", mark, rolled, err)
+		}
+		if after := txid(); after != before {
+			t.Fatalf("mark %d changed nothing and committed (txid %d → %d)", mark, before, after)
+		}
+	}
+	if f := q.ShadowMarkFloor("hub-a"); f.Mark != 7 || f.DB != "dbA" {
+		t.Fatalf("floor %+v, want 7 of dbA", f)
+	}
+	// A higher mark is stored (one commit), as before.
+	before := txid()
+	if _, _, err := q.ShadowMarkSeen("hub-a", "dbA", 9, MarkFloor{Mark: 7, DB: "dbA"}); err != nil {
+		t.Fatal(err)
+	}
+	if f := q.ShadowMarkFloor("hub-a"); f.Mark != 9 || txid() != before+1 {
+		t.Fatalf("floor %+v after one commit (txid %d → %d), want 9", f, before, txid())
+	}
+	// A rollback is still found: 8 presented with the floor read at 9.
+	if rolled, _, err := q.ShadowMarkSeen("hub-a", "dbA", 8, MarkFloor{Mark: 9, DB: "dbA"}); err != nil || !rolled {
+		t.Fatalf("mark 8 under floor 9: rolled back %v, %v; want a rollback", rolled, err)
+	}
+}

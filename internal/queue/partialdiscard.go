@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"strings"
 	"time"
@@ -110,33 +109,8 @@ func (t *Tx) dropPartialDiscards(server, id string) error {
 // notifications, then the partial ones (PartialDiscard.Wire), up to max
 // in all. ack forgets exactly those sent.
 func (q *Manager) DiscardsPartial(server string, max int) ([]string, func()) {
-	var ids []string
-	var ps []PartialDiscard
-	_ = q.store.View(func(tx *Tx) error {
-		ids = tx.Discards(server, max)
-		if n := max - len(ids); n > 0 {
-			ps = tx.PartialDiscards(server, n)
-		}
-		return nil
-	})
-	out := ids
-	for _, p := range ps {
-		out = append(out, p.Wire())
-	}
-	return out, func() {
-		if len(out) == 0 {
-			return
-		}
-		err := q.store.Update(context.Background(), func(tx *Tx) error {
-			if err := tx.DeleteDiscards(server, ids); err != nil {
-				return err
-			}
-			return tx.DeletePartialDiscards(server, ps)
-		})
-		if err != nil {
-			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
-		}
-	}
+	lines, notes := q.owed(server, max, true)
+	return lines, q.forgetSent(server, lines, notes)
 }
 
 // finishedForCopy returns the addresses of m's recipients this results

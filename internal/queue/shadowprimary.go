@@ -14,20 +14,13 @@ func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
 
 // Discards returns up to max discard notifications owed to a shadow
 // server; ack forgets them, and is called only once the peer provably has
-// them: the reply was written and the peer spoke again (W-4, SR-15). A
-// notification whose ack failed is sent again: a shadow server ignores
-// ids it does not know.
+// them: the reply was written and the peer spoke again (W-4, SR-15). The
+// forgetting rides along with the next commit (forgetsent.go); after a
+// crash before it, or when it fails, they are sent again: a shadow
+// server ignores ids it does not know.
 func (q *Manager) Discards(server string, max int) ([]string, func()) {
-	var ids []string
-	_ = q.store.View(func(tx *Tx) error { ids = tx.Discards(server, max); return nil })
-	return ids, func() {
-		if len(ids) == 0 {
-			return
-		}
-		if err := q.store.Update(context.Background(), func(tx *Tx) error { return tx.DeleteDiscards(server, ids) }); err != nil {
-			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
-		}
-	}
+	lines, notes := q.owed(server, max, false)
+	return lines, q.forgetSent(server, lines, notes)
 }
 
 // pruneDiscards drops notifications no shadow server fetched within the
