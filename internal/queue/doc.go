@@ -865,9 +865,7 @@
 //
 // # Durability and the crash argument
 //
-// Every write goes through Store.Update (or UpdateDeferred, point 4, or
-// UpdateLater: the forgetting of discard notifications a shadow server
-// has, forgetsent.go — lost at a crash, they are sent again and ignored),
+// Every write goes through Store.Update (or UpdateDeferred, point 4),
 // whose group commit (commit.go) folds the writers that are waiting into
 // one bbolt transaction, run on the goroutine of one of them (the
 // leader: the oldest writer queued when no commit runs), and returns to

@@ -112,9 +112,8 @@ type Manager struct {
 
 	// tasks: the clients the scheduler steps (shadow redundancy), the
 	// tasks they run and the primaries senders wait on (tasks.go).
-	tasks   tasks
-	dsig    discardSignals // shadow sessions waiting for a discard notification
-	forgets sentForgets    // discard notifications acknowledged, their forgetting not committed yet (forgetsent.go)
+	tasks tasks
+	dsig  discardSignals // shadow sessions waiting for a discard notification
 	// answered: when each primary last completed a session with this
 	// server (answered.go); a heartbeat cut off before then takes
 	// nothing over.

@@ -14,10 +14,10 @@ func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
 
 // Discards returns up to max discard notifications owed to a shadow
 // server; ack forgets them, and is called only once the peer provably has
-// them: the reply was written and the peer spoke again (W-4, SR-15). The
-// forgetting rides along with the next commit (forgetsent.go); after a
-// crash before it, or when it fails, they are sent again: a shadow
-// server ignores ids it does not know.
+// them: the reply was written and the peer spoke again (W-4, SR-15), and
+// only those still holding what was sent (forgetsent.go). One whose
+// forgetting failed is sent again: a shadow server ignores ids it does
+// not know.
 func (q *Manager) Discards(server string, max int) ([]string, func()) {
 	lines, notes := q.owed(server, max, false)
 	return lines, q.forgetSent(server, lines, notes)
