@@ -67,6 +67,12 @@
 //     limit, not read whole.
 //     Listeners gives serve and SIGHUP each listener with its setting,
 //     so that one another process holds is refused at its line too.
+//   - A domain the file writes (an accepted domain, an address space, a
+//     DKIM domain, a DNSBL zone, a server or host name) is compared as
+//     mailaddr.Name keys it, wherever it is compared (here, in routing
+//     and in the CLI): without its final dot, ASCII case folded, an
+//     internationalised label as its A-label. No other normalisation of
+//     a configured domain exists.
 //   - A derived default is built from valid values only, so one bad value
 //     is one error at the operator's line (rt22 F3), and the postmaster
 //     (taken from anyone) is always inside the organisation.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 )
 
 // topologyRules reports what makes a syntactically valid topology unsafe
@@ -115,7 +116,7 @@ func topologyRules(t *Topology) []violation {
 		if err != nil {
 			continue // reported by validateTopology
 		}
-		key := strings.ToLower(strings.TrimSuffix(host, "."))
+		key := mailaddr.NameKey(host)
 		if ip, err := netip.ParseAddr(host); err == nil {
 			if ip.IsUnspecified() {
 				v.add(fmt.Sprintf("server %q: address %q is the unspecified address; give the address the server is reached at", s.Name, s.Address), "servers", i, "address")
