@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -12,10 +13,14 @@ import (
 // it has one (off, or the default, which other checks judge); the
 // sub-second slips of session and delivery timeouts are subSecond's.
 const (
-	// MinLifetime: quarantined mail, the tracking history and the
-	// dumpster are kept for an operator or a failover to ask for; an
-	// hour is the least that leaves anyone the time to.
+	// MinLifetime: quarantined mail and the tracking history are kept
+	// for an operator to look at; an hour is the least that leaves one
+	// the time to.
 	MinLifetime = time.Hour
+	// MinDumpsterTime: a dumpster copy is asked for when a mailbox
+	// failover is noticed, minutes after the delivery; below a minute
+	// none would be left to ask for.
+	MinDumpsterTime = time.Minute
 	// MinPeerWait: one DNS query, one directory operation, one
 	// message's authentication lookups, one milter step: below it no
 	// peer past loopback can answer, and every lookup fails.
@@ -41,15 +46,27 @@ const (
 // durationFloor refuses a duration above 0 and below floor at path.
 func durationFloor(v *validator, label string, d Duration, floor time.Duration, why string, path ...any) {
 	if d > 0 && d.D() < floor {
-		v.add(fmt.Sprintf("%s %s is below %s: %s", label, d.D(), FormatDuration(floor), why), path...)
+		v.add(fmt.Sprintf("%s %s is below %s: %s", label, d.D(), boundText(floor), why), path...)
 	}
 }
 
 // durationCeiling refuses a duration above ceiling at path.
 func durationCeiling(v *validator, label string, d Duration, ceiling time.Duration, why string, path ...any) {
 	if d.D() > ceiling {
-		v.add(fmt.Sprintf("%s %s is above %s: %s", label, d.D(), FormatDuration(ceiling), why), path...)
+		v.add(fmt.Sprintf("%s %s is above %s: %s", label, d.D(), boundText(ceiling), why), path...)
 	}
+}
+
+// boundText writes a bound as an operator would: 1h, 1m, 1s, 100ms.
+func boundText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // validateBounds applies the bounds above to every setting they govern.
@@ -60,7 +77,7 @@ func validateBounds(v *validator, c *Config) {
 	}
 	floor(t.Quarantine.Expiration, MinLifetime, "quarantined mail would expire before an operator could look at it", "transport", "quarantine", "expiration")
 	floor(c.Tracking.MaxAge, MinLifetime, "the tracking history (the audit lines too) would be deleted before anyone could read it", "tracking", "max_age")
-	floor(t.MaxDumpsterTime, MinLifetime, "the dumpster would keep no copy to redeliver after a mailbox failover", "transport", "max_dumpster_time")
+	floor(t.MaxDumpsterTime, MinDumpsterTime, "the dumpster would keep no copy to redeliver after a mailbox failover", "transport", "max_dumpster_time")
 	floor(t.DelayNotification, time.Second, "every sender would be told of a delay at once (0 turns the notice off; ms is milliseconds)", "transport", "delay_notification")
 	floor(c.Console.SessionIdle, MinCacheTTL, "every console session would end while the operator reads the page", "console", "session_idle")
 	floor(c.OutboundTLS.MTASTSRefreshInterval, MinCacheTTL, "every policy would be fetched again at once, over and over", "outbound_tls", "mta_sts_refresh_interval")

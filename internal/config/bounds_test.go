@@ -17,9 +17,9 @@ func TestDurationAndRateBoundsRefused(t *testing.T) {
 	}
 	for yaml, want := range map[string]string{
 		// Lifetimes: what an operator must be able to look at or ask for.
-		head + rc + "transport:\n  quarantine:\n    expiration: 1s\n": "c.yaml:5: transport.quarantine.expiration 1s is below 1h",
-		head + rc + "tracking:\n  max_age: 1s\n":                      "c.yaml:4: tracking.max_age 1s is below 1h",
-		head + rc + "transport:\n  max_dumpster_time: 5m\n":           "c.yaml:4: transport.max_dumpster_time 5m0s is below 1h",
+		head + rc + "transport:\n  quarantine:\n    expiration: 1s\n": "c.yaml:5: transport.quarantine.expiration 1s is below 1h:",
+		head + rc + "tracking:\n  max_age: 1s\n":                      "c.yaml:4: tracking.max_age 1s is below 1h:",
+		head + rc + "transport:\n  max_dumpster_time: 5s\n":           "c.yaml:4: transport.max_dumpster_time 5s is below 1m:",
 		head + rc + "console:\n  session_idle: 30s\n":                 "c.yaml:4: console.session_idle 30s is below 1m",
 		head + rc + "transport:\n  delay_notification: 10ms\n":        "c.yaml:4: transport.delay_notification 10ms is below 1s",
 		head + rc + "outbound_tls:\n  mta_sts_refresh_interval: 1s\n": "c.yaml:4: outbound_tls.mta_sts_refresh_interval 1s is below 1m",
@@ -51,7 +51,7 @@ func TestDurationAndRateBoundsRefused(t *testing.T) {
 	}
 	for _, yaml := range []string{
 		head + rc,
-		head + rc + "transport:\n  quarantine: {expiration: 1h}\n  max_dumpster_time: 1h\n  delay_notification: 1s\n  dead_destination_cool_down: 1s\n",
+		head + rc + "transport:\n  quarantine: {expiration: 1h}\n  max_dumpster_time: 1m\n  delay_notification: 1s\n  dead_destination_cool_down: 1s\n",
 		head + rc + "tracking: {max_age: 1h}\nconsole: {session_idle: 1m}\ndns: {timeout: 100ms}\nldap: {timeout: 100ms}\nback_pressure: {check_interval: 100ms, slow_delay: 1m}\n",
 		head + rc + "recipients:\n  callout: {positive_ttl: 1m, negative_ttl: 1m, timeout: 1s}\nauth_throttle: {lockout: 1s, window: 1s}\noutbound_tls: {mta_sts_fetch_timeout: 1s, mta_sts_refresh_interval: 1m}\n",
 		conn("    limits: {min_data_rate: 1MiB, error_delay: 1m}\n    rate_limits:\n      address: {window: 1s, messages: 5}\n"),
