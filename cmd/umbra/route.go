@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,10 @@ func newRouteCmd() *cobra.Command {
 			table := topology.RoutingTable(cfg)
 			if server == "" {
 				server = cfg.Server.Name
+			} else {
+				// A server's name is a host name: --server Hub-A. is
+				// the topology's hub-a, as server.name is (rt51 F9).
+				server = mailaddr.NameKey(server)
 			}
 			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}}
 			if ex.Recipients, err = checkRecipients(cmd.Context(), cfg, table, args); err != nil {

@@ -36,7 +36,11 @@
 //     (internal/topology's FuzzLoad holds this), and one in which every
 //     database and edge has a hub to route through, no two servers share
 //     an address and no two names differ only in case (topologyRules;
-//     names are ASCII). CheckTopologyServer ties the file to one server's
+//     names are ASCII). A server's name is a host name: compared without
+//     letter case and final dot (canonicalTopologyNames), and kept by
+//     its key (mailaddr.NameKey) once loaded, as server.name is, so
+//     that every later comparison is of one string. A cost written as 0
+//     is refused (zeroCosts), here and in the configuration. CheckTopologyServer ties the file to one server's
 //     configuration (its role, its address), and BindingsOfOtherServers
 //     the other way (no binding on another server's address), for serve,
 //     SIGHUP and config check.

@@ -18,8 +18,9 @@ import (
 //   - two servers with one address (a copy-paste: relaying to the other
 //     would relay to this server itself), and an unspecified address
 //     (0.0.0.0, ::) no server can be reached at;
-//   - names that differ only in letter case (sites, servers, databases,
-//     site links, connectors): routing and operators would mix them up.
+//   - names that differ only in letter case (databases, site links,
+//     connectors; sites, and servers by final dot too, are
+//     canonicalTopologyNames'): routing and operators would mix them up.
 //     Names must be ASCII: two Unicode spellings that normalise to one
 //     name (NFC) cannot be told apart without a normalisation library,
 //     so they are refused rather than compared;
@@ -55,13 +56,12 @@ func topologyRules(t *Topology) []violation {
 			}
 		}
 	}
-	var siteNames, serverNames, dbNames, linkNames, connNames []string
+	// Sites and servers in two spellings: canonicalTopologyNames.
+	var dbNames, linkNames, connNames []string
 	for i, s := range t.Sites {
-		siteNames = append(siteNames, s.Name)
 		ascii("site", s.Name, "sites", i)
 	}
 	for i, s := range t.Servers {
-		serverNames = append(serverNames, s.Name)
 		ascii("server", s.Name, "servers", i)
 	}
 	for i, d := range t.MailboxDatabases {
@@ -76,8 +76,6 @@ func topologyRules(t *Topology) []violation {
 		connNames = append(connNames, c.Name)
 		ascii("send connector", c.Name, "send_connectors", i)
 	}
-	foldDup("site", siteNames, func(i int) []any { return []any{"sites", i} })
-	foldDup("server", serverNames, func(i int) []any { return []any{"servers", i} })
 	foldDup("mailbox database", dbNames, func(i int) []any { return []any{"mailbox_databases", i} })
 	foldDup("site link", linkNames, func(i int) []any { return []any{"site_links", i} })
 	foldDup("send connector", connNames, func(i int) []any { return []any{"send_connectors", i} })
@@ -230,8 +228,9 @@ func CheckTopologyServer(path, name, role string, bindings []string) error {
 		return err
 	}
 	v := &validator{}
+	canonicalTopologyNames(t) // its errors are LoadTopology's
 	for i, s := range t.Servers {
-		if s.Name != name {
+		if mailaddr.NameKey(s.Name) != mailaddr.NameKey(name) {
 			continue
 		}
 		if s.Role != role {

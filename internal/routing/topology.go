@@ -483,8 +483,20 @@ func (t *Topology) SiteOf(address string) (string, error) {
 
 // Server returns a server by name.
 func (t *Topology) Server(name string) (*Server, bool) {
-	s, ok := t.servers[name]
-	return s, ok
+	s := t.server(name)
+	return s, s != nil
+}
+
+// server is the server named name: as written, or, for a name another
+// spelling of a server's (a peer of an older release whose server.name
+// has capitals or a final dot), by its key, mailaddr.NameKey. The
+// configuration keeps topology server names, and server.name, by their
+// key (rt51 F9).
+func (t *Topology) server(name string) *Server {
+	if s, ok := t.servers[name]; ok {
+		return s
+	}
+	return t.servers[mailaddr.NameKey(name)]
 }
 
 func (t *Topology) unreachableFrom(src int) []string {
@@ -650,8 +662,8 @@ func (t *Topology) IsServerAddress(ip netip.Addr) bool {
 // A host name in Address is never resolved here: such a server lists
 // its addresses in Sources.
 func (t *Topology) ServerAt(name string, ip netip.Addr) (known, ok bool) {
-	s, found := t.servers[name]
-	if !found {
+	s := t.server(name)
+	if s == nil {
 		return false, false
 	}
 	ip = ip.Unmap()
