@@ -114,14 +114,6 @@ func withoutFinalDot(d string) string {
 }
 
 func applyDefaults(c *Config) {
-	// server.name is this server's name in the topology, in its peers'
-	// shadow sessions and in every comparison with a topology server's
-	// name: kept as its key (mailaddr.NameKey: no final dot, lower case),
-	// as the topology keeps its servers' names (rt51 F9). A name that is
-	// no host name is left as written for its error.
-	if IsDomain(c.Server.Name) {
-		c.Server.Name = mailaddr.NameKey(c.Server.Name)
-	}
 	applyDKIMDefaults(c)
 	s := &c.Server
 	if s.Role == "" {

@@ -37,10 +37,11 @@
 //     database and edge has a hub to route through, no two servers share
 //     an address and no two names differ only in case (topologyRules;
 //     names are ASCII). A server's name is a host name: compared without
-//     letter case and final dot (canonicalTopologyNames), and kept by
-//     its key (mailaddr.NameKey) once loaded, as server.name is, so
-//     that every later comparison is of one string. A cost written as 0
-//     is refused (zeroCosts), here and in the configuration. CheckTopologyServer ties the file to one server's
+//     letter case and final dot (canonicalTopologyNames), every
+//     reference taking the spelling its server is defined with, so that
+//     every later comparison is of one string; CheckTopologyServer
+//     refuses server.name in another spelling. A cost written as 0 is
+//     refused (zeroCosts), here and in the configuration. CheckTopologyServer ties the file to one server's
 //     configuration (its role, its address), and BindingsOfOtherServers
 //     the other way (no binding on another server's address), for serve,
 //     SIGHUP and config check.

@@ -30,10 +30,11 @@ send_connectors:
 	if err != nil {
 		t.Fatalf("one server in two spellings refused: %v", err)
 	}
-	// Loaded, every spelling is the name's key, so every comparison
-	// downstream (routing, shadow peers, the CLI) is of one string.
-	if got := []string{tp.Servers[0].Name, tp.MailboxDatabases[0].Server, tp.SendConnectors[0].SourceServers[0]}; got[0] != "cm.rt51.test" || got[1] != "mbx.rt51.test" || got[2] != "cm.rt51.test" {
-		t.Errorf("names after load %q, want cm.rt51.test, mbx.rt51.test, cm.rt51.test", got)
+	// Loaded, every reference is the server's defined spelling, so every
+	// comparison downstream (routing, shadow peers, the CLI) is of one
+	// string.
+	if got := []string{tp.Servers[0].Name, tp.MailboxDatabases[0].Server, tp.SendConnectors[0].SourceServers[0]}; got[0] != "CM.rt51.test" || got[1] != "mbx.rt51.test" || got[2] != "CM.rt51.test" {
+		t.Errorf("names after load %q, want CM.rt51.test, mbx.rt51.test, CM.rt51.test", got)
 	}
 	if tp.Servers[0].Site != "Hub-Site" || tp.Servers[1].Site != "Hub-Site" {
 		t.Errorf("sites after load %q, %q, want the site as defined, Hub-Site", tp.Servers[0].Site, tp.Servers[1].Site)
@@ -50,21 +51,19 @@ send_connectors:
 	}
 
 	// server.name in another spelling is the topology's server: its own
-	// checks (role, address) find it.
-	c, err := Parse([]byte("server: {name: CM.rt51.test., role: edge}\nreceive_connectors: [{name: x, bindings: [\"127.0.1.1:25\"]}]\n"), "c.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Server.Name != "cm.rt51.test" {
-		t.Errorf("server.name after load %q, want cm.rt51.test", c.Server.Name)
-	}
+	// checks (role, address) find it, and the spelling is refused at the
+	// topology server's line (peers keep a name as written).
 	path := filepath.Join(t.TempDir(), "t.yaml")
 	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	err = CheckTopologyServer(path, "Cm.Rt51.Test.", "edge", nil)
-	if err == nil || !strings.Contains(err.Error(), "the topology gives server") {
-		t.Errorf("a role mismatch under another spelling: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4: the topology gives server") ||
+		!strings.Contains(err.Error(), `t.yaml:4: the topology names this server "CM.rt51.test", its server.name is "Cm.Rt51.Test."`) {
+		t.Errorf("a role mismatch and a spelling under another spelling: %v", err)
+	}
+	if err := CheckTopologyServer(path, "CM.rt51.test", "hub", nil); err != nil {
+		t.Errorf("the topology's own spelling: %v", err)
 	}
 
 	// A smart host naming this server in another spelling names it.

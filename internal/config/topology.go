@@ -130,32 +130,7 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 	if err := violations(file, doc, append(dups, validateTopology(t)...)); err != nil {
 		return nil, err
 	}
-	keyTopologyServers(t)
 	return t, nil
-}
-
-// keyTopologyServers writes every server name of a valid topology (a
-// server's own and every reference to it) as its key, mailaddr.NameKey:
-// no final dot, lower case. server.name is kept by its key too, so
-// every comparison of server names after load (routing, shadow peers,
-// the CLI) is of one string.
-func keyTopologyServers(t *Topology) {
-	for i := range t.Servers {
-		t.Servers[i].Name = mailaddr.NameKey(t.Servers[i].Name)
-	}
-	for i := range t.MailboxDatabases {
-		t.MailboxDatabases[i].Server = mailaddr.NameKey(t.MailboxDatabases[i].Server)
-	}
-	for i := range t.SendConnectors {
-		for j, s := range t.SendConnectors[i].SourceServers {
-			t.SendConnectors[i].SourceServers[j] = mailaddr.NameKey(s)
-		}
-	}
-	for i := range t.RoutingGroupConnectors {
-		for j, s := range t.RoutingGroupConnectors[i].SourceServers {
-			t.RoutingGroupConnectors[i].SourceServers[j] = mailaddr.NameKey(s)
-		}
-	}
 }
 
 // canonicalTopologyNames writes every reference to a server of t (a
@@ -163,9 +138,9 @@ func keyTopologyServers(t *Topology) {
 // defined, its letter case and final dot aside (a server name is a host
 // name), and every reference to a site (a server's, a site link's, an
 // expansion site) as the site is defined, its letter case aside (rt51
-// F9). Validation then compares one string and names each as the
-// operator defined it; keyTopologyServers, once the file is valid,
-// writes every server name as its key. It returns, at the second
+// F9). Validation, routing, shadow peers and the CLI then compare one
+// string, the spelling the operator defined (queue names such as
+// shadow:NAME and stored shadow records keep it). It returns, at the second
 // definition's line, a server or site defined twice in two spellings;
 // such a definition keeps its spelling, so that no other check takes
 // the two for one. A name defined twice in one spelling is reported by

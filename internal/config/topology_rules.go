@@ -204,6 +204,7 @@ func topoVersion(v int) int {
 //   - another role than role: routing would treat it as what it is not (a
 //     hub taken for an edge relays nowhere, an edge taken for a hub
 //     receives the site's mail);
+//
 //   - an address no binding listens on, on this machine (listensOn: the
 //     same port, and the same IP; for a wildcard binding an address of
 //     this machine; for a host name what it resolves to here): a
@@ -215,7 +216,11 @@ func topoVersion(v int) int {
 //     server is reached through address translation: server.
 //     address_translated).
 //
-// serve, SIGHUP and config check all refuse both. A name the topology
+//   - another spelling of server.name (letter case, a final dot): the
+//     same server to every comparison, but written into its peers'
+//     queues and shadow records as its shadow sessions give it (rt51 F9).
+//
+// serve, SIGHUP and config check all refuse each. A name the topology
 // lacks is not reported here.
 func CheckTopologyServer(path, name, role string, bindings []string) error {
 	data, err := os.ReadFile(path)
@@ -232,6 +237,13 @@ func CheckTopologyServer(path, name, role string, bindings []string) error {
 	for i, s := range t.Servers {
 		if mailaddr.NameKey(s.Name) != mailaddr.NameKey(name) {
 			continue
+		}
+		if s.Name != name {
+			// rt51 F9: the same server, but this server names itself
+			// in its shadow sessions, and its peers name their queues
+			// and shadow records for it, by server.name: one spelling.
+			v.add(fmt.Sprintf("the topology names this server %q, its server.name is %q: server names are compared without letter case and final dot, "+
+				"but a server's peers keep its name as written (queues shadow:NAME, shadow records); write one spelling in both", s.Name, name), "servers", i, "name")
 		}
 		if s.Role != role {
 			v.add(fmt.Sprintf("the topology gives server %q the role %s, but its server.role is %s", name, s.Role, role), "servers", i, "role")

@@ -5,18 +5,18 @@ import (
 	"testing"
 )
 
-// The configuration keeps topology server names by their key (no final
-// dot, lower case; rt51 F9); a peer of an older release may still name
-// itself with capitals or a final dot. It is the same server.
+// A server's name is a host name (rt51 F9): another spelling of it
+// (letter case, a final dot), from a peer or an operator, is the same
+// server.
 func TestServerFoundInAnotherSpelling(t *testing.T) {
 	topo, err := NewTopology(TopologyInput{
 		Sites:   []Site{{Name: "s1", Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.1.0/24")}}},
-		Servers: []Server{{Name: "hub-a.example", Role: RoleHub, Site: "s1", Address: "127.0.1.1:25"}},
+		Servers: []Server{{Name: "Hub-A.example", Role: RoleHub, Site: "s1", Address: "127.0.1.1:25"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"hub-a.example", "Hub-A.example", "hub-a.example."} {
+	for _, n := range []string{"hub-a.example", "Hub-A.example", "hub-a.example.", "HUB-A.EXAMPLE."} {
 		if _, ok := topo.Server(n); !ok {
 			t.Errorf("Server(%q) not found", n)
 		}

@@ -135,6 +135,7 @@ type Topology struct {
 	sites     []Site
 	adj       [][]edge
 	servers   map[string]*Server
+	byKey     map[string]*Server   // by mailaddr.NameKey of the name: another spelling (server)
 	bySite    map[string][]*Server // hubs per site, by name
 	databases map[string]*Database
 	rcptExact map[string]string        // lower-cased address or domain → database
@@ -161,7 +162,7 @@ type edge struct {
 // that routing any recipient of a topology it accepts terminates with a
 // route, an NDR or a documented wait, and never panics (FuzzRoute).
 func NewTopology(in TopologyInput) (*Topology, error) {
-	t := &Topology{in: in, siteIdx: map[string]int{}, servers: map[string]*Server{}, bySite: map[string][]*Server{},
+	t := &Topology{in: in, siteIdx: map[string]int{}, servers: map[string]*Server{}, byKey: map[string]*Server{}, bySite: map[string][]*Server{},
 		databases: map[string]*Database{}, paths: map[int]*pathTable{}, rcptExact: map[string]string{},
 		groups: map[string]*RecipientMap{}, rgGroups: map[string]bool{ModernGroup: true}}
 	for _, s := range in.Sites {
@@ -238,6 +239,9 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 			s.Version = 1
 		}
 		t.servers[s.Name] = &s
+		if _, dup := t.byKey[mailaddr.NameKey(s.Name)]; !dup {
+			t.byKey[mailaddr.NameKey(s.Name)] = &s
+		}
 		if s.Role == RoleHub {
 			t.bySite[s.Site] = append(t.bySite[s.Site], &s)
 		}
@@ -487,16 +491,15 @@ func (t *Topology) Server(name string) (*Server, bool) {
 	return s, s != nil
 }
 
-// server is the server named name: as written, or, for a name another
-// spelling of a server's (a peer of an older release whose server.name
-// has capitals or a final dot), by its key, mailaddr.NameKey. The
-// configuration keeps topology server names, and server.name, by their
-// key (rt51 F9).
+// server is the server named name: as written, or, for another
+// spelling of a server's name (letter case, a final dot: a host name's
+// spelling), by its key, mailaddr.NameKey (rt51 F9). The configuration
+// refuses two servers whose names differ only so.
 func (t *Topology) server(name string) *Server {
 	if s, ok := t.servers[name]; ok {
 		return s
 	}
-	return t.servers[mailaddr.NameKey(name)]
+	return t.byKey[mailaddr.NameKey(name)]
 }
 
 func (t *Topology) unreachableFrom(src int) []string {
