@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/config"
 	"umbra/internal/smtp"
@@ -52,13 +53,13 @@ func frontDoorIDs(c *config.Config) smtp.FrontDoorIDs {
 	accepted := map[string]bool{}
 	for _, d := range c.AcceptedDomains {
 		if d.Type != "external_relay" {
-			accepted[strings.ToLower(strings.TrimSuffix(d.Domain, "."))] = true
+			accepted[mailaddr.NameKey(d.Domain)] = true
 		}
 	}
 	for _, sc := range c.SendConnectors {
 		inside := sc.Auth.Username != ""
 		for _, a := range sc.AddressSpaces {
-			inside = inside || accepted[strings.ToLower(strings.TrimSuffix(a.Domain, "."))]
+			inside = inside || accepted[mailaddr.NameKey(a.Domain)]
 		}
 		if !inside {
 			continue

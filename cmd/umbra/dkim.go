@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"umbra/internal/config"
 	"umbra/internal/signing"
@@ -25,9 +26,9 @@ func newDKIMCmd() *cobra.Command {
 			"split into strings of at most 255 bytes, and the dkim.keys entry for the configuration.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			domain := strings.ToLower(strings.TrimSuffix(args[0], "."))
+			domain, err := mailaddr.Name(args[0])
 			selector := strings.ToLower(args[1])
-			if !config.IsDomain(domain) || !strings.Contains(domain, ".") {
+			if err != nil || !config.IsDomain(domain) || !strings.Contains(domain, ".") {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%q is not a domain name", args[0])}
 			}
 			if !config.IsDomain(selector) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"umbra/internal/mailaddr"
 
 	"github.com/spf13/cobra"
 
@@ -52,13 +53,14 @@ func newRouteCmd() *cobra.Command {
 				return &exitError{code: exitConfig, err: err}
 			}
 			var tp *routing.Topology
-			if topoFile == "" && server != cfg.Server.Name {
+			if topoFile == "" && mailaddr.NameKey(server) != mailaddr.NameKey(cfg.Server.Name) {
 				// Without a topology this server is the only one to route
 				// as: another name (a misspelling) must not be ignored.
 				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\": without a topology (--topology, or topology: in the configuration) "+
 					"routes are explained as this server only; valid: %s", server, cfg.Server.Name))}
 			}
 			if topoFile == "" {
+				server, ex.Server = cfg.Server.Name, cfg.Server.Name // in any spelling of it
 				// No topology: the send connector choice of the
 				// configuration (RT-9), as the daemon makes it.
 				for _, rcpt := range args {
@@ -70,9 +72,13 @@ func newRouteCmd() *cobra.Command {
 				if err != nil {
 					return &exitError{code: exitConfig, err: err}
 				}
-				if _, ok := tp.Server(server); !ok {
+				s, ok := tp.Server(server)
+				if !ok {
 					return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\" is not in %s", server, topoFile))}
 				}
+				// A server's name is a host name: --server Hub-A. is
+				// the topology's hub-a (rt51 F9).
+				server, ex.Server = s.Name, s.Name
 				if server == cfg.Server.Name {
 					// The checks serve and a reload make of this server
 					// against the topology (its place in it, its own

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 )
 
 // Default values. They live here and nowhere else; SPEC §8 gives the shadow,
@@ -275,8 +276,8 @@ func applyDefaults(c *Config) {
 func defaultPostmaster(c *Config) string {
 	first := func(typ string) string {
 		for _, d := range c.AcceptedDomains {
-			if d.Type == typ && !strings.HasPrefix(d.Domain, "*.") && IsDomain(d.Domain) {
-				return "postmaster@" + strings.ToLower(strings.TrimSuffix(d.Domain, "."))
+			if name, err := mailaddr.Name(d.Domain); err == nil && d.Type == typ && !strings.HasPrefix(name, "*.") && IsDomain(name) {
+				return "postmaster@" + name
 			}
 		}
 		return ""
@@ -294,7 +295,7 @@ func defaultPostmaster(c *Config) string {
 // label, or the name itself if it has fewer than three labels; "" for a
 // name that is not a host name.
 func nameDomain(name string) string {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	name = mailaddr.NameKey(name)
 	if !IsDomain(name) {
 		return ""
 	}
@@ -308,12 +309,12 @@ func nameDomain(name string) string {
 // domain (exactly, or under a *.wildcard), so mail for it stays inside
 // the organisation. external_relay domains are accepted but relayed out.
 func insideDomain(c *Config, domain string) bool {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.NameKey(domain)
 	for _, d := range c.AcceptedDomains {
 		if d.Type != DomainAuthoritative && d.Type != DomainInternalRelay {
 			continue
 		}
-		name := strings.ToLower(strings.TrimSuffix(d.Domain, "."))
+		name := mailaddr.NameKey(d.Domain)
 		if name == domain || strings.HasPrefix(name, "*.") && strings.HasSuffix(domain, name[1:]) {
 			return true
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"umbra/internal/mailaddr"
 )
 
 // DKIM is the signing of mail that leaves the organisation (package
@@ -63,8 +64,10 @@ func applyDKIMDefaults(c *Config) {
 func validateDKIM(v *validator, d DKIM) {
 	seen := map[string]bool{}
 	for i, k := range d.Keys {
-		name := strings.ToLower(strings.TrimSuffix(k.Domain, "."))
-		if !IsDomain(name) {
+		name, err := mailaddr.Name(k.Domain)
+		if err != nil {
+			v.add(fmt.Sprintf("dkim.keys: domain %q: %v", k.Domain, err), "dkim", "keys", i, "domain")
+		} else if !IsDomain(name) {
 			v.add(fmt.Sprintf("dkim.keys: domain %q is not a domain name", k.Domain), "dkim", "keys", i, "domain")
 		} else if seen[name] {
 			v.add(fmt.Sprintf("dkim.keys: domain %q has two keys; one signature per message is made, with one key per domain", k.Domain), "dkim", "keys", i, "domain")

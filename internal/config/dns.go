@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 
 	"gopkg.in/yaml.v3"
 )
@@ -252,7 +253,7 @@ func validateConnectionFiltering(v *validator, f ConnectionFiltering, at func(..
 	zones := map[string]bool{}
 	for i, l := range b.Lists {
 		p := func(k ...any) []any { return at(append([]any{"connection_filtering", "dnsbl", "lists", i}, k...)...) }
-		z := strings.ToLower(strings.TrimSuffix(l.Zone, "."))
+		z := mailaddr.NameKey(l.Zone)
 		if !IsDomain(z) {
 			v.add(fmt.Sprintf("connection_filtering.dnsbl.lists: zone %q is not a domain name", l.Zone), p("zone")...)
 		} else if zones[z] {

@@ -36,7 +36,12 @@
 //     (internal/topology's FuzzLoad holds this), and one in which every
 //     database and edge has a hub to route through, no two servers share
 //     an address and no two names differ only in case (topologyRules;
-//     names are ASCII). CheckTopologyServer ties the file to one server's
+//     names are ASCII). A server's name is a host name: compared without
+//     letter case and final dot (canonicalTopologyNames), every
+//     reference taking the spelling its server is defined with, so that
+//     every later comparison is of one string; CheckTopologyServer
+//     refuses server.name in another spelling. A cost written as 0 is
+//     refused (zeroCosts), here and in the configuration. CheckTopologyServer ties the file to one server's
 //     configuration (its role, its address), and BindingsOfOtherServers
 //     the other way (no binding on another server's address), for serve,
 //     SIGHUP and config check.
@@ -67,6 +72,12 @@
 //     limit, not read whole.
 //     Listeners gives serve and SIGHUP each listener with its setting,
 //     so that one another process holds is refused at its line too.
+//   - A domain the file writes (an accepted domain, an address space, a
+//     DKIM domain, a DNSBL zone, a server or host name) is compared as
+//     mailaddr.Name keys it, wherever it is compared (here, in routing
+//     and in the CLI): without its final dot, ASCII case folded, an
+//     internationalised label as its A-label. No other normalisation of
+//     a configured domain exists.
 //   - A derived default is built from valid values only, so one bad value
 //     is one error at the operator's line (rt22 F3), and the postmaster
 //     (taken from anyone) is always inside the organisation.

@@ -120,7 +120,7 @@ func parse(data []byte, file string) (*Config, error) {
 		base = filepath.Dir(file)
 	}
 	resolvePaths(cfg, base)
-	vs := append(replacedZeros(zeros), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
+	vs := append(append(replacedZeros(zeros), zeroCosts(zeros)...), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
 	var pv validator
 	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
 	pv.out = append(pv.out, writtenFileViolations(cfg, func(path ...string) bool { return keyWritten(doc, path...) })...)

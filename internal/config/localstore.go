@@ -123,7 +123,7 @@ func CheckLocalStore(c *Config, t *Topology) (warnings []string, err error) {
 // domain itself, or a "*.x" entry for a parent of it ("*.x" covers the
 // subdomains of x, not x).
 func topologyMapsDomain(t *Topology, domain string) bool {
-	domain = mailaddr.AddrKey(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.NameKey(domain)
 	wild := strings.HasPrefix(domain, "*.")
 	for _, r := range t.Recipients {
 		if len(r.Members) > 0 || strings.Contains(r.Match, "@") {

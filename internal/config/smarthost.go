@@ -3,7 +3,7 @@ package config
 import (
 	"net"
 	"strconv"
-	"strings"
+	"umbra/internal/mailaddr"
 )
 
 // SmartHostNames reports how a send connector's smart host sh (port: the
@@ -28,7 +28,7 @@ func SmartHostNames(sh string, port int, name, addr string) int {
 		}
 		h, p = sh, strconv.Itoa(port)
 	}
-	if p == aport && (strings.EqualFold(h, name) || h == host) {
+	if p == aport && (mailaddr.NameKey(h) == mailaddr.NameKey(name) || h == host) {
 		return 1
 	}
 	return 0

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"umbra/internal/mailaddr"
 )
@@ -92,7 +93,7 @@ type TopoSendConnector struct {
 type TopoRGConnector struct {
 	Name   string   `yaml:"name"`
 	Groups []string `yaml:"groups"`
-	// Cost is 1 to 100; 0 or absent means DefaultRGCCost (1).
+	// Cost is 1 to 100; absent means DefaultRGCCost (1), a written 0 is refused.
 	Cost           int      `yaml:"cost"`
 	MaxMessageSize Size     `yaml:"max_message_size"`
 	SourceServers  []string `yaml:"source_servers"`
@@ -117,16 +118,98 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 		return nil, err
 	}
 	t.File = file
+	var zeros []explicitZero
+	walkZeros(doc, reflect.ValueOf(t).Elem(), nil, "", &zeros)
+	dups := append(zeroCosts(zeros), canonicalTopologyNames(t)...)
 	for i := range t.SendConnectors {
 		for j := range t.SendConnectors[i].AddressSpaces {
 			a := &t.SendConnectors[i].AddressSpaces[j]
 			a.Domain = withoutFinalDot(a.Domain) // as the configuration's (defaults.go)
 		}
 	}
-	if err := violations(file, doc, validateTopology(t)); err != nil {
+	if err := violations(file, doc, append(dups, validateTopology(t)...)); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// canonicalTopologyNames writes every reference to a server of t (a
+// database's server, a source server, a bridgehead) as the server is
+// defined, its letter case and final dot aside (a server name is a host
+// name), and every reference to a site (a server's, a site link's, an
+// expansion site) as the site is defined, its letter case aside (rt51
+// F9). Validation, routing, shadow peers and the CLI then compare one
+// string, the spelling the operator defined (queue names such as
+// shadow:NAME and stored shadow records keep it). It returns, at the second
+// definition's line, a server or site defined twice in two spellings;
+// such a definition keeps its spelling, so that no other check takes
+// the two for one. A name defined twice in one spelling is reported by
+// validateTopology.
+func canonicalTopologyNames(t *Topology) []violation {
+	v := &validator{}
+	serverKey := map[string]string{}
+	for i := range t.Servers {
+		s := &t.Servers[i]
+		k := mailaddr.NameKey(s.Name)
+		if prev, dup := serverKey[k]; dup {
+			if prev != s.Name {
+				v.add(fmt.Sprintf("server %q differs from server %q only in letter case or final dot: server names are host names, compared without either", s.Name, prev), "servers", i, "name")
+				continue
+			}
+		} else if s.Name != "" {
+			serverKey[k] = s.Name
+		}
+	}
+	server := func(n string) string {
+		if def, ok := serverKey[mailaddr.NameKey(n)]; ok {
+			return def
+		}
+		return n // unknown: reported as written
+	}
+	siteKey := map[string]string{}
+	for i, s := range t.Sites {
+		k := mailaddr.Fold(s.Name)
+		if prev, dup := siteKey[k]; dup && prev != s.Name {
+			v.add(fmt.Sprintf("site %q differs from site %q only in letter case", s.Name, prev), "sites", i, "name")
+		} else if !dup && s.Name != "" {
+			siteKey[k] = s.Name
+		}
+	}
+	site := func(n string) string {
+		if def, ok := siteKey[mailaddr.Fold(n)]; ok {
+			return def
+		}
+		return n
+	}
+	for i := range t.Servers {
+		if t.Servers[i].Site != "" {
+			t.Servers[i].Site = site(t.Servers[i].Site)
+		}
+	}
+	for i := range t.SiteLinks {
+		for j := range t.SiteLinks[i].Sites {
+			t.SiteLinks[i].Sites[j] = site(t.SiteLinks[i].Sites[j])
+		}
+	}
+	for i := range t.Recipients {
+		if t.Recipients[i].ExpansionSite != "" {
+			t.Recipients[i].ExpansionSite = site(t.Recipients[i].ExpansionSite)
+		}
+	}
+	for i := range t.MailboxDatabases {
+		t.MailboxDatabases[i].Server = server(t.MailboxDatabases[i].Server)
+	}
+	for i := range t.SendConnectors {
+		for j, s := range t.SendConnectors[i].SourceServers {
+			t.SendConnectors[i].SourceServers[j] = server(s)
+		}
+	}
+	for i := range t.RoutingGroupConnectors {
+		for j, s := range t.RoutingGroupConnectors[i].SourceServers {
+			t.RoutingGroupConnectors[i].SourceServers[j] = server(s)
+		}
+	}
+	return v.out
 }
 
 func validateTopology(t *Topology) []violation {
@@ -167,7 +250,7 @@ func validateTopology(t *Topology) []violation {
 			v.add(fmt.Sprintf("site link cost must be 1 to %d", MaxTopoLinkCost), "site_links", i, "cost")
 		}
 		if l.UmbraCost < 0 || l.UmbraCost > MaxTopoLinkCost {
-			v.add(fmt.Sprintf("site link umbra_cost must be 1 to %d (0 or absent: cost applies)", MaxTopoLinkCost), "site_links", i, "umbra_cost")
+			v.add(fmt.Sprintf("site link umbra_cost must be 1 to %d (absent: cost applies)", MaxTopoLinkCost), "site_links", i, "umbra_cost")
 		}
 		if l.MaxMessageSize < 0 || l.MaxMessageSize > maxTopoSize {
 			v.add("site link max_message_size is out of range", "site_links", i, "max_message_size")
@@ -289,7 +372,7 @@ func validateTopology(t *Topology) []violation {
 		// Issue 11 defects 5 and 6: 0 (or absent) is the default 1; a
 		// negative cost once made routing loop.
 		if c.Cost < 0 || c.Cost > MaxTopoRGCCost {
-			v.add(fmt.Sprintf("routing group connector cost must be 1 to %d (0 or absent: %d)", MaxTopoRGCCost, DefaultRGCCost), "routing_group_connectors", i, "cost")
+			v.add(fmt.Sprintf("routing group connector cost must be 1 to %d (absent: %d)", MaxTopoRGCCost, DefaultRGCCost), "routing_group_connectors", i, "cost")
 		}
 		if c.MaxMessageSize < 0 || c.MaxMessageSize > maxTopoSize {
 			v.add("routing group connector max_message_size is out of range", "routing_group_connectors", i, "max_message_size")

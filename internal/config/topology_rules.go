@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 )
 
 // topologyRules reports what makes a syntactically valid topology unsafe
@@ -17,8 +18,9 @@ import (
 //   - two servers with one address (a copy-paste: relaying to the other
 //     would relay to this server itself), and an unspecified address
 //     (0.0.0.0, ::) no server can be reached at;
-//   - names that differ only in letter case (sites, servers, databases,
-//     site links, connectors): routing and operators would mix them up.
+//   - names that differ only in letter case (databases, site links,
+//     connectors; sites, and servers by final dot too, are
+//     canonicalTopologyNames'): routing and operators would mix them up.
 //     Names must be ASCII: two Unicode spellings that normalise to one
 //     name (NFC) cannot be told apart without a normalisation library,
 //     so they are refused rather than compared;
@@ -54,13 +56,12 @@ func topologyRules(t *Topology) []violation {
 			}
 		}
 	}
-	var siteNames, serverNames, dbNames, linkNames, connNames []string
+	// Sites and servers in two spellings: canonicalTopologyNames.
+	var dbNames, linkNames, connNames []string
 	for i, s := range t.Sites {
-		siteNames = append(siteNames, s.Name)
 		ascii("site", s.Name, "sites", i)
 	}
 	for i, s := range t.Servers {
-		serverNames = append(serverNames, s.Name)
 		ascii("server", s.Name, "servers", i)
 	}
 	for i, d := range t.MailboxDatabases {
@@ -75,8 +76,6 @@ func topologyRules(t *Topology) []violation {
 		connNames = append(connNames, c.Name)
 		ascii("send connector", c.Name, "send_connectors", i)
 	}
-	foldDup("site", siteNames, func(i int) []any { return []any{"sites", i} })
-	foldDup("server", serverNames, func(i int) []any { return []any{"servers", i} })
 	foldDup("mailbox database", dbNames, func(i int) []any { return []any{"mailbox_databases", i} })
 	foldDup("site link", linkNames, func(i int) []any { return []any{"site_links", i} })
 	foldDup("send connector", connNames, func(i int) []any { return []any{"send_connectors", i} })
@@ -115,7 +114,7 @@ func topologyRules(t *Topology) []violation {
 		if err != nil {
 			continue // reported by validateTopology
 		}
-		key := strings.ToLower(strings.TrimSuffix(host, "."))
+		key := mailaddr.NameKey(host)
 		if ip, err := netip.ParseAddr(host); err == nil {
 			if ip.IsUnspecified() {
 				v.add(fmt.Sprintf("server %q: address %q is the unspecified address; give the address the server is reached at", s.Name, s.Address), "servers", i, "address")
@@ -205,6 +204,7 @@ func topoVersion(v int) int {
 //   - another role than role: routing would treat it as what it is not (a
 //     hub taken for an edge relays nowhere, an edge taken for a hub
 //     receives the site's mail);
+//
 //   - an address no binding listens on, on this machine (listensOn: the
 //     same port, and the same IP; for a wildcard binding an address of
 //     this machine; for a host name what it resolves to here): a
@@ -216,7 +216,11 @@ func topoVersion(v int) int {
 //     server is reached through address translation: server.
 //     address_translated).
 //
-// serve, SIGHUP and config check all refuse both. A name the topology
+//   - another spelling of server.name (letter case, a final dot): the
+//     same server to every comparison, but written into its peers'
+//     queues and shadow records as its shadow sessions give it (rt51 F9).
+//
+// serve, SIGHUP and config check all refuse each. A name the topology
 // lacks is not reported here.
 func CheckTopologyServer(path, name, role string, bindings []string) error {
 	data, err := os.ReadFile(path)
@@ -229,9 +233,17 @@ func CheckTopologyServer(path, name, role string, bindings []string) error {
 		return err
 	}
 	v := &validator{}
+	canonicalTopologyNames(t) // its errors are LoadTopology's
 	for i, s := range t.Servers {
-		if s.Name != name {
+		if mailaddr.NameKey(s.Name) != mailaddr.NameKey(name) {
 			continue
+		}
+		if s.Name != name {
+			// rt51 F9: the same server, but this server names itself
+			// in its shadow sessions, and its peers name their queues
+			// and shadow records for it, by server.name: one spelling.
+			v.add(fmt.Sprintf("the topology names this server %q, its server.name is %q: server names are compared without letter case and final dot, "+
+				"but a server's peers keep its name as written (queues shadow:NAME, shadow records); write one spelling in both", s.Name, name), "servers", i, "name")
 		}
 		if s.Role != role {
 			v.add(fmt.Sprintf("the topology gives server %q the role %s, but its server.role is %s", name, s.Role, role), "servers", i, "role")

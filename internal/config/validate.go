@@ -387,6 +387,7 @@ func validate(c *Config) []violation {
 	validateSpool(v, c.Transport)
 	validateDNS(v, c.DNS)
 	validateDKIM(v, c.DKIM)
+	validateBounds(v, c)
 
 	if c.Tracking.MaxSize <= 0 {
 		v.add("tracking.max_size must be positive", "tracking", "max_size")

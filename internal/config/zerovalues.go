@@ -188,3 +188,29 @@ func yamlFieldIndex(t reflect.Type) map[string]int {
 	}
 	return out
 }
+
+// zeroCosts refuses every cost the file writes as 0 (item 4 of the
+// topology sweep): a cost is a positive number. Routing read a written
+// 0 as something else — the cheapest address space, no umbra_cost
+// override, a routing group connector of cost 1 — and an operator who
+// wrote it meant none of them for certain. Without the key each keeps
+// its documented default. A negative cost is refused by the range
+// checks.
+func zeroCosts(zs []explicitZero) []violation {
+	var vs []violation
+	for _, z := range zs {
+		key := z.name[strings.LastIndexByte(z.name, '.')+1:]
+		if key != "cost" && key != "umbra_cost" || strings.HasPrefix(z.name, "site_links") && key == "cost" {
+			continue // a site link's cost has its own range check
+		}
+		without := "the cost is 0, before every written one"
+		switch {
+		case key == "umbra_cost":
+			without = "cost applies"
+		case strings.HasPrefix(z.name, "routing_group_connectors"):
+			without = fmt.Sprintf("the cost is %d", DefaultRGCCost)
+		}
+		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: a cost is 1 or more; without the key %s", z.name, z.written, without)})
+	}
+	return vs
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"umbra/internal/mailaddr"
 
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
@@ -106,7 +107,7 @@ func NewDNSBL(connector string, cfg config.DNSBL, opt Options) (*DNSBL, error) {
 	}
 	d := &DNSBL{connector: connector, threshold: cfg.Threshold, action: cfg.Action, opt: opt}
 	for _, l := range cfg.Lists {
-		li := &list{zone: strings.ToLower(strings.TrimSuffix(l.Zone, ".")), kind: l.Kind, weight: l.Weight}
+		li := &list{zone: mailaddr.NameKey(l.Zone), kind: l.Kind, weight: l.Weight}
 		keys := make([]string, 0, len(l.Codes))
 		for k := range l.Codes {
 			keys = append(keys, k)

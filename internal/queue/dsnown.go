@@ -37,9 +37,9 @@ func (in Inside) Sender(addr string) bool {
 // case, an internationalised label as its A-label), without trailing
 // dot.
 func domainIn(dom string, domains []string) bool {
-	dom = mailaddr.DomainKey(strings.TrimSuffix(dom, "."))
+	dom = mailaddr.NameKey(dom)
 	for _, d := range domains {
-		d = mailaddr.DomainKey(strings.TrimSuffix(d, "."))
+		d = mailaddr.NameKey(d)
 		if d == dom || strings.HasPrefix(d, "*.") && strings.HasSuffix(dom, d[1:]) {
 			return true
 		}

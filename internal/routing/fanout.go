@@ -38,7 +38,7 @@ type Copy struct {
 // Paths from one site form a tree (one predecessor per site), so the
 // site where several paths part is well defined.
 func (t *Topology) FanOut(local string, routes []Route) []Copy {
-	me := t.servers[local]
+	me := t.server(local)
 	if me != nil {
 		t.delayFanOut(me, routes)
 	}

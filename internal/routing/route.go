@@ -115,7 +115,8 @@ func (t *Topology) Explain(local, rcpt string, size int64, accepted DomainType) 
 
 func (t *Topology) route(ctx context.Context, local, rcpt string, size int64, accepted DomainType, explain, noIO bool) Route {
 	r := Route{Recipient: rcpt, explain: explain}
-	me, ok := t.servers[local]
+	me := t.server(local)
+	ok := me != nil
 	if !ok {
 		r.NDR = "550 5.4.4 server " + local + " is not in the topology"
 		r.why("the local server is not in the topology")

@@ -8,7 +8,8 @@ import "sort"
 // site first (least path cost, then site name), by name within a site.
 // A server unknown to the topology has none.
 func (t *Topology) ShadowCandidates(local string) (sameSite, otherSites []*Server) {
-	me, ok := t.servers[local]
+	me := t.server(local)
+	ok := me != nil
 	if !ok {
 		return nil, nil
 	}

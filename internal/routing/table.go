@@ -51,7 +51,7 @@ type Table struct {
 func NewTable(domains []AcceptedDomain, conns []Connector) *Table {
 	t := &Table{exact: map[string]DomainType{}}
 	for _, d := range domains {
-		name := mailaddr.AddrKey(strings.TrimSuffix(d.Domain, "."))
+		name := mailaddr.NameKey(d.Domain)
 		if strings.HasPrefix(name, "*.") {
 			t.wildcards = append(t.wildcards, AcceptedDomain{Domain: name[1:], Type: d.Type}) // ".x"
 		} else {
@@ -68,7 +68,7 @@ func NewTable(domains []AcceptedDomain, conns []Connector) *Table {
 
 // Accepted returns how the organisation treats domain.
 func (t *Table) Accepted(domain string) DomainType {
-	domain = mailaddr.AddrKey(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.NameKey(domain)
 	if typ, ok := t.exact[domain]; ok {
 		return typ
 	}
@@ -100,7 +100,7 @@ func (e *ErrNoRoute) Error() string { return fmt.Sprintf("no send connector for 
 
 // Route picks the send connector for a recipient domain (RT-9).
 func (t *Table) Route(domain string) (Decision, error) {
-	domain = mailaddr.AddrKey(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.NameKey(domain)
 	type cand struct {
 		Decision
 		spec int

@@ -135,6 +135,7 @@ type Topology struct {
 	sites     []Site
 	adj       [][]edge
 	servers   map[string]*Server
+	byKey     map[string]*Server   // by mailaddr.NameKey of the name: another spelling (server)
 	bySite    map[string][]*Server // hubs per site, by name
 	databases map[string]*Database
 	rcptExact map[string]string        // lower-cased address or domain → database
@@ -161,7 +162,7 @@ type edge struct {
 // that routing any recipient of a topology it accepts terminates with a
 // route, an NDR or a documented wait, and never panics (FuzzRoute).
 func NewTopology(in TopologyInput) (*Topology, error) {
-	t := &Topology{in: in, siteIdx: map[string]int{}, servers: map[string]*Server{}, bySite: map[string][]*Server{},
+	t := &Topology{in: in, siteIdx: map[string]int{}, servers: map[string]*Server{}, byKey: map[string]*Server{}, bySite: map[string][]*Server{},
 		databases: map[string]*Database{}, paths: map[int]*pathTable{}, rcptExact: map[string]string{},
 		groups: map[string]*RecipientMap{}, rgGroups: map[string]bool{ModernGroup: true}}
 	for _, s := range in.Sites {
@@ -238,6 +239,9 @@ func NewTopology(in TopologyInput) (*Topology, error) {
 			s.Version = 1
 		}
 		t.servers[s.Name] = &s
+		if _, dup := t.byKey[mailaddr.NameKey(s.Name)]; !dup {
+			t.byKey[mailaddr.NameKey(s.Name)] = &s
+		}
 		if s.Role == RoleHub {
 			t.bySite[s.Site] = append(t.bySite[s.Site], &s)
 		}
@@ -483,8 +487,19 @@ func (t *Topology) SiteOf(address string) (string, error) {
 
 // Server returns a server by name.
 func (t *Topology) Server(name string) (*Server, bool) {
-	s, ok := t.servers[name]
-	return s, ok
+	s := t.server(name)
+	return s, s != nil
+}
+
+// server is the server named name: as written, or, for another
+// spelling of a server's name (letter case, a final dot: a host name's
+// spelling), by its key, mailaddr.NameKey (rt51 F9). The configuration
+// refuses two servers whose names differ only so.
+func (t *Topology) server(name string) *Server {
+	if s, ok := t.servers[name]; ok {
+		return s
+	}
+	return t.byKey[mailaddr.NameKey(name)]
 }
 
 func (t *Topology) unreachableFrom(src int) []string {
@@ -650,8 +665,8 @@ func (t *Topology) IsServerAddress(ip netip.Addr) bool {
 // A host name in Address is never resolved here: such a server lists
 // its addresses in Sources.
 func (t *Topology) ServerAt(name string, ip netip.Addr) (known, ok bool) {
-	s, found := t.servers[name]
-	if !found {
+	s := t.server(name)
+	if s == nil {
 		return false, false
 	}
 	ip = ip.Unmap()

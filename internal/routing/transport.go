@@ -9,8 +9,8 @@ import "net/netip"
 // servers: they may not open shadow sessions (SR-1, README "Shadow
 // redundancy") and their umbra headers are not kept.
 func (t *Topology) Transport(name string) bool {
-	s, ok := t.servers[name]
-	return ok && (s.Role == RoleHub || s.Role == RoleEdge)
+	s := t.server(name)
+	return s != nil && (s.Role == RoleHub || s.Role == RoleEdge)
 }
 
 // IsTransportAddress reports whether connections from ip may come from

@@ -14,7 +14,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/header"
 
-	"golang.org/x/net/idna"
+	"umbra/internal/mailaddr"
 )
 
 // Key is one domain's signing key.
@@ -258,13 +258,7 @@ func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 // asciiDomain is a domain's lower-case A-label form (RFC 5891): d= and
 // the key's DNS name are ASCII, an SMTPUTF8 address's domain may not be.
 func asciiDomain(d string) (string, error) {
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
-	for i := 0; i < len(d); i++ {
-		if d[i] >= 0x80 {
-			return idna.Lookup.ToASCII(d)
-		}
-	}
-	return d, nil
+	return mailaddr.Name(d)
 }
 
 func (s *Signer) keyForAddress(addr string) (Key, bool) {

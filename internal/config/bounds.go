@@ -1,0 +1,128 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Bounds of the durations and rates a value in a slipped unit (1s for
+// 1d, 1ms for 1s, 2GiB for 2KiB) would make unworkable (rt53 R5): each
+// is refused at its line by durationFloor or durationCeiling, naming
+// the bound and what the value would break. 0 keeps its meaning where
+// it has one (off, or the default, which other checks judge); the
+// sub-second slips of session and delivery timeouts are subSecond's.
+const (
+	// MinLifetime: quarantined mail and the tracking history are kept
+	// for an operator to look at; an hour is the least that leaves one
+	// the time to.
+	MinLifetime = time.Hour
+	// MinDumpsterTime: a dumpster copy is asked for when a mailbox
+	// failover is noticed, minutes after the delivery; below a minute
+	// none would be left to ask for.
+	MinDumpsterTime = time.Minute
+	// MinPeerWait: one DNS query, one directory operation, one
+	// message's authentication lookups, one milter step: below it no
+	// peer past loopback can answer, and every lookup fails.
+	MinPeerWait = 100 * time.Millisecond
+	// MinPollInterval: a loop waking more often spins on the CPU.
+	MinPollInterval = 100 * time.Millisecond
+	// MinCacheTTL: a callout answer kept less than a minute asks the
+	// next hop again at every RCPT of a burst; an MTA-STS
+	// refresh or a console session shorter than a minute is no setting
+	// anyone means.
+	MinCacheTTL = time.Minute
+	// MaxReplyDelay: a delay umbra adds before a reply (error_delay,
+	// back_pressure.slow_delay) longer than a minute holds a session
+	// slot per client for minutes and brings the client to its own
+	// timeout (RFC 5321 4.5.3.2: 5 minutes) after a few replies.
+	MaxReplyDelay = time.Minute
+	// MaxDataRateFloor: min_data_rate above 1MiB/s is no floor against a
+	// trickle but a demand for a fast link: a client on an ordinary line
+	// could not keep to it, and every large message would be cut.
+	MaxDataRateFloor = 1 << 20
+)
+
+// durationFloor refuses a duration above 0 and below floor at path.
+func durationFloor(v *validator, label string, d Duration, floor time.Duration, why string, path ...any) {
+	if d > 0 && d.D() < floor {
+		v.add(fmt.Sprintf("%s %s is below %s: %s", label, d.D(), boundText(floor), why), path...)
+	}
+}
+
+// durationCeiling refuses a duration above ceiling at path.
+func durationCeiling(v *validator, label string, d Duration, ceiling time.Duration, why string, path ...any) {
+	if d.D() > ceiling {
+		v.add(fmt.Sprintf("%s %s is above %s: %s", label, d.D(), boundText(ceiling), why), path...)
+	}
+}
+
+// boundText writes a bound as an operator would: 1h, 1m, 1s, 100ms.
+func boundText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// validateBounds applies the bounds above to every setting they govern.
+func validateBounds(v *validator, c *Config) {
+	t := c.Transport
+	floor := func(d Duration, min time.Duration, why string, path ...any) {
+		durationFloor(v, settingName(path), d, min, why, path...)
+	}
+	floor(t.Quarantine.Expiration, MinLifetime, "quarantined mail would expire before an operator could look at it", "transport", "quarantine", "expiration")
+	floor(c.Tracking.MaxAge, MinLifetime, "the tracking history (the audit lines too) would be deleted before anyone could read it", "tracking", "max_age")
+	floor(t.MaxDumpsterTime, MinDumpsterTime, "the dumpster would keep no copy to redeliver after a mailbox failover", "transport", "max_dumpster_time")
+	floor(t.DelayNotification, time.Second, "every sender would be told of a delay at once (0 turns the notice off; ms is milliseconds)", "transport", "delay_notification")
+	floor(c.Console.SessionIdle, MinCacheTTL, "every console session would end while the operator reads the page", "console", "session_idle")
+	floor(c.OutboundTLS.MTASTSRefreshInterval, MinCacheTTL, "every policy would be fetched again at once, over and over", "outbound_tls", "mta_sts_refresh_interval")
+	floor(c.OutboundTLS.MTASTSFetchTimeout, time.Second, "no policy could be fetched over HTTPS in time, and every policy domain would be treated as unreachable", "outbound_tls", "mta_sts_fetch_timeout")
+	co := c.Recipients.Callout
+	floor(co.PositiveTTL, MinCacheTTL, "the next hop would be asked again at every RCPT", "recipients", "callout", "positive_ttl")
+	floor(co.NegativeTTL, MinCacheTTL, "the next hop would be asked again at every RCPT", "recipients", "callout", "negative_ttl")
+	floor(co.Timeout, time.Second, "no next hop could answer a callout session (connect, EHLO, MAIL, RCPT) in time", "recipients", "callout", "timeout")
+	floor(c.AuthThrottle.Lockout, time.Second, "a locked-out guesser would be let in again at once", "auth_throttle", "lockout")
+	floor(c.AuthThrottle.Window, time.Second, "failures would be forgotten at once, and no guesser would ever be locked out", "auth_throttle", "window")
+	floor(c.DNS.Timeout, MinPeerWait, "no resolver could answer, and every lookup would fail", "dns", "timeout")
+	floor(c.LDAP.Timeout, MinPeerWait, "no directory could answer, and every lookup would fail", "ldap", "timeout")
+	floor(t.DeadDestinationCoolDown, time.Second, "a dead destination would be tried again at once, over and over (ms is milliseconds: write e.g. 5m)", "transport", "dead_destination_cool_down")
+	floor(c.BackPressure.CheckInterval, MinPollInterval, "the resource check would spin on the CPU", "back_pressure", "check_interval")
+	if c.Pickup.Directory != "" {
+		floor(c.Pickup.Interval, MinPollInterval, "the pickup scan would spin on the CPU", "pickup", "interval")
+	}
+	durationCeiling(v, "back_pressure.slow_delay", c.BackPressure.SlowDelay, MaxReplyDelay,
+		"every slowed client would hold a session for minutes and reach its own reply timeout", "back_pressure", "slow_delay")
+	for i, rc := range c.ReceiveConnectors {
+		at := func(p ...any) []any { return append([]any{"receive_connectors", i}, p...) }
+		l := rc.Limits
+		durationCeiling(v, settingName(at("limits", "error_delay")), l.ErrorDelay, MaxReplyDelay,
+			"every client past soft_error_limit would hold a session for minutes and reach its own reply timeout", at("limits", "error_delay")...)
+		if l.MinDataRate > MaxDataRateFloor {
+			v.add(fmt.Sprintf("%s %d bytes per second is above 1MiB: no client on an ordinary link could keep to it, and every large message would be cut after idle_timeout (write e.g. 500 or 10KiB)",
+				settingName(at("limits", "min_data_rate")), l.MinDataRate), at("limits", "min_data_rate")...)
+		}
+		if rc.MessageAuthentication.Enabled() {
+			floor(rc.MessageAuthentication.Timeout, MinPeerWait, "no DNS answer could come in time, and every check would fail", at("message_authentication", "timeout")...)
+		}
+		for j, m := range rc.Milters {
+			for _, d := range []struct {
+				key string
+				d   Duration
+			}{{"connect_timeout", m.ConnectTimeout}, {"command_timeout", m.CommandTimeout}, {"data_timeout", m.DataTimeout}, {"eom_timeout", m.EOMTimeout}} {
+				floor(d.d, MinPeerWait, "no milter could answer in time, and every message would meet on_failure", at("milters", j, d.key)...)
+			}
+		}
+		r := rc.RateLimits
+		for _, s := range []struct {
+			key string
+			l   RateLimit
+		}{{"address", r.Address}, {"network", r.Network}, {"user", r.User}, {"sender_domain", r.SenderDomain}} {
+			floor(s.l.Window, time.Second, "the counts would be forgotten at once, and the limit would never be reached", at("rate_limits", s.key, "window")...)
+		}
+	}
+}
