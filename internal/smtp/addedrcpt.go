@@ -46,8 +46,8 @@ func (s *session) admitAdded(addr string) (string, error) {
 	if err != nil {
 		return "", replyBadRcpt
 	}
-	if !a.ASCII() && !s.opts.UTF8 {
-		return "", replyNeedUTF8
+	if r := UTF8Refusal(a, s.opts.UTF8); r != nil {
+		return "", r
 	}
 	if !s.relayAllowed(a, postmaster) {
 		return "", replyRelayDenied
