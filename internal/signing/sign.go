@@ -13,8 +13,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/header"
-
-	"golang.org/x/net/idna"
+	"umbra/internal/mailaddr"
 )
 
 // Key is one domain's signing key.
@@ -257,14 +256,12 @@ func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 
 // asciiDomain is a domain's lower-case A-label form (RFC 5891): d= and
 // the key's DNS name are ASCII, an SMTPUTF8 address's domain may not be.
+// It is mailaddr.Domain's key, the one rule of the tree: a label IDNA
+// 2008 refuses — among them a character that only stands for ASCII
+// (U+212A KELVIN SIGN for "k") — is an error, so a lookalike domain
+// never finds the key of the domain it imitates.
 func asciiDomain(d string) (string, error) {
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
-	for i := 0; i < len(d); i++ {
-		if d[i] >= 0x80 {
-			return idna.Lookup.ToASCII(d)
-		}
-	}
-	return d, nil
+	return mailaddr.Domain(strings.TrimSuffix(d, "."))
 }
 
 func (s *Signer) keyForAddress(addr string) (Key, bool) {
