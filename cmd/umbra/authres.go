@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/smtp"
 )
 
@@ -52,13 +53,13 @@ func frontDoorIDs(c *config.Config) smtp.FrontDoorIDs {
 	accepted := map[string]bool{}
 	for _, d := range c.AcceptedDomains {
 		if d.Type != "external_relay" {
-			accepted[strings.ToLower(strings.TrimSuffix(d.Domain, "."))] = true
+			accepted[mailaddr.DomainKey(strings.TrimSuffix(d.Domain, "."))] = true
 		}
 	}
 	for _, sc := range c.SendConnectors {
 		inside := sc.Auth.Username != ""
 		for _, a := range sc.AddressSpaces {
-			inside = inside || accepted[strings.ToLower(strings.TrimSuffix(a.Domain, "."))]
+			inside = inside || accepted[mailaddr.DomainKey(strings.TrimSuffix(a.Domain, "."))]
 		}
 		if !inside {
 			continue
