@@ -3,9 +3,9 @@ package main
 import (
 	"net"
 	"strings"
-	"umbra/internal/mailaddr"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/smtp"
 )
 

@@ -143,3 +143,19 @@ func TestFrontDoorIDs(t *testing.T) {
 		t.Errorf("own %q, server-only %q", ids.Own, ids.ServerOnly)
 	}
 }
+
+// A send connector carries an accepted domain whichever form of an
+// internationalised domain either names it in: its smart host is the
+// organisation's, and its authserv-id is removed at the front door.
+func TestFrontDoorIDsIDNDomain(t *testing.T) {
+	for _, forms := range [][2]string{{"bücher.example", "xn--bcher-kva.example"}, {"XN--BCHER-KVA.example", "Bücher.example."}} {
+		c := &config.Config{Server: config.Server{Name: "edge1.corp.test"},
+			AcceptedDomains: []config.AcceptedDomain{{Domain: forms[0], Type: "authoritative"}},
+			SendConnectors: []config.SendConnector{
+				{Name: "inside", SmartHosts: []string{"mbx.corp.test"}, AddressSpaces: []config.AddressSpace{{Domain: forms[1]}}},
+			}}
+		if ids := frontDoorIDs(c); !slices.Contains(ids.Org, "mbx.corp.test") {
+			t.Errorf("accepted %q, address space %q: organisation ids %q lack the smart host", forms[0], forms[1], ids.Org)
+		}
+	}
+}

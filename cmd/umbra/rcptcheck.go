@@ -22,14 +22,19 @@ type rcptCheck struct {
 	// RCPT: "250 …" accepted, "550 5.1.1 …" refused as unknown, "451 …"
 	// not decidable now, or "callout: …" decided by the next hop at RCPT.
 	RCPT string `json:"rcpt"`
+	// SMTPUTF8: for an address with a non-ASCII character, explained as
+	// from a client that said SMTPUTF8, what one that did not gets.
+	SMTPUTF8 string `json:"smtputf8,omitempty"`
 }
 
 // rcptAddress is a recipient as RCPT TO takes it (smtp.ParseRcptPath):
 // a source route ignored, a quoted local part taken by its content, bare
 // postmaster (any ASCII case) as server.postmaster, the address parsed
 // as the receive side parses it (a trailing dot dropped, the domain
-// folded).
-func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
+// folded). smtputf8 is whether the client said SMTPUTF8 at MAIL: without
+// it, an address with a non-ASCII character is refused as RCPT refuses
+// it (smtp.UTF8Refusal: 553 5.6.7).
+func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error) {
 	a, postmaster, err := smtp.ParseRcptPath(rcpt)
 	switch {
 	case err != nil:
@@ -46,6 +51,15 @@ func rcptAddress(cfg *config.Config, rcpt string) (string, error) {
 	case postmaster && cfg.Server.Postmaster == "":
 		return "", shownErr(fmt.Errorf("\"%s\": RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", rcpt))
 	case postmaster:
+		if p, err := smtp.ParseAddress(cfg.Server.Postmaster); err == nil {
+			a = p
+		}
+	}
+	if r := smtp.UTF8Refusal(a, smtputf8); r != nil {
+		return "", shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts from a client that did not say SMTPUTF8 (%d %d.%d.%d): %s",
+			rcpt, r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message))
+	}
+	if postmaster {
 		return cfg.Server.Postmaster, nil
 	}
 	return a.String(), nil
@@ -74,6 +88,12 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 	for _, addr := range addrs {
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
 		c := rcptCheck{Address: addr, RCPT: "250 2.0.0 accepted"}
+		if a, err := smtp.ParseAddress(addr); err == nil {
+			if r := smtp.UTF8Refusal(a, false); r != nil {
+				c.SMTPUTF8 = fmt.Sprintf("needs SMTPUTF8: a client that does not say it gets %d %d.%d.%d %s (route explain --smtputf8=false)",
+					r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message)
+			}
+		}
 		switch {
 		case strings.HasPrefix(domain, "[") && mailaddr.IsPostmaster(local):
 			c.RCPT = "550 5.1.2 address literal refused, unless it is the address the client connected to: " +

@@ -17,6 +17,7 @@ func newRouteCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "route", Short: "Ask how the topology routes mail"}
 	var size int64
 	var server, topoFile string
+	smtputf8 := true
 	explain := &cobra.Command{
 		Use:   "explain RECIPIENT...",
 		Short: "Show destination, site path with costs, next hop, connector and the reason for every choice (offline)",
@@ -35,7 +36,7 @@ func newRouteCmd() *cobra.Command {
 			// Each recipient as RCPT takes it (rcptcheck.go): bare
 			// postmaster, a trailing dot, the domain's case.
 			for i, rcpt := range args {
-				addr, err := rcptAddress(cfg, rcpt)
+				addr, err := rcptAddress(cfg, rcpt, smtputf8)
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
@@ -125,6 +126,7 @@ func newRouteCmd() *cobra.Command {
 	int64Flag(explain.Flags(), &size, "size", 0, "message size in bytes (size limits on the path)")
 	explain.Flags().StringVar(&server, "server", "", "route as this server of the topology (default: server.name)")
 	explain.Flags().StringVar(&topoFile, "topology", "", "topology file (default: topology: of the configuration)")
+	explain.Flags().BoolVar(&smtputf8, "smtputf8", true, "explain as a client that said SMTPUTF8 at MAIL (false: one that did not, whom RCPT refuses an address with a non-ASCII character: 553 5.6.7)")
 	cmd.AddCommand(explain)
 	return cmd
 }
@@ -162,6 +164,9 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 		fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", r.Recipient, ex.Server, ex.Size, orDash(r.Destination))
 		if i < len(ex.Recipients) {
 			fmt.Fprintf(out, "  rcpt:        %s\n", ex.Recipients[i].RCPT)
+			if n := ex.Recipients[i].SMTPUTF8; n != "" {
+				fmt.Fprintf(out, "  smtputf8:    %s\n", n)
+			}
 		}
 		if len(r.Path) > 0 {
 			var steps []string

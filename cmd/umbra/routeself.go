@@ -10,6 +10,7 @@ import (
 	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/delivery"
+	"umbra/internal/mailaddr"
 	"umbra/internal/routing"
 )
 
@@ -44,7 +45,7 @@ func explainSelf(cmd *cobra.Command, cfg *config.Config, server string, routes [
 			continue
 		}
 		s := routeSelf{Recipient: rt.Recipient, Connector: rt.NextHops[0].Connector}
-		domain := strings.ToLower(rt.Recipient[strings.LastIndexByte(rt.Recipient, '@')+1:])
+		domain := mailaddr.DomainKey(rt.Recipient[strings.LastIndexByte(rt.Recipient, '@')+1:])
 		if client == nil {
 			s.Note = fmt.Sprintf("next hops not checked against this server: %v", sockErr)
 		} else if err := client.SelfCheck(s.Connector, domain, &s.SelfCheck); err != nil {

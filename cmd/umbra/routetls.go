@@ -10,6 +10,7 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/routing"
 	"umbra/internal/tlspolicy"
 )
@@ -65,7 +66,7 @@ func explainTLS(cmd *cobra.Command, cfg *config.Config, tp *routing.Topology, ro
 				rt.SmartHost = len(tc.SmartHosts) > 0
 			}
 		}
-		domain := strings.ToLower(r.Recipient[strings.LastIndexByte(r.Recipient, '@')+1:])
+		domain := mailaddr.DomainKey(r.Recipient[strings.LastIndexByte(r.Recipient, '@')+1:])
 		switch {
 		case rt.SmartHost:
 			rt.Note = "smart host: the connector's tls setting applies (DANE and MTA-STS are for the domain's MX hosts)"

@@ -31,6 +31,7 @@ import (
 	"umbra/internal/delivery"
 	"umbra/internal/dumpster"
 	"umbra/internal/ldapdir"
+	"umbra/internal/mailbox"
 	"umbra/internal/metrics"
 	"umbra/internal/pickup"
 	"umbra/internal/queue"
@@ -269,6 +270,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	del.SetDatabaseID(store.DatabaseID())
 	defer del.Close()
+	if cfg.Mailbox.Maildir != "" {
+		mergeLegacyMaildirs(cfg.Mailbox.Maildir, log.With("component", "mailbox"))
+	}
 	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
 	del.SetSigning(metrics.RegisterSigning(reg))   // DKIM signatures and ARC sets on mail leaving
 
@@ -1064,4 +1068,31 @@ func stopAtOnce(sigs <-chan os.Signal, mgr *queue.Manager, log *slog.Logger) {
 		time.Sleep(5 * time.Second) // the signal ends the process first
 	}
 	os.Exit(exitFailure)
+}
+
+// mergeLegacyMaildirs moves mail that releases before one Maildir per
+// A-label wrote under U-label domain directories into the A-label
+// mailboxes new mail goes to (mailbox.MergeLegacyIDN), before any
+// delivery, and says what it did and what stays. A failure is logged,
+// not fatal: delivery never writes a legacy directory, and the next
+// start tries again.
+func mergeLegacyMaildirs(root string, log *slog.Logger) {
+	rep, err := (&mailbox.Maildir{Root: root}).MergeLegacyIDN()
+	for _, d := range rep.Dirs {
+		if d.Moved > 0 {
+			log.Info("maildir: mail of an internationalised domain moved from its U-label directory into its A-label one",
+				"from", d.Old, "to", d.New, "messages", d.Moved)
+		}
+		if len(d.Left) > 0 {
+			log.Warn("maildir: messages kept in the U-label directory: a delivery of the same name is in the A-label mailbox; compare and remove them by hand",
+				"dir", d.Old, "messages", len(d.Left), "first", d.Left[0])
+		}
+		if d.Remains && len(d.Left) == 0 {
+			log.Warn("maildir: the U-label directory still holds what is not umbra's to move (a reader's folders or indexes, unfinished writes in tmp/); umbra delivers only into the A-label one",
+				"dir", d.Old, "a_label_dir", d.New)
+		}
+	}
+	if err != nil {
+		log.Error("maildir: merging U-label domain directories into their A-label ones failed; the next start tries again", "root", root, "err", err)
+	}
 }

@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/resolver"
 	"umbra/internal/smtp"
@@ -144,10 +146,14 @@ type SelfCheck struct {
 
 // CheckSelf looks up the next hops of mail for dom through send
 // connector conn (its smart hosts, or dom's MX hosts; port 0 is 25) as
-// delivery does, and applies delivery's rule for hosts that are this
+// delivery does (dom in either form of an internationalised domain), and applies delivery's rule for hosts that are this
 // server (bindings: the receive connectors' bindings).
 func CheckSelf(ctx context.Context, r Resolver, bindings []string, conn string, smartHosts []string, port int, dom string) SelfCheck {
 	var out SelfCheck
+	// The domain as delivery's plan keys it (mailaddr.AddrKey): ASCII
+	// case, no final dot, an internationalised one as its A-label, the
+	// name DNS holds.
+	dom = mailaddr.DomainKey(strings.TrimSuffix(dom, "."))
 	names, prefs, _, err := nextHopNames(ctx, r, smartHosts, dom)
 	var dnsErr *net.DNSError
 	switch {

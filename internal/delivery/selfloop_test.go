@@ -175,3 +175,19 @@ func TestDropSelf(t *testing.T) {
 		}
 	}
 }
+
+// route explain asks the daemon whether the next hops of a recipient's
+// domain are this server, with the domain as the recipient wrote it: a
+// U-label is looked up at its A-label, as delivery does (the plan keys
+// domains by mailaddr.AddrKey), so the check names delivery's hosts.
+func TestCheckSelfIDNDomain(t *testing.T) {
+	dns := &fakeDNS{mx: map[string][]*net.MX{"xn--bcher-kva.example": {{Host: "mx.xn--bcher-kva.example.", Pref: 10}}},
+		hosts: map[string][]string{"mx.xn--bcher-kva.example": {"127.0.0.2"}}}
+	own := []string{"127.0.0.2:2525"}
+	for _, dom := range []string{"xn--bcher-kva.example", "Bücher.example", "BÜCHER.example."} {
+		out := CheckSelf(context.Background(), dns, own, "internet", nil, 2525, dom)
+		if out.Error != "" || !strings.Contains(out.Reply, "loops back to myself") {
+			t.Errorf("CheckSelf(%q) = %+v", dom, out)
+		}
+	}
+}

@@ -102,14 +102,16 @@ func Remove(msg []byte, names ...string) []byte {
 }
 
 // HasAddress reports whether a field called name holds addr, compared
-// case-insensitively, with or without angle brackets, and with a quoted
+// as umbra compares recipients (mailaddr.AddrKey: ASCII case, an
+// internationalised domain in either form), with or without angle
+// brackets, and with a quoted
 // local part taken by its content ("alice"@x is alice@x, as RCPT takes
 // it).
 func HasAddress(msg []byte, name, addr string) bool {
-	addr = strings.TrimSuffix(addr, ".")
+	addr = mailaddr.AddrKey(strings.TrimSuffix(addr, "."))
 	for _, v := range Values(msg, name) {
 		a := unquoteLocal(strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>")))
-		if mailaddr.EqualFold(strings.TrimSuffix(a, "."), addr) {
+		if mailaddr.AddrKey(strings.TrimSuffix(a, ".")) == addr {
 			return true
 		}
 	}

@@ -141,3 +141,22 @@ func TestHasAddressCommentAndTrailingDot(t *testing.T) {
 		}
 	}
 }
+
+// A Delivered-To written with an internationalised domain in one form
+// names the recipient in the other (mailaddr.AddrKey): final delivery
+// writes the domain as the recipient gave it, and the copy that comes
+// back addressed in the other form is the same mail loop. A lookalike
+// (KELVIN SIGN) is not the ASCII address.
+func TestHasAddressIDNForms(t *testing.T) {
+	for v, rcpt := range map[string]string{
+		"anna@bücher.example":           "anna@xn--bcher-kva.example",
+		"<anna@XN--BCHER-KVA.example.>": "anna@Bücher.example",
+	} {
+		if !HasAddress([]byte("Delivered-To: "+v+"\r\n\r\n"), "Delivered-To", rcpt) {
+			t.Errorf("%q does not name %s", v, rcpt)
+		}
+	}
+	if HasAddress([]byte("Delivered-To: kim@\u212Aiosk.test\r\n\r\n"), "Delivered-To", "kim@kiosk.test") {
+		t.Error("a lookalike names the ASCII address")
+	}
+}

@@ -34,7 +34,13 @@
 // holding %s, and an entry counts only when one of those values equals
 // the item's value with the address or name substituted, under
 // mailaddr's ASCII-only folding, the entry's value with ASCII spaces
-// trimmed and collapsed; a recipient address is compared as given (a
+// trimmed and collapsed; an address's internationalised domain is
+// compared as its A-label (mailaddr.AddrKey), and the search asks for
+// each of its forms (mailaddr.AddrForms: as given, A-label, U-label,
+// joined by "|"), since the directory knows nothing of IDNA and mail
+// (IA5) holds the A-label only, so anna@bücher.example finds the entry
+// of anna@xn--bcher-kva.example and the reverse, and both are one cache
+// entry; a login name is never run through IDNA. A recipient address is compared as given (a
 // space the directory ignores, U+0020 or U+00A0, makes another
 // address), a login name with its ASCII spaces trimmed (only U+0020). An
 // address found only by the directory's folding is Unknown; a login

@@ -336,6 +336,26 @@ func filter(pattern, value string) string {
 	return strings.ReplaceAll(pattern, "%s", ldap.EscapeFilter(value))
 }
 
+// recipientFilter is pattern for address: for an address whose domain
+// is internationalised, the filter for each of its forms
+// (mailaddr.AddrForms: as given, the A-label, the U-label) joined by
+// "|", since the directory compares by its own rules and may hold the
+// address in either form (mail is an IA5 string: the A-label only);
+// matches then keeps what is the address.
+func recipientFilter(pattern, address string) string {
+	forms := mailaddr.AddrForms(address)
+	if len(forms) == 1 {
+		return filter(pattern, address)
+	}
+	var b strings.Builder
+	b.WriteString("(|")
+	for _, f := range forms {
+		b.WriteString(filter(pattern, f))
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
 func (d *Directory) request(base string, scope int, f string, attrs []string) *ldap.SearchRequest {
 	if len(attrs) == 0 {
 		attrs = []string{"1.1"} // no attributes (RFC 4511 §4.5.1.8)
@@ -371,16 +391,17 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*d.cfg.Timeout)
 	defer cancel()
-	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.RecipientFilter, address), attrs))
+	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, recipientFilter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
 		d.m.lookups.WithLabelValues("error").Inc()
 		return recipient{}, unavailable(err)
 	}
-	// Only entries holding the address itself (ASCII case aside): the
-	// directory's matching rule may have folded a non-ASCII character.
+	// Only entries holding the address itself (ASCII case and the form
+	// of an internationalised domain aside): the directory's matching
+	// rule may have folded a non-ASCII character.
 	var entries []*ldap.Entry
 	for _, e := range found {
-		if matches(e, d.recipientAs, address) {
+		if matches(e, d.recipientAs, address, mailaddr.AddrKey) {
 			entries = append(entries, e)
 		}
 	}
@@ -521,13 +542,14 @@ func (d *Directory) AuthenticateUser(ctx context.Context, name, password string)
 	return Identity(dn), server, nil
 }
 
-// cacheKey is an address as umbra compares it: ASCII case folded and
-// nothing else. The directory may take variants with spaces (leading,
-// trailing, U+00A0) for the same entry; each is its own cache entry and
-// its own verdict (matches), so no variant inherits the answer of the
-// address it looks like.
+// cacheKey is an address as umbra compares it (mailaddr.AddrKey): ASCII
+// case folded and an internationalised domain as its A-label, nothing
+// else. The directory may take variants with spaces (leading, trailing,
+// U+00A0) for the same entry; each is its own cache entry and its own
+// verdict (matches), so no variant inherits the answer of the address
+// it looks like.
 func cacheKey(address string) string {
-	return mailaddr.Fold(address)
+	return mailaddr.AddrKey(address)
 }
 
 // Identity is the value of the first RDN of dn as written (the naming
@@ -565,7 +587,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	// A login name is no mailbox: ASCII spaces around it are forgiven
 	// (a name typed with one is still the account's, rt16); a NO-BREAK
 	// or ideographic space is not (rt26 F2).
-	dn, own := d.dummyDN, len(found) == 1 && matches(found[0], d.accountAs, collapseSpaces(name))
+	dn, own := d.dummyDN, len(found) == 1 && matches(found[0], d.accountAs, collapseSpaces(name), mailaddr.Fold)
 	if own {
 		dn = found[0].DN
 	}

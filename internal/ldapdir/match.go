@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
-
-	"umbra/internal/mailaddr"
 )
 
 // assertion is an equality item of a filter pattern whose value holds
@@ -72,12 +70,12 @@ func attributes(as []assertion) []string {
 
 // normalize is an entry's value as umbra compares it: ASCII spaces
 // trimmed and runs of them collapsed (a value stored carelessly), then
-// only ASCII letters folded (mailaddr). Only U+0020 counts as a space: a
-// NO-BREAK SPACE or an ideographic space is a character of the name —
-// the directory may ignore it (RFC 4518 maps it to a space), umbra does
-// not.
-func normalize(s string) string {
-	return mailaddr.Fold(collapseSpaces(s))
+// keyed by key (mailaddr: ASCII letters folded only; for an address the
+// domain as its A-label too). Only U+0020 counts as a space: a NO-BREAK
+// SPACE or an ideographic space is a character of the name — the
+// directory may ignore it (RFC 4518 maps it to a space), umbra does not.
+func normalize(s string, key func(string) string) string {
+	return key(collapseSpaces(s))
 }
 
 // collapseSpaces trims ASCII spaces (U+0020 only) and collapses runs of
@@ -88,16 +86,19 @@ func collapseSpaces(s string) string {
 
 // matches reports whether the entry has a value, of an attribute an
 // assertion names, equal to what the assertion asks for with value
-// substituted, under umbra's ASCII-only folding. The directory's own
+// substituted, both keyed by key: mailaddr.AddrKey for a recipient
+// address (ASCII case, and an internationalised domain in either form:
+// bücher.example is xn--bcher-kva.example), mailaddr.Fold for a login
+// name (ASCII case only: IDNA is for domains). The directory's own
 // matching may fold far more (Unicode case, compatibility forms: U+212A
 // KELVIN SIGN, fullwidth letters); a hit it found that way is not this
 // value's.
-func matches(e *ldap.Entry, as []assertion, value string) bool {
+func matches(e *ldap.Entry, as []assertion, value string, key func(string) string) bool {
 	for _, a := range as {
 		// The asked value is compared as given, ASCII case aside: a
 		// space the directory ignores (leading, trailing, doubled) makes
 		// another address — another mailbox — not this entry's.
-		want := mailaddr.Fold(strings.Join(a.parts, value))
+		want := key(strings.Join(a.parts, value))
 		for _, ea := range e.Attributes {
 			// Options (mail;lang-en) are values of the attribute too.
 			name, _, _ := strings.Cut(ea.Name, ";")
@@ -106,7 +107,7 @@ func matches(e *ldap.Entry, as []assertion, value string) bool {
 				continue
 			}
 			for _, v := range ea.Values {
-				if normalize(v) == want {
+				if normalize(v, key) == want {
 					return true
 				}
 			}

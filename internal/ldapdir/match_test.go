@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"umbra/internal/mailaddr"
 )
 
 // The equality items holding %s are what a hit is verified against,
@@ -32,7 +34,7 @@ func TestAssertionsAndMatches(t *testing.T) {
 		" m@example.org":        false, // the entry's value is trimmed, the asked one is not
 		"\u00a0k2@example.org":  false, // NO-BREAK SPACE is no space here (rt26 F1)
 	} {
-		if got := matches(e, as, v); got != want {
+		if got := matches(e, as, v, mailaddr.Fold); got != want {
 			t.Errorf("matches(%q) = %v, want %v", v, got, want)
 		}
 	}
@@ -62,7 +64,7 @@ func FuzzAssertions(f *testing.F) {
 			exact = exact || v == collapseSpaces(v)
 			e.Attributes = append(e.Attributes, &ldap.EntryAttribute{Name: a.attr, Values: []string{v}})
 		}
-		if exact && !matches(e, as, value) {
+		if exact && !matches(e, as, value, mailaddr.Fold) {
 			t.Fatalf("pattern %q value %q: the entry holding the asserted value does not match", pattern, value)
 		}
 	})

@@ -15,7 +15,11 @@
 // (Domain, DomainKey, AddrKey; idn.go): "bücher.example" in any case and
 // "xn--bcher-kva.example" are one domain for the accepted domains,
 // routing (address spaces, the topology's recipient map), the recipient
-// directory and where the organisation ends. IDNA's lookup mapping
+// directory (LDAP, which knows nothing of IDNA, is asked for each form:
+// AddrForms), where the organisation ends, duplicate recipients (RCPT,
+// a milter's or check's additions and deletions, pickup files, shadow
+// and quarantine merges), Delivered-To loops, MTA-STS, DANE and DKIM
+// key lookups, and rate-limit keys. IDNA's lookup mapping
 // (golang.org/x/net/idna, UTS #46 non-transitional) is applied to such
 // labels only — the local part never, and ASCII labels that are no
 // A-label keep Fold's rule — so it cannot merge two ASCII names; a label

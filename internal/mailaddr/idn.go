@@ -71,6 +71,35 @@ func AddrKey(addr string) string {
 	return Fold(addr[:at]) + "@" + DomainKey(addr[at+1:])
 }
 
+// AddrForms are the forms of an address (or, without "@", a domain) a
+// store umbra does not write may hold it in — a directory, compared by
+// its own rules, knows nothing of IDNA: addr as given, then with its
+// domain as the lower-case A-label (DomainKey), then as the U-label
+// IDNA gives back for it; each once, the local part as given. An ASCII
+// domain that is no A-label, or one IDNA refuses, has one form. Match
+// what such a store returns by AddrKey.
+func AddrForms(addr string) []string {
+	at := strings.LastIndexByte(addr, '@')
+	local, domain := addr[:at+1], addr[at+1:]
+	if !needsIDNA(domain) {
+		return []string{addr}
+	}
+	a, err := Domain(domain)
+	if err != nil {
+		return []string{addr}
+	}
+	out := []string{addr}
+	if f := local + a; f != addr {
+		out = append(out, f)
+	}
+	if u, err := idna.Lookup.ToUnicode(a); err == nil {
+		if f := local + u; f != addr && f != out[len(out)-1] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // asciiStandIn is the first non-ASCII character of label l that UTS #46
 // maps to ASCII only (U+212A KELVIN SIGN to "k", U+FF4B to "k", U+FF0E
 // to "."): IDNA 2008 disallows each, and a domain written with one would

@@ -1,6 +1,7 @@
 package mailaddr
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -91,4 +92,25 @@ func FuzzDomain(f *testing.F) {
 			t.Fatalf("ASCII %q keyed %q, not as Fold", s, got)
 		}
 	})
+}
+
+// AddrForms gives the forms a store written by someone else (a
+// directory) may hold an address in: as given, with its domain as the
+// A-label, and as the U-label; one form for an ASCII domain or a name
+// IDNA refuses.
+func TestAddrForms(t *testing.T) {
+	for in, want := range map[string]string{
+		"anna@BÜCHER.example":        "[anna@BÜCHER.example anna@xn--bcher-kva.example anna@bücher.example]",
+		"anna@xn--bcher-kva.example": "[anna@xn--bcher-kva.example anna@bücher.example]",
+		"Anna@XN--BCHER-KVA.example": "[Anna@XN--BCHER-KVA.example Anna@xn--bcher-kva.example Anna@bücher.example]",
+		"anna@bücher.example":        "[anna@bücher.example anna@xn--bcher-kva.example]",
+		"Kim@Example.org":            "[Kim@Example.org]",
+		"kim@\u212aiosk.example":     "[kim@\u212aiosk.example]",
+		"kiosk.example":              "[kiosk.example]",
+		"bücher.example":             "[bücher.example xn--bcher-kva.example]",
+	} {
+		if got := fmt.Sprint(AddrForms(in)); got != want {
+			t.Errorf("AddrForms(%q) = %s, want %s", in, got, want)
+		}
+	}
 }

@@ -10,7 +10,10 @@
 // with a non-ASCII byte is written as its lower-case A-label
 // (mailaddr.DomainKey: "bücher.example" as "xn--bcher-kva.example"), so
 // both forms of an internationalised domain share one directory; an
-// ASCII domain keeps its ASCII-folded name.
+// ASCII domain keeps its ASCII-folded name. Mail that releases before
+// that wrote under a U-label directory is moved into the A-label one by
+// MergeLegacyIDN (legacy.go; serve runs it at every start): link then
+// unlink, never replacing a name.
 //
 // Invariant: a message appears in new/ complete or not at all. It is
 // written to tmp/, fsync'd, renamed into new/, and new/ is fsync'd before

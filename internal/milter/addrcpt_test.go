@@ -180,3 +180,37 @@ func TestMilterReplacedBodyUnderMaxMessageSize(t *testing.T) {
 		t.Fatalf("body not replaced (%d octets)", len(body))
 	}
 }
+
+// A milter names a recipient of an internationalised domain in either
+// form, in any case: deleting anna@BÜCHER.example deletes the client's
+// anna@xn--bcher-kva.example, and adding it back in the other form then
+// deleting it leaves nothing behind (mailaddr.AddrKey, as RCPT
+// compares).
+func TestMilterRecipientIDNFormsAreOne(t *testing.T) {
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+			return
+		}
+		var b []byte
+		b = appendPacket(b, repDelRcpt, []byte("<anna@BÜCHER.example>\x00"))
+		b = appendPacket(b, repAddRcpt, []byte("<bob@XN--BCHER-KVA.example>\x00"))
+		b = appendPacket(b, repDelRcpt, []byte("<bob@bücher.example>\x00"))
+		b = appendPacket(b, repAccept, nil)
+		c.Write(b)
+		readPacket(r)
+	})
+	q := &fakeQueue{}
+	d := dial(t, startMTA(t, q, milterConf(addr, "")))
+	d.cmd("EHLO client.test", "250")
+	if got := d.send("a@sender.test", []string{"u@example.test", "anna@xn--bcher-kva.example"}, msg); !strings.HasPrefix(got, "250") {
+		t.Fatalf("end of data %q", got)
+	}
+	m, _ := q.last(t)
+	var got []string
+	for _, r := range m.Rcpts {
+		got = append(got, r.Addr)
+	}
+	if want := []string{"u@example.test"}; !slices.Equal(got, want) {
+		t.Fatalf("recipients %q, want %q", got, want)
+	}
+}

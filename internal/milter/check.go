@@ -840,12 +840,18 @@ func (s *session) apply(m message, mods []reply, rp *replacement, t *smtp.Transa
 
 // rcptSet is the recipient list under a milter's additions and
 // deletions, each in constant time (a milter may send thousands):
-// case-insensitive, first spelling and order kept.
+// compared as RCPT compares recipients (setKey: ASCII case, a final dot
+// and the form of an internationalised domain, so anna@BÜCHER.example
+// names anna@xn--bcher-kva.example), first spelling and order kept.
 type rcptSet struct {
 	order   []string
-	present map[string]bool // lower-cased address → in the list now
-	listed  map[string]bool // lower-cased address → in order
+	present map[string]bool // setKey → in the list now
+	listed  map[string]bool // setKey → in order
 }
+
+// setKey is a recipient's key in a rcptSet: mailaddr.AddrKey without
+// a final dot, the session's duplicate test.
+func setKey(a string) string { return mailaddr.AddrKey(strings.TrimSuffix(a, ".")) }
 
 func newRcptSet(rcpts []string) *rcptSet {
 	rs := &rcptSet{present: map[string]bool{}, listed: map[string]bool{}}
@@ -856,7 +862,7 @@ func newRcptSet(rcpts []string) *rcptSet {
 }
 
 func (rs *rcptSet) add(a string) {
-	k := mailaddr.Fold(a)
+	k := setKey(a)
 	rs.present[k] = true
 	if !rs.listed[k] {
 		rs.listed[k] = true
@@ -864,12 +870,12 @@ func (rs *rcptSet) add(a string) {
 	}
 }
 
-func (rs *rcptSet) del(a string) { rs.present[mailaddr.Fold(a)] = false }
+func (rs *rcptSet) del(a string) { rs.present[setKey(a)] = false }
 
 func (rs *rcptSet) list() []string {
 	out := make([]string, 0, len(rs.order))
 	for _, a := range rs.order {
-		if rs.present[mailaddr.Fold(a)] {
+		if rs.present[setKey(a)] {
 			out = append(out, a)
 		}
 	}

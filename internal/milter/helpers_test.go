@@ -122,7 +122,8 @@ receive_connectors:
 		}
 		return out, nil
 	}
-	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative},
+		{Domain: "xn--bcher-kva.example", Type: routing.Authoritative}}, nil)
 	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build,
 		Postmaster: "admin@example.test",
 		Spool:      spool, SpoolThreshold: threshold, BodyMemoryLimit: memLimit})

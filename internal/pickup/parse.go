@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+
+	"umbra/internal/mailaddr"
 )
 
 // Envelope is what a pickup file says about sender and recipients.
@@ -89,6 +91,19 @@ func Parse(data []byte) (Envelope, []byte, error) {
 			return Envelope{}, nil, fmt.Errorf("bad address %q", trunc(r))
 		}
 	}
+	// A recipient named twice (X-Receiver repeated, To: and Cc:) is one,
+	// compared as RCPT compares (mailaddr.AddrKey: ASCII case, a final
+	// dot, either form of an internationalised domain); the first
+	// spelling is kept.
+	seen := make(map[string]bool, len(env.Rcpts))
+	rcpts := env.Rcpts[:0]
+	for _, r := range env.Rcpts {
+		if k := mailaddr.AddrKey(strings.TrimSuffix(r, ".")); !seen[k] {
+			seen[k] = true
+			rcpts = append(rcpts, r)
+		}
+	}
+	env.Rcpts = rcpts
 	return env, append(kept.Bytes(), body...), nil
 }
 

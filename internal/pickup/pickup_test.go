@@ -2,6 +2,7 @@ package pickup
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,6 +184,28 @@ func TestRestoredDatabaseResubmitsQueuedFiles(t *testing.T) {
 		} else if time.Now().After(deadline) {
 			ents, _ := os.ReadDir(dir)
 			t.Fatalf("the resubmitted file is not marked with its new message: %v (%v)", err, ents)
+		}
+	}
+}
+
+// A recipient named twice in a pickup file — X-Receiver repeated, or To:
+// and Cc: naming one mailbox — in any ASCII case or either form of an
+// internationalised domain, is one recipient, the first spelling kept
+// (mailaddr.AddrKey, as RCPT's duplicate test): final delivery or the
+// next hop never gets it twice.
+func TestParseRecipientOnce(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"X-Receiver: <anna@bücher.example>\nX-Receiver: anna@XN--BCHER-KVA.example\nX-Receiver: Bob@example.test\nX-Receiver: bob@EXAMPLE.test.\nSubject: x\n\nbody\n",
+			"[anna@bücher.example Bob@example.test]"},
+		{"From: a@example.test\nTo: bob@example.test, Émile@example.test\nCc: BOB@example.test, émile@example.test\nSubject: x\n\nbody\n",
+			"[bob@example.test Émile@example.test émile@example.test]"},
+	} {
+		env, _, err := Parse([]byte(c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(env.Rcpts); got != c.want {
+			t.Errorf("recipients %s, want %s", got, c.want)
 		}
 	}
 }

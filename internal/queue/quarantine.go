@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"umbra/internal/mailaddr"
 )
 
 // The quarantine: mail an edge check kept back (Message.Quarantine, set
@@ -325,7 +326,7 @@ func (t *Tx) copiesOf(m *Message, fn func(o *Message, rcpts []int) (bool, error)
 	}
 	held := map[string]bool{}
 	for _, r := range m.Rcpts {
-		held[strings.ToLower(r.Addr)] = true
+		held[mailaddr.AddrKey(r.Addr)] = true
 	}
 	for _, id := range t.ByOrgID(m.OrgID) {
 		if id == m.ID {
@@ -337,7 +338,7 @@ func (t *Tx) copiesOf(m *Message, fn func(o *Message, rcpts []int) (bool, error)
 		}
 		var rcpts []int
 		for i := range o.Rcpts {
-			if heldCopy(&o.Rcpts[i]) && held[strings.ToLower(o.Rcpts[i].Addr)] {
+			if heldCopy(&o.Rcpts[i]) && held[mailaddr.AddrKey(o.Rcpts[i].Addr)] {
 				rcpts = append(rcpts, i)
 			}
 		}
@@ -396,7 +397,7 @@ func settleForQuarantine(tx *Tx, m *Message) (pending bool) {
 	qr := tx.quarantinedRcpts(m.OrgID, m.ID)
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		if into, ok := qr[strings.ToLower(r.Addr)]; ok && heldCopy(r) {
+		if into, ok := qr[mailaddr.AddrKey(r.Addr)]; ok && heldCopy(r) {
 			pending = pending || r.Status == Pending
 			r.Status, r.LastReply = Relayed, "merged into quarantined message "+into.String()
 		}
@@ -404,7 +405,7 @@ func settleForQuarantine(tx *Tx, m *Message) (pending bool) {
 	return pending
 }
 
-// quarantinedRcpts returns the lower-cased recipients of the quarantined
+// quarantinedRcpts returns the recipients (keyed by mailaddr.AddrKey) of the quarantined
 // records here with org id orgID (the record except is left out).
 func (t *Tx) quarantinedRcpts(orgID string, except ID) map[string]ID {
 	if orgID == "" {
@@ -423,8 +424,8 @@ func (t *Tx) quarantinedRcpts(orgID string, except ID) map[string]ID {
 			if out == nil {
 				out = map[string]ID{}
 			}
-			if _, ok := out[strings.ToLower(r.Addr)]; !ok {
-				out[strings.ToLower(r.Addr)] = o.ID
+			if _, ok := out[mailaddr.AddrKey(r.Addr)]; !ok {
+				out[mailaddr.AddrKey(r.Addr)] = o.ID
 			}
 		}
 	}

@@ -661,3 +661,43 @@ func TestQuarantineReachesTakenOverCopy(t *testing.T) {
 		}
 	}
 }
+
+// The copy a shadow server took over merges into the quarantined
+// original only for the recipients the original holds, compared as
+// umbra compares addresses (mailaddr.AddrKey): ASCII case and the form
+// of an internationalised domain aside, a non-ASCII capital never
+// (Émile@ and émile@ are two mailboxes, as RCPT and the Maildir take
+// them): the other mailbox's copy is queued, not absorbed into a
+// quarantine that does not hold it.
+func TestTakenOverCopyMergesByAddrKey(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := newScripted(func(string, int) (Outcome, string) { return RelayedOK, "250 ok" })
+	q := NewManager(s, d, ManagerConfig{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	org := "0123456789abcdef0123456789abcdee"
+	orig := msg(s, "a@example.org", "Émile@example.net", "anna@bücher.example")
+	orig.OrgID, orig.ShadowServer, orig.ShadowID, orig.Quarantine = org, "edge", "0001-ab", "spam"
+	if err := q.Submit(ctx, orig, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	_, done := q.Discards("edge", 10)
+	done()
+	cp := msg(s, "a@example.org", "émile@example.net", "anna@xn--bcher-kva.example")
+	cp.OrgID, cp.ShadowServer, cp.ShadowID = org, "edge", "0001-ab"
+	if err := q.Submit(ctx, cp, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := q.Message(cp.ID)
+	if err != nil {
+		t.Fatalf("the copy of another mailbox was absorbed: %v", err)
+	}
+	for _, r := range m.Rcpts {
+		merged := strings.HasPrefix(r.LastReply, "merged into quarantined")
+		if want := r.Addr == "anna@xn--bcher-kva.example"; merged != want {
+			t.Errorf("%s: merged %v (%q), want %v", r.Addr, merged, r.LastReply, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 )
 
@@ -258,7 +259,7 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string, now time.Time, fo
 		// (quarantine.go).
 		var keep []Recipient
 		for _, r := range m.Rcpts {
-			if _, ok := qr[strings.ToLower(r.Addr)]; !ok {
+			if _, ok := qr[mailaddr.AddrKey(r.Addr)]; !ok {
 				keep = append(keep, r)
 			}
 		}
@@ -283,12 +284,12 @@ func newReceiptRcpts(tx *Tx, kept []ID, m *Message) []Recipient {
 			continue
 		}
 		for _, r := range o.Rcpts {
-			have[strings.ToLower(r.Addr)] = true
+			have[mailaddr.AddrKey(r.Addr)] = true
 		}
 	}
 	var out []Recipient
 	for _, r := range m.Rcpts {
-		if !have[strings.ToLower(r.Addr)] {
+		if !have[mailaddr.AddrKey(r.Addr)] {
 			out = append(out, r)
 		}
 	}
@@ -342,11 +343,11 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		}
 		at := map[string]int{}
 		for i, r := range o.Rcpts {
-			at[strings.ToLower(r.Addr)] = i
+			at[mailaddr.AddrKey(r.Addr)] = i
 		}
 		relayed, same := false, true
 		for _, r := range m.Rcpts {
-			i, ok := at[strings.ToLower(r.Addr)]
+			i, ok := at[mailaddr.AddrKey(r.Addr)]
 			if !ok {
 				continue
 			}
@@ -367,7 +368,7 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		// keep the earlier rule (no entry).
 		pushedFrom := ""
 		for _, r := range m.Rcpts {
-			if i, ok := at[strings.ToLower(r.Addr)]; ok && o.Rcpts[i].ShadowID != m.OrgID {
+			if i, ok := at[mailaddr.AddrKey(r.Addr)]; ok && o.Rcpts[i].ShadowID != m.OrgID {
 				if pushedFrom != "" && pushedFrom != o.Rcpts[i].ShadowID {
 					pushedFrom = "\x00" // several
 					break
@@ -386,7 +387,7 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 			}
 		}
 		for _, r := range m.Rcpts {
-			if _, ok := at[strings.ToLower(r.Addr)]; !ok {
+			if _, ok := at[mailaddr.AddrKey(r.Addr)]; !ok {
 				o.Rcpts = append(o.Rcpts, r)
 				if pushedFrom == "" || pushedFrom == "\x00" {
 					continue

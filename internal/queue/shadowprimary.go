@@ -227,7 +227,7 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 		var into *Message
 		for _, o := range held {
 			for _, orc := range o.Rcpts {
-				if !mailaddr.EqualFold(orc.Addr, r.Addr) {
+				if mailaddr.AddrKey(orc.Addr) != mailaddr.AddrKey(r.Addr) {
 					continue
 				}
 				if (orc.Status == Pending ||
@@ -239,7 +239,7 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 		}
 		for _, o := range waiting {
 			for _, orc := range o.Rcpts {
-				if into == nil && mailaddr.EqualFold(orc.Addr, r.Addr) && waitingHere(orc) && releasesNoCopy(o, m) {
+				if into == nil && mailaddr.AddrKey(orc.Addr) == mailaddr.AddrKey(r.Addr) && waitingHere(orc) && releasesNoCopy(o, m) {
 					into = o
 				}
 			}

@@ -8,7 +8,6 @@ import (
 	"umbra/internal/mailaddr"
 
 	gosmtp "github.com/emersion/go-smtp"
-	"golang.org/x/net/idna"
 
 	"umbra/internal/config"
 	"umbra/internal/smtp"
@@ -138,24 +137,22 @@ func (k *Check) Rcpt(_ context.Context, c *smtp.ConnInfo, from, _ string) smtp.V
 }
 
 // domainOf is the domain of a reverse path in one form whatever way it
-// was written: lower case, without a trailing dot, IDN U-labels as their
-// A-labels (RFC 5890), so "Bücher.example." and "xn--bcher-kva.example"
-// are one counter. "" for the null sender, which no sender domain limit
-// counts. A domain literal or a name IDNA refuses stays as written
-// (lower-cased).
+// was written: without a trailing dot, keyed by mailaddr.DomainKey (ASCII
+// case folded, IDN U-labels as their A-labels, RFC 5890), so
+// "Bücher.example." and "xn--bcher-kva.example" are one counter, and a
+// name IDNA 2008 refuses ("\u212Aiosk.test") only itself, never the
+// ASCII domain it imitates. "" for the null sender, which no sender
+// domain limit counts. A domain literal stays as written (lower-cased).
 func domainOf(from string) string {
 	i := strings.LastIndexByte(from, '@')
 	if i < 0 {
 		return ""
 	}
-	d := strings.TrimSuffix(mailaddr.Fold(from[i+1:]), ".")
+	d := strings.TrimSuffix(from[i+1:], ".")
 	if d == "" || strings.HasPrefix(d, "[") {
-		return d
+		return mailaddr.Fold(d)
 	}
-	if a, err := idna.Lookup.ToASCII(d); err == nil && a != "" {
-		return mailaddr.Fold(a)
-	}
-	return d
+	return mailaddr.DomainKey(d)
 }
 
 // userKey is an authenticated user in the form the user scope counts:

@@ -257,6 +257,10 @@ func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 
 // asciiDomain is a domain's lower-case A-label form (RFC 5891): d= and
 // the key's DNS name are ASCII, an SMTPUTF8 address's domain may not be.
+// It is mailaddr.Domain's key, the one rule of the tree: a label IDNA
+// 2008 refuses — among them a character that only stands for ASCII
+// (U+212A KELVIN SIGN for "k") — is an error, so a lookalike domain
+// never finds the key of the domain it imitates.
 func asciiDomain(d string) (string, error) {
 	return mailaddr.Name(d)
 }

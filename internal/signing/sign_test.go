@@ -339,3 +339,23 @@ func TestInternationalisedDomain(t *testing.T) {
 		}
 	}
 }
+
+// A From: domain with a character IDNA 2008 disallows that only stands
+// for ASCII (U+212A KELVIN SIGN for "k") is not the ASCII domain it
+// imitates: it finds no key of kiosk.test (mailaddr.Domain, the one
+// rule), so umbra never signs a lookalike as the real domain; a key
+// configured so is refused.
+func TestLookalikeDomainFindsNoKey(t *testing.T) {
+	ed := testEd25519(t)
+	s, err := NewSigner(Options{Keys: []Key{{Domain: "kiosk.test", Selector: "s", Signer: ed}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res, err := s.Sign([]byte(strings.Replace(plain, "alice@example.org", "boss@\u212Aiosk.test", 1)), "")
+	if err != nil || res.DKIM != "" {
+		t.Fatalf("the lookalike From: signed as %q (%v)", res.DKIM, err)
+	}
+	if _, err := NewSigner(Options{Keys: []Key{{Domain: "\u212Aiosk.test", Selector: "s", Signer: ed}}}); err == nil {
+		t.Fatal("a key for a disallowed domain accepted")
+	}
+}

@@ -6,7 +6,6 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
-	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
@@ -47,8 +46,8 @@ func (s *session) admitAdded(addr string) (string, error) {
 	if err != nil {
 		return "", replyBadRcpt
 	}
-	if !a.ASCII() && !s.opts.UTF8 {
-		return "", replyNeedUTF8
+	if r := UTF8Refusal(a, s.opts.UTF8); r != nil {
+		return "", r
 	}
 	if !s.relayAllowed(a, postmaster) {
 		return "", replyRelayDenied
@@ -62,14 +61,17 @@ func (s *session) admitAdded(addr string) (string, error) {
 // checkedRcpts maps the recipient list the checks left to queue
 // recipients: one that was there keeps its DSN parameters, a new one
 // gets none and must pass admitAdded and fit in max_recipients.
+// Recipients are compared as RCPT compares them (rcptKey: ASCII case,
+// a final dot and the form of an internationalised domain), so one
+// recipient is never queued twice.
 func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, error) {
 	old := make(map[string]queue.Recipient, len(s.rcpt))
 	for _, r := range s.rcpt {
-		old[mailaddr.Fold(r.Addr)] = r
+		old[rcptKey(r.Addr)] = r
 	}
 	kept := 0
 	for _, a := range addrs {
-		if _, ok := old[mailaddr.Fold(a)]; ok {
+		if _, ok := old[rcptKey(a)]; ok {
 			kept++
 		}
 	}
@@ -78,7 +80,7 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 	seen := make(map[string]bool, len(addrs))
 	added, overLimit := 0, 0
 	for _, a := range addrs {
-		k := mailaddr.Fold(a)
+		k := rcptKey(a)
 		if seen[k] {
 			continue
 		}
@@ -106,10 +108,10 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 			s.srv.refusals.log(s.log, "recipient added by a check dropped", reason, s.ip, "msg_id", id.String(), "rcpt", a)
 			continue
 		}
-		if lk := mailaddr.Fold(norm); lk != k && seen[lk] {
+		if lk := rcptKey(norm); lk != k && seen[lk] {
 			continue
 		}
-		seen[mailaddr.Fold(norm)] = true
+		seen[rcptKey(norm)] = true
 		out = append(out, queue.Recipient{Addr: norm})
 		added++
 	}

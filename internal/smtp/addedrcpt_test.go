@@ -96,3 +96,66 @@ func TestAddedRecipientsChecked(t *testing.T) {
 		}
 	})
 }
+
+// EDGE: a recipient a check adds in the other form of an
+// internationalised domain (U-label for the client's A-label, or the
+// reverse, in any case) is the recipient already there, and two
+// additions naming one recipient in both forms are one: the next hop or
+// LMTP must never get the same recipient twice (mailaddr.AddrKey, as
+// RCPT's own duplicate test).
+func TestAddedRecipientsIDNFormsAreOne(t *testing.T) {
+	send := func(t *testing.T, rcpt string, add []string) []string {
+		conns := connectors(t, `
+  - name: internet
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`)
+		ck := &scripted{edit: func(tr *Transaction) { tr.Rcpts = append(tr.Rcpts, add...) }}
+		q := &fakeQueue{}
+		s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q,
+			Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		s.Serve()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s.Shutdown(ctx)
+		})
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO client.test", "250")
+		d.cmd("MAIL FROM:<a@sender.test> SMTPUTF8", "250")
+		d.cmd("RCPT TO:<"+rcpt+">", "250")
+		d.cmd("DATA", "354")
+		if reply := d.cmd("Subject: x\r\n\r\nhello\r\n.", ""); reply[:3] != "250" {
+			t.Fatalf("reply %q", reply)
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if len(q.msgs) != 1 {
+			t.Fatalf("queued %d messages", len(q.msgs))
+		}
+		var out []string
+		for _, r := range q.msgs[0].Rcpts {
+			out = append(out, r.Addr)
+		}
+		return out
+	}
+	t.Run("addition in the other form of a recipient there", func(t *testing.T) {
+		got := send(t, "anna@xn--bcher-kva.example", []string{"anna@bücher.example", "anna@BÜCHER.example"})
+		if fmt.Sprint(got) != "[anna@xn--bcher-kva.example]" {
+			t.Fatalf("queued for %q", got)
+		}
+	})
+	t.Run("two additions in both forms", func(t *testing.T) {
+		got := send(t, "bob@example.test", []string{"anna@bücher.example", "anna@XN--BCHER-KVA.example"})
+		if fmt.Sprint(got) != "[bob@example.test anna@bücher.example]" {
+			t.Fatalf("queued for %q", got)
+		}
+	})
+}

@@ -74,6 +74,18 @@ func RcptRefusal(err error) *gosmtp.SMTPError {
 	return replyBadRcpt
 }
 
+// UTF8Refusal is the refusal of address a from a client that did or
+// did not say SMTPUTF8 at MAIL (smtputf8): 553 5.6.7 for an address with
+// a non-ASCII character (RFC 6531 §3.5), nil otherwise. MAIL, RCPT, a
+// check's added recipient and route explain (--smtputf8=false) ask it,
+// so all say the same.
+func UTF8Refusal(a Address, smtputf8 bool) *gosmtp.SMTPError {
+	if !smtputf8 && !a.ASCII() {
+		return replyNeedUTF8
+	}
+	return nil
+}
+
 // ParseAddress checks a mailbox address as go-smtp hands it over (angle
 // brackets removed, quoted local parts kept): a local part of at most 64
 // octets, a domain or an address literal, at most 254 octets in all, valid

@@ -417,8 +417,8 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 		if err != nil {
 			return replyBadSender
 		}
-		if !a.ASCII() && (opts == nil || !opts.UTF8) {
-			return replyNeedUTF8
+		if r := UTF8Refusal(a, opts != nil && opts.UTF8); r != nil {
+			return r
 		}
 		from = a.String()
 	}
@@ -443,8 +443,8 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if err != nil {
 		return RcptRefusal(err)
 	}
-	if !a.ASCII() && !s.opts.UTF8 {
-		return replyNeedUTF8
+	if r := UTF8Refusal(a, s.opts.UTF8); r != nil {
+		return r
 	}
 	if a.Literal() {
 		if !s.ownPostmasterLiteral(a) {

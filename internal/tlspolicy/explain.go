@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"umbra/internal/mailaddr"
 	"umbra/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -83,7 +82,7 @@ const PolicyOrder = "DANE (DNSSEC-validated TLSA) > MTA-STS (enforce/testing) > 
 // the same lookups, the same cache. connectorTLS is the send
 // connector's tls setting, shown where no policy of the domain applies.
 func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string, port int) Explanation {
-	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
+	domain = domainKey(domain)
 	ex := Explanation{Domain: domain, Order: PolicyOrder, DANE: e.cfg.DANE, MTASTS: e.cfg.MTASTS, Hosts: []HostExplanation{}}
 	before := e.Cached(domain)
 	sts, stsErr := e.STS(ctx, domain)

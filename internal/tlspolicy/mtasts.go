@@ -89,7 +89,7 @@ func ParsePolicy(b []byte) (*STSPolicy, error) {
 			if !validMXPattern(v) {
 				return nil, fmt.Errorf("mta-sts policy line %d: mx %q", n+1, v)
 			}
-			p.MX = append(p.MX, strings.ToLower(strings.TrimSuffix(v, ".")))
+			p.MX = append(p.MX, domainKey(v))
 		}
 	}
 	switch {
@@ -131,7 +131,7 @@ func validMXPattern(v string) bool {
 // policy's mx patterns (RFC 8461 §4.1): exactly, or "*.d" matching one
 // label in front of d.
 func (p *STSPolicy) MatchMX(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	host = domainKey(host)
 	for _, pat := range p.MX {
 		if rest, ok := strings.CutPrefix(pat, "*."); ok {
 			if i := strings.IndexByte(host, '.'); i > 0 && host[i+1:] == rest {

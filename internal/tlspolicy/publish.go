@@ -34,15 +34,15 @@ func (p Publication) Text() string {
 func (p Publication) Handler() http.Handler {
 	hosts := map[string]bool{}
 	for _, d := range p.Domains {
-		hosts["mta-sts."+strings.ToLower(strings.TrimSuffix(d, "."))] = true
+		hosts["mta-sts."+domainKey(d)] = true
 	}
 	text := p.Text()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := strings.ToLower(r.Host)
+		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		host = strings.TrimSuffix(host, ".") // a fully qualified name is the same host
+		host = domainKey(host) // a fully qualified name, in any case or form, is the same host
 		if r.URL.Path != "/.well-known/mta-sts.txt" || !hosts[host] || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			http.NotFound(w, r)
 			return
