@@ -120,6 +120,9 @@ func newMessageCmd() *cobra.Command {
 			if m.Damaged != "" {
 				fmt.Fprintf(out, "damaged:    %s\n", termSafe(m.Damaged))
 			}
+			if m.CopyOf != "" {
+				fmt.Fprintf(out, "copy of:    a message of %s (a shadow copy kept here)\n", termSafe(m.CopyOf))
+			}
 			if m.ResultsPending != "" {
 				fmt.Fprintf(out, "results:    %s\n", termSafe(m.ResultsPending))
 			}
@@ -247,11 +250,16 @@ nothing.`,
 			}
 			res := admin.BulkResult{Action: action, DryRun: dryRun, Matched: len(ids), Done: []string{}}
 			var firstErr error
+			var notes []string // what follows from an action, by id (a damaged copy's removal)
 			for _, id := range ids {
 				if dryRun {
 					err = c.CheckMessageActionForce(id, action, force) // the action's checks, nothing changed
 				} else {
-					err = c.MessageActionForce(id, action, ndr, force)
+					var note string
+					note, err = c.MessageActionNoted(id, action, ndr, force)
+					if note != "" {
+						notes = append(notes, shown(id)+": "+note)
+					}
 				}
 				if err != nil {
 					if firstErr == nil {
@@ -273,9 +281,18 @@ nothing.`,
 			}
 			if len(ids) == 1 && !dryRun && !wantJSON(cmd) {
 				fmt.Fprintf(out, "%s: %s\n", ids[0], action)
+				for _, n := range notes {
+					fmt.Fprintf(out, "%s\n", termSafe(n))
+				}
 				return nil
 			}
-			return reportBulk(cmd, res)
+			err = reportBulk(cmd, res)
+			if !wantJSON(cmd) {
+				for _, n := range notes {
+					fmt.Fprintf(out, "%s\n", termSafe(n))
+				}
+			}
+			return err
 		},
 	}
 	fl := c.Flags()

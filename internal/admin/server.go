@@ -832,16 +832,21 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		var err error
+		res := map[string]string{"id": id.String()}
 		if r.URL.Query().Get("dry_run") == "true" {
 			err = s.checkAction(r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
 		} else {
+			before, _ := s.q.Message(id)
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
+			if n := removeNote(before); err == nil && r.PathValue("action") == "remove" && n != "" {
+				res["note"] = n // what follows from the removal (view.go)
+			}
 		}
 		if errors.Is(err, errUnknownAction) {
 			fail(w, http.StatusNotFound, err.Error())
 			return
 		}
-		reply(w, map[string]string{"id": id.String()}, err)
+		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
 	s.quarantineRoutes(mux) // quarantine.go
