@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,8 +110,12 @@ func newMessageCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), m)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "id:         %s\nstate:      %s\nfrom:       %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nattempts:   %d\n",
-				m.ID, m.State, orDash(m.From), m.Size, m.Arrived.Format(time.RFC3339), termSafe(m.Connector), termSafe(m.ClientIP), m.Attempts)
+			attempts := strconv.Itoa(m.Attempts)
+			if m.ResultsPending != "" {
+				attempts += " (the last one's results are not committed yet: see results)"
+			}
+			fmt.Fprintf(out, "id:         %s\nstate:      %s\nfrom:       %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nattempts:   %s\n",
+				m.ID, m.State, orDash(m.From), m.Size, m.Arrived.Format(time.RFC3339), termSafe(m.Connector), termSafe(m.ClientIP), attempts)
 			if !m.NextAttempt.IsZero() {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
 			}

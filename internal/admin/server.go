@@ -804,7 +804,9 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		if pr, ok := s.q.(pendingResults); ok {
-			v.ResultsPending = resultsPendingText(pr, id)
+			if v.ResultsPending = resultsPendingText(pr, id); v.ResultsPending != "" {
+				showPendingOutcome(&v, pr, id) // view.go
+			}
 		}
 		if b, err := s.q.BodyOf(id); err == nil {
 			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body

@@ -64,6 +64,24 @@ type MessageView struct {
 // waiting for their commit.
 type pendingResults interface {
 	PendingResult(id queue.ID) (since time.Time, failures int, lastErr error, ok bool)
+	PendingOutcome(id queue.ID) ([]queue.Recipient, bool)
+}
+
+// showPendingOutcome puts into v (message id, read from the database)
+// the attempt whose results wait for their commit: counted in its
+// attempts, and each recipient as the attempt left it, its status
+// marked "(not committed)" — the database still holds the state before
+// the attempt, which a commit that never comes (a stop) leaves true.
+func showPendingOutcome(v *MessageView, pr pendingResults, id queue.ID) {
+	rcpts, ok := pr.PendingOutcome(id)
+	if !ok || len(rcpts) != len(v.Recipients) {
+		return
+	}
+	v.Attempts++
+	for i, r := range rcpts {
+		v.Recipients[i] = RecipientView{Address: r.Addr, Status: r.Status.String() + " (not committed)", Queue: r.Queue,
+			NextHop: r.NextHop, LastReply: r.LastReply}
+	}
 }
 
 // resultsPendingText is MessageView.ResultsPending for message id, ""

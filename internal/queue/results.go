@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -582,7 +583,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			q.log.Error("committing delivery results failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
 			q.strand(m.ID)
 		} else {
-			q.pendResults(m, commit, committed, err)
+			q.pendResults(m, slices.Sorted(maps.Keys(got)), commit, committed, err)
 		}
 		// Its result events are written when the results are committed.
 		return
