@@ -35,6 +35,12 @@ func TestDamagedCopyToldToItsPrimary(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("the primary marked %d messages single-copy: %v", n, err)
 	}
+	// show says what happened to the copy: damaged there, not lost.
+	for _, pm := range messages(t, p.s) {
+		if sc, ok := p.q.SingleCopyOf(pm.ID); ok && (!strings.Contains(sc.String(), "damaged") || strings.Contains(sc.String(), "was lost")) {
+			t.Errorf("the mark of %s reads %q; want the copy named damaged on hub-a", pm.ID, sc.String())
+		}
+	}
 	ack()
 	if ids, _ := qS.DroppedCopies("hub-b", 100); len(ids) != 0 {
 		t.Errorf("told again after the acknowledgement: %q", ids)

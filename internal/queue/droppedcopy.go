@@ -186,7 +186,11 @@ func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) 
 			if tx.markedSingle(m.ID) {
 				continue // known already (a note told twice after a crash)
 			}
-			if err := tx.markSingle(m.ID, server, now); err != nil {
+			how := HowRemoved
+			if want[DroppedEvery] && !want[m.ShadowID] {
+				how = HowDamaged
+			}
+			if err := tx.markSingleHow(m.ID, server, how, now); err != nil {
 				return err
 			}
 			marked = append(marked, m)
