@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,8 +110,12 @@ func newMessageCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), m)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "id:         %s\nstate:      %s\nfrom:       %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nattempts:   %d\n",
-				m.ID, m.State, orDash(m.From), m.Size, m.Arrived.Format(time.RFC3339), termSafe(m.Connector), termSafe(m.ClientIP), m.Attempts)
+			attempts := strconv.Itoa(m.Attempts)
+			if m.ResultsPending != "" {
+				attempts += " (the last one's results are not committed yet: see results)"
+			}
+			fmt.Fprintf(out, "id:         %s\nstate:      %s\nfrom:       %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nattempts:   %s\n",
+				m.ID, m.State, orDash(m.From), m.Size, m.Arrived.Format(time.RFC3339), termSafe(m.Connector), termSafe(m.ClientIP), attempts)
 			if !m.NextAttempt.IsZero() {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
 			}
@@ -119,6 +124,9 @@ func newMessageCmd() *cobra.Command {
 			}
 			if m.Damaged != "" {
 				fmt.Fprintf(out, "damaged:    %s\n", termSafe(m.Damaged))
+			}
+			if m.CopyOf != "" {
+				fmt.Fprintf(out, "copy of:    a message of %s (a shadow copy kept here)\n", termSafe(m.CopyOf))
 			}
 			if m.ResultsPending != "" {
 				fmt.Fprintf(out, "results:    %s\n", termSafe(m.ResultsPending))
@@ -247,11 +255,16 @@ nothing.`,
 			}
 			res := admin.BulkResult{Action: action, DryRun: dryRun, Matched: len(ids), Done: []string{}}
 			var firstErr error
+			var notes []string // what follows from an action, by id (a damaged copy's removal)
 			for _, id := range ids {
 				if dryRun {
 					err = c.CheckMessageActionForce(id, action, force) // the action's checks, nothing changed
 				} else {
-					err = c.MessageActionForce(id, action, ndr, force)
+					var note string
+					note, err = c.MessageActionNoted(id, action, ndr, force)
+					if note != "" {
+						notes = append(notes, shown(id)+": "+note)
+					}
 				}
 				if err != nil {
 					if firstErr == nil {
@@ -273,9 +286,18 @@ nothing.`,
 			}
 			if len(ids) == 1 && !dryRun && !wantJSON(cmd) {
 				fmt.Fprintf(out, "%s: %s\n", ids[0], action)
+				for _, n := range notes {
+					fmt.Fprintf(out, "%s\n", termSafe(n))
+				}
 				return nil
 			}
-			return reportBulk(cmd, res)
+			err = reportBulk(cmd, res)
+			if !wantJSON(cmd) {
+				for _, n := range notes {
+					fmt.Fprintf(out, "%s\n", termSafe(n))
+				}
+			}
+			return err
 		},
 	}
 	fl := c.Flags()

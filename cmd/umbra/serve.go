@@ -528,7 +528,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	go func() {
 		for range hup {
 			systemd.Notify("RELOADING=1")
-			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir)
+			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
 			if err == nil {
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
 			}
@@ -775,7 +775,7 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // What needs a restart is named in a warning and left as it was.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
 	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, edge *edgeChecks,
-	dir *ldapdir.Directory) (*config.Config, error) {
+	dir *ldapdir.Directory, moveSocket func(path string) error) (*config.Config, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -855,12 +855,26 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 				"shadow_heartbeat_retry_count", now.Retries, "heartbeat_bound", now.CommandTimeout.String())
 		}
 	}
+	// The admin socket moves to where the file now says (admin.Server
+	// Move): the CLI reads the file to find it. Where it cannot be made,
+	// it stays where it was and the error names the setting's line.
+	socket := cur.Server.AdminSocket
+	if next.Server.AdminSocket != cur.Server.AdminSocket && moveSocket != nil {
+		if err := moveSocket(next.Server.AdminSocket); err != nil {
+			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
+				"admin_socket", cur.Server.AdminSocket)
+		} else {
+			socket = next.Server.AdminSocket
+			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)
+		}
+	}
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "settings", restart)
 	} else {
 		log.Info("configuration reloaded", "file", cur.File)
 	}
 	keepRunning(cur, next)
+	next.Server.AdminSocket = socket // where it is now
 	return next, nil
 }
 
@@ -873,8 +887,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 // every reload and putting the file back is no change.
 func restartOnly(cur, next *config.Config) []string {
 	var restart []string
-	if next.Server != cur.Server {
-		restart = append(restart, changedKeys("server", cur.Server, next.Server)...)
+	srvNext := next.Server
+	srvNext.AdminSocket = cur.Server.AdminSocket // moved by the reload itself
+	if srvNext != cur.Server {
+		restart = append(restart, changedKeys("server", cur.Server, srvNext)...)
 	}
 	if next.Tracking != cur.Tracking {
 		restart = append(restart, changedKeys("tracking", cur.Tracking, next.Tracking)...)

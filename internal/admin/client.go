@@ -188,6 +188,14 @@ func (c *Client) MessageAction(id, action string, ndr bool) error {
 // MessageActionForce is MessageAction; force (remove --force) removes a
 // shadow copy too, which a removal refuses otherwise.
 func (c *Client) MessageActionForce(id, action string, ndr, force bool) error {
+	_, err := c.MessageActionNoted(id, action, ndr, force)
+	return err
+}
+
+// MessageActionNoted is MessageActionForce that also returns what the
+// server says follows from the action ("" when nothing): the removal
+// of a damaged shadow copy names what its primary does.
+func (c *Client) MessageActionNoted(id, action string, ndr, force bool) (string, error) {
 	q := url.Values{}
 	if ndr {
 		q.Set("ndr", "true")
@@ -195,7 +203,11 @@ func (c *Client) MessageActionForce(id, action string, ndr, force bool) error {
 	if force {
 		q.Set("force", "true")
 	}
-	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
+	var res struct {
+		Note string `json:"note"`
+	}
+	err := c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, &res)
+	return res.Note, err
 }
 
 // CheckMessageAction is MessageAction's dry run: the refusal the

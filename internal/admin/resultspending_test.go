@@ -75,4 +75,14 @@ func TestMessageShowSaysResultsPending(t *testing.T) {
 	if !strings.Contains(v.ResultsPending, "results not committed since") || !strings.Contains(v.ResultsPending, "not attempted again") {
 		t.Fatalf("message show of a message whose results wait for their commit: results_pending %q", v.ResultsPending)
 	}
+	// The attempt made and its outcome, marked as waiting for their
+	// commit: not "attempts: 0" and "pending" with the reply before it
+	// (rt54 L3).
+	if v.Attempts != 1 {
+		t.Errorf("attempts %d, want 1 (the attempt whose results wait)", v.Attempts)
+	}
+	if len(v.Recipients) != 1 || v.Recipients[0].Status != "relayed (not committed)" || v.Recipients[0].LastReply != "250 ok" ||
+		v.Recipients[0].Queue != "mx:example.test" {
+		t.Errorf("recipients %+v; want x@example.test relayed (not committed) by mx:example.test, 250 ok", v.Recipients)
+	}
 }

@@ -119,6 +119,7 @@ type Status struct {
 
 // Server serves the API on a Unix socket.
 type Server struct {
+	lnMu     sync.Mutex // guards ln: a reload may move the socket (Move)
 	q        Queue
 	track    Tracker                       // nil when tracking is off
 	shadows  func() []shadow.PrimaryStatus // nil when shadow redundancy is off
@@ -211,6 +212,19 @@ func (w *stoppingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // Listen creates the socket at path (mode 0660).
 func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger) (*Server, error) {
+	ln, err := listenSocket(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{q: q, track: track, status: status, log: log, ln: ln, now: time.Now}
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+	return s, nil
+}
+
+// listenSocket makes the admin socket at path: refused while another
+// process answers there; a stale socket of a process that is gone is
+// replaced.
+func listenSocket(path string) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("admin socket %s is in use by another process", path)
@@ -227,9 +241,39 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{q: q, track: track, status: status, log: log, ln: ln, now: time.Now}
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
-	return s, nil
+	return ln, nil
+}
+
+// Path is where the admin socket is now.
+func (s *Server) Path() string {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	return s.ln.Addr().String()
+}
+
+// Move makes the admin socket at path and serves there, then closes the
+// one it replaces and removes its file (a reload that changed
+// server.admin_socket): the CLI reading the new configuration finds the
+// daemon, and no socket is left at the old path. A request already
+// accepted on the old socket is answered. When the new socket cannot be
+// made (another process answers there, a directory that cannot be
+// made) nothing changes and the error says why.
+func (s *Server) Move(path string) error {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	old := s.ln
+	if filepath.Clean(path) == filepath.Clean(old.Addr().String()) {
+		return nil
+	}
+	ln, err := listenSocket(path)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	go s.serveOn(ln)
+	old.Close() // its Serve returns; Shutdown no longer tracks it
+	os.Remove(old.Addr().String())
+	return nil
 }
 
 // SetShadows gives the API the shadow manager's view of its primaries.
@@ -416,7 +460,18 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 
 // Serve answers requests until Shutdown.
 func (s *Server) Serve() {
-	if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	s.lnMu.Lock()
+	ln := s.ln
+	s.lnMu.Unlock()
+	s.serveOn(ln)
+}
+
+func (s *Server) serveOn(ln net.Listener) {
+	err := s.http.Serve(ln)
+	s.lnMu.Lock()
+	moved := s.ln != ln // closed by Move: the API goes on at the new socket
+	s.lnMu.Unlock()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !moved {
 		s.log.Error("admin API stopped", "err", err)
 	}
 }
@@ -424,7 +479,7 @@ func (s *Server) Serve() {
 // Shutdown stops the API and removes the socket.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.http.Shutdown(ctx)
-	os.Remove(s.ln.Addr().String())
+	os.Remove(s.Path())
 }
 
 func (s *Server) routes() http.Handler {
@@ -804,7 +859,9 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		if pr, ok := s.q.(pendingResults); ok {
-			v.ResultsPending = resultsPendingText(pr, id)
+			if v.ResultsPending = resultsPendingText(pr, id); v.ResultsPending != "" {
+				showPendingOutcome(&v, pr, id) // view.go
+			}
 		}
 		if b, err := s.q.BodyOf(id); err == nil {
 			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body
@@ -832,16 +889,21 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		var err error
+		res := map[string]string{"id": id.String()}
 		if r.URL.Query().Get("dry_run") == "true" {
 			err = s.checkAction(r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
 		} else {
+			before, _ := s.q.Message(id)
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
+			if n := removeNote(before); err == nil && r.PathValue("action") == "remove" && n != "" {
+				res["note"] = n // what follows from the removal (view.go)
+			}
 		}
 		if errors.Is(err, errUnknownAction) {
 			fail(w, http.StatusNotFound, err.Error())
 			return
 		}
-		reply(w, map[string]string{"id": id.String()}, err)
+		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
 	s.quarantineRoutes(mux) // quarantine.go

@@ -46,6 +46,9 @@ type MessageView struct {
 	// size of its bytes kept as found, and what acts on it (queue
 	// damaged.go).
 	Damaged string `json:"damaged,omitempty"`
+	// CopyOf: a damaged record set aside here that was a shadow copy of
+	// another server's message: that server (its primary).
+	CopyOf string `json:"copy_of,omitempty"`
 	// Spool: a spooled body's file and whether it holds the content
 	// (only for a single message; spoolview.go).
 	Spool *SpoolView `json:"spool,omitempty"`
@@ -61,6 +64,24 @@ type MessageView struct {
 // waiting for their commit.
 type pendingResults interface {
 	PendingResult(id queue.ID) (since time.Time, failures int, lastErr error, ok bool)
+	PendingOutcome(id queue.ID) ([]queue.Recipient, bool)
+}
+
+// showPendingOutcome puts into v (message id, read from the database)
+// the attempt whose results wait for their commit: counted in its
+// attempts, and each recipient as the attempt left it, its status
+// marked "(not committed)" — the database still holds the state before
+// the attempt, which a commit that never comes (a stop) leaves true.
+func showPendingOutcome(v *MessageView, pr pendingResults, id queue.ID) {
+	rcpts, ok := pr.PendingOutcome(id)
+	if !ok || len(rcpts) != len(v.Recipients) {
+		return
+	}
+	v.Attempts++
+	for i, r := range rcpts {
+		v.Recipients[i] = RecipientView{Address: r.Addr, Status: r.Status.String() + " (not committed)", Queue: r.Queue,
+			NextHop: r.NextHop, LastReply: r.LastReply}
+	}
 }
 
 // resultsPendingText is MessageView.ResultsPending for message id, ""
@@ -96,6 +117,14 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 	if m.State == queue.Damaged {
 		v.Damaged = fmt.Sprintf("the record of %d bytes does not decode: %s; kept as found, never delivered: "+
 			"umbra message export %s writes its body, umbra message remove %s removes it", m.Size, m.LastError, m.ID, m.ID)
+		if m.DamagedCopyOf != "" {
+			// A shadow copy kept here: its primary has the message.
+			v.CopyOf = m.DamagedCopyOf
+			v.Damaged = fmt.Sprintf("the record of %d bytes does not decode: %s; it is a shadow copy of a message of %s, kept as found, "+
+				"never delivered or taken over: %s is told of it at its next holder probe and copies the message again, "+
+				"so the message is not lost with it; umbra message export %s writes its body, umbra message remove %s removes it",
+				m.Size, m.LastError, m.DamagedCopyOf, m.DamagedCopyOf, m.ID, m.ID)
+		}
 	}
 	if m.State == queue.Ready && v.State != "held" {
 		v.NextAttempt = m.NextAttempt // a held message waits for its queue's resume, not for a time
@@ -130,4 +159,16 @@ func subjectOf(body []byte) string {
 		raw = s
 	}
 	return strings.TrimSpace(raw)
+}
+
+// removeNote is what the removal of m tells the operator beyond its
+// having been done, "" when nothing: for a damaged record that was a
+// shadow copy kept here, what its primary does about the copy gone.
+func removeNote(m *queue.Message) string {
+	if m == nil || m.State != queue.Damaged || m.DamagedCopyOf == "" {
+		return ""
+	}
+	return fmt.Sprintf("it was a shadow copy of a message of %s, set aside here as damaged: %s is told (at its next holder probe, "+
+		"if it was not already), holds the message as its only copy and copies it again; nothing of the message is lost by this removal",
+		m.DamagedCopyOf, m.DamagedCopyOf)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -182,19 +183,56 @@ func (r *ReceiptShadow) askDropped(c *smtp.Client, server string) bool {
 		if len(ids) == 0 {
 			return true
 		}
-		n, err := rec.ShadowCopiesDropped(server, ids)
-		if err != nil {
-			r.d.log.Error("recording the shadow copies a server's administrator removed failed; asked again at the next probe",
-				"shadow_server", server, "err", err)
+		if err := recordDropped(r.d.log, rec, server, ids); err != nil {
 			return false
 		}
-		r.d.log.Warn("shadow server's administrator removed copies of messages held here: they are made again",
-			"shadow_server", server, "copies", len(ids), "messages", n)
 		if len(ids) < droppedBatch {
 			return true
 		}
 	}
 	return true
+}
+
+// recordDropped records what server told (askDropped) and logs, per
+// kind, what happened there and how many messages were marked held by
+// this server only: copies its administrator removed (named, counted)
+// and, for queue.DroppedEvery, a copy it set aside as damaged that it
+// cannot name (every message whose copy is there is marked). The named
+// ones are recorded first: a message marked by them is counted there
+// and not again under the damaged note. Marking is idempotent, so two
+// commits are as safe as one: a failure of the second leaves the notes
+// on the holder, told again at the next probe.
+func recordDropped(log *slog.Logger, rec DroppedRecorder, server string, ids []string) error {
+	var named []string
+	damaged := false
+	for _, id := range ids {
+		if id == queue.DroppedEvery {
+			damaged = true
+		} else {
+			named = append(named, id)
+		}
+	}
+	if len(named) > 0 {
+		n, err := rec.ShadowCopiesDropped(server, named)
+		if err != nil {
+			log.Error("recording the shadow copies a server's administrator removed failed; asked again at the next probe",
+				"shadow_server", server, "err", err)
+			return err
+		}
+		log.Warn("shadow server's administrator removed copies of messages held here: they are made again",
+			"shadow_server", server, "copies_removed", len(named), "messages_marked", n)
+	}
+	if damaged {
+		n, err := rec.ShadowCopiesDropped(server, []string{queue.DroppedEvery})
+		if err != nil {
+			log.Error("recording that a shadow server set aside a damaged copy failed; asked again at the next probe",
+				"shadow_server", server, "err", err)
+			return err
+		}
+		log.Warn("shadow server set aside as damaged a copy of a message held here, which one is unknown: every message whose copy is there is marked held by this server only and made again",
+			"shadow_server", server, "messages_marked", n)
+	}
+	return nil
 }
 
 // RecopyStore is the queue's side of making a lost copy again

@@ -72,11 +72,20 @@ type DamagedRecord struct {
 	// GivenTo is the server the commit that set the record aside gave
 	// the message to (the holder of its sound shadow copy), "" when none.
 	GivenTo string
+	// CopyOf is the primary whose message the record was a shadow copy
+	// of, kept here for it (its shadow:PRIMARY index entry named it when
+	// the record was set aside), "" when none.
+	CopyOf string
 }
 
 // LogText is the line an operator reads of d set aside.
 func (d DamagedRecord) LogText() string {
 	id := d.ID.String()
+	if d.CopyOf != "" {
+		return "message record damaged: a shadow copy of a message of " + d.CopyOf + ", set aside in the queue damaged (its bytes kept " +
+			"as found, never delivered or taken over); " + d.CopyOf + " is told at its next holder probe and copies the message again; " +
+			"the rest of the queue goes on: umbra message remove " + id + " removes it"
+	}
 	if d.GivenTo != "" {
 		return "message record damaged: set aside in the queue damaged (its bytes kept as found, never delivered from here); " +
 			d.GivenTo + " holds a sound shadow copy of it and is given the message, which it delivers, at its next shadow session " +
@@ -92,7 +101,7 @@ func (d DamagedRecord) LogText() string {
 // (damagedHead), else the last error says that they cannot be read.
 func (d DamagedRecord) asMessage() *Message {
 	m := &Message{ID: d.ID, State: Damaged, Size: int64(len(d.Raw)), Arrived: time.UnixMicro(int64(d.ID)),
-		LastError: d.Why}
+		LastError: d.Why, DamagedCopyOf: d.CopyOf}
 	if h, ok := damagedHead(d.ID, d.Raw); ok {
 		m.OrgID = h.OrgID
 		if d.GivenTo != "" {
@@ -217,6 +226,9 @@ func setAsideDamaged(btx *bolt.Tx, found []DamagedRecord, keys [][]byte, now tim
 	if err := noteDamagedCopies(btx, ids, now); err != nil {
 		return err
 	}
+	for i := range found {
+		found[i].CopyOf = string(btx.Bucket(bucketDamaged).Get(damagedCopyOfKey(found[i].ID)))
+	}
 	if err := dropIndexesOf(btx, ids); err != nil {
 		return err
 	}
@@ -230,9 +242,11 @@ func setAsideDamaged(btx *bolt.Tx, found []DamagedRecord, keys [][]byte, now tim
 }
 
 // noteDamagedCopies writes a DroppedEvery note for the primary of each
-// shadow copy among ids, as its shadow queue's index entry names it.
+// shadow copy among ids, as its shadow queue's index entry names it,
+// and keeps that name beside the damaged record (damagedCopyOfKey), so
+// that show names the primary once the index entry is gone.
 func noteDamagedCopies(btx *bolt.Tx, ids map[ID]bool, now time.Time) error {
-	qidx, dropped := btx.Bucket(bucketQueues), btx.Bucket(bucketDropped)
+	qidx, dropped, dmg := btx.Bucket(bucketQueues), btx.Bucket(bucketDropped), btx.Bucket(bucketDamaged)
 	if qidx == nil || dropped == nil {
 		return nil
 	}
@@ -241,6 +255,9 @@ func noteDamagedCopies(btx *bolt.Tx, ids map[ID]bool, now time.Time) error {
 		if name, id, ok := parseQueueKey(k); ok && ids[id] {
 			if primary, ok := strings.CutPrefix(name, "shadow:"); ok && primary != "" {
 				primaries[primary] = true
+				if err := dmg.Put(damagedCopyOfKey(id), []byte(primary)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -255,6 +272,14 @@ func noteDamagedCopies(btx *bolt.Tx, ids map[ID]bool, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// damagedCopyOfKey is the key, in the bucket damaged beside the record
+// of id (8 bytes), of the primary whose message that record was a
+// shadow copy of: id ‖ "copy-of". Readers of the bucket's records take
+// 8-byte keys only; dropDamaged deletes both.
+func damagedCopyOfKey(id ID) []byte {
+	return append(id.Key(), "copy-of"...)
 }
 
 // deleteExact deletes the entry key → val of b. Damage can leave keys
@@ -393,7 +418,7 @@ func (t *Tx) Damaged(id ID) (DamagedRecord, bool) {
 	if why == "" {
 		why = fmt.Sprintf("set aside as damaged (%d bytes kept as found)", len(raw))
 	}
-	d := DamagedRecord{ID: id, Raw: raw, Why: why}
+	d := DamagedRecord{ID: id, Raw: raw, Why: why, CopyOf: string(b.Get(damagedCopyOfKey(id)))}
 	if h, ok := damagedHead(id, raw); ok && h.ShadowServer != "" && h.ShadowID != "" {
 		// Given to its copy's holder when it was set aside, and not yet
 		// taken (handback.go).
@@ -474,6 +499,9 @@ func (t *Tx) dropDamaged(id ID) error {
 		return err
 	}
 	if err := dropIndexesOf(t.tx, map[ID]bool{id: true}); err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bucketDamaged).Delete(damagedCopyOfKey(id)); err != nil {
 		return err
 	}
 	return t.tx.Bucket(bucketDamaged).Delete(id.Key())

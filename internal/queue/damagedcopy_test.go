@@ -69,6 +69,13 @@ func TestDamagedRecordGivenToCopyHolder(t *testing.T) {
 	if err != nil || got.State == Shadow {
 		t.Fatalf("hub-a's copy after the batch: %+v %v; want it taken over", got, err)
 	}
+	// The holder cannot tell a damaged record from an unreadable body
+	// (the line says neither): it does not claim the body.
+	for _, r := range got.Rcpts {
+		if strings.Contains(r.LastReply, "its body there is unreadable") {
+			t.Errorf("the copy taken over reads %q: hub-b's body was sound, its record damaged", r.LastReply)
+		}
+	}
 	if _, ok := p.q.damagedRecord(rec.ID); !ok {
 		t.Fatal("hub-b's damaged record went before hub-a had the batch")
 	}

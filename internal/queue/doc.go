@@ -97,7 +97,8 @@
 // A record that does not decode (its checksum failing included:
 // checksum.go) is not a message: it is set aside in
 // the bucket damaged and listed in the queue damaged, state Damaged,
-// never written back (damaged.go).
+// never written back (damaged.go). Beside a shadow copy's record the
+// bucket keeps its primary's name (key id ‖ "copy-of"), for the views.
 //
 // Index invariants, kept by Tx.Put/Tx.Delete in the same transaction as
 // the record: a message has a schedule entry iff it is Ready (keyed by its

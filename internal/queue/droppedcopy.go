@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 )
@@ -97,6 +98,16 @@ func (t *Tx) noteDroppedTx(m *Message, now time.Time, expiry time.Duration) ([]s
 	return primaries, nil
 }
 
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
 		if strings.EqualFold(x, s) {
@@ -136,7 +147,12 @@ func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
 			q.log.Error("forgetting the dropped copies a primary was told of failed; they are told again", "primary", primary, "err", err)
 			return
 		}
-		q.log.Info("primary told of the shadow copies its administrator removed here", "primary", primary, "copies", len(ids))
+		if n := len(ids) - count(ids, DroppedEvery); n > 0 {
+			q.log.Info("primary has the notes of the shadow copies its administrator removed here", "primary", primary, "copies_removed", n)
+		}
+		if slices.Contains(ids, DroppedEvery) {
+			q.log.Info("primary has the note of a shadow copy set aside here as damaged", "primary", primary)
+		}
 	}
 }
 
@@ -170,7 +186,11 @@ func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) 
 			if tx.markedSingle(m.ID) {
 				continue // known already (a note told twice after a crash)
 			}
-			if err := tx.markSingle(m.ID, server, now); err != nil {
+			how := HowRemoved
+			if want[DroppedEvery] && !want[m.ShadowID] {
+				how = HowDamaged
+			}
+			if err := tx.markSingleHow(m.ID, server, how, now); err != nil {
 				return err
 			}
 			marked = append(marked, m)

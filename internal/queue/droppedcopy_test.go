@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,10 @@ func TestForcedCopyRemovalToldToPrimary(t *testing.T) {
 	sc, ok := p.q.SingleCopyOf(orig.ID)
 	if !ok || sc.Lost != "hub-a" {
 		t.Fatalf("hub-b's message not marked held by it only: %+v %v", sc, ok)
+	}
+	// show says what happened to the copy: removed, not lost (drop12).
+	if txt := sc.String(); !strings.Contains(txt, "removed by the administrator of hub-a") || strings.Contains(txt, "was lost") {
+		t.Errorf("the mark reads %q; want the copy named removed by hub-a's administrator", txt)
 	}
 	if n, err := p.q.ShadowCopiesDropped("hub-a", ids); err != nil || n != 0 {
 		t.Fatalf("told twice (a crash before the acknowledgement): marked %d, %v; want 0", n, err)

@@ -523,7 +523,21 @@ func (t *Tx) MarkRedelivery(id ID) error {
 // markRepeat records that message id is attempted again after an
 // attempt whose results were lost.
 func (t *Tx) markRepeat(id ID) error {
-	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), nil)
+	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), markRepeatValue)
+}
+
+// markRepeatValue tells markRepeat's mark from a redelivery's or a
+// restore's (no value): the delivery a repeat finds was made by an
+// attempt whose results, and with them its events, were lost, so the
+// repeat writes its deliver event (repeatsLostAttempt); a redelivered
+// or restored message's delivery had its event when it was made. A
+// mark of an older release (no value) writes none.
+var markRepeatValue = []byte("repeat")
+
+// repeatsLostAttempt says whether markRepeat marked id.
+func (t *Tx) repeatsLostAttempt(id ID) bool {
+	b := t.tx.Bucket(bucketRedeliver)
+	return b != nil && bytes.Equal(b.Get(id.Key()), markRepeatValue)
 }
 
 // keepsFoundCopy says whether MarkRedelivery or markRepeat marked id.

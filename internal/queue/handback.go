@@ -243,7 +243,10 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 	if !relay {
 		records = t.receiptCopies(primary, sid)
 	}
-	reason := "it gave the message to this server: its body there is unreadable"
+	// The line names no cause: the primary gives a message whose body
+	// there is unreadable and one whose record there is damaged alike
+	// (damaged.go), and its log says which.
+	reason := "it gave the message to this server: its copy there cannot be delivered (its body unreadable or its record damaged)"
 	for _, id := range records {
 		m, err := t.Get(id)
 		if err != nil {
@@ -281,10 +284,10 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 // afterCopyGiven tracks and logs the copies a primary gave this server.
 func (q *Manager) afterCopyGiven(primary string, taken []*Message) {
 	for _, m := range taken {
-		q.ev.Event("takeover", m, nil, primary+": it gave the message here (its body there is unreadable)")
+		q.ev.Event("takeover", m, nil, primary+": it gave the message here (its body there unreadable or its record damaged)")
 	}
 	if len(taken) > 0 {
-		q.log.Warn("copies taken over: their primary gave the messages here, their bodies there are unreadable",
+		q.log.Warn("copies taken over: their primary gave the messages here, as it cannot deliver them (a body unreadable or a record damaged there; its log names which)",
 			"primary", primary, "messages", len(taken))
 		q.Kick()
 	}

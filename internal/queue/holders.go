@@ -48,6 +48,39 @@ type SingleCopy struct {
 	// ("hub4: 452 4.3.1 …"; MarkSingleCopy, RecopyRefused): the copy was
 	// not lost, it could not be made. "" when none did.
 	Refused string
+	// How is what befell the copy on Lost when it is known: HowRemoved
+	// (its holder's administrator removed it), HowDamaged (its holder
+	// set aside a damaged copy there); "" for a copy lost with its
+	// holder's database.
+	How string
+}
+
+// What befell a copy its holder told of (droppedcopy.go).
+const (
+	HowRemoved = "removed"
+	HowDamaged = "damaged"
+)
+
+// howSep ends, in a mark's value, the server its copy was on and starts
+// what befell the copy there (SingleCopy.How).
+const howSep = "\x02"
+
+// markSingleHow is markSingle of a copy that how befell on server.
+func (t *Tx) markSingleHow(id ID, server, how string, now time.Time) error {
+	_, _, pushed, _ := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
+	return t.markSingleKind(id, server+howSep+how, now, pushed)
+}
+
+// singleHow reads what befell the copy from a mark's value ("" when
+// not known).
+func singleHow(v []byte) string {
+	if len(v) < 8 {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(v[8:]), pushedSep)
+	first, _, _ = strings.Cut(first, refusedSep)
+	_, how, _ := strings.Cut(first, howSep)
+	return how
 }
 
 func holderKey(server string) []byte { return []byte(strings.ToLower(server)) }
@@ -178,6 +211,7 @@ func singleMark(v []byte) (server string, since time.Time, pushed []string, ok b
 	}
 	parts := strings.Split(string(v[8:]), pushedSep)
 	server, _, _ = strings.Cut(parts[0], refusedSep)
+	server, _, _ = strings.Cut(server, howSep)
 	return server, time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), parts[1:], true
 }
 
@@ -302,7 +336,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 				stale = append(stale, bytes.Clone(k))
 				continue
 			}
-			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused, How: singleHow(v)})
 		}
 		return nil
 	})
@@ -333,7 +367,7 @@ func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
 	_ = q.store.View(func(tx *Tx) error {
 		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
 		if server, since, _, marked := singleMark(v); marked {
-			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v)}, true
+			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: singleHow(v)}, true
 		}
 		return nil
 	})
@@ -474,6 +508,12 @@ func (sc SingleCopy) String() string {
 	}
 	if sc.Lost == "" {
 		return fmt.Sprintf("held by this server only since %s: no shadow server took its copy on receipt", sc.Since.UTC().Format(time.RFC3339))
+	}
+	switch sc.How {
+	case HowRemoved:
+		return fmt.Sprintf("held by this server only since %s: its shadow copy was removed by the administrator of %s", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
+	case HowDamaged:
+		return fmt.Sprintf("held by this server only since %s: a shadow copy on %s was damaged and set aside there (which one is unknown)", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	}
 	return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was lost", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 }

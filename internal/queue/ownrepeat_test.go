@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,7 +197,16 @@ func TestRepeatAfterKill9KeepsDumpsterCopy(t *testing.T) {
 		}
 	}
 	keeper := &keptCopies{kept: map[ID][]int{}}
-	q := NewManager(s, fs, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}, Dumpster: keeper, PoisonThreshold: 2})
+	var evMu sync.Mutex
+	delivered := map[ID][]string{} // deliver events by message: their replies
+	events := eventsFunc(func(name string, m *Message, r *Recipient, reply string) {
+		if name == "deliver" && r != nil {
+			evMu.Lock()
+			delivered[m.ID] = append(delivered[m.ID], r.Addr+": "+reply)
+			evMu.Unlock()
+		}
+	})
+	q := NewManager(s, fs, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}, Dumpster: keeper, PoisonThreshold: 2, Events: events})
 	fs.q = q
 	if _, poi, err := q.Recover(context.Background()); err != nil || poi != 1 {
 		t.Fatalf("recover: %d poisoned, %v", poi, err)
@@ -214,6 +224,19 @@ func TestRepeatAfterKill9KeepsDumpsterCopy(t *testing.T) {
 	}
 	if n := keeper.of(ready.ID); n != 0 {
 		t.Errorf("a copy another hub delivered kept %d dumpster copies, want none", n)
+	}
+	// The tracking log accounts for the delivery the lost attempt made:
+	// the repeat that finds it writes its deliver event (disk12: only
+	// duplicate-suppressed was written, and the delivery was nowhere);
+	// another hub's copy gets none from here.
+	evMu.Lock()
+	got, other := delivered[active.ID], delivered[ready.ID]
+	evMu.Unlock()
+	if len(got) != 1 || !strings.Contains(got[0], "alice@example.test") || !strings.Contains(got[0], "results were lost") {
+		t.Errorf("deliver events of the repeated message: %q; want one for alice@, saying the attempt's results were lost", got)
+	}
+	if len(other) != 0 {
+		t.Errorf("deliver events of another hub's copy: %q; want none", other)
 	}
 	if err := q.ResumeMessage(ctx, poisoned.ID); err != nil {
 		t.Fatal(err)

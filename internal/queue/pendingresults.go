@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -37,6 +38,10 @@ type pendingResult struct {
 	since     time.Time // the first failed commit
 	failures  int       // failed commits so far
 	lastErr   error
+	// rcpts is the recipients as the attempt left them (their status,
+	// queue, next hop and reply), copied when the commit first failed:
+	// what message show gives, marked not committed (PendingOutcome).
+	rcpts []Recipient
 }
 
 type pendingResults struct {
@@ -45,19 +50,28 @@ type pendingResults struct {
 	last time.Time // the last retry round
 }
 
-// pendResults keeps an attempt's results whose commit failed with err.
-func (q *Manager) pendResults(m *Message, commit func(*Tx) error, committed func(), err error) {
+// pendResults keeps an attempt's results whose commit failed with err;
+// got are the recipients the attempt has results for: each gets its
+// results-pending event (its queue, for the metric's queue type).
+func (q *Manager) pendResults(m *Message, got []int, commit func(*Tx) error, committed func(), err error) {
 	now := q.clk.Now()
 	q.pending.mu.Lock()
 	if q.pending.byID == nil {
 		q.pending.byID = map[ID]*pendingResult{}
 	}
-	q.pending.byID[m.ID] = &pendingResult{m: m, commit: commit, committed: committed, since: now, failures: 1, lastErr: err}
+	q.pending.byID[m.ID] = &pendingResult{m: m, commit: commit, committed: committed, since: now, failures: 1, lastErr: err,
+		rcpts: slices.Clone(m.Rcpts)}
 	n := len(q.pending.byID)
 	q.pending.mu.Unlock()
 	q.log.Error("committing delivery results failed; the results are kept and their commit tried again: the message is not attempted again meanwhile",
 		"msg_id", m.ID.String(), "err", err, "retry_in", strandedRetry, "pending", n)
-	q.ev.Event("results-pending", m, nil, "delivery results not committed: "+err.Error())
+	rcpts := slices.Clone(m.Rcpts) // not m's: a retry of the commit may change them meanwhile
+	for _, i := range got {
+		q.ev.Event("results-pending", m, &rcpts[i], "delivery results not committed: "+err.Error())
+	}
+	if len(got) == 0 {
+		q.ev.Event("results-pending", m, nil, "delivery results not committed: "+err.Error())
+	}
 	q.Kick()
 }
 
@@ -87,6 +101,19 @@ func (q *Manager) PendingResult(id ID) (since time.Time, failures int, lastErr e
 		return time.Time{}, 0, nil, false
 	}
 	return p.since, p.failures, p.lastErr, true
+}
+
+// PendingOutcome is, for message id whose results wait for their
+// commit, its recipients as the attempt left them (the outcome that
+// waits); false when its results are not pending.
+func (q *Manager) PendingOutcome(id ID) ([]Recipient, bool) {
+	q.pending.mu.Lock()
+	defer q.pending.mu.Unlock()
+	p, ok := q.pending.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(p.rcpts), true
 }
 
 // pendingWait is how long the loop may sleep before the next retry of

@@ -164,6 +164,11 @@ func TestFailedResultCommitDoesNotDeliverAgain(t *testing.T) {
 	if !ev.has("results-pending") {
 		t.Fatalf("no results-pending event: %v", ev.out)
 	}
+	// Per recipient, with its queue: the metric's queue_type label is
+	// that queue's type, not empty (rt54 L3).
+	if !ev.has("results-pending smarthost:hop:") {
+		t.Errorf("the results-pending event names no recipient's queue: %v", ev.out)
+	}
 	full.Store(false) // room again
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -22,6 +22,9 @@ func (l *eventLog) Event(name string, m *Message, r *Recipient, reply string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.out = append(l.out, name+": "+reply)
+	if r != nil && r.Queue != "" {
+		l.out = append(l.out, name+" "+r.Queue+": "+reply) // also by the recipient's queue
+	}
 }
 
 func (l *eventLog) has(prefix string) bool {

@@ -237,6 +237,10 @@ type Message struct {
 	// (markReleasedSingle), so the views name it and the holders' pass
 	// makes its copy; older releases ignore the bit.
 	CopyOnRelease bool
+	// DamagedCopyOf is not stored in the record: on a damaged record set
+	// aside here (state Damaged) that was a shadow copy, the primary
+	// whose message it was a copy of (damaged.go), "" otherwise.
+	DamagedCopyOf string
 	// ReportOn and ReportOnMessageID are not stored: on a DSN this
 	// server has just made, the queue id and Message-ID of the message it
 	// reports on, for its "dsn" tracking event (dsnEvent), so that a

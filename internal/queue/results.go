@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -366,6 +367,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	}
 	var afters []func()
 	var foundKept []int  // suppressed duplicates kept as deliveries (the redelivery bucket)
+	foundRepeat := false // and their message repeats an attempt whose results were lost (markRepeat)
 	tookOver := false    // sticky: a rerun of the function sees m already changed
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
@@ -418,7 +420,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// bucket). A recipient this server has the record of has its
 		// copy from that delivery's commit.
 		foundKept = foundKept[:0]
+		foundRepeat = false
 		if len(dupDBs) > 0 && tx.keepsFoundCopy(m.ID) {
+			foundRepeat = tx.repeatsLostAttempt(m.ID)
 			for _, db := range dupDBs {
 				var own []int
 				for _, i := range dupPer[db] {
@@ -561,7 +565,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// What follows from committed results (events, waiters, discard
 	// signals): after the commit, this one or a retry of it.
 	committed := func() {
-		q.resultsCommitted(m, ev, afters, foundKept, dupDB, settledDone, tookOver, dsns, dsnKinds, failed,
+		q.resultsCommitted(m, ev, afters, foundKept, foundRepeat, dupDB, settledDone, tookOver, dsns, dsnKinds, failed,
 			done, discard, dsnOwesDiscard, failDSN, partial)
 	}
 	err := update(commit)
@@ -582,7 +586,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			q.log.Error("committing delivery results failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
 			q.strand(m.ID)
 		} else {
-			q.pendResults(m, commit, committed, err)
+			q.pendResults(m, slices.Sorted(maps.Keys(got)), commit, committed, err)
 		}
 		// Its result events are written when the results are committed.
 		return
@@ -592,7 +596,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 
 // resultsCommitted is what finish does once an attempt's results are
 // committed: by its own commit, or by a retry of it (pendingresults.go).
-func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), foundKept []int, dupDB map[int]string,
+func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), foundKept []int, foundRepeat bool, dupDB map[int]string,
 	settledDone, tookOver bool, dsns []*Message, dsnKinds []Notify, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, partial []string) {
 	ev.emit(q)
 	for _, f := range afters {
@@ -601,6 +605,13 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 	for _, i := range foundKept {
 		q.log.Info("copy found in the mailbox kept in the dumpster as this server's delivery: the message came back from the dumpster or repeats an attempt whose results were lost",
 			"msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", m.Rcpts[i].Addr, "database", dupDB[i])
+		if foundRepeat {
+			// The attempt that wrote it lost its results and its
+			// events with them (a stop or a crash before their
+			// commit): this is the delivery's only event.
+			q.ev.Event("deliver", m, &m.Rcpts[i], "delivered into mailbox database "+dupDB[i]+
+				" by an earlier attempt whose results were lost (a stop or a crash before their commit); found there by this one")
+		}
 	}
 	if settledDone {
 		done, discard = true, m.ShadowServer != "" && m.ShadowID != ""

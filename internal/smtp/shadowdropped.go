@@ -2,8 +2,10 @@ package smtp
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
+	"umbra/internal/queue"
 )
 
 // XQUERYDROPPED (shadow verbs version 12): a primary asks a server that
@@ -66,8 +68,27 @@ func (v *verbConn) xqueryDropped(arg string) string {
 		return ""
 	}
 	v.deferAck(ack) // forgotten once the peer speaks again
-	s.log.Info("primary told of shadow copies removed here by the administrator", "primary", s.shadowServer, "copies", len(ids))
+	logDroppedTold(s.log, s.shadowServer, ids)
 	return ""
+}
+
+// logDroppedTold says what the primary was told, per kind: copies the
+// administrator removed here (counted), and a copy set aside here as
+// damaged that cannot be named (queue.DroppedEvery, "*": the primary
+// copies again every message whose copy is here).
+func logDroppedTold(log *slog.Logger, primary string, ids []string) {
+	removed := 0
+	for _, id := range ids {
+		if id != queue.DroppedEvery {
+			removed++
+		}
+	}
+	if removed > 0 {
+		log.Info("primary told of shadow copies removed here by the administrator", "primary", primary, "copies_removed", removed)
+	}
+	if removed < len(ids) {
+		log.Info("primary told of a shadow copy set aside here as damaged, which one unknown: it copies again every message whose copy is here", "primary", primary)
+	}
 }
 
 // QueryDropped asks the shadow server which copies of this server's

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -104,5 +105,32 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The holder's line for what it told names what the notes were: a
+// damaged copy set aside here (XQUERYDROPPED "*") is no administrator's
+// removal, and "*" is not a count of copies (rt54 L1, the holder's side).
+func TestDroppedToldLineSaysWhatHappened(t *testing.T) {
+	for _, tc := range []struct {
+		ids       []string
+		want, not []string
+	}{
+		{[]string{"*"}, []string{"set aside here as damaged"}, []string{"administrator", "copies="}},
+		{[]string{"a-1", "b-2"}, []string{"removed here by the administrator", "copies_removed=2"}, []string{"damaged"}},
+		{[]string{"a-1", "*"}, []string{"removed here by the administrator", "copies_removed=1", "set aside here as damaged"}, nil},
+	} {
+		var buf strings.Builder
+		logDroppedTold(slog.New(slog.NewTextHandler(&buf, nil)), "hub2", tc.ids)
+		for _, w := range tc.want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%q: log lacks %q:\n%s", tc.ids, w, buf.String())
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(buf.String(), n) {
+				t.Errorf("%q: log has %q:\n%s", tc.ids, n, buf.String())
+			}
+		}
 	}
 }

@@ -1,0 +1,36 @@
+package admin
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// On a shadow server, a damaged record that was a shadow copy says so
+// and names its primary (show), and its removal says what the primary
+// does: it was told, holds the message alone and copies it again
+// (rt54 L2). A damaged record of this server's own says neither.
+func TestDamagedCopyShownAsCopy(t *testing.T) {
+	sv := queue.NewStateView(time.Now(), nil)
+	m := &queue.Message{ID: 1, State: queue.Damaged, LastError: "checksum mismatch", DamagedCopyOf: "hub-a.example"}
+	v := view(m, sv)
+	if v.CopyOf != "hub-a.example" {
+		t.Errorf("copy_of %q, want hub-a.example", v.CopyOf)
+	}
+	if !strings.Contains(v.Damaged, "shadow copy") || !strings.Contains(v.Damaged, "hub-a.example") {
+		t.Errorf("damaged: %q; want it named a shadow copy of hub-a.example's message", v.Damaged)
+	}
+	note := removeNote(m)
+	if !strings.Contains(note, "hub-a.example") || !strings.Contains(note, "copies it again") {
+		t.Errorf("remove note %q; want what hub-a.example does", note)
+	}
+	own := &queue.Message{ID: 2, State: queue.Damaged, LastError: "checksum mismatch"}
+	if v := view(own, sv); v.CopyOf != "" || strings.Contains(v.Damaged, "shadow copy") {
+		t.Errorf("this server's own damaged record shown as a copy: %+v", v)
+	}
+	if n := removeNote(own); n != "" {
+		t.Errorf("remove note for this server's own record: %q", n)
+	}
+}
