@@ -1149,7 +1149,11 @@
 //     so a body changed on disk is never delivered, relayed, exported,
 //     resubmitted from the dumpster or carried into a backup, and the
 //     message is given to the holder of a sound copy (poisonUnreadable).
-//     A file of an older release (no checksum) is read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
+//     The bytes of a body held in the database (a small body, a spooled
+//     one's head) have their CRC-32C in bodysums, put and deleted with
+//     the value in its commit (bodysum.go: a crash leaves both or
+//     neither), and the same readers check it before their first byte.
+//     A file or body of an older release (no checksum) is read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
 //     copied from its file and written a piece at a time (spoolbackup.go;
 //     no step of a backup, its check or its restore holds a body whole);
 //     Compact keeps the references and the files.

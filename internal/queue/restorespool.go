@@ -252,7 +252,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 				return fmt.Errorf("%s changed while it was moved to a spool file", describeValue(e.bucket, e.key))
 			}
 			if !e.pieces {
-				if err := putBodyValue(b, e.key, bytes.Clone(v[:e.head])); err != nil {
+				if err := putBodyValue(b, e.kind, e.key, bytes.Clone(v[:e.head])); err != nil {
 					return err
 				}
 			}

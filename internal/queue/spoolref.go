@@ -100,7 +100,7 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 		return err
 	}
 	if !b.Spooled() {
-		if err := putBodyValue(bodies, key, b.Head()); err != nil { // bodyalone.go
+		if err := putBodyValue(bodies, kind, key, b.Head()); err != nil { // bodyalone.go
 			return fmt.Errorf("storing a body (%d bytes): %w", len(b.Head()), err)
 		}
 		return nil
@@ -110,7 +110,7 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 		return err
 	}
 	_, off, n := b.File()
-	if err := putBodyValue(bodies, key, b.Head()); err != nil {
+	if err := putBodyValue(bodies, kind, key, b.Head()); err != nil {
 		return fmt.Errorf("storing the header section (%d bytes) of a body spooled to %s: %w", len(b.Head()), name, err)
 	}
 	if err := t.tx.Bucket(bucketSpooled).Put(refKey(kind, key), encodeRef(name, off, n)); err != nil {
@@ -119,21 +119,27 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 	return t.addSpoolCount(name, +1)
 }
 
-// getBody reads back what putBody stored, without reading the file.
+// getBody reads back what putBody stored, with its checksum, without
+// reading the file.
 func (t *Tx) getBody(bodies *bolt.Bucket, kind byte, key []byte) (Body, error) {
 	head := bodyValue(bodies, key)
 	ref := t.tx.Bucket(bucketSpooled).Get(refKey(kind, key))
+	var b Body
 	if ref == nil {
 		if head == nil {
 			return Body{}, ErrNotFound
 		}
-		return MemBody(bytes.Clone(head)), nil
+		b = MemBody(bytes.Clone(head))
+	} else {
+		name, off, n, ok := decodeRef(ref)
+		if !ok {
+			return Body{}, fmt.Errorf("%w: spool reference %x", errCorrupt, ref)
+		}
+		b = SpooledBody(bytes.Clone(head), filepath.Join(t.spoolDir, name), off, n)
 	}
-	name, off, n, ok := decodeRef(ref)
-	if !ok {
-		return Body{}, fmt.Errorf("%w: spool reference %x", errCorrupt, ref)
-	}
-	return SpooledBody(bytes.Clone(head), filepath.Join(t.spoolDir, name), off, n), nil
+	// Its checksum, which every reader of the content checks (bodysum.go).
+	b.sum, b.summed, b.sumBad = storedBodySum(t.tx, kind, key)
+	return b, nil
 }
 
 // bodyLen is the stored body's length without reading the file.
