@@ -209,4 +209,3 @@ func bodySumProblems(tx *bolt.Tx) []string {
 	}
 	return problems
 }
-
