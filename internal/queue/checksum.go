@@ -155,8 +155,9 @@ var ErrBodyChecksum = errors.New("stored body does not match its checksum")
 // ends where the file's content does); a reader of that part reads the
 // bytes before it too (the header section as received) and checks the
 // whole before it reports the end of the part. A file
-// whose name lacks the prefix was written by an older release (or by a
-// restore of one's backup): read unchecked, as before.
+// whose name lacks the prefix was written by an older release (a
+// restore or compaction writes its files with the checksum too,
+// restorespool.go): read unchecked, as before.
 const summedSpoolPrefix = "c-"
 
 // spoolSummed reports whether the spool file name carries a checksum.

@@ -1160,7 +1160,8 @@
 //     Restore writes a backup's pieced bodies into spool files again, and
 //     Restore and CompactSpooling move every body stored whole over the
 //     spool threshold into a spool file again (restorespool.go) on their
-//     copy, by (a) and (b): each file fdatasync'd and its directory
+//     copy, by (a) and (b): each file, its CRC-32C appended as (a) does,
+//     fdatasync'd and its directory
 //     fsync'd before the copy's commit names it, and the copy takes the
 //     database's name only after; a crash before leaves files no record
 //     counts (Compact's, in spool/: swept by (d)) or a staging directory
