@@ -389,7 +389,9 @@ func (b Body) ReadHeaderSection(max int) ([]byte, error) {
 func spoolMax0(n int) int { return max(n, 0) }
 
 // checkSpool reports a spooled body whose file is missing or shorter than
-// its reference: a message never goes out truncated.
+// its reference (with its checksum after it, for a file that carries
+// one): a message never goes out truncated. It reads no content: the
+// start check of every spooled body (spoolcheck.go).
 func (b Body) checkSpool() error {
 	if !b.Spooled() {
 		return nil
@@ -403,6 +405,10 @@ func (b Body) checkSpool() error {
 	}
 	if fi.Size() < b.off+b.n {
 		return fmt.Errorf("%w: %w: %s: %d bytes, the record names %d from %d", ErrBodyUnreadable, ErrSpoolShort, filepath.Base(b.file), fi.Size(), b.n, b.off)
+	}
+	if name := filepath.Base(b.file); spoolSummed(name) && fi.Size() < b.off+b.n+spoolSumLen { // checksum.go
+		return fmt.Errorf("%w: %w: %s: %d bytes, the record names %d from %d and its checksum after them",
+			ErrBodyUnreadable, ErrSpoolShort, name, fi.Size(), b.n, b.off)
 	}
 	return nil
 }
