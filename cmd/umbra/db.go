@@ -167,7 +167,8 @@ func newDBCmd() *cobra.Command {
 			"umbra db backup recorded in it, as db restore does before it replaces anything. Exit 0: the backup is as\n" +
 			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, carries\n" +
 			"no checksums (written by an older release), or is of a schema version newer than this release knows\n" +
-			"(written by a newer release: db restore refuses it).",
+			"(written by a newer release: db restore refuses it). It also counts the message records and bodies that carry no\n" +
+			"checksum of their own (written by an older release; JSON unchecked_records, unchecked_bodies).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			server, id, err := queue.BackupOrigin(args[0])
@@ -191,12 +192,23 @@ func newDBCmd() *cobra.Command {
 				}
 			}
 			err = shownErr(err) // file names as given, once
+			// What carries no checksum of its own (an older release's
+			// records and bodies): checked only against the backup's.
+			var unchecked *queue.Unchecked
+			if err == nil || errors.As(err, new(*queue.RecordDamage)) {
+				if u, uerr := queue.UncheckedIn(args[0]); uerr == nil {
+					unchecked = &u
+				}
+			}
 			if wantJSON(cmd) {
 				// The verdict on standard output too, for a script; the
 				// exit code stays the verdict.
 				out := map[string]any{"file": shown(args[0]), "sound": err == nil, "server": server, "database_id": id}
 				if err != nil {
 					out["error"] = err.Error()
+				}
+				if unchecked != nil {
+					out["unchecked_records"], out["unchecked_bodies"] = unchecked.Records, unchecked.Bodies
 				}
 				if perr := printJSON(cmd.OutOrStdout(), out); perr != nil {
 					return perr
@@ -212,6 +224,11 @@ func newDBCmd() *cobra.Command {
 				server = "an unnamed server"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", shown(args[0]), server, id)
+			if unchecked != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "without a checksum of their own: %d message records, %d bodies "+
+					"(written by an older release; checked here against the backup's checksums only, and read unchecked once restored)\n",
+					unchecked.Records, unchecked.Bodies)
+			}
 			return nil
 		},
 	}

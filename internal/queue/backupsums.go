@@ -343,7 +343,8 @@ func (d *RecordDamage) Error() string {
 }
 
 // checkRecords decodes every message record of the queue and of the
-// dumpster, and lists the records set aside as damaged: a
+// dumpster, checks every body held in the database against its own
+// checksum (bodysum.go), and lists the records set aside as damaged: a
 // *RecordDamage naming each, or nil.
 func checkRecords(tx *bolt.Tx) error {
 	var problems []string
@@ -366,6 +367,7 @@ func checkRecords(tx *bolt.Tx) error {
 			return nil
 		})
 	}
+	problems = append(problems, bodySumProblems(tx)...) // bodysum.go
 	if b := tx.Bucket(bucketDamaged); b != nil {
 		_ = b.ForEach(func(k, v []byte) error {
 			if len(k) == 8 {

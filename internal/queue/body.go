@@ -27,6 +27,13 @@ type Body struct {
 	file string // absolute path of the spool file; "" when in memory
 	off  int64  // where the file's part starts
 	n    int64  // length of the file's part
+
+	// The checksum stored with head in the database (bodysum.go), set
+	// by BodyOf and DumpsterBodyOf; summed false: none (unchecked, or
+	// a body not read from the database).
+	sum    uint32
+	summed bool
+	sumBad bool // the stored checksum is not 4 bytes
 }
 
 // MemBody is a body held in memory.
@@ -57,6 +64,9 @@ func (b Body) File() (path string, off, n int64) { return b.file, b.off, b.n }
 // ErrSpoolShort, never EOF, and bytes past the recorded length are never
 // read; every error wraps ErrBodyUnreadable (bodyexact.go).
 func (b Body) Reader() (io.ReadCloser, error) {
+	if err := b.checkHead(); err != nil { // bodysum.go
+		return nil, err
+	}
 	if b.file == "" {
 		return io.NopCloser(bytes.NewReader(b.head)), nil
 	}
@@ -128,6 +138,9 @@ func (r *bodyReader) Close() error { return r.f.Close() }
 // delivery path streams with Reader.
 func (b Body) Bytes() ([]byte, error) {
 	if b.file == "" {
+		if err := b.checkHead(); err != nil { // bodysum.go
+			return nil, err
+		}
 		return b.head, nil
 	}
 	r, err := b.Reader()

@@ -38,10 +38,15 @@ const bodyAloneMin = 16 << 10
 // same as a backup's spooled pieces, spoolbackup.go).
 var bodyValueKey = pieceValueKey
 
-// putBodyValue stores body under key in the body bucket b, in the form
-// its length calls for, replacing whatever key held (either form).
+// putBodyValue stores body under key in the body bucket b (of kind
+// refMessage or refDumpster), in the form its length calls for,
+// replacing whatever key held (either form), and its checksum
+// (bodysum.go).
 // bbolt holds body until the commit: the caller must not change it.
-func putBodyValue(b *bolt.Bucket, key, body []byte) error {
+func putBodyValue(b *bolt.Bucket, kind byte, key, body []byte) error {
+	if err := putBodySum(b.Tx(), kind, key, body); err != nil { // bodysum.go
+		return err
+	}
 	if b.Bucket(key) != nil {
 		if err := b.DeleteBucket(key); err != nil {
 			return err
@@ -92,9 +97,12 @@ func bodyAt(b *bolt.Bucket, k, v []byte) []byte {
 }
 
 // deleteBodyValue removes the body key holds in the body bucket b, in
-// either form; nothing when there is none. A bucket's pages are freed
+// either form, and its checksum; nothing when there is none. A bucket's pages are freed
 // without being read or written.
-func deleteBodyValue(b *bolt.Bucket, key []byte) error {
+func deleteBodyValue(b *bolt.Bucket, kind byte, key []byte) error {
+	if err := deleteBodySum(b.Tx(), kind, key); err != nil { // bodysum.go
+		return err
+	}
 	if b.Bucket(key) != nil {
 		return b.DeleteBucket(key)
 	}

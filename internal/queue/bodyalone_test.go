@@ -132,14 +132,14 @@ func TestBodyFormFollowsLength(t *testing.T) {
 		key := []byte("k")
 		for _, n := range []int{bodyAloneMin + 5000, 10, bodyAloneMin + 6000, 0} {
 			v := numberedBody(n, n)[:n]
-			if err := putBodyValue(bodies, key, v); err != nil {
+			if err := putBodyValue(bodies, refMessage, key, v); err != nil {
 				return err
 			}
 			if got := bodyValue(bodies, key); got == nil || !bytes.Equal(got, v) {
 				return fmt.Errorf("%d bytes put over the other form read back as %d", n, len(got))
 			}
 		}
-		if err := deleteBodyValue(bodies, key); err != nil {
+		if err := deleteBodyValue(bodies, refMessage, key); err != nil {
 			return err
 		}
 		if bodyValue(bodies, key) != nil {

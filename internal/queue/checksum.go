@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Checksums of stored mail (schema version 5). The disk is trusted to
@@ -82,7 +83,8 @@ const recordsUnsummedBatch = 4096
 // yet in place) for a release of schema version 4: every record that
 // carries a checksum is written without it, after it is checked (one
 // whose checksum fails is left as found: the older release sets it
-// aside, as this one would), and the version number is set to 4.
+// aside, as this one would), the body checksums (bodysum.go) are
+// dropped, and the version number is set to 4.
 func recordsUnsummed(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: true})
@@ -125,6 +127,11 @@ func recordsUnsummed(path string) error {
 			}
 		}
 		return db.Update(func(tx *bolt.Tx) error {
+			// The body checksums go too: that release would neither
+			// write nor delete them (bodysum.go).
+			if err := tx.DeleteBucket(bucketBodySums); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+				return err
+			}
 			return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte{4})
 		})
 	}()
@@ -148,8 +155,9 @@ var ErrBodyChecksum = errors.New("stored body does not match its checksum")
 // ends where the file's content does); a reader of that part reads the
 // bytes before it too (the header section as received) and checks the
 // whole before it reports the end of the part. A file
-// whose name lacks the prefix was written by an older release (or by a
-// restore of one's backup): read unchecked, as before.
+// whose name lacks the prefix was written by an older release (a
+// restore or compaction writes its files with the checksum too,
+// restorespool.go): read unchecked, as before.
 const summedSpoolPrefix = "c-"
 
 // spoolSummed reports whether the spool file name carries a checksum.
@@ -210,12 +218,16 @@ func hashFileRange(f *os.File, from, to int64, sum uint32) (uint32, error) {
 	return sum, nil
 }
 
-// verifySpool is checkSpool and, for a summed spool file, the whole
+// verifySpool is the check of the bytes held in the database
+// (checkHead), checkSpool and, for a summed spool file, the whole
 // file read and compared with its checksum: the check of a claim for
 // delivery (before any byte goes out), of an export, of a dumpster
 // copy's resubmission and of a removal that would discard a sound copy
 // elsewhere (Body.Check).
 func (b Body) verifySpool() error {
+	if err := b.checkHead(); err != nil { // the bytes in the database (bodysum.go)
+		return err
+	}
 	if err := b.checkSpool(); err != nil || !b.Spooled() {
 		return err
 	}

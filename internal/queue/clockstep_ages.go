@@ -119,10 +119,10 @@ func (t *Tx) moveDumpsterBody(old, nk []byte) error {
 	if body == nil {
 		return nil
 	}
-	if err := deleteBodyValue(bodies, old); err != nil {
+	if err := deleteBodyValue(bodies, refDumpster, old); err != nil {
 		return err
 	}
-	return putBodyValue(bodies, nk, body)
+	return putBodyValue(bodies, refDumpster, nk, body)
 }
 
 // moveDeliveredValue sets the delivered record's time to its index key's

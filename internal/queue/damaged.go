@@ -495,7 +495,7 @@ func (t *Tx) dropDamaged(id ID) error {
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
 		return err
 	}
-	if err := deleteBodyValue(t.bodies, id.Key()); err != nil {
+	if err := deleteBodyValue(t.bodies, refMessage, id.Key()); err != nil {
 		return err
 	}
 	if err := dropIndexesOf(t.tx, map[ID]bool{id: true}); err != nil {

@@ -1150,14 +1150,19 @@
 //     so a body changed on disk is never delivered, relayed, exported,
 //     resubmitted from the dumpster or carried into a backup, and the
 //     message is given to the holder of a sound copy (poisonUnreadable).
-//     A file of an older release (no checksum) is read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
+//     The bytes of a body held in the database (a small body, a spooled
+//     one's head) have their CRC-32C in bodysums, put and deleted with
+//     the value in its commit (bodysum.go: a crash leaves both or
+//     neither), and the same readers check it before their first byte.
+//     A file or body of an older release (no checksum) is read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
 //     copied from its file and written a piece at a time (spoolbackup.go;
 //     no step of a backup, its check or its restore holds a body whole);
 //     Compact keeps the references and the files.
 //     Restore writes a backup's pieced bodies into spool files again, and
 //     Restore and CompactSpooling move every body stored whole over the
 //     spool threshold into a spool file again (restorespool.go) on their
-//     copy, by (a) and (b): each file fdatasync'd and its directory
+//     copy, by (a) and (b): each file, its CRC-32C appended as (a) does,
+//     fdatasync'd and its directory
 //     fsync'd before the copy's commit names it, and the copy takes the
 //     database's name only after; a crash before leaves files no record
 //     counts (Compact's, in spool/: swept by (d)) or a staging directory

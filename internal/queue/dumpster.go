@@ -207,7 +207,7 @@ func (t *Tx) DumpsterPut(k DumpsterKey, m *Message, body []byte) error {
 	if err := t.tx.Bucket(bucketDumpster).Put(kb, m.encode()); err != nil {
 		return err
 	}
-	if err := putBodyValue(t.tx.Bucket(bucketDumpBody), kb, body); err != nil { // bodyalone.go
+	if err := putBodyValue(t.tx.Bucket(bucketDumpBody), refDumpster, kb, body); err != nil { // bodyalone.go
 		return fmt.Errorf("storing the body (%d bytes) of dumpster copy %s/%s: %w", len(body), k.Database, k.ID, err)
 	}
 	return t.addDumpsterStat(k.Database, 1, int64(len(body)))
@@ -226,7 +226,7 @@ func (t *Tx) DumpsterDelete(k DumpsterKey) (int64, error) {
 	if err := t.dropRef(refDumpster, kb); err != nil {
 		return 0, err
 	}
-	if err := deleteBodyValue(t.tx.Bucket(bucketDumpBody), kb); err != nil {
+	if err := deleteBodyValue(t.tx.Bucket(bucketDumpBody), refDumpster, kb); err != nil {
 		return 0, err
 	}
 	return size, t.addDumpsterStat(k.Database, -1, -size)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -139,6 +140,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 					return err
 				}
 				h := sha256.New()
+				var crc uint32 // the file's checksum (checksum.go)
 				var i uint32
 				for ; k != nil && len(k) == len(ref)+4 && bytes.HasPrefix(k, ref); k, _ = c.Next() {
 					if binary.BigEndian.Uint32(k[len(ref):]) != i {
@@ -147,11 +149,15 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 					}
 					v := pieceOf(pb, k)
 					h.Write(v)
+					crc = crc32.Update(crc, castagnoli, v)
 					if _, err = f.Write(v); err != nil {
 						break
 					}
 					e.n += int64(len(v))
 					i++
+				}
+				if err == nil {
+					_, err = f.Write(binary.BigEndian.AppendUint32(nil, crc))
 				}
 				if err == nil && !noSync {
 					err = f.Sync()
@@ -252,7 +258,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 				return fmt.Errorf("%s changed while it was moved to a spool file", describeValue(e.bucket, e.key))
 			}
 			if !e.pieces {
-				if err := putBodyValue(b, e.key, bytes.Clone(v[:e.head])); err != nil {
+				if err := putBodyValue(b, e.kind, e.key, bytes.Clone(v[:e.head])); err != nil {
 					return err
 				}
 			}
@@ -284,26 +290,30 @@ func makeSpoolDir(dir string) error {
 	return syncDir(filepath.Dir(dir))
 }
 
-// createSpoolFile makes a new, empty file of dir with a spool file's
-// name.
+// createSpoolFile makes a new, empty file of dir with the name of a
+// spool file that carries its checksum: its writer appends the CRC-32C
+// of its bytes (checksum.go) before it syncs it.
 func createSpoolFile(dir string) (*os.File, string, error) {
 	var r [12]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		return nil, "", err
 	}
-	name := hex.EncodeToString(r[:])
+	name := summedSpoolPrefix + hex.EncodeToString(r[:]) // its checksum follows its bytes (checksum.go)
 	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	return f, name, err
 }
 
-// writeSpoolFile writes p into a new file of dir and fsyncs it; the
-// caller syncs the directory.
+// writeSpoolFile writes p and its checksum into a new file of dir and
+// fsyncs it; the caller syncs the directory.
 func writeSpoolFile(dir string, p []byte, noSync bool) (string, error) {
 	f, name, err := createSpoolFile(dir)
 	if err != nil {
 		return "", err
 	}
 	_, err = f.Write(p)
+	if err == nil {
+		_, err = f.Write(binary.BigEndian.AppendUint32(nil, crc32.Checksum(p, castagnoli))) // checksum.go
+	}
 	if err == nil && !noSync {
 		err = f.Sync()
 	}

@@ -127,6 +127,11 @@ import (
 //	          bytes as found (damaged.go): set aside by the Open or the
 //	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID
 //	          and no other index entry; its body stays in bodies
+//	bodysums  'm' ‖ ID (8, BE), or 'd' ‖ dumpster key → CRC-32C (4, BE) of
+//	          the body's value in bodies (or dumpbodies): the whole of a
+//	          body stored whole, the head of a spooled one; written and
+//	          deleted with that value (bodysum.go); absent for a body an
+//	          older release wrote, which is read unchecked
 //	primarymarks primary → mark (8, BE) ‖ database id: the highest mark
 //	          that primary is proved to have reached with that database
 //	          (marks.go); a lower one presented means a rollback
@@ -187,7 +192,7 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded}
+		bucketDropped, bucketFolded, bucketBodySums}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")
@@ -205,6 +210,9 @@ var (
 var (
 	bucketSpooled    = []byte("spooled")
 	bucketSpoolFiles = []byte("spoolfiles")
+	// bucketBodySums: the checksum of each body's bytes stored in the
+	// database (bodysum.go).
+	bucketBodySums = []byte("bodysums")
 )
 
 // bucketBackupSums is only in a backup (SaveBackup; backupsums.go): the

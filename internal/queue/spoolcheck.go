@@ -10,8 +10,11 @@ import (
 
 // Damaged spool files found when the queue starts. Open reports the
 // files records name that it did not find (MissingSpool); Start then
-// checks every queued message's spool file (present, at least the length
-// its record names) and moves each message waiting for delivery whose
+// checks every queued message's spool file — present, at least the
+// length its record names, and, for a file written with its checksum,
+// the checksum's 4 bytes after them (a file cut by as little as one
+// byte) — and the header section the database holds for it against its
+// checksum (bodysum.go), and moves each message waiting for delivery whose
 // file is damaged to the poison queue, with the reason, tracked ("poison"
 // event) and logged with its id — so `message list --state poison` shows
 // it at once, instead of a `ready` message that fails at its first
@@ -20,22 +23,38 @@ import (
 // their first attempt after an operator's action finds the file damaged
 // and holds them as poison then (loadBody). A dumpster copy whose file is
 // damaged is counted here and skipped by redelivery (dumpster package).
+//
+// What the start does not read: the content of the files (every
+// spooled byte; their checksum is read whole by the claim for delivery,
+// before any byte goes out: loadBody) and the bodies held whole in the
+// database (checked by the same claim). Reading them all would make a
+// start take as long as reading the spool directory and the database
+// through (BENCHMARKS.md, "Start check of spool files"); the start
+// reads a stat per file and a header section per spooled body.
 
 // damagedSpool is the messages and dumpster copies whose spool file is
-// missing or shorter than the record names, with the reason.
+// missing or shorter than the record names (its checksum included), or
+// whose header section does not match its checksum, with the reason.
 func (s *Store) damagedSpool() (msgs map[ID]error, dumpster int, err error) {
 	if s.spoolDir == "" {
 		return nil, 0, nil
 	}
 	msgs = map[ID]error{}
 	err = s.db.View(func(btx *bolt.Tx) error {
+		bodies := map[byte]*bolt.Bucket{refMessage: btx.Bucket(bucketBodies), refDumpster: btx.Bucket(bucketDumpBody)}
 		return btx.Bucket(bucketSpooled).ForEach(func(k, v []byte) error {
 			name, off, n, ok := decodeRef(v)
-			if !ok || len(k) < 1 {
+			if !ok || len(k) < 1 || bodies[k[0]] == nil {
 				return nil
 			}
-			b := SpooledBody(nil, filepath.Join(s.spoolDir, name), off, n)
-			cerr := b.checkSpool()
+			// Its header section held in the database (bounded by
+			// spoolMaxHeaderRead), against its checksum (bodysum.go).
+			b := SpooledBody(bodyValue(bodies[k[0]], k[1:]), filepath.Join(s.spoolDir, name), off, n)
+			b.sum, b.summed, b.sumBad = storedBodySum(btx, k[0], k[1:])
+			cerr := b.checkHead()
+			if cerr == nil {
+				cerr = b.checkSpool()
+			}
 			if cerr == nil {
 				return nil
 			}
@@ -83,7 +102,7 @@ func (q *Manager) holdDamagedSpool() {
 		q.poisonUnreadable(m, fmt.Sprintf("body unreadable: %v (found at start)", why))
 		held = append(held, id.String())
 	}
-	q.log.Error("spool files of queued messages are missing or shorter than their records: messages waiting for delivery moved to the poison queue",
+	q.log.Error("spool files of queued messages are missing or shorter than their records (or their header sections changed on disk): messages waiting for delivery moved to the poison queue",
 		"held_as_poison", len(held), "held_ids", firstIDs(held), "left_in_their_state", firstIDs(left),
 		"dumpster_copies_skipped_by_redelivery", dumpster)
 }

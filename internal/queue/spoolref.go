@@ -100,7 +100,7 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 		return err
 	}
 	if !b.Spooled() {
-		if err := putBodyValue(bodies, key, b.Head()); err != nil { // bodyalone.go
+		if err := putBodyValue(bodies, kind, key, b.Head()); err != nil { // bodyalone.go
 			return fmt.Errorf("storing a body (%d bytes): %w", len(b.Head()), err)
 		}
 		return nil
@@ -110,7 +110,7 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 		return err
 	}
 	_, off, n := b.File()
-	if err := putBodyValue(bodies, key, b.Head()); err != nil {
+	if err := putBodyValue(bodies, kind, key, b.Head()); err != nil {
 		return fmt.Errorf("storing the header section (%d bytes) of a body spooled to %s: %w", len(b.Head()), name, err)
 	}
 	if err := t.tx.Bucket(bucketSpooled).Put(refKey(kind, key), encodeRef(name, off, n)); err != nil {
@@ -119,21 +119,27 @@ func (t *Tx) putBody(bodies *bolt.Bucket, kind byte, key []byte, b Body) error {
 	return t.addSpoolCount(name, +1)
 }
 
-// getBody reads back what putBody stored, without reading the file.
+// getBody reads back what putBody stored, with its checksum, without
+// reading the file.
 func (t *Tx) getBody(bodies *bolt.Bucket, kind byte, key []byte) (Body, error) {
 	head := bodyValue(bodies, key)
 	ref := t.tx.Bucket(bucketSpooled).Get(refKey(kind, key))
+	var b Body
 	if ref == nil {
 		if head == nil {
 			return Body{}, ErrNotFound
 		}
-		return MemBody(bytes.Clone(head)), nil
+		b = MemBody(bytes.Clone(head))
+	} else {
+		name, off, n, ok := decodeRef(ref)
+		if !ok {
+			return Body{}, fmt.Errorf("%w: spool reference %x", errCorrupt, ref)
+		}
+		b = SpooledBody(bytes.Clone(head), filepath.Join(t.spoolDir, name), off, n)
 	}
-	name, off, n, ok := decodeRef(ref)
-	if !ok {
-		return Body{}, fmt.Errorf("%w: spool reference %x", errCorrupt, ref)
-	}
-	return SpooledBody(bytes.Clone(head), filepath.Join(t.spoolDir, name), off, n), nil
+	// Its checksum, which every reader of the content checks (bodysum.go).
+	b.sum, b.summed, b.sumBad = storedBodySum(t.tx, kind, key)
+	return b, nil
 }
 
 // bodyLen is the stored body's length without reading the file.
@@ -383,7 +389,9 @@ func (b Body) ReadHeaderSection(max int) ([]byte, error) {
 func spoolMax0(n int) int { return max(n, 0) }
 
 // checkSpool reports a spooled body whose file is missing or shorter than
-// its reference: a message never goes out truncated.
+// its reference (with its checksum after it, for a file that carries
+// one): a message never goes out truncated. It reads no content: the
+// start check of every spooled body (spoolcheck.go).
 func (b Body) checkSpool() error {
 	if !b.Spooled() {
 		return nil
@@ -397,6 +405,10 @@ func (b Body) checkSpool() error {
 	}
 	if fi.Size() < b.off+b.n {
 		return fmt.Errorf("%w: %w: %s: %d bytes, the record names %d from %d", ErrBodyUnreadable, ErrSpoolShort, filepath.Base(b.file), fi.Size(), b.n, b.off)
+	}
+	if name := filepath.Base(b.file); spoolSummed(name) && fi.Size() < b.off+b.n+spoolSumLen { // checksum.go
+		return fmt.Errorf("%w: %w: %s: %d bytes, the record names %d from %d and its checksum after them",
+			ErrBodyUnreadable, ErrSpoolShort, name, fi.Size(), b.n, b.off)
 	}
 	return nil
 }

@@ -251,6 +251,9 @@ func (s *Store) init(now time.Time) error {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}
 		s.damagedAtOpen = damaged
+		if _, err := sweepBodySums(tx); err != nil { // bodysum.go
+			return fmt.Errorf("sweeping body checksums: %w", err)
+		}
 		if err := rewriteRequests(tx); err != nil {
 			return fmt.Errorf("rewriting redelivery requests: %w", err)
 		}

@@ -128,7 +128,7 @@ func (t *Tx) PutNew(m *Message, body []byte) error {
 	if err := t.raiseIDHigh(m.ID); err != nil {
 		return err
 	}
-	if err := putBodyValue(t.bodies, m.ID.Key(), body); err != nil { // bodyalone.go
+	if err := putBodyValue(t.bodies, refMessage, m.ID.Key(), body); err != nil { // bodyalone.go
 		return fmt.Errorf("storing the body (%d bytes) of message %s: %w", len(body), m.ID, err)
 	}
 	if m.ShadowServer != "" {
@@ -175,7 +175,7 @@ func (t *Tx) Delete(id ID) error {
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
 		return err
 	}
-	if err := deleteBodyValue(t.bodies, id.Key()); err != nil {
+	if err := deleteBodyValue(t.bodies, refMessage, id.Key()); err != nil {
 		return err
 	}
 	if b := t.tx.Bucket(bucketRedeliver); b != nil { // absent in a database opened for a restore check
