@@ -13,7 +13,6 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/header"
-
 	"umbra/internal/mailaddr"
 )
 
