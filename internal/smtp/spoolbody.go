@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"umbra/internal/header"
 	"umbra/internal/queue"
 )
 
@@ -265,34 +266,17 @@ func (h *headerScan) scan(msg []byte, final bool) (end bool) {
 }
 
 const (
-	hdrField = iota
-	hdrNotField
-	hdrUndecided
+	hdrField     = header.Field
+	hdrNotField  = header.NotField
+	hdrUndecided = header.Undecided
 )
 
-// headerFieldStart classifies a line by its start: a field name
-// (printable US-ASCII but ':'), optional blanks, then ':'.
+// headerFieldStart classifies a line by its start (header.FieldStart,
+// the one authority on it: the milter replay splits the header section
+// with it too).
 func headerFieldStart(line []byte) int {
-	name, blank := 0, false
-	for _, c := range line {
-		switch {
-		case c == ':':
-			if name > 0 {
-				return hdrField
-			}
-			return hdrNotField
-		case c == ' ' || c == '\t':
-			if name == 0 {
-				return hdrNotField
-			}
-			blank = true
-		case c > 32 && c < 127 && !blank:
-			name++
-		default:
-			return hdrNotField
-		}
-	}
-	return hdrUndecided
+	kind, _ := header.FieldStart(line)
+	return kind
 }
 
 // headerWindow is the length of the header section of a message whose
