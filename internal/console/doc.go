@@ -15,7 +15,11 @@
 //     lock that account out from that address for the rest of the window;
 //     other accounts behind the same address (an SSH tunnel ends on
 //     loopback) still log in, but the address's answers are delayed once
-//     it has failed five times (250 ms, doubling, at most 4 s).
+//     it has failed five times (250 ms, doubling, at most 4 s). The
+//     lock-out holds under concurrency: a login reserves its place
+//     (reserve) before its password is checked, failures and logins
+//     under way counting together, so logins sent at once get no more
+//     than five checks; the others wait (bounded) and are then refused.
 //     Sessions live in memory
 //     (a restart logs everyone out), in a Secure, HttpOnly,
 //     SameSite=Strict cookie.
