@@ -201,8 +201,11 @@ func asciiSpace(c byte) bool {
 // So only a real header section is held to max_header_size, a message
 // whose first lines are not header fields is all body, and nothing in
 // the body is ever taken for a header field (the header firewall, the
-// trace work and Body.WithHead split the message there). The message is
-// stored byte for byte as sent: no empty line is inserted.
+// trace work and Body.WithHead split the message there). The rest is
+// stored byte for byte as sent; where the header section ended at a line
+// that is not a field, session.message puts the empty line before it.
+// Whether a line starts a field is header.FieldStart's decision, which
+// the milter replay makes with the same function (package milter).
 //
 // The end is decided on the first max_header_size+1 bytes alone, line
 // by line as they arrive, so the in-memory and the spooled path (which
