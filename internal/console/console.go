@@ -352,12 +352,33 @@ func (s *Server) failed(ip string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.failures[ip]; !ok && len(s.failures) >= maxSessions {
-		for k := range s.failures { // bounded: forget one address
-			delete(s.failures, k)
-			break
-		}
+		s.evictLocked(now)
 	}
 	s.failures[ip] = append(s.failures[ip], now)
+}
+
+// evictLocked makes room in the bounded failure table, caller holding
+// s.mu: keys whose failures are all past the window go first, else the
+// one with the fewest failures (the oldest last failure among them), so
+// a flood of failures under made-up names cannot push the count of an
+// account under attack, which holds the most, out of the table and
+// undo its lock-out (a key chosen at random could be it).
+func (s *Server) evictLocked(now time.Time) {
+	victim, fewest := "", 0
+	var oldest time.Time
+	for k, ts := range s.failures {
+		last := ts[len(ts)-1]
+		if now.Sub(last) >= loginWindow {
+			delete(s.failures, k)
+			continue
+		}
+		if victim == "" || len(ts) < fewest || len(ts) == fewest && last.Before(oldest) {
+			victim, fewest, oldest = k, len(ts), last
+		}
+	}
+	if len(s.failures) >= maxSessions && victim != "" {
+		delete(s.failures, victim)
+	}
 }
 
 // login checks the form, creates a session and sets its cookie.

@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,5 +99,24 @@ func TestConsoleLockoutHoldsUnderConcurrency(t *testing.T) {
 	}
 	if code := post(right, "right-pass"); code != http.StatusTooManyRequests {
 		t.Fatalf("the right password after %d failures at once: %d, want 429", n, code)
+	}
+}
+
+// A flood of failures for made-up names from one address does not push
+// the locked account's count out of the bounded failure table: the
+// names with the fewest failures go first.
+func TestConsoleLockoutSurvivesFloodOfNames(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < loginFailures; i++ {
+		if code, _ := h.login("ops", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	now := time.Now()
+	for i := 0; i < 10*maxSessions; i++ { // enough that a key evicted at random is gone
+		h.s.failed(lockKey("made-up-"+strconv.Itoa(i), "127.0.0.1"), now)
+	}
+	if code, _ := h.login("ops", "s3cret-pass"); code != http.StatusTooManyRequests {
+		t.Fatalf("the right password after %d failures and a flood of other names: %d, want 429", loginFailures, code)
 	}
 }
