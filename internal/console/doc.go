@@ -20,6 +20,9 @@
 //     (reserve) before its password is checked, failures and logins
 //     under way counting together, so logins sent at once get no more
 //     than five checks; the others wait (bounded) and are then refused.
+//     The failure table is bounded (1024 keys); when full, keys past the
+//     window go first, then the one with the fewest failures, so failures
+//     under made-up names cannot push out an account's lock-out.
 //     Sessions live in memory
 //     (a restart logs everyone out), in a Secure, HttpOnly,
 //     SameSite=Strict cookie.
