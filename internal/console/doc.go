@@ -15,7 +15,14 @@
 //     lock that account out from that address for the rest of the window;
 //     other accounts behind the same address (an SSH tunnel ends on
 //     loopback) still log in, but the address's answers are delayed once
-//     it has failed five times (250 ms, doubling, at most 4 s).
+//     it has failed five times (250 ms, doubling, at most 4 s). The
+//     lock-out holds under concurrency: a login reserves its place
+//     (reserve) before its password is checked, failures and logins
+//     under way counting together, so logins sent at once get no more
+//     than five checks; the others wait (bounded) and are then refused.
+//     The failure table is bounded (1024 keys); when full, keys past the
+//     window go first, then the one with the fewest failures, so failures
+//     under made-up names cannot push out an account's lock-out.
 //     Sessions live in memory
 //     (a restart logs everyone out), in a Secure, HttpOnly,
 //     SameSite=Strict cookie.

@@ -205,9 +205,14 @@ func (s *session) closeConn() {
 }
 
 // send writes one packet (with the stage's macros before it when
-// there are any) under timeout.
+// there are any) under timeout. Nothing may be waiting from the milter
+// then: every reply it owed was read, so a byte already there is a
+// reply where none may come (unasked).
 func (s *session) send(code byte, data []byte, macroStage int, timeout time.Duration) error {
 	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.unasked(); err != nil {
 		return err
 	}
 	var b []byte
@@ -239,6 +244,22 @@ func (s *session) await(timeout time.Duration) (reply, error) {
 			return r, nil
 		}
 	}
+}
+
+// unasked is a protocol error when the milter has sent anything umbra
+// has not asked for yet: a second reply to one event, a reply to a macro
+// packet or to an event negotiated as taking none. Read as the answer
+// to the next event, it would shift every later reply by one, and the
+// end of message would take a stale "continue" for the verdict (rt57
+// M3). It looks at what the reader holds and, without blocking, at the
+// socket (pendingInput). A stray reply that arrives only after umbra sent
+// the next event cannot be told from that event's answer; it is caught
+// at the next event or once the end-of-message verdict is read.
+func (s *session) unasked() error {
+	if s.br.Buffered() > 0 || pendingInput(s.conn) {
+		return protoErr("a reply where none may come")
+	}
+	return nil
 }
 
 // maxProgress bounds how far progress notes stretch one reply's wait,
@@ -693,6 +714,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 			return s.fail(stEOM, protoErr("more than %d modifications", maxModifications))
 		}
 		mods = append(mods, r)
+	}
+	if err := s.unasked(); err != nil {
+		// More after the final reply: the replies were out of step, and
+		// this verdict may be an earlier event's.
+		return s.fail(stEOM, err)
 	}
 	s.inTx = false // the milter is back before MAIL
 	switch final.code {

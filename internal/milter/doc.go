@@ -34,6 +34,12 @@
 //     answers 451 4.7.1 to that command and every later one, accept
 //     leaves the milter out. Nothing a milter sends can panic the
 //     session (fuzzed: FuzzParseReply, FuzzParseOptNeg, FuzzHeaderEdits).
+//     Anything the milter sent before an event goes out, or after the
+//     end-of-message verdict, is a reply where none may come (unasked):
+//     a failure, so replies never slip one event out of step.
+//   - The milter is shown the header section umbra stores: whether a
+//     line starts a field is header.FieldStart's decision, the receive
+//     side's too ("From : a@…" is a field for both).
 //   - Modifications apply only when the final reply accepts the
 //     message, in the order sent; a reject, tempfail, discard or reply
 //     code at end of message drops them. Header edits keep the header

@@ -3,6 +3,8 @@ package milter
 import (
 	"bytes"
 	"strings"
+
+	"umbra/internal/header"
 )
 
 // message is a message split for the milter: its header fields, in
@@ -20,7 +22,11 @@ type field struct {
 
 // parseMessage splits content. The header section ends at a blank line
 // or at the first line that is neither a field nor a continuation: that
-// line starts the body, as Postfix's header parser has it.
+// line starts the body, as Postfix's header parser has it. Whether a
+// line starts a field is header.FieldStart's decision, the same the
+// receive side makes (so "From : a@…", obsolete but valid, is a field
+// here as it is where umbra stores and edits it); a field's name is sent
+// without the blanks before its colon, as Postfix sends it.
 func parseMessage(b []byte) message {
 	var m message
 	for len(b) > 0 {
@@ -38,12 +44,12 @@ func parseMessage(b []byte) message {
 			f := &m.fields[len(m.fields)-1]
 			f.raw = append(f.raw, line...)
 		default:
-			name, _, ok := bytes.Cut(text, []byte(":"))
-			if !ok || !validName(string(name)) {
+			kind, n := header.FieldStart(text)
+			if kind != header.Field {
 				m.body = b
 				return m
 			}
-			m.fields = append(m.fields, field{name: string(name), raw: append([]byte(nil), line...)})
+			m.fields = append(m.fields, field{name: string(text[:n]), raw: append([]byte(nil), line...)})
 		}
 		b = b[len(line):]
 	}

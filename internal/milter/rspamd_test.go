@@ -179,5 +179,18 @@ func TestRspamdMilter(t *testing.T) {
 	if !strings.HasSuffix(body, "\r\n\r\nShall we have lunch at noon?\r\n") {
 		t.Errorf("body changed:\n%s", body)
 	}
+
+	// A From with a blank before its colon (obsolete but valid syntax,
+	// stored and delivered as the From) reaches rspamd as the From: it
+	// scans the message umbra delivers, not one without a From (rt57 M1).
+	spaced := "From : Alice <a@sender.test>\r\nTo: u@example.test\r\nSubject: lunch\r\nMessage-ID: <spaced@sender.test>\r\n" +
+		"Date: Mon, 30 Nov 2026 12:00:00 +0000\r\n\r\nShall we have lunch at noon?\r\n"
+	if got := d.send("a@sender.test", []string{"u@example.test"}, spaced); !strings.HasPrefix(got, "250") {
+		t.Fatalf("message with \"From :\" got %q", got)
+	}
+	_, body = q.last(t)
+	if !strings.Contains(body, "X-Spamd-Result: ") || strings.Contains(body, "MISSING_FROM") {
+		t.Errorf("rspamd did not see the From of\n%s", body)
+	}
 	d.cmd("QUIT", "221")
 }

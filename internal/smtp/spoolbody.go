@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"umbra/internal/header"
 	"umbra/internal/queue"
 )
 
@@ -200,8 +201,11 @@ func asciiSpace(c byte) bool {
 // So only a real header section is held to max_header_size, a message
 // whose first lines are not header fields is all body, and nothing in
 // the body is ever taken for a header field (the header firewall, the
-// trace work and Body.WithHead split the message there). The message is
-// stored byte for byte as sent: no empty line is inserted.
+// trace work and Body.WithHead split the message there). The rest is
+// stored byte for byte as sent; where the header section ended at a line
+// that is not a field, session.message puts the empty line before it.
+// Whether a line starts a field is header.FieldStart's decision, which
+// the milter replay makes with the same function (package milter).
 //
 // The end is decided on the first max_header_size+1 bytes alone, line
 // by line as they arrive, so the in-memory and the spooled path (which
@@ -265,34 +269,17 @@ func (h *headerScan) scan(msg []byte, final bool) (end bool) {
 }
 
 const (
-	hdrField = iota
-	hdrNotField
-	hdrUndecided
+	hdrField     = header.Field
+	hdrNotField  = header.NotField
+	hdrUndecided = header.Undecided
 )
 
-// headerFieldStart classifies a line by its start: a field name
-// (printable US-ASCII but ':'), optional blanks, then ':'.
+// headerFieldStart classifies a line by its start (header.FieldStart,
+// the one authority on it: the milter replay splits the header section
+// with it too).
 func headerFieldStart(line []byte) int {
-	name, blank := 0, false
-	for _, c := range line {
-		switch {
-		case c == ':':
-			if name > 0 {
-				return hdrField
-			}
-			return hdrNotField
-		case c == ' ' || c == '\t':
-			if name == 0 {
-				return hdrNotField
-			}
-			blank = true
-		case c > 32 && c < 127 && !blank:
-			name++
-		default:
-			return hdrNotField
-		}
-	}
-	return hdrUndecided
+	kind, _ := header.FieldStart(line)
+	return kind
 }
 
 // headerWindow is the length of the header section of a message whose
