@@ -110,13 +110,13 @@ func TestErrorDelayWaitsWithRepliesSent(t *testing.T) {
   - name: default
     bindings: ["127.0.0.1:0"]
     permissions: {anonymous: [submit]}
-    limits: {max_errors: 20, soft_error_limit: 2, error_delay: 1h}
+    limits: {max_errors: 20, soft_error_limit: 2, error_delay: 1m}
 `)})
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO c", "250")
 	d.send("MAIL FROM:<a@example.org>\r\n" + strings.Repeat("RCPT TO:<nobody@elsewhere.example>\r\n", 5))
-	// The session now waits an hour of a clock that does not move.
+	// The session now waits a minute of a clock that does not move.
 	d.expect("250")
 	for i := 0; i < 3; i++ {
 		d.expect("550")
