@@ -77,7 +77,7 @@
 // site share one copy to the hubs of the site where they part (delayed
 // fan-out, RT-6), and no route goes back to the organisation server the
 // message came from (its shadow server, else the server of its client
-// address) unless the path leads only there. Plan (plan.go) makes the
+// address; a DSN made here came from none) unless the path leads only there. Plan (plan.go) makes the
 // same grouping for the queue manager's scheduler, which runs each group
 // as a job behind its destination's concurrency window: delivery itself
 // never waits for a connection slot. Each group is one SMTP transaction.

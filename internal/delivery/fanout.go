@@ -53,8 +53,15 @@ func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, si
 // messageOrigin is the server of the organisation m came from: the shadow
 // server it named, else the server its client address belongs to. The
 // shadow server of a copy on receipt (SR-17: its shadow id is the org id)
-// is where the copy is kept, not where the message came from.
+// is where the copy is kept, not where the message came from. Nor is the
+// shadow server a DSN this server made carries (it owes the discard of
+// the copy of the message it reports on): the DSN came from no server,
+// and avoiding that one would hold it for the other hubs of its site
+// only, lost if they are down (rt56 F6).
 func messageOrigin(tp *routing.Topology, m *queue.Message) string {
+	if m.Internal && m.Connector == "dsn" && m.ClientIP == "" {
+		return ""
+	}
 	if _, ok := tp.Server(m.ShadowServer); ok && !m.CopiedOnReceipt() {
 		return m.ShadowServer
 	}
