@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -126,5 +127,68 @@ send_connectors:
 	dsn := sink.to("sender@back.test")[0]
 	if !strings.Contains(dsn, "nobody@fail.test") || !strings.Contains(dsn, "by hub-a1 (umbra)") {
 		t.Errorf("the DSN that arrived:\n%s", dsn)
+	}
+}
+
+// rt56 F1: recipients whose paths part at site b travel as one copy to
+// b's hub (delayed fan-out); with that hub down, the recipient of site c
+// — whose own route goes straight to hub-c, which answers — must not
+// wait for it: once hub-b has failed, the copy splits at the origin and
+// the site-c recipient is delivered, while the site-b one waits for its
+// hub. Before, both waited in site:b until they expired.
+func TestDaemonFanOutSplitsWhenTheForkHubIsDown(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.4")
+	sinkAddr := reserveAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+  - {name: c}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+  - {name: b-c, sites: [b, c], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.2]}
+  - {name: hub-c, role: hub, site: c, address: %q, source_addresses: [127.0.0.1, 127.0.0.4]}
+send_connectors:
+  - {name: tob, address_spaces: [{domain: b.test, cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
+  - {name: toc, address_spaces: [{domain: c.test, cost: 1}], source_servers: [hub-c], smart_hosts: [%q]}
+`, a, b, c, sinkAddr, sinkAddr)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(umbraBin, "route", "explain", "--topology", topoPath, "--server", "hub-a", "y@b.test", "y@c.test").Output(); err != nil ||
+		!strings.Contains(string(out), "forks at site b") {
+		t.Fatalf("the two recipients should travel as one copy to site b: %v\n%s", err, out)
+	}
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgC, _ := orgHub(t, dir, "hub-c", c, topoPath, "0s", "")
+	sink := startRefusingSink(t, sinkAddr)
+	hubA := startUmbra(t, cfgA, a)
+	startUmbra(t, cfgC, c)
+
+	if r := rawSend(t, a, "s@example.org", []string{"y@b.test", "y@c.test"}, "Subject: f1\r\n\r\nhello"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("DATA: %s", r)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(sink.to("y@c.test")) == 0 {
+		if time.Now().After(deadline) {
+			out, _ := cli(t, cfgA, "message", "list")
+			hubA.dumpLog()
+			t.Fatalf("y@c.test never left hub-a while hub-b is down; hub-a's queue:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := sink.to("y@c.test")[0]; !strings.Contains(got, "by hub-c (umbra)") || strings.Contains(got, "by hub-b") {
+		t.Errorf("y@c.test should have gone straight to hub-c:\n%s", got)
+	}
+	if n := len(sink.to("y@b.test")); n != 0 {
+		t.Errorf("y@b.test delivered %d times with its hub down", n)
+	}
+	out, _ := cli(t, cfgA, "message", "list")
+	if !strings.Contains(out, "y@b.test") || !strings.Contains(out, "site:b") {
+		t.Errorf("y@b.test should wait at hub-a for site b:\n%s", out)
 	}
 }

@@ -19,8 +19,10 @@ import (
 // on the way hold (size.go). ctx is the attempt's: a directory the
 // topology asks for mailbox databases waits on it, marked as a wait on
 // a peer by the source (queue.AwaitingPeer). A plan (plan) does no I/O:
-// a recipient only the directory can route gets Route.Lookup.
-func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, size int64, plan bool) map[int]routing.Route {
+// a recipient only the directory can route gets Route.Lookup. down
+// reports a next hop none of whose servers answers now (hopDown): a fork
+// site behind it carries no shared copy (routing.FanOutAround, rt56 F1).
+func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, size int64, plan bool, down func(routing.NextHop) bool) map[int]routing.Route {
 	tp := st.cfg.Topology
 	if tp == nil {
 		return nil
@@ -40,7 +42,7 @@ func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, si
 			routes = append(routes, tp.RouteContext(ctx, st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))
 		}
 	}
-	tp.FanOut(st.cfg.LocalServer, routes)
+	tp.FanOutAround(st.cfg.LocalServer, routes, down)
 	origin := messageOrigin(tp, m)
 	out := make(map[int]routing.Route, len(idx))
 	for k, i := range idx {

@@ -413,3 +413,31 @@ func TestRuleGroupExpansion(t *testing.T) {
 		}
 	}
 }
+
+// rt56 F1: a fork site whose hubs do not answer does not hold the
+// recipients that merely share its path: with the fork hop down they
+// leave as the copies of their own routes (each with its own fallbacks),
+// so a recipient whose destination answers is not tied to the hop that
+// does not.
+func TestRuleDelayedFanOutAroundADownForkHop(t *testing.T) {
+	tp := topo(t, reference(false))
+	rcpts := []string{"a@london.example", "b@dublin.example"}
+	fan := func(down func(NextHop) bool) string {
+		var routes []Route
+		for _, rc := range rcpts {
+			routes = append(routes, tp.Explain("hub1.chicago", rc, 1, Authoritative))
+		}
+		return copiesOf(tp.FanOutAround("hub1.chicago", routes, down))
+	}
+	if got, want := fan(nil), "a@london.example+b@dublin.example>relay:london[fork london]"; got != want {
+		t.Fatalf("every hop up: %s, want %s", got, want)
+	}
+	londonDown := func(h NextHop) bool { return h.Site == "london" }
+	if got, want := fan(londonDown), "a@london.example>relay:london b@dublin.example>relay:dublin"; got != want {
+		t.Errorf("london's hubs down: %s, want %s", got, want)
+	}
+	otherDown := func(h NextHop) bool { return h.Site == "atlanta" }
+	if got, want := fan(otherDown), "a@london.example+b@dublin.example>relay:london[fork london]"; got != want {
+		t.Errorf("another site down: %s, want %s", got, want)
+	}
+}
