@@ -337,7 +337,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		})
 		return body
 	}
-	groups, order, results := st.group(ctx, m, rcpts, limitSize(st, m, body), false)
+	groups, order, results := st.group(ctx, m, rcpts, limitSize(st, m, body), false, d.hopDown)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, k := range order {

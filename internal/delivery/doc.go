@@ -75,9 +75,11 @@
 // site taken round-robin. The topology routes a message's recipients
 // together (fanout.go): recipients whose paths go on together past this
 // site share one copy to the hubs of the site where they part (delayed
-// fan-out, RT-6), and no route goes back to the organisation server the
+// fan-out, RT-6) — unless none of those hubs answers now (hopDown: each
+// failed a connection within a minute, or is marked unresponsive), then
+// each recipient takes its own route (rt56 F1) — and no route goes back to the organisation server the
 // message came from (its shadow server, else the server of its client
-// address) unless the path leads only there. Plan (plan.go) makes the
+// address; a DSN made here came from none) unless the path leads only there. Plan (plan.go) makes the
 // same grouping for the queue manager's scheduler, which runs each group
 // as a job behind its destination's concurrency window: delivery itself
 // never waits for a connection slot. Each group is one SMTP transaction.

@@ -19,8 +19,10 @@ import (
 // on the way hold (size.go). ctx is the attempt's: a directory the
 // topology asks for mailbox databases waits on it, marked as a wait on
 // a peer by the source (queue.AwaitingPeer). A plan (plan) does no I/O:
-// a recipient only the directory can route gets Route.Lookup.
-func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, size int64, plan bool) map[int]routing.Route {
+// a recipient only the directory can route gets Route.Lookup. down
+// reports a next hop none of whose servers answers now (hopDown): a fork
+// site behind it carries no shared copy (routing.FanOutAround, rt56 F1).
+func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, size int64, plan bool, down func(routing.NextHop) bool) map[int]routing.Route {
 	tp := st.cfg.Topology
 	if tp == nil {
 		return nil
@@ -40,7 +42,7 @@ func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, si
 			routes = append(routes, tp.RouteContext(ctx, st.cfg.LocalServer, addr, size, st.cfg.Routing.Accepted(domain)))
 		}
 	}
-	tp.FanOut(st.cfg.LocalServer, routes)
+	tp.FanOutAround(st.cfg.LocalServer, routes, down)
 	origin := messageOrigin(tp, m)
 	out := make(map[int]routing.Route, len(idx))
 	for k, i := range idx {
@@ -53,8 +55,15 @@ func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, si
 // messageOrigin is the server of the organisation m came from: the shadow
 // server it named, else the server its client address belongs to. The
 // shadow server of a copy on receipt (SR-17: its shadow id is the org id)
-// is where the copy is kept, not where the message came from.
+// is where the copy is kept, not where the message came from. Nor is the
+// shadow server a DSN this server made carries (it owes the discard of
+// the copy of the message it reports on): the DSN came from no server,
+// and avoiding that one would hold it for the other hubs of its site
+// only, lost if they are down (rt56 F6).
 func messageOrigin(tp *routing.Topology, m *queue.Message) string {
+	if m.Internal && m.Connector == "dsn" && m.ClientIP == "" {
+		return ""
+	}
 	if _, ok := tp.Server(m.ShadowServer); ok && !m.CopiedOnReceipt() {
 		return m.ShadowServer
 	}

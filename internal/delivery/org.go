@@ -53,6 +53,26 @@ func (b *balancer) order(h routing.NextHop) (names, addrs []string) {
 	return append(names, lateN...), append(addrs, lateA...)
 }
 
+// hopDown reports whether no server of a relay next hop answers now:
+// each failed a connection within failedSkip, or is marked unresponsive
+// (queue.Health: failed heartbeats, a refused copy). A shared copy does
+// not go to such a hop's site (orgRoutes, rt56 F1).
+func (d *Deliverer) hopDown(h routing.NextHop) bool {
+	if h.Kind != routing.HopRelay || len(h.Addresses) == 0 {
+		return false
+	}
+	now := time.Now()
+	d.bal.mu.Lock()
+	defer d.bal.mu.Unlock()
+	for i, a := range h.Addresses {
+		failed := now.Before(d.bal.failed[a])
+		if !failed && (i >= len(h.Servers) || !d.health.Unhealthy(h.Servers[i], a)) {
+			return false
+		}
+	}
+	return true
+}
+
 func (b *balancer) fail(addr string) {
 	b.mu.Lock()
 	b.failed[addr] = time.Now().Add(failedSkip)

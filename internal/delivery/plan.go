@@ -22,7 +22,7 @@ import (
 // job's context: bounded, and a wait on a peer). ctx is the attempt's.
 func (d *Deliverer) Plan(ctx context.Context, m *queue.Message, rcpts []int) []queue.Job {
 	st := d.st.Load()
-	groups, order, results := st.group(ctx, m, rcpts, planSize(st, m), true)
+	groups, order, results := st.group(ctx, m, rcpts, planSize(st, m), true, d.hopDown)
 	var jobs []queue.Job
 	var now []int
 	for _, r := range results {
@@ -49,7 +49,7 @@ var _ queue.RouteNamer = (*Deliverer)(nil)
 // is suspended — parallel to rcpts.
 func (d *Deliverer) RouteQueues(m *queue.Message, rcpts []int) []string {
 	st := d.st.Load()
-	groups, order, results := st.group(context.Background(), m, rcpts, planSize(st, m), true) // no I/O, as Plan
+	groups, order, results := st.group(context.Background(), m, rcpts, planSize(st, m), true, d.hopDown) // no I/O, as Plan
 	at := make(map[int]string, len(rcpts))
 	for _, r := range results {
 		at[r.Rcpt] = r.Queue
@@ -79,9 +79,9 @@ func (st *state) limit(g *group) int {
 // no connection get their result at once. With plan (Plan) it does no
 // I/O: a recipient only the directory can route is among the results
 // (Plan runs it at once, and its attempt routes it again).
-func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size int64, plan bool) (groups map[string]*group, order []string, results []queue.Result) {
+func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size int64, plan bool, down func(routing.NextHop) bool) (groups map[string]*group, order []string, results []queue.Result) {
 	groups = map[string]*group{}
-	planned := orgRoutes(ctx, st, m, rcpts, size, plan) // delayed fan-out over the whole message (fanout.go)
+	planned := orgRoutes(ctx, st, m, rcpts, size, plan, down) // delayed fan-out over the whole message (fanout.go)
 	// Without a topology a recipient's group depends on its domain alone:
 	// the recipient before with the same domain gives it, without a
 	// second routing decision (recipients of one message mostly share

@@ -207,3 +207,27 @@ func TestReceiptTriesNearestSiteFirst(t *testing.T) {
 		t.Fatalf("nearest site's hub marked: %v, want the next site's first and hub-b last", got)
 	}
 }
+
+// rt56 F6: a failure DSN made here carries the shadow server of the
+// message it reports on (it owes that copy's discard); it did not come
+// from there, so no route of it avoids that server.
+func TestMessageOriginOfADSNMadeHere(t *testing.T) {
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.2:25"},
+			{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "127.0.0.3:25"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := &queue.Message{Connector: "dsn", Internal: true, ShadowServer: "hub-b", ShadowID: "0001-abc"}
+	if got := messageOrigin(topo, dsn); got != "" {
+		t.Errorf("a DSN made here that owes hub-b's discard: origin %q, want none", got)
+	}
+	relayedDSN := &queue.Message{Connector: "org", Internal: true, ShadowServer: "hub-b", ShadowID: "0001-abc", ClientIP: "127.0.0.2"}
+	if got := messageOrigin(topo, relayedDSN); got != "hub-b" {
+		t.Errorf("a DSN relayed by hub-b: origin %q, want hub-b", got)
+	}
+}

@@ -34,7 +34,10 @@
 //     tree (one predecessor per site), and a subpath of a least-cost
 //     path is least-cost with costs >= 1, so the fork site never routes
 //     the copy back. Recipients sharing their next hops share a GroupKey
-//     and travel as one copy; they split where the keys differ.
+//     and travel as one copy; they split where the keys differ. Delivery
+//     uses FanOutAround, which knows which hops answer: a fork site none of
+//     whose hubs answers carries no shared copy, and the recipients leave
+//     as the copies of their own routes (rt56 F1).
 //   - AvoidOrigin: a route does not go back to the organisation server
 //     the message came from, unless that server is its only next hop.
 //   - Mailbox databases: the exact address in the recipient map, then

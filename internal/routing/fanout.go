@@ -38,9 +38,21 @@ type Copy struct {
 // Paths from one site form a tree (one predecessor per site), so the
 // site where several paths part is well defined.
 func (t *Topology) FanOut(local string, routes []Route) []Copy {
+	return t.FanOutAround(local, routes, nil)
+}
+
+// FanOutAround is FanOut for delivery, which knows which servers answer:
+// down reports a next hop none of whose servers answers now. A fork
+// site whose hubs are down does not carry the copy (rt56 F1): the
+// recipients that would share it leave as the copies of their own
+// routes, each with its own fallbacks, so that one whose destination
+// answers is not held for a hop that does not (the shared path forks
+// again once the hop answers). nil (route explain, offline): every hop
+// answers.
+func (t *Topology) FanOutAround(local string, routes []Route, down func(NextHop) bool) []Copy {
 	me := t.server(local)
 	if me != nil {
-		t.delayFanOut(me, routes)
+		t.delayFanOut(me, routes, down)
 	}
 	var copies []Copy
 	at := map[string]int{}
@@ -109,7 +121,7 @@ func target(me *Server, r *Route) int {
 	return -1
 }
 
-func (t *Topology) delayFanOut(me *Server, routes []Route) {
+func (t *Topology) delayFanOut(me *Server, routes []Route, down func(NextHop) bool) {
 	byFirst := map[string][]int{} // first site after this one → routes
 	var firsts []string
 	for i := range routes {
@@ -167,6 +179,13 @@ func (t *Topology) delayFanOut(me *Server, routes []Route) {
 		for _, i := range idx {
 			rcpts = append(rcpts, routes[i].Recipient)
 		}
+		if down != nil && down(hops[0]) {
+			for _, i := range idx {
+				routes[i].why("delayed fan-out: %s share the path to site %s, but no hub of %s answers now: the copies split here, each to its own next hops (rt56 F1)",
+					strings.Join(rcpts, ", "), site, site)
+			}
+			continue
+		}
 		for _, i := range idx {
 			r := &routes[i]
 			if keyOf(r.NextHops) == keyOf(hops) {
@@ -199,9 +218,11 @@ func keyOf(hops []NextHop) string {
 // fallback next hop that is only origin is dropped; a first next hop
 // that is only origin stays (the path leads there).
 func (t *Topology) AvoidOrigin(r *Route, origin string) {
-	if origin == "" || t.servers[origin] == nil || len(r.NextHops) == 0 {
+	srv := t.server(origin) // a peer may write the name in another spelling
+	if origin == "" || srv == nil || len(r.NextHops) == 0 {
 		return
 	}
+	origin = srv.Name
 	var out []NextHop
 	for i, h := range r.NextHops {
 		pos := -1

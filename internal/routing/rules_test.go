@@ -413,3 +413,56 @@ func TestRuleGroupExpansion(t *testing.T) {
 		}
 	}
 }
+
+// rt56 F1: a fork site whose hubs do not answer does not hold the
+// recipients that merely share its path: with the fork hop down they
+// leave as the copies of their own routes (each with its own fallbacks),
+// so a recipient whose destination answers is not tied to the hop that
+// does not.
+func TestRuleDelayedFanOutAroundADownForkHop(t *testing.T) {
+	tp := topo(t, reference(false))
+	rcpts := []string{"a@london.example", "b@dublin.example"}
+	fan := func(down func(NextHop) bool) string {
+		var routes []Route
+		for _, rc := range rcpts {
+			routes = append(routes, tp.Explain("hub1.chicago", rc, 1, Authoritative))
+		}
+		return copiesOf(tp.FanOutAround("hub1.chicago", routes, down))
+	}
+	if got, want := fan(nil), "a@london.example+b@dublin.example>relay:london[fork london]"; got != want {
+		t.Fatalf("every hop up: %s, want %s", got, want)
+	}
+	londonDown := func(h NextHop) bool { return h.Site == "london" }
+	if got, want := fan(londonDown), "a@london.example>relay:london b@dublin.example>relay:dublin"; got != want {
+		t.Errorf("london's hubs down: %s, want %s", got, want)
+	}
+	otherDown := func(h NextHop) bool { return h.Site == "atlanta" }
+	if got, want := fan(otherDown), "a@london.example+b@dublin.example>relay:london[fork london]"; got != want {
+		t.Errorf("another site down: %s, want %s", got, want)
+	}
+}
+
+// rt56 F3, the README's tie-break: after the total cost, "the nearest by
+// kind" is this server, then this site, then another site — not the
+// path cost, which is already in the total: two connectors of remote
+// sites at equal total cost tie there and the name decides, though one
+// source server is farther.
+func TestRuleConnectorTieNearestByKind(t *testing.T) {
+	in := reference(false)
+	in.Connectors = []SendConnector{
+		{Name: "tie-a", Enabled: true, AddressSpaces: []AddressSpace{{Domain: "tie.example", Cost: 1}}, SourceServers: []string{"hub1.london"}},
+		{Name: "tie-z", Enabled: true, AddressSpaces: []AddressSpace{{Domain: "tie.example", Cost: 21}}, SourceServers: []string{"hub1.newyork"}},
+	}
+	tp := topo(t, in)
+	if r := tp.Explain("hub1.chicago", "t@tie.example", 1, NotAccepted); r.Destination != "send connector tie-a" {
+		t.Errorf("remote sites at equal total cost: %s, want tie-a (by name)", r.Destination)
+	}
+	in.Connectors[0].SourceServers = []string{"hub1.chicago"}
+	in.Connectors[0].AddressSpaces[0].Cost = 31
+	in.Connectors[1].AddressSpaces[0].Cost = 21
+	in.Connectors[0].Name, in.Connectors[1].Name = "tie-z", "tie-a"
+	tp = topo(t, in)
+	if r := tp.Explain("hub1.chicago", "t@tie.example", 1, NotAccepted); r.Destination != "send connector tie-z" {
+		t.Errorf("this server against a remote site at equal total cost: %s, want tie-z (this server)", r.Destination)
+	}
+}
