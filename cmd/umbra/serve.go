@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +60,12 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the umbra daemon (the embedded default configuration without --config)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup := serveHUP
+			if hup == nil { // serve not named in os.Args (a test's own command tree)
+				hup = make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+			}
+			defer signal.Stop(hup)
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return &exitError{code: exitConfig, err: err}
@@ -76,13 +83,31 @@ func newServeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			if err := serve(ctx, cfg, stop); err != nil {
+			if err := serve(ctx, cfg, stop, hup); err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
 			return nil
 		},
 	}
 	return cmd
+}
+
+// serveHUP is notified of SIGHUP from the process's first moment when
+// it runs umbra serve: the signal's default ends the process, and a
+// reload asked during the start (a logrotate postrotate, configuration
+// management; the walk of a large queue.db takes a while) must not stop
+// the server. One asked before "umbra ready" waits in it and is done
+// after. Other commands keep the default (a terminal's hangup ends them).
+var serveHUP chan os.Signal
+
+func init() {
+	for _, a := range os.Args[1:] {
+		if a == "serve" {
+			serveHUP = make(chan os.Signal, 1)
+			signal.Notify(serveHUP, syscall.SIGHUP)
+			return
+		}
+	}
 }
 
 func newLogger(cfg config.Server) *slog.Logger { return newLoggerTo(cfg, os.Stderr) }
@@ -101,7 +126,7 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 
 // serve is the composition root: it builds every part from the
 // configuration, runs them until ctx ends, and drains them in order.
-func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
+func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan os.Signal) error {
 	log := newLogger(cfg.Server)
 	// The addresses serve listens on are free and this host's before the
 	// data directory is touched (listeners.go).
@@ -517,16 +542,29 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("sd_notify failed", "err", err)
 	}
 
-	// SIGHUP reloads the configuration file in place.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// SIGHUP reloads the configuration file in place. The channel was
+	// notified before the start (newServeCmd): a signal that came
+	// meanwhile is waiting in it and is done now.
+	if len(hup) > 0 {
+		log.Info("a reload asked during the start (SIGHUP before umbra ready) is done now")
+	}
+	var stopping atomic.Bool // the drain began: a reload is not attempted
 	go func() {
 		for range hup {
+			if stopping.Load() {
+				log.Warn("SIGHUP ignored: umbra is stopping (draining); the configuration file is read at the next start")
+				continue
+			}
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir)
 			if err == nil {
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+			}
+			if err != nil && stopping.Load() {
+				// The stop began while it ran: the drain closed what it
+				// was replacing. Not a failed reload.
+				log.Warn("SIGHUP ignored: umbra began to stop during the reload; the configuration file is read at the next start")
+				continue
 			}
 			ops.Reload(err)
 			if err != nil {
@@ -543,6 +581,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}()
 
 	<-ctx.Done()
+	stopping.Store(true)
 	// A second signal during the drain ends the process at once, as the
 	// operator's decision: not a crash (stopAtOnce).
 	now := make(chan os.Signal, 1)
