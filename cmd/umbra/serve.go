@@ -177,7 +177,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 	if from := store.RestoredFrom(); from != "" {
-		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",
+		log.Warn("transport database restored from a backup: it presents a new database id, so that a server keeping a shadow copy of mail accepted after the backup resubmits it; "+
+			"mail accepted after the backup that no shadow server kept is not resubmitted (db restore listed it, and left it in the replaced file only with --discard-newer)",
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
 	for _, left := range store.Leftovers() { // restorespool.go
@@ -957,7 +958,34 @@ func restartOnly(cur, next *config.Config) []string {
 		restart = append(restart, changedKeys("ldap", cur.LDAP, next.LDAP)...)
 		next.LDAP = cur.LDAP
 	}
+	// A setting the file does not write, derived from one it does: named
+	// as derived, from what, with the value before and after (rt58 F6).
+	for i, key := range restart {
+		switch key {
+		case "transport.dead_destination_cool_down":
+			restart[i] = derivedKey(key, cur.Transport.CoolDownDerived, next.Transport.CoolDownDerived, "retry_schedule's first step",
+				cur.Transport.DeadDestinationCoolDown.D().String(), next.Transport.DeadDestinationCoolDown.D().String())
+		case "server.postmaster":
+			restart[i] = derivedKey(key, cur.Server.PostmasterDerived, next.Server.PostmasterDerived, "the first authoritative domain",
+				cur.Server.Postmaster, next.Server.Postmaster)
+		}
+	}
 	return restart
+}
+
+// derivedKey names a changed setting that the running configuration or
+// the new file does not set (its value derived from another): key
+// (not set: derived from FROM, OLD -> NEW). One set in both is its key.
+func derivedKey(key string, wasDerived, isDerived bool, from, was, is string) string {
+	switch {
+	case wasDerived && isDerived:
+		return fmt.Sprintf("%s (not set: derived from %s, %s -> %s)", key, from, was, is)
+	case isDerived:
+		return fmt.Sprintf("%s (no longer set: derived from %s, %s -> %s)", key, from, was, is)
+	case wasDerived:
+		return fmt.Sprintf("%s (set now, was derived from %s, %s -> %s)", key, from, was, is)
+	}
+	return key
 }
 
 // keepRunning puts into next, after a reload applied it, the running
