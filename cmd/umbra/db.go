@@ -185,9 +185,18 @@ func newDBCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: err}
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"file": shown(path), "bytes_before": before, "bytes_after": after})
+				out := map[string]any{"file": shown(path), "bytes_before": before, "bytes_after": after}
+				if schema != 0 {
+					out["schema_version"] = schema
+				}
+				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %s -> %s\n", shown(path), size(before), size(after))
+			if schema != 0 {
+				// A rollback script tells it from a plain compaction.
+				fmt.Fprintf(cmd.OutOrStdout(), "written as schema version %d, which a release of that version reads; "+
+					"this release, started on it again, upgrades it at its start\n", schema)
+			}
 			return nil
 		},
 	}
