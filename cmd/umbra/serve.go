@@ -208,6 +208,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
 	events = fanout{events, learner}
 	var tracker admin.Tracker
+	var trackLog *tracking.Log // reopened on SIGHUP (logrotate's postrotate)
 	if cfg.Tracking.Enabled {
 		// Its directory is made as data_dir is (config check refused a
 		// file or a dead link on the way).
@@ -222,7 +223,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		tl.Register(reg)
 		tl.SetLogger(log) // events lost to failed writes: counted, logged at a bounded rate
 		tl.SetMaxAge(cfg.Tracking.MaxAge.D())
-		events, tracker = fanout{events, tl}, tl
+		events, tracker, trackLog = fanout{events, tl}, tl, tl
 	}
 	// The console's map shows each server's last delivery result.
 	var consoleHealth *console.Health
@@ -552,6 +553,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	var stopping atomic.Bool // the drain began: a reload is not attempted
 	go func() {
 		for range hup {
+			// The tracking log first, also during a stop: a rotation
+			// from outside (logrotate's postrotate) asks for it.
+			if trackLog != nil {
+				if err := trackLog.Reopen(); err != nil {
+					log.Error("tracking log not reopened", "path", cfg.Tracking.Path, "err", err)
+				}
+			}
 			if stopping.Load() {
 				log.Warn("SIGHUP ignored: umbra is stopping (draining); the configuration file is read at the next start")
 				continue
