@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 	"umbra/internal/jsonsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,6 +112,18 @@ func newDBCmd() *cobra.Command {
 			if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: data directory: %w", err))}
 			}
+			// What the replaced database holds that the backup lacks and
+			// no shadow server keeps: left behind, it is never delivered
+			// (restoreloss.go). Refused unless --discard-newer.
+			lost, known, _ := queue.LostByRestore(args[0], path) // the backup's own faults: RestoreWith names them
+			discard, _ := cmd.Flags().GetBool("discard-newer")
+			if len(lost) > 0 && !discard {
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %s holds %s that the backup %s lacks and "+
+					"that no shadow server keeps a copy of: after the restore nothing would deliver them (they would stay in the "+
+					"replaced file, queue.db.replaced-TIME). The database is unchanged. Start umbra on it and let those be "+
+					"delivered (or umbra message export them) before restoring, or restore with --discard-newer to leave "+
+					"them behind:\n%s", path, plural(len(lost), "message"), args[0], lostLines(lost)))}
+			}
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold)})
 			if err != nil {
@@ -119,16 +133,34 @@ func newDBCmd() *cobra.Command {
 				out := map[string]any{"file": shown(args[0]), "database": shown(path)}
 				if kept != "" {
 					out["replaced_kept_as"] = kept
+					out["replaced_readable"] = known
+					var ids []string
+					for _, m := range lost {
+						ids = append(ids, m.ID.String())
+					}
+					out["left_behind"] = ids
 				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %s as %s; it starts under a new database id\n", shown(args[0]), shown(path))
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "restored %s as %s; it starts under a new database id\n", shown(args[0]), shown(path))
 			if kept != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "the replaced database is kept as %s\n", shown(kept))
+				// The file's name last: a script takes it from the end.
+				defer fmt.Fprintf(w, "the replaced database is kept as %s\n", shown(kept))
+				switch {
+				case !known:
+					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not\n")
+				case len(lost) > 0:
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, are left in it and not delivered (--discard-newer):\n%s",
+						plural(len(lost), "message"), lostLines(lost))
+				default:
+					fmt.Fprintf(w, "every message the replaced database held beyond the backup, if any, is kept by a shadow server, which resubmits it to the new database id\n")
+				}
 			}
 			return nil
 		},
 	}
+	restore.Flags().Bool("discard-newer", false, "restore even though the replaced database holds messages the backup lacks that no shadow server keeps (listed): they stay in the replaced file and are not delivered")
 	restore.Flags().Bool("unverified", false, "restore a backup that carries no checksums (written by an umbra release before they were recorded): its pages are read, but a changed byte in a message is not found")
 	restore.Flags().Bool("force", false, "restore a backup of another server (server.name) too: this server then delivers that server's queued mail, and its shadow servers resubmit theirs (duplicates)")
 	compact := &cobra.Command{
@@ -153,9 +185,18 @@ func newDBCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: err}
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"file": shown(path), "bytes_before": before, "bytes_after": after})
+				out := map[string]any{"file": shown(path), "bytes_before": before, "bytes_after": after}
+				if schema != 0 {
+					out["schema_version"] = schema
+				}
+				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %s -> %s\n", shown(path), size(before), size(after))
+			if schema != 0 {
+				// A rollback script tells it from a plain compaction.
+				fmt.Fprintf(cmd.OutOrStdout(), "written as schema version %d, which a release of that version reads; "+
+					"this release, started on it again, upgrades it at its start\n", schema)
+			}
 			return nil
 		},
 	}
@@ -236,6 +277,17 @@ func newDBCmd() *cobra.Command {
 	return cmd
 }
 
+// lostLines lists what a restore leaves behind, one message a line: its
+// id, Message-ID, sender and the recipients still to deliver.
+func lostLines(lost []queue.NotInBackup) string {
+	var b strings.Builder
+	for _, m := range lost {
+		fmt.Fprintf(&b, "  %s %s from <%s> to %s, received %s\n", m.ID, orDefault(shown(m.MessageID), "(no Message-ID)"),
+			shown(m.From), shown(strings.Join(m.Pending, ", ")), m.Arrived.UTC().Format(time.RFC3339))
+	}
+	return b.String()
+}
+
 // databasePath is queue.db in the data directory of the configuration
 // the management commands use (discoverConfig).
 func databasePath(cmd *cobra.Command) (string, error) {
@@ -275,4 +327,12 @@ func shownErr(err error) error {
 		return nil
 	}
 	return shownError{err}
+}
+
+// plural is "1 message", "2 messages".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

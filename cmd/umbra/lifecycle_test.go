@@ -131,7 +131,7 @@ func TestDBCompactSchema3(t *testing.T) {
 	if code, errOut := cliErr(t, cfg, "db", "compact", "--schema", "2"); code == 0 || !strings.Contains(errOut, "schema version 2") {
 		t.Fatalf("db compact --schema 2: exit %d %q", code, errOut)
 	}
-	if out, code := cli(t, cfg, "db", "compact", "--schema", "3"); code != 0 || !strings.Contains(out, "compacted ") {
+	if out, code := cli(t, cfg, "db", "compact", "--schema", "3"); code != 0 || !strings.Contains(out, "compacted ") || !strings.Contains(out, "schema version 3") {
 		t.Fatalf("db compact --schema 3: exit %d %q", code, out)
 	}
 	path := filepath.Join(dir, "data", "queue.db")

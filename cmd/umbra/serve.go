@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,12 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the umbra daemon (the embedded default configuration without --config)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup := serveHUP
+			if hup == nil { // serve not named in os.Args (a test's own command tree)
+				hup = make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+			}
+			defer signal.Stop(hup)
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return &exitError{code: exitConfig, err: err}
@@ -77,13 +84,31 @@ func newServeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			if err := serve(ctx, cfg, stop); err != nil {
+			if err := serve(ctx, cfg, stop, hup); err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
 			return nil
 		},
 	}
 	return cmd
+}
+
+// serveHUP is notified of SIGHUP from the process's first moment when
+// it runs umbra serve: the signal's default ends the process, and a
+// reload asked during the start (a logrotate postrotate, configuration
+// management; the walk of a large queue.db takes a while) must not stop
+// the server. One asked before "umbra ready" waits in it and is done
+// after. Other commands keep the default (a terminal's hangup ends them).
+var serveHUP chan os.Signal
+
+func init() {
+	for _, a := range os.Args[1:] {
+		if a == "serve" {
+			serveHUP = make(chan os.Signal, 1)
+			signal.Notify(serveHUP, syscall.SIGHUP)
+			return
+		}
+	}
 }
 
 func newLogger(cfg config.Server) *slog.Logger { return newLoggerTo(cfg, os.Stderr) }
@@ -102,7 +127,7 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 
 // serve is the composition root: it builds every part from the
 // configuration, runs them until ctx ends, and drains them in order.
-func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
+func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan os.Signal) error {
 	log := newLogger(cfg.Server)
 	// The addresses serve listens on are free and this host's before the
 	// data directory is touched (listeners.go).
@@ -153,7 +178,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}
 	log.Info("transport database open", "path", filepath.Join(cfg.Server.DataDir, "queue.db"), "database_id", store.DatabaseID())
 	if from := store.RestoredFrom(); from != "" {
-		log.Warn("transport database restored from a backup: it presents a new database id, so that shadow servers resubmit what was accepted after the backup",
+		log.Warn("transport database restored from a backup: it presents a new database id, so that a server keeping a shadow copy of mail accepted after the backup resubmits it; "+
+			"mail accepted after the backup that no shadow server kept is not resubmitted (db restore listed it, and left it in the replaced file only with --discard-newer)",
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
 	for _, left := range store.Leftovers() { // restorespool.go
@@ -183,6 +209,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
 	events = fanout{events, learner}
 	var tracker admin.Tracker
+	var trackLog *tracking.Log // reopened on SIGHUP (logrotate's postrotate)
 	if cfg.Tracking.Enabled {
 		// Its directory is made as data_dir is (config check refused a
 		// file or a dead link on the way).
@@ -197,7 +224,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		tl.Register(reg)
 		tl.SetLogger(log) // events lost to failed writes: counted, logged at a bounded rate
 		tl.SetMaxAge(cfg.Tracking.MaxAge.D())
-		events, tracker = fanout{events, tl}, tl
+		events, tracker, trackLog = fanout{events, tl}, tl, tl
 	}
 	// The console's map shows each server's last delivery result.
 	var consoleHealth *console.Health
@@ -521,16 +548,36 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 		log.Warn("sd_notify failed", "err", err)
 	}
 
-	// SIGHUP reloads the configuration file in place.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// SIGHUP reloads the configuration file in place. The channel was
+	// notified before the start (newServeCmd): a signal that came
+	// meanwhile is waiting in it and is done now.
+	if len(hup) > 0 {
+		log.Info("a reload asked during the start (SIGHUP before umbra ready) is done now")
+	}
+	var stopping atomic.Bool // the drain began: a reload is not attempted
 	go func() {
 		for range hup {
+			// The tracking log first, also during a stop: a rotation
+			// from outside (logrotate's postrotate) asks for it.
+			if trackLog != nil {
+				if err := trackLog.Reopen(); err != nil {
+					log.Error("tracking log not reopened", "path", cfg.Tracking.Path, "err", err)
+				}
+			}
+			if stopping.Load() {
+				log.Warn("SIGHUP ignored: umbra is stopping (draining); the configuration file is read at the next start")
+				continue
+			}
 			systemd.Notify("RELOADING=1")
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
 			if err == nil {
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+			}
+			if err != nil && stopping.Load() {
+				// The stop began while it ran: the drain closed what it
+				// was replacing. Not a failed reload.
+				log.Warn("SIGHUP ignored: umbra began to stop during the reload; the configuration file is read at the next start")
+				continue
 			}
 			ops.Reload(err)
 			if err != nil {
@@ -547,6 +594,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func()) error {
 	}()
 
 	<-ctx.Done()
+	stopping.Store(true)
 	// A second signal during the drain ends the process at once, as the
 	// operator's decision: not a crash (stopAtOnce).
 	now := make(chan os.Signal, 1)
@@ -938,7 +986,34 @@ func restartOnly(cur, next *config.Config) []string {
 		restart = append(restart, changedKeys("ldap", cur.LDAP, next.LDAP)...)
 		next.LDAP = cur.LDAP
 	}
+	// A setting the file does not write, derived from one it does: named
+	// as derived, from what, with the value before and after (rt58 F6).
+	for i, key := range restart {
+		switch key {
+		case "transport.dead_destination_cool_down":
+			restart[i] = derivedKey(key, cur.Transport.CoolDownDerived, next.Transport.CoolDownDerived, "retry_schedule's first step",
+				cur.Transport.DeadDestinationCoolDown.D().String(), next.Transport.DeadDestinationCoolDown.D().String())
+		case "server.postmaster":
+			restart[i] = derivedKey(key, cur.Server.PostmasterDerived, next.Server.PostmasterDerived, "the first authoritative domain",
+				cur.Server.Postmaster, next.Server.Postmaster)
+		}
+	}
 	return restart
+}
+
+// derivedKey names a changed setting that the running configuration or
+// the new file does not set (its value derived from another): key
+// (not set: derived from FROM, OLD -> NEW). One set in both is its key.
+func derivedKey(key string, wasDerived, isDerived bool, from, was, is string) string {
+	switch {
+	case wasDerived && isDerived:
+		return fmt.Sprintf("%s (not set: derived from %s, %s -> %s)", key, from, was, is)
+	case isDerived:
+		return fmt.Sprintf("%s (no longer set: derived from %s, %s -> %s)", key, from, was, is)
+	case wasDerived:
+		return fmt.Sprintf("%s (set now, was derived from %s, %s -> %s)", key, from, was, is)
+	}
+	return key
 }
 
 // keepRunning puts into next, after a reload applied it, the running

@@ -155,6 +155,7 @@ func applyDefaults(c *Config) {
 		// As Postfix's minimal_backoff_time: the first retry step, so a
 		// message deferred by a dead destination finds it probed again.
 		t.DeadDestinationCoolDown = min(t.RetrySchedule[0], Duration(DefaultDeadDestinationCoolDown))
+		t.CoolDownDerived = true
 	}
 	setInt(&t.ShadowHeartbeatRetryCount, DefaultShadowHeartbeatRetryCount)
 	setInt(&t.MaxRetriesRemoteSiteShadow, DefaultMaxRetriesRemoteSiteShadow)
@@ -259,6 +260,7 @@ func applyDefaults(c *Config) {
 	}
 	if s.Postmaster == "" {
 		s.Postmaster = defaultPostmaster(c) // after the domain types
+		s.PostmasterDerived = true
 	}
 	c.outboundTLSWritten = c.OutboundTLS // before the defaults derived from server
 	applyOutboundTLSDefaults(c)          // after the postmaster

@@ -354,6 +354,12 @@ func yamlError(file string, err error) *Error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
+		// yaml.v3 names a flow collection's error ("while parsing a
+		// flow sequence/mapping") by where the collection starts,
+		// counted from 0: the line before the one that holds it.
+		if strings.HasPrefix(m[2], "did not find expected ',' or ") {
+			n++
+		}
 		return &Error{File: file, Line: n, Msg: m[2]}
 	}
 	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}

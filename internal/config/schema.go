@@ -99,6 +99,9 @@ type Server struct {
 	// postmaster@<first authoritative domain>, else postmaster@<the
 	// domain of name>.
 	Postmaster string `yaml:"postmaster"`
+	// PostmasterDerived: the file does not set postmaster; it is
+	// postmaster@ the first authoritative domain (a reload names it so).
+	PostmasterDerived bool `yaml:"-"`
 }
 
 // Transport holds queue, retry and shadow redundancy settings.
@@ -136,6 +139,9 @@ type Transport struct {
 	// dead (a failed cohort) gets no connection.
 	InitialDestinationConcurrency int      `yaml:"initial_destination_concurrency"`
 	DeadDestinationCoolDown       Duration `yaml:"dead_destination_cool_down"`
+	// CoolDownDerived: the file does not set dead_destination_cool_down;
+	// it is the first retry_schedule step (a reload names it so).
+	CoolDownDerived bool `yaml:"-"`
 	// ConnectTimeout and CommandTimeout bound outbound SMTP steps, and
 	// CommandTimeout a message's body without progress too (no byte
 	// acknowledged; the whole transfer has no bound, so a slow but

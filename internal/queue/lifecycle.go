@@ -263,6 +263,9 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %s is in use (stop umbra first): compaction works on a stopped server", path)
 	}
+	if perr := permissionError("transport database", path, err); perr != nil { // ownership.go: not damage
+		return 0, 0, perr
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
@@ -320,6 +323,19 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 			}
 		}
 	}()
+	if err == nil {
+		// The owner of the file replaced, for the copy and the bodies
+		// it spooled (ownership.go): run as root, they would be root's.
+		err = giveOwner(tmp, databaseOwner(path))
+		for _, name := range respooled {
+			if err == nil {
+				err = giveOwner(filepath.Join(spool, name), databaseOwner(path))
+			}
+		}
+		if err == nil && len(respooled) > 0 {
+			err = giveOwner(spool, databaseOwner(path))
+		}
+	}
 	if err == nil {
 		err = syncRename(tmp, path)
 	}
@@ -519,6 +535,22 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			os.Remove(tmp)
 			os.RemoveAll(staging)
 			return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
+		}
+	}
+	// The owner of the file replaced (or of the data directory), for the
+	// copy and its spool files (ownership.go): run as root, they would be
+	// root's, and the daemon could not open them.
+	owner := databaseOwner(path)
+	if err := giveOwner(tmp, owner); err != nil {
+		os.Remove(tmp)
+		os.RemoveAll(staging)
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
+	}
+	if _, serr := os.Stat(staging); serr == nil {
+		if err := giveOwner(staging, owner); err != nil {
+			os.Remove(tmp)
+			os.RemoveAll(staging)
+			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 		}
 	}
 	var suffix string

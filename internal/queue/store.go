@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,9 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil && isNoSpace(err) {
 		return nil, refuseNoSpace(path, fresh, err)
 	}
+	if perr := permissionError("transport database", path, err); perr != nil { // ownership.go: not damage
+		return nil, perr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
@@ -131,6 +135,10 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("restored spool directory beside %s: %w", path, err)
 	}
 	spool, err := openSpoolDir(path)
+	if perr := permissionError("spool directory", filepath.Join(filepath.Dir(path), spoolDirName), err); perr != nil {
+		db.Close()
+		return nil, perr
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("spool directory beside %s: %w", path, err)
@@ -165,6 +173,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if _, missing, err := s.sweepSpool(); err != nil {
 		db.Close()
+		if perr := permissionError("spool directory", spool, err); perr != nil {
+			return nil, perr
+		}
 		return nil, fmt.Errorf("spool directory %s: %w", spool, err)
 	} else if len(missing) > 0 {
 		s.missingSpool = missing

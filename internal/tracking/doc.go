@@ -35,6 +35,10 @@
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.
+//   - A rotation from outside (logrotate) is followed: every write first
+//     checks that the file it holds is still the one at the path, and
+//     opens the path again when it was renamed or removed; Reopen
+//     (SIGHUP) does so at once (reopen.go).
 //   - With an age bound (SetMaxAge, tracking.max_age) the file also
 //     rotates once its first line is a day old, and a rotated file whose
 //     last write is older than the bound is deleted (at each rotation, at

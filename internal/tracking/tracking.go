@@ -179,6 +179,9 @@ func (l *Log) Write(e Entry) {
 func (l *Log) writeLines(line []byte, t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.moved() { // an outside rotation (reopen.go)
+		l.reopenLocked()
+	}
 	if l.f == nil {
 		l.noteLost(bytes.Count(line, []byte{'\n'}), errNoFile) // lost.go
 		return

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"umbra/internal/config"
+)
+
+// A reload that changes only retry_schedule, or the first authoritative
+// domain, moves a setting the file does not write
+// (dead_destination_cool_down, server.postmaster: derived from those).
+// The warning says that it is derived, from what, and its value before
+// and after, not as if the operator had written it (rt58 F6); one the
+// file sets keeps its plain name.
+func TestRestartOnlyNamesDerivedSettings(t *testing.T) {
+	parse := func(extra, schedule, domain string) *config.Config {
+		t.Helper()
+		c, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.example.test}
+transport: {retry_schedule: [%s]%s}
+accepted_domains: [{domain: %s, type: authoritative, recipient_validation: off}]
+mailbox: {maildir: /tmp/md}
+receive_connectors: [{name: x, bindings: ["127.0.0.1:0"]}]
+`, schedule, extra, domain)), "umbra.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	got := restartOnly(parse("", "10s, 30s, 1m", "a.example"), parse("", "5s, 30s", "a.example"))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "transport.dead_destination_cool_down") ||
+		!strings.Contains(got[0], "derived from retry_schedule") || !strings.Contains(got[0], "10s -> 5s") {
+		t.Errorf("retry_schedule changed: %q", got)
+	}
+	got = restartOnly(parse(", dead_destination_cool_down: 1m", "10s", "a.example"), parse(", dead_destination_cool_down: 1m", "5s", "a.example"))
+	if len(got) != 0 {
+		t.Errorf("retry_schedule changed, cool down set: %q", got)
+	}
+	got = restartOnly(parse(", dead_destination_cool_down: 1m", "10s", "a.example"), parse(", dead_destination_cool_down: 2m", "10s", "a.example"))
+	if !slices.Equal(got, []string{"transport.dead_destination_cool_down"}) {
+		t.Errorf("cool down changed: %q", got)
+	}
+	got = restartOnly(parse("", "10s", "a.example"), parse("", "10s", "b.example"))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "server.postmaster") || !strings.Contains(got[0], "derived from the first authoritative domain") ||
+		!strings.Contains(got[0], "postmaster@a.example -> postmaster@b.example") {
+		t.Errorf("first authoritative domain changed: %q", got)
+	}
+}

@@ -1,0 +1,121 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A restore puts the backup in place of the database: a message the
+// replaced database holds and the backup lacks (accepted after the
+// backup) is in the replaced file only, which nothing delivers. It
+// comes back only from the server that keeps a shadow copy of it, which
+// resubmits it when the restored database presents its new id (the
+// message's ShadowServer); a message no shadow server keeps (a server
+// with no shadow servers, a sender that did not shadow it) does not come
+// back. Lost lists those before anything is replaced, so that db
+// restore refuses to drop them unless told to.
+
+// NotInBackup is a message the database a restore would replace holds,
+// with recipients still to deliver, that the backup lacks and that no
+// shadow server keeps a copy of.
+type NotInBackup struct {
+	ID        ID
+	From      string
+	MessageID string
+	Pending   []string // the recipients still to deliver
+	Arrived   time.Time
+}
+
+// LostByRestore lists the messages of the database at path that a
+// restore of backup would leave behind with nobody to resubmit them
+// (NotInBackup). known is false when path does not exist or cannot be
+// read (a damaged database: what it holds is not known); err is
+// backup's own failure to be read.
+func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, false, nil
+	}
+	if err := checkPageTree(path); err != nil {
+		return nil, false, nil // damaged: it is what a restore is for
+	}
+	in, err := backupIDs(backup)
+	if err != nil {
+		return nil, false, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			lost, known, err = nil, false, nil
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return nil, false, nil
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMessages)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil || in[string(k)] {
+				return nil
+			}
+			m, derr := decodeMessage(v)
+			if derr != nil {
+				return nil // a damaged record: its start sets it aside in either database
+			}
+			if m.ShadowServer != "" {
+				return nil // resubmitted by the server that keeps its copy
+			}
+			var pending []string
+			for _, r := range m.Rcpts {
+				if r.Status == Pending {
+					pending = append(pending, r.Addr)
+				}
+			}
+			if len(pending) == 0 {
+				return nil // delivered, failed, or a shadow copy held for a primary
+			}
+			lost = append(lost, NotInBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, false, nil
+	}
+	return lost, true, nil
+}
+
+// backupIDs is the set of the message ids the backup holds.
+func backupIDs(backup string) (ids map[string]bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			ids, err = nil, fmt.Errorf("the backup %s is damaged: %s", backup, damageText(backup, r))
+		}
+	}()
+	if err := checkPageTree(backup); err != nil {
+		return nil, fmt.Errorf("the backup %s is damaged: %w", backup, err)
+	}
+	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return nil, inUse(backup, err)
+	}
+	defer b.Close()
+	ids = map[string]bool{}
+	err = b.View(func(tx *bolt.Tx) error {
+		mb := tx.Bucket(bucketMessages)
+		if mb == nil {
+			return errors.New("no message table")
+		}
+		return mb.ForEach(func(k, _ []byte) error { ids[string(k)] = true; return nil })
+	})
+	return ids, err
+}
