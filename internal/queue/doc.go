@@ -362,7 +362,11 @@
 // with that address, shadowed or taken over and still pending
 // (discardSettles), is Relayed; a copy with nothing left goes as after a
 // full discard, another keeps its record and body. A copy not held for
-// that primary — another primary's, or none — is left alone (W-4), and
+// that primary — another primary's — is left alone (W-4); a copy on
+// receipt not stored here yet (named by an org id no record holds) gets
+// it kept in bucket early under "<id> 0x00 <address>", and the commit
+// that stores the copy leaves those recipients out (keepCopyTx,
+// takeEarlyPartials; none left: not stored; rt55 F2); and
 // one in delivery here gets it as an early discard under
 // "<id> 0x00 <address>" in bucket early, taken by its results commit
 // (applyEarlyDiscards) or dropped as spent with the full ones. A restart
@@ -509,7 +513,7 @@
 // is a repeat after a lost reply. A discard
 // whose id is not "<local id>-…" is looked up by org id (orgids index);
 // one that arrives before its copy is kept in bucket early, and the copy
-// is then not stored. On the primary, the one commit of Submit carries
+// is then not stored (a partial one: stored without those recipients). On the primary, the one commit of Submit carries
 // ShadowServer and ShadowID (the org id) like a message received in a
 // shadow session, so the commit that finishes the message writes the
 // discard; a copy that never arrived gets a discard its peer ignores
