@@ -1077,9 +1077,12 @@
 //     when it comes before the copy, so the copy is never stored — while
 //     a message that stays marked keeps naming the first server in its
 //     record, which its completion sends the discard to. A crash before
-//     the mark loses only that knowledge for a push that broke in the
-//     same instant; such a copy is asked about after an hour
-//     (XQUERYHELD). A push the server refused with a reply to the copy
+//     the push's outcome is recorded leaves the note the commit wrote of
+//     the push in flight (bucket receiptpush, pushcrash.go): Recover
+//     marks the message held by this server only, the named server kept
+//     as one that may hold the copy, and the copy is made again (rt55
+//     F4); a confirmed push's note goes with the next commit, so a crash
+//     in between costs only a copy made again. A push the server refused with a reply to the copy
 //     (452 4.3.1 from a full disk, any 4xx or 5xx but 421) was not stored
 //     there: a shadow server answers 250 only after the commit that
 //     keeps the copy, and any other reply ends the copy's transaction
