@@ -1064,11 +1064,7 @@
 //     no crash leaves it on one disk unmarked; one quarantined on
 //     receipt (no copy while the quarantine holds it) stores
 //     CopyOnRelease instead, and the commit that releases it marks it
-//     (markReleasedSingle). A shadow copy taken over, by any path, is
-//     marked in the commit that writes its first taken-over recipient
-//     (Tx.Put, takensingle.go): no crash leaves a taken-over message on
-//     one disk unmarked, and a give-back drops the mark in its commit
-//     (rt55 F1). A push this server did not
+//     (markReleasedSingle). A push this server did not
 //     see confirmed (it broke, or was abandoned at its bound while the
 //     shadow server hung) may still be committed there — the server reads
 //     what was sent when it runs again, and its 250 may be written after
