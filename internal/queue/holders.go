@@ -48,9 +48,6 @@ type SingleCopy struct {
 	// ("hub4: 452 4.3.1 …"; MarkSingleCopy, RecopyRefused): the copy was
 	// not lost, it could not be made. "" when none did.
 	Refused string
-	// TakenOver: the message was a shadow copy taken over from Lost
-	// (takensingle.go); this server's disk is its only one known.
-	TakenOver bool
 }
 
 func holderKey(server string) []byte { return []byte(strings.ToLower(server)) }
@@ -308,8 +305,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 				stale = append(stale, bytes.Clone(k))
 				continue
 			}
-			lost, taken := strings.CutPrefix(server, takenMark)
-			out = append(out, SingleCopy{ID: id, Lost: lost, Since: since, Refused: refused, TakenOver: taken})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused})
 		}
 		return nil
 	})
@@ -340,8 +336,7 @@ func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
 	_ = q.store.View(func(tx *Tx) error {
 		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
 		if server, since, _, marked := singleMark(v); marked {
-			lost, taken := strings.CutPrefix(server, takenMark)
-			sc, ok = SingleCopy{ID: id, Lost: lost, Since: since, Refused: singleRefusal(v), TakenOver: taken}, true
+			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v)}, true
 		}
 		return nil
 	})
@@ -482,10 +477,6 @@ func (sc SingleCopy) String() string {
 	if sc.Refused != "" {
 		return fmt.Sprintf("held by this server only since %s: its shadow copy was refused (%s); made again when a shadow server takes it",
 			sc.Since.UTC().Format(time.RFC3339), sc.Refused)
-	}
-	if sc.TakenOver {
-		return fmt.Sprintf("held by this server only since %s: taken over from %s; its copy is made again when a shadow server takes it",
-			sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	}
 	if sc.Lost == "" {
 		return fmt.Sprintf("held by this server only since %s: no shadow server took its copy on receipt", sc.Since.UTC().Format(time.RFC3339))

@@ -315,9 +315,6 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time) ([]*Message, 
 		}
 		if !others {
 			m.State = Shadow
-			if err := t.unmarkGivenBack(m, now); err != nil { // takensingle.go
-				return nil, err
-			}
 		}
 		if err := t.Put(m); err != nil {
 			return nil, err
