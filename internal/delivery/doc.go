@@ -137,7 +137,9 @@
 // its second try alone on a new session — unless the batch ran out of
 // receiptTry (smtp.ErrCopyTimedOut: the peer hangs, and a new session
 // to it would hang too): then no second try there, and the receive side
-// moves the copy to the next candidate, as after a refusal. A copy waits
+// moves the copy to the next candidate, as after a refusal; so do the
+// copies queued behind that batch, answered with its timeout rather than
+// sent to the hung peer as the next batch (rt55 F3). A copy waits
 // at most for the batch in flight and its own, each bounded by
 // receiptTry (10 s).
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1

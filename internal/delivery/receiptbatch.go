@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -27,7 +28,10 @@ import (
 // every copy in it with a temporary error, and each session then makes
 // its second try alone on a new session (receiptLink.Push), as after any
 // broken push. A queued copy waits at most for the batch in flight and
-// its own, each bounded by receiptTry.
+// its own, each bounded by receiptTry — and only for the one in flight
+// when that batch was not answered within receiptTry (the server hangs):
+// every copy queued behind it is answered with that timeout too, never
+// led to the same hung server, and moves to the next candidate.
 //
 // A copy goes alone, never queued, when its session's peer does not
 // speak version 6, when its body is spooled, or when its record would
@@ -132,6 +136,17 @@ func (l *receiptLink) lead(ctx context.Context, b *copyBatcher, own *batchWaiter
 	}
 
 	b.mu.Lock()
+	if err != nil && errors.Is(err, smtp.ErrCopyTimedOut) {
+		// The server hangs (rt55 F3): the copies queued behind this
+		// batch would be the next batch to it, a second bound for
+		// their senders and a copy left on the hung server. Their try
+		// ends with this one's timeout; the receive side moves each
+		// to the next candidate, as for its own timed-out push.
+		for _, w := range b.queue {
+			w.done <- batchOutcome{err: fmt.Errorf("queued behind a batch to a hung shadow server: %w", err)}
+		}
+		b.queue = b.queue[:0]
+	}
 	if len(b.queue) > 0 {
 		next := b.queue[0]
 		b.queue = b.queue[1:]

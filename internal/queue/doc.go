@@ -363,7 +363,11 @@
 // with that address, shadowed or taken over and still pending
 // (discardSettles), is Relayed; a copy with nothing left goes as after a
 // full discard, another keeps its record and body. A copy not held for
-// that primary — another primary's, or none — is left alone (W-4), and
+// that primary — another primary's — is left alone (W-4); a copy on
+// receipt not stored here yet (named by an org id no record holds) gets
+// it kept in bucket early under "<id> 0x00 <address>", and the commit
+// that stores the copy leaves those recipients out (keepCopyTx,
+// takeEarlyPartials; none left: not stored; rt55 F2); and
 // one in delivery here gets it as an early discard under
 // "<id> 0x00 <address>" in bucket early, taken by its results commit
 // (applyEarlyDiscards) or dropped as spent with the full ones. A restart
@@ -510,7 +514,7 @@
 // is a repeat after a lost reply. A discard
 // whose id is not "<local id>-…" is looked up by org id (orgids index);
 // one that arrives before its copy is kept in bucket early, and the copy
-// is then not stored. On the primary, the one commit of Submit carries
+// is then not stored (a partial one: stored without those recipients). On the primary, the one commit of Submit carries
 // ShadowServer and ShadowID (the org id) like a message received in a
 // shadow session, so the commit that finishes the message writes the
 // discard; a copy that never arrived gets a discard its peer ignores
@@ -866,7 +870,9 @@
 //
 // # Durability and the crash argument
 //
-// Every write goes through Store.Update (or UpdateDeferred, point 4),
+// Every write goes through Store.Update (or UpdateDeferred, point 4, or
+// UpdateLater: the note of a push on receipt confirmed, pushcrash.go —
+// lost at a crash, the copy is made again),
 // whose group commit (commit.go) folds the writers that are waiting into
 // one bbolt transaction, run on the goroutine of one of them (the
 // leader: the oldest writer queued when no commit runs), and returns to
@@ -1072,9 +1078,12 @@
 //     when it comes before the copy, so the copy is never stored — while
 //     a message that stays marked keeps naming the first server in its
 //     record, which its completion sends the discard to. A crash before
-//     the mark loses only that knowledge for a push that broke in the
-//     same instant; such a copy is asked about after an hour
-//     (XQUERYHELD). A push the server refused with a reply to the copy
+//     the push's outcome is recorded leaves the note the commit wrote of
+//     the push in flight (bucket receiptpush, pushcrash.go): Recover
+//     marks the message held by this server only, the named server kept
+//     as one that may hold the copy, and the copy is made again (rt55
+//     F4); a confirmed push's note goes with the next commit, so a crash
+//     in between costs only a copy made again. A push the server refused with a reply to the copy
 //     (452 4.3.1 from a full disk, any 4xx or 5xx but 421) was not stored
 //     there: a shadow server answers 250 only after the commit that
 //     keeps the copy, and any other reply ends the copy's transaction

@@ -279,6 +279,9 @@ func (q *Manager) MarkSingleCopy(id ID, server, refused string) error {
 			}
 			return err
 		}
+		if err := tx.dropPushing(id); err != nil { // its outcome is known now
+			return err
+		}
 		if refused == "" {
 			return tx.addPushed(id, server, now)
 		}
@@ -457,6 +460,9 @@ func (q *Manager) ShadowRecopied(id ID, to string) error {
 		b := tx.tx.Bucket(bucketSingle)
 		_, _, pushed, _ := singleMark(b.Get(id.Key()))
 		if err := b.Delete(id.Key()); err != nil {
+			return err
+		}
+		if err := tx.dropPushing(id); err != nil { // pushcrash.go
 			return err
 		}
 		for _, p := range pushed {

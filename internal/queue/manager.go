@@ -308,6 +308,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 			q.log.Warn("messages in delivery at the last stop are attempted again: their next hops may get them twice",
 				"messages", len(again))
 		}
+		q.markCutPushes(ctx) // pushcrash.go
 	}
 	return recovered, poisoned, err
 }

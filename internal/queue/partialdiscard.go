@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"time"
+
+	"umbra/internal/orgid"
 )
 
 // Partial discards (shadow verb version 9; doc.go, "Partial discards").
@@ -259,6 +261,16 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 	records := []ID{id}
 	if !relay {
 		records = tx.receiptCopies(primary, pd.ID) // a copy on receipt: named by its org id
+		if len(records) == 0 && orgid.Valid(pd.ID) {
+			// The copy is not here yet (its commit here is slower than
+			// the primary's relay of these recipients; rt55 F2): kept,
+			// as a full discard is (earlyReceiptDiscard), and applied
+			// by the commit that stores the copy (keepCopyTx). The
+			// primary forgets it once this commit holds it; dropped,
+			// the copy would keep the recipients and a takeover would
+			// send them again.
+			return false, nil, nil, tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now)
+		}
 	}
 	for _, id := range records {
 		m, err := tx.Get(id)

@@ -234,6 +234,12 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string, now time.Time, fo
 	if err != nil || early {
 		return false, false, err
 	}
+	// Partial discards that came before the copy (applyPartialDiscardTx):
+	// those recipients are done at the primary, and the copy is kept
+	// without them (none left: not kept, as after a full discard).
+	if m.Rcpts, err = tx.takeEarlyPartials(primary, m.OrgID, m.Rcpts); err != nil || len(m.Rcpts) == 0 {
+		return false, false, err
+	}
 	if kept := tx.receiptCopies(primary, m.OrgID); len(kept) > 0 {
 		// Kept already: a push repeated after its reply was lost — or
 		// the copy of a second record of the primary's with this org
@@ -493,6 +499,26 @@ func (t *Tx) receiptCopies(primary, sid string) []ID {
 		}
 	}
 	return out
+}
+
+// takeEarlyPartials returns rcpts without those a partial discard for
+// the copy on receipt sid of primary, kept before the copy came, names;
+// those discards are taken (forgotten) in tx.
+func (t *Tx) takeEarlyPartials(primary, sid string, rcpts []Recipient) ([]Recipient, error) {
+	if k, _ := t.tx.Bucket(bucketEarly).Cursor().First(); k == nil || !orgid.Valid(sid) {
+		return rcpts, nil
+	}
+	var keep []Recipient
+	for _, r := range rcpts {
+		done, err := t.TakeEarlyDiscard(primary, earlyPartialID(sid, r.Addr))
+		if err != nil {
+			return nil, err
+		}
+		if !done {
+			keep = append(keep, r)
+		}
+	}
+	return keep, nil
 }
 
 // earlyReceiptDiscard keeps a discard for a copy on receipt that is not

@@ -231,6 +231,13 @@ type Message struct {
 	// push broke after the commit is. A quarantined message is not marked
 	// (the quarantine holds it); its commit stores CopyOnRelease instead.
 	NoCopy bool
+	// PushOnReceipt is not stored: ShadowServer is the server the copy
+	// on receipt is pushed to after the commit that stores the record.
+	// That commit notes the push as in flight (bucket receiptpush,
+	// pushcrash.go) until its outcome is known, so that a restart after
+	// a crash that cut it short marks the message held by this server
+	// only instead of naming a holder with no proof of the copy.
+	PushOnReceipt bool
 	// CopyOnRelease is stored (flag bit 256): a message quarantined on
 	// receipt that wanted a shadow copy (NoCopy) and got none. The commit
 	// that releases it marks it held by this server only and clears it

@@ -120,6 +120,10 @@ import (
 //	          held by this server only, its copy on that server lost (the
 //	          server's new database id) or never made; its copy is made
 //	          again and the entry goes (holders.go)
+//	receiptpush ID (8, BE) → shadow server name: a copy on receipt pushed
+//	          after the commit that named that server, its outcome not
+//	          recorded yet; Recover marks such a message held by this
+//	          server only (pushcrash.go)
 //	holdermarks lower-cased shadow server name → counter (8, BE): raised in
 //	          every commit that names that server as the keeper of a copy
 //	          (marks.go); presented to it so that it sees a rolled-back file
@@ -188,11 +192,14 @@ var (
 	// bucketFolded: the relay id each recipient of a relayed copy folded
 	// under its org id was filed under before (receiptcopy.go).
 	bucketFolded = []byte("foldedrelay")
+	// bucketPushing: copies on receipt pushed after their commit whose
+	// outcome is not recorded yet (pushcrash.go).
+	bucketPushing = []byte("receiptpush")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -391,6 +391,33 @@ func (s *Store) UpdateDeferred(fn func(*Tx) error) error {
 	return err
 }
 
+// UpdateLater is UpdateDeferred for a change whose writer need not wait
+// for it either: fn is queued before UpdateLater returns (so the next
+// commit any writer asks for takes it, in arrival order), and done, if
+// not nil, is called with its outcome on a goroutine of its own once it
+// committed or failed. Only a change whose loss at a crash repeats work,
+// and whose absence until then misleads nobody, may be made this way
+// (the note of a push on receipt confirmed, pushcrash.go: lost at a
+// crash, the copy is made again).
+func (s *Store) UpdateLater(fn func(*Tx) error, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	o := &op{fn: fn, done: make(chan error, 1), deferred: s.deferLimit > 0}
+	s.deferredN.Add(1)
+	lead, err := s.enqueue(context.Background(), o)
+	if err != nil {
+		s.deferredN.Add(-1)
+		done(err)
+		return
+	}
+	go func() {
+		err := s.await(o, lead)
+		s.deferredN.Add(-1)
+		done(err)
+	}()
+}
+
 // StopDeferring ends deferral (shutdown): what is set aside commits now
 // and every later writer commits at once, so a stop never waits for
 // DeferLimit.

@@ -126,6 +126,12 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		if err := tx.PutNewBody(m, body); err != nil { // spoolref.go: whole, or naming its spool file
 			return err
 		}
+		if m.PushOnReceipt && m.ShadowServer != "" {
+			// The push follows this commit (pushcrash.go).
+			if err := tx.tx.Bucket(bucketPushing).Put(m.ID.Key(), []byte(m.ShadowServer)); err != nil {
+				return err
+			}
+		}
 		if m.NoCopy && !quarantined && m.ShadowServer == "" {
 			// No shadow server took its copy on receipt: held by this
 			// server only from this commit on (holders.go), never on

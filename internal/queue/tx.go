@@ -188,6 +188,9 @@ func (t *Tx) Delete(id ID) error {
 			return err
 		}
 	}
+	if err := t.dropPushing(id); err != nil { // pushcrash.go
+		return err
+	}
 	return t.messages.Delete(id.Key())
 }
 

@@ -56,6 +56,15 @@ type SingleCopyMarker interface {
 	MarkSingleCopy(id queue.ID, server, refused string) error
 }
 
+// ReceiptCopyConfirmer is implemented by a queue that notes a push on
+// receipt in flight in the commit naming its server
+// (Message.PushOnReceipt): the push's success is reported to it, so that
+// a restart marks held by this server only only the messages whose push
+// a stop cut short (queue pushcrash.go).
+type ReceiptCopyConfirmer interface {
+	ReceiptCopyConfirmed(id queue.ID)
+}
+
 // ReceiptRecopier is implemented by a ReceiptShadow that can make a
 // copy refused after the commit on the next candidate within the same
 // receipt (delivery.ReceiptShadow): the message marked held by this
@@ -455,6 +464,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	}
 	if link != nil {
 		m.ShadowServer, m.ShadowID = link.Server(), m.OrgID
+		_, m.PushOnReceipt = s.srv.queue.(ReceiptCopyConfirmer)
 	} else {
 		// No shadow server took a session: the commit marks the
 		// message held by this server only (queue holders.go), so the
@@ -499,6 +509,9 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	if link != nil {
 		err = link.Push(s.srv.ctx, &snap, push)
 		link.Done(err == nil)
+		if cc, ok := s.srv.queue.(ReceiptCopyConfirmer); ok && err == nil {
+			cc.ReceiptCopyConfirmed(m.ID)
+		}
 	}
 	again := ""
 	if err != nil && link != nil {
