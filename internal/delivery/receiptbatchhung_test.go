@@ -1,13 +1,8 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
-	"net"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,51 +11,6 @@ import (
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
 )
-
-// hungBatchPeer is a shadow server of verb version 6 (batches) that
-// takes sessions and then hangs at the first MAIL of each: it counts
-// the MAIL commands it read.
-func hungBatchPeer(t *testing.T, addr string) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var mails atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				io.WriteString(c, "220 peer.test\r\n")
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 6\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n")
-					case strings.HasPrefix(cmd, "XSHADOW"):
-						io.WriteString(c, "250 peer-database-1\r\n")
-					case strings.HasPrefix(cmd, "MAIL"):
-						mails.Add(1)
-						io.Copy(io.Discard, r) // hung: never another reply
-						return
-					default:
-						io.WriteString(c, "250 ok\r\n")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), &mails
-}
 
 // rt55 F3: copies queued behind a batch to a peer that hangs are not
 // then pushed to that same peer as the next batch (a second bound for
@@ -72,7 +22,11 @@ func TestReceiptCopiesQueuedBehindHungBatchNotSentToIt(t *testing.T) {
 	receiptTry = 300 * time.Millisecond
 	defer func(n int) { maxInflight = n }(maxInflight)
 	maxInflight = 1
-	bAddr, mails := hungBatchPeer(t, "127.0.0.2:0")
+	// A shadow server of verbs version 6 (batches) that hangs at the
+	// first MAIL of each session.
+	b := startFakeHub(t, "127.0.0.2:0", hubScript{hangAtMail: true,
+		ehlo: []string{"XSHADOW 6", "PIPELINING", "CHUNKING", "8BITMIME"}})
+	bAddr, mails := b.addr, &b.mails
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},

@@ -1,10 +1,7 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,57 +18,8 @@ import (
 // 4.3.1 …" is a hub whose disk is full. It counts the copies it was
 // sent.
 func copyPeer(t *testing.T, addr, reply string) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var copies atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				io.WriteString(c, "220 peer.test\r\n")
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
-					case strings.HasPrefix(cmd, "XSHADOW"):
-						io.WriteString(c, "250 peer-database-1\r\n")
-					case cmd == "DATA":
-						io.WriteString(c, "354 go on\r\n")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						copies.Add(1)
-						io.WriteString(c, reply+"\r\n")
-					case cmd == "QUIT":
-						io.WriteString(c, "221 bye\r\n")
-						return
-					default:
-						io.WriteString(c, "250 ok\r\n")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), &copies
+	h := startFakeHub(t, addr, hubScript{dataReply: reply})
+	return h.addr, &h.copies
 }
 
 const fullReply = "452 4.3.1 Insufficient system storage, try again later"

@@ -21,7 +21,8 @@ import (
 func TestReceiptCopyTimedOutIsNotRetriedOnTheSameServer(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 300 * time.Millisecond
-	bAddr, bSessions := fakePeer(t, "127.0.0.2:0", true)
+	b := startFakeHub(t, "127.0.0.2:0", hubScript{hangAtMail: true})
+	bAddr, bSessions := b.addr, &b.sessions
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},

@@ -1,12 +1,7 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,82 +10,6 @@ import (
 	"umbra/internal/routing"
 )
 
-// deadPeer accepts connections on addr and closes each at once (a hub
-// whose daemon is gone behind a listening port); it counts them.
-func deadPeer(t *testing.T, addr string) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
-	return ln.Addr().String(), &n
-}
-
-// shadowPeer is a hub that takes shadow sessions (XSHADOW, verbs
-// version 3) on addr; it counts its sessions.
-func shadowPeer(t *testing.T, addr string) (string, *atomic.Int32) {
-	return fakePeer(t, addr, false)
-}
-
-// fakePeer is shadowPeer; with hang it answers nothing from MAIL on (a
-// hub whose disk stalled, or a stopped process behind its socket).
-func fakePeer(t *testing.T, addr string, hang bool) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				io.WriteString(c, "220 peer.test\r\n")
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
-					case strings.HasPrefix(cmd, "XSHADOW"):
-						io.WriteString(c, "250 peer-database-1\r\n")
-					case hang && strings.HasPrefix(cmd, "MAIL"):
-						io.Copy(io.Discard, r) // hung: never another reply
-						return
-					case cmd == "QUIT":
-						io.WriteString(c, "221 bye\r\n")
-						return
-					default:
-						io.WriteString(c, "250 ok\r\n")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), &n
-}
-
 // SR-17 with three hubs: hub-a copies on receipt, prefer-remote, with
 // retry budgets of 3. hub-b, the only server of the other site, is down;
 // hub-c is in hub-a's site. The copy goes to hub-c after one try of
@@ -98,7 +17,8 @@ func fakePeer(t *testing.T, addr string, hang bool) (string, *atomic.Int32) {
 // hub-b again: it failed recently (destination health).
 func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
 	bAddr, bTries := deadPeer(t, "127.0.0.2:0")
-	cAddr, cSessions := shadowPeer(t, "127.0.0.3:0")
+	c := startFakeHub(t, "127.0.0.3:0", hubScript{})
+	cAddr, cSessions := c.addr, &c.sessions
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
 		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
@@ -142,7 +62,7 @@ func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
 func TestReceiptCopyToAHungPeerIsBounded(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 300 * time.Millisecond
-	bAddr, _ := fakePeer(t, "127.0.0.2:0", true)
+	bAddr := startFakeHub(t, "127.0.0.2:0", hubScript{hangAtMail: true}).addr
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},

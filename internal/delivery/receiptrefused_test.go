@@ -1,12 +1,9 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 
@@ -20,47 +17,12 @@ import (
 // no right to the shadow verbs), advertising digest as its database's
 // (none when "").
 func refusingPeer(t *testing.T, addr, reply, digest string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	ehlo := []string{"XSHADOW 6"}
+	if digest != "" {
+		ehlo = append(ehlo, "XSHADOWDB "+digest)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				io.WriteString(c, "220 peer.test\r\n")
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						db := ""
-						if digest != "" {
-							db = "250-XSHADOWDB " + digest + "\r\n"
-						}
-						io.WriteString(c, "250-peer.test\r\n250-XSHADOW 6\r\n"+db+"250 8BITMIME\r\n")
-					case strings.HasPrefix(cmd, "XSHADOW"):
-						io.WriteString(c, reply+"\r\n")
-					case cmd == "QUIT":
-						io.WriteString(c, "221 bye\r\n")
-						return
-					default:
-						io.WriteString(c, "250 ok\r\n")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	ehlo = append(ehlo, "8BITMIME")
+	return startFakeHub(t, addr, hubScript{ehlo: ehlo, xshadow: reply}).addr
 }
 
 // rt18 F6: a shadow server that refuses the session for copies on
@@ -72,7 +34,7 @@ func refusingPeer(t *testing.T, addr, reply, digest string) string {
 func TestReceiptRefusedSessionWarns(t *testing.T) {
 	reply := "550 5.7.1 Not permitted to open a shadow session"
 	bAddr := refusingPeer(t, "127.0.0.2:0", reply, queue.DatabaseDigest("peer-db"))
-	cAddr, _ := shadowPeer(t, "127.0.0.3:0")
+	cAddr := startFakeHub(t, "127.0.0.3:0", hubScript{}).addr
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
 		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
