@@ -382,13 +382,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 // whose loss repeats work (a delivery done again, never a message
 // lost) may be deferred (doc.go, "Durability and the crash argument").
 func (s *Store) UpdateDeferred(fn func(*Tx) error) error {
-	if s.deferLimit <= 0 {
-		return s.Update(context.Background(), fn)
-	}
-	s.deferredN.Add(1)
-	err := s.update(context.Background(), &op{fn: fn, done: make(chan error, 1), deferred: true})
-	s.deferredN.Add(-1)
-	return err
+	return s.queueDeferred(fn)()
 }
 
 // UpdateLater is UpdateDeferred for a change whose writer need not wait
@@ -400,22 +394,32 @@ func (s *Store) UpdateDeferred(fn func(*Tx) error) error {
 // (the note of a push on receipt confirmed, pushcrash.go: lost at a
 // crash, the copy is made again).
 func (s *Store) UpdateLater(fn func(*Tx) error, done func(error)) {
-	if done == nil {
-		done = func(error) {}
-	}
+	wait := s.queueDeferred(fn)
+	go func() {
+		err := wait()
+		if done != nil {
+			done(err)
+		}
+	}()
+}
+
+// queueDeferred queues fn as a deferred writer (a writer like any other
+// when the store defers nothing, DeferLimit 0) and returns the wait for
+// its outcome: the one mechanism behind UpdateDeferred, which waits at
+// once, and UpdateLater, which waits on a goroutine of its own.
+func (s *Store) queueDeferred(fn func(*Tx) error) (wait func() error) {
 	o := &op{fn: fn, done: make(chan error, 1), deferred: s.deferLimit > 0}
 	s.deferredN.Add(1)
 	lead, err := s.enqueue(context.Background(), o)
 	if err != nil {
 		s.deferredN.Add(-1)
-		done(err)
-		return
+		return func() error { return err }
 	}
-	go func() {
+	return func() error {
 		err := s.await(o, lead)
 		s.deferredN.Add(-1)
-		done(err)
-	}()
+		return err
+	}
 }
 
 // StopDeferring ends deferral (shutdown): what is set aside commits now
