@@ -145,6 +145,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	store.clk.Store(&cfg.Clock)
 	if len(cfg.RetrySchedule) == 0 {
 		cfg.RetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
 	}

@@ -995,7 +995,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				counted = true
 				continue
 			}
-			changed := false
+			changed, before := false, statusesNow(m)
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
 				// A relayed copy the primary pushed again is filed
@@ -1021,6 +1021,11 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				continue
 			}
 			counted = true
+			// Its own copy elsewhere (one made again after a takeover)
+			// is owed what the primary's discard settled (takensingle.go).
+			if err := tx.copySettled(m, before, now); err != nil {
+				return 0, nil, nil, err
+			}
 			if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
 				if err := tx.Delete(m.ID); err != nil {
 					return 0, nil, nil, err
@@ -1042,14 +1047,8 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 // takeovers kept aside meanwhile — in that order, as the commit of an
 // attempt's results does.
 func putLeaving(tx *Tx, m *Message) error {
-	settleForQuarantine(tx, m) // quarantine.go
-	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
-		return err
-	}
-	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
-		return err
-	}
-	return tx.Put(m)
+	_, err := putLeavingTook(tx, m) // shadowadmin.go
+	return err
 }
 
 // applyEarlyDiscards applies to m the discards its primaries sent while
