@@ -706,7 +706,9 @@ func (s *Server) routes() http.Handler {
 				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, req.Cleared)
 		}
 		s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, result)
-		if errors.Is(err, dumpster.ErrRequestConflict) {
+		if errors.Is(err, dumpster.ErrRequestConflict) || errors.Is(err, queue.ErrDamagedRequest) {
+			// A damaged request's id is refused as a conflicting one:
+			// a new request id is the way on (the message says so).
 			fail(w, http.StatusConflict, err.Error())
 			return
 		}

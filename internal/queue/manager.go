@@ -122,6 +122,7 @@ type Manager struct {
 	fc *FinalClaims // final deliveries in flight (finalclaims.go)
 
 	peersFound atomic.Bool   // shadow queues of an older database got their peer records
+	badPeers   damagedPeers  // peer records that do not decode (damagedpeer.go)
 	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)
 
 	// suspendMu serialises SuspendQueue and ResumeQueue, each a commit

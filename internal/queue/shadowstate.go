@@ -101,18 +101,20 @@ func (t *Tx) DeletePeer(primary string) error {
 	return t.tx.Bucket(bucketPeers).Delete([]byte(primary))
 }
 
-// Peers lists the stored primaries, by name.
-func (t *Tx) Peers() ([]*ShadowPeer, error) {
-	var out []*ShadowPeer
-	err := t.tx.Bucket(bucketPeers).ForEach(func(k, v []byte) error {
+// Peers lists the stored primaries, by name. A record that does not
+// decode is left out and named in damaged: one damaged record must not
+// stop the shadow work of every other primary (damagedpeer.go).
+func (t *Tx) Peers() (peers []*ShadowPeer, damaged []string, err error) {
+	err = t.tx.Bucket(bucketPeers).ForEach(func(k, v []byte) error {
 		p, err := decodePeer(string(k), v)
 		if err != nil {
-			return err
+			damaged = append(damaged, string(k))
+			return nil
 		}
-		out = append(out, p)
+		peers = append(peers, p)
 		return nil
 	})
-	return out, err
+	return peers, damaged, err
 }
 
 func takenKey(id ID, primary string) []byte {
@@ -319,12 +321,17 @@ func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
 	var out []ShadowPeer
 	var stale []string
 	var found []*ShadowPeer
+	var damaged []string
 	err := q.store.View(func(tx *Tx) error {
-		peers, err := tx.Peers()
+		peers, bad, err := tx.Peers()
 		if err != nil {
 			return err
 		}
+		damaged = bad
 		known := map[string]bool{}
+		for _, name := range bad {
+			known[name] = true // its record is there: not made again from its copies
+		}
 		for _, p := range peers {
 			known[p.Primary] = true
 			if !tx.hasShadowCopies(p.Primary) {
@@ -343,6 +350,9 @@ func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		q.noteDamagedPeers(damaged) // damagedpeer.go
+	}
 	if err != nil || len(stale) == 0 && len(found) == 0 {
 		if err == nil {
 			q.peersFound.Store(true)
