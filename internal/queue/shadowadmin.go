@@ -117,6 +117,11 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 	}
 	if m.State != Quarantined && len(m.Pending()) == 0 {
 		if !hasShadowed(m) {
+			// One that had nothing pending as it came here (settled
+			// before this commit): its copy goes with it all the same.
+			if _, err := tx.addCopyDiscard(m, now); err != nil {
+				return false, false, err
+			}
 			return true, took, tx.Delete(m.ID)
 		}
 		m.State = Shadow

@@ -88,10 +88,20 @@ func statusesNow(m *Message) []RcptStatus {
 // may hold it all the same: they get the discard too, and the mark
 // goes. With recipients still pending, those no longer pending here get
 // a partial discard (partialdiscard.go); the copy stays for the others.
-// Not for a quarantined record: its commit settled its copy.
+// Nothing when the commit settled no recipient pending here; not for a
+// quarantined record: its commit settled its copy.
 func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 	if m.State == Quarantined {
 		return nil
+	}
+	var addrs []string // pending as the commit found m, not now
+	for i, r := range m.Rcpts {
+		if i < len(before) && before[i] == Pending && r.Status != Pending {
+			addrs = append(addrs, r.Addr)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil // this commit settled nothing: nothing owed
 	}
 	if len(m.Pending()) == 0 {
 		if b := t.tx.Bucket(bucketSingle); b != nil {
@@ -119,15 +129,6 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 		return nil
 	}
 	if m.ShadowServer == "" || m.ShadowID == "" {
-		return nil
-	}
-	var addrs []string
-	for i, r := range m.Rcpts {
-		if i < len(before) && before[i] == Pending && r.Status != Pending {
-			addrs = append(addrs, r.Addr)
-		}
-	}
-	if len(addrs) == 0 {
 		return nil
 	}
 	elsewhere, err := t.pendingUnderCopy(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)
