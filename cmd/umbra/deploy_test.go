@@ -105,6 +105,8 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	registerQuarantineFull(reg, func() uint64 { return 0 })
 	metrics.RegisterSingleCopies(reg, func() int { return 0 })
 	metrics.RegisterRollbacks(reg, func() uint64 { return 0 })
+	metrics.RegisterDamagedPeers(reg, func() int { return 0 })
+	metrics.RegisterDamagedRequests(reg, func() int { return 0 })
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {

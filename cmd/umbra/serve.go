@@ -309,6 +309,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		err = store.View(func(tx *queue.Tx) error { st = tx.DumpsterStats(); return nil })
 		return st, err
 	}, knownDatabases...)
+	metrics.RegisterDamagedRequests(reg, dump.DamagedRequestCount)
 	pol := policy(cfg)
 	mgr = queue.NewManager(store, del, queue.ManagerConfig{
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
@@ -462,6 +463,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			}},
 			Log: log.With("component", "shadow")})
 		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
+		metrics.RegisterDamagedPeers(reg, mgr.DamagedPeerCount)
 		metrics.RegisterRollbacks(reg, mgr.RolledBack)
 	}
 	if err := srv.Listen(); err != nil {

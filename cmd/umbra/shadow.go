@@ -113,6 +113,9 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		if lost == "" {
 			lost = "- (none made at receipt)"
 		}
+		if s.TakenOver {
+			lost = "- (taken over from " + lost + ")"
+		}
 		if s.Refused != "" {
 			lost += " (refused: " + termSafe(s.Refused) + ")"
 		}

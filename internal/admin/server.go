@@ -382,6 +382,9 @@ type SingleCopyView struct {
 	Lost    string    `json:"lost_on"`
 	Since   time.Time `json:"since"`
 	Refused string    `json:"refused,omitempty"`
+	// TakenOver: the message was a shadow copy taken over from Lost;
+	// this server's disk is its only one known until a copy is made.
+	TakenOver bool `json:"taken_over,omitempty"`
 }
 
 // ShadowViews is what shadow list shows of each primary: the shadow
@@ -598,7 +601,7 @@ func (s *Server) routes() http.Handler {
 		}
 		list, err := sc.SingleCopies()
 		for _, c := range list {
-			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused})
+			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver})
 		}
 		reply(w, out, err)
 	})
@@ -703,7 +706,9 @@ func (s *Server) routes() http.Handler {
 				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, req.Cleared)
 		}
 		s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, result)
-		if errors.Is(err, dumpster.ErrRequestConflict) {
+		if errors.Is(err, dumpster.ErrRequestConflict) || errors.Is(err, queue.ErrDamagedRequest) {
+			// A damaged request's id is refused as a conflicting one:
+			// a new request id is the way on (the message says so).
 			fail(w, http.StatusConflict, err.Error())
 			return
 		}

@@ -45,6 +45,12 @@
 //   - The request record is read by the previous release (queue package:
 //     version-1 layout, the skipped count in an extension record), so a
 //     rolled-back binary still recognises every request id.
+//   - A request whose stored record does not decode (queue
+//     ErrDamagedRequest) is set aside: kept as stored, named by
+//     DamagedRequests (the gauge umbra_dumpster_damaged_requests), logged
+//     at each start (Run), never resumed — how far it got is not known —
+//     and its id is refused; it holds up no other request (Requests
+//     leaves it out).
 //   - Remove deletes the copies a Selection names (ids, or a database
 //     with a filter; never an empty selection), at most resubmitBatch per
 //     commit, each with its body and spool file reference, and counts

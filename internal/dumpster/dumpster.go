@@ -437,6 +437,12 @@ func (d *Dumpster) redeliver(ctx context.Context, id, db string, w window) (*que
 		out = Carried
 		r, err := tx.Request(id)
 		switch {
+		case errors.Is(err, queue.ErrDamagedRequest):
+			// Set aside (DamagedRequests): how far it got is not known,
+			// so it is neither resumed nor started again under its id.
+			return fmt.Errorf("%w: request %s is stored, and its record does not decode (%v): it is not resumed, and "+
+				"nothing was resubmitted now; to redeliver the window's copies, make the request with a new request id",
+				queue.ErrDamagedRequest, id, err)
 		case errors.Is(err, queue.ErrNotFound):
 			req = &queue.Request{ID: id, Database: db, Since: w.at(now), Started: now, FirstID: tx.NewID(d.clk.Now())}
 			return tx.PutRequest(req)
@@ -455,7 +461,7 @@ func (d *Dumpster) redeliver(ctx context.Context, id, db string, w window) (*que
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrRequestConflict) {
+	if err != nil && !errors.Is(err, ErrRequestConflict) && !errors.Is(err, queue.ErrDamagedRequest) {
 		// The commit failed (even one that only read: a full disk).
 		// An earlier call may have stored the request.
 		var stored *queue.Request
@@ -636,14 +642,20 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 // resumeRequests finishes requests a crash interrupted.
 func (d *Dumpster) resumeRequests(ctx context.Context) {
 	var open []*queue.Request
+	var damaged []string
 	_ = d.store.View(func(tx *queue.Tx) error {
 		for _, r := range tx.Requests() {
 			if r.Phase != queue.Done {
 				open = append(open, r)
 			}
 		}
+		damaged = tx.DamagedRequests()
 		return nil
 	})
+	for _, id := range damaged {
+		d.log.Error("a stored redelivery request does not decode: set aside, not resumed; make it again with a new request id",
+			"request_id", id)
+	}
 	for _, r := range open {
 		d.reqMu.Lock()
 		err := d.carryOut(ctx, r)
@@ -787,3 +799,16 @@ func entryOf(db string, e queue.DumpsterEntry) Entry {
 	}
 	return en
 }
+
+// DamagedRequests names the stored redelivery requests whose record
+// does not decode (queue.ErrDamagedRequest): kept as stored, never
+// resumed, logged at each start (Run), counted in the metrics
+// (umbra_dumpster_damaged_requests); their ids are refused.
+func (d *Dumpster) DamagedRequests() []string {
+	var out []string
+	_ = d.store.View(func(tx *queue.Tx) error { out = tx.DamagedRequests(); return nil })
+	return out
+}
+
+// DamagedRequestCount is len(DamagedRequests()), for the metrics.
+func (d *Dumpster) DamagedRequestCount() int { return len(d.DamagedRequests()) }

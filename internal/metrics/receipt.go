@@ -42,6 +42,25 @@ func RegisterSingleCopies(reg prometheus.Registerer, count func() int) {
 		func() float64 { return float64(count()) }))
 }
 
+// RegisterDamagedPeers registers the gauge of stored primary records
+// that do not decode (queue.Manager.DamagedPeerCount): left out, each
+// logged once; the other primaries are watched as before.
+func RegisterDamagedPeers(reg prometheus.Registerer, count func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_damaged_peer_records",
+		Help: "Stored records of shadow primaries that do not decode: left out (each logged once); the other primaries are watched as before."},
+		func() float64 { return float64(count()) }))
+}
+
+// RegisterDamagedRequests registers the gauge of stored redelivery
+// requests whose record does not decode (dumpster.Dumpster.
+// DamagedRequestCount): set aside, never resumed; the others are not
+// held up by them.
+func RegisterDamagedRequests(reg prometheus.Registerer, count func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_dumpster_damaged_requests",
+		Help: "Stored dumpster redelivery requests whose record does not decode: set aside, not resumed (logged at each start)."},
+		func() float64 { return float64(count()) }))
+}
+
 // RegisterRollbacks registers the counter of primaries found rolled back
 // (queue.Manager.RolledBack): a primary presented a lower rollback mark
 // than seen before for the same database id (an older copy of its

@@ -1065,7 +1065,24 @@
 //     no crash leaves it on one disk unmarked; one quarantined on
 //     receipt (no copy while the quarantine holds it) stores
 //     CopyOnRelease instead, and the commit that releases it marks it
-//     (markReleasedSingle). A push this server did not
+//     (markReleasedSingle). A shadow copy taken over, by any path, is
+//     marked in the commit that writes its first taken-over recipient
+//     (Tx.Put, takensingle.go): no crash leaves a taken-over message on
+//     one disk unmarked (rt55 F1); the mark keeps what befell the copy
+//     through a refusal and an unconfirmed push (withHow). The copy made
+//     again is named in the record by ShadowRecopied's commit as above,
+//     and every commit that settles recipients of the record other than
+//     by its attempt's results — a primary's discard, full or partial,
+//     or one kept aside while it was in delivery, a quarantine that
+//     absorbs them, a give-back, which also drops the mark — writes the
+//     discard (whole or partial) of that copy, and of a push not
+//     confirmed, in the same commit (copySettled): a crash leaves the
+//     recipients unsettled and the copy held, or both settled; never a
+//     copy elsewhere that no record here names and no discard settles,
+//     which that server would take over and deliver a second time. A
+//     message marked held by this server only counts as kept by no
+//     shadow server for db restore (LostByRestore), whatever server its
+//     record names. A push this server did not
 //     see confirmed (it broke, or was abandoned at its bound while the
 //     shadow server hung) may still be committed there — the server reads
 //     what was sent when it runs again, and its 250 may be written after

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -445,17 +446,21 @@ func putRequest(reqs, ext *bolt.Bucket, r *Request) error {
 	return ext.Put([]byte(r.ID), encodeRequestExt(r))
 }
 
-// Request returns the stored request id, or ErrNotFound.
+// Request returns the stored request id, or ErrNotFound; a record (or
+// its extension) that does not decode is ErrDamagedRequest.
 func (t *Tx) Request(id string) (*Request, error) {
 	v := t.tx.Bucket(bucketRequests).Get([]byte(id))
 	if v == nil {
 		return nil, ErrNotFound
 	}
 	r, err := decodeRequest(id, v)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		r, err = t.withExt(r)
 	}
-	return t.withExt(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDamagedRequest, err)
+	}
+	return r, nil
 }
 
 // PutRequest stores r: the record, and its extension when it has one.
@@ -463,7 +468,9 @@ func (t *Tx) PutRequest(r *Request) error {
 	return putRequest(t.tx.Bucket(bucketRequests), t.tx.Bucket(bucketRequestExt), r)
 }
 
-// Requests lists the stored requests (there are few: one per failover).
+// Requests lists the stored requests (there are few: one per failover),
+// without those whose record does not decode (DamagedRequests): one
+// damaged record keeps no other request from being resumed or pruned.
 func (t *Tx) Requests() []*Request {
 	var out []*Request
 	_ = t.tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
@@ -544,4 +551,22 @@ func (t *Tx) repeatsLostAttempt(id ID) bool {
 func (t *Tx) keepsFoundCopy(id ID) bool {
 	b := t.tx.Bucket(bucketRedeliver)
 	return b != nil && b.Get(id.Key()) != nil
+}
+
+// ErrDamagedRequest: the stored record of a redelivery request does not
+// decode. It is kept as stored (DamagedRequests names it), never resumed,
+// and its id is not taken again.
+var ErrDamagedRequest = errors.New("the redelivery request record is damaged")
+
+// DamagedRequests names the stored redelivery requests whose record (or
+// its extension) does not decode: Requests leaves them out.
+func (t *Tx) DamagedRequests() []string {
+	var out []string
+	_ = t.tx.Bucket(bucketRequests).ForEach(func(k, _ []byte) error {
+		if _, err := t.Request(string(k)); err != nil {
+			out = append(out, string(k))
+		}
+		return nil
+	})
+	return out
 }

@@ -53,12 +53,18 @@ type SingleCopy struct {
 	// set aside a damaged copy there); "" for a copy lost with its
 	// holder's database.
 	How string
+	// TakenOver: the message was a shadow copy taken over from Lost
+	// (How is HowTaken, takensingle.go); this server's disk is its only
+	// one known.
+	TakenOver bool
 }
 
-// What befell a copy its holder told of (droppedcopy.go).
+// What befell a copy its holder told of (droppedcopy.go), or the
+// primary a taken-over copy came from (takensingle.go).
 const (
 	HowRemoved = "removed"
 	HowDamaged = "damaged"
+	HowTaken   = "taken-over"
 )
 
 // howSep ends, in a mark's value, the server its copy was on and starts
@@ -81,6 +87,17 @@ func singleHow(v []byte) string {
 	first, _, _ = strings.Cut(first, refusedSep)
 	_, how, _ := strings.Cut(first, howSep)
 	return how
+}
+
+// withHow is server with what befell its copy as the mark's value v
+// says (singleHow), for a mark written again: a refusal or an
+// unconfirmed push kept with it must not lose it (a taken-over copy's
+// mark is found by it, takensingle.go).
+func withHow(server string, v []byte) string {
+	if how := singleHow(v); how != "" {
+		return server + howSep + how
+	}
+	return server
 }
 
 func holderKey(server string) []byte { return []byte(strings.ToLower(server)) }
@@ -229,10 +246,12 @@ func singleRefusal(v []byte) string {
 // mark, which it must have.
 func (t *Tx) setRefused(id ID, reply string) error {
 	b := t.tx.Bucket(bucketSingle)
-	lost, since, pushed, ok := singleMark(b.Get(id.Key()))
+	v := b.Get(id.Key())
+	lost, since, pushed, ok := singleMark(v)
 	if !ok {
 		return nil
 	}
+	lost = withHow(lost, v) // what befell the copy stays
 	// No separator of a mark's value inside it: the reply is the peer's.
 	reply = strings.Map(func(r rune) rune {
 		if r == 0 || r == 1 {
@@ -252,6 +271,7 @@ func (t *Tx) addPushed(id ID, server string, now time.Time) error {
 	if !ok {
 		lost, since = server, now
 	}
+	lost = withHow(lost, v) // what befell the copy stays
 	for _, p := range pushed {
 		if strings.EqualFold(p, server) {
 			return nil
@@ -339,7 +359,8 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 				stale = append(stale, bytes.Clone(k))
 				continue
 			}
-			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused, How: singleHow(v)})
+			how := singleHow(v)
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused, How: how, TakenOver: how == HowTaken})
 		}
 		return nil
 	})
@@ -370,7 +391,8 @@ func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
 	_ = q.store.View(func(tx *Tx) error {
 		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
 		if server, since, _, marked := singleMark(v); marked {
-			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: singleHow(v)}, true
+			how := singleHow(v)
+			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken}, true
 		}
 		return nil
 	})
@@ -511,6 +533,10 @@ func (sc SingleCopy) String() string {
 	if sc.Refused != "" {
 		return fmt.Sprintf("held by this server only since %s: its shadow copy was refused (%s); made again when a shadow server takes it",
 			sc.Since.UTC().Format(time.RFC3339), sc.Refused)
+	}
+	if sc.TakenOver {
+		return fmt.Sprintf("held by this server only since %s: taken over from %s; its copy is made again when a shadow server takes it",
+			sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	}
 	if sc.Lost == "" {
 		return fmt.Sprintf("held by this server only since %s: no shadow server took its copy on receipt", sc.Since.UTC().Format(time.RFC3339))

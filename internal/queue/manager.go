@@ -122,6 +122,7 @@ type Manager struct {
 	fc *FinalClaims // final deliveries in flight (finalclaims.go)
 
 	peersFound atomic.Bool   // shadow queues of an older database got their peer records
+	badPeers   damagedPeers  // peer records that do not decode (damagedpeer.go)
 	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)
 
 	// suspendMu serialises SuspendQueue and ResumeQueue, each a commit
@@ -145,6 +146,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	store.clk.Store(&cfg.Clock)
 	if len(cfg.RetrySchedule) == 0 {
 		cfg.RetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
 	}

@@ -294,6 +294,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 			continue
 		}
 		var these []partialSettled
+		before := statusesNow(m)
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if r.Addr != pd.Addr {
@@ -309,6 +310,11 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 		}
 		applied = true
 		settled = append(settled, these...)
+		// Its own copy elsewhere (one made again after a takeover) is
+		// owed the same recipients (takensingle.go).
+		if err := tx.copySettled(m, before, now); err != nil {
+			return false, nil, nil, err
+		}
 		if m.State != Quarantined && nothingLeft(m) {
 			if err := tx.Delete(m.ID); err != nil {
 				return false, nil, nil, err

@@ -443,9 +443,15 @@ func settleCopiesForQuarantine(tx *Tx, m *Message) (gone []*Message, err error) 
 		if o.State == Active {
 			return true, nil
 		}
+		before := statusesNow(o)
 		for _, i := range rcpts {
 			r := &o.Rcpts[i]
 			r.Status, r.LastReply = Relayed, "merged into quarantined message "+m.ID.String()
+		}
+		// o's own copy elsewhere (one made again after a takeover) is
+		// owed the recipients the quarantine took (takensingle.go).
+		if err := tx.copySettled(o, before, tx.now()); err != nil {
+			return false, err
 		}
 		if nothingLeft(o) {
 			gone = append(gone, o)

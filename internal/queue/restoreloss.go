@@ -17,8 +17,9 @@ import (
 // resubmits it when the restored database presents its new id (the
 // message's ShadowServer); a message no shadow server keeps (a server
 // with no shadow servers, a sender that did not shadow it) does not come
-// back. Lost lists those before anything is replaced, so that db
-// restore refuses to drop them unless told to.
+// back, nor does one marked held by this server only, whatever server
+// its record names (holders.go). Lost lists those before anything is
+// replaced, so that db restore refuses to drop them unless told to.
 
 // NotInBackup is a message the database a restore would replace holds,
 // with recipients still to deliver, that the backup lacks and that no
@@ -63,6 +64,14 @@ func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err err
 		if b == nil {
 			return nil
 		}
+		single := tx.Bucket(bucketSingle) // none in an older release's database
+		marked := func(k []byte) bool {
+			if single == nil {
+				return false
+			}
+			_, _, _, ok := singleMark(single.Get(k))
+			return ok
+		}
 		return b.ForEach(func(k, v []byte) error {
 			if v == nil || in[string(k)] {
 				return nil
@@ -71,8 +80,12 @@ func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err err
 			if derr != nil {
 				return nil // a damaged record: its start sets it aside in either database
 			}
-			if m.ShadowServer != "" {
-				return nil // resubmitted by the server that keeps its copy
+			// Resubmitted by the server that keeps its copy — unless it
+			// is marked held by this server only (holders.go: its copy
+			// there was lost, refused or not confirmed, or it was taken
+			// over and not copied again, takensingle.go).
+			if m.ShadowServer != "" && !marked(k) {
+				return nil
 			}
 			var pending []string
 			for _, r := range m.Rcpts {

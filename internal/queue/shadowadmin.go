@@ -95,6 +95,7 @@ func nothingLeft(m *Message) bool {
 // (putLeaving), and then removes it if nothing is left of it, or makes it
 // a shadow copy again if only copies are. It reports whether m is gone.
 func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) {
+	before := statusesNow(m)
 	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
 		return false, false, err
 	}
@@ -106,11 +107,18 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 		// the commit of results makes a takeover (not after a hold).
 		m.NextAttempt = now
 	}
+	// Its own shadow copy elsewhere is owed what the discards kept
+	// aside settled: the whole of it when nothing is pending (as with an
+	// operator's removal, admin.go) — unless another record here still
+	// needs it (siblingcopy.go) — and the recipients settled otherwise
+	// (takensingle.go).
+	if err := tx.copySettled(m, before, now); err != nil {
+		return false, false, err
+	}
 	if m.State != Quarantined && len(m.Pending()) == 0 {
 		if !hasShadowed(m) {
-			// Its own shadow copy elsewhere goes with it, as with an
-			// operator's removal (admin.go).
-			// Unless another record here still needs it (siblingcopy.go).
+			// One that had nothing pending as it came here (settled
+			// before this commit): its copy goes with it all the same.
 			if _, err := tx.addCopyDiscard(m, now); err != nil {
 				return false, false, err
 			}
@@ -127,8 +135,13 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 // results does — a takeover is an event operators alert on, whichever
 // path applies it (requeue, poison, Recover, hold).
 func putLeavingTook(tx *Tx, m *Message) (took bool, err error) {
+	before := statusesNow(m)
 	settleForQuarantine(tx, m) // quarantine.go
 	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
+		return false, err
+	}
+	// Its own copy elsewhere is owed what those settled (takensingle.go).
+	if err := tx.copySettled(m, before, tx.now()); err != nil {
 		return false, err
 	}
 	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {

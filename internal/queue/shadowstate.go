@@ -101,18 +101,20 @@ func (t *Tx) DeletePeer(primary string) error {
 	return t.tx.Bucket(bucketPeers).Delete([]byte(primary))
 }
 
-// Peers lists the stored primaries, by name.
-func (t *Tx) Peers() ([]*ShadowPeer, error) {
-	var out []*ShadowPeer
-	err := t.tx.Bucket(bucketPeers).ForEach(func(k, v []byte) error {
+// Peers lists the stored primaries, by name. A record that does not
+// decode is left out and named in damaged: one damaged record must not
+// stop the shadow work of every other primary (damagedpeer.go).
+func (t *Tx) Peers() (peers []*ShadowPeer, damaged []string, err error) {
+	err = t.tx.Bucket(bucketPeers).ForEach(func(k, v []byte) error {
 		p, err := decodePeer(string(k), v)
 		if err != nil {
-			return err
+			damaged = append(damaged, string(k))
+			return nil
 		}
-		out = append(out, p)
+		peers = append(peers, p)
 		return nil
 	})
-	return out, err
+	return peers, damaged, err
 }
 
 func takenKey(id ID, primary string) []byte {
@@ -319,12 +321,17 @@ func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
 	var out []ShadowPeer
 	var stale []string
 	var found []*ShadowPeer
+	var damaged []string
 	err := q.store.View(func(tx *Tx) error {
-		peers, err := tx.Peers()
+		peers, bad, err := tx.Peers()
 		if err != nil {
 			return err
 		}
+		damaged = bad
 		known := map[string]bool{}
+		for _, name := range bad {
+			known[name] = true // its record is there: not made again from its copies
+		}
 		for _, p := range peers {
 			known[p.Primary] = true
 			if !tx.hasShadowCopies(p.Primary) {
@@ -343,6 +350,9 @@ func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		q.noteDamagedPeers(damaged) // damagedpeer.go
+	}
 	if err != nil || len(stale) == 0 && len(found) == 0 {
 		if err == nil {
 			q.peersFound.Store(true)
@@ -995,7 +1005,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				counted = true
 				continue
 			}
-			changed := false
+			changed, before := false, statusesNow(m)
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
 				// A relayed copy the primary pushed again is filed
@@ -1021,6 +1031,11 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				continue
 			}
 			counted = true
+			// Its own copy elsewhere (one made again after a takeover)
+			// is owed what the primary's discard settled (takensingle.go).
+			if err := tx.copySettled(m, before, now); err != nil {
+				return 0, nil, nil, err
+			}
 			if m.State != Quarantined && nothingLeft(m) { // in any state: a record with nothing left stays nowhere (shadowadmin.go)
 				if err := tx.Delete(m.ID); err != nil {
 					return 0, nil, nil, err
@@ -1042,14 +1057,8 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 // takeovers kept aside meanwhile — in that order, as the commit of an
 // attempt's results does.
 func putLeaving(tx *Tx, m *Message) error {
-	settleForQuarantine(tx, m) // quarantine.go
-	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {
-		return err
-	}
-	if _, err := applyEarlyTakeovers(tx, m, nil); err != nil {
-		return err
-	}
-	return tx.Put(m)
+	_, err := putLeavingTook(tx, m) // shadowadmin.go
+	return err
 }
 
 // applyEarlyDiscards applies to m the discards its primaries sent while

@@ -18,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"umbra/internal/clock"
 	"umbra/internal/orgid"
 )
 
@@ -60,6 +61,10 @@ type Store struct {
 	noSync   bool   // Options.UnsafeNoSync
 
 	wake chan struct{} // Wake: messages became due (the scheduler listens)
+
+	// clk is the clock of the Manager over this store (NewManager): the
+	// time a commit's Put writes into the marks it makes (Tx.now).
+	clk atomic.Pointer[clock.Clock]
 
 	missingSpool []string   // spool files records name but Open did not find (MissingSpool)
 	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)

@@ -156,6 +156,12 @@ func TestPrimaryBackSameDatabaseGetsWaitingCopiesBack(t *testing.T) {
 				t.Fatalf("copies of hub-b while taken over: %+v", c)
 			}
 
+			// Taken over, it is held here only (rt55 F1) — unless an
+			// operator's suspension holds it.
+			if sc, ok := r.q.SingleCopyOf(m.ID); where != "suspended queue" && (!ok || !sc.TakenOver || sc.Lost != "hub-b") {
+				t.Fatalf("taken over: mark %+v, %v; want taken over from hub-b", sc, ok)
+			}
+
 			// hub-b answers again, with the database the copy was made against.
 			res, err := r.q.ShadowContact("hub-b", "db1", nil)
 			if err != nil || res.GivenBack != 1 {
@@ -171,6 +177,9 @@ func TestPrimaryBackSameDatabaseGetsWaitingCopiesBack(t *testing.T) {
 			}
 			if c, _ := r.q.ShadowCopies(); c["hub-b"] != (ShadowCopyCount{Held: 1}) {
 				t.Fatalf("copies of hub-b given back: %+v", c)
+			}
+			if sc, ok := r.q.SingleCopyOf(m.ID); ok || r.q.SingleCopyCount() != 0 {
+				t.Fatalf("given back, still marked held here only: %+v", sc)
 			}
 			// Nothing sends it: a resume, a retry long after.
 			before = r.count()

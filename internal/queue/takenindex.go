@@ -304,6 +304,7 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time) ([]*Message, 
 		if m.State == Poison && others {
 			continue
 		}
+		before := statusesNow(m)
 		for j := range m.Rcpts {
 			r := &m.Rcpts[j]
 			if r.Status != Pending || r.Primary != p.Primary || r.ShadowID == "" {
@@ -315,6 +316,13 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time) ([]*Message, 
 		}
 		if !others {
 			m.State = Shadow
+		}
+		// A shadow copy again, with the original at its primary: the
+		// mark of its takeover goes, and a copy made again meanwhile is
+		// owed its discard, whole or for the recipients given back
+		// (takensingle.go).
+		if err := t.copySettled(m, before, now); err != nil {
+			return nil, err
 		}
 		if err := t.Put(m); err != nil {
 			return nil, err

@@ -91,6 +91,9 @@ func (t *Tx) Put(m *Message) error {
 	if err := t.indexTaken(old, m); err != nil { // takenindex.go
 		return err
 	}
+	if err := t.markTakenOver(old, m); err != nil { // takensingle.go
+		return err
+	}
 	if m.OrgID != "" {
 		if err := t.tx.Bucket(bucketOrgIDs).Put(orgKey(m.OrgID, m.ID), nil); err != nil {
 			return err

@@ -1,0 +1,148 @@
+package queue
+
+import (
+	"strings"
+	"time"
+)
+
+// A copy taken over is held by this server only (rt55 F1). While a copy
+// is shadowed here, its primary holds the message and this server the
+// copy: two disks. A takeover — failed heartbeats, a primary back with
+// another database, a rollback mark, an expired copy, a copy the primary
+// gave this server, any of them kept aside for a record in delivery and
+// applied by the commit that ends the attempt — makes this server the
+// message's primary, and its disk the only one known to hold it: the
+// primary lost it, or cannot be reached. So the commit that writes the
+// first taken-over recipient of a record (Tx.Put, markTakenOver) marks
+// it held by this server only (bucket singlecopy, holders.go), naming
+// the primary it was taken from: shadow single, message show and the
+// single-copy metric list it, and the holders' pass makes its copy again
+// on a server that answers (delivery.ReceiptShadow.Recopy, by the
+// receiving connector's preference: prefer-remote for a copy), which
+// takes the mark away (ShadowRecopied) and names the new holder, so the
+// message's delivery writes that holder's discard. Every other path
+// that ends, in whole or in part, what this server still has to
+// deliver writes the same through copySettled, in its commit: the
+// returning primary's discard, full or partial, or one kept aside while
+// the record was in delivery; a quarantine that absorbs the recipients;
+// a give-back to its primary (giveBackTx: it answered again with its
+// database), which makes the record a shadow copy again — its mark goes
+// and the copy made meanwhile gets its discard. Without that, the server
+// holding the copy made again keeps it, and takes it over — a second
+// delivery — when this server fails in turn.
+// The mark names the primary as the server its copy was on, with
+// HowTaken as what befell it (markSingleHow; the views read it as
+// SingleCopy.TakenOver).
+
+// now is the time of the Manager's clock over t's store (NewManager),
+// the wall clock outside one.
+func (t *Tx) now() time.Time {
+	if t.store != nil {
+		if c := t.store.clk.Load(); c != nil {
+			return (*c).Now()
+		}
+	}
+	return time.Now()
+}
+
+// markTakenOver marks m held by this server only when this Put gives it
+// its first recipient taken over from a primary (takenFrom: none in old)
+// and it needs a copy; a mark it has already stays as it is.
+func (t *Tx) markTakenOver(old, m *Message) error {
+	if t.tx.Bucket(bucketSingle) == nil { // a database opened for a restore check
+		return nil
+	}
+	now := takenFrom(m)
+	if len(now) == 0 || old != nil && len(takenFrom(old)) > 0 || !needsCopyMarked(m) || t.markedSingle(m.ID) {
+		return nil
+	}
+	return t.markSingleHow(m.ID, now[0], HowTaken, t.now())
+}
+
+// statusesNow is the status of each of m's recipients, as a commit
+// found them (copySettled's before).
+func statusesNow(m *Message) []RcptStatus {
+	out := make([]RcptStatus, len(m.Rcpts))
+	for i, r := range m.Rcpts {
+		out[i] = r.Status
+	}
+	return out
+}
+
+// copySettled writes, in a commit that settles recipients of m other
+// than by an attempt's results — a primary's discard, full or partial,
+// or one kept aside while m was in delivery; a quarantine that absorbs
+// them; a give-back to the primary that answered again — what m's own
+// copy elsewhere (m.ShadowServer, m.ShadowID: a copy on receipt, or the
+// copy of a taken-over message made again, ShadowRecopied) is owed for
+// them. before is the status of each recipient as the commit found m.
+// Every such path goes through it, as the commit of results writes the
+// same for the recipients an attempt finished (results.go).
+//
+// With nothing pending here any more, the copy is owed its discard —
+// unless another record here still needs it (siblingcopy.go) — and m
+// names no copy after it: a record kept as a shadow copy for its
+// primaries is no message of this server's, and the copy it named is
+// gone (a later takeover marks it again, takensingle.go). The servers
+// a copy was pushed to without confirmation (the mark's pushed list)
+// may hold it all the same: they get the discard too, and the mark
+// goes. With recipients still pending, those no longer pending here get
+// a partial discard (partialdiscard.go); the copy stays for the others.
+// Nothing when the commit settled no recipient pending here; not for a
+// quarantined record: its commit settled its copy.
+func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
+	if m.State == Quarantined {
+		return nil
+	}
+	var addrs []string // pending as the commit found m, not now
+	for i, r := range m.Rcpts {
+		if i < len(before) && before[i] == Pending && r.Status != Pending {
+			addrs = append(addrs, r.Addr)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil // this commit settled nothing: nothing owed
+	}
+	if len(m.Pending()) == 0 {
+		if b := t.tx.Bucket(bucketSingle); b != nil {
+			if _, _, pushed, ok := singleMark(b.Get(m.ID.Key())); ok {
+				for _, p := range pushed {
+					if m.OrgID == "" || strings.EqualFold(p, m.ShadowServer) && m.ShadowID == m.OrgID {
+						continue // named below
+					}
+					if err := t.AddDiscard(p, m.OrgID, now); err != nil {
+						return err
+					}
+				}
+				if err := b.Delete(m.ID.Key()); err != nil {
+					return err
+				}
+			}
+		}
+		if m.ShadowServer == "" || m.ShadowID == "" {
+			return nil
+		}
+		if _, err := t.addDiscardFor(m.ID, m.OrgID, m.ShadowServer, m.ShadowID, now); err != nil {
+			return err
+		}
+		m.ShadowServer, m.ShadowID = "", ""
+		return nil
+	}
+	if m.ShadowServer == "" || m.ShadowID == "" {
+		return nil
+	}
+	elsewhere, err := t.pendingUnderCopy(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)
+	if err != nil {
+		return err
+	}
+	keep := addrs[:0]
+	for _, a := range addrs {
+		if !elsewhere[a] {
+			keep = append(keep, a)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return t.AddPartialDiscard(m.ShadowServer, m.ShadowID, keep, now)
+}
