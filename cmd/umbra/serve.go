@@ -462,6 +462,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			}},
 			Log: log.With("component", "shadow")})
 		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
+		// Mail entering the queue with no copy elsewhere (a dumpster
+		// redelivery, a pickup file, a DSN or report written here) is
+		// marked held by this server only, and this pass copies it.
+		store.SetShadowCopies(topo != nil)
 		metrics.RegisterRollbacks(reg, mgr.RolledBack)
 	}
 	if err := srv.Listen(); err != nil {

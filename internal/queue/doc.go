@@ -1065,7 +1065,12 @@
 //     no crash leaves it on one disk unmarked; one quarantined on
 //     receipt (no copy while the quarantine holds it) stores
 //     CopyOnRelease instead, and the commit that releases it marks it
-//     (markReleasedSingle). A push this server did not
+//     (markReleasedSingle). So, where this server makes shadow copies
+//     (Store.SetShadowCopies), is every message entering the queue with
+//     no copy elsewhere — a dumpster redelivery, a pickup file
+//     (Message.EntersAlone), a DSN or report written here: one helper,
+//     MarkEnteredSingle (enteredsingle.go), in the commit that stores it.
+//     A push this server did not
 //     see confirmed (it broke, or was abandoned at its bound while the
 //     shadow server hung) may still be committed there — the server reads
 //     what was sent when it runs again, and its 250 may be written after
