@@ -629,6 +629,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), shadowCloseTimeout)
 	srv.CloseShadow(closeCtx)
 	cancelClose()
+	// What is still owed to the shadow servers is handed to them now: if
+	// this server does not come back soon they would take over, and
+	// deliver again, what it delivered.
+	del.PushOwedDiscards(context.Background(), mgr, delivery.StopPushPerServer)
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)
 	}
