@@ -30,3 +30,23 @@ func (q *Manager) OwedDiscardServers() ([]string, error) {
 	})
 	return out, err
 }
+
+// ShadowPushed applies the discard notifications a primary pushed to this
+// server (XDISCARD, shadow verbs 13: it is stopping) as ShadowPresented
+// applies those of a broken query: no database id, no contact. A primary
+// this server keeps no state for holds no copy here: nothing is written,
+// so a push never makes a primary this server would then heartbeat.
+func (q *Manager) ShadowPushed(primary string, discards []string) (ContactResult, error) {
+	known := false
+	if err := q.store.View(func(tx *Tx) error {
+		p, err := tx.Peer(primary)
+		known = p != nil
+		return err
+	}); err != nil {
+		return ContactResult{}, err
+	}
+	if !known || len(discards) == 0 {
+		return ContactResult{}, nil
+	}
+	return q.ShadowPresented(primary, "", discards)
+}

@@ -42,3 +42,34 @@ func TestOwedDiscardServers(t *testing.T) {
 		t.Fatalf("after every server had its notifications: %q %v", got, err)
 	}
 }
+
+// A discard pushed by a server this one keeps no state for (no copy of
+// its messages here: XDISCARD, shadow verbs 13) writes nothing: no
+// primary record appears, which heartbeats would then follow.
+func TestPushedDiscardOfUnknownPrimaryWritesNothing(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	peer := func() *ShadowPeer {
+		var p *ShadowPeer
+		if err := s.View(func(tx *Tx) error { var err error; p, err = tx.Peer("hub-x"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, err := q.ShadowPushed("hub-x", []string{"a-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := peer(); p != nil {
+		t.Fatalf("a push from an unknown primary wrote its record: %+v", p)
+	}
+	// Known (it presented its database in a session): applied, the record kept.
+	if _, err := q.ShadowPresented("hub-x", "db-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowPushed("hub-x", []string{"a-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := peer(); p == nil || p.DatabaseID != "db-1" {
+		t.Fatalf("record after a push from a known primary: %+v; want its database kept", p)
+	}
+}

@@ -32,11 +32,11 @@ import (
 // before, and an older primary never pushes.
 
 // DiscardTaker is the part of the queue that applies discard
-// notifications a session learned without a query of its own
-// (queue.Manager.ShadowPresented: no database id, no contact): only then
-// is version 13 offered.
+// notifications a primary pushed (queue.Manager.ShadowPushed: no
+// database id, no contact, nothing written for a primary it keeps no
+// state for): only then is version 13 offered.
 type DiscardTaker interface {
-	ShadowPresented(primary, dbID string, discards []string) (queue.ContactResult, error)
+	ShadowPushed(primary string, discards []string) (queue.ContactResult, error)
 }
 
 // xdiscard answers XDISCARD <line> (version 13).
@@ -56,7 +56,7 @@ func (v *verbConn) xdiscard(arg string) string {
 	if !ok {
 		return "501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>]"
 	}
-	res, err := dt.ShadowPresented(s.shadowServer, "", []string{line})
+	res, err := dt.ShadowPushed(s.shadowServer, []string{line})
 	if err != nil {
 		s.log.Error("applying a discard notification pushed by the primary failed", "primary", s.shadowServer, "err", err)
 		return "451 4.3.0 Discard not recorded, send it again"

@@ -19,14 +19,11 @@ type pushShadow struct {
 	fail    bool
 }
 
-func (p *pushShadow) ShadowPresented(primary, dbID string, discards []string) (queue.ContactResult, error) {
+func (p *pushShadow) ShadowPushed(primary string, discards []string) (queue.ContactResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail {
 		return queue.ContactResult{}, errors.New("disk full")
-	}
-	if dbID != "" {
-		return queue.ContactResult{}, errors.New("a pushed discard presents no database id")
 	}
 	for _, d := range discards {
 		p.applied = append(p.applied, primary+" "+d)
