@@ -147,7 +147,8 @@ func reportSubmitter(mgr **queue.Manager, hostname string) tlspolicy.Submitter {
 			return fmt.Errorf("queue not ready")
 		}
 		msg := &queue.Message{ID: m.NewID(), From: from, Connector: "tls-rpt", Helo: hostname,
-			Internal: true} // umbra wrote it: DKIM-signed (RFC 8460 §3 asks for a signature)
+			Internal:    true, // umbra wrote it: DKIM-signed (RFC 8460 §3 asks for a signature)
+			EntersAlone: true} // written here, on this disk alone (queue enteredsingle.go)
 		for _, r := range to {
 			msg.Rcpts = append(msg.Rcpts, queue.Recipient{Addr: r})
 		}

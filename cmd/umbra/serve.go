@@ -464,6 +464,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			Log: log.With("component", "shadow")})
 		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
 		metrics.RegisterDamagedPeers(reg, mgr.DamagedPeerCount)
+		// Mail entering the queue with no copy elsewhere (a dumpster
+		// redelivery, a pickup file, a DSN or report written here) is
+		// marked held by this server only, and this pass copies it.
+		store.SetShadowCopies(topo != nil)
 		metrics.RegisterRollbacks(reg, mgr.RolledBack)
 	}
 	if err := srv.Listen(); err != nil {
@@ -627,6 +631,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), shadowCloseTimeout)
 	srv.CloseShadow(closeCtx)
 	cancelClose()
+	// What is still owed to the shadow servers is handed to them now: if
+	// this server does not come back soon they would take over, and
+	// deliver again, what it delivered.
+	del.PushOwedDiscards(context.Background(), mgr, delivery.StopPushPerServer)
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(drainCtx)
 	}

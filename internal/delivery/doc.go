@@ -125,6 +125,15 @@
 // Reconcile (shadow.Reconciler) asks a version-4 primary which old copies
 // it is done with (XQUERYHELD) and saves them as discards.
 //
+// PushOwedDiscards (stopdiscards.go) is the other direction, at a stop:
+// this server, primary, opens a session to each server of the topology
+// it owes discard notifications (as heartbeats log in, dialPrimary) and
+// hands them over with XDISCARD (version 13), all servers at once, each
+// within StopPushPerServer. A batch is forgotten here (its ack) only
+// once every line of it was answered 250, which the server sends after
+// its commit; anything not answered stays owed in the transport database
+// and is fetched as before. A server below 13 is not pushed to.
+//
 // Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens
 // (or reuses) a shadow session to a server chosen by preference for a
 // receive session waiting for its 250, and pushes the copy there. To a

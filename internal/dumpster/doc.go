@@ -56,6 +56,11 @@
 //     commit, each with its body and spool file reference, and counts
 //     them as evictions "removed". It takes the request lock, so no
 //     redelivery request sees half a removal. Audit is the admin API's.
+//   - A resubmitted message is on this server's disk alone (no shadow
+//     server holds a copy of it): where this server makes shadow copies,
+//     the commit that moves it to the queue marks it held by this server
+//     only (queue.Tx.MarkEnteredSingle), so the holders' pass copies it
+//     to a shadow server and the views name it until then.
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow

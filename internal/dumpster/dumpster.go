@@ -546,8 +546,9 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		var was []queue.ID // each moved copy's id in the dumpster, for the tracking log
 		var skipped []skippedCopy
 		var more bool
+		single := 0 // moved copies marked held by this server only
 		err := d.store.Update(ctx, func(tx *queue.Tx) error {
-			moved, was, more, skipped = moved[:0], was[:0], false, skipped[:0]
+			moved, was, more, skipped, single = moved[:0], was[:0], false, skipped[:0], 0
 			r, err := tx.Request(req.ID)
 			if err != nil {
 				return err
@@ -604,6 +605,13 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				if err := tx.MarkRedelivery(cp.ID); err != nil { // a duplicate-suppressed delivery keeps its copy
 					return err
 				}
+				// On this disk alone now (no shadow server holds it):
+				// held by this server only, copied by the holders' pass.
+				if ok, err := tx.MarkEnteredSingle(cp, now); err != nil {
+					return err
+				} else if ok {
+					single++
+				}
 				if _, err := tx.DumpsterDelete(k); err != nil {
 					return err
 				}
@@ -626,6 +634,10 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		for _, c := range skipped {
 			d.log.Warn("dumpster copy not resubmitted: its content is unreadable; removed from the dumpster",
 				"request_id", req.ID, "database", req.Database, "msg_id", c.id, "org_id", c.org, "reason", c.why)
+		}
+		if single > 0 {
+			d.log.Warn("redelivered messages held by this server only: their shadow copies are made by the next pass of the shadow-server probe",
+				"request_id", req.ID, "database", req.Database, "messages", single)
 		}
 		if len(moved) > 0 {
 			d.obs.DumpsterResubmitted(req.Database, len(moved))

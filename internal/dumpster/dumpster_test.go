@@ -67,6 +67,8 @@ type rig struct {
 	// storeDedup: the mailbox store itself refuses a copy it has (a
 	// Maildir's org id file), whatever the duplicate records say.
 	storeDedup bool
+	// deferAll: every attempt is deferred (the messages stay queued).
+	deferAll bool
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -94,6 +96,13 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 			db = "DB2"
 		}
 		res := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, Queue: "mailbox:" + db, Reply: "250 ok", Database: db}
+		r.mu.Lock()
+		hold := r.deferAll
+		r.mu.Unlock()
+		if hold {
+			out = append(out, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "mailbox:" + db, Reply: "451 4.3.0 later"})
+			continue
+		}
 		c := r.mgr.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr)
 		if m.MessageID == "<4@test>" && !injected {
 			injected = true

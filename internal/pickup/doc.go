@@ -14,6 +14,10 @@
 //     ownership has passed on: no recipient is pending any more (delivered,
 //     relayed to a next hop that took it — shadowed or not — or failed with
 //     its DSN). Until then the file is this server's shadow of the message.
+//     The file is on the database's disk, so a lost disk loses both: where
+//     this server makes shadow copies the commit that queues the message
+//     marks it held by this server only (Message.EntersAlone), and the
+//     holders' pass copies it to a shadow server.
 //   - A file is one submission. Its key (path, inode, size, modification
 //     and change times: one drop of one file) is stored with the message
 //     in the commit that queues it (queue.Manager.SubmitKeyed). A crash

@@ -230,7 +230,10 @@ func (w *Watcher) prepare(path string, env Envelope, msg []byte) (queue.ID, *que
 	// headers are removed, and the queue gives it an org id (SR-14).
 	msg, _ = orgid.Strip(msg)
 	msg, _ = header.RemoveAuthResults(msg, w.cfg.AuthservIDs...)
-	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Internal: true, Helo: filepath.Base(path), MessageID: messageID(msg)}
+	// The file is beside the database, on the same disk: the message
+	// enters held by this server only (queue enteredsingle.go).
+	m := &queue.Message{ID: id, From: env.From, Connector: "pickup", Internal: true, Helo: filepath.Base(path), MessageID: messageID(msg),
+		EntersAlone: true}
 	for _, r := range env.Rcpts {
 		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: r})
 	}

@@ -1019,10 +1019,11 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		dsn.MessageID, dsn.ReportOn, dsn.ReportOnMessageID = dsnMessageID(dsn.ID, q.cfg.Hostname), m.ID, m.MessageID
 		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit, q.policy().Inside)
 		dsn.Size = int64(len(db))
-		if err := tx.PutNew(dsn, db); err != nil || !singleDSN {
+		if err := tx.PutNew(dsn, db); err != nil {
 			return err
 		}
-		return tx.markSingleKind(dsn.ID, "", now, nil)
+		_, err = tx.markEnteredSingle(dsn, now, singleDSN || tx.makesCopies()) // enteredsingle.go
+		return err
 	})
 	if err != nil {
 		return err

@@ -1082,7 +1082,12 @@
 //     which that server would take over and deliver a second time. A
 //     message marked held by this server only counts as kept by no
 //     shadow server for db restore (LostByRestore), whatever server its
-//     record names. A push this server did not
+//     record names. Marked likewise, where this server makes shadow
+//     copies (Store.SetShadowCopies), is every message entering the queue with
+//     no copy elsewhere — a dumpster redelivery, a pickup file
+//     (Message.EntersAlone), a DSN or report written here: one helper,
+//     MarkEnteredSingle (enteredsingle.go), in the commit that stores it.
+//     A push this server did not
 //     see confirmed (it broke, or was abandoned at its bound while the
 //     shadow server hung) may still be committed there — the server reads
 //     what was sent when it runs again, and its 250 may be written after

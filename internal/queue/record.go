@@ -231,6 +231,11 @@ type Message struct {
 	// push broke after the commit is. A quarantined message is not marked
 	// (the quarantine holds it); its commit stores CopyOnRelease instead.
 	NoCopy bool
+	// EntersAlone is not stored: the message enters the queue by no
+	// receipt that could copy it (a pickup file, a report this server
+	// writes). Where this server makes shadow copies its commit marks it
+	// held by this server only, as NoCopy does (enteredsingle.go).
+	EntersAlone bool
 	// PushOnReceipt is not stored: ShadowServer is the server the copy
 	// on receipt is pushed to after the commit that stores the record.
 	// That commit notes the push as in flight (bucket receiptpush,

@@ -548,12 +548,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
 				return err
 			}
-			if singleDSNs && !(dsnOwesDiscard && i == failDSN) {
-				// On this disk alone until the re-make pass copies it
-				// (holders.go).
-				if err := tx.markSingleKind(dm.ID, "", now, nil); err != nil {
-					return err
-				}
+			// On this disk alone until the re-make pass copies it
+			// (enteredsingle.go): marked as its original was, or where
+			// this server makes copies. The DSN that carries the
+			// discard names the copy that covers it, and is not.
+			if _, err := tx.markEnteredSingle(dm, now, singleDSNs || tx.makesCopies()); err != nil {
+				return err
 			}
 		}
 		// A discard kept aside that matched no copy above names one no

@@ -74,6 +74,7 @@ type Store struct {
 	damagedAtOpen []DamagedRecord // records Open set aside as damaged (damaged.go)
 
 	deferLimit time.Duration // Options.DeferLimit (UpdateDeferred)
+	copies     shadowCopies  // SetShadowCopies (enteredsingle.go)
 	deferredN  atomic.Int64  // deferred writers queued and not yet committed (Flush, Settle)
 	asideN     atomic.Int64  // deferred writers queued that no commit holds yet (set aside)
 	noDefer    atomic.Bool   // StopDeferring: every writer commits at once from now on

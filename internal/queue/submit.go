@@ -132,11 +132,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 				return err
 			}
 		}
-		if m.NoCopy && !quarantined && m.ShadowServer == "" {
-			// No shadow server took its copy on receipt: held by this
-			// server only from this commit on (holders.go), never on
-			// one disk unnamed (rt27 F2).
-			return tx.markSingle(m.ID, "", now)
+		if (m.NoCopy || m.EntersAlone) && !quarantined && m.ShadowServer == "" {
+			// No shadow server took its copy on receipt, or none could
+			// (a pickup file, a report written here): held by this
+			// server only from this commit on (enteredsingle.go), never
+			// on one disk unnamed (rt27 F2).
+			_, err := tx.MarkEnteredSingle(m, now)
+			return err
 		}
 		return nil
 	})

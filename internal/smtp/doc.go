@@ -150,7 +150,11 @@
 //     501 if sent; Client.PresentDatabase); peers below 12 never see
 //     XQUERYDROPPED (shadowdropped.go: a primary asks which copies of its
 //     messages the holder's operator removed; offered only with a queue
-//     that notes them, DroppedNoter; 500 if sent to an older server). A
+//     that notes them, DroppedNoter; 500 if sent to an older server), and
+//     peers below 13 never see XDISCARD (shadowpush.go: a stopping primary
+//     hands its owed discard notifications over, one a command, each
+//     committed before its 250; offered only with a queue that applies
+//     them, DiscardTaker; 500 if sent to an older server). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that

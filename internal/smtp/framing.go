@@ -275,6 +275,9 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 		}
 		return nil
+	case "XDISCARD":
+		v.reply(v.xdiscard(arg))
+		return nil
 	case "MAIL":
 		if s := v.sess(); s != nil && s.busy.Load() {
 			// The sequence before the parameters (the session's own

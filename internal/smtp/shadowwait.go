@@ -105,7 +105,13 @@ import (
 // operator removed, and makes them again. A client asks only a server
 // that advertised 12; it is offered by a server whose queue notes such
 // removals (DroppedNoter).
-const ShadowVersion = 12
+//
+// Version 13 adds XDISCARD <line> (shadowpush.go): a primary that stops
+// hands the discard notifications it owes to the server keeping the
+// copies, one a command, instead of leaving them to that server's next
+// query. A client pushes only to a server that advertised 13; it is
+// offered by a server whose queue applies them (DiscardTaker).
+const ShadowVersion = 13
 
 // HandBackDiscarder is a PartialDiscarder that also gives messages to
 // the holders of their copies (queue.Manager): only then is version 11
@@ -171,6 +177,9 @@ func (s *session) shadowVersion() int {
 	}
 	if _, ok := s.srv.shadow.(DroppedNoter); !ok {
 		return 11
+	}
+	if _, ok := s.srv.shadow.(DiscardTaker); !ok {
+		return 12
 	}
 	return ShadowVersion
 }

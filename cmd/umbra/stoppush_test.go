@@ -1,0 +1,78 @@
+package main
+
+import (
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// SR-3, SR-15: hub-a relays a message to hub-b in a shadow session and
+// keeps its copy (no watch session: nobody waits on it). hub-b delivers
+// it to the next hop during its SIGTERM drain (the next hop answers the
+// final dot after the signal), so the discard it owes hub-a is committed
+// when no new session comes in, and hub-b stays down for good. Its stop
+// pushes the discard to hub-a (XDISCARD, shadow verbs 13) before it
+// exits: hub-a drops the copy, and no takeover follows the failed
+// heartbeats (3 s here) to send the message again.
+func TestStopPushesOwedDiscards(t *testing.T) {
+	p := newShadowPair(t)
+	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
+	reached, answer := make(chan struct{}, 1), make(chan struct{})
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return &gatedReplySession{slowReplySession{r: r, reached: reached}, answer}, nil
+	}))
+	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
+	ln, err := net.Listen("tcp", p.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	hb := startUmbra(t, p.cfgB, p.b)
+	ha := startUmbra(t, p.cfgA, p.a)
+	ha.dumpLogIfFailed()
+	if reply := rawSend(t, p.a, "a@example.org", []string{"b@remote.example"}, "Subject: stop-push\r\n\r\nhello"); !strings.HasPrefix(reply, "250") {
+		t.Fatalf("send: %q", reply)
+	}
+	select {
+	case <-reached: // the next hop has it; its 250 comes in the drain
+	case <-time.After(30 * time.Second):
+		hb.dumpLog()
+		t.Fatal("the message never reached the next hop")
+	}
+	waitCond(t, "hub-a to hold the copy for hub-b", 10*time.Second, func() bool { s, _ := p.held(t, p.cfgA, "hub-b"); return s == 1 })
+	hb.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond) // the drain runs
+	close(answer)
+	select {
+	case <-hb.done:
+		hb.done <- nil
+	case <-time.After(60 * time.Second):
+		hb.dumpLog()
+		t.Fatal("hub-b did not stop after SIGTERM")
+	}
+	// Down for good. Past the takeover delay a copy left at hub-a would
+	// be taken over now.
+	time.Sleep(6 * time.Second)
+	if s, pending := p.held(t, p.cfgA, "hub-b"); s != 0 || pending != 0 {
+		hb.dumpLog()
+		t.Fatalf("hub-a still holds %d copies (%d taken over) of a message hub-b delivered before it stopped", s, pending)
+	}
+	if out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org"); strings.Contains(out, `"event": "takeover"`) {
+		t.Errorf("hub-a took the delivered message over:\n%s", out)
+	}
+	if n := r.counts()["stop-push"]; n != 1 {
+		t.Fatalf("the next hop got the message %d times, want once", n)
+	}
+	log, _ := os.ReadFile(hb.log)
+	if !strings.Contains(string(log), "discard notifications handed to the shadow server") {
+		hb.dumpLog()
+		t.Errorf("hub-b's log does not say it handed its discards over")
+	}
+}

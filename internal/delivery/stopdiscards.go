@@ -1,0 +1,125 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/smtp"
+)
+
+// OwedDiscards is the queue's record of the discard notifications this
+// server owes the shadow servers of its messages (queue.Manager).
+type OwedDiscards interface {
+	OwedDiscardServers() ([]string, error)
+	// DiscardsPartial lists up to max notifications owed to server, full
+	// and partial, as XQUERYDISCARD hands them; ack forgets them.
+	DiscardsPartial(server string, max int) ([]string, func())
+}
+
+// StopPushPerServer bounds, at a stop, the hand-over of the discards owed
+// to one shadow server (PushOwedDiscards): the servers are pushed to at
+// once, so a stop waits at most this long for them.
+const StopPushPerServer = 3 * time.Second
+
+// stopPushBatch is how many notifications are read and forgotten at a time.
+const stopPushBatch = 100
+
+// PushOwedDiscards hands, at a stop, the discard notifications this
+// server owes to each transport server of the topology that keeps
+// shadow copies of its messages (XDISCARD, shadow verbs 13), all servers
+// at once, each within per. The notifications are in the transport
+// database (SR-15) and the shadow servers fetch them at their next query;
+// but a server that stops for good never answers that query, and after
+// their failed heartbeats they take over — and deliver again — the
+// messages it had delivered. So the stop pushes them: each the shadow
+// server commits before its 250, and this server forgets a batch once
+// every line of it was answered. A server that cannot be reached in
+// time, or speaks verbs below 13, keeps them owed here, as before: it
+// fetches them when this server runs again, or takes the messages over if
+// it does not. A server not of the topology (a send connector's host
+// that relayed here) is not contacted: it fetches them itself.
+func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per time.Duration) {
+	st := d.st.Load()
+	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
+		return
+	}
+	servers, err := q.OwedDiscardServers()
+	if err != nil {
+		d.log.Error("listing the discard notifications owed at the stop failed; the shadow servers fetch them when this server runs again", "err", err)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, name := range servers {
+		s, ok := st.cfg.Topology.Server(name)
+		if !ok || strings.EqualFold(s.Name, st.cfg.ShadowServerID) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, per)
+			defer cancel()
+			n, err := d.pushDiscards(ctx, st, s.Name, s.Address, q)
+			switch {
+			case errors.Is(err, smtp.ErrNoPush):
+				d.log.Info("discard notifications left for the shadow server to fetch: it takes no pushed ones (an earlier release)",
+					"shadow_server", s.Name)
+			case err != nil:
+				d.log.Warn("discard notifications not all handed to the shadow server before the stop: it fetches the rest when this server runs again, or takes those messages over if it does not",
+					"shadow_server", s.Name, "handed", n, "err", err)
+			case n > 0:
+				d.log.Info("discard notifications handed to the shadow server before the stop", "shadow_server", s.Name, "count", n)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// pushDiscards is PushOwedDiscards for one shadow server: a session
+// logged in as heartbeats are (dialPrimary), XSHADOW, then XDISCARD for
+// each notification. It returns how many the server committed.
+func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr string, q OwedDiscards) (int, error) {
+	c, err := d.dialPrimary(ctx, st, name, addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if _, err := c.Shadow(st.cfg.ShadowServerID); err != nil {
+		return 0, err
+	}
+	if c.ShadowVersion < 13 {
+		c.Quit()
+		return 0, smtp.ErrNoPush
+	}
+	n := 0
+	for range 1000 { // at most 100,000 lines; the deadline ends it sooner
+		lines, ack := q.DiscardsPartial(name, stopPushBatch)
+		if len(lines) == 0 {
+			break
+		}
+		for _, l := range lines {
+			err := c.PushDiscard(l)
+			var se *gosmtp.SMTPError
+			if errors.As(err, &se) && se.Code == 501 {
+				continue // a line the server cannot read: it never will, and XQUERYDISCARD would hand it on all the same
+			}
+			if err != nil {
+				return n, err // this batch stays owed: a line applied twice there is ignored
+			}
+			n++
+		}
+		ack()
+		if len(lines) < stopPushBatch {
+			break
+		}
+	}
+	c.Quit()
+	return n, ctx.Err()
+}

@@ -1,0 +1,96 @@
+package smtp
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"umbra/internal/queue"
+)
+
+// pushShadow also applies pushed discards (DiscardTaker): a server with
+// one offers version 13.
+type pushShadow struct {
+	*droppedShadow
+	mu      sync.Mutex
+	applied []string // primary + " " + line
+	fail    bool
+}
+
+func (p *pushShadow) ShadowPushed(primary string, discards []string) (queue.ContactResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail {
+		return queue.ContactResult{}, errors.New("disk full")
+	}
+	for _, d := range discards {
+		p.applied = append(p.applied, primary+" "+d)
+	}
+	return queue.ContactResult{Discarded: len(discards)}, nil
+}
+
+func (p *pushShadow) appliedNow() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.applied)
+}
+
+// Version 13: XDISCARD hands one discard notification, inside a shadow
+// session only, for copies kept for the session's server (the
+// authenticated XSHADOW id); the 250 follows the commit, a failed one is
+// 451 4.3.0; a full or a partial line (W-4's syntax); the client pushes
+// only to a server of 13, and a server without the queue's support
+// offers 12 (TestQueryDroppedVerb).
+func TestPushDiscardVerb(t *testing.T) {
+	sh := &pushShadow{droppedShadow: &droppedShadow{handBackShadow: &handBackShadow{partialShadow: newPartialShadow(),
+		given: map[string][]string{}}, dropped: map[string][]string{}}}
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 13") {
+		t.Fatalf("XSHADOW 13 not advertised:\n%s", ehlo)
+	}
+	d.cmd(authHub2, "235")
+	d.cmd("XDISCARD a-1", "503 5.5.1") // no shadow session yet
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("XDISCARD", "501 5.5.4")
+	d.cmd("XDISCARD bad id", "501 5.5.4")
+	d.cmd("XDISCARD a-1 RCPT=", "501 5.5.4")
+	d.cmd("XDISCARD a-1", "250 2.0.0")
+	d.cmd("XDISCARD b-2 RCPT=bob+40example.test", "250 2.0.0")
+	sh.mu.Lock()
+	sh.fail = true
+	sh.mu.Unlock()
+	d.cmd("XDISCARD c-3", "451 4.3.0")
+	sh.mu.Lock()
+	sh.fail = false
+	sh.mu.Unlock()
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("XDISCARD c-3", "503 5.5.1") // not inside a transaction
+	d.cmd("RSET", "250")
+	d.cmd("QUIT", "221")
+	// The partial line as the queue reads it (its xtext decoded and encoded again).
+	if got, want := sh.appliedNow(), []string{"hub2 a-1", "hub2 b-2 RCPT=bob@example.test"}; !slices.Equal(got, want) {
+		t.Fatalf("applied %q, want %q", got, want)
+	}
+
+	c := clientFor(t, s)
+	if _, err := c.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	if c.ShadowVersion != 13 {
+		t.Fatalf("client speaks version %d, want 13", c.ShadowVersion)
+	}
+	if err := c.PushDiscard("d-4"); err != nil {
+		t.Fatal(err)
+	}
+	c.ShadowVersion = 12 // an older peer is not pushed to
+	if err := c.PushDiscard("e-5"); !errors.Is(err, ErrNoPush) {
+		t.Fatalf("pushed to a version-12 peer: %v", err)
+	}
+	if got := sh.appliedNow(); len(got) != 3 || got[2] != "hub2 d-4" {
+		t.Fatalf("applied %q, want d-4 last and e-5 not sent", got)
+	}
+}
