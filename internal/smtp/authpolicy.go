@@ -65,12 +65,12 @@ func containsFold(list []string, s string) bool {
 }
 
 // authLockedOut refuses an AUTH of a locked-out source that did not
-// give a server account's right password: after the account's delay only
-// (authGuard.failedLockedOut), with 454 4.7.0, counted with the session's
-// failures (max_auth_failures still ends it).
+// give a server account's right password: after the source's growing
+// delay (authGuard.failedLockedOut), with 454 4.7.0, counted with the
+// session's failures (max_auth_failures still ends it).
 func (s *session) authLockedOut(name string) error {
 	s.authFailures++
-	delay := s.srv.guard.failedLockedOut(name)
+	delay := s.srv.guard.failedLockedOut(s.ip, name)
 	s.observeAuthFailure("locked_out")
 	s.srv.refusals.log(s.log, "authentication refused", "locked_out", s.ip, "delay", delay)
 	s.authDelay(delay)

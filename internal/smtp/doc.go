@@ -40,10 +40,11 @@
 //     (a MAIL/RCPT parameter named twice) in echoText's form (replyecho.go:
 //     \xNN for any other byte, a backslash run before what reads as such
 //     an escape doubled), any other stray byte as \xNN (asciiLine).
-//   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name is
-//     checked against a dummy hash with the cost of the most expensive
-//     configured hash, so refusals take as long whether or not the name
-//     exists. Failures count per source (IPv6: /64) and per account name
+//   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name
+//     computes no hash: its refusal waits as long as a check of the most
+//     expensive configured hash takes (Credentials.equalise), so refusals
+//     take as long whether or not the name exists and made-up names cost
+//     no CPU. Failures count per source (IPv6: /64) and per account name
 //     across every connection (authGuard, on the injected clock): each is
 //     answered after a doubling delay, a success never is; a source past
 //     lockout_after gets 454 4.7.0 until its lock-out ends, except for a
@@ -51,8 +52,10 @@
 //     before its password is checked (authGuard.reserve): attempts under
 //     way count, so concurrent guesses never pass lockout_after. An account is never locked out,
 //     nor a server account behind a locked-out address (that would let
-//     anyone keep a transport server out of its hub): in a lock-out the
-//     password is checked and a failure waits the name's delay only,
+//     anyone keep a transport server out of its hub): in a lock-out only
+//     a name that may be a server account (Credentials.mayBeServer) has
+//     its password checked, every other attempt waits equalise instead;
+//     each failure waits the source's delay, its failures counting on,
 //     the same for every name (authGuard.failedLockedOut). RFC 4954 codes:
 //     503 5.5.1 inside a transaction, 504 5.5.4, 501 5.5.4, 501 5.5.2 for
 //     bad base64. After a 334 the verb layer treats the next line as a
