@@ -240,7 +240,14 @@
 //     both always agree which command a line is. go-smtp's replies get the
 //     RFC 5321 codes where its own differ (replycodes.go: 503 for a
 //     command out of sequence, 555 for an unknown MAIL/RCPT parameter),
-//     and AUTH on a connector with no mechanism is 502 5.5.1.
+//     and AUTH on a connector with no mechanism is 502 5.5.1. The
+//     sequence is checked before the syntax: a command out of sequence
+//     gets 503 5.5.1 even when the layer's own checks would refuse its
+//     arguments (MAIL before a greeting, RCPT outside a transaction,
+//     DATA with an argument or a malformed BDAT before RCPT, AUTH before
+//     a greeting, after AUTH or inside a transaction: authSequence,
+//     dataSequence); MAIL or RCPT parameters after a plain HELO are
+//     555 5.5.4 (helloOnly).
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is
