@@ -75,3 +75,17 @@ func TestSequenceBeforeSyntax(t *testing.T) {
 	a.try("AUTH", "503 5.5.1")
 	a.try("AUTH PLAIN !!!!", "503 5.5.1")
 }
+
+// XSHADOW inside a transaction is out of sequence whatever its
+// arguments: 503 5.5.1 before the syntax (SMTP-1, W-2).
+func TestXShadowSequenceBeforeSyntax(t *testing.T) {
+	s := startWith(t, ServerConfig{Connectors: transportConnector(t, ""), Shadow: &fakeShadow{notes: map[string][]string{}}, ShadowEnabled: true})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	for _, c := range []string{"XSHADOW", "XSHADOW hub2 BOGUS", "XSHADOW hub2"} {
+		d.try(c, "503 5.5.1")
+	}
+}

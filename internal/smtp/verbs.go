@@ -678,12 +678,12 @@ func (v *verbConn) xshadow(arg string) string {
 		return "503 5.5.1 Send EHLO first"
 	case !s.advertiseXShadow():
 		return "503 5.5.1 XSHADOW not available"
+	case s.busy.Load(): // the sequence before the syntax
+		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	case marks != "" && s.shadowVersion() < 7:
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
 	case id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
-	case s.busy.Load():
-		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	}
 	ask, presented, hasMark, pdb, ok := parseMarkArgs(marks)
 	if ok && pdb != "" && !hasMark && s.shadowVersion() < 10 {
