@@ -235,7 +235,10 @@
 //     (nothing after the bare LF runs as a command); a line over max_line_length ends the
 //     session with 421 4.7.0; a partial line (at the idle timeout, 421 4.4.2,
 //     or at the end of the stream) is dropped, never executed. After a
-//     334 the next line is a SASL response, not a command.
+//     334 the next line is a SASL response, not a command; one with a
+//     bare CR or LF is refused as any line is (500 5.5.2) and ends the
+//     AUTH exchange (saslBareNewline), so the client's next line is a
+//     command again.
 //   - The layer classifies a line by go-smtp's own parser (goSMTPVerb), so
 //     both always agree which command a line is. go-smtp's replies get the
 //     RFC 5321 codes where its own differ (replycodes.go: 503 for a

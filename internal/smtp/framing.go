@@ -177,6 +177,12 @@ func (v *verbConn) fillCommand() error {
 	}
 	if !crlfOnly(line) {
 		v.traceUnit(traceRefused, line)
+		if v.sasl {
+			// An answer to a 334 follows the same line rule, and its
+			// refusal ends the exchange (saslBareNewline).
+			v.hand(v.saslBareNewline())
+			return nil
+		}
 		v.reply(replyBareNewlineCmd)
 		return nil
 	}

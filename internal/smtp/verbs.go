@@ -117,7 +117,7 @@ type verbConn struct {
 	bodyDotted bool   // the kept body came by DATA (normalizeNewlines: transparency)
 	last       string // verb of the last command handed to go-smtp
 	ehlo       bool   // go-smtp is writing an EHLO reply
-	saslBad    bool   // a bad SASL response was replaced by "*"
+	saslCancel string // the reply for go-smtp's 501 to the "*" that replaced a bad SASL response
 	sess       func() *session
 	command    func(cmd string, code int) // counts a reply (cmdcount.go); nil: not counted
 	acks       []discardAck               // discard notifications waiting for the peer's next command (SR-15)
