@@ -37,9 +37,11 @@
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
 //     Every reply line leaves as printable ASCII: the client text go-smtp
 //     echoes (Hello NAME, the MAIL and RCPT paths) and the layer's own
-//     (a MAIL/RCPT parameter named twice) in echoText's form (replyecho.go:
-//     \xNN for any other byte, a backslash run before what reads as such
-//     an escape doubled), any other stray byte as \xNN (asciiLine).
+//     (a MAIL/RCPT parameter named twice, the label an invalid IDN is
+//     refused for) in echoText's form (replyecho.go: \xNN for any other
+//     byte, a backslash run before what reads as such an escape doubled,
+//     cut past maxEcho characters and marked "..." so a reply line stays
+//     within 512 octets), any other stray byte as \xNN (asciiLine).
 //   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name
 //     computes no hash: its refusal waits as long as a check of the most
 //     expensive configured hash takes (Credentials.equalise), so refusals
