@@ -32,6 +32,8 @@ const (
 	// ESMTP parameters need an EHLO (RFC 5321 §4.1.1.11, §4.3.2: 555).
 	replyMailParamsNeedEHLO = "555 5.5.4 MAIL FROM parameters need EHLO, not HELO"
 	replyRcptParamsNeedEHLO = "555 5.5.4 RCPT TO parameters need EHLO, not HELO"
+	// Raw non-ASCII in RCPT parameters needs MAIL ... SMTPUTF8.
+	replyRcptParamsNeedUTF8 = "501 5.5.4 Malformed RCPT TO parameter: non-ASCII text needs SMTPUTF8 (write an ORCPT address as xtext)"
 	replyBDATTooBig         = "552 5.3.4 Message size exceeds fixed maximum message size"
 	replyInTransfer         = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
 	replyGreetAgain         = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
@@ -344,6 +346,13 @@ func (v *verbConn) fillCommand() error {
 		}
 		if v.helloOnly && hasPathParams(line) {
 			v.reply(replyRcptParamsNeedEHLO)
+			return nil
+		}
+		if s := v.sess(); !s.opts.UTF8 && !isASCII(string(afterPath(line))) {
+			// Raw UTF-8 in a parameter (an ORCPT's utf-8-addr-unitext)
+			// is the SMTPUTF8 extension's (RFC 6533 §3); without it an
+			// ORCPT writes such an address as xtext (\x{…}).
+			v.reply(replyRcptParamsNeedUTF8)
 			return nil
 		}
 		if r := rcptParams(line); r != "" {
