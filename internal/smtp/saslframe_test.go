@@ -36,3 +36,26 @@ func TestSASLResponseBareNewline(t *testing.T) {
 		})
 	}
 }
+
+// BDAT and AUTH do not share bytes (SMTP-2): a BDAT line that answers a
+// 334 is a (bad) SASL response, never a chunk's start, so the bytes after
+// it are commands; and an AUTH inside a BDAT chunk is chunk data, never
+// a command.
+func TestBDATAroundAUTH(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, fmt.Sprintf(authConnector, credsFile(t)))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("AUTH LOGIN", "334")
+	d.send("BDAT 6 LAST\r\nNOOP\r\n")
+	d.expect("501 5.5.2") // the response, cancelled
+	d.expect("250")       // NOOP: a command, not chunk data
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	d.cmd("RCPT TO:<u@example.test>", "250")
+	chunk := plainAlice + "\r\n"
+	d.send(fmt.Sprintf("BDAT %d\r\n%s", len(chunk), chunk))
+	d.expect("250")
+	d.cmd("BDAT 0 LAST", "250")
+	d.cmd(plainAlice, "235") // not authenticated before: the chunk's AUTH was data
+}
