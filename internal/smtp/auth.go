@@ -23,10 +23,10 @@ import (
 // ignored. The server flag marks transport server accounts (SPEC SR-1).
 type Credentials struct {
 	users map[string]account
-	// dummy is compared against when the user is unknown. It has the
-	// cost of the most expensive configured hash, so that a refusal takes
-	// as long whether or not the name exists (the slowest real account
-	// sets the pace; a cheaper dummy would tell unknown names apart).
+	// dummy has the cost of the most expensive configured hash: a check
+	// of it is timed at load (hashNanos), so that a refusal of an unknown
+	// name, which computes no hash, takes as long as one of a real name
+	// (the slowest real account sets the pace).
 	dummy   []byte
 	maxCost int // the dummy's cost
 	// hashNanos is how long a check of a configured hash takes: measured
@@ -162,8 +162,8 @@ var passwordHashes atomic.Int64
 // hashTime is how long a password check of a configured hash takes.
 func (c *Credentials) hashTime() time.Duration { return time.Duration(c.hashNanos.Load()) }
 
-// unknownUserHash is the hash a password for an unknown name is
-// compared against.
+// unknownUserHash is the hash whose check time an unknown name's
+// refusal waits (equalise).
 func (c *Credentials) unknownUserHash() []byte { return c.dummy }
 
 // exists reports whether name is an account (for logs: a name that is
