@@ -50,7 +50,7 @@ func (b browser) post(t *testing.T, h *harness, user, pass string) int {
 }
 
 // A flood of names from one address, sent at once, is not a fresh
-// five tries per name: the address is locked out for every account after
+// five tries per name (SMTP-8): the address is locked out for every account after
 // sourceLockAfter failures (reserved before the check, so concurrency
 // does not pass it), and another address is not affected.
 func TestConsoleLockoutHoldsAgainstFloodOfNames(t *testing.T) {

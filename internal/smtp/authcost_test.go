@@ -13,8 +13,8 @@ func plainB64(user, pw string) string {
 	return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pw))
 }
 
-// A name that is no account costs no password hash (SR-1: refusals the
-// same whether or not the name exists): the refusal waits about as long
+// A name that is no account costs no password hash (refusals the
+// same whether or not the name exists, SMTP-8): the refusal waits about as long
 // as a hash check instead, so that made-up names cannot spend the
 // server's CPU. A listed account's password is checked.
 func TestAuthUnknownNameComputesNoHash(t *testing.T) {
@@ -57,7 +57,7 @@ func TestAuthUnknownNameComputesNoHash(t *testing.T) {
 	}
 }
 
-// A locked-out source keeps paying (SR-1): each attempt, whatever the
+// A locked-out source keeps paying (SMTP-8): each attempt, whatever the
 // name, waits a delay that grows with the source's failures (not a fresh
 // name's first-failure delay) and computes no hash unless the name is a
 // transport server account, which alone may pass a lock-out.

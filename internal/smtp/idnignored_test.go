@@ -10,7 +10,7 @@ import (
 // spelling of another domain: "exa\u00admple.test" maps to
 // "example.test". Refused at RCPT with 553 5.1.3 and at MAIL with 553
 // 5.1.7 (RFC 3463: the sender's address), so no such spelling passes
-// the accepted-domain, relay or block lists under another name (SMTP-6).
+// the accepted-domain, relay or block lists under another name (SMTP-3, SMTP-6).
 func TestIDNIgnoredCharactersRefused(t *testing.T) {
 	s := startServer(t, &fakeQueue{}, connectors(t, `
   - name: default

@@ -6,7 +6,7 @@ import (
 )
 
 // An answer to a 334 with a bare CR or LF in it follows the one line
-// rule of every command (SMTP-2, one framing authority): the line is
+// rule of every command (SMTP-5, one framing authority): the line is
 // refused whole with 500 5.5.2, and the AUTH exchange ends with it, so
 // the client's next line is a command again (not a SASL response) and
 // nothing after the bare newline was taken as a response either.
@@ -37,7 +37,7 @@ func TestSASLResponseBareNewline(t *testing.T) {
 	}
 }
 
-// BDAT and AUTH do not share bytes (SMTP-2): a BDAT line that answers a
+// BDAT and AUTH do not share bytes (SMTP-5): a BDAT line that answers a
 // 334 is a (bad) SASL response, never a chunk's start, so the bytes after
 // it are commands; and an AUTH inside a BDAT chunk is chunk data, never
 // a command.
