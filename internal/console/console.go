@@ -94,6 +94,11 @@ const (
 	loginWindow    = 5 * time.Minute
 	loginDelayStep = 250 * time.Millisecond
 	loginDelayMax  = 4 * time.Second
+	// sourceLockAfter failed logins from one address in loginWindow,
+	// whatever the names, lock the address out for every account for
+	// the rest of the window: a flood of names (one guess at each of many
+	// accounts) is not a fresh loginFailures tries per name.
+	sourceLockAfter = 4 * loginFailures
 )
 
 // New builds the console on its listener; Serve starts it.
@@ -261,10 +266,7 @@ func sourceKey(ip string) string { return "source\x00" + ip }
 // loginFailures recent failures, then loginDelayStep doubling with each
 // failure more, at most loginDelayMax.
 func (s *Server) loginDelay(ip string, now time.Time) time.Duration {
-	s.throttled(sourceKey(ip), now) // forget failures out of the window
-	s.mu.Lock()
-	n := len(s.failures[sourceKey(ip)])
-	s.mu.Unlock()
+	n := s.recent(sourceKey(ip), now)
 	if n < loginFailures {
 		return 0
 	}
@@ -275,23 +277,23 @@ func (s *Server) loginDelay(ip string, now time.Time) time.Duration {
 	return min(d, loginDelayMax)
 }
 
-// throttled reports whether a key (an account at an address, or an
-// address) has failed too many logins of late.
-func (s *Server) throttled(ip string, now time.Time) bool {
+// recent is the number of a key's failures within loginWindow; older
+// ones are forgotten.
+func (s *Server) recent(key string, now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var keep []time.Time
-	for _, t := range s.failures[ip] {
+	for _, t := range s.failures[key] {
 		if now.Sub(t) < loginWindow {
 			keep = append(keep, t)
 		}
 	}
 	if keep == nil {
-		delete(s.failures, ip)
+		delete(s.failures, key)
 	} else {
-		s.failures[ip] = keep
+		s.failures[key] = keep
 	}
-	return len(keep) >= loginFailures
+	return len(keep)
 }
 
 // reserveWait bounds how long a login waits for the logins under way
@@ -300,25 +302,28 @@ func (s *Server) throttled(ip string, now time.Time) bool {
 const reserveWait = 30 * time.Second
 
 // reserve takes a place for one login of an account from an address
-// (key, a lockKey) before its password is checked: the failures
-// counted and the logins under way together stay under loginFailures,
-// so logins sent at once get no more password checks than logins sent
-// one by one (rt57 M2: the lock-out was decided on arrival, and 100
-// logins at once had 99 checks). A login finding every place taken
-// waits (bounded by reserveWait and the request) for one to end: then
-// the account is locked out from there, or a place is free. false: the
-// login is answered as locked out. A true answer must be ended by
-// endLogin.
-func (s *Server) reserve(ctx context.Context, key string) bool {
+// (key, a lockKey; src, the address's sourceKey) before its password is
+// checked: the failures counted and the logins under way together stay
+// under loginFailures for the account there and under sourceLockAfter
+// for the address, so logins sent at once get no more password checks
+// than logins sent one by one (rt57 M2: the lock-out was decided on
+// arrival, and 100 logins at once had 99 checks), whatever the names. A
+// login finding every place taken waits (bounded by reserveWait and the
+// request) for one to end: then the account or the address is locked
+// out, or a place is free. false: the login is answered as locked out. A
+// true answer must be ended by endLogin.
+func (s *Server) reserve(ctx context.Context, key, src string) bool {
 	t := s.cfg.Clock.NewTimer(reserveWait)
 	defer t.Stop()
 	for {
-		if s.throttled(key, s.cfg.Clock.Now()) {
+		now := s.cfg.Clock.Now()
+		if s.recent(key, now) >= loginFailures || s.recent(src, now) >= sourceLockAfter {
 			return false
 		}
 		s.mu.Lock()
-		if len(s.failures[key])+s.inflight[key] < loginFailures {
+		if len(s.failures[key])+s.inflight[key] < loginFailures && len(s.failures[src])+s.inflight[src] < sourceLockAfter {
 			s.inflight[key]++
+			s.inflight[src]++
 			s.mu.Unlock()
 			return true
 		}
@@ -336,13 +341,15 @@ func (s *Server) reserve(ctx context.Context, key string) bool {
 
 // endLogin ends a reserved login, its failure (if any) already counted,
 // and wakes the logins waiting for a place.
-func (s *Server) endLogin(key string) {
+func (s *Server) endLogin(keys ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inflight[key] <= 1 {
-		delete(s.inflight, key)
-	} else {
-		s.inflight[key]--
+	for _, key := range keys {
+		if s.inflight[key] <= 1 {
+			delete(s.inflight, key)
+		} else {
+			s.inflight[key]--
+		}
 	}
 	close(s.ended)
 	s.ended = make(chan struct{})
@@ -402,17 +409,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	key := lockKey(user, ip)
-	if !s.reserve(r.Context(), key) {
+	key, src := lockKey(user, ip), sourceKey(ip)
+	if !s.reserve(r.Context(), key, src) {
 		s.cfg.Log.Warn("console login refused: too many failures", "client", ip)
-		s.renderLogin(w, r, next, "Too many failed logins for this account from your address; try again in a few minutes.", http.StatusTooManyRequests)
+		s.renderLogin(w, r, next, "Too many failed logins from your address; try again in a few minutes.", http.StatusTooManyRequests)
 		return
 	}
 	server, err := s.credentials().Check(user, r.PostFormValue("password"))
 	if err != nil || server {
 		s.failed(key, now)
-		s.failed(sourceKey(ip), now)
-		s.endLogin(key) // after its failure counts: a waiting login then sees it
+		s.failed(src, now)
+		s.endLogin(key, src) // after its failure counts: a waiting login then sees it
 		// The name is logged only if it is an account: a password typed
 		// into the name field must not reach the log.
 		if err == nil {
@@ -423,7 +430,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, next, "Wrong name or password.", http.StatusUnauthorized)
 		return
 	}
-	s.endLogin(key)
+	s.endLogin(key, src)
 	id := randomToken()
 	s.mu.Lock()
 	if len(s.sessions) >= maxSessions {

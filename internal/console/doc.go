@@ -15,11 +15,17 @@
 //     lock that account out from that address for the rest of the window;
 //     other accounts behind the same address (an SSH tunnel ends on
 //     loopback) still log in, but the address's answers are delayed once
-//     it has failed five times (250 ms, doubling, at most 4 s). The
-//     lock-out holds under concurrency: a login reserves its place
-//     (reserve) before its password is checked, failures and logins
-//     under way counting together, so logins sent at once get no more
-//     than five checks; the others wait (bounded) and are then refused.
+//     it has failed five times (250 ms, doubling, at most 4 s), and
+//     sourceLockAfter (20) failures from an address, whatever the
+//     names, lock the address out for every account for the rest of the
+//     window (a flood of names is not five fresh tries each; another
+//     address is not affected). The lock-outs hold under concurrency: a
+//     login reserves its place for the account at the address and for
+//     the address (reserve) before its password is checked, failures and
+//     logins under way counting together, so logins sent at once get no
+//     more than five checks per account and twenty per address; the
+//     others wait (bounded) and are then refused. A name that is no
+//     account computes no hash (smtp.Credentials.Check).
 //     The failure table is bounded (1024 keys); when full, keys past the
 //     window go first, then the one with the fewest failures, so failures
 //     under made-up names cannot push out an account's lock-out.

@@ -21,7 +21,10 @@ import (
 // character, bytes that are not UTF-8) is an error naming it; so is one
 // with a non-ASCII character that only stands for ASCII (asciiStandIn:
 // KELVIN SIGN, a full-width letter), which IDNA 2008 disallows though
-// UTS #46 maps it: "\u212Aiosk.test" is not "kiosk.test".
+// UTS #46 maps it: "\u212Aiosk.test" is not "kiosk.test"; and so is one
+// with a character UTS #46 deletes (ignoredRune: a soft hyphen, a zero
+// width space, a variation selector): "exa\u00admple.test" is not
+// "example.test".
 func Domain(s string) (string, error) {
 	if !needsIDNA(s) {
 		return Fold(s), nil
@@ -37,6 +40,9 @@ func Domain(s string) (string, error) {
 		}
 		if r, ok := asciiStandIn(l); ok {
 			return "", fmt.Errorf("invalid internationalized domain name label %s: disallowed rune %U", quoteLabel(l), r)
+		}
+		if r, ok := ignoredRune(l); ok {
+			return "", fmt.Errorf("invalid internationalized domain name label %s: disallowed rune %U (IDNA ignores it)", quoteLabel(l), r)
 		}
 		a, err := idna.Lookup.ToASCII(l)
 		if err != nil {
@@ -112,6 +118,25 @@ func asciiStandIn(l string) (rune, bool) {
 		}
 		m, _ := idna.Lookup.ToUnicode(string(r))
 		if m != "" && strings.IndexFunc(m, func(c rune) bool { return c >= utf8.RuneSelf }) < 0 {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// ignoredRune is the first character of label l that UTS #46 maps to
+// nothing (U+00AD SOFT HYPHEN, U+200B ZERO WIDTH SPACE, U+2060, U+FEFF,
+// the variation selectors, U+034F, …): IDNA would delete it, so
+// "exa\u00admple.test" would be a second spelling of "example.test",
+// one the accepted-domain, relay and block lists never see written.
+// (U+200C and U+200D IDNA keeps, and refuses outside the context that
+// allows them.)
+func ignoredRune(l string) (rune, bool) {
+	for _, r := range l {
+		if r < utf8.RuneSelf {
+			continue
+		}
+		if m, err := idna.Lookup.ToUnicode(string(r)); err == nil && m == "" {
 			return r, true
 		}
 	}

@@ -58,7 +58,7 @@ func (c *Credentials) CheckContext(ctx context.Context, name, password string) (
 		// too: the directory would take it for its own alice, a second
 		// account behind the name the file decides. The file compares
 		// exactly, so only the listed spelling gets in.
-		server, err = c.Check(name, password)
+		server, err = c.check(ctx, name, password)
 		if err != nil {
 			if c.exists(name) {
 				return name, false, err

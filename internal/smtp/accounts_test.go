@@ -190,7 +190,7 @@ func TestAuthThrottleFoldsAccountNames(t *testing.T) {
 			t.Fatalf("delays %v: a variant of the name started its own throttle", got)
 		}
 	}
-	if d := g.failedLockedOut(" CAROL"); d < got[len(got)-1] {
+	if d := g.failedLockedOut(netip.AddrFrom4([4]byte{192, 0, 2, 99}), " CAROL"); d < got[len(got)-1] {
 		t.Fatalf("locked-out delay of a variant %v, want at least %v", d, got[len(got)-1])
 	}
 	g.succeeded("carol  ")
@@ -216,12 +216,13 @@ func TestAuthThrottleFloodKeepsGuessedAccount(t *testing.T) {
 	}
 	clk.Advance(time.Second) // older than every flooded name: LRU would drop it first
 	for i := 0; i < maxGuardKeys+100; i++ {
-		g.failedLockedOut(fmt.Sprintf("name%d", i))
+		// Each from a source of its own: only the account counts tell.
+		g.failedLockedOut(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), fmt.Sprintf("name%d", i))
 	}
 	if len(g.accounts) > maxGuardKeys {
 		t.Fatalf("%d account keys", len(g.accounts))
 	}
-	if d := g.failedLockedOut("carol"); d <= last {
+	if d := g.failedLockedOut(netip.MustParseAddr("192.0.2.200"), "carol"); d <= last {
 		t.Fatalf("carol's delay after the flood %v, want more than %v", d, last)
 	}
 }

@@ -59,8 +59,10 @@ func idnReply(err error, enhanced int) error {
 	if !errors.As(err, &idn) {
 		return nil
 	}
+	// The label is the client's text: echoed as all client text is
+	// (replyecho.go), bounded.
 	return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, enhanced},
-		Message: "Invalid internationalized domain name: " + strings.TrimPrefix(idn.Error(), "invalid internationalized domain name ")}
+		Message: "Invalid internationalized domain name: " + string(echoText([]byte(strings.TrimPrefix(idn.Error(), "invalid internationalized domain name "))))}
 }
 
 // RcptRefusal is RCPT TO's reply to an address its parse refused

@@ -2,11 +2,14 @@ package smtp
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"golang.org/x/crypto/bcrypt"
@@ -20,17 +23,24 @@ import (
 // ignored. The server flag marks transport server accounts (SPEC SR-1).
 type Credentials struct {
 	users map[string]account
-	// dummy is compared against when the user is unknown. It has the
-	// cost of the most expensive configured hash, so that a refusal takes
-	// as long whether or not the name exists (the slowest real account
-	// sets the pace; a cheaper dummy would tell unknown names apart).
-	dummy []byte
+	// dummy has the cost of the most expensive configured hash: a check
+	// of it is timed at load (hashNanos), so that a refusal of an unknown
+	// name, which computes no hash, takes as long as one of a real name
+	// (the slowest real account sets the pace).
+	dummy   []byte
+	maxCost int // the dummy's cost
+	// hashNanos is how long a check of a configured hash takes: measured
+	// at load on the dummy, then followed (a moving average) by every
+	// check of an account's password. A name that is no account waits
+	// it instead of computing a hash (equalise).
+	hashNanos atomic.Int64
 	// ext is asked about names the file does not list (accounts.go).
 	ext AccountSource
 }
 
 type account struct {
 	hash   []byte
+	cost   int
 	server bool
 }
 
@@ -123,7 +133,7 @@ func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 			}
 			servers[k] = parts[0]
 		}
-		c.users[parts[0]] = account{hash: []byte(parts[1]), server: len(parts) == 3}
+		c.users[parts[0]] = account{hash: []byte(parts[1]), cost: cost, server: len(parts) == 3}
 	}
 	if err := sc.Err(); err != nil {
 		bad = append(bad, fmt.Errorf("%s: %w", path, err))
@@ -138,12 +148,22 @@ func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	c.dummy = dummy
+	c.dummy, c.maxCost = dummy, maxCost
+	start := time.Now()
+	bcrypt.CompareHashAndPassword(dummy, []byte("umbra-timing-equaliser"))
+	c.hashNanos.Store(int64(time.Since(start)))
 	return c, nil
 }
 
-// unknownUserHash is the hash a password for an unknown name is
-// compared against.
+// passwordHashes counts the password hashes computed (tests hold the
+// CPU an attacker can make the server spend to it).
+var passwordHashes atomic.Int64
+
+// hashTime is how long a password check of a configured hash takes.
+func (c *Credentials) hashTime() time.Duration { return time.Duration(c.hashNanos.Load()) }
+
+// unknownUserHash is the hash whose check time an unknown name's
+// refusal waits (equalise).
 func (c *Credentials) unknownUserHash() []byte { return c.dummy }
 
 // exists reports whether name is an account (for logs: a name that is
@@ -156,17 +176,60 @@ func (c *Credentials) exists(name string) bool {
 var errBadCredentials = errors.New("invalid credentials")
 
 // Check verifies a name and password and reports whether the account is a
-// transport server's.
+// transport server's. A name that is no account computes no hash: it
+// waits as long as a check takes (equalise) and is refused, so that
+// made-up names cost the server no CPU and answer no faster.
 func (c *Credentials) Check(name, password string) (server bool, err error) {
+	return c.check(context.Background(), name, password)
+}
+
+func (c *Credentials) check(ctx context.Context, name, password string) (server bool, err error) {
 	a, ok := c.users[name]
-	hash := a.hash
 	if !ok {
-		hash = c.dummy
+		c.equalise(ctx)
+		return false, errBadCredentials
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok {
+	passwordHashes.Add(1)
+	start := time.Now()
+	err = bcrypt.CompareHashAndPassword(a.hash, []byte(password))
+	if a.cost == c.maxCost {
+		// Follow what a check costs now (the machine's load), so that
+		// equalise keeps up: a moving average over about 8 checks.
+		d, old := int64(time.Since(start)), c.hashNanos.Load()
+		c.hashNanos.Store(old + (d-old)/8)
+	}
+	if err != nil {
 		return false, errBadCredentials
 	}
 	return a.server, nil
+}
+
+// equalise waits as long as a password check of the most expensive
+// configured hash takes (or until ctx ends): the answer to a name that
+// is no account, or to an attempt of a locked-out source, then comes
+// after the time a check would have taken, without the check.
+func (c *Credentials) equalise(ctx context.Context) {
+	d := c.hashTime()
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// mayBeServer reports whether name may be a transport server account:
+// one the file lists as such, or, for a name the file does not decide, an
+// account source that can hold server accounts. Only such a name gets
+// its password checked in a lock-out of its source.
+func (c *Credentials) mayBeServer(name string) bool {
+	if a, ok := c.users[name]; ok {
+		return a.server
+	}
+	return c.ext != nil && !c.listsVariant(name) && c.ext.HasServer()
 }
 
 // loginServer is the server side of the LOGIN mechanism

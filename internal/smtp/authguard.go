@@ -26,10 +26,11 @@ import (
 // the right password. An account is never locked out, nor is a server
 // account behind a locked-out address (NAT, a shared host): anyone who
 // can reach a hub could otherwise keep a transport server out of it and
-// make its shadow servers take over a live primary. So in a lock-out the
-// password is still checked (the same hash work for every name) and a
-// failure waits the account's delay only (failedLockedOut), whatever the
-// name: reply and timing are those of any locked-out attempt unless the
+// make its shadow servers take over a live primary. So in a lock-out a
+// server account's password is still checked (any other name's waits as
+// long instead, Credentials.equalise) and a failure waits the source's
+// delay, its failures counting on (failedLockedOut), whatever the name:
+// reply and timing are those of any locked-out attempt unless the
 // password of a server account was right.
 //
 // The lock-out holds under concurrency: an attempt reserves its place
@@ -200,15 +201,20 @@ func (g *authGuard) failed(ip netip.Addr, account string, reserved bool) (delay 
 }
 
 // failedLockedOut counts a failure of account from a source that is
-// locked out, and returns the delay before it may be answered: the
-// account's alone (a transport server sharing the address with a
-// guesser is delayed per account, never kept out), whatever the name,
-// so that the delay tells a server account from any other name no
-// better than outside a lock-out.
-func (g *authGuard) failedLockedOut(account string) time.Duration {
+// locked out (or whose every place is taken), and returns the delay
+// before it may be answered: that of the source's failures, which go on
+// counting, or the account's if longer — whatever the name, so that
+// a guesser keeps paying a growing delay and the delay tells a server
+// account from any other name no better than outside a lock-out. Only
+// failures are delayed: a transport server sharing the address logs in
+// at once with its password.
+func (g *authGuard) failedLockedOut(ip netip.Addr, account string) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.delay(g.count(g.accounts, accountKey(account), g.clk.Now()).n)
+	now := g.clk.Now()
+	src := g.count(g.sources, sourceKey(ip), now)
+	acct := g.count(g.accounts, accountKey(account), now)
+	return g.delay(max(src.n, acct.n))
 }
 
 // succeeded forgets an account's failures: its owner knows the password.

@@ -65,12 +65,12 @@ func containsFold(list []string, s string) bool {
 }
 
 // authLockedOut refuses an AUTH of a locked-out source that did not
-// give a server account's right password: after the account's delay only
-// (authGuard.failedLockedOut), with 454 4.7.0, counted with the session's
-// failures (max_auth_failures still ends it).
+// give a server account's right password: after the source's growing
+// delay (authGuard.failedLockedOut), with 454 4.7.0, counted with the
+// session's failures (max_auth_failures still ends it).
 func (s *session) authLockedOut(name string) error {
 	s.authFailures++
-	delay := s.srv.guard.failedLockedOut(name)
+	delay := s.srv.guard.failedLockedOut(s.ip, name)
 	s.observeAuthFailure("locked_out")
 	s.srv.refusals.log(s.log, "authentication refused", "locked_out", s.ip, "delay", delay)
 	s.authDelay(delay)
@@ -170,17 +170,29 @@ func (v *verbConn) saslResponse(line []byte) []byte {
 	if resp == "*" || len(line) > v.maxLine || validSASLResponse(resp) {
 		return line
 	}
-	v.saslBad = true
+	v.saslCancel = replyAuthBadBase64
+	return []byte("*\r\n")
+}
+
+// saslBareNewline takes a line sent during an AUTH exchange that holds a
+// bare CR or LF: refused whole like any such line (500 5.5.2, one
+// framing rule), and the exchange ends with it — go-smtp is handed the
+// cancel "*" and its reply becomes the refusal — so that the client's
+// next line is a command again, as the 5xx it got tells it.
+func (v *verbConn) saslBareNewline() []byte {
+	v.sasl = false
+	v.saslCancel = replyBareNewlineCmd
 	return []byte("*\r\n")
 }
 
 // saslReply edits go-smtp's replies during AUTH: the 501 5.0.0 of the
 // cancel the layer made up for an invalid response becomes 501 5.5.2
-// (RFC 4954). Every other reply passes unchanged.
+// (RFC 4954), for a line with a bare CR or LF 500 5.5.2. Every other reply passes unchanged.
 func (v *verbConn) saslReply(b []byte) []byte {
-	if v.saslBad && bytes.HasPrefix(b, []byte("501 5.0.0")) {
-		v.saslBad = false
-		return []byte(replyAuthBadBase64 + "\r\n")
+	if v.saslCancel != "" && bytes.HasPrefix(b, []byte("501 5.0.0")) {
+		r := v.saslCancel
+		v.saslCancel = ""
+		return []byte(r + "\r\n")
 	}
 	return b
 }

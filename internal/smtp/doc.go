@@ -37,13 +37,16 @@
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
 //     Every reply line leaves as printable ASCII: the client text go-smtp
 //     echoes (Hello NAME, the MAIL and RCPT paths) and the layer's own
-//     (a MAIL/RCPT parameter named twice) in echoText's form (replyecho.go:
-//     \xNN for any other byte, a backslash run before what reads as such
-//     an escape doubled), any other stray byte as \xNN (asciiLine).
-//   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name is
-//     checked against a dummy hash with the cost of the most expensive
-//     configured hash, so refusals take as long whether or not the name
-//     exists. Failures count per source (IPv6: /64) and per account name
+//     (a MAIL/RCPT parameter named twice, the label an invalid IDN is
+//     refused for) in echoText's form (replyecho.go: \xNN for any other
+//     byte, a backslash run before what reads as such an escape doubled,
+//     cut past maxEcho characters and marked "..." so a reply line stays
+//     within 512 octets), any other stray byte as \xNN (asciiLine).
+//   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name
+//     computes no hash: its refusal waits as long as a check of the most
+//     expensive configured hash takes (Credentials.equalise), so refusals
+//     take as long whether or not the name exists and made-up names cost
+//     no CPU. Failures count per source (IPv6: /64) and per account name
 //     across every connection (authGuard, on the injected clock): each is
 //     answered after a doubling delay, a success never is; a source past
 //     lockout_after gets 454 4.7.0 until its lock-out ends, except for a
@@ -51,8 +54,10 @@
 //     before its password is checked (authGuard.reserve): attempts under
 //     way count, so concurrent guesses never pass lockout_after. An account is never locked out,
 //     nor a server account behind a locked-out address (that would let
-//     anyone keep a transport server out of its hub): in a lock-out the
-//     password is checked and a failure waits the name's delay only,
+//     anyone keep a transport server out of its hub): in a lock-out only
+//     a name that may be a server account (Credentials.mayBeServer) has
+//     its password checked, every other attempt waits equalise instead;
+//     each failure waits the source's delay, its failures counting on,
 //     the same for every name (authGuard.failedLockedOut). RFC 4954 codes:
 //     503 5.5.1 inside a transaction, 504 5.5.4, 501 5.5.4, 501 5.5.2 for
 //     bad base64. After a 334 the verb layer treats the next line as a
@@ -236,12 +241,22 @@
 //     (nothing after the bare LF runs as a command); a line over max_line_length ends the
 //     session with 421 4.7.0; a partial line (at the idle timeout, 421 4.4.2,
 //     or at the end of the stream) is dropped, never executed. After a
-//     334 the next line is a SASL response, not a command.
+//     334 the next line is a SASL response, not a command; one with a
+//     bare CR or LF is refused as any line is (500 5.5.2) and ends the
+//     AUTH exchange (saslBareNewline), so the client's next line is a
+//     command again.
 //   - The layer classifies a line by go-smtp's own parser (goSMTPVerb), so
 //     both always agree which command a line is. go-smtp's replies get the
 //     RFC 5321 codes where its own differ (replycodes.go: 503 for a
 //     command out of sequence, 555 for an unknown MAIL/RCPT parameter),
-//     and AUTH on a connector with no mechanism is 502 5.5.1.
+//     and AUTH on a connector with no mechanism is 502 5.5.1. The
+//     sequence is checked before the syntax: a command out of sequence
+//     gets 503 5.5.1 even when the layer's own checks would refuse its
+//     arguments (MAIL before a greeting, RCPT outside a transaction,
+//     DATA with an argument or a malformed BDAT before RCPT, AUTH before
+//     a greeting, after AUTH or inside a transaction: authSequence,
+//     dataSequence); MAIL or RCPT parameters after a plain HELO are
+//     555 5.5.4 (helloOnly).
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is

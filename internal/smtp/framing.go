@@ -28,11 +28,17 @@ const (
 	replyIdleTimeout      = "421 4.4.2 Idle timeout, closing connection"
 	replyBDATSyntax       = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
 	replyBDATNoTxn        = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
-	replyBDATTooBig       = "552 5.3.4 Message size exceeds fixed maximum message size"
-	replyInTransfer       = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
-	replyGreetAgain       = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
-	replyTLSAfterAuth     = "503 5.5.1 STARTTLS is not allowed after AUTH"
-	replyUnrecognized     = "500 5.5.2 Syntax error, command unrecognized"
+	replyBDATNoTxnSyntax  = "503 5.5.1 BDAT needs MAIL and RCPT first"
+	// ESMTP parameters need an EHLO (RFC 5321 §4.1.1.11, §4.3.2: 555).
+	replyMailParamsNeedEHLO = "555 5.5.4 MAIL FROM parameters need EHLO, not HELO"
+	replyRcptParamsNeedEHLO = "555 5.5.4 RCPT TO parameters need EHLO, not HELO"
+	// Raw non-ASCII in RCPT parameters needs MAIL ... SMTPUTF8.
+	replyRcptParamsNeedUTF8 = "501 5.5.4 Malformed RCPT TO parameter: non-ASCII text needs SMTPUTF8 (write an ORCPT address as xtext)"
+	replyBDATTooBig         = "552 5.3.4 Message size exceeds fixed maximum message size"
+	replyInTransfer         = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
+	replyGreetAgain         = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
+	replyTLSAfterAuth       = "503 5.5.1 STARTTLS is not allowed after AUTH"
+	replyUnrecognized       = "500 5.5.2 Syntax error, command unrecognized"
 	// replyVRFY: umbra verifies no address by VRFY. go-smtp's text
 	// ("but will accept message") promised what RCPT may refuse (an
 	// unknown recipient gets 550 5.1.1 there).
@@ -173,6 +179,12 @@ func (v *verbConn) fillCommand() error {
 	}
 	if !crlfOnly(line) {
 		v.traceUnit(traceRefused, line)
+		if v.sasl {
+			// An answer to a 334 follows the same line rule, and its
+			// refusal ends the exchange (saslBareNewline).
+			v.hand(v.saslBareNewline())
+			return nil
+		}
 		v.reply(replyBareNewlineCmd)
 		return nil
 	}
@@ -253,6 +265,12 @@ func (v *verbConn) fillCommand() error {
 			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
 			return nil
 		}
+		if r := v.authSequence(); r != "" {
+			// The sequence before the syntax (RFC 5321 §4.1.4): the
+			// layer's syntax checks below would otherwise answer first.
+			v.reply(r)
+			return nil
+		}
 		if r := authCommand(arg); r != "" {
 			v.reply(r)
 			return nil
@@ -279,11 +297,19 @@ func (v *verbConn) fillCommand() error {
 		v.reply(v.xdiscard(arg))
 		return nil
 	case "MAIL":
-		if s := v.sess(); s != nil && s.busy.Load() {
+		s := v.sess()
+		if s != nil && s.busy.Load() {
 			// The sequence before the parameters (the session's own
 			// check, which the layer's parameter checks below would
 			// otherwise answer first): the open transaction stays.
 			v.reply(replyLines(replyNestedMail)...)
+			return nil
+		}
+		if s == nil {
+			break // no greeting yet: go-smtp's 503, before any parameter check
+		}
+		if v.helloOnly && hasPathParams(line) {
+			v.reply(replyMailParamsNeedEHLO)
 			return nil
 		}
 		if v.declaredTooBig(line) {
@@ -303,6 +329,13 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 		line = stripped
+	case "DATA":
+		if arg != "" && !v.inTransaction() {
+			// Out of sequence and malformed: the sequence first (go-smtp
+			// would answer the argument).
+			v.reply(v.dataSequence())
+			return nil
+		}
 	case "EHLO":
 		if verb == "EHLO" && arg == "" {
 			// go-smtp's reply would name HELO; nothing changes state.
@@ -311,6 +344,20 @@ func (v *verbConn) fillCommand() error {
 		}
 		v.ehlo = true
 	case "RCPT":
+		if s := v.sess(); s == nil || !s.busy.Load() {
+			break // no transaction: go-smtp's 503, before any parameter check
+		}
+		if v.helloOnly && hasPathParams(line) {
+			v.reply(replyRcptParamsNeedEHLO)
+			return nil
+		}
+		if s := v.sess(); !s.opts.UTF8 && !isASCII(string(afterPath(line))) {
+			// Raw UTF-8 in a parameter (an ORCPT's utf-8-addr-unitext)
+			// is the SMTPUTF8 extension's (RFC 6533 §3); without it an
+			// ORCPT writes such an address as xtext (\x{…}).
+			v.reply(replyRcptParamsNeedUTF8)
+			return nil
+		}
 		if r := rcptParams(line); r != "" {
 			v.reply(r)
 			return nil
@@ -332,6 +379,35 @@ func (v *verbConn) fillCommand() error {
 	v.last = cmd
 	v.hand(line)
 	return nil
+}
+
+// authSequence is the reply to an AUTH out of sequence, whatever its
+// arguments (go-smtp's wording): before a greeting, after a successful
+// AUTH, inside a mail transaction (RFC 4954 §4); "" when AUTH may come.
+func (v *verbConn) authSequence() string {
+	s := v.sess()
+	switch {
+	case s == nil:
+		return "503 5.5.1 Please introduce yourself first."
+	case s.user != "":
+		return "503 5.5.1 Already authenticated"
+	case s.busy.Load():
+		return replyLines(replyAuthInTransaction)[0]
+	}
+	return ""
+}
+
+// dataSequence is the reply to a DATA out of sequence (go-smtp's
+// wording, with RFC 5321's 503).
+func (v *verbConn) dataSequence() string {
+	s := v.sess()
+	switch {
+	case s == nil:
+		return "503 5.5.1 Please introduce yourself first."
+	case !s.busy.Load():
+		return "503 5.5.1 Missing MAIL FROM command."
+	}
+	return "503 5.5.1 Missing RCPT TO command."
 }
 
 // unknownCommand is the layer's reply to a command umbra does not carry
@@ -430,6 +506,12 @@ func parseBDAT(line []byte) (size int64, last, ok bool) {
 // real one with takeBody. A malformed BDAT gets 501 and no chunk.
 func (v *verbConn) bdatCommand(line []byte) error {
 	size, last, ok := parseBDAT(line)
+	if !ok && (!v.inTransaction() || v.tlsOn.Load() && !v.greeted) {
+		// Out of sequence and malformed: the sequence first. No byte
+		// after a malformed BDAT is chunk data, as below.
+		v.reply(replyBDATNoTxnSyntax)
+		return nil
+	}
 	if !ok {
 		v.reply(replyBDATSyntax)
 		if v.bdat {

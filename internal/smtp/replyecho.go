@@ -11,20 +11,24 @@ import "bytes"
 // the one escape rule of umbra's logs and CLI (jsonsafe.TextBytes), with
 // "written \xNN" meaning here everything outside printable ASCII. An odd
 // run before xNN ends in a byte, an even one in text.
+//
+// It is bounded: past maxEcho characters the text is cut, never inside
+// an escape or a backslash run, and ends in echoCut, so that a reply
+// line stays within RFC 5321's 512 octets (§4.5.3.1.5) however long
+// what the client wrote.
 func echoText(s []byte) []byte {
-	clean := true
-	for i, c := range s {
-		if c < 0x20 || c > 0x7e || c == '\\' && i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == '\\' || !printable(s[i+1])) {
+	clean := len(s) <= maxEcho
+	for i := 0; clean && i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '\\' && i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == '\\' || !printable(s[i+1])) {
 			clean = false
-			break
 		}
 	}
 	if clean {
 		return s
 	}
-	out := make([]byte, 0, len(s)+16)
+	out := make([]byte, 0, min(len(s), maxEcho)+16)
 	for i := 0; i < len(s); {
-		c := s[i]
+		c, at := s[i], len(out)
 		switch {
 		case c == '\\':
 			end := i
@@ -44,9 +48,21 @@ func echoText(s []byte) []byte {
 			out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&0xf])
 			i++
 		}
+		if len(out) > maxEcho {
+			// This unit does not fit: cut before it (a backslash run is
+			// one unit, its parity is its meaning).
+			return append(out[:at], echoCut...)
+		}
 	}
 	return out
 }
+
+// maxEcho bounds the characters of client text a reply echoes; echoCut
+// marks where it was cut.
+const (
+	maxEcho = 200
+	echoCut = "..."
+)
 
 const hexDigit = "0123456789abcdef"
 

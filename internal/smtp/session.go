@@ -292,6 +292,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}()
 		if identity != "" && identity != name {
 			if locked {
+				s.c.creds.equalise(s.srv.ctx)
 				return s.authLockedOut(name)
 			}
 			account := ""
@@ -299,6 +300,14 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 				account = name
 			}
 			return s.authFailed(name, account, "identity_mismatch")
+		}
+		if locked && !s.c.creds.mayBeServer(name) {
+			// Only a transport server account may pass a lock-out: any
+			// other name's password is not checked (no hash, no directory
+			// bind for a guesser), and the answer comes after the time a
+			// check takes, as for every name.
+			s.c.creds.equalise(s.srv.ctx)
+			return s.authLockedOut(name)
 		}
 		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
 		// The throttle counts against the account the name resolved to

@@ -117,7 +117,7 @@ type verbConn struct {
 	bodyDotted bool   // the kept body came by DATA (normalizeNewlines: transparency)
 	last       string // verb of the last command handed to go-smtp
 	ehlo       bool   // go-smtp is writing an EHLO reply
-	saslBad    bool   // a bad SASL response was replaced by "*"
+	saslCancel string // the reply for go-smtp's 501 to the "*" that replaced a bad SASL response
 	sess       func() *session
 	command    func(cmd string, code int) // counts a reply (cmdcount.go); nil: not counted
 	acks       []discardAck               // discard notifications waiting for the peer's next command (SR-15)
@@ -125,6 +125,7 @@ type verbConn struct {
 	heldCounts []heldCount                // their counts, made once written (cmdcount.go; under mu)
 
 	greeted   bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
+	helloOnly bool   // the greeting go-smtp took last was HELO: no ESMTP parameters
 	sasl      bool   // go-smtp asked for a SASL response (334)
 	bdat      bool   // a BDAT transfer is open
 	bdatLen   int64  // its chunks' bytes so far (kept in sink)
@@ -463,6 +464,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 		switch {
 		case (v.last == "EHLO" || v.last == "HELO") && bytes.HasPrefix(b, []byte("250")):
 			v.greeted = true
+			v.helloOnly = v.last == "HELO"
 		case v.last == "AUTH" && bytes.HasPrefix(b, []byte("334")):
 			v.sasl = true
 			v.traceUnit(trace334, nil)
@@ -676,12 +678,12 @@ func (v *verbConn) xshadow(arg string) string {
 		return "503 5.5.1 Send EHLO first"
 	case !s.advertiseXShadow():
 		return "503 5.5.1 XSHADOW not available"
+	case s.busy.Load(): // the sequence before the syntax
+		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	case marks != "" && s.shadowVersion() < 7:
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
 	case id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
-	case s.busy.Load():
-		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	}
 	ask, presented, hasMark, pdb, ok := parseMarkArgs(marks)
 	if ok && pdb != "" && !hasMark && s.shadowVersion() < 10 {
@@ -909,10 +911,25 @@ func rcptParams(line []byte) string {
 // pathParams checks the parameters after the path of a MAIL or RCPT
 // line (past any quoted local part).
 func pathParams(line []byte, mail bool) string {
+	rest := afterPath(line)
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return "" // no parameters (most commands): nothing copied
+	}
+	return flagParams(string(rest), mail)
+}
+
+// hasPathParams: a MAIL or RCPT line carries parameters after its path.
+func hasPathParams(line []byte) bool {
+	return len(bytes.TrimSpace(afterPath(line))) > 0
+}
+
+// afterPath is what follows the path of a MAIL or RCPT line (past any
+// quoted local part), nil without a complete <path>.
+func afterPath(line []byte) []byte {
 	s := bytes.TrimRight(line, "\r\n")
 	i, quoted := bytes.IndexByte(s, '<'), false
 	if i < 0 {
-		return ""
+		return nil
 	}
 	for i++; i < len(s); i++ {
 		switch c := s[i]; {
@@ -921,13 +938,10 @@ func pathParams(line []byte, mail bool) string {
 		case c == '"':
 			quoted = !quoted
 		case c == '>' && !quoted:
-			if len(bytes.TrimSpace(s[i+1:])) == 0 {
-				return "" // no parameters (most commands): nothing copied
-			}
-			return flagParams(string(s[i+1:]), mail)
+			return s[i+1:]
 		}
 	}
-	return ""
+	return nil
 }
 
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
