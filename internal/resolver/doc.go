@@ -23,6 +23,10 @@
 //     aliases; a denial after them names the chain's end and the chain;
 //     a loop or a longer chain is a temporary error (as a validating
 //     server's SERVFAIL for it would be), never a denial.
+//   - An address literal ([192.0.2.1]) and IP-address text used as a
+//     name (192.0.2.1, 127.1: mailaddr.IPText) are not found, and DNS
+//     is never asked about them; LookupHost/LookupIPAddr still take an
+//     address in its plain text form as that address (a smart host's).
 //   - LookupHost/LookupIPAddr of a name with neither A nor AAAA says
 //     "no A or AAAA record". NoAddress turns the failed address lookups
 //     of a destination's mail hosts into the one reply delivery gives

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 
 	"github.com/miekg/dns"
 )
@@ -113,6 +114,14 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 		// no record can be at it, and DNS is never asked.
 		return &Answer{Name: fqdn, Type: qtype, Rcode: dns.RcodeNameError},
 			dnsError(name, "", "no such host (an address literal, not a domain name)", false, true)
+	}
+	if mailaddr.IPText(name) {
+		// IP-address text ("192.0.2.1", "127.1": a mail domain that is
+		// none, since no top-level label is all digits): no record can
+		// be at it, and DNS is never asked (a resolver would return the
+		// address it spells to whoever asks its A record).
+		return &Answer{Name: fqdn, Type: qtype, Rcode: dns.RcodeNameError},
+			dnsError(name, "", "no such host (IP-address text, not a domain name)", false, true)
 	}
 	if !IsDomainName(fqdn) {
 		// No record can exist at a name longer than a domain name may
