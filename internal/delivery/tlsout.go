@@ -48,6 +48,16 @@ func (d *Deliverer) outboundTLS(ctx context.Context, st *state, m *queue.Message
 // filterHosts drops the MX hosts an enforced MTA-STS policy does not
 // list (RFC 8461 §4.1); under testing they stay and the mismatch is
 // reported. With no host left the group is deferred.
+// enforcesMX: the destination's MTA-STS policy keeps the hosts it does
+// not list from being tried (filterHosts), so they do not count among
+// the addresses an attempt looks up before it tries them (mxlookup.go).
+func (t *destTLS) enforcesMX() bool {
+	if t.sts == nil || t.sts.Mode == tlspolicy.ModeNone || t.eng == nil {
+		return false
+	}
+	return t.sts.Mode == tlspolicy.ModeEnforce && !t.noPolicy || t.requireTLS
+}
+
 func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []queue.Result) {
 	if t.sts == nil || t.sts.Mode == tlspolicy.ModeNone || t.eng == nil {
 		return hosts, nil
