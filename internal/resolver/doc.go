@@ -17,6 +17,11 @@
 //     resolver on a trusted path (loopback).
 //   - Every query is bounded by Config.Timeout per attempt and by the
 //     caller's context overall.
+//   - A reply is used only when its id and its question section (one
+//     question: the name, without ASCII case, the type and the class
+//     asked) are the query's; any other is no answer — the next server
+//     is asked, and with none left the lookup fails for now (temporary,
+//     never a denial). FuzzResponse holds the reply's handling.
 //   - CNAMEs are followed, at most 8 aliases, within a response and by
 //     asking for the chain's end where the server left it (an alias
 //     answered without its target's records). Answer.CNAMEs lists the

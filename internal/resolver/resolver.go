@@ -205,6 +205,12 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 				last = dnsError(name, srv, "reply id mismatch", true, false)
 				continue
 			}
+			if !sameQuestion(r, q) {
+				// An answer to another question (spoofed, misrouted, a
+				// broken server): no answer, never used (RFC 5452 §9.1).
+				last = dnsError(name, srv, "reply question mismatch", true, false)
+				continue
+			}
 			switch r.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
 				return r, srv, nil
@@ -214,6 +220,17 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 		}
 	}
 	return nil, "", last
+}
+
+// sameQuestion reports whether r's question section is q's one question:
+// the same name (without ASCII case: a server may echo a 0x20-encoded
+// name), type and class.
+func sameQuestion(r, q *dns.Msg) bool {
+	if len(r.Question) != 1 || len(q.Question) != 1 {
+		return false
+	}
+	a, b := r.Question[0], q.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && mailaddr.EqualFold(a.Name, b.Name)
 }
 
 // resolvConf is the system's resolver configuration (a variable for tests).
