@@ -187,8 +187,14 @@
 // REQUIRETLS and is retried on the schedule; at expiry the queue fails it
 // with 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
 // headers only (RFC 8689 §5); as a bounce (null sender) it is not stopped
-// by a verified hop that does not offer REQUIRETLS. "TLS-Required: No"
-// makes DANE and MTA-STS failures not stop the message. Every session to
+// by a verified hop that does not offer REQUIRETLS. Relays inside the
+// organisation (org.go) hold to the same for a REQUIRETLS message:
+// STARTTLS verified for the server's name (TLSVerify, or the login
+// connector's TLS raised to verify), no pooled session, REQUIRETLS
+// offered (else 550 5.7.10); no STARTTLS or a certificate that does not
+// verify passes to the next server and defers 451 4.7.5 REQUIRETLS. LMTP
+// final delivery is no relay. "TLS-Required: No" (its unfolded value,
+// header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
 // an MX host is counted for TLS reporting.
 //
 // Outbound connections bind to the send connector's source_address, else

@@ -1,14 +1,14 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 	"umbra/internal/tlspolicy"
@@ -199,19 +199,12 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 }
 
 // tlsRequiredNo reports whether the header section carries
-// "TLS-Required: No" (RFC 8689 §5).
+// "TLS-Required: No" (RFC 8689 §5): the field's unfolded value (a folded
+// field too, header.Values), "No" in any ASCII case; the first such
+// field decides.
 func tlsRequiredNo(body []byte) bool {
-	end := bytes.Index(body, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(body)
-	}
-	for _, line := range bytes.Split(body[:end], []byte("\r\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if ok && strings.EqualFold(string(k), "TLS-Required") {
-			return strings.EqualFold(strings.TrimSpace(string(v)), "no")
-		}
-	}
-	return false
+	vs := header.Values(body, "TLS-Required")
+	return len(vs) > 0 && mailaddr.EqualFold(vs[0], "no")
 }
 
 // tlsFailure is the error a failed session is reported under: the
