@@ -125,8 +125,9 @@
 // addresses are looked up when the attempt comes to it, a preference at
 // a time (this server among equals drops them all); at most 2 ×
 // mx_address_limit names per attempt, and the MX and address lookups of
-// one attempt share one deadline (Config.MXLookupTimeout,
-// transport.mx_lookup_timeout). A cut never bounces: the names not
+// one attempt take at most Config.MXLookupTimeout together
+// (transport.mx_lookup_timeout; the connections between them not
+// counted). A cut never bounces: the names not
 // looked up might have addresses; with no address found the attempt is
 // deferred 451 4.4.4 (names left) or 451 4.4.3 (time ran out), naming
 // the bound. A domain that is an address literal or IP-address text

@@ -151,3 +151,67 @@ func TestCheckSelfLooksUpAsDeliveryDoes(t *testing.T) {
 		t.Errorf("check: %+v", c)
 	}
 }
+
+// Hosts are looked up a preference at a time: a preference whose hosts
+// an enforced MTA-STS policy does not list is passed over for the next
+// one, as when every host was looked up first. The listed backup takes
+// the message; the unlisted host is never contacted.
+func TestLazyLookupsPassOverUnlistedPreference(t *testing.T) {
+	w := newTLSWorld(t, `_mta-sts.sts.test. 300 IN TXT "v=STSv1; id=1"`,
+		"sts.test. 300 IN MX 10 mx1.sts.test.",
+		"sts.test. 300 IN MX 20 mx2.sts.test.",
+		"sts.test. 300 IN MX 30 mx.backup.sts.test.",
+		"mx1.sts.test. 300 IN A 127.0.0.4", // nothing listens: refused
+		"mx2.sts.test. 300 IN A 127.0.0.3",
+		"mx.backup.sts.test. 300 IN A 127.0.0.2",
+		"mta-sts.sts.test. 300 IN A 127.0.0.1")
+	w.sts.set("sts.test", "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmx: *.backup.sts.test\r\nmax_age: 86400\r\n")
+	good := w.ca.issue(t, "mx.backup.sts.test")
+	backup := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &good, false)
+	unlisted := startMX(t, fmt.Sprintf("127.0.0.3:%d", w.port), &good, false)
+	r := w.deliver(message("a@sts.test"))
+	if r.Outcome != queue.RelayedOK || !strings.HasPrefix(r.NextHop, "mx.backup.sts.test[") {
+		t.Fatalf("%+v", r)
+	}
+	if len(backup.received()) != 1 || len(unlisted.received()) != 0 {
+		t.Fatalf("backup got %d, unlisted host %d", len(backup.received()), len(unlisted.received()))
+	}
+}
+
+// transport.mx_lookup_timeout bounds the lookups of an attempt, not the
+// attempt: a first MX host slow to greet (longer than the lookup time)
+// does not cut the lookup of the next one, which takes the message.
+func TestLookupTimeCountsLookupsOnly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			time.Sleep(400 * time.Millisecond) // slower than the lookup time below
+			c.Write([]byte("421 4.3.2 busy\r\n"))
+			c.Close()
+		}
+	}()
+	port := portOf(ln.Addr().String())
+	s := startSink(t, "127.0.0.2:"+port, false, nil)
+	dns := &fakeDNS{mx: map[string][]*net.MX{"slowgreet.example": {{Host: "m0.slowgreet.example.", Pref: 10}, {Host: "m1.slowgreet.example.", Pref: 20}}},
+		hosts: map[string][]string{"m0.slowgreet.example": {"127.0.0.5"}, "m1.slowgreet.example": {"127.0.0.2"}}}
+	sc := mxConnector(port)
+	sc.MXAddressLimit = config.DefaultMXAddressLimit
+	d := newDeliverer(t, dns, config.Mailbox{}, sc)
+	d.st.Load().cfg.MXLookupTimeout = 200 * time.Millisecond
+	m := message("x@slowgreet.example")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if len(res) != 1 || res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("results: %+v", res)
+	}
+	if len(s.received()) != 1 {
+		t.Fatal("the second MX host got nothing")
+	}
+}

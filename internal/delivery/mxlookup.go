@@ -26,8 +26,9 @@ import (
 //     enforced MTA-STS policy);
 //   - at most 2 × mx_address_limit names are looked up in one attempt
 //     (maxNames; smart hosts and a connector without the limit: no bound);
-//   - all the lookups of the attempt, the MX lookup included, share one
-//     deadline (transport.mx_lookup_timeout);
+//   - all the lookups of the attempt, the MX lookup included, take at
+//     most transport.mx_lookup_timeout together (left: the time they
+//     may still take; connecting to hosts between them does not count);
 //   - this server is found among the MX hosts by name (its host name)
 //     wherever it is listed, and by address among the hosts looked up;
 //     no host of its preference or a worse one is looked up or tried.
@@ -44,8 +45,8 @@ type hostSource struct {
 	own func(addr string) bool
 	// maxNames bounds the names looked up (0: none).
 	maxNames int
-	deadline time.Time
-	timeout  time.Duration
+	left     time.Duration // lookup time left to the attempt
+	timeout  time.Duration // transport.mx_lookup_timeout, for the replies
 
 	next       int // names[next:] are not looked up yet
 	given      int // hosts[given:] are not taken yet
@@ -62,9 +63,9 @@ type hostSource struct {
 // An MX host named as this server (hostname) ends the list at its
 // preference before any lookup.
 func newHostSource(r Resolver, names []string, prefs []int, port string, hostname string, bindings []string,
-	maxAddresses int, deadline time.Time, timeout time.Duration) *hostSource {
+	maxAddresses int, left, timeout time.Duration) *hostSource {
 	s := &hostSource{r: r, names: names, prefs: prefs, mx: prefs != nil, port: port,
-		own: func(addr string) bool { return ownBinding(bindings, addr) }, deadline: deadline, timeout: timeout}
+		own: func(addr string) bool { return ownBinding(bindings, addr) }, left: left, timeout: timeout}
 	if s.mx && maxAddresses > 0 {
 		s.maxNames = 2 * maxAddresses
 	}
@@ -94,8 +95,12 @@ func newHostSource(r Resolver, names []string, prefs []int, port string, hostnam
 // (not a host delivery deprioritises, one the destination's MTA-STS
 // policy lists; never this server); nil: every address.
 func (s *hostSource) fill(ctx context.Context, usable func(host) bool) {
-	lctx, cancel := context.WithDeadline(ctx, s.deadline)
-	defer cancel()
+	start := time.Now()
+	lctx, cancel := context.WithTimeout(ctx, s.left)
+	defer func() {
+		cancel()
+		s.left -= time.Since(start)
+	}()
 	for s.next < len(s.names) && s.cut == "" {
 		if s.self != nil && s.mx && s.prefAt(s.next) >= s.selfPref {
 			s.names, s.prefs = s.names[:s.next], s.prefs[:s.next] // this server: the rest is never tried
@@ -225,16 +230,16 @@ func (s *hostSource) add(h host) {
 	}
 }
 
-// lookupDeadline is when the lookups of an attempt starting now must end.
-func (st *state) lookupDeadline() (time.Time, time.Duration) {
-	t := st.cfg.MXLookupTimeout
-	if t <= 0 {
-		t = config.DefaultMXLookupTimeout
+// lookupTimeout is the time the lookups of one attempt may take
+// together (transport.mx_lookup_timeout).
+func (st *state) lookupTimeout() time.Duration {
+	if t := st.cfg.MXLookupTimeout; t > 0 {
+		return t
 	}
-	return time.Now().Add(t), t
+	return config.DefaultMXLookupTimeout
 }
 
-// lookupTimedOut: err is the lookup time's end (lctx's deadline), not
+// lookupTimedOut: err is the lookup time's end (lctx's timeout), not
 // the resolver's answer, nor the stop.
 func lookupTimedOut(lctx, ctx context.Context, err error) bool {
 	return err != nil && ctx.Err() == nil && errors.Is(lctx.Err(), context.DeadlineExceeded)

@@ -63,43 +63,44 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	var late []host              // deprioritised: tried after every other host
 	var self *host               // this server among the hosts (self.go)
 	listed, came := false, false // some host passed the MTA-STS policy; some host came at all
+	// more is the next hosts to try: looked up now, those the policy
+	// lists, not this server nor worse than it; the deprioritised ones
+	// once every other host was tried; nothing when none is left.
 	more := func() []host {
-		src.fill(ctx, usable)
-		batch := src.take()
-		if len(batch) == 0 {
-			out := late
-			late = nil
-			return out
-		}
-		came = true
-		kept, res := d.filterHosts(dt, g, batch)
-		if res != nil {
-			return nil
-		}
-		listed = true
-		// A host that is this server is not even connected to, nor an
-		// MX host no better than it (self.go).
-		kept, own := dropSelf(st.cfg.OwnBindings, smart, kept)
-		if own != nil && self == nil {
-			self = own
-		}
-		var ok []host
-		for _, h := range orderHosts(d.health, kept) {
-			if healthy(h) {
-				ok = append(ok, h)
-			} else {
-				late = append(late, h)
+		for {
+			src.fill(ctx, usable)
+			batch := src.take()
+			if len(batch) == 0 {
+				out := late
+				late = nil
+				return out
+			}
+			came = true
+			kept, res := d.filterHosts(dt, g, batch)
+			if res != nil {
+				continue // none of these is listed: the next ones
+			}
+			listed = true
+			// A host that is this server is not even connected to, nor
+			// an MX host no better than it (self.go).
+			kept, own := dropSelf(st.cfg.OwnBindings, smart, kept)
+			if own != nil && self == nil {
+				self = own
+			}
+			var ok []host
+			for _, h := range orderHosts(d.health, kept) {
+				if healthy(h) {
+					ok = append(ok, h)
+				} else {
+					late = append(late, h)
+				}
+			}
+			if len(ok) > 0 {
+				return ok
 			}
 		}
-		if len(ok) == 0 && len(late) > 0 && !src.more() {
-			ok, late = late, nil
-		}
-		return ok
 	}
 	hosts := more()
-	for len(hosts) == 0 && src.more() {
-		hosts = more()
-	}
 	if len(hosts) == 0 {
 		if came && !listed {
 			_, res := d.filterHosts(dt, g, nil) // no MX host matches the policy: its reply
@@ -312,8 +313,8 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hos
 		}
 		return nil, failAll(g.rcpts, g.dom, "550 5.1.2 "+g.dom+" is "+what+": umbra delivers to domains only")
 	}
-	deadline, timeout := st.lookupDeadline()
-	lctx, cancel := context.WithDeadline(ctx, deadline)
+	timeout, start := st.lookupTimeout(), time.Now()
+	lctx, cancel := context.WithTimeout(ctx, timeout)
 	names, prefs, implicit, err := nextHopNames(lctx, st.cfg.Resolver, g.conn.cfg.SmartHosts, g.dom)
 	timedOut := lookupTimedOut(lctx, ctx, err)
 	cancel()
@@ -335,7 +336,8 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hos
 	if len(g.conn.cfg.SmartHosts) == 0 {
 		limit = g.conn.cfg.MXAddressLimit
 	}
-	src := newHostSource(st.cfg.Resolver, names, prefs, strconv.Itoa(g.conn.cfg.Port), st.cfg.Hostname, st.cfg.OwnBindings, limit, deadline, timeout)
+	src := newHostSource(st.cfg.Resolver, names, prefs, strconv.Itoa(g.conn.cfg.Port), st.cfg.Hostname, st.cfg.OwnBindings, limit,
+		timeout-time.Since(start), timeout)
 	src.implicit = implicit
 	return src, nil
 }

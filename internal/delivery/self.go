@@ -182,8 +182,7 @@ func CheckSelf(ctx context.Context, r Resolver, hostname string, bindings []stri
 	if port == 0 {
 		port = config.DefaultSMTPPort
 	}
-	deadline := time.Now().Add(config.DefaultMXLookupTimeout)
-	src := newHostSource(r, names, prefs, strconv.Itoa(port), hostname, bindings, maxAddresses, deadline, config.DefaultMXLookupTimeout)
+	src := newHostSource(r, names, prefs, strconv.Itoa(port), hostname, bindings, maxAddresses, config.DefaultMXLookupTimeout, config.DefaultMXLookupTimeout)
 	for src.more() { // what one attempt may look up, no more (mxlookup.go)
 		if src.fill(ctx, nil); len(src.take()) == 0 {
 			break
