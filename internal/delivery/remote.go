@@ -299,7 +299,7 @@ type unresolvedHost struct {
 // hosts in random order (spreading load), or MX hosts by preference
 // (random among equals), falling back to the domain's own address when
 // it has no MX (RFC 5321 §5.1). Only the MX lookup is made here; the
-// addresses are looked up as the attempt comes to them (resolveHosts).
+// addresses are looked up as the attempt comes to them (hostSource.fill).
 func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hostSource, []queue.Result) {
 	if strings.HasPrefix(g.dom, "[") || mailaddr.IPText(g.dom) {
 		// An address literal or IP-address text (a sender's, for its
@@ -323,12 +323,12 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hos
 	case errors.Is(err, errNullMX):
 		return nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
 	case err == nil:
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 	case ctx.Err() != nil:
 		// Stopped, not failed: the lookup had no time to answer.
 		return nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
 	case timedOut:
 		return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" not answered within transport.mx_lookup_timeout "+timeout.String())
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 	default:
 		return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
 	}
