@@ -194,7 +194,9 @@
 // connector's TLS raised to verify), no pooled session, REQUIRETLS
 // offered (else 550 5.7.10); no STARTTLS or a certificate that does not
 // verify passes to the next server and defers 451 4.7.5 REQUIRETLS. LMTP
-// final delivery is no relay. "TLS-Required: No" (its unfolded value,
+// final delivery is no relay. Its shadow copy on receipt goes only over
+// a session with TLS (receiptLink.Push; the session's certificate is
+// not checked: copies share pooled sessions). "TLS-Required: No" (its unfolded value,
 // header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
 // an MX host is counted for TLS reporting.
 //

@@ -9,6 +9,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -99,5 +100,55 @@ func TestTLSRequiredNoHeaderForms(t *testing.T) {
 		if got := tlsRequiredNo([]byte(msg)); got != want {
 			t.Errorf("%q: %v, want %v", msg, got, want)
 		}
+	}
+}
+
+// RFC 8689: a REQUIRETLS message does not cross the network in clear,
+// its shadow copy on receipt (SR-17) included: over a session to the
+// shadow server without TLS the copy is not pushed (the receive side
+// moves it to the next candidate, or takes the message without one),
+// and the server is not marked as failing for it. Another message's
+// copy goes over the same session.
+func TestRequireTLSCopyOnReceiptNotInClear(t *testing.T) {
+	hub := startFakeHub(t, "127.0.0.3:0", hubScript{dataReply: "250 2.0.0 kept"})
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
+			{Name: "hub-c", Role: routing.RoleHub, Site: "a", Address: hub.addr}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 3, ShadowRetriesLocal: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r := NewReceiptShadow(d, "db-a")
+	defer r.Close()
+	link, err := r.Open(context.Background(), config.ShadowOnReceiptLocalOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := message("r@remote.example")
+	m.RequireTLS, m.OrgID = true, orgid.New()
+	if err := link.Push(context.Background(), m, queue.MemBody(body)); err == nil || !strings.Contains(err.Error(), "REQUIRETLS") {
+		t.Fatalf("a REQUIRETLS copy over a session without TLS: %v", err)
+	}
+	if n := hub.mails.Load(); n != 0 {
+		t.Fatalf("the shadow server read %d MAIL commands", n)
+	}
+	if d.health.Last(time.Now(), copiesKey("hub-c")) || d.health.Last(time.Now(), "hub-c", hub.addr) {
+		t.Fatal("the shadow server was marked as failing")
+	}
+	plain := message("r@remote.example")
+	plain.OrgID = orgid.New()
+	if err := link.Push(context.Background(), plain, queue.MemBody(body)); err != nil {
+		t.Fatalf("a copy of a message without REQUIRETLS: %v", err)
+	}
+	link.Done(true)
+	if n := hub.copies.Load(); n != 1 {
+		t.Fatalf("%d copies pushed, want 1", n)
 	}
 }
