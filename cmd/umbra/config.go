@@ -330,7 +330,7 @@ func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r deli
 		}
 		// What delivery finds for the connector's mail (delivery.CheckSelf:
 		// the same lookups and the same rule), then which smart host it is.
-		all := delivery.CheckSelf(ctx, r, bindings, sc.Name, sc.SmartHosts, sc.Port, "")
+		all := delivery.CheckSelf(ctx, r, "", bindings, sc.Name, sc.SmartHosts, sc.Port, sc.MXAddressLimit, "")
 		if all.Self == "" {
 			continue
 		}
@@ -339,7 +339,7 @@ func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r deli
 			what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
 		}
 		for _, h := range sc.SmartHosts {
-			one := delivery.CheckSelf(ctx, r, bindings, sc.Name, []string{h}, sc.Port, "")
+			one := delivery.CheckSelf(ctx, r, "", bindings, sc.Name, []string{h}, sc.Port, 0, "")
 			if one.Self == "" {
 				continue
 			}

@@ -157,20 +157,21 @@ func reportSubmitter(mgr **queue.Manager, hostname string) tlspolicy.Submitter {
 	}
 }
 
-// sendConnectorTLS is the tls setting and port of the send connector
-// that routes domain ("" and port 25 when none is configured): route
-// explain's connector setting, and the port whose TLSA records apply.
-func sendConnectorTLS(cfg *config.Config, domain string) (string, int) {
+// sendConnectorTLS is the tls setting, port and mx_address_limit of the
+// send connector that routes domain ("", port 25 and the default limit
+// when none is configured): route explain's connector setting, the port
+// whose TLSA records apply, and how many MX hosts an attempt looks up.
+func sendConnectorTLS(cfg *config.Config, domain string) (tls string, port, mxAddressLimit int) {
 	dec, err := topology.RoutingTable(cfg).Route(domain)
 	if err != nil {
-		return "", config.DefaultSMTPPort
+		return "", config.DefaultSMTPPort, config.DefaultMXAddressLimit
 	}
 	for _, sc := range cfg.SendConnectors {
 		if sc.Name == dec.Connector {
-			return sc.TLS, cmp.Or(sc.Port, config.DefaultSMTPPort)
+			return sc.TLS, cmp.Or(sc.Port, config.DefaultSMTPPort), sc.MXAddressLimit
 		}
 	}
-	return "", config.DefaultSMTPPort
+	return "", config.DefaultSMTPPort, config.DefaultMXAddressLimit // a topology connector's (delivery, topoConnector)
 }
 
 // publishCertificate loads the certificate the MTA-STS policy is served

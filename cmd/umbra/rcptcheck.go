@@ -100,6 +100,9 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 				"postmaster@[that address] is this server's postmaster (RFC 5321 §4.5.1)"
 		case strings.HasPrefix(domain, "["):
 			c.RCPT = "550 5.1.2 Recipient address rejected: address literals are not accepted here, use a domain"
+		case mailaddr.IPText(domain):
+			r := smtp.DomainRefusal(smtp.Address{Domain: domain}) // RCPT's own reply
+			c.RCPT = fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message)
 		case mailaddr.IsPostmaster(local):
 			c.RCPT += " (postmaster is always accepted)"
 		case table.Accepted(domain) == routing.NotAccepted:

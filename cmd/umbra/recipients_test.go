@@ -325,6 +325,10 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	wantReplies(t, "paths", atRcpt, map[string]string{paths[0]: "250", paths[1]: "250", paths[2]: "250", paths[3]: "501 5.1.3"})
 	lits := rcptReplies(t, hubAddr, "u@[127.0.0.9]", "postmaster@[192.0.2.1]")
 	wantReplies(t, "address literals", lits, map[string]string{"u@[127.0.0.9]": "550 5.1.2", "postmaster@[192.0.2.1]": "550 5.1.2"})
+	// IP-address text without brackets is no domain either: refused,
+	// never resolved (the resolver would take it for that address).
+	ipText := rcptReplies(t, hubAddr, "u@127.0.0.9", "u@127.1", "u@::1", "u@[not-an-ip")
+	wantReplies(t, "IP-address text", ipText, map[string]string{"u@127.0.0.9": "550 5.1.2", "u@127.1": "550 5.1.2", "u@::1": "550 5.1.2", "u@[not-an-ip": "550 5.1.2"})
 	hub.kill()
 
 	explain := func(args ...string) (routeExplanation, string, int) {
@@ -361,6 +365,12 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	}
 	if ex, errOut, code := explain("u@[127.0.0.9]"); code != 0 || len(ex.Recipients) != 1 || !strings.HasPrefix(ex.Recipients[0].RCPT, "550 5.1.2") {
 		t.Errorf("address literal: exit %d, %+v %s; want the 550 5.1.2 of RCPT", code, ex.Recipients, errOut)
+	}
+	if ex, errOut, code := explain("u@127.0.0.9"); code != 0 || len(ex.Recipients) != 1 || !strings.HasPrefix(ex.Recipients[0].RCPT, "550 5.1.2") {
+		t.Errorf("IP-address text: exit %d, %+v %s; want the 550 5.1.2 of RCPT", code, ex.Recipients, errOut)
+	}
+	if _, errOut, code := explain("u@::1"); code != exitUsage || !strings.Contains(errOut, "550 5.1.2") {
+		t.Errorf("IPv6 address text: exit %d %s; want the 550 5.1.2 of RCPT", code, errOut)
 	}
 	out, _, _ := cliAll(t, hubCfg, "route", "explain", "nobody@example.test")
 	if !strings.Contains(out, "550 5.1.1") {

@@ -120,6 +120,10 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 		if h.Mode != "" && h.Mode != h.Source {
 			src += " " + h.Mode
 		}
+		if src == "" { // not looked up (past what one attempt looks up)
+			fmt.Fprintf(out, "    %s: %s\n", h.MX, h.Effect)
+			continue
+		}
 		fmt.Fprintf(out, "    %s: %s — %s\n", h.MX, src, h.Effect)
 		if h.Detail != "" {
 			fmt.Fprintf(out, "      (%s)\n", h.Detail)

@@ -393,8 +393,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
 	if tlsEngine != nil {
 		adm.SetTLSPolicy(func(ctx context.Context, domain string) any {
-			connTLS, port := sendConnectorTLS(current(), domain)
-			return tlsEngine.Explain(ctx, domain, connTLS, port)
+			connTLS, port, limit := sendConnectorTLS(current(), domain)
+			return tlsEngine.ExplainUpTo(ctx, domain, connTLS, port, 2*limit) // what one attempt looks up (delivery/mxlookup.go)
 		})
 	}
 	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
@@ -752,7 +752,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		TLSConfig: clientTLS,
 		Topology:  topo, LocalServer: cfg.Server.Name,
 		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
-		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
+		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), MXLookupTimeout: t.MXLookupTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
 		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
 		Log: log.With("component", "delivery"), MaxHopCount: t.MaxHopCount,
 		SourceAddress: cfg.Server.SourceAddress,

@@ -43,6 +43,9 @@ func TestDurationAndRateBoundsRefused(t *testing.T) {
 		conn("    limits: {min_data_rate: 2GiB}\n"):       "c.yaml:5: receive_connectors[0].limits.min_data_rate 2147483648 bytes per second is above 1MiB",
 		conn("    limits: {error_delay: 10m}\n"):          "c.yaml:5: receive_connectors[0].limits.error_delay 10m0s is above 1m",
 		head + rc + "back_pressure:\n  slow_delay: 10m\n": "c.yaml:4: back_pressure.slow_delay 10m0s is above 1m",
+		// One delivery attempt's lookups together (rt60 M2).
+		head + rc + "transport:\n  mx_lookup_timeout: 500ms\n": "c.yaml:4: transport.mx_lookup_timeout 500ms is below 1s",
+		head + rc + "transport:\n  mx_lookup_timeout: 1h\n":    "c.yaml:4: transport.mx_lookup_timeout 1h0m0s is above 10m",
 	} {
 		_, err := Parse([]byte(yaml), "c.yaml")
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -51,7 +54,8 @@ func TestDurationAndRateBoundsRefused(t *testing.T) {
 	}
 	for _, yaml := range []string{
 		head + rc,
-		head + rc + "transport:\n  quarantine: {expiration: 1h}\n  max_dumpster_time: 1m\n  delay_notification: 1s\n  dead_destination_cool_down: 1s\n",
+		head + rc + "transport:\n  quarantine: {expiration: 1h}\n  max_dumpster_time: 1m\n  delay_notification: 1s\n  dead_destination_cool_down: 1s\n  mx_lookup_timeout: 1s\n",
+		head + rc + "transport:\n  mx_lookup_timeout: 10m\n",
 		head + rc + "tracking: {max_age: 1h}\nconsole: {session_idle: 1m}\ndns: {timeout: 100ms}\nldap: {timeout: 100ms}\nback_pressure: {check_interval: 100ms, slow_delay: 1m}\n",
 		head + rc + "recipients:\n  callout: {positive_ttl: 1m, negative_ttl: 1m, timeout: 1s}\nauth_throttle: {lockout: 1s, window: 1s}\noutbound_tls: {mta_sts_fetch_timeout: 1s, mta_sts_refresh_interval: 1m}\n",
 		conn("    limits: {min_data_rate: 1MiB, error_delay: 1m}\n    rate_limits:\n      address: {window: 1s, messages: 5}\n"),

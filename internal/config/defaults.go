@@ -144,6 +144,7 @@ func applyDefaults(c *Config) {
 	}
 	setDur(&t.MessageExpiration, DefaultMessageExpiration)
 	setDur(&t.ConnectTimeout, DefaultConnectTimeout)
+	setDur(&t.MXLookupTimeout, DefaultMXLookupTimeout)
 	setDur(&t.CommandTimeout, DefaultCommandTimeout)
 	setDur(&t.DataTimeout, DefaultDataTimeout)
 	setDur(&t.ShadowHeartbeatTimeout, DefaultShadowHeartbeatTimeout)
@@ -372,6 +373,15 @@ func connectorPresets() ReceiveConnector {
 const (
 	DefaultMXAddressLimit = 5
 	DefaultMXSessionLimit = 2
+)
+
+// DefaultMXLookupTimeout bounds the MX and address lookups of one
+// delivery attempt together (transport.mx_lookup_timeout), between
+// MinMXLookupTimeout and MaxMXLookupTimeout.
+const (
+	DefaultMXLookupTimeout = time.Minute
+	MinMXLookupTimeout     = time.Second
+	MaxMXLookupTimeout     = 10 * time.Minute
 )
 
 // sendConnectorPresets is applied to each send connector before its YAML

@@ -149,6 +149,11 @@ type Transport struct {
 	// DataTimeout bounds the wait for the reply to the final dot, from
 	// the next hop's last progress.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// MXLookupTimeout bounds the MX and address lookups of one delivery
+	// attempt together: MX hosts whose lookups hang hold a delivery
+	// slot that long at most, then the attempt goes on with the hosts
+	// found, or defers (451 4.4.3).
+	MXLookupTimeout Duration `yaml:"mx_lookup_timeout"`
 	// ClientCertFile and ClientKeyFile: the certificate this server
 	// presents on outbound STARTTLS, naming it to transport servers that
 	// authenticate servers by certificate.

@@ -104,6 +104,10 @@ func validate(c *Config) []violation {
 	}{{"connect_timeout", t.ConnectTimeout}, {"command_timeout", t.CommandTimeout}, {"data_timeout", t.DataTimeout}} {
 		subSecond(v, "transport."+f.key, f.d, "every delivery would time out", "transport", f.key)
 	}
+	durationFloor(v, "transport.mx_lookup_timeout", t.MXLookupTimeout, MinMXLookupTimeout,
+		"a delivery attempt could not wait for one DNS answer", "transport", "mx_lookup_timeout")
+	durationCeiling(v, "transport.mx_lookup_timeout", t.MXLookupTimeout, MaxMXLookupTimeout,
+		"one attempt would hold a delivery slot that long on hanging lookups", "transport", "mx_lookup_timeout")
 	subSecond(v, "transport.shadow_heartbeat_timeout", t.ShadowHeartbeatTimeout,
 		"every primary would be taken over, and its mail delivered twice", "transport", "shadow_heartbeat_timeout")
 	subSecond(v, "transport.message_expiration", t.MessageExpiration, "every message not delivered at once would expire", "transport", "message_expiration")

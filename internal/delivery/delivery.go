@@ -69,6 +69,10 @@ type Config struct {
 	ConnectTimeout time.Duration
 	CommandTimeout time.Duration
 	DataTimeout    time.Duration
+	// MXLookupTimeout bounds the MX and address lookups of one delivery
+	// attempt together (transport.mx_lookup_timeout; 0: the default,
+	// config.DefaultMXLookupTimeout).
+	MXLookupTimeout time.Duration
 	// MaxConnectionsPerDestination applies where a connector sets none.
 	MaxConnectionsPerDestination int
 	// TLSConfig is the base for outbound TLS (tests add their CA).

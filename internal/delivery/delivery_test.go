@@ -144,6 +144,13 @@ func startSink(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config) *sink {
 // startSinkNamed is startSink greeting with name.
 func startSinkNamed(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config, name string) *sink {
 	t.Helper()
+	return startSinkWith(t, addr, lmtp, tlsCfg, name, nil)
+}
+
+// startSinkWith is startSinkNamed with set applied to the server before
+// it serves.
+func startSinkWith(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config, name string, set func(*gosmtp.Server)) *sink {
+	t.Helper()
 	s := &sink{t: t, answers: map[string]error{}, dataErr: map[string]error{}}
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		s.mu.Lock()
@@ -155,6 +162,9 @@ func startSinkNamed(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config, na
 	s.srv.Domain, s.srv.LMTP, s.srv.TLSConfig, s.srv.AllowInsecureAuth = name, lmtp, tlsCfg, true
 	s.srv.EnableDSN = true
 	s.srv.ErrorLog = nopLog{}
+	if set != nil {
+		set(s.srv)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

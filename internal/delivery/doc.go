@@ -48,8 +48,10 @@
 // greeting, a refusal at greeting, a TLS failure, a refused login; not a
 // host that only lacks an extension the content needs), in the order of
 // destinations (preference, random among equals) after orderHosts. A cut
-// defers the recipients naming the limit; the next attempt starts again
-// from the best host. 0 means no bound.
+// defers the recipients naming the limit and what it left (addresses
+// known, hosts not looked up); the next attempt starts again from the
+// best host. 0 means no bound (on connections; the lookups of an attempt
+// then are bounded by time only).
 //
 // Large messages (stream.go): DeliverBody (queue.BodyDeliverer) takes a
 // queue.Body. A body in memory goes through Deliver unchanged. A spooled
@@ -112,10 +114,24 @@
 // appears are dropped, the better ones tried and their failure deferred.
 // Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
 // hosts defer with 451 4.4.6. The address decides, not the greeting's
-// name: two servers may share a name, never an address. CheckSelf (and
-// Deliverer.CheckSelf) run the same lookups (nextHopNames, lookupHosts)
-// and rule (dropSelf, nothingLeft) without connecting, for config check
-// and route explain.
+// name: two servers may share a name, never an address. An MX host
+// named as this server (Config.Hostname, not localhost) is this server
+// too, found before any lookup wherever the MX set lists it. CheckSelf
+// (and Deliverer.CheckSelf) run the same lookups (nextHopNames,
+// hostSource) and rule (dropSelf, nothingLeft) without connecting, for
+// config check and route explain.
+//
+// Lookups of an attempt (mxlookup.go, hostSource): an MX host's
+// addresses are looked up when the attempt comes to it, a preference at
+// a time (this server among equals drops them all); at most 2 ×
+// mx_address_limit names per attempt, and the MX and address lookups of
+// one attempt take at most Config.MXLookupTimeout together
+// (transport.mx_lookup_timeout; the connections between them not
+// counted). A cut never bounces: the names not
+// looked up might have addresses; with no address found the attempt is
+// deferred 451 4.4.4 (names left) or 451 4.4.3 (time ran out), naming
+// the bound. A domain that is an address literal or IP-address text
+// fails 550 5.1.2 with no lookup.
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary
@@ -181,8 +197,16 @@
 // REQUIRETLS and is retried on the schedule; at expiry the queue fails it
 // with 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
 // headers only (RFC 8689 §5); as a bounce (null sender) it is not stopped
-// by a verified hop that does not offer REQUIRETLS. "TLS-Required: No"
-// makes DANE and MTA-STS failures not stop the message. Every session to
+// by a verified hop that does not offer REQUIRETLS. Relays inside the
+// organisation (org.go) hold to the same for a REQUIRETLS message:
+// STARTTLS verified for the server's name (TLSVerify, or the login
+// connector's TLS raised to verify), no pooled session, REQUIRETLS
+// offered (else 550 5.7.10); no STARTTLS or a certificate that does not
+// verify passes to the next server and defers 451 4.7.5 REQUIRETLS. LMTP
+// final delivery is no relay. Its shadow copy on receipt goes only over
+// a session with TLS (receiptLink.Push; the session's certificate is
+// not checked: copies share pooled sessions). "TLS-Required: No" (its unfolded value,
+// header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
 // an MX host is counted for TLS reporting.
 //
 // Outbound connections bind to the send connector's source_address, else

@@ -67,8 +67,8 @@ func TestMXLimitsBoundOneAttempt(t *testing.T) {
 		want             int32
 		cut              string
 	}{
-		{"defaults", config.DefaultMXAddressLimit, config.DefaultMXSessionLimit, 2, "mx_session_limit 2 reached: 10 more"},
-		{"address limit only", 5, 0, 5, "mx_address_limit 5 reached: 7 more"},
+		{"defaults", config.DefaultMXAddressLimit, config.DefaultMXSessionLimit, 2, "mx_session_limit 2 reached: 10 more hosts not tried in this attempt"},
+		{"address limit only", 5, 0, 5, "mx_address_limit 5 reached: 7 more hosts not tried in this attempt"},
 		{"no bound", 0, 0, n, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
+	"umbra/internal/tlspolicy"
 )
 
 // failedSkip is how long a server that did not answer is tried last
@@ -139,8 +141,18 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		}
 		for k, addr := range addrs {
 			key := "org:" + addr
+			lmtp := h.Kind == routing.HopMailbox
+			// A REQUIRETLS message is relayed only over TLS whose
+			// certificate verifies for the server's name, to a server
+			// that offers REQUIRETLS (RFC 8689 §4.2.1), inside the
+			// organisation too: a hub reached in clear would not even
+			// see the flag (offered only over TLS) and send the message
+			// on with no TLS requirement. Never on a pooled session,
+			// whose TLS was not decided for it. Final delivery (LMTP to
+			// the mailbox server) is no relay.
+			requireTLS := m.RequireTLS && !lmtp
 			if pc := d.takeIdle(key); pc != nil {
-				if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
+				if pc.c.Alive() && !requireTLS { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 					if res, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox); ok {
 						return res
 					}
@@ -148,7 +160,6 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					pc.c.Close()
 				}
 			}
-			lmtp := h.Kind == routing.HopMailbox
 			var c *smtp.Client
 			if via := loginVia(st, names[k], addr); via != "" && h.Kind == routing.HopRelay {
 				// A relay to another transport server logs in through the
@@ -159,9 +170,18 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				// headers (a new organisation id, which no duplicate check
 				// can match).
 				var err error
-				if c, err = d.connect(ctx, st, st.conns[via], host{name: names[k], addr: addr}); err != nil {
+				sc := st.conns[via]
+				if requireTLS && sc.cfg.TLS != config.TLSVerify {
+					cp := *sc
+					cp.cfg.TLS = config.TLSVerify
+					sc = &cp
+				}
+				if c, err = d.connect(ctx, st, sc, host{name: names[k], addr: addr}); err != nil {
 					d.bal.fail(addr)
 					lastErr, lastHop = err.Error(), names[k]
+					if requireTLS && strings.HasPrefix(lastErr, "451 4.7.5 ") {
+						lastErr = "451 4.7.5 REQUIRETLS: no verified TLS to " + names[k] + ": " + strings.TrimPrefix(lastErr, "451 4.7.5 ")
+					}
 					continue
 				}
 			} else {
@@ -174,12 +194,22 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					continue
 				}
 				policy := smtp.TLSOpportunistic
-				if lmtp {
+				switch {
+				case lmtp:
 					policy = smtp.TLSNone
+				case requireTLS:
+					policy = smtp.TLSVerify
 				}
 				c, err = smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
 					RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
 				connected()
+				if err != nil && requireTLS && errors.Is(err, smtp.ErrTLSUnavailable) {
+					// Retried (the server's TLS may be mid-change); at
+					// expiry the recipients fail with 5.7.10 (queue).
+					d.bal.fail(addr)
+					lastErr, lastHop = "451 4.7.5 REQUIRETLS: no verified TLS to "+names[k]+": "+tlspolicy.Describe(nil, names[k], nil, err), names[k]
+					continue
+				}
 				if err != nil {
 					d.bal.fail(addr)
 					lastErr, lastHop = "451 4.4.2 "+openingStage(err)+" from "+names[k]+": "+smtp.Reply(err), names[k]
@@ -189,6 +219,15 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			d.bal.ok(addr)
 			d.health.Responsive(names[k], addr)
 			c.SetHop(names[k] + "[" + addr + "]")
+			if requireTLS {
+				if ok, _ := c.Extension("REQUIRETLS"); !ok {
+					quit := queue.AwaitingPeer(ctx) // QUIT's reply: the next hop's time
+					c.Quit()
+					quit()
+					c.Close()
+					return failAll(g.rcpts, c.Hop(), "550 5.7.10 REQUIRETLS: "+c.Hop()+" does not support REQUIRETLS")
+				}
+			}
 			d.orgSession(h.Kind, c)
 			if !lmtp && h.Kind == routing.HopRelay {
 				d.openShadow(ctx, st, c, names[k]) // inside the organisation: whenever shadowing is on

@@ -357,7 +357,14 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 // copy it keeps (a probe of it, receiptProbe) clears the mark. A push
 // that fails without a reply (a broken or hung session) marks the
 // server itself, as a failed session does.
+//
+// A REQUIRETLS message's copy is not pushed over a session without TLS
+// (RFC 8689: the message does not cross the network in clear); the
+// server is not marked for it, and the session stays for other copies.
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
+	if m.RequireTLS && l.c != nil && l.c.TLSVersion() == "" {
+		return fmt.Errorf("REQUIRETLS: the session to shadow server %s has no TLS: the copy is not pushed in clear", l.srv.Name)
+	}
 	err := l.push2(ctx, m, body)
 	h := l.r.d.health
 	switch {

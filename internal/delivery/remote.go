@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/resolver"
@@ -38,23 +40,85 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 	}
 
-	hosts, unresolved, res := d.destinations(ctx, st, g)
+	src, res := d.destinations(ctx, st, g)
 	if res != nil {
 		return res
 	}
-	dt := d.outboundTLS(ctx, st, m, body, g)
-	if hosts, res = d.filterHosts(dt, g, hosts); res != nil {
+	// Addresses are looked up as the attempt comes to them
+	// (mxlookup.go): a preference's hosts at a time, the next one only
+	// when those before it are tried, or are no use — deprioritised for
+	// failing (orderHosts: tried last), this server, not listed by an
+	// enforced MTA-STS policy.
+	healthy := func(h host) bool { return !d.health.Last(time.Now(), h.name, h.addr) }
+	src.fill(ctx, healthy)
+	if res := d.noAddress(ctx, g, src); res != nil {
 		return res
 	}
-	// A host that is this server is not even connected to, nor an MX
-	// host no better than it (self.go).
-	hosts, self := dropSelf(st.cfg.OwnBindings, len(g.conn.cfg.SmartHosts) > 0, hosts)
+	dt := d.outboundTLS(ctx, st, m, body, g)
+	usable := healthy
+	if dt.enforcesMX() {
+		usable = func(h host) bool { return healthy(h) && dt.sts.MatchMX(h.name) }
+	}
+	smart := len(g.conn.cfg.SmartHosts) > 0
+	var late []host              // deprioritised: tried after every other host
+	var self *host               // this server among the hosts (self.go)
+	listed, came := false, false // some host passed the MTA-STS policy; some host came at all
+	// more is the next hosts to try: looked up now, those the policy
+	// lists, not this server nor worse than it; the deprioritised ones
+	// once every other host was tried; nothing when none is left.
+	more := func() []host {
+		for {
+			src.fill(ctx, usable)
+			batch := src.take()
+			if len(batch) == 0 {
+				out := late
+				late = nil
+				return out
+			}
+			came = true
+			kept, res := d.filterHosts(dt, g, batch)
+			if res != nil {
+				continue // none of these is listed: the next ones
+			}
+			listed = true
+			// A host that is this server is not even connected to, nor
+			// an MX host no better than it (self.go).
+			kept, own := dropSelf(st.cfg.OwnBindings, smart, kept)
+			if own != nil && self == nil {
+				self = own
+			}
+			var ok []host
+			for _, h := range orderHosts(d.health, kept) {
+				if healthy(h) {
+					ok = append(ok, h)
+				} else {
+					late = append(late, h)
+				}
+			}
+			if len(ok) > 0 {
+				return ok
+			}
+		}
+	}
+	hosts := more()
 	if len(hosts) == 0 {
-		reply, permanent, loops := nothingLeft(g.dom, g.conn.cfg.Name, len(g.conn.cfg.SmartHosts) > 0, *self, unresolved)
+		if came && !listed {
+			_, res := d.filterHosts(dt, g, nil) // no MX host matches the policy: its reply
+			return res
+		}
+		if self == nil {
+			self = src.self // by its name, before any lookup
+		}
+		if self == nil {
+			return deferAll(g.rcpts, g.key, "451 4.4.1 no host of "+g.key+" left to try")
+		}
+		reply, permanent, loops := nothingLeft(g.dom, g.conn.cfg.Name, smart, *self, src.unresolved)
 		switch {
+		case src.cut != "" && !loops:
+			return deferAll(g.rcpts, g.key, reply+" ("+src.cut+")")
 		case loops:
 			d.log.Error("next hop is this server itself: not relaying (check the MX records or smart hosts of the destination)",
-				"next_hop", self.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", selfHow)
+				"next_hop", self.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", self.how())
 			if permanent {
 				return failAll(g.rcpts, self.String(), reply)
 			}
@@ -64,21 +128,31 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 		return deferAll(g.rcpts, g.key, reply)
 	}
-	hosts = orderHosts(d.health, hosts)
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
 	limit := newMXLimit(g.conn.cfg)
-	for k, h := range hosts {
+	for k := 0; ; k++ {
+		if k == len(hosts) && !src.more() && len(late) == 0 {
+			break // every host tried
+		}
 		if cut := limit.reached(); cut != "" {
 			// The rest waits for the next attempt, which starts again
 			// from the best host (mx_address_limit, mx_session_limit).
 			if refusal != "" && !failedTemp {
 				lastErr, lastHost = "451 4.4.1 not sent to the hosts tried: "+refusal, refusalHost
 			}
-			lastErr += " (" + cut + ": " + strconv.Itoa(len(hosts)-k) + " more addresses not tried in this attempt)"
+			lastErr += " (" + cut + ": " + src.notTried(len(hosts)-k+len(late)+len(src.pending())) + " not tried in this attempt)"
 			failedTemp = true
 			break
 		}
+		if k == len(hosts) {
+			next := more()
+			if len(next) == 0 {
+				break
+			}
+			hosts = append(hosts, next...)
+		}
+		h := hosts[k]
 		limit.addresses++ // its TLSA lookup too may take a timeout
 		dec, err := d.hostTLS(ctx, dt, g.conn, h)
 		var c *smtp.Client
@@ -134,6 +208,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
 		d.finishConn(g.key, c, res)
 		return res
+	}
+	if src.cut != "" && !failedTemp {
+		lastErr += " (" + src.cut + ")" // hosts not looked up might take it: no bounce
+		failedTemp = true
 	}
 	if refusal != "" && !failedTemp {
 		// Every host that answered lacks what the message needs, and no
@@ -201,6 +279,9 @@ func (h host) port() int {
 }
 
 func (h host) String() string {
+	if h.addr == "" {
+		return h.name // this server, known by its name (mxlookup.go)
+	}
 	ip, port, _ := net.SplitHostPort(h.addr)
 	return fmt.Sprintf("%s[%s]:%s", h.name, ip, port)
 }
@@ -214,60 +295,91 @@ type unresolvedHost struct {
 	pref int
 }
 
-// destinations lists the addresses to try for a group, in order: smart
+// destinations prepares the lookups of a group's next hops: smart
 // hosts in random order (spreading load), or MX hosts by preference
-// (random among equals), falling back to the domain's own address when it
-// has no MX (RFC 5321 §5.1).
-func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) ([]host, []unresolvedHost, []queue.Result) {
-	smart := len(g.conn.cfg.SmartHosts) > 0
-	if strings.HasPrefix(g.dom, "[") {
-		// An address literal (a sender's, for its DSN; RCPT refuses
-		// it): umbra routes by domain — through a smart host too, which
-		// would only be handed the question (rt26 F6) — and DNS is
-		// never asked about a bracketed name.
-		return nil, nil, failAll(g.rcpts, g.dom, "550 5.1.2 "+g.dom+" is an address literal, not a domain: umbra delivers to domains only")
+// (random among equals), falling back to the domain's own address when
+// it has no MX (RFC 5321 §5.1). Only the MX lookup is made here; the
+// addresses are looked up as the attempt comes to them (hostSource.fill).
+func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hostSource, []queue.Result) {
+	if strings.HasPrefix(g.dom, "[") || mailaddr.IPText(g.dom) {
+		// An address literal or IP-address text (a sender's, for its
+		// DSN; RCPT refuses both): umbra routes by domain — through a
+		// smart host too, which would only be handed the question (rt26
+		// F6) — and DNS is never asked about it: a resolver takes
+		// "192.0.2.1" for that address, which no policy allowed.
+		what := "an address literal"
+		if !strings.HasPrefix(g.dom, "[") {
+			what = "an IP address, not a domain name"
+		}
+		return nil, failAll(g.rcpts, g.dom, "550 5.1.2 "+g.dom+" is "+what+": umbra delivers to domains only")
 	}
-	names, prefs, implicit, err := nextHopNames(ctx, st.cfg.Resolver, g.conn.cfg.SmartHosts, g.dom)
+	timeout, start := st.lookupTimeout(), time.Now()
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	names, prefs, implicit, err := nextHopNames(lctx, st.cfg.Resolver, g.conn.cfg.SmartHosts, g.dom)
+	timedOut := lookupTimedOut(lctx, ctx, err)
+	cancel()
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, errNullMX):
-		return nil, nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
+		return nil, failAll(g.rcpts, g.dom, "556 5.1.10 domain "+g.dom+" accepts no mail (null MX)")
 	case err == nil:
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 	case ctx.Err() != nil:
 		// Stopped, not failed: the lookup had no time to answer.
-		return nil, nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
+		return nil, deferAll(g.rcpts, g.dom, stopped("the MX lookup for "+g.dom))
+	case timedOut:
+		return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" not answered within transport.mx_lookup_timeout "+timeout.String())
 	default:
-		return nil, nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
+		return nil, deferAll(g.rcpts, g.dom, "451 4.4.3 MX lookup for "+g.dom+" failed: "+err.Error())
 	}
-	hosts, unresolved := lookupHosts(ctx, st.cfg.Resolver, names, prefs, strconv.Itoa(g.conn.cfg.Port))
+	limit := 0
+	if len(g.conn.cfg.SmartHosts) == 0 {
+		limit = g.conn.cfg.MXAddressLimit
+	}
+	src := newHostSource(st.cfg.Resolver, names, prefs, strconv.Itoa(g.conn.cfg.Port), st.cfg.Hostname, st.cfg.OwnBindings, limit,
+		timeout-time.Since(start), timeout)
+	src.implicit = implicit
+	return src, nil
+}
+
+// noAddress is the recipients' results when src found no host with an
+// address (after its first fill), nil when it found one, or when the
+// only host is this server by its name (nothingLeft decides).
+func (d *Deliverer) noAddress(ctx context.Context, g *group, src *hostSource) []queue.Result {
+	if len(src.hosts) > 0 {
+		return nil
+	}
 	var failed []resolver.HostLookup
-	for _, u := range unresolved {
+	for _, u := range src.unresolved {
 		failed = append(failed, u.HostLookup)
 	}
-	if len(hosts) == 0 && ctx.Err() != nil {
-		return nil, nil, deferAll(g.rcpts, g.key, stopped("the address lookups for "+g.key))
+	last := ""
+	if len(failed) > 0 {
+		last = ": " + failed[len(failed)-1].Err.Error()
 	}
-	if len(hosts) == 0 && smart {
+	switch {
+	case ctx.Err() != nil:
+		return deferAll(g.rcpts, g.key, stopped("the address lookups for "+g.key))
+	case src.timedOut:
+		return deferAll(g.rcpts, g.key, "451 4.4.3 no address for any host of "+g.key+" looked up in time: "+src.cut+last)
+	case src.cut != "":
+		// The names not looked up may have addresses: no bounce.
+		return deferAll(g.rcpts, g.key, "451 4.4.4 no address for the hosts of "+g.key+" looked up; "+src.cut+last)
+	case src.self != nil:
+		return nil // this server by its name: nothingLeft decides
+	case len(g.conn.cfg.SmartHosts) > 0:
 		// A smart host is the operator's: its missing address is retried.
-		msg := "451 4.4.4 no address for any host of " + g.key
-		if len(failed) > 0 {
-			msg += ": " + failed[len(failed)-1].Err.Error()
-		}
-		return nil, nil, deferAll(g.rcpts, g.key, msg)
+		return deferAll(g.rcpts, g.key, "451 4.4.4 no address for any host of "+g.key+last)
 	}
-	if len(hosts) == 0 {
-		// The same reply route explain shows (tlspolicy.Explain): a
-		// denial for every host bounces, naming the hosts and lookups
-		// (5.1.2 only for a domain that does not exist); anything
-		// temporary defers.
-		reply, permanent := resolver.NoAddress(g.dom, implicit, failed)
-		if permanent {
-			return nil, nil, failAll(g.rcpts, g.dom, reply)
-		}
-		return nil, nil, deferAll(g.rcpts, g.key, reply)
+	// The same reply route explain shows (tlspolicy.Explain): a
+	// denial for every host bounces, naming the hosts and lookups
+	// (5.1.2 only for a domain that does not exist); anything
+	// temporary defers.
+	reply, permanent := resolver.NoAddress(g.dom, src.implicit, failed)
+	if permanent {
+		return failAll(g.rcpts, g.dom, reply)
 	}
-	return hosts, unresolved, nil
+	return deferAll(g.rcpts, g.key, reply)
 }
 
 // errNullMX: the domain publishes a null MX (RFC 7505), it takes no mail.
@@ -309,35 +421,6 @@ func nextHopNames(ctx context.Context, r Resolver, smartHosts []string, dom stri
 		return []string{dom}, nil, true, err // no MX: the domain itself
 	}
 	return nil, nil, false, err
-}
-
-// lookupHosts looks up the addresses of names (a host, host:port or an
-// IP address; port where none is given), each with its preference (0
-// past the end of prefs); the names without an address are unresolved.
-func lookupHosts(ctx context.Context, r Resolver, names []string, prefs []int, port string) (hosts []host, unresolved []unresolvedHost) {
-	for i, n := range names {
-		pref := 0
-		if i < len(prefs) {
-			pref = prefs[i]
-		}
-		name, p := n, port
-		if h, pp, err := net.SplitHostPort(n); err == nil {
-			name, p = h, pp
-		}
-		if ip := net.ParseIP(name); ip != nil {
-			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(name, p), pref: pref})
-			continue
-		}
-		addrs, err := r.LookupHost(ctx, name)
-		if err != nil {
-			unresolved = append(unresolved, unresolvedHost{resolver.HostLookup{Host: name, Err: err}, pref})
-			continue
-		}
-		for _, a := range addrs {
-			hosts = append(hosts, host{name: name, addr: net.JoinHostPort(a, p), pref: pref})
-		}
-	}
-	return hosts, unresolved
 }
 
 // stopped is the reply of a delivery the server's stop cut short during

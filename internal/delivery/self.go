@@ -57,6 +57,16 @@ func (d *Deliverer) selfRelay(c *smtp.Client, hop string, rcpts []int) []queue.R
 // selfHow says how a next hop is known to be this server.
 const selfHow = "is an address this server listens on"
 
+// how says how h, a next hop that is this server, is known to be: by
+// an address it listens on, or, for an MX host found by its name before
+// any lookup (mxlookup.go), by this server's host name.
+func (h host) how() string {
+	if h.addr == "" {
+		return "is this server's own host name"
+	}
+	return selfHow
+}
+
 // nothingLeft decides for a destination whose hosts dropSelf all
 // removed (self is this server): MX hosts better than this server whose
 // addresses could not be looked up decide, as they would without this
@@ -74,7 +84,7 @@ func nothingLeft(dom, conn string, smart bool, self host, unresolved []unresolve
 		reply, permanent = resolver.NoAddress(dom, false, better)
 		return reply, permanent, false
 	}
-	what := "mail for " + dom + " loops back to myself: next hop " + self.String() + " " + selfHow
+	what := "mail for " + dom + " loops back to myself: next hop " + self.String() + " " + self.how()
 	if smart {
 		return "451 4.4.6 " + what + "; check the smart hosts of send connector " + conn, false, true
 	}
@@ -148,12 +158,16 @@ type SelfCheck struct {
 // connector conn (its smart hosts, or dom's MX hosts; port 0 is 25) as
 // delivery does (dom in either form of an internationalised domain), and applies delivery's rule for hosts that are this
 // server (bindings: the receive connectors' bindings).
-func CheckSelf(ctx context.Context, r Resolver, bindings []string, conn string, smartHosts []string, port int, dom string) SelfCheck {
+func CheckSelf(ctx context.Context, r Resolver, hostname string, bindings []string, conn string, smartHosts []string, port, maxAddresses int, dom string) SelfCheck {
 	var out SelfCheck
 	// The domain as delivery's plan keys it (mailaddr.AddrKey): ASCII
 	// case, no final dot, an internationalised one as its A-label, the
 	// name DNS holds.
 	dom = mailaddr.DomainKey(strings.TrimSuffix(dom, "."))
+	if len(smartHosts) == 0 && (strings.HasPrefix(dom, "[") || mailaddr.IPText(dom)) {
+		out.Error = dom + " is not a domain name (an address): delivery fails it with 550 5.1.2 and looks nothing up"
+		return out
+	}
 	names, prefs, _, err := nextHopNames(ctx, r, smartHosts, dom)
 	var dnsErr *net.DNSError
 	switch {
@@ -168,12 +182,24 @@ func CheckSelf(ctx context.Context, r Resolver, bindings []string, conn string, 
 	if port == 0 {
 		port = config.DefaultSMTPPort
 	}
-	hosts, unresolved := lookupHosts(ctx, r, names, prefs, strconv.Itoa(port))
+	src := newHostSource(r, names, prefs, strconv.Itoa(port), hostname, bindings, maxAddresses, config.DefaultMXLookupTimeout, config.DefaultMXLookupTimeout)
+	for src.more() { // what one attempt may look up, no more (mxlookup.go)
+		if src.fill(ctx, nil); len(src.take()) == 0 {
+			break
+		}
+	}
+	hosts, unresolved := src.hosts, src.unresolved
+	if src.cut != "" {
+		out.Unresolved = append(out.Unresolved, "not looked up: "+src.cut)
+	}
 	for _, u := range unresolved {
 		out.Unresolved = append(out.Unresolved, u.Host+": "+u.Err.Error())
 	}
 	smart := len(smartHosts) > 0
 	rest, self := dropSelf(bindings, smart, hosts)
+	if self == nil {
+		self = src.self // by its name
+	}
 	if self == nil {
 		for _, h := range hosts {
 			out.Tried = append(out.Tried, h.String())
@@ -207,7 +233,7 @@ func (d *Deliverer) CheckSelf(ctx context.Context, connector, domain string) Sel
 		return SelfCheck{Error: "no send connector " + connector}
 	}
 	sc := st.topoConnector(connector)
-	return CheckSelf(ctx, st.cfg.Resolver, st.cfg.OwnBindings, sc.cfg.Name, sc.cfg.SmartHosts, sc.cfg.Port, domain)
+	return CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, sc.cfg.Name, sc.cfg.SmartHosts, sc.cfg.Port, sc.cfg.MXAddressLimit, domain)
 }
 
 // ownBinding: addr (ip:port) is one this server listens on: a binding
@@ -328,7 +354,7 @@ func (d *Deliverer) RedirectSelf(ctx context.Context, target string) string {
 		}
 	}
 	for _, p := range ports {
-		c := CheckSelf(ctx, st.cfg.Resolver, st.cfg.OwnBindings, "redirect", []string{target}, p, "")
+		c := CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, "redirect", []string{target}, p, 0, "")
 		if c.Self != "" && c.Loops {
 			return "redirect target " + target + ": next hop " + c.Self + " " + selfHow +
 				": the redirected mail would loop back here and wait with 451 4.4.6"

@@ -185,7 +185,7 @@ func TestCheckSelfIDNDomain(t *testing.T) {
 		hosts: map[string][]string{"mx.xn--bcher-kva.example": {"127.0.0.2"}}}
 	own := []string{"127.0.0.2:2525"}
 	for _, dom := range []string{"xn--bcher-kva.example", "Bücher.example", "BÜCHER.example."} {
-		out := CheckSelf(context.Background(), dns, own, "internet", nil, 2525, dom)
+		out := CheckSelf(context.Background(), dns, "", own, "internet", nil, 2525, 0, dom)
 		if out.Error != "" || !strings.Contains(out.Reply, "loops back to myself") {
 			t.Errorf("CheckSelf(%q) = %+v", dom, out)
 		}

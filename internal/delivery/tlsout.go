@@ -1,14 +1,14 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 	"umbra/internal/tlspolicy"
@@ -48,6 +48,16 @@ func (d *Deliverer) outboundTLS(ctx context.Context, st *state, m *queue.Message
 // filterHosts drops the MX hosts an enforced MTA-STS policy does not
 // list (RFC 8461 §4.1); under testing they stay and the mismatch is
 // reported. With no host left the group is deferred.
+// enforcesMX: the destination's MTA-STS policy keeps the hosts it does
+// not list from being tried (filterHosts), so they do not count among
+// the addresses an attempt looks up before it tries them (mxlookup.go).
+func (t *destTLS) enforcesMX() bool {
+	if t.sts == nil || t.sts.Mode == tlspolicy.ModeNone || t.eng == nil {
+		return false
+	}
+	return t.sts.Mode == tlspolicy.ModeEnforce && !t.noPolicy || t.requireTLS
+}
+
 func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []queue.Result) {
 	if t.sts == nil || t.sts.Mode == tlspolicy.ModeNone || t.eng == nil {
 		return hosts, nil
@@ -189,19 +199,12 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 }
 
 // tlsRequiredNo reports whether the header section carries
-// "TLS-Required: No" (RFC 8689 §5).
+// "TLS-Required: No" (RFC 8689 §5): the field's unfolded value (a folded
+// field too, header.Values), "No" in any ASCII case; the first such
+// field decides.
 func tlsRequiredNo(body []byte) bool {
-	end := bytes.Index(body, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(body)
-	}
-	for _, line := range bytes.Split(body[:end], []byte("\r\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if ok && strings.EqualFold(string(k), "TLS-Required") {
-			return strings.EqualFold(strings.TrimSpace(string(v)), "no")
-		}
-	}
-	return false
+	vs := header.Values(body, "TLS-Required")
+	return len(vs) > 0 && mailaddr.EqualFold(vs[0], "no")
 }
 
 // tlsFailure is the error a failed session is reported under: the

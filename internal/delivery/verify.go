@@ -59,18 +59,29 @@ func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict
 
 func (d *Deliverer) verifyConnector(ctx context.Context, st *state, sc *sendConnector, domain, rcpt string) (recipients.Verdict, string, error) {
 	g := &group{key: "verify:" + sc.cfg.Name, conn: sc, dom: domain, rcpts: []int{0}}
-	hosts, _, res := d.destinations(ctx, st, g)
+	src, res := d.destinations(ctx, st, g)
+	if res == nil {
+		src.fill(ctx, nil)
+		res = d.noAddress(ctx, g, src)
+	}
 	if res != nil {
 		return recipients.CannotDecide, res[0].Reply, errors.New(res[0].Reply)
 	}
 	lastErr := errors.New("no host answered")
-	for _, h := range hosts {
-		c, err := d.connect(ctx, st, sc, h)
-		if err != nil {
-			lastErr = err
-			continue
+	for src.more() { // addresses looked up as they are come to (mxlookup.go)
+		src.fill(ctx, nil)
+		hosts := src.take()
+		if len(hosts) == 0 {
+			break
 		}
-		return probe(ctx, c, rcpt)
+		for _, h := range hosts {
+			c, err := d.connect(ctx, st, sc, h)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			return probe(ctx, c, rcpt)
+		}
 	}
 	return recipients.CannotDecide, "", lastErr
 }

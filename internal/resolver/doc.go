@@ -17,12 +17,21 @@
 //     resolver on a trusted path (loopback).
 //   - Every query is bounded by Config.Timeout per attempt and by the
 //     caller's context overall.
+//   - A reply is used only when its id and its question section (one
+//     question: the name, without ASCII case, the type and the class
+//     asked) are the query's; any other is no answer — the next server
+//     is asked, and with none left the lookup fails for now (temporary,
+//     never a denial). FuzzResponse holds the reply's handling.
 //   - CNAMEs are followed, at most 8 aliases, within a response and by
 //     asking for the chain's end where the server left it (an alias
 //     answered without its target's records). Answer.CNAMEs lists the
 //     aliases; a denial after them names the chain's end and the chain;
 //     a loop or a longer chain is a temporary error (as a validating
 //     server's SERVFAIL for it would be), never a denial.
+//   - An address literal ([192.0.2.1]) and IP-address text used as a
+//     name (192.0.2.1, 127.1: mailaddr.IPText) are not found, and DNS
+//     is never asked about them; LookupHost/LookupIPAddr still take an
+//     address in its plain text form as that address (a smart host's).
 //   - LookupHost/LookupIPAddr of a name with neither A nor AAAA says
 //     "no A or AAAA record". NoAddress turns the failed address lookups
 //     of a destination's mail hosts into the one reply delivery gives

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 
 	"github.com/miekg/dns"
 )
@@ -114,6 +115,14 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 		return &Answer{Name: fqdn, Type: qtype, Rcode: dns.RcodeNameError},
 			dnsError(name, "", "no such host (an address literal, not a domain name)", false, true)
 	}
+	if mailaddr.IPText(name) {
+		// IP-address text ("192.0.2.1", "127.1": a mail domain that is
+		// none, since no top-level label is all digits): no record can
+		// be at it, and DNS is never asked (a resolver would return the
+		// address it spells to whoever asks its A record).
+		return &Answer{Name: fqdn, Type: qtype, Rcode: dns.RcodeNameError},
+			dnsError(name, "", "no such host (IP-address text, not a domain name)", false, true)
+	}
 	if !IsDomainName(fqdn) {
 		// No record can exist at a name longer than a domain name may
 		// be: not found, never a DNS failure (a TLSA or MTA-STS name
@@ -196,6 +205,12 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 				last = dnsError(name, srv, "reply id mismatch", true, false)
 				continue
 			}
+			if !sameQuestion(r, q) {
+				// An answer to another question (spoofed, misrouted, a
+				// broken server): no answer, never used (RFC 5452 §9.1).
+				last = dnsError(name, srv, "reply question mismatch", true, false)
+				continue
+			}
 			switch r.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
 				return r, srv, nil
@@ -205,6 +220,17 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 		}
 	}
 	return nil, "", last
+}
+
+// sameQuestion reports whether r's question section is q's one question:
+// the same name (without ASCII case: a server may echo a 0x20-encoded
+// name), type and class.
+func sameQuestion(r, q *dns.Msg) bool {
+	if len(r.Question) != 1 || len(q.Question) != 1 {
+		return false
+	}
+	a, b := r.Question[0], q.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && mailaddr.EqualFold(a.Name, b.Name)
 }
 
 // resolvConf is the system's resolver configuration (a variable for tests).

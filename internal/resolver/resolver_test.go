@@ -181,3 +181,27 @@ func TestAddressLiteralNeverAsked(t *testing.T) {
 		t.Errorf("%d queries sent for address literals", n)
 	}
 }
+
+// A mail domain that is IP-address text ("192.0.2.1", "127.1" — a
+// sender's, or one a check was asked about) is no domain name: no MX,
+// TXT or other record is asked for it. Its A lookup is the address it
+// spells only for LookupIPAddr's callers that name a host by address
+// (smart hosts): they never reach DNS either.
+func TestIPTextNeverAsked(t *testing.T) {
+	srv := dnstest.Start(t, "a.test. 60 IN A 127.0.0.1")
+	c := newClient(t, srv.Addr)
+	for _, name := range []string{"192.0.2.1", "192.0.2.1.", "127.1", "2130706433", "::1", "example.123"} {
+		for _, qt := range []uint16{dns.TypeMX, dns.TypeTXT, dns.TypeA, dns.TypeTLSA} {
+			_, err := c.Lookup(context.Background(), name, qt)
+			if de := dnsErr(t, err); !de.IsNotFound || de.IsTemporary {
+				t.Errorf("%s: %+v, want not found", name, de)
+			}
+		}
+		if _, err := c.LookupMX(context.Background(), name); err == nil {
+			t.Errorf("LookupMX(%s) found something", name)
+		}
+	}
+	if n := srv.Queries(); n != 0 {
+		t.Errorf("%d queries sent for IP-address text", n)
+	}
+}

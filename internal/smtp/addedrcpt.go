@@ -44,9 +44,23 @@ func (s *session) admitAdded(addr string) (string, error) {
 	path, postmaster := s.postmasterAlias(path)
 	a, err := parsePathAddress(path)
 	if err != nil {
-		return "", replyBadRcpt
+		return "", RcptRefusal(err)
 	}
 	if r := UTF8Refusal(a, s.opts.UTF8); r != nil {
+		return "", r
+	}
+	if a.Literal() {
+		// RCPT's rule for an address literal: refused, but for
+		// postmaster at the address the client connected to.
+		if !s.ownPostmasterLiteral(a) {
+			return "", replyAddressLiteral
+		}
+		if a, err = parsePathAddress(s.srv.postmaster); err != nil {
+			return "", replyBadRcpt
+		}
+		postmaster = true
+	}
+	if r := DomainRefusal(a); r != nil {
 		return "", r
 	}
 	if !s.relayAllowed(a, postmaster) {

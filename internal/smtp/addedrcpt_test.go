@@ -159,3 +159,48 @@ func TestAddedRecipientsIDNFormsAreOne(t *testing.T) {
 		}
 	})
 }
+
+// A recipient a check adds at an address literal or at IP-address text
+// gets RCPT's 550 5.1.2 (it is dropped), where the connector grants
+// relay too: a check never gives a recipient more than the client could
+// have asked for itself (rt60 M1's sibling).
+func TestAddedRecipientsNotAddresses(t *testing.T) {
+	conns := connectors(t, `
+  - name: relay
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit, relay]}
+`)
+	add := []string{"u@192.0.2.1", "u@[192.0.2.1]", "u@127.1", "u@::1", "u@[not-an-ip", "v@elsewhere.test"}
+	ck := &scripted{edit: func(tr *Transaction) { tr.Rcpts = append(tr.Rcpts, add...) }}
+	q := &fakeQueue{}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q,
+		Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	d.cmd("RCPT TO:<u@elsewhere.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhello\r\n.", "250")
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var got []string
+	for _, r := range q.msgs[0].Rcpts {
+		got = append(got, r.Addr)
+	}
+	if fmt.Sprint(got) != "[u@elsewhere.test v@elsewhere.test]" {
+		t.Fatalf("queued for %v", got)
+	}
+}

@@ -41,7 +41,33 @@ func (a Address) ASCII() bool { return isASCII(a.Local) && isASCII(a.Domain) }
 var (
 	errAddrSyntax = errors.New("bad address syntax")
 	errAddrLength = errors.New("address too long")
+	// errNotDomain: the domain is IP-address text (::1), or a bracket
+	// that is no address literal ([not-an-ip, [not-an-ip]): RCPT refuses
+	// it as it refuses IP text and literals (550 5.1.2), never a lookup.
+	errNotDomain = errors.New("domain is IP-address text or a malformed address literal, not a domain name")
 )
+
+// IPText reports whether the domain is IP-address text written without
+// brackets (u@192.0.2.1, u@127.1; mailaddr.IPText): no domain, refused
+// at RCPT (DomainRefusal) and never resolved.
+func (a Address) IPText() bool { return mailaddr.IPText(a.Domain) }
+
+// DomainRefusal is RCPT's refusal of a's domain when it is no name to
+// route by — IP-address text (550 5.1.2) — or nil. An address literal
+// has its own reply (replyAddressLiteral, with its postmaster
+// exception). route explain asks it too, so both say the same.
+func DomainRefusal(a Address) *gosmtp.SMTPError {
+	if a.IPText() {
+		return replyNotDomain
+	}
+	return nil
+}
+
+// replyNotDomain refuses a recipient whose domain is IP-address text:
+// resolving it as a host name would reach the address it spells, which
+// no policy allowed.
+var replyNotDomain = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
+	Message: "Recipient address rejected: the domain is an IP address, not a domain name (umbra delivers to domains only)"}
 
 // IDNError is an address whose domain has an internationalised label
 // IDNA refuses (mailaddr.Domain): bad punycode after "xn--", a character
@@ -67,11 +93,15 @@ func idnReply(err error, enhanced int) error {
 
 // RcptRefusal is RCPT TO's reply to an address its parse refused
 // (ParseRcptPath, parsePathAddress): 553 5.1.3 naming the label for an
-// invalid internationalised domain, else 501 5.1.3. route explain
-// answers with it too, so both say the same.
+// invalid internationalised domain, 550 5.1.2 for a domain that is
+// IP-address text or a malformed address literal, else 501 5.1.3.
+// route explain answers with it too, so both say the same.
 func RcptRefusal(err error) *gosmtp.SMTPError {
 	if r := idnReply(err, 3); r != nil {
 		return r.(*gosmtp.SMTPError)
+	}
+	if errors.Is(err, errNotDomain) {
+		return replyNotDomain
 	}
 	return replyBadRcpt
 }
@@ -109,14 +139,17 @@ func ParseAddress(s string) (Address, error) {
 	}
 	if strings.HasPrefix(domain, "[") {
 		if !strings.HasSuffix(domain, "]") {
-			return Address{}, errAddrSyntax
+			return Address{}, errNotDomain
 		}
 		lit := strings.TrimSuffix(strings.TrimPrefix(domain, "["), "]")
 		lit = strings.TrimPrefix(lit, "IPv6:")
 		if _, err := netip.ParseAddr(lit); err != nil {
-			return Address{}, errAddrSyntax
+			return Address{}, errNotDomain
 		}
 		return Address{Local: local, Domain: domain}, nil
+	}
+	if strings.ContainsRune(domain, ':') {
+		return Address{}, errNotDomain // an IPv6 address without brackets
 	}
 	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
 	if !validDomain(domain) {

@@ -324,3 +324,28 @@ func TestAddressLiteralRecipients(t *testing.T) {
 		t.Fatalf("recipients %q", got)
 	}
 }
+
+// A domain that is IP-address text without brackets (u@192.0.2.1, an
+// IPv6 address, a bracket never closed) is no domain: resolving it as a
+// host name would reach an address no policy allowed (the resolver takes
+// "192.0.2.1" as that address). RCPT refuses it with 550 5.1.2 as it
+// refuses an address literal, whatever the connector grants (SMTP-3).
+func TestIPAddressTextRecipients(t *testing.T) {
+	q := &fakeQueue{}
+	s := startWith(t, ServerConfig{Queue: q, Postmaster: "postmaster@example.test", Connectors: connectors(t, `
+  - name: relay
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit, relay]}
+`)})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	for _, rcpt := range []string{"u@192.0.2.1", "u@192.0.2.1.", "u@127.0.0.1", "postmaster@127.0.0.1", "u@127.1", "u@10.0.0.010",
+		"u@[not-an-ip", "u@[not-an-ip]", "u@::1", "u@IPv6:::1", "u@2001:db8::1", "u@example.123"} {
+		d.cmd("RCPT TO:<"+rcpt+">", "550 5.1.2")
+	}
+	d.cmd("RCPT TO:<u@192-0-2-1.example.test>", "250") // digits in a name are fine
+	d.cmd("RCPT TO:<u@123.example>", "250")
+	d.cmd("RCPT TO:<u@0x7f.example>", "250")
+}

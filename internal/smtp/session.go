@@ -466,6 +466,10 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		}
 		postmaster = true
 	}
+	if r := DomainRefusal(a); r != nil {
+		s.srv.refusals.log(s.log, "recipient refused", "ip_text_domain", s.ip, "rcpt", a.String())
+		return r
+	}
 	if !s.relayAllowed(a, postmaster) {
 		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied

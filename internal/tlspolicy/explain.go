@@ -3,8 +3,10 @@ package tlspolicy
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"umbra/internal/mailaddr"
 	"umbra/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -82,8 +84,22 @@ const PolicyOrder = "DANE (DNSSEC-validated TLSA) > MTA-STS (enforce/testing) > 
 // the same lookups, the same cache. connectorTLS is the send
 // connector's tls setting, shown where no policy of the domain applies.
 func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string, port int) Explanation {
+	return e.ExplainUpTo(ctx, domain, connectorTLS, port, 0)
+}
+
+// ExplainUpTo is Explain looking up, as one delivery attempt does
+// (delivery/mxlookup.go), at most maxNames MX hosts (2 ×
+// mx_address_limit; 0: every one): the others are listed, their
+// addresses and TLSA records not asked for. A domain that is an address
+// (a literal, or IP-address text) is what delivery fails at once with
+// 550 5.1.2: nothing is looked up.
+func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, port, maxNames int) Explanation {
 	domain = domainKey(domain)
 	ex := Explanation{Domain: domain, Order: PolicyOrder, DANE: e.cfg.DANE, MTASTS: e.cfg.MTASTS, Hosts: []HostExplanation{}}
+	if strings.HasPrefix(domain, "[") || mailaddr.IPText(domain) {
+		ex.NoAddress, ex.NoAddressPermanent = "550 5.1.2 "+domain+" is an address, not a domain name: umbra delivers to domains only", true
+		return ex
+	}
 	before := e.Cached(domain)
 	sts, stsErr := e.STS(ctx, domain)
 	if stsErr != nil {
@@ -135,8 +151,15 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string, port 
 		ex.Error = "MX lookup: " + err.Error()
 	}
 	var failed []resolver.HostLookup
-	for _, n := range names {
+	left := 0 // names not looked up
+	for i, n := range names {
 		h := HostExplanation{MX: n}
+		if maxNames > 0 && i >= maxNames {
+			h.Effect = "not looked up: one delivery attempt looks up at most " + strconv.Itoa(maxNames) + " MX hosts (2 × mx_address_limit)"
+			ex.Hosts = append(ex.Hosts, h)
+			left++
+			continue
+		}
 		h.Addresses, h.CNAMEs, err = e.addresses(ctx, n)
 		if err != nil {
 			h.AddressError = err.Error()
@@ -170,7 +193,11 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string, port 
 		}
 		ex.Hosts = append(ex.Hosts, h)
 	}
-	if len(names) > 0 && len(failed) == len(names) {
+	switch {
+	case left > 0 && len(failed) == len(names)-left:
+		// The hosts not looked up may have addresses: delivery defers.
+		ex.NoAddress = "451 4.4.4 no address for the hosts of " + domain + " looked up; " + strconv.Itoa(left) + " more MX hosts not looked up in an attempt"
+	case len(names) > 0 && len(failed) == len(names):
 		ex.NoAddress, ex.NoAddressPermanent = resolver.NoAddress(domain, implicit, failed)
 	}
 	return ex

@@ -2,6 +2,7 @@ package tlspolicy
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +56,46 @@ func TestExplainMXHostAddresses(t *testing.T) {
 	ex = eng.Explain(ctx, "flaky.test", "opportunistic", 25)
 	if !strings.HasPrefix(ex.NoAddress, "451 4.4.4") || ex.NoAddressPermanent {
 		t.Errorf("flaky.test: no address %q (permanent %v)", ex.NoAddress, ex.NoAddressPermanent)
+	}
+}
+
+// route explain looks MX hosts up as one delivery attempt does: at most
+// 2 × mx_address_limit names (the others are listed, not looked up,
+// their TLSA records not asked either), and none for a domain that is
+// an IP address, which delivery fails at once with 550 5.1.2.
+func TestExplainLooksUpWhatAnAttemptDoes(t *testing.T) {
+	records := []string{"test. 300 IN SOA ns.test. h.test. 1 2 3 4 60"}
+	for i := range 30 {
+		records = append(records, "many.test. 300 IN MX "+strconv.Itoa(10+i)+" m"+strconv.Itoa(i)+".many.test.")
+	}
+	srv := dnstest.Start(t, records...)
+	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := New(Config{Resolver: res})
+	ctx := context.Background()
+	before := srv.Queries()
+	ex := eng.ExplainUpTo(ctx, "many.test", "opportunistic", 25, 10)
+	// MX, the MTA-STS TXT, then A and AAAA (twice: addresses and
+	// their CNAMEs) of each of the first 10 hosts.
+	if n := srv.Queries() - before; n > 2+4*10 {
+		t.Errorf("%d queries to explain 30 MX hosts, want at most %d", n, 2+4*10)
+	}
+	if len(ex.Hosts) != 30 || ex.Hosts[10].AddressError != "" || len(ex.Hosts[10].Addresses) != 0 ||
+		!strings.Contains(ex.Hosts[10].Effect, "not looked up") {
+		t.Fatalf("hosts: %+v", ex.Hosts)
+	}
+	if !strings.HasPrefix(ex.NoAddress, "451 4.4.4") || ex.NoAddressPermanent {
+		t.Errorf("10 of 30 hosts without an address: %q (permanent %v), want a deferral", ex.NoAddress, ex.NoAddressPermanent)
+	}
+
+	before = srv.Queries()
+	ex = eng.ExplainUpTo(ctx, "192.0.2.1", "opportunistic", 25, 10)
+	if !strings.HasPrefix(ex.NoAddress, "550 5.1.2") || !ex.NoAddressPermanent || len(ex.Hosts) != 0 {
+		t.Errorf("IP-address text: %+v", ex)
+	}
+	if n := srv.Queries() - before; n != 0 {
+		t.Errorf("%d queries for IP-address text", n)
 	}
 }

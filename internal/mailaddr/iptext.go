@@ -1,0 +1,34 @@
+package mailaddr
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// IPText reports whether domain (a final dot allowed), written without
+// brackets, is IP-address text rather than a name: an address netip
+// parses (192.0.2.1, ::1, an IPv6 address with a zone), anything with a
+// colon, or a name whose last label is all digits (127.1, 10.0.0.010:
+// forms a host resolver reads as an address). No domain can be one — a
+// top-level label is never all-numeric (RFC 1123 §2.1, RFC 3696 §2) —
+// so mail to it is refused, and it is never looked up: a resolver
+// "finds" such a name as the address it spells, which no routing or
+// literal policy allowed. An address literal ([192.0.2.1]) is not IP
+// text; it keeps its own rule.
+func IPText(domain string) bool {
+	if strings.HasPrefix(domain, "[") {
+		return false
+	}
+	d := strings.TrimSuffix(domain, ".")
+	if d == "" {
+		return false
+	}
+	if strings.ContainsRune(d, ':') {
+		return true
+	}
+	if _, err := netip.ParseAddr(d); err == nil {
+		return true
+	}
+	last := d[strings.LastIndexByte(d, '.')+1:]
+	return last != "" && strings.Trim(last, "0123456789") == ""
+}
