@@ -566,7 +566,14 @@
 // A message in delivery (Active) is written only by the commit that ends
 // its attempt (finish, or requeue, hold, poison): that commit writes the
 // attempt's in-memory copy, so any other writer's change to the stored
-// record would be lost. The other transitions of a message therefore do
+// record would be lost. The one exception is an attempt no job of which
+// has started — claimed, every job waiting for a slot of its
+// destination's window: an operator's command takes it out of the
+// scheduler's queues under the scheduler's lock first (withdraw.go), so
+// no job of it can start and no commit of its own follows, and then
+// writes the record in its own commit as a Ready message's; a crash
+// before that commit leaves it Active, as any claimed message (3 below),
+// and a failed commit puts its jobs back in their queues. The other transitions of a message therefore do
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
@@ -640,7 +647,8 @@
 // records"). Expiry of shadow copies
 // touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
-// (ErrBusy) or skip Active messages.
+// (ErrBusy) or skip Active messages, once those waiting whole for their
+// windows are withdrawn (withdraw.go).
 //
 // The operator sees a Ready message that waits for its next attempt after
 // a deferral as "retry" (DisplayState), and a Ready message whose every
