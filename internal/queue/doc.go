@@ -134,7 +134,12 @@
 // deferral but no attempt — no connection was made, so no step of the
 // retry schedule is used; the message is due again when the cool-down
 // ends, with the probe, or at once when the results commit after the
-// destination was revived); after that one probe (window 1) goes
+// destination was revived; the recipient's reply carries the last real
+// reply — its own last attempt's, else the one that made the
+// destination dead — and its next hop that reply's host
+// (deadWaitReply), so that a delay or failure DSN made meanwhile reads
+// the body and reports the remote host's words, as any DSN: dsnDue,
+// withRealReplies); after that one probe (window 1) goes
 // through and success regrows the window; an operator's retry,
 // redirect, resume or flush ends every cool-down at once (as Postfix's
 // flush does).
