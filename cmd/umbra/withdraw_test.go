@@ -170,3 +170,50 @@ func TestOperatorActsOnMailWaitingForWindow(t *testing.T) {
 		t.Fatalf("after the slot freed: %q, %q", by["suspend@example.org"].State, by["held@example.org"].State)
 	}
 }
+
+// queue list counts the first-attempt mail queued behind a destination's
+// window under the destination's queue, as message list --queue finds
+// it, not under submission (OPS-).
+func TestQueueListCountsFirstAttemptsWaitingForWindow(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	sink := startGatedHost(t, sinkAddr, "sink.test")
+	defer close(sink.gate)
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	editConfig(t, cfg, "    tls: none\n", "    tls: none\n    max_connections: 1\n")
+	editConfig(t, cfg, "transport:\n", "transport:\n  connect_timeout: 5m\n")
+	d := startUmbra(t, cfg, listen)
+	defer d.kill()
+	defer d.dumpLogIfFailed()
+	for i, s := range []string{"first", "second", "third", "fourth"} {
+		if err := sendWaiting(listen, s+"@example.org", s); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			select {
+			case <-sink.conns:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no connection to the smart host")
+			}
+		}
+	}
+	waitCond(t, "three messages waiting for the window", 30*time.Second, func() bool { return sinkWaiting(t, cfg) == 3 })
+	out, code := cli(t, cfg, "queue", "list", "--json")
+	var qs []queue.QueueInfo
+	if code != 0 || json.Unmarshal([]byte(out), &qs) != nil {
+		t.Fatalf("queue list: %d %s", code, out)
+	}
+	by := map[string]queue.QueueInfo{}
+	for _, q := range qs {
+		by[q.Name] = q
+	}
+	if s := by["smarthost:sink"]; s.Count != 4 || s.ByState["active"] != 4 {
+		t.Errorf("smarthost:sink: %d messages %v, want 4 active (one delivering, three waiting for the window)\n%s", s.Count, s.ByState, out)
+	}
+	if s, ok := by[queue.QueueSubmission]; ok && s.Count != 0 {
+		t.Errorf("submission: %d messages %v, want none: they are in smarthost:sink\n%s", s.Count, s.ByState, out)
+	}
+	if out, _ := cli(t, cfg, "message", "list", "--json", "--queue", "smarthost:sink"); strings.Count(out, `"id"`) != 4 {
+		t.Errorf("message list --queue smarthost:sink: want 4\n%s", out)
+	}
+}

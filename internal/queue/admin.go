@@ -194,12 +194,73 @@ func DeliveryType(queue string) string {
 // next retry time.
 const nextRetryScan = 10000
 
+// firstAttemptsIn counts, in tx, each message in its first attempt —
+// Active, every pending recipient still in submission, no queue named
+// before its results do — in the queues of the destinations its jobs
+// wait for or run on (inAttempt), as message list --queue finds it
+// (attemptsOn), and no longer in submission: a first-attempt backlog
+// behind a slow destination shows where it waits. A submission queue
+// left empty is not listed.
+func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, now time.Time) []QueueInfo {
+	at := map[string]int{}
+	for i := range out {
+		at[out[i].Name] = i
+	}
+	moved := map[ID]bool{}
+	for id, names := range inAttempt {
+		m, err := tx.Get(id)
+		if err != nil || m.State != Active {
+			continue
+		}
+		first := true
+		for _, i := range m.Pending() {
+			first = first && m.Rcpts[i].Queue == ""
+		}
+		if !first || len(m.Pending()) == 0 {
+			continue
+		}
+		for _, name := range names {
+			k, ok := at[name]
+			if !ok {
+				out = append(out, QueueInfo{Name: name, DeliveryType: DeliveryType(name), ByState: map[string]int{}})
+				k = len(out) - 1
+				at[name] = k
+			}
+			out[k].Count++
+			out[k].ByState[Active.String()]++
+			out[k].OldestAge = max(out[k].OldestAge, id.Age(now))
+		}
+		moved[id] = true
+	}
+	k, ok := at[QueueSubmission]
+	if !ok || len(moved) == 0 {
+		return out
+	}
+	sub := &out[k]
+	sub.OldestAge = 0
+	for _, id := range tx.InQueue(QueueSubmission, 1<<31-1) {
+		if moved[id] {
+			sub.Count--
+			if sub.ByState[Active.String()]--; sub.ByState[Active.String()] <= 0 {
+				delete(sub.ByState, Active.String())
+			}
+			continue
+		}
+		sub.OldestAge = max(sub.OldestAge, id.Age(now))
+	}
+	if sub.Count <= 0 {
+		out = slices.Delete(out, k, k+1)
+	}
+	return out
+}
+
 // Queues lists every queue with its counts, status and runtime.
 func (q *Manager) Queues() ([]QueueInfo, error) {
 	now := q.clk.Now()
 	var out []QueueInfo
 	waiting := map[string][2]int{} // due now, waiting for a retry
 	stored, storedAt := map[string]string{}, map[string]time.Time{}
+	inAttempt := q.attemptQueues() // read before the store: a message it names and the store no longer has Active is skipped
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -259,6 +320,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		}
 		q.qmu.Unlock()
+		out = firstAttemptsIn(tx, out, inAttempt, now)
 		return nil
 	})
 	q.qmu.Lock()

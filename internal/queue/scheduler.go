@@ -402,6 +402,34 @@ func (q *Manager) attemptsOn(name string) []ID {
 	return slices.Compact(out)
 }
 
+// attemptQueues is, for every message with a job waiting for a slot of,
+// or running on, a destination, the queues of those destinations, each
+// once: where a first attempt's recipients are, before its results name
+// their queue (Queues).
+func (q *Manager) attemptQueues() map[ID][]string {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[ID][]string{}
+	add := func(id ID, name string) {
+		if !slices.Contains(out[id], name) {
+			out[id] = append(out[id], name)
+		}
+	}
+	for _, d := range s.dests {
+		if d.task {
+			continue
+		}
+		for _, jb := range d.waiting {
+			add(jb.a.m.ID, d.queue)
+		}
+		for id := range d.running {
+			add(id, d.queue)
+		}
+	}
+	return out
+}
+
 // Destinations lists the scheduler's destinations with their windows.
 func (q *Manager) Destinations() []DestinationInfo {
 	now := q.clk.Now()
