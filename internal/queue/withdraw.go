@@ -12,8 +12,9 @@ import (
 // a slot of their windows (scheduler.go: dest.waiting) — behind a slow
 // destination, for as long as the jobs before it take. Nothing of umbra
 // runs on it then and no next hop has seen it, so the operator's
-// commands (message suspend, resume, retry, remove; queue redirect) may
-// change it as a Ready message; but its jobs must not start afterwards.
+// commands (message suspend, resume, retry, remove; queue redirect and
+// suspend) may change it as a Ready message; but its jobs must not start
+// afterwards.
 // withdraw takes such a message's jobs out of the queues, under the
 // scheduler's lock, before the command's commit: no job of it can start
 // from then on. The command then commits as for a Ready message (the
