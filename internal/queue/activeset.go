@@ -82,6 +82,7 @@ func (q *Manager) run(ctx context.Context) {
 		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
 		q.retryStranded()            // stranded.go: attempts whose ending commit failed
 		q.claimDue(ctx)
+		q.pump(ctx) // jobs an operator's command put back (withdraw.go) start as their windows allow
 		var due time.Time
 		var ok bool
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
@@ -120,7 +121,8 @@ func (q *Manager) run(ctx context.Context) {
 			t.Stop()
 			// Results set aside commit now: shutdown waits for none.
 			q.store.StopDeferring()
-			q.pump(ctx) // jobs still waiting for a window go back, unattempted
+			q.stopped.Store(true) // before the last pump: a withdrawal put back later pumps itself (withdraw.go)
+			q.pump(ctx)           // jobs still waiting for a window go back, unattempted
 			q.closeTasks()
 			return
 		case <-q.kick:

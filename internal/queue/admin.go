@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -193,12 +194,73 @@ func DeliveryType(queue string) string {
 // next retry time.
 const nextRetryScan = 10000
 
+// firstAttemptsIn counts, in tx, each message in its first attempt —
+// Active, every pending recipient still in submission, no queue named
+// before its results do — in the queues of the destinations its jobs
+// wait for or run on (inAttempt), as message list --queue finds it
+// (attemptsOn), and no longer in submission: a first-attempt backlog
+// behind a slow destination shows where it waits. A submission queue
+// left empty is not listed.
+func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, now time.Time) []QueueInfo {
+	at := map[string]int{}
+	for i := range out {
+		at[out[i].Name] = i
+	}
+	moved := map[ID]bool{}
+	for id, names := range inAttempt {
+		m, err := tx.Get(id)
+		if err != nil || m.State != Active {
+			continue
+		}
+		first := true
+		for _, i := range m.Pending() {
+			first = first && m.Rcpts[i].Queue == ""
+		}
+		if !first || len(m.Pending()) == 0 {
+			continue
+		}
+		for _, name := range names {
+			k, ok := at[name]
+			if !ok {
+				out = append(out, QueueInfo{Name: name, DeliveryType: DeliveryType(name), ByState: map[string]int{}})
+				k = len(out) - 1
+				at[name] = k
+			}
+			out[k].Count++
+			out[k].ByState[Active.String()]++
+			out[k].OldestAge = max(out[k].OldestAge, id.Age(now))
+		}
+		moved[id] = true
+	}
+	k, ok := at[QueueSubmission]
+	if !ok || len(moved) == 0 {
+		return out
+	}
+	sub := &out[k]
+	sub.OldestAge = 0
+	for _, id := range tx.InQueue(QueueSubmission, 1<<31-1) {
+		if moved[id] {
+			sub.Count--
+			if sub.ByState[Active.String()]--; sub.ByState[Active.String()] <= 0 {
+				delete(sub.ByState, Active.String())
+			}
+			continue
+		}
+		sub.OldestAge = max(sub.OldestAge, id.Age(now))
+	}
+	if sub.Count <= 0 {
+		out = slices.Delete(out, k, k+1)
+	}
+	return out
+}
+
 // Queues lists every queue with its counts, status and runtime.
 func (q *Manager) Queues() ([]QueueInfo, error) {
 	now := q.clk.Now()
 	var out []QueueInfo
 	waiting := map[string][2]int{} // due now, waiting for a retry
 	stored, storedAt := map[string]string{}, map[string]time.Time{}
+	inAttempt := q.attemptQueues() // read before the store: a message it names and the store no longer has Active is skipped
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -258,6 +320,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		}
 		q.qmu.Unlock()
+		out = firstAttemptsIn(tx, out, inAttempt, now)
 		return nil
 	})
 	q.qmu.Lock()
@@ -324,12 +387,48 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 	q.suspendMu.Lock() // the stored mark and the one in memory change together
 	defer q.suspendMu.Unlock()
-	if err := q.store.Update(ctx, func(tx *Tx) error { return tx.SetSuspended(name, true) }); err != nil {
-		return err
-	}
+	// Messages claimed and waiting for a slot of the queue's
+	// destinations are taken out of the scheduler's queues (withdraw.go)
+	// and are Ready again in the suspension's commit: their next claim
+	// finds the queue suspended and holds them, instead of their jobs
+	// taking the queue's slots when the jobs ahead end.
+	// The mark in memory first: a claim from now on (those withdrawn,
+	// once Ready) holds the queue's recipients; a failed commit takes it
+	// back.
 	q.qmu.Lock()
+	was := q.suspended[name]
 	q.suspended[name] = true
 	q.qmu.Unlock()
+	ws := q.withdrawQueue(name)
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		if err := tx.SetSuspended(name, true); err != nil {
+			return err
+		}
+		for id := range ws {
+			m, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			if m.State != Active {
+				continue
+			}
+			m.State = Ready // due, as before its claim
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	q.settleAll(ws, err, func(ID) bool { return true })
+	if err != nil {
+		if !was {
+			q.qmu.Lock()
+			delete(q.suspended, name)
+			q.qmu.Unlock()
+		}
+		return err
+	}
+	q.Kick()
 	q.log.Info("queue suspended", "queue", name)
 	return nil
 }
@@ -590,15 +689,34 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (n int
 	if err != nil {
 		return 0, err
 	}
+	// Messages claimed and waiting for a slot of this queue's
+	// destinations are taken out of the scheduler's queues first
+	// (withdraw.go): in their first attempt their recipients name no
+	// queue yet, their jobs do.
+	ws := q.withdrawQueue(name)
+	also := maps.Clone(taken)
+	if also == nil {
+		also = map[ID][]int{}
+	}
+	for id := range ws {
+		also[id] = append(also[id], -1) // listed; the recipients are the jobs'
+	}
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
-	n, err = q.eachInQueue(ctx, name, taken, func(m *Message) bool {
+	n, err = q.eachInQueue(ctx, name, also, func(m *Message) bool {
 		moved[m.ID] = 0
+		var jobQueue map[int]string
+		if w := ws[m.ID]; w != nil && m.State == Active {
+			m.State, jobQueue = Ready, w.queues() // withdrawn: due, as before its claim
+		}
 		if m.State != Ready && m.State != Suspended {
 			return false // in delivery or poison: left alone
 		}
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			routed := slices.Contains(taken[m.ID], i) && strings.HasPrefix(r.Queue, "shadow:") // a taken-over copy whose route this is
+			if jobQueue != nil {
+				routed = jobQueue[i] == name // its waiting job's queue
+			}
 			if !r.Status.Done() && (queueOf(r) == name || routed) && name != to {
 				r.Redirect, r.Queue = target, to
 				moved[m.ID]++
@@ -610,6 +728,7 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (n int
 		}
 		return changed
 	})
+	q.settleAll(ws, err, func(id ID) bool { return moved[id] > 0 })
 	if err == nil {
 		// The recipients left this queue and entered the redirect's: its
 		// IN/MIN and OUT/MIN say so, as for a delivery's move.
@@ -753,9 +872,15 @@ func (q *Manager) Body(id ID) ([]byte, error) {
 	return b, err
 }
 
-// change applies fn to a message that is not in delivery.
+// change applies fn to a message that is not in delivery. A message
+// claimed whose every job still waits for a slot of its destination's
+// window is not in delivery: it is taken out of the scheduler's queues
+// first (withdraw.go) and fn sees it Ready, as it was before its claim.
 func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message) error) error {
-	return q.store.Update(ctx, func(tx *Tx) error {
+	w := q.withdraw(id)
+	changed := false
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		changed = false
 		m, err := tx.Get(id)
 		if _, ok := tx.Damaged(id); errors.Is(err, ErrNotFound) && ok {
 			return damagedRefusal(id, "this action") // damaged.go: only remove and export
@@ -764,10 +889,20 @@ func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message)
 			return err
 		}
 		if m.State == Active {
-			return ErrBusy
+			if w == nil {
+				return ErrBusy
+			}
+			m.State = Ready // withdrawn: due, as before its claim
 		}
-		return fn(tx, m)
+		if err := fn(tx, m); err != nil {
+			return err
+		}
+		after, err := tx.Get(id)
+		changed = errors.Is(err, ErrNotFound) || err == nil && after.State != Active
+		return nil
 	})
+	w.settle(q, err, changed)
+	return err
 }
 
 // SuspendMessage holds a message until it is resumed. A hold is a hold
@@ -802,7 +937,8 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 }
 
 // ResumeMessage makes a suspended or poison message due now. A poison
-// message starts again with no crashes counted. Any other message is
+// message starts again with no crashes counted; a suspended one keeps
+// its count. Any other message is
 // refused (StateView.Refusal): answering "resumed" for a message that
 // waits for a retry or for its queue's resume would tell the operator
 // it was released when nothing changed.
@@ -828,7 +964,15 @@ func (q *Manager) ResumeMessage(ctx context.Context, id ID) (err error) {
 				single = m
 			}
 		}
-		m.State, m.NextAttempt, m.CrashCount = Ready, q.clk.Now(), 0
+		if m.State == Poison {
+			// The operator's verdict on the crashes that held it. A
+			// suspended message's crashes stay counted: a suspend
+			// and a resume of a suspect (one taken out of its
+			// destination's queue, withdraw.go, too) is no way round
+			// the poison heuristic.
+			m.CrashCount = 0
+		}
+		m.State, m.NextAttempt = Ready, q.clk.Now()
 		m.LastError = ""     // it described the hold or the crashes, which end here
 		m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 		return tx.Put(m)
@@ -938,7 +1082,10 @@ func (q *Manager) CheckRemove(id ID, force bool) error {
 		}
 		switch m.State {
 		case Active:
-			return ErrBusy // as change answers
+			if !q.WaitingForWindow(id) {
+				return ErrBusy // as change answers
+			}
+			m.State = Ready // change withdraws it (withdraw.go)
 		case Quarantined:
 			return nil // the quarantine's delete (DeleteQuarantined)
 		}

@@ -134,7 +134,12 @@
 // deferral but no attempt — no connection was made, so no step of the
 // retry schedule is used; the message is due again when the cool-down
 // ends, with the probe, or at once when the results commit after the
-// destination was revived); after that one probe (window 1) goes
+// destination was revived; the recipient's reply carries the last real
+// reply — its own last attempt's, else the one that made the
+// destination dead — and its next hop that reply's host
+// (deadWaitReply), so that a delay or failure DSN made meanwhile reads
+// the body and reports the remote host's words, as any DSN: dsnDue,
+// withRealReplies); after that one probe (window 1) goes
 // through and success regrows the window; an operator's retry,
 // redirect, resume or flush ends every cool-down at once (as Postfix's
 // flush does).
@@ -566,7 +571,14 @@
 // A message in delivery (Active) is written only by the commit that ends
 // its attempt (finish, or requeue, hold, poison): that commit writes the
 // attempt's in-memory copy, so any other writer's change to the stored
-// record would be lost. The other transitions of a message therefore do
+// record would be lost. The one exception is an attempt no job of which
+// has started — claimed, every job waiting for a slot of its
+// destination's window: an operator's command takes it out of the
+// scheduler's queues under the scheduler's lock first (withdraw.go), so
+// no job of it can start and no commit of its own follows, and then
+// writes the record in its own commit as a Ready message's; a crash
+// before that commit leaves it Active, as any claimed message (3 below),
+// and a failed commit puts its jobs back in their queues. The other transitions of a message therefore do
 // not rewrite an Active record: a discard is kept in bucket early, a
 // takeover in bucket earlytakeover, and the commit that ends the attempt
 // applies them (TakeEarlyDiscard, applyEarlyTakeovers) before it writes
@@ -640,7 +652,8 @@
 // records"). Expiry of shadow copies
 // touches only Shadow-state records,
 // which are never Active, and the operator's commands (admin.go) refuse
-// (ErrBusy) or skip Active messages.
+// (ErrBusy) or skip Active messages, once those waiting whole for their
+// windows are withdrawn (withdraw.go).
 //
 // The operator sees a Ready message that waits for its next attempt after
 // a deferral as "retry" (DisplayState), and a Ready message whose every

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,9 +38,35 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	return buildDSN(reportingMTA, m, body, kind, rcpts, now, retryUntil, id, returnLimit, "", Inside{})
 }
 
+// withRealReplies is m, or a copy of it whose recipients among rcpts
+// that wait on a dead destination report the last real reply their
+// dead mark carries (realReply), from the host their next hop names
+// (deadWaitReply): a DSN made during a destination's cool-down says
+// what the remote host said, as any DSN does, not that umbra did not
+// connect.
+func withRealReplies(m *Message, rcpts []int) *Message {
+	var c *Message
+	for _, i := range rcpts {
+		if i < 0 || i >= len(m.Rcpts) || !isDeadReply(m.Rcpts[i].LastReply) {
+			continue
+		}
+		if c == nil {
+			cp := *m
+			cp.Rcpts = slices.Clone(m.Rcpts)
+			c = &cp
+		}
+		c.Rcpts[i].LastReply = realReply(c.Rcpts[i].LastReply)
+	}
+	if c == nil {
+		return m
+	}
+	return c
+}
+
 // buildDSN is BuildDSN with a note for the human-readable part about
 // what the caller left out of body.
 func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64, note string, in Inside) []byte {
+	m = withRealReplies(m, rcpts)
 	boundary := fmt.Sprintf("%s.%d/%s", id, now.Unix(), reportingMTA)
 	subject, action, intro := "Undelivered Mail Returned to Sender", "failed",
 		"Your message could not be delivered to one or more recipients.\r\n%s; the reasons follow.\r\n"

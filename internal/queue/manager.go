@@ -78,6 +78,9 @@ type Manager struct {
 	claimFailures int
 	// draining: the stop began (Drain); no delivery attempt starts.
 	draining atomic.Bool
+	// stopped: the scheduler's loop ended (run): a withdrawal put back
+	// after it sends its jobs back itself (withdraw.go).
+	stopped atomic.Bool
 	// strandedSet: attempts whose ending commit failed (stranded.go).
 	strandedSet stranded
 	pending     pendingResults // attempts' results whose commit failed (pendingresults.go)

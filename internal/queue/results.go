@@ -86,6 +86,9 @@ type Result struct {
 	Expand []string
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
+	// lastHop: of a deadWait result, the host whose reply made the
+	// destination dead (its last error, which Reply carries).
+	lastHop string
 }
 
 // detail is what the tracking log says of r: its Note, else its Reply.
@@ -152,7 +155,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if r.Outcome != Held && r.Outcome != throttled {
 			// A dead destination's deferral made no connection: no attempt.
 			attemptedAny = attemptedAny || r.Outcome != deadWait
+			prevReply, prevHop := rc.LastReply, rc.NextHop
 			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
+			if r.Outcome == deadWait {
+				rc.LastReply, rc.NextHop = deadWaitReply(prevReply, prevHop, r)
+			}
 		}
 		if r.Outcome == deadWait {
 			throttledAny = true // due again after its wait, with no retry step
@@ -259,7 +266,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if m.RequireTLS && strings.Contains(rc.LastReply, " REQUIRETLS: ") {
 					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
 				}
-				rc.LastReply = expiredReply(code, age, rc.LastReply)
+				rc.LastReply = expiredReply(code, age, realReply(rc.LastReply)) // the host's, not the dead mark
 				failed = append(failed, i)
 				ev.Event("fail", m, rc, rc.LastReply)
 			}

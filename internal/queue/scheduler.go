@@ -110,9 +110,49 @@ const deadMark = " is dead (no connection until its cool-down ends)"
 func deadReply(key, lastErr string) string {
 	reply := "451 4.4.1 destination " + key + deadMark
 	if lastErr != "" {
-		reply += "; last error: " + lastErr
+		reply += deadLastText + lastErr
 	}
 	return reply
+}
+
+const deadLastText = "; last error: "
+
+// realReply is reply, or the last real reply a deadReply carries: what
+// a DSN reports (buildDSN), not the dead mark, which is umbra's note
+// that it did not connect.
+func realReply(reply string) string {
+	if !isDeadReply(reply) {
+		return reply
+	}
+	if _, last, ok := strings.Cut(reply, deadLastText); ok && last != "" {
+		return last
+	}
+	return reply
+}
+
+// deadWaitReply is the reply and next hop a recipient answered by a
+// dead destination (r, outcome deadWait) keeps: the dead mark, which its
+// scheduling reads (onlyThrottled, rescheduleHeld), carrying the last
+// real reply — the recipient's own from its last attempt (prevReply,
+// from host prevHop), else the one that made the destination dead — and
+// the host of that reply as next hop, so that a DSN made meanwhile
+// reports what the remote host said (Remote-MTA, Diagnostic-Code), as
+// any DSN does.
+func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
+	key, _ := strings.CutPrefix(r.Reply, "451 4.4.1 destination ")
+	key, _, _ = strings.Cut(key, deadMark)
+	last := realReply(prevReply)
+	if last == "" || isDeadReply(last) || last == throttleReply || last == stopReply || !strings.Contains(prevHop, "[") {
+		// No attempt of its own reached a host: the destination's.
+		last, prevHop = realReply(r.Reply), r.lastHop
+		if isDeadReply(last) {
+			last = "" // the destination's last error is not known
+		}
+	}
+	if prevHop == "" {
+		prevHop = r.NextHop
+	}
+	return deadReply(key, last), prevHop
 }
 
 // isDeadReply reports whether reply is one deadReply made.
@@ -148,6 +188,7 @@ type dest struct {
 	cohort     int // the window when the streak began: that many failures in a row make it dead
 	deadUntil  time.Time
 	lastErr    string
+	lastHop    string // the host that answered lastErr ("" when none did)
 	lastUse    time.Time
 	avg        time.Duration // moving average of a job's duration
 	starts     []time.Time   // start times of the running jobs
@@ -361,6 +402,34 @@ func (q *Manager) attemptsOn(name string) []ID {
 	return slices.Compact(out)
 }
 
+// attemptQueues is, for every message with a job waiting for a slot of,
+// or running on, a destination, the queues of those destinations, each
+// once: where a first attempt's recipients are, before its results name
+// their queue (Queues).
+func (q *Manager) attemptQueues() map[ID][]string {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[ID][]string{}
+	add := func(id ID, name string) {
+		if !slices.Contains(out[id], name) {
+			out[id] = append(out[id], name)
+		}
+	}
+	for _, d := range s.dests {
+		if d.task {
+			continue
+		}
+		for _, jb := range d.waiting {
+			add(jb.a.m.ID, d.queue)
+		}
+		for id := range d.running {
+			add(id, d.queue)
+		}
+	}
+	return out
+}
+
 // Destinations lists the scheduler's destinations with their windows.
 func (q *Manager) Destinations() []DestinationInfo {
 	now := q.clk.Now()
@@ -526,8 +595,8 @@ func (q *Manager) pump(ctx context.Context) {
 	s := q.sched
 	now := q.clk.Now()
 	var run, deadJobs []*job
-	var deadWhy, deadQueue []string // read under s.mu: a reload's destFor rewrites them
-	var deadFor []time.Duration     // how long each dead job's destination stays dead
+	var deadWhy, deadQueue, deadHop []string // read under s.mu: a reload's destFor rewrites them
+	var deadFor []time.Duration              // how long each dead job's destination stays dead
 	s.mu.Lock()
 	for progress := true; progress && len(s.ring) > 0; {
 		progress = false
@@ -541,6 +610,7 @@ func (q *Manager) pump(ctx context.Context) {
 				for _, jb := range d.waiting {
 					deadJobs = append(deadJobs, jb)
 					deadWhy = append(deadWhy, d.lastErr)
+					deadHop = append(deadHop, d.lastHop)
 					deadQueue = append(deadQueue, d.queue)
 					deadFor = append(deadFor, d.deadUntil.Sub(now))
 				}
@@ -584,7 +654,7 @@ func (q *Manager) pump(ctx context.Context) {
 		// goroutine (Submit → dispatch), whose sender waits for its 250.
 		// Each job holds its attempt's slot until then: bounded by the
 		// active set.
-		go q.answerDead(ctx, deadJobs, deadWhy, deadQueue, deadFor)
+		go q.answerDead(ctx, deadJobs, deadWhy, deadHop, deadQueue, deadFor)
 	}
 	for _, jb := range run {
 		q.runJob(ctx, jb)
@@ -592,10 +662,10 @@ func (q *Manager) pump(ctx context.Context) {
 }
 
 // answerDead defers the jobs of dead destinations without a connection
-// (deadWait: no attempt, due again when the cool-down ends); why, queue
-// and left are each job's destination's last error, queue and time left
-// dead, read under the scheduler's lock.
-func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, queue []string, left []time.Duration) {
+// (deadWait: no attempt, due again when the cool-down ends); why, hop,
+// queue and left are each job's destination's last error, the host that
+// answered it, queue and time left dead, read under the scheduler's lock.
+func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue []string, left []time.Duration) {
 	for k, jb := range jobs {
 		if q.stopping(ctx) {
 			unstarted(jb)
@@ -605,7 +675,8 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, queue []stri
 		reply := deadReply(jb.d.key, why[k])
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
-			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0)}
+			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0),
+				lastHop: hop[k]}
 		}
 		jb.a.mu.Lock()
 		jb.a.deadOn = append(jb.a.deadOn, jb.d)
@@ -736,14 +807,14 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		}
 		switch feedback(res) {
 		case +1:
-			d.streak, d.cohort, d.lastErr = 0, 0, ""
+			d.streak, d.cohort, d.lastErr, d.lastHop = 0, 0, "", ""
 			d.window = min(d.window+1, d.max)
 		case -1:
 			if d.streak == 0 {
 				d.cohort = d.window
 			}
 			d.streak++
-			d.lastErr = res[0].Reply
+			d.lastErr, d.lastHop = res[0].Reply, res[0].NextHop
 			d.window = max(d.window-1, 1)
 			if d.streak >= d.cohort && !d.dead(now) {
 				// A failed cohort: as many failures in a row as the
@@ -886,7 +957,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 			Reply: throttleReply, wait: a.recheck})
 	}
 	body := a.body
-	if !a.loaded && needsBody(a.results) {
+	if !a.loaded && (needsBody(a.results) || q.dsnDue(m)) {
 		if err := q.store.View(func(tx *Tx) error { var err error; body, err = tx.BodyOf(m.ID); return err }); err != nil &&
 			!errors.Is(err, ErrClosed) {
 			leave()
@@ -947,6 +1018,17 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	if cut != nil && len(m.Pending()) > 0 {
 		q.poisonUnreadable(m, fmt.Sprintf("body unreadable: %v", cut)) // what went out is committed: the rest given to its copy's holder
 	}
+}
+
+// dsnDue: the commit of m's results may make a delay or a failure DSN
+// whatever they are (finish): its delay notification is due, or it
+// expires. Such a DSN returns the message's headers, so the body is
+// read also for results that need none of their own (a dead
+// destination's deferrals, throttles, holds).
+func (q *Manager) dsnDue(m *Message) bool {
+	pol := q.policy()
+	age := q.clk.Now().Sub(m.Arrived)
+	return age >= pol.MessageExpiration || pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.

@@ -80,7 +80,11 @@
 //   - Send connectors: most specific address space; then modern before
 //     legacy; then lowest cost (address-space cost plus the path cost to
 //     the nearest source server, 0 in the local site); then proximity
-//     (local server, local site, remote site); then name. Site-scoped
+//     (local server, local site, remote site); then name. One function
+//     decides this order (compareRanks, rank.go) for Topology's choice —
+//     a relaying hub's and route explain's, the same call — and for
+//     Table.Route without a topology (every connector this server's: a
+//     tie by name); the key it reports is what explain says. Site-scoped
 //     connectors are invisible outside their site; disabled ones are
 //     skipped, legacy ones exactly as modern ones (a legacy server is in
 //     no site, so a site-scoped legacy connector is out of scope

@@ -325,6 +325,11 @@ type candidate struct {
 
 func (c candidate) total() int { return c.asCost + c.siteCost }
 
+// rank is the candidate's place in the one order (compareRanks).
+func (c candidate) rank() rank {
+	return rank{name: c.c.Name, spec: c.spec, legacy: c.legacy, cost: c.total(), bridge: c.bridgeCost, kind: c.proximity}
+}
+
 // routeConnector is RT-9 and RT-10.
 func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int64, edgeOnly bool) {
 	var cands []candidate
@@ -404,20 +409,8 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 		return
 	}
 	sort.SliceStable(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		switch {
-		case a.spec != b.spec:
-			return a.spec > b.spec
-		case a.legacy != b.legacy:
-			return !a.legacy
-		case a.total() != b.total():
-			return a.total() < b.total()
-		case a.legacy && a.bridgeCost != b.bridgeCost:
-			return a.bridgeCost < b.bridgeCost
-		case a.proximity != b.proximity:
-			return a.proximity < b.proximity
-		}
-		return a.c.Name < b.c.Name
+		c, _ := compareRanks(cands[i].rank(), cands[j].rank())
+		return c < 0
 	})
 	win := cands[0]
 	r.Destination = "send connector " + win.c.Name
@@ -460,16 +453,17 @@ func describe(c candidate) string {
 }
 
 func lostBecause(win, o candidate) string {
-	switch {
-	case o.spec != win.spec:
+	_, by := compareRanks(win.rank(), o.rank())
+	switch by {
+	case bySpec:
 		return "less specific address space " + o.match
-	case o.legacy != win.legacy:
+	case byLegacy:
 		return "legacy connector; a modern one wins"
-	case o.total() != win.total():
+	case byCost:
 		return fmt.Sprintf("higher cost %d > %d", o.total(), win.total())
-	case o.legacy && o.bridgeCost != win.bridgeCost:
+	case byBridge:
 		return fmt.Sprintf("equal routing-group-connector cost; its bridgehead is farther (site cost %d > %d)", o.bridgeCost, win.bridgeCost)
-	case o.proximity != win.proximity:
+	case byKind:
 		return "farther from this server"
 	}
 	return "name sorts after " + win.c.Name

@@ -124,23 +124,22 @@ func (t *Table) Route(domain string) (Decision, error) {
 	if len(cands) == 0 {
 		return Decision{}, &ErrNoRoute{Domain: domain}
 	}
+	// The one order of connectors (rank.go): without a topology every
+	// connector is this server's, so a tie goes by name.
+	rankOf := func(c cand) rank { return rank{name: c.Connector, spec: c.spec, cost: c.Cost} }
 	sort.SliceStable(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		if a.spec != b.spec {
-			return a.spec > b.spec
-		}
-		if a.Cost != b.Cost {
-			return a.Cost < b.Cost
-		}
-		return a.Connector < b.Connector
+		c, _ := compareRanks(rankOf(cands[i]), rankOf(cands[j]))
+		return c < 0
 	})
 	d := cands[0].Decision
-	switch {
-	case len(cands) == 1:
+	if len(cands) == 1 {
 		d.Reason = fmt.Sprintf("only connector whose address space matches (%s)", d.Match)
-	case cands[1].spec < cands[0].spec:
+		return d, nil
+	}
+	switch _, by := compareRanks(rankOf(cands[0]), rankOf(cands[1])); by {
+	case bySpec:
 		d.Reason = fmt.Sprintf("most specific address space %s (next: %s of %s)", d.Match, cands[1].Match, cands[1].Connector)
-	case cands[1].Cost > cands[0].Cost:
+	case byCost:
 		d.Reason = fmt.Sprintf("lowest cost %d for %s (next: %d on %s)", d.Cost, d.Match, cands[1].Cost, cands[1].Connector)
 	default:
 		d.Reason = fmt.Sprintf("equal match and cost; name %s sorts before %s", d.Connector, cands[1].Connector)

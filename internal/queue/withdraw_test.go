@@ -1,0 +1,96 @@
+package queue
+
+import (
+	"context"
+	"testing"
+)
+
+// waitingOn is the destination name's running and waiting jobs.
+func waitingOn(q *Manager, name string) (running, waiting int) {
+	for _, d := range q.Destinations() {
+		if d.Name == name {
+			return d.Running, d.Waiting
+		}
+	}
+	return 0, 0
+}
+
+// A message claimed and queued behind its destination's window (due,
+// no job of it started) is the operator's: suspend, remove and a queue
+// redirect take it out of the scheduler's queue in the command's
+// commit, instead of answering "being delivered" while it waits, or
+// leaving it to go out later to the old route. A withdrawal keeps the
+// crash count the poison heuristic uses, and so does the resume
+// of a suspended message. Seen to fail first: ErrBusy for each.
+func TestOperatorWithdrawsMessageWaitingForWindow(t *testing.T) {
+	s := openTest(t)
+	p := newPlanned()
+	p.stall["slow.test"] = true // the window (2) stays full
+	q := NewManager(s, p, ManagerConfig{MaxActive: 64})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	var ms []*Message
+	for i := range 6 {
+		m := msg(s, "a@example.org", "x@slow.test")
+		if i == 5 {
+			m.CrashCount = 1 // a suspect: one crash counted before
+		}
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	waitFor(t, "two running, four waiting for the window", func() bool {
+		r, w := waitingOn(q, "mx/slow.test")
+		return r == 2 && w == 4
+	})
+	if got, _ := q.Message(ms[5].ID); got == nil || got.CrashCount != 1 {
+		t.Fatalf("the suspect as stored: %+v", got)
+	}
+	// message suspend
+	if err := q.SuspendMessage(ctx, ms[2].ID); err != nil {
+		t.Fatalf("suspend of a message waiting for the window: %v", err)
+	}
+	if got, _ := q.Message(ms[2].ID); got == nil || got.State != Suspended {
+		t.Fatalf("after suspend: %+v", got)
+	}
+	// message remove
+	if err := q.RemoveMessage(ctx, ms[3].ID, false); err != nil {
+		t.Fatalf("remove of a message waiting for the window: %v", err)
+	}
+	if got, err := q.Message(ms[3].ID); err == nil {
+		t.Fatalf("after remove: still there, %s", got.State)
+	}
+	// queue redirect: the waiting message moves to the redirect's queue.
+	n, err := q.RedirectQueue(ctx, "mx:slow.test", "standby.test:2525")
+	if err != nil || n != 2 {
+		t.Fatalf("redirect: %d messages, %v (want 2: the two still waiting)", n, err)
+	}
+	if got, _ := q.Message(ms[4].ID); got == nil || got.Rcpts[0].Redirect != "standby.test:2525" {
+		t.Fatalf("after redirect: %+v", got)
+	}
+	// Both are due now and claimed again (planned ignores the
+	// redirect): waiting behind the window once more.
+	waitFor(t, "the redirected messages waiting again", func() bool {
+		_, w := waitingOn(q, "mx/slow.test")
+		return w == 2
+	})
+	// The suspect: suspended and resumed, its crash still counted.
+	if err := q.SuspendMessage(ctx, ms[5].ID); err != nil {
+		t.Fatalf("suspend of the suspect: %v", err)
+	}
+	if got, _ := q.Message(ms[5].ID); got == nil || got.State != Suspended || got.CrashCount != 1 {
+		t.Fatalf("the suspect after suspend: %+v", got)
+	}
+	if err := q.ResumeMessage(ctx, ms[5].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(ms[5].ID); got == nil || got.CrashCount != 1 {
+		t.Fatalf("the suspect after resume: crash count %d, want 1", got.CrashCount)
+	}
+	// Nothing withdrawn ran; the two running still hold the window.
+	if c := p.count(p.calls, "slow.test"); c != 2 {
+		t.Fatalf("%d attempts at the destination, want 2", c)
+	}
+}
