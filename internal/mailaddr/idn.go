@@ -2,6 +2,7 @@ package mailaddr
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -144,4 +145,22 @@ func quoteLabel(l string) string {
 		return q
 	}
 	return l
+}
+
+// EarlierKeys are the keys stores umbra writes held addr under before
+// AddrKey was their one key — Fold's (ASCII case only), and before that
+// strings.ToLower's (every letter lowered) — without AddrKey's own and
+// each once, in that order; nil where they agree with it. A store keyed
+// by address writes AddrKey(addr) and looks up these too, so what an
+// earlier release wrote keeps working (an internationalised domain's
+// U-label form, "anna@bücher.example", keys now as its A-label).
+func EarlierKeys(addr string) []string {
+	key := AddrKey(addr)
+	var out []string
+	for _, k := range []string{Fold(addr), strings.ToLower(addr)} {
+		if k != key && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }

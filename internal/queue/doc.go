@@ -547,7 +547,9 @@
 // another record there) must not settle; a folded one taken over before
 // the relay's discard came is delivered here as well, a duplicate after
 // a takeover. The fold remembers, per recipient, the relay id it was
-// filed under (bucket foldedrelay: primary ‖ org id ‖ address → relay
+// filed under (bucket foldedrelay: primary ‖ org id ‖ address, as
+// mailaddr.AddrKey gives it, an earlier release's lower-cased one read
+// and deleted too → relay
 // id, written in the fold's commit, deleted by the discard that settles
 // it; receiptcopy.go), so a relay's discard settles of the recipients
 // filed under the org id only those of its own transaction: the discard
