@@ -1278,6 +1278,11 @@
 // send_xshadow connectors (Inside.Hop).
 // Its Diagnostic-Code is of type smtp only when it is that MTA's own
 // reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
+// A deferral of a session whose opening the host answered with a
+// refusal (delivery's "451 4.4.2 greeting from HOST: 421 …", "… reply to
+// EHLO from HOST: …", "451 4.7.0 authentication to HOST failed: …") is
+// reported as that host's reply (openingHostReply): Remote-MTA the host,
+// Diagnostic-Code smtp, its status where of the DSN's class.
 // To a sender outside the organisation (Inside.Sender: not of an
 // authoritative domain) a DSN quotes whole only a reply it names a
 // Remote-MTA for; umbra's own diagnostics and the replies of the
