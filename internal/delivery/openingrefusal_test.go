@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
@@ -40,6 +41,10 @@ func refusingHosts(t *testing.T, first int, script []string, reply string) strin
 				}
 				go func() {
 					defer c.Close()
+					if how == "greeting421" {
+						c.Write([]byte("421 4.3.2 too busy\r\n"))
+						return
+					}
 					if how == "greeting" {
 						c.Write([]byte(reply + "\r\n"))
 						bufio.NewReader(c).ReadString('\n') // QUIT, if any
@@ -84,6 +89,7 @@ func TestOpeningRefusalIsTheHostsReply(t *testing.T) {
 		{"EHLO refused", 143, []string{"ehlo"}, queue.FailedPerm, refusal, "m0.refuse.example[127.0.0.143]:", false},
 		{"first unreachable, the last greets 554", 144, []string{"", "greeting"}, queue.Deferred, "451 4.4.1 connect to m0.refuse.example", "m0.refuse.example[127.0.0.144]:", false},
 		{"first greets 554, the last unreachable", 146, []string{"greeting", ""}, queue.Deferred, "451 4.4.1 connect to m1.refuse.example", "m1.refuse.example[127.0.0.147]:", false},
+		{"greets 421", 149, []string{"greeting421"}, queue.Deferred, "451 4.4.2 greeting from m0.refuse.example[127.0.0.149]:", "m0.refuse.example[127.0.0.149]:", false},
 		{"a server of the organisation greets 554", 148, []string{"greeting"}, queue.Deferred, "451 4.4.2 greeting from m0.refuse.example[127.0.0.148]:", "m0.refuse.example[127.0.0.148]:", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +109,23 @@ func TestOpeningRefusalIsTheHostsReply(t *testing.T) {
 				if r.Outcome != tc.outcome || !strings.HasPrefix(r.Reply, tc.reply) || !strings.HasPrefix(r.NextHop, tc.hop) {
 					t.Errorf("%s: outcome %v reply %q hop %q; want %v %q… at %q…", m.Rcpts[r.Rcpt].Addr, r.Outcome, r.Reply, r.NextHop, tc.outcome, tc.reply, tc.hop)
 				}
+			}
+			// What the queue's DSN makes of the result (a delay notice
+			// for a deferral): a host that answered is quoted as itself.
+			if tc.inside || strings.HasPrefix(tc.reply, "451 4.4.1 connect") {
+				return
+			}
+			kind, rc := queue.NotifyFailure, res[0]
+			if rc.Outcome == queue.Deferred {
+				kind = queue.NotifyDelay
+			}
+			dm := &queue.Message{ID: 7, From: "sender@example.org", Rcpts: []queue.Recipient{{Addr: "a@refuse.example",
+				Queue: "mx:refuse.example", NextHop: rc.NextHop, LastReply: rc.Reply, Status: queue.Failed}}}
+			dsn := string(queue.BuildDSN("mx.test", dm, body, kind, []int{0}, time.Now(), time.Now().Add(time.Hour), 8, 0))
+			host, _, _ := strings.Cut(rc.NextHop, "[")
+			if !strings.Contains(dsn, "Remote-MTA: dns; "+host+"\r\n") || !strings.Contains(dsn, "Diagnostic-Code: smtp; ") ||
+				strings.Contains(dsn, "connection with the next hop broken") {
+				t.Errorf("the DSN does not quote %s's reply:\n%s", host, dsn)
 			}
 		})
 	}
