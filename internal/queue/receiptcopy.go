@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -438,9 +439,10 @@ func foldedKey(primary, org, addr string) []byte {
 }
 
 // foldedKeyEarlier is foldedKey as an earlier release wrote it (the
-// address lower-cased), or nil where that is foldedKey's.
+// address lower-cased, where mailaddr.EarlierKeys takes that form), or
+// nil where there is none.
 func foldedKeyEarlier(primary, org, addr string) []byte {
-	if old := strings.ToLower(addr); old != mailaddr.AddrKey(addr) {
+	if old := strings.ToLower(addr); slices.Contains(mailaddr.EarlierKeys(addr), old) {
 		k := make([]byte, 0, len(primary)+len(org)+len(old)+2)
 		k = append(append(k, primary...), 0)
 		k = append(append(k, org...), 0)
