@@ -162,6 +162,7 @@ install: build
 	install -Dm644 deploy/umbra.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/umbra.conf
 	install -Dm644 deploy/prometheus-rules.yaml $(DESTDIR)$(PREFIX)/share/umbra/prometheus-rules.yaml
 	install -Dm644 deploy/grafana-dashboard.json $(DESTDIR)$(PREFIX)/share/umbra/grafana-dashboard.json
+	install -Dm644 deploy/umbra.logrotate $(DESTDIR)$(PREFIX)/share/umbra/umbra.logrotate
 	install -Dm644 deploy/dovecot/90-umbra-duplicate.conf $(DESTDIR)$(PREFIX)/share/umbra/dovecot/90-umbra-duplicate.conf
 	install -Dm644 deploy/dovecot/umbra-duplicate.sieve $(DESTDIR)$(PREFIX)/share/umbra/dovecot/umbra-duplicate.sieve
 	install -Dm644 README.md $(DESTDIR)$(PREFIX)/share/doc/umbra/README.md

@@ -66,10 +66,20 @@ func TestMakeInstallDESTDIR(t *testing.T) {
 	}
 	for _, f := range []string{"usr/bin/umbra", "lib/systemd/system/umbra-hub.service", "lib/systemd/system/umbra-edge.service",
 		"etc/umbra/hub.yaml", "etc/umbra/edge.yaml", "usr/lib/sysusers.d/umbra.conf", "usr/share/umbra/prometheus-rules.yaml",
-		"usr/share/umbra/grafana-dashboard.json", "usr/share/doc/umbra/README.md"} {
+		"usr/share/umbra/grafana-dashboard.json", "usr/share/doc/umbra/README.md",
+		// The logrotate file is shipped, not enabled: umbra rotates its
+		// tracking log itself unless the operator copies it to
+		// /etc/logrotate.d (README, tracking).
+		"usr/share/umbra/umbra.logrotate"} {
 		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
 			t.Errorf("not installed: %s", f)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dest, "etc/logrotate.d")); err == nil {
+		t.Error("make install enabled a logrotate policy: umbra's own rotation would race it")
+	}
+	if readme, err := os.ReadFile("../../README.md"); err != nil || !strings.Contains(string(readme), "share/umbra/umbra.logrotate") {
+		t.Errorf("the README does not say where make install puts the logrotate file (%v)", err)
 	}
 	// An existing configuration is never overwritten.
 	os.WriteFile(filepath.Join(dest, "etc/umbra/hub.yaml"), []byte("# mine\n"), 0o640)

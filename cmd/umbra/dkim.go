@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+
 	"umbra/internal/mailaddr"
 
 	"umbra/internal/config"
@@ -21,7 +23,8 @@ func newDKIMCmd() *cobra.Command {
 	keygen := &cobra.Command{
 		Use:   "keygen DOMAIN SELECTOR",
 		Short: "Write a new signing key and print its DNS TXT record",
-		Long: "Writes DIR/DOMAIN.SELECTOR.key (PKCS#8 PEM, mode 0600; an existing file is never\n" +
+		Long: "Writes DIR/DOMAIN.SELECTOR.key (PKCS#8 PEM, mode 0600; run as root, owned by the user and group\n" +
+			"of the configuration's data directory, whom the daemon runs as; an existing file is never\n" +
 			"overwritten) and prints the TXT record to publish at SELECTOR._domainkey.DOMAIN,\n" +
 			"split into strings of at most 255 bytes, and the dkim.keys entry for the configuration.",
 		Args: cobra.ExactArgs(2),
@@ -46,7 +49,7 @@ func newDKIMCmd() *cobra.Command {
 			if err := checkWritePlace(cmd, "dkim keygen --out", path); err != nil {
 				return err
 			}
-			if err := writeKeyFile(path, pemBytes); err != nil {
+			if err := writeKeyFile(path, pemBytes, daemonOwner(cmd)); err != nil {
 				// An I/O failure (no such directory, no room, no
 				// permission) is not a usage error: exit 1, not 64.
 				return &exitError{code: exitFailure, err: shownErr(err)} // the file as given, once
@@ -68,9 +71,11 @@ func newDKIMCmd() *cobra.Command {
 	return cmd
 }
 
-// writeKeyFile writes a new key file, mode 0600, synced; an existing file
-// is never overwritten, and a partly written one is removed.
-func writeKeyFile(path string, pemBytes []byte) error {
+// writeKeyFile writes a new key file, mode 0600 whatever the umask,
+// given to owner (nil: the runner's) before its key is written, synced;
+// an existing file is never overwritten, and a partly written one is
+// removed.
+func writeKeyFile(path string, pemBytes []byte, owner *fileOwner) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -78,7 +83,15 @@ func writeKeyFile(path string, pemBytes []byte) error {
 		}
 		return err
 	}
-	_, err = f.Write(pemBytes)
+	err = f.Chmod(0o600)
+	if err == nil && owner != nil {
+		if err = f.Chown(owner.uid, owner.gid); err != nil {
+			err = fmt.Errorf("giving the key to the user the daemon runs as (uid %d, gid %d, the data directory's owner): %w", owner.uid, owner.gid, err)
+		}
+	}
+	if err == nil {
+		_, err = f.Write(pemBytes)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -89,6 +102,39 @@ func writeKeyFile(path string, pemBytes []byte) error {
 		os.Remove(path)
 	}
 	return err
+}
+
+// fileOwner is a user and group a file is given.
+type fileOwner struct{ uid, gid int }
+
+// daemonOwner is the user and group the daemon runs as, for a file a
+// command run as root writes for the daemon to read (a DKIM key): the
+// owner of the data directory of the configuration the command finds
+// (as checkWritePlace finds it), as db compact and db restore give their
+// files (internal/queue ownership.go). nil — the file stays the
+// runner's — for a command not run as root, a configuration that does
+// not load, a data directory that does not exist or is root's.
+func daemonOwner(cmd *cobra.Command) *fileOwner {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	find := discoverConfig
+	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
+		find = daemonConfig
+	}
+	cfg, err := find(cmd)
+	if err != nil {
+		return nil
+	}
+	fi, err := os.Stat(cfg.Server.DataDir)
+	if err != nil || !fi.IsDir() {
+		return nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	return &fileOwner{uid: int(st.Uid), gid: int(st.Gid)}
 }
 
 // checkWritePlace refuses (exit 1) a file a command is to create inside

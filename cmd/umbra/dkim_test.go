@@ -311,3 +311,32 @@ func TestDKIMKeyErrorsFailConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+// The operator runs keygen as root, the daemon runs as its own user: a
+// key file that stayed root's would be one the daemon cannot read at its
+// start or reload. So keygen gives the key the owner of the data
+// directory of the configuration it finds (the daemon's user), mode
+// 0600, as db compact and db restore give their files (rt58 F1).
+func TestDKIMKeygenAsRootKeepsDaemonOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: keygen run as root for a daemon of another user")
+	}
+	dir := t.TempDir()
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(data, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	keys := t.TempDir()
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	key, _ := keygen(t, keys, "example.org", "own1", "--config", cfg)
+	ownedBy(t, key, nobody, nobody)
+	// Without a configuration whose data directory is another user's
+	// (none named, none installed), the key stays the runner's.
+	key, _ = keygen(t, keys, "example.org", "own2", "--config", relayConfig(t, t.TempDir(), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")))
+	ownedBy(t, key, 0, 0)
+}

@@ -159,8 +159,18 @@ func TestDBCompactSchema3(t *testing.T) {
 	})
 	db.Close()
 	rec := startRecorder(t, sinkAddr)
-	startUmbra(t, cfg, listen)
+	d = startUmbra(t, cfg, listen)
 	waitCond(t, "the message delivered", 30*time.Second, func() bool { return rec.counts()["bdat"] == 1 })
+	// The start that upgraded the file says so, once, naming both
+	// versions and the way back (README, Upgrades and rollback); a start
+	// on a file of this release's version says nothing of it.
+	d.kill()
+	startUmbra(t, cfg, listen)
+	logText, _ := os.ReadFile(cfg + ".log")
+	const upgraded = `level=WARN msg="transport database schema upgraded: a release of the old version refuses the file; roll back to it with umbra db compact --schema 3 first" from_version=3 to_version=5`
+	if n := strings.Count(string(logText), "schema upgraded"); n != 1 || !strings.Contains(string(logText), upgraded) {
+		t.Errorf("%d schema upgrade lines in the log, want one:\n%s", n, upgraded)
+	}
 	rec.mu.Lock()
 	got := rec.bodies["bdat"]
 	rec.mu.Unlock()

@@ -185,6 +185,14 @@ const (
 	// rotated the log at every few lines and dropped the tracking (and
 	// audit) history past max_files rotations.
 	MinTrackingMaxSize = 4 << 10
+	// MinSpoolThreshold: spool_threshold: 256, meant as 256KiB, wrote
+	// every body to a spool file of its own (a file and its fsync per
+	// message) and held none in memory.
+	MinSpoolThreshold = 16 << 10
+	// MinBounceSizeLimit: bounce_size_limit: 50, meant as 50KiB,
+	// returned no message whole in a DSN, not even a one-line one:
+	// every DSN carried the header section only.
+	MinBounceSizeLimit = 4 << 10
 )
 
 // unitFloor refuses a nonzero n below floor at path, naming the value in

@@ -108,9 +108,11 @@ func validateDKIM(v *validator, d DKIM) {
 		if a.KeyFile == "" {
 			v.add("dkim.arc needs key_file", "dkim", "arc")
 		}
-		if a.AuthServID != "" && strings.ContainsAny(a.AuthServID, " \t;\r\n") {
-			v.add(fmt.Sprintf("dkim.arc.authserv_id %q must be one token", a.AuthServID), "dkim", "arc", "authserv_id")
-		}
+	}
+	// Written into ARC-Authentication-Results as an RFC 8601 authserv-id:
+	// a token, as message_authentication.authserv_id.
+	if a.AuthServID != "" && !validAuthservID(a.AuthServID) {
+		v.add(fmt.Sprintf("dkim.arc.authserv_id %q must be one token (RFC 8601: ASCII, no spaces, quotes, semicolons or other specials)", a.AuthServID), "dkim", "arc", "authserv_id")
 	}
 }
 

@@ -22,6 +22,13 @@ func TestDKIMConfig(t *testing.T) {
 		{"dkim:\n  headers: [From, ARC-Seal]\n", `:5: dkim.headers: "ARC-Seal" is added after signing`},
 		{"dkim:\n  arc: {domain: example.test, selector: a1}\n", ":5: dkim.arc needs key_file"},
 		{"dkim:\n  arc: {domain: example.test, selector: a1, key_file: k, authserv_id: 'a b'}\n", `dkim.arc.authserv_id "a b" must be one token`},
+		// The authserv-id is written into ARC-Authentication-Results as an
+		// RFC 8601 value: a token (RFC 2045), no quoting, no specials.
+		{"dkim:\n  arc: {domain: example.test, selector: a1, key_file: k, authserv_id: 'mx\"1'}\n", `t.yaml:5: dkim.arc.authserv_id "mx\"1" must be one token`},
+		{"dkim:\n  arc: {domain: example.test, selector: a1, key_file: k, authserv_id: 'mx(1)'}\n", `t.yaml:5: dkim.arc.authserv_id "mx(1)" must be one token`},
+		{"dkim:\n  arc:\n    domain: example.test\n    selector: a1\n    key_file: k\n    authserv_id: mx/1\n", `t.yaml:9: dkim.arc.authserv_id "mx/1" must be one token`},
+		{"dkim:\n  arc: {domain: example.test, selector: a1, key_file: k, authserv_id: 'mx=1'}\n", `dkim.arc.authserv_id "mx=1" must be one token`},
+		{"dkim:\n  arc: {domain: example.test, selector: a1, key_file: k, authserv_id: 'mx.bücher.test'}\n", `dkim.arc.authserv_id "mx.bücher.test" must be one token`},
 		{"dkim:\n  arc: {selector: a1, key_file: k}\n", `dkim.arc.domain "" is not a domain name`},
 	} {
 		_, err := Parse([]byte(base+tc.yaml), "t.yaml")

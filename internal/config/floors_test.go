@@ -21,6 +21,13 @@ func TestSizesAndRatesInTheWrongUnitRefused(t *testing.T) {
 		head + rc + "transport:\n  max_header_size: 64\n":                                                             "c.yaml:4: transport.max_header_size 64 bytes is below 16KiB: a size without a unit is bytes (write e.g. 64KiB)",
 		head + rc + "tracking:\n  max_size: 100\n":                                                                    "c.yaml:4: tracking.max_size 100 bytes is below 4KiB: a size without a unit is bytes (write e.g. 100MiB)",
 		head + rc + "tracking:\n  max_files: -1\n":                                                                    "c.yaml:4: tracking.max_files must not be negative",
+		// A spool threshold of a few bytes spools every body (a file and
+		// its fsync per message); a bounce size limit of a few bytes
+		// returns no message whole, not even a short one.
+		head + rc + "transport:\n  spool_threshold: 256\n":    "c.yaml:4: transport.spool_threshold 256 bytes is below 16KiB: a size without a unit is bytes (write e.g. 256KiB)",
+		head + rc + "transport:\n  spool_threshold: 8KiB\n":   "c.yaml:4: transport.spool_threshold 8192 bytes is below 16KiB: a size without a unit is bytes (write e.g. 256KiB)",
+		head + rc + "transport:\n  bounce_size_limit: 50\n":   "c.yaml:4: transport.bounce_size_limit 50 bytes is below 4KiB: a size without a unit is bytes (write e.g. 50KiB)",
+		head + rc + "transport:\n  bounce_size_limit: 2KiB\n": "c.yaml:4: transport.bounce_size_limit 2048 bytes is below 4KiB: a size without a unit is bytes (write e.g. 50KiB)",
 	} {
 		_, err := Parse([]byte(yaml), "c.yaml")
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -33,6 +40,7 @@ func TestSizesAndRatesInTheWrongUnitRefused(t *testing.T) {
 		head + rc + "transport:\n  quarantine: {max_size: 0}\n  max_dumpster_size_per_database: 0\n",
 		head + rc + "transport:\n  quarantine: {max_size: 1MiB}\n  max_dumpster_size_per_database: 1MiB\n  body_memory_limit: 1MiB\n  max_header_size: 16KiB\n",
 		head + rc + "tracking:\n  max_size: 4KiB\n",
+		head + rc + "transport:\n  spool_threshold: 16KiB\n  bounce_size_limit: 4KiB\n",
 		head + rc,
 	} {
 		if _, err := Parse([]byte(yaml), "c.yaml"); err != nil {

@@ -74,6 +74,8 @@ func validateSpool(v *validator, t Transport) {
 	if t.MaxHeaderSize < 0 {
 		v.add("transport.max_header_size must be positive", "transport", "max_header_size")
 	}
+	unitFloor(v, "transport.spool_threshold", int64(t.SpoolThreshold), MinSpoolThreshold, "16KiB", "KiB", "256KiB",
+		"every body would go to a spool file of its own (a file and its fsync per message)", "transport", "spool_threshold")
 	unitFloor(v, "transport.max_header_size", int64(t.MaxHeaderSize), MinHeaderSizeLimit, "16KiB", "KiB", "1MiB",
 		"real header sections (Received, DKIM, ARC) are often several KiB: most mail would be refused 552 5.3.4", "transport", "max_header_size")
 	if !t.BodyMemoryDerived {

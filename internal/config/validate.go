@@ -132,6 +132,8 @@ func validate(c *Config) []violation {
 	if t.BounceSizeLimit < 0 {
 		v.add("transport.bounce_size_limit must not be negative", "transport", "bounce_size_limit")
 	}
+	unitFloor(v, "transport.bounce_size_limit", int64(t.BounceSizeLimit), MinBounceSizeLimit, "4KiB", "KiB", "50KiB",
+		"no DSN would return a message whole, not even a short one", "transport", "bounce_size_limit")
 	at := c.AuthThrottle
 	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 || at.LockoutAfter < 0 {
 		v.add("auth_throttle values must not be negative", "auth_throttle")

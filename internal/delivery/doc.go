@@ -38,6 +38,16 @@
 // message and none failed for now or was left by the limits below. The
 // queue's DSN of such a failure is 7-bit (queue/dsn7bit.go), so the same
 // kind of hop carries it (TestDSNOfEightBitFailureReachesSenderOverSameHop).
+// A host that refuses the session for good (a 5xx greeting, RFC 5321
+// §3.1, or a 5xx to EHLO) is passed over by the same rule: its own
+// reply is kept, the next host tried, and the recipients fail with that
+// reply (the DSN quotes it as type smtp, the host its Remote-MTA) only
+// when no host took the session and none failed for now or was left by
+// the limits below — the last host of the destination as any other. A
+// 4xx there, a TLS failure, a refused login and any refusal by a server
+// of the organisation (a send_xshadow connector's smart host, a relay
+// inside: org.go) defer (umbra's words, naming the step, the host and
+// its reply).
 // BODY=8BITMIME is declared only for a message that is 8-bit (received
 // with it, or with a byte above 127: declaresEightBit), never because
 // the hop offers it (smtp.Client.Mail takes out what go-smtp adds).

@@ -159,6 +159,18 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		if err == nil {
 			c, err = d.connectWith(ctx, st, g.conn, h, dt, dec)
 		}
+		if or := (*openingReply)(nil); errors.As(err, &or) && or.permanent && !g.conn.cfg.SendXShadow {
+			// The host refused the session for good (RFC 5321 §3.1: a
+			// 554 greeting; a 5xx to EHLO): its own reply, as a content
+			// refusal below; another host may still take the message.
+			// A server of the organisation (a send_xshadow connector's
+			// smart host) that refuses is its configuration's passing
+			// state: deferred, as a relay inside is (org.go).
+			d.log.Info("next hop host refused the session", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", or.reply)
+			refusal, refusalHost = or.reply, h.String()
+			limit.sessions++
+			continue
+		}
 		if err != nil {
 			lastErr, lastHost = err.Error(), h.String()
 			if errors.Is(err, errPermanent) {
@@ -214,8 +226,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		failedTemp = true
 	}
 	if refusal != "" && !failedTemp {
-		// Every host that answered lacks what the message needs, and no
-		// other one could not be reached: the message cannot go there.
+		// Every host that answered refused the session for good or lacks
+		// what the message needs, and no other one could not be reached:
+		// the message cannot go there. The last such host's own reply
+		// is the recipients' (a DSN quotes it, naming the host).
 		return failAll(g.rcpts, refusalHost, refusal)
 	}
 	if dt.requireTLS && dt.tlsFailed {
@@ -488,7 +502,8 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		if err != nil {
 			e := fmt.Errorf("451 4.4.2 %s from %s: %s", openingStage(err), h, smtp.Reply(err))
 			if se := (*gosmtp.SMTPError)(nil); errors.As(err, &se) {
-				return nil, answered{e} // it greeted, with a refusal
+				// It greeted, with a refusal (at the greeting or EHLO).
+				return nil, answered{&openingReply{msg: e.Error(), reply: smtp.Reply(err), permanent: smtp.Permanent(err)}}
 			}
 			return nil, e
 		}
@@ -511,6 +526,19 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 	}
 	return nil, answered{fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)}
 }
+
+// openingReply is a host's answer that refused the session at its
+// greeting or at EHLO (the message is umbra's words for a deferral,
+// naming the step and the host; reply is the host's own). A permanent
+// one (5xx) is the host's refusal, as a 5xx at MAIL or RCPT is: the
+// next host is tried, and where every host tried refused for good the
+// recipients fail with the host's own reply (deliverRemote).
+type openingReply struct {
+	msg, reply string
+	permanent  bool
+}
+
+func (e *openingReply) Error() string { return e.msg }
 
 // openingStage names the step of a session's opening err happened at
 // (smtp.Stage), "greeting" for an error before any reply was read whole.

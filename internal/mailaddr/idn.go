@@ -2,8 +2,10 @@ package mailaddr
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -169,4 +171,45 @@ func quoteLabel(l string) string {
 		return q
 	}
 	return l
+}
+
+// EarlierKeys are the keys stores umbra writes held addr under before
+// AddrKey was their one key — Fold's (ASCII case only, the domain as
+// written), and before that strings.ToLower's — without AddrKey's own
+// and each once, in that order; nil where they agree with it. A store
+// keyed by address writes AddrKey(addr) and looks up these too, so what
+// an earlier release wrote keeps working (an internationalised domain's
+// U-label form, "anna@bücher.example", keys now as its A-label). The
+// lower-cased form is looked up only where lowering merges nothing this
+// package keeps apart (lowerKeepsApart): never for a local part with a
+// non-ASCII capital ("JÖRG" is not "jörg") nor a character that lowers
+// to ASCII (U+212A KELVIN SIGN is not "k").
+func EarlierKeys(addr string) []string {
+	key := AddrKey(addr)
+	cands := []string{Fold(addr)}
+	if lowerKeepsApart(addr) {
+		cands = append(cands, strings.ToLower(addr))
+	}
+	var out []string
+	for _, k := range cands {
+		if k != key && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// lowerKeepsApart reports whether strings.ToLower changes, beyond ASCII
+// case, only non-ASCII letters of addr's domain, each to a non-ASCII one.
+func lowerKeepsApart(addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	for i, r := range addr {
+		if r < utf8.RuneSelf {
+			continue
+		}
+		if l := unicode.ToLower(r); l < utf8.RuneSelf || l != r && i < at {
+			return false
+		}
+	}
+	return true
 }

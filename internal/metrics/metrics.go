@@ -130,6 +130,8 @@ func (m *Metrics) Event(name string, msg *queue.Message, r *queue.Recipient, _ s
 		}
 	} else if msg != nil && (name == "quarantine" || name == "release" || msg.State == queue.Quarantined) {
 		typ = queue.QueueQuarantine // a message held, released or removed as a whole
+	} else if msg != nil && (name == "poison" || msg.State == queue.Poison) {
+		typ = queue.QueuePoison // moved to the poison queue, or removed from it, as a whole
 	}
 	m.events.WithLabelValues(name, typ).Inc()
 	m.observeDelivery(name, msg, r)

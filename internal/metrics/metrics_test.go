@@ -136,7 +136,13 @@ func TestQuarantineEventsQueueType(t *testing.T) {
 	m.Event("remove", held, nil, "deleted from quarantine by the administrator")
 	m.Event("release", &queue.Message{ID: 2, State: queue.Ready}, nil, "released")
 	m.Event("receive", &queue.Message{ID: 3, State: queue.Ready}, nil, "")
-	for _, c := range []struct{ event, typ string }{{"quarantine", "quarantine"}, {"remove", "quarantine"}, {"release", "quarantine"}, {"receive", ""}} {
+	// The poison queue's too: a message moved there as a whole, and
+	// removed from it by the administrator.
+	poisoned := &queue.Message{ID: 4, State: queue.Poison}
+	m.Event("poison", poisoned, nil, "in flight during 2 crashes while umbra processed it")
+	m.Event("admin", poisoned, nil, "removed by the administrator")
+	for _, c := range []struct{ event, typ string }{{"quarantine", "quarantine"}, {"remove", "quarantine"}, {"release", "quarantine"}, {"receive", ""},
+		{"poison", "poison"}, {"admin", "poison"}} {
 		if got := testutil.ToFloat64(m.events.WithLabelValues(c.event, c.typ)); got != 1 {
 			t.Errorf("umbra_queue_events_total{event=%q,queue_type=%q} = %v, want 1", c.event, c.typ, got)
 		}

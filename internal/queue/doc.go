@@ -552,7 +552,9 @@
 // another record there) must not settle; a folded one taken over before
 // the relay's discard came is delivered here as well, a duplicate after
 // a takeover. The fold remembers, per recipient, the relay id it was
-// filed under (bucket foldedrelay: primary ‖ org id ‖ address → relay
+// filed under (bucket foldedrelay: primary ‖ org id ‖ address, as
+// mailaddr.AddrKey gives it, an earlier release's lower-cased one read
+// and deleted too → relay
 // id, written in the fold's commit, deleted by the discard that settles
 // it; receiptcopy.go), so a relay's discard settles of the recipients
 // filed under the org id only those of its own transaction: the discard
@@ -1009,7 +1011,8 @@
 //     by nobody else). A stop tries once more (Manager.Wait); what still
 //     fails, like a crash, leaves the message Active, and Recover makes it
 //     Ready again (3): the one repeat a full disk may cost, a duplicate,
-//     never a loss, the event "repeat". The commit of a requeue or a move
+//     never a loss, the event "repeat" (one per recipient still to
+//     deliver, with its queue: repeatEvents). The commit of a requeue or a move
 //     to poison, and the results' commit of an attempt that answered a
 //     waiting sender's refusal (which handed nothing on, and whose sender
 //     was told no refusal), are not retried as such: the manager
@@ -1310,6 +1313,11 @@
 // send_xshadow connectors (Inside.Hop).
 // Its Diagnostic-Code is of type smtp only when it is that MTA's own
 // reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
+// A deferral of a session whose opening the host answered with a
+// refusal (delivery's "451 4.4.2 greeting from HOST: 421 …", "… reply to
+// EHLO from HOST: …", "451 4.7.0 authentication to HOST failed: …") is
+// reported as that host's reply (openingHostReply): Remote-MTA the host,
+// Diagnostic-Code smtp, its status where of the DSN's class.
 // To a sender outside the organisation (Inside.Sender: not of an
 // authoritative domain) a DSN quotes whole only a reply it names a
 // Remote-MTA for; umbra's own diagnostics and the replies of the

@@ -119,7 +119,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		text.WriteString(n + "\r\n\r\n")
 	}
 	for _, i := range rcpts {
-		r := m.Rcpts[i]
+		r, _ := dsnRecipient(m.Rcpts[i], kind)
 		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(shownReply(m, r, kind, in)), false) + "\r\n")
 	}
 	cte, readable := readablePart(text.String())
@@ -159,14 +159,14 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	}
 	w("Arrival-Date: %s", m.Arrived.Format(time.RFC1123Z))
 	for _, i := range rcpts {
-		r := m.Rcpts[i]
+		r, status := dsnRecipient(m.Rcpts[i], kind)
 		w("")
 		w("Final-Recipient: %s", xtextAddr(r.Addr, global))
 		if r.ORcpt != "" {
 			w("Original-Recipient: %s", originalRecipient(r.ORcpt, global))
 		}
 		w("Action: %s", dsnAction(kind, r, action))
-		w("Status: %s", statusOf(r.LastReply, kind))
+		w("Status: %s", status)
 		host, smtp := dsnReporter(r, in)
 		if host != "" {
 			w("Remote-MTA: dns; %s", host)

@@ -81,6 +81,52 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 	return host, smtp
 }
 
+// openingHostReply is reply as a DSN quotes it when it is delivery's
+// deferral of a session whose opening a host answered with a refusal
+// ("451 4.4.2 greeting from HOST: 421 4.3.2 busy", "… reply to EHLO
+// from HOST: …", "451 4.7.0 authentication to HOST failed: 535 …"): the
+// host's own reply, which dsnReporter then names the host for (type
+// smtp); inside an expiry's reply its last reply so; ok false, reply
+// unchanged, for any other. hop is the recipient's NextHop, the host as
+// delivery names it in those words.
+func openingHostReply(reply, hop string) (string, bool) {
+	if code, last, ok := splitExpired(reply); ok {
+		if h, ok := openingHostReply(last, hop); ok {
+			age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
+			return code + expiredText + age + lastReplyText + h, true
+		}
+		return reply, false
+	}
+	if !strings.Contains(hop, "[") {
+		return reply, false
+	}
+	for _, f := range [...]struct{ pre, post string }{
+		{"451 4.4.2 greeting from ", ": "},
+		{"451 4.4.2 reply to EHLO from ", ": "},
+		{"451 4.7.0 authentication to ", " failed: "},
+	} {
+		if rest, ok := strings.CutPrefix(reply, f.pre+hop+f.post); ok && len(rest) > 4 && (rest[0] == '4' || rest[0] == '5') &&
+			strings.Trim(rest[1:3], "0123456789") == "" && rest[3] == ' ' {
+			return rest, true
+		}
+	}
+	return reply, false
+}
+
+// dsnRecipient is r as a DSN of kind reports it (openingHostReply),
+// with the Status its reply gives: the host's reply's own status where
+// it is of the kind's class (a delay's 4.x.x), else the stored reply's.
+func dsnRecipient(r Recipient, kind Notify) (Recipient, string) {
+	status := statusOf(r.LastReply, kind)
+	if reply, ok := openingHostReply(r.LastReply, r.NextHop); ok {
+		r.LastReply = reply
+		if s := statusOf(reply, kind); kind != NotifyDelay || s[0] == '4' {
+			status = s
+		}
+	}
+	return r, status
+}
+
 // hopInside reports whether r's next hop is a server of the
 // organisation: its queue is one inside it, or Hop says so.
 func (in Inside) hopInside(r Recipient) bool {

@@ -80,3 +80,48 @@ func TestTakenOverRecipientNamesNoReporter(t *testing.T) {
 		t.Errorf("a takeover's DSN quotes a remote MTA:\n%s", dsn)
 	}
 }
+
+// A host that answered the session's opening with a refusal — at its
+// greeting, to EHLO, to the login — reported the status in its own
+// words: delivery's deferral names the step and the host ("451 4.4.2
+// greeting from HOST: 421 …"), and the DSN quotes the host's reply
+// (Diagnostic-Code smtp, its status) with the host as Remote-MTA, not
+// "connection with the next hop broken"; at expiry too, as umbra's
+// last reply. An opening that broke without a reply stays umbra's.
+func TestDSNQuotesTheHostsOpeningReply(t *testing.T) {
+	const mx = "mx.example.net[192.0.2.7]:25"
+	for _, c := range []struct {
+		name, reply string
+		kind        Notify
+		want        []string
+		remoteMTA   bool
+	}{
+		{"greeting 421", "451 4.4.2 greeting from " + mx + ": 421 4.3.2 too busy", NotifyDelay,
+			[]string{"Status: 4.3.2", "Diagnostic-Code: smtp; 421 4.3.2 too busy", "<x@example.net>: 421 4.3.2 too busy"}, true},
+		{"EHLO 450", "451 4.4.2 reply to EHLO from " + mx + ": 450 4.7.1 come back later", NotifyDelay,
+			[]string{"Status: 4.7.1", "Diagnostic-Code: smtp; 450 4.7.1 come back later"}, true},
+		{"login 535", "451 4.7.0 authentication to " + mx + " failed: 535 5.7.8 bad credentials", NotifyDelay,
+			[]string{"Status: 4.7.0", "Diagnostic-Code: smtp; 535 5.7.8 bad credentials"}, true},
+		{"expired after a greeting 421", expiredReply("550 5.4.7", 5*24*time.Hour, "451 4.4.2 greeting from "+mx+": 421 4.3.2 too busy"), NotifyFailure,
+			[]string{"Status: 5.4.7", "last reply: 421 4.3.2 too busy"}, true},
+		{"greeting without a reply", "451 4.4.2 greeting from " + mx + ": EOF", NotifyDelay,
+			[]string{"Status: 4.4.2", "Diagnostic-Code: X-Umbra; 451 4.4.2 connection with the next hop broken"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &Message{ID: 7, From: "sender@example.org", Arrived: time.Unix(1e9, 0),
+				Rcpts: []Recipient{{Addr: "x@example.net", Queue: "mx:example.net", NextHop: mx, LastReply: c.reply, Status: Failed}}}
+			dsn := string(BuildDSN("mx.test", m, []byte("Subject: s\r\n\r\nbody\r\n"), c.kind, []int{0}, time.Unix(1e9+60, 0), time.Unix(1e9+3600, 0), 8, 0))
+			for _, w := range c.want {
+				if !strings.Contains(dsn, w) {
+					t.Errorf("no %q:\n%s", w, dsn)
+				}
+			}
+			if got := strings.Contains(dsn, "Remote-MTA: dns; mx.example.net\r\n"); got != c.remoteMTA {
+				t.Errorf("Remote-MTA named: %v, want %v:\n%s", got, c.remoteMTA, dsn)
+			}
+			if c.remoteMTA && strings.Contains(dsn, "connection with the next hop broken") {
+				t.Errorf("the host's reply described as a broken connection:\n%s", dsn)
+			}
+		})
+	}
+}

@@ -6,10 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"umbra/internal/mailaddr"
 )
 
 // The store side of final delivery: the duplicate record (SR-11) and the
@@ -23,9 +24,15 @@ func dbPrefix(db string) []byte {
 }
 
 // deliveredHash keys a final delivery on the organisation message id
-// and the recipient (SR-14).
+// and the recipient (SR-14), under its one normal form
+// (mailaddr.AddrKey: both forms of an internationalised domain are one
+// recipient).
 func deliveredHash(orgID, rcpt string) []byte {
-	h := sha256.Sum256([]byte(orgID + "\x00" + strings.ToLower(rcpt)))
+	return deliveredHashOf(orgID, mailaddr.AddrKey(rcpt))
+}
+
+func deliveredHashOf(orgID, key string) []byte {
+	h := sha256.Sum256([]byte(orgID + "\x00" + key))
 	return h[:16]
 }
 
@@ -47,8 +54,17 @@ func (t *Tx) WasDelivered(db, orgID, rcpt string) bool {
 	if orgID == "" {
 		return false
 	}
-	k := append(dbPrefix(db), deliveredHash(orgID, rcpt)...)
-	return t.tx.Bucket(bucketDelivered).Get(k) != nil
+	b := t.tx.Bucket(bucketDelivered)
+	if b.Get(append(dbPrefix(db), deliveredHash(orgID, rcpt)...)) != nil {
+		return true
+	}
+	// A record an earlier release wrote (the address lower-cased).
+	for _, key := range mailaddr.EarlierKeys(rcpt) {
+		if b.Get(append(dbPrefix(db), deliveredHashOf(orgID, key)...)) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // RecordDelivered remembers a final delivery of the message with this

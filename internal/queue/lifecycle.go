@@ -213,6 +213,17 @@ func restoreIdentity(meta *bolt.Bucket) (string, error) {
 	return string(from), meta.Delete(keyBackupOf)
 }
 
+// UpgradedFrom is the schema version Open upgraded the file from, with
+// this release's, or 0, 0 where it upgraded nothing (a new file, or one
+// of this version). A release of the old version refuses the upgraded
+// file: the serve command logs the way back (db compact --schema) at start.
+func (s *Store) UpgradedFrom() (from, to int) {
+	if s.upgradedFrom == 0 {
+		return 0, 0
+	}
+	return int(s.upgradedFrom), schemaVersion
+}
+
 // RestoredFrom is the database id of the database this one was restored
 // from, when this Open made its new id; "" otherwise.
 func (s *Store) RestoredFrom() string { return s.restoredFrom }

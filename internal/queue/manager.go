@@ -307,7 +307,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 		// What the stopped attempts handed on has no committed result:
 		// it goes again (a duplicate at a next hop; a mailbox drops it).
 		for _, m := range again {
-			q.ev.Event("repeat", m, nil, "attempted again: in delivery at the last stop, its results never committed")
+			q.repeatEvents(m, "attempted again: in delivery at the last stop, its results never committed")
 		}
 		if len(again) > 0 {
 			q.log.Warn("messages in delivery at the last stop are attempted again: their next hops may get them twice",

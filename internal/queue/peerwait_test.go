@@ -70,7 +70,11 @@ func runUntilCrash(t *testing.T, path string, running bool, deliver func(ctx con
 	return crashRun{rec, poi, ev}
 }
 
-func submitActive(t *testing.T, path string) ID {
+func submitActive(t *testing.T, path string) ID { t.Helper(); return submitActiveIn(t, path, "") }
+
+// submitActiveIn is submitActive with the recipient waiting in queue
+// (as routing names it), or in none.
+func submitActiveIn(t *testing.T, path, queue string) ID {
 	t.Helper()
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -78,6 +82,7 @@ func submitActive(t *testing.T, path string) ID {
 	}
 	defer s.Close()
 	m := msg(s, "a@example.org", "b@example.net")
+	m.Rcpts[0].Queue = queue
 	m.State, m.NextAttempt = Ready, time.Now()
 	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
 		t.Fatal(err)
@@ -132,7 +137,7 @@ func TestCrashesWhileWaitingOnPeerDoNotPoison(t *testing.T) {
 // move is a tracked event "poison" (which the metrics count).
 func TestCrashesInOwnCodePoisonTracked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
-	id := submitActive(t, path)
+	id := submitActiveIn(t, path, "smarthost:out")
 	inOwnCode := func(ctx context.Context, reached chan<- struct{}, release <-chan struct{}) {
 		// Connected (a peer wait that ended), then crashing in our code.
 		AwaitingPeer(ctx)()
@@ -146,6 +151,12 @@ func TestCrashesInOwnCodePoisonTracked(t *testing.T) {
 	r2 := runUntilCrash(t, path, true, inOwnCode)
 	if r2.rec != 1 || r2.poi != 0 {
 		t.Fatalf("second run recovered %d poisoned %d", r2.rec, r2.poi)
+	}
+	// The repeat is one event per recipient it sends again, with the
+	// recipient's queue, as the other delivery events: the metric's
+	// queue_type label and the tracking line's queue are not empty.
+	if !r2.ev.has("repeat smarthost:out: attempted again") {
+		t.Errorf("the repeat event names no recipient's queue: %v", r2.ev.out)
 	}
 	// The third start finds the second crash: the threshold is reached.
 	s, err := Open(path, Options{})

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -434,7 +435,20 @@ func foldedKey(primary, org, addr string) []byte {
 	k := make([]byte, 0, len(primary)+len(org)+len(addr)+2)
 	k = append(append(k, primary...), 0)
 	k = append(append(k, org...), 0)
-	return append(k, strings.ToLower(addr)...)
+	return append(k, mailaddr.AddrKey(addr)...)
+}
+
+// foldedKeyEarlier is foldedKey as an earlier release wrote it (the
+// address lower-cased, where mailaddr.EarlierKeys takes that form), or
+// nil where there is none.
+func foldedKeyEarlier(primary, org, addr string) []byte {
+	if old := strings.ToLower(addr); slices.Contains(mailaddr.EarlierKeys(addr), old) {
+		k := make([]byte, 0, len(primary)+len(org)+len(old)+2)
+		k = append(append(k, primary...), 0)
+		k = append(append(k, org...), 0)
+		return append(k, old...)
+	}
+	return nil
 }
 
 func (t *Tx) putFolded(primary, org, addr, from string, now time.Time, ttl time.Duration) error {
@@ -465,7 +479,13 @@ func (t *Tx) putFolded(primary, org, addr, from string, now time.Time, ttl time.
 // was folded from sid, or carries no entry (folded by an earlier
 // release: the earlier rule).
 func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string) bool {
-	v := t.tx.Bucket(bucketFolded).Get(foldedKey(primary, org, r.Addr))
+	b := t.tx.Bucket(bucketFolded)
+	v := b.Get(foldedKey(primary, org, r.Addr))
+	if v == nil {
+		if old := foldedKeyEarlier(primary, org, r.Addr); old != nil {
+			v = b.Get(old)
+		}
+	}
 	return len(v) < 8 || string(v[8:]) == sid
 }
 
@@ -474,7 +494,13 @@ func (t *Tx) dropFolded(primary, org, addr string) error {
 	if org == "" {
 		return nil
 	}
-	return t.tx.Bucket(bucketFolded).Delete(foldedKey(primary, org, addr))
+	b := t.tx.Bucket(bucketFolded)
+	if old := foldedKeyEarlier(primary, org, addr); old != nil {
+		if err := b.Delete(old); err != nil {
+			return err
+		}
+	}
+	return b.Delete(foldedKey(primary, org, addr))
 }
 
 // receiptCopies returns the messages holding a shadow copy on receipt

@@ -42,7 +42,9 @@ import (
 //	delivered database ‖ 0x00 ‖ sha256(org id ‖ 0x00 ‖ recipient)[:16] → delivered-at (8, BE)
 //	          final deliveries into mailbox databases, to suppress
 //	          duplicates (SR-11), keyed on the organisation message id
-//	          (SR-14), never on the sender's Message-ID
+//	          (SR-14), never on the sender's Message-ID; the recipient
+//	          as mailaddr.AddrKey gives it (an earlier release's
+//	          lower-cased form is looked up too: EarlierKeys)
 //	deliveredat database ‖ 0x00 ‖ delivered-at (8, BE) ‖ hash (16) → empty
 //	          the same records by time: pruning by age, and clearing a
 //	          database's records since a time (redelivery request)
@@ -65,7 +67,7 @@ import (
 //	          written in the commit that queues a keyed submission (a
 //	          pickup file), so that offering it again queues nothing
 //	          (Manager.SubmitKeyed); pruned after message_expiration
-//	rcptcache lower-cased address → known (1 byte: 1 known, 0 unknown) ‖
+//	rcptcache address (mailaddr.AddrKey; EarlierKeys read too) → known (1 byte: 1 known, 0 unknown) ‖
 //	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
 //	          the recipient callout's answers (SMTP-6, rcptcache.go), kept
 //	          so that an edge decides RCPT while its hubs are down;

@@ -17,6 +17,9 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := s.DatabaseID()
+	if from, to := s.UpgradedFrom(); from != 0 || to != 0 {
+		t.Errorf("a new file reads as upgraded from %d to %d", from, to)
+	}
 	s.Close()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -32,6 +35,10 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// What the start logs (cmd/umbra serve.go): the old and new version.
+	if from, to := s.UpgradedFrom(); from != 1 || to != schemaVersion {
+		t.Errorf("upgraded from %d to %d, want 1 to %d", from, to, schemaVersion)
+	}
 	s.View(func(tx *Tx) error {
 		if n := tx.tx.Bucket(bucketDelivered).Stats().KeyN; n != 0 {
 			t.Errorf("%d old records kept", n)

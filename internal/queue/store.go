@@ -46,6 +46,7 @@ type Store struct {
 	dbID string
 
 	restoredFrom string // see RestoredFrom
+	upgradedFrom byte   // see UpgradedFrom
 	created      bool   // this Open made the database (spoolref.go: the spool files found are another database's)
 
 	gc groupCommit // commit.go: the writers waiting and who commits them
@@ -256,6 +257,7 @@ func (s *Store) init(now time.Time) error {
 			if err := upgrade(tx, v[0]); err != nil {
 				return fmt.Errorf("upgrading schema version %d to %d: %w", v[0], schemaVersion, err)
 			}
+			s.upgradedFrom = v[0] // an error after this rolls the upgrade back and Open fails
 		} else if len(v) == 1 && v[0] > schemaVersion {
 			return fmt.Errorf("%w: version %d, written by a newer release of umbra; this one knows versions 1 to %d "+
 				"and does not downgrade: run that release (or a newer one), or restore a backup taken by this release",

@@ -127,9 +127,26 @@ func (q *Manager) retryStranded() {
 	}
 	for _, m := range back {
 		q.log.Warn("message attempted again after its attempt's ending commit failed", "msg_id", m.ID.String())
-		q.ev.Event("repeat", m, nil, "attempted again: the commit that ended its attempt failed")
+		q.repeatEvents(m, "attempted again: the commit that ended its attempt failed")
 	}
 	if len(back) > 0 {
 		q.Kick()
+	}
+}
+
+// repeatEvents tracks a message attempted again: one event "repeat" per
+// recipient still to deliver, with its queue, as the other delivery
+// events (the metric's queue_type, the tracking line's queue and next
+// hop); one for the message where none is left.
+func (q *Manager) repeatEvents(m *Message, why string) {
+	n := 0
+	for i := range m.Rcpts {
+		if rc := &m.Rcpts[i]; !rc.Status.Done() {
+			q.ev.Event("repeat", m, rc, why)
+			n++
+		}
+	}
+	if n == 0 {
+		q.ev.Event("repeat", m, nil, why)
 	}
 }

@@ -27,7 +27,8 @@ type Entry struct {
 }
 
 // Cache keeps callout answers across restarts (the transport database's
-// rcptcache bucket, package queue). Keys are lower-cased addresses.
+// rcptcache bucket, package queue). Keys are mailaddr.AddrKey's; an
+// earlier release's (mailaddr.EarlierKeys) are read too.
 type Cache interface {
 	GetRecipient(address string) (Entry, bool, error)
 	// PutRecipient keeps at most max entries (max > 0), evicting
@@ -130,7 +131,7 @@ func verdictOf(known bool) Verdict {
 func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
 	key := mailaddr.AddrKey(address)
 	now := c.cfg.Now()
-	e, cached, err := c.cfg.Cache.GetRecipient(key)
+	e, cached, err := c.cached(key, address)
 	if err != nil {
 		cached = false // a cache that cannot be read: ask the next hop
 	}
@@ -164,11 +165,29 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 		return false
 	}
 	key := mailaddr.AddrKey(address)
-	e, cached, err := c.cfg.Cache.GetRecipient(key)
+	e, cached, err := c.cached(key, address)
 	if err != nil || !cached || !e.Known {
 		return false
 	}
 	return c.cfg.Cache.PutRecipient(ctx, key, Entry{Known: false, Checked: c.cfg.Now(), Reply: reply}, c.cfg.MaxEntries) == nil
+}
+
+// cached is the remembered answer for address, kept under key
+// (mailaddr.AddrKey), else under a key an earlier release wrote
+// (mailaddr.EarlierKeys: the address lower-cased or ASCII-folded, an
+// internationalised domain as written). A new answer is written under
+// key alone; the earlier entry ages out with its TTL.
+func (c *Callout) cached(key, address string) (Entry, bool, error) {
+	e, ok, err := c.cfg.Cache.GetRecipient(key)
+	if ok || err != nil {
+		return e, ok, err
+	}
+	for _, k := range mailaddr.EarlierKeys(address) {
+		if e, ok, err = c.cfg.Cache.GetRecipient(k); ok || err != nil {
+			return e, ok, err
+		}
+	}
+	return e, false, nil
 }
 
 // mailboxRefusal: a 5xx reply whose enhanced code is 5.1.x (RFC 3463:

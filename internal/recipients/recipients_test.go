@@ -408,3 +408,29 @@ func TestCalloutPassesOnRefusalsThatAreNotUnknown(t *testing.T) {
 		t.Errorf("stale positive answer over a refusal: %v %v", verdict, err)
 	}
 }
+
+// The callout cache is keyed by mailaddr.AddrKey (an internationalised
+// domain as its A-label); an answer an earlier release kept under the
+// address lower-cased or ASCII-folded is still used, not asked again.
+func TestCalloutCacheEarlierKeyForms(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	h := &hub{known: map[string]bool{}}
+	cache := &memCache{m: map[string]Entry{
+		"anna@bücher.example": {Known: true, Checked: clk.Now()}, // strings.ToLower of ANNA@BÜCHER.example
+	}}
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Now: clk.Now})
+	if v, err := c.Lookup(ctx, "ANNA@BÜCHER.example"); v != Known || err != nil || h.calls != 0 {
+		t.Fatalf("an answer kept by an earlier release: %v %v, %d callouts", v, err, h.calls)
+	}
+	// Written under the one key: both forms of the address find it.
+	if v, _ := c.Lookup(ctx, "ben@Bücher.example"); v != Unknown || h.calls != 1 {
+		t.Fatalf("first answer for ben: %v, %d callouts", v, h.calls)
+	}
+	if _, ok := cache.m["ben@xn--bcher-kva.example"]; !ok {
+		t.Errorf("not kept under the A-label form: %v", cache.m)
+	}
+	if v, _ := c.Lookup(ctx, "ben@xn--bcher-kva.example"); v != Unknown || h.calls != 1 {
+		t.Errorf("the other form asked again: %v, %d callouts", v, h.calls)
+	}
+}

@@ -147,6 +147,9 @@ func (l *Log) entry(name string, m *queue.Message, r *queue.Recipient, reply str
 			e.Delay = math.Round(e.Time.Sub(m.Arrived).Seconds()*1000) / 1000
 		}
 	} else {
+		if name == "poison" {
+			e.Queue = queue.QueuePoison // the message went there as a whole (the metric's queue_type)
+		}
 		e.Connector, e.ClientIP, e.Helo = m.Connector, m.ClientIP, m.Helo
 		for _, rc := range m.Rcpts {
 			e.Recipients = append(e.Recipients, rc.Addr)
