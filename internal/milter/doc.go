@@ -29,7 +29,10 @@
 //     step, and the message answered 452 4.3.1. A spool file failure
 //     defers the message (451 4.3.0, or 452 4.3.1 for want of room)
 //     without failing the milter. The number of modifications per message
-//     (maxModifications); recipient edits cost constant time each. Anything malformed, a timeout or a dead connection fails
+//     (maxModifications); recipient edits cost constant time each. Anything malformed (a plain action —
+//     accept, continue, discard, reject, tempfail, skip, progress — that
+//     carries data among it: each reply's length is checked against its
+//     form), a timeout or a dead connection fails
 //     the milter for the rest of the session: on_failure tempfail
 //     answers 451 4.7.1 to that command and every later one, accept
 //     leaves the milter out. Nothing a milter sends can panic the
