@@ -1,14 +1,25 @@
 // Package milter is umbra's Sendmail milter client (protocol version 6)
 // as an edge check of internal/smtp's chain (filter.go): a Check per
 // configured milter, whose Open gives each SMTP session its own
-// conversation on one connection.
+// conversation, on one connection per message.
 //
 // Invariants and failure semantics:
 //   - Events go at their time: connect and HELO when the first greeting
 //     makes the session, MAIL and RCPT when umbra accepted them, and at
 //     end of data DATA, each header field, end of headers, the body in
 //     chunks and end of message. A transaction that ends earlier is
-//     aborted on the milter (SMFIC_ABORT) by the session's Reset.
+//     aborted on the milter (SMFIC_ABORT) by the session's Reset, and
+//     its connection goes on.
+//   - One connection per message: once the milter decided a message
+//     (Data returned), the connection ends with quit — SMFIC_QUIT, the
+//     write side shut, everything the milter still sends read and
+//     dropped until its close (EOF) or quitWait, then the close — so
+//     the socket is never closed with unread input or under a milter's
+//     reply, which the kernel would answer with a reset. The next MAIL
+//     opens a new connection and replays the session's connect and HELO
+//     events; a verdict other than continue there answers that MAIL.
+//     Close (the session's end) quits the same way; a failed milter's
+//     connection is closed at once.
 //   - Negotiation offers only what apply implements (add, insert,
 //     change and delete header, replace body, add and delete recipient,
 //     quarantine, macro lists). A modification the milter did not
