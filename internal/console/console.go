@@ -3,9 +3,11 @@ package console
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -66,7 +68,13 @@ type Server struct {
 	sessions map[string]*session
 	failures map[string][]time.Time // failed logins per lockKey and sourceKey
 	inflight map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
+	checking map[string]int         // logins per source address holding one of its loginSlots
+	waiting  map[string]int         // logins per source address waiting for a place (at most loginWaiters)
 	ended    chan struct{}          // closed and replaced when a reserved login ends
+
+	// checkPassword checks a login's name and password (nil: the
+	// credentials file's check); tests count the checks through it.
+	checkPassword func(user, pass string) (server bool, err error)
 }
 
 type session struct {
@@ -94,6 +102,14 @@ const (
 	loginWindow    = 5 * time.Minute
 	loginDelayStep = 250 * time.Millisecond
 	loginDelayMax  = 4 * time.Second
+	// loginSlots: password checks of one address at a time, whatever
+	// the names; a login finding them taken waits (reserve), and past
+	// loginWaiters waiting logins of the address one is refused at once.
+	loginSlots   = 2
+	loginWaiters = 8
+	// maxFailuresKept: the newest failures a key keeps, more than the
+	// lock-out (loginFailures) and the longest delay need.
+	maxFailuresKept = 16
 )
 
 // New builds the console on its listener; Serve starts it.
@@ -108,7 +124,7 @@ func New(cfg Config) *Server {
 		cfg.Health = NewHealth(cfg.Clock)
 	}
 	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{},
-		inflight: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{}}
+		inflight: map[string]int{}, checking: map[string]int{}, waiting: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{}}
 	if cfg.CredentialsFile != "" {
 		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
 			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
@@ -251,8 +267,13 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *sessi
 }
 
 // lockKey is the failure count of one account from one address; a name
-// that is no account counts under the name as typed, bounded by maxSessions.
-func lockKey(user, ip string) string { return "user\x00" + user + "\x00" + ip }
+// that is no account counts under the name as typed, bounded by
+// maxSessions. The name is kept as a digest: a key's size does not
+// grow with what a client types into the name field.
+func lockKey(user, ip string) string {
+	sum := sha256.Sum256([]byte(user))
+	return "user\x00" + hex.EncodeToString(sum[:16]) + "\x00" + ip
+}
 
 // sourceKey is the failure count of one address, any account.
 func sourceKey(ip string) string { return "source\x00" + ip }
@@ -300,27 +321,47 @@ func (s *Server) throttled(ip string, now time.Time) bool {
 const reserveWait = 30 * time.Second
 
 // reserve takes a place for one login of an account from an address
-// (key, a lockKey) before its password is checked: the failures
-// counted and the logins under way together stay under loginFailures,
-// so logins sent at once get no more password checks than logins sent
-// one by one (rt57 M2: the lock-out was decided on arrival, and 100
-// logins at once had 99 checks). A login finding every place taken
-// waits (bounded by reserveWait and the request) for one to end: then
-// the account is locked out from there, or a place is free. false: the
-// login is answered as locked out. A true answer must be ended by
-// endLogin.
-func (s *Server) reserve(ctx context.Context, key string) bool {
+// (key, a lockKey; ip, the address) before its password is checked: the
+// failures counted and the logins under way together stay under
+// loginFailures, so logins sent at once get no more password checks
+// than logins sent one by one (rt57 M2: the lock-out was decided on
+// arrival, and 100 logins at once had 99 checks); and the address holds
+// at most loginSlots checks at a time whatever the names, so a burst
+// under made-up names (each with places of its own) is checked a few at
+// a time, not all at once. A login finding no place waits (bounded by
+// reserveWait and the request; at most loginWaiters of an address wait,
+// a further one is refused at once) for one to end: then the account is
+// locked out from there, or a place is free. false: the login is
+// answered as locked out. A true answer must be ended by endLogin.
+func (s *Server) reserve(ctx context.Context, key, ip string) bool {
 	t := s.cfg.Clock.NewTimer(reserveWait)
 	defer t.Stop()
+	waiting := false
+	defer func() {
+		if waiting {
+			s.mu.Lock()
+			decrement(s.waiting, ip)
+			s.mu.Unlock()
+		}
+	}()
 	for {
 		if s.throttled(key, s.cfg.Clock.Now()) {
 			return false
 		}
 		s.mu.Lock()
-		if len(s.failures[key])+s.inflight[key] < loginFailures {
+		if len(s.failures[key])+s.inflight[key] < loginFailures && s.checking[ip] < loginSlots {
 			s.inflight[key]++
+			s.checking[ip]++
 			s.mu.Unlock()
 			return true
+		}
+		if !waiting {
+			if s.waiting[ip] >= loginWaiters {
+				s.mu.Unlock()
+				return false
+			}
+			s.waiting[ip]++
+			waiting = true
 		}
 		ended := s.ended
 		s.mu.Unlock()
@@ -334,16 +375,22 @@ func (s *Server) reserve(ctx context.Context, key string) bool {
 	}
 }
 
+// decrement lowers m[k] by one, deleting it at zero; caller holding s.mu.
+func decrement(m map[string]int, k string) {
+	if m[k] <= 1 {
+		delete(m, k)
+	} else {
+		m[k]--
+	}
+}
+
 // endLogin ends a reserved login, its failure (if any) already counted,
 // and wakes the logins waiting for a place.
-func (s *Server) endLogin(key string) {
+func (s *Server) endLogin(key, ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inflight[key] <= 1 {
-		delete(s.inflight, key)
-	} else {
-		s.inflight[key]--
-	}
+	decrement(s.inflight, key)
+	decrement(s.checking, ip)
 	close(s.ended)
 	s.ended = make(chan struct{})
 }
@@ -354,7 +401,13 @@ func (s *Server) failed(ip string, now time.Time) {
 	if _, ok := s.failures[ip]; !ok && len(s.failures) >= maxSessions {
 		s.evictLocked(now)
 	}
-	s.failures[ip] = append(s.failures[ip], now)
+	ts := append(s.failures[ip], now)
+	if len(ts) > maxFailuresKept {
+		// Only the newest count (the lock-out and the delay need no
+		// more): a key's memory does not grow with a flood.
+		ts = append([]time.Time(nil), ts[len(ts)-maxFailuresKept:]...)
+	}
+	s.failures[ip] = ts
 }
 
 // evictLocked makes room in the bounded failure table, caller holding
@@ -403,16 +456,26 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	key := lockKey(user, ip)
-	if !s.reserve(r.Context(), key) {
+	if !s.reserve(r.Context(), key, ip) {
+		if !s.throttled(key, s.cfg.Clock.Now()) {
+			// Not locked out: the address's checks were all taken.
+			s.cfg.Log.Warn("console login refused: too many logins from the address at once", "client", ip)
+			s.renderLogin(w, r, next, "Too many logins from your address at once; try again in a moment.", http.StatusTooManyRequests)
+			return
+		}
 		s.cfg.Log.Warn("console login refused: too many failures", "client", ip)
 		s.renderLogin(w, r, next, "Too many failed logins for this account from your address; try again in a few minutes.", http.StatusTooManyRequests)
 		return
 	}
-	server, err := s.credentials().Check(user, r.PostFormValue("password"))
+	check := s.checkPassword
+	if check == nil {
+		check = s.credentials().Check
+	}
+	server, err := check(user, r.PostFormValue("password"))
 	if err != nil || server {
 		s.failed(key, now)
 		s.failed(sourceKey(ip), now)
-		s.endLogin(key) // after its failure counts: a waiting login then sees it
+		s.endLogin(key, ip) // after its failure counts: a waiting login then sees it
 		// The name is logged only if it is an account: a password typed
 		// into the name field must not reach the log.
 		if err == nil {
@@ -423,7 +486,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, next, "Wrong name or password.", http.StatusUnauthorized)
 		return
 	}
-	s.endLogin(key)
+	s.endLogin(key, ip)
 	id := randomToken()
 	s.mu.Lock()
 	if len(s.sessions) >= maxSessions {
