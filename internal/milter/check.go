@@ -503,13 +503,21 @@ func (s *session) Mail(ctx context.Context, info *smtp.ConnInfo, from string, op
 		// HELO events again. A verdict other than continue there
 		// answers this MAIL.
 		s.quitted = false
-		if v := s.open(ctx, s.info); v.Reply != nil || v.Discard || !s.active() {
+		v := s.open(ctx, s.info)
+		if v.Reply == nil && !v.Discard && s.active() && s.heloSent {
+			v = s.sendHelo()
+		}
+		if v.Reply != nil || v.Discard {
+			// Refused (or discarding) at connect or HELO: this
+			// connection is done; the next MAIL asks on a new one.
+			if s.conn != nil && !s.failed && !s.done {
+				s.quit()
+				s.quitted = true
+			}
 			return v
 		}
-		if s.heloSent {
-			if v := s.sendHelo(); v.Reply != nil || v.Discard || !s.active() {
-				return v
-			}
+		if !s.active() {
+			return v
 		}
 	}
 	if !s.active() {

@@ -17,7 +17,8 @@
 //     the socket is never closed with unread input or under a milter's
 //     reply, which the kernel would answer with a reset. The next MAIL
 //     opens a new connection and replays the session's connect and HELO
-//     events; a verdict other than continue there answers that MAIL.
+//     events; a verdict other than continue there answers that MAIL
+//     and ends that connection too (the MAIL after asks on a new one).
 //     Close (the session's end) quits the same way; a failed milter's
 //     connection is closed at once.
 //   - Negotiation offers only what apply implements (add, insert,

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -114,5 +115,59 @@ func TestMilterConnectionPerMessage(t *testing.T) {
 	d.cmd("QUIT", "221")
 	if q.count() != 2 {
 		t.Fatalf("queued %d, want 2", q.count())
+	}
+}
+
+// The next message's connection is checked like the session's first:
+// a milter that refuses it at connect answers that MAIL, and one that
+// cannot be reached gets the failure policy (451 4.7.1 under
+// tempfail) at that MAIL, never a message let through unchecked.
+func TestMilterNextMessageConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		second     func(r *bufio.Reader, c net.Conn)
+	}{
+		{"reject at connect", "550 5.7.1", func(r *bufio.Reader, c net.Conn) {
+			if optneg(r, c, offeredActions, 0) {
+				if p, err := readPacket(r); err == nil && p.code == cmdMacro {
+					readPacket(r)
+				}
+				c.Write(appendPacket(nil, repReplyCode, []byte("550 5.7.1 not you again\x00")))
+				readPacket(r)
+			}
+		}},
+		{"gone", "451 4.7.1", func(r *bufio.Reader, c net.Conn) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int32
+			addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+				if conns.Add(1) > 1 {
+					tc.second(r, c)
+					return
+				}
+				if !optneg(r, c, offeredActions, onlyEOM) || !untilEOB(r) {
+					return
+				}
+				c.Write(appendPacket(nil, repAccept, nil))
+				readPacket(r) // QUIT
+			})
+			q := &fakeQueue{}
+			d := dial(t, startMTA(t, q, milterConf(addr, "")))
+			d.cmd("EHLO client.test", "250")
+			if got := d.send("a@sender.test", []string{"u@example.test"}, msg); !strings.HasPrefix(got, "250") {
+				t.Fatalf("first message: %q", got)
+			}
+			d.cmd("MAIL FROM:<a@sender.test>", tc.want)
+			if tc.name == "reject at connect" {
+				// That connection is over; the next MAIL asks anew.
+				d.cmd("MAIL FROM:<a@sender.test>", tc.want)
+				if n := conns.Load(); n != 3 {
+					t.Errorf("%d milter connections, want 3", n)
+				}
+			}
+			if q.count() != 1 {
+				t.Fatalf("queued %d", q.count())
+			}
+		})
 	}
 }
