@@ -253,6 +253,11 @@ func (d *Directory) service(deadline time.Time) (c *ldap.Conn, reused bool, err 
 	if now := d.cfg.Clock.Now(); now.Before(d.downUntil) {
 		return nil, false, errors.New("directory unreachable (retrying shortly)")
 	}
+	if !time.Now().Before(deadline) {
+		// The question's time ran out while it waited for this lock:
+		// no dial, and the directory is not marked down for it.
+		return nil, false, fmt.Errorf("no time left to connect: %w", os.ErrDeadlineExceeded)
+	}
 	c, err = d.dial(deadline, d.cfg.BindDN, d.cfg.BindPassword)
 	if err != nil {
 		d.downUntil = d.cfg.Clock.Now().Add(redialPause)
