@@ -3,9 +3,11 @@ package console
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -66,7 +68,13 @@ type Server struct {
 	sessions map[string]*session
 	failures map[string][]time.Time // failed logins per lockKey and sourceKey
 	inflight map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
+	checking map[string]int         // logins per source address holding one of its loginSlots
+	waiting  map[string]int         // logins per source address waiting for a place (at most loginWaiters)
 	ended    chan struct{}          // closed and replaced when a reserved login ends
+
+	// checkPassword checks a login's name and password (nil: the
+	// credentials file's check); tests count the checks through it.
+	checkPassword func(user, pass string) (server bool, err error)
 }
 
 type session struct {
@@ -99,6 +107,14 @@ const (
 	// the rest of the window: a flood of names (one guess at each of many
 	// accounts) is not a fresh loginFailures tries per name.
 	sourceLockAfter = 4 * loginFailures
+	// loginSlots: password checks of one address at a time, whatever
+	// the names; a login finding them taken waits (reserve), and past
+	// loginWaiters waiting logins of the address one is refused at once.
+	loginSlots   = 2
+	loginWaiters = 8
+	// maxFailuresKept: the newest failures a key keeps, more than the
+	// lock-out (loginFailures, sourceLockAfter) and the longest delay need.
+	maxFailuresKept = 4 * loginFailures
 )
 
 // New builds the console on its listener; Serve starts it.
@@ -113,7 +129,7 @@ func New(cfg Config) *Server {
 		cfg.Health = NewHealth(cfg.Clock)
 	}
 	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{},
-		inflight: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{}}
+		inflight: map[string]int{}, checking: map[string]int{}, waiting: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{}}
 	if cfg.CredentialsFile != "" {
 		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
 			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
@@ -256,8 +272,13 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *sessi
 }
 
 // lockKey is the failure count of one account from one address; a name
-// that is no account counts under the name as typed, bounded by maxSessions.
-func lockKey(user, ip string) string { return "user\x00" + user + "\x00" + ip }
+// that is no account counts under the name as typed, bounded by
+// maxSessions. The name is kept as a digest: a key's size does not
+// grow with what a client types into the name field.
+func lockKey(user, ip string) string {
+	sum := sha256.Sum256([]byte(user))
+	return "user\x00" + hex.EncodeToString(sum[:16]) + "\x00" + ip
+}
 
 // sourceKey is the failure count of one address, any account.
 func sourceKey(ip string) string { return "source\x00" + ip }
@@ -302,30 +323,50 @@ func (s *Server) recent(key string, now time.Time) int {
 const reserveWait = 30 * time.Second
 
 // reserve takes a place for one login of an account from an address
-// (key, a lockKey; src, the address's sourceKey) before its password is
-// checked: the failures counted and the logins under way together stay
-// under loginFailures for the account there and under sourceLockAfter
-// for the address, so logins sent at once get no more password checks
-// than logins sent one by one (rt57 M2: the lock-out was decided on
-// arrival, and 100 logins at once had 99 checks), whatever the names. A
-// login finding every place taken waits (bounded by reserveWait and the
-// request) for one to end: then the account or the address is locked
-// out, or a place is free. false: the login is answered as locked out. A
-// true answer must be ended by endLogin.
-func (s *Server) reserve(ctx context.Context, key, src string) bool {
+// (key, a lockKey; src, the address's sourceKey; ip, the address) before
+// its password is checked: the failures counted and the logins under way
+// together stay under loginFailures for the account there and under
+// sourceLockAfter for the address, so logins sent at once get no more
+// password checks than logins sent one by one (rt57 M2: the lock-out was
+// decided on arrival, and 100 logins at once had 99 checks), whatever the
+// names; and the address holds at most loginSlots checks at a time, so a
+// burst under made-up names is checked a few at a time, not all at once.
+// A login finding no place waits (bounded by reserveWait and the request;
+// at most loginWaiters of an address wait, a further one is refused at
+// once) for one to end: then the account or the address is locked out,
+// or a place is free. false: the login is answered as locked out or
+// refused for the burst. A true answer must be ended by endLogin.
+func (s *Server) reserve(ctx context.Context, key, src, ip string) bool {
 	t := s.cfg.Clock.NewTimer(reserveWait)
 	defer t.Stop()
+	waiting := false
+	defer func() {
+		if waiting {
+			s.mu.Lock()
+			decrement(s.waiting, ip)
+			s.mu.Unlock()
+		}
+	}()
 	for {
 		now := s.cfg.Clock.Now()
 		if s.recent(key, now) >= loginFailures || s.recent(src, now) >= sourceLockAfter {
 			return false
 		}
 		s.mu.Lock()
-		if len(s.failures[key])+s.inflight[key] < loginFailures && len(s.failures[src])+s.inflight[src] < sourceLockAfter {
+		if len(s.failures[key])+s.inflight[key] < loginFailures && len(s.failures[src])+s.inflight[src] < sourceLockAfter && s.checking[ip] < loginSlots {
 			s.inflight[key]++
 			s.inflight[src]++
+			s.checking[ip]++
 			s.mu.Unlock()
 			return true
+		}
+		if !waiting {
+			if s.waiting[ip] >= loginWaiters {
+				s.mu.Unlock()
+				return false
+			}
+			s.waiting[ip]++
+			waiting = true
 		}
 		ended := s.ended
 		s.mu.Unlock()
@@ -339,18 +380,23 @@ func (s *Server) reserve(ctx context.Context, key, src string) bool {
 	}
 }
 
+// decrement lowers m[k] by one, deleting it at zero; caller holding s.mu.
+func decrement(m map[string]int, k string) {
+	if m[k] <= 1 {
+		delete(m, k)
+	} else {
+		m[k]--
+	}
+}
+
 // endLogin ends a reserved login, its failure (if any) already counted,
 // and wakes the logins waiting for a place.
-func (s *Server) endLogin(keys ...string) {
+func (s *Server) endLogin(key, src, ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, key := range keys {
-		if s.inflight[key] <= 1 {
-			delete(s.inflight, key)
-		} else {
-			s.inflight[key]--
-		}
-	}
+	decrement(s.inflight, key)
+	decrement(s.inflight, src)
+	decrement(s.checking, ip)
 	close(s.ended)
 	s.ended = make(chan struct{})
 }
@@ -361,7 +407,13 @@ func (s *Server) failed(ip string, now time.Time) {
 	if _, ok := s.failures[ip]; !ok && len(s.failures) >= maxSessions {
 		s.evictLocked(now)
 	}
-	s.failures[ip] = append(s.failures[ip], now)
+	ts := append(s.failures[ip], now)
+	if len(ts) > maxFailuresKept {
+		// Only the newest count (the lock-out and the delay need no
+		// more): a key's memory does not grow with a flood.
+		ts = append([]time.Time(nil), ts[len(ts)-maxFailuresKept:]...)
+	}
+	s.failures[ip] = ts
 }
 
 // evictLocked makes room in the bounded failure table, caller holding
@@ -410,16 +462,26 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	key, src := lockKey(user, ip), sourceKey(ip)
-	if !s.reserve(r.Context(), key, src) {
+	if !s.reserve(r.Context(), key, src, ip) {
+		if now := s.cfg.Clock.Now(); s.recent(key, now) < loginFailures && s.recent(src, now) < sourceLockAfter {
+			// Not locked out: the address's checks were all taken.
+			s.cfg.Log.Warn("console login refused: too many logins from the address at once", "client", ip)
+			s.renderLogin(w, r, next, "Too many logins from your address at once; try again in a moment.", http.StatusTooManyRequests)
+			return
+		}
 		s.cfg.Log.Warn("console login refused: too many failures", "client", ip)
 		s.renderLogin(w, r, next, "Too many failed logins from your address; try again in a few minutes.", http.StatusTooManyRequests)
 		return
 	}
-	server, err := s.credentials().Check(user, r.PostFormValue("password"))
+	check := s.checkPassword
+	if check == nil {
+		check = s.credentials().Check
+	}
+	server, err := check(user, r.PostFormValue("password"))
 	if err != nil || server {
 		s.failed(key, now)
 		s.failed(src, now)
-		s.endLogin(key, src) // after its failure counts: a waiting login then sees it
+		s.endLogin(key, src, ip) // after its failure counts: a waiting login then sees it
 		// The name is logged only if it is an account: a password typed
 		// into the name field must not reach the log.
 		if err == nil {
@@ -430,7 +492,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, next, "Wrong name or password.", http.StatusUnauthorized)
 		return
 	}
-	s.endLogin(key, src)
+	s.endLogin(key, src, ip)
 	id := randomToken()
 	s.mu.Lock()
 	if len(s.sessions) >= maxSessions {

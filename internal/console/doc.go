@@ -26,9 +26,15 @@
 //     more than five checks per account and twenty per address; the
 //     others wait (bounded) and are then refused. A name that is no
 //     account computes no hash (smtp.Credentials.Check).
-//     The failure table is bounded (1024 keys); when full, keys past the
-//     window go first, then the one with the fewest failures, so failures
-//     under made-up names cannot push out an account's lock-out.
+//     One address holds at most loginSlots (2) password checks at a
+//     time, whatever the names, and at most loginWaiters (8) logins
+//     waiting for one; a further login is refused at once (429): a burst
+//     under made-up names, each with places of its own, is checked a few
+//     at a time. The failure table is bounded (1024 keys, a name kept as
+//     a digest, the newest maxFailuresKept failures per key); when full,
+//     keys past the window go first, then the one with the fewest
+//     failures, so failures under made-up names cannot push out an
+//     account's lock-out.
 //     Sessions live in memory
 //     (a restart logs everyone out), in a Secure, HttpOnly,
 //     SameSite=Strict cookie.

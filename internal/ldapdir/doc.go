@@ -63,14 +63,19 @@
 // connection that finds it dead (the directory restarted) is retried
 // once on a new one. After a failed dial, lookups fail at once for
 // redialPause, so a dead directory costs one connection attempt per
-// second, not one per RCPT. Every operation is bounded by Timeout: the
-// connection's setup (dial, TLS, StartTLS and its handshake, bind) by one
-// deadline on the connection itself — go-ldap bounds requests, not the
-// StartTLS handshake, and a directory that agreed to StartTLS and then
-// said nothing held the dial and every lookup behind it for good — and
-// each search by its request timeout. A question waits at most twice
-// Timeout (a dial and a search) and callers' contexts are honoured (the
-// operation finishes in the background within its bounds); one that
+// second, not one per RCPT. One Timeout bounds a whole question — a
+// recipient lookup's dial, TLS, StartTLS, service bind, search and the
+// reading of its answer; an AUTH's search, bind and server-account
+// search — not each step (a directory taking most of the timeout for
+// each of two steps has not answered in time): the question's deadline
+// is the connection's setup deadline, set on the connection itself —
+// go-ldap bounds requests, not the StartTLS handshake, and a directory
+// that agreed to StartTLS and then said nothing held the dial and every
+// lookup behind it for good — the search's time limit and the end of
+// the wait for its answer; a dead reused connection is retried only
+// while time is left. Callers' contexts are honoured too (the operation
+// finishes in the background within the deadline and go-ldap's request
+// timeout, also Timeout); one that
 // timed out wraps context.DeadlineExceeded, a setup step that failed
 // after the deadline included (go-ldap hands a pending StartTLS or bind
 // its reader's timeout as a plain error). A message from the directory

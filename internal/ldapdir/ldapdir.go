@@ -175,12 +175,13 @@ func (d *Directory) Close() error {
 
 // dial opens a connection (TLS as configured) and binds it as bindDN
 // when given. The whole of it — connect, TLS handshake, StartTLS and its
-// handshake, bind — is bounded by the timeout: a deadline on the
+// handshake, bind — is bounded by deadline, the question's (one
+// timeout for the whole question, of which the dial is a part): a deadline on the
 // connection itself, since go-ldap bounds its requests but not the
 // StartTLS handshake, and a directory that agrees to StartTLS and then
 // says nothing would otherwise hold the dial (and every lookup queued
 // behind the service connection's lock) for good.
-func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
+func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Conn, error) {
 	u, err := url.Parse(d.cfg.URL)
 	if err != nil {
 		return nil, err
@@ -192,11 +193,10 @@ func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
 			port = "636"
 		}
 	}
-	raw, err := (&net.Dialer{Timeout: d.cfg.Timeout}).Dial("tcp", net.JoinHostPort(host, port))
+	raw, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(d.cfg.Timeout)
 	raw.SetDeadline(deadline)
 	// A step that fails once the deadline passed failed for it, whatever
 	// error go-ldap makes of that: its reader's read error reaches a
@@ -233,13 +233,14 @@ func (d *Directory) dial(bindDN, password string) (*ldap.Conn, error) {
 			return nil, fmt.Errorf("bind as service account: %w", timedOut(err))
 		}
 	}
-	raw.SetDeadline(time.Time{}) // from now on each request has its own timeout
+	raw.SetDeadline(time.Time{}) // from now on each request has its own timeout, and its question's bound
 	return c, nil
 }
 
-// service returns the shared service connection, dialing it if there is
-// none (or it was closed); reused reports an existing one.
-func (d *Directory) service() (c *ldap.Conn, reused bool, err error) {
+// service returns the shared service connection, dialing it (by
+// deadline) if there is none (or it was closed); reused reports an
+// existing one.
+func (d *Directory) service(deadline time.Time) (c *ldap.Conn, reused bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.conn != nil && !d.conn.IsClosing() {
@@ -252,7 +253,12 @@ func (d *Directory) service() (c *ldap.Conn, reused bool, err error) {
 	if now := d.cfg.Clock.Now(); now.Before(d.downUntil) {
 		return nil, false, errors.New("directory unreachable (retrying shortly)")
 	}
-	c, err = d.dial(d.cfg.BindDN, d.cfg.BindPassword)
+	if !time.Now().Before(deadline) {
+		// The question's time ran out while it waited for this lock:
+		// no dial, and the directory is not marked down for it.
+		return nil, false, fmt.Errorf("no time left to connect: %w", os.ErrDeadlineExceeded)
+	}
+	c, err = d.dial(deadline, d.cfg.BindDN, d.cfg.BindPassword)
 	if err != nil {
 		d.downUntil = d.cfg.Clock.Now().Add(redialPause)
 		d.m.reconnects.WithLabelValues("failed").Inc()
@@ -284,17 +290,25 @@ func connectionLost(c *ldap.Conn, err error) bool {
 		le.ResultCode == ldap.LDAPResultTimeout || c.IsClosing()
 }
 
-// search runs one search on the service connection. A reused connection
-// that turns out dead (the directory restarted) is dropped and the
-// search retried once on a new one.
+// search runs one search on the service connection within ctx's
+// deadline (the question's one timeout): a dial it needs ends by then,
+// the directory is asked to give up by then (the request's time limit),
+// and the answer is waited for until then. A reused connection that
+// turns out dead (the directory restarted) is dropped and the search
+// retried once on a new one, while time is left.
 func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
 	type answer struct {
 		entries []*ldap.Entry
 		err     error
 	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(d.cfg.Timeout)
+	}
+	req.TimeLimit = max(int(time.Until(deadline)/time.Second), 1)
 	ch := make(chan answer, 1)
-	go func() { // bounded by the connection's timeout
-		e, err := d.searchOnce(req)
+	go func() { // bounded by the deadline and the connection's request timeout
+		e, err := d.searchOnce(deadline, req)
 		ch <- answer{e, err}
 	}()
 	select {
@@ -305,9 +319,9 @@ func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*lda
 	}
 }
 
-func (d *Directory) searchOnce(req *ldap.SearchRequest) ([]*ldap.Entry, error) {
+func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
 	for attempt := 0; ; attempt++ {
-		c, reused, err := d.service()
+		c, reused, err := d.service(deadline)
 		if err != nil {
 			return nil, err
 		}
@@ -325,7 +339,7 @@ func (d *Directory) searchOnce(req *ldap.SearchRequest) ([]*ldap.Entry, error) {
 			return nil, err
 		}
 		d.drop(c)
-		if !reused || attempt > 0 {
+		if !reused || attempt > 0 || !time.Now().Before(deadline) {
 			return nil, err
 		}
 	}
@@ -384,12 +398,12 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	if d.cfg.DatabaseAttribute != "" {
 		attrs = append(attrs, d.cfg.DatabaseAttribute)
 	}
-	// The question waits at most for a dial and a search, each bounded
-	// by the timeout, whatever the caller's context allows.
+	// One timeout bounds the whole question — dial, TLS, bind, search
+	// and its answer — whatever the caller's context allows.
 	if d.cfg.AwaitPeer != nil {
 		defer d.cfg.AwaitPeer(ctx)()
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*d.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, recipientFilter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
@@ -566,6 +580,10 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	if d.cfg.AccountFilter == "" || password == "" || name == "" {
 		return false, "", ErrBadCredentials
 	}
+	// One timeout bounds the whole AUTH: the search for the account,
+	// the bind as its entry and the server-account search.
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
@@ -623,6 +641,10 @@ func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, erro
 		ok  bool
 		err error
 	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(d.cfg.Timeout)
+	}
 	ch := make(chan answer, 1)
 	go func() {
 		d.authMu.Lock()
@@ -633,7 +655,7 @@ func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, erro
 				if d.authConn != nil {
 					d.authConn.Close()
 				}
-				c, err := d.dial("", "")
+				c, err := d.dial(deadline, "", "")
 				if err != nil {
 					d.authConn = nil
 					ch <- answer{false, err}
@@ -656,7 +678,7 @@ func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, erro
 				d.authConn.Close()
 				d.authConn = nil
 			}
-			if !lost || !reused || attempt > 0 {
+			if !lost || !reused || attempt > 0 || !time.Now().Before(deadline) {
 				ch <- answer{false, err}
 				return
 			}

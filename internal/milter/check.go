@@ -128,6 +128,13 @@ type session struct {
 	neg    negotiation
 	macros map[string]string
 
+	// info and helo are the session's connect and HELO events, sent
+	// again on each message's new connection (Mail after quit).
+	info     *smtp.ConnInfo
+	helo     string
+	heloSent bool
+	quitted  bool // the last message's connection was closed by quit: the next MAIL opens one
+
 	failed   bool // the milter failed: its failure policy answers
 	done     bool // the milter accepted the session: it hears no more
 	msgDone  bool // the milter decided the message: no more events for it
@@ -393,6 +400,13 @@ func (s *session) Connect(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict
 	if s.failed {
 		return s.failVerdict()
 	}
+	s.info = info
+	return s.open(ctx, info)
+}
+
+// open makes a connection to the milter, negotiates and sends the
+// connect event: at the session's start, and for each later message.
+func (s *session) open(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
 	dctx, cancel := context.WithTimeout(ctx, s.c.cfg.ConnectTimeout.D())
 	conn, err := s.c.dial(dctx, s.c.network, s.c.address)
 	cancel()
@@ -463,10 +477,16 @@ func (s *session) Helo(ctx context.Context, info *smtp.ConnInfo, name string) sm
 	if !s.active() {
 		return smtp.Verdict{}
 	}
+	s.helo, s.heloSent = name, true
+	return s.sendHelo()
+}
+
+// sendHelo sends the HELO event of the session's greeting.
+func (s *session) sendHelo() smtp.Verdict {
 	if s.neg.protocol&protoNoHelo != 0 {
 		return smtp.Verdict{}
 	}
-	r, err := s.event(cmdHelo, appendCString(nil, name), stageHelo, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRHelo != 0, false)
+	r, err := s.event(cmdHelo, appendCString(nil, s.helo), stageHelo, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRHelo != 0, false)
 	if err != nil {
 		return s.fail(stHelo, err)
 	}
@@ -476,6 +496,29 @@ func (s *session) Helo(ctx context.Context, info *smtp.ConnInfo, name string) sm
 func (s *session) Mail(ctx context.Context, info *smtp.ConnInfo, from string, opts *gosmtp.MailOptions) smtp.Verdict {
 	if s.failed {
 		return s.failVerdict()
+	}
+	if s.quitted && !s.done {
+		// The last message's connection ended with its verdict: this
+		// message gets its own, which hears the session's connect and
+		// HELO events again. A verdict other than continue there
+		// answers this MAIL.
+		s.quitted = false
+		v := s.open(ctx, s.info)
+		if v.Reply == nil && !v.Discard && s.active() && s.heloSent {
+			v = s.sendHelo()
+		}
+		if v.Reply != nil || v.Discard {
+			// Refused (or discarding) at connect or HELO: this
+			// connection is done; the next MAIL asks on a new one.
+			if s.conn != nil && !s.failed && !s.done {
+				s.quit()
+				s.quitted = true
+			}
+			return v
+		}
+		if !s.active() {
+			return v
+		}
 	}
 	if !s.active() {
 		return smtp.Verdict{}
@@ -552,6 +595,18 @@ func (s *session) Rcpt(ctx context.Context, info *smtp.ConnInfo, from, to string
 // of headers, the body in chunks, end of message — and applies the
 // modifications it answers with when it accepts.
 func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transaction) smtp.Verdict {
+	v := s.data(ctx, t)
+	if s.conn != nil && !s.failed && !s.done {
+		// The milter decided the message: its connection ends here
+		// (quit), and the next message opens one of its own.
+		s.quit()
+		s.quitted = true
+	}
+	s.inTx = false
+	return v
+}
+
+func (s *session) data(ctx context.Context, t *smtp.Transaction) smtp.Verdict {
 	if s.failed {
 		return s.failVerdict()
 	}
@@ -952,8 +1007,32 @@ func (s *session) Reset() {
 // Close says goodbye (SMFIC_QUIT) and closes the connection.
 func (s *session) Close() {
 	if s.conn != nil && !s.failed {
-		s.conn.SetDeadline(time.Now().Add(min(s.c.cfg.CommandTimeout.D(), time.Second)))
-		s.conn.Write(appendPacket(nil, cmdQuit, nil))
+		s.quit()
+	}
+	s.closeConn()
+}
+
+// quitWait bounds how long quit waits for the milter to close.
+const quitWait = time.Second
+
+// quit ends the connection as the protocol does: SMFIC_QUIT, the
+// write side shut (a milter that ignores QUIT still reads EOF), then
+// everything the milter still sends read and dropped until it closes
+// (EOF) or quitWait (at most the command timeout) passes, and only then
+// the close. A socket closed with unread input, or before the milter's
+// last write, makes the kernel answer with a reset: the milter would
+// meet ECONNRESET at a reply it was still writing.
+func (s *session) quit() {
+	c := s.conn
+	c.SetDeadline(time.Now().Add(min(s.c.cfg.CommandTimeout.D(), quitWait)))
+	if _, err := c.Write(appendPacket(nil, cmdQuit, nil)); err == nil {
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		n, _ := io.Copy(io.Discard, io.LimitReader(s.br, maxPacket))
+		if n > 0 {
+			s.c.log.Debug("milter sent data after QUIT; dropped", "octets", n)
+		}
 	}
 	s.closeConn()
 }

@@ -1,14 +1,26 @@
 // Package milter is umbra's Sendmail milter client (protocol version 6)
 // as an edge check of internal/smtp's chain (filter.go): a Check per
 // configured milter, whose Open gives each SMTP session its own
-// conversation on one connection.
+// conversation, on one connection per message.
 //
 // Invariants and failure semantics:
 //   - Events go at their time: connect and HELO when the first greeting
 //     makes the session, MAIL and RCPT when umbra accepted them, and at
 //     end of data DATA, each header field, end of headers, the body in
 //     chunks and end of message. A transaction that ends earlier is
-//     aborted on the milter (SMFIC_ABORT) by the session's Reset.
+//     aborted on the milter (SMFIC_ABORT) by the session's Reset, and
+//     its connection goes on.
+//   - One connection per message: once the milter decided a message
+//     (Data returned), the connection ends with quit — SMFIC_QUIT, the
+//     write side shut, everything the milter still sends read and
+//     dropped until its close (EOF) or quitWait, then the close — so
+//     the socket is never closed with unread input or under a milter's
+//     reply, which the kernel would answer with a reset. The next MAIL
+//     opens a new connection and replays the session's connect and HELO
+//     events; a verdict other than continue there answers that MAIL
+//     and ends that connection too (the MAIL after asks on a new one).
+//     Close (the session's end) quits the same way; a failed milter's
+//     connection is closed at once.
 //   - Negotiation offers only what apply implements (add, insert,
 //     change and delete header, replace body, add and delete recipient,
 //     quarantine, macro lists). A modification the milter did not
@@ -29,7 +41,10 @@
 //     step, and the message answered 452 4.3.1. A spool file failure
 //     defers the message (451 4.3.0, or 452 4.3.1 for want of room)
 //     without failing the milter. The number of modifications per message
-//     (maxModifications); recipient edits cost constant time each. Anything malformed, a timeout or a dead connection fails
+//     (maxModifications); recipient edits cost constant time each. Anything malformed (a plain action —
+//     accept, continue, discard, reject, tempfail, skip, progress — that
+//     carries data among it: each reply's length is checked against its
+//     form), a timeout or a dead connection fails
 //     the milter for the rest of the session: on_failure tempfail
 //     answers 451 4.7.1 to that command and every later one, accept
 //     leaves the milter out. Nothing a milter sends can panic the

@@ -9,17 +9,24 @@ import (
 
 // FuzzParseReply: any packet a milter sends parses or is refused as a
 // protocol error, never panics; a reply code that parses is 4xx or 5xx
-// with an enhanced code of its class and a single-line-per-line text.
+// with an enhanced code of its class and a single-line-per-line text; a
+// plain action that parses carried no data.
 func FuzzParseReply(f *testing.F) {
 	for _, s := range []string{"y550 5.7.1 Gtube pattern\x00", "y554-5.7.1 a\r\n554 5.7.1 b%%\x00", "y451 try later\x00",
 		"y250 ok\x00", "y550 4.7.1 x\x00", "hX-A\x00v\x00", "m\x00\x00\x00\x01Subject\x00\x00", "i\x00\x00\x00\x00X\x00y\x00",
-		"+<a@b.test>\x00", "-<a@b.test>\x00", "qreason\x00", "bbody", "c", "Z", "2<a@b>\x00NOTIFY=NEVER\x00", "y5\x00"} {
+		"+<a@b.test>\x00", "-<a@b.test>\x00", "qreason\x00", "bbody", "c", "Z", "2<a@b>\x00NOTIFY=NEVER\x00", "y5\x00", "ax", "t\x00", "p"} {
 		f.Add(s[0], []byte(s[1:]))
 	}
 	f.Fuzz(func(t *testing.T, code byte, data []byte) {
 		r, err := parseReply(packet{code: code, data: data})
 		if err != nil {
 			return
+		}
+		switch code {
+		case repAccept, repContinue, repDiscard, repReject, repTempfail, repSkip, repProgress:
+			if len(data) != 0 {
+				t.Fatalf("plain reply %q with data %q taken", code, data)
+			}
 		}
 		if r.code == repReplyCode {
 			e := r.smtp

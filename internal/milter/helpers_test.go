@@ -78,20 +78,20 @@ func (q *fakeQueue) last(t *testing.T) (*queue.Message, string) {
 
 // startMTA runs umbra's SMTP server on loopback with one connector
 // whose milters section is given, built the way cmd/umbra builds it.
-func startMTA(t *testing.T, q *fakeQueue, milters string) *smtp.Server {
+func startMTA(t testing.TB, q *fakeQueue, milters string) *smtp.Server {
 	t.Helper()
 	return startMTASpool(t, q, milters, nil, 0)
 }
 
 // startMTASpool is startMTA spooling bodies past threshold to st.
-func startMTASpool(t *testing.T, q *fakeQueue, milters string, st *queue.Store, threshold int64) *smtp.Server {
+func startMTASpool(t testing.TB, q *fakeQueue, milters string, st *queue.Store, threshold int64) *smtp.Server {
 	t.Helper()
 	return startMTAMem(t, q, milters, st, threshold, 0)
 }
 
 // startMTAMem is startMTASpool with transport.body_memory_limit memLimit
 // (0: none).
-func startMTAMem(t *testing.T, q *fakeQueue, milters string, st *queue.Store, threshold, memLimit int64) *smtp.Server {
+func startMTAMem(t testing.TB, q *fakeQueue, milters string, st *queue.Store, threshold, memLimit int64) *smtp.Server {
 	t.Helper()
 	var spool func() (*queue.SpoolFile, error)
 	if st != nil {
@@ -144,12 +144,12 @@ receive_connectors:
 
 // dialog is an SMTP client that sends lines and reads replies.
 type dialog struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	r    *bufio.Reader
 }
 
-func dial(t *testing.T, s *smtp.Server) *dialog {
+func dial(t testing.TB, s *smtp.Server) *dialog {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", s.Addrs()[0].String(), 5*time.Second)
 	if err != nil {

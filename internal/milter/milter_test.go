@@ -102,7 +102,7 @@ func (m *scriptMilter) Abort(_ gomilter.Modifier) error {
 
 // startMilter runs the scripted milter on loopback and returns its
 // address for the configuration.
-func startMilter(t *testing.T, s *script) string {
+func startMilter(t testing.TB, s *script) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -17,21 +17,23 @@ import (
 // within transport.body_memory_limit, shared with every session's
 // bodies. A replacement the budget cannot cover is not held: the
 // message gets 452 4.3.1 (as a received body the server could not
-// keep), nothing is queued, the milter's connection stays in step for
-// the next message, and every byte reserved is given back when the
+// keep), nothing is queued, the milter's connection stays in step (its
+// verdict read, then QUIT), and every byte reserved is given back when the
 // transaction ends. Before, a replacement of up to max_message_size was
 // held outside the budget: sessions × max_message_size.
 func TestMilterReplacedBodyWithinBodyMemory(t *testing.T) {
 	line := strings.Repeat("x", 900) + "\r\n"
 	chunk := []byte(strings.Repeat(line, 50)) // 45,100 octets
+	var msgs atomic.Int32                     // each message has its own connection
 	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
 		if !optneg(r, c, offeredActions, onlyEOM) {
 			return
 		}
-		for n := 1; ; n++ { // message n: n chunks
+		for { // message n: n chunks
 			if !untilEOB(r) {
 				return
 			}
+			n := int(msgs.Add(1))
 			var b []byte
 			for i := 0; i < n; i++ {
 				b = appendPacket(b, repReplBody, chunk)
@@ -71,14 +73,16 @@ func TestMilterBodyMemoryRefusedCountsOnly452(t *testing.T) {
 	line := strings.Repeat("x", 900) + "\r\n"
 	chunk := []byte(strings.Repeat(line, 50)) // 45,100 octets
 	var chunks = 2
+	var msgs atomic.Int32 // each message has its own connection
 	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
 		if !optneg(r, c, offeredActions, onlyEOM) {
 			return
 		}
-		for n := 0; ; n++ {
+		for {
 			if !untilEOB(r) {
 				return
 			}
+			n := int(msgs.Add(1)) - 1
 			var b []byte
 			for i := 0; i < chunks+n; i++ { // 2 chunks, then 3
 				b = appendPacket(b, repReplBody, chunk)

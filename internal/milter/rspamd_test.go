@@ -22,6 +22,14 @@ import (
 // test runs on loopback. It returns the milter address.
 func startRspamd(t *testing.T) string {
 	t.Helper()
+	addr, _ := startRspamdLog(t)
+	return addr
+}
+
+// startRspamdLog is startRspamd, also returning a reader of the end of
+// rspamd's log.
+func startRspamdLog(t *testing.T) (string, func() string) {
+	t.Helper()
 	bin, err := exec.LookPath("rspamd")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -123,7 +131,7 @@ milter_headers {
 			t.Logf("rspamd log:\n%s", logTail())
 		}
 	})
-	return "inet:" + proxy
+	return "inet:" + proxy, logTail
 }
 
 func freePort(t *testing.T) string {
@@ -149,7 +157,7 @@ func up(addr string) bool {
 // with rspamd's reply, and a clean message is queued with rspamd's
 // headers.
 func TestRspamdMilter(t *testing.T) {
-	addr := startRspamd(t)
+	addr, logTail := startRspamdLog(t)
 	q := &fakeQueue{}
 	mta := startMTA(t, q, milterConf(addr, ", command_timeout: 30s, eom_timeout: 60s"))
 	d := dial(t, mta)
@@ -193,4 +201,11 @@ func TestRspamdMilter(t *testing.T) {
 		t.Errorf("rspamd did not see the From of\n%s", body)
 	}
 	d.cmd("QUIT", "221")
+
+	// Each message had a connection of its own, ended with QUIT and a
+	// wait for rspamd's close: rspamd met no reset at any of them.
+	time.Sleep(200 * time.Millisecond)
+	if l := strings.ToLower(logTail()); strings.Contains(l, "reset by peer") || strings.Contains(l, "broken pipe") {
+		t.Errorf("rspamd met a reset:\n%s", l)
+	}
 }

@@ -260,7 +260,12 @@ func parseReply(p packet) (reply, error) {
 	r := reply{code: p.code}
 	switch p.code {
 	case repAccept, repContinue, repDiscard, repReject, repTempfail, repSkip, repProgress:
-		// No data; anything there is ignored, as libmilter would.
+		// No data. A plain action that carries some is not one libmilter
+		// makes: the milter is broken or out of step, and its word is
+		// not taken (the failure policy answers, as in Postfix).
+		if len(p.data) != 0 {
+			return r, protoErr("reply %q with %d octets of data", p.code, len(p.data))
+		}
 	case repReplyCode:
 		e, err := parseReplyCode(p.data)
 		if err != nil {

@@ -1,0 +1,94 @@
+package ldapdir
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+)
+
+// slowDirectory answers every bind with success and every search with
+// no entry, each after delay. It returns the URL.
+func slowDirectory(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for {
+					p, err := ber.ReadPacket(c)
+					if err != nil || len(p.Children) < 2 {
+						return
+					}
+					id, _ := p.Children[0].Value.(int64)
+					var tag ber.Tag
+					switch p.Children[1].Tag {
+					case 0: // BindRequest
+						tag = 1
+					case 3: // SearchRequest
+						tag = 5 // SearchResultDone, no entry before it
+					default:
+						continue // abandon, unbind
+					}
+					time.Sleep(delay)
+					msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Response")
+					msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "MessageID"))
+					resp := ber.Encode(ber.ClassApplication, ber.TypeConstructed, tag, nil, "Response")
+					resp.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "resultCode"))
+					resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "matchedDN"))
+					resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "diagnosticMessage"))
+					msg.AppendChild(resp)
+					if _, err := c.Write(msg.Bytes()); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "ldap://" + ln.Addr().String()
+}
+
+// One timeout bounds a whole question — connection, service bind,
+// search, reading the answer — not each step: a directory that takes
+// 60% of the timeout for the bind and as much for the search has not
+// answered in time, and the address is CannotDecide (the session's 451
+// 4.4.3), not Unknown after 1.2 timeouts (SMTP-6). The same holds for
+// an AUTH (search, then the user's bind).
+func TestLookupOneTimeoutForTheWhole(t *testing.T) {
+	const timeout = time.Second
+	url := slowDirectory(t, 600*time.Millisecond)
+	d, err := New(Config{URL: url, BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org", BindPassword: "secret",
+		AccountFilter: "(uid=%s)", Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	v, err := d.Lookup(context.Background(), "alice@example.org")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lookup against a directory slower than the timeout in sum: %v, %v; want ErrUnavailable and a timeout", v, err)
+	}
+	// AUTH: the service bind, the search and the user's bind (to the
+	// dummy entry: the directory found no one), 1.8 timeouts in all.
+	d2, err := New(Config{URL: url, BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org", BindPassword: "secret",
+		AccountFilter: "(uid=%s)", Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	_, err = d2.Authenticate(context.Background(), "carol", "pw")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("AUTH against a directory slower than the timeout in sum: %v; want ErrUnavailable", err)
+	}
+}
