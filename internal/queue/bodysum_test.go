@@ -77,8 +77,17 @@ func TestBodyChecksumInDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad, old := ids[2], ids[5]
-	// ids[5]: as an older release wrote it, without a checksum.
+	// ids[5]: as an older release wrote it, without a checksum (and a
+	// record that does not say it has one).
 	if err := s.db.Update(func(btx *bolt.Tx) error {
+		m, err := decodeMessage(btx.Bucket(bucketMessages).Get(old.Key()))
+		if err != nil {
+			return err
+		}
+		m.BodySummed = false
+		if err := btx.Bucket(bucketMessages).Put(old.Key(), m.encode()); err != nil {
+			return err
+		}
 		return btx.Bucket(bucketBodySums).Delete(refKey(refMessage, old.Key()))
 	}); err != nil {
 		t.Fatal(err)
@@ -245,6 +254,14 @@ func TestVerifyCountsUnchecked(t *testing.T) {
 		}
 		for _, id := range ids[1:3] {
 			if err := btx.Bucket(bucketBodySums).Delete(refKey(refMessage, id.Key())); err != nil {
+				return err
+			}
+			m, err := decodeMessage(btx.Bucket(bucketMessages).Get(id.Key())) // a record that says nothing of one
+			if err != nil {
+				return err
+			}
+			m.BodySummed = false
+			if err := btx.Bucket(bucketMessages).Put(id.Key(), m.encode()); err != nil {
 				return err
 			}
 		}
