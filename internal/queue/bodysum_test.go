@@ -225,9 +225,25 @@ func TestBodyChecksumSweptAndRolledBack(t *testing.T) {
 		if btx.Bucket(bucketBodySums) != nil {
 			t.Errorf("the version-4 copy keeps body checksums")
 		}
+		// Nor does a record say its body has one (BodySummed): upgraded
+		// again, the body would read as one whose checksum is missing.
+		if m, err := decodeMessage(btx.Bucket(bucketMessages).Get(ids[1].Key())); err != nil || m.BodySummed {
+			t.Errorf("the version-4 copy's record: %+v %v, want it without BodySummed", m, err)
+		}
 		return nil
 	})
 	db.Close()
+	// Upgraded again by this release: the body reads, unchecked.
+	s, err = Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var b Body
+	s.View(func(tx *Tx) error { b, err = tx.BodyOf(ids[1]); return err })
+	if _, err := b.Bytes(); err != nil {
+		t.Fatalf("after the way back and a new upgrade: %v, want the body read unchecked", err)
+	}
 }
 
 // db verify counts what carries no checksum of its own (an older
