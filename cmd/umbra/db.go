@@ -92,7 +92,9 @@ func newDBCmd() *cobra.Command {
 			"replaced; so is a backup of a schema version newer than this release knows (written by a newer release).\n" +
 			"The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
 			"spool.replaced-TIME (the same suffix). Bodies over transport.spool_threshold go back into spool files, so\n" +
-			"that delivery streams them, and the restored file is compacted.",
+			"that delivery streams them, and the restored file is compacted. The restored files take the owner of the\n" +
+			"database they replace, else of the data directory; run as root where the data directory does not exist,\n" +
+			"the restore is refused unless --owner names the user umbra runs as, for whom it is made (mode 0750).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
