@@ -76,7 +76,7 @@ func TestDBRestoreRefusesChangedBackup(t *testing.T) {
 	}
 	var kept []string
 	for i := 0; i < 2; i++ {
-		out, code := cli(t, cfg, "db", "restore", backup)
+		out, code := cli(t, cfg, "db", "restore", "--owner", selfOwner(), backup)
 		if code != 0 || !strings.Contains(out, "kept as") {
 			t.Fatalf("restore %d: exit %d %q", i+1, code, out)
 		}
@@ -151,7 +151,7 @@ func TestDBRestoreIntoMissingDataDir(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
 		t.Fatal(err)
 	}
-	out, code := cli(t, cfg, "db", "restore", backup)
+	out, code := cli(t, cfg, "db", "restore", "--owner", selfOwner(), backup)
 	if code != 0 || !strings.Contains(out, "restored") {
 		t.Fatalf("db restore into a missing data directory: exit %d %q", code, out)
 	}

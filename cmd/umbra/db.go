@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -93,7 +92,9 @@ func newDBCmd() *cobra.Command {
 			"replaced; so is a backup of a schema version newer than this release knows (written by a newer release).\n" +
 			"The replaced database is kept as queue.db.replaced-TIME, its spool directory as\n" +
 			"spool.replaced-TIME (the same suffix). Bodies over transport.spool_threshold go back into spool files, so\n" +
-			"that delivery streams them, and the restored file is compacted.",
+			"that delivery streams them, and the restored file is compacted. The restored files take the owner of the\n" +
+			"database they replace, else of the data directory; run as root where the data directory does not exist,\n" +
+			"the restore is refused unless --owner names the user umbra runs as, for whom it is made (mode 0750).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
@@ -108,9 +109,11 @@ func newDBCmd() *cobra.Command {
 			}
 			unverified, _ := cmd.Flags().GetBool("unverified")
 			// A machine rebuilt after its disk died has no data directory
-			// yet: made as umbra serve makes it.
-			if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
-				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: data directory: %w", err))}
+			// yet: made as umbra serve makes it, for the user umbra runs
+			// as (restoreowner.go).
+			owner, _ := cmd.Flags().GetString("owner")
+			if err := restoreDataDir(cfg.Server.DataDir, owner); err != nil {
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %w", err))}
 			}
 			// What the replaced database holds that the backup lacks and
 			// no shadow server keeps: left behind, it is never delivered
@@ -162,6 +165,7 @@ func newDBCmd() *cobra.Command {
 	}
 	restore.Flags().Bool("discard-newer", false, "restore even though the replaced database holds messages the backup lacks that no shadow server keeps (listed): they stay in the replaced file and are not delivered")
 	restore.Flags().Bool("unverified", false, "restore a backup that carries no checksums (written by an umbra release before they were recorded): its pages are read, but a changed byte in a message is not found")
+	restore.Flags().String("owner", "", "USER[:GROUP] umbra runs as: the data directory (made if missing, mode 0750) and the restored files are given to it; needed when run as root on a data directory that is missing or root's")
 	restore.Flags().Bool("force", false, "restore a backup of another server (server.name) too: this server then delivers that server's queued mail, and its shadow servers resubmit theirs (duplicates)")
 	compact := &cobra.Command{
 		Use:   "compact",

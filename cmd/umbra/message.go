@@ -124,6 +124,10 @@ func newMessageCmd() *cobra.Command {
 			}
 			if m.Damaged != "" {
 				fmt.Fprintf(out, "damaged:    %s\n", termSafe(m.Damaged))
+			} else if m.LastError != "" {
+				// Why a poison message is held (a body unreadable, its
+				// checksum failing or missing), else the last failure.
+				fmt.Fprintf(out, "last error: %s\n", termSafe(m.LastError))
 			}
 			if m.CopyOf != "" {
 				fmt.Fprintf(out, "copy of:    a message of %s (a shadow copy kept here)\n", termSafe(m.CopyOf))

@@ -54,7 +54,7 @@ func testShadowCopiesRemade(t *testing.T, restore bool) {
 	hb.kill()
 	os.RemoveAll(dataB)
 	if restore {
-		if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 {
+		if out, code := cli(t, cfgB, "db", "restore", "--owner", selfOwner(), backup); code != 0 {
 			t.Fatalf("db restore: %d %s", code, out)
 		}
 	}
@@ -155,7 +155,7 @@ func TestShadowCopyRelayedAfterRestoreNotRemade(t *testing.T) {
 
 	hb.kill()
 	os.RemoveAll(dataB)
-	if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 {
+	if out, code := cli(t, cfgB, "db", "restore", "--owner", selfOwner(), backup); code != 0 {
 		t.Fatalf("db restore: %d %s", code, out)
 	}
 	hb = startUmbra(t, cfgB, b)
@@ -216,7 +216,7 @@ send_connectors:
 	}
 	hb.kill()
 	os.RemoveAll(dataB)
-	if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 {
+	if out, code := cli(t, cfgB, "db", "restore", "--owner", selfOwner(), backup); code != 0 {
 		t.Fatalf("db restore: %d %s", code, out)
 	}
 	hb = startUmbra(t, cfgB, b)

@@ -249,7 +249,7 @@ func (p *shadowPair) held(t *testing.T, cfg, primary string) (shadow, pending in
 	}
 	for _, q := range qs {
 		if q.Name == "shadow:"+primary {
-			return q.ByState["shadow"], q.ByState["ready"] + q.ByState["retry"] + q.ByState["active"] // retry: waiting after a failed attempt
+			return q.ByState["shadow"], q.ByState["ready"] + q.ByState["retry"] + q.ByState["active"] + q.ByState["waiting"] // retry: waiting after a failed attempt; waiting: for a slot
 		}
 	}
 	return 0, 0

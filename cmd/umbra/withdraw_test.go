@@ -207,8 +207,15 @@ func TestQueueListCountsFirstAttemptsWaitingForWindow(t *testing.T) {
 	for _, q := range qs {
 		by[q.Name] = q
 	}
-	if s := by["smarthost:sink"]; s.Count != 4 || s.ByState["active"] != 4 {
-		t.Errorf("smarthost:sink: %d messages %v, want 4 active (one delivering, three waiting for the window)\n%s", s.Count, s.ByState, out)
+	// Each as its job is: one delivering (active), three waiting for the
+	// window (waiting), and the queue active.
+	if s := by["smarthost:sink"]; s.Count != 4 || s.ByState["active"] != 1 || s.ByState["waiting"] != 3 || s.Status != "active" {
+		t.Errorf("smarthost:sink: %d messages %v %s, want 1 active (delivering) and 3 waiting for the window\n%s", s.Count, s.ByState, s.Status, out)
+	}
+	var ms []admin.MessageView
+	if out, _ := cli(t, cfg, "message", "list", "--json", "--state", "waiting"); json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 3 ||
+		ms[0].Recipients[0].Status != "waiting" {
+		t.Errorf("message list --state waiting: want the 3 waiting for the window, their recipient waiting\n%s", out)
 	}
 	if s, ok := by[queue.QueueSubmission]; ok && s.Count != 0 {
 		t.Errorf("submission: %d messages %v, want none: they are in smarthost:sink\n%s", s.Count, s.ByState, out)

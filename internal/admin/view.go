@@ -137,9 +137,17 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 }
 
 // stateView is the view of messages now: the suspended queues make
-// their messages "held".
+// their messages "held", and the scheduler's jobs show a message in its
+// attempt and each of its recipients "waiting" or "active", as its jobs
+// are (queue.StateView).
 func (s *Server) stateView() queue.StateView {
-	return queue.NewStateView(s.now(), s.q.SuspendedQueues())
+	sv := queue.NewStateView(s.now(), s.q.SuspendedQueues())
+	if j, ok := s.q.(interface {
+		WithJobs(queue.StateView) queue.StateView
+	}); ok {
+		sv = j.WithJobs(sv)
+	}
+	return sv
 }
 
 // subjectOf reads the Subject header of a stored message (its header

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -265,8 +266,11 @@ func RegisterQueues(reg prometheus.Registerer, src QueueSource, suspended func()
 }
 
 // queueStates are the states the queue gauges always report: the
-// operator's vocabulary, as message list and queue list use it.
-var queueStates = queue.MessageStates
+// operator's vocabulary, as message list and queue list use it — but
+// "waiting", which the scheduler's jobs decide, not the store these
+// gauges read: a message in its attempt is "active" here, and the jobs
+// waiting for a destination's slot are the destination gauges'.
+var queueStates = slices.DeleteFunc(slices.Clone(queue.MessageStates), func(s string) bool { return s == "waiting" })
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.length

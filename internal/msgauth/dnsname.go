@@ -4,6 +4,9 @@ import (
 	"context"
 	"net"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"umbra/internal/resolver"
 )
@@ -20,6 +23,40 @@ import (
 // there (permerror), a _dmarc name has no policy (the organisational
 // domain is asked next). SPF first shortens a long macro expansion as
 // RFC 7208 §7.3 says (spfNames).
+
+// A name holding an internationalised label (a DKIM d= or an ARC
+// seal's d= written as a U-label, RFC 8616 §4) is asked as DNS holds it:
+// each such label as its A-label (lookupName), before the guard's
+// check, so that the key or policy published at the A-label is found
+// instead of a query for a name DNS does not hold.
+
+// lookupName is name with each label holding non-ASCII characters
+// replaced by its A-label (the others, "_dmarc" and "_domainkey"
+// among them, as written: DNS compares them without regard to case). A
+// label IDNA refuses is left as written: no record exists at it, and
+// the guard or the server answers so.
+func lookupName(name string) string {
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return name
+	}
+	labels := strings.Split(name, ".")
+	for i, l := range labels {
+		if strings.IndexFunc(l, func(r rune) bool { return r >= utf8.RuneSelf }) < 0 {
+			continue
+		}
+		if a, err := idna.Lookup.ToASCII(l); err == nil {
+			labels[i] = strings.ToLower(a)
+		}
+	}
+	return strings.Join(labels, ".")
+}
 
 // maxDomainName is the longest domain name in text form, without the
 // final dot (RFC 1035 §2.3.4: 255 octets on the wire).
@@ -39,6 +76,7 @@ func errNoSuchName(name string) error {
 type nameGuard struct{ resolver.Resolver }
 
 func (g nameGuard) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	name = lookupName(name)
 	if !validDomainName(name) {
 		return nil, errNoSuchName(name)
 	}
@@ -46,6 +84,7 @@ func (g nameGuard) LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 }
 
 func (g nameGuard) LookupHost(ctx context.Context, host string) ([]string, error) {
+	host = lookupName(host)
 	if net.ParseIP(host) == nil && !validDomainName(host) {
 		return nil, errNoSuchName(host)
 	}
@@ -53,6 +92,7 @@ func (g nameGuard) LookupHost(ctx context.Context, host string) ([]string, error
 }
 
 func (g nameGuard) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	host = lookupName(host)
 	if net.ParseIP(host) == nil && !validDomainName(host) {
 		return nil, errNoSuchName(host)
 	}
@@ -60,6 +100,7 @@ func (g nameGuard) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr,
 }
 
 func (g nameGuard) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	name = lookupName(name)
 	if !validDomainName(name) {
 		return nil, errNoSuchName(name)
 	}
@@ -67,6 +108,7 @@ func (g nameGuard) LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
 func (g nameGuard) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	name = lookupName(name)
 	if !validDomainName(name) {
 		return nil, errNoSuchName(name)
 	}

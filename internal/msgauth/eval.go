@@ -151,7 +151,7 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 	need := map[string]int{}
 	var cheap []int // indices into sigs of the signatures verified
 	for i, sg := range sigs {
-		out[i] = dkimResult{domain: strings.ToLower(stripWSP(sg.tags["d"])), identity: stripWSP(sg.tags["i"]),
+		out[i] = dkimResult{domain: domainKey(stripWSP(sg.tags["d"])), // its A-label: aligned, reported identity: stripWSP(sg.tags["i"]),
 			selector: stripWSP(sg.tags["s"])}
 		if b := stripWSP(sg.tags["b"]); len(b) >= 8 {
 			out[i].b = b[:8]
@@ -232,7 +232,7 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 	for k, v := range verifs {
 		d := &out[cheap[k]]
 		if v.Domain != "" {
-			d.domain, d.identity = strings.ToLower(v.Domain), v.Identifier
+			d.domain, d.identity = domainKey(v.Domain), v.Identifier // its A-label
 		}
 		switch {
 		case v.Err == nil:
@@ -415,6 +415,15 @@ func asciiDomain(d string) (string, bool) {
 	return a, isHostName(a)
 }
 
+// domainKey is d as asciiDomain writes it, or in lower case without a
+// final dot when it is not a host name (compared, never asked).
+func domainKey(d string) string {
+	if a, ok := asciiDomain(d); ok {
+		return a
+	}
+	return strings.ToLower(strings.TrimSuffix(d, "."))
+}
+
 // orgDomain is the organisational domain (RFC 7489 §3.2): the public
 // suffix plus one label.
 func orgDomain(d string) string {
@@ -426,9 +435,11 @@ func orgDomain(d string) string {
 }
 
 // aligned compares two domains in relaxed (same organisational domain)
-// or strict (equal) mode.
+// or strict (equal) mode, each as its A-label in lower case without a
+// final dot (domainKey): a DKIM d= or an SPF domain written as a U-label
+// is the From: domain's A-label.
 func aligned(a, b string, mode dmarc.AlignmentMode) bool {
-	a, b = strings.ToLower(a), strings.ToLower(b)
+	a, b = domainKey(a), domainKey(b)
 	if mode == dmarc.AlignmentStrict {
 		return a == b
 	}

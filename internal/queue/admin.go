@@ -201,7 +201,7 @@ const nextRetryScan = 10000
 // (attemptsOn), and no longer in submission: a first-attempt backlog
 // behind a slow destination shows where it waits. A submission queue
 // left empty is not listed.
-func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, now time.Time) []QueueInfo {
+func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, jobs map[ID]*jobView, now time.Time) []QueueInfo {
 	at := map[string]int{}
 	for i := range out {
 		at[out[i].Name] = i
@@ -227,7 +227,11 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, now tim
 				at[name] = k
 			}
 			out[k].Count++
-			out[k].ByState[Active.String()]++
+			if j := jobs[id]; j != nil && j.waitQueues[name] && !j.runQueues[name] {
+				out[k].ByState["waiting"]++ // its job here waits for a slot (StateView)
+			} else {
+				out[k].ByState[Active.String()]++
+			}
 			out[k].OldestAge = max(out[k].OldestAge, id.Age(now))
 		}
 		moved[id] = true
@@ -261,6 +265,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	waiting := map[string][2]int{} // due now, waiting for a retry
 	stored, storedAt := map[string]string{}, map[string]time.Time{}
 	inAttempt := q.attemptQueues() // read before the store: a message it names and the store no longer has Active is skipped
+	jobs := q.jobViews()           // likewise: where a message's jobs only wait, it is "waiting" there
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -269,6 +274,20 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				ByState: map[string]int{}, OldestAge: st.Oldest.Age(now)}
 			for s, n := range st.ByState {
 				qi.ByState[s.String()] = n
+			}
+			// A message in its attempt whose jobs here all wait for a
+			// slot of the destination (none runs here) is "waiting"
+			// here, as its recipients here show (StateView).
+			for id, j := range jobs {
+				if j.waitQueues[st.Name] && !j.runQueues[st.Name] && qi.ByState[Active.String()] > 0 {
+					if v := tx.qidx.Get(queueKey(st.Name, id)); len(v) == 1 && State(v[0]) == Active {
+						qi.ByState[Active.String()]--
+						qi.ByState["waiting"]++
+					}
+				}
+			}
+			if qi.ByState[Active.String()] == 0 {
+				delete(qi.ByState, Active.String())
 			}
 			due, retry := 0, 0
 			for _, id := range tx.InQueue(st.Name, nextRetryScan) {
@@ -320,7 +339,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		}
 		q.qmu.Unlock()
-		out = firstAttemptsIn(tx, out, inAttempt, now)
+		out = firstAttemptsIn(tx, out, inAttempt, jobs, now)
 		return nil
 	})
 	q.qmu.Lock()
@@ -359,6 +378,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		case qi.ByState["active"] > 0:
 			qi.Status = "active"
+		case qi.ByState["waiting"] > 0 && qi.ByState["ready"]+qi.ByState["retry"] == 0:
+			// Its messages in their attempt wait for a slot of the
+			// destination's window, and none runs here.
+			qi.Status = "waiting"
 		case qi.ByState["suspended"] > 0 && qi.ByState["ready"]+qi.ByState["retry"]+qi.ByState["shadow"] == 0:
 			// Every message here is held by its own suspension
 			// (message suspend): nothing is ready, and "ready" (which

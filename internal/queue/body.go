@@ -34,6 +34,9 @@ type Body struct {
 	sum    uint32
 	summed bool
 	sumBad bool // the stored checksum is not 4 bytes
+	// sumMissing: none stored, but the record says one was
+	// (bodySumExpected): unreadable.
+	sumMissing bool
 }
 
 // MemBody is a body held in memory.

@@ -29,7 +29,12 @@ import (
 // handback.go).
 //
 // A body written by an older release has no entry: read unchecked, as
-// before (db verify counts them). The previous release neither writes
+// before (db verify counts them). One this release wrote has its
+// record say so (Message.BodySummed, in the same commit): without its
+// entry — a lost write, a tool's delete — its checksum is missing, and
+// it is unreadable like a body that fails its checksum (never
+// delivered, the same way on), and db verify names it; it is not
+// counted as an older release's. The previous release neither writes
 // nor deletes entries: a body it writes is unchecked here, an entry for
 // a body it removed is left behind and is swept by the next Open
 // (sweepBodySums), and a body it rewrote in place under the same key —
@@ -78,9 +83,44 @@ func storedBodySum(tx *bolt.Tx, kind byte, key []byte) (sum uint32, ok bool, bad
 	return binary.BigEndian.Uint32(v), true, false
 }
 
+// bodySumExpected reports whether the record of the body key of kind
+// says its body was stored with a checksum (Message.BodySummed): a body
+// without an entry is then one whose checksum is missing, not an older
+// release's unchecked one. A record that does not decode says nothing
+// (it is set aside as damaged on its own).
+func bodySumExpected(tx *bolt.Tx, kind byte, key []byte) bool {
+	var v []byte
+	switch kind {
+	case refMessage:
+		if b := tx.Bucket(bucketMessages); b != nil {
+			v = b.Get(key)
+		}
+	case refDumpster:
+		if b := tx.Bucket(bucketDumpster); b != nil {
+			v = b.Get(key)
+		}
+	}
+	if v == nil {
+		return false
+	}
+	m, err := decodeMessage(v)
+	return err == nil && m.BodySummed
+}
+
+// errBodySumMissing is the error of a body whose record says it was
+// stored with a checksum that is no longer there.
+func errBodySumMissing(n int) error {
+	return fmt.Errorf("%w: %w: the body stored in the database (%d bytes): its checksum is missing "+
+		"(its record says one was stored with it): the bytes cannot be vouched for", ErrBodyUnreadable, ErrBodyChecksum, n)
+}
+
 // checkHead compares the bytes of b held in memory, as read from the
-// database, with the checksum stored with them (nil when none was).
+// database, with the checksum stored with them (nil when none was and
+// none was meant to be).
 func (b Body) checkHead() error {
+	if b.sumMissing {
+		return errBodySumMissing(len(b.head))
+	}
 	if !b.summed {
 		return nil
 	}
@@ -168,8 +208,8 @@ func UncheckedIn(path string) (u Unchecked, err error) {
 			}
 			c := b.Cursor()
 			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if _, ok, _ := storedBodySum(tx, bk.kind, k); !ok {
-					u.Bodies++
+				if _, ok, _ := storedBodySum(tx, bk.kind, k); !ok && !bodySumExpected(tx, bk.kind, k) {
+					u.Bodies++ // an older release's; one whose checksum is missing is damage (bodySumProblems)
 				}
 			}
 		}
@@ -194,14 +234,18 @@ func bodySumProblems(tx *bolt.Tx) []string {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			sum, ok, bad := storedBodySum(tx, bk.kind, k)
+			what := describeValue(bk.name, k)
+			if bk.kind == refMessage && len(k) == 8 {
+				what = fmt.Sprintf("message %s: its body", ID(beUint64(k)))
+			}
 			if !ok {
+				if bodySumExpected(tx, bk.kind, k) {
+					problems = append(problems, fmt.Sprintf("%s: its checksum is missing (its record says one was stored with it; "+
+						"never delivered: the message is held as poison, or given to the holder of its shadow copy)", what))
+				}
 				continue
 			}
 			if v = bodyAt(b, k, v); bad || crc32.Checksum(v, castagnoli) != sum {
-				what := describeValue(bk.name, k)
-				if bk.kind == refMessage && len(k) == 8 {
-					what = fmt.Sprintf("message %s: its body", ID(beUint64(k)))
-				}
 				problems = append(problems, fmt.Sprintf("%s does not match its own checksum (changed on disk before the backup was written; "+
 					"never delivered: the message is held as poison, or given to the holder of its shadow copy)", what))
 			}

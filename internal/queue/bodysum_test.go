@@ -77,8 +77,17 @@ func TestBodyChecksumInDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad, old := ids[2], ids[5]
-	// ids[5]: as an older release wrote it, without a checksum.
+	// ids[5]: as an older release wrote it, without a checksum (and a
+	// record that does not say it has one).
 	if err := s.db.Update(func(btx *bolt.Tx) error {
+		m, err := decodeMessage(btx.Bucket(bucketMessages).Get(old.Key()))
+		if err != nil {
+			return err
+		}
+		m.BodySummed = false
+		if err := btx.Bucket(bucketMessages).Put(old.Key(), m.encode()); err != nil {
+			return err
+		}
 		return btx.Bucket(bucketBodySums).Delete(refKey(refMessage, old.Key()))
 	}); err != nil {
 		t.Fatal(err)
@@ -216,9 +225,25 @@ func TestBodyChecksumSweptAndRolledBack(t *testing.T) {
 		if btx.Bucket(bucketBodySums) != nil {
 			t.Errorf("the version-4 copy keeps body checksums")
 		}
+		// Nor does a record say its body has one (BodySummed): upgraded
+		// again, the body would read as one whose checksum is missing.
+		if m, err := decodeMessage(btx.Bucket(bucketMessages).Get(ids[1].Key())); err != nil || m.BodySummed {
+			t.Errorf("the version-4 copy's record: %+v %v, want it without BodySummed", m, err)
+		}
 		return nil
 	})
 	db.Close()
+	// Upgraded again by this release: the body reads, unchecked.
+	s, err = Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var b Body
+	s.View(func(tx *Tx) error { b, err = tx.BodyOf(ids[1]); return err })
+	if _, err := b.Bytes(); err != nil {
+		t.Fatalf("after the way back and a new upgrade: %v, want the body read unchecked", err)
+	}
 }
 
 // db verify counts what carries no checksum of its own (an older
@@ -245,6 +270,14 @@ func TestVerifyCountsUnchecked(t *testing.T) {
 		}
 		for _, id := range ids[1:3] {
 			if err := btx.Bucket(bucketBodySums).Delete(refKey(refMessage, id.Key())); err != nil {
+				return err
+			}
+			m, err := decodeMessage(btx.Bucket(bucketMessages).Get(id.Key())) // a record that says nothing of one
+			if err != nil {
+				return err
+			}
+			m.BodySummed = false
+			if err := btx.Bucket(bucketMessages).Put(id.Key(), m.encode()); err != nil {
 				return err
 			}
 		}

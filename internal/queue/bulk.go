@@ -112,13 +112,18 @@ func uniqueNames(names []string) []string {
 // and "held" for a ready message whose every pending recipient waits in
 // a queue the operator suspended (what its queue shows as "suspended").
 // "damaged": a record that does not decode, set aside (damaged.go).
-var MessageStates = []string{"ready", "retry", "held", "active", "suspended", "poison", "shadow", "quarantined", "damaged"}
+// "waiting": a message in its attempt none of whose jobs runs, each
+// waiting for a slot of its destination's window (StateView; stored as
+// active, which one job running makes it).
+var MessageStates = []string{"ready", "retry", "held", "active", "waiting", "suspended", "poison", "shadow", "quarantined", "damaged"}
 
 // QueueStatuses are the statuses a queue is shown in (QueueInfo.Status).
 // "shadow": a shadow:PRIMARY queue whose copies are all held for their
 // primary (none taken over), as its messages show.
 // "damaged": the queue of damaged records (damaged.go).
-var QueueStatuses = []string{"ready", "retry", "active", "suspended", "kept", "held", "shadow", "poison", "damaged"}
+// "waiting": messages in their attempt wait there for a slot of the
+// destination's window, and none runs there.
+var QueueStatuses = []string{"ready", "retry", "active", "waiting", "suspended", "kept", "held", "shadow", "poison", "damaged"}
 
 // DeliveryTypes are the delivery types of queues (DeliveryType).
 var DeliveryTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "smtp-redirect", "site", "shadow", "legacy",
@@ -146,6 +151,12 @@ func DisplayState(m *Message, now time.Time) string {
 type StateView struct {
 	Now       time.Time
 	Suspended map[string]bool
+	// jobs: the scheduler's jobs of the messages in their attempt
+	// (WithJobs): a recipient whose job waits for a slot of its
+	// destination is "waiting", one whose job runs "active", and a
+	// message none of whose jobs runs "waiting". nil: every recipient
+	// of such a message shows its stored status, the message "active".
+	jobs map[ID]*jobView
 }
 
 // NewStateView is the view at now with the suspended queues given.
@@ -157,9 +168,16 @@ func NewStateView(now time.Time, suspended []string) StateView {
 	return v
 }
 
-// StateView is the view of the manager's clock and suspended queues now.
+// StateView is the view of the manager's clock, suspended queues and
+// scheduler's jobs now.
 func (q *Manager) StateView() StateView {
-	return NewStateView(q.clk.Now(), q.SuspendedQueues())
+	return q.WithJobs(NewStateView(q.clk.Now(), q.SuspendedQueues()))
+}
+
+// WithJobs is v with the scheduler's jobs now (the admin API's view).
+func (q *Manager) WithJobs(v StateView) StateView {
+	v.jobs = q.jobViews()
+	return v
 }
 
 // heldQueues lists, in order and once each, the suspended queues m's
@@ -198,6 +216,9 @@ func (v StateView) State(m *Message) string {
 	if _, all := v.heldQueues(m); all {
 		return "held"
 	}
+	if j := v.jobs[m.ID]; m.State == Active && j != nil && !j.running && len(j.waitQueues) > 0 {
+		return "waiting"
+	}
 	return DisplayState(m, v.Now)
 }
 
@@ -216,12 +237,19 @@ func (v StateView) Held(m *Message) string {
 }
 
 // RecipientStatus is the status the operator sees for recipient i of m:
-// its stored status, or "held" for a pending recipient of a ready
-// message that waits in a suspended queue.
+// its stored status, "held" for a pending recipient of a ready message
+// that waits in a suspended queue, and for a pending recipient of a
+// message in its attempt "waiting" or "active", as its job does.
 func (v StateView) RecipientStatus(m *Message, i int) string {
 	r := &m.Rcpts[i]
 	if m.State == Ready && !r.Status.Done() && v.Suspended[queueOf(r)] {
 		return "held"
+	}
+	if j := v.jobs[m.ID]; m.State == Active && !r.Status.Done() && j != nil {
+		if slices.Contains(j.waitRcpts, i) {
+			return "waiting" // for a slot of its destination's window
+		}
+		return "active" // its job runs, or ran and its results wait for the others'
 	}
 	return r.Status.String()
 }

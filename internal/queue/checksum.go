@@ -116,6 +116,14 @@ func recordsUnsummed(path string) error {
 						if err != nil {
 							continue
 						}
+						// Without the body checksums, which go below, the
+						// record no longer says its body has one (a new
+						// upgrade would take every body for one whose
+						// checksum is missing).
+						if m, err := decodeMessage(b.Get(keys[0])); err == nil && m.BodySummed {
+							m.BodySummed = false
+							rec, _, _ = checkRecordSum(m.encode())
+						}
 						if err := b.Put(keys[0], rec); err != nil {
 							return err
 						}

@@ -1201,7 +1201,10 @@
 //     one's head) have their CRC-32C in bodysums, put and deleted with
 //     the value in its commit (bodysum.go: a crash leaves both or
 //     neither), and the same readers check it before their first byte.
-//     A file or body of an older release (no checksum) is read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
+//     A file or body of an older release (no checksum) is read unchecked;
+//     a body whose record says it was stored with one (BodySummed, set
+//     in that commit) and whose entry is gone is unreadable (its
+//     checksum is missing), never read unchecked. A backup carries spooled bodies in pieces of 1 MiB, each
 //     copied from its file and written a piece at a time (spoolbackup.go;
 //     no step of a backup, its check or its restore holds a body whole);
 //     Compact keeps the references and the files.

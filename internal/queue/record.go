@@ -249,6 +249,13 @@ type Message struct {
 	// (markReleasedSingle), so the views name it and the holders' pass
 	// makes its copy; older releases ignore the bit.
 	CopyOnRelease bool
+	// BodySummed is stored (flag bit 512): the message's body was stored
+	// with its checksum in bodysums (PutNew, in the commit that stores
+	// the record; bodysum.go). A body whose entry is then missing is not
+	// an older release's unchecked one: its checksum is missing, and it
+	// is read as unreadable. Older releases ignore the bit, and drop it
+	// when they write the record again (their bodies are unchecked).
+	BodySummed bool
 	// DamagedCopyOf is not stored in the record: on a damaged record set
 	// aside here (state Damaged) that was a shadow copy, the primary
 	// whose message it was a copy of (damaged.go), "" otherwise.
@@ -305,7 +312,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs, m.CopyOnRelease} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs, m.CopyOnRelease, m.BodySummed} {
 		if b {
 			flags |= 1 << i
 		}
@@ -374,6 +381,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.Internal = flags&64 != 0       // likewise: an older release's record is not DKIM-signed
 	m.RetHdrs = flags&128 != 0       // likewise: an older release passed RET=HDRS on as no RET
 	m.CopyOnRelease = flags&256 != 0 // likewise: an older release does not mark it at its release
+	m.BodySummed = flags&512 != 0    // likewise: an older release's body is unchecked
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

@@ -430,6 +430,62 @@ func (q *Manager) attemptQueues() map[ID][]string {
 	return out
 }
 
+// jobView is what the scheduler holds of one message in its attempt
+// (StateView): the queues where a job of it waits for a slot of its
+// destination's window and where one runs, the recipients of its
+// waiting jobs, and whether a job of it runs at all (it has more jobs
+// left to report than wait: one without a destination counts too).
+type jobView struct {
+	waitQueues map[string]bool
+	runQueues  map[string]bool
+	waitRcpts  []int
+	running    bool
+}
+
+// jobViews is the jobView of every message with a job waiting for a
+// slot of, or running on, a destination.
+func (q *Manager) jobViews() map[ID]*jobView {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[ID]*jobView{}
+	get := func(id ID) *jobView {
+		v := out[id]
+		if v == nil {
+			v = &jobView{waitQueues: map[string]bool{}, runQueues: map[string]bool{}}
+			out[id] = v
+		}
+		return v
+	}
+	waiting := map[*attempt]int{}
+	for _, d := range s.dests {
+		if d.task {
+			continue
+		}
+		for _, jb := range d.waiting {
+			v := get(jb.a.m.ID)
+			v.waitQueues[d.queue] = true
+			v.waitRcpts = append(v.waitRcpts, jb.rcpts...)
+			waiting[jb.a]++
+		}
+		for id, n := range d.running {
+			if n > 0 {
+				v := get(id)
+				v.runQueues[d.queue], v.running = true, true
+			}
+		}
+	}
+	for a, n := range waiting {
+		a.mu.Lock()
+		left := a.left
+		a.mu.Unlock()
+		if left > n {
+			out[a.m.ID].running = true
+		}
+	}
+	return out
+}
+
 // Destinations lists the scheduler's destinations with their windows.
 func (q *Manager) Destinations() []DestinationInfo {
 	now := q.clk.Now()

@@ -51,6 +51,7 @@ func (s *Store) damagedSpool() (msgs map[ID]error, dumpster int, err error) {
 			// spoolMaxHeaderRead), against its checksum (bodysum.go).
 			b := SpooledBody(bodyValue(bodies[k[0]], k[1:]), filepath.Join(s.spoolDir, name), off, n)
 			b.sum, b.summed, b.sumBad = storedBodySum(btx, k[0], k[1:])
+			b.sumMissing = !b.summed && bodySumExpected(btx, k[0], k[1:])
 			cerr := b.checkHead()
 			if cerr == nil {
 				cerr = b.checkSpool()

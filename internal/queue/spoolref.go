@@ -139,6 +139,7 @@ func (t *Tx) getBody(bodies *bolt.Bucket, kind byte, key []byte) (Body, error) {
 	}
 	// Its checksum, which every reader of the content checks (bodysum.go).
 	b.sum, b.summed, b.sumBad = storedBodySum(t.tx, kind, key)
+	b.sumMissing = !b.summed && bodySumExpected(t.tx, kind, key)
 	return b, nil
 }
 

@@ -134,6 +134,9 @@ func (t *Tx) PutNew(m *Message, body []byte) error {
 	if err := putBodyValue(t.bodies, refMessage, m.ID.Key(), body); err != nil { // bodyalone.go
 		return fmt.Errorf("storing the body (%d bytes) of message %s: %w", len(body), m.ID, err)
 	}
+	// Its checksum is in this commit (bodysum.go): the record says so,
+	// so that its loss is not taken for an older release's body.
+	m.BodySummed = t.tx.Bucket(bucketBodySums) != nil
 	if m.ShadowServer != "" {
 		// A copy on that server now backs this message: its rollback
 		// mark grows (marks.go).

@@ -32,8 +32,28 @@ func newLostCounter() prometheus.Counter {
 // lostLogEvery bounds the lines about lost events while writes fail.
 const lostLogEvery = time.Minute
 
+// A file a rotation (or Reopen) could not open — a full disk has no
+// inode or block for it, the directory is not writable — is opened
+// again by a later write, at most once an openEvery while it fails, so
+// that writing resumes when space returns instead of at the next start;
+// the events meanwhile are lost and counted as above.
+const openEvery = time.Second
+
+// openAgain opens the file again when the last try is openEvery past.
+// Called with l.mu held and l.f nil.
+func (l *Log) openAgain() {
+	now := l.now()
+	if now.Before(l.openAt) {
+		return
+	}
+	l.openAt = now.Add(openEvery)
+	if err := l.open(); err != nil {
+		l.f = nil
+	}
+}
+
 var (
-	errNoFile = errors.New("the tracking log file could not be opened again after its rotation")
+	errNoFile = errors.New("the tracking log file could not be opened (after its rotation or a reopen); tried again at most once a second")
 	errTorn   = errors.New("the new line after a torn one could not be written")
 )
 
@@ -78,7 +98,7 @@ func (l *Log) noteWritten() {
 // l.mu held.
 func (l *Log) report(err error) {
 	if l.log != nil {
-		l.log.Error("tracking log file could not be opened; events are lost until the next start", "path", l.path, "err", err)
+		l.log.Error("tracking log file could not be opened; events are lost until it can be (tried again at most once a second)", "path", l.path, "err", err)
 		return
 	}
 	fmt.Fprintf(os.Stderr, "umbra: tracking log %s: %v\n", l.path, err)

@@ -78,6 +78,7 @@ type Log struct {
 	lostRun  int       // events lost since the last line about them
 	lostLast time.Time // that line
 	failing  bool      // the last write failed
+	openAt   time.Time // no open of a file that could not be opened is tried again before it
 }
 
 // Open opens (or creates) the log at path.
@@ -186,6 +187,9 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 		l.reopenLocked()
 	}
 	if l.f == nil {
+		l.openAgain() // lost.go: a rotation's open failed (a full disk); space may be back
+	}
+	if l.f == nil {
 		l.noteLost(bytes.Count(line, []byte{'\n'}), errNoFile) // lost.go
 		return
 	}
@@ -193,6 +197,10 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 		l.maxAge > 0 && l.size > 0 && !l.first.IsZero() && t.Sub(l.first) >= rotateEvery {
 		l.rotate()
 		l.pruneLocked()
+		if l.f == nil { // its new file could not be opened (reported)
+			l.noteLost(bytes.Count(line, []byte{'\n'}), errNoFile)
+			return
+		}
 	}
 	if l.size == 0 {
 		l.first = t
