@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // startTarpit runs an SMTP server on addr that answers after delay to
@@ -18,10 +19,7 @@ import (
 // every message: a slow or tarpitting destination.
 func startTarpit(b *testing.B, addr string, delay time.Duration) {
 	b.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testsupport.Listen(b, addr)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	b.Cleanup(func() { close(done); ln.Close(); wg.Wait() })

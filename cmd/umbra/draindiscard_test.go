@@ -3,13 +3,14 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // rt27 F3: a message delivered during the SIGTERM drain has its discard
@@ -27,11 +28,7 @@ func TestDrainDeliveredDiscardReachesShadowServer(t *testing.T) {
 		return &gatedReplySession{slowReplySession{r: r, reached: reached}, answer}, nil
 	}))
 	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
-	release(sinkAddr)
-	ln, err := net.Listen("tcp", sinkAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, sinkAddr)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 

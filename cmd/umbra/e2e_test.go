@@ -16,6 +16,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // Multi-process tests: they build the umbra binary once and run it as a
@@ -40,65 +42,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns an unused TCP address on ip.
-func freeAddr(t testing.TB, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// reserved holds the sink addresses reserveAddr keeps, each a socket
-// bound to it and not listening: a connection to it is refused, as to a
-// server that is down, and no other process can bind the port (it is
-// bound without SO_REUSEADDR) until startRecorder takes it.
-var reserved = struct {
-	mu  sync.Mutex
-	fds map[string]int
-}{fds: map[string]int{}}
+// freeAddr returns a TCP address on ip for a daemon to bind
+// (testsupport.FreeAddr; startUmbra retries a start that found it
+// taken). An address this process listens on later is reserveAddr's.
+func freeAddr(t testing.TB, ip string) string { return testsupport.FreeAddr(t, ip) }
 
 // reserveAddr returns a TCP address on ip (IPv4) that stays this test's
-// until startRecorder listens on it. freeAddr closes its port at once:
-// a sink started later, after a kill, could find the port taken by
-// another process meanwhile, or receive that process's mail.
-func reserveAddr(t testing.TB, ip string) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa := &syscall.SockaddrInet4{}
-	copy(sa.Addr[:], net.ParseIP(ip).To4())
-	if err := syscall.Bind(fd, sa); err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	got, err := syscall.Getsockname(fd)
-	if err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort(ip, fmt.Sprint(got.(*syscall.SockaddrInet4).Port))
-	reserved.mu.Lock()
-	reserved.fds[addr] = fd
-	reserved.mu.Unlock()
-	t.Cleanup(func() { release(addr) })
-	return addr
-}
-
-// release closes the reservation of addr, if any.
-func release(addr string) {
-	reserved.mu.Lock()
-	fd, ok := reserved.fds[addr]
-	delete(reserved.fds, addr)
-	reserved.mu.Unlock()
-	if ok {
-		syscall.Close(fd)
-	}
-}
+// until a listener of the test takes it over (testsupport.Listen, as
+// startRecorder does) with no moment between in which another process
+// could take the port, or receive mail meant for the test's sink.
+func reserveAddr(t testing.TB, ip string) string { return testsupport.Reserve(t, ip) }
 
 // daemon is a running umbra process.
 type daemon struct {
@@ -200,11 +153,7 @@ func startRecorder(t testing.TB, addr string) *recorder {
 	r.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &recSession{r: r}, nil }))
 	r.srv.Domain = "sink.test"
 	r.srv.ErrorLog = nopLog{}
-	release(addr) // a reserved sink address: the listener takes it over
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr)
 	r.ln = ln
 	go r.srv.Serve(ln)
 	t.Cleanup(func() { r.srv.Close() })

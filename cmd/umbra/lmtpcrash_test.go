@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // heldLMTP is an LMTP server that answers the first recipient of its
@@ -27,7 +29,7 @@ var orgIDLine = regexp.MustCompile(`(?mi)^X-Umbra-Org-Id:\s*(\S+)`)
 
 func startHeldLMTP(t *testing.T, addr string) *heldLMTP {
 	s := &heldLMTP{delivered: map[string][]string{}, held: make(chan struct{}), first: true}
-	acceptLoop(t, addr, func(c net.Conn) { go s.serve(c) })
+	testsupport.Serve(t, addr, func(c net.Conn) { go s.serve(c) })
 	return s
 }
 
