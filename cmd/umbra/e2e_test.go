@@ -71,14 +71,37 @@ func startUmbra(t testing.TB, cfgPath, smtpAddr string) *daemon {
 	return startUmbraWith(t, cfgPath, smtpAddr, nil)
 }
 
-// startUmbraWith runs umbra under a wrapper command (prlimit …).
+// startUmbraWith runs umbra under a wrapper command (prlimit …). A
+// start that fails because an address of the daemon's is in use is
+// tried again, for up to ten seconds: a port freeAddr picked may be
+// taken a moment by another process's connection (its local port).
 func startUmbraWith(t testing.TB, cfgPath, smtpAddr string, wrapper []string) *daemon {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, inUse := launchUmbra(t, cfgPath, smtpAddr, wrapper)
+		if d != nil {
+			return d
+		}
+		if !inUse || time.Now().After(deadline) {
+			b, _ := os.ReadFile(cfgPath + ".log")
+			t.Fatalf("umbra exited at start\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// launchUmbra starts umbra once and waits for its greeting on smtpAddr.
+// When the process exits first, it returns nil and whether its log
+// (what this run wrote) says an address was in use.
+func launchUmbra(t testing.TB, cfgPath, smtpAddr string, wrapper []string) (*daemon, bool) {
 	t.Helper()
 	logPath := cfgPath + ".log"
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
+	before, _ := lf.Seek(0, io.SeekEnd)
 	argv := append(append([]string{}, wrapper...), umbraBin, "serve", "--config", cfgPath)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
@@ -94,16 +117,26 @@ func startUmbraWith(t testing.TB, cfgPath, smtpAddr string, wrapper []string) *d
 	for {
 		c, err := net.DialTimeout("tcp", smtpAddr, time.Second)
 		if err == nil {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second)) // whoever holds the address may never greet
 			line, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
 			if strings.HasPrefix(line, "220") {
-				return d
+				return d, false
 			}
 		}
 		select {
 		case err := <-d.done:
+			d.done <- err // kill (the cleanup) reads it
 			b, _ := os.ReadFile(logPath)
-			t.Fatalf("umbra exited at start: %v\n%s", err, b)
+			if before <= int64(len(b)) {
+				b = b[before:]
+			}
+			if strings.Contains(string(b), "address already in use") {
+				t.Logf("umbra could not bind an address, started again: %s", strings.TrimSpace(string(b)))
+				return nil, true
+			}
+			t.Logf("umbra exited at start: %v", err)
+			return nil, false
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -178,7 +178,7 @@ type shadowPair struct {
 func newShadowPair(t testing.TB) *shadowPair { return newShadowPairAck(t, "0s") }
 
 func newShadowPairAck(t testing.TB, ackDelay string) *shadowPair {
-	p := &shadowPair{ackDelay: ackDelay, dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: freeAddr(t, "127.0.0.1")}
+	p := &shadowPair{ackDelay: ackDelay, dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: reserveAddr(t, "127.0.0.1")}
 	topoPath := twoSiteTopology(t, p.dir, p.a, p.b, p.sink, "hub-b")
 	for _, h := range []struct{ name, addr string }{{"hub-a", p.a}, {"hub-b", p.b}} {
 		path, data := orgHub(t, p.dir, h.name, h.addr, topoPath, p.ackDelay, "")
