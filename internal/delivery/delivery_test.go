@@ -166,10 +166,7 @@ func startSinkWith(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config, nam
 	if set != nil {
 		set(s.srv)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr) // a port picked before (freePort, another sink's): retried while in use
 	s.addr = ln.Addr().String()
 	go s.srv.Serve(ehloCounter{Listener: ln, n: &s.ehlos})
 	t.Cleanup(func() { s.srv.Close() })
