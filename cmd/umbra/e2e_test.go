@@ -359,7 +359,7 @@ func waitArrived(t *testing.T, r *recorder, acked []string, d *daemon) {
 // are delivered after the restart.
 func TestKill9AfterAcknowledgement(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	acked := sendMany(listen, "down", 60, 6, nil)
@@ -398,7 +398,7 @@ func TestKill9MidFlow(t *testing.T) {
 // message is delivered after the restart.
 func TestSIGTERMDrainLosesNothing(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	c, err := gosmtp.Dial(listen)
@@ -582,7 +582,7 @@ func TestSIGHUPReload(t *testing.T) {
 // next hop has taken the message.
 func TestPickupDirectory(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	b, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append(b, []byte("pickup: {directory: pickup, interval: 100ms}\n")...), 0o600)

@@ -85,7 +85,7 @@ func (s *rawSession) expect(want string) []string {
 // server it belongs to, once.
 func TestPrimaryDiscardNotifications(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
@@ -376,7 +376,7 @@ func TestShadowMultiHop(t *testing.T) {
 	for i, s := range sites {
 		addrs[s] = freeAddr(t, fmt.Sprintf("127.0.0.%d", i+1))
 	}
-	sinkAddr := freeAddr(t, "127.0.0.1")
+	sinkAddr := reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites:
   - {name: chicago}
   - {name: newyork, hub_site: true}
