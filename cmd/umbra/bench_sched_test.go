@@ -61,14 +61,8 @@ func startTarpit(b *testing.B, addr string, delay time.Duration) {
 						fmt.Fprintf(c, "250-tarpit.bench.test\r\n250 8BITMIME\r\n")
 					case cmd == "DATA":
 						fmt.Fprintf(c, "354 go on\r\n")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
+						if _, err := testsupport.ReadData(r); err != nil {
+							return
 						}
 						if !wait() {
 							return

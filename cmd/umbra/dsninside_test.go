@@ -217,14 +217,8 @@ func refuseAtDot(c net.Conn, name, reply string) {
 			c.Write([]byte("250-" + name + "\r\n250 ENHANCEDSTATUSCODES\r\n"))
 		case strings.HasPrefix(u, "DATA"):
 			c.Write([]byte("354 go\r\n"))
-			for {
-				d, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if d == ".\r\n" {
-					break
-				}
+			if _, err := testsupport.ReadData(r); err != nil {
+				return
 			}
 			c.Write([]byte(reply + "\r\n"))
 		case strings.HasPrefix(u, "QUIT"):

@@ -57,19 +57,12 @@ func (s *heldLMTP) serve(c net.Conn) {
 			fmt.Fprintf(c, "250 2.1.5 ok\r\n")
 		case cmd == "DATA":
 			fmt.Fprintf(c, "354 go ahead\r\n")
-			var body strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				body.WriteString(l)
+			body, err := testsupport.ReadData(r)
+			if err != nil {
+				return
 			}
 			org := ""
-			if m := orgIDLine.FindStringSubmatch(body.String()); m != nil {
+			if m := orgIDLine.FindStringSubmatch(body); m != nil {
 				org = m[1]
 			}
 			s.mu.Lock()

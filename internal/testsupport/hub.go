@@ -84,14 +84,8 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 			io.WriteString(c, "250 ok\r\n")
 		case cmd == "DATA" && s.DataReply != "":
 			io.WriteString(c, "354 go on\r\n")
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
+			if _, err := ReadData(r); err != nil {
+				return
 			}
 			h.Copies.Add(1)
 			io.WriteString(c, s.DataReply+"\r\n")
@@ -101,5 +95,22 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 		default:
 			io.WriteString(c, "250 ok\r\n")
 		}
+	}
+}
+
+// ReadData reads a message's data from r, after DATA's 354, through the
+// line of the lone dot, and returns the lines before it as sent (dots
+// still doubled).
+func ReadData(r *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return b.String(), err
+		}
+		if l == ".\r\n" {
+			return b.String(), nil
+		}
+		b.WriteString(l)
 	}
 }
