@@ -136,7 +136,7 @@ func TestDiskFullDuringCommit(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o700)
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	var wrapper []string
 	mounted := os.Geteuid() == 0 && os.Getenv("UMBRA_TEST_NO_MOUNT") == "" && exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", data).Run() == nil

@@ -139,7 +139,7 @@ func TestDBRestoreRefusesChangedBackup(t *testing.T) {
 // daemon then delivers the restored message.
 func TestDBRestoreIntoMissingDataDir(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the smart host is down: the messages wait
 	d := startUmbra(t, cfg, listen)
 	acked := sendAll(t, nil, listen, "newdisk", 2, 1)

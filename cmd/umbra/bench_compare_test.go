@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/testsupport"
 )
 
 // startCountingSink runs Postfix's smtp-sink on addr and counts the
@@ -24,6 +25,7 @@ import (
 func startCountingSink(b *testing.B, addr string, flags ...string) *atomic.Int64 {
 	b.Helper()
 	bin := needTool(b, "smtp-sink")
+	testsupport.Release(addr)                                     // a reserved address: smtp-sink binds it
 	args := append(append([]string{"-c"}, flags...), addr, "512") // flags: -L speaks LMTP
 	if os.Geteuid() == 0 {
 		args = append([]string{"-u", "nobody"}, args...)

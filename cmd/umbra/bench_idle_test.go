@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // arrivalSink is an SMTP server that reports the time each message's
@@ -41,10 +42,7 @@ func startArrivalSink(b *testing.B, addr string) *arrivalSink {
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return arrivalSession{s}, nil }))
 	s.srv.Domain = "sink.test"
 	s.srv.ErrorLog = nopLog{}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testsupport.Listen(b, addr)
 	go s.srv.Serve(ln)
 	b.Cleanup(func() { s.srv.Close() })
 	return s

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // startTarpit runs an SMTP server on addr that answers after delay to
@@ -18,10 +19,7 @@ import (
 // every message: a slow or tarpitting destination.
 func startTarpit(b *testing.B, addr string, delay time.Duration) {
 	b.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testsupport.Listen(b, addr)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	b.Cleanup(func() { close(done); ln.Close(); wg.Wait() })
@@ -63,14 +61,8 @@ func startTarpit(b *testing.B, addr string, delay time.Duration) {
 						fmt.Fprintf(c, "250-tarpit.bench.test\r\n250 8BITMIME\r\n")
 					case cmd == "DATA":
 						fmt.Fprintf(c, "354 go on\r\n")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
+						if _, err := testsupport.ReadData(r); err != nil {
+							return
 						}
 						if !wait() {
 							return

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // chaosNet cuts and heals links between umbra servers on loopback with
@@ -218,11 +220,11 @@ func chaosNetCuts(t *testing.T, n *chaosNet) {
 
 func listenOn(t *testing.T, ip string) string {
 	t.Helper()
-	ln := acceptLoop(t, ip+":0", func(c net.Conn) {
+	ln := testsupport.Serve(t, ip+":0", func(c net.Conn) {
 		c.Write([]byte("hello\n"))
 		c.Close()
 	})
-	return ln.Addr().String()
+	return ln.Addr()
 }
 
 // dialFrom connects from the address from to to and reads the greeting.

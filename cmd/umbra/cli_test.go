@@ -35,7 +35,7 @@ func cli(t testing.TB, cfg string, args ...string) (string, int) {
 // --ndr produces a bounce, and export returns the message as received.
 func TestCLIManagesRunningDaemon(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
 	d := startUmbra(t, cfg, listen)
 	acked := sendAll(t, nil, listen, "cli", 3, 1)
@@ -147,7 +147,7 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 // queue redirect sends what waits for a dead next hop to another server.
 func TestCLIRedirectQueue(t *testing.T) {
 	dir := t.TempDir()
-	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, deadAddr)
 	d := startUmbra(t, cfg, listen)
 	// A queue the configuration names that holds nothing yet: exit 3,
@@ -214,7 +214,7 @@ func TestCLIRedirectQueue(t *testing.T) {
 // nothing changed.
 func TestCLIRedirectSuspendedQueue(t *testing.T) {
 	dir := t.TempDir()
-	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, deadAddr)
 	d := startUmbra(t, cfg, listen)
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
@@ -279,7 +279,7 @@ func TestCLIRedirectSuspendedQueue(t *testing.T) {
 // reads the log files with the daemon stopped.
 func TestCLIBulkAuditAndTypos(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
 	// Only the operator moves these messages after their first attempt:
 	// a scheduled retry would race the retry by hand below.

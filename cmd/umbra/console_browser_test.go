@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
+	"umbra/internal/testsupport"
 )
 
 // writeSelfSigned writes a certificate for 127.0.0.1 and its key.
@@ -296,12 +297,12 @@ send_connectors:
 // (421 at its greeting), held by the test for its whole run.
 func deferringSink(t *testing.T) string {
 	t.Helper()
-	ln := acceptLoop(t, "127.0.0.1:0", func(c net.Conn) {
+	ln := testsupport.Serve(t, "127.0.0.1:0", func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		c.Write([]byte("421 4.3.2 not now\r\n"))
 		c.Close()
 	})
-	return ln.Addr().String()
+	return ln.Addr()
 }
 
 func contains(list []string, s string) bool {

@@ -4,68 +4,32 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/testsupport"
 )
 
 // silentPeer is a next hop that accepts connections and never answers (no
 // greeting): every delivery to it waits on it, and its window stays
 // full. It holds the connections until the test ends.
-type silentPeer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	at    []time.Time // when each of conns was accepted
-}
+type silentPeer struct{ *testsupport.Server }
 
-func startSilentPeer(t *testing.T, addr string) *silentPeer {
+func startSilentPeer(t *testing.T, addr string) silentPeer {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := &silentPeer{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			tp.mu.Lock()
-			tp.conns, tp.at = append(tp.conns, c), append(tp.at, time.Now())
-			tp.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		tp.mu.Lock()
-		for _, c := range tp.conns {
-			c.Close()
-		}
-		tp.mu.Unlock()
-	})
-	return tp
+	return silentPeer{testsupport.Silent(t, addr)}
 }
 
 // waitConns waits until the daemon d (this run of it) has made n
 // connections: a connection of an earlier run, killed since, does not
 // count, so a test that kills d once it waits here kills it while this
 // run waits on the peer — never early, at its start.
-func (tp *silentPeer) waitConns(t *testing.T, n int, d *daemon) {
+func (tp silentPeer) waitConns(t *testing.T, n int, d *daemon) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := 0
-		tp.mu.Lock()
-		for _, at := range tp.at {
-			if !at.Before(d.started) {
-				got++
-			}
-		}
-		tp.mu.Unlock()
+		got := tp.CountSince(d.started)
 		if got >= n {
 			return
 		}

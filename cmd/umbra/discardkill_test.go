@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // killProxy stands between a shadow server and its primary. Once the
@@ -16,7 +18,7 @@ import (
 // connection — its next command, the primary's proof that it has them
 // — are passed on and the shadow server is killed (kill -9) at once.
 type killProxy struct {
-	ln     net.Listener
+	ln     *testsupport.Server
 	target string
 	once   sync.Once
 	kill   func()
@@ -26,7 +28,7 @@ type killProxy struct {
 func startKillProxy(t *testing.T, target string) *killProxy {
 	t.Helper()
 	p := &killProxy{target: target, killed: make(chan struct{})}
-	p.ln = acceptLoop(t, freeAddr(t, "127.0.0.1"), func(c net.Conn) { go p.serve(c) })
+	p.ln = testsupport.Serve(t, "127.0.0.1:0", func(c net.Conn) { go p.serve(c) })
 	return p
 }
 
@@ -100,7 +102,7 @@ func TestShadowServerKilledAfterDiscardReply(t *testing.T) {
 	dir := t.TempDir()
 	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
 	proxy := startKillProxy(t, a)
-	topoPath := twoSiteTopology(t, dir, proxy.ln.Addr().String(), b, sinkAddr, "hub-a", "hub-b")
+	topoPath := twoSiteTopology(t, dir, proxy.ln.Addr(), b, sinkAddr, "hub-a", "hub-b")
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", true), "")
 	translated(t, cfgA) // its peers reach it through the proxy
 	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")

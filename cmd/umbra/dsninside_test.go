@@ -11,6 +11,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // rt44 L2: an edge without a topology relays its internal_relay domain
@@ -25,7 +27,7 @@ import (
 // address it holds (dsn12).
 func TestDaemonEdgeBounceNamesNoHub(t *testing.T) {
 	hubAddr := freeAddr(t, "127.0.78.1")
-	acceptLoop(t, hubAddr, func(c net.Conn) {
+	testsupport.Serve(t, hubAddr, func(c net.Conn) {
 		go refuseAtDot(c, "hub1.corp.test", "554 5.4.6 hub1.corp.test ["+hubAddr+"]: Too many hops (Received: headers): mail loop")
 	})
 	out := freeAddr(t, "127.0.78.2")
@@ -215,14 +217,8 @@ func refuseAtDot(c net.Conn, name, reply string) {
 			c.Write([]byte("250-" + name + "\r\n250 ENHANCEDSTATUSCODES\r\n"))
 		case strings.HasPrefix(u, "DATA"):
 			c.Write([]byte("354 go\r\n"))
-			for {
-				d, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if d == ".\r\n" {
-					break
-				}
+			if _, err := testsupport.ReadData(r); err != nil {
+				return
 			}
 			c.Write([]byte(reply + "\r\n"))
 		case strings.HasPrefix(u, "QUIT"):

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // refusingSink is a real SMTP server that refuses the recipients it is
@@ -34,11 +35,7 @@ func startRefusingSink(t *testing.T, addr string, refuse ...string) *refusingSin
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &refusingSession{s: s}, nil }))
 	s.srv.Domain = "sink.test"
 	s.srv.ErrorLog = nopLog{}
-	release(addr)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr)
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return s

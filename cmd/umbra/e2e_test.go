@@ -16,6 +16,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // Multi-process tests: they build the umbra binary once and run it as a
@@ -40,65 +42,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns an unused TCP address on ip.
-func freeAddr(t testing.TB, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// reserved holds the sink addresses reserveAddr keeps, each a socket
-// bound to it and not listening: a connection to it is refused, as to a
-// server that is down, and no other process can bind the port (it is
-// bound without SO_REUSEADDR) until startRecorder takes it.
-var reserved = struct {
-	mu  sync.Mutex
-	fds map[string]int
-}{fds: map[string]int{}}
+// freeAddr returns a TCP address on ip for a daemon to bind
+// (testsupport.FreeAddr; startUmbra retries a start that found it
+// taken). An address this process listens on later is reserveAddr's.
+func freeAddr(t testing.TB, ip string) string { return testsupport.FreeAddr(t, ip) }
 
 // reserveAddr returns a TCP address on ip (IPv4) that stays this test's
-// until startRecorder listens on it. freeAddr closes its port at once:
-// a sink started later, after a kill, could find the port taken by
-// another process meanwhile, or receive that process's mail.
-func reserveAddr(t testing.TB, ip string) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa := &syscall.SockaddrInet4{}
-	copy(sa.Addr[:], net.ParseIP(ip).To4())
-	if err := syscall.Bind(fd, sa); err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	got, err := syscall.Getsockname(fd)
-	if err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort(ip, fmt.Sprint(got.(*syscall.SockaddrInet4).Port))
-	reserved.mu.Lock()
-	reserved.fds[addr] = fd
-	reserved.mu.Unlock()
-	t.Cleanup(func() { release(addr) })
-	return addr
-}
-
-// release closes the reservation of addr, if any.
-func release(addr string) {
-	reserved.mu.Lock()
-	fd, ok := reserved.fds[addr]
-	delete(reserved.fds, addr)
-	reserved.mu.Unlock()
-	if ok {
-		syscall.Close(fd)
-	}
-}
+// until a listener of the test takes it over (testsupport.Listen, as
+// startRecorder does) with no moment between in which another process
+// could take the port, or receive mail meant for the test's sink.
+func reserveAddr(t testing.TB, ip string) string { return testsupport.Reserve(t, ip) }
 
 // daemon is a running umbra process.
 type daemon struct {
@@ -118,14 +71,37 @@ func startUmbra(t testing.TB, cfgPath, smtpAddr string) *daemon {
 	return startUmbraWith(t, cfgPath, smtpAddr, nil)
 }
 
-// startUmbraWith runs umbra under a wrapper command (prlimit …).
+// startUmbraWith runs umbra under a wrapper command (prlimit …). A
+// start that fails because an address of the daemon's is in use is
+// tried again, for up to ten seconds: a port freeAddr picked may be
+// taken a moment by another process's connection (its local port).
 func startUmbraWith(t testing.TB, cfgPath, smtpAddr string, wrapper []string) *daemon {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, inUse := launchUmbra(t, cfgPath, smtpAddr, wrapper)
+		if d != nil {
+			return d
+		}
+		if !inUse || time.Now().After(deadline) {
+			b, _ := os.ReadFile(cfgPath + ".log")
+			t.Fatalf("umbra exited at start\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// launchUmbra starts umbra once and waits for its greeting on smtpAddr.
+// When the process exits first, it returns nil and whether its log
+// (what this run wrote) says an address was in use.
+func launchUmbra(t testing.TB, cfgPath, smtpAddr string, wrapper []string) (*daemon, bool) {
 	t.Helper()
 	logPath := cfgPath + ".log"
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
+	before, _ := lf.Seek(0, io.SeekEnd)
 	argv := append(append([]string{}, wrapper...), umbraBin, "serve", "--config", cfgPath)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
@@ -141,16 +117,26 @@ func startUmbraWith(t testing.TB, cfgPath, smtpAddr string, wrapper []string) *d
 	for {
 		c, err := net.DialTimeout("tcp", smtpAddr, time.Second)
 		if err == nil {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second)) // whoever holds the address may never greet
 			line, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
 			if strings.HasPrefix(line, "220") {
-				return d
+				return d, false
 			}
 		}
 		select {
 		case err := <-d.done:
+			d.done <- err // kill (the cleanup) reads it
 			b, _ := os.ReadFile(logPath)
-			t.Fatalf("umbra exited at start: %v\n%s", err, b)
+			if before <= int64(len(b)) {
+				b = b[before:]
+			}
+			if strings.Contains(string(b), "address already in use") {
+				t.Logf("umbra could not bind an address, started again: %s", strings.TrimSpace(string(b)))
+				return nil, true
+			}
+			t.Logf("umbra exited at start: %v", err)
+			return nil, false
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -200,11 +186,7 @@ func startRecorder(t testing.TB, addr string) *recorder {
 	r.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &recSession{r: r}, nil }))
 	r.srv.Domain = "sink.test"
 	r.srv.ErrorLog = nopLog{}
-	release(addr) // a reserved sink address: the listener takes it over
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr)
 	r.ln = ln
 	go r.srv.Serve(ln)
 	t.Cleanup(func() { r.srv.Close() })
@@ -377,7 +359,7 @@ func waitArrived(t *testing.T, r *recorder, acked []string, d *daemon) {
 // are delivered after the restart.
 func TestKill9AfterAcknowledgement(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	acked := sendMany(listen, "down", 60, 6, nil)
@@ -416,7 +398,7 @@ func TestKill9MidFlow(t *testing.T) {
 // message is delivered after the restart.
 func TestSIGTERMDrainLosesNothing(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	c, err := gosmtp.Dial(listen)
@@ -600,7 +582,7 @@ func TestSIGHUPReload(t *testing.T) {
 // next hop has taken the message.
 func TestPickupDirectory(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	b, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append(b, []byte("pickup: {directory: pickup, interval: 100ms}\n")...), 0o600)

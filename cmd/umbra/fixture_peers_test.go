@@ -8,32 +8,12 @@ import (
 	"testing"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // Next hops a test's daemon sends to: listeners on loopback that answer
 // the way a test needs.
-
-// acceptLoop listens on addr and hands every connection to handle, in
-// the accepting goroutine (handle starts its own for long work), until
-// the test ends. It returns the listener (its address for ":0").
-func acceptLoop(t testing.TB, addr string, handle func(net.Conn)) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			handle(c)
-		}
-	}()
-	return ln
-}
 
 // plainHost is a next hop that offers neither 8BITMIME nor SMTPUTF8 (its
 // EHLO reply names SIZE alone) and takes every message; it records each
@@ -48,7 +28,7 @@ type plainHost struct {
 func startPlainHost(t testing.TB, addr, name string) *plainHost {
 	t.Helper()
 	h := &plainHost{}
-	acceptLoop(t, addr, func(c net.Conn) { go h.serve(c, name) })
+	testsupport.Serve(t, addr, func(c net.Conn) { go h.serve(c, name) })
 	return h
 }
 
@@ -112,10 +92,7 @@ func startTLSSink(t testing.TB, addr, domain string, setup func(*gosmtp.Server))
 	if setup != nil {
 		setup(srv)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return sink

@@ -10,12 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // hungHubPair is hub-a (site a), a real umbra, whose mail for anywhere
@@ -92,33 +93,8 @@ type stuckHub struct {
 
 func startStuckHub(t *testing.T, addr, hangAt string) *stuckHub {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &stuckHub{hangAt: hangAt, reached: make(chan struct{}, 64)}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go h.serve(c)
-		}
-	}()
+	testsupport.Serve(t, addr, func(c net.Conn) { go h.serve(c) })
 	return h
 }
 

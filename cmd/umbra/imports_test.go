@@ -15,7 +15,8 @@ import (
 // other umbra package but mailaddr (the one rule for comparing
 // addresses, a leaf that imports no umbra package); delivery, smtp and queue never import admin,
 // metrics, tracking or cmd; only cmd/umbra wires everything; no package
-// but queue imports bbolt; shadow is pure logic over interfaces.
+// but queue imports bbolt; shadow is pure logic over interfaces; only
+// _test.go files import testsupport.
 func TestImportGraph(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "umbra/...").Output()
 	if err != nil {
@@ -29,9 +30,11 @@ func TestImportGraph(t *testing.T) {
 		"umbra/internal/header":   {"umbra/"},
 		"umbra/internal/mailaddr": {"umbra/"},
 		"umbra/internal/systemd":  {"umbra/"},
-		"umbra/internal/queue":    {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config"},
-		"umbra/internal/smtp":     {"umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
-		"umbra/internal/delivery": {"umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
+		// testsupport serves every package's tests: it imports none.
+		"umbra/internal/testsupport": {"umbra/"},
+		"umbra/internal/queue":       {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config"},
+		"umbra/internal/smtp":        {"umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
+		"umbra/internal/delivery":    {"umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking"},
 		// dumpster is policy over the queue's store: no protocol, no config.
 		"umbra/internal/dumpster": {"umbra/internal/smtp", "umbra/internal/delivery", "umbra/internal/admin", "umbra/internal/metrics", "umbra/internal/tracking", "umbra/internal/config", "net"},
 		// shadow is logic over interfaces: no store, no protocol, no network.
@@ -85,6 +88,9 @@ func TestImportGraph(t *testing.T) {
 				if (imp == bad || strings.HasPrefix(imp, bad) && strings.HasSuffix(bad, "/") || strings.HasPrefix(imp, bad+"/")) && imp != pkg && !leaf[imp] {
 					t.Errorf("%s imports %s", pkg, imp)
 				}
+			}
+			if imp == "umbra/internal/testsupport" {
+				t.Errorf("%s imports testsupport outside its tests; only _test.go files may (nothing of it goes into the binary)", pkg)
 			}
 			if imp == "go.etcd.io/bbolt" && pkg != "umbra/internal/queue" {
 				t.Errorf("%s opens bbolt; only the queue owns the transport database", pkg)

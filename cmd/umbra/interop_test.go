@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // Interop with real Debian peers: Postfix's smtp-source sends through
@@ -33,6 +35,7 @@ func needTool(t testing.TB, name string) string {
 func startSmtpSink(t testing.TB, addr string) (dump string) {
 	t.Helper()
 	bin := needTool(t, "smtp-sink")
+	testsupport.Release(addr) // a reserved address: smtp-sink binds it
 	// smtp-sink drops privileges before writing, and t.TempDir's parent
 	// is private: use a directory directly under the system temp dir.
 	dir, err := os.MkdirTemp("", "umbra-smtp-sink")

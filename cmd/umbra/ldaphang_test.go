@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // SMTP-6, EDGE-1: a directory that takes the connection and never says
@@ -16,31 +16,7 @@ import (
 // the bound here only catches a lookup that does not end.
 func TestLDAPHungDirectoryDefers(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.27:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range held {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // taken, never answered
-			mu.Unlock()
-		}
-	}()
+	ln := testsupport.Silent(t, "127.0.0.27:0") // taken, never answered
 	listen := freeAddr(t, "127.0.0.27")
 	cfg := filepath.Join(dir, "edge.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: edge.example.test, role: edge, data_dir: %s, metrics_listen: ""}

@@ -120,7 +120,7 @@ func TestDBCompactStopped(t *testing.T) {
 // delivers the message whole. A version it cannot write is refused.
 func TestDBCompactSchema3(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
 	d := startUmbra(t, cfg, listen)
 	const size = 100 << 10
@@ -189,7 +189,7 @@ func TestDBCompactSchema3(t *testing.T) {
 // queue drained, mail is accepted again.
 func TestBackPressureLowWatermarks(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
 	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("back_pressure:\n  check_interval: 100ms\n  total_queue: {normal: 1, medium: 2, high: 3}\n")
@@ -241,7 +241,7 @@ func TestBackPressureSmallFilesystem(t *testing.T) {
 		}
 		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
 	}
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
 	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("back_pressure:\n  check_interval: 100ms\n  disk_used_percent: {normal: 60, medium: 70, high: 80}\n")

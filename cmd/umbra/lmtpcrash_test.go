@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // heldLMTP is an LMTP server that answers the first recipient of its
@@ -27,7 +29,7 @@ var orgIDLine = regexp.MustCompile(`(?mi)^X-Umbra-Org-Id:\s*(\S+)`)
 
 func startHeldLMTP(t *testing.T, addr string) *heldLMTP {
 	s := &heldLMTP{delivered: map[string][]string{}, held: make(chan struct{}), first: true}
-	acceptLoop(t, addr, func(c net.Conn) { go s.serve(c) })
+	testsupport.Serve(t, addr, func(c net.Conn) { go s.serve(c) })
 	return s
 }
 
@@ -55,19 +57,12 @@ func (s *heldLMTP) serve(c net.Conn) {
 			fmt.Fprintf(c, "250 2.1.5 ok\r\n")
 		case cmd == "DATA":
 			fmt.Fprintf(c, "354 go ahead\r\n")
-			var body strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				body.WriteString(l)
+			body, err := testsupport.ReadData(r)
+			if err != nil {
+				return
 			}
 			org := ""
-			if m := orgIDLine.FindStringSubmatch(body.String()); m != nil {
+			if m := orgIDLine.FindStringSubmatch(body); m != nil {
 				org = m[1]
 			}
 			s.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/resolver/dnstest"
+	"umbra/internal/testsupport"
 )
 
 // A domain with 8 MX hosts that all answer "421 busy" costs one attempt
@@ -31,7 +32,7 @@ func TestDaemonMXLimitAnd8BitMIME(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		records = append(records, fmt.Sprintf("many.test. 300 IN MX %d m%d.many.test.", 10*(i+1), i),
 			fmt.Sprintf("m%d.many.test. 300 IN A 127.0.0.%d", i, 230+i))
-		acceptLoop(t, fmt.Sprintf("127.0.0.%d:%s", 230+i, port), func(c net.Conn) {
+		testsupport.Serve(t, fmt.Sprintf("127.0.0.%d:%s", 230+i, port), func(c net.Conn) {
 			busy.Add(1)
 			c.Write([]byte("421 4.3.2 busy\r\n"))
 			c.Close()

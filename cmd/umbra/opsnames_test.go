@@ -327,7 +327,7 @@ func TestMetricsSayRetryAsTheCLIDoes(t *testing.T) {
 // how long the message took (delay), its size and its earlier attempts.
 func TestLogDeliveryDelay(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
 	d := startUmbra(t, cfg, listen)
 	if acked := sendMany(listen, "delay", 1, 1, nil); len(acked) != 1 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // rcptSink is a real SMTP server that records each (recipient, subject)
@@ -32,11 +33,7 @@ func startRcptSink(t *testing.T, addr, deferred string) *rcptSink {
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &rcptSinkSession{s: s}, nil }))
 	s.srv.Domain = "sink.test"
 	s.srv.ErrorLog = nopLog{}
-	release(addr)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr)
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return s

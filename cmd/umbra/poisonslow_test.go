@@ -3,13 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // stallSink is a next hop that takes the whole message and then keeps
@@ -85,10 +86,7 @@ func kill9TwiceDuringSlowReply(t *testing.T, lmtp, atRcpt bool) {
 	sink.r = &recorder{seen: map[string]int{}, bodies: map[string]string{}} // counts what is answered 250
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &stallSession{s: sink}, nil }))
 	srv.Domain, srv.ErrorLog, srv.LMTP = "slow.test", nopLog{}, lmtp
-	ln, err := net.Listen("tcp", sinkAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, sinkAddr)
 	go srv.Serve(ln)
 	t.Cleanup(func() { close(sink.release); srv.Close() })
 	cfg := relayConfig(t, dir, listen, sinkAddr)

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"umbra/internal/testsupport"
 )
 
 // fullShadowPeer is a transport server whose disk is full: it takes
@@ -17,56 +16,8 @@ import (
 // every copy's data. It counts the copies it refused.
 func fullShadowPeer(t *testing.T, ip string) (string, *atomic.Int32) {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var refused atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				io.WriteString(c, "220 hub-c.test\r\n")
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						io.WriteString(c, "250-hub-c.test\r\n250-XSHADOW 3\r\n250 8BITMIME\r\n")
-					case strings.HasPrefix(cmd, "XSHADOW"):
-						io.WriteString(c, "250 hub-c-database\r\n")
-					case cmd == "DATA":
-						io.WriteString(c, "354 go on\r\n")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						refused.Add(1)
-						io.WriteString(c, "452 4.3.1 Insufficient system storage, try again later\r\n")
-					case cmd == "QUIT":
-						io.WriteString(c, "221 bye\r\n")
-						return
-					default:
-						io.WriteString(c, "250 ok\r\n")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), &refused
+	h := testsupport.StartHub(t, ip+":0", testsupport.HubScript{DataReply: "452 4.3.1 Insufficient system storage, try again later"})
+	return h.Addr(), &h.Copies
 }
 
 // rt30 F2 with real daemons: hub-a copies on receipt, prefer-remote; the

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"umbra/internal/testsupport"
 )
 
 // hangingProxy forwards connections to target until hang is set; from
@@ -16,51 +18,36 @@ import (
 // with SIGSTOP: its sockets stay open, nothing answers) and accepts new
 // connections without ever answering them.
 type hangingProxy struct {
-	ln   net.Listener
 	hang atomic.Bool
 	mu   sync.Mutex
-	held []net.Conn
+	up   []net.Conn // the connections to target, closed when the test ends
 }
 
 func startHangingProxy(t *testing.T, addr, target string) *hangingProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &hangingProxy{ln: ln}
+	p := &hangingProxy{}
 	t.Cleanup(func() {
-		ln.Close()
 		p.mu.Lock()
-		for _, c := range p.held {
-			c.Close()
+		for _, u := range p.up {
+			u.Close()
 		}
 		p.mu.Unlock()
 	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.held = append(p.held, c)
-			p.mu.Unlock()
-			if p.hang.Load() {
-				continue // accepted, never answered
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.held = append(p.held, u)
-			p.mu.Unlock()
-			go p.pipe(c, u)
-			go p.pipe(u, c)
+	testsupport.Serve(t, addr, func(c net.Conn) {
+		if p.hang.Load() {
+			return // accepted, never answered
 		}
-	}()
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Close()
+			return
+		}
+		p.mu.Lock()
+		p.up = append(p.up, u)
+		p.mu.Unlock()
+		go p.pipe(c, u)
+		go p.pipe(u, c)
+	})
 	return p
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 	"umbra/internal/queue"
+	"umbra/internal/testsupport"
 )
 
 // rcptHub is a hub authoritative for example.test whose recipients file
@@ -416,10 +416,7 @@ func TestRcptQuotedLocalPart(t *testing.T) {
 // (default 250) and counts the RCPTs per address. Sessions end at QUIT.
 func scriptedHub(t *testing.T, listen string, replies map[string]string) func(addr string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, listen)
 	t.Cleanup(func() { ln.Close() })
 	var mu sync.Mutex
 	asked := map[string]int{}

@@ -85,7 +85,7 @@ func (s *rawSession) expect(want string) []string {
 // server it belongs to, once.
 func TestPrimaryDiscardNotifications(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
@@ -178,7 +178,7 @@ type shadowPair struct {
 func newShadowPair(t testing.TB) *shadowPair { return newShadowPairAck(t, "0s") }
 
 func newShadowPairAck(t testing.TB, ackDelay string) *shadowPair {
-	p := &shadowPair{ackDelay: ackDelay, dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: freeAddr(t, "127.0.0.1")}
+	p := &shadowPair{ackDelay: ackDelay, dir: t.TempDir(), a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), sink: reserveAddr(t, "127.0.0.1")}
 	topoPath := twoSiteTopology(t, p.dir, p.a, p.b, p.sink, "hub-b")
 	for _, h := range []struct{ name, addr string }{{"hub-a", p.a}, {"hub-b", p.b}} {
 		path, data := orgHub(t, p.dir, h.name, h.addr, topoPath, p.ackDelay, "")
@@ -376,7 +376,7 @@ func TestShadowMultiHop(t *testing.T) {
 	for i, s := range sites {
 		addrs[s] = freeAddr(t, fmt.Sprintf("127.0.0.%d", i+1))
 	}
-	sinkAddr := freeAddr(t, "127.0.0.1")
+	sinkAddr := reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites:
   - {name: chicago}
   - {name: newyork, hub_site: true}

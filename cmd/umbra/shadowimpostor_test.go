@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // impostor is an SMTP server at a dead primary's address that offers
@@ -23,19 +25,8 @@ type impostor struct {
 
 func startImpostor(t *testing.T, addr, authReply, digest string) *impostor {
 	t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 100; i++ { // the killed primary's socket may linger a moment
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr) // the killed primary's port may be in use a moment: Listen retries
 	im := &impostor{ln: ln}
-	t.Cleanup(func() { ln.Close() })
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{selfSignedCert(t, "impostor.umbra.test")}}
 	go func() {
 		for {

@@ -24,7 +24,7 @@ func TestSitesQueueAtPointOfFailure(t *testing.T) {
 		"hub-b2": freeAddr(t, "127.0.0.3"),
 		"hub-c":  freeAddr(t, "127.0.0.4"),
 	}
-	sinkAddr := freeAddr(t, "127.0.0.1")
+	sinkAddr := reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites:
   - {name: a, subnets: ["127.0.0.1/32"]}
   - {name: b, subnets: ["127.0.0.2/31"]}

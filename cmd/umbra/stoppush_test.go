@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // SR-3, SR-15: hub-a relays a message to hub-b in a shadow session and
@@ -27,10 +28,7 @@ func TestStopPushesOwedDiscards(t *testing.T) {
 		return &gatedReplySession{slowReplySession{r: r, reached: reached}, answer}, nil
 	}))
 	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
-	ln, err := net.Listen("tcp", p.sink)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, p.sink)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 

@@ -2,13 +2,14 @@ package main
 
 import (
 	"io"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
 )
 
 // slowReplySession takes the whole message, counts it as received (the
@@ -47,10 +48,7 @@ func startSlowReplySink(t *testing.T, addr string, delay time.Duration) (r *reco
 		return &slowReplySession{r: r, delay: delay, reached: reached}, nil
 	}))
 	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return r, reached

@@ -54,13 +54,13 @@ func TestStoppedPrimaryBackGetsTakenCopyBack(t *testing.T) {
 	// the same commit. Not "its failures are 0": the copy of the
 	// taken-over message made again on hub-a, once it answers, clears
 	// them a heartbeat before the give-back.
+	// The wait is the check: read again after it, the queue could show
+	// a later takeover (hub-a, just resumed, slow to answer on a loaded
+	// machine), not what the give-back left.
 	waitCond(t, "hub-b's heartbeat to reach hub-a and give the copy back", 60*time.Second, func() bool {
 		s, pending := p.held(t, o.cfgB, "hub-a")
 		return s == 1 && pending == 0
 	})
-	if s, pending := p.held(t, o.cfgB, "hub-a"); s != 1 || pending != 0 {
-		t.Errorf("hub-b after hub-a answered again: %d held, %d taken over; want the copy held again", s, pending)
-	}
 	if out, _ := cli(t, o.cfgB, "track", "--json", "--event", "giveback", "--sender", "a@example.org"); !strings.Contains(out, `"event": "giveback"`) ||
 		!strings.Contains(out, `"reply": "given back to hub-a`) {
 		t.Errorf("hub-b's tracking log has no giveback event for the copy given back: %s", out)

@@ -11,6 +11,7 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/queue"
+	"umbra/internal/testsupport"
 )
 
 // gatedHost is a plainHost that greets no connection before its gate
@@ -24,7 +25,7 @@ type gatedHost struct {
 func startGatedHost(t *testing.T, addr, name string) *gatedHost {
 	t.Helper()
 	h := &gatedHost{gate: make(chan struct{}), conns: make(chan struct{}, 64)}
-	acceptLoop(t, addr, func(c net.Conn) {
+	testsupport.Serve(t, addr, func(c net.Conn) {
 		select {
 		case h.conns <- struct{}{}:
 		default:

@@ -1,10 +1,7 @@
 package console
 
 import (
-	"crypto/tls"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,51 +26,12 @@ func TestConsoleLockoutHoldsUnderConcurrency(t *testing.T) {
 	os.WriteFile(h.credFile, append(old, []byte("alice:"+string(hash)+"\n")...), 0o600)
 
 	// Each attempt is a browser of its own: its own login form and cookie.
-	type attempt struct {
-		c   *http.Client
-		tok string
-	}
-	form := func() attempt {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, Timeout: 60 * time.Second,
-			Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		res, err := c.Get(h.base + "/login")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := new(strings.Builder)
-		buf := make([]byte, 4096)
-		for {
-			n, err := res.Body.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		res.Body.Close()
-		return attempt{c, hidden(b.String(), "login_token")}
-	}
-	post := func(a attempt, pass string) int {
-		req, _ := http.NewRequest("POST", h.base+"/login", strings.NewReader(url.Values{"login_token": {a.tok}, "user": {"alice"},
-			"password": {pass}, "next": {"/"}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", h.base)
-		res, err := a.c.Do(req)
-		if err != nil {
-			t.Error(err)
-			return 0
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-
 	const n = 30
-	attempts := make([]attempt, n)
+	attempts := make([]loginForm, n)
 	for i := range attempts {
-		attempts[i] = form()
+		attempts[i] = newLoginForm(t, h, "127.0.0.1")
 	}
-	right := form()
+	right := newLoginForm(t, h, "127.0.0.1")
 	codes := make([]int, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -82,7 +40,7 @@ func TestConsoleLockoutHoldsUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			codes[i] = post(attempts[i], "wrong-"+string(rune('a'+i)))
+			codes[i] = attempts[i].post(t, h, "alice", "wrong-"+string(rune('a'+i)))
 		}()
 	}
 	close(start)
@@ -97,7 +55,7 @@ func TestConsoleLockoutHoldsUnderConcurrency(t *testing.T) {
 	if checks := strings.Count(h.logs.String(), "console login failed"); checks > loginFailures {
 		t.Errorf("%d passwords checked for one account from one address, want at most %d", checks, loginFailures)
 	}
-	if code := post(right, "right-pass"); code != http.StatusTooManyRequests {
+	if code := right.post(t, h, "alice", "right-pass"); code != http.StatusTooManyRequests {
 		t.Fatalf("the right password after %d failures at once: %d, want 429", n, code)
 	}
 }

@@ -1,8 +1,8 @@
 package console
 
 import (
-	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -25,28 +25,17 @@ type loginForm struct {
 func newLoginForm(t *testing.T, h *harness, source string) loginForm {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
 	c := &http.Client{Jar: jar, Timeout: 60 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return d.DialContext(ctx, network, addr)
-			}},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DialContext: d.DialContext},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := c.Get(h.base + "/login")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := new(strings.Builder)
-	buf := make([]byte, 4096)
-	for {
-		n, err := res.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
+	page, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	return loginForm{c, hidden(b.String(), "login_token")}
+	return loginForm{c, hidden(string(page), "login_token")}
 }
 
 func (f loginForm) post(t *testing.T, h *harness, user, pass string) int {

@@ -1,53 +1,10 @@
 package console
 
 import (
-	"crypto/tls"
-	"io"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 )
-
-// browser is one login form, from a local address of its own.
-type browser struct {
-	c   *http.Client
-	tok string
-}
-
-func newBrowser(t *testing.T, h *harness, from string) browser {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	c := &http.Client{Jar: jar, Timeout: 60 * time.Second,
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DialContext: d.DialContext},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := c.Get(h.base + "/login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	return browser{c, hidden(string(page), "login_token")}
-}
-
-func (b browser) post(t *testing.T, h *harness, user, pass string) int {
-	req, _ := http.NewRequest("POST", h.base+"/login", strings.NewReader(url.Values{"login_token": {b.tok}, "user": {user},
-		"password": {pass}, "next": {"/"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", h.base)
-	res, err := b.c.Do(req)
-	if err != nil {
-		t.Error(err)
-		return 0
-	}
-	res.Body.Close()
-	return res.StatusCode
-}
 
 // A flood of names from one address, sent in bursts, is not a fresh
 // five tries per name (SMTP-8): the address is locked out for every account after
@@ -56,11 +13,11 @@ func (b browser) post(t *testing.T, h *harness, user, pass string) int {
 func TestConsoleLockoutHoldsAgainstFloodOfNames(t *testing.T) {
 	h := newHarness(t)
 	const n = 3 * sourceLockAfter
-	browsers := make([]browser, n)
+	browsers := make([]loginForm, n)
 	for i := range browsers {
-		browsers[i] = newBrowser(t, h, "127.0.0.5")
+		browsers[i] = newLoginForm(t, h, "127.0.0.5")
 	}
-	right := newBrowser(t, h, "127.0.0.5")
+	right := newLoginForm(t, h, "127.0.0.5")
 	codes := make([]int, n)
 	// In bursts each as large as the address may have checked or waiting
 	// at once (loginSlots + loginWaiters), so that the lock-out, not the
@@ -90,7 +47,7 @@ func TestConsoleLockoutHoldsAgainstFloodOfNames(t *testing.T) {
 	if code := right.post(t, h, "ops", "s3cret-pass"); code != http.StatusTooManyRequests {
 		t.Errorf("the right password from the flooding address: %d, want 429", code)
 	}
-	if code := newBrowser(t, h, "127.0.0.6").post(t, h, "ops", "s3cret-pass"); code != http.StatusSeeOther {
+	if code := newLoginForm(t, h, "127.0.0.6").post(t, h, "ops", "s3cret-pass"); code != http.StatusSeeOther {
 		t.Errorf("the right password from another address: %d, want a login", code)
 	}
 }

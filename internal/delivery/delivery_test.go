@@ -28,6 +28,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/testsupport"
 )
 
 // sink is a real SMTP (or LMTP) server on loopback that records what it
@@ -165,10 +166,7 @@ func startSinkWith(t *testing.T, addr string, lmtp bool, tlsCfg *tls.Config, nam
 	if set != nil {
 		set(s.srv)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr) // a port picked before (freePort, another sink's): retried while in use
 	s.addr = ln.Addr().String()
 	go s.srv.Serve(ehloCounter{Listener: ln, n: &s.ehlos})
 	t.Cleanup(func() { s.srv.Close() })
@@ -610,24 +608,11 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
 	fast := startSink(t, "127.0.0.2:0", false, nil)
 	port := portOf(fast.addr)
-	hung, err := net.Listen("tcp", "127.0.0.3:"+port)
+	ln, err := net.Listen("tcp", "127.0.0.3:"+port)
 	if err != nil {
 		t.Skipf("port %s taken on 127.0.0.3: %v", port, err)
 	}
-	var held sync.WaitGroup
-	var conns atomic.Int32
-	stop := make(chan struct{})
-	go func() {
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			held.Add(1)
-			go func() { defer held.Done(); <-stop; c.Close() }() // no greeting, ever
-		}
-	}()
+	hung := testsupport.Accept(t, ln, nil) // no greeting, ever
 	dns := &fakeDNS{mx: map[string][]*net.MX{
 		"fast.test": {{Host: "mx.fast.test", Pref: 10}}, "hung.test": {{Host: "mx.hung.test", Pref: 10}}},
 		hosts: map[string][]string{"mx.fast.test": {"127.0.0.2"}, "mx.hung.test": {"127.0.0.3"}}}
@@ -648,11 +633,9 @@ func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() {
 		cancel()
-		close(stop)
+		hung.Close()
 		q.Wait()
 		d.Close()
-		hung.Close()
-		held.Wait()
 		store.Close()
 	}()
 	q.Start(ctx)
@@ -675,7 +658,7 @@ func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n := conns.Load(); n > 2 {
+	if n := hung.Count(); n > 2 {
 		t.Fatalf("%d connections to the hung server, want at most its limit of 2", n)
 	}
 }

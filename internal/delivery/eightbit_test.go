@@ -15,6 +15,7 @@ import (
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/testsupport"
 )
 
 // rawSink is an SMTP (or LMTP) server on loopback that offers exactly
@@ -76,19 +77,12 @@ func (s *rawSink) serve(c net.Conn, keywords []string) {
 			c.Write([]byte("250 ok\r\n"))
 		case strings.HasPrefix(u, "DATA"):
 			c.Write([]byte("354 go\r\n"))
-			var b strings.Builder
-			for {
-				d, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if d == ".\r\n" {
-					break
-				}
-				b.WriteString(d)
+			b, err := testsupport.ReadData(r)
+			if err != nil {
+				return
 			}
 			s.mu.Lock()
-			s.datas = append(s.datas, b.String())
+			s.datas = append(s.datas, b)
 			s.mu.Unlock()
 			for range max(rcpts, 1) { // LMTP: one reply per recipient; SMTP: this sink's clients send one
 				c.Write([]byte("250 ok\r\n"))

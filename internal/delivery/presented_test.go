@@ -12,6 +12,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/testsupport"
 )
 
 // shadowRecorder records what the shadow manager is told.
@@ -82,14 +83,8 @@ func scriptedPeer(t *testing.T, ehlo string, reply func(cmd string) string) stri
 						out = ehlo
 					case cmd == "DATA":
 						c.Write([]byte("354 go on\r\n"))
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
+						if _, err := testsupport.ReadData(r); err != nil {
+							return
 						}
 						out = "250 2.0.0 queued\r\n"
 					default:

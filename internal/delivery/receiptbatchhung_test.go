@@ -10,6 +10,7 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
+	"umbra/internal/testsupport"
 )
 
 // rt55 F3: copies queued behind a batch to a peer that hangs are not
@@ -24,9 +25,9 @@ func TestReceiptCopiesQueuedBehindHungBatchNotSentToIt(t *testing.T) {
 	maxInflight = 1
 	// A shadow server of verbs version 6 (batches) that hangs at the
 	// first MAIL of each session.
-	b := startFakeHub(t, "127.0.0.2:0", hubScript{hangAtMail: true,
-		ehlo: []string{"XSHADOW 6", "PIPELINING", "CHUNKING", "8BITMIME"}})
-	bAddr, mails := b.addr, &b.mails
+	b := testsupport.StartHub(t, "127.0.0.2:0", testsupport.HubScript{HangAtMail: true,
+		EHLO: []string{"XSHADOW 6", "PIPELINING", "CHUNKING", "8BITMIME"}})
+	bAddr, mails := b.Addr(), &b.Mails
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},

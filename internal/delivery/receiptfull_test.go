@@ -11,6 +11,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/testsupport"
 )
 
 // copyPeer is a hub that takes shadow sessions (XSHADOW, verbs version
@@ -18,8 +19,8 @@ import (
 // 4.3.1 …" is a hub whose disk is full. It counts the copies it was
 // sent.
 func copyPeer(t *testing.T, addr, reply string) (string, *atomic.Int32) {
-	h := startFakeHub(t, addr, hubScript{dataReply: reply})
-	return h.addr, &h.copies
+	h := testsupport.StartHub(t, addr, testsupport.HubScript{DataReply: reply})
+	return h.Addr(), &h.Copies
 }
 
 const fullReply = "452 4.3.1 Insufficient system storage, try again later"

@@ -10,6 +10,7 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
+	"umbra/internal/testsupport"
 )
 
 // rt43 observation 1: a copy pushed to a peer that took the session and
@@ -21,8 +22,8 @@ import (
 func TestReceiptCopyTimedOutIsNotRetriedOnTheSameServer(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 300 * time.Millisecond
-	b := startFakeHub(t, "127.0.0.2:0", hubScript{hangAtMail: true})
-	bAddr, bSessions := b.addr, &b.sessions
+	b := testsupport.StartHub(t, "127.0.0.2:0", testsupport.HubScript{HangAtMail: true})
+	bAddr := b.Addr()
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
@@ -51,7 +52,7 @@ func TestReceiptCopyTimedOutIsNotRetriedOnTheSameServer(t *testing.T) {
 	if !errors.Is(err, smtp.ErrCopyTimedOut) {
 		t.Fatalf("push to a hung peer: %v, want ErrCopyTimedOut", err)
 	}
-	if n := bSessions.Load(); n != 1 {
+	if n := b.Count(); n != 1 {
 		t.Fatalf("the hung peer had %d sessions, want 1 (no second try on it)", n)
 	}
 }

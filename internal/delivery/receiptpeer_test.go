@@ -8,6 +8,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/testsupport"
 )
 
 // SR-17 with three hubs: hub-a copies on receipt, prefer-remote, with
@@ -16,9 +17,10 @@ import (
 // hub-b (not three), and the next copy goes to hub-c without trying
 // hub-b again: it failed recently (destination health).
 func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
-	bAddr, bTries := deadPeer(t, "127.0.0.2:0")
-	c := startFakeHub(t, "127.0.0.3:0", hubScript{})
-	cAddr, cSessions := c.addr, &c.sessions
+	b := deadPeer(t, "127.0.0.2:0")
+	bAddr := b.Addr()
+	c := testsupport.StartHub(t, "127.0.0.3:0", testsupport.HubScript{})
+	cAddr := c.Addr()
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
 		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
@@ -47,10 +49,10 @@ func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
 		}
 		link.Done(false) // a new session for the next copy
 	}
-	if n := bTries.Load(); n != 1 {
+	if n := b.Count(); n != 1 {
 		t.Errorf("the dead hub-b was tried %d times for 2 copies, want once", n)
 	}
-	if n := cSessions.Load(); n != 2 {
+	if n := c.Count(); n != 2 {
 		t.Errorf("hub-c had %d sessions, want 2", n)
 	}
 }
@@ -62,7 +64,7 @@ func TestReceiptCopyMovesOffADeadPeer(t *testing.T) {
 func TestReceiptCopyToAHungPeerIsBounded(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 300 * time.Millisecond
-	bAddr := startFakeHub(t, "127.0.0.2:0", hubScript{hangAtMail: true}).addr
+	bAddr := testsupport.StartHub(t, "127.0.0.2:0", testsupport.HubScript{HangAtMail: true}).Addr()
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},

@@ -10,6 +10,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/testsupport"
 )
 
 // refusingPeer is a hub that refuses this server's shadow session for
@@ -22,7 +23,7 @@ func refusingPeer(t *testing.T, addr, reply, digest string) string {
 		ehlo = append(ehlo, "XSHADOWDB "+digest)
 	}
 	ehlo = append(ehlo, "8BITMIME")
-	return startFakeHub(t, addr, hubScript{ehlo: ehlo, xshadow: reply}).addr
+	return testsupport.StartHub(t, addr, testsupport.HubScript{EHLO: ehlo, XShadow: reply}).Addr()
 }
 
 // rt18 F6: a shadow server that refuses the session for copies on
@@ -34,7 +35,7 @@ func refusingPeer(t *testing.T, addr, reply, digest string) string {
 func TestReceiptRefusedSessionWarns(t *testing.T) {
 	reply := "550 5.7.1 Not permitted to open a shadow session"
 	bAddr := refusingPeer(t, "127.0.0.2:0", reply, queue.DatabaseDigest("peer-db"))
-	cAddr := startFakeHub(t, "127.0.0.3:0", hubScript{}).addr
+	cAddr := testsupport.StartHub(t, "127.0.0.3:0", testsupport.HubScript{}).Addr()
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
 		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},

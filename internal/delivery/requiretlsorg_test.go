@@ -13,6 +13,7 @@ import (
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/testsupport"
 )
 
 // TLS-1, RFC 8689 §4.2.1: a REQUIRETLS message goes to the next hop only
@@ -110,11 +111,11 @@ func TestTLSRequiredNoHeaderForms(t *testing.T) {
 // and the server is not marked as failing for it. Another message's
 // copy goes over the same session.
 func TestRequireTLSCopyOnReceiptNotInClear(t *testing.T) {
-	hub := startFakeHub(t, "127.0.0.3:0", hubScript{dataReply: "250 2.0.0 kept"})
+	hub := testsupport.StartHub(t, "127.0.0.3:0", testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "a", Address: hub.addr}},
+			{Name: "hub-c", Role: routing.RoleHub, Site: "a", Address: hub.Addr()}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,10 +137,10 @@ func TestRequireTLSCopyOnReceiptNotInClear(t *testing.T) {
 	if err := link.Push(context.Background(), m, queue.MemBody(body)); err == nil || !strings.Contains(err.Error(), "REQUIRETLS") {
 		t.Fatalf("a REQUIRETLS copy over a session without TLS: %v", err)
 	}
-	if n := hub.mails.Load(); n != 0 {
+	if n := hub.Mails.Load(); n != 0 {
 		t.Fatalf("the shadow server read %d MAIL commands", n)
 	}
-	if d.health.Last(time.Now(), copiesKey("hub-c")) || d.health.Last(time.Now(), "hub-c", hub.addr) {
+	if d.health.Last(time.Now(), copiesKey("hub-c")) || d.health.Last(time.Now(), "hub-c", hub.Addr()) {
 		t.Fatal("the shadow server was marked as failing")
 	}
 	plain := message("r@remote.example")
@@ -148,7 +149,7 @@ func TestRequireTLSCopyOnReceiptNotInClear(t *testing.T) {
 		t.Fatalf("a copy of a message without REQUIRETLS: %v", err)
 	}
 	link.Done(true)
-	if n := hub.copies.Load(); n != 1 {
+	if n := hub.Copies.Load(); n != 1 {
 		t.Fatalf("%d copies pushed, want 1", n)
 	}
 }

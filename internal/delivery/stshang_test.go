@@ -2,13 +2,14 @@ package delivery
 
 import (
 	"fmt"
-	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/testsupport"
 )
 
 // TestHungPolicyFetchIsBoundedAndNamed: the MTA-STS policy host
@@ -17,24 +18,11 @@ import (
 // the policy (REQUIRETLS) says the policy fetch hung, naming the host
 // and port.
 func TestHungPolicyFetchIsBoundedAndNamed(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var held []net.Conn // accepted, never answered
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
+	l := testsupport.Silent(t, "127.0.0.1:0") // accepted, never answered
 	w := newTLSWorld(t, `_mta-sts.hang.test. 300 IN TXT "v=STSv1; id=1"`, "mta-sts.hang.test. 300 IN A 127.0.0.1",
 		"hang.test. 300 IN MX 10 mx1.hang.test.", "mx1.hang.test. 300 IN A 127.0.0.2")
-	w.httpsPort, w.fetchTimeout = l.Addr().(*net.TCPAddr).Port, 500*time.Millisecond
+	httpsPort, _ := strconv.Atoi(portOf(l.Addr()))
+	w.httpsPort, w.fetchTimeout = httpsPort, 500*time.Millisecond
 	w.build(t, config.TLSOpportunistic, false, true)
 	cert := w.ca.issue(t, "mx1.hang.test")
 	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, true)

@@ -26,6 +26,7 @@ import (
 	"umbra/internal/resolver"
 	"umbra/internal/resolver/dnstest"
 	"umbra/internal/routing"
+	"umbra/internal/testsupport"
 	"umbra/internal/tlspolicy"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -105,10 +106,7 @@ func startMX(t *testing.T, addr string, cert *tls.Certificate, requireTLS bool) 
 		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
 	}
 	s.srv.ErrorLog = nopLog{}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testsupport.Listen(t, addr) // a port picked before (freePort, another sink's): retried while in use
 	s.addr = ln.Addr().String()
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
+
+	"umbra/internal/testsupport"
 )
 
 // hungDirectory listens on a loopback port and accepts connections. With
@@ -16,57 +17,36 @@ import (
 // says another byte (the TLS handshake hangs); without, it never
 // answers at all. It returns the URL and a channel signalled at each
 // accepted connection.
-func hungDirectory(t *testing.T, startTLS bool) (string, chan struct{}) {
+func hungDirectory(t *testing.T, startTLS bool) (string, <-chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan struct{}, 16)
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case accepted <- struct{}{}:
-			default:
-			}
-			if !startTLS {
-				continue
-			}
+	var answer func(net.Conn)
+	if startTLS {
+		answer = func(c net.Conn) {
 			go func() {
 				p, err := ber.ReadPacket(c)
 				if err != nil || len(p.Children) < 1 {
 					return
 				}
 				id, _ := p.Children[0].Value.(int64)
-				msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Response")
-				msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "MessageID"))
-				resp := ber.Encode(ber.ClassApplication, ber.TypeConstructed, 24, nil, "Extended Response")
-				resp.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "resultCode"))
-				resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "matchedDN"))
-				resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "diagnosticMessage"))
-				msg.AppendChild(resp)
-				c.Write(msg.Bytes()) // then silence: the handshake never gets a ServerHello
+				c.Write(ldapResponse(id, 24)) // Extended Response; then silence: the handshake never gets a ServerHello
 			}()
 		}
-	}()
-	return "ldap://" + ln.Addr().String(), accepted
+	}
+	s := testsupport.Serve(t, "127.0.0.1:0", answer)
+	return "ldap://" + s.Addr(), s.Accepted()
+}
+
+// ldapResponse is an LDAP response of application tag tag to message id:
+// success, no matched DN, no diagnostic.
+func ldapResponse(id int64, tag ber.Tag) []byte {
+	msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Response")
+	msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "MessageID"))
+	resp := ber.Encode(ber.ClassApplication, ber.TypeConstructed, tag, nil, "Response")
+	resp.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "resultCode"))
+	resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "matchedDN"))
+	resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "diagnosticMessage"))
+	msg.AppendChild(resp)
+	return msg.Bytes()
 }
 
 // A directory that takes the connection and then hangs — after agreeing

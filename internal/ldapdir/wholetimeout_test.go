@@ -8,56 +8,40 @@ import (
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
+
+	"umbra/internal/testsupport"
 )
 
 // slowDirectory answers every bind with success and every search with
 // no entry, each after delay. It returns the URL.
 func slowDirectory(t *testing.T, delay time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				for {
-					p, err := ber.ReadPacket(c)
-					if err != nil || len(p.Children) < 2 {
-						return
-					}
-					id, _ := p.Children[0].Value.(int64)
-					var tag ber.Tag
-					switch p.Children[1].Tag {
-					case 0: // BindRequest
-						tag = 1
-					case 3: // SearchRequest
-						tag = 5 // SearchResultDone, no entry before it
-					default:
-						continue // abandon, unbind
-					}
-					time.Sleep(delay)
-					msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Response")
-					msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "MessageID"))
-					resp := ber.Encode(ber.ClassApplication, ber.TypeConstructed, tag, nil, "Response")
-					resp.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "resultCode"))
-					resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "matchedDN"))
-					resp.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "diagnosticMessage"))
-					msg.AppendChild(resp)
-					if _, err := c.Write(msg.Bytes()); err != nil {
-						return
-					}
+	s := testsupport.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			for {
+				p, err := ber.ReadPacket(c)
+				if err != nil || len(p.Children) < 2 {
+					return
 				}
-			}()
-		}
-	}()
-	return "ldap://" + ln.Addr().String()
+				id, _ := p.Children[0].Value.(int64)
+				var tag ber.Tag
+				switch p.Children[1].Tag {
+				case 0: // BindRequest
+					tag = 1
+				case 3: // SearchRequest
+					tag = 5 // SearchResultDone, no entry before it
+				default:
+					continue // abandon, unbind
+				}
+				time.Sleep(delay)
+				if _, err := c.Write(ldapResponse(id, tag)); err != nil {
+					return
+				}
+			}
+		}()
+	})
+	return "ldap://" + s.Addr()
 }
 
 // One timeout bounds a whole question — connection, service bind,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"umbra/internal/resolver/dnstest"
+	"umbra/internal/testsupport"
 )
 
 // startRspamd runs a real rspamd (Debian's package) in milter mode on
@@ -45,7 +46,7 @@ func startRspamdLog(t *testing.T) (string, func() string) {
 	// A short public suffix list: rspamd's own takes half a minute to
 	// compile at every start.
 	os.WriteFile(filepath.Join(dir, "tld.dat"), []byte("test\nexample\ncom\nnet\norg\n"), 0o644)
-	proxy, normal := freePort(t), freePort(t)
+	proxy, normal := testsupport.FreeAddr(t, "127.0.0.1"), testsupport.FreeAddr(t, "127.0.0.1") // rspamd binds them
 	conf := fmt.Sprintf(`lua = "$RULESDIR/rspamd.lua";
 .include "$CONFDIR/metrics.conf"
 .include "$CONFDIR/actions.conf"
@@ -132,16 +133,6 @@ milter_headers {
 		}
 	})
 	return "inet:" + proxy, logTail
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func up(addr string) bool {

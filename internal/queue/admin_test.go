@@ -13,8 +13,9 @@ import (
 	"umbra/internal/clock"
 )
 
-// queuedDeliverer defers everything into "mx:<domain>" until told to
-// accept, and records attempts.
+// queuedDeliverer defers everything into "mx:<domain>" — a redirected
+// recipient into "redirect:<target>", as delivery routes it — until told
+// to accept, and records attempts.
 func queuedDeliverer(accept *bool) (*scripted, Deliverer) {
 	d := newScripted(func(string, int) (Outcome, string) {
 		if *accept {
@@ -25,8 +26,11 @@ func queuedDeliverer(accept *bool) (*scripted, Deliverer) {
 	return d, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		res := d.Deliver(ctx, m, b, rcpts)
 		for k := range res {
-			a := m.Rcpts[res[k].Rcpt].Addr
-			res[k].Queue = "mx:" + a[strings.IndexByte(a, '@')+1:]
+			r := m.Rcpts[res[k].Rcpt]
+			res[k].Queue = "mx:" + r.Addr[strings.IndexByte(r.Addr, '@')+1:]
+			if r.Redirect != "" { // as delivery routes a redirected recipient (plan.go)
+				res[k].Queue = "redirect:" + r.Redirect
+			}
 		}
 		return res
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/testsupport"
 )
 
 // countingHop is a real SMTP next hop on a loopback address of its own
@@ -68,14 +69,8 @@ func (h *countingHop) serve(c net.Conn) {
 			fmt.Fprint(c, "250 ok\r\n")
 		case "DATA":
 			fmt.Fprint(c, "354 go on\r\n")
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
+			if _, err := testsupport.ReadData(r); err != nil {
+				return
 			}
 			h.accepted.Add(1)
 			fmt.Fprint(c, "250 queued\r\n")

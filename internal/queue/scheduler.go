@@ -386,20 +386,7 @@ func (q *Manager) attemptsOn(name string) []ID {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []ID
-	for _, d := range s.dests {
-		if d.task || d.queue != name {
-			continue
-		}
-		for _, jb := range d.waiting {
-			out = append(out, jb.a.m.ID)
-		}
-		for id := range d.running {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return s.onQueue(name, true)
 }
 
 // attemptQueues is, for every message with a job waiting for a slot of,
@@ -411,23 +398,47 @@ func (q *Manager) attemptQueues() map[ID][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[ID][]string{}
-	add := func(id ID, name string) {
-		if !slices.Contains(out[id], name) {
-			out[id] = append(out[id], name)
+	s.eachOnMail(true, func(id ID, d *dest) {
+		if !slices.Contains(out[id], d.queue) {
+			out[id] = append(out[id], d.queue)
 		}
-	}
+	})
+	return out
+}
+
+// eachOnMail is the one walk of the scheduler's queues for the
+// operator's view of them: it calls f with each message that has a job
+// waiting for a slot of a mail destination (a client's task destination
+// is not mail's: tasks.go) and that destination; with running, also
+// with each message that has a job running on one. A message comes once
+// for each such job. Called with s.mu held.
+func (s *scheduler) eachOnMail(running bool, f func(id ID, d *dest)) {
 	for _, d := range s.dests {
 		if d.task {
 			continue
 		}
 		for _, jb := range d.waiting {
-			add(jb.a.m.ID, d.queue)
+			f(jb.a.m.ID, d)
 		}
-		for id := range d.running {
-			add(id, d.queue)
+		if running {
+			for id := range d.running {
+				f(id, d)
+			}
 		}
 	}
-	return out
+}
+
+// onQueue is the messages eachOnMail names for a destination of queue
+// name, each once, in id order. Called with s.mu held.
+func (s *scheduler) onQueue(name string, running bool) []ID {
+	var out []ID
+	s.eachOnMail(running, func(id ID, d *dest) {
+		if d.queue == name {
+			out = append(out, id)
+		}
+	})
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // jobView is what the scheduler holds of one message in its attempt

@@ -186,21 +186,10 @@ func (w *withdrawal) queues() map[int]string {
 func (q *Manager) withdrawQueue(name string) map[ID]*withdrawal {
 	s := q.sched
 	s.mu.Lock()
-	var ids []ID
-	for _, d := range s.dests {
-		if d.task || d.queue != name {
-			continue
-		}
-		for _, jb := range d.waiting {
-			ids = append(ids, jb.a.m.ID)
-		}
-	}
+	ids := s.onQueue(name, false) // only waiting jobs: a running one is in delivery
 	s.mu.Unlock()
 	out := map[ID]*withdrawal{}
 	for _, id := range ids {
-		if out[id] != nil {
-			continue
-		}
 		if w := q.withdraw(id); w != nil {
 			out[id] = w
 		}

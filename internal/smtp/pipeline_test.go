@@ -16,6 +16,7 @@ import (
 
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/testsupport"
 )
 
 // writeLog is a client connection that records every write it makes.
@@ -132,12 +133,7 @@ func startSmtpSink(t *testing.T, flags ...string) string {
 			t.Skip("smtp-sink (postfix) is not installed")
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testsupport.FreeAddr(t, "127.0.0.1") // smtp-sink binds it
 	args := append(flags, addr, "16")
 	if os.Geteuid() == 0 {
 		args = append([]string{"-u", "nobody"}, args...)

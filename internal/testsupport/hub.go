@@ -1,0 +1,116 @@
+package testsupport
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// HubScript says how a scripted hub (StartHub) answers a shadow client.
+// The zero value is a hub that takes shadow sessions of verbs version 3
+// and answers 250 to everything.
+type HubScript struct {
+	// EHLO is the EHLO reply's lines after the name; nil means
+	// "XSHADOW 3" and "8BITMIME".
+	EHLO []string
+	// XShadow is the reply to XSHADOW; "" means "250 peer-database-1".
+	XShadow string
+	// HangAtMail: from the first MAIL of a session on, the hub reads
+	// and answers nothing more (a disk that stalled, a stopped process
+	// behind its socket).
+	HangAtMail bool
+	// DataReply, when set, is the reply to each message's data after
+	// DATA's "354" (a full disk: "452 4.3.1 …"); when "" DATA is
+	// answered 250 like any command.
+	DataReply string
+}
+
+// Hub is a transport server on a loopback address that speaks just
+// enough SMTP for a shadow client, as its script says, and counts what
+// it saw.
+type Hub struct {
+	*Server
+	Mails  atomic.Int32 // MAIL commands read
+	Copies atomic.Int32 // message data read to its end (DataReply set)
+}
+
+// StartHub listens on addr (port 0 for any) until the test ends.
+// Server.Count is the sessions it accepted.
+func StartHub(t testing.TB, addr string, s HubScript) *Hub {
+	t.Helper()
+	if s.EHLO == nil {
+		s.EHLO = []string{"XSHADOW 3", "8BITMIME"}
+	}
+	if s.XShadow == "" {
+		s.XShadow = "250 peer-database-1"
+	}
+	h := &Hub{}
+	h.Server = Serve(t, addr, func(c net.Conn) { go h.serve(c, s) })
+	return h
+}
+
+func (h *Hub) serve(c net.Conn, s HubScript) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	io.WriteString(c, "220 peer.test\r\n")
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+		case strings.HasPrefix(cmd, "EHLO"):
+			var b strings.Builder
+			b.WriteString("250-peer.test\r\n")
+			for i, ext := range s.EHLO {
+				sep := "-"
+				if i == len(s.EHLO)-1 {
+					sep = " "
+				}
+				b.WriteString("250" + sep + ext + "\r\n")
+			}
+			io.WriteString(c, b.String())
+		case strings.HasPrefix(cmd, "XSHADOW"):
+			io.WriteString(c, s.XShadow+"\r\n")
+		case strings.HasPrefix(cmd, "MAIL"):
+			h.Mails.Add(1)
+			if s.HangAtMail {
+				io.Copy(io.Discard, r) // hung: never another reply
+				return
+			}
+			io.WriteString(c, "250 ok\r\n")
+		case cmd == "DATA" && s.DataReply != "":
+			io.WriteString(c, "354 go on\r\n")
+			if _, err := ReadData(r); err != nil {
+				return
+			}
+			h.Copies.Add(1)
+			io.WriteString(c, s.DataReply+"\r\n")
+		case cmd == "QUIT":
+			io.WriteString(c, "221 bye\r\n")
+			return
+		default:
+			io.WriteString(c, "250 ok\r\n")
+		}
+	}
+}
+
+// ReadData reads a message's data from r, after DATA's 354, through the
+// line of the lone dot, and returns the lines before it as sent (dots
+// still doubled).
+func ReadData(r *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return b.String(), err
+		}
+		if l == ".\r\n" {
+			return b.String(), nil
+		}
+		b.WriteString(l)
+	}
+}
