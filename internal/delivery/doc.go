@@ -141,7 +141,12 @@
 // looked up might have addresses; with no address found the attempt is
 // deferred 451 4.4.4 (names left) or 451 4.4.3 (time ran out), naming
 // the bound. A domain that is an address literal or IP-address text
-// fails 550 5.1.2 with no lookup.
+// fails 550 5.1.2 with no lookup. An MX record whose exchange is
+// IP-address text ("10 192.0.2.1.") names no host (RFC 5321 §5.1): it is
+// skipped with a WARN naming it and never connected to, and counts as a
+// host without an address (resolver.NumericMX): with no other usable
+// host the recipients fail 550 5.4.4 naming it, a denial no retry mends
+// (the domain's DNS answered); another host that failed for now defers.
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary

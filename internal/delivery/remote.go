@@ -353,6 +353,9 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hos
 	src := newHostSource(st.cfg.Resolver, names, prefs, strconv.Itoa(g.conn.cfg.Port), st.cfg.Hostname, st.cfg.OwnBindings, limit,
 		timeout-time.Since(start), timeout)
 	src.implicit = implicit
+	src.numeric = func(name string) {
+		d.log.Warn("MX record names an IP address, not a host: skipped", "destination", g.dom, "mx", name, "send_connector", g.conn.cfg.Name)
+	}
 	return src, nil
 }
 
