@@ -216,7 +216,8 @@
 // organisation (org.go) hold to the same for a REQUIRETLS message:
 // STARTTLS verified for the server's name (TLSVerify, or the login
 // connector's TLS raised to verify), no pooled session, REQUIRETLS
-// offered (else 550 5.7.10); no STARTTLS or a certificate that does not
+// offered (else 550 5.7.10, a bounce excepted: requireTLSRefusal, the
+// one place both kinds of relay ask); no STARTTLS or a certificate that does not
 // verify passes to the next server and defers 451 4.7.5 REQUIRETLS. LMTP
 // final delivery is no relay. Its shadow copy on receipt goes only over
 // a session with TLS (receiptLink.Push; the session's certificate is

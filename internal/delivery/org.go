@@ -220,12 +220,8 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			d.health.Responsive(names[k], addr)
 			c.SetHop(names[k] + "[" + addr + "]")
 			if requireTLS {
-				if ok, _ := c.Extension("REQUIRETLS"); !ok {
-					quit := queue.AwaitingPeer(ctx) // QUIT's reply: the next hop's time
-					c.Quit()
-					quit()
-					c.Close()
-					return failAll(g.rcpts, c.Hop(), "550 5.7.10 REQUIRETLS: "+c.Hop()+" does not support REQUIRETLS")
+				if res := requireTLSRefusal(ctx, c, c.Hop(), m, g.rcpts); res != nil {
+					return res
 				}
 			}
 			d.orgSession(h.Kind, c)
