@@ -222,8 +222,15 @@
 // one place both kinds of relay ask); no STARTTLS or a certificate that does not
 // verify passes to the next server and defers 451 4.7.5 REQUIRETLS. LMTP
 // final delivery is no relay. Its shadow copy on receipt goes only over
-// a session with TLS (receiptLink.Push; the session's certificate is
-// not checked: copies share pooled sessions). "TLS-Required: No" (its unfolded value,
+// a session whose certificate was verified for the server's name
+// (smtp.Client.TLSVerified; dialPrimaryTLS raises the session's TLS as
+// org.go does): ReceiptShadow.OpenVerified takes such a pooled session
+// or opens one, passing over (unmarked) a candidate that cannot give
+// it, and receiptLink.Push opens one of its own to the same server when
+// its link's is not verified (copies share pooled sessions with
+// opportunistic TLS); never in a batch (receiptbatch.go: a batch goes on
+// its oldest copy's session); made again (recopy.go) the same way.
+// "TLS-Required: No" (its unfolded value,
 // header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
 // an MX host is counted for TLS reporting.
 //

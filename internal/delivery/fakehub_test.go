@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -25,15 +26,18 @@ type hubScript struct {
 	// dataReply, when set, is the reply to each message's data after
 	// DATA's "354"; when "" DATA is answered 250 like any command.
 	dataReply string
+	// tls, when set, offers STARTTLS with it.
+	tls *tls.Config
 }
 
 // fakeHub is a hub on a loopback address that speaks just enough SMTP
 // for a shadow client, as its script says, and counts what it saw.
 type fakeHub struct {
-	addr     string
-	sessions atomic.Int32 // connections accepted
-	mails    atomic.Int32 // MAIL commands read
-	copies   atomic.Int32 // message data read to its end
+	addr      string
+	sessions  atomic.Int32 // connections accepted
+	mails     atomic.Int32 // MAIL commands read
+	copies    atomic.Int32 // message data read to its end
+	tlsCopies atomic.Int32 // of them, read after STARTTLS
 }
 
 // startFakeHub listens on addr (port 0 for any) until the test ends.
@@ -47,6 +51,9 @@ func startFakeHub(t *testing.T, addr string, s hubScript) *fakeHub {
 	h := &fakeHub{addr: ln.Addr().String()}
 	if s.ehlo == nil {
 		s.ehlo = []string{"XSHADOW 3", "8BITMIME"}
+	}
+	if s.tls != nil {
+		s.ehlo = append([]string{"STARTTLS"}, s.ehlo...)
 	}
 	if s.xshadow == "" {
 		s.xshadow = "250 peer-database-1"
@@ -68,6 +75,7 @@ func (h *fakeHub) serve(c net.Conn, s hubScript) {
 	defer c.Close()
 	r := bufio.NewReader(c)
 	io.WriteString(c, "220 peer.test\r\n")
+	secure := false
 	for {
 		l, err := r.ReadString('\n')
 		if err != nil {
@@ -85,6 +93,14 @@ func (h *fakeHub) serve(c net.Conn, s hubScript) {
 				b.WriteString("250" + sep + ext + "\r\n")
 			}
 			io.WriteString(c, b.String())
+		case cmd == "STARTTLS" && s.tls != nil && !secure:
+			io.WriteString(c, "220 go ahead\r\n")
+			tc := tls.Server(c, s.tls)
+			if tc.Handshake() != nil {
+				return
+			}
+			c, r, secure = tc, bufio.NewReader(tc), true
+			defer tc.Close()
 		case strings.HasPrefix(cmd, "XSHADOW"):
 			io.WriteString(c, s.xshadow+"\r\n")
 		case strings.HasPrefix(cmd, "MAIL"):
@@ -106,6 +122,9 @@ func (h *fakeHub) serve(c net.Conn, s hubScript) {
 				}
 			}
 			h.copies.Add(1)
+			if secure {
+				h.tlsCopies.Add(1)
+			}
 			io.WriteString(c, s.dataReply+"\r\n")
 		case cmd == "QUIT":
 			io.WriteString(c, "221 bye\r\n")
