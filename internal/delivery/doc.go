@@ -49,7 +49,7 @@
 // inside: org.go) defer (umbra's words, naming the step, the host and
 // its reply; the queue's DSN quotes that reply as the host's, and so a
 // STARTTLS refused where TLS is required: queue openingHostReply — for
-// which org.go names a server as its hop, "name[ip:port]" or h.String()).
+// which org.go names a server as its hop, "name[ip:port]" or host.String()).
 // BODY=8BITMIME is declared only for a message that is 8-bit (received
 // with it, or with a byte above 127: declaresEightBit), never because
 // the hop offers it (smtp.Client.Mail takes out what go-smtp adds).

@@ -176,13 +176,13 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					cp.cfg.TLS = config.TLSVerify
 					sc = &cp
 				}
-				h := host{name: names[k], addr: addr}
-				if c, err = d.connect(ctx, st, sc, h); err != nil {
-					// Its words name the server as h.String(): the hop the
+				srv := host{name: names[k], addr: addr}
+				if c, err = d.connect(ctx, st, sc, srv); err != nil {
+					// Its words name the server as srv.String(): the hop the
 					// queue's DSN finds it by, to quote a refusal as the
 					// server's own reply (queue openingHostReply).
 					d.bal.fail(addr)
-					lastErr, lastHop = err.Error(), h.String()
+					lastErr, lastHop = err.Error(), srv.String()
 					if requireTLS && strings.HasPrefix(lastErr, "451 4.7.5 ") {
 						lastErr = "451 4.7.5 REQUIRETLS: no verified TLS to " + strings.TrimPrefix(lastErr, "451 4.7.5 ")
 					}
