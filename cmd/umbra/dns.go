@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,7 +24,6 @@ func newResolver(d config.DNS, reg prometheus.Registerer) (*resolver.Cache, erro
 	}
 	// One lookup shared by several callers may take every attempt at
 	// every server, and no longer.
-	budget := d.Timeout.D() * time.Duration(d.Attempts*max(1, c.Servers()))
 	return resolver.NewCache(c, resolver.CacheConfig{Size: d.CacheSize, MaxTTL: d.MaxTTL.D(), NegativeTTL: d.NegativeTTL.D(),
-		Budget: budget, Metrics: m}), nil
+		Budget: c.Budget(), Metrics: m}), nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,7 +18,6 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/resolver"
 	"umbra/internal/tlspolicy"
-	"umbra/internal/topology"
 )
 
 // outboundTLS builds the destinations' TLS policy engine (DANE, MTA-STS)
@@ -155,23 +153,6 @@ func reportSubmitter(mgr **queue.Manager, hostname string) tlspolicy.Submitter {
 		_, _, err := m.SubmitKeyed(ctx, msg, body, key)
 		return err
 	}
-}
-
-// sendConnectorTLS is the tls setting, port and mx_address_limit of the
-// send connector that routes domain ("", port 25 and the default limit
-// when none is configured): route explain's connector setting, the port
-// whose TLSA records apply, and how many MX hosts an attempt looks up.
-func sendConnectorTLS(cfg *config.Config, domain string) (tls string, port, mxAddressLimit int) {
-	dec, err := topology.RoutingTable(cfg).Route(domain)
-	if err != nil {
-		return "", config.DefaultSMTPPort, config.DefaultMXAddressLimit
-	}
-	for _, sc := range cfg.SendConnectors {
-		if sc.Name == dec.Connector {
-			return sc.TLS, cmp.Or(sc.Port, config.DefaultSMTPPort), sc.MXAddressLimit
-		}
-	}
-	return "", config.DefaultSMTPPort, config.DefaultMXAddressLimit // a topology connector's (delivery, topoConnector)
 }
 
 // publishCertificate loads the certificate the MTA-STS policy is served

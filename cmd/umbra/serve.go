@@ -403,7 +403,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
 	if tlsEngine != nil {
 		adm.SetTLSPolicy(func(ctx context.Context, domain string) any {
-			connTLS, port, limit := sendConnectorTLS(current(), domain)
+			connTLS, port, limit := del.ExplainConnector(domain)              // the connector delivery takes, under a topology too
 			return tlsEngine.ExplainUpTo(ctx, domain, connTLS, port, 2*limit) // what one attempt looks up (delivery/mxlookup.go)
 		})
 	}

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/mailbox"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
@@ -249,16 +251,15 @@ func newState(cfg Config) (*state, error) {
 	return st, nil
 }
 
-// redirectConnector is the connector for an operator's redirect: the
-// settings (TLS, auth, port) of the connector that routes domain, if any,
-// with the target as its only smart host.
-func (st *state) redirectConnector(domain, target string) *sendConnector {
+// redirectConnector is the connector for an operator's redirect of
+// rcpt (of domain): the settings (TLS, auth, port) of the connector that
+// routes it (leavingConnector), if any, with the target as its only
+// smart host.
+func (st *state) redirectConnector(domain, rcpt, target string) *sendConnector {
 	c := &sendConnector{cfg: config.SendConnector{Name: "redirect", Port: config.DefaultSMTPPort, TLS: config.TLSOpportunistic}}
-	if dec, err := st.cfg.Routing.Route(domain); err == nil {
-		if sc := st.conns[dec.Connector]; sc != nil {
-			cp := *sc
-			c = &cp
-		}
+	if sc := st.leavingConnector(domain, rcpt); sc != nil {
+		cp := *sc
+		c = &cp
 	}
 	c.cfg.SmartHosts = []string{target}
 	c.cfg.MaxMessageSize = 0
@@ -409,4 +410,37 @@ func Password(i int, sc config.SendConnector) (string, error) {
 			Err: fmt.Errorf("send_connectors[%d].auth.password_file %s is empty (send connector %s)", i, file, sc.Name)}
 	}
 	return line, nil
+}
+
+// leavingConnector is the send connector mail to rcpt (of domain)
+// leaves the organisation through, nil when none: with a topology the
+// one its route names (as plan.go routes; topoConnector), whichever
+// server is its source — never the one the configuration's address
+// spaces alone would pick, which a topology does not route by; without
+// one the routing table's.
+func (st *state) leavingConnector(domain, rcpt string) *sendConnector {
+	if tp := st.cfg.Topology; tp != nil {
+		if r := tp.PlanRoute(st.cfg.LocalServer, rcpt, 0, st.cfg.Routing.Accepted(domain)); r.Connector != "" {
+			return st.topoConnector(r.Connector)
+		}
+		return nil
+	}
+	if dec, err := st.cfg.Routing.Route(domain); err == nil {
+		return st.conns[dec.Connector]
+	}
+	return nil
+}
+
+// ExplainConnector is the tls setting, port and mx_address_limit of the
+// send connector mail to domain leaves through from this server
+// (leavingConnector; "", port 25 and the default limit when none):
+// route explain's connector setting, the port whose TLSA records apply
+// and how many MX hosts an attempt looks up.
+func (d *Deliverer) ExplainConnector(domain string) (tlsSetting string, port, mxAddressLimit int) {
+	st := d.st.Load()
+	domain = mailaddr.AddrKey(domain)
+	if sc := st.leavingConnector(domain, "postmaster@"+domain); sc != nil {
+		return sc.cfg.TLS, cmp.Or(sc.cfg.Port, config.DefaultSMTPPort), sc.cfg.MXAddressLimit
+	}
+	return "", config.DefaultSMTPPort, config.DefaultMXAddressLimit
 }

@@ -551,7 +551,7 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 	want := "Received: from c\r\n\tby umbra.test; now\r\nX-Umbra-Org-Id: " + org + "\r\nSubject: test\r\n\r\nhello\r\n"
 
 	s := startSink(t, "127.0.0.2:0", false, nil)
-	d := newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "127.0.0.2", Pref: 10}}}}, config.Mailbox{}, mxConnector(portOf(s.addr)))
+	d := newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 10}}}, hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}, config.Mailbox{}, mxConnector(portOf(s.addr)))
 	m := message("a@example.net")
 	m.OrgID = org
 	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
@@ -565,7 +565,7 @@ func TestCopiesCarryTheOrgID(t *testing.T) {
 	s = startSink(t, "127.0.0.2:0", false, nil)
 	orgConn := mxConnector(portOf(s.addr))
 	orgConn.SendXShadow = true
-	d = newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "127.0.0.2", Pref: 10}}}}, config.Mailbox{}, orgConn)
+	d = newDeliverer(t, &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 10}}}, hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}, config.Mailbox{}, orgConn)
 	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
 		t.Fatalf("relay: %+v", r)
 	}

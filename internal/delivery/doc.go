@@ -47,7 +47,9 @@
 // 4xx there, a TLS failure, a refused login and any refusal by a server
 // of the organisation (a send_xshadow connector's smart host, a relay
 // inside: org.go) defer (umbra's words, naming the step, the host and
-// its reply).
+// its reply; the queue's DSN quotes that reply as the host's, and so a
+// STARTTLS refused where TLS is required: queue openingHostReply — for
+// which org.go names a server as its hop, "name[ip:port]" or host.String()).
 // BODY=8BITMIME is declared only for a message that is 8-bit (received
 // with it, or with a byte above 127: declaresEightBit), never because
 // the hop offers it (smtp.Client.Mail takes out what go-smtp adds).
@@ -141,7 +143,12 @@
 // looked up might have addresses; with no address found the attempt is
 // deferred 451 4.4.4 (names left) or 451 4.4.3 (time ran out), naming
 // the bound. A domain that is an address literal or IP-address text
-// fails 550 5.1.2 with no lookup.
+// fails 550 5.1.2 with no lookup. An MX record whose exchange is
+// IP-address text ("10 192.0.2.1.") names no host (RFC 5321 §5.1): it is
+// skipped with a WARN naming it and never connected to, and counts as a
+// host without an address (resolver.NumericMX): with no other usable
+// host the recipients fail 550 5.4.4 naming it, a denial no retry mends
+// (the domain's DNS answered); another host that failed for now defers.
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary
@@ -211,11 +218,19 @@
 // organisation (org.go) hold to the same for a REQUIRETLS message:
 // STARTTLS verified for the server's name (TLSVerify, or the login
 // connector's TLS raised to verify), no pooled session, REQUIRETLS
-// offered (else 550 5.7.10); no STARTTLS or a certificate that does not
+// offered (else 550 5.7.10, a bounce excepted: requireTLSRefusal, the
+// one place both kinds of relay ask); no STARTTLS or a certificate that does not
 // verify passes to the next server and defers 451 4.7.5 REQUIRETLS. LMTP
 // final delivery is no relay. Its shadow copy on receipt goes only over
-// a session with TLS (receiptLink.Push; the session's certificate is
-// not checked: copies share pooled sessions). "TLS-Required: No" (its unfolded value,
+// a session whose certificate was verified for the server's name
+// (smtp.Client.TLSVerified; dialPrimaryTLS raises the session's TLS as
+// org.go does): ReceiptShadow.OpenVerified takes such a pooled session
+// or opens one, passing over (unmarked) a candidate that cannot give
+// it, and receiptLink.Push opens one of its own to the same server when
+// its link's is not verified (copies share pooled sessions with
+// opportunistic TLS); never in a batch (receiptbatch.go: a batch goes on
+// its oldest copy's session); made again (recopy.go) the same way.
+// "TLS-Required: No" (its unfolded value,
 // header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
 // an MX host is counted for TLS reporting.
 //

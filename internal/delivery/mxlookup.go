@@ -47,6 +47,8 @@ type hostSource struct {
 	maxNames int
 	left     time.Duration // lookup time left to the attempt
 	timeout  time.Duration // transport.mx_lookup_timeout, for the replies
+	// numeric is told each MX exchange skipped as IP-address text (nil: none told).
+	numeric func(name string)
 
 	next       int // names[next:] are not looked up yet
 	given      int // hosts[given:] are not taken yet
@@ -196,10 +198,18 @@ func (s *hostSource) prefAt(i int) int {
 }
 
 // lookup looks up names[i] (a host, host:port or an IP address: a
-// smart host's, or an MX record's that names one, which is the domain
-// owner's choice as an A record would be).
+// smart host's). An MX record's exchange that is IP-address text names
+// no host (RFC 5321 §5.1): it is skipped, never connected to, and
+// counts as a host without an address (resolver.NumericMX).
 func (s *hostSource) lookup(lctx, ctx context.Context, i int) {
 	n, pref := s.names[i], s.prefAt(i)
+	if s.mx && mailaddr.IPText(n) {
+		if s.numeric != nil {
+			s.numeric(n)
+		}
+		s.unresolved = append(s.unresolved, unresolvedHost{resolver.HostLookup{Host: n, Err: resolver.NumericMX(n)}, pref})
+		return
+	}
 	name, p := n, s.port
 	if h, pp, err := net.SplitHostPort(n); err == nil {
 		name, p = h, pp

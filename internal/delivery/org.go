@@ -176,21 +176,26 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					cp.cfg.TLS = config.TLSVerify
 					sc = &cp
 				}
-				if c, err = d.connect(ctx, st, sc, host{name: names[k], addr: addr}); err != nil {
+				srv := host{name: names[k], addr: addr}
+				if c, err = d.connect(ctx, st, sc, srv); err != nil {
+					// Its words name the server as srv.String(): the hop the
+					// queue's DSN finds it by, to quote a refusal as the
+					// server's own reply (queue openingHostReply).
 					d.bal.fail(addr)
-					lastErr, lastHop = err.Error(), names[k]
+					lastErr, lastHop = err.Error(), srv.String()
 					if requireTLS && strings.HasPrefix(lastErr, "451 4.7.5 ") {
-						lastErr = "451 4.7.5 REQUIRETLS: no verified TLS to " + names[k] + ": " + strings.TrimPrefix(lastErr, "451 4.7.5 ")
+						lastErr = "451 4.7.5 REQUIRETLS: no verified TLS to " + strings.TrimPrefix(lastErr, "451 4.7.5 ")
 					}
 					continue
 				}
 			} else {
+				hop := names[k] + "[" + addr + "]"   // as c.Hop() below: a refusal is quoted by it (queue openingHostReply)
 				connected := queue.AwaitingPeer(ctx) // connecting runs nothing on the message (queue/peerwait.go)
 				nc, err := st.dial(ctx, nil, "tcp", addr)
 				if err != nil {
 					connected()
 					d.bal.fail(addr)
-					lastErr, lastHop = "451 4.4.1 connect to "+names[k]+": "+err.Error(), names[k]
+					lastErr, lastHop = "451 4.4.1 connect to "+hop+": "+err.Error(), hop
 					continue
 				}
 				policy := smtp.TLSOpportunistic
@@ -207,12 +212,12 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					// Retried (the server's TLS may be mid-change); at
 					// expiry the recipients fail with 5.7.10 (queue).
 					d.bal.fail(addr)
-					lastErr, lastHop = "451 4.7.5 REQUIRETLS: no verified TLS to "+names[k]+": "+tlspolicy.Describe(nil, names[k], nil, err), names[k]
+					lastErr, lastHop = "451 4.7.5 REQUIRETLS: no verified TLS to "+hop+": "+tlspolicy.Describe(nil, names[k], nil, err), hop
 					continue
 				}
 				if err != nil {
 					d.bal.fail(addr)
-					lastErr, lastHop = "451 4.4.2 "+openingStage(err)+" from "+names[k]+": "+smtp.Reply(err), names[k]
+					lastErr, lastHop = "451 4.4.2 "+openingStage(err)+" from "+hop+": "+smtp.Reply(err), hop
 					continue
 				}
 			}
@@ -220,12 +225,8 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			d.health.Responsive(names[k], addr)
 			c.SetHop(names[k] + "[" + addr + "]")
 			if requireTLS {
-				if ok, _ := c.Extension("REQUIRETLS"); !ok {
-					quit := queue.AwaitingPeer(ctx) // QUIT's reply: the next hop's time
-					c.Quit()
-					quit()
-					c.Close()
-					return failAll(g.rcpts, c.Hop(), "550 5.7.10 REQUIRETLS: "+c.Hop()+" does not support REQUIRETLS")
+				if res := requireTLSRefusal(ctx, c, c.Hop(), m, g.rcpts); res != nil {
+					return res
 				}
 			}
 			d.orgSession(h.Kind, c)

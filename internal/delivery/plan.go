@@ -96,7 +96,7 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 			key := "redirect:" + target
 			g = groups[key]
 			if g == nil {
-				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, target), dom: domain}
+				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, addr, target), dom: domain}
 			}
 		} else if st.cfg.Topology != nil {
 			// With a topology every recipient is routed by it —

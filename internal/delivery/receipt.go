@@ -78,17 +78,39 @@ var ErrNoShadowServer = errors.New("no shadow server took the copy")
 
 // Open implements smtp.ReceiptShadow.
 func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink, error) {
-	l, err := r.open(ctx, pref, nil)
+	l, err := r.open(ctx, pref, nil, false)
 	if err != nil {
 		return nil, err // not a nil *receiptLink in the interface
 	}
 	return l, nil
 }
 
+// OpenVerified implements smtp.VerifiedReceiptShadow: Open for a
+// REQUIRETLS message's copy (RFC 8689), whose session's certificate is
+// verified for the server's name (dialPrimaryTLS): a pooled session only
+// when it was, else a new one. A candidate whose certificate does not
+// verify is passed over — not marked failing: it answers — and with none
+// left the receive connector's shadow-failure rule decides, before the
+// commit (reject_on_shadow_failure).
+func (r *ReceiptShadow) OpenVerified(ctx context.Context, pref string) (smtp.ReceiptLink, error) {
+	l, err := r.open(ctx, pref, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+var _ smtp.VerifiedReceiptShadow = (*ReceiptShadow)(nil)
+
+// errNotVerified is a session that could not have TLS verified for the
+// server's name (OpenVerified, a REQUIRETLS copy).
+var errNotVerified = errors.New("REQUIRETLS: no TLS verified for the shadow server's name")
+
 // open is Open after the copy was refused by the servers tried (by
 // name): they are not tried again, and each counts against the retry
-// budget of its kind (this site's, the other sites').
-func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]bool) (*receiptLink, error) {
+// budget of its kind (this site's, the other sites'). verify: only
+// sessions whose certificate was verified (OpenVerified).
+func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]bool, verify bool) (*receiptLink, error) {
 	st := r.d.st.Load()
 	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
 		return nil, fmt.Errorf("%w: no topology", ErrNoShadowServer)
@@ -126,7 +148,7 @@ func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]
 		if ctx.Err() != nil {
 			break
 		}
-		c, err := r.session(ctx, st, s)
+		c, err := r.session(ctx, st, s, verify)
 		if err != nil {
 			why := "shadow copy on receipt: " + err.Error()
 			var ref *refusedError
@@ -135,7 +157,7 @@ func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]
 				r.refused(st, s, ref)
 			}
 			errs = append(errs, s.Name+": "+strings.TrimPrefix(why, "shadow copy on receipt: "))
-			if !errors.Is(err, smtp.ErrNoCopies) && ctx.Err() == nil {
+			if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && ctx.Err() == nil {
 				// Tried last from now on, as delivery and heartbeats
 				// mark a server that did not answer (SR-16) — or
 				// refuses: queue destinations shows why.
@@ -144,7 +166,7 @@ func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]
 			continue
 		}
 		r.d.health.Responsive(s.Name, s.Address) // it answers; a refusal of copies stays marked (copiesKey)
-		return &receiptLink{r: r, srv: s, c: c}, nil
+		return &receiptLink{r: r, srv: s, c: c, verified: verify}, nil
 	}
 	if len(plan) == 0 {
 		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
@@ -250,24 +272,28 @@ func healthyFirst(marked func(*routing.Server) bool, plan []*routing.Server) []*
 	return append(out, late...)
 }
 
-// session takes an idle shadow session to s or opens one.
+// session takes an idle shadow session to s or opens one (verify:
+// one whose certificate was verified).
 // An idle session the peer ended meanwhile (it died, or timed out the
 // session) is closed, not handed out: the copy would fail on it after
 // the commit named that peer (Client.Alive, no round trip).
-func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server) (*smtp.Client, error) {
-	for c := r.takeIdle(s.Name); c != nil; c = r.takeIdle(s.Name) {
+func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server, verify bool) (*smtp.Client, error) {
+	for c := r.takeIdleTLS(s.Name, verify); c != nil; c = r.takeIdleTLS(s.Name, verify) {
 		if c.Alive() {
 			return c, nil
 		}
 		c.Close()
 	}
-	return r.dial(ctx, st, s)
+	return r.dial(ctx, st, s, verify)
 }
 
-func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) (*smtp.Client, error) {
+func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, verify bool) (*smtp.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
-	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address) // logs in as heartbeats to s do (loginVia)
+	c, err := r.d.dialPrimaryTLS(ctx, st, s.Name, s.Address, verify) // logs in as heartbeats to s do (loginVia)
+	if err != nil && verify && tlsFailed(err) {
+		return nil, fmt.Errorf("%w: %v", errNotVerified, err) // it answers: not a refusal, not a failure of the server
+	}
 	if err != nil {
 		return nil, refusal(err) // a refused login is a *refusedError with the peer's digest
 	}
@@ -288,6 +314,30 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server) 
 	}
 	c.SetHop(s.Name)
 	return c, nil
+}
+
+// tlsFailed: err is a session's TLS failure (smtp.ErrTLSUnavailable,
+// or connectWith's 451 4.7.5 naming it).
+func tlsFailed(err error) bool {
+	return errors.Is(err, smtp.ErrTLSUnavailable) || strings.HasPrefix(err.Error(), "451 4.7.5 ")
+}
+
+// takeIdleTLS is takeIdle; verify: only a session whose certificate was
+// verified, the others left in the pool.
+func (r *ReceiptShadow) takeIdleTLS(name string, verify bool) *smtp.Client {
+	if !verify {
+		return r.takeIdle(name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.idle[name]
+	for i := len(list) - 1; i >= 0; i-- {
+		if rc := list[i]; time.Since(rc.used) < receiptIdle && rc.c.TLSVerified() {
+			r.idle[name] = append(list[:i:i], list[i+1:]...)
+			return rc.c
+		}
+	}
+	return nil
 }
 
 func (r *ReceiptShadow) takeIdle(name string) *smtp.Client {
@@ -334,6 +384,9 @@ type receiptLink struct {
 	r   *ReceiptShadow
 	srv *routing.Server
 	c   *smtp.Client
+	// verified: opened by OpenVerified (its sessions' certificates are
+	// verified, the one a second try dials too).
+	verified bool
 }
 
 func (l *receiptLink) Server() string { return l.srv.Name }
@@ -358,12 +411,27 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 // that fails without a reply (a broken or hung session) marks the
 // server itself, as a failed session does.
 //
-// A REQUIRETLS message's copy is not pushed over a session without TLS
-// (RFC 8689: the message does not cross the network in clear); the
-// server is not marked for it, and the session stays for other copies.
+// A REQUIRETLS message's copy goes only over TLS whose certificate was
+// verified for the server's name (RFC 8689), never in a batch on another
+// link's session (pushBatched). On a session that is not (shared
+// copies' sessions have opportunistic TLS) it goes over a session of its
+// own to the same server, verified (then pooled as any); when none can
+// be had the copy is not pushed, and the server is not marked for it
+// (it answers): the session stays for other copies.
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
-	if m.RequireTLS && l.c != nil && l.c.TLSVersion() == "" {
-		return fmt.Errorf("REQUIRETLS: the session to shadow server %s has no TLS: the copy is not pushed in clear", l.srv.Name)
+	if m.RequireTLS && l.c != nil && !l.c.TLSVerified() {
+		own := &receiptLink{r: l.r, srv: l.srv, verified: true}
+		c, err := l.r.dial(ctx, l.r.d.st.Load(), l.srv, true)
+		if err != nil {
+			if !errors.Is(err, errNotVerified) && ctx.Err() == nil {
+				l.r.d.health.Unresponsive(time.Now(), "shadow copy on receipt: "+err.Error(), l.srv.Name, l.srv.Address)
+			}
+			return fmt.Errorf("REQUIRETLS: the copy is not pushed to shadow server %s without TLS verified for its name: %w", l.srv.Name, err)
+		}
+		own.c = c
+		err = own.Push(ctx, m, body)
+		own.Done(err == nil)
+		return err
 	}
 	err := l.push2(ctx, m, body)
 	h := l.r.d.health
@@ -400,7 +468,7 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 	l.c.Close()
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
-	c, derr := l.r.dial(ctx, l.r.d.st.Load(), l.srv)
+	c, derr := l.r.dial(ctx, l.r.d.st.Load(), l.srv, l.verified || m.RequireTLS)
 	if derr != nil {
 		l.c = nil
 		return fmt.Errorf("%v; again: %w", err, derr)

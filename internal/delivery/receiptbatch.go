@@ -75,7 +75,9 @@ func (r *ReceiptShadow) batcher(name string) *copyBatcher {
 // pushBatched pushes the copy in a batch when it can go in one (see
 // above), else alone.
 func (l *receiptLink) pushBatched(ctx context.Context, m *queue.Message, body queue.Body) error {
-	if body.Spooled() || !l.c.CanPushBatch() {
+	if body.Spooled() || !l.c.CanPushBatch() || m.RequireTLS {
+		// A REQUIRETLS copy goes alone, on this link's verified
+		// session: a batch goes on the session of its oldest copy.
 		return l.push(ctx, m, body)
 	}
 	rec, ok := l.c.CopyRecord(m, body.Head())

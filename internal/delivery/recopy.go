@@ -334,7 +334,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	}
 	var refusals []string
 	for {
-		link, err := r.open(ctx, pref, tried)
+		link, err := r.open(ctx, pref, tried, m.RequireTLS) // a REQUIRETLS copy: verified TLS only
 		if err != nil {
 			if len(refusals) > 0 {
 				// Every candidate the budgets allow refused it, or

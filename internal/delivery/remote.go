@@ -191,14 +191,8 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 		limit.sessions++
 		d.health.Responsive(h.name, h.addr)
-		if m.RequireTLS && m.From != "" { // a REQUIRETLS bounce is not stopped by a hop without it (RFC 8689 §5)
-			if ok, _ := c.Extension("REQUIRETLS"); !ok {
-				quit := queue.AwaitingPeer(ctx) // QUIT's reply: the next hop's time
-				c.Quit()
-				quit()
-				c.Close()
-				return failAll(g.rcpts, h.String(), "550 5.7.10 REQUIRETLS: "+h.String()+" does not support REQUIRETLS")
-			}
+		if res := requireTLSRefusal(ctx, c, h.String(), m, g.rcpts); res != nil {
+			return res
 		}
 		if g.conn.cfg.SendXShadow {
 			d.openShadow(ctx, st, c, h.name)
@@ -353,6 +347,9 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hos
 	src := newHostSource(st.cfg.Resolver, names, prefs, strconv.Itoa(g.conn.cfg.Port), st.cfg.Hostname, st.cfg.OwnBindings, limit,
 		timeout-time.Since(start), timeout)
 	src.implicit = implicit
+	src.numeric = func(name string) {
+		d.log.Warn("MX record names an IP address, not a host: skipped", "destination", g.dom, "mx", name, "send_connector", g.conn.cfg.Name)
+	}
 	return src, nil
 }
 

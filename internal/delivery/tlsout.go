@@ -228,3 +228,25 @@ func (t *destTLS) lastFetchFailure() (tlspolicy.FetchFailure, bool) {
 	}
 	return t.eng.LastFetchFailure(t.dom)
 }
+
+// requireTLSRefusal is the one rule for a verified hop's EHLO answer to
+// a REQUIRETLS message (RFC 8689 §4.2.1), for every relay — an MX or
+// smart host (remote.go) and a server of the organisation (org.go): a
+// hop that does not offer REQUIRETLS gets a QUIT and the recipients
+// fail 550 5.7.10 naming it. nil when the message may go on: it does not
+// ask REQUIRETLS, the hop offers it, or it is a bounce (the null reverse
+// path: a REQUIRETLS message's DSN is not stopped by a hop without it,
+// §5). The caller has made the session verify its certificate.
+func requireTLSRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Message, rcpts []int) []queue.Result {
+	if !m.RequireTLS || m.From == "" {
+		return nil
+	}
+	if ok, _ := c.Extension("REQUIRETLS"); ok {
+		return nil
+	}
+	quit := queue.AwaitingPeer(ctx) // QUIT's reply: the next hop's time
+	c.Quit()
+	quit()
+	c.Close()
+	return failAll(rcpts, hop, "550 5.7.10 REQUIRETLS: "+hop+" does not support REQUIRETLS")
+}

@@ -83,6 +83,13 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 // grants the shadow verbs to server accounts only refuses a session that
 // did not log in.
 func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr string) (*smtp.Client, error) {
+	return d.dialPrimaryTLS(ctx, st, primary, addr, false)
+}
+
+// dialPrimaryTLS is dialPrimary; verify raises the session's TLS to
+// verified for the server's name (the connector's as org.go raises it
+// for a REQUIRETLS relay), for a REQUIRETLS copy on receipt.
+func (d *Deliverer) dialPrimaryTLS(ctx context.Context, st *state, primary, addr string, verify bool) (*smtp.Client, error) {
 	addr, via, _ := strings.Cut(addr, " via ")
 	if via == "" {
 		via = loginVia(st, primary, addr)
@@ -91,6 +98,11 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 		sc := st.conns[via]
 		if sc == nil {
 			return nil, fmt.Errorf("send connector %s is gone", via)
+		}
+		if verify && sc.cfg.TLS != config.TLSVerify {
+			cp := *sc
+			cp.cfg.TLS = config.TLSVerify
+			sc = &cp
 		}
 		c, err := d.connect(ctx, st, sc, host{name: primary, addr: addr})
 		if err == nil {
@@ -103,7 +115,11 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 	if err != nil {
 		return nil, err
 	}
-	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: smtp.TLSOpportunistic,
+	policy := smtp.TLSOpportunistic
+	if verify {
+		policy = smtp.TLSVerify
+	}
+	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: policy,
 		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
 	if err == nil {
 		watchMarks(st, c, primary)

@@ -1320,7 +1320,12 @@
 // refusal (delivery's "451 4.4.2 greeting from HOST: 421 …", "… reply to
 // EHLO from HOST: …", "451 4.7.0 authentication to HOST failed: …") is
 // reported as that host's reply (openingHostReply): Remote-MTA the host,
-// Diagnostic-Code smtp, its status where of the DSN's class.
+// Diagnostic-Code smtp, its status where of the DSN's class. So is a
+// STARTTLS the host refused where TLS is required ("451 4.7.5 HOST:
+// STARTTLS refused: 454 …", also inside a REQUIRETLS deferral's words);
+// a failed handshake has no reply and stays umbra's. A server of the
+// organisation (a hub, its hop "name[ip:port]") is quoted the same way,
+// never named as Remote-MTA.
 // To a sender outside the organisation (Inside.Sender: not of an
 // authoritative domain) a DSN quotes whole only a reply it names a
 // Remote-MTA for; umbra's own diagnostics and the replies of the

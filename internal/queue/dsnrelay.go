@@ -84,7 +84,9 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 // openingHostReply is reply as a DSN quotes it when it is delivery's
 // deferral of a session whose opening a host answered with a refusal
 // ("451 4.4.2 greeting from HOST: 421 4.3.2 busy", "… reply to EHLO
-// from HOST: …", "451 4.7.0 authentication to HOST failed: 535 …"): the
+// from HOST: …", "451 4.7.0 authentication to HOST failed: 535 …", a
+// refused STARTTLS where TLS is required: "451 4.7.5 HOST: STARTTLS
+// refused: 454 …"): the
 // host's own reply, which dsnReporter then names the host for (type
 // smtp); inside an expiry's reply its last reply so; ok false, reply
 // unchanged, for any other. hop is the recipient's NextHop, the host as
@@ -105,12 +107,31 @@ func openingHostReply(reply, hop string) (string, bool) {
 		{"451 4.4.2 reply to EHLO from ", ": "},
 		{"451 4.7.0 authentication to ", " failed: "},
 	} {
-		if rest, ok := strings.CutPrefix(reply, f.pre+hop+f.post); ok && len(rest) > 4 && (rest[0] == '4' || rest[0] == '5') &&
-			strings.Trim(rest[1:3], "0123456789") == "" && rest[3] == ' ' {
+		if rest, ok := strings.CutPrefix(reply, f.pre+hop+f.post); ok && smtpReply(rest) {
 			return rest, true
 		}
 	}
+	// A STARTTLS the host refused where TLS is required (the
+	// connector's tls, a DANE or MTA-STS policy, REQUIRETLS): umbra's
+	// 451 4.7.5 names the host, then its policy if any, then the
+	// host's reply ("451 4.7.5 HOST: STARTTLS refused: 454 …", "451
+	// 4.7.5 REQUIRETLS: no host of … offered verified TLS: 451 4.7.5
+	// HOST: mta-sts policy of D: STARTTLS refused: …", "451 4.7.5
+	// REQUIRETLS: no verified TLS to HOST: STARTTLS refused: …"). A
+	// handshake that failed has no reply: umbra's words stay.
+	if strings.HasPrefix(reply, "451 4.7.5 ") {
+		if i := strings.Index(reply, hop+": "); i >= 0 {
+			if _, rest, ok := strings.Cut(reply[i+len(hop)+2:], "STARTTLS refused: "); ok && smtpReply(rest) {
+				return rest, true
+			}
+		}
+	}
 	return reply, false
+}
+
+// smtpReply reports whether s starts as an SMTP reply ("454 …").
+func smtpReply(s string) bool {
+	return len(s) > 4 && (s[0] == '4' || s[0] == '5') && strings.Trim(s[1:3], "0123456789") == "" && s[3] == ' '
 }
 
 // dsnRecipient is r as a DSN of kind reports it (openingHostReply),

@@ -104,6 +104,13 @@ func TestDSNQuotesTheHostsOpeningReply(t *testing.T) {
 			[]string{"Status: 4.7.0", "Diagnostic-Code: smtp; 535 5.7.8 bad credentials"}, true},
 		{"expired after a greeting 421", expiredReply("550 5.4.7", 5*24*time.Hour, "451 4.4.2 greeting from "+mx+": 421 4.3.2 too busy"), NotifyFailure,
 			[]string{"Status: 5.4.7", "last reply: 421 4.3.2 too busy"}, true},
+		{"STARTTLS 454 under required TLS", "451 4.7.5 " + mx + ": STARTTLS refused: 454 4.7.0 TLS not available", NotifyDelay,
+			[]string{"Status: 4.7.0", "Diagnostic-Code: smtp; 454 4.7.0 TLS not available"}, true},
+		{"STARTTLS refused under an MTA-STS policy for REQUIRETLS", "451 4.7.5 REQUIRETLS: no host of connector:out/example.net offered verified TLS: 451 4.7.5 " +
+			mx + ": mta-sts policy of example.net: STARTTLS refused: 554 5.7.3 no TLS", NotifyDelay,
+			[]string{"Status: 4.7.5", "Diagnostic-Code: smtp; 554 5.7.3 no TLS"}, true},
+		{"TLS handshake failed", "451 4.7.5 " + mx + ": TLS handshake failed: EOF", NotifyDelay,
+			[]string{"Status: 4.7.5", "Diagnostic-Code: X-Umbra; "}, false},
 		{"greeting without a reply", "451 4.4.2 greeting from " + mx + ": EOF", NotifyDelay,
 			[]string{"Status: 4.4.2", "Diagnostic-Code: X-Umbra; 451 4.4.2 connection with the next hop broken"}, false},
 	} {

@@ -46,7 +46,8 @@ type CalloutConfig struct {
 	// PositiveTTL and NegativeTTL: how long an answer is used without
 	// asking again (default 7 days and 3 hours).
 	PositiveTTL, NegativeTTL time.Duration
-	// Timeout bounds one callout session (default 30 s).
+	// Timeout bounds one whole callout — its lookups, every host tried,
+	// each connect and command — not each step (default 30 s).
 	Timeout time.Duration
 	// MaxConcurrent bounds callouts in flight (default 10): a flood of
 	// random recipients cannot become a flood of sessions to the hubs.

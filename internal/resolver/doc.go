@@ -15,8 +15,11 @@
 //     AD bit, and umbra trusts that server to validate (Config.TrustAD):
 //     a stub cannot validate DNSSEC itself, so DANE needs a validating
 //     resolver on a trusted path (loopback).
-//   - Every query is bounded by Config.Timeout per attempt and by the
-//     caller's context overall.
+//   - Every query is bounded by Config.Timeout per attempt; one lookup
+//     (Client.Lookup: its CNAME chain, a TCP retry; LookupHost and
+//     LookupIPAddr: A and AAAA asked together) by Client.Budget —
+//     Timeout × Attempts × servers — whatever queries it makes; and by
+//     the caller's context overall.
 //   - A reply is used only when its id and its question section (one
 //     question: the name, without ASCII case, the type and the class
 //     asked) are the query's; any other is no answer — the next server

@@ -14,6 +14,18 @@ type HostLookup struct {
 	Err  error
 }
 
+// NumericMX is the failed lookup of an MX record's exchange that is
+// IP-address text ("10 192.0.2.1."): an MX record names a host (RFC 5321
+// §5.1, RFC 1035 §3.3.9), and a name that spells an address names none.
+// It is skipped, never connected to (a resolver would answer it with the
+// address it spells, which no policy allowed), and counts as a denial:
+// with no other usable host, NoAddress fails the recipients with 550
+// 5.4.4 naming it — the domain's own misconfiguration, which no retry
+// mends, as an MX host without an address.
+func NumericMX(host string) error {
+	return &net.DNSError{Err: "the MX record names an IP address, not a host name (RFC 5321 §5.1): skipped", Name: host, IsNotFound: true}
+}
+
 // NoAddress is what a destination none of whose mail hosts has an
 // address comes to: the reply delivery gives and route explain shows.
 // implicit: the one host is the domain itself, for want of MX records

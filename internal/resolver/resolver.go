@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync"
 	"time"
 	"umbra/internal/mailaddr"
 
@@ -98,6 +99,12 @@ func New(cfg Config) (*Client, error) {
 // Servers returns how many servers the client asks.
 func (c *Client) Servers() int { return len(c.cfg.Servers) }
 
+// Budget is the most one lookup takes: Timeout for every attempt at
+// every server (dns.timeout × attempts × servers).
+func (c *Client) Budget() time.Duration {
+	return c.cfg.Timeout * time.Duration(c.cfg.Attempts*max(1, len(c.cfg.Servers)))
+}
+
 // maxCNAMEs bounds the aliases one lookup follows, within a response
 // and across the queries it makes for them.
 const maxCNAMEs = 8
@@ -108,6 +115,11 @@ const maxCNAMEs = 8
 // chain's end — at most maxCNAMEs aliases, a loop is an error. The answer
 // is Secure only when every response was.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	// One lookup — its CNAME chain followed, a truncated answer asked
+	// again over TCP — takes at most every attempt at every server
+	// (Budget), not that for each query it makes.
+	ctx, cancel := context.WithTimeout(ctx, c.Budget())
+	defer cancel()
 	fqdn := dns.Fqdn(name)
 	if strings.ContainsAny(name, "[]") {
 		// An address literal ([192.0.2.1], a mail domain that is none):
@@ -374,10 +386,24 @@ func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string
 		}
 		return out, nil
 	}
+	// A and AAAA are asked together: an address lookup is one lookup,
+	// bounded as one question is (dns.timeout × attempts × servers),
+	// not one bound a record type.
+	types := []uint16{dns.TypeA, dns.TypeAAAA}
+	answers, aerrs := make([]*Answer, len(types)), make([]error, len(types))
+	var wg sync.WaitGroup
+	for i, t := range types {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], aerrs[i] = c.Lookup(ctx, host, t)
+		}()
+	}
+	wg.Wait()
 	var out []net.IPAddr
 	var errs []error
-	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		a, err := c.Lookup(ctx, host, t)
+	for i := range types {
+		a, err := answers[i], aerrs[i]
 		if err != nil {
 			errs = append(errs, err)
 			continue

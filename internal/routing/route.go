@@ -64,6 +64,11 @@ type Route struct {
 	// Lookup (PlanRoute only): the directory must be asked for the
 	// recipient's mailbox database; the route has no next hop yet.
 	Lookup bool `json:"lookup,omitempty"`
+	// Connector is the send connector the route leaves the organisation
+	// through, whichever server is its source ("" for a destination
+	// inside): whose TLS and auth settings an operator's redirect of
+	// such mail uses (delivery, redirectConnector).
+	Connector string `json:"-"`
 
 	explain bool
 	delayed bool // FanOut sent it to a fork site (RT-6)
@@ -414,6 +419,7 @@ func (t *Topology) routeConnector(r *Route, me *Server, domain string, size int6
 	})
 	win := cands[0]
 	r.Destination = "send connector " + win.c.Name
+	r.Connector = win.c.Name
 	if r.explain {
 		r.why("address space match for %s: %s", domain, describe(win))
 		for _, o := range cands[1:] {

@@ -6,11 +6,29 @@ import "crypto/tls"
 // STARTTLS ("TLS 1.2", "TLS 1.3": crypto/tls's names, as the inbound
 // metrics use), or "" for a plaintext session.
 func (c *Client) TLSVersion() string {
+	if cs, ok := c.tlsState(); ok {
+		return tls.VersionName(cs.Version)
+	}
+	return ""
+}
+
+// TLSVerified reports whether the session's TLS certificate was
+// verified for the server's name against the trusted roots (TLSVerify;
+// RFC 8689's REQUIRETLS asks for that), not only encrypted
+// (TLSOpportunistic, TLSRequired) or matched by a VerifyConnection
+// callback alone.
+func (c *Client) TLSVerified() bool {
+	cs, ok := c.tlsState()
+	return ok && len(cs.VerifiedChains) > 0
+}
+
+// tlsState is the session's TLS state, false for a plaintext session.
+func (c *Client) tlsState() (tls.ConnectionState, bool) {
 	conn := c.conn
 	for range 4 { // the wrappers NewClient makes; bounded all the same
 		switch x := conn.(type) {
 		case *tls.Conn:
-			return tls.VersionName(x.ConnectionState().Version)
+			return x.ConnectionState(), true
 		case *replayConn:
 			conn = x.Conn
 		case *shadowConn:
@@ -18,8 +36,8 @@ func (c *Client) TLSVersion() string {
 		case *replyLimitConn:
 			conn = x.Conn
 		default:
-			return ""
+			return tls.ConnectionState{}, false
 		}
 	}
-	return ""
+	return tls.ConnectionState{}, false
 }

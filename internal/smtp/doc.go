@@ -177,7 +177,9 @@
 //     shadow_on_receipt, a message with no other copy (not relayed in a
 //     shadow session, not a client submission) gets a shadow session
 //     from the ReceiptShadow before the local commit, so that the one
-//     commit names the shadow server and the copy's id; the copy is
+//     commit names the shadow server and the copy's id (for a REQUIRETLS
+//     message a session whose certificate was verified:
+//     VerifiedReceiptShadow); the copy is
 //     pushed after the commit and the 250 follows the peer's 250. No
 //     session: 451 4.4.0 (reject_on_shadow_failure, nothing committed) or
 //     250 held here only; a push that fails after the commit is always a

@@ -375,6 +375,15 @@ type ReceiptShadow interface {
 	Open(ctx context.Context, pref string) (ReceiptLink, error)
 }
 
+// VerifiedReceiptShadow is a ReceiptShadow that opens, for a REQUIRETLS
+// message's copy (RFC 8689), only a session whose certificate was
+// verified for the shadow server's name; an error when no candidate has
+// one, which the receive connector's shadow-failure rule then decides
+// as any copy no server took.
+type VerifiedReceiptShadow interface {
+	OpenVerified(ctx context.Context, pref string) (ReceiptLink, error)
+}
+
 // ReceiptLink is one shadow session held for one copy.
 type ReceiptLink interface {
 	// Server is the shadow server's id.
@@ -447,7 +456,11 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	var link ReceiptLink
 	var err error
 	if h := s.srv.receipt.Load(); h != nil {
-		link, err = h.r.Open(s.srv.ctx, s.c.cfg.ShadowOnReceipt)
+		if v, ok := h.r.(VerifiedReceiptShadow); ok && m.RequireTLS {
+			link, err = v.OpenVerified(s.srv.ctx, s.c.cfg.ShadowOnReceipt) // its copy over verified TLS only
+		} else {
+			link, err = h.r.Open(s.srv.ctx, s.c.cfg.ShadowOnReceipt)
+		}
 	} else {
 		err = errors.New("no shadow servers configured (a topology is needed)")
 	}

@@ -2,6 +2,7 @@ package testsupport
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -26,6 +27,8 @@ type HubScript struct {
 	// DATA's "354" (a full disk: "452 4.3.1 …"); when "" DATA is
 	// answered 250 like any command.
 	DataReply string
+	// TLS, when set, offers STARTTLS with it.
+	TLS *tls.Config
 }
 
 // Hub is a transport server on a loopback address that speaks just
@@ -33,8 +36,9 @@ type HubScript struct {
 // it saw.
 type Hub struct {
 	*Server
-	Mails  atomic.Int32 // MAIL commands read
-	Copies atomic.Int32 // message data read to its end (DataReply set)
+	Mails     atomic.Int32 // MAIL commands read
+	Copies    atomic.Int32 // message data read to its end (DataReply set)
+	TLSCopies atomic.Int32 // of them, read after STARTTLS
 }
 
 // StartHub listens on addr (port 0 for any) until the test ends.
@@ -43,6 +47,9 @@ func StartHub(t testing.TB, addr string, s HubScript) *Hub {
 	t.Helper()
 	if s.EHLO == nil {
 		s.EHLO = []string{"XSHADOW 3", "8BITMIME"}
+	}
+	if s.TLS != nil {
+		s.EHLO = append([]string{"STARTTLS"}, s.EHLO...)
 	}
 	if s.XShadow == "" {
 		s.XShadow = "250 peer-database-1"
@@ -56,6 +63,7 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 	defer c.Close()
 	r := bufio.NewReader(c)
 	io.WriteString(c, "220 peer.test\r\n")
+	secure := false
 	for {
 		l, err := r.ReadString('\n')
 		if err != nil {
@@ -73,6 +81,14 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 				b.WriteString("250" + sep + ext + "\r\n")
 			}
 			io.WriteString(c, b.String())
+		case cmd == "STARTTLS" && s.TLS != nil && !secure:
+			io.WriteString(c, "220 go ahead\r\n")
+			tc := tls.Server(c, s.TLS)
+			if tc.Handshake() != nil {
+				return
+			}
+			c, r, secure = tc, bufio.NewReader(tc), true
+			defer tc.Close()
 		case strings.HasPrefix(cmd, "XSHADOW"):
 			io.WriteString(c, s.XShadow+"\r\n")
 		case strings.HasPrefix(cmd, "MAIL"):
@@ -88,6 +104,9 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 				return
 			}
 			h.Copies.Add(1)
+			if secure {
+				h.TLSCopies.Add(1)
+			}
 			io.WriteString(c, s.DataReply+"\r\n")
 		case cmd == "QUIT":
 			io.WriteString(c, "221 bye\r\n")

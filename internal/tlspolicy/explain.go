@@ -160,6 +160,15 @@ func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, p
 			left++
 			continue
 		}
+		if !implicit && mailaddr.IPText(n) {
+			// No host (RFC 5321 §5.1): delivery skips it, connecting
+			// to nothing (resolver.NumericMX).
+			nerr := resolver.NumericMX(n)
+			h.AddressError, h.Effect = nerr.Error(), "skipped: an MX record must name a host, not an IP address"
+			failed = append(failed, resolver.HostLookup{Host: n, Err: nerr})
+			ex.Hosts = append(ex.Hosts, h)
+			continue
+		}
 		h.Addresses, h.CNAMEs, err = e.addresses(ctx, n)
 		if err != nil {
 			h.AddressError = err.Error()

@@ -99,3 +99,36 @@ func TestExplainLooksUpWhatAnAttemptDoes(t *testing.T) {
 		t.Errorf("%d queries for IP-address text", n)
 	}
 }
+
+// An MX record whose exchange is IP-address text names no host (RFC
+// 5321 §5.1): route explain shows it skipped, as delivery skips it
+// (resolver.NumericMX), its TLS not decided, and the reply the mail gets
+// when no other host is left (550 5.4.4 naming it).
+func TestExplainNumericMXExchange(t *testing.T) {
+	srv := dnstest.Start(t,
+		"test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
+		"numeric.test. 300 IN MX 10 127.0.0.2.",
+		"mixed.test. 300 IN MX 5 127.0.0.2.",
+		"mixed.test. 300 IN MX 10 mx.mixed.test.",
+		"mx.mixed.test. 300 IN A 127.0.0.3",
+	)
+	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := New(Config{Resolver: res})
+	ctx := context.Background()
+	ex := eng.Explain(ctx, "numeric.test", "opportunistic", 25)
+	if len(ex.Hosts) != 1 || len(ex.Hosts[0].Addresses) != 0 || !strings.Contains(ex.Hosts[0].AddressError, "MX record names an IP address") ||
+		!strings.HasPrefix(ex.Hosts[0].Effect, "skipped") {
+		t.Fatalf("numeric.test hosts: %+v", ex.Hosts)
+	}
+	if !strings.HasPrefix(ex.NoAddress, "550 5.4.4 MX host 127.0.0.2 of numeric.test") || !ex.NoAddressPermanent {
+		t.Errorf("numeric.test: no address %q (permanent %v)", ex.NoAddress, ex.NoAddressPermanent)
+	}
+	ex = eng.Explain(ctx, "mixed.test", "opportunistic", 25)
+	if len(ex.Hosts) != 2 || !strings.HasPrefix(ex.Hosts[0].Effect, "skipped") || ex.NoAddress != "" ||
+		strings.Join(ex.Hosts[1].Addresses, ",") != "127.0.0.3" {
+		t.Errorf("mixed.test: %+v, no address %q", ex.Hosts, ex.NoAddress)
+	}
+}
