@@ -358,7 +358,7 @@ func (d *Deliverer) RedirectSelf(ctx context.Context, target string) string {
 	for _, p := range ports {
 		c := CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, "redirect", []string{target}, p, 0, "")
 		if c.Self != "" && c.Loops {
-			return "redirect target " + target + ": next hop " + c.Self + " " + selfHow +
+			return "redirect target " + target + ": " + c.Says +
 				": the redirected mail would loop back here and wait with 451 4.4.6"
 		}
 	}
