@@ -20,8 +20,22 @@ func newRouteCmd() *cobra.Command {
 	smtputf8 := true
 	explain := &cobra.Command{
 		Use:   "explain RECIPIENT...",
-		Short: "Show destination, site path with costs, next hop, connector and the reason for every choice (offline)",
-		Args:  cobra.MinimumNArgs(1),
+		Short: "Show destination, site path with costs, next hop, connector and the reason for every choice (routes offline; TLS policy and this-server checks ask the running daemon)",
+		Long: `Show destination, site path with costs, next hop, connector and the reason for
+every choice, and what RCPT answers each recipient.
+
+Offline, from the configuration and topology files: the routes, path costs, next
+hops, connectors, size limits, fan-out copies and the rcpt: answers.
+
+Two parts ask the running daemon (--socket), as only it holds what they need:
+  tls policy:   the DANE and MTA-STS policy of a destination leaving by MX (the
+                policy cache is in the transport database, which only the daemon
+                opens); the connector's tls setting and MX limits are shown offline
+  this server:  whether a next hop (an MX host or a smart host) is this server, by
+                the daemon's resolver and listening addresses, as a delivery does
+Without the daemon these say so on their lines ("not looked up", "not checked")
+and the rest of the explanation is complete.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := daemonConfig(cmd)
 			if err != nil {

@@ -111,3 +111,26 @@ send_connectors:
 		t.Errorf("--server naming this server: %v\n%s", err, out)
 	}
 }
+
+// rt16b F6: route explain's help says which parts work offline and which
+// ask the running daemon (the TLS policy's DANE and MTA-STS lookups,
+// the check of the next hops against this server), instead of calling
+// the whole command offline.
+func TestRouteExplainHelpSaysWhatNeedsTheDaemon(t *testing.T) {
+	for _, args := range [][]string{{"route", "explain", "--help"}, {"route", "--help"}} {
+		out, err := exec.Command(umbraBin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		s := string(out)
+		if strings.Contains(s, "(offline)") || !strings.Contains(s, "ask the running daemon") {
+			t.Errorf("%v says the whole command is offline, or not what asks the daemon:\n%s", args, s)
+		}
+	}
+	out, _ := exec.Command(umbraBin, "route", "explain", "--help").CombinedOutput()
+	for _, w := range []string{"tls policy:", "this server:", "--socket"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("route explain --help does not name %q:\n%s", w, out)
+		}
+	}
+}

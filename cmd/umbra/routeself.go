@@ -63,7 +63,11 @@ func printRouteSelf(out io.Writer, s routeSelf) {
 	if s.Self == "" {
 		return
 	}
-	fmt.Fprintf(out, "  this server: next hop %s is an address this server listens on; not connected to\n", s.Self)
+	says := s.Says // delivery's own words, naming the address that matched
+	if says == "" {
+		says = "next hop " + s.Self + " is an address this server listens on"
+	}
+	fmt.Fprintf(out, "  this server: %s; not connected to\n", says)
 	if len(s.Skipped) > 1 {
 		fmt.Fprintf(out, "    skipped with it: %s\n", strings.Join(s.Skipped, " "))
 	}

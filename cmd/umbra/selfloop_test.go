@@ -55,7 +55,14 @@ func TestRouteExplainSelfLoop(t *testing.T) {
 		"backup.test. 300 IN MX 10 mx.other.test.",
 		"backup.test. 300 IN MX 20 mx.loop.test.",
 		"mx.other.test. 300 IN A 127.0.0.220",
-		"self.test. 300 IN A "+ip)
+		"self.test. 300 IN A "+ip,
+		// rt16b F1: an MX host with this server's name at another
+		// server's address is that server; at this server's, it is this one.
+		"samename.test. 300 IN MX 10 edge.umbra.test.",
+		"samename.test. 300 IN MX 20 mx.other.test.",
+		"edge.umbra.test. 300 IN A 127.0.0.220",
+		"ownname.test. 300 IN MX 10 own.umbra.test.",
+		"own.umbra.test. 300 IN A "+ip)
 	dir := t.TempDir()
 	cfg := `server:
   name: edge.umbra.test
@@ -103,6 +110,8 @@ mailbox:
 		"u@vianame.test": {"this server: next hop self.test" + self,
 			"451 4.4.6 mail for vianame.test loops back to myself: next hop self.test" + self + " is an address this server listens on; check the smart hosts of send connector relay"},
 		"u@backup.test": {"this server: next hop mx.loop.test" + self, "tried instead: mx.other.test[127.0.0.220]:" + port},
+		"u@ownname.test": {"this server: next hop own.umbra.test" + self + " is an address this server listens on; not connected to",
+			"554 5.4.6 mail for ownname.test loops back to myself: next hop own.umbra.test" + self + " is an address this server listens on"},
 	} {
 		out, err := exec.Command(umbraBin, "route", "explain", "--config", cfgPath, "--socket", sock, rcpt).CombinedOutput()
 		if err != nil {
@@ -114,8 +123,10 @@ mailbox:
 			}
 		}
 	}
-	out, err = exec.Command(umbraBin, "route", "explain", "--config", cfgPath, "--socket", sock, "u@elsewhere.test").CombinedOutput()
-	if err != nil || strings.Contains(string(out), "this server:") {
-		t.Errorf("route explain of a destination not at this server: %v\n%s", err, out)
+	for _, rcpt := range []string{"u@elsewhere.test", "u@samename.test"} {
+		out, err = exec.Command(umbraBin, "route", "explain", "--config", cfgPath, "--socket", sock, rcpt).CombinedOutput()
+		if err != nil || strings.Contains(string(out), "this server:") {
+			t.Errorf("route explain of a destination not at this server (%s): %v\n%s", rcpt, err, out)
+		}
 	}
 }

@@ -127,8 +127,10 @@
 // Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
 // hosts defer with 451 4.4.6. The address decides, not the greeting's
 // name: two servers may share a name, never an address. An MX host
-// named as this server (Config.Hostname, not localhost) is this server
-// too, found before any lookup wherever the MX set lists it. CheckSelf
+// named as this server (Config.Hostname, not localhost) is looked up
+// first wherever the MX set lists it (within the attempt's bounds), and
+// is this server only when one of its addresses is (rt16b F1); the one
+// sentence for it is selfSays, naming the address that matched. CheckSelf
 // (and Deliverer.CheckSelf) run the same lookups (nextHopNames,
 // hostSource) and rule (dropSelf, nothingLeft) without connecting, for
 // config check and route explain.

@@ -25,9 +25,13 @@ import (
 
 // contentRefusal is the reply with which m (parts, then the tail of a
 // spooled body in ctx) must not be sent to the next hop c for the
-// recipients rcpts, or "" when it may. A tail that cannot be read gives
+// recipients rcpts, or "" when it may: over the hop's SIZE
+// (hopSizeRefusal), or content it lacks an extension for. A tail that cannot be read gives
 // err.
 func contentRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int) (string, error) {
+	if reply := hopSizeRefusal(ctx, c, hop, parts); reply != "" { // its SIZE (size.go)
+		return reply, nil
+	}
 	utf8, _ := c.Extension("SMTPUTF8")
 	if utf8 {
 		return "", nil

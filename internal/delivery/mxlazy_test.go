@@ -110,8 +110,9 @@ func TestMXLookupTimeBounded(t *testing.T) {
 // This server among MX hosts of equal preference (RFC 5321 §5.1: it and
 // every host not better than it are dropped) is found wherever the
 // random order of equals puts it, past the names one attempt looks up
-// too: by its name. The mail loops back (554 5.4.6); no host of its
-// preference or a worse one is tried.
+// too: its name makes it looked up first, its address decides (rt16b
+// F1). The mail loops back (554 5.4.6); no host of its preference or a
+// worse one is tried.
 func TestSelfAmongEqualMXFoundAnywhere(t *testing.T) {
 	s := startSink(t, "127.0.0.2:0", false, nil)
 	port := portOf(s.addr)
@@ -123,6 +124,7 @@ func TestSelfAmongEqualMXFoundAnywhere(t *testing.T) {
 	}
 	dns.mx["eq.example"] = append(dns.mx["eq.example"], &net.MX{Host: "UMBRA.test.", Pref: 10}, &net.MX{Host: "backup.eq.example.", Pref: 20})
 	dns.hosts["backup.eq.example"] = []string{"127.0.0.2"}
+	dns.hosts["UMBRA.test"] = []string{"127.0.0.9"}
 	sc := mxConnector(port)
 	sc.MXAddressLimit = 1 // two names looked up per attempt
 	d := newDeliverer(t, dns, config.Mailbox{}, sc)
@@ -130,7 +132,7 @@ func TestSelfAmongEqualMXFoundAnywhere(t *testing.T) {
 	for range 10 { // the order of equals is random
 		m := message("x@eq.example")
 		res := d.Deliver(context.Background(), m, body, all(m))
-		if len(res) != 1 || res[0].Outcome != queue.FailedPerm || !strings.HasPrefix(res[0].Reply, "554 5.4.6 mail for eq.example loops back to myself") {
+		if len(res) != 1 || res[0].Outcome != queue.FailedPerm || res[0].Reply != "554 5.4.6 mail for eq.example loops back to myself: next hop UMBRA.test[127.0.0.9]:"+port+" is an address this server listens on" {
 			t.Fatalf("results: %+v", res)
 		}
 	}

@@ -29,9 +29,14 @@ import (
 //   - all the lookups of the attempt, the MX lookup included, take at
 //     most transport.mx_lookup_timeout together (left: the time they
 //     may still take; connecting to hosts between them does not count);
-//   - this server is found among the MX hosts by name (its host name)
-//     wherever it is listed, and by address among the hosts looked up;
-//     no host of its preference or a worse one is looked up or tried.
+//   - this server is found among the MX hosts by address only (one its
+//     receive connectors listen on, ownBinding): its host name is a hint,
+//     never the test (rt16b F1: another server may carry the same name).
+//     An MX host with this server's name is looked up first, wherever the
+//     set lists it (within the bounds above: it counts as a name looked
+//     up, once); when an address of it is this server's, no host of its
+//     preference or a worse one is looked up or tried, else it is tried
+//     in its turn as any other host.
 //
 // cut says why names were left: the attempt then defers, never bounces
 // on the denials of the names it asked about.
@@ -54,41 +59,66 @@ type hostSource struct {
 	given      int // hosts[given:] are not taken yet
 	hosts      []host
 	unresolved []unresolvedHost
-	self       *host // this server among the MX hosts (by address or name)
+	self       *host // this server among the MX hosts (by address)
 	selfPref   int
-	cut        string // why names[next:] were left, "" when none was
-	timedOut   bool
-	implicit   bool // names is the domain itself (it has no MX)
+	looked     int // names looked up so far (maxNames bounds it)
+	// hint is the index of the MX host named as this server, looked up
+	// first (-1: none, or done); early is its lookup's result, used in
+	// its turn instead of a second lookup.
+	hint     int
+	early    *earlyLookup
+	cut      string // why names[next:] were left, "" when none was
+	timedOut bool
+	implicit bool // names is the domain itself (it has no MX)
+}
+
+// earlyLookup is the result of the lookup of names[i] made before its
+// turn (the MX host named as this server).
+type earlyLookup struct {
+	i          int
+	hosts      []host
+	unresolved []unresolvedHost
 }
 
 // newHostSource prepares the lookups of names (nextHopNames' result).
-// An MX host named as this server (hostname) ends the list at its
-// preference before any lookup.
+// An MX host named as this server (hostname) is looked up first (hint):
+// its address, not its name, says whether it is this server.
 func newHostSource(r Resolver, names []string, prefs []int, port string, hostname string, bindings []string,
 	maxAddresses int, left, timeout time.Duration) *hostSource {
 	s := &hostSource{r: r, names: names, prefs: prefs, mx: prefs != nil, port: port,
-		own: func(addr string) bool { return ownBinding(bindings, addr) }, left: left, timeout: timeout}
+		own: func(addr string) bool { return ownBinding(bindings, addr) }, left: left, timeout: timeout, hint: -1}
 	if s.mx && maxAddresses > 0 {
 		s.maxNames = 2 * maxAddresses
 	}
 	if h := mailaddr.NameKey(hostname); s.mx && h != "" && h != "localhost" && !strings.HasSuffix(h, ".localhost") {
 		for i, n := range names {
 			if mailaddr.NameKey(n) == h {
-				// This server by its name: it and every host not better
-				// than it are never looked up (RFC 5321 §5.1).
-				s.self = &host{name: n, pref: prefs[i]} // no address: known by its name
-				s.selfPref = prefs[i]
-				s.names, s.prefs = s.names[:0:0], s.prefs[:0:0]
-				for j, m := range names {
-					if prefs[j] < prefs[i] {
-						s.names, s.prefs = append(s.names, m), append(s.prefs, prefs[j])
-					}
-				}
+				s.hint = i
 				break
 			}
 		}
 	}
 	return s
+}
+
+// lookHint looks up the MX host named as this server before its turn
+// (within the bounds): one of its addresses this server listens on makes
+// it this server (add); else its result waits for its turn (early).
+func (s *hostSource) lookHint(lctx, ctx context.Context) {
+	i := s.hint
+	s.hint = -1
+	if i < s.next || s.maxNames > 0 && s.looked >= s.maxNames {
+		return
+	}
+	h0, u0 := len(s.hosts), len(s.unresolved)
+	s.lookup(lctx, ctx, i)
+	e := &earlyLookup{i: i, hosts: append([]host(nil), s.hosts[h0:]...), unresolved: append([]unresolvedHost(nil), s.unresolved[u0:]...)}
+	s.hosts, s.unresolved = s.hosts[:h0], s.unresolved[:u0]
+	if s.timedOut {
+		s.timeUp()
+		return
+	}
+	s.early = e
 }
 
 // fill looks up names, a preference at a time, until a host not yet
@@ -103,6 +133,9 @@ func (s *hostSource) fill(ctx context.Context, usable func(host) bool) {
 		cancel()
 		s.left -= time.Since(start)
 	}()
+	if s.hint >= 0 && s.cut == "" {
+		s.lookHint(lctx, ctx)
+	}
 	for s.next < len(s.names) && s.cut == "" {
 		if s.self != nil && s.mx && s.prefAt(s.next) >= s.selfPref {
 			s.names, s.prefs = s.names[:s.next], s.prefs[:s.next] // this server: the rest is never tried
@@ -116,7 +149,7 @@ func (s *hostSource) fill(ctx context.Context, usable func(host) bool) {
 			end++
 		}
 		for ; s.next < end; s.next++ {
-			if s.maxNames > 0 && s.next >= s.maxNames {
+			if s.maxNames > 0 && s.looked >= s.maxNames && (s.early == nil || s.early.i != s.next) {
 				s.cut = strconv.Itoa(len(s.names)-s.next) + " more MX hosts not looked up in this attempt (at most 2 × mx_address_limit " +
 					strconv.Itoa(s.maxNames/2) + " names are)"
 				return
@@ -202,6 +235,15 @@ func (s *hostSource) prefAt(i int) int {
 // no host (RFC 5321 §5.1): it is skipped, never connected to, and
 // counts as a host without an address (resolver.NumericMX).
 func (s *hostSource) lookup(lctx, ctx context.Context, i int) {
+	if e := s.early; e != nil && e.i == i { // looked up before its turn (lookHint)
+		s.early = nil
+		for _, h := range e.hosts {
+			s.add(h)
+		}
+		s.unresolved = append(s.unresolved, e.unresolved...)
+		return
+	}
+	s.looked++
 	n, pref := s.names[i], s.prefAt(i)
 	if s.mx && mailaddr.IPText(n) {
 		if s.numeric != nil {

@@ -107,7 +107,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return res
 		}
 		if self == nil {
-			self = src.self // by its name, before any lookup
+			self = src.self // found by its address before its turn (mxlookup.go)
 		}
 		if self == nil {
 			return deferAll(g.rcpts, g.key, "451 4.4.1 no host of "+g.key+" left to try")
@@ -118,7 +118,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return deferAll(g.rcpts, g.key, reply+" ("+src.cut+")")
 		case loops:
 			d.log.Error("next hop is this server itself: not relaying (check the MX records or smart hosts of the destination)",
-				"next_hop", self.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", self.how())
+				"next_hop", self.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", selfSays(*self))
 			if permanent {
 				return failAll(g.rcpts, self.String(), reply)
 			}
@@ -287,9 +287,6 @@ func (h host) port() int {
 }
 
 func (h host) String() string {
-	if h.addr == "" {
-		return h.name // this server, known by its name (mxlookup.go)
-	}
 	ip, port, _ := net.SplitHostPort(h.addr)
 	return fmt.Sprintf("%s[%s]:%s", h.name, ip, port)
 }
@@ -354,8 +351,8 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hos
 }
 
 // noAddress is the recipients' results when src found no host with an
-// address (after its first fill), nil when it found one, or when the
-// only host is this server by its name (nothingLeft decides).
+// address (after its first fill), nil when it found one, or when this
+// server was found among the hosts before its turn (nothingLeft decides).
 func (d *Deliverer) noAddress(ctx context.Context, g *group, src *hostSource) []queue.Result {
 	if len(src.hosts) > 0 {
 		return nil
@@ -377,7 +374,7 @@ func (d *Deliverer) noAddress(ctx context.Context, g *group, src *hostSource) []
 		// The names not looked up may have addresses: no bounce.
 		return deferAll(g.rcpts, g.key, "451 4.4.4 no address for the hosts of "+g.key+" looked up; "+src.cut+last)
 	case src.self != nil:
-		return nil // this server by its name: nothingLeft decides
+		return nil // this server, found before its turn: nothingLeft decides
 	case len(g.conn.cfg.SmartHosts) > 0:
 		// A smart host is the operator's: its missing address is retried.
 		return deferAll(g.rcpts, g.key, "451 4.4.4 no address for any host of "+g.key+last)

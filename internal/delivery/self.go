@@ -57,14 +57,13 @@ func (d *Deliverer) selfRelay(c *smtp.Client, hop string, rcpts []int) []queue.R
 // selfHow says how a next hop is known to be this server.
 const selfHow = "is an address this server listens on"
 
-// how says how h, a next hop that is this server, is known to be: by
-// an address it listens on, or, for an MX host found by its name before
-// any lookup (mxlookup.go), by this server's host name.
-func (h host) how() string {
-	if h.addr == "" {
-		return "is this server's own host name"
-	}
-	return selfHow
+// selfSays is the one sentence that says h is this server, naming the
+// address that matched: delivery's reply and log, the DSN and route
+// explain (SelfCheck.Says) all use it. Only an address decides (an MX
+// host carrying this server's name is looked up first, mxlookup.go, and
+// is this server only when that finds one of its addresses).
+func selfSays(h host) string {
+	return "next hop " + h.String() + " " + selfHow
 }
 
 // nothingLeft decides for a destination whose hosts dropSelf all
@@ -84,7 +83,7 @@ func nothingLeft(dom, conn string, smart bool, self host, unresolved []unresolve
 		reply, permanent = resolver.NoAddress(dom, false, better)
 		return reply, permanent, false
 	}
-	what := "mail for " + dom + " loops back to myself: next hop " + self.String() + " " + self.how()
+	what := "mail for " + dom + " loops back to myself: " + selfSays(self)
 	if smart {
 		return "451 4.4.6 " + what + "; check the smart hosts of send connector " + conn, false, true
 	}
@@ -136,6 +135,9 @@ func dropSelf(bindings []string, smart bool, hosts []host) (rest []host, self *h
 type SelfCheck struct {
 	// Self is the host that is this server (name[ip]:port), "" when none is.
 	Self string `json:"self,omitempty"`
+	// Says is the sentence delivery's reply and log use for it
+	// (selfSays: the address that matched).
+	Says string `json:"says,omitempty"`
 	// Skipped are the hosts delivery does not connect to: those that are
 	// this server, and MX hosts no better than it.
 	Skipped []string `json:"skipped,omitempty"`
@@ -198,7 +200,7 @@ func CheckSelf(ctx context.Context, r Resolver, hostname string, bindings []stri
 	smart := len(smartHosts) > 0
 	rest, self := dropSelf(bindings, smart, hosts)
 	if self == nil {
-		self = src.self // by its name
+		self = src.self // found by its address before its turn (mxlookup.go)
 	}
 	if self == nil {
 		for _, h := range hosts {
@@ -206,7 +208,7 @@ func CheckSelf(ctx context.Context, r Resolver, hostname string, bindings []stri
 		}
 		return out
 	}
-	out.Self = self.String()
+	out.Self, out.Says = self.String(), selfSays(*self)
 	kept := map[string]bool{}
 	for _, h := range rest {
 		out.Tried = append(out.Tried, h.String())
@@ -356,7 +358,7 @@ func (d *Deliverer) RedirectSelf(ctx context.Context, target string) string {
 	for _, p := range ports {
 		c := CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, "redirect", []string{target}, p, 0, "")
 		if c.Self != "" && c.Loops {
-			return "redirect target " + target + ": next hop " + c.Self + " " + selfHow +
+			return "redirect target " + target + ": " + c.Says +
 				": the redirected mail would loop back here and wait with 451 4.4.6"
 		}
 	}

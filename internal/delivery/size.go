@@ -2,8 +2,11 @@ package delivery
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 
 	"umbra/internal/queue"
+	"umbra/internal/smtp"
 )
 
 // Size limits. A max_message_size an operator configures — a receive
@@ -15,7 +18,11 @@ import (
 // exactly a limit passes it at every hub (inclusive, RFC 1870). The next
 // hop's own SIZE (EHLO) is a limit on what umbra sends, which includes
 // that trace field and the organisation id line: MAIL carries SIZE= of
-// what is sent, and the next hop decides (552 then fails the recipients).
+// what is sent, and a message over a fixed limit the hop declared is not
+// sent to it at all (hopSizeRefusal: 552 5.3.4 naming the limit and the
+// size, the hop's refusal of the content — the next host is tried, and
+// when every host refuses the recipients fail quoting it). SIZE with no
+// number, or 0, declares no limit.
 
 // maxOwnTrace bounds the trace field umbra writes (a HELO name of at
 // most 255 bytes, the host name, the queue id, one recipient and the
@@ -98,4 +105,27 @@ func planSize(st *state, m *queue.Message) int64 {
 		most = orgTraceAllowance
 	}
 	return max(m.Size-most, 0)
+}
+
+// hopSizeRefusal is the reply with which a message of parts (then the
+// tail of a spooled body in ctx) is not sent to the next hop c: its size
+// as sent (what MAIL's SIZE= says) is over the fixed limit c declared in
+// its EHLO reply (RFC 1870 §4: the client should not send it). "" when
+// it is not, or c declared none (no SIZE, SIZE with no number, SIZE 0).
+func hopSizeRefusal(ctx context.Context, c *smtp.Client, hop string, parts [][]byte) string {
+	limit, ok := c.MaxMessageSize()
+	if !ok || limit <= 0 {
+		return ""
+	}
+	var n int64
+	for _, p := range parts {
+		n += int64(len(p))
+	}
+	if t, ok := tailOf(ctx); ok {
+		n += t.Len()
+	}
+	if n <= int64(limit) {
+		return ""
+	}
+	return fmt.Sprintf("552 5.3.4 %s takes messages of at most %d bytes (its SIZE), this one is %d bytes", hop, limit, n)
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
@@ -95,6 +96,9 @@ type Client struct {
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
+	// EHLORefused is the next hop's reply to EHLO when it refused it and
+	// the session was greeted with HELO (no extensions), "" otherwise.
+	EHLORefused string
 	// OnMark, when set before Shadow, is called with the peer's database
 	// id and each rollback mark it presents (version 7: the XSHADOW
 	// reply, every XQUERYDISCARD reply), before the command returns: the
@@ -193,8 +197,21 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		return nil, &StageError{Stage: "reply to " + hello, Err: err}
 	}
 	cl := &Client{Client: gc, conn: c, sc: sc, TLS: useTLS}
+	if rc, ok := c.(*replayConn); ok {
+		cl.EHLORefused = rc.ehloRefused
+	}
 	pw.c = cl
 	return cl, nil
+}
+
+// Auth logs in with a. On a session greeted with HELO after the next
+// hop refused EHLO, nothing is offered: the error quotes that refusal
+// (go-smtp would say only that AUTH is not supported).
+func (c *Client) Auth(a sasl.Client) error {
+	if c.EHLORefused != "" {
+		return errors.New("AUTH not offered: EHLO refused (" + c.EHLORefused + "), greeted with HELO: no extensions")
+	}
+	return c.Client.Auth(a)
 }
 
 // ErrNoShadow is returned by Shadow when the peer offers no XSHADOW.
@@ -887,15 +904,22 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if o.LMTP {
 		return lhlo(tp, conn, greeting, o.LocalName)
 	}
-	if o.TLS == TLSNone {
-		return &replayConn{Conn: conn, prefix: []byte(greeting)}, false, nil
-	}
 	if err := tp.PrintfLine("EHLO %s", o.LocalName); err != nil {
 		return nil, false, err
 	}
 	code, msg, err = tp.ReadResponse(250)
 	if err != nil {
-		return nil, false, &StageError{Stage: "reply to EHLO", Err: replyError(code, msg, err)}
+		rerr := replyError(code, msg, err)
+		if !ehloUnknown(rerr) {
+			return nil, false, &StageError{Stage: "reply to EHLO", Err: rerr}
+		}
+		return helo(tp, conn, o, greeting, rerr)
+	}
+	if o.TLS == TLSNone {
+		// go-smtp greets again; its EHLO is answered with the reply just
+		// read instead of a second round trip.
+		return &replayConn{Conn: conn, prefix: []byte(greeting),
+			ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
 	}
 	offered := false
 	for _, l := range strings.Split(msg, "\n")[1:] {
@@ -937,6 +961,52 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	}
 	// After STARTTLS the server sends no new greeting; go-smtp expects one.
 	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n")}, true, nil
+}
+
+// ehloUnknown: err is a reply by which a server refuses EHLO as a
+// command it does not take (RFC 5321 §4.1.4 names 500, 501, 502 and 550;
+// 504 is "not implemented" too): the client greets with HELO instead.
+func ehloUnknown(err error) bool {
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case 500, 501, 502, 504, 550:
+		return true
+	}
+	return false
+}
+
+// helo greets with HELO on the same connection after the server refused
+// EHLO (ehloErr; RFC 5321 §3.2: the client falls back to HELO). The
+// session goes on without extensions: no STARTTLS, so a policy that
+// requires TLS fails the host as for a host that does not offer it,
+// quoting the EHLO refusal. A refused HELO is the opening's refusal
+// (stage "reply to HELO"). go-smtp's own EHLO is answered with a bare
+// 250 (the HELO reply's text): it then knows no extension, and sends
+// no parameter, on this session.
+func helo(tp *textproto.Conn, conn net.Conn, o ClientOptions, greeting string, ehloErr error) (net.Conn, bool, error) {
+	if err := tp.PrintfLine("HELO %s", o.LocalName); err != nil {
+		return nil, false, err
+	}
+	code, msg, err := tp.ReadResponse(250)
+	if err != nil {
+		return nil, false, &StageError{Stage: "reply to HELO", Err: replyError(code, msg, err)}
+	}
+	if o.TLS != TLSNone && o.TLS != TLSOpportunistic {
+		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered, err: &ehloRefused{ehloErr}}
+	}
+	return &replayConn{Conn: conn, prefix: []byte(greeting), ehloRefused: Reply(ehloErr),
+		ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, firstLine(msg))}, false, nil
+}
+
+// ehloRefused is the reply of a server that refused EHLO and took HELO:
+// what it offers is nothing (no STARTTLS, no AUTH).
+type ehloRefused struct{ err error }
+
+func (e *ehloRefused) Error() string {
+	return "EHLO refused (" + Reply(e.err) + "), greeted with HELO: no extensions"
 }
 
 // ErrNotLMTP is the error of a next hop that refused LHLO as an unknown
@@ -1005,6 +1075,9 @@ type replayConn struct {
 	prefix    []byte
 	ehlo      string
 	ehloReply []byte
+	// ehloRefused is the server's reply to EHLO when it refused it and
+	// took HELO (helo), "" otherwise.
+	ehloRefused string
 }
 
 func (r *replayConn) Write(b []byte) (int, error) {

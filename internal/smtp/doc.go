@@ -404,7 +404,14 @@
 // The client prelude's TLS failures are ErrTLSUnavailable with their
 // cause (ErrSTARTTLSNotOffered, ErrSTARTTLSRefused with the reply,
 // ErrTLSHandshake with the handshake's error), so that delivery names
-// what happened. MAIL parameters that take no value (REQUIRETLS,
+// what happened. The prelude sends EHLO itself on every SMTP session; a
+// next hop that refuses it as unknown (500, 501, 502, 504, 550) is
+// greeted with HELO on the same connection (RFC 5321 §3.2, helo) and the
+// session has no extensions: no STARTTLS (a policy that requires TLS
+// gets ErrSTARTTLSNotOffered quoting the EHLO refusal), no AUTH
+// (Client.Auth quotes it too), no MAIL parameters (go-smtp's EHLO is
+// answered with a bare 250); a refused HELO is the opening's refusal
+// (StageError "reply to HELO"). MAIL parameters that take no value (REQUIRETLS,
 // SMTPUTF8) are refused with 501 5.5.4 when given one or twice
 // (mailFlagParams) before go-smtp, which would take any value as the flag.
 //
