@@ -42,6 +42,9 @@
 //     byte, a backslash run before what reads as such an escape doubled,
 //     cut past maxEcho characters and marked "..." so a reply line stays
 //     within 512 octets), any other stray byte as \xNN (asciiLine).
+//     Outside text a reply carries (a check's or milter's reply lines,
+//     wireReply; a next hop's held refusal; a shadow copy's refusal) is
+//     in the same form (replyText), each line capped alike.
 //   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name
 //     computes no hash: its refusal waits as long as a check of the most
 //     expensive configured hash takes (Credentials.equalise), so refusals
