@@ -369,7 +369,11 @@
 //     n/min_data_rate on, never past idle_timeout after the read, so a
 //     burst banks at most one idle_timeout (checked on the server's
 //     clock as data and BDAT commands arrive, and by the read deadline;
-//     421 4.4.2 Data rate too low), and a trickle cannot hold a session. A transaction's
+//     421 4.4.2 Data rate too low), and a trickle cannot hold a session;
+//     the whole transfer must end within max_data_time (dataTooLong, on
+//     both clocks; 421 4.4.2 Message transfer took too long; transport
+//     servers exempt), so a body kept just above the rate cannot either.
+//     Either cut comes before the 250: nothing acknowledged is lost. A transaction's
 //     command phase (MAIL to DATA or the first BDAT chunk) must end within
 //     max_transaction_time (421 4.4.2; transport servers exempt), and a
 //     STARTTLS handshake within idle_timeout.
