@@ -287,11 +287,11 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *sessi
 }
 
 // lockKey is the failure count of one account from one address; a name
-// that is no account counts under the name as typed, bounded by
-// maxSessions. The name is kept as a digest: a key's size does not
+// counts in the form variants of it fold to (smtp.AccountKey: case,
+// spaces, Unicode forms), account or not, bounded by maxSessions. The name is kept as a digest: a key's size does not
 // grow with what a client types into the name field.
 func lockKey(user, ip string) string {
-	sum := sha256.Sum256([]byte(user))
+	sum := sha256.Sum256([]byte(smtp.AccountKey(user))) // variants of a name count as one, as for nameKey
 	return "user\x00" + hex.EncodeToString(sum[:16]) + "\x00" + ip
 }
 

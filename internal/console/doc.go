@@ -12,7 +12,9 @@
 //     transport server accounts cannot log in; the file is read again
 //     when it changes (a broken file leaves the last good accounts).
 //     Five failed logins for an account from an address in five minutes
-//     lock that account out from that address for the rest of the window;
+//     (variants of its name — case, spaces, Unicode forms — counting
+//     as one) lock that account out from that address for the rest of
+//     the window;
 //     other accounts behind the same address (an SSH tunnel ends on
 //     loopback) still log in, but the address's answers are delayed once
 //     it has failed five times (250 ms, doubling, at most 4 s), and

@@ -68,3 +68,18 @@ func itoa(i int) string {
 	}
 	return itoa(i/10) + d[i%10:i%10+1]
 }
+
+// The lock-out of an account at one address counts the name's variants
+// together, as the lock-out of the name does: "OPS " after four "ops"
+// is the fifth failure there, not the first of another name.
+func TestConsoleAddressLockFoldsNameVariants(t *testing.T) {
+	h := newHarness(t)
+	for i, name := range []string{"ops", "OPS", " ops", "Ops ", "\uff4f\uff50\uff53"} {
+		if code := newLoginForm(t, h, "127.0.0.7").post(t, h, name, "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d (%q): %d, want 401", i, name, code)
+		}
+	}
+	if code := newLoginForm(t, h, "127.0.0.7").post(t, h, "ops", "s3cret-pass"); code != http.StatusTooManyRequests {
+		t.Errorf("the right password after five variants' failures from the address: %d, want 429", code)
+	}
+}
