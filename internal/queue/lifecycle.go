@@ -251,14 +251,25 @@ func UpgradeNote(from int) string {
 const SchemaVersion = schemaVersion
 
 // SchemaOf reads the schema version of the transport database (or
-// backup) at path, opened read-only: 0 for a file that names none.
-func SchemaOf(path string) (int, error) {
+// backup) at path, opened read-only: 0 for a file that names none. A
+// damaged file is an error, never a crash: its size is checked against
+// its meta pages before bbolt maps it (checkBoltFile), and a page fault
+// or bbolt's panic on a bad page is recovered (as BackupOrigin does).
+func SchemaOf(path string) (v int, err error) {
+	if err := checkBoltFile(path); err != nil {
+		return 0, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = 0, fmt.Errorf("%s is damaged: %s", path, damageText(path, r))
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	v := 0
 	err = db.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			if b := meta.Get(keySchemaVersion); len(b) == 1 {
