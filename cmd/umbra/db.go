@@ -132,6 +132,7 @@ func newDBCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitFailure, err: shownErr(err)}
 			}
+			noteOlderSchema(cmd, path) // a backup of an older release: restored in its version
 			if wantJSON(cmd) {
 				out := map[string]any{"file": shown(args[0]), "database": shown(path)}
 				if kept != "" {
@@ -184,6 +185,9 @@ func newDBCmd() *cobra.Command {
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
 			schema, _ := cmd.Flags().GetInt("schema")
+			if schema == 0 {
+				noteOlderSchema(cmd, path) // the copy keeps the file's version
+			}
 			before, after, err := queue.CompactTo(path, int64(cfg.Transport.SpoolThreshold), schema)
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
@@ -216,6 +220,7 @@ func newDBCmd() *cobra.Command {
 			"checksum of their own (written by an older release; JSON unchecked_records, unchecked_bodies).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			noteOlderSchema(cmd, args[0]) // restored, it is upgraded at the next start
 			server, id, err := queue.BackupOrigin(args[0])
 			if errors.Is(err, queue.ErrInUse) {
 				err = fmt.Errorf("verify: %w: verify reads a backup or a stopped server's database; "+
@@ -339,4 +344,19 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// noteOlderSchema says on stderr that the transport database or backup
+// at path is of an older schema version, which the next start of this
+// release upgrades, in the words the start logs it with
+// (queue.UpgradeNote): a command that opens the file without upgrading
+// it says what the start will do. Nothing for a file of this version, or
+// one that cannot be read (the command reports that itself).
+func noteOlderSchema(cmd *cobra.Command, path string) {
+	v, err := queue.SchemaOf(path)
+	if err != nil || v == 0 || v >= queue.SchemaVersion {
+		return
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s is of schema version %d; the next start of this release upgrades it to version %d: %s\n",
+		shown(path), v, queue.SchemaVersion, queue.UpgradeNote(v))
 }

@@ -119,6 +119,10 @@ func newMessageCmd() *cobra.Command {
 			if !m.NextAttempt.IsZero() {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
 			}
+			if m.LastError != "" && m.Damaged == "" {
+				// The one message list shows (queue.CurrentError).
+				fmt.Fprintf(out, "last error: %s\n", termSafe(m.LastError))
+			}
 			if m.Held != "" {
 				fmt.Fprintf(out, "held:       %s\n", termSafe(m.Held))
 			}

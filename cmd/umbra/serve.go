@@ -184,14 +184,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	// A start that upgraded the schema says so once: a release of the
 	// old version refuses the file from now on (README, Upgrades and
-	// rollback).
-	if from, to := store.UpgradedFrom(); from >= 3 {
-		log.Warn(fmt.Sprintf("transport database schema upgraded: a release of the old version refuses the file; roll back to it with umbra db compact --schema %d first", from),
-			"from_version", from, "to_version", to)
-	} else if from != 0 {
-		log.Warn("transport database schema upgraded: the upgrade from this version is one way; a rollback to a release of it needs a backup taken before the upgrade (umbra db restore)",
-			"from_version", from, "to_version", to)
-	}
+	// rollback). The line is the store's (queue.Store.LogUpgrade), logged
+	// here after the open line, in the words of every opener.
+	store.LogUpgrade(log)
 	for _, left := range store.Leftovers() { // restorespool.go
 		log.Warn("removed what an interrupted umbra db restore or db compact left beside the transport database (the database itself was not replaced; a queue.db.replaced-TIME removed was a second name of the live database, not a copy of an older one)", "path", left)
 	}

@@ -147,7 +147,7 @@ func (q *textQueue) Message(id queue.ID) (*queue.Message, error) {
 		s = "\xe9"
 	}
 	return &queue.Message{ID: id, State: queue.Ready, From: "l" + s + "a@example.org", MessageID: "<m" + s + "@x>",
-		Helo: "h" + s, LastError: "451 " + s,
+		Helo: "h" + s, LastError: "550 5.1.1 " + s, // the pending recipient's reply: the error that still applies
 		Rcpts: []queue.Recipient{{Addr: "b" + s + "@example.net", LastReply: "550 5.1.1 " + s, Queue: "q" + s, NextHop: "n" + s}}}, nil
 }
 
@@ -173,7 +173,7 @@ func TestAPIMessageTextEscapeApartFromByte(t *testing.T) {
 	for _, c := range []struct{ name, text, byt, want string }{
 		{"message_id", text.MessageID, byt.MessageID, `<m\\xe9@x>`},
 		{"from", text.From, byt.From, `l\\xe9a@example.org`},
-		{"last_error", text.LastError, byt.LastError, `451 \\xe9`},
+		{"last_error", text.LastError, byt.LastError, `550 5.1.1 \\xe9`},
 		{"address", text.Recipients[0].Address, byt.Recipients[0].Address, `b\\xe9@example.net`},
 		{"last_reply", text.Recipients[0].LastReply, byt.Recipients[0].LastReply, `550 5.1.1 \\xe9`},
 		{"queue", text.Recipients[0].Queue, byt.Recipients[0].Queue, `q\\xe9`},

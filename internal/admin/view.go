@@ -26,7 +26,7 @@ type MessageView struct {
 	OrgID       string          `json:"org_id,omitempty"`  // organisation message id (SR-14)
 	Attempts    int             `json:"attempts"`
 	NextAttempt time.Time       `json:"next_attempt,omitzero"`
-	LastError   string          `json:"last_error,omitempty"`
+	LastError   string          `json:"last_error,omitempty"` // the one that still applies (queue.CurrentError)
 	Queues      []string        `json:"queues"`
 	Recipients  []RecipientView `json:"recipients"`
 	// Quarantine: why an edge check holds the message (state quarantined).
@@ -112,7 +112,7 @@ type RecipientView struct {
 // (queue.StateView: a message of a suspended queue is "held").
 func view(m *queue.Message, sv queue.StateView) MessageView {
 	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.Arrived,
-		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: m.LastError,
+		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: queue.CurrentError(m),
 		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m)}
 	if m.State == queue.Damaged {
 		v.Damaged = fmt.Sprintf("the record of %d bytes does not decode: %s; kept as found, never delivered: "+

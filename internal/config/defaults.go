@@ -42,6 +42,7 @@ const (
 	DefaultSoftErrorLimit             = 10
 	DefaultErrorDelay                 = time.Second
 	DefaultMaxTransactionTime         = 10 * time.Minute
+	DefaultMaxDataTime                = time.Hour
 	DefaultMinDataRate                = 500 // bytes per second
 	DefaultBareNewlines               = BareNewlinesReject
 	DefaultSMTPPort                   = 25
@@ -242,6 +243,7 @@ func applyDefaults(c *Config) {
 		setInt(&l.SoftErrorLimit, DefaultSoftErrorLimit)
 		setDur(&l.ErrorDelay, DefaultErrorDelay)
 		setDur(&l.MaxTransactionTime, DefaultMaxTransactionTime)
+		setDur(&l.MaxDataTime, DefaultMaxDataTime)
 		if l.MinDataRate == 0 {
 			l.MinDataRate = DefaultMinDataRate
 		}

@@ -58,6 +58,7 @@ func TestSubSecondSessionTimeoutsRefused(t *testing.T) {
 	for yaml, want := range map[string]string{
 		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits: {idle_timeout: 300ms}\n":             "c.yaml:5: receive_connectors[0].limits.idle_timeout 300ms is below 1s",
 		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits:\n      max_transaction_time: 10ms\n": "c.yaml:6: receive_connectors[0].limits.max_transaction_time 10ms is below 1s",
+		head + "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    limits:\n      max_data_time: 300ms\n":       "c.yaml:6: receive_connectors[0].limits.max_data_time 300ms is below 1s",
 		head + rc + "transport:\n  connect_timeout: 30ms\n":                                                                          "c.yaml:4: transport.connect_timeout 30ms is below 1s",
 		head + rc + "transport:\n  command_timeout: 300ms\n":                                                                         "c.yaml:4: transport.command_timeout 300ms is below 1s",
 		head + rc + "transport:\n  data_timeout: 600ms\n":                                                                            "c.yaml:4: transport.data_timeout 600ms is below 1s",

@@ -394,6 +394,12 @@ type Limits struct {
 	// bounded by MinDataRate): a client cannot hold a session with a
 	// transaction it never completes. Transport servers are exempt.
 	MaxTransactionTime Duration `yaml:"max_transaction_time"`
+	// MaxDataTime bounds a message's whole transfer, a DATA body from
+	// its 354 or a BDAT transfer from its first chunk to LAST: a client
+	// that keeps just above MinDataRate cannot hold a session for
+	// max_message_size/min_data_rate (hours). Transport servers are
+	// exempt. 0 after defaults never happens (default 1h).
+	MaxDataTime Duration `yaml:"max_data_time"`
 }
 
 // AuthThrottle: every failed AUTH is answered after a delay that doubles

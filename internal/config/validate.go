@@ -272,7 +272,7 @@ func validate(c *Config) []violation {
 			{"max_auth_failures", int64(l.MaxAuthFailures)},
 			{"max_junk_commands", int64(l.MaxJunkCommands)}, {"max_errors", int64(l.MaxErrors)}, {"min_data_rate", int64(l.MinDataRate)},
 			{"soft_error_limit", int64(l.SoftErrorLimit)}, {"error_delay", int64(l.ErrorDelay)},
-			{"max_transaction_time", int64(l.MaxTransactionTime)},
+			{"max_transaction_time", int64(l.MaxTransactionTime)}, {"max_data_time", int64(l.MaxDataTime)},
 		} {
 			if f.val < 0 {
 				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)
@@ -281,6 +281,7 @@ func validate(c *Config) []violation {
 		messageSizeTooSmall(v, settingName(at("limits", "max_message_size")), l.MaxMessageSize, at("limits", "max_message_size")...)
 		subSecond(v, settingName(at("limits", "idle_timeout")), l.IdleTimeout, "every session would be cut before a client could answer", at("limits", "idle_timeout")...)
 		subSecond(v, settingName(at("limits", "max_transaction_time")), l.MaxTransactionTime, "every transaction would be cut before its DATA", at("limits", "max_transaction_time")...)
+		subSecond(v, settingName(at("limits", "max_data_time")), l.MaxDataTime, "every message would be cut before its end", at("limits", "max_data_time")...)
 		if l.MinDataRate > 0 && l.MinDataRate < MinDataRateFloor {
 			hint := fmt.Sprintf("%dKiB", l.MinDataRate)
 			if l.MinDataRate >= 1024 {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -75,6 +76,10 @@ type Server struct {
 	// checkPassword checks a login's name and password (nil: the
 	// credentials file's check); tests count the checks through it.
 	checkPassword func(user, pass string) (server bool, err error)
+	// trusted reports whether an address is exempt from the lock-out of
+	// a name (nameLockAfter): loopback, where an SSH tunnel to the host
+	// ends; tests choose their own.
+	trusted func(ip string) bool
 }
 
 type session struct {
@@ -115,6 +120,15 @@ const (
 	// maxFailuresKept: the newest failures a key keeps, more than the
 	// lock-out (loginFailures, sourceLockAfter) and the longest delay need.
 	maxFailuresKept = 4 * loginFailures
+	// nameLockAfter failed logins for one account name (nameKey: typed
+	// variants count together) in loginWindow, from any addresses, lock
+	// the name out from every address but a trusted one (loopback): a
+	// guesser spread over many addresses, each under loginFailures, gets
+	// no more tries at a name than this. The lock-out ends when the
+	// failures leave the window, or at once when the name logs in from a
+	// trusted address (the operator, through an SSH tunnel): an attacker
+	// can keep remote logins of a name refused, never the host's own.
+	nameLockAfter = 4 * loginFailures
 )
 
 // New builds the console on its listener; Serve starts it.
@@ -129,7 +143,8 @@ func New(cfg Config) *Server {
 		cfg.Health = NewHealth(cfg.Clock)
 	}
 	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{},
-		inflight: map[string]int{}, checking: map[string]int{}, waiting: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{}}
+		inflight: map[string]int{}, checking: map[string]int{}, waiting: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{},
+		trusted: loopback}
 	if cfg.CredentialsFile != "" {
 		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
 			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
@@ -272,16 +287,37 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *sessi
 }
 
 // lockKey is the failure count of one account from one address; a name
-// that is no account counts under the name as typed, bounded by
-// maxSessions. The name is kept as a digest: a key's size does not
+// counts in the form variants of it fold to (smtp.AccountKey: case,
+// spaces, Unicode forms), account or not, bounded by maxSessions. The name is kept as a digest: a key's size does not
 // grow with what a client types into the name field.
 func lockKey(user, ip string) string {
-	sum := sha256.Sum256([]byte(user))
+	sum := sha256.Sum256([]byte(smtp.AccountKey(user))) // variants of a name count as one, as for nameKey
 	return "user\x00" + hex.EncodeToString(sum[:16]) + "\x00" + ip
 }
 
 // sourceKey is the failure count of one address, any account.
 func sourceKey(ip string) string { return "source\x00" + ip }
+
+// nameKey is the failure count of one account name from any address, the
+// name in the form the credential lookup folds variants to
+// (smtp.AccountKey: case, spaces, Unicode compatibility forms), kept as
+// a digest.
+func nameKey(user string) string {
+	sum := sha256.Sum256([]byte(smtp.AccountKey(user)))
+	return "name\x00" + hex.EncodeToString(sum[:16])
+}
+
+// loopback is the default trusted address: the host itself.
+func loopback(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// nameLocked reports whether logins of the name behind nk are refused
+// from ip now.
+func (s *Server) nameLocked(nk, ip string, now time.Time) bool {
+	return !s.trusted(ip) && s.recent(nk, now) >= nameLockAfter
+}
 
 // loginDelay is how long an answer to the address waits: nothing up to
 // loginFailures recent failures, then loginDelayStep doubling with each
@@ -323,10 +359,12 @@ func (s *Server) recent(key string, now time.Time) int {
 const reserveWait = 30 * time.Second
 
 // reserve takes a place for one login of an account from an address
-// (key, a lockKey; src, the address's sourceKey; ip, the address) before
-// its password is checked: the failures counted and the logins under way
-// together stay under loginFailures for the account there and under
-// sourceLockAfter for the address, so logins sent at once get no more
+// (key, a lockKey; src, the address's sourceKey; nk, the name's nameKey;
+// ip, the address) before its password is checked: the failures counted
+// and the logins under way together stay under loginFailures for the
+// account there, under sourceLockAfter for the address and, from an
+// address not trusted, under nameLockAfter for the name from all
+// addresses, so logins sent at once get no more
 // password checks than logins sent one by one (rt57 M2: the lock-out was
 // decided on arrival, and 100 logins at once had 99 checks), whatever the
 // names; and the address holds at most loginSlots checks at a time, so a
@@ -336,7 +374,7 @@ const reserveWait = 30 * time.Second
 // once) for one to end: then the account or the address is locked out,
 // or a place is free. false: the login is answered as locked out or
 // refused for the burst. A true answer must be ended by endLogin.
-func (s *Server) reserve(ctx context.Context, key, src, ip string) bool {
+func (s *Server) reserve(ctx context.Context, key, src, nk, ip string) bool {
 	t := s.cfg.Clock.NewTimer(reserveWait)
 	defer t.Stop()
 	waiting := false
@@ -349,13 +387,15 @@ func (s *Server) reserve(ctx context.Context, key, src, ip string) bool {
 	}()
 	for {
 		now := s.cfg.Clock.Now()
-		if s.recent(key, now) >= loginFailures || s.recent(src, now) >= sourceLockAfter {
+		if s.recent(key, now) >= loginFailures || s.recent(src, now) >= sourceLockAfter || s.nameLocked(nk, ip, now) {
 			return false
 		}
 		s.mu.Lock()
-		if len(s.failures[key])+s.inflight[key] < loginFailures && len(s.failures[src])+s.inflight[src] < sourceLockAfter && s.checking[ip] < loginSlots {
+		if len(s.failures[key])+s.inflight[key] < loginFailures && len(s.failures[src])+s.inflight[src] < sourceLockAfter &&
+			(s.trusted(ip) || len(s.failures[nk])+s.inflight[nk] < nameLockAfter) && s.checking[ip] < loginSlots {
 			s.inflight[key]++
 			s.inflight[src]++
+			s.inflight[nk]++
 			s.checking[ip]++
 			s.mu.Unlock()
 			return true
@@ -391,11 +431,12 @@ func decrement(m map[string]int, k string) {
 
 // endLogin ends a reserved login, its failure (if any) already counted,
 // and wakes the logins waiting for a place.
-func (s *Server) endLogin(key, src, ip string) {
+func (s *Server) endLogin(key, src, nk, ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	decrement(s.inflight, key)
 	decrement(s.inflight, src)
+	decrement(s.inflight, nk)
 	decrement(s.checking, ip)
 	close(s.ended)
 	s.ended = make(chan struct{})
@@ -461,9 +502,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	key, src := lockKey(user, ip), sourceKey(ip)
-	if !s.reserve(r.Context(), key, src, ip) {
-		if now := s.cfg.Clock.Now(); s.recent(key, now) < loginFailures && s.recent(src, now) < sourceLockAfter {
+	key, src, nk := lockKey(user, ip), sourceKey(ip), nameKey(user)
+	if !s.reserve(r.Context(), key, src, nk, ip) {
+		now := s.cfg.Clock.Now()
+		if s.recent(key, now) < loginFailures && s.recent(src, now) < sourceLockAfter && s.nameLocked(nk, ip, now) {
+			// The name, not the address: failures from many addresses.
+			s.cfg.Log.Warn("console login refused: account name locked out after failures from several addresses; a login from loopback lifts it",
+				"client", ip)
+			s.renderLogin(w, r, next, "Too many failed logins for this name; try again later, or log in on the server itself.", http.StatusTooManyRequests)
+			return
+		}
+		if s.recent(key, now) < loginFailures && s.recent(src, now) < sourceLockAfter {
 			// Not locked out: the address's checks were all taken.
 			s.cfg.Log.Warn("console login refused: too many logins from the address at once", "client", ip)
 			s.renderLogin(w, r, next, "Too many logins from your address at once; try again in a moment.", http.StatusTooManyRequests)
@@ -481,7 +530,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil || server {
 		s.failed(key, now)
 		s.failed(src, now)
-		s.endLogin(key, src, ip) // after its failure counts: a waiting login then sees it
+		s.failed(nk, now)
+		if !s.trusted(ip) && s.recent(nk, now) == nameLockAfter {
+			s.cfg.Log.Warn("console account name locked out: too many failed logins from several addresses; a login from loopback lifts it",
+				"client", ip, "for", loginWindow)
+		}
+		s.endLogin(key, src, nk, ip) // after its failure counts: a waiting login then sees it
 		// The name is logged only if it is an account: a password typed
 		// into the name field must not reach the log.
 		if err == nil {
@@ -492,9 +546,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, next, "Wrong name or password.", http.StatusUnauthorized)
 		return
 	}
-	s.endLogin(key, src, ip)
+	s.endLogin(key, src, nk, ip)
 	id := randomToken()
 	s.mu.Lock()
+	if _, locked := s.failures[nk]; locked && len(s.failures[nk]) >= nameLockAfter {
+		s.cfg.Log.Warn("console account name lock-out lifted by a login", "user", user, "client", ip)
+	}
+	delete(s.failures, nk) // the owner knows the password: the name's count starts again
 	if len(s.sessions) >= maxSessions {
 		s.pruneLocked(now)
 	}

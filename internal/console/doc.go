@@ -12,19 +12,29 @@
 //     transport server accounts cannot log in; the file is read again
 //     when it changes (a broken file leaves the last good accounts).
 //     Five failed logins for an account from an address in five minutes
-//     lock that account out from that address for the rest of the window;
+//     (variants of its name — case, spaces, Unicode forms — counting
+//     as one) lock that account out from that address for the rest of
+//     the window;
 //     other accounts behind the same address (an SSH tunnel ends on
 //     loopback) still log in, but the address's answers are delayed once
 //     it has failed five times (250 ms, doubling, at most 4 s), and
 //     sourceLockAfter (20) failures from an address, whatever the
 //     names, lock the address out for every account for the rest of the
 //     window (a flood of names is not five fresh tries each; another
-//     address is not affected). The lock-outs hold under concurrency: a
-//     login reserves its place for the account at the address and for
-//     the address (reserve) before its password is checked, failures and
-//     logins under way counting together, so logins sent at once get no
-//     more than five checks per account and twenty per address; the
-//     others wait (bounded) and are then refused. A name that is no
+//     address is not affected). nameLockAfter (20) failures for one name
+//     from any addresses in the window (nameKey: the name folded as the
+//     credential lookup folds variants, smtp.AccountKey) lock the name
+//     out from every address but a trusted one (loopback); a login from a
+//     trusted address is still checked, and its success clears the
+//     name's count (the operator lifts the lock-out through an SSH
+//     tunnel), as any success does. The lock-outs hold under
+//     concurrency: a login reserves its place for the account at the
+//     address, for the address and for the name (reserve) before its
+//     password is checked, failures and logins under way counting
+//     together, so logins sent at once get no more than five checks per
+//     account and address, twenty per address and twenty per name from
+//     untrusted addresses; the others wait (bounded) and are then
+//     refused. A name that is no
 //     account computes no hash (smtp.Credentials.Check).
 //     One address holds at most loginSlots (2) password checks at a
 //     time, whatever the names, and at most loginWaiters (8) logins

@@ -38,7 +38,10 @@
 //     is not a transport server of the organisation, so every X-Umbra-
 //     header in it is removed first (the header firewall, package orgid).
 //   - A file that cannot be parsed or is too large is renamed NAME.bad and
-//     left for the operator.
+//     left for the operator; so is one with a recipient RCPT refuses by
+//     its address (smtp.RecipientRefusal: IP-address text for a domain,
+//     an address literal, bad syntax), logged with RCPT's reply: it
+//     would only fail later with a DSN.
 //   - Memory does not grow with a file's size (stream.go): a file past
 //     Config.SpoolThreshold is copied, line ends normalised, into a spool
 //     file of the transport database and only its header section (at

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"umbra/internal/mailaddr"
+	"umbra/internal/smtp"
 )
 
 // Envelope is what a pickup file says about sender and recipients.
@@ -89,6 +90,15 @@ func Parse(data []byte) (Envelope, []byte, error) {
 	for _, r := range append([]string{env.From}, env.Rcpts...) {
 		if r != "" && (!strings.Contains(r, "@") || strings.ContainsAny(r, " \t\r\n<>")) {
 			return Envelope{}, nil, fmt.Errorf("bad address %q", trunc(r))
+		}
+	}
+	// A recipient RCPT would refuse by its address (IP-address text for
+	// a domain, an address literal, bad syntax) is refused here too, with
+	// RCPT's reply as the reason, not queued to fail later with a DSN.
+	for _, r := range env.Rcpts {
+		if e := smtp.RecipientRefusal(r); e != nil {
+			return Envelope{}, nil, fmt.Errorf("recipient %q refused as RCPT would refuse it: %d %d.%d.%d %s",
+				trunc(r), e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 		}
 	}
 	// A recipient named twice (X-Receiver repeated, To: and Cc:) is one,

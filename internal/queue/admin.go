@@ -41,6 +41,35 @@ func lastReplyIn(m *Message, name string) string {
 	return ""
 }
 
+// CurrentError is the last error of m that still applies, as the
+// operator is shown it (message list and show, the console): for a
+// message set aside (poison, damaged) the reason it was, m.LastError;
+// else the reply of a recipient still pending — m.LastError when one
+// still has it (the newest deferral), else the first pending one's last
+// reply, which message show lists — or "" when none has one. m.LastError
+// alone went stale: an attempt that handed on some recipients left the
+// error of another attempt standing, and an operator's resume cleared
+// it while a pending recipient's deferral stood.
+func CurrentError(m *Message) string {
+	if m.State == Poison || m.State == Damaged {
+		return m.LastError
+	}
+	first := ""
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if r.Status.Done() || r.LastReply == "" {
+			continue
+		}
+		if r.LastReply == m.LastError {
+			return m.LastError
+		}
+		if first == "" {
+			first = r.LastReply
+		}
+	}
+	return first
+}
+
 // attemptable lists the pending recipients whose queue is not suspended.
 func (q *Manager) attemptable(m *Message) []int {
 	q.qmu.Lock()

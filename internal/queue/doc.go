@@ -1237,6 +1237,10 @@
 //     leaves a version-3 file holding only value-form bodies, which every
 //     release reads; after it, a release of version 3 refuses the file at
 //     start (ErrNewerSchema there) instead of finding a body missing.
+//     What an upgrade means for the operator is worded in one place
+//     (UpgradeNote): the start that upgrades logs it (Store.LogUpgrade,
+//     or Open itself given Options.Log), and the commands that read an
+//     older file without upgrading it print it (SchemaOf).
 //     The way back is CompactTo(…, 3) (`umbra db compact --schema 3`,
 //     server stopped): on the compaction's copy every bucket-form body
 //     becomes a value again, and the copy takes the database's name only

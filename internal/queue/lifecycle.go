@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -216,12 +217,68 @@ func restoreIdentity(meta *bolt.Bucket) (string, error) {
 // UpgradedFrom is the schema version Open upgraded the file from, with
 // this release's, or 0, 0 where it upgraded nothing (a new file, or one
 // of this version). A release of the old version refuses the upgraded
-// file: the serve command logs the way back (db compact --schema) at start.
+// file: Open logs the way back (LogUpgrade) to Options.Log.
 func (s *Store) UpgradedFrom() (from, to int) {
 	if s.upgradedFrom == 0 {
 		return 0, 0
 	}
 	return int(s.upgradedFrom), schemaVersion
+}
+
+// LogUpgrade logs, once a WARN line, that Open upgraded the schema, in
+// the one wording every command uses for it (UpgradeNote): both
+// versions and the way back. Nothing when nothing was upgraded.
+func (s *Store) LogUpgrade(log *slog.Logger) {
+	if from, to := s.UpgradedFrom(); from != 0 {
+		log.Warn("transport database schema upgraded: "+UpgradeNote(from), "from_version", from, "to_version", to)
+	}
+}
+
+// UpgradeNote is what an upgrade from schema version from means for the
+// operator — a release of the old version refuses the upgraded file, and
+// the way back: db compact --schema N from version 3 or 4, a backup taken
+// before from 1 or 2 (README, Upgrades and rollback). The start that
+// upgrades logs it (LogUpgrade); a command that opens an older file
+// without upgrading it (db compact, verify, restore) prints it.
+func UpgradeNote(from int) string {
+	if from >= 3 {
+		return fmt.Sprintf("a release of the old version refuses the file; roll back to it with umbra db compact --schema %d first", from)
+	}
+	return "the upgrade from this version is one way; a rollback to a release of it needs a backup taken before the upgrade (umbra db restore)"
+}
+
+// SchemaVersion is the schema version this release writes.
+const SchemaVersion = schemaVersion
+
+// SchemaOf reads the schema version of the transport database (or
+// backup) at path, opened read-only: 0 for a file that names none. A
+// damaged file is an error, never a crash: its size is checked against
+// its meta pages before bbolt maps it (checkBoltFile), and a page fault
+// or bbolt's panic on a bad page is recovered (as BackupOrigin does).
+func SchemaOf(path string) (v int, err error) {
+	if err := checkBoltFile(path); err != nil {
+		return 0, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = 0, fmt.Errorf("%s is damaged: %s", path, damageText(path, r))
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if b := meta.Get(keySchemaVersion); len(b) == 1 {
+				v = int(b[0])
+			}
+		}
+		return nil
+	})
+	return v, err
 }
 
 // RestoredFrom is the database id of the database this one was restored

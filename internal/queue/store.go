@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -110,6 +111,9 @@ type Options struct {
 	// Now is the clock Open reads to reserve ids (idreserve.go); nil:
 	// time.Now. Tests set it to a clock of their own.
 	Now func() time.Time
+	// Log receives what Open has to tell the operator (a schema
+	// upgrade: LogUpgrade); nil: nothing is logged.
+	Log *slog.Logger
 }
 
 // Open opens or creates the transport database at path. A new database
@@ -193,6 +197,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	s.deferLimit = max(o.DeferLimit, 0)
 	s.gc.init(maxBatch)
+	if o.Log != nil {
+		s.LogUpgrade(o.Log)
+	}
 	return s, nil
 }
 

@@ -27,8 +27,10 @@ func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (u
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, name)
 	// Names match as LDAP's uid does: case and extra spaces ignored; the
-	// identity returned is the one stored.
-	switch folded := accountKey(name); {
+	// identity returned is the one stored. (The fake's own folding, not
+	// accountKey's: the fullwidth variants below stay apart here, a
+	// directory whose rules the throttle does not know.)
+	switch folded := strings.ToLower(strings.Join(strings.Fields(name), " ")); {
 	case f.down:
 		return "", false, false, errors.New("directory unreachable")
 	case folded == "dora" && password == "dora-pw":

@@ -52,6 +52,24 @@ var (
 // at RCPT (DomainRefusal) and never resolved.
 func (a Address) IPText() bool { return mailaddr.IPText(a.Domain) }
 
+// RecipientRefusal is RCPT's refusal of addr (a mailbox, without angle
+// brackets) by its address alone, for a recipient that comes with no
+// session (a pickup file): the address syntax (RcptRefusal), an address
+// literal (replyAddressLiteral: no address was connected to, so none is
+// this server's own), a domain that is IP-address text (DomainRefusal);
+// nil when RCPT's address rules take it. The session's own rules (relay
+// rights, validation, SMTPUTF8) are the caller's.
+func RecipientRefusal(addr string) *gosmtp.SMTPError {
+	a, err := parsePathAddress(addr)
+	if err != nil {
+		return RcptRefusal(err)
+	}
+	if a.Literal() {
+		return replyAddressLiteral
+	}
+	return DomainRefusal(a)
+}
+
 // DomainRefusal is RCPT's refusal of a's domain when it is no name to
 // route by — IP-address text (550 5.1.2) — or nil. An address literal
 // has its own reply (replyAddressLiteral, with its postmaster

@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"strings"
 	"sync"
@@ -9,6 +11,9 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // authGuard throttles password guessing across the connections of every
@@ -44,8 +49,9 @@ import (
 //
 // Account names are counted in their folded form (accountKey): the
 // account directory matches names by LDAP equality rules, which ignore
-// case and leading, trailing and repeated spaces, so "carol", " carol"
-// and "CAROL  " are one account and must be one throttle. The session
+// case, Unicode compatibility forms and leading, trailing and repeated
+// spaces, so "carol", " carol", "CAROL  " and "\uff43arol" are one
+// account and must be one throttle. The session
 // counts a name the account source resolved to an account under that
 // account's identity instead (a directory folds more than case and
 // spaces: "\uff43arol" finds carol's entry), so no typed variant of a
@@ -89,13 +95,28 @@ func sourceKey(ip netip.Addr) string {
 	return ip.String()
 }
 
-// accountKey is the form of an account name the throttle counts: spaces
-// trimmed and runs of them collapsed, case folded (the caseIgnoreMatch
-// and caseIgnoreIA5Match rules of uid and mail, RFC 4517 §4.2.11 and
-// §4.2.13 with the insignificant space handling of RFC 4518 §2.6.1).
-func accountKey(name string) string {
-	return strings.ToLower(strings.Join(strings.Fields(name), " "))
+// accountKey is the form of an account name the throttle counts and the
+// credential lookup compares variants by (listsVariant): Unicode
+// compatibility forms composed (NFKC: fullwidth letters, a decomposed
+// accent), case folded, spaces trimmed and runs of them collapsed — the
+// caseIgnoreMatch and caseIgnoreIA5Match rules of uid and mail (RFC 4517
+// §4.2.11 and §4.2.13, prepared as RFC 4518 §2: map with case folding,
+// normalise to NFKC, insignificant space handling). A key longer than
+// maxAccountKey is kept as a digest: the throttle's memory does not grow
+// with what a client types as a name.
+func AccountKey(name string) string {
+	k := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(name)))
+	k = strings.Join(strings.Fields(k), " ")
+	if len(k) > maxAccountKey {
+		sum := sha256.Sum256([]byte(k))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return k
 }
+
+const maxAccountKey = 64
+
+func accountKey(name string) string { return AccountKey(name) }
 
 // lockedOut reports whether the source is locked out now.
 func (g *authGuard) lockedOut(ip netip.Addr) bool {

@@ -303,7 +303,7 @@ func (s *session) keepBatch(payload []byte) error {
 	copies, err := parseCopyBatch(payload, s.pendingBatch, s.c.cfg.Limits.MaxRecipients)
 	if err != nil {
 		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), s.ip, "primary", s.shadowServer)
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Malformed shadow copy batch: " + err.Error()}
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Malformed shadow copy batch: " + err.Error())}
 	}
 	replies := make([]*gosmtp.SMTPError, len(copies))
 	keep := make([]queue.ShadowCopy, 0, len(copies))
@@ -338,7 +338,7 @@ func (s *session) keepBatch(payload []byte) error {
 					replies[i] = replyLocalError(m.ID)
 				}
 			case res[k].Err != nil:
-				replies[i] = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Shadow copy not kept: " + res[k].Err.Error()}
+				replies[i] = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Shadow copy not kept: " + res[k].Err.Error())}
 			case !res[k].Stored:
 				replies[i] = &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Shadow copy already discarded"}
 			default:

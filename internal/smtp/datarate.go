@@ -46,16 +46,28 @@ func (v *verbConn) startRate() {
 	v.wallRate.start(time.Now(), v.idle)
 	v.clkRate.start(v.clk.Now(), v.idle)
 	v.lastRead = time.Now()
+	v.bodyWall, v.bodyClk = v.lastRead, v.clk.Now()
+}
+
+// dataTooLong: the body's whole transfer has taken longer than
+// max_data_time on the session clock (transport servers exempt), however
+// steadily it came: a client keeping just above min_data_rate cannot
+// hold a session for max_message_size/min_data_rate.
+func (v *verbConn) dataTooLong(now time.Time) bool {
+	return v.maxData > 0 && !v.bodyClk.IsZero() && now.Sub(v.bodyClk) > v.maxData && !v.exempt()
 }
 
 // creditRate records n body bytes just read; false when they came after
 // the body's deadline on the session clock (the caller ends the session
 // with replyDataRate).
 func (v *verbConn) creditRate(n int64) bool {
+	now := v.clk.Now()
+	if v.dataTooLong(now) {
+		return false
+	}
 	if v.idle <= 0 {
 		return true
 	}
-	now := v.clk.Now()
 	if v.clkRate.expired(now) {
 		return false
 	}
@@ -67,6 +79,10 @@ func (v *verbConn) creditRate(n int64) bool {
 
 // rateCut ends a session whose body fell behind min_data_rate.
 func (v *verbConn) rateCut() error {
+	if v.dataTooLong(v.clk.Now()) {
+		v.limitHit("data time")
+		return v.hangUp(replyDataTime)
+	}
 	v.limitHit("data rate")
 	return v.hangUp(replyDataRate)
 }
@@ -75,7 +91,11 @@ func (v *verbConn) rateCut() error {
 // client that sent data within idle_timeout was not idle, it was too
 // slow.
 func (v *verbConn) timeoutReply() string {
-	if (v.mode == modeData || v.bdat || v.inChunk) && v.idle > 0 && time.Since(v.lastRead) < v.idle {
+	inBody := v.mode == modeData || v.bdat || v.inChunk
+	if inBody && v.maxData > 0 && !v.exempt() && time.Since(v.bodyWall) >= v.maxData {
+		return replyDataTime
+	}
+	if inBody && v.idle > 0 && time.Since(v.lastRead) < v.idle {
 		return replyDataRate
 	}
 	return replyIdleTimeout

@@ -42,6 +42,9 @@
 //     byte, a backslash run before what reads as such an escape doubled,
 //     cut past maxEcho characters and marked "..." so a reply line stays
 //     within 512 octets), any other stray byte as \xNN (asciiLine).
+//     Outside text a reply carries (a check's or milter's reply lines,
+//     wireReply; a next hop's held refusal; a shadow copy's refusal) is
+//     in the same form (replyText), each line capped alike.
 //   - AUTH (auth.go, authguard.go, authpolicy.go): an unknown name
 //     computes no hash: its refusal waits as long as a check of the most
 //     expensive configured hash takes (Credentials.equalise), so refusals
@@ -368,7 +371,11 @@
 //     n/min_data_rate on, never past idle_timeout after the read, so a
 //     burst banks at most one idle_timeout (checked on the server's
 //     clock as data and BDAT commands arrive, and by the read deadline;
-//     421 4.4.2 Data rate too low), and a trickle cannot hold a session. A transaction's
+//     421 4.4.2 Data rate too low), and a trickle cannot hold a session;
+//     the whole transfer must end within max_data_time (dataTooLong, on
+//     both clocks; 421 4.4.2 Message transfer took too long; transport
+//     servers exempt), so a body kept just above the rate cannot either.
+//     Either cut comes before the 250: nothing acknowledged is lost. A transaction's
 //     command phase (MAIL to DATA or the first BDAT chunk) must end within
 //     max_transaction_time (421 4.4.2; transport servers exempt), and a
 //     STARTTLS handshake within idle_timeout.

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -328,16 +327,22 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 // from smfi_setmlreply): their texts joined by "\n", one code and one
 // enhanced status code for all. go-smtp writes the enhanced code on the
 // last line only; RFC 2034 §3 puts it on every line of a reply, so
-// wireReply writes it at the front of each other line's text. Lines
-// are bounded: at most maxCheckReplyLines, each at most maxReplyText octets
-// of text (a reply line is at most 512 octets, RFC 5321 §4.5.3.1.5).
-const (
-	maxCheckReplyLines = 32
-	maxReplyText       = 512 - len("554-5.999.999 ") - len("\r\n")
-)
+// wireReply writes it at the front of each other line's text. The text
+// is outside text (a milter's, a check result's, a directory's): each
+// line is written as echoed client text is (replyText: \xNN for a byte
+// outside printable ASCII, at most maxEcho characters once escaped, then
+// echoCut), so a reply line is at most 512 octets (RFC 5321
+// §4.5.3.1.5) whatever the text; at most maxCheckReplyLines lines.
+const maxCheckReplyLines = 32
 
 func wireReply(r *gosmtp.SMTPError) *gosmtp.SMTPError {
-	if r == nil || !strings.ContainsAny(r.Message, "\r\n") && len(r.Message) <= maxReplyText {
+	if r == nil {
+		return r
+	}
+	if !strings.ContainsAny(r.Message, "\r\n") {
+		if t := replyText(r.Message); t != r.Message {
+			return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: r.EnhancedCode, Message: t}
+		}
 		return r
 	}
 	lines := strings.Split(strings.ReplaceAll(strings.TrimRight(r.Message, "\r\n"), "\r\n", "\n"), "\n")
@@ -354,7 +359,7 @@ func wireReply(r *gosmtp.SMTPError) *gosmtp.SMTPError {
 	}
 	out := make([]string, len(lines))
 	for i, l := range lines {
-		l = truncateUTF8(strings.TrimRight(l, "\r"), maxReplyText)
+		l = replyText(strings.TrimRight(l, "\r"))
 		if i < len(lines)-1 {
 			l = prefix + l
 		}
@@ -363,15 +368,14 @@ func wireReply(r *gosmtp.SMTPError) *gosmtp.SMTPError {
 	return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: enh, Message: strings.Join(out, "\n")}
 }
 
-// truncateUTF8 cuts s to at most n octets, not inside a character.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
+// replyText is outside text (a check's, a milter's, a next hop's, an
+// error's) as a reply line carries it: in echoText's form, escaped and
+// cut at maxEcho characters, like echoed client text.
+func replyText(s string) string {
+	if e := echoText([]byte(s)); len(e) != len(s) || string(e) != s {
+		return string(e)
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return s
 }
 
 // checkGreeting runs the Connect and Helo checks when the first EHLO or

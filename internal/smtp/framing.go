@@ -48,6 +48,7 @@ const (
 	replyMailTooBig  = "552 5.3.4 Declared message size exceeds fixed maximum message size"
 	replyTxnTooLong  = "421 4.4.2 Mail transaction took too long, closing connection"
 	replyDataRate    = "421 4.4.2 Data rate too low, closing connection"
+	replyDataTime    = "421 4.4.2 Message transfer took too long, closing connection"
 	replyErrorLimit  = "421 4.7.0 Too many errors, closing connection"
 )
 
@@ -670,7 +671,7 @@ func junkVerb(cmd string) bool {
 // deadline on the session clock (rateBudget), so a trickle of small
 // chunks, or commands between them, cannot hold the session.
 func (v *verbConn) transferTooSlow() bool {
-	return v.bdat && v.idle > 0 && v.clkRate.expired(v.clk.Now())
+	return v.bdat && (v.idle > 0 && v.clkRate.expired(v.clk.Now()) || v.dataTooLong(v.clk.Now()))
 }
 
 // transactionTooLong: the open mail transaction's command phase has
@@ -719,10 +720,20 @@ func (v *verbConn) refreshDeadline() {
 // trickle cannot hold the session for ever and a large body on a slow
 // link is not cut off.
 func (v *verbConn) bodyDeadline() {
-	if v.idle <= 0 {
-		return
+	d := time.Time{}
+	if v.idle > 0 {
+		d = v.wallRate.deadline
 	}
-	v.conn.SetReadDeadline(v.wallRate.deadline)
+	if v.maxData > 0 && !v.exempt() {
+		// The whole transfer's bound (max_data_time): the read waits no
+		// longer than it either.
+		if end := v.bodyWall.Add(v.maxData); d.IsZero() || end.Before(d) {
+			d = end
+		}
+	}
+	if !d.IsZero() {
+		v.conn.SetReadDeadline(d)
+	}
 }
 
 // readError ends the session on a failed read: a timeout gets 421 4.4.2,
@@ -732,8 +743,11 @@ func (v *verbConn) readError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		r := v.timeoutReply()
-		if r == replyDataRate {
+		switch r {
+		case replyDataRate:
 			v.limitHit("data rate")
+		case replyDataTime:
+			v.limitHit("data time")
 		}
 		return v.hangUp(r)
 	}

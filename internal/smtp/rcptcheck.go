@@ -85,6 +85,6 @@ func (s *session) holdRefusal(id queue.ID) (release func() *gosmtp.SMTPError) {
 			return nil
 		}
 		s.log.Info("message refused by the next hop while the sender waited", "msg_id", id.String(), "code", r.Code)
-		return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: r.Text}
+		return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: replyText(r.Text)} // the next hop's text: escaped and capped
 	}
 }

@@ -92,6 +92,9 @@ type verbConn struct {
 	lastRead     time.Time     // wall clock: the body's last read
 	inChunk      bool          // a BDAT chunk is being read
 	maxTxn       time.Duration // max_transaction_time (0: no limit)
+	maxData      time.Duration // max_data_time: a body's whole transfer (0: no limit)
+	bodyClk      time.Time     // session clock: the body's transfer began (startRate)
+	bodyWall     time.Time     // the same on the wall clock (the read deadline)
 	txnStart     time.Time     // session clock: the first command seen inside the open transaction
 	banner       string        // the connector's greeting text after "220 " ("": go-smtp's)
 	greetSeen    bool          // the greeting was written
@@ -157,7 +160,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	v := &verbConn{tc: tc, conn: tc, tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
 		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
 		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner,
-		maxTxn: l.MaxTransactionTime.D()}
+		maxTxn: l.MaxTransactionTime.D(), maxData: l.MaxDataTime.D()}
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
