@@ -24,8 +24,10 @@
 //     the address (reserve) before its password is checked, failures and
 //     logins under way counting together, so logins sent at once get no
 //     more than five checks per account and twenty per address; the
-//     others wait (bounded) and are then refused. A name that is no
-//     account computes no hash (smtp.Credentials.Check).
+//     others wait (bounded) and are then refused. The refusal (429)
+//     says what is locked, the name from the address or the address;
+//     any name's failures count, so it tells nothing of the accounts.
+//     A name that is no account computes no hash (smtp.Credentials.Check).
 //     One address holds at most loginSlots (2) password checks at a
 //     time, whatever the names, and at most loginWaiters (8) logins
 //     waiting for one; a further login is refused at once (429): a burst
