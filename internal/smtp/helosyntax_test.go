@@ -217,3 +217,29 @@ func TestClientGreetsWithoutFinalDot(t *testing.T) {
 		t.Fatalf("greeting %q", line)
 	}
 }
+
+// The server's own name is a Domain where umbra writes it for the
+// client and in the trace field (RFC 5321 §4.1.1.1 greeting, §4.4 "by"):
+// a server.name written absolute ("mx.test.") appears without its final dot.
+func TestServerNameWithoutFinalDot(t *testing.T) {
+	q := &fakeQueue{}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test.", Connectors: connectors(t, anon), Routing: testTable(), Queue: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	d := dial(t, s, "")
+	d.expect("220 mx.test ESMTP")
+	d.cmd("EHLO c.example", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nbody\r\n.", "250 2.0.0")
+	if body := string(q.bodies[0]); !strings.HasPrefix(body, "Received: from c.example ([127.0.0.1])\r\n\tby mx.test (umbra) ") {
+		t.Fatalf("trace field: %.120q", body)
+	}
+}
