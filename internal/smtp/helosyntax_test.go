@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,4 +244,61 @@ func TestServerNameWithoutFinalDot(t *testing.T) {
 	if body := string(q.bodies[0]); !strings.HasPrefix(body, "Received: from c.example ([127.0.0.1])\r\n\tby mx.test (umbra) ") {
 		t.Fatalf("trace field: %.120q", body)
 	}
+}
+
+// FuzzGreetingSyntax: a name the greeting takes is one ASCII token that
+// cannot end or break the Received field's clause or its comment — no
+// space, control, "(", ")", ";", "\\", "<", ">", "\"" or "@" — of at most
+// 255 octets of labels or a bracketed IP address, and traceName writes it
+// unchanged; anything else gets a 501 5.5.4 that echoes none of it.
+func FuzzGreetingSyntax(f *testing.F) {
+	fixedReplies := map[string]bool{}
+	for _, a := range []string{"a b", "\xe9", "[", "a..b"} {
+		fixedReplies[greetingSyntax("EHLO", a)] = true
+	}
+	for _, s := range []string{"client.example", "[192.0.2.1]", "[IPv6:::1]", "a..b", "[300.1.1.1]", "x y", "x\xc3\xa9", "a_b", "-a", "[IPv6:fe80::1%eth0]", "[1.2.3.04]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		r := greetingSyntax("EHLO", arg)
+		if r != "" {
+			if !fixedReplies[r] { // names what is wrong, never the client's text
+				t.Fatalf("%q: reply %q", arg, r)
+			}
+			if arg != "" && traceName(arg) != "unknown" {
+				t.Fatalf("%q refused, yet traceName writes %q", arg, traceName(arg))
+			}
+			return
+		}
+		if arg == "" || len(arg) > 255+7 || strings.ContainsAny(arg, " \t\r\n()<>;\\\"@,") || !isASCII(arg) {
+			t.Fatalf("%q taken", arg)
+		}
+		for i := 0; i < len(arg); i++ {
+			if arg[i] < 0x21 || arg[i] > 0x7e {
+				t.Fatalf("%q taken with byte %#x", arg, arg[i])
+			}
+		}
+		if in, ok := strings.CutPrefix(arg, "["); ok {
+			in, ok = strings.CutSuffix(in, "]")
+			if v6, is6 := strings.CutPrefix(strings.ToLower(in), "ipv6:"); is6 {
+				a, err := netip.ParseAddr(v6)
+				ok = ok && err == nil && a.Is6() && a.Zone() == ""
+			} else {
+				parts := strings.Split(in, ".")
+				ok = ok && len(parts) == 4
+				for _, p := range parts {
+					n, err := strconv.Atoi(p)
+					ok = ok && err == nil && n >= 0 && n <= 255 && len(p) <= 3 && p[0] != '+' && p[0] != '-'
+				}
+			}
+			if !ok {
+				t.Fatalf("%q taken", arg)
+			}
+		} else if strings.Contains(arg, "..") || strings.HasPrefix(arg, ".") || strings.HasSuffix(arg, ".") || len(arg) > 255 {
+			t.Fatalf("%q taken", arg)
+		}
+		if traceName(arg) != arg {
+			t.Fatalf("%q taken, traceName writes %q", arg, traceName(arg))
+		}
+	})
 }
