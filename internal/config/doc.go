@@ -12,7 +12,11 @@
 //     as booleans. A leading zero whose octal and decimal readings
 //     differ (010) is refused naming both, in a whole number and alike
 //     in a size, a duration and a port, which their own parsers read in
-//     decimal (leadingZeroText).
+//     decimal (leadingZeroText). A size is whole bytes, or a whole
+//     number and a unit spelled exactly: KiB, MiB, GiB (1024-based), KB,
+//     MB, GB (1000-based), B (units.go sizeUnits; the README's "size
+//     unit" table lists the same, TestSizeUnitsDocumented holds them
+//     together).
 //   - Every default lives in defaults.go. A field whose zero value is a
 //     meaningful setting (shadow_redundancy_enabled: false,
 //     delay_notification: 0, max_acknowledgement_delay: 0) is preset

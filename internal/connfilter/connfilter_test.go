@@ -362,7 +362,8 @@ func TestDNSBLActions(t *testing.T) {
 	}
 }
 
-// HELO checks: syntax (501 5.5.2), forward-confirmed reverse DNS (550
+// HELO checks: syntax (501 5.5.2: beyond the front door's domain or
+// address literal, no bare address), forward-confirmed reverse DNS (550
 // 5.7.25, 450 4.7.25 when DNS cannot say), HELO name must resolve
 // (550 5.7.1); tempfail answers 450 instead.
 func TestHELOChecks(t *testing.T) {
@@ -382,8 +383,8 @@ func TestHELOChecks(t *testing.T) {
 `, records...)
 	e.dns.Fail("fail.test")
 	s := e.dial("127.0.0.4")
-	s.cmd("EHLO bad_name..test", "501 5.5.2 <bad_name..test>: HELO command rejected")
-	s.cmd("EHLO 192.0.2.1", "501 5.5.2") // an address without brackets
+	s.cmd("EHLO bad_name..test", "501 5.5.4 Invalid EHLO argument")         // no name at all: the front door's, whatever the setting
+	s.cmd("EHLO 192.0.2.1", "501 5.5.2 <192.0.2.1>: HELO command rejected") // an address without brackets
 	s.cmd("EHLO nowhere.test", "550 5.7.1 <nowhere.test>: HELO command rejected: host not found")
 	s.cmd("EHLO exists.test", "250")
 	s.mail()
@@ -398,7 +399,7 @@ func TestHELOChecks(t *testing.T) {
         fcrdns: log
         must_resolve: tempfail
 `, records...)
-	e.dial("127.0.0.4").cmd("EHLO -bad-", "450 4.7.1")
+	e.dial("127.0.0.4").cmd("EHLO 192.0.2.1", "450 4.7.1")
 	e.dial("127.0.0.4").cmd("EHLO nowhere.test", "450 4.7.1")
 	s = e.dial("127.0.0.5")
 	s.cmd("EHLO exists.test", "250")
@@ -471,7 +472,7 @@ func TestTransportServersAreNotFiltered(t *testing.T) {
 	e := start(t, "    externally_secured: true\n"+zen+"      helo:\n        syntax: reject\n        fcrdns: reject\n",
 		"2.0.0.127.zen.test. 300 IN A 127.0.0.2")
 	s := e.dial("127.0.0.2")
-	s.cmd("EHLO bad..name", "250")
+	s.cmd("EHLO 192.0.2.1", "250") // the syntax check would refuse a bare address
 	s.mail()
 	if e.dns.Queries() != 0 {
 		t.Fatalf("%d DNS queries for a transport server", e.dns.Queries())

@@ -518,8 +518,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.renderLogin(w, r, next, "Too many logins from your address at once; try again in a moment.", http.StatusTooManyRequests)
 			return
 		}
-		s.cfg.Log.Warn("console login refused: too many failures", "client", ip)
-		s.renderLogin(w, r, next, "Too many failed logins from your address; try again in a few minutes.", http.StatusTooManyRequests)
+		// The answer says what is locked: the address (every name), or
+		// this name from this address (other names are still checked).
+		// Any name's failures count, account or not, so neither answer
+		// tells whether the name is an account.
+		if s.recent(src, s.cfg.Clock.Now()) >= sourceLockAfter {
+			s.cfg.Log.Warn("console login refused: too many failures from the address", "client", ip)
+			s.renderLogin(w, r, next, "Too many failed logins from your address, whatever the name; try again in a few minutes.", http.StatusTooManyRequests)
+			return
+		}
+		s.cfg.Log.Warn("console login refused: too many failures for the name from the address", "client", ip)
+		s.renderLogin(w, r, next, "Too many failed logins for this name from your address; it is locked out here for a few minutes (other names are not).", http.StatusTooManyRequests)
 		return
 	}
 	check := s.checkPassword

@@ -34,8 +34,10 @@
 //     together, so logins sent at once get no more than five checks per
 //     account and address, twenty per address and twenty per name from
 //     untrusted addresses; the others wait (bounded) and are then
-//     refused. A name that is no
-//     account computes no hash (smtp.Credentials.Check).
+//     refused. The refusal (429)
+//     says what is locked, the name from the address or the address;
+//     any name's failures count, so it tells nothing of the accounts.
+//     A name that is no account computes no hash (smtp.Credentials.Check).
 //     One address holds at most loginSlots (2) password checks at a
 //     time, whatever the names, and at most loginWaiters (8) logins
 //     waiting for one; a further login is refused at once (429): a burst

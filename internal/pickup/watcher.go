@@ -224,8 +224,10 @@ func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, bo
 // spooled) with the trace field in front and the header edits made.
 func (w *Watcher) prepare(path string, env Envelope, msg []byte) (queue.ID, *queue.Message, []byte) {
 	id := w.cfg.Queue.NewID()
+	// "by" is a Domain (RFC 5321 §4.4): an absolute server.name without
+	// its final dot.
 	trace := fmt.Sprintf("Received: from pickup directory\r\n\tby %s (umbra) with local id %s;\r\n\t%s\r\n",
-		w.cfg.Hostname, id, time.Now().Format(time.RFC1123Z))
+		strings.TrimSuffix(w.cfg.Hostname, "."), id, time.Now().Format(time.RFC1123Z))
 	// A file is not a transport server of the organisation: its umbra
 	// headers are removed, and the queue gives it an org id (SR-14).
 	msg, _ = orgid.Strip(msg)

@@ -169,6 +169,10 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 	if o.CommandTimeout == 0 {
 		o.CommandTimeout = 5 * time.Minute
 	}
+	// server.name may be written absolute ("hub1.example.org."); the
+	// EHLO argument is a Domain without the final dot (RFC 5321
+	// §4.1.2), which umbra's own receive side insists on (helosyntax.go).
+	o.LocalName = strings.TrimSuffix(o.LocalName, ".")
 	conn.SetDeadline(time.Now().Add(o.CommandTimeout))
 	pw := newPeerWriteConn(conn) // peerwrite.go: a write blocked on the next hop is its time
 	c, useTLS, err := prelude(pw, o)

@@ -264,7 +264,25 @@
 //     DATA with an argument or a malformed BDAT before RCPT, AUTH before
 //     a greeting, after AUTH or inside a transaction: authSequence,
 //     dataSequence); MAIL or RCPT parameters after a plain HELO are
-//     555 5.5.4 (helloOnly).
+//     555 5.5.4 (helloOnly), and the commands of service extensions —
+//     STARTTLS, AUTH, BDAT, XSHADOW, XQUERYDISCARD/XQDISCARD,
+//     XQUERYHELD, XQUERYDROPPED, XDISCARD — 503 5.5.1 "Send EHLO
+//     first: <VERB> is a service extension, not available after HELO"
+//     (extensionSequence; a well-formed BDAT's chunk is read and
+//     dropped, the transaction stays); STARTTLS before any greeting is
+//     503 5.5.1 "Send EHLO first". A verb the connector does not offer
+//     at all (AUTH without mechanisms, STARTTLS without a certificate)
+//     keeps its 502.
+//   - EHLO/HELO argument (helosyntax.go): one Domain (underscores
+//     tolerated, no final dot, A-labels only: RFC 6531 §3.7.1) or one
+//     address literal ([IPv4], [IPv6:…]); anything else — a parameter
+//     after it, an empty label, a U-label, a literal out of range — is
+//     refused with 501 5.5.4 "Invalid EHLO argument: <why>" before
+//     go-smtp sees it, so the session keeps its state and no session
+//     holds such a name: the Received field's "from" (traceName), the
+//     HELO identity of SPF and the records show only a valid name. A
+//     valid name is never refused for not matching the client's
+//     address (the HELO checks of connfilter may, when configured).
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is

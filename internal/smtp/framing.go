@@ -37,6 +37,7 @@ const (
 	replyBDATTooBig         = "552 5.3.4 Message size exceeds fixed maximum message size"
 	replyInTransfer         = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
 	replyGreetAgain         = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
+	replyNoGreeting         = "503 5.5.1 Send EHLO first"
 	replyTLSAfterAuth       = "503 5.5.1 STARTTLS is not allowed after AUTH"
 	replyUnrecognized       = "500 5.5.2 Syntax error, command unrecognized"
 	// replyVRFY: umbra verifies no address by VRFY. go-smtp's text
@@ -236,16 +237,26 @@ func (v *verbConn) fillCommand() error {
 			v.dropBDAT() // the transfer is abandoned
 		}
 	}
-	if cmd == "EHLO" || cmd == "HELO" {
+	if (cmd == "EHLO" || cmd == "HELO") && arg != "" {
+		// The argument is one domain or address literal (helosyntax.go):
+		// anything else is refused before go-smtp takes it, so no
+		// session holds such a name.
+		if r := greetingSyntax(cmd, arg); r != "" {
+			v.reply(r)
+			return nil
+		}
 		// The first greeting's name is checked as it makes the session
 		// (checkGreeting); a later one's here, before go-smtp takes it.
-		if s := v.sess(); s != nil && arg != "" {
-			name, _, _ := strings.Cut(arg, " ") // go-smtp's parseHelloArgument
-			if r := s.checkGreetingAgain(name); r != nil {
+		if s := v.sess(); s != nil {
+			if r := s.checkGreetingAgain(arg); r != nil {
 				v.reply(replyLines(r)...)
 				return nil
 			}
 		}
+	}
+	if r := v.extensionSequence(cmd); r != "" {
+		v.reply(r)
+		return nil
 	}
 	switch cmd {
 	case "VRFY":
@@ -382,6 +393,41 @@ func (v *verbConn) fillCommand() error {
 	return nil
 }
 
+// extensionSequence is the reply to a command of a service extension
+// (RFC 5321 §2.2.1: STARTTLS, AUTH and umbra's shadow verbs; BDAT in
+// bdatCommand) where no EHLO made the extensions available: after a
+// plain HELO, and STARTTLS before any greeting (RFC 3207 §4: the client
+// learns of it from the EHLO reply). "" when cmd may come (or is no
+// such command). The sequence comes before every other check of the
+// command, as for MAIL and RCPT.
+func (v *verbConn) extensionSequence(cmd string) string {
+	switch cmd {
+	case "STARTTLS":
+		if v.tlsCfg == nil {
+			return "" // not offered at all: an EHLO would not help
+		}
+		if v.sess() == nil && !v.tlsOn.Load() {
+			return replyNoGreeting
+		}
+	case "AUTH":
+		if v.noAuth {
+			return "" // not offered at all: 502 5.5.1
+		}
+	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XDISCARD":
+	default:
+		return ""
+	}
+	if v.helloOnly && v.greeted {
+		return replyNeedEHLO(cmd)
+	}
+	return ""
+}
+
+// replyNeedEHLO refuses a service extension's command after HELO.
+func replyNeedEHLO(cmd string) string {
+	return "503 5.5.1 Send EHLO first: " + cmd + " is a service extension, not available after HELO"
+}
+
 // authSequence is the reply to an AUTH out of sequence, whatever its
 // arguments (go-smtp's wording): before a greeting, after a successful
 // AUTH, inside a mail transaction (RFC 4954 §4); "" when AUTH may come.
@@ -513,6 +559,11 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		v.reply(replyBDATNoTxnSyntax)
 		return nil
 	}
+	if !ok && v.helloOnly {
+		// The sequence first: no byte after it is chunk data.
+		v.reply(replyNeedEHLO("BDAT"))
+		return nil
+	}
 	if !ok {
 		v.reply(replyBDATSyntax)
 		if v.bdat {
@@ -528,6 +579,10 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	switch {
 	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
 		refuse = replyBDATNoTxn
+	case v.helloOnly:
+		// CHUNKING is a service extension: none after HELO. The chunk
+		// is read and dropped; the transaction stays for DATA.
+		refuse = replyNeedEHLO("BDAT")
 	case v.maxSize > 0 && v.bdatLen+size > v.sizeLimit(): // inclusive (RFC 1870)
 		refuse = replyBDATTooBig
 	}

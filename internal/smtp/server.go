@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,7 +232,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	s := &Server{hostname: cfg.Hostname, queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
+	s := &Server{hostname: strings.TrimSuffix(cfg.Hostname, "."), // a Domain in the greeting and the trace field: no final dot
+		queue: cfg.Queue, log: cfg.Log, obs: cfg.Observer, bindings: map[string]*binding{},
 		draining: make(chan struct{}), shadowDone: make(chan struct{}), clk: cfg.Clock}
 	s.postmaster, s.maxHops = cfg.Postmaster, cfg.MaxHopCount
 	s.accounts = cfg.Accounts

@@ -18,7 +18,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
-	"golang.org/x/net/idna"
 
 	"umbra/internal/config"
 	"umbra/internal/mailaddr"
@@ -924,7 +923,7 @@ func (s *session) receivedHeader(id queue.ID) string {
 	if s.user != "" {
 		proto += "A"
 	}
-	helo := traceName(s.conn.Hostname(), s.opts.UTF8)
+	helo := traceName(s.conn.Hostname())
 	var b strings.Builder
 	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (umbra) with %s id %s", helo, s.ip, s.srv.hostname, proto, id)
 	if len(s.rcpt) == 1 {
@@ -935,45 +934,17 @@ func (s *session) receivedHeader(id queue.ID) string {
 }
 
 // traceName is the client's HELO name as the Received field's "from"
-// clause shows it. The field is umbra's own, so it must not make an
-// ASCII message 8-bit: a name with non-ASCII characters is written as
-// its A-label (RFC 5890) when it is a domain, as given only in an
-// SMTPUTF8 transaction (RFC 6531 §3.7.3), and otherwise with "?" for
-// each byte that cannot stand there. A character that would end the
-// clause or its comment (space, controls, "(", ")", ";", "\\") is shown
-// as "?" too, so the name is visibly altered rather than silently joined.
-func traceName(helo string, utf8Message bool) string {
-	if !isASCII(helo) && utf8.ValidString(helo) {
-		if a, err := idna.Lookup.ToASCII(helo); err == nil && isASCII(a) {
-			if !utf8Message {
-				helo = a
-			}
-		} else if !utf8Message {
-			helo = strings.Map(func(r rune) rune {
-				if r > 0x7e {
-					return '?'
-				}
-				return r
-			}, helo)
-		}
-	}
-	var b strings.Builder
-	for i := 0; i < len(helo) && b.Len() < 255; {
-		r, n := utf8.DecodeRuneInString(helo[i:])
-		switch {
-		case r == utf8.RuneError && n <= 1, r < 0x21, r == 0x7f, r >= 0x80 && r < 0xa0,
-			r >= 0x80 && !utf8Message, // a name that is not UTF-8 throughout keeps none of it raw
-			r == '(', r == ')', r == ';', r == '\\':
-			b.WriteByte('?')
-		default:
-			b.WriteString(helo[i : i+n])
-		}
-		i += n
-	}
-	if b.Len() == 0 {
+// clause shows it: the name itself, which the greeting's check
+// (helosyntax.go) holds to a domain or an address literal in ASCII (an
+// internationalised name as its A-label), so it never makes an ASCII
+// message 8-bit nor ends the clause or its comment. Should a session
+// ever hold anything else, the field says "unknown": raw client text
+// is never written there.
+func traceName(helo string) string {
+	if !validGreetingName(helo) {
 		return "unknown"
 	}
-	return b.String()
+	return helo
 }
 
 // shadowIfAny is the shadow server of the current message: set only

@@ -1,0 +1,108 @@
+package smtp
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// The EHLO/HELO argument (RFC 5321 §4.1.1.1, §4.1.3, §4.1.2): one
+// Domain or one address literal, nothing after it. The layer refuses any
+// other argument with 501 5.5.4 before go-smtp takes it (framing.go), so
+// the name a session holds — the Received field's "from", the HELO
+// identity of SPF, ConnInfo.Helo, the queue record and the tracking log —
+// is always one of these. A valid name is never refused for not matching
+// the client's address (that is the HELO checks' business, connfilter).
+//
+//   - Domain: dot-separated labels of letters, digits and hyphens, each
+//     1 to 63 octets, not starting or ending with a hyphen, at most 255
+//     octets in all; no final dot (umbra's own client drops the one an
+//     absolute server.name carries). An underscore is tolerated in a
+//     label, as server.name allows it (host names of Windows machines
+//     carry one; it is an atom of RFC 5322's Received syntax all the same).
+//   - Address literal: [IPv4] with four decimal numbers 0-255, or
+//     [IPv6:address] (the tag in any case, no zone). No other tag is
+//     registered (RFC 5321 §4.1.3's General-address-literal).
+//   - Internationalised names: only the A-label (xn--) form. The client
+//     cannot know at EHLO whether SMTPUTF8 is offered, so RFC 6531
+//     §3.7.1 has every name of this dialogue in A-labels; a U-label (or
+//     any other non-ASCII byte) is refused.
+
+// greetingSyntax is the reply to an EHLO/HELO whose argument (non-empty,
+// spaces around it trimmed) is not a Domain or an address literal, ""
+// when it is one. The reply names what is wrong, never the client's text.
+func greetingSyntax(verb, arg string) string {
+	why := ""
+	switch {
+	case strings.ContainsAny(arg, " "):
+		why = "one name only, no parameters"
+	case !isASCII(arg):
+		why = "an internationalised name must be sent in its A-label (xn--) form"
+	case strings.HasPrefix(arg, "["):
+		if !validAddressLiteral(arg) {
+			why = "not a valid address literal ([192.0.2.1] or [IPv6:2001:db8::1])"
+		}
+	case !validDomainSyntax(arg):
+		why = "not a valid domain name (letters, digits, hyphens, dots)"
+	}
+	if why == "" {
+		return ""
+	}
+	return "501 5.5.4 Invalid " + verb + " argument: " + why
+}
+
+// validGreetingName: name is what greetingSyntax takes.
+func validGreetingName(name string) bool {
+	return name != "" && greetingSyntax("EHLO", name) == ""
+}
+
+// validDomainSyntax: RFC 5321's Domain (underscores tolerated).
+func validDomainSyntax(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; !letDig(c) && c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func letDig(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// validAddressLiteral: "[" IPv4 "]" or "[IPv6:" IPv6 "]".
+func validAddressLiteral(s string) bool {
+	if len(s) < 3 || s[0] != '[' || s[len(s)-1] != ']' {
+		return false
+	}
+	in := s[1 : len(s)-1]
+	if len(in) > 5 && strings.EqualFold(in[:5], "IPv6:") {
+		a, err := netip.ParseAddr(in[5:])
+		return err == nil && a.Is6() && a.Zone() == ""
+	}
+	parts := strings.Split(in, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		// Snum: one to three digits, 0 through 255.
+		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+		n := 0
+		for i := 0; i < len(p); i++ {
+			n = n*10 + int(p[i]-'0')
+		}
+		if n > 255 {
+			return false
+		}
+	}
+	return true
+}
