@@ -465,13 +465,19 @@
 // the primary answers again — unless they go back to it (takenindex.go):
 // copies taken over for failed heartbeats record, in the takeover's
 // commit, the database id the primary had (in the index of taken-over
-// copies, or beside a takeover kept aside in earlytakeover); a contact
-// presenting that same id makes every such copy still waiting — not
+// copies, or beside a takeover kept aside in earlytakeover); any session
+// presenting that same id — a contact, or an XSHADOW reply alone
+// (ShadowPresented: a relay of another message, a watch session) — makes
+// every such copy still waiting — not
 // Active, not handed on, not of a quarantined message, not of a poison
 // message with other recipients pending — Shadowed again under its
 // primary (its address from the primary's record), in the commit that
-// resets the failures, and drops the takeovers kept aside for messages
-// in delivery. The primary still holds the original (it was only cut off
+// resets the failures, and (a contact) drops the takeovers kept aside for
+// messages in delivery. The copy in delivery whose own attempt is the
+// session meeting the primary is given back by that attempt, unsent
+// (givebackrelay.go: GivenBack, decided from the index entry its claim
+// read, which nothing changes while it is in delivery, and committed
+// with the attempt's results; rt16a F1). The primary still holds the original (it was only cut off
 // or stopped): its discard or its XQUERYHELD answer settles the copy as
 // any held one, and a later failure takes it over again. A contact with
 // another id (SR-7) or its digest, a push presenting another id,

@@ -604,6 +604,15 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		if !queried {
 			if stored != "" && dbID == stored {
 				resetFailuresTx(p, now) // the real primary answered (alive.go)
+				// Back with the database its copies were taken over
+				// from, on whatever session — a relay's may come
+				// before any heartbeat: the copies still waiting are
+				// its own again (takenindex.go), before one of them
+				// is sent to it.
+				if back, err = tx.giveBackTx(p, dbID, now); err != nil {
+					return err
+				}
+				res.GivenBack = len(back)
 			}
 			return tx.PutPeer(p)
 		}
@@ -735,7 +744,7 @@ func (q *Manager) presentedNeedsNoWrite(primary, dbID string) bool {
 	same := false
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)
-		same = err == nil && p != nil && dbID == p.DatabaseID && p.Failures == 0
+		same = err == nil && p != nil && dbID == p.DatabaseID && p.Failures == 0 && !tx.mayGiveBack(primary, dbID)
 		return nil
 	})
 	return same
@@ -886,15 +895,23 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, error) {
 	took := false
 	fresh := map[int]bool{} // copies made by this attempt: judged by their database id
+	var back map[int]string // copies given back by it, with the database the primary presented
 	for _, r := range results {
-		if r.Outcome != ShadowedOK || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
+		if r.Outcome != ShadowedOK && r.Outcome != GivenBack || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
 			continue
 		}
 		rc := &m.Rcpts[r.Rcpt]
 		if rc.Status != Shadowed || rc.Primary != r.Primary {
 			continue
 		}
-		fresh[r.Rcpt] = true
+		if r.Outcome == GivenBack {
+			if back == nil {
+				back = map[int]string{}
+			}
+			back[r.Rcpt] = r.PrimaryDB
+		} else {
+			fresh[r.Rcpt] = true
+		}
 		p, err := tx.Peer(r.Primary)
 		if err != nil {
 			return false, err
@@ -912,7 +929,7 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 			return false, err
 		}
 	}
-	t, err := applyEarlyTakeovers(tx, m, fresh)
+	t, err := applyEarlyTakeoversBack(tx, m, fresh, back)
 	return took || t, err
 }
 
@@ -922,6 +939,15 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 // commit that writes a message leaving delivery calls it (results,
 // requeue, hold, poison, Recover).
 func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
+	return applyEarlyTakeoversBack(tx, m, fresh, nil)
+}
+
+// applyEarlyTakeoversBack is applyEarlyTakeovers for an attempt that
+// also gave copies back (back: recipient → the database id its primary
+// presented): a takeover kept aside for failed heartbeats of that same
+// database is spent on them — the primary answered with it since, as a
+// contact's give-back drops it (giveBackTx); any other still applies.
+func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[int]string) (bool, error) {
 	prims, err := tx.takeEarlyTakeovers(m.ID)
 	if err != nil {
 		return false, err
@@ -931,7 +957,7 @@ func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
 		mine := false
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary {
+			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary || back[i] != "" && back[i] == p.giveBack {
 				continue
 			}
 			takeoverRcpt(r, "taken over while in delivery here")
