@@ -34,6 +34,11 @@ type ShadowPeer struct {
 	// TakenOver is set by a takeover and cleared by the next contact: the
 	// primary's taken-over copies are made due again when it answers.
 	TakenOver bool
+	// TakeoverFailures is, while TakenOver, the count of failed
+	// heartbeats that made the takeover (Failures goes on counting):
+	// kept beside the record, in bucket takeoverfailures, which an older
+	// release does not open; 0 when not known (a takeover it recorded).
+	TakeoverFailures int
 }
 
 const peerVersion = 1
@@ -88,16 +93,50 @@ func (t *Tx) Peer(primary string) (*ShadowPeer, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return decodePeer(primary, v)
+	p, err := decodePeer(primary, v)
+	if err == nil {
+		t.readTakeoverFailures(p)
+	}
+	return p, err
 }
 
-// PutPeer writes a primary's state.
+// readTakeoverFailures reads p's TakeoverFailures (bucket
+// takeoverfailures), for a primary taken over.
+func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
+	b := t.tx.Bucket(bucketTakeoverFailures)
+	if b == nil || !p.TakenOver {
+		return
+	}
+	if n, k := binary.Uvarint(b.Get([]byte(p.Primary))); k > 0 {
+		p.TakeoverFailures = int(n)
+	}
+}
+
+// PutPeer writes a primary's state, and the count that made its takeover
+// beside it while it is taken over.
 func (t *Tx) PutPeer(p *ShadowPeer) error {
-	return t.tx.Bucket(bucketPeers).Put([]byte(p.Primary), p.encode())
+	if err := t.tx.Bucket(bucketPeers).Put([]byte(p.Primary), p.encode()); err != nil {
+		return err
+	}
+	b := t.tx.Bucket(bucketTakeoverFailures)
+	switch {
+	case b == nil: // a database opened for a restore check
+		return nil
+	case p.TakenOver && p.TakeoverFailures > 0:
+		return b.Put([]byte(p.Primary), binary.AppendUvarint(nil, uint64(p.TakeoverFailures)))
+	case !p.TakenOver:
+		return b.Delete([]byte(p.Primary))
+	}
+	return nil
 }
 
 // DeletePeer forgets a primary.
 func (t *Tx) DeletePeer(primary string) error {
+	if b := t.tx.Bucket(bucketTakeoverFailures); b != nil {
+		if err := b.Delete([]byte(primary)); err != nil {
+			return err
+		}
+	}
 	return t.tx.Bucket(bucketPeers).Delete([]byte(primary))
 }
 
@@ -111,6 +150,7 @@ func (t *Tx) Peers() (peers []*ShadowPeer, damaged []string, err error) {
 			damaged = append(damaged, string(k))
 			return nil
 		}
+		t.readTakeoverFailures(p)
 		peers = append(peers, p)
 		return nil
 	})
@@ -825,7 +865,12 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 			// Failures keep counting past the takeover (shadow list shows
 			// how long the primary has been failing): a later failed
 			// heartbeat runs the takeover again, which changes only
-			// copies still shadowed. The next contact resets them.
+			// copies still shadowed. The next contact resets them. The
+			// count that made the takeover is kept (shadow list's WHY
+			// says it, as the takeover's log line does: rt16a F2).
+			if !p.TakenOver || p.TakeoverFailures == 0 {
+				p.TakeoverFailures = p.Failures
+			}
 			p.TakenOver = true
 		}
 		return tx.PutPeer(p)
