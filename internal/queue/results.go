@@ -555,6 +555,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		} else if err := tx.Put(m); err != nil {
 			return err
 		}
+		// The recipients finished by this commit, of a message whose copy
+		// elsewhere could come back: not delivered again (finished.go).
+		if err := tx.noteFinished(m, before, outcome, now); err != nil {
+			return err
+		}
 		// Some recipients finished, the copy elsewhere not settled whole
 		// by this commit: a partial discard names them (partialdiscard.go;
 		// doc.go, "Partial discards"). Not after a takeover here (the
