@@ -466,8 +466,10 @@
 // copies taken over for failed heartbeats record, in the takeover's
 // commit, the database id the primary had (in the index of taken-over
 // copies, or beside a takeover kept aside in earlytakeover); any session
-// presenting that same id — a contact, or an XSHADOW reply alone
-// (ShadowPresented: a relay of another message, a watch session) — makes
+// presenting that same id — a contact, an XSHADOW reply alone
+// (ShadowPresented: a relay of another message, a watch session), or the
+// primary's own XSHADOW … DB= in a session it opened here
+// (ShadowPrimaryPresentedHere; another id there changes nothing) — makes
 // every such copy still waiting — not
 // Active, not handed on, not of a quarantined message, not of a poison
 // message with other recipients pending — Shadowed again under its

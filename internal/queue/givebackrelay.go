@@ -29,6 +29,30 @@ package queue
 // A crash before that commit leaves the copy taken over, Active, and
 // Recover makes it due: the next session decides again. Nothing was sent.
 
+// ShadowPrimaryPresentedHere records that primary presented dbID in its
+// XSHADOW of a session it opened to this server (as the shadow server of
+// its own relays or copies: "XSHADOW <name> MARK=<n> DB=<id>"). Only
+// the server holding that database presents its id, a secret of the
+// transport servers, so when dbID is the stored one the primary is back
+// with its queue, as its answer to one of this server's sessions would
+// say (ShadowPresented): the copies taken over from it for failed
+// heartbeats still waiting are its own again, given back in that
+// commit, before a relay of one of them reaches it — the returning
+// primary's own sessions often come first. Another id changes nothing
+// here: this server's next session to the primary finds it (SR-7). It
+// returns the number of messages given back.
+func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) {
+	if primary == "" || dbID == "" {
+		return 0, nil
+	}
+	if q.presentedNeedsNoWrite(primary, dbID) { // the stored id, nothing to give back
+		q.answered.note(primary, q.clk.Now())
+		return 0, nil
+	}
+	res, err := q.shadowContact(primary, dbID, nil, false, true)
+	return res.GivenBack, err
+}
+
 // giveBackOf is, for m (read in tx), the database id each primary it has
 // a copy taken over from may have that copy back with (Message.GiveBack);
 // nil when none.

@@ -192,3 +192,30 @@ func TestAttemptToReturningPrimaryGivesCopyBack(t *testing.T) {
 		})
 	}
 }
+
+// rt16a F1 (sibling): the returning primary's own session to this server
+// — its XSHADOW presenting its database id, as the shadow server of its
+// relays — gives back the copies taken over from it when the id is the
+// one they were taken over from; another id changes nothing there (no
+// takeover on a peer's word: this server's next session finds it).
+func TestPrimarysOwnSessionGivesCopiesBack(t *testing.T) {
+	r := newGivebackRig(t)
+	m := r.takenOver(t)
+	if n, err := r.q.ShadowPrimaryPresentedHere("hub-b", "db-other"); err != nil || n != 0 {
+		t.Fatalf("another database: %d given back, %v", n, err)
+	}
+	if got, _ := r.q.Message(m.ID); got.Rcpts[0].Status != Pending {
+		t.Fatalf("another database presented changed the copy: %s", got.Rcpts[0].Status)
+	}
+	if n, err := r.q.ShadowPrimaryPresentedHere("hub-b", "db1"); err != nil || n != 1 {
+		t.Fatalf("the same database: %d given back, %v; want 1", n, err)
+	}
+	if got, _ := r.q.Message(m.ID); got.State != Shadow || got.Rcpts[0].Status != Shadowed {
+		t.Fatalf("after hub-b's own session presented db1: %s %s; want the copy held for it again", got.State, got.Rcpts[0].Status)
+	}
+	var p *ShadowPeer
+	_ = r.s.View(func(tx *Tx) error { p, _ = tx.Peer("hub-b"); return nil })
+	if p == nil || p.DatabaseID != "db1" || p.Failures != 0 {
+		t.Fatalf("hub-b's record: %+v; want db1, failures forgotten", p)
+	}
+}

@@ -571,7 +571,7 @@ func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
 	q.primaryAnswered(primary)
 	q.answered.note(primary, q.clk.Now())
-	return q.shadowContact(primary, dbID, discards, true)
+	return q.shadowContact(primary, dbID, discards, true, false)
 }
 
 // ShadowPresented records what a session with a primary learned without
@@ -596,10 +596,12 @@ func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (Cont
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
 	}
-	return q.shadowContact(primary, dbID, discards, false)
+	return q.shadowContact(primary, dbID, discards, false, false)
 }
 
-func (q *Manager) shadowContact(primary, dbID string, discards []string, queried bool) (ContactResult, error) {
+// sameOnly (ShadowPrimaryPresentedHere): only a dbID equal to the stored
+// one is recorded; any other changes nothing.
+func (q *Manager) shadowContact(primary, dbID string, discards []string, queried, sameOnly bool) (ContactResult, error) {
 	now := q.clk.Now()
 	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
 		return ContactResult{}, nil
@@ -618,7 +620,13 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			return err
 		}
 		if p == nil {
+			if sameOnly {
+				return nil
+			}
 			p = &ShadowPeer{Primary: primary}
+		}
+		if sameOnly && (p.DatabaseID == "" || dbID != p.DatabaseID) {
+			return nil
 		}
 		if !queried && p.DatabaseID != "" && dbID == p.DatabaseID {
 			q.answered.note(primary, now) // the primary with its queue answered
