@@ -356,6 +356,8 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 	waitArrived(t, sink, acked, a)
 	if out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org"); !strings.Contains(out, `"event": "takeover"`) {
 		t.Errorf("no takeover in hub-a's tracking log")
+	} else if !strings.Contains(out, fmt.Sprintf(`"reply": "hub-b: %d heartbeats failed"`, failures)) {
+		t.Errorf("hub-a's takeover events do not say the %d heartbeats failed of its log line:\n%s", failures, out)
 	}
 }
 

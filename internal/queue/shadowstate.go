@@ -895,16 +895,22 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 	if deferred {
 		return failures, 0, ErrTakeoverDeferred
 	}
-	q.afterTakeover(primary, "", taken)
+	// The tracking event says the count, in the words of the takeover's
+	// log line and of shadow list (rt16a F2).
+	q.afterTakeoverWhy(primary, fmt.Sprintf("%s: %d heartbeats failed", primary, failures), taken)
 	return failures, takenN, nil
 }
 
 func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
+	why := primary + ": heartbeats failed"
+	if oldDB != "" {
+		why = primary + ": new transport database"
+	}
+	q.afterTakeoverWhy(primary, why, taken)
+}
+
+func (q *Manager) afterTakeoverWhy(primary, why string, taken []*Message) {
 	for _, m := range taken {
-		why := primary + ": heartbeats failed"
-		if oldDB != "" {
-			why = primary + ": new transport database"
-		}
 		q.ev.Event("takeover", m, nil, why)
 	}
 	if len(taken) > 0 {
