@@ -115,7 +115,11 @@
 // was not read whole closes the connection (smtp.Client): a next command
 // would make the primary forget notifications this server never read. A
 // ShadowedOK result names the primary's database id in that session
-// (PrimaryDB), which the queue stores with the copy. A next hop whose
+// (PrimaryDB), which the queue stores with the copy. A recipient taken
+// over from the session's primary whose claim may give it back to the
+// database that primary has just presented (queue.GiveBackRcpts) is not
+// sent: its result is GivenBack, and the session asks for the discards
+// at once — the primary is back with the original (rt16a F1). A next hop whose
 // shadow session presents this server's own database id (SetDatabaseID)
 // is this server itself: nothing is relayed, the recipients are deferred
 // with 451 4.4.6 naming the hop (self.go).

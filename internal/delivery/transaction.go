@@ -26,6 +26,23 @@ import (
 const stopReplyGrace = 10 * time.Second
 
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
+	if c.ShadowDB != "" && !lmtp {
+		// A copy taken over from this very primary, which answered
+		// XSHADOW with the database the copy was taken over from, goes
+		// back to it unsent: the primary holds (or finished) the
+		// original (queue/givebackrelay.go, rt16a F1).
+		if back, rest := queue.GiveBackRcpts(m, rcpts, c.Hop(), c.ShadowDB); len(back) > 0 {
+			out := make([]queue.Result, 0, len(rcpts))
+			for _, i := range back {
+				out = append(out, queue.GivenBackResult(m, i, c.Hop(), c.RemoteAddr(), c.Via, c.ShadowDB))
+			}
+			if len(rest) == 0 {
+				d.queryDiscards(st, c, c.Hop()) // the original's discard, when it is done there
+				return out
+			}
+			return append(out, d.transaction(ctx, st, c, hop, m, parts, rest, lmtp)...)
+		}
+	}
 	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
 		body := joined(parts)
 		// A loop is umbra's decision before the LMTP server is asked: no

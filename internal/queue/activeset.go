@@ -203,6 +203,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 				if err := tx.Put(m); err != nil {
 					return err
 				}
+				m.GiveBack = tx.giveBackOf(m) // fixed while m is in delivery (givebackrelay.go)
 				claimed = append(claimed, m)
 			}
 			return nil

@@ -465,13 +465,21 @@
 // the primary answers again — unless they go back to it (takenindex.go):
 // copies taken over for failed heartbeats record, in the takeover's
 // commit, the database id the primary had (in the index of taken-over
-// copies, or beside a takeover kept aside in earlytakeover); a contact
-// presenting that same id makes every such copy still waiting — not
+// copies, or beside a takeover kept aside in earlytakeover); any session
+// presenting that same id — a contact, an XSHADOW reply alone
+// (ShadowPresented: a relay of another message, a watch session), or the
+// primary's own XSHADOW … DB= in a session it opened here
+// (ShadowPrimaryPresentedHere; another id there changes nothing) — makes
+// every such copy still waiting — not
 // Active, not handed on, not of a quarantined message, not of a poison
 // message with other recipients pending — Shadowed again under its
 // primary (its address from the primary's record), in the commit that
-// resets the failures, and drops the takeovers kept aside for messages
-// in delivery. The primary still holds the original (it was only cut off
+// resets the failures, and (a contact) drops the takeovers kept aside for
+// messages in delivery. The copy in delivery whose own attempt is the
+// session meeting the primary is given back by that attempt, unsent
+// (givebackrelay.go: GivenBack, decided from the index entry its claim
+// read, which nothing changes while it is in delivery, and committed
+// with the attempt's results; rt16a F1). The primary still holds the original (it was only cut off
 // or stopped): its discard or its XQUERYHELD answer settles the copy as
 // any held one, and a later failure takes it over again. A contact with
 // another id (SR-7) or its digest, a push presenting another id,
@@ -756,7 +764,23 @@
 // another primary merges under another id too, when the id is not named
 // per transaction (the message is at that primary and in the original's
 // copy here), and a quarantined or held original takes every copy (its
-// discard went already). SubmitKeyed
+// discard went already). An original already finished is gone from the
+// index: what it did stays for that case (finished.go, rt16a F1) — the
+// commit of results that finishes a recipient of a message with a copy
+// elsewhere records it (bucket finished, by org id and address, with
+// the message's shadow server and id; finishedat by time), and Submit,
+// in the same commit as the merge, drops from a new message each
+// recipient so recorded (event duplicate-suppressed): every one done
+// here when the message is the same copy coming back (its sender is
+// that shadow server, naming the copy by that id), only those done for
+// good (delivered, relayed, failed; not handed to another primary: a
+// route back through this server must not lose mail) when it shares the
+// org id alone. The sender's copy gets its discard in that commit, whole
+// when nothing is left to store (nothing merged), else partial for the
+// recipients dropped. The records go message_expiration plus
+// shadowExpiryGrace after the finish, with the hourly pruning: a copy
+// reaching this server later (made again on a third server late in a
+// chain of takeovers) is delivered again. SubmitKeyed
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
 // queues it once.
@@ -1047,7 +1071,18 @@
 //     their value. A contact's give-back and the reset of the primary's
 //     failures are one commit: after a crash the copies are held again
 //     and the primary counted as answering, or neither (the next contact
-//     gives them back).
+//     gives them back). An attempt's give-back of the copy it would have
+//     sent (GivenBack, givebackrelay.go) is in the commit of its results:
+//     before it the copy is taken over and Active, unsent, and Recover
+//     makes it due again; after it it is held for its primary.
+//     The count of failed heartbeats that made a takeover (bucket
+//     takeoverfailures) is written with the primary's record in the
+//     takeover's commit and deleted with it by the contact that ends it.
+//     The record of a finished recipient (bucket finished, finished.go)
+//     is written by the commit that finishes it, and a copy coming back
+//     is dropped by the commit that would have queued it: a crash leaves
+//     the recipient pending (the copy merges into it) or finished and
+//     recorded, never finished and unrecorded.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

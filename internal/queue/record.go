@@ -266,6 +266,11 @@ type Message struct {
 	// search for the original finds its DSN.
 	ReportOn          ID
 	ReportOnMessageID string
+	// GiveBack is not stored: of a message claimed for an attempt, the
+	// transport database id each primary it holds a copy taken over from
+	// may have that copy back with (the index of taken-over copies, read
+	// in the claim's commit: takenindex.go); GiveBackRcpts reads it.
+	GiveBack map[string]string
 }
 
 // Pending returns the indexes of the recipients still to be delivered.

@@ -32,6 +32,10 @@ const (
 	// it is done, and its members join the message as new recipients,
 	// due at once, in the same commit.
 	Expanded
+	// GivenBack: a copy taken over from the primary of this session,
+	// which answered with the database the copy was taken over from: not
+	// sent, held as that primary's copy again (GiveBackRcpts).
+	GivenBack
 )
 
 // HeldReply is the reply of a recipient held (Held) because the
@@ -133,6 +137,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	var failed, delivered []int
 	expanded := false
 	var heldIn []string // the suspended queues holding recipients (Held)
+	givenBack := false  // a copy given back to its primary (GivenBack)
 	parked := false     // every pending recipient held: due again at the hold's recheck
 	// One event per recipient: written together (one line each, one
 	// write), once the results are committed (heldEvents).
@@ -192,6 +197,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				delivered = append(delivered, r.Rcpt)
 			}
 			ev.Event("shadow", m, rc, r.detail())
+		case GivenBack:
+			// Held for its primary again, under the copy's own id: the
+			// primary's discard (or XQUERYHELD answer) for its original
+			// settles it (givebackrelay.go).
+			rc.Status, rc.PrimaryAddr, rc.PrimaryVia, rc.Redirect = Shadowed, r.PrimaryAddr, r.PrimaryVia, ""
+			givenBack = true
+			ev.Event("giveback", m, rc, r.detail())
 		case Expanded:
 			rc.Status = Relayed
 			ev.Event("expand", m, rc, r.detail())
@@ -501,6 +513,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if tookOver {
 			m.State, m.NextAttempt = Ready, now
 		}
+		if done && givenBack {
+			// Nothing of it is this server's to deliver any more: the
+			// mark of its takeover goes, and the servers a copy made
+			// again was pushed to get its discard (takensingle.go).
+			if err := tx.settleSingleMark(m, now); err != nil {
+				return err
+			}
+		}
 		if done {
 			var err error
 			if keep {
@@ -533,6 +553,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 			}
 		} else if err := tx.Put(m); err != nil {
+			return err
+		}
+		// The recipients finished by this commit, of a message whose copy
+		// elsewhere could come back: not delivered again (finished.go).
+		if err := tx.noteFinished(m, before, outcome, now); err != nil {
 			return err
 		}
 		// Some recipients finished, the copy elsewhere not settled whole

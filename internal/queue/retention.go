@@ -12,21 +12,25 @@ const (
 	expiredRounds = 1000
 )
 
-// pruneBacklog forgets expired discard notifications, duplicate records
-// and submission keys, a batch per transaction, until a batch comes back
+// pruneBacklog forgets expired discard notifications, duplicate records,
+// records of finished recipients and submission keys, a batch per transaction, until a batch comes back
 // short: a server that makes more of them in an hour than one batch
 // holds would otherwise keep more every hour, without bound.
 func (q *Manager) pruneBacklog(now time.Time) {
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	dupCutoff := now.Add(-q.duplicateWindow())
+	finCutoff := now.Add(-q.policy().MessageExpiration - shadowExpiryGrace) // finished.go
 	for i := 0; i < expiredRounds; i++ {
-		var d, r, k int
+		var d, r, k, f int
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
 			var err error
 			if d, err = tx.PruneDiscards(cutoff, expiredBatch); err != nil {
 				return err
 			}
 			if r, err = tx.PruneDelivered(dupCutoff, expiredBatch); err != nil {
+				return err
+			}
+			if f, err = tx.pruneFinished(finCutoff, expiredBatch); err != nil {
 				return err
 			}
 			k, err = tx.PruneSubmitKeys(cutoff, expiredBatch)
@@ -36,7 +40,7 @@ func (q *Manager) pruneBacklog(now time.Time) {
 			q.log.Error("pruning expired records failed; the next hour tries again", "err", err)
 			return
 		}
-		if d < expiredBatch && r < expiredBatch && k < expiredBatch {
+		if d < expiredBatch && r < expiredBatch && k < expiredBatch && f < expiredBatch {
 			return
 		}
 	}

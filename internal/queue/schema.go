@@ -126,6 +126,14 @@ import (
 //	          after the commit that named that server, its outcome not
 //	          recorded yet; Recover marks such a message held by this
 //	          server only (pushcrash.go)
+//	takeoverfailures primary name → uvarint: the count of failed heartbeats
+//	          that made the primary's takeover, while it is taken over
+//	          (written with its shadowpeers record; shadowstate.go)
+//	finished  org id ‖ 0x00 ‖ address key → finished at (8, BE) ‖ flags (1) ‖
+//	          lower-cased shadow server ‖ 0x00 ‖ shadow id: a recipient
+//	          finished here of a message with a copy elsewhere, so that the
+//	          copy coming back is not delivered again (finished.go)
+//	finishedat finished at (8, BE) ‖ its finished key → empty: for pruning
 //	holdermarks lower-cased shadow server name → counter (8, BE): raised in
 //	          every commit that names that server as the keeper of a copy
 //	          (marks.go); presented to it so that it sees a rolled-back file
@@ -197,11 +205,18 @@ var (
 	// bucketPushing: copies on receipt pushed after their commit whose
 	// outcome is not recorded yet (pushcrash.go).
 	bucketPushing = []byte("receiptpush")
+	// bucketTakeoverFailures: per primary taken over for failed
+	// heartbeats, the count that made the takeover (shadowstate.go).
+	bucketTakeoverFailures = []byte("takeoverfailures")
+	// bucketFinished, bucketFinishedAt: recipients finished here of
+	// messages with a copy elsewhere, by org id and by time (finished.go).
+	bucketFinished   = []byte("finished")
+	bucketFinishedAt = []byte("finishedat")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

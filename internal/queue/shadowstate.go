@@ -34,6 +34,11 @@ type ShadowPeer struct {
 	// TakenOver is set by a takeover and cleared by the next contact: the
 	// primary's taken-over copies are made due again when it answers.
 	TakenOver bool
+	// TakeoverFailures is, while TakenOver, the count of failed
+	// heartbeats that made the takeover (Failures goes on counting):
+	// kept beside the record, in bucket takeoverfailures, which an older
+	// release does not open; 0 when not known (a takeover it recorded).
+	TakeoverFailures int
 }
 
 const peerVersion = 1
@@ -88,16 +93,50 @@ func (t *Tx) Peer(primary string) (*ShadowPeer, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return decodePeer(primary, v)
+	p, err := decodePeer(primary, v)
+	if err == nil {
+		t.readTakeoverFailures(p)
+	}
+	return p, err
 }
 
-// PutPeer writes a primary's state.
+// readTakeoverFailures reads p's TakeoverFailures (bucket
+// takeoverfailures), for a primary taken over.
+func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
+	b := t.tx.Bucket(bucketTakeoverFailures)
+	if b == nil || !p.TakenOver {
+		return
+	}
+	if n, k := binary.Uvarint(b.Get([]byte(p.Primary))); k > 0 {
+		p.TakeoverFailures = int(n)
+	}
+}
+
+// PutPeer writes a primary's state, and the count that made its takeover
+// beside it while it is taken over.
 func (t *Tx) PutPeer(p *ShadowPeer) error {
-	return t.tx.Bucket(bucketPeers).Put([]byte(p.Primary), p.encode())
+	if err := t.tx.Bucket(bucketPeers).Put([]byte(p.Primary), p.encode()); err != nil {
+		return err
+	}
+	b := t.tx.Bucket(bucketTakeoverFailures)
+	switch {
+	case b == nil: // a database opened for a restore check
+		return nil
+	case p.TakenOver && p.TakeoverFailures > 0:
+		return b.Put([]byte(p.Primary), binary.AppendUvarint(nil, uint64(p.TakeoverFailures)))
+	case !p.TakenOver:
+		return b.Delete([]byte(p.Primary))
+	}
+	return nil
 }
 
 // DeletePeer forgets a primary.
 func (t *Tx) DeletePeer(primary string) error {
+	if b := t.tx.Bucket(bucketTakeoverFailures); b != nil {
+		if err := b.Delete([]byte(primary)); err != nil {
+			return err
+		}
+	}
 	return t.tx.Bucket(bucketPeers).Delete([]byte(primary))
 }
 
@@ -111,6 +150,7 @@ func (t *Tx) Peers() (peers []*ShadowPeer, damaged []string, err error) {
 			damaged = append(damaged, string(k))
 			return nil
 		}
+		t.readTakeoverFailures(p)
 		peers = append(peers, p)
 		return nil
 	})
@@ -531,7 +571,7 @@ func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
 	q.primaryAnswered(primary)
 	q.answered.note(primary, q.clk.Now())
-	return q.shadowContact(primary, dbID, discards, true)
+	return q.shadowContact(primary, dbID, discards, true, false)
 }
 
 // ShadowPresented records what a session with a primary learned without
@@ -556,10 +596,12 @@ func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (Cont
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
 	}
-	return q.shadowContact(primary, dbID, discards, false)
+	return q.shadowContact(primary, dbID, discards, false, false)
 }
 
-func (q *Manager) shadowContact(primary, dbID string, discards []string, queried bool) (ContactResult, error) {
+// sameOnly (ShadowPrimaryPresentedHere): only a dbID equal to the stored
+// one is recorded; any other changes nothing.
+func (q *Manager) shadowContact(primary, dbID string, discards []string, queried, sameOnly bool) (ContactResult, error) {
 	now := q.clk.Now()
 	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
 		return ContactResult{}, nil
@@ -578,7 +620,13 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			return err
 		}
 		if p == nil {
+			if sameOnly {
+				return nil
+			}
 			p = &ShadowPeer{Primary: primary}
+		}
+		if sameOnly && (p.DatabaseID == "" || dbID != p.DatabaseID) {
+			return nil
 		}
 		if !queried && p.DatabaseID != "" && dbID == p.DatabaseID {
 			q.answered.note(primary, now) // the primary with its queue answered
@@ -604,6 +652,15 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		if !queried {
 			if stored != "" && dbID == stored {
 				resetFailuresTx(p, now) // the real primary answered (alive.go)
+				// Back with the database its copies were taken over
+				// from, on whatever session — a relay's may come
+				// before any heartbeat: the copies still waiting are
+				// its own again (takenindex.go), before one of them
+				// is sent to it.
+				if back, err = tx.giveBackTx(p, dbID, now); err != nil {
+					return err
+				}
+				res.GivenBack = len(back)
 			}
 			return tx.PutPeer(p)
 		}
@@ -735,7 +792,7 @@ func (q *Manager) presentedNeedsNoWrite(primary, dbID string) bool {
 	same := false
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)
-		same = err == nil && p != nil && dbID == p.DatabaseID && p.Failures == 0
+		same = err == nil && p != nil && dbID == p.DatabaseID && p.Failures == 0 && !tx.mayGiveBack(primary, dbID)
 		return nil
 	})
 	return same
@@ -816,7 +873,12 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 			// Failures keep counting past the takeover (shadow list shows
 			// how long the primary has been failing): a later failed
 			// heartbeat runs the takeover again, which changes only
-			// copies still shadowed. The next contact resets them.
+			// copies still shadowed. The next contact resets them. The
+			// count that made the takeover is kept (shadow list's WHY
+			// says it, as the takeover's log line does: rt16a F2).
+			if !p.TakenOver || p.TakeoverFailures == 0 {
+				p.TakeoverFailures = p.Failures
+			}
 			p.TakenOver = true
 		}
 		return tx.PutPeer(p)
@@ -833,16 +895,22 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 	if deferred {
 		return failures, 0, ErrTakeoverDeferred
 	}
-	q.afterTakeover(primary, "", taken)
+	// The tracking event says the count, in the words of the takeover's
+	// log line and of shadow list (rt16a F2).
+	q.afterTakeoverWhy(primary, fmt.Sprintf("%s: %d heartbeats failed", primary, failures), taken)
 	return failures, takenN, nil
 }
 
 func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
+	why := primary + ": heartbeats failed"
+	if oldDB != "" {
+		why = primary + ": new transport database"
+	}
+	q.afterTakeoverWhy(primary, why, taken)
+}
+
+func (q *Manager) afterTakeoverWhy(primary, why string, taken []*Message) {
 	for _, m := range taken {
-		why := primary + ": heartbeats failed"
-		if oldDB != "" {
-			why = primary + ": new transport database"
-		}
 		q.ev.Event("takeover", m, nil, why)
 	}
 	if len(taken) > 0 {
@@ -886,15 +954,23 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, error) {
 	took := false
 	fresh := map[int]bool{} // copies made by this attempt: judged by their database id
+	var back map[int]string // copies given back by it, with the database the primary presented
 	for _, r := range results {
-		if r.Outcome != ShadowedOK || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
+		if r.Outcome != ShadowedOK && r.Outcome != GivenBack || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
 			continue
 		}
 		rc := &m.Rcpts[r.Rcpt]
 		if rc.Status != Shadowed || rc.Primary != r.Primary {
 			continue
 		}
-		fresh[r.Rcpt] = true
+		if r.Outcome == GivenBack {
+			if back == nil {
+				back = map[int]string{}
+			}
+			back[r.Rcpt] = r.PrimaryDB
+		} else {
+			fresh[r.Rcpt] = true
+		}
 		p, err := tx.Peer(r.Primary)
 		if err != nil {
 			return false, err
@@ -912,7 +988,7 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 			return false, err
 		}
 	}
-	t, err := applyEarlyTakeovers(tx, m, fresh)
+	t, err := applyEarlyTakeoversBack(tx, m, fresh, back)
 	return took || t, err
 }
 
@@ -922,6 +998,15 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 // commit that writes a message leaving delivery calls it (results,
 // requeue, hold, poison, Recover).
 func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
+	return applyEarlyTakeoversBack(tx, m, fresh, nil)
+}
+
+// applyEarlyTakeoversBack is applyEarlyTakeovers for an attempt that
+// also gave copies back (back: recipient → the database id its primary
+// presented): a takeover kept aside for failed heartbeats of that same
+// database is spent on them — the primary answered with it since, as a
+// contact's give-back drops it (giveBackTx); any other still applies.
+func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[int]string) (bool, error) {
 	prims, err := tx.takeEarlyTakeovers(m.ID)
 	if err != nil {
 		return false, err
@@ -931,7 +1016,7 @@ func applyEarlyTakeovers(tx *Tx, m *Message, fresh map[int]bool) (bool, error) {
 		mine := false
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary {
+			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary || back[i] != "" && back[i] == p.giveBack {
 				continue
 			}
 			takeoverRcpt(r, "taken over while in delivery here")

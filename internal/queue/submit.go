@@ -74,10 +74,11 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	all := m.Rcpts
 	var merged []mergedRcpt
 	stored := true
-	var settled []*Message // copies the quarantine absorbed (quarantine.go)
-	unnamed := false       // a spooled body this commit leaves without a reference
+	var settled []*Message   // copies the quarantine absorbed (quarantine.go)
+	var doneHere []Recipient // recipients finished here already (finished.go)
+	unnamed := false         // a spooled body this commit leaves without a reference
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		m.Rcpts, merged, stored, again, settled = all, nil, true, false, nil
+		m.Rcpts, merged, stored, again, settled, doneHere = all, nil, true, false, nil, nil
 		defer func() { unnamed = body.Spooled() && !stored && tx.SpoolRefs(body) == 0 }()
 		if key != "" {
 			if id, ok := tx.SubmitKey(key); ok {
@@ -92,13 +93,17 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		if len(mr) > 0 {
 			m.Rcpts, merged = keep, mr
 		}
+		// Recipients this server finished already, of a copy coming
+		// back after a takeover (finished.go): dropped, never queued
+		// again.
+		m.Rcpts, doneHere = tx.dropFinished(m)
 		if len(m.Rcpts) == 0 {
 			stored = false
-			if discardNow {
+			if discardNow || len(doneHere) > 0 && len(mr) == 0 {
 				_, err := tx.addCopyDiscard(m, now)
 				return err
 			}
-			return nil
+			return tx.partialForDone(m, doneHere, now)
 		}
 		if quarantined && m.ShadowServer != "" && m.ShadowID != "" {
 			// Its shadow copy must never be taken over and delivered
@@ -122,6 +127,9 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 			if err := tx.withdrawUnfetchedDiscard(m); err != nil {
 				return err
 			}
+		}
+		if err := tx.partialForDone(m, doneHere, now); err != nil {
+			return err
 		}
 		if err := tx.PutNewBody(m, body); err != nil { // spoolref.go: whole, or naming its spool file
 			return err
@@ -170,6 +178,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		q.ev.Event("duplicate-suppressed", m, &rc, "merged into queued message "+mr.into.String()+" of the same org id")
 		q.log.Warn("resubmitted copy merged into the queued original", "msg_id", m.ID.String(), "org_id", m.OrgID,
 			"into", mr.into.String(), "rcpt", rc.Addr)
+	}
+	for _, r := range doneHere {
+		rc := r
+		rc.Queue = QueueMerged
+		q.ev.Event("duplicate-suppressed", m, &rc, "done here already: a copy of a message of the same org id this server finished")
+		q.log.Warn("copy of a message finished here: recipient done already, not delivered again", "msg_id", m.ID.String(),
+			"org_id", m.OrgID, "rcpt", rc.Addr, "shadow_server", m.ShadowServer)
 	}
 	if !stored {
 		if active {

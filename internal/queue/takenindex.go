@@ -182,6 +182,23 @@ func (t *Tx) takenOverOf(primary string) (ids []ID, giveBack []string) {
 	return ids, giveBack
 }
 
+// mayGiveBack reports whether a copy taken over from primary may go
+// back to it with database dbID (an entry with that value): a session
+// presenting dbID then has copies to give back (presentedNeedsNoWrite).
+// It reads the primary's entries only.
+func (t *Tx) mayGiveBack(primary, dbID string) bool {
+	if dbID == "" {
+		return false
+	}
+	_, back := t.takenOverOf(primary)
+	for _, v := range back {
+		if v == dbID {
+			return true
+		}
+	}
+	return false
+}
+
 // takenPrimaries lists the primaries the index names, in order.
 func (t *Tx) takenPrimaries() []string {
 	b := t.tx.Bucket(bucketTakenBy)

@@ -104,20 +104,8 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 		return nil // this commit settled nothing: nothing owed
 	}
 	if len(m.Pending()) == 0 {
-		if b := t.tx.Bucket(bucketSingle); b != nil {
-			if _, _, pushed, ok := singleMark(b.Get(m.ID.Key())); ok {
-				for _, p := range pushed {
-					if m.OrgID == "" || strings.EqualFold(p, m.ShadowServer) && m.ShadowID == m.OrgID {
-						continue // named below
-					}
-					if err := t.AddDiscard(p, m.OrgID, now); err != nil {
-						return err
-					}
-				}
-				if err := b.Delete(m.ID.Key()); err != nil {
-					return err
-				}
-			}
+		if err := t.settleSingleMark(m, now); err != nil {
+			return err
 		}
 		if m.ShadowServer == "" || m.ShadowID == "" {
 			return nil
@@ -145,4 +133,29 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 		return nil
 	}
 	return t.AddPartialDiscard(m.ShadowServer, m.ShadowID, keep, now)
+}
+
+// settleSingleMark drops the mark of m, which has nothing pending here
+// any more, as held by this server only, and writes the discard owed to
+// each server a copy was pushed to without confirmation (the mark's
+// pushed list) — save m's own copy (m.ShadowServer under the org id),
+// which its caller settles.
+func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
+	b := t.tx.Bucket(bucketSingle)
+	if b == nil {
+		return nil
+	}
+	_, _, pushed, ok := singleMark(b.Get(m.ID.Key()))
+	if !ok {
+		return nil
+	}
+	for _, p := range pushed {
+		if m.OrgID == "" || strings.EqualFold(p, m.ShadowServer) && m.ShadowID == m.OrgID {
+			continue // m's own copy
+		}
+		if err := t.AddDiscard(p, m.OrgID, now); err != nil {
+			return err
+		}
+	}
+	return b.Delete(m.ID.Key())
 }

@@ -129,7 +129,9 @@
 // (the primary answers and refuses), unreachable (heartbeats fail:
 // Status.Unreachable has the last one's error and TakeoverAt when the
 // takeover comes), healthy, or taken over (Status.TakenOverWhy: the
-// failed heartbeats' count and the last one's error while they go on).
+// count of failed heartbeats that made the takeover, stored with it and
+// in the words of the takeover's log line — "N heartbeats failed" — and
+// the last one's error while they go on).
 // The scheduler shows a refused heartbeat as its destination's last
 // error without counting it in a row (its error is a Refusal). Watch
 // sessions and reconciliations are not opened to a primary that refused

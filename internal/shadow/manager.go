@@ -26,6 +26,9 @@ type Primary struct {
 	// TakenOver: the copies were taken over; the primary stays watched
 	// while they are here.
 	TakenOver bool
+	// TakeoverFailures: the count of failed heartbeats that made the
+	// takeover (0: not known); Failures goes on counting after it.
+	TakeoverFailures int
 	// UrgentUntil: until then a sender waits for this primary's discard
 	// of a copy held here (delayed acknowledgement, SR-9) or the primary
 	// pushed a copy on receipt (SR-17): the queue keeps it; a watch
@@ -959,7 +962,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	if failures >= retries && taken > 0 {
 		m.cfg.Observer.Takeover(taken)
 		m.cfg.Log.Warn("took over shadow copies", "primary", p.Name, "messages", taken,
-			"reason", "heartbeats failed", "failures", failures, "err", err)
+			"reason", takenOverWhy(failures), "failures", failures, "err", err)
 		return err
 	}
 	m.cfg.Log.Warn("heartbeat failed", "primary", p.Name, "addr", p.Addr, "failures", failures, "of", retries, "err", err)
@@ -1064,15 +1067,26 @@ func (m *Manager) Status() []PrimaryStatus {
 			m.mu.Lock()
 			last := m.failedWhy[p.Name]
 			m.mu.Unlock()
+			// The count that made the takeover, in the words of its log
+			// line (rt16a F2): the failures counted since are FAILED
+			// HEARTBEATS. A takeover recorded by an older release kept
+			// no count: the failures stand for it.
+			n := p.TakeoverFailures
+			if n == 0 {
+				n = p.Failures
+			}
 			switch {
 			case p.Failures == 0:
 				// A push or another contact that is no discard query
 				// since: the count starts again, the takeover stays.
-				st.TakenOverWhy = "heartbeats failed; none since the primary was last heard from"
+				st.TakenOverWhy = takenOverWhy(n) + "; none since the primary was last heard from"
+				if n == 0 {
+					st.TakenOverWhy = "heartbeats failed; none since the primary was last heard from"
+				}
 			case last == "":
-				st.TakenOverWhy = fmt.Sprintf("%d heartbeats failed", p.Failures) // before this start
+				st.TakenOverWhy = takenOverWhy(n) // before this start
 			default:
-				st.TakenOverWhy = fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, last)
+				st.TakenOverWhy = takenOverWhy(n) + ", the last: " + last
 			}
 		}
 		out = append(out, st)
@@ -1119,4 +1133,11 @@ func (r *Recorder) MarkSeen(name, dbID string, mark, floor uint64, floorDB strin
 	case rolledBack:
 		r.obs.Takeover(taken)
 	}
+}
+
+// takenOverWhy is why copies were taken over for failed heartbeats, in
+// the takeover's log line and shadow list's WHY alike: the count that
+// made the takeover.
+func takenOverWhy(failures int) string {
+	return fmt.Sprintf("%d heartbeats failed", failures)
 }

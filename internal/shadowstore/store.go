@@ -21,7 +21,7 @@ func (s Store) Primaries() ([]shadow.Primary, error) {
 	out := make([]shadow.Primary, 0, len(peers))
 	for _, p := range peers {
 		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
-			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver,
+			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver, TakeoverFailures: p.TakeoverFailures,
 			UrgentUntil: urgent[p.Primary], LastHeard: (*s.M).ShadowLastHeard(p.Primary)})
 	}
 	return out, err

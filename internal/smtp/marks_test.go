@@ -21,6 +21,14 @@ type markQueue struct {
 	seen   []string // ShadowMarkSeen calls: "primary db mark"
 	copied []uint64 // marks of SubmitShadowCopiesMarked calls
 	held   []string // ShadowHolderSeen calls: "server db"
+	prim   []string // ShadowPrimaryPresentedHere calls: "primary db"
+}
+
+func (q *markQueue) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) {
+	q.mmu.Lock()
+	defer q.mmu.Unlock()
+	q.prim = append(q.prim, primary+" "+dbID)
+	return 0, nil
 }
 
 func (q *markQueue) ShadowHolderSeen(server, dbID string) (int, string, error) {
@@ -251,6 +259,11 @@ func TestXShadowRecordsPresentedHolderDatabase(t *testing.T) {
 	defer q.mmu.Unlock()
 	if len(q.held) != 1 || q.held[0] != "hub2 dbNew" {
 		t.Fatalf("holder ids recorded: %v; want hub2's dbNew at its XSHADOW", q.held)
+	}
+	// rt16a F1: the same id goes to the queue as the database of hub2 as
+	// a primary of copies held here (given back when taken over from it).
+	if len(q.prim) != 1 || q.prim[0] != "hub2 dbNew" {
+		t.Fatalf("primary ids handed to the queue: %v; want hub2's dbNew at its XSHADOW", q.prim)
 	}
 }
 

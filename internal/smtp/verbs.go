@@ -719,6 +719,7 @@ func (v *verbConn) xshadow(arg string) string {
 			}
 		}
 		s.holderSeen(id, pdb)
+		s.primarySeen(id, pdb)
 	}
 	s.wantMark = true
 	return reply + " MARK=" + strconv.FormatUint(mk.ShadowHolderMark(id), 10)
@@ -752,6 +753,30 @@ func (s *session) holderSeen(server, dbID string) {
 	case old != "":
 		s.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
+	}
+}
+
+// PrimaryRecorder is the part of the queue that learns from a peer's
+// XSHADOW that a primary of copies held here is back with the database
+// they were taken over from (queue.Manager.ShadowPrimaryPresentedHere):
+// the copies still waiting are given back.
+type PrimaryRecorder interface {
+	ShadowPrimaryPresentedHere(primary, dbID string) (int, error)
+}
+
+// primarySeen hands the database id a peer presented at XSHADOW to the
+// queue as that of a primary: the peer may be one this server holds
+// copies for (taken over while it was away), back with its queue — its
+// own sessions to this server often come before any of this server's
+// to it, and a copy still waiting goes back to it before it is relayed
+// (rt16a F1).
+func (s *session) primarySeen(server, dbID string) {
+	pr, ok := s.srv.queue.(PrimaryRecorder)
+	if !ok {
+		return
+	}
+	if _, err := pr.ShadowPrimaryPresentedHere(server, dbID); err != nil { // the give-back is logged by the queue
+		s.log.Error("recording a primary's database id failed", "primary", server, "err", err)
 	}
 }
 

@@ -1,0 +1,181 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"umbra/internal/mailaddr"
+)
+
+// Recipients finished here of messages with a copy elsewhere (rt16a F1).
+//
+// A message this server owned whose shadow copy another server keeps
+// (it came in a shadow session, or its copy on receipt was pushed) can
+// come back after this server finished it: the shadow server took the
+// copy over while this server was down and, never told of the end (a
+// takeover no give-back reaches: another database presented meanwhile,
+// an operator's takeover, an expired copy, a shadow server of an older
+// release), relays it here again — under the copy's own id, or, taken
+// over in turn by a third server, with the org id alone. The queued
+// original would take it (mergeHeld); a finished one is gone, and the
+// copy would be stored as a new message and delivered a second time.
+//
+// So the commit that finishes a recipient of such a message — delivered,
+// relayed, failed, or handed to another primary in a shadow session —
+// records it in bucket finished (org id ‖ 0x00 ‖ address key → finished
+// at (8, BE) ‖ flags ‖ lower-cased shadow server ‖ 0x00 ‖ shadow id),
+// with an entry in finishedat (at ‖ org id ‖ 0x00 ‖ address key) for the
+// pruning; and Submit drops, in the commit that would queue it, every
+// recipient of a new message that the record names as done here (a
+// suppressed duplicate: event duplicate-suppressed, counted, and logged):
+//   - the same copy coming back (the sender is the record's shadow
+//     server and names its copy by the record's shadow id): every
+//     recipient done here;
+//   - the org id alone (another server's copy of the message): a
+//     recipient done for good here — delivered, relayed outside the
+//     organisation's shadow sessions, failed with its DSN — but not one
+//     handed to another transport server (flag handedOn): a route that
+//     sends mail back through this server must not lose it (a loop ends
+//     at max_hop_count, as before).
+// A message left with no recipient is not stored; its sender's copy is
+// owed its discard, written in that commit (as for a message merged
+// whole). One with recipients left is stored with them, and the sender's
+// copy gets a partial discard for those dropped.
+//
+// Bound: an entry lives message_expiration plus shadowExpiryGrace after
+// the finish (pruned hourly with the discards, a batch per transaction:
+// retention.go). A copy elsewhere is taken over at the latest when it
+// expires, message_expiration after its arrival there, which precedes
+// the finish here, and a taken-over copy is tried until it expires in
+// turn; a copy made again later (a takeover's copy pushed to a third
+// server after this server finished) can outlive the entry: that one is
+// delivered twice (README, "Duplicates after a takeover").
+// Crash: the entry is in the commit that finishes the recipient, the
+// drop in the commit that would have queued the copy: a crash leaves
+// either the recipient pending (the copy merges into it) or finished and
+// recorded.
+
+const finishedHandedOn = 1 // the recipient went to another transport server in a shadow session
+
+func finishedKey(orgID, addr string) []byte {
+	return append(append([]byte(orgID), 0), mailaddr.AddrKey(addr)...)
+}
+
+// noteFinished records, in the commit of an attempt's results, the
+// recipients of m that it finished (pending in before, done now; not a
+// copy given back to its primary, which is not this server's to finish)
+// when m has a copy elsewhere that could come back.
+func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outcome, now time.Time) error {
+	b, at := t.tx.Bucket(bucketFinished), t.tx.Bucket(bucketFinishedAt)
+	if b == nil || at == nil || m.OrgID == "" || m.ShadowServer == "" || m.ShadowID == "" {
+		return nil
+	}
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixNano()))
+	for i, r := range m.Rcpts {
+		if i >= len(before) || before[i] != Pending || !r.Status.Done() || outcome[i] == GivenBack {
+			continue
+		}
+		flags := byte(0)
+		if r.Status == Shadowed {
+			flags = finishedHandedOn
+		}
+		k := finishedKey(m.OrgID, r.Addr)
+		v := append(append(append(append(ts[:8:8], flags), strings.ToLower(m.ShadowServer)...), 0), m.ShadowID...)
+		if old := b.Get(k); len(old) >= 8 {
+			if err := at.Delete(append(bytes.Clone(old[:8]), k...)); err != nil {
+				return err
+			}
+		}
+		if err := b.Put(k, v); err != nil {
+			return err
+		}
+		if err := at.Put(append(ts[:8:8], k...), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishedDone reports whether r of the new message m is a recipient
+// this server finished (noteFinished) that m must not have delivered
+// again: any when m is the same copy coming back, one done for good when
+// m has only the org id in common.
+func (t *Tx) finishedDone(m *Message, r Recipient) bool {
+	b := t.tx.Bucket(bucketFinished)
+	if b == nil || m.OrgID == "" {
+		return false
+	}
+	v := b.Get(finishedKey(m.OrgID, r.Addr))
+	if len(v) < 9 {
+		return false
+	}
+	server, id, _ := strings.Cut(string(v[9:]), "\x00")
+	if m.ShadowServer != "" && m.ShadowID != "" && strings.EqualFold(server, m.ShadowServer) && id == m.ShadowID {
+		return true
+	}
+	return v[8]&finishedHandedOn == 0
+}
+
+// dropFinished splits m's recipients into those to keep and those this
+// server finished already (finishedDone).
+func (t *Tx) dropFinished(m *Message) (keep, done []Recipient) {
+	if m.OrgID == "" || t.tx.Bucket(bucketFinished) == nil {
+		return m.Rcpts, nil
+	}
+	for _, r := range m.Rcpts {
+		if t.finishedDone(m, r) {
+			done = append(done, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	if len(done) == 0 {
+		return m.Rcpts, nil
+	}
+	return keep, done
+}
+
+// partialForDone writes, in the commit that drops the recipients done of
+// m (dropFinished), the partial discard its sender's copy is owed for
+// them: the copy keeps none of them for a takeover.
+func (t *Tx) partialForDone(m *Message, done []Recipient, now time.Time) error {
+	if len(done) == 0 || m.ShadowServer == "" || m.ShadowID == "" {
+		return nil
+	}
+	addrs := make([]string, 0, len(done))
+	for _, r := range done {
+		addrs = append(addrs, r.Addr)
+	}
+	return t.AddPartialDiscard(m.ShadowServer, m.ShadowID, addrs, now)
+}
+
+// pruneFinished forgets up to limit records of recipients finished
+// before cutoff.
+func (t *Tx) pruneFinished(cutoff time.Time, limit int) (int, error) {
+	b, at := t.tx.Bucket(bucketFinished), t.tx.Bucket(bucketFinishedAt)
+	if b == nil || at == nil {
+		return 0, nil
+	}
+	var old [][]byte
+	c := at.Cursor()
+	for k, _ := c.First(); k != nil && len(old) < limit; k, _ = c.Next() {
+		if len(k) < 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))).Before(cutoff) {
+			break
+		}
+		old = append(old, bytes.Clone(k))
+	}
+	for _, k := range old {
+		if err := at.Delete(k); err != nil {
+			return 0, err
+		}
+		if v := b.Get(k[8:]); len(v) >= 8 && bytes.Equal(v[:8], k[:8]) {
+			if err := b.Delete(k[8:]); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(old), nil
+}

@@ -1,0 +1,103 @@
+package queue
+
+// A copy given back by the attempt that would send it (rt16a F1).
+//
+// A copy taken over from a primary for failed heartbeats may go back to
+// it when it answers again with the database it had (takenindex.go). Any
+// session to it that sees that answer — a heartbeat, a watch session, a
+// relay of another message (ShadowPresented) — gives back, in its
+// commit, the copies still waiting. The copy in delivery is the one such
+// a commit cannot touch (one writer: the attempt's commit writes it),
+// and its attempt may be the very session that meets the returning
+// primary: a relay of the taken-over copy to its own primary, due before
+// the next heartbeat. Sending it would store it there as a new message
+// when the primary has finished the original (delivered it meanwhile) —
+// a second delivery. So the attempt decides, before MAIL, from what the
+// claim read: the claim's commit reads the copy's entry in the index of
+// taken-over copies (Message.GiveBack), and no other writer changes that
+// entry while the message is in delivery (a takeover of it is kept
+// aside; a give-back skips it). A recipient taken over from the
+// session's primary, whose entry names the database the primary has just
+// presented in its XSHADOW reply, is not sent: its result is GivenBack,
+// and the commit of the attempt's results makes it Shadowed under its
+// primary again, with the copy's own shadow id — a held copy, settled by
+// the primary's discard for its original (fetched by the same session's
+// discard query, kept aside as an early discard while the message is in
+// delivery, applied by that commit) or its XQUERYHELD answer. The
+// commit also checks the database again (shadowTransitions: a primary
+// whose stored database is another by then takes the copy back over).
+// A crash before that commit leaves the copy taken over, Active, and
+// Recover makes it due: the next session decides again. Nothing was sent.
+
+// ShadowPrimaryPresentedHere records that primary presented dbID in its
+// XSHADOW of a session it opened to this server (as the shadow server of
+// its own relays or copies: "XSHADOW <name> MARK=<n> DB=<id>"). Only
+// the server holding that database presents its id, a secret of the
+// transport servers, so when dbID is the stored one the primary is back
+// with its queue, as its answer to one of this server's sessions would
+// say (ShadowPresented): the copies taken over from it for failed
+// heartbeats still waiting are its own again, given back in that
+// commit, before a relay of one of them reaches it — the returning
+// primary's own sessions often come first. Another id changes nothing
+// here: this server's next session to the primary finds it (SR-7). It
+// returns the number of messages given back.
+func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) {
+	if primary == "" || dbID == "" {
+		return 0, nil
+	}
+	if q.presentedNeedsNoWrite(primary, dbID) { // the stored id, nothing to give back
+		q.answered.note(primary, q.clk.Now())
+		return 0, nil
+	}
+	res, err := q.shadowContact(primary, dbID, nil, false, true)
+	return res.GivenBack, err
+}
+
+// giveBackOf is, for m (read in tx), the database id each primary it has
+// a copy taken over from may have that copy back with (Message.GiveBack);
+// nil when none.
+func (t *Tx) giveBackOf(m *Message) map[string]string {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil {
+		return nil
+	}
+	var out map[string]string
+	for _, p := range takenFrom(m) {
+		if v := b.Get(takenByKey(p, m.ID)); len(v) > 0 {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[p] = string(v)
+		}
+	}
+	return out
+}
+
+// GiveBackRcpts splits rcpts, recipients of m in delivery, for a shadow
+// session with primary that presented database dbID in its XSHADOW
+// reply: back, the copies taken over from that primary which go back to
+// it (dbID is the database they were taken over from), and send, the
+// rest.
+func GiveBackRcpts(m *Message, rcpts []int, primary, dbID string) (back, send []int) {
+	want := m.GiveBack[primary]
+	if want == "" || dbID != want {
+		return nil, rcpts
+	}
+	for _, i := range rcpts {
+		if i >= 0 && i < len(m.Rcpts) && takenOverRcpt(&m.Rcpts[i]) && m.Rcpts[i].Primary == primary {
+			back = append(back, i)
+		} else {
+			send = append(send, i)
+		}
+	}
+	return back, send
+}
+
+// GivenBackResult is the result of recipient i of m given back to primary
+// (GiveBackRcpts) in a session with it at addr (through the send
+// connector via, "" inside the organisation) that presented dbID.
+func GivenBackResult(m *Message, i int, primary, addr, via, dbID string) Result {
+	return Result{Rcpt: i, Outcome: GivenBack, Queue: "shadow:" + primary, Primary: primary, PrimaryAddr: addr, PrimaryVia: via,
+		PrimaryDB: dbID, ShadowID: m.Rcpts[i].ShadowID,
+		Reply: "given back to " + primary + ": it answered again with the transport database the copy was taken over from"}
+}
