@@ -191,7 +191,7 @@ func verifyARCRest(ctx context.Context, lookup txtLookup, fields []field, body [
 		return k, nil
 	}
 	fail := func(err error) arcResult {
-		if ctx.Err() != nil {
+		if cutOff(ctx) {
 			res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
 			return res
 		}
@@ -212,7 +212,7 @@ func verifyARCRest(ctx context.Context, lookup txtLookup, fields []field, body [
 	}
 	// Every seal, newest first (§5.2 step 6).
 	for i := n; i >= 1; i-- {
-		if ctx.Err() != nil {
+		if cutOff(ctx) {
 			res.value, res.reason = "temperror", "verification cut off: "+cutOffReason(ctx)
 			return res
 		}

@@ -70,7 +70,7 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 	c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
 		"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)
 	out, reply, why := c.decide(r)
-	if out == outTempfail && ctx.Err() != nil {
+	if out == outTempfail && cutOff(ctx) {
 		// The lookups did not fail: the time allowed for the checks
 		// ran out (or the session ended) — say so, not "DNS failure".
 		reply = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dkim"
@@ -207,7 +208,7 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 			LookupTXT:        func(name string) ([]string, error) { return lookup(ctx, name) },
 			MaxVerifications: len(cheap),
 		})
-	if ctx.Err() != nil {
+	if cutOff(ctx) {
 		for _, i := range cheap {
 			out[i].value, out[i].reason = "temperror", "verification cut off: "+cutOffReason(ctx)
 		}
@@ -263,7 +264,7 @@ type ctxReader struct {
 }
 
 func (c ctxReader) Read(p []byte) (int, error) {
-	if c.ctx.Err() != nil {
+	if cutOff(c.ctx) {
 		// The end of the body, not an error: the DKIM library's parallel
 		// verifier abandons its per-signature readers (goroutines) when
 		// the body fails; the caller sees ctx ended and discards the
@@ -318,10 +319,23 @@ func (e *emptyRunReader) Read(p []byte) (int, error) {
 
 // cutOffReason says why ctx ended: the time allowed, or the session.
 func cutOffReason(ctx context.Context) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || pastDeadline(ctx) {
 		return "time limit reached"
 	}
 	return "session ended"
+}
+
+// cutOff reports whether ctx has ended — or reached its deadline, which
+// a lookup's socket (its read deadline is ctx's) can see a moment before
+// ctx's own timer marks it done: a lookup that failed then was cut off,
+// not failed by DNS.
+func cutOff(ctx context.Context) bool {
+	return ctx.Err() != nil || pastDeadline(ctx)
+}
+
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // dmarcResult is the DMARC evaluation (RFC 7489 §6.6).
