@@ -47,11 +47,21 @@ func (q *Manager) owed(server string, max int, partial bool) (lines []string, no
 
 // forgetSent is the acknowledgement of lines (notes) sent to server.
 func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) func() {
+	return q.forgetSentHow(server, lines, notes, false)
+}
+
+// forgetSentHow is forgetSent, committed with the next commit when lazy
+// (DiscardsLazy): a forgetting lost at a crash only repeats lines.
+func (q *Manager) forgetSentHow(server string, lines []string, notes []sentNote, lazy bool) func() {
 	return func() {
 		if len(lines) == 0 {
 			return
 		}
-		err := q.store.Update(context.Background(), func(tx *Tx) error {
+		update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
+		if lazy {
+			update = q.store.UpdateDeferred
+		}
+		err := update(func(tx *Tx) error {
 			for _, n := range notes {
 				b := tx.tx.Bucket(bucketDiscards)
 				if n.partial {
