@@ -146,10 +146,14 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 // LAZY, shadow verbs version 14): the shadow server asks about once a
 // second and nothing waits for the answer, so the forgetting of the full
 // and partial notifications sent rides along with the next commit
-// (Store.UpdateDeferred, at most the result commit delay) instead of
+// (Store.UpdateLater, at most the result commit delay) instead of
 // being a commit of its own. Its loss at a crash sends them again, which
-// the shadow server ignores (forgetsent.go); the ack still returns only
-// once it committed, so the session's next query never sees them again.
+// the shadow server ignores (forgetsent.go). The ack waits for that
+// commit at most lazyAckWait (the session's next command waits for it),
+// so with the default result_commit_delay the next query never sees
+// them again; with a longer one on an idle server it may, harmlessly.
+// The hand-backs' removal stays a commit of its own: they are rare, and
+// the holder has taken the message over.
 func (q *Manager) DiscardsLazy(server string, max int) ([]string, func()) {
 	return q.discardsHandBack(server, max, true)
 }
