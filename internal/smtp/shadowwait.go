@@ -130,7 +130,8 @@ const ShadowVersion = 14
 // version 14 offered.
 type LazyDiscarder interface {
 	// DiscardsLazy is DiscardsHandBack whose ack rides along with the
-	// next commit (it still returns only once that committed).
+	// next commit; it holds the session's next command briefly at most
+	// (queue lazyAckWait), so lines not yet forgotten may be sent again.
 	DiscardsLazy(serverID string, max int) (lines []string, ack func())
 }
 
