@@ -150,10 +150,10 @@ func TestDiscardsSavedBeforeNextCommand(t *testing.T) {
 			mu.Unlock()
 			return nil
 		}
-		more := func() bool {
+		more := func() (bool, bool) {
 			mu.Lock()
 			defer mu.Unlock()
-			return !saved
+			return !saved, false
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
