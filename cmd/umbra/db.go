@@ -217,7 +217,8 @@ func newDBCmd() *cobra.Command {
 			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, carries\n" +
 			"no checksums (written by an older release), or is of a schema version newer than this release knows\n" +
 			"(written by a newer release: db restore refuses it). It also counts the message records and bodies that carry no\n" +
-			"checksum of their own (written by an older release; JSON unchecked_records, unchecked_bodies).",
+			"checksum of their own (written by an older release; a line printed only when there are some; JSON unchecked_records,\n" +
+			"unchecked_bodies, always).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			noteOlderSchema(cmd, args[0]) // restored, it is upgraded at the next start
@@ -274,7 +275,7 @@ func newDBCmd() *cobra.Command {
 				server = "an unnamed server"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", shown(args[0]), server, id)
-			if unchecked != nil {
+			if unchecked != nil && unchecked.Records+unchecked.Bodies > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "without a checksum of their own: %d message records, %d bodies "+
 					"(written by an older release; checked here against the backup's checksums only, and read unchecked once restored)\n",
 					unchecked.Records, unchecked.Bodies)
