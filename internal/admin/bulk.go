@@ -331,6 +331,18 @@ type BulkResult struct {
 	Through string         `json:"through,omitempty"`
 }
 
+// bulkGone is the reason a message selected is skipped when it is gone
+// by the time its turn comes (delivered, expired, removed by another
+// command meanwhile).
+const bulkGone = "no longer queued"
+
+func (b *BulkResult) skip(why string) {
+	if b.Skipped == nil {
+		b.Skipped = map[string]int{}
+	}
+	b.Skipped[why]++
+}
+
 // BulkFailed is one message the action could not be carried out on.
 type BulkFailed struct {
 	ID    string `json:"id"`
@@ -500,6 +512,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	if f.Limit <= 0 || f.Limit > bulkLimit {
 		f.Limit = bulkLimit
 	}
+	// One batch at a time: a batch whose client went away (Ctrl-C) runs
+	// to its time's end; the next run's first batch waits for it, then
+	// selects what is left, so no two batches act on one message.
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
 	ms, err := s.q.Messages(f)
 	if err != nil {
 		reply(w, nil, err)
@@ -526,23 +543,26 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Matched++
 		if why := queue.BulkSkipForce(action, m, force); why != "" {
-			if out.Skipped == nil {
-				out.Skipped = map[string]int{}
-			}
-			out.Skipped[why]++
+			out.skip(why)
 			continue
 		}
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
-			if err := s.refusal(action, m, force); err != nil {
+			if err := s.refusal(action, m, force); errors.Is(err, queue.ErrNotFound) {
+				out.skip(bulkGone)
+				continue
+			} else if err != nil {
 				out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
 				continue
 			}
 			out.Done = append(out.Done, m.ID.String())
 			continue
 		}
-		if err := s.messageAction(r, action, m.ID, ndr); err != nil {
+		if err := s.messageAction(r, action, m.ID, ndr); errors.Is(err, queue.ErrNotFound) {
+			out.skip(bulkGone)
+			continue
+		} else if err != nil {
 			out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
 			continue
 		}
