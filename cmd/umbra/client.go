@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -124,7 +126,15 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return admin.NewClient(path), nil
+	c := admin.NewClient(path)
+	if t := os.Getenv("UMBRA_ADMIN_TIMEOUT"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("UMBRA_ADMIN_TIMEOUT must be a duration like 30s or 2m: %q", t)}
+		}
+		c.SetTimeout(d)
+	}
+	return c, nil
 }
 
 // apiErr maps an admin API error to an exit code scripts can rely on.

@@ -113,7 +113,7 @@ func newDBCmd() *cobra.Command {
 			// as (restoreowner.go).
 			owner, _ := cmd.Flags().GetString("owner")
 			if err := restoreDataDir(cfg.Server.DataDir, owner); err != nil {
-				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %w", err))}
+				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, fmt.Errorf("restore: %w", err)))}
 			}
 			// What the replaced database holds that the backup lacks and
 			// no shadow server keeps: left behind, it is never delivered
@@ -130,7 +130,7 @@ func newDBCmd() *cobra.Command {
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold)})
 			if err != nil {
-				return &exitError{code: exitFailure, err: shownErr(err)}
+				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err))}
 			}
 			noteOlderSchema(cmd, path) // a backup of an older release: restored in its version
 			if wantJSON(cmd) {
@@ -189,6 +189,9 @@ func newDBCmd() *cobra.Command {
 				noteOlderSchema(cmd, path) // the copy keeps the file's version
 			}
 			before, after, err := queue.CompactTo(path, int64(cfg.Transport.SpoolThreshold), schema)
+			if perr := queue.CommandPermissionError("umbra db compact", cfg.Server.DataDir, err); perr != nil {
+				err = perr // run as the data directory's owner, not chown it to this user
+			}
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
@@ -217,7 +220,8 @@ func newDBCmd() *cobra.Command {
 			"it was written; 1: it is damaged (the message or table that changed is named), not a backup, carries\n" +
 			"no checksums (written by an older release), or is of a schema version newer than this release knows\n" +
 			"(written by a newer release: db restore refuses it). It also counts the message records and bodies that carry no\n" +
-			"checksum of their own (written by an older release; JSON unchecked_records, unchecked_bodies).",
+			"checksum of their own (written by an older release; a line printed only when there are some; JSON unchecked_records,\n" +
+			"unchecked_bodies, always).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			noteOlderSchema(cmd, args[0]) // restored, it is upgraded at the next start
@@ -274,7 +278,7 @@ func newDBCmd() *cobra.Command {
 				server = "an unnamed server"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", shown(args[0]), server, id)
-			if unchecked != nil {
+			if unchecked != nil && unchecked.Records+unchecked.Bodies > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "without a checksum of their own: %d message records, %d bodies "+
 					"(written by an older release; checked here against the backup's checksums only, and read unchecked once restored)\n",
 					unchecked.Records, unchecked.Bodies)
@@ -284,6 +288,16 @@ func newDBCmd() *cobra.Command {
 	}
 	cmd.AddCommand(backup, restore, compact, verify)
 	return cmd
+}
+
+// restorePermission is err of db restore, with the advice for a
+// permission error in the data directory dir: run it as the directory's
+// owner or as root (queue.CommandPermissionError).
+func restorePermission(dir string, err error) error {
+	if perr := queue.CommandPermissionError("umbra db restore", dir, err); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // lostLines lists what a restore leaves behind, one message a line: its

@@ -246,8 +246,24 @@ nothing.`,
 			}
 			out := cmd.OutOrStdout()
 			if len(args) == 0 {
-				res, err := c.BulkActionForce(action, f, all, dryRun, ndr, force)
+				verb := action
+				if dryRun {
+					verb = "would " + action
+				}
+				// A large queue takes several requests (batches): what is
+				// done so far goes to standard error after each.
+				res, err := c.BulkActionProgress(action, f, all, dryRun, ndr, force, func(sum admin.BulkResult) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %d messages matched, %d %s, %d failed%s\n",
+						action, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped))
+				})
 				if err != nil {
+					if sum := res; sum.Matched > 0 {
+						// Batches finished before the error: those are done
+						// (each message its own commit); a new run takes
+						// the rest.
+						return apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s; run the command again for the rest",
+							err, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped)))
+					}
 					return apiErr(err)
 				}
 				if makesDue(action, dryRun) && len(res.Done) > 0 {

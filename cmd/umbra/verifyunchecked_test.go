@@ -11,7 +11,8 @@ import (
 
 // db verify reports how many message records and bodies of a backup
 // carry no checksum of their own (written by an older release), in text
-// and in --json; a backup this release wrote has none.
+// and in --json; a backup this release wrote has none, and its text says
+// nothing of them (the line is printed only when some are unchecked).
 func TestDBVerifyCountsUnchecked(t *testing.T) {
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
@@ -32,7 +33,7 @@ func TestDBVerifyCountsUnchecked(t *testing.T) {
 	d.kill()
 	out, code := cli(t, cfg, "db", "verify", backup)
 	if code != 0 || !strings.Contains(out, "every checksum matches") ||
-		!strings.Contains(out, "without a checksum of their own: 0 message records, 0 bodies") {
+		strings.Contains(out, "without a checksum of their own") {
 		t.Fatalf("db verify: exit %d %q", code, out)
 	}
 	out, code = cli(t, cfg, "db", "verify", "--json", backup)

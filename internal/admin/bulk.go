@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -305,6 +306,17 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 }
 
 // BulkResult is the answer to an action on the messages a filter selects.
+//
+// One request does one batch: the messages selected, oldest first (by
+// id), after After and up to Through, for as long as max_time allows
+// (bulkBatchTime); each message's action is its own commit. Next is the
+// id to pass as after for the next batch, "" when none is left; Through
+// fixes the selection at the first request's newest message, so that the
+// batches of one command end although mail keeps arriving. Matched,
+// Done, Failed and Skipped count this batch. Client.BulkActionForce
+// runs the batches to the end and adds them up; a command cut short
+// (Ctrl-C, a lost connection) has done what its finished batches say,
+// and its next run takes the rest.
 type BulkResult struct {
 	Action  string       `json:"action"`
 	DryRun  bool         `json:"dry_run"`
@@ -315,6 +327,20 @@ type BulkResult struct {
 	// not apply to and leaves untouched (queue.BulkSkip): shadow copies,
 	// quarantined messages. They are in Matched, not in Done or Failed.
 	Skipped map[string]int `json:"skipped,omitempty"`
+	Next    string         `json:"next,omitempty"`
+	Through string         `json:"through,omitempty"`
+}
+
+// bulkGone is the reason a message selected is skipped when it is gone
+// by the time its turn comes (delivered, expired, removed by another
+// command meanwhile).
+const bulkGone = "no longer queued"
+
+func (b *BulkResult) skip(why string) {
+	if b.Skipped == nil {
+		b.Skipped = map[string]int{}
+	}
+	b.Skipped[why]++
 }
 
 // BulkFailed is one message the action could not be carried out on.
@@ -325,6 +351,17 @@ type BulkFailed struct {
 
 // bulkLimit bounds how many messages one bulk action selects.
 const bulkLimit = 1_000_000
+
+// bulkBatchTime bounds the time one request of a bulk action works when
+// the client does not say (max_time); bulkBatchTimeMax bounds what it
+// may say. A batch ends at the first message after its time is up, so
+// that a large queue is done in several requests, each answered well
+// within the client's wait (Client.BulkActionForce asks for a quarter of
+// it).
+const (
+	bulkBatchTime    = 5 * time.Second
+	bulkBatchTimeMax = 60 * time.Second
+)
 
 // messageAction carries out one message action; m is the message as it
 // was before, for the audit.
@@ -427,8 +464,9 @@ type RemoveChecker interface {
 
 var errUnknownAction = errors.New("unknown message action (suspend, resume, remove, retry)")
 
-// bulk serves POST /v1/messages/{action}?FILTER[&dry_run=true][&ndr=true]:
-// the action on every message the filter selects. A filter is required;
+// bulk serves POST /v1/messages/{action}?FILTER[&dry_run=true][&ndr=true]
+// [&after=ID][&through=ID][&max_time=DURATION]: the action on one batch
+// of the messages the filter selects (BulkResult). A filter is required;
 // all=true selects every message.
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	action := r.PathValue("action")
@@ -448,39 +486,83 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "select messages with a filter (queue, from, to, state, domain, older_than) or all=true")
 		return
 	}
+	var after, through queue.ID
+	for _, p := range []struct {
+		key string
+		id  *queue.ID
+	}{{"after", &after}, {"through", &through}} {
+		if t := v.Get(p.key); t != "" {
+			if *p.id, err = queue.ParseID(t); err != nil {
+				fail(w, http.StatusBadRequest, p.key+" must be a message id: "+queue.QuoteShown(t))
+				return
+			}
+		}
+	}
+	budget := bulkBatchTime
+	if t := v.Get("max_time"); t != "" {
+		if budget, err = time.ParseDuration(t); err != nil || budget <= 0 {
+			fail(w, http.StatusBadRequest, "max_time must be a duration like 5s: "+queue.QuoteShown(t))
+			return
+		}
+		budget = min(budget, bulkBatchTimeMax)
+	}
 	if !s.checkNames(w, f.Queue, f.State, false) {
 		return
 	}
 	if f.Limit <= 0 || f.Limit > bulkLimit {
 		f.Limit = bulkLimit
 	}
+	// One batch at a time: a batch whose client went away (Ctrl-C) runs
+	// to its time's end; the next run's first batch waits for it, then
+	// selects what is left, so no two batches act on one message.
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
 	ms, err := s.q.Messages(f)
 	if err != nil {
 		reply(w, nil, err)
 		return
 	}
-	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Matched: len(ms), Done: []string{}}
+	// Oldest first, the batch after the last one's end, up to the
+	// first batch's newest message.
+	slices.SortFunc(ms, func(a, b *queue.Message) int { return cmp.Compare(a.ID, b.ID) })
+	if through == 0 && len(ms) > 0 {
+		through = ms[len(ms)-1].ID
+	}
+	ms = slices.DeleteFunc(ms, func(m *queue.Message) bool { return m.ID <= after || m.ID > through })
+	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Done: []string{}}
+	if through != 0 {
+		out.Through = through.String()
+	}
 	ndr := v.Get("ndr") == "true"
 	force := v.Get("force") == "true"
-	for _, m := range ms {
+	deadline := time.Now().Add(budget)
+	for i, m := range ms {
+		if i > 0 && (time.Now().After(deadline) || r.Context().Err() != nil) {
+			out.Next = ms[i-1].ID.String()
+			break
+		}
+		out.Matched++
 		if why := queue.BulkSkipForce(action, m, force); why != "" {
-			if out.Skipped == nil {
-				out.Skipped = map[string]int{}
-			}
-			out.Skipped[why]++
+			out.skip(why)
 			continue
 		}
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
-			if err := s.refusal(action, m, force); err != nil {
+			if err := s.refusal(action, m, force); errors.Is(err, queue.ErrNotFound) {
+				out.skip(bulkGone)
+				continue
+			} else if err != nil {
 				out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
 				continue
 			}
 			out.Done = append(out.Done, m.ID.String())
 			continue
 		}
-		if err := s.messageAction(r, action, m.ID, ndr); err != nil {
+		if err := s.messageAction(r, action, m.ID, ndr); errors.Is(err, queue.ErrNotFound) {
+			out.skip(bulkGone)
+			continue
+		} else if err != nil {
 			out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
 			continue
 		}

@@ -158,16 +158,58 @@ func (c *Client) BulkAction(action string, f queue.MessageFilter, all, dryRun, n
 
 // BulkActionForce is BulkAction; force (remove --force) removes shadow
 // copies too, which a removal skips otherwise.
+//
+// It runs the action in batches (BulkResult), one request each, every
+// batch asked to end within a quarter of the client's wait, until none
+// is left, and returns their sum. After each batch but the last it calls
+// progress, when set, with the sum so far. On an error it returns the
+// sum of the batches finished before it with the error: those were
+// done; the batch in flight may have done part of its messages, each
+// whole (its own commit); a new run takes what is left.
 func (c *Client) BulkActionForce(action string, f queue.MessageFilter, all, dryRun, ndr, force bool) (BulkResult, error) {
+	return c.BulkActionProgress(action, f, all, dryRun, ndr, force, nil)
+}
+
+// BulkActionProgress is BulkActionForce with progress.
+func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, dryRun, ndr, force bool, progress func(BulkResult)) (BulkResult, error) {
 	q := filterQuery(f)
 	for k, on := range map[string]bool{"all": all, "dry_run": dryRun, "ndr": ndr, "force": force} {
 		if on {
 			q.Set(k, "true")
 		}
 	}
-	var out BulkResult
-	return out, c.do("POST", "/v1/messages/"+url.PathEscape(action), q, &out)
+	if c.http.Timeout > 0 {
+		q.Set("max_time", (c.http.Timeout / 4).String())
+	}
+	sum := BulkResult{Action: action, DryRun: dryRun, Done: []string{}}
+	for {
+		var out BulkResult
+		if err := c.do("POST", "/v1/messages/"+url.PathEscape(action), q, &out); err != nil {
+			return sum, err
+		}
+		sum.Matched += out.Matched
+		sum.Done = append(sum.Done, out.Done...)
+		sum.Failed = append(sum.Failed, out.Failed...)
+		for why, n := range out.Skipped {
+			if sum.Skipped == nil {
+				sum.Skipped = map[string]int{}
+			}
+			sum.Skipped[why] += n
+		}
+		if out.Next == "" {
+			return sum, nil
+		}
+		if progress != nil {
+			progress(sum)
+		}
+		q.Set("after", out.Next)
+		q.Set("through", out.Through)
+	}
 }
+
+// SetTimeout sets how long the client waits for one answer (30 s
+// unless set); a bulk action asks for batches of a quarter of it.
+func (c *Client) SetTimeout(d time.Duration) { c.http.Timeout = d }
 
 // Flush makes every waiting message due now.
 func (c *Client) Flush() (int, error) {

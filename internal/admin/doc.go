@@ -49,7 +49,12 @@
 //     envelope, or the queue), the result and the actor, the socket
 //     peer's uid and pid from SO_PEERCRED.
 //   - A bulk action needs a filter (or all=true): an empty filter never
-//     selects every message by accident. A removal from the dumpster by
+//     selects every message by accident. One request does one batch
+//     (BulkResult: oldest first, after=ID, through=ID, max_time), so that
+//     no request of a bulk action outlasts the client's wait on any
+//     queue size; the client runs the batches to the end. Batches run
+//     one at a time (bulkMu), each selecting what is left; a message gone
+//     by its turn is skipped ("no longer queued"), not failed. A removal from the dumpster by
 //     filter needs confirm=true as well (dry_run=true lists only).
 //   - The client tells why a request got no answer (stopped.go): no
 //     daemon to connect to (ErrUnavailable), the daemon gone during the

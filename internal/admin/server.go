@@ -120,6 +120,7 @@ type Status struct {
 // Server serves the API on a Unix socket.
 type Server struct {
 	lnMu     sync.Mutex // guards ln: a reload may move the socket (Move)
+	bulkMu   sync.Mutex // one batch of a bulk action at a time (bulk.go)
 	q        Queue
 	track    Tracker                       // nil when tracking is off
 	shadows  func() []shadow.PrimaryStatus // nil when shadow redundancy is off

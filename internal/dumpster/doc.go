@@ -18,6 +18,15 @@
 //     the copy instead (package queue marks such messages): a copy is
 //     kept for every acknowledged message in a mailbox, not only for the
 //     attempt that wrote it.
+//   - A message is one copy in a database's dumpster, its body and size
+//     counted once: recipients delivered into the database after the
+//     copy was kept (by another part of the same commit — a redelivery
+//     with mixed outcomes, one recipient found in the mailbox, another
+//     delivered again — or by a later commit) are added to that copy's
+//     record (earlierCopy, Tx.DumpsterRecipients), which keeps its key
+//     (its keep time) and body. The search for a copy of an earlier
+//     commit reads keys only, and runs only when another recipient of the
+//     message is delivered already.
 //   - Each database holds at most max_dumpster_size_per_database bytes of
 //     copies: Keep evicts the oldest in the same commit (up to 64; Prune
 //     finishes a larger backlog), and nothing is kept past

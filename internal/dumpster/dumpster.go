@@ -133,11 +133,19 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 				"database", database, "size", size, "max_dumpster_size_per_database", cfg.MaxSizePerDatabase)
 		}, nil
 	}
+	// One copy per message and database: recipients delivered into the
+	// database by another part of this commit (a redelivery with mixed
+	// outcomes) or by an earlier commit join the copy kept then; its
+	// body and size are counted once.
+	if key, ok := earlierCopy(tx, m, database, rcpts, now); ok {
+		old, err := tx.DumpsterCopy(key)
+		if err == nil && old != nil {
+			return nil, tx.DumpsterRecipients(key, Copy(m, joined(m, rcpts, old)))
+		}
+	}
 	cp := Copy(m, rcpts)
 	key := queue.DumpsterKey{Database: database, KeptAt: now, ID: m.ID}
-	// A later attempt for more recipients of the same database at the
-	// same instant (a fake clock) keeps its own entry.
-	for tx.DumpsterHas(key) {
+	for tx.DumpsterHas(key) { // another message's copy at this instant: not this id's (earlierCopy)
 		key.KeptAt = key.KeptAt.Add(time.Nanosecond)
 	}
 	if err := tx.DumpsterPutBody(key, cp, body); err != nil { // a spooled body: one more reference to its file
@@ -153,6 +161,34 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 			d.obs.DumpsterEvicted(database, ReasonSize, evicted)
 		}
 	}, nil
+}
+
+// earlierCopy finds the copy of m in database kept before this Keep: by
+// this commit (at now), or, when another recipient of m is delivered
+// already, by an earlier commit (kept since m got its queue id; a minute
+// of slack for a clock set back).
+func earlierCopy(tx *queue.Tx, m *queue.Message, database string, rcpts []int, now time.Time) (queue.DumpsterKey, bool) {
+	if k := (queue.DumpsterKey{Database: database, KeptAt: now, ID: m.ID}); tx.DumpsterHas(k) {
+		return k, true
+	}
+	for i, r := range m.Rcpts {
+		if r.Status == queue.Delivered && !slices.Contains(rcpts, i) {
+			return tx.DumpsterFind(database, m.ID, now.Add(-m.ID.Age(now)-time.Minute))
+		}
+	}
+	return queue.DumpsterKey{}, false
+}
+
+// joined is the indexes in m of rcpts and of the recipients of old (a
+// copy of m, so m names each of them), in m's order.
+func joined(m *queue.Message, rcpts []int, old *queue.Message) []int {
+	var out []int
+	for i, r := range m.Rcpts {
+		if slices.Contains(rcpts, i) || slices.ContainsFunc(old.Rcpts, func(o queue.Recipient) bool { return o.Addr == r.Addr }) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // Copy is the dumpster's copy of m for the recipients rcpts: envelope and

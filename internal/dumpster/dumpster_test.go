@@ -69,6 +69,8 @@ type rig struct {
 	storeDedup bool
 	// deferAll: every attempt is deferred (the messages stay queued).
 	deferAll bool
+	// deferRcpt: attempts for this recipient are deferred.
+	deferRcpt string
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -97,7 +99,7 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 		}
 		res := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, Queue: "mailbox:" + db, Reply: "250 ok", Database: db}
 		r.mu.Lock()
-		hold := r.deferAll
+		hold := r.deferAll || m.Rcpts[i].Addr == r.deferRcpt
 		r.mu.Unlock()
 		if hold {
 			out = append(out, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "mailbox:" + db, Reply: "451 4.3.0 later"})

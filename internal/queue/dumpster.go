@@ -279,6 +279,42 @@ func (t *Tx) DumpsterScan(db string, from time.Time, fn func(e DumpsterEntry) bo
 // DumpsterDatabases lists the databases with a dumpster entry.
 func (t *Tx) DumpsterDatabases() []string { return t.prefixes(bucketDumpster) }
 
+// DumpsterFind returns the key of database db's copy of the message with
+// queue id id kept at or after from, reading keys only; ok false when
+// there is none.
+func (t *Tx) DumpsterFind(db string, id ID, from time.Time) (k DumpsterKey, ok bool) {
+	pre := dbPrefix(db)
+	want := id.Key()
+	c := t.tx.Bucket(bucketDumpster).Cursor()
+	for kb, _ := c.Seek(append(bytes.Clone(pre), putTime(from)...)); kb != nil && bytes.HasPrefix(kb, pre); kb, _ = c.Next() {
+		if len(kb) == len(pre)+16 && bytes.Equal(kb[len(pre)+8:], want) {
+			return parseDumpsterKey(kb)
+		}
+	}
+	return DumpsterKey{}, false
+}
+
+// DumpsterCopy returns the record of the copy k (its envelope and
+// recipients), nil without error when there is none.
+func (t *Tx) DumpsterCopy(k DumpsterKey) (*Message, error) {
+	v := t.tx.Bucket(bucketDumpster).Get(k.bytes())
+	if v == nil {
+		return nil, nil
+	}
+	return decodeMessage(v)
+}
+
+// DumpsterRecipients rewrites the record of the copy k as m (the same
+// message with more recipients): its body, key and the database's totals
+// stay as they are.
+func (t *Tx) DumpsterRecipients(k DumpsterKey, m *Message) error {
+	kb := k.bytes()
+	if t.tx.Bucket(bucketDumpster).Get(kb) == nil {
+		return fmt.Errorf("dumpster entry %s/%s does not exist", k.Database, k.ID)
+	}
+	return t.tx.Bucket(bucketDumpster).Put(kb, m.encode())
+}
+
 // DumpsterHas reports whether an entry exists.
 func (t *Tx) DumpsterHas(k DumpsterKey) bool {
 	return t.tx.Bucket(bucketDumpster).Get(k.bytes()) != nil

@@ -331,7 +331,7 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %s is in use (stop umbra first): compaction works on a stopped server", path)
 	}
-	if perr := permissionError("transport database", path, err); perr != nil { // ownership.go: not damage
+	if perr := permissionError("transport database", path, "umbra db compact", err); perr != nil { // ownership.go: not damage
 		return 0, 0, perr
 	}
 	if err != nil {

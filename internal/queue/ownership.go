@@ -93,12 +93,24 @@ func giveOwner(path string, o fileOwner) error {
 	})
 }
 
+// PermissionError is a permission error of the data directory told to
+// the operator: the facts (who may not open what, its owner and mode)
+// and what fixes it, for serve or for the offline command that met it.
+type PermissionError struct {
+	msg string
+	err error
+}
+
+func (e *PermissionError) Error() string { return e.msg }
+func (e *PermissionError) Unwrap() error { return e.err }
+
 // permissionError is the answer for a database file (or the spool
 // directory beside it) this process may not open: nothing is damaged;
 // the text names the file's owner and mode, this process's user, and
-// the command that gives the file to it. nil when err is no permission
-// error.
-func permissionError(kind, path string, err error) error {
+// what fixes it (permissionAdvice). command is "" for serve, else the
+// offline command that met it ("umbra db compact"). nil when err is no
+// permission error.
+func permissionError(kind, path, command string, err error) error {
 	if !errors.Is(err, fs.ErrPermission) {
 		return nil
 	}
@@ -111,11 +123,59 @@ func permissionError(kind, path string, err error) error {
 		fi, _ := os.Stat(filepath.Dir(path))
 		what = fmt.Sprintf("its directory %s is owned by %s:%s, mode %v", filepath.Dir(path), userName(o.uid), groupName(o.gid), fi.Mode())
 	}
-	dir := filepath.Dir(path)
-	return fmt.Errorf("%s %s: permission denied to this process (user %s, group %s): %s. "+
-		"Nothing is damaged: a file in the data directory belongs to another user (a command run as another user "+
-		"wrote it, or a copy). Give the data directory back to the user umbra runs as and start again: "+
-		"chown -R %s:%s %s (%v)", kind, path, me, group, what, me, group, dir, err)
+	return &PermissionError{err: err, msg: fmt.Sprintf("%s %s: permission denied to this process (user %s, group %s): %s. %s (%v)",
+		kind, path, me, group, what, permissionAdvice(filepath.Dir(path), command), err)}
+}
+
+// permissionAdvice is what fixes a permission error in the data
+// directory dir. For serve (command ""): a file in it belongs to another
+// user; give the directory back to the user umbra runs as, this process's
+// (the README's chown -R umbra:umbra). For an offline command: nothing is
+// changed; run it as the data directory's owner, the user umbra runs
+// as, or as root (the files it writes keep their owner) — unless this
+// process is that owner already, when a file in it belongs to another.
+func permissionAdvice(dir, command string) string {
+	me, group := userName(os.Geteuid()), groupName(os.Getegid())
+	if command == "" {
+		return "Nothing is damaged: a file in the data directory belongs to another user (a command run as another user " +
+			"wrote it, or a copy). Give the data directory back to the user umbra runs as and start again: " +
+			fmt.Sprintf("chown -R %s:%s %s", me, group, dir)
+	}
+	o, ok := ownerOf(dir)
+	if !ok || o.uid == os.Geteuid() {
+		owner := me
+		if ok {
+			owner = userName(o.uid) + ":" + groupName(o.gid)
+		} else {
+			owner += ":" + group
+		}
+		return fmt.Sprintf("Nothing is damaged or changed: a file in the data directory belongs to another user (a command "+
+			"run as another user wrote it, or a copy). Give it back to the data directory's owner, the user umbra runs as: "+
+			"chown -R %s %s; or run %s as root", owner, dir, command)
+	}
+	if o.uid == 0 {
+		return fmt.Sprintf("Nothing is damaged or changed: %s works on the files of the data directory %s, which is root's: "+
+			"run it as root (sudo %s …)", command, dir, command)
+	}
+	return fmt.Sprintf("Nothing is damaged or changed: %s works on the files of the user umbra runs as, the owner of the "+
+		"data directory %s: run it as %s (sudo -u %s %s …) or as root (the files it writes keep their owner)",
+		command, dir, userName(o.uid), userName(o.uid), command)
+}
+
+// CommandPermissionError is the answer of offline command (db compact,
+// db restore) that may not read or write a file of the data directory
+// dir: err with permissionAdvice; err itself when it says so already
+// (a PermissionError); nil when err is no permission error.
+func CommandPermissionError(command, dir string, err error) error {
+	var pe *PermissionError
+	switch {
+	case !errors.Is(err, fs.ErrPermission):
+		return nil
+	case errors.As(err, &pe):
+		return err
+	}
+	return &PermissionError{err: err, msg: fmt.Sprintf("%v (this process: user %s, group %s). %s",
+		err, userName(os.Geteuid()), groupName(os.Getegid()), permissionAdvice(dir, command))}
 }
 
 func userName(uid int) string {

@@ -133,7 +133,7 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil && isNoSpace(err) {
 		return nil, refuseNoSpace(path, fresh, err)
 	}
-	if perr := permissionError("transport database", path, err); perr != nil { // ownership.go: not damage
+	if perr := permissionError("transport database", path, "", err); perr != nil { // ownership.go: not damage
 		return nil, perr
 	}
 	if err != nil {
@@ -146,7 +146,7 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("restored spool directory beside %s: %w", path, err)
 	}
 	spool, err := openSpoolDir(path)
-	if perr := permissionError("spool directory", filepath.Join(filepath.Dir(path), spoolDirName), err); perr != nil {
+	if perr := permissionError("spool directory", filepath.Join(filepath.Dir(path), spoolDirName), "", err); perr != nil {
 		db.Close()
 		return nil, perr
 	}
@@ -184,7 +184,7 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if _, missing, err := s.sweepSpool(); err != nil {
 		db.Close()
-		if perr := permissionError("spool directory", spool, err); perr != nil {
+		if perr := permissionError("spool directory", spool, "", err); perr != nil {
 			return nil, perr
 		}
 		return nil, fmt.Errorf("spool directory %s: %w", spool, err)
