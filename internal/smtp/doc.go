@@ -237,6 +237,9 @@
 //     them: 421), so that the discards of the deliveries finished during
 //     the drain reach their shadow servers; CloseShadow answers their
 //     last long poll and closes them once the reply is written (rt27 F3).
+//     When its context ends every session still open gets 421 4.3.2 and
+//     its close, a session inside a body too: the drain's bound holds
+//     for any number of sessions in any state (rt16c F1).
 //
 // One framing authority. Two parsers reading one byte stream disagree
 // somewhere, and an attacker lives there (a malformed BDAT once made the
@@ -375,7 +378,9 @@
 //     first. A session umbra ends (any 421, a refused connection) ends
 //     so that its client gets every reply: trackedConn.Close closes the
 //     sending side and reads and drops what still comes, bounded in
-//     bytes and time (linger), before the close — a close with unread
+//     bytes and time (linger: a timer ends it, and an ending connection
+//     takes no read deadline from its session, whose goroutine may still
+//     be in a read of it), before the close — a close with unread
 //     input sends a reset, and the client's stack may drop the replies,
 //     the 421 among them. Nothing is written or handed on after that.
 //     The connection's slot (max_connections, per source) is released
