@@ -23,7 +23,11 @@
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
-//     452 4.3.1 when the disk is full, and the log gets the detail.
+//     452 4.3.1 when the disk is full, and the log gets the detail —
+//     for want of room once per episode, then at most once a minute with
+//     the count not logged, and a line when messages are stored again
+//     (storageLog): a flood of retries must not write a line each to the
+//     disk that is full.
 //   - DATA and BDAT bodies are byte-exact after dot-unstuffing; bare LF,
 //     bare CR and NUL are refused (554 5.6.0), or with bare_newlines:
 //     normalize bare CR and LF become CRLF, so "\n.\n" and "\r.\r" can
