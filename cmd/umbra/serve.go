@@ -55,6 +55,37 @@ const drainTimeout = 30 * time.Second
 // last replies (their discards) are written, then they close.
 const shadowCloseTimeout = 5 * time.Second
 
+// httpStopTimeout bounds, in all, the stop of the HTTP servers left
+// after the drain (the admin API, the console, the MTA-STS policy):
+// their requests still open then are cut when it ends. A request whose
+// body never arrives (the admin API reads without a deadline) held the
+// stop for ever (rt16c F1).
+const httpStopTimeout = time.Second
+
+// lateDeadline is a context whose deadline, d ahead, is set at its first
+// use: the HTTP servers' stops share one (httpStopTimeout) although
+// each is deferred apart.
+type lateDeadline struct {
+	once   sync.Once
+	d      time.Duration
+	ctx    context.Context
+	cancel context.CancelFunc // the process ends first
+}
+
+func (l *lateDeadline) get() context.Context {
+	l.once.Do(func() {
+		l.ctx, l.cancel = context.WithTimeout(context.Background(), l.d)
+	})
+	return l.ctx
+}
+
+// stopHTTP shuts srv down until ctx ends, then closes what is left.
+func stopHTTP(ctx context.Context, srv *http.Server) {
+	if srv.Shutdown(ctx) != nil {
+		srv.Close()
+	}
+}
+
 func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -128,6 +159,7 @@ func newLoggerTo(cfg config.Server, w io.Writer) *slog.Logger {
 // serve is the composition root: it builds every part from the
 // configuration, runs them until ctx ends, and drains them in order.
 func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan os.Signal) error {
+	httpStop := &lateDeadline{d: httpStopTimeout} // the HTTP servers' stops, deferred
 	log := newLogger(cfg.Server)
 	// The addresses serve listens on are free and this host's before the
 	// data directory is touched (listeners.go).
@@ -293,7 +325,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	if stsPub != nil {
-		defer stsPub.Shutdown(context.Background())
+		defer func() { stopHTTP(httpStop.get(), stsPub) }()
 	}
 	dc.Dedup = claims
 	del, err := delivery.New(dc)
@@ -410,13 +442,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	adm.SetQueueNames(queueNameChecker(current))
 	go adm.Serve()
-	defer adm.Shutdown(context.Background())
+	defer func() { adm.Shutdown(httpStop.get()) }()
 	con, err := startConsole(cfg, adm, shadows, consoleHealth, log.With("component", "console"), current)
 	if err != nil {
 		return err
 	}
 	if con != nil {
-		defer con.Shutdown(context.Background())
+		defer func() { con.Shutdown(httpStop.get()) }()
 		log.Info("web console listening", "addr", "https://"+con.Addr().String()+"/")
 	}
 
@@ -642,7 +674,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	// deliver again, what it delivered.
 	del.PushOwedDiscards(context.Background(), mgr, delivery.StopPushPerServer)
 	if metricsSrv != nil {
-		metricsSrv.Shutdown(drainCtx)
+		stopHTTP(drainCtx, metricsSrv)
 	}
 	log.Info("stopped")
 	return nil

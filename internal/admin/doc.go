@@ -44,6 +44,10 @@
 //     delivery attempt starts before the next start, so the CLI says
 //     that what a command made due goes then, not now (Client.Stopping).
 //     The header is set as the answer is written, after the action.
+//     The API answers through the drain; Shutdown (after it) lets the
+//     requests under way end until its context ends, then closes their
+//     connections: a client that never sends the body it announced
+//     cannot hold the stop (rt16c F1).
 //   - Every state change is audited: a log line and an "admin" line in
 //     the tracking log with the action, its target (the message's
 //     envelope, or the queue), the result and the actor, the socket

@@ -480,9 +480,13 @@ func (s *Server) serveOn(ln net.Listener) {
 	}
 }
 
-// Shutdown stops the API and removes the socket.
+// Shutdown stops the API and removes the socket: the requests under way
+// may end until ctx ends, then their connections are closed (a client
+// that never sends the body it announced cannot hold the stop).
 func (s *Server) Shutdown(ctx context.Context) {
-	s.http.Shutdown(ctx)
+	if s.http.Shutdown(ctx) != nil {
+		s.http.Close()
+	}
 	os.Remove(s.Path())
 }
 

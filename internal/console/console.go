@@ -178,8 +178,13 @@ func (s *Server) Serve() {
 	}
 }
 
-// Shutdown stops the console.
-func (s *Server) Shutdown(ctx context.Context) { s.http.Shutdown(ctx) }
+// Shutdown stops the console: the requests under way may end until ctx
+// ends, then their connections are closed.
+func (s *Server) Shutdown(ctx context.Context) {
+	if s.http.Shutdown(ctx) != nil {
+		s.http.Close()
+	}
+}
 
 func randomToken() string {
 	b := make([]byte, 32)

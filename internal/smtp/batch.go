@@ -325,12 +325,15 @@ func (s *session) keepBatch(payload []byte) error {
 		} else {
 			res, err = bc.SubmitShadowCopies(s.srv.ctx, keep, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
 		}
+		if err == nil {
+			s.srv.storage.stored()
+		}
 		for k, i := range at {
 			m := keep[k].M
 			switch {
 			case err != nil:
 				if k == 0 {
-					s.log.Error("shadow copy batch not kept", "copies", len(keep), "primary", s.shadowServer, "err", err)
+					s.storeFailed("shadow copy batch not kept", err, "copies", len(keep), "primary", s.shadowServer)
 				}
 				if noStorage(err) {
 					replies[i] = replyNoStorage

@@ -23,7 +23,11 @@
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
-//     452 4.3.1 when the disk is full, and the log gets the detail.
+//     452 4.3.1 when the disk is full, and the log gets the detail —
+//     for want of room once per episode, then at most once a minute with
+//     the count not logged, and a line when messages are stored again
+//     (storageLog): a flood of retries must not write a line each to the
+//     disk that is full.
 //   - DATA and BDAT bodies are byte-exact after dot-unstuffing; bare LF,
 //     bare CR and NUL are refused (554 5.6.0), or with bare_newlines:
 //     normalize bare CR and LF become CRLF, so "\n.\n" and "\r.\r" can
@@ -241,6 +245,9 @@
 //     them: 421), so that the discards of the deliveries finished during
 //     the drain reach their shadow servers; CloseShadow answers their
 //     last long poll and closes them once the reply is written (rt27 F3).
+//     When its context ends every session still open gets 421 4.3.2 and
+//     its close, a session inside a body too: the drain's bound holds
+//     for any number of sessions in any state (rt16c F1).
 //
 // One framing authority. Two parsers reading one byte stream disagree
 // somewhere, and an attacker lives there (a malformed BDAT once made the
@@ -379,7 +386,9 @@
 //     first. A session umbra ends (any 421, a refused connection) ends
 //     so that its client gets every reply: trackedConn.Close closes the
 //     sending side and reads and drops what still comes, bounded in
-//     bytes and time (linger), before the close — a close with unread
+//     bytes and time (linger: a timer ends it, and an ending connection
+//     takes no read deadline from its session, whose goroutine may still
+//     be in a read of it), before the close — a close with unread
 //     input sends a reset, and the client's stack may drop the replies,
 //     the 421 among them. Nothing is written or handed on after that.
 //     The connection's slot (max_connections, per source) is released

@@ -259,6 +259,23 @@ func (t *trackedConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// SetReadDeadline and SetDeadline do nothing once the connection is
+// ending: its read deadline is then the linger's (linger), which a
+// session still reading must not move.
+func (t *trackedConn) SetReadDeadline(d time.Time) error {
+	if t.ending.Load() {
+		return nil
+	}
+	return t.Conn.SetReadDeadline(d)
+}
+
+func (t *trackedConn) SetDeadline(d time.Time) error {
+	if t.ending.Load() {
+		return nil
+	}
+	return t.Conn.SetDeadline(d)
+}
+
 func (t *trackedConn) Write(b []byte) (int, error) {
 	if t.ending.Load() {
 		return 0, net.ErrClosed
@@ -324,12 +341,23 @@ const (
 // closed first (the replies, then the end of the stream), and what the
 // client still sends is read and dropped until it closes its side (a
 // client that read the 421 does at once), within the bounds above.
+//
+// The bound does not rest on the read deadline alone: the session's
+// goroutine may still be inside a read of the same connection (a drain
+// closes a session silent in its body) and set its own deadline after
+// this one — a body's idle_timeout — so that a client that never spoke
+// again held the close, and the drain, for as long (rt16c F1). The
+// session can set no deadline once the connection is ending
+// (trackedConn), and a timer ends the connection at lingerTime whatever
+// a read waits for.
 func linger(c net.Conn) error {
 	cw, ok := c.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return c.Close() // not TCP, or already broken: nothing to wait for
 	}
 	end := time.Now().Add(lingerTime)
+	cut := time.AfterFunc(lingerTime, func() { c.Close() })
+	defer cut.Stop()
 	buf := make([]byte, 4096)
 	for n := 0; n < lingerBytes; {
 		dl := time.Now().Add(lingerIdle)
@@ -343,7 +371,10 @@ func linger(c net.Conn) error {
 		}
 		n += k
 	}
-	return c.Close()
+	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil // closed here or by the timer: the same end
 }
 
 // chanListener is the net.Listener a connector's go-smtp server serves:

@@ -214,12 +214,13 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		sp.handed = true
 	}
 	if err != nil {
-		s.log.Error("shadow copy not kept", "msg_id", m.ID.String(), "primary", s.shadowServer, "err", err)
+		s.storeFailed("shadow copy not kept", err, "msg_id", m.ID.String(), "primary", s.shadowServer)
 		if noStorage(err) {
 			return replyNoStorage
 		}
 		return replyLocalError(m.ID)
 	}
+	s.srv.storage.stored()
 	s.log.Debug("shadow copy on receipt kept", "msg_id", m.ID.String(), "org_id", m.OrgID, "primary", s.shadowServer, "stored", stored)
 	msg := "Shadow copy kept as " + m.ID.String()
 	if !stored {
@@ -509,12 +510,13 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		if link != nil {
 			link.Done(true)
 		}
-		s.log.Error("enqueue failed", "msg_id", m.ID.String(), "err", serr)
+		s.storeFailed("enqueue failed", serr, "msg_id", m.ID.String())
 		if noStorage(serr) {
 			return replyNoStorage
 		}
 		return replyLocalError(m.ID)
 	}
+	s.srv.storage.stored()
 	s.srv.obs.Received(s.c.cfg.Name, int(body.Len()))
 	s.logAccepted(m, int(body.Len()))
 	msg := "Ok: queued as " + m.ID.String()

@@ -186,6 +186,7 @@ type Server struct {
 
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
+	storage    *storageLog // full-disk refusals, once per episode
 	postmaster string
 	accounts   AccountSource // AUTH accounts of auth.ldap connectors
 	maxHops    int
@@ -249,6 +250,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.bodyMem = newMemBudget(cfg.BodyMemoryLimit)
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
 	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
+	s.storage = newStorageLog(s.clk, s.log)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
@@ -588,6 +590,7 @@ func (s *Server) CloseShadow(ctx context.Context) {
 	s.cancel()
 	s.wg.Wait()
 	s.refusals.flush()
+	s.storage.flush()
 }
 
 // closeSessions closes the sessions of all as closeIdle does, every 50 ms

@@ -646,12 +646,13 @@ func (s *session) data(r io.Reader) error {
 		if errors.Is(err, queue.ErrQuarantineFull) { // logged by the queue, rate-limited
 			return replyQuarantineFull
 		}
-		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
+		s.storeFailed("enqueue failed", err, "msg_id", id.String())
 		if noStorage(err) {
 			return replyNoStorage // the disk, a quota or a file size limit is full
 		}
 		return replyLocalError(id)
 	}
+	s.srv.storage.stored()
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
 	s.logAccepted(m, len(body))
 	msg := "Ok: queued as " + id.String()

@@ -53,7 +53,7 @@ func (s *session) takeSpooled() *spooledBody {
 	}
 	sp, err := s.vc.takeSpooled()
 	if err != nil {
-		s.log.Error("spool file failed", "err", err)
+		s.storeFailed("spool file failed", err)
 	}
 	return sp
 }
@@ -98,7 +98,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	// Durable before any commit names it; the checks read it from here.
 	file, err := sp.file.Finish()
 	if err != nil {
-		s.log.Error("spool file not made durable", "msg_id", id.String(), "err", err)
+		s.storeFailed("spool file not made durable", err, "msg_id", id.String())
 		if noStorage(err) {
 			return replyNoStorage
 		}
@@ -178,12 +178,13 @@ func (s *session) submitSpooled(m *queue.Message, body queue.Body, sp *spooledBo
 		if errors.Is(err, queue.ErrQuarantineFull) {
 			return replyQuarantineFull
 		}
-		s.log.Error("enqueue failed", "msg_id", id.String(), "err", err)
+		s.storeFailed("enqueue failed", err, "msg_id", id.String())
 		if noStorage(err) {
 			return replyNoStorage
 		}
 		return replyLocalError(id)
 	}
+	s.srv.storage.stored()
 	s.srv.obs.Received(s.c.cfg.Name, int(body.Len()))
 	s.logAccepted(m, int(body.Len()))
 	msg := "Ok: queued as " + id.String()

@@ -1,0 +1,98 @@
+package smtp
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// storageLogInterval is how often, at most, a full-disk episode writes
+// a line past its first.
+const storageLogInterval = time.Minute
+
+// storageLog writes the log lines of messages refused for want of room
+// (a full disk, a quota, a file size limit: noStorage, 452 4.3.1) once
+// per episode: the first refusal's line at once, then at most one a
+// storageLogInterval carrying suppressed=N (the refusals not logged
+// since the last line), and "messages are stored again" with refused=N
+// (the episode's refusals) at the first message stored after it. A flood
+// of clients retrying against a full disk would otherwise write a line
+// per message to the disk that is full. Each refusal is still answered
+// and counted (umbra_smtp_commands_total) as before; other storage
+// errors are logged each time.
+type storageLog struct {
+	clk     clock.Clock
+	base    *slog.Logger // the end-of-episode line: no session's attributes
+	failing atomic.Bool  // an episode is open: stored checks it at no cost otherwise
+
+	mu         sync.Mutex
+	last       time.Time // the episode's last line
+	suppressed int       // refusals not logged since last
+	refused    int       // the episode's refusals
+}
+
+func newStorageLog(clk clock.Clock, base *slog.Logger) *storageLog {
+	return &storageLog{clk: clk, base: base}
+}
+
+// failed logs msg at ERROR with l (the session's logger) unless the
+// episode's line is less than storageLogInterval old.
+func (s *storageLog) failed(l *slog.Logger, msg string, attrs ...any) {
+	now := s.clk.Now()
+	s.mu.Lock()
+	s.refused++
+	if s.failing.Load() && now.Sub(s.last) < storageLogInterval {
+		s.suppressed++
+		s.mu.Unlock()
+		return
+	}
+	if n := s.suppressed; n > 0 {
+		attrs = append(attrs, "suppressed", n)
+	}
+	s.failing.Store(true)
+	s.last, s.suppressed = now, 0
+	s.mu.Unlock()
+	l.Error(msg, attrs...)
+}
+
+// stored ends an episode, if one is open: a message was stored.
+func (s *storageLog) stored() {
+	if !s.failing.Load() {
+		return
+	}
+	s.mu.Lock()
+	if !s.failing.Load() {
+		s.mu.Unlock()
+		return
+	}
+	refused, suppressed := s.refused, s.suppressed
+	s.failing.Store(false)
+	s.refused, s.suppressed = 0, 0
+	s.mu.Unlock()
+	s.base.Info("messages are stored again", "refused", refused, "suppressed", suppressed)
+}
+
+// flush writes, at shutdown, the count of refusals not logged yet.
+func (s *storageLog) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing.Load() && s.suppressed > 0 {
+		s.base.Warn("messages still refused for want of room at shutdown", "refused", s.refused, "suppressed", s.suppressed)
+		s.suppressed = 0
+	}
+}
+
+// storeFailed logs a failure to store a message (err from the queue or a
+// spool file): through the episode's limiter when it is for want of
+// room, else at once.
+func (s *session) storeFailed(msg string, err error, attrs ...any) {
+	attrs = append(attrs, "err", err)
+	if noStorage(err) {
+		s.srv.storage.failed(s.log, msg, attrs...)
+		return
+	}
+	s.log.Error(msg, attrs...)
+}
