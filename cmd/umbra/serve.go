@@ -370,7 +370,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	// destination window; the deliverer speaks SMTP for them.
 	var shadows *shadow.Manager
 	var clients []queue.Client
-	var _ shadow.Watcher = del // the manager finds it by a type assertion: a changed signature must not compile
 	if shadowRec != nil {
 		shadows = shadow.New(shadow.Config{Timeout: cfg.Transport.ShadowHeartbeatTimeout.D(),
 			Retries: cfg.Transport.ShadowHeartbeatRetryCount, CommandTimeout: cfg.Transport.CommandTimeout.D(),

@@ -150,10 +150,10 @@ func TestDiscardsSavedBeforeNextCommand(t *testing.T) {
 			mu.Unlock()
 			return nil
 		}
-		more := func() (bool, bool) {
+		more := func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			return !saved, false
+			return !saved
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

@@ -161,10 +161,6 @@
 // (EHLO "XSHADOW 2") it long-polls XQUERYDISCARD WAIT= so the primary
 // pushes each discard as it commits; with a version-1 primary it queries
 // on the same session every watchPollEvery. Never a connection per query.
-// While nobody waits and the session is for copies on receipt only
-// (more reports lazy), it asks a version-14 primary with XQUERYDISCARD
-// <max> LAZY once per lazyEvery (a second) and long-polls again as soon
-// as a sender waits; each batch is still saved before the next command.
 // Reconcile (shadow.Reconciler) asks a version-4 primary which old copies
 // it is done with (XQUERYHELD) and saves them as discards.
 //

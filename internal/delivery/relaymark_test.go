@@ -147,7 +147,7 @@ func TestPrimarySessionsPresentDatabase(t *testing.T) {
 			case "heartbeat":
 				d.Heartbeat(ctx, "hub-p", addr, save)
 			case "watch":
-				d.Watch(ctx, "hub-p", addr, save, func() (bool, bool) { return true, false })
+				d.Watch(ctx, "hub-p", addr, save, func() bool { return true })
 			case "reconcile":
 				d.Reconcile(ctx, "hub-p", addr, []string{"x"}, save)
 			}

@@ -19,29 +19,10 @@ const (
 	watchPollEvery = 10 * time.Millisecond
 )
 
-// lazyEvery is the pace of a lazy watch session's queries (XQUERYDISCARD
-// LAZY, version 14): the copies on receipt it is for are settled about a
-// second after their primary finished them, and their discards of a
-// second are applied here in one commit. lazyTick is how often the pause
-// looks whether a sender started waiting (the session then long-polls
-// at once).
-var (
-	lazyEvery = time.Second
-	lazyTick  = 50 * time.Millisecond
-)
-
 // Watch implements shadow.Watcher: one shadow session to a primary,
 // kept open while more() holds, on which the primary pushes discard
 // notifications as they commit (version 2) or is asked every few
 // milliseconds (version 1). The session ends with a last query and QUIT.
-//
-// While more reports lazy (only copies on receipt are waited for, by no
-// sender) and the primary speaks version 14, the session asks with the
-// lazy query once per lazyEvery instead of long-polling: the primary's
-// results then ride along with its next commit instead of committing at
-// once for a waiting session, it forgets what it sent with its next
-// commit, and each second's discards are one commit here. As soon as
-// more reports a sender waiting, the session long-polls again.
 //
 // Every batch is saved (committed here) before the next command goes
 // out: the next WAIT= is the primary's proof that this server has the
@@ -49,26 +30,18 @@ var (
 // the commit was still running lost the batch when this server was
 // killed in between: the primary had forgotten it, the copies it named
 // stayed here until they expired and were taken over.
-func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() (watch, lazy bool)) error {
+func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() bool) error {
 	c, db, end, err := d.openPrimarySession(ctx, primary, addr, save)
 	if err != nil {
 		return err
 	}
 	defer end()
 	lastContact := time.Now()
-	for {
-		watch, lazy := more()
-		if !watch {
-			break
-		}
-		lazy = lazy && c.ShadowVersion >= 14
+	for more() {
 		var ids []string
-		switch {
-		case lazy:
-			ids, err = c.LazyDiscard(1000, watchWait)
-		case c.ShadowVersion >= 2:
+		if c.ShadowVersion >= 2 {
 			ids, err = c.WaitDiscard(1000, watchWait)
-		default:
+		} else {
 			ids, err = c.QueryDiscard(1000)
 		}
 		if err != nil {
@@ -80,10 +53,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 			}
 			lastContact = time.Now()
 		}
-		switch {
-		case lazy:
-			lazyPause(ctx, more)
-		case len(ids) == 0 && c.ShadowVersion < 2:
+		if len(ids) == 0 && c.ShadowVersion < 2 {
 			t := time.NewTimer(watchPollEvery)
 			select {
 			case <-ctx.Done():
@@ -101,30 +71,6 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 	}
 	c.Quit()
 	return nil
-}
-
-// lazyPause waits lazyEvery before a lazy watch session's next query,
-// ending early when ctx ends or more no longer reports a lazy watch (a
-// sender started waiting: the next query long-polls; or the watch
-// ended: the session's last query comes now).
-func lazyPause(ctx context.Context, more func() (watch, lazy bool)) {
-	end := time.Now().Add(lazyEvery)
-	for {
-		left := time.Until(end)
-		if left <= 0 {
-			return
-		}
-		t := time.NewTimer(min(left, lazyTick))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if watch, lazy := more(); !watch || !lazy {
-			return
-		}
-	}
 }
 
 // dialPrimary opens a session to another transport server — a primary

@@ -34,8 +34,7 @@
 //     windows, dead destinations, unanswering servers;
 //   - tasks.go: the scheduler's clients (shadow redundancy's timing),
 //     the tasks they start in a destination's window, and the primaries
-//     senders wait on (markUrgent, ShadowUrgent) or that pushed copies
-//     on receipt (markLazy, ShadowLazy);
+//     senders wait on (markUrgent, ShadowUrgent);
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; retry.go: the retry policy, requeue, poison;
 //     peerwait.go: which crashes count toward poison (only those while
@@ -167,11 +166,9 @@
 // Clients and tasks (tasks.go): a client (shadow.Manager) is stepped on
 // the scheduler's loop when it asked to be (at most a second apart for
 // shadow redundancy), at once when a sender starts waiting on a primary
-// (a message with waiters became a shadow copy there: markUrgent —
-// state the client reads with the primaries, Primary.UrgentUntil), at
-// once when a primary that was neither pushed a copy on receipt (no
-// sender waits for its discard: markLazy, Primary.LazyUntil, a lazy
-// watch session, XQUERYDISCARD LAZY) and at once after the wall clock
+// (a message with waiters became a shadow copy there, or the primary
+// pushed a copy on receipt: markUrgent — state the client reads with
+// the primaries, Primary.UrgentUntil) and at once after the wall clock
 // stepped back. A step starts what is due with StartTask: a task of a
 // destination ("shadow:PRIMARY" for heartbeats, "shadow-watch:PRIMARY"
 // for watch sessions, window 1: one of each per primary at a time). A
@@ -254,9 +251,7 @@
 // writes the discard notification for that server (bucket discards). The
 // notification is deleted only after the reply carrying it was written,
 // so a crash in between sends it twice — harmless, a shadow server
-// ignores ids it no longer has — never zero times (the deletion after a
-// lazy query's reply, DiscardsLazy, rides along with the next commit;
-// lost at a crash, it sends them again). After that commit
+// ignores ids it no longer has — never zero times. After that commit
 // returned, DiscardSignal wakes the shadow server's sessions waiting in
 // XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
 // still finds the notification when it looks).

@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"context"
-	"time"
 )
 
 // Forgetting the discard notifications a shadow server has.
@@ -48,26 +47,11 @@ func (q *Manager) owed(server string, max int, partial bool) (lines []string, no
 
 // forgetSent is the acknowledgement of lines (notes) sent to server.
 func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) func() {
-	return q.forgetSentHow(server, lines, notes, false)
-}
-
-// lazyAckWait bounds how long the acknowledgement of a lazy query's
-// reply holds the session's next command (forgetSentHow).
-const lazyAckWait = 100 * time.Millisecond
-
-// forgetSentHow is forgetSent, committed with the next commit when lazy
-// (DiscardsLazy: Store.UpdateLater). The lazy one waits for that commit
-// at most lazyAckWait: with a long result_commit_delay on an idle
-// server it stays queued and the session goes on (a shadow server's
-// command timeout may be a second), and a query answered before it
-// committed sends the lines again, which the shadow server ignores. A
-// forgetting lost at a crash only repeats lines.
-func (q *Manager) forgetSentHow(server string, lines []string, notes []sentNote, lazy bool) func() {
 	return func() {
 		if len(lines) == 0 {
 			return
 		}
-		forget := func(tx *Tx) error {
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
 			for _, n := range notes {
 				b := tx.tx.Bucket(bucketDiscards)
 				if n.partial {
@@ -81,26 +65,9 @@ func (q *Manager) forgetSentHow(server string, lines []string, notes []sentNote,
 				}
 			}
 			return nil
-		}
-		failed := func(err error) {
-			if err != nil {
-				q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
-			}
-		}
-		if !lazy {
-			failed(q.store.Update(context.Background(), forget))
-			return
-		}
-		done := make(chan struct{})
-		q.store.UpdateLater(forget, func(err error) {
-			failed(err)
-			close(done)
 		})
-		t := time.NewTimer(lazyAckWait)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
+		if err != nil {
+			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
 		}
 	}
 }

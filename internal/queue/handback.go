@@ -139,28 +139,7 @@ func (t *Tx) handBacks(server string, max int) (out, stale []handBack) {
 // here would deliver the message twice; ResumeMessage refuses an
 // offered message (refuseGiven).
 func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
-	return q.discardsHandBack(server, max, false)
-}
-
-// DiscardsLazy is DiscardsHandBack for a lazy query (XQUERYDISCARD
-// LAZY, shadow verbs version 14): the shadow server asks about once a
-// second and nothing waits for the answer, so the forgetting of the full
-// and partial notifications sent rides along with the next commit
-// (Store.UpdateLater, at most the result commit delay) instead of
-// being a commit of its own. Its loss at a crash sends them again, which
-// the shadow server ignores (forgetsent.go). The ack waits for that
-// commit at most lazyAckWait (the session's next command waits for it),
-// so with the default result_commit_delay the next query never sees
-// them again; with a longer one on an idle server it may, harmlessly.
-// The hand-backs' removal stays a commit of its own: they are rare, and
-// the holder has taken the message over.
-func (q *Manager) DiscardsLazy(server string, max int) ([]string, func()) {
-	return q.discardsHandBack(server, max, true)
-}
-
-func (q *Manager) discardsHandBack(server string, max int, lazy bool) ([]string, func()) {
-	lines, notes := q.owed(server, max, true)
-	ackPartial := q.forgetSentHow(server, lines, notes, lazy)
+	lines, ackPartial := q.DiscardsPartial(server, max)
 	var hs, stale []handBack
 	if n := max - len(lines); n > 0 {
 		_ = q.store.View(func(tx *Tx) error {

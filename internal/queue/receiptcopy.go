@@ -215,13 +215,11 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	}
 	flush() // before the discards are asked for: a copy's "shadow" line comes before its "discard"
 	if kept {
-		// Its discard is asked for about once a second (a lazy watch
-		// session, XQUERYDISCARD LAZY; a long poll with a primary below
-		// version 14), not at the next heartbeat: a copy held for
-		// shadow_heartbeat_timeout after its delivery would double the
-		// disk and the takeover work for nothing. No sender waits for
-		// it, so the primary is not made urgent (markLazy).
-		q.markLazy(primary)
+		// Its discard is asked for as the primary commits it (a watch
+		// session, XQUERYDISCARD WAIT=), not at the next heartbeat: a
+		// copy held for shadow_heartbeat_timeout after its delivery
+		// would double the disk and the takeover work for nothing.
+		q.markUrgent(primary)
 	}
 	return res, nil
 }

@@ -41,8 +41,7 @@ type tasks struct {
 	next    []time.Time     // when each client asked to be stepped again
 	want    []time.Duration // the wait it asked for then
 	urgent  map[string]time.Time
-	lazy    map[string]time.Time // primaries that pushed copies on receipt (markLazy)
-	changed bool                 // a primary became urgent (or lazy) since the clients were stepped
+	changed bool // a primary became urgent since the clients were stepped
 }
 
 // StartTask runs fn as a job of destination dest (at most max at once:
@@ -225,53 +224,6 @@ func (q *Manager) markUrgent(primary string) {
 	if fresh {
 		q.Kick()
 	}
-}
-
-// markLazy records that primary pushed a copy on receipt (SR-17): its
-// discard is wanted soon — a copy held a heartbeat timeout after its
-// delivery doubles the disk and the takeover work for nothing — but no
-// sender waits for it (the primary gave its 250 with the copy). The
-// shadow client keeps a watch session open to it for urgentFor after the
-// last push, as for an urgent primary, but a lazy one: it asks about once
-// a second (XQUERYDISCARD LAZY, shadow verbs version 14) instead of
-// long-polling, so the primary's results need not commit at once for it
-// (results.go, deferResults). A primary that is urgent too is watched as
-// urgent. Stepped at once when it was neither, as markUrgent.
-func (q *Manager) markLazy(primary string) {
-	t := &q.tasks
-	now := q.clk.Now()
-	t.mu.Lock()
-	if t.lazy == nil {
-		t.lazy = map[string]time.Time{}
-	}
-	until, was := t.lazy[primary]
-	fresh := (!was || !now.Before(until)) && !now.Before(t.urgent[primary])
-	t.lazy[primary] = now.Add(urgentFor)
-	if fresh {
-		t.changed = true
-	}
-	t.mu.Unlock()
-	if fresh {
-		q.Kick()
-	}
-}
-
-// ShadowLazy returns until when each primary that pushed copies on
-// receipt is watched lazily (markLazy); the expired are forgotten.
-func (q *Manager) ShadowLazy() map[string]time.Time {
-	t := &q.tasks
-	now := q.clk.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]time.Time, len(t.lazy))
-	for p, until := range t.lazy {
-		if !now.Before(until) {
-			delete(t.lazy, p)
-			continue
-		}
-		out[p] = until
-	}
-	return out
 }
 
 // ShadowUrgent returns until when a sender waits on each urgent primary

@@ -296,20 +296,6 @@
 // received (queue.SubmitShadowCopy) is watched exactly as one this server
 // relayed to: the copy's commit records the primary, its address and
 // database id, and heartbeats, discards and takeover follow from there.
-// Its discards are wanted soon (a copy kept a heartbeat timeout after
-// its delivery doubles disk and takeover work) but no sender waits for
-// them — the primary gave its 250 with the copy — so the push makes the
-// primary lazy for a minute (Primary.LazyUntil), not urgent: the same
-// watch session runs (one per primary, watch.go), but with a primary of
-// version 14 it asks about once a second with XQUERYDISCARD LAZY instead
-// of long-polling. The primary's results then ride along with its next
-// commit (no waiter registered), it forgets each batch with its next
-// commit, and this server applies a second's discards in one commit. A
-// sender that starts waiting on the same primary makes the session
-// long-poll at once (urgent wins), and a primary of version 13 or lower
-// is long-polled as before. The lazy queries are completed discard
-// queries, contacts like any other; heartbeats and takeover do not
-// change.
 // The push is a MAIL with XSHADOWCOPY=<database id> in a shadow session
 // (version 3 of the shadow verbs); from version 5 on the copy is all or
 // nothing at this end (a refused command of its transaction refuses it
@@ -322,9 +308,7 @@
 // all or nothing, pushed in one round trip; 6 batches of copies; 7
 // rollback marks (below); 8 an id per transaction (queue copyid.go); 9
 // partial discards (above); 10 a database id presented without a mark
-// (smtp shadowwait.go); 11 messages given to their copy's holder; 12
-// XQUERYDROPPED; 13 XDISCARD at a stop; 14 XQUERYDISCARD LAZY (copies
-// on receipt, above).
+// (smtp shadowwait.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

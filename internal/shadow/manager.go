@@ -30,15 +30,10 @@ type Primary struct {
 	// takeover (0: not known); Failures goes on counting after it.
 	TakeoverFailures int
 	// UrgentUntil: until then a sender waits for this primary's discard
-	// of a copy held here (delayed acknowledgement, SR-9): the queue
-	// keeps it; a watch session runs while it lies ahead. Zero when
-	// nobody waits.
+	// of a copy held here (delayed acknowledgement, SR-9) or the primary
+	// pushed a copy on receipt (SR-17): the queue keeps it; a watch
+	// session runs while it lies ahead. Zero when nobody waits.
 	UrgentUntil time.Time
-	// LazyUntil: until then the primary's recent copies on receipt
-	// (SR-17) want their discards soon, though no sender waits for them:
-	// a lazy watch session runs while it lies ahead (watch.go), unless
-	// the primary is urgent too.
-	LazyUntil time.Time
 	// LastHeard is the last contact of any kind with the primary (the
 	// store's memory; its start after a restart): no takeover for failed
 	// heartbeats comes before timeout × retries after it (HeartbeatFailed).
@@ -264,7 +259,6 @@ type Manager struct {
 	known  []Primary            // as last read from the store
 	flight map[string]time.Time // sessions in flight: flightKey → deadline
 	urgent map[string]time.Time // primaries senders wait on (Expedite, UrgentUntil), until when
-	lazy   map[string]time.Time // primaries whose copies on receipt want their discards soon (LazyUntil)
 	wg     sync.WaitGroup       // sessions of the goRunner
 	// watching lists the primaries with a watch session (watch.go);
 	// runCtx is the context of the scheduler's steps, which those
@@ -302,7 +296,7 @@ func New(cfg Config) *Manager {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{}, lazy: map[string]time.Time{},
+	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
 		refusedAt: map[string]time.Time{}, failedWhy: map[string]string{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
@@ -742,14 +736,6 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		if p.UrgentUntil.After(m.urgent[p.Name]) {
 			m.urgent[p.Name] = p.UrgentUntil // a sender waits (the queue's record)
 		}
-		if p.LazyUntil.After(m.lazy[p.Name]) {
-			m.lazy[p.Name] = p.LazyUntil // copies on receipt came
-		}
-	}
-	for name, until := range m.lazy {
-		if now.After(until) {
-			delete(m.lazy, name)
-		}
 	}
 	for name, until := range m.urgent {
 		// Only expiry ends urgency (rt43 F3). Not a moment without
@@ -769,7 +755,7 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	var starts []start
 	var quick []string
 	for _, p := range primaries {
-		if (!m.urgent[p.Name].IsZero() || !m.lazy[p.Name].IsZero()) && !m.watching[p.Name] {
+		if !m.urgent[p.Name].IsZero() && !m.watching[p.Name] {
 			quick = append(quick, p.Name)
 		}
 		if !due(p, now, t.Timeout) || m.busy(p.Name) || m.refusedRecently(p.Name, now, t.Timeout) {

@@ -403,7 +403,7 @@ type hangingWatcher struct {
 	started chan struct{}
 }
 
-func (w *hangingWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() (watch, lazy bool)) error {
+func (w *hangingWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error {
 	w.started <- struct{}{}
 	<-ctx.Done()
 	return ctx.Err()

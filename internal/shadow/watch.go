@@ -13,14 +13,6 @@ import (
 // primary of the previous release, is asked on that same session at a
 // short pace. No connection is opened per query.
 //
-// Lazily (version 14, SR-17): while more reports lazy — the primary
-// pushed copies on receipt and no sender waits for any discard of its —
-// the session does not long-poll: it asks about once a second
-// (XQUERYDISCARD LAZY), so that the primary's results commit with its
-// next commit instead of at once for a waiting session, and this server
-// applies the discards of a second in one commit. A primary below
-// version 14 is long-polled as for an urgent one.
-//
 // Watch returns when more reports false (after one last query, the
 // end-of-session query of SR-3, and QUIT), when ctx ends, or on an error
 // of the session. save is called with the database id on XSHADOW
@@ -30,7 +22,7 @@ import (
 // save that fails ends the session at once, without another command,
 // and is returned.
 type Watcher interface {
-	Watch(ctx context.Context, primary, addr string, save Save, more func() (watch, lazy bool)) error
+	Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error
 }
 
 // TaskFailer is implemented by a Runner that can count a failure of a
@@ -80,23 +72,12 @@ func (m *Manager) startWatch(name string) bool {
 	return true
 }
 
-// stillWatched says whether a watch session to primary is still wanted
-// (a sender waits, or copies on receipt came within the last minute),
-// and whether only lazily (nobody waits: Watcher).
-func (m *Manager) stillWatched(name string) (watch, lazy bool) {
+// stillUrgent: a sender still waits for primary's confirmation.
+func (m *Manager) stillUrgent(name string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.cfg.Clock.Now()
-	if until, ok := m.urgent[name]; ok && now.Before(until) {
-		return true, false
-	}
-	until, ok := m.lazy[name]
-	return ok && now.Before(until), true
-}
-
-func (m *Manager) watched(name string) bool {
-	w, _ := m.stillWatched(name)
-	return w
+	until, ok := m.urgent[name]
+	return ok && m.cfg.Clock.Now().Before(until)
 }
 
 func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
@@ -105,12 +86,12 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		delete(m.watching, name)
 		m.mu.Unlock()
 	}()
-	for ctx.Err() == nil && m.watched(name) {
+	for ctx.Err() == nil && m.stillUrgent(name) {
 		addr, ok := m.primaryAddr(name)
 		if !ok {
 			return // no copies left for it
 		}
-		err := w.Watch(ctx, name, addr, m.rec.save(name), func() (bool, bool) { return m.stillWatched(name) })
+		err := w.Watch(ctx, name, addr, m.rec.save(name), func() bool { return m.stillUrgent(name) })
 		if err == nil || ctx.Err() != nil {
 			continue
 		}

@@ -25,7 +25,7 @@ type fakeWatcher struct {
 	ended   chan struct{}
 }
 
-func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() (watch, lazy bool)) error {
+func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error {
 	w.mu.Lock()
 	w.conns++
 	failing, failErr := w.failing, w.failErr
@@ -40,7 +40,7 @@ func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save
 		return err
 	}
 	defer func() { w.ended <- struct{}{} }()
-	for on, _ := more(); on; on, _ = more() {
+	for more() {
 		select {
 		case ids := <-w.push:
 			if err := save("db1", ids, true); err != nil {

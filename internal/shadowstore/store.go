@@ -18,12 +18,11 @@ type Store struct{ M **queue.Manager }
 func (s Store) Primaries() ([]shadow.Primary, error) {
 	peers, err := (*s.M).ShadowPeers()
 	urgent := (*s.M).ShadowUrgent() // senders waiting on a primary's discard (SR-9)
-	lazy := (*s.M).ShadowLazy()     // primaries that pushed copies on receipt (SR-17)
 	out := make([]shadow.Primary, 0, len(peers))
 	for _, p := range peers {
 		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
 			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver, TakeoverFailures: p.TakeoverFailures,
-			UrgentUntil: urgent[p.Primary], LazyUntil: lazy[p.Primary], LastHeard: (*s.M).ShadowLastHeard(p.Primary)})
+			UrgentUntil: urgent[p.Primary], LastHeard: (*s.M).ShadowLastHeard(p.Primary)})
 	}
 	return out, err
 }

@@ -169,12 +169,8 @@
 //     peers below 13 never see XDISCARD (shadowpush.go: a stopping primary
 //     hands its owed discard notifications over, one a command, each
 //     committed before its 250; offered only with a queue that applies
-//     them, DiscardTaker; 500 if sent to an older server), and peers
-//     below 14 never see XQUERYDISCARD … LAZY (shadowwait.go: a holder of
-//     copies on receipt asks about once a second instead of long-polling;
-//     offered only with a queue that forgets a lazy reply's batch with
-//     its next commit, LazyDiscarder; 501 5.5.4 if sent to an older
-//     server). A completed XQUERYDISCARD or XQUERYHELD of another server clears its
+//     them, DiscardTaker; 500 if sent to an older server). A
+//     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that
 //     a shadow server whose login or XSHADOW this server refuses still

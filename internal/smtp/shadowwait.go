@@ -111,29 +111,7 @@ import (
 // copies, one a command, instead of leaving them to that server's next
 // query. A client pushes only to a server that advertised 13; it is
 // offered by a server whose queue applies them (DiscardTaker).
-//
-// Version 14 adds "XQUERYDISCARD <max> LAZY [PARTIAL [TAKEOVER]]", the
-// lazy query (LAZY in WAIT='s place): a shadow server that keeps only
-// copies on receipt for this server — no sender waits for their
-// discards, the 250 was given with the copy — asks about once a second
-// instead of long-polling. The primary answers at once, registers no
-// waiter (so its results commit deferred, riding along with its next
-// commit: queue results.go, deferResults) and forgets the batch sent with
-// its next commit rather than in one of its own (LazyDiscarder). A
-// client sends LAZY only to a server that advertised 14, and long-polls
-// an older one as before; it is offered by a server whose queue forgets
-// so (LazyDiscarder).
-const ShadowVersion = 14
-
-// LazyDiscarder is a HandBackDiscarder that forgets the notifications a
-// lazy query was sent in its next commit (queue.Manager): only then is
-// version 14 offered.
-type LazyDiscarder interface {
-	// DiscardsLazy is DiscardsHandBack whose ack rides along with the
-	// next commit; it holds the session's next command briefly at most
-	// (queue lazyAckWait), so lines not yet forgotten may be sent again.
-	DiscardsLazy(serverID string, max int) (lines []string, ack func())
-}
+const ShadowVersion = 13
 
 // HandBackDiscarder is a PartialDiscarder that also gives messages to
 // the holders of their copies (queue.Manager): only then is version 11
@@ -203,9 +181,6 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(DiscardTaker); !ok {
 		return 12
 	}
-	if _, ok := s.srv.shadow.(LazyDiscarder); !ok {
-		return 13
-	}
 	return ShadowVersion
 }
 
@@ -219,22 +194,6 @@ func (s *session) xshadowKeyword() string {
 		return fmt.Sprintf("XSHADOW %d", v)
 	}
 	return "XSHADOW"
-}
-
-// parseDiscardQuery reads XQUERYDISCARD's arguments with version 14's
-// LAZY in WAIT='s place ("<max> LAZY [PARTIAL [TAKEOVER]]"); the rest
-// as parseDiscardArgs. LAZY and WAIT= never go together.
-func (s *session) parseDiscardQuery(arg string) (max int, wait time.Duration, lazy, partial, takeover, ok bool) {
-	if f := strings.Fields(arg); len(f) > 1 && strings.EqualFold(f[1], "LAZY") {
-		if s.shadowVersion() < 14 {
-			return 0, 0, false, false, false, false
-		}
-		f = append(f[:1], f[2:]...)
-		max, wait, partial, takeover, ok = s.parseDiscardArgs(strings.Join(f, " "))
-		return max, 0, ok, partial, takeover, ok && wait == 0
-	}
-	max, wait, partial, takeover, ok = s.parseDiscardArgs(arg)
-	return max, wait, false, partial, takeover, ok
 }
 
 // parseDiscardArgs reads XQUERYDISCARD's "<max> [WAIT=<seconds>]
@@ -275,10 +234,7 @@ func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, par
 // discards is the session's look at the notifications owed to its
 // shadow server: the full ones, and the partial ones when its query
 // asked for them (version 9).
-func (s *session) discards(max int, lazy, partial, takeover bool) ([]string, func()) {
-	if ld, ok := s.srv.shadow.(LazyDiscarder); ok && lazy && takeover {
-		return ld.DiscardsLazy(s.shadowServer, max)
-	}
+func (s *session) discards(max int, partial, takeover bool) ([]string, func()) {
 	if hb, ok := s.srv.shadow.(HandBackDiscarder); ok && takeover {
 		return hb.DiscardsHandBack(s.shadowServer, max)
 	}
@@ -307,7 +263,7 @@ func (s *session) waitDiscards(wait time.Duration, partial, takeover bool) {
 	defer t.Stop()
 	for {
 		sig := ds.DiscardSignal(s.shadowServer)
-		if ids, _ := s.discards(1, false, partial, takeover); len(ids) > 0 {
+		if ids, _ := s.discards(1, partial, takeover); len(ids) > 0 {
 			return
 		}
 		select {
@@ -354,25 +310,6 @@ func (c *Client) WaitDiscard(max int, wait time.Duration) ([]string, error) {
 		c.readFloor()
 	}
 	lines, err := c.commandWithin(fmt.Sprintf("XQUERYDISCARD %d WAIT=%d%s", max, secs, c.partialArg()), time.Duration(secs)*time.Second+c.CommandTimeout)
-	if err != nil {
-		return nil, err
-	}
-	c.noteQueryMark(lines)
-	return discardIDs(lines), nil
-}
-
-// LazyDiscard asks for up to max discard notifications with the lazy
-// query (version 14): the primary answers at once, and nothing waits on
-// the answer. With a peer below 14 it is WaitDiscard with wait, the
-// long poll of before.
-func (c *Client) LazyDiscard(max int, wait time.Duration) ([]string, error) {
-	if c.ShadowVersion < 14 {
-		return c.WaitDiscard(max, wait)
-	}
-	if c.markAsked {
-		c.readFloor()
-	}
-	lines, err := c.command(fmt.Sprintf("XQUERYDISCARD %d LAZY%s", max, c.partialArg()))
 	if err != nil {
 		return nil, err
 	}

@@ -815,11 +815,8 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if s == nil || s.shadowServer == "" {
 		return "503 5.5.1 XSHADOW first"
 	}
-	max, wait, lazy, partial, takeover, ok := s.parseDiscardQuery(arg)
+	max, wait, partial, takeover, ok := s.parseDiscardArgs(arg)
 	if !ok {
-		if s.shadowVersion() >= 14 {
-			return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds> | LAZY] [PARTIAL [TAKEOVER]], max a positive integer"
-		}
 		if s.shadowVersion() >= 11 {
 			return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>] [PARTIAL [TAKEOVER]], max a positive integer"
 		}
@@ -838,7 +835,7 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		wait = 0
 	}
 	s.waitDiscards(wait, partial, takeover)
-	ids, ack := s.discards(max, lazy, partial, takeover)
+	ids, ack := s.discards(max, partial, takeover)
 	s.peerAnswered()
 	mark := ""
 	if s.wantMark {
