@@ -93,6 +93,8 @@ func newConfigCmd() *cobra.Command {
 				f = r.failure()
 				return refuse(f.detail, fmt.Errorf("%s%s", jsonsafe.TextBytes(args[0]), f.summary))
 			}
+			// Each warning is "file:line: warning: …" (warnAt), the line
+			// of the value it is about, as errors are.
 			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)
 			warnings = append(warnings, configSlips(cfg)...)
 			// Smart hosts given by name are looked up with the server's
@@ -105,13 +107,13 @@ func newConfigCmd() *cobra.Command {
 			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
 			cancel()
 			for _, w := range warnings {
-				warn(args[0] + ": warning: " + w)
+				warn(w)
 			}
 			for _, w := range outgoingSourcesOutsideTopology(cfg, checkedTopology(cfg)) {
 				fmt.Fprintln(cmd.ErrOrStderr(), w)
 			}
 			for _, w := range inertMXLimits(cfg) {
-				warn(args[0] + ": warning: " + w)
+				warn(w)
 			}
 			receiptWarnings, _ := receiptWithoutCandidates(cfg, checkedTopology(cfg)) // its errors: checkConfig
 			for _, w := range receiptWarnings {
@@ -308,9 +310,9 @@ func unusedSendConnectors(cfg *config.Config) []string {
 		names[sc.Name] = true
 	}
 	var out []string
-	for _, sc := range cfg.SendConnectors {
+	for i, sc := range cfg.SendConnectors {
 		if !names[sc.Name] && !logsInToServer(sc, topo) {
-			out = append(out, fmt.Sprintf("send connector %q is not used: with a topology (%s) routing chooses among the topology's send connectors, "+
+			out = append(out, warnAt(cfg, []any{"send_connectors", i, "name"}, "send connector %q is not used: with a topology (%s) routing chooses among the topology's send connectors, "+
 				"and a configured one only gives its settings to the topology connector of the same name", sc.Name, cfg.Topology))
 		}
 	}
@@ -324,7 +326,7 @@ func unusedSendConnectors(cfg *config.Config) []string {
 func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r delivery.Resolver) []string {
 	bindings := ownBindings(cfg)
 	var out []string
-	for _, sc := range cfg.SendConnectors {
+	for i, sc := range cfg.SendConnectors {
 		if len(sc.SmartHosts) == 0 {
 			continue
 		}
@@ -338,7 +340,7 @@ func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r deli
 		if all.Loops {
 			what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
 		}
-		for _, h := range sc.SmartHosts {
+		for j, h := range sc.SmartHosts {
 			one := delivery.CheckSelf(ctx, r, "", bindings, sc.Name, []string{h}, sc.Port, 0, "")
 			if one.Self == "" {
 				continue
@@ -347,10 +349,16 @@ func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r deli
 			if ip, _, err := net.SplitHostPort(h); net.ParseIP(h) == nil && (err != nil || net.ParseIP(ip) == nil) {
 				how = "resolves to " + strings.Join(one.Skipped, ", ") + ", an address this server listens on"
 			}
-			out = append(out, fmt.Sprintf("send connector %s: smart host %s %s: %s", sc.Name, h, how, what))
+			out = append(out, warnAt(cfg, []any{"send_connectors", i, "smart_hosts", j}, "send connector %s: smart host %s %s: %s", sc.Name, h, how, what))
 		}
 	}
 	return out
+}
+
+// warnAt is a config check warning about the value at path: "file:line:
+// warning: " and the message (format and args as for fmt.Sprintf).
+func warnAt(cfg *config.Config, path []any, format string, args ...any) string {
+	return cfg.ErrorAt("warning: "+fmt.Sprintf(format, args...), path...).Error()
 }
 
 // noDNS answers no lookup: without a usable resolver only the smart
@@ -389,7 +397,7 @@ func heartbeatUnderThrottle(cfg *config.Config) []string {
 	if max := time.Duration(cfg.AuthThrottle.MaxDelay); max <= 0 || bound > max {
 		return nil
 	}
-	return []string{fmt.Sprintf("a shadow heartbeat is bounded by %s (transport.command_timeout, at most transport.shadow_heartbeat_timeout), "+
+	return []string{warnAt(cfg, []any{"auth_throttle", "max_delay"}, "a shadow heartbeat is bounded by %s (transport.command_timeout, at most transport.shadow_heartbeat_timeout), "+
 		"no longer than auth_throttle.max_delay (%s): a primary with that throttle answers a refused login after the heartbeat gave up, "+
 		"which counts as a failed heartbeat and can take a live primary over; keep the bound above the peers' max_delay",
 		bound, time.Duration(cfg.AuthThrottle.MaxDelay))}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"umbra/internal/config"
 )
 
@@ -13,12 +11,16 @@ import (
 // that would be silently inert).
 func inertMXLimits(cfg *config.Config) []string {
 	var out []string
-	for _, sc := range cfg.SendConnectors {
+	for i, sc := range cfg.SendConnectors {
 		if len(sc.SmartHosts) == 0 {
 			continue
 		}
 		if sc.MXAddressLimit != config.DefaultMXAddressLimit || sc.MXSessionLimit != config.DefaultMXSessionLimit {
-			out = append(out, fmt.Sprintf("send connector %q: mx_address_limit and mx_session_limit bound MX hosts only; "+
+			key := "mx_address_limit"
+			if sc.MXAddressLimit == config.DefaultMXAddressLimit {
+				key = "mx_session_limit"
+			}
+			out = append(out, warnAt(cfg, []any{"send_connectors", i, key}, "send connector %q: mx_address_limit and mx_session_limit bound MX hosts only; "+
 				"this connector has smart_hosts, which are not bounded", sc.Name))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
 	"umbra/internal/resolver"
@@ -148,7 +149,7 @@ func reportSubmitter(mgr **queue.Manager, hostname string) tlspolicy.Submitter {
 			Internal:    true, // umbra wrote it: DKIM-signed (RFC 8460 §3 asks for a signature)
 			EntersAlone: true} // written here, on this disk alone (queue enteredsingle.go)
 		for _, r := range to {
-			msg.Rcpts = append(msg.Rcpts, queue.Recipient{Addr: r})
+			msg.Rcpts = append(msg.Rcpts, queue.Recipient{Addr: mailaddr.Canonical(r)}) // as RCPT would store it
 		}
 		_, _, err := m.SubmitKeyed(ctx, msg, body, key)
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"strings"
 
@@ -17,16 +16,16 @@ import (
 //     servers check it.
 func configSlips(cfg *config.Config) []string {
 	var out []string
-	for _, rc := range cfg.ReceiveConnectors {
-		for _, b := range rc.Bindings {
+	for i, rc := range cfg.ReceiveConnectors {
+		for j, b := range rc.Bindings {
 			if _, port, err := net.SplitHostPort(b); err == nil && strings.Trim(port, "0") == "" {
-				out = append(out, fmt.Sprintf("receive connector %q: binding %q listens on a port the kernel picks, "+
+				out = append(out, warnAt(cfg, []any{"receive_connectors", i, "bindings", j}, "receive connector %q: binding %q listens on a port the kernel picks, "+
 					"another one at every start (the log's listen= names it): give the port clients connect to", rc.Name, b))
 			}
 		}
 	}
 	if n := strings.TrimSuffix(cfg.Server.Name, "."); n != "" && !strings.Contains(n, ".") {
-		out = append(out, fmt.Sprintf("server.name %q is not a fully qualified domain name: it is the name of the banner, "+
+		out = append(out, warnAt(cfg, []any{"server", "name"}, "server.name %q is not a fully qualified domain name: it is the name of the banner, "+
 			"EHLO, Received fields and DSNs, which other servers look up", cfg.Server.Name))
 	}
 	return out

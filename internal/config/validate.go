@@ -34,6 +34,13 @@ func validate(c *Config) []violation {
 	s := c.Server
 	if s.Name == "" {
 		v.add("server.name is required (the server's fully qualified name)", "server")
+	} else if mailaddr.IPText(s.Name) {
+		// An address is no host name: umbra would greet next hops with
+		// "EHLO 127.0.0.34", which is neither a Domain nor an address
+		// literal (RFC 5321 §4.1.1.1), and name itself so in banners,
+		// Received fields and DSNs.
+		v.add(fmt.Sprintf("server.name %q is an IP address, not a host name: give this server's fully qualified domain name "+
+			"(it is the EHLO name next hops see; an address literal such as [192.0.2.1] is no host name either)", s.Name), "server", "name")
 	} else if !IsDomain(s.Name) {
 		v.add(fmt.Sprintf("server.name %q is not a host name", s.Name), "server", "name")
 	}

@@ -328,6 +328,7 @@ type group struct {
 func noteAtFinalDelivery(m *queue.Message) bool { return m.From == "" }
 
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
+	m = canonical(m)
 	st := d.st.Load()
 	// Relays send the id line and the stored body as parts (no copy per
 	// attempt); only final delivery, which rewrites trace fields, gets

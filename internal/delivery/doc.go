@@ -24,6 +24,14 @@
 // stream.go (spooled bodies), eightbit.go (what content a next hop may
 // be sent).
 //
+// Addresses (plan.go canonical): Plan, RouteQueues and Deliver see the
+// sender and recipients in the one canonical form RCPT stores
+// (mailaddr.Canonical: no final dot, the domain's ASCII case folded), so
+// a recipient queued otherwise (by an earlier release's pickup) is
+// grouped, validated, written into its Maildir and sent in RCPT TO as
+// RCPT would have stored it; the Maildir writer refuses any other form.
+// A next hop's extensions are read case-insensitively (smtp.NormalizeEHLO).
+//
 // 8-bit and internationalised content (eightbit.go, RFC 6152, RFC 6531
 // §3.2): a message is never converted and never sent with a parameter
 // dropped. A next hop that offers neither 8BITMIME nor SMTPUTF8 gets no

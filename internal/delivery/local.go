@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"umbra/internal/mailaddr"
 	"umbra/internal/mailbox"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
@@ -65,7 +66,9 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				out = append(out, r)
 				continue
 			}
-			addr := m.Rcpts[i].Addr
+			// The canonical address (mailaddr.Canonical): the mailbox
+			// writer takes no other (rt16d F1).
+			addr := mailaddr.Canonical(m.Rcpts[i].Addr)
 			at := strings.LastIndexByte(addr, '@')
 			if d.unknownLocal(ctx, addr) {
 				out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: "maildir", Reply: "550 5.1.1 <" + addr + ">: no such mailbox"})

@@ -21,6 +21,7 @@ import (
 // destination, and its attempt asks the directory (Deliver, with the
 // job's context: bounded, and a wait on a peer). ctx is the attempt's.
 func (d *Deliverer) Plan(ctx context.Context, m *queue.Message, rcpts []int) []queue.Job {
+	m = canonical(m)
 	st := d.st.Load()
 	groups, order, results := st.group(ctx, m, rcpts, planSize(st, m), true, d.hopDown)
 	var jobs []queue.Job
@@ -48,6 +49,7 @@ var _ queue.RouteNamer = (*Deliverer)(nil)
 // route takes now — the grouping Plan makes, whether or not that queue
 // is suspended — parallel to rcpts.
 func (d *Deliverer) RouteQueues(m *queue.Message, rcpts []int) []string {
+	m = canonical(m)
 	st := d.st.Load()
 	groups, order, results := st.group(context.Background(), m, rcpts, planSize(st, m), true, d.hopDown) // no I/O, as Plan
 	at := make(map[int]string, len(rcpts))
@@ -200,4 +202,28 @@ func unreachable(r routing.Route, domain string) string {
 		return "no send connector serves " + domain
 	}
 	return "no route to " + r.Destination
+}
+
+// canonical is m with its sender and recipients in their canonical form
+// (mailaddr.Canonical), or m itself when they are so already. Every entry
+// path queues canonical addresses; a recipient queued with a final dot
+// by an earlier release (a pickup file's) is planned, validated,
+// delivered into its Maildir and relayed as RCPT would have stored it,
+// never as a domain of its own (rt16d F1). Results name recipients by
+// index, so they apply to m as stored.
+func canonical(m *queue.Message) *queue.Message {
+	same := mailaddr.IsCanonical(m.From)
+	for i := range m.Rcpts {
+		same = same && mailaddr.IsCanonical(m.Rcpts[i].Addr)
+	}
+	if same {
+		return m
+	}
+	c := *m
+	c.From = mailaddr.Canonical(m.From)
+	c.Rcpts = append([]queue.Recipient(nil), m.Rcpts...)
+	for i := range c.Rcpts {
+		c.Rcpts[i].Addr = mailaddr.Canonical(c.Rcpts[i].Addr)
+	}
+	return &c
 }

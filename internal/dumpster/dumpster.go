@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 )
 
@@ -194,9 +195,12 @@ func joined(m *queue.Message, rcpts []int, old *queue.Message) []int {
 // Copy is the dumpster's copy of m for the recipients rcpts: envelope and
 // origin only, every recipient pending again. A redelivery must not
 // announce success to the sender a second time, so NOTIFY=SUCCESS is
-// dropped; failure and delay notices stay as the sender asked.
+// dropped; failure and delay notices stay as the sender asked. Sender
+// and recipients are given their canonical form (mailaddr.Canonical), as
+// RCPT stores them: a copy kept with a final dot by an earlier release is
+// redelivered to the mailbox the user reads (rt16d F1).
 func Copy(m *queue.Message, rcpts []int) *queue.Message {
-	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: m.From, Arrived: m.Arrived, Size: m.Size,
+	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: mailaddr.Canonical(m.From), Arrived: m.Arrived, Size: m.Size,
 		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID, OrgID: m.OrgID,
 		EnvID: m.EnvID, RetFull: m.RetFull, RetHdrs: m.RetHdrs, UTF8: m.UTF8, EightBit: m.EightBit, Internal: m.Internal, RequireTLS: m.RequireTLS}
 	for _, i := range rcpts {
@@ -205,7 +209,7 @@ func Copy(m *queue.Message, rcpts []int) *queue.Message {
 		if r.Notify != 0 && n == 0 {
 			n = queue.NotifyNever
 		}
-		cp.Rcpts = append(cp.Rcpts, queue.Recipient{Addr: r.Addr, ORcpt: r.ORcpt, Notify: n})
+		cp.Rcpts = append(cp.Rcpts, queue.Recipient{Addr: mailaddr.Canonical(r.Addr), ORcpt: r.ORcpt, Notify: n})
 	}
 	return cp
 }

@@ -38,4 +38,10 @@
 // It imports no package of umbra's (only golang.org/x/net/idna), so that
 // every package may use it (routing and config among them, which import
 // no other package of umbra's).
+//
+// Canonical (canonical.go) is the one form an address is stored,
+// validated, delivered and relayed in, whatever path it entered by (RCPT,
+// a pickup file, a check's added recipient, a group's members, a report's
+// recipients): the local part as written, the domain without its final
+// dot and ASCII-folded.
 package mailaddr

@@ -13,7 +13,10 @@
 // ASCII domain keeps its ASCII-folded name. Mail that releases before
 // that wrote under a U-label directory is moved into the A-label one by
 // MergeLegacyIDN (legacy.go; serve runs it at every start): link then
-// unlink, never replacing a name.
+// unlink, never replacing a name. The writer takes canonical domains only
+// (mailaddr.CanonicalDomain): one with a final dot is refused
+// (ErrNotCanonical) and no directory is made for it, so "example.test."
+// never becomes a second mailbox tree beside "example.test".
 //
 // Invariant: a message appears in new/ complete or not at all. It is
 // written to tmp/, fsync'd, renamed into new/, and new/ is fsync'd before

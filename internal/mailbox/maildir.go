@@ -108,6 +108,10 @@ func Name(database, orgID, rcpt string) string {
 // server of a shared store, or an earlier attempt, wrote it).
 var ErrAlreadyDelivered = errors.New("maildir: already delivered")
 
+// ErrNotCanonical: the domain is not in its canonical form (it has a
+// final dot); the writer makes no directory for it.
+var ErrNotCanonical = errors.New("maildir: domain not in canonical form (final dot)")
+
 // Deliver writes one message for one recipient, with Return-Path and
 // Delivered-To headers in front of it, as new/NAME. A file of that name
 // already in new/ or cur/ (a reader moved it there, maybe with flags
@@ -125,7 +129,14 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 
 // DeliverFrom is Deliver for a message given as head followed by what
 // tail yields (a spooled body, streamed into the file; nil for none).
+//
+// domain must be canonical (mailaddr.CanonicalDomain: no final dot): a
+// domain written another way is refused (ErrNotCanonical), not given a
+// directory of its own the user never reads (rt16d F1).
 func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tail io.Reader) error {
+	if mailaddr.CanonicalDomain(domain) != mailaddr.Fold(domain) {
+		return ErrNotCanonical
+	}
 	dir := d.Path(local, domain)
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {

@@ -6,7 +6,10 @@
 // it is never read half-written) holds one RFC 5322 message. Its envelope
 // comes from X-Sender and X-Receiver headers when present, otherwise from
 // From and To/Cc/Bcc; those envelope headers and Bcc are removed. Bare LF
-// line ends are turned into CRLF.
+// line ends are turned into CRLF. Sender and recipients are queued in the
+// one canonical form RCPT stores (mailaddr.Canonical: no final dot, the
+// domain's ASCII case folded), so validation, the Maildir path and the
+// relayed RCPT see what an SMTP client's RCPT would have given.
 //
 // Invariants and the crash argument:
 //   - The file is renamed to NAME.<message id>.queued only after the

@@ -101,6 +101,14 @@ func Parse(data []byte) (Envelope, []byte, error) {
 				trunc(r), e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 		}
 	}
+	// Queued in the one canonical form RCPT stores (mailaddr.Canonical:
+	// no final dot, the domain's ASCII case folded), so that recipient
+	// validation, the Maildir path and the relayed RCPT see the address
+	// RCPT would have stored (rt16d F1).
+	env.From = mailaddr.Canonical(env.From)
+	for i, r := range env.Rcpts {
+		env.Rcpts[i] = mailaddr.Canonical(r)
+	}
 	// A recipient named twice (X-Receiver repeated, To: and Cc:) is one,
 	// compared as RCPT compares (mailaddr.AddrKey: ASCII case, a final
 	// dot, either form of an internationalised domain); the first
@@ -108,7 +116,7 @@ func Parse(data []byte) (Envelope, []byte, error) {
 	seen := make(map[string]bool, len(env.Rcpts))
 	rcpts := env.Rcpts[:0]
 	for _, r := range env.Rcpts {
-		if k := mailaddr.AddrKey(strings.TrimSuffix(r, ".")); !seen[k] {
+		if k := mailaddr.AddrKey(r); !seen[k] {
 			seen[k] = true
 			rcpts = append(rcpts, r)
 		}

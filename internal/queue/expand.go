@@ -23,6 +23,7 @@ func expandInto(m *Message, group int, members []string) bool {
 	}
 	added := false
 	for _, a := range members {
+		a = mailaddr.Canonical(a) // as RCPT would store it (rt16d F1)
 		if have[mailaddr.AddrKey(a)] || len(m.Rcpts) >= maxRecipients {
 			continue
 		}

@@ -169,7 +169,7 @@ func ParseAddress(s string) (Address, error) {
 	if strings.ContainsRune(domain, ':') {
 		return Address{}, errNotDomain // an IPv6 address without brackets
 	}
-	domain = mailaddr.Fold(strings.TrimSuffix(domain, "."))
+	domain = mailaddr.CanonicalDomain(domain) // the one canonical form (mailaddr.Canonical)
 	if !validDomain(domain) {
 		return Address{}, errAddrSyntax
 	}

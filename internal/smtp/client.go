@@ -248,7 +248,10 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	var mark uint64
 	hasMark := false
 	if asked {
-		if i := strings.LastIndex(first, " MARK="); i >= 0 {
+		// "<db id> MARK=<n>", read as EHLO keywords are: the
+		// parameter's name in any case, whitespace around it dropped.
+		first = strings.TrimSpace(first)
+		if i := strings.LastIndexByte(first, ' '); i >= 0 && len(first)-i > 5 && strings.EqualFold(first[i+1:i+6], "MARK=") {
 			mark, hasMark = parseMark(first[i+1:])
 			first = first[:i]
 		}
@@ -923,20 +926,14 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		// go-smtp greets again; its EHLO is answered with the reply just
 		// read instead of a second round trip.
 		return &replayConn{Conn: conn, prefix: []byte(greeting),
-			ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
+			ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(msg)}, false, nil
 	}
-	offered := false
-	for _, l := range strings.Split(msg, "\n")[1:] {
-		if strings.EqualFold(strings.TrimSpace(l), "STARTTLS") {
-			offered = true
-		}
-	}
-	if !offered {
+	if !ehloOffers(msg, "STARTTLS") {
 		if o.TLS == TLSOpportunistic {
 			// go-smtp greets again; its EHLO is answered with the reply
 			// just read instead of a second round trip.
 			return &replayConn{Conn: conn, prefix: []byte(greeting),
-				ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
+				ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(msg)}, false, nil
 		}
 		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered}
 	}
@@ -963,8 +960,19 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if err := tc.Handshake(); err != nil {
 		return nil, false, &tlsUnavailable{cause: ErrTLSHandshake, err: err}
 	}
-	// After STARTTLS the server sends no new greeting; go-smtp expects one.
-	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n")}, true, nil
+	// EHLO again over TLS (RFC 3207 §4.2), here, so that its keywords
+	// are read as every other EHLO reply is (NormalizeEHLO); go-smtp's
+	// own EHLO is answered with it. After STARTTLS the server sends no
+	// new greeting; go-smtp expects one.
+	ttp := textproto.NewConn(newReplyLimitConn(tc))
+	if err := ttp.PrintfLine("EHLO %s", o.LocalName); err != nil {
+		return nil, false, err
+	}
+	if code, msg, err = ttp.ReadResponse(250); err != nil {
+		return nil, false, &StageError{Stage: "reply to EHLO", Err: replyError(code, msg, err)}
+	}
+	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n"),
+		ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(msg)}, true, nil
 }
 
 // ehloUnknown: err is a reply by which a server refuses EHLO as a
@@ -1050,7 +1058,7 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 		return nil, false, &StageError{Stage: "reply to LHLO", Err: rerr}
 	}
 	return &replayConn{Conn: conn, prefix: []byte(greeting),
-		ehlo: "LHLO " + localName + "\r\n", ehloReply: rawReply(250, msg)}, false, nil
+		ehlo: "LHLO " + localName + "\r\n", ehloReply: ehloWire(msg)}, false, nil
 }
 
 func firstLine(s string) string {

@@ -290,6 +290,14 @@
 //     HELO identity of SPF and the records show only a valid name. A
 //     valid name is never refused for not matching the client's
 //     address (the HELO checks of connfilter may, when configured).
+//   - A next hop's EHLO/LHLO reply (client side, ehlokeywords.go) is
+//     read by one parser, NormalizeEHLO: keywords in any case, whitespace
+//     around keywords and parameters dropped (RFC 5321 §2.4). The client
+//     sends EHLO itself — before STARTTLS and again after it — and gives
+//     go-smtp the normalised reply, so SIZE, 8BITMIME, SMTPUTF8,
+//     PIPELINING, CHUNKING, DSN, REQUIRETLS, AUTH, XSHADOW and STARTTLS
+//     are all seen in "250-size 1000 " or "250-8bitmime" alike. The
+//     reply to XSHADOW reads its MARK= the same way.
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is
