@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -25,10 +26,22 @@ import (
 func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
 	check := &cobra.Command{
-		Use:   "check FILE",
-		Short: "Validate a configuration file and the files it names; errors give file:line",
-		Args:  cobra.ExactArgs(1),
+		Use:   "check [FILE]",
+		Short: "Validate a configuration file (FILE, else -c/--config) and the files it names; errors give file:line",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The file is FILE or the global -c/--config (rt16e F3):
+			// one of them, or both naming the same file.
+			flagFile, _ := cmd.Flags().GetString("config")
+			switch {
+			case len(args) == 0 && flagFile == "":
+				return &exitError{code: exitUsage, err: errors.New("config check needs a file: umbra config check FILE, or -c/--config FILE")}
+			case len(args) == 0:
+				args = []string{flagFile}
+			case flagFile != "" && !sameFileName(flagFile, args[0]):
+				return &exitError{code: exitUsage, err: fmt.Errorf("config check was given two files: %s (argument) and %s (-c/--config); give one",
+					jsonsafe.TextBytes(args[0]), jsonsafe.TextBytes(flagFile))}
+			}
 			// --json: the verdict as one object on standard output
 			// (configCheckResult), the exit code as without it.
 			res := configCheckResult{File: jsonsafe.TextBytes(args[0]), Errors: []string{}, Warnings: []string{}}
@@ -621,3 +634,19 @@ func fileErrors(err error) []*config.FileError {
 // maxFileRefusals bounds the runs of one loader by checkAsServe: far
 // more than the file settings of any configuration.
 const maxFileRefusals = 256
+
+// sameFileName: a and b name one file (the same path once made absolute,
+// or the same file on disk).
+func sameFileName(a, b string) bool {
+	if a == b {
+		return true
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == ab {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}

@@ -288,7 +288,10 @@
 // heartbeat in flight, and the store counts its start as a contact, so a
 // restart of this server never brings a takeover forward; after a restart
 // the failures of a primary whose copies were taken over before answer
-// ErrTakenOverAlready (logged as such: no takeover is to come). The commit that
+// ErrTakenOverAlready. Every failure after a takeover, this one too, is
+// logged at INFO as "primary still unreachable; its copies are taken
+// over" with the count of failed heartbeats and no limit beside it: no
+// takeover is to come (rt16e F4). The commit that
 // makes a copy also stores the primary's address and the database id the
 // copy was made against. The manager's memory is a cache for Status.
 //

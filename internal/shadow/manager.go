@@ -946,8 +946,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		return err
 	}
 	if errors.Is(serr, ErrTakenOverAlready) {
-		m.cfg.Log.Warn("heartbeat failed; its copies are taken over already",
-			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
+		m.logStillUnreachable(p, failures, err)
 		return err
 	}
 	if errors.Is(serr, ErrTakeoverDeferred) {
@@ -965,8 +964,24 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			"reason", takenOverWhy(failures), "failures", failures, "err", err)
 		return err
 	}
+	if failures >= retries {
+		// Past the takeover: the heartbeats go on until the primary
+		// answers again, and each failure counts on (shadow list), but
+		// no takeover is to come — not a WARN with failures past "of",
+		// which read like a counter past its limit (rt16e F4).
+		m.logStillUnreachable(p, failures, err)
+		return err
+	}
 	m.cfg.Log.Warn("heartbeat failed", "primary", p.Name, "addr", p.Addr, "failures", failures, "of", retries, "err", err)
 	return err
+}
+
+// logStillUnreachable logs a failed heartbeat to a primary whose copies
+// are taken over already: at INFO, the count as the failed heartbeats in
+// a row (shadow list's), no limit beside it.
+func (m *Manager) logStillUnreachable(p Primary, failures int, err error) {
+	m.cfg.Log.Info("primary still unreachable; its copies are taken over",
+		"primary", p.Name, "addr", p.Addr, "failed_heartbeats", failures, "err", err)
 }
 
 // Wait waits for the sessions in flight of a manager without a

@@ -243,7 +243,10 @@
 //     last long poll and closes them once the reply is written (rt27 F3).
 //     When its context ends every session still open gets 421 4.3.2 and
 //     its close, a session inside a body too: the drain's bound holds
-//     for any number of sessions in any state (rt16c F1).
+//     for any number of sessions in any state (rt16c F1). A session
+//     inside a STARTTLS handshake (which holds the connection's write
+//     lock) gets no 421, only the close: the drain never waits for a
+//     handshake (rt16e F2).
 //
 // One framing authority. Two parsers reading one byte stream disagree
 // somewhere, and an attacker lives there (a malformed BDAT once made the
@@ -413,7 +416,7 @@
 //     Either cut comes before the 250: nothing acknowledged is lost. A transaction's
 //     command phase (MAIL to DATA or the first BDAT chunk) must end within
 //     max_transaction_time (421 4.4.2; transport servers exempt), and a
-//     STARTTLS handshake within idle_timeout.
+//     STARTTLS handshake within idle_timeout, at most a minute.
 //   - FuzzFraming holds all this: any byte stream through the whole stack
 //     is framed exactly as a small reference framer frames it, and go-smtp
 //     only ever gets complete lines the layer framed.

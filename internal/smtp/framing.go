@@ -342,9 +342,10 @@ func (v *verbConn) fillCommand() error {
 		}
 		line = stripped
 	case "DATA":
-		if arg != "" && !v.inTransaction() {
-			// Out of sequence and malformed: the sequence first (go-smtp
-			// would answer the argument).
+		if !v.inTransaction() {
+			// Out of sequence (and perhaps malformed: the sequence
+			// first), answered here: go-smtp says "Missing RCPT TO" with
+			// no MAIL given either.
 			v.reply(v.dataSequence())
 			return nil
 		}
@@ -444,17 +445,17 @@ func (v *verbConn) authSequence() string {
 	return ""
 }
 
-// dataSequence is the reply to a DATA out of sequence (go-smtp's
-// wording, with RFC 5321's 503).
+// dataSequence is the reply to a DATA out of sequence (RFC 5321's 503):
+// it names the command missing first — the greeting, MAIL, then RCPT.
 func (v *verbConn) dataSequence() string {
 	s := v.sess()
 	switch {
 	case s == nil:
 		return "503 5.5.1 Please introduce yourself first."
 	case !s.busy.Load():
-		return "503 5.5.1 Missing MAIL FROM command."
+		return "503 5.5.1 Send MAIL first"
 	}
-	return "503 5.5.1 Missing RCPT TO command."
+	return "503 5.5.1 Send RCPT first"
 }
 
 // unknownCommand is the layer's reply to a command umbra does not carry

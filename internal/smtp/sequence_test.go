@@ -89,3 +89,23 @@ func TestXShadowSequenceBeforeSyntax(t *testing.T) {
 		d.try(c, "503 5.5.1")
 	}
 }
+
+// DATA out of sequence names what is missing first: MAIL when there is
+// no transaction, RCPT when MAIL was given (it used to say "Missing RCPT
+// TO command." for both; SMTP-1).
+func TestDataSequenceNamesMissingCommand(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_errors: 100, soft_error_limit: 100, max_junk_commands: 100}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.try("DATA", "503 5.5.1 Send MAIL first")
+	d.try("DATA junk", "503 5.5.1 Send MAIL first")
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	d.try("DATA", "503 5.5.1 Send RCPT first")
+	d.try("DATA junk", "503 5.5.1 Send RCPT first")
+}

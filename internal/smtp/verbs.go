@@ -101,6 +101,10 @@ type verbConn struct {
 	rcptAsGiven  string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
 
 	tlsOn atomic.Bool
+	// handshaking: a STARTTLS handshake holds mu (startTLS). Nothing
+	// can be said in plain text inside it, so a writer from another
+	// goroutine (sayLast) does not wait for it (lockForLast).
+	handshaking atomic.Bool
 	// certNames are the names in a client certificate the connector's
 	// organisation CA verified: the client is then that transport server.
 	certNames  []string
@@ -590,11 +594,34 @@ func (v *verbConn) sayLast(lines ...string) error {
 		out.Write(asciiLine([]byte(l)))
 		out.WriteString("\r\n")
 	}
-	v.mu.Lock()
+	if !v.lockForLast() {
+		// Inside a STARTTLS handshake: no reply can be written, the
+		// connection just ends (the close ends the handshake's read
+		// within the linger's bound, rt16e F2).
+		v.tc.ending.Store(true)
+		return errInHandshake
+	}
 	defer v.mu.Unlock()
 	err := v.writeHeld(out.Bytes())
 	v.tc.ending.Store(true)
 	return err
+}
+
+var errInHandshake = errors.New("inside a TLS handshake: nothing written")
+
+// lockForLast takes mu for sayLast, unless a STARTTLS handshake holds
+// it: the handshake waits for the client's ClientHello up to its
+// timeout, a minute, and a drain's 421 waited as long (rt16e F2).
+func (v *verbConn) lockForLast() bool {
+	for {
+		if v.mu.TryLock() {
+			return true
+		}
+		if v.handshaking.Load() {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // startTLS runs the STARTTLS exchange. After it the client must greet
@@ -618,10 +645,12 @@ func (v *verbConn) startTLS(arg string) {
 	}
 	v.reply("220 2.0.0 Ready to start TLS")
 	v.mu.Lock()
+	v.handshaking.Store(true)
 	tc := tls.Server(v.tc, v.tlsCfg)
 	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()
 	tc.SetDeadline(time.Time{})
+	v.handshaking.Store(false)
 	if err != nil {
 		v.mu.Unlock()
 		v.tc.Close() // the stream is in an unknown state: end it
