@@ -80,11 +80,11 @@ func (c *Credentials) CheckContext(ctx context.Context, name, password string) (
 }
 
 // listsVariant reports whether the file lists a name the directory's
-// equality rules take for name (accountKey: case, extra spaces).
+// equality rules take for name (AccountKey: case, extra spaces).
 func (c *Credentials) listsVariant(name string) bool {
-	k := accountKey(name)
+	k := AccountKey(name)
 	for n := range c.users {
-		if accountKey(n) == k {
+		if AccountKey(n) == k {
 			return true
 		}
 	}

@@ -28,7 +28,7 @@ func (f *fakeAccounts) Authenticate(_ context.Context, name, password string) (u
 	f.asked = append(f.asked, name)
 	// Names match as LDAP's uid does: case and extra spaces ignored; the
 	// identity returned is the one stored. (The fake's own folding, not
-	// accountKey's: the fullwidth variants below stay apart here, a
+	// AccountKey's: the fullwidth variants below stay apart here, a
 	// directory whose rules the throttle does not know.)
 	switch folded := strings.ToLower(strings.Join(strings.Fields(name), " ")); {
 	case f.down:
@@ -200,8 +200,8 @@ func TestAuthThrottleFoldsAccountNames(t *testing.T) {
 		t.Fatalf("a success under a variant left %d account counts", len(g.accounts))
 	}
 	for in, want := range map[string]string{"  Carol   Smith ": "carol smith", "ALICE": "alice", "": ""} {
-		if got := accountKey(in); got != want {
-			t.Errorf("accountKey(%q) = %q, want %q", in, got, want)
+		if got := AccountKey(in); got != want {
+			t.Errorf("AccountKey(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

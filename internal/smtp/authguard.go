@@ -47,7 +47,7 @@ import (
 // place is free. A success seen after the source was locked out does not
 // log in (the session asks lockedOut again).
 //
-// Account names are counted in their folded form (accountKey): the
+// Account names are counted in their folded form (AccountKey): the
 // account directory matches names by LDAP equality rules, which ignore
 // case, Unicode compatibility forms and leading, trailing and repeated
 // spaces, so "carol", " carol", "CAROL  " and "\uff43arol" are one
@@ -95,7 +95,7 @@ func sourceKey(ip netip.Addr) string {
 	return ip.String()
 }
 
-// accountKey is the form of an account name the throttle counts and the
+// AccountKey is the form of an account name the throttle counts and the
 // credential lookup compares variants by (listsVariant): Unicode
 // compatibility forms composed (NFKC: fullwidth letters, a decomposed
 // accent), case folded, spaces trimmed and runs of them collapsed — the
@@ -115,8 +115,6 @@ func AccountKey(name string) string {
 }
 
 const maxAccountKey = 64
-
-func accountKey(name string) string { return AccountKey(name) }
 
 // lockedOut reports whether the source is locked out now.
 func (g *authGuard) lockedOut(ip netip.Addr) bool {
@@ -213,7 +211,7 @@ func (g *authGuard) failed(ip netip.Addr, account string, reserved bool) (delay 
 	if reserved && g.cfg.LockoutAfter > 0 {
 		g.endAttempt(src)
 	}
-	acct := g.count(g.accounts, accountKey(account), now)
+	acct := g.count(g.accounts, AccountKey(account), now)
 	if g.cfg.LockoutAfter > 0 && src.n >= g.cfg.LockoutAfter && !now.Before(src.lockedUntil) {
 		src.lockedUntil = now.Add(g.cfg.Lockout.D())
 		lockedNow = true
@@ -234,7 +232,7 @@ func (g *authGuard) failedLockedOut(ip netip.Addr, account string) time.Duration
 	defer g.mu.Unlock()
 	now := g.clk.Now()
 	src := g.count(g.sources, sourceKey(ip), now)
-	acct := g.count(g.accounts, accountKey(account), now)
+	acct := g.count(g.accounts, AccountKey(account), now)
 	return g.delay(max(src.n, acct.n))
 }
 
@@ -243,7 +241,7 @@ func (g *authGuard) failedLockedOut(ip netip.Addr, account string) time.Duration
 func (g *authGuard) succeeded(account string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.accounts, accountKey(account))
+	delete(g.accounts, AccountKey(account))
 }
 
 func (g *authGuard) delay(n int) time.Duration {

@@ -55,26 +55,10 @@ func validGreetingName(name string) bool {
 	return name != "" && greetingSyntax("EHLO", name) == ""
 }
 
-// validDomainSyntax: RFC 5321's Domain (underscores tolerated).
+// validDomainSyntax: RFC 5321's Domain in ASCII (underscores tolerated),
+// as validDomain checks a recipient's: one rule for both.
 func validDomainSyntax(s string) bool {
-	if s == "" || len(s) > 255 {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			if c := l[i]; !letDig(c) && c != '-' && c != '_' {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func letDig(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	return isASCII(s) && validDomain(strings.ToLower(s))
 }
 
 // validAddressLiteral: "[" IPv4 "]" or "[IPv6:" IPv6 "]".
