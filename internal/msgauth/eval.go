@@ -152,8 +152,8 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 	need := map[string]int{}
 	var cheap []int // indices into sigs of the signatures verified
 	for i, sg := range sigs {
-		out[i] = dkimResult{domain: domainKey(stripWSP(sg.tags["d"])), // its A-label: aligned, reported identity: stripWSP(sg.tags["i"]),
-			selector: stripWSP(sg.tags["s"])}
+		out[i] = dkimResult{domain: domainKey(stripWSP(sg.tags["d"])), // its A-label: aligned, reported
+			identity: stripWSP(sg.tags["i"]), selector: stripWSP(sg.tags["s"])}
 		if b := stripWSP(sg.tags["b"]); len(b) >= 8 {
 			out[i].b = b[:8]
 		}
