@@ -27,7 +27,12 @@ func Canonical(addr string) string {
 	if at < 0 {
 		return addr
 	}
-	return addr[:at+1] + CanonicalDomain(addr[at+1:])
+	d := addr[at+1:]
+	c := CanonicalDomain(d)
+	if c == d {
+		return addr // the usual case, on every attempt's plan: no copy
+	}
+	return addr[:at+1] + c
 }
 
 // IsCanonical reports whether addr is in its canonical form.
