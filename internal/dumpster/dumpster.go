@@ -181,11 +181,11 @@ func earlierCopy(tx *queue.Tx, m *queue.Message, database string, rcpts []int, n
 }
 
 // joined is the indexes in m of rcpts and of the recipients of old (a
-// copy of m, so m names each of them), in m's order.
+// copy of m, so m names each of them, in canonical form: Copy), in m's order.
 func joined(m *queue.Message, rcpts []int, old *queue.Message) []int {
 	var out []int
 	for i, r := range m.Rcpts {
-		if slices.Contains(rcpts, i) || slices.ContainsFunc(old.Rcpts, func(o queue.Recipient) bool { return o.Addr == r.Addr }) {
+		if slices.Contains(rcpts, i) || slices.ContainsFunc(old.Rcpts, func(o queue.Recipient) bool { return mailaddr.Canonical(o.Addr) == mailaddr.Canonical(r.Addr) }) {
 			out = append(out, i)
 		}
 	}

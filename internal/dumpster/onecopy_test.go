@@ -76,6 +76,30 @@ func TestOneCopyPerMessageAndDatabase(t *testing.T) {
 		t.Errorf("after recipients delivered apart: %+v, want 2 messages of 500 bytes", s)
 	}
 	checkOneCopy(t, r, "2", "carol@example.test", "dave@example.test")
+
+	// The same, for a message an earlier release queued with final dots:
+	// the copy holds the canonical addresses (Copy), and the second
+	// commit still finds the first's recipient in it.
+	r.mu.Lock()
+	r.deferRcpt = "fay@example.test."
+	r.mu.Unlock()
+	m = &queue.Message{ID: r.mgr.NewID(), From: "a@example.org", MessageID: "<3@test>", OrgID: fmt.Sprintf("%032x", 3),
+		Rcpts: []queue.Recipient{{Addr: "erin@example.test."}, {Addr: "fay@example.test."}}}
+	body = []byte("Message-ID: <3@test>\r\n\r\n" + strings.Repeat("z", 176))
+	if err := r.mgr.Submit(context.Background(), m, body); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); r.copies("<3@test>|erin@example.test.") == 0; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("erin's copy was not delivered")
+		}
+		r.mgr.Kick()
+	}
+	r.mu.Lock()
+	r.deferRcpt = ""
+	r.mu.Unlock()
+	r.waitEmpty()
+	checkOneCopy(t, r, "3", "erin@example.test", "fay@example.test")
 }
 
 // checkOneCopy fails t unless database DB1 keeps exactly one copy of
