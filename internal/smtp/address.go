@@ -219,9 +219,13 @@ func validLocal(l string) bool {
 
 // validDomain accepts DNS names, including U-labels (SMTPUTF8).
 func validDomain(d string) bool {
-	if d == "" || len(d) > 253 {
-		return false
-	}
+	return d != "" && len(d) <= 253 && validLabels(d)
+}
+
+// validLabels: every dot-separated label of d is 1–63 octets of lower-case
+// letters, digits, hyphens (not first or last) and underscores, or
+// non-ASCII (a U-label, checked by the IDNA mapping).
+func validLabels(d string) bool {
 	for _, label := range strings.Split(d, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false

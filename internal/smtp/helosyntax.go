@@ -56,9 +56,10 @@ func validGreetingName(name string) bool {
 }
 
 // validDomainSyntax: RFC 5321's Domain in ASCII (underscores tolerated),
-// as validDomain checks a recipient's: one rule for both.
+// its labels checked as a recipient's domain's (validLabels), up to the
+// 255 octets RFC 5321 §4.5.3.1.2 allows a greeting's name.
 func validDomainSyntax(s string) bool {
-	return isASCII(s) && validDomain(strings.ToLower(s))
+	return s != "" && len(s) <= 255 && isASCII(s) && validLabels(strings.ToLower(s))
 }
 
 // validAddressLiteral: "[" IPv4 "]" or "[IPv6:" IPv6 "]".
