@@ -244,9 +244,9 @@
 //     When its context ends every session still open gets 421 4.3.2 and
 //     its close, a session inside a body too: the drain's bound holds
 //     for any number of sessions in any state (rt16c F1). A session
-//     inside a STARTTLS handshake (which holds the connection's write
-//     lock) gets no 421, only the close: the drain never waits for a
-//     handshake (rt16e F2).
+//     inside a STARTTLS handshake (which runs without the connection's
+//     write lock, marked as under way) gets no 421, only the close: the
+//     drain never waits for a handshake (rt16e F2).
 //
 // One framing authority. Two parsers reading one byte stream disagree
 // somewhere, and an attacker lives there (a malformed BDAT once made the
